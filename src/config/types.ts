@@ -1,0 +1,70 @@
+/**
+ * The resolved, validated configuration of one Gatehouse instance.
+ *
+ * Every duration is in milliseconds, every default is filled in, and the
+ * object is deeply frozen: code downstream of `loadConfig` never re-checks it.
+ */
+export type TokenMode = 'user' | 'optional-user' | 'client' | 'none'
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+export interface RouteConfig {
+  /** Prefix, matched on whole path segments. Starts with `/`, no trailing slash. */
+  readonly path: string
+  /** Origin (and optional base path) of the upstream, e.g. `http://orders:8080`. */
+  readonly upstream: string
+  /** Replaces the matched prefix when forwarding; defaults to `path`. */
+  readonly rewritePath: string
+  readonly token: TokenMode
+  /** Scopes requested for `client` routes. */
+  readonly scopes: readonly string[]
+  readonly csrf: boolean
+  /** Upstream headers/body timeout, ms. */
+  readonly timeout: number
+  /** Largest request body forwarded, bytes. */
+  readonly bodyLimit: number
+}
+
+export interface GatehouseConfig {
+  readonly server: {
+    readonly host: string
+    readonly port: number
+    /** Origin the browser sees, without trailing slash, e.g. `https://app.example.com`. */
+    readonly publicUrl: string
+    /** Derived: `publicUrl` is https, so cookies are Secure and `__Host-` prefixed. */
+    readonly secure: boolean
+    readonly trustProxy: boolean
+  }
+  readonly oidc: {
+    readonly issuer: string
+    readonly clientId: string
+    readonly clientSecret: string
+    readonly clientAuth: 'client_secret_basic' | 'client_secret_post'
+    readonly scopes: readonly string[]
+    /** Total time budget of one back-channel call to the IdP, ms. */
+    readonly timeout: number
+    /** TCP/TLS connect budget of one back-channel call to the IdP, ms. */
+    readonly connectTimeout: number
+  }
+  readonly session: {
+    /** First secret seals new cookies; the rest only open old ones. Each >= 32 chars. */
+    readonly secrets: readonly string[]
+    /** `memory`, or a `redis://` / `rediss://` URL. */
+    readonly store: string
+    readonly idleTimeout: number
+    readonly absoluteTimeout: number
+    /** Derived: final cookie name, `__Host-` prefixed when `server.secure`. */
+    readonly cookieName: string
+    /** Prefix of every key Gatehouse writes to a shared store. */
+    readonly keyPrefix: string
+  }
+  readonly tokens: {
+    readonly refreshBefore: number
+    /** How long a request may wait on another request's refresh, ms. */
+    readonly refreshWait: number
+  }
+  readonly auth: { readonly basePath: string }
+  readonly csrf: { readonly header: string }
+  readonly logging: { readonly level: LogLevel }
+  readonly routes: readonly RouteConfig[]
+}

@@ -1,0 +1,61 @@
+/**
+ * Server-side session records and the contract every session store meets.
+ *
+ * The browser only ever holds a sealed cookie with `id`; everything below
+ * stays on the server.
+ */
+export interface TokenSet {
+  readonly accessToken: string
+  /** Epoch ms at which the access token stops being accepted. */
+  readonly accessTokenExpiresAt: number
+  readonly refreshToken?: string | undefined
+  readonly idToken?: string | undefined
+}
+
+export interface SessionData {
+  /** Random, 256-bit, base64url. Also the store key. */
+  readonly id: string
+  readonly sub: string
+  /** The IdP's session id (`sid` claim), for back-channel logout. */
+  readonly sid?: string | undefined
+  /** A subset of the ID token claims, shown at `/auth/user`. */
+  readonly claims: Readonly<Record<string, unknown>>
+  readonly tokens: TokenSet
+  /**
+   * Bumped on every token update. Writers compare-and-set on it so a slow
+   * request can never put back a refresh token that has been rotated away.
+   */
+  readonly version: number
+  readonly createdAt: number
+  readonly absoluteExpiresAt: number
+  /** Sliding expiry; moved forward by `touch`, never past `absoluteExpiresAt`. */
+  readonly idleExpiresAt: number
+  /** Random value that a logout link must carry, so other sites cannot log users out. */
+  readonly logoutHandle: string
+}
+
+export type UpdateResult = 'updated' | 'stale' | 'missing'
+
+export interface SessionStore {
+  readonly kind: 'memory' | 'redis'
+  create(session: SessionData): Promise<void>
+  /**
+   * Returns the live session or `undefined` when absent or expired. Slides
+   * the idle expiry when enough of it has elapsed (a throttled touch that
+   * never rewrites token fields).
+   */
+  get(id: string, now: number): Promise<SessionData | undefined>
+  /**
+   * Replaces the tokens iff the stored version still equals `expectedVersion`;
+   * the stored version becomes `expectedVersion + 1`.
+   */
+  updateTokens(id: string, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult>
+  delete(id: string): Promise<void>
+  /** Ids of the live sessions of a user, for "log out everywhere". */
+  idsBySub(sub: string): Promise<string[]>
+  /** Ids of the live sessions bound to an IdP session, for back-channel logout. */
+  idsBySid(sid: string): Promise<string[]>
+  /** Rejects when the store cannot serve requests. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}

@@ -1,0 +1,34 @@
+/**
+ * Coordination primitives for refreshing tokens exactly once, and a cache
+ * for client-credentials tokens. The memory implementations serve one
+ * process; the Redis ones serve a cluster.
+ */
+export interface HeldLock {
+  /** Releases the lock iff still owned (compare-and-delete), and wakes waiters. */
+  release(): Promise<void>
+}
+
+export interface LockService {
+  /**
+   * Tries once to take `key` for `ttlMs`. While held, the lock is renewed so
+   * it outlives a slow holder; `null` when another owner holds it.
+   */
+  tryAcquire(key: string, ttlMs: number): Promise<HeldLock | null>
+  /**
+   * Resolves when `key` is released (or has expired), or rejects with a
+   * `GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT` error after `timeoutMs`.
+   */
+  waitForRelease(key: string, timeoutMs: number): Promise<void>
+  close(): Promise<void>
+}
+
+export interface CachedToken {
+  readonly accessToken: string
+  readonly expiresAt: number
+}
+
+export interface TokenCache {
+  get(key: string): Promise<CachedToken | undefined>
+  set(key: string, token: CachedToken, ttlMs: number): Promise<void>
+  close(): Promise<void>
+}
