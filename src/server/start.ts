@@ -1,11 +1,79 @@
+import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
+import { buildGateway, type GatewayOptions } from './gateway.js'
 
-/** Placeholder until the gateway lands; the CLI calls this. */
 export interface RunningGateway {
+  readonly app: FastifyInstance
+  /** The address it listens on, e.g. `http://127.0.0.1:3000`. */
   readonly url: string
   close(): Promise<void>
 }
 
-export async function start(_config: GatehouseConfig): Promise<RunningGateway> {
-  throw new Error('not implemented')
+export interface StartOptions extends GatewayOptions {
+  /** Install SIGTERM/SIGINT handlers that drain and exit. Default true. */
+  readonly handleSignals?: boolean
+  /** Longest wait for requests in flight on shutdown, ms. */
+  readonly drainTimeout?: number
+}
+
+/**
+ * Builds the gateway, listens, and owns its shutdown: on SIGTERM or SIGINT
+ * it stops accepting connections, lets requests in flight finish for up to
+ * `drainTimeout`, closes the stores and exits 0. A second signal forces exit.
+ */
+export async function start(config: GatehouseConfig, options: StartOptions = {}): Promise<RunningGateway> {
+  const app = await buildGateway(config, options)
+  const url = await app.listen({ host: config.server.host, port: config.server.port })
+  app.log.info(
+    {
+      url,
+      publicUrl: config.server.publicUrl,
+      issuer: config.oidc.issuer,
+      store: config.session.store.startsWith('redis')
+        ? redactUrl(config.session.store)
+        : config.session.store,
+      routes: config.routes.map((r) => `${r.path} -> ${r.upstream}${r.rewritePath} (${r.token})`),
+    },
+    `gatehouse listening on ${url}: ${config.routes.length} routes, ${config.session.store.split(':')[0]} store, issuer ${config.oidc.issuer}`,
+  )
+
+  let closing: Promise<void> | undefined
+  const close = () => {
+    closing ??= app.close()
+    return closing
+  }
+
+  if (options.handleSignals !== false) {
+    const drainTimeout = options.drainTimeout ?? 10_000
+    let signalled = false
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        app.log.warn({ signal }, 'second signal: exiting now')
+        process.exit(1)
+      }
+      signalled = true
+      app.log.info({ signal, drainTimeout }, 'shutting down: draining requests in flight')
+      const force = setTimeout(() => {
+        app.log.warn('drain timeout reached: exiting with requests still in flight')
+        process.exit(1)
+      }, drainTimeout)
+      force.unref()
+      close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          app.log.error({ err }, 'error during shutdown')
+          process.exit(1)
+        },
+      )
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  }
+  return { app, url, close }
+}
+
+function redactUrl(value: string): string {
+  const url = new URL(value)
+  if (url.password) url.password = '***'
+  return url.href
 }

@@ -1,0 +1,141 @@
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
+
+/**
+ * The one catalogue of errors Gatehouse answers with. Each code maps to a
+ * status, a stable machine-readable `error` string for SPAs, and a message
+ * written for the person reading it. `docs/errors.md` documents each code;
+ * a test keeps the two in step.
+ */
+export interface ErrorSpec {
+  readonly status: number
+  /** The `error` field of the JSON body. Stable: SPAs switch on it. */
+  readonly error: string
+  readonly message: string
+  /** Seconds; set on 503s so clients and load balancers back off. */
+  readonly retryAfter?: number
+}
+
+export const errorCatalogue = {
+  GATEHOUSE_ERR_UNAUTHENTICATED: {
+    status: 401,
+    error: 'unauthenticated',
+    message: 'No session. Send the user to the login endpoint.',
+  },
+  GATEHOUSE_ERR_SESSION_EXPIRED: {
+    status: 401,
+    error: 'session_expired',
+    message: 'The session has ended at the identity provider. Send the user to the login endpoint.',
+  },
+  GATEHOUSE_ERR_CSRF: {
+    status: 403,
+    error: 'csrf_header_missing',
+    message: 'API calls must carry the anti-forgery header with the value "1".',
+  },
+  GATEHOUSE_ERR_CROSS_SITE: {
+    status: 403,
+    error: 'cross_site_request',
+    message: 'Cross-site requests to API routes are refused.',
+  },
+  GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE: {
+    status: 503,
+    error: 'token_refresh_unavailable',
+    message:
+      'The access token could not be refreshed because the identity provider is unavailable. Retry later.',
+    retryAfter: 5,
+  },
+  GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT: {
+    status: 503,
+    error: 'token_refresh_unavailable',
+    message: 'Another request is still refreshing the access token. Retry shortly.',
+    retryAfter: 1,
+  },
+  GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE: {
+    status: 503,
+    error: 'client_token_unavailable',
+    message: 'A client-credentials token could not be obtained from the identity provider. Retry later.',
+    retryAfter: 5,
+  },
+  GATEHOUSE_ERR_IDP_UNAVAILABLE: {
+    status: 503,
+    error: 'idp_unavailable',
+    message: 'The identity provider is unavailable. Retry later.',
+    retryAfter: 5,
+  },
+  GATEHOUSE_ERR_STORE_UNAVAILABLE: {
+    status: 503,
+    error: 'session_store_unavailable',
+    message: 'The session store is unavailable. Retry later.',
+    retryAfter: 2,
+  },
+  GATEHOUSE_ERR_UPSTREAM_UNREACHABLE: {
+    status: 502,
+    error: 'upstream_unreachable',
+    message: 'The upstream service could not be reached.',
+  },
+  GATEHOUSE_ERR_UPSTREAM_TIMEOUT: {
+    status: 504,
+    error: 'upstream_timeout',
+    message: 'The upstream service did not answer in time.',
+  },
+  GATEHOUSE_ERR_INVALID_RETURN_TO: {
+    status: 400,
+    error: 'invalid_return_to',
+    message: 'returnTo must be a relative path on this origin, such as /orders.',
+  },
+  GATEHOUSE_ERR_LOGIN_FAILED: {
+    status: 400,
+    error: 'login_failed',
+    message: 'The login could not be completed.',
+  },
+  GATEHOUSE_ERR_INVALID_LOGOUT: {
+    status: 400,
+    error: 'invalid_logout_request',
+    message: 'This logout link is not valid for the current session.',
+  },
+  GATEHOUSE_ERR_NOT_FOUND: {
+    status: 404,
+    error: 'not_found',
+    message: 'No route matches this path.',
+  },
+  GATEHOUSE_ERR_INTERNAL: {
+    status: 500,
+    error: 'internal_error',
+    message: 'Gatehouse hit an unexpected error. It has been logged.',
+  },
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCode = keyof typeof errorCatalogue
+
+export interface GatehouseError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+}
+
+const constructors = new Map<ErrorCode, FastifyErrorConstructor>()
+for (const [code, spec] of Object.entries(errorCatalogue) as [ErrorCode, ErrorSpec][]) {
+  constructors.set(code, createError(code, '%s', spec.status))
+}
+
+/**
+ * Builds a catalogue error. `detail` replaces the catalogue message; it is
+ * shown to the user, so it must never carry a token, code or secret.
+ */
+export function gatehouseError(code: ErrorCode, detail?: string, cause?: unknown): GatehouseError {
+  const Ctor = constructors.get(code)!
+  const err = new Ctor(detail ?? errorCatalogue[code].message) as unknown as GatehouseError
+  if (cause !== undefined) (err as Error).cause = cause
+  return err
+}
+
+export function isGatehouseError(err: unknown): err is GatehouseError {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { code?: unknown }).code === 'string' &&
+    Object.hasOwn(errorCatalogue, (err as { code: string }).code)
+  )
+}
+
+export function specOf(code: ErrorCode): ErrorSpec {
+  return errorCatalogue[code]
+}

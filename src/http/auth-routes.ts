@@ -1,0 +1,121 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { GatehouseConfig } from '../config/types.js'
+import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
+import type { OidcClient } from '../oidc/client.js'
+import { csrfCheck } from '../proxy/guard.js'
+import type { Sessions } from '../session/sessions.js'
+import { errorPage, PAGE_CSP } from './pages.js'
+import { safeReturnTo } from './return-to.js'
+
+export interface AuthRouteDeps {
+  readonly config: GatehouseConfig
+  readonly oidc: OidcClient
+  readonly sessions: Sessions
+}
+
+/**
+ * `login`, `callback`, `user` and `logout` under `auth.basePath`. Browser
+ * navigations (login, callback, logout) fail with an HTML page; `user` is
+ * an API and fails with JSON.
+ */
+export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
+  const { config, oidc, sessions } = deps
+  const base = config.auth.basePath
+  const checkCsrf = csrfCheck(config)
+
+  function page(reply: FastifyReply, err: GatehouseError, returnTo = '/') {
+    const spec = { status: err.statusCode }
+    if (err.statusCode === 503) reply.header('retry-after', '5')
+    return reply
+      .code(spec.status)
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('content-security-policy', PAGE_CSP)
+      .send(
+        errorPage(
+          err.statusCode === 503 ? 'Sign-in is unavailable right now' : 'Sign-in failed',
+          err.message,
+          `${base}/login?returnTo=${encodeURIComponent(returnTo)}`,
+        ),
+      )
+  }
+
+  app.get(
+    `${base}/login`,
+    async (request: FastifyRequest<{ Querystring: { returnTo?: unknown } }>, reply) => {
+      const returnTo = safeReturnTo(request.query.returnTo, config.server.publicUrl)
+      if (returnTo === undefined) return page(reply, gatehouseError('GATEHOUSE_ERR_INVALID_RETURN_TO'))
+      let target: Awaited<ReturnType<OidcClient['authorizationUrl']>>
+      try {
+        target = await oidc.authorizationUrl(returnTo)
+      } catch (err) {
+        return page(reply, asGatehouseError(err), returnTo)
+      }
+      request.loginState.set('login', target.state)
+      return reply.redirect(target.url.href, 302)
+    },
+  )
+
+  app.get(`${base}/callback`, async (request, reply) => {
+    const login = request.loginState.get('login')
+    // Single use: whatever happens next, this login attempt is spent.
+    request.loginState.delete()
+    if (!login) {
+      return page(
+        reply,
+        gatehouseError(
+          'GATEHOUSE_ERR_LOGIN_FAILED',
+          'This sign-in link has expired or was already used, or cookies are blocked. Start again.',
+        ),
+      )
+    }
+    const url = new URL(request.url, config.server.publicUrl)
+    let result: Awaited<ReturnType<OidcClient['callback']>>
+    try {
+      result = await oidc.callback(url, login)
+    } catch (err) {
+      const error = asGatehouseError(err)
+      request.log.info({ code: error.code }, 'login callback refused')
+      return page(reply, error, login.returnTo)
+    }
+    await sessions.create(request, result)
+    request.log.info('login completed')
+    return reply.redirect(login.returnTo, 302)
+  })
+
+  app.get(`${base}/user`, async (request, reply) => {
+    checkCsrf(request)
+    const session = await sessions.current(request)
+    if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
+    return reply.send({
+      sub: session.sub,
+      claims: session.claims,
+      sessionExpiresAt: new Date(Math.min(session.idleExpiresAt, session.absoluteExpiresAt)).toISOString(),
+      logoutUrl: `${base}/logout?sid=${encodeURIComponent(session.logoutHandle)}`,
+    })
+  })
+
+  app.get(`${base}/logout`, async (request: FastifyRequest<{ Querystring: { sid?: unknown } }>, reply) => {
+    const session = await sessions.current(request)
+    if (!session) return reply.redirect('/', 302)
+    // A logout link must carry the handle only our own page knows, so a
+    // third-party page cannot log users out by embedding the URL.
+    if (request.query.sid !== session.logoutHandle) {
+      return page(reply, gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT'))
+    }
+    if (session.tokens.refreshToken) {
+      try {
+        await oidc.revoke(session.tokens.refreshToken)
+      } catch (err) {
+        // The user asked to leave; an IdP outage must not keep them in.
+        request.log.warn({ code: asGatehouseError(err).code }, 'refresh token revocation failed')
+      }
+    }
+    await sessions.destroy(request, session)
+    const endSession = oidc.endSessionUrl(session.tokens.idToken)
+    return reply.redirect(endSession ? endSession.href : '/', 302)
+  })
+}
+
+function asGatehouseError(err: unknown): GatehouseError {
+  return isGatehouseError(err) ? err : gatehouseError('GATEHOUSE_ERR_INTERNAL', undefined, err)
+}

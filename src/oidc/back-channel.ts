@@ -1,0 +1,51 @@
+import * as oauth from 'oauth4webapi'
+import { Agent, fetch as undiciFetch } from 'undici'
+
+/**
+ * The HTTP client for every call Gatehouse makes to the IdP. One undici
+ * Agent, owned here and closed with the gateway, with a connect budget of
+ * its own; each call also carries a total budget as an AbortSignal so a
+ * slow IdP can never hold a request open for longer than `timeoutMs`.
+ */
+type Fetch = (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
+
+export interface BackChannel {
+  /** Options to spread into every oauth4webapi call. */
+  options(): {
+    [oauth.customFetch]: Fetch
+    [oauth.allowInsecureRequests]: boolean
+    signal: AbortSignal
+  }
+  close(): Promise<void>
+}
+
+export interface BackChannelOptions {
+  readonly timeoutMs: number
+  readonly connectTimeoutMs: number
+  /** RFC 8252-style loopback development issuers may use plain http. */
+  readonly allowHttp: boolean
+}
+
+export function createBackChannel(opts: BackChannelOptions): BackChannel {
+  const agent = new Agent({
+    connect: { timeout: opts.connectTimeoutMs },
+    headersTimeout: opts.timeoutMs,
+    bodyTimeout: opts.timeoutMs,
+    keepAliveTimeout: 10_000,
+  })
+  const customFetch: Fetch = (url, init) =>
+    undiciFetch(url, { ...init, dispatcher: agent } as Parameters<
+      typeof undiciFetch
+    >[1]) as unknown as Promise<Response>
+
+  return {
+    options() {
+      return {
+        [oauth.customFetch]: customFetch,
+        [oauth.allowInsecureRequests]: opts.allowHttp,
+        signal: AbortSignal.timeout(opts.timeoutMs),
+      }
+    },
+    close: () => agent.close(),
+  }
+}

@@ -1,0 +1,59 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { OidcClient } from './client.js'
+
+export interface Discovery {
+  /** Resolves once discovery has succeeded. */
+  readonly ready: Promise<void>
+  stop(): void
+}
+
+/**
+ * Discovers the IdP in the background and keeps trying, with capped
+ * exponential backoff, until it works: an IdP that starts after the
+ * gateway, or is briefly down, must not take the gateway down with it.
+ */
+export function discoverWithRetry(
+  oidc: OidcClient,
+  log: FastifyBaseLogger,
+  { initialDelay = 500, maxDelay = 30_000 } = {},
+): Discovery {
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  let resolveReady!: () => void
+  const ready = new Promise<void>((resolve) => {
+    resolveReady = resolve
+  })
+
+  const attempt = async (delay: number): Promise<void> => {
+    try {
+      await oidc.discover()
+      log.info({ issuer: oidc.issuer }, 'OpenID Provider discovered')
+      resolveReady()
+    } catch (err) {
+      if (stopped) return
+      const cause = (err as Error).cause as Error | undefined
+      log.error(
+        {
+          url: new URL(
+            '.well-known/openid-configuration',
+            oidc.issuer.endsWith('/') ? oidc.issuer : `${oidc.issuer}/`,
+          ).href,
+          reason: cause?.message ?? (err as Error).message,
+          retryInMs: delay,
+        },
+        'OpenID Provider discovery failed; retrying',
+      )
+      timer = setTimeout(() => void attempt(Math.min(delay * 2, maxDelay)), delay)
+      timer.unref()
+    }
+  }
+  void attempt(initialDelay)
+
+  return {
+    ready,
+    stop() {
+      stopped = true
+      clearTimeout(timer)
+    },
+  }
+}

@@ -1,0 +1,60 @@
+import * as oauth from 'oauth4webapi'
+import { type ErrorCode, type GatehouseError, gatehouseError } from '../errors.js'
+
+/**
+ * The single place where failures of IdP calls become gateway errors, so no
+ * caller guesses from a stray try/catch.
+ *
+ * - An OAuth error body (`ResponseBodyError`) is the IdP's verdict: for a
+ *   refresh, `invalid_grant` means the grant is gone (RFC 6749 §5.2), so the
+ *   session is over.
+ * - A 5xx, a timeout, a refused or reset connection, or an unparseable
+ *   answer means the IdP is unavailable: retry later, keep the session.
+ */
+export type IdpOperation = 'refresh' | 'client_credentials' | 'callback' | 'discovery' | 'revocation'
+
+const unavailable: Record<IdpOperation, ErrorCode> = {
+  refresh: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+  client_credentials: 'GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE',
+  callback: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+  discovery: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+  revocation: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+}
+
+export function translateIdpError(operation: IdpOperation, err: unknown): GatehouseError {
+  if (err instanceof oauth.ResponseBodyError) {
+    if (err.status >= 500) return gatehouseError(unavailable[operation], undefined, err)
+    if (operation === 'refresh' && err.error === 'invalid_grant') {
+      return gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED', undefined, err)
+    }
+    if (operation === 'callback') {
+      return gatehouseError(
+        'GATEHOUSE_ERR_LOGIN_FAILED',
+        `The identity provider refused the login (${err.error}).`,
+        err,
+      )
+    }
+    return gatehouseError(unavailable[operation], undefined, err)
+  }
+  if (err instanceof oauth.AuthorizationResponseError) {
+    return gatehouseError(
+      'GATEHOUSE_ERR_LOGIN_FAILED',
+      `The identity provider answered with an error (${err.error}).`,
+      err,
+    )
+  }
+  if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
+    // A 5xx without an OAuth body surfaces here as a non-conforming response.
+    const status = (err.cause as { status?: number } | undefined)?.status
+    if (operation === 'callback' && !(typeof status === 'number' && status >= 500)) {
+      return gatehouseError(
+        'GATEHOUSE_ERR_LOGIN_FAILED',
+        `The login response failed validation: ${err.message}`,
+        err,
+      )
+    }
+    return gatehouseError(unavailable[operation], undefined, err)
+  }
+  // Network failures, AbortSignal timeouts and undici errors.
+  return gatehouseError(unavailable[operation], undefined, err)
+}

@@ -1,0 +1,55 @@
+import type { IncomingHttpHeaders } from 'node:http'
+
+/**
+ * Removes Gatehouse's own cookies from a `Cookie` header and keeps the
+ * rest: the session cookie is a bearer credential for the gateway and must
+ * never reach an upstream. Returns `undefined` when nothing is left.
+ */
+export function stripCookies(header: string | undefined, names: readonly string[]): string | undefined {
+  if (!header) return undefined
+  let kept = ''
+  for (const part of header.split(';')) {
+    const pair = part.trim()
+    if (pair === '') continue
+    const eq = pair.indexOf('=')
+    const name = eq === -1 ? pair : pair.slice(0, eq)
+    if (names.includes(name)) continue
+    kept = kept === '' ? pair : `${kept}; ${pair}`
+  }
+  return kept === '' ? undefined : kept
+}
+
+/**
+ * Builds the `rewriteRequestHeaders` hook of one route: our cookies out,
+ * any incoming Authorization replaced by the gateway's token (or dropped),
+ * and X-Forwarded-* set from what this hop saw.
+ */
+/** The parts of a Fastify request the rewrite reads, over HTTP/1 or HTTP/2. */
+export interface ForwardedRequest {
+  readonly upstreamToken: string | null
+  readonly ip: string
+  readonly protocol: string
+  readonly host: string
+  readonly socket: { readonly remoteAddress?: string | undefined }
+}
+
+export function headerRewriter(cookieNames: readonly string[], trustProxy: boolean) {
+  return function rewrite(request: ForwardedRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+    const out: IncomingHttpHeaders = { ...headers }
+    const cookie = stripCookies(headers.cookie, cookieNames)
+    if (cookie === undefined) delete out.cookie
+    else out.cookie = cookie
+
+    const token = request.upstreamToken
+    if (token === null) delete out.authorization
+    else out.authorization = `Bearer ${token}`
+
+    // Without a trusted proxy in front, a client-sent X-Forwarded-For is a
+    // lie we must not pass on; with one, append to its chain.
+    const prior = trustProxy ? headers['x-forwarded-for'] : undefined
+    out['x-forwarded-for'] = prior ? `${prior}, ${request.socket.remoteAddress}` : request.ip
+    out['x-forwarded-proto'] = request.protocol
+    out['x-forwarded-host'] = request.host
+    return out
+  }
+}

@@ -1,0 +1,68 @@
+import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { GatehouseConfig, RouteConfig } from '../config/types.js'
+import { gatehouseError } from '../errors.js'
+import { loginCookieName } from '../session/cookies.js'
+import { type GuardDeps, routeGuard } from './guard.js'
+import { headerRewriter } from './headers.js'
+
+/** reply-from error codes that mean the upstream was too slow, not absent. */
+const timeoutCodes = new Set([
+  'FST_REPLY_FROM_GATEWAY_TIMEOUT',
+  'FST_REPLY_FROM_TIMEOUT',
+  'FST_REPLY_FROM_HTTP_REQUEST_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+])
+
+function onUpstreamError(
+  reply: { log: FastifyBaseLogger; send(payload: unknown): unknown },
+  { error }: { error: Error & { code?: string } },
+): void {
+  const timedOut = timeoutCodes.has(error.code ?? '')
+  reply.log.warn({ upstreamError: error.code ?? error.name }, 'upstream request failed')
+  reply.send(
+    gatehouseError(timedOut ? 'GATEHOUSE_ERR_UPSTREAM_TIMEOUT' : 'GATEHOUSE_ERR_UPSTREAM_UNREACHABLE'),
+  )
+}
+
+/**
+ * One encapsulated scope per route, each with its own @fastify/http-proxy
+ * and undici pool, and its guard as a scope-level preHandler so it runs
+ * before the proxy handler and never leaks to sibling routes.
+ */
+export async function registerProxyRoutes(app: FastifyInstance, config: GatehouseConfig, deps: GuardDeps) {
+  const rewriteHeaders = headerRewriter(
+    [config.session.cookieName, loginCookieName(config)],
+    config.server.trustProxy,
+  )
+  for (const route of config.routes) {
+    await app.register(async function proxyRoute(scope) {
+      scope.addHook('preHandler', routeGuard(route, deps))
+      const options: FastifyHttpProxyOptions = {
+        upstream: route.upstream,
+        prefix: route.path === '/' ? '' : route.path,
+        rewritePrefix: route.rewritePath === '/' ? '' : route.rewritePath,
+        disableRequestLogging: true,
+        undici: poolOptions(route),
+        replyOptions: { rewriteRequestHeaders: rewriteHeaders, onError: onUpstreamError },
+      }
+      await scope.register(httpProxy, options)
+    })
+  }
+}
+
+function poolOptions(route: RouteConfig) {
+  return {
+    // Keep-alive connections to each upstream; pipelining stays at 1
+    // because upstreams rarely handle it well and head-of-line blocking
+    // would turn one slow call into many.
+    connections: 128,
+    pipelining: 1,
+    keepAliveTimeout: 60_000,
+    headersTimeout: route.timeout,
+    bodyTimeout: route.timeout,
+    connect: { timeout: Math.min(route.timeout, 10_000) },
+  }
+}

@@ -1,0 +1,35 @@
+import type { GatehouseConfig } from '../config/types.js'
+import { MemorySessionStore } from '../session/memory-store.js'
+import type { SessionStore } from '../session/types.js'
+import { MemoryLockService } from '../tokens/memory-lock.js'
+import { MemoryTokenCache } from '../tokens/memory-token-cache.js'
+import type { LockService, TokenCache } from '../tokens/types.js'
+
+/** The stateful parts of one instance, chosen by `session.store`. */
+export interface Backends {
+  readonly sessions: SessionStore
+  readonly locks: LockService
+  readonly clientTokens: TokenCache
+  close(): Promise<void>
+}
+
+export async function createBackends(config: GatehouseConfig, now: () => number): Promise<Backends> {
+  const { session } = config
+  if (session.store === 'memory') {
+    const sessions = new MemorySessionStore({ idleTimeoutMs: session.idleTimeout, clock: now })
+    const locks = new MemoryLockService()
+    const clientTokens = new MemoryTokenCache(now)
+    return {
+      sessions,
+      locks,
+      clientTokens,
+      async close() {
+        await locks.close()
+        await sessions.close()
+      },
+    }
+  }
+  // Loaded only when asked for, so memory deployments never load ioredis.
+  const { createRedisBackends } = await import('./redis-backends.js')
+  return createRedisBackends(config)
+}

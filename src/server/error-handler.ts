@@ -1,0 +1,44 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { type ErrorCode, errorCatalogue, gatehouseError, isGatehouseError } from '../errors.js'
+
+/**
+ * Every error leaves as `{ error, message }` JSON with the catalogue's
+ * status; nothing else about it, least of all a stack, reaches the client.
+ */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler(function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+    const known = isGatehouseError(err)
+    if (!known && (err.statusCode ?? 500) < 500) {
+      // Fastify's own 4xx (a bad body, a too-large payload): its message is
+      // about the request, not our internals.
+      return reply
+        .code(err.statusCode!)
+        .header('cache-control', 'no-store')
+        .send({ error: 'bad_request', message: err.message })
+    }
+    const code: ErrorCode = known ? err.code : 'GATEHOUSE_ERR_INTERNAL'
+    const spec = errorCatalogue[code]
+    if (!known) request.log.error({ err }, 'unhandled error')
+    else if (spec.status >= 500) request.log.warn({ code, cause: causeName(err) }, spec.error)
+    if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
+    if ('retryAfter' in spec) reply.header('retry-after', String(spec.retryAfter))
+    return reply
+      .code(spec.status)
+      .header('cache-control', 'no-store')
+      .send({ error: spec.error, message: known ? err.message : spec.message })
+  })
+
+  app.setNotFoundHandler(function notFound(_request, reply) {
+    reply.header('cache-control', 'no-store')
+    return reply
+      .code(404)
+      .send({ error: 'not_found', message: gatehouseError('GATEHOUSE_ERR_NOT_FOUND').message })
+  })
+}
+
+/** Names the underlying failure for logs without dumping its payload. */
+function causeName(err: Error): string | undefined {
+  const cause = err.cause as { code?: unknown; name?: unknown } | undefined
+  if (!cause) return undefined
+  return String(cause.code ?? cause.name ?? 'unknown')
+}

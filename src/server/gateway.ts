@@ -1,0 +1,148 @@
+import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import type { GatehouseConfig } from '../config/types.js'
+import { authRoutes } from '../http/auth-routes.js'
+import { healthRoutes } from '../http/health.js'
+import { OidcClient } from '../oidc/client.js'
+import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
+import { registerProxyRoutes } from '../proxy/routes.js'
+import { cookiesPlugin } from '../session/cookies.js'
+import { Sessions } from '../session/sessions.js'
+import { ClientTokens } from '../tokens/client-tokens.js'
+import { UserTokens } from '../tokens/user-tokens.js'
+import { type Backends, createBackends } from './backends.js'
+import { installErrorHandling } from './error-handler.js'
+import { loggerOptions } from './logger.js'
+
+/** Seams for tests and embedding; production passes none of them. */
+export interface GatewayOptions {
+  /** Clock for token expiry and session timeouts, epoch ms. */
+  readonly now?: () => number
+  /** A ready pino logger, used instead of building one from `logging`. */
+  readonly loggerInstance?: FastifyBaseLogger
+  /** Stores to use instead of those named by `session.store`. */
+  readonly backends?: Backends
+  /** Initial lifetime of the refresh lock, ms; default: the IdP timeout plus 5 s. */
+  readonly lockTtl?: number
+  /** See `UserTokensOptions.coordination`: tests only. */
+  readonly coordination?: 'single-flight' | 'none'
+}
+
+export interface GatehouseState {
+  readonly config: GatehouseConfig
+  readonly backends: Backends
+  readonly oidc: OidcClient
+  /** Resolves once the IdP has been discovered. */
+  whenDiscovered(): Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gatehouse: GatehouseState
+  }
+}
+
+/**
+ * Builds the gateway for one config without listening, so tests can
+ * `inject` and the CLI can own `listen`, signals and shutdown.
+ */
+export async function buildGateway(
+  config: GatehouseConfig,
+  options: GatewayOptions = {},
+): Promise<FastifyInstance> {
+  const now = options.now ?? Date.now
+  const app = fastify({
+    ...(options.loggerInstance
+      ? { loggerInstance: options.loggerInstance }
+      : { logger: loggerOptions(config) }),
+    trustProxy: config.server.trustProxy,
+    // One access line per request from onResponse instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance
+
+  const backends = options.backends ?? (await createBackends(config, now))
+  const oidc = new OidcClient(config, now)
+  let discovery: Discovery | undefined
+  const lockTtl = options.lockTtl ?? config.oidc.timeout + 5_000
+
+  const sessions = new Sessions(backends.sessions, config, now)
+  const userTokens = new UserTokens({
+    store: backends.sessions,
+    locks: backends.locks,
+    oidc,
+    refreshBefore: config.tokens.refreshBefore,
+    refreshWait: config.tokens.refreshWait,
+    lockTtl,
+    now,
+    coordination: options.coordination ?? 'single-flight',
+  })
+  const clientTokens = new ClientTokens({
+    cache: backends.clientTokens,
+    locks: backends.locks,
+    oidc,
+    refreshBefore: config.tokens.refreshBefore,
+    refreshWait: config.tokens.refreshWait,
+    lockTtl,
+    now,
+  })
+
+  app.decorate('gatehouse', {
+    config,
+    backends,
+    oidc,
+    whenDiscovered: () =>
+      discovery ? discovery.ready : Promise.reject(new Error('gateway is not ready yet')),
+  })
+  app.decorateRequest('upstreamToken', null)
+
+  installErrorHandling(app)
+  await app.register(cookiesPlugin, { config })
+
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info(
+      {
+        method: request.method,
+        path: request.routeOptions.url,
+        status: reply.statusCode,
+        ms: reply.elapsedTime,
+      },
+      'request',
+    )
+    done()
+  })
+
+  // Gateway-made responses are never cached and never sniffed; proxied
+  // responses are the upstream's business and pass through untouched.
+  await app.register(async function ownResponses(scope) {
+    scope.addHook('onSend', (_request, reply, payload, done) => {
+      reply.header('cache-control', 'no-store')
+      reply.header('x-content-type-options', 'nosniff')
+      done(null, payload)
+    })
+    await authRoutes(scope, { config, oidc, sessions })
+    await healthRoutes(scope, {
+      async check() {
+        const checks: Record<string, string> = { idp: oidc.discovered ? 'ok' : 'not discovered' }
+        try {
+          await backends.sessions.ping()
+          checks.store = 'ok'
+        } catch (err) {
+          checks.store = (err as Error).message
+        }
+        return { ready: checks.idp === 'ok' && checks.store === 'ok', checks }
+      },
+    })
+  })
+
+  await registerProxyRoutes(app, config, { config, sessions, userTokens, clientTokens })
+
+  app.addHook('onReady', async () => {
+    discovery = discoverWithRetry(oidc, app.log)
+  })
+  app.addHook('onClose', async () => {
+    discovery?.stop()
+    await oidc.close()
+    await backends.close()
+  })
+  return app
+}

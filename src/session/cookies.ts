@@ -1,0 +1,76 @@
+import { hkdfSync } from 'node:crypto'
+import secureSession from '@fastify/secure-session'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { GatehouseConfig } from '../config/types.js'
+import type { LoginState } from '../oidc/client.js'
+
+declare module '@fastify/secure-session' {
+  interface SessionData {
+    /** The server-side session id; the only thing the session cookie carries. */
+    id: string
+    /** PKCE verifier, state, nonce and returnTo between `/login` and `/callback`. */
+    login: LoginState
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    loginState: import('@fastify/secure-session').Session<import('@fastify/secure-session').SessionData>
+  }
+}
+
+/** The login cookie lives only as long as a user plausibly spends at the IdP. */
+export const LOGIN_STATE_TTL_SECONDS = 600
+
+/**
+ * Derives one 32-byte secretbox key per configured secret. HKDF (RFC 5869)
+ * from node:crypto stretches the operator's secret; libsodium, inside
+ * @fastify/secure-session, does the sealing. The first key seals, the others
+ * only open, so rotating is `secrets: [new, old]`; secure-session re-seals
+ * cookies opened with an old key.
+ */
+export function deriveCookieKeys(secrets: readonly string[]): Buffer[] {
+  return secrets.map((secret) =>
+    Buffer.from(hkdfSync('sha256', secret, 'gatehouse', 'gatehouse session cookie v1', 32)),
+  )
+}
+
+export function loginCookieName(config: GatehouseConfig): string {
+  return `${config.session.cookieName}-login`
+}
+
+/**
+ * Two sealed cookies: the session cookie, which holds only the session id,
+ * and the short-lived login-state cookie, which lets the callback land on
+ * any instance.
+ */
+export const cookiesPlugin = fp(
+  async function cookies(app: FastifyInstance, opts: { config: GatehouseConfig }) {
+    const { config } = opts
+    const key = deriveCookieKeys(config.session.secrets)
+    const cookie = {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'lax' as const,
+      secure: config.server.secure,
+    }
+    await app.register(secureSession, [
+      {
+        sessionName: 'session',
+        cookieName: config.session.cookieName,
+        key,
+        expiry: Math.ceil(config.session.absoluteTimeout / 1000),
+        cookie: { ...cookie, maxAge: Math.ceil(config.session.absoluteTimeout / 1000) },
+      },
+      {
+        sessionName: 'loginState',
+        cookieName: loginCookieName(config),
+        key,
+        expiry: LOGIN_STATE_TTL_SECONDS,
+        cookie: { ...cookie, maxAge: LOGIN_STATE_TTL_SECONDS },
+      },
+    ])
+  },
+  { name: 'gatehouse-cookies', fastify: '5.x' },
+)

@@ -1,0 +1,129 @@
+import type { SessionData, SessionStore, TokenSet, UpdateResult } from './types.js'
+
+export interface MemorySessionStoreOptions {
+  /** Sliding idle timeout, ms. */
+  readonly idleTimeoutMs: number
+  /** Upper bound on live sessions; the least recently used is evicted past it. */
+  readonly maxSessions?: number
+  /** Slide the idle expiry only when this much of it has elapsed, ms. Default: a tenth of it. */
+  readonly touchEveryMs?: number
+  readonly clock?: () => number
+}
+
+/**
+ * One process's sessions: a Map kept in LRU order, bounded in size, and
+ * expired lazily on read, so there is no timer per session and no sweep.
+ * Records are replaced, never mutated, so a caller holding a snapshot is
+ * never surprised by a later write.
+ */
+export class MemorySessionStore implements SessionStore {
+  readonly kind = 'memory' as const
+  readonly #sessions = new Map<string, SessionData>()
+  readonly #bySub = new Map<string, Set<string>>()
+  readonly #bySid = new Map<string, Set<string>>()
+  readonly #idle: number
+  readonly #max: number
+  readonly #touchEvery: number
+  readonly #now: () => number
+
+  constructor(options: MemorySessionStoreOptions) {
+    this.#idle = options.idleTimeoutMs
+    this.#max = options.maxSessions ?? 100_000
+    this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
+    this.#now = options.clock ?? Date.now
+  }
+
+  get size(): number {
+    return this.#sessions.size
+  }
+
+  async create(session: SessionData): Promise<void> {
+    this.#sessions.set(session.id, session)
+    index(this.#bySub, session.sub, session.id)
+    if (session.sid) index(this.#bySid, session.sid, session.id)
+    while (this.#sessions.size > this.#max) {
+      const oldest = this.#sessions.keys().next().value as string
+      this.#remove(oldest)
+    }
+  }
+
+  async get(id: string, now: number): Promise<SessionData | undefined> {
+    const session = this.#live(id, now)
+    if (!session) return undefined
+    // Map order is insertion order: re-inserting makes it most recent.
+    this.#sessions.delete(id)
+    const lastTouch = session.idleExpiresAt - this.#idle
+    if (now - lastTouch < this.#touchEvery) {
+      this.#sessions.set(id, session)
+      return session
+    }
+    const touched = { ...session, idleExpiresAt: Math.min(now + this.#idle, session.absoluteExpiresAt) }
+    this.#sessions.set(id, touched)
+    return touched
+  }
+
+  async updateTokens(id: string, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult> {
+    const session = this.#live(id, this.#now())
+    if (!session) return 'missing'
+    if (session.version !== expectedVersion) return 'stale'
+    this.#sessions.set(id, { ...session, tokens, version: expectedVersion + 1 })
+    return 'updated'
+  }
+
+  async delete(id: string): Promise<void> {
+    this.#remove(id)
+  }
+
+  async idsBySub(sub: string): Promise<string[]> {
+    return this.#liveIds(this.#bySub.get(sub))
+  }
+
+  async idsBySid(sid: string): Promise<string[]> {
+    return this.#liveIds(this.#bySid.get(sid))
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.#sessions.clear()
+    this.#bySub.clear()
+    this.#bySid.clear()
+  }
+
+  #live(id: string, now: number): SessionData | undefined {
+    const session = this.#sessions.get(id)
+    if (!session) return undefined
+    if (now >= session.idleExpiresAt || now >= session.absoluteExpiresAt) {
+      this.#remove(id)
+      return undefined
+    }
+    return session
+  }
+
+  #liveIds(ids: Set<string> | undefined): string[] {
+    if (!ids) return []
+    const now = this.#now()
+    return [...ids].filter((id) => this.#live(id, now) !== undefined)
+  }
+
+  #remove(id: string): void {
+    const session = this.#sessions.get(id)
+    if (!session) return
+    this.#sessions.delete(id)
+    unindex(this.#bySub, session.sub, id)
+    if (session.sid) unindex(this.#bySid, session.sid, id)
+  }
+}
+
+function index(map: Map<string, Set<string>>, key: string, id: string): void {
+  const ids = map.get(key)
+  if (ids) ids.add(id)
+  else map.set(key, new Set([id]))
+}
+
+function unindex(map: Map<string, Set<string>>, key: string, id: string): void {
+  const ids = map.get(key)
+  if (!ids) return
+  ids.delete(id)
+  if (ids.size === 0) map.delete(key)
+}

@@ -1,0 +1,83 @@
+import { gatehouseError } from '../errors.js'
+import type { OidcClient } from '../oidc/client.js'
+import { SingleFlight } from './single-flight.js'
+import type { CachedToken, LockService, TokenCache } from './types.js'
+
+export interface ClientTokensOptions {
+  readonly cache: TokenCache
+  readonly locks: LockService
+  readonly oidc: Pick<OidcClient, 'clientCredentials'>
+  readonly refreshBefore: number
+  readonly refreshWait: number
+  readonly lockTtl: number
+  readonly now: () => number
+  readonly observer?: { hit?(): void; miss?(): void }
+}
+
+/**
+ * Client-credentials tokens, one per set of scopes, fetched once per
+ * lifetime for the whole cluster: a local copy serves the hot path, the
+ * shared cache serves the other instances, and a lock in the store keeps
+ * N instances from fetching N tokens.
+ */
+export class ClientTokens {
+  readonly #o: ClientTokensOptions
+  readonly #local = new Map<string, CachedToken>()
+  readonly #flight = new SingleFlight<CachedToken>()
+
+  constructor(options: ClientTokensOptions) {
+    this.#o = options
+  }
+
+  async accessToken(scopes: readonly string[]): Promise<string> {
+    const key = cacheKey(scopes)
+    const local = this.#local.get(key)
+    if (local && this.#fresh(local)) {
+      this.#o.observer?.hit?.()
+      return local.accessToken
+    }
+    const token = await this.#flight.run(key, () => this.#fetchOnce(key, scopes))
+    this.#local.set(key, token)
+    return token.accessToken
+  }
+
+  #fresh(token: CachedToken): boolean {
+    return token.expiresAt - this.#o.now() > this.#o.refreshBefore
+  }
+
+  async #shared(key: string): Promise<CachedToken | undefined> {
+    const shared = await this.#o.cache.get(key)
+    return shared && this.#fresh(shared) ? shared : undefined
+  }
+
+  async #fetchOnce(key: string, scopes: readonly string[]): Promise<CachedToken> {
+    const cached = await this.#shared(key)
+    if (cached) {
+      this.#o.observer?.hit?.()
+      return cached
+    }
+    this.#o.observer?.miss?.()
+    const lockKey = `client:${key}`
+    const lock = await this.#o.locks.tryAcquire(lockKey, this.#o.lockTtl)
+    if (!lock) {
+      await this.#o.locks.waitForRelease(lockKey, this.#o.refreshWait)
+      const after = await this.#shared(key)
+      if (after) return after
+      throw gatehouseError('GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE')
+    }
+    try {
+      const again = await this.#shared(key)
+      if (again) return again
+      const token = await this.#o.oidc.clientCredentials(scopes)
+      const ttl = token.expiresAt - this.#o.now()
+      if (ttl > 0) await this.#o.cache.set(key, token, ttl)
+      return token
+    } finally {
+      await lock.release()
+    }
+  }
+}
+
+function cacheKey(scopes: readonly string[]): string {
+  return [...scopes].sort().join(' ') || '-'
+}

@@ -1,0 +1,47 @@
+import t from 'tap'
+import { headerRewriter, stripCookies } from '../../src/proxy/headers.js'
+
+t.test('stripCookies removes only the gateway cookies', async (t) => {
+  const names = ['__Host-gatehouse', '__Host-gatehouse-login']
+  t.equal(stripCookies(undefined, names), undefined)
+  t.equal(stripCookies('__Host-gatehouse=abc', names), undefined)
+  t.equal(stripCookies('a=1; __Host-gatehouse=abc; b=2', names), 'a=1; b=2')
+  t.equal(stripCookies('__Host-gatehouse-login=x;theme=dark', names), 'theme=dark')
+  t.equal(
+    stripCookies('__Host-gatehouse-other=x', names),
+    '__Host-gatehouse-other=x',
+    'prefix match is not enough',
+  )
+})
+
+t.test('the rewrite replaces Authorization and sets X-Forwarded-*', async (t) => {
+  const rewrite = headerRewriter(['gh'], false)
+  const base = {
+    ip: '10.0.0.9',
+    protocol: 'https',
+    host: 'app.example.com',
+    socket: { remoteAddress: '10.0.0.9' },
+  }
+  const withToken = rewrite(
+    { ...base, upstreamToken: 'T' },
+    { authorization: 'Bearer forged', cookie: 'gh=1; a=2', 'x-forwarded-for': '6.6.6.6' },
+  )
+  t.equal(withToken.authorization, 'Bearer T')
+  t.equal(withToken.cookie, 'a=2')
+  t.equal(withToken['x-forwarded-for'], '10.0.0.9', 'an untrusted client XFF is not passed on')
+  t.equal(withToken['x-forwarded-proto'], 'https')
+  t.equal(withToken['x-forwarded-host'], 'app.example.com')
+
+  const anonymous = rewrite(
+    { ...base, upstreamToken: null },
+    { authorization: 'Bearer forged', cookie: 'gh=1' },
+  )
+  t.notOk('authorization' in anonymous, 'an incoming Authorization never passes through')
+  t.notOk('cookie' in anonymous)
+
+  const behindProxy = headerRewriter(['gh'], true)(
+    { ...base, upstreamToken: null },
+    { 'x-forwarded-for': '1.2.3.4' },
+  )
+  t.equal(behindProxy['x-forwarded-for'], '1.2.3.4, 10.0.0.9')
+})
