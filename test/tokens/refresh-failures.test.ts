@@ -1,0 +1,84 @@
+import t from 'tap'
+import { TestClock } from '../helpers/gateway.js'
+import { apiCall, login } from '../helpers/login.js'
+import { startStack } from '../helpers/stack.js'
+
+async function loggedIn(idpTimeout = 3_000) {
+  const clock = new TestClock()
+  const stack = await startStack({ accessTokenTtl: 60, config: { idpTimeout }, gateway: { now: clock.now } })
+  const { jar } = await login(stack.gateway.url)
+  return { stack, clock, jar, url: `${stack.gateway.url}/api/orders` }
+}
+
+for (const fault of ['503', 'reset', 'hang'] as const) {
+  t.test(
+    `IdP ${fault === 'hang' ? 'hanging' : fault}: 503 with Retry-After once the token is dead, session kept, recovery`,
+    async (t) => {
+      const { stack, clock, jar, url } = await loggedIn(fault === 'hang' ? 400 : 3_000)
+      t.teardown(() => stack.close())
+      const original = (await apiCall(jar, url)).status
+      t.equal(original, 200)
+      const firstToken = stack.upstream.requests.at(-1)!.authorization
+
+      stack.idp.setFault(fault)
+      // Inside refreshBefore but not yet expired: the current token still works.
+      clock.advance(57_000)
+      const stale = await apiCall(jar, url)
+      t.equal(stale.status, 200, 'a still-valid token is forwarded while the IdP is down')
+      t.equal(stack.upstream.requests.at(-1)!.authorization, firstToken)
+
+      clock.advance(4_000)
+      const dead = await apiCall(jar, url)
+      t.equal(dead.status, 503)
+      t.equal(dead.json().error, 'token_refresh_unavailable')
+      t.ok(Number(dead.headers.get('retry-after')) > 0, 'Retry-After is set')
+      t.notMatch(dead.headers.getSetCookie().join(), /gatehouse=;/, 'the session cookie is not cleared')
+
+      stack.idp.setFault('ok')
+      const recovered = await apiCall(jar, url)
+      t.equal(recovered.status, 200, 'the same session recovers when the IdP does')
+      t.not(stack.upstream.requests.at(-1)!.authorization, firstToken)
+      t.equal(stack.idp.stats.refreshReplays, 0)
+    },
+  )
+}
+
+t.test('invalid_grant ends the session: 401 session_expired, cookie cleared', async (t) => {
+  const { stack, clock, jar, url } = await loggedIn()
+  t.teardown(() => stack.close())
+  const store = stack.gateway.app.gatehouse.backends.sessions
+  const [id] = await store.idsBySub('alice')
+  const session = await store.get(id!, clock.now())
+  // The grant dies at the IdP (an admin revoked it, or it expired there).
+  await stack.gateway.app.gatehouse.oidc.revoke(session!.tokens.refreshToken!)
+
+  clock.advance(61_000)
+  const expired = await apiCall(jar, url)
+  t.equal(expired.status, 401)
+  t.equal(expired.json().error, 'session_expired')
+  t.match(expired.headers.getSetCookie().join('\n'), /gatehouse=;/, 'the cookie is cleared')
+  t.equal(await store.get(id!, clock.now()), undefined, 'the session is deleted')
+  t.equal((await apiCall(jar, url)).json().error, 'unauthenticated')
+})
+
+t.test('client routes: one client-credentials grant per lifetime under parallel load', async (t) => {
+  const clock = new TestClock()
+  const stack = await startStack({ accessTokenTtl: 60, gateway: { now: clock.now } })
+  t.teardown(() => stack.close())
+  const { CookieJar } = await import('../helpers/cookie-jar.js')
+  const jar = new CookieJar()
+  const url = `${stack.gateway.url}/api/reports`
+  const first = await Promise.all(Array.from({ length: 100 }, () => apiCall(jar, url)))
+  t.same(new Set(first.map((r) => r.status)), new Set([200]))
+  t.equal(stack.idp.stats.clientCredentialsGrants, 1, 'one grant for 100 parallel calls')
+  t.equal(new Set(stack.upstream.requests.map((r) => r.authorization)).size, 1)
+
+  clock.advance(30_000)
+  await Promise.all(Array.from({ length: 50 }, () => apiCall(jar, url)))
+  t.equal(stack.idp.stats.clientCredentialsGrants, 1, 'reused while fresh')
+
+  clock.advance(31_000)
+  const second = await Promise.all(Array.from({ length: 100 }, () => apiCall(jar, url)))
+  t.same(new Set(second.map((r) => r.status)), new Set([200]))
+  t.equal(stack.idp.stats.clientCredentialsGrants, 2, 'one more grant for the next lifetime')
+})
