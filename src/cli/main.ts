@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { ConfigError, formatProblem } from '../config/errors.js'
+import { loadConfig } from '../config/load.js'
+import type { GatehouseConfig } from '../config/types.js'
+
+export interface CliIO {
+  readonly stdout: (line: string) => void
+  readonly stderr: (line: string) => void
+  readonly env: NodeJS.ProcessEnv
+  /** Runs the gateway; resolves once it listens. Injected so tests need not start one. */
+  readonly start: (config: GatehouseConfig) => Promise<unknown>
+}
+
+const USAGE = `Usage: gatehouse <command> [--config FILE]
+
+Commands:
+  start    Run the gateway.
+  check    Validate the config file without touching the network.
+
+Options:
+  -c, --config FILE   Config file (default: $GATEHOUSE_CONFIG, else ./routes.yaml)
+  -h, --help          Show this help.
+  -v, --version       Show the version.
+`
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
+}
+
+/** The CLI as a function of argv, returning the exit code. It never prints a stack trace. */
+export async function main(argv: readonly string[], io: CliIO): Promise<number> {
+  let parsed: ReturnType<typeof parse>
+  try {
+    parsed = parse(argv)
+  } catch (err) {
+    io.stderr(`gatehouse: ${(err as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  const { values, positionals } = parsed
+  if (values.version) {
+    io.stdout(version())
+    return 0
+  }
+  const command = positionals[0]
+  if (values.help || command === 'help') {
+    io.stdout(USAGE)
+    return 0
+  }
+  if (command !== 'start' && command !== 'check') {
+    io.stderr(
+      `gatehouse: ${command === undefined ? 'no command given' : `unknown command "${command}"`}\n\n${USAGE}`,
+    )
+    return 2
+  }
+  const file = values.config ?? io.env.GATEHOUSE_CONFIG ?? './routes.yaml'
+  let config: GatehouseConfig
+  try {
+    config = loadConfig(file, io.env)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) io.stderr(formatProblem(file, problem))
+      io.stderr(
+        `gatehouse: ${file} has ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`,
+      )
+      return 1
+    }
+    io.stderr(`gatehouse: could not read ${file}: ${(err as Error).message}`)
+    return 1
+  }
+  if (command === 'check') {
+    io.stdout(`OK: ${file} (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
+    return 0
+  }
+  try {
+    await io.start(config)
+    return 0
+  } catch (err) {
+    io.stderr(`gatehouse: could not start: ${(err as Error).message}`)
+    return 1
+  }
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  })
+}

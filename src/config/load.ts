@@ -1,0 +1,223 @@
+import { readFileSync } from 'node:fs'
+import { Value } from '@sinclair/typebox/value'
+import { LineCounter, parseDocument } from 'yaml'
+import { parseDuration, parseSize } from './duration.js'
+import { interpolate } from './env.js'
+import { ConfigError, type ConfigProblem } from './errors.js'
+import { ConfigSchema, type RawConfig } from './schema.js'
+import { checkSemantics } from './semantics.js'
+import type { GatehouseConfig, RouteConfig } from './types.js'
+
+type Path = (string | number)[]
+
+/** Reads, checks and resolves a config file. Throws `ConfigError` listing every problem. */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatehouseConfig {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const reason =
+      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
+    throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${reason}` }])
+  }
+  return parseConfig(text, file, env)
+}
+
+/** Checks and resolves config text (YAML, or JSON, which is YAML). */
+export function parseConfig(
+  text: string,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+): GatehouseConfig {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => ({
+        path: '',
+        line: e.linePos?.[0].line,
+        message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+      })),
+    )
+  }
+  const lineOf = (path: Path): number | undefined => {
+    for (let depth = path.length; depth >= 0; depth--) {
+      const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined
+      if (node?.range) return lineCounter.linePos(node.range[0]).line
+    }
+    return undefined
+  }
+
+  const problems: ConfigProblem[] = []
+  const raw = interpolateTree(doc.toJS({ maxAliasCount: 100 }), [], env, (path, message) =>
+    problems.push({ path: formatPath(path), line: lineOf(path), message }),
+  )
+  if (problems.length > 0) throw new ConfigError(source, problems)
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(source, [{ path: '', line: 1, message: 'the file must be a mapping of options' }])
+  }
+
+  // Convert: `port: ${PORT}` arrives as text and must count as the number
+  // it would have been had it been typed in, wherever the schema says so.
+  const withDefaults = Value.Convert(
+    ConfigSchema,
+    Value.Default(ConfigSchema, structuredClone(raw)),
+  ) as unknown
+  for (const error of Value.Errors(ConfigSchema, withDefaults)) {
+    const path = error.path.split('/').slice(1).map(unescapePointer)
+    problems.push({ path: formatPath(path), line: lineOf(path), message: describe(error) })
+  }
+  const config = withDefaults as RawConfig
+  let findings: ReturnType<typeof checkSemantics> = []
+  try {
+    findings = checkSemantics(config)
+  } catch {
+    // The schema already failed in a way the cross-field rules cannot read
+    // past; its problems are the ones to fix first.
+  }
+  for (const p of findings)
+    problems.push({ path: formatPath(p.path), line: lineOf(p.path), message: p.message })
+  if (problems.length > 0) {
+    throw new ConfigError(
+      source,
+      dedupe(problems).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
+    )
+  }
+  return deepFreeze(resolve(config))
+}
+
+function interpolateTree(
+  value: unknown,
+  path: Path,
+  env: NodeJS.ProcessEnv,
+  report: (path: Path, message: string) => void,
+): unknown {
+  // A self-referencing alias (`&a [*a]`) is a cycle; no real config nests this deep.
+  if (path.length > 32) {
+    report(path.slice(0, 1), 'nests too deeply or refers to itself')
+    return null
+  }
+  if (typeof value === 'string') {
+    const { value: out, missing } = interpolate(value, env)
+    for (const name of missing)
+      report(path, `environment variable ${name} is not set (use \${${name}:-default} for a default)`)
+    return out
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, [...path, i], env, report))
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) out[k] = interpolateTree(v, [...path, k], env, report)
+    return out
+  }
+  return value
+}
+
+interface SchemaError {
+  readonly message: string
+  readonly schema: { anyOf?: { const?: unknown; type?: string; pattern?: string }[]; description?: string }
+  readonly value: unknown
+  readonly type: number
+}
+
+/** TypeBox's messages, said the way a person editing YAML needs them. */
+function describe(error: SchemaError): string {
+  const options = error.schema.anyOf
+  if (error.message === 'Unexpected property') return 'unknown option'
+  if (error.message.startsWith('Expected required property')) return 'is required'
+  if (options?.every((o) => o.const !== undefined)) {
+    return `must be one of ${options.map((o) => o.const).join(', ')} (got ${JSON.stringify(error.value)})`
+  }
+  if (options?.some((o) => o.pattern !== undefined)) {
+    return error.schema.description?.includes('A duration')
+      ? `must be a duration like 500ms, 30s, 5m, 12h, 1d or a number of seconds (got ${JSON.stringify(error.value)})`
+      : `must be a size like 1mb, 512kb or a number of bytes (got ${JSON.stringify(error.value)})`
+  }
+  return error.message.charAt(0).toLowerCase() + error.message.slice(1)
+}
+
+function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>()
+  // A bad union member also fails the union itself: keep one line per path,
+  // preferring the most specific message (the first TypeBox yields).
+  return problems.filter((p) => {
+    if (seen.has(p.path)) return false
+    seen.add(p.path)
+    return true
+  })
+}
+
+function resolve(config: RawConfig): GatehouseConfig {
+  const publicUrl = new URL(config.server.publicUrl)
+  const secure = publicUrl.protocol === 'https:'
+  const routes: RouteConfig[] = config.routes.map((r) => {
+    const path = trimSlash(r.path)
+    return {
+      path,
+      upstream: r.upstream.replace(/\/+$/, ''),
+      rewritePath: r.rewritePath === undefined ? path : trimSlash(r.rewritePath),
+      token: r.token,
+      scopes: r.scopes,
+      csrf: r.csrf,
+      timeout: parseDuration(r.timeout),
+      bodyLimit: parseSize(r.bodyLimit),
+    }
+  })
+  return {
+    server: {
+      host: config.server.host,
+      port: config.server.port,
+      publicUrl: publicUrl.origin,
+      secure,
+      trustProxy: config.server.trustProxy,
+    },
+    oidc: {
+      issuer: config.oidc.issuer,
+      clientId: config.oidc.clientId,
+      clientSecret: config.oidc.clientSecret,
+      clientAuth: config.oidc.clientAuth,
+      scopes: config.oidc.scopes,
+      timeout: parseDuration(config.oidc.timeout),
+      connectTimeout: parseDuration(config.oidc.connectTimeout),
+    },
+    session: {
+      secrets: config.session.secrets ?? [config.session.secret!],
+      store: config.session.store,
+      idleTimeout: parseDuration(config.session.idleTimeout),
+      absoluteTimeout: parseDuration(config.session.absoluteTimeout),
+      cookieName: secure ? `__Host-${config.session.cookieName}` : config.session.cookieName,
+      keyPrefix: config.session.keyPrefix,
+    },
+    tokens: {
+      refreshBefore: parseDuration(config.tokens.refreshBefore),
+      refreshWait: parseDuration(config.tokens.refreshWait),
+    },
+    auth: { basePath: trimSlash(config.auth.basePath) },
+    csrf: { header: config.csrf.header.toLowerCase() },
+    logging: { level: config.logging.level as GatehouseConfig['logging']['level'] },
+    routes,
+  }
+}
+
+function trimSlash(path: string): string {
+  return path.length > 1 ? path.replace(/\/+$/, '') : path
+}
+
+export function formatPath(path: readonly (string | number)[]): string {
+  let out = ''
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`
+  return out
+}
+
+function unescapePointer(part: string): string | number {
+  const text = part.replace(/~1/g, '/').replace(/~0/g, '~')
+  return /^\d+$/.test(text) ? Number(text) : text
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}

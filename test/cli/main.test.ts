@@ -1,0 +1,88 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { main } from '../../src/cli/main.js'
+import type { GatehouseConfig } from '../../src/config/types.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'))
+const good = join(dir, 'good.yaml')
+const bad = join(dir, 'bad.yaml')
+writeFileSync(
+  good,
+  `server: { publicUrl: https://app.example.com }
+oidc: { issuer: https://idp.example.com, clientId: a, clientSecret: "\${OIDC_CLIENT_SECRET}" }
+session: { secret: "${'s'.repeat(32)}" }
+routes:
+  - { path: /api, upstream: http://api:8080 }
+`,
+)
+writeFileSync(bad, `server: { publicUrl: https://app.example.com, colour: blue }\nroutes: []\n`)
+
+function run(argv: string[], env: NodeJS.ProcessEnv = { OIDC_CLIENT_SECRET: 'x' }) {
+  const out: string[] = []
+  const err: string[] = []
+  const started: GatehouseConfig[] = []
+  const code = main(argv, {
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env,
+    start: async (config) => {
+      started.push(config)
+    },
+  })
+  return code.then((c) => ({ code: c, out: out.join('\n'), err: err.join('\n'), started }))
+}
+
+t.test('check: OK on a good file, exit 0', async (t) => {
+  const r = await run(['check', '--config', good])
+  t.equal(r.code, 0)
+  t.match(r.out, `OK: ${good} (1 route)`)
+  t.same(r.started, [], 'check never starts the gateway')
+})
+
+t.test('check: each problem by file, line and path; exit 1; no stack trace', async (t) => {
+  const r = await run(['check', '-c', bad])
+  t.equal(r.code, 1)
+  t.match(r.err, `${bad}:1 server.colour: unknown option`)
+  t.match(r.err, /oidc: is required/)
+  t.notMatch(r.err, /\n\s+at /, 'no stack trace')
+  const missingEnv = await run(['check', '--config', good], {})
+  t.equal(missingEnv.code, 1)
+  t.match(missingEnv.err, `${good}:2 oidc.clientSecret: environment variable OIDC_CLIENT_SECRET is not set`)
+  const missingFile = await run(['check', '--config', join(dir, 'nope.yaml')])
+  t.equal(missingFile.code, 1)
+  t.match(missingFile.err, /file not found/)
+})
+
+t.test('config path: --config beats GATEHOUSE_CONFIG beats ./routes.yaml', async (t) => {
+  const viaEnv = await run(['check'], { OIDC_CLIENT_SECRET: 'x', GATEHOUSE_CONFIG: good })
+  t.match(viaEnv.out, `OK: ${good}`)
+  const flagWins = await run(['check', '--config', bad], { OIDC_CLIENT_SECRET: 'x', GATEHOUSE_CONFIG: good })
+  t.equal(flagWins.code, 1)
+  t.match(flagWins.err, bad)
+  const fallback = await run(['check'], {})
+  t.match(fallback.err, './routes.yaml')
+})
+
+t.test('start loads the config and hands it to the server', async (t) => {
+  const r = await run(['start', '--config', good])
+  t.equal(r.code, 0)
+  t.equal(r.started.length, 1)
+  t.equal(r.started[0]!.routes[0]!.path, '/api')
+  t.equal((await run(['start', '--config', bad])).started.length, 0, 'a bad file never starts')
+})
+
+t.test('--help, --version and unknown commands', async (t) => {
+  const help = await run(['--help'])
+  t.equal(help.code, 0)
+  t.match(help.out, /Usage: gatehouse <command>/)
+  const version = await run(['--version'])
+  t.equal(version.code, 0)
+  t.match(version.out, /^\d+\.\d+\.\d+$/)
+  const unknown = await run(['launch'])
+  t.equal(unknown.code, 2)
+  t.match(unknown.err, /unknown command "launch"/)
+  t.equal((await run([])).code, 2)
+  t.equal((await run(['check', '--bogus'])).code, 2)
+})

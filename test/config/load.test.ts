@@ -1,0 +1,249 @@
+import { writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError } from '../../src/config/errors.js'
+import { loadConfig, parseConfig } from '../../src/config/load.js'
+
+const SECRET = 'x'.repeat(32)
+const env = { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: SECRET }
+
+const minimal = `server:
+  publicUrl: https://app.example.com
+oidc:
+  issuer: https://idp.example.com
+  clientId: my-bff
+  clientSecret: \${OIDC_CLIENT_SECRET}
+session:
+  secret: \${SESSION_SECRET}
+routes:
+  - path: /api/orders
+    upstream: http://orders:8080
+`
+
+/** The problems of a bad document, as `line path: message` strings. */
+function problems(text: string, vars: NodeJS.ProcessEnv = env): string[] {
+  try {
+    parseConfig(text, 'routes.yaml', vars)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    return err.problems.map((p) => `${p.line} ${p.path}: ${p.message}`)
+  }
+  throw new Error('expected a ConfigError')
+}
+
+t.test('a minimal file gets every default, resolved and frozen', async (t) => {
+  const config = parseConfig(minimal, 'routes.yaml', env)
+  t.same(config.server, {
+    host: '0.0.0.0',
+    port: 3000,
+    publicUrl: 'https://app.example.com',
+    secure: true,
+    trustProxy: false,
+  })
+  t.equal(config.oidc.clientSecret, 'client-secret')
+  t.equal(config.oidc.clientAuth, 'client_secret_basic')
+  t.same(config.oidc.scopes, ['openid', 'profile', 'offline_access'])
+  t.equal(config.oidc.timeout, 10_000)
+  t.same(config.session.secrets, [SECRET])
+  t.equal(config.session.cookieName, '__Host-gatehouse', 'https gets the __Host- prefix')
+  t.equal(config.session.idleTimeout, 30 * 60_000)
+  t.equal(config.session.absoluteTimeout, 12 * 3_600_000)
+  t.equal(config.tokens.refreshBefore, 30_000)
+  t.equal(config.auth.basePath, '/auth')
+  t.equal(config.csrf.header, 'x-csrf')
+  t.same(config.routes[0], {
+    path: '/api/orders',
+    upstream: 'http://orders:8080',
+    rewritePath: '/api/orders',
+    token: 'user',
+    scopes: [],
+    csrf: true,
+    timeout: 30_000,
+    bodyLimit: 1024 * 1024,
+  })
+  t.ok(
+    Object.isFrozen(config) && Object.isFrozen(config.routes[0]) && Object.isFrozen(config.session.secrets),
+  )
+})
+
+t.test('the full example of the README loads, with durations in every form', async (t) => {
+  const config = parseConfig(
+    `server:   { host: 127.0.0.1, port: 8443, publicUrl: http://localhost:3000, trustProxy: true }
+oidc:
+  issuer: http://127.0.0.1:4000
+  clientId: my-bff
+  clientSecret: \${OIDC_CLIENT_SECRET}
+  clientAuth: client_secret_post
+  scopes: [openid]
+  timeout: 500ms
+session:
+  secrets: ["\${SESSION_SECRET}", "${'o'.repeat(40)}"]
+  store: redis://redis:6379/2
+  idleTimeout: 90
+  absoluteTimeout: 1d
+  cookieName: app
+tokens:   { refreshBefore: 1m }
+auth:     { basePath: /bff/ }
+csrf:     { header: X-Requested-By }
+logging:  { level: debug }
+routes:
+  - path: /api/orders/
+    upstream: http://orders:8080/
+    rewritePath: /v1/orders
+    token: client
+    scopes: [orders.read]
+    csrf: false
+    timeout: 12h
+    bodyLimit: 512kb
+`,
+    'routes.yaml',
+    env,
+  )
+  t.equal(config.server.port, 8443)
+  t.equal(config.server.secure, false)
+  t.equal(config.session.cookieName, 'app', 'no __Host- prefix on http')
+  t.equal(config.oidc.timeout, 500)
+  t.equal(config.session.idleTimeout, 90_000)
+  t.equal(config.session.absoluteTimeout, 86_400_000)
+  t.equal(config.session.secrets.length, 2)
+  t.equal(config.tokens.refreshBefore, 60_000)
+  t.equal(config.auth.basePath, '/bff')
+  t.equal(config.csrf.header, 'x-requested-by')
+  t.equal(config.routes[0]!.path, '/api/orders')
+  t.equal(config.routes[0]!.upstream, 'http://orders:8080')
+  t.equal(config.routes[0]!.timeout, 12 * 3_600_000)
+  t.equal(config.routes[0]!.bodyLimit, 512 * 1024)
+})
+
+t.test('JSON is YAML and loads too', async (t) => {
+  const json = JSON.stringify({
+    server: { publicUrl: 'http://localhost:3000' },
+    oidc: { issuer: 'http://localhost:4000', clientId: 'a', clientSecret: '${OIDC_CLIENT_SECRET}' },
+    session: { secret: SECRET },
+    routes: [{ path: '/api', upstream: 'http://127.0.0.1:8080', token: 'none' }],
+  })
+  t.equal(parseConfig(json, 'routes.json', env).routes[0]!.token, 'none')
+})
+
+t.test('env: ${VAR}, ${VAR:-default}, and numbers from the environment', async (t) => {
+  const text = minimal.replace(
+    '  publicUrl: https://app.example.com',
+    '  publicUrl: ${URL:-https://default.example}\n  port: ${PORT}',
+  )
+  const config = parseConfig(text, 'routes.yaml', { ...env, PORT: '8080' })
+  t.equal(config.server.publicUrl, 'https://default.example')
+  t.equal(config.server.port, 8080)
+  t.equal(
+    parseConfig(text, 'routes.yaml', { ...env, PORT: '1', URL: 'https://set.example' }).server.publicUrl,
+    'https://set.example',
+  )
+})
+
+t.test('every bad file is named by field path and YAML line', async (t) => {
+  t.same(
+    problems(minimal, { SESSION_SECRET: SECRET }),
+    [
+      '6 oidc.clientSecret: environment variable OIDC_CLIENT_SECRET is not set (use ${OIDC_CLIENT_SECRET:-default} for a default)',
+    ],
+    'a missing env var',
+  )
+  t.same(
+    problems(minimal.replace('  clientId: my-bff', '  clientId: my-bff\n  clientID: typo')),
+    ['6 oidc.clientID: unknown option'],
+    'an unknown key',
+  )
+  t.same(
+    problems(`${minimal}    token: sometimes\n`),
+    ['12 routes[0].token: must be one of user, optional-user, client, none (got "sometimes")'],
+    'a bad enum',
+  )
+  t.same(
+    problems(`${minimal}  - path: /api/reports\n    token: client\n`),
+    ['12 routes[1].upstream: is required'],
+    'a route without an upstream',
+  )
+  t.same(
+    problems(minimal, { ...env, SESSION_SECRET: 'short' }),
+    ['8 session.secret: must be at least 32 characters (got 5)'],
+    'a secret that is too short',
+  )
+  t.same(
+    problems(`${minimal}  - path: /api/orders/\n    upstream: http://other:8080\n`),
+    ['12 routes[1].path: duplicates routes[0].path (/api/orders)'],
+    'a duplicate route path',
+  )
+  t.same(
+    problems(minimal.replace('  clientId: my-bff', '  clientId: my-bff: oops')),
+    ['5 : YAML syntax error: Nested mappings are not allowed in compact mappings'],
+    'a YAML syntax error',
+  )
+})
+
+t.test('more bad values, all reported at once', async (t) => {
+  const found = problems(`server: { publicUrl: https://app.example.com/path }
+oidc:
+  issuer: http://idp.example.com
+  clientId: a
+  clientSecret: b
+  timeout: soon
+session:
+  secret: ${SECRET}
+  store: postgres://db
+  idleTimeout: 1h
+  absoluteTimeout: 30m
+auth: { basePath: /api }
+routes:
+  - path: api
+    upstream: ftp://files
+  - path: /api/x
+    upstream: http://x:1
+    scopes: [a]
+`)
+  t.same(found, [
+    '1 server.publicUrl: must be an origin only, without a path, query or fragment',
+    '3 oidc.issuer: must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+    '6 oidc.timeout: must be a duration like 500ms, 30s, 5m, 12h, 1d or a number of seconds (got "soon")',
+    '9 session.store: must be memory, or a redis:// or rediss:// URL',
+    '11 session.absoluteTimeout: must not be shorter than idleTimeout',
+    '14 routes[0].path: must be a path prefix such as /api/orders, without .., query or spaces',
+    '15 routes[0].upstream: must be an http(s) URL such as http://orders:8080',
+    '16 routes[1].path: overlaps auth.basePath (/api)',
+    '18 routes[1].scopes: applies only to token: client routes',
+  ])
+})
+
+t.test('no document crashes the loader: it returns a config or a ConfigError', async (t) => {
+  const weird = [
+    '',
+    '~',
+    'null',
+    '42',
+    '"text"',
+    '[1, 2]',
+    '{}',
+    'routes: 5',
+    'server: []',
+    '&a [*a]',
+    'a: &a [*a]',
+    '- - -',
+    '? [a]\n: b',
+    '!!binary aGk=',
+    'server: !!set {a, b}',
+    '\t\tx: 1',
+    'a: 1\na: 2',
+  ]
+  for (const doc of weird) {
+    t.throws(() => parseConfig(doc, 'w.yaml', env), ConfigError, JSON.stringify(doc))
+  }
+})
+
+t.test('loadConfig reads files and names a missing one', async (t) => {
+  const file = join(tmpdir(), `gatehouse-${process.pid}.yaml`)
+  writeFileSync(file, minimal)
+  t.equal(loadConfig(file, env).routes.length, 1)
+  t.throws(() => loadConfig(`${file}.missing`, env), {
+    code: 'GATEHOUSE_ERR_CONFIG',
+    message: /file not found/,
+  })
+})
