@@ -18,5 +18,8 @@ export function safeReturnTo(value: unknown, publicUrl: string): string | undefi
     return undefined
   }
   if (resolved.origin !== new URL(publicUrl).origin) return undefined
+  // Dot segments can collapse into a leading `//` (`/..//evil.com` becomes
+  // `//evil.com`), which a browser reads as another host.
+  if (resolved.pathname.startsWith('//')) return undefined
   return `${resolved.pathname}${resolved.search}${resolved.hash}`
 }
