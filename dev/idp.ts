@@ -54,6 +54,8 @@ export interface DevIdp {
   setFault(mode: FaultMode): void
   /** Whether the provider still accepts this access token. */
   isActive(accessToken: string): Promise<boolean>
+  /** What the provider knows of a live token: expiry, subject, client and scope. */
+  describe(accessToken: string): Promise<Record<string, unknown> | undefined>
   close(): Promise<void>
 }
 
@@ -198,6 +200,17 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       const found =
         (await provider.AccessToken.find(accessToken)) ?? (await provider.ClientCredentials.find(accessToken))
       return found !== undefined && !found.isExpired
+    },
+    async describe(accessToken) {
+      const found =
+        (await provider.AccessToken.find(accessToken)) ?? (await provider.ClientCredentials.find(accessToken))
+      if (!found || found.isExpired) return undefined
+      return {
+        exp: found.exp,
+        sub: 'accountId' in found ? found.accountId : undefined,
+        client_id: found.clientId,
+        scope: found.scope,
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {
