@@ -31,5 +31,5 @@ export async function createBackends(config: GatehouseConfig, now: () => number)
   }
   // Loaded only when asked for, so memory deployments never load ioredis.
   const { createRedisBackends } = await import('./redis-backends.js')
-  return createRedisBackends(config)
+  return createRedisBackends(config, now)
 }

@@ -1,0 +1,68 @@
+import type { Test } from 'tap'
+import type { SessionData, SessionStore } from '../../src/session/types.js'
+
+/** What every SessionStore must do, run against the memory and the Redis store alike. */
+export function sessionStoreContract(
+  t: Test,
+  name: string,
+  open: (
+    idleTimeoutMs: number,
+    now: () => number,
+  ) => Promise<{ store: SessionStore; close(): Promise<unknown> }>,
+): void {
+  const base = Date.now()
+  const make = (id: string, now: number, extra: Partial<SessionData> = {}): SessionData => ({
+    id,
+    sub: 'alice',
+    sid: 'sid-1',
+    claims: { name: 'Alice' },
+    tokens: { accessToken: `A-${id}`, accessTokenExpiresAt: now + 60_000, refreshToken: `R-${id}` },
+    version: 0,
+    createdAt: now,
+    absoluteExpiresAt: now + 10_000,
+    idleExpiresAt: now + 1_000,
+    logoutHandle: `h-${id}`,
+    ...extra,
+  })
+
+  t.test(`${name}: create, get, compare-and-set, delete`, async (t) => {
+    const { store, close } = await open(1_000, () => base)
+    t.teardown(close)
+    await store.create(make('a', base))
+    const got = await store.get('a', base)
+    t.same(got, make('a', base))
+    const next = { accessToken: 'A2', accessTokenExpiresAt: base + 120_000, refreshToken: 'R2' }
+    t.equal(await store.updateTokens('a', 0, next), 'updated')
+    t.equal(await store.updateTokens('a', 0, next), 'stale', 'the same version cannot write twice')
+    t.equal(await store.updateTokens('zz', 0, next), 'missing')
+    const updated = (await store.get('a', base))!
+    t.equal(updated.version, 1)
+    t.same(updated.tokens, next)
+    await store.delete('a')
+    t.equal(await store.get('a', base), undefined)
+    t.same(await store.idsBySub('alice'), [])
+    t.same(await store.idsBySid('sid-1'), [])
+  })
+
+  t.test(`${name}: sliding idle expiry, absolute expiry, and the indexes follow`, async (t) => {
+    let now = base
+    const { store, close } = await open(1_000, () => now)
+    t.teardown(close)
+    await store.create(make('idle', now, { sub: 'bob', sid: 's-idle' }))
+    await store.create(make('abs', now, { sub: 'bob', sid: 's-abs', absoluteExpiresAt: now + 1_500 }))
+    t.same((await store.idsBySub('bob')).sort(), ['abs', 'idle'])
+
+    now += 900
+    t.ok(await store.get('abs', now), 'touched inside the idle window: slides')
+    now += 500
+    t.equal(await store.get('idle', now), undefined, 'idle expiry: untouched for longer than idleTimeout')
+    t.ok(await store.get('abs', now), 'still alive: its idle expiry slid')
+    t.same(await store.idsBySub('bob'), ['abs'])
+    t.same(await store.idsBySid('s-idle'), [], 'the sid index forgets expired sessions')
+
+    now = base + 1_600
+    t.equal(await store.get('abs', now), undefined, 'absolute expiry holds however active the session is')
+    t.same(await store.idsBySub('bob'), [])
+    t.same(await store.idsBySid('s-abs'), [])
+  })
+}
