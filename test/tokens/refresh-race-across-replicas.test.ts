@@ -1,0 +1,156 @@
+import t from 'tap'
+import { startDevIdp } from '../../dev/idp.js'
+import { startEchoUpstream } from '../../dev/upstream.js'
+import { buildGateway } from '../../src/server/gateway.js'
+import { createRedisBackends } from '../../src/server/redis-backends.js'
+import type { SessionStore } from '../../src/session/types.js'
+import { MemoryLockService } from '../../src/tokens/memory-lock.js'
+import { CLIENT_ID, CLIENT_SECRET, freePort, route, testConfig } from '../helpers/gateway.js'
+import { apiCall, login } from '../helpers/login.js'
+import { startRedis } from '../helpers/redis.js'
+
+const TTL_S = 3
+const RUN_MS = TTL_S * 1000 * 3 + 1_500
+const LOOPS = 64
+
+const redis = await startRedis()
+t.teardown(() => redis.stop())
+
+type Variant = 'redis-lock' | 'no-cluster-lock' | 'lost-update-touch'
+
+/**
+ * Three replicas behind a round-robin "load balancer", one Redis, the
+ * rotating IdP with 3 s access tokens, and 64 request loops for three
+ * token lifetimes and a half.
+ */
+async function cluster(variant: Variant) {
+  const ports = await Promise.all([freePort(), freePort(), freePort()])
+  const publicUrl = `http://127.0.0.1:${ports[0]}`
+  const idp = await startDevIdp({
+    accessTokenTtl: TTL_S,
+    clients: [
+      { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${publicUrl}/auth/callback`] },
+    ],
+  })
+  const upstream = await startEchoUpstream()
+  const prefix = `${redis.prefix}${variant}:`
+  const replicas: { app: Awaited<ReturnType<typeof buildGateway>>; url: string }[] = []
+  for (const port of ports) {
+    const config = {
+      ...testConfig({
+        port,
+        issuer: idp.issuer,
+        store: redis.url,
+        keyPrefix: prefix,
+        refreshBefore: 500,
+        routes: [route('/api/orders', upstream.url)],
+      }),
+    }
+    const backends = await createRedisBackends(config, Date.now)
+    if (variant === 'no-cluster-lock') Object.assign(backends, { locks: new MemoryLockService() })
+    if (variant === 'lost-update-touch')
+      Object.assign(backends, { sessions: lastWriteWinsTouch(backends.sessions) })
+    const app = await buildGateway(config, { backends })
+    await app.listen({ host: '127.0.0.1', port })
+    await app.gatehouse.whenDiscovered()
+    replicas.push({ app, url: `http://127.0.0.1:${port}` })
+  }
+  const { jar } = await login(replicas[0]!.url)
+  // Behind a real load balancer the replicas share one origin; here they
+  // have a port each, so the browser's cookie is copied to each.
+  for (const r of replicas) jar.set(r.url, 'gatehouse', jar.get(replicas[0]!.url, 'gatehouse')!)
+  idp.resetStats()
+
+  const statuses = new Map<number, number>()
+  let next = 0
+  const deadline = Date.now() + RUN_MS
+  await Promise.all(
+    Array.from({ length: LOOPS }, async () => {
+      while (Date.now() < deadline) {
+        const replica = replicas[next++ % replicas.length]!
+        const { status } = await apiCall(jar, `${replica.url}/api/orders`)
+        statuses.set(status, (statuses.get(status) ?? 0) + 1)
+      }
+    }),
+  )
+  const result = { statuses, stats: { ...idp.stats }, lifetimes: Math.ceil(RUN_MS / (TTL_S * 1000)) }
+  for (const r of replicas) await r.app.close()
+  await upstream.close()
+  await idp.close()
+  return result
+}
+
+/**
+ * The bug express-openid-connect #408 describes: every read saves the whole
+ * session back, last write wins, so a request that read before a refresh
+ * writes the rotated-away refresh token back after it.
+ */
+function lastWriteWinsTouch(inner: SessionStore): SessionStore {
+  return {
+    kind: inner.kind,
+    create: (session) => inner.create(session),
+    async get(id, now) {
+      const session = await inner.get(id, now)
+      if (session) {
+        setTimeout(() => {
+          inner.get(id, Date.now()).then(
+            (current) => {
+              if (current) void inner.updateTokens(id, current.version, session.tokens).catch(() => {})
+            },
+            () => {},
+          )
+        }, 20)
+      }
+      return session
+    },
+    updateTokens: (id, version, tokens) => inner.updateTokens(id, version, tokens),
+    delete: (id) => inner.delete(id),
+    idsBySub: (sub) => inner.idsBySub(sub),
+    idsBySid: (sid) => inner.idsBySid(sid),
+    ping: () => inner.ping(),
+    close: () => inner.close(),
+  }
+}
+
+t.test(
+  'three replicas, one Redis: exactly one refresh per token lifetime, no replays, no errors',
+  async (t) => {
+    const { statuses, stats, lifetimes } = await cluster('redis-lock')
+    const total = [...statuses.values()].reduce((a, b) => a + b, 0)
+    t.ok(total > LOOPS * 10, `${total} requests across three replicas`)
+    t.same(Object.fromEntries(statuses), { 200: total }, 'zero non-200 responses')
+    t.equal(stats.refreshReplays, 0, 'zero "refresh token already used"')
+    t.equal(stats.revokedGrants, 0, 'zero revoked grants')
+    t.ok(stats.refreshGrants >= lifetimes - 1, `refreshed as tokens expired (${stats.refreshGrants})`)
+    t.ok(
+      stats.refreshGrants <= lifetimes + 1,
+      `${stats.refreshGrants} refresh grants for ${lifetimes} lifetimes: at most one each, plus one`,
+    )
+  },
+)
+
+t.test(
+  'the same run without the cluster lock replays rotated refresh tokens (the test can fail)',
+  async (t) => {
+    const { statuses, stats } = await cluster('no-cluster-lock')
+    const failures = [...statuses].filter(([s]) => s !== 200).reduce((a, [, n]) => a + n, 0)
+    t.ok(
+      stats.refreshReplays > 0 || stats.refreshGrants > 5,
+      `${stats.refreshReplays} replays, ${stats.refreshGrants} grants`,
+    )
+    t.ok(
+      failures > 0 || stats.revokedGrants > 0,
+      `${failures} failed requests, ${stats.revokedGrants} revoked grants`,
+    )
+  },
+)
+
+t.test(
+  'the same run with the lock but a last-write-wins touch loses updates (the test can fail)',
+  async (t) => {
+    const { statuses, stats } = await cluster('lost-update-touch')
+    const failures = [...statuses].filter(([s]) => s !== 200).reduce((a, [, n]) => a + n, 0)
+    t.ok(stats.refreshReplays > 0, `${stats.refreshReplays} replayed refresh tokens`)
+    t.ok(failures > 0, `${failures} failed requests`)
+  },
+)
