@@ -19,6 +19,8 @@ export interface GatewayOptions {
   readonly now?: () => number
   /** A ready pino logger, used instead of building one from `logging`. */
   readonly loggerInstance?: FastifyBaseLogger
+  /** Where log lines go instead of stdout (tests capture them here). */
+  readonly logStream?: { write(line: string): void }
   /** Stores to use instead of those named by `session.store`. */
   readonly backends?: Backends
   /** Initial lifetime of the refresh lock, ms; default: the IdP timeout plus 5 s. */
@@ -53,7 +55,9 @@ export async function buildGateway(
   const app = fastify({
     ...(options.loggerInstance
       ? { loggerInstance: options.loggerInstance }
-      : { logger: loggerOptions(config) }),
+      : {
+          logger: { ...loggerOptions(config), ...(options.logStream ? { stream: options.logStream } : {}) },
+        }),
     trustProxy: config.server.trustProxy,
     // One access line per request from onResponse instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),

@@ -1,4 +1,5 @@
-import type { FastifyServerOptions } from 'fastify'
+import type { FastifyLoggerOptions } from 'fastify'
+import type { PinoLoggerOptions } from 'fastify/types/logger.js'
 import type { GatehouseConfig } from '../config/types.js'
 
 /**
@@ -6,7 +7,7 @@ import type { GatehouseConfig } from '../config/types.js'
  * authorization codes, states and logout handles. Headers that carry
  * credentials are redacted wherever they appear.
  */
-export function loggerOptions(config: GatehouseConfig): NonNullable<FastifyServerOptions['logger']> {
+export function loggerOptions(config: GatehouseConfig): FastifyLoggerOptions & PinoLoggerOptions {
   return {
     level: config.logging.level,
     redact: {

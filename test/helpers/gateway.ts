@@ -46,6 +46,7 @@ export interface TestConfigInput {
   readonly idleTimeout?: number
   readonly absoluteTimeout?: number
   readonly keyPrefix?: string
+  readonly logLevel?: GatehouseConfig['logging']['level']
 }
 
 /** A resolved config as `loadConfig` would return it, for a gateway on loopback. */
@@ -78,7 +79,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
     tokens: { refreshBefore: input.refreshBefore ?? 5_000, refreshWait: input.refreshWait ?? 10_000 },
     auth: { basePath: '/auth' },
     csrf: { header: 'x-csrf' },
-    logging: { level: 'silent' },
+    logging: { level: input.logLevel ?? 'silent' },
     routes: input.routes,
   }
 }

@@ -68,6 +68,8 @@ export interface LoginResult {
   readonly jar: CookieJar
   /** The gateway's answer to the callback. */
   readonly callback: JarResponse
+  /** The callback URL the IdP sent the browser to, code and state included. */
+  readonly callbackUrl: string
 }
 
 /** Logs a user in at a gateway: `/auth/login` → IdP form → `/auth/callback`. */
@@ -83,7 +85,7 @@ export async function login(
   if (start.status !== 302 || !start.location) throw new Error(`/auth/login answered HTTP ${start.status}`)
   const callbackUrl = await followLoginFlow(jar, start.location, user)
   const callback = await jarFetch(jar, callbackUrl)
-  return { jar, callback }
+  return { jar, callback, callbackUrl }
 }
 
 /** A same-origin API call as the SPA makes it. */

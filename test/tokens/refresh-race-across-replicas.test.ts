@@ -16,7 +16,7 @@ const LOOPS = 64
 const redis = await startRedis()
 t.teardown(() => redis.stop())
 
-type Variant = 'redis-lock' | 'no-cluster-lock' | 'lost-update-touch'
+type Variant = 'redis-lock' | 'no-cluster-lock' | 'lost-update-touch' | 'client-tokens'
 
 /**
  * Three replicas behind a round-robin "load balancer", one Redis, the
@@ -43,7 +43,10 @@ async function cluster(variant: Variant) {
         store: redis.url,
         keyPrefix: prefix,
         refreshBefore: 500,
-        routes: [route('/api/orders', upstream.url)],
+        routes: [
+          route('/api/orders', upstream.url),
+          route('/api/reports', upstream.url, { token: 'client', scopes: ['reports.read'] }),
+        ],
       }),
     }
     const backends = await createRedisBackends(config, Date.now)
@@ -54,6 +57,23 @@ async function cluster(variant: Variant) {
     await app.listen({ host: '127.0.0.1', port })
     await app.gatehouse.whenDiscovered()
     replicas.push({ app, url: `http://127.0.0.1:${port}` })
+  }
+  if (variant === 'client-tokens') {
+    // Three cold replicas at once: the shared cache and lock make it one grant.
+    const { CookieJar } = await import('../helpers/cookie-jar.js')
+    const anonymous = new CookieJar()
+    const responses = await Promise.all(
+      Array.from({ length: 90 }, (_, i) => apiCall(anonymous, `${replicas[i % 3]!.url}/api/reports`)),
+    )
+    const result = {
+      statuses: new Map([[200, responses.filter((r) => r.status === 200).length]]),
+      stats: { ...idp.stats },
+      lifetimes: 1,
+    }
+    for (const r of replicas) await r.app.close()
+    await upstream.close()
+    await idp.close()
+    return result
   }
   const { jar } = await login(replicas[0]!.url)
   // Behind a real load balancer the replicas share one origin; here they
@@ -154,3 +174,9 @@ t.test(
     t.ok(failures > 0, `${failures} failed requests`)
   },
 )
+
+t.test('client-credentials tokens are shared: three cold replicas fetch one token, not three', async (t) => {
+  const { statuses, stats } = await cluster('client-tokens')
+  t.equal(statuses.get(200), 90, 'all 90 calls succeeded')
+  t.equal(stats.clientCredentialsGrants, 1, 'one grant for the whole cluster')
+})

@@ -1,0 +1,15 @@
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { renderSchema } from '../../src/config/json-schema.js'
+
+t.test('schema/routes.schema.json is in step with the config schema (npm run schema)', async (t) => {
+  const shipped = readFileSync(new URL('../../schema/routes.schema.json', import.meta.url), 'utf8')
+  t.equal(shipped, renderSchema())
+  const schema = JSON.parse(shipped)
+  t.equal(schema.additionalProperties, false)
+  t.same(schema.required.sort(), ['oidc', 'routes', 'server', 'session'])
+  t.match(
+    readFileSync(new URL('../../routes.yaml', import.meta.url), 'utf8'),
+    /^# yaml-language-server: \$schema=\.\/schema\/routes\.schema\.json/,
+  )
+})

@@ -1,0 +1,51 @@
+import t from 'tap'
+import { CLIENT_SECRET, SESSION_SECRET, TestClock } from '../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { startStack } from '../helpers/stack.js'
+
+t.test('a full session at debug level logs no token, code, cookie, secret or session id', async (t) => {
+  const lines: string[] = []
+  const clock = new TestClock()
+  const stack = await startStack({
+    // Debug everything: the test is only meaningful if the chattiest level is clean.
+    config: { logLevel: 'debug' },
+    gateway: { now: clock.now, logStream: { write: (line: string) => void lines.push(line) } },
+  })
+  t.teardown(() => stack.close())
+  const base = stack.gateway.url
+
+  const { jar, callback, callbackUrl } = await login(base)
+  const secrets = new Set<string>([CLIENT_SECRET, SESSION_SECRET])
+  const params = new URL(callbackUrl).searchParams
+  secrets.add(params.get('code')!)
+  secrets.add(params.get('state')!)
+  secrets.add(jar.get(base, 'gatehouse')!)
+  t.equal(callback.status, 302)
+
+  await apiCall(jar, `${base}/api/orders`, { headers: { authorization: 'Bearer client-sent-token-xyz' } })
+  secrets.add('client-sent-token-xyz')
+  clock.advance(61_000)
+  await apiCall(jar, `${base}/api/orders`)
+  await apiCall(jar, `${base}/api/reports`)
+  const store = stack.gateway.app.gatehouse.backends.sessions
+  const [id] = await store.idsBySub('alice')
+  const session = (await store.get(id!, clock.now()))!
+  for (const value of [
+    id!,
+    session.logoutHandle,
+    session.tokens.accessToken,
+    session.tokens.refreshToken!,
+    session.tokens.idToken!,
+  ]) {
+    secrets.add(value)
+  }
+  for (const r of stack.upstream.requests) if (r.authorization) secrets.add(r.authorization.slice(7))
+  const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+  await jarFetch(jar, `${base}${logoutUrl}`)
+
+  const log = lines.join('')
+  t.ok(lines.length > 10, `${lines.length} log lines captured`)
+  t.match(log, /"level":20/, 'debug lines were written')
+  for (const secret of secrets) t.notOk(log.includes(secret), `not logged: ${secret.slice(0, 4)}…`)
+  t.notMatch(log, /code=/, 'no query string with a code')
+})
