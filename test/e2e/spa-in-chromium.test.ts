@@ -1,0 +1,147 @@
+import { mkdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { chromium, type Response } from 'playwright-core'
+import t from 'tap'
+import { startDevIdp } from '../../dev/idp.js'
+import { startStaticServer } from '../../dev/static.js'
+import { startEchoUpstream } from '../../dev/upstream.js'
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  freePort,
+  route,
+  startGateway,
+  TestClock,
+  testConfig,
+} from '../helpers/gateway.js'
+
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))
+
+t.test(
+  'the demo SPA in real Chromium: login, API calls across a refresh, logout; no token ever reaches the page',
+  async (t) => {
+    mkdirSync(artifacts, { recursive: true })
+    const clock = new TestClock()
+    const port = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const idp = await startDevIdp({
+      accessTokenTtl: 60,
+      clients: [
+        {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          redirectUris: [`${base}/auth/callback`],
+          postLogoutRedirectUris: [`${base}/`],
+        },
+      ],
+    })
+    t.teardown(() => idp.close())
+    const upstream = await startEchoUpstream({ describeToken: (token) => idp.describe(token) })
+    t.teardown(() => upstream.close())
+    const frontend = await startStaticServer(fileURLToPath(new URL('../../demo/public/', import.meta.url)))
+    t.teardown(() => frontend.close())
+    const gateway = await startGateway(
+      testConfig({
+        port,
+        issuer: idp.issuer,
+        routes: [
+          route('/api/orders', upstream.url),
+          route('/api/reports', upstream.url, { token: 'client', scopes: ['reports.read'] }),
+          route('/', frontend.url, { token: 'none', csrf: false }),
+        ],
+      }),
+      { now: clock.now },
+    )
+    t.teardown(() => gateway.close())
+
+    const browser = await chromium.launch({
+      executablePath,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    })
+    t.teardown(() => browser.close())
+    const page = await browser.newPage()
+    const bodies: string[] = []
+    page.on('response', (response: Response) => {
+      bodies.push(`${response.url()}\n${JSON.stringify(response.headers())}`)
+      response.text().then(
+        (text) => bodies.push(text),
+        () => {},
+      )
+    })
+    let step = 0
+    const shot = (name: string) =>
+      page.screenshot({ path: `${artifacts}${String(++step).padStart(2, '0')}-${name}.png`, fullPage: true })
+    const rows = () => page.locator('#calls tbody tr')
+
+    await page.goto(base)
+    await page.locator('#signed-out').waitFor()
+    await shot('signed-out')
+
+    await page.click('#login')
+    await page.locator('input[name="login"]').waitFor()
+    await shot('idp-login-form')
+    await page.fill('input[name="login"]', 'alice')
+    await page.fill('input[name="password"]', 'any')
+    await Promise.all([page.waitForURL(`${base}/`), page.click('button[type="submit"]')])
+    await page.locator('#signed-in').waitFor()
+    t.match(await page.textContent('#who'), /Alice \(alice\)/, 'the SPA shows who is signed in')
+    t.ok(await page.textContent('#session-ends'), 'and when the session ends')
+    await shot('signed-in')
+
+    await page.click('#call-user')
+    await page.locator('#calls tbody tr[data-status="200"]').first().waitFor()
+    t.match(await rows().first().textContent(), /sub alice/, 'the upstream saw the user token')
+    await shot('user-call')
+
+    idp.resetStats()
+    clock.advance(61_000)
+    await page.click('#call-user')
+    await page.locator('#calls tbody tr[data-status="200"]').nth(1).waitFor()
+    t.equal(idp.stats.refreshGrants, 1, 'the second call went through a refresh')
+    const expiries = await page.locator('#calls tbody tr td:nth-child(5)').allTextContents()
+    t.not(expiries[0], expiries[1], 'the page shows a new token expiry after the refresh')
+    await shot('after-refresh')
+
+    await page.click('#call-client')
+    await page.locator('#calls tbody tr[data-status="200"]').nth(2).waitFor()
+    t.match(
+      await rows().first().textContent(),
+      /client gatehouse-test/,
+      'the client route used a client-credentials token',
+    )
+    await shot('client-call')
+
+    t.equal(await page.evaluate(() => document.cookie), '', 'document.cookie shows nothing')
+    const storage = await page.evaluate(
+      () => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
+    )
+    t.equal(storage, '{}{}', 'localStorage and sessionStorage are empty')
+
+    await page.click('#logout')
+    const confirm = page.locator('button[autofocus], form button[type="submit"]').first()
+    await confirm.waitFor()
+    await shot('idp-logout')
+    await Promise.all([page.waitForURL(`${base}/`), confirm.click()])
+    await page.locator('#signed-out').waitFor()
+    await shot('signed-out-again')
+    const after = await page.evaluate(
+      async () => (await fetch('/api/orders', { headers: { 'x-csrf': '1' } })).status,
+    )
+    t.equal(after, 401, 'the API answers 401 after logout')
+
+    const seen = bodies.join('\n')
+    const tokens = new Set<string>()
+    for (const r of upstream.requests) if (r.authorization) tokens.add(r.authorization.slice(7))
+    t.ok(tokens.size >= 3, `${tokens.size} distinct tokens were forwarded upstream`)
+    for (const token of tokens)
+      t.notOk(seen.includes(token), `no response the page received contains token ${token.slice(0, 4)}…`)
+  },
+)
