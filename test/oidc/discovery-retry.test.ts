@@ -1,0 +1,47 @@
+import t from 'tap'
+import { startDevIdp } from '../../dev/idp.js'
+import { buildGateway } from '../../src/server/gateway.js'
+import { CookieJar } from '../helpers/cookie-jar.js'
+import { CLIENT_ID, CLIENT_SECRET, freePort, testConfig } from '../helpers/gateway.js'
+import { jarFetch } from '../helpers/login.js'
+
+t.test(
+  'an IdP that is down at startup: not ready, says which URL failed and why, keeps retrying, recovers',
+  async (t) => {
+    const port = await freePort()
+    const idp = await startDevIdp({
+      clients: [
+        {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          redirectUris: [`http://127.0.0.1:${port}/auth/callback`],
+        },
+      ],
+    })
+    t.teardown(() => idp.close())
+    idp.setFault('503')
+    const lines: string[] = []
+    const app = await buildGateway(testConfig({ port, issuer: idp.issuer, routes: [], logLevel: 'info' }), {
+      logStream: { write: (line: string) => void lines.push(line) },
+    })
+    t.teardown(() => app.close())
+    await app.listen({ host: '127.0.0.1', port })
+    const base = `http://127.0.0.1:${port}`
+
+    t.equal((await jarFetch(new CookieJar(), `${base}/readyz`)).status, 503, 'not ready before discovery')
+    t.equal((await jarFetch(new CookieJar(), `${base}/healthz`)).status, 200, 'but alive')
+    const login = await jarFetch(new CookieJar(), `${base}/auth/login`)
+    t.equal(login.status, 503, 'login answers 503 while the IdP is unknown')
+    t.ok(Number(login.headers.get('retry-after')) > 0)
+
+    const failed = lines.find((l) => l.includes('discovery failed'))
+    t.ok(failed, 'the failure is logged')
+    t.match(failed, `${idp.issuer}/.well-known/openid-configuration`, 'with the URL that failed')
+    t.match(failed, /"reason":"[^"]+"/, 'and why')
+
+    idp.setFault('ok')
+    await app.gatehouse.whenDiscovered()
+    t.equal((await jarFetch(new CookieJar(), `${base}/readyz`)).status, 200, 'ready once discovery succeeds')
+    t.equal((await jarFetch(new CookieJar(), `${base}/auth/login`)).status, 302)
+  },
+)
