@@ -92,6 +92,11 @@ export const errorCatalogue = {
     error: 'invalid_logout_request',
     message: 'This logout link is not valid for the current session.',
   },
+  GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'The logout token is not valid.',
+  },
   GATEHOUSE_ERR_NOT_FOUND: {
     status: 404,
     error: 'not_found',

@@ -195,6 +195,7 @@ function resolve(config: RawConfig): GatehouseConfig {
     auth: { basePath: trimSlash(config.auth.basePath) },
     csrf: { header: config.csrf.header.toLowerCase() },
     logging: { level: config.logging.level as GatehouseConfig['logging']['level'] },
+    metrics: { enabled: config.metrics.enabled, port: config.metrics.port },
     routes,
   }
 }

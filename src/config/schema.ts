@@ -165,6 +165,20 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    metrics: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve Prometheus metrics at /metrics.' }),
+        port: Type.Optional(
+          Type.Integer({
+            minimum: 1,
+            maximum: 65535,
+            description:
+              'Serve /metrics on this port instead of the main one (keeps it off the public listener).',
+          }),
+        ),
+      },
+      { ...strict, default: {}, description: 'Prometheus metrics.' },
+    ),
     routes: Type.Array(RouteSchema, { description: 'Proxied routes.' }),
   },
   {

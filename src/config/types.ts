@@ -66,5 +66,10 @@ export interface GatehouseConfig {
   readonly auth: { readonly basePath: string }
   readonly csrf: { readonly header: string }
   readonly logging: { readonly level: LogLevel }
+  readonly metrics: {
+    readonly enabled: boolean
+    /** Serve `/metrics` on this port instead of the main one; `undefined` for the main port. */
+    readonly port: number | undefined
+  }
   readonly routes: readonly RouteConfig[]
 }

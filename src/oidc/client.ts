@@ -77,6 +77,15 @@ export class OidcClient {
     return this.#issuer.href
   }
 
+  /** The discovered metadata, once discovery has succeeded. */
+  get metadata(): Readonly<oauth.AuthorizationServer> | undefined {
+    return this.#as
+  }
+
+  get clientId(): string {
+    return this.#client.client_id
+  }
+
   /** Fetches and validates the discovery document. Throws a gateway error. */
   async discover(): Promise<void> {
     try {

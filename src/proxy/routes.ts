@@ -16,15 +16,25 @@ const timeoutCodes = new Set([
   'UND_ERR_BODY_TIMEOUT',
 ])
 
-function onUpstreamError(
-  reply: { log: FastifyBaseLogger; send(payload: unknown): unknown },
-  { error }: { error: Error & { code?: string } },
-): void {
-  const timedOut = timeoutCodes.has(error.code ?? '')
-  reply.log.warn({ upstreamError: error.code ?? error.name }, 'upstream request failed')
-  reply.send(
-    gatehouseError(timedOut ? 'GATEHOUSE_ERR_UPSTREAM_TIMEOUT' : 'GATEHOUSE_ERR_UPSTREAM_UNREACHABLE'),
-  )
+export type UpstreamErrorKind = 'timeout' | 'unreachable'
+
+function upstreamErrorHandler(
+  route: string,
+  observe: ((route: string, kind: UpstreamErrorKind) => void) | undefined,
+) {
+  return function onUpstreamError(
+    reply: { log: FastifyBaseLogger; send(payload: unknown): unknown },
+    { error }: { error: Error & { code?: string } },
+  ): void {
+    const kind: UpstreamErrorKind = timeoutCodes.has(error.code ?? '') ? 'timeout' : 'unreachable'
+    observe?.(route, kind)
+    reply.log.warn({ route, upstreamError: error.code ?? error.name }, 'upstream request failed')
+    reply.send(
+      gatehouseError(
+        kind === 'timeout' ? 'GATEHOUSE_ERR_UPSTREAM_TIMEOUT' : 'GATEHOUSE_ERR_UPSTREAM_UNREACHABLE',
+      ),
+    )
+  }
 }
 
 /**
@@ -32,7 +42,12 @@ function onUpstreamError(
  * and undici pool, and its guard as a scope-level preHandler so it runs
  * before the proxy handler and never leaks to sibling routes.
  */
-export async function registerProxyRoutes(app: FastifyInstance, config: GatehouseConfig, deps: GuardDeps) {
+export async function registerProxyRoutes(
+  app: FastifyInstance,
+  config: GatehouseConfig,
+  deps: GuardDeps,
+  onUpstreamError?: (route: string, kind: UpstreamErrorKind) => void,
+) {
   const rewriteHeaders = headerRewriter(
     [config.session.cookieName, loginCookieName(config)],
     config.server.trustProxy,
@@ -46,7 +61,10 @@ export async function registerProxyRoutes(app: FastifyInstance, config: Gatehous
         rewritePrefix: route.rewritePath === '/' ? '' : route.rewritePath,
         disableRequestLogging: true,
         undici: poolOptions(route),
-        replyOptions: { rewriteRequestHeaders: rewriteHeaders, onError: onUpstreamError },
+        replyOptions: {
+          rewriteRequestHeaders: rewriteHeaders,
+          onError: upstreamErrorHandler(route.path, onUpstreamError),
+        },
       }
       await scope.register(httpProxy, options)
     })

@@ -3,13 +3,16 @@ import { MemorySessionStore } from '../session/memory-store.js'
 import type { SessionStore } from '../session/types.js'
 import { MemoryLockService } from '../tokens/memory-lock.js'
 import { MemoryTokenCache } from '../tokens/memory-token-cache.js'
-import type { LockService, TokenCache } from '../tokens/types.js'
+import { MemoryReplayCache } from '../tokens/replay-cache.js'
+import type { LockService, ReplayCache, TokenCache } from '../tokens/types.js'
 
 /** The stateful parts of one instance, chosen by `session.store`. */
 export interface Backends {
   readonly sessions: SessionStore
   readonly locks: LockService
   readonly clientTokens: TokenCache
+  /** Logout-token `jti`s already acted on. */
+  readonly replay: ReplayCache
   close(): Promise<void>
 }
 
@@ -23,6 +26,7 @@ export async function createBackends(config: GatehouseConfig, now: () => number)
       sessions,
       locks,
       clientTokens,
+      replay: new MemoryReplayCache(now),
       async close() {
         await locks.close()
         await sessions.close()

@@ -5,7 +5,7 @@ import { type ErrorCode, errorCatalogue, gatehouseError, isGatehouseError } from
  * Every error leaves as `{ error, message }` JSON with the catalogue's
  * status; nothing else about it, least of all a stack, reaches the client.
  */
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, onStoreError?: () => void): void {
   app.setErrorHandler(function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
     const known = isGatehouseError(err)
     if (!known && (err.statusCode ?? 500) < 500) {
@@ -21,6 +21,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (!known) request.log.error({ err }, 'unhandled error')
     else if (spec.status >= 500) request.log.warn({ code, cause: causeName(err) }, spec.error)
     if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
+    if (code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') onStoreError?.()
     if ('retryAfter' in spec) reply.header('retry-after', String(spec.retryAfter))
     return reply
       .code(spec.status)

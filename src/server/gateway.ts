@@ -2,6 +2,7 @@ import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { GatehouseConfig } from '../config/types.js'
 import { authRoutes } from '../http/auth-routes.js'
 import { healthRoutes } from '../http/health.js'
+import { logoutRoutes } from '../http/logout-routes.js'
 import { OidcClient } from '../oidc/client.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
 import { registerProxyRoutes } from '../proxy/routes.js'
@@ -12,6 +13,7 @@ import { UserTokens } from '../tokens/user-tokens.js'
 import { type Backends, createBackends } from './backends.js'
 import { installErrorHandling } from './error-handler.js'
 import { loggerOptions } from './logger.js'
+import { GatewayMetrics } from './metrics.js'
 
 /** Seams for tests and embedding; production passes none of them. */
 export interface GatewayOptions {
@@ -33,6 +35,7 @@ export interface GatehouseState {
   readonly config: GatehouseConfig
   readonly backends: Backends
   readonly oidc: OidcClient
+  readonly metrics: GatewayMetrics
   /** Resolves once the IdP has been discovered. */
   whenDiscovered(): Promise<void>
 }
@@ -69,6 +72,7 @@ export async function buildGateway(
   let discovery: Discovery | undefined
   const lockTtl = options.lockTtl ?? config.oidc.timeout + 5_000
 
+  const metrics = new GatewayMetrics(backends.sessions)
   const sessions = new Sessions(backends.sessions, config, now)
   const userTokens = new UserTokens({
     store: backends.sessions,
@@ -79,6 +83,13 @@ export async function buildGateway(
     lockTtl,
     now,
     coordination: options.coordination ?? 'single-flight',
+    observer: {
+      refreshed(outcome, ms) {
+        metrics.refreshes.inc({ outcome })
+        metrics.refreshDuration.observe(ms / 1000)
+      },
+      joined: () => metrics.refreshJoins.inc(),
+    },
   })
   const clientTokens = new ClientTokens({
     cache: backends.clientTokens,
@@ -88,30 +99,32 @@ export async function buildGateway(
     refreshWait: config.tokens.refreshWait,
     lockTtl,
     now,
+    observer: {
+      hit: () => metrics.clientTokenCache.inc({ result: 'hit' }),
+      miss: () => metrics.clientTokenCache.inc({ result: 'miss' }),
+    },
   })
 
   app.decorate('gatehouse', {
     config,
     backends,
     oidc,
+    metrics,
     whenDiscovered: () =>
       discovery ? discovery.ready : Promise.reject(new Error('gateway is not ready yet')),
   })
   app.decorateRequest('upstreamToken', null)
 
-  installErrorHandling(app)
+  installErrorHandling(app, () => metrics.storeErrors.inc())
   await app.register(cookiesPlugin, { config })
 
   app.addHook('onResponse', (request, reply, done) => {
-    request.log.info(
-      {
-        method: request.method,
-        path: request.routeOptions.url,
-        status: reply.statusCode,
-        ms: reply.elapsedTime,
-      },
-      'request',
-    )
+    const route = request.routeOptions.url ?? 'unmatched'
+    const status = reply.statusCode
+    const labels = { route, method: request.method, status }
+    metrics.requests.inc(labels)
+    metrics.duration.observe(labels, reply.elapsedTime / 1000)
+    request.log.info({ method: request.method, path: route, status, ms: reply.elapsedTime }, 'request')
     done()
   })
 
@@ -124,6 +137,12 @@ export async function buildGateway(
       done(null, payload)
     })
     await authRoutes(scope, { config, oidc, sessions })
+    await logoutRoutes(scope, { config, oidc, sessions, replay: backends.replay, now })
+    if (config.metrics.enabled && config.metrics.port === undefined) {
+      scope.get('/metrics', async (_request, reply) =>
+        reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
+      )
+    }
     await healthRoutes(scope, {
       async check() {
         const checks: Record<string, string> = { idp: oidc.discovered ? 'ok' : 'not discovered' }
@@ -138,7 +157,9 @@ export async function buildGateway(
     })
   })
 
-  await registerProxyRoutes(app, config, { config, sessions, userTokens, clientTokens })
+  await registerProxyRoutes(app, config, { config, sessions, userTokens, clientTokens }, (route, kind) =>
+    metrics.upstreamErrors.inc({ route, kind }),
+  )
 
   app.addHook('onReady', async () => {
     discovery = discoverWithRetry(oidc, app.log)

@@ -3,6 +3,7 @@ import { createRedisClient, whenReady } from '../session/redis-connection.js'
 import { RedisSessionStore } from '../session/redis-store.js'
 import { RedisLockService } from '../tokens/redis-lock.js'
 import { RedisTokenCache } from '../tokens/redis-token-cache.js'
+import { RedisReplayCache } from '../tokens/replay-cache.js'
 import type { Backends } from './backends.js'
 
 /** Sessions, locks and client tokens in one Redis, over one command connection (plus one for pub/sub). */
@@ -20,6 +21,7 @@ export async function createRedisBackends(config: GatehouseConfig, now: () => nu
     }),
     locks,
     clientTokens: new RedisTokenCache({ client, keyPrefix: prefix }),
+    replay: new RedisReplayCache({ client, keyPrefix: prefix }),
     async close() {
       await locks.close()
       // quit() waits for replies in flight; a dead Redis would make it hang.

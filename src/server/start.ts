@@ -1,3 +1,4 @@
+import { createServer } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { buildGateway, type GatewayOptions } from './gateway.js'
@@ -24,6 +25,7 @@ export interface StartOptions extends GatewayOptions {
 export async function start(config: GatehouseConfig, options: StartOptions = {}): Promise<RunningGateway> {
   const app = await buildGateway(config, options)
   const url = await app.listen({ host: config.server.host, port: config.server.port })
+  const metricsServer = await serveMetrics(app, config)
   app.log.info(
     {
       url,
@@ -39,7 +41,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
 
   let closing: Promise<void> | undefined
   const close = () => {
-    closing ??= app.close()
+    closing ??= Promise.all([app.close(), metricsServer?.close()]).then(() => {})
     return closing
   }
 
@@ -70,6 +72,31 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
     process.on('SIGINT', onSignal)
   }
   return { app, url, close }
+}
+
+/** `metrics.port`: a listener of its own, so /metrics stays off the public port. */
+async function serveMetrics(app: FastifyInstance, config: GatehouseConfig) {
+  if (!config.metrics.enabled || config.metrics.port === undefined) return undefined
+  const { registry } = app.gatehouse.metrics
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end()
+      return
+    }
+    registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+      () => res.writeHead(500).end(),
+    )
+  })
+  await new Promise<void>((resolve) => server.listen(config.metrics.port, config.server.host, resolve))
+  app.log.info({ port: config.metrics.port }, 'metrics listening')
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
 }
 
 function redactUrl(value: string): string {

@@ -32,3 +32,9 @@ export interface TokenCache {
   set(key: string, token: CachedToken, ttlMs: number): Promise<void>
   close(): Promise<void>
 }
+
+/** Remembers one-time identifiers (such as a logout token's `jti`) for a while. */
+export interface ReplayCache {
+  /** True the first time `key` is seen within `ttlMs`; false for every repeat. */
+  firstSeen(key: string, ttlMs: number): Promise<boolean>
+}

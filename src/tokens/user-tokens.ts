@@ -87,6 +87,7 @@ export class UserTokens {
     const key = `refresh:${id}`
     const lock = await this.#o.locks.tryAcquire(key, this.#o.lockTtl)
     if (!lock) {
+      this.#o.observer?.joined?.()
       await this.#o.locks.waitForRelease(key, this.#o.refreshWait)
       const after = await this.#o.store.get(id, this.#o.now())
       if (!after) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')

@@ -80,6 +80,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
     auth: { basePath: '/auth' },
     csrf: { header: 'x-csrf' },
     logging: { level: input.logLevel ?? 'silent' },
+    metrics: { enabled: true, port: undefined },
     routes: input.routes,
   }
 }

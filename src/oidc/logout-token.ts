@@ -1,0 +1,69 @@
+import { createRemoteJWKSet, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose'
+import { gatehouseError } from '../errors.js'
+
+const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
+
+export interface LogoutClaims {
+  readonly jti: string
+  readonly sub: string | undefined
+  readonly sid: string | undefined
+}
+
+export interface LogoutTokenOptions {
+  readonly jwksUri: string
+  readonly issuer: string
+  readonly clientId: string
+  /** Oldest acceptable `iat`, seconds. */
+  readonly maxAge?: number
+  readonly timeoutMs?: number
+  readonly now?: () => number
+}
+
+/**
+ * OpenID Connect Back-Channel Logout 1.0 §2.6: verifies a logout token's
+ * signature against the issuer's JWKS (jose refetches on an unknown `kid`,
+ * so key rotation needs nothing from us), then its claims.
+ */
+export class LogoutTokenVerifier {
+  readonly #jwks: ReturnType<typeof createRemoteJWKSet>
+  readonly #o: LogoutTokenOptions
+
+  constructor(options: LogoutTokenOptions) {
+    this.#o = options
+    this.#jwks = createRemoteJWKSet(new URL(options.jwksUri), { timeoutDuration: options.timeoutMs ?? 5_000 })
+  }
+
+  async verify(token: string): Promise<LogoutClaims> {
+    let payload: JWTPayload
+    try {
+      // An ID token must never pass for a logout token: refuse any other explicit type.
+      const { typ } = decodeProtectedHeader(token)
+      if (typ !== undefined && !/^(application\/)?logout\+jwt$/i.test(typ))
+        throw new Error(`unexpected typ ${typ}`)
+      ;({ payload } = await jwtVerify(token, this.#jwks, {
+        issuer: this.#o.issuer,
+        audience: this.#o.clientId,
+        requiredClaims: ['iat', 'jti'],
+        maxTokenAge: this.#o.maxAge ?? 120,
+        clockTolerance: 30,
+        currentDate: this.#o.now ? new Date(this.#o.now()) : undefined,
+      }))
+    } catch (err) {
+      throw invalid(`signature or standard claims: ${(err as Error).message}`)
+    }
+    const events = payload.events as Record<string, unknown> | undefined
+    if (typeof events !== 'object' || events === null || typeof events[EVENT] !== 'object') {
+      throw invalid('the events claim lacks the back-channel logout event')
+    }
+    if ('nonce' in payload) throw invalid('a logout token must not carry a nonce')
+    const sub = typeof payload.sub === 'string' ? payload.sub : undefined
+    const sid = typeof payload.sid === 'string' ? payload.sid : undefined
+    if (!sub && !sid) throw invalid('neither sub nor sid is present')
+    if (typeof payload.jti !== 'string') throw invalid('jti is missing')
+    return { jti: payload.jti, sub, sid }
+  }
+}
+
+function invalid(reason: string) {
+  return gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', `The logout token is not valid: ${reason}.`)
+}

@@ -1,0 +1,72 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { SessionStore } from '../session/types.js'
+
+/**
+ * Prometheus metrics of one gateway, in a registry of its own so two
+ * gateways in one process (tests, embedding) never share counters.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry()
+  readonly requests = new Counter({
+    name: 'gatehouse_http_requests_total',
+    help: 'Requests answered, by route, method and status.',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  })
+  readonly duration = new Histogram({
+    name: 'gatehouse_http_request_duration_seconds',
+    help: 'Time to answer a request, by route, method and status.',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  })
+  readonly upstreamErrors = new Counter({
+    name: 'gatehouse_upstream_errors_total',
+    help: 'Upstream failures, by route and kind (timeout, unreachable).',
+    labelNames: ['route', 'kind'] as const,
+    registers: [this.registry],
+  })
+  readonly refreshes = new Counter({
+    name: 'gatehouse_token_refreshes_total',
+    help: 'Refresh-token redemptions at the IdP, by outcome (success, invalid_grant, unavailable).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  })
+  readonly refreshDuration = new Histogram({
+    name: 'gatehouse_token_refresh_duration_seconds',
+    help: 'Time the IdP took to answer a refresh.',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  })
+  readonly refreshJoins = new Counter({
+    name: 'gatehouse_refresh_joins_total',
+    help: "Requests that waited on another request's refresh instead of refreshing (single-flight joins).",
+    registers: [this.registry],
+  })
+  readonly clientTokenCache = new Counter({
+    name: 'gatehouse_client_token_cache_total',
+    help: 'Client-credentials token lookups, by result (hit, miss).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  })
+  readonly storeErrors = new Counter({
+    name: 'gatehouse_session_store_errors_total',
+    help: 'Requests that failed because the session store was unavailable.',
+    registers: [this.registry],
+  })
+
+  constructor(store: SessionStore) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' })
+    if ('size' in store) {
+      const sized = store as SessionStore & { readonly size: number }
+      new Gauge({
+        name: 'gatehouse_active_sessions',
+        help: 'Sessions held by the memory store.',
+        registers: [this.registry],
+        collect() {
+          this.set(sized.size)
+        },
+      })
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import type { Redis } from 'ioredis'
+import { guarded } from '../session/redis-connection.js'
+import type { ReplayCache } from './types.js'
+
+/** One process's replay cache, bounded so a flood of ids cannot grow it without limit. */
+export class MemoryReplayCache implements ReplayCache {
+  readonly #seen = new Map<string, number>()
+  readonly #max: number
+  readonly #now: () => number
+
+  constructor(now: () => number = Date.now, max = 100_000) {
+    this.#now = now
+    this.#max = max
+  }
+
+  async firstSeen(key: string, ttlMs: number): Promise<boolean> {
+    const now = this.#now()
+    const until = this.#seen.get(key)
+    if (until !== undefined && until > now) return false
+    this.#seen.delete(key)
+    this.#seen.set(key, now + ttlMs)
+    if (this.#seen.size > this.#max) this.#seen.delete(this.#seen.keys().next().value as string)
+    return true
+  }
+}
+
+/** Shared by every instance: `SET NX PX` succeeds for exactly one of them. */
+export class RedisReplayCache implements ReplayCache {
+  readonly #redis: Redis
+  readonly #prefix: string
+
+  constructor(options: { client: Redis; keyPrefix: string }) {
+    this.#redis = options.client
+    this.#prefix = `${options.keyPrefix}seen:`
+  }
+
+  async firstSeen(key: string, ttlMs: number): Promise<boolean> {
+    const set = await guarded(() => this.#redis.set(this.#prefix + key, '1', 'PX', Math.max(1, ttlMs), 'NX'))
+    return set === 'OK'
+  }
+}
