@@ -13,3 +13,18 @@ t.test('schema/routes.schema.json is in step with the config schema (npm run sch
     /^# yaml-language-server: \$schema=\.\/schema\/routes\.schema\.json/,
   )
 })
+
+t.test('docs/configuration.md is generated from the same schema (npm run schema)', async (t) => {
+  const { renderReference } = await import('../../src/config/reference.js')
+  const shipped = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8')
+  t.equal(shipped, renderReference())
+  for (const key of [
+    'server.publicUrl',
+    'session.store',
+    'tokens.refreshBefore',
+    'routes[].token',
+    'metrics.port',
+  ]) {
+    t.match(shipped, `\`${key}\``, key)
+  }
+})

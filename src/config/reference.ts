@@ -1,0 +1,84 @@
+import { ConfigSchema } from './schema.js'
+
+type Node = {
+  type?: string
+  description?: string
+  default?: unknown
+  properties?: Record<string, Node>
+  items?: Node
+  anyOf?: Node[]
+  const?: unknown
+  required?: string[]
+  pattern?: string
+}
+
+function typeOf(node: Node): string {
+  if (node.anyOf?.every((n) => n.const !== undefined))
+    return node.anyOf.map((n) => `\`${n.const}\``).join(' \\| ')
+  if (node.anyOf?.some((n) => n.pattern)) return node.description?.includes('duration') ? 'duration' : 'size'
+  if (node.type === 'array') return `list of ${node.items?.type ?? 'objects'}`
+  return node.type ?? 'value'
+}
+
+/** docs/configuration.md, rendered from the schema so the two cannot drift. */
+export function renderReference(): string {
+  const rows: string[] = []
+  const walk = (node: Node, path: string, required: boolean) => {
+    const children = node.properties ?? node.items?.properties
+    if (children && path !== '') {
+      rows.push(
+        `| \`${path}\` | ${node.type === 'array' ? 'list' : 'section'} | ${required ? 'required' : '—'} | ${node.description ?? ''} |`,
+      )
+    }
+    if (children) {
+      const req = new Set((node.properties ? node.required : node.items?.required) ?? [])
+      const prefix = node.type === 'array' ? `${path}[]` : path
+      for (const [key, child] of Object.entries(children)) {
+        walk(child, prefix ? `${prefix}.${key}` : key, req.has(key) && child.default === undefined)
+      }
+      return
+    }
+    const def =
+      node.default === undefined ? (required ? 'required' : '—') : `\`${JSON.stringify(node.default)}\``
+    rows.push(
+      `| \`${path}\` | ${typeOf(node)} | ${def} | ${(node.description ?? '').replace(/\|/g, '\\|')} |`,
+    )
+  }
+  walk(JSON.parse(JSON.stringify(ConfigSchema)) as Node, '', true)
+  return `# Configuration reference
+
+Generated from the schema in \`src/config/schema.ts\` by \`npm run schema\`; a test keeps it in step.
+Durations accept \`500ms\`, \`30s\`, \`5m\`, \`12h\`, \`1d\` or a number of seconds; sizes \`512kb\`,
+\`1mb\` or a number of bytes. \`\${VAR}\` and \`\${VAR:-default}\` are replaced from the environment.
+Unknown keys are errors. [routes.yaml](../routes.yaml) is a commented example.
+
+| Key | Type | Default | Meaning |
+| --- | --- | --- | --- |
+${rows.join('\n')}
+
+## Example
+
+\`\`\`yaml
+server:   { publicUrl: https://app.example.com }
+oidc:
+  issuer: https://idp.example.com
+  clientId: my-bff
+  clientSecret: \${OIDC_CLIENT_SECRET}
+session:
+  secret: \${SESSION_SECRET}
+  store: redis://redis:6379/0
+routes:
+  - path: /api/orders
+    upstream: http://orders:8080
+    rewritePath: /v1/orders
+  - path: /api/reports
+    upstream: http://reports:8080
+    token: client
+    scopes: [reports.read]
+  - path: /
+    upstream: http://frontend:8080
+    token: none
+    csrf: false
+\`\`\`
+`
+}
