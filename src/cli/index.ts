@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-import { start } from '../server/start.js'
 import { main } from './main.js'
 
-const code = await main(process.argv.slice(2), {
+process.exitCode = await main(process.argv.slice(2), {
   stdout: (line) => process.stdout.write(`${line}\n`),
   stderr: (line) => process.stderr.write(`${line}\n`),
   env: process.env,
-  start: (config) => start(config),
+  // Imported on demand: `check` must not load (or fail on) the server and its
+  // clients, and a broken import becomes a one-line error instead of a stack.
+  start: async (config) => (await import('../server/start.js')).start(config),
 })
-// `start` keeps the process alive through its server; every other command ends here.
-if (code !== 0 || process.argv[2] !== 'start') process.exitCode = code
+// After `start` the listening server keeps the process alive; exit code 0 does not end it.

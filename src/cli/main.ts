@@ -33,6 +33,16 @@ function version(): string {
 
 /** The CLI as a function of argv, returning the exit code. It never prints a stack trace. */
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
+  try {
+    return await run(argv, io)
+  } catch (err) {
+    // A bug or a broken install, not a user error: still one line, not a stack.
+    io.stderr(`gatehouse: unexpected error: ${err instanceof Error ? err.message : String(err)}`)
+    return 2
+  }
+}
+
+async function run(argv: readonly string[], io: CliIO): Promise<number> {
   let parsed: ReturnType<typeof parse>
   try {
     parsed = parse(argv)

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Value } from '@sinclair/typebox/value'
 import { LineCounter, parseDocument } from 'yaml'
+import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
@@ -41,13 +42,8 @@ export function parseConfig(
       })),
     )
   }
-  const lineOf = (path: Path): number | undefined => {
-    for (let depth = path.length; depth >= 0; depth--) {
-      const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined
-      if (node?.range) return lineCounter.linePos(node.range[0]).line
-    }
-    return undefined
-  }
+  const lineOf = lineLocator(doc, lineCounter)
+  keepNumberText(doc)
 
   const problems: ConfigProblem[] = []
   const raw = interpolateTree(doc.toJS({ maxAliasCount: 100 }), [], env, (path, message) =>

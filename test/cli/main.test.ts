@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { main } from '../../src/cli/main.js'
 import type { GatehouseConfig } from '../../src/config/types.js'
@@ -85,4 +86,41 @@ t.test('--help, --version and unknown commands', async (t) => {
   t.match(unknown.err, /unknown command "launch"/)
   t.equal((await run([])).code, 2)
   t.equal((await run(['check', '--bogus'])).code, 2)
+})
+
+t.test('a failing start or an unexpected error is one line, never a stack', async (t) => {
+  const io = (start: () => Promise<unknown>, stdout: (line: string) => void = () => {}) => {
+    const err: string[] = []
+    return {
+      err,
+      io: { stdout, stderr: (l: string) => err.push(l), env: { OIDC_CLIENT_SECRET: 'x' }, start },
+    }
+  }
+  const failing = io(() => Promise.reject(new Error('EADDRINUSE 0.0.0.0:3000')))
+  t.equal(await main(['start', '--config', good], failing.io), 1)
+  t.same(failing.err, ['gatehouse: could not start: EADDRINUSE 0.0.0.0:3000'])
+
+  const closedPipe = io(
+    async () => {},
+    () => {
+      throw new Error('write EPIPE')
+    },
+  )
+  t.equal(await main(['--version'], closedPipe.io), 2)
+  t.same(closedPipe.err, ['gatehouse: unexpected error: write EPIPE'])
+  t.notMatch(closedPipe.err.join('\n'), '    at ')
+})
+
+t.test('the example routes.yaml at the repository root passes check', async (t) => {
+  const example = fileURLToPath(new URL('../../routes.yaml', import.meta.url))
+  const r = await run(['check', '--config', example], {
+    OIDC_CLIENT_SECRET: 'x',
+    SESSION_SECRET: 's'.repeat(32),
+  })
+  t.equal(r.code, 0, r.err)
+  t.match(r.out, `OK: ${example} (3 routes)`)
+  const unset = await run(['check', '--config', example], {})
+  t.equal(unset.code, 1)
+  t.match(unset.err, /oidc\.clientSecret: environment variable OIDC_CLIENT_SECRET is not set/)
+  t.match(unset.err, /session\.secret: environment variable SESSION_SECRET is not set/)
 })

@@ -247,3 +247,35 @@ t.test('loadConfig reads files and names a missing one', async (t) => {
     message: /file not found/,
   })
 })
+
+t.test('a number-looking id or secret keeps the text that was typed', async (t) => {
+  const config = parseConfig(
+    minimal
+      .replace('clientId: my-bff', 'clientId: 123456789012345678')
+      .replace('${OIDC_CLIENT_SECRET}', '0123')
+      .replace('${SESSION_SECRET}', '1234567890123456789012345678901234567890')
+      .replace('server:\n', 'server:\n  port: 08080\n'),
+    'routes.yaml',
+    env,
+  )
+  t.equal(config.oidc.clientId, '123456789012345678', 'beyond a double: not rounded')
+  t.equal(config.oidc.clientSecret, '0123', 'the leading zero stays')
+  t.same(config.session.secrets, ['1234567890123456789012345678901234567890'])
+  t.equal(config.server.port, 8080, 'a number field still gets its number')
+})
+
+t.test('an option is located at its key, a missing one at its parent', async (t) => {
+  t.same(
+    problems(minimal.replace('session:\n', 'session:\n  colour:\n    - blue\n')),
+    ['8 session.colour: unknown option'],
+    'the key line, not the block value below it',
+  )
+  t.same(problems(minimal.replace('  publicUrl: https://app.example.com\n', '  host: 127.0.0.1\n')), [
+    '1 server.publicUrl: is required',
+  ])
+  t.same(
+    problems(minimal.replace('  secret: ${SESSION_SECRET}', `  secrets:\n    - ${SECRET}\n    - short`)),
+    ['10 session.secrets[1]: must be at least 32 characters (got 5)'],
+    'a list item at its own line',
+  )
+})

@@ -1,0 +1,55 @@
+import { type Document, isMap, isScalar, isSeq, type LineCounter, visit } from 'yaml'
+
+type Path = readonly (string | number)[]
+
+/**
+ * Makes each plain decimal scalar that YAML read as a number, but that does
+ * not print back as what was typed, keep its text: an 18-digit client id, a
+ * secret of digits, `0123`. A number cannot hold those, and a string field
+ * must see what the user wrote. Number fields still get their number: the
+ * schema converts the text as it does for `${PORT}`.
+ */
+export function keepNumberText(doc: Document): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      if (
+        typeof node.value === 'number' &&
+        node.type === 'PLAIN' &&
+        node.tag === undefined &&
+        node.source !== undefined &&
+        /^[-+]?\d+(\.\d+)?$/.test(node.source) &&
+        String(node.value) !== node.source
+      ) {
+        node.value = node.source
+      }
+    },
+  })
+}
+
+/**
+ * Maps an option path such as `['routes', 1, 'upstream']` to the 1-based line
+ * that best shows it: the key of the option, else of the nearest enclosing
+ * option that exists (a required option that is missing points at its parent).
+ */
+export function lineLocator(doc: Document, lineCounter: LineCounter): (path: Path) => number | undefined {
+  const lineOf = (node: unknown): number | undefined => {
+    const range = (node as { range?: readonly number[] } | null | undefined)?.range
+    return range === undefined ? undefined : lineCounter.linePos(range[0]!).line
+  }
+  return (path) => {
+    for (let depth = path.length; depth > 0; depth--) {
+      const parent = doc.getIn(path.slice(0, depth - 1), true)
+      const last = path[depth - 1]
+      let line: number | undefined
+      if (isMap(parent)) {
+        // The key, not the value: a block value starts on the line below it.
+        const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(last))
+        line = lineOf(pair?.key) ?? lineOf(pair?.value)
+      } else if (isSeq(parent) && typeof last === 'number') {
+        line = lineOf(parent.items[last])
+      }
+      if (line !== undefined) return line
+    }
+    return lineOf(doc.contents)
+  }
+}
