@@ -16,31 +16,75 @@ export interface DevClient {
   readonly clientSecret: string
   readonly redirectUris: readonly string[]
   readonly postLogoutRedirectUris?: readonly string[]
+  /** OpenID Connect Back-Channel Logout 1.0: where `endSession` delivers logout tokens. */
   readonly backchannelLogoutUri?: string
+  /**
+   * Default `client_secret_basic`. oidc-provider accepts only the registered
+   * method and answers `invalid_client` to the other.
+   */
   readonly tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post'
 }
 
 export interface DevIdpOptions {
+  /** 0 (the default) picks a free port. */
   readonly port?: number
+  /** Default `127.0.0.1`. */
   readonly host?: string
   readonly clients: readonly DevClient[]
-  /** Seconds. */
+  /** Seconds; default 60. */
   readonly accessTokenTtl?: number
+  /** Seconds; default 3600. */
+  readonly idTokenTtl?: number
+  /** Seconds; default `accessTokenTtl`. */
   readonly clientCredentialsTtl?: number
+  /** Seconds; default 86 400 (one day). */
   readonly refreshTokenTtl?: number
+  /** Latency added to every `POST /token`, in ms, or a function asked per request. */
+  readonly tokenEndpointDelayMs?: number | (() => number)
 }
 
+/**
+ * How the back-channel endpoints (discovery, JWKS, token, revocation,
+ * introspection) misbehave: `503` answers Service Unavailable, `reset`
+ * destroys the socket, `hang` never answers.
+ */
 export type FaultMode = 'ok' | '503' | 'reset' | 'hang'
 
+/** Live counters; `resetStats()` zeroes them. */
 export interface IdpStats {
-  refreshGrants: number
-  /** Refresh tokens presented after they were rotated away: each revokes a grant. */
-  refreshReplays: number
+  /** Every `POST /token` the server received, faulted or not. */
+  tokenRequests: number
   authorizationCodeGrants: number
+  refreshGrants: number
+  /**
+   * Refresh tokens presented after they were rotated away. The first replay
+   * of a token revokes its grant; every later one is counted too.
+   */
+  refreshReplays: number
   clientCredentialsGrants: number
+  /** Token-endpoint errors of any kind, replays included. */
   grantErrors: number
+  /** Grants revoked: by a replay, by revocation of a refresh token, or by `endSession`. */
   revokedGrants: number
+  /** Revocation requests answered 200 (RFC 7009 §2.2: unknown tokens are answered 200 too). */
   revocations: number
+  /** Logout tokens the RP acknowledged with 200 or 204. */
+  backchannelLogouts: number
+  backchannelLogoutErrors: number
+}
+
+/** RFC 7662 §2.2, as far as the dev IdP knows it. */
+export interface Introspection {
+  active: boolean
+  [claim: string]: unknown
+}
+
+export interface EndSessionResult {
+  /** Sessions ended. */
+  readonly sessions: number
+  /** Logout tokens delivered. */
+  readonly delivered: number
+  readonly failed: number
 }
 
 export interface DevIdp {
@@ -48,14 +92,24 @@ export interface DevIdp {
   readonly stats: IdpStats
   readonly provider: Provider
   resetStats(): void
-  /** Adds latency to every token-endpoint call. */
-  setTokenEndpointDelay(ms: number): void
-  /** Makes the back-channel endpoints (discovery, token, revocation) fail in the given way. */
+  /** Adds latency to every `POST /token`. */
+  setTokenEndpointDelay(ms: number | (() => number)): void
+  /** Makes the back-channel endpoints fail in the given way, until `setDown('ok')`. */
+  setDown(mode: FaultMode): void
+  /** Same as `setDown`. */
   setFault(mode: FaultMode): void
+  /** Looks a token (access, client-credentials or refresh) up in the provider's own store. */
+  introspect(token: string): Promise<Introspection>
   /** Whether the provider still accepts this access token. */
   isActive(accessToken: string): Promise<boolean>
-  /** What the provider knows of a live token: expiry, subject, client and scope. */
+  /** What the provider knows of a live access token: expiry, subject, client and scope. */
   describe(accessToken: string): Promise<Record<string, unknown> | undefined>
+  /**
+   * IdP-initiated logout: ends the user's sessions (every user's without
+   * `sub`), revokes their grants and posts a logout token to each client
+   * that registered a `backchannelLogoutUri`.
+   */
+  endSession(sub?: string): Promise<EndSessionResult>
   close(): Promise<void>
 }
 
@@ -63,22 +117,47 @@ const SCOPES = ['openid', 'profile', 'offline_access', 'orders.read', 'reports.r
 
 function emptyStats(): IdpStats {
   return {
+    tokenRequests: 0,
+    authorizationCodeGrants: 0,
     refreshGrants: 0,
     refreshReplays: 0,
-    authorizationCodeGrants: 0,
     clientCredentialsGrants: 0,
     grantErrors: 0,
     revokedGrants: 0,
     revocations: 0,
+    backchannelLogouts: 0,
+    backchannelLogoutErrors: 0,
   }
+}
+
+interface TokenParams {
+  grant_type?: string
+  refresh_token?: string
+}
+
+/** A method oidc-provider's Client model has and its type definitions omit. */
+interface BackchannelClient {
+  backchannelLogout(sub: string, sid: string): Promise<void>
+}
+
+interface StoredSession {
+  accountId?: string
+  authorizations?: Record<string, { sid?: string; grantId?: string }>
 }
 
 export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const host = options.host ?? '127.0.0.1'
   const server: Server = createServer()
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
   const { port } = server.address() as AddressInfo
   const issuer = `http://${host}:${port}`
+  const accessTokenTtl = options.accessTokenTtl ?? 60
 
   const configuration: Configuration = {
     clients: options.clients.map((c) => ({
@@ -97,6 +176,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     scopes: SCOPES,
     claims: { openid: ['sub', 'sid'], profile: ['name'] },
     cookies: { keys: ['gatehouse-dev-idp-cookie-key-not-secret'] },
+    clockTolerance: 5,
     features: {
       devInteractions: { enabled: true },
       revocation: { enabled: true },
@@ -104,18 +184,26 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       clientCredentials: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       backchannelLogout: { enabled: true },
+      // Off, so a client-credentials request with a plain `scope` gets an opaque token.
       resourceIndicators: { enabled: false },
     },
     pkce: { required: () => true },
+    // oidc-provider's SSRF guard (its own undici dispatcher) refuses loopback
+    // targets; a dev IdP's back-channel logout goes exactly there, to the local gateway.
+    fetch: (input, init) => {
+      const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown }
+      return fetch(input, rest)
+    },
     // Put profile claims in the ID token, as most production IdPs do.
     conformIdTokenClaims: false,
+    // RFC 9700 §4.14.2: rotated refresh tokens are single-use.
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     ttl: {
-      AccessToken: options.accessTokenTtl ?? 60,
-      ClientCredentials: options.clientCredentialsTtl ?? options.accessTokenTtl ?? 60,
+      AccessToken: accessTokenTtl,
+      ClientCredentials: options.clientCredentialsTtl ?? accessTokenTtl,
       RefreshToken: options.refreshTokenTtl ?? 86_400,
-      IdToken: 3600,
+      IdToken: options.idTokenTtl ?? 3600,
       Grant: 86_400,
       Session: 86_400,
       Interaction: 600,
@@ -143,47 +231,143 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   const provider = new Provider(issuer, configuration)
   const stats = emptyStats()
+  // Opaque refresh tokens are their own id, so the values rotated away are
+  // exactly the replays to watch for, whatever error the provider gives them.
+  const rotatedAway = new Set<string>()
+  const sessions = new Set<string>()
+
+  provider.on('refresh_token.consumed', (token: { jti: string }) => {
+    rotatedAway.add(token.jti)
+  })
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
-    const grantType = (ctx.oidc.params as { grant_type?: string } | undefined)?.grant_type
+    const grantType = (ctx.oidc.params as TokenParams | undefined)?.grant_type
     if (grantType === 'refresh_token') stats.refreshGrants++
     else if (grantType === 'authorization_code') stats.authorizationCodeGrants++
     else if (grantType === 'client_credentials') stats.clientCredentialsGrants++
   })
-  provider.on('grant.error', (_ctx: KoaContextWithOIDC, err: { error_detail?: string }) => {
+  provider.on('grant.error', (ctx: KoaContextWithOIDC) => {
     stats.grantErrors++
-    if (err.error_detail === 'refresh token already used') stats.refreshReplays++
+    const params = ctx.oidc?.params as TokenParams | undefined
+    // The first replay fails with 'refresh token already used' and revokes
+    // the grant, which destroys the token; later ones fail 'refresh token
+    // not found'. Both are replays.
+    if (
+      params?.grant_type === 'refresh_token' &&
+      params.refresh_token &&
+      rotatedAway.has(params.refresh_token)
+    ) {
+      stats.refreshReplays++
+    }
   })
   provider.on('grant.revoked', () => {
     stats.revokedGrants++
   })
+  provider.on('session.saved', (session: { jti: string }) => {
+    sessions.add(session.jti)
+  })
+  provider.on('session.destroyed', (session: { jti: string }) => {
+    sessions.delete(session.jti)
+  })
 
-  let delay = 0
+  let delay: number | (() => number) = options.tokenEndpointDelayMs ?? 0
   let fault: FaultMode = 'ok'
   const handle = provider.callback()
-  const backChannel = (url: string) =>
-    url.startsWith('/token') || url.startsWith('/.well-known/') || url.startsWith('/jwks')
+  const backChannel = (path: string) =>
+    path.startsWith('/token') || path.startsWith('/.well-known/') || path.startsWith('/jwks')
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const url = req.url ?? '/'
-    if (fault !== 'ok' && backChannel(url)) {
+    const path = (req.url ?? '/').split('?')[0]!
+    const isToken = path === '/token' && req.method === 'POST'
+    if (isToken) stats.tokenRequests++
+    if (fault !== 'ok' && backChannel(path)) {
       if (fault === '503') {
         res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('unavailable')
       } else if (fault === 'reset') {
         req.socket.destroy()
       }
-      // 'hang': never answer; the client's timeout must fire.
+      // 'hang': never answer; the client's timeout must fire. close() ends the socket.
       return
     }
-    if (url.startsWith('/token/revocation') && req.method === 'POST') {
+    if (path === '/token/revocation' && req.method === 'POST') {
       res.on('finish', () => {
         if (res.statusCode === 200) stats.revocations++
       })
     }
-    if (delay > 0 && url.startsWith('/token') && req.method === 'POST') {
-      setTimeout(() => handle(req, res), delay)
+    const ms = typeof delay === 'function' ? delay() : delay
+    if (isToken && ms > 0) {
+      setTimeout(() => handle(req, res), ms)
       return
     }
     handle(req, res)
   })
+
+  async function findToken(token: string) {
+    return (
+      (await provider.AccessToken.find(token)) ??
+      (await provider.ClientCredentials.find(token)) ??
+      (await provider.RefreshToken.find(token))
+    )
+  }
+
+  async function introspect(token: string): Promise<Introspection> {
+    const found = await findToken(token)
+    if (!found || found.isExpired || ('consumed' in found && found.consumed)) return { active: false }
+    return {
+      active: true,
+      token_type: found.kind,
+      client_id: found.clientId,
+      scope: found.scope,
+      exp: found.exp,
+      iat: found.iat,
+      ...('accountId' in found && found.accountId ? { sub: found.accountId } : {}),
+    }
+  }
+
+  async function revokeGrant(grantId: string) {
+    await Promise.all([
+      provider.AccessToken.revokeByGrantId(grantId),
+      provider.RefreshToken.revokeByGrantId(grantId),
+      provider.AuthorizationCode.revokeByGrantId(grantId),
+      provider.Grant.adapter.destroy(grantId),
+    ])
+    stats.revokedGrants++
+  }
+
+  async function endSession(sub?: string): Promise<EndSessionResult> {
+    let ended = 0
+    let delivered = 0
+    let failed = 0
+    for (const jti of [...sessions]) {
+      const stored = (await provider.Session.adapter.find(jti)) as StoredSession | undefined
+      if (!stored) {
+        sessions.delete(jti)
+        continue
+      }
+      if (!stored.accountId || (sub !== undefined && stored.accountId !== sub)) continue
+      for (const [clientId, { sid, grantId }] of Object.entries(stored.authorizations ?? {})) {
+        const client = await provider.Client.find(clientId)
+        // OpenID Connect Back-Channel Logout 1.0 §2.5: one logout token per RP, with the sid it was given.
+        if (client?.backchannelLogoutUri) {
+          try {
+            await (client as unknown as BackchannelClient).backchannelLogout(stored.accountId, sid ?? '')
+            delivered++
+            stats.backchannelLogouts++
+          } catch {
+            failed++
+            stats.backchannelLogoutErrors++
+          }
+        }
+        if (grantId) await revokeGrant(grantId)
+      }
+      await provider.Session.adapter.destroy(jti)
+      sessions.delete(jti)
+      ended++
+    }
+    return { sessions: ended, delivered, failed }
+  }
+
+  const setDown = (mode: FaultMode) => {
+    fault = mode
+  }
 
   return {
     issuer,
@@ -193,25 +377,18 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     setTokenEndpointDelay(ms) {
       delay = ms
     },
-    setFault(mode) {
-      fault = mode
-    },
-    async isActive(accessToken) {
-      const found =
-        (await provider.AccessToken.find(accessToken)) ?? (await provider.ClientCredentials.find(accessToken))
-      return found !== undefined && !found.isExpired
+    setDown,
+    setFault: setDown,
+    introspect,
+    isActive: async (accessToken) => {
+      const result = await introspect(accessToken)
+      return result.active && result.token_type !== 'RefreshToken'
     },
     async describe(accessToken) {
-      const found =
-        (await provider.AccessToken.find(accessToken)) ?? (await provider.ClientCredentials.find(accessToken))
-      if (!found || found.isExpired) return undefined
-      return {
-        exp: found.exp,
-        sub: 'accountId' in found ? found.accountId : undefined,
-        client_id: found.clientId,
-        scope: found.scope,
-      }
+      const { active, token_type, iat: _iat, ...described } = await introspect(accessToken)
+      return active && token_type !== 'RefreshToken' ? described : undefined
     },
+    endSession,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

@@ -18,14 +18,24 @@ export class CookieJar {
     for (const line of setCookie) {
       const [pair, ...attributes] = line.split(';')
       const eq = pair!.indexOf('=')
+      if (eq <= 0) continue
       const name = pair!.slice(0, eq).trim()
       const value = pair!.slice(eq + 1).trim()
-      const expired = attributes.some((a) => {
-        const [k, v] = a.trim().split('=')
-        if (k?.toLowerCase() === 'max-age') return Number(v) <= 0
-        if (k?.toLowerCase() === 'expires') return Date.parse(v ?? '') <= Date.now()
-        return false
-      })
+      const attribute = (wanted: string) => {
+        for (const a of attributes) {
+          const eq = a.indexOf('=')
+          const key = (eq === -1 ? a : a.slice(0, eq)).trim().toLowerCase()
+          if (key === wanted) return eq === -1 ? '' : a.slice(eq + 1).trim()
+        }
+        return undefined
+      }
+      // RFC 6265 §5.3 step 3: Max-Age wins over Expires.
+      const maxAge = attribute('max-age')
+      const expires = attribute('expires')
+      const expired =
+        maxAge !== undefined
+          ? Number(maxAge) <= 0
+          : expires !== undefined && Date.parse(expires) <= Date.now()
       if (expired || value === '') cookies.delete(name)
       else cookies.set(name, value)
     }

@@ -26,21 +26,50 @@ export async function jarFetch(jar: CookieJar, url: string, init: RequestInit = 
   }
 }
 
+/** The dev IdP's login form as a browser would submit it: its action and every named field. */
+export function parseForm(html: string, baseUrl: string): { action: string; fields: URLSearchParams } {
+  const form = /<form\b([^>]*)>([\s\S]*?)<\/form>/i.exec(html)
+  if (!form) throw new Error('no form in the page')
+  const attribute = (tag: string, name: string) =>
+    new RegExp(`(?:^|\\s)${name}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`, 'i')
+      .exec(tag)
+      ?.slice(1)
+      .find((v) => v !== undefined)
+  const action = new URL(decodeEntities(attribute(form[1]!, 'action') ?? ''), baseUrl).href
+  const fields = new URLSearchParams()
+  for (const [input] of form[2]!.matchAll(/<(?:input|button)\b[^>]*>/gi)) {
+    const name = attribute(input, 'name')
+    if (name) fields.set(decodeEntities(name), decodeEntities(attribute(input, 'value') ?? ''))
+  }
+  return { action, fields }
+}
+
+function decodeEntities(text: string): string {
+  return text
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;|&#x27;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+}
+
 /**
  * Walks the dev IdP's login: from an authorization URL, through its login
  * form, to the first redirect that leaves the IdP (the client's callback
- * with a code). Returns that URL.
+ * with a code). Returns that URL. Pass `responses` to collect every hop.
  */
 export async function followLoginFlow(
   jar: CookieJar,
   authorizationUrl: string,
   user: string,
+  responses: JarResponse[] = [],
 ): Promise<string> {
   const idpOrigin = new URL(authorizationUrl).origin
   let url = authorizationUrl
   let submitted = false
   for (let hop = 0; hop < 20; hop++) {
     const response = await jarFetch(jar, url)
+    responses.push(response)
     if (response.location) {
       if (new URL(response.location).origin !== idpOrigin) return response.location
       url = response.location
@@ -49,14 +78,16 @@ export async function followLoginFlow(
     if (response.status !== 200 || submitted) {
       throw new Error(`login flow stuck at ${new URL(url).pathname}: HTTP ${response.status}`)
     }
-    const action = /<form[^>]*action="([^"]+)"/.exec(response.text)?.[1]
-    if (!action) throw new Error(`no login form at ${new URL(url).pathname}`)
-    const form = new URLSearchParams({ prompt: 'login', login: user, password: 'any' })
-    const posted = await jarFetch(jar, new URL(action, url).href, {
+    const { action, fields } = parseForm(response.text, url)
+    // oidc-provider's devInteractions form: any login, any password.
+    fields.set('login', user)
+    fields.set('password', 'any')
+    const posted = await jarFetch(jar, action, {
       method: 'POST',
-      body: form,
+      body: fields,
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     })
+    responses.push(posted)
     if (!posted.location) throw new Error(`login form post answered HTTP ${posted.status}`)
     submitted = true
     url = posted.location
@@ -70,6 +101,10 @@ export interface LoginResult {
   readonly callback: JarResponse
   /** The callback URL the IdP sent the browser to, code and state included. */
   readonly callbackUrl: string
+  /** Where the gateway sent the browser after the callback: returnTo, when all went well. */
+  readonly finalLocation: string | undefined
+  /** Every response on the way, in order, the callback's last. */
+  readonly responses: readonly JarResponse[]
 }
 
 /** Logs a user in at a gateway: `/auth/login` → IdP form → `/auth/callback`. */
@@ -83,9 +118,11 @@ export async function login(
 ): Promise<LoginResult> {
   const start = await jarFetch(jar, `${gatewayUrl}/auth/login?returnTo=${encodeURIComponent(returnTo)}`)
   if (start.status !== 302 || !start.location) throw new Error(`/auth/login answered HTTP ${start.status}`)
-  const callbackUrl = await followLoginFlow(jar, start.location, user)
+  const responses = [start]
+  const callbackUrl = await followLoginFlow(jar, start.location, user, responses)
   const callback = await jarFetch(jar, callbackUrl)
-  return { jar, callback, callbackUrl }
+  responses.push(callback)
+  return { jar, callback, callbackUrl, finalLocation: callback.location, responses }
 }
 
 /** A same-origin API call as the SPA makes it. */
