@@ -41,6 +41,8 @@ export interface DevIdpOptions {
   readonly refreshTokenTtl?: number
   /** Latency added to every `POST /token`, in ms, or a function asked per request. */
   readonly tokenEndpointDelayMs?: number | (() => number)
+  /** A private JWK to sign with, so tests can mint logout tokens the IdP would have signed. */
+  readonly signingKey?: Record<string, unknown>
 }
 
 /**
@@ -174,6 +176,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         : {}),
     })),
     scopes: SCOPES,
+    ...(options.signingKey ? { jwks: { keys: [options.signingKey] } } : {}),
     claims: { openid: ['sub', 'sid'], profile: ['name'] },
     cookies: { keys: ['gatehouse-dev-idp-cookie-key-not-secret'] },
     clockTolerance: 5,

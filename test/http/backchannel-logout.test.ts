@@ -1,0 +1,136 @@
+import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
+import t, { type Test } from 'tap'
+import { startDevIdp } from '../../dev/idp.js'
+import { startEchoUpstream } from '../../dev/upstream.js'
+import { CookieJar } from '../helpers/cookie-jar.js'
+import { CLIENT_ID, CLIENT_SECRET, freePort, route, startGateway, testConfig } from '../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+
+const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
+
+async function setup(t: Test) {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true })
+  const jwk = { ...(await exportJWK(privateKey)), kid: 'idp-key', alg: 'RS256', use: 'sig' }
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  const idp = await startDevIdp({
+    signingKey: jwk,
+    clients: [
+      {
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        redirectUris: [`${base}/auth/callback`],
+        postLogoutRedirectUris: [`${base}/`],
+        backchannelLogoutUri: `${base}/auth/backchannel-logout`,
+      },
+    ],
+  })
+  t.teardown(() => idp.close())
+  const upstream = await startEchoUpstream()
+  t.teardown(() => upstream.close())
+  const gateway = await startGateway(
+    testConfig({ port, issuer: idp.issuer, routes: [route('/api/orders', upstream.url)] }),
+  )
+  t.teardown(() => gateway.close())
+
+  const sign = (
+    claims: JWTPayload,
+    { key = privateKey, audience = CLIENT_ID }: { key?: CryptoKey; audience?: string } = {},
+  ) =>
+    new SignJWT({
+      events: { [EVENT]: {} },
+      jti: crypto.randomUUID(),
+      iat: Math.floor(Date.now() / 1000),
+      ...claims,
+    })
+      .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: 'idp-key' })
+      .setIssuer(idp.issuer)
+      .setAudience(audience)
+      .sign(key)
+  const post = (token: string) =>
+    jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, {
+      method: 'POST',
+      body: new URLSearchParams({ logout_token: token }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+  return { idp, base, sign, post, store: gateway.app.gatehouse.backends.sessions }
+}
+
+/** Ends the user's session at the IdP itself, as its own logout page would. */
+async function endIdpSession(jar: CookieJar, issuer: string) {
+  const page = await jarFetch(jar, `${issuer}/session/end`)
+  const action = /<form[^>]*action="([^"]+)"/.exec(page.text)?.[1]
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.text)?.[1]
+  if (!action || !xsrf) throw new Error(`no logout form at the IdP (HTTP ${page.status})`)
+  return jarFetch(jar, new URL(action, issuer).href, {
+    method: 'POST',
+    body: new URLSearchParams({ xsrf, logout: 'yes' }),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  })
+}
+
+t.test('the IdP ends its session: it sends a logout token and that gateway session is gone', async (t) => {
+  const { idp, base, store } = await setup(t)
+  const alice = await login(base, { user: 'alice' })
+  const elsewhere = await login(base, { user: 'alice' })
+  t.equal((await store.idsBySub('alice')).length, 2)
+
+  const ended = await endIdpSession(alice.jar, idp.issuer)
+  t.ok(ended.status < 400, `the IdP logged out (HTTP ${ended.status})`)
+  t.equal((await apiCall(alice.jar, `${base}/api/orders`)).status, 401, 'that session ended')
+  t.equal(
+    (await apiCall(elsewhere.jar, `${base}/api/orders`)).status,
+    200,
+    'a session from another IdP session stays',
+  )
+})
+
+t.test('forged, expired, replayed, wrong-audience and malformed logout tokens change nothing', async (t) => {
+  const { base, sign, post, store } = await setup(t)
+  const { jar } = await login(base)
+  const [id] = await store.idsBySub('alice')
+  const { privateKey: otherKey } = await generateKeyPair('RS256')
+  const old = Math.floor(Date.now() / 1000) - 600
+
+  const cases: [string, string | Promise<string>][] = [
+    ['forged: signed with another key', sign({ sub: 'alice' }, { key: otherKey })],
+    ['expired: issued ten minutes ago', sign({ sub: 'alice', iat: old })],
+    ['wrong audience', sign({ sub: 'alice' }, { audience: 'someone-else' })],
+    ['no logout event', sign({ sub: 'alice', events: {} })],
+    ['carries a nonce', sign({ sub: 'alice', nonce: 'n' })],
+    ['neither sub nor sid', sign({})],
+    ['not a JWT', 'not-a-jwt'],
+  ]
+  for (const [name, token] of cases) {
+    const res = await post(await token)
+    t.equal(res.status, 400, name)
+    t.equal(res.json().error, 'invalid_request')
+  }
+  const missing = await jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, { method: 'POST' })
+  t.equal(missing.status, 400, 'no token at all')
+  t.ok(await store.get(id!, Date.now()), 'the session survived every bad token')
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200)
+
+  const valid = await sign({ sub: 'alice' })
+  t.equal((await post(valid)).status, 200, 'a valid token by sub ends the sessions')
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 401)
+  t.equal((await post(valid)).status, 400, 'the same token again is a replay')
+})
+
+t.test('log out everywhere ends every session of the current user', async (t) => {
+  const { base, store } = await setup(t)
+  const one = await login(base, { user: 'bob' })
+  const two = await login(base, { user: 'bob' })
+  const other = await login(base, { user: 'carol' })
+  t.equal(
+    (await jarFetch(one.jar, `${base}/auth/logout-everywhere`, { method: 'POST' })).status,
+    403,
+    'needs the header',
+  )
+  const res = await apiCall(one.jar, `${base}/auth/logout-everywhere`, { method: 'POST' })
+  t.equal(res.status, 200)
+  t.equal(res.json().ended, 2)
+  t.equal((await apiCall(two.jar, `${base}/api/orders`)).status, 401)
+  t.equal((await apiCall(other.jar, `${base}/api/orders`)).status, 200, "another user's session stays")
+  t.same(await store.idsBySub('bob'), [])
+})
