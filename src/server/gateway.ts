@@ -164,7 +164,22 @@ export async function buildGateway(
   app.addHook('onReady', async () => {
     discovery = discoverWithRetry(oidc, app.log)
   })
+  // Draining: answers in flight carry `Connection: close`, and idle
+  // keep-alive sockets are closed as they go idle, so close() ends when the
+  // last request does instead of when clients drop their connections.
+  let draining: NodeJS.Timeout | undefined
+  app.addHook('preClose', (done) => {
+    app.server.closeIdleConnections()
+    draining = setInterval(() => app.server.closeIdleConnections(), 50)
+    draining.unref()
+    done()
+  })
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (draining) reply.header('connection', 'close')
+    done(null, payload)
+  })
   app.addHook('onClose', async () => {
+    clearInterval(draining)
     discovery?.stop()
     await oidc.close()
     await backends.close()

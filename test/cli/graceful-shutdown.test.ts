@@ -1,0 +1,76 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { startDevIdp } from '../../dev/idp.js'
+import { startEchoUpstream } from '../../dev/upstream.js'
+import { CLIENT_ID, CLIENT_SECRET, freePort, SESSION_SECRET } from '../helpers/gateway.js'
+import { pollUntil } from '../helpers/redis.js'
+
+t.test(
+  'SIGTERM during a slow upstream call: the call finishes with 200 and the process exits 0',
+  async (t) => {
+    const port = await freePort()
+    const idp = await startDevIdp({
+      clients: [
+        {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          redirectUris: [`http://127.0.0.1:${port}/auth/callback`],
+        },
+      ],
+    })
+    t.teardown(() => idp.close())
+    const upstream = await startEchoUpstream()
+    t.teardown(() => upstream.close())
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-shutdown-'))
+    const file = join(dir, 'routes.yaml')
+    writeFileSync(
+      file,
+      `server: { host: 127.0.0.1, port: ${port}, publicUrl: "http://127.0.0.1:${port}" }
+oidc: { issuer: "${idp.issuer}", clientId: ${CLIENT_ID}, clientSecret: "\${OIDC_CLIENT_SECRET}" }
+session: { secret: "\${SESSION_SECRET}" }
+routes:
+  - { path: /api/public, upstream: "${upstream.url}", token: none, csrf: false }
+`,
+    )
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/index.ts', 'start', '--config', file],
+      {
+        env: { ...process.env, OIDC_CLIENT_SECRET: CLIENT_SECRET, SESSION_SECRET },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString()
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString()
+    })
+    const exited = once(child, 'exit')
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    await pollUntil(async () => output.includes('OpenID Provider discovered'), 20_000)
+    t.match(
+      output,
+      /gatehouse listening on .*1 routes, memory store, issuer/,
+      'one startup line sums up routes, store and issuer',
+    )
+
+    const slow = fetch(`http://127.0.0.1:${port}/api/public/work?delayMs=1500`)
+    await pollUntil(async () => upstream.requests.some((r) => r.path.startsWith('/api/public/work')))
+    child.kill('SIGTERM')
+
+    const response = await slow
+    t.equal(response.status, 200, 'the request in flight finished')
+    const [code] = await exited
+    t.equal(code, 0, 'exit 0')
+    t.match(output, /shutting down/)
+    t.notMatch(output, /\n\s+at /, 'no stack trace')
+  },
+)
