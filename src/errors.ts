@@ -97,6 +97,11 @@ export const errorCatalogue = {
     error: 'invalid_request',
     message: 'The logout token is not valid.',
   },
+  GATEHOUSE_ERR_RATE_LIMITED: {
+    status: 429,
+    error: 'too_many_requests',
+    message: 'Too many sign-in attempts from this address. Retry later.',
+  },
   GATEHOUSE_ERR_NOT_FOUND: {
     status: 404,
     error: 'not_found',

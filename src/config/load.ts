@@ -188,7 +188,10 @@ function resolve(config: RawConfig): GatehouseConfig {
       refreshBefore: parseDuration(config.tokens.refreshBefore),
       refreshWait: parseDuration(config.tokens.refreshWait),
     },
-    auth: { basePath: trimSlash(config.auth.basePath) },
+    auth: {
+      basePath: trimSlash(config.auth.basePath),
+      rateLimit: { max: config.auth.rateLimit.max, window: parseDuration(config.auth.rateLimit.window) },
+    },
     csrf: { header: config.csrf.header.toLowerCase() },
     logging: { level: config.logging.level as GatehouseConfig['logging']['level'] },
     metrics: { enabled: config.metrics.enabled, port: config.metrics.port },

@@ -143,7 +143,16 @@ export const ConfigSchema = Type.Object(
     session: SessionSchema,
     tokens: TokensSchema,
     auth: Type.Object(
-      { basePath: Type.String({ default: '/auth', description: 'Where the login endpoints live.' }) },
+      {
+        basePath: Type.String({ default: '/auth', description: 'Where the login endpoints live.' }),
+        rateLimit: Type.Object(
+          {
+            max: Type.Integer({ minimum: 1, default: 30, description: 'Requests per client IP and window.' }),
+            window: Duration('The rate-limit window.', '1m'),
+          },
+          { ...strict, default: {}, description: 'Rate limit on login and callback, per client IP.' },
+        ),
+      },
       { ...strict, default: {} },
     ),
     csrf: Type.Object(

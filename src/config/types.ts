@@ -63,7 +63,11 @@ export interface GatehouseConfig {
     /** How long a request may wait on another request's refresh, ms. */
     readonly refreshWait: number
   }
-  readonly auth: { readonly basePath: string }
+  readonly auth: {
+    readonly basePath: string
+    /** Per client IP, on login and callback. */
+    readonly rateLimit: { readonly max: number; readonly window: number }
+  }
   readonly csrf: { readonly header: string }
   readonly logging: { readonly level: LogLevel }
   readonly metrics: {

@@ -39,8 +39,15 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       )
   }
 
+  // Login and callback cost an IdP round trip and a cookie each: a per-IP
+  // budget keeps one client from turning them into a flood.
+  const limited = {
+    config: { rateLimit: { max: config.auth.rateLimit.max, timeWindow: config.auth.rateLimit.window } },
+  }
+
   app.get(
     `${base}/login`,
+    limited,
     async (request: FastifyRequest<{ Querystring: { returnTo?: unknown } }>, reply) => {
       const returnTo = safeReturnTo(request.query.returnTo, config.server.publicUrl)
       if (returnTo === undefined) return page(reply, gatehouseError('GATEHOUSE_ERR_INVALID_RETURN_TO'))
@@ -55,7 +62,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     },
   )
 
-  app.get(`${base}/callback`, async (request, reply) => {
+  app.get(`${base}/callback`, limited, async (request, reply) => {
     const login = request.loginState.get('login')
     // Single use: whatever happens next, this login attempt is spent.
     request.loginState.delete()

@@ -11,6 +11,8 @@ export interface Backends {
   readonly sessions: SessionStore
   readonly locks: LockService
   readonly clientTokens: TokenCache
+  /** The shared Redis connection, for plugins that keep state there (rate limits). */
+  readonly redis?: import('ioredis').Redis
   /** Logout-token `jti`s already acted on. */
   readonly replay: ReplayCache
   close(): Promise<void>

@@ -1,5 +1,7 @@
+import rateLimit from '@fastify/rate-limit'
 import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
+import { gatehouseError } from '../errors.js'
 import { authRoutes } from '../http/auth-routes.js'
 import { healthRoutes } from '../http/health.js'
 import { logoutRoutes } from '../http/logout-routes.js'
@@ -130,6 +132,20 @@ export async function buildGateway(
 
   // Gateway-made responses are never cached and never sniffed; proxied
   // responses are the upstream's business and pass through untouched.
+  await app.register(rateLimit, {
+    global: false,
+    // Shared across instances when sessions are; a store outage must not
+    // lock everyone out of signing in, so limits fail open.
+    ...(backends.redis
+      ? { redis: backends.redis, nameSpace: `${config.session.keyPrefix}rl:`, skipOnError: true }
+      : {}),
+    errorResponseBuilder: (_request, context) =>
+      gatehouseError(
+        'GATEHOUSE_ERR_RATE_LIMITED',
+        `Too many sign-in attempts from this address. Retry in ${Math.ceil(context.ttl / 1000)} s.`,
+      ),
+  })
+
   await app.register(async function ownResponses(scope) {
     scope.addHook('onSend', (_request, reply, payload, done) => {
       reply.header('cache-control', 'no-store')

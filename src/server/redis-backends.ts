@@ -22,6 +22,7 @@ export async function createRedisBackends(config: GatehouseConfig, now: () => nu
     locks,
     clientTokens: new RedisTokenCache({ client, keyPrefix: prefix }),
     replay: new RedisReplayCache({ client, keyPrefix: prefix }),
+    redis: client,
     async close() {
       await locks.close()
       // quit() waits for replies in flight; a dead Redis would make it hang.

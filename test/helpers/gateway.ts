@@ -47,6 +47,7 @@ export interface TestConfigInput {
   readonly absoluteTimeout?: number
   readonly keyPrefix?: string
   readonly logLevel?: GatehouseConfig['logging']['level']
+  readonly rateLimitMax?: number
 }
 
 /** A resolved config as `loadConfig` would return it, for a gateway on loopback. */
@@ -77,7 +78,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       keyPrefix: input.keyPrefix ?? 'gatehouse:',
     },
     tokens: { refreshBefore: input.refreshBefore ?? 5_000, refreshWait: input.refreshWait ?? 10_000 },
-    auth: { basePath: '/auth' },
+    auth: { basePath: '/auth', rateLimit: { max: input.rateLimitMax ?? 1_000, window: 60_000 } },
     csrf: { header: 'x-csrf' },
     logging: { level: input.logLevel ?? 'silent' },
     metrics: { enabled: true, port: undefined },

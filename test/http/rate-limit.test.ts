@@ -1,0 +1,45 @@
+import t from 'tap'
+import { buildGateway } from '../../src/server/gateway.js'
+import { CookieJar } from '../helpers/cookie-jar.js'
+import { freePort } from '../helpers/gateway.js'
+import { jarFetch } from '../helpers/login.js'
+import { startRedis } from '../helpers/redis.js'
+import { startStack } from '../helpers/stack.js'
+
+t.test('login and callback are rate limited per client IP, with Retry-After', async (t) => {
+  const stack = await startStack({ config: { rateLimitMax: 3 } })
+  t.teardown(() => stack.close())
+  const url = `${stack.gateway.url}/auth/login`
+  for (let i = 0; i < 3; i++) t.equal((await jarFetch(new CookieJar(), url)).status, 302)
+  const limited = await jarFetch(new CookieJar(), url)
+  t.equal(limited.status, 429)
+  t.equal(limited.json().error, 'too_many_requests')
+  t.ok(Number(limited.headers.get('retry-after')) > 0, 'Retry-After is set')
+  t.equal(
+    (await jarFetch(new CookieJar(), `${stack.gateway.url}/auth/callback`)).status,
+    429,
+    'the callback shares the budget',
+  )
+  t.equal(
+    (await jarFetch(new CookieJar(), `${stack.gateway.url}/healthz`)).status,
+    200,
+    'other routes are not limited',
+  )
+})
+
+t.test('with the Redis store the budget is shared by every instance', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const stack = await startStack({ config: { rateLimitMax: 4, store: redis.url, keyPrefix: redis.prefix } })
+  t.teardown(() => stack.close())
+  const port = await freePort()
+  const second = await buildGateway({ ...stack.config, server: { ...stack.config.server, port } })
+  await second.listen({ host: '127.0.0.1', port })
+  await second.gatehouse.whenDiscovered()
+  t.teardown(() => second.close())
+  const urls = [stack.gateway.url, `http://127.0.0.1:${port}`]
+  for (let i = 0; i < 4; i++)
+    t.equal((await jarFetch(new CookieJar(), `${urls[i % 2]}/auth/login`)).status, 302)
+  t.equal((await jarFetch(new CookieJar(), `${urls[0]}/auth/login`)).status, 429)
+  t.equal((await jarFetch(new CookieJar(), `${urls[1]}/auth/login`)).status, 429)
+})
