@@ -1,5 +1,6 @@
 import type { SessionData, SessionStore, TokenSet, UpdateResult } from './types.js'
 
+/** Options of `MemorySessionStore`. */
 export interface MemorySessionStoreOptions {
   /** Sliding idle timeout, ms. */
   readonly idleTimeoutMs: number
@@ -7,6 +8,7 @@ export interface MemorySessionStoreOptions {
   readonly maxSessions?: number
   /** Slide the idle expiry only when this much of it has elapsed, ms. Default: a tenth of it. */
   readonly touchEveryMs?: number
+  /** Clock for operations that take no `now` (updateTokens, idsBySub, idsBySid). Default `Date.now`. */
   readonly clock?: () => number
 }
 
@@ -33,11 +35,14 @@ export class MemorySessionStore implements SessionStore {
     this.#now = options.clock ?? Date.now
   }
 
+  /** Sessions held, including expired ones not yet noticed; for metrics. */
   get size(): number {
     return this.#sessions.size
   }
 
   async create(session: SessionData): Promise<void> {
+    // A reused id must not leave the old record's index entries behind.
+    this.#remove(session.id)
     this.#sessions.set(session.id, session)
     index(this.#bySub, session.sub, session.id)
     if (session.sid) index(this.#bySid, session.sid, session.id)

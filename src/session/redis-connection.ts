@@ -1,10 +1,13 @@
 import { Redis } from 'ioredis'
-import { gatehouseError } from '../errors.js'
+import { StoreUnavailableError } from './store-errors.js'
 
 export interface RedisConnectionOptions {
   /** Budget of one command, ms; a hung Redis must not hold requests. */
   readonly commandTimeout?: number
+  /** Budget of one connection attempt, ms. */
   readonly connectTimeout?: number
+  /** Longest pause between reconnection attempts, ms. */
+  readonly maxReconnectDelay?: number
 }
 
 /**
@@ -14,16 +17,21 @@ export interface RedisConnectionOptions {
  * backoff, so the gateway recovers when Redis does without a restart.
  */
 export function createRedisClient(url: string, options: RedisConnectionOptions = {}): Redis {
+  const maxDelay = options.maxReconnectDelay ?? 2_000
   const client = new Redis(url, {
     commandTimeout: options.commandTimeout ?? 1_000,
     connectTimeout: options.connectTimeout ?? 2_000,
+    // An offline queue would hold requests for as long as the outage lasts;
+    // failing them at once lets the gateway answer 503 within its budget.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+    // Never gives up (a null would stop reconnecting for good).
+    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
     lazyConnect: false,
   })
-  // Without a listener, ioredis would report errors as unhandled 'error'
-  // events; outages surface through failed commands instead.
+  // Without a listener, ioredis reports connection errors as unhandled
+  // 'error' events and the process dies; outages surface through failed
+  // commands instead.
   client.on('error', () => {})
   return client
 }
@@ -46,12 +54,28 @@ export function whenReady(client: Redis, timeoutMs = 2_000): Promise<void> {
   })
 }
 
-/** Wraps a Redis failure as the catalogue's 503, keeping the cause for logs. */
-export function storeUnavailable(cause: unknown): Error {
-  return gatehouseError('GATEHOUSE_ERR_STORE_UNAVAILABLE', undefined, cause)
+/**
+ * Closes a connection: `QUIT` lets replies in flight arrive, but waits on a
+ * dead or frozen Redis, so it is bounded and followed by a disconnect.
+ */
+export async function closeRedisClient(client: Redis, timeoutMs = 1_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    client.quit().catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs)
+    }),
+  ])
+  clearTimeout(timer)
+  client.disconnect()
 }
 
-/** Runs a Redis call and turns any failure into `GATEHOUSE_ERR_STORE_UNAVAILABLE`. */
+/** Wraps a Redis failure as the catalogue's 503, keeping the cause for logs. */
+export function storeUnavailable(cause: unknown): StoreUnavailableError {
+  return cause instanceof StoreUnavailableError ? cause : new StoreUnavailableError(cause)
+}
+
+/** Runs a Redis call and turns any failure into a `StoreUnavailableError`. */
 export async function guarded<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call()

@@ -1,109 +1,174 @@
+/**
+ * Sessions in Redis, shared by every instance. Key layout (`{prefix}` is
+ * `keyPrefix`, default `gatehouse:`):
+ *
+ *   {prefix}s:{id}     hash    data    JSON of the fields fixed at login: sub, sid,
+ *                                      claims, createdAt, absoluteExpiresAt, logoutHandle
+ *                              tokens  JSON of the TokenSet
+ *                              v       version, the compare-and-set guard
+ *                              idle    idle expiry, epoch ms
+ *                      PEXPIREAT min(idle, absoluteExpiresAt); the idle part slides
+ *   {prefix}sub:{sub}  zset    session ids of a user, scored by absolute expiry
+ *   {prefix}sid:{sid}  zset    session ids of an IdP session, scored by absolute expiry
+ *                      PEXPIREAT of the highest score; members past it are pruned on
+ *                      every write and read of the index, members whose session key
+ *                      is gone are dropped when the index is listed
+ *
+ * Nothing is swept by hand: expiry is Redis TTLs. Locks and cached client
+ * tokens share the prefix; see `REDIS_KEY_LAYOUT`.
+ */
 import type { Redis } from 'ioredis'
-import { guarded } from './redis-connection.js'
+import { closeRedisClient, createRedisClient, guarded, whenReady } from './redis-connection.js'
 import { CREATE, DELETE, GET_AND_TOUCH, LIVE_MEMBERS, UPDATE_TOKENS } from './redis-scripts.js'
 import type { SessionData, SessionStore, TokenSet, UpdateResult } from './types.js'
 
-export interface RedisSessionStoreOptions {
-  readonly client: Redis
-  readonly keyPrefix: string
+/** Every key and channel Gatehouse uses in Redis, for the docs and for operators. */
+export const REDIS_KEY_LAYOUT = {
+  session: {
+    key: '{prefix}s:{id}',
+    type: 'hash',
+    fields: {
+      data: 'login-time fields as JSON',
+      tokens: 'TokenSet as JSON',
+      v: 'version',
+      idle: 'idle expiry',
+    },
+    expires: 'PEXPIREAT min(idle, absoluteExpiresAt)',
+  },
+  bySub: { key: '{prefix}sub:{sub}', type: 'zset', expires: 'PEXPIREAT of its highest absolute expiry' },
+  bySid: { key: '{prefix}sid:{sid}', type: 'zset', expires: 'PEXPIREAT of its highest absolute expiry' },
+  lock: { key: '{prefix}lock:{key}', type: 'string', expires: 'PX ttl, renewed while held' },
+  clientToken: { key: '{prefix}ct:{key}', type: 'string', expires: 'PX, with the token' },
+  lockReleased: { key: '{prefix}lock-released', type: 'channel', expires: 'never (pub/sub)' },
+} as const
+
+export type RedisSessionStoreOptions = (
+  | {
+      /** A connection from `createRedisClient`, shared and closed by its owner. */
+      readonly client: Redis
+    }
+  | {
+      /** `redis://` or `rediss://`; the store then owns its connection and `close` quits it. */
+      readonly url: string
+      /** Budget of one command when the store owns its connection, ms. */
+      readonly commandTimeoutMs?: number
+    }
+) & {
+  /** Default `gatehouse:`. */
+  readonly keyPrefix?: string
+  /** Sliding idle timeout, ms. */
   readonly idleTimeoutMs: number
   /** Slide the idle expiry only when this much of it has elapsed, ms. Default: a tenth of it. */
   readonly touchEveryMs?: number
+  /** The clock used to prune the indexes. Default `Date.now`. */
   readonly now?: () => number
 }
 
-/** Key layout, for the docs and for operators reading Redis. */
-export const REDIS_KEYS = {
-  session: '{prefix}s:{id}',
-  bySub: '{prefix}sub:{sub}',
-  bySid: '{prefix}sid:{sid}',
-  lock: '{prefix}lock:{key}',
-  clientToken: '{prefix}ct:{scopes}',
-  releaseChannel: '{prefix}lock-released',
-} as const
-
 interface Scripts {
-  ghCreate(key: string, ...args: (string | number)[]): Promise<number>
-  ghGetAndTouch(key: string, ...args: (string | number)[]): Promise<string[] | null>
+  ghCreate(...args: (string | number)[]): Promise<number>
+  ghGetAndTouch(key: string, now: number, idleMs: number, touchEveryMs: number): Promise<string[] | null>
   ghUpdateTokens(key: string, version: number, tokens: string): Promise<UpdateResult>
   ghDelete(key: string, prefix: string, id: string): Promise<number>
   ghLiveMembers(key: string, prefix: string, now: number): Promise<string[]>
 }
 
-/** Fields fixed at login, stored once as JSON. */
+/** The `data` field: what is fixed at login. */
 interface Fixed {
+  readonly sub: string
+  readonly sid?: string
   readonly claims: Record<string, unknown>
   readonly createdAt: number
+  readonly absoluteExpiresAt: number
   readonly logoutHandle: string
 }
 
 /**
- * Sessions shared by every instance. Expiry is Redis TTLs (sliding idle,
- * capped at absolute), nothing is swept by hand, and each operation is one
- * Lua script: one round trip, atomic. See `redis-scripts.ts` for the layout.
+ * Sessions shared by every instance. Each operation is one Lua script (or
+ * one command): one round trip, atomic. Failures of Redis reject with
+ * `StoreUnavailableError` within the command timeout.
  */
 export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis' as const
   readonly #redis: Redis & Scripts
+  readonly #owned: boolean
   readonly #prefix: string
   readonly #idle: number
   readonly #touchEvery: number
   readonly #now: () => number
 
   constructor(options: RedisSessionStoreOptions) {
-    const redis = options.client as Redis & Partial<Scripts>
+    const owned = 'url' in options
+    const redis = (
+      owned
+        ? createRedisClient(options.url, { commandTimeout: options.commandTimeoutMs ?? 1_000 })
+        : options.client
+    ) as Redis & Partial<Scripts>
+    // defineCommand sends EVALSHA and falls back to EVAL after NOSCRIPT,
+    // which a restarted Redis answers until the script is loaded again.
     if (!redis.ghGetAndTouch) {
-      redis.defineCommand('ghCreate', { numberOfKeys: 1, lua: CREATE })
+      redis.defineCommand('ghCreate', { numberOfKeys: 3, lua: CREATE })
       redis.defineCommand('ghGetAndTouch', { numberOfKeys: 1, lua: GET_AND_TOUCH })
       redis.defineCommand('ghUpdateTokens', { numberOfKeys: 1, lua: UPDATE_TOKENS })
       redis.defineCommand('ghDelete', { numberOfKeys: 1, lua: DELETE })
       redis.defineCommand('ghLiveMembers', { numberOfKeys: 1, lua: LIVE_MEMBERS })
     }
     this.#redis = redis as Redis & Scripts
-    this.#prefix = options.keyPrefix
+    this.#owned = owned
+    this.#prefix = options.keyPrefix ?? 'gatehouse:'
     this.#idle = options.idleTimeoutMs
     this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
     this.#now = options.now ?? Date.now
   }
 
+  /** Resolves once connected, or after `timeoutMs` regardless (see `whenReady`). */
+  whenReady(timeoutMs?: number): Promise<void> {
+    return whenReady(this.#redis, timeoutMs)
+  }
+
   async create(session: SessionData): Promise<void> {
     const fixed: Fixed = {
+      sub: session.sub,
+      ...(session.sid ? { sid: session.sid } : {}),
       claims: session.claims,
       createdAt: session.createdAt,
+      absoluteExpiresAt: session.absoluteExpiresAt,
       logoutHandle: session.logoutHandle,
     }
+    const bySub = `${this.#prefix}sub:${session.sub}`
     await guarded(() =>
       this.#redis.ghCreate(
         this.#key(session.id),
-        this.#prefix,
+        bySub,
+        session.sid ? `${this.#prefix}sid:${session.sid}` : bySub,
         session.id,
         JSON.stringify(fixed),
         JSON.stringify(session.tokens),
+        session.version,
         session.idleExpiresAt,
         session.absoluteExpiresAt,
-        session.sub,
-        session.sid ?? '',
+        this.#now(),
+        session.sid ? '1' : '0',
       ),
     )
   }
 
   async get(id: string, now: number): Promise<SessionData | undefined> {
     const row = await guarded(() =>
-      this.#redis.ghGetAndTouch(this.#key(id), this.#prefix, id, now, this.#idle, this.#touchEvery),
+      this.#redis.ghGetAndTouch(this.#key(id), now, this.#idle, this.#touchEvery),
     )
     if (!row) return undefined
-    const [d, t, v, i, a, sub, sid] = row as [string, string, string, string, string, string, string]
-    const fixed = JSON.parse(d) as Fixed
+    const [data, tokens, v, idle] = row as [string, string, string, string]
+    const fixed = JSON.parse(data) as Fixed
     return {
       id,
-      sub,
-      sid: sid === '' ? undefined : sid,
+      sub: fixed.sub,
+      sid: fixed.sid,
       claims: fixed.claims,
-      tokens: JSON.parse(t) as TokenSet,
+      tokens: JSON.parse(tokens) as TokenSet,
       version: Number(v),
       createdAt: fixed.createdAt,
-      absoluteExpiresAt: Number(a),
-      idleExpiresAt: Number(i),
+      absoluteExpiresAt: fixed.absoluteExpiresAt,
+      idleExpiresAt: Number(idle),
       logoutHandle: fixed.logoutHandle,
     }
   }
@@ -128,8 +193,10 @@ export class RedisSessionStore implements SessionStore {
     await guarded(() => this.#redis.ping())
   }
 
-  /** The connection is shared and closed by its owner. */
-  async close(): Promise<void> {}
+  /** Quits the connection if the store opened it; a shared one is closed by its owner. */
+  async close(): Promise<void> {
+    if (this.#owned) await closeRedisClient(this.#redis)
+  }
 
   #key(id: string): string {
     return `${this.#prefix}s:${id}`

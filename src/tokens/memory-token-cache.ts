@@ -1,12 +1,18 @@
 import type { CachedToken, TokenCache } from './types.js'
 
-/** Client-credentials tokens for one process, dropped when their TTL passes. */
+/**
+ * Client-credentials tokens for one process, dropped when their TTL passes
+ * (checked on read) and bounded in number, oldest written first out, so a
+ * flood of distinct scope sets cannot grow it without limit.
+ */
 export class MemoryTokenCache implements TokenCache {
   readonly #tokens = new Map<string, { token: CachedToken; until: number }>()
   readonly #now: () => number
+  readonly #max: number
 
-  constructor(now: () => number = Date.now) {
+  constructor(now: () => number = Date.now, maxEntries = 1_000) {
     this.#now = now
+    this.#max = maxEntries
   }
 
   async get(key: string): Promise<CachedToken | undefined> {
@@ -20,7 +26,9 @@ export class MemoryTokenCache implements TokenCache {
   }
 
   async set(key: string, token: CachedToken, ttlMs: number): Promise<void> {
+    this.#tokens.delete(key)
     this.#tokens.set(key, { token, until: this.#now() + ttlMs })
+    while (this.#tokens.size > this.#max) this.#tokens.delete(this.#tokens.keys().next().value as string)
   }
 
   async close(): Promise<void> {

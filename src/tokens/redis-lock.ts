@@ -5,34 +5,44 @@ import { RELEASE_LOCK, RENEW_LOCK } from '../session/redis-scripts.js'
 import { refreshWaitTimeout } from './lock-errors.js'
 import type { HeldLock, LockService } from './types.js'
 
+/** Options of `RedisLockService`. */
 export interface RedisLockOptions {
+  /** The command connection (from `createRedisClient`); its owner closes it. */
   readonly client: Redis
-  readonly keyPrefix: string
-  /** Safety-net poll while waiting, in case a release message is lost, ms. */
+  /** Default `gatehouse:`. */
+  readonly keyPrefix?: string
+  /** Renew a held lock this often, ms. Default: a third of its TTL. */
+  readonly renewEveryMs?: number
+  /** Safety-net poll while waiting, in case a release message is lost, ms. Default 100. */
   readonly pollEveryMs?: number
 }
 
 interface LockScripts {
   ghRenewLock(key: string, owner: string, ttl: number): Promise<number>
-  ghReleaseLock(key: string, owner: string): Promise<number>
+  ghReleaseLock(key: string, owner: string, channel: string, message: string): Promise<number>
 }
 
 /**
- * A cluster-wide lock: `SET key owner NX PX ttl`, renewed at a third of its
- * TTL while held, so a refresh slower than the TTL keeps it (oauth2-proxy's
+ * A cluster-wide lock: `SET {prefix}lock:{key} owner NX PX ttl`, renewed
+ * while held so a refresh slower than the TTL keeps it (oauth2-proxy's
  * fixed 2 s lock did not, and replayed rotated tokens: #1580, #3456), and
- * released by compare-and-delete so a holder whose lock expired cannot
- * delete the next owner's. Waiters hear of the release on a pub/sub
- * channel, with a slow poll as a safety net.
+ * released by compare-and-delete so a holder whose lock lapsed cannot
+ * delete the next owner's. Waiters hear of a release on the
+ * `{prefix}lock-released` channel, over a second connection this service
+ * opens (a subscribed connection cannot send other commands), with a slow
+ * poll as a safety net for a message lost while that connection was down.
  */
 export class RedisLockService implements LockService {
   readonly #redis: Redis & LockScripts
   readonly #prefix: string
   readonly #channel: string
+  readonly #renewEvery: number | undefined
   readonly #pollEvery: number
+  readonly #renewals = new Set<NodeJS.Timeout>()
+  readonly #waiters = new Map<string, Set<() => void>>()
   #subscriber: Redis | undefined
   #subscribed: Promise<unknown> | undefined
-  readonly #waiters = new Map<string, Set<() => void>>()
+  #closed = false
 
   constructor(options: RedisLockOptions) {
     const redis = options.client as Redis & Partial<LockScripts>
@@ -41,8 +51,9 @@ export class RedisLockService implements LockService {
       redis.defineCommand('ghReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
     }
     this.#redis = redis as Redis & LockScripts
-    this.#prefix = options.keyPrefix
-    this.#channel = `${options.keyPrefix}lock-released`
+    this.#prefix = options.keyPrefix ?? 'gatehouse:'
+    this.#channel = `${this.#prefix}lock-released`
+    this.#renewEvery = options.renewEveryMs
     this.#pollEvery = options.pollEveryMs ?? 100
   }
 
@@ -51,73 +62,98 @@ export class RedisLockService implements LockService {
     const owner = randomBytes(16).toString('base64url')
     const ok = await guarded(() => this.#redis.set(lockKey, owner, 'PX', ttlMs, 'NX'))
     if (ok !== 'OK') return null
-    const renew = setInterval(
+    const renewal = setInterval(
       () => {
-        this.#redis.ghRenewLock(lockKey, owner, ttlMs).catch(() => {
-          // Redis is away; the lock will lapse and waiters will time out
-          // with a 503 rather than refresh on their own.
-        })
+        this.#redis.ghRenewLock(lockKey, owner, ttlMs).then(
+          (renewed) => {
+            // Lost (it lapsed during an outage and someone else took it):
+            // renewing further would be futile, never harmful.
+            if (renewed === 0) this.#stopRenewal(renewal)
+          },
+          () => {
+            // Redis is away; if it stays away past the TTL the lock lapses,
+            // and waiters time out with a 503 rather than refresh on their own.
+          },
+        )
       },
-      Math.max(10, Math.floor(ttlMs / 3)),
+      this.#renewEvery ?? Math.max(10, Math.floor(ttlMs / 3)),
     )
-    renew.unref()
+    renewal.unref()
+    this.#renewals.add(renewal)
     let released = false
     return {
       release: async () => {
         if (released) return
         released = true
-        clearInterval(renew)
-        await guarded(async () => {
-          await this.#redis.ghReleaseLock(lockKey, owner)
-          await this.#redis.publish(this.#channel, key)
-        })
+        this.#stopRenewal(renewal)
+        await guarded(() => this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key))
       },
     }
   }
 
   async waitForRelease(key: string, timeoutMs: number): Promise<void> {
-    await guarded(() => this.#subscribe())
     const lockKey = this.#lockKey(key)
-    await new Promise<void>((resolve, reject) => {
-      let done = false
-      const finish = (err?: Error) => {
-        if (done) return
-        done = true
-        clearTimeout(timer)
-        clearInterval(poll)
-        this.#waiters.get(key)?.delete(onRelease)
-        if (err) reject(err)
-        else resolve()
-      }
-      const onRelease = () => finish()
-      const check = () => {
-        this.#redis.exists(lockKey).then(
-          (n) => n === 0 && finish(),
-          () => {},
-        )
-      }
-      let set = this.#waiters.get(key)
-      if (!set) {
-        set = new Set()
-        this.#waiters.set(key, set)
-      }
-      set.add(onRelease)
-      const timer = setTimeout(() => finish(refreshWaitTimeout(key, timeoutMs)), timeoutMs)
-      const poll = setInterval(check, this.#pollEvery)
-      // Subscribed first, then checked: a release between our failed
-      // acquire and the subscription is not missed.
-      check()
+    let wake!: () => void
+    let timer: NodeJS.Timeout | undefined
+    let poll: NodeJS.Timeout | undefined
+    const released = new Promise<void>((resolve, reject) => {
+      wake = resolve
+      timer = setTimeout(() => reject(refreshWaitTimeout(key, timeoutMs)), timeoutMs)
     })
+    // Listening before subscribing: a message that arrives with, or right
+    // after, the subscription's acknowledgement still finds this waiter.
+    let set = this.#waiters.get(key)
+    if (!set) {
+      set = new Set()
+      this.#waiters.set(key, set)
+    }
+    set.add(wake)
+    const check = () => {
+      this.#redis.exists(lockKey).then(
+        (n) => n === 0 && wake(),
+        // A failed poll is retried at the next tick; the timeout bounds the wait.
+        () => {},
+      )
+    }
+    try {
+      await Promise.race([released, guarded(() => this.#subscribe())])
+      poll = setInterval(check, this.#pollEvery)
+      // Subscribed first, then checked: a release between the caller's
+      // failed acquire and the subscription is not missed.
+      check()
+      await released
+    } finally {
+      clearTimeout(timer)
+      clearInterval(poll)
+      const waiters = this.#waiters.get(key)
+      waiters?.delete(wake)
+      if (waiters?.size === 0) this.#waiters.delete(key)
+    }
   }
 
+  /** Stops renewals, wakes local waiters and closes the subscriber connection. */
   async close(): Promise<void> {
-    for (const set of this.#waiters.values()) for (const wake of set) wake()
+    this.#closed = true
+    for (const renewal of this.#renewals) clearInterval(renewal)
+    this.#renewals.clear()
+    for (const set of [...this.#waiters.values()]) for (const wake of [...set]) wake()
     this.#waiters.clear()
     this.#subscriber?.disconnect()
+    this.#subscriber = undefined
+    this.#subscribed = undefined
+  }
+
+  #stopRenewal(renewal: NodeJS.Timeout): void {
+    clearInterval(renewal)
+    this.#renewals.delete(renewal)
   }
 
   #subscribe(): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new Error('the lock service is closed'))
     if (!this.#subscribed) {
+      // Same timeouts and reconnection as the command connection; ioredis
+      // resubscribes by itself after a reconnect. An offline queue lets
+      // SUBSCRIBE wait for the first connect, bounded by the command timeout.
       const subscriber = this.#redis.duplicate({ enableOfflineQueue: true })
       subscriber.on('error', () => {})
       subscriber.on('message', (_channel: string, key: string) => {

@@ -2,14 +2,25 @@ import type { Redis } from 'ioredis'
 import { guarded } from '../session/redis-connection.js'
 import type { CachedToken, TokenCache } from './types.js'
 
-/** Client-credentials tokens shared by every instance, expiring with the token. */
+/** Options of `RedisTokenCache`. */
+export interface RedisTokenCacheOptions {
+  /** The command connection; its owner closes it. */
+  readonly client: Redis
+  /** Default `gatehouse:`. */
+  readonly keyPrefix?: string
+}
+
+/**
+ * Client-credentials tokens shared by every instance: `SET {prefix}ct:{key}
+ * json PX ttl`, so Redis drops each one with its token.
+ */
 export class RedisTokenCache implements TokenCache {
   readonly #redis: Redis
   readonly #prefix: string
 
-  constructor(options: { client: Redis; keyPrefix: string }) {
+  constructor(options: RedisTokenCacheOptions) {
     this.#redis = options.client
-    this.#prefix = `${options.keyPrefix}ct:`
+    this.#prefix = `${options.keyPrefix ?? 'gatehouse:'}ct:`
   }
 
   async get(key: string): Promise<CachedToken | undefined> {
@@ -18,10 +29,12 @@ export class RedisTokenCache implements TokenCache {
   }
 
   async set(key: string, token: CachedToken, ttlMs: number): Promise<void> {
-    await guarded(() =>
-      this.#redis.set(this.#prefix + key, JSON.stringify(token), 'PX', Math.max(1, Math.floor(ttlMs))),
-    )
+    // PX must be a positive integer; a token with no time left is not worth storing.
+    const px = Math.floor(ttlMs)
+    if (px < 1) return
+    await guarded(() => this.#redis.set(this.#prefix + key, JSON.stringify(token), 'PX', px))
   }
 
+  /** The connection is shared and closed by its owner. */
   async close(): Promise<void> {}
 }

@@ -1,19 +1,23 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort } from './gateway.js'
+import { Redis } from 'ioredis'
 
 export interface TestRedis {
   readonly url: string
+  readonly port: number
   /** A key prefix of its own, so tests sharing a REDIS_URL never collide. */
   readonly prefix: string
   /** Kills the server (connections refused) until `restart`; its data survives via the AOF. */
   kill(): Promise<void>
+  /** Starts the server again on the same port, with the data it had. */
   restart(): Promise<void>
   /** Freezes the server (connections hang) until `resume`. */
   freeze(): void
   resume(): void
+  /** Stops our own server, or deletes this prefix's keys on a shared one. */
   stop(): Promise<void>
 }
 
@@ -34,48 +38,48 @@ export async function startRedis(): Promise<TestRedis> {
     }
     return {
       url,
+      port: Number(new URL(url).port || 6379),
       prefix,
       kill: unsupported,
       restart: unsupported,
       freeze() {},
       resume() {},
-      stop: async () => {},
+      stop: () => deletePrefix(url, prefix),
     }
   }
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-'))
+  const url = `redis://127.0.0.1:${port}/0`
   let child: ChildProcess | undefined
 
-  const launch = () =>
-    new Promise<void>((resolve, reject) => {
-      const proc = spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--save',
-          '',
-          '--appendonly',
-          'yes',
-          '--appendfsync',
-          'always',
-          '--dir',
-          dir,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      )
-      child = proc
-      let output = ''
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString()
-        if (output.includes('Ready to accept connections')) {
-          proc.stdout!.off('data', onData)
-          resolve()
-        }
-      }
-      proc.stdout!.on('data', onData)
+  const launch = async () => {
+    const proc = spawn(
+      process.env.REDIS_SERVER ?? 'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--dir',
+        dir,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    child = proc
+    let output = ''
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-2_000)
+    })
+    proc.stderr!.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-2_000)
+    })
+    const failed = new Promise<never>((_, reject) => {
       proc.once('error', (err) =>
         reject(
           new Error(
@@ -87,10 +91,13 @@ export async function startRedis(): Promise<TestRedis> {
         reject(new Error(`redis-server exited with ${code}: ${output.slice(-500)}`)),
       )
     })
+    failed.catch(() => {})
+    await Promise.race([failed, untilPong(url)])
+  }
 
   const kill = async () => {
     const proc = child
-    if (!proc || proc.exitCode !== null) return
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
     proc.kill('SIGCONT')
     await new Promise<void>((resolve) => {
       proc.removeAllListeners('exit')
@@ -100,7 +107,8 @@ export async function startRedis(): Promise<TestRedis> {
   }
   await launch()
   return {
-    url: `redis://127.0.0.1:${port}/0`,
+    url,
+    port,
     prefix,
     kill,
     restart: launch,
@@ -118,7 +126,56 @@ export async function pollUntil(check: () => Promise<boolean>, deadlineMs = 10_0
   const end = Date.now() + deadlineMs
   while (Date.now() < end) {
     if (await check()) return
-    await new Promise((r) => setTimeout(r, 50))
+    await new Promise((r) => setTimeout(r, 20))
   }
   throw new Error(`condition not met within ${deadlineMs} ms`)
+}
+
+/** Waits until a fresh connection gets PONG, within a bounded deadline. */
+async function untilPong(url: string, deadlineMs = 10_000): Promise<void> {
+  await pollUntil(async () => {
+    const probe = new Redis(url, {
+      lazyConnect: true,
+      connectTimeout: 500,
+      commandTimeout: 500,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    })
+    probe.on('error', () => {})
+    try {
+      await probe.connect()
+      return (await probe.ping()) === 'PONG'
+    } catch {
+      return false
+    } finally {
+      probe.disconnect()
+    }
+  }, deadlineMs)
+}
+
+async function deletePrefix(url: string, prefix: string): Promise<void> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  client.on('error', () => {})
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+      if (keys.length > 0) await client.unlink(...keys)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    client.disconnect()
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()))
+    })
+  })
 }

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { MemorySessionStore } from '../../src/session/memory-store.js'
+import type { SessionData } from '../../src/session/types.js'
 import { sessionStoreContract } from './store-contract.js'
 
 sessionStoreContract(t, 'memory', async (idleTimeoutMs, now) => {
@@ -7,25 +8,98 @@ sessionStoreContract(t, 'memory', async (idleTimeoutMs, now) => {
   return { store, close: () => store.close() }
 })
 
-t.test('memory: bounded, evicting the least recently used', async (t) => {
-  const now = Date.now()
-  const store = new MemorySessionStore({ idleTimeoutMs: 60_000, maxSessions: 3, clock: () => now })
-  const make = (id: string) => ({
-    id,
-    sub: `u-${id}`,
-    claims: {},
-    tokens: { accessToken: 'a', accessTokenExpiresAt: now + 1 },
-    version: 0,
-    createdAt: now,
-    absoluteExpiresAt: now + 60_000,
-    idleExpiresAt: now + 60_000,
-    logoutHandle: 'h',
-  })
+const base = Date.now()
+const make = (id: string, extra: Partial<SessionData> = {}): SessionData => ({
+  id,
+  sub: `u-${id}`,
+  sid: `s-${id}`,
+  claims: {},
+  tokens: { accessToken: `A-${id}`, accessTokenExpiresAt: base + 1, refreshToken: `R-${id}` },
+  version: 0,
+  createdAt: base,
+  absoluteExpiresAt: base + 600_000,
+  idleExpiresAt: base + 60_000,
+  logoutHandle: 'h',
+  ...extra,
+})
+
+t.test('memory: bounded, evicting the least recently used, indexes included', async (t) => {
+  const store = new MemorySessionStore({ idleTimeoutMs: 60_000, maxSessions: 3, clock: () => base })
   for (const id of ['a', 'b', 'c']) await store.create(make(id))
-  await store.get('a', now)
+  await store.get('a', base)
   await store.create(make('d'))
   t.equal(store.size, 3)
-  t.equal(await store.get('b', now), undefined, 'b was least recently used')
-  t.ok(await store.get('a', now))
-  t.same(await store.idsBySub('u-b'), [], 'its index entry went with it')
+  t.equal(await store.get('b', base), undefined, 'b was least recently used')
+  t.ok(await store.get('a', base))
+  t.same(await store.idsBySub('u-b'), [], 'its sub index entry went with it')
+  t.same(await store.idsBySid('s-b'), [], 'and its sid index entry')
+})
+
+t.test('memory: records are replaced, never mutated, so old snapshots stay as they were', async (t) => {
+  let now = base
+  const store = new MemorySessionStore({ idleTimeoutMs: 60_000, clock: () => now })
+  const created = make('a')
+  await store.create(created)
+  const snapshot = (await store.get('a', now))!
+  const next = { accessToken: 'A2', accessTokenExpiresAt: base + 2, refreshToken: 'R2' }
+  t.equal(await store.updateTokens('a', 0, next), 'updated')
+  now += 30_000
+  const touched = (await store.get('a', now))!
+  t.equal(touched.idleExpiresAt, now + 60_000)
+  t.same(touched.tokens, next, 'the touch kept the newer tokens')
+  t.equal(snapshot.tokens.refreshToken, 'R-a', 'the snapshot was not changed under its holder')
+  t.equal(snapshot.version, 0)
+  t.equal(snapshot.idleExpiresAt, base + 60_000)
+  t.same(created, make('a'), 'nor was the object passed to create')
+  t.equal(await store.updateTokens('a', snapshot.version, snapshot.tokens), 'stale')
+})
+
+t.test('memory: the touch is throttled to touchEveryMs and capped at the absolute expiry', async (t) => {
+  const store = new MemorySessionStore({ idleTimeoutMs: 60_000, touchEveryMs: 5_000, clock: () => base })
+  await store.create(make('a', { absoluteExpiresAt: base + 80_000 }))
+  t.equal((await store.get('a', base + 4_999))!.idleExpiresAt, base + 60_000, 'too soon: unchanged')
+  t.equal((await store.get('a', base + 5_000))!.idleExpiresAt, base + 65_000)
+  t.equal((await store.get('a', base + 6_000))!.idleExpiresAt, base + 65_000)
+  t.equal((await store.get('a', base + 50_000))!.idleExpiresAt, base + 80_000, 'never past absolute')
+  t.equal(await store.get('a', base + 80_000), undefined)
+  t.equal(store.size, 0, 'expired on read, indexes with it')
+  t.same(await store.idsBySub('u-a'), [])
+})
+
+t.test('memory: the default touch interval is a tenth of the idle timeout', async (t) => {
+  const store = new MemorySessionStore({ idleTimeoutMs: 60_000, clock: () => base })
+  await store.create(make('a'))
+  t.equal((await store.get('a', base + 5_999))!.idleExpiresAt, base + 60_000)
+  t.equal((await store.get('a', base + 6_000))!.idleExpiresAt, base + 66_000)
+})
+
+t.test('memory: expired members are filtered and dropped from the indexes', async (t) => {
+  let now = base
+  const store = new MemorySessionStore({ idleTimeoutMs: 60_000, clock: () => now })
+  await store.create(make('a', { sub: 'u', sid: 's' }))
+  await store.create(make('b', { sub: 'u', sid: 's', idleExpiresAt: base + 1_000 }))
+  t.same((await store.idsBySid('s')).sort(), ['a', 'b'])
+  now += 1_000
+  t.same(await store.idsBySub('u'), ['a'])
+  t.same(await store.idsBySid('s'), ['a'])
+  t.equal(store.size, 1, 'the expired session was removed while listing')
+})
+
+t.test('memory: re-creating an id replaces it and its index entries', async (t) => {
+  const store = new MemorySessionStore({ idleTimeoutMs: 60_000, clock: () => base })
+  await store.create(make('a', { sub: 'old', sid: 'old-sid' }))
+  await store.create(make('a', { sub: 'new', sid: undefined }))
+  t.same(await store.idsBySub('old'), [])
+  t.same(await store.idsBySid('old-sid'), [])
+  t.same(await store.idsBySub('new'), ['a'])
+  t.equal(store.size, 1)
+})
+
+t.test('memory: ping answers, close empties', async (t) => {
+  const store = new MemorySessionStore({ idleTimeoutMs: 60_000 })
+  await store.ping()
+  await store.create(make('a'))
+  await store.close()
+  t.equal(store.size, 0)
+  t.equal(store.kind, 'memory')
 })

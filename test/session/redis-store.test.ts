@@ -1,6 +1,7 @@
 import t from 'tap'
-import { createRedisClient, whenReady } from '../../src/session/redis-connection.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { closeRedisClient, createRedisClient, whenReady } from '../../src/session/redis-connection.js'
+import { REDIS_KEY_LAYOUT, RedisSessionStore } from '../../src/session/redis-store.js'
+import { StoreUnavailableError } from '../../src/session/store-errors.js'
 import type { SessionData } from '../../src/session/types.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
 import { sessionStoreContract } from './store-contract.js'
@@ -12,26 +13,48 @@ async function open(prefix: string, idleTimeoutMs: number, now = Date.now) {
   const client = createRedisClient(redis.url)
   await whenReady(client)
   const store = new RedisSessionStore({ client, keyPrefix: prefix, idleTimeoutMs, now })
-  return { client, store, close: () => client.quit().catch(() => {}) }
+  return { client, store, close: () => closeRedisClient(client) }
 }
 
 let n = 0
 sessionStoreContract(t, 'redis', (idleTimeoutMs, now) => open(`${redis.prefix}${++n}:`, idleTimeoutMs, now))
 
-t.test('key layout: a hash with a TTL at the idle expiry, and sorted-set indexes', async (t) => {
-  const prefix = `${redis.prefix}layout:`
-  const { client, store, close } = await open(prefix, 60_000)
-  t.teardown(close)
-  const now = Date.now()
-  await store.create(session('k1', now, { sid: 'idp-sid' }))
-  t.same(
-    (await client.keys(`${prefix}*`)).sort(),
-    [`${prefix}s:k1`, `${prefix}sid:idp-sid`, `${prefix}sub:alice`].sort(),
-  )
-  const ttl = await client.pttl(`${prefix}s:k1`)
-  t.ok(ttl > 55_000 && ttl <= 60_000, `TTL follows idleTimeout (${ttl} ms)`)
-  t.same((await client.hkeys(`${prefix}s:k1`)).sort(), ['a', 'd', 'i', 'sid', 'sub', 't', 'v'])
-})
+t.test(
+  'key layout: a hash with a TTL at min(idle, absolute), indexes scored by absolute expiry',
+  async (t) => {
+    const prefix = `${redis.prefix}layout:`
+    const { client, store, close } = await open(prefix, 60_000)
+    t.teardown(close)
+    const now = Date.now()
+    await store.create(session('k1', now, { sid: 'idp-sid' }))
+    t.same(
+      (await client.keys(`${prefix}*`)).sort(),
+      [`${prefix}s:k1`, `${prefix}sid:idp-sid`, `${prefix}sub:alice`].sort(),
+    )
+    t.same((await client.hkeys(`${prefix}s:k1`)).sort(), Object.keys(REDIS_KEY_LAYOUT.session.fields).sort())
+    t.equal(Number(await client.pexpiretime(`${prefix}s:k1`)), now + 60_000, 'PEXPIREAT the idle expiry')
+    t.same(JSON.parse((await client.hget(`${prefix}s:k1`, 'data'))!), {
+      sub: 'alice',
+      sid: 'idp-sid',
+      claims: { name: 'Alice' },
+      createdAt: now,
+      absoluteExpiresAt: now + 3_600_000,
+      logoutHandle: 'h',
+    })
+    t.equal(Number(await client.zscore(`${prefix}sub:alice`, 'k1')), now + 3_600_000)
+    t.equal(Number(await client.pexpiretime(`${prefix}sub:alice`)), now + 3_600_000)
+    t.equal(Number(await client.pexpiretime(`${prefix}sid:idp-sid`)), now + 3_600_000)
+
+    await store.create(session('k9', now, { absoluteExpiresAt: now + 30_000 }))
+    t.equal(Number(await client.pexpiretime(`${prefix}s:k9`)), now + 30_000, 'capped at the absolute expiry')
+    t.equal(
+      Number(await client.pexpiretime(`${prefix}sub:alice`)),
+      now + 3_600_000,
+      'an index lives as long as its longest-lived member',
+    )
+    t.same(await store.get('k9', now), session('k9', now, { absoluteExpiresAt: now + 30_000 }))
+  },
+)
 
 t.test('a touch never rewrites tokens: a stale reader cannot put back rotated tokens', async (t) => {
   const prefix = `${redis.prefix}touch:`
@@ -46,17 +69,135 @@ t.test('a touch never rewrites tokens: a stale reader cannot put back rotated to
   now += 30_000
   const touched = (await store.get('k2', now))!
   t.equal(touched.tokens.refreshToken, 'R2')
+  t.equal(touched.version, 1)
   t.equal(touched.idleExpiresAt, now + 60_000, 'the idle expiry slid')
+  t.equal(Number(await client.pexpiretime(`${prefix}s:k2`)), now + 60_000, 'and the TTL with it')
   t.equal(
     await store.updateTokens('k2', before.version, before.tokens),
     'stale',
     'the old snapshot cannot write',
   )
-  t.equal(JSON.parse((await client.hget(`${prefix}s:k2`, 't'))!).refreshToken, 'R2')
+  t.equal(JSON.parse((await client.hget(`${prefix}s:k2`, 'tokens'))!).refreshToken, 'R2')
+  t.equal(await client.hget(`${prefix}s:k2`, 'v'), '1')
+})
+
+t.test('the touch is throttled: reads within touchEveryMs write nothing', async (t) => {
+  const prefix = `${redis.prefix}throttle:`
+  const client = createRedisClient(redis.url)
+  await whenReady(client)
+  t.teardown(() => closeRedisClient(client))
+  const store = new RedisSessionStore({
+    client,
+    keyPrefix: prefix,
+    idleTimeoutMs: 60_000,
+    touchEveryMs: 5_000,
+  })
+  const now = Date.now()
+  await store.create(session('k4', now))
+  t.equal((await store.get('k4', now + 4_999))!.idleExpiresAt, now + 60_000, 'not yet')
+  t.equal(await client.hget(`${prefix}s:k4`, 'idle'), String(now + 60_000))
+  t.equal((await store.get('k4', now + 5_000))!.idleExpiresAt, now + 65_000, 'slid once enough elapsed')
+  t.equal((await store.get('k4', now + 6_000))!.idleExpiresAt, now + 65_000, 'and not again right after')
+  t.equal(
+    (await store.get('k4', now + 3_599_000))?.idleExpiresAt,
+    undefined,
+    'idle-expired by the caller clock',
+  )
+})
+
+t.test('never slides past the absolute expiry', async (t) => {
+  const prefix = `${redis.prefix}cap:`
+  const { client, store, close } = await open(prefix, 60_000)
+  t.teardown(close)
+  const now = Date.now()
+  await store.create(session('k5', now, { absoluteExpiresAt: now + 80_000 }))
+  const got = (await store.get('k5', now + 50_000))!
+  t.equal(got.idleExpiresAt, now + 80_000)
+  t.equal(Number(await client.pexpiretime(`${prefix}s:k5`)), now + 80_000)
+  t.equal(await store.get('k5', now + 80_000), undefined)
+})
+
+t.test('concurrent compare-and-set: exactly one writer of a version wins', async (t) => {
+  const prefix = `${redis.prefix}cas:`
+  const { store, close } = await open(prefix, 60_000)
+  t.teardown(close)
+  const now = Date.now()
+  await store.create(session('k6', now))
+  const results = await Promise.all(
+    Array.from({ length: 200 }, (_, i) =>
+      store.updateTokens('k6', 0, {
+        accessToken: `A${i}`,
+        accessTokenExpiresAt: now + 1,
+        refreshToken: `R${i}`,
+      }),
+    ),
+  )
+  t.equal(results.filter((r) => r === 'updated').length, 1)
+  t.equal(results.filter((r) => r === 'stale').length, 199)
+  const winner = results.indexOf('updated')
+  const stored = (await store.get('k6', now))!
+  t.equal(stored.version, 1)
+  t.equal(stored.tokens.refreshToken, `R${winner}`, 'the stored tokens are the winner’s')
+})
+
+t.test('after real expiry the session keys and the indexes are clean', async (t) => {
+  const prefix = `${redis.prefix}expiry:`
+  const { client, store, close } = await open(prefix, 300)
+  t.teardown(close)
+  const now = Date.now()
+  await store.create(session('idle1', now, { idleExpiresAt: now + 300, sid: 'sx' }))
+  await store.create(
+    session('abs1', now, { idleExpiresAt: now + 300, absoluteExpiresAt: now + 400, sub: 'bob' }),
+  )
+  t.same(await store.idsBySub('alice'), ['idle1'])
+
+  // Redis drops the session keys by their TTL; nothing here sweeps them.
+  await pollUntil(async () => (await client.exists(`${prefix}s:idle1`, `${prefix}s:abs1`)) === 0, 5_000)
+  t.same(await store.idsBySub('alice'), [])
+  t.same(await store.idsBySid('sx'), [])
+  t.equal(
+    await client.exists(`${prefix}sub:alice`),
+    0,
+    'listing pruned the dead member, and the empty key went',
+  )
+  t.equal(await client.exists(`${prefix}sid:sx`), 0)
+  // An index nobody reads expires by itself at its last member's absolute expiry.
+  await pollUntil(async () => (await client.exists(`${prefix}sub:bob`)) === 0, 5_000)
+  t.same(await client.keys(`${prefix}*`), [])
+})
+
+t.test('delete removes the session and its index entries, keeping other sessions', async (t) => {
+  const prefix = `${redis.prefix}delete:`
+  const { client, store, close } = await open(prefix, 60_000)
+  t.teardown(close)
+  const now = Date.now()
+  await store.create(session('d1', now, { sid: 'shared' }))
+  await store.create(session('d2', now, { sid: 'shared' }))
+  t.same((await store.idsBySid('shared')).sort(), ['d1', 'd2'])
+  await store.delete('d1')
+  await store.delete('d1')
+  await store.delete('never-existed')
+  t.same(await store.idsBySub('alice'), ['d2'])
+  t.same(await client.zrange(`${prefix}sid:shared`, '0', '-1'), ['d2'])
+})
+
+t.test('a store given a url owns its connection and closes it', async (t) => {
+  const store = new RedisSessionStore({
+    url: redis.url,
+    keyPrefix: `${redis.prefix}owned:`,
+    idleTimeoutMs: 60_000,
+  })
+  await store.whenReady()
+  await store.ping()
+  const now = Date.now()
+  await store.create(session('o1', now))
+  t.equal((await store.get('o1', now))?.id, 'o1')
+  await store.close()
+  await t.rejects(store.ping(), StoreUnavailableError)
 })
 
 t.test(
-  'an outage answers fast with GATEHOUSE_ERR_STORE_UNAVAILABLE; sessions survive; it reconnects alone',
+  'an outage answers fast with StoreUnavailableError; sessions survive; it reconnects alone',
   async (t) => {
     if (process.env.REDIS_URL) return t.plan(0, 'fault injection needs a redis-server of our own')
     const prefix = `${redis.prefix}outage:`
@@ -64,12 +205,26 @@ t.test(
     t.teardown(close)
     const now = Date.now()
     await store.create(session('k3', now))
+    const next = { accessToken: 'A2', accessTokenExpiresAt: now + 1 }
 
     await redis.kill()
     const started = Date.now()
-    await t.rejects(store.get('k3', now), { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE' })
-    await t.rejects(store.ping(), { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE' })
-    t.ok(Date.now() - started < 1_500, 'down: fails within the command budget')
+    const failures = await Promise.allSettled([
+      store.get('k3', now),
+      store.ping(),
+      store.create(session('k7', now)),
+      store.updateTokens('k3', 0, next),
+      store.delete('k3'),
+      store.idsBySub('alice'),
+    ])
+    t.ok(Date.now() - started < 1_500, `down: fails within the command budget (${Date.now() - started} ms)`)
+    for (const failure of failures) {
+      t.equal(failure.status, 'rejected')
+      if (failure.status === 'rejected') {
+        t.type(failure.reason, StoreUnavailableError)
+        t.match(failure.reason, { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE', statusCode: 503 })
+      }
+    }
 
     await redis.restart()
     await pollUntil(() =>
@@ -78,16 +233,18 @@ t.test(
         () => false,
       ),
     )
+    const back = await store.get('k3', now)
+    t.equal(back?.sub, 'alice', 'the session written before the outage is still valid')
     t.equal(
-      (await store.get('k3', now))?.sub,
-      'alice',
-      'the session written before the outage is still valid',
+      await store.updateTokens('k3', 0, next),
+      'updated',
+      'and writable (scripts reloaded after NOSCRIPT)',
     )
 
     redis.freeze()
     const frozen = Date.now()
-    await t.rejects(store.get('k3', now), { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE' })
-    t.ok(Date.now() - frozen < 2_000, 'hung: fails within the command timeout')
+    await t.rejects(store.get('k3', now), StoreUnavailableError)
+    t.ok(Date.now() - frozen < 1_500, `hung: fails within the command timeout (${Date.now() - frozen} ms)`)
     redis.resume()
     await pollUntil(() =>
       store.ping().then(
@@ -95,7 +252,7 @@ t.test(
         () => false,
       ),
     )
-    t.equal((await store.get('k3', now))?.sub, 'alice')
+    t.equal((await store.get('k3', now))?.version, 1)
   },
 )
 
@@ -103,6 +260,7 @@ function session(id: string, now: number, extra: Partial<SessionData> = {}): Ses
   return {
     id,
     sub: 'alice',
+    sid: undefined,
     claims: { name: 'Alice' },
     tokens: { accessToken: 'A1', accessTokenExpiresAt: now + 60_000, refreshToken: 'R1', idToken: 'I1' },
     version: 0,

@@ -1,0 +1,163 @@
+import type { Redis } from 'ioredis'
+import t, { type Test } from 'tap'
+import { createRedisClient, whenReady } from '../../src/session/redis-connection.js'
+import { StoreUnavailableError } from '../../src/session/store-errors.js'
+import { RefreshWaitTimeoutError } from '../../src/tokens/lock-errors.js'
+import { type RedisLockOptions, RedisLockService } from '../../src/tokens/redis-lock.js'
+import { pollUntil, startRedis } from '../helpers/redis.js'
+
+const redis = await startRedis()
+t.teardown(() => redis.stop())
+
+/** One "replica": its own connection and its own lock service. */
+async function replica(
+  t: Test,
+  options: Partial<RedisLockOptions> = {},
+): Promise<{ client: Redis; locks: RedisLockService }> {
+  const client = createRedisClient(redis.url)
+  await whenReady(client)
+  const locks = new RedisLockService({ client, keyPrefix: redis.prefix, ...options })
+  t.teardown(async () => {
+    await locks.close()
+    client.disconnect()
+  })
+  return { client, locks }
+}
+
+t.test('across two replicas exactly one acquires, however many try at once', async (t) => {
+  const a = await replica(t)
+  const b = await replica(t)
+  const attempts = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).locks.tryAcquire('race', 5_000)),
+  )
+  const winners = attempts.filter((lock) => lock !== null)
+  t.equal(winners.length, 1)
+  t.ok((await a.client.get(`${redis.prefix}lock:race`))?.length, 'the lock key holds an owner token')
+  await winners[0]!.release()
+  t.equal(await a.client.exists(`${redis.prefix}lock:race`), 0, 'released: the key is gone')
+})
+
+t.test('a waiter on the other replica wakes on the release message, not before', async (t) => {
+  const a = await replica(t)
+  // Polling slowed to a crawl: only the pub/sub message can wake the waiter in time.
+  const b = await replica(t, { pollEveryMs: 60_000 })
+  const held = (await a.locks.tryAcquire('wake', 5_000))!
+  t.ok(held)
+  t.equal(await b.locks.tryAcquire('wake', 5_000), null)
+
+  const events: string[] = []
+  const waiters = Promise.all(
+    Array.from({ length: 20 }, () => b.locks.waitForRelease('wake', 5_000).then(() => events.push('woke'))),
+  )
+  // Let the waiters subscribe and make their first check before releasing.
+  await pollUntil(async () => (await a.client.pubsub('NUMSUB', `${redis.prefix}lock-released`))[1] === 1)
+  await b.client.ping()
+  t.same(events, [], 'nobody woke while the lock was held')
+  const released = Date.now()
+  events.push('release')
+  await held.release()
+  await waiters
+  t.equal(events[0], 'release', 'every waiter woke after release was called')
+  t.equal(events.length, 21)
+  t.ok(Date.now() - released < 1_000, `promptly (${Date.now() - released} ms)`)
+  t.ok(await b.locks.tryAcquire('wake', 5_000), 'and the lock is free for the other replica')
+})
+
+t.test('a holder slower than the TTL keeps the lock by renewal', async (t) => {
+  const a = await replica(t)
+  const b = await replica(t)
+  const held = (await a.locks.tryAcquire('slow', 200))!
+  t.ok(held)
+  const started = Date.now()
+  let tries = 0
+  while (Date.now() - started < 700) {
+    tries++
+    const stolen = await b.locks.tryAcquire('slow', 200)
+    if (stolen) {
+      await stolen.release()
+      t.fail(`the other replica took the lock after ${Date.now() - started} ms`)
+      break
+    }
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  t.ok(tries > 10, `kept trying (${tries} times) for 700 ms, 3.5 TTLs`)
+  const pttl = await a.client.pttl(`${redis.prefix}lock:slow`)
+  t.ok(pttl > 0 && pttl <= 200, `still held with a live TTL (${pttl} ms)`)
+  await held.release()
+  t.ok(await b.locks.tryAcquire('slow', 200), 'free once released')
+})
+
+t.test('a holder whose lock lapsed cannot release the next owner’s lock or wake its waiters', async (t) => {
+  // No renewal within the test: the lock lapses after its TTL, as it would
+  // if this holder stalled through a Redis outage.
+  const a = await replica(t, { renewEveryMs: 60_000 })
+  const b = await replica(t)
+  const c = await replica(t, { pollEveryMs: 60_000 })
+  const lapsed = (await a.locks.tryAcquire('lapse', 100))!
+  t.ok(lapsed)
+  await pollUntil(async () => (await a.client.exists(`${redis.prefix}lock:lapse`)) === 0, 5_000)
+  const owner = (await b.locks.tryAcquire('lapse', 5_000))!
+  t.ok(owner, 'the next owner takes it')
+  const events: string[] = []
+  const waiting = c.locks.waitForRelease('lapse', 5_000).then(() => events.push('woke'))
+  await pollUntil(async () => (await a.client.pubsub('NUMSUB', `${redis.prefix}lock-released`))[1] === 1)
+
+  await lapsed.release()
+  t.equal(await a.client.exists(`${redis.prefix}lock:lapse`), 1, 'the new owner’s lock is still there')
+  t.equal(await c.locks.tryAcquire('lapse', 5_000), null)
+  await b.client.ping()
+  events.push('owner-release')
+  await owner.release()
+  await waiting
+  t.same(events, ['owner-release', 'woke'], 'the waiter woke on the real release only')
+})
+
+t.test('a holder that vanishes without releasing: waiters see the lock expire', async (t) => {
+  const a = await replica(t)
+  const b = await replica(t, { pollEveryMs: 20 })
+  t.ok(await a.locks.tryAcquire('vanish', 150))
+  // close() stops the renewal, as a crashed replica would.
+  await a.locks.close()
+  const started = Date.now()
+  await b.locks.waitForRelease('vanish', 5_000)
+  t.ok(Date.now() - started < 1_000, 'the safety-net poll noticed the expiry')
+})
+
+t.test('waiting times out with RefreshWaitTimeoutError', async (t) => {
+  const a = await replica(t)
+  const b = await replica(t)
+  const held = (await a.locks.tryAcquire('stuck', 5_000))!
+  t.teardown(() => held.release())
+  const started = Date.now()
+  const err = await b.locks.waitForRelease('stuck', 200).catch((e: unknown) => e)
+  t.type(err, RefreshWaitTimeoutError)
+  t.match(err, { code: 'GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT', statusCode: 503, lock: 'stuck' })
+  const waited = Date.now() - started
+  t.ok(waited >= 190 && waited < 1_000, `after the timeout (${waited} ms)`)
+})
+
+t.test('waiting on a free key resolves at once', async (t) => {
+  const a = await replica(t)
+  await a.locks.waitForRelease('never-taken', 5_000)
+  t.pass()
+})
+
+t.test('with Redis down, acquiring fails fast with StoreUnavailableError', async (t) => {
+  if (process.env.REDIS_URL) return t.plan(0, 'fault injection needs a redis-server of our own')
+  const a = await replica(t)
+  await redis.kill()
+  const started = Date.now()
+  await t.rejects(a.locks.tryAcquire('down', 1_000), StoreUnavailableError)
+  await t.rejects(a.locks.waitForRelease('down', 1_000), StoreUnavailableError)
+  t.ok(Date.now() - started < 1_500, `fast (${Date.now() - started} ms)`)
+  await redis.restart()
+  await pollUntil(() =>
+    a.client.ping().then(
+      () => true,
+      () => false,
+    ),
+  )
+  const lock = await a.locks.tryAcquire('down', 1_000)
+  t.ok(lock, 'works again once Redis is back')
+  await lock!.release()
+})
