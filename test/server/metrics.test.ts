@@ -11,52 +11,60 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
     if (!line.startsWith(name)) continue
     const rest = line.slice(name.length)
     if (!(rest.startsWith('{') || rest.startsWith(' '))) continue
-    if (Object.entries(labels).every(([k, v]) => rest.includes(`${k}="${v}"`))) return Number(line.split(' ').at(-1))
+    if (Object.entries(labels).every(([k, v]) => rest.includes(`${k}="${v}"`)))
+      return Number(line.split(' ').at(-1))
   }
   return 0
 }
 
-t.test('the counters move: requests, refreshes, joins, client-token cache, upstream errors, sessions, store errors', async (t) => {
-  const clock = new TestClock()
-  const dead = `http://127.0.0.1:${await freePort()}`
-  const stack = await startStack({
-    routes: (upstream) => [...defaultRoutes(upstream), route('/api/dead', dead)],
-    gateway: { now: clock.now },
-  })
-  t.teardown(() => stack.close())
-  const base = stack.gateway.url
-  const { jar } = await login(base)
-  await apiCall(jar, `${base}/api/orders`)
-  clock.advance(61_000)
-  await Promise.all(Array.from({ length: 20 }, () => apiCall(jar, `${base}/api/orders`)))
-  await apiCall(jar, `${base}/api/reports`)
-  await apiCall(jar, `${base}/api/reports`)
-  t.equal((await apiCall(jar, `${base}/api/dead`)).status, 502)
+t.test(
+  'the counters move: requests, refreshes, joins, client-token cache, upstream errors, sessions, store errors',
+  async (t) => {
+    const clock = new TestClock()
+    const dead = `http://127.0.0.1:${await freePort()}`
+    const stack = await startStack({
+      routes: (upstream) => [...defaultRoutes(upstream), route('/api/dead', dead)],
+      gateway: { now: clock.now },
+    })
+    t.teardown(() => stack.close())
+    const base = stack.gateway.url
+    const { jar } = await login(base)
+    await apiCall(jar, `${base}/api/orders`)
+    clock.advance(61_000)
+    await Promise.all(Array.from({ length: 20 }, () => apiCall(jar, `${base}/api/orders`)))
+    await apiCall(jar, `${base}/api/reports`)
+    await apiCall(jar, `${base}/api/reports`)
+    t.equal((await apiCall(jar, `${base}/api/dead`)).status, 502)
 
-  const res = await jarFetch(new CookieJar(), `${base}/metrics`)
-  t.equal(res.status, 200)
-  t.match(res.headers.get('content-type'), /text\/plain/)
-  const m = res.text
-  t.ok(sample(m, 'gatehouse_http_requests_total', { route: '/api/orders/*', status: '200' }) + sample(m, 'gatehouse_http_requests_total', { route: '/api/orders', status: '200' }) >= 21)
-  t.ok(sample(m, 'gatehouse_http_request_duration_seconds_count', { status: '200' }) > 0)
-  t.equal(sample(m, 'gatehouse_token_refreshes_total', { outcome: 'success' }), 1)
-  t.equal(sample(m, 'gatehouse_token_refresh_duration_seconds_count'), 1)
-  const joins = sample(m, 'gatehouse_refresh_joins_total')
-  t.ok(joins >= 1 && joins <= 19, `${joins} requests joined the one refresh`)
-  t.equal(sample(m, 'gatehouse_client_token_cache_total', { result: 'miss' }), 1)
-  t.equal(sample(m, 'gatehouse_client_token_cache_total', { result: 'hit' }), 1)
-  t.equal(sample(m, 'gatehouse_upstream_errors_total', { route: '/api/dead', kind: 'unreachable' }), 1)
-  t.equal(sample(m, 'gatehouse_active_sessions'), 1)
-  t.ok(sample(m, 'gatehouse_process_cpu_user_seconds_total') > 0, 'process metrics too')
-  t.notMatch(m, /Bearer|eyJ/, 'no credentials in metrics')
+    const res = await jarFetch(new CookieJar(), `${base}/metrics`)
+    t.equal(res.status, 200)
+    t.match(res.headers.get('content-type'), /text\/plain/)
+    const m = res.text
+    t.ok(
+      sample(m, 'gatehouse_http_requests_total', { route: '/api/orders/*', status: '200' }) +
+        sample(m, 'gatehouse_http_requests_total', { route: '/api/orders', status: '200' }) >=
+        21,
+    )
+    t.ok(sample(m, 'gatehouse_http_request_duration_seconds_count', { status: '200' }) > 0)
+    t.equal(sample(m, 'gatehouse_token_refreshes_total', { outcome: 'success' }), 1)
+    t.equal(sample(m, 'gatehouse_token_refresh_duration_seconds_count'), 1)
+    const joins = sample(m, 'gatehouse_refresh_joins_total')
+    t.ok(joins >= 1 && joins <= 19, `${joins} requests joined the one refresh`)
+    t.equal(sample(m, 'gatehouse_client_token_cache_total', { result: 'miss' }), 1)
+    t.equal(sample(m, 'gatehouse_client_token_cache_total', { result: 'hit' }), 1)
+    t.equal(sample(m, 'gatehouse_upstream_errors_total', { route: '/api/dead', kind: 'unreachable' }), 1)
+    t.equal(sample(m, 'gatehouse_active_sessions'), 1)
+    t.ok(sample(m, 'gatehouse_process_cpu_user_seconds_total') > 0, 'process metrics too')
+    t.notMatch(m, /Bearer|eyJ/, 'no credentials in metrics')
 
-  const store = stack.gateway.app.gatehouse.backends.sessions
-  const get = store.get.bind(store)
-  store.get = async () => {
-    throw storeUnavailable(new Error('injected'))
-  }
-  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 503)
-  store.get = get
-  const after = (await jarFetch(new CookieJar(), `${base}/metrics`)).text
-  t.equal(sample(after, 'gatehouse_session_store_errors_total'), 1)
-})
+    const store = stack.gateway.app.gatehouse.backends.sessions
+    const get = store.get.bind(store)
+    store.get = async () => {
+      throw storeUnavailable(new Error('injected'))
+    }
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 503)
+    store.get = get
+    const after = (await jarFetch(new CookieJar(), `${base}/metrics`)).text
+    t.equal(sample(after, 'gatehouse_session_store_errors_total'), 1)
+  },
+)
