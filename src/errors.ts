@@ -97,6 +97,11 @@ export const errorCatalogue = {
     error: 'invalid_request',
     message: 'The logout token is not valid.',
   },
+  GATEHOUSE_ERR_PAYLOAD_TOO_LARGE: {
+    status: 413,
+    error: 'payload_too_large',
+    message: "The request body is larger than this route's bodyLimit.",
+  },
   GATEHOUSE_ERR_RATE_LIMITED: {
     status: 429,
     error: 'too_many_requests',

@@ -4,6 +4,7 @@ import { gatehouseError } from '../errors.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
 import type { UserTokens } from '../tokens/user-tokens.js'
+import { bodyLimiter } from './body-limit.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -44,21 +45,25 @@ export function csrfCheck(config: GatehouseConfig) {
  */
 export function routeGuard(route: RouteConfig, deps: GuardDeps) {
   const csrf = route.csrf ? csrfCheck(deps.config) : undefined
+  const limit = bodyLimiter(route.bodyLimit)
   const scopes = route.scopes
   switch (route.token) {
     case 'none':
       return async function guardNone(request: FastifyRequest, _reply: FastifyReply) {
         csrf?.(request)
+        limit(request)
       }
     case 'client':
       return async function guardClient(request: FastifyRequest, _reply: FastifyReply) {
         csrf?.(request)
+        limit(request)
         request.upstreamToken = await deps.clientTokens.accessToken(scopes)
       }
     default: {
       const required = route.token === 'user'
       return async function guardUser(request: FastifyRequest, _reply: FastifyReply) {
         csrf?.(request)
+        limit(request)
         const session = await deps.sessions.current(request)
         if (!session) {
           if (required) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { loginCookieName } from '../session/cookies.js'
+import { BODY_TOO_LARGE } from './body-limit.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import { headerRewriter } from './headers.js'
 
@@ -26,6 +27,11 @@ function upstreamErrorHandler(
     reply: { log: FastifyBaseLogger; send(payload: unknown): unknown },
     { error }: { error: Error & { code?: string } },
   ): void {
+    const cause = error.cause as { code?: string } | undefined
+    if (error.code === BODY_TOO_LARGE || cause?.code === BODY_TOO_LARGE) {
+      reply.send(gatehouseError('GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'))
+      return
+    }
     const kind: UpstreamErrorKind = timeoutCodes.has(error.code ?? '') ? 'timeout' : 'unreachable'
     observe?.(route, kind)
     reply.log.warn({ route, upstreamError: error.code ?? error.name }, 'upstream request failed')

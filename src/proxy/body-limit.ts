@@ -1,0 +1,31 @@
+import { Transform, type TransformCallback } from 'node:stream'
+import type { FastifyRequest } from 'fastify'
+import { gatehouseError } from '../errors.js'
+
+/** Marks the stream error so the upstream error handler can answer 413, not 502. */
+export const BODY_TOO_LARGE = 'GATEHOUSE_BODY_TOO_LARGE'
+
+/**
+ * Enforces a route's body limit without buffering: a declared
+ * Content-Length over the limit is refused before anything is forwarded;
+ * a chunked body is counted as it streams and cut off at the limit.
+ */
+export function bodyLimiter(limit: number) {
+  return function enforce(request: FastifyRequest): void {
+    const declared = request.headers['content-length']
+    if (declared !== undefined && Number(declared) > limit)
+      throw gatehouseError('GATEHOUSE_ERR_PAYLOAD_TOO_LARGE')
+    const body = request.body as NodeJS.ReadableStream | undefined
+    if (declared !== undefined || !body || typeof body.pipe !== 'function') return
+    let seen = 0
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done: TransformCallback) {
+        seen += chunk.length
+        if (seen > limit)
+          done(Object.assign(new Error('request body over the route limit'), { code: BODY_TOO_LARGE }))
+        else done(null, chunk)
+      },
+    })
+    request.body = body.pipe(counter)
+  }
+}

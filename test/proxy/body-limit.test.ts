@@ -1,0 +1,43 @@
+import { request } from 'node:http'
+import t from 'tap'
+import { route } from '../helpers/gateway.js'
+import { apiCall, login } from '../helpers/login.js'
+import { defaultRoutes, startStack } from '../helpers/stack.js'
+
+t.test('a body over the route limit gets 413 and, when declared, is never forwarded', async (t) => {
+  const stack = await startStack({
+    routes: (upstream) => [...defaultRoutes(upstream), route('/api/small', upstream, { bodyLimit: 1024 })],
+  })
+  t.teardown(() => stack.close())
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+
+  t.equal(
+    (await apiCall(jar, `${base}/api/small`, { method: 'POST', body: 'x'.repeat(1024) })).status,
+    200,
+    'at the limit',
+  )
+  stack.upstream.clear()
+  const over = await apiCall(jar, `${base}/api/small`, { method: 'POST', body: 'x'.repeat(1025) })
+  t.equal(over.status, 413)
+  t.equal(over.json().error, 'payload_too_large')
+  t.equal(stack.upstream.requests.length, 0, 'a declared oversize body is not forwarded')
+
+  // Chunked: no Content-Length, so the limit is enforced while streaming.
+  const cookie = `gatehouse=${jar.get(base, 'gatehouse')}`
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request(
+      `${base}/api/small`,
+      { method: 'POST', headers: { cookie, 'x-csrf': '1', 'transfer-encoding': 'chunked' } },
+      (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      },
+    )
+    req.on('error', reject)
+    for (let i = 0; i < 8; i++) req.write('y'.repeat(512))
+    req.end()
+  })
+  t.equal(status, 413, 'a chunked body is cut off at the limit')
+  t.equal((await apiCall(jar, `${base}/api/small`)).status, 200, 'the gateway keeps serving')
+})
