@@ -76,14 +76,18 @@ export async function buildGateway(
 
   const metrics = new GatewayMetrics(backends.sessions)
   const sessions = new Sessions(backends.sessions, config, now)
-  const userTokens = new UserTokens({
-    store: backends.sessions,
+  // Both token kinds fetch once per lifetime under the same lock discipline.
+  const fetchOnce = {
     locks: backends.locks,
     oidc,
     refreshBefore: config.tokens.refreshBefore,
     refreshWait: config.tokens.refreshWait,
     lockTtl,
     now,
+  }
+  const userTokens = new UserTokens({
+    ...fetchOnce,
+    store: backends.sessions,
     coordination: options.coordination ?? 'single-flight',
     observer: {
       refreshed(outcome, ms) {
@@ -94,13 +98,8 @@ export async function buildGateway(
     },
   })
   const clientTokens = new ClientTokens({
+    ...fetchOnce,
     cache: backends.clientTokens,
-    locks: backends.locks,
-    oidc,
-    refreshBefore: config.tokens.refreshBefore,
-    refreshWait: config.tokens.refreshWait,
-    lockTtl,
-    now,
     observer: {
       hit: () => metrics.clientTokenCache.inc({ result: 'hit' }),
       miss: () => metrics.clientTokenCache.inc({ result: 'miss' }),
