@@ -166,6 +166,10 @@ function resolve(config: RawConfig): GatehouseConfig {
       publicUrl: publicUrl.origin,
       secure,
       trustProxy: config.server.trustProxy,
+      headersTimeout: parseDuration(config.server.headersTimeout),
+      requestTimeout: parseDuration(config.server.requestTimeout),
+      keepAliveTimeout: parseDuration(config.server.keepAliveTimeout),
+      maxHeaderSize: parseSize(config.server.maxHeaderSize),
     },
     oidc: {
       issuer: config.oidc.issuer,

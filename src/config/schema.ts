@@ -42,6 +42,16 @@ export const ServerSchema = Type.Object(
         'Origin the browser sees, e.g. https://app.example.com. With https, cookies are Secure and __Host- prefixed.',
     }),
     trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front.' }),
+    headersTimeout: Duration("Longest wait for a client's request headers (slowloris).", '10s'),
+    requestTimeout: Duration("Longest wait for a client's whole request, body included.", '60s'),
+    keepAliveTimeout: Duration(
+      'How long an idle keep-alive connection stays open; keep it above the load balancer idle timeout.',
+      '72s',
+    ),
+    maxHeaderSize: Type.Union([Type.Integer({ minimum: 1024 }), Type.String({ pattern: SIZE_PATTERN })], {
+      default: '16kb',
+      description: 'Largest request header block; larger requests get 431.',
+    }),
   },
   { ...strict, description: 'Where Gatehouse listens and how the browser reaches it.' },
 )

@@ -34,6 +34,14 @@ export interface GatehouseConfig {
     /** Derived: `publicUrl` is https, so cookies are Secure and `__Host-` prefixed. */
     readonly secure: boolean
     readonly trustProxy: boolean
+    /** Longest wait for a client's request headers, ms (slowloris). */
+    readonly headersTimeout: number
+    /** Longest wait for a client's whole request, body included, ms. */
+    readonly requestTimeout: number
+    /** How long an idle keep-alive connection stays open, ms. */
+    readonly keepAliveTimeout: number
+    /** Largest request header block, bytes; larger gets 431. */
+    readonly maxHeaderSize: number
   }
   readonly oidc: {
     readonly issuer: string

@@ -64,6 +64,10 @@ export async function buildGateway(
           logger: { ...loggerOptions(config), ...(options.logStream ? { stream: options.logStream } : {}) },
         }),
     trustProxy: config.server.trustProxy,
+    // Client-side budgets: slow or oversized requests never hold a socket.
+    http: { headersTimeout: config.server.headersTimeout, maxHeaderSize: config.server.maxHeaderSize },
+    requestTimeout: config.server.requestTimeout,
+    keepAliveTimeout: config.server.keepAliveTimeout,
     // One access line per request from onResponse instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,

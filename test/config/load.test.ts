@@ -40,6 +40,10 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     publicUrl: 'https://app.example.com',
     secure: true,
     trustProxy: false,
+    headersTimeout: 10_000,
+    requestTimeout: 60_000,
+    keepAliveTimeout: 72_000,
+    maxHeaderSize: 16 * 1024,
   })
   t.equal(config.oidc.clientSecret, 'client-secret')
   t.equal(config.oidc.clientAuth, 'client_secret_basic')

@@ -59,6 +59,10 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       publicUrl: `http://127.0.0.1:${input.port}`,
       secure: false,
       trustProxy: false,
+      headersTimeout: 10_000,
+      requestTimeout: 60_000,
+      keepAliveTimeout: 72_000,
+      maxHeaderSize: 16 * 1024,
     },
     oidc: {
       issuer: input.issuer,
