@@ -14,6 +14,7 @@ export function installErrorHandling(app: FastifyInstance, onStoreError?: () => 
       return reply
         .code(err.statusCode!)
         .header('cache-control', 'no-store')
+        .header('x-content-type-options', 'nosniff')
         .send({ error: 'bad_request', message: err.message })
     }
     const code: ErrorCode = known ? err.code : 'GATEHOUSE_ERR_INTERNAL'
@@ -26,11 +27,12 @@ export function installErrorHandling(app: FastifyInstance, onStoreError?: () => 
     return reply
       .code(spec.status)
       .header('cache-control', 'no-store')
+      .header('x-content-type-options', 'nosniff')
       .send({ error: spec.error, message: known ? err.message : spec.message })
   })
 
   app.setNotFoundHandler(function notFound(_request, reply) {
-    reply.header('cache-control', 'no-store')
+    reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
     return reply
       .code(404)
       .send({ error: 'not_found', message: gatehouseError('GATEHOUSE_ERR_NOT_FOUND').message })

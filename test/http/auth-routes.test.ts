@@ -146,6 +146,9 @@ t.test(
     t.equal(otherOrigin.status, 403)
     t.equal((await jarFetch(jar, `${base}/auth/user`)).status, 403)
     t.equal(stack.upstream.requests.length, 0, 'nothing reached the upstream')
+    const refused = await jarFetch(jar, `${base}/api/orders`)
+    t.equal(refused.headers.get('cache-control'), 'no-store', 'gateway errors are never cached')
+    t.equal(refused.headers.get('x-content-type-options'), 'nosniff')
   },
 )
 
