@@ -187,6 +187,7 @@ function resolve(config: RawConfig): GatehouseConfig {
       absoluteTimeout: parseDuration(config.session.absoluteTimeout),
       cookieName: secure ? `__Host-${config.session.cookieName}` : config.session.cookieName,
       keyPrefix: config.session.keyPrefix,
+      maxSessions: config.session.maxSessions,
     },
     tokens: {
       refreshBefore: parseDuration(config.tokens.refreshBefore),

@@ -13,6 +13,7 @@ export const DEFAULTS = {
   oidcConnectTimeout: '3s',
   idleTimeout: '30m',
   absoluteTimeout: '12h',
+  maxSessions: 100_000,
   refreshBefore: '30s',
   refreshWait: '10s',
   routeTimeout: '30s',
@@ -105,6 +106,11 @@ export const SessionSchema = Type.Object(
       description: 'Session cookie name; becomes __Host-<name> when publicUrl is https.',
     }),
     keyPrefix: Type.String({ default: 'gatehouse:', description: 'Prefix of every key in a shared store.' }),
+    maxSessions: Type.Integer({
+      minimum: 1,
+      default: DEFAULTS.maxSessions,
+      description: 'Memory store only: most sessions held; the least recently used is evicted past it.',
+    }),
   },
   { ...strict, description: 'Server-side sessions and the sealed cookie that points at them.' },
 )

@@ -65,6 +65,8 @@ export interface GatehouseConfig {
     readonly cookieName: string
     /** Prefix of every key Gatehouse writes to a shared store. */
     readonly keyPrefix: string
+    /** Memory store only: most sessions held; the least recently used is evicted past it. */
+    readonly maxSessions: number
   }
   readonly tokens: {
     readonly refreshBefore: number

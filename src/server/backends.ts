@@ -21,7 +21,11 @@ export interface Backends {
 export async function createBackends(config: GatehouseConfig, now: () => number): Promise<Backends> {
   const { session } = config
   if (session.store === 'memory') {
-    const sessions = new MemorySessionStore({ idleTimeoutMs: session.idleTimeout, clock: now })
+    const sessions = new MemorySessionStore({
+      idleTimeoutMs: session.idleTimeout,
+      maxSessions: session.maxSessions,
+      clock: now,
+    })
     const locks = new MemoryLockService()
     const clientTokens = new MemoryTokenCache(now)
     return {

@@ -8,13 +8,17 @@ export interface MemorySessionStoreOptions {
   readonly maxSessions?: number
   /** Slide the idle expiry only when this much of it has elapsed, ms. Default: a tenth of it. */
   readonly touchEveryMs?: number
-  /** Clock for operations that take no `now` (updateTokens, idsBySub, idsBySid). Default `Date.now`. */
+  /** Clock for operations that take no `now` (create, updateTokens, idsBySub, idsBySid). Default `Date.now`. */
   readonly clock?: () => number
 }
 
+/** Expired records at the head of the Map that one `create` removes, at most. */
+const RECLAIM_PER_CREATE = 4
+
 /**
  * One process's sessions: a Map kept in LRU order, bounded in size, and
- * expired lazily on read, so there is no timer per session and no sweep.
+ * expired lazily on read and a few at a time on create, so there is no
+ * timer per session and no sweep.
  * Records are replaced, never mutated, so a caller holding a snapshot is
  * never surprised by a later write.
  */
@@ -43,6 +47,7 @@ export class MemorySessionStore implements SessionStore {
   async create(session: SessionData): Promise<void> {
     // A reused id must not leave the old record's index entries behind.
     this.#remove(session.id)
+    this.#reclaim(this.#now())
     this.#sessions.set(session.id, session)
     index(this.#bySub, session.sub, session.id)
     if (session.sid) index(this.#bySid, session.sid, session.id)
@@ -98,11 +103,22 @@ export class MemorySessionStore implements SessionStore {
   #live(id: string, now: number): SessionData | undefined {
     const session = this.#sessions.get(id)
     if (!session) return undefined
-    if (now >= session.idleExpiresAt || now >= session.absoluteExpiresAt) {
+    if (isExpired(session, now)) {
       this.#remove(id)
       return undefined
     }
     return session
+  }
+
+  #reclaim(now: number): void {
+    // The head is the least recently used, so the first past its idle expiry; a few
+    // looks per create free sessions never read again at O(1) each. Absolute expiry
+    // is not in LRU order, so this is best effort: maxSessions is the hard bound.
+    for (let i = 0; i < RECLAIM_PER_CREATE; i++) {
+      const head = this.#sessions.values().next()
+      if (head.done || !isExpired(head.value, now)) return
+      this.#remove(head.value.id)
+    }
   }
 
   #liveIds(ids: Set<string> | undefined): string[] {
@@ -118,6 +134,10 @@ export class MemorySessionStore implements SessionStore {
     unindex(this.#bySub, session.sub, id)
     if (session.sid) unindex(this.#bySid, session.sid, id)
   }
+}
+
+function isExpired(session: SessionData, now: number): boolean {
+  return now >= session.idleExpiresAt || now >= session.absoluteExpiresAt
 }
 
 function index(map: Map<string, Set<string>>, key: string, id: string): void {

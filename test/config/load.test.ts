@@ -53,6 +53,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
   t.equal(config.session.cookieName, '__Host-gatehouse', 'https gets the __Host- prefix')
   t.equal(config.session.idleTimeout, 30 * 60_000)
   t.equal(config.session.absoluteTimeout, 12 * 3_600_000)
+  t.equal(config.session.maxSessions, 100_000)
   t.equal(config.tokens.refreshBefore, 30_000)
   t.equal(config.auth.basePath, '/auth')
   t.equal(config.csrf.header, 'x-csrf')
@@ -87,6 +88,7 @@ session:
   idleTimeout: 90
   absoluteTimeout: 1d
   cookieName: app
+  maxSessions: 5000
 tokens:   { refreshBefore: 1m }
 auth:     { basePath: /bff/ }
 csrf:     { header: X-Requested-By }
@@ -111,6 +113,7 @@ routes:
   t.equal(config.session.idleTimeout, 90_000)
   t.equal(config.session.absoluteTimeout, 86_400_000)
   t.equal(config.session.secrets.length, 2)
+  t.equal(config.session.maxSessions, 5_000)
   t.equal(config.tokens.refreshBefore, 60_000)
   t.equal(config.auth.basePath, '/bff')
   t.equal(config.csrf.header, 'x-requested-by')
@@ -171,6 +174,11 @@ t.test('every bad file is named by field path and YAML line', async (t) => {
     problems(minimal, { ...env, SESSION_SECRET: 'short' }),
     ['8 session.secret: must be at least 32 characters (got 5)'],
     'a secret that is too short',
+  )
+  t.same(
+    problems(minimal.replace('  secret: ${SESSION_SECRET}', '  secret: ${SESSION_SECRET}\n  maxSessions: 0')),
+    ['9 session.maxSessions: expected integer to be greater or equal to 1'],
+    'a session cap below one',
   )
   t.same(
     problems(`${minimal}  - path: /api/orders/\n    upstream: http://other:8080\n`),

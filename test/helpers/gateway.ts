@@ -46,6 +46,7 @@ export interface TestConfigInput {
   readonly idleTimeout?: number
   readonly absoluteTimeout?: number
   readonly keyPrefix?: string
+  readonly maxSessions?: number
   readonly logLevel?: GatehouseConfig['logging']['level']
   readonly rateLimitMax?: number
 }
@@ -80,6 +81,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       absoluteTimeout: input.absoluteTimeout ?? 12 * 3_600_000,
       cookieName: 'gatehouse',
       keyPrefix: input.keyPrefix ?? 'gatehouse:',
+      maxSessions: input.maxSessions ?? 100_000,
     },
     tokens: { refreshBefore: input.refreshBefore ?? 5_000, refreshWait: input.refreshWait ?? 10_000 },
     auth: { basePath: '/auth', rateLimit: { max: input.rateLimitMax ?? 1_000, window: 60_000 } },

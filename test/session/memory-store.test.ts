@@ -103,3 +103,58 @@ t.test('memory: ping answers, close empties', async (t) => {
   t.equal(store.size, 0)
   t.equal(store.kind, 'memory')
 })
+
+t.test(
+  'memory: expired sessions never read again are reclaimed by later creates, with no timer',
+  async (t) => {
+    let now = base
+    const store = new MemorySessionStore({ idleTimeoutMs: 60_000, clock: () => now })
+    for (const id of ['a', 'b', 'c']) await store.create(make(id, { idleExpiresAt: base + 1_000 }))
+    now = base + 1_000
+    await store.create(make('d'))
+    t.equal(store.size, 1, 'the expired head went on create, before anything read it')
+    t.ok(await store.get('d', now))
+    now = base
+    t.equal(await store.get('a', now), undefined, 'gone, not merely hidden by the clock')
+    t.same(await store.idsBySub('u-b'), [], 'its sub index entry went with it')
+    t.same(await store.idsBySid('s-c'), [], 'and its sid index entry')
+  },
+)
+
+t.test('memory: one create reclaims only a few records, so it never stalls on a sweep', async (t) => {
+  let now = base
+  const store = new MemorySessionStore({ idleTimeoutMs: 60_000, clock: () => now })
+  for (let i = 0; i < 100; i++) await store.create(make(`x${i}`, { idleExpiresAt: base + 1_000 }))
+  now = base + 1_000
+  await store.create(make('live'))
+  t.ok(store.size < 101, 'some were reclaimed')
+  t.ok(store.size > 90, 'but not all at once')
+  for (let i = 0; i < 100 && store.size > 1; i++) await store.create(make('live'))
+  t.equal(store.size, 1, 'repeated creates drain the backlog')
+})
+
+t.test('memory: a live record at the head stops the reclaim and is kept under the cap', async (t) => {
+  let now = base
+  const store = new MemorySessionStore({ idleTimeoutMs: 60_000, maxSessions: 10, clock: () => now })
+  await store.create(make('x', { idleExpiresAt: base + 1_000 }))
+  await store.create(make('a'))
+  await store.create(make('b', { idleExpiresAt: base + 1_000 }))
+  now = base + 1_000
+  await store.create(make('d'))
+  t.equal(store.size, 3, 'x went; the reclaim stopped at a, so b is still held')
+  t.ok(await store.get('a', now), 'the live head was not evicted')
+  t.equal(await store.get('b', now), undefined, 'b still expires when read')
+})
+
+t.test('memory: the store never holds more than maxSessions', async (t) => {
+  let now = base
+  const store = new MemorySessionStore({ idleTimeoutMs: 60_000, maxSessions: 4, clock: () => now })
+  for (let i = 0; i < 12; i++) {
+    now = base + i * 10_000
+    await store.create(make(`s${i}`, { idleExpiresAt: now + 60_000 }))
+    t.ok(store.size <= 4, `size ${store.size} after create ${i + 1}`)
+  }
+  for (const id of ['s8', 's9', 's10', 's11'])
+    t.ok(await store.get(id, now), `${id}, among the newest, is held`)
+  t.equal(await store.get('s7', now), undefined)
+})
