@@ -198,7 +198,10 @@ function resolve(config: RawConfig): GatehouseConfig {
       rateLimit: { max: config.auth.rateLimit.max, window: parseDuration(config.auth.rateLimit.window) },
     },
     csrf: { header: config.csrf.header.toLowerCase() },
-    logging: { level: config.logging.level as GatehouseConfig['logging']['level'] },
+    logging: {
+      level: config.logging.level as GatehouseConfig['logging']['level'],
+      accessLog: config.logging.accessLog,
+    },
     metrics: { enabled: config.metrics.enabled, port: config.metrics.port },
     routes,
   }

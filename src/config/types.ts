@@ -79,7 +79,11 @@ export interface GatehouseConfig {
     readonly rateLimit: { readonly max: number; readonly window: number }
   }
   readonly csrf: { readonly header: string }
-  readonly logging: { readonly level: LogLevel }
+  readonly logging: {
+    readonly level: LogLevel
+    /** One info line per request; errors, refreshes and upstream failures are logged either way. */
+    readonly accessLog: boolean
+  }
   readonly metrics: {
     readonly enabled: boolean
     /** Serve `/metrics` on this port instead of the main one; `undefined` for the main port. */

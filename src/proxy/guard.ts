@@ -69,7 +69,10 @@ export function routeGuard(route: RouteConfig, deps: GuardDeps) {
           if (required) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
           return
         }
-        request.upstreamToken = await deps.userTokens.accessToken(session)
+        // Nearly every call finds a fresh token: take it without another await.
+        request.upstreamToken = deps.userTokens.needsRefresh(session)
+          ? await deps.userTokens.accessToken(session)
+          : session.tokens.accessToken
       }
     }
   }

@@ -7,6 +7,9 @@ import type { IncomingHttpHeaders } from 'node:http'
  */
 export function stripCookies(header: string | undefined, names: readonly string[]): string | undefined {
   if (!header) return undefined
+  // Most calls carry none of ours (static files) or only ours (API calls):
+  // skip the split when no name can match.
+  if (!names.some((name) => header.includes(name))) return header
   let kept = ''
   for (const part of header.split(';')) {
     const pair = part.trim()
@@ -19,11 +22,6 @@ export function stripCookies(header: string | undefined, names: readonly string[
   return kept === '' ? undefined : kept
 }
 
-/**
- * Builds the `rewriteRequestHeaders` hook of one route: our cookies out,
- * any incoming Authorization replaced by the gateway's token (or dropped),
- * and X-Forwarded-* set from what this hop saw.
- */
 /** The parts of a Fastify request the rewrite reads, over HTTP/1 or HTTP/2. */
 export interface ForwardedRequest {
   readonly upstreamToken: string | null
@@ -33,16 +31,34 @@ export interface ForwardedRequest {
   readonly socket: { readonly remoteAddress?: string | undefined }
 }
 
+/** Request headers the gateway sets itself, whatever the client sent. */
+const replaced = new Set([
+  'cookie',
+  'authorization',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+])
+
+/**
+ * Builds the `rewriteRequestHeaders` hook of one route: our cookies out,
+ * any incoming Authorization replaced by the gateway's token (or dropped),
+ * and X-Forwarded-* set from what this hop saw.
+ */
 export function headerRewriter(cookieNames: readonly string[], trustProxy: boolean) {
   return function rewrite(request: ForwardedRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
-    const out: IncomingHttpHeaders = { ...headers }
+    // One pass into a fresh object: `delete` would turn it into a slow
+    // dictionary that undici then walks to serialise the request.
+    const out: IncomingHttpHeaders = {}
+    for (const name in headers) {
+      if (replaced.has(name)) continue
+      out[name] = headers[name]
+    }
     const cookie = stripCookies(headers.cookie, cookieNames)
-    if (cookie === undefined) delete out.cookie
-    else out.cookie = cookie
+    if (cookie !== undefined) out.cookie = cookie
 
     const token = request.upstreamToken
-    if (token === null) delete out.authorization
-    else out.authorization = `Bearer ${token}`
+    if (token !== null) out.authorization = `Bearer ${token}`
 
     // Without a trusted proxy in front, a client-sent X-Forwarded-For is a
     // lie we must not pass on; with one, append to its chain.

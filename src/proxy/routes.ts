@@ -1,5 +1,6 @@
 import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import { Pool } from 'undici'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { loginCookieName } from '../session/cookies.js'
@@ -61,12 +62,17 @@ export async function registerProxyRoutes(
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
       scope.addHook('preHandler', routeGuard(route, deps))
+      // Our own Pool rather than options: reply-from then dispatches to it
+      // directly instead of through an Agent's per-origin lookup. We own
+      // its lifecycle, so we close it.
+      const pool = new Pool(route.upstream, poolOptions(route))
+      scope.addHook('onClose', () => pool.close())
       const options: FastifyHttpProxyOptions = {
         upstream: route.upstream,
         prefix: route.path === '/' ? '' : route.path,
         rewritePrefix: route.rewritePath === '/' ? '' : route.rewritePath,
         disableRequestLogging: true,
-        undici: poolOptions(route),
+        undici: pool,
         replyOptions: {
           rewriteRequestHeaders: rewriteHeaders,
           onError: upstreamErrorHandler(route.path, onUpstreamError),
@@ -77,7 +83,7 @@ export async function registerProxyRoutes(
   }
 }
 
-function poolOptions(route: RouteConfig) {
+function poolOptions(route: RouteConfig): Pool.Options {
   return {
     // Keep-alive connections to each upstream; pipelining stays at 1
     // because upstreams rarely handle it well and head-of-line blocking

@@ -55,6 +55,28 @@ export class GatewayMetrics {
     registers: [this.registry],
   })
 
+  /** Bound children of `requests` and `duration`, one per route, method and status. */
+  readonly #perRequest = new Map<string, { count(): void; time(seconds: number): void }>()
+
+  /**
+   * Counts one answered request. prom-client hashes a label object on every
+   * call; the label sets here are few (routes × methods × statuses), so
+   * each is bound once and the hot path is a Map lookup.
+   */
+  observeRequest(route: string, method: string, status: number, seconds: number): void {
+    const key = `${route} ${method} ${status}`
+    let bound = this.#perRequest.get(key)
+    if (!bound) {
+      const labels = { route, method, status }
+      const counter = this.requests.labels(labels)
+      const histogram = this.duration.labels(labels)
+      bound = { count: () => counter.inc(), time: (s) => histogram.observe(s) }
+      this.#perRequest.set(key, bound)
+    }
+    bound.count()
+    bound.time(seconds)
+  }
+
   constructor(store: SessionStore) {
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' })
     if ('size' in store) {

@@ -48,6 +48,7 @@ export interface TestConfigInput {
   readonly keyPrefix?: string
   readonly maxSessions?: number
   readonly logLevel?: GatehouseConfig['logging']['level']
+  readonly accessLog?: boolean
   readonly rateLimitMax?: number
 }
 
@@ -86,7 +87,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
     tokens: { refreshBefore: input.refreshBefore ?? 5_000, refreshWait: input.refreshWait ?? 10_000 },
     auth: { basePath: '/auth', rateLimit: { max: input.rateLimitMax ?? 1_000, window: 60_000 } },
     csrf: { header: 'x-csrf' },
-    logging: { level: input.logLevel ?? 'silent' },
+    logging: { level: input.logLevel ?? 'silent', accessLog: input.accessLog ?? false },
     metrics: { enabled: true, port: undefined },
     routes: input.routes,
   }

@@ -12,6 +12,13 @@ t.test('stripCookies removes only the gateway cookies', async (t) => {
     '__Host-gatehouse-other=x',
     'prefix match is not enough',
   )
+  const foreign = 'theme=dark; lang=en'
+  t.equal(stripCookies(foreign, names), foreign, 'a header with none of ours passes as it came')
+  t.equal(
+    stripCookies('x__Host-gatehouse=1', names),
+    'x__Host-gatehouse=1',
+    'a name that only contains ours stays',
+  )
 })
 
 t.test('the rewrite replaces Authorization and sets X-Forwarded-*', async (t) => {
@@ -38,6 +45,17 @@ t.test('the rewrite replaces Authorization and sets X-Forwarded-*', async (t) =>
   )
   t.notOk('authorization' in anonymous, 'an incoming Authorization never passes through')
   t.notOk('cookie' in anonymous)
+
+  const kept = rewrite(
+    { ...base, upstreamToken: 'T' },
+    { accept: 'application/json', 'x-request-id': 'r-1', 'x-forwarded-host': 'evil.example' },
+  )
+  t.same(
+    Object.keys(kept).sort(),
+    ['accept', 'authorization', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id'],
+    'other headers pass through and ours replace what the client sent (Node lowercases names)',
+  )
+  t.equal(kept['x-forwarded-host'], 'app.example.com')
 
   const behindProxy = headerRewriter(['gh'], true)(
     { ...base, upstreamToken: null },

@@ -7,8 +7,8 @@ t.test('a full session at debug level logs no token, code, cookie, secret or ses
   const lines: string[] = []
   const clock = new TestClock()
   const stack = await startStack({
-    // Debug everything: the test is only meaningful if the chattiest level is clean.
-    config: { logLevel: 'debug' },
+    // Debug everything, access log on: the test is only meaningful if the chattiest setup is clean.
+    config: { logLevel: 'debug', accessLog: true },
     gateway: { now: clock.now, logStream: { write: (line: string) => void lines.push(line) } },
   })
   t.teardown(() => stack.close())
