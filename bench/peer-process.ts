@@ -1,0 +1,154 @@
+/**
+ * One benchmark peer in a process of its own, so a peer's work never shares
+ * an event loop with the load generator or another peer. Started by
+ * `bench/peers.ts` with an IPC channel: it answers `{ ready: url }` once it
+ * listens, and `{ advanced }` after `{ advance: ms }` moves a gateway's clock.
+ *
+ *   peer-process.ts upstream
+ *   peer-process.ts fastify-proxy <upstream>
+ *   peer-process.ts express-bff <upstream>
+ *   peer-process.ts gatehouse <config.yaml>   (settings in the environment)
+ */
+
+import type { Server } from 'node:http'
+import { Agent, createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createRequire } from 'node:module'
+import type { AddressInfo } from 'node:net'
+
+type Stop = () => Promise<void>
+
+const [kind, arg] = process.argv.slice(2)
+
+function send(message: Record<string, unknown>): void {
+  process.send?.(message)
+}
+
+function listening(server: Server): string {
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** A static JSON answer, built once: the upstream must cost as little as possible. */
+async function upstream(): Promise<{ url: string; stop: Stop }> {
+  const body = Buffer.from(JSON.stringify({ ok: true, items: [1, 2, 3], note: 'static upstream' }))
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    req.resume()
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length })
+      res.end(body)
+    })
+  })
+  server.keepAliveTimeout = 75_000
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { url: listening(server), stop: () => new Promise((resolve) => server.close(() => resolve())) }
+}
+
+/** The naive peer: Fastify and @fastify/http-proxy with their default options. */
+async function fastifyProxy(target: string): Promise<{ url: string; stop: Stop }> {
+  const { default: fastify } = await import('fastify')
+  const { default: httpProxy } = await import('@fastify/http-proxy')
+  const app = fastify()
+  await app.register(httpProxy, { upstream: target, prefix: '/api' })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  return { url, stop: () => app.close() }
+}
+
+/**
+ * The classic Node BFF: Express, express-session's MemoryStore and
+ * http-proxy-middleware over a keep-alive agent. `GET /login` stands in for
+ * the OIDC callback and puts a token of a realistic size in the session.
+ */
+async function expressBff(target: string): Promise<{ url: string; stop: Stop }> {
+  // CommonJS packages whose types are `export =`: load them as CommonJS.
+  const require = createRequire(import.meta.url)
+  const express = require('express') as typeof import('express')
+  const session = require('express-session') as typeof import('express-session')
+  const { createProxyMiddleware } = await import('http-proxy-middleware')
+  const app = express()
+  app.use(
+    session({
+      secret: 'bench-express-session-secret-of-some-length',
+      resave: false,
+      saveUninitialized: false,
+      cookie: { httpOnly: true, sameSite: 'lax', maxAge: 30 * 60_000 },
+    }),
+  )
+  app.get('/login', (req, res) => {
+    ;(req.session as unknown as { token: string }).token = 'e'.repeat(900)
+    res.json({ ok: true })
+  })
+  app.use('/api', (req, res, next) => {
+    if (req.get('x-csrf') !== '1' || !(req.session as unknown as { token?: string }).token) {
+      res.status(401).json({ error: 'unauthenticated' })
+      return
+    }
+    next()
+  })
+  app.use(
+    createProxyMiddleware({
+      target,
+      pathFilter: '/api',
+      agent: new Agent({ keepAlive: true, maxSockets: 128 }),
+      on: {
+        proxyReq(proxyReq, req) {
+          const token = (req as unknown as { session: { token: string } }).session.token
+          proxyReq.setHeader('authorization', `Bearer ${token}`)
+          proxyReq.removeHeader('cookie')
+        },
+      },
+    }),
+  )
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise<void>((resolve) => server.once('listening', resolve))
+  server.keepAliveTimeout = 75_000
+  return {
+    url: listening(server),
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+/**
+ * Gatehouse as `gatehouse start` runs it, from a YAML file through the real
+ * config loader, with a clock the orchestrator can move (for the refresh
+ * storm) and its logs at their configured level on stdout.
+ */
+async function gatehouse(configFile: string): Promise<{ url: string; stop: Stop }> {
+  const { loadConfig } = await import('../src/config/load.js')
+  const { start } = await import('../src/server/start.js')
+  let offset = 0
+  process.on('message', (message: { advance?: number }) => {
+    if (typeof message.advance === 'number') {
+      offset += message.advance
+      send({ advanced: offset })
+    }
+  })
+  const config = loadConfig(configFile, process.env)
+  const gateway = await start(config, { handleSignals: false, now: () => Date.now() + offset })
+  await gateway.app.gatehouse.whenDiscovered()
+  return { url: gateway.url, stop: () => gateway.close() }
+}
+
+const peers: Record<string, (arg: string) => Promise<{ url: string; stop: Stop }>> = {
+  upstream,
+  'fastify-proxy': fastifyProxy,
+  'express-bff': expressBff,
+  gatehouse,
+}
+
+const build = kind ? peers[kind] : undefined
+if (!build) {
+  console.error(`unknown peer ${kind}; one of ${Object.keys(peers).join(', ')}`)
+  process.exit(2)
+}
+const running = await build(arg ?? '')
+process.on('message', async (message: { stop?: boolean }) => {
+  if (!message.stop) return
+  await running.stop()
+  // A normal exit, so --cpu-prof writes its profile.
+  process.exit(0)
+})
+process.on('disconnect', () => process.exit(0))
+send({ ready: running.url })

@@ -1,0 +1,61 @@
+import { type ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const script = fileURLToPath(new URL('./peer-process.ts', import.meta.url))
+
+export interface PeerProcess {
+  readonly url: string
+  readonly pid: number
+  /** Moves a gateway peer's clock forward (the refresh storm); resolves once it has. */
+  advance(ms: number): Promise<void>
+  stop(): Promise<void>
+}
+
+export interface SpawnOptions {
+  readonly env?: NodeJS.ProcessEnv
+  /** Extra Node flags for this peer, such as `--cpu-prof`. */
+  readonly nodeFlags?: readonly string[]
+  /** Where the peer's stdout goes; Gatehouse's access log is there. Default: discarded. */
+  readonly stdout?: 'ignore' | 'inherit'
+}
+
+/** Starts `bench/peer-process.ts <args>` and resolves with its URL once it listens. */
+export function spawnPeer(args: readonly string[], options: SpawnOptions = {}): Promise<PeerProcess> {
+  const child = fork(script, args, {
+    execArgv: ['--import', 'tsx', ...(options.nodeFlags ?? [])],
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', options.stdout ?? 'ignore', 'inherit', 'ipc'],
+  })
+  return new Promise((resolve, reject) => {
+    const early = (code: number | null) =>
+      reject(new Error(`peer ${args[0]} exited with ${code} before it was ready`))
+    child.once('exit', early)
+    child.once('error', reject)
+    child.once('message', (message: { ready?: string }) => {
+      if (!message.ready) return reject(new Error(`peer ${args[0]} said ${JSON.stringify(message)}`))
+      child.off('exit', early)
+      resolve(handle(child, message.ready))
+    })
+  })
+}
+
+function handle(child: ChildProcess, url: string): PeerProcess {
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  return {
+    url,
+    pid: child.pid ?? 0,
+    advance(ms) {
+      return new Promise((resolve) => {
+        child.once('message', () => resolve())
+        child.send({ advance: ms })
+      })
+    },
+    async stop() {
+      if (child.exitCode !== null) return
+      child.send({ stop: true })
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(killer)
+    },
+  }
+}

@@ -1,0 +1,227 @@
+import type { LoadResult } from './load.js'
+import type { StormResult } from './storm.js'
+
+export const PEERS = [
+  'direct upstream',
+  'fastify-http-proxy',
+  'express-bff',
+  'gatehouse-memory',
+  'gatehouse-redis',
+] as const
+export type PeerName = (typeof PEERS)[number]
+
+export interface PeerSummary {
+  readonly peer: PeerName
+  /** Medians over the rounds. */
+  readonly requestsPerSecond: number
+  readonly p50: number
+  readonly p99: number
+  readonly failures: number
+  readonly rounds: readonly LoadResult[]
+}
+
+export interface Target {
+  readonly id: number
+  readonly name: string
+  readonly measured: string
+  readonly goal: string
+  readonly pass: boolean
+}
+
+export interface BenchReport {
+  readonly date: string
+  readonly command: string
+  readonly machine: {
+    readonly cpus: number
+    readonly cpuModel: string
+    readonly node: string
+    readonly platform: string
+    readonly memoryGiB: number
+  }
+  readonly settings: {
+    readonly tool: string
+    readonly connections: number
+    readonly durationSeconds: number
+    readonly rounds: number
+    readonly smoke: boolean
+  }
+  readonly peers: readonly PeerSummary[]
+  readonly storms: Readonly<Record<string, StormResult>>
+  readonly memory: {
+    readonly sessions: number
+    readonly bytesPerSession: number
+    readonly sizeAfterOverflow: number
+  }
+  readonly cookie: { readonly name: string; readonly bytes: number; readonly setCookieBytes: number }
+  readonly targets: readonly Target[]
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+export function summarise(peer: PeerName, rounds: readonly LoadResult[]): PeerSummary {
+  return {
+    peer,
+    requestsPerSecond: median(rounds.map((r) => r.requestsPerSecond)),
+    p50: median(rounds.map((r) => r.p50)),
+    p99: median(rounds.map((r) => r.p99)),
+    failures: rounds.reduce((sum, r) => sum + r.failures, 0),
+    rounds,
+  }
+}
+
+/**
+ * A throughput ratio as the median of per-round ratios: both peers of a
+ * round ran back to back, so the machine's drift cancels within a round.
+ */
+export function pairedRatio(a: PeerSummary, b: PeerSummary): number {
+  return median(a.rounds.map((r, i) => r.requestsPerSecond / (b.rounds[i]?.requestsPerSecond ?? Number.NaN)))
+}
+
+export function targets(
+  peers: ReadonlyMap<PeerName, PeerSummary>,
+  storms: Readonly<Record<string, StormResult>>,
+  memory: BenchReport['memory'],
+  cookie: BenchReport['cookie'],
+): Target[] {
+  const get = (name: PeerName) => peers.get(name)!
+  const memoryPeer = get('gatehouse-memory')
+  const bare = get('fastify-http-proxy')
+  const vsBare = pairedRatio(memoryPeer, bare)
+  const vsExpress = pairedRatio(memoryPeer, get('express-bff'))
+  const redisVsMemory = pairedRatio(get('gatehouse-redis'), memoryPeer)
+  const stormList = Object.entries(storms)
+  const x = (n: number) => `${n.toFixed(2)}×`
+  return [
+    {
+      id: 1,
+      name: 'Gatehouse (memory) vs bare @fastify/http-proxy',
+      measured: x(vsBare),
+      goal: '≥ 1.00×',
+      pass: vsBare >= 1,
+    },
+    {
+      id: 2,
+      name: 'Gatehouse (memory) vs Express BFF',
+      measured: x(vsExpress),
+      goal: '≥ 3.00×',
+      pass: vsExpress >= 3,
+    },
+    {
+      id: 3,
+      name: 'Gatehouse Redis vs memory store',
+      measured: x(redisVsMemory),
+      goal: '≥ 0.85×',
+      pass: redisVsMemory >= 0.85,
+    },
+    {
+      id: 4,
+      name: 'p99 of Gatehouse (memory) vs bare proxy',
+      measured: `${memoryPeer.p99.toFixed(2)} ms vs ${bare.p99.toFixed(2)} ms`,
+      goal: '≤ bare + 1 ms',
+      pass: memoryPeer.p99 <= bare.p99 + 1,
+    },
+    {
+      id: 5,
+      name: 'Refresh storm',
+      measured: stormList
+        .map(([name, s]) => `${name}: ${s.refreshGrants} refresh, ${s.succeeded}/${s.requests} ok`)
+        .join('; '),
+      goal: 'exactly 1 refresh, all succeed',
+      pass:
+        stormList.length > 0 &&
+        stormList.every(
+          ([, s]) => s.refreshGrants === 1 && s.refreshReplays === 0 && s.succeeded === s.requests,
+        ),
+    },
+    {
+      id: 6,
+      name: 'Memory per session (tokens excluded)',
+      measured: `${memory.bytesPerSession} B; ${memory.sizeAfterOverflow} held after ${memory.sessions * 1.5} created with a cap of ${memory.sessions}`,
+      goal: '≤ 2048 B, bounded',
+      pass: memory.bytesPerSession <= 2048 && memory.sizeAfterOverflow <= memory.sessions,
+    },
+    {
+      id: 7,
+      name: 'Session cookie size',
+      measured: `${cookie.bytes} B`,
+      goal: '≤ 200 B',
+      pass: cookie.bytes <= 200,
+    },
+  ]
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n')
+}
+
+/** The report as Markdown: what `docs/performance.md` shows between its markers. */
+export function markdown(report: BenchReport): string {
+  const { machine, settings } = report
+  const ms = (n: number) => n.toFixed(2)
+  const peers = table(
+    ['Peer', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'Failed'],
+    report.peers.map((p) => [
+      p.peer,
+      Math.round(p.requestsPerSecond).toLocaleString('en-US'),
+      ms(p.p50),
+      ms(p.p99),
+      String(p.failures),
+    ]),
+  )
+  const targetTable = table(
+    ['#', 'Target', 'Measured', 'Goal', 'Result'],
+    report.targets.map((t) => [String(t.id), t.name, t.measured, t.goal, t.pass ? 'PASS' : 'FAIL']),
+  )
+  const storms = table(
+    ['Store', 'Requests', 'Succeeded', 'Refresh grants', 'Replays', 'Last answer (ms)', 'IdP refresh (ms)'],
+    Object.entries(report.storms).map(([name, s]) => [
+      name,
+      String(s.requests),
+      String(s.succeeded),
+      String(s.refreshGrants),
+      String(s.refreshReplays),
+      ms(s.lastCompletedMs),
+      ms(s.idpRefreshMs),
+    ]),
+  )
+  return [
+    `Run on ${report.date.slice(0, 10)}: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node} (${machine.platform}).`,
+    `Load: ${settings.tool}, ${settings.connections} connections, ${settings.rounds} interleaved rounds of ${settings.durationSeconds} s per peer; figures are medians over the rounds, ratios the median of per-round ratios.`,
+    '',
+    peers,
+    '',
+    targetTable,
+    '',
+    'Refresh storm (concurrent calls on an expired access token, one connection each):',
+    '',
+    storms,
+    '',
+    `Memory store: ${report.memory.bytesPerSession} bytes per session over ${report.memory.sessions.toLocaleString('en-US')} sessions, token strings excluded. ` +
+      `Session cookie: \`${report.cookie.name}=…\` is ${report.cookie.bytes} bytes (the whole \`Set-Cookie\` line: ${report.cookie.setCookieBytes}).`,
+    '',
+    `Reproduce: \`${report.command}\``,
+  ].join('\n')
+}
+
+/** The console view: the peer table and each target with PASS or FAIL. */
+export function text(report: BenchReport): string {
+  const rows = report.peers.map(
+    (p) =>
+      `${p.peer.padEnd(20)} ${Math.round(p.requestsPerSecond).toString().padStart(8)} req/s   p50 ${p.p50.toFixed(2).padStart(6)} ms   p99 ${p.p99.toFixed(2).padStart(6)} ms   failed ${p.failures}`,
+  )
+  const checks = report.targets.map(
+    (t) => `${t.pass ? 'PASS' : 'FAIL'}  ${t.id}. ${t.name}: ${t.measured} (goal ${t.goal})`,
+  )
+  const { machine } = report
+  return [
+    `${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}, ${report.settings.tool} -c${report.settings.connections}, ${report.settings.rounds} × ${report.settings.durationSeconds} s`,
+    ...rows,
+    ...checks,
+  ].join('\n')
+}

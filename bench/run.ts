@@ -1,0 +1,286 @@
+/**
+ * `npm run bench`: Gatehouse against its peers, measured in one run.
+ *
+ * Starts a dev IdP, Redis, a static upstream and every peer (each in a
+ * process of its own), then loads the peers one after another in
+ * interleaved rounds and reports throughput and latency as ratios against
+ * the peers, since absolute figures on a shared machine mean little. Also
+ * measures the refresh storm, memory per session and the cookie size.
+ *
+ *   npm run bench                     full run; updates docs/performance.md
+ *   npm run bench -- --smoke          a few hundred requests per peer, no docs
+ *   npm run bench -- --profile        also write a CPU profile of Gatehouse
+ *
+ * Options: --rounds N, --duration S, --warmup S, --connections N,
+ * --tool wrk|autocannon, --storm N, --sessions N, --out DIR, --no-docs.
+ */
+import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startDevIdp } from '../dev/idp.js'
+import { freePort } from '../test/helpers/gateway.js'
+import { login } from '../test/helpers/login.js'
+import { startRedis } from '../test/helpers/redis.js'
+import { defaultTool, type LoadResult, type LoadTool, runLoad } from './load.js'
+import { type PeerProcess, spawnPeer } from './peers.js'
+import { hottest } from './profile.js'
+import {
+  type BenchReport,
+  markdown,
+  PEERS,
+  type PeerName,
+  type PeerSummary,
+  summarise,
+  targets,
+  text,
+} from './report.js'
+import { refreshStorm, type StormResult } from './storm.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string', default: '32' },
+    tool: { type: 'string' },
+    storm: { type: 'string' },
+    sessions: { type: 'string' },
+    out: { type: 'string' },
+    'no-docs': { type: 'boolean', default: false },
+  },
+})
+
+const smoke = args.smoke
+const settings = {
+  rounds: Number(args.rounds ?? (smoke ? 1 : 5)),
+  duration: Number(args.duration ?? 10),
+  warmup: Number(args.warmup ?? (smoke ? 0 : 3)),
+  connections: Number(args.connections),
+  // A smoke run sends a fixed number of requests, which only autocannon does.
+  tool: (smoke ? 'autocannon' : (args.tool ?? defaultTool())) as LoadTool,
+  amount: smoke ? 300 : undefined,
+  storm: Number(args.storm ?? (smoke ? 200 : 1_000)),
+  sessions: Number(args.sessions ?? (smoke ? 10_000 : 100_000)),
+}
+const outDir = args.out ?? join(root, 'bench', 'results')
+const writeDocs = !smoke && !args['no-docs'] && args.out === undefined
+// s: longer than a whole run, so no refresh falls inside a load round, and
+// shorter than the idle timeout, so the storm's jump past it keeps the session.
+const ACCESS_TOKEN_TTL = 900
+const CLIENT_SECRET = randomBytes(24).toString('base64url')
+
+const stops: (() => Promise<void>)[] = []
+async function cleanup() {
+  for (const stop of stops.reverse()) await stop().catch(() => {})
+}
+
+try {
+  const report = await main()
+  console.log(text(report))
+  mkdirSync(outDir, { recursive: true })
+  const file = join(outDir, `${report.date.replace(/[:.]/g, '-')}.json`)
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`)
+  console.log(`results: ${file}`)
+  if (writeDocs) updateDocs(markdown(report))
+} finally {
+  await cleanup()
+}
+
+async function main(): Promise<BenchReport> {
+  const redis = await startRedis()
+  stops.push(() => redis.stop())
+  const ports = { memory: await freePort(), redis: await freePort() }
+  const idp = await startDevIdp({
+    accessTokenTtl: ACCESS_TOKEN_TTL,
+    clients: [
+      {
+        clientId: 'gatehouse-bench',
+        clientSecret: CLIENT_SECRET,
+        redirectUris: Object.values(ports).map((port) => `http://127.0.0.1:${port}/auth/callback`),
+      },
+    ],
+  })
+  stops.push(() => idp.close())
+
+  const upstream = await started(spawnPeer(['upstream']))
+  const gatehouse = (port: number, store: string) =>
+    spawnPeer(['gatehouse', join(root, 'bench', 'gatehouse.yaml')], {
+      env: {
+        GATEHOUSE_PORT: String(port),
+        BENCH_ISSUER: idp.issuer,
+        BENCH_CLIENT_SECRET: CLIENT_SECRET,
+        BENCH_SESSION_SECRET: randomBytes(32).toString('base64url'),
+        BENCH_STORE: store,
+        BENCH_KEY_PREFIX: redis.prefix,
+        BENCH_UPSTREAM: upstream.url,
+      },
+      nodeFlags:
+        args.profile && store === 'memory'
+          ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`]
+          : [],
+    })
+  const peers: Record<PeerName, PeerProcess> = {
+    'direct upstream': upstream,
+    'fastify-http-proxy': await started(spawnPeer(['fastify-proxy', upstream.url])),
+    'express-bff': await started(spawnPeer(['express-bff', upstream.url])),
+    'gatehouse-memory': await started(gatehouse(ports.memory, 'memory')),
+    'gatehouse-redis': await started(gatehouse(ports.redis, redis.url)),
+  }
+
+  // Every peer gets the same request: a SPA's API call with its cookie and
+  // anti-forgery header; the peers that do not need them ignore them.
+  const memoryLogin = await gatehouseCookie(peers['gatehouse-memory'].url)
+  const headers: Record<PeerName, Record<string, string>> = {
+    'direct upstream': { cookie: memoryLogin.cookie, 'x-csrf': '1' },
+    'fastify-http-proxy': { cookie: memoryLogin.cookie, 'x-csrf': '1' },
+    'express-bff': { cookie: await expressCookie(peers['express-bff'].url), 'x-csrf': '1' },
+    'gatehouse-memory': { cookie: memoryLogin.cookie, 'x-csrf': '1' },
+    'gatehouse-redis': {
+      cookie: (await gatehouseCookie(peers['gatehouse-redis'].url)).cookie,
+      'x-csrf': '1',
+    },
+  }
+
+  const load = (peer: PeerName, duration: number) =>
+    runLoad(settings.tool, {
+      url: `${peers[peer].url}/api/items`,
+      headers: headers[peer],
+      connections: settings.connections,
+      duration,
+      ...(settings.amount === undefined ? {} : { amount: settings.amount }),
+    })
+
+  if (settings.warmup > 0) for (const peer of PEERS) await load(peer, settings.warmup)
+  const rounds = new Map<PeerName, LoadResult[]>(PEERS.map((peer) => [peer, []]))
+  for (let round = 0; round < settings.rounds; round++) {
+    // Rotate the order so no peer always runs first (or right after the slowest).
+    const order = PEERS.map((_, i) => PEERS[(i + round) % PEERS.length]!)
+    for (const peer of order) {
+      const result = await load(peer, settings.duration)
+      rounds.get(peer)!.push(result)
+      console.log(
+        `round ${round + 1}/${settings.rounds} ${peer.padEnd(20)} ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.p99.toFixed(2)} ms${result.failures ? `, ${result.failures} failed` : ''}`,
+      )
+    }
+  }
+  const summaries = new Map<PeerName, PeerSummary>(
+    PEERS.map((peer) => [peer, summarise(peer, rounds.get(peer)!)]),
+  )
+
+  const storms: Record<string, StormResult> = {}
+  for (const [name, peer] of [
+    ['memory', peers['gatehouse-memory']],
+    ['redis', peers['gatehouse-redis']],
+  ] as const) {
+    storms[name] = await refreshStorm({
+      idp,
+      gateway: peer,
+      cookie: (await gatehouseCookie(peer.url)).cookie,
+      path: '/api/storm',
+      count: settings.storm,
+      accessTokenTtlMs: ACCESS_TOKEN_TTL * 1000,
+    })
+    console.log(`refresh storm (${name}): ${JSON.stringify(storms[name])}`)
+  }
+
+  for (const peer of Object.values(peers).reverse()) await peer.stop()
+  stops.length = 2
+  if (args.profile) printProfile()
+
+  const memory = measureMemory(settings.sessions)
+  const cookie = {
+    name: 'gatehouse',
+    bytes: memoryLogin.cookie.length,
+    setCookieBytes: memoryLogin.setCookieBytes,
+  }
+  const cpu = cpus()
+  return {
+    date: new Date().toISOString(),
+    command: smoke
+      ? 'npm run bench -- --smoke'
+      : `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    machine: {
+      cpus: cpu.length,
+      cpuModel: cpu[0]?.model.trim() ?? 'unknown',
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+    },
+    settings: {
+      tool: settings.tool,
+      connections: settings.connections,
+      durationSeconds: settings.amount === undefined ? settings.duration : 0,
+      rounds: settings.rounds,
+      smoke,
+    },
+    peers: [...summaries.values()],
+    storms,
+    memory,
+    cookie,
+    targets: targets(summaries, storms, memory, cookie),
+  }
+
+  async function started(peer: Promise<PeerProcess>): Promise<PeerProcess> {
+    const running = await peer
+    stops.push(() => running.stop())
+    return running
+  }
+}
+
+/** Signs a user in through the dev IdP and returns the session cookie as the browser sends it. */
+async function gatehouseCookie(url: string): Promise<{ cookie: string; setCookieBytes: number }> {
+  const result = await login(url, { user: `bench-${randomBytes(4).toString('hex')}` })
+  const value = result.jar.get(url, 'gatehouse')
+  const line = result.callback.headers.getSetCookie().find((c) => c.startsWith('gatehouse='))
+  if (result.callback.status !== 302 || !value || !line)
+    throw new Error(`login at ${url} failed: ${result.callback.status}`)
+  return { cookie: `gatehouse=${value}`, setCookieBytes: line.length }
+}
+
+async function expressCookie(url: string): Promise<string> {
+  const response = await fetch(`${url}/login`)
+  const cookie = response.headers.getSetCookie()[0]?.split(';')[0]
+  if (!response.ok || !cookie) throw new Error(`express peer login failed: ${response.status}`)
+  return cookie
+}
+
+function measureMemory(count: number): BenchReport['memory'] {
+  const child = spawnSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', join(root, 'bench', 'memory.ts'), String(count)],
+    { encoding: 'utf8', cwd: root },
+  )
+  if (child.status !== 0) throw new Error(`memory measurement failed:\n${child.stderr}`)
+  return JSON.parse(child.stdout.trim().split('\n').pop()!)
+}
+
+function printProfile(): void {
+  const dir = join(outDir, 'profiles')
+  const newest = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort()
+    .pop()
+  if (!newest) return
+  console.log(`\nGatehouse (memory) CPU profile: ${join(dir, newest)}\nself time, top functions:`)
+  for (const fn of hottest(join(dir, newest), 25))
+    console.log(`${fn.selfPercent.toFixed(1).padStart(6)}%  ${fn.name}`)
+}
+
+function updateDocs(section: string): void {
+  const file = join(root, 'docs', 'performance.md')
+  const start = '<!-- bench:start -->'
+  const end = '<!-- bench:end -->'
+  const doc = readFileSync(file, 'utf8')
+  const from = doc.indexOf(start)
+  const to = doc.indexOf(end)
+  if (from === -1 || to === -1) throw new Error(`${file} has lost its ${start} … ${end} markers`)
+  writeFileSync(file, `${doc.slice(0, from + start.length)}\n${section}\n${doc.slice(to)}`)
+  console.log(`updated ${file}`)
+}

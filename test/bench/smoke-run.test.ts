@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import type { BenchReport } from '../../bench/report.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+// `npm run bench` is not a test, but a few hundred requests through it keep
+// the script from rotting. Speed is not asserted here; what must hold at
+// any speed is: every peer answered, the storm refreshed once, and the
+// size limits.
+t.test('the bench script runs end to end against every peer', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'bench', 'run.ts'), '--smoke', '--out', out],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  child.stderr.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  t.equal(code, 0, `the bench exits 0\n${output.slice(-3_000)}`)
+
+  const files = readdirSync(out).filter((f) => f.endsWith('.json'))
+  t.equal(files.length, 1, 'it writes one JSON result')
+  const report = JSON.parse(readFileSync(join(out, files[0]!), 'utf8')) as BenchReport
+  t.same(
+    report.peers.map((p) => p.peer),
+    ['direct upstream', 'fastify-http-proxy', 'express-bff', 'gatehouse-memory', 'gatehouse-redis'],
+  )
+  for (const peer of report.peers) {
+    t.ok(peer.rounds[0]!.requests >= 300, `${peer.peer} answered every request`)
+    t.equal(peer.failures, 0, `${peer.peer}: no errors and no non-2xx`)
+  }
+  for (const [store, storm] of Object.entries(report.storms)) {
+    t.equal(storm.refreshGrants, 1, `${store} storm: exactly one refresh at the IdP`)
+    t.equal(storm.refreshReplays, 0, `${store} storm: no refresh token replayed`)
+    t.equal(storm.succeeded, storm.requests, `${store} storm: every call succeeded`)
+  }
+  t.same(Object.keys(report.storms), ['memory', 'redis'])
+  t.ok(report.cookie.bytes > 0 && report.cookie.bytes <= 200, `cookie is ${report.cookie.bytes} bytes`)
+  t.ok(report.memory.bytesPerSession <= 2048, `${report.memory.bytesPerSession} bytes per session`)
+  t.equal(report.memory.sizeAfterOverflow, report.memory.sessions, 'the memory store stays at its cap')
+  t.same(
+    report.targets.map((target) => target.id),
+    [1, 2, 3, 4, 5, 6, 7],
+    'every target is reported',
+  )
+  t.match(output, /PASS|FAIL/, 'the console shows each target with PASS or FAIL')
+})
