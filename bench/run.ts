@@ -16,7 +16,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -76,6 +76,7 @@ const writeDocs = !smoke && !args['no-docs'] && args.out === undefined
 const ACCESS_TOKEN_TTL = 900
 const CLIENT_SECRET = randomBytes(24).toString('base64url')
 
+const startedAt = Date.now()
 const stops: (() => Promise<void>)[] = []
 async function cleanup() {
   for (const stop of stops.reverse()) await stop().catch(() => {})
@@ -263,10 +264,10 @@ function measureMemory(count: number): BenchReport['memory'] {
 
 function printProfile(): void {
   const dir = join(outDir, 'profiles')
+  // tsx's loader thread writes a profile too; the main thread's is the largest.
   const newest = readdirSync(dir)
-    .filter((f) => f.endsWith('.cpuprofile'))
-    .sort()
-    .pop()
+    .filter((f) => f.endsWith('.cpuprofile') && statSync(join(dir, f)).mtimeMs >= startedAt)
+    .sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0]
   if (!newest) return
   console.log(`\nGatehouse (memory) CPU profile: ${join(dir, newest)}\nself time, top functions:`)
   for (const fn of hottest(join(dir, newest), 25))
