@@ -192,7 +192,6 @@ async function main(): Promise<BenchReport> {
   }
 
   for (const peer of Object.values(peers).reverse()) await peer.stop()
-  stops.length = 2
   if (args.profile) printProfile()
 
   const memory = measureMemory(settings.sessions)
