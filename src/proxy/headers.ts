@@ -7,8 +7,8 @@ import type { IncomingHttpHeaders } from 'node:http'
  */
 export function stripCookies(header: string | undefined, names: readonly string[]): string | undefined {
   if (!header) return undefined
-  // Most calls carry none of ours (static files) or only ours (API calls):
-  // skip the split when no name can match.
+  // Requests for static files, or with no session yet, often carry none of
+  // ours: then there is nothing to split.
   if (!names.some((name) => header.includes(name))) return header
   let kept = ''
   for (const part of header.split(';')) {
