@@ -33,7 +33,9 @@ return 1
 `
 
 /**
- * The hot-path read, with the throttled touch folded in. The touch writes
+ * The read that slides the idle expiry, run only when a plain \`HMGET\`
+ * found it due (see \`RedisSessionStore.get\`): re-reading here keeps the
+ * check and the slide atomic. The touch writes
  * only \`idle\` and the key's TTL, never \`tokens\` or \`v\`, so a request that
  * read the session before a refresh cannot undo that refresh by touching.
  * Indexes are scored by absolute expiry, so they need no touch either.

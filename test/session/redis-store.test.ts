@@ -105,6 +105,39 @@ t.test('the touch is throttled: reads within touchEveryMs write nothing', async 
   )
 })
 
+t.test('the hot read is one plain HMGET: no script runs until the idle expiry is due to slide', async (t) => {
+  const prefix = `${redis.prefix}hot:`
+  const { client, store, close } = await open(prefix, 60_000)
+  t.teardown(close)
+  const monitor = await client.monitor()
+  t.teardown(() => monitor.disconnect())
+  const seen: string[][] = []
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    if (args.some((arg) => arg.startsWith(prefix))) seen.push(args)
+  })
+  // MONITOR replays commands in order, so once the marker shows up every
+  // command sent before it has been seen too.
+  const settled = async (marker: string) => {
+    await client.get(`${prefix}${marker}`)
+    await pollUntil(async () => seen.some((args) => args.includes(`${prefix}${marker}`)))
+    return seen.splice(0).filter((args) => !args.includes(`${prefix}${marker}`))
+  }
+  const now = Date.now()
+  await store.create(session('k7', now))
+  await settled('created')
+
+  t.ok(await store.get('k7', now + 1_000))
+  t.same(
+    (await settled('read')).map((args) => args[0]!.toLowerCase()),
+    ['hmget'],
+    'a read inside the throttle sends only HMGET',
+  )
+  t.equal((await store.get('k7', now + 6_000))!.idleExpiresAt, now + 66_000)
+  const touch = (await settled('touched')).map((args) => args[0]!.toLowerCase())
+  t.equal(touch[0], 'hmget')
+  t.match(touch[1], /^eval/, 'then the touch script slides the idle expiry')
+})
+
 t.test('never slides past the absolute expiry', async (t) => {
   const prefix = `${redis.prefix}cap:`
   const { client, store, close } = await open(prefix, 60_000)
