@@ -192,7 +192,7 @@ export function markdown(report: BenchReport): string {
   )
   return [
     `Run on ${report.date.slice(0, 10)}: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node} (${machine.platform}).`,
-    `Load: ${settings.tool}, ${settings.connections} connections, ${settings.rounds} interleaved rounds of ${settings.durationSeconds} s per peer; figures are medians over the rounds, ratios the median of per-round ratios.`,
+    `Load: ${settings.tool}, ${settings.connections} connections, ${settings.rounds} interleaved rounds of ${settings.durationSeconds} s per peer, each round on freshly started peer processes; figures are medians over the rounds, ratios the median of per-round ratios.`,
     '',
     peers,
     '',

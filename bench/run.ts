@@ -2,8 +2,8 @@
  * `npm run bench`: Gatehouse against its peers, measured in one run.
  *
  * Starts a dev IdP, Redis, a static upstream and every peer (each in a
- * process of its own), then loads the peers one after another in
- * interleaved rounds and reports throughput and latency as ratios against
+ * process of its own, started afresh for every round), then loads the
+ * peers one after another in interleaved rounds and reports throughput and latency as ratios against
  * the peers, since absolute figures on a shared machine mean little. Also
  * measures the refresh storm, memory per session and the cookie size.
  *
@@ -127,58 +127,81 @@ async function main(): Promise<BenchReport> {
           ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`]
           : [],
     })
-  const peers: Record<PeerName, PeerProcess> = {
-    'direct upstream': upstream,
-    'fastify-http-proxy': await started(spawnPeer(['fastify-proxy', upstream.url])),
-    'express-bff': await started(spawnPeer(['express-bff', upstream.url])),
-    'gatehouse-memory': await started(gatehouse(ports.memory, 'memory')),
-    'gatehouse-redis': await started(gatehouse(ports.redis, redis.url)),
+
+  /**
+   * Every peer but the upstream, freshly started and signed in. Two starts of
+   * the same code differ by up to a third in CPU per request on a shared VM
+   * (JIT and heap layout), so each round gets processes of its own and the
+   * medians average over starts instead of trusting one.
+   */
+  async function launch(): Promise<Fleet> {
+    const peers: Record<PeerName, PeerProcess> = {
+      'direct upstream': upstream,
+      'fastify-http-proxy': await started(spawnPeer(['fastify-proxy', upstream.url])),
+      'express-bff': await started(spawnPeer(['express-bff', upstream.url])),
+      'gatehouse-memory': await started(gatehouse(ports.memory, 'memory')),
+      'gatehouse-redis': await started(gatehouse(ports.redis, redis.url)),
+    }
+    // Every peer gets the same request: a SPA's API call with its cookie and
+    // anti-forgery header; the peers that do not need them ignore them.
+    const memoryLogin = await gatehouseCookie(peers['gatehouse-memory'].url)
+    const headers: Record<PeerName, Record<string, string>> = {
+      'direct upstream': { cookie: memoryLogin.cookie, 'x-csrf': '1' },
+      'fastify-http-proxy': { cookie: memoryLogin.cookie, 'x-csrf': '1' },
+      'express-bff': { cookie: await expressCookie(peers['express-bff'].url), 'x-csrf': '1' },
+      'gatehouse-memory': { cookie: memoryLogin.cookie, 'x-csrf': '1' },
+      'gatehouse-redis': {
+        cookie: (await gatehouseCookie(peers['gatehouse-redis'].url)).cookie,
+        'x-csrf': '1',
+      },
+    }
+    return {
+      peers,
+      headers,
+      memoryLogin,
+      async stop() {
+        for (const [name, peer] of Object.entries(peers).reverse())
+          if (name !== 'direct upstream') await peer.stop()
+      },
+    }
   }
 
-  // Every peer gets the same request: a SPA's API call with its cookie and
-  // anti-forgery header; the peers that do not need them ignore them.
-  const memoryLogin = await gatehouseCookie(peers['gatehouse-memory'].url)
-  const headers: Record<PeerName, Record<string, string>> = {
-    'direct upstream': { cookie: memoryLogin.cookie, 'x-csrf': '1' },
-    'fastify-http-proxy': { cookie: memoryLogin.cookie, 'x-csrf': '1' },
-    'express-bff': { cookie: await expressCookie(peers['express-bff'].url), 'x-csrf': '1' },
-    'gatehouse-memory': { cookie: memoryLogin.cookie, 'x-csrf': '1' },
-    'gatehouse-redis': {
-      cookie: (await gatehouseCookie(peers['gatehouse-redis'].url)).cookie,
-      'x-csrf': '1',
-    },
-  }
-
-  const load = (peer: PeerName, duration: number) =>
+  const load = (fleet: Fleet, peer: PeerName, duration: number) =>
     runLoad(settings.tool, {
-      url: `${peers[peer].url}/api/items`,
-      headers: headers[peer],
+      url: `${fleet.peers[peer].url}/api/items`,
+      headers: fleet.headers[peer],
       connections: settings.connections,
       duration,
       ...(settings.amount === undefined ? {} : { amount: settings.amount }),
     })
 
-  if (settings.warmup > 0) for (const peer of PEERS) await load(peer, settings.warmup)
   const rounds = new Map<PeerName, LoadResult[]>(PEERS.map((peer) => [peer, []]))
+  let memoryLogin: Fleet['memoryLogin'] | undefined
   for (let round = 0; round < settings.rounds; round++) {
+    const fleet = await launch()
+    memoryLogin ??= fleet.memoryLogin
+    if (settings.warmup > 0) for (const peer of PEERS) await load(fleet, peer, settings.warmup)
     // Rotate the order so no peer always runs first (or right after the slowest).
     const order = PEERS.map((_, i) => PEERS[(i + round) % PEERS.length]!)
     for (const peer of order) {
-      const result = await load(peer, settings.duration)
+      const result = await load(fleet, peer, settings.duration)
       rounds.get(peer)!.push(result)
       console.log(
         `round ${round + 1}/${settings.rounds} ${peer.padEnd(20)} ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.p99.toFixed(2)} ms${result.failures ? `, ${result.failures} failed` : ''}`,
       )
     }
+    await fleet.stop()
   }
   const summaries = new Map<PeerName, PeerSummary>(
     PEERS.map((peer) => [peer, summarise(peer, rounds.get(peer)!)]),
   )
 
+  const fleet = await launch()
+  memoryLogin ??= fleet.memoryLogin
   const storms: Record<string, StormResult> = {}
   for (const [name, peer] of [
-    ['memory', peers['gatehouse-memory']],
-    ['redis', peers['gatehouse-redis']],
+    ['memory', fleet.peers['gatehouse-memory']],
+    ['redis', fleet.peers['gatehouse-redis']],
   ] as const) {
     storms[name] = await refreshStorm({
       idp,
@@ -191,7 +214,8 @@ async function main(): Promise<BenchReport> {
     console.log(`refresh storm (${name}): ${JSON.stringify(storms[name])}`)
   }
 
-  for (const peer of Object.values(peers).reverse()) await peer.stop()
+  await fleet.stop()
+  await upstream.stop()
   if (args.profile) printProfile()
 
   const memory = measureMemory(settings.sessions)
@@ -232,6 +256,14 @@ async function main(): Promise<BenchReport> {
     stops.push(() => running.stop())
     return running
   }
+}
+
+/** One round's peer processes: everything but the upstream, which is shared. */
+interface Fleet {
+  readonly peers: Record<PeerName, PeerProcess>
+  readonly headers: Record<PeerName, Record<string, string>>
+  readonly memoryLogin: { cookie: string; setCookieBytes: number }
+  stop(): Promise<void>
 }
 
 /** Signs a user in through the dev IdP and returns the session cookie as the browser sends it. */
