@@ -31,27 +31,53 @@ export interface ForwardedRequest {
   readonly socket: { readonly remoteAddress?: string | undefined }
 }
 
-/** Request headers the gateway sets itself, whatever the client sent. */
+/**
+ * Request headers that never reach the upstream as the client sent them:
+ * those the gateway sets itself, the hop-by-hop headers (RFC 9110 §7.6.1),
+ * which describe one connection only, and `Host`, which undici sets to the
+ * upstream's.
+ */
 const replaced = new Set([
   'cookie',
   'authorization',
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
 ])
 
+/** Header names a `Connection` header lists besides its own options: hop-by-hop too. */
+export function connectionNamed(value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined
+  const names: string[] = []
+  for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
+    const name = part.trim().toLowerCase()
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') names.push(name)
+  }
+  return names.length === 0 ? undefined : names
+}
+
 /**
- * Builds the `rewriteRequestHeaders` hook of one route: our cookies out,
- * any incoming Authorization replaced by the gateway's token (or dropped),
- * and X-Forwarded-* set from what this hop saw.
+ * Builds the request-header rewrite of one route: our cookies out, any
+ * incoming Authorization replaced by the gateway's token (or dropped),
+ * hop-by-hop headers dropped, and X-Forwarded-* set from what this hop saw.
  */
 export function headerRewriter(cookieNames: readonly string[], trustProxy: boolean) {
   return function rewrite(request: ForwardedRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
     // One pass into a fresh object: `delete` would turn it into a slow
     // dictionary that undici then walks to serialise the request.
     const out: IncomingHttpHeaders = {}
+    // A client must not be able to strip a header the gateway adds by naming it.
+    const named = connectionNamed(headers.connection)
     for (const name in headers) {
-      if (replaced.has(name)) continue
+      if (replaced.has(name) || named?.includes(name)) continue
       out[name] = headers[name]
     }
     const cookie = stripCookies(headers.cookie, cookieNames)

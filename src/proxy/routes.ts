@@ -5,6 +5,7 @@ import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { loginCookieName } from '../session/cookies.js'
 import { BODY_TOO_LARGE } from './body-limit.js'
+import { Forward, type ForwardOptions } from './forward.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import { headerRewriter } from './headers.js'
 
@@ -44,6 +45,13 @@ function upstreamErrorHandler(
   }
 }
 
+export interface ProxyRouteHooks {
+  /** Counts upstream failures by kind, for metrics. */
+  readonly onUpstreamError?: (route: string, kind: UpstreamErrorKind) => void
+  /** True while the gateway drains: answers then carry `Connection: close`. */
+  readonly draining?: () => boolean
+}
+
 /**
  * One encapsulated scope per route, each with its own @fastify/http-proxy
  * and undici pool, and its guard as a scope-level preHandler so it runs
@@ -53,29 +61,51 @@ export async function registerProxyRoutes(
   app: FastifyInstance,
   config: GatehouseConfig,
   deps: GuardDeps,
-  onUpstreamError?: (route: string, kind: UpstreamErrorKind) => void,
+  hooks: ProxyRouteHooks = {},
 ) {
   const rewriteHeaders = headerRewriter(
     [config.session.cookieName, loginCookieName(config)],
     config.server.trustProxy,
   )
+  const draining = hooks.draining ?? (() => false)
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
       scope.addHook('preHandler', routeGuard(route, deps))
-      // Our own Pool rather than options: reply-from then dispatches to it
-      // directly instead of through an Agent's per-origin lookup. We own
-      // its lifecycle, so we close it.
+      // Our own Pool rather than options: we dispatch to it directly, and
+      // reply-from does too on the fallback path. We own its lifecycle.
       const pool = new Pool(route.upstream, poolOptions(route))
       scope.addHook('onClose', () => pool.close())
-      const options: FastifyHttpProxyOptions = {
-        upstream: route.upstream,
+      const onError = upstreamErrorHandler(route.path, hooks.onUpstreamError)
+      const forward: ForwardOptions = {
+        pool,
         prefix: route.path === '/' ? '' : route.path,
         rewritePrefix: route.rewritePath === '/' ? '' : route.rewritePath,
+        rewriteHeaders,
+        onError,
+      }
+      const options: FastifyHttpProxyOptions = {
+        upstream: route.upstream,
+        prefix: forward.prefix,
+        rewritePrefix: forward.rewritePrefix,
         disableRequestLogging: true,
         undici: pool,
-        replyOptions: {
-          rewriteRequestHeaders: rewriteHeaders,
-          onError: upstreamErrorHandler(route.path, onUpstreamError),
+        replyOptions: { rewriteRequestHeaders: rewriteHeaders, onError },
+        // http-proxy has matched the route and vetted `dest` against
+        // traversal by now. The direct path skips Fastify's onSend hooks,
+        // so an answer that must set or clear a cookie, or close the
+        // connection, goes through reply-from instead.
+        handler(request, reply, dest, replyOptions) {
+          const body = request.body as { pipe?: unknown } | undefined
+          if (
+            request.session.changed ||
+            request.loginState.changed ||
+            draining() ||
+            (body != null && typeof body.pipe !== 'function')
+          ) {
+            reply.from(dest, replyOptions)
+            return
+          }
+          new Forward(request, reply, forward).dispatch(dest)
         },
       }
       await scope.register(httpProxy, options)

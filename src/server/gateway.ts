@@ -186,8 +186,16 @@ export async function buildGateway(
     })
   })
 
-  await registerProxyRoutes(app, config, { config, sessions, userTokens, clientTokens }, (route, kind) =>
-    metrics.upstreamErrors.inc({ route, kind }),
+  // Set once close() begins; see the preClose hook below.
+  let draining: NodeJS.Timeout | undefined
+  await registerProxyRoutes(
+    app,
+    config,
+    { config, sessions, userTokens, clientTokens },
+    {
+      onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),
+      draining: () => draining !== undefined,
+    },
   )
 
   app.addHook('onReady', async () => {
@@ -196,7 +204,6 @@ export async function buildGateway(
   // Draining: answers in flight carry `Connection: close`, and idle
   // keep-alive sockets are closed as they go idle, so close() ends when the
   // last request does instead of when clients drop their connections.
-  let draining: NodeJS.Timeout | undefined
   app.addHook('preClose', (done) => {
     app.server.closeIdleConnections()
     draining = setInterval(() => app.server.closeIdleConnections(), 50)

@@ -1,0 +1,137 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Dispatcher, Pool } from 'undici'
+import { connectionNamed, type ForwardedRequest } from './headers.js'
+
+/** Hop-by-hop response headers (RFC 9110 §7.6.1): they describe one connection and never cross a proxy. */
+const hopByHop = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+])
+
+type UpstreamError = Error & { code?: string }
+
+export interface ForwardOptions {
+  readonly pool: Pool
+  /** The route's public path prefix, `''` for the root. */
+  readonly prefix: string
+  /** What the upstream calls that prefix, `''` for its root. */
+  readonly rewritePrefix: string
+  readonly rewriteHeaders: (request: ForwardedRequest, headers: IncomingHttpHeaders) => IncomingHttpHeaders
+  /** Answers a failure that happened before any of the upstream's response was sent. */
+  readonly onError: (reply: FastifyReply, failure: { error: UpstreamError }) => void
+}
+
+/**
+ * Streams one request to the upstream over the route's undici pool, and the
+ * answer back with no stream objects in between: undici's dispatch hands
+ * over each chunk, which goes straight to the client's socket, pausing the
+ * upstream while that socket is full. reply-from's path (a Readable body
+ * piped through Fastify's send) cost about 40 µs more CPU per call on the
+ * bench machine, a third of a bare proxy's whole budget (see
+ * docs/performance.md). Fastify's `onSend` hooks do not run for a hijacked
+ * reply, so the caller takes this path only when none has work to do.
+ */
+export class Forward implements Dispatcher.DispatchHandler {
+  readonly #request: FastifyRequest
+  readonly #reply: FastifyReply
+  readonly #options: ForwardOptions
+  #controller: Dispatcher.DispatchController | undefined
+  #started = false
+  #finished = false
+
+  constructor(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions) {
+    this.#request = request
+    this.#reply = reply
+    this.#options = options
+  }
+
+  /** Sends the request; the answer arrives through the handler methods. */
+  dispatch(dest: string): void {
+    const request = this.#request
+    const url = request.raw.url ?? ''
+    const query = url.indexOf('?')
+    const path = (dest || '/') + (query === -1 ? '' : url.slice(query))
+    const body = request.body as Dispatcher.DispatchOptions['body']
+    // A client that goes away mid-answer must not keep the upstream busy.
+    this.#reply.raw.once('close', () => {
+      if (!this.#finished) this.#controller?.abort(new Error('client closed the connection'))
+    })
+    this.#options.pool.dispatch(
+      {
+        path,
+        method: request.method as Dispatcher.HttpMethod,
+        headers: this.#options.rewriteHeaders(request, request.headers),
+        body: body ?? null,
+      },
+      this,
+    )
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    upstream: IncomingHttpHeaders,
+  ): void {
+    const reply = this.#reply
+    if (reply.raw.destroyed) {
+      controller.abort(new Error('client closed the connection'))
+      return
+    }
+    const headers: Record<string, string | number | string[] | undefined> = reply.getHeaders()
+    const named = connectionNamed(upstream.connection)
+    for (const name in upstream) {
+      if (hopByHop.has(name) || named?.includes(name)) continue
+      headers[name] = upstream[name]
+    }
+    const location = upstream.location
+    if (location) headers.location = this.#publicLocation(location)
+    this.#started = true
+    reply.hijack()
+    reply.raw.writeHead(statusCode, headers)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const res = this.#reply.raw
+    if (!res.write(chunk)) {
+      controller.pause()
+      res.once('drain', () => controller.resume())
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#finished = true
+    this.#reply.raw.end()
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: UpstreamError): void {
+    this.#finished = true
+    // The client left, and this is our own abort: nobody is there to answer.
+    if (this.#reply.raw.destroyed) return
+    if (!this.#started) {
+      this.#options.onError(this.#reply, { error })
+      return
+    }
+    // Headers are out: all that is left is to cut the answer short, so the
+    // client sees a truncated response rather than a complete-looking one.
+    this.#reply.log.warn({ upstreamError: error.code ?? error.name }, 'upstream response failed mid-body')
+    this.#reply.raw.destroy()
+  }
+
+  /** A path-only redirect from the upstream, mapped back under the route's public prefix. */
+  #publicLocation(location: string): string {
+    const { prefix, rewritePrefix } = this.#options
+    if (prefix === rewritePrefix || !location.startsWith('/') || location.startsWith('//')) return location
+    if (!location.startsWith(rewritePrefix)) return location
+    return prefix + location.slice(rewritePrefix.length)
+  }
+}

@@ -1,0 +1,219 @@
+import { createHash } from 'node:crypto'
+import { createServer, type IncomingHttpHeaders, request, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t, { type Test } from 'tap'
+import { route } from '../helpers/gateway.js'
+import { apiCall, login } from '../helpers/login.js'
+import { startStack } from '../helpers/stack.js'
+
+/** An upstream whose answer each test scripts, recording what it was sent. */
+async function scriptedUpstream() {
+  const seen: { url: string; headers: IncomingHttpHeaders }[] = []
+  let answer: (res: ServerResponse, url: string) => void = (res) => res.end('ok')
+  const server: Server = createServer((req, res) => {
+    seen.push({ url: req.url ?? '', headers: req.headers })
+    req.resume()
+    answer(res, req.url ?? '')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return {
+    url,
+    seen,
+    answer(fn: typeof answer) {
+      answer = fn
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+/** A raw HTTP/1.1 call, so hop-by-hop headers are visible and sendable. */
+function rawCall(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: IncomingHttpHeaders; rawHeaders: string[]; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: { 'x-csrf': '1', ...headers } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          body: Buffer.concat(chunks),
+        }),
+      )
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+async function setup(t: Test) {
+  const upstream = await scriptedUpstream()
+  const stack = await startStack({
+    routes: () => [
+      route('/api/pub', upstream.url, { token: 'none', rewritePath: '/v1' }),
+      route('/api/maybe', upstream.url, { token: 'optional-user' }),
+    ],
+  })
+  t.teardown(async () => {
+    await stack.close()
+    await upstream.close()
+  })
+  return { upstream, stack, base: stack.gateway.url }
+}
+
+t.test('hop-by-hop request headers, and those the client names in Connection, stay here', async (t) => {
+  const { upstream, base } = await setup(t)
+  const res = await rawCall(`${base}/api/pub/items?x=1`, {
+    connection: 'keep-alive, x-hop-secret',
+    'x-hop-secret': 'strip me',
+    'keep-alive': 'timeout=5',
+    te: 'trailers',
+    'proxy-connection': 'keep-alive',
+    'x-passes': 'yes',
+  })
+  t.equal(res.status, 200)
+  const sent = upstream.seen.at(-1)!
+  t.equal(sent.url, '/v1/items?x=1', 'prefix rewritten, query kept')
+  t.equal(sent.headers['x-passes'], 'yes')
+  for (const name of ['x-hop-secret', 'keep-alive', 'te', 'proxy-connection'])
+    t.equal(sent.headers[name], undefined, `${name} not forwarded`)
+  t.equal(sent.headers.host, new URL(upstream.url).host, "Host is the upstream's")
+  t.equal(sent.headers['x-forwarded-host'], new URL(base).host)
+})
+
+t.test('the answer passes through minus hop-by-hop headers; repeated headers stay repeated', async (t) => {
+  const { upstream, base } = await setup(t)
+  upstream.answer((res) => {
+    res.writeHead(201, [
+      ['connection', 'x-upstream-hop'],
+      ['x-upstream-hop', 'strip me'],
+      ['keep-alive', 'timeout=1'],
+      ['set-cookie', 'a=1; Path=/'],
+      ['set-cookie', 'b=2; Path=/'],
+      ['x-kept', 'yes'],
+      ['content-type', 'text/plain'],
+    ])
+    res.end('made')
+  })
+  const res = await rawCall(`${base}/api/pub/things`, {})
+  t.equal(res.status, 201)
+  t.equal(res.body.toString(), 'made')
+  t.equal(res.headers['x-kept'], 'yes')
+  t.same(res.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/'])
+  t.equal(res.headers['x-upstream-hop'], undefined)
+  t.not(res.headers['keep-alive'], 'timeout=1', "the upstream's keep-alive is not ours to announce")
+})
+
+t.test("the upstream's own redirects are mapped back under the route's prefix", async (t) => {
+  const { upstream, base } = await setup(t)
+  const cases: [string, string][] = [
+    ['/v1/items/2', '/api/pub/items/2'],
+    ['https://elsewhere.example/v1/x', 'https://elsewhere.example/v1/x'],
+    ['//cdn.example/v1/x', '//cdn.example/v1/x'],
+    ['/other/x', '/other/x'],
+  ]
+  for (const [from, to] of cases) {
+    upstream.answer((res) => {
+      res.writeHead(302, { location: from })
+      res.end()
+    })
+    const res = await rawCall(`${base}/api/pub/go`, {})
+    t.equal(res.status, 302)
+    t.equal(res.headers.location, to, from)
+  }
+})
+
+t.test('a large answer streams through whole', async (t) => {
+  const { upstream, base } = await setup(t)
+  const chunk = Buffer.alloc(64 * 1024, 7)
+  const chunks = 256 // 16 MiB: far past every socket buffer, so backpressure engages
+  const expected = createHash('sha256')
+  for (let i = 0; i < chunks; i++) expected.update(chunk)
+  upstream.answer((res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' })
+    let sent = 0
+    const more = () => {
+      while (sent < chunks) {
+        sent++
+        if (!res.write(chunk)) return res.once('drain', more)
+      }
+      res.end()
+    }
+    more()
+  })
+  const res = await rawCall(`${base}/api/pub/big`, {})
+  t.equal(res.status, 200)
+  t.equal(res.body.length, chunk.length * chunks)
+  t.equal(createHash('sha256').update(res.body).digest('hex'), expected.digest('hex'))
+})
+
+t.test('a client that leaves mid-answer frees the upstream request', async (t) => {
+  const { upstream, base } = await setup(t)
+  const upstreamClosed = new Promise<void>((resolve) => {
+    upstream.answer((res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('first part')
+      // Never ends on its own: only the gateway giving up closes it.
+      res.on('close', () => resolve())
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    const req = request(`${base}/api/pub/stream`, { headers: { 'x-csrf': '1' } }, (res) => {
+      res.once('data', () => {
+        req.destroy()
+        resolve()
+      })
+    })
+    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? undefined : reject(err)))
+    req.end()
+  })
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    upstreamClosed,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the upstream request was left open')), 5_000)
+    }),
+  ])
+  clearTimeout(timer)
+  t.pass('the upstream saw its request closed')
+})
+
+t.test('an upstream dying mid-answer cuts the answer short; the gateway carries on', async (t) => {
+  const { upstream, base } = await setup(t)
+  upstream.answer((res, url) => {
+    if (url.endsWith('/ok')) return res.end('fine')
+    res.writeHead(200, { 'content-length': '1000' })
+    res.write('only ten b')
+    res.socket?.destroy()
+  })
+  const cut = await rawCall(`${base}/api/pub/dies`, {}).then(
+    (res) => res.body.length,
+    () => 'errored',
+  )
+  t.not(cut, 1000, 'the client never sees a complete-looking answer')
+  const after = await rawCall(`${base}/api/pub/ok`, {})
+  t.equal(after.status, 200)
+  t.equal(after.body.toString(), 'fine')
+})
+
+t.test('an answer that must clear the session cookie still does', async (t) => {
+  const { stack, base } = await setup(t)
+  const { jar } = await login(base)
+  const user = (await apiCall(jar, `${base}/auth/user`)).json<{ sub: string }>()
+  const store = stack.gateway.app.gatehouse.backends.sessions
+  for (const id of await store.idsBySub(user.sub)) await store.delete(id)
+
+  const res = await apiCall(jar, `${base}/api/maybe/x`)
+  t.equal(res.status, 200, 'an optional-user route still answers, without a token')
+  const cleared = res.headers.getSetCookie().find((line) => line.startsWith('gatehouse='))
+  t.match(cleared, /Max-Age=0|Expires=Thu, 01 Jan 1970/i, 'and tells the browser to drop the dead cookie')
+})
