@@ -1,5 +1,5 @@
 import t from 'tap'
-import { headerRewriter, stripCookies } from '../../src/proxy/headers.js'
+import { connectionNamed, headerRewriter, stripCookies } from '../../src/proxy/headers.js'
 
 t.test('stripCookies removes only the gateway cookies', async (t) => {
   const names = ['__Host-gatehouse', '__Host-gatehouse-login']
@@ -62,4 +62,36 @@ t.test('the rewrite replaces Authorization and sets X-Forwarded-*', async (t) =>
     { 'x-forwarded-for': '1.2.3.4' },
   )
   t.equal(behindProxy['x-forwarded-for'], '1.2.3.4, 10.0.0.9')
+})
+
+t.test('Connection names hop-by-hop headers besides its own close and keep-alive options', async (t) => {
+  t.equal(connectionNamed(undefined), undefined)
+  t.equal(connectionNamed('keep-alive'), undefined)
+  t.equal(connectionNamed('Close'), undefined)
+  t.same(connectionNamed('keep-alive, X-Hop ,upgrade'), ['x-hop', 'upgrade'])
+  t.same(connectionNamed(['x-a', 'x-b, close']), ['x-a', 'x-b'])
+})
+
+t.test('the rewrite drops hop-by-hop headers, Host, and headers Connection names', async (t) => {
+  const rewrite = headerRewriter(['gh'], false)
+  const out = rewrite(
+    { ip: '10.0.0.9', protocol: 'http', host: 'gw', socket: {}, upstreamToken: 'T' },
+    {
+      host: 'gw',
+      connection: 'keep-alive, x-hop, authorization',
+      'x-hop': '1',
+      'keep-alive': 'timeout=5',
+      te: 'trailers',
+      'transfer-encoding': 'chunked',
+      'x-kept': 'yes',
+    },
+  )
+  t.same(Object.keys(out).sort(), [
+    'authorization',
+    'x-forwarded-for',
+    'x-forwarded-host',
+    'x-forwarded-proto',
+    'x-kept',
+  ])
+  t.equal(out.authorization, 'Bearer T', 'naming Authorization in Connection cannot strip the token')
 })
