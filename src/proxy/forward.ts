@@ -1,18 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
-import { connectionNamed, type ForwardedRequest } from './headers.js'
+import { connectionNamed, type ForwardedRequest, HOP_BY_HOP } from './headers.js'
 
-/** Hop-by-hop response headers (RFC 9110 §7.6.1): they describe one connection and never cross a proxy. */
-const hopByHop = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-])
+const hopByHop = new Set(HOP_BY_HOP)
 
 type UpstreamError = Error & { code?: string }
 

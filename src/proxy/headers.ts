@@ -31,11 +31,21 @@ export interface ForwardedRequest {
   readonly socket: { readonly remoteAddress?: string | undefined }
 }
 
+/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection and never cross a proxy. */
+export const HOP_BY_HOP: readonly string[] = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+]
+
 /**
  * Request headers that never reach the upstream as the client sent them:
- * those the gateway sets itself, the hop-by-hop headers (RFC 9110 §7.6.1),
- * which describe one connection only, and `Host`, which undici sets to the
- * upstream's.
+ * those the gateway sets itself, the hop-by-hop ones, and `Host`, which
+ * undici sets to the upstream's.
  */
 const replaced = new Set([
   'cookie',
@@ -44,13 +54,7 @@ const replaced = new Set([
   'x-forwarded-proto',
   'x-forwarded-host',
   'host',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
+  ...HOP_BY_HOP,
 ])
 
 /** Header names a `Connection` header lists besides its own options: hop-by-hop too. */
