@@ -188,6 +188,7 @@ function resolve(config: RawConfig): GatehouseConfig {
       cookieName: secure ? `__Host-${config.session.cookieName}` : config.session.cookieName,
       keyPrefix: config.session.keyPrefix,
       maxSessions: config.session.maxSessions,
+      localCache: config.session.localCache,
     },
     tokens: {
       refreshBefore: parseDuration(config.tokens.refreshBefore),

@@ -14,6 +14,7 @@ export const DEFAULTS = {
   idleTimeout: '30m',
   absoluteTimeout: '12h',
   maxSessions: 100_000,
+  localCache: 10_000,
   refreshBefore: '30s',
   refreshWait: '10s',
   routeTimeout: '30s',
@@ -110,6 +111,12 @@ export const SessionSchema = Type.Object(
       minimum: 1,
       default: DEFAULTS.maxSessions,
       description: 'Memory store only: most sessions held; the least recently used is evicted past it.',
+    }),
+    localCache: Type.Integer({
+      minimum: 0,
+      default: DEFAULTS.localCache,
+      description:
+        'Redis store only: sessions each instance keeps in memory, dropped as soon as Redis reports a change to them; 0 turns the copy off.',
     }),
   },
   { ...strict, description: 'Server-side sessions and the sealed cookie that points at them.' },

@@ -67,6 +67,11 @@ export interface GatehouseConfig {
     readonly keyPrefix: string
     /** Memory store only: most sessions held; the least recently used is evicted past it. */
     readonly maxSessions: number
+    /**
+     * Redis store only: most sessions each instance keeps a copy of, kept
+     * exact by Redis's invalidation messages; 0 turns the copy off.
+     */
+    readonly localCache: number
   }
   readonly tokens: {
     readonly refreshBefore: number

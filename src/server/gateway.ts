@@ -79,6 +79,11 @@ export async function buildGateway(
   const lockTtl = options.lockTtl ?? config.oidc.timeout + 5_000
 
   const metrics = new GatewayMetrics(backends.sessions)
+  if (backends.sessions.kind === 'redis') {
+    // Loaded only for Redis, as in createBackends: memory mode never loads ioredis.
+    const { reportSessionCache } = await import('./redis-backends.js')
+    reportSessionCache(backends.sessions, app.log)
+  }
   const sessions = new Sessions(backends.sessions, config, now)
   // Both token kinds fetch once per lifetime under the same lock discipline.
   const fetchOnce = {

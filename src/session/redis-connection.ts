@@ -8,6 +8,10 @@ export interface RedisConnectionOptions {
   readonly connectTimeout?: number
   /** Longest pause between reconnection attempts, ms. */
   readonly maxReconnectDelay?: number
+  /** RESP version; default 3. */
+  readonly protocol?: 2 | 3
+  /** Subscribe again after a reconnect; default true. */
+  readonly autoResubscribe?: boolean
 }
 
 /**
@@ -28,6 +32,8 @@ export function createRedisClient(url: string, options: RedisConnectionOptions =
     // Never gives up (a null would stop reconnecting for good).
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
     lazyConnect: false,
+    ...(options.protocol ? { protocol: options.protocol } : {}),
+    ...(options.autoResubscribe === false ? { autoResubscribe: false } : {}),
   })
   // Without a listener, ioredis reports connection errors as unhandled
   // 'error' events and the process dies; outages surface through failed

@@ -20,7 +20,8 @@
 import type { Redis } from 'ioredis'
 import { closeRedisClient, createRedisClient, guarded, whenReady } from './redis-connection.js'
 import { CREATE, DELETE, GET_AND_TOUCH, LIVE_MEMBERS, UPDATE_TOKENS } from './redis-scripts.js'
-import type { SessionData, SessionStore, TokenSet, UpdateResult } from './types.js'
+import { TrackedCache, type TrackedCacheOptions } from './redis-tracked-cache.js'
+import type { ReadOptions, SessionData, SessionStore, TokenSet, UpdateResult } from './types.js'
 
 /** Every key and channel Gatehouse uses in Redis, for the docs and for operators. */
 export const REDIS_KEY_LAYOUT = {
@@ -40,6 +41,11 @@ export const REDIS_KEY_LAYOUT = {
   lock: { key: '{prefix}lock:{key}', type: 'string', expires: 'PX ttl, renewed while held' },
   clientToken: { key: '{prefix}ct:{key}', type: 'string', expires: 'PX, with the token' },
   lockReleased: { key: '{prefix}lock-released', type: 'channel', expires: 'never (pub/sub)' },
+  invalidations: {
+    key: '__redis__:invalidate',
+    type: 'channel',
+    expires: 'CLIENT TRACKING BCAST PREFIX {prefix}s:, when the local cache is on',
+  },
 } as const
 
 export type RedisSessionStoreOptions = (
@@ -62,6 +68,12 @@ export type RedisSessionStoreOptions = (
   readonly touchEveryMs?: number
   /** The clock used to prune the indexes. Default `Date.now`. */
   readonly now?: () => number
+  /**
+   * Keep hot sessions in this instance's memory, dropped the moment Redis
+   * reports a change to them (see `TrackedCache`). Absent: every read goes
+   * to Redis.
+   */
+  readonly cache?: Omit<TrackedCacheOptions, 'prefix'>
 }
 
 interface Scripts {
@@ -85,7 +97,8 @@ interface Fixed {
 /**
  * Sessions shared by every instance. Each operation is one Lua script (or
  * one command): one round trip, atomic. The per-request read is a plain
- * `HMGET`, since a script costs Redis more to run. Failures of Redis reject with
+ * `HMGET`, since a script costs Redis more to run, or no round trip at all
+ * when the local cache holds the session. Failures of Redis reject with
  * `StoreUnavailableError` within the command timeout.
  */
 export class RedisSessionStore implements SessionStore {
@@ -96,6 +109,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #idle: number
   readonly #touchEvery: number
   readonly #now: () => number
+  readonly #cache: TrackedCache<SessionData> | undefined
 
   constructor(options: RedisSessionStoreOptions) {
     const owned = 'url' in options
@@ -119,11 +133,17 @@ export class RedisSessionStore implements SessionStore {
     this.#idle = options.idleTimeoutMs
     this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
     this.#now = options.now ?? Date.now
+    this.#cache = options.cache && new TrackedCache({ ...options.cache, prefix: this.#key('') })
+  }
+
+  /** The local cache, when on; for metrics and tests. */
+  get cache(): TrackedCache<SessionData> | undefined {
+    return this.#cache
   }
 
   /** Resolves once connected, or after `timeoutMs` regardless (see `whenReady`). */
-  whenReady(timeoutMs?: number): Promise<void> {
-    return whenReady(this.#redis, timeoutMs)
+  async whenReady(timeoutMs?: number): Promise<void> {
+    await Promise.all([whenReady(this.#redis, timeoutMs), this.#cache?.whenArmed(timeoutMs)])
   }
 
   async create(session: SessionData): Promise<void> {
@@ -136,7 +156,7 @@ export class RedisSessionStore implements SessionStore {
       logoutHandle: session.logoutHandle,
     }
     const bySub = `${this.#prefix}sub:${session.sub}`
-    await guarded(() =>
+    await this.#writing(session.id, () =>
       this.#redis.ghCreate(
         this.#key(session.id),
         bySub,
@@ -154,21 +174,42 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /**
-   * The hot path: one plain `HMGET`, which Redis answers without running a
+   * The hot path. With the local cache on and warm, no round trip at all;
+   * otherwise one plain `HMGET`, which Redis answers without running a
    * script. Only when the idle expiry is due to slide does a second call
-   * run the touch script, whose answer is then the one used.
+   * run the touch script, whose answer is then the one used (and not
+   * cached: the touch is a write, so its invalidation is on its way).
    */
-  async get(id: string, now: number): Promise<SessionData | undefined> {
+  async get(id: string, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
     const key = this.#key(id)
-    let row = await guarded(() => this.#redis.hmget(key, 'data', 'tokens', 'v', 'idle'))
-    if (row[0] === null) return undefined
-    const idle = Number(row[3])
-    if (now >= idle) return undefined
-    if (now - (idle - this.#idle) >= this.#touchEvery) {
-      const touched = await guarded(() => this.#redis.ghGetAndTouch(key, now, this.#idle, this.#touchEvery))
-      if (!touched) return undefined
-      row = touched
+    const cached = options?.fresh ? undefined : this.#cache?.get(key)
+    if (cached) {
+      if (now >= cached.idleExpiresAt || now >= cached.absoluteExpiresAt) return undefined
+      if (!this.#touchDue(cached.idleExpiresAt, now)) return cached
     }
+    const ticket = this.#cache?.begin(key)
+    let session: SessionData | undefined
+    try {
+      const row = await guarded(() => this.#redis.hmget(key, 'data', 'tokens', 'v', 'idle'))
+      if (row[0] === null) return undefined
+      const idle = Number(row[3])
+      if (now >= idle) return undefined
+      if (this.#touchDue(idle, now)) {
+        const touched = await guarded(() => this.#redis.ghGetAndTouch(key, now, this.#idle, this.#touchEvery))
+        return touched ? this.#parse(id, touched, now) : undefined
+      }
+      session = this.#parse(id, row, now)
+      return session
+    } finally {
+      if (ticket) this.#cache!.settle(ticket, session)
+    }
+  }
+
+  #touchDue(idleExpiresAt: number, now: number): boolean {
+    return now - (idleExpiresAt - this.#idle) >= this.#touchEvery
+  }
+
+  #parse(id: string, row: (string | null)[], now: number): SessionData | undefined {
     const [data, tokens, v, touchedIdle] = row as [string, string, string, string]
     const fixed = JSON.parse(data) as Fixed
     if (now >= fixed.absoluteExpiresAt) return undefined
@@ -187,11 +228,13 @@ export class RedisSessionStore implements SessionStore {
   }
 
   updateTokens(id: string, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult> {
-    return guarded(() => this.#redis.ghUpdateTokens(this.#key(id), expectedVersion, JSON.stringify(tokens)))
+    return this.#writing(id, () =>
+      this.#redis.ghUpdateTokens(this.#key(id), expectedVersion, JSON.stringify(tokens)),
+    )
   }
 
   async delete(id: string): Promise<void> {
-    await guarded(() => this.#redis.ghDelete(this.#key(id), this.#prefix, id))
+    await this.#writing(id, () => this.#redis.ghDelete(this.#key(id), this.#prefix, id))
   }
 
   idsBySub(sub: string): Promise<string[]> {
@@ -208,7 +251,20 @@ export class RedisSessionStore implements SessionStore {
 
   /** Quits the connection if the store opened it; a shared one is closed by its owner. */
   async close(): Promise<void> {
-    if (this.#owned) await closeRedisClient(this.#redis)
+    await Promise.all([this.#cache?.close(), this.#owned && closeRedisClient(this.#redis)])
+  }
+
+  /**
+   * A write, followed by dropping the local copy whether or not it went
+   * through (a timed-out write may still have landed), so this instance
+   * reads its own writes without waiting for Redis's invalidation.
+   */
+  async #writing<T>(id: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await guarded(write)
+    } finally {
+      this.#cache?.forget(this.#key(id))
+    }
   }
 
   #key(id: string): string {

@@ -36,6 +36,16 @@ export interface SessionData {
 
 export type UpdateResult = 'updated' | 'stale' | 'missing'
 
+export interface ReadOptions {
+  /**
+   * Read the shared record itself, never this instance's copy of it. For
+   * decisions that must see every instance's latest write, above all
+   * whether to redeem a refresh token: a copy a moment old could hold one
+   * that another instance has already rotated.
+   */
+  readonly fresh?: boolean
+}
+
 export interface SessionStore {
   readonly kind: 'memory' | 'redis'
   create(session: SessionData): Promise<void>
@@ -44,7 +54,7 @@ export interface SessionStore {
    * the idle expiry when enough of it has elapsed (a throttled touch that
    * never rewrites token fields).
    */
-  get(id: string, now: number): Promise<SessionData | undefined>
+  get(id: string, now: number, options?: ReadOptions): Promise<SessionData | undefined>
   /**
    * Replaces the tokens iff the stored version still equals `expectedVersion`;
    * the stored version becomes `expectedVersion + 1`.

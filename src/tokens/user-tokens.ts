@@ -29,6 +29,9 @@ export interface RefreshObserver {
   joined?(): void
 }
 
+/** Every read on the refresh path: never decide to redeem on a per-instance copy. */
+const FRESH = { fresh: true } as const
+
 /** Outcomes of a refresh that leave the session in place, so a still-valid token may be used. */
 const transient = new Set([
   'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
@@ -89,7 +92,7 @@ export class UserTokens {
     if (!lock) {
       this.#o.observer?.joined?.()
       await this.#o.locks.waitForRelease(key, this.#o.refreshWait)
-      const after = await this.#o.store.get(id, this.#o.now())
+      const after = await this.#o.store.get(id, this.#o.now(), FRESH)
       if (!after) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
       if (!this.needsRefresh(after)) return after
       // The holder failed; its error is not ours to repeat, and redeeming
@@ -99,7 +102,7 @@ export class UserTokens {
     try {
       // Re-read under the lock: another instance may have refreshed between
       // our read and our acquire, and its refresh token is the live one.
-      const current = await this.#o.store.get(id, this.#o.now())
+      const current = await this.#o.store.get(id, this.#o.now(), FRESH)
       if (!current) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
       if (!this.needsRefresh(current)) return current
       return await this.#redeem(current)
@@ -125,7 +128,7 @@ export class UserTokens {
     if (result === 'stale') {
       // Only reachable without coordination, or if the lock was lost: the
       // stored tokens are newer than ours, so keep them and use them.
-      const stored = await this.#o.store.get(current.id, this.#o.now())
+      const stored = await this.#o.store.get(current.id, this.#o.now(), FRESH)
       if (!stored) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
       return stored
     }

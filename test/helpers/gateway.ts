@@ -47,6 +47,7 @@ export interface TestConfigInput {
   readonly absoluteTimeout?: number
   readonly keyPrefix?: string
   readonly maxSessions?: number
+  readonly localCache?: number
   readonly logLevel?: GatehouseConfig['logging']['level']
   readonly accessLog?: boolean
   readonly rateLimitMax?: number
@@ -83,6 +84,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       cookieName: 'gatehouse',
       keyPrefix: input.keyPrefix ?? 'gatehouse:',
       maxSessions: input.maxSessions ?? 100_000,
+      localCache: input.localCache ?? 10_000,
     },
     tokens: { refreshBefore: input.refreshBefore ?? 5_000, refreshWait: input.refreshWait ?? 10_000 },
     auth: { basePath: '/auth', rateLimit: { max: input.rateLimitMax ?? 1_000, window: 60_000 } },
