@@ -54,6 +54,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
   t.equal(config.session.idleTimeout, 30 * 60_000)
   t.equal(config.session.absoluteTimeout, 12 * 3_600_000)
   t.equal(config.session.maxSessions, 100_000)
+  t.equal(config.session.localCache, 10_000)
   t.equal(config.tokens.refreshBefore, 30_000)
   t.equal(config.auth.basePath, '/auth')
   t.equal(config.csrf.header, 'x-csrf')
@@ -179,6 +180,11 @@ t.test('every bad file is named by field path and YAML line', async (t) => {
     problems(minimal.replace('  secret: ${SESSION_SECRET}', '  secret: ${SESSION_SECRET}\n  maxSessions: 0')),
     ['9 session.maxSessions: expected integer to be greater or equal to 1'],
     'a session cap below one',
+  )
+  t.same(
+    problems(minimal.replace('  secret: ${SESSION_SECRET}', '  secret: ${SESSION_SECRET}\n  localCache: -1')),
+    ['9 session.localCache: expected integer to be greater or equal to 0'],
+    'a negative local cache',
   )
   t.same(
     problems(`${minimal}  - path: /api/orders/\n    upstream: http://other:8080\n`),
