@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { TrackedCache } from '../session/redis-tracked-cache.js'
 import type { SessionStore } from '../session/types.js'
 
 /**
@@ -87,6 +88,39 @@ export class GatewayMetrics {
         registers: [this.registry],
         collect() {
           this.set(sized.size)
+        },
+      })
+    }
+    // By shape, not class: memory mode must not load the Redis modules.
+    const cache = (store as { readonly cache?: TrackedCache<unknown> }).cache
+    if (cache) {
+      new Gauge({
+        name: 'gatehouse_session_cache_entries',
+        help: "Sessions in this instance's local copy (Redis store).",
+        registers: [this.registry],
+        collect() {
+          this.set(cache.size)
+        },
+      })
+      new Gauge({
+        name: 'gatehouse_session_cache_armed',
+        help: '1 while Redis invalidations are heard and the local copy may be served, else 0.',
+        registers: [this.registry],
+        collect() {
+          this.set(cache.armed ? 1 : 0)
+        },
+      })
+      // Counted as plain integers on the hot path, copied here on scrape.
+      new Counter({
+        name: 'gatehouse_session_cache_lookups_total',
+        help: 'Session reads answered from the local copy (hit) or from Redis (miss).',
+        labelNames: ['result'] as const,
+        registers: [this.registry],
+        collect() {
+          const { hits, misses } = cache.stats
+          this.reset()
+          this.inc({ result: 'hit' }, hits)
+          this.inc({ result: 'miss' }, misses)
         },
       })
     }

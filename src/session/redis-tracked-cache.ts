@@ -76,6 +76,8 @@ export class TrackedCache<V> extends EventEmitter {
   #beating = false
   #closed = false
   #refused: Error | undefined
+  #hits = 0
+  #misses = 0
 
   constructor(options: TrackedCacheOptions) {
     super()
@@ -111,14 +113,21 @@ export class TrackedCache<V> extends EventEmitter {
     return this.#entries.size
   }
 
+  /** Lookups answered from memory and lookups that went to Redis, since start; for metrics. */
+  get stats(): { readonly hits: number; readonly misses: number } {
+    return { hits: this.#hits, misses: this.#misses }
+  }
+
   /** The cached value, or `undefined` when absent or when the copy cannot be trusted right now. */
   get(key: string): V | undefined {
-    if (!this.#armed || this.#clock() >= this.#freshUntil) return undefined
-    const value = this.#entries.get(key)
-    if (value !== undefined) {
-      this.#entries.delete(key)
-      this.#entries.set(key, value)
+    const value = this.#armed && this.#clock() < this.#freshUntil ? this.#entries.get(key) : undefined
+    if (value === undefined) {
+      this.#misses++
+      return undefined
     }
+    this.#hits++
+    this.#entries.delete(key)
+    this.#entries.set(key, value)
     return value
   }
 
