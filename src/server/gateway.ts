@@ -14,7 +14,7 @@ import { ClientTokens } from '../tokens/client-tokens.js'
 import { UserTokens } from '../tokens/user-tokens.js'
 import { type Backends, createBackends } from './backends.js'
 import { installErrorHandling } from './error-handler.js'
-import { loggerOptions } from './logger.js'
+import { loggerOptions, requestLogger } from './logger.js'
 import { GatewayMetrics } from './metrics.js'
 
 /** Seams for tests and embedding; production passes none of them. */
@@ -70,6 +70,7 @@ export async function buildGateway(
     keepAliveTimeout: config.server.keepAliveTimeout,
     // Fastify's two lines per request off; `logging.accessLog` adds our one.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: requestLogger,
     return503OnClosing: true,
   }) as unknown as FastifyInstance
 

@@ -1,0 +1,58 @@
+import fastify, { type FastifyBaseLogger } from 'fastify'
+import t from 'tap'
+import type { GatehouseConfig } from '../../src/config/types.js'
+import { loggerOptions, requestLogger } from '../../src/server/logger.js'
+
+/** A real pino logger (Fastify's), writing JSON lines to an array, that counts its children. */
+function pino(level: string) {
+  const lines: Record<string, unknown>[] = []
+  const app = fastify({
+    logger: {
+      ...loggerOptions({ logging: { level } } as GatehouseConfig),
+      stream: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    },
+  })
+  const log = app.log as FastifyBaseLogger
+  const makeChild = log.child
+  const made = { children: 0 }
+  // Children inherit this property, so `this` must stay whoever is called.
+  log.child = function (this: FastifyBaseLogger, ...args: Parameters<FastifyBaseLogger['child']>) {
+    made.children++
+    return makeChild.apply(this, args)
+  }
+  return { log, lines, made }
+}
+
+t.test('a request that logs nothing makes no child logger', async (t) => {
+  const { log, lines, made } = pino('info')
+  const logger = requestLogger(log, { reqId: 'req-1' }, {})
+  logger.trace('off')
+  logger.debug({ x: 1 }, 'off')
+  t.equal(made.children, 0, 'levels that are off cost nothing')
+  t.equal(logger.level, 'info')
+  t.same(lines, [])
+
+  logger.info({ route: '/api' }, 'first')
+  logger.warn('second')
+  t.equal(made.children, 1, 'the first line makes the child, once')
+  t.match(lines, [
+    { level: 30, reqId: 'req-1', route: '/api', msg: 'first' },
+    { level: 40, reqId: 'req-1', msg: 'second' },
+  ])
+  logger.child({ step: 'x' }).info('third')
+  t.match(lines[2], { reqId: 'req-1', step: 'x', msg: 'third' }, 'a grandchild keeps the request id')
+})
+
+t.test('redaction still applies to what a request logs', async (t) => {
+  const { log, lines } = pino('info')
+  requestLogger(log, { reqId: 'req-2' }, {}).error({ body: { access_token: 'SECRET' } }, 'failed')
+  t.match(lines, [{ reqId: 'req-2', body: { access_token: '[redacted]' } }])
+})
+
+t.test('route-level log options get a real child at once', async (t) => {
+  const { log, lines, made } = pino('info')
+  const logger = requestLogger(log, { reqId: 'req-3' }, { level: 'debug' })
+  t.equal(made.children, 1)
+  logger.debug('on here')
+  t.match(lines, [{ level: 20, reqId: 'req-3', msg: 'on here' }])
+})
