@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { TrackedCache } from '../session/redis-tracked-cache.js'
 import type { SessionStore } from '../session/types.js'
+import { RequestMetrics } from './request-metrics.js'
 
 /**
  * Prometheus metrics of one gateway, in a registry of its own so two
@@ -8,19 +9,10 @@ import type { SessionStore } from '../session/types.js'
  */
 export class GatewayMetrics {
   readonly registry = new Registry()
-  readonly requests = new Counter({
-    name: 'gatehouse_http_requests_total',
-    help: 'Requests answered, by route, method and status.',
-    labelNames: ['route', 'method', 'status'] as const,
-    registers: [this.registry],
-  })
-  readonly duration = new Histogram({
-    name: 'gatehouse_http_request_duration_seconds',
-    help: 'Time to answer a request, by route, method and status.',
-    labelNames: ['route', 'method', 'status'] as const,
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  })
+  readonly #requests = new RequestMetrics(
+    this.registry,
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  )
   readonly upstreamErrors = new Counter({
     name: 'gatehouse_upstream_errors_total',
     help: 'Upstream failures, by route and kind (timeout, unreachable).',
@@ -56,26 +48,9 @@ export class GatewayMetrics {
     registers: [this.registry],
   })
 
-  /** Bound children of `requests` and `duration`, one per route, method and status. */
-  readonly #perRequest = new Map<string, { count(): void; time(seconds: number): void }>()
-
-  /**
-   * Counts one answered request. prom-client hashes a label object on every
-   * call; the label sets here are few (routes × methods × statuses), so
-   * each is bound once and the hot path is a Map lookup.
-   */
+  /** Counts one answered request (see `RequestMetrics` for why it is not a prom-client metric). */
   observeRequest(route: string, method: string, status: number, seconds: number): void {
-    const key = `${route} ${method} ${status}`
-    let bound = this.#perRequest.get(key)
-    if (!bound) {
-      const labels = { route, method, status }
-      const counter = this.requests.labels(labels)
-      const histogram = this.duration.labels(labels)
-      bound = { count: () => counter.inc(), time: (s) => histogram.observe(s) }
-      this.#perRequest.set(key, bound)
-    }
-    bound.count()
-    bound.time(seconds)
+    this.#requests.observe(route, method, status, seconds)
   }
 
   constructor(store: SessionStore) {
