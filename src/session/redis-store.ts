@@ -183,10 +183,16 @@ export class RedisSessionStore implements SessionStore {
   async get(id: string, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
     const key = this.#key(id)
     const cached = options?.fresh ? undefined : this.#cache?.get(key)
-    if (cached) {
-      if (now >= cached.idleExpiresAt || now >= cached.absoluteExpiresAt) return undefined
-      if (!this.#touchDue(cached.idleExpiresAt, now)) return cached
-    }
+    // A copy that looks expired, or due for its touch, is checked against
+    // Redis: another instance may have slid the expiry a moment ago, and
+    // ending a live session on a stale copy would log the user out.
+    if (
+      cached &&
+      now < cached.idleExpiresAt &&
+      now < cached.absoluteExpiresAt &&
+      !this.#touchDue(cached.idleExpiresAt, now)
+    )
+      return cached
     const ticket = this.#cache?.begin(key)
     let session: SessionData | undefined
     try {

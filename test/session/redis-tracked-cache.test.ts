@@ -42,7 +42,15 @@ async function instances(
     await reader.close()
     await Promise.all([closeRedisClient(readerClient), closeRedisClient(writerClient)])
   })
-  return { writer, reader, cache, key: (id: string) => `${prefix}s:${id}` }
+  /**
+   * A create, then its own invalidation: until that arrives, a read begun
+   * after the create is (rightly) not cached, which would race the test.
+   */
+  const created = async (store: RedisSessionStore, data: SessionData) => {
+    await store.create(data)
+    await cache.sync()
+  }
+  return { writer, reader, cache, created, key: (id: string) => `${prefix}s:${id}` }
 }
 
 async function proxy(t: Test): Promise<TcpProxy> {
@@ -71,22 +79,39 @@ const rotated = (now: number) => ({
 
 t.test('a warm read needs no round trip: it is served while the command connection is silent', async (t) => {
   const main = await proxy(t)
-  const { writer, reader, cache } = await instances(t, { main })
+  const { writer, reader, cache, created } = await instances(t, { main })
   const now = Date.now()
-  await writer.create(session('w1', now))
+  await created(writer, session('w1', now))
   t.equal((await reader.get('w1', now))?.version, 0, 'the first read goes to Redis')
   t.equal(cache.size, 1, 'and is kept')
   main.blackhole()
   t.same(await reader.get('w1', now + 1_000), session('w1', now), 'the next comes from memory')
-  t.equal(await reader.get('w1', now + 60_000), undefined, 'the copy honours the idle expiry')
   main.release()
 })
 
+t.test(
+  'a copy that looks expired is checked against Redis, where another instance may have slid it',
+  async (t) => {
+    const tracking = await proxy(t)
+    const { writer, reader, created } = await instances(t, { tracking, cache: { maxStalenessMs: 60_000 } })
+    const now = Date.now()
+    await created(writer, session('x1', now))
+    await reader.get('x1', now)
+    tracking.blackhole()
+    t.equal((await writer.get('x1', now + 7_000))?.idleExpiresAt, now + 67_000, 'the writer slides it')
+    const later = await reader.get('x1', now + 61_000)
+    t.equal(later?.id, 'x1', "past the copy's idle expiry, the session is still live")
+    t.equal(later?.idleExpiresAt, now + 121_000, 'and slides again')
+    t.equal(await reader.get('x1', now + 200_000), undefined, 'idle for real: gone')
+    tracking.release()
+  },
+)
+
 t.test('a logout or a refresh on another instance reaches this one with its invalidation', async (t) => {
-  const { writer, reader, cache, key } = await instances(t)
+  const { writer, reader, cache, key, created } = await instances(t)
   const now = Date.now()
-  await writer.create(session('w2', now))
-  await writer.create(session('w3', now))
+  await created(writer, session('w2', now))
+  await created(writer, session('w3', now))
   await reader.get('w2', now)
   await reader.get('w3', now)
   t.equal(cache.size, 2)
@@ -101,9 +126,9 @@ t.test('a logout or a refresh on another instance reaches this one with its inva
 
 t.test('this instance reads its own writes without waiting for the invalidation', async (t) => {
   const tracking = await proxy(t)
-  const { reader, cache, key } = await instances(t, { tracking, cache: { maxStalenessMs: 60_000 } })
+  const { reader, cache, key, created } = await instances(t, { tracking, cache: { maxStalenessMs: 60_000 } })
   const now = Date.now()
-  await reader.create(session('w4', now))
+  await created(reader, session('w4', now))
   await reader.get('w4', now)
   t.ok(cache.get(key('w4')))
   tracking.blackhole()
@@ -116,9 +141,12 @@ t.test('this instance reads its own writes without waiting for the invalidation'
 
 t.test('until an invalidation arrives the copy is served, but a fresh read always asks Redis', async (t) => {
   const tracking = await proxy(t)
-  const { writer, reader, cache } = await instances(t, { tracking, cache: { maxStalenessMs: 60_000 } })
+  const { writer, reader, cache, created } = await instances(t, {
+    tracking,
+    cache: { maxStalenessMs: 60_000 },
+  })
   const now = Date.now()
-  await writer.create(session('w5', now))
+  await created(writer, session('w5', now))
   await reader.get('w5', now)
   tracking.blackhole()
   await writer.updateTokens('w5', 0, rotated(now))
@@ -133,9 +161,9 @@ t.test('until an invalidation arrives the copy is served, but a fresh read alway
 
 t.test('a read that its invalidation overtakes is not cached', async (t) => {
   const main = await proxy(t)
-  const { writer, reader, cache, key } = await instances(t, { main })
+  const { writer, reader, cache, key, created } = await instances(t, { main })
   const now = Date.now()
-  await writer.create(session('w6', now))
+  await created(writer, session('w6', now))
   main.holdReplies()
   const inFlight = reader.get('w6', now)
   // Redis has answered (so it read version 0) but the answer is held.
@@ -150,12 +178,12 @@ t.test('a read that its invalidation overtakes is not cached', async (t) => {
 
 t.test('a silent invalidation connection stops the copy being served, then recovers', async (t) => {
   const tracking = await proxy(t)
-  const { writer, reader, cache, key } = await instances(t, {
+  const { writer, reader, cache, key, created } = await instances(t, {
     tracking,
     cache: { heartbeatMs: 20, maxStalenessMs: 200 },
   })
   const now = Date.now()
-  await writer.create(session('w7', now))
+  await created(writer, session('w7', now))
   await reader.get('w7', now)
   t.ok(cache.get(key('w7')))
   tracking.blackhole()
@@ -165,18 +193,18 @@ t.test('a silent invalidation connection stops the copy being served, then recov
   t.equal(await reader.get('w7', now), undefined, 'the logout holds though its invalidation never came')
   tracking.release()
   await eventually(cache, 'armed')
-  await writer.create(session('w8', now))
+  await created(writer, session('w8', now))
   await reader.get('w8', now)
   t.ok(cache.get(key('w8')), 'caching again on a new connection')
 })
 
 t.test('without a recent heartbeat the copy is not served, even on a connection still open', async (t) => {
   let clock = 0
-  const { writer, reader, cache, key } = await instances(t, {
+  const { writer, reader, cache, key, created } = await instances(t, {
     cache: { heartbeatMs: 3_600_000, maxStalenessMs: 1_000, clock: () => clock },
   })
   const now = Date.now()
-  await writer.create(session('h1', now))
+  await created(writer, session('h1', now))
   await reader.get('h1', now)
   t.ok(cache.get(key('h1')), 'served within maxStalenessMs of the last proof')
   clock = 1_000
@@ -186,9 +214,9 @@ t.test('without a recent heartbeat the copy is not served, even on a connection 
 
 t.test('a dropped invalidation connection empties the copy; what changed meanwhile is read', async (t) => {
   const tracking = await proxy(t)
-  const { writer, reader, cache } = await instances(t, { tracking })
+  const { writer, reader, cache, created } = await instances(t, { tracking })
   const now = Date.now()
-  await writer.create(session('w9', now))
+  await created(writer, session('w9', now))
   await reader.get('w9', now)
   tracking.blackhole()
   tracking.cut()
@@ -201,9 +229,9 @@ t.test('a dropped invalidation connection empties the copy; what changed meanwhi
 })
 
 t.test('bounded: the least recently used session goes first', async (t) => {
-  const { writer, reader, cache, key } = await instances(t, { cache: { maxEntries: 2 } })
+  const { writer, reader, cache, key, created } = await instances(t, { cache: { maxEntries: 2 } })
   const now = Date.now()
-  for (const id of ['b1', 'b2', 'b3']) await writer.create(session(id, now))
+  for (const id of ['b1', 'b2', 'b3']) await created(writer, session(id, now))
   await reader.get('b1', now)
   await reader.get('b2', now)
   await reader.get('b1', now)
