@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import { Redis } from 'ioredis'
 import { StoreUnavailableError } from './store-errors.js'
 
@@ -48,15 +49,19 @@ export function createRedisClient(url: string, options: RedisConnectionOptions =
  * not-ready, and serves once Redis comes up.
  */
 export function whenReady(client: Redis, timeoutMs = 2_000): Promise<void> {
-  if (client.status === 'ready') return Promise.resolve()
+  return client.status === 'ready' ? Promise.resolve() : eventOrTimeout(client, 'ready', timeoutMs)
+}
+
+/** Resolves on `event`, or after `timeoutMs`, whichever comes first; never rejects. */
+export function eventOrTimeout(emitter: EventEmitter, event: string, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer)
-      client.off('ready', done)
+      emitter.off(event, done)
       resolve()
     }
     const timer = setTimeout(done, timeoutMs)
-    client.once('ready', done)
+    emitter.once(event, done)
   })
 }
 

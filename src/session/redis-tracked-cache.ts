@@ -21,7 +21,7 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
-import { closeRedisClient, createRedisClient } from './redis-connection.js'
+import { closeRedisClient, createRedisClient, eventOrTimeout } from './redis-connection.js'
 
 const CHANNEL = '__redis__:invalidate'
 
@@ -170,16 +170,7 @@ export class TrackedCache<V> extends EventEmitter {
 
   /** Resolves when armed, or after `timeoutMs` regardless: the store works unarmed, only slower. */
   whenArmed(timeoutMs = 2_000): Promise<void> {
-    if (this.#armed) return Promise.resolve()
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.off('armed', done)
-        resolve()
-      }
-      const timer = setTimeout(done, timeoutMs)
-      this.once('armed', done)
-    })
+    return this.#armed ? Promise.resolve() : eventOrTimeout(this, 'armed', timeoutMs)
   }
 
   async close(): Promise<void> {

@@ -2,8 +2,8 @@ import t from 'tap'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/session/redis-connection.js'
 import { REDIS_KEY_LAYOUT, RedisSessionStore } from '../../src/session/redis-store.js'
 import { StoreUnavailableError } from '../../src/session/store-errors.js'
-import type { SessionData } from '../../src/session/types.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
+import { session } from './fixtures.js'
 import { sessionStoreContract } from './store-contract.js'
 
 const redis = await startRedis()
@@ -288,19 +288,3 @@ t.test(
     t.equal((await store.get('k3', now))?.version, 1)
   },
 )
-
-function session(id: string, now: number, extra: Partial<SessionData> = {}): SessionData {
-  return {
-    id,
-    sub: 'alice',
-    sid: undefined,
-    claims: { name: 'Alice' },
-    tokens: { accessToken: 'A1', accessTokenExpiresAt: now + 60_000, refreshToken: 'R1', idToken: 'I1' },
-    version: 0,
-    createdAt: now,
-    absoluteExpiresAt: now + 3_600_000,
-    idleExpiresAt: now + 60_000,
-    logoutHandle: 'h',
-    ...extra,
-  }
-}

@@ -6,6 +6,7 @@ import { RedisSessionStore, type RedisSessionStoreOptions } from '../../src/sess
 import type { SessionData } from '../../src/session/types.js'
 import { startRedis } from '../helpers/redis.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
+import { session } from './fixtures.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -271,18 +272,3 @@ t.test('a Redis that refuses CLIENT TRACKING: no copy, every read goes to Redis'
     'and says why',
   )
 })
-
-function session(id: string, now: number): SessionData {
-  return {
-    id,
-    sub: 'alice',
-    sid: undefined,
-    claims: { name: 'Alice' },
-    tokens: { accessToken: 'A1', accessTokenExpiresAt: now + 60_000, refreshToken: 'R1', idToken: 'I1' },
-    version: 0,
-    createdAt: now,
-    absoluteExpiresAt: now + 3_600_000,
-    idleExpiresAt: now + 60_000,
-    logoutHandle: 'h',
-  }
-}
