@@ -69,7 +69,9 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
   const file = values.config ?? io.env.GATEHOUSE_CONFIG ?? './routes.yaml'
   let config: GatehouseConfig
   try {
-    config = loadConfig(file, io.env)
+    config = loadConfig(file, io.env, {
+      onWarning: (warning) => io.stderr(`warning: ${formatProblem(file, warning)}`),
+    })
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const problem of err.problems) io.stderr(formatProblem(file, problem))

@@ -177,11 +177,6 @@ export async function buildGateway(
     })
     await authRoutes(scope, { config, oidc, sessions })
     await logoutRoutes(scope, { config, oidc, sessions, replay: backends.replay, now })
-    if (config.metrics.enabled && config.metrics.port === undefined) {
-      scope.get('/metrics', async (_request, reply) =>
-        reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
-      )
-    }
     await healthRoutes(scope, {
       async check() {
         const checks: Record<string, string> = { idp: oidc.discovered ? 'ok' : 'not discovered' }
