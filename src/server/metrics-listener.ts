@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
@@ -42,11 +41,15 @@ export function metricsListener(app: FastifyInstance, config: GatehouseConfig): 
   })
   return {
     async listen() {
-      server.listen(config.metrics.port, config.metrics.host)
-      await Promise.race([
-        once(server, 'listening'),
-        once(server, 'error').then(([err]) => Promise.reject(err)),
-      ])
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(config.metrics.port, config.metrics.host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+      // A failed accept (EMFILE) must not take the gateway down with it.
+      server.on('error', (err) => app.log.warn({ err }, 'metrics listener error'))
       const { address, port } = server.address() as AddressInfo
       const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}/metrics`
       app.log.info({ url }, 'metrics listening')

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net'
 import type { Test } from 'tap'
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
@@ -81,4 +82,22 @@ t.test('metrics.enabled: false serves /metrics nowhere', async (t) => {
   const { running, publicUrl } = await started(t, { enabled: false, port: 0 })
   t.equal(running.metricsUrl, undefined)
   t.equal((await jarFetch(new CookieJar(), `${publicUrl}/metrics`)).status, 404)
+})
+
+t.test('a metrics port already taken fails the start, and the public listener is closed again', async (t) => {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())))
+  const { port } = taken.address() as AddressInfo
+  const stack = await startStack()
+  await stack.gateway.close()
+  t.teardown(async () => {
+    await stack.upstream.close()
+    await stack.idp.close()
+  })
+  await t.rejects(
+    start({ ...stack.config, metrics: { ...stack.config.metrics, port } }, { handleSignals: false }),
+    { code: 'EADDRINUSE' },
+  )
+  await t.rejects(fetch(`${stack.config.server.publicUrl}/healthz`), 'the public port was released')
 })
