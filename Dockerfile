@@ -24,9 +24,14 @@ COPY --chown=root:root package.json ./
 COPY --chown=root:root schema ./schema
 # Nothing is written at run time, so the root filesystem can be read-only;
 # the app's files belong to root and are not writable by the runtime user.
-USER node
-EXPOSE 3000
+# Numeric, so Kubernetes' runAsNonRoot can verify it without /etc/passwd:
+# 1000 is the image's `node` user, so HOME and the passwd entry exist.
+USER 1000:1000
+# The public port and the metrics listener (metrics.port); both are set in
+# the config, these are their defaults.
+EXPOSE 3000 9464
+# The probe reads the same config as the server, so it follows server.port.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "dist/cli/index.js", "health", "--config", "/etc/gatehouse/routes.yaml"]
 # Exec form: node is PID 1's child-free process and receives SIGTERM itself.
 CMD ["node", "dist/cli/index.js", "start", "--config", "/etc/gatehouse/routes.yaml"]

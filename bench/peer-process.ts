@@ -115,7 +115,7 @@ async function expressBff(target: string): Promise<{ url: string; stop: Stop }> 
  * config loader, with a clock the orchestrator can move (for the refresh
  * storm) and its logs at their configured level on stdout.
  */
-async function gatehouse(configFile: string): Promise<{ url: string; stop: Stop }> {
+async function gatehouse(configFile: string): Promise<{ url: string; metricsUrl?: string; stop: Stop }> {
   const { loadConfig } = await import('../src/config/load.js')
   const { start } = await import('../src/server/start.js')
   let offset = 0
@@ -128,10 +128,10 @@ async function gatehouse(configFile: string): Promise<{ url: string; stop: Stop 
   const config = loadConfig(configFile, process.env)
   const gateway = await start(config, { handleSignals: false, now: () => Date.now() + offset })
   await gateway.app.gatehouse.whenDiscovered()
-  return { url: gateway.url, stop: () => gateway.close() }
+  return { url: gateway.url, metricsUrl: gateway.metricsUrl, stop: () => gateway.close() }
 }
 
-const peers: Record<string, (arg: string) => Promise<{ url: string; stop: Stop }>> = {
+const peers: Record<string, (arg: string) => Promise<{ url: string; metricsUrl?: string; stop: Stop }>> = {
   upstream,
   'fastify-proxy': fastifyProxy,
   'express-bff': expressBff,
@@ -151,4 +151,4 @@ process.on('message', async (message: { stop?: boolean }) => {
   process.exit(0)
 })
 process.on('disconnect', () => process.exit(0))
-send({ ready: running.url })
+send({ ready: running.url, metrics: running.metricsUrl })

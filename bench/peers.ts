@@ -5,6 +5,8 @@ const script = fileURLToPath(new URL('./peer-process.ts', import.meta.url))
 
 export interface PeerProcess {
   readonly url: string
+  /** A gateway peer's metrics listener, e.g. `http://127.0.0.1:40123/metrics`. */
+  readonly metricsUrl: string | undefined
   readonly pid: number
   /** Moves a gateway peer's clock forward (the refresh storm); resolves once it has. */
   advance(ms: number): Promise<void>
@@ -31,18 +33,19 @@ export function spawnPeer(args: readonly string[], options: SpawnOptions = {}): 
       reject(new Error(`peer ${args[0]} exited with ${code} before it was ready`))
     child.once('exit', early)
     child.once('error', reject)
-    child.once('message', (message: { ready?: string }) => {
+    child.once('message', (message: { ready?: string; metrics?: string }) => {
       if (!message.ready) return reject(new Error(`peer ${args[0]} said ${JSON.stringify(message)}`))
       child.off('exit', early)
-      resolve(handle(child, message.ready))
+      resolve(handle(child, message.ready, message.metrics))
     })
   })
 }
 
-function handle(child: ChildProcess, url: string): PeerProcess {
+function handle(child: ChildProcess, url: string, metricsUrl: string | undefined): PeerProcess {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   return {
     url,
+    metricsUrl,
     pid: child.pid ?? 0,
     advance(ms) {
       return new Promise((resolve) => {

@@ -34,7 +34,7 @@ export async function refreshStorm(options: {
   const pool = new Pool(gateway.url, { connections: count })
   const headers = { cookie: options.cookie, 'x-csrf': '1' }
   try {
-    const before = await refreshMetric(gateway.url)
+    const before = await refreshMetric(gateway)
     const grants = idp.stats.refreshGrants
     const replays = idp.stats.refreshReplays
     await gateway.advance(options.accessTokenTtlMs + 1_000)
@@ -47,7 +47,7 @@ export async function refreshStorm(options: {
       }),
     )
     const lastCompletedMs = performance.now() - started
-    const after = await refreshMetric(gateway.url)
+    const after = await refreshMetric(gateway)
     const refreshes = after.count - before.count
     return {
       requests: count,
@@ -64,8 +64,9 @@ export async function refreshStorm(options: {
 }
 
 /** The gateway's `gatehouse_token_refresh_duration_seconds` sum and count. */
-async function refreshMetric(url: string): Promise<{ sum: number; count: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text()
+async function refreshMetric(gateway: PeerProcess): Promise<{ sum: number; count: number }> {
+  if (!gateway.metricsUrl) throw new Error('the gateway peer runs without metrics')
+  const text = await (await fetch(gateway.metricsUrl)).text()
   const read = (name: string) => Number(new RegExp(`^${name} ([\\d.eE+-]+)$`, 'm').exec(text)?.[1] ?? 0)
   return {
     sum: read('gatehouse_token_refresh_duration_seconds_sum'),

@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs'
+import type { Test } from 'tap'
 import t from 'tap'
+import { parseAllDocuments } from 'yaml'
+import { parseConfig } from '../src/config/load.js'
 
 // Docker cannot run here, so the image's invariants are checked in its source.
 const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8')
@@ -19,13 +22,103 @@ t.test('every stage is node:24-slim, and the runtime installs production depende
   )
 })
 
-t.test('the runtime runs as a non-root user, checks /healthz, and starts the built CLI', async (t) => {
+t.test('the runtime runs as a non-root user and starts the built CLI', async (t) => {
   const user = /^USER (\S+)/m.exec(runtime)?.[1]
   t.ok(user && user !== 'root' && user !== '0', `USER ${user}`)
-  t.match(runtime, /^HEALTHCHECK .*\/healthz/ms)
   const cmd = /^CMD (.+)$/m.exec(runtime)?.[1]
   const argv = JSON.parse(cmd!) as string[]
   t.same(argv.slice(0, 3), ['node', 'dist/cli/index.js', 'start'])
   t.match(argv.join(' '), '--config /etc/gatehouse/routes.yaml')
   t.match(readme, argv.join(' '), 'the README documents the same start command')
+})
+
+t.test('the runtime user is numeric and not root, so runAsNonRoot can verify it', async (t) => {
+  const user = /^USER (\d+)(?::(\d+))?$/m.exec(runtime)
+  t.ok(user, 'USER is numeric (uid, optionally :gid)')
+  t.equal(user?.[1], '1000', "the node image's unprivileged user")
+  t.not(user?.[2], '0', 'not the root group')
+  t.match(
+    runtime,
+    /COPY --from=build --chown=root:root/,
+    'the app files are not the runtime user’s to change',
+  )
+})
+
+t.test('the HEALTHCHECK probes the port the config names, through the CLI', async (t) => {
+  const healthcheck = runtime.slice(runtime.search(/^HEALTHCHECK /m))
+  const check = /\bCMD (\[.*\])$/m.exec(healthcheck)?.[1]
+  const argv = JSON.parse(check!) as string[]
+  const start = JSON.parse(/^CMD (.+)$/m.exec(runtime)![1]!) as string[]
+  t.same(argv.slice(0, 3), ['node', 'dist/cli/index.js', 'health'])
+  const configOf = (a: string[]) => a[a.indexOf('--config') + 1]
+  t.equal(configOf(argv), configOf(start), 'the same config file as the server')
+  t.notMatch(check, /3000/, 'no hard-coded port')
+})
+
+t.test('.dockerignore keeps history, dependencies, env files and local artefacts out', async (t) => {
+  const ignore = readFileSync(new URL('../.dockerignore', import.meta.url), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+  for (const entry of [
+    '.git',
+    'node_modules',
+    'test-artifacts',
+    '.env*',
+    'coverage',
+    '.tap',
+    'bench/results',
+  ])
+    t.ok(ignore.includes(entry), entry)
+})
+
+// biome-ignore lint/suspicious/noExplicitAny: a Kubernetes manifest, read field by field
+type Manifest = Record<string, any>
+
+/** Every YAML document in the fenced `yaml` blocks of docs/deployment.md. */
+function manifest(t: Test): Manifest[] {
+  const doc = readFileSync(new URL('../docs/deployment.md', import.meta.url), 'utf8')
+  return [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].flatMap(([, block]) =>
+    parseAllDocuments(block!).map((d) => {
+      t.same(d.errors, [], 'valid YAML')
+      return d.toJS() as Manifest
+    }),
+  )
+}
+
+t.test('the Kubernetes manifest in docs/deployment.md is accepted as written', async (t) => {
+  const docs = manifest(t)
+  const kind = (k: string) => docs.find((d) => d.kind === k)!
+  const deployment = kind('Deployment')
+  const pod = deployment.spec.template.spec
+  t.equal(pod.securityContext.runAsNonRoot, true)
+  t.equal(pod.securityContext.runAsUser, 1000, 'numeric runAsUser, the image’s USER')
+  const container = pod.containers[0]
+  t.equal(container.securityContext.readOnlyRootFilesystem, true)
+  t.equal(container.securityContext.allowPrivilegeEscalation, false)
+  t.equal(container.securityContext.runAsNonRoot, true)
+  t.same(container.securityContext.capabilities.drop, ['ALL'])
+
+  const routes = kind('ConfigMap').data['routes.yaml'] as string
+  const config = parseConfig(routes, 'routes.yaml', {
+    OIDC_CLIENT_SECRET: 'x',
+    SESSION_SECRET: 's'.repeat(32),
+    SESSION_STORE: container.env.find((e: { name: string }) => e.name === 'SESSION_STORE').value,
+  })
+  const port = (name: string) =>
+    container.ports.find((p: { name: string }) => p.name === name)?.containerPort as number
+  t.equal(port('http'), config.server.port, 'the http containerPort is server.port')
+  t.equal(port('metrics'), config.metrics.port, 'the metrics containerPort is metrics.port')
+  t.equal(config.metrics.host, '0.0.0.0', 'metrics bound where the scraper reaches the pod IP')
+  t.not(config.metrics.port, config.server.port, 'off the public port')
+  const annotations = deployment.spec.template.metadata.annotations
+  t.equal(annotations['prometheus.io/port'], String(config.metrics.port))
+  t.equal(annotations['prometheus.io/path'], '/metrics')
+  t.same(kind('PodMonitor').spec.podMetricsEndpoints[0].port, 'metrics')
+  t.same(
+    kind('Service').spec.ports.map((p: { targetPort: string }) => p.targetPort),
+    ['http'],
+    'the Service (and so the Ingress) carries the public port only',
+  )
+  t.equal(container.volumeMounts[0].mountPath, '/etc/gatehouse', 'where the image reads the config')
 })

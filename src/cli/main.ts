@@ -17,6 +17,7 @@ const USAGE = `Usage: gatehouse <command> [--config FILE]
 Commands:
   start    Run the gateway.
   check    Validate the config file without touching the network.
+  health   Probe /healthz on the configured port (the container's HEALTHCHECK).
 
 Options:
   -c, --config FILE   Config file (default: $GATEHOUSE_CONFIG, else ./routes.yaml)
@@ -60,7 +61,7 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
     io.stdout(USAGE)
     return 0
   }
-  if (command !== 'start' && command !== 'check') {
+  if (command !== 'start' && command !== 'check' && command !== 'health') {
     io.stderr(
       `gatehouse: ${command === undefined ? 'no command given' : `unknown command "${command}"`}\n\n${USAGE}`,
     )
@@ -69,7 +70,11 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
   const file = values.config ?? io.env.GATEHOUSE_CONFIG ?? './routes.yaml'
   let config: GatehouseConfig
   try {
-    config = loadConfig(file, io.env)
+    config = loadConfig(file, io.env, {
+      // The health probe runs every few seconds: its output is not the place.
+      onWarning: (warning) =>
+        command === 'health' ? undefined : io.stderr(`warning: ${formatProblem(file, warning)}`),
+    })
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const problem of err.problems) io.stderr(formatProblem(file, problem))
@@ -84,6 +89,16 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
   if (command === 'check') {
     io.stdout(`OK: ${file} (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
     return 0
+  }
+  if (command === 'health') {
+    const { probeHealth } = await import('./health.js')
+    const { url, problem } = await probeHealth(config)
+    if (problem === undefined) {
+      io.stdout(`healthy: ${url}`)
+      return 0
+    }
+    io.stderr(`gatehouse: unhealthy: ${url}: ${problem}`)
+    return 1
   }
   try {
     await io.start(config)

@@ -6,13 +6,22 @@ import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { ConfigSchema, type RawConfig } from './schema.js'
-import { checkSemantics } from './semantics.js'
+import { checkSemantics, checkWarnings } from './semantics.js'
 import type { GatehouseConfig, RouteConfig } from './types.js'
 
 type Path = (string | number)[]
 
+export interface LoadOptions {
+  /** Hears what is valid but risky (an anonymous client route), located like a problem. */
+  readonly onWarning?: (warning: ConfigProblem) => void
+}
+
 /** Reads, checks and resolves a config file. Throws `ConfigError` listing every problem. */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatehouseConfig {
+export function loadConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: LoadOptions = {},
+): GatehouseConfig {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -21,7 +30,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
     throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${reason}` }])
   }
-  return parseConfig(text, file, env)
+  return parseConfig(text, file, env, options)
 }
 
 /** Checks and resolves config text (YAML, or JSON, which is YAML). */
@@ -29,6 +38,7 @@ export function parseConfig(
   text: string,
   source: string,
   env: NodeJS.ProcessEnv = process.env,
+  options: LoadOptions = {},
 ): GatehouseConfig {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true })
@@ -80,6 +90,8 @@ export function parseConfig(
       dedupe(problems).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
     )
   }
+  for (const w of checkWarnings(config))
+    options.onWarning?.({ path: formatPath(w.path), line: lineOf(w.path), message: w.message })
   return deepFreeze(resolve(config))
 }
 
@@ -155,6 +167,7 @@ function resolve(config: RawConfig): GatehouseConfig {
       token: r.token,
       scopes: r.scopes,
       csrf: r.csrf,
+      anonymous: r.anonymous ?? false,
       timeout: parseDuration(r.timeout),
       bodyLimit: parseSize(r.bodyLimit),
     }
@@ -203,7 +216,7 @@ function resolve(config: RawConfig): GatehouseConfig {
       level: config.logging.level as GatehouseConfig['logging']['level'],
       accessLog: config.logging.accessLog,
     },
-    metrics: { enabled: config.metrics.enabled, port: config.metrics.port },
+    metrics: { enabled: config.metrics.enabled, host: config.metrics.host, port: config.metrics.port },
     routes,
   }
 }

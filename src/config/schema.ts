@@ -19,6 +19,8 @@ export const DEFAULTS = {
   refreshWait: '10s',
   routeTimeout: '30s',
   bodyLimit: '1mb',
+  metricsHost: '127.0.0.1',
+  metricsPort: 9464, // the OpenTelemetry Prometheus exporter's port
 } as const
 
 const Duration = (description: string, defaultValue?: string) =>
@@ -150,6 +152,12 @@ export const RouteSchema = Type.Object(
       default: true,
       description: 'Require the anti-forgery header; false for static routes.',
     }),
+    anonymous: Type.Optional(
+      Type.Boolean({
+        description:
+          "token: client routes only. By default a client route, like a user route, answers 401 without a signed-in session; true serves anyone, who then spends the gateway's own client credentials. Default false.",
+      }),
+    ),
     timeout: Duration('Upstream response timeout.', DEFAULTS.routeTimeout),
     bodyLimit: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: SIZE_PATTERN })], {
       default: DEFAULTS.bodyLimit,
@@ -204,17 +212,23 @@ export const ConfigSchema = Type.Object(
     ),
     metrics: Type.Object(
       {
-        enabled: Type.Boolean({ default: true, description: 'Serve Prometheus metrics at /metrics.' }),
-        port: Type.Optional(
-          Type.Integer({
-            minimum: 1,
-            maximum: 65535,
-            description:
-              'Serve /metrics on this port instead of the main one (keeps it off the public listener).',
-          }),
-        ),
+        enabled: Type.Boolean({
+          default: true,
+          description: 'Serve Prometheus metrics at /metrics, on a listener of their own.',
+        }),
+        host: Type.String({
+          default: DEFAULTS.metricsHost,
+          description:
+            'Interface of the metrics listener. Loopback by default, so metrics are never exposed by accident; 0.0.0.0 for a scraper on another host (Kubernetes scrapes the pod IP).',
+        }),
+        port: Type.Integer({
+          minimum: 0,
+          maximum: 65535,
+          default: DEFAULTS.metricsPort,
+          description: 'Port of the metrics listener; never the public one. 0 picks a free port (tests).',
+        }),
       },
-      { ...strict, default: {}, description: 'Prometheus metrics.' },
+      { ...strict, default: {}, description: 'Prometheus metrics, off the public listener.' },
     ),
     routes: Type.Array(RouteSchema, { description: 'Proxied routes.' }),
   },

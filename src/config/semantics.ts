@@ -98,6 +98,27 @@ export function checkSemantics(config: RawConfig): Finding[] {
     if (route.token !== 'client' && route.scopes.length > 0) {
       add(['routes', i, 'scopes'], 'applies only to token: client routes')
     }
+    if (route.token !== 'client' && route.anonymous !== undefined) {
+      add(['routes', i, 'anonymous'], 'applies only to token: client routes')
+    }
+  })
+  const { metrics } = config
+  if (metrics.enabled && metrics.port !== 0 && metrics.port === config.server.port) {
+    add(['metrics', 'port'], 'must differ from server.port: /metrics stays off the public listener')
+  }
+  return findings
+}
+
+/** What is valid but worth a second look: the config still loads. */
+export function checkWarnings(config: RawConfig): Finding[] {
+  const findings: Finding[] = []
+  config.routes.forEach((route, i) => {
+    if (route.token === 'client' && route.anonymous === true) {
+      findings.push({
+        path: ['routes', i, 'anonymous'],
+        message: `${route.path} serves callers without a session: anyone who reaches it spends the gateway's client credentials`,
+      })
+    }
   })
   return findings
 }

@@ -19,6 +19,8 @@ export interface RouteConfig {
   /** Scopes requested for `client` routes. */
   readonly scopes: readonly string[]
   readonly csrf: boolean
+  /** `client` routes only: serve callers without a session. */
+  readonly anonymous: boolean
   /** Upstream headers/body timeout, ms. */
   readonly timeout: number
   /** Largest request body forwarded, bytes. */
@@ -91,8 +93,10 @@ export interface GatehouseConfig {
   }
   readonly metrics: {
     readonly enabled: boolean
-    /** Serve `/metrics` on this port instead of the main one; `undefined` for the main port. */
-    readonly port: number | undefined
+    /** Interface of the metrics listener, never the public one. */
+    readonly host: string
+    /** Port of the metrics listener; 0 picks a free one. */
+    readonly port: number
   }
   readonly routes: readonly RouteConfig[]
 }

@@ -53,12 +53,19 @@ export function routeGuard(route: RouteConfig, deps: GuardDeps) {
         csrf?.(request)
         limit(request)
       }
-    case 'client':
+    case 'client': {
+      // The gateway's own credentials: serving them to anyone who asks lets
+      // anyone act as the gateway, so a session is required unless the route
+      // opts out by name (`anonymous: true`).
+      const anonymous = route.anonymous
       return async function guardClient(request: FastifyRequest, _reply: FastifyReply) {
         csrf?.(request)
         limit(request)
+        if (!anonymous && !(await deps.sessions.current(request)))
+          throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
         request.upstreamToken = await deps.clientTokens.accessToken(scopes)
       }
+    }
     default: {
       const required = route.token === 'user'
       return async function guardUser(request: FastifyRequest, _reply: FastifyReply) {

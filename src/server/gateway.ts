@@ -65,7 +65,11 @@ export async function buildGateway(
         }),
     trustProxy: config.server.trustProxy,
     // Client-side budgets: slow or oversized requests never hold a socket.
-    http: { headersTimeout: config.server.headersTimeout, maxHeaderSize: config.server.maxHeaderSize },
+    http: {
+      headersTimeout: config.server.headersTimeout,
+      maxHeaderSize: config.server.maxHeaderSize,
+      connectionsCheckingInterval: connectionsCheckingInterval(config.server),
+    },
     requestTimeout: config.server.requestTimeout,
     keepAliveTimeout: config.server.keepAliveTimeout,
     // Fastify's two lines per request off; `logging.accessLog` adds our one.
@@ -173,11 +177,6 @@ export async function buildGateway(
     })
     await authRoutes(scope, { config, oidc, sessions })
     await logoutRoutes(scope, { config, oidc, sessions, replay: backends.replay, now })
-    if (config.metrics.enabled && config.metrics.port === undefined) {
-      scope.get('/metrics', async (_request, reply) =>
-        reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
-      )
-    }
     await healthRoutes(scope, {
       async check() {
         const checks: Record<string, string> = { idp: oidc.discovered ? 'ok' : 'not discovered' }
@@ -227,4 +226,15 @@ export async function buildGateway(
     await backends.close()
   })
   return app
+}
+
+/**
+ * Node enforces `headersTimeout` and `requestTimeout` only when it sweeps its
+ * connections, every 30 s by default, so a 10 s budget fired at up to 40 s.
+ * Sweeping every quarter of the shortest budget, at most every second, fires
+ * each within a second of its value; a sweep is a walk over open sockets.
+ */
+function connectionsCheckingInterval(server: GatehouseConfig['server']): number {
+  const budgets = [server.headersTimeout, server.requestTimeout].filter((ms) => ms > 0)
+  return Math.max(50, Math.min(1_000, Math.floor(Math.min(...budgets, 4_000) / 4)))
 }

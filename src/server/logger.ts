@@ -30,12 +30,34 @@ export function loggerOptions(config: GatehouseConfig): FastifyLoggerOptions & P
       censor: '[redacted]',
     },
     serializers: {
+      err: errorFields,
       req(request: { method?: string; url?: string }) {
         const url = request.url ?? ''
         const q = url.indexOf('?')
         return { method: request.method, path: q === -1 ? url : url.slice(0, q) }
       },
     },
+  }
+}
+
+/**
+ * Errors are logged by name, code, message and stack, and their cause by
+ * name and code: every other field an error carries is payload. undici's
+ * HTTPParserError keeps the upstream's raw bytes in `data`, `Set-Cookie`
+ * headers included, and @fastify/reply-from logs that error whole. The code
+ * goes out as `errorCode` because `*.code` is redacted (authorization codes).
+ */
+function errorFields(err: Error): { type: string; message: string; stack: string } & Record<string, unknown> {
+  const { code } = err as { code?: unknown }
+  const cause = err.cause as { code?: unknown; name?: unknown } | undefined
+  return {
+    type: err.name,
+    ...(typeof code === 'string' || typeof code === 'number' ? { errorCode: code } : {}),
+    message: err.message,
+    stack: err.stack ?? '',
+    ...(cause !== null && typeof cause === 'object'
+      ? { cause: { type: String(cause.name ?? 'unknown'), errorCode: cause.code } }
+      : {}),
   }
 }
 

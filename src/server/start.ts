@@ -1,12 +1,14 @@
-import { createServer } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { buildGateway, type GatewayOptions } from './gateway.js'
+import { metricsListener } from './metrics-listener.js'
 
 export interface RunningGateway {
   readonly app: FastifyInstance
   /** The address it listens on, e.g. `http://127.0.0.1:3000`. */
   readonly url: string
+  /** Where Prometheus scrapes, e.g. `http://127.0.0.1:9464/metrics`; undefined with metrics off. */
+  readonly metricsUrl: string | undefined
   close(): Promise<void>
 }
 
@@ -24,8 +26,15 @@ export interface StartOptions extends GatewayOptions {
  */
 export async function start(config: GatehouseConfig, options: StartOptions = {}): Promise<RunningGateway> {
   const app = await buildGateway(config, options)
+  const metrics = config.metrics.enabled ? metricsListener(app, config) : undefined
   const url = await app.listen({ host: config.server.host, port: config.server.port })
-  const metricsServer = await serveMetrics(app, config)
+  let metricsUrl: string | undefined
+  try {
+    metricsUrl = await metrics?.listen()
+  } catch (err) {
+    await app.close()
+    throw err
+  }
   app.log.info(
     {
       url,
@@ -41,7 +50,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
 
   let closing: Promise<void> | undefined
   const close = () => {
-    closing ??= Promise.all([app.close(), metricsServer?.close()]).then(() => {})
+    closing ??= app.close()
     return closing
   }
 
@@ -71,32 +80,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
   }
-  return { app, url, close }
-}
-
-/** `metrics.port`: a listener of its own, so /metrics stays off the public port. */
-async function serveMetrics(app: FastifyInstance, config: GatehouseConfig) {
-  if (!config.metrics.enabled || config.metrics.port === undefined) return undefined
-  const { registry } = app.gatehouse.metrics
-  const server = createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end()
-      return
-    }
-    registry.metrics().then(
-      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
-      () => res.writeHead(500).end(),
-    )
-  })
-  await new Promise<void>((resolve) => server.listen(config.metrics.port, config.server.host, resolve))
-  app.log.info({ port: config.metrics.port }, 'metrics listening')
-  return {
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
+  return { app, url, metricsUrl, close }
 }
 
 function redactUrl(value: string): string {

@@ -32,6 +32,7 @@ t.test(
       `server: { host: 127.0.0.1, port: ${port}, publicUrl: "http://127.0.0.1:${port}" }
 oidc: { issuer: "${idp.issuer}", clientId: ${CLIENT_ID}, clientSecret: "\${OIDC_CLIENT_SECRET}" }
 session: { secret: "\${SESSION_SECRET}" }
+metrics: { port: 0 }
 routes:
   - { path: /api/public, upstream: "${upstream.url}", token: none, csrf: false }
 `,

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -55,6 +55,23 @@ t.test('check: each problem by file, line and path; exit 1; no stack trace', asy
   t.equal(missingFile.code, 1)
   t.match(missingFile.err, /file not found/)
 })
+
+t.test(
+  'check: an anonymous client route passes, with a warning on stderr naming the route and line',
+  async (t) => {
+    const open = join(dir, 'open.yaml')
+    writeFileSync(
+      open,
+      readFileSync(good, 'utf8') +
+        '  - path: /api/reports\n    upstream: http://reports:8080\n    token: client\n    anonymous: true\n',
+    )
+    const r = await run(['check', '--config', open])
+    t.equal(r.code, 0)
+    t.match(r.out, `OK: ${open} (2 routes)`)
+    t.match(r.err, `warning: ${open}:9 routes[1].anonymous: /api/reports serves callers without a session`)
+    t.equal((await run(['check', '--config', good])).err, '', 'no warning without one')
+  },
+)
 
 t.test('config path: --config beats GATEHOUSE_CONFIG beats ./routes.yaml', async (t) => {
   const viaEnv = await run(['check'], { OIDC_CLIENT_SECRET: 'x', GATEHOUSE_CONFIG: good })

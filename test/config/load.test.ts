@@ -65,9 +65,11 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     token: 'user',
     scopes: [],
     csrf: true,
+    anonymous: false,
     timeout: 30_000,
     bodyLimit: 1024 * 1024,
   })
+  t.same(config.metrics, { enabled: true, host: '127.0.0.1', port: 9464 }, 'metrics off the public port')
   t.ok(
     Object.isFrozen(config) && Object.isFrozen(config.routes[0]) && Object.isFrozen(config.session.secrets),
   )
@@ -192,6 +194,16 @@ t.test('every bad file is named by field path and YAML line', async (t) => {
     'a duplicate route path',
   )
   t.same(
+    problems(`${minimal}    anonymous: true\n`),
+    ['12 routes[0].anonymous: applies only to token: client routes'],
+    'anonymous on a user route',
+  )
+  t.same(
+    problems(`${minimal}metrics: { port: 3000 }\n`),
+    ['12 metrics.port: must differ from server.port: /metrics stays off the public listener'],
+    'metrics on the public port',
+  )
+  t.same(
     problems(minimal.replace('  clientId: my-bff', '  clientId: my-bff: oops')),
     ['5 : YAML syntax error: Nested mappings are not allowed in compact mappings'],
     'a YAML syntax error',
@@ -296,4 +308,22 @@ t.test('an option is located at its key, a missing one at its parent', async (t)
     ['10 session.secrets[1]: must be at least 32 characters (got 5)'],
     'a list item at its own line',
   )
+})
+
+t.test('an anonymous client route loads, with a warning that names it and its line', async (t) => {
+  const warnings: string[] = []
+  const text = `${minimal}  - path: /api/reports\n    upstream: http://reports:8080\n    token: client\n    anonymous: true\n`
+  const config = parseConfig(text, 'routes.yaml', env, {
+    onWarning: (w) => warnings.push(`${w.line} ${w.path}: ${w.message}`),
+  })
+  t.equal(config.routes[1]!.anonymous, true)
+  t.same(warnings, [
+    "15 routes[1].anonymous: /api/reports serves callers without a session: anyone who reaches it spends the gateway's client credentials",
+  ])
+  const quiet: string[] = []
+  const closed = parseConfig(text.replace('    anonymous: true\n', ''), 'routes.yaml', env, {
+    onWarning: (w) => quiet.push(w.message),
+  })
+  t.equal(closed.routes[1]!.anonymous, false, 'a client route needs a session by default')
+  t.same(quiet, [], 'and draws no warning')
 })

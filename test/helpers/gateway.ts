@@ -28,6 +28,7 @@ export function route(path: string, upstream: string, extra: Partial<RouteConfig
     token: 'user',
     scopes: [],
     csrf: true,
+    anonymous: false,
     timeout: 5_000,
     bodyLimit: 1024 * 1024,
     ...extra,
@@ -90,7 +91,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
     auth: { basePath: '/auth', rateLimit: { max: input.rateLimitMax ?? 1_000, window: 60_000 } },
     csrf: { header: 'x-csrf' },
     logging: { level: input.logLevel ?? 'silent', accessLog: input.accessLog ?? false },
-    metrics: { enabled: true, port: undefined },
+    metrics: { enabled: true, host: '127.0.0.1', port: 0 },
     routes: input.routes,
   }
 }

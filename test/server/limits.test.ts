@@ -1,8 +1,6 @@
 import { connect } from 'node:net'
 import t from 'tap'
-import { start } from '../../src/server/start.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { freePort } from '../helpers/gateway.js'
 import { jarFetch } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
@@ -30,28 +28,5 @@ t.test('client-side limits: header size, header and request timeouts, keep-alive
     (await jarFetch(new CookieJar(), `${stack.gateway.url}/healthz`)).status,
     200,
     'and the gateway keeps serving',
-  )
-})
-
-t.test('metrics.port serves /metrics on its own listener, off the public port', async (t) => {
-  const stack = await startStack()
-  await stack.gateway.close()
-  const metricsPort = await freePort()
-  const running = await start(
-    { ...stack.config, metrics: { enabled: true, port: metricsPort } },
-    { handleSignals: false },
-  )
-  t.teardown(async () => {
-    await running.close()
-    await stack.upstream.close()
-    await stack.idp.close()
-  })
-  const scraped = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
-  t.equal(scraped.status, 200)
-  t.match(await scraped.text(), /gatehouse_http_requests_total|gatehouse_process_cpu/)
-  t.equal(
-    (await jarFetch(new CookieJar(), `${stack.gateway.url}/metrics`)).status,
-    404,
-    'not on the public port',
   )
 })

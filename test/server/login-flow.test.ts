@@ -93,8 +93,9 @@ t.test('token modes: user, optional-user, client and none', async (t) => {
   )
   t.equal(stack.upstream.requests.at(-1)!.authorization, undefined, 'none: no token, incoming one dropped')
 
-  t.equal((await apiCall(noSession, `${base}/api/reports`)).status, 200)
+  t.equal((await apiCall(noSession, `${base}/api/reports`)).status, 401, 'client route: a session is needed')
+  t.equal((await apiCall(jar, `${base}/api/reports`)).status, 200)
   const clientToken = stack.upstream.requests.at(-1)!.authorization!
-  t.match(clientToken, /^Bearer /, 'client route gets a client-credentials token without a session')
+  t.match(clientToken, /^Bearer /, "client route with a session: the gateway's client-credentials token")
   t.ok(await stack.idp.isActive(clientToken.slice(7)))
 })

@@ -65,8 +65,7 @@ t.test('client routes: one client-credentials grant per lifetime under parallel 
   const clock = new TestClock()
   const stack = await startStack({ accessTokenTtl: 60, gateway: { now: clock.now } })
   t.teardown(() => stack.close())
-  const { CookieJar } = await import('../helpers/cookie-jar.js')
-  const jar = new CookieJar()
+  const { jar } = await login(stack.gateway.url)
   const url = `${stack.gateway.url}/api/reports`
   const first = await Promise.all(Array.from({ length: 100 }, () => apiCall(jar, url)))
   t.same(new Set(first.map((r) => r.status)), new Set([200]))

@@ -60,10 +60,12 @@ async function cluster(variant: Variant) {
   }
   if (variant === 'client-tokens') {
     // Three cold replicas at once: the shared cache and lock make it one grant.
-    const { CookieJar } = await import('../helpers/cookie-jar.js')
-    const anonymous = new CookieJar()
+    // Client routes need a session: the signed-in user's cookie goes to each.
+    const { jar } = await login(replicas[0]!.url)
+    for (const r of replicas) jar.set(r.url, 'gatehouse', jar.get(replicas[0]!.url, 'gatehouse')!)
+    idp.resetStats()
     const responses = await Promise.all(
-      Array.from({ length: 90 }, (_, i) => apiCall(anonymous, `${replicas[i % 3]!.url}/api/reports`)),
+      Array.from({ length: 90 }, (_, i) => apiCall(jar, `${replicas[i % 3]!.url}/api/reports`)),
     )
     const result = {
       statuses: new Map([[200, responses.filter((r) => r.status === 200).length]]),

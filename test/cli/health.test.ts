@@ -1,0 +1,78 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { healthUrl } from '../../src/cli/health.js'
+import { main } from '../../src/cli/main.js'
+import { parseConfig } from '../../src/config/load.js'
+import { freePort } from '../helpers/gateway.js'
+import { startStack } from '../helpers/stack.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-health-'))
+
+/** A config file for an instance on `host:port`, as the container mounts it. */
+function configFile(name: string, host: string, port: number): string {
+  const file = join(dir, name)
+  writeFileSync(
+    file,
+    `server: { host: "${host}", port: ${port}, publicUrl: "http://127.0.0.1:${port}" }
+oidc: { issuer: http://127.0.0.1:1, clientId: a, clientSecret: "\${OIDC_CLIENT_SECRET}" }
+session: { secret: "${'s'.repeat(32)}" }
+routes: []
+`,
+  )
+  return file
+}
+
+async function health(file: string) {
+  const out: string[] = []
+  const err: string[] = []
+  const code = await main(['health', '--config', file], {
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env: { OIDC_CLIENT_SECRET: 'x' },
+    start: () => Promise.reject(new Error('health must not start a gateway')),
+  })
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+t.test('health probes /healthz on the configured port, not a fixed one', async (t) => {
+  const stack = await startStack()
+  t.teardown(() => stack.close())
+  const port = Number(new URL(stack.gateway.url).port)
+  t.not(port, 3000)
+
+  const wildcard = await health(configFile('wildcard.yaml', '0.0.0.0', port))
+  t.equal(wildcard.code, 0, wildcard.err)
+  t.equal(wildcard.out, `healthy: http://127.0.0.1:${port}/healthz`, 'a wildcard bind is probed on loopback')
+
+  const explicit = await health(configFile('explicit.yaml', '127.0.0.1', port))
+  t.equal(explicit.code, 0)
+
+  const down = await freePort()
+  const refused = await health(configFile('down.yaml', '0.0.0.0', down))
+  t.equal(refused.code, 1, 'nothing listening: unhealthy')
+  t.match(refused.err, `gatehouse: unhealthy: http://127.0.0.1:${down}/healthz: ECONNREFUSED`)
+
+  const broken = await health(join(dir, 'missing.yaml'))
+  t.equal(broken.code, 1, 'an unreadable config is unhealthy too')
+})
+
+t.test('the probe address of each kind of bind', async (t) => {
+  const at = (host: string) =>
+    healthUrl(
+      parseConfig(
+        `server: { host: "${host}", port: 8080, publicUrl: "https://app.example.com" }
+oidc: { issuer: https://idp.example.com, clientId: a, clientSecret: b }
+session: { secret: "${'s'.repeat(32)}" }
+routes: []
+`,
+        'routes.yaml',
+        {},
+      ),
+    )
+  t.equal(at('0.0.0.0'), 'http://127.0.0.1:8080/healthz')
+  t.equal(at('::'), 'http://[::1]:8080/healthz')
+  t.equal(at('10.0.0.7'), 'http://10.0.0.7:8080/healthz')
+  t.equal(at('::1'), 'http://[::1]:8080/healthz')
+})

@@ -1,0 +1,57 @@
+import { connect } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import t from 'tap'
+import { buildGateway } from '../../src/server/gateway.js'
+import { freePort, testConfig } from '../helpers/gateway.js'
+
+/**
+ * Opens a socket, writes `bytes`, and measures how long until the gateway
+ * answers and closes it. A 10 s bound fails the test instead of hanging it:
+ * Node's default check every 30 s would land far past it.
+ */
+function timeToAnswer(port: number, bytes: string): Promise<{ ms: number; answer: string }> {
+  return new Promise((resolve, reject) => {
+    let answer = ''
+    let started = 0
+    const socket = connect(port, '127.0.0.1', () => {
+      started = performance.now()
+      socket.write(bytes)
+    })
+    const bound = setTimeout(() => {
+      socket.destroy()
+      reject(new Error('no answer within 10 s'))
+    }, 10_000)
+    socket.on('data', (chunk) => {
+      answer += chunk.toString('latin1')
+    })
+    socket.on('close', () => {
+      clearTimeout(bound)
+      resolve({ ms: performance.now() - started, answer })
+    })
+    socket.on('error', () => {})
+  })
+}
+
+t.test('headersTimeout and requestTimeout fire within a second of their configured values', async (t) => {
+  const port = await freePort()
+  const base = testConfig({ port, issuer: `http://127.0.0.1:${await freePort()}`, routes: [] })
+  const config = { ...base, server: { ...base.server, headersTimeout: 2_000, requestTimeout: 3_000 } }
+  const app = await buildGateway(config)
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port })
+
+  const [headers, request] = await Promise.all([
+    // Half a header block, then silence (slowloris).
+    timeToAnswer(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a'),
+    // Whole headers, a tenth of the promised body, then silence.
+    timeToAnswer(
+      port,
+      'POST /auth/backchannel-logout HTTP/1.1\r\nHost: x\r\n' +
+        'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nlogout_to',
+    ),
+  ])
+  t.match(headers.answer, /^HTTP\/1\.1 408/, 'partial headers: 408')
+  t.ok(headers.ms >= 1_900 && headers.ms <= 3_000, `headersTimeout 2 s fired at ${Math.round(headers.ms)} ms`)
+  t.match(request.answer, /^HTTP\/1\.1 408/, 'partial body: 408')
+  t.ok(request.ms >= 2_900 && request.ms <= 4_000, `requestTimeout 3 s fired at ${Math.round(request.ms)} ms`)
+})
