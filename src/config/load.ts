@@ -154,6 +154,7 @@ function resolve(config: RawConfig): GatehouseConfig {
       rewritePath: r.rewritePath === undefined ? path : trimSlash(r.rewritePath),
       token: r.token,
       scopes: r.scopes,
+      ...(r.resource === undefined ? {} : { resource: r.resource }),
       csrf: r.csrf,
       timeout: parseDuration(r.timeout),
       bodyLimit: parseSize(r.bodyLimit),

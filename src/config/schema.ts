@@ -144,8 +144,16 @@ export const RouteSchema = Type.Object(
     ),
     scopes: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
-      description: 'Scopes of the client-credentials token, for token: client.',
+      description:
+        'Scopes of the token: the client-credentials token for token: client; for token: user, a down-scoped token from a refresh-token grant with this scope.',
     }),
+    resource: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "RFC 8707 resource indicator (an absolute URI) of the upstream, for token: user and optional-user: the route gets a token issued for it, from the session's refresh token.",
+      }),
+    ),
     csrf: Type.Boolean({
       default: true,
       description: 'Require the anti-forgery header; false for static routes.',

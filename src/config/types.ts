@@ -16,8 +16,14 @@ export interface RouteConfig {
   /** Replaces the matched prefix when forwarding; defaults to `path`. */
   readonly rewritePath: string
   readonly token: TokenMode
-  /** Scopes requested for `client` routes. */
+  /**
+   * Scopes of the route's token: the client-credentials grant's for `client`
+   * routes; for `user` and `optional-user`, the refresh-token grant's that
+   * mints the route's own down-scoped token.
+   */
   readonly scopes: readonly string[]
+  /** RFC 8707 resource indicator of the upstream (`user` and `optional-user` routes). */
+  readonly resource?: string | undefined
   readonly csrf: boolean
   /** Upstream headers/body timeout, ms. */
   readonly timeout: number
