@@ -1,0 +1,87 @@
+import t from 'tap'
+import type { Coordination } from '../../src/tokens/user-tokens.js'
+import { audiencesSeen, ORDERS, REPORTS, startAudienceStack } from '../helpers/audience-stack.js'
+import { TestClock } from '../helpers/gateway.js'
+import { apiCall } from '../helpers/login.js'
+import { startRedis } from '../helpers/redis.js'
+
+const LOOPS = 72
+const LIFETIMES = 4
+/** Seconds, as the IdP issues them; the gateway's clock crosses one per phase. */
+const TTL_S = 300
+/** Real time each lifetime is stormed, ms. */
+const PHASE_MS = 700
+const PATHS = ['/api', '/orders', '/reports'] as const
+
+const redis = await startRedis()
+t.teardown(() => redis.stop())
+
+/**
+ * Three replicas on one Redis, one session, 72 loops spread over /api (the
+ * login token), /orders and /reports (a token per resource), across four
+ * access-token lifetimes that the gateways' shared clock crosses mid-storm.
+ */
+async function storm(coordination: Coordination) {
+  const clock = new TestClock()
+  const stack = await startAudienceStack({
+    replicas: 3,
+    redisUrl: redis.url,
+    keyPrefix: `${redis.prefix}${coordination}:`,
+    accessTokenTtl: TTL_S,
+    gateway: { now: clock.now, coordination },
+  })
+  stack.idp.resetStats()
+  const statuses = new Map<number, number>()
+  let next = 0
+  let stop = false
+  const loops = Array.from({ length: LOOPS }, async (_, i) => {
+    while (!stop) {
+      const url = stack.urls[next++ % stack.urls.length]!
+      const { status } = await apiCall(stack.jar, `${url}${PATHS[i % PATHS.length]}/x`)
+      statuses.set(status, (statuses.get(status) ?? 0) + 1)
+    }
+  })
+  for (let phase = 0; phase < LIFETIMES; phase++) {
+    if (phase > 0) clock.advance(TTL_S * 1000 + 1_000)
+    await new Promise((resolve) => setTimeout(resolve, PHASE_MS))
+  }
+  stop = true
+  await Promise.all(loops)
+  const seen = {
+    api: await audiencesSeen(stack.idp, stack.upstreams.api),
+    orders: await audiencesSeen(stack.idp, stack.upstreams.orders),
+    reports: await audiencesSeen(stack.idp, stack.upstreams.reports),
+  }
+  const stats = { ...stack.idp.stats }
+  await stack.close()
+  return { statuses, stats, seen }
+}
+
+t.test('one session storms three resources on three replicas: every request 200, no replay', async (t) => {
+  const { statuses, stats, seen } = await storm('single-flight')
+  const total = [...statuses.values()].reduce((a, b) => a + b, 0)
+  t.ok(total > LOOPS * LIFETIMES, `${total} requests`)
+  t.same(Object.fromEntries(statuses), { 200: total }, 'every request answered 200')
+  t.equal(stats.refreshReplays, 0, 'zero refresh-token replays')
+  t.equal(stats.revokedGrants, 0, 'zero revoked grants')
+  t.same([...seen.orders], [ORDERS], 'the orders upstream saw only orders tokens')
+  t.same([...seen.reports], [REPORTS], 'the reports upstream saw only reports tokens')
+  t.same([...seen.api], ['(none)'], 'the /api upstream saw only the login token')
+  // First lifetime: orders and reports minted; each later one: all three refreshed once.
+  const expected = 2 + 3 * (LIFETIMES - 1)
+  t.ok(
+    stats.refreshGrants >= expected && stats.refreshGrants <= expected + 3,
+    `${stats.refreshGrants} refresh grants for 3 audiences over ${LIFETIMES} lifetimes (expected ${expected})`,
+  )
+})
+
+t.test(
+  'the same storm with the lock keyed per route audience revokes the grant (the test can fail)',
+  async (t) => {
+    const { statuses, stats } = await storm('per-audience')
+    const failures = [...statuses].filter(([s]) => s !== 200).reduce((a, [, n]) => a + n, 0)
+    t.ok(stats.refreshReplays > 0, `${stats.refreshReplays} replayed refresh tokens`)
+    t.ok(stats.revokedGrants > 0, `${stats.revokedGrants} revoked grants`)
+    t.ok(failures > 0, `${failures} failed requests`)
+  },
+)
