@@ -155,6 +155,7 @@ function resolve(config: RawConfig): GatehouseConfig {
       token: r.token,
       scopes: r.scopes,
       ...(r.resource === undefined ? {} : { resource: r.resource }),
+      retryOnInvalidToken: r.retryOnInvalidToken,
       csrf: r.csrf,
       timeout: parseDuration(r.timeout),
       bodyLimit: parseSize(r.bodyLimit),

@@ -154,6 +154,11 @@ export const RouteSchema = Type.Object(
           "RFC 8707 resource indicator (an absolute URI) of the upstream, for token: user and optional-user: the route gets a token issued for it, from the session's refresh token.",
       }),
     ),
+    retryOnInvalidToken: Type.Boolean({
+      default: true,
+      description:
+        'token: user and optional-user: when the upstream answers 401 with WWW-Authenticate: Bearer error="invalid_token", refresh the token once and replay the request (bodies up to 64 KiB; larger ones get the 401).',
+    }),
     csrf: Type.Boolean({
       default: true,
       description: 'Require the anti-forgery header; false for static routes.',

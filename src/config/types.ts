@@ -24,6 +24,8 @@ export interface RouteConfig {
   readonly scopes: readonly string[]
   /** RFC 8707 resource indicator of the upstream (`user` and `optional-user` routes). */
   readonly resource?: string | undefined
+  /** Refresh and replay once after an upstream 401 `invalid_token` (`user` and `optional-user` routes). */
+  readonly retryOnInvalidToken: boolean
   readonly csrf: boolean
   /** Upstream headers/body timeout, ms. */
   readonly timeout: number

@@ -200,6 +200,7 @@ export async function buildGateway(
     { config, sessions, userTokens, clientTokens },
     {
       onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),
+      onTokenRetry: (route) => metrics.tokenRetries.inc({ route }),
       draining: () => draining !== undefined,
     },
   )

@@ -25,6 +25,12 @@ export class GatewayMetrics {
     labelNames: ['outcome', 'resource'] as const,
     registers: [this.registry],
   })
+  readonly tokenRetries = new Counter({
+    name: 'gatehouse_upstream_token_retries_total',
+    help: 'Requests replayed with a fresh token after the upstream refused theirs (401 invalid_token), by route.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  })
   readonly refreshDuration = new Histogram({
     name: 'gatehouse_token_refresh_duration_seconds',
     help: 'Time the IdP took to answer a refresh.',

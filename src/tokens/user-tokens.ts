@@ -100,7 +100,7 @@ export class UserTokens {
       )
     }
     try {
-      const fresh = await this.#coordinated(session, audience)
+      const fresh = await this.#coordinated(session, audience, (s) => this.needsRefresh(s, audience))
       return tokenFor(fresh.tokens, audience)!.accessToken
     } catch (err) {
       // The IdP or store is down but the token we hold still works: use it
@@ -111,6 +111,32 @@ export class UserTokens {
   }
 
   /**
+   * A token for `audience` other than `refused`, which an upstream has just
+   * refused (RFC 6750 §3.1 `invalid_token`: revoked, or signed with a key
+   * it no longer trusts). Refreshes only if the session still holds the
+   * refused token, so many requests refused for the same token make one
+   * refresh, coalesced like every other.
+   */
+  async replaceRefused(
+    session: SessionData,
+    audience: TokenAudience | undefined,
+    refused: string,
+  ): Promise<string> {
+    if (!session.tokens.refreshToken) {
+      throw gatehouseError(
+        'GATEHOUSE_ERR_SESSION_EXPIRED',
+        'The upstream refused the token and there is no refresh token.',
+      )
+    }
+    const fresh = await this.#coordinated(
+      session,
+      audience,
+      (s) => this.needsRefresh(s, audience) || tokenFor(s.tokens, audience)?.accessToken === refused,
+    )
+    return tokenFor(fresh.tokens, audience)!.accessToken
+  }
+
+  /**
    * Every redemption of a session's refresh token goes through one flight
    * per session in this process and one lock per session in the cluster,
    * whichever route asks: each redemption rotates the refresh token (RFC
@@ -118,18 +144,22 @@ export class UserTokens {
    * serves one audience; a caller for another that joined it goes round
    * again, finds its token there, or starts the next flight.
    */
-  async #coordinated(session: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
+  async #coordinated(
+    session: SessionData,
+    audience: TokenAudience | undefined,
+    due: (session: SessionData) => boolean,
+  ): Promise<SessionData> {
     if (this.#o.coordination === 'none') return this.#redeem(session, audience)
     const scope =
       this.#o.coordination === 'per-audience' ? `${session.id}:${audience?.key ?? ''}` : session.id
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const { session: after, refused } = await this.#flight.run(scope, () =>
-        this.#refreshOnce(session.id, session.version, scope, audience),
+        this.#refreshOnce(session.id, session.version, scope, audience, due),
       )
       if (refused !== undefined && refused === (audience?.key ?? '')) {
         throw gatehouseError('GATEHOUSE_ERR_RESOURCE_REFUSED')
       }
-      if (!this.needsRefresh(after, audience)) return after
+      if (!due(after)) return after
     }
     throw gatehouseError('GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT')
   }
@@ -139,6 +169,7 @@ export class UserTokens {
     seen: number,
     scope: string,
     audience: TokenAudience | undefined,
+    due: (session: SessionData) => boolean,
   ): Promise<FlightResult> {
     const key = `refresh:${scope}`
     const lock = await this.#o.locks.tryAcquire(key, this.#o.lockTtl)
@@ -149,7 +180,7 @@ export class UserTokens {
       if (!after) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
       // Something was stored since the caller read the session: our token,
       // or another audience's, in which case the caller goes round again.
-      if (!this.needsRefresh(after, audience) || after.version !== seen) return { session: after }
+      if (!due(after) || after.version !== seen) return { session: after }
       // The holder failed; its error is not ours to repeat, and redeeming
       // the refresh token ourselves could replay it.
       throw gatehouseError('GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE')
@@ -159,7 +190,7 @@ export class UserTokens {
       // our read and our acquire, and its refresh token is the live one.
       const current = await this.#o.store.get(id, this.#o.now(), FRESH)
       if (!current) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
-      if (!this.needsRefresh(current, audience)) return { session: current }
+      if (!due(current)) return { session: current }
       try {
         return { session: await this.#redeem(current, audience) }
       } catch (err) {

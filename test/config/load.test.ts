@@ -64,6 +64,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     rewritePath: '/api/orders',
     token: 'user',
     scopes: [],
+    retryOnInvalidToken: true,
     csrf: true,
     timeout: 30_000,
     bodyLimit: 1024 * 1024,
