@@ -152,14 +152,17 @@ export class UserTokens {
     if (this.#o.coordination === 'none') return this.#redeem(session, audience)
     const scope =
       this.#o.coordination === 'per-audience' ? `${session.id}:${audience?.key ?? ''}` : session.id
+    let seen = session.version
     for (let round = 0; round < MAX_ROUNDS; round++) {
+      const version = seen
       const { session: after, refused } = await this.#flight.run(scope, () =>
-        this.#refreshOnce(session.id, session.version, scope, audience, due),
+        this.#refreshOnce(session.id, version, scope, audience, due),
       )
       if (refused !== undefined && refused === (audience?.key ?? '')) {
         throw gatehouseError('GATEHOUSE_ERR_RESOURCE_REFUSED')
       }
       if (!due(after)) return after
+      seen = after.version
     }
     throw gatehouseError('GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT')
   }
