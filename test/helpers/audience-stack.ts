@@ -19,6 +19,8 @@ export interface AudienceStackOptions {
   readonly accessTokenTtl?: number
   readonly refreshBefore?: number
   readonly refusedAtTokenEndpoint?: readonly string[]
+  /** Upstreams introspect every token and answer 401 invalid_token to an inactive one. */
+  readonly rejectInactive?: boolean
   readonly gateway?: GatewayOptions
 }
 
@@ -59,11 +61,9 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
       ...(options.refusedAtTokenEndpoint ? { refusedAtTokenEndpoint: options.refusedAtTokenEndpoint } : {}),
     },
   })
-  const [api, orders, reports] = await Promise.all([
-    startEchoUpstream(),
-    startEchoUpstream(),
-    startEchoUpstream(),
-  ])
+  const upstream = () =>
+    startEchoUpstream(options.rejectInactive ? { introspect: idp.introspect, rejectInactive: true } : {})
+  const [api, orders, reports] = await Promise.all([upstream(), upstream(), upstream()])
   const configs: GatehouseConfig[] = []
   const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
   for (const port of ports) {
