@@ -17,10 +17,9 @@ import { MemorySessionStore } from '../src/session/memory-store.js'
 import { RedisSessionStore } from '../src/session/redis-store.js'
 import type { SessionData, TokenSet } from '../src/session/types.js'
 import { startRedis } from '../test/helpers/redis.js'
+import { sessionRecord, settledHeap } from './session-record.js'
 
 const count = Number(process.argv[2] ?? 20_000)
-const gc = (globalThis as { gc?: () => void }).gc
-if (!gc) throw new Error('run with --expose-gc')
 
 const AUDIENCES = [
   'https://orders.example ',
@@ -35,7 +34,6 @@ function token(length: number): string {
 }
 
 function session(i: number, now: number, tokenLength: number, audiences: number): SessionData {
-  const sub = `user-${i}-${randomBytes(6).toString('hex')}`
   const tokens: TokenSet = {
     accessToken: token(tokenLength),
     accessTokenExpiresAt: now + 60_000,
@@ -52,32 +50,15 @@ function session(i: number, now: number, tokenLength: number, audiences: number)
         }
       : {}),
   }
-  return {
-    id: randomBytes(32).toString('base64url'),
-    sub,
-    sid: randomBytes(16).toString('base64url'),
-    claims: { sub, name: `User ${i}`, email: `user${i}@example.com`, email_verified: true },
-    tokens,
-    version: 0,
-    createdAt: now,
-    absoluteExpiresAt: now + 12 * 3_600_000,
-    idleExpiresAt: now + 30 * 60_000,
-    logoutHandle: randomBytes(16).toString('base64url'),
-  }
-}
-
-function heap(): number {
-  gc!()
-  gc!()
-  return process.memoryUsage().heapUsed
+  return sessionRecord(i, now, tokens)
 }
 
 async function memoryStoreHeld(tokenLength: number, audiences: number): Promise<number> {
   const now = Date.now()
   const store = new MemorySessionStore({ idleTimeoutMs: 30 * 60_000, maxSessions: count })
-  const before = heap()
+  const before = settledHeap()
   for (let i = 0; i < count; i++) await store.create(session(i, now, tokenLength, audiences))
-  const after = heap()
+  const after = settledHeap()
   await store.close()
   return Math.round((after - before) / count)
 }

@@ -1,6 +1,6 @@
 import { type DevIdp, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
-import type { GatehouseConfig } from '../../src/config/types.js'
+import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 import { createRedisBackends } from '../../src/server/redis-backends.js'
 import type { CookieJar } from './cookie-jar.js'
@@ -21,6 +21,8 @@ export interface AudienceStackOptions {
   readonly refusedAtTokenEndpoint?: readonly string[]
   /** Upstreams introspect every token and answer 401 invalid_token to an inactive one. */
   readonly rejectInactive?: boolean
+  /** Applied to every route. */
+  readonly routeOptions?: Partial<RouteConfig>
   readonly gateway?: GatewayOptions
 }
 
@@ -74,9 +76,13 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
       ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
       refreshBefore: options.refreshBefore ?? 5_000,
       routes: [
-        route('/api', api!.url),
-        route('/orders', orders!.url, { resource: ORDERS }),
-        route('/reports', reports!.url, { resource: REPORTS, scopes: ['reports.read'] }),
+        route('/api', api!.url, options.routeOptions),
+        route('/orders', orders!.url, { resource: ORDERS, ...options.routeOptions }),
+        route('/reports', reports!.url, {
+          resource: REPORTS,
+          scopes: ['reports.read'],
+          ...options.routeOptions,
+        }),
       ],
     })
     // RFC 6749 §6: a refresh may only ask for scopes the login was granted.
