@@ -94,6 +94,13 @@ export class UserTokens {
     const stillValid = held !== undefined && held.accessTokenExpiresAt > this.#o.now()
     if (!session.tokens.refreshToken) {
       if (stillValid) return held.accessToken
+      // Without a refresh token no route's own token can be minted; the
+      // login's token and the session are unaffected.
+      if (audience)
+        throw gatehouseError(
+          'GATEHOUSE_ERR_RESOURCE_REFUSED',
+          "The session has no refresh token to obtain this route's token from; the login must ask for offline_access.",
+        )
       throw gatehouseError(
         'GATEHOUSE_ERR_SESSION_EXPIRED',
         'The access token expired and there is no refresh token.',

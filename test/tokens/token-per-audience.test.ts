@@ -1,7 +1,12 @@
 import t from 'tap'
+import { MemorySessionStore } from '../../src/session/memory-store.js'
+import { audienceOf } from '../../src/tokens/audience.js'
+import { MemoryLockService } from '../../src/tokens/memory-lock.js'
+import { UserTokens } from '../../src/tokens/user-tokens.js'
 import { audiencesSeen, ORDERS, REPORTS, startAudienceStack } from '../helpers/audience-stack.js'
-import { TestClock } from '../helpers/gateway.js'
+import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch } from '../helpers/login.js'
+import { session } from '../session/fixtures.js'
 
 t.test('each route gets a token for its own resource, minted once and reused', async (t) => {
   const clock = new TestClock()
@@ -65,3 +70,28 @@ t.test('a resource the IdP refuses answers 403 resource_refused on that route on
   t.match(metrics, `gatehouse_token_refreshes_total{outcome="invalid_target",resource="${REPORTS}"} 1`)
   t.match(metrics, `gatehouse_token_refreshes_total{outcome="success",resource="${ORDERS}"} 1`)
 })
+
+t.test(
+  'without a refresh token a route token cannot be minted: 403 for that route, the session stays',
+  async (t) => {
+    const now = Date.now()
+    const store = new MemorySessionStore({ idleTimeoutMs: 60_000 })
+    const record = session('s1', now, { tokens: { accessToken: 'A1', accessTokenExpiresAt: now + 60_000 } })
+    await store.create(record)
+    const tokens = new UserTokens({
+      store,
+      locks: new MemoryLockService(),
+      oidc: {
+        refresh: () => Promise.reject(new Error('no refresh token: the IdP must not be asked')),
+      },
+      refreshBefore: 5_000,
+      refreshWait: 1_000,
+      lockTtl: 1_000,
+      now: () => now,
+    })
+    const orders = audienceOf(route('/orders', 'http://orders', { resource: ORDERS }))
+    await t.rejects(tokens.accessToken(record, orders), { code: 'GATEHOUSE_ERR_RESOURCE_REFUSED' })
+    t.equal(await tokens.accessToken(record), 'A1', 'the login token still serves')
+    t.ok(await store.get('s1', now), 'the session stays')
+  },
+)
