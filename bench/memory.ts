@@ -8,13 +8,11 @@
  * the figure excludes the tokens themselves, as the target asks; ids,
  * handles, claims and the record are each session's own.
  */
-import { randomBytes } from 'node:crypto'
 import { MemorySessionStore } from '../src/session/memory-store.js'
 import type { SessionData, TokenSet } from '../src/session/types.js'
+import { sessionRecord, settledHeap } from './session-record.js'
 
 const count = Number(process.argv[2] ?? 100_000)
-const gc = (globalThis as { gc?: () => void }).gc
-if (!gc) throw new Error('run with --expose-gc')
 
 const tokens: TokenSet = {
   accessToken: 'a'.repeat(900),
@@ -24,33 +22,14 @@ const tokens: TokenSet = {
 }
 
 function session(i: number, now: number): SessionData {
-  const sub = `user-${i}-${randomBytes(6).toString('hex')}`
-  return {
-    id: randomBytes(32).toString('base64url'),
-    sub,
-    sid: randomBytes(16).toString('base64url'),
-    // What the dev IdP puts in an ID token beyond the protocol claims.
-    claims: { sub, name: `User ${i}`, email: `user${i}@example.com`, email_verified: true },
-    tokens: { ...tokens, accessTokenExpiresAt: now + 60_000 },
-    version: 0,
-    createdAt: now,
-    absoluteExpiresAt: now + 12 * 3_600_000,
-    idleExpiresAt: now + 30 * 60_000,
-    logoutHandle: randomBytes(16).toString('base64url'),
-  }
-}
-
-function heap(): number {
-  gc!()
-  gc!()
-  return process.memoryUsage().heapUsed
+  return sessionRecord(i, now, { ...tokens, accessTokenExpiresAt: now + 60_000 })
 }
 
 const now = Date.now()
 const store = new MemorySessionStore({ idleTimeoutMs: 30 * 60_000, maxSessions: count })
-const before = heap()
+const before = settledHeap()
 for (let i = 0; i < count; i++) await store.create(session(i, now))
-const after = heap()
+const after = settledHeap()
 const bytesPerSession = (after - before) / count
 
 // Bounded: half as many again past the cap leaves the store at the cap.

@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider'
+import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider'
 
 export interface DevClient {
   readonly clientId: string
@@ -43,6 +43,26 @@ export interface DevIdpOptions {
   readonly tokenEndpointDelayMs?: number | (() => number)
   /** A private JWK to sign with, so tests can mint logout tokens the IdP would have signed. */
   readonly signingKey?: Record<string, unknown>
+  /**
+   * RFC 8707 resource indicators (`features.resourceIndicators`): the
+   * resource servers the IdP knows. Off when absent. Every access token for
+   * one is audience-bound (`aud` is the resource) and carries only its
+   * scopes; an unknown resource is `invalid_target`.
+   */
+  readonly resourceIndicators?: DevResourceIndicators
+}
+
+export interface DevResourceIndicators {
+  /** Resource URI → the scopes it accepts and its token format (default opaque). */
+  readonly resources: Readonly<Record<string, { scopes?: readonly string[]; format?: 'opaque' | 'jwt' }>>
+  /**
+   * Resources the token endpoint refuses with `invalid_target` although the
+   * login may ask for them (a policy at the IdP's edge). The refusal comes
+   * before oidc-provider sees the request: oidc-provider itself checks the
+   * resource only after it has rotated the refresh token, which would leave
+   * the client with a spent one.
+   */
+  readonly refusedAtTokenEndpoint?: readonly string[]
 }
 
 /**
@@ -187,8 +207,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       clientCredentials: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       backchannelLogout: { enabled: true },
-      // Off, so a client-credentials request with a plain `scope` gets an opaque token.
-      resourceIndicators: { enabled: false },
+      // Off by default, so a client-credentials request with a plain `scope` gets an opaque token.
+      resourceIndicators: resourceIndicatorsFeature(options.resourceIndicators, accessTokenTtl),
     },
     pkce: { required: () => true },
     // oidc-provider's SSRF guard (its own undici dispatcher) refuses loopback
@@ -227,6 +247,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId })
       grant.addOIDCScope(SCOPES.join(' '))
       grant.addOIDCClaims(['sub', 'sid', 'name'])
+      // Consent to each resource the request names, for the scopes it accepts.
+      for (const [resource, server] of Object.entries(ctx.oidc.resourceServers ?? {})) {
+        if (server.scope) grant.addResourceScope(resource, server.scope)
+      }
       await grant.save()
       return grant
     },
@@ -296,11 +320,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       })
     }
     const ms = typeof delay === 'function' ? delay() : delay
+    const refused = options.resourceIndicators?.refusedAtTokenEndpoint ?? []
+    const serve = () => (isToken && refused.length > 0 ? refuseTargets(req, res, refused, handle) : handle(req, res))
     if (isToken && ms > 0) {
-      setTimeout(() => handle(req, res), ms)
+      setTimeout(serve, ms)
       return
     }
-    handle(req, res)
+    serve()
   })
 
   async function findToken(token: string) {
@@ -321,6 +347,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       scope: found.scope,
       exp: found.exp,
       iat: found.iat,
+      ...('aud' in found && found.aud ? { aud: found.aud } : {}),
       ...('accountId' in found && found.accountId ? { sub: found.accountId } : {}),
     }
   }
@@ -398,4 +425,52 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         server.close(() => resolve())
       }),
   }
+}
+
+function resourceIndicatorsFeature(
+  indicators: DevResourceIndicators | undefined,
+  accessTokenTtl: number,
+): NonNullable<NonNullable<Configuration['features']>['resourceIndicators']> {
+  if (!indicators) return { enabled: false }
+  return {
+    enabled: true,
+    // A login asks for several resources; its own access token stays the
+    // userinfo one, and each resource's comes from a refresh with `resource`.
+    defaultResource: (_ctx, _client, requested) => requested,
+    useGrantedResource: () => false,
+    getResourceServerInfo(_ctx, resource) {
+      const server = indicators.resources[resource]
+      if (!server) throw new errors.InvalidTarget()
+      return {
+        scope: (server.scopes ?? []).join(' '),
+        audience: resource,
+        accessTokenTTL: accessTokenTtl,
+        accessTokenFormat: server.format ?? 'opaque',
+        ...(server.format === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
+      }
+    },
+  }
+}
+
+/** Answers `invalid_target` (RFC 8707 §2) to a token request naming a refused resource, else hands it on. */
+function refuseTargets(
+  req: IncomingMessage,
+  res: ServerResponse,
+  refused: readonly string[],
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): void {
+  const chunks: Buffer[] = []
+  req.on('data', (chunk: Buffer) => chunks.push(chunk))
+  req.on('end', () => {
+    const body = Buffer.concat(chunks)
+    const named = new URLSearchParams(body.toString('utf8')).getAll('resource')
+    if (named.some((r) => refused.includes(r))) {
+      res.writeHead(400, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      res.end(JSON.stringify({ error: 'invalid_target', error_description: 'resource refused by policy' }))
+      return
+    }
+    // The stream is spent; oidc-provider then reads the body from `req.body`.
+    Object.assign(req, { body: body.toString('utf8') })
+    handle(req, res)
+  })
 }

@@ -24,6 +24,12 @@ export interface EchoUpstreamOptions {
   readonly introspect?: (token: string) => Promise<Record<string, unknown>>
   /** Latency before every answer, in ms, or a function asked per request. */
   readonly delayMs?: number | ((request: SeenRequest) => number)
+  /**
+   * Answer 401 `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750
+   * §3.1) to a bearer token that `introspect` says is not active, as a
+   * resource server does once a token is revoked.
+   */
+  readonly rejectInactive?: boolean
 }
 
 export interface EchoUpstream {
@@ -84,6 +90,14 @@ export async function startEchoUpstream(options: EchoUpstreamOptions = {}): Prom
     for (const [name, value] of Object.entries(req.headers))
       headers[name] = hidden.has(name) ? '[present]' : value
     const token = authorization?.startsWith('Bearer ') ? authorization.slice(7) : undefined
+    if (token && options.rejectInactive && options.introspect) {
+      const found = await options.introspect(token).catch(() => ({ active: false }))
+      if (!found.active) {
+        res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' })
+        res.end()
+        return
+      }
+    }
     const described = token ? await describe(token).catch(() => undefined) : undefined
     const view: TokenView = token
       ? {

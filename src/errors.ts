@@ -36,6 +36,12 @@ export const errorCatalogue = {
     error: 'cross_site_request',
     message: 'Cross-site requests to API routes are refused.',
   },
+  GATEHOUSE_ERR_RESOURCE_REFUSED: {
+    status: 403,
+    error: 'resource_refused',
+    message:
+      "The identity provider refused to issue a token for this route's resource (invalid_target). The session stays; other routes still work.",
+  },
   GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE: {
     status: 503,
     error: 'token_refresh_unavailable',

@@ -166,6 +166,8 @@ function resolve(config: RawConfig): GatehouseConfig {
       rewritePath: r.rewritePath === undefined ? path : trimSlash(r.rewritePath),
       token: r.token,
       scopes: r.scopes,
+      ...(r.resource === undefined ? {} : { resource: r.resource }),
+      retryOnInvalidToken: r.retryOnInvalidToken,
       csrf: r.csrf,
       anonymous: r.anonymous ?? false,
       timeout: parseDuration(r.timeout),

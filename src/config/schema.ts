@@ -146,7 +146,20 @@ export const RouteSchema = Type.Object(
     ),
     scopes: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
-      description: 'Scopes of the client-credentials token, for token: client.',
+      description:
+        'Scopes of the token: the client-credentials token for token: client; for token: user, a down-scoped token from a refresh-token grant with this scope.',
+    }),
+    resource: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "RFC 8707 resource indicator (an absolute URI) of the upstream, for token: user and optional-user: the route gets a token issued for it, from the session's refresh token.",
+      }),
+    ),
+    retryOnInvalidToken: Type.Boolean({
+      default: true,
+      description:
+        'token: user and optional-user: when the upstream answers 401 with WWW-Authenticate: Bearer error="invalid_token", refresh the token once and replay the request (bodies up to 64 KiB; larger ones get the 401).',
     }),
     csrf: Type.Boolean({
       default: true,

@@ -95,8 +95,23 @@ export function checkSemantics(config: RawConfig): Finding[] {
     if (route.rewritePath !== undefined && !route.rewritePath.startsWith('/')) {
       add(['routes', i, 'rewritePath'], 'must start with /')
     }
-    if (route.token !== 'client' && route.scopes.length > 0) {
-      add(['routes', i, 'scopes'], 'applies only to token: client routes')
+    if (route.token === 'none' && route.scopes.length > 0) {
+      add(
+        ['routes', i, 'scopes'],
+        'applies only to routes that forward a token (user, optional-user, client)',
+      )
+    }
+    if (route.resource !== undefined) {
+      if (route.token !== 'user' && route.token !== 'optional-user') {
+        add(['routes', i, 'resource'], 'applies only to token: user and optional-user routes')
+      }
+      // RFC 8707 §2: an absolute URI, without a fragment.
+      const resource = parseUrl(route.resource)
+      if (!resource || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(route.resource)) {
+        add(['routes', i, 'resource'], 'must be an absolute URI such as https://orders.example')
+      } else if (route.resource.includes('#')) {
+        add(['routes', i, 'resource'], 'must not contain a fragment (RFC 8707 §2)')
+      }
     }
     if (route.token !== 'client' && route.anonymous !== undefined) {
       add(['routes', i, 'anonymous'], 'applies only to token: client routes')

@@ -16,8 +16,16 @@ export interface RouteConfig {
   /** Replaces the matched prefix when forwarding; defaults to `path`. */
   readonly rewritePath: string
   readonly token: TokenMode
-  /** Scopes requested for `client` routes. */
+  /**
+   * Scopes of the route's token: the client-credentials grant's for `client`
+   * routes; for `user` and `optional-user`, the refresh-token grant's that
+   * mints the route's own down-scoped token.
+   */
   readonly scopes: readonly string[]
+  /** RFC 8707 resource indicator of the upstream (`user` and `optional-user` routes). */
+  readonly resource?: string | undefined
+  /** Refresh and replay once after an upstream 401 `invalid_token` (`user` and `optional-user` routes). */
+  readonly retryOnInvalidToken: boolean
   readonly csrf: boolean
   /** `client` routes only: serve callers without a session. */
   readonly anonymous: boolean

@@ -2,6 +2,7 @@ import * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import type { TokenSet } from '../session/types.js'
+import { configuredResources, type TokenAudience } from '../tokens/audience.js'
 import type { CachedToken } from '../tokens/types.js'
 import { type BackChannel, createBackChannel } from './back-channel.js'
 import { translateIdpError } from './translate.js'
@@ -45,6 +46,7 @@ export class OidcClient {
   readonly #client: oauth.Client
   readonly #auth: oauth.ClientAuth
   readonly #scopes: string
+  readonly #resources: readonly string[]
   readonly #redirectUri: string
   readonly #postLogoutRedirectUri: string
   readonly #http: BackChannel
@@ -59,6 +61,7 @@ export class OidcClient {
         ? oauth.ClientSecretPost(config.oidc.clientSecret)
         : oauth.ClientSecretBasic(config.oidc.clientSecret)
     this.#scopes = config.oidc.scopes.join(' ')
+    this.#resources = configuredResources(config.routes)
     this.#redirectUri = `${config.server.publicUrl}${config.auth.basePath}/callback`
     this.#postLogoutRedirectUri = `${config.server.publicUrl}/`
     this.#http = createBackChannel({
@@ -113,6 +116,8 @@ export class OidcClient {
     url.searchParams.set('redirect_uri', this.#redirectUri)
     url.searchParams.set('response_type', 'code')
     url.searchParams.set('scope', this.#scopes)
+    // RFC 8707 §2: one `resource` parameter per resource, so the grant covers every route's.
+    for (const resource of this.#resources) url.searchParams.append('resource', resource)
     url.searchParams.set('state', state.state)
     url.searchParams.set('nonce', state.nonce)
     url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier))
@@ -159,16 +164,21 @@ export class OidcClient {
   /**
    * Redeems a refresh token. The IdP may rotate it (RFC 9700 §4.14.2); when
    * it does not return a new one, the old one stays valid and is kept.
+   * With an audience, asks for a token for its resource (RFC 8707 §2.2) and
+   * scope (RFC 6749 §6); the returned set's access token is that one.
    */
-  async refresh(current: TokenSet): Promise<TokenSet> {
+  async refresh(current: TokenSet, audience?: TokenAudience): Promise<TokenSet> {
     const as = this.#metadata('refresh')
     try {
+      const params = new URLSearchParams()
+      if (audience?.resource !== undefined) params.set('resource', audience.resource)
+      if (audience && audience.scopes.length > 0) params.set('scope', audience.scopes.join(' '))
       const response = await oauth.refreshTokenGrantRequest(
         as,
         this.#client,
         this.#auth,
         current.refreshToken!,
-        this.#http.options(),
+        { ...this.#http.options(), additionalParameters: params },
       )
       const result = await oauth.processRefreshTokenResponse(as, this.#client, response)
       const next = this.#tokenSet(result)

@@ -27,6 +27,11 @@ export function translateIdpError(operation: IdpOperation, err: unknown): Gateho
     if (operation === 'refresh' && err.error === 'invalid_grant') {
       return gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED', undefined, err)
     }
+    // RFC 8707 §2: the IdP will not issue a token for this resource. The
+    // grant itself stands, so the session does too.
+    if (operation === 'refresh' && err.error === 'invalid_target') {
+      return gatehouseError('GATEHOUSE_ERR_RESOURCE_REFUSED', undefined, err)
+    }
     if (operation === 'callback') {
       return gatehouseError(
         'GATEHOUSE_ERR_LOGIN_FAILED',

@@ -42,8 +42,11 @@ export class Forward implements Dispatcher.DispatchHandler {
     this.#options = options
   }
 
-  /** Sends the request; the answer arrives through the handler methods. */
-  dispatch(dest: string): void {
+  /**
+   * Sends the request; the answer arrives through the handler methods, or
+   * through `handler` when one wraps them (see `token-retry.ts`).
+   */
+  dispatch(dest: string, handler: Dispatcher.DispatchHandler = this): void {
     const request = this.#request
     const url = request.raw.url ?? ''
     const query = url.indexOf('?')
@@ -60,7 +63,7 @@ export class Forward implements Dispatcher.DispatchHandler {
         headers: this.#options.rewriteHeaders(request, request.headers),
         body: body ?? null,
       },
-      this,
+      handler,
     )
   }
 

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import type { Sessions } from '../session/sessions.js'
+import { audienceOf } from '../tokens/audience.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
 import type { UserTokens } from '../tokens/user-tokens.js'
 import { bodyLimiter } from './body-limit.js'
@@ -68,6 +69,7 @@ export function routeGuard(route: RouteConfig, deps: GuardDeps) {
     }
     default: {
       const required = route.token === 'user'
+      const audience = audienceOf(route)
       return async function guardUser(request: FastifyRequest, _reply: FastifyReply) {
         csrf?.(request)
         limit(request)
@@ -77,9 +79,11 @@ export function routeGuard(route: RouteConfig, deps: GuardDeps) {
           return
         }
         // Nearly every call finds a fresh token: take it without another await.
-        request.upstreamToken = deps.userTokens.needsRefresh(session)
-          ? await deps.userTokens.accessToken(session)
-          : session.tokens.accessToken
+        request.upstreamToken = deps.userTokens.needsRefresh(session, audience)
+          ? await deps.userTokens.accessToken(session, audience)
+          : audience
+            ? session.tokens.audiences![audience.key]!.accessToken
+            : session.tokens.accessToken
       }
     }
   }

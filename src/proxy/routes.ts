@@ -8,6 +8,7 @@ import { BODY_TOO_LARGE } from './body-limit.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import { headerRewriter } from './headers.js'
+import { tokenRetry } from './token-retry.js'
 
 /** reply-from error codes that mean the upstream was too slow, not absent. */
 const timeoutCodes = new Set([
@@ -50,6 +51,8 @@ export interface ProxyRouteHooks {
   readonly onUpstreamError?: (route: string, kind: UpstreamErrorKind) => void
   /** True while the gateway drains: answers then carry `Connection: close`. */
   readonly draining?: () => boolean
+  /** Counts replays after an upstream refused a token (401 `invalid_token`), for metrics. */
+  readonly onTokenRetry?: (route: string) => void
 }
 
 /**
@@ -76,6 +79,7 @@ export async function registerProxyRoutes(
       const pool = new Pool(route.upstream, poolOptions(route))
       scope.addHook('onClose', () => pool.close())
       const onError = upstreamErrorHandler(route.path, hooks.onUpstreamError)
+      const retry = tokenRetry(route, deps, () => hooks.onTokenRetry?.(route.path))
       const forward: ForwardOptions = {
         pool,
         prefix: route.path === '/' ? '' : route.path,
@@ -105,7 +109,8 @@ export async function registerProxyRoutes(
             reply.from(dest, replyOptions)
             return
           }
-          new Forward(request, reply, forward).dispatch(dest)
+          if (retry) retry(request, reply, forward, dest)
+          else new Forward(request, reply, forward).dispatch(dest)
         },
       }
       await scope.register(httpProxy, options)

@@ -11,7 +11,7 @@ import { registerProxyRoutes } from '../proxy/routes.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { Sessions } from '../session/sessions.js'
 import { ClientTokens } from '../tokens/client-tokens.js'
-import { UserTokens } from '../tokens/user-tokens.js'
+import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
 import { type Backends, createBackends } from './backends.js'
 import { installErrorHandling } from './error-handler.js'
 import { loggerOptions, requestLogger } from './logger.js'
@@ -30,7 +30,7 @@ export interface GatewayOptions {
   /** Initial lifetime of the refresh lock, ms; default: the IdP timeout plus 5 s. */
   readonly lockTtl?: number
   /** See `UserTokensOptions.coordination`: tests only. */
-  readonly coordination?: 'single-flight' | 'none'
+  readonly coordination?: Coordination
 }
 
 export interface GatehouseState {
@@ -104,8 +104,8 @@ export async function buildGateway(
     store: backends.sessions,
     coordination: options.coordination ?? 'single-flight',
     observer: {
-      refreshed(outcome, ms) {
-        metrics.refreshes.inc({ outcome })
+      refreshed(outcome, ms, resource) {
+        metrics.refreshes.inc({ outcome, resource })
         metrics.refreshDuration.observe(ms / 1000)
       },
       joined: () => metrics.refreshJoins.inc(),
@@ -199,6 +199,7 @@ export async function buildGateway(
     { config, sessions, userTokens, clientTokens },
     {
       onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),
+      onTokenRetry: (route) => metrics.tokenRetries.inc({ route }),
       draining: () => draining !== undefined,
     },
   )

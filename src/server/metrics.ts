@@ -21,8 +21,14 @@ export class GatewayMetrics {
   })
   readonly refreshes = new Counter({
     name: 'gatehouse_token_refreshes_total',
-    help: 'Refresh-token redemptions at the IdP, by outcome (success, invalid_grant, unavailable).',
-    labelNames: ['outcome'] as const,
+    help: 'Refresh-token redemptions at the IdP, by outcome (success, invalid_grant, invalid_target, unavailable) and resource (a configured routes[].resource, "scope:<scopes>" for a scope-only token, "" for the login token).',
+    labelNames: ['outcome', 'resource'] as const,
+    registers: [this.registry],
+  })
+  readonly tokenRetries = new Counter({
+    name: 'gatehouse_upstream_token_retries_total',
+    help: 'Requests replayed with a fresh token after the upstream refused theirs (401 invalid_token), by route.',
+    labelNames: ['route'] as const,
     registers: [this.registry],
   })
   readonly refreshDuration = new Histogram({

@@ -1,6 +1,7 @@
 import { gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
-import type { SessionData, SessionStore } from '../session/types.js'
+import type { AudienceToken, SessionData, SessionStore, TokenSet } from '../session/types.js'
+import type { TokenAudience } from './audience.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService } from './types.js'
 
@@ -16,18 +17,37 @@ export interface UserTokensOptions {
   readonly lockTtl: number
   readonly now: () => number
   /**
-   * `none` turns off both in-process coalescing and the cluster lock. It
-   * exists only so the test suite can show that the race it guards against
-   * is real; never configure it in production.
+   * `none` turns off both in-process coalescing and the cluster lock;
+   * `per-audience` keys both per (session, route audience) instead of per
+   * session. They exist only so the test suite can show that the races they
+   * guard against are real; never configure them in production.
    */
-  readonly coordination?: 'single-flight' | 'none'
+  readonly coordination?: Coordination
   readonly observer?: RefreshObserver
 }
 
+export type Coordination = 'single-flight' | 'none' | 'per-audience'
+
+export type RefreshOutcome = 'success' | 'invalid_grant' | 'invalid_target' | 'unavailable'
+
 export interface RefreshObserver {
-  refreshed?(outcome: 'success' | 'invalid_grant' | 'unavailable', ms: number): void
+  /** `resource` is the audience's bounded label, `''` for the login token. */
+  refreshed?(outcome: RefreshOutcome, ms: number, resource: string): void
   joined?(): void
 }
+
+/** What one flight leaves behind: the session after it, and the audience the IdP refused, if any. */
+interface FlightResult {
+  readonly session: SessionData
+  readonly refused?: string
+}
+
+/**
+ * Flights a caller may go through before its own audience is served: each
+ * round after the first follows a flight that served another audience, so
+ * more rounds than configured audiences only happen under a failing IdP.
+ */
+const MAX_ROUNDS = 16
 
 /** Every read on the refresh path: never decide to redeem on a per-instance copy. */
 const FRESH = { fresh: true } as const
@@ -51,50 +71,126 @@ const transient = new Set([
  */
 export class UserTokens {
   readonly #o: UserTokensOptions
-  readonly #flight: SingleFlight<SessionData>
+  readonly #flight: SingleFlight<FlightResult>
 
   constructor(options: UserTokensOptions) {
     this.#o = options
     this.#flight = new SingleFlight(() => options.observer?.joined?.())
   }
 
-  needsRefresh(session: SessionData): boolean {
-    return session.tokens.accessTokenExpiresAt - this.#o.now() <= this.#o.refreshBefore
+  /** True when the session holds no token for `audience` (the login token without one), or it is due. */
+  needsRefresh(session: SessionData, audience?: TokenAudience): boolean {
+    const token = tokenFor(session.tokens, audience)
+    return token === undefined || token.accessTokenExpiresAt - this.#o.now() <= this.#o.refreshBefore
   }
 
-  async accessToken(session: SessionData): Promise<string> {
-    if (!this.needsRefresh(session)) return session.tokens.accessToken
-    const stillValid = session.tokens.accessTokenExpiresAt > this.#o.now()
+  /**
+   * The access token for `audience` (the login's own without one), minted
+   * or refreshed from the session's one refresh token when due.
+   */
+  async accessToken(session: SessionData, audience?: TokenAudience): Promise<string> {
+    const held = tokenFor(session.tokens, audience)
+    if (held && !this.needsRefresh(session, audience)) return held.accessToken
+    const stillValid = held !== undefined && held.accessTokenExpiresAt > this.#o.now()
     if (!session.tokens.refreshToken) {
-      if (stillValid) return session.tokens.accessToken
+      if (stillValid) return held.accessToken
+      // Without a refresh token no route's own token can be minted; the
+      // login's token and the session are unaffected.
+      if (audience)
+        throw gatehouseError(
+          'GATEHOUSE_ERR_RESOURCE_REFUSED',
+          "The session has no refresh token to obtain this route's token from; the login must ask for offline_access.",
+        )
       throw gatehouseError(
         'GATEHOUSE_ERR_SESSION_EXPIRED',
         'The access token expired and there is no refresh token.',
       )
     }
     try {
-      const fresh =
-        this.#o.coordination === 'none'
-          ? await this.#redeem(session)
-          : await this.#flight.run(session.id, () => this.#refreshOnce(session.id))
-      return fresh.tokens.accessToken
+      const fresh = await this.#coordinated(session, audience, (s) => this.needsRefresh(s, audience))
+      return tokenFor(fresh.tokens, audience)!.accessToken
     } catch (err) {
       // The IdP or store is down but the token we hold still works: use it
       // and let a later request try again.
-      if (stillValid && isGatehouseError(err) && transient.has(err.code)) return session.tokens.accessToken
+      if (stillValid && isGatehouseError(err) && transient.has(err.code)) return held.accessToken
       throw err
     }
   }
 
-  async #refreshOnce(id: string): Promise<SessionData> {
-    const key = `refresh:${id}`
+  /**
+   * A token for `audience` other than `refused`, which an upstream has just
+   * refused (RFC 6750 §3.1 `invalid_token`: revoked, or signed with a key
+   * it no longer trusts). Refreshes only if the session still holds the
+   * refused token, so many requests refused for the same token make one
+   * refresh, coalesced like every other.
+   */
+  async replaceRefused(
+    session: SessionData,
+    audience: TokenAudience | undefined,
+    refused: string,
+  ): Promise<string> {
+    if (!session.tokens.refreshToken) {
+      throw gatehouseError(
+        'GATEHOUSE_ERR_SESSION_EXPIRED',
+        'The upstream refused the token and there is no refresh token.',
+      )
+    }
+    const fresh = await this.#coordinated(
+      session,
+      audience,
+      (s) => this.needsRefresh(s, audience) || tokenFor(s.tokens, audience)?.accessToken === refused,
+    )
+    return tokenFor(fresh.tokens, audience)!.accessToken
+  }
+
+  /**
+   * Every redemption of a session's refresh token goes through one flight
+   * per session in this process and one lock per session in the cluster,
+   * whichever route asks: each redemption rotates the refresh token (RFC
+   * 9700 §4.14.2), so two at once, for two resources, replay it. A flight
+   * serves one audience; a caller for another that joined it goes round
+   * again, finds its token there, or starts the next flight.
+   */
+  async #coordinated(
+    session: SessionData,
+    audience: TokenAudience | undefined,
+    due: (session: SessionData) => boolean,
+  ): Promise<SessionData> {
+    if (this.#o.coordination === 'none') return this.#redeem(session, audience)
+    const scope =
+      this.#o.coordination === 'per-audience' ? `${session.id}:${audience?.key ?? ''}` : session.id
+    let seen = session.version
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const version = seen
+      const { session: after, refused } = await this.#flight.run(scope, () =>
+        this.#refreshOnce(session.id, version, scope, audience, due),
+      )
+      if (refused !== undefined && refused === (audience?.key ?? '')) {
+        throw gatehouseError('GATEHOUSE_ERR_RESOURCE_REFUSED')
+      }
+      if (!due(after)) return after
+      seen = after.version
+    }
+    throw gatehouseError('GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT')
+  }
+
+  async #refreshOnce(
+    id: string,
+    seen: number,
+    scope: string,
+    audience: TokenAudience | undefined,
+    due: (session: SessionData) => boolean,
+  ): Promise<FlightResult> {
+    const key = `refresh:${scope}`
     const lock = await this.#o.locks.tryAcquire(key, this.#o.lockTtl)
     if (!lock) {
       this.#o.observer?.joined?.()
       await this.#o.locks.waitForRelease(key, this.#o.refreshWait)
       const after = await this.#o.store.get(id, this.#o.now(), FRESH)
       if (!after) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
-      if (!this.needsRefresh(after)) return after
+      // Something was stored since the caller read the session: our token,
+      // or another audience's, in which case the caller goes round again.
+      if (!due(after) || after.version !== seen) return { session: after }
       // The holder failed; its error is not ours to repeat, and redeeming
       // the refresh token ourselves could replay it.
       throw gatehouseError('GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE')
@@ -104,25 +200,58 @@ export class UserTokens {
       // our read and our acquire, and its refresh token is the live one.
       const current = await this.#o.store.get(id, this.#o.now(), FRESH)
       if (!current) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
-      if (!this.needsRefresh(current)) return current
-      return await this.#redeem(current)
+      if (!due(current)) return { session: current }
+      try {
+        return { session: await this.#redeem(current, audience) }
+      } catch (err) {
+        // Refused for this audience only: joiners waiting for another one
+        // must not take the refusal as theirs.
+        if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_RESOURCE_REFUSED')
+          return { session: current, refused: audience?.key ?? '' }
+        throw err
+      }
     } finally {
       await lock.release()
     }
   }
 
-  async #redeem(current: SessionData): Promise<SessionData> {
+  async #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
     const started = this.#o.now()
-    let tokens: SessionData['tokens']
+    const label = audience?.label ?? ''
+    let next: TokenSet
     try {
-      tokens = await this.#o.oidc.refresh(current.tokens)
+      next = await this.#o.oidc.refresh(current.tokens, audience)
     } catch (err) {
-      const expired = isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_SESSION_EXPIRED'
-      this.#o.observer?.refreshed?.(expired ? 'invalid_grant' : 'unavailable', this.#o.now() - started)
-      if (expired) await this.#o.store.delete(current.id)
+      const code = isGatehouseError(err) ? err.code : undefined
+      const outcome =
+        code === 'GATEHOUSE_ERR_SESSION_EXPIRED'
+          ? 'invalid_grant'
+          : code === 'GATEHOUSE_ERR_RESOURCE_REFUSED'
+            ? 'invalid_target'
+            : 'unavailable'
+      this.#o.observer?.refreshed?.(outcome, this.#o.now() - started, label)
+      if (outcome === 'invalid_grant') await this.#o.store.delete(current.id)
       throw err
     }
-    this.#o.observer?.refreshed?.('success', this.#o.now() - started)
+    this.#o.observer?.refreshed?.('success', this.#o.now() - started, label)
+    // The rotated refresh token and the token it came with are one write
+    // (one compare-and-set on `v`): storing either without the other would
+    // leave a session whose refresh token is already spent. Tokens of the
+    // other audiences stay: the rotation did not revoke them.
+    const tokens: TokenSet = audience
+      ? {
+          ...current.tokens,
+          refreshToken: next.refreshToken,
+          idToken: next.idToken,
+          audiences: {
+            ...current.tokens.audiences,
+            [audience.key]: {
+              accessToken: next.accessToken,
+              accessTokenExpiresAt: next.accessTokenExpiresAt,
+            },
+          },
+        }
+      : { ...next, ...(current.tokens.audiences ? { audiences: current.tokens.audiences } : {}) }
     const result = await this.#o.store.updateTokens(current.id, current.version, tokens)
     if (result === 'missing') throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
     if (result === 'stale') {
@@ -134,4 +263,9 @@ export class UserTokens {
     }
     return { ...current, tokens, version: current.version + 1 }
   }
+}
+
+/** The token the session holds for `audience`, the login's own without one. */
+function tokenFor(tokens: TokenSet, audience: TokenAudience | undefined): AudienceToken | undefined {
+  return audience ? tokens.audiences?.[audience.key] : tokens
 }

@@ -64,6 +64,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     rewritePath: '/api/orders',
     token: 'user',
     scopes: [],
+    retryOnInvalidToken: true,
     csrf: true,
     anonymous: false,
     timeout: 30_000,
@@ -228,6 +229,7 @@ routes:
     upstream: ftp://files
   - path: /api/x
     upstream: http://x:1
+    token: none
     scopes: [a]
 `)
   t.same(found, [
@@ -239,8 +241,38 @@ routes:
     '14 routes[0].path: must be a path prefix such as /api/orders, without .., query or spaces',
     '15 routes[0].upstream: must be an http(s) URL such as http://orders:8080',
     '16 routes[1].path: overlaps auth.basePath (/api)',
-    '18 routes[1].scopes: applies only to token: client routes',
+    '19 routes[1].scopes: applies only to routes that forward a token (user, optional-user, client)',
   ])
+})
+
+t.test('routes[].resource is an absolute URI on user routes (RFC 8707)', async (t) => {
+  const routes = (lines: string) => minimal.replace(/routes:\n[\s\S]*$/, `routes:\n${lines}`)
+  const config = parseConfig(
+    routes(`  - { path: /orders, upstream: http://orders:8080, resource: https://orders.example }
+  - { path: /reports, upstream: http://reports:8080, resource: "urn:example:reports", scopes: [reports.read] }
+  - { path: /me, upstream: http://me:8080, token: optional-user, scopes: [profile] }
+`),
+    'routes.yaml',
+    env,
+  )
+  t.equal(config.routes[0]!.resource, 'https://orders.example')
+  t.same([config.routes[1]!.resource, config.routes[1]!.scopes], ['urn:example:reports', ['reports.read']])
+  t.equal(config.routes[2]!.resource, undefined)
+  t.same(
+    problems(
+      routes(`  - { path: /a, upstream: http://a:1, resource: orders }
+  - { path: /b, upstream: http://b:1, resource: "https://b.example/#frag" }
+  - { path: /c, upstream: http://c:1, token: client, resource: https://c.example }
+  - { path: /d, upstream: http://d:1, resource: "/relative/path" }
+`),
+    ),
+    [
+      '10 routes[0].resource: must be an absolute URI such as https://orders.example',
+      '11 routes[1].resource: must not contain a fragment (RFC 8707 §2)',
+      '12 routes[2].resource: applies only to token: user and optional-user routes',
+      '13 routes[3].resource: must be an absolute URI such as https://orders.example',
+    ],
+  )
 })
 
 t.test('no document crashes the loader: it returns a config or a ConfigError', async (t) => {

@@ -27,6 +27,7 @@ export function route(path: string, upstream: string, extra: Partial<RouteConfig
     rewritePath: path,
     token: 'user',
     scopes: [],
+    retryOnInvalidToken: true,
     csrf: true,
     anonymous: false,
     timeout: 5_000,

@@ -1,0 +1,132 @@
+import { type DevIdp, startDevIdp } from '../../dev/idp.js'
+import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
+import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
+import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
+import { createRedisBackends } from '../../src/server/redis-backends.js'
+import type { CookieJar } from './cookie-jar.js'
+import { CLIENT_ID, CLIENT_SECRET, freePort, route, testConfig } from './gateway.js'
+import { login } from './login.js'
+
+export const ORDERS = 'https://orders.example'
+export const REPORTS = 'https://reports.example'
+
+export interface AudienceStackOptions {
+  /** Gateways sharing the store; more than one needs `redisUrl`. Default 1. */
+  readonly replicas?: number
+  readonly redisUrl?: string
+  readonly keyPrefix?: string
+  /** Seconds. Default 60. */
+  readonly accessTokenTtl?: number
+  readonly refreshBefore?: number
+  readonly refusedAtTokenEndpoint?: readonly string[]
+  /** Upstreams introspect every token and answer 401 invalid_token to an inactive one. */
+  readonly rejectInactive?: boolean
+  /** Applied to every route. */
+  readonly routeOptions?: Partial<RouteConfig>
+  readonly gateway?: GatewayOptions
+}
+
+export interface AudienceStack {
+  readonly idp: DevIdp
+  /** `/api` forwards the login token, `/orders` the orders token, `/reports` a reports.read token. */
+  readonly upstreams: {
+    readonly api: EchoUpstream
+    readonly orders: EchoUpstream
+    readonly reports: EchoUpstream
+  }
+  readonly urls: readonly string[]
+  readonly configs: readonly GatehouseConfig[]
+  readonly apps: readonly Awaited<ReturnType<typeof buildGateway>>[]
+  /** A logged-in browser, its cookie copied to every replica's origin. */
+  readonly jar: CookieJar
+  close(): Promise<void>
+}
+
+/**
+ * The rotating dev IdP with RFC 8707 resource indicators, three upstreams
+ * of different audiences, and one or more gateways in front of them.
+ */
+export async function startAudienceStack(options: AudienceStackOptions = {}): Promise<AudienceStack> {
+  const count = options.replicas ?? 1
+  const ports = await Promise.all(Array.from({ length: count }, () => freePort()))
+  const idp = await startDevIdp({
+    accessTokenTtl: options.accessTokenTtl ?? 60,
+    clients: [
+      {
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        redirectUris: [`http://127.0.0.1:${ports[0]}/auth/callback`],
+      },
+    ],
+    resourceIndicators: {
+      resources: { [ORDERS]: { scopes: ['orders.read'] }, [REPORTS]: { scopes: ['reports.read'] } },
+      ...(options.refusedAtTokenEndpoint ? { refusedAtTokenEndpoint: options.refusedAtTokenEndpoint } : {}),
+    },
+  })
+  const upstream = () =>
+    startEchoUpstream(options.rejectInactive ? { introspect: idp.introspect, rejectInactive: true } : {})
+  const [api, orders, reports] = await Promise.all([upstream(), upstream(), upstream()])
+  const configs: GatehouseConfig[] = []
+  const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
+  for (const port of ports) {
+    const base = testConfig({
+      port,
+      issuer: idp.issuer,
+      ...(options.redisUrl ? { store: options.redisUrl } : {}),
+      ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
+      refreshBefore: options.refreshBefore ?? 5_000,
+      routes: [
+        route('/api', api!.url, options.routeOptions),
+        route('/orders', orders!.url, { resource: ORDERS, ...options.routeOptions }),
+        route('/reports', reports!.url, {
+          resource: REPORTS,
+          scopes: ['reports.read'],
+          ...options.routeOptions,
+        }),
+      ],
+    })
+    // RFC 6749 §6: a refresh may only ask for scopes the login was granted.
+    const config: GatehouseConfig = {
+      ...base,
+      server: { ...base.server, publicUrl: `http://127.0.0.1:${ports[0]}` },
+      oidc: { ...base.oidc, scopes: [...base.oidc.scopes, 'orders.read', 'reports.read'] },
+    }
+    const backends = options.redisUrl
+      ? await createRedisBackends(config, options.gateway?.now ?? Date.now)
+      : undefined
+    const app = await buildGateway(config, { ...options.gateway, ...(backends ? { backends } : {}) })
+    await app.listen({ host: '127.0.0.1', port })
+    await app.gatehouse.whenDiscovered()
+    configs.push(config)
+    apps.push(app)
+  }
+  const urls = ports.map((p) => `http://127.0.0.1:${p}`)
+  const { jar } = await login(urls[0]!)
+  // Behind a real load balancer the replicas share one origin; here each
+  // has a port, so the browser's cookie is copied to each.
+  for (const url of urls.slice(1)) jar.set(url, 'gatehouse', jar.get(urls[0]!, 'gatehouse')!)
+  return {
+    idp,
+    upstreams: { api: api!, orders: orders!, reports: reports! },
+    urls,
+    configs,
+    apps,
+    jar,
+    async close() {
+      for (const app of apps) await app.close()
+      await Promise.all([api!.close(), orders!.close(), reports!.close()])
+      await idp.close()
+    },
+  }
+}
+
+/** The audiences of the distinct bearer tokens an upstream saw, as the IdP describes them. */
+export async function audiencesSeen(idp: DevIdp, upstream: EchoUpstream): Promise<Set<string>> {
+  const tokens = new Set(upstream.requests.map((r) => r.authorization?.slice('Bearer '.length) ?? ''))
+  const audiences = new Set<string>()
+  for (const token of tokens) {
+    const found = token ? await idp.introspect(token) : { active: false }
+    audiences.add(found.active ? String(found.aud ?? '(none)') : '(inactive)')
+  }
+  return audiences
+}
