@@ -157,6 +157,8 @@ function resolve(config: RawConfig): GatehouseConfig {
       csrf: r.csrf,
       timeout: parseDuration(r.timeout),
       bodyLimit: parseSize(r.bodyLimit),
+      allowClearSiteData: r.allowClearSiteData,
+      passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
     }
   })
   return {

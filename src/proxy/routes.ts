@@ -1,13 +1,16 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { Pool } from 'undici'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { loginCookieName } from '../session/cookies.js'
+import { AnswerHygiene } from './answer-headers.js'
 import { BODY_TOO_LARGE } from './body-limit.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import { headerRewriter } from './headers.js'
+import { OwnCookies } from './own-cookies.js'
 
 /** reply-from error codes that mean the upstream was too slow, not absent. */
 const timeoutCodes = new Set([
@@ -50,6 +53,8 @@ export interface ProxyRouteHooks {
   readonly onUpstreamError?: (route: string, kind: UpstreamErrorKind) => void
   /** True while the gateway drains: answers then carry `Connection: close`. */
   readonly draining?: () => boolean
+  /** Counts upstream `Set-Cookie`s dropped because they named a gateway cookie. */
+  readonly onCookiesDropped?: (route: string, count: number) => void
 }
 
 /**
@@ -63,6 +68,7 @@ export async function registerProxyRoutes(
   deps: GuardDeps,
   hooks: ProxyRouteHooks = {},
 ) {
+  const own = new OwnCookies([config.session.cookieName, loginCookieName(config)])
   const rewriteHeaders = headerRewriter(
     [config.session.cookieName, loginCookieName(config)],
     config.server.trustProxy,
@@ -76,11 +82,18 @@ export async function registerProxyRoutes(
       const pool = new Pool(route.upstream, poolOptions(route))
       scope.addHook('onClose', () => pool.close())
       const onError = upstreamErrorHandler(route.path, hooks.onUpstreamError)
+      const hygiene = new AnswerHygiene({
+        route: route.path,
+        own,
+        allowClearSiteData: route.allowClearSiteData,
+        onCookiesDropped: hooks.onCookiesDropped,
+      })
       const forward: ForwardOptions = {
         pool,
         prefix: route.path === '/' ? '' : route.path,
         rewritePrefix: route.rewritePath === '/' ? '' : route.rewritePath,
         rewriteHeaders,
+        hygiene,
         onError,
       }
       const options: FastifyHttpProxyOptions = {
@@ -89,7 +102,12 @@ export async function registerProxyRoutes(
         rewritePrefix: forward.rewritePrefix,
         disableRequestLogging: true,
         undici: pool,
-        replyOptions: { rewriteRequestHeaders: rewriteHeaders, onError },
+        replyOptions: {
+          rewriteRequestHeaders: rewriteHeaders,
+          rewriteHeaders: (headers, request) =>
+            hygiene.headers(headers as IncomingHttpHeaders, (request ?? scope).log),
+          onError,
+        },
         // http-proxy has matched the route and vetted `dest` against
         // traversal by now. The direct path skips Fastify's onSend hooks,
         // so an answer that must set or clear a cookie, or close the

@@ -200,6 +200,7 @@ export async function buildGateway(
     { config, sessions, userTokens, clientTokens },
     {
       onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),
+      onCookiesDropped: (route, count) => metrics.upstreamCookiesDropped.inc({ route }, count),
       draining: () => draining !== undefined,
     },
   )

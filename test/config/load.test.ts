@@ -67,6 +67,8 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     csrf: true,
     timeout: 30_000,
     bodyLimit: 1024 * 1024,
+    allowClearSiteData: false,
+    passHeaders: [],
   })
   t.ok(
     Object.isFrozen(config) && Object.isFrozen(config.routes[0]) && Object.isFrozen(config.session.secrets),

@@ -30,6 +30,8 @@ export function route(path: string, upstream: string, extra: Partial<RouteConfig
     csrf: true,
     timeout: 5_000,
     bodyLimit: 1024 * 1024,
+    allowClearSiteData: false,
+    passHeaders: [],
     ...extra,
   }
 }

@@ -1,59 +1,10 @@
 import { createHash } from 'node:crypto'
-import { createServer, type IncomingHttpHeaders, request, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { request } from 'node:http'
 import t, { type Test } from 'tap'
 import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
+import { rawCall, scriptedUpstream } from '../helpers/scripted-upstream.js'
 import { startStack } from '../helpers/stack.js'
-
-/** An upstream whose answer each test scripts, recording what it was sent. */
-async function scriptedUpstream() {
-  const seen: { url: string; headers: IncomingHttpHeaders }[] = []
-  let answer: (res: ServerResponse, url: string) => void = (res) => res.end('ok')
-  const server: Server = createServer((req, res) => {
-    seen.push({ url: req.url ?? '', headers: req.headers })
-    req.resume()
-    answer(res, req.url ?? '')
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  return {
-    url,
-    seen,
-    answer(fn: typeof answer) {
-      answer = fn
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
-}
-
-/** A raw HTTP/1.1 call, so hop-by-hop headers are visible and sendable. */
-function rawCall(
-  url: string,
-  headers: Record<string, string>,
-): Promise<{ status: number; headers: IncomingHttpHeaders; rawHeaders: string[]; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { 'x-csrf': '1', ...headers } }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          rawHeaders: res.rawHeaders,
-          body: Buffer.concat(chunks),
-        }),
-      )
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 async function setup(t: Test) {
   const upstream = await scriptedUpstream()
