@@ -44,8 +44,12 @@ export const HOP_BY_HOP: readonly string[] = [
 
 /**
  * Request headers that never reach the upstream as the client sent them:
- * those the gateway sets itself, the hop-by-hop ones, and `Host`, which
- * undici sets to the upstream's.
+ * those the gateway sets itself, the hop-by-hop ones, `Host`, which undici
+ * sets to the upstream's, and `Expect`. Node's server answers
+ * `100-continue` itself before any hook runs (and 417 to any other
+ * expectation), so the expectation is met at this hop and the body is
+ * already on its way: RFC 9110 §10.1.1 lets a proxy answer it rather than
+ * pass it on, and undici refuses to send it at all.
  */
 const replaced = new Set([
   'cookie',
@@ -54,6 +58,7 @@ const replaced = new Set([
   'x-forwarded-proto',
   'x-forwarded-host',
   'host',
+  'expect',
   ...HOP_BY_HOP,
 ])
 
