@@ -11,6 +11,7 @@ import { Forward, type ForwardOptions } from './forward.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import { headerRewriter } from './headers.js'
 import { OwnCookies } from './own-cookies.js'
+import { refuseAmbiguousPath } from './path-check.js'
 
 /** reply-from error codes that mean the upstream was too slow, not absent. */
 const timeoutCodes = new Set([
@@ -76,6 +77,9 @@ export async function registerProxyRoutes(
   const draining = hooks.draining ?? (() => false)
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
+      // onRequest: the path is settled before the guard's preHandler
+      // reads a session or attaches a token.
+      scope.addHook('onRequest', refuseAmbiguousPath)
       scope.addHook('preHandler', routeGuard(route, deps))
       // Our own Pool rather than options: we dispatch to it directly, and
       // reply-from does too on the fallback path. We own its lifecycle.
