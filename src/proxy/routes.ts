@@ -70,10 +70,6 @@ export async function registerProxyRoutes(
   hooks: ProxyRouteHooks = {},
 ) {
   const own = new OwnCookies([config.session.cookieName, loginCookieName(config)])
-  const rewriteHeaders = headerRewriter(
-    [config.session.cookieName, loginCookieName(config)],
-    config.server.trustProxy,
-  )
   const draining = hooks.draining ?? (() => false)
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
@@ -86,6 +82,13 @@ export async function registerProxyRoutes(
       const pool = new Pool(route.upstream, poolOptions(route))
       scope.addHook('onClose', () => pool.close())
       const onError = upstreamErrorHandler(route.path, hooks.onUpstreamError)
+      const rewriteHeaders = headerRewriter({
+        own,
+        parseCookie: (header) => app.parseCookie(header),
+        trustProxy: config.server.trustProxy,
+        publicUrl: config.server.publicUrl,
+        passHeaders: route.passHeaders,
+      })
       const hygiene = new AnswerHygiene({
         route: route.path,
         own,

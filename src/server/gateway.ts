@@ -16,6 +16,7 @@ import { type Backends, createBackends } from './backends.js'
 import { installErrorHandling } from './error-handler.js'
 import { loggerOptions, requestLogger } from './logger.js'
 import { GatewayMetrics } from './metrics.js'
+import { refuseRepeatedHost } from './single-host.js'
 
 /** Seams for tests and embedding; production passes none of them. */
 export interface GatewayOptions {
@@ -127,6 +128,8 @@ export async function buildGateway(
   app.decorateRequest('upstreamToken', null)
 
   installErrorHandling(app, () => metrics.storeErrors.inc())
+  // First of all hooks, on every path: before any cookie is opened.
+  app.addHook('onRequest', refuseRepeatedHost)
   await app.register(cookiesPlugin, { config })
 
   app.addHook('onResponse', (request, reply, done) => {

@@ -299,3 +299,22 @@ t.test('an option is located at its key, a missing one at its parent', async (t)
     'a list item at its own line',
   )
 })
+
+t.test('passHeaders names only headers Gatehouse strips, never one it sets', async (t) => {
+  const config = parseConfig(`${minimal}    passHeaders: [X-Real-IP, Forwarded]\n`, 'routes.yaml', env)
+  t.same(config.routes[0]!.passHeaders, ['x-real-ip', 'forwarded'], 'lower-cased once, at load')
+  t.same(
+    problems(
+      `${minimal}    passHeaders: [authorization, X-Forwarded-For, x_forwarded_host, cookie, connection, x-app, 'a b']\n`,
+    ),
+    [
+      '12 routes[0].passHeaders[0]: authorization is set or consumed by Gatehouse itself; it cannot pass',
+      '12 routes[0].passHeaders[1]: X-Forwarded-For is set or consumed by Gatehouse itself; it cannot pass',
+      '12 routes[0].passHeaders[2]: x_forwarded_host is set or consumed by Gatehouse itself; it cannot pass',
+      '12 routes[0].passHeaders[3]: cookie is set or consumed by Gatehouse itself; it cannot pass',
+      '12 routes[0].passHeaders[4]: connection is set or consumed by Gatehouse itself; it cannot pass',
+      '12 routes[0].passHeaders[5]: x-app is not a header Gatehouse strips, so it passes already (see docs/security.md)',
+      '12 routes[0].passHeaders[6]: must be a header name',
+    ],
+  )
+})
