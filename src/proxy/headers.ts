@@ -1,6 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { OwnCookies } from './own-cookies.js'
-import { foldUnderscores, GATEWAY_SET, isSpoofable } from './spoofable-headers.js'
+import {
+  foldUnderscores,
+  GATEWAY_SET,
+  hasSpoofablePrefix,
+  isSpoofable,
+  SPOOFABLE,
+} from './spoofable-headers.js'
 
 /** The cookie parser the session plugin reads cookies with (@fastify/cookie's). */
 export type CookieParser = (header: string) => Record<string, string | undefined>
@@ -26,7 +32,13 @@ export function stripCookies(
   for (const part of header.split(';')) {
     const pair = part.trim()
     if (pair === '') continue
-    if (own.mentioned(pair) && ownsAny(parse(pair), own)) continue
+    // The session cookie as we set it needs no parse; a name that only
+    // mentions ours (padded, another case) is read as the plugin reads it.
+    const eq = pair.indexOf('=')
+    if (eq !== -1) {
+      const name = pair.slice(0, eq)
+      if (own.isExact(name) || (own.mentioned(name) && ownsAny(parse(pair), own))) continue
+    }
     kept = kept === '' ? pair : `${kept}; ${pair}`
   }
   return kept === '' ? undefined : kept
@@ -97,7 +109,9 @@ export interface HeaderRewriteOptions {
  */
 export function headerRewriter(options: HeaderRewriteOptions) {
   const { own, parseCookie, trustProxy } = options
-  const pass = new Set(options.passHeaders)
+  const pass = new Set(options.passHeaders.filter((name) => !replaced.has(name)))
+  // One lookup on the hot path for every name dropped as it is spelled.
+  const dropped = new Set([...replaced, ...[...SPOOFABLE].filter((name) => !pass.has(name))])
   const origin = new URL(options.publicUrl)
   const publicProto = origin.protocol.slice(0, -1)
   const publicHost = origin.host
@@ -108,9 +122,11 @@ export function headerRewriter(options: HeaderRewriteOptions) {
     // A client must not be able to strip a header the gateway adds by naming it.
     const named = connectionNamed(headers.connection)
     for (const name in headers) {
-      if (replaced.has(name) || named?.includes(name)) continue
-      const folded = foldUnderscores(name)
-      if ((replaced.has(folded) || isSpoofable(folded)) && !pass.has(name)) continue
+      if (dropped.has(name) || named?.includes(name)) continue
+      if (name.includes('_')) {
+        const folded = foldUnderscores(name)
+        if (replaced.has(folded) || (isSpoofable(folded) && !pass.has(name))) continue
+      } else if (hasSpoofablePrefix(name) && !pass.has(name)) continue
       out[name] = headers[name]
     }
     const cookie = stripCookies(headers.cookie, own, parseCookie)

@@ -6,12 +6,15 @@
  * upstream's `Set-Cookie` must not plant in the browser.
  */
 export class OwnCookies {
+  /** The names as configured, which the session plugin reads. */
+  readonly #exact: ReadonlySet<string>
   /** Bare names, lower case, without a `__Host-`/`__Secure-` prefix. */
   readonly #bare: ReadonlySet<string>
   /** Finds any header that could name one of ours, so most need no parse at all. */
   readonly #mention: RegExp
 
   constructor(names: readonly string[]) {
+    this.#exact = new Set(names)
     const bare = new Set(names.map(bareName))
     this.#bare = bare
     this.#mention = new RegExp([...bare].map(escapeRegExp).join('|'), 'i')
@@ -20,6 +23,11 @@ export class OwnCookies {
   /** True when the text contains one of our names in any case: cheap, and false for most headers. */
   mentioned(text: string): boolean {
     return this.#mention.test(text)
+  }
+
+  /** True for one of our names spelled exactly as configured: no parse can read it otherwise. */
+  isExact(name: string): boolean {
+    return this.#exact.has(name)
   }
 
   /** True for our names in any letter case, with or without a cookie prefix, trimmed of whitespace. */

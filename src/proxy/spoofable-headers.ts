@@ -17,7 +17,7 @@ export const GATEWAY_SET: readonly string[] = [
  * upstream behind Gatehouse may believe. Stripped from every request unless
  * the route names them in `passHeaders`. docs/security.md explains each group.
  */
-const SPOOFABLE = new Set([
+export const SPOOFABLE: ReadonlySet<string> = new Set([
   // Where the client is and how it came in: RFC 7239, and the de facto ones
   // of load balancers and CDNs.
   'forwarded',
@@ -66,9 +66,13 @@ export function foldUnderscores(name: string): string {
   return name.includes('_') ? name.replaceAll('_', '-') : name
 }
 
-/** True for a (folded) name on the strip list. */
-export function isSpoofable(folded: string): boolean {
-  if (SPOOFABLE.has(folded)) return true
+/** True for a name under one of the stripped prefixes (`X-Auth-Request-*`, `X-Remote-Extra-*`). */
+export function hasSpoofablePrefix(folded: string): boolean {
   for (const prefix of SPOOFABLE_PREFIXES) if (folded.startsWith(prefix)) return true
   return false
+}
+
+/** True for a (folded) name on the strip list. */
+export function isSpoofable(folded: string): boolean {
+  return SPOOFABLE.has(folded) || hasSpoofablePrefix(folded)
 }
