@@ -72,11 +72,10 @@ export const HOP_BY_HOP: readonly string[] = [
 /**
  * Request headers that never reach the upstream as the client sent them:
  * those the gateway sets itself, the hop-by-hop ones, `Host`, which undici
- * sets to the upstream's, and `Expect`. Node's server answers
- * `100-continue` itself before any hook runs (and 417 to any other
- * expectation), so the expectation is met at this hop and the body is
- * already on its way: RFC 9110 §10.1.1 lets a proxy answer it rather than
- * pass it on, and undici refuses to send it at all.
+ * sets to the upstream's, and `Expect`: the gateway answers `100-continue`
+ * itself (src/server/expect-continue.ts; Node answers 417 to any other
+ * expectation), so the expectation is met at this hop, which RFC 9110
+ * §10.1.1 allows a proxy, and undici refuses to send it at all.
  */
 const replaced = new Set([...GATEWAY_SET, 'expect', ...HOP_BY_HOP])
 

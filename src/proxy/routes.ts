@@ -4,6 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { Pool } from 'undici'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
+import { sendContinue } from '../server/expect-continue.js'
 import { loginCookieName } from '../session/cookies.js'
 import { AnswerHygiene } from './answer-headers.js'
 import { BODY_TOO_LARGE } from './body-limit.js'
@@ -108,6 +109,8 @@ export async function registerProxyRoutes(
         prefix: forward.prefix,
         rewritePrefix: forward.rewritePrefix,
         disableRequestLogging: true,
+        // The guard decides first; the handler then sends 100 Continue.
+        config: { defersContinue: true },
         undici: pool,
         replyOptions: {
           rewriteRequestHeaders: rewriteHeaders,
@@ -120,6 +123,7 @@ export async function registerProxyRoutes(
         // so an answer that must set or clear a cookie, or close the
         // connection, goes through reply-from instead.
         handler(request, reply, dest, replyOptions) {
+          sendContinue(request, reply)
           const body = request.body as { pipe?: unknown } | undefined
           if (
             request.session.changed ||

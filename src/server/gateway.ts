@@ -14,6 +14,7 @@ import { ClientTokens } from '../tokens/client-tokens.js'
 import { UserTokens } from '../tokens/user-tokens.js'
 import { type Backends, createBackends } from './backends.js'
 import { installErrorHandling } from './error-handler.js'
+import { deferContinue } from './expect-continue.js'
 import { loggerOptions, requestLogger } from './logger.js'
 import { GatewayMetrics } from './metrics.js'
 import { refuseRepeatedHost } from './single-host.js'
@@ -130,6 +131,7 @@ export async function buildGateway(
   installErrorHandling(app, () => metrics.storeErrors.inc())
   // First of all hooks, on every path: before any cookie is opened.
   app.addHook('onRequest', refuseRepeatedHost)
+  deferContinue(app)
   await app.register(cookiesPlugin, { config })
 
   app.addHook('onResponse', (request, reply, done) => {

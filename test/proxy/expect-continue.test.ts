@@ -105,7 +105,28 @@ t.test('a declared body over the route limit is refused with 413, never 502', as
   const res = await expectContinue(`${base}/api/public/upload`, Buffer.alloc(300 * 1024, 1))
   t.equal(res.status, 413)
   t.equal(JSON.parse(res.body.toString()).error, 'payload_too_large')
+  t.notOk(res.continued, 'answered from the headers alone: the body never left the client')
   t.equal(upstream.seen.length, before, 'the upstream was never called')
+})
+
+t.test('a request the guard refuses is answered before the body moves', async (t) => {
+  const { upstream, base } = await setup(t)
+  const unauthenticated = await expectContinue(`${base}/api/user/upload`, BODY)
+  t.equal(unauthenticated.status, 401)
+  t.notOk(unauthenticated.continued, 'no 100 for a caller without a session')
+  const forged = await expectContinue(`${base}/api/public/upload`, BODY, { 'x-csrf': '0' })
+  t.equal(forged.status, 403)
+  t.notOk(forged.continued)
+  t.equal(upstream.seen.length, 0)
+})
+
+t.test('endpoints that read a body themselves still ask for it', async (t) => {
+  const { base } = await setup(t)
+  const res = await expectContinue(`${base}/auth/backchannel-logout`, Buffer.from('logout_token=not-a-jwt'), {
+    'content-type': 'application/x-www-form-urlencoded',
+  })
+  t.ok(res.continued, 'the 100 went out before the body was read')
+  t.equal(res.status, 400, 'and the endpoint judged the body it received')
 })
 
 t.test('any other expectation is refused with 417 before it reaches the upstream', async (t) => {
