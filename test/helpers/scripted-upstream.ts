@@ -1,4 +1,11 @@
-import { createServer, type IncomingHttpHeaders, request, type Server, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 export interface ScriptedRequest {
@@ -56,6 +63,23 @@ export interface RawResponse {
   readonly body: Buffer
 }
 
+/** A client-side response read whole. */
+export function readResponse(res: IncomingMessage): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    res.on('data', (chunk: Buffer) => chunks.push(chunk))
+    res.on('end', () =>
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        rawHeaders: res.rawHeaders,
+        body: Buffer.concat(chunks),
+      }),
+    )
+    res.on('error', reject)
+  })
+}
+
 /** A raw HTTP/1.1 call, so hop-by-hop and repeated headers are visible and sendable. */
 export function rawCall(
   url: string,
@@ -73,19 +97,7 @@ export function rawCall(
         path: init.path ?? target.pathname + target.search,
         headers: { 'x-csrf': '1', ...headers },
       },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (chunk: Buffer) => chunks.push(chunk))
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            rawHeaders: res.rawHeaders,
-            body: Buffer.concat(chunks),
-          }),
-        )
-        res.on('error', reject)
-      },
+      (res) => readResponse(res).then(resolve, reject),
     )
     req.on('error', reject)
     req.end(init.body)

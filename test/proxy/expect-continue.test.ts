@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import { request } from 'node:http'
 import t, { type Test } from 'tap'
 import { route } from '../helpers/gateway.js'
-import { apiCall, login } from '../helpers/login.js'
-import { type RawResponse, rawCall, scriptedUpstream } from '../helpers/scripted-upstream.js'
-import { startStack } from '../helpers/stack.js'
+import { login } from '../helpers/login.js'
+import { endSessionsOf, startScriptedStack } from '../helpers/scripted-stack.js'
+import { type RawResponse, rawCall, readResponse } from '../helpers/scripted-upstream.js'
 
 const BODY = randomBytes(200 * 1024)
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex')
@@ -25,19 +25,7 @@ function expectContinue(url: string, body: Buffer, headers: Record<string, strin
           ...headers,
         },
       },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (chunk: Buffer) => chunks.push(chunk))
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            rawHeaders: res.rawHeaders,
-            body: Buffer.concat(chunks),
-            continued,
-          }),
-        )
-      },
+      (res) => readResponse(res).then((answer) => resolve({ ...answer, continued }), reject),
     )
     req.on('continue', () => {
       continued = true
@@ -48,23 +36,16 @@ function expectContinue(url: string, body: Buffer, headers: Record<string, strin
 }
 
 async function setup(t: Test) {
-  const upstream = await scriptedUpstream()
-  const stack = await startStack({
-    routes: () => [
-      route('/api/user', upstream.url),
-      route('/api/maybe', upstream.url, { token: 'optional-user' }),
-      route('/api/public', upstream.url, { token: 'none', rewritePath: '/v1', bodyLimit: 256 * 1024 }),
-    ],
-  })
-  upstream.answer((res, url) => {
+  const started = await startScriptedStack(t, (upstream) => [
+    route('/api/user', upstream),
+    route('/api/maybe', upstream, { token: 'optional-user' }),
+    route('/api/public', upstream, { token: 'none', rewritePath: '/v1', bodyLimit: 256 * 1024 }),
+  ])
+  started.upstream.answer((res, url) => {
     res.writeHead(201, { 'content-type': 'text/plain' })
     res.end(`stored ${url}`)
   })
-  t.teardown(async () => {
-    await stack.close()
-    await upstream.close()
-  })
-  return { upstream, stack, base: stack.gateway.url }
+  return started
 }
 
 t.test('a 200 KiB upload with Expect: 100-continue arrives whole on the direct path', async (t) => {
@@ -89,9 +70,7 @@ t.test('with a session and on the reply-from path as well', async (t) => {
   t.match(upstream.seen.at(-1)!.headers.authorization, /^Bearer /)
 
   // A dead session makes the answer clear the cookie: that answer goes through reply-from.
-  const user = (await apiCall(jar, `${base}/auth/user`)).json<{ sub: string }>()
-  const store = stack.gateway.app.gatehouse.backends.sessions
-  for (const id of await store.idsBySub(user.sub)) await store.delete(id)
+  await endSessionsOf(stack, jar)
   const fallback = await expectContinue(`${base}/api/maybe/upload`, BODY, { cookie })
   t.equal(fallback.status, 201, 'not 502')
   t.match(String(fallback.headers['set-cookie']), /gatehouse=;/, 'this answer did take the fallback path')

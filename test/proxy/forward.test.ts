@@ -3,22 +3,15 @@ import { request } from 'node:http'
 import t, { type Test } from 'tap'
 import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { rawCall, scriptedUpstream } from '../helpers/scripted-upstream.js'
-import { startStack } from '../helpers/stack.js'
+import { endSessionsOf, startScriptedStack } from '../helpers/scripted-stack.js'
+import { rawCall } from '../helpers/scripted-upstream.js'
 
 async function setup(t: Test) {
-  const upstream = await scriptedUpstream()
-  const stack = await startStack({
-    routes: () => [
-      route('/api/pub', upstream.url, { token: 'none', rewritePath: '/v1' }),
-      route('/api/maybe', upstream.url, { token: 'optional-user' }),
-    ],
-  })
-  t.teardown(async () => {
-    await stack.close()
-    await upstream.close()
-  })
-  return { upstream, stack, base: stack.gateway.url }
+  const started = await startScriptedStack(t, (upstream) => [
+    route('/api/pub', upstream, { token: 'none', rewritePath: '/v1' }),
+    route('/api/maybe', upstream, { token: 'optional-user' }),
+  ])
+  return started
 }
 
 t.test('hop-by-hop request headers, and those the client names in Connection, stay here', async (t) => {
@@ -159,9 +152,7 @@ t.test('an upstream dying mid-answer cuts the answer short; the gateway carries 
 t.test('an answer that must clear the session cookie still does', async (t) => {
   const { stack, base } = await setup(t)
   const { jar } = await login(base)
-  const user = (await apiCall(jar, `${base}/auth/user`)).json<{ sub: string }>()
-  const store = stack.gateway.app.gatehouse.backends.sessions
-  for (const id of await store.idsBySub(user.sub)) await store.delete(id)
+  await endSessionsOf(stack, jar)
 
   const res = await apiCall(jar, `${base}/api/maybe/x`)
   t.equal(res.status, 200, 'an optional-user route still answers, without a token')

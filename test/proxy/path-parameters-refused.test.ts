@@ -2,9 +2,9 @@ import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { upstreamReadsPathAsWeDo } from '../../src/proxy/path-check.js'
 import { route } from '../helpers/gateway.js'
-import { apiCall, login } from '../helpers/login.js'
-import { rawCall, scriptedUpstream } from '../helpers/scripted-upstream.js'
-import { startStack } from '../helpers/stack.js'
+import { login } from '../helpers/login.js'
+import { endSessionsOf, startScriptedStack } from '../helpers/scripted-stack.js'
+import { rawCall } from '../helpers/scripted-upstream.js'
 
 /** Dot-segments as Tomcat, Spring and double-decoding upstreams read them; `..;` is the servlet classic. */
 const REFUSED = [
@@ -65,20 +65,13 @@ const FORWARDED = [
 ]
 
 async function setup(t: Test) {
-  const upstream = await scriptedUpstream()
-  const stack = await startStack({
-    routes: () => [
-      route('/api/user', upstream.url, { rewritePath: '/svc/v1' }),
-      route('/api/maybe', upstream.url, { token: 'optional-user', rewritePath: '/svc/v2' }),
-      route('/api/client', upstream.url, { token: 'client', scopes: ['reports.read'] }),
-      route('/api/public', upstream.url, { token: 'none', csrf: false }),
-    ],
-  })
-  t.teardown(async () => {
-    await stack.close()
-    await upstream.close()
-  })
-  return { upstream, stack, base: stack.gateway.url }
+  const started = await startScriptedStack(t, (upstream) => [
+    route('/api/user', upstream, { rewritePath: '/svc/v1' }),
+    route('/api/maybe', upstream, { token: 'optional-user', rewritePath: '/svc/v2' }),
+    route('/api/client', upstream, { token: 'client', scopes: ['reports.read'] }),
+    route('/api/public', upstream, { token: 'none', csrf: false }),
+  ])
+  return started
 }
 
 t.test('a dot-segment in any encoding or with a path parameter is refused before any token', async (t) => {
@@ -122,9 +115,7 @@ t.test(
       t.equal(upstream.seen.at(-1)?.url, `/svc/v1/${rest}`, `direct: ${rest}`)
     }
     // With the session gone, each answer clears the cookie and so goes through reply-from.
-    const user = (await apiCall(jar, `${base}/auth/user`)).json<{ sub: string }>()
-    const store = stack.gateway.app.gatehouse.backends.sessions
-    for (const id of await store.idsBySub(user.sub)) await store.delete(id)
+    await endSessionsOf(stack, jar)
     for (const rest of FORWARDED) {
       const res = await rawCall(`${base}/`, { cookie }, { path: `/api/maybe/${rest}` })
       t.equal(res.status, 200, rest)

@@ -3,8 +3,8 @@ import t, { type Test } from 'tap'
 import type { TestConfigInput } from '../helpers/gateway.js'
 import { route } from '../helpers/gateway.js'
 import { login } from '../helpers/login.js'
-import { rawCall, scriptedUpstream } from '../helpers/scripted-upstream.js'
-import { startStack } from '../helpers/stack.js'
+import { startScriptedStack } from '../helpers/scripted-stack.js'
+import { rawCall } from '../helpers/scripted-upstream.js'
 
 /** What a client might claim about itself, as the probes sent it. */
 const SPOOFED = {
@@ -33,21 +33,19 @@ const STRIPPED = Object.keys(SPOOFED)
   .filter((name) => !['host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto'].includes(name))
 
 async function setup(t: Test, config: Partial<TestConfigInput> = {}) {
-  const upstream = await scriptedUpstream()
-  const stack = await startStack({
-    routes: () => [
-      route('/api/user', upstream.url),
-      route('/api/maybe', upstream.url, { token: 'optional-user' }),
-      route('/api/public', upstream.url, { token: 'none', csrf: false }),
-      route('/api/geo', upstream.url, { token: 'none', passHeaders: ['x-real-ip', 'forwarded'] }),
+  const started = await startScriptedStack(
+    t,
+    (upstream) => [
+      route('/api/user', upstream),
+      route('/api/maybe', upstream, { token: 'optional-user' }),
+      route('/api/public', upstream, { token: 'none', csrf: false }),
+      route('/api/geo', upstream, { token: 'none', passHeaders: ['x-real-ip', 'forwarded'] }),
     ],
-    config,
-  })
-  t.teardown(async () => {
-    await stack.close()
-    await upstream.close()
-  })
-  return { upstream, stack, base: stack.gateway.url }
+    {
+      config,
+    },
+  )
+  return started
 }
 
 t.test('spoofed forwarding and identity headers never reach the upstream', async (t) => {

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap'
 import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { rawCall, scriptedUpstream } from '../helpers/scripted-upstream.js'
-import { startStack } from '../helpers/stack.js'
+import { endSessionsOf, startScriptedStack } from '../helpers/scripted-stack.js'
+import { rawCall } from '../helpers/scripted-upstream.js'
 
 /** Everything a compromised upstream might try, each spelling of our two names and one cookie of its own. */
 const HOSTILE = [
@@ -20,29 +20,27 @@ const HOSTILE = [
 ]
 
 async function setup(t: Test) {
-  const upstream = await scriptedUpstream()
   const lines: string[] = []
-  const stack = await startStack({
-    routes: () => [
-      route('/api/user', upstream.url),
-      route('/api/maybe', upstream.url, { token: 'optional-user' }),
-      route('/api/client', upstream.url, { token: 'client', scopes: ['reports.read'] }),
-      route('/api/public', upstream.url, { token: 'none', csrf: false }),
-      route('/api/wipe', upstream.url, { token: 'none', allowClearSiteData: true }),
+  const started = await startScriptedStack(
+    t,
+    (upstream) => [
+      route('/api/user', upstream),
+      route('/api/maybe', upstream, { token: 'optional-user' }),
+      route('/api/client', upstream, { token: 'client', scopes: ['reports.read'] }),
+      route('/api/public', upstream, { token: 'none', csrf: false }),
+      route('/api/wipe', upstream, { token: 'none', allowClearSiteData: true }),
     ],
-    config: { logLevel: 'warn' },
-    gateway: { logStream: { write: (line: string) => lines.push(line) } },
-  })
-  upstream.answer((res) => {
+    {
+      config: { logLevel: 'warn' },
+      gateway: { logStream: { write: (line: string) => lines.push(line) } },
+    },
+  )
+  started.upstream.answer((res) => {
     res.setHeader('set-cookie', HOSTILE)
     res.setHeader('clear-site-data', '"cookies"')
     res.end('ok')
   })
-  t.teardown(async () => {
-    await stack.close()
-    await upstream.close()
-  })
-  return { upstream, stack, base: stack.gateway.url, lines }
+  return { ...started, lines }
 }
 
 t.test(
@@ -78,9 +76,7 @@ t.test(
 t.test('the same holds on the reply-from path, taken when the session cookie must change', async (t) => {
   const { base, stack } = await setup(t)
   const { jar } = await login(base)
-  const user = (await apiCall(jar, `${base}/auth/user`)).json<{ sub: string }>()
-  const store = stack.gateway.app.gatehouse.backends.sessions
-  for (const id of await store.idsBySub(user.sub)) await store.delete(id)
+  await endSessionsOf(stack, jar)
 
   const res = await apiCall(jar, `${base}/api/maybe/x`)
   t.equal(res.status, 200)
