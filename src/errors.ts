@@ -103,6 +103,17 @@ export const errorCatalogue = {
     error: 'invalid_request',
     message: 'The logout token is not valid.',
   },
+  GATEHOUSE_ERR_INVALID_PATH: {
+    status: 400,
+    error: 'invalid_path',
+    message:
+      'The path has a dot-segment (in any encoding or with ;parameters) or characters an upstream could read differently.',
+  },
+  GATEHOUSE_ERR_DUPLICATE_HOST: {
+    status: 400,
+    error: 'duplicate_host',
+    message: 'The request has more than one Host header.',
+  },
   GATEHOUSE_ERR_PAYLOAD_TOO_LARGE: {
     status: 413,
     error: 'payload_too_large',

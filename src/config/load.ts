@@ -172,6 +172,8 @@ function resolve(config: RawConfig): GatehouseConfig {
       anonymous: r.anonymous ?? false,
       timeout: parseDuration(r.timeout),
       bodyLimit: parseSize(r.bodyLimit),
+      allowClearSiteData: r.allowClearSiteData,
+      passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
     }
   })
   return {

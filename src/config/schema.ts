@@ -176,6 +176,15 @@ export const RouteSchema = Type.Object(
       default: DEFAULTS.bodyLimit,
       description: 'Largest request body forwarded: bytes, or 512kb, 1mb.',
     }),
+    allowClearSiteData: Type.Boolean({
+      default: false,
+      description: "Let the upstream's Clear-Site-Data header reach the browser; dropped otherwise.",
+    }),
+    passHeaders: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        'Client headers to forward that Gatehouse strips by default, e.g. [x-real-ip] (see docs/security.md).',
+    }),
   },
   { ...strict, description: 'One proxied path prefix.' },
 )

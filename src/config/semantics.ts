@@ -1,3 +1,5 @@
+import { HOP_BY_HOP } from '../proxy/headers.js'
+import { foldUnderscores, GATEWAY_SET, isSpoofable } from '../proxy/spoofable-headers.js'
 import { parseDuration } from './duration.js'
 import type { RawConfig } from './schema.js'
 
@@ -5,6 +7,9 @@ interface Finding {
   readonly path: (string | number)[]
   readonly message: string
 }
+
+/** RFC 9110 §5.1: a field name is a token. */
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
 
@@ -116,6 +121,18 @@ export function checkSemantics(config: RawConfig): Finding[] {
     if (route.token !== 'client' && route.anonymous !== undefined) {
       add(['routes', i, 'anonymous'], 'applies only to token: client routes')
     }
+    route.passHeaders.forEach((name, j) => {
+      const folded = foldUnderscores(name.toLowerCase())
+      if (!FIELD_NAME.test(name)) add(['routes', i, 'passHeaders', j], 'must be a header name')
+      else if (GATEWAY_SET.includes(folded) || HOP_BY_HOP.includes(folded) || folded === 'expect') {
+        add(['routes', i, 'passHeaders', j], `${name} is set or consumed by Gatehouse itself; it cannot pass`)
+      } else if (!isSpoofable(folded)) {
+        add(
+          ['routes', i, 'passHeaders', j],
+          `${name} is not a header Gatehouse strips, so it passes already (see docs/security.md)`,
+        )
+      }
+    })
   })
   const { metrics } = config
   if (metrics.enabled && metrics.port !== 0 && metrics.port === config.server.port) {

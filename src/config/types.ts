@@ -33,6 +33,10 @@ export interface RouteConfig {
   readonly timeout: number
   /** Largest request body forwarded, bytes. */
   readonly bodyLimit: number
+  /** The upstream may send `Clear-Site-Data`; otherwise it is dropped from its answers. */
+  readonly allowClearSiteData: boolean
+  /** Lower-case names of spoofable client headers this route forwards anyway (docs/security.md). */
+  readonly passHeaders: readonly string[]
 }
 
 export interface GatehouseConfig {

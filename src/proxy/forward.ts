@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
+import type { AnswerHygiene } from './answer-headers.js'
 import { connectionNamed, type ForwardedRequest, HOP_BY_HOP } from './headers.js'
 
 const hopByHop = new Set(HOP_BY_HOP)
@@ -14,6 +15,8 @@ export interface ForwardOptions {
   /** What the upstream calls that prefix, `''` for its root. */
   readonly rewritePrefix: string
   readonly rewriteHeaders: (request: ForwardedRequest, headers: IncomingHttpHeaders) => IncomingHttpHeaders
+  /** What the upstream's answer may not pass on to the browser. */
+  readonly hygiene: AnswerHygiene
   /** Answers a failure that happened before any of the upstream's response was sent. */
   readonly onError: (reply: FastifyReply, failure: { error: UpstreamError }) => void
 }
@@ -83,8 +86,15 @@ export class Forward implements Dispatcher.DispatchHandler {
     }
     const headers: Record<string, string | number | string[] | undefined> = reply.getHeaders()
     const named = connectionNamed(upstream.connection)
+    const hygiene = this.#options.hygiene
     for (const name in upstream) {
       if (hopByHop.has(name) || named?.includes(name)) continue
+      if (name === 'set-cookie') {
+        const kept = hygiene.setCookies(upstream[name]!, reply.log)
+        if (kept !== undefined) headers[name] = kept
+        continue
+      }
+      if (name === 'clear-site-data' && hygiene.dropsClearSiteData) continue
       headers[name] = upstream[name]
     }
     const location = upstream.location

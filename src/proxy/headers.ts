@@ -1,25 +1,52 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import type { OwnCookies } from './own-cookies.js'
+import {
+  foldUnderscores,
+  GATEWAY_SET,
+  hasSpoofablePrefix,
+  isSpoofable,
+  SPOOFABLE,
+} from './spoofable-headers.js'
+
+/** The cookie parser the session plugin reads cookies with (@fastify/cookie's). */
+export type CookieParser = (header: string) => Record<string, string | undefined>
 
 /**
  * Removes Gatehouse's own cookies from a `Cookie` header and keeps the
  * rest: the session cookie is a bearer credential for the gateway and must
- * never reach an upstream. Returns `undefined` when nothing is left.
+ * never reach an upstream. Each pair goes through the session plugin's own
+ * parser, so a name it would read as ours (`gatehouse =v`, with a tab, in
+ * another case, twice) is never forwarded. Returns `undefined` when nothing
+ * is left.
  */
-export function stripCookies(header: string | undefined, names: readonly string[]): string | undefined {
+export function stripCookies(
+  header: string | undefined,
+  own: OwnCookies,
+  parse: CookieParser,
+): string | undefined {
   if (!header) return undefined
   // Requests for static files, or with no session yet, often carry none of
   // ours: then there is nothing to split.
-  if (!names.some((name) => header.includes(name))) return header
+  if (!own.mentioned(header)) return header
   let kept = ''
   for (const part of header.split(';')) {
     const pair = part.trim()
     if (pair === '') continue
+    // The session cookie as we set it needs no parse; a name that only
+    // mentions ours (padded, another case) is read as the plugin reads it.
     const eq = pair.indexOf('=')
-    const name = eq === -1 ? pair : pair.slice(0, eq)
-    if (names.includes(name)) continue
+    if (eq !== -1) {
+      const name = pair.slice(0, eq)
+      if (own.isExact(name) || (own.mentioned(name) && ownsAny(parse(pair), own))) continue
+    }
     kept = kept === '' ? pair : `${kept}; ${pair}`
   }
   return kept === '' ? undefined : kept
+}
+
+function ownsAny(cookies: Record<string, unknown>, own: OwnCookies): boolean {
+  for (const name in cookies) if (own.owns(name)) return true
+  return false
 }
 
 /** The parts of a Fastify request the rewrite reads, over HTTP/1 or HTTP/2. */
@@ -44,18 +71,13 @@ export const HOP_BY_HOP: readonly string[] = [
 
 /**
  * Request headers that never reach the upstream as the client sent them:
- * those the gateway sets itself, the hop-by-hop ones, and `Host`, which
- * undici sets to the upstream's.
+ * those the gateway sets itself, the hop-by-hop ones, `Host`, which undici
+ * sets to the upstream's, and `Expect`: the gateway answers `100-continue`
+ * itself (src/server/expect-continue.ts; Node answers 417 to any other
+ * expectation), so the expectation is met at this hop, which RFC 9110
+ * §10.1.1 allows a proxy, and undici refuses to send it at all.
  */
-const replaced = new Set([
-  'cookie',
-  'authorization',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'host',
-  ...HOP_BY_HOP,
-])
+const replaced = new Set([...GATEWAY_SET, 'expect', ...HOP_BY_HOP])
 
 /** Header names a `Connection` header lists besides its own options: hop-by-hop too. */
 export function connectionNamed(value: string | string[] | undefined): string[] | undefined {
@@ -68,12 +90,30 @@ export function connectionNamed(value: string | string[] | undefined): string[] 
   return names.length === 0 ? undefined : names
 }
 
+export interface HeaderRewriteOptions {
+  readonly own: OwnCookies
+  readonly parseCookie: CookieParser
+  readonly trustProxy: boolean
+  /** `server.publicUrl`: the origin this gateway serves, whatever Host a client sent. */
+  readonly publicUrl: string
+  /** Spoofable headers this route forwards anyway (lower case). */
+  readonly passHeaders: readonly string[]
+}
+
 /**
  * Builds the request-header rewrite of one route: our cookies out, any
  * incoming Authorization replaced by the gateway's token (or dropped),
- * hop-by-hop headers dropped, and X-Forwarded-* set from what this hop saw.
+ * hop-by-hop and spoofable forwarding or identity headers dropped, and
+ * X-Forwarded-* set from what this hop knows.
  */
-export function headerRewriter(cookieNames: readonly string[], trustProxy: boolean) {
+export function headerRewriter(options: HeaderRewriteOptions) {
+  const { own, parseCookie, trustProxy } = options
+  const pass = new Set(options.passHeaders.filter((name) => !replaced.has(name)))
+  // One lookup on the hot path for every name dropped as it is spelled.
+  const dropped = new Set([...replaced, ...[...SPOOFABLE].filter((name) => !pass.has(name))])
+  const origin = new URL(options.publicUrl)
+  const publicProto = origin.protocol.slice(0, -1)
+  const publicHost = origin.host
   return function rewrite(request: ForwardedRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
     // One pass into a fresh object: `delete` would turn it into a slow
     // dictionary that undici then walks to serialise the request.
@@ -81,21 +121,33 @@ export function headerRewriter(cookieNames: readonly string[], trustProxy: boole
     // A client must not be able to strip a header the gateway adds by naming it.
     const named = connectionNamed(headers.connection)
     for (const name in headers) {
-      if (replaced.has(name) || named?.includes(name)) continue
+      if (dropped.has(name) || named?.includes(name)) continue
+      if (name.includes('_')) {
+        const folded = foldUnderscores(name)
+        if (replaced.has(folded) || (isSpoofable(folded) && !pass.has(name))) continue
+      } else if (hasSpoofablePrefix(name) && !pass.has(name)) continue
       out[name] = headers[name]
     }
-    const cookie = stripCookies(headers.cookie, cookieNames)
+    const cookie = stripCookies(headers.cookie, own, parseCookie)
     if (cookie !== undefined) out.cookie = cookie
 
     const token = request.upstreamToken
     if (token !== null) out.authorization = `Bearer ${token}`
 
     // Without a trusted proxy in front, a client-sent X-Forwarded-For is a
-    // lie we must not pass on; with one, append to its chain.
-    const prior = trustProxy ? headers['x-forwarded-for'] : undefined
-    out['x-forwarded-for'] = prior ? `${prior}, ${request.socket.remoteAddress}` : request.ip
-    out['x-forwarded-proto'] = request.protocol
-    out['x-forwarded-host'] = request.host
+    // lie we must not pass on, and its Host names whatever it likes: the
+    // origin we serve is the one configured. With one, Fastify has read
+    // its X-Forwarded-* by its trust rules; append to its chain.
+    if (trustProxy) {
+      const prior = headers['x-forwarded-for']
+      out['x-forwarded-for'] = prior ? `${prior}, ${request.socket.remoteAddress}` : request.ip
+      out['x-forwarded-proto'] = request.protocol
+      out['x-forwarded-host'] = request.host
+    } else {
+      out['x-forwarded-for'] = request.ip
+      out['x-forwarded-proto'] = publicProto
+      out['x-forwarded-host'] = publicHost
+    }
     return out
   }
 }

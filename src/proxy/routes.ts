@@ -1,13 +1,18 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { Pool } from 'undici'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
+import { sendContinue } from '../server/expect-continue.js'
 import { loginCookieName } from '../session/cookies.js'
+import { AnswerHygiene } from './answer-headers.js'
 import { BODY_TOO_LARGE } from './body-limit.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import { headerRewriter } from './headers.js'
+import { OwnCookies } from './own-cookies.js'
+import { refuseAmbiguousPath } from './path-check.js'
 import { tokenRetry } from './token-retry.js'
 
 /** reply-from error codes that mean the upstream was too slow, not absent. */
@@ -53,6 +58,8 @@ export interface ProxyRouteHooks {
   readonly draining?: () => boolean
   /** Counts replays after an upstream refused a token (401 `invalid_token`), for metrics. */
   readonly onTokenRetry?: (route: string) => void
+  /** Counts upstream `Set-Cookie`s dropped because they named a gateway cookie. */
+  readonly onCookiesDropped?: (route: string, count: number) => void
 }
 
 /**
@@ -66,13 +73,13 @@ export async function registerProxyRoutes(
   deps: GuardDeps,
   hooks: ProxyRouteHooks = {},
 ) {
-  const rewriteHeaders = headerRewriter(
-    [config.session.cookieName, loginCookieName(config)],
-    config.server.trustProxy,
-  )
+  const own = new OwnCookies([config.session.cookieName, loginCookieName(config)])
   const draining = hooks.draining ?? (() => false)
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
+      // onRequest: the path is settled before the guard's preHandler
+      // reads a session or attaches a token.
+      scope.addHook('onRequest', refuseAmbiguousPath)
       scope.addHook('preHandler', routeGuard(route, deps))
       // Our own Pool rather than options: we dispatch to it directly, and
       // reply-from does too on the fallback path. We own its lifecycle.
@@ -80,11 +87,25 @@ export async function registerProxyRoutes(
       scope.addHook('onClose', () => pool.close())
       const onError = upstreamErrorHandler(route.path, hooks.onUpstreamError)
       const retry = tokenRetry(route, deps, () => hooks.onTokenRetry?.(route.path))
+      const rewriteHeaders = headerRewriter({
+        own,
+        parseCookie: (header) => app.parseCookie(header),
+        trustProxy: config.server.trustProxy,
+        publicUrl: config.server.publicUrl,
+        passHeaders: route.passHeaders,
+      })
+      const hygiene = new AnswerHygiene({
+        route: route.path,
+        own,
+        allowClearSiteData: route.allowClearSiteData,
+        onCookiesDropped: hooks.onCookiesDropped,
+      })
       const forward: ForwardOptions = {
         pool,
         prefix: route.path === '/' ? '' : route.path,
         rewritePrefix: route.rewritePath === '/' ? '' : route.rewritePath,
         rewriteHeaders,
+        hygiene,
         onError,
       }
       const options: FastifyHttpProxyOptions = {
@@ -92,13 +113,21 @@ export async function registerProxyRoutes(
         prefix: forward.prefix,
         rewritePrefix: forward.rewritePrefix,
         disableRequestLogging: true,
+        // The guard decides first; the handler then sends 100 Continue.
+        config: { defersContinue: true },
         undici: pool,
-        replyOptions: { rewriteRequestHeaders: rewriteHeaders, onError },
+        replyOptions: {
+          rewriteRequestHeaders: rewriteHeaders,
+          rewriteHeaders: (headers, request) =>
+            hygiene.headers(headers as IncomingHttpHeaders, (request ?? scope).log),
+          onError,
+        },
         // http-proxy has matched the route and vetted `dest` against
         // traversal by now. The direct path skips Fastify's onSend hooks,
         // so an answer that must set or clear a cookie, or close the
         // connection, goes through reply-from instead.
         handler(request, reply, dest, replyOptions) {
+          sendContinue(request, reply)
           const body = request.body as { pipe?: unknown } | undefined
           if (
             request.session.changed ||

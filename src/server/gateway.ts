@@ -14,8 +14,10 @@ import { ClientTokens } from '../tokens/client-tokens.js'
 import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
 import { type Backends, createBackends } from './backends.js'
 import { installErrorHandling } from './error-handler.js'
+import { deferContinue } from './expect-continue.js'
 import { loggerOptions, requestLogger } from './logger.js'
 import { GatewayMetrics } from './metrics.js'
+import { refuseRepeatedHost } from './single-host.js'
 
 /** Seams for tests and embedding; production passes none of them. */
 export interface GatewayOptions {
@@ -131,6 +133,9 @@ export async function buildGateway(
   app.decorateRequest('upstreamToken', null)
 
   installErrorHandling(app, () => metrics.storeErrors.inc())
+  // First of all hooks, on every path: before any cookie is opened.
+  app.addHook('onRequest', refuseRepeatedHost)
+  deferContinue(app)
   await app.register(cookiesPlugin, { config })
 
   app.addHook('onResponse', (request, reply, done) => {
@@ -200,6 +205,7 @@ export async function buildGateway(
     {
       onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),
       onTokenRetry: (route) => metrics.tokenRetries.inc({ route }),
+      onCookiesDropped: (route, count) => metrics.upstreamCookiesDropped.inc({ route }, count),
       draining: () => draining !== undefined,
     },
   )

@@ -19,6 +19,12 @@ export class GatewayMetrics {
     labelNames: ['route', 'kind'] as const,
     registers: [this.registry],
   })
+  readonly upstreamCookiesDropped = new Counter({
+    name: 'gatehouse_upstream_cookies_dropped_total',
+    help: "Upstream Set-Cookie headers dropped because they named one of the gateway's own cookies, by route.",
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  })
   readonly refreshes = new Counter({
     name: 'gatehouse_token_refreshes_total',
     help: 'Refresh-token redemptions at the IdP, by outcome (success, invalid_grant, invalid_target, unavailable) and resource (a configured routes[].resource, "scope:<scopes>" for a scope-only token, "" for the login token).',

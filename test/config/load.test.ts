@@ -69,6 +69,8 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     anonymous: false,
     timeout: 30_000,
     bodyLimit: 1024 * 1024,
+    allowClearSiteData: false,
+    passHeaders: [],
   })
   t.same(config.metrics, { enabled: true, host: '127.0.0.1', port: 9464 }, 'metrics off the public port')
   t.ok(
@@ -358,4 +360,23 @@ t.test('an anonymous client route loads, with a warning that names it and its li
   })
   t.equal(closed.routes[1]!.anonymous, false, 'a client route needs a session by default')
   t.same(quiet, [], 'and draws no warning')
+})
+
+t.test('passHeaders names only headers Gatehouse strips, never one it sets', async (t) => {
+  const config = parseConfig(`${minimal}    passHeaders: [X-Real-IP, Forwarded]\n`, 'routes.yaml', env)
+  t.same(config.routes[0]!.passHeaders, ['x-real-ip', 'forwarded'], 'lower-cased once, at load')
+  t.same(
+    problems(
+      `${minimal}    passHeaders: [authorization, X-Forwarded-For, x_forwarded_host, cookie, connection, x-app, 'a b']\n`,
+    ),
+    [
+      '12 routes[0].passHeaders[0]: authorization is set or consumed by Gatehouse itself; it cannot pass',
+      '12 routes[0].passHeaders[1]: X-Forwarded-For is set or consumed by Gatehouse itself; it cannot pass',
+      '12 routes[0].passHeaders[2]: x_forwarded_host is set or consumed by Gatehouse itself; it cannot pass',
+      '12 routes[0].passHeaders[3]: cookie is set or consumed by Gatehouse itself; it cannot pass',
+      '12 routes[0].passHeaders[4]: connection is set or consumed by Gatehouse itself; it cannot pass',
+      '12 routes[0].passHeaders[5]: x-app is not a header Gatehouse strips, so it passes already (see docs/security.md)',
+      '12 routes[0].passHeaders[6]: must be a header name',
+    ],
+  )
 })

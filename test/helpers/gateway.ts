@@ -32,6 +32,8 @@ export function route(path: string, upstream: string, extra: Partial<RouteConfig
     anonymous: false,
     timeout: 5_000,
     bodyLimit: 1024 * 1024,
+    allowClearSiteData: false,
+    passHeaders: [],
     ...extra,
   }
 }
@@ -53,6 +55,7 @@ export interface TestConfigInput {
   readonly logLevel?: GatehouseConfig['logging']['level']
   readonly accessLog?: boolean
   readonly rateLimitMax?: number
+  readonly trustProxy?: boolean
 }
 
 /** A resolved config as `loadConfig` would return it, for a gateway on loopback. */
@@ -63,7 +66,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       port: input.port,
       publicUrl: `http://127.0.0.1:${input.port}`,
       secure: false,
-      trustProxy: false,
+      trustProxy: input.trustProxy ?? false,
       headersTimeout: 10_000,
       requestTimeout: 60_000,
       keepAliveTimeout: 72_000,

@@ -1,73 +1,17 @@
 import { createHash } from 'node:crypto'
-import { createServer, type IncomingHttpHeaders, request, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { request } from 'node:http'
 import t, { type Test } from 'tap'
 import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { startStack } from '../helpers/stack.js'
-
-/** An upstream whose answer each test scripts, recording what it was sent. */
-async function scriptedUpstream() {
-  const seen: { url: string; headers: IncomingHttpHeaders }[] = []
-  let answer: (res: ServerResponse, url: string) => void = (res) => res.end('ok')
-  const server: Server = createServer((req, res) => {
-    seen.push({ url: req.url ?? '', headers: req.headers })
-    req.resume()
-    answer(res, req.url ?? '')
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  return {
-    url,
-    seen,
-    answer(fn: typeof answer) {
-      answer = fn
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
-}
-
-/** A raw HTTP/1.1 call, so hop-by-hop headers are visible and sendable. */
-function rawCall(
-  url: string,
-  headers: Record<string, string>,
-): Promise<{ status: number; headers: IncomingHttpHeaders; rawHeaders: string[]; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { 'x-csrf': '1', ...headers } }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          rawHeaders: res.rawHeaders,
-          body: Buffer.concat(chunks),
-        }),
-      )
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
+import { endSessionsOf, startScriptedStack } from '../helpers/scripted-stack.js'
+import { rawCall } from '../helpers/scripted-upstream.js'
 
 async function setup(t: Test) {
-  const upstream = await scriptedUpstream()
-  const stack = await startStack({
-    routes: () => [
-      route('/api/pub', upstream.url, { token: 'none', rewritePath: '/v1' }),
-      route('/api/maybe', upstream.url, { token: 'optional-user' }),
-    ],
-  })
-  t.teardown(async () => {
-    await stack.close()
-    await upstream.close()
-  })
-  return { upstream, stack, base: stack.gateway.url }
+  const started = await startScriptedStack(t, (upstream) => [
+    route('/api/pub', upstream, { token: 'none', rewritePath: '/v1' }),
+    route('/api/maybe', upstream, { token: 'optional-user' }),
+  ])
+  return started
 }
 
 t.test('hop-by-hop request headers, and those the client names in Connection, stay here', async (t) => {
@@ -208,9 +152,7 @@ t.test('an upstream dying mid-answer cuts the answer short; the gateway carries 
 t.test('an answer that must clear the session cookie still does', async (t) => {
   const { stack, base } = await setup(t)
   const { jar } = await login(base)
-  const user = (await apiCall(jar, `${base}/auth/user`)).json<{ sub: string }>()
-  const store = stack.gateway.app.gatehouse.backends.sessions
-  for (const id of await store.idsBySub(user.sub)) await store.delete(id)
+  await endSessionsOf(stack, jar)
 
   const res = await apiCall(jar, `${base}/api/maybe/x`)
   t.equal(res.status, 200, 'an optional-user route still answers, without a token')

@@ -1,0 +1,79 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { FastifyBaseLogger } from 'fastify'
+import type { OwnCookies } from './own-cookies.js'
+
+/** At most one warning per route in this window, however often an upstream misbehaves. */
+const WARN_EVERY = 60_000 // 1 min
+
+export interface AnswerHygieneOptions {
+  /** The route's path, for the log line and the metric label. */
+  readonly route: string
+  readonly own: OwnCookies
+  /** The route lets its upstream send `Clear-Site-Data`. */
+  readonly allowClearSiteData: boolean
+  /** Counts the cookies dropped from one answer. */
+  readonly onCookiesDropped?: ((route: string, count: number) => void) | undefined
+  readonly now?: (() => number) | undefined
+}
+
+/**
+ * What an upstream's answer may not tell the browser, for one route. A
+ * compromised upstream (docs/security.md, threat model) that sets a cookie
+ * under one of our names could swap the victim's session for the
+ * attacker's, or end it; `Clear-Site-Data` (W3C Clear Site Data §3.1) would
+ * wipe every cookie of the origin, ours included. Both direct forwarding and
+ * reply-from's fallback answer through here.
+ */
+export class AnswerHygiene {
+  readonly #options: AnswerHygieneOptions
+  readonly #now: () => number
+  #lastWarn = Number.NEGATIVE_INFINITY
+
+  constructor(options: AnswerHygieneOptions) {
+    this.#options = options
+    this.#now = options.now ?? Date.now
+  }
+
+  /** Whether an upstream's `Clear-Site-Data` header is dropped. */
+  get dropsClearSiteData(): boolean {
+    return !this.#options.allowClearSiteData
+  }
+
+  /** The `Set-Cookie` values that may reach the browser; `undefined` when none. */
+  setCookies(value: string | string[], log: FastifyBaseLogger): string | string[] | undefined {
+    const own = this.#options.own
+    if (typeof value === 'string') {
+      if (!own.ownsSetCookie(value)) return value
+      this.#dropped(1, log)
+      return undefined
+    }
+    const kept = value.filter((line) => !own.ownsSetCookie(line))
+    if (kept.length !== value.length) this.#dropped(value.length - kept.length, log)
+    return kept.length === 0 ? undefined : kept
+  }
+
+  /** reply-from's `rewriteHeaders`: the same rules, over a whole header object. */
+  headers(headers: IncomingHttpHeaders, log: FastifyBaseLogger): IncomingHttpHeaders {
+    const cookies = headers['set-cookie']
+    const dropCsd = this.dropsClearSiteData && headers['clear-site-data'] !== undefined
+    if (cookies === undefined && !dropCsd) return headers
+    const out = { ...headers }
+    if (dropCsd) delete out['clear-site-data']
+    if (cookies !== undefined) {
+      const kept = this.setCookies(cookies, log)
+      if (kept === undefined) delete out['set-cookie']
+      else out['set-cookie'] = typeof kept === 'string' ? [kept] : kept
+    }
+    return out
+  }
+
+  #dropped(count: number, log: FastifyBaseLogger): void {
+    const { route, onCookiesDropped } = this.#options
+    onCookiesDropped?.(route, count)
+    const now = this.#now()
+    if (now - this.#lastWarn < WARN_EVERY) return
+    this.#lastWarn = now
+    // Names and values stay out of the log: a value is a credential.
+    log.warn({ route, dropped: count }, "upstream tried to set the gateway's own cookie; dropped")
+  }
+}

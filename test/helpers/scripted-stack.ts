@@ -1,0 +1,40 @@
+import type { Test } from 'tap'
+import type { RouteConfig } from '../../src/config/types.js'
+import type { CookieJar } from './cookie-jar.js'
+import { apiCall } from './login.js'
+import { type ScriptedUpstream, scriptedUpstream } from './scripted-upstream.js'
+import { type Stack, type StackOptions, startStack } from './stack.js'
+
+export interface ScriptedStack {
+  readonly upstream: ScriptedUpstream
+  readonly stack: Stack
+  /** The gateway's URL. */
+  readonly base: string
+}
+
+/** A real IdP and gateway in front of one scripted upstream, all closed when the test ends. */
+export async function startScriptedStack(
+  t: Test,
+  routes: (upstream: string) => RouteConfig[],
+  options: Omit<StackOptions, 'routes'> = {},
+): Promise<ScriptedStack> {
+  const upstream = await scriptedUpstream()
+  const stack = await startStack({ ...options, routes: () => routes(upstream.url) })
+  t.teardown(async () => {
+    await stack.close()
+    await upstream.close()
+  })
+  return { upstream, stack, base: stack.gateway.url }
+}
+
+/**
+ * Ends the jar's user's sessions in the store behind the browser's back:
+ * the next answer to its cookie must clear it, so it takes reply-from's
+ * path rather than the direct one.
+ */
+export async function endSessionsOf(stack: Stack, jar: CookieJar): Promise<void> {
+  const base = stack.gateway.url
+  const user = (await apiCall(jar, `${base}/auth/user`)).json<{ sub: string }>()
+  const store = stack.gateway.app.gatehouse.backends.sessions
+  for (const id of await store.idsBySub(user.sub)) await store.delete(id)
+}
