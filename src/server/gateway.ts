@@ -171,7 +171,12 @@ export async function buildGateway(
       reply.header('x-content-type-options', 'nosniff')
       done(null, payload)
     })
-    await authRoutes(scope, { config, oidc, sessions })
+    await authRoutes(scope, {
+      config,
+      oidc,
+      sessions,
+      onLogin: (refreshToken) => metrics.logins.inc({ refresh_token: refreshToken }),
+    })
     await logoutRoutes(scope, { config, oidc, sessions, replay: backends.replay, now })
     if (config.metrics.enabled && config.metrics.port === undefined) {
       scope.get('/metrics', async (_request, reply) =>
@@ -180,7 +185,9 @@ export async function buildGateway(
     }
     await healthRoutes(scope, {
       async check() {
-        const checks: Record<string, string> = { idp: oidc.discovered ? 'ok' : 'not discovered' }
+        const checks: Record<string, string> = {
+          idp: oidc.discovered ? (oidc.incompatibility ?? 'ok') : 'not discovered',
+        }
         try {
           await backends.sessions.ping()
           checks.store = 'ok'
