@@ -2,7 +2,7 @@
  * Heap cost of sessions in the memory store, run in a process of its own
  * with `--expose-gc` so nothing else shares the heap:
  *
- *   node --expose-gc --import tsx bench/memory.ts [count]
+ *   node --expose-gc --import tsx bench/memory.ts [count] [id-token|userinfo]
  *
  * Prints one JSON line. Every session carries the same token strings, so
  * the figure excludes the tokens themselves, as the target asks; ids,
@@ -11,8 +11,10 @@
 import { randomBytes } from 'node:crypto'
 import { MemorySessionStore } from '../src/session/memory-store.js'
 import type { SessionData, TokenSet } from '../src/session/types.js'
+import { type ClaimsShape, claimsOf } from './claims.js'
 
 const count = Number(process.argv[2] ?? 100_000)
+const shape = (process.argv[3] ?? 'id-token') as ClaimsShape
 const gc = (globalThis as { gc?: () => void }).gc
 if (!gc) throw new Error('run with --expose-gc')
 
@@ -29,8 +31,7 @@ function session(i: number, now: number): SessionData {
     id: randomBytes(32).toString('base64url'),
     sub,
     sid: randomBytes(16).toString('base64url'),
-    // What the dev IdP puts in an ID token beyond the protocol claims.
-    claims: { sub, name: `User ${i}`, email: `user${i}@example.com`, email_verified: true },
+    claims: claimsOf(shape, sub, i),
     tokens: { ...tokens, accessTokenExpiresAt: now + 60_000 },
     version: 0,
     createdAt: now,
@@ -58,5 +59,5 @@ for (let i = count; i < count * 1.5; i++) await store.create(session(i, now))
 const sizeAfterOverflow = store.size
 
 process.stdout.write(
-  `${JSON.stringify({ sessions: count, bytesPerSession: Math.round(bytesPerSession), cap: count, sizeAfterOverflow })}\n`,
+  `${JSON.stringify({ sessions: count, claims: shape, bytesPerSession: Math.round(bytesPerSession), cap: count, sizeAfterOverflow })}\n`,
 )

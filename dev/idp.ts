@@ -60,6 +60,14 @@ export interface DevIdpOptions {
    * oidc-provider does not advertise itself and Keycloak or Entra ID do.
    */
   readonly discovery?: Record<string, unknown>
+  /**
+   * The `sub` userinfo answers with, to play an IdP (or a cache in front
+   * of one) that answers for another user; OIDC Core §5.3.2 says the RP
+   * must refuse it. oidc-provider itself always answers with the account's
+   * own `sub`, so the response is rewritten on its way out. Default: the
+   * user's own.
+   */
+  readonly userinfoSubject?: (sub: string) => string
   /** Advertise a userinfo endpoint. Default true. */
   readonly userinfo?: boolean
   /** 0 (the default) picks a free port. */
@@ -181,6 +189,17 @@ interface BackchannelClient {
 interface StoredSession {
   accountId?: string
   authorizations?: Record<string, { sid?: string; grantId?: string }>
+}
+
+function rewriteSubject(res: ServerResponse, subject: (sub: string) => string) {
+  const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse
+  res.end = ((chunk?: unknown) => {
+    if (res.statusCode !== 200 || chunk === undefined) return end(chunk)
+    const claims = JSON.parse(String(chunk)) as { sub: string }
+    const body = JSON.stringify({ ...claims, sub: subject(claims.sub) })
+    res.setHeader('content-length', Buffer.byteLength(body))
+    return end(body)
+  }) as ServerResponse['end']
 }
 
 async function impliedConsent(ctx: KoaContextWithOIDC) {
@@ -346,6 +365,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         if (res.statusCode === 200) stats.revocations++
       })
     }
+    if (path === '/me' && options.userinfoSubject) rewriteSubject(res, options.userinfoSubject)
     const ms = typeof delay === 'function' ? delay() : delay
     if (isToken && ms > 0) {
       setTimeout(() => handle(req, res), ms)
