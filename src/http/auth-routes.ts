@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
-import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
+import { type GatehouseError, gatehouseError, isGatehouseError, specOf } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { interactionRequired } from '../oidc/translate.js'
 import { csrfCheck } from '../proxy/guard.js'
@@ -33,7 +33,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
 
   function page(reply: FastifyReply, err: GatehouseError, returnTo = '/') {
     const spec = { status: err.statusCode }
-    if (err.statusCode === 503) reply.header('retry-after', '5')
+    if (err.statusCode === 503) reply.header('retry-after', String(specOf(err.code).retryAfter ?? 5))
     return reply
       .code(spec.status)
       .header('content-type', 'text/html; charset=utf-8')
