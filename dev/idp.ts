@@ -68,6 +68,8 @@ export interface DevIdpOptions {
    * user's own.
    */
   readonly userinfoSubject?: (sub: string) => string
+  /** Token endpoint auth methods the IdP supports and advertises; default oidc-provider's. */
+  readonly clientAuthMethods?: readonly string[]
   /** Advertise a userinfo endpoint. Default true. */
   readonly userinfo?: boolean
   /** 0 (the default) picks a free port. */
@@ -245,6 +247,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     })),
     scopes: SCOPES,
     ...(options.discovery ? { discovery: { ...options.discovery } } : {}),
+    ...(options.clientAuthMethods
+      ? { clientAuthMethods: [...options.clientAuthMethods] as Configuration['clientAuthMethods'] }
+      : {}),
     ...(options.signingKey ? { jwks: { keys: [options.signingKey] } } : {}),
     claims: { openid: ['sub', 'sid'], profile: ['name', 'locale'] },
     cookies: { keys: ['gatehouse-dev-idp-cookie-key-not-secret'] },

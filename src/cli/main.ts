@@ -17,9 +17,12 @@ const USAGE = `Usage: gatehouse <command> [--config FILE]
 Commands:
   start    Run the gateway.
   check    Validate the config file without touching the network.
+           With --online, also compare the config with what the IdP's
+           discovery document advertises; exit 1 on a blocking mismatch.
 
 Options:
   -c, --config FILE   Config file (default: $GATEHOUSE_CONFIG, else ./routes.yaml)
+      --online        check: run discovery against oidc.issuer.
   -h, --help          Show this help.
   -v, --version       Show the version.
 `
@@ -83,7 +86,10 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
   }
   if (command === 'check') {
     io.stdout(`OK: ${file} (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
-    return 0
+    if (!values.online) return 0
+    // Loaded only here: offline check never touches the network code.
+    const { checkOnline } = await import('./check-online.js')
+    return checkOnline(config, io)
   }
   try {
     await io.start(config)
@@ -100,6 +106,7 @@ function parse(argv: readonly string[]) {
     allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c' },
+      online: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
