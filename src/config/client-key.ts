@@ -60,8 +60,12 @@ export function readClientKey(raw: RawClientKey, baseDir: string): ClientKey | K
     }
   }
   const jwk = key.export({ format: 'jwk' }) as Record<string, unknown>
-  const kid = typeof text === 'object' ? text.kid : jwkText(text)?.kid
-  return { jwk: { ...jwk, alg, ...(typeof kid === 'string' ? { kid } : {}) } }
+  // Identifiers the IdP finds the public key by (RFC 7517 §4.5, §4.8-4.9):
+  // Entra ID looks certificate credentials up by thumbprint, not kid.
+  const given = typeof text === 'object' ? text : (jwkText(text) ?? {})
+  const ids: Record<string, string> = {}
+  for (const name of ['kid', 'x5t', 'x5t#S256']) if (typeof given[name] === 'string') ids[name] = given[name]
+  return { jwk: { ...jwk, alg, ...ids } }
 }
 
 function parseKey(text: string | Record<string, unknown>): KeyObject {

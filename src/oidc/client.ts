@@ -304,7 +304,12 @@ async function clientAuth(oidc: GatehouseConfig['oidc']): Promise<oauth.ClientAu
   if (oidc.clientAuth === 'private_key_jwt') {
     const { jwk } = oidc.clientKey!
     const key = (await importJWK({ ...jwk }, jwk.alg as string)) as CryptoKey
-    return oauth.PrivateKeyJwt(typeof jwk.kid === 'string' ? { key, kid: jwk.kid } : key)
+    const thumbprints = Object.fromEntries(
+      ['x5t', 'x5t#S256'].filter((name) => typeof jwk[name] === 'string').map((name) => [name, jwk[name]]),
+    )
+    return oauth.PrivateKeyJwt(typeof jwk.kid === 'string' ? { key, kid: jwk.kid } : key, {
+      [oauth.modifyAssertion]: (header) => Object.assign(header, thumbprints),
+    })
   }
   return oidc.clientAuth === 'client_secret_post'
     ? oauth.ClientSecretPost(oidc.clientSecret!)

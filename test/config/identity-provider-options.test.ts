@@ -142,6 +142,17 @@ t.test(
       { ...env, OIDC_CLIENT_JWK: JSON.stringify(jwk) },
     )
     t.match(fromJwkText.oidc.clientKey!.jwk, { kty: 'RSA', alg: 'RS256', kid: 'rsa-1' }, 'the kid is kept')
+    const thumbprinted = parseConfig(
+      doc('  clientAuth: private_key_jwt\n  clientKey: { jwk: "${OIDC_CLIENT_JWK}" }'),
+      'routes.yaml',
+      { ...env, OIDC_CLIENT_JWK: JSON.stringify({ ...jwk, 'x5t#S256': 'thumb', use: 'sig' }) },
+    )
+    t.match(
+      thumbprinted.oidc.clientKey!.jwk,
+      { kid: 'rsa-1', 'x5t#S256': 'thumb' },
+      'certificate thumbprints too',
+    )
+    t.equal(thumbprinted.oidc.clientKey!.jwk.use, undefined, 'nothing else')
 
     const fromMapping = parseConfig(
       doc(`  clientAuth: private_key_jwt\n  clientKey:\n    jwk: ${JSON.stringify(jwk)}`),

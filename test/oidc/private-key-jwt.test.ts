@@ -21,7 +21,10 @@ function keyPair(): {
 t.test(
   'a private_key_jwt-only client (RFC 7523): login, refresh, client credentials and logout, no secret anywhere',
   async (t) => {
-    const { clientKey, jwks } = keyPair()
+    const pair = keyPair()
+    const { jwks } = pair
+    // Entra ID finds certificate credentials by thumbprint (x5t#S256), not kid.
+    const clientKey = { jwk: { ...pair.clientKey!.jwk, 'x5t#S256': 'dGh1bWJwcmludA' } }
     const clock = new TestClock()
     const stack = await startStack({
       client: { clientSecret: undefined, tokenEndpointAuthMethod: 'private_key_jwt', jwks },
@@ -38,6 +41,10 @@ t.test(
     )
     t.equal(client?.clientSecret, undefined)
 
+    const assertions: string[] = []
+    stack.idp.provider.on('grant.success', (ctx: { oidc: { params?: { client_assertion?: string } } }) => {
+      if (ctx.oidc.params?.client_assertion) assertions.push(ctx.oidc.params.client_assertion)
+    })
     const { jar, callback } = await login(base, { user: 'quinn' })
     t.equal(callback.status, 302, 'the code was redeemed with a signed assertion')
     const user = (await apiCall(jar, `${base}/auth/user`)).json<{ refreshable: boolean; logoutUrl: string }>()
@@ -52,6 +59,9 @@ t.test(
     t.equal((await jarFetch(jar, `${base}${user.logoutUrl}`)).status, 302)
     t.equal(stack.idp.stats.revocations, 1, 'and revocation')
     t.equal(stack.idp.stats.grantErrors, 0)
+    t.equal(assertions.length, 3, 'code, refresh and client credentials each carried an assertion')
+    const header = JSON.parse(Buffer.from(assertions[0]!.split('.')[0]!, 'base64url').toString())
+    t.match(header, { alg: 'ES256', kid: 'gatehouse-test-1', 'x5t#S256': 'dGh1bWJwcmludA' })
   },
 )
 
