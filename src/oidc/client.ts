@@ -45,7 +45,8 @@ export class OidcClient {
     this.#issuer = new URL(config.oidc.issuer)
     this.#client = { client_id: config.oidc.clientId }
     this.#auth = clientAuth(config.oidc)
-    // Imported once; a key that cannot be used fails every call the same way.
+    // The key was checked at load; should its import still fail, each call
+    // fails when it awaits this, and the rejection must not go unhandled before.
     this.#auth.catch(() => {})
     this.#oidc = config.oidc
     this.#allowClaims = config.session.claims
