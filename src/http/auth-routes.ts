@@ -103,7 +103,9 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     await sessions.create(request, result)
     const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
     deps.onLogin?.(refreshToken)
-    if (refreshToken === 'missing' && wantsRefresh) {
+    // A silent login (prompt=none) cannot carry prompt=consent, so a strict
+    // OP rightly drops offline_access: expected, not a misconfiguration.
+    if (refreshToken === 'missing' && wantsRefresh && !login.silent) {
       request.log.warn({ issuer: oidc.issuer }, UNREFRESHABLE)
     }
     request.log.info({ refreshToken }, 'login completed')

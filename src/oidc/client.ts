@@ -14,6 +14,8 @@ export interface LoginState {
   readonly nonce: string
   readonly codeVerifier: string
   readonly returnTo: string
+  /** `prompt=none`: a silent check, which a strict OP answers without a refresh token (OIDC Core §11). */
+  readonly silent?: boolean
 }
 
 export interface LoginResult {
@@ -123,6 +125,7 @@ export class OidcClient {
       nonce: oauth.generateRandomNonce(),
       codeVerifier,
       returnTo,
+      ...(extra.prompt === 'none' ? { silent: true } : {}),
     }
     const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
     params.set('client_id', this.#client.client_id)
