@@ -181,3 +181,16 @@ t.test('offline check stays offline: an unreachable issuer is fine without --onl
   t.equal(code, 0)
   t.same(out, [`OK: ${file} (0 routes)`])
 })
+
+t.test('gatehouse check refuses a reserved authorization parameter with file, line and path', async (t) => {
+  const r = await checkOnline(
+    'http://127.0.0.1:1',
+    '  clientSecret: s3cret\n  authorizationParams:\n    prompt: consent\n    redirect_uri: https://evil.example',
+  )
+  t.equal(r.code, 1)
+  t.match(
+    r.err,
+    /routes-\d+\.yaml:9 oidc\.authorizationParams\.redirect_uri: is a protocol parameter Gatehouse sets itself; remove it/,
+  )
+  t.equal(r.out, '', 'nothing checked online before the file is right')
+})
