@@ -56,6 +56,18 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
     )
   }
 
+  const prompt = oidc.authorizationParams.prompt
+  const prompts = as.prompt_values_supported
+  if (prompt !== undefined && Array.isArray(prompts)) {
+    const unknown = prompt.split(' ').filter((p) => !prompts.includes(p))
+    row('prompt (authorizationParams)', prompt, prompts.join(', '), unknown.length === 0 ? 'ok' : 'warn')
+    if (unknown.length > 0) {
+      hints.push(
+        `authorizationParams.prompt: ${unknown.join(' ')} is not in prompt_values_supported; the IdP may refuse every login.`,
+      )
+    }
+  }
+
   const pkce = as.code_challenge_methods_supported
   row('PKCE S256', 'S256', pkce ? pkce.join(', ') : 'not listed', pkce?.includes('S256') ? 'ok' : 'warn')
   if (!pkce?.includes('S256')) {

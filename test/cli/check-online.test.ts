@@ -194,3 +194,22 @@ t.test('gatehouse check refuses a reserved authorization parameter with file, li
   )
   t.equal(r.out, '', 'nothing checked online before the file is right')
 })
+
+t.test(
+  'a configured prompt the IdP does not advertise in prompt_values_supported: warn and a hint',
+  async (t) => {
+    const advertising = await idp(t, { discovery: { prompt_values_supported: ['none', 'login'] } })
+    const r = await checkOnline(
+      advertising.issuer,
+      '  clientSecret: s3cret\n  authorizationParams: { prompt: consent }',
+    )
+    t.equal(r.code, 0)
+    t.match(r.out, /^prompt \(authorizationParams\)\s+consent\s+none, login\s+warn$/m)
+    t.match(r.out, 'hint: authorizationParams.prompt: consent is not in prompt_values_supported')
+    const fine = await checkOnline(
+      advertising.issuer,
+      '  clientSecret: s3cret\n  authorizationParams: { prompt: login }',
+    )
+    t.match(fine.out, /^prompt \(authorizationParams\)\s+login\s+none, login\s+ok$/m)
+  },
+)
