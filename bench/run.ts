@@ -99,7 +99,6 @@ async function main(): Promise<BenchReport> {
   stops.push(() => redis.stop())
   const ports = { memory: await freePort(), redis: await freePort() }
   const idp = await startDevIdp({
-    profile: 'lenient',
     accessTokenTtl: ACCESS_TOKEN_TTL,
     clients: [
       {
