@@ -17,7 +17,7 @@ import { MemorySessionStore } from '../src/session/memory-store.js'
 import { RedisSessionStore } from '../src/session/redis-store.js'
 import type { SessionData, TokenSet } from '../src/session/types.js'
 import { startRedis } from '../test/helpers/redis.js'
-import { sessionRecord, settledHeap } from './session-record.js'
+import { benchSession, settledHeap } from './session-fixture.js'
 
 const count = Number(process.argv[2] ?? 20_000)
 
@@ -50,7 +50,7 @@ function session(i: number, now: number, tokenLength: number, audiences: number)
         }
       : {}),
   }
-  return sessionRecord(i, now, tokens)
+  return benchSession(i, now, 'id-token', tokens)
 }
 
 async function memoryStoreHeld(tokenLength: number, audiences: number): Promise<number> {

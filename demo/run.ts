@@ -17,6 +17,7 @@ const publicUrl = `http://localhost:${port}`
 const clientSecret = randomBytes(24).toString('base64url')
 
 const idp = await startDevIdp({
+  profile: 'lenient',
   port: idpPort,
   accessTokenTtl: 60,
   clients: [

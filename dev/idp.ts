@@ -6,6 +6,12 @@
  * It rotates refresh tokens and revokes the grant when a used one comes
  * back, like production IdPs, and counts what it saw so tests can assert
  * "exactly one refresh" and "zero replays".
+ *
+ * Its `profile` says how it issues refresh tokens. `strict` (the default)
+ * is oidc-provider's own behaviour, that of certified OPs: OIDC Core §11
+ * honours `offline_access` only with `prompt=consent`, and the user
+ * consents on a page. `lenient` issues one whenever the client may have
+ * one and implies consent, as Keycloak does; the demo runs it.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -13,7 +19,8 @@ import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'o
 
 export interface DevClient {
   readonly clientId: string
-  readonly clientSecret: string
+  /** Required unless `tokenEndpointAuthMethod` is `private_key_jwt`. */
+  readonly clientSecret?: string
   readonly redirectUris: readonly string[]
   readonly postLogoutRedirectUris?: readonly string[]
   /** OpenID Connect Back-Channel Logout 1.0: where `endSession` delivers logout tokens. */
@@ -22,10 +29,49 @@ export interface DevClient {
    * Default `client_secret_basic`. oidc-provider accepts only the registered
    * method and answers `invalid_client` to the other.
    */
-  readonly tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post'
+  readonly tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+  /** Public JWKs the client signs `private_key_jwt` assertions with (RFC 7523 §2.2). */
+  readonly jwks?: { readonly keys: readonly Record<string, unknown>[] }
+  /** RFC 9126 §6: authorization requests must come through PAR. Needs `par: true`. */
+  readonly requirePushedAuthorizationRequests?: boolean
 }
 
+/**
+ * How refresh tokens are issued. `strict`: oidc-provider's defaults (OIDC
+ * Core §11; `offline_access` needs `prompt=consent`; the user consents).
+ * `lenient`: whenever the client may have one; consent is implied.
+ */
+export type DevIdpProfile = 'strict' | 'lenient'
+
 export interface DevIdpOptions {
+  /** Default `strict`. */
+  readonly profile?: DevIdpProfile
+  /**
+   * Where profile claims (name, email) go. `id_token` (the default) puts
+   * them in the ID token, as most production IdPs do; `userinfo` is
+   * oidc-provider's default (OIDC Core §5.4): only userinfo has them when
+   * an access token is issued.
+   */
+  readonly profileClaims?: 'id_token' | 'userinfo'
+  /** Advertise and serve Pushed Authorization Requests (RFC 9126). Default false. */
+  readonly par?: boolean
+  /**
+   * More discovery metadata, e.g. `prompt_values_supported`, which
+   * oidc-provider does not advertise itself and Keycloak or Entra ID do.
+   */
+  readonly discovery?: Record<string, unknown>
+  /**
+   * The `sub` userinfo answers with, to play an IdP (or a cache in front
+   * of one) that answers for another user; OIDC Core §5.3.2 says the RP
+   * must refuse it. oidc-provider itself always answers with the account's
+   * own `sub`, so the response is rewritten on its way out. Default: the
+   * user's own.
+   */
+  readonly userinfoSubject?: (sub: string) => string
+  /** Token endpoint auth methods the IdP supports and advertises; default oidc-provider's. */
+  readonly clientAuthMethods?: readonly string[]
+  /** Advertise a userinfo endpoint. Default true. */
+  readonly userinfo?: boolean
   /** 0 (the default) picks a free port. */
   readonly port?: number
   /** Default `127.0.0.1`. */
@@ -167,6 +213,31 @@ interface StoredSession {
   authorizations?: Record<string, { sid?: string; grantId?: string }>
 }
 
+function rewriteSubject(res: ServerResponse, subject: (sub: string) => string) {
+  const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse
+  res.end = ((chunk?: unknown) => {
+    if (res.statusCode !== 200 || chunk === undefined) return end(chunk)
+    const claims = JSON.parse(String(chunk)) as { sub: string }
+    const body = JSON.stringify({ ...claims, sub: subject(claims.sub) })
+    res.setHeader('content-length', Buffer.byteLength(body))
+    return end(body)
+  }) as ServerResponse['end']
+}
+
+async function impliedConsent(ctx: KoaContextWithOIDC) {
+  const accountId = ctx.oidc.session?.accountId
+  if (!accountId || !ctx.oidc.client) return undefined
+  const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId })
+  grant.addOIDCScope(SCOPES.join(' '))
+  grant.addOIDCClaims(['sub', 'sid', 'name', 'locale'])
+  // Consent to each resource the request names, for the scopes it accepts.
+  for (const [resource, server] of Object.entries(ctx.oidc.resourceServers ?? {})) {
+    if (server.scope) grant.addResourceScope(resource, server.scope)
+  }
+  await grant.save()
+  return grant
+}
+
 export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const host = options.host ?? '127.0.0.1'
   const server: Server = createServer()
@@ -180,11 +251,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const { port } = server.address() as AddressInfo
   const issuer = `http://${host}:${port}`
   const accessTokenTtl = options.accessTokenTtl ?? 60
+  const lenient = options.profile === 'lenient'
 
   const configuration: Configuration = {
     clients: options.clients.map((c) => ({
       client_id: c.clientId,
-      client_secret: c.clientSecret,
+      ...(c.clientSecret === undefined ? {} : { client_secret: c.clientSecret }),
+      ...(c.jwks ? { jwks: { keys: [...c.jwks.keys] } } : {}),
+      ...(c.requirePushedAuthorizationRequests ? { require_pushed_authorization_requests: true } : {}),
       redirect_uris: [...c.redirectUris],
       post_logout_redirect_uris: [...(c.postLogoutRedirectUris ?? [])],
       grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
@@ -196,8 +270,12 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         : {}),
     })),
     scopes: SCOPES,
+    ...(options.discovery ? { discovery: { ...options.discovery } } : {}),
+    ...(options.clientAuthMethods
+      ? { clientAuthMethods: [...options.clientAuthMethods] as Configuration['clientAuthMethods'] }
+      : {}),
     ...(options.signingKey ? { jwks: { keys: [options.signingKey] } } : {}),
-    claims: { openid: ['sub', 'sid'], profile: ['name'] },
+    claims: { openid: ['sub', 'sid'], profile: ['name', 'locale'] },
     cookies: { keys: ['gatehouse-dev-idp-cookie-key-not-secret'] },
     clockTolerance: 5,
     features: {
@@ -209,6 +287,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       backchannelLogout: { enabled: true },
       // Off by default, so a client-credentials request with a plain `scope` gets an opaque token.
       resourceIndicators: resourceIndicatorsFeature(options.resourceIndicators, accessTokenTtl),
+      pushedAuthorizationRequests: { enabled: options.par ?? false },
+      userinfo: { enabled: options.userinfo ?? true },
     },
     pkce: { required: () => true },
     // oidc-provider's SSRF guard (its own undici dispatcher) refuses loopback
@@ -217,11 +297,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown }
       return fetch(input, rest)
     },
-    // Put profile claims in the ID token, as most production IdPs do.
-    conformIdTokenClaims: false,
+    conformIdTokenClaims: options.profileClaims === 'userinfo',
     // RFC 9700 §4.14.2: rotated refresh tokens are single-use.
     rotateRefreshToken: true,
-    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // Strict leaves oidc-provider's default: a refresh token only for a
+    // granted offline_access, which OIDC Core §11 grants only with prompt=consent.
+    ...(lenient
+      ? { issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token') }
+      : {}),
     ttl: {
       AccessToken: accessTokenTtl,
       ClientCredentials: options.clientCredentialsTtl ?? accessTokenTtl,
@@ -235,25 +318,17 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       return {
         accountId: sub,
         async claims() {
-          return { sub, name: sub.charAt(0).toUpperCase() + sub.slice(1) }
+          return {
+            sub,
+            name: sub.charAt(0).toUpperCase() + sub.slice(1),
+            locale: 'en-GB',
+          }
         },
       }
     },
-    // Consent is implied: a dev IdP that asks "allow?" on every login only
-    // slows tests and demos down.
-    async loadExistingGrant(ctx: KoaContextWithOIDC) {
-      const accountId = ctx.oidc.session?.accountId
-      if (!accountId || !ctx.oidc.client) return undefined
-      const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId })
-      grant.addOIDCScope(SCOPES.join(' '))
-      grant.addOIDCClaims(['sub', 'sid', 'name'])
-      // Consent to each resource the request names, for the scopes it accepts.
-      for (const [resource, server] of Object.entries(ctx.oidc.resourceServers ?? {})) {
-        if (server.scope) grant.addResourceScope(resource, server.scope)
-      }
-      await grant.save()
-      return grant
-    },
+    // Lenient implies consent, as Keycloak does for clients without
+    // "consent required"; strict keeps oidc-provider's consent page.
+    ...(lenient ? { loadExistingGrant: impliedConsent } : {}),
   }
 
   const provider = new Provider(issuer, configuration)
@@ -319,6 +394,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         if (res.statusCode === 200) stats.revocations++
       })
     }
+    if (path === '/me' && options.userinfoSubject) rewriteSubject(res, options.userinfoSubject)
     const ms = typeof delay === 'function' ? delay() : delay
     const refused = options.resourceIndicators?.refusedAtTokenEndpoint ?? []
     const serve = () => (isToken && refused.length > 0 ? refuseTargets(req, res, refused, handle) : handle(req, res))

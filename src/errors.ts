@@ -67,6 +67,17 @@ export const errorCatalogue = {
     message: 'The identity provider is unavailable. Retry later.',
     retryAfter: 5,
   },
+  GATEHOUSE_ERR_IDP_INCOMPATIBLE: {
+    status: 503,
+    error: 'idp_incompatible',
+    message: 'The identity provider does not support what this gateway is configured to require.',
+    retryAfter: 30,
+  },
+  GATEHOUSE_ERR_INVALID_LOGIN_PARAM: {
+    status: 400,
+    error: 'invalid_login_param',
+    message: 'A sign-in parameter is not accepted.',
+  },
   GATEHOUSE_ERR_STORE_UNAVAILABLE: {
     status: 503,
     error: 'session_store_unavailable',

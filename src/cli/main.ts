@@ -17,10 +17,13 @@ const USAGE = `Usage: gatehouse <command> [--config FILE]
 Commands:
   start    Run the gateway.
   check    Validate the config file without touching the network.
+           With --online, also compare the config with what the IdP's
+           discovery document advertises; exit 1 on a blocking mismatch.
   health   Probe /healthz on the configured port (the container's HEALTHCHECK).
 
 Options:
   -c, --config FILE   Config file (default: $GATEHOUSE_CONFIG, else ./routes.yaml)
+      --online        check: run discovery against oidc.issuer.
   -h, --help          Show this help.
   -v, --version       Show the version.
 `
@@ -88,7 +91,10 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
   }
   if (command === 'check') {
     io.stdout(`OK: ${file} (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
-    return 0
+    if (!values.online) return 0
+    // Loaded only here: offline check never touches the network code.
+    const { checkOnline } = await import('./check-online.js')
+    return checkOnline(config, io)
   }
   if (command === 'health') {
     const { probeHealth } = await import('./health.js')
@@ -115,6 +121,7 @@ function parse(argv: readonly string[]) {
     allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c' },
+      online: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

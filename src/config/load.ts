@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { LineCounter, parseDocument } from 'yaml'
+import { readClientKey } from './client-key.js'
 import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { ConfigSchema, type RawConfig } from './schema.js'
 import { checkSemantics, checkWarnings } from './semantics.js'
-import type { GatehouseConfig, RouteConfig } from './types.js'
+import type { ClientKey, GatehouseConfig, RouteConfig } from './types.js'
 
 type Path = (string | number)[]
 
@@ -84,6 +86,12 @@ export function parseConfig(
   }
   for (const p of findings)
     problems.push({ path: formatPath(p.path), line: lineOf(p.path), message: p.message })
+  let clientKey: ClientKey | undefined
+  if (problems.length === 0 && config.oidc.clientKey && config.oidc.clientAuth === 'private_key_jwt') {
+    const key = readClientKey(config.oidc.clientKey, dirname(source))
+    if ('jwk' in key) clientKey = key
+    else problems.push({ path: formatPath(key.path), line: lineOf(key.path), message: key.message })
+  }
   if (problems.length > 0) {
     throw new ConfigError(
       source,
@@ -92,7 +100,7 @@ export function parseConfig(
   }
   for (const w of checkWarnings(config))
     options.onWarning?.({ path: formatPath(w.path), line: lineOf(w.path), message: w.message })
-  return deepFreeze(resolve(config))
+  return deepFreeze(resolve(config, clientKey))
 }
 
 function interpolateTree(
@@ -155,7 +163,7 @@ function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
   })
 }
 
-function resolve(config: RawConfig): GatehouseConfig {
+function resolve(config: RawConfig, clientKey: ClientKey | undefined): GatehouseConfig {
   const publicUrl = new URL(config.server.publicUrl)
   const secure = publicUrl.protocol === 'https:'
   const routes: RouteConfig[] = config.routes.map((r) => {
@@ -191,9 +199,13 @@ function resolve(config: RawConfig): GatehouseConfig {
     oidc: {
       issuer: config.oidc.issuer,
       clientId: config.oidc.clientId,
-      clientSecret: config.oidc.clientSecret,
+      clientSecret: config.oidc.clientAuth === 'private_key_jwt' ? undefined : config.oidc.clientSecret,
       clientAuth: config.oidc.clientAuth,
+      clientKey,
       scopes: config.oidc.scopes,
+      authorizationParams: { ...config.oidc.authorizationParams },
+      userinfo: config.oidc.userinfo,
+      par: config.oidc.par,
       timeout: parseDuration(config.oidc.timeout),
       connectTimeout: parseDuration(config.oidc.connectTimeout),
     },
@@ -206,6 +218,7 @@ function resolve(config: RawConfig): GatehouseConfig {
       keyPrefix: config.session.keyPrefix,
       maxSessions: config.session.maxSessions,
       localCache: config.session.localCache,
+      claims: config.session.claims,
     },
     tokens: {
       refreshBefore: parseDuration(config.tokens.refreshBefore),
@@ -213,6 +226,7 @@ function resolve(config: RawConfig): GatehouseConfig {
     },
     auth: {
       basePath: trimSlash(config.auth.basePath),
+      loginParams: config.auth.loginParams,
       rateLimit: { max: config.auth.rateLimit.max, window: parseDuration(config.auth.rateLimit.window) },
     },
     csrf: { header: config.csrf.header.toLowerCase() },

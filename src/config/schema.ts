@@ -21,6 +21,7 @@ export const DEFAULTS = {
   bodyLimit: '1mb',
   metricsHost: '127.0.0.1',
   metricsPort: 9464, // the OpenTelemetry Prometheus exporter's port
+  loginParams: ['prompt', 'login_hint', 'ui_locales', 'acr_values'],
 } as const
 
 const Duration = (description: string, defaultValue?: string) =>
@@ -68,10 +69,56 @@ export const OidcSchema = Type.Object(
         'Issuer URL of the OpenID Provider; discovery document at /.well-known/openid-configuration.',
     }),
     clientId: Type.String({ minLength: 1, description: 'The confidential client registered at the IdP.' }),
-    clientSecret: Type.String({ minLength: 1, description: 'The client secret. Use ${OIDC_CLIENT_SECRET}.' }),
-    clientAuth: Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post')], {
-      default: 'client_secret_basic',
-      description: 'How the client authenticates at the token endpoint.',
+    clientSecret: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'The client secret, for client_secret_basic and client_secret_post. Use ${OIDC_CLIENT_SECRET}.',
+      }),
+    ),
+    clientAuth: Type.Union(
+      [
+        Type.Literal('client_secret_basic'),
+        Type.Literal('client_secret_post'),
+        Type.Literal('private_key_jwt'),
+      ],
+      {
+        default: 'client_secret_basic',
+        description:
+          'How the client authenticates at the token, revocation and PAR endpoints; private_key_jwt (RFC 7523) signs with clientKey.',
+      },
+    ),
+    clientKey: Type.Optional(
+      Type.Union(
+        [
+          Type.Object({ file: Type.String({ minLength: 1 }) }, strict),
+          Type.Object({ pem: Type.String({ minLength: 1 }) }, strict),
+          Type.Object(
+            { jwk: Type.Union([Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.Unknown())]) },
+            strict,
+          ),
+        ],
+        {
+          description:
+            'The private key for private_key_jwt: { file: path } to a PEM or JWK file, { pem: ${OIDC_CLIENT_KEY} }, or { jwk: ${OIDC_CLIENT_JWK} } (JSON text or a mapping). RSA, EC (P-256/384/521) or Ed25519.',
+        },
+      ),
+    ),
+    authorizationParams: Type.Record(Type.String({ minLength: 1 }), Type.String(), {
+      default: {},
+      description:
+        'Extra parameters on every authorization request, e.g. prompt: consent, access_type: offline, audience: https://api.example.com. Protocol parameters Gatehouse sets itself are refused.',
+    }),
+    userinfo: Type.Optional(
+      Type.Boolean({
+        description:
+          'Fetch userinfo at login and merge its claims over the ID token claims. Default: on when the IdP advertises a userinfo_endpoint.',
+      }),
+    ),
+    par: Type.Union([Type.Literal('auto'), Type.Literal('required'), Type.Literal('off')], {
+      default: 'auto',
+      description:
+        'Pushed Authorization Requests (RFC 9126): auto uses PAR when the IdP advertises it; required refuses to log in (and /readyz fails) when it does not.',
     }),
     scopes: Type.Array(Type.String({ minLength: 1 }), {
       default: ['openid', 'profile', 'offline_access'],
@@ -120,6 +167,12 @@ export const SessionSchema = Type.Object(
       description:
         'Redis store only: sessions each instance keeps in memory, dropped as soon as Redis reports a change to them; 0 turns the copy off.',
     }),
+    claims: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          'Keep only these claims (ID token and userinfo) in the session and at /auth/user; default: all but protocol claims.',
+      }),
+    ),
   },
   { ...strict, description: 'Server-side sessions and the sealed cookie that points at them.' },
 )
@@ -198,6 +251,11 @@ export const ConfigSchema = Type.Object(
     auth: Type.Object(
       {
         basePath: Type.String({ default: '/auth', description: 'Where the login endpoints live.' }),
+        loginParams: Type.Array(Type.String({ minLength: 1 }), {
+          default: [...DEFAULTS.loginParams],
+          description:
+            'Query parameters of /auth/login passed through to the IdP; prompt is checked against prompt_values_supported.',
+        }),
         rateLimit: Type.Object(
           {
             max: Type.Integer({ minimum: 1, default: 30, description: 'Requests per client IP and window.' }),

@@ -10,6 +10,21 @@ interface Finding {
 
 /** RFC 9110 §5.1: a field name is a token. */
 const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/**
+ * Authorization request parameters Gatehouse sets itself (RFC 6749 §4.1.1,
+ * RFC 7636 §4.3, OIDC Core §3.1.2.1); a configured or passed-through value
+ * would change the protocol under it.
+ */
+export const RESERVED_AUTHORIZATION_PARAMS: ReadonlySet<string> = new Set([
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+])
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
 
@@ -42,6 +57,27 @@ export function checkSemantics(config: RawConfig): Finding[] {
       'must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
     )
   }
+
+  const { clientAuth, clientSecret, clientKey } = config.oidc
+  if (clientAuth === 'private_key_jwt') {
+    if (clientKey === undefined) add(['oidc', 'clientKey'], 'is required when clientAuth is private_key_jwt')
+    if (clientSecret !== undefined)
+      add(['oidc', 'clientSecret'], 'is not used with clientAuth: private_key_jwt; remove it')
+  } else {
+    if (clientSecret === undefined)
+      add(['oidc', 'clientSecret'], `is required when clientAuth is ${clientAuth}`)
+    if (clientKey !== undefined) add(['oidc', 'clientKey'], 'applies only to clientAuth: private_key_jwt')
+  }
+  for (const name of Object.keys(config.oidc.authorizationParams)) {
+    if (RESERVED_AUTHORIZATION_PARAMS.has(name)) {
+      add(['oidc', 'authorizationParams', name], 'is a protocol parameter Gatehouse sets itself; remove it')
+    }
+  }
+  config.auth.loginParams.forEach((name, i) => {
+    if (RESERVED_AUTHORIZATION_PARAMS.has(name)) {
+      add(['auth', 'loginParams', i], `${name} is a protocol parameter Gatehouse sets itself; remove it`)
+    }
+  })
 
   const { secret, secrets } = config.session
   if (secret === undefined && secrets === undefined)

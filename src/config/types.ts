@@ -39,6 +39,14 @@ export interface RouteConfig {
   readonly passHeaders: readonly string[]
 }
 
+/** How the client authenticates to the IdP (RFC 6749 §2.3, RFC 7523). */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+
+/** The private key for `private_key_jwt`, as a private JWK read and checked at load. */
+export interface ClientKey {
+  readonly jwk: Readonly<Record<string, unknown>>
+}
+
 export interface GatehouseConfig {
   readonly server: {
     readonly host: string
@@ -60,9 +68,18 @@ export interface GatehouseConfig {
   readonly oidc: {
     readonly issuer: string
     readonly clientId: string
-    readonly clientSecret: string
-    readonly clientAuth: 'client_secret_basic' | 'client_secret_post'
+    /** Present exactly when `clientAuth` is a `client_secret_*` method. */
+    readonly clientSecret: string | undefined
+    readonly clientAuth: ClientAuthMethod
+    /** Present exactly when `clientAuth` is `private_key_jwt`. */
+    readonly clientKey: ClientKey | undefined
     readonly scopes: readonly string[]
+    /** Added to every authorization request; never a protocol parameter Gatehouse owns. */
+    readonly authorizationParams: Readonly<Record<string, string>>
+    /** `undefined`: fetch userinfo when the IdP advertises an endpoint. */
+    readonly userinfo: boolean | undefined
+    /** RFC 9126. */
+    readonly par: 'auto' | 'required' | 'off'
     /** Total time budget of one back-channel call to the IdP, ms. */
     readonly timeout: number
     /** TCP/TLS connect budget of one back-channel call to the IdP, ms. */
@@ -86,6 +103,8 @@ export interface GatehouseConfig {
      * exact by Redis's invalidation messages; 0 turns the copy off.
      */
     readonly localCache: number
+    /** Claims kept in the session; `undefined` keeps all but protocol claims. */
+    readonly claims: readonly string[] | undefined
   }
   readonly tokens: {
     readonly refreshBefore: number
@@ -94,6 +113,8 @@ export interface GatehouseConfig {
   }
   readonly auth: {
     readonly basePath: string
+    /** `/auth/login` query parameters passed through to the IdP. */
+    readonly loginParams: readonly string[]
     /** Per client IP, on login and callback. */
     readonly rateLimit: { readonly max: number; readonly window: number }
   }

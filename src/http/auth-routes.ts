@@ -1,17 +1,24 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
-import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
+import { type GatehouseError, gatehouseError, isGatehouseError, specOf } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
+import { interactionRequired } from '../oidc/translate.js'
 import { csrfCheck } from '../proxy/guard.js'
 import type { Sessions } from '../session/sessions.js'
+import { loginParams } from './login-params.js'
 import { errorPage, PAGE_CSP } from './pages.js'
-import { safeReturnTo } from './return-to.js'
+import { safeReturnTo, withQuery } from './return-to.js'
 
 export interface AuthRouteDeps {
   readonly config: GatehouseConfig
   readonly oidc: OidcClient
   readonly sessions: Sessions
+  /** Told of each completed login, by whether the IdP issued a refresh token. */
+  readonly onLogin?: (refreshToken: 'issued' | 'missing') => void
 }
+
+const UNREFRESHABLE =
+  'offline_access was requested but the identity provider issued no refresh token, so this session ends when its access token expires. Providers that follow OIDC Core §11 (oidc-provider, and others certified strict) honour offline_access only with prompt=consent: set oidc.authorizationParams.prompt: consent. Google needs access_type: offline and prompt: consent. Otherwise allow the refresh_token grant for this client at the IdP. See docs/identity-providers.md.'
 
 /**
  * `login`, `callback`, `user` and `logout` under `auth.basePath`. Browser
@@ -20,12 +27,13 @@ export interface AuthRouteDeps {
  */
 export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   const { config, oidc, sessions } = deps
+  const wantsRefresh = config.oidc.scopes.includes('offline_access')
   const base = config.auth.basePath
   const checkCsrf = csrfCheck(config)
 
   function page(reply: FastifyReply, err: GatehouseError, returnTo = '/') {
     const spec = { status: err.statusCode }
-    if (err.statusCode === 503) reply.header('retry-after', '5')
+    if (err.statusCode === 503) reply.header('retry-after', String(specOf(err.code).retryAfter ?? 5))
     return reply
       .code(spec.status)
       .header('content-type', 'text/html; charset=utf-8')
@@ -48,12 +56,13 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   app.get(
     `${base}/login`,
     limited,
-    async (request: FastifyRequest<{ Querystring: { returnTo?: unknown } }>, reply) => {
+    async (request: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply) => {
       const returnTo = safeReturnTo(request.query.returnTo, config.server.publicUrl)
       if (returnTo === undefined) return page(reply, gatehouseError('GATEHOUSE_ERR_INVALID_RETURN_TO'))
       let target: Awaited<ReturnType<OidcClient['authorizationUrl']>>
       try {
-        target = await oidc.authorizationUrl(returnTo)
+        const extra = loginParams(request.query, config.auth.loginParams, oidc.metadata)
+        target = await oidc.authorizationUrl(returnTo, extra)
       } catch (err) {
         return page(reply, asGatehouseError(err), returnTo)
       }
@@ -80,12 +89,26 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     try {
       result = await oidc.callback(url, login)
     } catch (err) {
+      // OIDC Core §3.1.2.6: the answer to prompt=none when the user would
+      // have to interact. The SPA asked a question; give it the answer.
+      const interaction = interactionRequired(err)
+      if (interaction) {
+        request.log.info({ error: interaction }, 'silent login needs interaction')
+        return reply.redirect(withQuery(login.returnTo, 'error', interaction), 302)
+      }
       const error = asGatehouseError(err)
       request.log.info({ code: error.code }, 'login callback refused')
       return page(reply, error, login.returnTo)
     }
     await sessions.create(request, result)
-    request.log.info('login completed')
+    const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
+    deps.onLogin?.(refreshToken)
+    // A silent login (prompt=none) cannot carry prompt=consent, so a strict
+    // OP rightly drops offline_access: expected, not a misconfiguration.
+    if (refreshToken === 'missing' && wantsRefresh && !login.silent) {
+      request.log.warn({ issuer: oidc.issuer }, UNREFRESHABLE)
+    }
+    request.log.info({ refreshToken }, 'login completed')
     return reply.redirect(login.returnTo, 302)
   })
 
@@ -96,6 +119,8 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     return reply.send({
       sub: session.sub,
       claims: session.claims,
+      // Without a refresh token the session ends with its access token.
+      refreshable: session.tokens.refreshToken !== undefined,
       sessionExpiresAt: new Date(Math.min(session.idleExpiresAt, session.absoluteExpiresAt)).toISOString(),
       logoutUrl: `${base}/logout?sid=${encodeURIComponent(session.logoutHandle)}`,
     })

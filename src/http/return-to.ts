@@ -23,3 +23,10 @@ export function safeReturnTo(value: unknown, publicUrl: string): string | undefi
   if (resolved.pathname.startsWith('//')) return undefined
   return `${resolved.pathname}${resolved.search}${resolved.hash}`
 }
+
+/** A `safeReturnTo` path with one query parameter set, fragment kept. */
+export function withQuery(path: string, name: string, value: string): string {
+  const url = new URL(path, 'http://gatehouse.invalid')
+  url.searchParams.set(name, value)
+  return `${url.pathname}${url.search}${url.hash}`
+}

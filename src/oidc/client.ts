@@ -1,3 +1,4 @@
+import { importJWK } from 'jose'
 import * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
@@ -5,6 +6,7 @@ import type { TokenSet } from '../session/types.js'
 import { configuredResources, type TokenAudience } from '../tokens/audience.js'
 import type { CachedToken } from '../tokens/types.js'
 import { type BackChannel, createBackChannel } from './back-channel.js'
+import { sessionClaims } from './claims.js'
 import { translateIdpError } from './translate.js'
 
 /** What a login attempt must remember between `/login` and `/callback`. */
@@ -13,6 +15,8 @@ export interface LoginState {
   readonly nonce: string
   readonly codeVerifier: string
   readonly returnTo: string
+  /** `prompt=none`: a silent check, which a strict OP answers without a refresh token (OIDC Core §11). */
+  readonly silent?: boolean
 }
 
 export interface LoginResult {
@@ -22,20 +26,6 @@ export interface LoginResult {
   readonly claims: Record<string, unknown>
 }
 
-/** Claims worth showing the SPA; protocol plumbing stays out. */
-const protocolClaims = new Set([
-  'aud',
-  'azp',
-  'at_hash',
-  'c_hash',
-  'nonce',
-  'iat',
-  'exp',
-  'auth_time',
-  'acr',
-  'amr',
-])
-
 /**
  * Everything Gatehouse says to the OpenID Provider, through oauth4webapi.
  * The class holds the discovered metadata; until discovery has succeeded,
@@ -44,9 +34,11 @@ const protocolClaims = new Set([
 export class OidcClient {
   readonly #issuer: URL
   readonly #client: oauth.Client
-  readonly #auth: oauth.ClientAuth
+  readonly #auth: Promise<oauth.ClientAuth>
   readonly #scopes: string
   readonly #resources: readonly string[]
+  readonly #oidc: GatehouseConfig['oidc']
+  readonly #allowClaims: readonly string[] | undefined
   readonly #redirectUri: string
   readonly #postLogoutRedirectUri: string
   readonly #http: BackChannel
@@ -56,10 +48,12 @@ export class OidcClient {
   constructor(config: GatehouseConfig, now: () => number = Date.now) {
     this.#issuer = new URL(config.oidc.issuer)
     this.#client = { client_id: config.oidc.clientId }
-    this.#auth =
-      config.oidc.clientAuth === 'client_secret_post'
-        ? oauth.ClientSecretPost(config.oidc.clientSecret)
-        : oauth.ClientSecretBasic(config.oidc.clientSecret)
+    this.#auth = clientAuth(config.oidc)
+    // The key was checked at load; should its import still fail, each call
+    // fails when it awaits this, and the rejection must not go unhandled before.
+    this.#auth.catch(() => {})
+    this.#oidc = config.oidc
+    this.#allowClaims = config.session.claims
     this.#scopes = config.oidc.scopes.join(' ')
     this.#resources = configuredResources(config.routes)
     this.#redirectUri = `${config.server.publicUrl}${config.auth.basePath}/callback`
@@ -102,26 +96,71 @@ export class OidcClient {
     }
   }
 
-  async authorizationUrl(returnTo: string): Promise<{ url: URL; state: LoginState }> {
+  /**
+   * Whether this gateway can log in through the discovered IdP as
+   * configured, or why not.
+   */
+  get incompatibility(): string | undefined {
+    if (this.#oidc.par === 'required' && !this.#as?.pushed_authorization_request_endpoint) {
+      return 'par: required, but the identity provider does not advertise pushed_authorization_request_endpoint'
+    }
+    return undefined
+  }
+
+  /**
+   * The URL to send the browser to. `extra` (configured `authorizationParams`
+   * and the SPA's pass-through parameters, checked by the caller) goes
+   * first, so the protocol parameters are always Gatehouse's own. With PAR
+   * (RFC 9126 §4), the parameters go over the back channel and the URL
+   * carries only `client_id` and `request_uri`.
+   */
+  async authorizationUrl(
+    returnTo: string,
+    extra: Readonly<Record<string, string>> = {},
+  ): Promise<{ url: URL; state: LoginState }> {
     const as = this.#metadata()
+    const incompatible = this.incompatibility
+    if (incompatible)
+      throw gatehouseError('GATEHOUSE_ERR_IDP_INCOMPATIBLE', `Sign-in is misconfigured: ${incompatible}.`)
     const codeVerifier = oauth.generateRandomCodeVerifier()
     const state: LoginState = {
       state: oauth.generateRandomState(),
       nonce: oauth.generateRandomNonce(),
       codeVerifier,
       returnTo,
+      ...(extra.prompt === 'none' ? { silent: true } : {}),
     }
-    const url = new URL(as.authorization_endpoint!)
-    url.searchParams.set('client_id', this.#client.client_id)
-    url.searchParams.set('redirect_uri', this.#redirectUri)
-    url.searchParams.set('response_type', 'code')
-    url.searchParams.set('scope', this.#scopes)
+    const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
+    params.set('client_id', this.#client.client_id)
+    params.set('redirect_uri', this.#redirectUri)
+    params.set('response_type', 'code')
+    params.set('scope', this.#scopes)
+    params.set('state', state.state)
+    params.set('nonce', state.nonce)
+    params.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier))
+    params.set('code_challenge_method', 'S256')
     // RFC 8707 §2: one `resource` parameter per resource, so the grant covers every route's.
-    for (const resource of this.#resources) url.searchParams.append('resource', resource)
-    url.searchParams.set('state', state.state)
-    url.searchParams.set('nonce', state.nonce)
-    url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier))
-    url.searchParams.set('code_challenge_method', 'S256')
+    for (const resource of this.#resources) params.append('resource', resource)
+    const url = new URL(as.authorization_endpoint!)
+    if (this.#oidc.par !== 'off' && as.pushed_authorization_request_endpoint) {
+      try {
+        const response = await oauth.pushedAuthorizationRequest(
+          as,
+          this.#client,
+          await this.#auth,
+          params,
+          this.#http.options(),
+        )
+        const pushed = await oauth.processPushedAuthorizationResponse(as, this.#client, response)
+        url.searchParams.set('client_id', this.#client.client_id)
+        url.searchParams.set('request_uri', pushed.request_uri)
+      } catch (err) {
+        throw translateIdpError('par', err)
+      }
+    } else {
+      // Appended, not set: `resource` repeats (RFC 8707 §2).
+      for (const [name, value] of params) url.searchParams.append(name, value)
+    }
     return { url, state }
   }
 
@@ -137,7 +176,7 @@ export class OidcClient {
       const response = await oauth.authorizationCodeGrantRequest(
         as,
         this.#client,
-        this.#auth,
+        await this.#auth,
         params,
         this.#redirectUri,
         login.codeVerifier,
@@ -148,17 +187,25 @@ export class OidcClient {
         requireIdToken: true,
       })
       const idClaims = oauth.getValidatedIdTokenClaims(result)!
-      const claims: Record<string, unknown> = {}
-      for (const [k, v] of Object.entries(idClaims)) if (!protocolClaims.has(k)) claims[k] = v
+      const userinfo =
+        (this.#oidc.userinfo ?? true) && as.userinfo_endpoint
+          ? await this.#userinfo(as, result.access_token, idClaims.sub)
+          : undefined
       return {
         tokens: this.#tokenSet(result),
         sub: idClaims.sub,
         sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
-        claims,
+        claims: sessionClaims(idClaims, userinfo, this.#allowClaims),
       }
     } catch (err) {
       throw translateIdpError('callback', err)
     }
+  }
+
+  /** OIDC Core §5.3.2: the userinfo `sub` must equal the ID token's, or the login fails. */
+  async #userinfo(as: oauth.AuthorizationServer, accessToken: string, sub: string) {
+    const response = await oauth.userInfoRequest(as, this.#client, accessToken, this.#http.options())
+    return oauth.processUserInfoResponse(as, this.#client, sub, response)
   }
 
   /**
@@ -176,7 +223,7 @@ export class OidcClient {
       const response = await oauth.refreshTokenGrantRequest(
         as,
         this.#client,
-        this.#auth,
+        await this.#auth,
         current.refreshToken!,
         { ...this.#http.options(), additionalParameters: params },
       )
@@ -199,7 +246,7 @@ export class OidcClient {
       const response = await oauth.clientCredentialsGrantRequest(
         as,
         this.#client,
-        this.#auth,
+        await this.#auth,
         params,
         this.#http.options(),
       )
@@ -215,7 +262,7 @@ export class OidcClient {
     const as = this.#metadata('revocation')
     if (!as.revocation_endpoint) return
     try {
-      const response = await oauth.revocationRequest(as, this.#client, this.#auth, refreshToken, {
+      const response = await oauth.revocationRequest(as, this.#client, await this.#auth, refreshToken, {
         ...this.#http.options(),
         additionalParameters: { token_type_hint: 'refresh_token' },
       })
@@ -265,4 +312,21 @@ export class OidcClient {
       idToken: result.id_token,
     }
   }
+}
+
+/** RFC 6749 §2.3.1 secrets, or an RFC 7523 assertion signed with the configured key. */
+async function clientAuth(oidc: GatehouseConfig['oidc']): Promise<oauth.ClientAuth> {
+  if (oidc.clientAuth === 'private_key_jwt') {
+    const { jwk } = oidc.clientKey!
+    const key = (await importJWK({ ...jwk }, jwk.alg as string)) as CryptoKey
+    const thumbprints = Object.fromEntries(
+      ['x5t', 'x5t#S256'].filter((name) => typeof jwk[name] === 'string').map((name) => [name, jwk[name]]),
+    )
+    return oauth.PrivateKeyJwt(typeof jwk.kid === 'string' ? { key, kid: jwk.kid } : key, {
+      [oauth.modifyAssertion]: (header) => Object.assign(header, thumbprints),
+    })
+  }
+  return oidc.clientAuth === 'client_secret_post'
+    ? oauth.ClientSecretPost(oidc.clientSecret!)
+    : oauth.ClientSecretBasic(oidc.clientSecret!)
 }

@@ -11,7 +11,7 @@ import { type ErrorCode, type GatehouseError, gatehouseError } from '../errors.j
  * - A 5xx, a timeout, a refused or reset connection, or an unparseable
  *   answer means the IdP is unavailable: retry later, keep the session.
  */
-export type IdpOperation = 'refresh' | 'client_credentials' | 'callback' | 'discovery' | 'revocation'
+export type IdpOperation = 'refresh' | 'client_credentials' | 'callback' | 'discovery' | 'revocation' | 'par'
 
 const unavailable: Record<IdpOperation, ErrorCode> = {
   refresh: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
@@ -19,6 +19,27 @@ const unavailable: Record<IdpOperation, ErrorCode> = {
   callback: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
   discovery: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
   revocation: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+  par: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+}
+
+/**
+ * OIDC Core §3.1.2.6: the errors with which an IdP answers `prompt=none`
+ * when it would have had to show the user a page. Not failures: answers to
+ * "is the user signed in?".
+ */
+const INTERACTION_ERRORS: ReadonlySet<string> = new Set([
+  'login_required',
+  'consent_required',
+  'interaction_required',
+  'account_selection_required',
+])
+
+/** The OIDC §3.1.2.6 error the IdP answered a login with, if it was one of them. */
+export function interactionRequired(err: unknown): string | undefined {
+  const cause = err instanceof oauth.AuthorizationResponseError ? err : (err as Error | undefined)?.cause
+  return cause instanceof oauth.AuthorizationResponseError && INTERACTION_ERRORS.has(cause.error)
+    ? cause.error
+    : undefined
 }
 
 export function translateIdpError(operation: IdpOperation, err: unknown): GatehouseError {
@@ -32,7 +53,7 @@ export function translateIdpError(operation: IdpOperation, err: unknown): Gateho
     if (operation === 'refresh' && err.error === 'invalid_target') {
       return gatehouseError('GATEHOUSE_ERR_RESOURCE_REFUSED', undefined, err)
     }
-    if (operation === 'callback') {
+    if (operation === 'callback' || operation === 'par') {
       return gatehouseError(
         'GATEHOUSE_ERR_LOGIN_FAILED',
         `The identity provider refused the login (${err.error}).`,
@@ -51,7 +72,7 @@ export function translateIdpError(operation: IdpOperation, err: unknown): Gateho
   if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
     // A 5xx without an OAuth body surfaces here as a non-conforming response.
     const status = (err.cause as { status?: number } | undefined)?.status
-    if (operation === 'callback' && !(typeof status === 'number' && status >= 500)) {
+    if ((operation === 'callback' || operation === 'par') && !(typeof status === 'number' && status >= 500)) {
       return gatehouseError(
         'GATEHOUSE_ERR_LOGIN_FAILED',
         `The login response failed validation: ${err.message}`,

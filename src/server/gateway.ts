@@ -180,11 +180,18 @@ export async function buildGateway(
       reply.header('x-content-type-options', 'nosniff')
       done(null, payload)
     })
-    await authRoutes(scope, { config, oidc, sessions })
+    await authRoutes(scope, {
+      config,
+      oidc,
+      sessions,
+      onLogin: (refreshToken) => metrics.logins.inc({ refresh_token: refreshToken }),
+    })
     await logoutRoutes(scope, { config, oidc, sessions, replay: backends.replay, now })
     await healthRoutes(scope, {
       async check() {
-        const checks: Record<string, string> = { idp: oidc.discovered ? 'ok' : 'not discovered' }
+        const checks: Record<string, string> = {
+          idp: oidc.discovered ? (oidc.incompatibility ?? 'ok') : 'not discovered',
+        }
         try {
           await backends.sessions.ping()
           checks.store = 'ok'

@@ -54,6 +54,12 @@ export class GatewayMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   })
+  readonly logins = new Counter({
+    name: 'gatehouse_logins_total',
+    help: 'Completed logins, by whether the IdP issued a refresh token (issued, missing). A missing one ends the session at the first access-token expiry.',
+    labelNames: ['refresh_token'] as const,
+    registers: [this.registry],
+  })
   readonly storeErrors = new Counter({
     name: 'gatehouse_session_store_errors_total',
     help: 'Requests that failed because the session store was unavailable.',

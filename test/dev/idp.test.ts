@@ -53,6 +53,8 @@ async function startRelyingParty(client: oauth.Client, auth: oauth.ClientAuth): 
         const verifier = oauth.generateRandomCodeVerifier()
         const nonce = oauth.generateRandomNonce()
         pending.set(state, { verifier, nonce, returnTo: url.searchParams.get('returnTo') ?? '/' })
+        // OIDC Core §11: a strict OP honours offline_access only with prompt=consent.
+        const prompt = url.searchParams.get('prompt') ?? 'consent'
         const authorize = new URL(as.authorization_endpoint!)
         authorize.search = new URLSearchParams({
           client_id: client.client_id,
@@ -63,6 +65,7 @@ async function startRelyingParty(client: oauth.Client, auth: oauth.ClientAuth): 
           nonce,
           code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
           code_challenge_method: 'S256',
+          ...(prompt ? { prompt } : {}),
         }).toString()
         res
           .writeHead(302, { location: authorize.href, 'set-cookie': `rp_state=${state}; Path=/; HttpOnly` })
@@ -210,7 +213,7 @@ t.test(
   },
 )
 
-t.test('login() drives the dev login form: any user name signs in, no consent screen', async (t) => {
+t.test('login() drives the dev login form and the consent page: any user name signs in', async (t) => {
   const { jar, callback, callbackUrl, finalLocation, responses } = await login(rp.url, {
     user: 'bob',
     returnTo: '/orders?page=2',
@@ -223,7 +226,7 @@ t.test('login() drives the dev login form: any user name signs in, no consent sc
   t.equal(jar.get(rp.url, 'rp_state'), undefined, 'Max-Age=0 deleted the state cookie')
   t.ok(jar.get(rp.url, 'rp_session'), 'the session cookie was stored')
   t.ok(jar.header(idp.issuer), 'the IdP session cookie is kept apart, by origin')
-  t.equal(responses.filter((r) => r.status === 200).length, 1, 'one page shown: the login form')
+  t.equal(responses.filter((r) => r.status === 200).length, 2, 'two pages shown: login, then consent')
   t.equal((await jarFetch(jar, `${rp.url}/me`)).status, 200, 'the jar sends the session back')
 
   const tokens = rp.sessions.get(jar.get(rp.url, 'rp_session')!)!
@@ -236,6 +239,18 @@ t.test('login() drives the dev login form: any user name signs in, no consent sc
   t.type(claims.sid, 'string')
   t.equal(idp.stats.authorizationCodeGrants, 1)
 })
+
+t.test(
+  'strict by default: without prompt=consent, offline_access is dropped and no refresh token issued',
+  async (t) => {
+    const { jar, callback } = await login(rp.url, { user: 'dora', params: { prompt: '' } })
+    t.equal(callback.status, 302)
+    const tokens = rp.sessions.get(jar.get(rp.url, 'rp_session')!)!
+    t.ok(tokens.access_token, 'the login itself works')
+    t.equal(tokens.refresh_token, undefined, 'OIDC Core §11: no refresh token')
+    t.notMatch(tokens.scope ?? '', /offline_access/, 'offline_access was not granted')
+  },
+)
 
 t.test('followLoginFlow stops at the first redirect that leaves the IdP', async (t) => {
   const jar = new CookieJar()

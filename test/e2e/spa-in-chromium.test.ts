@@ -90,6 +90,10 @@ t.test(
     await shot('idp-login-form')
     await page.fill('input[name="login"]', 'alice')
     await page.fill('input[name="password"]', 'any')
+    await page.click('button[type="submit"]')
+    // The strict IdP asks for consent (prompt=consent, OIDC Core §11); the user allows.
+    await page.locator('input[name="prompt"][value="consent"]').waitFor({ state: 'attached' })
+    await shot('idp-consent')
     await Promise.all([page.waitForURL(`${base}/`), page.click('button[type="submit"]')])
     await page.locator('#signed-in').waitFor()
     t.match(await page.textContent('#who'), /Alice \(alice\)/, 'the SPA shows who is signed in')

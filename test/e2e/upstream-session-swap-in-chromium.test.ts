@@ -59,6 +59,9 @@ t.test(
     await page.locator('input[name="login"]').waitFor()
     await page.fill('input[name="login"]', 'alice')
     await page.fill('input[name="password"]', 'any')
+    await page.click('button[type="submit"]')
+    // The strict IdP asks for consent (prompt=consent, OIDC Core §11); the victim allows.
+    await page.locator('input[name="prompt"][value="consent"]').waitFor({ state: 'attached' })
     await Promise.all([page.waitForURL(`${base}/public/welcome`), page.click('button[type="submit"]')])
     await page.reload()
 

@@ -56,7 +56,18 @@ export interface TestConfigInput {
   readonly accessLog?: boolean
   readonly rateLimitMax?: number
   readonly trustProxy?: boolean
+  /**
+   * Overrides of the `oidc` block. The default `authorizationParams` is
+   * `{ prompt: 'consent' }`: the test IdP is strict (OIDC Core §11), so that
+   * is what a working deployment against it carries.
+   */
+  readonly oidc?: Partial<GatehouseConfig['oidc']>
+  readonly claims?: readonly string[]
+  readonly loginParams?: readonly string[]
 }
+
+/** What a strict OP needs before it honours offline_access (OIDC Core §11). */
+export const STRICT_OP_PARAMS: Readonly<Record<string, string>> = { prompt: 'consent' }
 
 /** A resolved config as `loadConfig` would return it, for a gateway on loopback. */
 export function testConfig(input: TestConfigInput): GatehouseConfig {
@@ -77,9 +88,14 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       clientId: CLIENT_ID,
       clientSecret: CLIENT_SECRET,
       clientAuth: 'client_secret_basic',
+      clientKey: undefined,
       scopes: ['openid', 'profile', 'offline_access'],
+      authorizationParams: STRICT_OP_PARAMS,
+      userinfo: undefined,
+      par: 'auto',
       timeout: input.idpTimeout ?? 3_000,
       connectTimeout: 1_000,
+      ...input.oidc,
     },
     session: {
       secrets: input.secrets ?? [SESSION_SECRET],
@@ -90,9 +106,14 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       keyPrefix: input.keyPrefix ?? 'gatehouse:',
       maxSessions: input.maxSessions ?? 100_000,
       localCache: input.localCache ?? 10_000,
+      claims: input.claims,
     },
     tokens: { refreshBefore: input.refreshBefore ?? 5_000, refreshWait: input.refreshWait ?? 10_000 },
-    auth: { basePath: '/auth', rateLimit: { max: input.rateLimitMax ?? 1_000, window: 60_000 } },
+    auth: {
+      basePath: '/auth',
+      loginParams: input.loginParams ?? ['prompt', 'login_hint', 'ui_locales', 'acr_values'],
+      rateLimit: { max: input.rateLimitMax ?? 1_000, window: 60_000 },
+    },
     csrf: { header: 'x-csrf' },
     logging: { level: input.logLevel ?? 'silent', accessLog: input.accessLog ?? false },
     metrics: { enabled: true, host: '127.0.0.1', port: 0 },

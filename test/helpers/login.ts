@@ -55,8 +55,9 @@ function decodeEntities(text: string): string {
 
 /**
  * Walks the dev IdP's login: from an authorization URL, through its login
- * form, to the first redirect that leaves the IdP (the client's callback
- * with a code). Returns that URL. Pass `responses` to collect every hop.
+ * form and, on a strict IdP, its consent page (the user consents), to the
+ * first redirect that leaves the IdP (the client's callback with a code, or
+ * an error). Returns that URL. Pass `responses` to collect every hop.
  */
 export async function followLoginFlow(
   jar: CookieJar,
@@ -66,7 +67,7 @@ export async function followLoginFlow(
 ): Promise<string> {
   const idpOrigin = new URL(authorizationUrl).origin
   let url = authorizationUrl
-  let submitted = false
+  let forms = 0
   for (let hop = 0; hop < 20; hop++) {
     const response = await jarFetch(jar, url)
     responses.push(response)
@@ -75,21 +76,25 @@ export async function followLoginFlow(
       url = response.location
       continue
     }
-    if (response.status !== 200 || submitted) {
+    // Two forms at most: sign in, then consent.
+    if (response.status !== 200 || forms === 2) {
       throw new Error(`login flow stuck at ${new URL(url).pathname}: HTTP ${response.status}`)
     }
     const { action, fields } = parseForm(response.text, url)
-    // oidc-provider's devInteractions form: any login, any password.
-    fields.set('login', user)
-    fields.set('password', 'any')
+    // oidc-provider's devInteractions: any login, any password; its consent
+    // form needs no input, submitting it is the user's "allow".
+    if (fields.get('prompt') === 'login') {
+      fields.set('login', user)
+      fields.set('password', 'any')
+    }
     const posted = await jarFetch(jar, action, {
       method: 'POST',
       body: fields,
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     })
     responses.push(posted)
-    if (!posted.location) throw new Error(`login form post answered HTTP ${posted.status}`)
-    submitted = true
+    if (!posted.location) throw new Error(`${fields.get('prompt')} form post answered HTTP ${posted.status}`)
+    forms++
     url = posted.location
   }
   throw new Error('too many redirects in the login flow')
@@ -114,9 +119,17 @@ export async function login(
     user = 'alice',
     returnTo = '/',
     jar = new CookieJar(),
-  }: { user?: string; returnTo?: string; jar?: CookieJar } = {},
+    params = {},
+  }: {
+    user?: string
+    returnTo?: string
+    jar?: CookieJar
+    /** More `/auth/login` query parameters, such as `prompt` or `login_hint`. */
+    params?: Readonly<Record<string, string>>
+  } = {},
 ): Promise<LoginResult> {
-  const start = await jarFetch(jar, `${gatewayUrl}/auth/login?returnTo=${encodeURIComponent(returnTo)}`)
+  const query = new URLSearchParams({ returnTo, ...params })
+  const start = await jarFetch(jar, `${gatewayUrl}/auth/login?${query}`)
   if (start.status !== 302 || !start.location) throw new Error(`/auth/login answered HTTP ${start.status}`)
   const responses = [start]
   const callbackUrl = await followLoginFlow(jar, start.location, user, responses)

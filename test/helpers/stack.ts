@@ -1,4 +1,4 @@
-import { type DevIdp, startDevIdp } from '../../dev/idp.js'
+import { type DevClient, type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
 import type { GatewayOptions } from '../../src/server/gateway.js'
@@ -26,6 +26,10 @@ export interface StackOptions {
   readonly routes?: (upstream: string) => RouteConfig[]
   readonly config?: Partial<TestConfigInput>
   readonly gateway?: GatewayOptions
+  /** IdP options beyond the access-token TTL; the default profile is `strict`. */
+  readonly idp?: Partial<Omit<DevIdpOptions, 'clients'>>
+  /** Registration of the gateway's client beyond its id and redirect URIs. */
+  readonly client?: Partial<Omit<DevClient, 'clientId' | 'redirectUris' | 'postLogoutRedirectUris'>>
 }
 
 /** The default routes: a user route, an optional-user route, a client route and a public one. */
@@ -38,16 +42,21 @@ export function defaultRoutes(upstream: string): RouteConfig[] {
   ]
 }
 
-/** A real IdP, an echo upstream and a gateway wired to both, on loopback. */
+/**
+ * A real IdP (strict unless `idp.profile` says otherwise), an echo upstream
+ * and a gateway wired to both, on loopback.
+ */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
   const idp = await startDevIdp({
     accessTokenTtl: options.accessTokenTtl ?? 60,
+    ...options.idp,
     clients: [
       {
         clientId: CLIENT_ID,
         clientSecret: CLIENT_SECRET,
+        ...options.client,
         redirectUris: [`${publicUrl}/auth/callback`],
         postLogoutRedirectUris: [`${publicUrl}/`],
       },

@@ -1,0 +1,196 @@
+import type * as oauth from 'oauth4webapi'
+import type { GatehouseConfig } from '../config/types.js'
+import { OidcClient } from '../oidc/client.js'
+
+type Verdict = 'ok' | 'warn' | 'BLOCKING' | '-'
+
+interface Row {
+  readonly capability: string
+  readonly need: string
+  readonly advertised: string
+  readonly verdict: Verdict
+}
+
+/** What `check --online` found: the rows of the table, the hints, and whether Gatehouse can log in. */
+export interface OnlineReport {
+  readonly rows: readonly Row[]
+  readonly hints: readonly string[]
+  readonly blocking: boolean
+}
+
+const yesNo = (value: unknown) => (value ? 'yes' : 'no')
+
+/**
+ * Compares what the configuration needs with what the IdP's discovery
+ * document (OIDC Discovery 1.0, RFC 8414) advertises. Blocking: a client
+ * authentication method the IdP does not list, or PAR required on one side
+ * and unavailable on the other; Gatehouse could not log anyone in.
+ */
+export function compare(config: GatehouseConfig, as: Readonly<oauth.AuthorizationServer>): OnlineReport {
+  const { oidc } = config
+  const rows: Row[] = []
+  const hints: string[] = []
+  const row = (capability: string, need: string, advertised: string, verdict: Verdict) =>
+    rows.push({ capability, need, advertised, verdict })
+
+  const wantsRefresh = oidc.scopes.includes('offline_access')
+  const scopes = as.scopes_supported
+  // RFC 8414 §2: an absent grant_types_supported means authorization_code and implicit only.
+  const grants = as.grant_types_supported ?? ['authorization_code', 'implicit']
+  const offlineAdvertised = scopes === undefined || scopes.includes('offline_access')
+  const refreshAdvertised = grants.includes('refresh_token')
+  row(
+    'refresh tokens',
+    wantsRefresh ? 'offline_access, refresh_token grant' : 'not requested',
+    `offline_access ${scopes === undefined ? 'not listed (no scopes_supported)' : yesNo(scopes.includes('offline_access'))}, refresh_token grant ${yesNo(refreshAdvertised)}`,
+    !wantsRefresh ? '-' : offlineAdvertised && refreshAdvertised ? 'ok' : 'warn',
+  )
+  if (wantsRefresh && !/\bconsent\b/.test(oidc.authorizationParams.prompt ?? '')) {
+    hints.push(
+      'offline_access requested: if this provider follows OIDC Core §11 (oidc-provider, and others certified strict), add authorizationParams.prompt: consent, or sessions end when the first access token expires.',
+    )
+  }
+  if (wantsRefresh && !refreshAdvertised) {
+    hints.push(
+      'the IdP does not list the refresh_token grant: sessions end when the first access token expires unless it issues refresh tokens anyway.',
+    )
+  }
+
+  const prompt = oidc.authorizationParams.prompt
+  const prompts = as.prompt_values_supported
+  if (prompt !== undefined && Array.isArray(prompts)) {
+    const unknown = prompt.split(' ').filter((p) => !prompts.includes(p))
+    row('prompt (authorizationParams)', prompt, prompts.join(', '), unknown.length === 0 ? 'ok' : 'warn')
+    if (unknown.length > 0) {
+      hints.push(
+        `authorizationParams.prompt: ${unknown.join(' ')} is not in prompt_values_supported; the IdP may refuse every login.`,
+      )
+    }
+  }
+
+  const pkce = as.code_challenge_methods_supported
+  row('PKCE S256', 'S256', pkce ? pkce.join(', ') : 'not listed', pkce?.includes('S256') ? 'ok' : 'warn')
+  if (!pkce?.includes('S256')) {
+    hints.push(
+      'code_challenge_methods_supported does not list S256: many IdPs support PKCE without saying so; Gatehouse always sends it.',
+    )
+  }
+
+  // RFC 8414 §2: an absent list means client_secret_basic.
+  const methods = as.token_endpoint_auth_methods_supported ?? ['client_secret_basic']
+  row(
+    'client authentication',
+    oidc.clientAuth,
+    methods.join(', '),
+    methods.includes(oidc.clientAuth) ? 'ok' : 'BLOCKING',
+  )
+
+  row(
+    'revocation (RFC 7009)',
+    wantsRefresh ? 'at logout' : 'not used',
+    yesNo(as.revocation_endpoint),
+    as.revocation_endpoint || !wantsRefresh ? 'ok' : 'warn',
+  )
+  if (!as.revocation_endpoint && wantsRefresh) {
+    hints.push(
+      'no revocation_endpoint: logout cannot revoke the refresh token; it stays valid until it expires.',
+    )
+  }
+  row(
+    'end-session (RP-Initiated Logout)',
+    'at logout',
+    yesNo(as.end_session_endpoint),
+    as.end_session_endpoint ? 'ok' : 'warn',
+  )
+  row(
+    'back-channel logout',
+    `${config.auth.basePath}/backchannel-logout`,
+    yesNo(as.backchannel_logout_supported),
+    as.backchannel_logout_supported ? 'ok' : 'warn',
+  )
+
+  const userinfoNeed = oidc.userinfo === undefined ? 'if advertised' : oidc.userinfo ? 'yes' : 'off'
+  row(
+    'userinfo',
+    userinfoNeed,
+    yesNo(as.userinfo_endpoint),
+    oidc.userinfo === false ? '-' : as.userinfo_endpoint || oidc.userinfo === undefined ? 'ok' : 'warn',
+  )
+
+  const parAdvertised = Boolean(as.pushed_authorization_request_endpoint)
+  const parRequiredByIdp = as.require_pushed_authorization_requests === true
+  const parBlocking = (oidc.par === 'required' && !parAdvertised) || (oidc.par === 'off' && parRequiredByIdp)
+  row(
+    'PAR (RFC 9126)',
+    oidc.par,
+    parRequiredByIdp ? 'required' : yesNo(parAdvertised),
+    parBlocking ? 'BLOCKING' : 'ok',
+  )
+  if (oidc.par === 'off' && parRequiredByIdp) {
+    hints.push('the IdP requires pushed authorization requests: set oidc.par: auto.')
+  }
+
+  row(
+    'RFC 9207 iss in responses',
+    'checked when advertised',
+    yesNo(as.authorization_response_iss_parameter_supported),
+    as.authorization_response_iss_parameter_supported ? 'ok' : 'warn',
+  )
+
+  const issuer = new URL(as.issuer)
+  if (issuer.hostname === 'accounts.google.com' && oidc.authorizationParams.access_type !== 'offline') {
+    hints.push('Google: add authorizationParams.access_type: offline and prompt: consent for refresh tokens.')
+  }
+  if (/\.auth0\.com$/.test(issuer.hostname) && oidc.authorizationParams.audience === undefined) {
+    hints.push(
+      'Auth0: without authorizationParams.audience the access token is opaque and meant for userinfo only; set your API identifier.',
+    )
+  }
+  return { rows, hints, blocking: rows.some((r) => r.verdict === 'BLOCKING') }
+}
+
+/** The report as a fixed-width table, then the hints. */
+export function formatReport(issuer: string, report: OnlineReport): string[] {
+  const header: Row = {
+    capability: 'capability',
+    need: 'config needs',
+    advertised: 'IdP advertises',
+    verdict: '-',
+  }
+  const all = [header, ...report.rows]
+  const width = (key: keyof Row) => Math.max(...all.map((r) => r[key].length))
+  const widths = { capability: width('capability'), need: width('need'), advertised: width('advertised') }
+  const line = (r: Row, verdict: string) =>
+    `${r.capability.padEnd(widths.capability)}  ${r.need.padEnd(widths.need)}  ${r.advertised.padEnd(widths.advertised)}  ${verdict}`
+  return [
+    `IdP: ${issuer}`,
+    line(header, 'result'),
+    ...report.rows.map((r) => line(r, r.verdict)),
+    ...report.hints.map((h) => `hint: ${h}`),
+    report.blocking
+      ? 'FAIL: Gatehouse cannot log users in with this IdP as configured.'
+      : 'OK: no blocking mismatch.',
+  ]
+}
+
+/** Discovers the IdP (with the configured timeouts) and compares. Returns the exit code. */
+export async function checkOnline(
+  config: GatehouseConfig,
+  io: { stdout(line: string): void; stderr(line: string): void },
+): Promise<number> {
+  const oidc = new OidcClient(config)
+  try {
+    await oidc.discover()
+  } catch (err) {
+    const cause = (err as Error).cause as Error | undefined
+    io.stderr(
+      `gatehouse: discovery of ${config.oidc.issuer} failed: ${cause?.message ?? (err as Error).message}`,
+    )
+    return 1
+  } finally {
+    await oidc.close()
+  }
+  const report = compare(config, oidc.metadata!)
+  for (const line of formatReport(oidc.issuer, report)) io.stdout(line)
+  return report.blocking ? 1 : 0
+}

@@ -1,0 +1,204 @@
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError } from '../../src/config/errors.js'
+import { parseConfig } from '../../src/config/load.js'
+
+const env = { SESSION_SECRET: 'x'.repeat(32) }
+
+function doc(oidcExtra: string, rest = ''): string {
+  return `server:
+  publicUrl: https://app.example.com
+oidc:
+  issuer: https://idp.example.com
+  clientId: my-bff
+${oidcExtra}
+session:
+  secret: \${SESSION_SECRET}
+${rest}routes: []
+`
+}
+
+function problems(text: string, vars: NodeJS.ProcessEnv = env, source = 'routes.yaml'): string[] {
+  try {
+    parseConfig(text, source, vars)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    return err.problems.map((p) => `${p.line} ${p.path}: ${p.message}`)
+  }
+  throw new Error('expected a ConfigError')
+}
+
+t.test('authorizationParams, userinfo, par and loginParams resolve with their defaults', async (t) => {
+  const config = parseConfig(doc('  clientSecret: s3cret'), 'routes.yaml', env)
+  t.same(config.oidc.authorizationParams, {})
+  t.equal(config.oidc.userinfo, undefined, 'undefined: on when the IdP advertises userinfo')
+  t.equal(config.oidc.par, 'auto')
+  t.equal(config.oidc.clientKey, undefined)
+  t.same(config.auth.loginParams, ['prompt', 'login_hint', 'ui_locales', 'acr_values'])
+  t.equal(config.session.claims, undefined)
+
+  const set = parseConfig(
+    doc(
+      `  clientSecret: s3cret
+  authorizationParams:
+    prompt: consent
+    access_type: offline
+    audience: https://api.example.com
+  userinfo: false
+  par: required`,
+      `auth:
+  loginParams: [prompt]
+`,
+    ).replace('session:\n', 'session:\n  claims: [name, email]\n'),
+    'routes.yaml',
+    env,
+  )
+  t.same(set.oidc.authorizationParams, {
+    prompt: 'consent',
+    access_type: 'offline',
+    audience: 'https://api.example.com',
+  })
+  t.equal(set.oidc.userinfo, false)
+  t.equal(set.oidc.par, 'required')
+  t.same(set.auth.loginParams, ['prompt'])
+  t.same(set.session.claims, ['name', 'email'])
+  t.ok(Object.isFrozen(set.oidc.authorizationParams))
+})
+
+t.test('protocol parameters Gatehouse owns are refused, with the field path and the line', async (t) => {
+  t.same(
+    problems(
+      doc(`  clientSecret: s3cret
+  authorizationParams:
+    prompt: consent
+    scope: openid admin
+    redirect_uri: https://evil.example
+    code_challenge_method: plain`),
+    ),
+    [
+      '9 oidc.authorizationParams.scope: is a protocol parameter Gatehouse sets itself; remove it',
+      '10 oidc.authorizationParams.redirect_uri: is a protocol parameter Gatehouse sets itself; remove it',
+      '11 oidc.authorizationParams.code_challenge_method: is a protocol parameter Gatehouse sets itself; remove it',
+    ],
+  )
+  for (const name of ['response_type', 'client_id', 'state', 'nonce', 'code_challenge']) {
+    t.match(
+      problems(doc(`  clientSecret: s3cret\n  authorizationParams: { ${name}: x }`)),
+      [new RegExp(`^7 oidc\\.authorizationParams\\.${name}: is a protocol parameter`)],
+      name,
+    )
+  }
+  t.same(problems(doc('  clientSecret: s3cret', 'auth:\n  loginParams: [prompt, state]\n')), [
+    '10 auth.loginParams[1]: state is a protocol parameter Gatehouse sets itself; remove it',
+  ])
+  t.equal(
+    parseConfig(
+      doc('  clientSecret: s3cret\n  authorizationParams: { resource: https://api.example.com }'),
+      'r.yaml',
+      env,
+    ).oidc.authorizationParams.resource,
+    'https://api.example.com',
+    'resource (RFC 8707) is not reserved',
+  )
+})
+
+t.test('the client secret is required exactly when the auth method uses it', async (t) => {
+  t.same(problems(doc('')), ['3 oidc.clientSecret: is required when clientAuth is client_secret_basic'])
+  t.same(problems(doc('  clientAuth: private_key_jwt')), [
+    '3 oidc.clientKey: is required when clientAuth is private_key_jwt',
+  ])
+  t.same(problems(doc('  clientAuth: private_key_jwt\n  clientSecret: s3cret\n  clientKey: { pem: x }')), [
+    '7 oidc.clientSecret: is not used with clientAuth: private_key_jwt; remove it',
+  ])
+  t.same(problems(doc('  clientSecret: s3cret\n  clientKey: { pem: x }')), [
+    '7 oidc.clientKey: applies only to clientAuth: private_key_jwt',
+  ])
+})
+
+t.test(
+  'clientKey reads a PEM, a JWK (text or mapping) or a file, into a private JWK with its alg',
+  async (t) => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const pem = ec.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+    const jwk = { ...rsa.privateKey.export({ format: 'jwk' }), kid: 'rsa-1' }
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-key-'))
+    writeFileSync(join(dir, 'client.pem'), pem)
+
+    const fromEnv = parseConfig(
+      doc('  clientAuth: private_key_jwt\n  clientKey: { pem: "${OIDC_CLIENT_KEY}" }'),
+      'routes.yaml',
+      { ...env, OIDC_CLIENT_KEY: pem },
+    )
+    t.match(fromEnv.oidc.clientKey!.jwk, { kty: 'EC', crv: 'P-256', alg: 'ES256', d: String })
+    t.equal(fromEnv.oidc.clientSecret, undefined)
+
+    const fromJwkText = parseConfig(
+      doc('  clientAuth: private_key_jwt\n  clientKey: { jwk: "${OIDC_CLIENT_JWK}" }'),
+      'routes.yaml',
+      { ...env, OIDC_CLIENT_JWK: JSON.stringify(jwk) },
+    )
+    t.match(fromJwkText.oidc.clientKey!.jwk, { kty: 'RSA', alg: 'RS256', kid: 'rsa-1' }, 'the kid is kept')
+    const thumbprinted = parseConfig(
+      doc('  clientAuth: private_key_jwt\n  clientKey: { jwk: "${OIDC_CLIENT_JWK}" }'),
+      'routes.yaml',
+      { ...env, OIDC_CLIENT_JWK: JSON.stringify({ ...jwk, 'x5t#S256': 'thumb', use: 'sig' }) },
+    )
+    t.match(
+      thumbprinted.oidc.clientKey!.jwk,
+      { kid: 'rsa-1', 'x5t#S256': 'thumb' },
+      'certificate thumbprints too',
+    )
+    t.equal(thumbprinted.oidc.clientKey!.jwk.use, undefined, 'nothing else')
+
+    const fromMapping = parseConfig(
+      doc(`  clientAuth: private_key_jwt\n  clientKey:\n    jwk: ${JSON.stringify(jwk)}`),
+      'routes.yaml',
+      env,
+    )
+    t.match(fromMapping.oidc.clientKey!.jwk, { kty: 'RSA', alg: 'RS256' })
+
+    const fromFile = parseConfig(
+      doc('  clientAuth: private_key_jwt\n  clientKey: { file: client.pem }'),
+      join(dir, 'routes.yaml'),
+      env,
+    )
+    t.match(
+      fromFile.oidc.clientKey!.jwk,
+      { kty: 'EC', alg: 'ES256' },
+      'a relative file is read beside the config',
+    )
+
+    t.same(
+      problems(
+        doc('  clientAuth: private_key_jwt\n  clientKey: { file: missing.pem }'),
+        env,
+        join(dir, 'r.yaml'),
+      ),
+      ['7 oidc.clientKey.file: cannot read the key file: file not found'],
+    )
+    const publicPem = ec.publicKey.export({ format: 'pem', type: 'spki' }).toString()
+    const refused = problems(doc('  clientAuth: private_key_jwt\n  clientKey: { pem: "${K}" }'), {
+      ...env,
+      K: publicPem,
+    })
+    t.same(
+      refused,
+      ['7 oidc.clientKey.pem: is not a private key in PEM or JWK form'],
+      'a public key is refused',
+    )
+    t.notMatch(refused.join(''), /BEGIN/, 'the message never carries key material')
+    t.same(
+      problems(doc('  clientAuth: private_key_jwt\n  clientKey: { pem: "${K}" }'), {
+        ...env,
+        K: generateKeyPairSync('dsa', { modulusLength: 1024, divisorLength: 160 })
+          .privateKey.export({ format: 'pem', type: 'pkcs8' })
+          .toString(),
+      }),
+      ['7 oidc.clientKey.pem: key type dsa is not supported; use RSA, EC (P-256/384/521) or Ed25519'],
+    )
+  },
+)
