@@ -7,6 +7,7 @@ import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { ConfigSchema, type RawConfig } from './schema.js'
 import { checkSemantics } from './semantics.js'
+import { parseStore, type StoreConfig } from './store-url.js'
 import type { GatehouseConfig, RouteConfig } from './types.js'
 
 type Path = (string | number)[]
@@ -182,7 +183,7 @@ function resolve(config: RawConfig): GatehouseConfig {
     },
     session: {
       secrets: config.session.secrets ?? [config.session.secret!],
-      store: config.session.store,
+      store: parseStore(config.session.store) as StoreConfig,
       idleTimeout: parseDuration(config.session.idleTimeout),
       absoluteTimeout: parseDuration(config.session.absoluteTimeout),
       cookieName: secure ? `__Host-${config.session.cookieName}` : config.session.cookieName,
