@@ -76,10 +76,11 @@ function connect(target: string | RedisStoreConfig, node: RedisOptions, maxDelay
         sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
         name: target.name,
         db: target.db,
-        // Sentinel publishes +switch-master the moment it promotes a
-        // replica; listening for it reconnects without waiting for the old
-        // primary's socket to time out.
-        failoverDetector: true,
+        // No failoverDetector: when its +switch-master arrives while a
+        // reconnect is asking the sentinels, ioredis 6 rejects that connect
+        // with "Connection is closed." and stops reconnecting for good. A
+        // dead primary's socket closes by itself, and every reconnect asks
+        // the sentinels for the current primary anyway.
         sentinelRetryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
         sentinelCommandTimeout: node.commandTimeout!,
         ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
