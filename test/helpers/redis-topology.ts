@@ -75,6 +75,19 @@ export function probeClient(port: number): Redis {
   return probe
 }
 
+/** `INFO replication` of one node, or '' when it does not answer. */
+async function replicationInfo(port: number): Promise<string> {
+  const probe = probeClient(port)
+  try {
+    await probe.connect()
+    return await probe.info('replication')
+  } catch {
+    return ''
+  } finally {
+    probe.disconnect()
+  }
+}
+
 const common = (port: number, dir: string) => [
   '--port',
   String(port),
@@ -159,6 +172,8 @@ export interface TestRedisSentinel {
   readonly link: TcpProxy
   /** Port of the primary Sentinel names right now. */
   currentPrimaryPort(): Promise<number>
+  /** Resolves once Sentinel names the replica as primary and it says it is one (bounded). */
+  promoted(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -180,17 +195,7 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
     '127.0.0.1',
     String(linkPort),
   ])
-  await pollUntil(async () => {
-    const probe = probeClient(replicaPort)
-    try {
-      await probe.connect()
-      return (await probe.info('replication')).includes('master_link_status:up')
-    } catch {
-      return false
-    } finally {
-      probe.disconnect()
-    }
-  }, 10_000)
+  await pollUntil(async () => (await replicationInfo(replicaPort)).includes('master_link_status:up'), 10_000)
   const conf = join(dir, 'sentinel.conf')
   // failover-timeout also delays Sentinel's correction of a replica that
   // points elsewhere than the primary (ours points at the relay): long
@@ -223,6 +228,16 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
       probe.disconnect()
     }
   }, 20_000)
+  const currentPrimaryPort = async () => {
+    const probe = probeClient(sentinelPort)
+    try {
+      await probe.connect()
+      const [, port] = (await probe.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string]
+      return Number(port)
+    } finally {
+      probe.disconnect()
+    }
+  }
   return {
     url: `redis+sentinel://127.0.0.1:${sentinelPort}/${name}`,
     name,
@@ -230,15 +245,10 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
     replica,
     sentinel,
     link,
-    async currentPrimaryPort() {
-      const probe = probeClient(sentinelPort)
-      try {
-        await probe.connect()
-        const [, port] = (await probe.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string]
-        return Number(port)
-      } finally {
-        probe.disconnect()
-      }
+    currentPrimaryPort,
+    async promoted() {
+      await pollUntil(async () => (await currentPrimaryPort().catch(() => 0)) === replicaPort, 20_000)
+      await pollUntil(async () => (await replicationInfo(replicaPort)).includes('role:master'), 20_000)
     },
     async stop() {
       await Promise.all([sentinel.kill(), replica.kill(), primary.kill()])

@@ -1,43 +1,18 @@
 import type { Test } from 'tap'
 import t from 'tap'
 import { TestClock } from '../helpers/gateway.js'
-import { apiCall } from '../helpers/login.js'
+import { apiCall, type JarResponse } from '../helpers/login.js'
 import { pollUntil } from '../helpers/redis.js'
-import { probeClient, startRedisSentinel, type TestRedisSentinel } from '../helpers/redis-topology.js'
-import { type StormAnswer, startReplicaSet, storm } from '../helpers/replicas.js'
+import { startRedisSentinel } from '../helpers/redis-topology.js'
+import { type ReplicaSet, type StormAnswer, startReplicaSet, storm } from '../helpers/replicas.js'
 
 /** Access tokens live a minute of IdP time; the gateways' TestClock crosses expiries at will. */
 const TTL_S = 60
 
-async function topology(t: Test): Promise<TestRedisSentinel> {
+/** A fresh Sentinel topology and three gateways on it whose clock the test moves. */
+async function failoverSetup(t: Test, confirmWrites = true) {
   const redis = await startRedisSentinel()
   t.teardown(() => redis.stop())
-  return redis
-}
-
-/** Waits until Sentinel names another primary and that primary accepts writes. */
-async function promoted(redis: TestRedisSentinel): Promise<void> {
-  await pollUntil(async () => (await redis.currentPrimaryPort()) === redis.replica.port, 20_000)
-  await pollUntil(async () => {
-    const probe = probeClient(redis.replica.port)
-    try {
-      await probe.connect()
-      return (await probe.info('replication')).includes('role:master')
-    } catch {
-      return false
-    } finally {
-      probe.disconnect()
-    }
-  }, 20_000)
-}
-
-/**
- * The primary dies right after a refresh it never passed on to its replica
- * (the relay to the replica holds everything the primary sends), and
- * Sentinel promotes the replica.
- */
-async function refreshThenLoseThePrimary(t: Test, confirmWrites: boolean) {
-  const redis = await topology(t)
   const clock = new TestClock()
   const set = await startReplicaSet({
     store: redis.url,
@@ -47,20 +22,35 @@ async function refreshThenLoseThePrimary(t: Test, confirmWrites: boolean) {
     confirmWrites,
   })
   t.teardown(() => set.close())
+  return { redis, clock, set }
+}
+
+/** The first answer that is not a 503 once the gateways have found the new primary (bounded). */
+async function onceServed(set: ReplicaSet, url: string): Promise<JarResponse> {
+  let answer = await apiCall(set.jar, `${url}/api/orders`)
+  const end = Date.now() + 15_000
+  while (answer.status === 503 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 100))
+    answer = await apiCall(set.jar, `${url}/api/orders`)
+  }
+  return answer
+}
+
+/**
+ * The primary dies right after a refresh it never passed on to its replica
+ * (the relay to the replica holds everything the primary sends), and
+ * Sentinel promotes the replica.
+ */
+async function refreshThenLoseThePrimary(t: Test, confirmWrites: boolean) {
+  const { redis, clock, set } = await failoverSetup(t, confirmWrites)
   t.equal((await apiCall(set.jar, `${set.urls[0]}/api/orders`)).status, 200, 'signed in')
 
   redis.link.holdReplies()
   clock.advance(TTL_S * 1_000)
   const during = await apiCall(set.jar, `${set.urls[1]}/api/orders`)
   await redis.primary.kill()
-  await promoted(redis)
-  // The same user, once the gateways have found the new primary.
-  let after = await apiCall(set.jar, `${set.urls[2]}/api/orders`)
-  const end = Date.now() + 15_000
-  while (after.status === 503 && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 100))
-    after = await apiCall(set.jar, `${set.urls[2]}/api/orders`)
-  }
+  await redis.promoted()
+  const after = await onceServed(set, set.urls[2]!)
   return { during, after, stats: { ...set.idp.stats } }
 }
 
@@ -90,15 +80,7 @@ t.test(
 t.test(
   'SIGKILL of the primary in a 32-way storm across expiries: only 200 or 503, then the same session, no replays',
   async (t) => {
-    const redis = await topology(t)
-    const clock = new TestClock()
-    const set = await startReplicaSet({
-      store: redis.url,
-      keyPrefix: 'gh:',
-      accessTokenTtl: TTL_S,
-      now: clock.now,
-    })
-    t.teardown(() => set.close())
+    const { redis, clock, set } = await failoverSetup(t)
 
     // Phases, each ended by enough 200s: warm up; cross an expiry; cross
     // another and kill the primary at once, so its refresh meets the
@@ -131,7 +113,7 @@ t.test(
         killing.push(
           (async () => {
             await redis.primary.kill()
-            await promoted(redis)
+            await redis.promoted()
             // /readyz reports the outage and the recovery by itself.
             for (;;) {
               const status = (await fetch(`${set.urls[0]}/readyz`)).status
@@ -182,15 +164,7 @@ t.test(
 t.test(
   'the primary dies while the IdP rotates the token: the new tokens reach the promoted replica, not a replay',
   async (t) => {
-    const redis = await topology(t)
-    const clock = new TestClock()
-    const set = await startReplicaSet({
-      store: redis.url,
-      keyPrefix: 'gh:',
-      accessTokenTtl: TTL_S,
-      now: clock.now,
-    })
-    t.teardown(() => set.close())
+    const { redis, clock, set } = await failoverSetup(t)
     t.equal((await apiCall(set.jar, `${set.urls[0]}/api/orders`)).status, 200, 'signed in')
 
     // The lock is taken and confirmed, the IdP takes its time to answer,
@@ -203,13 +177,8 @@ t.test(
     await redis.primary.kill()
     const during = await refreshing
     set.idp.setTokenEndpointDelay(0)
-    await promoted(redis)
-    let after = await apiCall(set.jar, `${set.urls[2]}/api/orders`)
-    const end = Date.now() + 15_000
-    while (after.status === 503 && Date.now() < end) {
-      await new Promise((r) => setTimeout(r, 100))
-      after = await apiCall(set.jar, `${set.urls[2]}/api/orders`)
-    }
+    await redis.promoted()
+    const after = await onceServed(set, set.urls[2]!)
     t.equal(during.status, 200, 'the refreshing request waited out the failover and succeeded')
     t.equal(after.status, 200, 'the same session works on another replica')
     const stats = set.idp.stats
