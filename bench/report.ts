@@ -7,6 +7,7 @@ export const PEERS = [
   'express-bff',
   'gatehouse-memory',
   'gatehouse-redis',
+  'gatehouse-redis-cluster',
 ] as const
 export type PeerName = (typeof PEERS)[number]
 
@@ -160,6 +161,20 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n')
 }
 
+/**
+ * Gatehouse on a 3-master Redis Cluster against one Redis, as a paired
+ * ratio: a figure, not a target (the cluster spreads load over nodes this
+ * single machine runs side by side, and turns the local session cache off).
+ */
+export function clusterVsSingle(report: BenchReport): string {
+  const get = (name: PeerName) => report.peers.find((p) => p.peer === name)
+  const cluster = get('gatehouse-redis-cluster')
+  const single = get('gatehouse-redis')
+  return cluster && single
+    ? `Redis Cluster (3 masters, local session cache off) vs one Redis: ${pairedRatio(cluster, single).toFixed(2)}× the requests/s.`
+    : ''
+}
+
 /** The report as Markdown: what `docs/performance.md` shows between its markers. */
 export function markdown(report: BenchReport): string {
   const { machine, settings } = report
@@ -196,6 +211,8 @@ export function markdown(report: BenchReport): string {
     '',
     peers,
     '',
+    clusterVsSingle(report),
+    '',
     targetTable,
     '',
     'Refresh storm (concurrent calls on an expired access token, one connection each):',
@@ -222,6 +239,7 @@ export function text(report: BenchReport): string {
   return [
     `${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}, ${report.settings.tool} -c${report.settings.connections}, ${report.settings.rounds} × ${report.settings.durationSeconds} s`,
     ...rows,
+    clusterVsSingle(report),
     ...checks,
   ].join('\n')
 }

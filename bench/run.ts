@@ -25,6 +25,7 @@ import { startDevIdp } from '../dev/idp.js'
 import { freePort } from '../test/helpers/gateway.js'
 import { login } from '../test/helpers/login.js'
 import { startRedis } from '../test/helpers/redis.js'
+import { startRedisCluster } from '../test/helpers/redis-topology.js'
 import { defaultTool, type LoadResult, type LoadTool, runLoad } from './load.js'
 import { type PeerProcess, spawnPeer } from './peers.js'
 import { hottest } from './profile.js'
@@ -97,7 +98,9 @@ try {
 async function main(): Promise<BenchReport> {
   const redis = await startRedis()
   stops.push(() => redis.stop())
-  const ports = { memory: await freePort(), redis: await freePort() }
+  const cluster = await startRedisCluster()
+  stops.push(() => cluster.stop())
+  const ports = { memory: await freePort(), redis: await freePort(), cluster: await freePort() }
   const idp = await startDevIdp({
     accessTokenTtl: ACCESS_TOKEN_TTL,
     clients: [
@@ -141,6 +144,9 @@ async function main(): Promise<BenchReport> {
       'express-bff': await started(spawnPeer(['express-bff', upstream.url])),
       'gatehouse-memory': await started(gatehouse(ports.memory, 'memory')),
       'gatehouse-redis': await started(gatehouse(ports.redis, redis.url)),
+      // A 3-master Redis Cluster: no local session cache there, so every
+      // request reads the session from its node.
+      'gatehouse-redis-cluster': await started(gatehouse(ports.cluster, cluster.url)),
     }
     // Every peer gets the same request: a SPA's API call with its cookie and
     // anti-forgery header; the peers that do not need them ignore them.
@@ -152,6 +158,10 @@ async function main(): Promise<BenchReport> {
       'gatehouse-memory': { cookie: memoryLogin.cookie, 'x-csrf': '1' },
       'gatehouse-redis': {
         cookie: (await gatehouseCookie(peers['gatehouse-redis'].url)).cookie,
+        'x-csrf': '1',
+      },
+      'gatehouse-redis-cluster': {
+        cookie: (await gatehouseCookie(peers['gatehouse-redis-cluster'].url)).cookie,
         'x-csrf': '1',
       },
     }

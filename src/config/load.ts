@@ -9,6 +9,7 @@ import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { ConfigSchema, type RawConfig } from './schema.js'
 import { checkSemantics, checkWarnings } from './semantics.js'
+import { parseStore, type StoreConfig } from './store-url.js'
 import type { ClientKey, GatehouseConfig, RouteConfig } from './types.js'
 
 type Path = (string | number)[]
@@ -211,7 +212,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
     },
     session: {
       secrets: config.session.secrets ?? [config.session.secret!],
-      store: config.session.store,
+      store: parseStore(config.session.store) as StoreConfig,
       idleTimeout: parseDuration(config.session.idleTimeout),
       absoluteTimeout: parseDuration(config.session.absoluteTimeout),
       cookieName: secure ? `__Host-${config.session.cookieName}` : config.session.cookieName,

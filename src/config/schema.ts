@@ -146,7 +146,8 @@ export const SessionSchema = Type.Object(
     ),
     store: Type.String({
       default: 'memory',
-      description: 'memory, or redis://host:port/db (rediss:// for TLS) to share sessions across instances.',
+      description:
+        'memory; or, to share sessions across instances, redis://host:port/db (rediss:// for TLS), redis+sentinel://[user:pass@]host:port[,host:port…]/master[/db] (rediss+sentinel:// for TLS), or redis+cluster://[user:pass@]host:port[,host:port…] (rediss+cluster:// for TLS).',
     }),
     idleTimeout: Duration('Sliding expiry of an unused session.', DEFAULTS.idleTimeout),
     absoluteTimeout: Duration('Hard limit on a session from login.', DEFAULTS.absoluteTimeout),

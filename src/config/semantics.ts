@@ -2,6 +2,7 @@ import { HOP_BY_HOP } from '../proxy/headers.js'
 import { foldUnderscores, GATEWAY_SET, isSpoofable } from '../proxy/spoofable-headers.js'
 import { parseDuration } from './duration.js'
 import type { RawConfig } from './schema.js'
+import { parseStore } from './store-url.js'
 
 interface Finding {
   readonly path: (string | number)[]
@@ -91,12 +92,11 @@ export function checkSemantics(config: RawConfig): Finding[] {
     if (s.length < 32) add(['session', 'secrets', i], `must be at least 32 characters (got ${s.length})`)
   })
 
-  const store = config.session.store
-  if (store !== 'memory' && !/^rediss?:\/\//.test(store)) {
-    add(['session', 'store'], 'must be memory, or a redis:// or rediss:// URL')
-  } else if (store !== 'memory' && !parseUrl(store)) {
-    add(['session', 'store'], 'is not a valid Redis URL')
-  }
+  const store = parseStore(config.session.store)
+  if (typeof store === 'string') add(['session', 'store'], store)
+  // A brace would start a hash tag of its own and split a session's keys
+  // over Redis Cluster slots (Cluster spec, "Hash tags").
+  if (/[{}]/.test(config.session.keyPrefix)) add(['session', 'keyPrefix'], 'must not contain { or }')
   if (parseDuration(config.session.absoluteTimeout) < parseDuration(config.session.idleTimeout)) {
     add(['session', 'absoluteTimeout'], 'must not be shorter than idleTimeout')
   }

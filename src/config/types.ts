@@ -4,6 +4,10 @@
  * Every duration is in milliseconds, every default is filled in, and the
  * object is deeply frozen: code downstream of `loadConfig` never re-checks it.
  */
+import type { StoreConfig } from './store-url.js'
+
+export type { RedisNode, RedisStoreConfig, StoreConfig } from './store-url.js'
+
 export type TokenMode = 'user' | 'optional-user' | 'client' | 'none'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -88,8 +92,8 @@ export interface GatehouseConfig {
   readonly session: {
     /** First secret seals new cookies; the rest only open old ones. Each >= 32 chars. */
     readonly secrets: readonly string[]
-    /** `memory`, or a `redis://` / `rediss://` URL. */
-    readonly store: string
+    /** `memory`, one Redis, a Sentinel-managed primary, or a Redis Cluster; parsed at load. */
+    readonly store: StoreConfig
     readonly idleTimeout: number
     readonly absoluteTimeout: number
     /** Derived: final cookie name, `__Host-` prefixed when `server.secure`. */

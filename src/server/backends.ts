@@ -12,7 +12,7 @@ export interface Backends {
   readonly locks: LockService
   readonly clientTokens: TokenCache
   /** The shared Redis connection, for plugins that keep state there (rate limits). */
-  readonly redis?: import('ioredis').Redis
+  readonly redis?: import('../session/redis-connection.js').RedisClient
   /** Logout-token `jti`s already acted on. */
   readonly replay: ReplayCache
   close(): Promise<void>
@@ -20,7 +20,7 @@ export interface Backends {
 
 export async function createBackends(config: GatehouseConfig, now: () => number): Promise<Backends> {
   const { session } = config
-  if (session.store === 'memory') {
+  if (session.store.kind === 'memory') {
     const sessions = new MemorySessionStore({
       idleTimeoutMs: session.idleTimeout,
       maxSessions: session.maxSessions,

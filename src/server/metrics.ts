@@ -86,6 +86,17 @@ export class GatewayMetrics {
     }
     // By shape, not class: memory mode must not load the Redis modules.
     const cache = (store as { readonly cache?: TrackedCache<unknown> }).cache
+    const cacheOff = (store as { readonly cacheOff?: string }).cacheOff
+    if (cache || cacheOff) {
+      new Gauge({
+        name: 'gatehouse_session_cache_enabled',
+        help: '1 when the local session copy is in use (Redis store); 0 when it is off, as on a Redis Cluster.',
+        registers: [this.registry],
+        collect() {
+          this.set(cache && !cache.refused ? 1 : 0)
+        },
+      })
+    }
     if (cache) {
       new Gauge({
         name: 'gatehouse_session_cache_entries',

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { GatehouseConfig } from '../config/types.js'
-import { createRedisClient, whenReady } from '../session/redis-connection.js'
+import type { GatehouseConfig, RedisStoreConfig } from '../config/types.js'
+import { closeRedisClient, createRedisClient, whenReady } from '../session/redis-connection.js'
+import { ReplicaConfirmation } from '../session/redis-durability.js'
 import { RedisSessionStore } from '../session/redis-store.js'
 import type { SessionStore } from '../session/types.js'
 import { RedisLockService } from '../tokens/redis-lock.js'
@@ -8,24 +9,49 @@ import { RedisTokenCache } from '../tokens/redis-token-cache.js'
 import { RedisReplayCache } from '../tokens/replay-cache.js'
 import type { Backends } from './backends.js'
 
+/** Why the local session cache is off on a Redis Cluster; logged at startup and on /metrics. */
+export const CLUSTER_CACHE_OFF =
+  'Redis Cluster: CLIENT TRACKING is per node, so the local session cache is off and every request reads Redis'
+
+/** Options of `createRedisBackends` beyond the config. */
+export interface RedisBackendsOptions {
+  /**
+   * `false` skips confirming writes on a replica. It exists only so the test
+   * suite can show that a failover loses unconfirmed refreshes; never turn
+   * it off in production.
+   */
+  readonly confirmWrites?: boolean
+}
+
 /**
- * Sessions, locks and client tokens in one Redis, over one command
- * connection, plus one for lock releases and one for the local session
- * cache's invalidations.
+ * Sessions, locks and client tokens in one Redis (directly, through
+ * Sentinel, or a Cluster), over one command connection, plus one for
+ * writes that wait on a replica, one for lock releases and one for the
+ * local session cache's invalidations.
  */
-export async function createRedisBackends(config: GatehouseConfig, now: () => number): Promise<Backends> {
-  const client = createRedisClient(config.session.store)
-  await whenReady(client)
+export async function createRedisBackends(
+  config: GatehouseConfig,
+  now: () => number,
+  options: RedisBackendsOptions = {},
+): Promise<Backends> {
+  const store = config.session.store as RedisStoreConfig
+  const client = createRedisClient(store)
+  const writer = options.confirmWrites === false ? undefined : createRedisClient(store)
+  await Promise.all([whenReady(client), writer && whenReady(writer)])
+  const confirm = writer && new ReplicaConfirmation({ client: writer })
   const prefix = config.session.keyPrefix
-  const locks = new RedisLockService({ client, keyPrefix: prefix })
+  const locks = new RedisLockService({ client, keyPrefix: prefix, ...(confirm ? { confirm } : {}) })
+  const cacheOff = store.kind === 'cluster' ? CLUSTER_CACHE_OFF : undefined
   const sessions = new RedisSessionStore({
     client,
     keyPrefix: prefix,
     idleTimeoutMs: config.session.idleTimeout,
     now,
-    ...(config.session.localCache > 0
-      ? { cache: { url: config.session.store, maxEntries: config.session.localCache } }
+    ...(confirm ? { confirm } : {}),
+    ...(store.kind !== 'cluster' && config.session.localCache > 0
+      ? { cache: { url: store, maxEntries: config.session.localCache } }
       : {}),
+    ...(cacheOff && config.session.localCache > 0 ? { cacheOff } : {}),
   })
   await sessions.whenReady()
   return {
@@ -37,19 +63,24 @@ export async function createRedisBackends(config: GatehouseConfig, now: () => nu
     async close() {
       await Promise.all([locks.close(), sessions.close()])
       // quit() waits for replies in flight; a dead Redis would make it hang.
-      await Promise.race([client.quit().catch(() => {}), new Promise((r) => setTimeout(r, 1_000).unref())])
-      client.disconnect()
+      await Promise.all([closeRedisClient(client), writer && closeRedisClient(writer)])
     },
   }
 }
 
 /**
- * Says once why the local session cache is off when Redis refuses
- * `CLIENT TRACKING` (before 6.0, or an ACL without `client`): the gateway
- * stays correct, only every request then costs a round trip.
+ * Says once why the local session cache is off: on a Redis Cluster, or
+ * when Redis refuses `CLIENT TRACKING` (before 6.0, or an ACL without
+ * `client`). The gateway stays correct; only every request then costs a
+ * round trip.
  */
 export function reportSessionCache(store: SessionStore, log: FastifyBaseLogger): void {
-  const cache = store instanceof RedisSessionStore ? store.cache : undefined
+  if (!(store instanceof RedisSessionStore)) return
+  if (store.cacheOff) {
+    log.warn({ code: 'GATEHOUSE_SESSION_CACHE_OFF', reason: store.cacheOff }, store.cacheOff)
+    return
+  }
+  const cache = store.cache
   if (!cache) return
   const warn = (err: Error) =>
     log.warn(

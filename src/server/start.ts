@@ -40,12 +40,10 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
       url,
       publicUrl: config.server.publicUrl,
       issuer: config.oidc.issuer,
-      store: config.session.store.startsWith('redis')
-        ? redactUrl(config.session.store)
-        : config.session.store,
+      store: config.session.store.display,
       routes: config.routes.map((r) => `${r.path} -> ${r.upstream}${r.rewritePath} (${r.token})`),
     },
-    `gatehouse listening on ${url}: ${config.routes.length} routes, ${config.session.store.split(':')[0]} store, issuer ${config.oidc.issuer}`,
+    `gatehouse listening on ${url}: ${config.routes.length} routes, ${config.session.store.kind} store, issuer ${config.oidc.issuer}`,
   )
 
   let closing: Promise<void> | undefined
@@ -81,10 +79,4 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
     process.on('SIGINT', onSignal)
   }
   return { app, url, metricsUrl, close }
-}
-
-function redactUrl(value: string): string {
-  const url = new URL(value)
-  if (url.password) url.password = '***'
-  return url.href
 }

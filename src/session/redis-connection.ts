@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events'
-import { Redis } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { RedisStoreConfig } from '../config/types.js'
 import { StoreUnavailableError } from './store-errors.js'
 
 export interface RedisConnectionOptions {
@@ -15,15 +16,31 @@ export interface RedisConnectionOptions {
   readonly autoResubscribe?: boolean
 }
 
+/** A connection to one Redis (directly or through Sentinel) or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster
+
 /**
  * One ioredis connection tuned for a request path: commands fail fast while
  * Redis is away (no offline queue, no retries per request, a command
  * timeout), and the connection keeps reconnecting by itself with capped
  * backoff, so the gateway recovers when Redis does without a restart.
+ *
+ * `target` is a `redis://` URL or a parsed `session.store`. Through
+ * Sentinel, every reconnect asks the sentinels for the current primary, so
+ * a promoted replica is found without a restart; a Cluster follows its
+ * slot map through MOVED redirections.
  */
-export function createRedisClient(url: string, options: RedisConnectionOptions = {}): Redis {
+export function createRedisClient(target: string, options?: RedisConnectionOptions): Redis
+export function createRedisClient(
+  target: string | RedisStoreConfig,
+  options?: RedisConnectionOptions,
+): RedisClient
+export function createRedisClient(
+  target: string | RedisStoreConfig,
+  options: RedisConnectionOptions = {},
+): RedisClient {
   const maxDelay = options.maxReconnectDelay ?? 2_000
-  const client = new Redis(url, {
+  const node: RedisOptions = {
     commandTimeout: options.commandTimeout ?? 1_000,
     connectTimeout: options.connectTimeout ?? 2_000,
     // An offline queue would hold requests for as long as the outage lasts;
@@ -35,7 +52,8 @@ export function createRedisClient(url: string, options: RedisConnectionOptions =
     lazyConnect: false,
     ...(options.protocol ? { protocol: options.protocol } : {}),
     ...(options.autoResubscribe === false ? { autoResubscribe: false } : {}),
-  })
+  }
+  const client = connect(target, node, maxDelay)
   // Without a listener, ioredis reports connection errors as unhandled
   // 'error' events and the process dies; outages surface through failed
   // commands instead.
@@ -43,12 +61,50 @@ export function createRedisClient(url: string, options: RedisConnectionOptions =
   return client
 }
 
+function connect(target: string | RedisStoreConfig, node: RedisOptions, maxDelay: number): RedisClient {
+  if (typeof target === 'string') return new Redis(target, node)
+  if (target.kind === 'redis') return new Redis(target.url, node)
+  const auth = {
+    ...(target.username ? { username: target.username } : {}),
+    ...(target.password ? { password: target.password } : {}),
+  }
+  switch (target.kind) {
+    case 'sentinel':
+      return new Redis({
+        ...node,
+        ...auth,
+        sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
+        name: target.name,
+        db: target.db,
+        // No failoverDetector: when its +switch-master arrives while a
+        // reconnect is asking the sentinels, ioredis 6 rejects that connect
+        // with "Connection is closed." and stops reconnecting for good. A
+        // dead primary's socket closes by itself, and every reconnect asks
+        // the sentinels for the current primary anyway.
+        sentinelRetryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
+        sentinelCommandTimeout: node.commandTimeout!,
+        ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+      })
+    case 'cluster': {
+      const { retryStrategy: _, enableOfflineQueue: __, ...perNode } = node
+      return new Cluster(
+        target.nodes.map((n) => ({ host: n.host, port: n.port })),
+        {
+          enableOfflineQueue: false,
+          clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
+          redisOptions: { ...perNode, ...auth, ...(target.tls ? { tls: {} } : {}) },
+        },
+      )
+    }
+  }
+}
+
 /**
  * Resolves when the connection is ready, or after `timeoutMs` without
  * failing: a gateway whose Redis is down at startup still starts, reports
  * not-ready, and serves once Redis comes up.
  */
-export function whenReady(client: Redis, timeoutMs = 2_000): Promise<void> {
+export function whenReady(client: RedisClient, timeoutMs = 2_000): Promise<void> {
   return client.status === 'ready' ? Promise.resolve() : eventOrTimeout(client, 'ready', timeoutMs)
 }
 
@@ -69,7 +125,7 @@ export function eventOrTimeout(emitter: EventEmitter, event: string, timeoutMs: 
  * Closes a connection: `QUIT` lets replies in flight arrive, but waits on a
  * dead or frozen Redis, so it is bounded and followed by a disconnect.
  */
-export async function closeRedisClient(client: Redis, timeoutMs = 1_000): Promise<void> {
+export async function closeRedisClient(client: RedisClient, timeoutMs = 1_000): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   await Promise.race([
     client.quit().catch(() => {}),

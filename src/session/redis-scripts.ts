@@ -2,33 +2,37 @@
  * Lua scripts, each atomic on the Redis server and one round trip. The key
  * layout they maintain is `REDIS_KEY_LAYOUT` in `redis-store.ts`.
  *
- * Scripts derive index and session keys from the prefix, so Gatehouse needs
- * a standalone Redis (or a primary with replicas), not Redis Cluster.
+ * Each script touches exactly the keys it is given, and each is given one:
+ * a Redis Cluster runs a script only on the node that owns all of its keys,
+ * and a key a script derives itself (from a prefix) may live on another.
+ * Work that spans a session and its indexes is a sequence of single-key
+ * steps, ordered so that a crash between two leaves only index members that
+ * readers prune.
  *
  * Numbers leave Lua through `%.0f`: Lua 5.1 would print large floats in
  * exponent form, which PEXPIREAT and ZADD reject.
  */
 
 /**
- * Writes a new session, its TTL and its index entries.
- * KEYS: session, sub index, sid index (or the sub index again when no sid).
- * ARGV: id, data JSON, tokens JSON, version, idle expiry, absolute expiry,
- * now, has-sid ('1' or '0').
+ * Adds a session id to an index, pruning members past their absolute
+ * expiry, and keeps the index alive as long as its longest-lived member.
+ * KEYS: index. ARGV: id, absolute expiry, now.
+ */
+export const INDEX_ADD = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', tonumber(ARGV[3])))
+redis.call('ZADD', KEYS[1], string.format('%.0f', tonumber(ARGV[2])), ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return 1
+`
+
+/**
+ * Writes a new session and its TTL. KEYS: session.
+ * ARGV: data JSON, tokens JSON, version, idle expiry, absolute expiry.
  */
 export const CREATE = `
-local idle = tonumber(ARGV[5])
-local abs = tonumber(ARGV[6])
-local now = tonumber(ARGV[7])
-redis.call('HSET', KEYS[1], 'data', ARGV[2], 'tokens', ARGV[3], 'v', ARGV[4], 'idle', ARGV[5])
-redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.min(idle, abs)))
-local function index(ikey)
-  redis.call('ZREMRANGEBYSCORE', ikey, '-inf', '(' .. string.format('%.0f', now))
-  redis.call('ZADD', ikey, string.format('%.0f', abs), ARGV[1])
-  local last = redis.call('ZRANGE', ikey, -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', ikey, last[2])
-end
-index(KEYS[2])
-if ARGV[8] == '1' then index(KEYS[3]) end
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'tokens', ARGV[2], 'v', ARGV[3], 'idle', ARGV[4])
+redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.min(tonumber(ARGV[4]), tonumber(ARGV[5]))))
 return 1
 `
 
@@ -80,37 +84,25 @@ redis.call('HINCRBY', KEYS[1], 'v', 1)
 return 'updated'
 `
 
-/** KEYS: session. ARGV: prefix, id. Removes the session and its index entries. */
+/**
+ * Removes a session and returns its login-time fields, so the caller can
+ * then take it out of its indexes (each on its own key, see above).
+ * KEYS: session. Returns the `data` JSON, or nil.
+ */
 export const DELETE = `
 local data = redis.call('HGET', KEYS[1], 'data')
 redis.call('DEL', KEYS[1])
-if not data then return 0 end
-local fixed = cjson.decode(data)
-if type(fixed.sub) == 'string' then redis.call('ZREM', ARGV[1] .. 'sub:' .. fixed.sub, ARGV[2]) end
-if type(fixed.sid) == 'string' then redis.call('ZREM', ARGV[1] .. 'sid:' .. fixed.sid, ARGV[2]) end
-return 1
+return data
 `
 
 /**
- * Live members of an index. Drops members past their absolute expiry, and
- * members whose session key is gone (expired idle, or deleted); skips those
- * idle-expired by the caller's clock that Redis has not yet dropped.
- * KEYS: index. ARGV: prefix, now.
+ * The members of an index not yet past their absolute expiry; those past it
+ * are pruned. Whether each member's session still exists is asked of the
+ * session's own key afterwards. KEYS: index. ARGV: now.
  */
-export const LIVE_MEMBERS = `
-local now = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', now))
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-local live = {}
-for _, id in ipairs(ids) do
-  local idle = redis.call('HGET', ARGV[1] .. 's:' .. id, 'idle')
-  if not idle then
-    redis.call('ZREM', KEYS[1], id)
-  elseif tonumber(idle) > now then
-    table.insert(live, id)
-  end
-end
-return live
+export const INDEX_MEMBERS = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', tonumber(ARGV[1])))
+return redis.call('ZRANGE', KEYS[1], 0, -1)
 `
 
 /** Renews a lock iff still owned. KEYS: lock. ARGV: owner, ttlMs. */

@@ -2,31 +2,45 @@
  * Sessions in Redis, shared by every instance. Key layout (`{prefix}` is
  * `keyPrefix`, default `gatehouse:`):
  *
- *   {prefix}s:{id}     hash    data    JSON of the fields fixed at login: sub, sid,
+ *   {prefix}s:{<id>}   hash    data    JSON of the fields fixed at login: sub, sid,
  *                                      claims, createdAt, absoluteExpiresAt, logoutHandle
  *                              tokens  JSON of the TokenSet
  *                              v       version, the compare-and-set guard
  *                              idle    idle expiry, epoch ms
  *                      PEXPIREAT min(idle, absoluteExpiresAt); the idle part slides
- *   {prefix}sub:{sub}  zset    session ids of a user, scored by absolute expiry
- *   {prefix}sid:{sid}  zset    session ids of an IdP session, scored by absolute expiry
+ *   {prefix}sub:{<sub>}  zset  session ids of a user, scored by absolute expiry
+ *   {prefix}sid:{<sid>}  zset  session ids of an IdP session, scored by absolute expiry
  *                      PEXPIREAT of the highest score; members past it are pruned on
  *                      every write and read of the index, members whose session key
  *                      is gone are dropped when the index is listed
  *
+ * The braces are literal: a Redis Cluster hash tag, so every key is owned by
+ * one slot and no script or command spans two. A session and its index
+ * entries are therefore written in separate steps: indexes first, so a
+ * crash in between leaves an index member without a session (pruned when
+ * listed), never a session a logout by `sub` or `sid` cannot find.
+ *
  * Nothing is swept by hand: expiry is Redis TTLs. Locks and cached client
  * tokens share the prefix; see `REDIS_KEY_LAYOUT`.
  */
-import type { Redis } from 'ioredis'
-import { closeRedisClient, createRedisClient, guarded, whenReady } from './redis-connection.js'
-import { CREATE, DELETE, GET_AND_TOUCH, LIVE_MEMBERS, UPDATE_TOKENS } from './redis-scripts.js'
+import type { ChainableCommander } from 'ioredis'
+import type { RedisStoreConfig } from '../config/types.js'
+import {
+  closeRedisClient,
+  createRedisClient,
+  guarded,
+  type RedisClient,
+  whenReady,
+} from './redis-connection.js'
+import type { ReplicaConfirmation } from './redis-durability.js'
+import { CREATE, DELETE, GET_AND_TOUCH, INDEX_ADD, INDEX_MEMBERS, UPDATE_TOKENS } from './redis-scripts.js'
 import { TrackedCache, type TrackedCacheOptions } from './redis-tracked-cache.js'
 import type { ReadOptions, SessionData, SessionStore, TokenSet, UpdateResult } from './types.js'
 
 /** Every key and channel Gatehouse uses in Redis, for the docs and for operators. */
 export const REDIS_KEY_LAYOUT = {
   session: {
-    key: '{prefix}s:{id}',
+    key: '{prefix}s:{<id>}',
     type: 'hash',
     fields: {
       data: 'login-time fields as JSON',
@@ -36,9 +50,9 @@ export const REDIS_KEY_LAYOUT = {
     },
     expires: 'PEXPIREAT min(idle, absoluteExpiresAt)',
   },
-  bySub: { key: '{prefix}sub:{sub}', type: 'zset', expires: 'PEXPIREAT of its highest absolute expiry' },
-  bySid: { key: '{prefix}sid:{sid}', type: 'zset', expires: 'PEXPIREAT of its highest absolute expiry' },
-  lock: { key: '{prefix}lock:{key}', type: 'string', expires: 'PX ttl, renewed while held' },
+  bySub: { key: '{prefix}sub:{<sub>}', type: 'zset', expires: 'PEXPIREAT of its highest absolute expiry' },
+  bySid: { key: '{prefix}sid:{<sid>}', type: 'zset', expires: 'PEXPIREAT of its highest absolute expiry' },
+  lock: { key: '{prefix}lock:{<key>}', type: 'string', expires: 'PX ttl, renewed while held' },
   clientToken: { key: '{prefix}ct:{key}', type: 'string', expires: 'PX, with the token' },
   lockReleased: { key: '{prefix}lock-released', type: 'channel', expires: 'never (pub/sub)' },
   invalidations: {
@@ -51,11 +65,11 @@ export const REDIS_KEY_LAYOUT = {
 export type RedisSessionStoreOptions = (
   | {
       /** A connection from `createRedisClient`, shared and closed by its owner. */
-      readonly client: Redis
+      readonly client: RedisClient
     }
   | {
-      /** `redis://` or `rediss://`; the store then owns its connection and `close` quits it. */
-      readonly url: string
+      /** A URL or a parsed `session.store`; the store then owns its connection and `close` quits it. */
+      readonly url: string | RedisStoreConfig
       /** Budget of one command when the store owns its connection, ms. */
       readonly commandTimeoutMs?: number
     }
@@ -74,14 +88,45 @@ export type RedisSessionStoreOptions = (
    * to Redis.
    */
   readonly cache?: Omit<TrackedCacheOptions, 'prefix'>
+  /**
+   * Confirm creates, token updates and deletes on a replica before they
+   * count (see `ReplicaConfirmation`). Absent: a write counts once the
+   * primary has it.
+   */
+  readonly confirm?: ReplicaConfirmation
+  /**
+   * Why the local cache is off although it was asked for (a Redis Cluster);
+   * reported at startup and as `gatehouse_session_cache_enabled 0`.
+   */
+  readonly cacheOff?: string
 }
 
 interface Scripts {
-  ghCreate(...args: (string | number)[]): Promise<number>
+  ghIndexAdd(key: string, id: string, absoluteExpiresAt: number, now: number): Promise<number>
+  ghCreate(key: string, ...args: (string | number)[]): Promise<number>
   ghGetAndTouch(key: string, now: number, idleMs: number, touchEveryMs: number): Promise<string[] | null>
   ghUpdateTokens(key: string, version: number, tokens: string): Promise<UpdateResult>
-  ghDelete(key: string, prefix: string, id: string): Promise<number>
-  ghLiveMembers(key: string, prefix: string, now: number): Promise<string[]>
+  ghDelete(key: string): Promise<string | null>
+  ghIndexMembers(key: string, now: number): Promise<string[]>
+}
+
+/** The same scripts queued on a pipeline, for writes that `ReplicaConfirmation` runs. */
+type PipelineScripts = {
+  [K in keyof Scripts]: (...args: Parameters<Scripts[K]>) => ChainableCommander
+}
+
+/** Defines the scripts on a connection once (EVALSHA, falling back to EVAL after NOSCRIPT). */
+function withScripts(client: RedisClient): RedisClient & Scripts {
+  const redis = client as RedisClient & Partial<Scripts>
+  if (!redis.ghGetAndTouch) {
+    redis.defineCommand('ghIndexAdd', { numberOfKeys: 1, lua: INDEX_ADD })
+    redis.defineCommand('ghCreate', { numberOfKeys: 1, lua: CREATE })
+    redis.defineCommand('ghGetAndTouch', { numberOfKeys: 1, lua: GET_AND_TOUCH })
+    redis.defineCommand('ghUpdateTokens', { numberOfKeys: 1, lua: UPDATE_TOKENS })
+    redis.defineCommand('ghDelete', { numberOfKeys: 1, lua: DELETE })
+    redis.defineCommand('ghIndexMembers', { numberOfKeys: 1, lua: INDEX_MEMBERS })
+  }
+  return redis as RedisClient & Scripts
 }
 
 /** The `data` field: what is fixed at login. */
@@ -103,7 +148,10 @@ interface Fixed {
  */
 export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis' as const
-  readonly #redis: Redis & Scripts
+  readonly #redis: RedisClient & Scripts
+  /** Where writes go: the confirming connection, else the command connection. */
+  readonly #writer: RedisClient & Scripts
+  readonly #confirm: ReplicaConfirmation | undefined
   readonly #owned: boolean
   readonly #prefix: string
   readonly #idle: number
@@ -113,28 +161,24 @@ export class RedisSessionStore implements SessionStore {
 
   constructor(options: RedisSessionStoreOptions) {
     const owned = 'url' in options
-    const redis = (
+    this.#redis = withScripts(
       owned
         ? createRedisClient(options.url, { commandTimeout: options.commandTimeoutMs ?? 1_000 })
-        : options.client
-    ) as Redis & Partial<Scripts>
-    // defineCommand sends EVALSHA and falls back to EVAL after NOSCRIPT,
-    // which a restarted Redis answers until the script is loaded again.
-    if (!redis.ghGetAndTouch) {
-      redis.defineCommand('ghCreate', { numberOfKeys: 3, lua: CREATE })
-      redis.defineCommand('ghGetAndTouch', { numberOfKeys: 1, lua: GET_AND_TOUCH })
-      redis.defineCommand('ghUpdateTokens', { numberOfKeys: 1, lua: UPDATE_TOKENS })
-      redis.defineCommand('ghDelete', { numberOfKeys: 1, lua: DELETE })
-      redis.defineCommand('ghLiveMembers', { numberOfKeys: 1, lua: LIVE_MEMBERS })
-    }
-    this.#redis = redis as Redis & Scripts
+        : options.client,
+    )
+    this.#confirm = options.confirm
+    this.#writer = options.confirm ? withScripts(options.confirm.client) : this.#redis
     this.#owned = owned
     this.#prefix = options.keyPrefix ?? 'gatehouse:'
     this.#idle = options.idleTimeoutMs
     this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
     this.#now = options.now ?? Date.now
-    this.#cache = options.cache && new TrackedCache({ ...options.cache, prefix: this.#key('') })
+    this.cacheOff = options.cacheOff
+    this.#cache = options.cache && new TrackedCache({ ...options.cache, prefix: `${this.#prefix}s:` })
   }
+
+  /** Why the local cache is off although configured, if it is; for the startup line and metrics. */
+  readonly cacheOff: string | undefined
 
   /** The local cache, when on; for metrics and tests. */
   get cache(): TrackedCache<SessionData> | undefined {
@@ -155,21 +199,27 @@ export class RedisSessionStore implements SessionStore {
       absoluteExpiresAt: session.absoluteExpiresAt,
       logoutHandle: session.logoutHandle,
     }
-    const bySub = `${this.#prefix}sub:${session.sub}`
-    await this.#writing(session.id, () =>
-      this.#redis.ghCreate(
-        this.#key(session.id),
-        bySub,
-        session.sid ? `${this.#prefix}sid:${session.sid}` : bySub,
-        session.id,
-        JSON.stringify(fixed),
-        JSON.stringify(session.tokens),
-        session.version,
-        session.idleExpiresAt,
-        session.absoluteExpiresAt,
-        this.#now(),
-        session.sid ? '1' : '0',
+    const now = this.#now()
+    // Indexes first: a crash before the session is written leaves members
+    // that listing prunes, never a session that a logout cannot find.
+    const indexes = [this.#subKey(session.sub), ...(session.sid ? [this.#sidKey(session.sid)] : [])]
+    await guarded(() =>
+      Promise.all(
+        indexes.map((index) => this.#writer.ghIndexAdd(index, session.id, session.absoluteExpiresAt, now)),
       ),
+    )
+    const key = this.#key(session.id)
+    const args = [
+      JSON.stringify(fixed),
+      JSON.stringify(session.tokens),
+      session.version,
+      session.idleExpiresAt,
+      session.absoluteExpiresAt,
+    ] as const
+    await this.#writing(session.id, () =>
+      this.#confirm
+        ? this.#confirmed(key, (p) => p.ghCreate(key, ...args))
+        : this.#redis.ghCreate(key, ...args),
     )
   }
 
@@ -234,21 +284,61 @@ export class RedisSessionStore implements SessionStore {
   }
 
   updateTokens(id: string, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult> {
+    const key = this.#key(id)
+    const json = JSON.stringify(tokens)
     return this.#writing(id, () =>
-      this.#redis.ghUpdateTokens(this.#key(id), expectedVersion, JSON.stringify(tokens)),
+      this.#confirm
+        ? (this.#confirmed(key, (p) => p.ghUpdateTokens(key, expectedVersion, json)) as Promise<UpdateResult>)
+        : this.#redis.ghUpdateTokens(key, expectedVersion, json),
     )
   }
 
   async delete(id: string): Promise<void> {
-    await this.#writing(id, () => this.#redis.ghDelete(this.#key(id), this.#prefix, id))
+    const key = this.#key(id)
+    const data = await this.#writing(id, () =>
+      this.#confirm
+        ? (this.#confirmed(key, (p) => p.ghDelete(key)) as Promise<string | null>)
+        : this.#redis.ghDelete(key),
+    )
+    if (!data) return
+    // The session is gone; its index entries are on other keys (other
+    // slots), so they go in steps of their own. A failure here leaves
+    // members that listing prunes.
+    const fixed = JSON.parse(data) as Partial<Fixed>
+    const indexes = [
+      ...(typeof fixed.sub === 'string' ? [this.#subKey(fixed.sub)] : []),
+      ...(typeof fixed.sid === 'string' ? [this.#sidKey(fixed.sid)] : []),
+    ]
+    await guarded(() => Promise.all(indexes.map((index) => this.#writer.zrem(index, id))))
   }
 
   idsBySub(sub: string): Promise<string[]> {
-    return guarded(() => this.#redis.ghLiveMembers(`${this.#prefix}sub:${sub}`, this.#prefix, this.#now()))
+    return this.#liveMembers(this.#subKey(sub))
   }
 
   idsBySid(sid: string): Promise<string[]> {
-    return guarded(() => this.#redis.ghLiveMembers(`${this.#prefix}sid:${sid}`, this.#prefix, this.#now()))
+    return this.#liveMembers(this.#sidKey(sid))
+  }
+
+  /**
+   * Members of an index whose session is alive: listed from the index, then
+   * each session asked on its own key, then the vanished ones removed. Ids
+   * are never reused, so removing one whose session is gone is always safe.
+   */
+  async #liveMembers(index: string): Promise<string[]> {
+    const now = this.#now()
+    return guarded(async () => {
+      const ids = await this.#redis.ghIndexMembers(index, now)
+      const idles = await Promise.all(ids.map((id) => this.#redis.hget(this.#key(id), 'idle')))
+      const gone = ids.filter((_, i) => idles[i] === null)
+      if (gone.length > 0) await this.#redis.zrem(index, ...gone)
+      return ids.filter((_, i) => idles[i] !== null && Number(idles[i]) > now)
+    })
+  }
+
+  async #confirmed(key: string, queue: (pipeline: PipelineScripts) => void): Promise<unknown> {
+    const [reply] = await this.#confirm!.write(key, (p) => queue(p as unknown as PipelineScripts))
+    return reply
   }
 
   async ping(): Promise<void> {
@@ -274,6 +364,14 @@ export class RedisSessionStore implements SessionStore {
   }
 
   #key(id: string): string {
-    return `${this.#prefix}s:${id}`
+    return `${this.#prefix}s:{${id}}`
+  }
+
+  #subKey(sub: string): string {
+    return `${this.#prefix}sub:{${sub}}`
+  }
+
+  #sidKey(sid: string): string {
+    return `${this.#prefix}sid:{${sid}}`
   }
 }

@@ -21,13 +21,18 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
+import type { RedisStoreConfig } from '../config/types.js'
 import { closeRedisClient, createRedisClient, eventOrTimeout } from './redis-connection.js'
 
 const CHANNEL = '__redis__:invalidate'
 
 export interface TrackedCacheOptions {
-  /** The invalidation connection is the cache's own: RESP2, subscribed, never shared. */
-  readonly url: string
+  /**
+   * Where to open the invalidation connection, the cache's own: RESP2,
+   * subscribed, never shared. Not a Cluster: tracking is per node, and one
+   * connection hears only its own node's keys.
+   */
+  readonly url: string | Exclude<RedisStoreConfig, { kind: 'cluster' }>
   /** Keys under this prefix are tracked and may be cached. */
   readonly prefix: string
   /** Most entries held; the least recently used goes first. */
@@ -91,7 +96,7 @@ export class TrackedCache<V> extends EventEmitter {
       commandTimeout: this.#staleness,
       protocol: 2,
       autoResubscribe: false,
-    })
+    }) as Redis
     this.#conn.on('messageBuffer', (channel: Buffer, keys: Buffer[] | null) => {
       if (channel.toString() === CHANNEL) this.#invalidate(keys)
     })

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
-import { guarded } from '../session/redis-connection.js'
+import { Cluster } from 'ioredis'
+import { guarded, type RedisClient } from '../session/redis-connection.js'
+import type { ReplicaConfirmation } from '../session/redis-durability.js'
 import { RELEASE_LOCK, RENEW_LOCK } from '../session/redis-scripts.js'
 import { refreshWaitTimeout } from './lock-errors.js'
 import type { HeldLock, LockService } from './types.js'
@@ -8,7 +9,13 @@ import type { HeldLock, LockService } from './types.js'
 /** Options of `RedisLockService`. */
 export interface RedisLockOptions {
   /** The command connection (from `createRedisClient`); its owner closes it. */
-  readonly client: Redis
+  readonly client: RedisClient
+  /**
+   * Confirm each acquisition on a replica before it counts (see
+   * `ReplicaConfirmation`): a lock the primary granted and then lost in a
+   * failover would let a second instance redeem the same refresh token.
+   */
+  readonly confirm?: ReplicaConfirmation
   /** Default `gatehouse:`. */
   readonly keyPrefix?: string
   /** Renew a held lock this often, ms. Default: a third of its TTL. */
@@ -31,26 +38,32 @@ interface LockScripts {
  * `{prefix}lock-released` channel, over a second connection this service
  * opens (a subscribed connection cannot send other commands), with a slow
  * poll as a safety net for a message lost while that connection was down.
+ *
+ * The lock key carries a hash tag, `{prefix}lock:{<key>}`, so a Redis
+ * Cluster keeps each lock on one slot; the release channel is plain pub/sub,
+ * which a Cluster delivers to subscribers on every node.
  */
 export class RedisLockService implements LockService {
-  readonly #redis: Redis & LockScripts
+  readonly #redis: RedisClient & LockScripts
+  readonly #confirm: ReplicaConfirmation | undefined
   readonly #prefix: string
   readonly #channel: string
   readonly #renewEvery: number | undefined
   readonly #pollEvery: number
   readonly #renewals = new Set<NodeJS.Timeout>()
   readonly #waiters = new Map<string, Set<() => void>>()
-  #subscriber: Redis | undefined
+  #subscriber: RedisClient | undefined
   #subscribed: Promise<unknown> | undefined
   #closed = false
 
   constructor(options: RedisLockOptions) {
-    const redis = options.client as Redis & Partial<LockScripts>
+    const redis = options.client as RedisClient & Partial<LockScripts>
     if (!redis.ghRenewLock) {
       redis.defineCommand('ghRenewLock', { numberOfKeys: 1, lua: RENEW_LOCK })
       redis.defineCommand('ghReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
     }
-    this.#redis = redis as Redis & LockScripts
+    this.#redis = redis as RedisClient & LockScripts
+    this.#confirm = options.confirm
     this.#prefix = options.keyPrefix ?? 'gatehouse:'
     this.#channel = `${this.#prefix}lock-released`
     this.#renewEvery = options.renewEveryMs
@@ -60,7 +73,7 @@ export class RedisLockService implements LockService {
   async tryAcquire(key: string, ttlMs: number): Promise<HeldLock | null> {
     const lockKey = this.#lockKey(key)
     const owner = randomBytes(16).toString('base64url')
-    const ok = await guarded(() => this.#redis.set(lockKey, owner, 'PX', ttlMs, 'NX'))
+    const ok = await this.#acquire(key, owner, ttlMs)
     if (ok !== 'OK') return null
     const renewal = setInterval(
       () => {
@@ -143,6 +156,20 @@ export class RedisLockService implements LockService {
     this.#subscribed = undefined
   }
 
+  async #acquire(key: string, owner: string, ttlMs: number): Promise<unknown> {
+    const lockKey = this.#lockKey(key)
+    if (!this.#confirm) return guarded(() => this.#redis.set(lockKey, owner, 'PX', ttlMs, 'NX'))
+    try {
+      const [ok] = await this.#confirm.write(lockKey, (p) => p.set(lockKey, owner, 'PX', ttlMs, 'NX'))
+      return ok
+    } catch (err) {
+      // Unconfirmed is not held: give it back if the primary still has it,
+      // so waiters need not sit out the TTL, and let the caller answer 503.
+      await this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key).catch(() => {})
+      throw err
+    }
+  }
+
   #stopRenewal(renewal: NodeJS.Timeout): void {
     clearInterval(renewal)
     this.#renewals.delete(renewal)
@@ -154,7 +181,10 @@ export class RedisLockService implements LockService {
       // Same timeouts and reconnection as the command connection; ioredis
       // resubscribes by itself after a reconnect. An offline queue lets
       // SUBSCRIBE wait for the first connect, bounded by the command timeout.
-      const subscriber = this.#redis.duplicate({ enableOfflineQueue: true })
+      const subscriber =
+        this.#redis instanceof Cluster
+          ? this.#redis.duplicate([], { enableOfflineQueue: true })
+          : this.#redis.duplicate({ enableOfflineQueue: true })
       subscriber.on('error', () => {})
       subscriber.on('message', (_channel: string, key: string) => {
         const set = this.#waiters.get(key)
@@ -172,6 +202,6 @@ export class RedisLockService implements LockService {
   }
 
   #lockKey(key: string): string {
-    return `${this.#prefix}lock:${key}`
+    return `${this.#prefix}lock:{${key}}`
   }
 }

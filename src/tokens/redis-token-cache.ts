@@ -1,11 +1,10 @@
-import type { Redis } from 'ioredis'
-import { guarded } from '../session/redis-connection.js'
+import { guarded, type RedisClient } from '../session/redis-connection.js'
 import type { CachedToken, TokenCache } from './types.js'
 
 /** Options of `RedisTokenCache`. */
 export interface RedisTokenCacheOptions {
   /** The command connection; its owner closes it. */
-  readonly client: Redis
+  readonly client: RedisClient
   /** Default `gatehouse:`. */
   readonly keyPrefix?: string
 }
@@ -15,7 +14,7 @@ export interface RedisTokenCacheOptions {
  * json PX ttl`, so Redis drops each one with its token.
  */
 export class RedisTokenCache implements TokenCache {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
   readonly #prefix: string
 
   constructor(options: RedisTokenCacheOptions) {

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis'
-import { guarded } from '../session/redis-connection.js'
+import { guarded, type RedisClient } from '../session/redis-connection.js'
 import type { ReplayCache } from './types.js'
 
 /** One process's replay cache, bounded so a flood of ids cannot grow it without limit. */
@@ -26,10 +25,10 @@ export class MemoryReplayCache implements ReplayCache {
 
 /** Shared by every instance: `SET NX PX` succeeds for exactly one of them. */
 export class RedisReplayCache implements ReplayCache {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
   readonly #prefix: string
 
-  constructor(options: { client: Redis; keyPrefix: string }) {
+  constructor(options: { client: RedisClient; keyPrefix: string }) {
     this.#redis = options.client
     this.#prefix = `${options.keyPrefix}seen:`
   }

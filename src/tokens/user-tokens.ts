@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { AudienceToken, SessionData, SessionStore, TokenSet } from '../session/types.js'
@@ -252,7 +253,7 @@ export class UserTokens {
           },
         }
       : { ...next, ...(current.tokens.audiences ? { audiences: current.tokens.audiences } : {}) }
-    const result = await this.#o.store.updateTokens(current.id, current.version, tokens)
+    const result = await this.#storeRotated(current, tokens)
     if (result === 'missing') throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
     if (result === 'stale') {
       // Only reachable without coordination, or if the lock was lost: the
@@ -262,6 +263,27 @@ export class UserTokens {
       return stored
     }
     return { ...current, tokens, version: current.version + 1 }
+  }
+
+  /**
+   * Stores tokens the IdP has just rotated. They exist nowhere else: if
+   * the store is away (a primary failing over), giving up would leave the
+   * session with the consumed refresh token, and its next redemption would
+   * revoke the grant (RFC 9700 §4.14.2). So the write is retried while the
+   * lock is still ours to renew, bounded by its lifetime; the versioned
+   * compare-and-set makes a retry of a write that did land answer `stale`.
+   */
+  async #storeRotated(current: SessionData, tokens: SessionData['tokens']) {
+    const deadline = performance.now() + this.#o.lockTtl
+    for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+      try {
+        return await this.#o.store.updateTokens(current.id, current.version, tokens)
+      } catch (err) {
+        const unavailable = isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE'
+        if (!unavailable || performance.now() + delay >= deadline) throw err
+        await new Promise((resolve) => setTimeout(resolve, delay))
+      }
+    }
   }
 }
 

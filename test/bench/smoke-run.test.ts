@@ -38,7 +38,14 @@ t.test('the bench script runs end to end against every peer', async (t) => {
   const report = JSON.parse(readFileSync(join(out, files[0]!), 'utf8')) as BenchReport
   t.same(
     report.peers.map((p) => p.peer),
-    ['direct upstream', 'fastify-http-proxy', 'express-bff', 'gatehouse-memory', 'gatehouse-redis'],
+    [
+      'direct upstream',
+      'fastify-http-proxy',
+      'express-bff',
+      'gatehouse-memory',
+      'gatehouse-redis',
+      'gatehouse-redis-cluster',
+    ],
   )
   for (const peer of report.peers) {
     t.ok(peer.rounds[0]!.requests >= 300, `${peer.peer} answered every request`)

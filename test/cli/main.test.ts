@@ -141,3 +141,37 @@ t.test('the example routes.yaml at the repository root passes check', async (t) 
   t.match(unset.err, /oidc\.clientSecret: environment variable OIDC_CLIENT_SECRET is not set/)
   t.match(unset.err, /session\.secret: environment variable SESSION_SECRET is not set/)
 })
+
+t.test('check: validates the Sentinel and Cluster forms of session.store without connecting', async (t) => {
+  const withStore = (name: string, store: string) => {
+    const file = join(dir, `${name}.yaml`)
+    writeFileSync(
+      file,
+      `server: { publicUrl: https://app.example.com }
+oidc: { issuer: https://idp.example.com, clientId: a, clientSecret: x }
+session:
+  secret: "${'s'.repeat(32)}"
+  store: "${store}"
+routes:
+  - { path: /api, upstream: http://api:8080 }
+`,
+    )
+    return file
+  }
+  const sentinel = await run([
+    'check',
+    '-c',
+    withStore('sentinel', 'redis+sentinel://10.9.9.1:26379,10.9.9.2:26379/main/1'),
+  ])
+  t.equal(sentinel.code, 0, sentinel.err)
+  const cluster = await run([
+    'check',
+    '-c',
+    withStore('cluster', 'rediss+cluster://:pw@10.9.9.1:6379,10.9.9.2:6379'),
+  ])
+  t.equal(cluster.code, 0, cluster.err)
+  const broken = withStore('broken', 'redis+sentinel://10.9.9.1:26379')
+  const r = await run(['check', '-c', broken])
+  t.equal(r.code, 1)
+  t.match(r.err, `${broken}:5 session.store: needs the master name`)
+})

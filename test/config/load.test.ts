@@ -238,7 +238,7 @@ routes:
     '1 server.publicUrl: must be an origin only, without a path, query or fragment',
     '3 oidc.issuer: must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
     '6 oidc.timeout: must be a duration like 500ms, 30s, 5m, 12h, 1d or a number of seconds (got "soon")',
-    '9 session.store: must be memory, or a redis:// or rediss:// URL',
+    '9 session.store: must be memory, or a redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster:// URL',
     '11 session.absoluteTimeout: must not be shorter than idleTimeout',
     '14 routes[0].path: must be a path prefix such as /api/orders, without .., query or spaces',
     '15 routes[0].upstream: must be an http(s) URL such as http://orders:8080',

@@ -1,6 +1,7 @@
 import { createServer } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
+import { parseStore } from '../../src/config/store-url.js'
+import type { GatehouseConfig, RouteConfig, StoreConfig } from '../../src/config/types.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 
 export const CLIENT_ID = 'gatehouse-test'
@@ -99,7 +100,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
     },
     session: {
       secrets: input.secrets ?? [SESSION_SECRET],
-      store: input.store ?? 'memory',
+      store: parseStore(input.store ?? 'memory') as StoreConfig,
       idleTimeout: input.idleTimeout ?? 30 * 60_000,
       absoluteTimeout: input.absoluteTimeout ?? 12 * 3_600_000,
       cookieName: 'gatehouse',

@@ -29,11 +29,14 @@ t.test(
     await store.create(session('k1', now, { sid: 'idp-sid' }))
     t.same(
       (await client.keys(`${prefix}*`)).sort(),
-      [`${prefix}s:k1`, `${prefix}sid:idp-sid`, `${prefix}sub:alice`].sort(),
+      [`${prefix}s:{k1}`, `${prefix}sid:{idp-sid}`, `${prefix}sub:{alice}`].sort(),
     )
-    t.same((await client.hkeys(`${prefix}s:k1`)).sort(), Object.keys(REDIS_KEY_LAYOUT.session.fields).sort())
-    t.equal(Number(await client.pexpiretime(`${prefix}s:k1`)), now + 60_000, 'PEXPIREAT the idle expiry')
-    t.same(JSON.parse((await client.hget(`${prefix}s:k1`, 'data'))!), {
+    t.same(
+      (await client.hkeys(`${prefix}s:{k1}`)).sort(),
+      Object.keys(REDIS_KEY_LAYOUT.session.fields).sort(),
+    )
+    t.equal(Number(await client.pexpiretime(`${prefix}s:{k1}`)), now + 60_000, 'PEXPIREAT the idle expiry')
+    t.same(JSON.parse((await client.hget(`${prefix}s:{k1}`, 'data'))!), {
       sub: 'alice',
       sid: 'idp-sid',
       claims: { name: 'Alice' },
@@ -41,14 +44,18 @@ t.test(
       absoluteExpiresAt: now + 3_600_000,
       logoutHandle: 'h',
     })
-    t.equal(Number(await client.zscore(`${prefix}sub:alice`, 'k1')), now + 3_600_000)
-    t.equal(Number(await client.pexpiretime(`${prefix}sub:alice`)), now + 3_600_000)
-    t.equal(Number(await client.pexpiretime(`${prefix}sid:idp-sid`)), now + 3_600_000)
+    t.equal(Number(await client.zscore(`${prefix}sub:{alice}`, 'k1')), now + 3_600_000)
+    t.equal(Number(await client.pexpiretime(`${prefix}sub:{alice}`)), now + 3_600_000)
+    t.equal(Number(await client.pexpiretime(`${prefix}sid:{idp-sid}`)), now + 3_600_000)
 
     await store.create(session('k9', now, { absoluteExpiresAt: now + 30_000 }))
-    t.equal(Number(await client.pexpiretime(`${prefix}s:k9`)), now + 30_000, 'capped at the absolute expiry')
     t.equal(
-      Number(await client.pexpiretime(`${prefix}sub:alice`)),
+      Number(await client.pexpiretime(`${prefix}s:{k9}`)),
+      now + 30_000,
+      'capped at the absolute expiry',
+    )
+    t.equal(
+      Number(await client.pexpiretime(`${prefix}sub:{alice}`)),
       now + 3_600_000,
       'an index lives as long as its longest-lived member',
     )
@@ -71,14 +78,14 @@ t.test('a touch never rewrites tokens: a stale reader cannot put back rotated to
   t.equal(touched.tokens.refreshToken, 'R2')
   t.equal(touched.version, 1)
   t.equal(touched.idleExpiresAt, now + 60_000, 'the idle expiry slid')
-  t.equal(Number(await client.pexpiretime(`${prefix}s:k2`)), now + 60_000, 'and the TTL with it')
+  t.equal(Number(await client.pexpiretime(`${prefix}s:{k2}`)), now + 60_000, 'and the TTL with it')
   t.equal(
     await store.updateTokens('k2', before.version, before.tokens),
     'stale',
     'the old snapshot cannot write',
   )
-  t.equal(JSON.parse((await client.hget(`${prefix}s:k2`, 'tokens'))!).refreshToken, 'R2')
-  t.equal(await client.hget(`${prefix}s:k2`, 'v'), '1')
+  t.equal(JSON.parse((await client.hget(`${prefix}s:{k2}`, 'tokens'))!).refreshToken, 'R2')
+  t.equal(await client.hget(`${prefix}s:{k2}`, 'v'), '1')
 })
 
 t.test('the touch is throttled: reads within touchEveryMs write nothing', async (t) => {
@@ -95,7 +102,7 @@ t.test('the touch is throttled: reads within touchEveryMs write nothing', async 
   const now = Date.now()
   await store.create(session('k4', now))
   t.equal((await store.get('k4', now + 4_999))!.idleExpiresAt, now + 60_000, 'not yet')
-  t.equal(await client.hget(`${prefix}s:k4`, 'idle'), String(now + 60_000))
+  t.equal(await client.hget(`${prefix}s:{k4}`, 'idle'), String(now + 60_000))
   t.equal((await store.get('k4', now + 5_000))!.idleExpiresAt, now + 65_000, 'slid once enough elapsed')
   t.equal((await store.get('k4', now + 6_000))!.idleExpiresAt, now + 65_000, 'and not again right after')
   t.equal(
@@ -146,7 +153,7 @@ t.test('never slides past the absolute expiry', async (t) => {
   await store.create(session('k5', now, { absoluteExpiresAt: now + 80_000 }))
   const got = (await store.get('k5', now + 50_000))!
   t.equal(got.idleExpiresAt, now + 80_000)
-  t.equal(Number(await client.pexpiretime(`${prefix}s:k5`)), now + 80_000)
+  t.equal(Number(await client.pexpiretime(`${prefix}s:{k5}`)), now + 80_000)
   t.equal(await store.get('k5', now + 80_000), undefined)
 })
 
@@ -185,17 +192,17 @@ t.test('after real expiry the session keys and the indexes are clean', async (t)
   t.same(await store.idsBySub('alice'), ['idle1'])
 
   // Redis drops the session keys by their TTL; nothing here sweeps them.
-  await pollUntil(async () => (await client.exists(`${prefix}s:idle1`, `${prefix}s:abs1`)) === 0, 5_000)
+  await pollUntil(async () => (await client.exists(`${prefix}s:{idle1}`, `${prefix}s:{abs1}`)) === 0, 5_000)
   t.same(await store.idsBySub('alice'), [])
   t.same(await store.idsBySid('sx'), [])
   t.equal(
-    await client.exists(`${prefix}sub:alice`),
+    await client.exists(`${prefix}sub:{alice}`),
     0,
     'listing pruned the dead member, and the empty key went',
   )
-  t.equal(await client.exists(`${prefix}sid:sx`), 0)
+  t.equal(await client.exists(`${prefix}sid:{sx}`), 0)
   // An index nobody reads expires by itself at its last member's absolute expiry.
-  await pollUntil(async () => (await client.exists(`${prefix}sub:bob`)) === 0, 5_000)
+  await pollUntil(async () => (await client.exists(`${prefix}sub:{bob}`)) === 0, 5_000)
   t.same(await client.keys(`${prefix}*`), [])
 })
 
@@ -211,7 +218,7 @@ t.test('delete removes the session and its index entries, keeping other sessions
   await store.delete('d1')
   await store.delete('never-existed')
   t.same(await store.idsBySub('alice'), ['d2'])
-  t.same(await client.zrange(`${prefix}sid:shared`, '0', '-1'), ['d2'])
+  t.same(await client.zrange(`${prefix}sid:{shared}`, '0', '-1'), ['d2'])
 })
 
 t.test('a store given a url owns its connection and closes it', async (t) => {

@@ -51,7 +51,7 @@ async function instances(
     await store.create(data)
     await cache.sync()
   }
-  return { writer, reader, cache, created, key: (id: string) => `${prefix}s:${id}` }
+  return { writer, reader, cache, created, key: (id: string) => `${prefix}s:{${id}}` }
 }
 
 async function proxy(t: Test): Promise<TcpProxy> {

@@ -32,9 +32,9 @@ t.test('across two replicas exactly one acquires, however many try at once', asy
   )
   const winners = attempts.filter((lock) => lock !== null)
   t.equal(winners.length, 1)
-  t.ok((await a.client.get(`${redis.prefix}lock:race`))?.length, 'the lock key holds an owner token')
+  t.ok((await a.client.get(`${redis.prefix}lock:{race}`))?.length, 'the lock key holds an owner token')
   await winners[0]!.release()
-  t.equal(await a.client.exists(`${redis.prefix}lock:race`), 0, 'released: the key is gone')
+  t.equal(await a.client.exists(`${redis.prefix}lock:{race}`), 0, 'released: the key is gone')
 })
 
 t.test('a waiter on the other replica wakes on the release message, not before', async (t) => {
@@ -81,7 +81,7 @@ t.test('a holder slower than the TTL keeps the lock by renewal', async (t) => {
     await new Promise((r) => setTimeout(r, 10))
   }
   t.ok(tries > 10, `kept trying (${tries} times) for 700 ms, 3.5 TTLs`)
-  const pttl = await a.client.pttl(`${redis.prefix}lock:slow`)
+  const pttl = await a.client.pttl(`${redis.prefix}lock:{slow}`)
   t.ok(pttl > 0 && pttl <= 200, `still held with a live TTL (${pttl} ms)`)
   await held.release()
   t.ok(await b.locks.tryAcquire('slow', 200), 'free once released')
@@ -95,7 +95,7 @@ t.test('a holder whose lock lapsed cannot release the next owner’s lock or wak
   const c = await replica(t, { pollEveryMs: 60_000 })
   const lapsed = (await a.locks.tryAcquire('lapse', 100))!
   t.ok(lapsed)
-  await pollUntil(async () => (await a.client.exists(`${redis.prefix}lock:lapse`)) === 0, 5_000)
+  await pollUntil(async () => (await a.client.exists(`${redis.prefix}lock:{lapse}`)) === 0, 5_000)
   const owner = (await b.locks.tryAcquire('lapse', 5_000))!
   t.ok(owner, 'the next owner takes it')
   const events: string[] = []
@@ -103,7 +103,7 @@ t.test('a holder whose lock lapsed cannot release the next owner’s lock or wak
   await pollUntil(async () => (await a.client.pubsub('NUMSUB', `${redis.prefix}lock-released`))[1] === 1)
 
   await lapsed.release()
-  t.equal(await a.client.exists(`${redis.prefix}lock:lapse`), 1, 'the new owner’s lock is still there')
+  t.equal(await a.client.exists(`${redis.prefix}lock:{lapse}`), 1, 'the new owner’s lock is still there')
   t.equal(await c.locks.tryAcquire('lapse', 5_000), null)
   await b.client.ping()
   events.push('owner-release')

@@ -1,0 +1,42 @@
+/**
+ * What one session costs in Redis, by `MEMORY USAGE` of its hash plus its
+ * share of the `sub`/`sid` indexes, for both claim shapes:
+ *
+ *   npx tsx bench/redis-claims-memory.ts [count]
+ *
+ * Prints one JSON line per shape. Token strings are the same sizes as in
+ * bench/memory.ts; the figure is given with and without them.
+ */
+import { closeRedisClient, createRedisClient, whenReady } from '../src/session/redis-connection.js'
+import { RedisSessionStore } from '../src/session/redis-store.js'
+import { startRedis } from '../test/helpers/redis.js'
+import { benchSession, type ClaimsShape, TOKENS } from './session-fixture.js'
+
+const count = Number(process.argv[2] ?? 1_000)
+const tokenBytes = JSON.stringify(TOKENS).length
+
+const redis = await startRedis()
+const client = createRedisClient(redis.url)
+await whenReady(client)
+try {
+  for (const shape of ['id-token', 'userinfo'] as ClaimsShape[]) {
+    const prefix = `${redis.prefix}${shape}:`
+    const store = new RedisSessionStore({ client, keyPrefix: prefix, idleTimeoutMs: 30 * 60_000 })
+    const now = Date.now()
+    for (let i = 0; i < count; i++) {
+      await store.create(benchSession(i, now, shape))
+    }
+    let total = 0
+    const stream = client.scanStream({ match: `${prefix}*`, count: 1_000 })
+    for await (const keys of stream as AsyncIterable<string[]>) {
+      for (const key of keys) total += Number(await client.memory('USAGE', key, 'SAMPLES', '0'))
+    }
+    const bytesPerSession = Math.round(total / count)
+    process.stdout.write(
+      `${JSON.stringify({ store: 'redis', sessions: count, claims: shape, bytesPerSession, bytesPerSessionWithoutTokens: bytesPerSession - tokenBytes })}\n`,
+    )
+  }
+} finally {
+  await closeRedisClient(client)
+  await redis.stop()
+}

@@ -1,0 +1,116 @@
+/**
+ * `session.store`, parsed once at load into what the connection code needs:
+ * a single Redis, a Sentinel-managed primary, or a Redis Cluster. Nothing
+ * downstream parses the string again.
+ */
+
+/** One `host:port` of a Sentinel or Cluster seed list. */
+export interface RedisNode {
+  readonly host: string
+  readonly port: number
+}
+
+interface Credentials {
+  readonly username?: string
+  readonly password?: string
+  /** `rediss+…`: TLS to every node (and to the sentinels). */
+  readonly tls: boolean
+  /** The form as written, with any password replaced by `***`, for logs. */
+  readonly display: string
+}
+
+export type StoreConfig =
+  | { readonly kind: 'memory'; readonly display: 'memory' }
+  /** `redis://` or `rediss://`: handed to ioredis as written. */
+  | { readonly kind: 'redis'; readonly url: string; readonly display: string }
+  | (Credentials & {
+      readonly kind: 'sentinel'
+      readonly sentinels: readonly RedisNode[]
+      /** The master name the sentinels monitor. */
+      readonly name: string
+      readonly db: number
+    })
+  | (Credentials & { readonly kind: 'cluster'; readonly nodes: readonly RedisNode[] })
+
+/** The Redis forms; `memory` excluded. */
+export type RedisStoreConfig = Exclude<StoreConfig, { kind: 'memory' }>
+
+/** Parses `session.store`; a string is the reason it is not valid. */
+export function parseStore(value: string): StoreConfig | string {
+  if (value === 'memory') return { kind: 'memory', display: 'memory' }
+  const scheme = /^([a-z+]+):\/\//.exec(value)?.[1]
+  if (scheme === 'redis' || scheme === 'rediss') {
+    const url = tryUrl(value)
+    if (!url || !url.hostname) return 'is not a valid Redis URL'
+    return { kind: 'redis', url: value, display: redact(url) }
+  }
+  const multi = /^(rediss?)\+(sentinel|cluster):\/\/(?:([^@/]*)@)?([^/?#]+)(\/[^?#]*)?$/.exec(value)
+  if (!multi) {
+    return scheme && /^rediss?\+/.test(scheme)
+      ? `is not a valid ${scheme}:// URL: expected ${scheme}://[user:pass@]host:port[,host:port…]${scheme.endsWith('sentinel') ? '/master[/db]' : ''}`
+      : 'must be memory, or a redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster:// URL'
+  }
+  const [, base, kind, userinfo, hostList, path = ''] = multi as unknown as [
+    string,
+    string,
+    'sentinel' | 'cluster',
+    string | undefined,
+    string,
+    string | undefined,
+  ]
+  const nodes: RedisNode[] = []
+  for (const part of hostList.split(',')) {
+    const node = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(part)
+    const port = Number(node?.[2])
+    if (!node || port < 1 || port > 65_535) return `has an invalid host:port "${part}"`
+    nodes.push({ host: node[1]!.replace(/^\[|\]$/g, ''), port })
+  }
+  const credentials = parseUserinfo(userinfo)
+  if (typeof credentials === 'string') return credentials
+  const tls = base === 'rediss'
+  const display = `${base}+${kind}://${userinfo ? `${credentials.username ?? ''}${credentials.password ? ':***' : ''}@` : ''}${hostList}${path}`
+  const segments = path.split('/').filter(Boolean)
+  if (kind === 'cluster') {
+    // Redis Cluster has one database (CLUSTER spec: SELECT is refused).
+    if (segments.length > 0) return 'takes no path: Redis Cluster has no databases to select'
+    return { kind, nodes, tls, display, ...credentials }
+  }
+  const [name, db = '0', ...rest] = segments
+  if (!name || rest.length > 0)
+    return 'needs the master name: redis+sentinel://host:port[,host:port…]/master[/db]'
+  if (!/^\d+$/.test(db)) return `has a database "${db}" that is not a number`
+  return {
+    kind,
+    sentinels: nodes,
+    name: decodeURIComponent(name),
+    db: Number(db),
+    tls,
+    display,
+    ...credentials,
+  }
+}
+
+function parseUserinfo(userinfo: string | undefined): { username?: string; password?: string } | string {
+  if (!userinfo) return {}
+  const colon = userinfo.indexOf(':')
+  try {
+    const username = decodeURIComponent(colon === -1 ? userinfo : userinfo.slice(0, colon))
+    const password = colon === -1 ? undefined : decodeURIComponent(userinfo.slice(colon + 1))
+    return { ...(username ? { username } : {}), ...(password ? { password } : {}) }
+  } catch {
+    return 'has credentials that are not valid percent-encoding'
+  }
+}
+
+function tryUrl(value: string): URL | undefined {
+  try {
+    return new URL(value)
+  } catch {
+    return undefined
+  }
+}
+
+function redact(url: URL): string {
+  if (url.password) url.password = '***'
+  return url.href
+}

@@ -1,0 +1,90 @@
+/**
+ * Writes that count only once a replica has them.
+ *
+ * Redis replicates asynchronously, so a write acknowledged by a primary that
+ * dies a moment later can vanish when Sentinel (or a Cluster) promotes a
+ * replica. For a rotated refresh token that is a logout: the session is
+ * left holding a token the IdP has consumed, the next refresh replays it,
+ * and the IdP revokes the grant (RFC 9700 §4.14.2). For the refresh lock it
+ * is a second holder on the new primary. `WAIT 1 <timeout>` after the write
+ * makes the primary confirm that a replica has received it; a write it
+ * cannot confirm is reported as not done (503), so its result is never used.
+ */
+import type { ChainableCommander } from 'ioredis'
+import type { RedisClient } from './redis-connection.js'
+import { storeUnavailable } from './redis-connection.js'
+
+/** Options of `ReplicaConfirmation`. */
+export interface ReplicaConfirmationOptions {
+  /**
+   * The connection durable writes go over. `WAIT` blocks the connection it
+   * is sent on, so it should be one of their own: reads on the request path
+   * must not queue behind a replica that is slow to answer.
+   */
+  readonly client: RedisClient
+  /** Longest wait for a replica to confirm, ms. Default 500. */
+  readonly timeoutMs?: number
+}
+
+/**
+ * Runs writes on a key's primary and, when that primary has replicas
+ * connected, waits for one to confirm them. A primary with none (a single
+ * Redis, a Cluster without replicas, or a promoted replica whose peers are
+ * gone) has nothing to wait for: there is no copy a failover could promote.
+ */
+export class ReplicaConfirmation {
+  readonly #client: RedisClient
+  readonly #timeout: number
+
+  constructor(options: ReplicaConfirmationOptions) {
+    this.#client = options.client
+    this.#timeout = options.timeoutMs ?? 500
+  }
+
+  /** The connection durable writes use; callers define their scripts on it. */
+  get client(): RedisClient {
+    return this.#client
+  }
+
+  /**
+   * Queues `ROLE` and the caller's commands in one pipeline, so in a Cluster
+   * they all go to the node that owns `key`; resolves with the replies of
+   * the caller's commands once a replica has confirmed them. Rejects with
+   * `StoreUnavailableError` when a command fails or no replica confirms in time.
+   */
+  async write(key: string, queue: (pipeline: ChainableCommander) => void): Promise<unknown[]> {
+    const replies = await this.#exec(() => {
+      const pipeline = this.#client.pipeline().role()
+      queue(pipeline)
+      return pipeline
+    })
+    const [role, ...rest] = replies as [unknown[], ...unknown[]]
+    // ROLE of a primary: ['master', offset, [[ip, port, offset], ...]], the
+    // replicas connected right now.
+    const replicas = role[0] === 'master' ? (role[2] as unknown[]).length : 0
+    if (replicas > 0) {
+      // WAIT names no key; EXISTS routes the pipeline to the primary that
+      // took the write when the connection is a Cluster.
+      const [, acked] = (await this.#exec(() =>
+        this.#client.pipeline().exists(key).call('WAIT', '1', String(this.#timeout)),
+      )) as [number, number]
+      if (acked < 1) {
+        throw storeUnavailable(new Error(`no replica confirmed the write within ${this.#timeout} ms`))
+      }
+    }
+    return rest
+  }
+
+  async #exec(build: () => ChainableCommander): Promise<unknown[]> {
+    let results: [Error | null, unknown][] | null
+    try {
+      results = await build().exec()
+    } catch (err) {
+      throw storeUnavailable(err)
+    }
+    if (!results) throw storeUnavailable(new Error('the pipeline was discarded'))
+    const failed = results.find(([err]) => err)
+    if (failed) throw storeUnavailable(failed[0])
+    return results.map(([, reply]) => reply)
+  }
+}

@@ -1,0 +1,107 @@
+import t from 'tap'
+import { ConfigError } from '../../src/config/errors.js'
+import { parseConfig } from '../../src/config/load.js'
+import { parseStore } from '../../src/config/store-url.js'
+
+const env = { SECRET: 'x'.repeat(32) }
+
+function withStore(store: string, extra = ''): string {
+  return `server:
+  publicUrl: https://app.example.com
+oidc:
+  issuer: https://idp.example.com
+  clientId: my-bff
+  clientSecret: s
+session:
+  secret: \${SECRET}
+  store: "${store}"${extra}
+routes:
+  - path: /api/orders
+    upstream: http://orders:8080
+`
+}
+
+t.test('memory and single-Redis URLs keep working', async (t) => {
+  t.same(parseStore('memory'), { kind: 'memory', display: 'memory' })
+  t.same(parseStore('redis://10.0.0.1:6379/2'), {
+    kind: 'redis',
+    url: 'redis://10.0.0.1:6379/2',
+    display: 'redis://10.0.0.1:6379/2',
+  })
+  t.match(parseStore('rediss://:pw@redis.example.com:6380'), {
+    kind: 'redis',
+    display: 'rediss://:***@redis.example.com:6380',
+  })
+})
+
+t.test('redis+sentinel:// lists the sentinels, names the master, and may pick a db', async (t) => {
+  t.same(parseStore('redis+sentinel://s1:26379,s2:26380,10.0.0.3:26381/mymaster/3'), {
+    kind: 'sentinel',
+    sentinels: [
+      { host: 's1', port: 26379 },
+      { host: 's2', port: 26380 },
+      { host: '10.0.0.3', port: 26381 },
+    ],
+    name: 'mymaster',
+    db: 3,
+    tls: false,
+    display: 'redis+sentinel://s1:26379,s2:26380,10.0.0.3:26381/mymaster/3',
+  })
+  t.match(parseStore('rediss+sentinel://app:p%40ss@[::1]:26379/main'), {
+    kind: 'sentinel',
+    sentinels: [{ host: '::1', port: 26379 }],
+    name: 'main',
+    db: 0,
+    tls: true,
+    username: 'app',
+    password: 'p@ss',
+    display: 'rediss+sentinel://app:***@[::1]:26379/main',
+  })
+})
+
+t.test('redis+cluster:// lists seed nodes, with credentials and TLS', async (t) => {
+  t.same(parseStore('redis+cluster://a:7000,b:7001'), {
+    kind: 'cluster',
+    nodes: [
+      { host: 'a', port: 7000 },
+      { host: 'b', port: 7001 },
+    ],
+    tls: false,
+    display: 'redis+cluster://a:7000,b:7001',
+  })
+  t.match(parseStore('rediss+cluster://:secret@c.example.com:6379'), {
+    kind: 'cluster',
+    tls: true,
+    password: 'secret',
+    display: 'rediss+cluster://:***@c.example.com:6379',
+  })
+})
+
+t.test('malformed forms say what is wrong', async (t) => {
+  t.match(parseStore('redis+sentinel://s1:26379'), /needs the master name/)
+  t.match(parseStore('redis+sentinel://s1:26379/m/x'), /database "x"/)
+  t.match(parseStore('redis+sentinel://s1/m'), /invalid host:port "s1"/)
+  t.match(parseStore('redis+cluster://a:7000,b:99999'), /invalid host:port "b:99999"/)
+  t.match(parseStore('redis+cluster://a:7000/0'), /no databases/)
+  t.match(parseStore('redis+cluser://a:7000'), /not a valid redis\+cluser:\/\/ URL/)
+  t.match(parseStore('postgres://db'), /must be memory, or a redis:\/\//)
+})
+
+t.test('the loader resolves the form once, and names the field and line of a bad one', async (t) => {
+  const config = parseConfig(withStore('redis+cluster://127.0.0.1:7000,127.0.0.1:7001'), 'routes.yaml', env)
+  t.equal(config.session.store.kind, 'cluster')
+  t.ok(Object.isFrozen(config.session.store), 'frozen with the rest')
+  try {
+    parseConfig(withStore('redis+sentinel://s1:26379', '\n  keyPrefix: "app{1}:"'), 'routes.yaml', env)
+    t.fail('expected a ConfigError')
+  } catch (err) {
+    t.type(err, ConfigError)
+    t.same(
+      (err as ConfigError).problems.map((p) => `${p.line} ${p.path}: ${p.message}`),
+      [
+        '9 session.store: needs the master name: redis+sentinel://host:port[,host:port…]/master[/db]',
+        '10 session.keyPrefix: must not contain { or }',
+      ],
+    )
+  }
+})

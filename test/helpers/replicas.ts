@@ -1,0 +1,118 @@
+import { type DevIdp, startDevIdp } from '../../dev/idp.js'
+import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
+import { buildGateway } from '../../src/server/gateway.js'
+import { createRedisBackends } from '../../src/server/redis-backends.js'
+import type { CookieJar } from './cookie-jar.js'
+import { CLIENT_ID, CLIENT_SECRET, freePort, route, testConfig } from './gateway.js'
+import { apiCall, login } from './login.js'
+
+export interface ReplicaSet {
+  readonly idp: DevIdp
+  readonly urls: readonly string[]
+  readonly apps: readonly Awaited<ReturnType<typeof buildGateway>>[]
+  /** A signed-in user whose cookie every replica accepts (one origin behind a load balancer). */
+  readonly jar: CookieJar
+  close(): Promise<void>
+}
+
+export interface ReplicaSetOptions {
+  /** `session.store`, as a user would write it. */
+  readonly store: string
+  readonly keyPrefix: string
+  /** Seconds. */
+  readonly accessTokenTtl: number
+  readonly now?: () => number
+  /** Passed to `createRedisBackends`; false only for negative controls. */
+  readonly confirmWrites?: boolean
+  readonly refreshBefore?: number
+  readonly refreshWait?: number
+  readonly count?: number
+}
+
+/**
+ * Gatehouse replicas on one shared store, in front of the rotating dev IdP
+ * and an echo upstream, with one user signed in.
+ */
+export async function startReplicaSet(options: ReplicaSetOptions): Promise<ReplicaSet> {
+  const ports = await Promise.all(Array.from({ length: options.count ?? 3 }, () => freePort()))
+  const publicUrl = `http://127.0.0.1:${ports[0]}`
+  const idp = await startDevIdp({
+    accessTokenTtl: options.accessTokenTtl,
+    clients: [
+      { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${publicUrl}/auth/callback`] },
+    ],
+  })
+  const upstream: EchoUpstream = await startEchoUpstream()
+  const now = options.now ?? Date.now
+  const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
+  for (const port of ports) {
+    const config = testConfig({
+      port,
+      issuer: idp.issuer,
+      store: options.store,
+      keyPrefix: options.keyPrefix,
+      refreshBefore: options.refreshBefore ?? 500,
+      refreshWait: options.refreshWait ?? 10_000,
+      routes: [route('/api/orders', upstream.url)],
+    })
+    const backends = await createRedisBackends(config, now, {
+      ...(options.confirmWrites === false ? { confirmWrites: false } : {}),
+    })
+    const app = await buildGateway(config, { backends, now })
+    await app.listen({ host: '127.0.0.1', port })
+    await app.gatehouse.whenDiscovered()
+    apps.push(app)
+  }
+  const urls = ports.map((p) => `http://127.0.0.1:${p}`)
+  const { jar } = await login(urls[0]!)
+  for (const url of urls) jar.set(url, 'gatehouse', jar.get(urls[0]!, 'gatehouse')!)
+  idp.resetStats()
+  return {
+    idp,
+    urls,
+    apps,
+    jar,
+    async close() {
+      for (const app of apps) await app.close()
+      await upstream.close()
+      await idp.close()
+    },
+  }
+}
+
+/** One answer of a storm: when it came back, its status, and whether a 503 said when to retry. */
+export interface StormAnswer {
+  readonly at: number
+  readonly status: number
+  readonly retryAfter: boolean
+}
+
+/**
+ * `loops` concurrent request loops, round-robin over the replicas, until
+ * `done()` says stop; `onAnswer` sees each answer as it arrives.
+ */
+export async function storm(
+  set: ReplicaSet,
+  loops: number,
+  done: () => boolean,
+  onAnswer: (answer: StormAnswer) => void = () => {},
+): Promise<StormAnswer[]> {
+  const answers: StormAnswer[] = []
+  let next = 0
+  await Promise.all(
+    Array.from({ length: loops }, async () => {
+      while (!done()) {
+        const url = set.urls[next++ % set.urls.length]!
+        const response = await apiCall(set.jar, `${url}/api/orders`).catch(() => undefined)
+        const answer = {
+          at: Date.now(),
+          status: response?.status ?? 0,
+          retryAfter: response?.headers.has('retry-after') ?? false,
+        }
+        answers.push(answer)
+        onAnswer(answer)
+      }
+    }),
+  )
+  return answers
+}

@@ -1,0 +1,84 @@
+import type { Test } from 'tap'
+import t from 'tap'
+import { parseStore } from '../../src/config/store-url.js'
+import type { RedisStoreConfig } from '../../src/config/types.js'
+import { closeRedisClient, createRedisClient, whenReady } from '../../src/session/redis-connection.js'
+import { ReplicaConfirmation } from '../../src/session/redis-durability.js'
+import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { RedisLockService } from '../../src/tokens/redis-lock.js'
+import { pollUntil } from '../helpers/redis.js'
+import { probeClient, startRedisSentinel } from '../helpers/redis-topology.js'
+import { session } from './fixtures.js'
+
+const redis = await startRedisSentinel()
+t.teardown(() => redis.stop())
+const store = parseStore(redis.url) as RedisStoreConfig
+const replica = probeClient(redis.replica.port)
+await replica.connect()
+t.teardown(() => replica.disconnect())
+
+async function open(t: Test, confirmed: boolean) {
+  const client = createRedisClient(store)
+  const writer = createRedisClient(store)
+  await Promise.all([whenReady(client, 5_000), whenReady(writer, 5_000)])
+  const confirm = confirmed ? new ReplicaConfirmation({ client: writer }) : undefined
+  const sessions = new RedisSessionStore({
+    client,
+    keyPrefix: 'd:',
+    idleTimeoutMs: 60_000,
+    ...(confirm ? { confirm } : {}),
+  })
+  const locks = new RedisLockService({ client, keyPrefix: 'd:', ...(confirm ? { confirm } : {}) })
+  t.teardown(async () => {
+    redis.link.release()
+    await locks.close()
+    await Promise.all([closeRedisClient(client), closeRedisClient(writer)])
+  })
+  return { client, sessions, locks }
+}
+
+const next = (now: number) => ({ accessToken: 'A2', accessTokenExpiresAt: now + 120_000, refreshToken: 'R2' })
+
+t.test('a confirmed token update is on the replica by the time it resolves', async (t) => {
+  const { sessions } = await open(t, true)
+  const now = Date.now()
+  await sessions.create(session('c1', now))
+  t.equal(await replica.hget('d:s:{c1}', 'v'), '0', 'the new session is on the replica')
+  t.equal(await sessions.updateTokens('c1', 0, next(now)), 'updated')
+  t.equal(
+    JSON.parse((await replica.hget('d:s:{c1}', 'tokens'))!).refreshToken,
+    'R2',
+    'so are its rotated tokens',
+  )
+})
+
+t.test('a write no replica confirms is reported as not done: 503, never a silent success', async (t) => {
+  const { client, sessions, locks } = await open(t, true)
+  const now = Date.now()
+  await sessions.create(session('c2', now))
+  redis.link.holdReplies()
+  const started = Date.now()
+  await t.rejects(sessions.updateTokens('c2', 0, next(now)), {
+    code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE',
+    statusCode: 503,
+  })
+  t.ok(Date.now() - started < 1_500, `within the WAIT budget (${Date.now() - started} ms)`)
+  await t.rejects(locks.tryAcquire('refresh:c2', 5_000), { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE' })
+  t.equal(await client.exists('d:lock:{refresh:c2}'), 0, 'an unconfirmed lock is given back, not held')
+  redis.link.release()
+  t.ok(await locks.tryAcquire('refresh:c2', 5_000), 'once the replica hears again, the lock is granted')
+})
+
+t.test('negative control: unconfirmed, a write resolves while the replica lacks it', async (t) => {
+  const { sessions } = await open(t, false)
+  const now = Date.now()
+  await sessions.create(session('c3', now))
+  await pollUntil(async () => (await replica.exists('d:s:{c3}')) === 1, 5_000)
+  redis.link.holdReplies()
+  t.equal(await sessions.updateTokens('c3', 0, next(now)), 'updated', 'the primary took it and said so')
+  t.equal(
+    JSON.parse((await replica.hget('d:s:{c3}', 'tokens'))!).refreshToken,
+    'R1',
+    'the replica still holds the consumed refresh token',
+  )
+})
