@@ -152,13 +152,13 @@ t.test('every bad file is named by field path and YAML line', async (t) => {
   t.same(
     problems(minimal, { SESSION_SECRET: SECRET }),
     [
-      '6 oidc.clientSecret: environment variable OIDC_CLIENT_SECRET is not set (use ${OIDC_CLIENT_SECRET:-default} for a default)',
+      '6 oidc.clientSecret: environment variable OIDC_CLIENT_SECRET is not set (a secret: set it in the environment)',
     ],
     'a missing env var',
   )
   t.same(
     problems(minimal.replace('  clientId: my-bff', '  clientId: my-bff\n  clientID: typo')),
-    ['6 oidc.clientID: unknown option'],
+    ['6 oidc.clientID: unknown option (did you mean clientId?)'],
     'an unknown key',
   )
   t.same(
