@@ -11,6 +11,7 @@ import { registerProxyRoutes } from '../proxy/routes.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { Sessions } from '../session/sessions.js'
 import { ClientTokens } from '../tokens/client-tokens.js'
+import { logRefresh } from '../tokens/refresh-log.js'
 import { UserTokens } from '../tokens/user-tokens.js'
 import { type Backends, createBackends } from './backends.js'
 import { installErrorHandling } from './error-handler.js'
@@ -100,9 +101,10 @@ export async function buildGateway(
     store: backends.sessions,
     coordination: options.coordination ?? 'single-flight',
     observer: {
-      refreshed(outcome, ms) {
+      refreshed(outcome, ms, sessionId) {
         metrics.refreshes.inc({ outcome })
         metrics.refreshDuration.observe(ms / 1000)
+        logRefresh(app.log, outcome, ms, sessionId)
       },
       joined: () => metrics.refreshJoins.inc(),
     },

@@ -25,7 +25,7 @@ export interface UserTokensOptions {
 }
 
 export interface RefreshObserver {
-  refreshed?(outcome: 'success' | 'invalid_grant' | 'unavailable', ms: number): void
+  refreshed?(outcome: 'success' | 'invalid_grant' | 'unavailable', ms: number, sessionId: string): void
   joined?(): void
 }
 
@@ -118,11 +118,15 @@ export class UserTokens {
       tokens = await this.#o.oidc.refresh(current.tokens)
     } catch (err) {
       const expired = isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_SESSION_EXPIRED'
-      this.#o.observer?.refreshed?.(expired ? 'invalid_grant' : 'unavailable', this.#o.now() - started)
+      this.#o.observer?.refreshed?.(
+        expired ? 'invalid_grant' : 'unavailable',
+        this.#o.now() - started,
+        current.id,
+      )
       if (expired) await this.#o.store.delete(current.id)
       throw err
     }
-    this.#o.observer?.refreshed?.('success', this.#o.now() - started)
+    this.#o.observer?.refreshed?.('success', this.#o.now() - started, current.id)
     const result = await this.#o.store.updateTokens(current.id, current.version, tokens)
     if (result === 'missing') throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
     if (result === 'stale') {
