@@ -10,8 +10,11 @@
  */
 import { readFileSync } from 'node:fs'
 
-// Measured on 2026-11-28 over the whole suite (commit 7a47c03): lines 92.26 %, branches 84.88 %.
-const FLOOR = { lines: 91, branches: 83 } as const
+// Measured on 2026-11-28 over the whole suite: lines 92.26 %, branches 84.88 % (Node 20, commit
+// 7a47c03); lines 91.28 %, branches 85.3 % (Node 24, .ci/run, commit 3b587c7). Runs differ by about a
+// point in lines: coverage of code that child processes run (dev/, demo/) is merged only
+// approximately.
+const FLOOR = { lines: 90, branches: 83 } as const
 
 const file = new URL('../.tap/report/coverage-summary.json', import.meta.url)
 let total: Record<keyof typeof FLOOR, { pct: number }>
