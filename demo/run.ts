@@ -16,10 +16,24 @@ const idpPort = Number(process.env.IDP_PORT ?? 4000)
 const publicUrl = `http://localhost:${port}`
 const clientSecret = randomBytes(24).toString('base64url')
 
+/** A busy port is the one failure a first run is likely to meet: say how to pick another. */
+function failed(err: unknown, variable: 'PORT' | 'IDP_PORT', busy: number): never {
+  const { code, message } = err as NodeJS.ErrnoException
+  console.error(
+    code === 'EADDRINUSE'
+      ? `demo: port ${busy} is in use; choose another with ${variable}, e.g. ${variable}=${busy + 10} npm run demo`
+      : err instanceof ConfigError
+        ? err.message
+        : `demo: could not start: ${message}`,
+  )
+  process.exit(1)
+}
+
 const idp = await startDevIdp({
   profile: 'lenient',
   port: idpPort,
-  accessTokenTtl: 60,
+  // Short-lived, so the SPA's calls run into a refresh within seconds of each other.
+  accessTokenTtl: 20,
   clients: [
     {
       clientId: 'gatehouse-demo',
@@ -28,7 +42,7 @@ const idp = await startDevIdp({
       postLogoutRedirectUris: [`${publicUrl}/`],
     },
   ],
-})
+}).catch((err: unknown) => failed(err, 'IDP_PORT', idpPort))
 const upstream = await startEchoUpstream({ describeToken: (token) => idp.describe(token) })
 const frontend = await startStaticServer(fileURLToPath(new URL('./public/', import.meta.url)))
 
@@ -46,11 +60,8 @@ try {
   const config = loadConfig(fileURLToPath(new URL('./routes.demo.yaml', import.meta.url)), env)
   gateway = await start(config, { handleSignals: false })
 } catch (err) {
-  console.error(
-    err instanceof ConfigError ? err.message : `could not start the demo: ${(err as Error).message}`,
-  )
   await Promise.all([idp.close(), upstream.close(), frontend.close()])
-  process.exit(1)
+  failed(err, 'PORT', port)
 }
 
 console.log(`

@@ -397,7 +397,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     if (path === '/me' && options.userinfoSubject) rewriteSubject(res, options.userinfoSubject)
     const ms = typeof delay === 'function' ? delay() : delay
     const refused = options.resourceIndicators?.refusedAtTokenEndpoint ?? []
-    const serve = () => (isToken && refused.length > 0 ? refuseTargets(req, res, refused, handle) : handle(req, res))
+    const serve = () =>
+      isToken && refused.length > 0 ? refuseTargets(req, res, refused, handle) : handle(req, res)
     if (isToken && ms > 0) {
       setTimeout(serve, ms)
       return

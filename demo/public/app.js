@@ -3,8 +3,8 @@
 const csrfHeaders = { 'x-csrf': '1' }
 const $ = (id) => document.getElementById(id)
 
-async function api(path) {
-  const response = await fetch(path, { headers: csrfHeaders, credentials: 'same-origin' })
+async function api(path, init = {}) {
+  const response = await fetch(path, { ...init, headers: csrfHeaders, credentials: 'same-origin' })
   let body = null
   try {
     body = await response.json()
@@ -60,6 +60,64 @@ async function call(route) {
   if (status === 401) window.location.href = `/auth/login?returnTo=${encodeURIComponent(location.pathname)}`
 }
 
+/** The gateway's own counters, from its Prometheus text at /metrics. */
+async function counters() {
+  const text = await (await fetch('/metrics')).text()
+  const sum = (name, label) =>
+    text
+      .split('\n')
+      .filter((line) => (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(label))
+      .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
+  return {
+    calls: sum('gatehouse_http_requests_total', 'route="/api/orders'),
+    refreshes: sum('gatehouse_token_refreshes_total', 'outcome="success"'),
+    joins: sum('gatehouse_refresh_joins_total', ''),
+  }
+}
+
+async function burst(count) {
+  $('fire').disabled = true
+  $('burst').hidden = false
+  $('burst').dataset.done = 'false'
+  const before = await counters()
+  let answered = 0
+  const statuses = new Set()
+  const tokens = new Map()
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      // no-store: otherwise the browser's cache lets one request for a URL
+      // through at a time, and the calls would not reach Gatehouse at once.
+      const { status, body } = await api('/api/orders', { cache: 'no-store' })
+      answered++
+      statuses.add(status)
+      if (body?.token?.present) tokens.set(body.token.fingerprint, body.token.exp)
+      $('burst-answered').textContent = `${answered} of ${count}`
+    }),
+  )
+  // The gateway counts a call once its answer is written, which can be a
+  // moment after the browser has it: poll, briefly, until all are counted.
+  let after = await counters()
+  for (let i = 0; i < 50 && after.calls - before.calls < count; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    after = await counters()
+  }
+  const ok = statuses.size === 1 && statuses.has(200)
+  $('burst-answered').textContent =
+    `${answered} of ${count}, ${ok ? 'all 200' : `statuses ${[...statuses].join(', ')}`}`
+  $('burst-calls').textContent = String(after.calls - before.calls)
+  $('burst-refreshes').textContent = String(after.refreshes - before.refreshes)
+  $('burst-joins').textContent = String(after.joins - before.joins)
+  $('burst-token').textContent = [...tokens.keys()].join(', ')
+  $('burst-expires').textContent = [...tokens.values()]
+    .map((exp) => (exp ? new Date(exp * 1000).toLocaleTimeString() : ''))
+    .join(', ')
+  $('burst').dataset.done = 'true'
+  $('fire').disabled = false
+  if (statuses.has(401))
+    window.location.href = `/auth/login?returnTo=${encodeURIComponent(location.pathname)}`
+}
+
 $('call-user').addEventListener('click', () => call('/api/orders'))
+$('fire').addEventListener('click', () => burst(50))
 $('call-client').addEventListener('click', () => call('/api/reports'))
 loadUser()

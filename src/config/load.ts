@@ -10,6 +10,7 @@ import { ConfigError, type ConfigProblem } from './errors.js'
 import { ConfigSchema, type RawConfig } from './schema.js'
 import { checkSemantics, checkWarnings } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
+import { closest } from './suggest.js'
 import type { ClientKey, GatehouseConfig, RouteConfig } from './types.js'
 
 type Path = (string | number)[]
@@ -45,16 +46,7 @@ export function parseConfig(
 ): GatehouseConfig {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true })
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      source,
-      doc.errors.map((e) => ({
-        path: '',
-        line: e.linePos?.[0].line,
-        message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
-      })),
-    )
-  }
+  if (doc.errors.length > 0) throw new ConfigError(source, syntaxProblems(doc.errors, text))
   const lineOf = lineLocator(doc, lineCounter)
   keepNumberText(doc)
 
@@ -62,9 +54,11 @@ export function parseConfig(
   const raw = interpolateTree(doc.toJS({ maxAliasCount: 100 }), [], env, (path, message) =>
     problems.push({ path: formatPath(path), line: lineOf(path), message }),
   )
-  if (problems.length > 0) throw new ConfigError(source, problems)
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(source, [{ path: '', line: 1, message: 'the file must be a mapping of options' }])
+    throw new ConfigError(source, [
+      ...problems,
+      { path: '', line: 1, message: 'the file must be a mapping of options' },
+    ])
   }
 
   // Convert: `port: ${PORT}` arrives as text and must count as the number
@@ -117,8 +111,13 @@ function interpolateTree(
   }
   if (typeof value === 'string') {
     const { value: out, missing } = interpolate(value, env)
-    for (const name of missing)
-      report(path, `environment variable ${name} is not set (use \${${name}:-default} for a default)`)
+    for (const name of missing) {
+      // A default written in the file would put the secret in the file.
+      const hint = isSecret(path, name)
+        ? 'a secret: set it in the environment'
+        : `or use \${${name}:-default} for a default`
+      report(path, `environment variable ${name} is not set (${hint})`)
+    }
     return out
   }
   if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, [...path, i], env, report))
@@ -130,9 +129,59 @@ function interpolateTree(
   return value
 }
 
+const SECRET_OPTION = /^(oidc\.clientSecret|session\.secrets?(\[\d+\])?)$/
+const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|CREDENTIAL|(^|_)KEY($|_)/i
+
+function isSecret(path: Path, name: string): boolean {
+  return SECRET_OPTION.test(formatPath(path)) || SECRET_NAME.test(name)
+}
+
+interface YamlError {
+  readonly message: string
+  readonly linePos?: readonly [{ readonly line: number }, ...unknown[]] | undefined
+}
+
+/**
+ * YAML's syntax errors, one line each. An unquoted `${VAR}` inside `[...]` or
+ * `{...}` is the usual cause in a config file: YAML reads its `{` as a nested
+ * flow mapping and reports a cascade of errors, often on the lines below too,
+ * that never names it. When it is there, it alone is reported.
+ */
+function syntaxProblems(errors: readonly YamlError[], text: string): ConfigProblem[] {
+  const lines = text.split(/\r?\n/)
+  const hinted = new Set<number>()
+  const problems: ConfigProblem[] = []
+  for (const e of errors) {
+    const line = e.linePos?.[0].line
+    const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+    const variable = line === undefined ? undefined : unquotedFlowVariable(lines[line - 1] ?? '')
+    if (variable === undefined) {
+      problems.push({ path: '', line, message: `YAML syntax error: ${reason}` })
+    } else if (!hinted.has(line!)) {
+      hinted.add(line!)
+      problems.push({
+        path: '',
+        line,
+        message: `YAML syntax error: ${reason}; inside [ ] or { } quote the variable: "${variable}"`,
+      })
+    }
+  }
+  return hinted.size > 0 ? problems.filter((p) => hinted.has(p.line!)) : problems
+}
+
+function unquotedFlowVariable(line: string): string | undefined {
+  const unquoted = line.replace(/#.*$/, '').replace(/"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/g, '""')
+  return /[[{][^#]*?(\$\{[^}]*\})/.exec(unquoted)?.[1]
+}
+
 interface SchemaError {
   readonly message: string
-  readonly schema: { anyOf?: { const?: unknown; type?: string; pattern?: string }[]; description?: string }
+  readonly schema: {
+    anyOf?: { const?: unknown; type?: string; pattern?: string }[]
+    description?: string
+    properties?: Record<string, unknown>
+  }
+  readonly path: string
   readonly value: unknown
   readonly type: number
 }
@@ -140,7 +189,11 @@ interface SchemaError {
 /** TypeBox's messages, said the way a person editing YAML needs them. */
 function describe(error: SchemaError): string {
   const options = error.schema.anyOf
-  if (error.message === 'Unexpected property') return 'unknown option'
+  if (error.message === 'Unexpected property') {
+    const key = String(unescapePointer(error.path.split('/').at(-1) ?? ''))
+    const meant = closest(key, Object.keys(error.schema.properties ?? {}))
+    return meant === undefined ? 'unknown option' : `unknown option (did you mean ${meant}?)`
+  }
   if (error.message.startsWith('Expected required property')) return 'is required'
   if (options?.every((o) => o.const !== undefined)) {
     return `must be one of ${options.map((o) => o.const).join(', ')} (got ${JSON.stringify(error.value)})`

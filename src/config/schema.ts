@@ -286,7 +286,7 @@ export const ConfigSchema = Type.Object(
         accessLog: Type.Boolean({
           default: false,
           description:
-            'One info line per request (method, route, status, ms). Off by default: the ingress in front usually logs requests, and the line costs about a sixth of throughput (docs/performance.md).',
+            'One info line per request (method, route, status, ms). Off by default: the ingress in front usually logs requests, and the line costs about 13 % of throughput (docs/performance.md).',
         }),
       },
       { ...strict, default: {} },

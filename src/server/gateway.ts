@@ -11,6 +11,7 @@ import { registerProxyRoutes } from '../proxy/routes.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { Sessions } from '../session/sessions.js'
 import { ClientTokens } from '../tokens/client-tokens.js'
+import { logRefresh } from '../tokens/refresh-log.js'
 import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
 import { type Backends, createBackends } from './backends.js'
 import { installErrorHandling } from './error-handler.js'
@@ -106,9 +107,10 @@ export async function buildGateway(
     store: backends.sessions,
     coordination: options.coordination ?? 'single-flight',
     observer: {
-      refreshed(outcome, ms, resource) {
+      refreshed(outcome, ms, resource, sessionId) {
         metrics.refreshes.inc({ outcome, resource })
         metrics.refreshDuration.observe(ms / 1000)
+        logRefresh(app.log, outcome, ms, sessionId, resource)
       },
       joined: () => metrics.refreshJoins.inc(),
     },

@@ -33,7 +33,7 @@ export type RefreshOutcome = 'success' | 'invalid_grant' | 'invalid_target' | 'u
 
 export interface RefreshObserver {
   /** `resource` is the audience's bounded label, `''` for the login token. */
-  refreshed?(outcome: RefreshOutcome, ms: number, resource: string): void
+  refreshed?(outcome: RefreshOutcome, ms: number, resource: string, sessionId: string): void
   joined?(): void
 }
 
@@ -230,11 +230,11 @@ export class UserTokens {
           : code === 'GATEHOUSE_ERR_RESOURCE_REFUSED'
             ? 'invalid_target'
             : 'unavailable'
-      this.#o.observer?.refreshed?.(outcome, this.#o.now() - started, label)
+      this.#o.observer?.refreshed?.(outcome, this.#o.now() - started, label, current.id)
       if (outcome === 'invalid_grant') await this.#o.store.delete(current.id)
       throw err
     }
-    this.#o.observer?.refreshed?.('success', this.#o.now() - started, label)
+    this.#o.observer?.refreshed?.('success', this.#o.now() - started, label, current.id)
     // The rotated refresh token and the token it came with are one write
     // (one compare-and-set on `v`): storing either without the other would
     // leave a session whose refresh token is already spent. Tokens of the

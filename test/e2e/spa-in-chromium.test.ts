@@ -19,7 +19,7 @@ const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))
 
 t.test(
-  'the demo SPA in real Chromium: login, API calls across a refresh, logout; no token ever reaches the page',
+  'the demo SPA in real Chromium: login, API calls across a refresh, 50 calls and 1 refresh, logout; no token ever reaches the page',
   async (t) => {
     mkdirSync(artifacts, { recursive: true })
     const clock = new TestClock()
@@ -122,6 +122,20 @@ t.test(
       'the client route used a client-credentials token',
     )
     await shot('client-call')
+
+    // The demo's headline: fifty calls on a token due for refresh, one refresh.
+    idp.resetStats()
+    clock.advance(61_000)
+    await page.click('#fire')
+    await page.locator('#burst[data-done="true"]').waitFor()
+    t.equal(await page.textContent('#burst-answered'), '50 of 50, all 200')
+    t.equal(await page.textContent('#burst-calls'), '50', 'the page shows the gateway counted 50 calls')
+    t.equal(await page.textContent('#burst-refreshes'), '1', 'and 1 refresh')
+    t.equal(idp.stats.refreshGrants, 1, 'the IdP saw exactly one refresh')
+    t.equal(idp.stats.refreshReplays, 0)
+    t.match(await page.textContent('#burst-token'), /^[0-9a-f]{8}$/, 'every call carried the one new token')
+    t.match(await page.textContent('#burst-expires'), /\d/, 'shown with its expiry')
+    await shot('burst')
 
     t.equal(await page.evaluate(() => document.cookie), '', 'document.cookie shows nothing')
     const storage = await page.evaluate(

@@ -1,0 +1,89 @@
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { freePort, SESSION_SECRET } from '../helpers/gateway.js'
+import { pollUntil } from '../helpers/redis.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const readme = readFileSync(join(root, 'README.md'), 'utf8')
+/** The shell block a new user copies to run Gatehouse from a checkout. */
+const block = /To run Gatehouse itself from a checkout:\n\n```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? ''
+const commands = block
+  .split('\n')
+  .map((line) => line.replace(/\s+#.*$/, '').trim())
+  .filter(Boolean)
+const check = commands.find((c) => c.startsWith('npm run check'))
+const start = commands.find((c) => c.startsWith('npm start'))
+
+// A tree holding only what `npm run build` and a clone give: package.json,
+// routes.yaml and dist/, built here so a stale dist/ of the checkout cannot
+// pass for a working one.
+const tree = mkdtempSync(join(tmpdir(), 'gatehouse-readme-'))
+t.teardown(() => rmSync(tree, { recursive: true, force: true }))
+for (const file of ['package.json', 'routes.yaml']) copyFileSync(join(root, file), join(tree, file))
+symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'), 'dir')
+execFileSync(
+  process.execPath,
+  [
+    join(root, 'node_modules/typescript/bin/tsc'),
+    '-p',
+    join(root, 'tsconfig.build.json'),
+    '--outDir',
+    join(tree, 'dist'),
+  ],
+  { stdio: 'inherit' },
+)
+
+const env = {
+  ...process.env,
+  OIDC_CLIENT_SECRET: 'a-client-secret',
+  SESSION_SECRET,
+  npm_config_update_notifier: 'false',
+}
+
+t.test('the README builds, then checks and starts with commands that work as written', async (t) => {
+  t.same(commands.slice(0, 2), [
+    'npm run build',
+    'export OIDC_CLIENT_SECRET=... SESSION_SECRET=$(openssl rand -base64 48)',
+  ])
+  t.ok(check && start, `the block names a check and a start command: ${JSON.stringify(commands)}`)
+  t.notMatch(block, /npx gatehouse/, 'npx gatehouse only works once the package is installed')
+})
+
+t.test('the README check command validates routes.yaml: OK, exit 0', async (t) => {
+  const out = execFileSync('bash', ['-c', check!], { cwd: tree, env, encoding: 'utf8' })
+  t.match(out, /OK: routes\.yaml \(\d+ routes?\)/)
+})
+
+t.test('the README start command serves /healthz, and SIGTERM ends it', async (t) => {
+  const port = await freePort()
+  const nowhere = await freePort()
+  const child = spawn('bash', ['-c', start!], {
+    cwd: tree,
+    // No IdP: start must listen anyway and keep retrying discovery.
+    env: { ...env, PORT: String(port), OIDC_ISSUER: `http://127.0.0.1:${nowhere}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  let output = ''
+  const collect = (d: Buffer) => {
+    output += d.toString()
+  }
+  child.stdout.on('data', collect)
+  child.stderr.on('data', collect)
+  const exited = once(child, 'exit')
+  t.teardown(() => {
+    if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL')
+  })
+  await pollUntil(async () => output.includes('gatehouse listening'), 30_000)
+  const health = await fetch(`http://127.0.0.1:${port}/healthz`)
+  t.equal(health.status, 200)
+  process.kill(-child.pid!, 'SIGTERM')
+  await exited
+  t.match(output, /shutting down/)
+  t.notMatch(output, /\n\s+at /, 'no stack trace')
+})

@@ -1,0 +1,44 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { freePort } from '../helpers/gateway.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+async function occupied(): Promise<{ server: Server; port: number }> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { server, port: (server.address() as { port: number }).port }
+}
+
+async function demo(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'demo/run.ts'], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
+  child.stdout.resume()
+  const [code] = await once(child, 'exit')
+  return { code: code as number, lines: stderr.split('\n').filter((l) => l.startsWith('demo:')), stderr }
+}
+
+for (const variable of ['IDP_PORT', 'PORT'] as const) {
+  t.test(`a busy ${variable}: one line naming the override, exit 1, no stack trace`, async (t) => {
+    const busy = await occupied()
+    t.teardown(() => busy.server.close())
+    const other = variable === 'PORT' ? 'IDP_PORT' : 'PORT'
+    const r = await demo({ [variable]: String(busy.port), [other]: String(await freePort()) })
+    t.equal(r.code, 1)
+    t.same(r.lines, [
+      `demo: port ${busy.port} is in use; choose another with ${variable}, e.g. ${variable}=${busy.port + 10} npm run demo`,
+    ])
+    t.notMatch(r.stderr, /\n\s+at /, 'no stack trace')
+    t.notMatch(r.stderr, /EADDRINUSE/, 'no raw error')
+  })
+}
