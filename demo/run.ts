@@ -13,11 +13,12 @@ import { start } from '../src/server/start.js'
 
 const port = Number(process.env.PORT ?? 3000)
 const idpPort = Number(process.env.IDP_PORT ?? 4000)
+const metricsPort = Number(process.env.METRICS_PORT ?? 9464)
 const publicUrl = `http://localhost:${port}`
 const clientSecret = randomBytes(24).toString('base64url')
 
 /** A busy port is the one failure a first run is likely to meet: say how to pick another. */
-function failed(err: unknown, variable: 'PORT' | 'IDP_PORT', busy: number): never {
+function failed(err: unknown, variable: 'PORT' | 'IDP_PORT' | 'METRICS_PORT', busy: number): never {
   const { code, message } = err as NodeJS.ErrnoException
   console.error(
     code === 'EADDRINUSE'
@@ -54,6 +55,7 @@ const env = {
   DEMO_SESSION_SECRET: randomBytes(32).toString('base64url'),
   DEMO_UPSTREAM: upstream.url,
   DEMO_STATIC: frontend.url,
+  DEMO_METRICS_PORT: String(metricsPort),
 }
 let gateway: Awaited<ReturnType<typeof start>>
 try {
@@ -61,7 +63,9 @@ try {
   gateway = await start(config, { handleSignals: false })
 } catch (err) {
   await Promise.all([idp.close(), upstream.close(), frontend.close()])
-  failed(err, 'PORT', port)
+  // Either listener can find its port taken: name the one that was.
+  const metrics = (err as { port?: number }).port === metricsPort
+  failed(err, metrics ? 'METRICS_PORT' : 'PORT', metrics ? metricsPort : port)
 }
 
 console.log(`

@@ -60,9 +60,13 @@ async function call(route) {
   if (status === 401) window.location.href = `/auth/login?returnTo=${encodeURIComponent(location.pathname)}`
 }
 
-/** The gateway's own counters, from its Prometheus text at /metrics. */
+/**
+ * The gateway's own counters, from the Prometheus text of its metrics
+ * listener, which the demo config routes at /demo/metrics.
+ */
 async function counters() {
-  const text = await (await fetch('/metrics')).text()
+  const response = await fetch('/demo/metrics', { headers: { 'x-csrf': '1' }, cache: 'no-store' })
+  const text = await response.text()
   const sum = (name, label) =>
     text
       .split('\n')

@@ -28,12 +28,14 @@ async function demo(env: Record<string, string>) {
   return { code: code as number, lines: stderr.split('\n').filter((l) => l.startsWith('demo:')), stderr }
 }
 
-for (const variable of ['IDP_PORT', 'PORT'] as const) {
+const variables = ['IDP_PORT', 'PORT', 'METRICS_PORT'] as const
+for (const variable of variables) {
   t.test(`a busy ${variable}: one line naming the override, exit 1, no stack trace`, async (t) => {
     const busy = await occupied()
     t.teardown(() => busy.server.close())
-    const other = variable === 'PORT' ? 'IDP_PORT' : 'PORT'
-    const r = await demo({ [variable]: String(busy.port), [other]: String(await freePort()) })
+    const env: Record<string, string> = {}
+    for (const other of variables) env[other] = String(other === variable ? busy.port : await freePort())
+    const r = await demo(env)
     t.equal(r.code, 1)
     t.same(r.lines, [
       `demo: port ${busy.port} is in use; choose another with ${variable}, e.g. ${variable}=${busy.port + 10} npm run demo`,

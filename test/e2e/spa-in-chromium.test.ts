@@ -5,15 +5,8 @@ import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startStaticServer } from '../../dev/static.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
-import {
-  CLIENT_ID,
-  CLIENT_SECRET,
-  freePort,
-  route,
-  startGateway,
-  TestClock,
-  testConfig,
-} from '../helpers/gateway.js'
+import { start } from '../../src/server/start.js'
+import { CLIENT_ID, CLIENT_SECRET, freePort, route, TestClock, testConfig } from '../helpers/gateway.js'
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))
@@ -41,18 +34,28 @@ t.test(
     t.teardown(() => upstream.close())
     const frontend = await startStaticServer(fileURLToPath(new URL('../../demo/public/', import.meta.url)))
     t.teardown(() => frontend.close())
-    const gateway = await startGateway(
-      testConfig({
+    // The demo config routes /demo/metrics to the metrics listener, so the
+    // burst panel can read the gateway's own counters: the same here.
+    const metricsPort = await freePort()
+    const config = {
+      ...testConfig({
         port,
         issuer: idp.issuer,
         routes: [
           route('/api/orders', upstream.url),
           route('/api/reports', upstream.url, { token: 'client', scopes: ['reports.read'] }),
+          route('/demo/metrics', `http://127.0.0.1:${metricsPort}`, {
+            token: 'none',
+            rewritePath: '/metrics',
+          }),
           route('/', frontend.url, { token: 'none', csrf: false }),
         ],
       }),
-      { now: clock.now },
-    )
+      metrics: { enabled: true, host: '127.0.0.1', port: metricsPort },
+    }
+    // start(), as the demo runs it: the gateway and its metrics listener.
+    const gateway = await start(config, { now: clock.now, handleSignals: false })
+    await gateway.app.gatehouse.whenDiscovered()
     t.teardown(() => gateway.close())
 
     const browser = await chromium.launch({
