@@ -12,7 +12,7 @@ export interface Backends {
   readonly locks: LockService
   readonly clientTokens: TokenCache
   /** The shared Redis connection, for plugins that keep state there (rate limits). */
-  readonly redis?: import('../session/redis-connection.js').RedisClient
+  readonly redis?: import('../redis/connection.js').RedisClient
   /** Logout-token `jti`s already acted on. */
   readonly replay: ReplayCache
   close(): Promise<void>

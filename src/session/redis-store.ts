@@ -31,8 +31,8 @@ import {
   guarded,
   type RedisClient,
   whenReady,
-} from './redis-connection.js'
-import type { ReplicaConfirmation } from './redis-durability.js'
+} from '../redis/connection.js'
+import type { ReplicaConfirmation } from '../redis/durability.js'
 import { CREATE, DELETE, GET_AND_TOUCH, INDEX_ADD, INDEX_MEMBERS, UPDATE_TOKENS } from './redis-scripts.js'
 import { TrackedCache, type TrackedCacheOptions } from './redis-tracked-cache.js'
 import type { ReadOptions, SessionData, SessionStore, TokenSet, UpdateResult } from './types.js'

@@ -22,7 +22,7 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
 import type { RedisStoreConfig } from '../config/types.js'
-import { closeRedisClient, createRedisClient, eventOrTimeout } from './redis-connection.js'
+import { closeRedisClient, createRedisClient, eventOrTimeout } from '../redis/connection.js'
 
 const CHANNEL = '__redis__:invalidate'
 

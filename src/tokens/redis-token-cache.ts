@@ -1,4 +1,4 @@
-import { guarded, type RedisClient } from '../session/redis-connection.js'
+import { guarded, type RedisClient } from '../redis/connection.js'
 import type { CachedToken, TokenCache } from './types.js'
 
 /** Options of `RedisTokenCache`. */

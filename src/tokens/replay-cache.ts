@@ -1,4 +1,4 @@
-import { guarded, type RedisClient } from '../session/redis-connection.js'
+import { guarded, type RedisClient } from '../redis/connection.js'
 import type { ReplayCache } from './types.js'
 
 /** One process's replay cache, bounded so a flood of ids cannot grow it without limit. */
