@@ -1,4 +1,5 @@
-import type { SessionData, SessionStore, TokenSet, UpdateResult } from './types.js'
+import type { TokenSet } from '../types.js'
+import type { SessionData, SessionStore, UpdateResult } from './types.js'
 
 /** Options of `MemorySessionStore`. */
 export interface MemorySessionStoreOptions {

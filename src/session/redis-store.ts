@@ -33,9 +33,10 @@ import {
   whenReady,
 } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
+import type { TokenSet } from '../types.js'
 import { CREATE, DELETE, GET_AND_TOUCH, INDEX_ADD, INDEX_MEMBERS, UPDATE_TOKENS } from './redis-scripts.js'
 import { TrackedCache, type TrackedCacheOptions } from './redis-tracked-cache.js'
-import type { ReadOptions, SessionData, SessionStore, TokenSet, UpdateResult } from './types.js'
+import type { ReadOptions, SessionData, SessionStore, UpdateResult } from './types.js'
 
 /** Every key and channel Gatehouse uses in Redis, for the docs and for operators. */
 export const REDIS_KEY_LAYOUT = {

@@ -4,28 +4,7 @@
  * The browser only ever holds a sealed cookie with `id`; everything below
  * stays on the server.
  */
-export interface TokenSet {
-  readonly accessToken: string
-  /** Epoch ms at which the access token stops being accepted. */
-  readonly accessTokenExpiresAt: number
-  readonly refreshToken?: string | undefined
-  readonly idToken?: string | undefined
-  /**
-   * Access tokens minted from the one refresh token for a route's
-   * (resource, scopes), keyed by `TokenAudience.key`. They live in the same
-   * record as the refresh token, so each redemption's rotated refresh token
-   * and the token it came with are written by one compare-and-set. Keys
-   * come only from the configuration, so the map is bounded by it.
-   */
-  readonly audiences?: Readonly<Record<string, AudienceToken>> | undefined
-}
-
-/** An access token for one (resource, scopes), minted by a refresh-token grant. */
-export interface AudienceToken {
-  readonly accessToken: string
-  /** Epoch ms at which it stops being accepted. */
-  readonly accessTokenExpiresAt: number
-}
+import type { TokenSet } from '../types.js'
 
 export interface SessionData {
   /** Random, 256-bit, base64url. Also the store key. */

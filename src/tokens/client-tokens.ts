@@ -1,7 +1,8 @@
 import { gatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
+import type { CachedToken } from '../types.js'
 import { SingleFlight } from './single-flight.js'
-import type { CachedToken, LockService, TokenCache } from './types.js'
+import type { LockService, TokenCache } from './types.js'
 
 export interface ClientTokensOptions {
   readonly cache: TokenCache

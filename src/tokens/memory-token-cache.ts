@@ -1,4 +1,5 @@
-import type { CachedToken, TokenCache } from './types.js'
+import type { CachedToken } from '../types.js'
+import type { TokenCache } from './types.js'
 
 /**
  * Client-credentials tokens for one process, dropped when their TTL passes
