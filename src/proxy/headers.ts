@@ -1,12 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { OwnCookies } from './own-cookies.js'
 import {
   foldUnderscores,
   GATEWAY_SET,
+  HOP_BY_HOP,
   hasSpoofablePrefix,
   isSpoofable,
   SPOOFABLE,
-} from './spoofable-headers.js'
+} from '../header-rules.js'
+import type { OwnCookies } from './own-cookies.js'
 
 /** The cookie parser the session plugin reads cookies with (@fastify/cookie's). */
 export type CookieParser = (header: string) => Record<string, string | undefined>
@@ -57,17 +58,6 @@ export interface ForwardedRequest {
   readonly host: string
   readonly socket: { readonly remoteAddress?: string | undefined }
 }
-
-/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection and never cross a proxy. */
-export const HOP_BY_HOP: readonly string[] = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-]
 
 /**
  * Request headers that never reach the upstream as the client sent them:
