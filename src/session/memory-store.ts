@@ -1,5 +1,5 @@
 import type { TokenSet } from '../types.js'
-import type { SessionData, SessionStore, UpdateResult } from './types.js'
+import type { SessionData, SessionStore, StoreReport, UpdateResult } from './types.js'
 
 /** Options of `MemorySessionStore`. */
 export interface MemorySessionStoreOptions {
@@ -94,6 +94,10 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async ping(): Promise<void> {}
+
+  report(): StoreReport {
+    return { heldSessions: () => this.#sessions.size }
+  }
 
   async close(): Promise<void> {
     this.#sessions.clear()

@@ -61,5 +61,27 @@ export interface SessionStore {
   idsBySid(sid: string): Promise<string[]>
   /** Rejects when the store cannot serve requests. */
   ping(): Promise<void>
+  /** What the store reports on `/metrics`; absent, it reports nothing. */
+  report?(): StoreReport
   close(): Promise<void>
+}
+
+/** A store's own figures for `/metrics`; each part only where it applies. */
+export interface StoreReport {
+  /** Sessions held in this process, expired ones not yet noticed included (the memory store). */
+  readonly heldSessions?: () => number
+  /** The per-instance copy of a shared store, whenever one was asked for. */
+  readonly localCache?: LocalCacheReport
+}
+
+export interface LocalCacheReport {
+  /** True while the copy is in use; false when it is off (a Redis Cluster, or `CLIENT TRACKING` refused). */
+  enabled(): boolean
+  /** The copy itself; absent when it was never started. */
+  readonly copy?: {
+    readonly size: number
+    /** Invalidations are heard, so entries may be served. */
+    readonly armed: boolean
+    readonly stats: { readonly hits: number; readonly misses: number }
+  }
 }
