@@ -1,3 +1,4 @@
+import { BoundedMap } from '../bounded-map.js'
 import type { CachedToken } from '../types.js'
 import type { TokenCache } from './types.js'
 
@@ -7,13 +8,12 @@ import type { TokenCache } from './types.js'
  * flood of distinct scope sets cannot grow it without limit.
  */
 export class MemoryTokenCache implements TokenCache {
-  readonly #tokens = new Map<string, { token: CachedToken; until: number }>()
+  readonly #tokens: BoundedMap<string, { token: CachedToken; until: number }>
   readonly #now: () => number
-  readonly #max: number
 
   constructor(now: () => number = Date.now, maxEntries = 1_000) {
     this.#now = now
-    this.#max = maxEntries
+    this.#tokens = new BoundedMap(maxEntries)
   }
 
   async get(key: string): Promise<CachedToken | undefined> {
@@ -27,9 +27,7 @@ export class MemoryTokenCache implements TokenCache {
   }
 
   async set(key: string, token: CachedToken, ttlMs: number): Promise<void> {
-    this.#tokens.delete(key)
     this.#tokens.set(key, { token, until: this.#now() + ttlMs })
-    while (this.#tokens.size > this.#max) this.#tokens.delete(this.#tokens.keys().next().value as string)
   }
 
   async close(): Promise<void> {
