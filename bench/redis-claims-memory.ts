@@ -7,7 +7,7 @@
  * Prints one JSON line per shape. Token strings are the same sizes as in
  * bench/memory.ts; the figure is given with and without them.
  */
-import { closeRedisClient, createRedisClient, whenReady } from '../src/session/redis-connection.js'
+import { closeRedisClient, createRedisClient, whenReady } from '../src/redis/connection.js'
 import { RedisSessionStore } from '../src/session/redis-store.js'
 import { startRedis } from '../test/helpers/redis.js'
 import { benchSession, type ClaimsShape, TOKENS } from './session-fixture.js'

@@ -13,7 +13,8 @@
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { RedisSessionStore } from '../src/session/redis-store.js'
-import type { SessionData, TokenSet } from '../src/session/types.js'
+import type { SessionData } from '../src/session/types.js'
+import type { TokenSet } from '../src/types.js'
 import { startRedis } from '../test/helpers/redis.js'
 
 const { values } = parseArgs({ options: { sessions: { type: 'string', default: '10000' } } })

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import type { SessionData, TokenSet } from '../src/session/types.js'
+import type { SessionData } from '../src/session/types.js'
+import type { TokenSet } from '../src/types.js'
 
 /**
  * The sessions the memory figures store. The claims come in two shapes:

@@ -1,5 +1,4 @@
-import { HOP_BY_HOP } from '../proxy/headers.js'
-import { foldUnderscores, GATEWAY_SET, isSpoofable } from '../proxy/spoofable-headers.js'
+import { foldUnderscores, GATEWAY_SET, HOP_BY_HOP, isSpoofable } from '../header-rules.js'
 import { parseDuration } from './duration.js'
 import type { RawConfig } from './schema.js'
 import { parseStore } from './store-url.js'

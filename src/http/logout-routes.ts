@@ -3,9 +3,9 @@ import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { LogoutTokenVerifier } from '../oidc/logout-token.js'
-import { csrfCheck } from '../proxy/guard.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache } from '../tokens/types.js'
+import { csrfCheck } from './csrf.js'
 
 export interface LogoutRouteDeps {
   readonly config: GatehouseConfig

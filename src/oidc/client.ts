@@ -1,30 +1,11 @@
 import { importJWK } from 'jose'
 import * as oauth from 'oauth4webapi'
-import type { GatehouseConfig } from '../config/types.js'
+import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
-import type { TokenSet } from '../session/types.js'
-import { configuredResources, type TokenAudience } from '../tokens/audience.js'
-import type { CachedToken } from '../tokens/types.js'
+import type { CachedToken, LoginResult, LoginState, TokenAudience, TokenSet } from '../types.js'
 import { type BackChannel, createBackChannel } from './back-channel.js'
 import { sessionClaims } from './claims.js'
 import { translateIdpError } from './translate.js'
-
-/** What a login attempt must remember between `/login` and `/callback`. */
-export interface LoginState {
-  readonly state: string
-  readonly nonce: string
-  readonly codeVerifier: string
-  readonly returnTo: string
-  /** `prompt=none`: a silent check, which a strict OP answers without a refresh token (OIDC Core §11). */
-  readonly silent?: boolean
-}
-
-export interface LoginResult {
-  readonly tokens: TokenSet
-  readonly sub: string
-  readonly sid: string | undefined
-  readonly claims: Record<string, unknown>
-}
 
 /**
  * Everything Gatehouse says to the OpenID Provider, through oauth4webapi.
@@ -312,6 +293,16 @@ export class OidcClient {
       idToken: result.id_token,
     }
   }
+}
+
+/** Every resource the routes declare, each once, for the authorization request (RFC 8707 §2). */
+function configuredResources(routes: readonly RouteConfig[]): string[] {
+  const resources = new Set<string>()
+  for (const route of routes) {
+    if (route.resource !== undefined && (route.token === 'user' || route.token === 'optional-user'))
+      resources.add(route.resource)
+  }
+  return [...resources]
 }
 
 /** RFC 6749 §2.3.1 secrets, or an RFC 7523 assertion signed with the configured key. */

@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
+import { HOP_BY_HOP } from '../header-rules.js'
 import type { AnswerHygiene } from './answer-headers.js'
-import { connectionNamed, type ForwardedRequest, HOP_BY_HOP } from './headers.js'
+import { connectionNamed, type ForwardedRequest } from './headers.js'
 
 const hopByHop = new Set(HOP_BY_HOP)
 

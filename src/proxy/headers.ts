@@ -1,12 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { OwnCookies } from './own-cookies.js'
 import {
   foldUnderscores,
   GATEWAY_SET,
+  HOP_BY_HOP,
   hasSpoofablePrefix,
   isSpoofable,
   SPOOFABLE,
-} from './spoofable-headers.js'
+} from '../header-rules.js'
+import type { OwnCookies } from './own-cookies.js'
 
 /** The cookie parser the session plugin reads cookies with (@fastify/cookie's). */
 export type CookieParser = (header: string) => Record<string, string | undefined>
@@ -58,22 +59,11 @@ export interface ForwardedRequest {
   readonly socket: { readonly remoteAddress?: string | undefined }
 }
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection and never cross a proxy. */
-export const HOP_BY_HOP: readonly string[] = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-]
-
 /**
  * Request headers that never reach the upstream as the client sent them:
  * those the gateway sets itself, the hop-by-hop ones, `Host`, which undici
  * sets to the upstream's, and `Expect`: the gateway answers `100-continue`
- * itself (src/server/expect-continue.ts; Node answers 417 to any other
+ * itself (src/http/expect-continue.ts; Node answers 417 to any other
  * expectation), so the expectation is met at this hop, which RFC 9110
  * §10.1.1 allows a proxy, and undici refuses to send it at all.
  */

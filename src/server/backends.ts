@@ -2,7 +2,6 @@ import type { GatehouseConfig } from '../config/types.js'
 import { MemorySessionStore } from '../session/memory-store.js'
 import type { SessionStore } from '../session/types.js'
 import { MemoryLockService } from '../tokens/memory-lock.js'
-import { MemoryTokenCache } from '../tokens/memory-token-cache.js'
 import { MemoryReplayCache } from '../tokens/replay-cache.js'
 import type { LockService, ReplayCache, TokenCache } from '../tokens/types.js'
 
@@ -10,9 +9,10 @@ import type { LockService, ReplayCache, TokenCache } from '../tokens/types.js'
 export interface Backends {
   readonly sessions: SessionStore
   readonly locks: LockService
-  readonly clientTokens: TokenCache
+  /** Client-credentials tokens shared across instances; absent in memory mode, where `ClientTokens` keeps the only copy. */
+  readonly clientTokens?: TokenCache
   /** The shared Redis connection, for plugins that keep state there (rate limits). */
-  readonly redis?: import('../session/redis-connection.js').RedisClient
+  readonly redis?: import('../redis/connection.js').RedisClient
   /** Logout-token `jti`s already acted on. */
   readonly replay: ReplayCache
   close(): Promise<void>
@@ -27,11 +27,9 @@ export async function createBackends(config: GatehouseConfig, now: () => number)
       clock: now,
     })
     const locks = new MemoryLockService()
-    const clientTokens = new MemoryTokenCache(now)
     return {
       sessions,
       locks,
-      clientTokens,
       replay: new MemoryReplayCache(now),
       async close() {
         await locks.close()

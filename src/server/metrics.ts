@@ -1,5 +1,4 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
-import type { TrackedCache } from '../session/redis-tracked-cache.js'
 import type { SessionStore } from '../session/types.js'
 import { RequestMetrics } from './request-metrics.js'
 
@@ -73,30 +72,30 @@ export class GatewayMetrics {
 
   constructor(store: SessionStore) {
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' })
-    if ('size' in store) {
-      const sized = store as SessionStore & { readonly size: number }
+    const report = store.report?.() ?? {}
+    const held = report.heldSessions
+    if (held) {
       new Gauge({
         name: 'gatehouse_active_sessions',
         help: 'Sessions held by the memory store.',
         registers: [this.registry],
         collect() {
-          this.set(sized.size)
+          this.set(held())
         },
       })
     }
-    // By shape, not class: memory mode must not load the Redis modules.
-    const cache = (store as { readonly cache?: TrackedCache<unknown> }).cache
-    const cacheOff = (store as { readonly cacheOff?: string }).cacheOff
-    if (cache || cacheOff) {
+    const localCache = report.localCache
+    if (localCache) {
       new Gauge({
         name: 'gatehouse_session_cache_enabled',
         help: '1 when the local session copy is in use (Redis store); 0 when it is off, as on a Redis Cluster.',
         registers: [this.registry],
         collect() {
-          this.set(cache && !cache.refused ? 1 : 0)
+          this.set(localCache.enabled() ? 1 : 0)
         },
       })
     }
+    const cache = localCache?.copy
     if (cache) {
       new Gauge({
         name: 'gatehouse_session_cache_entries',

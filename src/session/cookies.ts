@@ -3,7 +3,7 @@ import secureSession from '@fastify/secure-session'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig } from '../config/types.js'
-import type { LoginState } from '../oidc/client.js'
+import type { LoginState } from '../types.js'
 
 declare module '@fastify/secure-session' {
   interface SessionData {

@@ -1,4 +1,6 @@
-import type { SessionData, SessionStore, TokenSet, UpdateResult } from './types.js'
+import { BoundedMap } from '../bounded-map.js'
+import type { TokenSet } from '../types.js'
+import type { SessionData, SessionStore, StoreReport, UpdateResult } from './types.js'
 
 /** Options of `MemorySessionStore`. */
 export interface MemorySessionStoreOptions {
@@ -24,17 +26,16 @@ const RECLAIM_PER_CREATE = 4
  */
 export class MemorySessionStore implements SessionStore {
   readonly kind = 'memory' as const
-  readonly #sessions = new Map<string, SessionData>()
+  readonly #sessions: BoundedMap<string, SessionData>
   readonly #bySub = new Map<string, Set<string>>()
   readonly #bySid = new Map<string, Set<string>>()
   readonly #idle: number
-  readonly #max: number
   readonly #touchEvery: number
   readonly #now: () => number
 
   constructor(options: MemorySessionStoreOptions) {
     this.#idle = options.idleTimeoutMs
-    this.#max = options.maxSessions ?? 100_000
+    this.#sessions = new BoundedMap(options.maxSessions ?? 100_000, (_, evicted) => this.#unindex(evicted))
     this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
     this.#now = options.clock ?? Date.now
   }
@@ -51,17 +52,11 @@ export class MemorySessionStore implements SessionStore {
     this.#sessions.set(session.id, session)
     index(this.#bySub, session.sub, session.id)
     if (session.sid) index(this.#bySid, session.sid, session.id)
-    while (this.#sessions.size > this.#max) {
-      const oldest = this.#sessions.keys().next().value as string
-      this.#remove(oldest)
-    }
   }
 
   async get(id: string, now: number): Promise<SessionData | undefined> {
     const session = this.#live(id, now)
     if (!session) return undefined
-    // Map order is insertion order: re-inserting makes it most recent.
-    this.#sessions.delete(id)
     const lastTouch = session.idleExpiresAt - this.#idle
     if (now - lastTouch < this.#touchEvery) {
       this.#sessions.set(id, session)
@@ -76,7 +71,7 @@ export class MemorySessionStore implements SessionStore {
     const session = this.#live(id, this.#now())
     if (!session) return 'missing'
     if (session.version !== expectedVersion) return 'stale'
-    this.#sessions.set(id, { ...session, tokens, version: expectedVersion + 1 })
+    this.#sessions.replace(id, { ...session, tokens, version: expectedVersion + 1 })
     return 'updated'
   }
 
@@ -93,6 +88,10 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async ping(): Promise<void> {}
+
+  report(): StoreReport {
+    return { heldSessions: () => this.#sessions.size }
+  }
 
   async close(): Promise<void> {
     this.#sessions.clear()
@@ -115,9 +114,9 @@ export class MemorySessionStore implements SessionStore {
     // looks per create free sessions never read again at O(1) each. Absolute expiry
     // is not in LRU order, so this is best effort: maxSessions is the hard bound.
     for (let i = 0; i < RECLAIM_PER_CREATE; i++) {
-      const head = this.#sessions.values().next()
-      if (head.done || !isExpired(head.value, now)) return
-      this.#remove(head.value.id)
+      const head = this.#sessions.oldest()
+      if (!head || !isExpired(head, now)) return
+      this.#remove(head.id)
     }
   }
 
@@ -131,8 +130,12 @@ export class MemorySessionStore implements SessionStore {
     const session = this.#sessions.get(id)
     if (!session) return
     this.#sessions.delete(id)
-    unindex(this.#bySub, session.sub, id)
-    if (session.sid) unindex(this.#bySid, session.sid, id)
+    this.#unindex(session)
+  }
+
+  #unindex(session: SessionData): void {
+    unindex(this.#bySub, session.sub, session.id)
+    if (session.sid) unindex(this.#bySid, session.sid, session.id)
   }
 }
 

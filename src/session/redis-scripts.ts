@@ -1,5 +1,6 @@
 /**
- * Lua scripts, each atomic on the Redis server and one round trip. The key
+ * The session store's Lua scripts, each atomic on the Redis server and one
+ * round trip (the refresh lock's are in `tokens/redis-lock-scripts.ts`). The key
  * layout they maintain is `REDIS_KEY_LAYOUT` in `redis-store.ts`.
  *
  * Each script touches exactly the keys it is given, and each is given one:
@@ -103,24 +104,4 @@ return data
 export const INDEX_MEMBERS = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', tonumber(ARGV[1])))
 return redis.call('ZRANGE', KEYS[1], 0, -1)
-`
-
-/** Renews a lock iff still owned. KEYS: lock. ARGV: owner, ttlMs. */
-export const RENEW_LOCK = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-`
-
-/**
- * Deletes a lock iff still owned, and only then wakes waiters: a holder
- * whose lock lapsed must neither delete the next owner's lock nor tell
- * waiters it is free. KEYS: lock. ARGV: owner, channel, message.
- */
-export const RELEASE_LOCK = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
-  return 1
-end
-return 0
 `

@@ -31,11 +31,12 @@ import {
   guarded,
   type RedisClient,
   whenReady,
-} from './redis-connection.js'
-import type { ReplicaConfirmation } from './redis-durability.js'
+} from '../redis/connection.js'
+import type { ReplicaConfirmation } from '../redis/durability.js'
+import type { TokenSet } from '../types.js'
 import { CREATE, DELETE, GET_AND_TOUCH, INDEX_ADD, INDEX_MEMBERS, UPDATE_TOKENS } from './redis-scripts.js'
 import { TrackedCache, type TrackedCacheOptions } from './redis-tracked-cache.js'
-import type { ReadOptions, SessionData, SessionStore, TokenSet, UpdateResult } from './types.js'
+import type { ReadOptions, SessionData, SessionStore, StoreReport, UpdateResult } from './types.js'
 
 /** Every key and channel Gatehouse uses in Redis, for the docs and for operators. */
 export const REDIS_KEY_LAYOUT = {
@@ -343,6 +344,12 @@ export class RedisSessionStore implements SessionStore {
 
   async ping(): Promise<void> {
     await guarded(() => this.#redis.ping())
+  }
+
+  report(): StoreReport {
+    const copy = this.#cache
+    if (!copy && !this.cacheOff) return {}
+    return { localCache: { enabled: () => copy !== undefined && !copy.refused, ...(copy ? { copy } : {}) } }
   }
 
   /** Quits the connection if the store opened it; a shared one is closed by its owner. */

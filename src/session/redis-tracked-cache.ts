@@ -21,8 +21,9 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
+import { BoundedMap } from '../bounded-map.js'
 import type { RedisStoreConfig } from '../config/types.js'
-import { closeRedisClient, createRedisClient, eventOrTimeout } from './redis-connection.js'
+import { closeRedisClient, createRedisClient, eventOrTimeout } from '../redis/connection.js'
 
 const CHANNEL = '__redis__:invalidate'
 
@@ -64,12 +65,11 @@ export interface ReadTicket {
  * the cache stays empty and every read goes to Redis.
  */
 export class TrackedCache<V> extends EventEmitter {
-  readonly #entries = new Map<string, V>()
+  readonly #entries: BoundedMap<string, V>
   /** Reads in flight: key to the number of the latest read of it. */
   readonly #pending = new Map<string, number>()
   readonly #conn: Redis
   readonly #prefix: string
-  readonly #max: number
   readonly #staleness: number
   readonly #timer: NodeJS.Timeout
   readonly #clock: () => number
@@ -87,7 +87,7 @@ export class TrackedCache<V> extends EventEmitter {
   constructor(options: TrackedCacheOptions) {
     super()
     this.#prefix = options.prefix
-    this.#max = options.maxEntries
+    this.#entries = new BoundedMap(options.maxEntries)
     this.#staleness = options.maxStalenessMs ?? 1_000
     this.#clock = options.clock ?? (() => performance.now())
     // RESP2: ioredis drops RESP3 `invalidate` pushes, but delivers the
@@ -125,14 +125,12 @@ export class TrackedCache<V> extends EventEmitter {
 
   /** The cached value, or `undefined` when absent or when the copy cannot be trusted right now. */
   get(key: string): V | undefined {
-    const value = this.#armed && this.#clock() < this.#freshUntil ? this.#entries.get(key) : undefined
+    const value = this.#armed && this.#clock() < this.#freshUntil ? this.#entries.use(key) : undefined
     if (value === undefined) {
       this.#misses++
       return undefined
     }
     this.#hits++
-    this.#entries.delete(key)
-    this.#entries.set(key, value)
     return value
   }
 
@@ -153,7 +151,6 @@ export class TrackedCache<V> extends EventEmitter {
     this.#pending.delete(ticket.key)
     if (value === undefined || ticket.epoch !== this.#epoch) return
     this.#entries.set(ticket.key, value)
-    if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!)
   }
 
   /**

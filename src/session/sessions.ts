@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
-import type { LoginResult } from '../oidc/client.js'
+import type { LoginResult } from '../types.js'
 import type { SessionData, SessionStore } from './types.js'
 
 /**

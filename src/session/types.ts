@@ -4,28 +4,7 @@
  * The browser only ever holds a sealed cookie with `id`; everything below
  * stays on the server.
  */
-export interface TokenSet {
-  readonly accessToken: string
-  /** Epoch ms at which the access token stops being accepted. */
-  readonly accessTokenExpiresAt: number
-  readonly refreshToken?: string | undefined
-  readonly idToken?: string | undefined
-  /**
-   * Access tokens minted from the one refresh token for a route's
-   * (resource, scopes), keyed by `TokenAudience.key`. They live in the same
-   * record as the refresh token, so each redemption's rotated refresh token
-   * and the token it came with are written by one compare-and-set. Keys
-   * come only from the configuration, so the map is bounded by it.
-   */
-  readonly audiences?: Readonly<Record<string, AudienceToken>> | undefined
-}
-
-/** An access token for one (resource, scopes), minted by a refresh-token grant. */
-export interface AudienceToken {
-  readonly accessToken: string
-  /** Epoch ms at which it stops being accepted. */
-  readonly accessTokenExpiresAt: number
-}
+import type { TokenSet } from '../types.js'
 
 export interface SessionData {
   /** Random, 256-bit, base64url. Also the store key. */
@@ -82,5 +61,27 @@ export interface SessionStore {
   idsBySid(sid: string): Promise<string[]>
   /** Rejects when the store cannot serve requests. */
   ping(): Promise<void>
+  /** What the store reports on `/metrics`; absent, it reports nothing. */
+  report?(): StoreReport
   close(): Promise<void>
+}
+
+/** A store's own figures for `/metrics`; each part only where it applies. */
+export interface StoreReport {
+  /** Sessions held in this process, expired ones not yet noticed included (the memory store). */
+  readonly heldSessions?: () => number
+  /** The per-instance copy of a shared store, whenever one was asked for. */
+  readonly localCache?: LocalCacheReport
+}
+
+export interface LocalCacheReport {
+  /** True while the copy is in use; false when it is off (a Redis Cluster, or `CLIENT TRACKING` refused). */
+  enabled(): boolean
+  /** The copy itself; absent when it was never started. */
+  readonly copy?: {
+    readonly size: number
+    /** Invalidations are heard, so entries may be served. */
+    readonly armed: boolean
+    readonly stats: { readonly hits: number; readonly misses: number }
+  }
 }

@@ -1,10 +1,16 @@
 import { gatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
+import type { CachedToken } from '../types.js'
 import { SingleFlight } from './single-flight.js'
-import type { CachedToken, LockService, TokenCache } from './types.js'
+import type { LockService, TokenCache } from './types.js'
 
 export interface ClientTokensOptions {
-  readonly cache: TokenCache
+  /**
+   * The copy shared with the other instances. Absent with one process,
+   * whose local copy is then the only one: a second in-memory copy would
+   * hold the same tokens twice.
+   */
+  readonly cache?: TokenCache | undefined
   readonly locks: LockService
   readonly oidc: Pick<OidcClient, 'clientCredentials'>
   readonly refreshBefore: number
@@ -46,7 +52,7 @@ export class ClientTokens {
   }
 
   async #shared(key: string): Promise<CachedToken | undefined> {
-    const shared = await this.#o.cache.get(key)
+    const shared = await this.#o.cache?.get(key)
     return shared && this.#fresh(shared) ? shared : undefined
   }
 
@@ -70,7 +76,7 @@ export class ClientTokens {
       if (again) return again
       const token = await this.#o.oidc.clientCredentials(scopes)
       const ttl = token.expiresAt - this.#o.now()
-      if (ttl > 0) await this.#o.cache.set(key, token, ttl)
+      if (ttl > 0) await this.#o.cache?.set(key, token, ttl)
       return token
     } finally {
       await lock.release()

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { Cluster } from 'ioredis'
-import { guarded, type RedisClient } from '../session/redis-connection.js'
-import type { ReplicaConfirmation } from '../session/redis-durability.js'
-import { RELEASE_LOCK, RENEW_LOCK } from '../session/redis-scripts.js'
+import { guarded, type RedisClient } from '../redis/connection.js'
+import type { ReplicaConfirmation } from '../redis/durability.js'
 import { refreshWaitTimeout } from './lock-errors.js'
+import { RELEASE_LOCK, RENEW_LOCK } from './redis-lock-scripts.js'
 import type { HeldLock, LockService } from './types.js'
 
 /** Options of `RedisLockService`. */

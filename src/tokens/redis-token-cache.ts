@@ -1,5 +1,6 @@
-import { guarded, type RedisClient } from '../session/redis-connection.js'
-import type { CachedToken, TokenCache } from './types.js'
+import { guarded, type RedisClient } from '../redis/connection.js'
+import type { CachedToken } from '../types.js'
+import type { TokenCache } from './types.js'
 
 /** Options of `RedisTokenCache`. */
 export interface RedisTokenCacheOptions {

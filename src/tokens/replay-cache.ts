@@ -1,24 +1,22 @@
-import { guarded, type RedisClient } from '../session/redis-connection.js'
+import { BoundedMap } from '../bounded-map.js'
+import { guarded, type RedisClient } from '../redis/connection.js'
 import type { ReplayCache } from './types.js'
 
 /** One process's replay cache, bounded so a flood of ids cannot grow it without limit. */
 export class MemoryReplayCache implements ReplayCache {
-  readonly #seen = new Map<string, number>()
-  readonly #max: number
+  readonly #seen: BoundedMap<string, number>
   readonly #now: () => number
 
   constructor(now: () => number = Date.now, max = 100_000) {
     this.#now = now
-    this.#max = max
+    this.#seen = new BoundedMap(max)
   }
 
   async firstSeen(key: string, ttlMs: number): Promise<boolean> {
     const now = this.#now()
     const until = this.#seen.get(key)
     if (until !== undefined && until > now) return false
-    this.#seen.delete(key)
     this.#seen.set(key, now + ttlMs)
-    if (this.#seen.size > this.#max) this.#seen.delete(this.#seen.keys().next().value as string)
     return true
   }
 }

@@ -3,6 +3,8 @@
  * for client-credentials tokens. The memory implementations serve one
  * process; the Redis ones serve a cluster.
  */
+import type { CachedToken } from '../types.js'
+
 export interface HeldLock {
   /** Releases the lock iff still owned (compare-and-delete), and wakes waiters. */
   release(): Promise<void>
@@ -20,11 +22,6 @@ export interface LockService {
    */
   waitForRelease(key: string, timeoutMs: number): Promise<void>
   close(): Promise<void>
-}
-
-export interface CachedToken {
-  readonly accessToken: string
-  readonly expiresAt: number
 }
 
 export interface TokenCache {

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks'
 import { gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
-import type { AudienceToken, SessionData, SessionStore, TokenSet } from '../session/types.js'
-import type { TokenAudience } from './audience.js'
+import type { SessionData, SessionStore } from '../session/types.js'
+import type { AudienceToken, TokenAudience, TokenSet } from '../types.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService } from './types.js'
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { storeUnavailable } from '../../src/session/redis-connection.js'
+import { storeUnavailable } from '../../src/redis/connection.js'
 import { freePort, route, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'

@@ -13,7 +13,6 @@ t.test(
     const shared = {
       sessions,
       locks: new (await import('../../src/tokens/memory-lock.js')).MemoryLockService(),
-      clientTokens: new (await import('../../src/tokens/memory-token-cache.js')).MemoryTokenCache(),
       replay: new (await import('../../src/tokens/replay-cache.js')).MemoryReplayCache(),
       close: async () => {},
     }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { parseStore } from '../../src/config/store-url.js'
 import type { RedisStoreConfig } from '../../src/config/types.js'
-import { closeRedisClient, createRedisClient, whenReady } from '../../src/session/redis-connection.js'
+import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { RedisLockService } from '../../src/tokens/redis-lock.js'
 import { startRedisCluster } from '../helpers/redis-topology.js'

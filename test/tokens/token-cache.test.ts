@@ -1,36 +1,8 @@
 import t from 'tap'
-import { closeRedisClient, createRedisClient, whenReady } from '../../src/session/redis-connection.js'
-import { StoreUnavailableError } from '../../src/session/store-errors.js'
-import { MemoryTokenCache } from '../../src/tokens/memory-token-cache.js'
+import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
+import { StoreUnavailableError } from '../../src/redis/store-errors.js'
 import { RedisTokenCache } from '../../src/tokens/redis-token-cache.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
-
-t.test('memory: a token is served until its TTL passes', async (t) => {
-  let now = 1_000_000
-  const cache = new MemoryTokenCache(() => now)
-  const token = { accessToken: 'cc-1', expiresAt: now + 60_000 }
-  t.equal(await cache.get('orders'), undefined)
-  await cache.set('orders', token, 30_000)
-  t.same(await cache.get('orders'), token)
-  now += 29_999
-  t.same(await cache.get('orders'), token)
-  now += 1
-  t.equal(await cache.get('orders'), undefined, 'gone at the TTL')
-  await cache.set('orders', token, 1_000)
-  await cache.close()
-  t.equal(await cache.get('orders'), undefined, 'close empties it')
-})
-
-t.test('memory: bounded, oldest written first out', async (t) => {
-  const cache = new MemoryTokenCache(() => 0, 2)
-  await cache.set('a', { accessToken: 'a', expiresAt: 1 }, 1_000)
-  await cache.set('b', { accessToken: 'b', expiresAt: 1 }, 1_000)
-  await cache.set('a', { accessToken: 'a2', expiresAt: 1 }, 1_000)
-  await cache.set('c', { accessToken: 'c', expiresAt: 1 }, 1_000)
-  t.equal(await cache.get('b'), undefined, 'b was written longest ago')
-  t.equal((await cache.get('a'))?.accessToken, 'a2')
-  t.equal((await cache.get('c'))?.accessToken, 'c')
-})
 
 t.test('redis: shared by every replica, stored under {prefix}ct: with a PX TTL', async (t) => {
   const redis = await startRedis()

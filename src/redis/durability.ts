@@ -11,8 +11,8 @@
  * cannot confirm is reported as not done (503), so its result is never used.
  */
 import type { ChainableCommander } from 'ioredis'
-import type { RedisClient } from './redis-connection.js'
-import { storeUnavailable } from './redis-connection.js'
+import type { RedisClient } from './connection.js'
+import { storeUnavailable } from './connection.js'
 
 /** Options of `ReplicaConfirmation`. */
 export interface ReplicaConfirmationOptions {

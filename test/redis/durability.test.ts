@@ -2,13 +2,13 @@ import type { Test } from 'tap'
 import t from 'tap'
 import { parseStore } from '../../src/config/store-url.js'
 import type { RedisStoreConfig } from '../../src/config/types.js'
-import { closeRedisClient, createRedisClient, whenReady } from '../../src/session/redis-connection.js'
-import { ReplicaConfirmation } from '../../src/session/redis-durability.js'
+import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
+import { ReplicaConfirmation } from '../../src/redis/durability.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { RedisLockService } from '../../src/tokens/redis-lock.js'
 import { pollUntil } from '../helpers/redis.js'
 import { probeClient, startRedisSentinel } from '../helpers/redis-topology.js'
-import { session } from './fixtures.js'
+import { session } from '../session/fixtures.js'
 
 const redis = await startRedisSentinel()
 t.teardown(() => redis.stop())

@@ -1,4 +1,10 @@
 /**
+ * Request headers a client may not pass through Gatehouse: the rules the
+ * proxy applies on every request and that config validation holds every
+ * route to, kept here so neither folder has to reach into the other.
+ */
+
+/**
  * Request headers Gatehouse sets itself: a client's copy is always
  * replaced, and no route may pass one through (`gatehouse check` refuses it).
  */
@@ -76,3 +82,14 @@ export function hasSpoofablePrefix(folded: string): boolean {
 export function isSpoofable(folded: string): boolean {
   return SPOOFABLE.has(folded) || hasSpoofablePrefix(folded)
 }
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection and never cross a proxy. */
+export const HOP_BY_HOP: readonly string[] = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+]

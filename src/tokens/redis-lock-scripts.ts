@@ -1,0 +1,25 @@
+/**
+ * The refresh lock's Lua scripts, each atomic on the Redis server and one
+ * round trip. Each touches only the lock key it is given, so a Redis
+ * Cluster runs it on the node that owns that key.
+ */
+
+/** Renews a lock iff still owned. KEYS: lock. ARGV: owner, ttlMs. */
+export const RENEW_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`
+
+/**
+ * Deletes a lock iff still owned, and only then wakes waiters: a holder
+ * whose lock lapsed must neither delete the next owner's lock nor tell
+ * waiters it is free. KEYS: lock. ARGV: owner, channel, message.
+ */
+export const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+`

@@ -1,0 +1,69 @@
+/**
+ * The records that cross folders: tokens as the IdP issues them and the
+ * session keeps them, and what a login carries from `/login` to the
+ * session. They live here, apart from the code that makes or stores them,
+ * so that oidc/, session/ and tokens/ can share them without importing
+ * one another.
+ */
+
+/** The tokens of one login, as the IdP issued them and the session keeps them. */
+export interface TokenSet {
+  readonly accessToken: string
+  /** Epoch ms at which the access token stops being accepted. */
+  readonly accessTokenExpiresAt: number
+  readonly refreshToken?: string | undefined
+  readonly idToken?: string | undefined
+  /**
+   * Access tokens minted from the one refresh token for a route's
+   * (resource, scopes), keyed by `TokenAudience.key`. They live in the same
+   * record as the refresh token, so each redemption's rotated refresh token
+   * and the token it came with are written by one compare-and-set. Keys
+   * come only from the configuration, so the map is bounded by it.
+   */
+  readonly audiences?: Readonly<Record<string, AudienceToken>> | undefined
+}
+
+/** An access token for one (resource, scopes), minted by a refresh-token grant. */
+export interface AudienceToken {
+  readonly accessToken: string
+  /** Epoch ms at which it stops being accepted. */
+  readonly accessTokenExpiresAt: number
+}
+
+/** What a login attempt must remember between `/login` and `/callback`. */
+export interface LoginState {
+  readonly state: string
+  readonly nonce: string
+  readonly codeVerifier: string
+  readonly returnTo: string
+  /** `prompt=none`: a silent check, which a strict OP answers without a refresh token (OIDC Core §11). */
+  readonly silent?: boolean
+}
+
+/** What a completed login hands to the session. */
+export interface LoginResult {
+  readonly tokens: TokenSet
+  readonly sub: string
+  readonly sid: string | undefined
+  readonly claims: Record<string, unknown>
+}
+
+/** A client-credentials access token. */
+export interface CachedToken {
+  readonly accessToken: string
+  readonly expiresAt: number
+}
+
+/**
+ * What a route's token is for: an RFC 8707 resource, a down-scoped `scope`,
+ * or both. Routes that name neither use the login's access token and have
+ * no audience.
+ */
+export interface TokenAudience {
+  /** Stable key of the token in the session record; equal for routes that ask for the same token. */
+  readonly key: string
+  readonly resource: string | undefined
+  readonly scopes: readonly string[]
+  /** Bounded label for metrics: the resource, or `scope:<scopes>` for a scope-only token. */
+  readonly label: string
+}

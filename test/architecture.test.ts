@@ -1,0 +1,89 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, posix, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+
+/**
+ * The folders under src/ are layers (config, oidc, session, tokens, proxy,
+ * http, server, cli, ...): each may use the ones below it, never one that
+ * uses it back. A cycle between two folders means neither can be read,
+ * tested or changed alone. Type-only imports count: they couple the
+ * folders just the same. A file at the top of src/ is a unit of its own.
+ */
+const src = join(dirname(fileURLToPath(import.meta.url)), '..', 'src')
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return sources(path)
+    return entry.name.endsWith('.ts') ? [path] : []
+  })
+}
+
+/** The folder of a file under src/, or the file itself at the top. */
+function unitOf(file: string): string {
+  const parts = relative(src, file).split(/[\\/]/)
+  return parts.length > 1 ? `${parts[0]}/` : parts[0]!.replace(/\.ts$/, '')
+}
+
+const IMPORT =
+  /(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g
+
+/** Edges between units: `from` → `to` → the files that make the edge, for the failure message. */
+function unitGraph(): Map<string, Map<string, string[]>> {
+  const graph = new Map<string, Map<string, string[]>>()
+  for (const file of sources(src)) {
+    const from = unitOf(file)
+    for (const match of readFileSync(file, 'utf8').matchAll(IMPORT)) {
+      const specifier = (match[1] ?? match[2])!
+      const target = join(dirname(file), specifier.replace(/\.js$/, '.ts'))
+      const to = unitOf(target)
+      if (to === from) continue
+      const edges = graph.get(from) ?? new Map<string, string[]>()
+      graph.set(from, edges)
+      edges.set(to, [...(edges.get(to) ?? []), posix.join(...relative(src, file).split(/[\\/]/))])
+    }
+  }
+  return graph
+}
+
+/** Groups of units that reach one another (Tarjan's strongly connected components), larger than one. */
+function tangles(graph: Map<string, Map<string, string[]>>): string[][] {
+  const index = new Map<string, number>()
+  const low = new Map<string, number>()
+  const stack: string[] = []
+  const found: string[][] = []
+  const visit = (node: string) => {
+    index.set(node, index.size)
+    low.set(node, index.get(node)!)
+    stack.push(node)
+    for (const next of graph.get(node)?.keys() ?? []) {
+      if (!index.has(next)) {
+        visit(next)
+        low.set(node, Math.min(low.get(node)!, low.get(next)!))
+      } else if (stack.includes(next)) low.set(node, Math.min(low.get(node)!, index.get(next)!))
+    }
+    if (low.get(node) !== index.get(node)) return
+    const group: string[] = []
+    for (let top = stack.pop()!; ; top = stack.pop()!) {
+      group.push(top)
+      if (top === node) break
+    }
+    if (group.length > 1) found.push(group.sort())
+  }
+  for (const node of graph.keys()) if (!index.has(node)) visit(node)
+  return found
+}
+
+t.test('no import cycle between the folders of src/', async (t) => {
+  const graph = unitGraph()
+  t.ok(graph.get('tokens/')?.has('session/'), 'the walk sees imports between folders')
+  const explained = tangles(graph).map((group) =>
+    group.flatMap((from) =>
+      [...(graph.get(from) ?? [])]
+        .filter(([to]) => group.includes(to))
+        .map(([to, files]) => `${from} → ${to} (${[...new Set(files)].join(', ')})`),
+    ),
+  )
+  t.same(explained, [], 'units that import one another, with the imports that tie them')
+})
