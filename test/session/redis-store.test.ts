@@ -1,7 +1,7 @@
 import t from 'tap'
+import { StoreUnavailableError } from '../../src/errors.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/session/redis-connection.js'
 import { REDIS_KEY_LAYOUT, RedisSessionStore } from '../../src/session/redis-store.js'
-import { StoreUnavailableError } from '../../src/session/store-errors.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
 import { session } from './fixtures.js'
 import { sessionStoreContract } from './store-contract.js'
