@@ -149,6 +149,20 @@ export const errorCatalogue = {
 
 export type ErrorCode = keyof typeof errorCatalogue
 
+/**
+ * Codes that never reach a client: conditions an operator should find in
+ * the log, on the `code` field of the line. Stable like the HTTP codes, and
+ * documented in `docs/errors.md` beside them.
+ */
+export const logCatalogue = {
+  GATEHOUSE_SESSION_CACHE_OFF: {
+    level: 'warn',
+    message: 'The local session cache is off, so every request reads Redis.',
+  },
+} as const satisfies Record<string, { readonly level: 'warn' | 'error'; readonly message: string }>
+
+export type LogCode = keyof typeof logCatalogue
+
 export interface GatehouseError extends Error {
   readonly code: ErrorCode
   readonly statusCode: number

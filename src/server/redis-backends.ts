@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig, RedisStoreConfig } from '../config/types.js'
+import type { LogCode } from '../errors.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../session/redis-connection.js'
 import { ReplicaConfirmation } from '../session/redis-durability.js'
 import { RedisSessionStore } from '../session/redis-store.js'
@@ -76,15 +77,16 @@ export async function createRedisBackends(
  */
 export function reportSessionCache(store: SessionStore, log: FastifyBaseLogger): void {
   if (!(store instanceof RedisSessionStore)) return
+  const code: LogCode = 'GATEHOUSE_SESSION_CACHE_OFF'
   if (store.cacheOff) {
-    log.warn({ code: 'GATEHOUSE_SESSION_CACHE_OFF', reason: store.cacheOff }, store.cacheOff)
+    log.warn({ code, reason: store.cacheOff }, store.cacheOff)
     return
   }
   const cache = store.cache
   if (!cache) return
   const warn = (err: Error) =>
     log.warn(
-      { code: 'GATEHOUSE_SESSION_CACHE_OFF', reason: err.message },
+      { code, reason: err.message },
       'Redis refused CLIENT TRACKING; the local session cache is off and every request reads Redis',
     )
   if (cache.refused) warn(cache.refused)
