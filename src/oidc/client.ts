@@ -7,7 +7,7 @@ import { configuredResources, type TokenAudience } from '../tokens/audience.js'
 import type { CachedToken } from '../tokens/types.js'
 import { type BackChannel, createBackChannel } from './back-channel.js'
 import { sessionClaims } from './claims.js'
-import { translateIdpError } from './translate.js'
+import { type IdpOperation, idpUnavailable, translateIdpError } from './translate.js'
 
 /** What a login attempt must remember between `/login` and `/callback`. */
 export interface LoginState {
@@ -29,7 +29,7 @@ export interface LoginResult {
 /**
  * Everything Gatehouse says to the OpenID Provider, through oauth4webapi.
  * The class holds the discovered metadata; until discovery has succeeded,
- * each operation fails with `GATEHOUSE_ERR_IDP_UNAVAILABLE`.
+ * each operation fails with its own "unavailable" 503 (see `translate.ts`).
  */
 export class OidcClient {
   readonly #issuer: URL
@@ -118,7 +118,7 @@ export class OidcClient {
     returnTo: string,
     extra: Readonly<Record<string, string>> = {},
   ): Promise<{ url: URL; state: LoginState }> {
-    const as = this.#metadata()
+    const as = this.#metadata('discovery')
     const incompatible = this.incompatibility
     if (incompatible)
       throw gatehouseError('GATEHOUSE_ERR_IDP_INCOMPATIBLE', `Sign-in is misconfigured: ${incompatible}.`)
@@ -170,7 +170,7 @@ export class OidcClient {
    * validates the ID token, nonce included.
    */
   async callback(currentUrl: URL, login: LoginState): Promise<LoginResult> {
-    const as = this.#metadata()
+    const as = this.#metadata('callback')
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
       const response = await oauth.authorizationCodeGrantRequest(
@@ -287,15 +287,9 @@ export class OidcClient {
     return this.#http.close()
   }
 
-  #metadata(operation: 'refresh' | 'client_credentials' | 'revocation' | 'login' = 'login') {
+  #metadata(operation: IdpOperation) {
     if (this.#as) return this.#as
-    const code =
-      operation === 'refresh'
-        ? 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE'
-        : operation === 'client_credentials'
-          ? 'GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE'
-          : 'GATEHOUSE_ERR_IDP_UNAVAILABLE'
-    throw gatehouseError(code, 'The identity provider has not been discovered yet. Retry later.')
+    throw idpUnavailable(operation, 'The identity provider has not been discovered yet. Retry later.')
   }
 
   #expiresAt(result: oauth.TokenEndpointResponse): number {
