@@ -1,4 +1,4 @@
-import { gatehouseError } from '../errors.js'
+import { gatehouseError, RefreshWaitTimeoutError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { SingleFlight } from './single-flight.js'
 import type { CachedToken, LockService, TokenCache } from './types.js'
@@ -60,7 +60,13 @@ export class ClientTokens {
     const lockKey = `client:${key}`
     const lock = await this.#o.locks.tryAcquire(lockKey, this.#o.lockTtl)
     if (!lock) {
-      await this.#o.locks.waitForRelease(lockKey, this.#o.refreshWait)
+      await this.#o.locks.waitForRelease(lockKey, this.#o.refreshWait).catch((err: unknown) => {
+        // The lock is shared with user refreshes, but a client route has no
+        // refresh token: tell its caller about the token it was waiting for.
+        if (err instanceof RefreshWaitTimeoutError)
+          throw gatehouseError('GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE', undefined, err)
+        throw err
+      })
       const after = await this.#shared(key)
       if (after) return after
       throw gatehouseError('GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE')
