@@ -1,12 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import {
-  causeName,
-  type ErrorCode,
-  errorCatalogue,
-  gatehouseError,
-  isGatehouseError,
-  retryAfterOf,
-} from '../errors.js'
+import { causeName, type ErrorCode, errorCatalogue, isGatehouseError, retryAfterOf } from '../errors.js'
 
 /**
  * Every error leaves as `{ error, message }` JSON with the catalogue's
@@ -41,8 +34,7 @@ export function installErrorHandling(app: FastifyInstance, onStoreError?: () => 
 
   app.setNotFoundHandler(function notFound(_request, reply) {
     reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
-    return reply
-      .code(404)
-      .send({ error: 'not_found', message: gatehouseError('GATEHOUSE_ERR_NOT_FOUND').message })
+    const { status, error, message } = errorCatalogue.GATEHOUSE_ERR_NOT_FOUND
+    return reply.code(status).send({ error, message })
   })
 }
