@@ -5,8 +5,8 @@ import { gatehouseError } from '../errors.js'
 import type { TokenSet } from '../session/types.js'
 import { configuredResources, type TokenAudience } from '../tokens/audience.js'
 import type { CachedToken } from '../tokens/types.js'
-import { type BackChannel, createBackChannel } from './back-channel.js'
 import { sessionClaims } from './claims.js'
+import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { type IdpOperation, idpUnavailable, translateIdpError } from './translate.js'
 
 /** What a login attempt must remember between `/login` and `/callback`. */
@@ -41,7 +41,7 @@ export class OidcClient {
   readonly #allowClaims: readonly string[] | undefined
   readonly #redirectUri: string
   readonly #postLogoutRedirectUri: string
-  readonly #http: BackChannel
+  readonly #http: IdpHttp
   #as: oauth.AuthorizationServer | undefined
   readonly #now: () => number
 
@@ -58,7 +58,7 @@ export class OidcClient {
     this.#resources = configuredResources(config.routes)
     this.#redirectUri = `${config.server.publicUrl}${config.auth.basePath}/callback`
     this.#postLogoutRedirectUri = `${config.server.publicUrl}/`
-    this.#http = createBackChannel({
+    this.#http = createIdpHttp({
       timeoutMs: config.oidc.timeout,
       connectTimeoutMs: config.oidc.connectTimeout,
       allowHttp: this.#issuer.protocol === 'http:',
