@@ -3,8 +3,9 @@ import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { authRoutes } from '../http/auth-routes.js'
+import { backchannelLogoutRoute } from '../http/backchannel-logout.js'
 import { healthRoutes } from '../http/health.js'
-import { logoutRoutes } from '../http/logout-routes.js'
+import { logoutEverywhereRoute } from '../http/logout-everywhere.js'
 import { OidcClient } from '../oidc/client.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
 import { registerProxyRoutes } from '../proxy/routes.js'
@@ -188,7 +189,8 @@ export async function buildGateway(
       sessions,
       onLogin: (refreshToken) => metrics.logins.inc({ refresh_token: refreshToken }),
     })
-    await logoutRoutes(scope, { config, oidc, sessions, replay: backends.replay, now })
+    await backchannelLogoutRoute(scope, { config, oidc, sessions, replay: backends.replay, now })
+    await logoutEverywhereRoute(scope, { config, oidc, sessions })
     await healthRoutes(scope, {
       async check() {
         const checks: Record<string, string> = {
