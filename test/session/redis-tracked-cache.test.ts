@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import t, { type Test } from 'tap'
-import { reportSessionCache } from '../../src/server/redis-backends.js'
+import { reportSessionCache } from '../../src/server/redis-stores.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/session/redis-connection.js'
 import { RedisSessionStore, type RedisSessionStoreOptions } from '../../src/session/redis-store.js'
 import type { SessionData } from '../../src/session/types.js'
