@@ -161,8 +161,6 @@ export async function buildGateway(
     })
   }
 
-  // Gateway-made responses are never cached and never sniffed; proxied
-  // responses are the upstream's business and pass through untouched.
   await app.register(rateLimit, {
     global: false,
     // Shared across instances when sessions are; a store outage must not
@@ -177,6 +175,8 @@ export async function buildGateway(
       ),
   })
 
+  // Gateway-made responses are never cached and never sniffed; proxied
+  // responses are the upstream's business and pass through untouched.
   await app.register(async function ownResponses(scope) {
     scope.addHook('onSend', (_request, reply, payload, done) => {
       reply.header('cache-control', 'no-store')
