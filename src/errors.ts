@@ -149,6 +149,20 @@ export const errorCatalogue = {
 
 export type ErrorCode = keyof typeof errorCatalogue
 
+/**
+ * Codes that never reach a client: conditions an operator should find in
+ * the log, on the `code` field of the line. Stable like the HTTP codes, and
+ * documented in `docs/errors.md` beside them.
+ */
+export const logCatalogue = {
+  GATEHOUSE_SESSION_CACHE_OFF: {
+    level: 'warn',
+    message: 'The local session cache is off, so every request reads Redis.',
+  },
+} as const satisfies Record<string, { readonly level: 'warn' | 'error'; readonly message: string }>
+
+export type LogCode = keyof typeof logCatalogue
+
 export interface GatehouseError extends Error {
   readonly code: ErrorCode
   readonly statusCode: number
@@ -179,6 +193,53 @@ export function isGatehouseError(err: unknown): err is GatehouseError {
   )
 }
 
-export function specOf(code: ErrorCode): ErrorSpec {
-  return errorCatalogue[code]
+/** Names an error's underlying failure for logs, without dumping its payload. */
+export function causeName(err: Error): string | undefined {
+  const cause = err.cause as { code?: unknown; name?: unknown } | undefined
+  if (!cause) return undefined
+  return String(cause.code ?? cause.name ?? 'unknown')
+}
+
+/** Seconds a client should wait before retrying, for the codes that say so. */
+export function retryAfterOf(code: ErrorCode): number | undefined {
+  const spec: ErrorSpec = errorCatalogue[code]
+  return spec.retryAfter
+}
+
+/**
+ * The session store (Redis) could not serve a request: down, unreachable or
+ * too slow. Answered as 503 with `Retry-After`; the session itself is kept,
+ * so the user can carry on once the store is back. `cause` holds the
+ * driver's error, for logs only. Like every catalogue constructor, it
+ * matches `instanceof` for any error with its code.
+ */
+export class StoreUnavailableError extends (constructors.get('GATEHOUSE_ERR_STORE_UNAVAILABLE')!) {
+  declare readonly code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE'
+  declare readonly statusCode: 503
+
+  constructor(cause?: unknown) {
+    super(errorCatalogue.GATEHOUSE_ERR_STORE_UNAVAILABLE.message, ...(cause === undefined ? [] : [{ cause }]))
+    this.name = 'StoreUnavailableError'
+  }
+}
+
+/**
+ * Another request (on this or another instance) held a refresh lock for
+ * longer than we were willing to wait. Answered as 503 with `Retry-After`;
+ * the waiter never redeems the refresh token itself, since a rotated refresh
+ * token is single-use (RFC 9700 §4.14.2).
+ */
+export class RefreshWaitTimeoutError extends (constructors.get('GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT')!) {
+  declare readonly code: 'GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT'
+  declare readonly statusCode: 503
+  /** The lock that was waited on, for logs. */
+  readonly lock: string
+  readonly waitedMs: number
+
+  constructor(lock: string, waitedMs: number) {
+    super(errorCatalogue.GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT.message)
+    this.name = 'RefreshWaitTimeoutError'
+    this.lock = lock
+    this.waitedMs = waitedMs
+  }
 }

@@ -1,10 +1,13 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { errorCatalogue, gatehouseError, isGatehouseError } from '../src/errors.js'
+import { errorCatalogue, gatehouseError, isGatehouseError, logCatalogue } from '../src/errors.js'
 
 t.test('every error code is documented in docs/errors.md', async (t) => {
   const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8')
   for (const code of Object.keys(errorCatalogue)) t.match(doc, `\`${code}\``, code)
+  for (const code of Object.keys(logCatalogue)) t.match(doc, `\`${code}\``, code)
   t.match(doc, 'GATEHOUSE_ERR_CONFIG')
 })
 
@@ -19,4 +22,23 @@ t.test('catalogue errors carry code, status and a message', async (t) => {
   for (const [code, spec] of Object.entries(errorCatalogue)) {
     if (spec.status === 503) t.ok('retryAfter' in spec, `${code} tells clients when to retry`)
   }
+})
+
+t.test('every GATEHOUSE_ code in src/ is in a catalogue', async (t) => {
+  const src = fileURLToPath(new URL('../src/', import.meta.url))
+  // The config error is thrown before there is a server to answer; GATEHOUSE_CONFIG is an env var.
+  const known = new Set([
+    ...Object.keys(errorCatalogue),
+    ...Object.keys(logCatalogue),
+    'GATEHOUSE_ERR_CONFIG',
+  ])
+  known.add('GATEHOUSE_CONFIG')
+  const strays: string[] = []
+  for (const file of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
+    if (!file.endsWith('.ts')) continue
+    for (const [code] of readFileSync(join(src, file), 'utf8').matchAll(/GATEHOUSE_[A-Z_]+/g)) {
+      if (!known.has(code)) strays.push(`${file}: ${code}`)
+    }
+  }
+  t.same(strays, [])
 })

@@ -1,9 +1,3 @@
-/**
- * The resolved, validated configuration of one Gatehouse instance.
- *
- * Every duration is in milliseconds, every default is filled in, and the
- * object is deeply frozen: code downstream of `loadConfig` never re-checks it.
- */
 import type { StoreConfig } from './store-url.js'
 
 export type { RedisNode, RedisStoreConfig, StoreConfig } from './store-url.js'
@@ -51,6 +45,12 @@ export interface ClientKey {
   readonly jwk: Readonly<Record<string, unknown>>
 }
 
+/**
+ * The resolved, validated configuration of one Gatehouse instance.
+ *
+ * Every duration is in milliseconds, every default is filled in, and the
+ * object is deeply frozen: code downstream of `loadConfig` never re-checks it.
+ */
 export interface GatehouseConfig {
   readonly server: {
     readonly host: string
@@ -94,7 +94,9 @@ export interface GatehouseConfig {
     readonly secrets: readonly string[]
     /** `memory`, one Redis, a Sentinel-managed primary, or a Redis Cluster; parsed at load. */
     readonly store: StoreConfig
+    /** Sliding expiry, ms. */
     readonly idleTimeout: number
+    /** Hard limit from login, ms. */
     readonly absoluteTimeout: number
     /** Derived: final cookie name, `__Host-` prefixed when `server.secure`. */
     readonly cookieName: string
@@ -111,6 +113,7 @@ export interface GatehouseConfig {
     readonly claims: readonly string[] | undefined
   }
   readonly tokens: {
+    /** Refresh an access token this long before it expires, ms. */
     readonly refreshBefore: number
     /** How long a request may wait on another request's refresh, ms. */
     readonly refreshWait: number
@@ -119,7 +122,7 @@ export interface GatehouseConfig {
     readonly basePath: string
     /** `/auth/login` query parameters passed through to the IdP. */
     readonly loginParams: readonly string[]
-    /** Per client IP, on login and callback. */
+    /** Per client IP, on login and callback: at most `max` requests per `window` ms. */
     readonly rateLimit: { readonly max: number; readonly window: number }
   }
   readonly csrf: { readonly header: string }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
-import { type GatehouseError, gatehouseError, isGatehouseError, specOf } from '../errors.js'
+import { causeName, type GatehouseError, gatehouseError, isGatehouseError, retryAfterOf } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { interactionRequired } from '../oidc/translate.js'
 import type { Sessions } from '../session/sessions.js'
@@ -32,10 +32,10 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   const checkCsrf = csrfCheck(config)
 
   function page(reply: FastifyReply, err: GatehouseError, returnTo = '/') {
-    const spec = { status: err.statusCode }
-    if (err.statusCode === 503) reply.header('retry-after', String(specOf(err.code).retryAfter ?? 5))
+    const retryAfter = retryAfterOf(err.code)
+    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
     return reply
-      .code(spec.status)
+      .code(err.statusCode)
       .header('content-type', 'text/html; charset=utf-8')
       .header('content-security-policy', PAGE_CSP)
       .send(
@@ -58,13 +58,19 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     limited,
     async (request: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply) => {
       const returnTo = safeReturnTo(request.query.returnTo, config.server.publicUrl)
-      if (returnTo === undefined) return page(reply, gatehouseError('GATEHOUSE_ERR_INVALID_RETURN_TO'))
+      if (returnTo === undefined) {
+        const error = gatehouseError('GATEHOUSE_ERR_INVALID_RETURN_TO')
+        logFailure(request, error, 'login refused')
+        return page(reply, error)
+      }
       let target: Awaited<ReturnType<OidcClient['authorizationUrl']>>
       try {
         const extra = loginParams(request.query, config.auth.loginParams, oidc.metadata)
         target = await oidc.authorizationUrl(returnTo, extra)
       } catch (err) {
-        return page(reply, asGatehouseError(err), returnTo)
+        const error = asGatehouseError(err)
+        logFailure(request, error, 'login refused')
+        return page(reply, error, returnTo)
       }
       request.loginState.set('login', target.state)
       return reply.redirect(target.url.href, 302)
@@ -97,7 +103,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
         return reply.redirect(withQuery(login.returnTo, 'error', interaction), 302)
       }
       const error = asGatehouseError(err)
-      request.log.info({ code: error.code }, 'login callback refused')
+      logFailure(request, error, 'login callback refused')
       return page(reply, error, login.returnTo)
     }
     await sessions.create(request, result)
@@ -146,6 +152,17 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     const endSession = oidc.endSessionUrl(session.tokens.idToken)
     return reply.redirect(endSession ? endSession.href : '/', 302)
   })
+}
+
+/**
+ * The error page tells the user the failure was logged, so it is: an
+ * unexpected one whole (the serializer keeps payload out), an IdP outage
+ * as a warning, a refused request by its code.
+ */
+function logFailure(request: FastifyRequest, error: GatehouseError, msg: string): void {
+  if (error.code === 'GATEHOUSE_ERR_INTERNAL') request.log.error({ err: error.cause }, msg)
+  else if (error.statusCode >= 500) request.log.warn({ code: error.code, cause: causeName(error) }, msg)
+  else request.log.info({ code: error.code }, msg)
 }
 
 function asGatehouseError(err: unknown): GatehouseError {

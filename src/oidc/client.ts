@@ -3,14 +3,14 @@ import * as oauth from 'oauth4webapi'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import type { CachedToken, LoginResult, LoginState, TokenAudience, TokenSet } from '../types.js'
-import { type BackChannel, createBackChannel } from './back-channel.js'
 import { sessionClaims } from './claims.js'
-import { translateIdpError } from './translate.js'
+import { createIdpHttp, type IdpHttp } from './idp-http.js'
+import { type IdpOperation, idpUnavailable, translateIdpError } from './translate.js'
 
 /**
  * Everything Gatehouse says to the OpenID Provider, through oauth4webapi.
  * The class holds the discovered metadata; until discovery has succeeded,
- * each operation fails with `GATEHOUSE_ERR_IDP_UNAVAILABLE`.
+ * each operation fails with its own "unavailable" 503 (see `translate.ts`).
  */
 export class OidcClient {
   readonly #issuer: URL
@@ -22,7 +22,7 @@ export class OidcClient {
   readonly #allowClaims: readonly string[] | undefined
   readonly #redirectUri: string
   readonly #postLogoutRedirectUri: string
-  readonly #http: BackChannel
+  readonly #http: IdpHttp
   #as: oauth.AuthorizationServer | undefined
   readonly #now: () => number
 
@@ -39,7 +39,7 @@ export class OidcClient {
     this.#resources = configuredResources(config.routes)
     this.#redirectUri = `${config.server.publicUrl}${config.auth.basePath}/callback`
     this.#postLogoutRedirectUri = `${config.server.publicUrl}/`
-    this.#http = createBackChannel({
+    this.#http = createIdpHttp({
       timeoutMs: config.oidc.timeout,
       connectTimeoutMs: config.oidc.connectTimeout,
       allowHttp: this.#issuer.protocol === 'http:',
@@ -99,7 +99,7 @@ export class OidcClient {
     returnTo: string,
     extra: Readonly<Record<string, string>> = {},
   ): Promise<{ url: URL; state: LoginState }> {
-    const as = this.#metadata()
+    const as = this.#metadata('discovery')
     const incompatible = this.incompatibility
     if (incompatible)
       throw gatehouseError('GATEHOUSE_ERR_IDP_INCOMPATIBLE', `Sign-in is misconfigured: ${incompatible}.`)
@@ -151,7 +151,7 @@ export class OidcClient {
    * validates the ID token, nonce included.
    */
   async callback(currentUrl: URL, login: LoginState): Promise<LoginResult> {
-    const as = this.#metadata()
+    const as = this.#metadata('callback')
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
       const response = await oauth.authorizationCodeGrantRequest(
@@ -268,15 +268,9 @@ export class OidcClient {
     return this.#http.close()
   }
 
-  #metadata(operation: 'refresh' | 'client_credentials' | 'revocation' | 'login' = 'login') {
+  #metadata(operation: IdpOperation) {
     if (this.#as) return this.#as
-    const code =
-      operation === 'refresh'
-        ? 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE'
-        : operation === 'client_credentials'
-          ? 'GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE'
-          : 'GATEHOUSE_ERR_IDP_UNAVAILABLE'
-    throw gatehouseError(code, 'The identity provider has not been discovered yet. Retry later.')
+    throw idpUnavailable(operation, 'The identity provider has not been discovered yet. Retry later.')
   }
 
   #expiresAt(result: oauth.TokenEndpointResponse): number {

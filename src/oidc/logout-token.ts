@@ -26,10 +26,16 @@ export interface LogoutTokenOptions {
  */
 export class LogoutTokenVerifier {
   readonly #jwks: ReturnType<typeof createRemoteJWKSet>
-  readonly #o: LogoutTokenOptions
+  readonly #issuer: string
+  readonly #clientId: string
+  readonly #maxAge: LogoutTokenOptions['maxAge']
+  readonly #now: LogoutTokenOptions['now']
 
   constructor(options: LogoutTokenOptions) {
-    this.#o = options
+    this.#issuer = options.issuer
+    this.#clientId = options.clientId
+    this.#maxAge = options.maxAge
+    this.#now = options.now
     this.#jwks = createRemoteJWKSet(new URL(options.jwksUri), { timeoutDuration: options.timeoutMs ?? 5_000 })
   }
 
@@ -41,12 +47,12 @@ export class LogoutTokenVerifier {
       if (typ !== undefined && !/^(application\/)?logout\+jwt$/i.test(typ))
         throw new Error(`unexpected typ ${typ}`)
       ;({ payload } = await jwtVerify(token, this.#jwks, {
-        issuer: this.#o.issuer,
-        audience: this.#o.clientId,
+        issuer: this.#issuer,
+        audience: this.#clientId,
         requiredClaims: ['iat', 'jti'],
-        maxTokenAge: this.#o.maxAge ?? 120,
+        maxTokenAge: this.#maxAge ?? 120,
         clockTolerance: 30,
-        currentDate: this.#o.now ? new Date(this.#o.now()) : undefined,
+        currentDate: this.#now ? new Date(this.#now()) : undefined,
       }))
     } catch (err) {
       throw invalid(`signature or standard claims: ${(err as Error).message}`)

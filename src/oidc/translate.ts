@@ -1,16 +1,7 @@
 import * as oauth from 'oauth4webapi'
 import { type ErrorCode, type GatehouseError, gatehouseError } from '../errors.js'
 
-/**
- * The single place where failures of IdP calls become gateway errors, so no
- * caller guesses from a stray try/catch.
- *
- * - An OAuth error body (`ResponseBodyError`) is the IdP's verdict: for a
- *   refresh, `invalid_grant` means the grant is gone (RFC 6749 §5.2), so the
- *   session is over.
- * - A 5xx, a timeout, a refused or reset connection, or an unparseable
- *   answer means the IdP is unavailable: retry later, keep the session.
- */
+/** The calls Gatehouse makes to the IdP, each with its own error when the IdP cannot serve it. */
 export type IdpOperation = 'refresh' | 'client_credentials' | 'callback' | 'discovery' | 'revocation' | 'par'
 
 const unavailable: Record<IdpOperation, ErrorCode> = {
@@ -42,9 +33,27 @@ export function interactionRequired(err: unknown): string | undefined {
     : undefined
 }
 
+/**
+ * The 503 for an operation the IdP cannot serve now, so that a refresh
+ * reports as a refresh and a client-credentials fetch as a client token.
+ */
+export function idpUnavailable(operation: IdpOperation, detail?: string, cause?: unknown): GatehouseError {
+  return gatehouseError(unavailable[operation], detail, cause)
+}
+
+/**
+ * The single place where failures of IdP calls become gateway errors, so no
+ * caller guesses from a stray try/catch.
+ *
+ * - An OAuth error body (`ResponseBodyError`) is the IdP's verdict: for a
+ *   refresh, `invalid_grant` means the grant is gone (RFC 6749 §5.2), so the
+ *   session is over.
+ * - A 5xx, a timeout, a refused or reset connection, or an unparseable
+ *   answer means the IdP is unavailable: retry later, keep the session.
+ */
 export function translateIdpError(operation: IdpOperation, err: unknown): GatehouseError {
   if (err instanceof oauth.ResponseBodyError) {
-    if (err.status >= 500) return gatehouseError(unavailable[operation], undefined, err)
+    if (err.status >= 500) return idpUnavailable(operation, undefined, err)
     if (operation === 'refresh' && err.error === 'invalid_grant') {
       return gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED', undefined, err)
     }
@@ -60,7 +69,7 @@ export function translateIdpError(operation: IdpOperation, err: unknown): Gateho
         err,
       )
     }
-    return gatehouseError(unavailable[operation], undefined, err)
+    return idpUnavailable(operation, undefined, err)
   }
   if (err instanceof oauth.AuthorizationResponseError) {
     return gatehouseError(
@@ -79,8 +88,8 @@ export function translateIdpError(operation: IdpOperation, err: unknown): Gateho
         err,
       )
     }
-    return gatehouseError(unavailable[operation], undefined, err)
+    return idpUnavailable(operation, undefined, err)
   }
   // Network failures, AbortSignal timeouts and undici errors.
-  return gatehouseError(unavailable[operation], undefined, err)
+  return idpUnavailable(operation, undefined, err)
 }

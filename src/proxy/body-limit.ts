@@ -2,9 +2,6 @@ import { Transform, type TransformCallback } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import { gatehouseError } from '../errors.js'
 
-/** Marks the stream error so the upstream error handler can answer 413, not 502. */
-export const BODY_TOO_LARGE = 'GATEHOUSE_BODY_TOO_LARGE'
-
 /**
  * Enforces a route's body limit without buffering: a declared
  * Content-Length over the limit is refused before anything is forwarded;
@@ -21,8 +18,9 @@ export function bodyLimiter(limit: number) {
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, done: TransformCallback) {
         seen += chunk.length
-        if (seen > limit)
-          done(Object.assign(new Error('request body over the route limit'), { code: BODY_TOO_LARGE }))
+        // The catalogue's 413 travels as the stream error, so the upstream
+        // error handler answers 413, not 502.
+        if (seen > limit) done(gatehouseError('GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'))
         else done(null, chunk)
       },
     })

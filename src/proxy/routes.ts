@@ -3,11 +3,10 @@ import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { Pool } from 'undici'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
-import { gatehouseError } from '../errors.js'
+import { type ErrorCode, gatehouseError } from '../errors.js'
 import { sendContinue } from '../http/expect-continue.js'
 import { loginCookieName } from '../session/cookies.js'
 import { AnswerHygiene } from './answer-headers.js'
-import { BODY_TOO_LARGE } from './body-limit.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import { headerRewriter } from './headers.js'
@@ -25,6 +24,8 @@ const timeoutCodes = new Set([
   'UND_ERR_BODY_TIMEOUT',
 ])
 
+const TOO_LARGE: ErrorCode = 'GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'
+
 export type UpstreamErrorKind = 'timeout' | 'unreachable'
 
 function upstreamErrorHandler(
@@ -36,7 +37,7 @@ function upstreamErrorHandler(
     { error }: { error: Error & { code?: string } },
   ): void {
     const cause = error.cause as { code?: string } | undefined
-    if (error.code === BODY_TOO_LARGE || cause?.code === BODY_TOO_LARGE) {
+    if (error.code === TOO_LARGE || cause?.code === TOO_LARGE) {
       reply.send(gatehouseError('GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'))
       return
     }

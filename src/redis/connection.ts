@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { RedisStoreConfig } from '../config/types.js'
-import { StoreUnavailableError } from './store-errors.js'
+import { StoreUnavailableError } from '../errors.js'
 
 export interface RedisConnectionOptions {
   /** Budget of one command, ms; a hung Redis must not hold requests. */

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { type ErrorCode, errorCatalogue, gatehouseError, isGatehouseError } from '../errors.js'
+import { causeName, type ErrorCode, errorCatalogue, isGatehouseError, retryAfterOf } from '../errors.js'
 
 /**
  * Every error leaves as `{ error, message }` JSON with the catalogue's
@@ -23,7 +23,8 @@ export function installErrorHandling(app: FastifyInstance, onStoreError?: () => 
     else if (spec.status >= 500) request.log.warn({ code, cause: causeName(err) }, spec.error)
     if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
     if (code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') onStoreError?.()
-    if ('retryAfter' in spec) reply.header('retry-after', String(spec.retryAfter))
+    const retryAfter = retryAfterOf(code)
+    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
     return reply
       .code(spec.status)
       .header('cache-control', 'no-store')
@@ -33,15 +34,7 @@ export function installErrorHandling(app: FastifyInstance, onStoreError?: () => 
 
   app.setNotFoundHandler(function notFound(_request, reply) {
     reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
-    return reply
-      .code(404)
-      .send({ error: 'not_found', message: gatehouseError('GATEHOUSE_ERR_NOT_FOUND').message })
+    const { status, error, message } = errorCatalogue.GATEHOUSE_ERR_NOT_FOUND
+    return reply.code(status).send({ error, message })
   })
-}
-
-/** Names the underlying failure for logs without dumping its payload. */
-function causeName(err: Error): string | undefined {
-  const cause = err.cause as { code?: unknown; name?: unknown } | undefined
-  if (!cause) return undefined
-  return String(cause.code ?? cause.name ?? 'unknown')
 }

@@ -3,9 +3,10 @@ import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { authRoutes } from '../http/auth-routes.js'
+import { backchannelLogoutRoute } from '../http/backchannel-logout.js'
 import { deferContinue } from '../http/expect-continue.js'
 import { healthRoutes } from '../http/health.js'
-import { logoutRoutes } from '../http/logout-routes.js'
+import { logoutEverywhereRoute } from '../http/logout-everywhere.js'
 import { OidcClient } from '../oidc/client.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
 import { registerProxyRoutes } from '../proxy/routes.js'
@@ -14,11 +15,11 @@ import { Sessions } from '../session/sessions.js'
 import { ClientTokens } from '../tokens/client-tokens.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
-import { type Backends, createBackends } from './backends.js'
 import { installErrorHandling } from './error-handler.js'
 import { loggerOptions, requestLogger } from './logger.js'
 import { GatewayMetrics } from './metrics.js'
 import { refuseRepeatedHost } from './single-host.js'
+import { createStores, type Stores } from './stores.js'
 
 /** Seams for tests and embedding; production passes none of them. */
 export interface GatewayOptions {
@@ -29,7 +30,7 @@ export interface GatewayOptions {
   /** Where log lines go instead of stdout (tests capture them here). */
   readonly logStream?: { write(line: string): void }
   /** Stores to use instead of those named by `session.store`. */
-  readonly backends?: Backends
+  readonly stores?: Stores
   /** Initial lifetime of the refresh lock, ms; default: the IdP timeout plus 5 s. */
   readonly lockTtl?: number
   /** See `UserTokensOptions.coordination`: tests only. */
@@ -38,7 +39,7 @@ export interface GatewayOptions {
 
 export interface GatehouseState {
   readonly config: GatehouseConfig
-  readonly backends: Backends
+  readonly stores: Stores
   readonly oidc: OidcClient
   readonly metrics: GatewayMetrics
   /** Resolves once the IdP has been discovered. */
@@ -81,21 +82,21 @@ export async function buildGateway(
     return503OnClosing: true,
   }) as unknown as FastifyInstance
 
-  const backends = options.backends ?? (await createBackends(config, now))
+  const stores = options.stores ?? (await createStores(config, now))
   const oidc = new OidcClient(config, now)
   let discovery: Discovery | undefined
   const lockTtl = options.lockTtl ?? config.oidc.timeout + 5_000
 
-  const metrics = new GatewayMetrics(backends.sessions)
-  if (backends.sessions.kind === 'redis') {
-    // Loaded only for Redis, as in createBackends: memory mode never loads ioredis.
-    const { reportSessionCache } = await import('./redis-backends.js')
-    reportSessionCache(backends.sessions, app.log)
+  const metrics = new GatewayMetrics(stores.sessions)
+  if (stores.sessions.kind === 'redis') {
+    // Loaded only for Redis, as in createStores: memory mode never loads ioredis.
+    const { reportSessionCache } = await import('./redis-stores.js')
+    reportSessionCache(stores.sessions, app.log)
   }
-  const sessions = new Sessions(backends.sessions, config, now)
+  const sessions = new Sessions(stores.sessions, config, now)
   // Both token kinds fetch once per lifetime under the same lock discipline.
   const fetchOnce = {
-    locks: backends.locks,
+    locks: stores.locks,
     oidc,
     refreshBefore: config.tokens.refreshBefore,
     refreshWait: config.tokens.refreshWait,
@@ -104,7 +105,7 @@ export async function buildGateway(
   }
   const userTokens = new UserTokens({
     ...fetchOnce,
-    store: backends.sessions,
+    store: stores.sessions,
     coordination: options.coordination ?? 'single-flight',
     observer: {
       refreshed(outcome, ms, resource, sessionId) {
@@ -117,7 +118,7 @@ export async function buildGateway(
   })
   const clientTokens = new ClientTokens({
     ...fetchOnce,
-    cache: backends.clientTokens,
+    cache: stores.clientTokens,
     observer: {
       hit: () => metrics.clientTokenCache.inc({ result: 'hit' }),
       miss: () => metrics.clientTokenCache.inc({ result: 'miss' }),
@@ -126,7 +127,7 @@ export async function buildGateway(
 
   app.decorate('gatehouse', {
     config,
-    backends,
+    stores,
     oidc,
     metrics,
     whenDiscovered: () =>
@@ -160,14 +161,12 @@ export async function buildGateway(
     })
   }
 
-  // Gateway-made responses are never cached and never sniffed; proxied
-  // responses are the upstream's business and pass through untouched.
   await app.register(rateLimit, {
     global: false,
     // Shared across instances when sessions are; a store outage must not
     // lock everyone out of signing in, so limits fail open.
-    ...(backends.redis
-      ? { redis: backends.redis, nameSpace: `${config.session.keyPrefix}rl:`, skipOnError: true }
+    ...(stores.redis
+      ? { redis: stores.redis, nameSpace: `${config.session.keyPrefix}rl:`, skipOnError: true }
       : {}),
     errorResponseBuilder: (_request, context) =>
       gatehouseError(
@@ -176,6 +175,8 @@ export async function buildGateway(
       ),
   })
 
+  // Gateway-made responses are never cached and never sniffed; proxied
+  // responses are the upstream's business and pass through untouched.
   await app.register(async function ownResponses(scope) {
     scope.addHook('onSend', (_request, reply, payload, done) => {
       reply.header('cache-control', 'no-store')
@@ -188,14 +189,15 @@ export async function buildGateway(
       sessions,
       onLogin: (refreshToken) => metrics.logins.inc({ refresh_token: refreshToken }),
     })
-    await logoutRoutes(scope, { config, oidc, sessions, replay: backends.replay, now })
+    await backchannelLogoutRoute(scope, { config, oidc, sessions, replay: stores.replay, now })
+    await logoutEverywhereRoute(scope, { config, oidc, sessions })
     await healthRoutes(scope, {
       async check() {
         const checks: Record<string, string> = {
           idp: oidc.discovered ? (oidc.incompatibility ?? 'ok') : 'not discovered',
         }
         try {
-          await backends.sessions.ping()
+          await stores.sessions.ping()
           checks.store = 'ok'
         } catch (err) {
           checks.store = (err as Error).message
@@ -239,7 +241,7 @@ export async function buildGateway(
     clearInterval(draining)
     discovery?.stop()
     await oidc.close()
-    await backends.close()
+    await stores.close()
   })
   return app
 }

@@ -20,8 +20,9 @@
  * crash in between leaves an index member without a session (pruned when
  * listed), never a session a logout by `sub` or `sid` cannot find.
  *
- * Nothing is swept by hand: expiry is Redis TTLs. Locks and cached client
- * tokens share the prefix; see `REDIS_KEY_LAYOUT`.
+ * Nothing is swept by hand: expiry is Redis TTLs. Locks, cached client
+ * tokens, seen logout tokens and rate-limit counters share the prefix; see
+ * `REDIS_KEY_LAYOUT`.
  */
 import type { ChainableCommander } from 'ioredis'
 import type { RedisStoreConfig } from '../config/types.js'
@@ -38,14 +39,17 @@ import { CREATE, DELETE, GET_AND_TOUCH, INDEX_ADD, INDEX_MEMBERS, UPDATE_TOKENS 
 import { TrackedCache, type TrackedCacheOptions } from './redis-tracked-cache.js'
 import type { ReadOptions, SessionData, SessionStore, StoreReport, UpdateResult } from './types.js'
 
-/** Every key and channel Gatehouse uses in Redis, for the docs and for operators. */
+/**
+ * Every key and channel Gatehouse uses in Redis, for the docs and for
+ * operators; the README's key table lists the same keys (a test checks).
+ */
 export const REDIS_KEY_LAYOUT = {
   session: {
     key: '{prefix}s:{<id>}',
     type: 'hash',
     fields: {
       data: 'login-time fields as JSON',
-      tokens: 'TokenSet as JSON',
+      tokens: "the login's TokenSet and each route audience's access token, as JSON",
       v: 'version',
       idle: 'idle expiry',
     },
@@ -54,7 +58,9 @@ export const REDIS_KEY_LAYOUT = {
   bySub: { key: '{prefix}sub:{<sub>}', type: 'zset', expires: 'PEXPIREAT of its highest absolute expiry' },
   bySid: { key: '{prefix}sid:{<sid>}', type: 'zset', expires: 'PEXPIREAT of its highest absolute expiry' },
   lock: { key: '{prefix}lock:{<key>}', type: 'string', expires: 'PX ttl, renewed while held' },
-  clientToken: { key: '{prefix}ct:{key}', type: 'string', expires: 'PX, with the token' },
+  clientToken: { key: '{prefix}ct:{scopes}', type: 'string', expires: 'PX, with the token' },
+  seenLogoutToken: { key: '{prefix}seen:jti:{jti}', type: 'string', expires: 'PX 5 minutes' },
+  rateLimit: { key: '{prefix}rl:…', type: '@fastify/rate-limit', expires: 'the rate-limit window' },
   lockReleased: { key: '{prefix}lock-released', type: 'channel', expires: 'never (pub/sub)' },
   invalidations: {
     key: '__redis__:invalidate',

@@ -1,4 +1,4 @@
-import { gatehouseError } from '../errors.js'
+import { gatehouseError, RefreshWaitTimeoutError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { CachedToken } from '../types.js'
 import { SingleFlight } from './single-flight.js'
@@ -27,19 +27,33 @@ export interface ClientTokensOptions {
  * N instances from fetching N tokens.
  */
 export class ClientTokens {
-  readonly #o: ClientTokensOptions
+  readonly #cache: ClientTokensOptions['cache']
+  readonly #locks: ClientTokensOptions['locks']
+  readonly #oidc: ClientTokensOptions['oidc']
+  readonly #refreshBefore: number
+  readonly #refreshWait: number
+  readonly #lockTtl: number
+  readonly #now: () => number
+  readonly #observer: ClientTokensOptions['observer']
   readonly #local = new Map<string, CachedToken>()
   readonly #flight = new SingleFlight<CachedToken>()
 
   constructor(options: ClientTokensOptions) {
-    this.#o = options
+    this.#cache = options.cache
+    this.#locks = options.locks
+    this.#oidc = options.oidc
+    this.#refreshBefore = options.refreshBefore
+    this.#refreshWait = options.refreshWait
+    this.#lockTtl = options.lockTtl
+    this.#now = options.now
+    this.#observer = options.observer
   }
 
   async accessToken(scopes: readonly string[]): Promise<string> {
     const key = cacheKey(scopes)
     const local = this.#local.get(key)
     if (local && this.#fresh(local)) {
-      this.#o.observer?.hit?.()
+      this.#observer?.hit?.()
       return local.accessToken
     }
     const token = await this.#flight.run(key, () => this.#fetchOnce(key, scopes))
@@ -48,25 +62,31 @@ export class ClientTokens {
   }
 
   #fresh(token: CachedToken): boolean {
-    return token.expiresAt - this.#o.now() > this.#o.refreshBefore
+    return token.expiresAt - this.#now() > this.#refreshBefore
   }
 
   async #shared(key: string): Promise<CachedToken | undefined> {
-    const shared = await this.#o.cache?.get(key)
+    const shared = await this.#cache?.get(key)
     return shared && this.#fresh(shared) ? shared : undefined
   }
 
   async #fetchOnce(key: string, scopes: readonly string[]): Promise<CachedToken> {
     const cached = await this.#shared(key)
     if (cached) {
-      this.#o.observer?.hit?.()
+      this.#observer?.hit?.()
       return cached
     }
-    this.#o.observer?.miss?.()
+    this.#observer?.miss?.()
     const lockKey = `client:${key}`
-    const lock = await this.#o.locks.tryAcquire(lockKey, this.#o.lockTtl)
+    const lock = await this.#locks.tryAcquire(lockKey, this.#lockTtl)
     if (!lock) {
-      await this.#o.locks.waitForRelease(lockKey, this.#o.refreshWait)
+      await this.#locks.waitForRelease(lockKey, this.#refreshWait).catch((err: unknown) => {
+        // The lock is shared with user refreshes, but a client route has no
+        // refresh token: tell its caller about the token it was waiting for.
+        if (err instanceof RefreshWaitTimeoutError)
+          throw gatehouseError('GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE', undefined, err)
+        throw err
+      })
       const after = await this.#shared(key)
       if (after) return after
       throw gatehouseError('GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE')
@@ -74,9 +94,9 @@ export class ClientTokens {
     try {
       const again = await this.#shared(key)
       if (again) return again
-      const token = await this.#o.oidc.clientCredentials(scopes)
-      const ttl = token.expiresAt - this.#o.now()
-      if (ttl > 0) await this.#o.cache?.set(key, token, ttl)
+      const token = await this.#oidc.clientCredentials(scopes)
+      const ttl = token.expiresAt - this.#now()
+      if (ttl > 0) await this.#cache?.set(key, token, ttl)
       return token
     } finally {
       await lock.release()

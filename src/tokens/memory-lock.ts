@@ -1,4 +1,4 @@
-import { refreshWaitTimeout } from './lock-errors.js'
+import { RefreshWaitTimeoutError } from '../errors.js'
 import type { HeldLock, LockService } from './types.js'
 
 /**
@@ -29,7 +29,7 @@ export class MemoryLockService implements LockService {
     if (!entry) return
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(refreshWaitTimeout(key, timeoutMs)), timeoutMs)
+      timer = setTimeout(() => reject(new RefreshWaitTimeoutError(key, timeoutMs)), timeoutMs)
     })
     try {
       await Promise.race([entry.released, timeout])

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { Cluster } from 'ioredis'
+import { RefreshWaitTimeoutError } from '../errors.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
-import { refreshWaitTimeout } from './lock-errors.js'
 import { RELEASE_LOCK, RENEW_LOCK } from './redis-lock-scripts.js'
 import type { HeldLock, LockService } from './types.js'
 
@@ -111,7 +111,7 @@ export class RedisLockService implements LockService {
     let poll: NodeJS.Timeout | undefined
     const released = new Promise<void>((resolve, reject) => {
       wake = resolve
-      timer = setTimeout(() => reject(refreshWaitTimeout(key, timeoutMs)), timeoutMs)
+      timer = setTimeout(() => reject(new RefreshWaitTimeoutError(key, timeoutMs)), timeoutMs)
     })
     // Listening before subscribing: a message that arrives with, or right
     // after, the subscription's acknowledgement still finds this waiter.

@@ -71,18 +71,34 @@ const transient = new Set([
  * §4.14.2) a second redemption would revoke the whole grant.
  */
 export class UserTokens {
-  readonly #o: UserTokensOptions
+  readonly #store: UserTokensOptions['store']
+  readonly #locks: UserTokensOptions['locks']
+  readonly #oidc: UserTokensOptions['oidc']
+  readonly #refreshBefore: number
+  readonly #refreshWait: number
+  readonly #lockTtl: number
+  readonly #now: () => number
+  readonly #coordination: UserTokensOptions['coordination']
+  readonly #observer: UserTokensOptions['observer']
   readonly #flight: SingleFlight<FlightResult>
 
   constructor(options: UserTokensOptions) {
-    this.#o = options
+    this.#store = options.store
+    this.#locks = options.locks
+    this.#oidc = options.oidc
+    this.#refreshBefore = options.refreshBefore
+    this.#refreshWait = options.refreshWait
+    this.#lockTtl = options.lockTtl
+    this.#now = options.now
+    this.#coordination = options.coordination
+    this.#observer = options.observer
     this.#flight = new SingleFlight(() => options.observer?.joined?.())
   }
 
   /** True when the session holds no token for `audience` (the login token without one), or it is due. */
   needsRefresh(session: SessionData, audience?: TokenAudience): boolean {
     const token = tokenFor(session.tokens, audience)
-    return token === undefined || token.accessTokenExpiresAt - this.#o.now() <= this.#o.refreshBefore
+    return token === undefined || token.accessTokenExpiresAt - this.#now() <= this.#refreshBefore
   }
 
   /**
@@ -92,7 +108,7 @@ export class UserTokens {
   async accessToken(session: SessionData, audience?: TokenAudience): Promise<string> {
     const held = tokenFor(session.tokens, audience)
     if (held && !this.needsRefresh(session, audience)) return held.accessToken
-    const stillValid = held !== undefined && held.accessTokenExpiresAt > this.#o.now()
+    const stillValid = held !== undefined && held.accessTokenExpiresAt > this.#now()
     if (!session.tokens.refreshToken) {
       if (stillValid) return held.accessToken
       // Without a refresh token no route's own token can be minted; the
@@ -157,9 +173,8 @@ export class UserTokens {
     audience: TokenAudience | undefined,
     due: (session: SessionData) => boolean,
   ): Promise<SessionData> {
-    if (this.#o.coordination === 'none') return this.#redeem(session, audience)
-    const scope =
-      this.#o.coordination === 'per-audience' ? `${session.id}:${audience?.key ?? ''}` : session.id
+    if (this.#coordination === 'none') return this.#redeem(session, audience)
+    const scope = this.#coordination === 'per-audience' ? `${session.id}:${audience?.key ?? ''}` : session.id
     let seen = session.version
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const version = seen
@@ -183,11 +198,11 @@ export class UserTokens {
     due: (session: SessionData) => boolean,
   ): Promise<FlightResult> {
     const key = `refresh:${scope}`
-    const lock = await this.#o.locks.tryAcquire(key, this.#o.lockTtl)
+    const lock = await this.#locks.tryAcquire(key, this.#lockTtl)
     if (!lock) {
-      this.#o.observer?.joined?.()
-      await this.#o.locks.waitForRelease(key, this.#o.refreshWait)
-      const after = await this.#o.store.get(id, this.#o.now(), FRESH)
+      this.#observer?.joined?.()
+      await this.#locks.waitForRelease(key, this.#refreshWait)
+      const after = await this.#store.get(id, this.#now(), FRESH)
       if (!after) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
       // Something was stored since the caller read the session: our token,
       // or another audience's, in which case the caller goes round again.
@@ -199,7 +214,7 @@ export class UserTokens {
     try {
       // Re-read under the lock: another instance may have refreshed between
       // our read and our acquire, and its refresh token is the live one.
-      const current = await this.#o.store.get(id, this.#o.now(), FRESH)
+      const current = await this.#store.get(id, this.#now(), FRESH)
       if (!current) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
       if (!due(current)) return { session: current }
       try {
@@ -217,11 +232,11 @@ export class UserTokens {
   }
 
   async #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
-    const started = this.#o.now()
+    const started = this.#now()
     const label = audience?.label ?? ''
     let next: TokenSet
     try {
-      next = await this.#o.oidc.refresh(current.tokens, audience)
+      next = await this.#oidc.refresh(current.tokens, audience)
     } catch (err) {
       const code = isGatehouseError(err) ? err.code : undefined
       const outcome =
@@ -230,11 +245,11 @@ export class UserTokens {
           : code === 'GATEHOUSE_ERR_RESOURCE_REFUSED'
             ? 'invalid_target'
             : 'unavailable'
-      this.#o.observer?.refreshed?.(outcome, this.#o.now() - started, label, current.id)
-      if (outcome === 'invalid_grant') await this.#o.store.delete(current.id)
+      this.#observer?.refreshed?.(outcome, this.#now() - started, label, current.id)
+      if (outcome === 'invalid_grant') await this.#store.delete(current.id)
       throw err
     }
-    this.#o.observer?.refreshed?.('success', this.#o.now() - started, label, current.id)
+    this.#observer?.refreshed?.('success', this.#now() - started, label, current.id)
     // The rotated refresh token and the token it came with are one write
     // (one compare-and-set on `v`): storing either without the other would
     // leave a session whose refresh token is already spent. Tokens of the
@@ -258,7 +273,7 @@ export class UserTokens {
     if (result === 'stale') {
       // Only reachable without coordination, or if the lock was lost: the
       // stored tokens are newer than ours, so keep them and use them.
-      const stored = await this.#o.store.get(current.id, this.#o.now(), FRESH)
+      const stored = await this.#store.get(current.id, this.#now(), FRESH)
       if (!stored) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
       return stored
     }
@@ -274,10 +289,10 @@ export class UserTokens {
    * compare-and-set makes a retry of a write that did land answer `stale`.
    */
   async #storeRotated(current: SessionData, tokens: SessionData['tokens']) {
-    const deadline = performance.now() + this.#o.lockTtl
+    const deadline = performance.now() + this.#lockTtl
     for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
       try {
-        return await this.#o.store.updateTokens(current.id, current.version, tokens)
+        return await this.#store.updateTokens(current.id, current.version, tokens)
       } catch (err) {
         const unavailable = isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE'
         if (!unavailable || performance.now() + delay >= deadline) throw err

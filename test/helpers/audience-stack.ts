@@ -2,7 +2,7 @@ import { type DevIdp, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
-import { createRedisBackends } from '../../src/server/redis-backends.js'
+import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { CookieJar } from './cookie-jar.js'
 import { CLIENT_ID, CLIENT_SECRET, freePort, route, testConfig } from './gateway.js'
 import { login } from './login.js'
@@ -91,10 +91,10 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
       server: { ...base.server, publicUrl: `http://127.0.0.1:${ports[0]}` },
       oidc: { ...base.oidc, scopes: [...base.oidc.scopes, 'orders.read', 'reports.read'] },
     }
-    const backends = options.redisUrl
-      ? await createRedisBackends(config, options.gateway?.now ?? Date.now)
+    const stores = options.redisUrl
+      ? await createRedisStores(config, options.gateway?.now ?? Date.now)
       : undefined
-    const app = await buildGateway(config, { ...options.gateway, ...(backends ? { backends } : {}) })
+    const app = await buildGateway(config, { ...options.gateway, ...(stores ? { stores } : {}) })
     await app.listen({ host: '127.0.0.1', port })
     await app.gatehouse.whenDiscovered()
     configs.push(config)

@@ -1,7 +1,7 @@
 import { type DevIdp, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway } from '../../src/server/gateway.js'
-import { createRedisBackends } from '../../src/server/redis-backends.js'
+import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { CookieJar } from './cookie-jar.js'
 import { CLIENT_ID, CLIENT_SECRET, freePort, route, testConfig } from './gateway.js'
 import { apiCall, login } from './login.js'
@@ -22,7 +22,7 @@ export interface ReplicaSetOptions {
   /** Seconds. */
   readonly accessTokenTtl: number
   readonly now?: () => number
-  /** Passed to `createRedisBackends`; false only for negative controls. */
+  /** Passed to `createRedisStores`; false only for negative controls. */
   readonly confirmWrites?: boolean
   readonly refreshBefore?: number
   readonly refreshWait?: number
@@ -55,10 +55,10 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
       refreshWait: options.refreshWait ?? 10_000,
       routes: [route('/api/orders', upstream.url)],
     })
-    const backends = await createRedisBackends(config, now, {
+    const stores = await createRedisStores(config, now, {
       ...(options.confirmWrites === false ? { confirmWrites: false } : {}),
     })
-    const app = await buildGateway(config, { backends, now })
+    const app = await buildGateway(config, { stores, now })
     await app.listen({ host: '127.0.0.1', port })
     await app.gatehouse.whenDiscovered()
     apps.push(app)

@@ -35,6 +35,6 @@ export async function startScriptedStack(
 export async function endSessionsOf(stack: Stack, jar: CookieJar): Promise<void> {
   const base = stack.gateway.url
   const user = (await apiCall(jar, `${base}/auth/user`)).json<{ sub: string }>()
-  const store = stack.gateway.app.gatehouse.backends.sessions
+  const store = stack.gateway.app.gatehouse.stores.sessions
   for (const id of await store.idsBySub(user.sub)) await store.delete(id)
 }

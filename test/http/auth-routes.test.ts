@@ -48,7 +48,7 @@ t.test('bad callbacks get a 4xx page, create no session, and link to a new login
   const stack = await startStack()
   t.teardown(() => stack.close())
   const base = stack.gateway.url
-  const store = stack.gateway.app.gatehouse.backends.sessions as unknown as { size: number }
+  const store = stack.gateway.app.gatehouse.stores.sessions as unknown as { size: number }
 
   const noState = await jarFetch(new CookieJar(), `${base}/auth/callback?code=abc&state=xyz`)
   t.equal(noState.status, 400, 'no login-state cookie')

@@ -53,7 +53,7 @@ async function setup(t: Test) {
       body: new URLSearchParams({ logout_token: token }),
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     })
-  return { idp, base, sign, post, store: gateway.app.gatehouse.backends.sessions }
+  return { idp, base, sign, post, store: gateway.app.gatehouse.stores.sessions }
 }
 
 /** Ends the user's session at the IdP itself, as its own logout page would. */

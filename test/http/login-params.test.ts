@@ -95,7 +95,7 @@ t.test('prompt=none with an IdP session signs in silently, without the unrefresh
   const base = stack.gateway.url
   const first = await login(base, { user: 'jo' })
   // Ends the gateway session only: the IdP session (its cookie in the jar) stays.
-  const store = stack.gateway.app.gatehouse.backends.sessions
+  const store = stack.gateway.app.gatehouse.stores.sessions
   await store.delete((await store.idsBySub('jo'))[0]!)
   const silent = await login(base, { jar: first.jar, user: 'jo', params: { prompt: 'none' } })
   t.equal(silent.responses.filter((r) => r.status === 200).length, 0, 'no page was shown')

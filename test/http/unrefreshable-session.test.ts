@@ -47,7 +47,7 @@ t.test(
     t.match(warnings[0]!.msg, /prompt: consent/, 'it names the fix for strict OPs')
     t.match(warnings[0]!.msg, /access_type: offline/, 'and for Google')
     const code = new URL(callbackUrl).searchParams.get('code')!
-    const store = s.gateway.app.gatehouse.backends.sessions
+    const store = s.gateway.app.gatehouse.stores.sessions
     const [id] = await store.idsBySub('erin')
     const session = (await store.get(id!, s.clock.now()))!
     t.notOk(JSON.stringify(warnings).includes(session.tokens.accessToken), 'no token in it')

@@ -22,7 +22,7 @@ t.test(
     const { jar, callback } = await login(base, { user: 'lena' })
     t.equal(callback.status, 302)
 
-    const store = stack.gateway.app.gatehouse.backends.sessions
+    const store = stack.gateway.app.gatehouse.stores.sessions
     const [id] = await store.idsBySub('lena')
     const { idToken } = (await store.get(id!, clock.now()))!.tokens
     const idClaims = JSON.parse(Buffer.from(idToken!.split('.')[1]!, 'base64url').toString())
@@ -89,6 +89,6 @@ t.test('a userinfo sub that is not the ID token sub fails the login (OIDC Core Â
   t.match(callback.headers.get('content-type'), /text\/html/)
   t.match(callback.text, /sub/)
   t.equal(jar.get(base, 'gatehouse'), undefined, 'no session cookie')
-  t.same(await stack.gateway.app.gatehouse.backends.sessions.idsBySub('pia'), [], 'no session stored')
-  t.same(await stack.gateway.app.gatehouse.backends.sessions.idsBySub('mallory'), [])
+  t.same(await stack.gateway.app.gatehouse.stores.sessions.idsBySub('pia'), [], 'no session stored')
+  t.same(await stack.gateway.app.gatehouse.stores.sessions.idsBySub('mallory'), [])
 })

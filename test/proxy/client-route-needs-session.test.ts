@@ -29,7 +29,7 @@ t.test("a client route without a session is 401 before the gateway's credentials
   t.equal(stack.idp.stats.clientCredentialsGrants, 1)
 
   // A cookie whose session is gone counts as no session.
-  const store = stack.gateway.app.gatehouse.backends.sessions
+  const store = stack.gateway.app.gatehouse.stores.sessions
   for (const id of await store.idsBySub('alice')) await store.delete(id)
   t.equal((await apiCall(jar, `${base}/api/reports`)).status, 401, 'an ended session: 401')
 

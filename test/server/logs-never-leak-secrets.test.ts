@@ -27,7 +27,7 @@ t.test('a full session at debug level logs no token, code, cookie, secret or ses
   clock.advance(61_000)
   await apiCall(jar, `${base}/api/orders`)
   await apiCall(jar, `${base}/api/reports`)
-  const store = stack.gateway.app.gatehouse.backends.sessions
+  const store = stack.gateway.app.gatehouse.stores.sessions
   const [id] = await store.idsBySub('alice')
   const session = (await store.get(id!, clock.now()))!
   for (const value of [

@@ -55,7 +55,7 @@ t.test(
     t.ok(sample(m, 'gatehouse_process_cpu_user_seconds_total') > 0, 'process metrics too')
     t.notMatch(m, /Bearer|eyJ/, 'no credentials in metrics')
 
-    const store = stack.gateway.app.gatehouse.backends.sessions
+    const store = stack.gateway.app.gatehouse.stores.sessions
     const get = store.get.bind(store)
     store.get = async () => {
       throw storeUnavailable(new Error('injected'))

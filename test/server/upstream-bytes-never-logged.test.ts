@@ -73,7 +73,7 @@ t.test('a malformed upstream answer is refused with 502 and none of its bytes re
   // answer, which needs Fastify's onSend hooks.
   for (const kind of Object.keys(malformed)) {
     const { jar } = await login(base)
-    const store = stack.gateway.app.gatehouse.backends.sessions
+    const store = stack.gateway.app.gatehouse.stores.sessions
     for (const id of await store.idsBySub('alice')) await store.delete(id)
     const res = await apiCall(jar, `${base}/api/raw-maybe/${kind}`)
     t.equal(res.status, 502, `${kind}: 502 on reply-from's path`)

@@ -16,7 +16,7 @@ t.test('the session cookie stays under 200 bytes, whatever the tokens weigh', as
   t.ok(sent.length <= 200, `Cookie: ${sent.length} bytes`)
   // With https the name gains `__Host-`: still under the limit.
   t.ok(sent.length + '__Host-'.length <= 200)
-  const session = (await stack.gateway.app.gatehouse.backends.sessions.idsBySub(
+  const session = (await stack.gateway.app.gatehouse.stores.sessions.idsBySub(
     'a-user-with-a-rather-long-name@example.com',
   ))!
   t.equal(session.length, 1, 'the tokens live on the server')

@@ -17,7 +17,7 @@ t.test(
       close: async () => {},
     }
     // Before the rotation: one secret.
-    const before = await startStack({ config: { secrets: [SESSION_SECRET] }, gateway: { backends: shared } })
+    const before = await startStack({ config: { secrets: [SESSION_SECRET] }, gateway: { stores: shared } })
     const base = before.gateway.url
     const { jar } = await login(base)
     const oldCookie = jar.get(base, 'gatehouse')!
@@ -27,7 +27,7 @@ t.test(
     const { buildGateway } = await import('../../src/server/gateway.js')
     const app = await buildGateway(
       { ...before.config, session: { ...before.config.session, secrets: [NEW_SECRET, SESSION_SECRET] } },
-      { backends: shared },
+      { stores: shared },
     )
     await app.listen({ host: '127.0.0.1', port: before.config.server.port })
     await app.gatehouse.whenDiscovered()
@@ -46,7 +46,7 @@ t.test(
     await app.close()
     const app2 = await buildGateway(
       { ...before.config, session: { ...before.config.session, secrets: [NEW_SECRET] } },
-      { backends: shared },
+      { stores: shared },
     )
     await app2.listen({ host: '127.0.0.1', port: before.config.server.port })
     await app2.gatehouse.whenDiscovered()

@@ -1,6 +1,6 @@
 import t from 'tap'
+import { StoreUnavailableError } from '../../src/errors.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
-import { StoreUnavailableError } from '../../src/redis/store-errors.js'
 import { REDIS_KEY_LAYOUT, RedisSessionStore } from '../../src/session/redis-store.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
 import { session } from './fixtures.js'

@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
-import { reportSessionCache } from '../../src/server/redis-backends.js'
+import { reportSessionCache } from '../../src/server/redis-stores.js'
 import { RedisSessionStore, type RedisSessionStoreOptions } from '../../src/session/redis-store.js'
 import type { SessionData } from '../../src/session/types.js'
 import { startRedis } from '../helpers/redis.js'

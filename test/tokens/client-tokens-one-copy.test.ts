@@ -1,16 +1,16 @@
 import t from 'tap'
-import { createBackends } from '../../src/server/backends.js'
+import { createStores } from '../../src/server/stores.js'
 import { ClientTokens } from '../../src/tokens/client-tokens.js'
 import { MemoryLockService } from '../../src/tokens/memory-lock.js'
 import { testConfig } from '../helpers/gateway.js'
 
 t.test('in memory mode client tokens have one copy: no shared cache besides the local one', async (t) => {
-  const backends = await createBackends(
+  const stores = await createStores(
     testConfig({ port: 0, issuer: 'http://127.0.0.1:1', routes: [] }),
     Date.now,
   )
-  t.teardown(() => backends.close())
-  t.equal(backends.clientTokens, undefined)
+  t.teardown(() => stores.close())
+  t.equal(stores.clientTokens, undefined)
 })
 
 t.test('without a shared cache, one fetch serves every caller until the token is due', async (t) => {

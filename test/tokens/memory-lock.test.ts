@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RefreshWaitTimeoutError } from '../../src/tokens/lock-errors.js'
+import { RefreshWaitTimeoutError } from '../../src/errors.js'
 import { MemoryLockService } from '../../src/tokens/memory-lock.js'
 
 t.test('only one holder at a time; a release wakes the waiters', async (t) => {

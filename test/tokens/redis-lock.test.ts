@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
+import { RefreshWaitTimeoutError, StoreUnavailableError } from '../../src/errors.js'
 import { createRedisClient, whenReady } from '../../src/redis/connection.js'
-import { StoreUnavailableError } from '../../src/redis/store-errors.js'
-import { RefreshWaitTimeoutError } from '../../src/tokens/lock-errors.js'
 import { type RedisLockOptions, RedisLockService } from '../../src/tokens/redis-lock.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
 

@@ -46,7 +46,7 @@ for (const fault of ['503', 'reset', 'hang'] as const) {
 t.test('invalid_grant ends the session: 401 session_expired, cookie cleared', async (t) => {
   const { stack, clock, jar, url } = await loggedIn()
   t.teardown(() => stack.close())
-  const store = stack.gateway.app.gatehouse.backends.sessions
+  const store = stack.gateway.app.gatehouse.stores.sessions
   const [id] = await store.idsBySub('alice')
   const session = await store.get(id!, clock.now())
   // The grant dies at the IdP (an admin revoked it, or it expired there).

@@ -21,7 +21,7 @@ t.test('each refresh and each invalid_grant is logged at info with the short ses
   t.teardown(() => stack.close())
   const url = `${stack.gateway.url}/api/orders`
   const { jar } = await login(stack.gateway.url)
-  const store = stack.gateway.app.gatehouse.backends.sessions
+  const store = stack.gateway.app.gatehouse.stores.sessions
   const [id] = await store.idsBySub('alice')
   const refreshLines = () =>
     lines.map((l) => JSON.parse(l) as LogLine).filter((l) => l.msg.includes('refresh'))

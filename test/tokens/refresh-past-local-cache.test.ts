@@ -1,7 +1,7 @@
 import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
-import { createRedisBackends } from '../../src/server/redis-backends.js'
+import { createRedisStores } from '../../src/server/redis-stores.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import {
   CLIENT_ID,
@@ -56,10 +56,10 @@ t.test('a replica whose copy predates a refresh elsewhere uses the new tokens, n
       keyPrefix: `${redis.prefix}past-cache:`,
       routes: [route('/api/orders', upstream.url)],
     })
-    const backends = await createRedisBackends(config, clock.now)
+    const stores = await createRedisStores(config, clock.now)
     if (silenced) {
       const sessions = new RedisSessionStore({
-        client: backends.redis!,
+        client: stores.redis!,
         keyPrefix: config.session.keyPrefix,
         idleTimeoutMs: config.session.idleTimeout,
         now: clock.now,
@@ -67,13 +67,13 @@ t.test('a replica whose copy predates a refresh elsewhere uses the new tokens, n
       })
       await sessions.whenReady()
       copyOfB = sessions
-      const original = backends.sessions
-      Object.assign(backends, { sessions })
+      const original = stores.sessions
+      Object.assign(stores, { sessions })
       await original.close()
-      const close = backends.close.bind(backends)
-      Object.assign(backends, { close: () => Promise.all([sessions.close(), close()]) })
+      const close = stores.close.bind(stores)
+      Object.assign(stores, { close: () => Promise.all([sessions.close(), close()]) })
     }
-    const gateway = await startGateway(config, { backends, now: clock.now })
+    const gateway = await startGateway(config, { stores, now: clock.now })
     t.teardown(() => gateway.close())
     return gateway
   }

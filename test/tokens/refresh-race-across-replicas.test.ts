@@ -2,7 +2,7 @@ import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway } from '../../src/server/gateway.js'
-import { createRedisBackends } from '../../src/server/redis-backends.js'
+import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { SessionStore } from '../../src/session/types.js'
 import { MemoryLockService } from '../../src/tokens/memory-lock.js'
 import { CLIENT_ID, CLIENT_SECRET, freePort, route, testConfig } from '../helpers/gateway.js'
@@ -49,11 +49,11 @@ async function cluster(variant: Variant) {
         ],
       }),
     }
-    const backends = await createRedisBackends(config, Date.now)
-    if (variant === 'no-cluster-lock') Object.assign(backends, { locks: new MemoryLockService() })
+    const stores = await createRedisStores(config, Date.now)
+    if (variant === 'no-cluster-lock') Object.assign(stores, { locks: new MemoryLockService() })
     if (variant === 'lost-update-touch')
-      Object.assign(backends, { sessions: lastWriteWinsTouch(backends.sessions) })
-    const app = await buildGateway(config, { backends })
+      Object.assign(stores, { sessions: lastWriteWinsTouch(stores.sessions) })
+    const app = await buildGateway(config, { stores })
     await app.listen({ host: '127.0.0.1', port })
     await app.gatehouse.whenDiscovered()
     replicas.push({ app, url: `http://127.0.0.1:${port}` })

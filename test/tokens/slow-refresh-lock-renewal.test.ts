@@ -2,7 +2,7 @@ import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway } from '../../src/server/gateway.js'
-import { createRedisBackends } from '../../src/server/redis-backends.js'
+import { createRedisStores } from '../../src/server/redis-stores.js'
 import { CLIENT_ID, CLIENT_SECRET, freePort, route, TestClock, testConfig } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
@@ -41,7 +41,7 @@ t.test(
       const app = await buildGateway(config, {
         now: clock.now,
         lockTtl: LOCK_TTL,
-        backends: await createRedisBackends(config, clock.now),
+        stores: await createRedisStores(config, clock.now),
       })
       t.teardown(() => app.close())
       await app.listen({ host: '127.0.0.1', port })

@@ -1,6 +1,6 @@
 import t from 'tap'
+import { StoreUnavailableError } from '../../src/errors.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
-import { StoreUnavailableError } from '../../src/redis/store-errors.js'
 import { RedisTokenCache } from '../../src/tokens/redis-token-cache.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
 

@@ -5,9 +5,8 @@ import type { OidcClient } from '../oidc/client.js'
 import { LogoutTokenVerifier } from '../oidc/logout-token.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache } from '../tokens/types.js'
-import { csrfCheck } from './csrf.js'
 
-export interface LogoutRouteDeps {
+export interface BackchannelLogoutDeps {
   readonly config: GatehouseConfig
   readonly oidc: OidcClient
   readonly sessions: Sessions
@@ -18,14 +17,10 @@ export interface LogoutRouteDeps {
 /** How long a logout token's `jti` is remembered: past its acceptable age, plus skew. */
 const JTI_TTL_MS = 5 * 60_000
 
-/**
- * OpenID Connect Back-Channel Logout 1.0 at `{basePath}/backchannel-logout`,
- * and "log out everywhere" for the current user at `{basePath}/logout-everywhere`.
- */
-export async function logoutRoutes(app: FastifyInstance, deps: LogoutRouteDeps) {
+/** OpenID Connect Back-Channel Logout 1.0 at `{basePath}/backchannel-logout`. */
+export async function backchannelLogoutRoute(app: FastifyInstance, deps: BackchannelLogoutDeps) {
   const { config, oidc, sessions, replay } = deps
   const base = config.auth.basePath
-  const checkCsrf = csrfCheck(config)
   let verifier: LogoutTokenVerifier | undefined
 
   // The IdP posts a form (§2.5); only this scope parses one, with a small limit.
@@ -63,19 +58,4 @@ export async function logoutRoutes(app: FastifyInstance, deps: LogoutRouteDeps) 
       return reply.code(200).send({ ended: ids.length })
     },
   )
-
-  app.post(`${base}/logout-everywhere`, async (request, reply) => {
-    checkCsrf(request)
-    const session = await sessions.current(request)
-    if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-    const ids = await sessions.store.idsBySub(session.sub)
-    for (const id of ids) await sessions.store.delete(id)
-    if (session.tokens.refreshToken) {
-      await oidc.revoke(session.tokens.refreshToken).catch((err: { code?: string }) => {
-        request.log.warn({ code: err.code }, 'refresh token revocation failed')
-      })
-    }
-    request.session.delete()
-    return reply.send({ ended: ids.length })
-  })
 }

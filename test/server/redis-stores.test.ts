@@ -1,6 +1,6 @@
 import t from 'tap'
 import { GatewayMetrics } from '../../src/server/metrics.js'
-import { createRedisBackends } from '../../src/server/redis-backends.js'
+import { createRedisStores } from '../../src/server/redis-stores.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { testConfig } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis.js'
@@ -13,31 +13,31 @@ const config = (localCache?: number) =>
     port: 1,
     issuer: 'http://127.0.0.1:1',
     store: redis.url,
-    keyPrefix: `${redis.prefix}backends:`,
+    keyPrefix: `${redis.prefix}stores:`,
     routes: [],
     ...(localCache === undefined ? {} : { localCache }),
   })
 
 t.test('the local session cache is on by default, armed before the gateway serves', async (t) => {
-  const backends = await createRedisBackends(config(), Date.now)
-  t.teardown(() => backends.close())
-  t.type(backends.sessions, RedisSessionStore)
-  const cache = (backends.sessions as RedisSessionStore).cache
+  const stores = await createRedisStores(config(), Date.now)
+  t.teardown(() => stores.close())
+  t.type(stores.sessions, RedisSessionStore)
+  const cache = (stores.sessions as RedisSessionStore).cache
   t.ok(cache?.armed, 'armed')
 })
 
 t.test('session.localCache: 0 turns it off', async (t) => {
-  const backends = await createRedisBackends(config(0), Date.now)
-  t.teardown(() => backends.close())
-  t.equal((backends.sessions as RedisSessionStore).cache, undefined)
+  const stores = await createRedisStores(config(0), Date.now)
+  t.teardown(() => stores.close())
+  t.equal((stores.sessions as RedisSessionStore).cache, undefined)
 })
 
 t.test('metrics: entries, armed, and hits and misses of the local copy', async (t) => {
-  const backends = await createRedisBackends(config(), Date.now)
-  t.teardown(() => backends.close())
-  const metrics = new GatewayMetrics(backends.sessions)
+  const stores = await createRedisStores(config(), Date.now)
+  t.teardown(() => stores.close())
+  const metrics = new GatewayMetrics(stores.sessions)
   const now = Date.now()
-  await backends.sessions.create({
+  await stores.sessions.create({
     id: 'm1',
     sub: 'alice',
     claims: {},
@@ -49,10 +49,10 @@ t.test('metrics: entries, armed, and hits and misses of the local copy', async (
     logoutHandle: 'h',
   })
   // The create's own invalidation: once it is in, the first read may be kept.
-  await (backends.sessions as RedisSessionStore).cache!.sync()
-  await backends.sessions.get('m1', now)
-  await backends.sessions.get('m1', now)
-  await backends.sessions.get('m1', now)
+  await (stores.sessions as RedisSessionStore).cache!.sync()
+  await stores.sessions.get('m1', now)
+  await stores.sessions.get('m1', now)
+  await stores.sessions.get('m1', now)
   const text = await metrics.registry.metrics()
   t.match(text, /^gatehouse_session_cache_entries 1$/m)
   t.match(text, /^gatehouse_session_cache_armed 1$/m)

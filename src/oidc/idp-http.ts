@@ -1,15 +1,15 @@
 import * as oauth from 'oauth4webapi'
 import { Agent, fetch as undiciFetch } from 'undici'
 
+type Fetch = (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
+
 /**
  * The HTTP client for every call Gatehouse makes to the IdP. One undici
  * Agent, owned here and closed with the gateway, with a connect budget of
  * its own; each call also carries a total budget as an AbortSignal so a
  * slow IdP can never hold a request open for longer than `timeoutMs`.
  */
-type Fetch = (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
-
-export interface BackChannel {
+export interface IdpHttp {
   /** Options to spread into every oauth4webapi call. */
   options(): {
     [oauth.customFetch]: Fetch
@@ -19,14 +19,14 @@ export interface BackChannel {
   close(): Promise<void>
 }
 
-export interface BackChannelOptions {
+export interface IdpHttpOptions {
   readonly timeoutMs: number
   readonly connectTimeoutMs: number
   /** RFC 8252-style loopback development issuers may use plain http. */
   readonly allowHttp: boolean
 }
 
-export function createBackChannel(opts: BackChannelOptions): BackChannel {
+export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
   const agent = new Agent({
     connect: { timeout: opts.connectTimeoutMs },
     headersTimeout: opts.timeoutMs,

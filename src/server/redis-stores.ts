@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig, RedisStoreConfig } from '../config/types.js'
+import type { LogCode } from '../errors.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../redis/connection.js'
 import { ReplicaConfirmation } from '../redis/durability.js'
 import { RedisSessionStore } from '../session/redis-store.js'
@@ -7,14 +8,14 @@ import type { SessionStore } from '../session/types.js'
 import { RedisLockService } from '../tokens/redis-lock.js'
 import { RedisTokenCache } from '../tokens/redis-token-cache.js'
 import { RedisReplayCache } from '../tokens/replay-cache.js'
-import type { Backends } from './backends.js'
+import type { Stores } from './stores.js'
 
 /** Why the local session cache is off on a Redis Cluster; logged at startup and on /metrics. */
 export const CLUSTER_CACHE_OFF =
   'Redis Cluster: CLIENT TRACKING is per node, so the local session cache is off and every request reads Redis'
 
-/** Options of `createRedisBackends` beyond the config. */
-export interface RedisBackendsOptions {
+/** Options of `createRedisStores` beyond the config. */
+export interface RedisStoresOptions {
   /**
    * `false` skips confirming writes on a replica. It exists only so the test
    * suite can show that a failover loses unconfirmed refreshes; never turn
@@ -29,11 +30,11 @@ export interface RedisBackendsOptions {
  * writes that wait on a replica, one for lock releases and one for the
  * local session cache's invalidations.
  */
-export async function createRedisBackends(
+export async function createRedisStores(
   config: GatehouseConfig,
   now: () => number,
-  options: RedisBackendsOptions = {},
-): Promise<Backends> {
+  options: RedisStoresOptions = {},
+): Promise<Stores> {
   const store = config.session.store as RedisStoreConfig
   const client = createRedisClient(store)
   const writer = options.confirmWrites === false ? undefined : createRedisClient(store)
@@ -76,15 +77,16 @@ export async function createRedisBackends(
  */
 export function reportSessionCache(store: SessionStore, log: FastifyBaseLogger): void {
   if (!(store instanceof RedisSessionStore)) return
+  const code: LogCode = 'GATEHOUSE_SESSION_CACHE_OFF'
   if (store.cacheOff) {
-    log.warn({ code: 'GATEHOUSE_SESSION_CACHE_OFF', reason: store.cacheOff }, store.cacheOff)
+    log.warn({ code, reason: store.cacheOff }, store.cacheOff)
     return
   }
   const cache = store.cache
   if (!cache) return
   const warn = (err: Error) =>
     log.warn(
-      { code: 'GATEHOUSE_SESSION_CACHE_OFF', reason: err.message },
+      { code, reason: err.message },
       'Redis refused CLIENT TRACKING; the local session cache is off and every request reads Redis',
     )
   if (cache.refused) warn(cache.refused)

@@ -6,7 +6,7 @@ import { MemoryReplayCache } from '../tokens/replay-cache.js'
 import type { LockService, ReplayCache, TokenCache } from '../tokens/types.js'
 
 /** The stateful parts of one instance, chosen by `session.store`. */
-export interface Backends {
+export interface Stores {
   readonly sessions: SessionStore
   readonly locks: LockService
   /** Client-credentials tokens shared across instances; absent in memory mode, where `ClientTokens` keeps the only copy. */
@@ -18,7 +18,7 @@ export interface Backends {
   close(): Promise<void>
 }
 
-export async function createBackends(config: GatehouseConfig, now: () => number): Promise<Backends> {
+export async function createStores(config: GatehouseConfig, now: () => number): Promise<Stores> {
   const { session } = config
   if (session.store.kind === 'memory') {
     const sessions = new MemorySessionStore({
@@ -38,6 +38,6 @@ export async function createBackends(config: GatehouseConfig, now: () => number)
     }
   }
   // Loaded only when asked for, so memory deployments never load ioredis.
-  const { createRedisBackends } = await import('./redis-backends.js')
-  return createRedisBackends(config, now)
+  const { createRedisStores } = await import('./redis-stores.js')
+  return createRedisStores(config, now)
 }
