@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
+import type { WebSocket } from 'ws'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { sendContinue } from '../server/expect-continue.js'
@@ -9,11 +10,12 @@ import { loginCookieName } from '../session/cookies.js'
 import { AnswerHygiene } from './answer-headers.js'
 import { BODY_TOO_LARGE } from './body-limit.js'
 import { Forward, type ForwardOptions } from './forward.js'
-import { type GuardDeps, routeGuard } from './guard.js'
+import { type GuardDeps, routeGuard, upgradeOriginCheck } from './guard.js'
 import { headerRewriter } from './headers.js'
 import { OwnCookies } from './own-cookies.js'
 import { refuseAmbiguousPath } from './path-check.js'
 import { tokenRetry } from './token-retry.js'
+import { isUpgrade, refuseUpgrade, SocketWatch, upgradeHeaders } from './websocket.js'
 
 /** reply-from error codes that mean the upstream was too slow, not absent. */
 const timeoutCodes = new Set([
@@ -60,6 +62,10 @@ export interface ProxyRouteHooks {
   readonly onTokenRetry?: (route: string) => void
   /** Counts upstream `Set-Cookie`s dropped because they named a gateway cookie. */
   readonly onCookiesDropped?: (route: string, count: number) => void
+  /** Clock of the sessions, epoch ms: the WebSocket session checks read with it. */
+  readonly now?: () => number
+  /** How often open WebSockets re-check their session, ms (tests shorten it). */
+  readonly websocketRecheck?: number
 }
 
 /**
@@ -80,7 +86,12 @@ export async function registerProxyRoutes(
       // onRequest: the path is settled before the guard's preHandler
       // reads a session or attaches a token.
       scope.addHook('onRequest', refuseAmbiguousPath)
-      scope.addHook('preHandler', routeGuard(route, deps))
+      if (!route.websocket) scope.addHook('onRequest', refuseUpgrade)
+      const guard = routeGuard(route, deps)
+      const upgradeGuard = route.websocket ? routeGuard(route, deps, upgradeOriginCheck(config)) : guard
+      scope.addHook('preHandler', (request, reply) =>
+        isUpgrade(request) ? upgradeGuard(request, reply) : guard(request, reply),
+      )
       // Our own Pool rather than options: we dispatch to it directly, and
       // reply-from does too on the fallback path. We own its lifecycle.
       const pool = new Pool(route.upstream, poolOptions(route))
@@ -108,6 +119,24 @@ export async function registerProxyRoutes(
         hygiene,
         onError,
       }
+      const watch = route.websocket
+        ? new SocketWatch(route, deps, {
+            now: hooks.now ?? Date.now,
+            log: scope.log,
+            interval: hooks.websocketRecheck,
+          })
+        : undefined
+      if (watch) scope.addHook('onClose', () => watch.close())
+      const rewriteUpgrade = upgradeHeaders(rewriteHeaders)
+      // rewriteRequestHeaders is http-proxy's addition to ws's ClientOptions,
+      // missing from its types.
+      const upgradeOptions = {
+        handshakeTimeout: route.timeout,
+        rewriteRequestHeaders(headers: IncomingHttpHeaders, request: FastifyRequest) {
+          watch?.claim(request)
+          return rewriteUpgrade(headers, request)
+        },
+      }
       const options: FastifyHttpProxyOptions = {
         upstream: route.upstream,
         prefix: forward.prefix,
@@ -116,6 +145,11 @@ export async function registerProxyRoutes(
         // The guard decides first; the handler then sends 100 Continue.
         config: { defersContinue: true },
         undici: pool,
+        ...(watch && {
+          websocket: true,
+          wsClientOptions: upgradeOptions,
+          wsHooks: { onConnect: (_context: unknown, source: WebSocket) => watch.opened(source) },
+        }),
         replyOptions: {
           rewriteRequestHeaders: rewriteHeaders,
           rewriteHeaders: (headers, request) =>

@@ -1,0 +1,302 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t, { type Test } from 'tap'
+import { WebSocket, WebSocketServer } from 'ws'
+import { startDevIdp } from '../../dev/idp.js'
+import type { CookieJar } from '../helpers/cookie-jar.js'
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  freePort,
+  route,
+  startGateway,
+  TestClock,
+  testConfig,
+} from '../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { endSessionsOf } from '../helpers/scripted-stack.js'
+import { type Stack, startStack } from '../helpers/stack.js'
+
+interface Seen {
+  readonly url: string | undefined
+  readonly authorization: string | undefined
+  readonly cookie: string | undefined
+}
+
+/**
+ * A real WebSocket upstream: each socket's first message is what its
+ * upgrade carried; a plain GET answers the same as JSON.
+ */
+async function wsUpstream() {
+  const upgrades: IncomingHttpHeaders[] = []
+  const seen = (url: string | undefined, headers: IncomingHttpHeaders): Seen => ({
+    url,
+    authorization: headers.authorization,
+    cookie: headers.cookie,
+  })
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(seen(req.url, req.headers)))
+  })
+  const wss = new WebSocketServer({ server })
+  wss.on('connection', (socket, req) => {
+    upgrades.push(req.headers)
+    socket.send(JSON.stringify(seen(req.url, req.headers)))
+    socket.on('message', (data) => socket.send(`echo ${data}`))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    upgrades,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate()
+        wss.close()
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+const RECHECK = 100 // ms
+
+async function wsStack(t: Test, clock?: TestClock) {
+  const upstream = await wsUpstream()
+  const stack = await startStack({
+    routes: () => [
+      route('/live', upstream.url, { websocket: true }),
+      route('/plain', upstream.url),
+      route('/service', upstream.url, { token: 'client', scopes: ['reports.read'], websocket: true }),
+    ],
+    gateway: { websocketRecheck: RECHECK, ...(clock && { now: clock.now }) },
+  })
+  t.teardown(async () => {
+    await stack.close()
+    await upstream.close()
+  })
+  return { stack, upstream }
+}
+
+interface Opened {
+  readonly socket: WebSocket
+  readonly first: Seen
+}
+
+/** Opens a socket through the gateway as a browser would: its cookies and an Origin. */
+function open(url: string, headers: Record<string, string>): Promise<Opened> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers })
+    socket.once('message', (data) => resolve({ socket, first: JSON.parse(String(data)) as Seen }))
+    socket.once('unexpected-response', (_req, res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => {
+        body += chunk
+      })
+      res.on('end', () => reject(Object.assign(new Error('refused'), { status: res.statusCode, body })))
+    })
+    socket.once('error', reject)
+  })
+}
+
+function closed(socket: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) =>
+    socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+  )
+}
+
+function browserHeaders(
+  stack: Stack,
+  jar: CookieJar | undefined,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const cookie = jar?.header(`${stack.gateway.url}/live`)
+  return { origin: stack.gateway.url, ...(cookie ? { cookie: `${cookie}; theme=dark` } : {}), ...extra }
+}
+
+const wsUrl = (stack: Stack, path: string) => `${stack.gateway.url.replace(/^http/, 'ws')}${path}`
+
+t.test(
+  'an upgrade on a websocket route reaches the upstream with the user token and none of our cookies',
+  async (t) => {
+    const { stack } = await wsStack(t)
+    const { jar } = await login(stack.gateway.url)
+    const { socket, first } = await open(wsUrl(stack, '/live/feed?x=1'), browserHeaders(stack, jar))
+    t.teardown(() => socket.terminate())
+    const http = (await apiCall(jar, `${stack.gateway.url}/live/feed`)).json<Seen>()
+    t.match(first.authorization, /^Bearer \S+$/)
+    t.equal(first.authorization, http.authorization, 'the same token an HTTP call on the route gets')
+    t.equal(first.cookie, 'theme=dark', 'the session cookie is stripped; other cookies pass')
+    t.equal(first.url, '/live/feed?x=1')
+    socket.send('ping')
+    const echo = await new Promise<string>((resolve) =>
+      socket.once('message', (data) => resolve(String(data))),
+    )
+    t.equal(echo, 'echo ping', 'messages flow both ways')
+  },
+)
+
+t.test('a client route upgrades with the client token, and only for a signed-in user', async (t) => {
+  const { stack, upstream } = await wsStack(t)
+  const refused = await open(wsUrl(stack, '/service/feed'), browserHeaders(stack, undefined)).catch((e) => e)
+  t.equal(refused.status, 401)
+  t.equal(upstream.upgrades.length, 0)
+  const { jar } = await login(stack.gateway.url)
+  const { socket, first } = await open(wsUrl(stack, '/service/feed'), browserHeaders(stack, jar))
+  t.teardown(() => socket.terminate())
+  const user = (await apiCall(jar, `${stack.gateway.url}/live/feed`)).json<Seen>()
+  t.match(first.authorization, /^Bearer \S+$/)
+  t.not(first.authorization, user.authorization, "the gateway's own token, not the user's")
+  t.equal(first.cookie, 'theme=dark')
+})
+
+t.test(
+  'an upgrade from another origin, or with no Origin, is refused before the upstream sees it',
+  async (t) => {
+    const { stack, upstream } = await wsStack(t)
+    const { jar } = await login(stack.gateway.url)
+    for (const headers of [
+      browserHeaders(stack, jar, { origin: 'https://evil.example' }),
+      browserHeaders(stack, jar, { 'sec-fetch-site': 'cross-site' }),
+      { cookie: browserHeaders(stack, jar).cookie! },
+    ]) {
+      const refused = await open(wsUrl(stack, '/live/feed'), headers).catch((e) => e)
+      t.equal(refused.status, 403, `Origin ${headers.origin}, Sec-Fetch-Site ${headers['sec-fetch-site']}`)
+      t.match(JSON.parse(refused.body), { error: 'cross_site_request' })
+    }
+    t.equal(upstream.upgrades.length, 0)
+  },
+)
+
+t.test(
+  'an upgrade without a session is a 401, and a dot-segment path a 400, before the upstream sees it',
+  async (t) => {
+    const { stack, upstream } = await wsStack(t)
+    const anonymous = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, undefined)).catch((e) => e)
+    t.equal(anonymous.status, 401)
+    t.match(JSON.parse(anonymous.body), { error: 'unauthenticated' })
+    const { jar } = await login(stack.gateway.url)
+    const traversal = await open(wsUrl(stack, '/live/..;/admin'), browserHeaders(stack, jar)).catch((e) => e)
+    t.equal(traversal.status, 400)
+    t.match(JSON.parse(traversal.body), { error: 'invalid_path' })
+    t.equal(upstream.upgrades.length, 0)
+  },
+)
+
+t.test('a route without websocket: true refuses the upgrade and never forwards it', async (t) => {
+  const { stack, upstream } = await wsStack(t)
+  const { jar } = await login(stack.gateway.url)
+  const refused = await open(
+    wsUrl(stack, '/plain/feed'),
+    browserHeaders(stack, jar, { 'x-csrf': '1' }),
+  ).catch((e) => e)
+  t.equal(refused.status, 400)
+  t.match(JSON.parse(refused.body), { error: 'websocket_not_enabled' })
+  t.equal(upstream.upgrades.length, 0)
+  const plain = await apiCall(jar, `${stack.gateway.url}/plain/feed`)
+  t.equal(plain.status, 200, 'plain calls on the route still work')
+})
+
+t.test('logging out closes the open socket with 4401 within the re-check bound', async (t) => {
+  const { stack } = await wsStack(t)
+  const { jar } = await login(stack.gateway.url)
+  const { socket } = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
+  t.teardown(() => socket.terminate())
+  const { logoutUrl } = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ logoutUrl: string }>()
+  const end = closed(socket)
+  const started = Date.now()
+  t.equal((await jarFetch(jar, `${stack.gateway.url}${logoutUrl}`)).status, 302)
+  const { code, reason } = await end
+  t.equal(code, 4401)
+  t.equal(reason, 'session ended')
+  t.ok(Date.now() - started < RECHECK * 10, `closed after ${Date.now() - started} ms`)
+})
+
+t.test(
+  'a session deleted behind the socket (back-channel logout, logout everywhere) closes it',
+  async (t) => {
+    const { stack } = await wsStack(t)
+    const { jar } = await login(stack.gateway.url)
+    const user = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
+    const client = await open(wsUrl(stack, '/service/feed'), browserHeaders(stack, jar))
+    t.teardown(() => {
+      user.socket.terminate()
+      client.socket.terminate()
+    })
+    const ends = [closed(user.socket), closed(client.socket)]
+    await endSessionsOf(stack, jar)
+    for (const { code } of await Promise.all(ends)) t.equal(code, 4401)
+  },
+)
+
+t.test(
+  'a token that expires and cannot be refreshed closes the socket: 1013 while the IdP is down',
+  async (t) => {
+    const clock = new TestClock()
+    const { stack } = await wsStack(t, clock)
+    const { jar } = await login(stack.gateway.url)
+    const { socket } = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
+    t.teardown(() => socket.terminate())
+    const end = closed(socket)
+    stack.idp.setDown('503')
+    clock.advance(61_000)
+    const { code, reason } = await end
+    t.equal(code, 1013)
+    t.equal(reason, 'token unavailable')
+    const after = await apiCall(jar, `${stack.gateway.url}/auth/user`)
+    t.equal(after.status, 200, 'the session itself stays for the next try')
+  },
+)
+
+t.test(
+  'a refresh the IdP refuses (grant revoked) ends the session and closes the socket with 4401',
+  async (t) => {
+    const clock = new TestClock()
+    const { stack } = await wsStack(t, clock)
+    const { jar } = await login(stack.gateway.url)
+    const { socket } = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
+    t.teardown(() => socket.terminate())
+    const { sub } = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ sub: string }>()
+    const end = closed(socket)
+    // The IdP ends its session and revokes the grant, but tells no one.
+    t.equal((await stack.idp.endSession(sub)).sessions, 1)
+    clock.advance(61_000)
+    const { code } = await end
+    t.equal(code, 4401)
+    t.equal(stack.idp.stats.grantErrors, 1, 'the socket asked for one refresh and was refused')
+    t.equal((await apiCall(jar, `${stack.gateway.url}/auth/user`)).status, 401)
+  },
+)
+
+t.test('a back-channel logout from the IdP closes the socket', async (t) => {
+  const upstream = await wsUpstream()
+  t.teardown(() => upstream.close())
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  const idp = await startDevIdp({
+    accessTokenTtl: 60,
+    clients: [
+      {
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        redirectUris: [`${base}/auth/callback`],
+        postLogoutRedirectUris: [`${base}/`],
+        backchannelLogoutUri: `${base}/auth/backchannel-logout`,
+      },
+    ],
+  })
+  t.teardown(() => idp.close())
+  const gateway = await startGateway(
+    testConfig({ port, issuer: idp.issuer, routes: [route('/live', upstream.url, { websocket: true })] }),
+    { websocketRecheck: RECHECK },
+  )
+  t.teardown(() => gateway.close())
+  const { jar } = await login(base)
+  const { socket } = await open(`${base.replace(/^http/, 'ws')}/live/feed`, {
+    origin: base,
+    cookie: jar.header(`${base}/live`)!,
+  })
+  t.teardown(() => socket.terminate())
+  const end = closed(socket)
+  t.equal((await idp.endSession()).delivered, 1)
+  t.equal((await end).code, 4401)
+})
