@@ -59,6 +59,8 @@ async function wsUpstream() {
 }
 
 const RECHECK = 100 // ms
+/** Longest any handshake or close may take here before the test fails. */
+const BOUND = 5_000 // ms
 
 async function wsStack(t: Test, clock?: TestClock) {
   const upstream = await wsUpstream()
@@ -85,7 +87,7 @@ interface Opened {
 /** Opens a socket through the gateway as a browser would: its cookies and an Origin. */
 function open(url: string, headers: Record<string, string>): Promise<Opened> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers })
+    const socket = new WebSocket(url, { headers, handshakeTimeout: BOUND })
     socket.once('message', (data) => resolve({ socket, first: JSON.parse(String(data)) as Seen }))
     socket.once('unexpected-response', (_req, res) => {
       let body = ''
@@ -98,10 +100,15 @@ function open(url: string, headers: Record<string, string>): Promise<Opened> {
   })
 }
 
+/** The socket's close, or a rejection once BOUND passes without one. */
 function closed(socket: WebSocket): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve) =>
-    socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
-  )
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not closed within ${BOUND} ms`)), BOUND)
+    socket.once('close', (code, reason) => {
+      clearTimeout(timer)
+      resolve({ code, reason: String(reason) })
+    })
+  })
 }
 
 function browserHeaders(
