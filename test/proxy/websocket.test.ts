@@ -1,5 +1,6 @@
+import { once } from 'node:events'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
 import { startDevIdp } from '../../dev/idp.js'
@@ -29,6 +30,7 @@ interface Seen {
  */
 async function wsUpstream() {
   const upgrades: IncomingHttpHeaders[] = []
+  const closes: number[] = []
   const seen = (url: string | undefined, headers: IncomingHttpHeaders): Seen => ({
     url,
     authorization: headers.authorization,
@@ -43,11 +45,13 @@ async function wsUpstream() {
     upgrades.push(req.headers)
     socket.send(JSON.stringify(seen(req.url, req.headers)))
     socket.on('message', (data) => socket.send(`echo ${data}`))
+    socket.on('close', (code) => closes.push(code))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     upgrades,
+    closes,
     close: () =>
       new Promise<void>((resolve) => {
         for (const client of wss.clients) client.terminate()
@@ -189,6 +193,33 @@ t.test(
   },
 )
 
+t.test('an upgrade with two Host headers is a 400 before the upstream sees it', async (t) => {
+  const { stack, upstream } = await wsStack(t)
+  const { jar } = await login(stack.gateway.url)
+  const { port } = new URL(stack.gateway.url)
+  const socket = connect(Number(port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  socket.write(
+    [
+      'GET /live/feed HTTP/1.1',
+      `Host: 127.0.0.1:${port}`,
+      'Host: evil.example',
+      'Connection: Upgrade',
+      'Upgrade: websocket',
+      'Sec-WebSocket-Version: 13',
+      `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}`,
+      `Origin: ${stack.gateway.url}`,
+      `Cookie: ${jar.header(`${stack.gateway.url}/live`)}`,
+      '',
+      '',
+    ].join('\r\n'),
+  )
+  const [head] = (await once(socket, 'data')) as [Buffer]
+  t.match(String(head), /^HTTP\/1\.1 400 /)
+  t.match(String(head), /duplicate_host/)
+  t.equal(upstream.upgrades.length, 0)
+})
+
 t.test('a route without websocket: true refuses the upgrade and never forwards it', async (t) => {
   const { stack, upstream } = await wsStack(t)
   const { jar } = await login(stack.gateway.url)
@@ -204,7 +235,7 @@ t.test('a route without websocket: true refuses the upgrade and never forwards i
 })
 
 t.test('logging out closes the open socket with 4401 within the re-check bound', async (t) => {
-  const { stack } = await wsStack(t)
+  const { stack, upstream } = await wsStack(t)
   const { jar } = await login(stack.gateway.url)
   const { socket } = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
   t.teardown(() => socket.terminate())
@@ -216,6 +247,9 @@ t.test('logging out closes the open socket with 4401 within the re-check bound',
   t.equal(code, 4401)
   t.equal(reason, 'session ended')
   t.ok(Date.now() - started < RECHECK * 10, `closed after ${Date.now() - started} ms`)
+  for (const until = Date.now() + BOUND; upstream.closes.length === 0 && Date.now() < until; )
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  t.same(upstream.closes, [4401], 'the upstream is told why, too')
 })
 
 t.test(
