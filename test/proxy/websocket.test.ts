@@ -3,17 +3,8 @@ import { createServer, type IncomingHttpHeaders } from 'node:http'
 import { type AddressInfo, connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
-import { startDevIdp } from '../../dev/idp.js'
 import type { CookieJar } from '../helpers/cookie-jar.js'
-import {
-  CLIENT_ID,
-  CLIENT_SECRET,
-  freePort,
-  route,
-  startGateway,
-  TestClock,
-  testConfig,
-} from '../helpers/gateway.js'
+import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { endSessionsOf } from '../helpers/scripted-stack.js'
 import { type Stack, startStack } from '../helpers/stack.js'
@@ -66,9 +57,13 @@ const RECHECK = 100 // ms
 /** Longest any handshake or close may take here before the test fails. */
 const BOUND = 5_000 // ms
 
-async function wsStack(t: Test, clock?: TestClock) {
+async function wsStack(
+  t: Test,
+  { clock, backchannelLogout }: { clock?: TestClock; backchannelLogout?: boolean } = {},
+) {
   const upstream = await wsUpstream()
   const stack = await startStack({
+    ...(backchannelLogout && { backchannelLogout }),
     routes: () => [
       route('/live', upstream.url, { websocket: true }),
       route('/plain', upstream.url),
@@ -234,50 +229,59 @@ t.test('a route without websocket: true refuses the upgrade and never forwards i
   t.equal(plain.status, 200, 'plain calls on the route still work')
 })
 
-t.test('logging out closes the open socket with 4401 within the re-check bound', async (t) => {
-  const { stack, upstream } = await wsStack(t)
+/** A signed-in user's socket on /live, and the close it will see. */
+async function liveSocket(t: Test, options: Parameters<typeof wsStack>[1] = {}) {
+  const { stack, upstream } = await wsStack(t, options)
   const { jar } = await login(stack.gateway.url)
   const { socket } = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
   t.teardown(() => socket.terminate())
+  return { stack, upstream, jar, end: closed(socket) }
+}
+
+t.test('logging out closes the open socket with 4401 within the re-check bound', async (t) => {
+  const { stack, upstream, jar, end } = await liveSocket(t)
   const { logoutUrl } = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ logoutUrl: string }>()
-  const end = closed(socket)
   const started = Date.now()
   t.equal((await jarFetch(jar, `${stack.gateway.url}${logoutUrl}`)).status, 302)
   const { code, reason } = await end
   t.equal(code, 4401)
   t.equal(reason, 'session ended')
-  t.ok(Date.now() - started < RECHECK * 10, `closed after ${Date.now() - started} ms`)
+  t.ok(Date.now() - started < RECHECK * 20, `closed after ${Date.now() - started} ms`)
   for (const until = Date.now() + BOUND; upstream.closes.length === 0 && Date.now() < until; )
     await new Promise((resolve) => setTimeout(resolve, 10))
   t.same(upstream.closes, [4401], 'the upstream is told why, too')
 })
 
 t.test(
-  'a session deleted behind the socket (back-channel logout, logout everywhere) closes it',
+  'a session deleted behind the sockets (logout everywhere, another instance) closes them',
   async (t) => {
-    const { stack } = await wsStack(t)
-    const { jar } = await login(stack.gateway.url)
-    const user = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
+    const { stack, jar, end } = await liveSocket(t)
     const client = await open(wsUrl(stack, '/service/feed'), browserHeaders(stack, jar))
-    t.teardown(() => {
-      user.socket.terminate()
-      client.socket.terminate()
-    })
-    const ends = [closed(user.socket), closed(client.socket)]
+    t.teardown(() => client.socket.terminate())
+    const ends = [end, closed(client.socket)]
     await endSessionsOf(stack, jar)
     for (const { code } of await Promise.all(ends)) t.equal(code, 4401)
   },
 )
 
+t.test('a back-channel logout from the IdP closes the socket', async (t) => {
+  const { stack, end } = await liveSocket(t, { backchannelLogout: true })
+  t.equal((await stack.idp.endSession()).delivered, 1)
+  t.equal((await end).code, 4401)
+})
+
+t.test('an idle session that expires closes its socket with 4401', async (t) => {
+  const clock = new TestClock()
+  const { stack, end } = await liveSocket(t, { clock })
+  clock.advance(stack.config.session.idleTimeout + 1_000)
+  t.equal((await end).code, 4401)
+})
+
 t.test(
   'a token that expires and cannot be refreshed closes the socket: 1013 while the IdP is down',
   async (t) => {
     const clock = new TestClock()
-    const { stack } = await wsStack(t, clock)
-    const { jar } = await login(stack.gateway.url)
-    const { socket } = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
-    t.teardown(() => socket.terminate())
-    const end = closed(socket)
+    const { stack, jar, end } = await liveSocket(t, { clock })
     stack.idp.setDown('503')
     clock.advance(61_000)
     const { code, reason } = await end
@@ -292,52 +296,13 @@ t.test(
   'a refresh the IdP refuses (grant revoked) ends the session and closes the socket with 4401',
   async (t) => {
     const clock = new TestClock()
-    const { stack } = await wsStack(t, clock)
-    const { jar } = await login(stack.gateway.url)
-    const { socket } = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
-    t.teardown(() => socket.terminate())
+    const { stack, jar, end } = await liveSocket(t, { clock })
     const { sub } = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ sub: string }>()
-    const end = closed(socket)
     // The IdP ends its session and revokes the grant, but tells no one.
     t.equal((await stack.idp.endSession(sub)).sessions, 1)
     clock.advance(61_000)
-    const { code } = await end
-    t.equal(code, 4401)
+    t.equal((await end).code, 4401)
     t.equal(stack.idp.stats.grantErrors, 1, 'the socket asked for one refresh and was refused')
     t.equal((await apiCall(jar, `${stack.gateway.url}/auth/user`)).status, 401)
   },
 )
-
-t.test('a back-channel logout from the IdP closes the socket', async (t) => {
-  const upstream = await wsUpstream()
-  t.teardown(() => upstream.close())
-  const port = await freePort()
-  const base = `http://127.0.0.1:${port}`
-  const idp = await startDevIdp({
-    accessTokenTtl: 60,
-    clients: [
-      {
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        redirectUris: [`${base}/auth/callback`],
-        postLogoutRedirectUris: [`${base}/`],
-        backchannelLogoutUri: `${base}/auth/backchannel-logout`,
-      },
-    ],
-  })
-  t.teardown(() => idp.close())
-  const gateway = await startGateway(
-    testConfig({ port, issuer: idp.issuer, routes: [route('/live', upstream.url, { websocket: true })] }),
-    { websocketRecheck: RECHECK },
-  )
-  t.teardown(() => gateway.close())
-  const { jar } = await login(base)
-  const { socket } = await open(`${base.replace(/^http/, 'ws')}/live/feed`, {
-    origin: base,
-    cookie: jar.header(`${base}/live`)!,
-  })
-  t.teardown(() => socket.terminate())
-  const end = closed(socket)
-  t.equal((await idp.endSession()).delivered, 1)
-  t.equal((await end).code, 4401)
-})
