@@ -1,8 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
-import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { Pool } from 'undici'
-import type { WebSocket } from 'ws'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { sendContinue } from '../server/expect-continue.js'
@@ -10,12 +9,18 @@ import { loginCookieName } from '../session/cookies.js'
 import { AnswerHygiene } from './answer-headers.js'
 import { BODY_TOO_LARGE } from './body-limit.js'
 import { Forward, type ForwardOptions } from './forward.js'
-import { type GuardDeps, routeGuard, upgradeOriginCheck } from './guard.js'
+import { type GuardDeps, routeGuard } from './guard.js'
 import { headerRewriter } from './headers.js'
 import { OwnCookies } from './own-cookies.js'
 import { refuseAmbiguousPath } from './path-check.js'
 import { tokenRetry } from './token-retry.js'
-import { isUpgrade, refuseUpgrade, SocketWatch, upgradeHeaders } from './websocket.js'
+import {
+  refuseUpgrade,
+  SocketWatch,
+  upgradeAwareGuard,
+  type WebSocketProxyOptions,
+  websocketProxyOptions,
+} from './websocket.js'
 
 /** reply-from error codes that mean the upstream was too slow, not absent. */
 const timeoutCodes = new Set([
@@ -87,11 +92,7 @@ export async function registerProxyRoutes(
       // reads a session or attaches a token.
       scope.addHook('onRequest', refuseAmbiguousPath)
       if (!route.websocket) scope.addHook('onRequest', refuseUpgrade)
-      const guard = routeGuard(route, deps)
-      const upgradeGuard = route.websocket ? routeGuard(route, deps, upgradeOriginCheck(config)) : guard
-      scope.addHook('preHandler', (request, reply) =>
-        isUpgrade(request) ? upgradeGuard(request, reply) : guard(request, reply),
-      )
+      scope.addHook('preHandler', route.websocket ? upgradeAwareGuard(route, deps) : routeGuard(route, deps))
       // Our own Pool rather than options: we dispatch to it directly, and
       // reply-from does too on the fallback path. We own its lifecycle.
       const pool = new Pool(route.upstream, poolOptions(route))
@@ -119,23 +120,15 @@ export async function registerProxyRoutes(
         hygiene,
         onError,
       }
-      const watch = route.websocket
-        ? new SocketWatch(route, deps, {
-            now: hooks.now ?? Date.now,
-            log: scope.log,
-            interval: hooks.websocketRecheck,
-          })
-        : undefined
-      if (watch) scope.addHook('onClose', () => watch.close())
-      const rewriteUpgrade = upgradeHeaders(rewriteHeaders)
-      // rewriteRequestHeaders is http-proxy's addition to ws's ClientOptions,
-      // missing from its types.
-      const upgradeOptions = {
-        handshakeTimeout: route.timeout,
-        rewriteRequestHeaders(headers: IncomingHttpHeaders, request: FastifyRequest) {
-          watch?.claim(request)
-          return rewriteUpgrade(headers, request)
-        },
+      let websocket: WebSocketProxyOptions | undefined
+      if (route.websocket) {
+        const watch = new SocketWatch(route, deps, {
+          now: hooks.now ?? Date.now,
+          log: scope.log,
+          interval: hooks.websocketRecheck,
+        })
+        scope.addHook('onClose', () => watch.close())
+        websocket = websocketProxyOptions(route, watch, rewriteHeaders)
       }
       const options: FastifyHttpProxyOptions = {
         upstream: route.upstream,
@@ -145,11 +138,7 @@ export async function registerProxyRoutes(
         // The guard decides first; the handler then sends 100 Continue.
         config: { defersContinue: true },
         undici: pool,
-        ...(watch && {
-          websocket: true,
-          wsClientOptions: upgradeOptions,
-          wsHooks: { onConnect: (_context: unknown, source: WebSocket) => watch.opened(source) },
-        }),
+        ...websocket,
         replyOptions: {
           rewriteRequestHeaders: rewriteHeaders,
           rewriteHeaders: (headers, request) =>

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
+import type { FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { RouteConfig } from '../config/types.js'
@@ -7,7 +8,7 @@ import { gatehouseError, isGatehouseError } from '../errors.js'
 import type { SessionData } from '../session/types.js'
 import { audienceOf } from '../tokens/audience.js'
 import { tokenFor } from '../tokens/user-tokens.js'
-import type { GuardDeps } from './guard.js'
+import { type GuardDeps, routeGuard, upgradeOriginCheck } from './guard.js'
 import type { headerRewriter } from './headers.js'
 
 /** Close code when the socket's session has ended: the 401 of a socket (private-use range, RFC 6455 §7.4.2). */
@@ -44,6 +45,53 @@ export function refuseUpgrade(
 ): void {
   if (wantsUpgrade(request)) done(gatehouseError('GATEHOUSE_ERR_WEBSOCKET_NOT_ENABLED'))
   else done()
+}
+
+/**
+ * The preHandler of a `websocket: true` route: an upgrade has the route's
+ * guard with the Origin check in place of the anti-forgery header, which a
+ * browser cannot send on a WebSocket; any other request has the plain guard.
+ */
+export function upgradeAwareGuard(route: RouteConfig, deps: GuardDeps) {
+  const guard = routeGuard(route, deps)
+  const upgradeGuard = routeGuard(route, deps, upgradeOriginCheck(deps.config))
+  return function guardUpgrade(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    return isUpgrade(request) ? upgradeGuard(request, reply) : guard(request, reply)
+  }
+}
+
+/** The WebSocket half of @fastify/http-proxy's options (its types keep it apart). */
+export interface WebSocketProxyOptions {
+  readonly websocket: true
+  readonly wsClientOptions: FastifyHttpProxyOptions['wsClientOptions']
+  readonly wsHooks: { readonly onConnect: (context: unknown, source: WebSocket) => void }
+}
+
+/**
+ * @fastify/http-proxy's WebSocket options for one route: the upgrade's
+ * headers from the route's HTTP rewrite, a handshake bounded by the route's
+ * timeout, and each opened socket handed to `watch`.
+ */
+export function websocketProxyOptions(
+  route: RouteConfig,
+  watch: SocketWatch,
+  rewrite: ReturnType<typeof headerRewriter>,
+): WebSocketProxyOptions {
+  const rewriteUpgrade = upgradeHeaders(rewrite)
+  // rewriteRequestHeaders is http-proxy's addition to ws's ClientOptions,
+  // missing from its types.
+  const wsClientOptions = {
+    handshakeTimeout: route.timeout,
+    rewriteRequestHeaders(headers: IncomingHttpHeaders, request: FastifyRequest) {
+      watch.claim(request)
+      return rewriteUpgrade(headers, request)
+    },
+  }
+  return {
+    websocket: true,
+    wsClientOptions,
+    wsHooks: { onConnect: (_context, source) => watch.opened(source) },
+  }
 }
 
 /**
