@@ -125,6 +125,11 @@ export const errorCatalogue = {
     error: 'duplicate_host',
     message: 'The request has more than one Host header.',
   },
+  GATEHOUSE_ERR_WEBSOCKET_NOT_ENABLED: {
+    status: 400,
+    error: 'websocket_not_enabled',
+    message: 'This route does not proxy WebSocket upgrades.',
+  },
   GATEHOUSE_ERR_PAYLOAD_TOO_LARGE: {
     status: 413,
     error: 'payload_too_large',

@@ -234,6 +234,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       anonymous: r.anonymous ?? false,
       timeout: parseDuration(r.timeout),
       bodyLimit: parseSize(r.bodyLimit),
+      websocket: r.websocket,
       allowClearSiteData: r.allowClearSiteData,
       passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
     }

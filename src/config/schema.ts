@@ -230,6 +230,11 @@ export const RouteSchema = Type.Object(
       default: DEFAULTS.bodyLimit,
       description: 'Largest request body forwarded: bytes, or 512kb, 1mb.',
     }),
+    websocket: Type.Boolean({
+      default: false,
+      description:
+        "Proxy WebSocket upgrades on this route, with the route's token and a same-origin Origin required; the socket closes (4401) when the session ends. Without it an upgrade is refused (400).",
+    }),
     allowClearSiteData: Type.Boolean({
       default: false,
       description: "Let the upstream's Clear-Site-Data header reach the browser; dropped otherwise.",

@@ -31,6 +31,8 @@ export interface RouteConfig {
   readonly timeout: number
   /** Largest request body forwarded, bytes. */
   readonly bodyLimit: number
+  /** Proxy WebSocket upgrades (src/proxy/websocket.ts); otherwise an upgrade is refused. */
+  readonly websocket: boolean
   /** The upstream may send `Clear-Site-Data`; otherwise it is dropped from its answers. */
   readonly allowClearSiteData: boolean
   /** Lower-case names of spoofable client headers this route forwards anyway (docs/security.md). */

@@ -12,10 +12,27 @@ export function csrfCheck(config: GatehouseConfig) {
   const header = config.csrf.header
   const origin = new URL(config.server.publicUrl).origin
   return function check(request: FastifyRequest): void {
-    const site = request.headers['sec-fetch-site']
-    if (site === 'cross-site' || site === 'same-site') throw gatehouseError('GATEHOUSE_ERR_CROSS_SITE')
-    const from = request.headers.origin
-    if (from !== undefined && from !== origin) throw gatehouseError('GATEHOUSE_ERR_CROSS_SITE')
+    refuseCrossSite(request, origin, false)
     if (request.headers[header] !== '1') throw gatehouseError('GATEHOUSE_ERR_CSRF')
   }
+}
+
+/**
+ * Anti-forgery for WebSocket upgrades: a browser cannot set a custom header
+ * on a WebSocket, but it always sends `Origin` on one (RFC 6455 §4.1, §10.2),
+ * and it sends cookies whichever site opens it (cross-site WebSocket
+ * hijacking). So the upgrade must name this origin.
+ */
+export function upgradeOriginCheck(config: GatehouseConfig) {
+  const origin = new URL(config.server.publicUrl).origin
+  return function check(request: FastifyRequest): void {
+    refuseCrossSite(request, origin, true)
+  }
+}
+
+function refuseCrossSite(request: FastifyRequest, origin: string, originRequired: boolean): void {
+  const site = request.headers['sec-fetch-site']
+  if (site === 'cross-site' || site === 'same-site') throw gatehouseError('GATEHOUSE_ERR_CROSS_SITE')
+  const from = request.headers.origin
+  if (from === undefined ? originRequired : from !== origin) throw gatehouseError('GATEHOUSE_ERR_CROSS_SITE')
 }

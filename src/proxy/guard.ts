@@ -25,10 +25,14 @@ export interface GuardDeps {
 /**
  * The preHandler of one proxy route, built once at startup: anti-forgery
  * first, so a forged call never costs a session read, then the token the
- * route asks for.
+ * route asks for. `antiForgery` replaces the header check (WebSocket upgrades).
  */
-export function routeGuard(route: RouteConfig, deps: GuardDeps) {
-  const csrf = route.csrf ? csrfCheck(deps.config) : undefined
+export function routeGuard(
+  route: RouteConfig,
+  deps: GuardDeps,
+  antiForgery: (request: FastifyRequest) => void = csrfCheck(deps.config),
+) {
+  const csrf = route.csrf ? antiForgery : undefined
   const limit = bodyLimiter(route.bodyLimit)
   const scopes = route.scopes
   switch (route.token) {

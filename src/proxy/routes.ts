@@ -13,6 +13,13 @@ import { headerRewriter } from './headers.js'
 import { OwnCookies } from './own-cookies.js'
 import { refuseAmbiguousPath } from './path-check.js'
 import { tokenRetry } from './token-retry.js'
+import {
+  refuseUpgrade,
+  SocketWatch,
+  upgradeAwareGuard,
+  type WebSocketProxyOptions,
+  websocketProxyOptions,
+} from './websocket.js'
 
 /** reply-from error codes that mean the upstream was too slow, not absent. */
 const timeoutCodes = new Set([
@@ -61,6 +68,10 @@ export interface ProxyRouteHooks {
   readonly onTokenRetry?: (route: string) => void
   /** Counts upstream `Set-Cookie`s dropped because they named a gateway cookie. */
   readonly onCookiesDropped?: (route: string, count: number) => void
+  /** Clock of the sessions, epoch ms: the WebSocket session checks read with it. */
+  readonly now?: () => number
+  /** How often open WebSockets re-check their session, ms (tests shorten it). */
+  readonly websocketRecheck?: number
 }
 
 /**
@@ -81,7 +92,8 @@ export async function registerProxyRoutes(
       // onRequest: the path is settled before the guard's preHandler
       // reads a session or attaches a token.
       scope.addHook('onRequest', refuseAmbiguousPath)
-      scope.addHook('preHandler', routeGuard(route, deps))
+      if (!route.websocket) scope.addHook('onRequest', refuseUpgrade)
+      scope.addHook('preHandler', route.websocket ? upgradeAwareGuard(route, deps) : routeGuard(route, deps))
       // Our own Pool rather than options: we dispatch to it directly, and
       // reply-from does too on the fallback path. We own its lifecycle.
       const pool = new Pool(route.upstream, poolOptions(route))
@@ -109,6 +121,16 @@ export async function registerProxyRoutes(
         hygiene,
         onError,
       }
+      let websocket: WebSocketProxyOptions | undefined
+      if (route.websocket) {
+        const watch = new SocketWatch(route, deps, {
+          now: hooks.now ?? Date.now,
+          log: scope.log,
+          interval: hooks.websocketRecheck,
+        })
+        scope.addHook('onClose', () => watch.close())
+        websocket = websocketProxyOptions(route, watch, rewriteHeaders)
+      }
       const options: FastifyHttpProxyOptions = {
         upstream: route.upstream,
         prefix: forward.prefix,
@@ -117,6 +139,7 @@ export async function registerProxyRoutes(
         // The guard decides first; the handler then sends 100 Continue.
         config: { defersContinue: true },
         undici: pool,
+        ...websocket,
         replyOptions: {
           rewriteRequestHeaders: rewriteHeaders,
           rewriteHeaders: (headers, request) =>

@@ -35,6 +35,8 @@ export interface GatewayOptions {
   readonly lockTtl?: number
   /** See `UserTokensOptions.coordination`: tests only. */
   readonly coordination?: Coordination
+  /** How often open WebSockets re-check their session, ms; default 5 s. */
+  readonly websocketRecheck?: number
 }
 
 export interface GatehouseState {
@@ -218,6 +220,8 @@ export async function buildGateway(
       onTokenRetry: (route) => metrics.tokenRetries.inc({ route }),
       onCookiesDropped: (route, count) => metrics.upstreamCookiesDropped.inc({ route }, count),
       draining: () => draining !== undefined,
+      now,
+      ...(options.websocketRecheck === undefined ? {} : { websocketRecheck: options.websocketRecheck }),
     },
   )
 

@@ -303,6 +303,6 @@ export class UserTokens {
 }
 
 /** The token the session holds for `audience`, the login's own without one. */
-function tokenFor(tokens: TokenSet, audience: TokenAudience | undefined): AudienceToken | undefined {
+export function tokenFor(tokens: TokenSet, audience: TokenAudience | undefined): AudienceToken | undefined {
   return audience ? tokens.audiences?.[audience.key] : tokens
 }

@@ -69,6 +69,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     anonymous: false,
     timeout: 30_000,
     bodyLimit: 1024 * 1024,
+    websocket: false,
     allowClearSiteData: false,
     passHeaders: [],
   })

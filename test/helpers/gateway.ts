@@ -33,6 +33,7 @@ export function route(path: string, upstream: string, extra: Partial<RouteConfig
     anonymous: false,
     timeout: 5_000,
     bodyLimit: 1024 * 1024,
+    websocket: false,
     allowClearSiteData: false,
     passHeaders: [],
     ...extra,

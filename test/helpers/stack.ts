@@ -30,6 +30,8 @@ export interface StackOptions {
   readonly idp?: Partial<Omit<DevIdpOptions, 'clients'>>
   /** Registration of the gateway's client beyond its id and redirect URIs. */
   readonly client?: Partial<Omit<DevClient, 'clientId' | 'redirectUris' | 'postLogoutRedirectUris'>>
+  /** Register the gateway's back-channel logout endpoint with the IdP. */
+  readonly backchannelLogout?: boolean
 }
 
 /** The default routes: a user route, an optional-user route, a client route and a public one. */
@@ -59,6 +61,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ...options.client,
         redirectUris: [`${publicUrl}/auth/callback`],
         postLogoutRedirectUris: [`${publicUrl}/`],
+        ...(options.backchannelLogout && { backchannelLogoutUri: `${publicUrl}/auth/backchannel-logout` }),
       },
     ],
   })

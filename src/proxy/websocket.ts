@@ -1,0 +1,220 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyHttpProxyOptions } from '@fastify/http-proxy'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { WebSocket } from 'ws'
+import type { RouteConfig } from '../config/types.js'
+import { gatehouseError, isGatehouseError } from '../errors.js'
+import { upgradeOriginCheck } from '../http/csrf.js'
+import type { SessionData } from '../session/types.js'
+import { audienceOf } from '../tokens/audience.js'
+import { tokenFor } from '../tokens/user-tokens.js'
+import { type GuardDeps, routeGuard } from './guard.js'
+import type { headerRewriter } from './headers.js'
+
+/** Close code when the socket's session has ended: the 401 of a socket (private-use range, RFC 6455 §7.4.2). */
+export const CLOSE_SESSION_ENDED = 4401
+/** Close code when the socket's token expired and could not be refreshed: RFC 6455 registry's "Try Again Later". */
+export const CLOSE_TOKEN_UNAVAILABLE = 1013
+
+/** How often each open socket's session is re-read, ms: the bound on closing it after the session ends. */
+export const RECHECK_INTERVAL = 5_000 // 5 s
+
+/**
+ * True when Node handed this request over as an upgrade, or it asks for a
+ * WebSocket. Node raises `upgrade` only while some route proxies WebSockets;
+ * the header test refuses the same request whether or not one does.
+ */
+export function wantsUpgrade(request: FastifyRequest): boolean {
+  return isUpgrade(request) || /\bwebsocket\b/i.test(request.headers.upgrade ?? '')
+}
+
+/** Node's own verdict (`message.upgrade`): it raised `upgrade` and the socket is the proxy's to take. */
+export function isUpgrade(request: FastifyRequest): boolean {
+  return (request.raw as { upgrade?: boolean }).upgrade === true
+}
+
+/**
+ * onRequest of a route without `websocket: true`. Refused rather than served
+ * as a plain GET: with another route proxying WebSockets, @fastify/http-proxy
+ * would otherwise take the socket over and never answer.
+ */
+export function refuseUpgrade(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+): void {
+  if (wantsUpgrade(request)) done(gatehouseError('GATEHOUSE_ERR_WEBSOCKET_NOT_ENABLED'))
+  else done()
+}
+
+/**
+ * The preHandler of a `websocket: true` route: an upgrade has the route's
+ * guard with the Origin check in place of the anti-forgery header, which a
+ * browser cannot send on a WebSocket; any other request has the plain guard.
+ */
+export function upgradeAwareGuard(route: RouteConfig, deps: GuardDeps) {
+  const guard = routeGuard(route, deps)
+  const upgradeGuard = routeGuard(route, deps, upgradeOriginCheck(deps.config))
+  return function guardUpgrade(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    return isUpgrade(request) ? upgradeGuard(request, reply) : guard(request, reply)
+  }
+}
+
+/** The WebSocket half of @fastify/http-proxy's options (its types keep it apart). */
+export interface WebSocketProxyOptions {
+  readonly websocket: true
+  readonly wsClientOptions: FastifyHttpProxyOptions['wsClientOptions']
+  readonly wsHooks: { readonly onConnect: (context: unknown, source: WebSocket) => void }
+}
+
+/**
+ * @fastify/http-proxy's WebSocket options for one route: the upgrade's
+ * headers from the route's HTTP rewrite, a handshake bounded by the route's
+ * timeout, and each opened socket handed to `watch`.
+ */
+export function websocketProxyOptions(
+  route: RouteConfig,
+  watch: SocketWatch,
+  rewrite: ReturnType<typeof headerRewriter>,
+): WebSocketProxyOptions {
+  const rewriteUpgrade = upgradeHeaders(rewrite)
+  // rewriteRequestHeaders is http-proxy's addition to ws's ClientOptions,
+  // missing from its types.
+  const wsClientOptions = {
+    handshakeTimeout: route.timeout,
+    rewriteRequestHeaders(headers: IncomingHttpHeaders, request: FastifyRequest) {
+      watch.claim(request)
+      return rewriteUpgrade(headers, request)
+    },
+  }
+  return {
+    websocket: true,
+    wsClientOptions,
+    wsHooks: { onConnect: (_context, source) => watch.opened(source) },
+  }
+}
+
+/**
+ * The headers of the upgrade to the upstream: the route's HTTP rewrite
+ * (our cookies out, the route's token in, spoofable headers dropped), less
+ * the client's handshake headers. The gateway's leg is a handshake of its
+ * own: `ws` sets its key, version and extensions, and an extension the
+ * browser offered would be one the gateway never negotiated.
+ */
+export function upgradeHeaders(rewrite: ReturnType<typeof headerRewriter>) {
+  return function rewriteUpgrade(
+    _headers: IncomingHttpHeaders,
+    request: FastifyRequest,
+  ): IncomingHttpHeaders {
+    const out = rewrite(request, request.headers)
+    for (const name in out) if (name.startsWith('sec-websocket-')) delete out[name]
+    return out
+  }
+}
+
+export interface SocketWatchOptions {
+  readonly now: () => number
+  readonly log: FastifyBaseLogger
+  /** ms; default RECHECK_INTERVAL. */
+  readonly interval?: number
+}
+
+/**
+ * Closes a route's sockets whose session has ended. The token rides on the
+ * upgrade only, so the upstream cannot tell. Each open socket's session is
+ * re-read on a timer: it sees a logout, a back-channel logout or an expiry
+ * made on any instance, at the cost of one read per socket per interval
+ * (a local-cache hit with the Redis store, dropped as soon as Redis reports
+ * the change). A token due for refresh is refreshed through UserTokens, as an
+ * HTTP call would; `invalid_grant` ends the session and the socket.
+ */
+export class SocketWatch {
+  readonly #deps: GuardDeps
+  readonly #route: RouteConfig
+  readonly #now: () => number
+  readonly #log: FastifyBaseLogger
+  /** Upgrades whose session is to be watched, by the connection the browser's socket runs on. */
+  readonly #claimed = new WeakMap<Socket, string>()
+  readonly #open = new Map<WebSocket, string>()
+  readonly #timer: NodeJS.Timeout
+  #sweeping = false
+
+  constructor(route: RouteConfig, deps: GuardDeps, options: SocketWatchOptions) {
+    this.#route = route
+    this.#deps = deps
+    this.#now = options.now
+    this.#log = options.log
+    this.#timer = setInterval(() => void this.#sweep(), options.interval ?? RECHECK_INTERVAL)
+    this.#timer.unref()
+  }
+
+  /** At the upgrade, once the guard has passed: remembers the request's session, if the route's token depends on one. */
+  claim(request: FastifyRequest): void {
+    if (this.#route.token === 'none' || (this.#route.token === 'client' && this.#route.anonymous)) return
+    const id = request.session.get('id')
+    if (typeof id === 'string') this.#claimed.set(request.raw.socket as Socket, id)
+  }
+
+  /** The browser's socket is open (@fastify/http-proxy's onConnect): watch it. */
+  opened(source: WebSocket): void {
+    // @fastify/http-proxy's hooks see the socket but not the request; the
+    // upgraded connection underneath both is what ties them together.
+    const id = this.#claimed.get((source as unknown as { _socket: Socket })._socket)
+    if (id === undefined) return
+    this.#open.set(source, id)
+    source.once('close', () => this.#open.delete(source))
+  }
+
+  close(): void {
+    clearInterval(this.#timer)
+  }
+
+  async #sweep(): Promise<void> {
+    if (this.#sweeping || this.#open.size === 0) return
+    this.#sweeping = true
+    try {
+      await Promise.all(Array.from(this.#open, ([socket, id]) => this.#check(socket, id)))
+    } finally {
+      this.#sweeping = false
+    }
+  }
+
+  async #check(socket: WebSocket, id: string): Promise<void> {
+    let verdict: readonly [number, string] | undefined
+    try {
+      verdict = await this.#verdict(id)
+    } catch (err) {
+      // The store is unreachable: the session may well be alive, and the
+      // next sweep asks again.
+      this.#log.debug({ route: this.#route.path, err }, 'websocket session check failed')
+      return
+    }
+    if (verdict === undefined) return
+    this.#open.delete(socket)
+    socket.close(verdict[0], verdict[1])
+  }
+
+  async #verdict(id: string): Promise<readonly [number, string] | undefined> {
+    const now = this.#now()
+    const session = await this.#deps.sessions.store.get(id, now)
+    if (!session) return [CLOSE_SESSION_ENDED, 'session ended']
+    if (this.#route.token === 'client') return undefined
+    return this.#tokenVerdict(session, now)
+  }
+
+  async #tokenVerdict(session: SessionData, now: number): Promise<readonly [number, string] | undefined> {
+    const audience = audienceOf(this.#route)
+    const { userTokens } = this.#deps
+    if (!userTokens.needsRefresh(session, audience)) return undefined
+    try {
+      await userTokens.accessToken(session, audience)
+      return undefined
+    } catch (err) {
+      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_SESSION_EXPIRED')
+        return [CLOSE_SESSION_ENDED, 'session ended']
+      const expiresAt = tokenFor(session.tokens, audience)?.accessTokenExpiresAt ?? 0
+      return expiresAt <= now ? [CLOSE_TOKEN_UNAVAILABLE, 'token unavailable'] : undefined
+    }
+  }
+}

@@ -1,0 +1,308 @@
+import { once } from 'node:events'
+import { createServer, type IncomingHttpHeaders } from 'node:http'
+import { type AddressInfo, connect } from 'node:net'
+import t, { type Test } from 'tap'
+import { WebSocket, WebSocketServer } from 'ws'
+import type { CookieJar } from '../helpers/cookie-jar.js'
+import { route, TestClock } from '../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { endSessionsOf } from '../helpers/scripted-stack.js'
+import { type Stack, startStack } from '../helpers/stack.js'
+
+interface Seen {
+  readonly url: string | undefined
+  readonly authorization: string | undefined
+  readonly cookie: string | undefined
+}
+
+/**
+ * A real WebSocket upstream: each socket's first message is what its
+ * upgrade carried; a plain GET answers the same as JSON.
+ */
+async function wsUpstream() {
+  const upgrades: IncomingHttpHeaders[] = []
+  const closes: number[] = []
+  const seen = (url: string | undefined, headers: IncomingHttpHeaders): Seen => ({
+    url,
+    authorization: headers.authorization,
+    cookie: headers.cookie,
+  })
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(seen(req.url, req.headers)))
+  })
+  const wss = new WebSocketServer({ server })
+  wss.on('connection', (socket, req) => {
+    upgrades.push(req.headers)
+    socket.send(JSON.stringify(seen(req.url, req.headers)))
+    socket.on('message', (data) => socket.send(`echo ${data}`))
+    socket.on('close', (code) => closes.push(code))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    upgrades,
+    closes,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate()
+        wss.close()
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+const RECHECK = 100 // ms
+/** Longest any handshake or close may take here before the test fails. */
+const BOUND = 5_000 // ms
+
+async function wsStack(
+  t: Test,
+  { clock, backchannelLogout }: { clock?: TestClock; backchannelLogout?: boolean } = {},
+) {
+  const upstream = await wsUpstream()
+  const stack = await startStack({
+    ...(backchannelLogout && { backchannelLogout }),
+    routes: () => [
+      route('/live', upstream.url, { websocket: true }),
+      route('/plain', upstream.url),
+      route('/service', upstream.url, { token: 'client', scopes: ['reports.read'], websocket: true }),
+    ],
+    gateway: { websocketRecheck: RECHECK, ...(clock && { now: clock.now }) },
+  })
+  t.teardown(async () => {
+    await stack.close()
+    await upstream.close()
+  })
+  return { stack, upstream }
+}
+
+interface Opened {
+  readonly socket: WebSocket
+  readonly first: Seen
+}
+
+/** Opens a socket through the gateway as a browser would: its cookies and an Origin. */
+function open(url: string, headers: Record<string, string>): Promise<Opened> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers, handshakeTimeout: BOUND })
+    socket.once('message', (data) => resolve({ socket, first: JSON.parse(String(data)) as Seen }))
+    socket.once('unexpected-response', (_req, res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => {
+        body += chunk
+      })
+      res.on('end', () => reject(Object.assign(new Error('refused'), { status: res.statusCode, body })))
+    })
+    socket.once('error', reject)
+  })
+}
+
+/** The socket's close, or a rejection once BOUND passes without one. */
+function closed(socket: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not closed within ${BOUND} ms`)), BOUND)
+    socket.once('close', (code, reason) => {
+      clearTimeout(timer)
+      resolve({ code, reason: String(reason) })
+    })
+  })
+}
+
+function browserHeaders(
+  stack: Stack,
+  jar: CookieJar | undefined,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const cookie = jar?.header(`${stack.gateway.url}/live`)
+  return { origin: stack.gateway.url, ...(cookie ? { cookie: `${cookie}; theme=dark` } : {}), ...extra }
+}
+
+const wsUrl = (stack: Stack, path: string) => `${stack.gateway.url.replace(/^http/, 'ws')}${path}`
+
+t.test(
+  'an upgrade on a websocket route reaches the upstream with the user token and none of our cookies',
+  async (t) => {
+    const { stack } = await wsStack(t)
+    const { jar } = await login(stack.gateway.url)
+    const { socket, first } = await open(wsUrl(stack, '/live/feed?x=1'), browserHeaders(stack, jar))
+    t.teardown(() => socket.terminate())
+    const http = (await apiCall(jar, `${stack.gateway.url}/live/feed`)).json<Seen>()
+    t.match(first.authorization, /^Bearer \S+$/)
+    t.equal(first.authorization, http.authorization, 'the same token an HTTP call on the route gets')
+    t.equal(first.cookie, 'theme=dark', 'the session cookie is stripped; other cookies pass')
+    t.equal(first.url, '/live/feed?x=1')
+    socket.send('ping')
+    const echo = await new Promise<string>((resolve) =>
+      socket.once('message', (data) => resolve(String(data))),
+    )
+    t.equal(echo, 'echo ping', 'messages flow both ways')
+  },
+)
+
+t.test('a client route upgrades with the client token, and only for a signed-in user', async (t) => {
+  const { stack, upstream } = await wsStack(t)
+  const refused = await open(wsUrl(stack, '/service/feed'), browserHeaders(stack, undefined)).catch((e) => e)
+  t.equal(refused.status, 401)
+  t.equal(upstream.upgrades.length, 0)
+  const { jar } = await login(stack.gateway.url)
+  const { socket, first } = await open(wsUrl(stack, '/service/feed'), browserHeaders(stack, jar))
+  t.teardown(() => socket.terminate())
+  const user = (await apiCall(jar, `${stack.gateway.url}/live/feed`)).json<Seen>()
+  t.match(first.authorization, /^Bearer \S+$/)
+  t.not(first.authorization, user.authorization, "the gateway's own token, not the user's")
+  t.equal(first.cookie, 'theme=dark')
+})
+
+t.test(
+  'an upgrade from another origin, or with no Origin, is refused before the upstream sees it',
+  async (t) => {
+    const { stack, upstream } = await wsStack(t)
+    const { jar } = await login(stack.gateway.url)
+    for (const headers of [
+      browserHeaders(stack, jar, { origin: 'https://evil.example' }),
+      browserHeaders(stack, jar, { 'sec-fetch-site': 'cross-site' }),
+      { cookie: browserHeaders(stack, jar).cookie! },
+    ]) {
+      const refused = await open(wsUrl(stack, '/live/feed'), headers).catch((e) => e)
+      t.equal(refused.status, 403, `Origin ${headers.origin}, Sec-Fetch-Site ${headers['sec-fetch-site']}`)
+      t.match(JSON.parse(refused.body), { error: 'cross_site_request' })
+    }
+    t.equal(upstream.upgrades.length, 0)
+  },
+)
+
+t.test(
+  'an upgrade without a session is a 401, and a dot-segment path a 400, before the upstream sees it',
+  async (t) => {
+    const { stack, upstream } = await wsStack(t)
+    const anonymous = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, undefined)).catch((e) => e)
+    t.equal(anonymous.status, 401)
+    t.match(JSON.parse(anonymous.body), { error: 'unauthenticated' })
+    const { jar } = await login(stack.gateway.url)
+    const traversal = await open(wsUrl(stack, '/live/..;/admin'), browserHeaders(stack, jar)).catch((e) => e)
+    t.equal(traversal.status, 400)
+    t.match(JSON.parse(traversal.body), { error: 'invalid_path' })
+    t.equal(upstream.upgrades.length, 0)
+  },
+)
+
+t.test('an upgrade with two Host headers is a 400 before the upstream sees it', async (t) => {
+  const { stack, upstream } = await wsStack(t)
+  const { jar } = await login(stack.gateway.url)
+  const { port } = new URL(stack.gateway.url)
+  const socket = connect(Number(port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  socket.write(
+    [
+      'GET /live/feed HTTP/1.1',
+      `Host: 127.0.0.1:${port}`,
+      'Host: evil.example',
+      'Connection: Upgrade',
+      'Upgrade: websocket',
+      'Sec-WebSocket-Version: 13',
+      `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}`,
+      `Origin: ${stack.gateway.url}`,
+      `Cookie: ${jar.header(`${stack.gateway.url}/live`)}`,
+      '',
+      '',
+    ].join('\r\n'),
+  )
+  const [head] = (await once(socket, 'data')) as [Buffer]
+  t.match(String(head), /^HTTP\/1\.1 400 /)
+  t.match(String(head), /duplicate_host/)
+  t.equal(upstream.upgrades.length, 0)
+})
+
+t.test('a route without websocket: true refuses the upgrade and never forwards it', async (t) => {
+  const { stack, upstream } = await wsStack(t)
+  const { jar } = await login(stack.gateway.url)
+  const refused = await open(
+    wsUrl(stack, '/plain/feed'),
+    browserHeaders(stack, jar, { 'x-csrf': '1' }),
+  ).catch((e) => e)
+  t.equal(refused.status, 400)
+  t.match(JSON.parse(refused.body), { error: 'websocket_not_enabled' })
+  t.equal(upstream.upgrades.length, 0)
+  const plain = await apiCall(jar, `${stack.gateway.url}/plain/feed`)
+  t.equal(plain.status, 200, 'plain calls on the route still work')
+})
+
+/** A signed-in user's socket on /live, and the close it will see. */
+async function liveSocket(t: Test, options: Parameters<typeof wsStack>[1] = {}) {
+  const { stack, upstream } = await wsStack(t, options)
+  const { jar } = await login(stack.gateway.url)
+  const { socket } = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
+  t.teardown(() => socket.terminate())
+  return { stack, upstream, jar, end: closed(socket) }
+}
+
+t.test('logging out closes the open socket with 4401 within the re-check bound', async (t) => {
+  const { stack, upstream, jar, end } = await liveSocket(t)
+  const { logoutUrl } = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ logoutUrl: string }>()
+  const started = Date.now()
+  t.equal((await jarFetch(jar, `${stack.gateway.url}${logoutUrl}`)).status, 302)
+  const { code, reason } = await end
+  t.equal(code, 4401)
+  t.equal(reason, 'session ended')
+  t.ok(Date.now() - started < RECHECK * 20, `closed after ${Date.now() - started} ms`)
+  for (const until = Date.now() + BOUND; upstream.closes.length === 0 && Date.now() < until; )
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  t.same(upstream.closes, [4401], 'the upstream is told why, too')
+})
+
+t.test(
+  'a session deleted behind the sockets (logout everywhere, another instance) closes them',
+  async (t) => {
+    const { stack, jar, end } = await liveSocket(t)
+    const client = await open(wsUrl(stack, '/service/feed'), browserHeaders(stack, jar))
+    t.teardown(() => client.socket.terminate())
+    const ends = [end, closed(client.socket)]
+    await endSessionsOf(stack, jar)
+    for (const { code } of await Promise.all(ends)) t.equal(code, 4401)
+  },
+)
+
+t.test('a back-channel logout from the IdP closes the socket', async (t) => {
+  const { stack, end } = await liveSocket(t, { backchannelLogout: true })
+  t.equal((await stack.idp.endSession()).delivered, 1)
+  t.equal((await end).code, 4401)
+})
+
+t.test('an idle session that expires closes its socket with 4401', async (t) => {
+  const clock = new TestClock()
+  const { stack, end } = await liveSocket(t, { clock })
+  clock.advance(stack.config.session.idleTimeout + 1_000)
+  t.equal((await end).code, 4401)
+})
+
+t.test(
+  'a token that expires and cannot be refreshed closes the socket: 1013 while the IdP is down',
+  async (t) => {
+    const clock = new TestClock()
+    const { stack, jar, end } = await liveSocket(t, { clock })
+    stack.idp.setDown('503')
+    clock.advance(61_000)
+    const { code, reason } = await end
+    t.equal(code, 1013)
+    t.equal(reason, 'token unavailable')
+    const after = await apiCall(jar, `${stack.gateway.url}/auth/user`)
+    t.equal(after.status, 200, 'the session itself stays for the next try')
+  },
+)
+
+t.test(
+  'a refresh the IdP refuses (grant revoked) ends the session and closes the socket with 4401',
+  async (t) => {
+    const clock = new TestClock()
+    const { stack, jar, end } = await liveSocket(t, { clock })
+    const { sub } = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ sub: string }>()
+    // The IdP ends its session and revokes the grant, but tells no one.
+    t.equal((await stack.idp.endSession(sub)).sessions, 1)
+    clock.advance(61_000)
+    t.equal((await end).code, 4401)
+    t.equal(stack.idp.stats.grantErrors, 1, 'the socket asked for one refresh and was refused')
+    t.equal((await apiCall(jar, `${stack.gateway.url}/auth/user`)).status, 401)
+  },
+)
