@@ -37,8 +37,7 @@ async function health(file: string) {
 }
 
 t.test('health probes /healthz on the configured port, not a fixed one', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const port = Number(new URL(stack.gateway.url).port)
   t.not(port, 3000)
 

@@ -21,6 +21,33 @@ export function freePort(): Promise<number> {
   })
 }
 
+/**
+ * Runs `start` on `count` ports that were free a moment ago. Under load
+ * another process can bind one between the probe and `start`'s listen; on
+ * EADDRINUSE `start`, which must close what it opened, runs again on fresh
+ * ports, so a gateway whose public URL names its port still gets that port.
+ */
+export async function onFreePorts<T>(count: number, start: (ports: number[]) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = await Promise.all(Array.from({ length: count }, () => freePort()))
+    try {
+      return await start(ports)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) throw err
+    }
+  }
+}
+
+/** Listens on `port`, closing the app (its stores and timers) when the port is taken. */
+export async function listenOn(app: FastifyInstance, port: number): Promise<void> {
+  try {
+    await app.listen({ host: '127.0.0.1', port })
+  } catch (err) {
+    await app.close()
+    throw err
+  }
+}
+
 export function route(path: string, upstream: string, extra: Partial<RouteConfig> = {}): RouteConfig {
   return {
     path,
@@ -134,9 +161,15 @@ export async function startGateway(
   options: GatewayOptions = {},
 ): Promise<TestGateway> {
   const app = await buildGateway(config, options)
-  await app.listen({ host: '127.0.0.1', port: config.server.port })
+  await listenOn(app, config.server.port)
   await app.gatehouse.whenDiscovered()
-  return { app, url: config.server.publicUrl, close: () => app.close() }
+  let closing: Promise<void> | undefined
+  // Idempotent: a test may close the gateway early and its stack's teardown again.
+  const close = () => {
+    closing ??= app.close()
+    return closing
+  }
+  return { app, url: config.server.publicUrl, close }
 }
 
 /** A clock tests move by hand, so token expiry needs no sleeping. */

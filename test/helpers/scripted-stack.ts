@@ -19,11 +19,8 @@ export async function startScriptedStack(
   options: Omit<StackOptions, 'routes'> = {},
 ): Promise<ScriptedStack> {
   const upstream = await scriptedUpstream()
-  const stack = await startStack({ ...options, routes: () => routes(upstream.url) })
-  t.teardown(async () => {
-    await stack.close()
-    await upstream.close()
-  })
+  t.teardown(() => upstream.close())
+  const stack = await startStack(t, { ...options, routes: () => routes(upstream.url) })
   return { upstream, stack, base: stack.gateway.url }
 }
 

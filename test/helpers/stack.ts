@@ -1,3 +1,4 @@
+import type { Test } from 'tap'
 import { type DevClient, type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
@@ -5,7 +6,7 @@ import type { GatewayOptions } from '../../src/server/gateway.js'
 import {
   CLIENT_ID,
   CLIENT_SECRET,
-  freePort,
+  onFreePorts,
   route,
   startGateway,
   type TestConfigInput,
@@ -18,6 +19,7 @@ export interface Stack {
   readonly upstream: EchoUpstream
   readonly gateway: TestGateway
   readonly config: GatehouseConfig
+  /** Closes all three now; otherwise the test's teardown does. */
   close(): Promise<void>
 }
 
@@ -44,41 +46,54 @@ export function defaultRoutes(upstream: string): RouteConfig[] {
 
 /**
  * A real IdP (strict unless `idp.profile` says otherwise), an echo upstream
- * and a gateway wired to both, on loopback.
+ * and a gateway wired to both, on loopback, all closed when `t` ends (as
+ * fastify/demo's `build(t)` does). `close()` may also be called earlier;
+ * the teardown then has nothing left to do.
  */
-export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const port = await freePort()
-  const publicUrl = `http://127.0.0.1:${port}`
-  const idp = await startDevIdp({
-    accessTokenTtl: options.accessTokenTtl ?? 60,
-    ...options.idp,
-    clients: [
-      {
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        ...options.client,
-        redirectUris: [`${publicUrl}/auth/callback`],
-        postLogoutRedirectUris: [`${publicUrl}/`],
-      },
-    ],
-  })
+export async function startStack(t: Test, options: StackOptions = {}): Promise<Stack> {
   const upstream = await startEchoUpstream()
-  const config = testConfig({
-    port,
-    issuer: idp.issuer,
-    routes: (options.routes ?? defaultRoutes)(upstream.url),
-    ...options.config,
+  // The IdP must know the gateway's redirect URI, so the gateway's port is
+  // chosen before either starts; onFreePorts picks again if it is taken.
+  const { idp, gateway, config } = await onFreePorts(1, async ([port]) => {
+    const publicUrl = `http://127.0.0.1:${port}`
+    const idp = await startDevIdp({
+      accessTokenTtl: options.accessTokenTtl ?? 60,
+      ...options.idp,
+      clients: [
+        {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          ...options.client,
+          redirectUris: [`${publicUrl}/auth/callback`],
+          postLogoutRedirectUris: [`${publicUrl}/`],
+        },
+      ],
+    })
+    const config = testConfig({
+      port: port!,
+      issuer: idp.issuer,
+      routes: (options.routes ?? defaultRoutes)(upstream.url),
+      ...options.config,
+    })
+    try {
+      return { idp, gateway: await startGateway(config, options.gateway), config }
+    } catch (err) {
+      await idp.close()
+      throw err
+    }
+  }).catch(async (err) => {
+    await upstream.close()
+    throw err
   })
-  const gateway = await startGateway(config, options.gateway)
-  return {
-    idp,
-    upstream,
-    gateway,
-    config,
-    async close() {
+  let closing: Promise<void> | undefined
+  const close = () => {
+    closing ??= (async () => {
       await gateway.close()
       await upstream.close()
       await idp.close()
-    },
+    })()
+    return closing
   }
+  t.teardown(close)
+  return { idp, upstream, gateway, config, close }
 }

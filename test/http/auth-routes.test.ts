@@ -4,8 +4,7 @@ import { apiCall, followLoginFlow, jarFetch, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
 t.test('login redirects to the IdP with PKCE S256, state and nonce', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const jar = new CookieJar()
   const res = await jarFetch(jar, `${stack.gateway.url}/auth/login`)
   t.equal(res.status, 302)
@@ -23,8 +22,7 @@ t.test('login redirects to the IdP with PKCE S256, state and nonce', async (t) =
 })
 
 t.test('returnTo attacks are refused with 400 and no redirect', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   for (const returnTo of [
     '//evil.com',
     '/\\evil.com',
@@ -45,8 +43,7 @@ t.test('returnTo attacks are refused with 400 and no redirect', async (t) => {
 })
 
 t.test('bad callbacks get a 4xx page, create no session, and link to a new login', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const base = stack.gateway.url
   const store = stack.gateway.app.gatehouse.backends.sessions as unknown as { size: number }
 
@@ -102,8 +99,7 @@ t.test('bad callbacks get a 4xx page, create no session, and link to a new login
 })
 
 t.test('a forged or tampered session cookie gets a 401', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const base = stack.gateway.url
   const { jar } = await login(base)
   const genuine = jar.get(base, 'gatehouse')!
@@ -123,8 +119,7 @@ t.test('a forged or tampered session cookie gets a 401', async (t) => {
 t.test(
   'API routes and /auth/user require the anti-forgery header and are never forwarded without it',
   async (t) => {
-    const stack = await startStack()
-    t.teardown(() => stack.close())
+    const stack = await startStack(t)
     const base = stack.gateway.url
     const { jar } = await login(base)
     stack.upstream.clear()
@@ -155,8 +150,7 @@ t.test(
 t.test(
   'logout: a forged link is refused; the real one revokes, ends the session and goes to the IdP',
   async (t) => {
-    const stack = await startStack()
-    t.teardown(() => stack.close())
+    const stack = await startStack(t)
     const base = stack.gateway.url
     const { jar } = await login(base)
     const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
@@ -181,8 +175,7 @@ t.test(
 )
 
 t.test('health and readiness', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const health = await jarFetch(new CookieJar(), `${stack.gateway.url}/healthz`)
   t.equal(health.status, 200)
   const ready = await jarFetch(new CookieJar(), `${stack.gateway.url}/readyz`)

@@ -6,10 +6,9 @@ import { jarFetch } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
 t.test('a route matches its prefix on whole segments only, for generated paths', async (t) => {
-  const stack = await startStack({
+  const stack = await startStack(t, {
     routes: (upstream) => [route('/api', upstream, { token: 'none', csrf: false })],
   })
-  t.teardown(() => stack.close())
   const base = stack.gateway.url
   // '.' and '..' are not segments: the client's URL parser removes them before sending.
   const segment = fc.stringMatching(/^[a-z0-9._~-]{1,8}$/).filter((s) => s !== '.' && s !== '..')

@@ -21,11 +21,10 @@ t.test(
   async (t) => {
     const clock = new TestClock()
     const dead = `http://127.0.0.1:${await freePort()}`
-    const stack = await startStack({
+    const stack = await startStack(t, {
       routes: (upstream) => [...defaultRoutes(upstream), route('/api/dead', dead)],
       gateway: { now: clock.now },
     })
-    t.teardown(() => stack.close())
     const base = stack.gateway.url
     const { jar } = await login(base)
     await apiCall(jar, `${base}/api/orders`)
