@@ -5,7 +5,7 @@ import t from 'tap'
 import { healthUrl } from '../../src/cli/health.js'
 import { main } from '../../src/cli/main.js'
 import { parseConfig } from '../../src/config/load.js'
-import { freePort } from '../helpers/gateway.js'
+import { freePort } from '../helpers/ports.js'
 import { startStack } from '../helpers/stack.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-health-'))

@@ -5,15 +5,8 @@ import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startStaticServer } from '../../dev/static.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
-import {
-  CLIENT_ID,
-  CLIENT_SECRET,
-  freePort,
-  route,
-  startGateway,
-  TestClock,
-  testConfig,
-} from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, route, startGateway, TestClock, testConfig } from '../helpers/gateway.js'
+import { freePort } from '../helpers/ports.js'
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { parseStore } from '../../src/config/store-url.js'
 import type { GatehouseConfig, RouteConfig, StoreConfig } from '../../src/config/types.js'
@@ -7,36 +6,6 @@ import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 export const CLIENT_ID = 'gatehouse-test'
 export const CLIENT_SECRET = 'test-client-secret-that-is-long-enough'
 export const SESSION_SECRET = 'a-session-secret-of-at-least-32-characters!'
-
-/** A port that was free a moment ago, for servers whose URL must be known before they start. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/**
- * Runs `start` on `count` ports that were free a moment ago. Under load
- * another process can bind one between the probe and `start`'s listen; on
- * EADDRINUSE `start`, which must close what it opened, runs again on fresh
- * ports, so a gateway whose public URL names its port still gets that port.
- */
-export async function onFreePorts<T>(count: number, start: (ports: number[]) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const ports = await Promise.all(Array.from({ length: count }, () => freePort()))
-    try {
-      return await start(ports)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) throw err
-    }
-  }
-}
 
 /** Listens on `port`, closing the app (its stores and timers) when the port is taken. */
 export async function listenOn(app: FastifyInstance, port: number): Promise<void> {

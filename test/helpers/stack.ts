@@ -6,13 +6,13 @@ import type { GatewayOptions } from '../../src/server/gateway.js'
 import {
   CLIENT_ID,
   CLIENT_SECRET,
-  onFreePorts,
   route,
   startGateway,
   type TestConfigInput,
   type TestGateway,
   testConfig,
 } from './gateway.js'
+import { onFreePorts } from './ports.js'
 
 export interface Stack {
   readonly idp: DevIdp

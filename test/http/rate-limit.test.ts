@@ -1,8 +1,8 @@
 import t from 'tap'
 import { buildGateway } from '../../src/server/gateway.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { freePort } from '../helpers/gateway.js'
 import { jarFetch } from '../helpers/login.js'
+import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
 

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { freePort, route } from '../helpers/gateway.js'
+import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
+import { freePort } from '../helpers/ports.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 
 t.test('upstream refusing, hanging or resetting: 502/504 JSON, session kept, process up', async (t) => {

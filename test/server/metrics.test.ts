@@ -1,7 +1,8 @@
 import t from 'tap'
 import { storeUnavailable } from '../../src/session/redis-connection.js'
-import { freePort, route, TestClock } from '../helpers/gateway.js'
+import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
+import { freePort } from '../helpers/ports.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 
 /** The value of one sample in Prometheus text format, 0 when absent. */
