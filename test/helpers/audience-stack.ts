@@ -72,12 +72,16 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
     const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
     try {
       for (const port of ports) {
-        const base = testConfig({
+        const config = testConfig({
           port,
+          // Behind a real load balancer the replicas share one origin.
+          publicUrl: `http://127.0.0.1:${ports[0]}`,
           issuer: idp.issuer,
           ...(options.redisUrl ? { store: options.redisUrl } : {}),
           ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
           refreshBefore: options.refreshBefore ?? 5_000,
+          // RFC 6749 §6: a refresh may only ask for scopes the login was granted.
+          oidc: { scopes: ['openid', 'profile', 'offline_access', 'orders.read', 'reports.read'] },
           routes: [
             route('/api', api!.url, options.routeOptions),
             route('/orders', orders!.url, { resource: ORDERS, ...options.routeOptions }),
@@ -88,12 +92,6 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
             }),
           ],
         })
-        // RFC 6749 §6: a refresh may only ask for scopes the login was granted.
-        const config: GatehouseConfig = {
-          ...base,
-          server: { ...base.server, publicUrl: `http://127.0.0.1:${ports[0]}` },
-          oidc: { ...base.oidc, scopes: [...base.oidc.scopes, 'orders.read', 'reports.read'] },
-        }
         const backends = options.redisUrl
           ? await createRedisBackends(config, options.gateway?.now ?? Date.now)
           : undefined

@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import { type DevClient, type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
-import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
+import type { GatehouseConfig } from '../../src/config/types.js'
 import type { GatewayOptions } from '../../src/server/gateway.js'
 import {
   CLIENT_ID,
@@ -10,6 +10,7 @@ import {
   startGateway,
   type TestConfigInput,
   type TestGateway,
+  type TestRoute,
   testConfig,
 } from './gateway.js'
 import { onFreePorts } from './ports.js'
@@ -25,7 +26,7 @@ export interface Stack {
 
 export interface StackOptions {
   readonly accessTokenTtl?: number
-  readonly routes?: (upstream: string) => RouteConfig[]
+  readonly routes?: (upstream: string) => TestRoute[]
   readonly config?: Partial<TestConfigInput>
   readonly gateway?: GatewayOptions
   /** IdP options beyond the access-token TTL; the default profile is `strict`. */
@@ -35,7 +36,7 @@ export interface StackOptions {
 }
 
 /** The default routes: a user route, an optional-user route, a client route and a public one. */
-export function defaultRoutes(upstream: string): RouteConfig[] {
+export function defaultRoutes(upstream: string): TestRoute[] {
   return [
     route('/api/orders', upstream, { rewritePath: '/v1/orders' }),
     route('/api/maybe', upstream, { token: 'optional-user' }),
