@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { main } from '../../src/cli/main.js'
-import { freePort } from '../helpers/gateway.js'
+import { freePort } from '../helpers/ports.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-online-'))
 let n = 0

@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
-import { CLIENT_ID, CLIENT_SECRET, freePort, SESSION_SECRET } from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET } from '../helpers/gateway.js'
+import { freePort } from '../helpers/ports.js'
 import { pollUntil } from '../helpers/redis.js'
 
 t.test(

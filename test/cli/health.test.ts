@@ -5,7 +5,7 @@ import t from 'tap'
 import { healthUrl } from '../../src/cli/health.js'
 import { main } from '../../src/cli/main.js'
 import { parseConfig } from '../../src/config/load.js'
-import { freePort } from '../helpers/gateway.js'
+import { freePort } from '../helpers/ports.js'
 import { startStack } from '../helpers/stack.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-health-'))
@@ -37,8 +37,7 @@ async function health(file: string) {
 }
 
 t.test('health probes /healthz on the configured port, not a fixed one', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const port = Number(new URL(stack.gateway.url).port)
   t.not(port, 3000)
 

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { freePort, SESSION_SECRET } from '../helpers/gateway.js'
+import { SESSION_SECRET } from '../helpers/gateway.js'
+import { freePort } from '../helpers/ports.js'
 import { pollUntil } from '../helpers/redis.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { createServer, type Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { freePort } from '../helpers/gateway.js'
+import { freePort } from '../helpers/ports.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 

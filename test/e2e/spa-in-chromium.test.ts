@@ -6,7 +6,8 @@ import { startDevIdp } from '../../dev/idp.js'
 import { startStaticServer } from '../../dev/static.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { start } from '../../src/server/start.js'
-import { CLIENT_ID, CLIENT_SECRET, freePort, route, TestClock, testConfig } from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, route, TestClock, testConfig } from '../helpers/gateway.js'
+import { freePort } from '../helpers/ports.js'
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))

@@ -11,15 +11,12 @@ t.test(
   'issue 12 in Chromium: a hostile public upstream cannot swap or end the victim’s session',
   async (t) => {
     const upstream = await scriptedUpstream()
-    const stack = await startStack({
+    t.teardown(() => upstream.close())
+    const stack = await startStack(t, {
       routes: () => [
         route('/api/orders', upstream.url),
         route('/public', upstream.url, { token: 'none', csrf: false }),
       ],
-    })
-    t.teardown(async () => {
-      await stack.close()
-      await upstream.close()
     })
     const base = stack.gateway.url
 

@@ -4,8 +4,9 @@ import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { CookieJar } from './cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, freePort, route, testConfig } from './gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, listenOn, route, testConfig } from './gateway.js'
 import { login } from './login.js'
+import { onFreePorts } from './ports.js'
 
 export const ORDERS = 'https://orders.example'
 export const REPORTS = 'https://reports.example'
@@ -47,59 +48,68 @@ export interface AudienceStack {
  * of different audiences, and one or more gateways in front of them.
  */
 export async function startAudienceStack(options: AudienceStackOptions = {}): Promise<AudienceStack> {
-  const count = options.replicas ?? 1
-  const ports = await Promise.all(Array.from({ length: count }, () => freePort()))
-  const idp = await startDevIdp({
-    accessTokenTtl: options.accessTokenTtl ?? 60,
-    clients: [
-      {
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        redirectUris: [`http://127.0.0.1:${ports[0]}/auth/callback`],
-      },
-    ],
-    resourceIndicators: {
-      resources: { [ORDERS]: { scopes: ['orders.read'] }, [REPORTS]: { scopes: ['reports.read'] } },
-      ...(options.refusedAtTokenEndpoint ? { refusedAtTokenEndpoint: options.refusedAtTokenEndpoint } : {}),
-    },
-  })
-  const upstream = () =>
-    startEchoUpstream(options.rejectInactive ? { introspect: idp.introspect, rejectInactive: true } : {})
-  const [api, orders, reports] = await Promise.all([upstream(), upstream(), upstream()])
-  const configs: GatehouseConfig[] = []
-  const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
-  for (const port of ports) {
-    const base = testConfig({
-      port,
-      issuer: idp.issuer,
-      ...(options.redisUrl ? { store: options.redisUrl } : {}),
-      ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
-      refreshBefore: options.refreshBefore ?? 5_000,
-      routes: [
-        route('/api', api!.url, options.routeOptions),
-        route('/orders', orders!.url, { resource: ORDERS, ...options.routeOptions }),
-        route('/reports', reports!.url, {
-          resource: REPORTS,
-          scopes: ['reports.read'],
-          ...options.routeOptions,
-        }),
+  // The IdP must know the first gateway's redirect URI, so the ports are
+  // chosen first; onFreePorts picks again if one is taken before its listen.
+  const started = await onFreePorts(options.replicas ?? 1, async (ports) => {
+    const idp = await startDevIdp({
+      accessTokenTtl: options.accessTokenTtl ?? 60,
+      clients: [
+        {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          redirectUris: [`http://127.0.0.1:${ports[0]}/auth/callback`],
+        },
       ],
+      resourceIndicators: {
+        resources: { [ORDERS]: { scopes: ['orders.read'] }, [REPORTS]: { scopes: ['reports.read'] } },
+        ...(options.refusedAtTokenEndpoint ? { refusedAtTokenEndpoint: options.refusedAtTokenEndpoint } : {}),
+      },
     })
-    // RFC 6749 §6: a refresh may only ask for scopes the login was granted.
-    const config: GatehouseConfig = {
-      ...base,
-      server: { ...base.server, publicUrl: `http://127.0.0.1:${ports[0]}` },
-      oidc: { ...base.oidc, scopes: [...base.oidc.scopes, 'orders.read', 'reports.read'] },
+    const upstream = () =>
+      startEchoUpstream(options.rejectInactive ? { introspect: idp.introspect, rejectInactive: true } : {})
+    const [api, orders, reports] = await Promise.all([upstream(), upstream(), upstream()])
+    const configs: GatehouseConfig[] = []
+    const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
+    try {
+      for (const port of ports) {
+        const config = testConfig({
+          port,
+          // Behind a real load balancer the replicas share one origin.
+          publicUrl: `http://127.0.0.1:${ports[0]}`,
+          issuer: idp.issuer,
+          ...(options.redisUrl ? { store: options.redisUrl } : {}),
+          ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
+          refreshBefore: options.refreshBefore ?? 5_000,
+          // RFC 6749 §6: a refresh may only ask for scopes the login was granted.
+          oidc: { scopes: ['openid', 'profile', 'offline_access', 'orders.read', 'reports.read'] },
+          routes: [
+            route('/api', api!.url, options.routeOptions),
+            route('/orders', orders!.url, { resource: ORDERS, ...options.routeOptions }),
+            route('/reports', reports!.url, {
+              resource: REPORTS,
+              scopes: ['reports.read'],
+              ...options.routeOptions,
+            }),
+          ],
+        })
+        const stores = options.redisUrl
+          ? await createRedisStores(config, options.gateway?.now ?? Date.now)
+          : undefined
+        const app = await buildGateway(config, { ...options.gateway, ...(stores ? { stores } : {}) })
+        await listenOn(app, port)
+        apps.push(app)
+        await app.gatehouse.whenDiscovered()
+        configs.push(config)
+      }
+    } catch (err) {
+      for (const app of apps) await app.close()
+      await Promise.all([api!.close(), orders!.close(), reports!.close()])
+      await idp.close()
+      throw err
     }
-    const stores = options.redisUrl
-      ? await createRedisStores(config, options.gateway?.now ?? Date.now)
-      : undefined
-    const app = await buildGateway(config, { ...options.gateway, ...(stores ? { stores } : {}) })
-    await app.listen({ host: '127.0.0.1', port })
-    await app.gatehouse.whenDiscovered()
-    configs.push(config)
-    apps.push(app)
-  }
+    return { idp, api: api!, orders: orders!, reports: reports!, configs, apps, ports }
+  })
+  const { idp, api, orders, reports, configs, apps, ports } = started
   const urls = ports.map((p) => `http://127.0.0.1:${p}`)
   const { jar } = await login(urls[0]!)
   // Behind a real load balancer the replicas share one origin; here each
@@ -107,14 +117,14 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
   for (const url of urls.slice(1)) jar.set(url, 'gatehouse', jar.get(urls[0]!, 'gatehouse')!)
   return {
     idp,
-    upstreams: { api: api!, orders: orders!, reports: reports! },
+    upstreams: { api, orders, reports },
     urls,
     configs,
     apps,
     jar,
     async close() {
       for (const app of apps) await app.close()
-      await Promise.all([api!.close(), orders!.close(), reports!.close()])
+      await Promise.all([api.close(), orders.close(), reports.close()])
       await idp.close()
     },
   }

@@ -1,49 +1,39 @@
-import { createServer } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import { parseStore } from '../../src/config/store-url.js'
-import type { GatehouseConfig, RouteConfig, StoreConfig } from '../../src/config/types.js'
+import { parseConfig } from '../../src/config/load.js'
+import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 
 export const CLIENT_ID = 'gatehouse-test'
 export const CLIENT_SECRET = 'test-client-secret-that-is-long-enough'
 export const SESSION_SECRET = 'a-session-secret-of-at-least-32-characters!'
 
-/** A port that was free a moment ago, for servers whose URL must be known before they start. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
+/** Listens on `port`, closing the app (its stores and timers) when the port is taken. */
+export async function listenOn(app: FastifyInstance, port: number): Promise<void> {
+  try {
+    await app.listen({ host: '127.0.0.1', port })
+  } catch (err) {
+    await app.close()
+    throw err
+  }
 }
 
-export function route(path: string, upstream: string, extra: Partial<RouteConfig> = {}): RouteConfig {
-  return {
-    path,
-    upstream,
-    rewritePath: path,
-    token: 'user',
-    scopes: [],
-    retryOnInvalidToken: true,
-    csrf: true,
-    anonymous: false,
-    timeout: 5_000,
-    bodyLimit: 1024 * 1024,
-    websocket: false,
-    allowClearSiteData: false,
-    passHeaders: [],
-    ...extra,
-  }
+/**
+ * A route as a test writes it: path and upstream, plus what the test sets.
+ * Durations in milliseconds; `testConfig` passes it through the parser.
+ */
+export type TestRoute = Pick<RouteConfig, 'path' | 'upstream'> & Partial<RouteConfig>
+
+/** A user route. The upstream timeout is 5 s, not 30 s: a hung test upstream fails fast. */
+export function route(path: string, upstream: string, extra: Partial<RouteConfig> = {}): TestRoute {
+  return { path, upstream, timeout: 5_000, ...extra }
 }
 
 export interface TestConfigInput {
   readonly port: number
+  /** Defaults to `http://127.0.0.1:<port>`; replicas behind one origin share the first's. */
+  readonly publicUrl?: string
   readonly issuer: string
-  readonly routes: readonly RouteConfig[]
+  readonly routes: readonly TestRoute[]
   readonly store?: string
   readonly refreshBefore?: number
   readonly refreshWait?: number
@@ -59,9 +49,9 @@ export interface TestConfigInput {
   readonly rateLimitMax?: number
   readonly trustProxy?: boolean
   /**
-   * Overrides of the `oidc` block. The default `authorizationParams` is
-   * `{ prompt: 'consent' }`: the test IdP is strict (OIDC Core §11), so that
-   * is what a working deployment against it carries.
+   * Overrides of the `oidc` block, durations in milliseconds. The default
+   * `authorizationParams` is `{ prompt: 'consent' }`: the test IdP is strict
+   * (OIDC Core §11), so that is what a working deployment against it carries.
    */
   readonly oidc?: Partial<GatehouseConfig['oidc']>
   readonly claims?: readonly string[]
@@ -71,56 +61,56 @@ export interface TestConfigInput {
 /** What a strict OP needs before it honours offline_access (OIDC Core §11). */
 export const STRICT_OP_PARAMS: Readonly<Record<string, string>> = { prompt: 'consent' }
 
-/** A resolved config as `loadConfig` would return it, for a gateway on loopback. */
+const ms = (value: number | undefined) => (value === undefined ? undefined : `${value}ms`)
+
+/** Drops the keys whose value is `undefined`, as a YAML file would not have them. */
+function present(object: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined))
+}
+
+/**
+ * The config file a user would write for a gateway on loopback, resolved by
+ * the real parser: its defaults, its validation, the frozen result. Beyond
+ * what the input sets, the tests' choices are a short IdP timeout (3 s, so
+ * fault tests end quickly), refreshes 5 s before expiry, a rate limit no
+ * test reaches by accident, and metrics on a port of their own (0).
+ */
 export function testConfig(input: TestConfigInput): GatehouseConfig {
-  return {
-    server: {
+  const { timeout, connectTimeout, clientKey, ...oidc } = input.oidc ?? {}
+  const raw = {
+    server: present({
       host: '127.0.0.1',
       port: input.port,
-      publicUrl: `http://127.0.0.1:${input.port}`,
-      secure: false,
-      trustProxy: input.trustProxy ?? false,
-      headersTimeout: 10_000,
-      requestTimeout: 60_000,
-      keepAliveTimeout: 72_000,
-      maxHeaderSize: 16 * 1024,
-    },
-    oidc: {
+      publicUrl: input.publicUrl ?? `http://127.0.0.1:${input.port}`,
+      trustProxy: input.trustProxy,
+    }),
+    oidc: present({
       issuer: input.issuer,
       clientId: CLIENT_ID,
       clientSecret: CLIENT_SECRET,
-      clientAuth: 'client_secret_basic',
-      clientKey: undefined,
-      scopes: ['openid', 'profile', 'offline_access'],
       authorizationParams: STRICT_OP_PARAMS,
-      userinfo: undefined,
-      par: 'auto',
-      timeout: input.idpTimeout ?? 3_000,
-      connectTimeout: 1_000,
-      ...input.oidc,
-    },
-    session: {
+      ...oidc,
+      timeout: ms(timeout ?? input.idpTimeout ?? 3_000),
+      connectTimeout: ms(connectTimeout ?? 1_000),
+      clientKey,
+    }),
+    session: present({
       secrets: input.secrets ?? [SESSION_SECRET],
-      store: parseStore(input.store ?? 'memory') as StoreConfig,
-      idleTimeout: input.idleTimeout ?? 30 * 60_000,
-      absoluteTimeout: input.absoluteTimeout ?? 12 * 3_600_000,
-      cookieName: 'gatehouse',
-      keyPrefix: input.keyPrefix ?? 'gatehouse:',
-      maxSessions: input.maxSessions ?? 100_000,
-      localCache: input.localCache ?? 10_000,
+      store: input.store,
+      idleTimeout: ms(input.idleTimeout),
+      absoluteTimeout: ms(input.absoluteTimeout),
+      keyPrefix: input.keyPrefix,
+      maxSessions: input.maxSessions,
+      localCache: input.localCache,
       claims: input.claims,
-    },
-    tokens: { refreshBefore: input.refreshBefore ?? 5_000, refreshWait: input.refreshWait ?? 10_000 },
-    auth: {
-      basePath: '/auth',
-      loginParams: input.loginParams ?? ['prompt', 'login_hint', 'ui_locales', 'acr_values'],
-      rateLimit: { max: input.rateLimitMax ?? 1_000, window: 60_000 },
-    },
-    csrf: { header: 'x-csrf' },
-    logging: { level: input.logLevel ?? 'silent', accessLog: input.accessLog ?? false },
-    metrics: { enabled: true, host: '127.0.0.1', port: 0 },
-    routes: input.routes,
+    }),
+    tokens: present({ refreshBefore: ms(input.refreshBefore ?? 5_000), refreshWait: ms(input.refreshWait) }),
+    auth: present({ loginParams: input.loginParams, rateLimit: { max: input.rateLimitMax ?? 1_000 } }),
+    logging: present({ level: input.logLevel ?? 'silent', accessLog: input.accessLog }),
+    metrics: { port: 0 },
+    routes: input.routes.map((r) => present({ ...r, timeout: ms(r.timeout), bodyLimit: r.bodyLimit })),
   }
+  return parseConfig(JSON.stringify(raw), 'test config', {})
 }
 
 export interface TestGateway {
@@ -135,9 +125,15 @@ export async function startGateway(
   options: GatewayOptions = {},
 ): Promise<TestGateway> {
   const app = await buildGateway(config, options)
-  await app.listen({ host: '127.0.0.1', port: config.server.port })
+  await listenOn(app, config.server.port)
   await app.gatehouse.whenDiscovered()
-  return { app, url: config.server.publicUrl, close: () => app.close() }
+  let closing: Promise<void> | undefined
+  // Idempotent: a test may close the gateway early and its stack's teardown again.
+  const close = () => {
+    closing ??= app.close()
+    return closing
+  }
+  return { app, url: config.server.publicUrl, close }
 }
 
 /** A clock tests move by hand, so token expiry needs no sleeping. */

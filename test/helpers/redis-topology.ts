@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
-import { freePort } from './gateway.js'
+import { freePort } from './ports.js'
 import { pollUntil } from './redis.js'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js'
 

@@ -3,8 +3,9 @@ import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { CookieJar } from './cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, freePort, route, testConfig } from './gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, listenOn, route, testConfig } from './gateway.js'
 import { apiCall, login } from './login.js'
+import { onFreePorts } from './ports.js'
 
 export interface ReplicaSet {
   readonly idp: DevIdp
@@ -34,35 +35,48 @@ export interface ReplicaSetOptions {
  * and an echo upstream, with one user signed in.
  */
 export async function startReplicaSet(options: ReplicaSetOptions): Promise<ReplicaSet> {
-  const ports = await Promise.all(Array.from({ length: options.count ?? 3 }, () => freePort()))
-  const publicUrl = `http://127.0.0.1:${ports[0]}`
-  const idp = await startDevIdp({
-    accessTokenTtl: options.accessTokenTtl,
-    clients: [
-      { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${publicUrl}/auth/callback`] },
-    ],
-  })
   const upstream: EchoUpstream = await startEchoUpstream()
   const now = options.now ?? Date.now
-  const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
-  for (const port of ports) {
-    const config = testConfig({
-      port,
-      issuer: idp.issuer,
-      store: options.store,
-      keyPrefix: options.keyPrefix,
-      refreshBefore: options.refreshBefore ?? 500,
-      refreshWait: options.refreshWait ?? 10_000,
-      routes: [route('/api/orders', upstream.url)],
+  // The IdP must know the first replica's redirect URI, so the ports are
+  // chosen first; onFreePorts picks again if one is taken before its listen.
+  const { idp, apps, ports } = await onFreePorts(options.count ?? 3, async (ports) => {
+    const publicUrl = `http://127.0.0.1:${ports[0]}`
+    const idp = await startDevIdp({
+      accessTokenTtl: options.accessTokenTtl,
+      clients: [
+        { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${publicUrl}/auth/callback`] },
+      ],
     })
-    const stores = await createRedisStores(config, now, {
-      ...(options.confirmWrites === false ? { confirmWrites: false } : {}),
-    })
-    const app = await buildGateway(config, { stores, now })
-    await app.listen({ host: '127.0.0.1', port })
-    await app.gatehouse.whenDiscovered()
-    apps.push(app)
-  }
+    const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
+    try {
+      for (const port of ports) {
+        const config = testConfig({
+          port,
+          issuer: idp.issuer,
+          store: options.store,
+          keyPrefix: options.keyPrefix,
+          refreshBefore: options.refreshBefore ?? 500,
+          refreshWait: options.refreshWait ?? 10_000,
+          routes: [route('/api/orders', upstream.url)],
+        })
+        const stores = await createRedisStores(config, now, {
+          ...(options.confirmWrites === false ? { confirmWrites: false } : {}),
+        })
+        const app = await buildGateway(config, { stores, now })
+        await listenOn(app, port)
+        apps.push(app)
+        await app.gatehouse.whenDiscovered()
+      }
+    } catch (err) {
+      for (const app of apps) await app.close()
+      await idp.close()
+      throw err
+    }
+    return { idp, apps, ports }
+  }).catch(async (err) => {
+    await upstream.close()
+    throw err
+  })
   const urls = ports.map((p) => `http://127.0.0.1:${p}`)
   const { jar } = await login(urls[0]!)
   for (const url of urls) jar.set(url, 'gatehouse', jar.get(urls[0]!, 'gatehouse')!)

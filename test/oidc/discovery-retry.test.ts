@@ -2,8 +2,9 @@ import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { buildGateway } from '../../src/server/gateway.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, freePort, testConfig } from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, testConfig } from '../helpers/gateway.js'
 import { jarFetch } from '../helpers/login.js'
+import { freePort } from '../helpers/ports.js'
 
 t.test(
   'an IdP that is down at startup: not ready, says which URL failed and why, keeps retrying, recovers',

@@ -26,12 +26,11 @@ t.test(
     // Entra ID finds certificate credentials by thumbprint (x5t#S256), not kid.
     const clientKey = { jwk: { ...pair.clientKey!.jwk, 'x5t#S256': 'dGh1bWJwcmludA' } }
     const clock = new TestClock()
-    const stack = await startStack({
+    const stack = await startStack(t, {
       client: { clientSecret: undefined, tokenEndpointAuthMethod: 'private_key_jwt', jwks },
       config: { oidc: { clientAuth: 'private_key_jwt', clientSecret: undefined, clientKey } },
       gateway: { now: clock.now },
     })
-    t.teardown(() => stack.close())
     const base = stack.gateway.url
     const client = await stack.idp.provider.Client.find('gatehouse-test')
     t.equal(
@@ -70,13 +69,12 @@ t.test(
   async (t) => {
     const registered = keyPair()
     const other = keyPair()
-    const stack = await startStack({
+    const stack = await startStack(t, {
       client: { clientSecret: undefined, tokenEndpointAuthMethod: 'private_key_jwt', jwks: registered.jwks },
       config: {
         oidc: { clientAuth: 'private_key_jwt', clientSecret: undefined, clientKey: other.clientKey },
       },
     })
-    t.teardown(() => stack.close())
     const { callback, jar } = await login(stack.gateway.url, { user: 'rae' })
     t.equal(callback.status, 400)
     t.match(callback.text, /invalid_client/)

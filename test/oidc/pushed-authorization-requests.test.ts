@@ -13,8 +13,7 @@ t.test(
   'a PAR-required client (RFC 9126): the browser carries only request_uri; login, refresh and logout work',
   async (t) => {
     const clock = new TestClock()
-    const stack = await startStack({ ...parRequired, gateway: { now: clock.now } })
-    t.teardown(() => stack.close())
+    const stack = await startStack(t, { ...parRequired, gateway: { now: clock.now } })
     const base = stack.gateway.url
     const start = await jarFetch(new CookieJar(), `${base}/auth/login`)
     const sent = new URL(start.location!).searchParams
@@ -34,8 +33,7 @@ t.test(
 )
 
 t.test('par: off against a PAR-required client: the IdP refuses the login', async (t) => {
-  const stack = await startStack({ ...parRequired, config: { oidc: { par: 'off' } } })
-  t.teardown(() => stack.close())
+  const stack = await startStack(t, { ...parRequired, config: { oidc: { par: 'off' } } })
   const { callback, callbackUrl, jar } = await login(stack.gateway.url)
   t.equal(new URL(callbackUrl).searchParams.get('error'), 'invalid_request')
   t.equal(callback.status, 400)
@@ -43,8 +41,7 @@ t.test('par: off against a PAR-required client: the IdP refuses the login', asyn
 })
 
 t.test('par: required against an IdP without PAR: /readyz 503 and logins refused, naming why', async (t) => {
-  const stack = await startStack({ config: { oidc: { par: 'required' } } })
-  t.teardown(() => stack.close())
+  const stack = await startStack(t, { config: { oidc: { par: 'required' } } })
   const base = stack.gateway.url
   const ready = await jarFetch(new CookieJar(), `${base}/readyz`)
   t.equal(ready.status, 503)
@@ -59,8 +56,7 @@ t.test('par: required against an IdP without PAR: /readyz 503 and logins refused
 })
 
 t.test('par: required against an IdP with PAR is ready', async (t) => {
-  const stack = await startStack({ idp: { par: true }, config: { oidc: { par: 'required' } } })
-  t.teardown(() => stack.close())
+  const stack = await startStack(t, { idp: { par: true }, config: { oidc: { par: 'required' } } })
   t.equal((await jarFetch(new CookieJar(), `${stack.gateway.url}/readyz`)).status, 200)
   t.equal((await login(stack.gateway.url)).callback.status, 302)
 })

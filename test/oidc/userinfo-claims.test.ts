@@ -16,8 +16,7 @@ t.test(
   'userinfo-only profile claims reach /auth/user, without protocol claims, through login, refresh and logout',
   async (t) => {
     const clock = new TestClock()
-    const stack = await startStack({ idp: { profileClaims: 'userinfo' }, gateway: { now: clock.now } })
-    t.teardown(() => stack.close())
+    const stack = await startStack(t, { idp: { profileClaims: 'userinfo' }, gateway: { now: clock.now } })
     const base = stack.gateway.url
     const { jar, callback } = await login(base, { user: 'lena' })
     t.equal(callback.status, 302)
@@ -52,11 +51,10 @@ t.test(
 )
 
 t.test('oidc.userinfo: false keeps to the ID token', async (t) => {
-  const stack = await startStack({
+  const stack = await startStack(t, {
     idp: { profileClaims: 'userinfo' },
     config: { oidc: { userinfo: false } },
   })
-  t.teardown(() => stack.close())
   const { jar } = await login(stack.gateway.url, { user: 'max' })
   const user = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<UserBody>()
   t.equal(user.claims.name, undefined)
@@ -64,16 +62,14 @@ t.test('oidc.userinfo: false keeps to the ID token', async (t) => {
 })
 
 t.test('an IdP without a userinfo endpoint: the ID token claims, and no userinfo call', async (t) => {
-  const stack = await startStack({ idp: { userinfo: false } })
-  t.teardown(() => stack.close())
+  const stack = await startStack(t, { idp: { userinfo: false } })
   t.equal(stack.gateway.app.gatehouse.oidc.metadata!.userinfo_endpoint, undefined)
   const { jar } = await login(stack.gateway.url, { user: 'ned' })
   t.equal((await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<UserBody>().claims.name, 'Ned')
 })
 
 t.test('session.claims keeps exactly the listed claims', async (t) => {
-  const stack = await startStack({ idp: { profileClaims: 'userinfo' }, config: { claims: ['name'] } })
-  t.teardown(() => stack.close())
+  const stack = await startStack(t, { idp: { profileClaims: 'userinfo' }, config: { claims: ['name'] } })
   const { jar } = await login(stack.gateway.url, { user: 'ola' })
   const user = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<UserBody>()
   t.same(user.claims, { name: 'Ola' })
@@ -81,8 +77,7 @@ t.test('session.claims keeps exactly the listed claims', async (t) => {
 })
 
 t.test('a userinfo sub that is not the ID token sub fails the login (OIDC Core §5.3.2)', async (t) => {
-  const stack = await startStack({ idp: { userinfoSubject: () => 'mallory' } })
-  t.teardown(() => stack.close())
+  const stack = await startStack(t, { idp: { userinfoSubject: () => 'mallory' } })
   const base = stack.gateway.url
   const { jar, callback } = await login(base, { user: 'pia' })
   t.equal(callback.status, 400, 'a 4xx page')

@@ -5,10 +5,9 @@ import { apiCall, login } from '../helpers/login.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 
 t.test('a body over the route limit gets 413 and, when declared, is never forwarded', async (t) => {
-  const stack = await startStack({
+  const stack = await startStack(t, {
     routes: (upstream) => [...defaultRoutes(upstream), route('/api/small', upstream, { bodyLimit: 1024 })],
   })
-  t.teardown(() => stack.close())
   const base = stack.gateway.url
   const { jar } = await login(base)
 

@@ -5,13 +5,12 @@ import { apiCall, login } from '../helpers/login.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 
 t.test("a client route without a session is 401 before the gateway's credentials are spent", async (t) => {
-  const stack = await startStack({
+  const stack = await startStack(t, {
     routes: (upstream) => [
       ...defaultRoutes(upstream),
       route('/api/open', upstream, { token: 'client', scopes: ['reports.read'], anonymous: true }),
     ],
   })
-  t.teardown(() => stack.close())
   const base = stack.gateway.url
 
   const anonymous = await apiCall(new CookieJar(), `${base}/api/reports`)

@@ -6,15 +6,12 @@ import { startStack } from '../helpers/stack.js'
 
 t.test('whatever spelling the session plugin reads as the session, the upstream never gets', async (t) => {
   const upstream = await scriptedUpstream()
-  const stack = await startStack({
+  t.teardown(() => upstream.close())
+  const stack = await startStack(t, {
     routes: () => [
       route('/api/user', upstream.url),
       route('/api/maybe', upstream.url, { token: 'optional-user' }),
     ],
-  })
-  t.teardown(async () => {
-    await stack.close()
-    await upstream.close()
   })
   const base = stack.gateway.url
   const { jar } = await login(base)

@@ -36,11 +36,8 @@ t.test(
   'Server-Sent Events pass through unbuffered: the first event arrives before the upstream finishes',
   async (t) => {
     const source = await eventSource()
-    const stack = await startStack({ routes: () => [route('/events', source.url)] })
-    t.teardown(async () => {
-      await stack.close()
-      await source.close()
-    })
+    t.teardown(() => source.close())
+    const stack = await startStack(t, { routes: () => [route('/events', source.url)] })
     const { jar } = await login(stack.gateway.url)
     const url = `${stack.gateway.url}/events/stream`
     const response = await fetch(url, { headers: { cookie: jar.header(url)!, 'x-csrf': '1' } })

@@ -1,19 +1,19 @@
 import t from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { freePort, route } from '../helpers/gateway.js'
+import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
+import { freePort } from '../helpers/ports.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 
 t.test('upstream refusing, hanging or resetting: 502/504 JSON, session kept, process up', async (t) => {
   const refused = `http://127.0.0.1:${await freePort()}`
-  const stack = await startStack({
+  const stack = await startStack(t, {
     routes: (upstream) => [
       ...defaultRoutes(upstream),
       route('/api/refused', refused),
       route('/api/slow', upstream, { timeout: 300 }),
     ],
   })
-  t.teardown(() => stack.close())
   const base = stack.gateway.url
   const { jar } = await login(base)
 
@@ -37,8 +37,7 @@ t.test('upstream refusing, hanging or resetting: 502/504 JSON, session kept, pro
 })
 
 t.test('routes match whole path segments: /api/orders does not match /api/ordersx', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const base = stack.gateway.url
   const { jar } = await login(base)
   for (const path of ['/api/orders', '/api/orders/', '/api/orders/1', '/api/orders?x=1']) {

@@ -62,7 +62,7 @@ async function wsStack(
   { clock, backchannelLogout }: { clock?: TestClock; backchannelLogout?: boolean } = {},
 ) {
   const upstream = await wsUpstream()
-  const stack = await startStack({
+  const stack = await startStack(t, {
     ...(backchannelLogout && { backchannelLogout }),
     routes: () => [
       route('/live', upstream.url, { websocket: true }),
@@ -71,6 +71,7 @@ async function wsStack(
     ],
     gateway: { websocketRecheck: RECHECK, ...(clock && { now: clock.now }) },
   })
+  // The stack closes itself at teardown; the gateway first, so its sockets go before the upstream.
   t.teardown(async () => {
     await stack.close()
     await upstream.close()

@@ -5,11 +5,10 @@ import { startStack } from '../helpers/stack.js'
 
 async function requestLines(t: Test, accessLog: boolean): Promise<Record<string, unknown>[]> {
   const lines: string[] = []
-  const stack = await startStack({
+  const stack = await startStack(t, {
     config: { logLevel: 'info', accessLog },
     gateway: { logStream: { write: (line: string) => void lines.push(line) } },
   })
-  t.teardown(() => stack.close())
   const { jar } = await login(stack.gateway.url)
   const response = await apiCall(jar, `${stack.gateway.url}/api/orders/7?secret=query`)
   t.equal(response.status, 200)

@@ -5,8 +5,7 @@ import { jarFetch } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
 t.test('client-side limits: header size, header and request timeouts, keep-alive', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const server = stack.gateway.app.server
   t.equal(server.headersTimeout, 10_000)
   t.equal(server.requestTimeout, 60_000)

@@ -3,8 +3,7 @@ import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
 t.test('a user logs in through the IdP form and calls an API with a token the IdP accepts', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const base = stack.gateway.url
 
   const { jar, callback } = await login(base, { user: 'alice', returnTo: '/orders?page=2' })
@@ -49,8 +48,7 @@ t.test('a user logs in through the IdP form and calls an API with a token the Id
 })
 
 t.test('POST bodies stream through to the upstream', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const { jar } = await login(stack.gateway.url)
   const payload = JSON.stringify({ item: 'book', qty: 2, pad: 'x'.repeat(100_000) })
   const res = await apiCall(jar, `${stack.gateway.url}/api/orders`, {
@@ -64,8 +62,7 @@ t.test('POST bodies stream through to the upstream', async (t) => {
 })
 
 t.test('token modes: user, optional-user, client and none', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const base = stack.gateway.url
   const anonymous = await jarFetch(
     new (await import('../helpers/cookie-jar.js')).CookieJar(),

@@ -6,12 +6,11 @@ import { startStack } from '../helpers/stack.js'
 t.test('a full session at debug level logs no token, code, cookie, secret or session id', async (t) => {
   const lines: string[] = []
   const clock = new TestClock()
-  const stack = await startStack({
+  const stack = await startStack(t, {
     // Debug everything, access log on: the test is only meaningful if the chattiest setup is clean.
     config: { logLevel: 'debug', accessLog: true },
     gateway: { now: clock.now, logStream: { write: (line: string) => void lines.push(line) } },
   })
-  t.teardown(() => stack.close())
   const base = stack.gateway.url
 
   const { jar, callback, callbackUrl } = await login(base)

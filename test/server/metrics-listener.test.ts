@@ -10,17 +10,13 @@ import { type Stack, startStack } from '../helpers/stack.js'
 
 /** A stack whose gateway is run by `start`, as the CLI runs it, with these metrics settings. */
 async function started(t: Test, metrics: Partial<Stack['config']['metrics']>) {
-  const stack = await startStack()
+  const stack = await startStack(t)
   await stack.gateway.close()
   const running = await start(
     { ...stack.config, metrics: { ...stack.config.metrics, ...metrics } },
     { handleSignals: false },
   )
-  t.teardown(async () => {
-    await running.close()
-    await stack.upstream.close()
-    await stack.idp.close()
-  })
+  t.teardown(() => running.close())
   return { running, publicUrl: stack.config.server.publicUrl }
 }
 
@@ -34,15 +30,11 @@ routes: []
 `
     const defaults = parseConfig(minimal, 'routes.yaml', {}).metrics
     t.same(defaults, { enabled: true, host: '127.0.0.1', port: 9464 }, 'on, loopback, its own port')
-    const stack = await startStack()
+    const stack = await startStack(t)
     await stack.gateway.close()
     // buildGateway and listen, as the tests run it: the public listener only.
     const gateway = await startGateway({ ...stack.config, metrics: defaults })
-    t.teardown(async () => {
-      await gateway.close()
-      await stack.upstream.close()
-      await stack.idp.close()
-    })
+    t.teardown(() => gateway.close())
     const res = await jarFetch(new CookieJar(), `${gateway.url}/metrics`)
     t.equal(res.status, 404)
     t.notMatch(res.text, /gatehouse_/)
@@ -89,12 +81,8 @@ t.test('a metrics port already taken fails the start, and the public listener is
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())))
   const { port } = taken.address() as AddressInfo
-  const stack = await startStack()
+  const stack = await startStack(t)
   await stack.gateway.close()
-  t.teardown(async () => {
-    await stack.upstream.close()
-    await stack.idp.close()
-  })
   await t.rejects(
     start({ ...stack.config, metrics: { ...stack.config.metrics, port } }, { handleSignals: false }),
     { code: 'EADDRINUSE' },

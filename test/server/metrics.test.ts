@@ -1,7 +1,8 @@
 import t from 'tap'
 import { storeUnavailable } from '../../src/redis/connection.js'
-import { freePort, route, TestClock } from '../helpers/gateway.js'
+import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
+import { freePort } from '../helpers/ports.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 
 /** The value of one sample in Prometheus text format, 0 when absent. */
@@ -21,11 +22,10 @@ t.test(
   async (t) => {
     const clock = new TestClock()
     const dead = `http://127.0.0.1:${await freePort()}`
-    const stack = await startStack({
+    const stack = await startStack(t, {
       routes: (upstream) => [...defaultRoutes(upstream), route('/api/dead', dead)],
       gateway: { now: clock.now },
     })
-    t.teardown(() => stack.close())
     const base = stack.gateway.url
     const { jar } = await login(base)
     await apiCall(jar, `${base}/api/orders`)

@@ -10,8 +10,7 @@ t.test(
     if (process.env.REDIS_URL) return t.plan(0, 'fault injection needs a redis-server of our own')
     const redis = await startRedis()
     t.teardown(() => redis.stop())
-    const stack = await startStack({ config: { store: redis.url, keyPrefix: redis.prefix } })
-    t.teardown(() => stack.close())
+    const stack = await startStack(t, { config: { store: redis.url, keyPrefix: redis.prefix } })
     const base = stack.gateway.url
     const { jar } = await login(base)
     t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200)
@@ -40,7 +39,7 @@ t.test(
 t.test('a restarted gateway keeps serving sessions stored in Redis', async (t) => {
   const redis = await startRedis()
   t.teardown(() => redis.stop())
-  const first = await startStack({ config: { store: redis.url, keyPrefix: redis.prefix } })
+  const first = await startStack(t, { config: { store: redis.url, keyPrefix: redis.prefix } })
   const { jar } = await login(first.gateway.url)
   const cookie = jar.get(first.gateway.url, 'gatehouse')!
   await first.gateway.close()
@@ -48,11 +47,7 @@ t.test('a restarted gateway keeps serving sessions stored in Redis', async (t) =
   const { buildGateway } = await import('../../src/server/gateway.js')
   const app = await buildGateway(first.config)
   await app.listen({ host: '127.0.0.1', port: first.config.server.port })
-  t.teardown(async () => {
-    await app.close()
-    await first.upstream.close()
-    await first.idp.close()
-  })
+  t.teardown(() => app.close())
   await app.gatehouse.whenDiscovered()
   const again = new CookieJar()
   again.set(first.gateway.url, 'gatehouse', cookie)

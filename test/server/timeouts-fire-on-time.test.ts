@@ -2,7 +2,8 @@ import { connect } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { buildGateway } from '../../src/server/gateway.js'
-import { freePort, testConfig } from '../helpers/gateway.js'
+import { testConfig } from '../helpers/gateway.js'
+import { freePort } from '../helpers/ports.js'
 
 /**
  * Opens a socket, writes `bytes`, and measures how long until the gateway

@@ -46,8 +46,9 @@ async function brokenUpstream(): Promise<{ url: string; close(): Promise<void> }
 
 t.test('a malformed upstream answer is refused with 502 and none of its bytes reach a log', async (t) => {
   const upstream = await brokenUpstream()
+  t.teardown(() => upstream.close())
   const lines: string[] = []
-  const stack = await startStack({
+  const stack = await startStack(t, {
     routes: (echo) => [
       ...defaultRoutes(echo),
       route('/api/raw', upstream.url, { token: 'none' }),
@@ -55,10 +56,6 @@ t.test('a malformed upstream answer is refused with 502 and none of its bytes re
     ],
     config: { logLevel: 'trace' },
     gateway: { logStream: { write: (line: string) => void lines.push(line) } },
-  })
-  t.teardown(async () => {
-    await stack.close()
-    await upstream.close()
   })
   const base = stack.gateway.url
 

@@ -5,8 +5,7 @@ import { startStack } from '../helpers/stack.js'
 // Peers that seal tokens into cookies split them into chunks near the
 // browser's 4 KB limit; ours carries only the session id.
 t.test('the session cookie stays under 200 bytes, whatever the tokens weigh', async (t) => {
-  const stack = await startStack()
-  t.teardown(() => stack.close())
+  const stack = await startStack(t)
   const { jar, callback } = await login(stack.gateway.url, {
     user: 'a-user-with-a-rather-long-name@example.com',
   })

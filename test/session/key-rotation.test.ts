@@ -17,7 +17,10 @@ t.test(
       close: async () => {},
     }
     // Before the rotation: one secret.
-    const before = await startStack({ config: { secrets: [SESSION_SECRET] }, gateway: { stores: shared } })
+    const before = await startStack(t, {
+      config: { secrets: [SESSION_SECRET] },
+      gateway: { stores: shared },
+    })
     const base = before.gateway.url
     const { jar } = await login(base)
     const oldCookie = jar.get(base, 'gatehouse')!
@@ -31,11 +34,7 @@ t.test(
     )
     await app.listen({ host: '127.0.0.1', port: before.config.server.port })
     await app.gatehouse.whenDiscovered()
-    t.teardown(async () => {
-      await app.close()
-      await before.upstream.close()
-      await before.idp.close()
-    })
+    t.teardown(() => app.close())
 
     const first = await apiCall(jar, `${base}/auth/user`)
     t.equal(first.status, 200, 'the old cookie still opens')

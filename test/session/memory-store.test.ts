@@ -1,6 +1,7 @@
 import t from 'tap'
 import { MemorySessionStore } from '../../src/session/memory-store.js'
 import type { SessionData } from '../../src/session/types.js'
+import { session } from './fixtures.js'
 import { sessionStoreContract } from './store-contract.js'
 
 sessionStoreContract(t, 'memory', async (idleTimeoutMs, now) => {
@@ -9,19 +10,16 @@ sessionStoreContract(t, 'memory', async (idleTimeoutMs, now) => {
 })
 
 const base = Date.now()
-const make = (id: string, extra: Partial<SessionData> = {}): SessionData => ({
-  id,
-  sub: `u-${id}`,
-  sid: `s-${id}`,
-  claims: {},
-  tokens: { accessToken: `A-${id}`, accessTokenExpiresAt: base + 1, refreshToken: `R-${id}` },
-  version: 0,
-  createdAt: base,
-  absoluteExpiresAt: base + 600_000,
-  idleExpiresAt: base + 60_000,
-  logoutHandle: 'h',
-  ...extra,
-})
+// A user and an IdP session of its own per id, so each index holds one entry.
+const make = (id: string, extra: Partial<SessionData> = {}): SessionData =>
+  session(id, base, {
+    sub: `u-${id}`,
+    sid: `s-${id}`,
+    claims: {},
+    tokens: { accessToken: `A-${id}`, accessTokenExpiresAt: base + 1, refreshToken: `R-${id}` },
+    absoluteExpiresAt: base + 600_000,
+    ...extra,
+  })
 
 t.test('memory: bounded, evicting the least recently used, indexes included', async (t) => {
   const store = new MemorySessionStore({ idleTimeoutMs: 60_000, maxSessions: 3, clock: () => base })

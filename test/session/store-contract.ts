@@ -1,5 +1,6 @@
 import type { Test } from 'tap'
 import type { SessionData, SessionStore } from '../../src/session/types.js'
+import { session } from './fixtures.js'
 
 /** What every SessionStore must do, run against the memory and the Redis store alike. */
 export function sessionStoreContract(
@@ -11,19 +12,16 @@ export function sessionStoreContract(
   ) => Promise<{ store: SessionStore; close(): Promise<unknown> }>,
 ): void {
   const base = Date.now()
-  const make = (id: string, now: number, extra: Partial<SessionData> = {}): SessionData => ({
-    id,
-    sub: 'alice',
-    sid: 'sid-1',
-    claims: { name: 'Alice' },
-    tokens: { accessToken: `A-${id}`, accessTokenExpiresAt: now + 60_000, refreshToken: `R-${id}` },
-    version: 0,
-    createdAt: now,
-    absoluteExpiresAt: now + 10_000,
-    idleExpiresAt: now + 1_000,
-    logoutHandle: `h-${id}`,
-    ...extra,
-  })
+  // Short expiries, so the contract's expiry cases need only small clock steps.
+  const make = (id: string, now: number, extra: Partial<SessionData> = {}): SessionData =>
+    session(id, now, {
+      sid: 'sid-1',
+      tokens: { accessToken: `A-${id}`, accessTokenExpiresAt: now + 60_000, refreshToken: `R-${id}` },
+      absoluteExpiresAt: now + 10_000,
+      idleExpiresAt: now + 1_000,
+      logoutHandle: `h-${id}`,
+      ...extra,
+    })
 
   t.test(`${name}: create, get, compare-and-set, delete`, async (t) => {
     const { store, close } = await open(1_000, () => base)

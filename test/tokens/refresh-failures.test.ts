@@ -1,11 +1,15 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
-async function loggedIn(idpTimeout = 3_000) {
+async function loggedIn(t: Test, idpTimeout = 3_000) {
   const clock = new TestClock()
-  const stack = await startStack({ accessTokenTtl: 60, config: { idpTimeout }, gateway: { now: clock.now } })
+  const stack = await startStack(t, {
+    accessTokenTtl: 60,
+    config: { idpTimeout },
+    gateway: { now: clock.now },
+  })
   const { jar } = await login(stack.gateway.url)
   return { stack, clock, jar, url: `${stack.gateway.url}/api/orders` }
 }
@@ -14,8 +18,7 @@ for (const fault of ['503', 'reset', 'hang'] as const) {
   t.test(
     `IdP ${fault === 'hang' ? 'hanging' : fault}: 503 with Retry-After once the token is dead, session kept, recovery`,
     async (t) => {
-      const { stack, clock, jar, url } = await loggedIn(fault === 'hang' ? 400 : 3_000)
-      t.teardown(() => stack.close())
+      const { stack, clock, jar, url } = await loggedIn(t, fault === 'hang' ? 400 : 3_000)
       const original = (await apiCall(jar, url)).status
       t.equal(original, 200)
       const firstToken = stack.upstream.requests.at(-1)!.authorization
@@ -44,8 +47,7 @@ for (const fault of ['503', 'reset', 'hang'] as const) {
 }
 
 t.test('invalid_grant ends the session: 401 session_expired, cookie cleared', async (t) => {
-  const { stack, clock, jar, url } = await loggedIn()
-  t.teardown(() => stack.close())
+  const { stack, clock, jar, url } = await loggedIn(t)
   const store = stack.gateway.app.gatehouse.stores.sessions
   const [id] = await store.idsBySub('alice')
   const session = await store.get(id!, clock.now())
@@ -63,8 +65,7 @@ t.test('invalid_grant ends the session: 401 session_expired, cookie cleared', as
 
 t.test('client routes: one client-credentials grant per lifetime under parallel load', async (t) => {
   const clock = new TestClock()
-  const stack = await startStack({ accessTokenTtl: 60, gateway: { now: clock.now } })
-  t.teardown(() => stack.close())
+  const stack = await startStack(t, { accessTokenTtl: 60, gateway: { now: clock.now } })
   const { jar } = await login(stack.gateway.url)
   const url = `${stack.gateway.url}/api/reports`
   const first = await Promise.all(Array.from({ length: 100 }, () => apiCall(jar, url)))

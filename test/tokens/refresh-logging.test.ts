@@ -13,12 +13,11 @@ interface LogLine {
 t.test('each refresh and each invalid_grant is logged at info with the short session id only', async (t) => {
   const lines: string[] = []
   const clock = new TestClock()
-  const stack = await startStack({
+  const stack = await startStack(t, {
     accessTokenTtl: 60,
     config: { logLevel: 'info' },
     gateway: { now: clock.now, logStream: { write: (line: string) => void lines.push(line) } },
   })
-  t.teardown(() => stack.close())
   const url = `${stack.gateway.url}/api/orders`
   const { jar } = await login(stack.gateway.url)
   const store = stack.gateway.app.gatehouse.stores.sessions

@@ -3,16 +3,9 @@ import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
-import {
-  CLIENT_ID,
-  CLIENT_SECRET,
-  freePort,
-  route,
-  startGateway,
-  TestClock,
-  testConfig,
-} from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, route, startGateway, TestClock, testConfig } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
+import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 

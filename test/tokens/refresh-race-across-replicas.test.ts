@@ -5,8 +5,9 @@ import { buildGateway } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { SessionStore } from '../../src/session/types.js'
 import { MemoryLockService } from '../../src/tokens/memory-lock.js'
-import { CLIENT_ID, CLIENT_SECRET, freePort, route, testConfig } from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, route, testConfig } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
+import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 
 const TTL_S = 3

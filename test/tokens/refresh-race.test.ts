@@ -1,13 +1,13 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
 const PARALLEL = 200
 
-async function raceAcrossExpiry(coordination: 'single-flight' | 'none') {
+async function raceAcrossExpiry(t: Test, coordination: 'single-flight' | 'none') {
   const clock = new TestClock()
-  const stack = await startStack({ accessTokenTtl: 60, gateway: { now: clock.now, coordination } })
+  const stack = await startStack(t, { accessTokenTtl: 60, gateway: { now: clock.now, coordination } })
   const base = stack.gateway.url
   const { jar } = await login(base)
   const first = await apiCall(jar, `${base}/api/orders`)
@@ -25,9 +25,10 @@ async function raceAcrossExpiry(coordination: 'single-flight' | 'none') {
 }
 
 t.test(`${PARALLEL} parallel requests across an expiry make exactly one refresh`, async (t) => {
-  const { stack, clock, jar, first, before, responses, tokens, stats } =
-    await raceAcrossExpiry('single-flight')
-  t.teardown(() => stack.close())
+  const { stack, clock, jar, first, before, responses, tokens, stats } = await raceAcrossExpiry(
+    t,
+    'single-flight',
+  )
   t.equal(first.status, 200)
   t.same(
     responses.filter((r) => r.status !== 200).map((r) => r.status),
@@ -55,8 +56,7 @@ t.test(`${PARALLEL} parallel requests across an expiry make exactly one refresh`
 t.test(
   'the same race without single-flight replays the rotated refresh token (the test can fail)',
   async (t) => {
-    const { stack, responses, stats } = await raceAcrossExpiry('none')
-    t.teardown(() => stack.close())
+    const { responses, stats } = await raceAcrossExpiry(t, 'none')
     const failed = responses.filter((r) => r.status !== 200).length
     // What the single-flight test guards against: the IdP sees the rotated
     // refresh token again, revokes the grant, and users are logged out.

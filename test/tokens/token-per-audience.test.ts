@@ -4,7 +4,7 @@ import { audienceOf } from '../../src/tokens/audience.js'
 import { MemoryLockService } from '../../src/tokens/memory-lock.js'
 import { UserTokens } from '../../src/tokens/user-tokens.js'
 import { audiencesSeen, ORDERS, REPORTS, startAudienceStack } from '../helpers/audience-stack.js'
-import { route, TestClock } from '../helpers/gateway.js'
+import { route, TestClock, testConfig } from '../helpers/gateway.js'
 import { apiCall, jarFetch } from '../helpers/login.js'
 import { session } from '../session/fixtures.js'
 
@@ -89,7 +89,12 @@ t.test(
       lockTtl: 1_000,
       now: () => now,
     })
-    const orders = audienceOf(route('/orders', 'http://orders', { resource: ORDERS }))
+    const { routes } = testConfig({
+      port: 3000,
+      issuer: 'http://127.0.0.1:1',
+      routes: [route('/orders', 'http://orders', { resource: ORDERS })],
+    })
+    const orders = audienceOf(routes[0]!)
     await t.rejects(tokens.accessToken(record, orders), { code: 'GATEHOUSE_ERR_RESOURCE_REFUSED' })
     t.equal(await tokens.accessToken(record), 'A1', 'the login token still serves')
     t.ok(await store.get('s1', now), 'the session stays')

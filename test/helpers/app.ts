@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
+import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
+import type { SessionData } from '../../src/session/types.js'
+import { session } from '../session/fixtures.js'
+import { type TestConfigInput, testConfig } from './gateway.js'
+
+/** Nothing listens on port 1: discovery fails at once, and keeps retrying in the background. */
+export const UNREACHABLE_ISSUER = 'http://127.0.0.1:1'
+
+/**
+ * A gateway built and ready but not listening, for `app.inject()`: no IdP
+ * process, no socket of its own. Closed when `t` ends. What needs the IdP
+ * (a login redirect, a refresh) answers 503 here; CSRF, `returnTo`, the
+ * session cookie, error bodies and 404s are all decided before that.
+ */
+export async function buildTestApp(
+  t: Test,
+  input: Partial<TestConfigInput> = {},
+  options: GatewayOptions = {},
+): Promise<FastifyInstance> {
+  const app = await buildGateway(
+    testConfig({ port: 3000, issuer: UNREACHABLE_ISSUER, routes: [], ...input }),
+    options,
+  )
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+
+/**
+ * A signed-in user without a login: a session with a fresh access token put
+ * straight into the app's store, and the `cookie` header that names it,
+ * sealed as the gateway seals it.
+ */
+export async function seedSession(
+  app: FastifyInstance,
+  extra: Partial<SessionData> = {},
+): Promise<{ readonly session: SessionData; readonly cookie: string }> {
+  const now = Date.now()
+  const record = session(randomBytes(32).toString('base64url'), now, extra)
+  await app.gatehouse.stores.sessions.create(record)
+  const sealed = app.encodeSecureSession(app.createSecureSession({ id: record.id }), 'session')
+  // The sealed form is `cipher;nonce`: encoded, as the cookie serializer does.
+  return {
+    session: record,
+    cookie: `${app.gatehouse.config.session.cookieName}=${encodeURIComponent(sealed)}`,
+  }
+}

@@ -1,0 +1,58 @@
+import t, { type Test } from 'tap'
+import { startEchoUpstream } from '../../dev/upstream.js'
+import { buildTestApp, seedSession } from '../helpers/app.js'
+import { route } from '../helpers/gateway.js'
+
+/** Every gateway error: JSON `{ error, message }` and nothing else, never cached. */
+function assertErrorBody(
+  t: Test,
+  res: { statusCode: number; headers: Record<string, unknown>; body: string },
+  status: number,
+  error: string,
+) {
+  t.equal(res.statusCode, status)
+  t.match(res.headers['content-type'], /^application\/json/)
+  const body = JSON.parse(res.body) as Record<string, unknown>
+  t.same(Object.keys(body).sort(), ['error', 'message'], `${error}: only error and message`)
+  t.equal(body.error, error)
+  t.type(body.message, 'string')
+  t.notMatch(res.body, /\bat .*\(|node_modules|\.ts:\d+/, 'no stack trace')
+  t.equal(res.headers['cache-control'], 'no-store')
+  t.equal(res.headers['x-content-type-options'], 'nosniff')
+}
+
+t.test('404: an unknown path, under /api or not, is JSON not_found', async (t) => {
+  const app = await buildTestApp(t, { routes: [route('/api/orders', 'http://127.0.0.1:1')] })
+  for (const url of ['/nope', '/api/ordersx', '/auth/nope']) {
+    assertErrorBody(t, await app.inject(url), 404, 'not_found')
+  }
+  assertErrorBody(t, await app.inject({ method: 'DELETE', url: '/healthz' }), 404, 'not_found')
+})
+
+t.test('401 and 403 on an API route are JSON, whatever the method', async (t) => {
+  const app = await buildTestApp(t, { routes: [route('/api/orders', 'http://127.0.0.1:1')] })
+  const anonymous = await app.inject({ url: '/api/orders', headers: { 'x-csrf': '1' } })
+  assertErrorBody(t, anonymous, 401, 'unauthenticated')
+  t.notOk(anonymous.headers.location, 'never a redirect')
+  const { cookie } = await seedSession(app)
+  assertErrorBody(
+    t,
+    await app.inject({ url: '/api/orders', headers: { cookie } }),
+    403,
+    'csrf_header_missing',
+  )
+})
+
+t.test('503 with Retry-After when a token needs a refresh and the IdP cannot be reached', async (t) => {
+  const upstream = await startEchoUpstream()
+  t.teardown(() => upstream.close())
+  const app = await buildTestApp(t, { routes: [route('/api/orders', upstream.url)] })
+  const now = Date.now()
+  const { cookie } = await seedSession(app, {
+    tokens: { accessToken: 'A1', accessTokenExpiresAt: now - 1_000, refreshToken: 'R1' },
+  })
+  const res = await app.inject({ url: '/api/orders', headers: { cookie, 'x-csrf': '1' } })
+  assertErrorBody(t, res, 503, 'token_refresh_unavailable')
+  t.match(res.headers['retry-after'], /^\d+$/)
+  t.equal(upstream.requests.length, 0, 'an expired token is never forwarded')
+})
