@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
+import { closeRedisClient, createRedisClient } from '../src/redis/connection.js'
 import { MemorySessionStore } from '../src/session/memory-store.js'
 import { RedisSessionStore } from '../src/session/redis-store.js'
 import type { SessionData } from '../src/session/types.js'
@@ -65,8 +66,9 @@ async function memoryStoreHeld(tokenLength: number, audiences: number): Promise<
 }
 
 async function redisStore(url: string, prefix: string, tokenLength: number, audiences: number) {
+  const client = createRedisClient(url)
   const store = new RedisSessionStore({
-    url,
+    client,
     keyPrefix: `${prefix}${tokenLength}:${audiences}:`,
     idleTimeoutMs: 30 * 60_000,
   })
@@ -82,6 +84,7 @@ async function redisStore(url: string, prefix: string, tokenLength: number, audi
   }
   await probe.quit()
   await store.close()
+  await closeRedisClient(client)
   return Math.round(total / samples)
 }
 

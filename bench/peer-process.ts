@@ -115,7 +115,9 @@ async function expressBff(target: string): Promise<{ url: string; stop: Stop }> 
  * config loader, with a clock the orchestrator can move (for the refresh
  * storm) and its logs at their configured level on stdout.
  */
-async function gatehouse(configFile: string): Promise<{ url: string; metricsUrl?: string; stop: Stop }> {
+async function gatehouse(
+  configFile: string,
+): Promise<{ url: string; metricsUrl?: string | undefined; stop: Stop }> {
   const { loadConfig } = await import('../src/config/load.js')
   const { start } = await import('../src/server/start.js')
   let offset = 0
@@ -131,7 +133,10 @@ async function gatehouse(configFile: string): Promise<{ url: string; metricsUrl?
   return { url: gateway.url, metricsUrl: gateway.metricsUrl, stop: () => gateway.close() }
 }
 
-const peers: Record<string, (arg: string) => Promise<{ url: string; metricsUrl?: string; stop: Stop }>> = {
+const peers: Record<
+  string,
+  (arg: string) => Promise<{ url: string; metricsUrl?: string | undefined; stop: Stop }>
+> = {
   upstream,
   'fastify-proxy': fastifyProxy,
   'express-bff': expressBff,

@@ -12,6 +12,7 @@
  */
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
+import { closeRedisClient, createRedisClient } from '../src/redis/connection.js'
 import { RedisSessionStore } from '../src/session/redis-store.js'
 import type { SessionData } from '../src/session/types.js'
 import type { TokenSet } from '../src/types.js'
@@ -58,7 +59,8 @@ try {
     await client.flushall()
     const before = Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1])
     const prefix = 'gatehouse:'
-    const store = new RedisSessionStore({ url: redis.url, keyPrefix: prefix, idleTimeoutMs: 30 * 60_000 })
+    const connection = createRedisClient(redis.url)
+    const store = new RedisSessionStore({ client: connection, keyPrefix: prefix, idleTimeoutMs: 30 * 60_000 })
     await store.whenReady()
     const now = Date.now()
     for (let i = 0; i < count; i += 100)
@@ -68,6 +70,7 @@ try {
         ),
       )
     await store.close()
+    await closeRedisClient(connection)
     const after = Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1])
     const sample = Array.from({ length: 100 }, (_, k) => Math.floor((k * count) / 100))
     const usage = async (key: string) => Number(await client.memory('USAGE', key))

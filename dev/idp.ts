@@ -20,7 +20,7 @@ import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'o
 export interface DevClient {
   readonly clientId: string
   /** Required unless `tokenEndpointAuthMethod` is `private_key_jwt`. */
-  readonly clientSecret?: string
+  readonly clientSecret?: string | undefined
   readonly redirectUris: readonly string[]
   readonly postLogoutRedirectUris?: readonly string[]
   /** OpenID Connect Back-Channel Logout 1.0: where `endSession` delivers logout tokens. */

@@ -52,7 +52,7 @@ export class LogoutTokenVerifier {
         requiredClaims: ['iat', 'jti'],
         maxTokenAge: this.#maxAge ?? 120,
         clockTolerance: 30,
-        currentDate: this.#now ? new Date(this.#now()) : undefined,
+        ...(this.#now ? { currentDate: new Date(this.#now()) } : {}),
       }))
     } catch (err) {
       throw invalid(`signature or standard claims: ${(err as Error).message}`)

@@ -126,7 +126,7 @@ export async function registerProxyRoutes(
         const watch = new SocketWatch(route, deps, {
           now: hooks.now ?? Date.now,
           log: scope.log,
-          interval: hooks.websocketRecheck,
+          ...(hooks.websocketRecheck === undefined ? {} : { interval: hooks.websocketRecheck }),
         })
         scope.addHook('onClose', () => watch.close())
         websocket = websocketProxyOptions(route, watch, rewriteHeaders)

@@ -64,7 +64,7 @@ export function upgradeAwareGuard(route: RouteConfig, deps: GuardDeps) {
 /** The WebSocket half of @fastify/http-proxy's options (its types keep it apart). */
 export interface WebSocketProxyOptions {
   readonly websocket: true
-  readonly wsClientOptions: FastifyHttpProxyOptions['wsClientOptions']
+  readonly wsClientOptions: NonNullable<FastifyHttpProxyOptions['wsClientOptions']>
   readonly wsHooks: { readonly onConnect: (context: unknown, source: WebSocket) => void }
 }
 

@@ -40,7 +40,7 @@ export function createRedisClient(
   options: RedisConnectionOptions = {},
 ): RedisClient {
   const maxDelay = options.maxReconnectDelay ?? 2_000
-  const node: RedisOptions = {
+  const node = {
     commandTimeout: options.commandTimeout ?? 1_000,
     connectTimeout: options.connectTimeout ?? 2_000,
     // An offline queue would hold requests for as long as the outage lasts;
@@ -48,11 +48,11 @@ export function createRedisClient(
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     // Never gives up (a null would stop reconnecting for good).
-    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
+    retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
     lazyConnect: false,
     ...(options.protocol ? { protocol: options.protocol } : {}),
     ...(options.autoResubscribe === false ? { autoResubscribe: false } : {}),
-  }
+  } satisfies RedisOptions
   const client = connect(target, node, maxDelay)
   // Without a listener, ioredis reports connection errors as unhandled
   // 'error' events and the process dies; outages surface through failed
@@ -61,7 +61,17 @@ export function createRedisClient(
   return client
 }
 
-function connect(target: string | RedisStoreConfig, node: RedisOptions, maxDelay: number): RedisClient {
+/** The per-node options, as written: only the keys set, which ioredis's overloads need. */
+type NodeOptions = Pick<
+  RedisOptions,
+  'commandTimeout' | 'connectTimeout' | 'enableOfflineQueue' | 'maxRetriesPerRequest' | 'lazyConnect'
+> & {
+  retryStrategy: (attempt: number) => number
+  protocol?: 2 | 3
+  autoResubscribe?: boolean
+}
+
+function connect(target: string | RedisStoreConfig, node: NodeOptions, maxDelay: number): RedisClient {
   if (typeof target === 'string') return new Redis(target, node)
   if (target.kind === 'redis') return new Redis(target.url, node)
   const auth = {

@@ -34,7 +34,7 @@ export function loggerOptions(config: GatehouseConfig): FastifyLoggerOptions & P
       req(request: { method?: string; url?: string }) {
         const url = request.url ?? ''
         const q = url.indexOf('?')
-        return { method: request.method, path: q === -1 ? url : url.slice(0, q) }
+        return { method: request.method ?? '', path: q === -1 ? url : url.slice(0, q) }
       },
     },
   }

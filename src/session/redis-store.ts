@@ -25,14 +25,7 @@
  * `REDIS_KEY_LAYOUT`.
  */
 import type { ChainableCommander } from 'ioredis'
-import type { RedisStoreConfig } from '../config/types.js'
-import {
-  closeRedisClient,
-  createRedisClient,
-  guarded,
-  type RedisClient,
-  whenReady,
-} from '../redis/connection.js'
+import { guarded, type RedisClient, whenReady } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
 import type { TokenSet } from '../types.js'
 import { CREATE, DELETE, GET_AND_TOUCH, INDEX_ADD, INDEX_MEMBERS, UPDATE_TOKENS } from './redis-scripts.js'
@@ -69,18 +62,9 @@ export const REDIS_KEY_LAYOUT = {
   },
 } as const
 
-export type RedisSessionStoreOptions = (
-  | {
-      /** A connection from `createRedisClient`, shared and closed by its owner. */
-      readonly client: RedisClient
-    }
-  | {
-      /** A URL or a parsed `session.store`; the store then owns its connection and `close` quits it. */
-      readonly url: string | RedisStoreConfig
-      /** Budget of one command when the store owns its connection, ms. */
-      readonly commandTimeoutMs?: number
-    }
-) & {
+export interface RedisSessionStoreOptions {
+  /** A connection from `createRedisClient`, shared and closed by its owner. */
+  readonly client: RedisClient
   /** Default `gatehouse:`. */
   readonly keyPrefix?: string
   /** Sliding idle timeout, ms. */
@@ -159,7 +143,6 @@ export class RedisSessionStore implements SessionStore {
   /** Where writes go: the confirming connection, else the command connection. */
   readonly #writer: RedisClient & Scripts
   readonly #confirm: ReplicaConfirmation | undefined
-  readonly #owned: boolean
   readonly #prefix: string
   readonly #idle: number
   readonly #touchEvery: number
@@ -167,15 +150,9 @@ export class RedisSessionStore implements SessionStore {
   readonly #cache: TrackedCache<SessionData> | undefined
 
   constructor(options: RedisSessionStoreOptions) {
-    const owned = 'url' in options
-    this.#redis = withScripts(
-      owned
-        ? createRedisClient(options.url, { commandTimeout: options.commandTimeoutMs ?? 1_000 })
-        : options.client,
-    )
+    this.#redis = withScripts(options.client)
     this.#confirm = options.confirm
     this.#writer = options.confirm ? withScripts(options.confirm.client) : this.#redis
-    this.#owned = owned
     this.#prefix = options.keyPrefix ?? 'gatehouse:'
     this.#idle = options.idleTimeoutMs
     this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
@@ -358,9 +335,9 @@ export class RedisSessionStore implements SessionStore {
     return { localCache: { enabled: () => copy !== undefined && !copy.refused, ...(copy ? { copy } : {}) } }
   }
 
-  /** Quits the connection if the store opened it; a shared one is closed by its owner. */
+  /** Stops the local copy; the connection is its owner's to close. */
   async close(): Promise<void> {
-    await Promise.all([this.#cache?.close(), this.#owned && closeRedisClient(this.#redis)])
+    await this.#cache?.close()
   }
 
   /**

@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto'
+import type { KoaContextWithOIDC } from 'oidc-provider'
 import t from 'tap'
 import type { GatehouseConfig } from '../../src/config/types.js'
 import { TestClock } from '../helpers/gateway.js'
@@ -41,8 +42,9 @@ t.test(
     t.equal(client?.clientSecret, undefined)
 
     const assertions: string[] = []
-    stack.idp.provider.on('grant.success', (ctx: { oidc: { params?: { client_assertion?: string } } }) => {
-      if (ctx.oidc.params?.client_assertion) assertions.push(ctx.oidc.params.client_assertion)
+    stack.idp.provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+      const assertion = ctx.oidc.params?.client_assertion
+      if (typeof assertion === 'string') assertions.push(assertion)
     })
     const { jar, callback } = await login(base, { user: 'quinn' })
     t.equal(callback.status, 302, 'the code was redeemed with a signed assertion')

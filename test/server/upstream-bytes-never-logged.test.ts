@@ -28,7 +28,7 @@ async function brokenUpstream(): Promise<{ url: string; close(): Promise<void> }
       if (!head.includes('\r\n\r\n')) return
       const path = /^\S+ (\S+)/.exec(head)?.[1] ?? ''
       const kind = Object.keys(malformed).find((k) => path.endsWith(k)) ?? 'bad-status'
-      socket.end(malformed[kind])
+      socket.end(malformed[kind]!)
     })
     socket.on('error', () => {})
   })

@@ -221,21 +221,6 @@ t.test('delete removes the session and its index entries, keeping other sessions
   t.same(await client.zrange(`${prefix}sid:{shared}`, '0', '-1'), ['d2'])
 })
 
-t.test('a store given a url owns its connection and closes it', async (t) => {
-  const store = new RedisSessionStore({
-    url: redis.url,
-    keyPrefix: `${redis.prefix}owned:`,
-    idleTimeoutMs: 60_000,
-  })
-  await store.whenReady()
-  await store.ping()
-  const now = Date.now()
-  await store.create(session('o1', now))
-  t.equal((await store.get('o1', now))?.id, 'o1')
-  await store.close()
-  await t.rejects(store.ping(), StoreUnavailableError)
-})
-
 t.test(
   'an outage answers fast with StoreUnavailableError; sessions survive; it reconnects alone',
   async (t) => {
