@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { freePort } from './ports.js'
-import { pollUntil } from './redis.js'
+import { answersPing, pollUntil } from './redis.js'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js'
 
 const run = promisify(execFile)
@@ -47,16 +47,8 @@ async function spawnRedis(port: number, args: string[]): Promise<RedisProcess> {
   }
 }
 
-async function answers(port: number): Promise<boolean> {
-  const probe = probeClient(port)
-  try {
-    await probe.connect()
-    return (await probe.ping()) === 'PONG'
-  } catch {
-    return false
-  } finally {
-    probe.disconnect()
-  }
+function answers(port: number): Promise<boolean> {
+  return answersPing(probeClient(port))
 }
 
 /** A short-lived connection to one node, for the test's own checks. */

@@ -131,27 +131,35 @@ export async function pollUntil(check: () => Promise<boolean>, deadlineMs = 10_0
   throw new Error(`condition not met within ${deadlineMs} ms`)
 }
 
+/** Whether a lazy, non-retrying probe connects and gets PONG; it is disconnected either way. */
+export async function answersPing(probe: Redis): Promise<boolean> {
+  probe.on('error', () => {})
+  try {
+    await probe.connect()
+    return (await probe.ping()) === 'PONG'
+  } catch {
+    return false
+  } finally {
+    probe.disconnect()
+  }
+}
+
 /** Waits until a fresh connection gets PONG, within a bounded deadline. */
 async function untilPong(url: string, deadlineMs = 10_000): Promise<void> {
-  await pollUntil(async () => {
-    const probe = new Redis(url, {
-      lazyConnect: true,
-      connectTimeout: 500,
-      commandTimeout: 500,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-    })
-    probe.on('error', () => {})
-    try {
-      await probe.connect()
-      return (await probe.ping()) === 'PONG'
-    } catch {
-      return false
-    } finally {
-      probe.disconnect()
-    }
-  }, deadlineMs)
+  await pollUntil(
+    () =>
+      answersPing(
+        new Redis(url, {
+          lazyConnect: true,
+          connectTimeout: 500,
+          commandTimeout: 500,
+          maxRetriesPerRequest: 0,
+          enableOfflineQueue: false,
+          retryStrategy: () => null,
+        }),
+      ),
+    deadlineMs,
+  )
 }
 
 async function deletePrefix(url: string, prefix: string): Promise<void> {
