@@ -5,7 +5,7 @@ import { gatehouseError } from '../errors.js'
 import { authRoutes } from '../http/auth-routes.js'
 import { backchannelLogoutRoute } from '../http/backchannel-logout.js'
 import { deferContinue } from '../http/expect-continue.js'
-import { healthRoutes } from '../http/health.js'
+import { healthRoutes, type ReadinessFailure } from '../http/health.js'
 import { logoutEverywhereRoute } from '../http/logout-everywhere.js'
 import { OidcClient } from '../oidc/client.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
@@ -195,16 +195,18 @@ export async function buildGateway(
     await logoutEverywhereRoute(scope, { config, oidc, sessions })
     await healthRoutes(scope, {
       async check() {
-        const checks: Record<string, string> = {
-          idp: oidc.discovered ? (oidc.incompatibility ?? 'ok') : 'not discovered',
-        }
+        const idp: 'ok' | ReadinessFailure = !oidc.discovered
+          ? { code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE', detail: 'not discovered' }
+          : oidc.incompatibility === undefined
+            ? 'ok'
+            : { code: 'GATEHOUSE_ERR_IDP_INCOMPATIBLE', detail: oidc.incompatibility }
+        let store: 'ok' | ReadinessFailure = 'ok'
         try {
           await stores.sessions.ping()
-          checks.store = 'ok'
         } catch (err) {
-          checks.store = (err as Error).message
+          store = { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE', detail: (err as Error).message }
         }
-        return { ready: checks.idp === 'ok' && checks.store === 'ok', checks }
+        return { idp, store }
       },
     })
   })

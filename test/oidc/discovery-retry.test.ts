@@ -29,7 +29,10 @@ t.test(
     await app.listen({ host: '127.0.0.1', port })
     const base = `http://127.0.0.1:${port}`
 
-    t.equal((await jarFetch(new CookieJar(), `${base}/readyz`)).status, 503, 'not ready before discovery')
+    const notReady = await jarFetch(new CookieJar(), `${base}/readyz`)
+    t.equal(notReady.status, 503, 'not ready before discovery')
+    t.equal(notReady.headers.get('retry-after'), '5', "the IdP's Retry-After from the catalogue")
+    t.match(notReady.json(), { checks: { idp: 'not discovered' } })
     t.equal((await jarFetch(new CookieJar(), `${base}/healthz`)).status, 200, 'but alive')
     const login = await jarFetch(new CookieJar(), `${base}/auth/login`)
     t.equal(login.status, 503, 'login answers 503 while the IdP is unknown')

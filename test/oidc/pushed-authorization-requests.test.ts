@@ -45,6 +45,7 @@ t.test('par: required against an IdP without PAR: /readyz 503 and logins refused
   const base = stack.gateway.url
   const ready = await jarFetch(new CookieJar(), `${base}/readyz`)
   t.equal(ready.status, 503)
+  t.equal(ready.headers.get('retry-after'), '30', 'an incompatible IdP waits for a config change')
   t.match(ready.json(), {
     status: 'not_ready',
     checks: { idp: /par: required.*pushed_authorization_request_endpoint/, store: 'ok' },

@@ -23,7 +23,14 @@ t.test(
     t.ok(Number(down.headers.get('retry-after')) > 0)
     t.ok(Date.now() - started < 1_500, 'answered quickly')
     t.notMatch(down.headers.getSetCookie().join(), /gatehouse=;/, 'the cookie is kept')
-    t.equal((await jarFetch(new CookieJar(), `${base}/readyz`)).status, 503)
+    const notReady = await jarFetch(new CookieJar(), `${base}/readyz`)
+    t.equal(notReady.status, 503)
+    t.equal(
+      notReady.headers.get('retry-after'),
+      '2',
+      "/readyz takes the store's Retry-After from the catalogue",
+    )
+    t.match(notReady.json(), { status: 'not_ready', checks: { store: /\S/, idp: 'ok' } })
     t.equal((await jarFetch(new CookieJar(), `${base}/healthz`)).status, 200, 'alive all the same')
 
     await redis.restart()
