@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { BenchReport } from '../../bench/report.js'
+import { withoutCoverage } from '../helpers/child-node.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -20,6 +21,7 @@ t.test('the bench script runs end to end against every peer', async (t) => {
     ['--import', 'tsx', join(root, 'bench', 'run.ts'), '--smoke', '--out', out],
     {
       cwd: root,
+      env: withoutCoverage(),
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   )

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
+import { typescriptFlags } from '../helpers/child-node.js'
 import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET } from '../helpers/gateway.js'
 import { freePort } from '../helpers/ports.js'
 import { pollUntil } from '../helpers/redis.js'
@@ -40,7 +41,7 @@ routes:
     )
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/index.ts', 'start', '--config', file],
+      [...typescriptFlags, 'src/cli/index.ts', 'start', '--config', file],
       {
         env: { ...process.env, OIDC_CLIENT_SECRET: CLIENT_SECRET, SESSION_SECRET },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { createServer, type Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { typescriptFlags } from '../helpers/child-node.js'
 import { freePort } from '../helpers/ports.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -14,7 +15,7 @@ async function occupied(): Promise<{ server: Server; port: number }> {
 }
 
 async function demo(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'demo/run.ts'], {
+  const child = spawn(process.execPath, [...typescriptFlags, 'demo/run.ts'], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
