@@ -1,5 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { causeName, type ErrorCode, errorCatalogue, isGatehouseError, retryAfterOf } from '../errors.js'
+import {
+  causeName,
+  type ErrorCode,
+  errorCatalogue,
+  gatehouseError,
+  isGatehouseError,
+  retryAfterOf,
+} from '../errors.js'
 
 /**
  * Every error leaves as `{ error, message }` JSON with the catalogue's
@@ -7,29 +14,7 @@ import { causeName, type ErrorCode, errorCatalogue, isGatehouseError, retryAfter
  */
 export function installErrorHandling(app: FastifyInstance, onStoreError?: () => void): void {
   app.setErrorHandler(function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-    const known = isGatehouseError(err)
-    if (!known && (err.statusCode ?? 500) < 500) {
-      // Fastify's own 4xx (a bad body, a too-large payload): its message is
-      // about the request, not our internals.
-      return reply
-        .code(err.statusCode!)
-        .header('cache-control', 'no-store')
-        .header('x-content-type-options', 'nosniff')
-        .send({ error: 'bad_request', message: err.message })
-    }
-    const code: ErrorCode = known ? err.code : 'GATEHOUSE_ERR_INTERNAL'
-    const spec = errorCatalogue[code]
-    if (!known) request.log.error({ err }, 'unhandled error')
-    else if (spec.status >= 500) request.log.warn({ code, cause: causeName(err) }, spec.error)
-    if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
-    if (code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') onStoreError?.()
-    const retryAfter = retryAfterOf(code)
-    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
-    return reply
-      .code(spec.status)
-      .header('cache-control', 'no-store')
-      .header('x-content-type-options', 'nosniff')
-      .send({ error: spec.error, message: known ? err.message : spec.message })
+    return answerError(err, request, reply, onStoreError)
   })
 
   app.setNotFoundHandler(function notFound(_request, reply) {
@@ -37,4 +22,52 @@ export function installErrorHandling(app: FastifyInstance, onStoreError?: () => 
     const { status, error, message } = errorCatalogue.GATEHOUSE_ERR_NOT_FOUND
     return reply.code(status).send({ error, message })
   })
+}
+
+function answerError(
+  err: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  onStoreError?: () => void,
+): FastifyReply {
+  const known = isGatehouseError(err)
+  if (!known && (err.statusCode ?? 500) < 500) {
+    // Fastify's own 4xx (a bad body, a too-large payload): its message is
+    // about the request, not our internals.
+    return reply
+      .code(err.statusCode!)
+      .header('cache-control', 'no-store')
+      .header('x-content-type-options', 'nosniff')
+      .send({ error: 'bad_request', message: err.message })
+  }
+  const code: ErrorCode = known ? err.code : 'GATEHOUSE_ERR_INTERNAL'
+  const spec = errorCatalogue[code]
+  if (!known) request.log.error({ err }, 'unhandled error')
+  else if (spec.status >= 500) request.log.warn({ code, cause: causeName(err) }, spec.error)
+  if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
+  if (code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') onStoreError?.()
+  const retryAfter = retryAfterOf(code)
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+  return reply
+    .code(spec.status)
+    .header('cache-control', 'no-store')
+    .header('x-content-type-options', 'nosniff')
+    .send({ error: spec.error, message: known ? err.message : spec.message })
+}
+
+/**
+ * Fastify's `frameworkErrors`: what its router refuses before any route or
+ * hook runs. A path that does not percent-decode (`%zz`) is a path an
+ * upstream could read differently, so it is refused like one; Fastify's own
+ * body would also echo the path back. Anything else is answered like any error.
+ */
+export function frameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  // Called directly: the request Fastify builds here carries the error
+  // handler it had before setErrorHandler ran, so reply.send(err) would
+  // answer with Fastify's default body.
+  answerError(
+    err.code === 'FST_ERR_BAD_URL' ? (gatehouseError('GATEHOUSE_ERR_INVALID_PATH') as FastifyError) : err,
+    request,
+    reply,
+  )
 }

@@ -15,7 +15,7 @@ import { Sessions } from '../session/sessions.js'
 import { ClientTokens } from '../tokens/client-tokens.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
-import { installErrorHandling } from './error-handler.js'
+import { frameworkError, installErrorHandling } from './error-handler.js'
 import { loggerOptions, requestLogger } from './logger.js'
 import { GatewayMetrics } from './metrics.js'
 import { refuseRepeatedHost } from './single-host.js'
@@ -82,6 +82,7 @@ export async function buildGateway(
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: requestLogger,
     return503OnClosing: true,
+    frameworkErrors: frameworkError,
   }) as unknown as FastifyInstance
 
   const stores = options.stores ?? (await createStores(config, now))

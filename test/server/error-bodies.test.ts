@@ -56,3 +56,27 @@ t.test('503 with Retry-After when a token needs a refresh and the IdP cannot be 
   t.match(res.headers['retry-after'], /^\d+$/)
   t.equal(upstream.requests.length, 0, 'an expired token is never forwarded')
 })
+
+t.test('a path that does not decode (%zz) is JSON invalid_path and echoes nothing', async (t) => {
+  const app = await buildTestApp(t, {
+    routes: [
+      route('/api/orders', 'http://127.0.0.1:1'),
+      route('/api/public', 'http://127.0.0.1:1', { token: 'none' }),
+    ],
+  })
+  for (const url of ['/api/orders/%zz', '/api/public/%ff<script>', '/nope/%zz', '/%']) {
+    const res = await app.inject(url)
+    assertErrorBody(t, res, 400, 'invalid_path')
+    t.notMatch(res.body, /script|%zz|%ff/, `${url}: the path is not reflected`)
+  }
+})
+
+t.test('a long path segment under a route reaches it: no parameter length limit', async (t) => {
+  const upstream = await startEchoUpstream()
+  t.teardown(() => upstream.close())
+  const app = await buildTestApp(t, { routes: [route('/api/public', upstream.url, { token: 'none' })] })
+  const id = 'x'.repeat(2_000)
+  const res = await app.inject({ url: `/api/public/items/${id}`, headers: { 'x-csrf': '1' } })
+  t.equal(res.statusCode, 200)
+  t.equal(upstream.requests.at(-1)?.path, `/api/public/items/${id}`)
+})
