@@ -5,6 +5,7 @@
  * again, in a process of its own, with everything else.
  * test/unit-lane.test.ts checks that nothing here starts a peer.
  */
+import './cli/check-online-compare.test.js'
 import './cli/main.test.js'
 import './config/identity-provider-options.test.js'
 import './config/json-schema.test.js'
