@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import type { LockService } from '../../src/tokens/types.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
@@ -82,3 +83,76 @@ t.test('client routes: one client-credentials grant per lifetime under parallel 
   t.same(new Set(second.map((r) => r.status)), new Set([200]))
   t.equal(stack.idp.stats.clientCredentialsGrants, 2, 'one more grant for the next lifetime')
 })
+
+/**
+ * Resolves with the key once a request starts waiting on `locks` for a lock
+ * someone else holds: the real lock service, watched at its seam.
+ */
+function nextWait(locks: LockService): Promise<string> {
+  const original = locks.waitForRelease.bind(locks)
+  return new Promise((resolve) => {
+    locks.waitForRelease = (key, timeoutMs) => {
+      locks.waitForRelease = original
+      const waiting = original(key, timeoutMs)
+      resolve(key)
+      return waiting
+    }
+  })
+}
+
+t.test(
+  'a request that waited on a refresh that failed elsewhere answers 503 and never redeems the refresh token itself',
+  async (t) => {
+    const { stack, clock, jar, url } = await loggedIn(t)
+    const { stores } = stack.gateway.app.gatehouse
+    const [id] = await stores.sessions.idsBySub('alice')
+    const before = await stores.sessions.get(id!, clock.now())
+    clock.advance(61_000)
+    // Another instance holds the session's refresh lock: its IdP call is in flight.
+    const held = await stores.locks.tryAcquire(`refresh:${id}`, 10_000)
+    t.ok(held, 'the test holds the lock another instance would')
+    const waited = nextWait(stores.locks)
+    const answering = apiCall(jar, url)
+    t.equal(await waited, `refresh:${id}`)
+    // ...and gives up without storing anything, as a refresh that timed out does.
+    await held!.release()
+
+    const answer = await answering
+    t.equal(answer.status, 503)
+    t.equal(answer.json().error, 'token_refresh_unavailable')
+    t.ok(Number(answer.headers.get('retry-after')) > 0)
+    t.equal(
+      stack.idp.stats.refreshGrants,
+      0,
+      'the waiter did not redeem the refresh token the holder may have spent',
+    )
+    const after = await stores.sessions.get(id!, clock.now())
+    t.equal(after?.tokens.refreshToken, before?.tokens.refreshToken, 'the session is kept as it was')
+
+    const retried = await apiCall(jar, url)
+    t.equal(retried.status, 200, 'the next request, with the lock free, refreshes')
+    t.equal(stack.idp.stats.refreshGrants, 1)
+    t.equal(stack.idp.stats.refreshReplays, 0)
+  },
+)
+
+t.test(
+  'a client route that waited on a client-credentials fetch that failed elsewhere answers 503 without fetching its own',
+  async (t) => {
+    const { stack, jar } = await loggedIn(t)
+    const { stores } = stack.gateway.app.gatehouse
+    const held = await stores.locks.tryAcquire('client:reports.read', 10_000)
+    t.ok(held)
+    const waited = nextWait(stores.locks)
+    const answering = apiCall(jar, `${stack.gateway.url}/api/reports`)
+    t.equal(await waited, 'client:reports.read')
+    await held!.release()
+
+    const answer = await answering
+    t.equal(answer.status, 503)
+    t.equal(answer.json().error, 'client_token_unavailable')
+    t.equal(stack.idp.stats.clientCredentialsGrants, 0, 'no fetch of its own behind a holder that failed')
+    t.equal((await apiCall(jar, `${stack.gateway.url}/api/reports`)).status, 200, 'the next request fetches')
+    t.equal(stack.idp.stats.clientCredentialsGrants, 1)
+  },
+)
