@@ -56,3 +56,60 @@ t.test('route-level log options get a real child at once', async (t) => {
   logger.debug('on here')
   t.match(lines, [{ level: 20, reqId: 'req-3', msg: 'on here' }])
 })
+
+t.test(
+  'a logged request keeps its path and drops the query, where a callback carries its code',
+  async (t) => {
+    const { log, lines } = pino('info')
+    requestLogger(log, { reqId: 'req-3' }, {}).warn(
+      { req: { method: 'GET', url: '/auth/callback?code=SECRET-CODE&state=SECRET-STATE' } },
+      'callback failed',
+    )
+    requestLogger(log, { reqId: 'req-4' }, {}).warn({ req: { url: '/healthz' } }, 'no method')
+    t.match(lines, [
+      { reqId: 'req-3', req: { method: 'GET', path: '/auth/callback' } },
+      { reqId: 'req-4', req: { method: '', path: '/healthz' } },
+    ])
+    t.notMatch(JSON.stringify(lines), /SECRET/)
+  },
+)
+
+t.test('an error is logged by type, code and cause, never by its payload', async (t) => {
+  const { log, lines } = pino('info')
+  const cause = Object.assign(new Error('ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' })
+  const err = Object.assign(new Error('store down', { cause }), { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE' })
+  const numeric = Object.assign(new Error('odd'), { code: 42, cause: 'a string cause is not an object' })
+  const logger = requestLogger(log, { reqId: 'req-5' }, {})
+  logger.error({ err }, 'first')
+  logger.error({ err: numeric }, 'second')
+  t.match(lines[0], {
+    err: {
+      type: 'Error',
+      errorCode: 'GATEHOUSE_ERR_STORE_UNAVAILABLE',
+      cause: { type: 'Error', errorCode: 'ECONNREFUSED' },
+    },
+  })
+  t.notMatch(JSON.stringify(lines[0]), /6379/, "the cause's message stays out")
+  t.match(lines[1], { err: { errorCode: 42 } })
+  t.notOk(
+    (lines[1]!.err as Record<string, unknown>).cause,
+    'a cause that is not an error object is not logged',
+  )
+})
+
+t.test('the request logger is a whole logger: fatal, level changes and bindings', async (t) => {
+  const { log, lines } = pino('info')
+  const logger = requestLogger(log, { reqId: 'req-6' }, {}) as FastifyBaseLogger & {
+    bindings(): Record<string, unknown>
+  }
+  t.match(logger.bindings(), { reqId: 'req-6' })
+  logger.level = 'debug'
+  t.equal(logger.level, 'debug')
+  logger.debug('now on')
+  logger.fatal('down')
+  t.match(lines, [
+    { level: 20, reqId: 'req-6', msg: 'now on' },
+    { level: 60, reqId: 'req-6', msg: 'down' },
+  ])
+  t.equal(log.level, 'info', "the change is the request's own")
+})
