@@ -12,7 +12,7 @@
  */
 import type { ChainableCommander } from 'ioredis'
 import type { RedisClient } from './connection.js'
-import { storeUnavailable } from './connection.js'
+import { guarded, storeUnavailable } from './connection.js'
 
 /** Options of `ReplicaConfirmation`. */
 export interface ReplicaConfirmationOptions {
@@ -53,21 +53,36 @@ export class ReplicaConfirmation {
    * `StoreUnavailableError` when a command fails or no replica confirms in time.
    */
   async write(key: string, queue: (pipeline: ChainableCommander) => void): Promise<unknown[]> {
-    const replies = await this.#exec(() => {
+    const build = () => {
       const pipeline = this.#client.pipeline().role()
       queue(pipeline)
       return pipeline
-    })
-    const [role, ...rest] = replies as [unknown[], ...unknown[]]
+    }
+    let results = await this.#run(build)
+    const redirected = results.slice(1)
+    if (redirected.length > 0 && redirected.every(([err]) => err?.message.startsWith('MOVED '))) {
+      // A Cluster moved the key's slot (a replica promoted after its master
+      // failed). ioredis follows MOVED, and updates its slot map, only for
+      // a single command or a pipeline whose every command was redirected;
+      // ROLE names no key and never is, so without this the map would stay
+      // stale and every confirmed write to those slots fail for good. The
+      // redirected commands did not run: a single command on the key
+      // updates the map, and the pipeline runs once more where it points.
+      await guarded(() => this.#client.exists(key))
+      results = await this.#run(build)
+    }
+    const [role, ...rest] = this.#replies(results) as [unknown[], ...unknown[]]
     // ROLE of a primary: ['master', offset, [[ip, port, offset], ...]], the
     // replicas connected right now.
     const replicas = role[0] === 'master' ? (role[2] as unknown[]).length : 0
     if (replicas > 0) {
       // WAIT names no key; EXISTS routes the pipeline to the primary that
-      // took the write when the connection is a Cluster.
-      const [, acked] = (await this.#exec(() =>
-        this.#client.pipeline().exists(key).call('WAIT', '1', String(this.#timeout)),
-      )) as [number, number]
+      // took the write when the connection is a Cluster. Never run again
+      // on MOVED: WAIT on another node would count replicas of writes this
+      // connection never made there, and confirm nothing.
+      const [, acked] = this.#replies(
+        await this.#run(() => this.#client.pipeline().exists(key).call('WAIT', '1', String(this.#timeout))),
+      ) as [number, number]
       if (acked < 1) {
         throw storeUnavailable(new Error(`no replica confirmed the write within ${this.#timeout} ms`))
       }
@@ -75,7 +90,7 @@ export class ReplicaConfirmation {
     return rest
   }
 
-  async #exec(build: () => ChainableCommander): Promise<unknown[]> {
+  async #run(build: () => ChainableCommander): Promise<[Error | null, unknown][]> {
     let results: [Error | null, unknown][] | null
     try {
       results = await build().exec()
@@ -83,6 +98,10 @@ export class ReplicaConfirmation {
       throw storeUnavailable(err)
     }
     if (!results) throw storeUnavailable(new Error('the pipeline was discarded'))
+    return results
+  }
+
+  #replies(results: [Error | null, unknown][]): unknown[] {
     const failed = results.find(([err]) => err)
     if (failed) throw storeUnavailable(failed[0])
     return results.map(([, reply]) => reply)

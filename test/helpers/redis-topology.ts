@@ -15,6 +15,8 @@ const CLI = process.env.REDIS_CLI ?? 'redis-cli'
 /** One redis-server (or sentinel) process of a topology. */
 export interface RedisProcess {
   readonly port: number
+  /** False once the process has exited. */
+  alive(): boolean
   /** SIGKILL: no shutdown, no last write to replicas. */
   kill(): Promise<void>
 }
@@ -34,10 +36,12 @@ async function spawnRedis(port: number, args: string[]): Promise<RedisProcess> {
   })
   failed.catch(() => {})
   await Promise.race([failed, pollUntil(() => answers(port), 10_000)])
+  const alive = () => proc.exitCode === null && proc.signalCode === null
   return {
     port,
+    alive,
     kill: async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return
+      if (!alive()) return
       await new Promise<void>((resolve) => {
         proc.removeAllListeners('exit')
         proc.once('exit', () => resolve())
@@ -80,6 +84,30 @@ async function replicationInfo(port: number): Promise<string> {
   }
 }
 
+/** How many times one node has run `command` since it started (`INFO commandstats`). */
+export async function commandCalls(port: number, command: string): Promise<number> {
+  const probe = probeClient(port)
+  try {
+    await probe.connect()
+    const stats = await probe.info('commandstats')
+    return Number(new RegExp(`^cmdstat_${command.toLowerCase()}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0)
+  } finally {
+    probe.disconnect()
+  }
+}
+
+/** `HGET` on one node as it holds the hash, replica or not (a Cluster replica answers reads only after READONLY). */
+export async function hgetOn(port: number, key: string, field: string): Promise<string | null> {
+  const probe = probeClient(port)
+  try {
+    await probe.connect()
+    await probe.call('READONLY')
+    return await probe.hget(key, field)
+  } finally {
+    probe.disconnect()
+  }
+}
+
 const common = (port: number, dir: string) => [
   '--port',
   String(port),
@@ -94,20 +122,52 @@ const common = (port: number, dir: string) => [
 ]
 
 export interface TestRedisCluster {
-  /** `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3` */
+  /** `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,…`, every node a seed */
   readonly url: string
+  /** Every node, masters and replicas alike (`ownerOf` tells which is which). */
   readonly nodes: readonly RedisProcess[]
+  /** The master that serves `key`'s slot now, and its replicas (none in a cluster without them). */
+  ownerOf(key: string): Promise<{ master: RedisProcess; replicas: RedisProcess[] }>
+  /**
+   * Resolves once `replica` says it is a master and every node still
+   * running reports `cluster_state:ok`, so all of them route its slots to
+   * it (bounded).
+   */
+  promoted(replica: RedisProcess): Promise<void>
   stop(): Promise<void>
 }
 
+/** Options of `startRedisCluster`. */
+export interface TestRedisClusterOptions {
+  /** Replicas per master, 0 or 1. Default 0. */
+  readonly replicas?: 0 | 1
+}
+
+/** `INFO`-style `key:value` lines of one node's `CLUSTER INFO`, or '' when it does not answer. */
+async function clusterInfo(port: number): Promise<string> {
+  const probe = probeClient(port)
+  try {
+    await probe.connect()
+    return String(await probe.call('CLUSTER', 'INFO'))
+  } catch {
+    return ''
+  } finally {
+    probe.disconnect()
+  }
+}
+
 /**
- * A real 3-master Redis Cluster on free ports, slots spread by
- * `redis-cli --cluster create`, ready once every node reports `cluster_state:ok`.
+ * A real Redis Cluster of 3 masters (and, if asked, a replica of each) on
+ * free ports, slots spread and replicas assigned by `redis-cli --cluster
+ * create`, ready once every node reports `cluster_state:ok` and every
+ * replica has finished its first sync (before that a write could not be
+ * confirmed, nor a replica be promoted).
  */
-export async function startRedisCluster(): Promise<TestRedisCluster> {
+export async function startRedisCluster(options: TestRedisClusterOptions = {}): Promise<TestRedisCluster> {
+  const replicas = options.replicas ?? 0
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cluster-'))
-  const ports = await Promise.all([freePort(), freePort(), freePort()])
-  const nodes = await Promise.all(
+  const ports = await Promise.all(Array.from({ length: 3 * (1 + replicas) }, () => freePort()))
+  const spawned = await Promise.allSettled(
     ports.map((port) =>
       spawnRedis(port, [
         ...common(port, dir),
@@ -115,38 +175,92 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
         'yes',
         '--cluster-config-file',
         join(dir, `nodes-${port}.conf`),
+        // How long a silent master takes to be called failed, ms: short,
+        // so a failover takes seconds, yet long enough that a loaded
+        // machine does not fail over a live one.
         '--cluster-node-timeout',
         '2000',
+        // A replica may take over however long since it last heard its
+        // master: on a loaded test machine it can lag, and a refusal to
+        // fail over would leave the slots down for good.
+        '--cluster-replica-validity-factor',
+        '0',
       ]),
     ),
   )
-  await run(CLI, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes'], {
-    timeout: 30_000,
-  })
-  await pollUntil(async () => {
-    const states = await Promise.all(
-      ports.map(async (port) => {
-        const probe = probeClient(port)
-        try {
-          await probe.connect()
-          const info = String(await probe.call('CLUSTER', 'INFO'))
-          return info.includes('cluster_state:ok') && info.includes('cluster_known_nodes:3')
-        } catch {
-          return false
-        } finally {
-          probe.disconnect()
-        }
-      }),
+  const nodes = spawned.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.kill()))
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    const failed = spawned.find((s) => s.status === 'rejected')
+    if (failed) throw failed.reason
+    await run(
+      CLI,
+      [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
+      { timeout: 30_000 },
     )
-    return states.every(Boolean)
-  }, 20_000)
+    await pollUntil(async () => {
+      const infos = await Promise.all(ports.map(clusterInfo))
+      return infos.every(
+        (info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${ports.length}`),
+      )
+    }, 20_000)
+    await pollUntil(async () => {
+      const infos = await Promise.all(ports.map(replicationInfo))
+      return infos.every((info) => info.includes('role:master') || info.includes('master_link_status:up'))
+    }, 20_000)
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  const byPort = new Map(nodes.map((n) => [n.port, n]))
+  const live = () => nodes.filter((n) => n.alive())
   return {
     url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
     nodes,
-    async stop() {
-      await Promise.all(nodes.map((n) => n.kill()))
-      rmSync(dir, { recursive: true, force: true })
+    async ownerOf(key) {
+      const probe = probeClient(live()[0]!.port)
+      try {
+        await probe.connect()
+        const slot = Number(await probe.call('CLUSTER', 'KEYSLOT', key))
+        // CLUSTER NODES, a line a node: id ip:port@bus flags master-id ping pong epoch link slot…
+        // (CLUSTER SLOTS leaves out a replica until it has gossiped a replication offset.)
+        const lines = String(await probe.call('CLUSTER', 'NODES'))
+          .trim()
+          .split('\n')
+          .map((line) => line.split(' '))
+        const portOf = (address: string) => Number(address.split('@')[0]!.split(':').at(-1))
+        const serves = (range: string) => {
+          const [first, last = first] = range.split('-').map(Number)
+          return first! <= slot && slot <= last!
+        }
+        const owner = lines.find((f) => f[2]!.includes('master') && f.slice(8).some(serves))
+        if (!owner) throw new Error(`no master serves slot ${slot}`)
+        return {
+          master: byPort.get(portOf(owner[1]!))!,
+          replicas: lines.filter((f) => f[3] === owner[0]).map((f) => byPort.get(portOf(f[1]!))!),
+        }
+      } finally {
+        probe.disconnect()
+      }
     },
+    async promoted(replica) {
+      await pollUntil(async () => (await replicationInfo(replica.port)).includes('role:master'), 20_000)
+      await pollUntil(async () => {
+        const infos = await Promise.all(live().map((n) => clusterInfo(n.port)))
+        return infos.every((info) => info.includes('cluster_state:ok'))
+      }, 20_000)
+    },
+    stop,
   }
 }
 

@@ -4,7 +4,7 @@ import { buildGateway } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { CookieJar } from './cookie-jar.js'
 import { CLIENT_ID, CLIENT_SECRET, listenOn, route, testConfig } from './gateway.js'
-import { apiCall, login } from './login.js'
+import { apiCall, type JarResponse, login } from './login.js'
 import { onFreePorts } from './ports.js'
 
 export interface ReplicaSet {
@@ -92,6 +92,21 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
       await idp.close()
     },
   }
+}
+
+/**
+ * The first answer to the signed-in user at `url` that is not a 503, once
+ * the replicas have found Redis again after a failover (bounded: after
+ * 15 s, the last 503).
+ */
+export async function onceServed(set: ReplicaSet, url: string): Promise<JarResponse> {
+  let answer = await apiCall(set.jar, `${url}/api/orders`)
+  const end = Date.now() + 15_000
+  while (answer.status === 503 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 100))
+    answer = await apiCall(set.jar, `${url}/api/orders`)
+  }
+  return answer
 }
 
 /** One answer of a storm: when it came back, its status, and whether a 503 said when to retry. */

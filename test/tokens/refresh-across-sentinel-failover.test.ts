@@ -1,10 +1,10 @@
 import type { Test } from 'tap'
 import t from 'tap'
 import { TestClock } from '../helpers/gateway.js'
-import { apiCall, type JarResponse } from '../helpers/login.js'
+import { apiCall } from '../helpers/login.js'
 import { pollUntil } from '../helpers/redis.js'
 import { startRedisSentinel } from '../helpers/redis-topology.js'
-import { type ReplicaSet, type StormAnswer, startReplicaSet, storm } from '../helpers/replicas.js'
+import { onceServed, type StormAnswer, startReplicaSet, storm } from '../helpers/replicas.js'
 
 /** Access tokens live a minute of IdP time; the gateways' TestClock crosses expiries at will. */
 const TTL_S = 60
@@ -23,17 +23,6 @@ async function failoverSetup(t: Test, confirmWrites = true) {
   })
   t.teardown(() => set.close())
   return { redis, clock, set }
-}
-
-/** The first answer that is not a 503 once the gateways have found the new primary (bounded). */
-async function onceServed(set: ReplicaSet, url: string): Promise<JarResponse> {
-  let answer = await apiCall(set.jar, `${url}/api/orders`)
-  const end = Date.now() + 15_000
-  while (answer.status === 503 && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 100))
-    answer = await apiCall(set.jar, `${url}/api/orders`)
-  }
-  return answer
 }
 
 /**

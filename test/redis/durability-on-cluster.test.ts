@@ -1,0 +1,59 @@
+import t from 'tap'
+import { parseStore } from '../../src/config/store-url.js'
+import type { RedisStoreConfig } from '../../src/config/types.js'
+import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
+import { ReplicaConfirmation } from '../../src/redis/durability.js'
+import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { commandCalls, hgetOn, startRedisCluster } from '../helpers/redis-topology.js'
+import { session } from '../session/fixtures.js'
+
+const cluster = await startRedisCluster({ replicas: 1 })
+t.teardown(() => cluster.stop())
+const store = parseStore(cluster.url) as RedisStoreConfig
+
+// Reads and confirmed writes on connections of their own, as the gateway
+// has them: the writer learns where slots went from its own traffic only.
+const client = createRedisClient(store)
+const writer = createRedisClient(store)
+await Promise.all([whenReady(client, 5_000), whenReady(writer, 5_000)])
+t.teardown(() => Promise.all([closeRedisClient(client), closeRedisClient(writer)]))
+const sessions = new RedisSessionStore({
+  client,
+  keyPrefix: 'd:',
+  idleTimeoutMs: 60_000,
+  confirm: new ReplicaConfirmation({ client: writer }),
+})
+
+const next = (now: number) => ({ accessToken: 'A2', accessTokenExpiresAt: now + 120_000, refreshToken: 'R2' })
+
+t.test(
+  'on a cluster with replicas, a confirmed write waits for the replica of its key’s master',
+  async (t) => {
+    const { master, replicas } = await cluster.ownerOf('d:s:{c1}')
+    t.equal(replicas.length, 1, 'its master has a replica')
+    const before = await commandCalls(master.port, 'WAIT')
+    await sessions.create(session('c1', Date.now()))
+    t.ok((await commandCalls(master.port, 'WAIT')) > before, 'the master ran WAIT')
+    t.equal(await hgetOn(replicas[0]!.port, 'd:s:{c1}', 'v'), '0', 'the replica holds the session')
+  },
+)
+
+t.test(
+  'after a failover with no write in flight, the next confirmed write goes to the promoted replica',
+  async (t) => {
+    const now = Date.now()
+    await sessions.create(session('c2', now))
+    const { master, replicas } = await cluster.ownerOf('d:s:{c2}')
+    const replica = replicas[0]!
+    await master.kill()
+    await cluster.promoted(replica)
+
+    t.equal(await sessions.updateTokens('c2', 0, next(now)), 'updated', 'the update is taken')
+    t.equal(
+      JSON.parse((await hgetOn(replica.port, 'd:s:{c2}', 'tokens'))!).refreshToken,
+      'R2',
+      'by the promoted replica',
+    )
+    t.equal(await sessions.updateTokens('c2', 1, next(now)), 'updated', 'and so is the one after')
+  },
+)
