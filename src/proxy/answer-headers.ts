@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import type { OwnCookies } from './own-cookies.js'
 
@@ -21,8 +20,8 @@ export interface AnswerHygieneOptions {
  * compromised upstream (docs/security.md, threat model) that sets a cookie
  * under one of our names could swap the victim's session for the
  * attacker's, or end it; `Clear-Site-Data` (W3C Clear Site Data §3.1) would
- * wipe every cookie of the origin, ours included. Both direct forwarding and
- * reply-from's fallback answer through here.
+ * wipe every cookie of the origin, ours included. Every proxied answer,
+ * hijacked or sent through Fastify, passes through here.
  */
 export class AnswerHygiene {
   readonly #options: AnswerHygieneOptions
@@ -50,21 +49,6 @@ export class AnswerHygiene {
     const kept = value.filter((line) => !own.ownsSetCookie(line))
     if (kept.length !== value.length) this.#dropped(value.length - kept.length, log)
     return kept.length === 0 ? undefined : kept
-  }
-
-  /** reply-from's `rewriteHeaders`: the same rules, over a whole header object. */
-  headers(headers: IncomingHttpHeaders, log: FastifyBaseLogger): IncomingHttpHeaders {
-    const cookies = headers['set-cookie']
-    const dropCsd = this.dropsClearSiteData && headers['clear-site-data'] !== undefined
-    if (cookies === undefined && !dropCsd) return headers
-    const out = { ...headers }
-    if (dropCsd) delete out['clear-site-data']
-    if (cookies !== undefined) {
-      const kept = this.setCookies(cookies, log)
-      if (kept === undefined) delete out['set-cookie']
-      else out['set-cookie'] = typeof kept === 'string' ? [kept] : kept
-    }
-    return out
   }
 
   #dropped(count: number, log: FastifyBaseLogger): void {

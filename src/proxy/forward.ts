@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
 import { HOP_BY_HOP } from '../header-rules.js'
@@ -20,6 +21,12 @@ export interface ForwardOptions {
   readonly hygiene: AnswerHygiene
   /** Answers a failure that happened before any of the upstream's response was sent. */
   readonly onError: (reply: FastifyReply, failure: { error: UpstreamError }) => void
+  /**
+   * True when Fastify's `onSend` hooks have work to do on this answer: a
+   * session cookie to set or clear, `Connection: close` while draining.
+   * Asked when the answer arrives, so it sees what the request did until then.
+   */
+  readonly needsOnSend: (request: FastifyRequest) => boolean
 }
 
 /**
@@ -30,13 +37,17 @@ export interface ForwardOptions {
  * piped through Fastify's send) cost about 40 µs more CPU per call on the
  * bench machine, a third of a bare proxy's whole budget (see
  * docs/performance.md). Fastify's `onSend` hooks do not run for a hijacked
- * reply, so the caller takes this path only when none has work to do.
+ * reply, so an answer they have work on is instead handed to `reply.send`
+ * as a `Readable` fed by the same events: one dispatch, and so one place to
+ * refuse a token (see `token-retry.ts`), whichever way the answer goes out.
  */
 export class Forward implements Dispatcher.DispatchHandler {
   readonly #request: FastifyRequest
   readonly #reply: FastifyReply
   readonly #options: ForwardOptions
   #controller: Dispatcher.DispatchController | undefined
+  /** The answer's body when it goes out through `reply.send`. */
+  #body: Readable | undefined
   #started = false
   #finished = false
 
@@ -56,6 +67,11 @@ export class Forward implements Dispatcher.DispatchHandler {
     const query = url.indexOf('?')
     const path = (dest || '/') + (query === -1 ? '' : url.slice(query))
     const body = request.body as Dispatcher.DispatchOptions['body']
+    const headers = this.#options.rewriteHeaders(request, request.headers)
+    // A body Fastify parsed (text/plain) was decoded as UTF-8 and may no
+    // longer be the length the client declared: undici refuses a mismatch.
+    if (typeof body === 'string' || Buffer.isBuffer(body))
+      headers['content-length'] = String(Buffer.byteLength(body))
     // A client that goes away mid-answer must not keep the upstream busy.
     this.#reply.raw.once('close', () => {
       if (!this.#finished) this.#controller?.abort(new Error('client closed the connection'))
@@ -64,7 +80,7 @@ export class Forward implements Dispatcher.DispatchHandler {
       {
         path,
         method: request.method as Dispatcher.HttpMethod,
-        headers: this.#options.rewriteHeaders(request, request.headers),
+        headers,
         body: body ?? null,
       },
       handler,
@@ -85,7 +101,8 @@ export class Forward implements Dispatcher.DispatchHandler {
       controller.abort(new Error('client closed the connection'))
       return
     }
-    const headers: Record<string, string | number | string[] | undefined> = reply.getHeaders()
+    const viaSend = this.#options.needsOnSend(this.#request)
+    const headers: Record<string, string | number | string[] | undefined> = viaSend ? {} : reply.getHeaders()
     const named = connectionNamed(upstream.connection)
     const hygiene = this.#options.hygiene
     for (const name in upstream) {
@@ -101,11 +118,19 @@ export class Forward implements Dispatcher.DispatchHandler {
     const location = upstream.location
     if (location) headers.location = this.#publicLocation(location)
     this.#started = true
+    if (viaSend) {
+      this.#send(controller, statusCode, headers)
+      return
+    }
     reply.hijack()
     reply.raw.writeHead(statusCode, headers)
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#body) {
+      if (!this.#body.push(chunk)) controller.pause()
+      return
+    }
     const res = this.#reply.raw
     if (!res.write(chunk)) {
       controller.pause()
@@ -115,7 +140,8 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.#finished = true
-    this.#reply.raw.end()
+    if (this.#body) this.#body.push(null)
+    else this.#reply.raw.end()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: UpstreamError): void {
@@ -130,6 +156,26 @@ export class Forward implements Dispatcher.DispatchHandler {
     // client sees a truncated response rather than a complete-looking one.
     this.#reply.log.warn({ upstreamError: error.code ?? error.name }, 'upstream response failed mid-body')
     this.#reply.raw.destroy()
+  }
+
+  /**
+   * The answer through Fastify, so its `onSend` hooks run. Fastify writes
+   * the head with the first chunk, and pulls the rest with backpressure.
+   */
+  #send(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | number | string[] | undefined>,
+  ): void {
+    // Fastify takes only 100–599; llhttp reads any three digits.
+    if (statusCode > 599) {
+      this.#started = false
+      controller.abort(new Error(`the upstream answered with status ${statusCode}`))
+      return
+    }
+    const body = new Readable({ read: () => controller.resume() })
+    this.#body = body
+    this.#reply.code(statusCode).headers(headers).send(body)
   }
 
   /** A path-only redirect from the upstream, mapped back under the route's public prefix. */

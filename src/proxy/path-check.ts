@@ -4,8 +4,8 @@ import { gatehouseError } from '../errors.js'
 /**
  * Characters of a path that no URL parser rewrites: RFC 3986 `pchar`
  * (unreserved, sub-delims, `:` `@`), `%` and `/`. Anything else (`\`, `"`,
- * `{`, non-ASCII...) the WHATWG URL parser reading it in reply-from would
- * turn into other bytes than those the direct path sends.
+ * `{`, non-ASCII...) a WHATWG URL parser on the way (@fastify/reply-from,
+ * many upstream frameworks) would turn into other bytes than those checked.
  */
 const PLAIN = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/
 const PERCENT = /%([0-9A-Fa-f]{2})/g
@@ -17,10 +17,10 @@ const PERCENT = /%([0-9A-Fa-f]{2})/g
  * path parameter (`..;`, `..;x`, `.%3b`), which Tomcat and Spring strip
  * before they resolve the dot-segment (RFC 3986 §3.3 leaves `;` to the
  * scheme), so `/api/..;/admin` walks out of the route there. Also refused:
- * a segment that begins or ends with `..`, as reply-from refuses those, and
- * a path a URL parser would rewrite, so the bytes the upstream receives are
- * the ones checked here, on both proxy paths. Fastify's router answers 400
- * to a malformed escape before this runs.
+ * a segment that begins or ends with `..`, as @fastify/reply-from refuses
+ * those, and a path a URL parser would rewrite, so the bytes the upstream
+ * receives are the ones checked here. A malformed escape never gets here:
+ * Fastify's router refuses it, and `frameworkError` answers `invalid_path`.
  */
 export function upstreamReadsPathAsWeDo(url: string): boolean {
   const query = url.indexOf('?')
@@ -46,8 +46,8 @@ export function upstreamReadsPathAsWeDo(url: string): boolean {
     const semi = segment.indexOf(';')
     const name = semi === -1 ? segment : segment.slice(0, semi)
     if (name === '.' || name === '..') return false
-    // reply-from refuses any path containing `/..` or `../`: refusing such
-    // segments (`..foo`, `foo..`) here too keeps both proxy paths alike.
+    // @fastify/reply-from refuses any path containing `/..` or `../`, so
+    // no API behind a Node proxy relies on such segments (`..foo`, `foo..`).
     if (segment.startsWith('..') || segment.endsWith('..')) return false
   }
   return true

@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { Pool } from 'undici'
@@ -21,15 +20,8 @@ import {
   websocketProxyOptions,
 } from './websocket.js'
 
-/** reply-from error codes that mean the upstream was too slow, not absent. */
-const timeoutCodes = new Set([
-  'FST_REPLY_FROM_GATEWAY_TIMEOUT',
-  'FST_REPLY_FROM_TIMEOUT',
-  'FST_REPLY_FROM_HTTP_REQUEST_TIMEOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-])
+/** undici error codes that mean the upstream was too slow, not absent. */
+const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
 const TOO_LARGE: ErrorCode = 'GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'
 
@@ -43,8 +35,7 @@ function upstreamErrorHandler(
     reply: { log: FastifyBaseLogger; send(payload: unknown): unknown },
     { error }: { error: Error & { code?: string } },
   ): void {
-    const cause = error.cause as { code?: string } | undefined
-    if (error.code === TOO_LARGE || cause?.code === TOO_LARGE) {
+    if (error.code === TOO_LARGE) {
       reply.send(gatehouseError('GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'))
       return
     }
@@ -95,7 +86,8 @@ export async function registerProxyRoutes(
       if (!route.websocket) scope.addHook('onRequest', refuseUpgrade)
       scope.addHook('preHandler', route.websocket ? upgradeAwareGuard(route, deps) : routeGuard(route, deps))
       // Our own Pool rather than options: we dispatch to it directly, and
-      // reply-from does too on the fallback path. We own its lifecycle.
+      // http-proxy's reply-from, which we never call, then opens none. We
+      // own its lifecycle.
       const pool = new Pool(route.upstream, poolOptions(route))
       scope.addHook('onClose', () => pool.close())
       const onError = upstreamErrorHandler(route.path, hooks.onUpstreamError)
@@ -120,6 +112,7 @@ export async function registerProxyRoutes(
         rewriteHeaders,
         hygiene,
         onError,
+        needsOnSend: (request) => request.session.changed || request.loginState.changed || draining(),
       }
       let websocket: WebSocketProxyOptions | undefined
       if (route.websocket) {
@@ -140,28 +133,12 @@ export async function registerProxyRoutes(
         config: { defersContinue: true },
         undici: pool,
         ...websocket,
-        replyOptions: {
-          rewriteRequestHeaders: rewriteHeaders,
-          rewriteHeaders: (headers, request) =>
-            hygiene.headers(headers as IncomingHttpHeaders, (request ?? scope).log),
-          onError,
-        },
         // http-proxy has matched the route and vetted `dest` against
-        // traversal by now. The direct path skips Fastify's onSend hooks,
-        // so an answer that must set or clear a cookie, or close the
-        // connection, goes through reply-from instead.
-        handler(request, reply, dest, replyOptions) {
+        // traversal by now. Every request takes the one dispatch in
+        // forward.ts, which answers through Fastify's send when an onSend
+        // hook has work, so a refused token is replayed on every answer.
+        handler(request, reply, dest) {
           sendContinue(request, reply)
-          const body = request.body as { pipe?: unknown } | undefined
-          if (
-            request.session.changed ||
-            request.loginState.changed ||
-            draining() ||
-            (body != null && typeof body.pipe !== 'function')
-          ) {
-            reply.from(dest, replyOptions)
-            return
-          }
           if (retry) retry(request, reply, forward, dest)
           else new Forward(request, reply, forward).dispatch(dest)
         },

@@ -44,7 +44,8 @@ export function loggerOptions(config: GatehouseConfig): FastifyLoggerOptions & P
  * Errors are logged by name, code, message and stack, and their cause by
  * name and code: every other field an error carries is payload. undici's
  * HTTPParserError keeps the upstream's raw bytes in `data`, `Set-Cookie`
- * headers included, and @fastify/reply-from logs that error whole. The code
+ * headers included, and whatever logs an error whole (Fastify's error
+ * handler and stream-error line, @fastify/reply-from) would spill them. The code
  * goes out as `errorCode` because `*.code` is redacted (authorization codes).
  */
 function errorFields(err: Error): { type: string; message: string; stack: string } & Record<string, unknown> {

@@ -24,6 +24,8 @@ export interface AudienceStackOptions {
   readonly rejectInactive?: boolean
   /** Applied to every route. */
   readonly routeOptions?: Partial<RouteConfig>
+  /** `session.secrets`; the first seals the login's cookie. */
+  readonly secrets?: readonly string[]
   readonly gateway?: GatewayOptions
 }
 
@@ -79,6 +81,7 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
           issuer: idp.issuer,
           ...(options.redisUrl ? { store: options.redisUrl } : {}),
           ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
+          ...(options.secrets ? { secrets: options.secrets } : {}),
           refreshBefore: options.refreshBefore ?? 5_000,
           // RFC 6749 §6: a refresh may only ask for scopes the login was granted.
           oidc: { scopes: ['openid', 'profile', 'offline_access', 'orders.read', 'reports.read'] },

@@ -26,8 +26,8 @@ export async function startScriptedStack(
 
 /**
  * Ends the jar's user's sessions in the store behind the browser's back:
- * the next answer to its cookie must clear it, so it takes reply-from's
- * path rather than the direct one.
+ * the next answer to its cookie must clear it, so it goes out through
+ * Fastify's send (and its onSend hooks) rather than the hijacked reply.
  */
 export async function endSessionsOf(stack: Stack, jar: CookieJar): Promise<void> {
   const base = stack.gateway.url

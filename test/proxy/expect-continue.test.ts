@@ -60,7 +60,7 @@ t.test('a 200 KiB upload with Expect: 100-continue arrives whole on the direct p
   t.equal(seen.headers.expect, undefined, 'Expect is answered here, never forwarded')
 })
 
-t.test('with a session and on the reply-from path as well', async (t) => {
+t.test('with a session and on answers sent through Fastify as well', async (t) => {
   const { upstream, stack, base } = await setup(t)
   const { jar } = await login(base)
   const cookie = jar.header(`${base}/api/user/x`)!
@@ -69,7 +69,7 @@ t.test('with a session and on the reply-from path as well', async (t) => {
   t.equal(sha(upstream.seen.at(-1)!.body), sha(BODY))
   t.match(upstream.seen.at(-1)!.headers.authorization, /^Bearer /)
 
-  // A dead session makes the answer clear the cookie: that answer goes through reply-from.
+  // A dead session makes the answer clear the cookie: that answer goes through Fastify's send.
   await endSessionsOf(stack, jar)
   const fallback = await expectContinue(`${base}/api/maybe/upload`, BODY, { cookie })
   t.equal(fallback.status, 201, 'not 502')

@@ -159,3 +159,59 @@ t.test('an answer that must clear the session cookie still does', async (t) => {
   const cleared = res.headers.getSetCookie().find((line) => line.startsWith('gatehouse='))
   t.match(cleared, /Max-Age=0|Expires=Thu, 01 Jan 1970/i, 'and tells the browser to drop the dead cookie')
 })
+
+t.test(
+  'through Fastify send, as when a cookie must be cleared, the answer streams the same way',
+  async (t) => {
+    const { upstream, stack, base } = await setup(t)
+    const { jar } = await login(base)
+    const cookie = jar.header(`${base}/api/maybe/x`)!
+    await endSessionsOf(stack, jar)
+    const clears = (res: { headers: Record<string, unknown> }) =>
+      /gatehouse=;/.test(String(res.headers['set-cookie']))
+
+    const chunk = Buffer.alloc(64 * 1024, 9)
+    const chunks = 256 // 16 MiB: past every socket buffer, so the Readable's backpressure engages
+    const expected = createHash('sha256')
+    for (let i = 0; i < chunks; i++) expected.update(chunk)
+    upstream.answer((res) => {
+      res.writeHead(200, [
+        ['content-type', 'application/octet-stream'],
+        ['set-cookie', 'app=1; Path=/'],
+      ])
+      let sent = 0
+      const more = () => {
+        while (sent < chunks) {
+          sent++
+          if (!res.write(chunk)) return res.once('drain', more)
+        }
+        res.end()
+      }
+      more()
+    })
+    const big = await rawCall(`${base}/api/maybe/big`, { cookie })
+    t.equal(big.status, 200)
+    t.ok(clears(big), 'the answer went through Fastify: it clears the dead cookie')
+    t.match(String(big.headers['set-cookie']), /app=1; Path=\//, "and keeps the upstream's own cookie")
+    t.equal(createHash('sha256').update(big.body).digest('hex'), expected.digest('hex'), 'whole')
+
+    upstream.answer((res) => {
+      res.writeHead(200, { 'content-length': '1000' })
+      res.write('only ten b')
+      res.socket?.destroy()
+    })
+    const cut = await rawCall(`${base}/api/maybe/dies`, { cookie }).then(
+      (res) => res.body.length,
+      () => 'errored',
+    )
+    t.not(cut, 1000, 'a death mid-answer is never a complete-looking answer')
+
+    upstream.answer((res) => {
+      res.writeHead(600)
+      res.end()
+    })
+    const odd = await rawCall(`${base}/api/maybe/odd`, { cookie })
+    t.equal(odd.status, 502, 'a status Fastify cannot send is a bad gateway')
+    t.ok(clears(odd))
+  },
+)

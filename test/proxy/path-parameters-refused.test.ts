@@ -33,7 +33,7 @@ const REFUSED = [
   'x/..',
   '%252e%252e/admin',
   'x%2f..%2fadmin',
-  // reply-from refuses any `/..` or `../`, so these are refused on both paths.
+  // @fastify/reply-from refuses any `/..` or `../`; so do we, on both answer paths.
   '..foo/bar',
   'foo../bar',
   '...;/x',
@@ -115,13 +115,13 @@ t.test(
       t.equal(res.status, 200, rest)
       t.equal(upstream.seen.at(-1)?.url, `/svc/v1/${rest}`, `direct: ${rest}`)
     }
-    // With the session gone, each answer clears the cookie and so goes through reply-from.
+    // With the session gone, each answer clears the cookie and so goes through Fastify's send.
     await endSessionsOf(stack, jar)
     for (const rest of FORWARDED) {
       const res = await rawCall(`${base}/`, { cookie }, { path: `/api/maybe/${rest}` })
       t.equal(res.status, 200, rest)
       t.match(String(res.headers['set-cookie']), /gatehouse=;/, `${rest} took the fallback path`)
-      t.equal(upstream.seen.at(-1)?.url, `/svc/v2/${rest}`, `reply-from: ${rest}`)
+      t.equal(upstream.seen.at(-1)?.url, `/svc/v2/${rest}`, `through Fastify's send: ${rest}`)
     }
   },
 )

@@ -1,8 +1,11 @@
+import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import type { EchoUpstream } from '../../dev/upstream.js'
-import type { RouteConfig } from '../../src/config/types.js'
+import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
 import { refusesToken } from '../../src/proxy/token-retry.js'
-import { ORDERS, startAudienceStack } from '../helpers/audience-stack.js'
+import { cookiesPlugin } from '../../src/session/cookies.js'
+import { type AudienceStackOptions, ORDERS, startAudienceStack } from '../helpers/audience-stack.js'
+import { SESSION_SECRET } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'
 
 /**
@@ -10,8 +13,12 @@ import { apiCall } from '../helpers/login.js'
  * every token and answer 401 `invalid_token` (RFC 6750 §3.1) to one the IdP
  * no longer accepts, as resource servers do once a token is revoked.
  */
-async function setup(t: Test, routeOptions: Partial<RouteConfig> = {}) {
-  const stack = await startAudienceStack({ rejectInactive: true, routeOptions })
+async function setup(
+  t: Test,
+  routeOptions: Partial<RouteConfig> = {},
+  stackOptions: Partial<AudienceStackOptions> = {},
+) {
+  const stack = await startAudienceStack({ rejectInactive: true, routeOptions, ...stackOptions })
   t.teardown(() => stack.close())
   /** Revokes, at the IdP, the token the upstream last saw. */
   const revokeLast = async (upstream: EchoUpstream) => {
@@ -82,6 +89,107 @@ t.test('a body up to 64 KiB is replayed; a larger one gets the 401 as it came', 
   t.equal(passed.status, 401, 'a streamed large body is not replayed')
   t.match(passed.headers.get('www-authenticate') ?? '', /invalid_token/)
 })
+
+/** The session cookie of `config`'s gateway for session `id`, sealed with `secret`. */
+async function sealedWith(config: GatehouseConfig, secret: string, id: string): Promise<string> {
+  const sealer = Fastify()
+  await sealer.register(cookiesPlugin, {
+    config: { ...config, session: { ...config.session, secrets: [secret] } },
+  })
+  await sealer.ready()
+  const cookie = sealer.encodeSecureSession(sealer.createSecureSession({ id }), 'session')
+  await sealer.close()
+  // As @fastify/cookie serialises it.
+  return encodeURIComponent(cookie)
+}
+
+t.test(
+  'a request whose session cookie is re-sealed on the way out is replayed, and gets the cookie',
+  async (t) => {
+    // `secrets: [new, old]`: a cookie opened with the old key is re-sealed on
+    // this very answer, which so must go through Fastify's onSend hooks.
+    const NEW_SECRET = 'a-brand-new-session-secret-of-32-chars-or-more'
+    const { idp, orders, jar, url, stack, revokeLast } = await setup(
+      t,
+      {},
+      { secrets: [NEW_SECRET, SESSION_SECRET] },
+    )
+    t.equal((await apiCall(jar, `${url}/orders/x`)).status, 200)
+    const app = stack.apps[0]!
+    const id = app
+      .decodeSecureSession(decodeURIComponent(jar.get(url, 'gatehouse')!), app.log, 'session')!
+      .get('id') as string
+    const old = await sealedWith(stack.configs[0]!, SESSION_SECRET, id)
+    jar.set(url, 'gatehouse', old)
+    const revoked = await revokeLast(orders)
+    idp.resetStats()
+    orders.clear()
+
+    const res = await apiCall(jar, `${url}/orders/x`)
+    t.equal(res.status, 200, 'the browser sees only the replay')
+    t.equal(idp.stats.refreshGrants, 1, 'one refresh')
+    t.same(
+      orders.requests.map((r) => r.authorization === revoked),
+      [true, false],
+      'refused once, replayed once with the new token',
+    )
+    const resealed = jar.get(url, 'gatehouse')!
+    t.not(resealed, old, 'the re-sealed cookie came with the replayed answer')
+    t.equal(app.decodeSecureSession(decodeURIComponent(resealed), app.log, 'session')!.get('id'), id)
+    const metrics = await app.gatehouse.metrics.registry.metrics()
+    t.match(metrics, 'gatehouse_upstream_token_retries_total{route="/orders"} 1\n')
+  },
+)
+
+t.test('a text/plain body, which Fastify parses, is replayed as the client sent it', async (t) => {
+  const { jar, url, orders, revokeLast } = await setup(t)
+  t.equal((await apiCall(jar, `${url}/orders/x`)).status, 200)
+  const revoked = await revokeLast(orders)
+  orders.clear()
+  const text = 'grüße, '.repeat(1000)
+  const res = await apiCall(jar, `${url}/orders/x`, {
+    method: 'POST',
+    body: text,
+    headers: { 'content-type': 'text/plain; charset=utf-8' },
+  })
+  t.equal(res.status, 200)
+  t.same(
+    orders.requests.map((r) => [r.authorization === revoked, r.body]),
+    [
+      [true, text],
+      [false, text],
+    ],
+    'the same body on the refused request and on the replay',
+  )
+})
+
+t.test(
+  'while the gateway drains, the replay still happens and its answer closes the connection',
+  async (t) => {
+    const { idp, orders, jar, url, stack, revokeLast } = await setup(t)
+    t.equal((await apiCall(jar, `${url}/orders/x`)).status, 200)
+    const revoked = await revokeLast(orders)
+    idp.resetStats()
+    orders.clear()
+    // The refresh the refusal causes starts the shutdown, and is slow enough
+    // for its preClose hook to have run by the time the replay answers.
+    let closing: Promise<void> | undefined
+    idp.setTokenEndpointDelay(() => {
+      closing ??= stack.apps[0]!.close()
+      return 500
+    })
+    const res = await apiCall(jar, `${url}/orders/x`)
+    t.equal(res.status, 200)
+    t.equal(res.headers.get('connection'), 'close', 'the draining answer says so')
+    t.equal(idp.stats.refreshGrants, 1)
+    t.same(
+      orders.requests.map((r) => r.authorization === revoked),
+      [true, false],
+    )
+    t.ok(closing, 'the refresh began the shutdown')
+    await closing
+  },
+)
 
 t.test('retryOnInvalidToken: false passes the 401 through', async (t) => {
   const { idp, jar, url, orders, revokeLast } = await setup(t, { retryOnInvalidToken: false })

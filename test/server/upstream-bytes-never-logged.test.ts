@@ -66,14 +66,14 @@ t.test('a malformed upstream answer is refused with 502 and none of its bytes re
     t.notMatch(res.text, SECRET)
   }
 
-  // reply-from's path: a cookie whose session is gone is cleared on the
-  // answer, which needs Fastify's onSend hooks.
+  // Through Fastify's send: a cookie whose session is gone is cleared on
+  // the answer, which needs Fastify's onSend hooks.
   for (const kind of Object.keys(malformed)) {
     const { jar } = await login(base)
     const store = stack.gateway.app.gatehouse.stores.sessions
     for (const id of await store.idsBySub('alice')) await store.delete(id)
     const res = await apiCall(jar, `${base}/api/raw-maybe/${kind}`)
-    t.equal(res.status, 502, `${kind}: 502 on reply-from's path`)
+    t.equal(res.status, 502, `${kind}: 502 through Fastify's send`)
     t.match(
       res.headers.getSetCookie().join('\n'),
       /gatehouse=;/,
@@ -82,9 +82,22 @@ t.test('a malformed upstream answer is refused with 502 and none of its bytes re
     t.notMatch(res.text, SECRET)
   }
 
+  // Whatever logs such an error whole does so through the `err` serializer.
+  const whole = Object.assign(new Error('Response does not match the HTTP/1.1 protocol'), {
+    name: 'HTTPParserError',
+    code: 'HPE_INVALID_STATUS',
+    data: malformed['bad-status'],
+  })
+  stack.gateway.app.log.warn({ err: whole }, 'upstream error logged whole')
+
   const log = lines.join('')
   t.match(log, /upstream request failed/, 'the failures were logged')
-  t.match(log, /"type":"HTTPParserError"/, 'by the error name')
+  t.match(log, /"upstreamError":"HTTPParserError"/, 'by the error name')
+  t.match(
+    log,
+    /"type":"HTTPParserError","errorCode":"HPE_INVALID_STATUS"/,
+    'an error logged whole, by name and code',
+  )
   t.notOk(log.includes(SECRET), 'no upstream bytes in any log line')
   t.notMatch(log, /secret=/, 'not even the cookie name')
 })
