@@ -24,6 +24,12 @@ export function bodyLimiter(limit: number) {
         else done(null, chunk)
       },
     })
+    // The limit can trip on the first chunk, before undici has taken the
+    // stream and listened for its errors; an 'error' nobody listens to is
+    // an uncaught exception that ends the process. undici still sees the
+    // error (the stream is destroyed with it) and answers 413 through the
+    // upstream error handler.
+    counter.on('error', () => {})
     request.body = body.pipe(counter)
   }
 }
