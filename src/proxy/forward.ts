@@ -67,11 +67,6 @@ export class Forward implements Dispatcher.DispatchHandler {
     const query = url.indexOf('?')
     const path = (dest || '/') + (query === -1 ? '' : url.slice(query))
     const body = request.body as Dispatcher.DispatchOptions['body']
-    const headers = this.#options.rewriteHeaders(request, request.headers)
-    // A body Fastify parsed (text/plain) was decoded as UTF-8 and may no
-    // longer be the length the client declared: undici refuses a mismatch.
-    if (typeof body === 'string' || Buffer.isBuffer(body))
-      headers['content-length'] = String(Buffer.byteLength(body))
     // A client that goes away mid-answer must not keep the upstream busy.
     this.#reply.raw.once('close', () => {
       if (!this.#finished) this.#controller?.abort(new Error('client closed the connection'))
@@ -80,7 +75,7 @@ export class Forward implements Dispatcher.DispatchHandler {
       {
         path,
         method: request.method as Dispatcher.HttpMethod,
-        headers,
+        headers: this.#options.rewriteHeaders(request, request.headers),
         body: body ?? null,
       },
       handler,

@@ -85,6 +85,11 @@ export async function registerProxyRoutes(
       scope.addHook('onRequest', refuseAmbiguousPath)
       if (!route.websocket) scope.addHook('onRequest', refuseUpgrade)
       scope.addHook('preHandler', route.websocket ? upgradeAwareGuard(route, deps) : routeGuard(route, deps))
+      // http-proxy passes every body through raw but text/plain, which
+      // Fastify's own parser would read before the guard runs: decoded as
+      // UTF-8 (other bytes upstream), outside the route's bodyLimit, and an
+      // `Expect: 100-continue` client left waiting for a 100 never sent.
+      scope.addContentTypeParser('text/plain', (_request, payload, done) => done(null, payload))
       // Our own Pool rather than options: we dispatch to it directly, and
       // http-proxy's reply-from, which we never call, then opens none. We
       // own its lifecycle.

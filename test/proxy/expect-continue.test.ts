@@ -115,3 +115,12 @@ t.test('any other expectation is refused with 417 before it reaches the upstream
   t.equal(res.status, 417)
   t.equal(upstream.seen.length, before)
 })
+
+t.test('a text/plain upload with Expect: 100-continue is asked for and arrives whole', async (t) => {
+  const { upstream, base } = await setup(t)
+  const text = Buffer.from('x'.repeat(100 * 1024))
+  const res = await expectContinue(`${base}/api/public/notes`, text, { 'content-type': 'text/plain' })
+  t.equal(res.status, 201)
+  t.ok(res.continued, 'the client was told to go on')
+  t.equal(sha(upstream.seen.at(-1)!.body), sha(text))
+})
