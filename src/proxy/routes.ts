@@ -13,13 +13,8 @@ import { headerRewriter } from './headers.js'
 import { OwnCookies } from './own-cookies.js'
 import { refuseAmbiguousPath } from './path-check.js'
 import { tokenRetry } from './token-retry.js'
-import {
-  refuseUpgrade,
-  SocketWatch,
-  upgradeAwareGuard,
-  type WebSocketProxyOptions,
-  websocketProxyOptions,
-} from './websocket.js'
+import { isUpgrade, refuseUpgrade, SocketWatch, upgradeAwareGuard, upgradeHeaders } from './websocket.js'
+import { routeUpgrades, WebSocketBridge } from './websocket-bridge.js'
 
 /** reply-from error codes that mean the upstream was too slow, not absent. */
 const timeoutCodes = new Set([
@@ -87,6 +82,10 @@ export async function registerProxyRoutes(
 ) {
   const own = new OwnCookies([config.session.cookieName, loginCookieName(config)])
   const draining = hooks.draining ?? (() => false)
+  // Node raises `upgrade` only while a listener exists: without a
+  // WebSocket route, an upgrade is an ordinary request that refuseUpgrade
+  // answers.
+  if (config.routes.some((route) => route.websocket)) routeUpgrades(app)
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
       // onRequest: the path is settled before the guard's preHandler
@@ -121,15 +120,27 @@ export async function registerProxyRoutes(
         hygiene,
         onError,
       }
-      let websocket: WebSocketProxyOptions | undefined
+      let bridge: WebSocketBridge | undefined
       if (route.websocket) {
         const watch = new SocketWatch(route, deps, {
           now: hooks.now ?? Date.now,
           log: scope.log,
           ...(hooks.websocketRecheck === undefined ? {} : { interval: hooks.websocketRecheck }),
         })
+        const sockets = new WebSocketBridge({
+          route,
+          headers: upgradeHeaders(rewriteHeaders),
+          opened: (socket, request) => watch.opened(socket, request),
+          onUpstreamError: (kind) => hooks.onUpstreamError?.(route.path, kind),
+          log: scope.log,
+        })
+        // preClose: open sockets would otherwise hold server.close() open.
+        scope.addHook('preClose', (done) => {
+          sockets.close()
+          done()
+        })
         scope.addHook('onClose', () => watch.close())
-        websocket = websocketProxyOptions(route, watch, rewriteHeaders)
+        bridge = sockets
       }
       const options: FastifyHttpProxyOptions = {
         upstream: route.upstream,
@@ -139,7 +150,6 @@ export async function registerProxyRoutes(
         // The guard decides first; the handler then sends 100 Continue.
         config: { defersContinue: true },
         undici: pool,
-        ...websocket,
         replyOptions: {
           rewriteRequestHeaders: rewriteHeaders,
           rewriteHeaders: (headers, request) =>
@@ -151,6 +161,10 @@ export async function registerProxyRoutes(
         // so an answer that must set or clear a cookie, or close the
         // connection, goes through reply-from instead.
         handler(request, reply, dest, replyOptions) {
+          if (bridge && isUpgrade(request)) {
+            bridge.open(request, reply, dest)
+            return
+          }
           sendContinue(request, reply)
           const body = request.body as { pipe?: unknown } | undefined
           if (
