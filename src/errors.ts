@@ -94,6 +94,11 @@ export const errorCatalogue = {
     error: 'upstream_timeout',
     message: 'The upstream service did not answer in time.',
   },
+  GATEHOUSE_ERR_UPSTREAM_UPGRADE_REFUSED: {
+    status: 502,
+    error: 'upstream_upgrade_refused',
+    message: 'The upstream service did not accept the WebSocket upgrade.',
+  },
   GATEHOUSE_ERR_INVALID_RETURN_TO: {
     status: 400,
     error: 'invalid_return_to',
@@ -129,6 +134,11 @@ export const errorCatalogue = {
     status: 400,
     error: 'websocket_not_enabled',
     message: 'This route does not proxy WebSocket upgrades.',
+  },
+  GATEHOUSE_ERR_INVALID_UPGRADE: {
+    status: 400,
+    error: 'invalid_upgrade',
+    message: 'The WebSocket upgrade request is malformed.',
   },
   GATEHOUSE_ERR_PAYLOAD_TOO_LARGE: {
     status: 413,

@@ -233,7 +233,7 @@ export const RouteSchema = Type.Object(
     websocket: Type.Boolean({
       default: false,
       description:
-        "Proxy WebSocket upgrades on this route, with the route's token and a same-origin Origin required; the socket closes (4401) when the session ends. Without it an upgrade is refused (400).",
+        "Proxy WebSocket upgrades on this route, with the route's token and a same-origin Origin required. The upstream's handshake comes first: it is offered the browser's subprotocols and the browser is told its choice. The socket closes (4401) when the session ends. Without it an upgrade is refused (400).",
     }),
     allowClearSiteData: Type.Boolean({
       default: false,

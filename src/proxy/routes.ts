@@ -12,13 +12,8 @@ import { headerRewriter } from './headers.js'
 import { OwnCookies } from './own-cookies.js'
 import { refuseAmbiguousPath } from './path-check.js'
 import { tokenRetry } from './token-retry.js'
-import {
-  refuseUpgrade,
-  SocketWatch,
-  upgradeAwareGuard,
-  type WebSocketProxyOptions,
-  websocketProxyOptions,
-} from './websocket.js'
+import { isUpgrade, refuseUpgrade, SocketWatch, upgradeAwareGuard, upgradeHeaders } from './websocket.js'
+import { routeUpgrades, WebSocketBridge } from './websocket-bridge.js'
 
 /** undici error codes that mean the upstream was too slow, not absent. */
 const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
@@ -78,6 +73,10 @@ export async function registerProxyRoutes(
 ) {
   const own = new OwnCookies([config.session.cookieName, loginCookieName(config)])
   const draining = hooks.draining ?? (() => false)
+  // Node raises `upgrade` only while a listener exists: without a
+  // WebSocket route, an upgrade is an ordinary request that refuseUpgrade
+  // answers.
+  if (config.routes.some((route) => route.websocket)) routeUpgrades(app)
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
       // onRequest: the path is settled before the guard's preHandler
@@ -119,15 +118,27 @@ export async function registerProxyRoutes(
         onError,
         needsOnSend: (request) => request.session.changed || request.loginState.changed || draining(),
       }
-      let websocket: WebSocketProxyOptions | undefined
+      let bridge: WebSocketBridge | undefined
       if (route.websocket) {
         const watch = new SocketWatch(route, deps, {
           now: hooks.now ?? Date.now,
           log: scope.log,
           ...(hooks.websocketRecheck === undefined ? {} : { interval: hooks.websocketRecheck }),
         })
+        const sockets = new WebSocketBridge({
+          route,
+          headers: upgradeHeaders(rewriteHeaders),
+          opened: (socket, request) => watch.opened(socket, request),
+          onUpstreamError: (kind) => hooks.onUpstreamError?.(route.path, kind),
+          log: scope.log,
+        })
+        // preClose: open sockets would otherwise hold server.close() open.
+        scope.addHook('preClose', (done) => {
+          sockets.close()
+          done()
+        })
         scope.addHook('onClose', () => watch.close())
-        websocket = websocketProxyOptions(route, watch, rewriteHeaders)
+        bridge = sockets
       }
       const options: FastifyHttpProxyOptions = {
         upstream: route.upstream,
@@ -137,12 +148,16 @@ export async function registerProxyRoutes(
         // The guard decides first; the handler then sends 100 Continue.
         config: { defersContinue: true },
         undici: pool,
-        ...websocket,
         // http-proxy has matched the route and vetted `dest` against
-        // traversal by now. Every request takes the one dispatch in
-        // forward.ts, which answers through Fastify's send when an onSend
-        // hook has work, so a refused token is replayed on every answer.
+        // traversal by now. An upgrade goes to the route's WebSocket bridge;
+        // every other request takes the one dispatch in forward.ts, which
+        // answers through Fastify's send when an onSend hook has work, so a
+        // refused token is replayed on every answer.
         handler(request, reply, dest) {
+          if (bridge && isUpgrade(request)) {
+            bridge.open(request, reply, dest)
+            return
+          }
           sendContinue(request, reply)
           if (retry) retry(request, reply, forward, dest)
           else new Forward(request, reply, forward).dispatch(dest)

@@ -1,6 +1,4 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Socket } from 'node:net'
-import type { FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { RouteConfig } from '../config/types.js'
@@ -36,8 +34,8 @@ export function isUpgrade(request: FastifyRequest): boolean {
 
 /**
  * onRequest of a route without `websocket: true`. Refused rather than served
- * as a plain GET: with another route proxying WebSockets, @fastify/http-proxy
- * would otherwise take the socket over and never answer.
+ * as a plain GET: the client asked for a socket, and the upstream's 200
+ * would reach it as a failed handshake it cannot tell from an outage.
  */
 export function refuseUpgrade(
   request: FastifyRequest,
@@ -61,52 +59,16 @@ export function upgradeAwareGuard(route: RouteConfig, deps: GuardDeps) {
   }
 }
 
-/** The WebSocket half of @fastify/http-proxy's options (its types keep it apart). */
-export interface WebSocketProxyOptions {
-  readonly websocket: true
-  readonly wsClientOptions: NonNullable<FastifyHttpProxyOptions['wsClientOptions']>
-  readonly wsHooks: { readonly onConnect: (context: unknown, source: WebSocket) => void }
-}
-
-/**
- * @fastify/http-proxy's WebSocket options for one route: the upgrade's
- * headers from the route's HTTP rewrite, a handshake bounded by the route's
- * timeout, and each opened socket handed to `watch`.
- */
-export function websocketProxyOptions(
-  route: RouteConfig,
-  watch: SocketWatch,
-  rewrite: ReturnType<typeof headerRewriter>,
-): WebSocketProxyOptions {
-  const rewriteUpgrade = upgradeHeaders(rewrite)
-  // rewriteRequestHeaders is http-proxy's addition to ws's ClientOptions,
-  // missing from its types.
-  const wsClientOptions = {
-    handshakeTimeout: route.timeout,
-    rewriteRequestHeaders(headers: IncomingHttpHeaders, request: FastifyRequest) {
-      watch.claim(request)
-      return rewriteUpgrade(headers, request)
-    },
-  }
-  return {
-    websocket: true,
-    wsClientOptions,
-    wsHooks: { onConnect: (_context, source) => watch.opened(source) },
-  }
-}
-
 /**
  * The headers of the upgrade to the upstream: the route's HTTP rewrite
  * (our cookies out, the route's token in, spoofable headers dropped), less
  * the client's handshake headers. The gateway's leg is a handshake of its
- * own: `ws` sets its key, version and extensions, and an extension the
- * browser offered would be one the gateway never negotiated.
+ * own: `ws` sets its key, version and extensions (an extension the browser
+ * offered would be one the gateway never negotiated), and the bridge offers
+ * the browser's subprotocols once it has checked them.
  */
 export function upgradeHeaders(rewrite: ReturnType<typeof headerRewriter>) {
-  return function rewriteUpgrade(
-    _headers: IncomingHttpHeaders,
-    request: FastifyRequest,
-  ): IncomingHttpHeaders {
+  return function rewriteUpgrade(request: FastifyRequest): IncomingHttpHeaders {
     const out = rewrite(request, request.headers)
     for (const name in out) if (name.startsWith('sec-websocket-')) delete out[name]
     return out
@@ -134,8 +96,6 @@ export class SocketWatch {
   readonly #route: RouteConfig
   readonly #now: () => number
   readonly #log: FastifyBaseLogger
-  /** Upgrades whose session is to be watched, by the connection the browser's socket runs on. */
-  readonly #claimed = new WeakMap<Socket, string>()
   readonly #open = new Map<WebSocket, string>()
   readonly #timer: NodeJS.Timeout
   #sweeping = false
@@ -149,19 +109,11 @@ export class SocketWatch {
     this.#timer.unref()
   }
 
-  /** At the upgrade, once the guard has passed: remembers the request's session, if the route's token depends on one. */
-  claim(request: FastifyRequest): void {
+  /** Both legs of a socket are open: watch it, if the route's token depends on the request's session. */
+  opened(source: WebSocket, request: FastifyRequest): void {
     if (this.#route.token === 'none' || (this.#route.token === 'client' && this.#route.anonymous)) return
     const id = request.session.get('id')
-    if (typeof id === 'string') this.#claimed.set(request.raw.socket as Socket, id)
-  }
-
-  /** The browser's socket is open (@fastify/http-proxy's onConnect): watch it. */
-  opened(source: WebSocket): void {
-    // @fastify/http-proxy's hooks see the socket but not the request; the
-    // upgraded connection underneath both is what ties them together.
-    const id = this.#claimed.get((source as unknown as { _socket: Socket })._socket)
-    if (id === undefined) return
+    if (typeof id !== 'string') return
     this.#open.set(source, id)
     source.once('close', () => this.#open.delete(source))
   }

@@ -1,11 +1,12 @@
 import { once } from 'node:events'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
-import { type AddressInfo, connect } from 'node:net'
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { CookieJar } from '../helpers/cookie-jar.js'
 import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { freePort } from '../helpers/ports.js'
 import { endSessionsOf } from '../helpers/scripted-stack.js'
 import { type Stack, startStack } from '../helpers/stack.js'
 
@@ -13,36 +14,58 @@ interface Seen {
   readonly url: string | undefined
   readonly authorization: string | undefined
   readonly cookie: string | undefined
+  /** The `Sec-WebSocket-Protocol` offered to the upstream. */
+  readonly offered: string | undefined
+}
+
+interface UpstreamOptions {
+  /** The subprotocol the upstream selects from those offered (ws's `handleProtocols`); by default the first. */
+  readonly select?: (offered: Set<string>) => string | false
+  /** The upstream answers every upgrade with 401. */
+  readonly refuse?: boolean
 }
 
 /**
  * A real WebSocket upstream: each socket's first message is what its
  * upgrade carried; a plain GET answers the same as JSON.
  */
-async function wsUpstream() {
+async function wsUpstream({ select, refuse }: UpstreamOptions = {}) {
   const upgrades: IncomingHttpHeaders[] = []
   const closes: number[] = []
+  const pings: string[] = []
   const seen = (url: string | undefined, headers: IncomingHttpHeaders): Seen => ({
     url,
     authorization: headers.authorization,
     cookie: headers.cookie,
+    offered: headers['sec-websocket-protocol'],
   })
   const server = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end(JSON.stringify(seen(req.url, req.headers)))
   })
-  const wss = new WebSocketServer({ server })
+  const wss = new WebSocketServer({
+    server,
+    ...(select && { handleProtocols: select }),
+    ...(refuse && {
+      verifyClient: (info: { req: { headers: IncomingHttpHeaders } }) => {
+        upgrades.push(info.req.headers)
+        return false
+      },
+    }),
+  })
   wss.on('connection', (socket, req) => {
     upgrades.push(req.headers)
     socket.send(JSON.stringify(seen(req.url, req.headers)))
     socket.on('message', (data) => socket.send(`echo ${data}`))
     socket.on('close', (code) => closes.push(code))
+    socket.on('ping', (data) => pings.push(String(data)))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     upgrades,
     closes,
+    pings,
     close: () =>
       new Promise<void>((resolve) => {
         for (const client of wss.clients) client.terminate()
@@ -59,9 +82,13 @@ const BOUND = 5_000 // ms
 
 async function wsStack(
   t: Test,
-  { clock, backchannelLogout }: { clock?: TestClock; backchannelLogout?: boolean } = {},
+  {
+    clock,
+    backchannelLogout,
+    upstream: upstreamOptions,
+  }: { clock?: TestClock; backchannelLogout?: boolean; upstream?: UpstreamOptions } = {},
 ) {
-  const upstream = await wsUpstream()
+  const upstream = await wsUpstream(upstreamOptions)
   const stack = await startStack(t, {
     ...(backchannelLogout && { backchannelLogout }),
     routes: () => [
@@ -85,9 +112,9 @@ interface Opened {
 }
 
 /** Opens a socket through the gateway as a browser would: its cookies and an Origin. */
-function open(url: string, headers: Record<string, string>): Promise<Opened> {
+function open(url: string, headers: Record<string, string>, protocols: string[] = []): Promise<Opened> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers, handshakeTimeout: BOUND })
+    const socket = new WebSocket(url, protocols, { headers, handshakeTimeout: BOUND })
     socket.once('message', (data) => resolve({ socket, first: JSON.parse(String(data)) as Seen }))
     socket.once('unexpected-response', (_req, res) => {
       let body = ''
@@ -97,6 +124,9 @@ function open(url: string, headers: Record<string, string>): Promise<Opened> {
       res.on('end', () => reject(Object.assign(new Error('refused'), { status: res.statusCode, body })))
     })
     socket.once('error', reject)
+    socket.once('close', (code, reason) =>
+      reject(Object.assign(new Error(`closed before the first message: ${code} ${reason}`), { code })),
+    )
   })
 }
 
@@ -125,7 +155,7 @@ const wsUrl = (stack: Stack, path: string) => `${stack.gateway.url.replace(/^htt
 t.test(
   'an upgrade on a websocket route reaches the upstream with the user token and none of our cookies',
   async (t) => {
-    const { stack } = await wsStack(t)
+    const { stack, upstream } = await wsStack(t)
     const { jar } = await login(stack.gateway.url)
     const { socket, first } = await open(wsUrl(stack, '/live/feed?x=1'), browserHeaders(stack, jar))
     t.teardown(() => socket.terminate())
@@ -139,6 +169,10 @@ t.test(
       socket.once('message', (data) => resolve(String(data))),
     )
     t.equal(echo, 'echo ping', 'messages flow both ways')
+    socket.ping('are you there')
+    const [pong] = (await once(socket, 'pong')) as [Buffer]
+    t.equal(String(pong), 'are you there')
+    t.same(upstream.pings, ['are you there'], 'pings travel end to end: the upstream answered')
   },
 )
 
@@ -307,3 +341,190 @@ t.test(
     t.equal((await apiCall(jar, `${stack.gateway.url}/auth/user`)).status, 401)
   },
 )
+
+/**
+ * Sends an upgrade to /live by hand, with `headers` over a valid
+ * handshake's (undefined drops one), and reads the first of the answer:
+ * for what no WebSocket client will send, or will accept. The socket is
+ * the caller's to destroy.
+ */
+async function handUpgrade(stack: Stack, jar: CookieJar, headers: Record<string, string | undefined>) {
+  const { port } = new URL(stack.gateway.url)
+  const all: Record<string, string | undefined> = {
+    Host: `127.0.0.1:${port}`,
+    Connection: 'Upgrade',
+    Upgrade: 'websocket',
+    'Sec-WebSocket-Version': '13',
+    'Sec-WebSocket-Key': Buffer.from('0123456789abcdef').toString('base64'),
+    Origin: stack.gateway.url,
+    Cookie: jar.header(`${stack.gateway.url}/live`),
+    ...headers,
+  }
+  const lines = Object.entries(all).flatMap(([name, value]) =>
+    value === undefined ? [] : [`${name}: ${value}`],
+  )
+  const socket = connect(Number(port), '127.0.0.1')
+  socket.write(['GET /live/feed HTTP/1.1', ...lines, '', ''].join('\r\n'))
+  const [data] = (await once(socket, 'data')) as [Buffer]
+  return { socket, answer: String(data) }
+}
+
+t.test(
+  'the browser is told the subprotocol the upstream selected from the full list the browser offered',
+  async (t) => {
+    // The upstream speaks v1 only: a gateway that picked the browser's first (v2) would lie.
+    const { stack, upstream } = await wsStack(t, {
+      upstream: { select: (offered) => (offered.has('v1') ? 'v1' : false) },
+    })
+    const { jar } = await login(stack.gateway.url)
+    const { socket, first } = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar), ['v2', 'v1'])
+    t.teardown(() => socket.terminate())
+    t.equal(first.offered, 'v2, v1', 'the upstream was offered exactly what the browser offered')
+    t.equal(socket.protocol, 'v1', "the browser sees the upstream's choice")
+    socket.send('hello')
+    const echo = await new Promise<string>((resolve) =>
+      socket.once('message', (data) => resolve(String(data))),
+    )
+    t.equal(echo, 'echo hello')
+    t.equal(upstream.upgrades.length, 1, 'one handshake with the upstream')
+  },
+)
+
+t.test('an upstream that selects no subprotocol is passed on as none', async (t) => {
+  // RFC 6455 §4.1 leaves it to the client to go on or fail: browsers (and
+  // ws) fail, as they would talking to the upstream directly.
+  const { stack, upstream } = await wsStack(t, { upstream: { select: () => false } })
+  const { jar } = await login(stack.gateway.url)
+  const { socket, answer } = await handUpgrade(stack, jar, { 'Sec-WebSocket-Protocol': 'v2, v1' })
+  socket.destroy()
+  const head = answer.split('\r\n\r\n')[0]
+  t.match(head, /^HTTP\/1\.1 101 /)
+  t.notMatch(head, /sec-websocket-protocol/i, 'no subprotocol, as the upstream said')
+  t.equal(upstream.upgrades[0]?.['sec-websocket-protocol'], 'v2, v1')
+})
+
+t.test('a browser that offers no subprotocol offers none to the upstream and gets none', async (t) => {
+  const { stack } = await wsStack(t)
+  const { jar } = await login(stack.gateway.url)
+  const { socket, first } = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
+  t.teardown(() => socket.terminate())
+  t.equal(first.offered, undefined)
+  t.equal(socket.protocol, '')
+})
+
+t.test(
+  'an upstream that selects a subprotocol the browser did not offer, or refuses the upgrade, is a 502',
+  async (t) => {
+    const picky = await wsStack(t, { upstream: { select: () => 'v9' } })
+    const { jar } = await login(picky.stack.gateway.url)
+    const offBook = await open(wsUrl(picky.stack, '/live/feed'), browserHeaders(picky.stack, jar), [
+      'v2',
+      'v1',
+    ]).catch((e) => e)
+    t.equal(offBook.status, 502)
+    t.match(JSON.parse(offBook.body), { error: 'upstream_upgrade_refused' })
+    t.equal(picky.upstream.upgrades.length, 1, 'the upstream was asked once')
+
+    const refusing = await wsStack(t, { upstream: { refuse: true } })
+    const other = await login(refusing.stack.gateway.url)
+    const refused = await open(
+      wsUrl(refusing.stack, '/live/feed'),
+      browserHeaders(refusing.stack, other.jar),
+    ).catch((e) => e)
+    t.equal(refused.status, 502)
+    t.match(JSON.parse(refused.body), { error: 'upstream_upgrade_refused' })
+  },
+)
+
+t.test('a malformed handshake or subprotocol list is a 400 before the upstream sees it', async (t) => {
+  const { stack, upstream } = await wsStack(t)
+  const { jar } = await login(stack.gateway.url)
+  for (const headers of [
+    { 'Sec-WebSocket-Protocol': 'v1, v1' },
+    { 'Sec-WebSocket-Protocol': 'v1 v2' },
+    { 'Sec-WebSocket-Protocol': 'v1,,v2' },
+    { 'Sec-WebSocket-Protocol': '' },
+    { 'Sec-WebSocket-Version': '12' },
+    { 'Sec-WebSocket-Key': undefined },
+    { Upgrade: 'h2c' },
+  ]) {
+    const { socket, answer } = await handUpgrade(stack, jar, headers)
+    socket.destroy()
+    t.match(answer, /^HTTP\/1\.1 400 /, JSON.stringify(headers))
+    t.match(answer, /invalid_upgrade/)
+  }
+  t.equal(upstream.upgrades.length, 0)
+})
+
+t.test(
+  'a close without a code reaches the upstream without one; an upstream that vanishes drops the socket',
+  async (t) => {
+    const first = await liveSocket(t)
+    const { socket: quiet } = await open(
+      wsUrl(first.stack, '/live/feed'),
+      browserHeaders(first.stack, first.jar),
+    )
+    quiet.close()
+    t.ok(await until(() => first.upstream.closes.length === 1))
+    t.same(first.upstream.closes, [1005], 'no status code, as the browser sent none')
+    await first.upstream.close()
+    t.equal((await first.end).code, 1006)
+  },
+)
+
+/** A TCP server that accepts connections and never answers: an upstream stuck in its handshake. */
+async function silentUpstream(t: Test) {
+  const connections: Socket[] = []
+  const server = createNetServer((socket) => {
+    connections.push(socket)
+    // Read, so the gateway's hang-up is seen (a paused socket never sees its end).
+    socket.resume()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of connections) socket.destroy()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections }
+}
+
+async function until(condition: () => boolean): Promise<boolean> {
+  for (const end = Date.now() + BOUND; !condition() && Date.now() < end; )
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  return condition()
+}
+
+t.test(
+  'an upstream that is down is a 502 and one stuck in its handshake a 504: no socket is opened',
+  async (t) => {
+    const silent = await silentUpstream(t)
+    const dead = `http://127.0.0.1:${await freePort()}`
+    const stack = await startStack(t, {
+      routes: () => [
+        route('/live', dead, { websocket: true }),
+        route('/stuck', silent.url, { websocket: true, timeout: 300 }),
+      ],
+    })
+    const { jar } = await login(stack.gateway.url)
+    const down = await open(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar)).catch((e) => e)
+    t.equal(down.status, 502)
+    t.match(JSON.parse(down.body), { error: 'upstream_unreachable' })
+    const stuck = await open(wsUrl(stack, '/stuck/feed'), browserHeaders(stack, jar)).catch((e) => e)
+    t.equal(stuck.status, 504)
+    t.match(JSON.parse(stuck.body), { error: 'upstream_timeout' })
+    t.ok(await until(() => silent.connections[0]?.destroyed === true), 'the stuck handshake is dropped')
+    const metrics = await stack.gateway.app.gatehouse.metrics.registry.metrics()
+    t.match(metrics, 'gatehouse_upstream_errors_total{route="/live",kind="unreachable"} 1')
+    t.match(metrics, 'gatehouse_upstream_errors_total{route="/stuck",kind="timeout"} 1')
+  },
+)
+
+t.test('closing the gateway closes open sockets with 1001, and the upstream hears the same', async (t) => {
+  const { stack, upstream, end } = await liveSocket(t)
+  await stack.gateway.close()
+  const { code, reason } = await end
+  t.equal(code, 1001)
+  t.equal(reason, 'gateway shutting down')
+  t.ok(await until(() => upstream.closes.length === 1))
+  t.same(upstream.closes, [1001])
+})
