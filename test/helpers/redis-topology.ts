@@ -156,6 +156,21 @@ async function clusterInfo(port: number): Promise<string> {
   }
 }
 
+/** Highest port a Cluster node may take: its cluster bus listens 10000 above it. */
+const CLUSTER_PORT_MAX = 65_535 - 10_000
+
+/**
+ * A free port a Cluster node can use. Linux hands `listen(0)` ports from
+ * the lower half of the ephemeral range (32768–46883 by default), but a
+ * machine with another range could hand out one whose bus port cannot exist.
+ */
+async function clusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort()
+    if (port <= CLUSTER_PORT_MAX) return port
+  }
+}
+
 /**
  * A real Redis Cluster of 3 masters (and, if asked, a replica of each) on
  * free ports, slots spread and replicas assigned by `redis-cli --cluster
@@ -166,7 +181,7 @@ async function clusterInfo(port: number): Promise<string> {
 export async function startRedisCluster(options: TestRedisClusterOptions = {}): Promise<TestRedisCluster> {
   const replicas = options.replicas ?? 0
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cluster-'))
-  const ports = await Promise.all(Array.from({ length: 3 * (1 + replicas) }, () => freePort()))
+  const ports = await Promise.all(Array.from({ length: 3 * (1 + replicas) }, () => clusterPort()))
   const spawned = await Promise.allSettled(
     ports.map((port) =>
       spawnRedis(port, [
