@@ -181,7 +181,7 @@ export class WebSocketBridge {
   /** Closes every socket: the gateway is going away (RFC 6455 §7.4.1's 1001). */
   close(): void {
     for (const target of this.#dialling) target.terminate()
-    for (const client of this.#server.clients) client.close(1001, 'gateway shutting down')
+    for (const client of this.#server.clients) closeLeg(client, 1001, 'gateway shutting down')
     this.#server.close()
   }
 
@@ -198,8 +198,8 @@ export class WebSocketBridge {
 
   #link(source: WebSocket, target: WebSocket, request: FastifyRequest): void {
     const log = this.#options.log
-    source.on('message', (data, binary) => target.send(data, { binary }))
-    target.on('message', (data, binary) => source.send(data, { binary }))
+    relay(source, target)
+    relay(target, source)
     source.on('ping', (data) => target.ping(data))
     target.on('ping', (data) => source.ping(data))
     source.on('pong', (data) => target.pong(data))
@@ -213,6 +213,45 @@ export class WebSocketBridge {
 }
 
 /**
+ * Bytes a leg may hold unsent before the gateway stops reading the other
+ * leg: 1 MiB is many typical messages, so a steady stream never stalls on
+ * it, and small beside the per-socket memory a hostile upstream or a stalled
+ * browser could otherwise pile up without bound.
+ */
+export const HIGH_WATER_MARK = 1024 * 1024 // 1 MiB
+
+/**
+ * Relays `from`'s messages to `to`, reading `from` only while `to` holds
+ * less than HIGH_WATER_MARK unsent: TCP's flow control then reaches the peer
+ * of `from`, which stalls instead of the gateway buffering for it.
+ */
+function relay(from: WebSocket, to: WebSocket): void {
+  const resumeIfDrained = () => {
+    // A `to` that is closing sends nothing more: `from` is read again so
+    // its own close handshake completes.
+    if (from.isPaused && (to.readyState !== WebSocket.OPEN || to.bufferedAmount < HIGH_WATER_MARK))
+      from.resume()
+  }
+  from.on('message', (data, binary) => {
+    // RFC 6455 §5.5.1: a leg the gateway is closing is read for its peer's
+    // close frame; the data its peer sends meanwhile goes nowhere.
+    if (from.readyState !== WebSocket.OPEN || to.readyState !== WebSocket.OPEN) return
+    to.send(data, { binary }, resumeIfDrained)
+    if (to.bufferedAmount >= HIGH_WATER_MARK) from.pause()
+  })
+}
+
+/**
+ * Starts `socket`'s closing handshake. The relay may have paused it; its
+ * peer's close frame must still be read (RFC 6455 §5.5.1), or the handshake
+ * ends only when `ws`'s close timer destroys the socket, as a 1006.
+ */
+export function closeLeg(socket: WebSocket, code?: number, reason?: string | Buffer): void {
+  socket.resume()
+  socket.close(code, reason)
+}
+
+/**
  * Closes `socket` as its peer closed: the same code and reason, none when
  * the peer sent none (1005), and abruptly when the peer vanished (1006):
  * neither may be sent (RFC 6455 §7.4.1).
@@ -220,6 +259,6 @@ export class WebSocketBridge {
 function closeLike(socket: WebSocket, code: number, reason: Buffer): void {
   if (socket.readyState !== WebSocket.OPEN) return
   if (code === 1006) socket.terminate()
-  else if (code === 1005) socket.close()
-  else socket.close(code, reason)
+  else if (code === 1005) closeLeg(socket)
+  else closeLeg(socket, code, reason)
 }

@@ -9,6 +9,7 @@ import { audienceOf } from '../tokens/audience.js'
 import { tokenFor } from '../tokens/user-tokens.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import type { headerRewriter } from './headers.js'
+import { closeLeg } from './websocket-bridge.js'
 
 /** Close code when the socket's session has ended: the 401 of a socket (private-use range, RFC 6455 §7.4.2). */
 export const CLOSE_SESSION_ENDED = 4401
@@ -144,7 +145,7 @@ export class SocketWatch {
     }
     if (verdict === undefined) return
     this.#open.delete(socket)
-    socket.close(verdict[0], verdict[1])
+    closeLeg(socket, verdict[0], verdict[1])
   }
 
   async #verdict(id: string): Promise<readonly [number, string] | undefined> {

@@ -1,0 +1,170 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import t, { type Test } from 'tap'
+import { WebSocket, WebSocketServer } from 'ws'
+import { HIGH_WATER_MARK } from '../../src/proxy/websocket-bridge.js'
+import { route } from '../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { startStack } from '../helpers/stack.js'
+
+const MiB = 1024 * 1024
+const COUNT = 64
+/** Longest any close may take here before the test fails; `ws`'s own close timer is 30 s. */
+const BOUND = 5_000 // ms
+/**
+ * What may sit between a stalled reader and the writer besides the relay's
+ * own buffer: on each of the two TCP connections a send and a receive buffer
+ * (which Linux sizes itself, a few MiB on loopback), `ws`'s message in parse
+ * and its socket's read buffer. About 4 MiB in all was measured; the bound
+ * is generous, and still far below the COUNT MiB that leave a writer
+ * nothing stops.
+ */
+const IN_FLIGHT = 24 * MiB
+
+/**
+ * A signed-in browser's socket on a route to a real `ws` upstream, the
+ * upstream's end of it, and the gateway re-checking sessions every 100 ms.
+ */
+async function bridged(t: Test) {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+  await once(wss, 'listening')
+  const connected = once(wss, 'connection') as Promise<[WebSocket]>
+  const upstreamUrl = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`
+  const stack = await startStack(t, {
+    routes: () => [route('/live', upstreamUrl, { websocket: true })],
+    gateway: { websocketRecheck: 100 },
+  })
+  t.teardown(async () => {
+    await stack.close()
+    for (const client of wss.clients) client.terminate()
+    await new Promise((resolve) => wss.close(resolve))
+  })
+  const { jar } = await login(stack.gateway.url)
+  const cookie = jar.header(`${stack.gateway.url}/live`)
+  const browser = new WebSocket(`${stack.gateway.url.replace(/^http/, 'ws')}/live/feed`, {
+    headers: { origin: stack.gateway.url, cookie },
+  })
+  t.teardown(() => browser.terminate())
+  await once(browser, 'open')
+  const [upstream] = await connected
+  return { stack, jar, browser, upstream }
+}
+
+/** COUNT distinct 1 MiB messages and the hash of all of them in order. */
+function payload() {
+  const messages = Array.from({ length: COUNT }, () => randomBytes(MiB))
+  return { messages, hash: hashOf(messages) }
+}
+
+function hashOf(messages: readonly Buffer[]): string {
+  const hash = createHash('sha256')
+  for (const message of messages) hash.update(message)
+  return hash.digest('hex')
+}
+
+/**
+ * Sends every message with a callback and resolves with how many completed
+ * once they all have, or once none has completed for 40 polls in a row
+ * (about 1 s) while the writer still holds data: the reader stopped reading.
+ * A busy machine that stalls the gateway longer than that only lowers the
+ * count, which the tests bound from above.
+ */
+async function sendUntilStalled(writer: WebSocket, messages: readonly Buffer[]): Promise<number> {
+  let completed = 0
+  for (const message of messages) writer.send(message, { binary: true }, (err) => err || completed++)
+  let last = -1
+  let still = 0
+  while (completed < messages.length && still < 40) {
+    await new Promise((resolve) => setTimeout(resolve, 25))
+    still = completed === last && writer.bufferedAmount > 0 ? still + 1 : 0
+    last = completed
+  }
+  return completed
+}
+
+function receive(reader: WebSocket, count: number): Promise<Buffer[]> {
+  const received: Buffer[] = []
+  return new Promise((resolve) => {
+    reader.on('message', (data: Buffer) => {
+      received.push(data)
+      if (received.length === count) resolve(received)
+    })
+  })
+}
+
+function closed(socket: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not closed within ${BOUND} ms`)), BOUND)
+    socket.once('close', (code, reason) => {
+      clearTimeout(timer)
+      resolve({ code, reason: String(reason) })
+    })
+  })
+}
+
+t.test(
+  'an upstream streaming to a browser that stops reading is itself stopped, and loses nothing',
+  async (t) => {
+    const { browser, upstream } = await bridged(t)
+    browser.pause()
+    const { messages, hash } = payload()
+    const completed = await sendUntilStalled(upstream, messages)
+    t.ok(
+      completed * MiB <= HIGH_WATER_MARK + IN_FLIGHT,
+      `${completed} of ${COUNT} MiB left the upstream: the gateway stopped reading it`,
+    )
+    const arrived = receive(browser, COUNT)
+    browser.resume()
+    t.equal(hashOf(await arrived), hash, 'every message arrives, in order, intact')
+    const ends = [closed(browser), closed(upstream)]
+    upstream.close(1000, 'done')
+    t.same(await Promise.all(ends), [
+      { code: 1000, reason: 'done' },
+      { code: 1000, reason: 'done' },
+    ])
+  },
+)
+
+t.test(
+  'a browser streaming to an upstream that stops reading is itself stopped, and loses nothing',
+  async (t) => {
+    const { browser, upstream } = await bridged(t)
+    upstream.pause()
+    const { messages, hash } = payload()
+    const completed = await sendUntilStalled(browser, messages)
+    t.ok(
+      completed * MiB <= HIGH_WATER_MARK + IN_FLIGHT,
+      `${completed} of ${COUNT} MiB left the browser: the gateway stopped reading it`,
+    )
+    const arrived = receive(upstream, COUNT)
+    upstream.resume()
+    t.equal(hashOf(await arrived), hash, 'every message arrives, in order, intact')
+    const ends = [closed(browser), closed(upstream)]
+    browser.close(1000, 'done')
+    t.same(await Promise.all(ends), [
+      { code: 1000, reason: 'done' },
+      { code: 1000, reason: 'done' },
+    ])
+  },
+)
+
+t.test(
+  'a session that ends closes a socket the gateway stopped reading, with 4401 at both ends',
+  async (t) => {
+    const { stack, jar, browser, upstream } = await bridged(t)
+    upstream.pause()
+    await sendUntilStalled(browser, payload().messages)
+    const upstreamEnd = once(upstream, 'close') as Promise<[number, Buffer]>
+    const { logoutUrl } = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ logoutUrl: string }>()
+    t.equal((await jarFetch(jar, `${stack.gateway.url}${logoutUrl}`)).status, 302)
+    // The browser's answer to the gateway's close arrives on the leg the
+    // gateway stopped reading: without reading it again the close waits for
+    // `ws`'s 30 s timer and ends as a 1006.
+    t.same(await closed(browser), { code: 4401, reason: 'session ended' })
+    // The upstream, still not reading, finds the close behind what it was sent.
+    upstream.resume()
+    const [code] = await upstreamEnd
+    t.equal(code, 4401, 'the upstream is told why')
+  },
+)
