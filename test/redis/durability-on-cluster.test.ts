@@ -21,7 +21,9 @@ const sessions = new RedisSessionStore({
   client,
   keyPrefix: 'd:',
   idleTimeoutMs: 60_000,
-  confirm: new ReplicaConfirmation({ client: writer }),
+  // What is tested is where the write and its WAIT go, not how long a
+  // replica may take: a loaded machine can take longer than the 500 ms default.
+  confirm: new ReplicaConfirmation({ client: writer, timeoutMs: 5_000 }),
 })
 
 const next = (now: number) => ({ accessToken: 'A2', accessTokenExpiresAt: now + 120_000, refreshToken: 'R2' })
