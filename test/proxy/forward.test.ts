@@ -1,10 +1,23 @@
 import { createHash } from 'node:crypto'
-import { request } from 'node:http'
+import { request, type ServerResponse } from 'node:http'
 import t, { type Test } from 'tap'
 import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { endSessionsOf, startScriptedStack } from '../helpers/scripted-stack.js'
 import { rawCall } from '../helpers/scripted-upstream.js'
+
+/** Writes `chunk` `count` times, honouring the socket's backpressure, then ends the answer. */
+function writeChunks(res: ServerResponse, chunk: Buffer, count: number): void {
+  let sent = 0
+  const more = () => {
+    while (sent < count) {
+      sent++
+      if (!res.write(chunk)) return void res.once('drain', more)
+    }
+    res.end()
+  }
+  more()
+}
 
 async function setup(t: Test) {
   const started = await startScriptedStack(t, (upstream) => [
@@ -84,15 +97,7 @@ t.test('a large answer streams through whole', async (t) => {
   for (let i = 0; i < chunks; i++) expected.update(chunk)
   upstream.answer((res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream' })
-    let sent = 0
-    const more = () => {
-      while (sent < chunks) {
-        sent++
-        if (!res.write(chunk)) return res.once('drain', more)
-      }
-      res.end()
-    }
-    more()
+    writeChunks(res, chunk, chunks)
   })
   const res = await rawCall(`${base}/api/pub/big`, {})
   t.equal(res.status, 200)
@@ -179,15 +184,7 @@ t.test(
         ['content-type', 'application/octet-stream'],
         ['set-cookie', 'app=1; Path=/'],
       ])
-      let sent = 0
-      const more = () => {
-        while (sent < chunks) {
-          sent++
-          if (!res.write(chunk)) return res.once('drain', more)
-        }
-        res.end()
-      }
-      more()
+      writeChunks(res, chunk, chunks)
     })
     const big = await rawCall(`${base}/api/maybe/big`, { cookie })
     t.equal(big.status, 200)
