@@ -103,51 +103,34 @@ function closed(socket: WebSocket): Promise<{ code: number; reason: string }> {
   })
 }
 
-t.test(
-  'an upstream streaming to a browser that stops reading is itself stopped, and loses nothing',
-  async (t) => {
-    const { browser, upstream } = await bridged(t)
-    browser.pause()
-    const { messages, hash } = payload()
-    const completed = await sendUntilStalled(upstream, messages)
-    t.ok(
-      completed * MiB <= HIGH_WATER_MARK + IN_FLIGHT,
-      `${completed} of ${COUNT} MiB left the upstream: the gateway stopped reading it`,
-    )
-    const arrived = receive(browser, COUNT)
-    browser.resume()
-    t.equal(hashOf(await arrived), hash, 'every message arrives, in order, intact')
-    const ends = [closed(browser), closed(upstream)]
-    upstream.close(1000, 'done')
-    t.same(await Promise.all(ends), [
-      { code: 1000, reason: 'done' },
-      { code: 1000, reason: 'done' },
-    ])
-  },
-)
-
-t.test(
-  'a browser streaming to an upstream that stops reading is itself stopped, and loses nothing',
-  async (t) => {
-    const { browser, upstream } = await bridged(t)
-    upstream.pause()
-    const { messages, hash } = payload()
-    const completed = await sendUntilStalled(browser, messages)
-    t.ok(
-      completed * MiB <= HIGH_WATER_MARK + IN_FLIGHT,
-      `${completed} of ${COUNT} MiB left the browser: the gateway stopped reading it`,
-    )
-    const arrived = receive(upstream, COUNT)
-    upstream.resume()
-    t.equal(hashOf(await arrived), hash, 'every message arrives, in order, intact')
-    const ends = [closed(browser), closed(upstream)]
-    browser.close(1000, 'done')
-    t.same(await Promise.all(ends), [
-      { code: 1000, reason: 'done' },
-      { code: 1000, reason: 'done' },
-    ])
-  },
-)
+for (const [sender, reader] of [
+  ['upstream', 'browser'],
+  ['browser', 'upstream'],
+] as const) {
+  t.test(
+    `when the ${reader} stops reading, the ${sender} streaming to it is stopped, and nothing is lost`,
+    async (t) => {
+      const legs = await bridged(t)
+      const { browser, upstream } = legs
+      legs[reader].pause()
+      const { messages, hash } = payload()
+      const completed = await sendUntilStalled(legs[sender], messages)
+      t.ok(
+        completed * MiB <= HIGH_WATER_MARK + IN_FLIGHT,
+        `${completed} of ${COUNT} MiB left the ${sender}: the gateway stopped reading it`,
+      )
+      const arrived = receive(legs[reader], COUNT)
+      legs[reader].resume()
+      t.equal(hashOf(await arrived), hash, 'every message arrives, in order, intact')
+      const ends = [closed(browser), closed(upstream)]
+      legs[sender].close(1000, 'done')
+      t.same(await Promise.all(ends), [
+        { code: 1000, reason: 'done' },
+        { code: 1000, reason: 'done' },
+      ])
+    },
+  )
+}
 
 t.test(
   'a session that ends closes a socket the gateway stopped reading, with 4401 at both ends',
