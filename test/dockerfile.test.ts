@@ -4,15 +4,31 @@ import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import { parseConfig } from '../src/config/load.js'
 
-// Docker cannot run here, so the image's invariants are checked in its source.
+// What the Dockerfile says; test/deploy/image.test.ts builds and runs it.
 const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8')
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
 const stages = dockerfile.split(/^FROM /m).slice(1)
 const runtime = stages.at(-1)!
 
-t.test('every stage is node:24-slim, and the runtime installs production dependencies only', async (t) => {
+t.test('every stage is the BASE_IMAGE argument, node:24-slim unless a build says otherwise', async (t) => {
+  t.match(dockerfile.slice(0, dockerfile.search(/^FROM /m)), /^ARG BASE_IMAGE=node:24-slim$/m)
   t.ok(stages.length >= 2, 'multi-stage')
-  for (const stage of stages) t.match(stage, /^node:24-slim\b/)
+  for (const stage of stages) t.match(stage, /^\$\{BASE_IMAGE\} AS /)
+})
+
+t.test('a CA for npm comes in as a build secret, for the install steps only', async (t) => {
+  const installs = dockerfile.match(/^RUN [^\n]*(?:\\\n[^\n]*)*npm ci[^\n]*$/gm) ?? []
+  t.equal(installs.length, 2, 'two npm ci steps')
+  for (const step of installs) t.match(step, /^RUN --mount=type=secret,id=npm-ca,required=false /)
+  t.notMatch(
+    dockerfile,
+    /^(ARG|ENV) [^\n]*(NODE_EXTRA_CA_CERTS|npm-ca)/m,
+    'never an ARG or ENV, which layers keep',
+  )
+  t.notMatch(runtime, /npm-ca/, 'nor anything of it in the runtime stage')
+})
+
+t.test('the runtime installs production dependencies only', async (t) => {
   t.match(dockerfile, /npm ci --omit=dev/)
   t.notMatch(runtime, /^RUN npm ci(?!.*--omit=dev)/m, 'no full install in the runtime stage')
   t.notMatch(
