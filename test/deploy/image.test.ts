@@ -17,21 +17,14 @@ import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import {
-  BUILD_SCRIPT,
-  exportFilesystem,
-  hasPodman,
-  podman,
-  type Ran,
-  run,
-  ulimitsBelowHost,
-} from '../helpers/podman.js'
+import { BUILD_SCRIPT, exportFilesystem, podman, ulimitsBelowHost } from '../helpers/podman.js'
 import { freePort } from '../helpers/ports.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
+import { onPath, type Ran, run } from '../helpers/run.js'
 
 const prebuilt = process.env.GATEHOUSE_TEST_IMAGE
 const skip =
-  hasPodman() || process.env.CI
+  onPath('podman') || process.env.CI
     ? false
     : 'podman is not installed (.ci/run installs it; with CI set this test never skips)'
 // A first build (debootstrap, then npm ci twice) takes minutes; a prebuilt
@@ -83,7 +76,7 @@ function hostOnlyCertificateLines(): string[] {
 }
 
 t.test('the image runs read-only as user 1000 and serves a sign-in', { skip }, async (t) => {
-  t.ok(hasPodman(), 'podman is on PATH (.ci/run installs it)')
+  t.ok(onPath('podman'), 'podman is on PATH (.ci/run installs it)')
   const tag = await image()
   const inspected = JSON.parse(check(await podman(['image', 'inspect', tag]), 'podman image inspect'))[0]
   const size = inspected.Size as number

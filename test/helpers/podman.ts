@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process'
-import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { type Ran, run } from './run.js'
 
 /**
  * What works on these machines: runc (not crun) and cgroupfs (no systemd).
@@ -13,35 +13,9 @@ const GLOBAL_FLAGS = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs']
 /** The build script CI runs before the suite; it prints the image's name last. */
 export const BUILD_SCRIPT = fileURLToPath(new URL('../../.ci/image', import.meta.url))
 
-export interface Ran {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Whether `podman` is on PATH. */
-export function hasPodman(): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, 'podman')))
-}
-
 /** Runs podman with this machine's flags; resolves with its exit code and output, never rejects on a non-zero exit. */
 export function podman(args: readonly string[], timeoutMs = 60_000): Promise<Ran> {
   return run('podman', [...GLOBAL_FLAGS, ...args], timeoutMs)
-}
-
-/** Runs a command to its end (or kills it at `timeoutMs`); a non-zero exit is a result, not an error. */
-export function run(command: string, args: readonly string[], timeoutMs: number): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      command,
-      args,
-      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') return reject(err)
-        resolve({ code: err ? (err.code as number) : 0, stdout, stderr })
-      },
-    )
-  })
 }
 
 /**
