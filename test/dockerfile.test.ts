@@ -1,8 +1,5 @@
 import { readFileSync } from 'node:fs'
-import type { Test } from 'tap'
 import t from 'tap'
-import { parseAllDocuments } from 'yaml'
-import { parseConfig } from '../src/config/load.js'
 
 // What the Dockerfile says; test/deploy/image.test.ts builds and runs it.
 const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8')
@@ -86,55 +83,4 @@ t.test('.dockerignore keeps history, dependencies, env files and local artefacts
     'bench/results',
   ])
     t.ok(ignore.includes(entry), entry)
-})
-
-// biome-ignore lint/suspicious/noExplicitAny: a Kubernetes manifest, read field by field
-type Manifest = Record<string, any>
-
-/** Every YAML document in the fenced `yaml` blocks of docs/deployment.md. */
-function manifest(t: Test): Manifest[] {
-  const doc = readFileSync(new URL('../docs/deployment.md', import.meta.url), 'utf8')
-  return [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].flatMap(([, block]) =>
-    parseAllDocuments(block!).map((d) => {
-      t.same(d.errors, [], 'valid YAML')
-      return d.toJS() as Manifest
-    }),
-  )
-}
-
-t.test('the Kubernetes manifest in docs/deployment.md is accepted as written', async (t) => {
-  const docs = manifest(t)
-  const kind = (k: string) => docs.find((d) => d.kind === k)!
-  const deployment = kind('Deployment')
-  const pod = deployment.spec.template.spec
-  t.equal(pod.securityContext.runAsNonRoot, true)
-  t.equal(pod.securityContext.runAsUser, 1000, 'numeric runAsUser, the image’s USER')
-  const container = pod.containers[0]
-  t.equal(container.securityContext.readOnlyRootFilesystem, true)
-  t.equal(container.securityContext.allowPrivilegeEscalation, false)
-  t.equal(container.securityContext.runAsNonRoot, true)
-  t.same(container.securityContext.capabilities.drop, ['ALL'])
-
-  const routes = kind('ConfigMap').data['routes.yaml'] as string
-  const config = parseConfig(routes, 'routes.yaml', {
-    OIDC_CLIENT_SECRET: 'x',
-    SESSION_SECRET: 's'.repeat(32),
-    SESSION_STORE: container.env.find((e: { name: string }) => e.name === 'SESSION_STORE').value,
-  })
-  const port = (name: string) =>
-    container.ports.find((p: { name: string }) => p.name === name)?.containerPort as number
-  t.equal(port('http'), config.server.port, 'the http containerPort is server.port')
-  t.equal(port('metrics'), config.metrics.port, 'the metrics containerPort is metrics.port')
-  t.equal(config.metrics.host, '0.0.0.0', 'metrics bound where the scraper reaches the pod IP')
-  t.not(config.metrics.port, config.server.port, 'off the public port')
-  const annotations = deployment.spec.template.metadata.annotations
-  t.equal(annotations['prometheus.io/port'], String(config.metrics.port))
-  t.equal(annotations['prometheus.io/path'], '/metrics')
-  t.same(kind('PodMonitor').spec.podMetricsEndpoints[0].port, 'metrics')
-  t.same(
-    kind('Service').spec.ports.map((p: { targetPort: string }) => p.targetPort),
-    ['http'],
-    'the Service (and so the Ingress) carries the public port only',
-  )
-  t.equal(container.volumeMounts[0].mountPath, '/etc/gatehouse', 'where the image reads the config')
 })

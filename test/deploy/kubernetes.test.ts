@@ -303,3 +303,14 @@ t.test('the manifests', { skip }, async (t) => {
     })
   }
 })
+
+t.test('docs/deployment.md points at the shipped manifests and embeds none of its own', async (t) => {
+  const doc = readFileSync(new URL('../../docs/deployment.md', import.meta.url), 'utf8')
+  for (const dir of [...overlays.map((o) => `overlays/${o}/`), ...components.map((c) => `components/${c}/`)])
+    t.match(doc, `\`${dir}\``, `names ${dir}`)
+  const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map(([, block]) => block!)
+  t.notOk(
+    blocks.some((block) => /^kind: (Deployment|Service|StatefulSet|Ingress)$/m.test(block)),
+    'one source of truth: deploy/kubernetes',
+  )
+})
