@@ -19,7 +19,7 @@ import {
   schemaProblems,
   unknownFieldProblems,
 } from '../helpers/kubernetes.js'
-import { onPath } from '../helpers/run.js'
+import { onPath, run } from '../helpers/run.js'
 
 const source = fileURLToPath(new URL('../../deploy/kubernetes/', import.meta.url))
 const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')
@@ -129,6 +129,14 @@ t.test('the manifests', { skip }, async (t) => {
   t.ok(onPath('kubectl'), 'kubectl is on PATH')
   const renderings = await renderAll()
   t.ok(overlays.includes('redis') && overlays.includes('sentinel'), `overlays: ${overlays.join(', ')}`)
+
+  await t.test('the start scripts the Sentinel overlay mounts are valid sh', async (t) => {
+    const dir = join(source, 'overlays/sentinel')
+    for (const script of readdirSync(dir).filter((f) => f.endsWith('.sh'))) {
+      const ran = await run('sh', ['-n', join(dir, script)], 10_000)
+      t.equal(ran.code, 0, `${script} ${ran.stderr}`)
+    }
+  })
 
   await t.test('every object is valid against the Kubernetes schema, with no unknown field', async (t) => {
     for (const { name, objects } of renderings) {
