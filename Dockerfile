@@ -1,20 +1,31 @@
 # syntax=docker/dockerfile:1
 # Gatehouse: build with dev dependencies, run with production ones only.
 
-FROM node:24-slim AS build
+# The base of every stage. The published image uses the official one; CI
+# builds against a stand-in made from Debian and Node's own binary (.ci/image).
+ARG BASE_IMAGE=node:24-slim
+
+FROM ${BASE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# Behind a TLS-intercepting proxy, pass its CA as a build secret
+# (--secret id=npm-ca,src=ca.pem): it is mounted for this step only, and no
+# layer keeps it.
+RUN --mount=type=secret,id=npm-ca,required=false \
+    if [ -f /run/secrets/npm-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca; fi; \
+    npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:24-slim AS deps
+FROM ${BASE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN --mount=type=secret,id=npm-ca,required=false \
+    if [ -f /run/secrets/npm-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca; fi; \
+    npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-FROM node:24-slim AS runtime
+FROM ${BASE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     GATEHOUSE_CONFIG=/etc/gatehouse/routes.yaml
 WORKDIR /app

@@ -1,18 +1,31 @@
 import { readFileSync } from 'node:fs'
-import type { Test } from 'tap'
 import t from 'tap'
-import { parseAllDocuments } from 'yaml'
-import { parseConfig } from '../src/config/load.js'
 
-// Docker cannot run here, so the image's invariants are checked in its source.
+// What the Dockerfile says; test/deploy/image.test.ts builds and runs it.
 const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8')
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
 const stages = dockerfile.split(/^FROM /m).slice(1)
 const runtime = stages.at(-1)!
 
-t.test('every stage is node:24-slim, and the runtime installs production dependencies only', async (t) => {
+t.test('every stage is the BASE_IMAGE argument, node:24-slim unless a build says otherwise', async (t) => {
+  t.match(dockerfile.slice(0, dockerfile.search(/^FROM /m)), /^ARG BASE_IMAGE=node:24-slim$/m)
   t.ok(stages.length >= 2, 'multi-stage')
-  for (const stage of stages) t.match(stage, /^node:24-slim\b/)
+  for (const stage of stages) t.match(stage, /^\$\{BASE_IMAGE\} AS /)
+})
+
+t.test('a CA for npm comes in as a build secret, for the install steps only', async (t) => {
+  const installs = dockerfile.match(/^RUN [^\n]*(?:\\\n[^\n]*)*npm ci[^\n]*$/gm) ?? []
+  t.equal(installs.length, 2, 'two npm ci steps')
+  for (const step of installs) t.match(step, /^RUN --mount=type=secret,id=npm-ca,required=false /)
+  t.notMatch(
+    dockerfile,
+    /^(ARG|ENV) [^\n]*(NODE_EXTRA_CA_CERTS|npm-ca)/m,
+    'never an ARG or ENV, which layers keep',
+  )
+  t.notMatch(runtime, /npm-ca/, 'nor anything of it in the runtime stage')
+})
+
+t.test('the runtime installs production dependencies only', async (t) => {
   t.match(dockerfile, /npm ci --omit=dev/)
   t.notMatch(runtime, /^RUN npm ci(?!.*--omit=dev)/m, 'no full install in the runtime stage')
   t.notMatch(
@@ -70,55 +83,4 @@ t.test('.dockerignore keeps history, dependencies, env files and local artefacts
     'bench/results',
   ])
     t.ok(ignore.includes(entry), entry)
-})
-
-// biome-ignore lint/suspicious/noExplicitAny: a Kubernetes manifest, read field by field
-type Manifest = Record<string, any>
-
-/** Every YAML document in the fenced `yaml` blocks of docs/deployment.md. */
-function manifest(t: Test): Manifest[] {
-  const doc = readFileSync(new URL('../docs/deployment.md', import.meta.url), 'utf8')
-  return [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].flatMap(([, block]) =>
-    parseAllDocuments(block!).map((d) => {
-      t.same(d.errors, [], 'valid YAML')
-      return d.toJS() as Manifest
-    }),
-  )
-}
-
-t.test('the Kubernetes manifest in docs/deployment.md is accepted as written', async (t) => {
-  const docs = manifest(t)
-  const kind = (k: string) => docs.find((d) => d.kind === k)!
-  const deployment = kind('Deployment')
-  const pod = deployment.spec.template.spec
-  t.equal(pod.securityContext.runAsNonRoot, true)
-  t.equal(pod.securityContext.runAsUser, 1000, 'numeric runAsUser, the image’s USER')
-  const container = pod.containers[0]
-  t.equal(container.securityContext.readOnlyRootFilesystem, true)
-  t.equal(container.securityContext.allowPrivilegeEscalation, false)
-  t.equal(container.securityContext.runAsNonRoot, true)
-  t.same(container.securityContext.capabilities.drop, ['ALL'])
-
-  const routes = kind('ConfigMap').data['routes.yaml'] as string
-  const config = parseConfig(routes, 'routes.yaml', {
-    OIDC_CLIENT_SECRET: 'x',
-    SESSION_SECRET: 's'.repeat(32),
-    SESSION_STORE: container.env.find((e: { name: string }) => e.name === 'SESSION_STORE').value,
-  })
-  const port = (name: string) =>
-    container.ports.find((p: { name: string }) => p.name === name)?.containerPort as number
-  t.equal(port('http'), config.server.port, 'the http containerPort is server.port')
-  t.equal(port('metrics'), config.metrics.port, 'the metrics containerPort is metrics.port')
-  t.equal(config.metrics.host, '0.0.0.0', 'metrics bound where the scraper reaches the pod IP')
-  t.not(config.metrics.port, config.server.port, 'off the public port')
-  const annotations = deployment.spec.template.metadata.annotations
-  t.equal(annotations['prometheus.io/port'], String(config.metrics.port))
-  t.equal(annotations['prometheus.io/path'], '/metrics')
-  t.same(kind('PodMonitor').spec.podMetricsEndpoints[0].port, 'metrics')
-  t.same(
-    kind('Service').spec.ports.map((p: { targetPort: string }) => p.targetPort),
-    ['http'],
-    'the Service (and so the Ingress) carries the public port only',
-  )
-  t.equal(container.volumeMounts[0].mountPath, '/etc/gatehouse', 'where the image reads the config')
 })

@@ -6,7 +6,7 @@ const pkg = JSON.parse(read('package.json')) as { engines: { node: string } }
 const lock = JSON.parse(read('package-lock.json')) as {
   packages: Record<string, { dev?: boolean; engines?: { node?: string } }>
 }
-const imageMajor = Number(/^FROM node:(\d+)/m.exec(read('Dockerfile'))?.[1])
+const imageMajor = Number(/^ARG BASE_IMAGE=node:(\d+)/m.exec(read('Dockerfile'))?.[1])
 
 /** The lowest major each `||` alternative of an engines range admits. */
 const floors = (range: string) => range.split('||').map((part) => Number(/\d+/.exec(part)?.[0] ?? 0))

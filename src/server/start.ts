@@ -3,6 +3,13 @@ import type { GatehouseConfig } from '../config/types.js'
 import { buildGateway, type GatewayOptions } from './gateway.js'
 import { metricsListener } from './metrics-listener.js'
 
+/**
+ * Longest wait for requests in flight after SIGTERM or SIGINT, by default.
+ * A Kubernetes pod's terminationGracePeriodSeconds must cover its preStop
+ * delay plus this (deploy/kubernetes, checked by test/deploy/kubernetes.test.ts).
+ */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000 // 10 s
+
 export interface RunningGateway {
   readonly app: FastifyInstance
   /** The address it listens on, e.g. `http://127.0.0.1:3000`. */
@@ -53,7 +60,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
   }
 
   if (options.handleSignals !== false) {
-    const drainTimeout = options.drainTimeout ?? 10_000
+    const drainTimeout = options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS
     let signalled = false
     const onSignal = (signal: NodeJS.Signals) => {
       if (signalled) {
