@@ -63,4 +63,21 @@ export function sessionStoreContract(
     t.same(await store.idsBySub('bob'), [])
     t.same(await store.idsBySid('s-abs'), [])
   })
+
+  t.test(`${name}: a read with touch: false never slides the idle expiry`, async (t) => {
+    let now = base
+    const { store, close } = await open(1_000, () => now)
+    t.teardown(close)
+    await store.create(make('watched', now))
+    // Read at every step past the touch interval, as the WebSocket session
+    // watch does while a socket is silent: the session still ends on time.
+    for (const step of [300, 300, 300]) {
+      now += step
+      const seen = await store.get('watched', now, { touch: false })
+      t.equal(seen?.idleExpiresAt, base + 1_000, `at +${now - base} ms: alive, its idle expiry where it was`)
+    }
+    now = base + 1_000
+    t.equal(await store.get('watched', now, { touch: false }), undefined, 'gone at its idle expiry')
+    t.equal(await store.get('watched', now), undefined, 'for every reader')
+  })
 }
