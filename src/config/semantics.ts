@@ -156,6 +156,12 @@ export function checkSemantics(config: RawConfig): Finding[] {
     if (route.token !== 'client' && route.anonymous !== undefined) {
       add(['routes', i, 'anonymous'], 'applies only to token: client routes')
     }
+    if (typeof route.websocket === 'object' && parseDuration(route.websocket.pingInterval) <= 0) {
+      add(
+        ['routes', i, 'websocket', 'pingInterval'],
+        'must be more than 0: pings are how a dead peer is found',
+      )
+    }
     route.passHeaders.forEach((name, j) => {
       const folded = foldUnderscores(name.toLowerCase())
       if (!FIELD_NAME.test(name)) add(['routes', i, 'passHeaders', j], 'must be a header name')
