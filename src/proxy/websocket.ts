@@ -9,7 +9,7 @@ import { audienceOf } from '../tokens/audience.js'
 import { tokenFor } from '../tokens/user-tokens.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import type { headerRewriter } from './headers.js'
-import { closeLeg } from './websocket-bridge.js'
+import { closeLeg } from './websocket-relay.js'
 
 /** Close code when the socket's session has ended: the 401 of a socket (private-use range, RFC 6455 §7.4.2). */
 export const CLOSE_SESSION_ENDED = 4401
