@@ -171,12 +171,18 @@ export class SocketPair {
     if (buffered > this.#ceiling) this.#tooBig(from, to)
   }
 
+  /**
+   * `from` sent more than may be held. A message too big has had `ws` close
+   * `from` itself, and stop reading it. A sender that outran flow control
+   * is dropped without its closing handshake: reading on for its close
+   * frame would inflate all it has queued, to throw it away.
+   */
   #tooBig(from: LegState, to: LegState): void {
     if (this.#broken) return
     this.#broken = true
     this.#options.onBroken?.(from.name, 'message_too_large')
-    for (const { socket } of [from, to])
-      if (socket.readyState === WebSocket.OPEN) closeLeg(socket, CLOSE_TOO_BIG, 'message too big')
+    if (to.socket.readyState === WebSocket.OPEN) closeLeg(to.socket, CLOSE_TOO_BIG, 'message too big')
+    if (from.socket.readyState === WebSocket.OPEN) from.socket.terminate()
   }
 
   #dead(leg: LegState): void {
