@@ -208,7 +208,7 @@ export const WebSocketSchema = Type.Object(
     maxMessage: Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: SIZE_PATTERN })], {
       default: DEFAULTS.websocketMaxMessage,
       description:
-        'Largest message either side may send, counted after decompression; a larger one closes the socket (1009) on both legs.',
+        'Largest message either side may send, counted after decompression, at most 100mb; a larger one closes the socket (1009) on both legs.',
     }),
     compression: Type.Boolean({
       default: false,
@@ -216,7 +216,7 @@ export const WebSocketSchema = Type.Object(
         'Negotiate permessage-deflate (RFC 7692) with the browser and the upstream, each without context takeover. Off: neither side may compress.',
     }),
     pingInterval: Duration(
-      'How often the gateway pings each leg; a leg that has sent nothing by the next ping is dropped as dead.',
+      'How often the gateway pings each leg, at most 1d; a leg that has neither sent a frame nor taken one for two intervals is dropped as dead.',
       DEFAULTS.websocketPingInterval,
     ),
   },

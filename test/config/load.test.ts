@@ -416,12 +416,17 @@ t.test('a bad websocket bound is named by its path and line', async (t) => {
   - path: /live
     upstream: http://live:8080
     websocket: yes
+  - path: /huge
+    upstream: http://huge:8080
+    websocket: { maxMessage: 2gb, pingInterval: 30d }
 `),
     [
       '13 routes[0].websocket.maxMessage: must be a size like 1mb, 512kb or a number of bytes (got "huge")',
       '14 routes[0].websocket.pingInterval: must be more than 0: pings are how a dead peer is found',
       '15 routes[0].websocket.compresion: unknown option (did you mean compression?)',
       '18 routes[1].websocket: must be true, false or a mapping of maxMessage, compression, pingInterval (got "yes")',
+      '21 routes[2].websocket.pingInterval: must be at most 1d',
+      '21 routes[2].websocket.maxMessage: must be at most 100mb',
     ],
   )
   t.same(
