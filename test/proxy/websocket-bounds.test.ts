@@ -70,6 +70,45 @@ t.test('an upstream message over maxMessage closes both legs with 1009', async (
   t.equal(await boundCloses(stack, 'upstream', 'message_too_large'), 1)
 })
 
+/**
+ * A signed-in browser's upgrade to `/live` written by hand, for frames no
+ * WebSocket client sends; `ended` resolves with all the gateway sent once it
+ * closes the connection, or rejects once BOUND passes.
+ */
+async function rawSocket(t: Test, stack: Stack) {
+  const { jar } = await login(stack.gateway.url)
+  const { port } = new URL(stack.gateway.url)
+  const socket = connect(Number(port), '127.0.0.1')
+  socket.on('error', () => {})
+  t.teardown(() => socket.destroy())
+  let received = Buffer.alloc(0)
+  socket.on('data', (chunk: Buffer) => {
+    received = Buffer.concat([received, chunk])
+  })
+  const ended = new Promise<Buffer>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`still open after ${BOUND} ms`)), BOUND)
+    socket.once('close', () => {
+      clearTimeout(timer)
+      resolve(received)
+    })
+  })
+  socket.write(
+    [
+      'GET /live/feed HTTP/1.1',
+      `Host: 127.0.0.1:${port}`,
+      'Connection: Upgrade',
+      'Upgrade: websocket',
+      'Sec-WebSocket-Version: 13',
+      `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}`,
+      `Origin: ${stack.gateway.url}`,
+      `Cookie: ${jar.header(`${stack.gateway.url}/`)}`,
+      '',
+      '',
+    ].join('\r\n'),
+  )
+  return { socket, ended }
+}
+
 /** A frame header (RFC 6455 §5.2) of a masked binary frame announcing `length` bytes, as a client sends it. */
 function maskedFrameHeader(length: number): Buffer {
   const header = Buffer.alloc(14)
@@ -85,46 +124,36 @@ t.test(
   async (t) => {
     const upstream = await wsUpstream(t)
     const stack = await startStack(t, { routes: () => [route('/live', upstream.url, { websocket: true })] })
-    const { jar } = await login(stack.gateway.url)
-    const { port } = new URL(stack.gateway.url)
-    const socket = connect(Number(port), '127.0.0.1')
-    t.teardown(() => socket.destroy())
-    socket.write(
-      [
-        'GET /live/feed HTTP/1.1',
-        `Host: 127.0.0.1:${port}`,
-        'Connection: Upgrade',
-        'Upgrade: websocket',
-        'Sec-WebSocket-Version: 13',
-        `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}`,
-        `Origin: ${stack.gateway.url}`,
-        `Cookie: ${jar.header(`${stack.gateway.url}/`)}`,
-        '',
-        '',
-      ].join('\r\n'),
-    )
-    let received = Buffer.alloc(0)
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk])
-    })
+    const raw = await rawSocket(t, stack)
     const opened = await upstream.next()
     // The red team's message: 99 MiB announced, 1 MiB of it sent, the rest held back.
-    socket.write(Buffer.concat([maskedFrameHeader(99 * MiB), Buffer.alloc(MiB)]))
+    raw.socket.write(Buffer.concat([maskedFrameHeader(99 * MiB), Buffer.alloc(MiB)]))
     const upstreamEnd = closed(opened)
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`still open after ${BOUND} ms`)), BOUND)
-      socket.once('close', () => {
-        clearTimeout(timer)
-        resolve()
-      })
-    })
-    const head = received.indexOf('\r\n\r\n')
-    t.match(String(received.subarray(0, head)), /^HTTP\/1\.1 101 /)
+    const received = await raw.ended
+    t.match(String(received), /^HTTP\/1\.1 101 /)
+    const frames = received.subarray(received.indexOf('\r\n\r\n') + 4)
     // A close frame (opcode 8) with status 1009, unmasked from the server.
-    t.same([...received.subarray(head + 4, head + 8)], [0x88, 0x02, 0x03, 0xf1], 'a close frame with 1009')
+    t.same([...frames.subarray(0, 4)], [0x88, 0x02, 0x03, 0xf1], 'a close frame with 1009')
     t.equal((await upstreamEnd).code, 1009)
   },
 )
+
+t.test('a frame dribbled in slowly is no sign of life: its leg is dropped', async (t) => {
+  const upstream = await wsUpstream(t)
+  const stack = await startStack(t, {
+    routes: () => [route('/live', upstream.url, { websocket: { pingInterval: 100 } })],
+  })
+  const raw = await rawSocket(t, stack)
+  const opened = await upstream.next()
+  // Within maxMessage, a byte at a time: the pong a ping asks for can only
+  // follow the frame (RFC 6455 §5.4: control frames go between frames).
+  raw.socket.write(maskedFrameHeader(512 * KiB))
+  const dribble = setInterval(() => raw.socket.write(Buffer.alloc(1)), 20)
+  t.teardown(() => clearInterval(dribble))
+  t.same(await closed(opened), { code: 1001, reason: 'browser went away' })
+  await raw.ended
+  t.pass('the browser leg is dropped')
+})
 
 t.test('no compression is negotiated with either side unless the route asks for it', async (t) => {
   // Both peers would compress if offered: the browser offers, the upstream accepts.
