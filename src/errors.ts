@@ -140,6 +140,17 @@ export const errorCatalogue = {
     error: 'invalid_upgrade',
     message: 'The WebSocket upgrade request is malformed.',
   },
+  GATEHOUSE_ERR_TOO_MANY_WEBSOCKETS: {
+    status: 429,
+    error: 'too_many_websockets',
+    message: 'This session already holds as many WebSockets as it may. Close one before opening another.',
+  },
+  GATEHOUSE_ERR_WEBSOCKET_CAPACITY: {
+    status: 503,
+    error: 'websocket_capacity',
+    message: 'This gateway instance holds as many WebSockets as it may. Retry later.',
+    retryAfter: 5,
+  },
   GATEHOUSE_ERR_PAYLOAD_TOO_LARGE: {
     status: 413,
     error: 'payload_too_large',

@@ -1,17 +1,18 @@
 import { readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { Value } from '@sinclair/typebox/value'
+import type { Static, TSchema } from '@sinclair/typebox'
+import { Value, type ValueError } from '@sinclair/typebox/value'
 import { LineCounter, parseDocument } from 'yaml'
 import { readClientKey } from './client-key.js'
 import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
-import { ConfigSchema, type RawConfig } from './schema.js'
+import { ConfigSchema, type RawConfig, WebSocketSchema } from './schema.js'
 import { checkSemantics, checkWarnings } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
 import { closest } from './suggest.js'
-import type { ClientKey, GatehouseConfig, RouteConfig } from './types.js'
+import type { ClientKey, GatehouseConfig, RouteConfig, WebSocketRoute } from './types.js'
 
 type Path = (string | number)[]
 
@@ -67,7 +68,7 @@ export function parseConfig(
     ConfigSchema,
     Value.Default(ConfigSchema, structuredClone(raw)),
   ) as unknown
-  for (const error of Value.Errors(ConfigSchema, withDefaults)) {
+  for (const error of [...Value.Errors(ConfigSchema, withDefaults)].flatMap(intoMapping)) {
     const path = error.path.split('/').slice(1).map(unescapePointer)
     problems.push({ path: formatPath(path), line: lineOf(path), message: describe(error) })
   }
@@ -177,13 +178,30 @@ function unquotedFlowVariable(line: string): string | undefined {
 interface SchemaError {
   readonly message: string
   readonly schema: {
-    anyOf?: { const?: unknown; type?: string; pattern?: string }[]
+    anyOf?: { const?: unknown; type?: string; pattern?: string; properties?: Record<string, unknown> }[]
     description?: string
     properties?: Record<string, unknown>
   }
   readonly path: string
   readonly value: unknown
   readonly type: number
+}
+
+/**
+ * A mapping that fails a `true`-or-mapping option (`websocket: true` or
+ * `websocket: { maxMessage, … }`) is wrong in one of its keys: report those, where
+ * TypeBox reports only that no member of the union matched.
+ */
+function intoMapping(error: ValueError): ValueError[] {
+  const members = error.schema.anyOf as TSchema[] | undefined
+  const mapping = members?.some((member) => member.type === 'boolean')
+    ? members.find((member) => member.type === 'object')
+    : undefined
+  const { value } = error
+  if (!mapping || typeof value !== 'object' || value === null || Array.isArray(value)) return [error]
+  // The union's defaults were not filled in, since no member matched.
+  const filled = Value.Default(mapping, structuredClone(value))
+  return [...Value.Errors(mapping, filled)].map((inner) => ({ ...inner, path: `${error.path}${inner.path}` }))
 }
 
 /** TypeBox's messages, said the way a person editing YAML needs them. */
@@ -195,6 +213,10 @@ function describe(error: SchemaError): string {
     return meant === undefined ? 'unknown option' : `unknown option (did you mean ${meant}?)`
   }
   if (error.message.startsWith('Expected required property')) return 'is required'
+  if (options?.some((o) => o.type === 'boolean') && options.some((o) => o.type === 'object')) {
+    const keys = Object.keys(options.find((o) => o.type === 'object')?.properties ?? {})
+    return `must be true, false or a mapping of ${keys.join(', ')} (got ${JSON.stringify(error.value)})`
+  }
   if (options?.every((o) => o.const !== undefined)) {
     return `must be one of ${options.map((o) => o.const).join(', ')} (got ${JSON.stringify(error.value)})`
   }
@@ -234,7 +256,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       anonymous: r.anonymous ?? false,
       timeout: parseDuration(r.timeout),
       bodyLimit: parseSize(r.bodyLimit),
-      websocket: r.websocket,
+      websocket: resolveWebSocket(r.websocket),
       allowClearSiteData: r.allowClearSiteData,
       passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
     }
@@ -250,6 +272,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       requestTimeout: parseDuration(config.server.requestTimeout),
       keepAliveTimeout: parseDuration(config.server.keepAliveTimeout),
       maxHeaderSize: parseSize(config.server.maxHeaderSize),
+      maxWebSockets: config.server.maxWebSockets,
     },
     oidc: {
       issuer: config.oidc.issuer,
@@ -272,6 +295,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       cookieName: secure ? `__Host-${config.session.cookieName}` : config.session.cookieName,
       keyPrefix: config.session.keyPrefix,
       maxSessions: config.session.maxSessions,
+      maxWebSockets: config.session.maxWebSockets,
       localCache: config.session.localCache,
       claims: config.session.claims,
     },
@@ -291,6 +315,17 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
     },
     metrics: { enabled: config.metrics.enabled, host: config.metrics.host, port: config.metrics.port },
     routes,
+  }
+}
+
+/** `true` is the object with every default; the schema has filled in those an object left out. */
+function resolveWebSocket(raw: RawConfig['routes'][number]['websocket']): WebSocketRoute | false {
+  if (raw === false) return false
+  const bounds = raw === true ? (Value.Default(WebSocketSchema, {}) as Static<typeof WebSocketSchema>) : raw
+  return {
+    maxMessage: parseSize(bounds.maxMessage),
+    compression: bounds.compression,
+    pingInterval: parseDuration(bounds.pingInterval),
   }
 }
 

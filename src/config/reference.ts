@@ -12,7 +12,15 @@ type Node = {
   pattern?: string
 }
 
+/** The mapping of a `true`-or-mapping option (routes[].websocket), whose keys get rows of their own. */
+function switchMapping(node: Node): Node | undefined {
+  return node.anyOf?.some((n) => n.type === 'boolean')
+    ? node.anyOf.find((n) => n.type === 'object')
+    : undefined
+}
+
 function typeOf(node: Node): string {
+  if (switchMapping(node)) return 'boolean \\| section'
   if (node.anyOf?.every((n) => n.const !== undefined))
     return node.anyOf.map((n) => `\`${n.const}\``).join(' \\| ')
   if (node.anyOf?.some((n) => n.pattern)) return node.description?.includes('duration') ? 'duration' : 'size'
@@ -43,6 +51,8 @@ export function renderReference(): string {
     rows.push(
       `| \`${path}\` | ${typeOf(node)} | ${def} | ${(node.description ?? '').replace(/\|/g, '\\|')} |`,
     )
+    const mapping = switchMapping(node)
+    for (const [key, child] of Object.entries(mapping?.properties ?? {})) walk(child, `${path}.${key}`, false)
   }
   walk(JSON.parse(JSON.stringify(ConfigSchema)) as Node, '', true)
   return `# Configuration reference

@@ -22,6 +22,10 @@ export const DEFAULTS = {
   metricsHost: '127.0.0.1',
   metricsPort: 9464, // the OpenTelemetry Prometheus exporter's port
   loginParams: ['prompt', 'login_hint', 'ui_locales', 'acr_values'],
+  websocketMaxMessage: '1mb', // 1 MiB, as bodyLimit
+  websocketPingInterval: '30s',
+  maxWebSockets: 10_000, // per instance
+  sessionMaxWebSockets: 16, // per session, per instance
 } as const
 
 const Duration = (description: string, defaultValue?: string) =>
@@ -56,6 +60,12 @@ export const ServerSchema = Type.Object(
     maxHeaderSize: Type.Union([Type.Integer({ minimum: 1024 }), Type.String({ pattern: SIZE_PATTERN })], {
       default: '16kb',
       description: 'Largest request header block; larger requests get 431.',
+    }),
+    maxWebSockets: Type.Integer({
+      minimum: 1,
+      default: DEFAULTS.maxWebSockets,
+      description:
+        'Most WebSockets open on this instance, over every route; one more upgrade gets 503 websocket_capacity with Retry-After.',
     }),
   },
   { ...strict, description: 'Where Gatehouse listens and how the browser reaches it.' },
@@ -162,6 +172,12 @@ export const SessionSchema = Type.Object(
       default: DEFAULTS.maxSessions,
       description: 'Memory store only: most sessions held; the least recently used is evicted past it.',
     }),
+    maxWebSockets: Type.Integer({
+      minimum: 1,
+      default: DEFAULTS.sessionMaxWebSockets,
+      description:
+        'Most WebSockets one session may hold open on one instance, over every route; one more upgrade gets 429 too_many_websockets.',
+    }),
     localCache: Type.Integer({
       minimum: 0,
       default: DEFAULTS.localCache,
@@ -184,6 +200,27 @@ export const TokensSchema = Type.Object(
     refreshWait: Duration("Longest a request waits on another request's refresh.", DEFAULTS.refreshWait),
   },
   { ...strict, default: {}, description: 'Access-token freshness.' },
+)
+
+/** `routes[].websocket` as an object: the bounds of the route's sockets. */
+export const WebSocketSchema = Type.Object(
+  {
+    maxMessage: Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: SIZE_PATTERN })], {
+      default: DEFAULTS.websocketMaxMessage,
+      description:
+        'Largest message either side may send, counted after decompression, at most 100mb; a larger one closes the socket (1009) on both legs.',
+    }),
+    compression: Type.Boolean({
+      default: false,
+      description:
+        'Negotiate permessage-deflate (RFC 7692) with the browser and the upstream, each without context takeover. Off: neither side may compress.',
+    }),
+    pingInterval: Duration(
+      'How often the gateway pings each leg, at most 1d; a leg that has neither sent a frame nor taken one for two intervals is dropped as dead.',
+      DEFAULTS.websocketPingInterval,
+    ),
+  },
+  strict,
 )
 
 export const RouteSchema = Type.Object(
@@ -230,10 +267,10 @@ export const RouteSchema = Type.Object(
       default: DEFAULTS.bodyLimit,
       description: 'Largest request body forwarded: bytes, or 512kb, 1mb.',
     }),
-    websocket: Type.Boolean({
+    websocket: Type.Union([Type.Boolean(), WebSocketSchema], {
       default: false,
       description:
-        "Proxy WebSocket upgrades on this route, with the route's token and a same-origin Origin required. The upstream's handshake comes first: it is offered the browser's subprotocols and the browser is told its choice. The socket closes (4401) when the session ends. Without it an upgrade is refused (400).",
+        "Proxy WebSocket upgrades on this route, with the route's token and a same-origin Origin required: true, or the bounds below (true takes their defaults). The upstream's handshake comes first: it is offered the browser's subprotocols and the browser is told its choice. The socket closes (4401) when the session ends or expires. Without it an upgrade is refused (400).",
     }),
     allowClearSiteData: Type.Boolean({
       default: false,

@@ -1,5 +1,5 @@
 import { foldUnderscores, GATEWAY_SET, HOP_BY_HOP, isSpoofable } from '../header-rules.js'
-import { parseDuration } from './duration.js'
+import { parseDuration, parseSize } from './duration.js'
 import type { RawConfig } from './schema.js'
 import { parseStore } from './store-url.js'
 
@@ -26,7 +26,21 @@ export const RESERVED_AUTHORIZATION_PARAMS: ReadonlySet<string> = new Set([
   'code_challenge_method',
 ])
 
+/** `routes[].websocket.pingInterval` at most: 1 d, well inside Node's 2^31 - 1 ms timers. */
+const MAX_PING_INTERVAL = 86_400_000
+/** `routes[].websocket.maxMessage` at most: 100 MiB, `ws`'s own default. */
+const MAX_MESSAGE = 100 * 1024 * 1024
+
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
+
+/** The parse, or NaN (which no comparison holds for) when the text does not parse. */
+function orNaN(parse: () => number): number {
+  try {
+    return parse()
+  } catch {
+    return Number.NaN
+  }
+}
 
 function parseUrl(value: string): URL | undefined {
   try {
@@ -155,6 +169,22 @@ export function checkSemantics(config: RawConfig): Finding[] {
     }
     if (route.token !== 'client' && route.anonymous !== undefined) {
       add(['routes', i, 'anonymous'], 'applies only to token: client routes')
+    }
+    const bounds = route.websocket
+    if (typeof bounds === 'object') {
+      // Either may be malformed too, which the schema has reported already.
+      const ping = orNaN(() => parseDuration(bounds.pingInterval))
+      const maxMessage = orNaN(() => parseSize(bounds.maxMessage))
+      if (ping <= 0)
+        add(
+          ['routes', i, 'websocket', 'pingInterval'],
+          'must be more than 0: pings are how a dead peer is found',
+        )
+      // Node runs a longer timer at once, and then every millisecond.
+      else if (ping > MAX_PING_INTERVAL) add(['routes', i, 'websocket', 'pingInterval'], 'must be at most 1d')
+      // A message is held whole before it is relayed; `ws` also reads a
+      // limit of 2 GiB or more as none at all.
+      if (maxMessage > MAX_MESSAGE) add(['routes', i, 'websocket', 'maxMessage'], 'must be at most 100mb')
     }
     route.passHeaders.forEach((name, j) => {
       const folded = foldUnderscores(name.toLowerCase())

@@ -31,12 +31,22 @@ export interface RouteConfig {
   readonly timeout: number
   /** Largest request body forwarded, bytes. */
   readonly bodyLimit: number
-  /** Proxy WebSocket upgrades (src/proxy/websocket.ts); otherwise an upgrade is refused. */
-  readonly websocket: boolean
+  /** Proxy WebSocket upgrades within these bounds (src/proxy/websocket.ts); `false` refuses an upgrade. */
+  readonly websocket: WebSocketRoute | false
   /** The upstream may send `Clear-Site-Data`; otherwise it is dropped from its answers. */
   readonly allowClearSiteData: boolean
   /** Lower-case names of spoofable client headers this route forwards anyway (docs/security.md). */
   readonly passHeaders: readonly string[]
+}
+
+/** The bounds of one route's WebSockets; `websocket: true` takes the defaults. */
+export interface WebSocketRoute {
+  /** Largest message either side may send, bytes, counted after decompression. */
+  readonly maxMessage: number
+  /** permessage-deflate (RFC 7692) is negotiated with the browser and the upstream. */
+  readonly compression: boolean
+  /** How often the gateway pings each leg, ms; a leg silent since the last ping is dead. */
+  readonly pingInterval: number
 }
 
 /** How the client authenticates to the IdP (RFC 6749 §2.3, RFC 7523). */
@@ -70,6 +80,8 @@ export interface GatehouseConfig {
     readonly keepAliveTimeout: number
     /** Largest request header block, bytes; larger gets 431. */
     readonly maxHeaderSize: number
+    /** Most WebSockets open on this instance, over every route. */
+    readonly maxWebSockets: number
   }
   readonly oidc: {
     readonly issuer: string
@@ -106,6 +118,8 @@ export interface GatehouseConfig {
     readonly keyPrefix: string
     /** Memory store only: most sessions held; the least recently used is evicted past it. */
     readonly maxSessions: number
+    /** Most WebSockets one session may hold open on one instance, over every route. */
+    readonly maxWebSockets: number
     /**
      * Redis store only: most sessions each instance keeps a copy of, kept
      * exact by Redis's invalidation messages; 0 turns the copy off.

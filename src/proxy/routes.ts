@@ -13,7 +13,8 @@ import { OwnCookies } from './own-cookies.js'
 import { refuseAmbiguousPath } from './path-check.js'
 import { tokenRetry } from './token-retry.js'
 import { isUpgrade, refuseUpgrade, SocketWatch, upgradeAwareGuard, upgradeHeaders } from './websocket.js'
-import { routeUpgrades, WebSocketBridge } from './websocket-bridge.js'
+import { routeUpgrades, WebSocketBridge, type WebSocketObserver } from './websocket-bridge.js'
+import { SocketLimits } from './websocket-limits.js'
 
 /** undici error codes that mean the upstream was too slow, not absent. */
 const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
@@ -58,6 +59,8 @@ export interface ProxyRouteHooks {
   readonly now?: () => number
   /** How often open WebSockets re-check their session, ms (tests shorten it). */
   readonly websocketRecheck?: number
+  /** Counts WebSockets refused, closed for a broken bound, and open. */
+  readonly websocket?: WebSocketObserver
 }
 
 /**
@@ -77,6 +80,7 @@ export async function registerProxyRoutes(
   // WebSocket route, an upgrade is an ordinary request that refuseUpgrade
   // answers.
   if (config.routes.some((route) => route.websocket)) routeUpgrades(app)
+  const limits = new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
       // onRequest: the path is settled before the guard's preHandler
@@ -119,7 +123,8 @@ export async function registerProxyRoutes(
         needsOnSend: (request) => request.session.changed || request.loginState.changed || draining(),
       }
       let bridge: WebSocketBridge | undefined
-      if (route.websocket) {
+      const bounds = route.websocket
+      if (bounds) {
         const watch = new SocketWatch(route, deps, {
           now: hooks.now ?? Date.now,
           log: scope.log,
@@ -127,6 +132,9 @@ export async function registerProxyRoutes(
         })
         const sockets = new WebSocketBridge({
           route,
+          bounds,
+          limits,
+          ...(hooks.websocket && { observer: hooks.websocket }),
           headers: upgradeHeaders(rewriteHeaders),
           opened: (socket, request) => watch.opened(socket, request),
           onUpstreamError: (kind) => hooks.onUpstreamError?.(route.path, kind),

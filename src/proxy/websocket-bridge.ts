@@ -3,8 +3,10 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { WebSocket, WebSocketServer } from 'ws'
-import type { RouteConfig } from '../config/types.js'
+import type { RouteConfig, WebSocketRoute } from '../config/types.js'
 import { type ErrorCode, gatehouseError } from '../errors.js'
+import type { SocketLimit, SocketLimits, SocketPlace } from './websocket-limits.js'
+import { type BrokenBound, closeLeg, type Leg, SocketPair } from './websocket-relay.js'
 
 interface PendingUpgrade {
   readonly socket: Duplex
@@ -63,8 +65,30 @@ function browserHandshake(
 /** Why an upstream handshake failed, for the answer to the browser's upgrade. */
 type HandshakeFailure = 'timeout' | 'unreachable' | 'refused'
 
+/** What the bridge reports for metrics. */
+export interface WebSocketObserver {
+  /** An upgrade refused by a limit. */
+  refused?(route: string, limit: SocketLimit): void
+  /** A socket the gateway closed because `leg`'s peer broke a bound. */
+  broken?(route: string, leg: Leg, bound: BrokenBound): void
+  /** A socket opened (+1) or closed (-1) on `route`. */
+  open?(route: string, delta: 1 | -1): void
+}
+
+/**
+ * permessage-deflate (RFC 7692) when a route asks for it, without context
+ * takeover either way (§7.1.1): each message is compressed on its own, so
+ * no socket keeps a zlib window alive between messages.
+ */
+const DEFLATE = { serverNoContextTakeover: true, clientNoContextTakeover: true } as const
+
 export interface WebSocketBridgeOptions {
   readonly route: RouteConfig
+  /** The route's bounds: largest message, compression, ping interval. */
+  readonly bounds: WebSocketRoute
+  /** The instance's socket count, shared by every route. */
+  readonly limits: SocketLimits
+  readonly observer?: WebSocketObserver
   /** The headers of the upgrade to the upstream, with the route's token and without the browser's handshake. */
   readonly headers: (request: FastifyRequest) => IncomingHttpHeaders
   /** Each socket once both legs are open, with the request that opened it. */
@@ -90,18 +114,27 @@ export class WebSocketBridge {
   /** Upstream legs whose handshake is under way. */
   readonly #dialling = new Set<WebSocket>()
   readonly #server: WebSocketServer
+  readonly #pairs = new Set<SocketPair>()
+  readonly #heartbeat: NodeJS.Timeout
 
   constructor(options: WebSocketBridgeOptions) {
     this.#options = options
     const origin = new URL(options.route.upstream).origin
     this.#upstreamOrigin = origin.replace(/^http/, 'ws')
+    const { maxMessage, compression, pingInterval } = options.bounds
     this.#server = new WebSocketServer({
       noServer: true,
-      // Pings and pongs travel end to end (both legs): each side's liveness
-      // check measures the other side, not the gateway.
+      // Pings and pongs of the peers travel end to end (see SocketPair).
       autoPong: false,
+      // `ws`'s own default is 100 MiB; a library default is not a limit.
+      maxPayload: maxMessage,
+      perMessageDeflate: compression ? DEFLATE : false,
       handleProtocols: (_offered, request) => this.#selected.get(request) ?? false,
     })
+    this.#heartbeat = setInterval(() => {
+      for (const pair of this.#pairs) pair.beat()
+    }, pingInterval)
+    this.#heartbeat.unref()
   }
 
   /**
@@ -121,13 +154,37 @@ export class WebSocketBridge {
       )
       return
     }
+    const place = this.#place(request)
+    if (typeof place === 'string') {
+      this.#options.observer?.refused?.(this.#options.route.path, place)
+      reply.send(
+        gatehouseError(
+          place === 'session_limit'
+            ? 'GATEHOUSE_ERR_TOO_MANY_WEBSOCKETS'
+            : 'GATEHOUSE_ERR_WEBSOCKET_CAPACITY',
+        ),
+      )
+      return
+    }
+    // Held until the browser's connection closes, however the upgrade ends:
+    // refused, abandoned, or a socket that has run its course.
+    if (upgrade.socket.destroyed) place.release()
+    else upgrade.socket.once('close', () => place.release())
     const { offered } = handshake
     const headers = this.#options.headers(request)
     if (offered.length > 0) headers['sec-websocket-protocol'] = offered.join(', ')
     const url = request.raw.url ?? ''
     const query = url.indexOf('?')
     const path = (dest || '/') + (query === -1 ? '' : url.slice(query))
-    const target = new WebSocket(`${this.#upstreamOrigin}${path}`, [], { headers, autoPong: false })
+    const { maxMessage, compression } = this.#options.bounds
+    const target = new WebSocket(`${this.#upstreamOrigin}${path}`, [], {
+      headers,
+      autoPong: false,
+      maxPayload: maxMessage,
+      // `ws` offers permessage-deflate unless told not to: an upstream could
+      // then send a megabyte of deflated zeros that inflates a thousandfold.
+      perMessageDeflate: compression ? DEFLATE : false,
+    })
     this.#dialling.add(target)
     let failure: HandshakeFailure | undefined
     let selected: string | undefined
@@ -138,7 +195,8 @@ export class WebSocketBridge {
     target.on('error', (err: Error & { code?: string }) => {
       // System errors (ECONNREFUSED, ENOTFOUND, ECONNRESET) carry a code;
       // `ws`'s own handshake checks do not: then the upstream answered.
-      if (this.#dialling.has(target)) failure ??= err.code === undefined ? 'refused' : 'unreachable'
+      if (!this.#dialling.has(target)) return
+      failure ??= err.code === undefined ? 'refused' : 'unreachable'
       this.#options.log.debug({ route: this.#options.route.path, err }, 'websocket upstream error')
     })
     const onClose = () => {
@@ -180,6 +238,7 @@ export class WebSocketBridge {
 
   /** Closes every socket: the gateway is going away (RFC 6455 §7.4.1's 1001). */
   close(): void {
+    clearInterval(this.#heartbeat)
     for (const target of this.#dialling) target.terminate()
     for (const client of this.#server.clients) closeLeg(client, 1001, 'gateway shutting down')
     this.#server.close()
@@ -196,69 +255,26 @@ export class WebSocketBridge {
     reply.send(gatehouseError(codes[failure]))
   }
 
+  /** A place under the limits for this upgrade's socket, by the session its cookie names. */
+  #place(request: FastifyRequest): SocketPlace | SocketLimit {
+    const id = request.session.get('id')
+    return this.#options.limits.take(typeof id === 'string' ? id : undefined)
+  }
+
   #link(source: WebSocket, target: WebSocket, request: FastifyRequest): void {
-    const log = this.#options.log
-    relay(source, target)
-    relay(target, source)
-    source.on('ping', (data) => target.ping(data))
-    target.on('ping', (data) => source.ping(data))
-    source.on('pong', (data) => target.pong(data))
-    target.on('pong', (data) => source.pong(data))
-    source.on('close', (code, reason) => closeLike(target, code, reason))
-    target.on('close', (code, reason) => closeLike(source, code, reason))
-    source.on('error', (err) => log.debug({ err }, 'websocket browser error'))
+    const { route, observer } = this.#options
+    const pair = new SocketPair(source, target, {
+      maxMessage: this.#options.bounds.maxMessage,
+      log: this.#options.log,
+      onBroken: (leg, bound) => observer?.broken?.(route.path, leg, bound),
+    })
+    this.#pairs.add(pair)
+    observer?.open?.(route.path, 1)
+    source.once('close', () => {
+      this.#pairs.delete(pair)
+      observer?.open?.(route.path, -1)
+    })
     target.resume()
     this.#options.opened(source, request)
   }
-}
-
-/**
- * Bytes a leg may hold unsent before the gateway stops reading the other
- * leg: 1 MiB is many typical messages, so a steady stream never stalls on
- * it, and small beside the per-socket memory a hostile upstream or a stalled
- * browser could otherwise pile up without bound.
- */
-export const HIGH_WATER_MARK = 1024 * 1024 // 1 MiB
-
-/**
- * Relays `from`'s messages to `to`, reading `from` only while `to` holds
- * less than HIGH_WATER_MARK unsent: TCP's flow control then reaches the peer
- * of `from`, which stalls instead of the gateway buffering for it.
- */
-function relay(from: WebSocket, to: WebSocket): void {
-  const resumeIfDrained = () => {
-    // A `to` that is closing sends nothing more: `from` is read again so
-    // its own close handshake completes.
-    if (from.isPaused && (to.readyState !== WebSocket.OPEN || to.bufferedAmount < HIGH_WATER_MARK))
-      from.resume()
-  }
-  from.on('message', (data, binary) => {
-    // RFC 6455 §5.5.1: a leg the gateway is closing is read for its peer's
-    // close frame; the data its peer sends meanwhile goes nowhere.
-    if (from.readyState !== WebSocket.OPEN || to.readyState !== WebSocket.OPEN) return
-    to.send(data, { binary }, resumeIfDrained)
-    if (to.bufferedAmount >= HIGH_WATER_MARK) from.pause()
-  })
-}
-
-/**
- * Starts `socket`'s closing handshake. The relay may have paused it; its
- * peer's close frame must still be read (RFC 6455 §5.5.1), or the handshake
- * ends only when `ws`'s close timer destroys the socket, as a 1006.
- */
-export function closeLeg(socket: WebSocket, code?: number, reason?: string | Buffer): void {
-  socket.resume()
-  socket.close(code, reason)
-}
-
-/**
- * Closes `socket` as its peer closed: the same code and reason, none when
- * the peer sent none (1005), and abruptly when the peer vanished (1006):
- * neither may be sent (RFC 6455 §7.4.1).
- */
-function closeLike(socket: WebSocket, code: number, reason: Buffer): void {
-  if (socket.readyState !== WebSocket.OPEN) return
-  if (code === 1006) socket.terminate()
-  else if (code === 1005) closeLeg(socket)
-  else closeLeg(socket, code, reason)
 }

@@ -9,7 +9,7 @@ import { audienceOf } from '../tokens/audience.js'
 import { tokenFor } from '../tokens/user-tokens.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import type { headerRewriter } from './headers.js'
-import { closeLeg } from './websocket-bridge.js'
+import { closeLeg } from './websocket-relay.js'
 
 /** Close code when the socket's session has ended: the 401 of a socket (private-use range, RFC 6455 §7.4.2). */
 export const CLOSE_SESSION_ENDED = 4401
@@ -83,6 +83,12 @@ export interface SocketWatchOptions {
   readonly interval?: number
 }
 
+/** A watched socket: its session, and whether the browser has sent a message since the last check. */
+interface Watched {
+  readonly id: string
+  active: boolean
+}
+
 /**
  * Closes a route's sockets whose session has ended. The token rides on the
  * upgrade only, so the upstream cannot tell. Each open socket's session is
@@ -91,13 +97,21 @@ export interface SocketWatchOptions {
  * (a local-cache hit with the Redis store, dropped as soon as Redis reports
  * the change). A token due for refresh is refreshed through UserTokens, as an
  * HTTP call would; `invalid_grant` ends the session and the socket.
+ *
+ * The read does not slide the idle expiry (`touch: false`): an open socket
+ * is not a user at work, and a silent one must not keep its session alive
+ * past `idleTimeout`. A message the browser sent is activity, as an API call
+ * is: the next check after one reads with the touch, which the store
+ * throttles to one write per session per tenth of `idleTimeout`, however
+ * many messages there were. What the upstream sends, and pings and pongs,
+ * are not the user's doing and do not count.
  */
 export class SocketWatch {
   readonly #deps: GuardDeps
   readonly #route: RouteConfig
   readonly #now: () => number
   readonly #log: FastifyBaseLogger
-  readonly #open = new Map<WebSocket, string>()
+  readonly #open = new Map<WebSocket, Watched>()
   readonly #timer: NodeJS.Timeout
   #sweeping = false
 
@@ -115,7 +129,11 @@ export class SocketWatch {
     if (this.#route.token === 'none' || (this.#route.token === 'client' && this.#route.anonymous)) return
     const id = request.session.get('id')
     if (typeof id !== 'string') return
-    this.#open.set(source, id)
+    const watched: Watched = { id, active: false }
+    this.#open.set(source, watched)
+    source.on('message', () => {
+      watched.active = true
+    })
     source.once('close', () => this.#open.delete(source))
   }
 
@@ -127,19 +145,22 @@ export class SocketWatch {
     if (this.#sweeping || this.#open.size === 0) return
     this.#sweeping = true
     try {
-      await Promise.all(Array.from(this.#open, ([socket, id]) => this.#check(socket, id)))
+      await Promise.all(Array.from(this.#open, ([socket, watched]) => this.#check(socket, watched)))
     } finally {
       this.#sweeping = false
     }
   }
 
-  async #check(socket: WebSocket, id: string): Promise<void> {
+  async #check(socket: WebSocket, watched: Watched): Promise<void> {
+    const touch = watched.active
+    watched.active = false
     let verdict: readonly [number, string] | undefined
     try {
-      verdict = await this.#verdict(id)
+      verdict = await this.#verdict(watched.id, touch)
     } catch (err) {
       // The store is unreachable: the session may well be alive, and the
-      // next sweep asks again.
+      // next sweep asks again, with the activity it has not recorded.
+      watched.active ||= touch
       this.#log.debug({ route: this.#route.path, err }, 'websocket session check failed')
       return
     }
@@ -148,9 +169,9 @@ export class SocketWatch {
     closeLeg(socket, verdict[0], verdict[1])
   }
 
-  async #verdict(id: string): Promise<readonly [number, string] | undefined> {
+  async #verdict(id: string, touch: boolean): Promise<readonly [number, string] | undefined> {
     const now = this.#now()
-    const session = await this.#deps.sessions.store.get(id, now)
+    const session = await this.#deps.sessions.store.get(id, now, { touch })
     if (!session) return [CLOSE_SESSION_ENDED, 'session ended']
     if (this.#route.token === 'client') return undefined
     return this.#tokenVerdict(session, now)

@@ -225,6 +225,11 @@ export async function buildGateway(
       draining: () => draining !== undefined,
       now,
       ...(options.websocketRecheck === undefined ? {} : { websocketRecheck: options.websocketRecheck }),
+      websocket: {
+        refused: (route, limit) => metrics.websocketRefusals.inc({ route, limit }),
+        broken: (route, leg, bound) => metrics.websocketBroken.inc({ route, leg, bound }),
+        open: (route, delta) => metrics.websocketsOpen.inc({ route }, delta),
+      },
     },
   )
 

@@ -59,6 +59,24 @@ export class GatewayMetrics {
     labelNames: ['refresh_token'] as const,
     registers: [this.registry],
   })
+  readonly websocketsOpen = new Gauge({
+    name: 'gatehouse_websockets_open',
+    help: 'WebSockets open on this instance, by route.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  })
+  readonly websocketRefusals = new Counter({
+    name: 'gatehouse_websocket_upgrades_refused_total',
+    help: 'WebSocket upgrades refused by a limit, by route and limit (session_limit: session.maxWebSockets, 429; instance_limit: server.maxWebSockets, 503).',
+    labelNames: ['route', 'limit'] as const,
+    registers: [this.registry],
+  })
+  readonly websocketBroken = new Counter({
+    name: 'gatehouse_websocket_bound_closes_total',
+    help: "WebSockets the gateway closed because one leg's peer broke a bound, by route, leg (browser, upstream) and bound (message_too_large: 1009; dead_peer: no frame and no progress for a ping interval).",
+    labelNames: ['route', 'leg', 'bound'] as const,
+    registers: [this.registry],
+  })
   readonly storeErrors = new Counter({
     name: 'gatehouse_session_store_errors_total',
     help: 'Requests that failed because the session store was unavailable.',

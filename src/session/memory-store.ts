@@ -1,6 +1,6 @@
 import { BoundedMap } from '../bounded-map.js'
 import type { TokenSet } from '../types.js'
-import type { SessionData, SessionStore, StoreReport, UpdateResult } from './types.js'
+import type { ReadOptions, SessionData, SessionStore, StoreReport, UpdateResult } from './types.js'
 
 /** Options of `MemorySessionStore`. */
 export interface MemorySessionStoreOptions {
@@ -54,9 +54,11 @@ export class MemorySessionStore implements SessionStore {
     if (session.sid) index(this.#bySid, session.sid, session.id)
   }
 
-  async get(id: string, now: number): Promise<SessionData | undefined> {
+  async get(id: string, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
     const session = this.#live(id, now)
-    if (!session) return undefined
+    // A look that is not activity leaves the record, and its place in the
+    // LRU order, as they are.
+    if (!session || options?.touch === false) return session
     const lastTouch = session.idleExpiresAt - this.#idle
     if (now - lastTouch < this.#touchEvery) {
       this.#sessions.set(id, session)

@@ -213,9 +213,12 @@ export class RedisSessionStore implements SessionStore {
    * script. Only when the idle expiry is due to slide does a second call
    * run the touch script, whose answer is then the one used (and not
    * cached: the touch is a write, so its invalidation is on its way).
+   * With `touch: false` the script never runs, and a live copy is served
+   * however due its touch is.
    */
   async get(id: string, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
     const key = this.#key(id)
+    const touch = options?.touch !== false
     const cached = options?.fresh ? undefined : this.#cache?.get(key)
     // A copy that looks expired, or due for its touch, is checked against
     // Redis: another instance may have slid the expiry a moment ago, and
@@ -224,7 +227,7 @@ export class RedisSessionStore implements SessionStore {
       cached &&
       now < cached.idleExpiresAt &&
       now < cached.absoluteExpiresAt &&
-      !this.#touchDue(cached.idleExpiresAt, now)
+      !(touch && this.#touchDue(cached.idleExpiresAt, now))
     )
       return cached
     const ticket = this.#cache?.begin(key)
@@ -234,7 +237,7 @@ export class RedisSessionStore implements SessionStore {
       if (row[0] === null) return undefined
       const idle = Number(row[3])
       if (now >= idle) return undefined
-      if (this.#touchDue(idle, now)) {
+      if (touch && this.#touchDue(idle, now)) {
         const touched = await guarded(() => this.#redis.ghGetAndTouch(key, now, this.#idle, this.#touchEvery))
         return touched ? this.#parse(id, touched, now) : undefined
       }

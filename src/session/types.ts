@@ -38,6 +38,14 @@ export interface ReadOptions {
    * that another instance has already rotated.
    */
   readonly fresh?: boolean
+  /**
+   * `false` reads without sliding the idle expiry: a look at the session
+   * that is not the user's activity, such as the WebSocket session watch
+   * or a refresh re-reading the session an HTTP call has already touched.
+   * It never writes, not even the throttled touch; a session past its idle
+   * or absolute expiry is still absent. Default `true`.
+   */
+  readonly touch?: boolean
 }
 
 export interface SessionStore {
@@ -46,7 +54,7 @@ export interface SessionStore {
   /**
    * Returns the live session or `undefined` when absent or expired. Slides
    * the idle expiry when enough of it has elapsed (a throttled touch that
-   * never rewrites token fields).
+   * never rewrites token fields), unless `options.touch` is `false`.
    */
   get(id: string, now: number, options?: ReadOptions): Promise<SessionData | undefined>
   /**

@@ -50,8 +50,13 @@ interface FlightResult {
  */
 const MAX_ROUNDS = 16
 
-/** Every read on the refresh path: never decide to redeem on a per-instance copy. */
-const FRESH = { fresh: true } as const
+/**
+ * Every read on the refresh path: never decide to redeem on a per-instance
+ * copy. Nor slide the idle expiry: an HTTP call has slid it already with
+ * its own read, and the WebSocket session watch refreshes for a socket
+ * that may be silent, which must not keep the session alive.
+ */
+const FRESH = { fresh: true, touch: false } as const
 
 /** Outcomes of a refresh that leave the session in place, so a still-valid token may be used. */
 const transient = new Set([

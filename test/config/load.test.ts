@@ -44,6 +44,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     requestTimeout: 60_000,
     keepAliveTimeout: 72_000,
     maxHeaderSize: 16 * 1024,
+    maxWebSockets: 10_000,
   })
   t.equal(config.oidc.clientSecret, 'client-secret')
   t.equal(config.oidc.clientAuth, 'client_secret_basic')
@@ -54,6 +55,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
   t.equal(config.session.idleTimeout, 30 * 60_000)
   t.equal(config.session.absoluteTimeout, 12 * 3_600_000)
   t.equal(config.session.maxSessions, 100_000)
+  t.equal(config.session.maxWebSockets, 16)
   t.equal(config.session.localCache, 10_000)
   t.equal(config.tokens.refreshBefore, 30_000)
   t.equal(config.auth.basePath, '/auth')
@@ -378,6 +380,67 @@ t.test('passHeaders names only headers Gatehouse strips, never one it sets', asy
       '12 routes[0].passHeaders[4]: connection is set or consumed by Gatehouse itself; it cannot pass',
       '12 routes[0].passHeaders[5]: x-app is not a header Gatehouse strips, so it passes already (see docs/security.md)',
       '12 routes[0].passHeaders[6]: must be a header name',
+    ],
+  )
+})
+
+t.test('websocket: true takes the bounds by default; a mapping sets some of them', async (t) => {
+  const config = parseConfig(
+    `${minimal}    websocket: true
+  - path: /live
+    upstream: http://live:8080
+    websocket:
+      maxMessage: 64kb
+      pingInterval: 5s
+  - path: /vite
+    upstream: http://vite:5173
+    token: none
+    websocket: { compression: true }
+`,
+    'routes.yaml',
+    env,
+  )
+  const defaults = { maxMessage: 1024 * 1024, compression: false, pingInterval: 30_000 }
+  t.same(config.routes[0]!.websocket, defaults, 'true: 1 MiB, no compression, a ping every 30 s')
+  t.same(config.routes[1]!.websocket, { ...defaults, maxMessage: 64 * 1024, pingInterval: 5_000 })
+  t.same(config.routes[2]!.websocket, { ...defaults, compression: true })
+  t.equal(parseConfig(minimal, 'routes.yaml', env).routes[0]!.websocket, false, 'off by default')
+})
+
+t.test('a bad websocket bound is named by its path and line', async (t) => {
+  t.same(
+    problems(`${minimal}    websocket:
+      maxMessage: huge
+      pingInterval: 0
+      compresion: true
+  - path: /live
+    upstream: http://live:8080
+    websocket: yes
+  - path: /huge
+    upstream: http://huge:8080
+    websocket: { maxMessage: 2gb, pingInterval: 30d }
+`),
+    [
+      '13 routes[0].websocket.maxMessage: must be a size like 1mb, 512kb or a number of bytes (got "huge")',
+      '14 routes[0].websocket.pingInterval: must be more than 0: pings are how a dead peer is found',
+      '15 routes[0].websocket.compresion: unknown option (did you mean compression?)',
+      '18 routes[1].websocket: must be true, false or a mapping of maxMessage, compression, pingInterval (got "yes")',
+      '21 routes[2].websocket.pingInterval: must be at most 1d',
+      '21 routes[2].websocket.maxMessage: must be at most 100mb',
+    ],
+  )
+  t.same(
+    problems(
+      minimal
+        .replace('  secret: ${SESSION_SECRET}', '  secret: ${SESSION_SECRET}\n  maxWebSockets: 0')
+        .replace(
+          '  publicUrl: https://app.example.com',
+          '  publicUrl: https://app.example.com\n  maxWebSockets: -1',
+        ),
+    ),
+    [
+      '3 server.maxWebSockets: expected integer to be greater or equal to 1',
+      '10 session.maxWebSockets: expected integer to be greater or equal to 1',
     ],
   )
 })

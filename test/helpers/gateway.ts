@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { parseConfig } from '../../src/config/load.js'
-import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
+import type { GatehouseConfig, RouteConfig, WebSocketRoute } from '../../src/config/types.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 
 export const CLIENT_ID = 'gatehouse-test'
@@ -21,10 +21,18 @@ export async function listenOn(app: FastifyInstance, port: number): Promise<void
  * A route as a test writes it: path and upstream, plus what the test sets.
  * Durations in milliseconds; `testConfig` passes it through the parser.
  */
-export type TestRoute = Pick<RouteConfig, 'path' | 'upstream'> & Partial<RouteConfig>
+export type TestRoute = Pick<RouteConfig, 'path' | 'upstream'> &
+  Partial<Omit<RouteConfig, 'websocket'>> & {
+    /** As the file has it: `true`, or some of the bounds (`pingInterval` in ms). */
+    readonly websocket?: boolean | Partial<WebSocketRoute>
+  }
 
 /** A user route. The upstream timeout is 5 s, not 30 s: a hung test upstream fails fast. */
-export function route(path: string, upstream: string, extra: Partial<RouteConfig> = {}): TestRoute {
+export function route(
+  path: string,
+  upstream: string,
+  extra: Omit<TestRoute, 'path' | 'upstream'> = {},
+): TestRoute {
   return { path, upstream, timeout: 5_000, ...extra }
 }
 
@@ -43,6 +51,10 @@ export interface TestConfigInput {
   readonly absoluteTimeout?: number
   readonly keyPrefix?: string
   readonly maxSessions?: number
+  /** `server.maxWebSockets`: sockets per instance. */
+  readonly maxWebSockets?: number
+  /** `session.maxWebSockets`: sockets per session. */
+  readonly sessionMaxWebSockets?: number
   readonly localCache?: number
   readonly logLevel?: GatehouseConfig['logging']['level']
   readonly accessLog?: boolean
@@ -83,6 +95,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       port: input.port,
       publicUrl: input.publicUrl ?? `http://127.0.0.1:${input.port}`,
       trustProxy: input.trustProxy,
+      maxWebSockets: input.maxWebSockets,
     }),
     oidc: present({
       issuer: input.issuer,
@@ -101,6 +114,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       absoluteTimeout: ms(input.absoluteTimeout),
       keyPrefix: input.keyPrefix,
       maxSessions: input.maxSessions,
+      maxWebSockets: input.sessionMaxWebSockets,
       localCache: input.localCache,
       claims: input.claims,
     }),
@@ -108,7 +122,17 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
     auth: present({ loginParams: input.loginParams, rateLimit: { max: input.rateLimitMax ?? 1_000 } }),
     logging: present({ level: input.logLevel ?? 'silent', accessLog: input.accessLog }),
     metrics: { port: 0 },
-    routes: input.routes.map((r) => present({ ...r, timeout: ms(r.timeout), bodyLimit: r.bodyLimit })),
+    routes: input.routes.map((r) =>
+      present({
+        ...r,
+        timeout: ms(r.timeout),
+        bodyLimit: r.bodyLimit,
+        websocket:
+          typeof r.websocket === 'object'
+            ? present({ ...r.websocket, pingInterval: ms(r.websocket.pingInterval) })
+            : r.websocket,
+      }),
+    ),
   }
   return parseConfig(JSON.stringify(raw), 'test config', {})
 }

@@ -108,6 +108,29 @@ t.test(
   },
 )
 
+t.test(
+  'a read with touch: false is served from the copy when its touch is due, and slides nothing',
+  async (t) => {
+    const main = await proxy(t)
+    const { writer, reader, created } = await instances(t, { main })
+    const now = Date.now()
+    await created(writer, session('nt1', now))
+    await reader.get('nt1', now)
+    // Past the touch interval (a tenth of the idle timeout): a sliding read
+    // would go to Redis and run the touch; this one needs no round trip.
+    main.blackhole()
+    const seen = await reader.get('nt1', now + 30_000, { touch: false })
+    t.equal(seen?.idleExpiresAt, now + 60_000, 'served from memory, the idle expiry unmoved')
+    main.release()
+    t.equal(
+      (await writer.get('nt1', now + 30_000, { touch: false }))?.idleExpiresAt,
+      now + 60_000,
+      'Redis holds the same idle expiry',
+    )
+    t.equal(await reader.get('nt1', now + 60_000, { touch: false }), undefined, 'and it ends there')
+  },
+)
+
 t.test('a logout or a refresh on another instance reaches this one with its invalidation', async (t) => {
   const { writer, reader, cache, key, created } = await instances(t)
   const now = Date.now()

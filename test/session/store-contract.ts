@@ -63,4 +63,25 @@ export function sessionStoreContract(
     t.same(await store.idsBySub('bob'), [])
     t.same(await store.idsBySid('s-abs'), [])
   })
+
+  t.test(`${name}: a read with touch: false never slides the idle expiry`, async (t) => {
+    let now = base
+    // A minute, so Redis's own TTL (set from the caller's clock, counted in
+    // real time) cannot expire the key on a slow machine before the reads.
+    const { store, close } = await open(60_000, () => now)
+    t.teardown(close)
+    await store.create(
+      make('watched', now, { idleExpiresAt: now + 60_000, absoluteExpiresAt: now + 600_000 }),
+    )
+    // Read at every step past the touch interval, as the WebSocket session
+    // watch does while a socket is silent: the session still ends on time.
+    for (const step of [20_000, 20_000, 19_000]) {
+      now += step
+      const seen = await store.get('watched', now, { touch: false })
+      t.equal(seen?.idleExpiresAt, base + 60_000, `at +${now - base} ms: alive, its idle expiry where it was`)
+    }
+    now = base + 60_000
+    t.equal(await store.get('watched', now, { touch: false }), undefined, 'gone at its idle expiry')
+    t.equal(await store.get('watched', now), undefined, 'for every reader')
+  })
 }

@@ -1,0 +1,220 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import { WebSocket } from 'ws'
+
+/**
+ * Bytes a leg may hold unsent before the gateway stops reading the other
+ * leg: 1 MiB is many typical messages, so a steady stream never stalls on
+ * it, and small beside the per-socket memory a hostile upstream or a stalled
+ * browser could otherwise pile up without bound.
+ */
+export const HIGH_WATER_MARK = 1024 * 1024 // 1 MiB
+
+/**
+ * What may still reach a leg after the relay stopped reading the other,
+ * beyond HIGH_WATER_MARK and the message that crossed it: the rest of one
+ * TCP read (64 KiB) and what `ws` had queued to parse (16 KiB). Plain
+ * messages never come near it. Compressed ones can: a read of 64 KiB of
+ * deflated zeros inflates a thousandfold, message by message, each within
+ * `maxMessage`, before the pause takes effect. Past this much the sender is
+ * outrunning flow control, and the socket is closed as for a message too big.
+ */
+const AFTER_PAUSE = 1024 * 1024 // 1 MiB
+
+/** Which side of the gateway a leg faces. */
+export type Leg = 'browser' | 'upstream'
+
+/** Why the gateway closed a socket of its own accord. */
+export type BrokenBound = 'message_too_large' | 'dead_peer'
+
+/**
+ * Beats in a row without a sign of life that make a leg dead: one could be
+ * a single stall of the gateway's event loop, two are a peer that is gone.
+ */
+const DEAD_AFTER = 2
+
+/** RFC 6455 §7.4.1: "a message that is too big for it to process". */
+export const CLOSE_TOO_BIG = 1009
+
+/**
+ * What the live leg is told when the other's peer is found dead: the
+ * browser went away (RFC 6455 §7.4.1's 1001), or the upstream stopped
+ * answering (1014 "Bad Gateway" in the IANA close code registry).
+ */
+const PEER_GONE: Readonly<Record<Leg, readonly [number, string]>> = {
+  browser: [1001, 'browser went away'],
+  upstream: [1014, 'upstream unreachable'],
+}
+
+export interface SocketPairOptions {
+  /** Largest message either leg may send, bytes; `ws` enforces it on each leg as it reads. */
+  readonly maxMessage: number
+  readonly log: FastifyBaseLogger
+  /** The gateway is closing the pair because `leg`'s peer broke a bound. */
+  readonly onBroken?: (leg: Leg, bound: BrokenBound) => void
+}
+
+interface LegState {
+  readonly name: Leg
+  readonly socket: WebSocket
+  /** A frame came from this leg's peer since the last beat. */
+  heard: boolean
+  /** Beats in a row without a sign of life. */
+  quiet: number
+  /** Messages this leg has handed to the kernel, and how many it had at the last beat. */
+  taken: number
+  takenAtBeat: number
+}
+
+/**
+ * One proxied WebSocket: the browser's leg and the upstream's, relayed both
+ * ways with flow control, and each leg held to the route's bounds.
+ *
+ * - Messages: `ws` reads at most `maxMessage` per message (after
+ *   inflation) on either leg and closes a leg that sends more with 1009;
+ *   the other leg is closed with 1009 too.
+ * - Liveness: `beat()` pings each leg with a token of the pair's own, and
+ *   drops a leg whose peer has neither sent a frame nor taken one of ours
+ *   for two beats in a row: within two to three ping intervals of its last
+ *   sign of life. A leg the relay is not reading is spared: its pong may be
+ *   waiting behind what it sent. A frame still arriving is no sign of
+ *   life (no pong can come until it ends), so one dribbled in slowly does
+ *   not keep its leg open.
+ */
+export class SocketPair {
+  readonly #browser: LegState
+  readonly #upstream: LegState
+  readonly #options: SocketPairOptions
+  /** The payload of the gateway's own pings, so their pongs are not relayed. */
+  readonly #token = randomBytes(8)
+  readonly #ceiling: number
+  #broken = false
+
+  constructor(browser: WebSocket, upstream: WebSocket, options: SocketPairOptions) {
+    this.#options = options
+    this.#ceiling = HIGH_WATER_MARK + options.maxMessage + AFTER_PAUSE
+    this.#browser = { name: 'browser', socket: browser, heard: true, quiet: 0, taken: 0, takenAtBeat: 0 }
+    this.#upstream = { name: 'upstream', socket: upstream, heard: true, quiet: 0, taken: 0, takenAtBeat: 0 }
+    this.#relay(this.#browser, this.#upstream)
+    this.#relay(this.#upstream, this.#browser)
+  }
+
+  /** One heartbeat: drops a dead leg, else pings both. Called every `pingInterval`. */
+  beat(): void {
+    for (const leg of [this.#browser, this.#upstream]) {
+      const { socket } = leg
+      if (socket.readyState !== WebSocket.OPEN) continue
+      const alive = leg.heard || socket.isPaused || leg.taken !== leg.takenAtBeat
+      leg.quiet = alive ? 0 : leg.quiet + 1
+      if (leg.quiet >= DEAD_AFTER) {
+        this.#dead(leg)
+        return
+      }
+      leg.heard = false
+      leg.takenAtBeat = leg.taken
+      socket.ping(this.#token)
+    }
+  }
+
+  /**
+   * Relays `from`'s frames to `to`, reading `from` only while `to` holds
+   * less than HIGH_WATER_MARK unsent: TCP's flow control then reaches the
+   * peer of `from`, which stalls instead of the gateway buffering for it.
+   */
+  #relay(from: LegState, to: LegState): void {
+    const source = from.socket
+    const target = to.socket
+    const resumeIfDrained = (err?: Error | null) => {
+      if (!err) to.taken++
+      // A `to` that is closing sends nothing more: `from` is read again so
+      // its own close handshake completes.
+      if (
+        source.isPaused &&
+        (target.readyState !== WebSocket.OPEN || target.bufferedAmount < HIGH_WATER_MARK)
+      )
+        source.resume()
+    }
+    // RFC 6455 §5.5.1: a leg the gateway is closing is read for its peer's
+    // close frame; the data its peer sends meanwhile goes nowhere.
+    const open = () => source.readyState === WebSocket.OPEN && target.readyState === WebSocket.OPEN
+    source.on('message', (data, binary) => {
+      from.heard = true
+      if (!open()) return
+      target.send(data, { binary }, resumeIfDrained)
+      this.#throttle(from, to)
+    })
+    // Pings and pongs of the peers travel end to end (both legs): each
+    // side's liveness check measures the other side, not the gateway.
+    source.on('ping', (data) => {
+      from.heard = true
+      if (!open()) return
+      target.ping(data)
+      this.#throttle(from, to)
+    })
+    source.on('pong', (data) => {
+      from.heard = true
+      if (data.equals(this.#token) || !open()) return
+      target.pong(data)
+      this.#throttle(from, to)
+    })
+    source.on('error', (err: Error & { code?: string }) => {
+      // `ws` has closed `source` with 1009 itself, and stopped reading it.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#tooBig(from, to)
+      this.#options.log.debug({ leg: from.name, err }, 'websocket error')
+    })
+    source.on('close', (code, reason) => closeLike(target, code, reason))
+  }
+
+  #throttle(from: LegState, to: LegState): void {
+    const buffered = to.socket.bufferedAmount
+    if (buffered >= HIGH_WATER_MARK) from.socket.pause()
+    if (buffered > this.#ceiling) this.#tooBig(from, to)
+  }
+
+  /**
+   * `from` sent more than may be held. A message too big has had `ws` close
+   * `from` itself, and stop reading it. A sender that outran flow control
+   * is dropped without its closing handshake: reading on for its close
+   * frame would inflate all it has queued, to throw it away.
+   */
+  #tooBig(from: LegState, to: LegState): void {
+    if (this.#broken) return
+    this.#broken = true
+    this.#options.onBroken?.(from.name, 'message_too_large')
+    if (to.socket.readyState === WebSocket.OPEN) closeLeg(to.socket, CLOSE_TOO_BIG, 'message too big')
+    if (from.socket.readyState === WebSocket.OPEN) from.socket.terminate()
+  }
+
+  #dead(leg: LegState): void {
+    if (this.#broken) return
+    this.#broken = true
+    this.#options.onBroken?.(leg.name, 'dead_peer')
+    const other = leg === this.#browser ? this.#upstream : this.#browser
+    const [code, reason] = PEER_GONE[leg.name]
+    // The live leg first: the dead one's 1006 would otherwise drop it as abruptly.
+    if (other.socket.readyState === WebSocket.OPEN) closeLeg(other.socket, code, reason)
+    leg.socket.terminate()
+  }
+}
+
+/**
+ * Starts `socket`'s closing handshake. The relay may have paused it; its
+ * peer's close frame must still be read (RFC 6455 §5.5.1), or the handshake
+ * ends only when `ws`'s close timer destroys the socket, as a 1006.
+ */
+export function closeLeg(socket: WebSocket, code?: number, reason?: string | Buffer): void {
+  socket.resume()
+  socket.close(code, reason)
+}
+
+/**
+ * Closes `socket` as its peer closed: the same code and reason, none when
+ * the peer sent none (1005), and abruptly when the peer vanished (1006):
+ * neither may be sent (RFC 6455 §7.4.1).
+ */
+function closeLike(socket: WebSocket, code: number, reason: Buffer): void {
+  if (socket.readyState !== WebSocket.OPEN) return
+  if (code === 1006) socket.terminate()
+  else if (code === 1005) closeLeg(socket)
+  else closeLeg(socket, code, reason)
+}

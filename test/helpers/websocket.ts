@@ -1,0 +1,119 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Test } from 'tap'
+import { type ClientOptions, type ServerOptions, WebSocket, WebSocketServer } from 'ws'
+import type { CookieJar } from './cookie-jar.js'
+import type { Stack } from './stack.js'
+
+/** Longest any handshake or close may take in a WebSocket test before it fails. */
+export const BOUND = 5_000 // ms
+
+export interface WsUpstream {
+  readonly url: string
+  /** The headers of every upgrade the upstream accepted, in order. */
+  readonly upgrades: IncomingHttpHeaders[]
+  /** The upstream's end of the next socket it accepts (or of one it has accepted and not yet handed out). */
+  next(): Promise<WebSocket>
+}
+
+/**
+ * A real `ws` upstream that echoes every message back, closed at the end
+ * of `t` (after the stack, which a test starts later, so its sockets go
+ * first). `options` are `ws`'s own: `autoPong: false` makes a peer that
+ * never answers a ping, `perMessageDeflate: true` one that would compress.
+ */
+export async function wsUpstream(t: Test, options: ServerOptions = {}): Promise<WsUpstream> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...options })
+  await new Promise<void>((resolve) => wss.once('listening', resolve))
+  const upgrades: IncomingHttpHeaders[] = []
+  const accepted: WebSocket[] = []
+  const waiting: ((socket: WebSocket) => void)[] = []
+  wss.on('connection', (socket, request) => {
+    upgrades.push(request.headers)
+    socket.on('message', (data, binary) => socket.send(data as Buffer, { binary }))
+    socket.on('error', () => {})
+    const waiter = waiting.shift()
+    if (waiter) waiter(socket)
+    else accepted.push(socket)
+  })
+  t.teardown(async () => {
+    for (const client of wss.clients) client.terminate()
+    await new Promise((resolve) => wss.close(resolve))
+  })
+  return {
+    url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    upgrades,
+    next() {
+      const socket = accepted.shift()
+      return socket ? Promise.resolve(socket) : new Promise((resolve) => waiting.push(resolve))
+    },
+  }
+}
+
+/** A refused upgrade, as the client saw it. */
+export interface Refused {
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  readonly body: string
+}
+
+/** Opens a socket through the gateway and resolves once open; rejects with the HTTP answer when refused. */
+export function openSocket(url: string, headers: Record<string, string>, options: ClientOptions = {}) {
+  return new Promise<WebSocket>((resolve, reject) => {
+    const socket = new WebSocket(url, { headers, handshakeTimeout: BOUND, ...options })
+    socket.once('open', () => resolve(socket))
+    socket.once('unexpected-response', (_req, res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => {
+        body += chunk
+      })
+      res.on('end', () =>
+        reject({ status: res.statusCode ?? 0, headers: res.headers, body } satisfies Refused),
+      )
+    })
+    socket.once('error', reject)
+  })
+}
+
+/** The socket's close, or a rejection once BOUND passes without one. */
+export function closed(socket: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve, reject) => {
+    if (socket.readyState === WebSocket.CLOSED) reject(new Error('already closed'))
+    const timer = setTimeout(() => reject(new Error(`not closed within ${BOUND} ms`)), BOUND)
+    socket.once('close', (code, reason) => {
+      clearTimeout(timer)
+      resolve({ code, reason: String(reason) })
+    })
+  })
+}
+
+/** The next message on `socket`, or a rejection once BOUND passes without one. */
+export function nextMessage(socket: WebSocket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no message within ${BOUND} ms`)), BOUND)
+    socket.once('message', (data: Buffer) => {
+      clearTimeout(timer)
+      resolve(data)
+    })
+  })
+}
+
+/** What a browser sends on an upgrade to the gateway: its cookies, if signed in, and the page's Origin. */
+export function browserHeaders(stack: Stack, jar?: CookieJar): Record<string, string> {
+  const cookie = jar?.header(`${stack.gateway.url}/`)
+  return { origin: stack.gateway.url, ...(cookie ? { cookie } : {}) }
+}
+
+export const wsUrl = (stack: Stack, path: string) => `${stack.gateway.url.replace(/^http/, 'ws')}${path}`
+
+/** Polls `condition` every 10 ms until it holds or BOUND passes; for state with no event to wait on. */
+export async function until(condition: () => boolean | Promise<boolean>): Promise<boolean> {
+  for (const end = Date.now() + BOUND; !(await condition()) && Date.now() < end; )
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  return condition()
+}
+
+/** One sample of a gateway's metrics, as Prometheus text. */
+export function metrics(stack: Stack): Promise<string> {
+  return stack.gateway.app.gatehouse.metrics.registry.metrics()
+}
