@@ -94,12 +94,24 @@ t.test(
     const { clock, browser, started, reads } = await watchedSocket(t)
     clock.advance(IDLE / 2)
     const touched = reads.next((read) => read.touch)
+    // The echo of the last message means the gateway has read all fifty.
+    let echoes = 0
+    const allRelayed = new Promise<void>((resolve) =>
+      browser.on('message', () => {
+        if (++echoes === 50) resolve()
+      }),
+    )
     for (let i = 0; i < 50; i++) browser.send(`typing ${i}`)
     const first = await touched
     t.ok(first.now >= started + IDLE / 2 && first.found, 'a check after the messages reads with the touch')
+    await allRelayed
+    // On a loaded machine the fifty may arrive on both sides of one check,
+    // so two checks may touch; never one per message.
+    await reads.next()
     const after = await reads.next()
-    t.equal(after.touch, false, 'and the one after it without: fifty messages made one touching read')
-    t.equal(reads.reads.filter((read) => read.touch).length, 1)
+    t.equal(after.touch, false, 'and a check after all fifty reads without the touch')
+    const touching = reads.reads.filter((read) => read.touch).length
+    t.ok(touching >= 1 && touching <= 2, `fifty messages made ${touching} touching reads, not one per message`)
 
     // Past the idle expiry the session had before the messages: still alive.
     clock.advance(IDLE / 2 + 1_000)
