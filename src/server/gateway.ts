@@ -18,6 +18,7 @@ import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
 import { frameworkError, installErrorHandling } from './error-handler.js'
 import { loggerOptions, requestLogger } from './logger.js'
 import { GatewayMetrics } from './metrics.js'
+import { refuseMalformedTarget } from './request-target.js'
 import { refuseRepeatedHost } from './single-host.js'
 import { createStores, type Stores } from './stores.js'
 
@@ -139,7 +140,9 @@ export async function buildGateway(
   app.decorateRequest('upstreamToken', null)
 
   installErrorHandling(app, () => metrics.storeErrors.inc())
-  // First of all hooks, on every path: before any cookie is opened.
+  // First of all hooks, on every path: before any cookie is opened or any
+  // code parses the target.
+  app.addHook('onRequest', refuseMalformedTarget)
   app.addHook('onRequest', refuseRepeatedHost)
   deferContinue(app)
   await app.register(cookiesPlugin, { config })
