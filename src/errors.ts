@@ -130,6 +130,12 @@ export const errorCatalogue = {
     error: 'duplicate_host',
     message: 'The request has more than one Host header.',
   },
+  GATEHOUSE_ERR_INVALID_FRAMING: {
+    status: 400,
+    error: 'invalid_framing',
+    message:
+      'An HTTP/1.0 request must not carry Transfer-Encoding (RFC 9112 §6.1). The connection is closed.',
+  },
   GATEHOUSE_ERR_WEBSOCKET_NOT_ENABLED: {
     status: 400,
     error: 'websocket_not_enabled',

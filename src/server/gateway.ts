@@ -16,6 +16,7 @@ import { ClientTokens } from '../tokens/client-tokens.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
 import { frameworkError, installErrorHandling } from './error-handler.js'
+import { refuseFaultyFraming } from './legacy-framing.js'
 import { loggerOptions, requestLogger } from './logger.js'
 import { GatewayMetrics } from './metrics.js'
 import { refuseMalformedTarget } from './request-target.js'
@@ -144,6 +145,7 @@ export async function buildGateway(
   // code parses the target.
   app.addHook('onRequest', refuseMalformedTarget)
   app.addHook('onRequest', refuseRepeatedHost)
+  app.addHook('onRequest', refuseFaultyFraming)
   deferContinue(app)
   await app.register(cookiesPlugin, { config })
 
