@@ -260,7 +260,7 @@ export const ConfigSchema = Type.Object(
         loginParams: Type.Array(Type.String({ minLength: 1 }), {
           default: [...DEFAULTS.loginParams],
           description:
-            'Query parameters of /auth/login passed through to the IdP; prompt is checked against prompt_values_supported.',
+            'Query parameters of /auth/login passed through to the IdP; prompt is checked against prompt_values_supported. Protocol parameters Gatehouse sets itself, and resource, are refused.',
         }),
         rateLimit: Type.Object(
           {

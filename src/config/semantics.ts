@@ -12,8 +12,11 @@ interface Finding {
 const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /**
  * Authorization request parameters Gatehouse sets itself (RFC 6749 §4.1.1,
- * RFC 7636 §4.3, OIDC Core §3.1.2.1); a configured or passed-through value
- * would change the protocol under it.
+ * RFC 7636 §4.3, OIDC Core §3.1.2.1) or whose value its flow depends on; a
+ * configured or passed-through value would change the protocol under it.
+ * `request` (RFC 9101) would replace every parameter, state and PKCE
+ * included; `request_uri` is PAR's (RFC 9126); `response_mode` other than
+ * the default would send the code where `/callback` does not read it.
  */
 export const RESERVED_AUTHORIZATION_PARAMS: ReadonlySet<string> = new Set([
   'response_type',
@@ -24,6 +27,18 @@ export const RESERVED_AUTHORIZATION_PARAMS: ReadonlySet<string> = new Set([
   'nonce',
   'code_challenge',
   'code_challenge_method',
+  'request',
+  'request_uri',
+  'response_mode',
+])
+
+/**
+ * `resource` (RFC 8707 §2) may be configured, as ADFS needs, but Gatehouse
+ * sets it from `routes[].resource`: a browser choosing it would choose which
+ * resource servers the session's refresh token is good for.
+ */
+const BROWSER_MUST_NOT_CHOOSE: ReadonlyMap<string, string> = new Map([
+  ['resource', ' (from routes[].resource); a browser must not choose it'],
 ])
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
@@ -74,8 +89,12 @@ export function checkSemantics(config: RawConfig): Finding[] {
     }
   }
   config.auth.loginParams.forEach((name, i) => {
-    if (RESERVED_AUTHORIZATION_PARAMS.has(name)) {
-      add(['auth', 'loginParams', i], `${name} is a protocol parameter Gatehouse sets itself; remove it`)
+    const why = BROWSER_MUST_NOT_CHOOSE.get(name)
+    if (RESERVED_AUTHORIZATION_PARAMS.has(name) || why !== undefined) {
+      add(
+        ['auth', 'loginParams', i],
+        `${name} is a protocol parameter Gatehouse sets itself${why ?? ''}; remove it`,
+      )
     }
   })
 
