@@ -146,6 +146,11 @@ export const errorCatalogue = {
     error: 'invalid_upgrade',
     message: 'The WebSocket upgrade request is malformed.',
   },
+  GATEHOUSE_ERR_METHOD_NOT_ALLOWED: {
+    status: 405,
+    error: 'method_not_allowed',
+    message: 'This route does not accept this method; the Allow header lists those it does.',
+  },
   GATEHOUSE_ERR_PAYLOAD_TOO_LARGE: {
     status: 413,
     error: 'payload_too_large',

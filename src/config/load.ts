@@ -7,11 +7,11 @@ import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
-import { ConfigSchema, type RawConfig } from './schema.js'
+import { ConfigSchema, HTTP_METHODS, type RawConfig } from './schema.js'
 import { checkSemantics, checkWarnings } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
 import { closest } from './suggest.js'
-import type { ClientKey, GatehouseConfig, RouteConfig } from './types.js'
+import type { ClientKey, GatehouseConfig, HttpMethod, RouteConfig } from './types.js'
 
 type Path = (string | number)[]
 
@@ -230,6 +230,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       scopes: r.scopes,
       ...(r.resource === undefined ? {} : { resource: r.resource }),
       retryOnInvalidToken: r.retryOnInvalidToken,
+      methods: routeMethods(r.methods),
       csrf: r.csrf,
       anonymous: r.anonymous ?? false,
       timeout: parseDuration(r.timeout),
@@ -292,6 +293,12 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
     metrics: { enabled: config.metrics.enabled, host: config.metrics.host, port: config.metrics.port },
     routes,
   }
+}
+
+/** RFC 9110 §9.3.2: HEAD is GET without the body, so a route that serves one serves both. */
+function routeMethods(listed: readonly HttpMethod[] | undefined): HttpMethod[] {
+  if (listed === undefined) return [...HTTP_METHODS]
+  return HTTP_METHODS.filter((m) => listed.includes(m) || (m === 'HEAD' && listed.includes('GET')))
 }
 
 function trimSlash(path: string): string {

@@ -32,6 +32,9 @@ const Duration = (description: string, defaultValue?: string) =>
 
 const strict = { additionalProperties: false } as const
 
+/** The methods a proxy route can serve (@fastify/http-proxy registers these). */
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+
 export const ServerSchema = Type.Object(
   {
     host: Type.String({ default: DEFAULTS.host, description: 'Interface to listen on.' }),
@@ -215,6 +218,14 @@ export const RouteSchema = Type.Object(
       description:
         'token: user and optional-user: when the upstream answers 401 with WWW-Authenticate: Bearer error="invalid_token", refresh the token once and replay the request (bodies up to 64 KiB; larger ones get the 401).',
     }),
+    methods: Type.Optional(
+      Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), {
+        minItems: 1,
+        uniqueItems: true,
+        description:
+          'The methods this route accepts, e.g. [GET, POST]; any other gets 405 with Allow, before the session is read or a token used. HEAD comes with GET. Default: all of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS.',
+      }),
+    ),
     csrf: Type.Boolean({
       default: true,
       description: 'Require the anti-forgery header; false for static routes.',

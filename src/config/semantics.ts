@@ -172,6 +172,10 @@ export function checkSemantics(config: RawConfig): Finding[] {
         add(['routes', i, 'resource'], 'must not contain a fragment (RFC 8707 §2)')
       }
     }
+    // RFC 6455 §4.1: the opening handshake is a GET.
+    if (route.websocket && route.methods !== undefined && !route.methods.includes('GET')) {
+      add(['routes', i, 'methods'], 'must include GET on a websocket route: the upgrade is a GET')
+    }
     if (route.token !== 'client' && route.anonymous !== undefined) {
       add(['routes', i, 'anonymous'], 'applies only to token: client routes')
     }

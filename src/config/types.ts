@@ -4,6 +4,8 @@ export type { RedisNode, RedisStoreConfig, StoreConfig } from './store-url.js'
 
 export type TokenMode = 'user' | 'optional-user' | 'client' | 'none'
 
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
 export interface RouteConfig {
@@ -24,6 +26,11 @@ export interface RouteConfig {
   readonly resource?: string | undefined
   /** Refresh and replay once after an upstream 401 `invalid_token` (`user` and `optional-user` routes). */
   readonly retryOnInvalidToken: boolean
+  /**
+   * The methods the route accepts, in `HTTP_METHODS` order, HEAD with GET;
+   * all of them unless `methods` was set.
+   */
+  readonly methods: readonly HttpMethod[]
   readonly csrf: boolean
   /** `client` routes only: serve callers without a session. */
   readonly anonymous: boolean

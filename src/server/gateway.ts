@@ -9,6 +9,7 @@ import { healthRoutes, type ReadinessFailure } from '../http/health.js'
 import { logoutEverywhereRoute } from '../http/logout-everywhere.js'
 import { OidcClient } from '../oidc/client.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
+import { refuseUnlistedMethod } from '../proxy/methods.js'
 import { registerProxyRoutes } from '../proxy/routes.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { Sessions } from '../session/sessions.js'
@@ -146,6 +147,8 @@ export async function buildGateway(
   app.addHook('onRequest', refuseMalformedTarget)
   app.addHook('onRequest', refuseRepeatedHost)
   app.addHook('onRequest', refuseFaultyFraming)
+  // Before the cookie plugin's hook: a method the route refuses costs no session work.
+  app.addHook('onRequest', refuseUnlistedMethod)
   deferContinue(app)
   await app.register(cookiesPlugin, { config })
 

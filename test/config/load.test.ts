@@ -65,6 +65,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     token: 'user',
     scopes: [],
     retryOnInvalidToken: true,
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     csrf: true,
     anonymous: false,
     timeout: 30_000,

@@ -101,18 +101,21 @@ const FRONT_PROXY_IDENTITY = {
   Cf_Access_Authenticated_User_Email: 'admin@example.com',
 }
 
-t.test('identity headers of other front proxies, and method overrides, never reach the upstream', async (t) => {
-  const { upstream, base } = await setup(t)
-  const { jar } = await login(base)
-  const cookie = jar.header(`${base}/api/user/x`)!
-  for (const path of ['/api/user/x', '/api/maybe/x', '/api/public/x']) {
-    const res = await rawCall(`${base}${path}`, { ...FRONT_PROXY_IDENTITY, cookie })
-    t.equal(res.status, 200, path)
-    const seen = upstream.seen.at(-1)!
-    for (const name of Object.keys(FRONT_PROXY_IDENTITY))
-      t.equal(seen.headers[name.toLowerCase()], undefined, `${path}: ${name} stripped`)
-  }
-})
+t.test(
+  'identity headers of other front proxies, and method overrides, never reach the upstream',
+  async (t) => {
+    const { upstream, base } = await setup(t)
+    const { jar } = await login(base)
+    const cookie = jar.header(`${base}/api/user/x`)!
+    for (const path of ['/api/user/x', '/api/maybe/x', '/api/public/x']) {
+      const res = await rawCall(`${base}${path}`, { ...FRONT_PROXY_IDENTITY, cookie })
+      t.equal(res.status, 200, path)
+      const seen = upstream.seen.at(-1)!
+      for (const name of Object.keys(FRONT_PROXY_IDENTITY))
+        t.equal(seen.headers[name.toLowerCase()], undefined, `${path}: ${name} stripped`)
+    }
+  },
+)
 
 t.test('a route passes the headers it names, and only those', async (t) => {
   const { upstream, base } = await setup(t)
