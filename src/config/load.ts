@@ -279,6 +279,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
     tokens: {
       refreshBefore: parseDuration(config.tokens.refreshBefore),
       refreshWait: parseDuration(config.tokens.refreshWait),
+      retryCooldown: parseDuration(config.tokens.retryCooldown),
     },
     auth: {
       basePath: trimSlash(config.auth.basePath),

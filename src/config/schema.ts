@@ -17,6 +17,7 @@ export const DEFAULTS = {
   localCache: 10_000,
   refreshBefore: '30s',
   refreshWait: '10s',
+  retryCooldown: '1m',
   routeTimeout: '30s',
   bodyLimit: '1mb',
   metricsHost: '127.0.0.1',
@@ -185,6 +186,10 @@ export const TokensSchema = Type.Object(
   {
     refreshBefore: Duration('Refresh an access token this long before it expires.', DEFAULTS.refreshBefore),
     refreshWait: Duration("Longest a request waits on another request's refresh.", DEFAULTS.refreshWait),
+    retryCooldown: Duration(
+      "Per session and route: after an upstream's 401 invalid_token has forced a refresh (retryOnInvalidToken), the next such 401 within this time, for another token, passes to the browser instead of forcing another. Shared across instances with the Redis store. 0 turns it off.",
+      DEFAULTS.retryCooldown,
+    ),
   },
   { ...strict, default: {}, description: 'Access-token freshness.' },
 )

@@ -126,6 +126,12 @@ export interface GatehouseConfig {
     readonly refreshBefore: number
     /** How long a request may wait on another request's refresh, ms. */
     readonly refreshWait: number
+    /**
+     * Per session and route: after a refresh forced by an upstream's 401
+     * `invalid_token`, how long another refused token only passes its 401
+     * on, ms; 0 never holds one back.
+     */
+    readonly retryCooldown: number
   }
   readonly auth: {
     readonly basePath: string

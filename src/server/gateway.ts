@@ -113,6 +113,7 @@ export async function buildGateway(
     ...fetchOnce,
     store: stores.sessions,
     coordination: options.coordination ?? 'single-flight',
+    cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
     observer: {
       refreshed(outcome, ms, resource, sessionId) {
         metrics.refreshes.inc({ outcome, resource })
@@ -120,6 +121,7 @@ export async function buildGateway(
         logRefresh(app.log, outcome, ms, sessionId, resource)
       },
       joined: () => metrics.refreshJoins.inc(),
+      cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
     },
   })
   const clientTokens = new ClientTokens({

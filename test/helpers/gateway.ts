@@ -37,6 +37,8 @@ export interface TestConfigInput {
   readonly store?: string
   readonly refreshBefore?: number
   readonly refreshWait?: number
+  /** `tokens.retryCooldown`, ms. */
+  readonly retryCooldown?: number
   readonly idpTimeout?: number
   readonly secrets?: readonly string[]
   readonly idleTimeout?: number
@@ -104,7 +106,11 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       localCache: input.localCache,
       claims: input.claims,
     }),
-    tokens: present({ refreshBefore: ms(input.refreshBefore ?? 5_000), refreshWait: ms(input.refreshWait) }),
+    tokens: present({
+      refreshBefore: ms(input.refreshBefore ?? 5_000),
+      refreshWait: ms(input.refreshWait),
+      retryCooldown: ms(input.retryCooldown),
+    }),
     auth: present({ loginParams: input.loginParams, rateLimit: { max: input.rateLimitMax ?? 1_000 } }),
     logging: present({ level: input.logLevel ?? 'silent', accessLog: input.accessLog }),
     metrics: { port: 0 },
