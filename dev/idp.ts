@@ -56,6 +56,12 @@ export interface DevIdpOptions {
   /** Advertise and serve Pushed Authorization Requests (RFC 9126). Default false. */
   readonly par?: boolean
   /**
+   * Accept POST at the end-session endpoint (RP-Initiated Logout 1.0 §2),
+   * as Keycloak does; oidc-provider's default refuses it (404), as some
+   * OPs do. Default false.
+   */
+  readonly endSessionPost?: boolean
+  /**
    * More discovery metadata, e.g. `prompt_values_supported`, which
    * oidc-provider does not advertise itself and Keycloak or Entra ID do.
    */
@@ -224,6 +230,23 @@ function rewriteSubject(res: ServerResponse, subject: (sub: string) => string) {
   }) as ServerResponse['end']
 }
 
+/**
+ * Browsers refuse a `SameSite=None` cookie without `Secure`, which a dev IdP
+ * on plain http cannot set: its session cookie would be dropped and every
+ * login would loop. Sent `Lax` instead, it still reaches the IdP on a
+ * same-site POST, and every port of 127.0.0.1 is one site.
+ */
+function sameSiteLaxOverHttp(res: ServerResponse) {
+  const setHeader = res.setHeader.bind(res)
+  res.setHeader = ((name: string, value: number | string | readonly string[]) => {
+    if (name.toLowerCase() !== 'set-cookie' || typeof value === 'number') return setHeader(name, value)
+    const lines = (typeof value === 'string' ? [value] : [...value]).map((line) =>
+      /;\s*secure\b/i.test(line) ? line : line.replace(/;\s*samesite=none/i, '; samesite=lax'),
+    )
+    return setHeader(name, lines)
+  }) as ServerResponse['setHeader']
+}
+
 async function impliedConsent(ctx: KoaContextWithOIDC) {
   const accountId = ctx.oidc.session?.accountId
   if (!accountId || !ctx.oidc.client) return undefined
@@ -276,7 +299,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       : {}),
     ...(options.signingKey ? { jwks: { keys: [options.signingKey] } } : {}),
     claims: { openid: ['sub', 'sid'], profile: ['name', 'locale'] },
-    cookies: { keys: ['gatehouse-dev-idp-cookie-key-not-secret'] },
+    cookies: {
+      keys: ['gatehouse-dev-idp-cookie-key-not-secret'],
+      // oidc-provider takes POSTs only with its session cookie SameSite=None
+      // (see `endSessionPost`); on plain http it is sent Lax instead, below.
+      ...(options.endSessionPost ? { long: { httpOnly: true, sameSite: 'none' as const } } : {}),
+    },
+    ...(options.endSessionPost ? { enableHttpPostMethods: true } : {}),
     clockTolerance: 5,
     features: {
       devInteractions: { enabled: true },
@@ -395,6 +424,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       })
     }
     if (path === '/me' && options.userinfoSubject) rewriteSubject(res, options.userinfoSubject)
+    if (options.endSessionPost) sameSiteLaxOverHttp(res)
     const ms = typeof delay === 'function' ? delay() : delay
     const refused = options.resourceIndicators?.refusedAtTokenEndpoint ?? []
     const serve = () =>

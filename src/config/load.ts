@@ -284,6 +284,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
     auth: {
       basePath: trimSlash(config.auth.basePath),
       loginParams: config.auth.loginParams,
+      endSession: config.auth.endSession,
       rateLimit: { max: config.auth.rateLimit.max, window: parseDuration(config.auth.rateLimit.window) },
     },
     csrf: { header: config.csrf.header.toLowerCase() },

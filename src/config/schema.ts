@@ -278,6 +278,11 @@ export const ConfigSchema = Type.Object(
           description:
             'Query parameters of /auth/login passed through to the IdP; prompt is checked against prompt_values_supported. Protocol parameters Gatehouse sets itself, and resource, are refused.',
         }),
+        endSession: Type.Union([Type.Literal('post'), Type.Literal('client-id'), Type.Literal('get')], {
+          default: 'post',
+          description:
+            "How /auth/logout sends the browser to the IdP's end_session_endpoint (RP-Initiated Logout 1.0). post: a self-submitting form carries id_token_hint in a POST body, never in a URL. client-id: a redirect with client_id (and logout_hint from the login_hint claim, when the session has one) instead of the ID token. get: a redirect with id_token_hint in the URL, for OPs that take neither.",
+        }),
         rateLimit: Type.Object(
           {
             max: Type.Integer({ minimum: 1, default: 30, description: 'Requests per client IP and window.' }),

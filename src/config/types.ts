@@ -137,6 +137,12 @@ export interface GatehouseConfig {
     readonly basePath: string
     /** `/auth/login` query parameters passed through to the IdP. */
     readonly loginParams: readonly string[]
+    /**
+     * How the logout reaches the IdP (RP-Initiated Logout 1.0 §2): a POST
+     * carrying the ID token, a redirect naming the client instead, or a
+     * redirect with the ID token in its URL.
+     */
+    readonly endSession: 'post' | 'client-id' | 'get'
     /** Per client IP, on login and callback: at most `max` requests per `window` ms. */
     readonly rateLimit: { readonly max: number; readonly window: number }
   }

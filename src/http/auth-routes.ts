@@ -6,7 +6,7 @@ import { interactionRequired } from '../oidc/translate.js'
 import type { Sessions } from '../session/sessions.js'
 import { csrfCheck } from './csrf.js'
 import { loginParams } from './login-params.js'
-import { errorPage, PAGE_CSP } from './pages.js'
+import { endSessionCsp, endSessionPage, errorPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
 
 export interface AuthRouteDeps {
@@ -149,8 +149,22 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       }
     }
     await sessions.destroy(request, session)
-    const endSession = oidc.endSessionUrl(session.tokens.idToken)
-    return reply.redirect(endSession ? endSession.href : '/', 302)
+    const mode = config.auth.endSession
+    const loginHint = session.claims.login_hint
+    const end = oidc.endSessionRequest(
+      mode === 'client-id' ? undefined : session.tokens.idToken,
+      typeof loginHint === 'string' ? loginHint : undefined,
+    )
+    if (!end) return reply.redirect('/', 302)
+    if (mode !== 'post') {
+      for (const [name, value] of end.params) end.endpoint.searchParams.append(name, value)
+      return reply.redirect(end.endpoint.href, 302)
+    }
+    return reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('content-security-policy', endSessionCsp(end.endpoint, config.server.publicUrl))
+      .header('referrer-policy', 'no-referrer')
+      .send(endSessionPage(end.endpoint, end.params))
   })
 }
 

@@ -253,15 +253,24 @@ export class OidcClient {
     }
   }
 
-  /** OpenID Connect RP-Initiated Logout 1.0, or `undefined` when the IdP has none. */
-  endSessionUrl(idToken: string | undefined): URL | undefined {
+  /**
+   * The parameters of an OpenID Connect RP-Initiated Logout 1.0 request
+   * (§2), or `undefined` when the IdP has no `end_session_endpoint`. With
+   * `idToken` they carry `id_token_hint`; without, `client_id` alone names
+   * the client, and `logoutHint` (the OP's own format, §2) the user.
+   */
+  endSessionRequest(
+    idToken: string | undefined,
+    logoutHint?: string,
+  ): { readonly endpoint: URL; readonly params: URLSearchParams } | undefined {
     const endpoint = this.#as?.end_session_endpoint
     if (!endpoint) return undefined
-    const url = new URL(endpoint)
-    if (idToken) url.searchParams.set('id_token_hint', idToken)
-    url.searchParams.set('post_logout_redirect_uri', this.#postLogoutRedirectUri)
-    url.searchParams.set('client_id', this.#client.client_id)
-    return url
+    const params = new URLSearchParams()
+    if (idToken) params.set('id_token_hint', idToken)
+    else if (logoutHint) params.set('logout_hint', logoutHint)
+    params.set('post_logout_redirect_uri', this.#postLogoutRedirectUri)
+    params.set('client_id', this.#client.client_id)
+    return { endpoint: new URL(endpoint), params }
   }
 
   close(): Promise<void> {

@@ -58,6 +58,7 @@ export interface TestConfigInput {
   readonly oidc?: Partial<GatehouseConfig['oidc']>
   readonly claims?: readonly string[]
   readonly loginParams?: readonly string[]
+  readonly endSession?: GatehouseConfig['auth']['endSession']
 }
 
 /** What a strict OP needs before it honours offline_access (OIDC Core §11). */
@@ -111,7 +112,11 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       refreshWait: ms(input.refreshWait),
       retryCooldown: ms(input.retryCooldown),
     }),
-    auth: present({ loginParams: input.loginParams, rateLimit: { max: input.rateLimitMax ?? 1_000 } }),
+    auth: present({
+      loginParams: input.loginParams,
+      endSession: input.endSession,
+      rateLimit: { max: input.rateLimitMax ?? 1_000 },
+    }),
     logging: present({ level: input.logLevel ?? 'silent', accessLog: input.accessLog }),
     metrics: { port: 0 },
     routes: input.routes.map((r) => present({ ...r, timeout: ms(r.timeout), bodyLimit: r.bodyLimit })),
