@@ -271,6 +271,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       idleTimeout: parseDuration(config.session.idleTimeout),
       absoluteTimeout: parseDuration(config.session.absoluteTimeout),
       cookieName: secure ? `__Host-${config.session.cookieName}` : config.session.cookieName,
+      sameSite: config.session.sameSite,
       keyPrefix: config.session.keyPrefix,
       maxSessions: config.session.maxSessions,
       localCache: config.session.localCache,

@@ -160,6 +160,11 @@ export const SessionSchema = Type.Object(
       default: 'gatehouse',
       description: 'Session cookie name; becomes __Host-<name> when publicUrl is https.',
     }),
+    sameSite: Type.Union([Type.Literal('lax'), Type.Literal('strict')], {
+      default: 'lax',
+      description:
+        "SameSite of the session cookie. strict: the browser sends it only on requests this site starts, so a link from another site opens the SPA signed out until its first API call; the callback then lands on returnTo through a page of this origin, since the IdP's redirect is cross-site. The login-state cookie stays lax: it must come back with the IdP's redirect.",
+    }),
     keyPrefix: Type.String({ default: 'gatehouse:', description: 'Prefix of every key in a shared store.' }),
     maxSessions: Type.Integer({
       minimum: 1,

@@ -109,6 +109,8 @@ export interface GatehouseConfig {
     readonly absoluteTimeout: number
     /** Derived: final cookie name, `__Host-` prefixed when `server.secure`. */
     readonly cookieName: string
+    /** SameSite of the session cookie; the login-state cookie is always `lax`. */
+    readonly sameSite: 'lax' | 'strict'
     /** Prefix of every key Gatehouse writes to a shared store. */
     readonly keyPrefix: string
     /** Memory store only: most sessions held; the least recently used is evicted past it. */

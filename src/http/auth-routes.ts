@@ -6,7 +6,7 @@ import { interactionRequired } from '../oidc/translate.js'
 import type { Sessions } from '../session/sessions.js'
 import { csrfCheck } from './csrf.js'
 import { loginParams } from './login-params.js'
-import { endSessionCsp, endSessionPage, errorPage, PAGE_CSP } from './pages.js'
+import { endSessionCsp, endSessionPage, errorPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
 
 export interface AuthRouteDeps {
@@ -45,6 +45,16 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
           `${base}/login?returnTo=${encodeURIComponent(returnTo)}`,
         ),
       )
+  }
+
+  /** The callback's last step: to `returnTo`, through a page of ours when the cookie is strict. */
+  function land(reply: FastifyReply, location: string) {
+    if (config.session.sameSite !== 'strict') return reply.redirect(location, 302)
+    return reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('content-security-policy', PAGE_CSP)
+      .header('referrer-policy', 'no-referrer')
+      .send(landingPage(location))
   }
 
   // Login and callback cost an IdP round trip and a cookie each: a per-IP
@@ -100,7 +110,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       const interaction = interactionRequired(err)
       if (interaction) {
         request.log.info({ error: interaction }, 'silent login needs interaction')
-        return reply.redirect(withQuery(login.returnTo, 'error', interaction), 302)
+        return land(reply, withQuery(login.returnTo, 'error', interaction))
       }
       const error = asGatehouseError(err)
       logFailure(request, error, 'login callback refused')
@@ -115,7 +125,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       request.log.warn({ issuer: oidc.issuer }, UNREFRESHABLE)
     }
     request.log.info({ refreshToken }, 'login completed')
-    return reply.redirect(login.returnTo, 302)
+    return land(reply, login.returnTo)
   })
 
   app.get(`${base}/user`, async (request, reply) => {

@@ -31,6 +31,23 @@ h1{font-size:1.4rem}a{color:#0b5cad}</style></head>
 `
 }
 
+/**
+ * Where the callback leaves the browser when the session cookie is
+ * `SameSite=Strict`: the IdP started this navigation from another site, so
+ * a redirect to `returnTo` would still be cross-site and arrive without the
+ * cookie just set. A refresh from this page is a navigation this origin
+ * starts, which carries it. No script; the link is for browsers that
+ * ignore the refresh. `location` is a same-origin path (`safeReturnTo`).
+ */
+export function landingPage(location: string): string {
+  const href = escapeHtml(location)
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${href}">
+<title>Signed in</title></head>
+<body><p><a href="${href}">Continue</a></p></body></html>
+`
+}
+
 /** The one script the logout page runs; its hash is all its CSP lets run. */
 const SUBMIT = 'document.forms[0].submit()'
 const SUBMIT_HASH = `'sha256-${createHash('sha256').update(SUBMIT).digest('base64')}'`

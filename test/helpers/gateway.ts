@@ -44,6 +44,7 @@ export interface TestConfigInput {
   readonly idleTimeout?: number
   readonly absoluteTimeout?: number
   readonly keyPrefix?: string
+  readonly sameSite?: GatehouseConfig['session']['sameSite']
   readonly maxSessions?: number
   readonly localCache?: number
   readonly logLevel?: GatehouseConfig['logging']['level']
@@ -103,6 +104,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       idleTimeout: ms(input.idleTimeout),
       absoluteTimeout: ms(input.absoluteTimeout),
       keyPrefix: input.keyPrefix,
+      sameSite: input.sameSite,
       maxSessions: input.maxSessions,
       localCache: input.localCache,
       claims: input.claims,
