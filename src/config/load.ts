@@ -270,7 +270,10 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       store: parseStore(config.session.store) as StoreConfig,
       idleTimeout: parseDuration(config.session.idleTimeout),
       absoluteTimeout: parseDuration(config.session.absoluteTimeout),
-      cookieName: secure ? `__Host-${config.session.cookieName}` : config.session.cookieName,
+      // __Host-Http- (draft-ietf-httpbis-layered-cookies; Chromium 140+):
+      // as __Host-, and no script may set the cookie, so XSS cannot plant a
+      // session of the attacker's. Browsers without it read it as __Host-.
+      cookieName: secure ? `__Host-Http-${config.session.cookieName}` : config.session.cookieName,
       sameSite: config.session.sameSite,
       keyPrefix: config.session.keyPrefix,
       maxSessions: config.session.maxSessions,

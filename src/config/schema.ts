@@ -48,7 +48,7 @@ export const ServerSchema = Type.Object(
     publicUrl: Type.String({
       minLength: 1,
       description:
-        'Origin the browser sees, e.g. https://app.example.com. With https, cookies are Secure and __Host- prefixed.',
+        'Origin the browser sees, e.g. https://app.example.com. With https, cookies are Secure and __Host-Http- prefixed.',
     }),
     trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front.' }),
     headersTimeout: Duration("Longest wait for a client's request headers (slowloris).", '10s'),
@@ -158,7 +158,8 @@ export const SessionSchema = Type.Object(
     cookieName: Type.String({
       pattern: '^[A-Za-z0-9_-]+$',
       default: 'gatehouse',
-      description: 'Session cookie name; becomes __Host-<name> when publicUrl is https.',
+      description:
+        'Session cookie name; becomes __Host-Http-<name> when publicUrl is https (the login-state cookie: <that>-login).',
     }),
     sameSite: Type.Union([Type.Literal('lax'), Type.Literal('strict')], {
       default: 'lax',

@@ -66,7 +66,7 @@ export interface GatehouseConfig {
     readonly port: number
     /** Origin the browser sees, without trailing slash, e.g. `https://app.example.com`. */
     readonly publicUrl: string
-    /** Derived: `publicUrl` is https, so cookies are Secure and `__Host-` prefixed. */
+    /** Derived: `publicUrl` is https, so cookies are Secure and `__Host-Http-` prefixed. */
     readonly secure: boolean
     readonly trustProxy: boolean
     /** Longest wait for a client's request headers, ms (slowloris). */
@@ -107,7 +107,7 @@ export interface GatehouseConfig {
     readonly idleTimeout: number
     /** Hard limit from login, ms. */
     readonly absoluteTimeout: number
-    /** Derived: final cookie name, `__Host-` prefixed when `server.secure`. */
+    /** Derived: final cookie name, `__Host-Http-` prefixed when `server.secure`. */
     readonly cookieName: string
     /** SameSite of the session cookie; the login-state cookie is always `lax`. */
     readonly sameSite: 'lax' | 'strict'

@@ -50,7 +50,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
   t.same(config.oidc.scopes, ['openid', 'profile', 'offline_access'])
   t.equal(config.oidc.timeout, 10_000)
   t.same(config.session.secrets, [SECRET])
-  t.equal(config.session.cookieName, '__Host-gatehouse', 'https gets the __Host- prefix')
+  t.equal(config.session.cookieName, '__Host-Http-gatehouse', 'https gets the __Host-Http- prefix')
   t.equal(config.session.idleTimeout, 30 * 60_000)
   t.equal(config.session.absoluteTimeout, 12 * 3_600_000)
   t.equal(config.session.maxSessions, 100_000)
