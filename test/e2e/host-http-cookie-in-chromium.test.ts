@@ -78,6 +78,7 @@ t.test(
       page.evaluate(async () => (await fetch('/auth/user', { headers: { 'x-csrf': '1' } })).status)
     await page.evaluate(
       ([cookie, value]) => {
+        // biome-ignore lint/suspicious/noDocumentCookie: the attack under test is script writing document.cookie
         document.cookie = `${cookie}=${value}; Secure; Path=/`
       },
       [name, session!.value],
@@ -88,6 +89,7 @@ t.test(
     )
     t.equal(await who(), 401, 'Alice is not signed in as Mallory')
     await page.evaluate((value) => {
+      // biome-ignore lint/suspicious/noDocumentCookie: the attack under test is script writing document.cookie
       document.cookie = `__Host-gatehouse=${value}; Secure; Path=/`
     }, session!.value)
     t.ok(
