@@ -91,6 +91,12 @@ export interface DevIdpOptions {
   readonly clientCredentialsTtl?: number
   /** Seconds; default 86 400 (one day). */
   readonly refreshTokenTtl?: number
+  /**
+   * Add `refresh_expires_in` to every token response that carries a
+   * refresh token: the seconds it has left, as Keycloak reports it.
+   * oidc-provider itself says nothing. Default false.
+   */
+  readonly refreshExpiresIn?: boolean
   /** Latency added to every `POST /token`, in ms, or a function asked per request. */
   readonly tokenEndpointDelayMs?: number | (() => number)
   /** A private JWK to sign with, so tests can mint logout tokens the IdP would have signed. */
@@ -227,6 +233,26 @@ function rewriteSubject(res: ServerResponse, subject: (sub: string) => string) {
     const body = JSON.stringify({ ...claims, sub: subject(claims.sub) })
     res.setHeader('content-length', Buffer.byteLength(body))
     return end(body)
+  }) as ServerResponse['end']
+}
+
+/** Adds Keycloak's `refresh_expires_in` to a token response, from the refresh token's own expiry. */
+function reportRefreshExpiry(res: ServerResponse, provider: Provider) {
+  const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse
+  res.end = ((chunk?: unknown) => {
+    if (res.statusCode !== 200 || chunk === undefined) return end(chunk)
+    const body = JSON.parse(String(chunk)) as { refresh_token?: string }
+    if (!body.refresh_token) return end(chunk)
+    provider.RefreshToken.find(body.refresh_token).then(
+      (token) => {
+        const seconds = token?.exp === undefined ? undefined : token.exp - Math.floor(Date.now() / 1000)
+        const text = JSON.stringify({ ...body, refresh_expires_in: seconds })
+        res.setHeader('content-length', Buffer.byteLength(text))
+        end(text)
+      },
+      () => end(chunk),
+    )
+    return res
   }) as ServerResponse['end']
 }
 
@@ -425,6 +451,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     }
     if (path === '/me' && options.userinfoSubject) rewriteSubject(res, options.userinfoSubject)
     if (options.endSessionPost) sameSiteLaxOverHttp(res)
+    if (isToken && options.refreshExpiresIn) reportRefreshExpiry(res, provider)
     const ms = typeof delay === 'function' ? delay() : delay
     const refused = options.resourceIndicators?.refusedAtTokenEndpoint ?? []
     const serve = () =>

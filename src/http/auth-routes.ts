@@ -3,7 +3,7 @@ import type { GatehouseConfig } from '../config/types.js'
 import { causeName, type GatehouseError, gatehouseError, isGatehouseError, retryAfterOf } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { interactionRequired } from '../oidc/translate.js'
-import type { Sessions } from '../session/sessions.js'
+import { type Sessions, sessionEndsAt } from '../session/sessions.js'
 import { csrfCheck } from './csrf.js'
 import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, errorPage, landingPage, PAGE_CSP } from './pages.js'
@@ -137,7 +137,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       claims: session.claims,
       // Without a refresh token the session ends with its access token.
       refreshable: session.tokens.refreshToken !== undefined,
-      sessionExpiresAt: new Date(Math.min(session.idleExpiresAt, session.absoluteExpiresAt)).toISOString(),
+      sessionExpiresAt: new Date(sessionEndsAt(session)).toISOString(),
       logoutUrl: `${base}/logout?sid=${encodeURIComponent(session.logoutHandle)}`,
     })
   })

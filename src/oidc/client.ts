@@ -213,6 +213,9 @@ export class OidcClient {
       return {
         ...next,
         refreshToken: next.refreshToken ?? current.refreshToken,
+        // A kept refresh token keeps its expiry, unless the IdP gave a new one.
+        refreshTokenExpiresAt:
+          next.refreshTokenExpiresAt ?? (next.refreshToken ? undefined : current.refreshTokenExpiresAt),
         idToken: next.idToken ?? current.idToken,
       }
     } catch (err) {
@@ -293,8 +296,23 @@ export class OidcClient {
       accessToken: result.access_token,
       accessTokenExpiresAt: this.#expiresAt(result),
       refreshToken: result.refresh_token,
+      refreshTokenExpiresAt: this.#refreshExpiresAt(result),
       idToken: result.id_token,
     }
+  }
+
+  /**
+   * When the refresh token expires, if the IdP says: Keycloak's
+   * `refresh_expires_in`, Entra ID's `refresh_token_expires_in` (seconds;
+   * Keycloak's 0 for an offline token means no expiry). The token itself
+   * is opaque to the client (RFC 6749 §1.5), so a JWT's `exp` inside it
+   * is not read: it need not be what the server enforces.
+   */
+  #refreshExpiresAt(result: oauth.TokenEndpointResponse): number | undefined {
+    if (result.refresh_token === undefined) return undefined
+    const seconds = result.refresh_expires_in ?? result.refresh_token_expires_in
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) return undefined
+    return this.#now() + seconds * 1000
   }
 }
 

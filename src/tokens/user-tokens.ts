@@ -296,6 +296,7 @@ export class UserTokens {
       ? {
           ...current.tokens,
           refreshToken: next.refreshToken,
+          refreshTokenExpiresAt: next.refreshTokenExpiresAt,
           idToken: next.idToken,
           audiences: {
             ...current.tokens.audiences,
