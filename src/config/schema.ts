@@ -48,7 +48,7 @@ export const ServerSchema = Type.Object(
     publicUrl: Type.String({
       minLength: 1,
       description:
-        'Origin the browser sees, e.g. https://app.example.com. With https, cookies are Secure and __Host-Http- prefixed.',
+        'Origin the browser sees, e.g. https://app.example.com; plain http only for loopback development. With https, cookies are Secure and __Host-Http- prefixed.',
     }),
     trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front.' }),
     headersTimeout: Duration("Longest wait for a client's request headers (slowloris).", '10s'),

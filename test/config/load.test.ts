@@ -249,6 +249,16 @@ routes:
   ])
 })
 
+t.test('publicUrl is https, so cookies are Secure, but on loopback', async (t) => {
+  t.same(problems(minimal.replace('https://app.example.com', 'http://app.example.com')), [
+    '2 server.publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+  ])
+  for (const origin of ['http://localhost:3000', 'http://127.0.0.1:8080', 'http://[::1]:3000']) {
+    const config = parseConfig(minimal.replace('https://app.example.com', origin), 'routes.yaml', env)
+    t.equal(config.server.secure, false, `${origin}: loopback development, cookies without Secure`)
+  }
+})
+
 t.test('routes[].resource is an absolute URI on user routes (RFC 8707)', async (t) => {
   const routes = (lines: string) => minimal.replace(/routes:\n[\s\S]*$/, `routes:\n${lines}`)
   const config = parseConfig(
