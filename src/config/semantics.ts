@@ -62,8 +62,8 @@ export function checkSemantics(config: RawConfig): Finding[] {
   } else if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
     add(['server', 'publicUrl'], 'must be an origin only, without a path, query or fragment')
   } else if (publicUrl.protocol === 'http:' && !LOOPBACK.test(publicUrl.hostname)) {
-    // draft-ietf-oauth-browser-based-apps §6.1.3.2: the BFF MUST set Secure,
-    // which a browser honours only over https.
+    // RFC 10017 §6.1.3.2: the BFF MUST set Secure, which a browser
+    // honours only over https.
     add(
       ['server', 'publicUrl'],
       'must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',

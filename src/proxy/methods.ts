@@ -26,9 +26,9 @@ export function allowedMethods(route: RouteConfig): AllowedMethods | undefined {
 /**
  * A root `onRequest` hook, so it runs before the session cookie is even
  * opened: a method the matched proxy route does not list gets `405` with
- * `Allow` (RFC 9110 §15.5.6) before any session or token work.
- * draft-ietf-oauth-browser-based-apps §6.1.3.6: restricting methods per
- * endpoint narrows what a hijacked page can make the BFF send.
+ * `Allow` (RFC 9110 §15.5.6) before any session or token work. RFC 10017
+ * §6.1.3.6: restricting methods per endpoint narrows what a hijacked page
+ * can make the BFF send.
  */
 export function refuseUnlistedMethod(
   request: FastifyRequest,

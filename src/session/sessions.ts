@@ -6,9 +6,9 @@ import type { SessionData, SessionStore } from './types.js'
 
 /**
  * When a session ends: at its idle or absolute expiry, or when its refresh
- * token does, if the IdP said when. draft-ietf-oauth-browser-based-apps
- * §6.1.2.2: once the refresh token has expired no access token can be had
- * without a new login, so the session lives no longer than it.
+ * token does, if the IdP said when. RFC 10017 §6.1.2.2: once the refresh
+ * token has expired no access token can be had without a new login, so the
+ * session lives no longer than it.
  */
 export function sessionEndsAt(session: SessionData): number {
   return Math.min(

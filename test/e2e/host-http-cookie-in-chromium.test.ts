@@ -83,6 +83,17 @@ t.test(
       },
       [name, session!.value],
     )
+    const viaCookieStore = await page.evaluate(
+      ([cookie, value]) =>
+        (globalThis as unknown as { cookieStore: { set(c: object): Promise<void> } }).cookieStore
+          .set({ name: cookie, value, path: '/' })
+          .then(
+            () => 'set',
+            () => 'refused',
+          ),
+      [name, session!.value],
+    )
+    t.equal(viaCookieStore, 'refused', 'and from the Cookie Store API')
     t.notOk(
       (await victim.cookies(base)).some((c) => c.name === name),
       'Chromium refuses a __Host-Http- cookie from script',
