@@ -170,11 +170,15 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       for (const [name, value] of end.params) end.endpoint.searchParams.append(name, value)
       return reply.redirect(end.endpoint.href, 302)
     }
-    return reply
-      .header('content-type', 'text/html; charset=utf-8')
-      .header('content-security-policy', endSessionCsp(end.endpoint, config.server.publicUrl))
-      .header('referrer-policy', 'no-referrer')
-      .send(endSessionPage(end.endpoint, end.params))
+    return (
+      reply
+        .header('content-type', 'text/html; charset=utf-8')
+        .header('content-security-policy', endSessionCsp(end.endpoint, config.server.publicUrl))
+        // The origin only: the logout URL's handle stays here, and the POST
+        // still carries an Origin an OP may check (no-referrer would send null).
+        .header('referrer-policy', 'strict-origin')
+        .send(endSessionPage(end.endpoint, end.params))
+    )
   })
 }
 

@@ -58,7 +58,11 @@ t.test('logout posts the ID token to the IdP from a page; it is never in a URL',
     'the form may go to the IdP, and come back here',
   )
   t.match(csp, /frame-ancestors 'none'/)
-  t.equal(answer.headers.get('referrer-policy'), 'no-referrer')
+  t.equal(
+    answer.headers.get('referrer-policy'),
+    'strict-origin',
+    'the IdP learns the origin, not the logout URL',
+  )
   t.equal(answer.headers.get('cache-control'), 'no-store')
   t.match(answer.text, /<button type="submit">/, 'a button for when script is blocked')
 
