@@ -176,7 +176,7 @@ class RefusedTokenHandler implements Dispatcher.DispatchHandler {
 
   #drop(controller: Dispatcher.DispatchController, then: () => void): void {
     this.#state = 'dropped'
-    controller.abort(new Error('the upstream refused the token; replaying with a fresh one'))
+    controller.abort(new Error('the upstream refused the token; its answer is dropped'))
     then()
   }
 
