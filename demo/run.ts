@@ -33,6 +33,8 @@ function failed(err: unknown, variable: 'PORT' | 'IDP_PORT' | 'METRICS_PORT', bu
 const idp = await startDevIdp({
   profile: 'lenient',
   port: idpPort,
+  // The gateway posts the logout (auth.endSession: post), as Keycloak accepts.
+  endSessionPost: true,
   // Short-lived, so the SPA's calls run into a refresh within seconds of each other.
   accessTokenTtl: 20,
   clients: [

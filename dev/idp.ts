@@ -56,6 +56,12 @@ export interface DevIdpOptions {
   /** Advertise and serve Pushed Authorization Requests (RFC 9126). Default false. */
   readonly par?: boolean
   /**
+   * Accept POST at the end-session endpoint (RP-Initiated Logout 1.0 §2),
+   * as Keycloak does; oidc-provider's default refuses it (404), as some
+   * OPs do. Default false.
+   */
+  readonly endSessionPost?: boolean
+  /**
    * More discovery metadata, e.g. `prompt_values_supported`, which
    * oidc-provider does not advertise itself and Keycloak or Entra ID do.
    */
@@ -85,6 +91,12 @@ export interface DevIdpOptions {
   readonly clientCredentialsTtl?: number
   /** Seconds; default 86 400 (one day). */
   readonly refreshTokenTtl?: number
+  /**
+   * Add `refresh_expires_in` to every token response that carries a
+   * refresh token: the seconds it has left, as Keycloak reports it.
+   * oidc-provider itself says nothing. Default false.
+   */
+  readonly refreshExpiresIn?: boolean
   /** Latency added to every `POST /token`, in ms, or a function asked per request. */
   readonly tokenEndpointDelayMs?: number | (() => number)
   /** A private JWK to sign with, so tests can mint logout tokens the IdP would have signed. */
@@ -224,6 +236,43 @@ function rewriteSubject(res: ServerResponse, subject: (sub: string) => string) {
   }) as ServerResponse['end']
 }
 
+/** Adds Keycloak's `refresh_expires_in` to a token response, from the refresh token's own expiry. */
+function reportRefreshExpiry(res: ServerResponse, provider: Provider) {
+  const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse
+  res.end = ((chunk?: unknown) => {
+    if (res.statusCode !== 200 || chunk === undefined) return end(chunk)
+    const body = JSON.parse(String(chunk)) as { refresh_token?: string }
+    if (!body.refresh_token) return end(chunk)
+    provider.RefreshToken.find(body.refresh_token).then(
+      (token) => {
+        const seconds = token?.exp === undefined ? undefined : token.exp - Math.floor(Date.now() / 1000)
+        const text = JSON.stringify({ ...body, refresh_expires_in: seconds })
+        res.setHeader('content-length', Buffer.byteLength(text))
+        end(text)
+      },
+      () => end(chunk),
+    )
+    return res
+  }) as ServerResponse['end']
+}
+
+/**
+ * Browsers refuse a `SameSite=None` cookie without `Secure`, which a dev IdP
+ * on plain http cannot set: its session cookie would be dropped and every
+ * login would loop. Sent `Lax` instead, it still reaches the IdP on a
+ * same-site POST, and every port of 127.0.0.1 is one site.
+ */
+function sameSiteLaxOverHttp(res: ServerResponse) {
+  const setHeader = res.setHeader.bind(res)
+  res.setHeader = ((name: string, value: number | string | readonly string[]) => {
+    if (name.toLowerCase() !== 'set-cookie' || typeof value === 'number') return setHeader(name, value)
+    const lines = (typeof value === 'string' ? [value] : [...value]).map((line) =>
+      /;\s*secure\b/i.test(line) ? line : line.replace(/;\s*samesite=none/i, '; samesite=lax'),
+    )
+    return setHeader(name, lines)
+  }) as ServerResponse['setHeader']
+}
+
 async function impliedConsent(ctx: KoaContextWithOIDC) {
   const accountId = ctx.oidc.session?.accountId
   if (!accountId || !ctx.oidc.client) return undefined
@@ -276,7 +325,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       : {}),
     ...(options.signingKey ? { jwks: { keys: [options.signingKey] } } : {}),
     claims: { openid: ['sub', 'sid'], profile: ['name', 'locale'] },
-    cookies: { keys: ['gatehouse-dev-idp-cookie-key-not-secret'] },
+    cookies: {
+      keys: ['gatehouse-dev-idp-cookie-key-not-secret'],
+      // oidc-provider takes POSTs only with its session cookie SameSite=None
+      // (see `endSessionPost`); on plain http it is sent Lax instead, below.
+      ...(options.endSessionPost ? { long: { httpOnly: true, sameSite: 'none' as const } } : {}),
+    },
+    ...(options.endSessionPost ? { enableHttpPostMethods: true } : {}),
     clockTolerance: 5,
     features: {
       devInteractions: { enabled: true },
@@ -395,6 +450,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       })
     }
     if (path === '/me' && options.userinfoSubject) rewriteSubject(res, options.userinfoSubject)
+    if (options.endSessionPost) sameSiteLaxOverHttp(res)
+    if (isToken && options.refreshExpiresIn) reportRefreshExpiry(res, provider)
     const ms = typeof delay === 'function' ? delay() : delay
     const refused = options.resourceIndicators?.refusedAtTokenEndpoint ?? []
     const serve = () =>

@@ -130,6 +130,12 @@ export const errorCatalogue = {
     error: 'duplicate_host',
     message: 'The request has more than one Host header.',
   },
+  GATEHOUSE_ERR_INVALID_FRAMING: {
+    status: 400,
+    error: 'invalid_framing',
+    message:
+      'An HTTP/1.0 request must not carry Transfer-Encoding (RFC 9112 §6.1). The connection is closed.',
+  },
   GATEHOUSE_ERR_WEBSOCKET_NOT_ENABLED: {
     status: 400,
     error: 'websocket_not_enabled',
@@ -150,6 +156,11 @@ export const errorCatalogue = {
     error: 'websocket_capacity',
     message: 'This gateway instance holds as many WebSockets as it may. Retry later.',
     retryAfter: 5,
+  },
+  GATEHOUSE_ERR_METHOD_NOT_ALLOWED: {
+    status: 405,
+    error: 'method_not_allowed',
+    message: 'This route does not accept this method; the Allow header lists those it does.',
   },
   GATEHOUSE_ERR_PAYLOAD_TOO_LARGE: {
     status: 413,

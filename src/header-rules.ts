@@ -57,11 +57,42 @@ export const SPOOFABLE: ReadonlySet<string> = new Set([
   'x-remote-email',
   'remote-user',
   'x-webauth-user',
+  // Authelia and Authentik send the rest of the user beside Remote-User.
+  'remote-groups',
+  'remote-email',
+  'remote-name',
+  // A client certificate a TLS-terminating hop verified (Envoy, Istio): an
+  // mTLS identity such as a SPIFFE id.
+  'x-forwarded-client-cert',
+  // Paths a framework may route by instead of the request line (Traefik's
+  // forward auth, some ingress controllers).
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  // The method a framework then dispatches on instead of the request's own
+  // (Express's method-override, Rails, Symfony, ASP.NET, OData): a GET that
+  // the route's `methods` allow, or a CORS-simple POST, would run as a DELETE.
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
   // Credentials for a proxy (RFC 9110 §11.7.2): consumed by the hop they are for, never passed on.
   'proxy-authorization',
 ])
 
-const SPOOFABLE_PREFIXES: readonly string[] = ['x-auth-request-', 'x-remote-extra-']
+/**
+ * Whole families: oauth2-proxy's and the Kubernetes authenticating proxy's,
+ * then those cloud front ends use to tell an app who signed in (AWS ALB,
+ * Azure App Service's Easy Auth, Google IAP, Cloudflare Access), and the
+ * client certificate nginx or HAProxy verified.
+ */
+const SPOOFABLE_PREFIXES: readonly string[] = [
+  'x-auth-request-',
+  'x-remote-extra-',
+  'x-amzn-oidc-',
+  'x-ms-client-principal',
+  'x-goog-authenticated-user-',
+  'cf-access-',
+  'x-ssl-client-',
+]
 
 /**
  * A header name (lower case, as Node gives it) as servers that fold `_`
@@ -72,8 +103,11 @@ export function foldUnderscores(name: string): string {
   return name.includes('_') ? name.replaceAll('_', '-') : name
 }
 
-/** True for a name under one of the stripped prefixes (`X-Auth-Request-*`, `X-Remote-Extra-*`). */
+/** True for a name under one of the stripped prefixes (`X-Auth-Request-*`, `Cf-Access-*`…). */
 export function hasSpoofablePrefix(folded: string): boolean {
+  // Runs on every request header: every prefix starts with `x` or `c`.
+  const first = folded.charCodeAt(0)
+  if (first !== 120 && first !== 99) return false
   for (const prefix of SPOOFABLE_PREFIXES) if (folded.startsWith(prefix)) return true
   return false
 }

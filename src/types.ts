@@ -12,6 +12,11 @@ export interface TokenSet {
   /** Epoch ms at which the access token stops being accepted. */
   readonly accessTokenExpiresAt: number
   readonly refreshToken?: string | undefined
+  /**
+   * Epoch ms at which the refresh token stops being accepted, when the IdP
+   * said so in its token response; the session ends with it.
+   */
+  readonly refreshTokenExpiresAt?: number | undefined
   readonly idToken?: string | undefined
   /**
    * Access tokens minted from the one refresh token for a route's

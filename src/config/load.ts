@@ -8,11 +8,11 @@ import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
-import { ConfigSchema, type RawConfig, WebSocketSchema } from './schema.js'
+import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './schema.js'
 import { checkSemantics, checkWarnings } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
 import { closest } from './suggest.js'
-import type { ClientKey, GatehouseConfig, RouteConfig, WebSocketRoute } from './types.js'
+import type { ClientKey, GatehouseConfig, HttpMethod, RouteConfig, WebSocketRoute } from './types.js'
 
 type Path = (string | number)[]
 
@@ -252,6 +252,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       scopes: r.scopes,
       ...(r.resource === undefined ? {} : { resource: r.resource }),
       retryOnInvalidToken: r.retryOnInvalidToken,
+      methods: routeMethods(r.methods),
       csrf: r.csrf,
       anonymous: r.anonymous ?? false,
       timeout: parseDuration(r.timeout),
@@ -292,7 +293,11 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       store: parseStore(config.session.store) as StoreConfig,
       idleTimeout: parseDuration(config.session.idleTimeout),
       absoluteTimeout: parseDuration(config.session.absoluteTimeout),
-      cookieName: secure ? `__Host-${config.session.cookieName}` : config.session.cookieName,
+      // __Host-Http- (draft-ietf-httpbis-layered-cookies; Chromium 140+):
+      // as __Host-, and no script may set the cookie, so XSS cannot plant a
+      // session of the attacker's. Browsers without it read it as __Host-.
+      cookieName: secure ? `__Host-Http-${config.session.cookieName}` : config.session.cookieName,
+      sameSite: config.session.sameSite,
       keyPrefix: config.session.keyPrefix,
       maxSessions: config.session.maxSessions,
       maxWebSockets: config.session.maxWebSockets,
@@ -302,10 +307,12 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
     tokens: {
       refreshBefore: parseDuration(config.tokens.refreshBefore),
       refreshWait: parseDuration(config.tokens.refreshWait),
+      retryCooldown: parseDuration(config.tokens.retryCooldown),
     },
     auth: {
       basePath: trimSlash(config.auth.basePath),
       loginParams: config.auth.loginParams,
+      endSession: config.auth.endSession,
       rateLimit: { max: config.auth.rateLimit.max, window: parseDuration(config.auth.rateLimit.window) },
     },
     csrf: { header: config.csrf.header.toLowerCase() },
@@ -327,6 +334,12 @@ function resolveWebSocket(raw: RawConfig['routes'][number]['websocket']): WebSoc
     compression: bounds.compression,
     pingInterval: parseDuration(bounds.pingInterval),
   }
+}
+
+/** RFC 9110 §9.3.2: HEAD is GET without the body, so a route that serves one serves both. */
+function routeMethods(listed: readonly HttpMethod[] | undefined): HttpMethod[] {
+  if (listed === undefined) return [...HTTP_METHODS]
+  return HTTP_METHODS.filter((m) => listed.includes(m) || (m === 'HEAD' && listed.includes('GET')))
 }
 
 function trimSlash(path: string): string {

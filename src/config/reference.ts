@@ -24,7 +24,10 @@ function typeOf(node: Node): string {
   if (node.anyOf?.every((n) => n.const !== undefined))
     return node.anyOf.map((n) => `\`${n.const}\``).join(' \\| ')
   if (node.anyOf?.some((n) => n.pattern)) return node.description?.includes('duration') ? 'duration' : 'size'
-  if (node.type === 'array') return `list of ${node.items?.type ?? 'objects'}`
+  if (node.type === 'array') {
+    const items = node.items
+    return items?.anyOf ? `list of ${typeOf(items)}` : `list of ${items?.type ?? 'objects'}`
+  }
   return node.type ?? 'value'
 }
 

@@ -17,6 +17,7 @@ export const DEFAULTS = {
   localCache: 10_000,
   refreshBefore: '30s',
   refreshWait: '10s',
+  retryCooldown: '1m',
   routeTimeout: '30s',
   bodyLimit: '1mb',
   metricsHost: '127.0.0.1',
@@ -36,6 +37,9 @@ const Duration = (description: string, defaultValue?: string) =>
 
 const strict = { additionalProperties: false } as const
 
+/** The methods a proxy route can serve (@fastify/http-proxy registers these). */
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+
 export const ServerSchema = Type.Object(
   {
     host: Type.String({ default: DEFAULTS.host, description: 'Interface to listen on.' }),
@@ -48,7 +52,7 @@ export const ServerSchema = Type.Object(
     publicUrl: Type.String({
       minLength: 1,
       description:
-        'Origin the browser sees, e.g. https://app.example.com. With https, cookies are Secure and __Host- prefixed.',
+        'Origin the browser sees, e.g. https://app.example.com; plain http only for loopback development. With https, cookies are Secure and __Host-Http- prefixed.',
     }),
     trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front.' }),
     headersTimeout: Duration("Longest wait for a client's request headers (slowloris).", '10s'),
@@ -164,7 +168,13 @@ export const SessionSchema = Type.Object(
     cookieName: Type.String({
       pattern: '^[A-Za-z0-9_-]+$',
       default: 'gatehouse',
-      description: 'Session cookie name; becomes __Host-<name> when publicUrl is https.',
+      description:
+        'Session cookie name; becomes __Host-Http-<name> when publicUrl is https (the login-state cookie: <that>-login).',
+    }),
+    sameSite: Type.Union([Type.Literal('lax'), Type.Literal('strict')], {
+      default: 'lax',
+      description:
+        "SameSite of the session cookie. strict: the browser sends it only on requests this site starts, so a link from another site opens the SPA signed out until its first API call; the callback then lands on returnTo through a page of this origin, since the IdP's redirect is cross-site. The login-state cookie stays lax: it must come back with the IdP's redirect.",
     }),
     keyPrefix: Type.String({ default: 'gatehouse:', description: 'Prefix of every key in a shared store.' }),
     maxSessions: Type.Integer({
@@ -198,6 +208,10 @@ export const TokensSchema = Type.Object(
   {
     refreshBefore: Duration('Refresh an access token this long before it expires.', DEFAULTS.refreshBefore),
     refreshWait: Duration("Longest a request waits on another request's refresh.", DEFAULTS.refreshWait),
+    retryCooldown: Duration(
+      "Per session and route: after an upstream's 401 invalid_token has forced a refresh (retryOnInvalidToken), the next such 401 within this time, for another token, passes to the browser instead of forcing another. Shared across instances with the Redis store. 0 turns it off.",
+      DEFAULTS.retryCooldown,
+    ),
   },
   { ...strict, default: {}, description: 'Access-token freshness.' },
 )
@@ -252,6 +266,14 @@ export const RouteSchema = Type.Object(
       description:
         'token: user and optional-user: when the upstream answers 401 with WWW-Authenticate: Bearer error="invalid_token", refresh the token once and replay the request (bodies up to 64 KiB; larger ones get the 401).',
     }),
+    methods: Type.Optional(
+      Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), {
+        minItems: 1,
+        uniqueItems: true,
+        description:
+          'The methods this route accepts, e.g. [GET, POST]; any other gets 405 with Allow, before the session is read or a token used. HEAD comes with GET. Default: all of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS.',
+      }),
+    ),
     csrf: Type.Boolean({
       default: true,
       description: 'Require the anti-forgery header; false for static routes.',
@@ -297,7 +319,12 @@ export const ConfigSchema = Type.Object(
         loginParams: Type.Array(Type.String({ minLength: 1 }), {
           default: [...DEFAULTS.loginParams],
           description:
-            'Query parameters of /auth/login passed through to the IdP; prompt is checked against prompt_values_supported.',
+            'Query parameters of /auth/login passed through to the IdP; prompt is checked against prompt_values_supported. Protocol parameters Gatehouse sets itself, and resource, are refused.',
+        }),
+        endSession: Type.Union([Type.Literal('post'), Type.Literal('client-id'), Type.Literal('get')], {
+          default: 'post',
+          description:
+            "How /auth/logout sends the browser to the IdP's end_session_endpoint (RP-Initiated Logout 1.0). post: a self-submitting form carries id_token_hint in a POST body, never in a URL. client-id: a redirect with client_id (and logout_hint from the login_hint claim, when the session has one) instead of the ID token. get: a redirect with id_token_hint in the URL, for OPs that take neither.",
         }),
         rateLimit: Type.Object(
           {

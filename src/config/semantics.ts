@@ -12,8 +12,11 @@ interface Finding {
 const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /**
  * Authorization request parameters Gatehouse sets itself (RFC 6749 §4.1.1,
- * RFC 7636 §4.3, OIDC Core §3.1.2.1); a configured or passed-through value
- * would change the protocol under it.
+ * RFC 7636 §4.3, OIDC Core §3.1.2.1) or whose value its flow depends on; a
+ * configured or passed-through value would change the protocol under it.
+ * `request` (RFC 9101) would replace every parameter, state and PKCE
+ * included; `request_uri` is PAR's (RFC 9126); `response_mode` other than
+ * the default would send the code where `/callback` does not read it.
  */
 export const RESERVED_AUTHORIZATION_PARAMS: ReadonlySet<string> = new Set([
   'response_type',
@@ -24,6 +27,18 @@ export const RESERVED_AUTHORIZATION_PARAMS: ReadonlySet<string> = new Set([
   'nonce',
   'code_challenge',
   'code_challenge_method',
+  'request',
+  'request_uri',
+  'response_mode',
+])
+
+/**
+ * `resource` (RFC 8707 §2) may be configured, as ADFS needs, but Gatehouse
+ * sets it from `routes[].resource`: a browser choosing it would choose which
+ * resource servers the session's refresh token is good for.
+ */
+const BROWSER_MUST_NOT_CHOOSE: ReadonlyMap<string, string> = new Map([
+  ['resource', ' (from routes[].resource); a browser must not choose it'],
 ])
 
 /** `routes[].websocket.pingInterval` at most: 1 d, well inside Node's 2^31 - 1 ms timers. */
@@ -60,6 +75,13 @@ export function checkSemantics(config: RawConfig): Finding[] {
     add(['server', 'publicUrl'], 'must be an http(s) URL such as https://app.example.com')
   } else if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
     add(['server', 'publicUrl'], 'must be an origin only, without a path, query or fragment')
+  } else if (publicUrl.protocol === 'http:' && !LOOPBACK.test(publicUrl.hostname)) {
+    // RFC 10017 §6.1.3.2: the BFF MUST set Secure, which a browser
+    // honours only over https.
+    add(
+      ['server', 'publicUrl'],
+      'must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+    )
   }
 
   const issuer = parseUrl(config.oidc.issuer)
@@ -88,8 +110,12 @@ export function checkSemantics(config: RawConfig): Finding[] {
     }
   }
   config.auth.loginParams.forEach((name, i) => {
-    if (RESERVED_AUTHORIZATION_PARAMS.has(name)) {
-      add(['auth', 'loginParams', i], `${name} is a protocol parameter Gatehouse sets itself; remove it`)
+    const why = BROWSER_MUST_NOT_CHOOSE.get(name)
+    if (RESERVED_AUTHORIZATION_PARAMS.has(name) || why !== undefined) {
+      add(
+        ['auth', 'loginParams', i],
+        `${name} is a protocol parameter Gatehouse sets itself${why ?? ''}; remove it`,
+      )
     }
   })
 
@@ -166,6 +192,10 @@ export function checkSemantics(config: RawConfig): Finding[] {
       } else if (route.resource.includes('#')) {
         add(['routes', i, 'resource'], 'must not contain a fragment (RFC 8707 §2)')
       }
+    }
+    // RFC 6455 §4.1: the opening handshake is a GET.
+    if (route.websocket && route.methods !== undefined && !route.methods.includes('GET')) {
+      add(['routes', i, 'methods'], 'must include GET on a websocket route: the upgrade is a GET')
     }
     if (route.token !== 'client' && route.anonymous !== undefined) {
       add(['routes', i, 'anonymous'], 'applies only to token: client routes')

@@ -4,6 +4,8 @@ export type { RedisNode, RedisStoreConfig, StoreConfig } from './store-url.js'
 
 export type TokenMode = 'user' | 'optional-user' | 'client' | 'none'
 
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
 export interface RouteConfig {
@@ -24,6 +26,11 @@ export interface RouteConfig {
   readonly resource?: string | undefined
   /** Refresh and replay once after an upstream 401 `invalid_token` (`user` and `optional-user` routes). */
   readonly retryOnInvalidToken: boolean
+  /**
+   * The methods the route accepts, in `HTTP_METHODS` order, HEAD with GET;
+   * all of them unless `methods` was set.
+   */
+  readonly methods: readonly HttpMethod[]
   readonly csrf: boolean
   /** `client` routes only: serve callers without a session. */
   readonly anonymous: boolean
@@ -69,7 +76,7 @@ export interface GatehouseConfig {
     readonly port: number
     /** Origin the browser sees, without trailing slash, e.g. `https://app.example.com`. */
     readonly publicUrl: string
-    /** Derived: `publicUrl` is https, so cookies are Secure and `__Host-` prefixed. */
+    /** Derived: `publicUrl` is https, so cookies are Secure and `__Host-Http-` prefixed. */
     readonly secure: boolean
     readonly trustProxy: boolean
     /** Longest wait for a client's request headers, ms (slowloris). */
@@ -112,8 +119,10 @@ export interface GatehouseConfig {
     readonly idleTimeout: number
     /** Hard limit from login, ms. */
     readonly absoluteTimeout: number
-    /** Derived: final cookie name, `__Host-` prefixed when `server.secure`. */
+    /** Derived: final cookie name, `__Host-Http-` prefixed when `server.secure`. */
     readonly cookieName: string
+    /** SameSite of the session cookie; the login-state cookie is always `lax`. */
+    readonly sameSite: 'lax' | 'strict'
     /** Prefix of every key Gatehouse writes to a shared store. */
     readonly keyPrefix: string
     /** Memory store only: most sessions held; the least recently used is evicted past it. */
@@ -133,11 +142,23 @@ export interface GatehouseConfig {
     readonly refreshBefore: number
     /** How long a request may wait on another request's refresh, ms. */
     readonly refreshWait: number
+    /**
+     * Per session and route: after a refresh forced by an upstream's 401
+     * `invalid_token`, how long another refused token only passes its 401
+     * on, ms; 0 never holds one back.
+     */
+    readonly retryCooldown: number
   }
   readonly auth: {
     readonly basePath: string
     /** `/auth/login` query parameters passed through to the IdP. */
     readonly loginParams: readonly string[]
+    /**
+     * How the logout reaches the IdP (RP-Initiated Logout 1.0 §2): a POST
+     * carrying the ID token, a redirect naming the client instead, or a
+     * redirect with the ID token in its URL.
+     */
+    readonly endSession: 'post' | 'client-id' | 'get'
     /** Per client IP, on login and callback: at most `max` requests per `window` ms. */
     readonly rateLimit: { readonly max: number; readonly window: number }
   }

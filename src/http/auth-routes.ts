@@ -3,10 +3,10 @@ import type { GatehouseConfig } from '../config/types.js'
 import { causeName, type GatehouseError, gatehouseError, isGatehouseError, retryAfterOf } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { interactionRequired } from '../oidc/translate.js'
-import type { Sessions } from '../session/sessions.js'
+import { type Sessions, sessionEndsAt } from '../session/sessions.js'
 import { csrfCheck } from './csrf.js'
 import { loginParams } from './login-params.js'
-import { errorPage, PAGE_CSP } from './pages.js'
+import { endSessionCsp, endSessionPage, errorPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
 
 export interface AuthRouteDeps {
@@ -45,6 +45,16 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
           `${base}/login?returnTo=${encodeURIComponent(returnTo)}`,
         ),
       )
+  }
+
+  /** The callback's last step: to `returnTo`, through a page of ours when the cookie is strict. */
+  function land(reply: FastifyReply, location: string) {
+    if (config.session.sameSite !== 'strict') return reply.redirect(location, 302)
+    return reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('content-security-policy', PAGE_CSP)
+      .header('referrer-policy', 'no-referrer')
+      .send(landingPage(location))
   }
 
   // Login and callback cost an IdP round trip and a cookie each: a per-IP
@@ -100,7 +110,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       const interaction = interactionRequired(err)
       if (interaction) {
         request.log.info({ error: interaction }, 'silent login needs interaction')
-        return reply.redirect(withQuery(login.returnTo, 'error', interaction), 302)
+        return land(reply, withQuery(login.returnTo, 'error', interaction))
       }
       const error = asGatehouseError(err)
       logFailure(request, error, 'login callback refused')
@@ -115,7 +125,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       request.log.warn({ issuer: oidc.issuer }, UNREFRESHABLE)
     }
     request.log.info({ refreshToken }, 'login completed')
-    return reply.redirect(login.returnTo, 302)
+    return land(reply, login.returnTo)
   })
 
   app.get(`${base}/user`, async (request, reply) => {
@@ -127,7 +137,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       claims: session.claims,
       // Without a refresh token the session ends with its access token.
       refreshable: session.tokens.refreshToken !== undefined,
-      sessionExpiresAt: new Date(Math.min(session.idleExpiresAt, session.absoluteExpiresAt)).toISOString(),
+      sessionExpiresAt: new Date(sessionEndsAt(session)).toISOString(),
       logoutUrl: `${base}/logout?sid=${encodeURIComponent(session.logoutHandle)}`,
     })
   })
@@ -149,8 +159,26 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       }
     }
     await sessions.destroy(request, session)
-    const endSession = oidc.endSessionUrl(session.tokens.idToken)
-    return reply.redirect(endSession ? endSession.href : '/', 302)
+    const mode = config.auth.endSession
+    const loginHint = session.claims.login_hint
+    const end = oidc.endSessionRequest(
+      mode === 'client-id' ? undefined : session.tokens.idToken,
+      typeof loginHint === 'string' ? loginHint : undefined,
+    )
+    if (!end) return reply.redirect('/', 302)
+    if (mode !== 'post') {
+      for (const [name, value] of end.params) end.endpoint.searchParams.append(name, value)
+      return reply.redirect(end.endpoint.href, 302)
+    }
+    return (
+      reply
+        .header('content-type', 'text/html; charset=utf-8')
+        .header('content-security-policy', endSessionCsp(end.endpoint, config.server.publicUrl))
+        // The origin only: the logout URL's handle stays here, and the POST
+        // still carries an Origin an OP may check (no-referrer would send null).
+        .header('referrer-policy', 'strict-origin')
+        .send(endSessionPage(end.endpoint, end.params))
+    )
   })
 }
 

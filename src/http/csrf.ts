@@ -3,10 +3,10 @@ import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 
 /**
- * Anti-forgery for script-only endpoints (draft-ietf-oauth-browser-based-apps
- * §6.1.3.2): a custom header cannot be sent cross-origin without a CORS
- * preflight that Gatehouse never grants. Fetch metadata and Origin, when the
- * browser sends them, refuse cross-site calls outright.
+ * Anti-forgery for script-only endpoints (RFC 10017 §6.1.3.3.2): a custom
+ * header cannot be sent cross-origin without a CORS preflight that Gatehouse
+ * never grants. Fetch metadata and Origin, when the browser sends them,
+ * refuse cross-site calls outright.
  */
 export function csrfCheck(config: GatehouseConfig) {
   const header = config.csrf.header

@@ -213,6 +213,9 @@ export class OidcClient {
       return {
         ...next,
         refreshToken: next.refreshToken ?? current.refreshToken,
+        // A kept refresh token keeps its expiry, unless the IdP gave a new one.
+        refreshTokenExpiresAt:
+          next.refreshTokenExpiresAt ?? (next.refreshToken ? undefined : current.refreshTokenExpiresAt),
         idToken: next.idToken ?? current.idToken,
       }
     } catch (err) {
@@ -253,15 +256,24 @@ export class OidcClient {
     }
   }
 
-  /** OpenID Connect RP-Initiated Logout 1.0, or `undefined` when the IdP has none. */
-  endSessionUrl(idToken: string | undefined): URL | undefined {
+  /**
+   * The parameters of an OpenID Connect RP-Initiated Logout 1.0 request
+   * (§2), or `undefined` when the IdP has no `end_session_endpoint`. With
+   * `idToken` they carry `id_token_hint`; without, `client_id` alone names
+   * the client, and `logoutHint` (the OP's own format, §2) the user.
+   */
+  endSessionRequest(
+    idToken: string | undefined,
+    logoutHint?: string,
+  ): { readonly endpoint: URL; readonly params: URLSearchParams } | undefined {
     const endpoint = this.#as?.end_session_endpoint
     if (!endpoint) return undefined
-    const url = new URL(endpoint)
-    if (idToken) url.searchParams.set('id_token_hint', idToken)
-    url.searchParams.set('post_logout_redirect_uri', this.#postLogoutRedirectUri)
-    url.searchParams.set('client_id', this.#client.client_id)
-    return url
+    const params = new URLSearchParams()
+    if (idToken) params.set('id_token_hint', idToken)
+    else if (logoutHint) params.set('logout_hint', logoutHint)
+    params.set('post_logout_redirect_uri', this.#postLogoutRedirectUri)
+    params.set('client_id', this.#client.client_id)
+    return { endpoint: new URL(endpoint), params }
   }
 
   close(): Promise<void> {
@@ -284,8 +296,23 @@ export class OidcClient {
       accessToken: result.access_token,
       accessTokenExpiresAt: this.#expiresAt(result),
       refreshToken: result.refresh_token,
+      refreshTokenExpiresAt: this.#refreshExpiresAt(result),
       idToken: result.id_token,
     }
+  }
+
+  /**
+   * When the refresh token expires, if the IdP says: Keycloak's
+   * `refresh_expires_in`, Entra ID's `refresh_token_expires_in` (seconds;
+   * Keycloak's 0 for an offline token means no expiry). The token itself
+   * is opaque to the client (RFC 6749 §1.5), so a JWT's `exp` inside it
+   * is not read: it need not be what the server enforces.
+   */
+  #refreshExpiresAt(result: oauth.TokenEndpointResponse): number | undefined {
+    if (result.refresh_token === undefined) return undefined
+    const seconds = result.refresh_expires_in ?? result.refresh_token_expires_in
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) return undefined
+    return this.#now() + seconds * 1000
   }
 }
 

@@ -8,6 +8,15 @@ import { connectionNamed, type ForwardedRequest } from './headers.js'
 
 const hopByHop = new Set(HOP_BY_HOP)
 
+/**
+ * Informational answers forwarded per request. undici restarts its headers
+ * timeout on each, so an upstream sending them without end would hold the
+ * request, and the browser's socket, for ever: past this many it is cut off.
+ */
+const MAX_INFORMATIONAL = 8
+
+type OutgoingHeaders = Record<string, string | number | string[] | undefined>
+
 type UpstreamError = Error & { code?: string }
 
 export interface ForwardOptions {
@@ -50,6 +59,8 @@ export class Forward implements Dispatcher.DispatchHandler {
   #body: Readable | undefined
   #started = false
   #finished = false
+  /** Informational (1xx) answers seen so far. */
+  #interim = 0
 
   constructor(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions) {
     this.#request = request
@@ -96,20 +107,13 @@ export class Forward implements Dispatcher.DispatchHandler {
       controller.abort(new Error('client closed the connection'))
       return
     }
-    const viaSend = this.#options.needsOnSend(this.#request)
-    const headers: Record<string, string | number | string[] | undefined> = viaSend ? {} : reply.getHeaders()
-    const named = connectionNamed(upstream.connection)
-    const hygiene = this.#options.hygiene
-    for (const name in upstream) {
-      if (hopByHop.has(name) || named?.includes(name)) continue
-      if (name === 'set-cookie') {
-        const kept = hygiene.setCookies(upstream[name]!, reply.log)
-        if (kept !== undefined) headers[name] = kept
-        continue
-      }
-      if (name === 'clear-site-data' && hygiene.dropsClearSiteData) continue
-      headers[name] = upstream[name]
+    if (statusCode < 200) {
+      this.#informational(controller, statusCode, upstream)
+      return
     }
+    const viaSend = this.#options.needsOnSend(this.#request)
+    const headers: OutgoingHeaders = viaSend ? {} : reply.getHeaders()
+    this.#copyHeaders(upstream, headers, true)
     const location = upstream.location
     if (location) headers.location = this.#publicLocation(location)
     this.#started = true
@@ -119,6 +123,54 @@ export class Forward implements Dispatcher.DispatchHandler {
     }
     reply.hijack()
     reply.raw.writeHead(statusCode, headers)
+  }
+
+  /**
+   * A 1xx before the answer. undici hands each one over like a final head;
+   * written as one, the real answer then failed with ERR_HTTP_HEADERS_SENT
+   * and the browser got nothing. `103 Early Hints` (RFC 8297) goes on as
+   * one, its headers filtered like any upstream header and without
+   * `Set-Cookie`, which belongs to the final answer; others (102) are
+   * dropped, as is anything for an HTTP/1.0 client (RFC 9110 §15.2).
+   */
+  #informational(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    upstream: IncomingHttpHeaders,
+  ) {
+    if (++this.#interim > MAX_INFORMATIONAL) {
+      controller.abort(new Error('the upstream sent too many informational responses'))
+      return
+    }
+    const raw = this.#reply.raw
+    const { httpVersionMajor, httpVersionMinor } = this.#request.raw
+    if (statusCode !== 103 || raw.headersSent || (httpVersionMajor === 1 && httpVersionMinor === 0)) return
+    const hints: Record<string, string | string[]> = {}
+    this.#copyHeaders(upstream, hints, false)
+    if (hints.link === undefined) return
+    try {
+      raw.writeEarlyHints(hints)
+    } catch {
+      // A Link value Node will not send: the hint is lost, the answer is not.
+      this.#reply.log.debug('upstream early hint dropped: Node refused its Link header')
+    }
+  }
+
+  /** The upstream's headers that may reach the browser; `Set-Cookie` only on a final answer, and vetted. */
+  #copyHeaders(upstream: IncomingHttpHeaders, into: OutgoingHeaders, final: boolean): void {
+    const named = connectionNamed(upstream.connection)
+    const hygiene = this.#options.hygiene
+    for (const name in upstream) {
+      if (hopByHop.has(name) || named?.includes(name)) continue
+      if (name === 'set-cookie') {
+        if (!final) continue
+        const kept = hygiene.setCookies(upstream[name]!, this.#reply.log)
+        if (kept !== undefined) into[name] = kept
+        continue
+      }
+      if (name === 'clear-site-data' && hygiene.dropsClearSiteData) continue
+      into[name] = upstream[name]!
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -157,11 +209,7 @@ export class Forward implements Dispatcher.DispatchHandler {
    * The answer through Fastify, so its `onSend` hooks run. Fastify writes
    * the head with the first chunk, and pulls the rest with backpressure.
    */
-  #send(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Record<string, string | number | string[] | undefined>,
-  ): void {
+  #send(controller: Dispatcher.DispatchController, statusCode: number, headers: OutgoingHeaders): void {
     // Fastify takes only 100–599; llhttp reads any three digits.
     if (statusCode > 599) {
       this.#started = false

@@ -8,7 +8,7 @@
 export class OwnCookies {
   /** The names as configured, which the session plugin reads. */
   readonly #exact: ReadonlySet<string>
-  /** Bare names, lower case, without a `__Host-`/`__Secure-` prefix. */
+  /** Bare names, lower case, without a cookie prefix (`__Host-Http-`, `__Host-`…). */
   readonly #bare: ReadonlySet<string>
   /** Finds any header that could name one of ours, so most need no parse at all. */
   readonly #mention: RegExp
@@ -60,15 +60,21 @@ export class OwnCookies {
 
 /**
  * RFC 6265bis §4.1.3: the `__Host-` and `__Secure-` prefixes are matched
- * case-insensitively by browsers, and §5.7 trims whitespace around a name;
- * we also fold case, as no upstream has a reason to set a near-copy of ours.
+ * case-insensitively by browsers, as are `__Http-` and `__Host-Http-`
+ * (draft-ietf-httpbis-layered-cookies), and §5.7 trims whitespace around a
+ * name; we also fold case, as no upstream has a reason to set a near-copy
+ * of ours. So `__Host-Http-gatehouse`, `__Host-gatehouse` (the name before
+ * `__Host-Http-`, still in browsers after an upgrade) and `gatehouse` are
+ * all ours.
  */
 function bareName(name: string): string {
   const lower = name.trim().toLowerCase()
-  if (lower.startsWith('__host-')) return lower.slice(7)
-  if (lower.startsWith('__secure-')) return lower.slice(9)
+  for (const prefix of PREFIXES) if (lower.startsWith(prefix)) return lower.slice(prefix.length)
   return lower
 }
+
+/** Longest first: `__host-http-` before `__host-`. */
+const PREFIXES = ['__host-http-', '__http-', '__host-', '__secure-']
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')

@@ -9,6 +9,7 @@ import { AnswerHygiene } from './answer-headers.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import { headerRewriter } from './headers.js'
+import { allowedMethods } from './methods.js'
 import { OwnCookies } from './own-cookies.js'
 import { refuseAmbiguousPath } from './path-check.js'
 import { tokenRetry } from './token-retry.js'
@@ -154,7 +155,8 @@ export async function registerProxyRoutes(
         rewritePrefix: forward.rewritePrefix,
         disableRequestLogging: true,
         // The guard decides first; the handler then sends 100 Continue.
-        config: { defersContinue: true },
+        // The root hook in methods.ts reads the route's methods from here.
+        config: { defersContinue: true, allowedMethods: allowedMethods(route) },
         undici: pool,
         // http-proxy has matched the route and vetted `dest` against
         // traversal by now. An upgrade goes to the route's WebSocket bridge;

@@ -32,9 +32,11 @@ export type ForwardWithRetry = (
  * The direct forward of a `user` or `optional-user` route with
  * `retryOnInvalidToken`, or `undefined` when the route has none. When the
  * upstream refuses the token (401 `invalid_token`: revoked, or its signing
- * keys rotated), the answer is dropped, the session's token is replaced
- * (one refresh however many requests were refused for it) and the request
- * replayed once; the browser sees only the second answer. A body is
+ * keys rotated), the answer is held, the session's token is replaced (one
+ * refresh however many requests were refused for it) and the request
+ * replayed once; the browser sees only the second answer. Inside the
+ * route's cool-down (`tokens.retryCooldown`, see `replaceRefused`) nothing
+ * is replaced and the held 401 goes to the browser as it came. A body is
  * replayable when declared at most `REPLAY_BODY_LIMIT`, and is then read
  * into memory first; a larger or chunked body streams through once and its
  * 401 goes to the browser as it came.
@@ -48,10 +50,10 @@ export function tokenRetry(
     return undefined
   const audience = audienceOf(route)
 
-  async function replace(request: FastifyRequest, refused: string): Promise<string> {
+  async function replace(request: FastifyRequest, refused: string): Promise<string | undefined> {
     const session = await deps.sessions.current(request)
     if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-    return deps.userTokens.replaceRefused(session, audience, refused)
+    return deps.userTokens.replaceRefused(session, audience, refused, route.path)
   }
 
   return function forwardWithRetry(request, reply, options, dest) {
@@ -61,15 +63,14 @@ export function tokenRetry(
       return
     }
     const first = new Forward(request, reply, options)
-    const handler = new RefusedTokenHandler(first, () => {
-      replace(request, refused).then(
-        (token) => {
-          onRetry?.()
-          request.upstreamToken = token
-          new Forward(request, reply, options).dispatch(dest)
-        },
-        (err: unknown) => reply.send(err),
-      )
+    const handler = new RefusedTokenHandler(first, {
+      replace: () => replace(request, refused),
+      replay(token) {
+        onRetry?.()
+        request.upstreamToken = token
+        new Forward(request, reply, options).dispatch(dest)
+      },
+      fail: (err) => reply.send(err),
     })
     const body = request.body as NodeJS.ReadableStream | null | undefined
     if (!body || typeof body.pipe !== 'function') {
@@ -99,19 +100,38 @@ async function readAll(body: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
+interface Refusal {
+  /** A replacement token, or `undefined` when the 401 passes to the browser. */
+  replace(): Promise<string | undefined>
+  replay(token: string): void
+  fail(err: unknown): void
+}
+
+/** What the upstream sent of a refusal while it was being decided on. */
+interface Held {
+  readonly statusCode: number
+  readonly headers: IncomingHttpHeaders
+  readonly chunks: Buffer[]
+  ended: boolean
+  error: Error | undefined
+}
+
 /**
  * Hands the first attempt's events to its `Forward`, except a 401
- * `invalid_token`: that answer is cut off before anything reaches the
- * browser, and `replay` runs instead.
+ * `invalid_token`: the upstream is paused on its head while `replace`
+ * decides, and the answer is then either cut off before anything reaches
+ * the browser, with `replay` sending the request again, or handed on as
+ * it came, with whatever arrived meanwhile.
  */
 class RefusedTokenHandler implements Dispatcher.DispatchHandler {
   readonly #inner: Forward
-  readonly #replay: () => void
-  #dropped = false
+  readonly #refusal: Refusal
+  #state: 'passing' | 'deciding' | 'dropped' = 'passing'
+  #held: Held | undefined
 
-  constructor(inner: Forward, replay: () => void) {
+  constructor(inner: Forward, refusal: Refusal) {
     this.#inner = inner
-    this.#replay = replay
+    this.#refusal = refusal
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -123,24 +143,51 @@ class RefusedTokenHandler implements Dispatcher.DispatchHandler {
     statusCode: number,
     headers: IncomingHttpHeaders,
   ): void {
-    if (statusCode === 401 && refusesToken(headers['www-authenticate'])) {
-      this.#dropped = true
-      controller.abort(new Error('the upstream refused the token; replaying with a fresh one'))
-      this.#replay()
+    if (statusCode !== 401 || !refusesToken(headers['www-authenticate'])) {
+      this.#inner.onResponseStart(controller, statusCode, headers)
       return
     }
-    this.#inner.onResponseStart(controller, statusCode, headers)
+    this.#state = 'deciding'
+    this.#held = { statusCode, headers, chunks: [], ended: false, error: undefined }
+    controller.pause()
+    this.#refusal.replace().then(
+      (token) => {
+        if (token === undefined) this.#passOn(controller)
+        else this.#drop(controller, () => this.#refusal.replay(token))
+      },
+      (err: unknown) => this.#drop(controller, () => this.#refusal.fail(err)),
+    )
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.#dropped) this.#inner.onResponseData(controller, chunk)
+    if (this.#state === 'passing') this.#inner.onResponseData(controller, chunk)
+    else if (this.#state === 'deciding') this.#held!.chunks.push(chunk)
   }
 
   onResponseEnd(): void {
-    if (!this.#dropped) this.#inner.onResponseEnd()
+    if (this.#state === 'passing') this.#inner.onResponseEnd()
+    else if (this.#state === 'deciding') this.#held!.ended = true
   }
 
   onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
-    if (!this.#dropped) this.#inner.onResponseError(controller, error)
+    if (this.#state === 'passing') this.#inner.onResponseError(controller, error)
+    else if (this.#state === 'deciding') this.#held!.error = error
+  }
+
+  #drop(controller: Dispatcher.DispatchController, then: () => void): void {
+    this.#state = 'dropped'
+    controller.abort(new Error('the upstream refused the token; its answer is dropped'))
+    then()
+  }
+
+  /** The refusal goes to the browser after all, with whatever the upstream sent while it waited. */
+  #passOn(controller: Dispatcher.DispatchController): void {
+    const held = this.#held!
+    this.#state = 'passing'
+    this.#inner.onResponseStart(controller, held.statusCode, held.headers)
+    for (const chunk of held.chunks) this.#inner.onResponseData(controller, chunk)
+    if (held.error) this.#inner.onResponseError(controller, held.error)
+    else if (held.ended) this.#inner.onResponseEnd()
+    else controller.resume()
   }
 }

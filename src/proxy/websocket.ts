@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws'
 import type { RouteConfig } from '../config/types.js'
 import { gatehouseError, isGatehouseError } from '../errors.js'
 import { upgradeOriginCheck } from '../http/csrf.js'
+import { sessionEndsAt } from '../session/sessions.js'
 import type { SessionData } from '../session/types.js'
 import { audienceOf } from '../tokens/audience.js'
 import { tokenFor } from '../tokens/user-tokens.js'
@@ -172,7 +173,9 @@ export class SocketWatch {
   async #verdict(id: string, touch: boolean): Promise<readonly [number, string] | undefined> {
     const now = this.#now()
     const session = await this.#deps.sessions.store.get(id, now, { touch })
-    if (!session) return [CLOSE_SESSION_ENDED, 'session ended']
+    // The refresh token's own expiry ends the session too (sessionEndsAt),
+    // and the store does not know about it.
+    if (!session || sessionEndsAt(session) <= now) return [CLOSE_SESSION_ENDED, 'session ended']
     if (this.#route.token === 'client') return undefined
     return this.#tokenVerdict(session, now)
   }

@@ -9,6 +9,7 @@ import { healthRoutes, type ReadinessFailure } from '../http/health.js'
 import { logoutEverywhereRoute } from '../http/logout-everywhere.js'
 import { OidcClient } from '../oidc/client.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
+import { refuseUnlistedMethod } from '../proxy/methods.js'
 import { registerProxyRoutes } from '../proxy/routes.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { Sessions } from '../session/sessions.js'
@@ -16,8 +17,10 @@ import { ClientTokens } from '../tokens/client-tokens.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
 import { frameworkError, installErrorHandling } from './error-handler.js'
+import { refuseFaultyFraming } from './legacy-framing.js'
 import { loggerOptions, requestLogger } from './logger.js'
 import { GatewayMetrics } from './metrics.js'
+import { refuseMalformedTarget } from './request-target.js'
 import { refuseRepeatedHost } from './single-host.js'
 import { createStores, type Stores } from './stores.js'
 
@@ -110,6 +113,7 @@ export async function buildGateway(
     ...fetchOnce,
     store: stores.sessions,
     coordination: options.coordination ?? 'single-flight',
+    cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
     observer: {
       refreshed(outcome, ms, resource, sessionId) {
         metrics.refreshes.inc({ outcome, resource })
@@ -117,6 +121,7 @@ export async function buildGateway(
         logRefresh(app.log, outcome, ms, sessionId, resource)
       },
       joined: () => metrics.refreshJoins.inc(),
+      cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
     },
   })
   const clientTokens = new ClientTokens({
@@ -139,8 +144,13 @@ export async function buildGateway(
   app.decorateRequest('upstreamToken', null)
 
   installErrorHandling(app, () => metrics.storeErrors.inc())
-  // First of all hooks, on every path: before any cookie is opened.
+  // First of all hooks, on every path: before any cookie is opened or any
+  // code parses the target.
+  app.addHook('onRequest', refuseMalformedTarget)
   app.addHook('onRequest', refuseRepeatedHost)
+  app.addHook('onRequest', refuseFaultyFraming)
+  // Before the cookie plugin's hook: a method the route refuses costs no session work.
+  app.addHook('onRequest', refuseUnlistedMethod)
   deferContinue(app)
   await app.register(cookiesPlugin, { config })
 

@@ -36,6 +36,12 @@ export class GatewayMetrics {
     labelNames: ['route'] as const,
     registers: [this.registry],
   })
+  readonly tokenRetryCooldowns = new Counter({
+    name: 'gatehouse_upstream_token_retry_cooldowns_total',
+    help: '401 invalid_token answers passed to the browser without a refresh, because another token forced one on this route and session within tokens.retryCooldown, by route.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  })
   readonly refreshDuration = new Histogram({
     name: 'gatehouse_token_refresh_duration_seconds',
     help: 'Time the IdP took to answer a refresh.',

@@ -7,6 +7,7 @@ import { RedisSessionStore } from '../session/redis-store.js'
 import type { SessionStore } from '../session/types.js'
 import { RedisLockService } from '../tokens/redis-lock.js'
 import { RedisTokenCache } from '../tokens/redis-token-cache.js'
+import { RedisRefreshCooldowns } from '../tokens/refresh-cooldown.js'
 import { RedisReplayCache } from '../tokens/replay-cache.js'
 import type { Stores } from './stores.js'
 
@@ -60,6 +61,7 @@ export async function createRedisStores(
     locks,
     clientTokens: new RedisTokenCache({ client, keyPrefix: prefix }),
     replay: new RedisReplayCache({ client, keyPrefix: prefix }),
+    cooldowns: new RedisRefreshCooldowns({ client, keyPrefix: prefix }),
     redis: client,
     async close() {
       await Promise.all([locks.close(), sessions.close()])

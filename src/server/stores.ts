@@ -2,8 +2,9 @@ import type { GatehouseConfig } from '../config/types.js'
 import { MemorySessionStore } from '../session/memory-store.js'
 import type { SessionStore } from '../session/types.js'
 import { MemoryLockService } from '../tokens/memory-lock.js'
+import { MemoryRefreshCooldowns } from '../tokens/refresh-cooldown.js'
 import { MemoryReplayCache } from '../tokens/replay-cache.js'
-import type { LockService, ReplayCache, TokenCache } from '../tokens/types.js'
+import type { LockService, RefreshCooldowns, ReplayCache, TokenCache } from '../tokens/types.js'
 
 /** The stateful parts of one instance, chosen by `session.store`. */
 export interface Stores {
@@ -15,6 +16,8 @@ export interface Stores {
   readonly redis?: import('../redis/connection.js').RedisClient
   /** Logout-token `jti`s already acted on. */
   readonly replay: ReplayCache
+  /** Which refused token last forced a refresh, per session and route (`tokens.retryCooldown`). */
+  readonly cooldowns: RefreshCooldowns
   close(): Promise<void>
 }
 
@@ -31,6 +34,7 @@ export async function createStores(config: GatehouseConfig, now: () => number): 
       sessions,
       locks,
       replay: new MemoryReplayCache(now),
+      cooldowns: new MemoryRefreshCooldowns(now),
       async close() {
         await locks.close()
         await sessions.close()

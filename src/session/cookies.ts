@@ -49,26 +49,27 @@ export const cookiesPlugin = fp(
   async function cookies(app: FastifyInstance, opts: { config: GatehouseConfig }) {
     const { config } = opts
     const key = deriveCookieKeys(config.session.secrets)
-    const cookie = {
-      path: '/',
-      httpOnly: true,
-      sameSite: 'lax' as const,
-      secure: config.server.secure,
-    }
+    const cookie = { path: '/', httpOnly: true, secure: config.server.secure }
     await app.register(secureSession, [
       {
         sessionName: 'session',
         cookieName: config.session.cookieName,
         key,
         expiry: Math.ceil(config.session.absoluteTimeout / 1000),
-        cookie: { ...cookie, maxAge: Math.ceil(config.session.absoluteTimeout / 1000) },
+        cookie: {
+          ...cookie,
+          sameSite: config.session.sameSite,
+          maxAge: Math.ceil(config.session.absoluteTimeout / 1000),
+        },
       },
       {
         sessionName: 'loginState',
         cookieName: loginCookieName(config),
         key,
         expiry: LOGIN_STATE_TTL_SECONDS,
-        cookie: { ...cookie, maxAge: LOGIN_STATE_TTL_SECONDS },
+        // Lax whatever the session's: it must come back on the IdP's
+        // redirect to the callback, a top-level navigation from another site.
+        cookie: { ...cookie, sameSite: 'lax' as const, maxAge: LOGIN_STATE_TTL_SECONDS },
       },
     ])
   },

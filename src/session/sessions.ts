@@ -5,6 +5,25 @@ import type { LoginResult } from '../types.js'
 import type { SessionData, SessionStore } from './types.js'
 
 /**
+ * When a session ends: at its idle or absolute expiry, or when its refresh
+ * token does, if the IdP said when. RFC 10017 §6.1.2.2: once the refresh
+ * token has expired no access token can be had without a new login, so the
+ * session lives no longer than it.
+ */
+export function sessionEndsAt(session: SessionData): number {
+  return Math.min(
+    session.idleExpiresAt,
+    session.absoluteExpiresAt,
+    session.tokens.refreshTokenExpiresAt ?? Number.POSITIVE_INFINITY,
+  )
+}
+
+function refreshTokenExpired(session: SessionData, now: number): boolean {
+  const at = session.tokens.refreshTokenExpiresAt
+  return at !== undefined && at <= now
+}
+
+/**
  * Ties the sealed session cookie to the server-side record. The cookie
  * holds only `id`; a cookie whose record is gone is cleared on the way out.
  */
@@ -28,7 +47,13 @@ export class Sessions {
   async current(request: FastifyRequest): Promise<SessionData | undefined> {
     const id = request.session.get('id')
     if (typeof id !== 'string') return undefined
-    const session = await this.#store.get(id, this.#now())
+    const now = this.#now()
+    const session = await this.#store.get(id, now)
+    if (session && refreshTokenExpired(session, now)) {
+      await this.#store.delete(id)
+      request.session.delete()
+      return undefined
+    }
     if (!session) request.session.delete()
     return session
   }

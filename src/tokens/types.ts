@@ -35,3 +35,18 @@ export interface ReplayCache {
   /** True the first time `key` is seen within `ttlMs`; false for every repeat. */
   firstSeen(key: string, ttlMs: number): Promise<boolean>
 }
+
+/**
+ * Per (session, route): which refused access token last forced a refresh,
+ * remembered for the route's cool-down. Shared by every instance when the
+ * sessions are, so the bound holds however requests are spread.
+ */
+export interface RefreshCooldowns {
+  /**
+   * True when the token with this fingerprint may force a refresh under
+   * `key`: nothing did within `ttlMs` (and this one is now remembered), or
+   * this same token did, and the caller joins that refresh. False while
+   * another token's cool-down runs.
+   */
+  claim(key: string, fingerprint: string, ttlMs: number): Promise<boolean>
+}

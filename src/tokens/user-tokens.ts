@@ -3,8 +3,9 @@ import { gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { SessionData, SessionStore } from '../session/types.js'
 import type { AudienceToken, TokenAudience, TokenSet } from '../types.js'
+import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { SingleFlight } from './single-flight.js'
-import type { LockService } from './types.js'
+import type { LockService, RefreshCooldowns } from './types.js'
 
 export interface UserTokensOptions {
   readonly store: SessionStore
@@ -24,6 +25,12 @@ export interface UserTokensOptions {
    * guard against are real; never configure them in production.
    */
   readonly coordination?: Coordination
+  /**
+   * Bounds refreshes forced by upstreams that refuse tokens (`replaceRefused`):
+   * per session and route, one refused token per `ms` may force one.
+   * Absent, or `ms` 0: every refused token may.
+   */
+  readonly cooldown?: { readonly store: RefreshCooldowns; readonly ms: number }
   readonly observer?: RefreshObserver
 }
 
@@ -35,6 +42,8 @@ export interface RefreshObserver {
   /** `resource` is the audience's bounded label, `''` for the login token. */
   refreshed?(outcome: RefreshOutcome, ms: number, resource: string, sessionId: string): void
   joined?(): void
+  /** A refused token did not force a refresh: another did on this route within the cool-down. */
+  cooledDown?(route: string): void
 }
 
 /** What one flight leaves behind: the session after it, and the audience the IdP refused, if any. */
@@ -85,6 +94,7 @@ export class UserTokens {
   readonly #now: () => number
   readonly #coordination: UserTokensOptions['coordination']
   readonly #observer: UserTokensOptions['observer']
+  readonly #cooldown: UserTokensOptions['cooldown']
   readonly #flight: SingleFlight<FlightResult>
 
   constructor(options: UserTokensOptions) {
@@ -97,6 +107,7 @@ export class UserTokens {
     this.#now = options.now
     this.#coordination = options.coordination
     this.#observer = options.observer
+    this.#cooldown = options.cooldown?.ms ? options.cooldown : undefined
     this.#flight = new SingleFlight(() => options.observer?.joined?.())
   }
 
@@ -142,20 +153,47 @@ export class UserTokens {
   /**
    * A token for `audience` other than `refused`, which an upstream has just
    * refused (RFC 6750 §3.1 `invalid_token`: revoked, or signed with a key
-   * it no longer trusts). Refreshes only if the session still holds the
+   * it no longer trusts), or `undefined` when the refusal must pass to the
+   * browser as it came. Refreshes only if the session still holds the
    * refused token, so many requests refused for the same token make one
    * refresh, coalesced like every other.
+   *
+   * An upstream that refuses every token would otherwise cost one refresh
+   * per request. So, per session and `route`, a token that is not due
+   * anyway forces a refresh only if no other token did within the
+   * cool-down: the cool-down remembers which token forced the last one,
+   * so the requests refused for that same token still join its refresh.
+   * The claim is made in the shared store, so the bound holds however the
+   * requests are spread over instances; the refresh itself stays under the
+   * one flight, lock and compare-and-set of every other.
    */
   async replaceRefused(
     session: SessionData,
     audience: TokenAudience | undefined,
     refused: string,
-  ): Promise<string> {
+    route: string,
+  ): Promise<string | undefined> {
     if (!session.tokens.refreshToken) {
       throw gatehouseError(
         'GATEHOUSE_ERR_SESSION_EXPIRED',
         'The upstream refused the token and there is no refresh token.',
       )
+    }
+    const held = tokenFor(session.tokens, audience)
+    const due = this.needsRefresh(session, audience)
+    // Replaced since the request took it: no refresh to force.
+    if (held !== undefined && held.accessToken !== refused && !due) return held.accessToken
+    const cooldown = this.#cooldown
+    if (cooldown && !due) {
+      const forced = await cooldown.store.claim(
+        cooldownKey(session.id, route),
+        tokenFingerprint(refused),
+        cooldown.ms,
+      )
+      if (!forced) {
+        this.#observer?.cooledDown?.(route)
+        return undefined
+      }
     }
     const fresh = await this.#coordinated(
       session,
@@ -263,6 +301,7 @@ export class UserTokens {
       ? {
           ...current.tokens,
           refreshToken: next.refreshToken,
+          refreshTokenExpiresAt: next.refreshTokenExpiresAt,
           idToken: next.idToken,
           audiences: {
             ...current.tokens.audiences,

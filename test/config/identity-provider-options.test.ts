@@ -94,6 +94,29 @@ t.test('protocol parameters Gatehouse owns are refused, with the field path and 
   t.same(problems(doc('  clientSecret: s3cret', 'auth:\n  loginParams: [prompt, state]\n')), [
     '10 auth.loginParams[1]: state is a protocol parameter Gatehouse sets itself; remove it',
   ])
+  for (const name of ['request', 'request_uri', 'response_mode']) {
+    t.match(
+      problems(doc(`  clientSecret: s3cret\n  authorizationParams: { ${name}: x }`)),
+      [new RegExp(`^7 oidc\\.authorizationParams\\.${name}: is a protocol parameter`)],
+      name,
+    )
+  }
+  t.same(
+    problems(
+      doc(
+        '  clientSecret: s3cret',
+        'auth:\n  loginParams:\n    - prompt\n    - request\n    - request_uri\n    - response_mode\n    - resource\n    - nonce\n',
+      ),
+    ),
+    [
+      '12 auth.loginParams[1]: request is a protocol parameter Gatehouse sets itself; remove it',
+      '13 auth.loginParams[2]: request_uri is a protocol parameter Gatehouse sets itself; remove it',
+      '14 auth.loginParams[3]: response_mode is a protocol parameter Gatehouse sets itself; remove it',
+      '15 auth.loginParams[4]: resource is a protocol parameter Gatehouse sets itself (from routes[].resource); a browser must not choose it; remove it',
+      '16 auth.loginParams[5]: nonce is a protocol parameter Gatehouse sets itself; remove it',
+    ],
+    'every parameter Gatehouse owns, each with its path and line',
+  )
   t.equal(
     parseConfig(
       doc('  clientSecret: s3cret\n  authorizationParams: { resource: https://api.example.com }'),

@@ -51,7 +51,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
   t.same(config.oidc.scopes, ['openid', 'profile', 'offline_access'])
   t.equal(config.oidc.timeout, 10_000)
   t.same(config.session.secrets, [SECRET])
-  t.equal(config.session.cookieName, '__Host-gatehouse', 'https gets the __Host- prefix')
+  t.equal(config.session.cookieName, '__Host-Http-gatehouse', 'https gets the __Host-Http- prefix')
   t.equal(config.session.idleTimeout, 30 * 60_000)
   t.equal(config.session.absoluteTimeout, 12 * 3_600_000)
   t.equal(config.session.maxSessions, 100_000)
@@ -67,6 +67,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     token: 'user',
     scopes: [],
     retryOnInvalidToken: true,
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     csrf: true,
     anonymous: false,
     timeout: 30_000,
@@ -248,6 +249,16 @@ routes:
     '16 routes[1].path: overlaps auth.basePath (/api)',
     '19 routes[1].scopes: applies only to routes that forward a token (user, optional-user, client)',
   ])
+})
+
+t.test('publicUrl is https, so cookies are Secure, but on loopback', async (t) => {
+  t.same(problems(minimal.replace('https://app.example.com', 'http://app.example.com')), [
+    '2 server.publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+  ])
+  for (const origin of ['http://localhost:3000', 'http://127.0.0.1:8080', 'http://[::1]:3000']) {
+    const config = parseConfig(minimal.replace('https://app.example.com', origin), 'routes.yaml', env)
+    t.equal(config.server.secure, false, `${origin}: loopback development, cookies without Secure`)
+  }
 })
 
 t.test('routes[].resource is an absolute URI on user routes (RFC 8707)', async (t) => {

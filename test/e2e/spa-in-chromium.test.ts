@@ -21,6 +21,8 @@ t.test(
     const base = `http://127.0.0.1:${port}`
     const idp = await startDevIdp({
       accessTokenTtl: 60,
+      // The logout posts the ID token to the IdP (auth.endSession: post).
+      endSessionPost: true,
       clients: [
         {
           clientId: CLIENT_ID,
@@ -79,6 +81,14 @@ t.test(
         (text) => bodies.push(text),
         () => {},
       )
+    })
+    const requests: { method: string; url: string; body: string }[] = []
+    page.on('request', (request) =>
+      requests.push({ method: request.method(), url: request.url(), body: request.postData() ?? '' }),
+    )
+    const violations: string[] = []
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text())
     })
     let step = 0
     const shot = (name: string) =>
@@ -147,8 +157,9 @@ t.test(
     )
     t.equal(storage, '{}{}', 'localStorage and sessionStorage are empty')
 
-    await page.click('#logout')
-    const confirm = page.locator('button[autofocus], form button[type="submit"]').first()
+    // The gateway's page posts the logout to the IdP by itself; the IdP then asks.
+    await Promise.all([page.waitForURL(`${idp.issuer}/session/end`), page.click('#logout')])
+    const confirm = page.locator('button[autofocus]')
     await confirm.waitFor()
     await shot('idp-logout')
     await Promise.all([page.waitForURL(`${base}/`), confirm.click()])
@@ -158,6 +169,18 @@ t.test(
       async () => (await fetch('/api/orders', { headers: { 'x-csrf': '1' } })).status,
     )
     t.equal(after, 401, 'the API answers 401 after logout')
+    t.same(
+      requests.filter((r) => r.url.includes('id_token_hint')).map((r) => r.url.split('?')[0]),
+      [],
+      'no URL the browser loaded carries the ID token',
+    )
+    const posted = requests.filter((r) => r.method === 'POST' && r.url === `${idp.issuer}/session/end`)
+    t.equal(posted.length, 1, 'the logout page posted once to the end-session endpoint')
+    t.match(posted[0]?.body, /(^|&)id_token_hint=ey/, 'with the ID token in its body')
+    t.same(violations, [], "the page's own script ran under its CSP, and nothing else was tried")
+    await page.click('#login')
+    await page.locator('input[name="login"]').waitFor()
+    t.pass('the IdP session ended: signing in again asks for credentials')
 
     const seen = bodies.join('\n')
     const tokens = new Set<string>()

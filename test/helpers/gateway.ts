@@ -45,11 +45,14 @@ export interface TestConfigInput {
   readonly store?: string
   readonly refreshBefore?: number
   readonly refreshWait?: number
+  /** `tokens.retryCooldown`, ms. */
+  readonly retryCooldown?: number
   readonly idpTimeout?: number
   readonly secrets?: readonly string[]
   readonly idleTimeout?: number
   readonly absoluteTimeout?: number
   readonly keyPrefix?: string
+  readonly sameSite?: GatehouseConfig['session']['sameSite']
   readonly maxSessions?: number
   /** `server.maxWebSockets`: sockets per instance. */
   readonly maxWebSockets?: number
@@ -68,6 +71,7 @@ export interface TestConfigInput {
   readonly oidc?: Partial<GatehouseConfig['oidc']>
   readonly claims?: readonly string[]
   readonly loginParams?: readonly string[]
+  readonly endSession?: GatehouseConfig['auth']['endSession']
 }
 
 /** What a strict OP needs before it honours offline_access (OIDC Core §11). */
@@ -113,13 +117,22 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       idleTimeout: ms(input.idleTimeout),
       absoluteTimeout: ms(input.absoluteTimeout),
       keyPrefix: input.keyPrefix,
+      sameSite: input.sameSite,
       maxSessions: input.maxSessions,
       maxWebSockets: input.sessionMaxWebSockets,
       localCache: input.localCache,
       claims: input.claims,
     }),
-    tokens: present({ refreshBefore: ms(input.refreshBefore ?? 5_000), refreshWait: ms(input.refreshWait) }),
-    auth: present({ loginParams: input.loginParams, rateLimit: { max: input.rateLimitMax ?? 1_000 } }),
+    tokens: present({
+      refreshBefore: ms(input.refreshBefore ?? 5_000),
+      refreshWait: ms(input.refreshWait),
+      retryCooldown: ms(input.retryCooldown),
+    }),
+    auth: present({
+      loginParams: input.loginParams,
+      endSession: input.endSession,
+      rateLimit: { max: input.rateLimitMax ?? 1_000 },
+    }),
     logging: present({ level: input.logLevel ?? 'silent', accessLog: input.accessLog }),
     metrics: { port: 0 },
     routes: input.routes.map((r) =>

@@ -32,6 +32,22 @@ t.test('stripCookies removes only the gateway cookies', async (t) => {
   t.equal(strip('x__Host-gatehouse=1'), 'x__Host-gatehouse=1', 'a name that only contains ours stays')
 })
 
+t.test(
+  'with __Host-Http- names, the name before it (still in browsers after an upgrade) is ours too',
+  async (t) => {
+    const parse = await sessionParser()
+    const own = new OwnCookies(['__Host-Http-gatehouse', '__Host-Http-gatehouse-login'])
+    const strip = (header: string) => stripCookies(header, own, parse)
+    t.equal(strip('a=1; __Host-Http-gatehouse=abc; b=2'), 'a=1; b=2')
+    t.equal(
+      strip('a=1; __Host-gatehouse=old; __Host-gatehouse-login=old'),
+      'a=1',
+      'the old names never go upstream',
+    )
+    t.equal(strip('__Host-Http-gatehouse-other=x'), '__Host-Http-gatehouse-other=x')
+  },
+)
+
 t.test('every spelling the session parser reads as ours is kept from the upstream', async (t) => {
   const parse = await sessionParser()
   const own = new OwnCookies(['gatehouse', 'gatehouse-login'])

@@ -14,6 +14,8 @@ const piece = fc.constantFrom(
   'GateHouse',
   'gatehouse-login',
   '__Host-',
+  '__Host-Http-',
+  '__http-',
   '__secure-',
   'app',
   'x',
@@ -56,6 +58,9 @@ t.test('a Set-Cookie is ours exactly when the name a browser stores (RFC 6265bis
     'gatehouse\t=x',
     'GATEHOUSE=x',
     '__Host-gatehouse=x; Secure; Path=/',
+    '__Host-Http-gatehouse=x; Secure; HttpOnly; Path=/',
+    '__host-http-GATEHOUSE-login=x',
+    '__Http-gatehouse=x',
     '__HOST-Gatehouse-Login=x',
     '__Secure-gatehouse=x',
     '=gatehouse=x',
@@ -70,6 +75,8 @@ t.test('a Set-Cookie is ours exactly when the name a browser stores (RFC 6265bis
     'x=gatehouse=1',
     'app=1; Path=/gatehouse',
     '__Host-app=1; Secure',
+    '__Host-Http-app=1; Secure; HttpOnly',
+    '__Host-Http-gatehouse-other=1',
     '=other=1',
   ]
   for (const line of ours) t.ok(own.ownsSetCookie(line), JSON.stringify(line))

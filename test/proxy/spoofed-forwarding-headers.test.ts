@@ -67,6 +67,56 @@ t.test('spoofed forwarding and identity headers never reach the upstream', async
   }
 })
 
+/**
+ * What other authenticating front proxies and load balancers tell their
+ * upstreams, each spelled as that product sends it; an upstream that used
+ * to sit behind one believes them.
+ */
+const FRONT_PROXY_IDENTITY = {
+  'Remote-Groups': 'admins',
+  'Remote-Email': 'admin@example.com',
+  'Remote-Name': 'Admin',
+  'X-Amzn-Oidc-Data': 'eyJ.forged.jwt',
+  'X-Amzn-Oidc-Identity': 'admin',
+  'X-Amzn-Oidc-Accesstoken': 'forged',
+  'X-MS-CLIENT-PRINCIPAL': 'eyJhZG1pbiI6dHJ1ZX0=',
+  'X-MS-CLIENT-PRINCIPAL-NAME': 'admin@example.com',
+  'X-MS-CLIENT-PRINCIPAL-ID': '00000000-0000-0000-0000-000000000000',
+  'X-MS-CLIENT-PRINCIPAL-IDP': 'aad',
+  'X-Goog-Authenticated-User-Email': 'accounts.google.com:admin@example.com',
+  'X-Goog-Authenticated-User-Id': 'accounts.google.com:1',
+  'X-Goog-Authenticated-User-JWT': 'eyJ.forged.jwt',
+  'Cf-Access-Jwt-Assertion': 'eyJ.forged.jwt',
+  'Cf-Access-Authenticated-User-Email': 'admin@example.com',
+  'X-Forwarded-Client-Cert': 'By=spiffe://evil;URI=spiffe://admin',
+  'X-SSL-Client-Verify': 'SUCCESS',
+  'X-SSL-Client-DN': 'CN=admin',
+  'X-SSL-Client-Cert': '-----BEGIN CERTIFICATE-----',
+  'X-Forwarded-Uri': '/admin',
+  'X-Forwarded-Path': '/admin',
+  'X-HTTP-Method-Override': 'DELETE',
+  'X-HTTP-Method': 'DELETE',
+  'X-Method-Override': 'DELETE',
+  X_Amzn_Oidc_Identity: 'admin',
+  Cf_Access_Authenticated_User_Email: 'admin@example.com',
+}
+
+t.test(
+  'identity headers of other front proxies, and method overrides, never reach the upstream',
+  async (t) => {
+    const { upstream, base } = await setup(t)
+    const { jar } = await login(base)
+    const cookie = jar.header(`${base}/api/user/x`)!
+    for (const path of ['/api/user/x', '/api/maybe/x', '/api/public/x']) {
+      const res = await rawCall(`${base}${path}`, { ...FRONT_PROXY_IDENTITY, cookie })
+      t.equal(res.status, 200, path)
+      const seen = upstream.seen.at(-1)!
+      for (const name of Object.keys(FRONT_PROXY_IDENTITY))
+        t.equal(seen.headers[name.toLowerCase()], undefined, `${path}: ${name} stripped`)
+    }
+  },
+)
+
 t.test('a route passes the headers it names, and only those', async (t) => {
   const { upstream, base } = await setup(t)
   const res = await rawCall(`${base}/api/geo/x`, SPOOFED)

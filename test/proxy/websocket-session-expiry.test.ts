@@ -52,12 +52,17 @@ function recordReads(stack: Stack) {
   }
 }
 
-async function watchedSocket(t: Test, config: Partial<TestConfigInput> = {}) {
+async function watchedSocket(
+  t: Test,
+  config: Partial<TestConfigInput> = {},
+  idp: { refreshTokenTtl?: number; refreshExpiresIn?: boolean } = {},
+) {
   const clock = new TestClock()
   const upstream = await wsUpstream(t)
   const stack = await startStack(t, {
     routes: () => [route('/live', upstream.url, { websocket: true })],
     config: { idleTimeout: IDLE, ...config },
+    idp,
     gateway: { now: clock.now, websocketRecheck: RECHECK },
   })
   const { jar } = await login(stack.gateway.url)
@@ -111,7 +116,10 @@ t.test(
     const after = await reads.next()
     t.equal(after.touch, false, 'and a check after all fifty reads without the touch')
     const touching = reads.reads.filter((read) => read.touch).length
-    t.ok(touching >= 1 && touching <= 2, `fifty messages made ${touching} touching reads, not one per message`)
+    t.ok(
+      touching >= 1 && touching <= 2,
+      `fifty messages made ${touching} touching reads, not one per message`,
+    )
 
     // Past the idle expiry the session had before the messages: still alive.
     clock.advance(IDLE / 2 + 1_000)
@@ -139,5 +147,24 @@ t.test('however active the socket, the session ends at absoluteTimeout', async (
   const end = closed(browser)
   clock.advance(10_000)
   browser.send('still typing')
+  t.same(await end, { code: 4401, reason: 'session ended' })
+})
+
+t.test('the socket closes when the refresh token expires, which the store knows nothing of', async (t) => {
+  // The IdP says (refresh_expires_in) its refresh token lives 30 s: the
+  // session ends then, before the idle and absolute timeouts.
+  const { clock, browser, started, reads } = await watchedSocket(
+    t,
+    {},
+    { refreshTokenTtl: 30, refreshExpiresIn: true },
+  )
+  clock.advance(20_000)
+  t.ok(
+    (await reads.next((read) => read.now >= started + 20_000)).found,
+    'alive before the refresh token expires',
+  )
+  t.equal(browser.readyState, browser.OPEN)
+  const end = closed(browser)
+  clock.advance(11_000)
   t.same(await end, { code: 4401, reason: 'session ended' })
 })

@@ -14,6 +14,7 @@ t.test(
       sessions,
       locks: new (await import('../../src/tokens/memory-lock.js')).MemoryLockService(),
       replay: new (await import('../../src/tokens/replay-cache.js')).MemoryReplayCache(),
+      cooldowns: new (await import('../../src/tokens/refresh-cooldown.js')).MemoryRefreshCooldowns(),
       close: async () => {},
     }
     // Before the rotation: one secret.

@@ -1,0 +1,65 @@
+import { chromium } from 'playwright-core'
+import t from 'tap'
+import { startDevIdp } from '../../dev/idp.js'
+import { startEchoUpstream } from '../../dev/upstream.js'
+import { CLIENT_ID, CLIENT_SECRET, route, startGateway, testConfig } from '../helpers/gateway.js'
+import { freePort } from '../helpers/ports.js'
+
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+t.test(
+  'session.sameSite: strict in Chromium: the page the login lands on already has the session',
+  async (t) => {
+    const port = await freePort()
+    // The gateway on `localhost`, the IdP on `127.0.0.1`: two sites, as in
+    // production, so the IdP's redirect to the callback is cross-site.
+    const base = `http://localhost:${port}`
+    const idp = await startDevIdp({
+      clients: [
+        { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${base}/auth/callback`] },
+      ],
+    })
+    t.teardown(() => idp.close())
+    const upstream = await startEchoUpstream()
+    t.teardown(() => upstream.close())
+    const gateway = await startGateway(
+      testConfig({
+        port,
+        publicUrl: base,
+        issuer: idp.issuer,
+        sameSite: 'strict',
+        // A page the server renders for the signed-in user: it needs the
+        // session on the navigation itself, not only on the SPA's fetches.
+        routes: [route('/', upstream.url, { token: 'optional-user', csrf: false })],
+      }),
+    )
+    t.teardown(() => gateway.close())
+
+    const browser = await chromium.launch({
+      executablePath,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+    })
+    t.teardown(() => browser.close())
+    const context = await browser.newContext()
+    const page = await context.newPage()
+
+    await page.goto(`${base}/auth/login?returnTo=${encodeURIComponent('/welcome')}`)
+    await page.fill('input[name="login"]', 'alice')
+    await page.fill('input[name="password"]', 'any')
+    await page.click('button[type="submit"]')
+    await page.locator('input[name="prompt"][value="consent"]').waitFor({ state: 'attached' })
+    await Promise.all([page.waitForURL(`${base}/welcome`), page.click('button[type="submit"]')])
+
+    const cookies = await context.cookies(base)
+    const session = cookies.find((c) => c.name === 'gatehouse')
+    t.equal(session?.sameSite, 'Strict', 'the session cookie is SameSite=Strict')
+    const landed = JSON.parse((await page.textContent('body')) ?? '{}') as { token?: { present?: boolean } }
+    t.equal(
+      landed.token?.present,
+      true,
+      'the landing navigation carried the session: the upstream got the token',
+    )
+    const reloaded = await page.reload()
+    t.equal((await reloaded?.json())?.token?.present, true, 'and so does every navigation this site starts')
+  },
+)

@@ -1,0 +1,89 @@
+import { type AddressInfo, connect } from 'node:net'
+import t, { type Test } from 'tap'
+import { buildGateway } from '../../src/server/gateway.js'
+import { UNREACHABLE_ISSUER } from '../helpers/app.js'
+import { route, testConfig } from '../helpers/gateway.js'
+import { type ScriptedUpstream, scriptedUpstream } from '../helpers/scripted-upstream.js'
+
+async function setup(t: Test): Promise<{ port: number; upstream: ScriptedUpstream }> {
+  const upstream = await scriptedUpstream()
+  t.teardown(() => upstream.close())
+  const app = await buildGateway(
+    testConfig({
+      port: 0,
+      issuer: UNREACHABLE_ISSUER,
+      routes: [route('/public', upstream.url, { token: 'none', csrf: false })],
+    }),
+  )
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  return { port: (app.server.address() as AddressInfo).port, upstream }
+}
+
+interface Exchange {
+  /** Everything the gateway sent before it closed the connection. */
+  readonly received: string
+  /** The gateway closed the connection (rather than the test giving up on it). */
+  readonly closedByGateway: boolean
+}
+
+/** Writes raw bytes and reads until the gateway closes, or until 2 s pass with the socket open. */
+function exchange(port: number, bytes: string): Promise<Exchange> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes))
+    let received = ''
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve({ received, closedByGateway: false })
+    }, 2_000)
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1')
+    })
+    socket.on('end', () => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve({ received, closedByGateway: true })
+    })
+  })
+}
+
+const statuses = (received: string) =>
+  [...received.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]))
+
+t.test('HTTP/1.0 with Transfer-Encoding: 400, the connection closes, nothing is forwarded', async (t) => {
+  const { port, upstream } = await setup(t)
+  const { received, closedByGateway } = await exchange(
+    port,
+    'POST /public/a HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n' +
+      '3\r\nabc\r\n0\r\n\r\n' +
+      // What a front hop that read the body otherwise would not have seen as a request.
+      'GET /public/smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
+  )
+  t.ok(closedByGateway, 'the gateway closed the connection after its answer (RFC 9112 §6.1)')
+  t.same(statuses(received), [400], 'one answer, a 400')
+  t.match(received, /\r\nconnection: close\r\n/i)
+  t.match(received, /"error":"invalid_framing"/)
+  t.same(
+    upstream.seen.map((r) => r.url),
+    [],
+    'neither the request nor the one behind it reached the upstream',
+  )
+})
+
+t.test('HTTP/1.0 with Content-Length, and HTTP/1.1 chunked, are served as before', async (t) => {
+  const { port, upstream } = await setup(t)
+  const plain = await exchange(port, 'POST /public/a HTTP/1.0\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc')
+  t.same(statuses(plain.received), [200])
+  const chunked = await exchange(
+    port,
+    'POST /public/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+  )
+  t.same(statuses(chunked.received), [200])
+  t.same(
+    upstream.seen.map((r) => [r.url, r.body.toString()]),
+    [
+      ['/public/a', 'abc'],
+      ['/public/b', 'abc'],
+    ],
+  )
+})
