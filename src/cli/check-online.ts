@@ -1,5 +1,6 @@
 import type * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
+import { causeName } from '../errors.js'
 import { OidcClient } from '../oidc/client.js'
 
 type Verdict = 'ok' | 'warn' | 'BLOCKING' | '-'
@@ -182,9 +183,8 @@ export async function checkOnline(
   try {
     await oidc.discover()
   } catch (err) {
-    const cause = (err as Error).cause as Error | undefined
     io.stderr(
-      `gatehouse: discovery of ${config.oidc.issuer} failed: ${cause?.message ?? (err as Error).message}`,
+      `gatehouse: discovery of ${config.oidc.issuer} failed: ${causeName(err as Error) ?? (err as Error).message}`,
     )
     return 1
   } finally {

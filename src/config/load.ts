@@ -278,6 +278,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
     tokens: {
       refreshBefore: parseDuration(config.tokens.refreshBefore),
       refreshWait: parseDuration(config.tokens.refreshWait),
+      unavailableLimit: parseDuration(config.tokens.unavailableLimit),
     },
     auth: {
       basePath: trimSlash(config.auth.basePath),

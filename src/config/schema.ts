@@ -17,6 +17,7 @@ export const DEFAULTS = {
   localCache: 10_000,
   refreshBefore: '30s',
   refreshWait: '10s',
+  unavailableLimit: '5m', // then a 401 that sends the user to sign in, never a 503 for hours
   routeTimeout: '30s',
   bodyLimit: '1mb',
   metricsHost: '127.0.0.1',
@@ -182,6 +183,10 @@ export const TokensSchema = Type.Object(
   {
     refreshBefore: Duration('Refresh an access token this long before it expires.', DEFAULTS.refreshBefore),
     refreshWait: Duration("Longest a request waits on another request's refresh.", DEFAULTS.refreshWait),
+    unavailableLimit: Duration(
+      'How long a session may see nothing but "identity provider unavailable" from its refreshes (503 with Retry-After) before it ends with 401 session_expired, so the user signs in again.',
+      DEFAULTS.unavailableLimit,
+    ),
   },
   { ...strict, default: {}, description: 'Access-token freshness.' },
 )

@@ -119,6 +119,8 @@ export interface GatehouseConfig {
     readonly refreshBefore: number
     /** How long a request may wait on another request's refresh, ms. */
     readonly refreshWait: number
+    /** How long a session's refreshes may find the IdP unavailable, and nothing else, before it ends, ms. */
+    readonly unavailableLimit: number
   }
   readonly auth: {
     readonly basePath: string

@@ -8,6 +8,7 @@ import { deferContinue } from '../http/expect-continue.js'
 import { healthRoutes, type ReadinessFailure } from '../http/health.js'
 import { logoutEverywhereRoute } from '../http/logout-everywhere.js'
 import { OidcClient } from '../oidc/client.js'
+import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
 import { registerProxyRoutes } from '../proxy/routes.js'
 import { cookiesPlugin } from '../session/cookies.js'
@@ -16,6 +17,7 @@ import { ClientTokens } from '../tokens/client-tokens.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
 import { frameworkError, installErrorHandling } from './error-handler.js'
+import { idpObserver } from './idp-observer.js'
 import { loggerOptions, requestLogger } from './logger.js'
 import { GatewayMetrics } from './metrics.js'
 import { refuseRepeatedHost } from './single-host.js'
@@ -86,11 +88,12 @@ export async function buildGateway(
   }) as unknown as FastifyInstance
 
   const stores = options.stores ?? (await createStores(config, now))
-  const oidc = new OidcClient(config, now)
   let discovery: Discovery | undefined
   const lockTtl = options.lockTtl ?? config.oidc.timeout + 5_000
 
   const metrics = new GatewayMetrics(stores.sessions)
+  const refusals = new ClientRefusals()
+  const oidc = new OidcClient(config, now, idpObserver(config, app.log, metrics, refusals))
   if (stores.sessions.kind === 'redis') {
     // Loaded only for Redis, as in createStores: memory mode never loads ioredis.
     const { reportSessionCache } = await import('./redis-stores.js')
@@ -109,12 +112,13 @@ export async function buildGateway(
   const userTokens = new UserTokens({
     ...fetchOnce,
     store: stores.sessions,
+    unavailableLimit: config.tokens.unavailableLimit,
     coordination: options.coordination ?? 'single-flight',
     observer: {
-      refreshed(outcome, ms, resource, sessionId) {
+      refreshed(outcome, ms, resource, sessionId, failure) {
         metrics.refreshes.inc({ outcome, resource })
         metrics.refreshDuration.observe(ms / 1000)
-        logRefresh(app.log, outcome, ms, sessionId, resource)
+        logRefresh(app.log, { outcome, ms, sessionId, resource, failure })
       },
       joined: () => metrics.refreshJoins.inc(),
     },
@@ -207,7 +211,12 @@ export async function buildGateway(
         } catch (err) {
           store = { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE', detail: (err as Error).message }
         }
-        return { idp, store }
+        const refused = refusals.detail
+        const clientAuth: 'ok' | ReadinessFailure =
+          refused === undefined
+            ? 'ok'
+            : { code: 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED', detail: refused, degraded: true }
+        return { idp, store, clientAuth }
       },
     })
   })

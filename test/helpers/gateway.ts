@@ -37,6 +37,7 @@ export interface TestConfigInput {
   readonly store?: string
   readonly refreshBefore?: number
   readonly refreshWait?: number
+  readonly unavailableLimit?: number
   readonly idpTimeout?: number
   readonly secrets?: readonly string[]
   readonly idleTimeout?: number
@@ -104,7 +105,11 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       localCache: input.localCache,
       claims: input.claims,
     }),
-    tokens: present({ refreshBefore: ms(input.refreshBefore ?? 5_000), refreshWait: ms(input.refreshWait) }),
+    tokens: present({
+      refreshBefore: ms(input.refreshBefore ?? 5_000),
+      refreshWait: ms(input.refreshWait),
+      unavailableLimit: ms(input.unavailableLimit),
+    }),
     auth: present({ loginParams: input.loginParams, rateLimit: { max: input.rateLimitMax ?? 1_000 } }),
     logging: present({ level: input.logLevel ?? 'silent', accessLog: input.accessLog }),
     metrics: { port: 0 },
