@@ -92,12 +92,17 @@ export async function buildGateway(
   const lockTtl = options.lockTtl ?? config.oidc.timeout + 5_000
 
   const metrics = new GatewayMetrics(stores.sessions)
+  let unwatchStore: (() => void) | undefined
   const refusals = new ClientRefusals()
   const oidc = new OidcClient(config, now, idpObserver(config, app.log, metrics, refusals))
   if (stores.sessions.kind === 'redis') {
     // Loaded only for Redis, as in createStores: memory mode never loads ioredis.
     const { reportSessionCache } = await import('./redis-stores.js')
     reportSessionCache(stores.sessions, app.log)
+    if (stores.redis) {
+      const { logAvailability } = await import('../redis/availability.js')
+      unwatchStore = logAvailability(stores.redis, app.log, config.session.store.display)
+    }
   }
   const sessions = new Sessions(stores.sessions, config, now)
   // Both token kinds fetch once per lifetime under the same lock discipline.
@@ -256,6 +261,8 @@ export async function buildGateway(
   app.addHook('onClose', async () => {
     clearInterval(draining)
     discovery?.stop()
+    // Our own close of the connection is no outage.
+    unwatchStore?.()
     await oidc.close()
     await stores.close()
   })
