@@ -61,7 +61,7 @@ export function metricsListener(app: FastifyInstance, config: GatehouseConfig): 
 /**
  * A bind failure says which setting to change: Node's own message names
  * only the address, and an operator who never set a metrics port does not
- * know Gatehouse listens on a second one. The code is kept for callers.
+ * know Gatehouse listens on a second one. The code, address and port are kept for callers.
  */
 function listenError(err: NodeJS.ErrnoException, config: GatehouseConfig): Error {
   const { host, port } = config.metrics
@@ -74,5 +74,15 @@ function listenError(err: NodeJS.ErrnoException, config: GatehouseConfig): Error
           ? `${host} is not an address of this host`
           : err.message
   const message = `the metrics listener cannot listen: ${why} (${err.code ?? 'error'}); set metrics.port (and metrics.host) to a free port, or metrics.enabled: false`
-  return Object.assign(new Error(message, { cause: err }), { code: err.code })
+  const {
+    code,
+    errno,
+    syscall,
+    address,
+    port: errPort,
+  } = err as NodeJS.ErrnoException & {
+    address?: string
+    port?: number
+  }
+  return Object.assign(new Error(message, { cause: err }), { code, errno, syscall, address, port: errPort })
 }
