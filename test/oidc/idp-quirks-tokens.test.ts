@@ -6,7 +6,7 @@
  * sees.
  */
 import t from 'tap'
-import { CLIENT_ID, CLIENT_SECRET } from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { type ObservedStack, startObservedStack } from '../helpers/observed-stack.js'
 
@@ -133,6 +133,34 @@ t.test(
         { level: 40, operation: 'refresh' },
       ],
       'once per kind of call, not once per token',
+    )
+  },
+)
+
+t.test(
+  'without expires_in, a JWT access token lives its exp - iat, and nothing is assumed for it',
+  async (t) => {
+    const resource = 'https://orders.example'
+    const stack = await startObservedStack(t, {
+      accessTokenTtl: 600,
+      idp: {
+        quirks: { noExpiresIn: true },
+        resourceIndicators: { resources: { [resource]: { scopes: ['orders.read'], format: 'jwt' } } },
+      },
+      routes: (upstream) => [route('/api/orders', upstream, { resource })],
+    })
+    const { jar } = await login(stack.gateway.url)
+    const before = stack.clock.now()
+    t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
+    const after = stack.clock.now()
+    const [token] = Object.values((await sessionOf(stack)).tokens.audiences ?? {})
+    t.match(token?.accessToken, /^ey/, 'the route token is a JWT')
+    t.ok(token!.accessTokenExpiresAt >= before + 599_000, 'its own 600 s, less a second')
+    t.ok(token!.accessTokenExpiresAt <= after + 599_000)
+    t.same(
+      stack.lines.filter((l) => l.code === 'GATEHOUSE_TOKEN_LIFETIME_ASSUMED').map((l) => l.operation),
+      ['code_exchange'],
+      'assumed only for the opaque login token',
     )
   },
 )
