@@ -1,4 +1,3 @@
-import { decodeJwt } from 'jose'
 import * as oauth from 'oauth4webapi'
 import type { ClientAuthMethod, GatehouseConfig, RouteConfig } from '../config/types.js'
 import { type GatehouseError, gatehouseError } from '../errors.js'
@@ -8,6 +7,7 @@ import { sessionClaims } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
+import { expiresAt } from './token-lifetime.js'
 import {
   type IdpFailure,
   type IdpOperation,
@@ -16,20 +16,13 @@ import {
   translateIdpError,
 } from './translate.js'
 
-/**
- * Seconds a token is taken to live when the IdP says nothing (no
- * `expires_in`, RFC 6749 §5.1, and not a JWT): short, so it is refreshed
- * soon rather than forwarded long after it died.
- */
-export const ASSUMED_LIFETIME = 60
-
 /** What the gateway hears of the IdP's answers, beyond each call's own result. */
 export interface OidcObserver {
   /** A call to the IdP failed; `failure` says how, never with a token in it. */
   failed?(failure: IdpFailure): void
   /** A token-endpoint call authenticated the client: its credentials work for `operation`. */
   accepted?(operation: IdpOperation): void
-  /** A token response gave no lifetime; the token was taken to live `ASSUMED_LIFETIME` seconds. */
+  /** A token response gave no lifetime; the token was taken to live `ASSUMED_LIFETIME` seconds (token-lifetime.ts). */
   lifetimeAssumed?(operation: IdpOperation): void
 }
 
@@ -346,19 +339,8 @@ export class OidcClient {
     return error
   }
 
-  /**
-   * When to stop forwarding the token. Counted from when the request was
-   * sent, not when the answer came, or the IdP's latency would lengthen the
-   * token's life past its `exp`; less one second, because `exp` is a whole
-   * second (RFC 7519 §2 NumericDate) the IdP may have rounded down.
-   */
   #expiresAt(result: oauth.TokenEndpointResponse, sentAt: number, operation: IdpOperation): number {
-    let lifetime = result.expires_in ?? jwtLifetime(result.access_token)
-    if (lifetime === undefined) {
-      this.#observer.lifetimeAssumed?.(operation)
-      lifetime = ASSUMED_LIFETIME
-    }
-    return sentAt + Math.max(0, lifetime * 1000 - 1000)
+    return expiresAt(result, sentAt, () => this.#observer.lifetimeAssumed?.(operation))
   }
 
   #tokenSet(result: oauth.TokenEndpointResponse, sentAt: number, operation: IdpOperation): TokenSet {
@@ -379,17 +361,4 @@ function configuredResources(routes: readonly RouteConfig[]): string[] {
       resources.add(route.resource)
   }
   return [...resources]
-}
-
-/**
- * A JWT access token's lifetime as its issuer wrote it (`exp - iat`), for
- * an IdP that sends no `expires_in`; both from the IdP's clock, so no skew.
- */
-function jwtLifetime(token: string): number | undefined {
-  try {
-    const { exp, iat } = decodeJwt(token)
-    return typeof exp === 'number' && typeof iat === 'number' && exp > iat ? exp - iat : undefined
-  } catch {
-    return undefined
-  }
 }

@@ -2,9 +2,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import type { ErrorCode, LogCode } from '../errors.js'
 import type { IdpOperation } from '../oidc/answers.js'
-import { ASSUMED_LIFETIME, type OidcObserver } from '../oidc/client.js'
+import type { OidcObserver } from '../oidc/client.js'
 import { refusalHint } from '../oidc/client-auth.js'
 import type { ClientRefusals } from '../oidc/client-refusals.js'
+import { ASSUMED_LIFETIME } from '../oidc/token-lifetime.js'
 import type { GatewayMetrics } from './metrics.js'
 
 /** The grant each token-endpoint operation uses, for the unauthorized_client hint. */
