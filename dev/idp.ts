@@ -400,6 +400,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     token: '/token',
     revocation: '/token/revocation',
     par: '/request',
+    userinfo: '/me',
   }
   const handle = provider.callback()
   const backChannel = (path: string) =>
@@ -425,7 +426,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     if (path === '/me' && options.userinfoSubject) rewriteSubject(res, options.userinfoSubject)
     const ms = typeof delay === 'function' ? delay() : delay
     const refused = options.resourceIndicators?.refusedAtTokenEndpoint ?? []
-    const cannedAnswer = req.method === 'POST' ? canned.get(path) : undefined
+    const cannedAnswer = canned.get(path)
     const serve = () =>
       (isToken && refused.length > 0) || cannedAnswer
         ? atTheEdge(req, res, handle, (params) => {

@@ -8,6 +8,7 @@
 /** The calls Gatehouse makes to the IdP. */
 export type IdpOperation =
   | 'code_exchange'
+  | 'userinfo'
   | 'refresh'
   | 'route_refresh'
   | 'client_credentials'
@@ -18,6 +19,7 @@ export type IdpOperation =
 /** In the order of the table's columns. */
 export const IDP_OPERATIONS: readonly IdpOperation[] = [
   'code_exchange',
+  'userinfo',
   'refresh',
   'route_refresh',
   'client_credentials',
@@ -80,6 +82,7 @@ function row(verdict: Verdict, except: Partial<Record<IdpOperation, Verdict>> = 
  */
 const definitive = {
   code_exchange: 'login_failed',
+  userinfo: 'login_failed',
   par: 'login_failed',
   refresh: 'session_over',
   route_refresh: 'session_over',
@@ -89,7 +92,9 @@ const definitive = {
   discovery: 'unavailable',
 } as const satisfies Row
 
-const refused = row('client_refused', { discovery: 'unavailable' })
+// Userinfo authenticates the access token, not the client (OIDC Core §5.3.1):
+// a 401 there ends the login, it says nothing about the gateway's credentials.
+const refused = row('client_refused', { discovery: 'unavailable', userinfo: 'login_failed' })
 const transient = row('unavailable', { revocation: 'logout_proceeds' })
 
 /**
@@ -115,7 +120,12 @@ export const CLASSIFICATION: Readonly<Record<IdpAnswer, Row>> = {
   network: transient,
   unparseable: transient,
   // A 200 that fails validation: a login cannot trust it; a refresh may get a good one next time.
-  invalid_answer: { ...transient, code_exchange: 'login_failed', par: 'login_failed' },
+  invalid_answer: {
+    ...transient,
+    code_exchange: 'login_failed',
+    userinfo: 'login_failed',
+    par: 'login_failed',
+  },
 }
 
 /** The verdict on `answer` to `operation`. */

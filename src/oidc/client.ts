@@ -179,9 +179,11 @@ export class OidcClient {
    */
   async callback(currentUrl: URL, login: LoginState): Promise<LoginResult> {
     const as = this.#metadata('code_exchange')
+    let result: oauth.TokenEndpointResponse
+    let sentAt: number
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
-      const sentAt = this.#now()
+      sentAt = this.#now()
       const response = await oauth.authorizationCodeGrantRequest(
         as,
         this.#client,
@@ -191,31 +193,39 @@ export class OidcClient {
         login.codeVerifier,
         this.#http.options(),
       )
-      const result = await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
+      result = await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
         expectedNonce: login.nonce,
         requireIdToken: true,
       })
       this.#observer.accepted?.('code_exchange')
-      const idClaims = oauth.getValidatedIdTokenClaims(result)!
-      const userinfo =
-        (this.#oidc.userinfo ?? true) && as.userinfo_endpoint
-          ? await this.#userinfo(as, result.access_token, idClaims.sub)
-          : undefined
-      return {
-        tokens: this.#tokenSet(result, sentAt, 'code_exchange'),
-        sub: idClaims.sub,
-        sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
-        claims: sessionClaims(idClaims, userinfo, this.#allowClaims),
-      }
     } catch (err) {
       throw this.#failed('code_exchange', err)
     }
+    const idClaims = oauth.getValidatedIdTokenClaims(result)!
+    const userinfo =
+      (this.#oidc.userinfo ?? true) && as.userinfo_endpoint
+        ? await this.#userinfo(as, result.access_token, idClaims.sub)
+        : undefined
+    return {
+      tokens: this.#tokenSet(result, sentAt, 'code_exchange'),
+      sub: idClaims.sub,
+      sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
+      claims: sessionClaims(idClaims, userinfo, this.#allowClaims),
+    }
   }
 
-  /** OIDC Core §5.3.2: the userinfo `sub` must equal the ID token's, or the login fails. */
+  /**
+   * OIDC Core §5.3.2: the userinfo `sub` must equal the ID token's, or the
+   * login fails. Classified apart from the code exchange: a 401 here is
+   * about the access token, not the client's credentials.
+   */
   async #userinfo(as: oauth.AuthorizationServer, accessToken: string, sub: string) {
-    const response = await oauth.userInfoRequest(as, this.#client, accessToken, this.#http.options())
-    return oauth.processUserInfoResponse(as, this.#client, sub, response)
+    try {
+      const response = await oauth.userInfoRequest(as, this.#client, accessToken, this.#http.options())
+      return await oauth.processUserInfoResponse(as, this.#client, sub, response)
+    } catch (err) {
+      throw this.#failed('userinfo', err, accessToken)
+    }
   }
 
   /**

@@ -10,6 +10,7 @@ const unavailable: Record<IdpOperation, ErrorCode> = {
   route_refresh: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
   client_credentials: 'GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE',
   code_exchange: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+  userinfo: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
   discovery: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
   revocation: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
   par: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
@@ -121,7 +122,7 @@ export function translateIdpError(
 function gatewayError(
   operation: IdpOperation,
   verdict: Verdict,
-  { answer, oauthError }: Recognized,
+  { answer, oauthError, status }: Recognized,
   err: unknown,
 ): GatehouseError {
   switch (verdict) {
@@ -146,7 +147,7 @@ function gatewayError(
         'GATEHOUSE_ERR_LOGIN_FAILED',
         answer === 'invalid_answer'
           ? `The login response failed validation: ${(err as Error).message}`
-          : `The identity provider refused the login (${oauthError}).`,
+          : `The identity provider refused the login (${oauthError ?? `HTTP ${status ?? '?'}`}).`,
         err,
       )
     case 'unavailable':

@@ -80,6 +80,26 @@ t.test('code exchange: a refused grant, an outage and an invalid answer each get
   t.match(invalid.callback.text, /The login response failed validation/)
 })
 
+t.test(
+  "userinfo refusing the access token: the login fails, and the gateway's credentials are not blamed",
+  async (t) => {
+    const stack = await startObservedStack(t)
+    stack.idp.answer('userinfo', {
+      status: 401,
+      headers: { 'www-authenticate': 'Bearer realm="idp", error="invalid_token"' },
+    })
+    const { callback, jar } = await login(stack.gateway.url)
+    t.equal(callback.status, 400)
+    t.match(callback.text, /Sign-in failed.*\(invalid_token\)/s)
+    t.equal(jar.get(stack.gateway.url, 'gatehouse'), undefined)
+    t.notOk(
+      stack.lines.some(refusedLine),
+      'no client-refused line: userinfo authenticates the token, not the client',
+    )
+    t.same(await stack.metrics('gatehouse_idp_client_refused '), ['gatehouse_idp_client_refused 0'])
+  },
+)
+
 t.test('PAR with a wrong secret: /auth/login itself says sign-in is misconfigured', async (t) => {
   const stack = await startObservedStack(t, { idp: { par: true }, config: WRONG_SECRET })
   const start = await jarFetch(new CookieJar(), `${stack.gateway.url}/auth/login`)
