@@ -4,7 +4,7 @@ import type { IdpFailure } from './translate.js'
 /**
  * Which calls the IdP refuses the gateway's own credentials for right now:
  * set by a refusal, cleared by the next call of the same kind that the IdP
- * authenticates. Bounded by the seven operations.
+ * authenticates. Bounded by the operations of the classification.
  */
 export class ClientRefusals {
   readonly #refused = new Map<IdpOperation, IdpFailure>()
