@@ -16,6 +16,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider'
+import { atTheEdge, type CannedAnswer, type CannedEndpoint } from './idp-edge.js'
+import {
+  type DevIdpQuirks,
+  quirkClientMetadata,
+  quirkConfiguration,
+  quirkFeatures,
+  quirkMiddleware,
+} from './idp-quirks.js'
+
+export type { CannedAnswer, CannedEndpoint } from './idp-edge.js'
+export type { DevIdpQuirks } from './idp-quirks.js'
 
 export interface DevClient {
   readonly clientId: string
@@ -108,6 +119,8 @@ export interface DevIdpOptions {
    * scopes; an unknown resource is `invalid_target`.
    */
   readonly resourceIndicators?: DevResourceIndicators
+  /** Deviations of real OPs to reproduce (dev/idp-quirks.ts); none by default. */
+  readonly quirks?: DevIdpQuirks
 }
 
 export interface DevResourceIndicators {
@@ -178,6 +191,10 @@ export interface DevIdp {
   setDown(mode: FaultMode): void
   /** Same as `setDown`. */
   setFault(mode: FaultMode): void
+  /** Answers requests to `endpoint` with `answer` until called again without one. */
+  answer(endpoint: CannedEndpoint, answer?: CannedAnswer): void
+  /** Deletes a refresh token from the provider's store, as an OP's cleanup job or an administrator does. */
+  forgetRefreshToken(token: string): Promise<void>
   /** Looks a token (access, client-credentials or refresh) up in the provider's own store. */
   introspect(token: string): Promise<Introspection>
   /** Whether the provider still accepts this access token. */
@@ -301,6 +318,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const issuer = `http://${host}:${port}`
   const accessTokenTtl = options.accessTokenTtl ?? 60
   const lenient = options.profile === 'lenient'
+  const quirks = options.quirks ?? {}
 
   const configuration: Configuration = {
     clients: options.clients.map((c) => ({
@@ -314,6 +332,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       response_types: ['code'],
       scope: SCOPES.join(' '),
       token_endpoint_auth_method: c.tokenEndpointAuthMethod ?? 'client_secret_basic',
+      ...quirkClientMetadata(quirks),
       ...(c.backchannelLogoutUri
         ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true }
         : {}),
@@ -344,6 +363,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       resourceIndicators: resourceIndicatorsFeature(options.resourceIndicators, accessTokenTtl),
       pushedAuthorizationRequests: { enabled: options.par ?? false },
       userinfo: { enabled: options.userinfo ?? true },
+      ...quirkFeatures(quirks),
     },
     pkce: { required: () => true },
     // oidc-provider's SSRF guard (its own undici dispatcher) refuses loopback
@@ -384,9 +404,11 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     // Lenient implies consent, as Keycloak does for clients without
     // "consent required"; strict keeps oidc-provider's consent page.
     ...(lenient ? { loadExistingGrant: impliedConsent } : {}),
+    ...quirkConfiguration(quirks),
   }
 
   const provider = new Provider(issuer, configuration)
+  provider.use(quirkMiddleware(quirks))
   const stats = emptyStats()
   // Opaque refresh tokens are their own id, so the values rotated away are
   // exactly the replays to watch for, whatever error the provider gives them.
@@ -428,6 +450,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   let delay: number | (() => number) = options.tokenEndpointDelayMs ?? 0
   let fault: FaultMode = 'ok'
+  const canned = new Map<string, CannedAnswer>()
+  const cannedPaths: Record<CannedEndpoint, string> = {
+    token: '/token',
+    revocation: '/token/revocation',
+    par: '/request',
+    userinfo: '/me',
+  }
   const handle = provider.callback()
   const backChannel = (path: string) =>
     path.startsWith('/token') || path.startsWith('/.well-known/') || path.startsWith('/jwks')
@@ -454,8 +483,24 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     if (isToken && options.refreshExpiresIn) reportRefreshExpiry(res, provider)
     const ms = typeof delay === 'function' ? delay() : delay
     const refused = options.resourceIndicators?.refusedAtTokenEndpoint ?? []
+    const cannedAnswer = canned.get(path)
     const serve = () =>
-      isToken && refused.length > 0 ? refuseTargets(req, res, refused, handle) : handle(req, res)
+      (isToken && refused.length > 0) || cannedAnswer
+        ? atTheEdge(req, res, handle, (params) => {
+            if (
+              cannedAnswer &&
+              (!cannedAnswer.grantType || params.get('grant_type') === cannedAnswer.grantType)
+            )
+              return cannedAnswer
+            if (isToken && params.getAll('resource').some((r) => refused.includes(r))) {
+              return {
+                status: 400,
+                body: { error: 'invalid_target', error_description: 'resource refused by policy' },
+              }
+            }
+            return undefined
+          })
+        : handle(req, res)
     if (isToken && ms > 0) {
       setTimeout(serve, ms)
       return
@@ -543,6 +588,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     },
     setDown,
     setFault: setDown,
+    answer(endpoint, answer) {
+      if (answer) canned.set(cannedPaths[endpoint], answer)
+      else canned.delete(cannedPaths[endpoint])
+    },
+    async forgetRefreshToken(token) {
+      const found = await provider.RefreshToken.find(token, { ignoreExpiration: true })
+      await found?.destroy()
+    },
     introspect,
     isActive: async (accessToken) => {
       const result = await introspect(accessToken)
@@ -584,27 +637,4 @@ function resourceIndicatorsFeature(
       }
     },
   }
-}
-
-/** Answers `invalid_target` (RFC 8707 §2) to a token request naming a refused resource, else hands it on. */
-function refuseTargets(
-  req: IncomingMessage,
-  res: ServerResponse,
-  refused: readonly string[],
-  handle: (req: IncomingMessage, res: ServerResponse) => void,
-): void {
-  const chunks: Buffer[] = []
-  req.on('data', (chunk: Buffer) => chunks.push(chunk))
-  req.on('end', () => {
-    const body = Buffer.concat(chunks)
-    const named = new URLSearchParams(body.toString('utf8')).getAll('resource')
-    if (named.some((r) => refused.includes(r))) {
-      res.writeHead(400, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-      res.end(JSON.stringify({ error: 'invalid_target', error_description: 'resource refused by policy' }))
-      return
-    }
-    // The stream is spent; oidc-provider then reads the body from `req.body`.
-    Object.assign(req, { body: body.toString('utf8') })
-    handle(req, res)
-  })
 }

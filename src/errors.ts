@@ -42,6 +42,18 @@ export const errorCatalogue = {
     message:
       "The identity provider refused to issue a token for this route's resource (invalid_target). The session stays; other routes still work.",
   },
+  GATEHOUSE_ERR_CLIENT_TOKEN_REFUSED: {
+    status: 403,
+    error: 'client_token_refused',
+    message:
+      "The identity provider refused the client-credentials token for this route's scopes. Other routes still work.",
+  },
+  GATEHOUSE_ERR_IDP_CLIENT_REFUSED: {
+    status: 500,
+    error: 'idp_client_refused',
+    message:
+      "Sign-in is misconfigured: the identity provider refused this gateway's own client credentials. Retrying will not help; an operator must fix the configuration.",
+  },
   GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE: {
     status: 503,
     error: 'token_refresh_unavailable',
@@ -196,13 +208,30 @@ export const logCatalogue = {
     level: 'warn',
     message: 'The local session cache is off, so every request reads Redis.',
   },
-} as const satisfies Record<string, { readonly level: 'warn' | 'error'; readonly message: string }>
+  GATEHOUSE_STORE_DOWN: {
+    level: 'warn',
+    message: 'The session store became unreachable.',
+  },
+  GATEHOUSE_STORE_RECOVERED: {
+    level: 'info',
+    message: 'The session store is reachable again, after an outage of the given duration.',
+  },
+  GATEHOUSE_TOKEN_LIFETIME_ASSUMED: {
+    level: 'warn',
+    message: 'A token response had no usable expires_in, so the token lifetime was assumed.',
+  },
+} as const satisfies Record<string, { readonly level: 'info' | 'warn' | 'error'; readonly message: string }>
 
 export type LogCode = keyof typeof logCatalogue
 
 export interface GatehouseError extends Error {
   readonly code: ErrorCode
   readonly statusCode: number
+  /**
+   * Why, in words, for logs only: `ECONNREFUSED 127.0.0.1:4000`,
+   * `HTTP 400 invalid_request`. Never a token, code or secret.
+   */
+  readonly reason?: string
 }
 
 const constructors = new Map<ErrorCode, FastifyErrorConstructor>()
@@ -232,6 +261,8 @@ export function isGatehouseError(err: unknown): err is GatehouseError {
 
 /** Names an error's underlying failure for logs, without dumping its payload. */
 export function causeName(err: Error): string | undefined {
+  const { reason } = err as { reason?: unknown }
+  if (typeof reason === 'string') return reason
   const cause = err.cause as { code?: unknown; name?: unknown } | undefined
   if (!cause) return undefined
   return String(cause.code ?? cause.name ?? 'unknown')

@@ -1,10 +1,13 @@
 import type * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
+import { causeName } from '../errors.js'
 import { OidcClient } from '../oidc/client.js'
+import { checkCredentials } from './credential-check.js'
 
 type Verdict = 'ok' | 'warn' | 'BLOCKING' | '-'
 
-interface Row {
+/** One line of the table: what the config needs, what the IdP says, and the verdict. */
+export interface Row {
   readonly capability: string
   readonly need: string
   readonly advertised: string
@@ -130,6 +133,8 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
     hints.push('the IdP requires pushed authorization requests: set oidc.par: auto.')
   }
 
+  compareScopes(config, scopes, row, hints)
+
   row(
     'RFC 9207 iss in responses',
     'checked when advertised',
@@ -147,6 +152,41 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
     )
   }
   return { rows, hints, blocking: rows.some((r) => r.verdict === 'BLOCKING') }
+}
+
+/**
+ * Every scope the config asks for (at login, and per route) against
+ * `scopes_supported`. OIDC Discovery 1.0 lets an OP list only some of the
+ * scopes it supports, so a missing one is a warning, never blocking.
+ */
+function compareScopes(
+  config: GatehouseConfig,
+  supported: readonly string[] | undefined,
+  row: (capability: string, need: string, advertised: string, verdict: Verdict) => void,
+  hints: string[],
+): void {
+  const wanted = new Map<string, string>()
+  for (const scope of config.oidc.scopes) wanted.set(scope, 'oidc.scopes')
+  config.routes.forEach((route, i) => {
+    for (const scope of route.scopes) if (!wanted.has(scope)) wanted.set(scope, `routes[${i}].scopes`)
+  })
+  const need = [...wanted.keys()].join(' ')
+  if (supported === undefined) {
+    row('scopes', need, 'not listed (no scopes_supported)', '-')
+    return
+  }
+  const missing = [...wanted].filter(([scope]) => !supported.includes(scope))
+  row(
+    'scopes',
+    need,
+    missing.length === 0 ? 'all listed' : `not listed: ${missing.map(([s]) => s).join(', ')}`,
+    missing.length === 0 ? 'ok' : 'warn',
+  )
+  for (const [scope, where] of missing) {
+    hints.push(
+      `scope ${scope} (${where}) is not in scopes_supported: the IdP may refuse it (invalid_scope) or leave it out of the tokens.`,
+    )
+  }
 }
 
 /** The report as a fixed-width table, then the hints. */
@@ -173,24 +213,34 @@ export function formatReport(issuer: string, report: OnlineReport): string[] {
   ]
 }
 
-/** Discovers the IdP (with the configured timeouts) and compares. Returns the exit code. */
+/**
+ * Discovers the IdP (with the configured timeouts), compares, and proves the
+ * client credentials with one harmless token request. Returns the exit code.
+ */
 export async function checkOnline(
   config: GatehouseConfig,
   io: { stdout(line: string): void; stderr(line: string): void },
 ): Promise<number> {
   const oidc = new OidcClient(config)
   try {
-    await oidc.discover()
-  } catch (err) {
-    const cause = (err as Error).cause as Error | undefined
-    io.stderr(
-      `gatehouse: discovery of ${config.oidc.issuer} failed: ${cause?.message ?? (err as Error).message}`,
-    )
-    return 1
+    try {
+      await oidc.discover()
+    } catch (err) {
+      io.stderr(
+        `gatehouse: discovery of ${config.oidc.issuer} failed: ${causeName(err as Error) ?? (err as Error).message}`,
+      )
+      return 1
+    }
+    const compared = compare(config, oidc.metadata!)
+    const probed = await checkCredentials(config, oidc, oidc.metadata!)
+    const report: OnlineReport = {
+      rows: [...compared.rows, ...probed.rows],
+      hints: [...compared.hints, ...probed.hints],
+      blocking: compared.blocking || probed.blocking,
+    }
+    for (const line of formatReport(oidc.issuer, report)) io.stdout(line)
+    return report.blocking ? 1 : 0
   } finally {
     await oidc.close()
   }
-  const report = compare(config, oidc.metadata!)
-  for (const line of formatReport(oidc.issuer, report)) io.stdout(line)
-  return report.blocking ? 1 : 0
 }

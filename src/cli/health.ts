@@ -1,4 +1,5 @@
 import type { GatehouseConfig } from '../config/types.js'
+import { networkCause } from '../network-cause.js'
 
 /** How long the probe waits for `/healthz`: below Docker's HEALTHCHECK `--timeout`. */
 const PROBE_TIMEOUT_MS = 2_000
@@ -28,7 +29,7 @@ export async function probeHealth(config: GatehouseConfig): Promise<{ url: strin
     await response.body?.cancel()
     return response.status === 200 ? { url } : { url, problem: `HTTP ${response.status}` }
   } catch (err) {
-    const cause = (err as Error).cause as { code?: string } | undefined
-    return { url, problem: cause?.code ?? (err as Error).name }
+    const total = { ms: PROBE_TIMEOUT_MS, name: 'the probe budget' }
+    return { url, problem: networkCause(err, { total }) ?? (err as Error).message }
   }
 }

@@ -308,6 +308,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       refreshBefore: parseDuration(config.tokens.refreshBefore),
       refreshWait: parseDuration(config.tokens.refreshWait),
       retryCooldown: parseDuration(config.tokens.retryCooldown),
+      unavailableLimit: parseDuration(config.tokens.unavailableLimit),
     },
     auth: {
       basePath: trimSlash(config.auth.basePath),

@@ -18,6 +18,7 @@ export const DEFAULTS = {
   refreshBefore: '30s',
   refreshWait: '10s',
   retryCooldown: '1m',
+  unavailableLimit: '5m', // then a 401 that sends the user to sign in, never a 503 for hours
   routeTimeout: '30s',
   bodyLimit: '1mb',
   metricsHost: '127.0.0.1',
@@ -211,6 +212,10 @@ export const TokensSchema = Type.Object(
     retryCooldown: Duration(
       "Per session and route: after an upstream's 401 invalid_token has forced a refresh (retryOnInvalidToken), the next such 401 within this time, for another token, passes to the browser instead of forcing another. Shared across instances with the Redis store. 0 turns it off.",
       DEFAULTS.retryCooldown,
+    ),
+    unavailableLimit: Duration(
+      'How long a session may see nothing but "identity provider unavailable" from its refreshes (503 with Retry-After) before it ends with 401 session_expired, so the user signs in again.',
+      DEFAULTS.unavailableLimit,
     ),
   },
   { ...strict, default: {}, description: 'Access-token freshness.' },

@@ -56,6 +56,8 @@ function orNaN(parse: () => number): number {
     return Number.NaN
   }
 }
+/** `<your-org>`, `{tenantid}`: what documentation examples leave for the reader to fill in. */
+const PLACEHOLDER = /<[^<>]*>|\{[^{}]*\}/
 
 function parseUrl(value: string): URL | undefined {
   try {
@@ -85,12 +87,26 @@ export function checkSemantics(config: RawConfig): Finding[] {
   }
 
   const issuer = parseUrl(config.oidc.issuer)
-  if (!issuer || !['http:', 'https:'].includes(issuer.protocol)) {
+  const placeholder = PLACEHOLDER.exec(config.oidc.issuer)?.[0]
+  if (placeholder) {
+    add(
+      ['oidc', 'issuer'],
+      `still holds the placeholder ${placeholder} from an example: put your identity provider's issuer URL here (see docs/identity-providers.md)`,
+    )
+  } else if (!issuer || !['http:', 'https:'].includes(issuer.protocol)) {
     add(['oidc', 'issuer'], 'must be an https URL')
   } else if (issuer.protocol === 'http:' && !LOOPBACK.test(issuer.hostname)) {
     add(
       ['oidc', 'issuer'],
       'must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+    )
+  }
+
+  const idPlaceholder = PLACEHOLDER.exec(config.oidc.clientId)?.[0]
+  if (idPlaceholder) {
+    add(
+      ['oidc', 'clientId'],
+      `still holds the placeholder ${idPlaceholder} from an example: put the client id registered at your identity provider here`,
     )
   }
 

@@ -148,6 +148,8 @@ export interface GatehouseConfig {
      * on, ms; 0 never holds one back.
      */
     readonly retryCooldown: number
+    /** How long a session's refreshes may find the IdP unavailable, and nothing else, before it ends, ms. */
+    readonly unavailableLimit: number
   }
   readonly auth: {
     readonly basePath: string

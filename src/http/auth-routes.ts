@@ -40,7 +40,11 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       .header('content-security-policy', PAGE_CSP)
       .send(
         errorPage(
-          err.statusCode === 503 ? 'Sign-in is unavailable right now' : 'Sign-in failed',
+          err.code === 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED'
+            ? 'Sign-in is misconfigured'
+            : err.statusCode === 503
+              ? 'Sign-in is unavailable right now'
+              : 'Sign-in failed',
           err.message,
           `${base}/login?returnTo=${encodeURIComponent(returnTo)}`,
         ),
@@ -155,7 +159,8 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
         await oidc.revoke(session.tokens.refreshToken)
       } catch (err) {
         // The user asked to leave; an IdP outage must not keep them in.
-        request.log.warn({ code: asGatehouseError(err).code }, 'refresh token revocation failed')
+        const error = asGatehouseError(err)
+        request.log.warn({ code: error.code, cause: causeName(error) }, 'refresh token revocation failed')
       }
     }
     await sessions.destroy(request, session)

@@ -5,6 +5,12 @@ import { type ErrorCode, retryAfterOf } from '../errors.js'
 export interface ReadinessFailure {
   readonly code: ErrorCode
   readonly detail: string
+  /**
+   * Reported, but the instance stays in rotation (`status: degraded`, 200):
+   * for a fault every instance shares, where taking them all out would
+   * only hide the clear error page behind a load balancer's.
+   */
+  readonly degraded?: boolean
 }
 
 export interface Readiness {
@@ -22,15 +28,18 @@ export async function healthRoutes(app: FastifyInstance, readiness: Readiness) {
     // slowest failing part is expected back, so the longest catalogue value
     // wins (an incompatible IdP waits for a config change, a store blip doesn't).
     let retryAfter: number | undefined
+    let degraded = false
     for (const [name, result] of Object.entries(results)) {
       if (result === 'ok') {
         checks[name] = 'ok'
         continue
       }
       checks[name] = result.detail
-      retryAfter = Math.max(retryAfter ?? 0, retryAfterOf(result.code) ?? 0)
+      if (result.degraded) degraded = true
+      else retryAfter = Math.max(retryAfter ?? 0, retryAfterOf(result.code) ?? 0)
     }
     if (retryAfter !== undefined) reply.code(503).header('retry-after', String(retryAfter))
-    return reply.send({ status: retryAfter === undefined ? 'ready' : 'not_ready', checks })
+    const status = retryAfter !== undefined ? 'not_ready' : degraded ? 'degraded' : 'ready'
+    return reply.send({ status, checks })
   })
 }

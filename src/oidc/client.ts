@@ -1,11 +1,30 @@
-import { importJWK } from 'jose'
 import * as oauth from 'oauth4webapi'
-import type { GatehouseConfig, RouteConfig } from '../config/types.js'
-import { gatehouseError } from '../errors.js'
+import type { ClientAuthMethod, GatehouseConfig, RouteConfig } from '../config/types.js'
+import { type GatehouseError, gatehouseError } from '../errors.js'
+import type { Budgets } from '../network-cause.js'
 import type { CachedToken, LoginResult, LoginState, TokenAudience, TokenSet } from '../types.js'
 import { sessionClaims } from './claims.js'
+import { clientAuthFor } from './client-auth.js'
+import { type CredentialProbe, probeCredentials } from './credential-probe.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
-import { type IdpOperation, idpUnavailable, translateIdpError } from './translate.js'
+import { expiresAt } from './token-lifetime.js'
+import {
+  type IdpFailure,
+  type IdpOperation,
+  idpFailureOf,
+  idpUnavailable,
+  translateIdpError,
+} from './translate.js'
+
+/** What the gateway hears of the IdP's answers, beyond each call's own result. */
+export interface OidcObserver {
+  /** A call to the IdP failed; `failure` says how, never with a token in it. */
+  failed?(failure: IdpFailure): void
+  /** A token-endpoint call authenticated the client: its credentials work for `operation`. */
+  accepted?(operation: IdpOperation): void
+  /** A token response gave no lifetime; the token was taken to live `ASSUMED_LIFETIME` seconds (token-lifetime.ts). */
+  lifetimeAssumed?(operation: IdpOperation): void
+}
 
 /**
  * Everything Gatehouse says to the OpenID Provider, through oauth4webapi.
@@ -25,11 +44,13 @@ export class OidcClient {
   readonly #http: IdpHttp
   #as: oauth.AuthorizationServer | undefined
   readonly #now: () => number
+  readonly #observer: OidcObserver
+  readonly #budgets: Budgets
 
-  constructor(config: GatehouseConfig, now: () => number = Date.now) {
+  constructor(config: GatehouseConfig, now: () => number = Date.now, observer: OidcObserver = {}) {
     this.#issuer = new URL(config.oidc.issuer)
     this.#client = { client_id: config.oidc.clientId }
-    this.#auth = clientAuth(config.oidc)
+    this.#auth = clientAuthFor(config.oidc.clientAuth, config.oidc)
     // The key was checked at load; should its import still fail, each call
     // fails when it awaits this, and the rejection must not go unhandled before.
     this.#auth.catch(() => {})
@@ -45,6 +66,11 @@ export class OidcClient {
       allowHttp: this.#issuer.protocol === 'http:',
     })
     this.#now = now
+    this.#observer = observer
+    this.#budgets = {
+      total: { ms: config.oidc.timeout, name: 'oidc.timeout' },
+      connect: { ms: config.oidc.connectTimeout, name: 'oidc.connectTimeout' },
+    }
   }
 
   get discovered(): boolean {
@@ -73,7 +99,7 @@ export class OidcClient {
       })
       this.#as = await oauth.processDiscoveryResponse(this.#issuer, response)
     } catch (err) {
-      throw translateIdpError('discovery', err)
+      throw this.#failed('discovery', err)
     }
   }
 
@@ -133,10 +159,11 @@ export class OidcClient {
           this.#http.options(),
         )
         const pushed = await oauth.processPushedAuthorizationResponse(as, this.#client, response)
+        this.#observer.accepted?.('par')
         url.searchParams.set('client_id', this.#client.client_id)
         url.searchParams.set('request_uri', pushed.request_uri)
       } catch (err) {
-        throw translateIdpError('par', err)
+        throw this.#failed('par', err)
       }
     } else {
       // Appended, not set: `resource` repeats (RFC 8707 §2).
@@ -151,9 +178,12 @@ export class OidcClient {
    * validates the ID token, nonce included.
    */
   async callback(currentUrl: URL, login: LoginState): Promise<LoginResult> {
-    const as = this.#metadata('callback')
+    const as = this.#metadata('code_exchange')
+    let result: oauth.TokenEndpointResponse
+    let sentAt: number
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
+      sentAt = this.#now()
       const response = await oauth.authorizationCodeGrantRequest(
         as,
         this.#client,
@@ -163,30 +193,39 @@ export class OidcClient {
         login.codeVerifier,
         this.#http.options(),
       )
-      const result = await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
+      result = await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
         expectedNonce: login.nonce,
         requireIdToken: true,
       })
-      const idClaims = oauth.getValidatedIdTokenClaims(result)!
-      const userinfo =
-        (this.#oidc.userinfo ?? true) && as.userinfo_endpoint
-          ? await this.#userinfo(as, result.access_token, idClaims.sub)
-          : undefined
-      return {
-        tokens: this.#tokenSet(result),
-        sub: idClaims.sub,
-        sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
-        claims: sessionClaims(idClaims, userinfo, this.#allowClaims),
-      }
+      this.#observer.accepted?.('code_exchange')
     } catch (err) {
-      throw translateIdpError('callback', err)
+      throw this.#failed('code_exchange', err)
+    }
+    const idClaims = oauth.getValidatedIdTokenClaims(result)!
+    const userinfo =
+      (this.#oidc.userinfo ?? true) && as.userinfo_endpoint
+        ? await this.#userinfo(as, result.access_token, idClaims.sub)
+        : undefined
+    return {
+      tokens: this.#tokenSet(result, sentAt, 'code_exchange'),
+      sub: idClaims.sub,
+      sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
+      claims: sessionClaims(idClaims, userinfo, this.#allowClaims),
     }
   }
 
-  /** OIDC Core §5.3.2: the userinfo `sub` must equal the ID token's, or the login fails. */
+  /**
+   * OIDC Core §5.3.2: the userinfo `sub` must equal the ID token's, or the
+   * login fails. Classified apart from the code exchange: a 401 here is
+   * about the access token, not the client's credentials.
+   */
   async #userinfo(as: oauth.AuthorizationServer, accessToken: string, sub: string) {
-    const response = await oauth.userInfoRequest(as, this.#client, accessToken, this.#http.options())
-    return oauth.processUserInfoResponse(as, this.#client, sub, response)
+    try {
+      const response = await oauth.userInfoRequest(as, this.#client, accessToken, this.#http.options())
+      return await oauth.processUserInfoResponse(as, this.#client, sub, response)
+    } catch (err) {
+      throw this.#failed('userinfo', err, accessToken)
+    }
   }
 
   /**
@@ -196,7 +235,9 @@ export class OidcClient {
    * scope (RFC 6749 §6); the returned set's access token is that one.
    */
   async refresh(current: TokenSet, audience?: TokenAudience): Promise<TokenSet> {
-    const as = this.#metadata('refresh')
+    const operation = audience ? 'route_refresh' : 'refresh'
+    const as = this.#metadata(operation)
+    const sentAt = this.#now()
     try {
       const params = new URLSearchParams()
       if (audience?.resource !== undefined) params.set('resource', audience.resource)
@@ -209,7 +250,8 @@ export class OidcClient {
         { ...this.#http.options(), additionalParameters: params },
       )
       const result = await oauth.processRefreshTokenResponse(as, this.#client, response)
-      const next = this.#tokenSet(result)
+      this.#observer.accepted?.(operation)
+      const next = this.#tokenSet(result, sentAt, operation)
       return {
         ...next,
         refreshToken: next.refreshToken ?? current.refreshToken,
@@ -219,12 +261,13 @@ export class OidcClient {
         idToken: next.idToken ?? current.idToken,
       }
     } catch (err) {
-      throw translateIdpError('refresh', err)
+      throw this.#failed(operation, err, current.refreshToken)
     }
   }
 
   async clientCredentials(scopes: readonly string[]): Promise<CachedToken> {
     const as = this.#metadata('client_credentials')
+    const sentAt = this.#now()
     try {
       const params: Record<string, string> = scopes.length > 0 ? { scope: scopes.join(' ') } : {}
       const response = await oauth.clientCredentialsGrantRequest(
@@ -235,9 +278,13 @@ export class OidcClient {
         this.#http.options(),
       )
       const result = await oauth.processClientCredentialsResponse(as, this.#client, response)
-      return { accessToken: result.access_token, expiresAt: this.#expiresAt(result) }
+      this.#observer.accepted?.('client_credentials')
+      return {
+        accessToken: result.access_token,
+        expiresAt: this.#expiresAt(result, sentAt, 'client_credentials'),
+      }
     } catch (err) {
-      throw translateIdpError('client_credentials', err)
+      throw this.#failed('client_credentials', err)
     }
   }
 
@@ -251,9 +298,26 @@ export class OidcClient {
         additionalParameters: { token_type_hint: 'refresh_token' },
       })
       await oauth.processRevocationResponse(response)
+      this.#observer.accepted?.('revocation')
     } catch (err) {
-      throw translateIdpError('revocation', err)
+      throw this.#failed('revocation', err, refreshToken)
     }
+  }
+
+  /**
+   * Whether the IdP accepts the client's credentials with `method` (the
+   * configured one by default), by one token request that cannot succeed
+   * and changes nothing: a refresh-token grant for a random token.
+   */
+  async probeCredentials(method: ClientAuthMethod = this.#oidc.clientAuth): Promise<CredentialProbe> {
+    const as = this.#metadata('refresh')
+    return probeCredentials(
+      as,
+      this.#client,
+      await clientAuthFor(method, this.#oidc),
+      this.#http.options(),
+      (err) => translateIdpError('refresh', err, this.#context()),
+    )
   }
 
   /**
@@ -285,16 +349,26 @@ export class OidcClient {
     throw idpUnavailable(operation, 'The identity provider has not been discovered yet. Retry later.')
   }
 
-  #expiresAt(result: oauth.TokenEndpointResponse): number {
-    // Without expires_in we cannot know; treat the token as short-lived so
-    // it is refreshed soon rather than forwarded long after it died.
-    return this.#now() + (result.expires_in ?? 60) * 1000
+  #context(secret?: string) {
+    return { budgets: this.#budgets, secrets: [this.#oidc.clientSecret, secret] }
   }
 
-  #tokenSet(result: oauth.TokenEndpointResponse): TokenSet {
+  /** The gateway error for a failed call, told to the observer. */
+  #failed(operation: IdpOperation, err: unknown, secret?: string): GatehouseError {
+    const error = translateIdpError(operation, err, this.#context(secret))
+    const failure = idpFailureOf(error)
+    if (failure) this.#observer.failed?.(failure)
+    return error
+  }
+
+  #expiresAt(result: oauth.TokenEndpointResponse, sentAt: number, operation: IdpOperation): number {
+    return expiresAt(result, sentAt, () => this.#observer.lifetimeAssumed?.(operation))
+  }
+
+  #tokenSet(result: oauth.TokenEndpointResponse, sentAt: number, operation: IdpOperation): TokenSet {
     return {
       accessToken: result.access_token,
-      accessTokenExpiresAt: this.#expiresAt(result),
+      accessTokenExpiresAt: this.#expiresAt(result, sentAt, operation),
       refreshToken: result.refresh_token,
       refreshTokenExpiresAt: this.#refreshExpiresAt(result),
       idToken: result.id_token,
@@ -324,21 +398,4 @@ function configuredResources(routes: readonly RouteConfig[]): string[] {
       resources.add(route.resource)
   }
   return [...resources]
-}
-
-/** RFC 6749 §2.3.1 secrets, or an RFC 7523 assertion signed with the configured key. */
-async function clientAuth(oidc: GatehouseConfig['oidc']): Promise<oauth.ClientAuth> {
-  if (oidc.clientAuth === 'private_key_jwt') {
-    const { jwk } = oidc.clientKey!
-    const key = (await importJWK({ ...jwk }, jwk.alg as string)) as CryptoKey
-    const thumbprints = Object.fromEntries(
-      ['x5t', 'x5t#S256'].filter((name) => typeof jwk[name] === 'string').map((name) => [name, jwk[name]]),
-    )
-    return oauth.PrivateKeyJwt(typeof jwk.kid === 'string' ? { key, kid: jwk.kid } : key, {
-      [oauth.modifyAssertion]: (header) => Object.assign(header, thumbprints),
-    })
-  }
-  return oidc.clientAuth === 'client_secret_post'
-    ? oauth.ClientSecretPost(oidc.clientSecret!)
-    : oauth.ClientSecretBasic(oidc.clientSecret!)
 }

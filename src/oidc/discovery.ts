@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { causeName } from '../errors.js'
 import type { OidcClient } from './client.js'
 
 export interface Discovery {
@@ -28,17 +29,22 @@ export function discoverWithRetry(
     try {
       await oidc.discover()
       log.info({ issuer: oidc.issuer }, 'OpenID Provider discovered')
+      if (!oidc.metadata?.revocation_endpoint) {
+        log.info(
+          { issuer: oidc.issuer },
+          'the identity provider advertises no revocation_endpoint (RFC 7009): logout ends the session here and at the provider, but cannot revoke the refresh token, which stays valid until it expires',
+        )
+      }
       resolveReady()
     } catch (err) {
       if (stopped) return
-      const cause = (err as Error).cause as Error | undefined
       log.error(
         {
           url: new URL(
             '.well-known/openid-configuration',
             oidc.issuer.endsWith('/') ? oidc.issuer : `${oidc.issuer}/`,
           ).href,
-          reason: cause?.message ?? (err as Error).message,
+          reason: causeName(err as Error) ?? (err as Error).message,
           retryInMs: delay,
         },
         'OpenID Provider discovery failed; retrying',

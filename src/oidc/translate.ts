@@ -1,16 +1,65 @@
 import * as oauth from 'oauth4webapi'
-import { type ErrorCode, type GatehouseError, gatehouseError } from '../errors.js'
+import { type ErrorCode, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
+import { type Budgets, isTimeout, networkCause } from '../network-cause.js'
+import { type IdpAnswer, type IdpOperation, type Verdict, verdictOn } from './answers.js'
 
-/** The calls Gatehouse makes to the IdP, each with its own error when the IdP cannot serve it. */
-export type IdpOperation = 'refresh' | 'client_credentials' | 'callback' | 'discovery' | 'revocation' | 'par'
+export type { IdpAnswer, IdpOperation, Verdict } from './answers.js'
 
 const unavailable: Record<IdpOperation, ErrorCode> = {
   refresh: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+  route_refresh: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
   client_credentials: 'GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE',
-  callback: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+  code_exchange: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+  userinfo: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
   discovery: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
   revocation: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
   par: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+}
+
+/** RFC 6749 §5.2 and RFC 8707 §2 codes with a row of their own in the table. */
+const OAUTH_ANSWERS: ReadonlySet<string> = new Set([
+  'invalid_grant',
+  'invalid_request',
+  'invalid_scope',
+  'unsupported_grant_type',
+  'invalid_target',
+  'invalid_client',
+  'unauthorized_client',
+])
+
+/** oauth4webapi's codes for an answer it could not read at all. */
+const UNREADABLE: ReadonlySet<string> = new Set([
+  oauth.RESPONSE_IS_NOT_CONFORM,
+  oauth.RESPONSE_IS_NOT_JSON,
+  oauth.PARSE_ERROR,
+])
+
+/** What one failed call to the IdP was, for logs and metrics: never a token in it. */
+export interface IdpFailure {
+  readonly operation: IdpOperation
+  readonly answer: IdpAnswer
+  readonly verdict: Verdict
+  readonly status?: number
+  /** The OAuth `error` code as the IdP sent it. */
+  readonly oauthError?: string
+  /** The IdP's `error_description`, shortened, with any secret of the call redacted. */
+  readonly description?: string
+  /** One line: `HTTP 400 invalid_request: …`, `ECONNREFUSED 127.0.0.1:4000`, `timed out after …`. */
+  readonly reason: string
+}
+
+/** What the caller knows that makes a failure readable: its time budgets, and what must never be echoed. */
+export interface FailureContext {
+  readonly budgets?: Budgets
+  /** The refresh token or secret the call carried: redacted wherever the IdP echoes it. */
+  readonly secrets?: readonly (string | undefined)[]
+}
+
+const failures = new WeakMap<Error, IdpFailure>()
+
+/** The IdP failure behind a gateway error made by `translateIdpError`, if it was one. */
+export function idpFailureOf(err: unknown): IdpFailure | undefined {
+  return err instanceof Error ? failures.get(err) : undefined
 }
 
 /**
@@ -42,54 +91,146 @@ export function idpUnavailable(operation: IdpOperation, detail?: string, cause?:
 }
 
 /**
- * The single place where failures of IdP calls become gateway errors, so no
- * caller guesses from a stray try/catch.
- *
- * - An OAuth error body (`ResponseBodyError`) is the IdP's verdict: for a
- *   refresh, `invalid_grant` means the grant is gone (RFC 6749 §5.2), so the
- *   session is over.
- * - A 5xx, a timeout, a refused or reset connection, or an unparseable
- *   answer means the IdP is unavailable: retry later, keep the session.
+ * The single place where failures of IdP calls become gateway errors: the
+ * answer is recognised, its verdict looked up in the classification
+ * (`answers.ts`), and the gateway error made from the verdict. No caller
+ * guesses from a stray try/catch.
  */
-export function translateIdpError(operation: IdpOperation, err: unknown): GatehouseError {
-  if (err instanceof oauth.ResponseBodyError) {
-    if (err.status >= 500) return idpUnavailable(operation, undefined, err)
-    if (operation === 'refresh' && err.error === 'invalid_grant') {
-      return gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED', undefined, err)
-    }
-    // RFC 8707 §2: the IdP will not issue a token for this resource. The
-    // grant itself stands, so the session does too.
-    if (operation === 'refresh' && err.error === 'invalid_target') {
-      return gatehouseError('GATEHOUSE_ERR_RESOURCE_REFUSED', undefined, err)
-    }
-    if (operation === 'callback' || operation === 'par') {
-      return gatehouseError(
-        'GATEHOUSE_ERR_LOGIN_FAILED',
-        `The identity provider refused the login (${err.error}).`,
-        err,
-      )
-    }
-    return idpUnavailable(operation, undefined, err)
-  }
+export function translateIdpError(
+  operation: IdpOperation,
+  err: unknown,
+  context: FailureContext = {},
+): GatehouseError {
+  if (isGatehouseError(err)) return err
+  // RFC 6749 §4.1.2.1: an error the IdP sent the browser back with, not a back-channel answer.
   if (err instanceof oauth.AuthorizationResponseError) {
     return gatehouseError(
       'GATEHOUSE_ERR_LOGIN_FAILED',
-      `The identity provider answered with an error (${err.error}).`,
+      `The identity provider answered with an error (${printable(err.error, 64)}).`,
       err,
     )
   }
-  if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
-    // A 5xx without an OAuth body surfaces here as a non-conforming response.
-    const status = (err.cause as { status?: number } | undefined)?.status
-    if ((operation === 'callback' || operation === 'par') && !(typeof status === 'number' && status >= 500)) {
+  const recognized = recognize(err, context)
+  const verdict = verdictOn(operation, recognized.answer)
+  const error = Object.assign(gatewayError(operation, verdict, recognized, err), {
+    reason: recognized.reason,
+  })
+  failures.set(error, { operation, verdict, ...recognized })
+  return error
+}
+
+function gatewayError(
+  operation: IdpOperation,
+  verdict: Verdict,
+  { answer, oauthError, status }: Recognized,
+  err: unknown,
+): GatehouseError {
+  switch (verdict) {
+    case 'session_over':
+      return gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED', undefined, err)
+    case 'route_refused':
+      return operation === 'client_credentials'
+        ? gatehouseError(
+            'GATEHOUSE_ERR_CLIENT_TOKEN_REFUSED',
+            `The identity provider refused the client-credentials token for this route's scopes (${oauthError}). Other routes still work.`,
+            err,
+          )
+        : gatehouseError(
+            'GATEHOUSE_ERR_RESOURCE_REFUSED',
+            `The identity provider refused to issue a token for this route's resource or scopes (${oauthError}). The session stays; other routes still work.`,
+            err,
+          )
+    case 'client_refused':
+      return gatehouseError('GATEHOUSE_ERR_IDP_CLIENT_REFUSED', undefined, err)
+    case 'login_failed':
       return gatehouseError(
         'GATEHOUSE_ERR_LOGIN_FAILED',
-        `The login response failed validation: ${err.message}`,
+        answer === 'invalid_answer'
+          ? `The login response failed validation: ${(err as Error).message}`
+          : `The identity provider refused the login (${oauthError ?? `HTTP ${status ?? '?'}`}).`,
         err,
       )
-    }
-    return idpUnavailable(operation, undefined, err)
+    case 'unavailable':
+    case 'logout_proceeds':
+      return idpUnavailable(operation, undefined, err)
   }
-  // Network failures, AbortSignal timeouts and undici errors.
-  return idpUnavailable(operation, undefined, err)
+}
+
+type Recognized = Omit<IdpFailure, 'operation' | 'verdict'>
+
+/** What the IdP answered, from the error oauth4webapi or fetch raised for it. */
+function recognize(err: unknown, context: FailureContext): Recognized {
+  if (err instanceof oauth.ResponseBodyError) {
+    const oauthError = printable(err.error, 64)
+    const description = describe(err.error_description, context)
+    return {
+      answer: oauthAnswer(oauthError),
+      status: err.status,
+      oauthError,
+      ...(description ? { description } : {}),
+      reason: `HTTP ${err.status} ${oauthError}${description ? `: ${description}` : ''}`,
+    }
+  }
+  if (err instanceof oauth.WWWAuthenticateChallengeError) {
+    // Thrown before the body is read: release the connection it holds.
+    void err.response.body?.cancel().catch(() => {})
+    const [challenge] = err.cause
+    const named = challenge?.parameters.error ? printable(challenge.parameters.error, 64) : undefined
+    const description = describe(challenge?.parameters.error_description, context)
+    const scheme = challenge ? challenge.scheme.charAt(0).toUpperCase() + challenge.scheme.slice(1) : '?'
+    const reason = `HTTP ${err.status} with WWW-Authenticate: ${printable(scheme, 32)}${named ? ` error="${named}"` : ''}${description ? `: ${description}` : ''}`
+    const answer =
+      err.status >= 500
+        ? 'server_error'
+        : err.status === 401
+          ? named === 'invalid_client' || named === 'unauthorized_client'
+            ? named
+            : 'unauthorized'
+          : named
+            ? oauthAnswer(named)
+            : 'unparseable'
+    return { answer, status: err.status, ...(named ? { oauthError: named } : {}), reason }
+  }
+  if (err instanceof oauth.OperationProcessingError && UNREADABLE.has(err.code ?? '')) {
+    // Duck-typed: the Response comes from undici's fetch, not the global one.
+    const response = err.cause as { status?: unknown; body?: ReadableStream | null } | undefined
+    void response?.body?.cancel().catch(() => {})
+    const status = typeof response?.status === 'number' ? response.status : undefined
+    if (status === undefined) return { answer: 'unparseable', reason: err.message }
+    const answer = status >= 500 ? 'server_error' : status === 401 ? 'unauthorized' : 'unparseable'
+    const what =
+      err.code === oauth.RESPONSE_IS_NOT_CONFORM ? 'without an OAuth error body' : 'that is not JSON'
+    return { answer, status, reason: status >= 500 ? `HTTP ${status}` : `HTTP ${status} ${what}` }
+  }
+  if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
+    return { answer: 'invalid_answer', reason: err.message }
+  }
+  const cause = networkCause(err, context.budgets)
+  if (cause !== undefined) return { answer: isTimeout(err) ? 'timeout' : 'network', reason: cause }
+  const { name, message } = err instanceof Error ? err : { name: 'Error', message: String(err) }
+  return { answer: 'unparseable', reason: `${name}: ${message}` }
+}
+
+/**
+ * The row of an OAuth `error` in a 4xx body. The code decides, whatever the
+ * status: an IdP that answers 401 `invalid_grant` said what it meant.
+ */
+function oauthAnswer(code: string): IdpAnswer {
+  return OAUTH_ANSWERS.has(code) ? (code as IdpAnswer) : 'other_oauth_error'
+}
+
+/** An IdP-controlled string, bounded and on one line, for a log. */
+function printable(value: unknown, max: number): string {
+  const text = String(value ?? '').replace(/\p{Cc}+/gu, ' ')
+  return text.length > max ? `${text.slice(0, max)}…` : text
+}
+
+/** `error_description` with the call's own secrets cut out: some IdPs echo the token they refused. */
+function describe(value: unknown, context: FailureContext): string | undefined {
+  if (typeof value !== 'string' || value === '') return undefined
+  let text = value
+  for (const secret of context.secrets ?? []) {
+    if (secret && secret.length >= 8) text = text.split(secret).join('[redacted]')
+  }
+  return printable(text, 300)
 }

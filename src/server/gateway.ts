@@ -8,6 +8,7 @@ import { deferContinue } from '../http/expect-continue.js'
 import { healthRoutes, type ReadinessFailure } from '../http/health.js'
 import { logoutEverywhereRoute } from '../http/logout-everywhere.js'
 import { OidcClient } from '../oidc/client.js'
+import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
 import { refuseUnlistedMethod } from '../proxy/methods.js'
 import { registerProxyRoutes } from '../proxy/routes.js'
@@ -17,6 +18,7 @@ import { ClientTokens } from '../tokens/client-tokens.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
 import { frameworkError, installErrorHandling } from './error-handler.js'
+import { idpObserver } from './idp-observer.js'
 import { refuseFaultyFraming } from './legacy-framing.js'
 import { loggerOptions, requestLogger } from './logger.js'
 import { GatewayMetrics } from './metrics.js'
@@ -89,15 +91,21 @@ export async function buildGateway(
   }) as unknown as FastifyInstance
 
   const stores = options.stores ?? (await createStores(config, now))
-  const oidc = new OidcClient(config, now)
   let discovery: Discovery | undefined
   const lockTtl = options.lockTtl ?? config.oidc.timeout + 5_000
 
   const metrics = new GatewayMetrics(stores.sessions)
+  let unwatchStore: (() => void) | undefined
+  const refusals = new ClientRefusals()
+  const oidc = new OidcClient(config, now, idpObserver(config, app.log, metrics, refusals))
   if (stores.sessions.kind === 'redis') {
     // Loaded only for Redis, as in createStores: memory mode never loads ioredis.
     const { reportSessionCache } = await import('./redis-stores.js')
     reportSessionCache(stores.sessions, app.log)
+    if (stores.redis) {
+      const { logAvailability } = await import('../redis/availability.js')
+      unwatchStore = logAvailability(stores.redis, app.log, config.session.store.display)
+    }
   }
   const sessions = new Sessions(stores.sessions, config, now)
   // Both token kinds fetch once per lifetime under the same lock discipline.
@@ -112,13 +120,14 @@ export async function buildGateway(
   const userTokens = new UserTokens({
     ...fetchOnce,
     store: stores.sessions,
+    unavailableLimit: config.tokens.unavailableLimit,
     coordination: options.coordination ?? 'single-flight',
     cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
     observer: {
-      refreshed(outcome, ms, resource, sessionId) {
+      refreshed(outcome, ms, resource, sessionId, failure) {
         metrics.refreshes.inc({ outcome, resource })
         metrics.refreshDuration.observe(ms / 1000)
-        logRefresh(app.log, outcome, ms, sessionId, resource)
+        logRefresh(app.log, { outcome, ms, sessionId, resource, failure })
       },
       joined: () => metrics.refreshJoins.inc(),
       cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
@@ -217,7 +226,12 @@ export async function buildGateway(
         } catch (err) {
           store = { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE', detail: (err as Error).message }
         }
-        return { idp, store }
+        const refused = refusals.detail
+        const clientAuth: 'ok' | ReadinessFailure =
+          refused === undefined
+            ? 'ok'
+            : { code: 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED', detail: refused, degraded: true }
+        return { idp, store, clientAuth }
       },
     })
   })
@@ -262,6 +276,8 @@ export async function buildGateway(
   app.addHook('onClose', async () => {
     clearInterval(draining)
     discovery?.stop()
+    // Our own close of the connection is no outage.
+    unwatchStore?.()
     await oidc.close()
     await stores.close()
   })

@@ -42,9 +42,9 @@ export function metricsListener(app: FastifyInstance, config: GatehouseConfig): 
   return {
     async listen() {
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
+        server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, config)))
         server.listen(config.metrics.port, config.metrics.host, () => {
-          server.off('error', reject)
+          server.removeAllListeners('error')
           resolve()
         })
       })
@@ -56,4 +56,33 @@ export function metricsListener(app: FastifyInstance, config: GatehouseConfig): 
       return url
     },
   }
+}
+
+/**
+ * A bind failure says which setting to change: Node's own message names
+ * only the address, and an operator who never set a metrics port does not
+ * know Gatehouse listens on a second one. The code, address and port are kept for callers.
+ */
+function listenError(err: NodeJS.ErrnoException, config: GatehouseConfig): Error {
+  const { host, port } = config.metrics
+  const why =
+    err.code === 'EADDRINUSE'
+      ? `port ${port} on ${host} is already in use`
+      : err.code === 'EACCES'
+        ? `port ${port} on ${host} needs privileges this process lacks`
+        : err.code === 'EADDRNOTAVAIL'
+          ? `${host} is not an address of this host`
+          : err.message
+  const message = `the metrics listener cannot listen: ${why} (${err.code ?? 'error'}); set metrics.port (and metrics.host) to a free port, or metrics.enabled: false`
+  const {
+    code,
+    errno,
+    syscall,
+    address,
+    port: errPort,
+  } = err as NodeJS.ErrnoException & {
+    address?: string
+    port?: number
+  }
+  return Object.assign(new Error(message, { cause: err }), { code, errno, syscall, address, port: errPort })
 }

@@ -26,8 +26,19 @@ export class GatewayMetrics {
   })
   readonly refreshes = new Counter({
     name: 'gatehouse_token_refreshes_total',
-    help: 'Refresh-token redemptions at the IdP, by outcome (success, invalid_grant, invalid_target, unavailable) and resource (a configured routes[].resource, "scope:<scopes>" for a scope-only token, "" for the login token).',
+    help: 'Refresh-token redemptions at the IdP, by outcome (success; invalid_grant, invalid_request, invalid_scope, unsupported_grant_type, other_oauth_error: refused; invalid_target; client_refused; unavailable; unavailable_limit: the session ended after tokens.unavailableLimit) and resource (a configured routes[].resource, "scope:<scopes>" for a scope-only token, "" for the login token).',
     labelNames: ['outcome', 'resource'] as const,
+    registers: [this.registry],
+  })
+  readonly idpClientRefusals = new Counter({
+    name: 'gatehouse_idp_client_refusals_total',
+    help: "Calls the IdP refused because it did not accept the gateway's own client credentials (a configuration error), by operation and answer (invalid_client, unauthorized_client, unauthorized: a 401).",
+    labelNames: ['operation', 'answer'] as const,
+    registers: [this.registry],
+  })
+  readonly idpClientRefused = new Gauge({
+    name: 'gatehouse_idp_client_refused',
+    help: "1 while the IdP refuses the gateway's client credentials for some call (see /readyz checks.clientAuth), else 0.",
     registers: [this.registry],
   })
   readonly tokenRetries = new Counter({

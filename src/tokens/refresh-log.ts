@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { RefreshOutcome } from './user-tokens.js'
+import type { ErrorCode } from '../errors.js'
+import type { IdpFailure } from '../oidc/translate.js'
+import type { RefreshOutcome } from './refresh-outcome.js'
 
 /**
  * A short, stable name for a session in logs: it lets an operator follow one
@@ -11,19 +13,77 @@ export function sessionLogId(id: string): string {
   return createHash('sha256').update(id).digest('base64url').slice(0, 10)
 }
 
-/** One line per redemption of a refresh token, never with a token in it. */
-export function logRefresh(
-  log: FastifyBaseLogger,
+/** One redemption of a refresh token, as the refresh observer hears of it. */
+export interface RefreshRecord {
+  readonly outcome: RefreshOutcome
+  readonly ms: number
+  readonly sessionId: string
+  /** The audience's label, `''` for the login token. */
+  readonly resource?: string
+  readonly failure?: IdpFailure | undefined
+}
+
+/**
+ * One line per redemption of a refresh token, never with a token in it:
+ * what the IdP answered (its OAuth `error` and `error_description`, or the
+ * network cause) and the catalogue code the request got.
+ */
+export function logRefresh(log: FastifyBaseLogger, record: RefreshRecord): void {
+  const { outcome, ms, sessionId, resource = '', failure } = record
+  const fields = {
+    session: sessionLogId(sessionId),
+    ms,
+    ...(resource === '' ? {} : { resource }),
+    ...(failure?.status === undefined ? {} : { status: failure.status }),
+    ...(failure?.oauthError ? { oauthError: failure.oauthError } : {}),
+    ...(failure?.description ? { oauthErrorDescription: failure.description } : {}),
+    ...(failure && !failure.oauthError ? { reason: failure.reason } : {}),
+  }
+  const [level, code, msg] = describe(outcome, failure)
+  log[level](code ? { code, ...fields } : fields, msg)
+}
+
+type Level = 'info' | 'warn'
+
+function describe(
   outcome: RefreshOutcome,
-  ms: number,
-  sessionId: string,
-  resource = '',
-): void {
-  const fields = { session: sessionLogId(sessionId), ms, ...(resource === '' ? {} : { resource }) }
-  if (outcome === 'success') log.info(fields, 'access token refreshed')
-  else if (outcome === 'invalid_grant')
-    log.info(fields, 'refresh token refused (invalid_grant): session ended')
-  else if (outcome === 'invalid_target')
-    log.info(fields, 'resource refused (invalid_target): this route answers 403, the session stays')
-  else log.warn(fields, 'access token refresh failed: identity provider unavailable')
+  failure: IdpFailure | undefined,
+): [Level, ErrorCode | undefined, string] {
+  switch (outcome) {
+    case 'success':
+      return ['info', undefined, 'access token refreshed']
+    case 'invalid_grant':
+      return ['info', 'GATEHOUSE_ERR_SESSION_EXPIRED', 'refresh token refused (invalid_grant): session ended']
+    case 'client_refused':
+      return [
+        'warn',
+        'GATEHOUSE_ERR_IDP_CLIENT_REFUSED',
+        "access token refresh failed: the identity provider refused the gateway's client credentials; the session stays",
+      ]
+    case 'unavailable':
+      return [
+        'warn',
+        'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+        'access token refresh failed: identity provider unavailable',
+      ]
+    case 'unavailable_limit':
+      return [
+        'warn',
+        'GATEHOUSE_ERR_SESSION_EXPIRED',
+        'identity provider unavailable for longer than tokens.unavailableLimit: session ended',
+      ]
+  }
+  if (failure?.verdict === 'route_refused') {
+    return [
+      'info',
+      'GATEHOUSE_ERR_RESOURCE_REFUSED',
+      `resource refused (${outcome}): this route answers 403, the session stays`,
+    ]
+  }
+  // Any other refusal of the grant: rarer than invalid_grant, so a warning.
+  return [
+    'warn',
+    'GATEHOUSE_ERR_SESSION_EXPIRED',
+    `refresh token refused (${failure?.oauthError ?? outcome}): session ended`,
+  ]
 }

@@ -1,11 +1,16 @@
 import { performance } from 'node:perf_hooks'
-import { gatehouseError, isGatehouseError } from '../errors.js'
+import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
+import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData, SessionStore } from '../session/types.js'
 import type { AudienceToken, TokenAudience, TokenSet } from '../types.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
+import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, RefreshCooldowns } from './types.js'
+import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from './unavailable-limit.js'
+
+export type { RefreshOutcome } from './refresh-outcome.js'
 
 export interface UserTokensOptions {
   readonly store: SessionStore
@@ -17,6 +22,11 @@ export interface UserTokensOptions {
   readonly refreshWait: number
   /** Initial lifetime of the cluster refresh lock, ms; it is renewed while held. */
   readonly lockTtl: number
+  /**
+   * How long a session's refreshes may find the IdP unavailable, and
+   * nothing else, before it ends, ms; default 5 min (`tokens.unavailableLimit`).
+   */
+  readonly unavailableLimit?: number
   readonly now: () => number
   /**
    * `none` turns off both in-process coalescing and the cluster lock;
@@ -36,11 +46,18 @@ export interface UserTokensOptions {
 
 export type Coordination = 'single-flight' | 'none' | 'per-audience'
 
-export type RefreshOutcome = 'success' | 'invalid_grant' | 'invalid_target' | 'unavailable'
-
 export interface RefreshObserver {
-  /** `resource` is the audience's bounded label, `''` for the login token. */
-  refreshed?(outcome: RefreshOutcome, ms: number, resource: string, sessionId: string): void
+  /**
+   * `resource` is the audience's bounded label, `''` for the login token;
+   * `failure`, what the IdP answered when it was not a success.
+   */
+  refreshed?(
+    outcome: RefreshOutcome,
+    ms: number,
+    resource: string,
+    sessionId: string,
+    failure?: IdpFailure,
+  ): void
   joined?(): void
   /** A refused token did not force a refresh: another did on this route within the cool-down. */
   cooledDown?(route: string): void
@@ -49,7 +66,7 @@ export interface RefreshObserver {
 /** What one flight leaves behind: the session after it, and the audience the IdP refused, if any. */
 interface FlightResult {
   readonly session: SessionData
-  readonly refused?: string
+  readonly refused?: { readonly key: string; readonly error: GatehouseError }
 }
 
 /**
@@ -68,10 +85,11 @@ const MAX_ROUNDS = 16
 const FRESH = { fresh: true, touch: false } as const
 
 /** Outcomes of a refresh that leave the session in place, so a still-valid token may be used. */
-const transient = new Set([
+const sessionStays = new Set([
   'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
   'GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT',
   'GATEHOUSE_ERR_STORE_UNAVAILABLE',
+  'GATEHOUSE_ERR_IDP_CLIENT_REFUSED',
 ])
 
 /**
@@ -96,6 +114,7 @@ export class UserTokens {
   readonly #observer: UserTokensOptions['observer']
   readonly #cooldown: UserTokensOptions['cooldown']
   readonly #flight: SingleFlight<FlightResult>
+  readonly #unavailable: UnavailableLimit
 
   constructor(options: UserTokensOptions) {
     this.#store = options.store
@@ -109,6 +128,10 @@ export class UserTokens {
     this.#observer = options.observer
     this.#cooldown = options.cooldown?.ms ? options.cooldown : undefined
     this.#flight = new SingleFlight(() => options.observer?.joined?.())
+    this.#unavailable = new UnavailableLimit(
+      options.unavailableLimit ?? DEFAULT_UNAVAILABLE_LIMIT,
+      options.now,
+    )
   }
 
   /** True when the session holds no token for `audience` (the login token without one), or it is due. */
@@ -145,7 +168,7 @@ export class UserTokens {
     } catch (err) {
       // The IdP or store is down but the token we hold still works: use it
       // and let a later request try again.
-      if (stillValid && isGatehouseError(err) && transient.has(err.code)) return held.accessToken
+      if (stillValid && isGatehouseError(err) && sessionStays.has(err.code)) return held.accessToken
       throw err
     }
   }
@@ -224,9 +247,7 @@ export class UserTokens {
       const { session: after, refused } = await this.#flight.run(scope, () =>
         this.#refreshOnce(session.id, version, scope, audience, due),
       )
-      if (refused !== undefined && refused === (audience?.key ?? '')) {
-        throw gatehouseError('GATEHOUSE_ERR_RESOURCE_REFUSED')
-      }
+      if (refused !== undefined && refused.key === (audience?.key ?? '')) throw refused.error
       if (!due(after)) return after
       seen = after.version
     }
@@ -266,7 +287,7 @@ export class UserTokens {
         // Refused for this audience only: joiners waiting for another one
         // must not take the refusal as theirs.
         if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_RESOURCE_REFUSED')
-          return { session: current, refused: audience?.key ?? '' }
+          return { session: current, refused: { key: audience?.key ?? '', error: err } }
         throw err
       }
     } finally {
@@ -281,17 +302,25 @@ export class UserTokens {
     try {
       next = await this.#oidc.refresh(current.tokens, audience)
     } catch (err) {
-      const code = isGatehouseError(err) ? err.code : undefined
-      const outcome =
-        code === 'GATEHOUSE_ERR_SESSION_EXPIRED'
-          ? 'invalid_grant'
-          : code === 'GATEHOUSE_ERR_RESOURCE_REFUSED'
-            ? 'invalid_target'
-            : 'unavailable'
-      this.#observer?.refreshed?.(outcome, this.#now() - started, label, current.id)
-      if (outcome === 'invalid_grant') await this.#store.delete(current.id)
-      throw err
+      let outcome = refreshOutcome(err)
+      let thrown = err
+      if (outcome === 'unavailable' && this.#unavailable.failed(current.id)) {
+        outcome = 'unavailable_limit'
+        thrown = gatehouseError(
+          'GATEHOUSE_ERR_SESSION_EXPIRED',
+          'The identity provider has been unavailable for too long to refresh this session. Send the user to the login endpoint.',
+          err,
+        )
+      }
+      this.#observer?.refreshed?.(outcome, this.#now() - started, label, current.id, idpFailureOf(err))
+      // The classification (src/oidc/answers.ts) said the grant is over, or the IdP was gone too long.
+      if (isGatehouseError(thrown) && thrown.code === 'GATEHOUSE_ERR_SESSION_EXPIRED') {
+        this.#unavailable.clear(current.id)
+        await this.#store.delete(current.id)
+      }
+      throw thrown
     }
+    this.#unavailable.clear(current.id)
     this.#observer?.refreshed?.('success', this.#now() - started, label, current.id)
     // The rotated refresh token and the token it came with are one write
     // (one compare-and-set on `v`): storing either without the other would

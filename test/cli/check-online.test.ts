@@ -101,27 +101,35 @@ t.test('lenient profile: the same table (the hint is about the config, not the p
   t.equal(verdict(r.out, 'refresh tokens'), 'ok')
 })
 
-t.test('private_key_jwt: ok where advertised, BLOCKING where not', async (t) => {
-  const pem = (await import('node:crypto'))
-    .generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    .privateKey.export({ format: 'pem', type: 'pkcs8' })
-    .toString()
-  writeFileSync(join(dir, 'client.pem'), pem)
-  const keyed = '  clientAuth: private_key_jwt\n  clientKey: { file: client.pem }'
-  const full = await idp(t)
-  const ok = await checkOnline(full.issuer, keyed)
-  t.equal(ok.code, 0, ok.err)
-  t.match(ok.out, /^client authentication\s+private_key_jwt\s+.*private_key_jwt.*\s+ok$/m)
+t.test(
+  'private_key_jwt: advertised but the key is not registered, or not advertised: BLOCKING',
+  async (t) => {
+    const pem = (await import('node:crypto'))
+      .generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ format: 'pem', type: 'pkcs8' })
+      .toString()
+    writeFileSync(join(dir, 'client.pem'), pem)
+    const keyed = '  clientAuth: private_key_jwt\n  clientKey: { file: client.pem }'
+    const full = await idp(t)
+    const unregistered = await checkOnline(full.issuer, keyed)
+    t.match(unregistered.out, /^client authentication\s+private_key_jwt\s+.*private_key_jwt.*\s+ok$/m)
+    t.match(
+      unregistered.out,
+      /^client credentials \(probe\)\s+private_key_jwt\s+refused: HTTP 401 invalid_client: .*\s+BLOCKING$/m,
+      'advertised is not enough: the IdP has no key for this client, and the probe says so',
+    )
+    t.equal(unregistered.code, 1)
 
-  const secretsOnly = await idp(t, { clientAuthMethods: ['client_secret_basic', 'client_secret_post'] })
-  const blocked = await checkOnline(secretsOnly.issuer, keyed)
-  t.equal(blocked.code, 1, 'exit 1')
-  t.match(
-    blocked.out,
-    /^client authentication\s+private_key_jwt\s+client_secret_basic, client_secret_post\s+BLOCKING$/m,
-  )
-  t.match(blocked.out, 'FAIL: Gatehouse cannot log users in with this IdP as configured.')
-})
+    const secretsOnly = await idp(t, { clientAuthMethods: ['client_secret_basic', 'client_secret_post'] })
+    const blocked = await checkOnline(secretsOnly.issuer, keyed)
+    t.equal(blocked.code, 1, 'exit 1')
+    t.match(
+      blocked.out,
+      /^client authentication\s+private_key_jwt\s+client_secret_basic, client_secret_post\s+BLOCKING$/m,
+    )
+    t.match(blocked.out, 'FAIL: Gatehouse cannot log users in with this IdP as configured.')
+  },
+)
 
 t.test(
   'PAR: required and missing is BLOCKING; required by the IdP and off is BLOCKING; both on is ok',

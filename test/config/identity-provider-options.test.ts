@@ -225,3 +225,24 @@ t.test(
     )
   },
 )
+
+t.test('an issuer or client id still holding an example placeholder is named as such', async (t) => {
+  const okta = doc('  clientSecret: s3cret').replace(
+    'issuer: https://idp.example.com\n  clientId: my-bff',
+    'issuer: https://<your-org>.okta.com/oauth2/default\n  clientId: <client id>',
+  )
+  t.same(problems(okta), [
+    "4 oidc.issuer: still holds the placeholder <your-org> from an example: put your identity provider's issuer URL here (see docs/identity-providers.md)",
+    '5 oidc.clientId: still holds the placeholder <client id> from an example: put the client id registered at your identity provider here',
+  ])
+  const entra = doc('  clientSecret: s3cret').replace(
+    'https://idp.example.com',
+    'https://login.microsoftonline.com/{tenantid}/v2.0',
+  )
+  t.match(problems(entra), ['4 oidc.issuer: still holds the placeholder {tenantid} from an example'])
+  t.same(
+    problems(doc('  clientSecret: s3cret').replace('https://idp.example.com', 'idp.example.com')),
+    ['4 oidc.issuer: must be an https URL'],
+    'a URL that is simply wrong keeps its message',
+  )
+})

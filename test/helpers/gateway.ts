@@ -47,6 +47,7 @@ export interface TestConfigInput {
   readonly refreshWait?: number
   /** `tokens.retryCooldown`, ms. */
   readonly retryCooldown?: number
+  readonly unavailableLimit?: number
   readonly idpTimeout?: number
   readonly secrets?: readonly string[]
   readonly idleTimeout?: number
@@ -127,6 +128,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       refreshBefore: ms(input.refreshBefore ?? 5_000),
       refreshWait: ms(input.refreshWait),
       retryCooldown: ms(input.retryCooldown),
+      unavailableLimit: ms(input.unavailableLimit),
     }),
     auth: present({
       loginParams: input.loginParams,

@@ -110,5 +110,5 @@ t.test('health and readiness', async (t) => {
   t.equal(health.status, 200)
   const ready = await jarFetch(new CookieJar(), `${stack.gateway.url}/readyz`)
   t.equal(ready.status, 200)
-  t.same(ready.json().checks, { idp: 'ok', store: 'ok' })
+  t.same(ready.json().checks, { idp: 'ok', store: 'ok', clientAuth: 'ok' })
 })

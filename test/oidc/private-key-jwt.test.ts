@@ -67,19 +67,29 @@ t.test(
 )
 
 t.test(
-  'a key the IdP does not know: the code exchange is refused with a login page, not a crash',
+  'a key the IdP does not know: a "sign-in is misconfigured" page, and an error line naming the key, not a crash',
   async (t) => {
+    const lines: Record<string, unknown>[] = []
     const registered = keyPair()
     const other = keyPair()
     const stack = await startStack(t, {
       client: { clientSecret: undefined, tokenEndpointAuthMethod: 'private_key_jwt', jwks: registered.jwks },
       config: {
         oidc: { clientAuth: 'private_key_jwt', clientSecret: undefined, clientKey: other.clientKey },
+        logLevel: 'info',
       },
+      gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
     })
     const { callback, jar } = await login(stack.gateway.url, { user: 'rae' })
-    t.equal(callback.status, 400)
-    t.match(callback.text, /invalid_client/)
+    t.equal(callback.status, 500, 'a configuration error, not a bad request and not an outage')
+    t.match(callback.text, /Sign-in is misconfigured/)
     t.equal(jar.get(stack.gateway.url, 'gatehouse'), undefined)
+    const refused = lines.find((l) => l.code === 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED' && l.level === 50)
+    t.match(refused, {
+      operation: 'code_exchange',
+      clientAuth: 'private_key_jwt',
+      oauthError: 'invalid_client',
+    })
+    t.match(refused?.hint, /public key of oidc\.clientKey.*clock/, 'the hint names the key and the clock')
   },
 )

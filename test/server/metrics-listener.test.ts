@@ -85,7 +85,11 @@ t.test('a metrics port already taken fails the start, and the public listener is
   await stack.gateway.close()
   await t.rejects(
     start({ ...stack.config, metrics: { ...stack.config.metrics, port } }, { handleSignals: false }),
-    { code: 'EADDRINUSE' },
+    {
+      code: 'EADDRINUSE',
+      message: `the metrics listener cannot listen: port ${port} on 127.0.0.1 is already in use (EADDRINUSE); set metrics.port (and metrics.host) to a free port, or metrics.enabled: false`,
+    },
+    'the message names metrics.port',
   )
   await t.rejects(fetch(`${stack.config.server.publicUrl}/healthz`), 'the public port was released')
 })

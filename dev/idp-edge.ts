@@ -1,0 +1,56 @@
+/**
+ * The dev IdP's edge: what answers back-channel requests before
+ * oidc-provider does, the way a gateway or policy in front of a real OP
+ * would. Used for answers oidc-provider never gives itself.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+/** The back-channel endpoints a canned answer can stand in for. */
+export type CannedEndpoint = 'token' | 'revocation' | 'par' | 'userinfo'
+
+/**
+ * An answer the IdP's edge gives instead of oidc-provider, for answers
+ * oidc-provider never gives itself (an unknown error code, a 401 without a
+ * body, an HTML error page). It is decided before oidc-provider sees the
+ * request, so nothing is redeemed or rotated behind it.
+ */
+export interface CannedAnswer {
+  readonly status: number
+  /** JSON for an object; sent as is for a string. */
+  readonly body?: string | Readonly<Record<string, unknown>>
+  readonly headers?: Readonly<Record<string, string>>
+  /** Only token requests of this `grant_type`; default every request to the endpoint. */
+  readonly grantType?: string
+}
+
+/**
+ * Reads a back-channel request's form body and lets `decide` answer it in
+ * oidc-provider's place (RFC 8707 §2 `invalid_target` for a refused
+ * resource, a canned answer), else hands it on to oidc-provider.
+ */
+export function atTheEdge(
+  req: IncomingMessage,
+  res: ServerResponse,
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+  decide: (params: URLSearchParams) => CannedAnswer | undefined,
+): void {
+  const chunks: Buffer[] = []
+  req.on('data', (chunk: Buffer) => chunks.push(chunk))
+  req.on('end', () => {
+    const body = Buffer.concat(chunks)
+    const answer = decide(new URLSearchParams(body.toString('utf8')))
+    if (answer) {
+      const json = typeof answer.body !== 'string'
+      res.writeHead(answer.status, {
+        ...(answer.body === undefined ? {} : { 'content-type': json ? 'application/json' : 'text/html' }),
+        'cache-control': 'no-store',
+        ...answer.headers,
+      })
+      res.end(answer.body === undefined ? undefined : json ? JSON.stringify(answer.body) : answer.body)
+      return
+    }
+    // The stream is spent; oidc-provider then reads the body from `req.body`.
+    Object.assign(req, { body: body.toString('utf8') })
+    handle(req, res)
+  })
+}

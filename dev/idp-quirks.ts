@@ -1,0 +1,137 @@
+/**
+ * The deviations real OpenID Providers show, reproduced on the dev IdP:
+ * oidc-provider configured otherwise, or its answers changed by Koa
+ * middleware on its own app, never a mock. Each is off unless asked for,
+ * so the strict defaults stay the default; each has a test showing what
+ * Gatehouse does and what the operator sees (test/oidc/idp-quirks-*.test.ts).
+ */
+import type { Configuration, KoaContextWithOIDC } from 'oidc-provider'
+
+export interface DevIdpQuirks {
+  /**
+   * Compare Basic credentials without undoing their form-encoding (RFC 6749
+   * §2.3.1 asks for it), as many OPs do: `a%2Db` is then not `a-b`.
+   */
+  readonly rawBasicCredentials?: boolean
+  /** Answer `invalid_request`, not `invalid_grant`, to a refresh token the OP does not know. */
+  readonly unknownRefreshTokenInvalidRequest?: boolean
+  /** Never rotate refresh tokens (Google, and Keycloak without "Revoke Refresh Token"). */
+  readonly noRotation?: boolean
+  /** Neither serve nor advertise a revocation endpoint (Entra ID). */
+  readonly noRevocation?: boolean
+  /** Neither send nor advertise the RFC 9207 `iss` authorization response parameter. */
+  readonly noIssParameter?: boolean
+  /** Sign ID tokens with HS256, keyed by the client secret (OIDC Core §10.1), and advertise it. */
+  readonly hs256IdTokens?: boolean
+  /** Answer userinfo with a signed JWT (`application/jwt`, OIDC Core §5.3.2). */
+  readonly signedUserinfo?: boolean
+  /** Ignore `prompt=none`: show the login page instead of answering `login_required`. */
+  readonly promptNoneShowsLogin?: boolean
+  /** Token responses without `expires_in` (RFC 6749 §5.1 only recommends it). */
+  readonly noExpiresIn?: boolean
+  /** `expires_in` as a JSON string, `"60"`, not a number. */
+  readonly stringExpiresIn?: boolean
+  /** Refresh answers without a `refresh_token`: the old one stays valid (RFC 6749 §6). Implies `noRotation`. */
+  readonly noRefreshTokenOnRefresh?: boolean
+}
+
+/** What the quirks change in oidc-provider's configuration, merged over the dev IdP's own. */
+export function quirkConfiguration(quirks: DevIdpQuirks): Partial<Configuration> {
+  return {
+    ...(quirks.noRotation || quirks.noRefreshTokenOnRefresh ? { rotateRefreshToken: false } : {}),
+    ...(quirks.hs256IdTokens
+      ? { enabledJWA: { idTokenSigningAlgValues: ['HS256', 'RS256', 'PS256', 'ES256', 'EdDSA'] } }
+      : {}),
+  }
+}
+
+/** What the quirks change in the client's registration. */
+export function quirkClientMetadata(quirks: DevIdpQuirks): Record<string, string> {
+  return {
+    ...(quirks.hs256IdTokens ? { id_token_signed_response_alg: 'HS256' } : {}),
+    ...(quirks.signedUserinfo ? { userinfo_signed_response_alg: 'RS256' } : {}),
+  }
+}
+
+/** What the quirks turn on or off among oidc-provider's features. */
+export function quirkFeatures(quirks: DevIdpQuirks): {
+  revocation?: { enabled: boolean }
+  jwtUserinfo?: { enabled: boolean }
+} {
+  return {
+    ...(quirks.noRevocation ? { revocation: { enabled: false } } : {}),
+    ...(quirks.signedUserinfo ? { jwtUserinfo: { enabled: true } } : {}),
+  }
+}
+
+type Middleware = (ctx: KoaContextWithOIDC, next: () => Promise<void>) => Promise<void>
+
+interface TokenBody {
+  error?: string
+  error_description?: string
+  expires_in?: unknown
+  refresh_token?: string
+}
+
+/**
+ * Koa middleware on oidc-provider's own app (`provider.use`), around its
+ * routes: it rewrites a request before oidc-provider reads it, or an answer
+ * after oidc-provider wrote it.
+ */
+export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
+  return async (ctx, next) => {
+    if (quirks.rawBasicCredentials) undecodedBasic(ctx)
+    if (quirks.promptNoneShowsLogin && ctx.path === '/auth' && ctx.query.prompt === 'none') {
+      const query = new URLSearchParams(ctx.querystring)
+      query.delete('prompt')
+      ctx.querystring = query.toString()
+    }
+    await next()
+    if (quirks.noIssParameter) withoutIss(ctx)
+    if (ctx.path !== '/token' || typeof ctx.body !== 'object' || ctx.body === null) return
+    const body = ctx.body as TokenBody
+    const grantType = (ctx.oidc?.params as { grant_type?: string } | undefined)?.grant_type
+    if (
+      quirks.unknownRefreshTokenInvalidRequest &&
+      grantType === 'refresh_token' &&
+      body.error === 'invalid_grant'
+    ) {
+      ctx.body = { error: 'invalid_request', error_description: 'Unknown refresh token' }
+      return
+    }
+    if (ctx.status !== 200) return
+    if (quirks.noExpiresIn) delete body.expires_in
+    if (quirks.stringExpiresIn && typeof body.expires_in === 'number')
+      body.expires_in = String(body.expires_in)
+    if (quirks.noRefreshTokenOnRefresh && grantType === 'refresh_token') delete body.refresh_token
+  }
+}
+
+/**
+ * Re-encodes Basic credentials so that oidc-provider, which decodes them
+ * as RFC 6749 §2.3.1 says, ends up with the raw text the client sent:
+ * the comparison is then against the form-encoded bytes, as on OPs that
+ * never decode.
+ */
+function undecodedBasic(ctx: KoaContextWithOIDC): void {
+  const header = ctx.req.headers.authorization
+  if (!header?.toLowerCase().startsWith('basic ')) return
+  const raw = Buffer.from(header.slice(6), 'base64').toString('utf8')
+  const colon = raw.indexOf(':')
+  if (colon === -1) return
+  const reencoded = [raw.slice(0, colon), raw.slice(colon + 1)].map(encodeURIComponent).join(':')
+  ctx.req.headers.authorization = `Basic ${Buffer.from(reencoded).toString('base64')}`
+}
+
+/** RFC 9207 not implemented: no `iss` on the way back, and not advertised. */
+function withoutIss(ctx: KoaContextWithOIDC): void {
+  if (ctx.path === '/.well-known/openid-configuration' && typeof ctx.body === 'object' && ctx.body) {
+    delete (ctx.body as Record<string, unknown>).authorization_response_iss_parameter_supported
+    return
+  }
+  const location = ctx.response.get('location')
+  if (!location || !/[?&]iss=/.test(location)) return
+  const url = new URL(location)
+  url.searchParams.delete('iss')
+  ctx.response.set('location', url.href)
+}

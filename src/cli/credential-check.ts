@@ -1,0 +1,66 @@
+import type * as oauth from 'oauth4webapi'
+import type { ClientAuthMethod, GatehouseConfig } from '../config/types.js'
+import type { OidcClient } from '../oidc/client.js'
+import { FORM_SAFE, usableMethods } from '../oidc/client-auth.js'
+import type { CredentialProbe } from '../oidc/credential-probe.js'
+import type { OnlineReport, Row } from './check-online.js'
+
+/**
+ * Proves the client's credentials before any user tries them: one probe of
+ * the token endpoint with the configured method (see `probeCredentials`:
+ * nothing real is redeemed or revoked) and, when the IdP refuses it, one
+ * with each other method Gatehouse could use and the IdP advertises, to
+ * say which one works.
+ */
+export async function checkCredentials(
+  config: GatehouseConfig,
+  oidc: Pick<OidcClient, 'probeCredentials'>,
+  as: Readonly<oauth.AuthorizationServer>,
+): Promise<OnlineReport> {
+  const { clientAuth } = config.oidc
+  const rows: Row[] = []
+  const hints: string[] = []
+  const configured = await oidc.probeCredentials(clientAuth)
+  rows.push(probeRow(clientAuth, configured, 'configured'))
+  if (configured.verdict === 'inconclusive') {
+    hints.push(`the client credentials could not be checked: ${configured.answer}.`)
+  }
+  if (configured.verdict !== 'refused') return { rows, hints, blocking: false }
+
+  // RFC 8414 §2: an absent list means client_secret_basic only.
+  const advertised = as.token_endpoint_auth_methods_supported ?? ['client_secret_basic']
+  const others = usableMethods(config.oidc).filter((m) => m !== clientAuth && advertised.includes(m))
+  let working: ClientAuthMethod | undefined
+  for (const method of others) {
+    const probe = await oidc.probeCredentials(method)
+    rows.push(probeRow(method, probe, 'tried'))
+    if (probe.verdict === 'accepted') working ??= method
+  }
+  if (working) {
+    hints.push(`the identity provider accepts ${working}: set oidc.clientAuth: ${working}.`)
+    const secret = config.oidc.clientSecret ?? ''
+    if (
+      clientAuth === 'client_secret_basic' &&
+      !(FORM_SAFE.test(secret) && FORM_SAFE.test(config.oidc.clientId))
+    ) {
+      hints.push(
+        'client_secret_basic is refused but the same secret is accepted otherwise: the identity provider compares Basic credentials without decoding them, and the id or secret has characters outside [A-Za-z0-9*-._], which must be escaped (RFC 6749 §2.3.1). Use client_secret_post, or a secret of those characters only.',
+      )
+    }
+  } else {
+    hints.push(
+      `the identity provider refuses client ${config.oidc.clientId} with every method Gatehouse could use${others.length === 0 ? '' : ` (${[clientAuth, ...others].join(', ')})`}: check oidc.clientId and oidc.clientSecret (or the key registered for private_key_jwt, and this host's clock).`,
+    )
+  }
+  // As configured, Gatehouse cannot log anyone in, whichever method would work.
+  return { rows, hints, blocking: true }
+}
+
+function probeRow(method: ClientAuthMethod, probe: CredentialProbe, how: 'configured' | 'tried'): Row {
+  return {
+    capability: how === 'configured' ? 'client credentials (probe)' : `client credentials with ${method}`,
+    need: method,
+    advertised: `${probe.verdict}: ${probe.answer}`,
+    verdict: probe.verdict === 'accepted' ? 'ok' : probe.verdict === 'refused' ? 'BLOCKING' : 'warn',
+  }
+}

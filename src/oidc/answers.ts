@@ -1,0 +1,134 @@
+/**
+ * How Gatehouse takes every answer an identity provider can give, for every
+ * call it makes: one table, as data. `translate.ts` recognises the answer
+ * and looks the verdict up here; docs/troubleshooting.md prints the same
+ * table, and a test keeps the two equal.
+ */
+
+/** The calls Gatehouse makes to the IdP. */
+export type IdpOperation =
+  | 'code_exchange'
+  | 'userinfo'
+  | 'refresh'
+  | 'route_refresh'
+  | 'client_credentials'
+  | 'par'
+  | 'revocation'
+  | 'discovery'
+
+/** In the order of the table's columns. */
+export const IDP_OPERATIONS: readonly IdpOperation[] = [
+  'code_exchange',
+  'userinfo',
+  'refresh',
+  'route_refresh',
+  'client_credentials',
+  'par',
+  'revocation',
+  'discovery',
+]
+
+/**
+ * What the IdP answered, as far as it matters. The OAuth codes are RFC 6749
+ * §5.2's and RFC 8707 §2's; `other_oauth_error` is any other `error` in a
+ * 4xx JSON body, unknown codes included.
+ */
+export type IdpAnswer =
+  | 'invalid_grant'
+  | 'invalid_request'
+  | 'invalid_scope'
+  | 'unsupported_grant_type'
+  | 'invalid_target'
+  | 'other_oauth_error'
+  | 'invalid_client'
+  | 'unauthorized_client'
+  | 'unauthorized'
+  | 'server_error'
+  | 'timeout'
+  | 'network'
+  | 'unparseable'
+  | 'invalid_answer'
+
+/**
+ * What follows from an answer:
+ * - `session_over`: the grant is gone; 401 `session_expired`, the session is deleted.
+ * - `route_refused`: only this route's token is refused; 403, the session stays.
+ * - `client_refused`: the gateway's own credentials are refused, a configuration
+ *   error; 500 `idp_client_refused`, logged at error with a hint.
+ * - `unavailable`: transient; 503 with Retry-After, the session stays (for at
+ *   most `tokens.unavailableLimit` on a refresh).
+ * - `login_failed`: this login cannot complete; 400 page.
+ * - `logout_proceeds`: revocation is best effort; the logout completes.
+ */
+export type Verdict =
+  | 'session_over'
+  | 'route_refused'
+  | 'client_refused'
+  | 'unavailable'
+  | 'login_failed'
+  | 'logout_proceeds'
+
+type Row = Readonly<Record<IdpOperation, Verdict>>
+
+/** One verdict for every operation but those named. */
+function row(verdict: Verdict, except: Partial<Record<IdpOperation, Verdict>> = {}): Row {
+  return Object.fromEntries(IDP_OPERATIONS.map((op) => [op, except[op] ?? verdict])) as Row
+}
+
+/**
+ * The verdicts a definitive OAuth error gets: the login cannot finish, the
+ * refresh token is dead (RFC 6749 §5.2: the grant was refused), a client
+ * route's token is refused, revocation is done with.
+ */
+const definitive = {
+  code_exchange: 'login_failed',
+  userinfo: 'login_failed',
+  par: 'login_failed',
+  refresh: 'session_over',
+  route_refresh: 'session_over',
+  client_credentials: 'route_refused',
+  revocation: 'logout_proceeds',
+  // oauth4webapi reads no OAuth error body from a metadata answer; kept for a total table.
+  discovery: 'unavailable',
+} as const satisfies Row
+
+// Userinfo authenticates the access token, not the client (OIDC Core §5.3.1):
+// a 401 there ends the login, it says nothing about the gateway's credentials.
+const refused = row('client_refused', { discovery: 'unavailable', userinfo: 'login_failed' })
+const transient = row('unavailable', { revocation: 'logout_proceeds' })
+
+/**
+ * The classification. Route tokens (`route_refresh`, a `resource` and/or
+ * `scopes` of their own): `invalid_target` and `invalid_scope` refuse that
+ * resource or scope only (RFC 8707 §2, RFC 6749 §5.2), so only the route is
+ * over; any other definitive error says the refresh token itself is dead,
+ * which ends the session whichever route asked.
+ */
+export const CLASSIFICATION: Readonly<Record<IdpAnswer, Row>> = {
+  invalid_grant: definitive,
+  invalid_request: definitive,
+  invalid_scope: { ...definitive, route_refresh: 'route_refused' },
+  unsupported_grant_type: definitive,
+  // RFC 8707 §2: the resource is refused, not the grant.
+  invalid_target: { ...definitive, refresh: 'route_refused', route_refresh: 'route_refused' },
+  other_oauth_error: definitive,
+  invalid_client: refused,
+  unauthorized_client: refused,
+  unauthorized: refused,
+  server_error: transient,
+  timeout: transient,
+  network: transient,
+  unparseable: transient,
+  // A 200 that fails validation: a login cannot trust it; a refresh may get a good one next time.
+  invalid_answer: {
+    ...transient,
+    code_exchange: 'login_failed',
+    userinfo: 'login_failed',
+    par: 'login_failed',
+  },
+}
+
+/** The verdict on `answer` to `operation`. */
+export function verdictOn(operation: IdpOperation, answer: IdpAnswer): Verdict {
+  return CLASSIFICATION[answer][operation]
+}

@@ -1,0 +1,78 @@
+import { importJWK } from 'jose'
+import * as oauth from 'oauth4webapi'
+import type { ClientAuthMethod, GatehouseConfig } from '../config/types.js'
+import type { IdpAnswer } from './answers.js'
+
+type OidcConfig = GatehouseConfig['oidc']
+
+/**
+ * The characters the WHATWG `application/x-www-form-urlencoded` serializer
+ * leaves as they are: a secret made only of these goes on the wire unchanged.
+ */
+export const FORM_SAFE = /^[A-Za-z0-9*\-._]*$/
+
+/** `value` as the WHATWG form serializer writes it (URL Standard §5.2). */
+function formEncode(value: string): string {
+  return new URLSearchParams([['', value]]).toString().slice(1)
+}
+
+/**
+ * RFC 6749 §2.3.1 HTTP Basic: the id and secret are form-encoded, then
+ * joined and base64-encoded. oauth4webapi's own `ClientSecretBasic` also
+ * escapes `- _ . ! ~ * ' ( )`, which the WHATWG serializer leaves alone;
+ * both decode to the same value, but many OPs compare the credentials
+ * without decoding them, and then only the WHATWG form of a secret such
+ * as `my-bff-secret` (unchanged on the wire) matches.
+ */
+export function formClientSecretBasic(clientSecret: string): oauth.ClientAuth {
+  return (_as, client, _body, headers) => {
+    headers.set(
+      'authorization',
+      `Basic ${btoa(`${formEncode(client.client_id)}:${formEncode(clientSecret)}`)}`,
+    )
+  }
+}
+
+/** The client authentication for `method` with the configured secret or key. */
+export async function clientAuthFor(method: ClientAuthMethod, oidc: OidcConfig): Promise<oauth.ClientAuth> {
+  if (method === 'private_key_jwt') {
+    const { jwk } = oidc.clientKey!
+    const key = (await importJWK({ ...jwk }, jwk.alg as string)) as CryptoKey
+    const thumbprints = Object.fromEntries(
+      ['x5t', 'x5t#S256'].filter((name) => typeof jwk[name] === 'string').map((name) => [name, jwk[name]]),
+    )
+    return oauth.PrivateKeyJwt(typeof jwk.kid === 'string' ? { key, kid: jwk.kid } : key, {
+      [oauth.modifyAssertion]: (header) => Object.assign(header, thumbprints),
+    })
+  }
+  return method === 'client_secret_post'
+    ? oauth.ClientSecretPost(oidc.clientSecret!)
+    : formClientSecretBasic(oidc.clientSecret!)
+}
+
+/** The methods Gatehouse could authenticate with, given what is configured. */
+export function usableMethods(oidc: OidcConfig): ClientAuthMethod[] {
+  return oidc.clientKey ? ['private_key_jwt'] : ['client_secret_basic', 'client_secret_post']
+}
+
+/**
+ * What to check when the IdP refuses the gateway's credentials, most likely
+ * first, for the operator reading the error line.
+ */
+export function refusalHint(oidc: OidcConfig, answer: IdpAnswer, grant?: string): string {
+  if (answer === 'unauthorized_client') {
+    return `the client is authenticated but not allowed this grant${grant ? ` (${grant})` : ''}: allow it for client ${oidc.clientId} at the identity provider (its grant_types).`
+  }
+  switch (oidc.clientAuth) {
+    case 'private_key_jwt':
+      return 'check that the identity provider has the public key of oidc.clientKey (its JWK or certificate, same kid), that the client is registered for private_key_jwt, and that the clock of this host is right: assertions carry iat and exp, and a skew beyond the tolerance of the provider is refused.'
+    case 'client_secret_post':
+      return `check oidc.clientSecret and oidc.clientId, and that client ${oidc.clientId} is registered for client_secret_post.`
+    case 'client_secret_basic': {
+      const escaped = !FORM_SAFE.test(oidc.clientSecret ?? '') || !FORM_SAFE.test(oidc.clientId)
+      return escaped
+        ? 'check oidc.clientSecret first; then the Basic encoding: the id or secret has characters outside [A-Za-z0-9*-._], which Gatehouse escapes (RFC 6749 §2.3.1) and an identity provider that compares credentials without decoding them refuses. Use clientAuth: client_secret_post, or a secret of those characters only. `gatehouse check --online` tries each method.'
+        : `check oidc.clientSecret and oidc.clientId, and that client ${oidc.clientId} is registered for client_secret_basic; \`gatehouse check --online\` tries each method the provider advertises.`
+    }
+  }
+}

@@ -1,0 +1,38 @@
+import { decodeJwt } from 'jose'
+import type * as oauth from 'oauth4webapi'
+
+/**
+ * Seconds a token is taken to live when the IdP says nothing (no
+ * `expires_in`, RFC 6749 §5.1, and not a JWT): short, so it is refreshed
+ * soon rather than forwarded long after it died.
+ */
+export const ASSUMED_LIFETIME = 60
+
+/**
+ * When to stop forwarding a token. Counted from when its request was sent,
+ * not when the answer came, or the IdP's latency would lengthen the token's
+ * life past its `exp`; less one second, because `exp` is a whole second
+ * (RFC 7519 §2 NumericDate) the IdP may have rounded down. `assumed` hears
+ * of a response that gave no lifetime at all.
+ */
+export function expiresAt(result: oauth.TokenEndpointResponse, sentAt: number, assumed: () => void): number {
+  let lifetime = result.expires_in ?? jwtLifetime(result.access_token)
+  if (lifetime === undefined) {
+    assumed()
+    lifetime = ASSUMED_LIFETIME
+  }
+  return sentAt + Math.max(0, lifetime * 1000 - 1000)
+}
+
+/**
+ * A JWT access token's lifetime as its issuer wrote it (`exp - iat`), for
+ * an IdP that sends no `expires_in`; both from the IdP's clock, so no skew.
+ */
+function jwtLifetime(token: string): number | undefined {
+  try {
+    const { exp, iat } = decodeJwt(token)
+    return typeof exp === 'number' && typeof iat === 'number' && exp > iat ? exp - iat : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,70 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { GatehouseConfig } from '../config/types.js'
+import type { ErrorCode, LogCode } from '../errors.js'
+import type { IdpOperation } from '../oidc/answers.js'
+import type { OidcObserver } from '../oidc/client.js'
+import { refusalHint } from '../oidc/client-auth.js'
+import type { ClientRefusals } from '../oidc/client-refusals.js'
+import { ASSUMED_LIFETIME } from '../oidc/token-lifetime.js'
+import type { GatewayMetrics } from './metrics.js'
+
+/** The grant each token-endpoint operation uses, for the unauthorized_client hint. */
+const GRANTS: Partial<Record<IdpOperation, string>> = {
+  code_exchange: 'authorization_code',
+  refresh: 'refresh_token',
+  route_refresh: 'refresh_token',
+  client_credentials: 'client_credentials',
+}
+
+/**
+ * What the gateway does with the IdP's answers beyond each call's own
+ * error: a refusal of its own credentials is a configuration error, so it
+ * is logged at `error` with what to check, counted, and shown on `/readyz`
+ * until the IdP accepts them again.
+ */
+export function idpObserver(
+  config: GatehouseConfig,
+  log: FastifyBaseLogger,
+  metrics: GatewayMetrics,
+  refusals: ClientRefusals,
+): OidcObserver {
+  const assumed = new Set<IdpOperation>()
+  return {
+    failed(failure) {
+      if (failure.verdict !== 'client_refused') return
+      refusals.refused(failure)
+      metrics.idpClientRefusals.inc({ operation: failure.operation, answer: failure.answer })
+      metrics.idpClientRefused.set(1)
+      const hint = refusalHint(config.oidc, failure.answer, GRANTS[failure.operation])
+      const code: ErrorCode = 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED'
+      log.error(
+        {
+          code,
+          operation: failure.operation,
+          clientId: config.oidc.clientId,
+          clientAuth: config.oidc.clientAuth,
+          reason: failure.reason,
+          ...(failure.oauthError ? { oauthError: failure.oauthError } : {}),
+          ...(failure.description ? { oauthErrorDescription: failure.description } : {}),
+          hint,
+        },
+        `the identity provider refused the gateway's client credentials (${failure.reason}): ${hint}`,
+      )
+    },
+    accepted(operation) {
+      if (!refusals.accepted(operation)) return
+      metrics.idpClientRefused.set(refusals.any ? 1 : 0)
+      log.info({ operation }, "the identity provider accepts the gateway's client credentials again")
+    },
+    lifetimeAssumed(operation) {
+      // Once per kind of call: the same IdP answers every token the same way.
+      if (assumed.has(operation)) return
+      assumed.add(operation)
+      const code: LogCode = 'GATEHOUSE_TOKEN_LIFETIME_ASSUMED'
+      log.warn(
+        { code, operation, assumedSeconds: ASSUMED_LIFETIME },
+        `the identity provider's token response has no expires_in (RFC 6749 §5.1) and the access token is not a JWT with exp and iat: it is taken to live ${ASSUMED_LIFETIME} s and refreshed before then`,
+      )
+    },
+  }
+}

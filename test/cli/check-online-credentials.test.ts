@@ -1,0 +1,189 @@
+/**
+ * `gatehouse check --online` proves the client credentials before any user
+ * tries them, with one token request that cannot succeed and changes
+ * nothing, against the real dev IdP; compares the scopes; and names the
+ * cause of a network failure.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
+import { main } from '../../src/cli/main.js'
+import { freePort } from '../helpers/ports.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-credentials-'))
+const SECRET = 's3cret-for.the_probe'
+let n = 0
+
+async function checkOnline(issuer: string, oidcExtra: string, routes = '[]') {
+  const file = join(dir, `routes-${++n}.yaml`)
+  writeFileSync(
+    file,
+    `server: { publicUrl: http://127.0.0.1:3000 }
+oidc:
+  issuer: ${issuer}
+  clientId: gatehouse
+  timeout: 1s
+${oidcExtra}
+session: { secret: "${'s'.repeat(32)}" }
+routes: ${routes}
+`,
+  )
+  const out: string[] = []
+  const err: string[] = []
+  const code = await main(['check', '--online', '--config', file], {
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    env: {},
+    start: async () => {
+      throw new Error('check never starts the gateway')
+    },
+  })
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+async function idp(t: Test, options: Partial<DevIdpOptions> = {}, clientSecret = SECRET) {
+  const started = await startDevIdp({
+    ...options,
+    clients: [{ clientId: 'gatehouse', clientSecret, redirectUris: ['http://127.0.0.1:3000/auth/callback'] }],
+  })
+  t.teardown(() => started.close())
+  return started
+}
+
+t.test(
+  'the right secret: accepted (invalid_grant to a random refresh token), and nothing redeemed',
+  async (t) => {
+    const dev = await idp(t)
+    const r = await checkOnline(dev.issuer, `  clientSecret: ${SECRET}`)
+    t.equal(r.code, 0, r.err)
+    t.match(
+      r.out,
+      /^client credentials \(probe\)\s+client_secret_basic\s+accepted: HTTP 400 invalid_grant: grant request is invalid\s+ok$/m,
+    )
+    t.equal(dev.stats.tokenRequests, 1, 'one request')
+    t.equal(dev.stats.refreshGrants, 0, 'no grant succeeded')
+    t.equal(dev.stats.revokedGrants, 0, 'nothing revoked')
+    t.notMatch(r.out, new RegExp(SECRET), 'the secret is not printed')
+  },
+)
+
+t.test('a wrong secret: refused with every method, exit 1, and what to check', async (t) => {
+  const dev = await idp(t)
+  const r = await checkOnline(dev.issuer, '  clientSecret: not-the-secret')
+  t.equal(r.code, 1)
+  t.match(
+    r.out,
+    /^client credentials \(probe\)\s+client_secret_basic\s+refused: HTTP 401 with WWW-Authenticate: Basic error="invalid_client".*BLOCKING$/m,
+  )
+  t.match(
+    r.out,
+    /^client credentials with client_secret_post\s+client_secret_post\s+refused: HTTP 401 invalid_client.*BLOCKING$/m,
+  )
+  t.match(
+    r.out,
+    /hint: the identity provider refuses client gatehouse with every method Gatehouse could use \(client_secret_basic, client_secret_post\): check oidc\.clientId and oidc\.clientSecret/,
+  )
+  t.match(r.out, 'FAIL: Gatehouse cannot log users in with this IdP as configured.')
+  t.notMatch(r.out, /not-the-secret/)
+})
+
+t.test(
+  'an OP that compares Basic credentials raw: basic refused, post accepted, and the check says so',
+  async (t) => {
+    const secret = 'tilde~secret'
+    const dev = await idp(t, { quirks: { rawBasicCredentials: true } }, secret)
+    const r = await checkOnline(dev.issuer, `  clientSecret: "${secret}"`)
+    t.equal(r.code, 1, 'as configured, no login would work')
+    t.match(r.out, /^client credentials \(probe\)\s+client_secret_basic\s+refused: .*BLOCKING$/m)
+    t.match(
+      r.out,
+      /^client credentials with client_secret_post\s+client_secret_post\s+accepted: HTTP 400 invalid_grant.*ok$/m,
+    )
+    t.match(
+      r.out,
+      'hint: the identity provider accepts client_secret_post: set oidc.clientAuth: client_secret_post.',
+    )
+    t.match(
+      r.out,
+      /hint: client_secret_basic is refused but the same secret is accepted otherwise: the identity provider compares Basic credentials without decoding them/,
+    )
+
+    const safe = await idp(t, { quirks: { rawBasicCredentials: true } }, 'my-bff-secret')
+    const ok = await checkOnline(safe.issuer, '  clientSecret: my-bff-secret')
+    t.equal(ok.code, 0, 'a secret of [A-Za-z0-9*-._] works with the default method')
+  },
+)
+
+t.test(
+  'scopes the IdP does not list: a warn row and one hint each, naming where they are configured',
+  async (t) => {
+    const dev = await idp(t)
+    const r = await checkOnline(
+      dev.issuer,
+      `  clientSecret: ${SECRET}\n  scopes: [openid, offline_access, email]\n  authorizationParams: { prompt: consent }`,
+      '[{ path: /api, upstream: "http://127.0.0.1:1", scopes: [orders.read, orders.write] }]',
+    )
+    t.equal(r.code, 0, 'a warning, not blocking')
+    t.match(
+      r.out,
+      /^scopes\s+openid offline_access email orders\.read orders\.write\s+not listed: email, orders\.write\s+warn$/m,
+    )
+    t.match(r.out, 'hint: scope email (oidc.scopes) is not in scopes_supported')
+    t.match(r.out, 'hint: scope orders.write (routes[0].scopes) is not in scopes_supported')
+    t.notMatch(r.out, /scope orders\.read \(/, 'listed scopes get no hint')
+  },
+)
+
+t.test('network failures name their cause: refused, timeout, TLS', async (t) => {
+  const closed = await freePort()
+  const refused = await checkOnline(`http://127.0.0.1:${closed}`, `  clientSecret: ${SECRET}`)
+  t.equal(refused.code, 1)
+  t.equal(
+    refused.err,
+    `gatehouse: discovery of http://127.0.0.1:${closed} failed: ECONNREFUSED 127.0.0.1:${closed}`,
+  )
+
+  const hanging = await idp(t)
+  hanging.setFault('hang')
+  const slow = await checkOnline(hanging.issuer, `  clientSecret: ${SECRET}`)
+  t.match(slow.err, /failed: timed out after 1000 ms \(oidc\.timeout\)$/)
+
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-subj',
+      '/CN=localhost',
+      '-days',
+      '1',
+    ],
+    { stdio: 'ignore' },
+  )
+  const tls = createServer(
+    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+    (_q, s) => s.end(),
+  )
+  await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => tls.close())
+  const selfSigned = await checkOnline(
+    `https://localhost:${(tls.address() as AddressInfo).port}`,
+    `  clientSecret: ${SECRET}`,
+  )
+  t.match(selfSigned.err, /failed: TLS DEPTH_ZERO_SELF_SIGNED_CERT \(self-signed certificate\)$/)
+  for (const r of [refused, slow, selfSigned]) t.notMatch(r.err, /fetch failed/)
+})

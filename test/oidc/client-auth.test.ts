@@ -1,0 +1,60 @@
+import * as oauth from 'oauth4webapi'
+import t from 'tap'
+import { FORM_SAFE, formClientSecretBasic, refusalHint } from '../../src/oidc/client-auth.js'
+import { testConfig } from '../helpers/gateway.js'
+
+const as: oauth.AuthorizationServer = { issuer: 'https://idp.example' }
+
+async function basic(auth: oauth.ClientAuth, clientId: string): Promise<string> {
+  const headers = new Headers()
+  await auth(as, { client_id: clientId }, new URLSearchParams(), headers)
+  const value = headers.get('authorization')!
+  t.match(value, /^Basic /)
+  return atob(value.slice(6))
+}
+
+t.test('a secret of [A-Za-z0-9*-._] goes on the wire unchanged', async (t) => {
+  const secret = 'my-bff-secret_v2.0*'
+  t.match(secret, FORM_SAFE)
+  t.equal(await basic(formClientSecretBasic(secret), 'gatehouse-bff'), `gatehouse-bff:${secret}`)
+  t.equal(
+    await basic(oauth.ClientSecretBasic(secret), 'gatehouse-bff'),
+    'gatehouse%2Dbff:my%2Dbff%2Dsecret%5Fv2%2E0%2A',
+    "oauth4webapi's own encoding escapes them, which OPs comparing undecoded credentials refuse",
+  )
+})
+
+t.test('everything else is escaped as the WHATWG form serializer does, and decodes back', async (t) => {
+  for (const secret of ['a b+c', "tilde~bang!quote'(paren)", 'per%cent:colon/slash?é€😀', '&=#']) {
+    const [id, sent] = (await basic(formClientSecretBasic(secret), 'client:id')).split(':') as [
+      string,
+      string,
+    ]
+    t.equal(
+      sent,
+      new URLSearchParams({ s: secret }).toString().slice(2),
+      `${secret}: the form serializer's bytes`,
+    )
+    t.equal(
+      new URLSearchParams(`s=${sent}`).get('s'),
+      secret,
+      `${secret}: RFC 6749 §2.3.1 decoding gives it back`,
+    )
+    t.equal(new URLSearchParams(`s=${id}`).get('s'), 'client:id', 'the id too, its colon escaped')
+  }
+})
+
+t.test('the refusal hint names the Basic encoding only when it can matter', async (t) => {
+  const config = (clientSecret: string, clientAuth = 'client_secret_basic' as const) =>
+    testConfig({ port: 3000, issuer: 'https://idp.example', routes: [], oidc: { clientSecret, clientAuth } })
+      .oidc
+  t.match(
+    refusalHint(config('with~tilde-and-more-characters'), 'invalid_client'),
+    /Basic encoding.*client_secret_post/,
+  )
+  t.notMatch(refusalHint(config('plain-secret_of.safe*chars'), 'invalid_client'), /Basic encoding/)
+  t.match(
+    refusalHint(config('x'), 'unauthorized_client', 'refresh_token'),
+    /not allowed this grant \(refresh_token\)/,
+  )
+})
