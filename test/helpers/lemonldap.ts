@@ -1,0 +1,446 @@
+/**
+ * A LemonLDAP::NG portal (the Debian package, an OpenID Provider Gatehouse
+ * did not write) owned by one test: its own config, session store and logs
+ * in a temporary directory, its own FastCGI server and its own nginx on a
+ * free loopback port. Nothing system-wide is read or started: the packaged
+ * /etc/lemonldap-ng and /var/lib/lemonldap-ng are never used.
+ */
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import * as oauth from 'oauth4webapi'
+import { freePort } from './ports.js'
+
+const run = promisify(execFile)
+
+const FASTCGI_SERVER = '/usr/sbin/llng-fastcgi-server'
+const SESSIONS_CLI = '/usr/share/lemonldap-ng/bin/lemonldap-ng-sessions'
+const PORTAL_ROOT = '/usr/share/lemonldap-ng/portal/htdocs'
+const TEMPLATES = '/usr/share/lemonldap-ng/portal/templates'
+const NGINX = process.env.NGINX ?? '/usr/sbin/nginx'
+
+/**
+ * What .ci/run installs for this lane. The last four are only recommended
+ * by the Debian packages (apt-get installs them by default, .ci/run does not
+ * install recommendations), yet the portal does not start without them: it
+ * always loads its captcha (GD::SecurityImage with Image::Magick), and the
+ * OIDC issuer needs String::Random and IO::String.
+ */
+export const LEMONLDAP_PACKAGES = [
+  'lemonldap-ng',
+  'lemonldap-ng-fastcgi-server',
+  'nginx',
+  'libgd-securityimage-perl',
+  'libimage-magick-perl',
+  'libstring-random-perl',
+  'libio-string-perl',
+] as const
+
+/** The demo user backend's accounts: the password is the login. */
+export const DEMO_USER = { login: 'dwho', password: 'dwho', name: 'Doctor Who' } as const
+
+const PERL_MODULES = ['GD::SecurityImage', 'Image::Magick', 'String::Random', 'IO::String']
+
+/** Why LemonLDAP::NG cannot run here, or `undefined` when it can. */
+export function lemonLdapMissing(): string | undefined {
+  const install = `run .ci/run, or apt-get install --no-install-recommends ${LEMONLDAP_PACKAGES.join(' ')}`
+  const missing = [FASTCGI_SERVER, SESSIONS_CLI, join(PORTAL_ROOT, 'index.psgi'), NGINX].filter(
+    (path) => !existsSync(path),
+  )
+  if (missing.length > 0) return `LemonLDAP::NG is not installed (${missing.join(', ')} missing); ${install}`
+  try {
+    execFileSync('perl', [...PERL_MODULES.map((m) => `-M${m}`), '-e', '1'], {
+      stdio: 'ignore',
+      timeout: 10_000,
+    })
+  } catch {
+    return `LemonLDAP::NG's portal needs the Perl modules ${PERL_MODULES.join(', ')}; ${install}`
+  }
+  return undefined
+}
+
+export interface LemonLdapClient {
+  readonly clientId: string
+  readonly clientSecret: string
+  readonly redirectUris: readonly string[]
+  readonly postLogoutRedirectUris: readonly string[]
+}
+
+export interface LemonLdapOptions {
+  /** The relying party registered for Gatehouse: confidential, offline access allowed, PKCE required. */
+  readonly client: LemonLdapClient
+  /** Access-token lifetime in seconds (`oidcRPMetaDataOptionsAccessTokenExpiration`). */
+  readonly accessTokenTtl: number
+}
+
+/** One refresh token in the OP's session store, as an administrator sees it. */
+export interface StoredRefreshToken {
+  readonly id: string
+  readonly user: string
+  readonly clientId: string
+}
+
+export interface LemonLdap {
+  /** The issuer identifier, `http://127.0.0.1:<port>/` (LL::NG's `portal`). */
+  readonly issuer: string
+  /** nginx's access log in front of the portal, one `METHOD /path status` a request, oldest first. */
+  accessLog(): string[]
+  /** The refresh tokens in the session store, found with LL::NG's own CLI. */
+  refreshTokens(): Promise<StoredRefreshToken[]>
+  /** Deletes sessions from the store with LL::NG's own CLI, as an administrator would. */
+  deleteSessions(ids: readonly string[]): Promise<void>
+  /**
+   * RFC 7662 introspection with the credentials of a second relying party,
+   * `orders-api`, as a resource server would do it.
+   */
+  introspect(token: string): Promise<oauth.IntrospectionResponse>
+  /** The tail of the portal's and nginx's own logs, for a failing test's message. */
+  log(): string
+  close(): Promise<void>
+}
+
+/** Runs as root in CI: the FastCGI server refuses root, so it and nginx's workers run as the package's user. */
+const asRoot = process.getuid?.() === 0
+const SERVICE_USER = 'www-data'
+
+function serviceIds(): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync('id', [flag, SERVICE_USER], { encoding: 'utf8' }).trim())
+  return { uid: id('-u'), gid: id('-g') }
+}
+
+function chownTree(path: string, ids: { uid: number; gid: number }): void {
+  chownSync(path, ids.uid, ids.gid)
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    const child = join(path, entry.name)
+    if (entry.isDirectory()) chownTree(child, ids)
+    else chownSync(child, ids.uid, ids.gid)
+  }
+}
+
+/**
+ * The whole configuration (`lmConf-1.json`): every value we rely on is set
+ * here, so a change in the package's defaults cannot change the test.
+ */
+function portalConfig(dir: string, port: number, options: LemonLdapOptions, rsSecret: string) {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  })
+  const { client } = options
+  const sessions = join(dir, 'sessions')
+  return {
+    cfgNum: 1,
+    cfgVersion: '2.16.1',
+    cfgAuthor: 'gatehouse tests',
+    cfgDate: String(Math.floor(Date.now() / 1000)),
+    portal: `http://127.0.0.1:${port}/`,
+    domain: '127.0.0.1',
+    cookieName: 'lemonldap',
+    securedCookie: 0,
+    authentication: 'Demo',
+    userDB: 'Same',
+    passwordDB: 'Demo',
+    registerDB: 'Null',
+    demoExportedVars: { cn: 'cn', mail: 'mail', uid: 'uid' },
+    exportedVars: {},
+    locationRules: { '127.0.0.1': { default: 'accept' } },
+    loginHistoryEnabled: 0,
+    notification: 0,
+    portalDisplayRegister: 0,
+    captcha_register_enabled: 0,
+    captcha_mail_enabled: 0,
+    globalStorage: 'Apache::Session::File',
+    globalStorageOptions: {
+      Directory: sessions,
+      LockDirectory: join(sessions, 'lock'),
+      generateModule: 'Lemonldap::NG::Common::Apache::Session::Generate::SHA256',
+    },
+    // No local session cache: the package default is a Cache::FileCache under
+    // /var/cache (system-wide), and with any cache a session deleted from the
+    // store stays usable by the portal until the cache entry expires (600 s).
+    localSessionStorage: '',
+    issuerDBOpenIDConnectActivation: 1,
+    oidcServiceKeyIdSig: 'gatehouse-test',
+    oidcServicePrivateKeySig: privateKey,
+    oidcServicePublicKeySig: publicKey,
+    oidcRPMetaDataOptions: {
+      gatehouse: {
+        oidcRPMetaDataOptionsClientID: client.clientId,
+        oidcRPMetaDataOptionsClientSecret: client.clientSecret,
+        oidcRPMetaDataOptionsRedirectUris: client.redirectUris.join(' '),
+        oidcRPMetaDataOptionsPostLogoutRedirectUris: client.postLogoutRedirectUris.join(' '),
+        // The package's default is HS512, keyed with the client secret.
+        oidcRPMetaDataOptionsIDTokenSignAlg: 'RS256',
+        oidcRPMetaDataOptionsAccessTokenExpiration: options.accessTokenTtl,
+        // Advertises the refresh_token grant and issues online refresh tokens;
+        // AllowOffline lets offline_access (with prompt=consent, OIDC Core §11)
+        // get a refresh token that outlives the SSO session.
+        oidcRPMetaDataOptionsRefreshToken: 1,
+        oidcRPMetaDataOptionsAllowOffline: 1,
+        oidcRPMetaDataOptionsRequirePKCE: 1,
+      },
+      'orders-api': {
+        oidcRPMetaDataOptionsClientID: 'orders-api',
+        oidcRPMetaDataOptionsClientSecret: rsSecret,
+        oidcRPMetaDataOptionsIDTokenSignAlg: 'RS256',
+      },
+    },
+    oidcRPMetaDataExportedVars: {
+      gatehouse: { name: 'cn', email: 'mail', preferred_username: 'uid' },
+      'orders-api': {},
+    },
+  }
+}
+
+/** The local configuration (`lemonldap-ng.ini`) that points every component at our files. */
+function localIni(dir: string): string {
+  return `[all]
+logLevel = notice
+; Std: to the FastCGI server's stderr, which we read; the default for
+; FastCGI is syslog.
+logger = Lemonldap::NG::Common::Logger::Std
+checkTime = 600
+
+[configuration]
+type = File
+dirName = ${join(dir, 'conf')}
+
+[portal]
+staticPrefix = /static
+templateDir = ${TEMPLATES}
+languages = en
+`
+}
+
+/**
+ * nginx in front of the FastCGI server, after the package's
+ * /etc/lemonldap-ng/portal-nginx.conf, on loopback only, with every path it
+ * writes in our directory. The access log has the method, the path without
+ * its query and the status: what counting calls needs, and no parameter.
+ */
+function nginxConf(dir: string, port: number): string {
+  const tmp = join(dir, 'nginx')
+  return `${asRoot ? `user ${SERVICE_USER};\n` : ''}worker_processes 1;
+daemon off;
+pid ${join(dir, 'nginx.pid')};
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+  include /etc/nginx/mime.types;
+  map $request_uri $path_only { ~^(?<p>[^?]*) $p; }
+  log_format calls '$request_method $path_only $status';
+  access_log ${join(dir, 'access.log')} calls;
+  client_body_temp_path ${tmp}/body;
+  fastcgi_temp_path ${tmp}/fastcgi;
+  proxy_temp_path ${tmp}/proxy;
+  uwsgi_temp_path ${tmp}/uwsgi;
+  scgi_temp_path ${tmp}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    root ${PORTAL_ROOT}/;
+    if ($uri !~ ^/((static|javascript|favicon).*|.*\\.psgi)) {
+      rewrite ^/(.*)$ /index.psgi/$1 break;
+    }
+    location ~ ^(?<sc>/.*\\.psgi)(?:$|/) {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_pass unix:${join(dir, 'fastcgi.sock')};
+      fastcgi_param LLTYPE psgi;
+      fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+      fastcgi_split_path_info ^(.*\\.psgi)(/.*)$;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+    }
+    location /static/ { alias ${PORTAL_ROOT}/static/; }
+    location /javascript/ { alias /usr/share/javascript/; }
+  }
+}
+`
+}
+
+/** A bounded tail of a child's output: enough to explain a failure, never growing without end. */
+function tail(child: ChildProcess, into: { text: string }, name: string): void {
+  const add = (chunk: Buffer) => {
+    into.text = (into.text + chunk.toString().replace(/^/gm, `[${name}] `)).slice(-8_000)
+  }
+  child.stdout?.on('data', add)
+  child.stderr?.on('data', add)
+}
+
+/** Resolves when the child has exited; sends `signal` to its process group first. */
+function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve())
+    try {
+      // Its own group (detached): the FastCGI manager's workers go with it.
+      process.kill(-child.pid!, signal)
+    } catch {
+      resolve()
+    }
+  })
+}
+
+/** Polls the discovery document until the portal answers it: the readiness probe. */
+async function untilDiscovered(issuer: string, failed: Promise<never>, deadlineMs = 30_000): Promise<void> {
+  const url = new URL('.well-known/openid-configuration', issuer)
+  const end = Date.now() + deadlineMs
+  let last = 'no answer yet'
+  const probe = async () => {
+    while (Date.now() < end) {
+      try {
+        const response = await fetch(url, { signal: AbortSignal.timeout(5_000) })
+        const body = await response.text()
+        if (response.ok && (JSON.parse(body) as { issuer?: string }).issuer === issuer) return
+        last = `${response.status} ${body.slice(0, 200)}`
+      } catch (err) {
+        last = (err as Error).message
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    throw new Error(`LemonLDAP::NG did not serve ${url} within ${deadlineMs} ms (last: ${last})`)
+  }
+  await Promise.race([failed, probe()])
+}
+
+/**
+ * Starts LemonLDAP::NG for one test. Call `lemonLdapMissing()` first; this
+ * throws with the portal's own log when it cannot start.
+ */
+export async function startLemonLdap(options: LemonLdapOptions): Promise<LemonLdap> {
+  const why = lemonLdapMissing()
+  if (why) throw new Error(why)
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort()
+    try {
+      return await startOn(port, options)
+    } catch (err) {
+      // Another process may take the port between the probe and nginx's bind.
+      if (!/Address already in use/.test((err as Error).message) || attempt === 3) throw err
+    }
+  }
+}
+
+async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLdap> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-lemonldap-'))
+  const issuer = `http://127.0.0.1:${port}/`
+  const rsSecret = randomBytes(16).toString('hex')
+  for (const sub of ['conf', 'sessions/lock', 'nginx']) mkdirSync(join(dir, sub), { recursive: true })
+  writeFileSync(
+    join(dir, 'conf', 'lmConf-1.json'),
+    JSON.stringify(portalConfig(dir, port, options, rsSecret), null, 1),
+  )
+  writeFileSync(join(dir, 'lemonldap-ng.ini'), localIni(dir))
+  writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port))
+  if (asRoot) chownTree(dir, serviceIds())
+
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    LLNG_DEFAULTCONFFILE: join(dir, 'lemonldap-ng.ini'),
+    LLNG_DEFAULTLOGGER: 'Lemonldap::NG::Common::Logger::Std',
+  }
+  const logs = { text: '' }
+  const children: ChildProcess[] = []
+  const failedToRun = (name: string, child: ChildProcess) =>
+    new Promise<never>((_, reject) => {
+      child.once('error', (err) => reject(new Error(`cannot start ${name}: ${err.message}`)))
+      child.once('exit', (code, signal) =>
+        reject(new Error(`${name} exited (${signal ?? code}) during start-up:\n${logs.text.slice(-3_000)}`)),
+      )
+    })
+
+  const close = async () => {
+    await Promise.all(children.map((child) => stop(child)))
+    rmSync(dir, { recursive: true, force: true })
+  }
+
+  try {
+    const fastcgi = spawn(
+      FASTCGI_SERVER,
+      [
+        '--foreground',
+        ...(asRoot ? ['--user', SERVICE_USER, '--group', SERVICE_USER] : []),
+        '--proc',
+        '2',
+        '--socket',
+        join(dir, 'fastcgi.sock'),
+        '--pid',
+        join(dir, 'fastcgi.pid'),
+      ],
+      { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    children.push(fastcgi)
+    tail(fastcgi, logs, 'lemonldap')
+    const nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], {
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    children.push(nginx)
+    tail(nginx, logs, 'nginx')
+    const failed = Promise.race([failedToRun('llng-fastcgi-server', fastcgi), failedToRun('nginx', nginx)])
+    failed.catch(() => {})
+    await untilDiscovered(issuer, failed)
+  } catch (err) {
+    await close()
+    throw err
+  }
+
+  const cli = async (...args: string[]) => {
+    const { stdout } = await run(
+      SESSIONS_CLI,
+      [...(asRoot ? ['--user', SERVICE_USER, '--group', SERVICE_USER] : []), ...args],
+      { env, timeout: 30_000 },
+    )
+    return stdout
+  }
+
+  const as = await oauth.processDiscoveryResponse(
+    new URL(issuer),
+    await oauth.discoveryRequest(new URL(issuer), { [oauth.allowInsecureRequests]: true }),
+  )
+  const resourceServer: oauth.Client = { client_id: 'orders-api' }
+
+  return {
+    issuer,
+    accessLog() {
+      const file = join(dir, 'access.log')
+      return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []
+    },
+    async refreshTokens() {
+      const out = await cli('search', '--where', '_type=refresh_token')
+      const sessions = JSON.parse(out || '[]') as Record<string, unknown>[]
+      return sessions.map((s) => ({
+        id: String(s._session_id),
+        user: String(s._session_uid ?? ''),
+        clientId: String(s.client_id ?? ''),
+      }))
+    },
+    async deleteSessions(ids) {
+      if (ids.length > 0) await cli('delete', ...ids)
+    },
+    async introspect(token) {
+      const response = await oauth.introspectionRequest(
+        as,
+        resourceServer,
+        oauth.ClientSecretPost(rsSecret),
+        token,
+        { [oauth.allowInsecureRequests]: true, signal: AbortSignal.timeout(5_000) },
+      )
+      return oauth.processIntrospectionResponse(as, resourceServer, response)
+    },
+    log: () => logs.text,
+    close,
+  }
+}
