@@ -106,7 +106,10 @@ export interface LemonLdap {
    * `orders-api`, as a resource server would do it.
    */
   introspect(token: string): Promise<oauth.IntrospectionResponse>
-  /** The tail of the portal's and nginx's own logs, for a failing test's message. */
+  /**
+   * The tail of the portal's and nginx's own logs, for a failing test's
+   * message; LemonLDAP::NG names tokens by their session ids, elided here.
+   */
   log(): string
   close(): Promise<void>
 }
@@ -272,23 +275,36 @@ http {
 /** A bounded tail of a child's output: enough to explain a failure, never growing without end. */
 function tail(child: ChildProcess, into: { text: string }, name: string): void {
   const add = (chunk: Buffer) => {
-    into.text = (into.text + chunk.toString().replace(/^/gm, `[${name}] `)).slice(-8_000)
+    const lines = chunk
+      .toString()
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => `[${name}] ${line}\n`)
+    into.text = (into.text + lines.join('')).slice(-8_000)
   }
   child.stdout?.on('data', add)
   child.stderr?.on('data', add)
 }
 
-/** Resolves when the child has exited; sends `signal` to its process group first. */
-function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+/**
+ * Stops a child and its process group (it was spawned detached, so the
+ * FastCGI manager's workers and nginx's go with it): SIGTERM, then SIGKILL
+ * if it has not exited within 5 s. Resolves once it has exited.
+ */
+function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve())
+  const signal = (name: NodeJS.Signals) => {
     try {
-      // Its own group (detached): the FastCGI manager's workers go with it.
-      process.kill(-child.pid!, signal)
-    } catch {
+      process.kill(-child.pid!, name)
+    } catch {}
+  }
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => signal('SIGKILL'), 5_000)
+    child.once('exit', () => {
+      clearTimeout(kill)
       resolve()
-    }
+    })
+    signal('SIGTERM')
   })
 }
 
@@ -408,7 +424,10 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
 
   const as = await oauth.processDiscoveryResponse(
     new URL(issuer),
-    await oauth.discoveryRequest(new URL(issuer), { [oauth.allowInsecureRequests]: true }),
+    await oauth.discoveryRequest(new URL(issuer), {
+      [oauth.allowInsecureRequests]: true,
+      signal: AbortSignal.timeout(5_000),
+    }),
   )
   const resourceServer: oauth.Client = { client_id: 'orders-api' }
 
@@ -440,7 +459,7 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
       )
       return oauth.processIntrospectionResponse(as, resourceServer, response)
     },
-    log: () => logs.text,
+    log: () => logs.text.replace(/\b[0-9a-f]{32,}\b/g, '[id]'),
     close,
   }
 }

@@ -8,7 +8,7 @@
  * `400 invalid_request` rather than `invalid_grant`, does not rotate refresh
  * tokens and has no revocation endpoint.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,7 +19,13 @@ import { startEchoUpstream } from '../../dev/upstream.js'
 import { main } from '../../src/cli/main.js'
 import { start } from '../../src/server/start.js'
 import { route, TestClock, testConfig } from '../helpers/gateway.js'
-import { DEMO_USER, type LemonLdap, lemonLdapMissing, startLemonLdap } from '../helpers/lemonldap.js'
+import {
+  DEMO_USER,
+  LEMONLDAP_PACKAGES,
+  type LemonLdap,
+  lemonLdapMissing,
+  startLemonLdap,
+} from '../helpers/lemonldap.js'
 import { freePort } from '../helpers/ports.js'
 
 const CLIENT_ID = 'gatehouse'
@@ -30,16 +36,18 @@ const ACCESS_TOKEN_TTL = 60
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const artifacts = fileURLToPath(new URL('../../test-artifacts/lemonldap/', import.meta.url))
 
-const missing = lemonLdapMissing()
-if (missing && process.env.CI !== 'true') {
-  // Locally, without the Debian packages. In CI, .ci/run installs them and
-  // a missing one fails the lane below instead.
-  t.plan(0, missing)
-} else {
-  await lane()
-}
+t.test('.ci/run installs the packages the lane needs, no more, no fewer', async (t) => {
+  const script = readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8')
+  const list = /for pkg in ([^;]*); do/.exec(script)?.[1] ?? ''
+  t.same(list.split(/[\s\\]+/).filter(Boolean), LEMONLDAP_PACKAGES)
+})
 
-async function lane(): Promise<void> {
+// Locally, without the Debian packages, the lane is skipped with what to
+// install. In CI, .ci/run installs them, and a missing one fails the lane.
+const missing = process.env.CI === 'true' ? undefined : lemonLdapMissing()
+t.test('Gatehouse against LemonLDAP::NG', { skip: missing ?? false }, lane)
+
+async function lane(t: Test): Promise<void> {
   mkdirSync(artifacts, { recursive: true })
   const clock = new TestClock()
   const port = await freePort()
@@ -172,7 +180,10 @@ async function signIn(t: Test, page: Page, lane: Lane, user: { login: string; pa
       () => true,
       () => false,
     )
-  t.ok(signedIn, `the SPA shows a signed-in user (${await pageText(page)})`)
+  t.ok(signedIn, 'the SPA shows a signed-in user', {
+    page: await pageText(page),
+    op: lane.op.log().slice(-3_000),
+  })
   await shot('signed-in')
   return signedIn
 }
@@ -207,7 +218,7 @@ async function flow(t: Test, lane: Lane): Promise<void> {
   t.same(
     tokenCalls(op).slice(before),
     ['POST /oauth2/token 200'],
-    'the code was redeemed with client_secret_basic',
+    'the code was redeemed, with the default client_secret_basic',
   )
 
   await page.click('#call-user')
@@ -275,7 +286,9 @@ async function flow(t: Test, lane: Lane): Promise<void> {
   // is over, and that is what the lane checks.
   await page.locator('#signed-out, input[name="user"]').first().waitFor()
   await shot('after-op-logout')
-  t.ok(page.url() === `${base}/` || page.url().startsWith(op.issuer), `logged out (${await pageText(page)})`)
+  t.ok(page.url() === `${base}/` || page.url().startsWith(op.issuer), 'logged out', {
+    page: await pageText(page),
+  })
   await page.goto(base)
   await page.locator('#signed-out').waitFor()
   await page.click('#login')
@@ -350,7 +363,7 @@ async function deletedRefreshToken(t: Test, lane: Lane): Promise<void> {
     async () => (await fetch('/api/orders', { headers: { 'x-csrf': '1' } })).status,
   )
   t.equal(again, 401, 'and so does the call after, without asking the OP again')
-  t.equal(tokenCalls(op).length - tokenCallsBefore, 1)
+  t.equal(tokenCalls(op).length - tokenCallsBefore, 1, 'one refresh attempt in all')
 
   // The SPA wrapper sends the user to sign in again on 401: not stuck.
   await page.click('#call-user')
@@ -360,12 +373,13 @@ async function deletedRefreshToken(t: Test, lane: Lane): Promise<void> {
       () => true,
       () => false,
     )
-  t.ok(backAtOp, `the SPA sent the user back to the OP to sign in (${await pageText(page)})`)
+  t.ok(backAtOp, 'the SPA sent the user back to the OP to sign in', { page: await pageText(page) })
   await shot('back-at-the-op')
 }
 
 async function checkOnline(t: Test, op: LemonLdap): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-lemonldap-check-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const check = async (secret: string) => {
     const file = join(dir, `${secret}.yaml`)
     writeFileSync(
@@ -394,10 +408,10 @@ routes: []
   }
 
   const right = await check(CLIENT_SECRET)
-  t.equal(right.code, 0, `the registered secret passes:\n${right.out}`)
+  t.equal(right.code, 0, 'the registered secret passes', { output: right.out })
   t.notMatch(right.out, /invalid_client|refused/i, 'and is not reported as refused')
 
   const wrong = await check('wrong-secret')
-  t.not(wrong.code, 0, `a wrong secret fails the check:\n${wrong.out}`)
+  t.not(wrong.code, 0, 'a wrong secret fails the check', { output: wrong.out })
   t.match(wrong.out, /invalid_client|refused/i, 'saying the OP refused the client credentials')
 }
