@@ -341,7 +341,7 @@ async function deletedRefreshToken(t: Test, lane: Lane): Promise<void> {
       body: await response.text(),
     }
   })
-  t.equal(api.status, 401, `the next API call gets 401 (got ${api.status} ${api.body})`)
+  t.equal(api.status, 401, 'the next API call gets 401', { body: api.body })
   t.match(JSON.parse(api.body), { error: 'session_expired' })
   t.equal(api.retryAfter, null, 'with nothing to retry')
   t.same(
