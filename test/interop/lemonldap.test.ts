@@ -407,11 +407,23 @@ routes: []
     return { code, out: out.join('\n') }
   }
 
+  // One refresh-token grant for a random token authenticates the client.
+  // LemonLDAP::NG refuses the grant with invalid_request, which still says
+  // the credentials were accepted; a wrong secret gets 401 invalid_client.
   const right = await check(CLIENT_SECRET)
   t.equal(right.code, 0, 'the registered secret passes', { output: right.out })
-  t.notMatch(right.out, /invalid_client|refused/i, 'and is not reported as refused')
+  t.match(
+    right.out,
+    /^client credentials \(probe\)\s+client_secret_basic\s+accepted\b.*\bok$/m,
+    'the probe says the OP accepted the credentials',
+  )
 
   const wrong = await check('wrong-secret')
-  t.not(wrong.code, 0, 'a wrong secret fails the check', { output: wrong.out })
-  t.match(wrong.out, /invalid_client|refused/i, 'saying the OP refused the client credentials')
+  t.equal(wrong.code, 1, 'a wrong secret fails the check', { output: wrong.out })
+  t.match(
+    wrong.out,
+    /^client credentials \(probe\)\s+client_secret_basic\s+refused\b.*\bBLOCKING$/m,
+    'the probe says the OP refused the credentials',
+  )
+  t.match(wrong.out, /refuses client gatehouse with every method/, 'with client_secret_post too')
 }
