@@ -6,7 +6,7 @@
  * /etc/lemonldap-ng and /var/lib/lemonldap-ng are never used.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import {
   chownSync,
   existsSync,
@@ -21,14 +21,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import * as oauth from 'oauth4webapi'
+import { type LemonLdapOptions, localIni, nginxConf, PORTAL_ROOT, portalConfig } from './lemonldap-config.js'
 import { freePort } from './ports.js'
+
+export type { LemonLdapClient, LemonLdapOptions } from './lemonldap-config.js'
 
 const run = promisify(execFile)
 
 const FASTCGI_SERVER = '/usr/sbin/llng-fastcgi-server'
 const SESSIONS_CLI = '/usr/share/lemonldap-ng/bin/lemonldap-ng-sessions'
-const PORTAL_ROOT = '/usr/share/lemonldap-ng/portal/htdocs'
-const TEMPLATES = '/usr/share/lemonldap-ng/portal/templates'
 const NGINX = process.env.NGINX ?? '/usr/sbin/nginx'
 
 /**
@@ -71,18 +72,13 @@ export function lemonLdapMissing(): string | undefined {
   return undefined
 }
 
-export interface LemonLdapClient {
-  readonly clientId: string
-  readonly clientSecret: string
-  readonly redirectUris: readonly string[]
-  readonly postLogoutRedirectUris: readonly string[]
-}
-
-export interface LemonLdapOptions {
-  /** The relying party registered for Gatehouse: confidential, offline access allowed, PKCE required. */
-  readonly client: LemonLdapClient
-  /** Access-token lifetime in seconds (`oidcRPMetaDataOptionsAccessTokenExpiration`). */
-  readonly accessTokenTtl: number
+/**
+ * The `skip` option of a test that needs LemonLDAP::NG: the reason when it
+ * is missing here, but never in CI, where .ci/run installs it and a missing
+ * package must fail the lane rather than hide it.
+ */
+export function skipWithoutLemonLdap(): string | false {
+  return process.env.CI === 'true' ? false : (lemonLdapMissing() ?? false)
 }
 
 /** One refresh token in the OP's session store, as an administrator sees it. */
@@ -130,146 +126,6 @@ function chownTree(path: string, ids: { uid: number; gid: number }): void {
     if (entry.isDirectory()) chownTree(child, ids)
     else chownSync(child, ids.uid, ids.gid)
   }
-}
-
-/**
- * The whole configuration (`lmConf-1.json`): every value we rely on is set
- * here, so a change in the package's defaults cannot change the test.
- */
-function portalConfig(dir: string, port: number, options: LemonLdapOptions, rsSecret: string) {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  })
-  const { client } = options
-  const sessions = join(dir, 'sessions')
-  return {
-    cfgNum: 1,
-    cfgVersion: '2.16.1',
-    cfgAuthor: 'gatehouse tests',
-    cfgDate: String(Math.floor(Date.now() / 1000)),
-    portal: `http://127.0.0.1:${port}/`,
-    domain: '127.0.0.1',
-    cookieName: 'lemonldap',
-    securedCookie: 0,
-    authentication: 'Demo',
-    userDB: 'Same',
-    passwordDB: 'Demo',
-    registerDB: 'Null',
-    demoExportedVars: { cn: 'cn', mail: 'mail', uid: 'uid' },
-    exportedVars: {},
-    locationRules: { '127.0.0.1': { default: 'accept' } },
-    loginHistoryEnabled: 0,
-    notification: 0,
-    portalDisplayRegister: 0,
-    captcha_register_enabled: 0,
-    captcha_mail_enabled: 0,
-    globalStorage: 'Apache::Session::File',
-    globalStorageOptions: {
-      Directory: sessions,
-      LockDirectory: join(sessions, 'lock'),
-      generateModule: 'Lemonldap::NG::Common::Apache::Session::Generate::SHA256',
-    },
-    // No local session cache: the package default is a Cache::FileCache under
-    // /var/cache (system-wide), and with any cache a session deleted from the
-    // store stays usable by the portal until the cache entry expires (600 s).
-    localSessionStorage: '',
-    issuerDBOpenIDConnectActivation: 1,
-    oidcServiceKeyIdSig: 'gatehouse-test',
-    oidcServicePrivateKeySig: privateKey,
-    oidcServicePublicKeySig: publicKey,
-    oidcRPMetaDataOptions: {
-      gatehouse: {
-        oidcRPMetaDataOptionsClientID: client.clientId,
-        oidcRPMetaDataOptionsClientSecret: client.clientSecret,
-        oidcRPMetaDataOptionsRedirectUris: client.redirectUris.join(' '),
-        oidcRPMetaDataOptionsPostLogoutRedirectUris: client.postLogoutRedirectUris.join(' '),
-        // The package's default is HS512, keyed with the client secret.
-        oidcRPMetaDataOptionsIDTokenSignAlg: 'RS256',
-        oidcRPMetaDataOptionsAccessTokenExpiration: options.accessTokenTtl,
-        // Advertises the refresh_token grant and issues online refresh tokens;
-        // AllowOffline lets offline_access (with prompt=consent, OIDC Core §11)
-        // get a refresh token that outlives the SSO session.
-        oidcRPMetaDataOptionsRefreshToken: 1,
-        oidcRPMetaDataOptionsAllowOffline: 1,
-        oidcRPMetaDataOptionsRequirePKCE: 1,
-      },
-      'orders-api': {
-        oidcRPMetaDataOptionsClientID: 'orders-api',
-        oidcRPMetaDataOptionsClientSecret: rsSecret,
-        oidcRPMetaDataOptionsIDTokenSignAlg: 'RS256',
-      },
-    },
-    oidcRPMetaDataExportedVars: {
-      gatehouse: { name: 'cn', email: 'mail', preferred_username: 'uid' },
-      'orders-api': {},
-    },
-  }
-}
-
-/** The local configuration (`lemonldap-ng.ini`) that points every component at our files. */
-function localIni(dir: string): string {
-  return `[all]
-logLevel = notice
-; Std: to the FastCGI server's stderr, which we read; the default for
-; FastCGI is syslog.
-logger = Lemonldap::NG::Common::Logger::Std
-checkTime = 600
-
-[configuration]
-type = File
-dirName = ${join(dir, 'conf')}
-
-[portal]
-staticPrefix = /static
-templateDir = ${TEMPLATES}
-languages = en
-`
-}
-
-/**
- * nginx in front of the FastCGI server, after the package's
- * /etc/lemonldap-ng/portal-nginx.conf, on loopback only, with every path it
- * writes in our directory. The access log has the method, the path without
- * its query and the status: what counting calls needs, and no parameter.
- */
-function nginxConf(dir: string, port: number): string {
-  const tmp = join(dir, 'nginx')
-  return `${asRoot ? `user ${SERVICE_USER};\n` : ''}worker_processes 1;
-daemon off;
-pid ${join(dir, 'nginx.pid')};
-error_log stderr warn;
-events { worker_connections 256; }
-http {
-  include /etc/nginx/mime.types;
-  map $request_uri $path_only { ~^(?<p>[^?]*) $p; }
-  log_format calls '$request_method $path_only $status';
-  access_log ${join(dir, 'access.log')} calls;
-  client_body_temp_path ${tmp}/body;
-  fastcgi_temp_path ${tmp}/fastcgi;
-  proxy_temp_path ${tmp}/proxy;
-  uwsgi_temp_path ${tmp}/uwsgi;
-  scgi_temp_path ${tmp}/scgi;
-  server {
-    listen 127.0.0.1:${port};
-    root ${PORTAL_ROOT}/;
-    if ($uri !~ ^/((static|javascript|favicon).*|.*\\.psgi)) {
-      rewrite ^/(.*)$ /index.psgi/$1 break;
-    }
-    location ~ ^(?<sc>/.*\\.psgi)(?:$|/) {
-      include /etc/nginx/fastcgi_params;
-      fastcgi_pass unix:${join(dir, 'fastcgi.sock')};
-      fastcgi_param LLTYPE psgi;
-      fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
-      fastcgi_split_path_info ^(.*\\.psgi)(/.*)$;
-      fastcgi_param PATH_INFO $fastcgi_path_info;
-    }
-    location /static/ { alias ${PORTAL_ROOT}/static/; }
-    location /javascript/ { alias /usr/share/javascript/; }
-  }
-}
-`
 }
 
 /** A bounded tail of a child's output: enough to explain a failure, never growing without end. */
@@ -358,7 +214,7 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
     JSON.stringify(portalConfig(dir, port, options, rsSecret), null, 1),
   )
   writeFileSync(join(dir, 'lemonldap-ng.ini'), localIni(dir))
-  writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port))
+  writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, asRoot ? SERVICE_USER : undefined))
   if (asRoot) chownTree(dir, serviceIds())
 
   const env = {
