@@ -1,0 +1,79 @@
+/**
+ * `gatehouse check --online` against LemonLDAP::NG (see lemonldap.test.ts):
+ * its credential probe, a refresh-token grant for a random token, proves
+ * the client's credentials before any user tries them. LemonLDAP::NG
+ * refuses that grant with `400 invalid_request`, which still says it
+ * authenticated the client; a wrong secret gets `401 invalid_client`.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { main } from '../../src/cli/main.js'
+import { skipWithoutLemonLdap, startLemonLdap } from '../helpers/lemonldap.js'
+
+const CLIENT_ID = 'gatehouse'
+const CLIENT_SECRET = 'my-bff-secret'
+
+t.test(
+  'check --online proves the client credentials at LemonLDAP::NG',
+  { skip: skipWithoutLemonLdap() },
+  async (t) => {
+    const op = await startLemonLdap({
+      client: {
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        redirectUris: ['http://127.0.0.1:3000/auth/callback'],
+        postLogoutRedirectUris: ['http://127.0.0.1:3000/'],
+      },
+      accessTokenTtl: 60,
+    })
+    t.teardown(() => op.close())
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-lemonldap-check-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const check = async (secret: string) => {
+      const file = join(dir, `${secret}.yaml`)
+      writeFileSync(
+        file,
+        [
+          'server: { publicUrl: http://127.0.0.1:3000 }',
+          'oidc:',
+          `  issuer: ${op.issuer}`,
+          `  clientId: ${CLIENT_ID}`,
+          `  clientSecret: ${secret}`,
+          '  authorizationParams: { prompt: consent }',
+          '  timeout: 5s',
+          `session: { secret: "${'s'.repeat(32)}" }`,
+          'routes: []',
+        ].join('\n'),
+      )
+      const out: string[] = []
+      const code = await main(['check', '--online', '--config', file], {
+        stdout: (line) => out.push(line),
+        stderr: (line) => out.push(line),
+        env: {},
+        start: async () => {
+          throw new Error('check never starts the gateway')
+        },
+      })
+      return { code, out: out.join('\n') }
+    }
+
+    const right = await check(CLIENT_SECRET)
+    t.equal(right.code, 0, 'the registered secret passes', { output: right.out })
+    t.match(
+      right.out,
+      /^client credentials \(probe\)\s+client_secret_basic\s+accepted\b.*\bok$/m,
+      'the probe says the OP accepted the credentials',
+    )
+
+    const wrong = await check('wrong-secret')
+    t.equal(wrong.code, 1, 'a wrong secret fails the check', { output: wrong.out })
+    t.match(
+      wrong.out,
+      /^client credentials \(probe\)\s+client_secret_basic\s+refused\b.*\bBLOCKING$/m,
+      'the probe says the OP refused the credentials',
+    )
+    t.match(wrong.out, /refuses client gatehouse with every method/, 'with client_secret_post too')
+  },
+)

@@ -1,0 +1,378 @@
+/**
+ * The interop lane: Gatehouse, as a user would set it up, against
+ * LemonLDAP::NG, an OpenID Provider we did not write, installed from
+ * Debian's packages. The client is confidential with a secret that holds a
+ * `-` and authenticates with the default method, client_secret_basic.
+ * LemonLDAP::NG compares the decoded Basic credentials without undoing the
+ * form-encoding of RFC 6749 §2.3.1, answers an unknown refresh token with
+ * `400 invalid_request` rather than `invalid_grant`, does not rotate refresh
+ * tokens and has no revocation endpoint.
+ */
+import { mkdirSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import t, { type Test } from 'tap'
+import { startStaticServer } from '../../dev/static.js'
+import { startEchoUpstream } from '../../dev/upstream.js'
+import { start } from '../../src/server/start.js'
+import { route, TestClock, testConfig } from '../helpers/gateway.js'
+import {
+  DEMO_USER,
+  LEMONLDAP_PACKAGES,
+  type LemonLdap,
+  skipWithoutLemonLdap,
+  startLemonLdap,
+} from '../helpers/lemonldap.js'
+import { freePort } from '../helpers/ports.js'
+
+const CLIENT_ID = 'gatehouse'
+/** A `-`: oauth4webapi's RFC 6749 §2.3.1 encoding makes it `%2D`, which LemonLDAP::NG never decodes. */
+const CLIENT_SECRET = 'my-bff-secret'
+/** Seconds; the clock is moved past it rather than waited for. */
+const ACCESS_TOKEN_TTL = 60
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const artifacts = fileURLToPath(new URL('../../test-artifacts/lemonldap/', import.meta.url))
+
+t.test('.ci/run installs the packages the lane needs, no more, no fewer', async (t) => {
+  const script = readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8')
+  const list = /for pkg in ([^;]*); do/.exec(script)?.[1] ?? ''
+  t.same(list.split(/[\s\\]+/).filter(Boolean), LEMONLDAP_PACKAGES)
+})
+
+t.test('Gatehouse against LemonLDAP::NG', { skip: skipWithoutLemonLdap() }, lane)
+
+async function lane(t: Test): Promise<void> {
+  mkdirSync(artifacts, { recursive: true })
+  const clock = new TestClock()
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  const starting = performance.now()
+  const op = await startLemonLdap({
+    client: {
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      redirectUris: [`${base}/auth/callback`],
+      postLogoutRedirectUris: [`${base}/`],
+    },
+    accessTokenTtl: ACCESS_TOKEN_TTL,
+  })
+  t.teardown(() => op.close())
+  t.comment(`LemonLDAP::NG ready at ${op.issuer} in ${Math.round(performance.now() - starting)} ms`)
+
+  // A resource server that checks each bearer token at the OP (RFC 7662), once per token.
+  const introspected = new Map<string, Promise<Record<string, unknown> | undefined>>()
+  const upstream = await startEchoUpstream({
+    describeToken: (token) => {
+      let found = introspected.get(token)
+      if (!found) {
+        found = op.introspect(token).then((r) => (r.active ? { ...r } : undefined))
+        introspected.set(token, found)
+      }
+      return found
+    },
+  })
+  t.teardown(() => upstream.close())
+  const frontend = await startStaticServer(fileURLToPath(new URL('../../demo/public/', import.meta.url)))
+  t.teardown(() => frontend.close())
+  const metricsPort = await freePort()
+  const config = {
+    ...testConfig({
+      port,
+      issuer: op.issuer,
+      routes: [
+        route('/api/orders', upstream.url),
+        route('/demo/metrics', `http://127.0.0.1:${metricsPort}`, { token: 'none', rewritePath: '/metrics' }),
+        route('/', frontend.url, { token: 'none', csrf: false }),
+      ],
+      // clientAuth is left to its default, client_secret_basic.
+      oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+    }),
+    metrics: { enabled: true, host: '127.0.0.1', port: metricsPort },
+  }
+  const gateway = await start(config, { now: clock.now, handleSignals: false })
+  await gateway.app.gatehouse.whenDiscovered()
+  t.teardown(() => gateway.close())
+
+  const browser = await chromium.launch({
+    executablePath,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  })
+  t.teardown(() => browser.close())
+
+  const lane = { op, base, clock, browser, metricsPort }
+
+  t.test('login, API call, expiry, 50 calls with one refresh at the OP, logout', (t) => flow(t, lane))
+  t.test('a refresh token deleted at the OP ends the session with 401, and the SPA goes back to login', (t) =>
+    deletedRefreshToken(t, lane),
+  )
+}
+
+interface Lane {
+  readonly op: LemonLdap
+  readonly base: string
+  readonly clock: TestClock
+  readonly browser: Browser
+  readonly metricsPort: number
+}
+
+/** Token-endpoint calls nginx logged in front of LemonLDAP::NG, by status. */
+function tokenCalls(op: LemonLdap): string[] {
+  return op.accessLog().filter((line) => line.startsWith('POST /oauth2/token '))
+}
+
+/** A counter from the gateway's metrics listener, summed over the lines whose labels contain `label`. */
+async function metric(metricsPort: number, name: string, label = ''): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+  return text
+    .split('\n')
+    .filter((line) => (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(label))
+    .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
+}
+
+/** What the page shows, for a failure message. */
+async function pageText(page: Page): Promise<string> {
+  const text = await page.textContent('body').catch(() => '')
+  // Origin and path only: the query of a callback holds the authorization code.
+  const url = new URL(page.url())
+  return `${url.origin}${url.pathname}: ${(text ?? '').replace(/\s+/g, ' ').trim().slice(0, 400)}`
+}
+
+/**
+ * From the SPA's sign-in button through LemonLDAP::NG's login form and
+ * consent page (offline_access with prompt=consent, OIDC Core §11) back to
+ * the SPA. Returns whether the SPA shows a signed-in user.
+ */
+async function signIn(t: Test, page: Page, lane: Lane, user: { login: string; password: string }) {
+  const shot = screenshots(page, t.name)
+  await page.goto(lane.base)
+  await page.locator('#signed-out').waitFor()
+  await page.click('#login')
+  await page.locator('input[name="user"]').waitFor()
+  t.ok(page.url().startsWith(lane.op.issuer), 'the browser is at the LemonLDAP::NG portal')
+  await shot('portal-login')
+  await page.fill('input[name="user"]', user.login)
+  await page.fill('input[name="password"]', user.password)
+  await page.click('button[type="submit"]')
+  await page.locator('button.positive').waitFor()
+  await shot('portal-consent')
+  await Promise.all([
+    page.waitForURL((url) => url.origin === lane.base, { timeout: 15_000 }),
+    page.click('button.positive'),
+  ])
+  const signedIn = await page
+    .locator('#signed-in')
+    .waitFor({ timeout: 10_000 })
+    .then(
+      () => true,
+      () => false,
+    )
+  t.ok(signedIn, 'the SPA shows a signed-in user', {
+    page: await pageText(page),
+    op: lane.op.log().slice(-3_000),
+  })
+  await shot('signed-in')
+  return signedIn
+}
+
+function screenshots(page: Page, prefix: string) {
+  let step = 0
+  const slug = prefix.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)
+  return (name: string) =>
+    page
+      .screenshot({
+        path: `${artifacts}${slug}-${String(++step).padStart(2, '0')}-${name}.png`,
+        fullPage: true,
+      })
+      .catch(() => {})
+}
+
+async function flow(t: Test, lane: Lane): Promise<void> {
+  const { op, base, clock } = lane
+  const context = await lane.browser.newContext()
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  const shot = screenshots(page, 'flow')
+  const rows = () => page.locator('#calls tbody tr')
+
+  const before = tokenCalls(op).length
+  if (!(await signIn(t, page, lane, DEMO_USER))) return
+  t.match(
+    await page.textContent('#who'),
+    `${DEMO_USER.name} (${DEMO_USER.login})`,
+    'with the name from userinfo',
+  )
+  t.same(
+    tokenCalls(op).slice(before),
+    ['POST /oauth2/token 200'],
+    'the code was redeemed, with the default client_secret_basic',
+  )
+
+  await page.click('#call-user')
+  await page.locator('#calls tbody tr[data-status="200"]').first().waitFor()
+  t.match(
+    await rows().first().textContent(),
+    `sub ${DEMO_USER.login}`,
+    'the upstream got a token the OP says is active',
+  )
+  t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 200'], 'a fresh token: no refresh')
+  await shot('first-call')
+
+  // Past the OP's access-token lifetime: the next calls need a refresh.
+  const refreshesBefore = await metric(
+    lane.metricsPort,
+    'gatehouse_token_refreshes_total',
+    'outcome="success"',
+  )
+  const tokenCallsBefore = tokenCalls(op).length
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  await page.click('#fire')
+  await page.locator('#burst[data-done="true"]').waitFor({ timeout: 30_000 })
+  await shot('burst')
+  t.equal(await page.textContent('#burst-answered'), '50 of 50, all 200')
+  t.equal(await page.textContent('#burst-calls'), '50', 'the gateway counted 50 calls')
+  t.equal(await page.textContent('#burst-refreshes'), '1', 'and one refresh')
+  t.equal(
+    (await metric(lane.metricsPort, 'gatehouse_token_refreshes_total', 'outcome="success"')) -
+      refreshesBefore,
+    1,
+    'gatehouse_token_refreshes_total{outcome="success"} rose by one',
+  )
+  t.same(
+    tokenCalls(op).slice(tokenCallsBefore),
+    ['POST /oauth2/token 200'],
+    'the OP saw exactly one token request',
+  )
+  t.match(await page.textContent('#burst-token'), /^[0-9a-f]{8}$/, 'every call carried the one new token')
+
+  // LemonLDAP::NG does not rotate: the refresh answer has no refresh_token,
+  // so the old one must have been kept. A second expiry proves it.
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  const callsBefore = await rows().count()
+  await page.click('#call-user')
+  await rows().nth(callsBefore).waitFor()
+  t.equal(await rows().first().getAttribute('data-status'), '200', 'the kept refresh token works again')
+  t.same(
+    tokenCalls(op).slice(tokenCallsBefore),
+    ['POST /oauth2/token 200', 'POST /oauth2/token 200'],
+    'with one more refresh',
+  )
+
+  // RP-Initiated Logout 1.0 §2 by POST (auth.endSession's default), so the
+  // ID token is in no URL: LemonLDAP::NG takes it.
+  const posted = page.waitForRequest(
+    (r) => r.method() === 'POST' && r.url().startsWith(`${op.issuer}oauth2/logout`),
+  )
+  await page.click('#logout')
+  const logoutRequest = await posted
+  await page.locator('button.positive').waitFor()
+  t.ok(page.url().startsWith(`${op.issuer}oauth2/logout`), 'RP-initiated logout at the OP')
+  t.notMatch(page.url(), /id_token_hint/, 'no ID token in the URL')
+  const logout = new URLSearchParams(logoutRequest.postData() ?? '')
+  t.equal(logout.get('post_logout_redirect_uri'), `${base}/`, 'back to the registered URI')
+  t.ok(logout.get('id_token_hint'), 'with the ID token as hint, in the body')
+  await shot('portal-logout')
+  await page.click('button.positive')
+  // LemonLDAP::NG 2.16 sends the browser back to post_logout_redirect_uri
+  // unless its pdata cookie still holds the portal URL of an earlier
+  // redirect, which a login that went through its consent page leaves
+  // behind; then it shows its own sign-in form. Either way its SSO session
+  // is over, and that is what the lane checks.
+  await page.locator('#signed-out, input[name="user"]').first().waitFor()
+  await shot('after-op-logout')
+  t.ok(page.url() === `${base}/` || page.url().startsWith(op.issuer), 'logged out', {
+    page: await pageText(page),
+  })
+  await page.goto(base)
+  await page.locator('#signed-out').waitFor()
+  await page.click('#login')
+  await page.locator('input[name="user"]').waitFor()
+  t.ok(page.url().startsWith(op.issuer), 'signing in again asks for the password: the OP session is over')
+  await page.goto(base)
+  await page.locator('#signed-out').waitFor()
+  const after = await page.evaluate(
+    async () => (await fetch('/api/orders', { headers: { 'x-csrf': '1' } })).status,
+  )
+  t.equal(after, 401, 'the API answers 401 after logout')
+}
+
+async function deletedRefreshToken(t: Test, lane: Lane): Promise<void> {
+  const { op, clock } = lane
+  const user = { login: 'rtyler', password: 'rtyler' }
+  const context = await lane.browser.newContext()
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  const shot = screenshots(page, 'deleted-refresh-token')
+  if (!(await signIn(t, page, lane, user))) return
+  await page.click('#call-user')
+  await page.locator('#calls tbody tr[data-status="200"]').first().waitFor()
+
+  // The administrator removes the user's refresh token from the OP's
+  // session store with LemonLDAP::NG's own CLI.
+  const theirs = (await op.refreshTokens()).filter(
+    (rt) => rt.user === user.login && rt.clientId === CLIENT_ID,
+  )
+  t.equal(theirs.length, 1, 'the OP holds one refresh token for the session')
+  await op.deleteSessions(theirs.map((rt) => rt.id))
+  t.same(
+    (await op.refreshTokens()).filter((rt) => rt.user === user.login),
+    [],
+    'and none once the administrator deleted it',
+  )
+
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  const unavailableBefore = await metric(
+    lane.metricsPort,
+    'gatehouse_token_refreshes_total',
+    'outcome="unavailable"',
+  )
+  const tokenCallsBefore = tokenCalls(op).length
+  const api = await page.evaluate(async () => {
+    const response = await fetch('/api/orders', { headers: { 'x-csrf': '1' } })
+    return {
+      status: response.status,
+      retryAfter: response.headers.get('retry-after'),
+      body: await response.text(),
+    }
+  })
+  t.equal(api.status, 401, 'the next API call gets 401', { body: api.body })
+  t.match(JSON.parse(api.body), { error: 'session_expired' })
+  t.equal(api.retryAfter, null, 'with nothing to retry')
+  t.same(
+    tokenCalls(op).slice(tokenCallsBefore),
+    ['POST /oauth2/token 400'],
+    'after one refused refresh at the OP',
+  )
+  t.equal(
+    (await metric(lane.metricsPort, 'gatehouse_token_refreshes_total', 'outcome="unavailable"')) -
+      unavailableBefore,
+    0,
+    'which the gateway did not count as an outage',
+  )
+  const user401 = await page.evaluate(
+    async () => (await fetch('/auth/user', { headers: { 'x-csrf': '1' } })).status,
+  )
+  t.equal(user401, 401, '/auth/user answers 401 too')
+  const again = await page.evaluate(
+    async () => (await fetch('/api/orders', { headers: { 'x-csrf': '1' } })).status,
+  )
+  t.equal(again, 401, 'and so does the call after, without asking the OP again')
+  t.equal(tokenCalls(op).length - tokenCallsBefore, 1, 'one refresh attempt in all')
+
+  // The SPA wrapper sends the user to sign in again on 401: not stuck.
+  await page.click('#call-user')
+  const backAtOp = await page
+    .waitForURL((url) => url.href.startsWith(`${op.issuer}oauth2/authorize`), { timeout: 10_000 })
+    .then(
+      () => true,
+      () => false,
+    )
+  t.ok(backAtOp, 'the SPA sent the user back to the OP to sign in', { page: await pageText(page) })
+  await shot('back-at-the-op')
+}
