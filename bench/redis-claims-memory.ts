@@ -10,7 +10,7 @@
 import { closeRedisClient, createRedisClient, whenReady } from '../src/redis/connection.js'
 import { RedisSessionStore } from '../src/session/redis-store.js'
 import { startRedis } from '../test/helpers/redis.js'
-import { benchSession, type ClaimsShape, TOKENS } from './session-fixture.js'
+import { BENCH_SECRETS, benchSession, type ClaimsShape, TOKENS } from './session-fixture.js'
 
 const count = Number(process.argv[2] ?? 1_000)
 const tokenBytes = JSON.stringify(TOKENS).length
@@ -21,7 +21,12 @@ await whenReady(client)
 try {
   for (const shape of ['id-token', 'userinfo'] as ClaimsShape[]) {
     const prefix = `${redis.prefix}${shape}:`
-    const store = new RedisSessionStore({ client, keyPrefix: prefix, idleTimeoutMs: 30 * 60_000 })
+    const store = new RedisSessionStore({
+      client,
+      keyPrefix: prefix,
+      secrets: BENCH_SECRETS,
+      idleTimeoutMs: 30 * 60_000,
+    })
     const now = Date.now()
     for (let i = 0; i < count; i++) {
       await store.create(benchSession(i, now, shape))

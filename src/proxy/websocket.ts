@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws'
 import type { RouteConfig } from '../config/types.js'
 import { gatehouseError, isGatehouseError } from '../errors.js'
 import { upgradeOriginCheck } from '../http/csrf.js'
-import type { SessionData } from '../session/types.js'
+import type { SessionData, SessionRef } from '../session/types.js'
 import { audienceOf } from '../tokens/audience.js'
 import { tokenFor } from '../tokens/user-tokens.js'
 import { type GuardDeps, routeGuard } from './guard.js'
@@ -97,7 +97,8 @@ export class SocketWatch {
   readonly #route: RouteConfig
   readonly #now: () => number
   readonly #log: FastifyBaseLogger
-  readonly #open = new Map<WebSocket, string>()
+  /** Each socket's session, with the key from the cookie of the upgrade that opened it. */
+  readonly #open = new Map<WebSocket, SessionRef>()
   readonly #timer: NodeJS.Timeout
   #sweeping = false
 
@@ -113,9 +114,9 @@ export class SocketWatch {
   /** Both legs of a socket are open: watch it, if the route's token depends on the request's session. */
   opened(source: WebSocket, request: FastifyRequest): void {
     if (this.#route.token === 'none' || (this.#route.token === 'client' && this.#route.anonymous)) return
-    const id = request.session.get('id')
-    if (typeof id !== 'string') return
-    this.#open.set(source, id)
+    const ref = this.#deps.sessions.refOf(request)
+    if (!ref) return
+    this.#open.set(source, ref)
     source.once('close', () => this.#open.delete(source))
   }
 
@@ -127,17 +128,22 @@ export class SocketWatch {
     if (this.#sweeping || this.#open.size === 0) return
     this.#sweeping = true
     try {
-      await Promise.all(Array.from(this.#open, ([socket, id]) => this.#check(socket, id)))
+      await Promise.all(Array.from(this.#open, ([socket, ref]) => this.#check(socket, ref)))
     } finally {
       this.#sweeping = false
     }
   }
 
-  async #check(socket: WebSocket, id: string): Promise<void> {
+  async #check(socket: WebSocket, ref: SessionRef): Promise<void> {
     let verdict: readonly [number, string] | undefined
     try {
-      verdict = await this.#verdict(id)
+      verdict = await this.#verdict(ref)
     } catch (err) {
+      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_SESSION_UNREADABLE') {
+        this.#open.delete(socket)
+        closeLeg(socket, CLOSE_SESSION_ENDED, 'session ended')
+        return
+      }
       // The store is unreachable: the session may well be alive, and the
       // next sweep asks again.
       this.#log.debug({ route: this.#route.path, err }, 'websocket session check failed')
@@ -148,9 +154,9 @@ export class SocketWatch {
     closeLeg(socket, verdict[0], verdict[1])
   }
 
-  async #verdict(id: string): Promise<readonly [number, string] | undefined> {
+  async #verdict(ref: SessionRef): Promise<readonly [number, string] | undefined> {
     const now = this.#now()
-    const session = await this.#deps.sessions.store.get(id, now)
+    const session = await this.#deps.sessions.store.get(ref, now)
     if (!session) return [CLOSE_SESSION_ENDED, 'session ended']
     if (this.#route.token === 'client') return undefined
     return this.#tokenVerdict(session, now)
