@@ -55,7 +55,7 @@ export class Sessions {
   async current(request: FastifyRequest): Promise<SessionData | undefined> {
     const ref = this.refOf(request)
     if (!ref) {
-      await this.#endPreviousFormat(request)
+      if (await this.#endPreviousFormat(request)) request.session.delete()
       return undefined
     }
     let session: SessionData | undefined
@@ -80,6 +80,7 @@ export class Sessions {
   async create(request: FastifyRequest, login: LoginResult): Promise<SessionData> {
     const previous = this.refOf(request)
     if (previous) await this.#store.delete(previous.id)
+    else await this.#endPreviousFormat(request)
     const now = this.#now()
     const absoluteExpiresAt = now + this.#absolute
     const key = SessionKey.generate()
@@ -112,16 +113,17 @@ export class Sessions {
    * record holds plaintext tokens, which this version never uses: the
    * session ends (record and index entries gone, refresh token revoked) and
    * the user signs in again. Of many requests racing on one such cookie,
-   * the store's atomic delete hands the tokens to one.
+   * the store's atomic delete hands the tokens to one. True when the
+   * cookie was such a cookie, which the caller then clears or replaces.
    */
-  async #endPreviousFormat(request: FastifyRequest): Promise<void> {
+  async #endPreviousFormat(request: FastifyRequest): Promise<boolean> {
     const id = request.session.get('id')
-    if (typeof id !== 'string') return
-    request.session.delete()
+    if (typeof id !== 'string') return false
     const ended = await this.#store.endPreviousFormat?.(id)
-    if (!ended) return
+    if (!ended) return true
     const code: LogCode = 'GATEHOUSE_SESSION_PREVIOUS_FORMAT'
     request.log.info({ code }, 'session of the previous version ended: its tokens were not sealed')
     if (ended.refreshToken) await this.#revoke?.(ended.refreshToken)
+    return true
   }
 }

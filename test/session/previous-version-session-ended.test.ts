@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { sealedCookie, sessionRefOf } from '../helpers/app.js'
+import { CookieJar } from '../helpers/cookie-jar.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
@@ -8,14 +9,16 @@ import { startStack } from '../helpers/stack.js'
 const redis = await startRedis()
 t.teardown(() => redis.stop())
 
+let n = 0
+
 /**
- * The previous version kept a session's tokens in the clear and its cookie
- * carried the record id alone. Such a session is ended, not used: record
- * and index entries deleted, refresh token revoked, the user asked to sign
- * in again. The record is written here exactly as that version wrote it.
+ * A signed-in user as the previous version left them: real tokens from a
+ * real login, in a session hash written exactly as that version wrote it
+ * (`data` and `tokens` as plaintext JSON, indexed by the plain sub and
+ * sid), and a cookie that carries the record id and no key.
  */
-t.test('a session the previous version wrote is ended cleanly and its refresh token revoked', async (t) => {
-  const prefix = `${redis.prefix}previous:`
+async function previousVersionSession(t: Test) {
+  const prefix = `${redis.prefix}previous${++n}:`
   const lines: string[] = []
   const stack = await startStack(t, {
     config: { store: redis.url, keyPrefix: prefix, logLevel: 'info' },
@@ -27,7 +30,6 @@ t.test('a session the previous version wrote is ended cleanly and its refresh to
   const admin = new Redis(redis.url)
   t.teardown(() => admin.quit())
 
-  // Real tokens from a real login, moved into a record of the old format.
   const { jar } = await login(base, { user: 'olga' })
   const current = (await app.gatehouse.stores.sessions.get(
     sessionRefOf(app, jar.get(base, 'gatehouse')!),
@@ -49,28 +51,46 @@ t.test('a session the previous version wrote is ended cleanly and its refresh to
     .multi()
     .zadd(`${prefix}sub:{olga}`, now + 3_600_000, id)
     .zadd(`${prefix}sid:{${current.sid}}`, now + 3_600_000, id)
-    .hset(
-      `${prefix}s:{${id}}`,
-      'data',
-      JSON.stringify(data),
-      'tokens',
-      JSON.stringify(current.tokens),
-      'v',
-      '0',
-      'idle',
-      String(now + 1_800_000),
-    )
+    .hset(`${prefix}s:{${id}}`, {
+      data: JSON.stringify(data),
+      tokens: JSON.stringify(current.tokens),
+      v: '0',
+      idle: String(now + 1_800_000),
+    })
     .pexpireat(`${prefix}s:{${id}}`, now + 1_800_000)
     .exec()
-  const oldCookie = sealedCookie(app, { id })
+  const cookie = sealedCookie(app, { id })
   t.ok(await stack.idp.isActive(current.tokens.accessToken), 'the IdP still knows the grant')
   stack.idp.resetStats()
 
+  /** The record and its index entries are gone, its refresh token revoked once, and one line says so. */
+  const ended = async (t: Test) => {
+    t.equal(await admin.exists(`${prefix}s:{${id}}`), 0, 'the plaintext record is gone')
+    t.equal(await admin.zcard(`${prefix}sub:{olga}`), 0, 'and its index entries')
+    t.equal(await admin.zcard(`${prefix}sid:{${current.sid}}`), 0)
+    t.equal(stack.idp.stats.revocations, 1, 'the refresh token was revoked, once')
+    t.equal((await stack.idp.introspect(current.tokens.refreshToken!)).active, false, 'it no longer works')
+    const said = lines.filter((line) => line.includes('GATEHOUSE_SESSION_PREVIOUS_FORMAT'))
+    t.equal(said.length, 1, 'one line says so')
+    t.match(JSON.parse(said[0]!), { level: 30 })
+    t.notOk(lines.join('').includes(current.tokens.refreshToken!), 'no token in the log')
+  }
+  /** Signed in again, the user has a session of the new format that works. */
+  const sealedAfterLogin = async (t: Test, jar: CookieJar) => {
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the user is signed in again')
+    const record = await admin.hgetall(`${prefix}s:{${sessionRefOf(app, jar.get(base, 'gatehouse')!).id}}`)
+    t.notOk('data' in record, 'in the new format')
+    t.match(record.tokens, /^a1\.s1\./)
+  }
+  return { stack, base, cookie, ended, sealedAfterLogin }
+}
+
+t.test('a session the previous version wrote is ended cleanly and its refresh token revoked', async (t) => {
+  const { base, cookie, ended, sealedAfterLogin } = await previousVersionSession(t)
+
   // A SPA fires several calls at once with the old cookie.
   const answers = await Promise.all(
-    Array.from({ length: 10 }, () =>
-      fetch(`${base}/api/orders`, { headers: { cookie: oldCookie, 'x-csrf': '1' } }),
-    ),
+    Array.from({ length: 10 }, () => fetch(`${base}/api/orders`, { headers: { cookie, 'x-csrf': '1' } })),
   )
   t.same(
     answers.map((a) => a.status),
@@ -85,26 +105,18 @@ t.test('a session the previous version wrote is ended cleanly and its refresh to
     answers.every((a) => /gatehouse=;/.test(a.headers.getSetCookie().join('\n'))),
     'each clears the cookie',
   )
+  await ended(t)
 
-  t.equal(await admin.exists(`${prefix}s:{${id}}`), 0, 'the plaintext record is gone')
-  t.equal(await admin.zcard(`${prefix}sub:{olga}`), 0, 'and its index entries')
-  t.equal(await admin.zcard(`${prefix}sid:{${current.sid}}`), 0)
-  t.equal(stack.idp.stats.revocations, 1, 'the refresh token was revoked, once')
-  t.equal((await stack.idp.introspect(current.tokens.refreshToken!)).active, false, 'it no longer works')
-  const ended = lines.filter((line) => line.includes('GATEHOUSE_SESSION_PREVIOUS_FORMAT'))
-  t.equal(ended.length, 1, 'one line says so')
-  t.match(JSON.parse(ended[0]!), { level: 30 })
-  t.notOk(lines.join('').includes(current.tokens.refreshToken!), 'no token in the log')
-
-  const again = await fetch(`${base}/auth/user`, { headers: { cookie: oldCookie, 'x-csrf': '1' } })
+  const again = await fetch(`${base}/auth/user`, { headers: { cookie, 'x-csrf': '1' } })
   t.equal(again.status, 401, 'the old cookie opens nothing afterwards')
+  await sealedAfterLogin(t, (await login(base, { user: 'olga' })).jar)
+})
 
-  // Signing in again gives a sealed session that works.
-  const fresh = await login(base, { user: 'olga' })
-  t.equal((await apiCall(fresh.jar, `${base}/api/orders`)).status, 200, 'the user signs in again')
-  const record = await admin.hgetall(
-    `${prefix}s:{${sessionRefOf(app, fresh.jar.get(base, 'gatehouse')!).id}}`,
-  )
-  t.notOk('data' in record, 'in the new format')
-  t.match(record.tokens, /^a1\.s1\./)
+t.test('a user who signs in again with the old cookie still set ends the old session too', async (t) => {
+  const { base, cookie, ended, sealedAfterLogin } = await previousVersionSession(t)
+  const jar = new CookieJar()
+  jar.set(base, 'gatehouse', cookie.slice('gatehouse='.length))
+  await login(base, { user: 'olga', jar })
+  await ended(t)
+  await sealedAfterLogin(t, jar)
 })
