@@ -59,14 +59,19 @@ export class SealingKey {
   /** Goes into every envelope and its associated data; rotates with the key. */
   readonly id: string
   readonly #bytes: Buffer
-  readonly #key: KeyObject
+  /** Made on first use: most requests only compare keys (a local-cache hit). */
+  #keyObject: KeyObject | undefined
 
   constructor(id: string, bytes: Uint8Array) {
     if (!KEY_ID.test(id)) throw new TypeError('a sealing key id is 1 to 16 base64url characters')
     if (bytes.length !== SEALING_KEY_BYTES) throw new TypeError(`a sealing key is ${SEALING_KEY_BYTES} bytes`)
     this.id = id
     this.#bytes = Buffer.from(bytes)
-    this.#key = createSecretKey(this.#bytes)
+  }
+
+  get #key(): KeyObject {
+    this.#keyObject ??= createSecretKey(this.#bytes)
+    return this.#keyObject
   }
 
   /** Seals `plaintext` for `context`; a new nonce every time, so equal inputs never seal alike. */
