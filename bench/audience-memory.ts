@@ -19,7 +19,7 @@ import { RedisSessionStore } from '../src/session/redis-store.js'
 import type { SessionData } from '../src/session/types.js'
 import type { TokenSet } from '../src/types.js'
 import { startRedis } from '../test/helpers/redis.js'
-import { benchSession, settledHeap } from './session-fixture.js'
+import { BENCH_SECRETS, benchSession, settledHeap } from './session-fixture.js'
 
 const count = Number(process.argv[2] ?? 20_000)
 
@@ -70,6 +70,7 @@ async function redisStore(url: string, prefix: string, tokenLength: number, audi
   const store = new RedisSessionStore({
     client,
     keyPrefix: `${prefix}${tokenLength}:${audiences}:`,
+    secrets: BENCH_SECRETS,
     idleTimeoutMs: 30 * 60_000,
   })
   await store.whenReady()
@@ -80,7 +81,7 @@ async function redisStore(url: string, prefix: string, tokenLength: number, audi
   for (let i = 0; i < samples; i++) {
     const s = session(i, now, tokenLength, audiences)
     await store.create(s)
-    total += Number(await probe.memory('USAGE', `${prefix}${tokenLength}:${audiences}:s:${s.id}`))
+    total += Number(await probe.memory('USAGE', `${prefix}${tokenLength}:${audiences}:s:{${s.id}}`))
   }
   await probe.quit()
   await store.close()

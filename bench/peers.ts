@@ -19,11 +19,13 @@ export interface SpawnOptions {
   readonly nodeFlags?: readonly string[]
   /** Where the peer's stdout goes; Gatehouse's access log is there. Default: discarded. */
   readonly stdout?: 'ignore' | 'inherit'
+  /** Another tree's `bench/peer-process.ts`, to run that version of a peer (`bench/versus.ts`). */
+  readonly script?: string
 }
 
 /** Starts `bench/peer-process.ts <args>` and resolves with its URL once it listens. */
 export function spawnPeer(args: readonly string[], options: SpawnOptions = {}): Promise<PeerProcess> {
-  const child = fork(script, args, {
+  const child = fork(options.script ?? script, args, {
     execArgv: ['--import', 'tsx', ...(options.nodeFlags ?? [])],
     env: { ...process.env, ...options.env },
     stdio: ['ignore', options.stdout ?? 'ignore', 'inherit', 'ipc'],

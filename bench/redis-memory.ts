@@ -12,14 +12,18 @@
  */
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
+import { IndexHashes } from '../src/crypto/derived-keys.js'
 import { closeRedisClient, createRedisClient } from '../src/redis/connection.js'
 import { RedisSessionStore } from '../src/session/redis-store.js'
+import { SessionKey } from '../src/session/session-key.js'
 import type { SessionData } from '../src/session/types.js'
 import type { TokenSet } from '../src/types.js'
 import { startRedis } from '../test/helpers/redis.js'
+import { BENCH_SECRETS } from './session-fixture.js'
 
 const { values } = parseArgs({ options: { sessions: { type: 'string', default: '10000' } } })
 const count = Number(values.sessions)
+const hashes = new IndexHashes(BENCH_SECRETS)
 const jwt = (n: number) => `eyJ${'x'.repeat(1_024 - 3 - n.toString().length)}${n}`
 
 function session(i: number, perRoute: number, now: number): SessionData {
@@ -40,6 +44,7 @@ function session(i: number, perRoute: number, now: number): SessionData {
   } satisfies TokenSet
   return {
     id: `${i}`.padStart(43, 'S'),
+    key: SessionKey.generate(),
     sub: `user-${i}`,
     sid: `idp-session-${i}`,
     claims: { sub: `user-${i}`, name: 'Alice Example', email: `user-${i}@example.com`, email_verified: true },
@@ -60,7 +65,12 @@ try {
     const before = Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1])
     const prefix = 'gatehouse:'
     const connection = createRedisClient(redis.url)
-    const store = new RedisSessionStore({ client: connection, keyPrefix: prefix, idleTimeoutMs: 30 * 60_000 })
+    const store = new RedisSessionStore({
+      client: connection,
+      keyPrefix: prefix,
+      secrets: BENCH_SECRETS,
+      idleTimeoutMs: 30 * 60_000,
+    })
     await store.whenReady()
     const now = Date.now()
     for (let i = 0; i < count; i += 100)
@@ -84,7 +94,8 @@ try {
         await Promise.all(
           sample.map(
             async (i) =>
-              (await usage(`${prefix}sub:{user-${i}}`)) + (await usage(`${prefix}sid:{idp-session-${i}}`)),
+              (await usage(`${prefix}sub:{${hashes.current('sub', `user-${i}`)}}`)) +
+              (await usage(`${prefix}sid:{${hashes.current('sid', `idp-session-${i}`)}}`)),
           ),
         )
       ).reduce((a, b) => a + b, 0) / sample.length

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { SessionKey } from '../src/session/session-key.js'
 import type { SessionData } from '../src/session/types.js'
 import type { TokenSet } from '../src/types.js'
 
@@ -24,6 +25,9 @@ export function claimsOf(shape: ClaimsShape, sub: string, i: number): Record<str
   }
 }
 
+/** `session.secrets` of the Redis stores the figures fill. */
+export const BENCH_SECRETS: readonly string[] = ['a-bench-session-secret-of-at-least-32-characters']
+
 /** Token strings of typical sizes, shared by every session so the figures exclude them. */
 export const TOKENS: TokenSet = {
   accessToken: 'a'.repeat(900),
@@ -40,8 +44,10 @@ export function benchSession(
   tokens: TokenSet = { ...TOKENS, accessTokenExpiresAt: now + 60_000 },
 ): SessionData {
   const sub = `user-${i}-${randomBytes(6).toString('hex')}`
+  const key = SessionKey.generate()
   return {
-    id: randomBytes(32).toString('base64url'),
+    id: key.sessionId,
+    key,
     sub,
     sid: randomBytes(16).toString('base64url'),
     claims: claimsOf(shape, sub, i),

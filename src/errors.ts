@@ -26,6 +26,11 @@ export const errorCatalogue = {
     error: 'session_expired',
     message: 'The session has ended at the identity provider. Send the user to the login endpoint.',
   },
+  GATEHOUSE_ERR_SESSION_UNREADABLE: {
+    status: 401,
+    error: 'unauthenticated',
+    message: 'The session cookie does not open its session. Send the user to the login endpoint.',
+  },
   GATEHOUSE_ERR_CSRF: {
     status: 403,
     error: 'csrf_header_missing',
@@ -219,6 +224,20 @@ export const logCatalogue = {
   GATEHOUSE_TOKEN_LIFETIME_ASSUMED: {
     level: 'warn',
     message: 'A token response had no usable expires_in, so the token lifetime was assumed.',
+  },
+  GATEHOUSE_SESSION_UNREADABLE: {
+    level: 'warn',
+    message:
+      "A session record did not open with the key the request's cookie carries; the request was answered 401.",
+  },
+  GATEHOUSE_SESSION_PREVIOUS_FORMAT: {
+    level: 'info',
+    message:
+      'A session of the previous version, whose tokens were not sealed, was ended and its refresh token revoked.',
+  },
+  GATEHOUSE_CLIENT_TOKEN_UNREADABLE: {
+    level: 'warn',
+    message: 'A cached client-credentials token did not open; a new one is fetched.',
   },
 } as const satisfies Record<string, { readonly level: 'info' | 'warn' | 'error'; readonly message: string }>
 

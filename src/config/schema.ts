@@ -151,12 +151,16 @@ export const OidcSchema = Type.Object(
 export const SessionSchema = Type.Object(
   {
     secret: Type.Optional(
-      Type.String({ description: 'Seals cookies; at least 32 characters. Use ${SESSION_SECRET}.' }),
+      Type.String({
+        description:
+          'Seals cookies, and the client-credentials tokens and index names kept in Redis; at least 32 characters. Use ${SESSION_SECRET}.',
+      }),
     ),
     secrets: Type.Optional(
       Type.Array(Type.String(), {
         minItems: 1,
-        description: 'Key rotation: the first seals new cookies, the others only open old ones.',
+        description:
+          'Key rotation: the first seals new cookies and cached client-credentials tokens and names new index entries; the others only open or find old ones.',
       }),
     ),
     store: Type.String({

@@ -137,6 +137,7 @@ export async function registerProxyRoutes(
           limits,
           ...(hooks.websocket && { observer: hooks.websocket }),
           headers: upgradeHeaders(rewriteHeaders),
+          sessionIdOf: (request) => deps.sessions.refOf(request)?.id,
           opened: (socket, request) => watch.opened(socket, request),
           onUpstreamError: (kind) => hooks.onUpstreamError?.(route.path, kind),
           log: scope.log,

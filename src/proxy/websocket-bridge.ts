@@ -91,6 +91,8 @@ export interface WebSocketBridgeOptions {
   readonly observer?: WebSocketObserver
   /** The headers of the upgrade to the upstream, with the route's token and without the browser's handshake. */
   readonly headers: (request: FastifyRequest) => IncomingHttpHeaders
+  /** The id of the session the upgrade's cookie opens, if any: whose sockets are counted. */
+  readonly sessionIdOf: (request: FastifyRequest) => string | undefined
   /** Each socket once both legs are open, with the request that opened it. */
   readonly opened: (socket: WebSocket, request: FastifyRequest) => void
   /** Counts a failed handshake with the upstream, as an HTTP call's failure is counted. */
@@ -257,8 +259,7 @@ export class WebSocketBridge {
 
   /** A place under the limits for this upgrade's socket, by the session its cookie names. */
   #place(request: FastifyRequest): SocketPlace | SocketLimit {
-    const id = request.session.get('id')
-    return this.#options.limits.take(typeof id === 'string' ? id : undefined)
+    return this.#options.limits.take(this.#options.sessionIdOf(request))
   }
 
   #link(source: WebSocket, target: WebSocket, request: FastifyRequest): void {

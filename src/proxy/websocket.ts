@@ -5,7 +5,7 @@ import type { RouteConfig } from '../config/types.js'
 import { gatehouseError, isGatehouseError } from '../errors.js'
 import { upgradeOriginCheck } from '../http/csrf.js'
 import { sessionEndsAt } from '../session/sessions.js'
-import type { SessionData } from '../session/types.js'
+import type { SessionData, SessionRef } from '../session/types.js'
 import { audienceOf } from '../tokens/audience.js'
 import { tokenFor } from '../tokens/user-tokens.js'
 import { type GuardDeps, routeGuard } from './guard.js'
@@ -86,7 +86,8 @@ export interface SocketWatchOptions {
 
 /** A watched socket: its session, and whether the browser has sent a message since the last check. */
 interface Watched {
-  readonly id: string
+  /** The session, with the key from the cookie of the upgrade that opened the socket. */
+  readonly ref: SessionRef
   active: boolean
 }
 
@@ -112,6 +113,7 @@ export class SocketWatch {
   readonly #route: RouteConfig
   readonly #now: () => number
   readonly #log: FastifyBaseLogger
+  /** Each socket's session, with the key from the cookie of the upgrade that opened it. */
   readonly #open = new Map<WebSocket, Watched>()
   readonly #timer: NodeJS.Timeout
   #sweeping = false
@@ -128,9 +130,9 @@ export class SocketWatch {
   /** Both legs of a socket are open: watch it, if the route's token depends on the request's session. */
   opened(source: WebSocket, request: FastifyRequest): void {
     if (this.#route.token === 'none' || (this.#route.token === 'client' && this.#route.anonymous)) return
-    const id = request.session.get('id')
-    if (typeof id !== 'string') return
-    const watched: Watched = { id, active: false }
+    const ref = this.#deps.sessions.refOf(request)
+    if (!ref) return
+    const watched: Watched = { ref, active: false }
     this.#open.set(source, watched)
     source.on('message', () => {
       watched.active = true
@@ -157,8 +159,13 @@ export class SocketWatch {
     watched.active = false
     let verdict: readonly [number, string] | undefined
     try {
-      verdict = await this.#verdict(watched.id, touch)
+      verdict = await this.#verdict(watched.ref, touch)
     } catch (err) {
+      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_SESSION_UNREADABLE') {
+        this.#open.delete(socket)
+        closeLeg(socket, CLOSE_SESSION_ENDED, 'session ended')
+        return
+      }
       // The store is unreachable: the session may well be alive, and the
       // next sweep asks again, with the activity it has not recorded.
       watched.active ||= touch
@@ -170,9 +177,9 @@ export class SocketWatch {
     closeLeg(socket, verdict[0], verdict[1])
   }
 
-  async #verdict(id: string, touch: boolean): Promise<readonly [number, string] | undefined> {
+  async #verdict(ref: SessionRef, touch: boolean): Promise<readonly [number, string] | undefined> {
     const now = this.#now()
-    const session = await this.#deps.sessions.store.get(id, now, { touch })
+    const session = await this.#deps.sessions.store.get(ref, now, { touch })
     // The refresh token's own expiry ends the session too (sessionEndsAt),
     // and the store does not know about it.
     if (!session || sessionEndsAt(session) <= now) return [CLOSE_SESSION_ENDED, 'session ended']

@@ -90,7 +90,7 @@ export async function buildGateway(
     frameworkErrors: frameworkError,
   }) as unknown as FastifyInstance
 
-  const stores = options.stores ?? (await createStores(config, now))
+  const stores = options.stores ?? (await createStores(config, now, app.log))
   let discovery: Discovery | undefined
   const lockTtl = options.lockTtl ?? config.oidc.timeout + 5_000
 
@@ -107,7 +107,12 @@ export async function buildGateway(
       unwatchStore = logAvailability(stores.redis, app.log, config.session.store.display)
     }
   }
-  const sessions = new Sessions(stores.sessions, config, now)
+  const sessions = new Sessions(stores.sessions, config, now, {
+    revoke: (refreshToken) =>
+      oidc.revoke(refreshToken).catch((err: { code?: string }) => {
+        app.log.warn({ code: err.code }, 'refresh token revocation failed')
+      }),
+  })
   // Both token kinds fetch once per lifetime under the same lock discipline.
   const fetchOnce = {
     locks: stores.locks,

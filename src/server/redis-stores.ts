@@ -23,6 +23,8 @@ export interface RedisStoresOptions {
    * it off in production.
    */
   readonly confirmWrites?: boolean
+  /** Where a cached client-credentials token that did not open is reported. */
+  readonly log?: FastifyBaseLogger
 }
 
 /**
@@ -44,9 +46,11 @@ export async function createRedisStores(
   const prefix = config.session.keyPrefix
   const locks = new RedisLockService({ client, keyPrefix: prefix, ...(confirm ? { confirm } : {}) })
   const cacheOff = store.kind === 'cluster' ? CLUSTER_CACHE_OFF : undefined
+  const { secrets } = config.session
   const sessions = new RedisSessionStore({
     client,
     keyPrefix: prefix,
+    secrets,
     idleTimeoutMs: config.session.idleTimeout,
     now,
     ...(confirm ? { confirm } : {}),
@@ -59,7 +63,18 @@ export async function createRedisStores(
   return {
     sessions,
     locks,
-    clientTokens: new RedisTokenCache({ client, keyPrefix: prefix }),
+    clientTokens: new RedisTokenCache({
+      client,
+      keyPrefix: prefix,
+      secrets,
+      onUnreadable(reason) {
+        const code: LogCode = 'GATEHOUSE_CLIENT_TOKEN_UNREADABLE'
+        options.log?.warn(
+          { code, reason },
+          'cached client-credentials token did not open; fetching a new one',
+        )
+      },
+    }),
     replay: new RedisReplayCache({ client, keyPrefix: prefix }),
     cooldowns: new RedisRefreshCooldowns({ client, keyPrefix: prefix }),
     redis: client,

@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { MemorySessionStore } from '../session/memory-store.js'
 import type { SessionStore } from '../session/types.js'
@@ -21,7 +22,11 @@ export interface Stores {
   close(): Promise<void>
 }
 
-export async function createStores(config: GatehouseConfig, now: () => number): Promise<Stores> {
+export async function createStores(
+  config: GatehouseConfig,
+  now: () => number,
+  log?: FastifyBaseLogger,
+): Promise<Stores> {
   const { session } = config
   if (session.store.kind === 'memory') {
     const sessions = new MemorySessionStore({
@@ -43,5 +48,5 @@ export async function createStores(config: GatehouseConfig, now: () => number): 
   }
   // Loaded only when asked for, so memory deployments never load ioredis.
   const { createRedisStores } = await import('./redis-stores.js')
-  return createRedisStores(config, now)
+  return createRedisStores(config, now, log ? { log } : {})
 }

@@ -1,13 +1,18 @@
-import { hkdfSync } from 'node:crypto'
 import secureSession from '@fastify/secure-session'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig } from '../config/types.js'
+import { deriveCookieKeys } from '../crypto/derived-keys.js'
 import type { LoginState } from '../types.js'
 
 declare module '@fastify/secure-session' {
   interface SessionData {
-    /** The server-side session id; the only thing the session cookie carries. */
+    /**
+     * The session's key (`SessionKey`, base64url): the only thing the
+     * session cookie carries. The record's id is derived from it.
+     */
+    key: string
+    /** What the previous version's cookie carried instead: the record id alone. Read only to end that session. */
     id: string
     /** PKCE verifier, state, nonce and returnTo between `/login` and `/callback`. */
     login: LoginState
@@ -23,27 +28,17 @@ declare module 'fastify' {
 /** The login cookie lives only as long as a user plausibly spends at the IdP. */
 export const LOGIN_STATE_TTL_SECONDS = 600
 
-/**
- * Derives one 32-byte secretbox key per configured secret. HKDF (RFC 5869)
- * from node:crypto stretches the operator's secret; libsodium, inside
- * @fastify/secure-session, does the sealing. The first key seals, the others
- * only open, so rotating is `secrets: [new, old]`; secure-session re-seals
- * cookies opened with an old key.
- */
-export function deriveCookieKeys(secrets: readonly string[]): Buffer[] {
-  return secrets.map((secret) =>
-    Buffer.from(hkdfSync('sha256', secret, 'gatehouse', 'gatehouse session cookie v1', 32)),
-  )
-}
-
 export function loginCookieName(config: GatehouseConfig): string {
   return `${config.session.cookieName}-login`
 }
 
 /**
- * Two sealed cookies: the session cookie, which holds only the session id,
- * and the short-lived login-state cookie, which lets the callback land on
- * any instance.
+ * Two sealed cookies: the session cookie, which holds only the session's
+ * key, and the short-lived login-state cookie, which lets the callback land
+ * on any instance. The cookie keys come from HKDF (`deriveCookieKeys`);
+ * libsodium, inside @fastify/secure-session, does the sealing. The first
+ * key seals, the others only open, so rotating is `secrets: [new, old]`;
+ * secure-session re-seals cookies opened with an old key.
  */
 export const cookiesPlugin = fp(
   async function cookies(app: FastifyInstance, opts: { config: GatehouseConfig }) {

@@ -1,6 +1,14 @@
 import { BoundedMap } from '../bounded-map.js'
+import { gatehouseError } from '../errors.js'
 import type { TokenSet } from '../types.js'
-import type { ReadOptions, SessionData, SessionStore, StoreReport, UpdateResult } from './types.js'
+import type {
+  ReadOptions,
+  SessionData,
+  SessionRef,
+  SessionStore,
+  StoreReport,
+  UpdateResult,
+} from './types.js'
 
 /** Options of `MemorySessionStore`. */
 export interface MemorySessionStoreOptions {
@@ -23,6 +31,11 @@ const RECLAIM_PER_CREATE = 4
  * timer per session and no sweep.
  * Records are replaced, never mutated, so a caller holding a snapshot is
  * never surprised by a later write.
+ *
+ * Nothing is sealed: the records never leave this process, and a reader of
+ * its memory would see each key as its request arrives. The key is still
+ * required: a record is handed only to a request whose cookie carries the
+ * key it was created with, as the shared store does.
  */
 export class MemorySessionStore implements SessionStore {
   readonly kind = 'memory' as const
@@ -54,8 +67,9 @@ export class MemorySessionStore implements SessionStore {
     if (session.sid) index(this.#bySid, session.sid, session.id)
   }
 
-  async get(id: string, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
-    const session = this.#live(id, now)
+  async get(ref: SessionRef, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
+    const { id } = ref
+    const session = this.#opened(ref, now)
     // A look that is not activity leaves the record, and its place in the
     // LRU order, as they are.
     if (!session || options?.touch === false) return session
@@ -69,11 +83,11 @@ export class MemorySessionStore implements SessionStore {
     return touched
   }
 
-  async updateTokens(id: string, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult> {
-    const session = this.#live(id, this.#now())
+  async updateTokens(ref: SessionRef, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult> {
+    const session = this.#opened(ref, this.#now())
     if (!session) return 'missing'
     if (session.version !== expectedVersion) return 'stale'
-    this.#sessions.replace(id, { ...session, tokens, version: expectedVersion + 1 })
+    this.#sessions.replace(ref.id, { ...session, tokens, version: expectedVersion + 1 })
     return 'updated'
   }
 
@@ -99,6 +113,14 @@ export class MemorySessionStore implements SessionStore {
     this.#sessions.clear()
     this.#bySub.clear()
     this.#bySid.clear()
+  }
+
+  /** The live record, iff `ref.key` is the key it was created with. */
+  #opened(ref: SessionRef, now: number): SessionData | undefined {
+    const session = this.#live(ref.id, now)
+    if (session && !session.key.equals(ref.key))
+      throw gatehouseError('GATEHOUSE_ERR_SESSION_UNREADABLE', undefined, 'refused')
+    return session
   }
 
   #live(id: string, now: number): SessionData | undefined {

@@ -1,7 +1,7 @@
 /**
  * The session store's Lua scripts, each atomic on the Redis server and one
  * round trip (the refresh lock's are in `tokens/redis-lock-scripts.ts`). The key
- * layout they maintain is `REDIS_KEY_LAYOUT` in `redis-store.ts`.
+ * layout they maintain is `REDIS_KEY_LAYOUT` in `redis-key-layout.ts`.
  *
  * Each script touches exactly the keys it is given, and each is given one:
  * a Redis Cluster runs a script only on the node that owns all of its keys,
@@ -29,10 +29,11 @@ return 1
 
 /**
  * Writes a new session and its TTL. KEYS: session.
- * ARGV: data JSON, tokens JSON, version, idle expiry, absolute expiry.
+ * ARGV: sealed login fields, sealed tokens, version, idle expiry, absolute
+ * expiry, index hashes JSON.
  */
 export const CREATE = `
-redis.call('HSET', KEYS[1], 'data', ARGV[1], 'tokens', ARGV[2], 'v', ARGV[3], 'idle', ARGV[4])
+redis.call('HSET', KEYS[1], 'login', ARGV[1], 'tokens', ARGV[2], 'v', ARGV[3], 'idle', ARGV[4], 'abs', ARGV[5], 'ix', ARGV[6])
 redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.min(tonumber(ARGV[4]), tonumber(ARGV[5]))))
 return 1
 `
@@ -44,17 +45,18 @@ return 1
  * only \`idle\` and the key's TTL, never \`tokens\` or \`v\`, so a request that
  * read the session before a refresh cannot undo that refresh by touching.
  * Indexes are scored by absolute expiry, so they need no touch either.
+ * It needs no key: expiry is in the clear.
  * KEYS: session. ARGV: now, idleTimeoutMs, touchEveryMs.
- * Returns nil, or { data, tokens, v, idle }.
+ * Returns nil, or { login, tokens, v, idle, abs }.
  */
 export const GET_AND_TOUCH = `
-local h = redis.call('HMGET', KEYS[1], 'data', 'tokens', 'v', 'idle')
+local h = redis.call('HMGET', KEYS[1], 'login', 'tokens', 'v', 'idle', 'abs')
 if not h[1] then return nil end
 local now = tonumber(ARGV[1])
 local idleMs = tonumber(ARGV[2])
 local idle = tonumber(h[4])
 if now >= idle then return nil end
-local abs = tonumber(cjson.decode(h[1]).absoluteExpiresAt)
+local abs = tonumber(h[5])
 if now >= abs then return nil end
 if now - (idle - idleMs) >= tonumber(ARGV[3]) then
   local slid = math.min(now + idleMs, abs)
@@ -73,27 +75,44 @@ return h
  * write are one atomic step: the write lands only if nobody wrote since the
  * caller read. A last-write-wins save lets a slow request put back a
  * refresh token the IdP has already rotated away (express-openid-connect
- * #408 lost refreshed tokens exactly so). HSET keeps the key's TTL.
- * KEYS: session. ARGV: expected version, tokens JSON.
+ * #408 lost refreshed tokens exactly so). HSET keeps the key's TTL. A
+ * record of the previous version (no \`login\`) counts as missing: its
+ * tokens are never mixed with sealed ones.
+ * KEYS: session. ARGV: expected version, sealed tokens.
  */
 export const UPDATE_TOKENS = `
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return 'missing' end
-if tonumber(v) ~= tonumber(ARGV[1]) then return 'stale' end
+local h = redis.call('HMGET', KEYS[1], 'v', 'login')
+if not h[1] or not h[2] then return 'missing' end
+if tonumber(h[1]) ~= tonumber(ARGV[1]) then return 'stale' end
 redis.call('HSET', KEYS[1], 'tokens', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'v', 1)
 return 'updated'
 `
 
 /**
- * Removes a session and returns its login-time fields, so the caller can
- * then take it out of its indexes (each on its own key, see above).
- * KEYS: session. Returns the `data` JSON, or nil.
+ * Removes a session and returns what names its index entries, so the
+ * caller can then take it out of its indexes (each on its own key, see
+ * above): the index hashes, or a previous-version record's \`data\` JSON.
+ * KEYS: session. Returns { ix, data }, each possibly nil.
  */
 export const DELETE = `
-local data = redis.call('HGET', KEYS[1], 'data')
+local h = redis.call('HMGET', KEYS[1], 'ix', 'data')
 redis.call('DEL', KEYS[1])
-return data
+return h
+`
+
+/**
+ * Removes a session iff the previous version wrote it (a \`data\` field and
+ * plaintext \`tokens\`), returning both so the caller can clean its
+ * indexes and revoke its refresh token. A sealed record is left alone: a
+ * cookie without a key is not its cookie.
+ * KEYS: session. Returns { data, tokens }, or nil.
+ */
+export const END_PREVIOUS_FORMAT = `
+local h = redis.call('HMGET', KEYS[1], 'data', 'tokens')
+if not h[1] then return nil end
+redis.call('DEL', KEYS[1])
+return h
 `
 
 /**

@@ -2,17 +2,26 @@
  * Sessions in Redis, shared by every instance. Key layout (`{prefix}` is
  * `keyPrefix`, default `gatehouse:`):
  *
- *   {prefix}s:{<id>}   hash    data    JSON of the fields fixed at login: sub, sid,
- *                                      claims, createdAt, absoluteExpiresAt, logoutHandle
- *                              tokens  JSON of the TokenSet
+ *   {prefix}s:{<id>}   hash    login   sealed (see sealed-fields.ts): sub, sid, claims,
+ *                                      createdAt, logoutHandle
+ *                              tokens  sealed: the TokenSet
  *                              v       version, the compare-and-set guard
  *                              idle    idle expiry, epoch ms
- *                      PEXPIREAT min(idle, absoluteExpiresAt); the idle part slides
- *   {prefix}sub:{<sub>}  zset  session ids of a user, scored by absolute expiry
- *   {prefix}sid:{<sid>}  zset  session ids of an IdP session, scored by absolute expiry
+ *                              abs     absolute expiry, epoch ms
+ *                              ix      JSON of the index hashes, so a delete without
+ *                                      the key can leave the indexes
+ *                      PEXPIREAT min(idle, abs); the idle part slides
+ *   {prefix}sub:{<hash>}  zset  session ids of a user, scored by absolute expiry
+ *   {prefix}sid:{<hash>}  zset  session ids of an IdP session, likewise
+ *                      <hash> is a keyed hash of the sub or sid (`IndexHashes`);
  *                      PEXPIREAT of the highest score; members past it are pruned on
  *                      every write and read of the index, members whose session key
  *                      is gone are dropped when the index is listed
+ *
+ * The sealed fields open only with the session's key, which the browser's
+ * cookie carries and Redis never sees. The previous version's records (a
+ * `data` field and plaintext `tokens`, indexed by the plain sub and sid)
+ * are read by nothing but `endPreviousFormat`.
  *
  * The braces are literal: a Redis Cluster hash tag, so every key is owned by
  * one slot and no script or command spans two. A session and its index
@@ -22,52 +31,46 @@
  *
  * Nothing is swept by hand: expiry is Redis TTLs. Locks, cached client
  * tokens, seen logout tokens and rate-limit counters share the prefix; see
- * `REDIS_KEY_LAYOUT`.
+ * `REDIS_KEY_LAYOUT` (redis-key-layout.ts).
  */
 import type { ChainableCommander } from 'ioredis'
+import { type IndexedClaim, IndexHashes } from '../crypto/derived-keys.js'
+import { gatehouseError } from '../errors.js'
 import { guarded, type RedisClient, whenReady } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
 import type { TokenSet } from '../types.js'
-import { CREATE, DELETE, GET_AND_TOUCH, INDEX_ADD, INDEX_MEMBERS, UPDATE_TOKENS } from './redis-scripts.js'
+import {
+  CREATE,
+  DELETE,
+  END_PREVIOUS_FORMAT,
+  GET_AND_TOUCH,
+  INDEX_ADD,
+  INDEX_MEMBERS,
+  UPDATE_TOKENS,
+} from './redis-scripts.js'
 import { TrackedCache, type TrackedCacheOptions } from './redis-tracked-cache.js'
-import type { ReadOptions, SessionData, SessionStore, StoreReport, UpdateResult } from './types.js'
-
-/**
- * Every key and channel Gatehouse uses in Redis, for the docs and for
- * operators; the README's key table lists the same keys (a test checks).
- */
-export const REDIS_KEY_LAYOUT = {
-  session: {
-    key: '{prefix}s:{<id>}',
-    type: 'hash',
-    fields: {
-      data: 'login-time fields as JSON',
-      tokens: "the login's TokenSet and each route audience's access token, as JSON",
-      v: 'version',
-      idle: 'idle expiry',
-    },
-    expires: 'PEXPIREAT min(idle, absoluteExpiresAt)',
-  },
-  bySub: { key: '{prefix}sub:{<sub>}', type: 'zset', expires: 'PEXPIREAT of its highest absolute expiry' },
-  bySid: { key: '{prefix}sid:{<sid>}', type: 'zset', expires: 'PEXPIREAT of its highest absolute expiry' },
-  lock: { key: '{prefix}lock:{<key>}', type: 'string', expires: 'PX ttl, renewed while held' },
-  clientToken: { key: '{prefix}ct:{scopes}', type: 'string', expires: 'PX, with the token' },
-  seenLogoutToken: { key: '{prefix}seen:jti:{jti}', type: 'string', expires: 'PX 5 minutes' },
-  retryCooldown: { key: '{prefix}cooldown:<hash>', type: 'string', expires: 'PX tokens.retryCooldown' },
-  rateLimit: { key: '{prefix}rl:…', type: '@fastify/rate-limit', expires: 'the rate-limit window' },
-  lockReleased: { key: '{prefix}lock-released', type: 'channel', expires: 'never (pub/sub)' },
-  invalidations: {
-    key: '__redis__:invalidate',
-    type: 'channel',
-    expires: 'CLIENT TRACKING BCAST PREFIX {prefix}s:, when the local cache is on',
-  },
-} as const
+import { loginFields, openField, sealField } from './sealed-fields.js'
+import type {
+  EndedSession,
+  ReadOptions,
+  SessionData,
+  SessionRef,
+  SessionStore,
+  StoreReport,
+  UpdateResult,
+} from './types.js'
 
 export interface RedisSessionStoreOptions {
   /** A connection from `createRedisClient`, shared and closed by its owner. */
   readonly client: RedisClient
   /** Default `gatehouse:`. */
   readonly keyPrefix?: string
+  /**
+   * `session.secrets`, newest first: the sub and sid indexes are named by
+   * keyed hashes derived from them, written under the first and found
+   * under each.
+   */
+  readonly secrets: readonly string[]
   /** Sliding idle timeout, ms. */
   readonly idleTimeoutMs: number
   /** Slide the idle expiry only when this much of it has elapsed, ms. Default: a tenth of it. */
@@ -98,7 +101,8 @@ interface Scripts {
   ghCreate(key: string, ...args: (string | number)[]): Promise<number>
   ghGetAndTouch(key: string, now: number, idleMs: number, touchEveryMs: number): Promise<string[] | null>
   ghUpdateTokens(key: string, version: number, tokens: string): Promise<UpdateResult>
-  ghDelete(key: string): Promise<string | null>
+  ghDelete(key: string): Promise<[string | null, string | null]>
+  ghEndPreviousFormat(key: string): Promise<[string, string | null] | null>
   ghIndexMembers(key: string, now: number): Promise<string[]>
 }
 
@@ -116,19 +120,19 @@ function withScripts(client: RedisClient): RedisClient & Scripts {
     redis.defineCommand('ghGetAndTouch', { numberOfKeys: 1, lua: GET_AND_TOUCH })
     redis.defineCommand('ghUpdateTokens', { numberOfKeys: 1, lua: UPDATE_TOKENS })
     redis.defineCommand('ghDelete', { numberOfKeys: 1, lua: DELETE })
+    redis.defineCommand('ghEndPreviousFormat', { numberOfKeys: 1, lua: END_PREVIOUS_FORMAT })
     redis.defineCommand('ghIndexMembers', { numberOfKeys: 1, lua: INDEX_MEMBERS })
   }
   return redis as RedisClient & Scripts
 }
 
-/** The `data` field: what is fixed at login. */
-interface Fixed {
-  readonly sub: string
-  readonly sid?: string
-  readonly claims: Record<string, unknown>
-  readonly createdAt: number
-  readonly absoluteExpiresAt: number
-  readonly logoutHandle: string
+/** The `ix` field: the hashes a session is indexed under. */
+type IndexNames = Partial<Record<IndexedClaim, string>>
+
+/** The previous version's `data` field, as far as ending such a session needs it. */
+interface PreviousData {
+  readonly sub?: unknown
+  readonly sid?: unknown
 }
 
 /**
@@ -149,6 +153,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #touchEvery: number
   readonly #now: () => number
   readonly #cache: TrackedCache<SessionData> | undefined
+  readonly #hashes: IndexHashes
 
   constructor(options: RedisSessionStoreOptions) {
     this.#redis = withScripts(options.client)
@@ -158,6 +163,7 @@ export class RedisSessionStore implements SessionStore {
     this.#idle = options.idleTimeoutMs
     this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
     this.#now = options.now ?? Date.now
+    this.#hashes = new IndexHashes(options.secrets)
     this.cacheOff = options.cacheOff
     this.#cache = options.cache && new TrackedCache({ ...options.cache, prefix: `${this.#prefix}s:` })
   }
@@ -176,18 +182,14 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async create(session: SessionData): Promise<void> {
-    const fixed: Fixed = {
-      sub: session.sub,
-      ...(session.sid ? { sid: session.sid } : {}),
-      claims: session.claims,
-      createdAt: session.createdAt,
-      absoluteExpiresAt: session.absoluteExpiresAt,
-      logoutHandle: session.logoutHandle,
+    const ix: IndexNames = {
+      sub: this.#hashes.current('sub', session.sub),
+      ...(session.sid ? { sid: this.#hashes.current('sid', session.sid) } : {}),
     }
     const now = this.#now()
     // Indexes first: a crash before the session is written leaves members
     // that listing prunes, never a session that a logout cannot find.
-    const indexes = [this.#subKey(session.sub), ...(session.sid ? [this.#sidKey(session.sid)] : [])]
+    const indexes = this.#indexKeys(ix)
     await guarded(() =>
       Promise.all(
         indexes.map((index) => this.#writer.ghIndexAdd(index, session.id, session.absoluteExpiresAt, now)),
@@ -195,11 +197,12 @@ export class RedisSessionStore implements SessionStore {
     )
     const key = this.#key(session.id)
     const args = [
-      JSON.stringify(fixed),
-      JSON.stringify(session.tokens),
+      sealField(session, 'login', loginFields(session)),
+      sealField(session, 'tokens', session.tokens),
       session.version,
       session.idleExpiresAt,
       session.absoluteExpiresAt,
+      JSON.stringify(ix),
     ] as const
     await this.#writing(session.id, () =>
       this.#confirm
@@ -217,10 +220,14 @@ export class RedisSessionStore implements SessionStore {
    * With `touch: false` the script never runs, and a live copy is served
    * however due its touch is.
    */
-  async get(id: string, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
-    const key = this.#key(id)
+  async get(ref: SessionRef, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
+    const key = this.#key(ref.id)
     const touch = options?.touch !== false
     const cached = options?.fresh ? undefined : this.#cache?.get(key)
+    // The copy holds what this key opened; another key gets what Redis
+    // would give it, a refusal, without a round trip.
+    if (cached && !cached.key.equals(ref.key))
+      throw gatehouseError('GATEHOUSE_ERR_SESSION_UNREADABLE', undefined, 'refused')
     // A copy that looks expired, or due for its touch, is checked against
     // Redis: another instance may have slid the expiry a moment ago, and
     // ending a live session on a stale copy would log the user out.
@@ -234,15 +241,15 @@ export class RedisSessionStore implements SessionStore {
     const ticket = this.#cache?.begin(key)
     let session: SessionData | undefined
     try {
-      const row = await guarded(() => this.#redis.hmget(key, 'data', 'tokens', 'v', 'idle'))
+      const row = await guarded(() => this.#redis.hmget(key, 'login', 'tokens', 'v', 'idle', 'abs'))
       if (row[0] === null) return undefined
       const idle = Number(row[3])
       if (now >= idle) return undefined
       if (touch && this.#touchDue(idle, now)) {
         const touched = await guarded(() => this.#redis.ghGetAndTouch(key, now, this.#idle, this.#touchEvery))
-        return touched ? this.#parse(id, touched, now) : undefined
+        return touched ? this.#open(ref, touched, now) : undefined
       }
-      session = this.#parse(id, row, now)
+      session = this.#open(ref, row, now)
       return session
     } finally {
       if (ticket) this.#cache!.settle(ticket, session)
@@ -253,59 +260,88 @@ export class RedisSessionStore implements SessionStore {
     return now - (idleExpiresAt - this.#idle) >= this.#touchEvery
   }
 
-  #parse(id: string, row: (string | null)[], now: number): SessionData | undefined {
-    const [data, tokens, v, touchedIdle] = row as [string, string, string, string]
-    const fixed = JSON.parse(data) as Fixed
-    if (now >= fixed.absoluteExpiresAt) return undefined
+  /** A row of `login, tokens, v, idle, abs`, opened with the request's key. */
+  #open(ref: SessionRef, row: (string | null)[], now: number): SessionData | undefined {
+    const [login, tokens, v, idle, abs] = row
+    const absoluteExpiresAt = Number(abs)
+    if (now >= absoluteExpiresAt) return undefined
+    const fixed = openField(ref, 'login', login)
     return {
-      id,
+      id: ref.id,
+      key: ref.key,
       sub: fixed.sub,
       sid: fixed.sid,
       claims: fixed.claims,
-      tokens: JSON.parse(tokens) as TokenSet,
+      tokens: openField(ref, 'tokens', tokens),
       version: Number(v),
       createdAt: fixed.createdAt,
-      absoluteExpiresAt: fixed.absoluteExpiresAt,
-      idleExpiresAt: Number(touchedIdle),
+      absoluteExpiresAt,
+      idleExpiresAt: Number(idle),
       logoutHandle: fixed.logoutHandle,
     }
   }
 
-  updateTokens(id: string, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult> {
-    const key = this.#key(id)
-    const json = JSON.stringify(tokens)
-    return this.#writing(id, () =>
+  updateTokens(ref: SessionRef, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult> {
+    const key = this.#key(ref.id)
+    const sealed = sealField(ref, 'tokens', tokens)
+    return this.#writing(ref.id, () =>
       this.#confirm
-        ? (this.#confirmed(key, (p) => p.ghUpdateTokens(key, expectedVersion, json)) as Promise<UpdateResult>)
-        : this.#redis.ghUpdateTokens(key, expectedVersion, json),
+        ? (this.#confirmed(key, (p) =>
+            p.ghUpdateTokens(key, expectedVersion, sealed),
+          ) as Promise<UpdateResult>)
+        : this.#redis.ghUpdateTokens(key, expectedVersion, sealed),
     )
   }
 
   async delete(id: string): Promise<void> {
     const key = this.#key(id)
-    const data = await this.#writing(id, () =>
+    const [ix, data] = await this.#writing(id, () =>
       this.#confirm
-        ? (this.#confirmed(key, (p) => p.ghDelete(key)) as Promise<string | null>)
+        ? (this.#confirmed(key, (p) => p.ghDelete(key)) as Promise<[string | null, string | null]>)
         : this.#redis.ghDelete(key),
     )
-    if (!data) return
-    // The session is gone; its index entries are on other keys (other
-    // slots), so they go in steps of their own. A failure here leaves
-    // members that listing prunes.
-    const fixed = JSON.parse(data) as Partial<Fixed>
-    const indexes = [
-      ...(typeof fixed.sub === 'string' ? [this.#subKey(fixed.sub)] : []),
-      ...(typeof fixed.sid === 'string' ? [this.#sidKey(fixed.sid)] : []),
-    ]
+    await this.#unindex(
+      id,
+      ix !== null ? this.#indexKeys(parsed<IndexNames>(ix)) : this.#previousIndexKeys(data),
+    )
+  }
+
+  async endPreviousFormat(id: string): Promise<EndedSession | undefined> {
+    const key = this.#key(id)
+    const found = await this.#writing(id, () =>
+      this.#confirm
+        ? (this.#confirmed(key, (p) => p.ghEndPreviousFormat(key)) as Promise<[string, string | null] | null>)
+        : this.#redis.ghEndPreviousFormat(key),
+    )
+    if (!found) return undefined
+    const [data, tokens] = found
+    await this.#unindex(id, this.#previousIndexKeys(data))
+    const { refreshToken } = tokens === null ? {} : parsed<TokenSet>(tokens)
+    return typeof refreshToken === 'string' ? { refreshToken } : {}
+  }
+
+  /**
+   * The session is gone; its index entries are on other keys (other
+   * slots), so they go in steps of their own. A failure here leaves
+   * members that listing prunes.
+   */
+  async #unindex(id: string, indexes: string[]): Promise<void> {
     await guarded(() => Promise.all(indexes.map((index) => this.#writer.zrem(index, id))))
   }
 
   idsBySub(sub: string): Promise<string[]> {
-    return this.#liveMembers(this.#subKey(sub))
+    return this.#idsBy('sub', sub)
   }
 
   idsBySid(sid: string): Promise<string[]> {
-    return this.#liveMembers(this.#sidKey(sid))
+    return this.#idsBy('sid', sid)
+  }
+
+  /** Sessions indexed under any secret's hash of the value, so a rotation loses none. */
+  async #idsBy(claim: IndexedClaim, value: string): Promise<string[]> {
+    const names = this.#hashes.all(claim, value)
+    const lists = await Promise.all(names.map((name) => this.#liveMembers(this.#indexKey(claim, name))))
+    return [...new Set(lists.flat())]
   }
 
   /**
@@ -361,11 +397,39 @@ export class RedisSessionStore implements SessionStore {
     return `${this.#prefix}s:{${id}}`
   }
 
-  #subKey(sub: string): string {
-    return `${this.#prefix}sub:{${sub}}`
+  /** An index key, named by a hash (or, for the previous version's records, by the plain value). */
+  #indexKey(claim: IndexedClaim, name: string): string {
+    return `${this.#prefix}${claim}:{${name}}`
   }
 
-  #sidKey(sid: string): string {
-    return `${this.#prefix}sid:{${sid}}`
+  #indexKeys(ix: IndexNames): string[] {
+    return (['sub', 'sid'] as const).flatMap((claim) => {
+      const name = ix[claim]
+      return typeof name === 'string' ? [this.#indexKey(claim, name)] : []
+    })
+  }
+
+  /** The previous version's index keys, named by the plain sub and sid in its `data`. */
+  #previousIndexKeys(data: string | null): string[] {
+    if (data === null) return []
+    const { sub, sid } = parsed<PreviousData>(data)
+    return this.#indexKeys({
+      ...(typeof sub === 'string' ? { sub } : {}),
+      ...(typeof sid === 'string' ? { sid } : {}),
+    })
+  }
+}
+
+/**
+ * The clear JSON fields, parsed without trusting them: they are not sealed,
+ * so a value someone changed in Redis reads as empty instead of failing
+ * the request that deletes the session.
+ */
+function parsed<T extends object>(text: string): Partial<T> {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === 'object' && value !== null ? (value as Partial<T>) : {}
+  } catch {
+    return {}
   }
 }

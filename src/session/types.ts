@@ -1,14 +1,27 @@
 /**
  * Server-side session records and the contract every session store meets.
  *
- * The browser only ever holds a sealed cookie with `id`; everything below
- * stays on the server.
+ * The browser only ever holds a sealed cookie with the session's key; the
+ * record's id is derived from it, and everything below stays on the server.
+ * A shared store keeps the record's secret fields sealed with that key.
  */
 import type { TokenSet } from '../types.js'
+import type { SessionKey } from './session-key.js'
 
-export interface SessionData {
-  /** Random, 256-bit, base64url. Also the store key. */
+/**
+ * Which record, and the key that opens it. Every read and token write
+ * needs both, so no request can be handed a session its cookie does not
+ * open; deletes and index lookups need only the id (back-channel logout has
+ * no cookie).
+ */
+export interface SessionRef {
+  /** 256-bit, base64url; the store key. Derived from `key` for sessions made at login. */
   readonly id: string
+  /** The session's sealing key, from the cookie; never stored server-side. */
+  readonly key: SessionKey
+}
+
+export interface SessionData extends SessionRef {
   readonly sub: string
   /** The IdP's session id (`sid` claim), for back-channel logout. */
   readonly sid?: string | undefined
@@ -30,6 +43,12 @@ export interface SessionData {
 
 export type UpdateResult = 'updated' | 'stale' | 'missing'
 
+/** What ending a session of the previous version leaves to do. */
+export interface EndedSession {
+  /** Its refresh token, to revoke at the IdP (RFC 7009). */
+  readonly refreshToken?: string
+}
+
 export interface ReadOptions {
   /**
    * Read the shared record itself, never this instance's copy of it. For
@@ -50,19 +69,30 @@ export interface ReadOptions {
 
 export interface SessionStore {
   readonly kind: 'memory' | 'redis'
+  /** Stores a new session; a shared store seals its secret fields with `session.key`. */
   create(session: SessionData): Promise<void>
   /**
    * Returns the live session or `undefined` when absent or expired. Slides
    * the idle expiry when enough of it has elapsed (a throttled touch that
-   * never rewrites token fields), unless `options.touch` is `false`.
+   * never rewrites token fields), unless `options.touch` is `false`. Rejects
+   * with `GATEHOUSE_ERR_SESSION_UNREADABLE` when `ref.key` does not open the
+   * record (a tampered record, or a key that is not the session's).
    */
-  get(id: string, now: number, options?: ReadOptions): Promise<SessionData | undefined>
+  get(ref: SessionRef, now: number, options?: ReadOptions): Promise<SessionData | undefined>
   /**
    * Replaces the tokens iff the stored version still equals `expectedVersion`;
-   * the stored version becomes `expectedVersion + 1`.
+   * the stored version becomes `expectedVersion + 1`. The tokens are sealed
+   * with `ref.key`, which must be the one the session was read with.
    */
-  updateTokens(id: string, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult>
+  updateTokens(ref: SessionRef, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult>
   delete(id: string): Promise<void>
+  /**
+   * Ends a session the previous version wrote (its cookie carries no key):
+   * removes the record iff it is in that version's format, and says what
+   * is left to revoke; `undefined` when there is no such record. Only a
+   * shared store can hold one; process memory does not outlive an upgrade.
+   */
+  endPreviousFormat?(id: string): Promise<EndedSession | undefined>
   /** Ids of the live sessions of a user, for "log out everywhere". */
   idsBySub(sub: string): Promise<string[]>
   /** Ids of the live sessions bound to an IdP session, for back-channel logout. */

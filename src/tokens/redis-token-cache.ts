@@ -1,3 +1,5 @@
+import { clientTokenKeys } from '../crypto/derived-keys.js'
+import { SealingKey, type UnsealReason } from '../crypto/sealing-key.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
 import type { CachedToken } from '../types.js'
 import type { TokenCache } from './types.js'
@@ -8,33 +10,60 @@ export interface RedisTokenCacheOptions {
   readonly client: RedisClient
   /** Default `gatehouse:`. */
   readonly keyPrefix?: string
+  /** `session.secrets`, newest first: tokens are sealed with a key derived from the first, opened with any. */
+  readonly secrets: readonly string[]
+  /**
+   * Told when a cached token did not open (sealed under a secret no longer
+   * configured, or tampered with); the token then counts as absent and a
+   * new one is fetched and stored over it.
+   */
+  readonly onUnreadable?: (reason: UnsealReason) => void
 }
 
 /**
  * Client-credentials tokens shared by every instance: `SET {prefix}ct:{key}
- * json PX ttl`, so Redis drops each one with its token.
+ * sealed PX ttl`, so Redis drops each one with its token. No browser takes
+ * part, so no cookie can carry the key: each token is sealed (see
+ * `SealingKey`) with a key derived from `session.secrets`, which every
+ * instance holds and a copy of Redis does not.
  */
 export class RedisTokenCache implements TokenCache {
   readonly #redis: RedisClient
   readonly #prefix: string
+  readonly #keys: readonly SealingKey[]
+  readonly #onUnreadable: RedisTokenCacheOptions['onUnreadable']
 
   constructor(options: RedisTokenCacheOptions) {
     this.#redis = options.client
     this.#prefix = `${options.keyPrefix ?? 'gatehouse:'}ct:`
+    this.#keys = clientTokenKeys(options.secrets)
+    this.#onUnreadable = options.onUnreadable
   }
 
   async get(key: string): Promise<CachedToken | undefined> {
     const value = await guarded(() => this.#redis.get(this.#prefix + key))
-    return value ? (JSON.parse(value) as CachedToken) : undefined
+    if (value === null) return undefined
+    const opened = SealingKey.openWith(this.#keys, context(key), value)
+    if (!opened.ok) {
+      this.#onUnreadable?.(opened.reason)
+      return undefined
+    }
+    return JSON.parse(opened.text) as CachedToken
   }
 
   async set(key: string, token: CachedToken, ttlMs: number): Promise<void> {
     // PX must be a positive integer; a token with no time left is not worth storing.
     const px = Math.floor(ttlMs)
     if (px < 1) return
-    await guarded(() => this.#redis.set(this.#prefix + key, JSON.stringify(token), 'PX', px))
+    const sealed = this.#keys[0]!.seal(context(key), JSON.stringify(token))
+    await guarded(() => this.#redis.set(this.#prefix + key, sealed, 'PX', px))
   }
 
   /** The connection is shared and closed by its owner. */
   async close(): Promise<void> {}
+}
+
+/** Binds a sealed token to its cache entry, so one copied to another entry does not open. */
+function context(key: string): string {
+  return `client-token ${key}`
 }

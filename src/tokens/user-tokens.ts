@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
-import type { SessionData, SessionStore } from '../session/types.js'
+import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import type { AudienceToken, TokenAudience, TokenSet } from '../types.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
@@ -245,7 +245,7 @@ export class UserTokens {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const version = seen
       const { session: after, refused } = await this.#flight.run(scope, () =>
-        this.#refreshOnce(session.id, version, scope, audience, due),
+        this.#refreshOnce(session, version, scope, audience, due),
       )
       if (refused !== undefined && refused.key === (audience?.key ?? '')) throw refused.error
       if (!due(after)) return after
@@ -254,8 +254,13 @@ export class UserTokens {
     throw gatehouseError('GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT')
   }
 
+  /**
+   * `ref` carries the key of the request that started the flight. Every
+   * request of a session carries the same key, whichever instance it
+   * reaches, so a waiter re-reads with its own request's key too.
+   */
   async #refreshOnce(
-    id: string,
+    ref: SessionRef,
     seen: number,
     scope: string,
     audience: TokenAudience | undefined,
@@ -266,7 +271,7 @@ export class UserTokens {
     if (!lock) {
       this.#observer?.joined?.()
       await this.#locks.waitForRelease(key, this.#refreshWait)
-      const after = await this.#store.get(id, this.#now(), FRESH)
+      const after = await this.#store.get(ref, this.#now(), FRESH)
       if (!after) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
       // Something was stored since the caller read the session: our token,
       // or another audience's, in which case the caller goes round again.
@@ -278,7 +283,7 @@ export class UserTokens {
     try {
       // Re-read under the lock: another instance may have refreshed between
       // our read and our acquire, and its refresh token is the live one.
-      const current = await this.#store.get(id, this.#now(), FRESH)
+      const current = await this.#store.get(ref, this.#now(), FRESH)
       if (!current) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
       if (!due(current)) return { session: current }
       try {
@@ -346,7 +351,7 @@ export class UserTokens {
     if (result === 'stale') {
       // Only reachable without coordination, or if the lock was lost: the
       // stored tokens are newer than ours, so keep them and use them.
-      const stored = await this.#store.get(current.id, this.#now(), FRESH)
+      const stored = await this.#store.get(current, this.#now(), FRESH)
       if (!stored) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
       return stored
     }
@@ -365,7 +370,7 @@ export class UserTokens {
     const deadline = performance.now() + this.#lockTtl
     for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
       try {
-        return await this.#store.updateTokens(current.id, current.version, tokens)
+        return await this.#store.updateTokens(current, current.version, tokens)
       } catch (err) {
         const unavailable = isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE'
         if (!unavailable || performance.now() + delay >= deadline) throw err

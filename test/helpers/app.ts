@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
-import type { SessionData } from '../../src/session/types.js'
+import { SessionKey } from '../../src/session/session-key.js'
+import type { SessionData, SessionRef } from '../../src/session/types.js'
 import { session } from '../session/fixtures.js'
 import { type TestConfigInput, testConfig } from './gateway.js'
 
@@ -31,20 +31,34 @@ export async function buildTestApp(
 
 /**
  * A signed-in user without a login: a session with a fresh access token put
- * straight into the app's store, and the `cookie` header that names it,
- * sealed as the gateway seals it.
+ * straight into the app's store, and the `cookie` header that carries its
+ * key, sealed as the gateway seals it.
  */
 export async function seedSession(
   app: FastifyInstance,
   extra: Partial<SessionData> = {},
 ): Promise<{ readonly session: SessionData; readonly cookie: string }> {
   const now = Date.now()
-  const record = session(randomBytes(32).toString('base64url'), now, extra)
+  const key = SessionKey.generate()
+  const record = session(key.sessionId, now, { key, ...extra })
   await app.gatehouse.stores.sessions.create(record)
-  const sealed = app.encodeSecureSession(app.createSecureSession({ id: record.id }), 'session')
+  return { session: record, cookie: sealedCookie(app, { key: key.toCookie() }) }
+}
+
+/** A `cookie` header with `data` sealed as the gateway seals its session cookie. */
+export function sealedCookie(app: FastifyInstance, data: Record<string, unknown>): string {
+  const sealed = app.encodeSecureSession(app.createSecureSession(data), 'session')
   // The sealed form is `cipher;nonce`: encoded, as the cookie serializer does.
-  return {
-    session: record,
-    cookie: `${app.gatehouse.config.session.cookieName}=${encodeURIComponent(sealed)}`,
-  }
+  return `${app.gatehouse.config.session.cookieName}=${encodeURIComponent(sealed)}`
+}
+
+/**
+ * The session a browser's cookie value names and opens, as the gateway
+ * reads it: for tests that look at a signed-in user's record in the store.
+ */
+export function sessionRefOf(app: FastifyInstance, cookieValue: string): SessionRef {
+  const sealed = app.decodeSecureSession(decodeURIComponent(cookieValue), undefined, 'session')
+  const key = SessionKey.fromCookie(sealed?.get('key'))
+  if (!key) throw new Error('the cookie carries no session key')
+  return { id: key.sessionId, key }
 }

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { sessionRefOf } from '../helpers/app.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { type Stack, type StackOptions, startStack } from '../helpers/stack.js'
@@ -47,8 +48,10 @@ t.test(
     t.match(warnings[0]!.msg, /access_type: offline/, 'and for Google')
     const code = new URL(callbackUrl).searchParams.get('code')!
     const store = s.gateway.app.gatehouse.stores.sessions
-    const [id] = await store.idsBySub('erin')
-    const session = (await store.get(id!, s.clock.now()))!
+    const session = (await store.get(
+      sessionRefOf(s.gateway.app, jar.get(base, 'gatehouse')!),
+      s.clock.now(),
+    ))!
     t.notOk(JSON.stringify(warnings).includes(session.tokens.accessToken), 'no token in it')
     t.notOk(JSON.stringify(warnings).includes(code), 'no code in it')
 

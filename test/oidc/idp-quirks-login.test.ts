@@ -8,6 +8,7 @@
 import { decodeProtectedHeader } from 'jose'
 import t from 'tap'
 import { compare } from '../../src/cli/check-online.js'
+import { sessionRefOf } from '../helpers/app.js'
 import { apiCall, jarFetch, login, parseForm } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
 
@@ -46,8 +47,10 @@ t.test('HS256 ID tokens: sign-in, /auth/user and logout work; nothing to warn ab
   const { callback, jar } = await login(base)
   t.equal(callback.status, 302)
   const store = stack.gateway.app.gatehouse.stores.sessions
-  const [id] = await store.idsBySub('alice')
-  const session = (await store.get(id!, stack.clock.now()))!
+  const session = (await store.get(
+    sessionRefOf(stack.gateway.app, jar.get(base, 'gatehouse')!),
+    stack.clock.now(),
+  ))!
   t.equal(decodeProtectedHeader(session.tokens.idToken!).alg, 'HS256', 'signed with the client secret')
   const user = (await apiCall(jar, `${base}/auth/user`)).json<{ sub: string; logoutUrl: string }>()
   t.equal(user.sub, 'alice')
@@ -67,7 +70,10 @@ t.test('userinfo as a signed JWT: its claims reach /auth/user', async (t) => {
   const user = (await apiCall(jar, `${base}/auth/user`)).json<{ claims: Record<string, unknown> }>()
   t.equal(user.claims.name, 'Uma', 'name came only from the signed userinfo')
   const store = stack.gateway.app.gatehouse.stores.sessions
-  const session = (await store.get((await store.idsBySub('uma'))[0]!, stack.clock.now()))!
+  const session = (await store.get(
+    sessionRefOf(stack.gateway.app, jar.get(base, 'gatehouse')!),
+    stack.clock.now(),
+  ))!
   const userinfo = await fetch(new URL('/me', stack.idp.issuer), {
     headers: { authorization: `Bearer ${session.tokens.accessToken}` },
   })

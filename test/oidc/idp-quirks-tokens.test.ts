@@ -6,13 +6,16 @@
  * sees.
  */
 import t from 'tap'
+import { sessionRefOf } from '../helpers/app.js'
+import type { CookieJar } from '../helpers/cookie-jar.js'
 import { CLIENT_ID, CLIENT_SECRET, route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login, parseForm } from '../helpers/login.js'
 import { type ObservedStack, startObservedStack } from '../helpers/observed-stack.js'
 
-async function sessionOf(stack: ObservedStack, sub = 'alice') {
+async function sessionOf(stack: ObservedStack, jar: CookieJar) {
   const store = stack.gateway.app.gatehouse.stores.sessions
-  return (await store.get((await store.idsBySub(sub))[0]!, stack.clock.now()))!
+  const ref = sessionRefOf(stack.gateway.app, jar.get(stack.gateway.url, 'gatehouse')!)
+  return (await store.get(ref, stack.clock.now()))!
 }
 
 const storm = (jar: Parameters<typeof apiCall>[0], url: string) =>
@@ -24,13 +27,13 @@ t.test(
     const stack = await startObservedStack(t, { idp: { quirks: { noRotation: true } } })
     const url = `${stack.gateway.url}/api/orders`
     const { jar } = await login(stack.gateway.url)
-    const first = (await sessionOf(stack)).tokens.refreshToken
+    const first = (await sessionOf(stack, jar)).tokens.refreshToken
     for (const round of [1, 2]) {
       stack.clock.advance(61_000)
       const answers = await storm(jar, url)
       t.same(new Set(answers.map((a) => a.status)), new Set([200]), `storm ${round}: all 200`)
       t.equal(stack.idp.stats.refreshGrants, round, `storm ${round}: exactly one refresh`)
-      t.equal((await sessionOf(stack)).tokens.refreshToken, first, 'the refresh token is the same')
+      t.equal((await sessionOf(stack, jar)).tokens.refreshToken, first, 'the refresh token is the same')
     }
     t.equal(stack.idp.stats.refreshReplays, 0)
     t.same(
@@ -44,12 +47,12 @@ t.test('a refresh answer without refresh_token: the old one is kept and works ag
   const stack = await startObservedStack(t, { idp: { quirks: { noRefreshTokenOnRefresh: true } } })
   const url = `${stack.gateway.url}/api/orders`
   const { jar } = await login(stack.gateway.url)
-  const first = (await sessionOf(stack)).tokens.refreshToken
+  const first = (await sessionOf(stack, jar)).tokens.refreshToken
   t.ok(first)
   for (const round of [1, 2]) {
     stack.clock.advance(61_000)
     t.equal((await apiCall(jar, url)).status, 200, `refresh ${round}`)
-    t.equal((await sessionOf(stack)).tokens.refreshToken, first, 'kept (RFC 6749 §6)')
+    t.equal((await sessionOf(stack, jar)).tokens.refreshToken, first, 'kept (RFC 6749 §6)')
   }
   t.equal(stack.idp.stats.refreshGrants, 2)
   t.equal((await apiCall(jar, `${stack.gateway.url}/auth/user`)).json().refreshable, true)
@@ -69,7 +72,11 @@ t.test(
     const user = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ logoutUrl: string }>()
     const out = await jarFetch(jar, `${stack.gateway.url}${user.logoutUrl}`)
     t.equal(out.status, 200)
-    t.match(parseForm(out.text, stack.gateway.url).action, /\/session\/end/, 'on to the IdP to end its session')
+    t.match(
+      parseForm(out.text, stack.gateway.url).action,
+      /\/session\/end/,
+      'on to the IdP to end its session',
+    )
     t.equal((await apiCall(jar, `${stack.gateway.url}/auth/user`)).status, 401)
     t.equal(stack.idp.stats.revocations, 0)
     t.same(
@@ -111,7 +118,7 @@ t.test(
     const before = stack.clock.now()
     const { jar } = await login(stack.gateway.url)
     const after = stack.clock.now()
-    const { accessTokenExpiresAt } = (await sessionOf(stack)).tokens
+    const { accessTokenExpiresAt } = (await sessionOf(stack, jar)).tokens
     t.ok(accessTokenExpiresAt >= before + 59_000, 'taken to live 60 s less a second from its request…')
     t.ok(accessTokenExpiresAt <= after + 59_000, '…not the 600 s the IdP did not say')
     stack.clock.advance(56_000)
@@ -153,7 +160,7 @@ t.test(
     const before = stack.clock.now()
     t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
     const after = stack.clock.now()
-    const [token] = Object.values((await sessionOf(stack)).tokens.audiences ?? {})
+    const [token] = Object.values((await sessionOf(stack, jar)).tokens.audiences ?? {})
     t.match(token?.accessToken, /^ey/, 'the route token is a JWT')
     t.ok(token!.accessTokenExpiresAt >= before + 599_000, 'its own 600 s, less a second')
     t.ok(token!.accessTokenExpiresAt <= after + 599_000)
@@ -171,9 +178,9 @@ t.test('expires_in sent as a string: read as the number it says, no warning', as
     idp: { quirks: { stringExpiresIn: true } },
   })
   const before = stack.clock.now()
-  await login(stack.gateway.url)
+  const { jar } = await login(stack.gateway.url)
   const after = stack.clock.now()
-  const { accessTokenExpiresAt } = (await sessionOf(stack)).tokens
+  const { accessTokenExpiresAt } = (await sessionOf(stack, jar)).tokens
   t.ok(accessTokenExpiresAt >= before + 599_000, 'lives its 600 s (less a second), not an assumed 60')
   t.ok(accessTokenExpiresAt <= after + 599_000)
   const direct = await fetch(new URL('/token', stack.idp.issuer), {

@@ -8,11 +8,13 @@
  * canned answer at the IdP's edge (`idp.answer`), decided before
  * oidc-provider sees the request.
  */
+
 import t, { type Test } from 'tap'
 import type { CannedAnswer, DevIdpOptions } from '../../dev/idp.js'
 import type { IdpAnswer } from '../../src/oidc/answers.js'
 import { verdictOn } from '../../src/oidc/answers.js'
 import { sessionLogId } from '../../src/tokens/refresh-log.js'
+import { sessionRefOf } from '../helpers/app.js'
 import { apiCall, login } from '../helpers/login.js'
 import { type ObservedStack, startObservedStack } from '../helpers/observed-stack.js'
 
@@ -181,18 +183,19 @@ async function refreshAnswered(t: Test, row: Row) {
   const base = stack.gateway.url
   const { jar } = await login(base)
   const store = stack.gateway.app.gatehouse.stores.sessions
-  const [id] = await store.idsBySub('alice')
-  const session = (await store.get(id!, stack.clock.now()))!
+  const ref = sessionRefOf(stack.gateway.app, jar.get(base, 'gatehouse')!)
+  const { id } = ref
+  const session = (await store.get(ref, stack.clock.now()))!
   await row.arrange(stack, session.tokens.refreshToken!)
   stack.clock.advance(61_000)
   const api = await apiCall(jar, `${base}/api/orders`)
   return {
     stack,
-    id: id!,
+    id,
     session,
     api,
     user: await apiCall(jar, `${base}/auth/user`),
-    kept: (await store.get(id!, stack.clock.now())) !== undefined,
+    kept: (await store.get(ref, stack.clock.now())) !== undefined,
   }
 }
 

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { sessionRefOf } from '../helpers/app.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
@@ -22,8 +23,8 @@ t.test(
     t.equal(callback.status, 302)
 
     const store = stack.gateway.app.gatehouse.stores.sessions
-    const [id] = await store.idsBySub('lena')
-    const { idToken } = (await store.get(id!, clock.now()))!.tokens
+    const ref = sessionRefOf(stack.gateway.app, jar.get(base, 'gatehouse')!)
+    const { idToken } = (await store.get(ref, clock.now()))!.tokens
     const idClaims = JSON.parse(Buffer.from(idToken!.split('.')[1]!, 'base64url').toString())
     t.equal(idClaims.name, undefined, 'the ID token has no profile claims (OIDC Core §5.4)')
 

@@ -90,14 +90,14 @@ t.test('a body up to 64 KiB is replayed; a larger one gets the 401 as it came', 
   t.match(passed.headers.get('www-authenticate') ?? '', /invalid_token/)
 })
 
-/** The session cookie of `config`'s gateway for session `id`, sealed with `secret`. */
-async function sealedWith(config: GatehouseConfig, secret: string, id: string): Promise<string> {
+/** The session cookie of `config`'s gateway carrying session key `key`, sealed with `secret`. */
+async function sealedWith(config: GatehouseConfig, secret: string, key: string): Promise<string> {
   const sealer = Fastify()
   await sealer.register(cookiesPlugin, {
     config: { ...config, session: { ...config.session, secrets: [secret] } },
   })
   await sealer.ready()
-  const cookie = sealer.encodeSecureSession(sealer.createSecureSession({ id }), 'session')
+  const cookie = sealer.encodeSecureSession(sealer.createSecureSession({ key }), 'session')
   await sealer.close()
   // As @fastify/cookie serialises it.
   return encodeURIComponent(cookie)
@@ -116,10 +116,10 @@ t.test(
     )
     t.equal((await apiCall(jar, `${url}/orders/x`)).status, 200)
     const app = stack.apps[0]!
-    const id = app
+    const key = app
       .decodeSecureSession(decodeURIComponent(jar.get(url, 'gatehouse')!), app.log, 'session')!
-      .get('id') as string
-    const old = await sealedWith(stack.configs[0]!, SESSION_SECRET, id)
+      .get('key') as string
+    const old = await sealedWith(stack.configs[0]!, SESSION_SECRET, key)
     jar.set(url, 'gatehouse', old)
     const revoked = await revokeLast(orders)
     idp.resetStats()
@@ -135,7 +135,7 @@ t.test(
     )
     const resealed = jar.get(url, 'gatehouse')!
     t.not(resealed, old, 'the re-sealed cookie came with the replayed answer')
-    t.equal(app.decodeSecureSession(decodeURIComponent(resealed), app.log, 'session')!.get('id'), id)
+    t.equal(app.decodeSecureSession(decodeURIComponent(resealed), app.log, 'session')!.get('key'), key)
     const metrics = await app.gatehouse.metrics.registry.metrics()
     t.match(metrics, 'gatehouse_upstream_token_retries_total{route="/orders"} 1\n')
   },

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import type { ReadOptions, SessionData } from '../../src/session/types.js'
+import type { ReadOptions, SessionData, SessionRef } from '../../src/session/types.js'
 import { route, TestClock, type TestConfigInput } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
@@ -25,8 +25,12 @@ function recordReads(stack: Stack) {
   const get = store.get.bind(store)
   const reads: Read[] = []
   let waiting: { match: (read: Read) => boolean; resolve: (read: Read) => void }[] = []
-  store.get = async (id: string, now: number, options?: ReadOptions): Promise<SessionData | undefined> => {
-    const session = await get(id, now, options)
+  store.get = async (
+    ref: SessionRef,
+    now: number,
+    options?: ReadOptions,
+  ): Promise<SessionData | undefined> => {
+    const session = await get(ref, now, options)
     const read = { now, touch: options?.touch !== false, found: session !== undefined }
     reads.push(read)
     const matched = waiting.filter((w) => w.match(read))

@@ -7,6 +7,7 @@ import type { CookieJar } from '../helpers/cookie-jar.js'
 import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { freePort } from '../helpers/ports.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { endSessionsOf } from '../helpers/scripted-stack.js'
 import { type Stack, startStack } from '../helpers/stack.js'
 
@@ -86,11 +87,13 @@ async function wsStack(
     clock,
     backchannelLogout,
     upstream: upstreamOptions,
-  }: { clock?: TestClock; backchannelLogout?: boolean; upstream?: UpstreamOptions } = {},
+    redis,
+  }: { clock?: TestClock; backchannelLogout?: boolean; upstream?: UpstreamOptions; redis?: TestRedis } = {},
 ) {
   const upstream = await wsUpstream(upstreamOptions)
   const stack = await startStack(t, {
     ...(backchannelLogout && { backchannelLogout }),
+    ...(redis && { config: { store: redis.url, keyPrefix: `${redis.prefix}ws:` } }),
     routes: () => [
       route('/live', upstream.url, { websocket: true }),
       route('/plain', upstream.url),
@@ -304,6 +307,22 @@ t.test('a back-channel logout from the IdP closes the socket', async (t) => {
   t.equal((await stack.idp.endSession()).delivered, 1)
   t.equal((await end).code, 4401)
 })
+
+t.test(
+  'with sessions sealed in Redis, the watch refreshes with the key of the upgrade, and a back-channel logout closes it',
+  async (t) => {
+    const redis = await startRedis()
+    t.teardown(() => redis.stop())
+    const clock = new TestClock()
+    const { stack, end } = await liveSocket(t, { clock, backchannelLogout: true, redis })
+    clock.advance(61_000)
+    for (const until = Date.now() + BOUND; stack.idp.stats.refreshGrants === 0 && Date.now() < until; )
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    t.equal(stack.idp.stats.refreshGrants, 1, 'the watch refreshed the expired token, no cookie in sight')
+    t.equal((await stack.idp.endSession()).delivered, 1)
+    t.equal((await end).code, 4401, 'the logout found the session by its hashed sid and closed the socket')
+  },
+)
 
 t.test('an idle session that expires closes its socket with 4401', async (t) => {
   const clock = new TestClock()

@@ -5,7 +5,7 @@ import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/
 import { ReplicaConfirmation } from '../../src/redis/durability.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { commandCalls, hgetOn, startRedisCluster } from '../helpers/redis-topology.js'
-import { session } from '../session/fixtures.js'
+import { openTokens, ref, SECRETS, session } from '../session/fixtures.js'
 
 const cluster = await startRedisCluster({ replicas: 1 })
 t.teardown(() => cluster.stop())
@@ -20,6 +20,7 @@ t.teardown(() => Promise.all([closeRedisClient(client), closeRedisClient(writer)
 const sessions = new RedisSessionStore({
   client,
   keyPrefix: 'd:',
+  secrets: SECRETS,
   idleTimeoutMs: 60_000,
   // What is tested is where the write and its WAIT go, not how long a
   // replica may take: a loaded machine can take longer than the 500 ms default.
@@ -50,12 +51,12 @@ t.test(
     await master.kill()
     await cluster.promoted(replica)
 
-    t.equal(await sessions.updateTokens('c2', 0, next(now)), 'updated', 'the update is taken')
+    t.equal(await sessions.updateTokens(ref('c2'), 0, next(now)), 'updated', 'the update is taken')
     t.equal(
-      JSON.parse((await hgetOn(replica.port, 'd:s:{c2}', 'tokens'))!).refreshToken,
+      openTokens('c2', await hgetOn(replica.port, 'd:s:{c2}', 'tokens')).refreshToken,
       'R2',
       'by the promoted replica',
     )
-    t.equal(await sessions.updateTokens('c2', 1, next(now)), 'updated', 'and so is the one after')
+    t.equal(await sessions.updateTokens(ref('c2'), 1, next(now)), 'updated', 'and so is the one after')
   },
 )

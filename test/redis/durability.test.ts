@@ -8,7 +8,7 @@ import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { RedisLockService } from '../../src/tokens/redis-lock.js'
 import { pollUntil } from '../helpers/redis.js'
 import { probeClient, startRedisSentinel } from '../helpers/redis-topology.js'
-import { session } from '../session/fixtures.js'
+import { openTokens, ref, SECRETS, session } from '../session/fixtures.js'
 
 const redis = await startRedisSentinel()
 t.teardown(() => redis.stop())
@@ -25,6 +25,7 @@ async function open(t: Test, confirmed: boolean) {
   const sessions = new RedisSessionStore({
     client,
     keyPrefix: 'd:',
+    secrets: SECRETS,
     idleTimeoutMs: 60_000,
     ...(confirm ? { confirm } : {}),
   })
@@ -44,9 +45,9 @@ t.test('a confirmed token update is on the replica by the time it resolves', asy
   const now = Date.now()
   await sessions.create(session('c1', now))
   t.equal(await replica.hget('d:s:{c1}', 'v'), '0', 'the new session is on the replica')
-  t.equal(await sessions.updateTokens('c1', 0, next(now)), 'updated')
+  t.equal(await sessions.updateTokens(ref('c1'), 0, next(now)), 'updated')
   t.equal(
-    JSON.parse((await replica.hget('d:s:{c1}', 'tokens'))!).refreshToken,
+    openTokens('c1', await replica.hget('d:s:{c1}', 'tokens')).refreshToken,
     'R2',
     'so are its rotated tokens',
   )
@@ -58,7 +59,7 @@ t.test('a write no replica confirms is reported as not done: 503, never a silent
   await sessions.create(session('c2', now))
   redis.link.holdReplies()
   const started = Date.now()
-  await t.rejects(sessions.updateTokens('c2', 0, next(now)), {
+  await t.rejects(sessions.updateTokens(ref('c2'), 0, next(now)), {
     code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE',
     statusCode: 503,
   })
@@ -75,9 +76,9 @@ t.test('negative control: unconfirmed, a write resolves while the replica lacks 
   await sessions.create(session('c3', now))
   await pollUntil(async () => (await replica.exists('d:s:{c3}')) === 1, 5_000)
   redis.link.holdReplies()
-  t.equal(await sessions.updateTokens('c3', 0, next(now)), 'updated', 'the primary took it and said so')
+  t.equal(await sessions.updateTokens(ref('c3'), 0, next(now)), 'updated', 'the primary took it and said so')
   t.equal(
-    JSON.parse((await replica.hget('d:s:{c3}', 'tokens'))!).refreshToken,
+    openTokens('c3', await replica.hget('d:s:{c3}', 'tokens')).refreshToken,
     'R1',
     'the replica still holds the consumed refresh token',
   )

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { sessionRefOf } from '../helpers/app.js'
 import { CLIENT_SECRET, SESSION_SECRET, TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
@@ -27,10 +28,13 @@ t.test('a full session at debug level logs no token, code, cookie, secret or ses
   await apiCall(jar, `${base}/api/orders`)
   await apiCall(jar, `${base}/api/reports`)
   const store = stack.gateway.app.gatehouse.stores.sessions
-  const [id] = await store.idsBySub('alice')
-  const session = (await store.get(id!, clock.now()))!
+  const session = (await store.get(
+    sessionRefOf(stack.gateway.app, jar.get(base, 'gatehouse')!),
+    clock.now(),
+  ))!
   for (const value of [
-    id!,
+    session.id,
+    session.key.toCookie(),
     session.logoutHandle,
     session.tokens.accessToken,
     session.tokens.refreshToken!,

@@ -4,6 +4,7 @@ import { createRedisStores } from '../../src/server/redis-stores.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { testConfig } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis.js'
+import { ref, session } from '../session/fixtures.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -37,22 +38,12 @@ t.test('metrics: entries, armed, and hits and misses of the local copy', async (
   t.teardown(() => stores.close())
   const metrics = new GatewayMetrics(stores.sessions)
   const now = Date.now()
-  await stores.sessions.create({
-    id: 'm1',
-    sub: 'alice',
-    claims: {},
-    tokens: { accessToken: 'A1', accessTokenExpiresAt: now + 60_000 },
-    version: 0,
-    createdAt: now,
-    absoluteExpiresAt: now + 3_600_000,
-    idleExpiresAt: now + 30 * 60_000,
-    logoutHandle: 'h',
-  })
+  await stores.sessions.create(session('m1', now, { idleExpiresAt: now + 30 * 60_000 }))
   // The create's own invalidation: once it is in, the first read may be kept.
   await (stores.sessions as RedisSessionStore).cache!.sync()
-  await stores.sessions.get('m1', now)
-  await stores.sessions.get('m1', now)
-  await stores.sessions.get('m1', now)
+  await stores.sessions.get(ref('m1'), now)
+  await stores.sessions.get(ref('m1'), now)
+  await stores.sessions.get(ref('m1'), now)
   const text = await metrics.registry.metrics()
   t.match(text, /^gatehouse_session_cache_entries 1$/m)
   t.match(text, /^gatehouse_session_cache_armed 1$/m)

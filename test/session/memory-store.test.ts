@@ -1,7 +1,7 @@
 import t from 'tap'
 import { MemorySessionStore } from '../../src/session/memory-store.js'
 import type { SessionData } from '../../src/session/types.js'
-import { session } from './fixtures.js'
+import { ref, session } from './fixtures.js'
 import { sessionStoreContract } from './store-contract.js'
 
 sessionStoreContract(t, 'memory', async (idleTimeoutMs, now) => {
@@ -24,11 +24,11 @@ const make = (id: string, extra: Partial<SessionData> = {}): SessionData =>
 t.test('memory: bounded, evicting the least recently used, indexes included', async (t) => {
   const store = new MemorySessionStore({ idleTimeoutMs: 60_000, maxSessions: 3, clock: () => base })
   for (const id of ['a', 'b', 'c']) await store.create(make(id))
-  await store.get('a', base)
+  await store.get(ref('a'), base)
   await store.create(make('d'))
   t.equal(store.size, 3)
-  t.equal(await store.get('b', base), undefined, 'b was least recently used')
-  t.ok(await store.get('a', base))
+  t.equal(await store.get(ref('b'), base), undefined, 'b was least recently used')
+  t.ok(await store.get(ref('a'), base))
   t.same(await store.idsBySub('u-b'), [], 'its sub index entry went with it')
   t.same(await store.idsBySid('s-b'), [], 'and its sid index entry')
 })
@@ -38,28 +38,28 @@ t.test('memory: records are replaced, never mutated, so old snapshots stay as th
   const store = new MemorySessionStore({ idleTimeoutMs: 60_000, clock: () => now })
   const created = make('a')
   await store.create(created)
-  const snapshot = (await store.get('a', now))!
+  const snapshot = (await store.get(ref('a'), now))!
   const next = { accessToken: 'A2', accessTokenExpiresAt: base + 2, refreshToken: 'R2' }
-  t.equal(await store.updateTokens('a', 0, next), 'updated')
+  t.equal(await store.updateTokens(ref('a'), 0, next), 'updated')
   now += 30_000
-  const touched = (await store.get('a', now))!
+  const touched = (await store.get(ref('a'), now))!
   t.equal(touched.idleExpiresAt, now + 60_000)
   t.same(touched.tokens, next, 'the touch kept the newer tokens')
   t.equal(snapshot.tokens.refreshToken, 'R-a', 'the snapshot was not changed under its holder')
   t.equal(snapshot.version, 0)
   t.equal(snapshot.idleExpiresAt, base + 60_000)
   t.same(created, make('a'), 'nor was the object passed to create')
-  t.equal(await store.updateTokens('a', snapshot.version, snapshot.tokens), 'stale')
+  t.equal(await store.updateTokens(ref('a'), snapshot.version, snapshot.tokens), 'stale')
 })
 
 t.test('memory: the touch is throttled to touchEveryMs and capped at the absolute expiry', async (t) => {
   const store = new MemorySessionStore({ idleTimeoutMs: 60_000, touchEveryMs: 5_000, clock: () => base })
   await store.create(make('a', { absoluteExpiresAt: base + 80_000 }))
-  t.equal((await store.get('a', base + 4_999))!.idleExpiresAt, base + 60_000, 'too soon: unchanged')
-  t.equal((await store.get('a', base + 5_000))!.idleExpiresAt, base + 65_000)
-  t.equal((await store.get('a', base + 6_000))!.idleExpiresAt, base + 65_000)
-  t.equal((await store.get('a', base + 50_000))!.idleExpiresAt, base + 80_000, 'never past absolute')
-  t.equal(await store.get('a', base + 80_000), undefined)
+  t.equal((await store.get(ref('a'), base + 4_999))!.idleExpiresAt, base + 60_000, 'too soon: unchanged')
+  t.equal((await store.get(ref('a'), base + 5_000))!.idleExpiresAt, base + 65_000)
+  t.equal((await store.get(ref('a'), base + 6_000))!.idleExpiresAt, base + 65_000)
+  t.equal((await store.get(ref('a'), base + 50_000))!.idleExpiresAt, base + 80_000, 'never past absolute')
+  t.equal(await store.get(ref('a'), base + 80_000), undefined)
   t.equal(store.size, 0, 'expired on read, indexes with it')
   t.same(await store.idsBySub('u-a'), [])
 })
@@ -67,8 +67,8 @@ t.test('memory: the touch is throttled to touchEveryMs and capped at the absolut
 t.test('memory: the default touch interval is a tenth of the idle timeout', async (t) => {
   const store = new MemorySessionStore({ idleTimeoutMs: 60_000, clock: () => base })
   await store.create(make('a'))
-  t.equal((await store.get('a', base + 5_999))!.idleExpiresAt, base + 60_000)
-  t.equal((await store.get('a', base + 6_000))!.idleExpiresAt, base + 66_000)
+  t.equal((await store.get(ref('a'), base + 5_999))!.idleExpiresAt, base + 60_000)
+  t.equal((await store.get(ref('a'), base + 6_000))!.idleExpiresAt, base + 66_000)
 })
 
 t.test('memory: expired members are filtered and dropped from the indexes', async (t) => {
@@ -111,9 +111,9 @@ t.test(
     now = base + 1_000
     await store.create(make('d'))
     t.equal(store.size, 1, 'the expired head went on create, before anything read it')
-    t.ok(await store.get('d', now))
+    t.ok(await store.get(ref('d'), now))
     now = base
-    t.equal(await store.get('a', now), undefined, 'gone, not merely hidden by the clock')
+    t.equal(await store.get(ref('a'), now), undefined, 'gone, not merely hidden by the clock')
     t.same(await store.idsBySub('u-b'), [], 'its sub index entry went with it')
     t.same(await store.idsBySid('s-c'), [], 'and its sid index entry')
   },
@@ -140,8 +140,8 @@ t.test('memory: a live record at the head stops the reclaim and is kept under th
   now = base + 1_000
   await store.create(make('d'))
   t.equal(store.size, 3, 'x went; the reclaim stopped at a, so b is still held')
-  t.ok(await store.get('a', now), 'the live head was not evicted')
-  t.equal(await store.get('b', now), undefined, 'b still expires when read')
+  t.ok(await store.get(ref('a'), now), 'the live head was not evicted')
+  t.equal(await store.get(ref('b'), now), undefined, 'b still expires when read')
 })
 
 t.test('memory: the store never holds more than maxSessions', async (t) => {
@@ -153,6 +153,6 @@ t.test('memory: the store never holds more than maxSessions', async (t) => {
     t.ok(store.size <= 4, `size ${store.size} after create ${i + 1}`)
   }
   for (const id of ['s8', 's9', 's10', 's11'])
-    t.ok(await store.get(id, now), `${id}, among the newest, is held`)
-  t.equal(await store.get('s7', now), undefined)
+    t.ok(await store.get(ref(id), now), `${id}, among the newest, is held`)
+  t.equal(await store.get(ref('s7'), now), undefined)
 })

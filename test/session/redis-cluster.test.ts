@@ -5,7 +5,7 @@ import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { RedisLockService } from '../../src/tokens/redis-lock.js'
 import { startRedisCluster } from '../helpers/redis-topology.js'
-import { session } from './fixtures.js'
+import { SECRETS, session } from './fixtures.js'
 import { sessionStoreContract } from './store-contract.js'
 
 const cluster = await startRedisCluster()
@@ -15,7 +15,7 @@ const store = parseStore(cluster.url) as RedisStoreConfig
 async function open(prefix: string, idleTimeoutMs: number, now = Date.now) {
   const client = createRedisClient(store)
   await whenReady(client, 5_000)
-  const sessions = new RedisSessionStore({ client, keyPrefix: prefix, idleTimeoutMs, now })
+  const sessions = new RedisSessionStore({ client, keyPrefix: prefix, secrets: SECRETS, idleTimeoutMs, now })
   return { client, store: sessions, close: () => closeRedisClient(client) }
 }
 

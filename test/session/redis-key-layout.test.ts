@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { REDIS_KEY_LAYOUT } from '../../src/session/redis-store.js'
+import { REDIS_KEY_LAYOUT } from '../../src/session/redis-key-layout.js'
 
 t.test("REDIS_KEY_LAYOUT names every key in the README's key table, and no other", async (t) => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')

@@ -1,9 +1,10 @@
 import t from 'tap'
 import { StoreUnavailableError } from '../../src/errors.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
-import { REDIS_KEY_LAYOUT, RedisSessionStore } from '../../src/session/redis-store.js'
+import { REDIS_KEY_LAYOUT } from '../../src/session/redis-key-layout.js'
+import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
-import { session } from './fixtures.js'
+import { indexHash, indexName, openTokens, ref, SECRETS, session } from './fixtures.js'
 import { sessionStoreContract } from './store-contract.js'
 
 const redis = await startRedis()
@@ -12,7 +13,7 @@ t.teardown(() => redis.stop())
 async function open(prefix: string, idleTimeoutMs: number, now = Date.now) {
   const client = createRedisClient(redis.url)
   await whenReady(client)
-  const store = new RedisSessionStore({ client, keyPrefix: prefix, idleTimeoutMs, now })
+  const store = new RedisSessionStore({ client, keyPrefix: prefix, secrets: SECRETS, idleTimeoutMs, now })
   return { client, store, close: () => closeRedisClient(client) }
 }
 
@@ -27,26 +28,31 @@ t.test(
     t.teardown(close)
     const now = Date.now()
     await store.create(session('k1', now, { sid: 'idp-sid' }))
-    t.same(
-      (await client.keys(`${prefix}*`)).sort(),
-      [`${prefix}s:{k1}`, `${prefix}sid:{idp-sid}`, `${prefix}sub:{alice}`].sort(),
-    )
+    const sub = `${prefix}${indexName('sub', 'alice')}`
+    const sid = `${prefix}${indexName('sid', 'idp-sid')}`
+    t.same((await client.keys(`${prefix}*`)).sort(), [`${prefix}s:{k1}`, sid, sub].sort())
     t.same(
       (await client.hkeys(`${prefix}s:{k1}`)).sort(),
       Object.keys(REDIS_KEY_LAYOUT.session.fields).sort(),
     )
     t.equal(Number(await client.pexpiretime(`${prefix}s:{k1}`)), now + 60_000, 'PEXPIREAT the idle expiry')
-    t.same(JSON.parse((await client.hget(`${prefix}s:{k1}`, 'data'))!), {
-      sub: 'alice',
-      sid: 'idp-sid',
-      claims: { name: 'Alice' },
-      createdAt: now,
-      absoluteExpiresAt: now + 3_600_000,
-      logoutHandle: 'h',
-    })
-    t.equal(Number(await client.zscore(`${prefix}sub:{alice}`, 'k1')), now + 3_600_000)
-    t.equal(Number(await client.pexpiretime(`${prefix}sub:{alice}`)), now + 3_600_000)
-    t.equal(Number(await client.pexpiretime(`${prefix}sid:{idp-sid}`)), now + 3_600_000)
+    const clear = await client.hmget(`${prefix}s:{k1}`, 'v', 'idle', 'abs', 'ix')
+    t.same(
+      clear,
+      [
+        '0',
+        String(now + 60_000),
+        String(now + 3_600_000),
+        JSON.stringify({ sub: indexHash('sub', 'alice'), sid: indexHash('sid', 'idp-sid') }),
+      ],
+      'in the clear: version, expiry and the index hashes',
+    )
+    const login = (await client.hget(`${prefix}s:{k1}`, 'login'))!
+    t.match(login, /^a1\.s1\./, 'the login fields are sealed with the session key')
+    t.notMatch(login, /alice|idp-sid|Alice/)
+    t.equal(Number(await client.zscore(sub, 'k1')), now + 3_600_000)
+    t.equal(Number(await client.pexpiretime(sub)), now + 3_600_000)
+    t.equal(Number(await client.pexpiretime(sid)), now + 3_600_000)
 
     await store.create(session('k9', now, { absoluteExpiresAt: now + 30_000 }))
     t.equal(
@@ -55,11 +61,11 @@ t.test(
       'capped at the absolute expiry',
     )
     t.equal(
-      Number(await client.pexpiretime(`${prefix}sub:{alice}`)),
+      Number(await client.pexpiretime(sub)),
       now + 3_600_000,
       'an index lives as long as its longest-lived member',
     )
-    t.same(await store.get('k9', now), session('k9', now, { absoluteExpiresAt: now + 30_000 }))
+    t.same(await store.get(ref('k9'), now), session('k9', now, { absoluteExpiresAt: now + 30_000 }))
   },
 )
 
@@ -69,22 +75,22 @@ t.test('a touch never rewrites tokens: a stale reader cannot put back rotated to
   t.teardown(close)
   let now = Date.now()
   await store.create(session('k2', now))
-  const before = (await store.get('k2', now))!
+  const before = (await store.get(ref('k2'), now))!
   const rotated = { accessToken: 'A2', accessTokenExpiresAt: now + 60_000, refreshToken: 'R2' }
-  t.equal(await store.updateTokens('k2', before.version, rotated), 'updated')
+  t.equal(await store.updateTokens(ref('k2'), before.version, rotated), 'updated')
   // A request that read `before` slides the idle expiry late: the tokens stay.
   now += 30_000
-  const touched = (await store.get('k2', now))!
+  const touched = (await store.get(ref('k2'), now))!
   t.equal(touched.tokens.refreshToken, 'R2')
   t.equal(touched.version, 1)
   t.equal(touched.idleExpiresAt, now + 60_000, 'the idle expiry slid')
   t.equal(Number(await client.pexpiretime(`${prefix}s:{k2}`)), now + 60_000, 'and the TTL with it')
   t.equal(
-    await store.updateTokens('k2', before.version, before.tokens),
+    await store.updateTokens(ref('k2'), before.version, before.tokens),
     'stale',
     'the old snapshot cannot write',
   )
-  t.equal(JSON.parse((await client.hget(`${prefix}s:{k2}`, 'tokens'))!).refreshToken, 'R2')
+  t.equal(openTokens('k2', await client.hget(`${prefix}s:{k2}`, 'tokens')).refreshToken, 'R2')
   t.equal(await client.hget(`${prefix}s:{k2}`, 'v'), '1')
 })
 
@@ -96,17 +102,18 @@ t.test('the touch is throttled: reads within touchEveryMs write nothing', async 
   const store = new RedisSessionStore({
     client,
     keyPrefix: prefix,
+    secrets: SECRETS,
     idleTimeoutMs: 60_000,
     touchEveryMs: 5_000,
   })
   const now = Date.now()
   await store.create(session('k4', now))
-  t.equal((await store.get('k4', now + 4_999))!.idleExpiresAt, now + 60_000, 'not yet')
+  t.equal((await store.get(ref('k4'), now + 4_999))!.idleExpiresAt, now + 60_000, 'not yet')
   t.equal(await client.hget(`${prefix}s:{k4}`, 'idle'), String(now + 60_000))
-  t.equal((await store.get('k4', now + 5_000))!.idleExpiresAt, now + 65_000, 'slid once enough elapsed')
-  t.equal((await store.get('k4', now + 6_000))!.idleExpiresAt, now + 65_000, 'and not again right after')
+  t.equal((await store.get(ref('k4'), now + 5_000))!.idleExpiresAt, now + 65_000, 'slid once enough elapsed')
+  t.equal((await store.get(ref('k4'), now + 6_000))!.idleExpiresAt, now + 65_000, 'and not again right after')
   t.equal(
-    (await store.get('k4', now + 3_599_000))?.idleExpiresAt,
+    (await store.get(ref('k4'), now + 3_599_000))?.idleExpiresAt,
     undefined,
     'idle-expired by the caller clock',
   )
@@ -133,13 +140,13 @@ t.test('the hot read is one plain HMGET: no script runs until the idle expiry is
   await store.create(session('k7', now))
   await settled('created')
 
-  t.ok(await store.get('k7', now + 1_000))
+  t.ok(await store.get(ref('k7'), now + 1_000))
   t.same(
     (await settled('read')).map((args) => args[0]!.toLowerCase()),
     ['hmget'],
     'a read inside the throttle sends only HMGET',
   )
-  t.equal((await store.get('k7', now + 6_000))!.idleExpiresAt, now + 66_000)
+  t.equal((await store.get(ref('k7'), now + 6_000))!.idleExpiresAt, now + 66_000)
   const touch = (await settled('touched')).map((args) => args[0]!.toLowerCase())
   t.equal(touch[0], 'hmget')
   t.match(touch[1], /^eval/, 'then the touch script slides the idle expiry')
@@ -151,10 +158,10 @@ t.test('never slides past the absolute expiry', async (t) => {
   t.teardown(close)
   const now = Date.now()
   await store.create(session('k5', now, { absoluteExpiresAt: now + 80_000 }))
-  const got = (await store.get('k5', now + 50_000))!
+  const got = (await store.get(ref('k5'), now + 50_000))!
   t.equal(got.idleExpiresAt, now + 80_000)
   t.equal(Number(await client.pexpiretime(`${prefix}s:{k5}`)), now + 80_000)
-  t.equal(await store.get('k5', now + 80_000), undefined)
+  t.equal(await store.get(ref('k5'), now + 80_000), undefined)
 })
 
 t.test('concurrent compare-and-set: exactly one writer of a version wins', async (t) => {
@@ -165,7 +172,7 @@ t.test('concurrent compare-and-set: exactly one writer of a version wins', async
   await store.create(session('k6', now))
   const results = await Promise.all(
     Array.from({ length: 200 }, (_, i) =>
-      store.updateTokens('k6', 0, {
+      store.updateTokens(ref('k6'), 0, {
         accessToken: `A${i}`,
         accessTokenExpiresAt: now + 1,
         refreshToken: `R${i}`,
@@ -175,7 +182,7 @@ t.test('concurrent compare-and-set: exactly one writer of a version wins', async
   t.equal(results.filter((r) => r === 'updated').length, 1)
   t.equal(results.filter((r) => r === 'stale').length, 199)
   const winner = results.indexOf('updated')
-  const stored = (await store.get('k6', now))!
+  const stored = (await store.get(ref('k6'), now))!
   t.equal(stored.version, 1)
   t.equal(stored.tokens.refreshToken, `R${winner}`, 'the stored tokens are the winner’s')
 })
@@ -196,13 +203,13 @@ t.test('after real expiry the session keys and the indexes are clean', async (t)
   t.same(await store.idsBySub('alice'), [])
   t.same(await store.idsBySid('sx'), [])
   t.equal(
-    await client.exists(`${prefix}sub:{alice}`),
+    await client.exists(`${prefix}${indexName('sub', 'alice')}`),
     0,
     'listing pruned the dead member, and the empty key went',
   )
-  t.equal(await client.exists(`${prefix}sid:{sx}`), 0)
+  t.equal(await client.exists(`${prefix}${indexName('sid', 'sx')}`), 0)
   // An index nobody reads expires by itself at its last member's absolute expiry.
-  await pollUntil(async () => (await client.exists(`${prefix}sub:{bob}`)) === 0, 5_000)
+  await pollUntil(async () => (await client.exists(`${prefix}${indexName('sub', 'bob')}`)) === 0, 5_000)
   t.same(await client.keys(`${prefix}*`), [])
 })
 
@@ -218,7 +225,7 @@ t.test('delete removes the session and its index entries, keeping other sessions
   await store.delete('d1')
   await store.delete('never-existed')
   t.same(await store.idsBySub('alice'), ['d2'])
-  t.same(await client.zrange(`${prefix}sid:{shared}`, '0', '-1'), ['d2'])
+  t.same(await client.zrange(`${prefix}${indexName('sid', 'shared')}`, '0', '-1'), ['d2'])
 })
 
 t.test(
@@ -235,10 +242,10 @@ t.test(
     await redis.kill()
     const started = Date.now()
     const failures = await Promise.allSettled([
-      store.get('k3', now),
+      store.get(ref('k3'), now),
       store.ping(),
       store.create(session('k7', now)),
-      store.updateTokens('k3', 0, next),
+      store.updateTokens(ref('k3'), 0, next),
       store.delete('k3'),
       store.idsBySub('alice'),
     ])
@@ -258,17 +265,17 @@ t.test(
         () => false,
       ),
     )
-    const back = await store.get('k3', now)
+    const back = await store.get(ref('k3'), now)
     t.equal(back?.sub, 'alice', 'the session written before the outage is still valid')
     t.equal(
-      await store.updateTokens('k3', 0, next),
+      await store.updateTokens(ref('k3'), 0, next),
       'updated',
       'and writable (scripts reloaded after NOSCRIPT)',
     )
 
     redis.freeze()
     const frozen = Date.now()
-    await t.rejects(store.get('k3', now), StoreUnavailableError)
+    await t.rejects(store.get(ref('k3'), now), StoreUnavailableError)
     t.ok(Date.now() - frozen < 1_500, `hung: fails within the command timeout (${Date.now() - frozen} ms)`)
     redis.resume()
     await pollUntil(() =>
@@ -277,6 +284,26 @@ t.test(
         () => false,
       ),
     )
-    t.equal((await store.get('k3', now))?.version, 1)
+    t.equal((await store.get(ref('k3'), now))?.version, 1)
   },
 )
+
+t.test('indexes survive a secret rotation: found under every secret, written under the first', async (t) => {
+  const prefix = `${redis.prefix}rotate:`
+  const client = createRedisClient(redis.url)
+  await whenReady(client)
+  t.teardown(() => closeRedisClient(client))
+  const NEW = 'a-rotated-in-session-secret-of-32-characters'
+  const store = (secrets: readonly string[]) =>
+    new RedisSessionStore({ client, keyPrefix: prefix, secrets, idleTimeoutMs: 60_000 })
+  const now = Date.now()
+  await store(SECRETS).create(session('r1', now, { sid: 'idp-1' }))
+  const rotated = store([NEW, ...SECRETS])
+  await rotated.create(session('r2', now, { sid: 'idp-1' }))
+  t.same((await rotated.idsBySub('alice')).sort(), ['r1', 'r2'], 'by sub, under both secrets')
+  t.same((await rotated.idsBySid('idp-1')).sort(), ['r1', 'r2'], 'by sid, under both secrets')
+  t.same(await store(SECRETS).idsBySub('alice'), ['r1'], 'the old secret alone finds what it wrote')
+  await rotated.delete('r1')
+  await rotated.delete('r2')
+  t.same(await client.keys(`${prefix}*`), [], 'each delete left the index it was written under')
+})

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { sessionRefOf } from '../helpers/app.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
@@ -24,8 +25,8 @@ async function setup(t: Test, refreshExpiresIn: boolean) {
   }
   const record = async () => {
     const store = stack.gateway.app.gatehouse.stores.sessions
-    const [id] = await store.idsBySub('alice')
-    return id === undefined ? undefined : store.get(id, clock.now())
+    const cookie = jar.get(base, 'gatehouse')
+    return cookie === undefined ? undefined : store.get(sessionRefOf(stack.gateway.app, cookie), clock.now())
   }
   return { stack, clock, base, jar, user, record }
 }

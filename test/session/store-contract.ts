@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import type { SessionData, SessionStore } from '../../src/session/types.js'
-import { session } from './fixtures.js'
+import { keyFor, ref, session } from './fixtures.js'
 
 /** What every SessionStore must do, run against the memory and the Redis store alike. */
 export function sessionStoreContract(
@@ -27,17 +27,17 @@ export function sessionStoreContract(
     const { store, close } = await open(1_000, () => base)
     t.teardown(close)
     await store.create(make('a', base))
-    const got = await store.get('a', base)
+    const got = await store.get(ref('a'), base)
     t.same(got, make('a', base))
     const next = { accessToken: 'A2', accessTokenExpiresAt: base + 120_000, refreshToken: 'R2' }
-    t.equal(await store.updateTokens('a', 0, next), 'updated')
-    t.equal(await store.updateTokens('a', 0, next), 'stale', 'the same version cannot write twice')
-    t.equal(await store.updateTokens('zz', 0, next), 'missing')
-    const updated = (await store.get('a', base))!
+    t.equal(await store.updateTokens(ref('a'), 0, next), 'updated')
+    t.equal(await store.updateTokens(ref('a'), 0, next), 'stale', 'the same version cannot write twice')
+    t.equal(await store.updateTokens(ref('zz'), 0, next), 'missing')
+    const updated = (await store.get(ref('a'), base))!
     t.equal(updated.version, 1)
     t.same(updated.tokens, next)
     await store.delete('a')
-    t.equal(await store.get('a', base), undefined)
+    t.equal(await store.get(ref('a'), base), undefined)
     t.same(await store.idsBySub('alice'), [])
     t.same(await store.idsBySid('sid-1'), [])
   })
@@ -51,15 +51,23 @@ export function sessionStoreContract(
     t.same((await store.idsBySub('bob')).sort(), ['abs', 'idle'])
 
     now += 900
-    t.ok(await store.get('abs', now), 'touched inside the idle window: slides')
+    t.ok(await store.get(ref('abs'), now), 'touched inside the idle window: slides')
     now += 500
-    t.equal(await store.get('idle', now), undefined, 'idle expiry: untouched for longer than idleTimeout')
-    t.ok(await store.get('abs', now), 'still alive: its idle expiry slid')
+    t.equal(
+      await store.get(ref('idle'), now),
+      undefined,
+      'idle expiry: untouched for longer than idleTimeout',
+    )
+    t.ok(await store.get(ref('abs'), now), 'still alive: its idle expiry slid')
     t.same(await store.idsBySub('bob'), ['abs'])
     t.same(await store.idsBySid('s-idle'), [], 'the sid index forgets expired sessions')
 
     now = base + 1_600
-    t.equal(await store.get('abs', now), undefined, 'absolute expiry holds however active the session is')
+    t.equal(
+      await store.get(ref('abs'), now),
+      undefined,
+      'absolute expiry holds however active the session is',
+    )
     t.same(await store.idsBySub('bob'), [])
     t.same(await store.idsBySid('s-abs'), [])
   })
@@ -77,11 +85,23 @@ export function sessionStoreContract(
     // watch does while a socket is silent: the session still ends on time.
     for (const step of [20_000, 20_000, 19_000]) {
       now += step
-      const seen = await store.get('watched', now, { touch: false })
+      const seen = await store.get(ref('watched'), now, { touch: false })
       t.equal(seen?.idleExpiresAt, base + 60_000, `at +${now - base} ms: alive, its idle expiry where it was`)
     }
     now = base + 60_000
-    t.equal(await store.get('watched', now, { touch: false }), undefined, 'gone at its idle expiry')
-    t.equal(await store.get('watched', now), undefined, 'for every reader')
+    t.equal(await store.get(ref('watched'), now, { touch: false }), undefined, 'gone at its idle expiry')
+    t.equal(await store.get(ref('watched'), now), undefined, 'for every reader')
+  })
+
+  t.test(`${name}: a key that is not the session's opens nothing, and changes nothing`, async (t) => {
+    const { store, close } = await open(1_000, () => base)
+    t.teardown(close)
+    await store.create(make('mine', base))
+    const unreadable = { code: 'GATEHOUSE_ERR_SESSION_UNREADABLE', statusCode: 401 }
+    await t.rejects(store.get({ id: 'mine', key: keyFor('theirs') }, base), unreadable)
+    // Twice: a local copy, where the store has one, must refuse it as well.
+    await t.rejects(store.get({ id: 'mine', key: keyFor('theirs') }, base), unreadable)
+    t.same(await store.get(ref('mine'), base), make('mine', base), 'the right key still opens it')
+    await t.rejects(store.get({ id: 'mine', key: keyFor('theirs') }, base), unreadable, 'also once read')
   })
 }

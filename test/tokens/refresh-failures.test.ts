@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import type { LockService } from '../../src/tokens/types.js'
+import { sessionRefOf } from '../helpers/app.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
@@ -50,8 +51,8 @@ for (const fault of ['503', 'reset', 'hang'] as const) {
 t.test('invalid_grant ends the session: 401 session_expired, cookie cleared', async (t) => {
   const { stack, clock, jar, url } = await loggedIn(t)
   const store = stack.gateway.app.gatehouse.stores.sessions
-  const [id] = await store.idsBySub('alice')
-  const session = await store.get(id!, clock.now())
+  const ref = sessionRefOf(stack.gateway.app, jar.get(stack.gateway.url, 'gatehouse')!)
+  const session = await store.get(ref, clock.now())
   // The grant dies at the IdP (an admin revoked it, or it expired there).
   await stack.gateway.app.gatehouse.oidc.revoke(session!.tokens.refreshToken!)
 
@@ -60,7 +61,7 @@ t.test('invalid_grant ends the session: 401 session_expired, cookie cleared', as
   t.equal(expired.status, 401)
   t.equal(expired.json().error, 'session_expired')
   t.match(expired.headers.getSetCookie().join('\n'), /gatehouse=;/, 'the cookie is cleared')
-  t.equal(await store.get(id!, clock.now()), undefined, 'the session is deleted')
+  t.equal(await store.get(ref, clock.now()), undefined, 'the session is deleted')
   t.equal((await apiCall(jar, url)).json().error, 'unauthenticated')
 })
 
@@ -105,8 +106,9 @@ t.test(
   async (t) => {
     const { stack, clock, jar, url } = await loggedIn(t)
     const { stores } = stack.gateway.app.gatehouse
-    const [id] = await stores.sessions.idsBySub('alice')
-    const before = await stores.sessions.get(id!, clock.now())
+    const ref = sessionRefOf(stack.gateway.app, jar.get(stack.gateway.url, 'gatehouse')!)
+    const { id } = ref
+    const before = await stores.sessions.get(ref, clock.now())
     clock.advance(61_000)
     // Another instance holds the session's refresh lock: its IdP call is in flight.
     const held = await stores.locks.tryAcquire(`refresh:${id}`, 10_000)
@@ -126,7 +128,7 @@ t.test(
       0,
       'the waiter did not redeem the refresh token the holder may have spent',
     )
-    const after = await stores.sessions.get(id!, clock.now())
+    const after = await stores.sessions.get(ref, clock.now())
     t.equal(after?.tokens.refreshToken, before?.tokens.refreshToken, 'the session is kept as it was')
 
     const retried = await apiCall(jar, url)

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { sessionLogId } from '../../src/tokens/refresh-log.js'
+import { sessionRefOf } from '../helpers/app.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
@@ -21,7 +22,8 @@ t.test('each refresh and each invalid_grant is logged at info with the short ses
   const url = `${stack.gateway.url}/api/orders`
   const { jar } = await login(stack.gateway.url)
   const store = stack.gateway.app.gatehouse.stores.sessions
-  const [id] = await store.idsBySub('alice')
+  const ref = sessionRefOf(stack.gateway.app, jar.get(stack.gateway.url, 'gatehouse')!)
+  const { id } = ref
   const refreshLines = () =>
     lines.map((l) => JSON.parse(l) as LogLine).filter((l) => l.msg.includes('refresh'))
 
@@ -30,19 +32,19 @@ t.test('each refresh and each invalid_grant is logged at info with the short ses
 
   clock.advance(61_000)
   t.equal((await apiCall(jar, url)).status, 200)
-  const refreshed = (await store.get(id!, clock.now()))!
-  t.match(refreshLines(), [{ level: 30, msg: 'access token refreshed', session: sessionLogId(id!) }])
+  const refreshed = (await store.get(ref, clock.now()))!
+  t.match(refreshLines(), [{ level: 30, msg: 'access token refreshed', session: sessionLogId(id) }])
 
   await stack.gateway.app.gatehouse.oidc.revoke(refreshed.tokens.refreshToken!)
   clock.advance(61_000)
   t.equal((await apiCall(jar, url)).status, 401)
   t.match(refreshLines(), [
     { msg: 'access token refreshed' },
-    { level: 30, msg: 'refresh token refused (invalid_grant): session ended', session: sessionLogId(id!) },
+    { level: 30, msg: 'refresh token refused (invalid_grant): session ended', session: sessionLogId(id) },
   ])
 
   const log = lines.join('')
-  for (const secret of [id!, refreshed.tokens.accessToken, refreshed.tokens.refreshToken!]) {
+  for (const secret of [id, refreshed.tokens.accessToken, refreshed.tokens.refreshToken!]) {
     t.notOk(log.includes(secret), `not logged: ${secret.slice(0, 4)}…`)
   }
 })

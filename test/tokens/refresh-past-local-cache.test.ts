@@ -54,6 +54,7 @@ t.test('a replica whose copy predates a refresh elsewhere uses the new tokens, n
       const sessions = new RedisSessionStore({
         client: stores.redis!,
         keyPrefix: config.session.keyPrefix,
+        secrets: config.session.secrets,
         idleTimeoutMs: config.session.idleTimeout,
         now: clock.now,
         cache: { url: tracking.url, maxEntries: 100, maxStalenessMs: 600_000 },

@@ -114,13 +114,13 @@ function lastWriteWinsTouch(inner: SessionStore): SessionStore {
   return {
     kind: inner.kind,
     create: (session) => inner.create(session),
-    async get(id, now) {
-      const session = await inner.get(id, now)
+    async get(ref, now) {
+      const session = await inner.get(ref, now)
       if (session) {
         setTimeout(() => {
-          inner.get(id, Date.now()).then(
+          inner.get(ref, Date.now()).then(
             (current) => {
-              if (current) void inner.updateTokens(id, current.version, session.tokens).catch(() => {})
+              if (current) void inner.updateTokens(ref, current.version, session.tokens).catch(() => {})
             },
             () => {},
           )
@@ -128,7 +128,7 @@ function lastWriteWinsTouch(inner: SessionStore): SessionStore {
       }
       return session
     },
-    updateTokens: (id, version, tokens) => inner.updateTokens(id, version, tokens),
+    updateTokens: (ref, version, tokens) => inner.updateTokens(ref, version, tokens),
     delete: (id) => inner.delete(id),
     idsBySub: (sub) => inner.idsBySub(sub),
     idsBySid: (sid) => inner.idsBySid(sid),

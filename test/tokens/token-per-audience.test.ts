@@ -97,6 +97,6 @@ t.test(
     const orders = audienceOf(routes[0]!)
     await t.rejects(tokens.accessToken(record, orders), { code: 'GATEHOUSE_ERR_RESOURCE_REFUSED' })
     t.equal(await tokens.accessToken(record), 'A1', 'the login token still serves')
-    t.ok(await store.get('s1', now), 'the session stays')
+    t.ok(await store.get(record, now), 'the session stays')
   },
 )
