@@ -40,6 +40,8 @@ export function pickedPorts(text: string): string[] {
     [/\.close\(\)[;\s]*return\s+[\w.]*port\b/i, 'a server closed to hand its port on'],
     [/\.listen\(\s*(\{[^}]*\bport:\s*)?[1-9]\d*\b/, 'a listen on a fixed port'],
     [/['"]--port['"],\s*['"][1-9]\d*['"]/, 'a child told a fixed port'],
+    // A gateway restarted on the port an earlier one released: the same race.
+    [/\bport:\s*[\w.]+\.config\.server\.port\b/, 'a listen on a port another server released'],
   ]
   for (const [pattern, what] of rules) {
     const match = pattern.exec(text)
@@ -85,6 +87,12 @@ t.test('the rules catch the helper that caused the flake, and what it was used f
   t.ok(pickedPorts("const port = await freePort()\nawait app.listen({ host: '127.0.0.1', port })").length)
   t.ok(pickedPorts("await app.listen({ host: '127.0.0.1', port: 3000 })").length, 'a fixed port')
   t.ok(pickedPorts("spawn('redis-server', ['--port', '6380'])").length, 'a child on a fixed port')
+  t.ok(
+    pickedPorts(
+      "await first.gateway.close()\nawait app.listen({ host: '127.0.0.1', port: first.config.server.port })",
+    ).length,
+    'a restart on the released port',
+  )
   t.same(pickedPorts("await app.listen({ host: '127.0.0.1', port: 0 })"), [], 'port 0 is fine')
   t.same(pickedPorts('await onFreePort(async (port) => start(port))'), [], 'so is the retrying start')
 })
