@@ -136,10 +136,14 @@ t.test(
     await shot('client-call')
 
     // The demo's headline: fifty calls on a token due for refresh, one refresh.
+    // Until then its result labels stay hidden: a `display` rule must not undo `hidden`.
+    t.equal(await page.locator('#burst').isVisible(), false, 'no empty burst labels before the burst')
+    t.equal(await page.locator('#burst dt').first().isVisible(), false)
     idp.resetStats()
     clock.advance(61_000)
     await page.click('#fire')
     await page.locator('#burst[data-done="true"]').waitFor()
+    t.equal(await page.locator('#burst').isVisible(), true, 'and shown once it has run')
     t.equal(await page.textContent('#burst-answered'), '50 of 50, all 200')
     t.equal(await page.textContent('#burst-calls'), '50', 'the page shows the gateway counted 50 calls')
     t.equal(await page.textContent('#burst-refreshes'), '1', 'and 1 refresh')
