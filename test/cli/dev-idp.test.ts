@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { DEV_IDP_PORT, devIdp } from '../../src/cli/dev-idp.js'
 
@@ -176,4 +177,21 @@ t.test('without its development packages: one line saying what it is for and how
     /left-pad/,
     'anything else is not hidden',
   )
+})
+
+t.test('the README’s dev-idp command runs as written and prints what the README shows', async (t) => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const section = readme.slice(readme.indexOf('### Signing in through your own config'))
+  const command = /```sh\n(npm run dev-idp -- .*)\n```/.exec(section)?.[1]
+  t.ok(command, 'the section has the command')
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+  t.equal(pkg.scripts['dev-idp'], 'tsx src/cli/index.ts dev-idp', 'npm run dev-idp is the CLI command')
+  const r = await run(command!.split(' ').slice(4), { OIDC_CLIENT_SECRET: '' })
+  t.equal(r.code, 0, r.err)
+  const shown = /```text\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
+  const lines = shown.split('\n').filter((line) => line && line !== '…' && !line.endsWith('=…'))
+  t.ok(lines.length >= 8, `${lines.length} lines shown`)
+  const issuerAs = (text: string) => text.replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT')
+  for (const line of lines) t.ok(issuerAs(r.out).split('\n').includes(issuerAs(line)), line)
+  t.match(shown, /^export OIDC_CLIENT_SECRET=…$/m)
 })
