@@ -80,7 +80,7 @@ async function redisStore(url: string, prefix: string, tokenLength: number, audi
   for (let i = 0; i < samples; i++) {
     const s = session(i, now, tokenLength, audiences)
     await store.create(s)
-    total += Number(await probe.memory('USAGE', `${prefix}${tokenLength}:${audiences}:s:${s.id}`))
+    total += Number(await probe.memory('USAGE', `${prefix}${tokenLength}:${audiences}:s:{${s.id}}`))
   }
   await probe.quit()
   await store.close()
