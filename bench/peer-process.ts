@@ -148,7 +148,15 @@ if (!build) {
   console.error(`unknown peer ${kind}; one of ${Object.keys(peers).join(', ')}`)
   process.exit(2)
 }
-const running = await build(arg ?? '')
+const running = await build(arg ?? '').catch((err: NodeJS.ErrnoException) => {
+  // The orchestrator starts a gateway again on another port when its port
+  // was taken, so it must learn the code, not only that the process died.
+  // Exit once the message is out: an IPC send is asynchronous.
+  const exit = () => process.exit(1)
+  if (process.send) process.send({ failed: err.message, code: err.code }, exit)
+  else exit()
+  return new Promise<never>(() => {})
+})
 process.on('message', async (message: { stop?: boolean }) => {
   if (!message.stop) return
   await running.stop()

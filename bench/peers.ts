@@ -35,7 +35,15 @@ export function spawnPeer(args: readonly string[], options: SpawnOptions = {}): 
       reject(new Error(`peer ${args[0]} exited with ${code} before it was ready`))
     child.once('exit', early)
     child.once('error', reject)
-    child.once('message', (message: { ready?: string; metrics?: string }) => {
+    child.once('message', (message: { ready?: string; metrics?: string; failed?: string; code?: string }) => {
+      if (message.failed !== undefined) {
+        child.off('exit', early)
+        return reject(
+          Object.assign(new Error(`peer ${args[0]} could not start: ${message.failed}`), {
+            code: message.code,
+          }),
+        )
+      }
       if (!message.ready) return reject(new Error(`peer ${args[0]} said ${JSON.stringify(message)}`))
       child.off('exit', early)
       resolve(handle(child, message.ready, message.metrics))

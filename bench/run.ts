@@ -21,9 +21,9 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { startDevIdp } from '../dev/idp.js'
+import { type DevIdp, startDevIdp } from '../dev/idp.js'
 import { login } from '../test/helpers/login.js'
-import { freePort } from '../test/helpers/ports.js'
+import { onFreePorts } from '../test/helpers/ports.js'
 import { startRedis } from '../test/helpers/redis.js'
 import { startRedisCluster } from '../test/helpers/redis-topology.js'
 import { defaultTool, type LoadResult, type LoadTool, runLoad } from './load.js'
@@ -100,25 +100,12 @@ async function main(): Promise<BenchReport> {
   stops.push(() => redis.stop())
   const cluster = await startRedisCluster()
   stops.push(() => cluster.stop())
-  const ports = { memory: await freePort(), redis: await freePort(), cluster: await freePort() }
-  const idp = await startDevIdp({
-    accessTokenTtl: ACCESS_TOKEN_TTL,
-    clients: [
-      {
-        clientId: 'gatehouse-bench',
-        clientSecret: CLIENT_SECRET,
-        redirectUris: Object.values(ports).map((port) => `http://127.0.0.1:${port}/auth/callback`),
-      },
-    ],
-  })
-  stops.push(() => idp.close())
-
   const upstream = await started(spawnPeer(['upstream']))
-  const gatehouse = (port: number, store: string) =>
+  const gatehouse = (issuer: string, port: number, store: string) =>
     spawnPeer(['gatehouse', join(root, 'bench', 'gatehouse.yaml')], {
       env: {
         GATEHOUSE_PORT: String(port),
-        BENCH_ISSUER: idp.issuer,
+        BENCH_ISSUER: issuer,
         BENCH_CLIENT_SECRET: CLIENT_SECRET,
         BENCH_SESSION_SECRET: randomBytes(32).toString('base64url'),
         BENCH_STORE: store,
@@ -132,21 +119,56 @@ async function main(): Promise<BenchReport> {
     })
 
   /**
+   * A dev IdP and the three Gatehouse peers. The IdP must know each one's
+   * redirect URI, so their ports are chosen first; should another process
+   * take one before its peer listens, onFreePorts starts them all again on
+   * fresh ports.
+   */
+  const gateways = () =>
+    onFreePorts(3, async (ports) => {
+      const idp = await startDevIdp({
+        accessTokenTtl: ACCESS_TOKEN_TTL,
+        clients: [
+          {
+            clientId: 'gatehouse-bench',
+            clientSecret: CLIENT_SECRET,
+            redirectUris: ports.map((port) => `http://127.0.0.1:${port}/auth/callback`),
+          },
+        ],
+      })
+      const launched: PeerProcess[] = []
+      try {
+        for (const [i, store] of ['memory', redis.url, cluster.url].entries())
+          launched.push(await gatehouse(idp.issuer, ports[i]!, store))
+      } catch (err) {
+        for (const peer of launched) await peer.stop()
+        await idp.close()
+        throw err
+      }
+      stops.push(() => idp.close(), ...launched.map((peer) => () => peer.stop()))
+      const [memory, redisPeer, clusterPeer] = launched as [PeerProcess, PeerProcess, PeerProcess]
+      return { idp, memory, redis: redisPeer, cluster: clusterPeer }
+    })
+
+  /**
    * Every peer but the upstream, freshly started and signed in. Two starts of
    * the same code differ by up to a third in CPU per request on a shared VM
    * (JIT and heap layout), so each round gets processes of its own and the
    * medians average over starts instead of trusting one.
    */
   async function launch(): Promise<Fleet> {
+    const fastifyProxy = await started(spawnPeer(['fastify-proxy', upstream.url]))
+    const expressBff = await started(spawnPeer(['express-bff', upstream.url]))
+    const { idp, ...gatehouses } = await gateways()
     const peers: Record<PeerName, PeerProcess> = {
       'direct upstream': upstream,
-      'fastify-http-proxy': await started(spawnPeer(['fastify-proxy', upstream.url])),
-      'express-bff': await started(spawnPeer(['express-bff', upstream.url])),
-      'gatehouse-memory': await started(gatehouse(ports.memory, 'memory')),
-      'gatehouse-redis': await started(gatehouse(ports.redis, redis.url)),
+      'fastify-http-proxy': fastifyProxy,
+      'express-bff': expressBff,
+      'gatehouse-memory': gatehouses.memory,
+      'gatehouse-redis': gatehouses.redis,
       // A 3-master Redis Cluster: no local session cache there, so every
       // request reads the session from its node.
-      'gatehouse-redis-cluster': await started(gatehouse(ports.cluster, cluster.url)),
+      'gatehouse-redis-cluster': gatehouses.cluster,
     }
     // Every peer gets the same request: a SPA's API call with its cookie and
     // anti-forgery header; the peers that do not need them ignore them.
@@ -166,12 +188,14 @@ async function main(): Promise<BenchReport> {
       },
     }
     return {
+      idp,
       peers,
       headers,
       memoryLogin,
       async stop() {
         for (const [name, peer] of Object.entries(peers).reverse())
           if (name !== 'direct upstream') await peer.stop()
+        await idp.close()
       },
     }
   }
@@ -214,7 +238,7 @@ async function main(): Promise<BenchReport> {
     ['redis', fleet.peers['gatehouse-redis']],
   ] as const) {
     storms[name] = await refreshStorm({
-      idp,
+      idp: fleet.idp,
       gateway: peer,
       cookie: (await gatehouseCookie(peer.url)).cookie,
       path: '/api/storm',
@@ -268,8 +292,9 @@ async function main(): Promise<BenchReport> {
   }
 }
 
-/** One round's peer processes: everything but the upstream, which is shared. */
+/** One round's peer processes, everything but the upstream, which is shared, and the gateways' IdP. */
 interface Fleet {
+  readonly idp: DevIdp
   readonly peers: Record<PeerName, PeerProcess>
   readonly headers: Record<PeerName, Record<string, string>>
   readonly memoryLogin: { cookie: string; setCookieBytes: number }

@@ -24,7 +24,7 @@ import type { FastifyInstance } from 'fastify'
 import { startDevIdp } from '../dev/idp.js'
 import type { GatehouseConfig } from '../src/config/types.js'
 import { login } from '../test/helpers/login.js'
-import { freePort } from '../test/helpers/ports.js'
+import { onFreePort } from '../test/helpers/ports.js'
 import { startRedis } from '../test/helpers/redis.js'
 import { spawnPeer } from './peers.js'
 import { median } from './report.js'
@@ -71,38 +71,45 @@ async function main(): Promise<void> {
   stops.push(() => redis.stop())
   const upstream = await spawnPeer(['upstream'])
   stops.push(() => upstream.stop())
-  const ports = { here: await freePort(), there: await freePort() }
-  const idp = await startDevIdp({
-    accessTokenTtl: 3_600,
-    clients: [
-      {
-        clientId: 'gatehouse-test',
-        clientSecret: 'test-client-secret-that-is-long-enough',
-        redirectUris: Object.values(ports).map((port) => `http://127.0.0.1:${port}/auth/callback`),
-      },
-    ],
-  })
-  stops.push(() => idp.close())
-
-  const start = async (tree: string, side: 'here' | 'there') => {
-    const { buildGateway, testConfig } = await load(tree)
-    const config = testConfig({
-      port: ports[side],
-      issuer: idp.issuer,
-      ...(args.store === 'memory' ? {} : { store: redis.url, keyPrefix: `${redis.prefix}${side}:` }),
-      localCache: Number(args['local-cache']),
-      routes: [{ path: '/api', upstream: upstream.url, timeout: 5_000 }],
+  // Each side's IdP must know its redirect URI before the side listens:
+  // onFreePort starts the side again on a fresh port should another process
+  // take it first.
+  const start = (tree: string, side: 'here' | 'there') =>
+    onFreePort(async (port) => {
+      const idp = await startDevIdp({
+        accessTokenTtl: 3_600,
+        clients: [
+          {
+            clientId: 'gatehouse-test',
+            clientSecret: 'test-client-secret-that-is-long-enough',
+            redirectUris: [`http://127.0.0.1:${port}/auth/callback`],
+          },
+        ],
+      })
+      const { buildGateway, testConfig } = await load(tree)
+      const config = testConfig({
+        port,
+        issuer: idp.issuer,
+        ...(args.store === 'memory' ? {} : { store: redis.url, keyPrefix: `${redis.prefix}${side}:` }),
+        localCache: Number(args['local-cache']),
+        routes: [{ path: '/api', upstream: upstream.url, timeout: 5_000 }],
+      })
+      const app = await buildGateway(config)
+      try {
+        await app.listen({ host: '127.0.0.1', port })
+      } catch (err) {
+        await Promise.all([app.close(), idp.close()])
+        throw err
+      }
+      stops.push(() => idp.close())
+      await (
+        app as FastifyInstance & { gatehouse: { whenDiscovered(): Promise<void> } }
+      ).gatehouse.whenDiscovered()
+      stops.push(() => app.close())
+      const url = `http://127.0.0.1:${port}`
+      const { jar } = await login(url, { user: `bench-${randomBytes(4).toString('hex')}` })
+      return { app, cookie: `gatehouse=${jar.get(url, 'gatehouse')!}` }
     })
-    const app = await buildGateway(config)
-    await app.listen({ host: '127.0.0.1', port: ports[side] })
-    await (
-      app as FastifyInstance & { gatehouse: { whenDiscovered(): Promise<void> } }
-    ).gatehouse.whenDiscovered()
-    stops.push(() => app.close())
-    const url = `http://127.0.0.1:${ports[side]}`
-    const { jar } = await login(url, { user: `bench-${randomBytes(4).toString('hex')}` })
-    return { app, cookie: `gatehouse=${jar.get(url, 'gatehouse')!}` }
-  }
   const sides = { here: await start(root, 'here'), there: await start(other, 'there') }
 
   const N = 1_000

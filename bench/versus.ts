@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startDevIdp } from '../dev/idp.js'
 import { login } from '../test/helpers/login.js'
-import { freePort } from '../test/helpers/ports.js'
+import { onFreePorts } from '../test/helpers/ports.js'
 import { startRedis } from '../test/helpers/redis.js'
 import { defaultTool, type LoadResult, runLoad } from './load.js'
 import { type PeerProcess, spawnPeer } from './peers.js'
@@ -68,29 +68,17 @@ try {
 async function main(): Promise<void> {
   const redis = await startRedis()
   stops.push(() => redis.stop())
-  const ports = { here: await freePort(), there: await freePort() }
   const clientSecret = randomBytes(24).toString('base64url')
-  const idp = await startDevIdp({
-    accessTokenTtl: 900,
-    clients: [
-      {
-        clientId: 'gatehouse-bench',
-        clientSecret,
-        redirectUris: Object.values(ports).map((port) => `http://127.0.0.1:${port}/auth/callback`),
-      },
-    ],
-  })
-  stops.push(() => idp.close())
   const upstream = await spawnPeer(['upstream'])
   stops.push(() => upstream.stop())
   const store = args.store === 'memory' ? 'memory' : redis.url
 
-  const gatehouse = (tree: string, port: number, name: string) =>
+  const gatehouse = (tree: string, port: number, name: string, issuer: string) =>
     spawnPeer(['gatehouse', join(tree, 'bench', 'gatehouse.yaml')], {
       script: join(tree, 'bench', 'peer-process.ts'),
       env: {
         GATEHOUSE_PORT: String(port),
-        BENCH_ISSUER: idp.issuer,
+        BENCH_ISSUER: issuer,
         BENCH_CLIENT_SECRET: clientSecret,
         BENCH_SESSION_SECRET: randomBytes(32).toString('base64url'),
         BENCH_STORE: store,
@@ -117,10 +105,30 @@ async function main(): Promise<void> {
   const results = { here: [] as Measured[], there: [] as Measured[] }
   const cookies = { here: '', there: '' }
   for (let round = 0; round < settings.rounds; round++) {
-    const peers = {
-      here: await gatehouse(root, ports.here, 'here'),
-      there: await gatehouse(other, ports.there, 'there'),
-    }
+    // Both peers' redirect URIs must be known to the IdP before they listen:
+    // onFreePorts starts the round again on fresh ports should another
+    // process take one first.
+    const { idp, peers } = await onFreePorts(2, async ([here, there]) => {
+      const idp = await startDevIdp({
+        accessTokenTtl: 900,
+        clients: [
+          {
+            clientId: 'gatehouse-bench',
+            clientSecret,
+            redirectUris: [here, there].map((port) => `http://127.0.0.1:${port}/auth/callback`),
+          },
+        ],
+      })
+      const started: PeerProcess[] = []
+      try {
+        started.push(await gatehouse(root, here!, 'here', idp.issuer))
+        started.push(await gatehouse(other, there!, 'there', idp.issuer))
+        return { idp, peers: { here: started[0]!, there: started[1]! } }
+      } catch (err) {
+        await Promise.all([...started.map((peer) => peer.stop()), idp.close()])
+        throw err
+      }
+    })
     cookies.here = await cookieOf(peers.here)
     cookies.there = await cookieOf(peers.there)
     const sides = ['here', 'there'] as const
@@ -137,6 +145,7 @@ async function main(): Promise<void> {
     }
     await peers.here.stop()
     await peers.there.stop()
+    await idp.close()
   }
   const summary = (rounds: Measured[]) => ({
     requestsPerSecond: Math.round(median(rounds.map((r) => r.requestsPerSecond))),

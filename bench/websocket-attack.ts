@@ -25,7 +25,7 @@ import { constants, deflateRawSync } from 'node:zlib'
 import { WebSocket, WebSocketServer } from 'ws'
 import { startDevIdp } from '../dev/idp.js'
 import { login } from '../test/helpers/login.js'
-import { freePort } from '../test/helpers/ports.js'
+import { onFreePort } from '../test/helpers/ports.js'
 import { spawnPeer } from './peers.js'
 
 const MiB = 1024 * 1024
@@ -69,28 +69,21 @@ async function main(): Promise<AttackResult[]> {
   stops.push(upstream.close)
   const deflating = await deflatingUpstream()
   stops.push(deflating.close)
-  const port = await freePort()
-  const gatewayUrl = `http://127.0.0.1:${port}`
   const clientSecret = randomBytes(24).toString('base64url')
-  const idp = await startDevIdp({
-    accessTokenTtl: 3_600,
-    clients: [{ clientId: 'gatehouse-bench', clientSecret, redirectUris: [`${gatewayUrl}/auth/callback`] }],
-  })
-  stops.push(() => idp.close())
+  const sessionSecret = randomBytes(32).toString('base64url')
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ws-attack-'))
   stops.push(async () => rmSync(dir, { recursive: true, force: true }))
   // --unbounded: ws's own defaults, as the gateway had them (100 MiB, deflate offered upstream).
   const bounds = args.unbounded ? '{ maxMessage: 100mb, compression: true }' : 'true'
   const file = join(dir, 'gatehouse.yaml')
-  writeFileSync(
-    file,
-    `server: { host: 127.0.0.1, port: ${port}, publicUrl: ${gatewayUrl} }
+  const configFor = (port: number, issuer: string) =>
+    `server: { host: 127.0.0.1, port: ${port}, publicUrl: http://127.0.0.1:${port} }
 oidc:
-  issuer: ${idp.issuer}
+  issuer: ${issuer}
   clientId: gatehouse-bench
   clientSecret: ${clientSecret}
   authorizationParams: { prompt: consent }
-session: { secret: ${randomBytes(32).toString('base64url')} }
+session: { secret: ${sessionSecret} }
 logging: { level: warn }
 metrics: { port: 0 }
 routes:
@@ -98,15 +91,35 @@ routes:
   - { path: /public, upstream: ${upstream.url}, token: none, csrf: false, websocket: ${bounds} }
   - { path: /zeros, upstream: ${deflating.url}, token: none, csrf: false, websocket: ${bounds} }
   - { path: /deflate, upstream: ${deflating.url}, token: none, csrf: false, websocket: ${args.unbounded ? bounds : '{ compression: true }'} }
-`,
-  )
+`
 
   /**
    * A gateway of its own for each attack, signed in and warmed up (one
-   * socket through it), so no attack inherits another's heap.
+   * socket through it), so no attack inherits another's heap. The IdP must
+   * know its redirect URI before it listens, so each gets an IdP of its own
+   * on a port onFreePort picks again should another process take it first.
    */
   async function fresh() {
-    const gateway = await spawnPeer(['gatehouse', file])
+    const { idp, gateway } = await onFreePort(async (port) => {
+      const idp = await startDevIdp({
+        accessTokenTtl: 3_600,
+        clients: [
+          {
+            clientId: 'gatehouse-bench',
+            clientSecret,
+            redirectUris: [`http://127.0.0.1:${port}/auth/callback`],
+          },
+        ],
+      })
+      writeFileSync(file, configFor(port, idp.issuer))
+      try {
+        return { idp, gateway: await spawnPeer(['gatehouse', file]) }
+      } catch (err) {
+        await idp.close()
+        throw err
+      }
+    })
+    stops.push(() => idp.close())
     const { jar } = await login(gateway.url)
     const host = new URL(gateway.url)
     const warm = await openWs(`ws://${host.host}/public/echo`)

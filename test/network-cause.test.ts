@@ -3,7 +3,7 @@ import { type AddressInfo, createServer as createTcpServer } from 'node:net'
 import t from 'tap'
 import { Agent, fetch } from 'undici'
 import { isTimeout, networkCause } from '../src/network-cause.js'
-import { freePort } from './helpers/ports.js'
+import { REFUSED_PORT } from './helpers/ports.js'
 
 const budgets = {
   total: { ms: 300, name: 'oidc.timeout' },
@@ -24,7 +24,7 @@ async function failure(url: string, signal?: AbortSignal): Promise<unknown> {
 }
 
 t.test('a refused connection names the code, address and port, never only "fetch failed"', async (t) => {
-  const port = await freePort()
+  const port = REFUSED_PORT
   const err = await failure(`http://127.0.0.1:${port}/token`)
   t.equal((err as Error).message, 'fetch failed', 'what fetch itself says')
   t.equal(networkCause(err, budgets), `ECONNREFUSED 127.0.0.1:${port}`)

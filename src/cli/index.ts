@@ -1,12 +1,22 @@
 #!/usr/bin/env node
-import { main } from './main.js'
+// The version check is the one static import: on an unsupported Node the
+// rest of the CLI (fastify, undici, oauth4webapi) may fail as it loads, so
+// it is imported only once the check has passed.
+import { nodeRefusal } from './supported-node.js'
 
-process.exitCode = await main(process.argv.slice(2), {
-  stdout: (line) => process.stdout.write(`${line}\n`),
-  stderr: (line) => process.stderr.write(`${line}\n`),
-  env: process.env,
-  // Imported on demand: `check` must not load (or fail on) the server and its
-  // clients, and a broken import becomes a one-line error instead of a stack.
-  start: async (config) => (await import('../server/start.js')).start(config),
-})
-// After `start` the listening server keeps the process alive; exit code 0 does not end it.
+const refusal = nodeRefusal()
+if (refusal !== undefined) {
+  process.stderr.write(`${refusal}\n`)
+  process.exitCode = 1
+} else {
+  const { main } = await import('./main.js')
+  process.exitCode = await main(process.argv.slice(2), {
+    stdout: (line) => process.stdout.write(`${line}\n`),
+    stderr: (line) => process.stderr.write(`${line}\n`),
+    env: process.env,
+    // Imported on demand: `check` must not load (or fail on) the server and its
+    // clients, and a broken import becomes a one-line error instead of a stack.
+    start: async (config) => (await import('../server/start.js')).start(config),
+  })
+  // After `start` the listening server keeps the process alive; exit code 0 does not end it.
+}

@@ -20,6 +20,8 @@ Commands:
            With --online, also compare the config with what the IdP's
            discovery document advertises; exit 1 on a blocking mismatch.
   health   Probe /healthz on the configured port (the container's HEALTHCHECK).
+  dev-idp  Start a DEVELOPMENT-ONLY OpenID Provider with your client registered,
+           and print the oidc: block to paste (gatehouse dev-idp --help).
 
 Options:
   -c, --config FILE   Config file (default: $GATEHOUSE_CONFIG, else ./routes.yaml)
@@ -47,6 +49,11 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 }
 
 async function run(argv: readonly string[], io: CliIO): Promise<number> {
+  if (argv[0] === 'dev-idp') {
+    // Options of its own and no config file; loaded only when asked for.
+    const { devIdp } = await import('./dev-idp.js')
+    return devIdp(argv.slice(1), io)
+  }
   let parsed: ReturnType<typeof parse>
   try {
     parsed = parse(argv)

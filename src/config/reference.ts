@@ -31,11 +31,20 @@ function typeOf(node: Node): string {
   return node.type ?? 'value'
 }
 
-/** docs/configuration.md, rendered from the schema so the two cannot drift. */
-export function renderReference(): string {
+/**
+ * docs/configuration.md, rendered from the schema so the two cannot drift.
+ * Every key must explain itself: one without a description throws, so
+ * `npm run schema` (and the test that compares the docs) fail instead of
+ * shipping an empty "Meaning" cell.
+ */
+export function renderReference(schema: unknown = ConfigSchema): string {
   const rows: string[] = []
   const walk = (node: Node, path: string, required: boolean) => {
     const children = node.properties ?? node.items?.properties
+    if (path !== '' && !node.description?.trim())
+      throw new Error(
+        `src/config/schema.ts: ${path} has no description, so docs/configuration.md could not say what it means`,
+      )
     if (children && path !== '') {
       rows.push(
         `| \`${path}\` | ${node.type === 'array' ? 'list' : 'section'} | ${required ? 'required' : '—'} | ${node.description ?? ''} |`,
@@ -57,7 +66,7 @@ export function renderReference(): string {
     const mapping = switchMapping(node)
     for (const [key, child] of Object.entries(mapping?.properties ?? {})) walk(child, `${path}.${key}`, false)
   }
-  walk(JSON.parse(JSON.stringify(ConfigSchema)) as Node, '', true)
+  walk(JSON.parse(JSON.stringify(schema)) as Node, '', true)
   return `# Configuration reference
 
 Generated from the schema in \`src/config/schema.ts\` by \`npm run schema\`; a test keeps it in step.

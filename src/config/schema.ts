@@ -343,7 +343,11 @@ export const ConfigSchema = Type.Object(
           { ...strict, default: {}, description: 'Rate limit on login and callback, per client IP.' },
         ),
       },
-      { ...strict, default: {} },
+      {
+        ...strict,
+        default: {},
+        description: 'The login, callback, user and logout endpoints Gatehouse serves itself.',
+      },
     ),
     csrf: Type.Object(
       {
@@ -353,13 +357,22 @@ export const ConfigSchema = Type.Object(
           description: 'API routes require this header with the value 1.',
         }),
       },
-      { ...strict, default: {} },
+      {
+        ...strict,
+        default: {},
+        description:
+          'Anti-forgery: the header a same-origin SPA sends on API calls and a cross-site form cannot.',
+      },
     ),
     logging: Type.Object(
       {
         level: Type.Union(
           ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-          { default: 'info' },
+          {
+            default: 'info',
+            description:
+              'Least severe level logged (JSON lines on stdout); tokens, codes, cookies and secrets are redacted at every level.',
+          },
         ),
         accessLog: Type.Boolean({
           default: false,
@@ -367,7 +380,7 @@ export const ConfigSchema = Type.Object(
             'One info line per request (method, route, status, ms). Off by default: the ingress in front usually logs requests, and the line costs about 13 % of throughput (docs/performance.md).',
         }),
       },
-      { ...strict, default: {} },
+      { ...strict, default: {}, description: 'What Gatehouse logs, and how much.' },
     ),
     metrics: Type.Object(
       {

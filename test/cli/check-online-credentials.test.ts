@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { main } from '../../src/cli/main.js'
-import { freePort } from '../helpers/ports.js'
+import { REFUSED_PORT } from '../helpers/ports.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-credentials-'))
 const SECRET = 's3cret-for.the_probe'
@@ -140,7 +140,7 @@ t.test(
 )
 
 t.test('network failures name their cause: refused, timeout, TLS', async (t) => {
-  const closed = await freePort()
+  const closed = REFUSED_PORT
   const refused = await checkOnline(`http://127.0.0.1:${closed}`, `  clientSecret: ${SECRET}`)
   t.equal(refused.code, 1)
   t.equal(

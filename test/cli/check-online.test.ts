@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { main } from '../../src/cli/main.js'
-import { freePort } from '../helpers/ports.js'
+import { REFUSED_URL } from '../helpers/ports.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-online-'))
 let n = 0
@@ -166,7 +166,7 @@ t.test(
 )
 
 t.test('an unreachable issuer: one line, exit 1', async (t) => {
-  const r = await checkOnline(`http://127.0.0.1:${await freePort()}`)
+  const r = await checkOnline(REFUSED_URL)
   t.equal(r.code, 1)
   t.match(r.err, /^gatehouse: discovery of http:\/\/127\.0\.0\.1:\d+ failed: /)
   t.notMatch(r.err, /\n\s+at /, 'no stack trace')
@@ -174,7 +174,7 @@ t.test('an unreachable issuer: one line, exit 1', async (t) => {
 
 t.test('offline check stays offline: an unreachable issuer is fine without --online', async (t) => {
   const file = join(dir, 'offline.yaml')
-  const issuer = `http://127.0.0.1:${await freePort()}`
+  const issuer = REFUSED_URL
   writeFileSync(
     file,
     `server: { publicUrl: http://127.0.0.1:3000 }\noidc: { issuer: "${issuer}", clientId: g, clientSecret: s }\nsession: { secret: "${'s'.repeat(32)}" }\nroutes: []\n`,

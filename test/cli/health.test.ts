@@ -5,7 +5,7 @@ import t from 'tap'
 import { healthUrl } from '../../src/cli/health.js'
 import { main } from '../../src/cli/main.js'
 import { parseConfig } from '../../src/config/load.js'
-import { freePort } from '../helpers/ports.js'
+import { REFUSED_PORT } from '../helpers/ports.js'
 import { startStack } from '../helpers/stack.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-health-'))
@@ -48,7 +48,7 @@ t.test('health probes /healthz on the configured port, not a fixed one', async (
   const explicit = await health(configFile('explicit.yaml', '127.0.0.1', port))
   t.equal(explicit.code, 0)
 
-  const down = await freePort()
+  const down = REFUSED_PORT
   const refused = await health(configFile('down.yaml', '0.0.0.0', down))
   t.equal(refused.code, 1, 'nothing listening: unhealthy')
   t.match(refused.err, `gatehouse: unhealthy: http://127.0.0.1:${down}/healthz: ECONNREFUSED`)

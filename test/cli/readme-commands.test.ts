@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { SESSION_SECRET } from '../helpers/gateway.js'
-import { freePort } from '../helpers/ports.js'
+import { REFUSED_URL } from '../helpers/ports.js'
 import { pollUntil } from '../helpers/redis.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -61,12 +61,11 @@ t.test('the README check command validates routes.yaml: OK, exit 0', async (t) =
 })
 
 t.test('the README start command serves /healthz, and SIGTERM ends it', async (t) => {
-  const port = await freePort()
-  const nowhere = await freePort()
   const child = spawn('bash', ['-c', start!], {
     cwd: tree,
-    // No IdP: start must listen anyway and keep retrying discovery.
-    env: { ...env, PORT: String(port), OIDC_ISSUER: `http://127.0.0.1:${nowhere}` },
+    // No IdP: start must listen anyway and keep retrying discovery. Port 0
+    // for both listeners: the startup line says which port it got.
+    env: { ...env, PORT: '0', METRICS_PORT: '0', OIDC_ISSUER: REFUSED_URL },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
@@ -81,6 +80,8 @@ t.test('the README start command serves /healthz, and SIGTERM ends it', async (t
     if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL')
   })
   await pollUntil(async () => output.includes('gatehouse listening'), 30_000)
+  const port = /gatehouse listening on http:\/\/[^\s/]+:(\d+)/.exec(output)?.[1]
+  t.ok(port, 'the startup line names the port')
   const health = await fetch(`http://127.0.0.1:${port}/healthz`)
   t.equal(health.status, 200)
   process.kill(-child.pid!, 'SIGTERM')

@@ -28,3 +28,25 @@ t.test('docs/configuration.md is generated from the same schema (npm run schema)
     t.match(shipped, `\`${key}\``, key)
   }
 })
+
+t.test(
+  'every key of the reference says what it means; one without a description stops the render',
+  async (t) => {
+    const { renderReference } = await import('../../src/config/reference.js')
+    const shipped = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8')
+    const rows = shipped.split('\n').filter((line) => /^\| `/.test(line))
+    t.ok(rows.length > 50, `${rows.length} keys`)
+    for (const row of rows) t.notMatch(row, /\|\s*\|$/, row.split(' | ')[0]!)
+    const undescribed = {
+      type: 'object',
+      properties: {
+        logging: {
+          type: 'object',
+          description: 'Logs.',
+          properties: { level: { type: 'string', default: 'info' } },
+        },
+      },
+    }
+    t.throws(() => renderReference(undescribed), /logging\.level has no description/)
+  },
+)

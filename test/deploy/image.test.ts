@@ -19,7 +19,7 @@ import { DEFAULT_DRAIN_TIMEOUT_MS } from '../../src/server/start.js'
 import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { BUILD_SCRIPT, exportFilesystem, podman, ulimitsBelowHost } from '../helpers/podman.js'
-import { freePort } from '../helpers/ports.js'
+import { addressInUse, onFreePort } from '../helpers/ports.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
 import { onPath, type Ran, run } from '../helpers/run.js'
 
@@ -38,6 +38,17 @@ async function image(): Promise<string> {
   const built = await run('bash', [BUILD_SCRIPT], 1_400_000)
   if (built.code !== 0) throw new Error(`.ci/image exited ${built.code}:\n${built.stderr.slice(-4_000)}`)
   return built.stdout.trim().split('\n').at(-1)!
+}
+
+/** Whether `url` answers 200 within a second. */
+async function answers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(1_000) })
+    await response.body?.cancel()
+    return response.status === 200
+  } catch {
+    return false
+  }
 }
 
 function check(ran: Ran, what: string): string {
@@ -87,28 +98,40 @@ t.test('the image runs read-only as user 1000 and serves a sign-in', { skip }, a
   t.teardown(() => redis.stop())
   const upstream = await startEchoUpstream()
   t.teardown(() => upstream.close())
-  const port = await freePort()
-  const gateway = `http://127.0.0.1:${port}`
-  const idp = await startDevIdp({
-    clients: [
-      {
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        redirectUris: [`${gateway}/auth/callback`],
-        postLogoutRedirectUris: [`${gateway}/`],
-      },
-    ],
+  const name = `gatehouse-image-test-${process.pid}`
+  await podman(['rm', '--force', name])
+  t.teardown(async () => {
+    await podman(['rm', '--force', name])
   })
-  t.teardown(() => idp.close())
-
+  const logs = async () => {
+    const ran = await podman(['logs', name])
+    return ran.stdout + ran.stderr
+  }
   // Mounted as a directory at /etc/gatehouse, as a Kubernetes ConfigMap is;
   // the container's user 1000 must be able to read it.
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-image-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   chmodSync(dir, 0o755)
-  writeFileSync(
-    join(dir, 'routes.yaml'),
-    `server: { host: 127.0.0.1, port: ${port}, publicUrl: "${gateway}" }
+  // --network host: the gateway binds the port its config names on the
+  // host itself, so the port is chosen first, and the IdP must know it for
+  // the redirect URI. onFreePort runs this again on another port when a
+  // container finds its port taken.
+  const { gateway, idp, exited, started, live } = await onFreePort(async (port) => {
+    const gateway = `http://127.0.0.1:${port}`
+    const idp = await startDevIdp({
+      clients: [
+        {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          redirectUris: [`${gateway}/auth/callback`],
+          postLogoutRedirectUris: [`${gateway}/`],
+        },
+      ],
+    })
+
+    writeFileSync(
+      join(dir, 'routes.yaml'),
+      `server: { host: 127.0.0.1, port: ${port}, publicUrl: "${gateway}" }
 oidc:
   issuer: "${idp.issuer}"
   clientId: ${CLIENT_ID}
@@ -120,76 +143,67 @@ routes:
   - { path: /api/orders, upstream: "${upstream.url}", timeout: 5s }
   - { path: /api/public, upstream: "${upstream.url}", token: none, csrf: false }
 `,
-    { mode: 0o644 },
-  )
+      { mode: 0o644 },
+    )
 
-  const name = `gatehouse-image-test-${process.pid}`
-  await podman(['rm', '--force', name])
-  t.teardown(async () => {
     await podman(['rm', '--force', name])
-  })
-  const logs = async () => {
-    const ran = await podman(['logs', name])
-    return ran.stdout + ran.stderr
-  }
-  const started = performance.now()
-  // --network host: the IdP, upstream and Redis listen on the host's
-  // loopback, and the gateway reaches the IdP at the same issuer URL the
-  // browser does. --read-only-tmpfs=false: podman would otherwise add
-  // writable tmpfs on /tmp, /var/tmp and /run, which Docker's --read-only
-  // and Kubernetes' readOnlyRootFilesystem do not.
-  check(
-    await podman([
-      'run',
-      '--detach',
-      '--name',
-      name,
-      '--network',
-      'host',
-      '--read-only',
-      '--read-only-tmpfs=false',
-      '--user',
-      '1000:1000',
-      '--cap-drop',
-      'ALL',
-      '--security-opt',
-      'no-new-privileges',
-      ...ulimitsBelowHost({ nofile: 4_096, nproc: 1_024 }),
-      '--volume',
-      `${dir}:/etc/gatehouse:ro`,
-      '--env',
-      `OIDC_CLIENT_SECRET=${CLIENT_SECRET}`,
-      '--env',
-      `SESSION_SECRET=${SESSION_SECRET}`,
-      '--env',
-      `SESSION_STORE=${redis.url}`,
-      tag,
-    ]),
-    'podman run',
-  )
-  // Resolves with the exit code when the container stops, however it stops.
-  const exited = podman(['wait', name], 600_000).then((ran) => check(ran, 'podman wait'))
-  exited.catch(() => {})
+    const started = performance.now()
+    // --network host: the IdP, upstream and Redis listen on the host's
+    // loopback, and the gateway reaches the IdP at the same issuer URL the
+    // browser does. --read-only-tmpfs=false: podman would otherwise add
+    // writable tmpfs on /tmp, /var/tmp and /run, which Docker's --read-only
+    // and Kubernetes' readOnlyRootFilesystem do not.
+    check(
+      await podman([
+        'run',
+        '--detach',
+        '--name',
+        name,
+        '--network',
+        'host',
+        '--read-only',
+        '--read-only-tmpfs=false',
+        '--user',
+        '1000:1000',
+        '--cap-drop',
+        'ALL',
+        '--security-opt',
+        'no-new-privileges',
+        ...ulimitsBelowHost({ nofile: 4_096, nproc: 1_024 }),
+        '--volume',
+        `${dir}:/etc/gatehouse:ro`,
+        '--env',
+        `OIDC_CLIENT_SECRET=${CLIENT_SECRET}`,
+        '--env',
+        `SESSION_SECRET=${SESSION_SECRET}`,
+        '--env',
+        `SESSION_STORE=${redis.url}`,
+        tag,
+      ]),
+      'podman run',
+    )
+    // Resolves with the exit code when the container stops, however it stops.
+    const exited = podman(['wait', name], 600_000).then((ran) => check(ran, 'podman wait'))
+    exited.catch(() => {})
 
-  const answers = async (path: string) => {
+    const up = pollUntil(() => answers(`${gateway}/healthz`), 30_000)
+    const died = exited.then((code) => {
+      throw new Error(`exited ${code}`)
+    })
+    died.catch(() => {})
     try {
-      const response = await fetch(`${gateway}${path}`, { signal: AbortSignal.timeout(1_000) })
-      await response.body?.cancel()
-      return response.status === 200
-    } catch {
-      return false
+      await Promise.race([up, died])
+    } catch (err) {
+      const output = await logs()
+      await podman(['rm', '--force', name])
+      await idp.close()
+      const message = `the container did not come up (${(err as Error).message}); its output:\n${output}`
+      throw /EADDRINUSE/.test(output) ? addressInUse(message) : new Error(message)
     }
-  }
-  const up = pollUntil(() => answers('/healthz'), 30_000)
-  const died = exited.then((code) => {
-    throw new Error(`exited ${code}`)
+    return { gateway, idp, exited, started, live: performance.now() - started }
   })
-  died.catch(() => {})
-  await Promise.race([up, died]).catch(async (err: Error) => {
-    throw new Error(`the container did not come up (${err.message}); its output:\n${await logs()}`)
-  })
-  const live = performance.now() - started
-  await pollUntil(() => answers('/readyz'), 30_000)
+  t.teardown(() => idp.close())
+  await pollUntil(() => answers(`${gateway}/readyz`), 30_000)
   const ready = performance.now() - started
   t.comment(`podman run to /healthz 200: ${live.toFixed(0)} ms; to /readyz 200: ${ready.toFixed(0)} ms`)
 

@@ -7,7 +7,7 @@ import { startStaticServer } from '../../dev/static.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { start } from '../../src/server/start.js'
 import { CLIENT_ID, CLIENT_SECRET, route, TestClock, testConfig } from '../helpers/gateway.js'
-import { freePort } from '../helpers/ports.js'
+import { onFreePorts } from '../helpers/ports.js'
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))
@@ -17,49 +17,57 @@ t.test(
   async (t) => {
     mkdirSync(artifacts, { recursive: true })
     const clock = new TestClock()
-    const port = await freePort()
-    const base = `http://127.0.0.1:${port}`
-    const idp = await startDevIdp({
-      accessTokenTtl: 60,
-      // The logout posts the ID token to the IdP (auth.endSession: post).
-      endSessionPost: true,
-      clients: [
-        {
-          clientId: CLIENT_ID,
-          clientSecret: CLIENT_SECRET,
-          redirectUris: [`${base}/auth/callback`],
-          postLogoutRedirectUris: [`${base}/`],
-        },
-      ],
-    })
-    t.teardown(() => idp.close())
     const upstream = await startEchoUpstream({ describeToken: (token) => idp.describe(token) })
     t.teardown(() => upstream.close())
     const frontend = await startStaticServer(fileURLToPath(new URL('../../demo/public/', import.meta.url)))
     t.teardown(() => frontend.close())
-    // The demo config routes /demo/metrics to the metrics listener, so the
-    // burst panel can read the gateway's own counters: the same here.
-    const metricsPort = await freePort()
-    const config = {
-      ...testConfig({
-        port,
-        issuer: idp.issuer,
-        routes: [
-          route('/api/orders', upstream.url),
-          route('/api/reports', upstream.url, { token: 'client', scopes: ['reports.read'] }),
-          route('/demo/metrics', `http://127.0.0.1:${metricsPort}`, {
-            token: 'none',
-            rewritePath: '/metrics',
-          }),
-          route('/', frontend.url, { token: 'none', csrf: false }),
+    // The IdP must know the gateway's redirect URI, and the demo config
+    // routes /demo/metrics to the metrics listener (so the burst panel can
+    // read the gateway's own counters): both ports are chosen first, and
+    // onFreePorts picks again if one is taken before its listen.
+    const { idp, base, gateway } = await onFreePorts(2, async ([port, metricsPort]) => {
+      const base = `http://127.0.0.1:${port}`
+      const idp = await startDevIdp({
+        accessTokenTtl: 60,
+        // The logout posts the ID token to the IdP (auth.endSession: post).
+        endSessionPost: true,
+        clients: [
+          {
+            clientId: CLIENT_ID,
+            clientSecret: CLIENT_SECRET,
+            redirectUris: [`${base}/auth/callback`],
+            postLogoutRedirectUris: [`${base}/`],
+          },
         ],
-      }),
-      metrics: { enabled: true, host: '127.0.0.1', port: metricsPort },
-    }
-    // start(), as the demo runs it: the gateway and its metrics listener.
-    const gateway = await start(config, { now: clock.now, handleSignals: false })
-    await gateway.app.gatehouse.whenDiscovered()
+      })
+      const config = {
+        ...testConfig({
+          port: port!,
+          issuer: idp.issuer,
+          routes: [
+            route('/api/orders', upstream.url),
+            route('/api/reports', upstream.url, { token: 'client', scopes: ['reports.read'] }),
+            route('/demo/metrics', `http://127.0.0.1:${metricsPort}`, {
+              token: 'none',
+              rewritePath: '/metrics',
+            }),
+            route('/', frontend.url, { token: 'none', csrf: false }),
+          ],
+        }),
+        metrics: { enabled: true, host: '127.0.0.1', port: metricsPort! },
+      }
+      // start(), as the demo runs it: the gateway and its metrics listener.
+      try {
+        const gateway = await start(config, { now: clock.now, handleSignals: false })
+        return { idp, base, gateway }
+      } catch (err) {
+        await idp.close()
+        throw err
+      }
+    })
+    t.teardown(() => idp.close())
     t.teardown(() => gateway.close())
+    await gateway.app.gatehouse.whenDiscovered()
 
     const browser = await chromium.launch({
       executablePath,
@@ -138,10 +146,14 @@ t.test(
     await shot('client-call')
 
     // The demo's headline: fifty calls on a token due for refresh, one refresh.
+    // Until then its result labels stay hidden: a `display` rule must not undo `hidden`.
+    t.equal(await page.locator('#burst').isVisible(), false, 'no empty burst labels before the burst')
+    t.equal(await page.locator('#burst dt').first().isVisible(), false)
     idp.resetStats()
     clock.advance(61_000)
     await page.click('#fire')
     await page.locator('#burst[data-done="true"]').waitFor()
+    t.equal(await page.locator('#burst').isVisible(), true, 'and shown once it has run')
     t.equal(await page.textContent('#burst-answered'), '50 of 50, all 200')
     t.equal(await page.textContent('#burst-calls'), '50', 'the page shows the gateway counted 50 calls')
     t.equal(await page.textContent('#burst-refreshes'), '1', 'and 1 refresh')

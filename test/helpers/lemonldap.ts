@@ -22,7 +22,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import * as oauth from 'oauth4webapi'
 import { type LemonLdapOptions, localIni, nginxConf, PORTAL_ROOT, portalConfig } from './lemonldap-config.js'
-import { freePort } from './ports.js'
+import { onFreePort } from './ports.js'
 
 export type { LemonLdapClient, LemonLdapOptions } from './lemonldap-config.js'
 
@@ -193,15 +193,9 @@ async function untilDiscovered(issuer: string, failed: Promise<never>, deadlineM
 export async function startLemonLdap(options: LemonLdapOptions): Promise<LemonLdap> {
   const why = lemonLdapMissing()
   if (why) throw new Error(why)
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort()
-    try {
-      return await startOn(port, options)
-    } catch (err) {
-      // Another process may take the port between the probe and nginx's bind.
-      if (!/Address already in use/.test((err as Error).message) || attempt === 3) throw err
-    }
-  }
+  // nginx reports a port taken between the probe and its bind as "Address
+  // already in use", which onFreePort takes as a cue to pick another.
+  return onFreePort((port) => startOn(port, options))
 }
 
 async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLdap> {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
-import { freePort } from './ports.js'
-import { answersPing, pollUntil } from './redis.js'
+import { addressInUse, type FreePortOptions, onFreePort } from './ports.js'
+import { pollUntil, servedBy } from './redis.js'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js'
 
 const run = promisify(execFile)
@@ -21,8 +21,15 @@ export interface RedisProcess {
   kill(): Promise<void>
 }
 
-/** Spawns `redis-server` with `args` and waits until it answers PING. */
-async function spawnRedis(port: number, args: string[]): Promise<RedisProcess> {
+/**
+ * Spawns `redis-server` with `args(port)` on a free port and waits until it
+ * answers; on a port taken meanwhile, again on another.
+ */
+function spawnRedis(args: (port: number) => string[], options: FreePortOptions = {}): Promise<RedisProcess> {
+  return onFreePort((port) => spawnRedisOn(port, args(port)), options)
+}
+
+async function spawnRedisOn(port: number, args: string[]): Promise<RedisProcess> {
   const proc: ChildProcess = spawn(SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   const keep = (chunk: Buffer) => {
@@ -32,10 +39,19 @@ async function spawnRedis(port: number, args: string[]): Promise<RedisProcess> {
   proc.stderr!.on('data', keep)
   const failed = new Promise<never>((_, reject) => {
     proc.once('error', (err) => reject(new Error(`cannot start ${SERVER}: ${err.message}`)))
-    proc.once('exit', (code) => reject(new Error(`${SERVER} exited with ${code}: ${output.slice(-500)}`)))
+    proc.once('exit', (code) => {
+      const message = `${SERVER} exited with ${code}: ${output.slice(-500)}`
+      reject(/Address already in use/i.test(output) ? addressInUse(message) : new Error(message))
+    })
   })
   failed.catch(() => {})
-  await Promise.race([failed, pollUntil(() => answers(port), 10_000)])
+  // Our own process must answer: another server on this port would answer PING too.
+  await Promise.race([failed, pollUntil(() => servedBy(probeClient(port), proc.pid), 10_000)]).catch(
+    (err: unknown) => {
+      proc.kill('SIGKILL')
+      throw err
+    },
+  )
   const alive = () => proc.exitCode === null && proc.signalCode === null
   return {
     port,
@@ -49,10 +65,6 @@ async function spawnRedis(port: number, args: string[]): Promise<RedisProcess> {
       })
     },
   }
-}
-
-function answers(port: number): Promise<boolean> {
-  return answersPing(probeClient(port))
 }
 
 /** A short-lived connection to one node, for the test's own checks. */
@@ -160,18 +172,6 @@ async function clusterInfo(port: number): Promise<string> {
 const CLUSTER_PORT_MAX = 65_535 - 10_000
 
 /**
- * A free port a Cluster node can use. Linux hands `listen(0)` ports from
- * the lower half of the ephemeral range (32768–46883 by default), but a
- * machine with another range could hand out one whose bus port cannot exist.
- */
-async function clusterPort(): Promise<number> {
-  for (;;) {
-    const port = await freePort()
-    if (port <= CLUSTER_PORT_MAX) return port
-  }
-}
-
-/**
  * A real Redis Cluster of 3 masters (and, if asked, a replica of each) on
  * free ports, slots spread and replicas assigned by `redis-cli --cluster
  * create`, ready once every node reports `cluster_state:ok` and every
@@ -181,29 +181,32 @@ async function clusterPort(): Promise<number> {
 export async function startRedisCluster(options: TestRedisClusterOptions = {}): Promise<TestRedisCluster> {
   const replicas = options.replicas ?? 0
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cluster-'))
-  const ports = await Promise.all(Array.from({ length: 3 * (1 + replicas) }, () => clusterPort()))
   const spawned = await Promise.allSettled(
-    ports.map((port) =>
-      spawnRedis(port, [
-        ...common(port, dir),
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        join(dir, `nodes-${port}.conf`),
-        // How long a silent master takes to be called failed, ms: short,
-        // so a failover takes seconds, yet long enough that a loaded
-        // machine does not fail over a live one.
-        '--cluster-node-timeout',
-        '2000',
-        // A replica may take over however long since it last heard its
-        // master: on a loaded test machine it can lag, and a refusal to
-        // fail over would leave the slots down for good.
-        '--cluster-replica-validity-factor',
-        '0',
-      ]),
+    Array.from({ length: 3 * (1 + replicas) }, () =>
+      spawnRedis(
+        (port) => [
+          ...common(port, dir),
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, `nodes-${port}.conf`),
+          // How long a silent master takes to be called failed, ms: short,
+          // so a failover takes seconds, yet long enough that a loaded
+          // machine does not fail over a live one.
+          '--cluster-node-timeout',
+          '2000',
+          // A replica may take over however long since it last heard its
+          // master: on a loaded test machine it can lag, and a refusal to
+          // fail over would leave the slots down for good.
+          '--cluster-replica-validity-factor',
+          '0',
+        ],
+        { max: CLUSTER_PORT_MAX },
+      ),
     ),
   )
   const nodes = spawned.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
+  const ports = nodes.map((n) => n.port)
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.kill()))
     rmSync(dir, { recursive: true, force: true })
@@ -306,35 +309,40 @@ export interface TestRedisSentinel {
 export async function startRedisSentinel(): Promise<TestRedisSentinel> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sentinel-'))
   const name = 'ghprimary'
-  const [primaryPort, replicaPort, sentinelPort] = await Promise.all([freePort(), freePort(), freePort()])
-  const primary = await spawnRedis(primaryPort, common(primaryPort, dir))
+  const primary = await spawnRedis((port) => common(port, dir))
+  const primaryPort = primary.port
   const link = await startTcpProxy(`redis://127.0.0.1:${primaryPort}/0`)
   const linkPort = Number(new URL(link.url).port)
-  const replica = await spawnRedis(replicaPort, [
-    ...common(replicaPort, dir),
+  const replica = await spawnRedis((port) => [
+    ...common(port, dir),
     '--replicaof',
     '127.0.0.1',
     String(linkPort),
   ])
+  const replicaPort = replica.port
   await pollUntil(async () => (await replicationInfo(replicaPort)).includes('master_link_status:up'), 10_000)
   const conf = join(dir, 'sentinel.conf')
   // failover-timeout also delays Sentinel's correction of a replica that
   // points elsewhere than the primary (ours points at the relay): long
   // enough that it never happens during a test.
-  writeFileSync(
-    conf,
-    [
-      `port ${sentinelPort}`,
-      'bind 127.0.0.1',
-      `dir ${dir}`,
-      `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 1`,
-      `sentinel down-after-milliseconds ${name} 1000`,
-      `sentinel failover-timeout ${name} 60000`,
-      `sentinel parallel-syncs ${name} 1`,
-      '',
-    ].join('\n'),
-  )
-  const sentinel = await spawnRedis(sentinelPort, [conf, '--sentinel'])
+  const sentinelConfig = (sentinelPort: number) => {
+    writeFileSync(
+      conf,
+      [
+        `port ${sentinelPort}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 1`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 60000`,
+        `sentinel parallel-syncs ${name} 1`,
+        '',
+      ].join('\n'),
+    )
+    return [conf, '--sentinel']
+  }
+  const sentinel = await spawnRedis(sentinelConfig)
+  const sentinelPort = sentinel.port
   // Sentinel learns of the replica from the primary's INFO, every 10 s at
   // first; a failover before that would find no replica to promote.
   await pollUntil(async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { freePort } from './ports.js'
+import { addressInUse, onFreePort } from './ports.js'
 
 export interface TestRedis {
   readonly url: string
@@ -12,7 +12,11 @@ export interface TestRedis {
   readonly prefix: string
   /** Kills the server (connections refused) until `restart`; its data survives via the AOF. */
   kill(): Promise<void>
-  /** Starts the server again on the same port, with the data it had. */
+  /**
+   * Starts the server again on the same port, with the data it had. The
+   * port is unbound while the server is down, so another process could take
+   * it in between; then this throws EADDRINUSE rather than talk to a stranger.
+   */
   restart(): Promise<void>
   /** Freezes the server (connections hang) until `resume`. */
   freeze(): void
@@ -47,9 +51,9 @@ export async function startRedis(): Promise<TestRedis> {
       stop: () => deletePrefix(url, prefix),
     }
   }
-  const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-'))
-  const url = `redis://127.0.0.1:${port}/0`
+  let port = 0
+  let url = ''
   let child: ChildProcess | undefined
 
   const launch = async () => {
@@ -87,12 +91,14 @@ export async function startRedis(): Promise<TestRedis> {
           ),
         ),
       )
-      proc.once('exit', (code) =>
-        reject(new Error(`redis-server exited with ${code}: ${output.slice(-500)}`)),
-      )
+      proc.once('exit', (code) => {
+        const message = `redis-server exited with ${code}: ${output.slice(-500)}`
+        reject(/Address already in use/i.test(output) ? addressInUse(message) : new Error(message))
+      })
     })
     failed.catch(() => {})
-    await Promise.race([failed, untilPong(url)])
+    // Our own process must answer: another server on this port would answer PING too.
+    await Promise.race([failed, untilPong(url, proc.pid)])
   }
 
   const kill = async () => {
@@ -105,7 +111,16 @@ export async function startRedis(): Promise<TestRedis> {
       proc.kill('SIGKILL')
     })
   }
-  await launch()
+  try {
+    await onFreePort(async (candidate) => {
+      port = candidate
+      url = `redis://127.0.0.1:${port}/0`
+      await launch()
+    })
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
   return {
     url,
     port,
@@ -144,11 +159,27 @@ export async function answersPing(probe: Redis): Promise<boolean> {
   }
 }
 
-/** Waits until a fresh connection gets PONG, within a bounded deadline. */
-async function untilPong(url: string, deadlineMs = 10_000): Promise<void> {
+/**
+ * Whether a lazy, non-retrying probe connects and the server is process
+ * `pid`; it is disconnected either way.
+ */
+export async function servedBy(probe: Redis, pid: number | undefined): Promise<boolean> {
+  probe.on('error', () => {})
+  try {
+    await probe.connect()
+    return new RegExp(`^process_id:${pid}\\r?$`, 'm').test(await probe.info('server'))
+  } catch {
+    return false
+  } finally {
+    probe.disconnect()
+  }
+}
+
+/** Waits until process `pid` answers at `url`, within a bounded deadline. */
+async function untilPong(url: string, pid: number | undefined, deadlineMs = 10_000): Promise<void> {
   await pollUntil(
     () =>
-      answersPing(
+      servedBy(
         new Redis(url, {
           lazyConnect: true,
           connectTimeout: 500,
@@ -157,6 +188,7 @@ async function untilPong(url: string, deadlineMs = 10_000): Promise<void> {
           enableOfflineQueue: false,
           retryStrategy: () => null,
         }),
+        pid,
       ),
     deadlineMs,
   )

@@ -1,39 +1,23 @@
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
-import { startDevIdp } from '../../dev/idp.js'
-import { startEchoUpstream } from '../../dev/upstream.js'
 import { sessionRefOf } from '../helpers/app.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, route, startGateway, testConfig } from '../helpers/gateway.js'
+import { CLIENT_ID, route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { freePort } from '../helpers/ports.js'
+import { startStack } from '../helpers/stack.js'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
 async function setup(t: Test) {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true })
   const jwk = { ...(await exportJWK(privateKey)), kid: 'idp-key', alg: 'RS256', use: 'sig' }
-  const port = await freePort()
-  const base = `http://127.0.0.1:${port}`
-  const idp = await startDevIdp({
-    signingKey: jwk,
-    clients: [
-      {
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        redirectUris: [`${base}/auth/callback`],
-        postLogoutRedirectUris: [`${base}/`],
-        backchannelLogoutUri: `${base}/auth/backchannel-logout`,
-      },
-    ],
+  const stack = await startStack(t, {
+    idp: { signingKey: jwk },
+    backchannelLogout: true,
+    routes: (upstream) => [route('/api/orders', upstream)],
   })
-  t.teardown(() => idp.close())
-  const upstream = await startEchoUpstream()
-  t.teardown(() => upstream.close())
-  const gateway = await startGateway(
-    testConfig({ port, issuer: idp.issuer, routes: [route('/api/orders', upstream.url)] }),
-  )
-  t.teardown(() => gateway.close())
+  const { idp, gateway } = stack
+  const base = gateway.url
 
   const sign = (
     claims: JWTPayload,

@@ -1,8 +1,8 @@
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { buildGateway } from '../../src/server/gateway.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { jarFetch } from '../helpers/login.js'
-import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
 
@@ -30,12 +30,12 @@ t.test('with the Redis store the budget is shared by every instance', async (t) 
   const stack = await startStack(t, {
     config: { rateLimitMax: 4, store: redis.url, keyPrefix: redis.prefix },
   })
-  const port = await freePort()
-  const second = await buildGateway({ ...stack.config, server: { ...stack.config.server, port } })
-  await second.listen({ host: '127.0.0.1', port })
-  await second.gatehouse.whenDiscovered()
+  // A second instance behind the same origin: it keeps the first's publicUrl, so its own port can be any.
+  const second = await buildGateway({ ...stack.config, server: { ...stack.config.server, port: 0 } })
   t.teardown(() => second.close())
-  const urls = [stack.gateway.url, `http://127.0.0.1:${port}`]
+  await second.listen({ host: '127.0.0.1', port: 0 })
+  await second.gatehouse.whenDiscovered()
+  const urls = [stack.gateway.url, `http://127.0.0.1:${(second.server.address() as AddressInfo).port}`]
   for (let i = 0; i < 4; i++)
     t.equal((await jarFetch(new CookieJar(), `${urls[i % 2]}/auth/login`)).status, 302)
   t.equal((await jarFetch(new CookieJar(), `${urls[0]}/auth/login`)).status, 429)

@@ -23,7 +23,7 @@ import {
   skipWithoutLemonLdap,
   startLemonLdap,
 } from '../helpers/lemonldap.js'
-import { freePort } from '../helpers/ports.js'
+import { onFreePorts } from '../helpers/ports.js'
 
 const CLIENT_ID = 'gatehouse'
 /** A `-`: oauth4webapi's RFC 6749 §2.3.1 encoding makes it `%2D`, which LemonLDAP::NG never decodes. */
@@ -44,21 +44,7 @@ t.test('Gatehouse against LemonLDAP::NG', { skip: skipWithoutLemonLdap() }, lane
 async function lane(t: Test): Promise<void> {
   mkdirSync(artifacts, { recursive: true })
   const clock = new TestClock()
-  const port = await freePort()
-  const base = `http://127.0.0.1:${port}`
-  const starting = performance.now()
-  const op = await startLemonLdap({
-    client: {
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      redirectUris: [`${base}/auth/callback`],
-      postLogoutRedirectUris: [`${base}/`],
-    },
-    accessTokenTtl: ACCESS_TOKEN_TTL,
-  })
-  t.teardown(() => op.close())
-  t.comment(`LemonLDAP::NG ready at ${op.issuer} in ${Math.round(performance.now() - starting)} ms`)
-
+  let op!: LemonLdap
   // A resource server that checks each bearer token at the OP (RFC 7662), once per token.
   const introspected = new Map<string, Promise<Record<string, unknown> | undefined>>()
   const upstream = await startEchoUpstream({
@@ -74,22 +60,51 @@ async function lane(t: Test): Promise<void> {
   t.teardown(() => upstream.close())
   const frontend = await startStaticServer(fileURLToPath(new URL('../../demo/public/', import.meta.url)))
   t.teardown(() => frontend.close())
-  const metricsPort = await freePort()
-  const config = {
-    ...testConfig({
-      port,
-      issuer: op.issuer,
-      routes: [
-        route('/api/orders', upstream.url),
-        route('/demo/metrics', `http://127.0.0.1:${metricsPort}`, { token: 'none', rewritePath: '/metrics' }),
-        route('/', frontend.url, { token: 'none', csrf: false }),
-      ],
-      // clientAuth is left to its default, client_secret_basic.
-      oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
-    }),
-    metrics: { enabled: true, host: '127.0.0.1', port: metricsPort },
-  }
-  const gateway = await start(config, { now: clock.now, handleSignals: false })
+  // The OP must know the gateway's redirect URI, and the demo's panel reads
+  // the metrics listener through a route, before either listens:
+  // onFreePorts picks again if another process takes a port first.
+  const { base, metricsPort, gateway } = await onFreePorts(2, async ([port, metricsPort]) => {
+    const base = `http://127.0.0.1:${port}`
+    const starting = performance.now()
+    op = await startLemonLdap({
+      client: {
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        redirectUris: [`${base}/auth/callback`],
+        postLogoutRedirectUris: [`${base}/`],
+      },
+      accessTokenTtl: ACCESS_TOKEN_TTL,
+    })
+    t.comment(`LemonLDAP::NG ready at ${op.issuer} in ${Math.round(performance.now() - starting)} ms`)
+    const config = {
+      ...testConfig({
+        port: port!,
+        issuer: op.issuer,
+        routes: [
+          route('/api/orders', upstream.url),
+          route('/demo/metrics', `http://127.0.0.1:${metricsPort}`, {
+            token: 'none',
+            rewritePath: '/metrics',
+          }),
+          route('/', frontend.url, { token: 'none', csrf: false }),
+        ],
+        // clientAuth is left to its default, client_secret_basic.
+        oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+      }),
+      metrics: { enabled: true, host: '127.0.0.1', port: metricsPort! },
+    }
+    try {
+      return {
+        base,
+        metricsPort: metricsPort!,
+        gateway: await start(config, { now: clock.now, handleSignals: false }),
+      }
+    } catch (err) {
+      await op.close()
+      throw err
+    }
+  })
+  t.teardown(() => op.close())
   await gateway.app.gatehouse.whenDiscovered()
   t.teardown(() => gateway.close())
 

@@ -1,32 +1,42 @@
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { buildGateway } from '../../src/server/gateway.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { CLIENT_ID, CLIENT_SECRET, testConfig } from '../helpers/gateway.js'
 import { jarFetch } from '../helpers/login.js'
-import { freePort } from '../helpers/ports.js'
 
 t.test(
   'an IdP that is down at startup: not ready, says which URL failed and why, keeps retrying, recovers',
   async (t) => {
-    const port = await freePort()
     const idp = await startDevIdp({
       clients: [
         {
           clientId: CLIENT_ID,
           clientSecret: CLIENT_SECRET,
-          redirectUris: [`http://127.0.0.1:${port}/auth/callback`],
+          redirectUris: ['http://127.0.0.1/auth/callback'],
         },
       ],
     })
     t.teardown(() => idp.close())
     idp.setFault('503')
     const lines: string[] = []
-    const app = await buildGateway(testConfig({ port, issuer: idp.issuer, routes: [], logLevel: 'info' }), {
-      logStream: { write: (line: string) => void lines.push(line) },
-    })
+    // Only the gateway's own endpoints are called: its port need not be known before it listens.
+    const app = await buildGateway(
+      testConfig({
+        port: 0,
+        publicUrl: 'http://127.0.0.1',
+        issuer: idp.issuer,
+        routes: [],
+        logLevel: 'info',
+      }),
+      {
+        logStream: { write: (line: string) => void lines.push(line) },
+      },
+    )
     t.teardown(() => app.close())
-    await app.listen({ host: '127.0.0.1', port })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = app.server.address() as AddressInfo
     const base = `http://127.0.0.1:${port}`
 
     const notReady = await jarFetch(new CookieJar(), `${base}/readyz`)

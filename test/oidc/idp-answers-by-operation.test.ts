@@ -10,7 +10,7 @@ import { CookieJar } from '../helpers/cookie-jar.js'
 import { CLIENT_ID, route, testConfig } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
-import { freePort } from '../helpers/ports.js'
+import { REFUSED_PORT } from '../helpers/ports.js'
 import { defaultRoutes } from '../helpers/stack.js'
 
 const WRONG_SECRET = { oidc: { clientSecret: 'not-the-registered-secret' } }
@@ -228,8 +228,7 @@ t.test('revocation at logout: refused or down, the logout completes and the log 
 })
 
 t.test('discovery against a closed port: the log names ECONNREFUSED and the address', async (t) => {
-  const port = await freePort()
-  const closed = await freePort()
+  const closed = REFUSED_PORT
   let logged!: (line: string) => void
   const failedLine = new Promise<string>((resolve) => {
     logged = (line) => {
@@ -237,13 +236,13 @@ t.test('discovery against a closed port: the log names ECONNREFUSED and the addr
     }
   })
   const app = await buildGateway(
-    testConfig({ port, issuer: `http://127.0.0.1:${closed}`, routes: [], logLevel: 'info' }),
+    testConfig({ port: 0, issuer: `http://127.0.0.1:${closed}`, routes: [], logLevel: 'info' }),
     { logStream: { write: (line: string) => logged(line) } },
   )
   t.teardown(() => app.close())
-  await app.listen({ host: '127.0.0.1', port })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
   const failed = JSON.parse(await failedLine)
   t.equal(failed.reason, `ECONNREFUSED 127.0.0.1:${closed}`, 'not "fetch failed"')
-  const ready = await jarFetch(new CookieJar(), `http://127.0.0.1:${port}/readyz`)
+  const ready = await jarFetch(new CookieJar(), `${url}/readyz`)
   t.equal(ready.status, 503)
 })

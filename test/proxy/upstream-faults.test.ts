@@ -2,11 +2,11 @@ import t from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { freePort } from '../helpers/ports.js'
+import { REFUSED_URL } from '../helpers/ports.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 
 t.test('upstream refusing, hanging or resetting: 502/504 JSON, session kept, process up', async (t) => {
-  const refused = `http://127.0.0.1:${await freePort()}`
+  const refused = REFUSED_URL
   const stack = await startStack(t, {
     routes: (upstream) => [
       ...defaultRoutes(upstream),

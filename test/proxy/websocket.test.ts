@@ -6,7 +6,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import type { CookieJar } from '../helpers/cookie-jar.js'
 import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { freePort } from '../helpers/ports.js'
+import { REFUSED_URL } from '../helpers/ports.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { endSessionsOf } from '../helpers/scripted-stack.js'
 import { type Stack, startStack } from '../helpers/stack.js'
@@ -517,7 +517,7 @@ t.test(
   'an upstream that is down is a 502 and one stuck in its handshake a 504: no socket is opened',
   async (t) => {
     const silent = await silentUpstream(t)
-    const dead = `http://127.0.0.1:${await freePort()}`
+    const dead = REFUSED_URL
     const stack = await startStack(t, {
       routes: () => [
         route('/live', dead, { websocket: true }),

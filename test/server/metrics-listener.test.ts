@@ -2,22 +2,30 @@ import { type AddressInfo, createServer } from 'node:net'
 import type { Test } from 'tap'
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
+import { buildGateway } from '../../src/server/gateway.js'
 import { start } from '../../src/server/start.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { startGateway } from '../helpers/gateway.js'
+import { route } from '../helpers/gateway.js'
 import { jarFetch } from '../helpers/login.js'
 import { type Stack, startStack } from '../helpers/stack.js'
 
-/** A stack whose gateway is run by `start`, as the CLI runs it, with these metrics settings. */
+/**
+ * The stack's config run by `start`, as the CLI runs it, with these metrics
+ * settings, in a second gateway on a port of its own (0: nobody signs in
+ * there, so its public URL need not name it); `publicUrl` is where it listens.
+ */
 async function started(t: Test, metrics: Partial<Stack['config']['metrics']>) {
   const stack = await startStack(t)
-  await stack.gateway.close()
   const running = await start(
-    { ...stack.config, metrics: { ...stack.config.metrics, ...metrics } },
+    {
+      ...stack.config,
+      server: { ...stack.config.server, port: 0 },
+      metrics: { ...stack.config.metrics, ...metrics },
+    },
     { handleSignals: false },
   )
   t.teardown(() => running.close())
-  return { running, publicUrl: stack.config.server.publicUrl }
+  return { running, publicUrl: running.url }
 }
 
 t.test(
@@ -31,11 +39,18 @@ routes: []
     const defaults = parseConfig(minimal, 'routes.yaml', {}).metrics
     t.same(defaults, { enabled: true, host: '127.0.0.1', port: 9464 }, 'on, loopback, its own port')
     const stack = await startStack(t)
-    await stack.gateway.close()
     // buildGateway and listen, as the tests run it: the public listener only.
-    const gateway = await startGateway({ ...stack.config, metrics: defaults })
-    t.teardown(() => gateway.close())
-    const res = await jarFetch(new CookieJar(), `${gateway.url}/metrics`)
+    const app = await buildGateway({
+      ...stack.config,
+      server: { ...stack.config.server, port: 0 },
+      metrics: defaults,
+    })
+    t.teardown(() => app.close())
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const res = await jarFetch(
+      new CookieJar(),
+      `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/metrics`,
+    )
     t.equal(res.status, 404)
     t.notMatch(res.text, /gatehouse_/)
   },
@@ -82,14 +97,40 @@ t.test('a metrics port already taken fails the start, and the public listener is
   t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())))
   const { port } = taken.address() as AddressInfo
   const stack = await startStack(t)
-  await stack.gateway.close()
+  // The public listener binds first, on a port of its own; which one the log says.
+  const lines: string[] = []
   await t.rejects(
-    start({ ...stack.config, metrics: { ...stack.config.metrics, port } }, { handleSignals: false }),
+    start(
+      {
+        ...stack.config,
+        server: { ...stack.config.server, port: 0 },
+        logging: { ...stack.config.logging, level: 'info' },
+        metrics: { ...stack.config.metrics, port },
+      },
+      { handleSignals: false, logStream: { write: (line: string) => void lines.push(line) } },
+    ),
     {
       code: 'EADDRINUSE',
       message: `the metrics listener cannot listen: port ${port} on 127.0.0.1 is already in use (EADDRINUSE); set metrics.port (and metrics.host) to a free port, or metrics.enabled: false`,
     },
     'the message names metrics.port',
   )
-  await t.rejects(fetch(`${stack.config.server.publicUrl}/healthz`), 'the public port was released')
+  const publicUrl = lines
+    .map((line) => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1])
+    .find(Boolean)
+  t.ok(publicUrl, 'the public listener had started')
+  await t.rejects(fetch(`${publicUrl}/healthz`), 'the public port was released')
 })
+
+t.test(
+  'with a catch-all route, /metrics on the public port is that route’s upstream’s, never the gateway’s',
+  async (t) => {
+    const stack = await startStack(t, {
+      routes: (upstream) => [route('/', upstream, { token: 'none', csrf: false })],
+    })
+    const res = await jarFetch(new CookieJar(), `${stack.gateway.url}/metrics`)
+    t.equal(res.status, 200, 'proxied like any other path')
+    t.equal(stack.upstream.requests.at(-1)?.path, '/metrics', 'to the frontend upstream')
+    t.notMatch(res.text, /gatehouse_/, 'which has no gateway metrics to give')
+  },
+)

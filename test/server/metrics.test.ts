@@ -2,7 +2,7 @@ import t from 'tap'
 import { storeUnavailable } from '../../src/redis/connection.js'
 import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { freePort } from '../helpers/ports.js'
+import { REFUSED_URL } from '../helpers/ports.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 
 /** The value of one sample in Prometheus text format, 0 when absent. */
@@ -21,7 +21,7 @@ t.test(
   'the counters move: requests, refreshes, joins, client-token cache, upstream errors, sessions, store errors',
   async (t) => {
     const clock = new TestClock()
-    const dead = `http://127.0.0.1:${await freePort()}`
+    const dead = REFUSED_URL
     const stack = await startStack(t, {
       routes: (upstream) => [...defaultRoutes(upstream), route('/api/dead', dead)],
       gateway: { now: clock.now },

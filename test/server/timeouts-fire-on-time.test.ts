@@ -1,9 +1,9 @@
-import { connect } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { buildGateway } from '../../src/server/gateway.js'
 import { testConfig } from '../helpers/gateway.js'
-import { freePort } from '../helpers/ports.js'
+import { REFUSED_URL } from '../helpers/ports.js'
 
 /**
  * Opens a socket, writes `bytes`, and measures how long until the gateway
@@ -34,12 +34,13 @@ function timeToAnswer(port: number, bytes: string): Promise<{ ms: number; answer
 }
 
 t.test('headersTimeout and requestTimeout fire within a second of their configured values', async (t) => {
-  const port = await freePort()
-  const base = testConfig({ port, issuer: `http://127.0.0.1:${await freePort()}`, routes: [] })
+  // Raw sockets only: the gateway's port need not be known before it listens.
+  const base = testConfig({ port: 0, publicUrl: 'http://127.0.0.1', issuer: REFUSED_URL, routes: [] })
   const config = { ...base, server: { ...base.server, headersTimeout: 2_000, requestTimeout: 3_000 } }
   const app = await buildGateway(config)
   t.teardown(() => app.close())
-  await app.listen({ host: '127.0.0.1', port })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
 
   const [headers, request] = await Promise.all([
     // Half a header block, then silence (slowloris).

@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { SESSION_SECRET } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
@@ -27,36 +28,41 @@ t.test(
     const oldCookie = jar.get(base, 'gatehouse')!
     await before.gateway.close()
 
-    // After: the new secret first, the old one still accepted. Same port, same store.
+    // After: the new secret first, the old one still accepted. The same store;
+    // a port of its own (what the browser would see as the same origin: the cookie goes along).
     const { buildGateway } = await import('../../src/server/gateway.js')
-    const app = await buildGateway(
-      { ...before.config, session: { ...before.config.session, secrets: [NEW_SECRET, SESSION_SECRET] } },
-      { stores: shared },
-    )
-    await app.listen({ host: '127.0.0.1', port: before.config.server.port })
-    await app.gatehouse.whenDiscovered()
-    t.teardown(() => app.close())
-
-    const first = await apiCall(jar, `${base}/auth/user`)
+    const restart = async (secrets: string[]) => {
+      const app = await buildGateway(
+        {
+          ...before.config,
+          server: { ...before.config.server, port: 0 },
+          session: { ...before.config.session, secrets },
+        },
+        { stores: shared },
+      )
+      t.teardown(() => app.close())
+      await app.listen({ host: '127.0.0.1', port: 0 })
+      await app.gatehouse.whenDiscovered()
+      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+      return { app, url }
+    }
+    const rotated = await restart([NEW_SECRET, SESSION_SECRET])
+    jar.set(rotated.url, 'gatehouse', oldCookie)
+    const first = await apiCall(jar, `${rotated.url}/auth/user`)
     t.equal(first.status, 200, 'the old cookie still opens')
-    const resealed = jar.get(base, 'gatehouse')!
+    const resealed = jar.get(rotated.url, 'gatehouse')!
     t.not(resealed, oldCookie, 'and comes back re-sealed')
 
     // Only the new key now: the re-sealed cookie opens, the old one does not.
-    await app.close()
-    const app2 = await buildGateway(
-      { ...before.config, session: { ...before.config.session, secrets: [NEW_SECRET] } },
-      { stores: shared },
-    )
-    await app2.listen({ host: '127.0.0.1', port: before.config.server.port })
-    await app2.gatehouse.whenDiscovered()
-    t.teardown(() => app2.close())
+    await rotated.app.close()
+    const only = await restart([NEW_SECRET])
+    jar.set(only.url, 'gatehouse', resealed)
     t.equal(
-      (await apiCall(jar, `${base}/auth/user`)).status,
+      (await apiCall(jar, `${only.url}/auth/user`)).status,
       200,
       'the re-sealed cookie opens with the new key alone',
     )
-    jar.set(base, 'gatehouse', oldCookie)
-    t.equal((await apiCall(jar, `${base}/auth/user`)).status, 401, 'the old seal no longer does')
+    jar.set(only.url, 'gatehouse', oldCookie)
+    t.equal((await apiCall(jar, `${only.url}/auth/user`)).status, 401, 'the old seal no longer does')
   },
 )

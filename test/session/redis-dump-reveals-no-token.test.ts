@@ -1,12 +1,10 @@
 import { decodeJwt } from 'jose'
 import t from 'tap'
-import { startDevIdp } from '../../dev/idp.js'
-import { startEchoUpstream } from '../../dev/upstream.js'
-import { CLIENT_ID, CLIENT_SECRET, route, startGateway, TestClock, testConfig } from '../helpers/gateway.js'
+import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 import { dumpKeys } from '../helpers/redis-dump.js'
+import { startStack } from '../helpers/stack.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -18,21 +16,18 @@ t.teardown(() => redis.stop())
  * none of it may contain a token the IdP issued, or the user's identity.
  */
 t.test('a dump of every Redis key holds no token and no personal claim', async (t) => {
-  const port = await freePort()
-  const publicUrl = `http://127.0.0.1:${port}`
-  const idp = await startDevIdp({
-    accessTokenTtl: 60,
-    clients: [
-      {
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        redirectUris: [`${publicUrl}/auth/callback`],
-        // So the ID token carries a sid, and the session a sid index.
-        backchannelLogoutUri: `${publicUrl}/auth/backchannel-logout`,
-      },
+  const clock = new TestClock()
+  const stack = await startStack(t, {
+    // So the ID token carries a sid, and the session a sid index.
+    backchannelLogout: true,
+    config: { store: redis.url, keyPrefix: `${redis.prefix}dump:` },
+    gateway: { now: clock.now },
+    routes: (upstream) => [
+      route('/api/orders', upstream),
+      route('/api/reports', upstream, { token: 'client', scopes: ['reports.read'] }),
     ],
   })
-  t.teardown(() => idp.close())
+  const { idp, gateway, config } = stack
   // Every token the IdP hands out, as its token endpoint sent it.
   const issued = new Set<string>()
   const identity = new Set<string>()
@@ -49,21 +44,6 @@ t.test('a dump of every Redis key holds no token and no personal claim', async (
       }
     }
   })
-  const upstream = await startEchoUpstream()
-  t.teardown(() => upstream.close())
-  const clock = new TestClock()
-  const config = testConfig({
-    port,
-    issuer: idp.issuer,
-    store: redis.url,
-    keyPrefix: `${redis.prefix}dump:`,
-    routes: [
-      route('/api/orders', upstream.url),
-      route('/api/reports', upstream.url, { token: 'client', scopes: ['reports.read'] }),
-    ],
-  })
-  const gateway = await startGateway(config, { now: clock.now })
-  t.teardown(() => gateway.close())
 
   const user = 'dump-test-user-7f3a9c@example.com'
   const { jar } = await login(gateway.url, { user })

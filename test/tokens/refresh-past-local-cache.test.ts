@@ -3,9 +3,17 @@ import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
-import { CLIENT_ID, CLIENT_SECRET, route, startGateway, TestClock, testConfig } from '../helpers/gateway.js'
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  route,
+  startGateway,
+  TestClock,
+  type TestGateway,
+  testConfig,
+} from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { freePort } from '../helpers/ports.js'
+import { onFreePorts } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 
@@ -19,20 +27,6 @@ t.teardown(() => redis.stop())
  * IdP rotated it, and a replay revokes the user's whole grant.
  */
 t.test('a replica whose copy predates a refresh elsewhere uses the new tokens, never replays', async (t) => {
-  const [portA, portB] = await Promise.all([freePort(), freePort()])
-  const publicA = `http://127.0.0.1:${portA}`
-  const publicB = `http://127.0.0.1:${portB}`
-  const idp = await startDevIdp({
-    accessTokenTtl: 120,
-    clients: [
-      {
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        redirectUris: [`${publicA}/auth/callback`, `${publicB}/auth/callback`],
-      },
-    ],
-  })
-  t.teardown(() => idp.close())
   const upstream = await startEchoUpstream()
   t.teardown(() => upstream.close())
   // B hears Redis's invalidations through a relay the test can silence.
@@ -41,10 +35,10 @@ t.test('a replica whose copy predates a refresh elsewhere uses the new tokens, n
 
   const clock = new TestClock()
   let copyOfB: RedisSessionStore | undefined
-  const replica = async (port: number, silenced: boolean) => {
+  const replica = async (issuer: string, port: number, silenced: boolean) => {
     const config = testConfig({
       port,
-      issuer: idp.issuer,
+      issuer,
       store: redis.url,
       keyPrefix: `${redis.prefix}past-cache:`,
       routes: [route('/api/orders', upstream.url)],
@@ -67,12 +61,40 @@ t.test('a replica whose copy predates a refresh elsewhere uses the new tokens, n
       const close = stores.close.bind(stores)
       Object.assign(stores, { close: () => Promise.all([sessions.close(), close()]) })
     }
-    const gateway = await startGateway(config, { stores, now: clock.now })
-    t.teardown(() => gateway.close())
-    return gateway
+    return startGateway(config, { stores, now: clock.now })
   }
-  const a = await replica(portA, false)
-  const b = await replica(portB, true)
+  // The IdP must know both replicas' redirect URIs, so the ports are chosen
+  // first; onFreePorts picks again if one is taken before its listen.
+  const { idp, a, b } = await onFreePorts(2, async ([portA, portB]) => {
+    const idp = await startDevIdp({
+      accessTokenTtl: 120,
+      clients: [
+        {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          redirectUris: [
+            `http://127.0.0.1:${portA}/auth/callback`,
+            `http://127.0.0.1:${portB}/auth/callback`,
+          ],
+        },
+      ],
+    })
+    const started: TestGateway[] = []
+    try {
+      started.push(await replica(idp.issuer, portA!, false))
+      started.push(await replica(idp.issuer, portB!, true))
+      return { idp, a: started[0]!, b: started[1]! }
+    } catch (err) {
+      for (const gateway of started) await gateway.close()
+      await idp.close()
+      throw err
+    }
+  })
+  t.teardown(async () => {
+    await a.close()
+    await b.close()
+    await idp.close()
+  })
 
   const { jar } = await login(a.url)
   jar.set(b.url, 'gatehouse', jar.get(a.url, 'gatehouse')!)

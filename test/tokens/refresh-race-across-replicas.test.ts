@@ -5,9 +5,9 @@ import { buildGateway } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { SessionStore } from '../../src/session/types.js'
 import { MemoryLockService } from '../../src/tokens/memory-lock.js'
-import { CLIENT_ID, CLIENT_SECRET, route, testConfig } from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, listenOn, route, testConfig } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { freePort } from '../helpers/ports.js'
+import { onFreePorts } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 
 const TTL_S = 3
@@ -25,40 +25,51 @@ type Variant = 'redis-lock' | 'no-cluster-lock' | 'lost-update-touch' | 'client-
  * token lifetimes and a half.
  */
 async function cluster(variant: Variant) {
-  const ports = await Promise.all([freePort(), freePort(), freePort()])
-  const publicUrl = `http://127.0.0.1:${ports[0]}`
-  const idp = await startDevIdp({
-    accessTokenTtl: TTL_S,
-    clients: [
-      { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${publicUrl}/auth/callback`] },
-    ],
-  })
   const upstream = await startEchoUpstream()
   const prefix = `${redis.prefix}${variant}:`
-  const replicas: { app: Awaited<ReturnType<typeof buildGateway>>; url: string }[] = []
-  for (const port of ports) {
-    const config = {
-      ...testConfig({
-        port,
-        issuer: idp.issuer,
-        store: redis.url,
-        keyPrefix: prefix,
-        refreshBefore: 500,
-        routes: [
-          route('/api/orders', upstream.url),
-          route('/api/reports', upstream.url, { token: 'client', scopes: ['reports.read'] }),
-        ],
-      }),
+  // The IdP must know the first replica's redirect URI, so the ports are
+  // chosen first; onFreePorts picks again if one is taken before its listen.
+  const { idp, replicas } = await onFreePorts(3, async (ports) => {
+    const publicUrl = `http://127.0.0.1:${ports[0]}`
+    const idp = await startDevIdp({
+      accessTokenTtl: TTL_S,
+      clients: [
+        { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${publicUrl}/auth/callback`] },
+      ],
+    })
+    const replicas: { app: Awaited<ReturnType<typeof buildGateway>>; url: string }[] = []
+    try {
+      for (const port of ports) {
+        const config = testConfig({
+          port,
+          issuer: idp.issuer,
+          store: redis.url,
+          keyPrefix: prefix,
+          refreshBefore: 500,
+          routes: [
+            route('/api/orders', upstream.url),
+            route('/api/reports', upstream.url, { token: 'client', scopes: ['reports.read'] }),
+          ],
+        })
+        const stores = await createRedisStores(config, Date.now)
+        if (variant === 'no-cluster-lock') Object.assign(stores, { locks: new MemoryLockService() })
+        if (variant === 'lost-update-touch')
+          Object.assign(stores, { sessions: lastWriteWinsTouch(stores.sessions) })
+        const app = await buildGateway(config, { stores })
+        await listenOn(app, port)
+        replicas.push({ app, url: `http://127.0.0.1:${port}` })
+        await app.gatehouse.whenDiscovered()
+      }
+    } catch (err) {
+      for (const r of replicas) await r.app.close()
+      await idp.close()
+      throw err
     }
-    const stores = await createRedisStores(config, Date.now)
-    if (variant === 'no-cluster-lock') Object.assign(stores, { locks: new MemoryLockService() })
-    if (variant === 'lost-update-touch')
-      Object.assign(stores, { sessions: lastWriteWinsTouch(stores.sessions) })
-    const app = await buildGateway(config, { stores })
-    await app.listen({ host: '127.0.0.1', port })
-    await app.gatehouse.whenDiscovered()
-    replicas.push({ app, url: `http://127.0.0.1:${port}` })
-  }
+    return { idp, replicas }
+  }).catch(async (err: unknown) => {
+    await upstream.close()
+    throw err
+  })
   if (variant === 'client-tokens') {
     // Three cold replicas at once: the shared cache and lock make it one grant.
     // Client routes need a session: the signed-in user's cookie goes to each.

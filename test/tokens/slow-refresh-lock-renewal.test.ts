@@ -1,11 +1,12 @@
+import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
-import { CLIENT_ID, CLIENT_SECRET, route, TestClock, testConfig } from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, listenOn, route, TestClock, testConfig } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { freePort } from '../helpers/ports.js'
+import { onFreePorts } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 
 const LOCK_TTL = 300
@@ -17,38 +18,50 @@ t.test(
     const redis = await startRedis()
     t.teardown(() => redis.stop())
     const clock = new TestClock()
-    const ports = [await freePort(), await freePort()]
-    const publicUrl = `http://127.0.0.1:${ports[0]}`
-    const idp = await startDevIdp({
-      accessTokenTtl: 60,
-      clients: [
-        { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${publicUrl}/auth/callback`] },
-      ],
-    })
-    t.teardown(() => idp.close())
     const upstream = await startEchoUpstream()
     t.teardown(() => upstream.close())
 
-    const urls: string[] = []
-    for (const port of ports) {
-      const config = testConfig({
-        port,
-        issuer: idp.issuer,
-        store: redis.url,
-        keyPrefix: redis.prefix,
-        idpTimeout: 5_000,
-        routes: [route('/api/orders', upstream.url)],
+    // The IdP must know the first replica's redirect URI, so the ports are
+    // chosen first; onFreePorts picks again if one is taken before its listen.
+    const { idp, urls } = await onFreePorts(2, async (ports) => {
+      const publicUrl = `http://127.0.0.1:${ports[0]}`
+      const idp = await startDevIdp({
+        accessTokenTtl: 60,
+        clients: [
+          { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${publicUrl}/auth/callback`] },
+        ],
       })
-      const app = await buildGateway(config, {
-        now: clock.now,
-        lockTtl: LOCK_TTL,
-        stores: await createRedisStores(config, clock.now),
+      const apps: FastifyInstance[] = []
+      try {
+        for (const port of ports) {
+          const config = testConfig({
+            port,
+            issuer: idp.issuer,
+            store: redis.url,
+            keyPrefix: redis.prefix,
+            idpTimeout: 5_000,
+            routes: [route('/api/orders', upstream.url)],
+          })
+          const app = await buildGateway(config, {
+            now: clock.now,
+            lockTtl: LOCK_TTL,
+            stores: await createRedisStores(config, clock.now),
+          })
+          await listenOn(app, port)
+          apps.push(app)
+          await app.gatehouse.whenDiscovered()
+        }
+      } catch (err) {
+        for (const app of apps) await app.close()
+        await idp.close()
+        throw err
+      }
+      t.teardown(async () => {
+        for (const app of apps) await app.close()
+        await idp.close()
       })
-      t.teardown(() => app.close())
-      await app.listen({ host: '127.0.0.1', port })
-      await app.gatehouse.whenDiscovered()
-      urls.push(`http://127.0.0.1:${port}`)
-    }
+      return { idp, urls: ports.map((port) => `http://127.0.0.1:${port}`) }
+    })
     const { jar } = await login(urls[0]!)
     jar.set(urls[1]!, 'gatehouse', jar.get(urls[0]!, 'gatehouse')!)
     idp.resetStats()

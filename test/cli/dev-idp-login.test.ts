@@ -1,0 +1,203 @@
+/**
+ * The first hour: a new user starts `gatehouse dev-idp` with their own
+ * client, pastes what it prints into a fresh config, starts Gatehouse on
+ * it and signs in. Nothing here knows the dev IdP's secret or issuer but
+ * what the command printed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
+import { loadConfig } from '../../src/config/load.js'
+import { type RunningGateway, start } from '../../src/server/start.js'
+import { buildTree } from '../helpers/build.js'
+import { typescriptFlags } from '../helpers/child-node.js'
+import { SESSION_SECRET, TestClock } from '../helpers/gateway.js'
+import { apiCall, login } from '../helpers/login.js'
+import { onFreePort } from '../helpers/ports.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-dev-idp-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+
+interface Printed {
+  readonly child: ChildProcess
+  readonly stdout: string
+  /** The `oidc:` block, as printed. */
+  readonly block: string
+  /** From the `export OIDC_CLIENT_SECRET=…` line. */
+  readonly secret: string
+  readonly issuer: string
+  stop(): Promise<number | null>
+}
+
+/** Runs the command until it has printed its last line (or exits), and reads what a user would copy. */
+async function devIdpCommand(command: readonly string[], args: readonly string[]): Promise<Printed> {
+  const child = spawn(command[0]!, [...command.slice(1), 'dev-idp', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  const printed = new Promise<void>((resolve) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+      if (stdout.includes('Ctrl-C stops the dev IdP.')) resolve()
+    })
+  })
+  const bound = AbortSignal.timeout(60_000)
+  const gaveUp = once(bound, 'abort').then(() => 'timeout')
+  const ended = await Promise.race([printed.then(() => 'printed'), exited.then(() => 'exited'), gaveUp])
+  if (ended !== 'printed') {
+    child.kill('SIGKILL')
+    throw new Error(`dev-idp ${ended} before it printed its config:\n${stdout}\n${stderr}`)
+  }
+  const block = /^oidc:\n(?: {2}.*\n)+/m.exec(stdout)?.[0] ?? ''
+  return {
+    child,
+    stdout,
+    block,
+    secret: /^export OIDC_CLIENT_SECRET=(\S+)$/m.exec(stdout)?.[1] ?? '',
+    issuer: /^ {2}issuer: (\S+)$/m.exec(block)?.[1] ?? '',
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM')
+      return exited
+    },
+  }
+}
+
+const fromSource = [process.execPath, ...typescriptFlags, join(root, 'src/cli/index.ts')]
+
+/**
+ * The dev IdP for a gateway on a port chosen first (its redirect URI names
+ * it), a fresh config file made of the pasted block, and Gatehouse started
+ * from that file; again on another port should the gateway's be taken.
+ */
+async function firstHour(
+  t: Test,
+  upstream: EchoUpstream,
+  paste: (block: string) => string = (block) => block,
+): Promise<{ idp: Printed; gateway: RunningGateway; clock: TestClock }> {
+  const clock = new TestClock()
+  return onFreePort(async (port) => {
+    const base = `http://127.0.0.1:${port}`
+    const idp = await devIdpCommand(fromSource, [
+      '--client-id',
+      'my-spa',
+      '--redirect-uri',
+      `${base}/auth/callback`,
+      '--port',
+      '0',
+    ])
+    const file = join(dir, `routes-${port}.yaml`)
+    writeFileSync(
+      file,
+      `server: { host: 127.0.0.1, port: ${port}, publicUrl: "${base}" }
+${paste(idp.block)}
+session: { secret: "\${SESSION_SECRET}" }
+metrics: { port: 0 }
+routes:
+  - { path: /api/orders, upstream: "${upstream.url}", timeout: 5s }
+`,
+    )
+    try {
+      const config = loadConfig(file, { OIDC_CLIENT_SECRET: idp.secret, SESSION_SECRET })
+      const gateway = await start(config, { handleSignals: false, now: clock.now })
+      t.teardown(async () => {
+        await gateway.close()
+        await idp.stop()
+      })
+      await gateway.app.gatehouse.whenDiscovered()
+      return { idp, gateway, clock }
+    } catch (err) {
+      await idp.stop()
+      throw err
+    }
+  })
+}
+
+t.test('a fresh config from what dev-idp printed: sign in, call an API, refresh, stop', async (t) => {
+  const upstream = await startEchoUpstream()
+  t.teardown(() => upstream.close())
+  const { idp, gateway, clock } = await firstHour(t, upstream)
+  t.match(idp.stdout, /^gatehouse dev-idp: DEVELOPMENT ONLY\./, 'it says what it is, first')
+  t.match(idp.issuer, /^http:\/\/127\.0\.0\.1:\d+$/, 'on loopback')
+  t.match(
+    idp.block,
+    /authorizationParams: \{ prompt: consent \}/,
+    'strict: prompt=consent for a refresh token',
+  )
+  t.ok(idp.secret.length >= 32, 'a secret to export')
+
+  const base = `http://127.0.0.1:${new URL(gateway.url).port}`
+  const { jar, callback, finalLocation } = await login(base, { user: 'newcomer' })
+  t.equal(callback.status, 302, 'the callback signs the user in')
+  t.equal(finalLocation, `${base}/`)
+  const first = await apiCall(jar, `${base}/api/orders/1`)
+  t.equal(first.status, 200, 'an API call with the user’s token')
+  const token = upstream.requests.at(-1)?.authorization
+  t.match(token, /^Bearer \S+$/)
+
+  // Past the dev IdP's 60 s access tokens: the refresh token the pasted block asked for must work.
+  clock.advance(61_000)
+  const later = await apiCall(jar, `${base}/api/orders/2`)
+  t.equal(later.status, 200, 'still signed in after the access token expired')
+  t.not(upstream.requests.at(-1)?.authorization, token, 'with a refreshed token')
+
+  await gateway.close()
+  t.equal(await idp.stop(), 0, 'SIGTERM stops the dev IdP, exit 0')
+})
+
+t.test('the pasted prompt=consent is what keeps the session past one token lifetime', async (t) => {
+  const upstream = await startEchoUpstream()
+  t.teardown(() => upstream.close())
+  const { gateway, clock } = await firstHour(t, upstream, (block) =>
+    block.replace(/^ {2}authorizationParams:.*\n/m, ''),
+  )
+  const base = `http://127.0.0.1:${new URL(gateway.url).port}`
+  const { jar } = await login(base)
+  t.equal((await apiCall(jar, `${base}/api/orders/1`)).status, 200)
+  clock.advance(61_000)
+  t.equal((await apiCall(jar, `${base}/api/orders/2`)).status, 401, 'no refresh token: the session ends')
+})
+
+t.test(
+  'the built CLI, from a checkout: the dev IdP starts through tsx; without oidc-provider, one line',
+  async (t) => {
+    const built = join(dir, 'built')
+    buildTree(built, { dev: true })
+    const cli = [process.execPath, join(built, 'dist/cli/index.js')]
+    const args = ['--client-id', 'a', '--redirect-uri', 'http://127.0.0.1:3000/auth/callback', '--port', '0']
+    const idp = await devIdpCommand(cli, args)
+    t.teardown(() => idp.stop())
+    const discovery = await fetch(`${idp.issuer}/.well-known/openid-configuration`)
+    t.equal(discovery.status, 200, 'it serves discovery at the printed issuer')
+    t.equal(((await discovery.json()) as { issuer: string }).issuer, idp.issuer)
+    t.equal(await idp.stop(), 0)
+
+    const installed = join(dir, 'installed')
+    buildTree(installed, { dev: true, without: ['oidc-provider'] })
+    const child = spawn(process.execPath, [join(installed, 'dist/cli/index.js'), 'dev-idp', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    child.stdout.resume()
+    const [code] = await once(child, 'exit')
+    t.equal(code, 1)
+    t.match(
+      stderr,
+      /^gatehouse dev-idp is for development only and needs the oidc-provider and tsx packages[^\n]*\n$/,
+    )
+  },
+)
