@@ -4,7 +4,7 @@ import { causeName, type GatehouseError, gatehouseError, isGatehouseError, retry
 import type { OidcClient } from '../oidc/client.js'
 import { interactionRequired } from '../oidc/translate.js'
 import { type Sessions, sessionEndsAt } from '../session/sessions.js'
-import { csrfCheck } from './csrf.js'
+import { csrfCheck } from '../guards/csrf.js'
 import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, errorPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'

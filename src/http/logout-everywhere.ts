@@ -3,7 +3,7 @@ import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { Sessions } from '../session/sessions.js'
-import { csrfCheck } from './csrf.js'
+import { csrfCheck } from '../guards/csrf.js'
 
 export interface LogoutEverywhereDeps {
   readonly config: GatehouseConfig

@@ -3,8 +3,8 @@ import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
 import { HOP_BY_HOP } from '../header-rules.js'
-import type { AnswerHygiene } from './answer-headers.js'
-import { connectionNamed, type ForwardedRequest } from './headers.js'
+import type { AnswerHygiene } from './response-headers.js'
+import { connectionNamed, type ForwardedRequest } from './request-headers.js'
 
 const hopByHop = new Set(HOP_BY_HOP)
 

@@ -63,7 +63,7 @@ export interface ForwardedRequest {
  * Request headers that never reach the upstream as the client sent them:
  * those the gateway sets itself, the hop-by-hop ones, `Host`, which undici
  * sets to the upstream's, and `Expect`: the gateway answers `100-continue`
- * itself (src/http/expect-continue.ts; Node answers 417 to any other
+ * itself (src/guards/expect-continue.ts; Node answers 417 to any other
  * expectation), so the expectation is met at this hop, which RFC 9110
  * §10.1.1 allows a proxy, and undici refuses to send it at all.
  */

@@ -7,7 +7,7 @@ import {
   type HeaderRewriteOptions,
   headerRewriter,
   stripCookies,
-} from '../../src/proxy/headers.js'
+} from '../../src/proxy/request-headers.js'
 import { OwnCookies } from '../../src/proxy/own-cookies.js'
 
 /** The parser the session plugin reads cookies with: the one the filter must agree with. */

@@ -3,10 +3,10 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { WebSocket, WebSocketServer } from 'ws'
-import type { RouteConfig, WebSocketRoute } from '../config/types.js'
-import { type ErrorCode, gatehouseError } from '../errors.js'
-import type { SocketLimit, SocketLimits, SocketPlace } from './websocket-limits.js'
-import { type BrokenBound, closeLeg, type Leg, SocketPair } from './websocket-relay.js'
+import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
+import { type ErrorCode, gatehouseError } from '../../errors.js'
+import type { SocketLimit, SocketLimits, SocketPlace } from './limits.js'
+import { type BrokenBound, closeLeg, type Leg, SocketPair } from './relay.js'
 
 interface PendingUpgrade {
   readonly socket: Duplex
