@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import {
+  connectionNamed,
   foldUnderscores,
   GATEWAY_SET,
   HOP_BY_HOP,
@@ -68,17 +69,6 @@ export interface ForwardedRequest {
  * §10.1.1 allows a proxy, and undici refuses to send it at all.
  */
 const replaced = new Set([...GATEWAY_SET, 'expect', ...HOP_BY_HOP])
-
-/** Header names a `Connection` header lists besides its own options: hop-by-hop too. */
-export function connectionNamed(value: string | string[] | undefined): string[] | undefined {
-  if (value === undefined) return undefined
-  const names: string[] = []
-  for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
-    const name = part.trim().toLowerCase()
-    if (name !== '' && name !== 'close' && name !== 'keep-alive') names.push(name)
-  }
-  return names.length === 0 ? undefined : names
-}
 
 export interface HeaderRewriteOptions {
   readonly own: OwnCookies

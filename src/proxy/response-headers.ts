@@ -1,10 +1,15 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
+import { connectionNamed, isHopByHop } from '../header-rules.js'
 import type { OwnCookies } from './own-cookies.js'
 
 /** At most one warning per route in this window, however often an upstream misbehaves. */
 const WARN_EVERY = 60_000 // 1 min
 
-export interface AnswerHygieneOptions {
+/** Headers as Node's `writeHead`, `writeEarlyHints` and Fastify's `reply.headers` take them. */
+export type OutgoingHeaders = Record<string, string | number | string[] | undefined>
+
+export interface ResponseHygieneOptions {
   /** The route's path, for the log line and the metric label. */
   readonly route: string
   readonly own: OwnCookies
@@ -16,30 +21,47 @@ export interface AnswerHygieneOptions {
 }
 
 /**
- * What an upstream's answer may not tell the browser, for one route. A
- * compromised upstream (docs/security.md, threat model) that sets a cookie
- * under one of our names could swap the victim's session for the
- * attacker's, or end it; `Clear-Site-Data` (W3C Clear Site Data §3.1) would
- * wipe every cookie of the origin, ours included. Every proxied answer,
- * hijacked or sent through Fastify, passes through here.
+ * What an upstream's answer may not tell the browser, for one route: the
+ * hop-by-hop headers (src/header-rules.ts), and what would reach past the
+ * upstream's own business. A compromised upstream (docs/security.md, threat
+ * model) that sets a cookie under one of our names could swap the victim's
+ * session for the attacker's, or end it; `Clear-Site-Data` (W3C Clear Site
+ * Data §3.1) would wipe every cookie of the origin, ours included. Every
+ * proxied answer, hijacked or sent through Fastify, and every early hint,
+ * passes through here.
  */
-export class AnswerHygiene {
-  readonly #options: AnswerHygieneOptions
+export class ResponseHygiene {
+  readonly #options: ResponseHygieneOptions
   readonly #now: () => number
   #lastWarn = Number.NEGATIVE_INFINITY
 
-  constructor(options: AnswerHygieneOptions) {
+  constructor(options: ResponseHygieneOptions) {
     this.#options = options
     this.#now = options.now ?? Date.now
   }
 
-  /** Whether an upstream's `Clear-Site-Data` header is dropped. */
-  get dropsClearSiteData(): boolean {
-    return !this.#options.allowClearSiteData
+  /**
+   * Copies into `into` the upstream's headers that may reach the browser;
+   * `Set-Cookie` only on a final answer (`final`), and vetted.
+   */
+  copy(upstream: IncomingHttpHeaders, into: OutgoingHeaders, final: boolean, log: FastifyBaseLogger): void {
+    const named = connectionNamed(upstream.connection)
+    const dropsClearSiteData = !this.#options.allowClearSiteData
+    for (const name in upstream) {
+      if (isHopByHop(name, named)) continue
+      if (name === 'set-cookie') {
+        if (!final) continue
+        const kept = this.#setCookies(upstream[name]!, log)
+        if (kept !== undefined) into[name] = kept
+        continue
+      }
+      if (name === 'clear-site-data' && dropsClearSiteData) continue
+      into[name] = upstream[name]!
+    }
   }
 
   /** The `Set-Cookie` values that may reach the browser; `undefined` when none. */
-  setCookies(value: string | string[], log: FastifyBaseLogger): string | string[] | undefined {
+  #setCookies(value: string | string[], log: FastifyBaseLogger): string | string[] | undefined {
     const own = this.#options.own
     if (typeof value === 'string') {
       if (!own.ownsSetCookie(value)) return value
