@@ -107,7 +107,7 @@ export async function buildGateway(
       unwatchStore = logAvailability(stores.redis, app.log, config.session.store.display)
     }
   }
-  const sessions = new Sessions(stores.sessions, config, now, {
+  const sessions = new Sessions(stores.sessions, config.session, now, {
     revoke: (refreshToken) =>
       oidc.revoke(refreshToken).catch((err: { code?: string }) => {
         app.log.warn({ code: err.code }, 'refresh token revocation failed')
@@ -246,7 +246,7 @@ export async function buildGateway(
   await registerProxyRoutes(
     app,
     config,
-    { config, sessions, userTokens, clientTokens },
+    { config: { csrf: config.csrf, server: config.server }, sessions, userTokens, clientTokens },
     {
       onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),
       onTokenRetry: (route) => metrics.tokenRetries.inc({ route }),
