@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { deferContinue } from '../http/expect-continue.js'
+import { deferContinue } from '../guards/expect-continue.js'
+import { refuseRepeatedHost } from '../guards/single-host.js'
 import { refuseUnlistedMethod } from '../proxy/methods.js'
 import { refuseFaultyFraming } from './legacy-framing.js'
 import { refuseMalformedTarget } from './request-target.js'
-import { refuseRepeatedHost } from './single-host.js'
 
 /**
  * The refusals that need no state, as the first hooks on every path: before
