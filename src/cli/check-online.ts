@@ -2,9 +2,10 @@ import type * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
 import { causeName } from '../errors.js'
 import { OidcClient } from '../oidc/client.js'
+import { compareDpop } from './check-online-dpop.js'
 import { checkCredentials } from './credential-check.js'
 
-type Verdict = 'ok' | 'warn' | 'BLOCKING' | '-'
+export type Verdict = 'ok' | 'warn' | 'BLOCKING' | '-'
 
 /** One line of the table: what the config needs, what the IdP says, and the verdict. */
 export interface Row {
@@ -134,6 +135,7 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
   }
 
   compareScopes(config, scopes, row, hints)
+  compareDpop(oidc, as, row, hints)
 
   row(
     'RFC 9207 iss in responses',
