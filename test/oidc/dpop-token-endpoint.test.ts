@@ -1,43 +1,8 @@
-import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWK } from 'jose'
-import type { KoaContextWithOIDC } from 'oidc-provider'
 import t from 'tap'
-import type { DevIdp } from '../../dev/idp.js'
+import { boundTo, watchProofs } from '../helpers/dpop.js'
 import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
-
-/** Every DPoP proof the IdP's token endpoint answered, with its key's thumbprint, in order. */
-function watchProofs(idp: DevIdp) {
-  const proofs: { jkt: string; jti: string; htu: string; nonce: unknown; grant: string }[] = []
-  const seen = (ctx: KoaContextWithOIDC) => {
-    const proof = ctx.get('dpop')
-    if (!proof) return
-    const { jwk } = decodeProtectedHeader(proof)
-    const claims = decodeJwt(proof)
-    // Recorded synchronously, so the order is the IdP's: the thumbprint follows.
-    const entry = {
-      jkt: '',
-      jti: String(claims.jti),
-      htu: String(claims.htu),
-      nonce: claims.nonce,
-      grant: '',
-    }
-    entry.grant = String((ctx.oidc?.params as { grant_type?: string } | undefined)?.grant_type ?? '')
-    proofs.push(entry)
-    void calculateJwkThumbprint(jwk as JWK).then((jkt) => {
-      entry.jkt = jkt
-    })
-  }
-  idp.provider.on('grant.success', seen)
-  idp.provider.on('grant.error', seen)
-  return proofs
-}
-
-/** The thumbprint the IdP bound an access token to (`cnf.jkt`), from its own store. */
-async function boundTo(idp: DevIdp, accessToken: string): Promise<string | undefined> {
-  const token = await idp.provider.AccessToken.find(accessToken)
-  return (token as unknown as { jkt?: string } | undefined)?.jkt
-}
 
 function lastToken(requests: readonly { authorization: string | undefined }[]): string {
   const authorization = requests.at(-1)?.authorization ?? ''
