@@ -3,7 +3,7 @@
  * `keyPrefix`, default `gatehouse:`):
  *
  *   {prefix}s:{<id>}   hash    login   sealed (see sealed-fields.ts): sub, sid, claims,
- *                                      createdAt, logoutHandle
+ *                                      createdAt, logoutHandle, the DPoP private key
  *                              tokens  sealed: the TokenSet
  *                              v       version, the compare-and-set guard
  *                              idle    idle expiry, epoch ms
@@ -279,6 +279,7 @@ export class RedisSessionStore implements SessionStore {
       absoluteExpiresAt,
       idleExpiresAt: Number(idle),
       logoutHandle: fixed.logoutHandle,
+      ...(fixed.dpopKey ? { dpopKey: fixed.dpopKey } : {}),
     }
   }
 
