@@ -14,6 +14,7 @@ import { refuseUnlistedMethod } from '../proxy/methods.js'
 import { registerProxyRoutes } from '../proxy/routes.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { Sessions } from '../session/sessions.js'
+import { reportCertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens } from '../tokens/client-tokens.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
@@ -95,6 +96,7 @@ export async function buildGateway(
   const lockTtl = options.lockTtl ?? config.oidc.timeout + 5_000
 
   const metrics = new GatewayMetrics(stores.sessions)
+  reportCertificateExpiry(config, metrics.registry, app.log, now)
   let unwatchStore: (() => void) | undefined
   const refusals = new ClientRefusals()
   const oidc = new OidcClient(config, now, idpObserver(config, app.log, metrics, refusals))
