@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from './duration.js'
+import { OidcTlsSchema } from './tls-schema.js'
 
 /**
  * The schema of `routes.yaml`, as users write it. `loadConfig` validates
@@ -112,11 +113,13 @@ export const OidcSchema = Type.Object(
         Type.Literal('client_secret_basic'),
         Type.Literal('client_secret_post'),
         Type.Literal('private_key_jwt'),
+        Type.Literal('tls_client_auth'),
+        Type.Literal('self_signed_tls_client_auth'),
       ],
       {
         default: 'client_secret_basic',
         description:
-          'How the client authenticates at the token, revocation and PAR endpoints; private_key_jwt (RFC 7523) signs with clientKey.',
+          'How the client authenticates at the token, revocation and PAR endpoints; private_key_jwt (RFC 7523) signs with clientKey; tls_client_auth (PKI) and self_signed_tls_client_auth (RFC 8705 §2) present the certificate of oidc.tls.',
       },
     ),
     clientKey: Type.Optional(
@@ -135,6 +138,7 @@ export const OidcSchema = Type.Object(
         },
       ),
     ),
+    tls: Type.Optional(OidcTlsSchema),
     authorizationParams: Type.Record(Type.String({ minLength: 1 }), Type.String(), {
       default: {},
       description:
