@@ -322,6 +322,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       accessLog: config.logging.accessLog,
     },
     metrics: { enabled: config.metrics.enabled, host: config.metrics.host, port: config.metrics.port },
+    tracing: { enabled: config.tracing.enabled, trustIncoming: config.tracing.trustIncoming },
     routes,
   }
 }

@@ -17,6 +17,7 @@ import { Sessions } from '../session/sessions.js'
 import { ClientTokens } from '../tokens/client-tokens.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
+import { registerTracing } from '../tracing/plugin.js'
 import { frameworkError, installErrorHandling } from './error-handler.js'
 import { idpObserver } from './idp-observer.js'
 import { refuseFaultyFraming } from './legacy-framing.js'
@@ -90,6 +91,8 @@ export async function buildGateway(
     frameworkErrors: frameworkError,
   }) as unknown as FastifyInstance
 
+  // Before every other hook: the server span covers the whole request.
+  await registerTracing(app, config)
   const stores = options.stores ?? (await createStores(config, now, app.log))
   let discovery: Discovery | undefined
   const lockTtl = options.lockTtl ?? config.oidc.timeout + 5_000
