@@ -55,7 +55,7 @@ interface OtlpExport {
   resourceSpans: { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans: { spans: OtlpSpan[] }[] }[]
 }
 
-function valueOf(v: OtlpValue): string | number | boolean | undefined {
+function decodeValue(v: OtlpValue): string | number | boolean | undefined {
   if (v.stringValue !== undefined) return v.stringValue
   if (v.intValue !== undefined) return Number(v.intValue)
   if (v.doubleValue !== undefined) return v.doubleValue
@@ -65,7 +65,7 @@ function valueOf(v: OtlpValue): string | number | boolean | undefined {
 function attributesOf(
   list: OtlpKeyValue[] | undefined,
 ): Record<string, string | number | boolean | undefined> {
-  return Object.fromEntries((list ?? []).map((kv) => [kv.key, valueOf(kv.value)]))
+  return Object.fromEntries((list ?? []).map((kv) => [kv.key, decodeValue(kv.value)]))
 }
 
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
