@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
+import { csrfCheck } from '../guards/csrf.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { Sessions } from '../session/sessions.js'
-import { csrfCheck } from './csrf.js'
 
 export interface LogoutEverywhereDeps {
   readonly config: GatehouseConfig

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
-import { csrfCheck } from '../http/csrf.js'
+import { csrfCheck } from '../guards/csrf.js'
 import type { Sessions } from '../session/sessions.js'
 import { audienceOf } from '../tokens/audience.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
