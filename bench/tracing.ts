@@ -27,6 +27,7 @@ import { startDevIdp } from '../dev/idp.js'
 import { login } from '../test/helpers/login.js'
 import { startOtlpReceiver } from '../test/helpers/otlp-receiver.js'
 import { onFreePorts } from '../test/helpers/ports.js'
+import { cpuSeconds } from './cpu.js'
 import { defaultTool, type LoadResult, type LoadTool, runLoad } from './load.js'
 import { type PeerProcess, spawnPeer } from './peers.js'
 import { median } from './report.js'
@@ -50,6 +51,11 @@ export interface TracingResult {
   /** Medians of per-round ratios. */
   readonly offVsBefore: number
   readonly onVsOff: number
+  /** CPU time per request (user + system), µs, medians; steadier than throughput on a busy machine. */
+  readonly cpuMicrosPerRequest: { readonly before: number; readonly off: number; readonly on: number }
+  /** Medians of per-round ratios of CPU per request: above 1 costs more. */
+  readonly offCpuVsBefore: number
+  readonly onCpuVsOff: number
   /** Spans the receiver decoded, per request the `on` peer served: about 0.1 × spans per trace. */
   readonly spansPerRequest: number
   readonly failures: number
@@ -95,6 +101,7 @@ export async function measureTracing(settings: TracingSettings): Promise<Tracing
           }
         : { ...clean, BENCH_TRACING: 'false' }
     const results: Record<Kind, LoadResult[]> = { before: [], off: [], on: [] }
+    const cpu: Record<Kind, number[]> = { before: [], off: [], on: [] }
     let onRequests = 0
     for (let round = 0; round < settings.rounds; round++) {
       const { idp, peers } = await onFreePorts(3, async (ports) => {
@@ -153,11 +160,13 @@ export async function measureTracing(settings: TracingSettings): Promise<Tracing
         if (settings.warmup > 0) for (const kind of KINDS) await load(kind, settings.warmup)
         const order = KINDS.map((_, i) => KINDS[(i + round) % KINDS.length]!)
         for (const kind of order) {
+          const used = cpuSeconds(peers[kind].pid)
           const result = await load(kind, settings.duration)
           results[kind].push(result)
+          cpu[kind].push(((cpuSeconds(peers[kind].pid) - used) * 1e6) / Math.max(1, result.requests))
           if (kind === 'on') onRequests += result.requests
           console.log(
-            `tracing round ${round + 1}/${settings.rounds} ${kind.padEnd(7)} ${Math.round(result.requestsPerSecond)} req/s${result.failures ? `, ${result.failures} failed` : ''}`,
+            `tracing round ${round + 1}/${settings.rounds} ${kind.padEnd(7)} ${Math.round(result.requestsPerSecond)} req/s, ${Math.round(cpu[kind].at(-1)!)} µs CPU/request${result.failures ? `, ${result.failures} failed` : ''}`,
           )
         }
       } finally {
@@ -174,6 +183,9 @@ export async function measureTracing(settings: TracingSettings): Promise<Tracing
       requestsPerSecond: { before: rps('before'), off: rps('off'), on: rps('on') },
       offVsBefore: ratio('off', 'before'),
       onVsOff: ratio('on', 'off'),
+      cpuMicrosPerRequest: { before: median(cpu.before), off: median(cpu.off), on: median(cpu.on) },
+      offCpuVsBefore: median(cpu.off.map((c, i) => c / cpu.before[i]!)),
+      onCpuVsOff: median(cpu.on.map((c, i) => c / cpu.off[i]!)),
       // Warm-up requests were traced too, so this slightly overstates the rate.
       spansPerRequest: onRequests === 0 ? 0 : receiver.spans.length / onRequests,
       failures: KINDS.reduce((n, k) => n + results[k].reduce((m, r) => m + r.failures, 0), 0),
