@@ -360,6 +360,7 @@ function resolve(
       accessLog: config.logging.accessLog,
     },
     metrics: { enabled: config.metrics.enabled, host: config.metrics.host, port: config.metrics.port },
+    tracing: { enabled: config.tracing.enabled, trustIncoming: config.tracing.trustIncoming },
     routes,
   }
 }

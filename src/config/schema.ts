@@ -441,6 +441,21 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {}, description: 'Prometheus metrics, off the public listener.' },
     ),
+    tracing: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: false,
+          description:
+            'Export OpenTelemetry traces over OTLP. Where to, how and how many are the standard OTEL_* environment variables (docs/observability.md). Off, the SDK is never loaded.',
+        }),
+        trustIncoming: Type.Boolean({
+          default: false,
+          description:
+            "Continue a trace from the request's traceparent and tracestate. Off by default: any browser can send them, and would choose the trace id and whether the request is sampled. On only when every request comes through a proxy that sets or strips them.",
+        }),
+      },
+      { ...strict, default: {}, description: 'OpenTelemetry tracing; off by default.' },
+    ),
     routes: Type.Array(RouteSchema, { description: 'Proxied routes.' }),
   },
   {

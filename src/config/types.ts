@@ -224,5 +224,11 @@ export interface GatehouseConfig {
     /** Port of the metrics listener; 0 picks a free one. */
     readonly port: number
   }
+  readonly tracing: {
+    /** Export OpenTelemetry traces; the OTEL_* environment variables say where and how. */
+    readonly enabled: boolean
+    /** Continue a trace from an incoming `traceparent`; otherwise every request starts one. */
+    readonly trustIncoming: boolean
+  }
   readonly routes: readonly RouteConfig[]
 }
