@@ -115,6 +115,13 @@ export function checkSemantics(config: RawConfig): Finding[] {
     if (clientKey === undefined) add(['oidc', 'clientKey'], 'is required when clientAuth is private_key_jwt')
     if (clientSecret !== undefined)
       add(['oidc', 'clientSecret'], 'is not used with clientAuth: private_key_jwt; remove it')
+  } else if (clientAuth === 'tls_client_auth' || clientAuth === 'self_signed_tls_client_auth') {
+    // RFC 8705 §2: the TLS handshake authenticates the client; no secret or key goes in the request.
+    if (config.oidc.tls?.cert === undefined)
+      add(['oidc', 'tls', 'cert'], `is required when clientAuth is ${clientAuth}`)
+    if (clientSecret !== undefined)
+      add(['oidc', 'clientSecret'], `is not used with clientAuth: ${clientAuth}; remove it`)
+    if (clientKey !== undefined) add(['oidc', 'clientKey'], 'applies only to clientAuth: private_key_jwt')
   } else {
     if (clientSecret === undefined)
       add(['oidc', 'clientSecret'], `is required when clientAuth is ${clientAuth}`)

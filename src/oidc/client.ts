@@ -55,7 +55,11 @@ export class OidcClient {
 
   constructor(config: GatehouseConfig, now: () => number = Date.now, observer: OidcObserver = {}) {
     this.#issuer = new URL(config.oidc.issuer)
-    this.#client = { client_id: config.oidc.clientId }
+    // RFC 8705 §5: with a client certificate, call the IdP's mTLS endpoint aliases when it advertises them.
+    this.#client = {
+      client_id: config.oidc.clientId,
+      ...(config.oidc.tls?.cert === undefined ? {} : { use_mtls_endpoint_aliases: true }),
+    }
     this.#auth = clientAuthFor(config.oidc.clientAuth, config.oidc)
     // The key was checked at load; should its import still fail, each call
     // fails when it awaits this, and the rejection must not go unhandled before.
@@ -70,6 +74,7 @@ export class OidcClient {
       timeoutMs: config.oidc.timeout,
       connectTimeoutMs: config.oidc.connectTimeout,
       allowHttp: this.#issuer.protocol === 'http:',
+      tls: config.oidc.tls,
     })
     this.#now = now
     this.#observer = observer

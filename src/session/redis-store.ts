@@ -39,6 +39,7 @@ import { gatehouseError } from '../errors.js'
 import { guarded, type RedisClient, whenReady } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
+import { ATTR, mark } from '../tracing/spans.js'
 import type { TokenSet } from '../types.js'
 import {
   CREATE,
@@ -237,8 +238,11 @@ export class RedisSessionStore implements SessionStore {
       now < cached.idleExpiresAt &&
       now < cached.absoluteExpiresAt &&
       !(touch && this.#touchDue(cached.idleExpiresAt, now))
-    )
+    ) {
+      mark('gatehouse.session.cache', { [ATTR.cacheResult]: 'hit' })
       return cached
+    }
+    if (this.#cache && !options?.fresh) mark('gatehouse.session.cache', { [ATTR.cacheResult]: 'miss' })
     const ticket = this.#cache?.begin(key)
     let session: SessionData | undefined
     try {

@@ -1,10 +1,9 @@
 import { type DevClient, type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
-import type { GatehouseConfig } from '../../src/config/types.js'
 import { buildGateway } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { CookieJar } from './cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, listenOn, route, testConfig } from './gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, listenOn, route, type TestConfigInput, testConfig } from './gateway.js'
 import { apiCall, type JarResponse, login } from './login.js'
 import { onFreePorts } from './ports.js'
 
@@ -30,7 +29,7 @@ export interface ReplicaSetOptions {
   readonly refreshWait?: number
   readonly count?: number
   /** Overrides of each replica's `oidc` block, such as `dpop: true`. */
-  readonly oidc?: Partial<GatehouseConfig['oidc']>
+  readonly oidc?: TestConfigInput['oidc']
   /** IdP options beyond the access-token TTL. */
   readonly idp?: Partial<Omit<DevIdpOptions, 'clients'>>
   /** Registration of the gateway's client beyond its id, secret and redirect URI. */
