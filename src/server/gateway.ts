@@ -33,7 +33,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   const app = createInstance(config, options)
 
   // The one way out for errors, set before any part can fail.
-  await app.register(errorAnswers)
+  await app.register(errorAnswers, { signIn: `${config.auth.basePath}/login` })
   // Stateless refusals first of all hooks; then the cookies, so a refused
   // request costs no session work.
   await app.register(requestHygiene)
