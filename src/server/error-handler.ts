@@ -62,7 +62,7 @@ export const errorAnswers = fp(
       )
     })
     app.addHook('onSend', (request, reply, payload, done) => {
-      if (request.routeOptions.config.renders !== undefined) ownAnswer(reply)
+      if (routeConfig(request).renders !== undefined) ownAnswer(reply)
       done(null, payload)
     })
   },
