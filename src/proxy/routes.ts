@@ -18,6 +18,12 @@ import { SocketLimits } from './websocket/limits.js'
 import { isUpgrade, refuseUpgrade, upgradeAwareGuard, upgradeHeaders } from './websocket/upgrade.js'
 import { SocketWatch } from './websocket/watch.js'
 
+/** What the proxy reads of the config: the routes, and the limits and names they share. */
+export type ProxyConfig = Pick<GatehouseConfig, 'routes'> & {
+  readonly server: Pick<GatehouseConfig['server'], 'maxWebSockets' | 'trustProxy' | 'publicUrl'>
+  readonly session: Pick<GatehouseConfig['session'], 'cookieName' | 'maxWebSockets'>
+}
+
 export interface ProxyRouteHooks {
   /** Counts upstream failures by kind, for metrics. */
   readonly onUpstreamError?: UpstreamErrorObserver
@@ -42,7 +48,7 @@ export interface ProxyRouteHooks {
  */
 export async function registerProxyRoutes(
   app: FastifyInstance,
-  config: GatehouseConfig,
+  config: ProxyConfig,
   deps: GuardDeps,
   hooks: ProxyRouteHooks = {},
 ) {
