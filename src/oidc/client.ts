@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi'
+import type { Dispatcher } from 'undici'
 import type { ClientAuthMethod, GatehouseConfig, RouteConfig } from '../config/types.js'
 import { type GatehouseError, gatehouseError } from '../errors.js'
 import type { Budgets } from '../network-cause.js'
@@ -47,7 +48,13 @@ export class OidcClient {
   readonly #observer: OidcObserver
   readonly #budgets: Budgets
 
-  constructor(config: GatehouseConfig, now: () => number = Date.now, observer: OidcObserver = {}) {
+  /** `dispatcher`: every call to the IdP goes through it instead (tests: undici's MockAgent). */
+  constructor(
+    config: GatehouseConfig,
+    now: () => number = Date.now,
+    observer: OidcObserver = {},
+    dispatcher?: Dispatcher,
+  ) {
     this.#issuer = new URL(config.oidc.issuer)
     this.#client = { client_id: config.oidc.clientId }
     this.#auth = clientAuthFor(config.oidc.clientAuth, config.oidc)
@@ -64,6 +71,7 @@ export class OidcClient {
       timeoutMs: config.oidc.timeout,
       connectTimeoutMs: config.oidc.connectTimeout,
       allowHttp: this.#issuer.protocol === 'http:',
+      ...(dispatcher ? { dispatcher } : {}),
     })
     this.#now = now
     this.#observer = observer
