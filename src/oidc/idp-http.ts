@@ -1,5 +1,6 @@
 import * as oauth from 'oauth4webapi'
 import { Agent, type Dispatcher, fetch as undiciFetch } from 'undici'
+import type { TlsMaterial } from '../config/types.js'
 
 type Fetch = (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
 
@@ -24,6 +25,8 @@ export interface IdpHttpOptions {
   readonly connectTimeoutMs: number
   /** RFC 8252-style loopback development issuers may use plain http. */
   readonly allowHttp: boolean
+  /** Client certificate and private CA for mutual TLS (RFC 8705), from `oidc.tls`. */
+  readonly tls?: TlsMaterial | undefined
   /**
    * Sends through this dispatcher, which the caller owns and closes, rather
    * than an Agent of our own: undici's MockAgent in tests, for answers a
@@ -36,7 +39,13 @@ export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
   const agent: Dispatcher =
     opts.dispatcher ??
     new Agent({
-      connect: { timeout: opts.connectTimeoutMs },
+      connect: {
+        timeout: opts.connectTimeoutMs,
+        // Node's TLS: `ca` replaces the system roots; `cert` and `key` are offered
+        // when a server asks, i.e. at the IdP's mTLS endpoints (RFC 8705 §5).
+        ...(opts.tls?.ca === undefined ? {} : { ca: opts.tls.ca }),
+        ...(opts.tls?.cert === undefined ? {} : { cert: opts.tls.cert, key: opts.tls.key }),
+      },
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
       keepAliveTimeout: 10_000,

@@ -12,7 +12,7 @@ import { MockAgent, type MockPool } from 'undici'
 import type { GatehouseConfig } from '../../src/config/types.js'
 import { OidcClient, type OidcObserver } from '../../src/oidc/client.js'
 import type { IdpFailure, IdpOperation } from '../../src/oidc/translate.js'
-import { testConfig } from './gateway.js'
+import { type TestConfigInput, testConfig } from './gateway.js'
 
 export const ISSUER = 'https://idp.test'
 
@@ -54,10 +54,10 @@ export interface MockIdp {
 }
 
 export interface MockIdpOptions {
-  readonly oidc?: Partial<GatehouseConfig['oidc']>
+  readonly oidc?: TestConfigInput['oidc']
   readonly metadata?: Record<string, unknown>
   readonly now?: () => number
-  readonly config?: Partial<Parameters<typeof testConfig>[0]>
+  readonly config?: Partial<TestConfigInput>
 }
 
 /** An OidcClient that has discovered the mock IdP. */

@@ -29,6 +29,7 @@ const audience = (resource: string, scopes: string[]): TokenAudience => ({
   resource,
   scopes,
   label: resource,
+  dpop: false,
 })
 
 interface Case {
