@@ -154,7 +154,7 @@ export const OidcSchema = Type.Object(
     dpop: Type.Boolean({
       default: false,
       description:
-        "DPoP (RFC 9449): bind the session's tokens to a key pair made at each login and kept sealed in the session record; every token request carries a proof.",
+        "DPoP (RFC 9449): bind the session's tokens to a key pair made at each login and kept sealed in the session record; every token request, and every upstream request of a user route, carries a proof.",
     }),
     dpopAlgorithm: Type.Union(
       DPOP_ALGORITHMS.map((alg) => Type.Literal(alg)),

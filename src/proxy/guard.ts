@@ -1,17 +1,23 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig, RouteConfig } from '../config/types.js'
+import type { DpopProofs } from '../dpop/proofs.js'
 import { gatehouseError } from '../errors.js'
 import { csrfCheck } from '../guards/csrf.js'
 import type { Sessions } from '../session/sessions.js'
 import { audienceOf } from '../tokens/audience.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
 import type { UserTokens } from '../tokens/user-tokens.js'
+import type { DpopKey } from '../types.js'
 import { bodyLimiter } from './body-limit.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The bearer token to forward upstream; `null` forwards none. */
     upstreamToken: string | null
+    /** The session's DPoP key, on a `dpop` route: the token goes out with a proof made with it. */
+    upstreamDpopKey: DpopKey | null
+    /** The DPoP proof for this request to the upstream, once made (src/proxy/dpop-proof.ts). */
+    upstreamProof: string | null
   }
 }
 
@@ -20,6 +26,8 @@ export interface GuardDeps {
   readonly sessions: Sessions
   readonly userTokens: UserTokens
   readonly clientTokens: ClientTokens
+  /** With `oidc.dpop`: the proofs of the session keys (the OIDC client's). */
+  readonly dpop?: DpopProofs | undefined
 }
 
 /**
@@ -57,6 +65,7 @@ export function routeGuard(
     default: {
       const required = route.token === 'user'
       const audience = audienceOf(route)
+      const dpop = route.dpop
       return async function guardUser(request: FastifyRequest, _reply: FastifyReply) {
         csrf?.(request)
         limit(request)
@@ -71,6 +80,8 @@ export function routeGuard(
           : audience
             ? session.tokens.audiences![audience.key]!.accessToken
             : session.tokens.accessToken
+        // A session from before `oidc.dpop` was turned on has no key: its token is a bearer token.
+        if (dpop && session.dpopKey) request.upstreamDpopKey = session.dpopKey
       }
     }
   }

@@ -246,7 +246,7 @@ export async function buildGateway(
   await registerProxyRoutes(
     app,
     config,
-    { config, sessions, userTokens, clientTokens },
+    { config, sessions, userTokens, clientTokens, dpop: oidc.dpopProofs },
     {
       onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),
       onTokenRetry: (route) => metrics.tokenRetries.inc({ route }),
