@@ -1,6 +1,6 @@
 import type * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
-import type { Verdict } from './check-online.js'
+import type { Verdict } from './online-report.js'
 
 /**
  * `oidc.dpop` against what the IdP advertises (RFC 9449 §5.1). The algorithm

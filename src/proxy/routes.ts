@@ -56,8 +56,6 @@ export async function registerProxyRoutes(
   if (config.routes.some((route) => route.websocket)) routeUpgrades(app)
   const limits = new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
   const proofs = deps.dpop ? new UpstreamProofs(deps.dpop) : undefined
-  app.decorateRequest('upstreamDpopKey', null)
-  app.decorateRequest('upstreamProof', null)
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
       // onRequest: the path is settled before the guard's preHandler
