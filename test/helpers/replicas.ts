@@ -29,6 +29,8 @@ export interface ReplicaSetOptions {
   readonly refreshBefore?: number
   readonly refreshWait?: number
   readonly count?: number
+  /** Where `/api/orders` goes; default an echo upstream started for the set. */
+  readonly upstream?: string
   /** Overrides of each replica's `oidc` block, such as `dpop: true`. */
   readonly oidc?: Partial<GatehouseConfig['oidc']>
   /** IdP options beyond the access-token TTL. */
@@ -70,7 +72,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
           keyPrefix: options.keyPrefix,
           refreshBefore: options.refreshBefore ?? 500,
           refreshWait: options.refreshWait ?? 10_000,
-          routes: [route('/api/orders', upstream.url)],
+          routes: [route('/api/orders', options.upstream ?? upstream.url)],
           ...(options.oidc ? { oidc: options.oidc } : {}),
         })
         const stores = await createRedisStores(config, now, {
