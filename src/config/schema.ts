@@ -302,7 +302,7 @@ export const RouteSchema = Type.Object(
     dpop: Type.Optional(
       Type.Boolean({
         description:
-          "With oidc.dpop: true, false sends this route's upstream a bearer token without a DPoP proof; with a resource, the route's token is then obtained without a proof, so it is not bound. Default: oidc.dpop.",
+          "With oidc.dpop: true, false sends this route's upstream a bearer token without a DPoP proof; with a resource or scopes (or token: client), the route's token is then obtained without a proof, so it is not bound. Default: oidc.dpop.",
       }),
     ),
     retryOnInvalidToken: Type.Boolean({

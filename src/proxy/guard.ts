@@ -44,6 +44,7 @@ export function routeGuard(
   const csrf = route.csrf ? antiForgery : undefined
   const limit = bodyLimiter(route.bodyLimit)
   const scopes = route.scopes
+  const dpop = route.dpop
   switch (route.token) {
     case 'none':
       return async function guardNone(request: FastifyRequest, _reply: FastifyReply) {
@@ -60,13 +61,14 @@ export function routeGuard(
         limit(request)
         if (!anonymous && !(await deps.sessions.current(request)))
           throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-        request.upstreamToken = await deps.clientTokens.accessToken(scopes)
+        const token = await deps.clientTokens.token(scopes, dpop)
+        request.upstreamToken = token.accessToken
+        if (token.dpopKey) request.upstreamDpopKey = token.dpopKey
       }
     }
     default: {
       const required = route.token === 'user'
       const audience = audienceOf(route)
-      const dpop = route.dpop
       return async function guardUser(request: FastifyRequest, _reply: FastifyReply) {
         csrf?.(request)
         limit(request)
