@@ -19,9 +19,11 @@ export interface ProxyOptions {
 export const proxy = fp(
   async function proxy(app: FastifyInstance, opts: ProxyOptions) {
     const { config } = opts
-    const { sessions, userTokens, clientTokens } = app.gatehouse
+    const { sessions, userTokens, clientTokens, oidc } = app.gatehouse
     // The guard's decorator (see proxy/guard.ts), on the root: the root hooks read the request too.
     app.decorateRequest('upstreamToken', null)
+    app.decorateRequest('upstreamDpopKey', null)
+    app.decorateRequest('upstreamProof', null)
     await registerProxyRoutes(
       app,
       config,
@@ -30,6 +32,7 @@ export const proxy = fp(
         sessions,
         userTokens,
         clientTokens,
+        dpop: oidc.dpopProofs,
       },
       {
         ...app.observers.proxy,
