@@ -13,6 +13,7 @@
  * consents on a page. `lenient` issues one whenever the client may have
  * one and implies consent, as Keycloak does; the demo runs it.
  */
+import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider'
@@ -58,6 +59,11 @@ export interface DevClient extends DevMtlsClient {
   readonly jwks?: { readonly keys: readonly Record<string, unknown>[] }
   /** RFC 9126 §6: authorization requests must come through PAR. Needs `par: true`. */
   readonly requirePushedAuthorizationRequests?: boolean
+  /**
+   * RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must
+   * carry a DPoP proof, and every access token is bound to its key.
+   */
+  readonly dpopBoundAccessTokens?: boolean
 }
 
 /**
@@ -79,6 +85,12 @@ export interface DevIdpOptions {
   readonly profileClaims?: 'id_token' | 'userinfo'
   /** Advertise and serve Pushed Authorization Requests (RFC 9126). Default false. */
   readonly par?: boolean
+  /**
+   * Require a server-provided nonce in every DPoP proof (RFC 9449 §8): a
+   * proof without the current one is answered `use_dpop_nonce` with a
+   * fresh `DPoP-Nonce`. Default false, oidc-provider's default.
+   */
+  readonly dpopNonce?: boolean
   /**
    * Accept POST at the end-session endpoint (RP-Initiated Logout 1.0 §2),
    * as Keycloak does; oidc-provider's default refuses it (404), as some
@@ -176,6 +188,10 @@ export interface IdpStats {
   clientCredentialsGrants: number
   /** Token-endpoint errors of any kind, replays included. */
   grantErrors: number
+  /** `POST /token` requests that carried a `DPoP` proof header. */
+  dpopTokenRequests: number
+  /** Token-endpoint answers `use_dpop_nonce` (RFC 9449 §8). */
+  dpopNonceChallenges: number
   /** Grants revoked: by a replay, by revocation of a refresh token, or by `endSession`. */
   revokedGrants: number
   /** Revocation requests answered 200 (RFC 7009 §2.2: unknown tokens are answered 200 too). */
@@ -239,6 +255,8 @@ function emptyStats(): IdpStats {
     refreshReplays: 0,
     clientCredentialsGrants: 0,
     grantErrors: 0,
+    dpopTokenRequests: 0,
+    dpopNonceChallenges: 0,
     revokedGrants: 0,
     revocations: 0,
     backchannelLogouts: 0,
@@ -345,6 +363,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       ...(c.clientSecret === undefined ? {} : { client_secret: c.clientSecret }),
       ...(c.jwks ? { jwks: { keys: [...c.jwks.keys] } } : {}),
       ...(c.requirePushedAuthorizationRequests ? { require_pushed_authorization_requests: true } : {}),
+      ...(c.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
       redirect_uris: [...c.redirectUris],
       post_logout_redirect_uris: [...(c.postLogoutRedirectUris ?? [])],
       grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
@@ -384,6 +403,11 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       // Off by default, so a client-credentials request with a plain `scope` gets an opaque token.
       resourceIndicators: resourceIndicatorsFeature(options.resourceIndicators, accessTokenTtl),
       pushedAuthorizationRequests: { enabled: options.par ?? false },
+      // On by default in oidc-provider; a nonce needs a secret to make it from.
+      dPoP: {
+        enabled: true,
+        ...(options.dpopNonce ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
+      },
       userinfo: { enabled: options.userinfo ?? true },
       mTLS: mtlsFeature(options.mtls),
       ...quirkFeatures(quirks),
@@ -447,8 +471,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     else if (grantType === 'authorization_code') stats.authorizationCodeGrants++
     else if (grantType === 'client_credentials') stats.clientCredentialsGrants++
   })
-  provider.on('grant.error', (ctx: KoaContextWithOIDC) => {
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string }) => {
     stats.grantErrors++
+    if (err?.error === 'use_dpop_nonce') stats.dpopNonceChallenges++
     const params = ctx.oidc?.params as TokenParams | undefined
     // The first replay fails with 'refresh token already used' and revokes
     // the grant, which destroys the token; later ones fail 'refresh token
@@ -486,7 +511,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]!
     const isToken = path === '/token' && req.method === 'POST'
-    if (isToken) stats.tokenRequests++
+    if (isToken) {
+      stats.tokenRequests++
+      if (req.headers.dpop !== undefined) stats.dpopTokenRequests++
+    }
     if (fault !== 'ok' && backChannel(path)) {
       if (fault === '503') {
         res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('unavailable')

@@ -285,6 +285,7 @@ function resolve(
       token: r.token,
       scopes: r.scopes,
       ...(r.resource === undefined ? {} : { resource: r.resource }),
+      dpop: config.oidc.dpop && (r.token === 'user' || r.token === 'optional-user') && (r.dpop ?? true),
       retryOnInvalidToken: r.retryOnInvalidToken,
       methods: routeMethods(r.methods),
       csrf: r.csrf,
@@ -323,6 +324,8 @@ function resolve(
       authorizationParams: { ...config.oidc.authorizationParams },
       userinfo: config.oidc.userinfo,
       par: config.oidc.par,
+      dpop: config.oidc.dpop,
+      dpopAlgorithm: config.oidc.dpopAlgorithm,
       timeout: parseDuration(config.oidc.timeout),
       connectTimeout: parseDuration(config.oidc.connectTimeout),
     },
@@ -360,6 +363,7 @@ function resolve(
       accessLog: config.logging.accessLog,
     },
     metrics: { enabled: config.metrics.enabled, host: config.metrics.host, port: config.metrics.port },
+    tracing: { enabled: config.tracing.enabled, trustIncoming: config.tracing.trustIncoming },
     routes,
   }
 }

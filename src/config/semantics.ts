@@ -222,6 +222,12 @@ export function checkSemantics(config: RawConfig): Finding[] {
     if (route.websocket && route.methods !== undefined && !route.methods.includes('GET')) {
       add(['routes', i, 'methods'], 'must include GET on a websocket route: the upgrade is a GET')
     }
+    // `dpop: false` is always what happens without oidc.dpop, so only `true` can be wrong.
+    if (route.dpop === true) {
+      if (!config.oidc.dpop) add(['routes', i, 'dpop'], 'needs oidc.dpop: true')
+      else if (route.token === 'none')
+        add(['routes', i, 'dpop'], 'applies only to routes that forward a token')
+    }
     if (route.token !== 'client' && route.anonymous !== undefined) {
       add(['routes', i, 'anonymous'], 'applies only to token: client routes')
     }

@@ -24,6 +24,12 @@ export interface RouteConfig {
   readonly scopes: readonly string[]
   /** RFC 8707 resource indicator of the upstream (`user` and `optional-user` routes). */
   readonly resource?: string | undefined
+  /**
+   * Send the upstream `Authorization: DPoP` with a proof (RFC 9449 §7);
+   * resolved from `oidc.dpop` when the route does not say. Always `false`
+   * for `token: none` routes and without `oidc.dpop`.
+   */
+  readonly dpop: boolean
   /** Refresh and replay once after an upstream 401 `invalid_token` (`user` and `optional-user` routes). */
   readonly retryOnInvalidToken: boolean
   /**
@@ -57,6 +63,9 @@ export interface WebSocketRoute {
   /** How often the gateway pings each leg, ms; a leg silent since the last ping is dead. */
   readonly pingInterval: number
 }
+
+/** A JWS algorithm a DPoP key may use (`DPOP_ALGORITHMS`). */
+export type DpopAlgorithm = 'ES256' | 'ES384' | 'ES512' | 'PS256' | 'PS384' | 'PS512' | 'RS256' | 'Ed25519'
 
 /** How the client authenticates to the IdP (RFC 6749 §2.3, RFC 7523, RFC 8705 §2). */
 export type ClientAuthMethod =
@@ -139,6 +148,10 @@ export interface GatehouseConfig {
     readonly userinfo: boolean | undefined
     /** RFC 9126. */
     readonly par: 'auto' | 'required' | 'off'
+    /** RFC 9449: bind the session's tokens to a per-session key pair. */
+    readonly dpop: boolean
+    /** The JWS algorithm of the DPoP keys. */
+    readonly dpopAlgorithm: DpopAlgorithm
     /** Total time budget of one back-channel call to the IdP, ms. */
     readonly timeout: number
     /** TCP/TLS connect budget of one back-channel call to the IdP, ms. */
@@ -210,6 +223,12 @@ export interface GatehouseConfig {
     readonly host: string
     /** Port of the metrics listener; 0 picks a free one. */
     readonly port: number
+  }
+  readonly tracing: {
+    /** Export OpenTelemetry traces; the OTEL_* environment variables say where and how. */
+    readonly enabled: boolean
+    /** Continue a trace from an incoming `traceparent`; otherwise every request starts one. */
+    readonly trustIncoming: boolean
   }
   readonly routes: readonly RouteConfig[]
 }

@@ -105,8 +105,13 @@ export class GatewayMetrics {
     this.#requests.observe(route, method, status, seconds)
   }
 
-  constructor(store: SessionStore) {
+  constructor(store?: SessionStore) {
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' })
+    if (store) this.watchStore(store)
+  }
+
+  /** Adds the gauges of the session store, read on scrape; once, when the store exists. */
+  watchStore(store: SessionStore): void {
     const report = store.report?.() ?? {}
     const held = report.heldSessions
     if (held) {

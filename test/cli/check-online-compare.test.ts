@@ -150,3 +150,18 @@ t.test('the table: one line per row, columns aligned, the verdict last', async (
   }
   t.equal(lines.at(-1), 'OK: no blocking mismatch.')
 })
+
+t.test('DPoP: the algorithm against dpop_signing_alg_values_supported; none listed warns', async (t) => {
+  const withAlgs = { ...complete, dpop_signing_alg_values_supported: ['ES256', 'EdDSA'] }
+  t.equal(verdicts(compare(config(), withAlgs))['DPoP (RFC 9449)'], undefined, 'not compared when off')
+  const ok = compare(config({ dpop: true }), withAlgs)
+  t.equal(verdicts(ok)['DPoP (RFC 9449)'], 'ok')
+  t.equal(ok.rows.find((r) => r.capability === 'DPoP (RFC 9449)')?.advertised, 'ES256, EdDSA')
+  const refused = compare(config({ dpop: true, dpopAlgorithm: 'PS256' }), withAlgs)
+  t.equal(verdicts(refused)['DPoP (RFC 9449)'], 'BLOCKING')
+  t.equal(refused.blocking, true)
+  t.match(refused.hints.join('\n'), /dpopAlgorithm .*ES256, EdDSA/)
+  const unlisted = compare(config({ dpop: true }), complete)
+  t.equal(verdicts(unlisted)['DPoP (RFC 9449)'], 'warn')
+  t.equal(unlisted.blocking, false)
+})

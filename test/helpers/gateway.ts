@@ -41,6 +41,7 @@ export function route(
 
 export interface TestConfigInput {
   readonly port: number
+  readonly tracing?: { readonly enabled?: boolean; readonly trustIncoming?: boolean }
   /** Defaults to `http://127.0.0.1:<port>`; replicas behind one origin share the first's. */
   readonly publicUrl?: string
   readonly issuer: string
@@ -140,6 +141,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
     }),
     logging: present({ level: input.logLevel ?? 'silent', accessLog: input.accessLog }),
     metrics: { port: 0 },
+    ...(input.tracing ? { tracing: input.tracing } : {}),
     routes: input.routes.map((r) =>
       present({
         ...r,
