@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from './duration.js'
-import { OidcTlsSchema } from './tls-schema.js'
+import { OidcTlsSchema, RouteTlsSchema } from './tls-schema.js'
 
 /**
  * The schema of `routes.yaml`, as users write it. `loadConfig` validates
@@ -351,6 +351,7 @@ export const RouteSchema = Type.Object(
       description:
         'Client headers to forward that Gatehouse strips by default, e.g. [x-real-ip] (see docs/security.md).',
     }),
+    tls: Type.Optional(RouteTlsSchema),
   },
   { ...strict, description: 'One proxied path prefix.' },
 )

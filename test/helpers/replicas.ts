@@ -3,7 +3,15 @@ import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { CookieJar } from './cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, listenOn, route, type TestConfigInput, type TestRoute, testConfig } from './gateway.js'
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  listenOn,
+  route,
+  type TestConfigInput,
+  type TestRoute,
+  testConfig,
+} from './gateway.js'
 import { apiCall, type JarResponse, login } from './login.js'
 import { onFreePorts } from './ports.js'
 
