@@ -12,6 +12,8 @@
  */
 export const GATEWAY_SET: readonly string[] = [
   'authorization',
+  // RFC 9449 §4.1: a proof is the gateway's, made for the token it forwards.
+  'dpop',
   'cookie',
   'host',
   'x-forwarded-for',

@@ -194,6 +194,8 @@ export function checkSemantics(config: RawConfig): Finding[] {
       add(['routes', i, 'upstream'], 'must be an http(s) URL such as http://orders:8080')
     } else if (upstream.pathname !== '/' || upstream.search) {
       add(['routes', i, 'upstream'], 'must be an origin only; use rewritePath to change the path')
+    } else if (route.tls !== undefined && upstream.protocol !== 'https:') {
+      add(['routes', i, 'tls'], 'applies only to an https upstream')
     }
     if (route.rewritePath !== undefined && !route.rewritePath.startsWith('/')) {
       add(['routes', i, 'rewritePath'], 'must start with /')

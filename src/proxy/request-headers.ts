@@ -53,6 +53,8 @@ function ownsAny(cookies: Record<string, unknown>, own: OwnCookies): boolean {
 /** The parts of a Fastify request the rewrite reads, over HTTP/1 or HTTP/2. */
 export interface ForwardedRequest {
   readonly upstreamToken: string | null
+  /** The DPoP proof made for this request; with it the token goes as `DPoP`, not `Bearer`. */
+  readonly upstreamProof?: string | null
   readonly ip: string
   readonly protocol: string
   readonly host: string
@@ -104,7 +106,14 @@ export function headerRewriter(options: HeaderRewriteOptions) {
     if (cookie !== undefined) out.cookie = cookie
 
     const token = request.upstreamToken
-    if (token !== null) out.authorization = `Bearer ${token}`
+    const proof = request.upstreamProof
+    if (token !== null) {
+      // RFC 9449 §7.1: a DPoP-bound token goes with the DPoP scheme and its proof.
+      if (proof) {
+        out.authorization = `DPoP ${token}`
+        out.dpop = proof
+      } else out.authorization = `Bearer ${token}`
+    }
 
     // Without a trusted proxy in front, a client-sent X-Forwarded-For is a
     // lie we must not pass on, and its Host names whatever it likes: the

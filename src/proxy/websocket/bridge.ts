@@ -5,6 +5,8 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import { WebSocket, WebSocketServer } from 'ws'
 import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
 import { gatehouseError } from '../../errors.js'
+import { tlsConnectOptions } from '../../tls/connect-options.js'
+import { tlsFailureReason } from '../../tls/handshake-errors.js'
 import type { GuardDeps } from '../guard.js'
 import { type UpstreamErrorKind, type UpstreamErrorObserver, upstreamErrorCode } from '../upstream-errors.js'
 import type { SocketLimit, SocketLimits, SocketPlace } from './limits.js'
@@ -189,6 +191,7 @@ export class WebSocketBridge {
       // `ws` offers permessage-deflate unless told not to: an upstream could
       // then send a megabyte of deflated zeros that inflates a thousandfold.
       perMessageDeflate: compression ? DEFLATE : false,
+      ...tlsConnectOptions(this.#options.route.tls),
     })
     this.#dialling.add(target)
     let failure: HandshakeFailure | undefined
@@ -201,7 +204,7 @@ export class WebSocketBridge {
       // System errors (ECONNREFUSED, ENOTFOUND, ECONNRESET) carry a code;
       // `ws`'s own handshake checks do not: then the upstream answered.
       if (!this.#dialling.has(target)) return
-      failure ??= err.code === undefined ? 'refused' : 'unreachable'
+      failure ??= err.code === undefined ? 'refused' : tlsFailureReason(err) ? 'tls' : 'unreachable'
       this.#options.log.debug({ route: this.#options.route.path, err }, 'websocket upstream error')
     })
     const onClose = () => {
