@@ -4,6 +4,7 @@ import { gatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { ClientRefusals } from '../oidc/client-refusals.js'
 import type { RedisClient } from '../redis/connection.js'
+import { redisKeys } from '../redis/keys.js'
 import type { Sessions } from '../session/sessions.js'
 import type { SessionStore } from '../session/types.js'
 import type { ReplayCache } from '../tokens/types.js'
@@ -44,7 +45,7 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
     // Shared across instances when sessions are; a store outage must not
     // lock everyone out of signing in, so limits fail open.
     ...(stores.redis
-      ? { redis: stores.redis, nameSpace: `${config.session.keyPrefix}rl:`, skipOnError: true }
+      ? { redis: stores.redis, nameSpace: redisKeys(config.session.keyPrefix).rateLimit, skipOnError: true }
       : {}),
     errorResponseBuilder: (_request, context) =>
       gatehouseError(
