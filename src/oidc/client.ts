@@ -310,23 +310,33 @@ export class OidcClient {
     }
   }
 
-  async clientCredentials(scopes: readonly string[]): Promise<CachedToken> {
+  /**
+   * A client-credentials token. With `dpop` (and `oidc.dpop`), bound to a
+   * new key of the gateway's own, returned with it: a key per token, so
+   * keys rotate as tokens do.
+   */
+  async clientCredentials(scopes: readonly string[], dpop = false): Promise<CachedToken> {
     const as = this.#metadata('client_credentials')
-    const sentAt = this.#now()
+    let sentAt = this.#now()
+    const dpopKey = this.#dpop && dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
     try {
       const params: Record<string, string> = scopes.length > 0 ? { scope: scopes.join(' ') } : {}
-      const response = await oauth.clientCredentialsGrantRequest(
-        as,
-        this.#client,
-        await this.#auth,
-        params,
-        this.#http.options(),
-      )
-      const result = await oauth.processClientCredentialsResponse(as, this.#client, response)
+      const result = await retryOnDpopNonce(async () => {
+        sentAt = this.#now()
+        const response = await oauth.clientCredentialsGrantRequest(
+          as,
+          this.#client,
+          await this.#auth,
+          params,
+          await this.#options(dpopKey),
+        )
+        return oauth.processClientCredentialsResponse(as, this.#client, response)
+      })
       this.#observer.accepted?.('client_credentials')
       return {
         accessToken: result.access_token,
         expiresAt: this.#expiresAt(result, sentAt, 'client_credentials'),
+        ...(dpopKey ? { dpopKey } : {}),
       }
     } catch (err) {
       throw this.#failed('client_credentials', err)

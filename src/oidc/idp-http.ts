@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi'
 import { Agent, type Dispatcher, fetch as undiciFetch } from 'undici'
 import type { TlsMaterial } from '../config/types.js'
+import { tlsConnectOptions } from '../tls/connect-options.js'
 
 type Fetch = (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
 
@@ -41,10 +42,8 @@ export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
     new Agent({
       connect: {
         timeout: opts.connectTimeoutMs,
-        // Node's TLS: `ca` replaces the system roots; `cert` and `key` are offered
-        // when a server asks, i.e. at the IdP's mTLS endpoints (RFC 8705 §5).
-        ...(opts.tls?.ca === undefined ? {} : { ca: opts.tls.ca }),
-        ...(opts.tls?.cert === undefined ? {} : { cert: opts.tls.cert, key: opts.tls.key }),
+        // The certificate is offered when a server asks: at the IdP's mTLS endpoints (RFC 8705 §5).
+        ...tlsConnectOptions(opts.tls),
       },
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
