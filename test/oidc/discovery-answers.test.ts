@@ -131,6 +131,9 @@ t.test('discoverWithRetry: fails, logs where and why, retries with backoff, then
   idp.intercept(DISCOVERY).reply(503, 'starting')
   idp.intercept(DISCOVERY).reply(200, metadata({ revocation_endpoint: undefined }), { headers: JSON_HEADERS })
   const { lines, log } = recordingLog()
+  // The retry timer is unref'd, as a gateway's listener keeps its process up: here, this does.
+  const alive = setInterval(() => {}, 60_000)
+  t.teardown(() => clearInterval(alive))
   const discovery = discoverWithRetry(oidc, log, { initialDelay: 1, maxDelay: 2 })
   t.teardown(() => discovery.stop())
   await discovery.ready
