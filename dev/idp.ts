@@ -19,6 +19,13 @@ import type { AddressInfo } from 'node:net'
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider'
 import { atTheEdge, type CannedAnswer, type CannedEndpoint } from './idp-edge.js'
 import {
+  type DevMtls,
+  type DevMtlsClient,
+  MTLS_AUTH_METHODS,
+  mtlsClientMetadata,
+  mtlsFeature,
+} from './idp-mtls.js'
+import {
   type DevIdpQuirks,
   quirkClientMetadata,
   quirkConfiguration,
@@ -27,9 +34,10 @@ import {
 } from './idp-quirks.js'
 
 export type { CannedAnswer, CannedEndpoint } from './idp-edge.js'
+export type { DevMtls, DevMtlsClient } from './idp-mtls.js'
 export type { DevIdpQuirks } from './idp-quirks.js'
 
-export interface DevClient {
+export interface DevClient extends DevMtlsClient {
   readonly clientId: string
   /** Required unless `tokenEndpointAuthMethod` is `private_key_jwt`. */
   readonly clientSecret?: string | undefined
@@ -41,7 +49,12 @@ export interface DevClient {
    * Default `client_secret_basic`. oidc-provider accepts only the registered
    * method and answers `invalid_client` to the other.
    */
-  readonly tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+  readonly tokenEndpointAuthMethod?:
+    | 'client_secret_basic'
+    | 'client_secret_post'
+    | 'private_key_jwt'
+    | 'tls_client_auth'
+    | 'self_signed_tls_client_auth'
   /** Public JWKs the client signs `private_key_jwt` assertions with (RFC 7523 §2.2). */
   readonly jwks?: { readonly keys: readonly Record<string, unknown>[] }
   /** RFC 9126 §6: authorization requests must come through PAR. Needs `par: true`. */
@@ -133,6 +146,12 @@ export interface DevIdpOptions {
   readonly resourceIndicators?: DevResourceIndicators
   /** Deviations of real OPs to reproduce (dev/idp-quirks.ts); none by default. */
   readonly quirks?: DevIdpQuirks
+  /**
+   * Mutual TLS (RFC 8705, dev/idp-mtls.ts): client certificates arrive from
+   * a TLS terminator in front; advertise its URLs as `mtls_endpoint_aliases`
+   * through `discovery`. Off when absent.
+   */
+  readonly mtls?: DevMtls
 }
 
 export interface DevResourceIndicators {
@@ -351,6 +370,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       response_types: ['code'],
       scope: SCOPES.join(' '),
       token_endpoint_auth_method: c.tokenEndpointAuthMethod ?? 'client_secret_basic',
+      ...mtlsClientMetadata(c),
       ...quirkClientMetadata(quirks),
       ...(c.backchannelLogoutUri
         ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true }
@@ -360,7 +380,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     ...(options.discovery ? { discovery: { ...options.discovery } } : {}),
     ...(options.clientAuthMethods
       ? { clientAuthMethods: [...options.clientAuthMethods] as Configuration['clientAuthMethods'] }
-      : {}),
+      : options.mtls
+        ? { clientAuthMethods: MTLS_AUTH_METHODS }
+        : {}),
     ...(options.signingKey ? { jwks: { keys: [options.signingKey] } } : {}),
     claims: { openid: ['sub', 'sid'], profile: ['name', 'locale'] },
     cookies: {
@@ -387,6 +409,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         ...(options.dpopNonce ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
       },
       userinfo: { enabled: options.userinfo ?? true },
+      mTLS: mtlsFeature(options.mtls),
       ...quirkFeatures(quirks),
     },
     pkce: { required: () => true },

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from './duration.js'
+import { OidcTlsSchema, RouteTlsSchema } from './tls-schema.js'
 
 /**
  * The schema of `routes.yaml`, as users write it. `loadConfig` validates
@@ -112,11 +113,13 @@ export const OidcSchema = Type.Object(
         Type.Literal('client_secret_basic'),
         Type.Literal('client_secret_post'),
         Type.Literal('private_key_jwt'),
+        Type.Literal('tls_client_auth'),
+        Type.Literal('self_signed_tls_client_auth'),
       ],
       {
         default: 'client_secret_basic',
         description:
-          'How the client authenticates at the token, revocation and PAR endpoints; private_key_jwt (RFC 7523) signs with clientKey.',
+          'How the client authenticates at the token, revocation and PAR endpoints; private_key_jwt (RFC 7523) signs with clientKey; tls_client_auth (PKI) and self_signed_tls_client_auth (RFC 8705 §2) present the certificate of oidc.tls.',
       },
     ),
     clientKey: Type.Optional(
@@ -135,6 +138,7 @@ export const OidcSchema = Type.Object(
         },
       ),
     ),
+    tls: Type.Optional(OidcTlsSchema),
     authorizationParams: Type.Record(Type.String({ minLength: 1 }), Type.String(), {
       default: {},
       description:
@@ -347,6 +351,7 @@ export const RouteSchema = Type.Object(
       description:
         'Client headers to forward that Gatehouse strips by default, e.g. [x-real-ip] (see docs/security.md).',
     }),
+    tls: Type.Optional(RouteTlsSchema),
   },
   { ...strict, description: 'One proxied path prefix.' },
 )
@@ -436,6 +441,21 @@ export const ConfigSchema = Type.Object(
         }),
       },
       { ...strict, default: {}, description: 'Prometheus metrics, off the public listener.' },
+    ),
+    tracing: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: false,
+          description:
+            'Export OpenTelemetry traces over OTLP. Where to, how and how many are the standard OTEL_* environment variables (docs/observability.md). Off, the SDK is never loaded.',
+        }),
+        trustIncoming: Type.Boolean({
+          default: false,
+          description:
+            "Continue a trace from the request's traceparent and tracestate. Off by default: any browser can send them, and would choose the trace id and whether the request is sampled. On only when every request comes through a proxy that sets or strips them.",
+        }),
+      },
+      { ...strict, default: {}, description: 'OpenTelemetry tracing; off by default.' },
     ),
     routes: Type.Array(RouteSchema, { description: 'Proxied routes.' }),
   },

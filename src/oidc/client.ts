@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi'
+import type { Dispatcher } from 'undici'
 import type { ClientAuthMethod, GatehouseConfig, RouteConfig } from '../config/types.js'
 import { generateDpopKey } from '../dpop/keys.js'
 import { DpopNonces } from '../dpop/nonces.js'
@@ -53,9 +54,19 @@ export class OidcClient {
   /** With `oidc.dpop`: the proofs of every session's key, and the IdP's nonces. */
   readonly #dpop: DpopProofs | undefined
 
-  constructor(config: GatehouseConfig, now: () => number = Date.now, observer: OidcObserver = {}) {
+  /** `dispatcher`: every call to the IdP goes through it instead (tests: undici's MockAgent). */
+  constructor(
+    config: GatehouseConfig,
+    now: () => number = Date.now,
+    observer: OidcObserver = {},
+    dispatcher?: Dispatcher,
+  ) {
     this.#issuer = new URL(config.oidc.issuer)
-    this.#client = { client_id: config.oidc.clientId }
+    // RFC 8705 §5: with a client certificate, call the IdP's mTLS endpoint aliases when it advertises them.
+    this.#client = {
+      client_id: config.oidc.clientId,
+      ...(config.oidc.tls?.cert === undefined ? {} : { use_mtls_endpoint_aliases: true }),
+    }
     this.#auth = clientAuthFor(config.oidc.clientAuth, config.oidc)
     // The key was checked at load; should its import still fail, each call
     // fails when it awaits this, and the rejection must not go unhandled before.
@@ -70,6 +81,8 @@ export class OidcClient {
       timeoutMs: config.oidc.timeout,
       connectTimeoutMs: config.oidc.connectTimeout,
       allowHttp: this.#issuer.protocol === 'http:',
+      tls: config.oidc.tls,
+      ...(dispatcher ? { dispatcher } : {}),
     })
     this.#now = now
     this.#observer = observer

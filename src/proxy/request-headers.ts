@@ -2,10 +2,9 @@ import type { IncomingHttpHeaders } from 'node:http'
 import {
   connectionNamed,
   foldUnderscores,
-  GATEWAY_SET,
-  HOP_BY_HOP,
   hasSpoofablePrefix,
   isSpoofable,
+  NEVER_PASSED,
   SPOOFABLE,
 } from '../header-rules.js'
 import type { OwnCookies } from './own-cookies.js'
@@ -62,15 +61,8 @@ export interface ForwardedRequest {
   readonly socket: { readonly remoteAddress?: string | undefined }
 }
 
-/**
- * Request headers that never reach the upstream as the client sent them:
- * those the gateway sets itself, the hop-by-hop ones, `Host`, which undici
- * sets to the upstream's, and `Expect`: the gateway answers `100-continue`
- * itself (src/guards/expect-continue.ts; Node answers 417 to any other
- * expectation), so the expectation is met at this hop, which RFC 9110
- * §10.1.1 allows a proxy, and undici refuses to send it at all.
- */
-const replaced = new Set([...GATEWAY_SET, 'expect', ...HOP_BY_HOP])
+/** Request headers that never reach the upstream as the client sent them (see `NEVER_PASSED`). */
+const replaced: ReadonlySet<string> = new Set(NEVER_PASSED)
 
 export interface HeaderRewriteOptions {
   readonly own: OwnCookies

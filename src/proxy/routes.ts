@@ -15,10 +15,15 @@ import { ResponseHygiene } from './response-headers.js'
 import { tokenRetry } from './token-retry.js'
 import type { UpstreamErrorObserver } from './upstream-errors.js'
 import { upstreamPool } from './upstream-pool.js'
-import { routeUpgrades, WebSocketBridge, type WebSocketObserver } from './websocket/bridge.js'
+import { routeSockets, routeUpgrades, type WebSocketObserver } from './websocket/bridge.js'
 import { SocketLimits } from './websocket/limits.js'
 import { isUpgrade, refuseUpgrade, upgradeAwareGuard, upgradeHeaders } from './websocket/upgrade.js'
-import { SocketWatch } from './websocket/watch.js'
+
+/** What the proxy reads of the config: the routes, and the limits and names they share. */
+export type ProxyConfig = Pick<GatehouseConfig, 'routes'> & {
+  readonly server: Pick<GatehouseConfig['server'], 'maxWebSockets' | 'trustProxy' | 'publicUrl'>
+  readonly session: Pick<GatehouseConfig['session'], 'cookieName' | 'maxWebSockets'>
+}
 
 export interface ProxyRouteHooks {
   /** Counts upstream failures by kind, for metrics. */
@@ -44,7 +49,7 @@ export interface ProxyRouteHooks {
  */
 export async function registerProxyRoutes(
   app: FastifyInstance,
-  config: GatehouseConfig,
+  config: ProxyConfig,
   deps: GuardDeps,
   hooks: ProxyRouteHooks = {},
 ) {
@@ -98,33 +103,20 @@ export async function registerProxyRoutes(
         onUpstreamError: hooks.onUpstreamError,
         draining,
       }
-      let bridge: WebSocketBridge | undefined
       const bounds = route.websocket
-      if (bounds) {
-        const watch = new SocketWatch(route, deps, {
-          now: hooks.now ?? Date.now,
-          log: scope.log,
-          ...(hooks.websocketRecheck === undefined ? {} : { interval: hooks.websocketRecheck }),
-        })
-        const sockets = new WebSocketBridge({
+      const bridge =
+        bounds &&
+        routeSockets(scope, {
           route,
           bounds,
+          deps,
           limits,
-          ...(hooks.websocket && { observer: hooks.websocket }),
           headers: upgradeHeaders(rewriteHeaders),
-          sessionIdOf: (request) => deps.sessions.refOf(request)?.id,
-          opened: (socket, request) => watch.opened(socket, request),
-          onUpstreamError: (kind) => hooks.onUpstreamError?.(route.path, kind),
-          log: scope.log,
+          now: hooks.now ?? Date.now,
+          recheck: hooks.websocketRecheck,
+          observer: hooks.websocket,
+          onUpstreamError: hooks.onUpstreamError,
         })
-        // preClose: open sockets would otherwise hold server.close() open.
-        scope.addHook('preClose', (done) => {
-          sockets.close()
-          done()
-        })
-        scope.addHook('onClose', () => watch.close())
-        bridge = sockets
-      }
       const options: FastifyHttpProxyOptions = {
         upstream: route.upstream,
         prefix: forward.prefix,

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { GatehouseConfig } from '../config/types.js'
-import { registerProxyRoutes } from '../proxy/routes.js'
+import type { AntiForgeryConfig } from '../guards/csrf.js'
+import { type ProxyConfig, registerProxyRoutes } from '../proxy/routes.js'
 
 export interface ProxyOptions {
-  readonly config: GatehouseConfig
+  readonly config: ProxyConfig & AntiForgeryConfig
   /** Clock of the sessions, epoch ms: the WebSocket session checks read with it. */
   readonly now: () => number
   /** How often open WebSockets re-check their session, ms; default 5 s. */
@@ -28,7 +28,7 @@ export const proxy = fp(
       app,
       config,
       {
-        config: { csrf: config.csrf, server: config.server },
+        config: { csrf: config.csrf, server: { publicUrl: config.server.publicUrl } },
         sessions,
         userTokens,
         clientTokens,

@@ -8,11 +8,11 @@ import type * as oauth from 'oauth4webapi'
 import t from 'tap'
 import { compare, formatReport } from '../../src/cli/check-online.js'
 import type { GatehouseConfig } from '../../src/config/types.js'
-import { testConfig } from '../helpers/gateway.js'
+import { type TestConfigInput, testConfig } from '../helpers/gateway.js'
 
 const ISSUER = 'https://idp.example'
 
-function config(oidc: Partial<GatehouseConfig['oidc']> = {}, issuer = ISSUER): GatehouseConfig {
+function config(oidc: TestConfigInput['oidc'] = {}, issuer = ISSUER): GatehouseConfig {
   return testConfig({ port: 3000, issuer, routes: [], oidc })
 }
 
@@ -128,7 +128,7 @@ t.test('userinfo: required but absent warns; turned off is not compared', async 
 
 t.test('provider hints: Google offline access, Auth0 audience', async (t) => {
   const google = 'https://accounts.google.com'
-  const hints = (oidc: Partial<GatehouseConfig['oidc']>, issuer: string) =>
+  const hints = (oidc: TestConfigInput['oidc'], issuer: string) =>
     compare(config(oidc, issuer), { ...complete, issuer }).hints.join('\n')
   t.match(hints({}, google), /Google: add authorizationParams\.access_type: offline/)
   t.notMatch(hints({ authorizationParams: { prompt: 'consent', access_type: 'offline' } }, google), /Google/)

@@ -1,10 +1,17 @@
 import { type DevClient, type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
-import type { GatehouseConfig } from '../../src/config/types.js'
 import { buildGateway } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { CookieJar } from './cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, listenOn, route, type TestRoute, testConfig } from './gateway.js'
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  listenOn,
+  route,
+  type TestConfigInput,
+  type TestRoute,
+  testConfig,
+} from './gateway.js'
 import { apiCall, type JarResponse, login } from './login.js'
 import { onFreePorts } from './ports.js'
 
@@ -34,7 +41,7 @@ export interface ReplicaSetOptions {
   /** The routes, given that upstream; default `/api/orders` alone, a user route. */
   readonly routes?: (upstream: string) => TestRoute[]
   /** Overrides of each replica's `oidc` block, such as `dpop: true`. */
-  readonly oidc?: Partial<GatehouseConfig['oidc']>
+  readonly oidc?: TestConfigInput['oidc']
   /** IdP options beyond the access-token TTL. */
   readonly idp?: Partial<Omit<DevIdpOptions, 'clients'>>
   /** Registration of the gateway's client beyond its id, secret and redirect URI. */
