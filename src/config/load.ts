@@ -297,7 +297,7 @@ function resolve(
       token: r.token,
       scopes: r.scopes,
       ...(r.resource === undefined ? {} : { resource: r.resource }),
-      dpop: config.oidc.dpop && (r.token === 'user' || r.token === 'optional-user') && (r.dpop ?? true),
+      dpop: config.oidc.dpop && r.token !== 'none' && (r.dpop ?? true),
       retryOnInvalidToken: r.retryOnInvalidToken,
       methods: routeMethods(r.methods),
       csrf: r.csrf,

@@ -164,7 +164,7 @@ export const OidcSchema = Type.Object(
     dpop: Type.Boolean({
       default: false,
       description:
-        "DPoP (RFC 9449): bind the session's tokens to a key pair made at each login and kept sealed in the session record; every token request carries a proof.",
+        "DPoP (RFC 9449): bind the session's tokens to a key pair made at each login and kept sealed in the session record; every token request, and every upstream request of a user route, carries a proof.",
     }),
     dpopAlgorithm: Type.Union(
       DPOP_ALGORITHMS.map((alg) => Type.Literal(alg)),
@@ -312,7 +312,7 @@ export const RouteSchema = Type.Object(
     dpop: Type.Optional(
       Type.Boolean({
         description:
-          "With oidc.dpop: true, false sends this route's upstream a bearer token without a DPoP proof; with a resource, the route's token is then obtained without a proof, so it is not bound. Default: oidc.dpop.",
+          "With oidc.dpop: true, false sends this route's upstream a bearer token without a DPoP proof; with a resource or scopes (or token: client), the route's token is then obtained without a proof, so it is not bound. Default: oidc.dpop.",
       }),
     ),
     retryOnInvalidToken: Type.Boolean({

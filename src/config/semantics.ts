@@ -1,4 +1,4 @@
-import { foldUnderscores, GATEWAY_SET, HOP_BY_HOP, isSpoofable } from '../header-rules.js'
+import { foldUnderscores, isSpoofable, NEVER_PASSED } from '../header-rules.js'
 import { parseDuration, parseSize } from './duration.js'
 import { checkFapi2 } from './fapi2.js'
 import type { RawConfig } from './schema.js'
@@ -251,7 +251,7 @@ export function checkSemantics(config: RawConfig): Finding[] {
     route.passHeaders.forEach((name, j) => {
       const folded = foldUnderscores(name.toLowerCase())
       if (!FIELD_NAME.test(name)) add(['routes', i, 'passHeaders', j], 'must be a header name')
-      else if (GATEWAY_SET.includes(folded) || HOP_BY_HOP.includes(folded) || folded === 'expect') {
+      else if (NEVER_PASSED.includes(folded)) {
         add(['routes', i, 'passHeaders', j], `${name} is set or consumed by Gatehouse itself; it cannot pass`)
       } else if (!isSpoofable(folded)) {
         add(
