@@ -57,6 +57,8 @@ export interface DevClient extends DevMtlsClient {
     | 'self_signed_tls_client_auth'
   /** Public JWKs the client signs `private_key_jwt` assertions with (RFC 7523 §2.2). */
   readonly jwks?: { readonly keys: readonly Record<string, unknown>[] }
+  /** OIDC Registration §2 `id_token_signed_response_alg`; default oidc-provider's (RS256). */
+  readonly idTokenSignedResponseAlg?: 'RS256' | 'PS256' | 'ES256' | 'EdDSA'
   /** RFC 9126 §6: authorization requests must come through PAR. Needs `par: true`. */
   readonly requirePushedAuthorizationRequests?: boolean
   /**
@@ -152,6 +154,12 @@ export interface DevIdpOptions {
    * through `discovery`. Off when absent.
    */
   readonly mtls?: DevMtls
+  /**
+   * oidc-provider's FAPI 2.0 Security Profile mode (`features.fapi`): PKCE
+   * required, client assertions with the issuer as sole `aud`. Combine with
+   * `par`, a client that requires PAR, and `mtls` or DPoP. Default off.
+   */
+  readonly fapi?: boolean
 }
 
 export interface DevResourceIndicators {
@@ -371,6 +379,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       scope: SCOPES.join(' '),
       token_endpoint_auth_method: c.tokenEndpointAuthMethod ?? 'client_secret_basic',
       ...mtlsClientMetadata(c),
+      ...(c.idTokenSignedResponseAlg ? { id_token_signed_response_alg: c.idTokenSignedResponseAlg } : {}),
       ...quirkClientMetadata(quirks),
       ...(c.backchannelLogoutUri
         ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true }
@@ -410,6 +419,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       },
       userinfo: { enabled: options.userinfo ?? true },
       mTLS: mtlsFeature(options.mtls),
+      ...(options.fapi ? { fapi: { enabled: true, profile: '2.0' as const } } : {}),
       ...quirkFeatures(quirks),
     },
     pkce: { required: () => true },

@@ -2,6 +2,7 @@ import type * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
 import { causeName } from '../errors.js'
 import { OidcClient } from '../oidc/client.js'
+import { compareFapi2 } from './check-fapi2.js'
 import { compareDpop } from './check-online-dpop.js'
 import { checkCredentials } from './credential-check.js'
 import type { OnlineReport, Row, Verdict } from './online-report.js'
@@ -120,6 +121,9 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
 
   compareScopes(config, scopes, row, hints)
   compareDpop(oidc, as, row, hints)
+  const fapi2 = compareFapi2(config, as)
+  rows.push(...fapi2.rows)
+  hints.push(...fapi2.hints)
 
   row(
     'RFC 9207 iss in responses',

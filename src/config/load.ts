@@ -8,6 +8,7 @@ import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
+import { fapi2KeyAlgorithm } from './fapi2.js'
 import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './schema.js'
 import { checkSemantics, checkWarnings } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
@@ -93,8 +94,9 @@ export function parseConfig(
   let clientKey: ClientKey | undefined
   if (problems.length === 0 && config.oidc.clientKey && config.oidc.clientAuth === 'private_key_jwt') {
     const key = readClientKey(config.oidc.clientKey, dirname(source))
-    if ('jwk' in key) clientKey = key
-    else problems.push({ path: formatPath(key.path), line: lineOf(key.path), message: key.message })
+    const fitted = 'jwk' in key && config.oidc.profile === 'fapi2' ? fapi2Key(key) : key
+    if ('jwk' in fitted) clientKey = fitted
+    else problems.push({ path: formatPath(fitted.path), line: lineOf(fitted.path), message: fitted.message })
   }
   const tls =
     problems.length === 0 ? readAllTls(config, dirname(source)) : { materials: new Map(), problems: [] }
@@ -109,6 +111,16 @@ export function parseConfig(
   for (const w of checkWarnings(config))
     options.onWarning?.({ path: formatPath(w.path), line: lineOf(w.path), message: w.message })
   return deepFreeze(resolve(config, clientKey, tls.materials))
+}
+
+/** The key with its FAPI 2.0 algorithm (fapi2.ts), or why it has none. */
+function fapi2Key(key: ClientKey): ClientKey | { path: Path; message: string } {
+  const n = key.jwk.n
+  const bits = typeof n === 'string' ? Buffer.from(n, 'base64url').length * 8 : undefined
+  const alg = fapi2KeyAlgorithm(String(key.jwk.alg), bits)
+  return typeof alg === 'string'
+    ? { jwk: { ...key.jwk, alg } }
+    : { path: ['oidc', 'clientKey'], message: alg.problem }
 }
 
 /** `oidc.tls` and every `routes[].tls`, read and checked (tls-material.ts); keyed by option path. */
@@ -320,10 +332,12 @@ function resolve(
       clientAuth: config.oidc.clientAuth,
       clientKey,
       tls: tls.get('oidc.tls'),
+      profile: config.oidc.profile,
       scopes: config.oidc.scopes,
       authorizationParams: { ...config.oidc.authorizationParams },
       userinfo: config.oidc.userinfo,
-      par: config.oidc.par,
+      // FAPI 2.0 §5.3.2.2: PAR always (`off` is refused by checkFapi2).
+      par: config.oidc.profile === 'fapi2' ? 'required' : config.oidc.par,
       dpop: config.oidc.dpop,
       dpopAlgorithm: config.oidc.dpopAlgorithm,
       timeout: parseDuration(config.oidc.timeout),

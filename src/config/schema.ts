@@ -155,6 +155,12 @@ export const OidcSchema = Type.Object(
       description:
         'Pushed Authorization Requests (RFC 9126): auto uses PAR when the IdP advertises it; required refuses to log in (and /readyz fails) when it does not.',
     }),
+    profile: Type.Optional(
+      Type.Union([Type.Literal('fapi2')], {
+        description:
+          'fapi2: the FAPI 2.0 Security Profile for a confidential client (docs/fapi2.md): PAR required, private_key_jwt or mTLS client auth and no secret, DPoP- or mTLS-bound tokens, the iss response parameter (RFC 9207) required, ID tokens PS256/ES256/EdDSA only, TLS except on loopback. check enforces it; check --online compares it with the IdP.',
+      }),
+    ),
     dpop: Type.Boolean({
       default: false,
       description:

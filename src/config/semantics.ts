@@ -1,5 +1,6 @@
 import { foldUnderscores, isSpoofable, NEVER_PASSED } from '../header-rules.js'
 import { parseDuration, parseSize } from './duration.js'
+import { checkFapi2 } from './fapi2.js'
 import type { RawConfig } from './schema.js'
 import { parseStore } from './store-url.js'
 
@@ -264,6 +265,7 @@ export function checkSemantics(config: RawConfig): Finding[] {
   if (metrics.enabled && metrics.port !== 0 && metrics.port === config.server.port) {
     add(['metrics', 'port'], 'must differ from server.port: /metrics stays off the public listener')
   }
+  findings.push(...checkFapi2(config))
   return findings
 }
 

@@ -139,6 +139,8 @@ export interface GatehouseConfig {
     readonly clientAuth: ClientAuthMethod
     /** Present exactly when `clientAuth` is `private_key_jwt`. */
     readonly clientKey: ClientKey | undefined
+    /** `fapi2`: the FAPI 2.0 Security Profile is enforced (src/config/fapi2.ts, src/oidc/fapi2.ts). */
+    readonly profile: 'fapi2' | undefined
     /** Mutual TLS with the IdP (RFC 8705); required for the `tls_client_auth` methods. */
     readonly tls: TlsMaterial | undefined
     readonly scopes: readonly string[]

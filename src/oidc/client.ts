@@ -11,6 +11,7 @@ import { sessionClaims } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
 import { dpopIncompatibility, rememberingNonces, retryOnDpopNonce } from './dpop.js'
+import { fapi2IdTokenAlgorithm, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { expiresAt } from './token-lifetime.js'
 import {
@@ -38,7 +39,7 @@ export interface OidcObserver {
  */
 export class OidcClient {
   readonly #issuer: URL
-  readonly #client: oauth.Client
+  #client: oauth.Client
   readonly #auth: Promise<oauth.ClientAuth>
   readonly #scopes: string
   readonly #resources: readonly string[]
@@ -123,6 +124,9 @@ export class OidcClient {
         algorithm: 'oidc',
       })
       this.#as = await oauth.processDiscoveryResponse(this.#issuer, response)
+      // FAPI 2.0 §5.4.1: ID tokens only with the profile's algorithm (oidc/fapi2.ts).
+      const alg = this.#oidc.profile === 'fapi2' ? fapi2IdTokenAlgorithm(this.#as) : undefined
+      if (alg !== undefined) this.#client = { ...this.#client, id_token_signed_response_alg: alg }
     } catch (err) {
       throw this.#failed('discovery', err)
     }
@@ -136,6 +140,7 @@ export class OidcClient {
     if (this.#oidc.par === 'required' && !this.#as?.pushed_authorization_request_endpoint) {
       return 'par: required, but the identity provider does not advertise pushed_authorization_request_endpoint'
     }
+    if (this.#as) return fapi2Incompatibility(this.#oidc, this.#as)
     return dpopIncompatibility(this.#oidc, this.#as)
   }
 

@@ -1,0 +1,85 @@
+import type { RawConfig } from './schema.js'
+
+interface Finding {
+  readonly path: (string | number)[]
+  readonly message: string
+}
+
+/** FAPI 2.0 Security Profile §5.4.1: the only JWS algorithms allowed. */
+export const FAPI2_ALGORITHMS: readonly string[] = ['PS256', 'ES256', 'EdDSA']
+
+/** FAPI 2.0 §5.3.2.1-2: client authentication by mutual TLS or private_key_jwt only. */
+const FAPI2_CLIENT_AUTH: ReadonlySet<string> = new Set([
+  'private_key_jwt',
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
+])
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
+
+/**
+ * What `oidc.profile: fapi2` requires of the configuration, beyond what
+ * it sets itself (PAR required; the ID-token algorithm at discovery). Each
+ * finding cites the FAPI 2.0 Security Profile (Final) section it enforces;
+ * docs/fapi2.md lists them all.
+ */
+export function checkFapi2(config: RawConfig): Finding[] {
+  if (config.oidc.profile !== 'fapi2') return []
+  const findings: Finding[] = []
+  const add = (path: (string | number)[], message: string) => findings.push({ path, message })
+  const { oidc } = config
+
+  // §5.3.2.2 (clients shall use PAR, RFC 9126).
+  if (oidc.par === 'off')
+    add(['oidc', 'par'], 'profile fapi2 requires pushed authorization requests; remove par: off')
+  // §5.3.2.1 point 2; a shared secret is not allowed.
+  if (!FAPI2_CLIENT_AUTH.has(oidc.clientAuth)) {
+    add(
+      ['oidc', 'clientAuth'],
+      `profile fapi2 allows private_key_jwt, tls_client_auth or self_signed_tls_client_auth only (got ${oidc.clientAuth})`,
+    )
+  }
+  if (oidc.clientSecret !== undefined)
+    add(['oidc', 'clientSecret'], 'profile fapi2 allows no client secret; remove it')
+  // §5.3.2.1 point 1: sender-constrained access tokens, by DPoP (RFC 9449) or mTLS (RFC 8705 §3).
+  if (!oidc.dpop && oidc.tls?.cert === undefined) {
+    add(
+      ['oidc', 'profile'],
+      'profile fapi2 requires sender-constrained access tokens: set oidc.dpop: true, or oidc.tls with a client certificate the IdP binds tokens to (RFC 8705 §3)',
+    )
+  }
+  // §5.4.1: PS256, ES256 or EdDSA for every signature the client makes.
+  if (oidc.dpop && !['PS256', 'ES256', 'Ed25519'].includes(oidc.dpopAlgorithm)) {
+    add(
+      ['oidc', 'dpopAlgorithm'],
+      `profile fapi2 allows PS256, ES256 or Ed25519 only (got ${oidc.dpopAlgorithm})`,
+    )
+  }
+  // §5.2.1: TLS everywhere a token travels; plain http for loopback only, as for the issuer.
+  config.routes.forEach((route, i) => {
+    if (route.token === 'none') return
+    const url = URL.canParse(route.upstream) ? new URL(route.upstream) : undefined
+    if (url?.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
+      add(
+        ['routes', i, 'upstream'],
+        'profile fapi2 sends tokens over TLS only: use https (plain http only for loopback hosts)',
+      )
+    }
+  })
+  return findings
+}
+
+/**
+ * §5.4.1 for the `private_key_jwt` key: RSA signs PS256 (not RS256), and
+ * must be at least 2048 bits (§5.4.1 point 2); P-256 signs ES256, Ed25519
+ * EdDSA; P-384 and P-521 have no allowed algorithm.
+ */
+export function fapi2KeyAlgorithm(alg: string, rsaBits: number | undefined): string | { problem: string } {
+  if (alg === 'RS256') {
+    if ((rsaBits ?? 0) < 2048)
+      return { problem: `profile fapi2 needs an RSA key of at least 2048 bits (got ${rsaBits})` }
+    return 'PS256'
+  }
+  if (FAPI2_ALGORITHMS.includes(alg)) return alg
+  return { problem: `profile fapi2 allows PS256, ES256 or EdDSA keys only; this key would sign ${alg}` }
+}

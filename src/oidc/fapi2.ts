@@ -1,0 +1,38 @@
+import type * as oauth from 'oauth4webapi'
+import { FAPI2_ALGORITHMS } from '../config/fapi2.js'
+import type { GatehouseConfig } from '../config/types.js'
+
+type OidcConfig = GatehouseConfig['oidc']
+
+/**
+ * The ID-token algorithm a FAPI 2.0 client accepts from this IdP: the
+ * first of PS256, ES256, EdDSA (§5.4.1) it advertises. oauth4webapi checks
+ * the ID token's `alg` against this one value.
+ */
+export function fapi2IdTokenAlgorithm(as: Readonly<oauth.AuthorizationServer>): string | undefined {
+  const advertised = as.id_token_signing_alg_values_supported ?? []
+  return FAPI2_ALGORITHMS.find((alg) => advertised.includes(alg))
+}
+
+/**
+ * Why this IdP cannot serve a FAPI 2.0 login as configured, or `undefined`.
+ * Checked at every login (as `par: required` is), and by /readyz: an IdP
+ * that stops advertising a requirement stops the logins, instead of them
+ * silently falling back to a weaker flow.
+ */
+export function fapi2Incompatibility(
+  oidc: OidcConfig,
+  as: Readonly<oauth.AuthorizationServer>,
+): string | undefined {
+  if (oidc.profile !== 'fapi2') return undefined
+  // RFC 9207 §3: the client must check `iss`, which oauth4webapi does exactly when it is advertised.
+  if (as.authorization_response_iss_parameter_supported !== true)
+    return 'profile fapi2, but the identity provider does not advertise authorization_response_iss_parameter_supported (RFC 9207)'
+  if (fapi2IdTokenAlgorithm(as) === undefined)
+    return `profile fapi2, but the identity provider signs ID tokens with none of ${FAPI2_ALGORITHMS.join(', ')} (id_token_signing_alg_values_supported)`
+  if (!(as.code_challenge_methods_supported ?? []).includes('S256'))
+    return 'profile fapi2, but the identity provider does not advertise PKCE S256 (code_challenge_methods_supported)'
+  if (!oidc.dpop && as.tls_client_certificate_bound_access_tokens !== true)
+    return 'profile fapi2 with mTLS-bound tokens, but the identity provider does not advertise tls_client_certificate_bound_access_tokens (RFC 8705 §3.3)'
+  return undefined
+}

@@ -1,0 +1,72 @@
+import { generateKeyPairSync } from 'node:crypto'
+import t from 'tap'
+import { ConfigError } from '../../src/config/errors.js'
+import { parseConfig } from '../../src/config/load.js'
+
+const env = { SESSION_SECRET: 'x'.repeat(32) }
+const jwk = (key: ReturnType<typeof generateKeyPairSync>['privateKey']) =>
+  JSON.stringify(key.export({ format: 'jwk' }))
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, 'routes.yaml', env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    return err.problems.map((p) => `${p.line} ${p.path}: ${p.message}`)
+  }
+  throw new Error('expected a ConfigError')
+}
+
+const file = (
+  oidc: string,
+  upstream = 'https://orders:8443',
+) => `server: { publicUrl: https://app.example.com }
+oidc:
+  issuer: https://idp.example.com
+  clientId: my-bff
+  profile: fapi2
+${oidc}
+session: { secret: "\${SESSION_SECRET}" }
+routes:
+  - { path: /api, upstream: "${upstream}" }
+`
+
+t.test('check enforces the profile on the configuration, naming each option', async (t) => {
+  t.same(
+    problems(file('  clientSecret: s\n  par: "off"')),
+    [
+      '5 oidc.profile: profile fapi2 requires sender-constrained access tokens: set oidc.dpop: true, or oidc.tls with a client certificate the IdP binds tokens to (RFC 8705 §3)',
+      '6 oidc.clientSecret: profile fapi2 allows no client secret; remove it',
+      '7 oidc.par: profile fapi2 requires pushed authorization requests; remove par: off',
+      '2 oidc.clientAuth: profile fapi2 allows private_key_jwt, tls_client_auth or self_signed_tls_client_auth only (got client_secret_basic)',
+    ].sort((a, b) => Number.parseInt(a) - Number.parseInt(b)),
+  )
+  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey
+  const withKey = `  dpop: true\n  clientAuth: private_key_jwt\n  clientKey: { jwk: '${jwk(p384)}' }`
+  t.same(problems(file(withKey)), [
+    '8 oidc.clientKey: profile fapi2 allows PS256, ES256 or EdDSA keys only; this key would sign ES384',
+  ])
+  t.same(problems(file(withKey, 'http://orders:8080')), [
+    '11 routes[0].upstream: profile fapi2 sends tokens over TLS only: use https (plain http only for loopback hosts)',
+  ])
+})
+
+t.test('what the profile turns on: PAR required; an RSA key signs PS256', async (t) => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+  const config = parseConfig(
+    file(
+      `  dpop: true\n  clientAuth: private_key_jwt\n  clientKey: { jwk: '${jwk(rsa)}' }`,
+      'http://127.0.0.1:8080',
+    ),
+    'routes.yaml',
+    env,
+  )
+  t.equal(config.oidc.par, 'required')
+  t.equal(config.oidc.profile, 'fapi2')
+  t.equal(config.oidc.clientKey?.jwk.alg, 'PS256', 'FAPI 2.0 §5.4.1: PS256, never RS256')
+  const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey
+  t.match(
+    problems(file(`  dpop: true\n  clientAuth: private_key_jwt\n  clientKey: { jwk: '${jwk(small)}' }`)),
+    [/oidc\.clientKey: profile fapi2 needs an RSA key of at least 2048 bits \(got 1024\)/],
+  )
+})

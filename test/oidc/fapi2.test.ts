@@ -1,0 +1,166 @@
+import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto'
+import t, { type Test } from 'tap'
+import type { DevClient } from '../../dev/idp.js'
+import { compare } from '../../src/cli/check-online.js'
+import { fapi2Incompatibility } from '../../src/oidc/fapi2.js'
+import { makePki } from '../helpers/certificates.js'
+import { apiCall, followLoginFlow, jarFetch, login } from '../helpers/login.js'
+import { startMtlsFront } from '../helpers/mtls-front.js'
+import { startStack } from '../helpers/stack.js'
+
+/**
+ * `oidc.profile: fapi2` against oidc-provider in FAPI 2.0 mode
+ * (`features.fapi` profile 2.0: PKCE required, client assertions with the
+ * issuer as sole audience), with PAR required of the client, mTLS-bound
+ * access tokens behind a terminator that asks for client certificates, and
+ * ID tokens signed ES256. The client authenticates with private_key_jwt.
+ */
+async function fapiStack(
+  t: Test,
+  { client = {}, signingKey = 'ec' }: { client?: Partial<DevClient>; signingKey?: 'ec' | 'rsa' } = {},
+) {
+  const pki = makePki(t)
+  const server = pki.issue('idp-mtls')
+  const certificate = pki.issue('gatehouse-client')
+  let idpPort = 0
+  const front = await startMtlsFront(() => idpPort, { cert: server.cert, key: server.key, ca: pki.ca.cert })
+  t.teardown(() => front.close())
+  const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const assertionKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const stack = await startStack(t, {
+    idp: {
+      par: true,
+      fapi: true,
+      mtls: {},
+      // An RSA key without `alg` signs RS256 and PS256 alike, and the IdP advertises both.
+      signingKey:
+        signingKey === 'ec'
+          ? { ...signing.privateKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig', kid: 'idp-es256' }
+          : {
+              ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+              use: 'sig',
+              kid: 'idp-rsa',
+            },
+      discovery: {
+        mtls_endpoint_aliases: {
+          token_endpoint: `${front.url}/token`,
+          revocation_endpoint: `${front.url}/token/revocation`,
+          userinfo_endpoint: `${front.url}/me`,
+          pushed_authorization_request_endpoint: `${front.url}/request`,
+        },
+      },
+    },
+    client: {
+      clientSecret: undefined,
+      tokenEndpointAuthMethod: 'private_key_jwt',
+      jwks: { keys: [{ ...assertionKey.publicKey.export({ format: 'jwk' }), alg: 'ES256', kid: 'bff-1' }] },
+      requirePushedAuthorizationRequests: true,
+      certificateBoundAccessTokens: true,
+      idTokenSignedResponseAlg: 'ES256',
+      ...client,
+    },
+    config: {
+      logLevel: 'info',
+      oidc: {
+        profile: 'fapi2',
+        clientAuth: 'private_key_jwt',
+        clientSecret: undefined,
+        clientKey: {
+          jwk: { ...assertionKey.privateKey.export({ format: 'jwk' }), alg: 'ES256', kid: 'bff-1' },
+        },
+        tls: {
+          cert: { file: certificate.certFile },
+          key: { file: certificate.keyFile },
+          ca: { file: pki.ca.certFile },
+        },
+      },
+    },
+  })
+  idpPort = Number(new URL(stack.idp.issuer).port)
+  return { stack, certificate }
+}
+
+t.test(
+  'profile fapi2: a login through PAR, with iss checked, an ES256 ID token and an mTLS-bound token',
+  async (t) => {
+    const { stack, certificate } = await fapiStack(t)
+    t.equal(stack.config.oidc.par, 'required', 'the profile turns PAR on')
+    const client = await stack.idp.provider.Client.find('gatehouse-test')
+    t.equal(client?.requirePushedAuthorizationRequests, true)
+    const { jar, callback, responses, callbackUrl } = await login(stack.gateway.url, { user: 'wren' })
+    t.equal(callback.status, 302)
+    const authorize = new URL(responses[0]!.location!)
+    t.same(
+      [...authorize.searchParams.keys()].sort(),
+      ['client_id', 'request_uri'],
+      'only request_uri in the browser (RFC 9126)',
+    )
+    t.equal(
+      new URL(callbackUrl).searchParams.get('iss'),
+      stack.idp.issuer,
+      'RFC 9207 iss came back and was checked',
+    )
+    t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
+    const token = stack.upstream.requests.at(-1)?.authorization?.replace(/^Bearer /, '')
+    const stored = await stack.idp.provider.AccessToken.find(token!)
+    t.equal(
+      stored?.['x5t#S256'],
+      createHash('sha256').update(new X509Certificate(certificate.cert).raw).digest('base64url'),
+      'sender-constrained: bound to the client certificate',
+    )
+
+    const report = compare(stack.config, stack.gateway.app.gatehouse.oidc.metadata!)
+    const fapi = report.rows.filter((r) => r.capability.startsWith('FAPI 2.0'))
+    t.ok(fapi.length >= 8, 'check --online prints each requirement of the profile')
+    t.same(
+      fapi.filter((r) => r.verdict !== 'ok').map((r) => r.capability),
+      [],
+      'and this IdP meets them all',
+    )
+    t.equal(report.blocking, false)
+  },
+)
+
+t.test(
+  'profile fapi2 refuses an ID token signed RS256 (§5.4.1), though the IdP could sign PS256',
+  async (t) => {
+    // No ES256 key: the IdP's RSA key signs RS256 for this client, and could sign PS256.
+    const { stack } = await fapiStack(t, { signingKey: 'rsa', client: { idTokenSignedResponseAlg: 'RS256' } })
+    t.ok(stack.gateway.app.gatehouse.oidc.metadata?.id_token_signing_alg_values_supported?.includes('PS256'))
+    const { callback } = await login(stack.gateway.url, { user: 'xan' })
+    t.equal(callback.status, 400, 'the ID token is refused, no session')
+    t.match(callback.text, /Sign-in failed/)
+    t.equal(stack.idp.stats.authorizationCodeGrants, 1, 'refused after the code exchange, at the ID token')
+  },
+)
+
+t.test(
+  'profile fapi2 requires iss (RFC 9207): a callback without it is refused, an IdP without it blocks',
+  async (t) => {
+    const { stack } = await fapiStack(t)
+    const start = await login(stack.gateway.url, { user: 'yan' }).catch((err: Error) => err)
+    t.notOk(start instanceof Error)
+    // The same flow again, with iss taken off the way back, as a mix-up attacker's IdP would (RFC 9207 §1).
+    const { jar } = await login(stack.gateway.url, { user: 'yan' })
+    const again = await jarFetch(jar, `${stack.gateway.url}/auth/login?returnTo=/`)
+    const callbackUrl = new URL(await followLoginFlow(jar, again.location!, 'yan', []))
+    callbackUrl.searchParams.delete('iss')
+    const callback = await jarFetch(jar, callbackUrl.href)
+    t.equal(callback.status, 400, 'no iss: refused')
+
+    const metadata = {
+      ...stack.gateway.app.gatehouse.oidc.metadata!,
+      authorization_response_iss_parameter_supported: false,
+    }
+    t.match(
+      fapi2Incompatibility(stack.config.oidc, metadata),
+      /authorization_response_iss_parameter_supported/,
+    )
+    const report = compare(stack.config, metadata)
+    t.match(
+      report.rows.find((r) => r.capability.includes('iss response parameter')),
+      { verdict: 'BLOCKING' },
+    )
+    t.equal(report.blocking, true, 'check --online fails')
+  },
+)
