@@ -1,4 +1,4 @@
-import { foldUnderscores, GATEWAY_SET, HOP_BY_HOP, isSpoofable } from '../header-rules.js'
+import { foldUnderscores, isSpoofable, NEVER_PASSED } from '../header-rules.js'
 import { parseDuration, parseSize } from './duration.js'
 import type { RawConfig } from './schema.js'
 import { parseStore } from './store-url.js'
@@ -115,6 +115,13 @@ export function checkSemantics(config: RawConfig): Finding[] {
     if (clientKey === undefined) add(['oidc', 'clientKey'], 'is required when clientAuth is private_key_jwt')
     if (clientSecret !== undefined)
       add(['oidc', 'clientSecret'], 'is not used with clientAuth: private_key_jwt; remove it')
+  } else if (clientAuth === 'tls_client_auth' || clientAuth === 'self_signed_tls_client_auth') {
+    // RFC 8705 §2: the TLS handshake authenticates the client; no secret or key goes in the request.
+    if (config.oidc.tls?.cert === undefined)
+      add(['oidc', 'tls', 'cert'], `is required when clientAuth is ${clientAuth}`)
+    if (clientSecret !== undefined)
+      add(['oidc', 'clientSecret'], `is not used with clientAuth: ${clientAuth}; remove it`)
+    if (clientKey !== undefined) add(['oidc', 'clientKey'], 'applies only to clientAuth: private_key_jwt')
   } else {
     if (clientSecret === undefined)
       add(['oidc', 'clientSecret'], `is required when clientAuth is ${clientAuth}`)
@@ -187,6 +194,8 @@ export function checkSemantics(config: RawConfig): Finding[] {
       add(['routes', i, 'upstream'], 'must be an http(s) URL such as http://orders:8080')
     } else if (upstream.pathname !== '/' || upstream.search) {
       add(['routes', i, 'upstream'], 'must be an origin only; use rewritePath to change the path')
+    } else if (route.tls !== undefined && upstream.protocol !== 'https:') {
+      add(['routes', i, 'tls'], 'applies only to an https upstream')
     }
     if (route.rewritePath !== undefined && !route.rewritePath.startsWith('/')) {
       add(['routes', i, 'rewritePath'], 'must start with /')
@@ -213,6 +222,12 @@ export function checkSemantics(config: RawConfig): Finding[] {
     if (route.websocket && route.methods !== undefined && !route.methods.includes('GET')) {
       add(['routes', i, 'methods'], 'must include GET on a websocket route: the upgrade is a GET')
     }
+    // `dpop: false` is always what happens without oidc.dpop, so only `true` can be wrong.
+    if (route.dpop === true) {
+      if (!config.oidc.dpop) add(['routes', i, 'dpop'], 'needs oidc.dpop: true')
+      else if (route.token === 'none')
+        add(['routes', i, 'dpop'], 'applies only to routes that forward a token')
+    }
     if (route.token !== 'client' && route.anonymous !== undefined) {
       add(['routes', i, 'anonymous'], 'applies only to token: client routes')
     }
@@ -235,7 +250,7 @@ export function checkSemantics(config: RawConfig): Finding[] {
     route.passHeaders.forEach((name, j) => {
       const folded = foldUnderscores(name.toLowerCase())
       if (!FIELD_NAME.test(name)) add(['routes', i, 'passHeaders', j], 'must be a header name')
-      else if (GATEWAY_SET.includes(folded) || HOP_BY_HOP.includes(folded) || folded === 'expect') {
+      else if (NEVER_PASSED.includes(folded)) {
         add(['routes', i, 'passHeaders', j], `${name} is set or consumed by Gatehouse itself; it cannot pass`)
       } else if (!isSpoofable(folded)) {
         add(

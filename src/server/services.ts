@@ -4,6 +4,7 @@ import type { GatehouseConfig } from '../config/types.js'
 import { OidcClient } from '../oidc/client.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
 import { Sessions } from '../session/sessions.js'
+import { reportCertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens } from '../tokens/client-tokens.js'
 import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
 import type { GatewayMetrics } from './metrics.js'
@@ -51,6 +52,7 @@ export const services = fp(
     const { metrics, idp, refresh, clientTokens: cache } = app.observers
     const stores = opts.stores ?? (await createStores(config, now, app.log))
     metrics.watchStore(stores.sessions)
+    reportCertificateExpiry(config, metrics.registry, app.log, now)
     let unwatchStore: (() => void) | undefined
     if (stores.sessions.kind === 'redis') {
       // Loaded only for Redis, as in createStores: memory mode never loads ioredis.

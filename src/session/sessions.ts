@@ -120,6 +120,7 @@ export class Sessions {
       sid: login.sid,
       claims: login.claims,
       tokens: login.tokens,
+      ...(login.dpopKey ? { dpopKey: login.dpopKey } : {}),
       version: 0,
       createdAt: now,
       absoluteExpiresAt,

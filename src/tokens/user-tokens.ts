@@ -319,7 +319,7 @@ export class UserTokens {
     const label = audience?.label ?? ''
     let next: TokenSet
     try {
-      next = await this.#oidc.refresh(current.tokens, audience)
+      next = await this.#oidc.refresh(current.tokens, audience, current.dpopKey)
     } catch (err) {
       let outcome = refreshOutcome(err)
       let thrown = err

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { parseConfig } from '../../src/config/load.js'
+import type { RawConfig } from '../../src/config/schema.js'
 import type { GatehouseConfig, RouteConfig, WebSocketRoute } from '../../src/config/types.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 
@@ -22,7 +23,9 @@ export async function listenOn(app: FastifyInstance, port: number): Promise<void
  * Durations in milliseconds; `testConfig` passes it through the parser.
  */
 export type TestRoute = Pick<RouteConfig, 'path' | 'upstream'> &
-  Partial<Omit<RouteConfig, 'websocket'>> & {
+  Partial<Omit<RouteConfig, 'websocket' | 'tls'>> & {
+    /** As the file has it: PEM items as `{ file }` or `{ pem }`. */
+    readonly tls?: RawConfig['routes'][number]['tls']
     /** As the file has it: `true`, or some of the bounds (`pingInterval` in ms). */
     readonly websocket?: boolean | Partial<WebSocketRoute>
   }
@@ -70,7 +73,7 @@ export interface TestConfigInput {
    * `authorizationParams` is `{ prompt: 'consent' }`: the test IdP is strict
    * (OIDC Core §11), so that is what a working deployment against it carries.
    */
-  readonly oidc?: Partial<GatehouseConfig['oidc']>
+  readonly oidc?: Partial<Omit<GatehouseConfig['oidc'], 'tls'>> & { readonly tls?: RawConfig['oidc']['tls'] }
   readonly claims?: readonly string[]
   readonly loginParams?: readonly string[]
   readonly endSession?: GatehouseConfig['auth']['endSession']
