@@ -42,6 +42,8 @@ export interface TracingSettings {
   readonly connections: number
   readonly tool: LoadTool
   readonly amount?: number | undefined
+  /** Writes a CPU profile of the `on` peer into this folder. */
+  readonly profileDir?: string | undefined
 }
 
 export interface TracingResult {
@@ -122,6 +124,9 @@ export async function measureTracing(settings: TracingSettings): Promise<Tracing
             started.push(
               await spawnPeer(['gatehouse', join(tree, 'bench', 'gatehouse.yaml')], {
                 script: join(tree, 'bench', 'peer-process.ts'),
+                ...(kind === 'on' && settings.profileDir
+                  ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`] }
+                  : {}),
                 env: {
                   ...envOf(kind),
                   GATEHOUSE_PORT: String(ports[i]),
@@ -204,6 +209,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       warmup: { type: 'string', default: '3' },
       connections: { type: 'string', default: '32' },
       'tracing-baseline': { type: 'string' },
+      'profile-dir': { type: 'string' },
     },
   })
   const upstream = await spawnPeer(['upstream'])
@@ -217,6 +223,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       warmup: Number(values.warmup),
       connections: Number(values.connections),
       tool: defaultTool(),
+      profileDir: values['profile-dir'],
     })
     console.log(JSON.stringify(result, null, 2))
   } finally {
