@@ -62,6 +62,8 @@ export interface ProxyRouteHooks {
   readonly websocketRecheck?: number
   /** Counts WebSockets refused, closed for a broken bound, and open. */
   readonly websocket?: WebSocketObserver
+  /** The instance's WebSocket counts, when they must outlive these routes (a config reload). */
+  readonly limits?: SocketLimits
 }
 
 /**
@@ -81,7 +83,7 @@ export async function registerProxyRoutes(
   // WebSocket route, an upgrade is an ordinary request that refuseUpgrade
   // answers.
   if (config.routes.some((route) => route.websocket)) routeUpgrades(app)
-  const limits = new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
+  const limits = hooks.limits ?? new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
       // onRequest: the path is settled before the guard's preHandler

@@ -1,5 +1,10 @@
 import rateLimit from '@fastify/rate-limit'
-import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerFactory,
+  LogController,
+} from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { authRoutes } from '../http/auth-routes.js'
@@ -7,24 +12,21 @@ import { backchannelLogoutRoute } from '../http/backchannel-logout.js'
 import { deferContinue } from '../http/expect-continue.js'
 import { healthRoutes, type ReadinessFailure } from '../http/health.js'
 import { logoutEverywhereRoute } from '../http/logout-everywhere.js'
-import { OidcClient } from '../oidc/client.js'
-import { ClientRefusals } from '../oidc/client-refusals.js'
-import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
+import type { OidcClient } from '../oidc/client.js'
 import { refuseUnlistedMethod } from '../proxy/methods.js'
 import { registerProxyRoutes } from '../proxy/routes.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { Sessions } from '../session/sessions.js'
-import { ClientTokens } from '../tokens/client-tokens.js'
-import { logRefresh } from '../tokens/refresh-log.js'
-import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
+import type { Coordination } from '../tokens/user-tokens.js'
 import { frameworkError, installErrorHandling } from './error-handler.js'
-import { idpObserver } from './idp-observer.js'
+import { Lasting } from './lasting.js'
 import { refuseFaultyFraming } from './legacy-framing.js'
+import { connectionsCheckingInterval } from './listener.js'
 import { loggerOptions, requestLogger } from './logger.js'
-import { GatewayMetrics } from './metrics.js'
+import type { GatewayMetrics } from './metrics.js'
 import { refuseMalformedTarget } from './request-target.js'
 import { refuseRepeatedHost } from './single-host.js'
-import { createStores, type Stores } from './stores.js'
+import type { Stores } from './stores.js'
 
 /** Seams for tests and embedding; production passes none of them. */
 export interface GatewayOptions {
@@ -42,6 +44,14 @@ export interface GatewayOptions {
   readonly coordination?: Coordination
   /** How often open WebSockets re-check their session, ms; default 5 s. */
   readonly websocketRecheck?: number
+  /**
+   * What outlives this app, made by the first app of the process: with it,
+   * the app borrows the stores, metrics and IdP parts and closes none of
+   * them (src/server/reload.ts). Without it, the app makes and owns them.
+   */
+  readonly lasting?: Lasting
+  /** Mounts the app on a `GatewayListener` instead of a server of its own (src/server/listener.ts). */
+  readonly serverFactory?: FastifyServerFactory
 }
 
 export interface GatehouseState {
@@ -49,6 +59,8 @@ export interface GatehouseState {
   readonly stores: Stores
   readonly oidc: OidcClient
   readonly metrics: GatewayMetrics
+  /** The parts this app shares with the apps a reload builds after it. */
+  readonly lasting: Lasting
   /** Resolves once the IdP has been discovered. */
   whenDiscovered(): Promise<void>
 }
@@ -88,63 +100,27 @@ export async function buildGateway(
     childLoggerFactory: requestLogger,
     return503OnClosing: true,
     frameworkErrors: frameworkError,
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   }) as unknown as FastifyInstance
 
-  const stores = options.stores ?? (await createStores(config, now, app.log))
-  let discovery: Discovery | undefined
-  const lockTtl = options.lockTtl ?? config.oidc.timeout + 5_000
-
-  const metrics = new GatewayMetrics(stores.sessions)
-  let unwatchStore: (() => void) | undefined
-  const refusals = new ClientRefusals()
-  const oidc = new OidcClient(config, now, idpObserver(config, app.log, metrics, refusals))
-  if (stores.sessions.kind === 'redis') {
-    // Loaded only for Redis, as in createStores: memory mode never loads ioredis.
-    const { reportSessionCache } = await import('./redis-stores.js')
-    reportSessionCache(stores.sessions, app.log)
-    if (stores.redis) {
-      const { logAvailability } = await import('../redis/availability.js')
-      unwatchStore = logAvailability(stores.redis, app.log, config.session.store.display)
-    }
-  }
+  // Sessions, locks, caches and the IdP client outlive one config: a
+  // reload's app borrows them from the first (lasting.ts).
+  const lasting =
+    options.lasting ??
+    (await Lasting.create(config, app.log, {
+      now,
+      stores: options.stores,
+      lockTtl: options.lockTtl,
+      coordination: options.coordination,
+    }))
+  const { stores, metrics } = lasting
+  const idp = lasting.idpFor(config)
+  const { oidc, refusals, userTokens, clientTokens } = idp
   const sessions = new Sessions(stores.sessions, config, now, {
     revoke: (refreshToken) =>
       oidc.revoke(refreshToken).catch((err: { code?: string }) => {
         app.log.warn({ code: err.code }, 'refresh token revocation failed')
       }),
-  })
-  // Both token kinds fetch once per lifetime under the same lock discipline.
-  const fetchOnce = {
-    locks: stores.locks,
-    oidc,
-    refreshBefore: config.tokens.refreshBefore,
-    refreshWait: config.tokens.refreshWait,
-    lockTtl,
-    now,
-  }
-  const userTokens = new UserTokens({
-    ...fetchOnce,
-    store: stores.sessions,
-    unavailableLimit: config.tokens.unavailableLimit,
-    coordination: options.coordination ?? 'single-flight',
-    cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
-    observer: {
-      refreshed(outcome, ms, resource, sessionId, failure) {
-        metrics.refreshes.inc({ outcome, resource })
-        metrics.refreshDuration.observe(ms / 1000)
-        logRefresh(app.log, { outcome, ms, sessionId, resource, failure })
-      },
-      joined: () => metrics.refreshJoins.inc(),
-      cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
-    },
-  })
-  const clientTokens = new ClientTokens({
-    ...fetchOnce,
-    cache: stores.clientTokens,
-    observer: {
-      hit: () => metrics.clientTokenCache.inc({ result: 'hit' }),
-      miss: () => metrics.clientTokenCache.inc({ result: 'miss' }),
-    },
   })
 
   app.decorate('gatehouse', {
@@ -152,8 +128,8 @@ export async function buildGateway(
     stores,
     oidc,
     metrics,
-    whenDiscovered: () =>
-      discovery ? discovery.ready : Promise.reject(new Error('gateway is not ready yet')),
+    lasting,
+    whenDiscovered: () => idp.whenDiscovered(),
   })
   app.decorateRequest('upstreamToken', null)
 
@@ -253,6 +229,7 @@ export async function buildGateway(
       onCookiesDropped: (route, count) => metrics.upstreamCookiesDropped.inc({ route }, count),
       draining: () => draining !== undefined,
       now,
+      limits: lasting.sockets,
       ...(options.websocketRecheck === undefined ? {} : { websocketRecheck: options.websocketRecheck }),
       websocket: {
         refused: (route, limit) => metrics.websocketRefusals.inc({ route, limit }),
@@ -263,7 +240,7 @@ export async function buildGateway(
   )
 
   app.addHook('onReady', async () => {
-    discovery = discoverWithRetry(oidc, app.log)
+    idp.discover(app.log)
   })
   // Draining: answers in flight carry `Connection: close`, and idle
   // keep-alive sockets are closed as they go idle, so close() ends when the
@@ -280,22 +257,8 @@ export async function buildGateway(
   })
   app.addHook('onClose', async () => {
     clearInterval(draining)
-    discovery?.stop()
-    // Our own close of the connection is no outage.
-    unwatchStore?.()
-    await oidc.close()
-    await stores.close()
+    await lasting.release(idp)
+    if (!options.lasting) await lasting.close()
   })
   return app
-}
-
-/**
- * Node enforces `headersTimeout` and `requestTimeout` only when it sweeps its
- * connections, every 30 s by default, so a 10 s budget fired at up to 40 s.
- * Sweeping every quarter of the shortest budget, at most every second, fires
- * each within a second of its value; a sweep is a walk over open sockets.
- */
-function connectionsCheckingInterval(server: GatehouseConfig['server']): number {
-  const budgets = [server.headersTimeout, server.requestTimeout].filter((ms) => ms > 0)
-  return Math.max(50, Math.min(1_000, Math.floor(Math.min(...budgets, 4_000) / 4)))
 }
