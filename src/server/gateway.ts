@@ -50,6 +50,8 @@ export interface GatewayOptions {
    * them (src/server/reload.ts). Without it, the app makes and owns them.
    */
   readonly lasting?: Lasting
+  /** The app makes the lasting parts but leaves closing them to the caller, whose later apps borrow them. */
+  readonly keepLasting?: boolean
   /** Mounts the app on a `GatewayListener` instead of a server of its own (src/server/listener.ts). */
   readonly serverFactory?: FastifyServerFactory
 }
@@ -258,7 +260,7 @@ export async function buildGateway(
   app.addHook('onClose', async () => {
     clearInterval(draining)
     await lasting.release(idp)
-    if (!options.lasting) await lasting.close()
+    if (!options.lasting && !options.keepLasting) await lasting.close()
   })
   return app
 }

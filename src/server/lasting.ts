@@ -112,7 +112,8 @@ export class Lasting {
   /** `server.maxWebSockets` and `session.maxWebSockets`, counted over every app. */
   readonly sockets: SocketLimits
   readonly #options: LastingOptions
-  #idp: IdpParts | undefined
+  /** IdP parts some app holds, by the settings they were built from. */
+  readonly #idp = new Set<IdpParts>()
   #unwatchStore: (() => void) | undefined
 
   private constructor(
@@ -148,15 +149,16 @@ export class Lasting {
   }
 
   /**
-   * The IdP parts for `config`, held until `release`: the current ones when
-   * the settings they read are unchanged, else new ones (not yet
-   * discovered), which become current.
+   * The IdP parts for `config`, held until `release`: those an app holds
+   * already when the settings they read are the same, else new ones, not
+   * yet discovered.
    */
   idpFor(config: GatehouseConfig): IdpParts {
-    let parts = this.#idp
-    if (parts === undefined || !isDeepStrictEqual(parts.basis, idpBasis(config))) {
+    const basis = idpBasis(config)
+    let parts = [...this.#idp].find((held) => isDeepStrictEqual(held.basis, basis))
+    if (parts === undefined) {
       parts = new IdpParts(config, this, this.#options)
-      this.#idp = parts
+      this.#idp.add(parts)
     }
     parts.holders++
     return parts
@@ -165,7 +167,7 @@ export class Lasting {
   /** Lets go of parts from `idpFor`; the last holder closes them. */
   async release(parts: IdpParts): Promise<void> {
     if (--parts.holders > 0) return
-    if (this.#idp === parts) this.#idp = undefined
+    this.#idp.delete(parts)
     await parts.close()
   }
 

@@ -30,7 +30,7 @@ export interface RedisTokenCacheOptions {
 export class RedisTokenCache implements TokenCache {
   readonly #redis: RedisClient
   readonly #prefix: string
-  readonly #keys: readonly SealingKey[]
+  #keys: readonly SealingKey[]
   readonly #onUnreadable: RedisTokenCacheOptions['onUnreadable']
 
   constructor(options: RedisTokenCacheOptions) {
@@ -38,6 +38,11 @@ export class RedisTokenCache implements TokenCache {
     this.#prefix = `${options.keyPrefix ?? 'gatehouse:'}ct:`
     this.#keys = clientTokenKeys(options.secrets)
     this.#onUnreadable = options.onUnreadable
+  }
+
+  /** `session.secrets` rotated by a config reload: seal with the new first, open with any. */
+  useSecrets(secrets: readonly string[]): void {
+    this.#keys = clientTokenKeys(secrets)
   }
 
   async get(key: string): Promise<CachedToken | undefined> {
