@@ -1,7 +1,9 @@
 /**
- * Request headers a client may not pass through Gatehouse: the rules the
- * proxy applies on every request and that config validation holds every
- * route to, kept here so neither folder has to reach into the other.
+ * The header rules of the proxy, in one place: the hop-by-hop headers that
+ * cross no proxy in either direction, and the request headers a client may
+ * not pass through Gatehouse. The proxy applies them to every request and
+ * answer, and config validation holds every route to them; they live here
+ * so that neither folder has to reach into the other.
  */
 
 /**
@@ -127,3 +129,29 @@ export const HOP_BY_HOP: readonly string[] = [
   'trailer',
   'upgrade',
 ]
+
+const hopByHop: ReadonlySet<string> = new Set(HOP_BY_HOP)
+
+/**
+ * Header names a `Connection` header lists besides its own options
+ * (`close`, `keep-alive`): RFC 9110 §7.6.1 makes them hop-by-hop too, so a
+ * proxy removes them whichever way the message goes.
+ */
+export function connectionNamed(value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined
+  const names: string[] = []
+  for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
+    const name = part.trim().toLowerCase()
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') names.push(name)
+  }
+  return names.length === 0 ? undefined : names
+}
+
+/**
+ * True for a header (lower case) of a message that must not cross this hop:
+ * one on the fixed list, or one its `Connection` header names
+ * (`named`, from `connectionNamed`).
+ */
+export function isHopByHop(name: string, named: readonly string[] | undefined): boolean {
+  return hopByHop.has(name) || named?.includes(name) === true
+}

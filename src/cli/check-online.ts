@@ -3,23 +3,7 @@ import type { GatehouseConfig } from '../config/types.js'
 import { causeName } from '../errors.js'
 import { OidcClient } from '../oidc/client.js'
 import { checkCredentials } from './credential-check.js'
-
-type Verdict = 'ok' | 'warn' | 'BLOCKING' | '-'
-
-/** One line of the table: what the config needs, what the IdP says, and the verdict. */
-export interface Row {
-  readonly capability: string
-  readonly need: string
-  readonly advertised: string
-  readonly verdict: Verdict
-}
-
-/** What `check --online` found: the rows of the table, the hints, and whether Gatehouse can log in. */
-export interface OnlineReport {
-  readonly rows: readonly Row[]
-  readonly hints: readonly string[]
-  readonly blocking: boolean
-}
+import type { OnlineReport, Row, Verdict } from './online-report.js'
 
 const yesNo = (value: unknown) => (value ? 'yes' : 'no')
 

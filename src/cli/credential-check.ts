@@ -3,7 +3,7 @@ import type { ClientAuthMethod, GatehouseConfig } from '../config/types.js'
 import type { OidcClient } from '../oidc/client.js'
 import { FORM_SAFE, usableMethods } from '../oidc/client-auth.js'
 import type { CredentialProbe } from '../oidc/credential-probe.js'
-import type { OnlineReport, Row } from './check-online.js'
+import type { OnlineReport, Row } from './online-report.js'
 
 /**
  * Proves the client's credentials before any user tries them: one probe of

@@ -38,7 +38,7 @@ export interface RouteConfig {
   readonly timeout: number
   /** Largest request body forwarded, bytes. */
   readonly bodyLimit: number
-  /** Proxy WebSocket upgrades within these bounds (src/proxy/websocket.ts); `false` refuses an upgrade. */
+  /** Proxy WebSocket upgrades within these bounds (src/proxy/websocket/); `false` refuses an upgrade. */
   readonly websocket: WebSocketRoute | false
   /** The upstream may send `Clear-Site-Data`; otherwise it is dropped from its answers. */
   readonly allowClearSiteData: boolean

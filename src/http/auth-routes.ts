@@ -1,16 +1,24 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { causeName, type GatehouseError, gatehouseError, isGatehouseError, retryAfterOf } from '../errors.js'
+import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { OidcClient } from '../oidc/client.js'
 import { interactionRequired } from '../oidc/translate.js'
 import { type Sessions, sessionEndsAt } from '../session/sessions.js'
-import { csrfCheck } from './csrf.js'
 import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, errorPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
 
+/** What the auth routes read of the config. */
+export interface AuthRoutesConfig extends AntiForgeryConfig {
+  readonly auth: GatehouseConfig['auth']
+  readonly oidc: Pick<GatehouseConfig['oidc'], 'scopes'>
+  readonly server: Pick<GatehouseConfig['server'], 'publicUrl'>
+  readonly session: Pick<GatehouseConfig['session'], 'sameSite'>
+}
+
 export interface AuthRouteDeps {
-  readonly config: GatehouseConfig
+  readonly config: AuthRoutesConfig
   readonly oidc: OidcClient
   readonly sessions: Sessions
   /** Told of each completed login, by whether the IdP issued a refresh token. */

@@ -7,7 +7,10 @@ import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache } from '../tokens/types.js'
 
 export interface BackchannelLogoutDeps {
-  readonly config: GatehouseConfig
+  readonly config: {
+    readonly auth: Pick<GatehouseConfig['auth'], 'basePath'>
+    readonly oidc: Pick<GatehouseConfig['oidc'], 'timeout'>
+  }
   readonly oidc: OidcClient
   readonly sessions: Sessions
   readonly replay: ReplayCache

@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { type ErrorCode, retryAfterOf } from '../errors.js'
+import type { OidcClient } from '../oidc/client.js'
+import type { ClientRefusals } from '../oidc/client-refusals.js'
+import type { SessionStore } from '../session/types.js'
 
 /** One readiness check that failed: what the catalogue calls it, and why, for operators. */
 export interface ReadinessFailure {
@@ -13,16 +16,43 @@ export interface ReadinessFailure {
   readonly degraded?: boolean
 }
 
-export interface Readiness {
-  /** Resolves with one entry per check: `ok`, or the failure that keeps this instance out of rotation. */
-  check(): Promise<Record<string, 'ok' | ReadinessFailure>>
+/** What readiness asks: the IdP client, the session store, and the IdP's refusals of our credentials. */
+export interface ReadinessSources {
+  readonly oidc: Pick<OidcClient, 'discovered' | 'incompatibility'>
+  readonly store: Pick<SessionStore, 'ping'>
+  readonly refusals: Pick<ClientRefusals, 'detail'>
+}
+
+/** One entry per check: `ok`, or the failure that keeps this instance out of rotation. */
+async function check({
+  oidc,
+  store,
+  refusals,
+}: ReadinessSources): Promise<Record<string, 'ok' | ReadinessFailure>> {
+  const idp: 'ok' | ReadinessFailure = !oidc.discovered
+    ? { code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE', detail: 'not discovered' }
+    : oidc.incompatibility === undefined
+      ? 'ok'
+      : { code: 'GATEHOUSE_ERR_IDP_INCOMPATIBLE', detail: oidc.incompatibility }
+  let reachable: 'ok' | ReadinessFailure = 'ok'
+  try {
+    await store.ping()
+  } catch (err) {
+    reachable = { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE', detail: (err as Error).message }
+  }
+  const refused = refusals.detail
+  const clientAuth: 'ok' | ReadinessFailure =
+    refused === undefined
+      ? 'ok'
+      : { code: 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED', detail: refused, degraded: true }
+  return { idp, store: reachable, clientAuth }
 }
 
 /** Liveness says the process runs; readiness says it can do its job. */
-export async function healthRoutes(app: FastifyInstance, readiness: Readiness) {
+export async function healthRoutes(app: FastifyInstance, sources: ReadinessSources) {
   app.get('/healthz', async (_request, reply) => reply.send({ status: 'ok' }))
   app.get('/readyz', async (_request, reply) => {
-    const results = await readiness.check()
+    const results = await check(sources)
     const checks: Record<string, string> = {}
     // A load balancer that honours Retry-After should come back when the
     // slowest failing part is expected back, so the longest catalogue value

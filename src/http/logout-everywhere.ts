@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
+import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { Sessions } from '../session/sessions.js'
-import { csrfCheck } from './csrf.js'
 
 export interface LogoutEverywhereDeps {
-  readonly config: GatehouseConfig
+  readonly config: AntiForgeryConfig & { readonly auth: Pick<GatehouseConfig['auth'], 'basePath'> }
   readonly oidc: OidcClient
   readonly sessions: Sessions
 }

@@ -2,11 +2,9 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
-import { HOP_BY_HOP } from '../header-rules.js'
-import type { AnswerHygiene } from './answer-headers.js'
-import { connectionNamed, type ForwardedRequest } from './headers.js'
-
-const hopByHop = new Set(HOP_BY_HOP)
+import type { ForwardedRequest } from './request-headers.js'
+import type { OutgoingHeaders, ResponseHygiene } from './response-headers.js'
+import { answerUpstreamFailure, type UpstreamErrorObserver } from './upstream-errors.js'
 
 /**
  * Informational answers forwarded per request. undici restarts its headers
@@ -15,27 +13,23 @@ const hopByHop = new Set(HOP_BY_HOP)
  */
 const MAX_INFORMATIONAL = 8
 
-type OutgoingHeaders = Record<string, string | number | string[] | undefined>
-
 type UpstreamError = Error & { code?: string }
 
 export interface ForwardOptions {
   readonly pool: Pool
+  /** The route's path, for the log line and the metric label of a failure. */
+  readonly route: string
   /** The route's public path prefix, `''` for the root. */
   readonly prefix: string
   /** What the upstream calls that prefix, `''` for its root. */
   readonly rewritePrefix: string
   readonly rewriteHeaders: (request: ForwardedRequest, headers: IncomingHttpHeaders) => IncomingHttpHeaders
   /** What the upstream's answer may not pass on to the browser. */
-  readonly hygiene: AnswerHygiene
-  /** Answers a failure that happened before any of the upstream's response was sent. */
-  readonly onError: (reply: FastifyReply, failure: { error: UpstreamError }) => void
-  /**
-   * True when Fastify's `onSend` hooks have work to do on this answer: a
-   * session cookie to set or clear, `Connection: close` while draining.
-   * Asked when the answer arrives, so it sees what the request did until then.
-   */
-  readonly needsOnSend: (request: FastifyRequest) => boolean
+  readonly hygiene: ResponseHygiene
+  /** Counts a failure that happened before any of the upstream's response was sent. */
+  readonly onUpstreamError?: UpstreamErrorObserver | undefined
+  /** True while the gateway drains: answers then carry `Connection: close`, set in an `onSend` hook. */
+  readonly draining: () => boolean
 }
 
 /**
@@ -111,9 +105,9 @@ export class Forward implements Dispatcher.DispatchHandler {
       this.#informational(controller, statusCode, upstream)
       return
     }
-    const viaSend = this.#options.needsOnSend(this.#request)
+    const viaSend = this.#needsOnSend()
     const headers: OutgoingHeaders = viaSend ? {} : reply.getHeaders()
-    this.#copyHeaders(upstream, headers, true)
+    this.#options.hygiene.copy(upstream, headers, true, reply.log)
     const location = upstream.location
     if (location) headers.location = this.#publicLocation(location)
     this.#started = true
@@ -146,7 +140,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     const { httpVersionMajor, httpVersionMinor } = this.#request.raw
     if (statusCode !== 103 || raw.headersSent || (httpVersionMajor === 1 && httpVersionMinor === 0)) return
     const hints: Record<string, string | string[]> = {}
-    this.#copyHeaders(upstream, hints, false)
+    this.#options.hygiene.copy(upstream, hints, false, this.#reply.log)
     if (hints.link === undefined) return
     try {
       raw.writeEarlyHints(hints)
@@ -156,21 +150,15 @@ export class Forward implements Dispatcher.DispatchHandler {
     }
   }
 
-  /** The upstream's headers that may reach the browser; `Set-Cookie` only on a final answer, and vetted. */
-  #copyHeaders(upstream: IncomingHttpHeaders, into: OutgoingHeaders, final: boolean): void {
-    const named = connectionNamed(upstream.connection)
-    const hygiene = this.#options.hygiene
-    for (const name in upstream) {
-      if (hopByHop.has(name) || named?.includes(name)) continue
-      if (name === 'set-cookie') {
-        if (!final) continue
-        const kept = hygiene.setCookies(upstream[name]!, this.#reply.log)
-        if (kept !== undefined) into[name] = kept
-        continue
-      }
-      if (name === 'clear-site-data' && hygiene.dropsClearSiteData) continue
-      into[name] = upstream[name]!
-    }
+  /**
+   * True when Fastify's `onSend` hooks have work to do on this answer: a
+   * session or login cookie to set or clear, `Connection: close` while
+   * draining. Asked when the answer arrives, so it sees what the request
+   * did until then (a refresh rewrites the session).
+   */
+  #needsOnSend(): boolean {
+    const request = this.#request
+    return request.session.changed || request.loginState.changed || this.#options.draining()
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -196,7 +184,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     // The client left, and this is our own abort: nobody is there to answer.
     if (this.#reply.raw.destroyed) return
     if (!this.#started) {
-      this.#options.onError(this.#reply, { error })
+      answerUpstreamFailure(this.#reply, error, this.#options.route, this.#options.onUpstreamError)
       return
     }
     // Headers are out: all that is left is to cut the answer short, so the

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { GatehouseConfig, RouteConfig } from '../config/types.js'
+import type { RouteConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
-import { csrfCheck } from '../http/csrf.js'
+import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { Sessions } from '../session/sessions.js'
 import { audienceOf } from '../tokens/audience.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
@@ -16,7 +16,8 @@ declare module 'fastify' {
 }
 
 export interface GuardDeps {
-  readonly config: GatehouseConfig
+  /** Only what the anti-forgery checks read. */
+  readonly config: AntiForgeryConfig
   readonly sessions: Sessions
   readonly userTokens: UserTokens
   readonly clientTokens: ClientTokens

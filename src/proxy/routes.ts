@@ -1,55 +1,26 @@
 import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import { Pool } from 'undici'
-import type { GatehouseConfig, RouteConfig } from '../config/types.js'
-import { type ErrorCode, gatehouseError } from '../errors.js'
-import { sendContinue } from '../http/expect-continue.js'
+import type { FastifyInstance } from 'fastify'
+import type { GatehouseConfig } from '../config/types.js'
+import { sendContinue } from '../guards/expect-continue.js'
 import { loginCookieName } from '../session/cookies.js'
-import { AnswerHygiene } from './answer-headers.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import { type GuardDeps, routeGuard } from './guard.js'
-import { headerRewriter } from './headers.js'
 import { allowedMethods } from './methods.js'
 import { OwnCookies } from './own-cookies.js'
 import { refuseAmbiguousPath } from './path-check.js'
+import { headerRewriter } from './request-headers.js'
+import { ResponseHygiene } from './response-headers.js'
 import { tokenRetry } from './token-retry.js'
-import { isUpgrade, refuseUpgrade, SocketWatch, upgradeAwareGuard, upgradeHeaders } from './websocket.js'
-import { routeUpgrades, WebSocketBridge, type WebSocketObserver } from './websocket-bridge.js'
-import { SocketLimits } from './websocket-limits.js'
-
-/** undici error codes that mean the upstream was too slow, not absent. */
-const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
-
-const TOO_LARGE: ErrorCode = 'GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'
-
-export type UpstreamErrorKind = 'timeout' | 'unreachable'
-
-function upstreamErrorHandler(
-  route: string,
-  observe: ((route: string, kind: UpstreamErrorKind) => void) | undefined,
-) {
-  return function onUpstreamError(
-    reply: { log: FastifyBaseLogger; send(payload: unknown): unknown },
-    { error }: { error: Error & { code?: string } },
-  ): void {
-    if (error.code === TOO_LARGE) {
-      reply.send(gatehouseError('GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'))
-      return
-    }
-    const kind: UpstreamErrorKind = timeoutCodes.has(error.code ?? '') ? 'timeout' : 'unreachable'
-    observe?.(route, kind)
-    reply.log.warn({ route, upstreamError: error.code ?? error.name }, 'upstream request failed')
-    reply.send(
-      gatehouseError(
-        kind === 'timeout' ? 'GATEHOUSE_ERR_UPSTREAM_TIMEOUT' : 'GATEHOUSE_ERR_UPSTREAM_UNREACHABLE',
-      ),
-    )
-  }
-}
+import type { UpstreamErrorObserver } from './upstream-errors.js'
+import { upstreamPool } from './upstream-pool.js'
+import { routeUpgrades, WebSocketBridge, type WebSocketObserver } from './websocket/bridge.js'
+import { SocketLimits } from './websocket/limits.js'
+import { isUpgrade, refuseUpgrade, upgradeAwareGuard, upgradeHeaders } from './websocket/upgrade.js'
+import { SocketWatch } from './websocket/watch.js'
 
 export interface ProxyRouteHooks {
   /** Counts upstream failures by kind, for metrics. */
-  readonly onUpstreamError?: (route: string, kind: UpstreamErrorKind) => void
+  readonly onUpstreamError?: UpstreamErrorObserver
   /** True while the gateway drains: answers then carry `Connection: close`. */
   readonly draining?: () => boolean
   /** Counts replays after an upstream refused a token (401 `invalid_token`), for metrics. */
@@ -99,9 +70,8 @@ export async function registerProxyRoutes(
       // Our own Pool rather than options: we dispatch to it directly, and
       // http-proxy's reply-from, which we never call, then opens none. We
       // own its lifecycle.
-      const pool = new Pool(route.upstream, poolOptions(route))
+      const pool = upstreamPool(route)
       scope.addHook('onClose', () => pool.close())
-      const onError = upstreamErrorHandler(route.path, hooks.onUpstreamError)
       const retry = tokenRetry(route, deps, () => hooks.onTokenRetry?.(route.path))
       const rewriteHeaders = headerRewriter({
         own,
@@ -110,7 +80,7 @@ export async function registerProxyRoutes(
         publicUrl: config.server.publicUrl,
         passHeaders: route.passHeaders,
       })
-      const hygiene = new AnswerHygiene({
+      const hygiene = new ResponseHygiene({
         route: route.path,
         own,
         allowClearSiteData: route.allowClearSiteData,
@@ -118,12 +88,13 @@ export async function registerProxyRoutes(
       })
       const forward: ForwardOptions = {
         pool,
+        route: route.path,
         prefix: route.path === '/' ? '' : route.path,
         rewritePrefix: route.rewritePath === '/' ? '' : route.rewritePath,
         rewriteHeaders,
         hygiene,
-        onError,
-        needsOnSend: (request) => request.session.changed || request.loginState.changed || draining(),
+        onUpstreamError: hooks.onUpstreamError,
+        draining,
       }
       let bridge: WebSocketBridge | undefined
       const bounds = route.websocket
@@ -178,19 +149,5 @@ export async function registerProxyRoutes(
       }
       await scope.register(httpProxy, options)
     })
-  }
-}
-
-function poolOptions(route: RouteConfig): Pool.Options {
-  return {
-    // Keep-alive connections to each upstream; pipelining stays at 1
-    // because upstreams rarely handle it well and head-of-line blocking
-    // would turn one slow call into many.
-    connections: 128,
-    pipelining: 1,
-    keepAliveTimeout: 60_000,
-    headersTimeout: route.timeout,
-    bodyTimeout: route.timeout,
-    connect: { timeout: Math.min(route.timeout, 10_000) },
   }
 }

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
 import {
   causeName,
   type ErrorCode,
@@ -12,24 +13,22 @@ import {
  * Every error leaves as `{ error, message }` JSON with the catalogue's
  * status; nothing else about it, least of all a stack, reaches the client.
  */
-export function installErrorHandling(app: FastifyInstance, onStoreError?: () => void): void {
-  app.setErrorHandler(function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-    return answerError(err, request, reply, onStoreError)
-  })
+export const errorAnswers = fp(
+  async function errorAnswers(app: FastifyInstance) {
+    app.setErrorHandler(function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+      return answerError(err, request, reply)
+    })
 
-  app.setNotFoundHandler(function notFound(_request, reply) {
-    reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
-    const { status, error, message } = errorCatalogue.GATEHOUSE_ERR_NOT_FOUND
-    return reply.code(status).send({ error, message })
-  })
-}
+    app.setNotFoundHandler(function notFound(_request, reply) {
+      reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
+      const { status, error, message } = errorCatalogue.GATEHOUSE_ERR_NOT_FOUND
+      return reply.code(status).send({ error, message })
+    })
+  },
+  { name: 'gatehouse-errors', fastify: '5.x' },
+)
 
-function answerError(
-  err: FastifyError,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  onStoreError?: () => void,
-): FastifyReply {
+function answerError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const known = isGatehouseError(err)
   if (!known && (err.statusCode ?? 500) < 500) {
     // Fastify's own 4xx (a bad body, a too-large payload): its message is
@@ -45,7 +44,6 @@ function answerError(
   if (!known) request.log.error({ err }, 'unhandled error')
   else if (spec.status >= 500) request.log.warn({ code, cause: causeName(err) }, spec.error)
   if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
-  if (code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') onStoreError?.()
   const retryAfter = retryAfterOf(code)
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
   return reply

@@ -23,7 +23,7 @@ const GRANTS: Partial<Record<IdpOperation, string>> = {
  * until the IdP accepts them again.
  */
 export function idpObserver(
-  config: GatehouseConfig,
+  config: Pick<GatehouseConfig, 'oidc'>,
   log: FastifyBaseLogger,
   metrics: GatewayMetrics,
   refusals: ClientRefusals,

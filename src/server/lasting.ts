@@ -1,14 +1,12 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
-import { OidcClient } from '../oidc/client.js'
+import { OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
-import { SocketLimits } from '../proxy/websocket-limits.js'
-import { ClientTokens } from '../tokens/client-tokens.js'
-import { logRefresh } from '../tokens/refresh-log.js'
-import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
-import { idpObserver } from './idp-observer.js'
+import { SocketLimits } from '../proxy/websocket/limits.js'
+import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
+import { type Coordination, type RefreshObserver, UserTokens } from '../tokens/user-tokens.js'
 import { GatewayMetrics } from './metrics.js'
 import { createStores, type Stores } from './stores.js'
 
@@ -21,16 +19,26 @@ export interface LastingOptions {
   readonly lockTtl?: number | undefined
   /** See `UserTokensOptions.coordination`: tests only. */
   readonly coordination?: Coordination | undefined
+  /** The metrics and refusals the first app's observers report to; made here when absent. */
+  readonly metrics?: GatewayMetrics | undefined
+  readonly refusals?: ClientRefusals | undefined
+}
+
+/** What the IdP parts report to (server/observability.ts). */
+export interface IdpObservers {
+  readonly idp: OidcObserver
+  readonly refresh: RefreshObserver
+  readonly clientTokens: NonNullable<ClientTokensOptions['observer']>
 }
 
 /**
  * The IdP client and the token services that call it, with the settings
- * they were built from. Their single-flights, locks and client-token copy
+ * they were built from, reporting to the observers of the app that made
+ * them (whose logger and metrics every later app shares). Their single-flights, locks and client-token copy
  * are kept across reloads while those settings do not change.
  */
 export class IdpParts {
   readonly oidc: OidcClient
-  readonly refusals = new ClientRefusals()
   readonly userTokens: UserTokens
   readonly clientTokens: ClientTokens
   /** The settings these parts read; a config with equal ones may share them. */
@@ -39,11 +47,10 @@ export class IdpParts {
   /** Apps using these parts; the last to let go closes them. */
   holders = 0
 
-  constructor(config: GatehouseConfig, lasting: Lasting, options: LastingOptions) {
-    const { metrics, stores, log } = lasting
+  constructor(config: GatehouseConfig, stores: Stores, observers: IdpObservers, options: LastingOptions) {
     const { now } = options
     this.basis = idpBasis(config)
-    this.oidc = new OidcClient(config, now, idpObserver(config, log, metrics, this.refusals))
+    this.oidc = new OidcClient(config, now, observers.idp)
     // Both token kinds fetch once per lifetime under the same lock discipline.
     const fetchOnce = {
       locks: stores.locks,
@@ -59,23 +66,12 @@ export class IdpParts {
       unavailableLimit: config.tokens.unavailableLimit,
       coordination: options.coordination ?? 'single-flight',
       cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
-      observer: {
-        refreshed(outcome, ms, resource, sessionId, failure) {
-          metrics.refreshes.inc({ outcome, resource })
-          metrics.refreshDuration.observe(ms / 1000)
-          logRefresh(log, { outcome, ms, sessionId, resource, failure })
-        },
-        joined: () => metrics.refreshJoins.inc(),
-        cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
-      },
+      observer: observers.refresh,
     })
     this.clientTokens = new ClientTokens({
       ...fetchOnce,
       cache: stores.clientTokens,
-      observer: {
-        hit: () => metrics.clientTokenCache.inc({ result: 'hit' }),
-        miss: () => metrics.clientTokenCache.inc({ result: 'miss' }),
-      },
+      observer: observers.clientTokens,
     })
   }
 
@@ -99,8 +95,8 @@ export class IdpParts {
 
 /**
  * What outlives one config: the stores (sessions, locks, caches and the
- * Redis connections under them), the metrics, the WebSocket counts and
- * the root logger, made once per process; and the current `IdpParts`,
+ * Redis connections under them), the metrics, the IdP's refusals, the
+ * WebSocket counts and the root logger, made once per process; and the current `IdpParts`,
  * kept while the settings they read stay the same. Each app built from a
  * config borrows them; none rebuilds them, so a reload loses no session,
  * no lock and no cached token.
@@ -108,6 +104,8 @@ export class IdpParts {
 export class Lasting {
   readonly stores: Stores
   readonly metrics: GatewayMetrics
+  /** The IdP's refusals of the gateway's own credentials, for `/readyz`. */
+  readonly refusals: ClientRefusals
   readonly log: FastifyBaseLogger
   /** `server.maxWebSockets` and `session.maxWebSockets`, counted over every app. */
   readonly sockets: SocketLimits
@@ -124,7 +122,9 @@ export class Lasting {
   ) {
     this.stores = stores
     this.log = log
-    this.metrics = new GatewayMetrics(stores.sessions)
+    this.metrics = options.metrics ?? new GatewayMetrics()
+    this.metrics.watchStore(stores.sessions)
+    this.refusals = options.refusals ?? new ClientRefusals()
     this.sockets = new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
     this.#options = options
   }
@@ -153,11 +153,11 @@ export class Lasting {
    * already when the settings they read are the same, else new ones, not
    * yet discovered.
    */
-  idpFor(config: GatehouseConfig): IdpParts {
+  idpFor(config: GatehouseConfig, observers: IdpObservers): IdpParts {
     const basis = idpBasis(config)
     let parts = [...this.#idp].find((held) => isDeepStrictEqual(held.basis, basis))
     if (parts === undefined) {
-      parts = new IdpParts(config, this, this.#options)
+      parts = new IdpParts(config, this.stores, observers, this.#options)
       this.#idp.add(parts)
     }
     parts.holders++

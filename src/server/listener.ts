@@ -9,6 +9,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyServerFactory } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
+import { connectionsCheckingInterval } from './instance.js'
 
 /**
  * What a Fastify app needs to be mounted on a `GatewayListener`: it is
@@ -29,8 +30,9 @@ export function mount(): Mount {
   return {
     serverFactory: (h) => {
       handler = h as RequestListener
-      // Never listens: it only carries the app's event listeners.
-      return createServer()
+      // Never listens: it carries the app's event listeners, and a request
+      // a listener hands back (`emit('request')`) reaches the app.
+      return createServer(handler)
     },
     handler: () => {
       if (handler === undefined) throw new Error('the app was not built with this mount')
@@ -110,6 +112,11 @@ export class GatewayListener {
     this.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.#upgrade(request, socket, head),
     )
+    // RFC 9110 §10.1.1: the app decides when to send 100 Continue
+    // (guards/expect-continue.ts listens for this on its own server).
+    this.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) =>
+      this.#request(request, response, 'checkContinue'),
+    )
     this.server.on('clientError', (err: Error, socket: Duplex) => {
       this.#current.app.server.emit('clientError', err, socket)
     })
@@ -174,7 +181,7 @@ export class GatewayListener {
     clearInterval(this.#draining)
   }
 
-  #request(request: IncomingMessage, response: ServerResponse): void {
+  #request(request: IncomingMessage, response: ServerResponse, event?: 'checkContinue'): void {
     const gen = this.#current
     gen.exchanges.add(response)
     response.once('close', () => {
@@ -182,7 +189,13 @@ export class GatewayListener {
       gen.settled()
     })
     if (this.#draining) keepNoAlive(response)
-    gen.handler(request, response)
+    if (event === undefined) gen.handler(request, response)
+    else if (gen.app.server.listenerCount(event) > 0) gen.app.server.emit(event, request, response)
+    else {
+      // What Node does for a server without a `checkContinue` listener.
+      response.writeContinue()
+      gen.handler(request, response)
+    }
   }
 
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -210,15 +223,4 @@ export class GatewayListener {
 /** RFC 9112 §9.6: the answer ends the connection, so a draining server is not kept open by it. */
 function keepNoAlive(response: ServerResponse): void {
   if (!response.headersSent) response.shouldKeepAlive = false
-}
-
-/**
- * Node enforces `headersTimeout` and `requestTimeout` only when it sweeps its
- * connections, every 30 s by default, so a 10 s budget fired at up to 40 s.
- * Sweeping every quarter of the shortest budget, at most every second, fires
- * each within a second of its value; a sweep is a walk over open sockets.
- */
-export function connectionsCheckingInterval(server: GatehouseConfig['server']): number {
-  const budgets = [server.headersTimeout, server.requestTimeout].filter((ms) => ms > 0)
-  return Math.max(50, Math.min(1_000, Math.floor(Math.min(...budgets, 4_000) / 4)))
 }

@@ -111,11 +111,16 @@ export class GatewayMetrics {
     this.#requests.observe(route, method, status, seconds)
   }
 
-  constructor(store: SessionStore) {
+  constructor(store?: SessionStore) {
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' })
     // Both results from the start, so an alert on `rejected` has a series to watch.
     this.configReloads.inc({ result: 'applied' }, 0)
     this.configReloads.inc({ result: 'rejected' }, 0)
+    if (store) this.watchStore(store)
+  }
+
+  /** Adds the gauges of the session store, read on scrape; once, when the store exists. */
+  watchStore(store: SessionStore): void {
     const report = store.report?.() ?? {}
     const held = report.heldSessions
     if (held) {

@@ -9,7 +9,7 @@ import { RedisLockService } from '../tokens/redis-lock.js'
 import { RedisTokenCache } from '../tokens/redis-token-cache.js'
 import { RedisRefreshCooldowns } from '../tokens/refresh-cooldown.js'
 import { RedisReplayCache } from '../tokens/replay-cache.js'
-import type { Stores } from './stores.js'
+import type { Stores } from './store-set.js'
 
 /** Why the local session cache is off on a Redis Cluster; logged at startup and on /metrics. */
 export const CLUSTER_CACHE_OFF =

@@ -50,13 +50,13 @@ export class Sessions {
 
   constructor(
     store: SessionStore,
-    config: GatehouseConfig,
+    timeouts: Pick<GatehouseConfig['session'], 'idleTimeout' | 'absoluteTimeout'>,
     now: () => number,
     options: SessionsOptions = {},
   ) {
     this.#store = store
-    this.#idle = config.session.idleTimeout
-    this.#absolute = config.session.absoluteTimeout
+    this.#idle = timeouts.idleTimeout
+    this.#absolute = timeouts.absoluteTimeout
     this.#now = now
     this.#revoke = options.revoke
   }

@@ -2,8 +2,8 @@ import secureSession from '@fastify/secure-session'
 import fc from 'fast-check'
 import fastify from 'fastify'
 import t from 'tap'
-import { stripCookies } from '../../src/proxy/headers.js'
 import { OwnCookies } from '../../src/proxy/own-cookies.js'
+import { stripCookies } from '../../src/proxy/request-headers.js'
 
 const NAMES = ['gatehouse', 'gatehouse-login']
 const own = new OwnCookies(NAMES)

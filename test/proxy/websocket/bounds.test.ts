@@ -4,9 +4,9 @@ import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { constants, deflateRawSync } from 'node:zlib'
 import t, { type Test } from 'tap'
 import type { ServerOptions, WebSocket } from 'ws'
-import { route, type TestRoute } from '../helpers/gateway.js'
-import { login } from '../helpers/login.js'
-import { type Stack, startStack } from '../helpers/stack.js'
+import { route, type TestRoute } from '../../helpers/gateway.js'
+import { login } from '../../helpers/login.js'
+import { type Stack, startStack } from '../../helpers/stack.js'
 import {
   BOUND,
   browserHeaders,
@@ -16,7 +16,7 @@ import {
   openSocket,
   wsUpstream,
   wsUrl,
-} from '../helpers/websocket.js'
+} from '../../helpers/websocket.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB

@@ -1,14 +1,13 @@
 import secureSession from '@fastify/secure-session'
 import fastify from 'fastify'
 import t from 'tap'
+import { OwnCookies } from '../../src/proxy/own-cookies.js'
 import {
   type CookieParser,
-  connectionNamed,
   type HeaderRewriteOptions,
   headerRewriter,
   stripCookies,
-} from '../../src/proxy/headers.js'
-import { OwnCookies } from '../../src/proxy/own-cookies.js'
+} from '../../src/proxy/request-headers.js'
 
 /** The parser the session plugin reads cookies with: the one the filter must agree with. */
 async function sessionParser(): Promise<CookieParser> {
@@ -171,14 +170,6 @@ t.test('spoofable forwarding and identity headers are stripped unless the route 
   t.equal(passing['x-forwarded-user'], 'admin')
   t.equal(passing['x_real_ip'], undefined, 'only the name it lists')
   t.equal(passing.forwarded, undefined)
-})
-
-t.test('Connection names hop-by-hop headers besides its own close and keep-alive options', async (t) => {
-  t.equal(connectionNamed(undefined), undefined)
-  t.equal(connectionNamed('keep-alive'), undefined)
-  t.equal(connectionNamed('Close'), undefined)
-  t.same(connectionNamed('keep-alive, X-Hop ,upgrade'), ['x-hop', 'upgrade'])
-  t.same(connectionNamed(['x-a', 'x-b, close']), ['x-a', 'x-b'])
 })
 
 t.test('the rewrite drops hop-by-hop headers, Host, and headers Connection names', async (t) => {

@@ -1,16 +1,13 @@
-import type { IncomingHttpHeaders } from 'node:http'
-import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { RouteConfig } from '../config/types.js'
-import { gatehouseError, isGatehouseError } from '../errors.js'
-import { upgradeOriginCheck } from '../http/csrf.js'
-import { sessionEndsAt } from '../session/sessions.js'
-import type { SessionData, SessionRef } from '../session/types.js'
-import { audienceOf } from '../tokens/audience.js'
-import { tokenFor } from '../tokens/user-tokens.js'
-import { type GuardDeps, routeGuard } from './guard.js'
-import type { headerRewriter } from './headers.js'
-import { closeLeg } from './websocket-relay.js'
+import type { RouteConfig } from '../../config/types.js'
+import { isGatehouseError } from '../../errors.js'
+import { sessionEndsAt } from '../../session/sessions.js'
+import type { SessionData, SessionRef } from '../../session/types.js'
+import { audienceOf } from '../../tokens/audience.js'
+import { tokenFor } from '../../tokens/user-tokens.js'
+import type { GuardDeps } from '../guard.js'
+import { closeLeg } from './relay.js'
 
 /** Close code when the socket's session has ended: the 401 of a socket (private-use range, RFC 6455 §7.4.2). */
 export const CLOSE_SESSION_ENDED = 4401
@@ -19,63 +16,6 @@ export const CLOSE_TOKEN_UNAVAILABLE = 1013
 
 /** How often each open socket's session is re-read, ms: the bound on closing it after the session ends. */
 export const RECHECK_INTERVAL = 5_000 // 5 s
-
-/**
- * True when Node handed this request over as an upgrade, or it asks for a
- * WebSocket. Node raises `upgrade` only while some route proxies WebSockets;
- * the header test refuses the same request whether or not one does.
- */
-export function wantsUpgrade(request: FastifyRequest): boolean {
-  return isUpgrade(request) || /\bwebsocket\b/i.test(request.headers.upgrade ?? '')
-}
-
-/** Node's own verdict (`message.upgrade`): it raised `upgrade` and the socket is the proxy's to take. */
-export function isUpgrade(request: FastifyRequest): boolean {
-  return (request.raw as { upgrade?: boolean }).upgrade === true
-}
-
-/**
- * onRequest of a route without `websocket: true`. Refused rather than served
- * as a plain GET: the client asked for a socket, and the upstream's 200
- * would reach it as a failed handshake it cannot tell from an outage.
- */
-export function refuseUpgrade(
-  request: FastifyRequest,
-  _reply: FastifyReply,
-  done: HookHandlerDoneFunction,
-): void {
-  if (wantsUpgrade(request)) done(gatehouseError('GATEHOUSE_ERR_WEBSOCKET_NOT_ENABLED'))
-  else done()
-}
-
-/**
- * The preHandler of a `websocket: true` route: an upgrade has the route's
- * guard with the Origin check in place of the anti-forgery header, which a
- * browser cannot send on a WebSocket; any other request has the plain guard.
- */
-export function upgradeAwareGuard(route: RouteConfig, deps: GuardDeps) {
-  const guard = routeGuard(route, deps)
-  const upgradeGuard = routeGuard(route, deps, upgradeOriginCheck(deps.config))
-  return function guardUpgrade(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    return isUpgrade(request) ? upgradeGuard(request, reply) : guard(request, reply)
-  }
-}
-
-/**
- * The headers of the upgrade to the upstream: the route's HTTP rewrite
- * (our cookies out, the route's token in, spoofable headers dropped), less
- * the client's handshake headers. The gateway's leg is a handshake of its
- * own: `ws` sets its key, version and extensions (an extension the browser
- * offered would be one the gateway never negotiated), and the bridge offers
- * the browser's subprotocols once it has checked them.
- */
-export function upgradeHeaders(rewrite: ReturnType<typeof headerRewriter>) {
-  return function rewriteUpgrade(request: FastifyRequest): IncomingHttpHeaders {
-    const out = rewrite(request, request.headers)
-    for (const name in out) if (name.startsWith('sec-websocket-')) delete out[name]
-    return out
-  }
-}
 
 export interface SocketWatchOptions {
   readonly now: () => number

@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { WebSocket } from 'ws'
-import { route } from '../helpers/gateway.js'
-import { login } from '../helpers/login.js'
-import { type Stack, startStack } from '../helpers/stack.js'
+import { route } from '../../helpers/gateway.js'
+import { login } from '../../helpers/login.js'
+import { type Stack, startStack } from '../../helpers/stack.js'
 import {
   browserHeaders,
   closed,
@@ -12,7 +12,7 @@ import {
   until,
   wsUpstream,
   wsUrl,
-} from '../helpers/websocket.js'
+} from '../../helpers/websocket.js'
 
 const gauge = async (stack: Stack, route: string) =>
   Number(

@@ -2,13 +2,19 @@ import type { FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 
+/** What the anti-forgery checks read of the config: the header's name and this origin. */
+export interface AntiForgeryConfig {
+  readonly csrf: Pick<GatehouseConfig['csrf'], 'header'>
+  readonly server: Pick<GatehouseConfig['server'], 'publicUrl'>
+}
+
 /**
  * Anti-forgery for script-only endpoints (RFC 10017 §6.1.3.3.2): a custom
  * header cannot be sent cross-origin without a CORS preflight that Gatehouse
  * never grants. Fetch metadata and Origin, when the browser sends them,
  * refuse cross-site calls outright.
  */
-export function csrfCheck(config: GatehouseConfig) {
+export function csrfCheck(config: AntiForgeryConfig) {
   const header = config.csrf.header
   const origin = new URL(config.server.publicUrl).origin
   return function check(request: FastifyRequest): void {
@@ -23,7 +29,7 @@ export function csrfCheck(config: GatehouseConfig) {
  * and it sends cookies whichever site opens it (cross-site WebSocket
  * hijacking). So the upgrade must name this origin.
  */
-export function upgradeOriginCheck(config: GatehouseConfig) {
+export function upgradeOriginCheck(config: AntiForgeryConfig) {
   const origin = new URL(config.server.publicUrl).origin
   return function check(request: FastifyRequest): void {
     refuseCrossSite(request, origin, true)

@@ -3,10 +3,11 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { WebSocket, WebSocketServer } from 'ws'
-import type { RouteConfig, WebSocketRoute } from '../config/types.js'
-import { type ErrorCode, gatehouseError } from '../errors.js'
-import type { SocketLimit, SocketLimits, SocketPlace } from './websocket-limits.js'
-import { type BrokenBound, closeLeg, type Leg, SocketPair } from './websocket-relay.js'
+import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
+import { gatehouseError } from '../../errors.js'
+import { type UpstreamErrorKind, upstreamErrorCode } from '../upstream-errors.js'
+import type { SocketLimit, SocketLimits, SocketPlace } from './limits.js'
+import { type BrokenBound, closeLeg, type Leg, SocketPair } from './relay.js'
 
 interface PendingUpgrade {
   readonly socket: Duplex
@@ -63,7 +64,7 @@ function browserHandshake(
 }
 
 /** Why an upstream handshake failed, for the answer to the browser's upgrade. */
-type HandshakeFailure = 'timeout' | 'unreachable' | 'refused'
+type HandshakeFailure = UpstreamErrorKind | 'refused'
 
 /** What the bridge reports for metrics. */
 export interface WebSocketObserver {
@@ -96,7 +97,7 @@ export interface WebSocketBridgeOptions {
   /** Each socket once both legs are open, with the request that opened it. */
   readonly opened: (socket: WebSocket, request: FastifyRequest) => void
   /** Counts a failed handshake with the upstream, as an HTTP call's failure is counted. */
-  readonly onUpstreamError?: (kind: 'timeout' | 'unreachable') => void
+  readonly onUpstreamError?: (kind: UpstreamErrorKind) => void
   readonly log: FastifyBaseLogger
 }
 
@@ -247,14 +248,13 @@ export class WebSocketBridge {
   }
 
   #refuse(reply: FastifyReply, failure: HandshakeFailure): void {
-    const codes: Record<HandshakeFailure, ErrorCode> = {
-      timeout: 'GATEHOUSE_ERR_UPSTREAM_TIMEOUT',
-      unreachable: 'GATEHOUSE_ERR_UPSTREAM_UNREACHABLE',
-      refused: 'GATEHOUSE_ERR_UPSTREAM_UPGRADE_REFUSED',
-    }
     if (failure !== 'refused') this.#options.onUpstreamError?.(failure)
     reply.log.warn({ route: this.#options.route.path, failure }, 'websocket upstream handshake failed')
-    reply.send(gatehouseError(codes[failure]))
+    reply.send(
+      gatehouseError(
+        failure === 'refused' ? 'GATEHOUSE_ERR_UPSTREAM_UPGRADE_REFUSED' : upstreamErrorCode(failure),
+      ),
+    )
   }
 
   /** A place under the limits for this upgrade's socket, by the session its cookie names. */

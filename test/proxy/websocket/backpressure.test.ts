@@ -3,10 +3,10 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
-import { HIGH_WATER_MARK } from '../../src/proxy/websocket-relay.js'
-import { route } from '../helpers/gateway.js'
-import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { startStack } from '../helpers/stack.js'
+import { HIGH_WATER_MARK } from '../../../src/proxy/websocket/relay.js'
+import { route } from '../../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../../helpers/login.js'
+import { startStack } from '../../helpers/stack.js'
 
 const MiB = 1024 * 1024
 const COUNT = 64

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import {
+  connectionNamed,
   foldUnderscores,
   GATEWAY_SET,
   HOP_BY_HOP,
@@ -63,22 +64,11 @@ export interface ForwardedRequest {
  * Request headers that never reach the upstream as the client sent them:
  * those the gateway sets itself, the hop-by-hop ones, `Host`, which undici
  * sets to the upstream's, and `Expect`: the gateway answers `100-continue`
- * itself (src/http/expect-continue.ts; Node answers 417 to any other
+ * itself (src/guards/expect-continue.ts; Node answers 417 to any other
  * expectation), so the expectation is met at this hop, which RFC 9110
  * §10.1.1 allows a proxy, and undici refuses to send it at all.
  */
 const replaced = new Set([...GATEWAY_SET, 'expect', ...HOP_BY_HOP])
-
-/** Header names a `Connection` header lists besides its own options: hop-by-hop too. */
-export function connectionNamed(value: string | string[] | undefined): string[] | undefined {
-  if (value === undefined) return undefined
-  const names: string[] = []
-  for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
-    const name = part.trim().toLowerCase()
-    if (name !== '' && name !== 'close' && name !== 'keep-alive') names.push(name)
-  }
-  return names.length === 0 ? undefined : names
-}
 
 export interface HeaderRewriteOptions {
   readonly own: OwnCookies

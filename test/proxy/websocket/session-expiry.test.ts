@@ -1,10 +1,10 @@
 import t, { type Test } from 'tap'
-import type { ReadOptions, SessionData, SessionRef } from '../../src/session/types.js'
-import { route, TestClock, type TestConfigInput } from '../helpers/gateway.js'
-import { apiCall, login } from '../helpers/login.js'
-import { startRedis } from '../helpers/redis.js'
-import { type Stack, startStack } from '../helpers/stack.js'
-import { BOUND, browserHeaders, closed, openSocket, wsUpstream, wsUrl } from '../helpers/websocket.js'
+import type { ReadOptions, SessionData, SessionRef } from '../../../src/session/types.js'
+import { route, TestClock, type TestConfigInput } from '../../helpers/gateway.js'
+import { apiCall, login } from '../../helpers/login.js'
+import { startRedis } from '../../helpers/redis.js'
+import { type Stack, startStack } from '../../helpers/stack.js'
+import { BOUND, browserHeaders, closed, openSocket, wsUpstream, wsUrl } from '../../helpers/websocket.js'
 
 const IDLE = 40_000 // ms; the access token (60 s, refreshed 5 s early) is not due before 55 s
 const RECHECK = 50 // ms

@@ -1,0 +1,64 @@
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance } from 'fastify'
+import { gatehouseError } from '../errors.js'
+import type { OidcClient } from '../oidc/client.js'
+import type { ClientRefusals } from '../oidc/client-refusals.js'
+import type { RedisClient } from '../redis/connection.js'
+import type { Sessions } from '../session/sessions.js'
+import type { SessionStore } from '../session/types.js'
+import type { ReplayCache } from '../tokens/types.js'
+import { type AuthRouteDeps, type AuthRoutesConfig, authRoutes } from './auth-routes.js'
+import { type BackchannelLogoutDeps, backchannelLogoutRoute } from './backchannel-logout.js'
+import { healthRoutes } from './health.js'
+import { logoutEverywhereRoute } from './logout-everywhere.js'
+
+export interface OwnRoutesOptions {
+  readonly config: AuthRoutesConfig &
+    BackchannelLogoutDeps['config'] & {
+      readonly session: { readonly keyPrefix: string }
+    }
+  readonly oidc: OidcClient
+  readonly sessions: Sessions
+  readonly stores: {
+    readonly sessions: Pick<SessionStore, 'ping'>
+    readonly replay: ReplayCache
+    /** Shares the sign-in rate limits across instances when sessions are shared. */
+    readonly redis?: RedisClient | undefined
+  }
+  /** The IdP's refusals of the gateway's credentials, for `/readyz`. */
+  readonly refusals: Pick<ClientRefusals, 'detail'>
+  readonly onLogin: NonNullable<AuthRouteDeps['onLogin']>
+  readonly now: () => number
+}
+
+/**
+ * The gateway's own routes, in a scope of their own: sign-in and sign-out
+ * under `auth.basePath`, back-channel logout, and `/healthz` and `/readyz`.
+ */
+export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
+  const { config, oidc, sessions, stores } = opts
+  await app.register(rateLimit, {
+    global: false,
+    // Shared across instances when sessions are; a store outage must not
+    // lock everyone out of signing in, so limits fail open.
+    ...(stores.redis
+      ? { redis: stores.redis, nameSpace: `${config.session.keyPrefix}rl:`, skipOnError: true }
+      : {}),
+    errorResponseBuilder: (_request, context) =>
+      gatehouseError(
+        'GATEHOUSE_ERR_RATE_LIMITED',
+        `Too many sign-in attempts from this address. Retry in ${Math.ceil(context.ttl / 1000)} s.`,
+      ),
+  })
+  // Gateway-made responses are never cached and never sniffed; proxied
+  // responses are the upstream's business and pass through untouched.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    reply.header('cache-control', 'no-store')
+    reply.header('x-content-type-options', 'nosniff')
+    done(null, payload)
+  })
+  await authRoutes(app, { config, oidc, sessions, onLogin: opts.onLogin })
+  await backchannelLogoutRoute(app, { config, oidc, sessions, replay: stores.replay, now: opts.now })
+  await logoutEverywhereRoute(app, { config, oidc, sessions })
+  await healthRoutes(app, { oidc, store: stores.sessions, refusals: opts.refusals })
+}

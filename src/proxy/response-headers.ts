@@ -1,0 +1,85 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { FastifyBaseLogger } from 'fastify'
+import { connectionNamed, isHopByHop } from '../header-rules.js'
+import type { OwnCookies } from './own-cookies.js'
+
+/** At most one warning per route in this window, however often an upstream misbehaves. */
+const WARN_EVERY = 60_000 // 1 min
+
+/** Headers as Node's `writeHead`, `writeEarlyHints` and Fastify's `reply.headers` take them. */
+export type OutgoingHeaders = Record<string, string | number | string[] | undefined>
+
+export interface ResponseHygieneOptions {
+  /** The route's path, for the log line and the metric label. */
+  readonly route: string
+  readonly own: OwnCookies
+  /** The route lets its upstream send `Clear-Site-Data`. */
+  readonly allowClearSiteData: boolean
+  /** Counts the cookies dropped from one answer. */
+  readonly onCookiesDropped?: ((route: string, count: number) => void) | undefined
+  readonly now?: (() => number) | undefined
+}
+
+/**
+ * What an upstream's answer may not tell the browser, for one route: the
+ * hop-by-hop headers (src/header-rules.ts), and what would reach past the
+ * upstream's own business. A compromised upstream (docs/security.md, threat
+ * model) that sets a cookie under one of our names could swap the victim's
+ * session for the attacker's, or end it; `Clear-Site-Data` (W3C Clear Site
+ * Data §3.1) would wipe every cookie of the origin, ours included. Every
+ * proxied answer, hijacked or sent through Fastify, and every early hint,
+ * passes through here.
+ */
+export class ResponseHygiene {
+  readonly #options: ResponseHygieneOptions
+  readonly #now: () => number
+  #lastWarn = Number.NEGATIVE_INFINITY
+
+  constructor(options: ResponseHygieneOptions) {
+    this.#options = options
+    this.#now = options.now ?? Date.now
+  }
+
+  /**
+   * Copies into `into` the upstream's headers that may reach the browser;
+   * `Set-Cookie` only on a final answer (`final`), and vetted.
+   */
+  copy(upstream: IncomingHttpHeaders, into: OutgoingHeaders, final: boolean, log: FastifyBaseLogger): void {
+    const named = connectionNamed(upstream.connection)
+    const dropsClearSiteData = !this.#options.allowClearSiteData
+    for (const name in upstream) {
+      if (isHopByHop(name, named)) continue
+      if (name === 'set-cookie') {
+        if (!final) continue
+        const kept = this.#setCookies(upstream[name]!, log)
+        if (kept !== undefined) into[name] = kept
+        continue
+      }
+      if (name === 'clear-site-data' && dropsClearSiteData) continue
+      into[name] = upstream[name]!
+    }
+  }
+
+  /** The `Set-Cookie` values that may reach the browser; `undefined` when none. */
+  #setCookies(value: string | string[], log: FastifyBaseLogger): string | string[] | undefined {
+    const own = this.#options.own
+    if (typeof value === 'string') {
+      if (!own.ownsSetCookie(value)) return value
+      this.#dropped(1, log)
+      return undefined
+    }
+    const kept = value.filter((line) => !own.ownsSetCookie(line))
+    if (kept.length !== value.length) this.#dropped(value.length - kept.length, log)
+    return kept.length === 0 ? undefined : kept
+  }
+
+  #dropped(count: number, log: FastifyBaseLogger): void {
+    const { route, onCookiesDropped } = this.#options
+    onCookiesDropped?.(route, count)
+    const now = this.#now()
+    if (now - this.#lastWarn < WARN_EVERY) return
+    this.#lastWarn = now
+    // Names and values stay out of the log: a value is a credential.
+    log.warn({ route, dropped: count }, "upstream tried to set the gateway's own cookie; dropped")
+  }
+}

@@ -1,0 +1,47 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { type ErrorCode, gatehouseError } from '../errors.js'
+
+/** undici error codes that mean the upstream was too slow, not absent. */
+const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+
+/** The body limiter's abort (src/proxy/body-limit.ts): the client's fault, surfacing as the dispatch's error. */
+const TOO_LARGE: ErrorCode = 'GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'
+
+export type UpstreamErrorKind = 'timeout' | 'unreachable'
+
+/** Counts upstream failures by route and kind, for metrics. */
+export type UpstreamErrorObserver = (route: string, kind: UpstreamErrorKind) => void
+
+/** What a failed dispatch answers through. */
+interface FailedReply {
+  readonly log: FastifyBaseLogger
+  send(payload: unknown): unknown
+}
+
+/**
+ * Answers a proxied call whose upstream failed before any of its answer was
+ * sent, in the error catalogue's terms: a timeout (connect, headers or body,
+ * each bounded by the route's `timeout`) is `504 upstream_timeout`, any
+ * other failure `502 upstream_unreachable`. A body over the route's limit
+ * aborts the dispatch too, and is the client's `413`.
+ */
+export function answerUpstreamFailure(
+  reply: FailedReply,
+  error: Error & { code?: string },
+  route: string,
+  observe?: UpstreamErrorObserver,
+): void {
+  if (error.code === TOO_LARGE) {
+    reply.send(gatehouseError('GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'))
+    return
+  }
+  const kind: UpstreamErrorKind = timeoutCodes.has(error.code ?? '') ? 'timeout' : 'unreachable'
+  observe?.(route, kind)
+  reply.log.warn({ route, upstreamError: error.code ?? error.name }, 'upstream request failed')
+  reply.send(gatehouseError(upstreamErrorCode(kind)))
+}
+
+/** The catalogue's code for an upstream that failed this way, over HTTP or a WebSocket handshake. */
+export function upstreamErrorCode(kind: UpstreamErrorKind): ErrorCode {
+  return kind === 'timeout' ? 'GATEHOUSE_ERR_UPSTREAM_TIMEOUT' : 'GATEHOUSE_ERR_UPSTREAM_UNREACHABLE'
+}

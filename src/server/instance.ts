@@ -1,0 +1,58 @@
+import fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerFactory,
+  LogController,
+} from 'fastify'
+import type { GatehouseConfig } from '../config/types.js'
+import { frameworkError } from './error-handler.js'
+import { loggerOptions, requestLogger } from './logger.js'
+
+export interface InstanceOptions {
+  /** A ready pino logger, used instead of building one from `logging`. */
+  readonly loggerInstance?: FastifyBaseLogger | undefined
+  /** Where log lines go instead of stdout (tests capture them here). */
+  readonly logStream?: { write(line: string): void } | undefined
+  /**
+   * Mounts the app on a `GatewayListener` (listener.ts) instead of a server
+   * of its own; the server settings below are then the listener's.
+   */
+  readonly serverFactory?: FastifyServerFactory | undefined
+}
+
+/** The bare Fastify instance: its logger, the client-side budgets, and what its router refuses. */
+export function createInstance(config: GatehouseConfig, options: InstanceOptions = {}): FastifyInstance {
+  return fastify({
+    ...(options.loggerInstance
+      ? { loggerInstance: options.loggerInstance }
+      : {
+          logger: { ...loggerOptions(config), ...(options.logStream ? { stream: options.logStream } : {}) },
+        }),
+    trustProxy: config.server.trustProxy,
+    // Client-side budgets: slow or oversized requests never hold a socket.
+    http: {
+      headersTimeout: config.server.headersTimeout,
+      maxHeaderSize: config.server.maxHeaderSize,
+      connectionsCheckingInterval: connectionsCheckingInterval(config.server),
+    },
+    requestTimeout: config.server.requestTimeout,
+    keepAliveTimeout: config.server.keepAliveTimeout,
+    // Fastify's two lines per request off; `logging.accessLog` adds our one.
+    logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: requestLogger,
+    return503OnClosing: true,
+    frameworkErrors: frameworkError,
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
+  }) as unknown as FastifyInstance
+}
+
+/**
+ * Node enforces `headersTimeout` and `requestTimeout` only when it sweeps its
+ * connections, every 30 s by default, so a 10 s budget fired at up to 40 s.
+ * Sweeping every quarter of the shortest budget, at most every second, fires
+ * each within a second of its value; a sweep is a walk over open sockets.
+ */
+export function connectionsCheckingInterval(server: GatehouseConfig['server']): number {
+  const budgets = [server.headersTimeout, server.requestTimeout].filter((ms) => ms > 0)
+  return Math.max(50, Math.min(1_000, Math.floor(Math.min(...budgets, 4_000) / 4)))
+}

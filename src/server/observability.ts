@@ -1,0 +1,105 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { GatehouseConfig } from '../config/types.js'
+import { isGatehouseError } from '../errors.js'
+import type { OidcObserver } from '../oidc/client.js'
+import { ClientRefusals } from '../oidc/client-refusals.js'
+import type { ProxyRouteHooks } from '../proxy/routes.js'
+import type { ClientTokensOptions } from '../tokens/client-tokens.js'
+import { logRefresh } from '../tokens/refresh-log.js'
+import type { RefreshObserver } from '../tokens/user-tokens.js'
+import { idpObserver } from './idp-observer.js'
+import { GatewayMetrics } from './metrics.js'
+
+/** What the other parts tell: each observer counts in `metrics` and logs what an operator needs. */
+export interface Observers {
+  readonly metrics: GatewayMetrics
+  /** The IdP's refusals of the gateway's own credentials, for `/readyz`. */
+  readonly refusals: ClientRefusals
+  readonly idp: OidcObserver
+  readonly refresh: RefreshObserver
+  readonly clientTokens: NonNullable<ClientTokensOptions['observer']>
+  readonly proxy: Pick<ProxyRouteHooks, 'onUpstreamError' | 'onTokenRetry' | 'onCookiesDropped' | 'websocket'>
+  /** Told of each completed login, by whether the IdP issued a refresh token. */
+  login(refreshToken: 'issued' | 'missing'): void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    observers: Observers
+  }
+}
+
+export interface ObservabilityOptions {
+  readonly logging: Pick<GatehouseConfig['logging'], 'accessLog'>
+  /** For the hint logged when the IdP refuses the gateway's credentials. */
+  readonly oidc: GatehouseConfig['oidc']
+  /** The process's metrics and refusals, when a config reload builds this app (lasting.ts). */
+  readonly shared?: { readonly metrics: GatewayMetrics; readonly refusals: ClientRefusals } | undefined
+}
+
+/**
+ * Metrics, the access log and the observers every other part reports to.
+ * Shared (not encapsulated): its hooks see every route, and the services,
+ * routes and proxy take their observers from `app.observers`.
+ */
+export const observability = fp(
+  async function observability(app: FastifyInstance, opts: ObservabilityOptions) {
+    const metrics = opts.shared?.metrics ?? new GatewayMetrics()
+    const refusals = opts.shared?.refusals ?? new ClientRefusals()
+    app.decorate('observers', {
+      metrics,
+      refusals,
+      idp: idpObserver({ oidc: opts.oidc }, app.log, metrics, refusals),
+      refresh: {
+        refreshed(outcome, ms, resource, sessionId, failure) {
+          metrics.refreshes.inc({ outcome, resource })
+          metrics.refreshDuration.observe(ms / 1000)
+          logRefresh(app.log, { outcome, ms, sessionId, resource, failure })
+        },
+        joined: () => metrics.refreshJoins.inc(),
+        cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
+      },
+      clientTokens: {
+        hit: () => metrics.clientTokenCache.inc({ result: 'hit' }),
+        miss: () => metrics.clientTokenCache.inc({ result: 'miss' }),
+      },
+      proxy: {
+        onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),
+        onTokenRetry: (route) => metrics.tokenRetries.inc({ route }),
+        onCookiesDropped: (route, count) => metrics.upstreamCookiesDropped.inc({ route }, count),
+        websocket: {
+          refused: (route, limit) => metrics.websocketRefusals.inc({ route, limit }),
+          broken: (route, leg, bound) => metrics.websocketBroken.inc({ route, leg, bound }),
+          open: (route, delta) => metrics.websocketsOpen.inc({ route }, delta),
+        },
+      },
+      login: (refreshToken) => metrics.logins.inc({ refresh_token: refreshToken }),
+    } satisfies Observers)
+
+    app.addHook('onError', (_request, _reply, err, done) => {
+      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') metrics.storeErrors.inc()
+      done()
+    })
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.observeRequest(
+        request.routeOptions.url ?? 'unmatched',
+        request.method,
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+      )
+      done()
+    })
+    if (opts.logging.accessLog) {
+      app.addHook('onResponse', (request, reply, done) => {
+        const path = request.routeOptions.url ?? 'unmatched'
+        request.log.info(
+          { method: request.method, path, status: reply.statusCode, ms: reply.elapsedTime },
+          'request',
+        )
+        done()
+      })
+    }
+  },
+  { name: 'gatehouse-observability', fastify: '5.x' },
+)

@@ -1,0 +1,49 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { GatehouseConfig } from '../config/types.js'
+import { registerProxyRoutes } from '../proxy/routes.js'
+
+export interface ProxyOptions {
+  readonly config: GatehouseConfig
+  /** Clock of the sessions, epoch ms: the WebSocket session checks read with it. */
+  readonly now: () => number
+  /** How often open WebSockets re-check their session, ms; default 5 s. */
+  readonly websocketRecheck?: number | undefined
+}
+
+/**
+ * `routes[]`: one encapsulated scope per route (see `registerProxyRoutes`),
+ * guarded with the sessions and tokens of `app.gatehouse`, reporting to
+ * `app.observers`, and answering with `Connection: close` while draining.
+ */
+export const proxy = fp(
+  async function proxy(app: FastifyInstance, opts: ProxyOptions) {
+    const { config } = opts
+    const { sessions, userTokens, clientTokens } = app.gatehouse
+    // The guard's decorator (see proxy/guard.ts), on the root: the root hooks read the request too.
+    app.decorateRequest('upstreamToken', null)
+    await registerProxyRoutes(
+      app,
+      config,
+      { config: { csrf: config.csrf, server: config.server }, sessions, userTokens, clientTokens },
+      {
+        ...app.observers.proxy,
+        draining: () => app.draining !== null,
+        // Counted over every config's app: a reload does not reset them.
+        limits: app.gatehouse.lasting.sockets,
+        now: opts.now,
+        ...(opts.websocketRecheck === undefined ? {} : { websocketRecheck: opts.websocketRecheck }),
+      },
+    )
+  },
+  {
+    name: 'gatehouse-proxy',
+    fastify: '5.x',
+    dependencies: [
+      'gatehouse-cookies',
+      'gatehouse-observability',
+      'gatehouse-services',
+      'gatehouse-draining',
+    ],
+  },
+)

@@ -1,0 +1,106 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { GatehouseConfig } from '../config/types.js'
+import type { OidcClient } from '../oidc/client.js'
+import { Sessions } from '../session/sessions.js'
+import type { ClientTokens } from '../tokens/client-tokens.js'
+import type { Coordination, UserTokens } from '../tokens/user-tokens.js'
+import { Lasting } from './lasting.js'
+import type { GatewayMetrics } from './metrics.js'
+import type { Stores } from './stores.js'
+
+/** What one gateway holds: its stores, its IdP client, and the sessions and tokens built on them. */
+export interface GatehouseState {
+  readonly config: GatehouseConfig
+  readonly stores: Stores
+  readonly oidc: OidcClient
+  readonly metrics: GatewayMetrics
+  readonly sessions: Sessions
+  readonly userTokens: UserTokens
+  readonly clientTokens: ClientTokens
+  /** What this app shares with the apps a config reload builds after it (lasting.ts). */
+  readonly lasting: Lasting
+  /** Resolves once the IdP has been discovered. */
+  whenDiscovered(): Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gatehouse: GatehouseState
+  }
+}
+
+export interface ServicesOptions {
+  readonly config: GatehouseConfig
+  /** Clock for token expiry and session timeouts, epoch ms. */
+  readonly now: () => number
+  /** Stores to use instead of those named by `session.store`. */
+  readonly stores?: Stores | undefined
+  /** Initial lifetime of the refresh lock, ms; default: the IdP timeout plus 5 s. */
+  readonly lockTtl?: number | undefined
+  /** See `UserTokensOptions.coordination`: tests only. */
+  readonly coordination?: Coordination | undefined
+  /**
+   * What outlives one config, made by the first app of the process: with
+   * it, this app borrows the stores and IdP parts and closes none of them.
+   * Without it, the app makes them, and closes them unless `keepLasting`.
+   */
+  readonly lasting?: Lasting | undefined
+  /** The caller closes what this app made to outlive it (`app.gatehouse.lasting.close()`). */
+  readonly keepLasting?: boolean | undefined
+}
+
+/**
+ * Every client this gateway holds (stores, Redis, the IdP's HTTP client)
+ * is created here, through `Lasting`, and closed in this plugin's
+ * `onClose` unless it outlives this app's config; discovery starts once
+ * the app is ready. Shared as `app.gatehouse`.
+ */
+export const services = fp(
+  async function services(app: FastifyInstance, opts: ServicesOptions) {
+    const { config, now } = opts
+    const { metrics, refusals } = app.observers
+    // Sessions, locks, caches and the IdP client outlive one config: a
+    // reload's app borrows them from the first (lasting.ts).
+    const lasting =
+      opts.lasting ??
+      (await Lasting.create(config, app.log, {
+        now,
+        stores: opts.stores,
+        lockTtl: opts.lockTtl,
+        coordination: opts.coordination,
+        metrics,
+        refusals,
+      }))
+    const { stores } = lasting
+    const parts = lasting.idpFor(config, app.observers)
+    const { oidc, userTokens, clientTokens } = parts
+    const sessions = new Sessions(stores.sessions, config.session, now, {
+      revoke: (refreshToken) =>
+        oidc.revoke(refreshToken).catch((err: { code?: string }) => {
+          app.log.warn({ code: err.code }, 'refresh token revocation failed')
+        }),
+    })
+
+    app.decorate('gatehouse', {
+      config,
+      stores,
+      oidc,
+      metrics,
+      sessions,
+      userTokens,
+      clientTokens,
+      lasting,
+      whenDiscovered: () => parts.whenDiscovered(),
+    } satisfies GatehouseState)
+
+    app.addHook('onReady', async () => {
+      parts.discover(app.log)
+    })
+    app.addHook('onClose', async () => {
+      await lasting.release(parts)
+      if (!opts.lasting && !opts.keepLasting) await lasting.close()
+    })
+  },
+  { name: 'gatehouse-services', fastify: '5.x', dependencies: ['gatehouse-observability'] },
+)

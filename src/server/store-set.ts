@@ -1,0 +1,23 @@
+import type { RedisClient } from '../redis/connection.js'
+import type { SessionStore } from '../session/types.js'
+import type { LockService, RefreshCooldowns, ReplayCache, TokenCache } from '../tokens/types.js'
+
+/** The stateful parts of one instance, chosen by `session.store`. */
+export interface Stores {
+  readonly sessions: SessionStore
+  readonly locks: LockService
+  /** Client-credentials tokens shared across instances; absent in memory mode, where `ClientTokens` keeps the only copy. */
+  readonly clientTokens?: TokenCache
+  /** The shared Redis connection, for plugins that keep state there (rate limits). */
+  readonly redis?: RedisClient
+  /** Logout-token `jti`s already acted on. */
+  readonly replay: ReplayCache
+  /** Which refused token last forced a refresh, per session and route (`tokens.retryCooldown`). */
+  readonly cooldowns: RefreshCooldowns
+  /**
+   * `session.secrets` changed by a config reload, for stores that derive
+   * keys from them; the memory store keeps nothing sealed.
+   */
+  useSecrets?(secrets: readonly string[]): void
+  close(): Promise<void>
+}
