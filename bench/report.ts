@@ -1,5 +1,6 @@
 import type { LoadResult } from './load.js'
 import type { StormResult } from './storm.js'
+import type { TracingResult } from './tracing.js'
 
 export const PEERS = [
   'direct upstream',
@@ -54,6 +55,8 @@ export interface BenchReport {
     readonly sizeAfterOverflow: number
   }
   readonly cookie: { readonly name: string; readonly bytes: number; readonly setCookieBytes: number }
+  /** Gatehouse with tracing off against the tree before tracing, and on (10 % sampled) against off. */
+  readonly tracing: TracingResult
   readonly targets: readonly Target[]
 }
 
@@ -88,6 +91,7 @@ export function targets(
   storms: Readonly<Record<string, StormResult>>,
   memory: BenchReport['memory'],
   cookie: BenchReport['cookie'],
+  tracing: TracingResult,
 ): Target[] {
   const get = (name: PeerName) => peers.get(name)!
   const memoryPeer = get('gatehouse-memory')
@@ -152,6 +156,22 @@ export function targets(
       measured: `${cookie.bytes} B`,
       goal: '≤ 200 B',
       pass: cookie.bytes <= 200,
+    },
+    {
+      id: 8,
+      name: `Tracing off vs the tree before tracing (${tracing.baseline})`,
+      measured: `${x(tracing.offVsBefore)} (CPU per request ${x(tracing.offCpuVsBefore)})`,
+      // Two starts of the same code differ by a few per cent here: "nothing
+      // measurable" is within that noise.
+      goal: '≥ 0.97×',
+      pass: tracing.offVsBefore >= 0.97,
+    },
+    {
+      id: 9,
+      name: 'Tracing on, 10 % sampled, vs off',
+      measured: `${x(tracing.onVsOff)} (CPU per request ${x(tracing.onCpuVsOff)}; ${tracing.spansPerRequest.toFixed(2)} spans exported per request)`,
+      goal: '≥ 0.90×',
+      pass: tracing.onVsOff >= 0.9,
     },
   ]
 }
@@ -218,6 +238,8 @@ export function markdown(report: BenchReport): string {
     'Refresh storm (concurrent calls on an expired access token, one connection each):',
     '',
     storms,
+    '',
+    `Tracing (memory store, ${report.tracing.failures} failed): before ${Math.round(report.tracing.requestsPerSecond.before)} req/s (${report.tracing.baseline}), off ${Math.round(report.tracing.requestsPerSecond.off)}, on with 10 % sampling ${Math.round(report.tracing.requestsPerSecond.on)}; CPU per request ${Math.round(report.tracing.cpuMicrosPerRequest.before)}, ${Math.round(report.tracing.cpuMicrosPerRequest.off)} and ${Math.round(report.tracing.cpuMicrosPerRequest.on)} µs; ${report.tracing.spansPerRequest.toFixed(2)} spans exported per request.`,
     '',
     `Memory store: ${report.memory.bytesPerSession} bytes per session over ${report.memory.sessions.toLocaleString('en-US')} sessions, token strings excluded. ` +
       `Session cookie: \`${report.cookie.name}=…\` is ${report.cookie.bytes} bytes (the whole \`Set-Cookie\` line: ${report.cookie.setCookieBytes}).`,

@@ -12,7 +12,8 @@
  *   npm run bench -- --profile        also write a CPU profile of Gatehouse
  *
  * Options: --rounds N, --duration S, --warmup S, --connections N,
- * --tool wrk|autocannon, --storm N, --sessions N, --out DIR, --no-docs.
+ * --tool wrk|autocannon, --storm N, --sessions N, --out DIR, --no-docs,
+ * --tracing-baseline REF (the tree without tracing; see bench/tracing.ts).
  */
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -40,6 +41,7 @@ import {
   text,
 } from './report.js'
 import { refreshStorm, type StormResult } from './storm.js'
+import { measureTracing } from './tracing.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const { values: args } = parseArgs({
@@ -55,6 +57,7 @@ const { values: args } = parseArgs({
     sessions: { type: 'string' },
     out: { type: 'string' },
     'no-docs': { type: 'boolean', default: false },
+    'tracing-baseline': { type: 'string' },
   },
 })
 
@@ -249,6 +252,18 @@ async function main(): Promise<BenchReport> {
   }
 
   await fleet.stop()
+  const tracing = await measureTracing({
+    root,
+    upstream: upstream.url,
+    baseline: args['tracing-baseline'],
+    rounds: settings.rounds,
+    duration: settings.duration,
+    warmup: settings.warmup,
+    connections: settings.connections,
+    tool: settings.tool,
+    amount: settings.amount,
+  })
+  console.log(`tracing: ${JSON.stringify(tracing)}`)
   await upstream.stop()
   if (args.profile) printProfile()
 
@@ -282,7 +297,8 @@ async function main(): Promise<BenchReport> {
     storms,
     memory,
     cookie,
-    targets: targets(summaries, storms, memory, cookie),
+    tracing,
+    targets: targets(summaries, storms, memory, cookie, tracing),
   }
 
   async function started(peer: Promise<PeerProcess>): Promise<PeerProcess> {

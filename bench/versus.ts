@@ -17,7 +17,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -26,6 +26,7 @@ import { startDevIdp } from '../dev/idp.js'
 import { login } from '../test/helpers/login.js'
 import { onFreePorts } from '../test/helpers/ports.js'
 import { startRedis } from '../test/helpers/redis.js'
+import { cpuSeconds } from './cpu.js'
 import { defaultTool, type LoadResult, runLoad } from './load.js'
 import { type PeerProcess, spawnPeer } from './peers.js'
 import { median } from './report.js'
@@ -174,9 +175,3 @@ async function main(): Promise<void> {
 type Measured = LoadResult & { readonly cpuMicrosPerRequest: number }
 
 /** CPU seconds a process has used, user and system (proc(5): utime, stime in clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  // The command name may hold spaces; the fields after its closing parenthesis do not.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}

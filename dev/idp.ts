@@ -13,10 +13,18 @@
  * consents on a page. `lenient` issues one whenever the client may have
  * one and implies consent, as Keycloak does; the demo runs it.
  */
+import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider'
 import { atTheEdge, type CannedAnswer, type CannedEndpoint } from './idp-edge.js'
+import {
+  type DevMtls,
+  type DevMtlsClient,
+  MTLS_AUTH_METHODS,
+  mtlsClientMetadata,
+  mtlsFeature,
+} from './idp-mtls.js'
 import {
   type DevIdpQuirks,
   quirkClientMetadata,
@@ -26,9 +34,10 @@ import {
 } from './idp-quirks.js'
 
 export type { CannedAnswer, CannedEndpoint } from './idp-edge.js'
+export type { DevMtls, DevMtlsClient } from './idp-mtls.js'
 export type { DevIdpQuirks } from './idp-quirks.js'
 
-export interface DevClient {
+export interface DevClient extends DevMtlsClient {
   readonly clientId: string
   /** Required unless `tokenEndpointAuthMethod` is `private_key_jwt`. */
   readonly clientSecret?: string | undefined
@@ -40,11 +49,21 @@ export interface DevClient {
    * Default `client_secret_basic`. oidc-provider accepts only the registered
    * method and answers `invalid_client` to the other.
    */
-  readonly tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+  readonly tokenEndpointAuthMethod?:
+    | 'client_secret_basic'
+    | 'client_secret_post'
+    | 'private_key_jwt'
+    | 'tls_client_auth'
+    | 'self_signed_tls_client_auth'
   /** Public JWKs the client signs `private_key_jwt` assertions with (RFC 7523 §2.2). */
   readonly jwks?: { readonly keys: readonly Record<string, unknown>[] }
   /** RFC 9126 §6: authorization requests must come through PAR. Needs `par: true`. */
   readonly requirePushedAuthorizationRequests?: boolean
+  /**
+   * RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must
+   * carry a DPoP proof, and every access token is bound to its key.
+   */
+  readonly dpopBoundAccessTokens?: boolean
 }
 
 /**
@@ -66,6 +85,12 @@ export interface DevIdpOptions {
   readonly profileClaims?: 'id_token' | 'userinfo'
   /** Advertise and serve Pushed Authorization Requests (RFC 9126). Default false. */
   readonly par?: boolean
+  /**
+   * Require a server-provided nonce in every DPoP proof (RFC 9449 §8): a
+   * proof without the current one is answered `use_dpop_nonce` with a
+   * fresh `DPoP-Nonce`. Default false, oidc-provider's default.
+   */
+  readonly dpopNonce?: boolean
   /**
    * Accept POST at the end-session endpoint (RP-Initiated Logout 1.0 §2),
    * as Keycloak does; oidc-provider's default refuses it (404), as some
@@ -121,6 +146,12 @@ export interface DevIdpOptions {
   readonly resourceIndicators?: DevResourceIndicators
   /** Deviations of real OPs to reproduce (dev/idp-quirks.ts); none by default. */
   readonly quirks?: DevIdpQuirks
+  /**
+   * Mutual TLS (RFC 8705, dev/idp-mtls.ts): client certificates arrive from
+   * a TLS terminator in front; advertise its URLs as `mtls_endpoint_aliases`
+   * through `discovery`. Off when absent.
+   */
+  readonly mtls?: DevMtls
 }
 
 export interface DevResourceIndicators {
@@ -157,6 +188,10 @@ export interface IdpStats {
   clientCredentialsGrants: number
   /** Token-endpoint errors of any kind, replays included. */
   grantErrors: number
+  /** `POST /token` requests that carried a `DPoP` proof header. */
+  dpopTokenRequests: number
+  /** Token-endpoint answers `use_dpop_nonce` (RFC 9449 §8). */
+  dpopNonceChallenges: number
   /** Grants revoked: by a replay, by revocation of a refresh token, or by `endSession`. */
   revokedGrants: number
   /** Revocation requests answered 200 (RFC 7009 §2.2: unknown tokens are answered 200 too). */
@@ -220,6 +255,8 @@ function emptyStats(): IdpStats {
     refreshReplays: 0,
     clientCredentialsGrants: 0,
     grantErrors: 0,
+    dpopTokenRequests: 0,
+    dpopNonceChallenges: 0,
     revokedGrants: 0,
     revocations: 0,
     backchannelLogouts: 0,
@@ -326,12 +363,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       ...(c.clientSecret === undefined ? {} : { client_secret: c.clientSecret }),
       ...(c.jwks ? { jwks: { keys: [...c.jwks.keys] } } : {}),
       ...(c.requirePushedAuthorizationRequests ? { require_pushed_authorization_requests: true } : {}),
+      ...(c.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
       redirect_uris: [...c.redirectUris],
       post_logout_redirect_uris: [...(c.postLogoutRedirectUris ?? [])],
       grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
       response_types: ['code'],
       scope: SCOPES.join(' '),
       token_endpoint_auth_method: c.tokenEndpointAuthMethod ?? 'client_secret_basic',
+      ...mtlsClientMetadata(c),
       ...quirkClientMetadata(quirks),
       ...(c.backchannelLogoutUri
         ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true }
@@ -341,7 +380,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     ...(options.discovery ? { discovery: { ...options.discovery } } : {}),
     ...(options.clientAuthMethods
       ? { clientAuthMethods: [...options.clientAuthMethods] as Configuration['clientAuthMethods'] }
-      : {}),
+      : options.mtls
+        ? { clientAuthMethods: MTLS_AUTH_METHODS }
+        : {}),
     ...(options.signingKey ? { jwks: { keys: [options.signingKey] } } : {}),
     claims: { openid: ['sub', 'sid'], profile: ['name', 'locale'] },
     cookies: {
@@ -362,7 +403,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       // Off by default, so a client-credentials request with a plain `scope` gets an opaque token.
       resourceIndicators: resourceIndicatorsFeature(options.resourceIndicators, accessTokenTtl),
       pushedAuthorizationRequests: { enabled: options.par ?? false },
+      // On by default in oidc-provider; a nonce needs a secret to make it from.
+      dPoP: {
+        enabled: true,
+        ...(options.dpopNonce ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
+      },
       userinfo: { enabled: options.userinfo ?? true },
+      mTLS: mtlsFeature(options.mtls),
       ...quirkFeatures(quirks),
     },
     pkce: { required: () => true },
@@ -424,8 +471,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     else if (grantType === 'authorization_code') stats.authorizationCodeGrants++
     else if (grantType === 'client_credentials') stats.clientCredentialsGrants++
   })
-  provider.on('grant.error', (ctx: KoaContextWithOIDC) => {
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string }) => {
     stats.grantErrors++
+    if (err?.error === 'use_dpop_nonce') stats.dpopNonceChallenges++
     const params = ctx.oidc?.params as TokenParams | undefined
     // The first replay fails with 'refresh token already used' and revokes
     // the grant, which destroys the token; later ones fail 'refresh token
@@ -463,7 +511,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]!
     const isToken = path === '/token' && req.method === 'POST'
-    if (isToken) stats.tokenRequests++
+    if (isToken) {
+      stats.tokenRequests++
+      if (req.headers.dpop !== undefined) stats.dpopTokenRequests++
+    }
     if (fault !== 'ok' && backChannel(path)) {
       if (fault === '503') {
         res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('unavailable')

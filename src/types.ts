@@ -35,6 +35,17 @@ export interface AudienceToken {
   readonly accessTokenExpiresAt: number
 }
 
+/**
+ * A DPoP key pair (RFC 9449) as a session record keeps it: the private JWK,
+ * whose public members are the public key. Only ever stored sealed.
+ */
+export interface DpopKey {
+  /** The JWS algorithm the key signs with (`oidc.dpopAlgorithm` when it was made). */
+  readonly alg: string
+  /** The private key as a JWK (RFC 7517), public members included. */
+  readonly jwk: Readonly<Record<string, string>>
+}
+
 /** What a login attempt must remember between `/login` and `/callback`. */
 export interface LoginState {
   readonly state: string
@@ -48,6 +59,8 @@ export interface LoginState {
 /** What a completed login hands to the session. */
 export interface LoginResult {
   readonly tokens: TokenSet
+  /** The session's DPoP key, which the tokens are bound to; with `oidc.dpop` only. */
+  readonly dpopKey?: DpopKey | undefined
   readonly sub: string
   readonly sid: string | undefined
   readonly claims: Record<string, unknown>
@@ -71,4 +84,9 @@ export interface TokenAudience {
   readonly scopes: readonly string[]
   /** Bounded label for metrics: the resource, or `scope:<scopes>` for a scope-only token. */
   readonly label: string
+  /**
+   * The token is bound to the session's DPoP key (RFC 9449): asked for with
+   * a proof. `false` for a `dpop: false` route, whose token stays bearer.
+   */
+  readonly dpop: boolean
 }

@@ -2,6 +2,7 @@ import type * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
 import { causeName } from '../errors.js'
 import { OidcClient } from '../oidc/client.js'
+import { compareDpop } from './check-online-dpop.js'
 import { checkCredentials } from './credential-check.js'
 import type { OnlineReport, Row, Verdict } from './online-report.js'
 
@@ -118,6 +119,7 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
   }
 
   compareScopes(config, scopes, row, hints)
+  compareDpop(oidc, as, row, hints)
 
   row(
     'RFC 9207 iss in responses',

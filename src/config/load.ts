@@ -12,7 +12,15 @@ import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './s
 import { checkSemantics, checkWarnings } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
 import { closest } from './suggest.js'
-import type { ClientKey, GatehouseConfig, HttpMethod, RouteConfig, WebSocketRoute } from './types.js'
+import { readTls } from './tls-material.js'
+import type {
+  ClientKey,
+  GatehouseConfig,
+  HttpMethod,
+  RouteConfig,
+  TlsMaterial,
+  WebSocketRoute,
+} from './types.js'
 
 type Path = (string | number)[]
 
@@ -88,6 +96,10 @@ export function parseConfig(
     if ('jwk' in key) clientKey = key
     else problems.push({ path: formatPath(key.path), line: lineOf(key.path), message: key.message })
   }
+  const tls =
+    problems.length === 0 ? readAllTls(config, dirname(source)) : { materials: new Map(), problems: [] }
+  for (const p of tls.problems)
+    problems.push({ path: formatPath(p.path), line: lineOf(p.path), message: p.message })
   if (problems.length > 0) {
     throw new ConfigError(
       source,
@@ -96,7 +108,21 @@ export function parseConfig(
   }
   for (const w of checkWarnings(config))
     options.onWarning?.({ path: formatPath(w.path), line: lineOf(w.path), message: w.message })
-  return deepFreeze(resolve(config, clientKey))
+  return deepFreeze(resolve(config, clientKey, tls.materials))
+}
+
+/** `oidc.tls` and every `routes[].tls`, read and checked (tls-material.ts); keyed by option path. */
+function readAllTls(config: RawConfig, baseDir: string) {
+  const materials = new Map<string, TlsMaterial>()
+  const problems: { path: Path; message: string }[] = []
+  const sections: [Path, RawConfig['oidc']['tls']][] = [[['oidc', 'tls'], config.oidc.tls]]
+  for (const [path, raw] of sections) {
+    if (raw === undefined) continue
+    const read = readTls(raw, path, baseDir)
+    if ('material' in read) materials.set(formatPath(path), read.material)
+    else problems.push(...read.problems)
+  }
+  return { materials, problems }
 }
 
 function interpolateTree(
@@ -239,11 +265,16 @@ function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
   })
 }
 
-function resolve(config: RawConfig, clientKey: ClientKey | undefined): GatehouseConfig {
+function resolve(
+  config: RawConfig,
+  clientKey: ClientKey | undefined,
+  tls: ReadonlyMap<string, TlsMaterial>,
+): GatehouseConfig {
   const publicUrl = new URL(config.server.publicUrl)
   const secure = publicUrl.protocol === 'https:'
-  const routes: RouteConfig[] = config.routes.map((r) => {
+  const routes: RouteConfig[] = config.routes.map((r, i) => {
     const path = trimSlash(r.path)
+    const routeTls = tls.get(`routes[${i}].tls`)
     return {
       path,
       upstream: r.upstream.replace(/\/+$/, ''),
@@ -251,6 +282,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       token: r.token,
       scopes: r.scopes,
       ...(r.resource === undefined ? {} : { resource: r.resource }),
+      dpop: config.oidc.dpop && (r.token === 'user' || r.token === 'optional-user') && (r.dpop ?? true),
       retryOnInvalidToken: r.retryOnInvalidToken,
       methods: routeMethods(r.methods),
       csrf: r.csrf,
@@ -260,6 +292,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       websocket: resolveWebSocket(r.websocket),
       allowClearSiteData: r.allowClearSiteData,
       passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
+      ...(routeTls === undefined ? {} : { tls: routeTls }),
     }
   })
   return {
@@ -278,13 +311,18 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
     oidc: {
       issuer: config.oidc.issuer,
       clientId: config.oidc.clientId,
-      clientSecret: config.oidc.clientAuth === 'private_key_jwt' ? undefined : config.oidc.clientSecret,
+      clientSecret: config.oidc.clientAuth.startsWith('client_secret_')
+        ? config.oidc.clientSecret
+        : undefined,
       clientAuth: config.oidc.clientAuth,
       clientKey,
+      tls: tls.get('oidc.tls'),
       scopes: config.oidc.scopes,
       authorizationParams: { ...config.oidc.authorizationParams },
       userinfo: config.oidc.userinfo,
       par: config.oidc.par,
+      dpop: config.oidc.dpop,
+      dpopAlgorithm: config.oidc.dpopAlgorithm,
       timeout: parseDuration(config.oidc.timeout),
       connectTimeout: parseDuration(config.oidc.connectTimeout),
     },
@@ -322,6 +360,7 @@ function resolve(config: RawConfig, clientKey: ClientKey | undefined): Gatehouse
       accessLog: config.logging.accessLog,
     },
     metrics: { enabled: config.metrics.enabled, host: config.metrics.host, port: config.metrics.port },
+    tracing: { enabled: config.tracing.enabled, trustIncoming: config.tracing.trustIncoming },
     routes,
   }
 }

@@ -22,6 +22,7 @@ export const RESTART_SETTINGS: readonly (readonly [path: string, heldBy: string]
   ['metrics.enabled', 'the metrics listener is bound once, at start'],
   ['metrics.host', 'the metrics listener is bound once, at start'],
   ['metrics.port', 'the metrics listener is bound once, at start'],
+  ['tracing', 'the OpenTelemetry SDK and its instrumentations are started once per process'],
 ]
 
 /** One setting a reload would change that only a restart can. */

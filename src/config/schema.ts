@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from './duration.js'
+import { OidcTlsSchema } from './tls-schema.js'
 
 /**
  * The schema of `routes.yaml`, as users write it. `loadConfig` validates
@@ -40,6 +41,22 @@ const strict = { additionalProperties: false } as const
 
 /** The methods a proxy route can serve (@fastify/http-proxy registers these). */
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+
+/**
+ * JWS algorithms a DPoP key may use (RFC 9449 §4.2: asymmetric only), as
+ * WebCrypto makes and oauth4webapi signs them. ES256 is the default: the
+ * one every DPoP server must support in practice, and the cheapest to sign.
+ */
+export const DPOP_ALGORITHMS = [
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'RS256',
+  'Ed25519',
+] as const
 
 export const ServerSchema = Type.Object(
   {
@@ -96,11 +113,13 @@ export const OidcSchema = Type.Object(
         Type.Literal('client_secret_basic'),
         Type.Literal('client_secret_post'),
         Type.Literal('private_key_jwt'),
+        Type.Literal('tls_client_auth'),
+        Type.Literal('self_signed_tls_client_auth'),
       ],
       {
         default: 'client_secret_basic',
         description:
-          'How the client authenticates at the token, revocation and PAR endpoints; private_key_jwt (RFC 7523) signs with clientKey.',
+          'How the client authenticates at the token, revocation and PAR endpoints; private_key_jwt (RFC 7523) signs with clientKey; tls_client_auth (PKI) and self_signed_tls_client_auth (RFC 8705 §2) present the certificate of oidc.tls.',
       },
     ),
     clientKey: Type.Optional(
@@ -119,6 +138,7 @@ export const OidcSchema = Type.Object(
         },
       ),
     ),
+    tls: Type.Optional(OidcTlsSchema),
     authorizationParams: Type.Record(Type.String({ minLength: 1 }), Type.String(), {
       default: {},
       description:
@@ -135,6 +155,19 @@ export const OidcSchema = Type.Object(
       description:
         'Pushed Authorization Requests (RFC 9126): auto uses PAR when the IdP advertises it; required refuses to log in (and /readyz fails) when it does not.',
     }),
+    dpop: Type.Boolean({
+      default: false,
+      description:
+        "DPoP (RFC 9449): bind the session's tokens to a key pair made at each login and kept sealed in the session record; every token request carries a proof.",
+    }),
+    dpopAlgorithm: Type.Union(
+      DPOP_ALGORITHMS.map((alg) => Type.Literal(alg)),
+      {
+        default: 'ES256',
+        description:
+          "Algorithm of the DPoP keys (with dpop: true); one of the IdP's dpop_signing_alg_values_supported, which check --online compares.",
+      },
+    ),
     scopes: Type.Array(Type.String({ minLength: 1 }), {
       default: ['openid', 'profile', 'offline_access'],
       description: 'Scopes requested at login; offline_access is needed for refresh tokens.',
@@ -270,6 +303,12 @@ export const RouteSchema = Type.Object(
           "RFC 8707 resource indicator (an absolute URI) of the upstream, for token: user and optional-user: the route gets a token issued for it, from the session's refresh token.",
       }),
     ),
+    dpop: Type.Optional(
+      Type.Boolean({
+        description:
+          "With oidc.dpop: true, false sends this route's upstream a bearer token without a DPoP proof; with a resource, the route's token is then obtained without a proof, so it is not bound. Default: oidc.dpop.",
+      }),
+    ),
     retryOnInvalidToken: Type.Boolean({
       default: true,
       description:
@@ -401,6 +440,21 @@ export const ConfigSchema = Type.Object(
         }),
       },
       { ...strict, default: {}, description: 'Prometheus metrics, off the public listener.' },
+    ),
+    tracing: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: false,
+          description:
+            'Export OpenTelemetry traces over OTLP. Where to, how and how many are the standard OTEL_* environment variables (docs/observability.md). Off, the SDK is never loaded.',
+        }),
+        trustIncoming: Type.Boolean({
+          default: false,
+          description:
+            "Continue a trace from the request's traceparent and tracestate. Off by default: any browser can send them, and would choose the trace id and whether the request is sampled. On only when every request comes through a proxy that sets or strips them.",
+        }),
+      },
+      { ...strict, default: {}, description: 'OpenTelemetry tracing; off by default.' },
     ),
     routes: Type.Array(RouteSchema, { description: 'Proxied routes.' }),
   },

@@ -115,6 +115,13 @@ export function checkSemantics(config: RawConfig): Finding[] {
     if (clientKey === undefined) add(['oidc', 'clientKey'], 'is required when clientAuth is private_key_jwt')
     if (clientSecret !== undefined)
       add(['oidc', 'clientSecret'], 'is not used with clientAuth: private_key_jwt; remove it')
+  } else if (clientAuth === 'tls_client_auth' || clientAuth === 'self_signed_tls_client_auth') {
+    // RFC 8705 §2: the TLS handshake authenticates the client; no secret or key goes in the request.
+    if (config.oidc.tls?.cert === undefined)
+      add(['oidc', 'tls', 'cert'], `is required when clientAuth is ${clientAuth}`)
+    if (clientSecret !== undefined)
+      add(['oidc', 'clientSecret'], `is not used with clientAuth: ${clientAuth}; remove it`)
+    if (clientKey !== undefined) add(['oidc', 'clientKey'], 'applies only to clientAuth: private_key_jwt')
   } else {
     if (clientSecret === undefined)
       add(['oidc', 'clientSecret'], `is required when clientAuth is ${clientAuth}`)
@@ -212,6 +219,12 @@ export function checkSemantics(config: RawConfig): Finding[] {
     // RFC 6455 §4.1: the opening handshake is a GET.
     if (route.websocket && route.methods !== undefined && !route.methods.includes('GET')) {
       add(['routes', i, 'methods'], 'must include GET on a websocket route: the upgrade is a GET')
+    }
+    // `dpop: false` is always what happens without oidc.dpop, so only `true` can be wrong.
+    if (route.dpop === true) {
+      if (!config.oidc.dpop) add(['routes', i, 'dpop'], 'needs oidc.dpop: true')
+      else if (route.token === 'none')
+        add(['routes', i, 'dpop'], 'applies only to routes that forward a token')
     }
     if (route.token !== 'client' && route.anonymous !== undefined) {
       add(['routes', i, 'anonymous'], 'applies only to token: client routes')

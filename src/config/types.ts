@@ -24,6 +24,12 @@ export interface RouteConfig {
   readonly scopes: readonly string[]
   /** RFC 8707 resource indicator of the upstream (`user` and `optional-user` routes). */
   readonly resource?: string | undefined
+  /**
+   * Send the upstream `Authorization: DPoP` with a proof (RFC 9449 §7);
+   * resolved from `oidc.dpop` when the route does not say. Always `false`
+   * for `token: none` routes and without `oidc.dpop`.
+   */
+  readonly dpop: boolean
   /** Refresh and replay once after an upstream 401 `invalid_token` (`user` and `optional-user` routes). */
   readonly retryOnInvalidToken: boolean
   /**
@@ -44,6 +50,8 @@ export interface RouteConfig {
   readonly allowClearSiteData: boolean
   /** Lower-case names of spoofable client headers this route forwards anyway (docs/security.md). */
   readonly passHeaders: readonly string[]
+  /** TLS to the upstream: a private CA, a client certificate, a server name. */
+  readonly tls?: TlsMaterial | undefined
 }
 
 /** The bounds of one route's WebSockets; `websocket: true` takes the defaults. */
@@ -56,8 +64,41 @@ export interface WebSocketRoute {
   readonly pingInterval: number
 }
 
-/** How the client authenticates to the IdP (RFC 6749 §2.3, RFC 7523). */
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+/** A JWS algorithm a DPoP key may use (`DPOP_ALGORITHMS`). */
+export type DpopAlgorithm = 'ES256' | 'ES384' | 'ES512' | 'PS256' | 'PS384' | 'PS512' | 'RS256' | 'Ed25519'
+
+/** How the client authenticates to the IdP (RFC 6749 §2.3, RFC 7523, RFC 8705 §2). */
+export type ClientAuthMethod =
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'private_key_jwt'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth'
+
+/** What `check` and the start-up log say of a configured client certificate. */
+export interface CertificateFacts {
+  /** The file as configured, or the option that held the PEM. */
+  readonly source: string
+  readonly subject: string
+  /** End of validity, epoch ms. */
+  readonly notAfter: number
+  /** SHA-256 fingerprint, colon-separated hex, as RFC 8705 §3.1's x5t#S256 hashes it. */
+  readonly fingerprint256: string
+}
+
+/** `oidc.tls` or `routes[].tls`, read and checked at load (src/config/tls-material.ts). */
+export interface TlsMaterial {
+  /** PEM: the client certificate, leaf first. */
+  readonly cert?: string
+  /** PEM: its private key. */
+  readonly key?: string
+  /** PEM: the CAs the peer's certificate must chain to, instead of the system's. */
+  readonly ca?: string
+  /** SNI and the name the peer's certificate is checked against (routes only). */
+  readonly servername?: string
+  /** Present with `cert`. */
+  readonly certificate?: CertificateFacts
+}
 
 /** The private key for `private_key_jwt`, as a private JWK read and checked at load. */
 export interface ClientKey {
@@ -98,6 +139,8 @@ export interface GatehouseConfig {
     readonly clientAuth: ClientAuthMethod
     /** Present exactly when `clientAuth` is `private_key_jwt`. */
     readonly clientKey: ClientKey | undefined
+    /** Mutual TLS with the IdP (RFC 8705); required for the `tls_client_auth` methods. */
+    readonly tls: TlsMaterial | undefined
     readonly scopes: readonly string[]
     /** Added to every authorization request; never a protocol parameter Gatehouse owns. */
     readonly authorizationParams: Readonly<Record<string, string>>
@@ -105,6 +148,10 @@ export interface GatehouseConfig {
     readonly userinfo: boolean | undefined
     /** RFC 9126. */
     readonly par: 'auto' | 'required' | 'off'
+    /** RFC 9449: bind the session's tokens to a per-session key pair. */
+    readonly dpop: boolean
+    /** The JWS algorithm of the DPoP keys. */
+    readonly dpopAlgorithm: DpopAlgorithm
     /** Total time budget of one back-channel call to the IdP, ms. */
     readonly timeout: number
     /** TCP/TLS connect budget of one back-channel call to the IdP, ms. */
@@ -176,6 +223,12 @@ export interface GatehouseConfig {
     readonly host: string
     /** Port of the metrics listener; 0 picks a free one. */
     readonly port: number
+  }
+  readonly tracing: {
+    /** Export OpenTelemetry traces; the OTEL_* environment variables say where and how. */
+    readonly enabled: boolean
+    /** Continue a trace from an incoming `traceparent`; otherwise every request starts one. */
+    readonly trustIncoming: boolean
   }
   readonly routes: readonly RouteConfig[]
 }

@@ -45,6 +45,8 @@ export async function clientAuthFor(method: ClientAuthMethod, oidc: OidcConfig):
       [oauth.modifyAssertion]: (header) => Object.assign(header, thumbprints),
     })
   }
+  // RFC 8705 §2: the certificate of the TLS handshake (idp-http.ts) authenticates; the body names the client.
+  if (method === 'tls_client_auth' || method === 'self_signed_tls_client_auth') return oauth.TlsClientAuth()
   return method === 'client_secret_post'
     ? oauth.ClientSecretPost(oidc.clientSecret!)
     : formClientSecretBasic(oidc.clientSecret!)
@@ -52,7 +54,10 @@ export async function clientAuthFor(method: ClientAuthMethod, oidc: OidcConfig):
 
 /** The methods Gatehouse could authenticate with, given what is configured. */
 export function usableMethods(oidc: OidcConfig): ClientAuthMethod[] {
-  return oidc.clientKey ? ['private_key_jwt'] : ['client_secret_basic', 'client_secret_post']
+  if (oidc.clientKey) return ['private_key_jwt']
+  if (oidc.clientAuth === 'tls_client_auth' || oidc.clientAuth === 'self_signed_tls_client_auth')
+    return ['tls_client_auth', 'self_signed_tls_client_auth']
+  return ['client_secret_basic', 'client_secret_post']
 }
 
 /**
@@ -66,6 +71,10 @@ export function refusalHint(oidc: OidcConfig, answer: IdpAnswer, grant?: string)
   switch (oidc.clientAuth) {
     case 'private_key_jwt':
       return 'check that the identity provider has the public key of oidc.clientKey (its JWK or certificate, same kid), that the client is registered for private_key_jwt, and that the clock of this host is right: assertions carry iat and exp, and a skew beyond the tolerance of the provider is refused.'
+    case 'tls_client_auth':
+      return `check that the identity provider trusts the CA of the certificate in oidc.tls.cert, that client ${oidc.clientId} is registered for tls_client_auth with the certificate's subject (tls_client_auth_subject_dn or a SAN), and that the provider sees the certificate: a TLS terminator in front of it must pass it on.`
+    case 'self_signed_tls_client_auth':
+      return `check that client ${oidc.clientId} is registered for self_signed_tls_client_auth with the certificate of oidc.tls.cert in its jwks (x5c), and that the provider sees the certificate: a TLS terminator in front of it must pass it on.`
     case 'client_secret_post':
       return `check oidc.clientSecret and oidc.clientId, and that client ${oidc.clientId} is registered for client_secret_post.`
     case 'client_secret_basic': {

@@ -1,11 +1,15 @@
 import * as oauth from 'oauth4webapi'
 import type { ClientAuthMethod, GatehouseConfig, RouteConfig } from '../config/types.js'
+import { generateDpopKey } from '../dpop/keys.js'
+import { DpopNonces } from '../dpop/nonces.js'
+import { DpopProofs } from '../dpop/proofs.js'
 import { type GatehouseError, gatehouseError } from '../errors.js'
 import type { Budgets } from '../network-cause.js'
-import type { CachedToken, LoginResult, LoginState, TokenAudience, TokenSet } from '../types.js'
+import type { CachedToken, DpopKey, LoginResult, LoginState, TokenAudience, TokenSet } from '../types.js'
 import { sessionClaims } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
+import { dpopIncompatibility, rememberingNonces, retryOnDpopNonce } from './dpop.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { expiresAt } from './token-lifetime.js'
 import {
@@ -46,10 +50,16 @@ export class OidcClient {
   readonly #now: () => number
   readonly #observer: OidcObserver
   readonly #budgets: Budgets
+  /** With `oidc.dpop`: the proofs of every session's key, and the IdP's nonces. */
+  readonly #dpop: DpopProofs | undefined
 
   constructor(config: GatehouseConfig, now: () => number = Date.now, observer: OidcObserver = {}) {
     this.#issuer = new URL(config.oidc.issuer)
-    this.#client = { client_id: config.oidc.clientId }
+    // RFC 8705 §5: with a client certificate, call the IdP's mTLS endpoint aliases when it advertises them.
+    this.#client = {
+      client_id: config.oidc.clientId,
+      ...(config.oidc.tls?.cert === undefined ? {} : { use_mtls_endpoint_aliases: true }),
+    }
     this.#auth = clientAuthFor(config.oidc.clientAuth, config.oidc)
     // The key was checked at load; should its import still fail, each call
     // fails when it awaits this, and the rejection must not go unhandled before.
@@ -64,9 +74,11 @@ export class OidcClient {
       timeoutMs: config.oidc.timeout,
       connectTimeoutMs: config.oidc.connectTimeout,
       allowHttp: this.#issuer.protocol === 'http:',
+      tls: config.oidc.tls,
     })
     this.#now = now
     this.#observer = observer
+    this.#dpop = config.oidc.dpop ? new DpopProofs(new DpopNonces()) : undefined
     this.#budgets = {
       total: { ms: config.oidc.timeout, name: 'oidc.timeout' },
       connect: { ms: config.oidc.connectTimeout, name: 'oidc.connectTimeout' },
@@ -90,6 +102,11 @@ export class OidcClient {
     return this.#client.client_id
   }
 
+  /** The DPoP proofs of this client's keys, with `oidc.dpop`; upstream proofs are made with them too. */
+  get dpopProofs(): DpopProofs | undefined {
+    return this.#dpop
+  }
+
   /** Fetches and validates the discovery document. Throws a gateway error. */
   async discover(): Promise<void> {
     try {
@@ -111,7 +128,7 @@ export class OidcClient {
     if (this.#oidc.par === 'required' && !this.#as?.pushed_authorization_request_endpoint) {
       return 'par: required, but the identity provider does not advertise pushed_authorization_request_endpoint'
     }
-    return undefined
+    return dpopIncompatibility(this.#oidc, this.#as)
   }
 
   /**
@@ -180,22 +197,26 @@ export class OidcClient {
   async callback(currentUrl: URL, login: LoginState): Promise<LoginResult> {
     const as = this.#metadata('code_exchange')
     let result: oauth.TokenEndpointResponse
-    let sentAt: number
+    let sentAt = this.#now()
+    // RFC 9449 §5: a new key for every login, so no two sessions share one.
+    const dpopKey = this.#dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
-      sentAt = this.#now()
-      const response = await oauth.authorizationCodeGrantRequest(
-        as,
-        this.#client,
-        await this.#auth,
-        params,
-        this.#redirectUri,
-        login.codeVerifier,
-        this.#http.options(),
-      )
-      result = await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
-        expectedNonce: login.nonce,
-        requireIdToken: true,
+      result = await retryOnDpopNonce(async () => {
+        sentAt = this.#now()
+        const response = await oauth.authorizationCodeGrantRequest(
+          as,
+          this.#client,
+          await this.#auth,
+          params,
+          this.#redirectUri,
+          login.codeVerifier,
+          await this.#options(dpopKey),
+        )
+        return oauth.processAuthorizationCodeResponse(as, this.#client, response, {
+          expectedNonce: login.nonce,
+          requireIdToken: true,
+        })
       })
       this.#observer.accepted?.('code_exchange')
     } catch (err) {
@@ -204,10 +225,11 @@ export class OidcClient {
     const idClaims = oauth.getValidatedIdTokenClaims(result)!
     const userinfo =
       (this.#oidc.userinfo ?? true) && as.userinfo_endpoint
-        ? await this.#userinfo(as, result.access_token, idClaims.sub)
+        ? await this.#userinfo(as, result.access_token, idClaims.sub, dpopKey)
         : undefined
     return {
       tokens: this.#tokenSet(result, sentAt, 'code_exchange'),
+      ...(dpopKey ? { dpopKey } : {}),
       sub: idClaims.sub,
       sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
       claims: sessionClaims(idClaims, userinfo, this.#allowClaims),
@@ -219,10 +241,18 @@ export class OidcClient {
    * login fails. Classified apart from the code exchange: a 401 here is
    * about the access token, not the client's credentials.
    */
-  async #userinfo(as: oauth.AuthorizationServer, accessToken: string, sub: string) {
+  async #userinfo(as: oauth.AuthorizationServer, accessToken: string, sub: string, dpopKey?: DpopKey) {
     try {
-      const response = await oauth.userInfoRequest(as, this.#client, accessToken, this.#http.options())
-      return await oauth.processUserInfoResponse(as, this.#client, sub, response)
+      // A DPoP-bound access token needs its proof at userinfo too (RFC 9449 §7).
+      return await retryOnDpopNonce(async () => {
+        const response = await oauth.userInfoRequest(
+          as,
+          this.#client,
+          accessToken,
+          await this.#options(dpopKey),
+        )
+        return oauth.processUserInfoResponse(as, this.#client, sub, response)
+      })
     } catch (err) {
       throw this.#failed('userinfo', err, accessToken)
     }
@@ -233,23 +263,30 @@ export class OidcClient {
    * it does not return a new one, the old one stays valid and is kept.
    * With an audience, asks for a token for its resource (RFC 8707 §2.2) and
    * scope (RFC 6749 §6); the returned set's access token is that one.
+   * With the session's `dpopKey`, the request carries a proof and the new
+   * access token is bound to the key (RFC 9449 §5), unless the audience is
+   * a `dpop: false` route's, whose token must stay a bearer token.
    */
-  async refresh(current: TokenSet, audience?: TokenAudience): Promise<TokenSet> {
+  async refresh(current: TokenSet, audience?: TokenAudience, dpopKey?: DpopKey): Promise<TokenSet> {
     const operation = audience ? 'route_refresh' : 'refresh'
     const as = this.#metadata(operation)
-    const sentAt = this.#now()
+    let sentAt = this.#now()
+    const key = audience === undefined || audience.dpop ? dpopKey : undefined
     try {
       const params = new URLSearchParams()
       if (audience?.resource !== undefined) params.set('resource', audience.resource)
       if (audience && audience.scopes.length > 0) params.set('scope', audience.scopes.join(' '))
-      const response = await oauth.refreshTokenGrantRequest(
-        as,
-        this.#client,
-        await this.#auth,
-        current.refreshToken!,
-        { ...this.#http.options(), additionalParameters: params },
-      )
-      const result = await oauth.processRefreshTokenResponse(as, this.#client, response)
+      const result = await retryOnDpopNonce(async () => {
+        sentAt = this.#now()
+        const response = await oauth.refreshTokenGrantRequest(
+          as,
+          this.#client,
+          await this.#auth,
+          current.refreshToken!,
+          { ...(await this.#options(key)), additionalParameters: params },
+        )
+        return oauth.processRefreshTokenResponse(as, this.#client, response)
+      })
       this.#observer.accepted?.(operation)
       const next = this.#tokenSet(result, sentAt, operation)
       return {
@@ -342,6 +379,16 @@ export class OidcClient {
 
   close(): Promise<void> {
     return this.#http.close()
+  }
+
+  /**
+   * The options of one IdP call: the HTTP client's, and with a DPoP key its
+   * proof, with the nonces the IdP sends remembered for the next.
+   */
+  async #options(dpopKey: DpopKey | undefined) {
+    const options = this.#http.options()
+    if (!this.#dpop || !dpopKey) return options
+    return { ...rememberingNonces(options, this.#dpop.nonces), DPoP: await this.#dpop.handle(dpopKey) }
   }
 
   #metadata(operation: IdpOperation) {

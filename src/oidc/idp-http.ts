@@ -1,5 +1,6 @@
 import * as oauth from 'oauth4webapi'
 import { Agent, fetch as undiciFetch } from 'undici'
+import type { TlsMaterial } from '../config/types.js'
 
 type Fetch = (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
 
@@ -24,11 +25,19 @@ export interface IdpHttpOptions {
   readonly connectTimeoutMs: number
   /** RFC 8252-style loopback development issuers may use plain http. */
   readonly allowHttp: boolean
+  /** Client certificate and private CA for mutual TLS (RFC 8705), from `oidc.tls`. */
+  readonly tls?: TlsMaterial | undefined
 }
 
 export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
   const agent = new Agent({
-    connect: { timeout: opts.connectTimeoutMs },
+    connect: {
+      timeout: opts.connectTimeoutMs,
+      // Node's TLS: `ca` replaces the system roots; `cert` and `key` are offered
+      // when a server asks, i.e. at the IdP's mTLS endpoints (RFC 8705 §5).
+      ...(opts.tls?.ca === undefined ? {} : { ca: opts.tls.ca }),
+      ...(opts.tls?.cert === undefined ? {} : { cert: opts.tls.cert, key: opts.tls.key }),
+    },
     headersTimeout: opts.timeoutMs,
     bodyTimeout: opts.timeoutMs,
     keepAliveTimeout: 10_000,

@@ -38,17 +38,19 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
 
   // The one way out for errors, set before any part can fail.
   await app.register(errorAnswers)
-  // Stateless refusals first of all hooks; then the cookies, so a refused
-  // request costs no session work.
-  await app.register(requestHygiene)
-  await app.register(cookiesPlugin, { config })
-
-  // Metrics, the access log and the observers the services report to.
+  // Metrics, the access log, traces and the observers the services report
+  // to. Before the refusals: with tracing on, a request's server span starts
+  // in its first hook, so a refused request is traced too.
   await app.register(observability, {
     logging: config.logging,
     oidc: config.oidc,
+    tracing: config.tracing,
     shared: options.lasting,
   })
+  // Stateless refusals first of the hooks that answer; then the cookies, so
+  // a refused request costs no session work.
+  await app.register(requestHygiene)
+  await app.register(cookiesPlugin, { config })
   // Stores, the IdP client, sessions and tokens, as `app.gatehouse`.
   await app.register(services, {
     config,

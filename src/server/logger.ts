@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyLoggerOptions } from 'fastify'
 import type { Bindings, ChildLoggerOptions, PinoLoggerOptions } from 'fastify/types/logger.js'
 import type { GatehouseConfig } from '../config/types.js'
+import { logFields } from '../tracing/spans.js'
 
 /**
  * Pino options. Requests are logged by path only: query strings carry
@@ -10,6 +11,8 @@ import type { GatehouseConfig } from '../config/types.js'
 export function loggerOptions(config: GatehouseConfig): FastifyLoggerOptions & PinoLoggerOptions {
   return {
     level: config.logging.level,
+    // trace_id and span_id of the active span, so a log line leads to its trace.
+    ...(config.tracing.enabled ? { mixin: logFields } : {}),
     redact: {
       paths: [
         'req.headers.authorization',

@@ -8,6 +8,7 @@ import type { ProxyRouteHooks } from '../proxy/routes.js'
 import type { ClientTokensOptions } from '../tokens/client-tokens.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import type { RefreshObserver } from '../tokens/user-tokens.js'
+import { registerTracing } from '../tracing/plugin.js'
 import { idpObserver } from './idp-observer.js'
 import { GatewayMetrics } from './metrics.js'
 
@@ -36,15 +37,19 @@ export interface ObservabilityOptions {
   readonly oidc: GatehouseConfig['oidc']
   /** The process's metrics and refusals, when a config reload builds this app (lasting.ts). */
   readonly shared?: { readonly metrics: GatewayMetrics; readonly refusals: ClientRefusals } | undefined
+  readonly tracing: GatehouseConfig['tracing']
 }
 
 /**
- * Metrics, the access log and the observers every other part reports to.
+ * Metrics, the access log, traces (`tracing.enabled`) and the observers
+ * every other part reports to.
  * Shared (not encapsulated): its hooks see every route, and the services,
  * routes and proxy take their observers from `app.observers`.
  */
 export const observability = fp(
   async function observability(app: FastifyInstance, opts: ObservabilityOptions) {
+    // First of this plugin's hooks, so the server span is open when the others run.
+    await registerTracing(app, opts.tracing)
     const metrics = opts.shared?.metrics ?? new GatewayMetrics()
     const refusals = opts.shared?.refusals ?? new ClientRefusals()
     app.decorate('observers', {

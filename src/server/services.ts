@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { GatehouseConfig } from '../config/types.js'
 import type { OidcClient } from '../oidc/client.js'
 import { Sessions } from '../session/sessions.js'
+import { reportCertificateExpiry } from '../tls/certificate-expiry.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
 import type { Coordination, UserTokens } from '../tokens/user-tokens.js'
 import { Lasting } from './lasting.js'
@@ -73,6 +74,8 @@ export const services = fp(
         refusals,
       }))
     const { stores } = lasting
+    // Once per process: the gauge lives in the one registry.
+    if (!opts.lasting) reportCertificateExpiry(config, metrics.registry, app.log, now)
     const parts = lasting.idpFor(config, app.observers)
     const { oidc, userTokens, clientTokens } = parts
     const sessions = new Sessions(stores.sessions, config.session, now, {

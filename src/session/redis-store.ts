@@ -3,7 +3,7 @@
  * `keyPrefix`, default `gatehouse:`):
  *
  *   {prefix}s:{<id>}   hash    login   sealed (see sealed-fields.ts): sub, sid, claims,
- *                                      createdAt, logoutHandle
+ *                                      createdAt, logoutHandle, the DPoP private key
  *                              tokens  sealed: the TokenSet
  *                              v       version, the compare-and-set guard
  *                              idle    idle expiry, epoch ms
@@ -38,6 +38,7 @@ import { type IndexedClaim, IndexHashes } from '../crypto/derived-keys.js'
 import { gatehouseError } from '../errors.js'
 import { guarded, type RedisClient, whenReady } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
+import { ATTR, mark } from '../tracing/spans.js'
 import type { TokenSet } from '../types.js'
 import {
   CREATE,
@@ -244,8 +245,11 @@ export class RedisSessionStore implements SessionStore {
       now < cached.idleExpiresAt &&
       now < cached.absoluteExpiresAt &&
       !(touch && this.#touchDue(cached.idleExpiresAt, now))
-    )
+    ) {
+      mark('gatehouse.session.cache', { [ATTR.cacheResult]: 'hit' })
       return cached
+    }
+    if (this.#cache && !options?.fresh) mark('gatehouse.session.cache', { [ATTR.cacheResult]: 'miss' })
     const ticket = this.#cache?.begin(key)
     let session: SessionData | undefined
     try {
@@ -286,6 +290,7 @@ export class RedisSessionStore implements SessionStore {
       absoluteExpiresAt,
       idleExpiresAt: Number(idle),
       logoutHandle: fixed.logoutHandle,
+      ...(fixed.dpopKey ? { dpopKey: fixed.dpopKey } : {}),
     }
   }
 

@@ -8,11 +8,11 @@
  * request without a cookie needs (expiry, the compare-and-set version, the
  * keyed hashes that back-channel logout finds sessions by).
  *
- * A new per-session secret (a DPoP key, say) becomes one more field here.
+ * The DPoP key is a login field: made with the session, fixed for its life.
  */
 import type { Opened } from '../crypto/sealing-key.js'
 import { gatehouseError } from '../errors.js'
-import type { TokenSet } from '../types.js'
+import type { DpopKey, TokenSet } from '../types.js'
 import type { SessionData, SessionRef } from './types.js'
 
 /** What a login fixes for the session's life: who, and what the IdP said of them. */
@@ -22,6 +22,8 @@ export interface LoginFields {
   readonly claims: Readonly<Record<string, unknown>>
   readonly createdAt: number
   readonly logoutHandle: string
+  /** The session's DPoP private key: made at login, it lives as long as the session. */
+  readonly dpopKey?: DpopKey
 }
 
 /** Each sealed field and the type it holds. */
@@ -40,6 +42,7 @@ export function loginFields(session: SessionData): LoginFields {
     claims: session.claims,
     createdAt: session.createdAt,
     logoutHandle: session.logoutHandle,
+    ...(session.dpopKey ? { dpopKey: session.dpopKey } : {}),
   }
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { isGatehouseError, type LogCode } from '../errors.js'
+import { ATTR, inSpan } from '../tracing/spans.js'
 import type { LoginResult } from '../types.js'
 import { SessionKey } from './session-key.js'
 import type { SessionData, SessionRef, SessionStore } from './types.js'
@@ -79,7 +80,11 @@ export class Sessions {
     }
     let session: SessionData | undefined
     try {
-      session = await this.#store.get(ref, this.#now())
+      session = await inSpan('gatehouse.session.read', {}, async (span) => {
+        const found = await this.#store.get(ref, this.#now())
+        span?.setAttribute(ATTR.sessionFound, found !== undefined)
+        return found
+      })
     } catch (err) {
       if (!isGatehouseError(err) || err.code !== 'GATEHOUSE_ERR_SESSION_UNREADABLE') throw err
       // Tampered with in the store, or moved from another record: refused
@@ -115,6 +120,7 @@ export class Sessions {
       sid: login.sid,
       claims: login.claims,
       tokens: login.tokens,
+      ...(login.dpopKey ? { dpopKey: login.dpopKey } : {}),
       version: 0,
       createdAt: now,
       absoluteExpiresAt,

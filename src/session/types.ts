@@ -5,7 +5,7 @@
  * record's id is derived from it, and everything below stays on the server.
  * A shared store keeps the record's secret fields sealed with that key.
  */
-import type { TokenSet } from '../types.js'
+import type { DpopKey, TokenSet } from '../types.js'
 import type { SessionKey } from './session-key.js'
 
 /**
@@ -28,6 +28,12 @@ export interface SessionData extends SessionRef {
   /** A subset of the ID token claims, shown at `/auth/user`. */
   readonly claims: Readonly<Record<string, unknown>>
   readonly tokens: TokenSet
+  /**
+   * The session's DPoP key pair (RFC 9449), made at its login: every token
+   * of the session is bound to it. Kept only here, sealed in a shared
+   * store; it goes with the record at logout.
+   */
+  readonly dpopKey?: DpopKey | undefined
   /**
    * Bumped on every token update. Writers compare-and-set on it so a slow
    * request can never put back a refresh token that has been rotated away.

@@ -8,9 +8,11 @@ export function audienceOf(route: RouteConfig): TokenAudience | undefined {
   if (route.resource === undefined && scopes.length === 0) return undefined
   const scope = scopes.join(' ')
   return {
-    key: `${route.resource ?? ''} ${scope}`,
+    // A DPoP-bound token and a bearer one for the same resource are two tokens.
+    key: `${route.resource ?? ''} ${scope}${route.dpop ? ' dpop' : ''}`,
     resource: route.resource,
     scopes,
     label: route.resource ?? `scope:${scope}`,
+    dpop: route.dpop,
   }
 }

@@ -25,6 +25,11 @@ export class SingleFlight<V> {
     return flight
   }
 
+  /** True while a call for `key` is in flight, so a new caller would join it. */
+  has(key: string): boolean {
+    return this.#inflight.has(key)
+  }
+
   get size(): number {
     return this.#inflight.size
   }

@@ -1,8 +1,10 @@
 import { performance } from 'node:perf_hooks'
+import type { Span } from '@opentelemetry/api'
 import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
+import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { AudienceToken, TokenAudience, TokenSet } from '../types.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
@@ -244,9 +246,11 @@ export class UserTokens {
     let seen = session.version
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const version = seen
-      const { session: after, refused } = await this.#flight.run(scope, () =>
-        this.#refreshOnce(session, version, scope, audience, due),
-      )
+      const run = () =>
+        this.#flight.run(scope, () => this.#refreshOnce(session, version, scope, audience, due))
+      // A caller that joins this process's flight waits for it; traced, the wait is a span of its own.
+      const { session: after, refused } =
+        tracing() && this.#flight.has(scope) ? await waited('flight', run) : await run()
       if (refused !== undefined && refused.key === (audience?.key ?? '')) throw refused.error
       if (!due(after)) return after
       seen = after.version
@@ -270,7 +274,7 @@ export class UserTokens {
     const lock = await this.#locks.tryAcquire(key, this.#lockTtl)
     if (!lock) {
       this.#observer?.joined?.()
-      await this.#locks.waitForRelease(key, this.#refreshWait)
+      await waited('lock', () => this.#locks.waitForRelease(key, this.#refreshWait))
       const after = await this.#store.get(ref, this.#now(), FRESH)
       if (!after) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
       // Something was stored since the caller read the session: our token,
@@ -300,12 +304,22 @@ export class UserTokens {
     }
   }
 
-  async #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
+  #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
+    return inSpan('gatehouse.token.refresh', { [ATTR.resource]: audience?.label ?? '' }, (span) =>
+      this.#redeemTraced(current, audience, span),
+    )
+  }
+
+  async #redeemTraced(
+    current: SessionData,
+    audience: TokenAudience | undefined,
+    span: Span | undefined,
+  ): Promise<SessionData> {
     const started = this.#now()
     const label = audience?.label ?? ''
     let next: TokenSet
     try {
-      next = await this.#oidc.refresh(current.tokens, audience)
+      next = await this.#oidc.refresh(current.tokens, audience, current.dpopKey)
     } catch (err) {
       let outcome = refreshOutcome(err)
       let thrown = err
@@ -317,6 +331,7 @@ export class UserTokens {
           err,
         )
       }
+      span?.setAttribute(ATTR.refreshOutcome, outcome)
       this.#observer?.refreshed?.(outcome, this.#now() - started, label, current.id, idpFailureOf(err))
       // The classification (src/oidc/answers.ts) said the grant is over, or the IdP was gone too long.
       if (isGatehouseError(thrown) && thrown.code === 'GATEHOUSE_ERR_SESSION_EXPIRED') {
@@ -326,6 +341,7 @@ export class UserTokens {
       throw thrown
     }
     this.#unavailable.clear(current.id)
+    span?.setAttribute(ATTR.refreshOutcome, 'success')
     this.#observer?.refreshed?.('success', this.#now() - started, label, current.id)
     // The rotated refresh token and the token it came with are one write
     // (one compare-and-set on `v`): storing either without the other would

@@ -13,7 +13,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url))
 // the script from rotting. Speed is not asserted here; what must hold at
 // any speed is: every peer answered, the storm refreshed once, and the
 // size limits.
-t.test('the bench script runs end to end against every peer', async (t) => {
+// Its own budget: nine peer kinds start, sign in and take load, one after another.
+t.test('the bench script runs end to end against every peer', { timeout: 300_000 }, async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
   const child = spawn(
@@ -64,8 +65,11 @@ t.test('the bench script runs end to end against every peer', async (t) => {
   t.equal(report.memory.sizeAfterOverflow, report.memory.sessions, 'the memory store stays at its cap')
   t.same(
     report.targets.map((target) => target.id),
-    [1, 2, 3, 4, 5, 6, 7],
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
     'every target is reported',
   )
+  t.equal(report.tracing.failures, 0, 'the tracing peers answered every request')
+  t.ok(report.tracing.spansPerRequest > 0, 'the traced peer exported spans')
+  t.ok(report.tracing.spansPerRequest < 2, 'a fraction of them: sampling applies')
   t.match(output, /PASS|FAIL/, 'the console shows each target with PASS or FAIL')
 })

@@ -8,11 +8,11 @@ import type * as oauth from 'oauth4webapi'
 import t from 'tap'
 import { compare, formatReport } from '../../src/cli/check-online.js'
 import type { GatehouseConfig } from '../../src/config/types.js'
-import { testConfig } from '../helpers/gateway.js'
+import { type TestConfigInput, testConfig } from '../helpers/gateway.js'
 
 const ISSUER = 'https://idp.example'
 
-function config(oidc: Partial<GatehouseConfig['oidc']> = {}, issuer = ISSUER): GatehouseConfig {
+function config(oidc: TestConfigInput['oidc'] = {}, issuer = ISSUER): GatehouseConfig {
   return testConfig({ port: 3000, issuer, routes: [], oidc })
 }
 
@@ -128,7 +128,7 @@ t.test('userinfo: required but absent warns; turned off is not compared', async 
 
 t.test('provider hints: Google offline access, Auth0 audience', async (t) => {
   const google = 'https://accounts.google.com'
-  const hints = (oidc: Partial<GatehouseConfig['oidc']>, issuer: string) =>
+  const hints = (oidc: TestConfigInput['oidc'], issuer: string) =>
     compare(config(oidc, issuer), { ...complete, issuer }).hints.join('\n')
   t.match(hints({}, google), /Google: add authorizationParams\.access_type: offline/)
   t.notMatch(hints({ authorizationParams: { prompt: 'consent', access_type: 'offline' } }, google), /Google/)
@@ -149,4 +149,19 @@ t.test('the table: one line per row, columns aligned, the verdict last', async (
     t.ok(table[i + 1]!.endsWith(row.verdict))
   }
   t.equal(lines.at(-1), 'OK: no blocking mismatch.')
+})
+
+t.test('DPoP: the algorithm against dpop_signing_alg_values_supported; none listed warns', async (t) => {
+  const withAlgs = { ...complete, dpop_signing_alg_values_supported: ['ES256', 'EdDSA'] }
+  t.equal(verdicts(compare(config(), withAlgs))['DPoP (RFC 9449)'], undefined, 'not compared when off')
+  const ok = compare(config({ dpop: true }), withAlgs)
+  t.equal(verdicts(ok)['DPoP (RFC 9449)'], 'ok')
+  t.equal(ok.rows.find((r) => r.capability === 'DPoP (RFC 9449)')?.advertised, 'ES256, EdDSA')
+  const refused = compare(config({ dpop: true, dpopAlgorithm: 'PS256' }), withAlgs)
+  t.equal(verdicts(refused)['DPoP (RFC 9449)'], 'BLOCKING')
+  t.equal(refused.blocking, true)
+  t.match(refused.hints.join('\n'), /dpopAlgorithm .*ES256, EdDSA/)
+  const unlisted = compare(config({ dpop: true }), complete)
+  t.equal(verdicts(unlisted)['DPoP (RFC 9449)'], 'warn')
+  t.equal(unlisted.blocking, false)
 })

@@ -50,6 +50,8 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
   t.equal(config.oidc.clientAuth, 'client_secret_basic')
   t.same(config.oidc.scopes, ['openid', 'profile', 'offline_access'])
   t.equal(config.oidc.timeout, 10_000)
+  t.equal(config.oidc.dpop, false)
+  t.equal(config.oidc.dpopAlgorithm, 'ES256')
   t.same(config.session.secrets, [SECRET])
   t.equal(config.session.cookieName, '__Host-Http-gatehouse', 'https gets the __Host-Http- prefix')
   t.equal(config.session.idleTimeout, 30 * 60_000)
@@ -66,6 +68,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     rewritePath: '/api/orders',
     token: 'user',
     scopes: [],
+    dpop: false,
     retryOnInvalidToken: true,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     csrf: true,
@@ -534,3 +537,34 @@ t.test('an unquoted ${VAR} in a flow collection gets one line that says to quote
   )
   t.equal(quoted.server.publicUrl, 'https://quoted.example', 'the quoted form works')
 })
+
+t.test(
+  'oidc.dpop: ES256 by default, an algorithm from the list, routes follow it unless they opt out',
+  async (t) => {
+    const withDpop = minimal.replace('  clientSecret:', '  dpop: true\n  clientSecret:')
+    const config = parseConfig(
+      `${withDpop}  - path: /api/legacy\n    upstream: http://legacy:8080\n    dpop: false\n  - path: /api/public\n    upstream: http://public:8080\n    token: none\n`,
+      'routes.yaml',
+      env,
+    )
+    t.equal(config.oidc.dpop, true)
+    t.equal(config.oidc.dpopAlgorithm, 'ES256')
+    t.same(
+      config.routes.map((r) => r.dpop),
+      [true, false, false],
+      'a user route follows oidc.dpop; dpop: false opts out; token: none never sends one',
+    )
+    t.equal(
+      parseConfig(
+        withDpop.replace('  dpop: true', '  dpop: true\n  dpopAlgorithm: Ed25519'),
+        'routes.yaml',
+        env,
+      ).oidc.dpopAlgorithm,
+      'Ed25519',
+    )
+    t.same(problems(withDpop.replace('  dpop: true', '  dpop: true\n  dpopAlgorithm: HS256')), [
+      '7 oidc.dpopAlgorithm: must be one of ES256, ES384, ES512, PS256, PS384, PS512, RS256, Ed25519 (got "HS256")',
+    ])
+    t.same(problems(`${minimal}    dpop: true\n`), ['12 routes[0].dpop: needs oidc.dpop: true'])
+  },
+)

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { parseConfig } from '../../src/config/load.js'
+import type { RawConfig } from '../../src/config/schema.js'
 import type { GatehouseConfig, RouteConfig, WebSocketRoute } from '../../src/config/types.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 
@@ -38,6 +39,7 @@ export function route(
 
 export interface TestConfigInput {
   readonly port: number
+  readonly tracing?: { readonly enabled?: boolean; readonly trustIncoming?: boolean }
   /** Defaults to `http://127.0.0.1:<port>`; replicas behind one origin share the first's. */
   readonly publicUrl?: string
   readonly issuer: string
@@ -69,7 +71,7 @@ export interface TestConfigInput {
    * `authorizationParams` is `{ prompt: 'consent' }`: the test IdP is strict
    * (OIDC Core §11), so that is what a working deployment against it carries.
    */
-  readonly oidc?: Partial<GatehouseConfig['oidc']>
+  readonly oidc?: Partial<Omit<GatehouseConfig['oidc'], 'tls'>> & { readonly tls?: RawConfig['oidc']['tls'] }
   readonly claims?: readonly string[]
   readonly loginParams?: readonly string[]
   readonly endSession?: GatehouseConfig['auth']['endSession']
@@ -142,6 +144,7 @@ export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
     }),
     logging: present({ level: input.logLevel ?? 'silent', accessLog: input.accessLog }),
     metrics: { port: 0 },
+    ...(input.tracing ? { tracing: input.tracing } : {}),
     routes: input.routes.map((r) =>
       present({
         ...r,

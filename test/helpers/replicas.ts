@@ -1,9 +1,9 @@
-import { type DevIdp, startDevIdp } from '../../dev/idp.js'
+import { type DevClient, type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { CookieJar } from './cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, listenOn, route, testConfig } from './gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, listenOn, route, type TestConfigInput, testConfig } from './gateway.js'
 import { apiCall, type JarResponse, login } from './login.js'
 import { onFreePorts } from './ports.js'
 
@@ -28,6 +28,12 @@ export interface ReplicaSetOptions {
   readonly refreshBefore?: number
   readonly refreshWait?: number
   readonly count?: number
+  /** Overrides of each replica's `oidc` block, such as `dpop: true`. */
+  readonly oidc?: TestConfigInput['oidc']
+  /** IdP options beyond the access-token TTL. */
+  readonly idp?: Partial<Omit<DevIdpOptions, 'clients'>>
+  /** Registration of the gateway's client beyond its id, secret and redirect URI. */
+  readonly client?: Partial<Omit<DevClient, 'clientId' | 'clientSecret' | 'redirectUris'>>
 }
 
 /**
@@ -43,8 +49,14 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
     const publicUrl = `http://127.0.0.1:${ports[0]}`
     const idp = await startDevIdp({
       accessTokenTtl: options.accessTokenTtl,
+      ...options.idp,
       clients: [
-        { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${publicUrl}/auth/callback`] },
+        {
+          ...options.client,
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          redirectUris: [`${publicUrl}/auth/callback`],
+        },
       ],
     })
     const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
@@ -58,6 +70,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
           refreshBefore: options.refreshBefore ?? 500,
           refreshWait: options.refreshWait ?? 10_000,
           routes: [route('/api/orders', upstream.url)],
+          ...(options.oidc ? { oidc: options.oidc } : {}),
         })
         const stores = await createRedisStores(config, now, {
           ...(options.confirmWrites === false ? { confirmWrites: false } : {}),

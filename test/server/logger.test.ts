@@ -8,7 +8,7 @@ function pino(level: string) {
   const lines: Record<string, unknown>[] = []
   const app = fastify({
     logger: {
-      ...loggerOptions({ logging: { level } } as GatehouseConfig),
+      ...loggerOptions({ logging: { level }, tracing: { enabled: false } } as GatehouseConfig),
       stream: { write: (line: string) => void lines.push(JSON.parse(line)) },
     },
   })

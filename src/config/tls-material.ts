@@ -1,0 +1,143 @@
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { isAbsolute, join } from 'node:path'
+import type { CertificateFacts, TlsMaterial } from './types.js'
+
+type Path = (string | number)[]
+type PemItem = { file: string } | { pem: string }
+
+export interface RawTls {
+  readonly cert?: PemItem | undefined
+  readonly key?: PemItem | undefined
+  readonly ca?: PemItem | undefined
+  readonly servername?: string | undefined
+}
+
+interface TlsProblem {
+  readonly path: Path
+  readonly message: string
+}
+
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
+
+/**
+ * Reads the PEM items of `oidc.tls` or `routes[].tls` once, at load, and
+ * checks what would otherwise fail on the first handshake, far from the
+ * config: a file that is missing, text that is not a certificate or key, a
+ * certificate outside its validity period, a key that is not the
+ * certificate's. Each problem names the file (or option) and the reason,
+ * never the key material.
+ */
+export function readTls(
+  raw: RawTls,
+  at: Path,
+  baseDir: string,
+  now: number = Date.now(),
+): { material: TlsMaterial } | { problems: TlsProblem[] } {
+  const problems: TlsProblem[] = []
+  const read = (name: 'cert' | 'key' | 'ca') => {
+    const item = raw[name]
+    if (item === undefined) return undefined
+    if ('pem' in item)
+      return { text: item.pem, source: formatOption([...at, name, 'pem']), path: [...at, name, 'pem'] }
+    const path = [...at, name, 'file']
+    try {
+      return {
+        text: readFileSync(isAbsolute(item.file) ? item.file : join(baseDir, item.file), 'utf8'),
+        source: item.file,
+        path,
+      }
+    } catch (err) {
+      const reason =
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
+      problems.push({ path, message: `cannot read ${item.file}: ${reason}` })
+      return undefined
+    }
+  }
+  const cert = read('cert')
+  const key = read('key')
+  const ca = read('ca')
+
+  let leaf: X509Certificate | undefined
+  if (cert) {
+    const first = cert.text.match(CERTIFICATE_BLOCK)?.[0]
+    leaf = first === undefined ? undefined : parseCertificate(first)
+    if (!leaf) problems.push({ path: cert.path, message: `${cert.source} is not a PEM certificate` })
+    else {
+      const outside = validityProblem(leaf, now)
+      if (outside) problems.push({ path: cert.path, message: `${cert.source}: ${outside}` })
+    }
+  }
+  let privateKey: KeyObject | undefined
+  if (key) {
+    try {
+      privateKey = createPrivateKey(key.text)
+    } catch (err) {
+      const encrypted = /passphrase/i.test((err as Error).message)
+      problems.push({
+        path: key.path,
+        message: encrypted
+          ? `${key.source} is an encrypted private key; give it unencrypted (keep the file readable by Gatehouse only)`
+          : `${key.source} is not a PEM private key`,
+      })
+    }
+  }
+  if (leaf && privateKey && !leaf.checkPrivateKey(privateKey)) {
+    problems.push({
+      path: key!.path,
+      message: `${key!.source} is not the private key of the certificate in ${cert!.source}`,
+    })
+  }
+  if (cert && !key && leaf) problems.push({ path: [...at, 'key'], message: 'is required with cert' })
+  if (key && !cert && privateKey) problems.push({ path: [...at, 'cert'], message: 'is required with key' })
+  if (ca) {
+    const blocks = ca.text.match(CERTIFICATE_BLOCK) ?? []
+    const parsed = blocks.map(parseCertificate)
+    if (blocks.length === 0 || parsed.some((c) => c === undefined)) {
+      problems.push({ path: ca.path, message: `${ca.source} is not a PEM certificate (or bundle of them)` })
+    } else {
+      // A bundle may carry an expired root next to its successor; only all expired is fatal.
+      const reasons = parsed.map((c) => validityProblem(c!, now))
+      if (reasons.every((r) => r !== undefined))
+        problems.push({ path: ca.path, message: `${ca.source}: ${reasons[0]}` })
+    }
+  }
+  if (problems.length > 0) return { problems }
+  const certificate: CertificateFacts | undefined = leaf && {
+    source: cert!.source,
+    subject: leaf.subject.replace(/\n/g, ', '),
+    notAfter: Date.parse(leaf.validTo),
+    fingerprint256: leaf.fingerprint256,
+  }
+  return {
+    material: {
+      ...(cert ? { cert: cert.text } : {}),
+      ...(key ? { key: key.text } : {}),
+      ...(ca ? { ca: ca.text } : {}),
+      ...(raw.servername === undefined ? {} : { servername: raw.servername }),
+      ...(certificate ? { certificate } : {}),
+    },
+  }
+}
+
+function parseCertificate(pem: string): X509Certificate | undefined {
+  try {
+    return new X509Certificate(pem)
+  } catch {
+    return undefined
+  }
+}
+
+function validityProblem(certificate: X509Certificate, now: number): string | undefined {
+  const notAfter = Date.parse(certificate.validTo)
+  const notBefore = Date.parse(certificate.validFrom)
+  if (now > notAfter) return `the certificate expired on ${new Date(notAfter).toISOString()}`
+  if (now < notBefore) return `the certificate is not valid before ${new Date(notBefore).toISOString()}`
+  return undefined
+}
+
+function formatOption(path: Path): string {
+  let out = ''
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`
+  return out
+}

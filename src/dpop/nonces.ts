@@ -1,0 +1,36 @@
+import { BoundedMap } from '../bounded-map.js'
+
+/**
+ * Most origins whose DPoP nonce is remembered: the IdP and each upstream
+ * origin are few and come from the configuration, so this only bounds a
+ * misbehaving peer.
+ */
+const MAX_ORIGINS = 256
+
+/**
+ * The latest `DPoP-Nonce` (RFC 9449 §8, §9) each server sent, per origin,
+ * shared by every session of this process: a nonce is the server's, not
+ * the key's, so a session's first proof can carry the nonce another
+ * session was just given instead of costing a `use_dpop_nonce` round trip.
+ */
+export class DpopNonces {
+  readonly #byOrigin = new BoundedMap<string, string>(MAX_ORIGINS)
+
+  /** The nonce to put in a proof for `origin`, if its server has sent one. */
+  get(origin: string): string | undefined {
+    return this.#byOrigin.get(origin)
+  }
+
+  /** Remembers the nonce in `headers`, if any, as `origin`'s latest. */
+  remember(origin: string, headers: Headers): void {
+    const nonce = headers.get('dpop-nonce')
+    // RFC 9449 §8.1: NQCHAR, printable ASCII without space or quotes.
+    if (nonce && /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(nonce)) this.#byOrigin.set(origin, nonce)
+  }
+}
+
+/** The origin of a proof's `htu`, which oauth4webapi writes as origin and path. */
+export function htuOrigin(htu: string): string {
+  const slash = htu.indexOf('/', htu.indexOf('//') + 2)
+  return slash === -1 ? htu : htu.slice(0, slash)
+}

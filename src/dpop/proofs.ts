@@ -1,0 +1,53 @@
+/**
+ * DPoP proofs, always made by oauth4webapi (`oauth.DPoP`). Each proof
+ * carries the nonce the target origin last sent (`DpopNonces`), put in
+ * through oauth4webapi's `modifyAssertion`, so a nonce learnt by one
+ * session serves all.
+ */
+import * as oauth from 'oauth4webapi'
+import { BoundedMap } from '../bounded-map.js'
+import type { DpopKey } from '../types.js'
+import { dpopKeyPair, publicKeyId } from './keys.js'
+import { type DpopNonces, htuOrigin } from './nonces.js'
+
+/**
+ * Handles kept ready, most recently used first. A session read from Redis
+ * is a new object each time, so handles are found by the key's public
+ * members: importing the key and exporting its public JWK on every request
+ * would cost more than the proof's one signature.
+ */
+const MAX_HANDLES = 10_000
+
+export class DpopProofs {
+  readonly #nonces: DpopNonces
+  readonly #handles = new BoundedMap<string, Promise<oauth.DPoPHandle>>(MAX_HANDLES)
+
+  constructor(nonces: DpopNonces) {
+    this.#nonces = nonces
+  }
+
+  get nonces(): DpopNonces {
+    return this.#nonces
+  }
+
+  /** The oauth4webapi handle that signs `key`'s proofs. */
+  handle(key: DpopKey): Promise<oauth.DPoPHandle> {
+    const id = publicKeyId(key)
+    let handle = this.#handles.use(id)
+    if (!handle) {
+      handle = dpopKeyPair(key).then((pair) =>
+        oauth.DPoP({}, pair, {
+          [oauth.modifyAssertion]: (_header, payload) => {
+            // RFC 9449 §4.2: `nonce` is the latest the server provided.
+            const nonce = this.#nonces.get(htuOrigin(String(payload.htu)))
+            if (nonce !== undefined) payload.nonce = nonce
+          },
+        }),
+      )
+      this.#handles.set(id, handle)
+      // A key that failed to import is tried again by the next request.
+      handle.catch(() => this.#handles.delete(id))
+    }
+    return handle
+  }
+}

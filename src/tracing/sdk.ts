@@ -1,0 +1,133 @@
+import { FastifyOtelInstrumentation } from '@fastify/otel'
+import { context, propagation, trace } from '@opentelemetry/api'
+import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici'
+import { NodeSDK } from '@opentelemetry/sdk-node'
+import type { FastifyPluginCallback } from 'fastify'
+import { useTracer } from './spans.js'
+
+/**
+ * The OpenTelemetry SDK, loaded only when `tracing.enabled` is true (this
+ * module is imported dynamically), so a gateway with tracing off never
+ * loads it.
+ *
+ * Neither instrumentation patches a module: @fastify/otel is a Fastify
+ * plugin each gateway registers, and undici's publishes on diagnostics
+ * channels, which are process-wide by name, so the undici we depend on
+ * (the upstream pools in src/proxy, the IdP client's fetch) and Node's own
+ * copy are both seen. Starting the SDK before the gateway is built is
+ * therefore enough: no `--import` hook, whatever loaded first.
+ *
+ * Where, how and how much is the standard environment: the exporter's
+ * endpoint, protocol and headers (OTEL_EXPORTER_OTLP_*), the sampler
+ * (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG) and the service name
+ * (OTEL_SERVICE_NAME, else `gatehouse`), read by the SDK itself.
+ */
+export interface Tracing {
+  /** Registers the server span per request; first of all plugins, so it covers every hook. */
+  readonly plugin: FastifyPluginCallback
+  /** Flushes spans still buffered; the SDK stops with the last gateway using it. */
+  shutdown(): Promise<void>
+}
+
+interface Running {
+  readonly sdk: NodeSDK
+  readonly fastify: FastifyOtelInstrumentation
+  users: number
+}
+
+/**
+ * One SDK per process: its tracer provider, context manager and propagator
+ * are process-wide globals. Several gateways in one process (tests) share it.
+ */
+let running: Running | undefined
+
+const SERVICE_NAME = 'gatehouse'
+
+/** Starts the SDK, or joins the one this process already runs. */
+export function startTracing(env: NodeJS.ProcessEnv = process.env): Tracing {
+  if (!running) {
+    const fastify = new FastifyOtelInstrumentation({
+      // One span per request: a span per hook would multiply a proxied
+      // call's spans by ten and tell an operator nothing.
+      instrumentHooks: false,
+      instrumentHandler: false,
+      // Error messages can quote what a peer said; the status and the span's
+      // error.type carry what went wrong.
+      recordExceptions: false,
+      requestHook: nameByRoute,
+    })
+    const sdk = new NodeSDK({
+      ...(env.OTEL_SERVICE_NAME ? {} : { serviceName: SERVICE_NAME }),
+      instrumentations: [fastify, new UndiciInstrumentation({ startSpanHook: withoutQueryValues })],
+      // W3C Trace Context only (traceparent, tracestate). Not baggage: what
+      // a browser put there would travel on to every upstream.
+      textMapPropagator: new W3CTraceContextPropagator(),
+      // Traces only; Prometheus serves the metrics and stdout the logs.
+      metricReaders: [],
+      logRecordProcessors: [],
+    })
+    sdk.start()
+    running = { sdk, fastify, users: 0 }
+    useTracer(trace.getTracer(SERVICE_NAME))
+  }
+  const current = running
+  current.users++
+  let stopped = false
+  return {
+    plugin: current.fastify.plugin(),
+    async shutdown() {
+      if (stopped) return
+      stopped = true
+      if (--current.users > 0) return
+      running = undefined
+      useTracer(undefined)
+      current.fastify.disable()
+      try {
+        await current.sdk.shutdown()
+      } finally {
+        // The globals are set once per process unless disabled; a later
+        // gateway in the same process starts a fresh SDK.
+        trace.disable()
+        context.disable()
+        propagation.disable()
+      }
+    },
+  }
+}
+
+/**
+ * Semantic conventions name a server span `{method} {http.route}`. The
+ * route is the template (`/api/orders/*`), never the path, which holds
+ * identifiers; @fastify/otel records the raw `request.url` in `url.path`,
+ * query and all, so that attribute gets the template too.
+ */
+function nameByRoute(
+  span: import('@opentelemetry/api').Span,
+  request: import('fastify').FastifyRequest,
+): void {
+  const route = request.routeOptions.url
+  span.updateName(route === undefined ? request.method : `${request.method} ${route}`)
+  span.setAttribute('url.path', route ?? '')
+}
+
+/**
+ * A proxied request's query is the browser's, and may carry identifiers or
+ * a credential someone put in a URL; IdP calls put theirs in bodies. The
+ * keys stay, each value is `REDACTED`, as the HTTP semantic conventions
+ * advise for sensitive query values.
+ */
+function withoutQueryValues(request: UndiciRequest): Record<string, string> {
+  const q = request.path.indexOf('?')
+  if (q === -1) return {}
+  const path = request.path.slice(0, q)
+  const query = `?${request.path
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=')
+      return eq === -1 ? pair : `${pair.slice(0, eq)}=REDACTED`
+    })
+    .join('&')}`
+  return { 'url.full': `${String(request.origin).replace(/\/$/, '')}${path}${query}`, 'url.query': query }
+}

@@ -1,0 +1,104 @@
+import { performance } from 'node:perf_hooks'
+import { type Attributes, context, type Span, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api'
+
+/**
+ * Gatehouse's own spans: the work no instrumentation can see (the session
+ * read, the local cache, the refresh and the waits around it). The HTTP
+ * server span comes from @fastify/otel and every outbound call's from
+ * undici's diagnostics channels (see sdk.ts).
+ *
+ * With tracing off there is no tracer, and each helper is one comparison:
+ * no span object, no context switch, no closure beyond the caller's own.
+ * `@opentelemetry/api` alone is loaded then, not the SDK.
+ */
+let tracer: Tracer | undefined
+
+/** Attribute names of our own spans; semantic-convention names are used where one exists. */
+export const ATTR = {
+  /** The refresh's outcome, as in the `gatehouse_refreshes_total` metric. */
+  refreshOutcome: 'gatehouse.refresh.outcome',
+  /** The route audience's bounded label (`resource`), `''` for the login's own token. */
+  resource: 'gatehouse.token.resource',
+  /** How the caller waited: `flight` (joined this process's refresh) or `lock` (another instance's). */
+  waitKind: 'gatehouse.refresh.wait',
+  /** Milliseconds waited. */
+  waitedMs: 'gatehouse.refresh.waited_ms',
+  /** `hit` or `miss` in the per-instance session cache. */
+  cacheResult: 'gatehouse.session.cache',
+  /** Whether the cookie named a live session. */
+  sessionFound: 'gatehouse.session.found',
+} as const
+
+/** Called by the SDK's start and shutdown; nothing else turns spans on or off. */
+export function useTracer(next: Tracer | undefined): void {
+  tracer = next
+}
+
+/** True while spans are recorded somewhere; callers skip work that only feeds spans. */
+export function tracing(): boolean {
+  return tracer !== undefined
+}
+
+/**
+ * Runs `fn` in a child span of the active one, ended when `fn` settles;
+ * a rejection marks it an error with the error's name only (messages may
+ * quote what a peer said). Off, it is `fn()`.
+ */
+export function inSpan<T>(
+  name: string,
+  attributes: Attributes,
+  fn: (span: Span | undefined) => Promise<T>,
+): Promise<T> {
+  if (tracer === undefined) return fn(undefined)
+  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn(span)
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorName(err) })
+      span.setAttribute('error.type', errorName(err))
+      throw err
+    } finally {
+      span.end()
+    }
+  })
+}
+
+/** A span for something that already happened and took no measurable time, e.g. a cache lookup. */
+export function mark(name: string, attributes: Attributes): void {
+  if (tracer === undefined) return
+  tracer.startSpan(name, { attributes }, context.active()).end()
+}
+
+/** `trace_id` and `span_id` of the active span for a log line, or nothing. */
+export function logFields(): { trace_id: string; span_id: string } | Record<string, never> {
+  if (tracer === undefined) return {}
+  const span = trace.getSpan(context.active())
+  if (span === undefined) return {}
+  const { traceId, spanId } = span.spanContext()
+  return { trace_id: traceId, span_id: spanId }
+}
+
+/** Gatehouse errors carry a stable code; anything else is named by its class. */
+function errorName(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code
+    return typeof code === 'string' ? code : err.name
+  }
+  return 'Error'
+}
+
+/**
+ * Runs `fn`, a wait on a refresh someone else is making, in a
+ * `gatehouse.refresh.wait` span that records how long it waited.
+ */
+export function waited<T>(kind: 'flight' | 'lock', fn: () => Promise<T>): Promise<T> {
+  if (tracer === undefined) return fn()
+  return inSpan('gatehouse.refresh.wait', { [ATTR.waitKind]: kind }, async (span) => {
+    const started = performance.now()
+    try {
+      return await fn()
+    } finally {
+      span?.setAttribute(ATTR.waitedMs, Math.round((performance.now() - started) * 1000) / 1000)
+    }
+  })
+}

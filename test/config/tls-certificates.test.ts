@@ -1,0 +1,137 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { main } from '../../src/cli/main.js'
+import { ConfigError } from '../../src/config/errors.js'
+import { loadConfig } from '../../src/config/load.js'
+import { readTls } from '../../src/config/tls-material.js'
+import { makePki } from '../helpers/certificates.js'
+
+const env = { SESSION_SECRET: 'x'.repeat(32) }
+
+/** A config file in `dir` for clientAuth: tls_client_auth with this `oidc.tls` block (YAML lines). */
+function configWith(dir: string, tls: string, extra = ''): string {
+  const file = join(dir, `routes-${Math.random().toString(36).slice(2)}.yaml`)
+  writeFileSync(
+    file,
+    `server:
+  publicUrl: https://app.example.com
+oidc:
+  issuer: https://idp.example.com
+  clientId: my-bff
+  clientAuth: tls_client_auth
+${tls}
+session:
+  secret: \${SESSION_SECRET}
+routes: []
+${extra}`,
+  )
+  return file
+}
+
+function problems(file: string, vars: NodeJS.ProcessEnv = env): string[] {
+  try {
+    loadConfig(file, vars)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    return err.problems.map((p) => `${p.line} ${p.path}: ${p.message}`)
+  }
+  throw new Error('expected a ConfigError')
+}
+
+t.test('a good certificate: read once, with what the start-up log and metric need', async (t) => {
+  const pki = makePki(t)
+  const client = pki.issue('gatehouse-client')
+  const file = configWith(
+    pki.dir,
+    `  tls:\n    cert: { file: gatehouse-client.crt }\n    key: { pem: "\${OIDC_TLS_KEY}" }\n    ca: { file: ${pki.ca.certFile} }`,
+  )
+  const config = loadConfig(file, { ...env, OIDC_TLS_KEY: client.key })
+  t.equal(config.oidc.tls?.cert, client.cert, 'a relative file is read from beside the config file')
+  t.equal(config.oidc.tls?.key, client.key, 'PEM from the environment')
+  t.equal(config.oidc.tls?.ca, pki.ca.cert)
+  t.match(config.oidc.tls?.certificate, { source: 'gatehouse-client.crt', subject: 'CN=gatehouse-client' })
+  t.ok(config.oidc.tls!.certificate!.notAfter > Date.now(), 'its expiry')
+  t.equal(config.oidc.clientSecret, undefined)
+})
+
+t.test('check names the file and the reason: missing, expired, not its key, not PEM', async (t) => {
+  const pki = makePki(t)
+  const client = pki.issue('gatehouse-client')
+  const other = pki.issue('someone-else')
+  pki.selfSigned('old', { expired: true })
+
+  t.same(problems(configWith(pki.dir, '  tls:\n    cert: { file: nope.crt }\n    key: { file: nope.key }')), [
+    '8 oidc.tls.cert.file: cannot read nope.crt: file not found',
+    '9 oidc.tls.key.file: cannot read nope.key: file not found',
+  ])
+  t.same(problems(configWith(pki.dir, `  tls:\n    cert: { file: old.crt }\n    key: { file: old.key }`)), [
+    '8 oidc.tls.cert.file: old.crt: the certificate expired on 2020-01-02T00:00:00.000Z',
+  ])
+  t.same(
+    problems(
+      configWith(
+        pki.dir,
+        `  tls:\n    cert: { file: gatehouse-client.crt }\n    key: { file: ${other.keyFile} }`,
+      ),
+    ),
+    [
+      `9 oidc.tls.key.file: ${other.keyFile} is not the private key of the certificate in gatehouse-client.crt`,
+    ],
+  )
+  t.same(
+    problems(
+      configWith(
+        pki.dir,
+        '  tls:\n    cert: { pem: "${OIDC_TLS_CERT}" }\n    key: { file: gatehouse-client.key }',
+      ),
+      {
+        ...env,
+        OIDC_TLS_CERT: client.key,
+      },
+    ),
+    ['8 oidc.tls.cert.pem: oidc.tls.cert.pem is not a PEM certificate'],
+    'a key where the certificate belongs',
+  )
+  t.same(problems(configWith(pki.dir, '  tls:\n    cert: { file: gatehouse-client.crt }')), [
+    '7 oidc.tls.key: is required with cert',
+  ])
+  t.same(problems(configWith(pki.dir, '')), [
+    '3 oidc.tls.cert: is required when clientAuth is tls_client_auth',
+  ])
+  t.same(
+    problems(
+      configWith(
+        pki.dir,
+        `  tls:\n    cert: { file: gatehouse-client.crt }\n    key: { file: gatehouse-client.key }\n    ca: { file: gatehouse-client.key }`,
+      ),
+    ),
+    ['10 oidc.tls.ca.file: gatehouse-client.key is not a PEM certificate (or bundle of them)'],
+  )
+
+  const out: string[] = []
+  const code = await main(
+    [
+      'check',
+      '--config',
+      configWith(pki.dir, `  tls:\n    cert: { file: old.crt }\n    key: { file: old.key }`),
+    ],
+    { stdout: (l) => out.push(l), stderr: (l) => out.push(l), env, start: async () => {} },
+  )
+  t.equal(code, 1, '`gatehouse check` fails')
+  t.match(
+    out.join('\n'),
+    /routes-\w+\.yaml:8 oidc\.tls\.cert\.file: old\.crt: the certificate expired on 2020-01-02/,
+  )
+})
+
+t.test('validity is judged at the time given: a certificate that has expired since', async (t) => {
+  const pki = makePki(t)
+  const raw = { cert: { file: 'gatehouse-client.crt' }, key: { file: 'gatehouse-client.key' } }
+  pki.issue('gatehouse-client')
+  t.ok('material' in readTls(raw, ['oidc', 'tls'], pki.dir))
+  const later = readTls(raw, ['oidc', 'tls'], pki.dir, Date.now() + 3 * 86_400_000)
+  t.match(later, {
+    problems: [{ path: ['oidc', 'tls', 'cert', 'file'], message: /the certificate expired on/ }],
+  })
+})

@@ -1,0 +1,155 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+
+/** A certificate and its key made for this run: the files, and their PEM text. */
+export interface Issued {
+  readonly certFile: string
+  readonly keyFile: string
+  readonly cert: string
+  readonly key: string
+}
+
+/** A private CA made by openssl for one test, removed at its teardown. */
+export interface TestPki {
+  readonly dir: string
+  readonly ca: Issued
+  /**
+   * A certificate signed by the CA: `localhost` as a server name (and any
+   * `dns` given) so one issue serves a TLS server or a client.
+   */
+  issue(name: string, opts?: { readonly dns?: readonly string[] }): Issued
+  /** A self-signed certificate, e.g. for `self_signed_tls_client_auth`; `expired` dates it 2020. */
+  selfSigned(name: string, opts?: { readonly expired?: boolean }): Issued
+}
+
+const openssl = (dir: string, args: readonly string[]) =>
+  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' })
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
+
+export function makePki(t: Test): TestPki {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-pki-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const read = (name: string): Issued => ({
+    certFile: join(dir, `${name}.crt`),
+    keyFile: join(dir, `${name}.key`),
+    cert: readFileSync(join(dir, `${name}.crt`), 'utf8'),
+    key: readFileSync(join(dir, `${name}.key`), 'utf8'),
+  })
+  openssl(dir, [
+    'req',
+    '-x509',
+    ...EC,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Gatehouse Test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+  ])
+  let serial = 1
+  return {
+    dir,
+    ca: read('ca'),
+    issue(name, opts = {}) {
+      const san = ['DNS:localhost', 'IP:127.0.0.1', ...(opts.dns ?? []).map((d) => `DNS:${d}`)].join(',')
+      writeFileSync(
+        join(dir, `${name}.ext`),
+        `subjectAltName=${san}\nextendedKeyUsage=serverAuth,clientAuth\n`,
+      )
+      openssl(dir, [
+        'req',
+        '-new',
+        ...EC,
+        '-subj',
+        `/CN=${name}`,
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.csr`,
+      ])
+      openssl(dir, [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-set_serial',
+        String(++serial),
+        '-days',
+        '1',
+        '-extfile',
+        `${name}.ext`,
+        '-out',
+        `${name}.crt`,
+      ])
+      return read(name)
+    },
+    selfSigned(name, opts = {}) {
+      if (!opts.expired) {
+        openssl(dir, [
+          'req',
+          '-x509',
+          ...EC,
+          '-days',
+          '1',
+          '-subj',
+          `/CN=${name}`,
+          '-keyout',
+          `${name}.key`,
+          '-out',
+          `${name}.crt`,
+        ])
+        return read(name)
+      }
+      // `openssl req` cannot date a certificate in the past; `openssl ca` can.
+      writeFileSync(join(dir, `${name}.db`), '')
+      writeFileSync(join(dir, `${name}.serial`), '01\n')
+      writeFileSync(
+        join(dir, `${name}.cnf`),
+        `[ca]\ndefault_ca = c\n[c]\ndatabase = ${name}.db\nnew_certs_dir = .\ndefault_md = sha256\npolicy = p\nserial = ${name}.serial\n[p]\ncommonName = supplied\n`,
+      )
+      openssl(dir, [
+        'req',
+        '-new',
+        ...EC,
+        '-subj',
+        `/CN=${name}`,
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.csr`,
+      ])
+      openssl(dir, [
+        'ca',
+        '-batch',
+        '-config',
+        `${name}.cnf`,
+        '-selfsign',
+        '-keyfile',
+        `${name}.key`,
+        '-in',
+        `${name}.csr`,
+        '-startdate',
+        '20200101000000Z',
+        '-enddate',
+        '20200102000000Z',
+        '-notext',
+        '-out',
+        `${name}.crt`,
+      ])
+      return read(name)
+    },
+  }
+}

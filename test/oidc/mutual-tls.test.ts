@@ -1,0 +1,143 @@
+import { createHash, X509Certificate } from 'node:crypto'
+import t, { type Test } from 'tap'
+import { makePki } from '../helpers/certificates.js'
+import { TestClock } from '../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { startMtlsFront } from '../helpers/mtls-front.js'
+import { startStack } from '../helpers/stack.js'
+
+/** RFC 8705 §3.1: the SHA-256 thumbprint of the DER certificate, base64url. */
+const thumbprint = (pem: string) =>
+  createHash('sha256').update(new X509Certificate(pem).raw).digest('base64url')
+
+/**
+ * An IdP whose token, PAR, revocation and userinfo endpoints also answer
+ * behind a TLS terminator that asks for client certificates (RFC 8705 §5),
+ * advertised as `mtls_endpoint_aliases`; its plain endpoints see no
+ * certificate, so a client that ignored the aliases would be refused.
+ */
+async function mtlsStack(
+  t: Test,
+  client: { method: 'tls_client_auth' | 'self_signed_tls_client_auth'; self?: boolean },
+) {
+  const pki = makePki(t)
+  const server = pki.issue('idp-mtls')
+  const certificate = client.self ? pki.selfSigned('gatehouse-self') : pki.issue('gatehouse-client')
+  let idpPort = 0
+  const front = await startMtlsFront(() => idpPort, { cert: server.cert, key: server.key, ca: pki.ca.cert })
+  t.teardown(() => front.close())
+  const seen: string[] = []
+  const alias = (path: string) => `${front.url}${path}`
+  const clock = new TestClock()
+  const lines: Record<string, unknown>[] = []
+  const stack = await startStack(t, {
+    idp: {
+      par: true,
+      mtls: {},
+      discovery: {
+        mtls_endpoint_aliases: {
+          token_endpoint: alias('/token'),
+          revocation_endpoint: alias('/token/revocation'),
+          userinfo_endpoint: alias('/me'),
+          pushed_authorization_request_endpoint: alias('/request'),
+        },
+      },
+    },
+    client: {
+      clientSecret: undefined,
+      tokenEndpointAuthMethod: client.method,
+      certificateBoundAccessTokens: true,
+      ...(client.self
+        ? {
+            jwks: {
+              keys: [
+                { kty: 'EC', crv: 'P-256', ...publicJwk(certificate.cert), x5c: [der(certificate.cert)] },
+              ],
+            },
+          }
+        : { tlsClientAuthSubjectDn: 'CN=gatehouse-client' }),
+    },
+    config: {
+      logLevel: 'info',
+      oidc: {
+        clientAuth: client.method,
+        clientSecret: undefined,
+        tls: {
+          cert: { file: certificate.certFile },
+          key: { pem: certificate.key },
+          ca: { file: pki.ca.certFile },
+        },
+      },
+    },
+    gateway: { now: clock.now, logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
+  })
+  idpPort = Number(new URL(stack.idp.issuer).port)
+  stack.idp.provider.on('grant.success', (ctx) =>
+    seen.push(`${ctx.get('x-client-verify')} ${ctx.oidc.params?.grant_type}`),
+  )
+  return { stack, certificate, seen, clock, lines }
+}
+
+function der(pem: string): string {
+  return Buffer.from(new X509Certificate(pem).raw).toString('base64')
+}
+
+function publicJwk(pem: string): Record<string, unknown> {
+  return new X509Certificate(pem).publicKey.export({ format: 'jwk' }) as Record<string, unknown>
+}
+
+t.test(
+  'tls_client_auth (RFC 8705 §2.1): every call goes to the mTLS aliases with the certificate, and the access token is bound to it',
+  async (t) => {
+    const { stack, certificate, seen, clock, lines } = await mtlsStack(t, { method: 'tls_client_auth' })
+    const base = stack.gateway.url
+    t.match(
+      lines.find((l) => l.option === 'oidc.tls'),
+      { level: 40, certificate: certificate.certFile, subject: 'CN=gatehouse-client', daysLeft: 0 },
+      'at start: which certificate, and when it expires (a warning: under 14 days)',
+    )
+    const scraped = await stack.gateway.app.gatehouse.metrics.registry.metrics()
+    const daysLeft = Number(
+      /gatehouse_tls_client_certificate_days_left\{option="oidc.tls"\} ([\d.]+)/.exec(scraped)?.[1],
+    )
+    t.ok(daysLeft > 0.9 && daysLeft <= 1, `the metric gives the days left (${daysLeft})`)
+    const { jar, callback } = await login(base, { user: 'uma' })
+    t.equal(callback.status, 302, 'PAR, code exchange and userinfo authenticated by the certificate alone')
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200)
+    const token = stack.upstream.requests.at(-1)?.authorization?.replace(/^Bearer /, '')
+    const stored = await stack.idp.provider.AccessToken.find(token!)
+    t.equal(
+      stored?.['x5t#S256'],
+      thumbprint(certificate.cert),
+      'RFC 8705 §3: the token is bound to our certificate',
+    )
+
+    clock.advance(61_000)
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'refresh through the alias too')
+    t.equal((await apiCall(jar, `${base}/api/reports`)).status, 200, 'and client credentials')
+    const user = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+    t.equal((await jarFetch(jar, `${base}${user.logoutUrl}`)).status, 200)
+    t.equal(stack.idp.stats.revocations, 1, 'and revocation')
+    t.same(
+      seen,
+      ['SUCCESS authorization_code', 'SUCCESS refresh_token', 'SUCCESS client_credentials'],
+      'each grant came through the terminator with a verified certificate',
+    )
+    t.equal(stack.idp.stats.grantErrors, 0)
+  },
+)
+
+t.test(
+  'self_signed_tls_client_auth (RFC 8705 §2.2): the registered certificate is the credential',
+  async (t) => {
+    const { stack, seen } = await mtlsStack(t, { method: 'self_signed_tls_client_auth', self: true })
+    const { jar, callback } = await login(stack.gateway.url, { user: 'vic' })
+    t.equal(callback.status, 302)
+    t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
+    t.match(
+      seen,
+      [/^FAILED:.* authorization_code$/],
+      'self-signed: the terminator could not verify it, the IdP matched it',
+    )
+  },
+)

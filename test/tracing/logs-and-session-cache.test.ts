@@ -1,0 +1,74 @@
+import t from 'tap'
+import { apiCall, login } from '../helpers/login.js'
+import { childrenOf, startOtlpReceiver } from '../helpers/otlp-receiver.js'
+import { startRedis } from '../helpers/redis.js'
+import { startStack } from '../helpers/stack.js'
+
+const SERVER = 2
+
+const receiver = await startOtlpReceiver()
+t.teardown(() => receiver.close())
+process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
+process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json'
+process.env.OTEL_TRACES_SAMPLER = 'always_on'
+const redis = await startRedis()
+t.teardown(() => redis.stop())
+
+t.beforeEach(() => receiver.clear())
+
+t.test("a request's log lines carry its trace_id and span_id", async (t) => {
+  const lines: Record<string, unknown>[] = []
+  const stack = await startStack(t, {
+    config: { tracing: { enabled: true }, accessLog: true, logLevel: 'info' },
+    gateway: { logStream: { write: (line: string) => lines.push(JSON.parse(line)) } },
+  })
+  const { jar } = await login(stack.gateway.url)
+  t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
+  await stack.close()
+  const api = receiver.spans.find((s) => s.kind === SERVER && s.attributes['http.route'] === '/api/orders')
+  t.ok(api, 'the API call was traced')
+  const line = lines.find((l) => l.msg === 'request' && l.path === '/api/orders')
+  t.ok(line, 'its access log line')
+  t.equal(line?.trace_id, api?.traceId, 'names its trace')
+  t.equal(line?.span_id, api?.spanId, 'and its server span')
+})
+
+t.test('without tracing, log lines carry no trace fields', async (t) => {
+  const lines: Record<string, unknown>[] = []
+  const stack = await startStack(t, {
+    config: { accessLog: true, logLevel: 'info' },
+    gateway: { logStream: { write: (line: string) => lines.push(JSON.parse(line)) } },
+  })
+  const { jar } = await login(stack.gateway.url)
+  await apiCall(jar, `${stack.gateway.url}/api/orders`)
+  await stack.close()
+  t.ok(lines.length > 0)
+  t.notOk(
+    lines.some((l) => 'trace_id' in l || 'span_id' in l),
+    'no trace_id or span_id',
+  )
+  t.equal(receiver.spans.length, 0, 'and nothing was exported')
+})
+
+t.test('the session read shows whether the local cache answered', async (t) => {
+  const stack = await startStack(t, {
+    config: { tracing: { enabled: true }, store: redis.url, keyPrefix: `${redis.prefix}cache:` },
+  })
+  // Until Redis confirms tracking, the cache answers nothing.
+  await (stack.gateway.app.gatehouse.stores.sessions as { whenReady?: () => Promise<void> }).whenReady?.()
+  const { jar } = await login(stack.gateway.url)
+  receiver.clear()
+  t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
+  t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
+  await stack.close()
+  const reads = receiver.spans.filter((s) => s.name === 'gatehouse.session.read')
+  t.equal(reads.length, 2, 'one session read per API call')
+  const results = reads.flatMap((read) =>
+    childrenOf(receiver.spans, read)
+      .filter((s) => s.name === 'gatehouse.session.cache')
+      .map((s) => s.attributes['gatehouse.session.cache']),
+  )
+  t.ok(results.includes('miss'), 'a read the cache could not answer is a miss')
+  t.ok(results.includes('hit'), 'and the read after it a hit')
+  t.equal(results.length, reads.length, 'one cache span under each read')
+})

@@ -1,0 +1,257 @@
+import { request as httpRequest } from 'node:http'
+import t from 'tap'
+import type { CookieJar } from '../helpers/cookie-jar.js'
+import { CLIENT_SECRET, route, SESSION_SECRET, TestClock } from '../helpers/gateway.js'
+import { apiCall, login } from '../helpers/login.js'
+import { childrenOf, type ReceivedSpan, startOtlpReceiver } from '../helpers/otlp-receiver.js'
+import { REFUSED_URL } from '../helpers/ports.js'
+import { defaultRoutes, startStack } from '../helpers/stack.js'
+
+const SERVER = 2
+const CLIENT = 3
+const ERROR = 2
+
+// The SDK reads its exporter, protocol and sampler from the standard
+// variables, as in production; set before any gateway starts it.
+const receiver = await startOtlpReceiver()
+t.teardown(() => receiver.close())
+process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
+process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json'
+process.env.OTEL_TRACES_SAMPLER = 'always_on'
+delete process.env.OTEL_SERVICE_NAME
+
+const serverSpans = (name: string) => receiver.spans.filter((s) => s.kind === SERVER && s.name === name)
+const named = (name: string) => receiver.spans.filter((s) => s.name === name)
+const one = (spans: ReceivedSpan[], what: string): ReceivedSpan => {
+  if (spans.length !== 1) throw new Error(`expected one ${what}, got ${spans.length}`)
+  return spans[0]!
+}
+/** The traceparent header an upstream saw, split (W3C Trace Context §3.2). */
+const parent = (header: string | string[] | undefined) => {
+  if (typeof header !== 'string') throw new Error(`expected one traceparent, got ${JSON.stringify(header)}`)
+  const [version, traceId, spanId, flags] = header.split('-')
+  return { version, traceId, spanId, flags }
+}
+
+t.beforeEach(() => receiver.clear())
+
+t.test('a login and an API call: span tree, route names, IdP and upstream calls, propagation', async (t) => {
+  const stack = await startStack(t, { config: { tracing: { enabled: true } } })
+  const base = stack.gateway.url
+  const { jar, callbackUrl } = await login(base)
+  const code = new URL(callbackUrl).searchParams.get('code')!
+  const api = await apiCall(jar, `${base}/api/orders/42?code=query-secret-value&page=2`)
+  t.equal(api.status, 200)
+  const seen = stack.upstream.requests.at(-1)!
+  await stack.close() // flushes the exporter
+
+  t.ok(
+    receiver.contentTypes.every((c) => c.startsWith('application/json')),
+    'OTLP/HTTP JSON',
+  )
+  t.ok(
+    receiver.spans.every((s) => s.service === 'gatehouse'),
+    'service.name defaults to gatehouse',
+  )
+
+  // The callback: one server span named by its route, the token exchange under it.
+  const callback = one(serverSpans('GET /auth/callback'), 'callback span')
+  t.equal(callback.attributes['http.route'], '/auth/callback')
+  t.equal(callback.attributes['http.request.method'], 'GET')
+  t.equal(callback.attributes['http.response.status_code'], 302)
+  t.equal(callback.attributes['url.path'], '/auth/callback', 'url.path holds no query')
+  const idpCalls = childrenOf(receiver.spans, callback).filter((s) => s.kind === CLIENT)
+  const token = idpCalls.find((s) => String(s.attributes['url.full']).endsWith('/token'))
+  t.ok(token, 'the code exchange is a client span under the callback')
+  t.equal(token?.attributes['http.request.method'], 'POST')
+  t.equal(token?.attributes['http.response.status_code'], 200)
+  t.equal(token?.attributes['server.address'], '127.0.0.1')
+
+  // The login redirect is its own trace.
+  const loginSpan = one(serverSpans('GET /auth/login'), 'login span')
+  t.not(loginSpan.traceId, callback.traceId)
+
+  // The API call: named by the route template, never the path or its query.
+  const apiSpan = one(
+    receiver.spans.filter(
+      (s) => s.kind === SERVER && s.attributes['http.route']?.toString().startsWith('/api/orders'),
+    ),
+    'API span',
+  )
+  t.notMatch(apiSpan.name, /42|query|page/, 'no identifier or query in the name')
+  t.notMatch(String(apiSpan.attributes['url.path']), /42|\?/, 'nor in url.path')
+  const children = childrenOf(receiver.spans, apiSpan)
+  const read = one(
+    children.filter((s) => s.name === 'gatehouse.session.read'),
+    'session read',
+  )
+  t.equal(read.attributes['gatehouse.session.found'], true)
+  const upstreamCall = one(
+    children.filter((s) => s.kind === CLIENT),
+    'upstream call',
+  )
+  t.equal(upstreamCall.attributes['http.response.status_code'], 200)
+  t.equal(upstreamCall.attributes['url.query'], '?code=REDACTED&page=REDACTED', 'query values redacted')
+
+  // What the upstream saw: one traceparent naming the gateway's client span.
+  const tp = parent(seen.headers.traceparent)
+  t.equal(tp.version, '00')
+  t.equal(tp.traceId, apiSpan.traceId, 'the upstream joins the request trace')
+  t.equal(tp.spanId, upstreamCall.spanId, "and its parent is the gateway's upstream span")
+  t.equal(tp.flags, '01', 'sampled')
+
+  // No token, code, cookie or secret anywhere in what was exported.
+  const exported = receiver.bodies.join('\n')
+  const bearer = seen.authorization!.slice('Bearer '.length)
+  const cookies = jar.header(base) ?? ''
+  const secrets = {
+    'access token': bearer,
+    'authorization code': code,
+    'query value': 'query-secret-value',
+    'client secret': CLIENT_SECRET,
+    'session secret': SESSION_SECRET,
+    ...Object.fromEntries(
+      cookies
+        .split(';')
+        .map((c) => c.trim().split('=').slice(1).join('='))
+        .filter((v) => v.length >= 16)
+        .map((v, i) => [`cookie ${i}`, v]),
+    ),
+  }
+  t.ok(cookies.length > 0 && bearer.length > 0 && code.length > 0, 'the scan has something to look for')
+  for (const [what, value] of Object.entries(secrets))
+    t.notOk(exported.includes(value), `no ${what} in any span`)
+})
+
+t.test('a refresh storm: one refresh span, the other requests wait on it', async (t) => {
+  const clock = new TestClock()
+  const stack = await startStack(t, {
+    accessTokenTtl: 60,
+    config: { tracing: { enabled: true } },
+    gateway: { now: clock.now },
+    // A refresh slow enough that the whole storm finds it in flight.
+    idp: { tokenEndpointDelayMs: 1_000 },
+  })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  await apiCall(jar, `${base}/api/orders`)
+  stack.idp.resetStats()
+  clock.advance(61_000)
+  const storm = 50
+  const answers = await Promise.all(Array.from({ length: storm }, () => apiCall(jar, `${base}/api/orders`)))
+  t.same(new Set(answers.map((a) => a.status)), new Set([200]))
+  t.equal(stack.idp.stats.refreshGrants, 1)
+  const joins = (await stack.gateway.app.gatehouse.metrics.refreshJoins.get()).values[0]?.value ?? 0
+  await stack.close()
+
+  const refresh = one(named('gatehouse.token.refresh'), 'refresh span')
+  t.equal(refresh.attributes['gatehouse.refresh.outcome'], 'success')
+  t.equal(refresh.attributes['gatehouse.token.resource'], '', 'the login token: no resource')
+  const grant = childrenOf(receiver.spans, refresh).filter((s) => s.kind === CLIENT)
+  t.equal(grant.length, 1, 'one IdP call under the refresh')
+  t.match(String(grant[0]?.attributes['url.full']), /\/token$/)
+  const waits = named('gatehouse.refresh.wait')
+  // How many arrive while the refresh is out depends on the machine; each
+  // one that did is one join in the metrics and one wait span here.
+  t.ok(waits.length >= 2, `requests waited on the refresh (${waits.length} of ${storm})`)
+  t.equal(waits.length, joins, 'one wait span per join the metrics counted')
+  for (const w of waits) {
+    t.equal(w.attributes['gatehouse.refresh.wait'], 'flight')
+    t.type(w.attributes['gatehouse.refresh.waited_ms'], 'number')
+  }
+  const stormSpans = receiver.spans.filter(
+    (s) => s.kind === SERVER && s.attributes['http.route'] === '/api/orders',
+  )
+  const inStorm = new Set(stormSpans.map((s) => s.spanId))
+  t.ok(
+    waits.every((w) => receiver.spans.some((s) => s.spanId === w.parentSpanId && inStorm.has(s.spanId))),
+    "each wait is a child of its request's server span",
+  )
+})
+
+t.test('an upstream error: the client span and the server span say so', async (t) => {
+  const stack = await startStack(t, {
+    config: { tracing: { enabled: true } },
+    routes: (upstream) => [...defaultRoutes(upstream), route('/api/refused', REFUSED_URL)],
+  })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  const answer = await apiCall(jar, `${base}/api/refused/x`)
+  t.equal(answer.status, 502)
+  await stack.close()
+
+  const server = one(
+    receiver.spans.filter((s) => s.kind === SERVER && s.attributes['http.route'] === '/api/refused/*'),
+    'server span',
+  )
+  t.equal(server.name, 'GET /api/refused/*')
+  t.equal(server.attributes['http.response.status_code'], 502)
+  t.equal(server.status.code, ERROR, 'a 5xx is an error')
+  const upstream = one(
+    childrenOf(receiver.spans, server).filter((s) => s.kind === CLIENT),
+    'upstream span',
+  )
+  t.equal(upstream.attributes['error.type'], 'ECONNREFUSED')
+  t.equal(upstream.status.code, ERROR)
+})
+
+/**
+ * An API call through node:http, not fetch: fetch is undici, which this
+ * process's SDK instruments too, and it would add a traceparent of its own.
+ */
+function browserCall(jar: CookieJar, url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { headers: { ...headers, 'x-csrf': '1', cookie: jar.header(url) ?? '' } },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      },
+    )
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+const BROWSER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
+const BROWSER_TRACEPARENT = `00-${BROWSER_TRACE}-00f067aa0ba902b7-01`
+
+t.test("a browser's traceparent starts no trace of its choosing unless trusted", async (t) => {
+  const stack = await startStack(t, { config: { tracing: { enabled: true } } })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  const status = await browserCall(jar, `${base}/api/orders`, {
+    traceparent: BROWSER_TRACEPARENT,
+    tracestate: 'vendor=browser',
+  })
+  t.equal(status, 200)
+  const seen = stack.upstream.requests.at(-1)!
+  await stack.close()
+  const api = one(
+    receiver.spans.filter((s) => s.kind === SERVER && s.attributes['http.route'] === '/api/orders'),
+    'API span',
+  )
+  t.not(api.traceId, BROWSER_TRACE, 'a new trace')
+  t.equal(api.parentSpanId, '', 'with no parent')
+  t.equal(parent(seen.headers.traceparent).traceId, api.traceId, "the upstream sees the gateway's trace only")
+  t.equal(seen.headers.tracestate, undefined, "and not the browser's tracestate")
+})
+
+t.test('with tracing.trustIncoming the trace continues from the traceparent', async (t) => {
+  const stack = await startStack(t, { config: { tracing: { enabled: true, trustIncoming: true } } })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  t.equal(await browserCall(jar, `${base}/api/orders`, { traceparent: BROWSER_TRACEPARENT }), 200)
+  const seen = stack.upstream.requests.at(-1)!
+  await stack.close()
+  const api = one(
+    receiver.spans.filter((s) => s.kind === SERVER && s.attributes['http.route'] === '/api/orders'),
+    'API span',
+  )
+  t.equal(api.traceId, BROWSER_TRACE)
+  t.equal(api.parentSpanId, '00f067aa0ba902b7')
+  const tp = parent(seen.headers.traceparent)
+  t.equal(tp.traceId, BROWSER_TRACE, 'one traceparent, ours, in the same trace')
+  t.not(tp.spanId, '00f067aa0ba902b7')
+})
