@@ -106,6 +106,11 @@ export const errorCatalogue = {
     error: 'upstream_unreachable',
     message: 'The upstream service could not be reached.',
   },
+  GATEHOUSE_ERR_UPSTREAM_TLS: {
+    status: 502,
+    error: 'upstream_tls_failed',
+    message: 'The TLS handshake with the upstream service failed.',
+  },
   GATEHOUSE_ERR_UPSTREAM_TIMEOUT: {
     status: 504,
     error: 'upstream_timeout',

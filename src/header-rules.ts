@@ -12,6 +12,8 @@
  */
 export const GATEWAY_SET: readonly string[] = [
   'authorization',
+  // RFC 9449 §4.1: a proof is the gateway's, made for the token it forwards.
+  'dpop',
   'cookie',
   'host',
   'x-forwarded-for',
@@ -131,6 +133,17 @@ export const HOP_BY_HOP: readonly string[] = [
 ]
 
 const hopByHop: ReadonlySet<string> = new Set(HOP_BY_HOP)
+
+/**
+ * Request headers that never reach the upstream as the client sent them,
+ * and that no route may pass through: those the gateway sets itself
+ * (`Host` is the upstream's, set by undici), the hop-by-hop ones, and
+ * `Expect`: the gateway answers `100-continue` itself
+ * (src/guards/expect-continue.ts; Node answers 417 to any other
+ * expectation), so the expectation is met at this hop, which RFC 9110
+ * §10.1.1 allows a proxy, and undici refuses to send it at all.
+ */
+export const NEVER_PASSED: readonly string[] = [...GATEWAY_SET, 'expect', ...HOP_BY_HOP]
 
 /**
  * Header names a `Connection` header lists besides its own options

@@ -70,6 +70,12 @@ export interface LoginResult {
 export interface CachedToken {
   readonly accessToken: string
   readonly expiresAt: number
+  /**
+   * The gateway's DPoP key the token is bound to (RFC 9449), made with the
+   * token and gone with it: each new token rotates the key. It is cached
+   * with the token, sealed like it, so every instance can prove it.
+   */
+  readonly dpopKey?: DpopKey | undefined
 }
 
 /**

@@ -1,56 +1,105 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join, relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
+/**
+ * The fast lane is a rule, not a list (test/helpers/lanes.ts): this checks
+ * the rule both ways. Every file the lane runs loads nothing that starts a
+ * peer, and every test file that loads nothing that starts a peer is in the
+ * lane, so that a new unit test cannot be left out of it, silently or not.
+ */
+import { readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import t from 'tap'
+import {
+  forbidChildProcesses,
+  loadedSpecifiers,
+  PEERS,
+  peersOf,
+  ROOT,
+  testFiles,
+  unitTests,
+} from './helpers/lanes.js'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const read = (path: string) => readFileSync(join(root, path), 'utf8')
-const lane = join(root, 'test/fast-lane.ts')
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8')
+const name = (file: string) => relative(ROOT, file)
 
-/** What needs a peer process, or spawns one: none of it belongs in the fast lane. */
-const PEER =
-  /\b(startStack|startScriptedStack|startAudienceStack|startReplicaSet|startDevIdp|startRedis|chromium)\b|dev\/idp\.js|redis-topology\.js|playwright-core|node:child_process/
-
-const imports = (file: string) =>
-  [...readFileSync(file, 'utf8').matchAll(/^import '(\.{1,2}\/[^']+)\.js'$/gm)].map(([, spec]) =>
-    join(dirname(file), `${spec}.ts`),
-  )
-
-/** The module and every local module it imports under test/ and dev/, transitively. */
-function localModules(file: string, seen = new Set<string>()): Set<string> {
-  if (seen.has(file)) return seen
-  seen.add(file)
-  for (const [, spec] of readFileSync(file, 'utf8').matchAll(/from '(\.{1,2}\/[^']+)\.js'/g)) {
-    const target = join(dirname(file), `${spec}.ts`)
-    const where = relative(root, target)
-    if (where.startsWith('test/') || where.startsWith('dev/')) localModules(target, seen)
-  }
-  return seen
-}
-
-t.test('the fast lane runs only tests that start no IdP, Redis or browser', async (t) => {
-  const files = imports(lane)
-  t.ok(files.length >= 20, `${files.length} files in the fast lane`)
-  for (const file of files) {
-    const name = relative(root, file)
-    t.ok(existsSync(file) && name.endsWith('.test.ts'), `${name} is a test npm test runs too`)
-    // This file names the peers it looks for.
-    if (file === fileURLToPath(import.meta.url)) continue
-    const peers = [...localModules(file)].filter((m) => PEER.test(readFileSync(m, 'utf8')))
-    t.same(
-      peers.map((m) => relative(root, m)),
-      [],
-      `${name} starts no peer`,
-    )
-  }
+t.test('every file of the fast lane starts no IdP, Redis, browser or child process', async (t) => {
+  const lane = unitTests()
+  t.ok(lane.length >= 45, `${lane.length} files in the fast lane`)
+  for (const file of lane) t.same(peersOf(file), [], `${name(file)} starts no peer`)
 })
 
-t.test('npm run test:unit runs the fast lane; npm test runs every test file', async (t) => {
+t.test(
+  'every test file that starts no peer is in the fast lane; each other one names its peer',
+  async (t) => {
+    const lane = new Set(unitTests())
+    const all = testFiles()
+    t.ok(all.length > lane.size, `${all.length} test files, ${lane.size} of them unit tests`)
+    for (const file of all) {
+      const peers = peersOf(file)
+      if (lane.has(file)) continue
+      t.ok(
+        peers.length > 0 && peers.every((chain) => PEERS.has(chain.at(-1)!)),
+        `${name(file)} is out of the lane for ${peers[0]?.join(' → ')}`,
+      )
+    }
+    // Known answers, one per kind of peer, through a helper each.
+    const out = (path: string) => !lane.has(join(ROOT, path))
+    t.ok(out('test/server/login-flow.test.ts'), 'a real IdP (startStack)')
+    t.ok(out('test/e2e/spa-in-chromium.test.ts'), 'Chromium')
+    t.ok(out('test/session/redis-store.test.ts'), 'redis-server')
+    t.ok(out('test/bench/peer-port-taken.test.ts'), 'a child process, through bench/')
+    t.ok(!out('test/errors.test.ts') && !out('test/oidc/client-auth.test.ts'), 'and unit tests are in')
+  },
+)
+
+t.test('the lane runs what the rule finds; no list of test files is kept by hand', async (t) => {
+  const entry = read('test/unit-lane.ts')
+  t.match(entry, /for \(const file of unitTests\(\)\) await import\(/)
+  t.notMatch(entry, /\.test\.(js|ts)['"]/, 'the entry names no test file')
   const pkg = JSON.parse(read('package.json')) as {
     scripts: Record<string, string>
     tap: { include: string[] }
   }
-  t.equal(pkg.scripts['test:unit'], 'tap test/fast-lane.ts')
-  t.equal(pkg.scripts.test, 'tap')
-  t.same(pkg.tap.include, ['test/**/*.test.ts'])
+  t.match(pkg.scripts['test:unit'], /^tap .*test\/unit-lane\.ts$/)
+  t.same(pkg.tap.include, ['test/**/*.test.ts'], 'npm test runs every test file, those of the lane too')
+})
+
+t.test(
+  'what a module loads: imports, re-exports, literal dynamic imports and requires, not types',
+  async (t) => {
+    const source = [
+      "import t from 'tap'",
+      "import type { Stack } from './helpers/stack.js'",
+      "export type { Thing } from './types.js'",
+      'import {',
+      '  a,',
+      '  type B,',
+      "} from '../dev/idp.js'",
+      "import './side-effect.js'",
+      "export { c } from './c.js'",
+      "const lazy = await import('./lazy.js')",
+      // Spelled apart, or the walk would take this file for one that loads a browser.
+      `const cjs = ${'require'}('playwright-core')`,
+      'const named = await import(`${base}.js`)',
+    ].join('\n')
+    t.same(loadedSpecifiers(source).sort(), [
+      '../dev/idp.js',
+      './c.js',
+      './lazy.js',
+      './side-effect.js',
+      'playwright-core',
+      'tap',
+    ])
+  },
+)
+
+t.test('in the lane, a child process the walk missed fails the test that starts it', async (t) => {
+  // Named at run time, as the walk cannot see: what the guard is for. Through
+  // the ES module namespace, as a test's `import { spawn }` binds to it.
+  const name = 'node:child_process'
+  const childProcess = (await import(name)) as typeof import('node:child_process')
+  const spawnSync = childProcess.spawnSync
+  const restore = forbidChildProcesses()
+  t.teardown(restore)
+  t.throws(() => childProcess.spawnSync('true'), /a unit test started a child process \(spawnSync true\)/)
+  restore()
+  t.equal(childProcess.spawnSync, spawnSync, 'and undone after')
 })

@@ -115,7 +115,10 @@ export function parseConfig(
 function readAllTls(config: RawConfig, baseDir: string) {
   const materials = new Map<string, TlsMaterial>()
   const problems: { path: Path; message: string }[] = []
-  const sections: [Path, RawConfig['oidc']['tls']][] = [[['oidc', 'tls'], config.oidc.tls]]
+  const sections: [Path, RawConfig['routes'][number]['tls']][] = [
+    [['oidc', 'tls'], config.oidc.tls],
+    ...config.routes.map((r, i): [Path, RawConfig['routes'][number]['tls']] => [['routes', i, 'tls'], r.tls]),
+  ]
   for (const [path, raw] of sections) {
     if (raw === undefined) continue
     const read = readTls(raw, path, baseDir)
@@ -282,7 +285,7 @@ function resolve(
       token: r.token,
       scopes: r.scopes,
       ...(r.resource === undefined ? {} : { resource: r.resource }),
-      dpop: config.oidc.dpop && (r.token === 'user' || r.token === 'optional-user') && (r.dpop ?? true),
+      dpop: config.oidc.dpop && r.token !== 'none' && (r.dpop ?? true),
       retryOnInvalidToken: r.retryOnInvalidToken,
       methods: routeMethods(r.methods),
       csrf: r.csrf,

@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from './duration.js'
-import { OidcTlsSchema } from './tls-schema.js'
+import { OidcTlsSchema, RouteTlsSchema } from './tls-schema.js'
 
 /**
  * The schema of `routes.yaml`, as users write it. `loadConfig` validates
@@ -158,7 +158,7 @@ export const OidcSchema = Type.Object(
     dpop: Type.Boolean({
       default: false,
       description:
-        "DPoP (RFC 9449): bind the session's tokens to a key pair made at each login and kept sealed in the session record; every token request carries a proof.",
+        "DPoP (RFC 9449): bind the session's tokens to a key pair made at each login and kept sealed in the session record; every token request, and every upstream request of a user route, carries a proof.",
     }),
     dpopAlgorithm: Type.Union(
       DPOP_ALGORITHMS.map((alg) => Type.Literal(alg)),
@@ -306,7 +306,7 @@ export const RouteSchema = Type.Object(
     dpop: Type.Optional(
       Type.Boolean({
         description:
-          "With oidc.dpop: true, false sends this route's upstream a bearer token without a DPoP proof; with a resource, the route's token is then obtained without a proof, so it is not bound. Default: oidc.dpop.",
+          "With oidc.dpop: true, false sends this route's upstream a bearer token without a DPoP proof; with a resource or scopes (or token: client), the route's token is then obtained without a proof, so it is not bound. Default: oidc.dpop.",
       }),
     ),
     retryOnInvalidToken: Type.Boolean({
@@ -351,6 +351,7 @@ export const RouteSchema = Type.Object(
       description:
         'Client headers to forward that Gatehouse strips by default, e.g. [x-real-ip] (see docs/security.md).',
     }),
+    tls: Type.Optional(RouteTlsSchema),
   },
   { ...strict, description: 'One proxied path prefix.' },
 )

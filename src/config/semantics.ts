@@ -1,4 +1,4 @@
-import { foldUnderscores, GATEWAY_SET, HOP_BY_HOP, isSpoofable } from '../header-rules.js'
+import { foldUnderscores, isSpoofable, NEVER_PASSED } from '../header-rules.js'
 import { parseDuration, parseSize } from './duration.js'
 import type { RawConfig } from './schema.js'
 import { parseStore } from './store-url.js'
@@ -194,6 +194,8 @@ export function checkSemantics(config: RawConfig): Finding[] {
       add(['routes', i, 'upstream'], 'must be an http(s) URL such as http://orders:8080')
     } else if (upstream.pathname !== '/' || upstream.search) {
       add(['routes', i, 'upstream'], 'must be an origin only; use rewritePath to change the path')
+    } else if (route.tls !== undefined && upstream.protocol !== 'https:') {
+      add(['routes', i, 'tls'], 'applies only to an https upstream')
     }
     if (route.rewritePath !== undefined && !route.rewritePath.startsWith('/')) {
       add(['routes', i, 'rewritePath'], 'must start with /')
@@ -248,7 +250,7 @@ export function checkSemantics(config: RawConfig): Finding[] {
     route.passHeaders.forEach((name, j) => {
       const folded = foldUnderscores(name.toLowerCase())
       if (!FIELD_NAME.test(name)) add(['routes', i, 'passHeaders', j], 'must be a header name')
-      else if (GATEWAY_SET.includes(folded) || HOP_BY_HOP.includes(folded) || folded === 'expect') {
+      else if (NEVER_PASSED.includes(folded)) {
         add(['routes', i, 'passHeaders', j], `${name} is set or consumed by Gatehouse itself; it cannot pass`)
       } else if (!isSpoofable(folded)) {
         add(

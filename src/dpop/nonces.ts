@@ -21,9 +21,8 @@ export class DpopNonces {
     return this.#byOrigin.get(origin)
   }
 
-  /** Remembers the nonce in `headers`, if any, as `origin`'s latest. */
-  remember(origin: string, headers: Headers): void {
-    const nonce = headers.get('dpop-nonce')
+  /** Remembers `nonce`, a `DPoP-Nonce` header's value, as `origin`'s latest. */
+  remember(origin: string, nonce: string | null | undefined): void {
     // RFC 9449 §8.1: NQCHAR, printable ASCII without space or quotes.
     if (nonce && /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(nonce)) this.#byOrigin.set(origin, nonce)
   }

@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
-import { causeName, type GatehouseError, gatehouseError, isGatehouseError, retryAfterOf } from '../errors.js'
+import { causeName, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { OidcClient } from '../oidc/client.js'
 import { interactionRequired } from '../oidc/translate.js'
 import { type Sessions, sessionEndsAt } from '../session/sessions.js'
 import { loginParams } from './login-params.js'
-import { endSessionCsp, endSessionPage, errorPage, landingPage, PAGE_CSP } from './pages.js'
+import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
 
 /** What the auth routes read of the config. */
@@ -29,35 +29,16 @@ const UNREFRESHABLE =
   'offline_access was requested but the identity provider issued no refresh token, so this session ends when its access token expires. Providers that follow OIDC Core §11 (oidc-provider, and others certified strict) honour offline_access only with prompt=consent: set oidc.authorizationParams.prompt: consent. Google needs access_type: offline and prompt: consent. Otherwise allow the refresh_token grant for this client at the IdP. See docs/identity-providers.md.'
 
 /**
- * `login`, `callback`, `user` and `logout` under `auth.basePath`. Browser
- * navigations (login, callback, logout) fail with an HTML page; `user` is
- * an API and fails with JSON.
+ * `login`, `callback`, `user` and `logout` under `auth.basePath`. Each
+ * throws catalogue errors; the error handler renders those of browser
+ * navigations (login, callback, logout: `renders: 'page'`) as an HTML page
+ * that links back to `request.returnTo`, and those of `user`, an API, as JSON.
  */
 export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   const { config, oidc, sessions } = deps
   const wantsRefresh = config.oidc.scopes.includes('offline_access')
   const base = config.auth.basePath
   const checkCsrf = csrfCheck(config)
-
-  function page(reply: FastifyReply, err: GatehouseError, returnTo = '/') {
-    const retryAfter = retryAfterOf(err.code)
-    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
-    return reply
-      .code(err.statusCode)
-      .header('content-type', 'text/html; charset=utf-8')
-      .header('content-security-policy', PAGE_CSP)
-      .send(
-        errorPage(
-          err.code === 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED'
-            ? 'Sign-in is misconfigured'
-            : err.statusCode === 503
-              ? 'Sign-in is unavailable right now'
-              : 'Sign-in failed',
-          err.message,
-          `${base}/login?returnTo=${encodeURIComponent(returnTo)}`,
-        ),
-      )
-  }
 
   /** The callback's last step: to `returnTo`, through a page of ours when the cookie is strict. */
   function land(reply: FastifyReply, location: string) {
@@ -71,76 +52,62 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
 
   // Login and callback cost an IdP round trip and a cookie each: a per-IP
   // budget keeps one client from turning them into a flood.
-  const limited = {
-    config: { rateLimit: { max: config.auth.rateLimit.max, timeWindow: config.auth.rateLimit.window } },
-  }
+  const rateLimit = { max: config.auth.rateLimit.max, timeWindow: config.auth.rateLimit.window }
 
   app.get(
     `${base}/login`,
-    limited,
+    { config: { renders: 'page', refusal: 'login refused', rateLimit } },
     async (request: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply) => {
       const returnTo = safeReturnTo(request.query.returnTo, config.server.publicUrl)
-      if (returnTo === undefined) {
-        const error = gatehouseError('GATEHOUSE_ERR_INVALID_RETURN_TO')
-        logFailure(request, error, 'login refused')
-        return page(reply, error)
-      }
-      let target: Awaited<ReturnType<OidcClient['authorizationUrl']>>
-      try {
-        const extra = loginParams(request.query, config.auth.loginParams, oidc.metadata)
-        target = await oidc.authorizationUrl(returnTo, extra)
-      } catch (err) {
-        const error = asGatehouseError(err)
-        logFailure(request, error, 'login refused')
-        return page(reply, error, returnTo)
-      }
+      if (returnTo === undefined) throw gatehouseError('GATEHOUSE_ERR_INVALID_RETURN_TO')
+      request.returnTo = returnTo
+      const extra = loginParams(request.query, config.auth.loginParams, oidc.metadata)
+      const target = await oidc.authorizationUrl(returnTo, extra)
       request.loginState.set('login', target.state)
       return reply.redirect(target.url.href, 302)
     },
   )
 
-  app.get(`${base}/callback`, limited, async (request, reply) => {
-    const login = request.loginState.get('login')
-    // Single use: whatever happens next, this login attempt is spent.
-    request.loginState.delete()
-    if (!login) {
-      return page(
-        reply,
-        gatehouseError(
+  app.get(
+    `${base}/callback`,
+    { config: { renders: 'page', refusal: 'login callback refused', rateLimit } },
+    async (request, reply) => {
+      const login = request.loginState.get('login')
+      // Single use: whatever happens next, this login attempt is spent.
+      request.loginState.delete()
+      if (!login) {
+        throw gatehouseError(
           'GATEHOUSE_ERR_LOGIN_FAILED',
           'This sign-in link has expired or was already used, or cookies are blocked. Start again.',
-        ),
-      )
-    }
-    const url = new URL(request.url, config.server.publicUrl)
-    let result: Awaited<ReturnType<OidcClient['callback']>>
-    try {
-      result = await oidc.callback(url, login)
-    } catch (err) {
-      // OIDC Core §3.1.2.6: the answer to prompt=none when the user would
-      // have to interact. The SPA asked a question; give it the answer.
-      const interaction = interactionRequired(err)
-      if (interaction) {
+        )
+      }
+      request.returnTo = login.returnTo
+      const url = new URL(request.url, config.server.publicUrl)
+      let result: Awaited<ReturnType<OidcClient['callback']>>
+      try {
+        result = await oidc.callback(url, login)
+      } catch (err) {
+        // OIDC Core §3.1.2.6: the answer to prompt=none when the user would
+        // have to interact. The SPA asked a question; give it the answer.
+        const interaction = interactionRequired(err)
+        if (!interaction) throw err
         request.log.info({ error: interaction }, 'silent login needs interaction')
         return land(reply, withQuery(login.returnTo, 'error', interaction))
       }
-      const error = asGatehouseError(err)
-      logFailure(request, error, 'login callback refused')
-      return page(reply, error, login.returnTo)
-    }
-    await sessions.create(request, result)
-    const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
-    deps.onLogin?.(refreshToken)
-    // A silent login (prompt=none) cannot carry prompt=consent, so a strict
-    // OP rightly drops offline_access: expected, not a misconfiguration.
-    if (refreshToken === 'missing' && wantsRefresh && !login.silent) {
-      request.log.warn({ issuer: oidc.issuer }, UNREFRESHABLE)
-    }
-    request.log.info({ refreshToken }, 'login completed')
-    return land(reply, login.returnTo)
-  })
+      await sessions.create(request, result)
+      const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
+      deps.onLogin?.(refreshToken)
+      // A silent login (prompt=none) cannot carry prompt=consent, so a strict
+      // OP rightly drops offline_access: expected, not a misconfiguration.
+      if (refreshToken === 'missing' && wantsRefresh && !login.silent) {
+        request.log.warn({ issuer: oidc.issuer }, UNREFRESHABLE)
+      }
+      request.log.info({ refreshToken }, 'login completed')
+      return land(reply, login.returnTo)
+    },
+  )
 
-  app.get(`${base}/user`, async (request, reply) => {
+  app.get(`${base}/user`, { config: { renders: 'json' } }, async (request, reply) => {
     checkCsrf(request)
     const session = await sessions.current(request)
     if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
@@ -154,56 +121,47 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     })
   })
 
-  app.get(`${base}/logout`, async (request: FastifyRequest<{ Querystring: { sid?: unknown } }>, reply) => {
-    const session = await sessions.current(request)
-    if (!session) return reply.redirect('/', 302)
-    // A logout link must carry the handle only our own page knows, so a
-    // third-party page cannot log users out by embedding the URL.
-    if (request.query.sid !== session.logoutHandle) {
-      return page(reply, gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT'))
-    }
-    if (session.tokens.refreshToken) {
-      try {
-        await oidc.revoke(session.tokens.refreshToken)
-      } catch (err) {
-        // The user asked to leave; an IdP outage must not keep them in.
-        const error = asGatehouseError(err)
-        request.log.warn({ code: error.code, cause: causeName(error) }, 'refresh token revocation failed')
+  app.get(
+    `${base}/logout`,
+    { config: { renders: 'page' } },
+    async (request: FastifyRequest<{ Querystring: { sid?: unknown } }>, reply) => {
+      const session = await sessions.current(request)
+      if (!session) return reply.redirect('/', 302)
+      // A logout link must carry the handle only our own page knows, so a
+      // third-party page cannot log users out by embedding the URL.
+      if (request.query.sid !== session.logoutHandle) throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT')
+      if (session.tokens.refreshToken) {
+        try {
+          await oidc.revoke(session.tokens.refreshToken)
+        } catch (err) {
+          // The user asked to leave; an IdP outage must not keep them in.
+          const error = asGatehouseError(err)
+          request.log.warn({ code: error.code, cause: causeName(error) }, 'refresh token revocation failed')
+        }
       }
-    }
-    await sessions.destroy(request, session)
-    const mode = config.auth.endSession
-    const loginHint = session.claims.login_hint
-    const end = oidc.endSessionRequest(
-      mode === 'client-id' ? undefined : session.tokens.idToken,
-      typeof loginHint === 'string' ? loginHint : undefined,
-    )
-    if (!end) return reply.redirect('/', 302)
-    if (mode !== 'post') {
-      for (const [name, value] of end.params) end.endpoint.searchParams.append(name, value)
-      return reply.redirect(end.endpoint.href, 302)
-    }
-    return (
-      reply
-        .header('content-type', 'text/html; charset=utf-8')
-        .header('content-security-policy', endSessionCsp(end.endpoint, config.server.publicUrl))
-        // The origin only: the logout URL's handle stays here, and the POST
-        // still carries an Origin an OP may check (no-referrer would send null).
-        .header('referrer-policy', 'strict-origin')
-        .send(endSessionPage(end.endpoint, end.params))
-    )
-  })
-}
-
-/**
- * The error page tells the user the failure was logged, so it is: an
- * unexpected one whole (the serializer keeps payload out), an IdP outage
- * as a warning, a refused request by its code.
- */
-function logFailure(request: FastifyRequest, error: GatehouseError, msg: string): void {
-  if (error.code === 'GATEHOUSE_ERR_INTERNAL') request.log.error({ err: error.cause }, msg)
-  else if (error.statusCode >= 500) request.log.warn({ code: error.code, cause: causeName(error) }, msg)
-  else request.log.info({ code: error.code }, msg)
+      await sessions.destroy(request, session)
+      const mode = config.auth.endSession
+      const loginHint = session.claims.login_hint
+      const end = oidc.endSessionRequest(
+        mode === 'client-id' ? undefined : session.tokens.idToken,
+        typeof loginHint === 'string' ? loginHint : undefined,
+      )
+      if (!end) return reply.redirect('/', 302)
+      if (mode !== 'post') {
+        for (const [name, value] of end.params) end.endpoint.searchParams.append(name, value)
+        return reply.redirect(end.endpoint.href, 302)
+      }
+      return (
+        reply
+          .header('content-type', 'text/html; charset=utf-8')
+          .header('content-security-policy', endSessionCsp(end.endpoint, config.server.publicUrl))
+          // The origin only: the logout URL's handle stays here, and the POST
+          // still carries an Origin an OP may check (no-referrer would send null).
+          .header('referrer-policy', 'strict-origin')
+          .send(endSessionPage(end.endpoint, end.params))
+      )
+    },
+  )
 }
 
 function asGatehouseError(err: unknown): GatehouseError {

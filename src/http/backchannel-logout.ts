@@ -35,6 +35,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
 
   app.post(
     `${base}/backchannel-logout`,
+    { config: { renders: 'json' } },
     async (request: FastifyRequest<{ Body: { logout_token?: unknown } }>, reply) => {
       const token = request.body?.logout_token
       if (typeof token !== 'string' || token === '')

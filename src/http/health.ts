@@ -50,8 +50,10 @@ async function check({
 
 /** Liveness says the process runs; readiness says it can do its job. */
 export async function healthRoutes(app: FastifyInstance, sources: ReadinessSources) {
-  app.get('/healthz', async (_request, reply) => reply.send({ status: 'ok' }))
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/healthz', { config: { renders: 'json' } }, async (_request, reply) =>
+    reply.send({ status: 'ok' }),
+  )
+  app.get('/readyz', { config: { renders: 'json' } }, async (_request, reply) => {
     const results = await check(sources)
     const checks: Record<string, string> = {}
     // A load balancer that honours Retry-After should come back when the

@@ -17,7 +17,7 @@ export async function logoutEverywhereRoute(app: FastifyInstance, deps: LogoutEv
   const base = config.auth.basePath
   const checkCsrf = csrfCheck(config)
 
-  app.post(`${base}/logout-everywhere`, async (request, reply) => {
+  app.post(`${base}/logout-everywhere`, { config: { renders: 'json' } }, async (request, reply) => {
     checkCsrf(request)
     const session = await sessions.current(request)
     if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')

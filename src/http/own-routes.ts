@@ -4,6 +4,7 @@ import { gatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { ClientRefusals } from '../oidc/client-refusals.js'
 import type { RedisClient } from '../redis/connection.js'
+import { redisKeys } from '../redis/keys.js'
 import type { Sessions } from '../session/sessions.js'
 import type { SessionStore } from '../session/types.js'
 import type { ReplayCache } from '../tokens/types.js'
@@ -34,6 +35,8 @@ export interface OwnRoutesOptions {
 /**
  * The gateway's own routes, in a scope of their own: sign-in and sign-out
  * under `auth.basePath`, back-channel logout, and `/healthz` and `/readyz`.
+ * Each says what it renders (`renders: 'page' | 'json'`), which marks its
+ * answers as the gateway's own and picks how its errors leave.
  */
 export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
   const { config, oidc, sessions, stores } = opts
@@ -42,20 +45,13 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
     // Shared across instances when sessions are; a store outage must not
     // lock everyone out of signing in, so limits fail open.
     ...(stores.redis
-      ? { redis: stores.redis, nameSpace: `${config.session.keyPrefix}rl:`, skipOnError: true }
+      ? { redis: stores.redis, nameSpace: redisKeys(config.session.keyPrefix).rateLimit, skipOnError: true }
       : {}),
     errorResponseBuilder: (_request, context) =>
       gatehouseError(
         'GATEHOUSE_ERR_RATE_LIMITED',
         `Too many sign-in attempts from this address. Retry in ${Math.ceil(context.ttl / 1000)} s.`,
       ),
-  })
-  // Gateway-made responses are never cached and never sniffed; proxied
-  // responses are the upstream's business and pass through untouched.
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    reply.header('cache-control', 'no-store')
-    reply.header('x-content-type-options', 'nosniff')
-    done(null, payload)
   })
   await authRoutes(app, { config, oidc, sessions, onLogin: opts.onLogin })
   await backchannelLogoutRoute(app, { config, oidc, sessions, replay: stores.replay, now: opts.now })

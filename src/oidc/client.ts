@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi'
+import type { Dispatcher } from 'undici'
 import type { ClientAuthMethod, GatehouseConfig, RouteConfig } from '../config/types.js'
 import { generateDpopKey } from '../dpop/keys.js'
 import { DpopNonces } from '../dpop/nonces.js'
@@ -53,7 +54,13 @@ export class OidcClient {
   /** With `oidc.dpop`: the proofs of every session's key, and the IdP's nonces. */
   readonly #dpop: DpopProofs | undefined
 
-  constructor(config: GatehouseConfig, now: () => number = Date.now, observer: OidcObserver = {}) {
+  /** `dispatcher`: every call to the IdP goes through it instead (tests: undici's MockAgent). */
+  constructor(
+    config: GatehouseConfig,
+    now: () => number = Date.now,
+    observer: OidcObserver = {},
+    dispatcher?: Dispatcher,
+  ) {
     this.#issuer = new URL(config.oidc.issuer)
     // RFC 8705 §5: with a client certificate, call the IdP's mTLS endpoint aliases when it advertises them.
     this.#client = {
@@ -75,6 +82,7 @@ export class OidcClient {
       connectTimeoutMs: config.oidc.connectTimeout,
       allowHttp: this.#issuer.protocol === 'http:',
       tls: config.oidc.tls,
+      ...(dispatcher ? { dispatcher } : {}),
     })
     this.#now = now
     this.#observer = observer
@@ -302,23 +310,33 @@ export class OidcClient {
     }
   }
 
-  async clientCredentials(scopes: readonly string[]): Promise<CachedToken> {
+  /**
+   * A client-credentials token. With `dpop` (and `oidc.dpop`), bound to a
+   * new key of the gateway's own, returned with it: a key per token, so
+   * keys rotate as tokens do.
+   */
+  async clientCredentials(scopes: readonly string[], dpop = false): Promise<CachedToken> {
     const as = this.#metadata('client_credentials')
-    const sentAt = this.#now()
+    let sentAt = this.#now()
+    const dpopKey = this.#dpop && dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
     try {
       const params: Record<string, string> = scopes.length > 0 ? { scope: scopes.join(' ') } : {}
-      const response = await oauth.clientCredentialsGrantRequest(
-        as,
-        this.#client,
-        await this.#auth,
-        params,
-        this.#http.options(),
-      )
-      const result = await oauth.processClientCredentialsResponse(as, this.#client, response)
+      const result = await retryOnDpopNonce(async () => {
+        sentAt = this.#now()
+        const response = await oauth.clientCredentialsGrantRequest(
+          as,
+          this.#client,
+          await this.#auth,
+          params,
+          await this.#options(dpopKey),
+        )
+        return oauth.processClientCredentialsResponse(as, this.#client, response)
+      })
       this.#observer.accepted?.('client_credentials')
       return {
         accessToken: result.access_token,
         expiresAt: this.#expiresAt(result, sentAt, 'client_credentials'),
+        ...(dpopKey ? { dpopKey } : {}),
       }
     } catch (err) {
       throw this.#failed('client_credentials', err)

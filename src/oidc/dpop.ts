@@ -33,7 +33,7 @@ export function rememberingNonces<O extends Options>(options: O, nonces: DpopNon
     ...options,
     [oauth.customFetch]: async (url: string, init: oauth.CustomFetchOptions<string, unknown>) => {
       const response = await send(url, init)
-      nonces.remember(new URL(url).origin, response.headers)
+      nonces.remember(new URL(url).origin, response.headers.get('dpop-nonce'))
       return response
     },
   }

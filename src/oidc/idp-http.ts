@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi'
-import { Agent, fetch as undiciFetch } from 'undici'
+import { Agent, type Dispatcher, fetch as undiciFetch } from 'undici'
 import type { TlsMaterial } from '../config/types.js'
+import { tlsConnectOptions } from '../tls/connect-options.js'
 
 type Fetch = (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
 
@@ -27,21 +28,27 @@ export interface IdpHttpOptions {
   readonly allowHttp: boolean
   /** Client certificate and private CA for mutual TLS (RFC 8705), from `oidc.tls`. */
   readonly tls?: TlsMaterial | undefined
+  /**
+   * Sends through this dispatcher, which the caller owns and closes, rather
+   * than an Agent of our own: undici's MockAgent in tests, for answers a
+   * real IdP cannot be made to give.
+   */
+  readonly dispatcher?: Dispatcher
 }
 
 export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
-  const agent = new Agent({
-    connect: {
-      timeout: opts.connectTimeoutMs,
-      // Node's TLS: `ca` replaces the system roots; `cert` and `key` are offered
-      // when a server asks, i.e. at the IdP's mTLS endpoints (RFC 8705 §5).
-      ...(opts.tls?.ca === undefined ? {} : { ca: opts.tls.ca }),
-      ...(opts.tls?.cert === undefined ? {} : { cert: opts.tls.cert, key: opts.tls.key }),
-    },
-    headersTimeout: opts.timeoutMs,
-    bodyTimeout: opts.timeoutMs,
-    keepAliveTimeout: 10_000,
-  })
+  const agent: Dispatcher =
+    opts.dispatcher ??
+    new Agent({
+      connect: {
+        timeout: opts.connectTimeoutMs,
+        // The certificate is offered when a server asks: at the IdP's mTLS endpoints (RFC 8705 §5).
+        ...tlsConnectOptions(opts.tls),
+      },
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      keepAliveTimeout: 10_000,
+    })
   const customFetch: Fetch = (url, init) =>
     undiciFetch(url, { ...init, dispatcher: agent } as Parameters<
       typeof undiciFetch
@@ -55,6 +62,6 @@ export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
         signal: AbortSignal.timeout(opts.timeoutMs),
       }
     },
-    close: () => agent.close(),
+    close: () => (opts.dispatcher ? Promise.resolve() : agent.close()),
   }
 }

@@ -1,17 +1,23 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteConfig } from '../config/types.js'
+import type { DpopProofs } from '../dpop/proofs.js'
 import { gatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { Sessions } from '../session/sessions.js'
 import { audienceOf } from '../tokens/audience.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
 import type { UserTokens } from '../tokens/user-tokens.js'
+import type { DpopKey } from '../types.js'
 import { bodyLimiter } from './body-limit.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The bearer token to forward upstream; `null` forwards none. */
     upstreamToken: string | null
+    /** The session's DPoP key, on a `dpop` route: the token goes out with a proof made with it. */
+    upstreamDpopKey: DpopKey | null
+    /** The DPoP proof for this request to the upstream, once made (src/proxy/dpop-proof.ts). */
+    upstreamProof: string | null
   }
 }
 
@@ -21,6 +27,8 @@ export interface GuardDeps {
   readonly sessions: Sessions
   readonly userTokens: UserTokens
   readonly clientTokens: ClientTokens
+  /** With `oidc.dpop`: the proofs of the session keys (the OIDC client's). */
+  readonly dpop?: DpopProofs | undefined
 }
 
 /**
@@ -36,6 +44,7 @@ export function routeGuard(
   const csrf = route.csrf ? antiForgery : undefined
   const limit = bodyLimiter(route.bodyLimit)
   const scopes = route.scopes
+  const dpop = route.dpop
   switch (route.token) {
     case 'none':
       return async function guardNone(request: FastifyRequest, _reply: FastifyReply) {
@@ -52,7 +61,9 @@ export function routeGuard(
         limit(request)
         if (!anonymous && !(await deps.sessions.current(request)))
           throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-        request.upstreamToken = await deps.clientTokens.accessToken(scopes)
+        const token = await deps.clientTokens.token(scopes, dpop)
+        request.upstreamToken = token.accessToken
+        if (token.dpopKey) request.upstreamDpopKey = token.dpopKey
       }
     }
     default: {
@@ -72,6 +83,8 @@ export function routeGuard(
           : audience
             ? session.tokens.audiences![audience.key]!.accessToken
             : session.tokens.accessToken
+        // A session from before `oidc.dpop` was turned on has no key: its token is a bearer token.
+        if (dpop && session.dpopKey) request.upstreamDpopKey = session.dpopKey
       }
     }
   }

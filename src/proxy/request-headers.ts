@@ -2,10 +2,9 @@ import type { IncomingHttpHeaders } from 'node:http'
 import {
   connectionNamed,
   foldUnderscores,
-  GATEWAY_SET,
-  HOP_BY_HOP,
   hasSpoofablePrefix,
   isSpoofable,
+  NEVER_PASSED,
   SPOOFABLE,
 } from '../header-rules.js'
 import type { OwnCookies } from './own-cookies.js'
@@ -54,21 +53,16 @@ function ownsAny(cookies: Record<string, unknown>, own: OwnCookies): boolean {
 /** The parts of a Fastify request the rewrite reads, over HTTP/1 or HTTP/2. */
 export interface ForwardedRequest {
   readonly upstreamToken: string | null
+  /** The DPoP proof made for this request; with it the token goes as `DPoP`, not `Bearer`. */
+  readonly upstreamProof?: string | null
   readonly ip: string
   readonly protocol: string
   readonly host: string
   readonly socket: { readonly remoteAddress?: string | undefined }
 }
 
-/**
- * Request headers that never reach the upstream as the client sent them:
- * those the gateway sets itself, the hop-by-hop ones, `Host`, which undici
- * sets to the upstream's, and `Expect`: the gateway answers `100-continue`
- * itself (src/guards/expect-continue.ts; Node answers 417 to any other
- * expectation), so the expectation is met at this hop, which RFC 9110
- * §10.1.1 allows a proxy, and undici refuses to send it at all.
- */
-const replaced = new Set([...GATEWAY_SET, 'expect', ...HOP_BY_HOP])
+/** Request headers that never reach the upstream as the client sent them (see `NEVER_PASSED`). */
+const replaced: ReadonlySet<string> = new Set(NEVER_PASSED)
 
 export interface HeaderRewriteOptions {
   readonly own: OwnCookies
@@ -112,7 +106,14 @@ export function headerRewriter(options: HeaderRewriteOptions) {
     if (cookie !== undefined) out.cookie = cookie
 
     const token = request.upstreamToken
-    if (token !== null) out.authorization = `Bearer ${token}`
+    const proof = request.upstreamProof
+    if (token !== null) {
+      // RFC 9449 §7.1: a DPoP-bound token goes with the DPoP scheme and its proof.
+      if (proof) {
+        out.authorization = `DPoP ${token}`
+        out.dpop = proof
+      } else out.authorization = `Bearer ${token}`
+    }
 
     // Without a trusted proxy in front, a client-sent X-Forwarded-For is a
     // lie we must not pass on, and its Host names whatever it likes: the

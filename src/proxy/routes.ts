@@ -1,8 +1,10 @@
 import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
+import { UpstreamProofs } from '../dpop/upstream.js'
 import { sendContinue } from '../guards/expect-continue.js'
 import { loginCookieName } from '../session/cookies.js'
+import { sendWithProof } from './dpop-proof.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import { allowedMethods } from './methods.js'
@@ -13,10 +15,15 @@ import { ResponseHygiene } from './response-headers.js'
 import { tokenRetry } from './token-retry.js'
 import type { UpstreamErrorObserver } from './upstream-errors.js'
 import { upstreamPool } from './upstream-pool.js'
-import { routeUpgrades, WebSocketBridge, type WebSocketObserver } from './websocket/bridge.js'
+import { routeSockets, routeUpgrades, type WebSocketObserver } from './websocket/bridge.js'
 import { SocketLimits } from './websocket/limits.js'
 import { isUpgrade, refuseUpgrade, upgradeAwareGuard, upgradeHeaders } from './websocket/upgrade.js'
-import { SocketWatch } from './websocket/watch.js'
+
+/** What the proxy reads of the config: the routes, and the limits and names they share. */
+export type ProxyConfig = Pick<GatehouseConfig, 'routes'> & {
+  readonly server: Pick<GatehouseConfig['server'], 'maxWebSockets' | 'trustProxy' | 'publicUrl'>
+  readonly session: Pick<GatehouseConfig['session'], 'cookieName' | 'maxWebSockets'>
+}
 
 export interface ProxyRouteHooks {
   /** Counts upstream failures by kind, for metrics. */
@@ -44,7 +51,7 @@ export interface ProxyRouteHooks {
  */
 export async function registerProxyRoutes(
   app: FastifyInstance,
-  config: GatehouseConfig,
+  config: ProxyConfig,
   deps: GuardDeps,
   hooks: ProxyRouteHooks = {},
 ) {
@@ -55,6 +62,7 @@ export async function registerProxyRoutes(
   // answers.
   if (config.routes.some((route) => route.websocket)) routeUpgrades(app)
   const limits = hooks.limits ?? new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
+  const proofs = deps.dpop ? new UpstreamProofs(deps.dpop) : undefined
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
       // onRequest: the path is settled before the guard's preHandler
@@ -72,7 +80,8 @@ export async function registerProxyRoutes(
       // own its lifecycle.
       const pool = upstreamPool(route)
       scope.addHook('onClose', () => pool.close())
-      const retry = tokenRetry(route, deps, () => hooks.onTokenRetry?.(route.path))
+      const retry = tokenRetry(route, deps, () => hooks.onTokenRetry?.(route.path), proofs)
+      const routeProofs = route.dpop ? proofs : undefined
       const rewriteHeaders = headerRewriter({
         own,
         parseCookie: (header) => app.parseCookie(header),
@@ -96,33 +105,20 @@ export async function registerProxyRoutes(
         onUpstreamError: hooks.onUpstreamError,
         draining,
       }
-      let bridge: WebSocketBridge | undefined
       const bounds = route.websocket
-      if (bounds) {
-        const watch = new SocketWatch(route, deps, {
-          now: hooks.now ?? Date.now,
-          log: scope.log,
-          ...(hooks.websocketRecheck === undefined ? {} : { interval: hooks.websocketRecheck }),
-        })
-        const sockets = new WebSocketBridge({
+      const bridge =
+        bounds &&
+        routeSockets(scope, {
           route,
           bounds,
+          deps,
           limits,
-          ...(hooks.websocket && { observer: hooks.websocket }),
           headers: upgradeHeaders(rewriteHeaders),
-          sessionIdOf: (request) => deps.sessions.refOf(request)?.id,
-          opened: (socket, request) => watch.opened(socket, request),
-          onUpstreamError: (kind) => hooks.onUpstreamError?.(route.path, kind),
-          log: scope.log,
+          now: hooks.now ?? Date.now,
+          recheck: hooks.websocketRecheck,
+          observer: hooks.websocket,
+          onUpstreamError: hooks.onUpstreamError,
         })
-        // preClose: open sockets would otherwise hold server.close() open.
-        scope.addHook('preClose', (done) => {
-          sockets.close()
-          done()
-        })
-        scope.addHook('onClose', () => watch.close())
-        bridge = sockets
-      }
       const options: FastifyHttpProxyOptions = {
         upstream: route.upstream,
         prefix: forward.prefix,
@@ -139,7 +135,11 @@ export async function registerProxyRoutes(
         // refused token is replayed on every answer.
         handler(request, reply, dest) {
           if (bridge && isUpgrade(request)) {
-            bridge.open(request, reply, dest)
+            // The upgrade is a GET to the upstream's http(s) URL: its proof is for that.
+            const open = bridge
+            sendWithProof(routeProofs, route.upstream, request, reply, dest, () =>
+              open.open(request, reply, dest),
+            )
             return
           }
           sendContinue(request, reply)

@@ -2,8 +2,10 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/types.js'
+import { asksForNonce, type UpstreamProofs } from '../dpop/upstream.js'
 import { gatehouseError } from '../errors.js'
 import { audienceOf } from '../tokens/audience.js'
+import { sendWithProof } from './dpop-proof.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import type { GuardDeps } from './guard.js'
 
@@ -18,7 +20,8 @@ export const REPLAY_BODY_LIMIT = 64 * 1024
 export function refusesToken(header: string | string[] | undefined): boolean {
   if (header === undefined) return false
   const values = Array.isArray(header) ? header : [header]
-  return values.some((v) => /\bbearer\b/i.test(v) && /\berror\s*=\s*"?invalid_token\b/i.test(v))
+  // RFC 9449 §7.1: a resource server refuses a DPoP-bound token under the DPoP scheme.
+  return values.some((v) => /\b(bearer|dpop)\b/i.test(v) && /\berror\s*=\s*"?invalid_token\b/i.test(v))
 }
 
 export type ForwardWithRetry = (
@@ -40,15 +43,24 @@ export type ForwardWithRetry = (
  * replayable when declared at most `REPLAY_BODY_LIMIT`, and is then read
  * into memory first; a larger or chunked body streams through once and its
  * 401 goes to the browser as it came.
+ *
+ * On a `dpop` route each attempt carries a fresh proof (`proofs`), and a
+ * 401 `use_dpop_nonce` with a `DPoP-Nonce` (RFC 9449 §9) is replayed once
+ * with the same token and a proof with that nonce, under the same body
+ * rule. The nonce of every answer is remembered for the upstream origin.
  */
 export function tokenRetry(
   route: RouteConfig,
   deps: Pick<GuardDeps, 'sessions' | 'userTokens'>,
   onRetry?: () => void,
+  proofs?: UpstreamProofs,
 ): ForwardWithRetry | undefined {
-  if (!route.retryOnInvalidToken || (route.token !== 'user' && route.token !== 'optional-user'))
-    return undefined
+  const userRoute = route.token === 'user' || route.token === 'optional-user'
+  const retryToken = route.retryOnInvalidToken && userRoute
+  const dpop = route.dpop ? proofs : undefined
+  if (!retryToken && !dpop) return undefined
   const audience = audienceOf(route)
+  const origin = route.upstream
 
   async function replace(request: FastifyRequest, refused: string): Promise<string | undefined> {
     const session = await deps.sessions.current(request)
@@ -58,29 +70,47 @@ export function tokenRetry(
 
   return function forwardWithRetry(request, reply, options, dest) {
     const refused = request.upstreamToken
+    const send = (handler?: (forward: Forward) => Dispatcher.DispatchHandler) =>
+      sendWithProof(dpop, origin, request, reply, dest, () => {
+        const forward = new Forward(request, reply, options)
+        forward.dispatch(dest, handler ? handler(forward) : forward)
+      })
     if (refused === null || !replayable(request)) {
-      new Forward(request, reply, options).dispatch(dest)
+      send(
+        dpop
+          ? (forward) => new NonceListener(forward, (headers) => dpop.remember(origin, headers))
+          : undefined,
+      )
       return
     }
-    const first = new Forward(request, reply, options)
-    const handler = new RefusedTokenHandler(first, {
-      replace: () => replace(request, refused),
+    const proved = dpop !== undefined && request.upstreamDpopKey !== null
+    const refusal: Refusal = {
+      replace: retryToken ? () => replace(request, refused) : async () => undefined,
       replay(token) {
         onRetry?.()
         request.upstreamToken = token
-        new Forward(request, reply, options).dispatch(dest)
+        send()
       },
       fail: (err) => reply.send(err),
-    })
+      ...(proved && {
+        seen: (headers: IncomingHttpHeaders) => dpop.remember(origin, headers),
+        nonceReplay() {
+          // The nonce is remembered (`seen`); the new proof carries it.
+          request.upstreamProof = null
+          send()
+        },
+      }),
+    }
+    const dispatchFirst = () => send((forward) => new RefusedTokenHandler(forward, refusal))
     const body = request.body as NodeJS.ReadableStream | null | undefined
     if (!body || typeof body.pipe !== 'function') {
-      first.dispatch(dest, handler)
+      dispatchFirst()
       return
     }
     readAll(body).then(
       (buffer) => {
         request.body = buffer
-        first.dispatch(dest, handler)
+        dispatchFirst()
       },
       // The client went away mid-body: nobody is left to answer.
       () => reply.raw.destroy(),
@@ -105,6 +135,46 @@ interface Refusal {
   replace(): Promise<string | undefined>
   replay(token: string): void
   fail(err: unknown): void
+  /** Hears the head of every answer (a DPoP route remembers its nonce). */
+  seen?(headers: IncomingHttpHeaders): void
+  /** Sends the request again with the same token and a new proof, after `use_dpop_nonce`. */
+  nonceReplay?(): void
+}
+
+/** Remembers the nonce of the answers it passes on, and changes nothing else. */
+class NonceListener implements Dispatcher.DispatchHandler {
+  readonly #inner: Forward
+  readonly #seen: (headers: IncomingHttpHeaders) => void
+
+  constructor(inner: Forward, seen: (headers: IncomingHttpHeaders) => void) {
+    this.#inner = inner
+    this.#seen = seen
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#inner.onRequestStart(controller)
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    this.#seen(headers)
+    this.#inner.onResponseStart(controller, statusCode, headers)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#inner.onResponseData(controller, chunk)
+  }
+
+  onResponseEnd(): void {
+    this.#inner.onResponseEnd()
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    this.#inner.onResponseError(controller, error)
+  }
 }
 
 /** What the upstream sent of a refusal while it was being decided on. */
@@ -143,6 +213,14 @@ class RefusedTokenHandler implements Dispatcher.DispatchHandler {
     statusCode: number,
     headers: IncomingHttpHeaders,
   ): void {
+    this.#refusal.seen?.(headers)
+    const nonceReplay = this.#refusal.nonceReplay
+    if (statusCode === 401 && nonceReplay && asksForNonce(headers)) {
+      this.#state = 'dropped'
+      controller.abort(new Error('the upstream asked for a DPoP nonce; its answer is dropped'))
+      nonceReplay()
+      return
+    }
     if (statusCode !== 401 || !refusesToken(headers['www-authenticate'])) {
       this.#inner.onResponseStart(controller, statusCode, headers)
       return

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { type ErrorCode, gatehouseError } from '../errors.js'
+import { closedUnansweredHint, tlsFailureReason } from '../tls/handshake-errors.js'
 
 /** undici error codes that mean the upstream was too slow, not absent. */
 const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
@@ -7,7 +8,7 @@ const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOU
 /** The body limiter's abort (src/proxy/body-limit.ts): the client's fault, surfacing as the dispatch's error. */
 const TOO_LARGE: ErrorCode = 'GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'
 
-export type UpstreamErrorKind = 'timeout' | 'unreachable'
+export type UpstreamErrorKind = 'timeout' | 'unreachable' | 'tls'
 
 /** Counts upstream failures by route and kind, for metrics. */
 export type UpstreamErrorObserver = (route: string, kind: UpstreamErrorKind) => void
@@ -21,13 +22,14 @@ interface FailedReply {
 /**
  * Answers a proxied call whose upstream failed before any of its answer was
  * sent, in the error catalogue's terms: a timeout (connect, headers or body,
- * each bounded by the route's `timeout`) is `504 upstream_timeout`, any
+ * each bounded by the route's `timeout`) is `504 upstream_timeout`, a
+ * failed TLS handshake `502 upstream_tls_failed` with the reason logged, any
  * other failure `502 upstream_unreachable`. A body over the route's limit
  * aborts the dispatch too, and is the client's `413`.
  */
 export function answerUpstreamFailure(
   reply: FailedReply,
-  error: Error & { code?: string },
+  error: Error & { code?: string; socket?: { bytesRead?: number } },
   route: string,
   observe?: UpstreamErrorObserver,
 ): void {
@@ -35,13 +37,19 @@ export function answerUpstreamFailure(
     reply.send(gatehouseError('GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'))
     return
   }
-  const kind: UpstreamErrorKind = timeoutCodes.has(error.code ?? '') ? 'timeout' : 'unreachable'
+  const tls = tlsFailureReason(error)
+  const kind: UpstreamErrorKind = timeoutCodes.has(error.code ?? '') ? 'timeout' : tls ? 'tls' : 'unreachable'
+  const hint = kind === 'unreachable' ? closedUnansweredHint(error) : undefined
   observe?.(route, kind)
-  reply.log.warn({ route, upstreamError: error.code ?? error.name }, 'upstream request failed')
+  reply.log.warn(
+    { route, upstreamError: error.code ?? error.name, ...(tls ? { tls } : {}), ...(hint ? { hint } : {}) },
+    'upstream request failed',
+  )
   reply.send(gatehouseError(upstreamErrorCode(kind)))
 }
 
 /** The catalogue's code for an upstream that failed this way, over HTTP or a WebSocket handshake. */
 export function upstreamErrorCode(kind: UpstreamErrorKind): ErrorCode {
+  if (kind === 'tls') return 'GATEHOUSE_ERR_UPSTREAM_TLS'
   return kind === 'timeout' ? 'GATEHOUSE_ERR_UPSTREAM_TIMEOUT' : 'GATEHOUSE_ERR_UPSTREAM_UNREACHABLE'
 }

@@ -1,10 +1,12 @@
 import { Pool } from 'undici'
 import type { RouteConfig } from '../config/types.js'
+import { tlsConnectOptions } from '../tls/connect-options.js'
 
 /**
  * The undici pool that carries one route's requests to its upstream. Every
  * outbound call is bounded: connect within the route's `timeout` (at most
- * 10 s), headers and each body chunk within `timeout`. The caller owns the
+ * 10 s), headers and each body chunk within `timeout`. `routes[].tls`
+ * gives the handshake its CA, client certificate and server name. The caller owns the
  * pool and closes it with its scope.
  */
 export function upstreamPool(route: RouteConfig): Pool {
@@ -17,6 +19,6 @@ export function upstreamPool(route: RouteConfig): Pool {
     keepAliveTimeout: 60_000,
     headersTimeout: route.timeout,
     bodyTimeout: route.timeout,
-    connect: { timeout: Math.min(route.timeout, 10_000) },
+    connect: { timeout: Math.min(route.timeout, 10_000), ...tlsConnectOptions(route.tls) },
   })
 }

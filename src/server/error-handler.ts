@@ -1,4 +1,10 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type {
+  FastifyContextConfig,
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+} from 'fastify'
 import fp from 'fastify-plugin'
 import {
   causeName,
@@ -8,49 +14,138 @@ import {
   isGatehouseError,
   retryAfterOf,
 } from '../errors.js'
+import { escapeHtml, PAGE_CSP } from '../http/pages.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * What kind of answer the route gives. `page`: a browser navigation,
+     * whose errors are an HTML page; `json`: an API of the gateway's own,
+     * whose errors are `{ error, message }`. Both are the gateway's own
+     * answers, never cached or sniffed. Absent on proxy routes: their
+     * answers are the upstream's, only their errors are ours (JSON).
+     */
+    readonly renders?: 'page' | 'json'
+    /** The log line of a refusal on this route, e.g. `login refused`; without it 4xx go unlogged. */
+    readonly refusal?: string
+  }
+  interface FastifyRequest {
+    /** Where an error page's "Sign in again" link comes back to; null: `/`. */
+    returnTo: string | null
+  }
+}
+
+export interface ErrorAnswersOptions {
+  /** The login endpoint an error page links to, `{auth.basePath}/login`. */
+  readonly signIn: string
+}
 
 /**
- * Every error leaves as `{ error, message }` JSON with the catalogue's
- * status; nothing else about it, least of all a stack, reaches the client.
+ * The one way out for errors. Every route throws catalogue errors; this
+ * renders them, as an HTML page on a `renders: 'page'` route and as
+ * `{ error, message }` JSON everywhere else, with the catalogue's status
+ * and `Retry-After`. Nothing else about an error, least of all a stack,
+ * reaches the client. It also marks every answer the gateway makes itself.
  */
 export const errorAnswers = fp(
-  async function errorAnswers(app: FastifyInstance) {
+  async function errorAnswers(app: FastifyInstance, opts: ErrorAnswersOptions) {
+    app.decorateRequest('returnTo', null)
     app.setErrorHandler(function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-      return answerError(err, request, reply)
+      return answerError(err, request, reply, opts.signIn)
     })
-
-    app.setNotFoundHandler(function notFound(_request, reply) {
-      reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
-      const { status, error, message } = errorCatalogue.GATEHOUSE_ERR_NOT_FOUND
-      return reply.code(status).send({ error, message })
+    app.setNotFoundHandler(function notFound(request, reply) {
+      return answerError(
+        gatehouseError('GATEHOUSE_ERR_NOT_FOUND') as FastifyError,
+        request,
+        reply,
+        opts.signIn,
+      )
+    })
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (routeConfig(request).renders !== undefined) ownAnswer(reply)
+      done(null, payload)
     })
   },
   { name: 'gatehouse-errors', fastify: '5.x' },
 )
 
-function answerError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+/** A request the router refused (`frameworkErrors`) has no route, so no route config. */
+function routeConfig(request: FastifyRequest): Pick<FastifyContextConfig, 'renders' | 'refusal'> {
+  return request.routeOptions.config ?? {}
+}
+
+/** Gateway-made answers are never cached and never sniffed; proxied ones are the upstream's business. */
+function ownAnswer(reply: FastifyReply): void {
+  reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
+}
+
+function answerError(
+  err: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  signIn: string,
+): FastifyReply {
+  ownAnswer(reply)
+  const route = routeConfig(request)
   const known = isGatehouseError(err)
   if (!known && (err.statusCode ?? 500) < 500) {
     // Fastify's own 4xx (a bad body, a too-large payload): its message is
     // about the request, not our internals.
-    return reply
-      .code(err.statusCode!)
-      .header('cache-control', 'no-store')
-      .header('x-content-type-options', 'nosniff')
-      .send({ error: 'bad_request', message: err.message })
+    return render(request, reply, signIn, err.statusCode!, 'bad_request', err.message, 'Sign-in failed')
   }
   const code: ErrorCode = known ? err.code : 'GATEHOUSE_ERR_INTERNAL'
   const spec = errorCatalogue[code]
-  if (!known) request.log.error({ err }, 'unhandled error')
-  else if (spec.status >= 500) request.log.warn({ code, cause: causeName(err) }, spec.error)
+  // A page tells the person the failure was logged, so on a route with a
+  // `refusal` line it is, 4xx included; elsewhere only what an operator acts on.
+  if (!known) request.log.error({ err }, route.refusal ?? 'unhandled error')
+  else if (code === 'GATEHOUSE_ERR_INTERNAL' && route.refusal)
+    request.log.error({ err: err.cause }, route.refusal)
+  else if (spec.status >= 500) request.log.warn({ code, cause: causeName(err) }, route.refusal ?? spec.error)
+  else if (route.refusal) request.log.info({ code }, route.refusal)
   if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
   const retryAfter = retryAfterOf(code)
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+  const message = known ? err.message : spec.message
+  const title =
+    code === 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED'
+      ? 'Sign-in is misconfigured'
+      : spec.status === 503
+        ? 'Sign-in is unavailable right now'
+        : 'Sign-in failed'
+  return render(request, reply, signIn, spec.status, spec.error, message, title)
+}
+
+function render(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  signIn: string,
+  status: number,
+  error: string,
+  message: string,
+  title: string,
+): FastifyReply {
+  reply.code(status)
+  if (routeConfig(request).renders !== 'page') return reply.send({ error, message })
+  const again = `${signIn}?returnTo=${encodeURIComponent(request.returnTo ?? '/')}`
   return reply
-    .code(spec.status)
-    .header('cache-control', 'no-store')
-    .header('x-content-type-options', 'nosniff')
-    .send({ error: spec.error, message: known ? err.message : spec.message })
+    .header('content-type', 'text/html; charset=utf-8')
+    .header('content-security-policy', PAGE_CSP)
+    .send(errorPage(title, message, again))
+}
+
+/**
+ * The page a person sees when a sign-in or sign-out step fails: what went
+ * wrong, in words, and a way to start again. Every interpolated value is escaped.
+ */
+function errorPage(title: string, message: string, loginUrl: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1f2933}
+h1{font-size:1.4rem}a{color:#0b5cad}</style></head>
+<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>
+<p><a href="${escapeHtml(loginUrl)}">Sign in again</a></p></body></html>
+`
 }
 
 /**
@@ -67,5 +162,6 @@ export function frameworkError(err: FastifyError, request: FastifyRequest, reply
     err.code === 'FST_ERR_BAD_URL' ? (gatehouseError('GATEHOUSE_ERR_INVALID_PATH') as FastifyError) : err,
     request,
     reply,
+    '/',
   )
 }

@@ -37,7 +37,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   const app = createInstance(config, options)
 
   // The one way out for errors, set before any part can fail.
-  await app.register(errorAnswers)
+  await app.register(errorAnswers, { signIn: `${config.auth.basePath}/login` })
   // Metrics, the access log, traces and the observers the services report
   // to. Before the refusals: with tracing on, a request's server span starts
   // in its first hook, so a refused request is traced too.

@@ -14,7 +14,7 @@ export class GatewayMetrics {
   )
   readonly upstreamErrors = new Counter({
     name: 'gatehouse_upstream_errors_total',
-    help: 'Upstream failures, by route and kind (timeout, unreachable).',
+    help: 'Upstream failures, by route and kind (timeout, unreachable, tls: a failed TLS handshake).',
     labelNames: ['route', 'kind'] as const,
     registers: [this.registry],
   })

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { GatehouseConfig } from '../config/types.js'
-import { registerProxyRoutes } from '../proxy/routes.js'
+import type { AntiForgeryConfig } from '../guards/csrf.js'
+import { type ProxyConfig, registerProxyRoutes } from '../proxy/routes.js'
 
 export interface ProxyOptions {
-  readonly config: GatehouseConfig
+  readonly config: ProxyConfig & AntiForgeryConfig
   /** Clock of the sessions, epoch ms: the WebSocket session checks read with it. */
   readonly now: () => number
   /** How often open WebSockets re-check their session, ms; default 5 s. */
@@ -19,13 +19,21 @@ export interface ProxyOptions {
 export const proxy = fp(
   async function proxy(app: FastifyInstance, opts: ProxyOptions) {
     const { config } = opts
-    const { sessions, userTokens, clientTokens } = app.gatehouse
+    const { sessions, userTokens, clientTokens, oidc } = app.gatehouse
     // The guard's decorator (see proxy/guard.ts), on the root: the root hooks read the request too.
     app.decorateRequest('upstreamToken', null)
+    app.decorateRequest('upstreamDpopKey', null)
+    app.decorateRequest('upstreamProof', null)
     await registerProxyRoutes(
       app,
       config,
-      { config: { csrf: config.csrf, server: config.server }, sessions, userTokens, clientTokens },
+      {
+        config: { csrf: config.csrf, server: { publicUrl: config.server.publicUrl } },
+        sessions,
+        userTokens,
+        clientTokens,
+        dpop: oidc.dpopProofs,
+      },
       {
         ...app.observers.proxy,
         draining: () => app.draining !== null,

@@ -28,7 +28,9 @@ declare module 'fastify' {
 /** The login cookie lives only as long as a user plausibly spends at the IdP. */
 export const LOGIN_STATE_TTL_SECONDS = 600
 
-export function loginCookieName(config: GatehouseConfig): string {
+export function loginCookieName(config: {
+  readonly session: Pick<GatehouseConfig['session'], 'cookieName'>
+}): string {
   return `${config.session.cookieName}-login`
 }
 
@@ -41,7 +43,10 @@ export function loginCookieName(config: GatehouseConfig): string {
  * secure-session re-seals cookies opened with an old key.
  */
 export const cookiesPlugin = fp(
-  async function cookies(app: FastifyInstance, opts: { config: GatehouseConfig }) {
+  async function cookies(
+    app: FastifyInstance,
+    opts: { config: Pick<GatehouseConfig, 'session' | 'server'> },
+  ) {
     const { config } = opts
     const key = deriveCookieKeys(config.session.secrets)
     const cookie = { path: '/', httpOnly: true, secure: config.server.secure }

@@ -1,7 +1,7 @@
 /**
  * The session store's Lua scripts, each atomic on the Redis server and one
  * round trip (the refresh lock's are in `tokens/redis-lock-scripts.ts`). The key
- * layout they maintain is `REDIS_KEY_LAYOUT` in `redis-key-layout.ts`.
+ * layout they maintain is `REDIS_KEY_LAYOUT` in `src/redis/keys.ts`.
  *
  * Each script touches exactly the keys it is given, and each is given one:
  * a Redis Cluster runs a script only on the node that owns all of its keys,

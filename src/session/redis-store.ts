@@ -31,13 +31,14 @@
  *
  * Nothing is swept by hand: expiry is Redis TTLs. Locks, cached client
  * tokens, seen logout tokens and rate-limit counters share the prefix; see
- * `REDIS_KEY_LAYOUT` (redis-key-layout.ts).
+ * `REDIS_KEY_LAYOUT` (src/redis/keys.ts), where every key is built.
  */
 import type { ChainableCommander } from 'ioredis'
 import { type IndexedClaim, IndexHashes } from '../crypto/derived-keys.js'
 import { gatehouseError } from '../errors.js'
 import { guarded, type RedisClient, whenReady } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
+import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import { ATTR, mark } from '../tracing/spans.js'
 import type { TokenSet } from '../types.js'
 import {
@@ -149,7 +150,7 @@ export class RedisSessionStore implements SessionStore {
   /** Where writes go: the confirming connection, else the command connection. */
   readonly #writer: RedisClient & Scripts
   readonly #confirm: ReplicaConfirmation | undefined
-  readonly #prefix: string
+  readonly #keys: RedisKeys
   readonly #idle: number
   readonly #touchEvery: number
   readonly #now: () => number
@@ -160,13 +161,13 @@ export class RedisSessionStore implements SessionStore {
     this.#redis = withScripts(options.client)
     this.#confirm = options.confirm
     this.#writer = options.confirm ? withScripts(options.confirm.client) : this.#redis
-    this.#prefix = options.keyPrefix ?? 'gatehouse:'
+    this.#keys = redisKeys(options.keyPrefix)
     this.#idle = options.idleTimeoutMs
     this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
     this.#now = options.now ?? Date.now
     this.#hashes = new IndexHashes(options.secrets)
     this.cacheOff = options.cacheOff
-    this.#cache = options.cache && new TrackedCache({ ...options.cache, prefix: `${this.#prefix}s:` })
+    this.#cache = options.cache && new TrackedCache({ ...options.cache, prefix: this.#keys.sessions })
   }
 
   /**
@@ -407,12 +408,12 @@ export class RedisSessionStore implements SessionStore {
   }
 
   #key(id: string): string {
-    return `${this.#prefix}s:{${id}}`
+    return this.#keys.session(id)
   }
 
   /** An index key, named by a hash (or, for the previous version's records, by the plain value). */
   #indexKey(claim: IndexedClaim, name: string): string {
-    return `${this.#prefix}${claim}:{${name}}`
+    return this.#keys.index(claim, name)
   }
 
   #indexKeys(ix: IndexNames): string[] {

@@ -50,15 +50,24 @@ export class ClientTokens {
   }
 
   async accessToken(scopes: readonly string[]): Promise<string> {
-    const key = cacheKey(scopes)
+    return (await this.token(scopes)).accessToken
+  }
+
+  /**
+   * The token for `scopes`; with `dpop`, one bound to a key of the
+   * gateway's, which comes with it (`CachedToken.dpopKey`). Bound and
+   * bearer tokens for the same scopes are two tokens.
+   */
+  async token(scopes: readonly string[], dpop = false): Promise<CachedToken> {
+    const key = cacheKey(scopes) + (dpop ? ' dpop' : '')
     const local = this.#local.get(key)
     if (local && this.#fresh(local)) {
       this.#observer?.hit?.()
-      return local.accessToken
+      return local
     }
-    const token = await this.#flight.run(key, () => this.#fetchOnce(key, scopes))
+    const token = await this.#flight.run(key, () => this.#fetchOnce(key, scopes, dpop))
     this.#local.set(key, token)
-    return token.accessToken
+    return token
   }
 
   #fresh(token: CachedToken): boolean {
@@ -70,7 +79,7 @@ export class ClientTokens {
     return shared && this.#fresh(shared) ? shared : undefined
   }
 
-  async #fetchOnce(key: string, scopes: readonly string[]): Promise<CachedToken> {
+  async #fetchOnce(key: string, scopes: readonly string[], dpop: boolean): Promise<CachedToken> {
     const cached = await this.#shared(key)
     if (cached) {
       this.#observer?.hit?.()
@@ -94,7 +103,7 @@ export class ClientTokens {
     try {
       const again = await this.#shared(key)
       if (again) return again
-      const token = await this.#oidc.clientCredentials(scopes)
+      const token = await this.#oidc.clientCredentials(scopes, dpop)
       const ttl = token.expiresAt - this.#now()
       if (ttl > 0) await this.#cache?.set(key, token, ttl)
       return token

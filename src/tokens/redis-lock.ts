@@ -3,6 +3,7 @@ import { Cluster } from 'ioredis'
 import { RefreshWaitTimeoutError } from '../errors.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
+import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import { RELEASE_LOCK, RENEW_LOCK } from './redis-lock-scripts.js'
 import type { HeldLock, LockService } from './types.js'
 
@@ -46,7 +47,7 @@ interface LockScripts {
 export class RedisLockService implements LockService {
   readonly #redis: RedisClient & LockScripts
   readonly #confirm: ReplicaConfirmation | undefined
-  readonly #prefix: string
+  readonly #keys: RedisKeys
   readonly #channel: string
   readonly #renewEvery: number | undefined
   readonly #pollEvery: number
@@ -64,8 +65,8 @@ export class RedisLockService implements LockService {
     }
     this.#redis = redis as RedisClient & LockScripts
     this.#confirm = options.confirm
-    this.#prefix = options.keyPrefix ?? 'gatehouse:'
-    this.#channel = `${this.#prefix}lock-released`
+    this.#keys = redisKeys(options.keyPrefix)
+    this.#channel = this.#keys.lockReleased
     this.#renewEvery = options.renewEveryMs
     this.#pollEvery = options.pollEveryMs ?? 100
   }
@@ -202,6 +203,6 @@ export class RedisLockService implements LockService {
   }
 
   #lockKey(key: string): string {
-    return `${this.#prefix}lock:{${key}}`
+    return this.#keys.lock(key)
   }
 }

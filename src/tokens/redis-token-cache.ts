@@ -1,6 +1,7 @@
 import { clientTokenKeys } from '../crypto/derived-keys.js'
 import { SealingKey, type UnsealReason } from '../crypto/sealing-key.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
+import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import type { CachedToken } from '../types.js'
 import type { TokenCache } from './types.js'
 
@@ -29,13 +30,13 @@ export interface RedisTokenCacheOptions {
  */
 export class RedisTokenCache implements TokenCache {
   readonly #redis: RedisClient
-  readonly #prefix: string
+  readonly #names: RedisKeys
   #keys: readonly SealingKey[]
   readonly #onUnreadable: RedisTokenCacheOptions['onUnreadable']
 
   constructor(options: RedisTokenCacheOptions) {
     this.#redis = options.client
-    this.#prefix = `${options.keyPrefix ?? 'gatehouse:'}ct:`
+    this.#names = redisKeys(options.keyPrefix)
     this.#keys = clientTokenKeys(options.secrets)
     this.#onUnreadable = options.onUnreadable
   }
@@ -46,7 +47,7 @@ export class RedisTokenCache implements TokenCache {
   }
 
   async get(key: string): Promise<CachedToken | undefined> {
-    const value = await guarded(() => this.#redis.get(this.#prefix + key))
+    const value = await guarded(() => this.#redis.get(this.#names.clientToken(key)))
     if (value === null) return undefined
     const opened = SealingKey.openWith(this.#keys, context(key), value)
     if (!opened.ok) {
@@ -61,7 +62,7 @@ export class RedisTokenCache implements TokenCache {
     const px = Math.floor(ttlMs)
     if (px < 1) return
     const sealed = this.#keys[0]!.seal(context(key), JSON.stringify(token))
-    await guarded(() => this.#redis.set(this.#prefix + key, sealed, 'PX', px))
+    await guarded(() => this.#redis.set(this.#names.clientToken(key), sealed, 'PX', px))
   }
 
   /** The connection is shared and closed by its owner. */

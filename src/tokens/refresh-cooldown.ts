@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { BoundedMap } from '../bounded-map.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
+import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import type { RefreshCooldowns } from './types.js'
 
 /**
@@ -59,18 +60,18 @@ interface CooldownScripts {
  */
 export class RedisRefreshCooldowns implements RefreshCooldowns {
   readonly #redis: RedisClient & CooldownScripts
-  readonly #prefix: string
+  readonly #keys: RedisKeys
 
   constructor(options: { client: RedisClient; keyPrefix: string }) {
     const redis = options.client as RedisClient & Partial<CooldownScripts>
     if (!redis.ghClaimCooldown) redis.defineCommand('ghClaimCooldown', { numberOfKeys: 1, lua: CLAIM })
     this.#redis = redis as RedisClient & CooldownScripts
-    this.#prefix = `${options.keyPrefix}cooldown:`
+    this.#keys = redisKeys(options.keyPrefix)
   }
 
   async claim(key: string, fingerprint: string, ttlMs: number): Promise<boolean> {
     const held = await guarded(() =>
-      this.#redis.ghClaimCooldown(this.#prefix + key, fingerprint, Math.max(1, Math.floor(ttlMs))),
+      this.#redis.ghClaimCooldown(this.#keys.retryCooldown(key), fingerprint, Math.max(1, Math.floor(ttlMs))),
     )
     return held === null || held === fingerprint
   }

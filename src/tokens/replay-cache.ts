@@ -1,5 +1,6 @@
 import { BoundedMap } from '../bounded-map.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
+import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import type { ReplayCache } from './types.js'
 
 /** One process's replay cache, bounded so a flood of ids cannot grow it without limit. */
@@ -24,15 +25,17 @@ export class MemoryReplayCache implements ReplayCache {
 /** Shared by every instance: `SET NX PX` succeeds for exactly one of them. */
 export class RedisReplayCache implements ReplayCache {
   readonly #redis: RedisClient
-  readonly #prefix: string
+  readonly #keys: RedisKeys
 
   constructor(options: { client: RedisClient; keyPrefix: string }) {
     this.#redis = options.client
-    this.#prefix = `${options.keyPrefix}seen:`
+    this.#keys = redisKeys(options.keyPrefix)
   }
 
   async firstSeen(key: string, ttlMs: number): Promise<boolean> {
-    const set = await guarded(() => this.#redis.set(this.#prefix + key, '1', 'PX', Math.max(1, ttlMs), 'NX'))
+    const set = await guarded(() =>
+      this.#redis.set(this.#keys.seen(key), '1', 'PX', Math.max(1, ttlMs), 'NX'),
+    )
     return set === 'OK'
   }
 }

@@ -135,3 +135,44 @@ t.test('validity is judged at the time given: a certificate that has expired sin
     problems: [{ path: ['oidc', 'tls', 'cert', 'file'], message: /the certificate expired on/ }],
   })
 })
+
+t.test('routes[].tls: the same checks, and only for an https upstream', async (t) => {
+  const pki = makePki(t)
+  pki.issue('gatehouse-client')
+  const write = (name: string, routes: string) => {
+    const file = join(pki.dir, name)
+    writeFileSync(
+      file,
+      `server: { publicUrl: https://app.example.com }
+oidc: { issuer: https://idp.example.com, clientId: my-bff, clientSecret: s }
+session: { secret: "\${SESSION_SECRET}" }
+routes:
+${routes}`,
+    )
+    return file
+  }
+  t.same(
+    problems(
+      write(
+        'http.yaml',
+        '  - path: /api\n    upstream: http://orders:8080\n    tls: { ca: { file: ca.crt } }\n',
+      ),
+    ),
+    ['7 routes[0].tls: applies only to an https upstream'],
+  )
+  const mesh = `  - path: /mesh
+    upstream: https://orders.mesh:8443
+    tls:
+      cert: { file: gatehouse-client.crt }
+      key: { file: ca.key }
+      servername: orders.mesh.internal
+`
+  t.same(problems(write('mesh.yaml', mesh)), [
+    '9 routes[0].tls.key.file: ca.key is not the private key of the certificate in gatehouse-client.crt',
+  ])
+  const config = loadConfig(write('good.yaml', mesh.replace('ca.key', 'gatehouse-client.key')), env)
+  t.match(config.routes[0]?.tls, {
+    servername: 'orders.mesh.internal',
+    certificate: { subject: 'CN=gatehouse-client' },
+  })
+})

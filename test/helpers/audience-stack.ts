@@ -23,7 +23,7 @@ export interface AudienceStackOptions {
   /** Upstreams introspect every token and answer 401 invalid_token to an inactive one. */
   readonly rejectInactive?: boolean
   /** Applied to every route. */
-  readonly routeOptions?: Partial<RouteConfig>
+  readonly routeOptions?: Partial<Omit<RouteConfig, 'tls'>>
   /** `session.secrets`; the first seals the login's cookie. */
   readonly secrets?: readonly string[]
   readonly gateway?: GatewayOptions

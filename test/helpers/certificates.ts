@@ -17,10 +17,14 @@ export interface TestPki {
   readonly dir: string
   readonly ca: Issued
   /**
-   * A certificate signed by the CA: `localhost` as a server name (and any
-   * `dns` given) so one issue serves a TLS server or a client.
+   * A certificate signed by the CA: `localhost` and 127.0.0.1 as server
+   * names (and any `dns` given; only `onlyDns` when given), so one issue
+   * serves a TLS server or a client.
    */
-  issue(name: string, opts?: { readonly dns?: readonly string[] }): Issued
+  issue(
+    name: string,
+    opts?: { readonly dns?: readonly string[]; readonly onlyDns?: readonly string[] },
+  ): Issued
   /** A self-signed certificate, e.g. for `self_signed_tls_client_auth`; `expired` dates it 2020. */
   selfSigned(name: string, opts?: { readonly expired?: boolean }): Issued
 }
@@ -60,7 +64,10 @@ export function makePki(t: Test): TestPki {
     dir,
     ca: read('ca'),
     issue(name, opts = {}) {
-      const san = ['DNS:localhost', 'IP:127.0.0.1', ...(opts.dns ?? []).map((d) => `DNS:${d}`)].join(',')
+      const san = (opts.onlyDns ?? ['localhost', ...(opts.dns ?? [])])
+        .map((d) => `DNS:${d}`)
+        .concat(opts.onlyDns ? [] : ['IP:127.0.0.1'])
+        .join(',')
       writeFileSync(
         join(dir, `${name}.ext`),
         `subjectAltName=${san}\nextendedKeyUsage=serverAuth,clientAuth\n`,

@@ -8,7 +8,11 @@
  * other way round. So under tap a child loads TypeScript exactly as its
  * parent does, and its coverage counts; outside tap it uses tsx.
  */
-const tapLoader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'))
+// `npm run test:unit` has tap load TypeScript with tsx (`--type-strip-only` keeps
+// its own loader out): a child then takes tsx from the same flags.
+const tapLoader = process.execArgv.filter(
+  (arg) => arg.includes('@tapjs/typescript') || arg === '--import=tsx',
+)
 
 /** Node flags that make a child run `.ts` files. */
 export const typescriptFlags: readonly string[] = tapLoader.length > 0 ? tapLoader : ['--import', 'tsx']

@@ -41,8 +41,10 @@ export function watchProofs(idp: DevIdp): SeenProof[] {
   return proofs
 }
 
-/** The thumbprint the IdP bound an access token to (`cnf.jkt`), from its own store. */
+/** The thumbprint the IdP bound an access or client-credentials token to (`cnf.jkt`), from its own store. */
 export async function boundTo(idp: DevIdp, accessToken: string): Promise<string | undefined> {
-  const token = await idp.provider.AccessToken.find(accessToken)
+  const token =
+    (await idp.provider.AccessToken.find(accessToken)) ??
+    (await idp.provider.ClientCredentials.find(accessToken))
   return (token as unknown as { jkt?: string } | undefined)?.jkt
 }

@@ -23,7 +23,9 @@ export async function listenOn(app: FastifyInstance, port: number): Promise<void
  * Durations in milliseconds; `testConfig` passes it through the parser.
  */
 export type TestRoute = Pick<RouteConfig, 'path' | 'upstream'> &
-  Partial<Omit<RouteConfig, 'websocket'>> & {
+  Partial<Omit<RouteConfig, 'websocket' | 'tls'>> & {
+    /** As the file has it: PEM items as `{ file }` or `{ pem }`. */
+    readonly tls?: RawConfig['routes'][number]['tls']
     /** As the file has it: `true`, or some of the bounds (`pingInterval` in ms). */
     readonly websocket?: boolean | Partial<WebSocketRoute>
   }

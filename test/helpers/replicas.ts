@@ -3,7 +3,15 @@ import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { CookieJar } from './cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, listenOn, route, type TestConfigInput, testConfig } from './gateway.js'
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  listenOn,
+  route,
+  type TestConfigInput,
+  type TestRoute,
+  testConfig,
+} from './gateway.js'
 import { apiCall, type JarResponse, login } from './login.js'
 import { onFreePorts } from './ports.js'
 
@@ -28,6 +36,10 @@ export interface ReplicaSetOptions {
   readonly refreshBefore?: number
   readonly refreshWait?: number
   readonly count?: number
+  /** Where `/api/orders` goes; default an echo upstream started for the set. */
+  readonly upstream?: string
+  /** The routes, given that upstream; default `/api/orders` alone, a user route. */
+  readonly routes?: (upstream: string) => TestRoute[]
   /** Overrides of each replica's `oidc` block, such as `dpop: true`. */
   readonly oidc?: TestConfigInput['oidc']
   /** IdP options beyond the access-token TTL. */
@@ -69,7 +81,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
           keyPrefix: options.keyPrefix,
           refreshBefore: options.refreshBefore ?? 500,
           refreshWait: options.refreshWait ?? 10_000,
-          routes: [route('/api/orders', upstream.url)],
+          routes: (options.routes ?? ((to) => [route('/api/orders', to)]))(options.upstream ?? upstream.url),
           ...(options.oidc ? { oidc: options.oidc } : {}),
         })
         const stores = await createRedisStores(config, now, {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { StoreUnavailableError } from '../../src/errors.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
-import { REDIS_KEY_LAYOUT } from '../../src/session/redis-key-layout.js'
+import { REDIS_KEY_LAYOUT } from '../../src/redis/keys.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
 import { indexHash, indexName, openTokens, ref, SECRETS, session } from './fixtures.js'

@@ -11,20 +11,27 @@ export function sessionStoreContract(
     now: () => number,
   ) => Promise<{ store: SessionStore; close(): Promise<unknown> }>,
 ): void {
-  const base = Date.now()
-  // Short expiries, so the contract's expiry cases need only small clock steps.
+  // Each case reads the time when it starts, and the expiries are seconds
+  // long: Redis counts a key's TTL in real time from the caller's clock, and
+  // one-second expiries from a time taken when the contract was registered
+  // ran out on a loaded machine (a case took 2.4 s) before the cases read.
+  let base = Date.now()
+  t.beforeEach(() => {
+    base = Date.now()
+  })
+  // Expiries of seconds, so the contract's expiry cases need only a few clock steps.
   const make = (id: string, now: number, extra: Partial<SessionData> = {}): SessionData =>
     session(id, now, {
       sid: 'sid-1',
       tokens: { accessToken: `A-${id}`, accessTokenExpiresAt: now + 60_000, refreshToken: `R-${id}` },
-      absoluteExpiresAt: now + 10_000,
-      idleExpiresAt: now + 1_000,
+      absoluteExpiresAt: now + 100_000,
+      idleExpiresAt: now + 10_000,
       logoutHandle: `h-${id}`,
       ...extra,
     })
 
   t.test(`${name}: create, get, compare-and-set, delete`, async (t) => {
-    const { store, close } = await open(1_000, () => base)
+    const { store, close } = await open(10_000, () => base)
     t.teardown(close)
     await store.create(make('a', base))
     const got = await store.get(ref('a'), base)
@@ -44,15 +51,15 @@ export function sessionStoreContract(
 
   t.test(`${name}: sliding idle expiry, absolute expiry, and the indexes follow`, async (t) => {
     let now = base
-    const { store, close } = await open(1_000, () => now)
+    const { store, close } = await open(10_000, () => now)
     t.teardown(close)
     await store.create(make('idle', now, { sub: 'bob', sid: 's-idle' }))
-    await store.create(make('abs', now, { sub: 'bob', sid: 's-abs', absoluteExpiresAt: now + 1_500 }))
+    await store.create(make('abs', now, { sub: 'bob', sid: 's-abs', absoluteExpiresAt: now + 15_000 }))
     t.same((await store.idsBySub('bob')).sort(), ['abs', 'idle'])
 
-    now += 900
+    now += 9_000
     t.ok(await store.get(ref('abs'), now), 'touched inside the idle window: slides')
-    now += 500
+    now += 5_000
     t.equal(
       await store.get(ref('idle'), now),
       undefined,
@@ -62,7 +69,7 @@ export function sessionStoreContract(
     t.same(await store.idsBySub('bob'), ['abs'])
     t.same(await store.idsBySid('s-idle'), [], 'the sid index forgets expired sessions')
 
-    now = base + 1_600
+    now = base + 16_000
     t.equal(
       await store.get(ref('abs'), now),
       undefined,
@@ -94,14 +101,15 @@ export function sessionStoreContract(
   })
 
   t.test(`${name}: a key that is not the session's opens nothing, and changes nothing`, async (t) => {
-    const { store, close } = await open(1_000, () => base)
+    const { store, close } = await open(10_000, () => base)
     t.teardown(close)
-    await store.create(make('mine', base))
+    const mine = make('mine', base)
+    await store.create(mine)
     const unreadable = { code: 'GATEHOUSE_ERR_SESSION_UNREADABLE', statusCode: 401 }
     await t.rejects(store.get({ id: 'mine', key: keyFor('theirs') }, base), unreadable)
     // Twice: a local copy, where the store has one, must refuse it as well.
     await t.rejects(store.get({ id: 'mine', key: keyFor('theirs') }, base), unreadable)
-    t.same(await store.get(ref('mine'), base), make('mine', base), 'the right key still opens it')
+    t.same(await store.get(ref('mine'), base), mine, 'the right key still opens it')
     await t.rejects(store.get({ id: 'mine', key: keyFor('theirs') }, base), unreadable, 'also once read')
   })
 }

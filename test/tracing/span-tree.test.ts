@@ -38,6 +38,11 @@ t.beforeEach(() => receiver.clear())
 t.test('a login and an API call: span tree, route names, IdP and upstream calls, propagation', async (t) => {
   const stack = await startStack(t, { config: { tracing: { enabled: true } } })
   const base = stack.gateway.url
+  // What the IdP's token endpoint received, as the provider saw the request.
+  const idpSaw: (string | undefined)[] = []
+  stack.idp.provider.on('grant.success', (ctx: { get(name: string): string }) => {
+    idpSaw.push(ctx.get('traceparent') || undefined)
+  })
   const { jar, callbackUrl } = await login(base)
   const code = new URL(callbackUrl).searchParams.get('code')!
   const api = await apiCall(jar, `${base}/api/orders/42?code=query-secret-value&page=2`)
@@ -66,6 +71,10 @@ t.test('a login and an API call: span tree, route names, IdP and upstream calls,
   t.equal(token?.attributes['http.request.method'], 'POST')
   t.equal(token?.attributes['http.response.status_code'], 200)
   t.equal(token?.attributes['server.address'], '127.0.0.1')
+  t.equal(idpSaw.length, 1, 'one grant: the code exchange')
+  const toIdp = parent(idpSaw[0])
+  t.equal(toIdp.traceId, callback.traceId, "the IdP's token endpoint got the callback's trace")
+  t.equal(toIdp.spanId, token?.spanId, 'naming the client span of that call')
 
   // The login redirect is its own trace.
   const loginSpan = one(serverSpans('GET /auth/login'), 'login span')

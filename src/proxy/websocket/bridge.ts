@@ -5,9 +5,13 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import { WebSocket, WebSocketServer } from 'ws'
 import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
 import { gatehouseError } from '../../errors.js'
-import { type UpstreamErrorKind, upstreamErrorCode } from '../upstream-errors.js'
+import { tlsConnectOptions } from '../../tls/connect-options.js'
+import { tlsFailureReason } from '../../tls/handshake-errors.js'
+import type { GuardDeps } from '../guard.js'
+import { type UpstreamErrorKind, type UpstreamErrorObserver, upstreamErrorCode } from '../upstream-errors.js'
 import type { SocketLimit, SocketLimits, SocketPlace } from './limits.js'
 import { type BrokenBound, closeLeg, type Leg, SocketPair } from './relay.js'
+import { SocketWatch } from './watch.js'
 
 interface PendingUpgrade {
   readonly socket: Duplex
@@ -187,6 +191,7 @@ export class WebSocketBridge {
       // `ws` offers permessage-deflate unless told not to: an upstream could
       // then send a megabyte of deflated zeros that inflates a thousandfold.
       perMessageDeflate: compression ? DEFLATE : false,
+      ...tlsConnectOptions(this.#options.route.tls),
     })
     this.#dialling.add(target)
     let failure: HandshakeFailure | undefined
@@ -199,7 +204,7 @@ export class WebSocketBridge {
       // System errors (ECONNREFUSED, ENOTFOUND, ECONNRESET) carry a code;
       // `ws`'s own handshake checks do not: then the upstream answered.
       if (!this.#dialling.has(target)) return
-      failure ??= err.code === undefined ? 'refused' : 'unreachable'
+      failure ??= err.code === undefined ? 'refused' : tlsFailureReason(err) ? 'tls' : 'unreachable'
       this.#options.log.debug({ route: this.#options.route.path, err }, 'websocket upstream error')
     })
     const onClose = () => {
@@ -278,4 +283,52 @@ export class WebSocketBridge {
     target.resume()
     this.#options.opened(source, request)
   }
+}
+
+export interface RouteSocketsOptions {
+  readonly route: RouteConfig
+  readonly bounds: WebSocketRoute
+  readonly deps: GuardDeps
+  /** The instance's socket count, shared by every route. */
+  readonly limits: SocketLimits
+  /** The route's upgrade headers (see `upgradeHeaders`). */
+  readonly headers: (request: FastifyRequest) => IncomingHttpHeaders
+  /** Clock of the sessions, epoch ms. */
+  readonly now: () => number
+  /** How often open sockets re-check their session, ms; default `RECHECK_INTERVAL`. */
+  readonly recheck?: number | undefined
+  readonly observer?: WebSocketObserver | undefined
+  readonly onUpstreamError?: UpstreamErrorObserver | undefined
+}
+
+/**
+ * The WebSockets of one `websocket: true` route: its bridge, and the watch
+ * that closes a socket once its session ends. Both close with the route's
+ * scope.
+ */
+export function routeSockets(scope: FastifyInstance, options: RouteSocketsOptions): WebSocketBridge {
+  const { route, deps, recheck, observer, onUpstreamError } = options
+  const watch = new SocketWatch(route, deps, {
+    now: options.now,
+    log: scope.log,
+    ...(recheck === undefined ? {} : { interval: recheck }),
+  })
+  const bridge = new WebSocketBridge({
+    route,
+    bounds: options.bounds,
+    limits: options.limits,
+    ...(observer && { observer }),
+    headers: options.headers,
+    sessionIdOf: (request) => deps.sessions.refOf(request)?.id,
+    opened: (socket, request) => watch.opened(socket, request),
+    onUpstreamError: (kind) => onUpstreamError?.(route.path, kind),
+    log: scope.log,
+  })
+  // preClose: open sockets would otherwise hold server.close() open.
+  scope.addHook('preClose', (done) => {
+    bridge.close()
+    done()
+  })
+  scope.addHook('onClose', () => watch.close())
+  return bridge
 }

@@ -1,0 +1,31 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { UpstreamProofs } from '../dpop/upstream.js'
+
+/**
+ * Makes the request's DPoP proof for the upstream (into
+ * `request.upstreamProof`), then sends it with `send`. Requests without a
+ * key or a token are sent at once. `htu` is the upstream URL as it is
+ * sent, without the query (RFC 9449 §4.2), whose path is `dest`.
+ */
+export function sendWithProof(
+  proofs: UpstreamProofs | undefined,
+  upstream: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  dest: string,
+  send: () => void,
+): void {
+  const key = request.upstreamDpopKey
+  const token = request.upstreamToken
+  if (!proofs || key === null || token === null) {
+    send()
+    return
+  }
+  proofs.proof(key, request.method, new URL(upstream + (dest || '/')), token).then(
+    (proof) => {
+      request.upstreamProof = proof
+      send()
+    },
+    (err: unknown) => reply.send(err),
+  )
+}

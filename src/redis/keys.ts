@@ -1,0 +1,93 @@
+/**
+ * Every key and channel Gatehouse uses in Redis, in one place: the builders
+ * every store names its keys with, and beside them the layout documented for
+ * operators. The README's key table lists the same keys, and a test builds
+ * each key here and compares it with the layout (test/redis/keys.test.ts).
+ *
+ * `{prefix}` is `session.keyPrefix`. Braces in a built key are literal: a
+ * Redis Cluster hash tag, so each key is owned by one slot, whatever
+ * prefix it has, and no script or command spans two.
+ */
+
+/** `session.keyPrefix` when none is configured. */
+export const DEFAULT_KEY_PREFIX = 'gatehouse:'
+
+/** The keys and channels under one prefix. */
+export interface RedisKeys {
+  /** A session record: a hash (`REDIS_KEY_LAYOUT.session`). */
+  session(id: string): string
+  /** What every session key starts with: the prefix the local session cache tracks. */
+  readonly sessions: string
+  /** The sessions of a user (`sub`) or of an IdP session (`sid`), named by the keyed hash of the claim. */
+  index(claim: 'sub' | 'sid', name: string): string
+  /** A refresh or client-token lock. */
+  lock(key: string): string
+  /** The channel lock releases are published on. */
+  readonly lockReleased: string
+  /** A shared client-credentials token, by its sorted scopes. */
+  clientToken(scopes: string): string
+  /** A one-time identifier already acted on (a logout token's `jti:<jti>`). */
+  seen(key: string): string
+  /** Which refused token last forced a refresh, per session and route. */
+  retryCooldown(key: string): string
+  /** The namespace of @fastify/rate-limit's counters. */
+  readonly rateLimit: string
+}
+
+/** The keys under `prefix` (`session.keyPrefix`). */
+export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
+  const sessions = `${prefix}s:`
+  return {
+    session: (id) => `${sessions}{${id}}`,
+    sessions,
+    index: (claim, name) => `${prefix}${claim}:{${name}}`,
+    lock: (key) => `${prefix}lock:{${key}}`,
+    lockReleased: `${prefix}lock-released`,
+    clientToken: (scopes) => `${prefix}ct:${scopes}`,
+    seen: (key) => `${prefix}seen:${key}`,
+    retryCooldown: (key) => `${prefix}cooldown:${key}`,
+    rateLimit: `${prefix}rl:`,
+  }
+}
+
+/** The layout, for the docs and for operators: each key with its type, what it holds and when it expires. */
+export const REDIS_KEY_LAYOUT = {
+  session: {
+    key: '{prefix}s:{<id>}',
+    type: 'hash',
+    fields: {
+      login: 'sealed with the session key: sub, sid, claims, createdAt, logout handle',
+      tokens: "sealed with the session key: the login's TokenSet and each route audience's access token",
+      v: 'version',
+      idle: 'idle expiry',
+      abs: 'absolute expiry',
+      ix: 'the keyed hashes of sub and sid, as JSON',
+    },
+    expires: 'PEXPIREAT min(idle, abs)',
+  },
+  bySub: {
+    key: '{prefix}sub:{<HMAC(sub)>}',
+    type: 'zset',
+    expires: 'PEXPIREAT of its highest absolute expiry',
+  },
+  bySid: {
+    key: '{prefix}sid:{<HMAC(sid)>}',
+    type: 'zset',
+    expires: 'PEXPIREAT of its highest absolute expiry',
+  },
+  lock: { key: '{prefix}lock:{<key>}', type: 'string', expires: 'PX ttl, renewed while held' },
+  clientToken: {
+    key: '{prefix}ct:{scopes}',
+    type: 'string',
+    expires: 'PX, with the token; sealed with a key derived from session.secrets',
+  },
+  seenLogoutToken: { key: '{prefix}seen:jti:{jti}', type: 'string', expires: 'PX 5 minutes' },
+  retryCooldown: { key: '{prefix}cooldown:<hash>', type: 'string', expires: 'PX tokens.retryCooldown' },
+  rateLimit: { key: '{prefix}rl:…', type: '@fastify/rate-limit', expires: 'the rate-limit window' },
+  lockReleased: { key: '{prefix}lock-released', type: 'channel', expires: 'never (pub/sub)' },
+  invalidations: {
+    key: '__redis__:invalidate',
+    type: 'channel',
+    expires: 'CLIENT TRACKING BCAST PREFIX {prefix}s:, when the local cache is on',
+  },
+} as const

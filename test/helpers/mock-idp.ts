@@ -1,0 +1,115 @@
+/**
+ * An IdP as undici's MockAgent answers it, for the faults a real
+ * oidc-provider cannot be made to show: a malformed body, a 401 with a
+ * challenge, an echoed secret, a lost connection. The OidcClient sends
+ * through the MockAgent (its `dispatcher` seam, the one its oauth4webapi
+ * `customFetch` uses); nothing reaches the network (`disableNetConnect`),
+ * and an interceptor a test set up but the client never called fails the
+ * test at teardown.
+ */
+import type { Test } from 'tap'
+import { MockAgent, type MockPool } from 'undici'
+import type { GatehouseConfig } from '../../src/config/types.js'
+import { OidcClient, type OidcObserver } from '../../src/oidc/client.js'
+import type { IdpFailure, IdpOperation } from '../../src/oidc/translate.js'
+import { type TestConfigInput, testConfig } from './gateway.js'
+
+export const ISSUER = 'https://idp.test'
+
+/** A discovery document with every endpoint Gatehouse uses, and `extra` over it. */
+export function metadata(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    issuer: ISSUER,
+    authorization_endpoint: `${ISSUER}/auth`,
+    token_endpoint: `${ISSUER}/token`,
+    userinfo_endpoint: `${ISSUER}/me`,
+    jwks_uri: `${ISSUER}/jwks`,
+    revocation_endpoint: `${ISSUER}/revoke`,
+    end_session_endpoint: `${ISSUER}/logout`,
+    ...extra,
+  }
+}
+
+export const JSON_HEADERS = { 'content-type': 'application/json' } as const
+
+/** A MockAgent that refuses the network and fails the test on an answer nobody asked for. */
+export function mockAgent(t: Test): { readonly agent: MockAgent; readonly idp: MockPool } {
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  t.teardown(async () => {
+    agent.assertNoPendingInterceptors()
+    await agent.close()
+  })
+  return { agent, idp: agent.get(ISSUER) }
+}
+
+export interface MockIdp {
+  readonly idp: MockPool
+  readonly oidc: OidcClient
+  readonly config: GatehouseConfig
+  /** What the observer heard, in order. */
+  readonly failures: IdpFailure[]
+  readonly accepted: IdpOperation[]
+  readonly assumed: IdpOperation[]
+}
+
+export interface MockIdpOptions {
+  readonly oidc?: TestConfigInput['oidc']
+  readonly metadata?: Record<string, unknown>
+  readonly now?: () => number
+  readonly config?: Partial<TestConfigInput>
+}
+
+/** An OidcClient that has discovered the mock IdP. */
+export async function discoveredClient(t: Test, options: MockIdpOptions = {}): Promise<MockIdp> {
+  const { agent, idp } = mockAgent(t)
+  const config = testConfig({
+    port: 8080,
+    issuer: ISSUER,
+    routes: [],
+    ...options.config,
+    ...(options.oidc ? { oidc: options.oidc } : {}),
+  })
+  const failures: IdpFailure[] = []
+  const accepted: IdpOperation[] = []
+  const assumed: IdpOperation[] = []
+  const observer: OidcObserver = {
+    failed: (failure) => failures.push(failure),
+    accepted: (operation) => accepted.push(operation),
+    lifetimeAssumed: (operation) => assumed.push(operation),
+  }
+  const oidc = new OidcClient(config, options.now, observer, agent)
+  t.teardown(() => oidc.close())
+  idp
+    .intercept({ path: '/.well-known/openid-configuration', method: 'GET' })
+    .reply(200, options.metadata ?? metadata(), { headers: JSON_HEADERS })
+  await oidc.discover()
+  return { idp, oidc, config, failures, accepted, assumed }
+}
+
+/** Expects the next call to the token endpoint and answers it; resolves to what was sent. */
+export function tokenAnswer(
+  idp: MockPool,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = typeof body === 'string' ? {} : JSON_HEADERS,
+): Promise<{ readonly headers: Record<string, string>; readonly body: URLSearchParams }> {
+  return new Promise((resolve) => {
+    idp.intercept({ path: '/token', method: 'POST' }).reply((request) => {
+      resolve({
+        headers: Object.fromEntries(
+          Object.entries((request.headers ?? {}) as Record<string, string>).map(([k, v]) => [
+            k.toLowerCase(),
+            v,
+          ]),
+        ),
+        body: new URLSearchParams(String(request.body)),
+      })
+      return {
+        statusCode: status,
+        data: typeof body === 'string' ? body : JSON.stringify(body),
+        responseOptions: { headers },
+      }
+    })
+  })
+}

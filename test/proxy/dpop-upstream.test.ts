@@ -1,0 +1,135 @@
+import t, { type Test } from 'tap'
+import type { DevIdp } from '../../dev/idp.js'
+import { boundTo } from '../helpers/dpop.js'
+import { type DpopUpstream, DpopVerifier, startDpopUpstream } from '../helpers/dpop-resource-server.js'
+import { route } from '../helpers/gateway.js'
+import { apiCall, login } from '../helpers/login.js'
+import { startStack } from '../helpers/stack.js'
+import { browserHeaders, openSocket, wsUpstream, wsUrl } from '../helpers/websocket.js'
+
+/**
+ * `requireBinding`: the client is registered with `dpop_bound_access_tokens`,
+ * so the IdP refuses every token request without a proof; without it, the
+ * IdP binds the tokens asked for with one, and a `dpop: false` route's
+ * token, asked for without, stays bearer.
+ */
+async function setup(t: Test, requireBinding = true) {
+  let idp: DevIdp | undefined
+  const verifier = new DpopVerifier((token) => boundTo(idp!, token))
+  const dpopUpstream: DpopUpstream = await startDpopUpstream(verifier)
+  t.teardown(() => dpopUpstream.close())
+  const ws = await wsUpstream(t)
+  const stack = await startStack(t, {
+    idp: { dpopNonce: true },
+    client: { dpopBoundAccessTokens: requireBinding },
+    config: { oidc: { dpop: true } },
+    routes: (echo) => [
+      route('/api/orders', dpopUpstream.url, { rewritePath: '/v1/orders' }),
+      route('/api/legacy', echo, { dpop: false, scopes: ['openid'] }),
+      route('/api/live', ws.url, { websocket: true }),
+    ],
+  })
+  idp = stack.idp
+  const { jar } = await login(stack.gateway.url)
+  return { stack, jar, verifier, dpopUpstream, ws }
+}
+
+t.test(
+  'every upstream request carries a proof a resource server accepts; a dpop: false route gets a bearer token',
+  async (t) => {
+    const { stack, jar, dpopUpstream } = await setup(t, false)
+    const base = stack.gateway.url
+    const answers = await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => apiCall(jar, `${base}/api/orders/${i}?page=2#frag`)),
+      apiCall(jar, `${base}/api/orders`, {
+        method: 'POST',
+        body: '{"a":1}',
+        headers: { 'content-type': 'application/json' },
+      }),
+      apiCall(jar, `${base}/api/orders/x`, { method: 'DELETE' }),
+    ])
+    t.same(
+      answers.map((a) => a.status).filter((s) => s !== 200),
+      [],
+      'every request is served',
+    )
+    t.same(
+      dpopUpstream.verdicts.filter((v) => !v.ok),
+      [],
+      'every proof holds',
+    )
+    const jtis = dpopUpstream.verdicts.map((v) => (v.ok ? v.jti : ''))
+    t.equal(new Set(jtis).size, 22, 'no jti is reused')
+    t.equal(dpopUpstream.seen[0]!.headers.authorization?.startsWith('DPoP '), true)
+
+    const forged = await apiCall(jar, `${base}/api/orders`, { headers: { dpop: 'forged.by.client' } })
+    t.equal(forged.status, 200, "a client's own DPoP header is replaced by the gateway's proof")
+
+    const legacy = await apiCall(jar, `${base}/api/legacy`)
+    t.equal(legacy.status, 200, legacy.text)
+    const seen = stack.upstream.requests.at(-1)!
+    t.match(seen.authorization, /^Bearer /, 'the dpop: false route gets a bearer token')
+    t.equal(seen.headers.dpop, undefined, 'and no proof')
+    t.equal(await boundTo(stack.idp, seen.authorization!.slice(7)), undefined, 'its token is not bound')
+  },
+)
+
+t.test(
+  "the upstream's use_dpop_nonce is answered once with its nonce, then remembered for its origin",
+  async (t) => {
+    const { stack, jar, dpopUpstream } = await setup(t)
+    const base = stack.gateway.url
+    dpopUpstream.rotateNonce()
+    const first = await apiCall(jar, `${base}/api/orders`, {
+      method: 'POST',
+      body: 'small',
+      headers: { 'content-type': 'text/plain' },
+    })
+    t.equal(first.status, 200, 'the request is replayed with the nonce, its body too')
+    t.equal(dpopUpstream.challenges(), 1)
+    const again = await Promise.all(Array.from({ length: 5 }, () => apiCall(jar, `${base}/api/orders`)))
+    t.same(
+      again.map((a) => a.status),
+      [200, 200, 200, 200, 200],
+    )
+    t.equal(dpopUpstream.challenges(), 1, 'later requests carry the remembered nonce')
+
+    dpopUpstream.rotateNonce()
+    const large = await apiCall(jar, `${base}/api/orders`, {
+      method: 'POST',
+      body: 'x'.repeat(64 * 1024 + 1),
+      headers: { 'content-type': 'text/plain' },
+    })
+    t.equal(large.status, 401, 'a body too large to hold is not replayed: the challenge goes to the browser')
+    t.equal(large.headers.get('dpop-nonce') !== null, true)
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the next request has learnt the nonce')
+    t.equal(dpopUpstream.challenges(), 2)
+  },
+)
+
+t.test(
+  "negative control: the test upstream's verifier refuses a proof for another token, another URL, or a replayed jti",
+  async (t) => {
+    const { stack, jar, verifier, dpopUpstream } = await setup(t)
+    t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders/a`)).status, 200)
+    const good = dpopUpstream.seen.at(-1)!
+    const fresh = new DpopVerifier((token) => boundTo(stack.idp, token))
+    const otherToken = { ...good, headers: { ...good.headers, authorization: 'DPoP another-token' } }
+    t.match(await fresh.verify(otherToken), { ok: false, reason: /ath/ })
+    t.match(await fresh.verify({ ...good, url: good.url.replace('/v1/orders/a', '/v1/orders/b') }), {
+      ok: false,
+      reason: /htu/,
+    })
+    t.match(await fresh.verify({ ...good, method: 'POST' }), { ok: false, reason: /htm/ })
+    t.match(await verifier.verify(good), { ok: false, reason: 'jti replayed' })
+  },
+)
+
+t.test('a WebSocket upgrade carries a proof for the upstream URL it is sent to', async (t) => {
+  const { stack, jar, ws } = await setup(t)
+  const socket = await openSocket(wsUrl(stack, '/api/live/feed'), browserHeaders(stack, jar))
+  t.teardown(() => socket.terminate())
+  const headers = ws.upgrades.at(-1)!
+  const verifier = new DpopVerifier((token) => boundTo(stack.idp, token))
+  t.match(await verifier.verify({ method: 'GET', url: `${ws.url}/api/live/feed`, headers }), { ok: true })
+})
