@@ -244,6 +244,15 @@ export const logCatalogue = {
     level: 'warn',
     message: 'A cached client-credentials token did not open; a new one is fetched.',
   },
+  GATEHOUSE_CONFIG_RELOADED: {
+    level: 'info',
+    message:
+      'The config file was reloaded: new requests run on it, requests in flight finish on the previous one.',
+  },
+  GATEHOUSE_CONFIG_RELOAD_REJECTED: {
+    level: 'error',
+    message: 'A config reload was refused and the running config kept; one line per problem, then a summary.',
+  },
 } as const satisfies Record<string, { readonly level: 'info' | 'warn' | 'error'; readonly message: string }>
 
 export type LogCode = keyof typeof logCatalogue

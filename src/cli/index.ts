@@ -16,7 +16,8 @@ if (refusal !== undefined) {
     env: process.env,
     // Imported on demand: `check` must not load (or fail on) the server and its
     // clients, and a broken import becomes a one-line error instead of a stack.
-    start: async (config) => (await import('../server/start.js')).start(config),
+    start: async (config, file) =>
+      (await import('../server/start.js')).start(config, { configFile: file, env: process.env }),
   })
   // After `start` the listening server keeps the process alive; exit code 0 does not end it.
 }

@@ -8,8 +8,12 @@ export interface CliIO {
   readonly stdout: (line: string) => void
   readonly stderr: (line: string) => void
   readonly env: NodeJS.ProcessEnv
-  /** Runs the gateway; resolves once it listens. Injected so tests need not start one. */
-  readonly start: (config: GatehouseConfig) => Promise<unknown>
+  /**
+   * Runs the gateway on the config read from `file`, which it reloads on
+   * SIGHUP and when it changes; resolves once it listens. Injected so tests
+   * need not start one.
+   */
+  readonly start: (config: GatehouseConfig, file: string) => Promise<unknown>
 }
 
 const USAGE = `Usage: gatehouse <command> [--config FILE]
@@ -114,7 +118,7 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
     return 1
   }
   try {
-    await io.start(config)
+    await io.start(config, file)
     return 0
   } catch (err) {
     io.stderr(`gatehouse: could not start: ${(err as Error).message}`)

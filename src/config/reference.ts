@@ -74,6 +74,11 @@ Durations accept \`500ms\`, \`30s\`, \`5m\`, \`12h\`, \`1d\` or a number of seco
 \`1mb\` or a number of bytes. \`\${VAR}\` and \`\${VAR:-default}\` are replaced from the environment.
 Unknown keys are errors. [routes.yaml](../routes.yaml) is a commented example.
 
+A running gateway reloads this file on \`SIGHUP\` and when it changes, checked whole first; a
+few settings (\`server.host\`, \`server.port\`, the listener's timeouts and header size,
+\`session.store\` and the store's own settings, \`metrics.*\`, \`tracing\`) need a restart and
+are refused on reload. See [deployment.md](deployment.md#reloading-the-config).
+
 | Key | Type | Default | Meaning |
 | --- | --- | --- | --- |
 ${rows.join('\n')}

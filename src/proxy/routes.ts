@@ -40,6 +40,8 @@ export interface ProxyRouteHooks {
   readonly websocketRecheck?: number
   /** Counts WebSockets refused, closed for a broken bound, and open. */
   readonly websocket?: WebSocketObserver
+  /** The instance's WebSocket counts, when they must outlive these routes (a config reload). */
+  readonly limits?: SocketLimits
 }
 
 /**
@@ -59,7 +61,7 @@ export async function registerProxyRoutes(
   // WebSocket route, an upgrade is an ordinary request that refuseUpgrade
   // answers.
   if (config.routes.some((route) => route.websocket)) routeUpgrades(app)
-  const limits = new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
+  const limits = hooks.limits ?? new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
   const proofs = deps.dpop ? new UpstreamProofs(deps.dpop) : undefined
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {

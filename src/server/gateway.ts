@@ -21,6 +21,10 @@ export interface GatewayOptions extends InstanceOptions {
   readonly coordination?: ServicesOptions['coordination']
   /** How often open WebSockets re-check their session, ms; default 5 s. */
   readonly websocketRecheck?: number
+  /** What a config reload's app borrows from the first (see `ServicesOptions.lasting`). */
+  readonly lasting?: ServicesOptions['lasting']
+  /** See `ServicesOptions.keepLasting`. */
+  readonly keepLasting?: boolean
 }
 
 /**
@@ -37,7 +41,12 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   // Metrics, the access log, traces and the observers the services report
   // to. Before the refusals: with tracing on, a request's server span starts
   // in its first hook, so a refused request is traced too.
-  await app.register(observability, { logging: config.logging, oidc: config.oidc, tracing: config.tracing })
+  await app.register(observability, {
+    logging: config.logging,
+    oidc: config.oidc,
+    tracing: config.tracing,
+    shared: options.lasting,
+  })
   // Stateless refusals first of the hooks that answer; then the cookies, so
   // a refused request costs no session work.
   await app.register(requestHygiene)
@@ -49,6 +58,8 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
     stores: options.stores,
     lockTtl: options.lockTtl,
     coordination: options.coordination,
+    lasting: options.lasting,
+    keepLasting: options.keepLasting,
   })
   await app.register(draining)
 

@@ -1,4 +1,9 @@
-import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerFactory,
+  LogController,
+} from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { frameworkError } from './error-handler.js'
 import { loggerOptions, requestLogger } from './logger.js'
@@ -8,6 +13,11 @@ export interface InstanceOptions {
   readonly loggerInstance?: FastifyBaseLogger | undefined
   /** Where log lines go instead of stdout (tests capture them here). */
   readonly logStream?: { write(line: string): void } | undefined
+  /**
+   * Mounts the app on a `GatewayListener` (listener.ts) instead of a server
+   * of its own; the server settings below are then the listener's.
+   */
+  readonly serverFactory?: FastifyServerFactory | undefined
 }
 
 /** The bare Fastify instance: its logger, the client-side budgets, and what its router refuses. */
@@ -32,6 +42,7 @@ export function createInstance(config: GatehouseConfig, options: InstanceOptions
     childLoggerFactory: requestLogger,
     return503OnClosing: true,
     frameworkErrors: frameworkError,
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   }) as unknown as FastifyInstance
 }
 
@@ -41,7 +52,7 @@ export function createInstance(config: GatehouseConfig, options: InstanceOptions
  * Sweeping every quarter of the shortest budget, at most every second, fires
  * each within a second of its value; a sweep is a walk over open sockets.
  */
-function connectionsCheckingInterval(server: GatehouseConfig['server']): number {
+export function connectionsCheckingInterval(server: GatehouseConfig['server']): number {
   const budgets = [server.headersTimeout, server.requestTimeout].filter((ms) => ms > 0)
   return Math.max(50, Math.min(1_000, Math.floor(Math.min(...budgets, 4_000) / 4)))
 }

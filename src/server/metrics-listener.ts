@@ -1,21 +1,28 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Registry } from 'prom-client'
 import type { GatehouseConfig } from '../config/types.js'
 
 export interface MetricsListener {
   /** Starts listening on `metrics.host:metrics.port`; resolves with its URL. */
   listen(): Promise<string>
+  /** Stops listening and drops the scrapers' connections. */
+  close(): Promise<void>
 }
 
 /**
  * `/metrics` on a listener of its own (`metrics.host`, default loopback),
  * never on the public one: process and traffic figures are for the scraper,
- * not for anyone who can reach the app. Created before the gateway listens,
- * it closes with the gateway (its `onClose`), whoever closes it.
+ * not for anyone who can reach the app. It serves the process's one
+ * registry (lasting.ts), whichever config is running, and is closed by
+ * whoever started it.
  */
-export function metricsListener(app: FastifyInstance, config: GatehouseConfig): MetricsListener {
-  const { registry } = app.gatehouse.metrics
+export function metricsListener(
+  registry: Registry,
+  log: FastifyBaseLogger,
+  config: GatehouseConfig,
+): MetricsListener {
   const server = createServer(
     {
       headersTimeout: config.server.headersTimeout,
@@ -34,12 +41,12 @@ export function metricsListener(app: FastifyInstance, config: GatehouseConfig): 
       )
     },
   )
-  app.addHook('onClose', async () => {
-    if (!server.listening) return
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
   return {
+    async close() {
+      if (!server.listening) return
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
     async listen() {
       await new Promise<void>((resolve, reject) => {
         server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, config)))
@@ -49,10 +56,10 @@ export function metricsListener(app: FastifyInstance, config: GatehouseConfig): 
         })
       })
       // A failed accept (EMFILE) must not take the gateway down with it.
-      server.on('error', (err) => app.log.warn({ err }, 'metrics listener error'))
+      server.on('error', (err) => log.warn({ err }, 'metrics listener error'))
       const { address, port } = server.address() as AddressInfo
       const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}/metrics`
-      app.log.info({ url }, 'metrics listening')
+      log.info({ url }, 'metrics listening')
       return url
     },
   }

@@ -94,6 +94,12 @@ export class GatewayMetrics {
     labelNames: ['route', 'leg', 'bound'] as const,
     registers: [this.registry],
   })
+  readonly configReloads = new Counter({
+    name: 'gatehouse_config_reloads_total',
+    help: 'Config reloads (SIGHUP or a change of the config file), by result (applied; rejected: the file had problems or changed a setting that needs a restart, and the running config was kept).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  })
   readonly storeErrors = new Counter({
     name: 'gatehouse_session_store_errors_total',
     help: 'Requests that failed because the session store was unavailable.',
@@ -107,6 +113,9 @@ export class GatewayMetrics {
 
   constructor(store?: SessionStore) {
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' })
+    // Both results from the start, so an alert on `rejected` has a series to watch.
+    this.configReloads.inc({ result: 'applied' }, 0)
+    this.configReloads.inc({ result: 'rejected' }, 0)
     if (store) this.watchStore(store)
   }
 

@@ -35,6 +35,8 @@ export interface ObservabilityOptions {
   readonly logging: Pick<GatehouseConfig['logging'], 'accessLog'>
   /** For the hint logged when the IdP refuses the gateway's credentials. */
   readonly oidc: GatehouseConfig['oidc']
+  /** The process's metrics and refusals, when a config reload builds this app (lasting.ts). */
+  readonly shared?: { readonly metrics: GatewayMetrics; readonly refusals: ClientRefusals } | undefined
   readonly tracing: GatehouseConfig['tracing']
 }
 
@@ -48,8 +50,8 @@ export const observability = fp(
   async function observability(app: FastifyInstance, opts: ObservabilityOptions) {
     // First of this plugin's hooks, so the server span is open when the others run.
     await registerTracing(app, opts.tracing)
-    const metrics = new GatewayMetrics()
-    const refusals = new ClientRefusals()
+    const metrics = opts.shared?.metrics ?? new GatewayMetrics()
+    const refusals = opts.shared?.refusals ?? new ClientRefusals()
     app.decorate('observers', {
       metrics,
       refusals,

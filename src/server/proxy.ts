@@ -37,6 +37,8 @@ export const proxy = fp(
       {
         ...app.observers.proxy,
         draining: () => app.draining !== null,
+        // Counted over every config's app: a reload does not reset them.
+        limits: app.gatehouse.lasting.sockets,
         now: opts.now,
         ...(opts.websocketRecheck === undefined ? {} : { websocketRecheck: opts.websocketRecheck }),
       },

@@ -60,21 +60,23 @@ export async function createRedisStores(
     ...(cacheOff && config.session.localCache > 0 ? { cacheOff } : {}),
   })
   await sessions.whenReady()
+  const clientTokens = new RedisTokenCache({
+    client,
+    keyPrefix: prefix,
+    secrets,
+    onUnreadable(reason) {
+      const code: LogCode = 'GATEHOUSE_CLIENT_TOKEN_UNREADABLE'
+      options.log?.warn({ code, reason }, 'cached client-credentials token did not open; fetching a new one')
+    },
+  })
   return {
     sessions,
     locks,
-    clientTokens: new RedisTokenCache({
-      client,
-      keyPrefix: prefix,
-      secrets,
-      onUnreadable(reason) {
-        const code: LogCode = 'GATEHOUSE_CLIENT_TOKEN_UNREADABLE'
-        options.log?.warn(
-          { code, reason },
-          'cached client-credentials token did not open; fetching a new one',
-        )
-      },
-    }),
+    clientTokens,
+    useSecrets(next) {
+      sessions.useSecrets(next)
+      clientTokens.useSecrets(next)
+    },
     replay: new RedisReplayCache({ client, keyPrefix: prefix }),
     cooldowns: new RedisRefreshCooldowns({ client, keyPrefix: prefix }),
     redis: client,

@@ -1,14 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig } from '../config/types.js'
-import { OidcClient } from '../oidc/client.js'
-import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
+import type { OidcClient } from '../oidc/client.js'
 import { Sessions } from '../session/sessions.js'
 import { reportCertificateExpiry } from '../tls/certificate-expiry.js'
-import { ClientTokens } from '../tokens/client-tokens.js'
-import { type Coordination, UserTokens } from '../tokens/user-tokens.js'
+import type { ClientTokens } from '../tokens/client-tokens.js'
+import type { Coordination, UserTokens } from '../tokens/user-tokens.js'
+import { Lasting } from './lasting.js'
 import type { GatewayMetrics } from './metrics.js'
-import { createStores, type Stores } from './stores.js'
+import type { Stores } from './stores.js'
 
 /** What one gateway holds: its stores, its IdP client, and the sessions and tokens built on them. */
 export interface GatehouseState {
@@ -19,6 +19,8 @@ export interface GatehouseState {
   readonly sessions: Sessions
   readonly userTokens: UserTokens
   readonly clientTokens: ClientTokens
+  /** What this app shares with the apps a config reload builds after it (lasting.ts). */
+  readonly lasting: Lasting
   /** Resolves once the IdP has been discovered. */
   whenDiscovered(): Promise<void>
 }
@@ -39,57 +41,50 @@ export interface ServicesOptions {
   readonly lockTtl?: number | undefined
   /** See `UserTokensOptions.coordination`: tests only. */
   readonly coordination?: Coordination | undefined
+  /**
+   * What outlives one config, made by the first app of the process: with
+   * it, this app borrows the stores and IdP parts and closes none of them.
+   * Without it, the app makes them, and closes them unless `keepLasting`.
+   */
+  readonly lasting?: Lasting | undefined
+  /** The caller closes what this app made to outlive it (`app.gatehouse.lasting.close()`). */
+  readonly keepLasting?: boolean | undefined
 }
 
 /**
  * Every client this gateway holds (stores, Redis, the IdP's HTTP client)
- * is created here and closed in this plugin's `onClose`; discovery starts
- * once the app is ready. Shared as `app.gatehouse`.
+ * is created here, through `Lasting`, and closed in this plugin's
+ * `onClose` unless it outlives this app's config; discovery starts once
+ * the app is ready. Shared as `app.gatehouse`.
  */
 export const services = fp(
   async function services(app: FastifyInstance, opts: ServicesOptions) {
     const { config, now } = opts
-    const { metrics, idp, refresh, clientTokens: cache } = app.observers
-    const stores = opts.stores ?? (await createStores(config, now, app.log))
-    metrics.watchStore(stores.sessions)
-    reportCertificateExpiry(config, metrics.registry, app.log, now)
-    let unwatchStore: (() => void) | undefined
-    if (stores.sessions.kind === 'redis') {
-      // Loaded only for Redis, as in createStores: memory mode never loads ioredis.
-      const { reportSessionCache } = await import('./redis-stores.js')
-      reportSessionCache(stores.sessions, app.log)
-      if (stores.redis) {
-        const { logAvailability } = await import('../redis/availability.js')
-        unwatchStore = logAvailability(stores.redis, app.log, config.session.store.display)
-      }
-    }
-    const oidc = new OidcClient(config, now, idp)
+    const { metrics, refusals } = app.observers
+    // Sessions, locks, caches and the IdP client outlive one config: a
+    // reload's app borrows them from the first (lasting.ts).
+    const lasting =
+      opts.lasting ??
+      (await Lasting.create(config, app.log, {
+        now,
+        stores: opts.stores,
+        lockTtl: opts.lockTtl,
+        coordination: opts.coordination,
+        metrics,
+        refusals,
+      }))
+    const { stores } = lasting
+    // Once per process: the gauge lives in the one registry.
+    if (!opts.lasting) reportCertificateExpiry(config, metrics.registry, app.log, now)
+    const parts = lasting.idpFor(config, app.observers)
+    const { oidc, userTokens, clientTokens } = parts
     const sessions = new Sessions(stores.sessions, config.session, now, {
       revoke: (refreshToken) =>
         oidc.revoke(refreshToken).catch((err: { code?: string }) => {
           app.log.warn({ code: err.code }, 'refresh token revocation failed')
         }),
     })
-    // Both token kinds fetch once per lifetime under the same lock discipline.
-    const fetchOnce = {
-      locks: stores.locks,
-      oidc,
-      refreshBefore: config.tokens.refreshBefore,
-      refreshWait: config.tokens.refreshWait,
-      lockTtl: opts.lockTtl ?? config.oidc.timeout + 5_000,
-      now,
-    }
-    const userTokens = new UserTokens({
-      ...fetchOnce,
-      store: stores.sessions,
-      unavailableLimit: config.tokens.unavailableLimit,
-      coordination: opts.coordination ?? 'single-flight',
-      cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
-      observer: refresh,
-    })
-    const clientTokens = new ClientTokens({ ...fetchOnce, cache: stores.clientTokens, observer: cache })
 
-    let discovery: Discovery | undefined
     app.decorate('gatehouse', {
       config,
       stores,
@@ -98,19 +93,16 @@ export const services = fp(
       sessions,
       userTokens,
       clientTokens,
-      whenDiscovered: () =>
-        discovery ? discovery.ready : Promise.reject(new Error('gateway is not ready yet')),
+      lasting,
+      whenDiscovered: () => parts.whenDiscovered(),
     } satisfies GatehouseState)
 
     app.addHook('onReady', async () => {
-      discovery = discoverWithRetry(oidc, app.log)
+      parts.discover(app.log)
     })
     app.addHook('onClose', async () => {
-      discovery?.stop()
-      // Our own close of the connection is no outage.
-      unwatchStore?.()
-      await oidc.close()
-      await stores.close()
+      await lasting.release(parts)
+      if (!opts.lasting && !opts.keepLasting) await lasting.close()
     })
   },
   { name: 'gatehouse-services', fastify: '5.x', dependencies: ['gatehouse-observability'] },

@@ -1,7 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
+import { type ConfigWatch, watchConfigFile } from '../config/watch.js'
 import { buildGateway, type GatewayOptions } from './gateway.js'
+import { GatewayListener, mount } from './listener.js'
 import { metricsListener } from './metrics-listener.js'
+import { ConfigReloader, type ReloadResult } from './reload.js'
 
 /**
  * Longest wait for requests in flight after SIGTERM or SIGINT, by default.
@@ -11,35 +14,67 @@ import { metricsListener } from './metrics-listener.js'
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000 // 10 s
 
 export interface RunningGateway {
+  /** The app new requests go to: that of the config loaded last. */
   readonly app: FastifyInstance
+  /** The config new requests run on. */
+  readonly config: GatehouseConfig
   /** The address it listens on, e.g. `http://127.0.0.1:3000`. */
   readonly url: string
   /** Where Prometheus scrapes, e.g. `http://127.0.0.1:9464/metrics`; undefined with metrics off. */
   readonly metricsUrl: string | undefined
+  /**
+   * Reads the config file again and applies it, as SIGHUP does; rejected
+   * (and the running config kept) without `configFile`.
+   */
+  reload(): Promise<ReloadResult>
   close(): Promise<void>
 }
 
 export interface StartOptions extends GatewayOptions {
-  /** Install SIGTERM/SIGINT handlers that drain and exit. Default true. */
+  /** Install SIGTERM/SIGINT handlers that drain and exit, and SIGHUP to reload. Default true. */
   readonly handleSignals?: boolean
   /** Longest wait for requests in flight on shutdown, ms. */
   readonly drainTimeout?: number
+  /** The file `config` was read from: reloaded on SIGHUP and when it changes. */
+  readonly configFile?: string
+  /** The environment the file's `${VAR}`s are read from on reload; default `process.env`. */
+  readonly env?: NodeJS.ProcessEnv
+  /** Reload when `configFile` changes (default true), and how long its directory must be quiet first, ms. */
+  readonly watch?: boolean | { readonly debounce: number }
 }
 
 /**
- * Builds the gateway, listens, and owns its shutdown: on SIGTERM or SIGINT
- * it stops accepting connections, lets requests in flight finish for up to
- * `drainTimeout`, closes the stores and exits 0. A second signal forces exit.
+ * Builds the gateway, listens, and owns its lifecycle. SIGHUP, or a change
+ * of `configFile`, reloads the config without a restart (reload.ts). On
+ * SIGTERM or SIGINT it stops accepting connections, lets requests in
+ * flight finish for up to `drainTimeout`, closes the stores and exits 0.
+ * A second signal forces exit.
  */
 export async function start(config: GatehouseConfig, options: StartOptions = {}): Promise<RunningGateway> {
-  const app = await buildGateway(config, options)
-  const metrics = config.metrics.enabled ? metricsListener(app, config) : undefined
-  const url = await app.listen({ host: config.server.host, port: config.server.port })
+  const first = mount()
+  const app = await buildGateway(config, {
+    ...options,
+    serverFactory: first.serverFactory,
+    // The first app is retired by the first reload; what it made outlives it.
+    keepLasting: true,
+  })
+  const { lasting } = app.gatehouse
+  const listener = new GatewayListener(config.server, app, first)
+  const metrics = config.metrics.enabled
+    ? metricsListener(lasting.metrics.registry, lasting.log, config)
+    : undefined
+  let url: string
   let metricsUrl: string | undefined
   try {
+    await app.ready()
+    url = await listener.listen(config.server.host, config.server.port)
+    app.log.info({ url }, `Server listening at ${url}`)
     metricsUrl = await metrics?.listen()
   } catch (err) {
+    listener.server.close()
+    listener.server.closeAllConnections()
     await app.close()
+    await lasting.close()
     throw err
   }
   app.log.info(
@@ -53,37 +88,100 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
     `gatehouse listening on ${url}: ${config.routes.length} routes, ${config.session.store.kind} store, issuer ${config.oidc.issuer}`,
   )
 
+  const file = options.configFile
+  const reloader =
+    file === undefined
+      ? undefined
+      : new ConfigReloader({
+          file,
+          env: options.env ?? process.env,
+          config,
+          listener,
+          lasting,
+          // Every later app borrows the first one's logger, stores, metrics
+          // and IdP parts, and answers on the one listener.
+          build: (next, m) =>
+            buildGateway(next, {
+              ...options,
+              loggerInstance: lasting.log,
+              lasting,
+              serverFactory: m.serverFactory,
+            }),
+        })
+  const reload = (): Promise<ReloadResult> =>
+    reloader
+      ? reloader.reload('call')
+      : Promise.resolve({
+          result: 'rejected',
+          problems: [{ path: '', message: 'no config file to reload: started without one' }],
+        })
+
+  let watch: ConfigWatch | undefined
+  if (reloader && file !== undefined && options.watch !== false) {
+    watch = watchConfigFile(file, () => void reloader.reload('file'), {
+      ...(typeof options.watch === 'object' ? { debounce: options.watch.debounce } : {}),
+      onError: (err) =>
+        lasting.log.warn({ err, file }, 'the config file can no longer be watched; SIGHUP still reloads it'),
+    })
+    await watch.ready
+  }
+  const onHangup = () => void reloader?.reload('SIGHUP')
+
+  const drainTimeout = options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS
+  let signalled = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      lasting.log.warn({ signal }, 'second signal: exiting now')
+      process.exit(1)
+    }
+    signalled = true
+    lasting.log.info({ signal, drainTimeout }, 'shutting down: draining requests in flight')
+    const force = setTimeout(() => {
+      lasting.log.warn('drain timeout reached: exiting with requests still in flight')
+      process.exit(1)
+    }, drainTimeout)
+    force.unref()
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        lasting.log.error({ err }, 'error during shutdown')
+        process.exit(1)
+      },
+    )
+  }
+
   let closing: Promise<void> | undefined
   const close = () => {
-    closing ??= app.close()
+    closing ??= (async () => {
+      watch?.close()
+      process.off('SIGHUP', onHangup)
+      // After a signal its handler stays: a second one forces the exit.
+      if (!signalled) {
+        process.off('SIGTERM', onSignal)
+        process.off('SIGINT', onSignal)
+      }
+      await listener.close()
+      await metrics?.close()
+      await lasting.close()
+    })()
     return closing
   }
 
   if (options.handleSignals !== false) {
-    const drainTimeout = options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS
-    let signalled = false
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (signalled) {
-        app.log.warn({ signal }, 'second signal: exiting now')
-        process.exit(1)
-      }
-      signalled = true
-      app.log.info({ signal, drainTimeout }, 'shutting down: draining requests in flight')
-      const force = setTimeout(() => {
-        app.log.warn('drain timeout reached: exiting with requests still in flight')
-        process.exit(1)
-      }, drainTimeout)
-      force.unref()
-      close().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          app.log.error({ err }, 'error during shutdown')
-          process.exit(1)
-        },
-      )
-    }
+    process.on('SIGHUP', onHangup)
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
   }
-  return { app, url, metricsUrl, close }
+  return {
+    get app() {
+      return listener.app
+    },
+    get config() {
+      return reloader?.config ?? config
+    },
+    url,
+    metricsUrl,
+    reload,
+    close,
+  }
 }

@@ -14,5 +14,10 @@ export interface Stores {
   readonly replay: ReplayCache
   /** Which refused token last forced a refresh, per session and route (`tokens.retryCooldown`). */
   readonly cooldowns: RefreshCooldowns
+  /**
+   * `session.secrets` changed by a config reload, for stores that derive
+   * keys from them; the memory store keeps nothing sealed.
+   */
+  useSecrets?(secrets: readonly string[]): void
   close(): Promise<void>
 }

@@ -155,7 +155,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #touchEvery: number
   readonly #now: () => number
   readonly #cache: TrackedCache<SessionData> | undefined
-  readonly #hashes: IndexHashes
+  #hashes: IndexHashes
 
   constructor(options: RedisSessionStoreOptions) {
     this.#redis = withScripts(options.client)
@@ -168,6 +168,14 @@ export class RedisSessionStore implements SessionStore {
     this.#hashes = new IndexHashes(options.secrets)
     this.cacheOff = options.cacheOff
     this.#cache = options.cache && new TrackedCache({ ...options.cache, prefix: this.#keys.sessions })
+  }
+
+  /**
+   * `session.secrets` rotated by a config reload: indexes are written under
+   * the new first secret's hash and found under each.
+   */
+  useSecrets(secrets: readonly string[]): void {
+    this.#hashes = new IndexHashes(secrets)
   }
 
   /** Why the local cache is off although configured, if it is; for the startup line and metrics. */

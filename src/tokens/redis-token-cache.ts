@@ -31,7 +31,7 @@ export interface RedisTokenCacheOptions {
 export class RedisTokenCache implements TokenCache {
   readonly #redis: RedisClient
   readonly #names: RedisKeys
-  readonly #keys: readonly SealingKey[]
+  #keys: readonly SealingKey[]
   readonly #onUnreadable: RedisTokenCacheOptions['onUnreadable']
 
   constructor(options: RedisTokenCacheOptions) {
@@ -39,6 +39,11 @@ export class RedisTokenCache implements TokenCache {
     this.#names = redisKeys(options.keyPrefix)
     this.#keys = clientTokenKeys(options.secrets)
     this.#onUnreadable = options.onUnreadable
+  }
+
+  /** `session.secrets` rotated by a config reload: seal with the new first, open with any. */
+  useSecrets(secrets: readonly string[]): void {
+    this.#keys = clientTokenKeys(secrets)
   }
 
   async get(key: string): Promise<CachedToken | undefined> {

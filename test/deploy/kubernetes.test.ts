@@ -228,31 +228,42 @@ t.test('the manifests', { skip }, async (t) => {
         t.ok(grace <= delay + drain + 10, 'and not so long that a stuck pod lingers')
       })
 
-      t.test('a changed config or secret is a new name, so the pods roll', async (t) => {
-        const configMaps = findAll(objects, 'ConfigMap').map((c) => c.metadata.name as string)
-        const secrets = findAll(objects, 'Secret')
-        t.match(pod.volumes[0].configMap.name, /^gatehouse-config-[a-z0-9]{10}$/, 'the name carries a hash')
-        for (const workload of workloads(objects)) {
-          const spec = podSpec(workload)
-          for (const volume of spec.volumes ?? []) {
-            if (volume.configMap)
-              t.ok(configMaps.includes(volume.configMap.name), `${volume.configMap.name} rendered`)
-          }
-          for (const c of spec.containers) {
-            for (const { valueFrom } of c.env ?? []) {
-              const ref = valueFrom?.secretKeyRef
-              if (!ref) continue
-              const secret = secrets.find((s) => s.metadata.name === ref.name)
-              t.match(
-                ref.name,
-                /^gatehouse-[a-z0-9]{10}$/,
-                `${workload.metadata.name} names the hashed Secret`,
-              )
-              t.ok(secret?.data?.[ref.key], `${ref.name} has ${ref.key}`)
+      t.test(
+        'a changed config is reloaded in place; a changed secret is a new name, so the pods roll',
+        async (t) => {
+          const configMaps = findAll(objects, 'ConfigMap').map((c) => c.metadata.name as string)
+          const secrets = findAll(objects, 'Secret')
+          t.equal(
+            pod.volumes[0].configMap.name,
+            'gatehouse-config',
+            'the config keeps its name: it changes in place',
+          )
+          t.notOk(
+            container.volumeMounts[0].subPath,
+            'mounted as a directory: a subPath mount never sees the ..data swap',
+          )
+          for (const workload of workloads(objects)) {
+            const spec = podSpec(workload)
+            for (const volume of spec.volumes ?? []) {
+              if (volume.configMap)
+                t.ok(configMaps.includes(volume.configMap.name), `${volume.configMap.name} rendered`)
+            }
+            for (const c of spec.containers) {
+              for (const { valueFrom } of c.env ?? []) {
+                const ref = valueFrom?.secretKeyRef
+                if (!ref) continue
+                const secret = secrets.find((s) => s.metadata.name === ref.name)
+                t.match(
+                  ref.name,
+                  /^gatehouse-[a-z0-9]{10}$/,
+                  `${workload.metadata.name} names the hashed Secret`,
+                )
+                t.ok(secret?.data?.[ref.key], `${ref.name} has ${ref.key}`)
+              }
             }
           }
-        }
-      })
+        },
+      )
 
       t.test('the Service, Ingress and disruption budget reach the gateway’s pods', async (t) => {
         const service = find(objects, 'Service', 'gatehouse')!

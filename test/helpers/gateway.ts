@@ -97,6 +97,11 @@ function present(object: Record<string, unknown>): Record<string, unknown> {
  * test reaches by accident, and metrics on a port of their own (0).
  */
 export function testConfig(input: TestConfigInput): GatehouseConfig {
+  return parseConfig(JSON.stringify(testConfigRaw(input)), 'test config', {})
+}
+
+/** What `testConfig` parses: the file's options before the parser's defaults, to write as a file. */
+export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
   const { timeout, connectTimeout, clientKey, ...oidc } = input.oidc ?? {}
   const raw = {
     server: present({
@@ -154,7 +159,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
       }),
     ),
   }
-  return parseConfig(JSON.stringify(raw), 'test config', {})
+  return raw
 }
 
 export interface TestGateway {

@@ -78,11 +78,11 @@ t.test('metrics.host is the only interface the listener binds', async (t) => {
   await t.rejects(fetch(url), 'nothing listens on 127.0.0.1 at that port')
 })
 
-t.test('the listener closes with the gateway, whoever closes it', async (t) => {
+t.test('the listener closes with the gateway', async (t) => {
   const { running } = await started(t, { port: 0 })
   t.equal((await fetch(running.metricsUrl!)).status, 200)
-  await running.app.close()
-  await t.rejects(fetch(running.metricsUrl!), 'closed by app.close()')
+  await running.close()
+  await t.rejects(fetch(running.metricsUrl!), 'closed by close()')
 })
 
 t.test('metrics.enabled: false serves /metrics nowhere', async (t) => {

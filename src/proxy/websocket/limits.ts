@@ -16,12 +16,21 @@ export interface SocketPlace {
  * a write per upgrade and leak when an instance dies.
  */
 export class SocketLimits {
-  readonly #perInstance: number
-  readonly #perSession: number
+  #perInstance: number
+  #perSession: number
   readonly #bySession = new Map<string, number>()
   #open = 0
 
   constructor(perInstance: number, perSession: number) {
+    this.#perInstance = perInstance
+    this.#perSession = perSession
+  }
+
+  /**
+   * New limits, for upgrades from now on (a config reload). Sockets already
+   * open keep their places, and count against the new limits.
+   */
+  resize(perInstance: number, perSession: number): void {
     this.#perInstance = perInstance
     this.#perSession = perSession
   }

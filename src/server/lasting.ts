@@ -1,0 +1,196 @@
+import { isDeepStrictEqual } from 'node:util'
+import type { FastifyBaseLogger } from 'fastify'
+import type { GatehouseConfig } from '../config/types.js'
+import { OidcClient, type OidcObserver } from '../oidc/client.js'
+import { ClientRefusals } from '../oidc/client-refusals.js'
+import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
+import { SocketLimits } from '../proxy/websocket/limits.js'
+import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
+import { type Coordination, type RefreshObserver, UserTokens } from '../tokens/user-tokens.js'
+import { GatewayMetrics } from './metrics.js'
+import { createStores, type Stores } from './stores.js'
+
+export interface LastingOptions {
+  /** Clock for token expiry and session timeouts, epoch ms. */
+  readonly now: () => number
+  /** Stores to use instead of those named by `session.store`; closed with the rest. */
+  readonly stores?: Stores | undefined
+  /** Initial lifetime of the refresh lock, ms; default: the IdP timeout plus 5 s. */
+  readonly lockTtl?: number | undefined
+  /** See `UserTokensOptions.coordination`: tests only. */
+  readonly coordination?: Coordination | undefined
+  /** The metrics and refusals the first app's observers report to; made here when absent. */
+  readonly metrics?: GatewayMetrics | undefined
+  readonly refusals?: ClientRefusals | undefined
+}
+
+/** What the IdP parts report to (server/observability.ts). */
+export interface IdpObservers {
+  readonly idp: OidcObserver
+  readonly refresh: RefreshObserver
+  readonly clientTokens: NonNullable<ClientTokensOptions['observer']>
+}
+
+/**
+ * The IdP client and the token services that call it, with the settings
+ * they were built from, reporting to the observers of the app that made
+ * them (whose logger and metrics every later app shares). Their single-flights, locks and client-token copy
+ * are kept across reloads while those settings do not change.
+ */
+export class IdpParts {
+  readonly oidc: OidcClient
+  readonly userTokens: UserTokens
+  readonly clientTokens: ClientTokens
+  /** The settings these parts read; a config with equal ones may share them. */
+  readonly basis: unknown
+  #discovery: Discovery | undefined
+  /** Apps using these parts; the last to let go closes them. */
+  holders = 0
+
+  constructor(config: GatehouseConfig, stores: Stores, observers: IdpObservers, options: LastingOptions) {
+    const { now } = options
+    this.basis = idpBasis(config)
+    this.oidc = new OidcClient(config, now, observers.idp)
+    // Both token kinds fetch once per lifetime under the same lock discipline.
+    const fetchOnce = {
+      locks: stores.locks,
+      oidc: this.oidc,
+      refreshBefore: config.tokens.refreshBefore,
+      refreshWait: config.tokens.refreshWait,
+      lockTtl: options.lockTtl ?? config.oidc.timeout + 5_000,
+      now,
+    }
+    this.userTokens = new UserTokens({
+      ...fetchOnce,
+      store: stores.sessions,
+      unavailableLimit: config.tokens.unavailableLimit,
+      coordination: options.coordination ?? 'single-flight',
+      cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
+      observer: observers.refresh,
+    })
+    this.clientTokens = new ClientTokens({
+      ...fetchOnce,
+      cache: stores.clientTokens,
+      observer: observers.clientTokens,
+    })
+  }
+
+  /** Discovers the IdP in the background, retrying, unless it is discovered or being discovered. */
+  discover(log: FastifyBaseLogger): void {
+    if (this.#discovery || this.oidc.discovered) return
+    this.#discovery = discoverWithRetry(this.oidc, log)
+  }
+
+  /** Resolves once the IdP has been discovered. */
+  whenDiscovered(): Promise<void> {
+    if (this.oidc.discovered) return Promise.resolve()
+    return this.#discovery ? this.#discovery.ready : Promise.reject(new Error('gateway is not ready yet'))
+  }
+
+  async close(): Promise<void> {
+    this.#discovery?.stop()
+    await this.oidc.close()
+  }
+}
+
+/**
+ * What outlives one config: the stores (sessions, locks, caches and the
+ * Redis connections under them), the metrics, the IdP's refusals, the
+ * WebSocket counts and the root logger, made once per process; and the current `IdpParts`,
+ * kept while the settings they read stay the same. Each app built from a
+ * config borrows them; none rebuilds them, so a reload loses no session,
+ * no lock and no cached token.
+ */
+export class Lasting {
+  readonly stores: Stores
+  readonly metrics: GatewayMetrics
+  /** The IdP's refusals of the gateway's own credentials, for `/readyz`. */
+  readonly refusals: ClientRefusals
+  readonly log: FastifyBaseLogger
+  /** `server.maxWebSockets` and `session.maxWebSockets`, counted over every app. */
+  readonly sockets: SocketLimits
+  readonly #options: LastingOptions
+  /** IdP parts some app holds, by the settings they were built from. */
+  readonly #idp = new Set<IdpParts>()
+  #unwatchStore: (() => void) | undefined
+
+  private constructor(
+    stores: Stores,
+    log: FastifyBaseLogger,
+    config: GatehouseConfig,
+    options: LastingOptions,
+  ) {
+    this.stores = stores
+    this.log = log
+    this.metrics = options.metrics ?? new GatewayMetrics()
+    this.metrics.watchStore(stores.sessions)
+    this.refusals = options.refusals ?? new ClientRefusals()
+    this.sockets = new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
+    this.#options = options
+  }
+
+  static async create(
+    config: GatehouseConfig,
+    log: FastifyBaseLogger,
+    options: LastingOptions,
+  ): Promise<Lasting> {
+    const stores = options.stores ?? (await createStores(config, options.now, log))
+    const lasting = new Lasting(stores, log, config, options)
+    if (stores.sessions.kind === 'redis') {
+      // Loaded only for Redis, as in createStores: memory mode never loads ioredis.
+      const { reportSessionCache } = await import('./redis-stores.js')
+      reportSessionCache(stores.sessions, log)
+      if (stores.redis) {
+        const { logAvailability } = await import('../redis/availability.js')
+        lasting.#unwatchStore = logAvailability(stores.redis, log, config.session.store.display)
+      }
+    }
+    return lasting
+  }
+
+  /**
+   * The IdP parts for `config`, held until `release`: those an app holds
+   * already when the settings they read are the same, else new ones, not
+   * yet discovered.
+   */
+  idpFor(config: GatehouseConfig, observers: IdpObservers): IdpParts {
+    const basis = idpBasis(config)
+    let parts = [...this.#idp].find((held) => isDeepStrictEqual(held.basis, basis))
+    if (parts === undefined) {
+      parts = new IdpParts(config, this.stores, observers, this.#options)
+      this.#idp.add(parts)
+    }
+    parts.holders++
+    return parts
+  }
+
+  /** Lets go of parts from `idpFor`; the last holder closes them. */
+  async release(parts: IdpParts): Promise<void> {
+    if (--parts.holders > 0) return
+    this.#idp.delete(parts)
+    await parts.close()
+  }
+
+  /** Closes the stores; after every app has released its IdP parts. */
+  async close(): Promise<void> {
+    // Our own close of the connection is no outage.
+    this.#unwatchStore?.()
+    await this.stores.close()
+  }
+}
+
+/**
+ * Everything `OidcClient`, `UserTokens` and `ClientTokens` read from the
+ * config: the IdP block, the claims kept, the resources the login asks
+ * for, the redirect URIs and the token settings.
+ */
+function idpBasis(config: GatehouseConfig): unknown {
+  return {
+    oidc: config.oidc,
+    claims: config.session.claims,
+    resources: config.routes.map((r) => r.resource).filter((r) => r !== undefined),
+    publicUrl: config.server.publicUrl,
+    basePath: config.auth.basePath,
+    tokens: config.tokens,
+  }
+}

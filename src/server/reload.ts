@@ -1,0 +1,166 @@
+import { isDeepStrictEqual } from 'node:util'
+import type { FastifyInstance } from 'fastify'
+import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors.js'
+import { loadConfig } from '../config/load.js'
+import { restartNeeded } from '../config/reload-policy.js'
+import type { GatehouseConfig } from '../config/types.js'
+import type { LogCode } from '../errors.js'
+import type { Lasting } from './lasting.js'
+import { type GatewayListener, type Mount, mount } from './listener.js'
+
+/** What came of one reload. */
+export type ReloadResult =
+  | { readonly result: 'applied'; readonly config: GatehouseConfig }
+  /** The file holds the running config: nothing was rebuilt. */
+  | { readonly result: 'unchanged' }
+  /** The running config was kept; each problem is logged with its line. */
+  | { readonly result: 'rejected'; readonly problems: readonly ConfigProblem[] }
+
+/** What set a reload off, for its log line. */
+export type ReloadTrigger = 'SIGHUP' | 'file' | 'call'
+
+export interface ReloaderOptions {
+  /** The config file, read again on each reload. */
+  readonly file: string
+  readonly env: NodeJS.ProcessEnv
+  /** The config running now (that of `listener.app`). */
+  readonly config: GatehouseConfig
+  readonly listener: GatewayListener
+  readonly lasting: Lasting
+  /** Builds an app for `config` on `mount`, borrowing `lasting`. */
+  readonly build: (config: GatehouseConfig, mount: Mount) => Promise<FastifyInstance>
+}
+
+/**
+ * Reloads the config file into the running process. A reload is checked
+ * completely, by the same `loadConfig` as `gatehouse check`, and then
+ * against the settings only a restart can change; the new app is built
+ * and made ready, the IdP discovered if its settings changed, and only
+ * then swapped in, at once, for every new request. Anything wrong on the
+ * way leaves the running config as it was: its problems are logged one
+ * line each and counted as `rejected`, and the process stays healthy.
+ * Reloads run one at a time; triggers that come during one are served
+ * by a single reload after it.
+ */
+export class ConfigReloader {
+  readonly #options: ReloaderOptions
+  #running: GatehouseConfig
+  #current: Promise<ReloadResult> | undefined
+  #next: Promise<ReloadResult> | undefined
+
+  constructor(options: ReloaderOptions) {
+    this.#options = options
+    this.#running = options.config
+  }
+
+  /** The config new requests run on. */
+  get config(): GatehouseConfig {
+    return this.#running
+  }
+
+  reload(trigger: ReloadTrigger): Promise<ReloadResult> {
+    if (this.#current === undefined) {
+      this.#current = this.#reload(trigger).finally(() => {
+        this.#current = undefined
+      })
+      return this.#current
+    }
+    // The file may have changed again after the reload in progress read it.
+    this.#next ??= this.#current.then(() => {
+      this.#next = undefined
+      return this.reload(trigger)
+    })
+    return this.#next
+  }
+
+  async #reload(trigger: ReloadTrigger): Promise<ReloadResult> {
+    const { file, env, lasting } = this.#options
+    const log = lasting.log
+    let next: GatehouseConfig
+    try {
+      next = loadConfig(file, env, {
+        onWarning: (warning) => log.warn({ file, line: warning.line }, formatProblem(file, warning)),
+      })
+    } catch (err) {
+      const problems =
+        err instanceof ConfigError ? err.problems : [{ path: '', message: (err as Error).message }]
+      return this.#rejected(trigger, problems)
+    }
+    if (isDeepStrictEqual(next, this.#running)) {
+      log.info({ file, trigger }, 'config reload: the file holds the running config; nothing to do')
+      return { result: 'unchanged' }
+    }
+    const refused = restartNeeded(this.#running, next)
+    if (refused.length > 0) return this.#rejected(trigger, refused)
+
+    const m = mount()
+    let app: FastifyInstance | undefined
+    try {
+      app = await this.#options.build(next, m)
+      await app.ready()
+      // New IdP settings make a new client, discovered before any request
+      // depends on it; the running one stays in use meanwhile. Unchanged
+      // ones keep the running client, discovered or still retrying.
+      if (app.gatehouse.oidc !== this.#options.listener.app.gatehouse.oidc)
+        await withTimeout(
+          app.gatehouse.whenDiscovered(),
+          next.oidc.timeout,
+          `the identity provider ${next.oidc.issuer} could not be discovered within oidc.timeout`,
+        )
+    } catch (err) {
+      await app?.close().catch(() => {})
+      return this.#rejected(trigger, [{ path: '', message: (err as Error).message }])
+    }
+
+    // From here to the swap nothing awaits: no request sees half of it.
+    const before = this.#running
+    if (!isDeepStrictEqual(before.session.secrets, next.session.secrets)) {
+      lasting.stores.useSecrets?.(next.session.secrets)
+    }
+    lasting.sockets.resize(next.server.maxWebSockets, next.session.maxWebSockets)
+    log.level = next.logging.level
+    const retired = this.#options.listener.swap(app, m)
+    this.#running = next
+    lasting.metrics.configReloads.inc({ result: 'applied' })
+    const code: LogCode = 'GATEHOUSE_CONFIG_RELOADED'
+    log.info(
+      {
+        code,
+        file,
+        trigger,
+        routes: next.routes.map((r) => `${r.path} -> ${r.upstream}${r.rewritePath} (${r.token})`),
+      },
+      `config reloaded from ${file}: ${next.routes.length} routes; requests in flight finish on the previous config`,
+    )
+    retired.then(
+      () => log.debug({ file }, 'the previous config has finished its last request and is closed'),
+      (err: unknown) => log.error({ err }, 'closing the previous config failed'),
+    )
+    return { result: 'applied', config: next }
+  }
+
+  #rejected(trigger: ReloadTrigger, problems: readonly ConfigProblem[]): ReloadResult {
+    const { file, lasting } = this.#options
+    const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_REJECTED'
+    for (const problem of problems) {
+      lasting.log.error(
+        { code, file, trigger, line: problem.line, path: problem.path },
+        formatProblem(file, problem),
+      )
+    }
+    lasting.log.error(
+      { code, file, trigger, problems: problems.length },
+      `config reload rejected: ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}; the running config is kept`,
+    )
+    lasting.metrics.configReloads.inc({ result: 'rejected' })
+    return { result: 'rejected', problems }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}

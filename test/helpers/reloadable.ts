@@ -1,0 +1,125 @@
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+import { stringify } from 'yaml'
+import { type DevIdp, startDevIdp } from '../../dev/idp.js'
+import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
+import { loadConfig } from '../../src/config/load.js'
+import { type RunningGateway, type StartOptions, start } from '../../src/server/start.js'
+import { CLIENT_ID, CLIENT_SECRET, type TestConfigInput, testConfigRaw } from './gateway.js'
+import { onFreePorts } from './ports.js'
+
+/**
+ * A directory laid out as the kubelet lays out a ConfigMap volume:
+ * `routes.yaml` is a symlink to `..data/routes.yaml`, `..data` a symlink to
+ * a timestamped directory. `write` updates it the kubelet's way: a new
+ * directory, a `..data_tmp` symlink to it renamed over `..data` (one
+ * atomic rename), and the old directory removed.
+ */
+export class ConfigMapDir {
+  readonly dir = mkdtempSync(join(tmpdir(), 'gatehouse-configmap-'))
+  readonly file = join(this.dir, 'routes.yaml')
+  #version = 0
+  #current: string | undefined
+
+  constructor(text: string) {
+    this.#publish(text)
+    symlinkSync('..data/routes.yaml', this.file)
+  }
+
+  /** Swaps in new contents, as a ConfigMap update does. */
+  write(text: string): void {
+    const old = this.#current
+    this.#publish(text)
+    if (old) rmSync(join(this.dir, old), { recursive: true })
+  }
+
+  #publish(text: string): void {
+    const name = `..2026_12_03_00_00_00.${++this.#version}`
+    mkdirSync(join(this.dir, name))
+    writeFileSync(join(this.dir, name, 'routes.yaml'), text)
+    symlinkSync(name, join(this.dir, '..data_tmp'))
+    renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'))
+    this.#current = name
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** The config file for `input`, as YAML a person would write, every option on its own line. */
+export function configText(input: TestConfigInput): string {
+  return stringify(testConfigRaw(input))
+}
+
+export interface Reloadable {
+  readonly idp: DevIdp
+  readonly upstream: EchoUpstream
+  readonly running: RunningGateway
+  readonly url: string
+  readonly configMap: ConfigMapDir
+  /** The config's input for this stack; pass it, changed, to `configText`. */
+  readonly input: TestConfigInput
+}
+
+/**
+ * A real IdP, an echo upstream, and a gateway started as the CLI starts it,
+ * from a file in a ConfigMap-style directory that it watches. Everything
+ * closes when `t` ends.
+ */
+export async function startReloadable(
+  t: Test,
+  routes: (upstream: string) => TestConfigInput['routes'],
+  options: StartOptions & {
+    readonly accessTokenTtl?: number
+    readonly input?: Partial<TestConfigInput>
+  } = {},
+): Promise<Reloadable> {
+  const upstream = await startEchoUpstream()
+  t.teardown(() => upstream.close())
+  const result = await onFreePorts(1, async ([port]) => {
+    const url = `http://127.0.0.1:${port}`
+    const idp = await startDevIdp({
+      accessTokenTtl: options.accessTokenTtl ?? 60,
+      clients: [
+        {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          redirectUris: [`${url}/auth/callback`],
+          postLogoutRedirectUris: [`${url}/`],
+        },
+      ],
+    })
+    const input: TestConfigInput = {
+      port: port!,
+      issuer: idp.issuer,
+      routes: routes(upstream.url),
+      publicUrl: url,
+      ...options.input,
+    }
+    const configMap = new ConfigMapDir(configText(input))
+    try {
+      const running = await start(loadConfig(configMap.file, {}), {
+        handleSignals: false,
+        configFile: configMap.file,
+        env: {},
+        watch: { debounce: 50 },
+        ...options,
+      })
+      await running.app.gatehouse.whenDiscovered()
+      return { idp, upstream, running, url, configMap, input }
+    } catch (err) {
+      configMap.remove()
+      await idp.close()
+      throw err
+    }
+  })
+  t.teardown(async () => {
+    await result.running.close()
+    await result.idp.close()
+    result.configMap.remove()
+  })
+  return result
+}

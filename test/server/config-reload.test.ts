@@ -1,0 +1,241 @@
+import t from 'tap'
+import type { RunningGateway } from '../../src/server/start.js'
+import { CookieJar } from '../helpers/cookie-jar.js'
+import { route, SESSION_SECRET } from '../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { configText, startReloadable } from '../helpers/reloadable.js'
+import { closed, nextMessage, openSocket, until, wsUpstream } from '../helpers/websocket.js'
+
+/** `gatehouse_config_reloads_total{result}` as /metrics would show it. */
+async function reloads(running: RunningGateway, result: 'applied' | 'rejected'): Promise<number> {
+  const text = await running.app.gatehouse.metrics.registry.metrics()
+  const line = new RegExp(`^gatehouse_config_reloads_total\\{result="${result}"\\} (\\d+)$`, 'm').exec(text)
+  return Number(line?.[1] ?? Number.NaN)
+}
+
+const get = (url: string) => jarFetch(new CookieJar(), url)
+
+t.test(
+  'a ConfigMap ..data swap: the new route is served, the dropped one is gone, a request in flight finishes',
+  async (t) => {
+    const stack = await startReloadable(t, (upstream) => [
+      route('/api/public', upstream, { token: 'none', csrf: false }),
+      route('/api/old', upstream, { token: 'none', csrf: false }),
+    ])
+    const { url, upstream, running } = stack
+    t.equal(await reloads(running, 'applied'), 0)
+    t.equal((await get(`${url}/api/new/x`)).status, 404, 'not yet a route')
+
+    // In flight on the old config when the swap happens: its upstream pool
+    // must stay open until it is answered.
+    const slow = get(`${url}/api/old/work?delayMs=1500`)
+    await until(() => upstream.requests.some((r) => r.path.startsWith('/api/old/work')))
+
+    stack.configMap.write(
+      configText({
+        ...stack.input,
+        routes: [
+          route('/api/public', upstream.url, { token: 'none', csrf: false }),
+          route('/api/new', upstream.url, { token: 'none', csrf: false, rewritePath: '/v2' }),
+        ],
+      }),
+    )
+    t.ok(await until(async () => (await get(`${url}/api/new/x`)).status === 200), 'the new route is served')
+    t.equal(upstream.requests.at(-1)?.path, '/v2/x', 'as the new config says')
+    t.equal((await get(`${url}/api/old/x`)).status, 404, 'the dropped route is gone')
+    t.equal((await get(`${url}/api/public/x`)).status, 200, 'the kept route still answers')
+    t.equal((await slow).status, 200, 'the request in flight finished on the old config')
+    t.equal(await reloads(running, 'applied'), 1)
+    t.equal(running.config.routes.length, 2)
+  },
+)
+
+t.test('an open WebSocket keeps its config: its route removed by a reload, it still relays', async (t) => {
+  const ws = await wsUpstream(t)
+  const stack = await startReloadable(t, (upstream) => [
+    route('/api/public', upstream, { token: 'none', csrf: false }),
+    route('/ws', ws.url, { token: 'none', csrf: false, websocket: true }),
+  ])
+  const headers = { origin: stack.url }
+  const socket = await openSocket(`${stack.url.replace(/^http/, 'ws')}/ws`, headers)
+  socket.send('before')
+  t.equal(String(await nextMessage(socket)), 'before')
+
+  const applied = await stack.running.reload()
+  t.equal(applied.result, 'unchanged', 'the same file is no reload')
+  stack.configMap.write(
+    configText({
+      ...stack.input,
+      routes: [route('/api/public', stack.upstream.url, { token: 'none', csrf: false })],
+    }),
+  )
+  t.ok(await until(async () => (await reloads(stack.running, 'applied')) === 1), 'reloaded')
+
+  socket.send('after')
+  t.equal(String(await nextMessage(socket)), 'after', 'the socket opened before still relays')
+  const refused = await openSocket(`${stack.url.replace(/^http/, 'ws')}/ws`, headers).then(
+    () => ({ status: 101 }),
+    (err: { status: number }) => err,
+  )
+  t.equal(refused.status, 404, 'a new upgrade runs on the new config, which has no such route')
+  const closing = closed(socket)
+  socket.close(1000)
+  t.equal((await closing).code, 1000)
+})
+
+t.test(
+  'a file with problems is rejected whole: each problem logged with its line, config kept, counted, healthy',
+  async (t) => {
+    const lines: string[] = []
+    const stack = await startReloadable(
+      t,
+      (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+      { logStream: { write: (line: string) => void lines.push(line) }, input: { logLevel: 'info' } },
+    )
+    const good = configText({
+      ...stack.input,
+      routes: [
+        route('/api/public', stack.upstream.url, { token: 'none', csrf: false }),
+        route('/api/new', stack.upstream.url, { token: 'none', csrf: false }),
+      ],
+    })
+    // Two mistakes on known lines: an unknown option and a token mode that does not exist.
+    const bad = good
+      .replace('  level: info', '  level: info\n  colour: true')
+      .replace(/(path: \/api\/new\n(?:.*\n)*?\s+token:) none/, '$1 sometimes')
+    t.not(bad, good)
+    const badLines = bad.split('\n')
+    const colourLine = badLines.findIndex((l) => l.includes('colour: true')) + 1
+    const tokenLine = badLines.findIndex((l) => l.includes('token: sometimes')) + 1
+
+    stack.configMap.write(bad)
+    t.ok(await until(async () => (await reloads(stack.running, 'rejected')) === 1), 'counted as rejected')
+    const rejected = lines.filter((l) => l.includes('GATEHOUSE_CONFIG_RELOAD_REJECTED'))
+    t.match(
+      rejected.join('\n'),
+      new RegExp(`routes\\.yaml:${colourLine} logging\\.colour: unknown option`),
+      'the unknown option, with its line',
+    )
+    t.match(
+      rejected.join('\n'),
+      new RegExp(`routes\\.yaml:${tokenLine} routes\\[1\\]\\.token: must be one of`),
+      'the bad token mode, with its line',
+    )
+    t.match(rejected.at(-1), /config reload rejected: .* has 2 problems; the running config is kept/)
+    t.equal(await reloads(stack.running, 'applied'), 0)
+    t.equal((await get(`${stack.url}/api/new/x`)).status, 404, 'nothing of the bad file was applied')
+    t.equal((await get(`${stack.url}/api/public/x`)).status, 200, 'the running config serves on')
+    t.equal((await get(`${stack.url}/healthz`)).status, 200)
+    t.equal((await get(`${stack.url}/readyz`)).status, 200)
+
+    // Fixed, it applies.
+    stack.configMap.write(good)
+    t.ok(
+      await until(async () => (await get(`${stack.url}/api/new/x`)).status === 200),
+      'the fixed file applies',
+    )
+    t.equal(await reloads(stack.running, 'applied'), 1)
+    t.ok(lines.some((l) => l.includes('GATEHOUSE_CONFIG_RELOADED')))
+  },
+)
+
+t.test('a setting only a restart can change is refused by name, and nothing else applies', async (t) => {
+  const lines: string[] = []
+  const stack = await startReloadable(
+    t,
+    (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+    { logStream: { write: (line: string) => void lines.push(line) }, input: { logLevel: 'info' } },
+  )
+  const port = stack.running.config.server.port
+  stack.configMap.write(
+    configText({
+      ...stack.input,
+      port: port + 1,
+      store: 'redis://127.0.0.1:1',
+      routes: [
+        route('/api/public', stack.upstream.url, { token: 'none', csrf: false }),
+        route('/api/new', stack.upstream.url, { token: 'none', csrf: false }),
+      ],
+    }),
+  )
+  t.ok(await until(async () => (await reloads(stack.running, 'rejected')) === 1))
+  const log = lines.join('\n')
+  t.match(
+    log,
+    /server\.port: cannot change without a restart \(the listening socket is bound once, at start\)/,
+  )
+  t.match(log, /session\.store: cannot change without a restart/)
+  t.match(log, /has 2 problems; the running config is kept/)
+  t.equal((await get(`${stack.url}/api/new/x`)).status, 404, 'the route in the same file was not applied')
+  t.equal(stack.running.config.server.port, port)
+  t.equal((await get(`${stack.url}/readyz`)).status, 200)
+})
+
+t.test('SIGHUP reloads the file', async (t) => {
+  const stack = await startReloadable(
+    t,
+    (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+    { handleSignals: true, watch: false },
+  )
+  stack.configMap.write(
+    configText({
+      ...stack.input,
+      logLevel: 'debug',
+      routes: [
+        route('/api/public', stack.upstream.url, { token: 'none', csrf: false }),
+        route('/api/new', stack.upstream.url, { token: 'none', csrf: false }),
+      ],
+    }),
+  )
+  t.equal(stack.running.config.routes.length, 1, 'not watched: nothing happens by itself')
+  process.kill(process.pid, 'SIGHUP')
+  t.ok(await until(async () => (await get(`${stack.url}/api/new/x`)).status === 200), 'served after SIGHUP')
+  t.equal(stack.running.app.log.level, 'debug', 'the log level changed with it')
+})
+
+t.test(
+  'sessions survive reloads, and secrets: [new, old] keeps the cookies sealed with the old',
+  async (t) => {
+    const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)])
+    const { jar } = await login(stack.url)
+    t.equal((await apiCall(jar, `${stack.url}/api/orders`)).status, 200)
+    const logins = stack.idp.stats.authorizationCodeGrants
+
+    stack.configMap.write(
+      configText({
+        ...stack.input,
+        routes: [route('/api/orders', stack.upstream.url), route('/api/first', stack.upstream.url)],
+      }),
+    )
+    t.ok(await until(async () => (await reloads(stack.running, 'applied')) === 1))
+    const first = await apiCall(jar, `${stack.url}/api/first`)
+    t.equal(first.status, 200, 'the session survives a reload')
+
+    const rotated = 'a-new-session-secret-of-at-least-32-characters'
+    stack.configMap.write(
+      configText({
+        ...stack.input,
+        secrets: [rotated, SESSION_SECRET],
+        routes: [route('/api/orders', stack.upstream.url), route('/api/more', stack.upstream.url)],
+      }),
+    )
+    t.ok(await until(async () => (await reloads(stack.running, 'applied')) === 2))
+    const more = await apiCall(jar, `${stack.url}/api/more`)
+    t.equal(more.status, 200, 'the old cookie opens the session')
+    t.equal((await apiCall(jar, `${stack.url}/api/orders`)).status, 200)
+    t.equal(stack.idp.stats.authorizationCodeGrants, logins, 'no one signed in again')
+
+    const fresh = await login(stack.url)
+    t.equal((await apiCall(fresh.jar, `${stack.url}/api/more`)).status, 200, 'a new login works')
+    // The old secret dropped: a cookie sealed with the new one still opens.
+    stack.configMap.write(
+      configText({
+        ...stack.input,
+        secrets: [rotated],
+        routes: [route('/api/orders', stack.upstream.url), route('/api/more', stack.upstream.url)],
+      }),
+    )
+    t.ok(await until(async () => (await reloads(stack.running, 'applied')) === 3))
+    t.equal((await apiCall(fresh.jar, `${stack.url}/api/more`)).status, 200, 'sealed with the new secret')
+  },
+)
