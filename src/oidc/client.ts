@@ -140,7 +140,9 @@ export class OidcClient {
     if (this.#oidc.par === 'required' && !this.#as?.pushed_authorization_request_endpoint) {
       return 'par: required, but the identity provider does not advertise pushed_authorization_request_endpoint'
     }
-    return (this.#as && fapi2Incompatibility(this.#oidc, this.#as)) ?? dpopIncompatibility(this.#oidc, this.#as)
+    return (
+      (this.#as && fapi2Incompatibility(this.#oidc, this.#as)) ?? dpopIncompatibility(this.#oidc, this.#as)
+    )
   }
 
   /**
