@@ -22,8 +22,8 @@ export interface Observers {
   readonly refresh: RefreshObserver
   readonly clientTokens: NonNullable<ClientTokensOptions['observer']>
   readonly proxy: Pick<ProxyRouteHooks, 'onUpstreamError' | 'onTokenRetry' | 'onCookiesDropped' | 'websocket'>
-  /** Told of each completed login, by whether the IdP issued a refresh token. */
-  login(refreshToken: 'issued' | 'missing'): void
+  /** Told of each completed login, by whether the IdP issued a refresh token, and at which provider. */
+  login(refreshToken: 'issued' | 'missing', idp: string): void
 }
 
 declare module 'fastify' {
@@ -34,6 +34,8 @@ declare module 'fastify' {
 
 export interface ObservabilityOptions {
   readonly logging: Pick<GatehouseConfig['logging'], 'accessLog'>
+  /** The first provider's name: the `idp` label of what names no provider (a client token of a route that lists none). */
+  readonly firstProvider: string
   /** The process's metrics and refusals, when a config reload builds this app (lasting.ts). */
   readonly shared?: { readonly metrics: GatewayMetrics; readonly refusals: ClientRefusals } | undefined
   readonly tracing: GatehouseConfig['tracing']
@@ -56,17 +58,17 @@ export const observability = fp(
       refusals,
       idp: (provider) => idpObserver(provider, app.log, metrics, refusals),
       refresh: {
-        refreshed(outcome, ms, resource, sessionId, failure) {
-          metrics.refreshes.inc({ outcome, resource })
-          metrics.refreshDuration.observe(ms / 1000)
-          logRefresh(app.log, { outcome, ms, sessionId, resource, failure })
+        refreshed(outcome, ms, resource, sessionId, failure, idp = opts.firstProvider) {
+          metrics.refreshes.inc({ outcome, resource, idp })
+          metrics.refreshDuration.observe({ idp }, ms / 1000)
+          logRefresh(app.log, { outcome, ms, sessionId, resource, failure, idp })
         },
         joined: () => metrics.refreshJoins.inc(),
         cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
       },
       clientTokens: {
-        hit: () => metrics.clientTokenCache.inc({ result: 'hit' }),
-        miss: () => metrics.clientTokenCache.inc({ result: 'miss' }),
+        hit: (idp = opts.firstProvider) => metrics.clientTokenCache.inc({ result: 'hit', idp }),
+        miss: (idp = opts.firstProvider) => metrics.clientTokenCache.inc({ result: 'miss', idp }),
       },
       proxy: {
         onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),
@@ -78,7 +80,7 @@ export const observability = fp(
           open: (route, delta) => metrics.websocketsOpen.inc({ route }, delta),
         },
       },
-      login: (refreshToken) => metrics.logins.inc({ refresh_token: refreshToken }),
+      login: (refreshToken, idp) => metrics.logins.inc({ refresh_token: refreshToken, idp }),
     } satisfies Observers)
 
     app.addHook('onError', (_request, _reply, err, done) => {
