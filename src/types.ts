@@ -54,6 +54,11 @@ export interface LoginState {
   readonly returnTo: string
   /** `prompt=none`: a silent check, which a strict OP answers without a refresh token (OIDC Core §11). */
   readonly silent?: boolean
+  /**
+   * With `oidc.dpop`: the session's key, made when the login starts so the
+   * authorization code is bound to it (RFC 9449 §10); sealed in the login cookie.
+   */
+  readonly dpopKey?: DpopKey
 }
 
 /** What a completed login hands to the session. */

@@ -3,7 +3,7 @@
  * JWK in the sealed session record, and turned back into a `CryptoKeyPair`
  * when a proof must be signed (src/dpop/proofs.ts remembers the result).
  */
-import { exportJWK, generateKeyPair, importJWK } from 'jose'
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose'
 import type { DpopAlgorithm } from '../config/types.js'
 import type { DpopKey } from '../types.js'
 
@@ -29,6 +29,12 @@ export async function dpopKeyPair(key: DpopKey): Promise<CryptoKeyPair> {
     importJWK(publicJwk, key.alg, { extractable: true }),
   ])
   return { privateKey, publicKey } as CryptoKeyPair
+}
+
+/** The key's JWK thumbprint (RFC 7638), as `dpop_jkt` and `cnf.jkt` carry it (RFC 9449 §6.1, §10). */
+export function dpopThumbprint(key: DpopKey): Promise<string> {
+  // RFC 7638 §3.2 takes the required public members only, so the private ones are ignored.
+  return calculateJwkThumbprint({ ...key.jwk })
 }
 
 /** A name for the key made of its public members only, unique per key pair. */
