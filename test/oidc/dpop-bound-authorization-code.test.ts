@@ -1,4 +1,5 @@
 import { calculateJwkThumbprint } from 'jose'
+import type { KoaContextWithOIDC } from 'oidc-provider'
 import t, { type Test } from 'tap'
 import { generateDpopKey } from '../../src/dpop/keys.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
@@ -51,8 +52,8 @@ for (const par of [true, false]) {
     const { url, state } = await oidc.authorizationUrl('/')
     const callbackUrl = await followLoginFlow(new CookieJar(), url.href, 'jo')
     const refusals: string[] = []
-    stack.idp.provider.on('grant.error', (_ctx: unknown, err: { error_detail?: string }) => {
-      refusals.push(String(err.error_detail))
+    stack.idp.provider.on('grant.error', (_ctx: KoaContextWithOIDC, err: Error) => {
+      refusals.push(String((err as Error & { error_detail?: string }).error_detail))
     })
     // What a thief holding the code (and, at worst, the PKCE verifier) could do with a key of their own.
     const stolen = { ...state, dpopKey: await generateDpopKey('ES256') }
