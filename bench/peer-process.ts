@@ -5,6 +5,7 @@
  * listens, and `{ advanced }` after `{ advance: ms }` moves a gateway's clock.
  *
  *   peer-process.ts upstream
+ *   peer-process.ts ceiling <upstream>         (node:http + undici Pool; see ceiling.ts)
  *   peer-process.ts fastify-proxy <upstream>
  *   peer-process.ts express-bff <upstream>
  *   peer-process.ts gatehouse <config.yaml>   (settings in the environment)
@@ -14,6 +15,7 @@ import type { Server } from 'node:http'
 import { Agent, createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
+import { ceiling } from './ceiling.js'
 
 type Stop = () => Promise<void>
 
@@ -138,6 +140,7 @@ const peers: Record<
   (arg: string) => Promise<{ url: string; metricsUrl?: string | undefined; stop: Stop }>
 > = {
   upstream,
+  ceiling,
   'fastify-proxy': fastifyProxy,
   'express-bff': expressBff,
   gatehouse,
