@@ -58,7 +58,7 @@ async function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
 /** Gives each request the next of `cookies`, so the load spreads over that many sessions. */
 function rotating(cookies: readonly string[]) {
   let next = 0
-  return (request: { headers?: Record<string, string> }) => {
+  return <R extends { headers?: object | undefined }>(request: R): R => {
     const cookie = cookies[next++ % cookies.length]!
     return { ...request, headers: { ...request.headers, cookie } }
   }

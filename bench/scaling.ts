@@ -14,7 +14,8 @@
  *
  * Each round starts every gateway afresh (memory store unless `--store
  * redis`), signs one session in, clones it into as many as its case needs
- * (bench/peer-process.ts), warms each peer up and measures it; reported are
+ * (bench/peer-process.ts), warms each peer up and measures it, each case
+ * right after a fresh ceiling of its own; reported are
  * the medians of requests/s and of CPU per request (the peer process's own
  * CPU time over the load ÷ its requests), and of the per-round ratios to
  * the ceiling.
@@ -121,15 +122,14 @@ try {
     }
   }
   for (let round = 0; round < settings.rounds; round++) {
-    const ceiling = await spawnPeer(['ceiling', upstream.url])
-    const base = await measure(ceiling, [`gatehouse=${'a'.repeat(160)}`])
-    await ceiling.stop()
-    rows.get('ceiling')!.rps.push(base.rps)
-    rows.get('ceiling')!.cpu.push(base.cpu)
-    console.log(
-      `round ${round + 1} ceiling: ${Math.round(base.rps)} req/s, ${Math.round(base.cpu)} µs CPU/request`,
-    )
     for (const c of cases) {
+      // The ceiling right before each case, so every ratio pairs two loads
+      // a minute apart at most, whatever else the machine is doing.
+      const ceiling = await spawnPeer(['ceiling', upstream.url])
+      const base = await measure(ceiling, [`gatehouse=${'a'.repeat(160)}`])
+      await ceiling.stop()
+      rows.get('ceiling')!.rps.push(base.rps)
+      rows.get('ceiling')!.cpu.push(base.cpu)
       const { gateway, idp } = await onFreePorts(1, async ([port]) => {
         const idp = await startDevIdp({
           accessTokenTtl: 3600,
