@@ -50,7 +50,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   // Stateless refusals first of the hooks that answer; then the cookies, so
   // a refused request costs no session work.
   await app.register(requestHygiene)
-  await app.register(cookiesPlugin, { config })
+  await app.register(cookiesPlugin, { config, now })
   // Stores, the IdP client, sessions and tokens, as `app.gatehouse`.
   await app.register(services, {
     config,
