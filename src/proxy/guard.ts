@@ -67,7 +67,8 @@ export function routeGuard(
       }
     }
     default: {
-      const required = route.token === 'user'
+      // An exchange route, like a user route, needs a session to exchange from.
+      const required = route.token === 'user' || route.token === 'exchange'
       const audience = audienceOf(route)
       return async function guardUser(request: FastifyRequest, _reply: FastifyReply) {
         csrf?.(request)

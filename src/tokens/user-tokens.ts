@@ -6,18 +6,22 @@ import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { AudienceToken, TokenAudience, TokenSet } from '../types.js'
+import { type ExchangeOutcome, exchangeOutcome } from './exchange-outcome.js'
+import { exchangedFromCurrent, subjectExpiresAt, subjectToken } from './exchange-subject.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, RefreshCooldowns } from './types.js'
 import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from './unavailable-limit.js'
 
+export type { ExchangeOutcome } from './exchange-outcome.js'
 export type { RefreshOutcome } from './refresh-outcome.js'
 
 export interface UserTokensOptions {
   readonly store: SessionStore
   readonly locks: LockService
-  readonly oidc: Pick<OidcClient, 'refresh'>
+  /** `exchange` is needed only with `token: exchange` routes. */
+  readonly oidc: Pick<OidcClient, 'refresh'> & Partial<Pick<OidcClient, 'exchange'>>
   /** Refresh this long before the access token expires, ms. */
   readonly refreshBefore: number
   /** Longest wait on another instance's refresh, ms. */
@@ -61,6 +65,18 @@ export interface RefreshObserver {
     failure?: IdpFailure,
   ): void
   joined?(): void
+  /**
+   * One exchange of a session's token for a `token: exchange` route's
+   * (`audience`, the route audience's label); `failure`, what the IdP
+   * answered when it was not a success.
+   */
+  exchanged?(
+    outcome: ExchangeOutcome,
+    ms: number,
+    audience: string,
+    sessionId: string,
+    failure?: IdpFailure,
+  ): void
   /** A refused token did not force a refresh: another did on this route within the cool-down. */
   cooledDown?(route: string): void
 }
@@ -86,9 +102,13 @@ const MAX_ROUNDS = 16
  */
 const FRESH = { fresh: true, touch: false } as const
 
+/** What a flight refuses for its audience only, so that joiners for another do not take it as theirs. */
+const refusedForAudience = new Set(['GATEHOUSE_ERR_RESOURCE_REFUSED', 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED'])
+
 /** Outcomes of a refresh that leave the session in place, so a still-valid token may be used. */
 const sessionStays = new Set([
   'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+  'GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE',
   'GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT',
   'GATEHOUSE_ERR_STORE_UNAVAILABLE',
   'GATEHOUSE_ERR_IDP_CLIENT_REFUSED',
@@ -139,7 +159,8 @@ export class UserTokens {
   /** True when the session holds no token for `audience` (the login token without one), or it is due. */
   needsRefresh(session: SessionData, audience?: TokenAudience): boolean {
     const token = tokenFor(session.tokens, audience)
-    return token === undefined || token.accessTokenExpiresAt - this.#now() <= this.#refreshBefore
+    if (token === undefined || token.accessTokenExpiresAt - this.#now() <= this.#refreshBefore) return true
+    return audience?.exchange !== undefined && !exchangedFromCurrent(session.tokens, audience.exchange, token)
   }
 
   /**
@@ -150,7 +171,9 @@ export class UserTokens {
     const held = tokenFor(session.tokens, audience)
     if (held && !this.needsRefresh(session, audience)) return held.accessToken
     const stillValid = held !== undefined && held.accessTokenExpiresAt > this.#now()
-    if (!session.tokens.refreshToken) {
+    // An exchange spends the subject token, not the refresh token: without
+    // one it goes ahead while the subject lasts (`#exchange` says when not).
+    if (!session.tokens.refreshToken && !audience?.exchange) {
       if (stillValid) return held.accessToken
       // Without a refresh token no route's own token can be minted; the
       // login's token and the session are unaffected.
@@ -198,7 +221,7 @@ export class UserTokens {
     refused: string,
     route: string,
   ): Promise<string | undefined> {
-    if (!session.tokens.refreshToken) {
+    if (!session.tokens.refreshToken && !audience?.exchange) {
       throw gatehouseError(
         'GATEHOUSE_ERR_SESSION_EXPIRED',
         'The upstream refused the token and there is no refresh token.',
@@ -295,7 +318,7 @@ export class UserTokens {
       } catch (err) {
         // Refused for this audience only: joiners waiting for another one
         // must not take the refusal as theirs.
-        if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_RESOURCE_REFUSED')
+        if (isGatehouseError(err) && refusedForAudience.has(err.code))
           return { session: current, refused: { key: audience?.key ?? '', error: err } }
         throw err
       }
@@ -305,6 +328,10 @@ export class UserTokens {
   }
 
   #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
+    if (audience?.exchange)
+      return inSpan('gatehouse.token.exchange', { [ATTR.resource]: audience.label }, () =>
+        this.#exchange(current, audience),
+      )
     return inSpan('gatehouse.token.refresh', { [ATTR.resource]: audience?.label ?? '' }, (span) =>
       this.#redeemTraced(current, audience, span),
     )
@@ -372,6 +399,63 @@ export class UserTokens {
       return stored
     }
     return { ...current, tokens, version: current.version + 1 }
+  }
+
+  /**
+   * Exchanges the session's subject token for `audience`'s, under the
+   * session's one flight and lock like every refresh: the subject is
+   * refreshed first when due, in the same hold, so the exchange never
+   * spends a token about to expire and no other flight can rotate the
+   * refresh token meanwhile. The exchanged token is written by the same
+   * versioned compare-and-set, with the fingerprint of its subject.
+   */
+  async #exchange(current: SessionData, audience: TokenAudience): Promise<SessionData> {
+    const exchange = audience.exchange!
+    let session = current
+    const due = () => subjectExpiresAt(session.tokens, exchange) - this.#now() <= this.#refreshBefore
+    if (due() && session.tokens.refreshToken) session = await this.#redeem(session, undefined)
+    const subject = subjectToken(session.tokens, exchange)
+    if (subject === undefined)
+      throw gatehouseError(
+        'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
+        "The session has no ID token to exchange for this route's token; the login must ask for openid.",
+      )
+    if (subjectExpiresAt(session.tokens, exchange) <= this.#now())
+      throw gatehouseError(
+        'GATEHOUSE_ERR_SESSION_EXPIRED',
+        'The token to exchange expired and there is no refresh token.',
+      )
+    const started = this.#now()
+    let token: AudienceToken
+    try {
+      token = await this.#oidc.exchange!(subject, audience, session.dpopKey)
+    } catch (err) {
+      this.#observer?.exchanged?.(
+        exchangeOutcome(err),
+        this.#now() - started,
+        audience.label,
+        session.id,
+        idpFailureOf(err),
+      )
+      throw err
+    }
+    this.#observer?.exchanged?.('success', this.#now() - started, audience.label, session.id)
+    const tokens: TokenSet = {
+      ...session.tokens,
+      audiences: {
+        ...session.tokens.audiences,
+        [audience.key]: { ...token, subject: tokenFingerprint(subject) },
+      },
+    }
+    const result = await this.#storeRotated(session, tokens)
+    if (result === 'missing') throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
+    if (result === 'stale') {
+      // As for a refresh: only without coordination, or with the lock lost.
+      const stored = await this.#store.get(session, this.#now(), FRESH)
+      if (!stored) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
+      return stored
+    }
+    return { ...session, tokens, version: session.version + 1 }
   }
 
   /**
