@@ -6,8 +6,8 @@ import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { AudienceToken, TokenAudience, TokenSet } from '../types.js'
-import { type ExchangeOutcome, exchangeOutcome } from './exchange-outcome.js'
-import { exchangedFromCurrent, subjectExpiresAt, subjectToken } from './exchange-subject.js'
+import { type ExchangeObserver, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
+import { exchangedFromCurrent } from './exchange-subject.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { SingleFlight } from './single-flight.js'
@@ -52,7 +52,7 @@ export interface UserTokensOptions {
 
 export type Coordination = 'single-flight' | 'none' | 'per-audience'
 
-export interface RefreshObserver {
+export interface RefreshObserver extends ExchangeObserver {
   /**
    * `resource` is the audience's bounded label, `''` for the login token;
    * `failure`, what the IdP answered when it was not a success.
@@ -65,18 +65,6 @@ export interface RefreshObserver {
     failure?: IdpFailure,
   ): void
   joined?(): void
-  /**
-   * One exchange of a session's token for a `token: exchange` route's
-   * (`audience`, the route audience's label); `failure`, what the IdP
-   * answered when it was not a success.
-   */
-  exchanged?(
-    outcome: ExchangeOutcome,
-    ms: number,
-    audience: string,
-    sessionId: string,
-    failure?: IdpFailure,
-  ): void
   /** A refused token did not force a refresh: another did on this route within the cool-down. */
   cooledDown?(route: string): void
 }
@@ -137,6 +125,7 @@ export class UserTokens {
   readonly #cooldown: UserTokensOptions['cooldown']
   readonly #flight: SingleFlight<FlightResult>
   readonly #unavailable: UnavailableLimit
+  readonly #exchangeDeps: ExchangeStepDeps
 
   constructor(options: UserTokensOptions) {
     this.#store = options.store
@@ -154,6 +143,14 @@ export class UserTokens {
       options.unavailableLimit ?? DEFAULT_UNAVAILABLE_LIMIT,
       options.now,
     )
+    this.#exchangeDeps = {
+      oidc: options.oidc,
+      now: options.now,
+      refreshBefore: options.refreshBefore,
+      observer: options.observer,
+      refreshSubject: (session) => this.#redeem(session, undefined),
+      write: (session, tokens) => this.#write(session, tokens),
+    }
   }
 
   /** True when the session holds no token for `audience` (the login token without one), or it is due. */
@@ -172,7 +169,7 @@ export class UserTokens {
     if (held && !this.needsRefresh(session, audience)) return held.accessToken
     const stillValid = held !== undefined && held.accessTokenExpiresAt > this.#now()
     // An exchange spends the subject token, not the refresh token: without
-    // one it goes ahead while the subject lasts (`#exchange` says when not).
+    // one it goes ahead while the subject lasts (`exchangeStep` says when not).
     if (!session.tokens.refreshToken && !audience?.exchange) {
       if (stillValid) return held.accessToken
       // Without a refresh token no route's own token can be minted; the
@@ -330,7 +327,7 @@ export class UserTokens {
   #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
     if (audience?.exchange)
       return inSpan('gatehouse.token.exchange', { [ATTR.resource]: audience.label }, () =>
-        this.#exchange(current, audience),
+        exchangeStep(this.#exchangeDeps, current, audience),
       )
     return inSpan('gatehouse.token.refresh', { [ATTR.resource]: audience?.label ?? '' }, (span) =>
       this.#redeemTraced(current, audience, span),
@@ -389,6 +386,11 @@ export class UserTokens {
           },
         }
       : { ...next, ...(current.tokens.audiences ? { audiences: current.tokens.audiences } : {}) }
+    return this.#write(current, tokens)
+  }
+
+  /** The new tokens by compare-and-set on the version `current` was read at; the session after it. */
+  async #write(current: SessionData, tokens: TokenSet): Promise<SessionData> {
     const result = await this.#storeRotated(current, tokens)
     if (result === 'missing') throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
     if (result === 'stale') {
@@ -399,63 +401,6 @@ export class UserTokens {
       return stored
     }
     return { ...current, tokens, version: current.version + 1 }
-  }
-
-  /**
-   * Exchanges the session's subject token for `audience`'s, under the
-   * session's one flight and lock like every refresh: the subject is
-   * refreshed first when due, in the same hold, so the exchange never
-   * spends a token about to expire and no other flight can rotate the
-   * refresh token meanwhile. The exchanged token is written by the same
-   * versioned compare-and-set, with the fingerprint of its subject.
-   */
-  async #exchange(current: SessionData, audience: TokenAudience): Promise<SessionData> {
-    const exchange = audience.exchange!
-    let session = current
-    const due = () => subjectExpiresAt(session.tokens, exchange) - this.#now() <= this.#refreshBefore
-    if (due() && session.tokens.refreshToken) session = await this.#redeem(session, undefined)
-    const subject = subjectToken(session.tokens, exchange)
-    if (subject === undefined)
-      throw gatehouseError(
-        'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
-        "The session has no ID token to exchange for this route's token; the login must ask for openid.",
-      )
-    if (subjectExpiresAt(session.tokens, exchange) <= this.#now())
-      throw gatehouseError(
-        'GATEHOUSE_ERR_SESSION_EXPIRED',
-        'The token to exchange expired and there is no refresh token.',
-      )
-    const started = this.#now()
-    let token: AudienceToken
-    try {
-      token = await this.#oidc.exchange!(subject, audience, session.dpopKey)
-    } catch (err) {
-      this.#observer?.exchanged?.(
-        exchangeOutcome(err),
-        this.#now() - started,
-        audience.label,
-        session.id,
-        idpFailureOf(err),
-      )
-      throw err
-    }
-    this.#observer?.exchanged?.('success', this.#now() - started, audience.label, session.id)
-    const tokens: TokenSet = {
-      ...session.tokens,
-      audiences: {
-        ...session.tokens.audiences,
-        [audience.key]: { ...token, subject: tokenFingerprint(subject) },
-      },
-    }
-    const result = await this.#storeRotated(session, tokens)
-    if (result === 'missing') throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
-    if (result === 'stale') {
-      // As for a refresh: only without coordination, or with the lock lost.
-      const stored = await this.#store.get(session, this.#now(), FRESH)
-      if (!stored) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
-      return stored
-    }
-    return { ...session, tokens, version: session.version + 1 }
   }
 
   /**
