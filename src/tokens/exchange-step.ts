@@ -1,8 +1,7 @@
 import { gatehouseError } from '../errors.js'
-import type { OidcClient } from '../oidc/client.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData } from '../session/types.js'
-import type { AudienceToken, TokenAudience, TokenSet } from '../types.js'
+import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
 import { type ExchangeOutcome, exchangeOutcome } from './exchange-outcome.js'
 import { subjectExpiresAt, subjectToken } from './exchange-subject.js'
 import { tokenFingerprint } from './refresh-cooldown.js'
@@ -23,9 +22,18 @@ export interface ExchangeObserver {
   ): void
 }
 
+/** `OidcClient.exchange` at the session's provider `idp`. */
+export type Exchange = (
+  subjectToken: string,
+  audience: TokenAudience,
+  dpopKey?: DpopKey,
+  idp?: string,
+) => Promise<AudienceToken>
+
 /** What one exchange step needs of the `UserTokens` that runs it, under its flight and lock. */
 export interface ExchangeStepDeps {
-  readonly oidc: Partial<Pick<OidcClient, 'exchange'>>
+  /** The IdP client's exchange (`IdentityProviders.exchange`); absent without `token: exchange` routes. */
+  readonly exchange: Exchange | undefined
   readonly now: () => number
   readonly refreshBefore: number
   readonly observer: ExchangeObserver | undefined
@@ -68,7 +76,8 @@ export async function exchangeStep(
   const started = deps.now()
   let token: AudienceToken
   try {
-    token = await deps.oidc.exchange!(subject, audience, session.dpopKey)
+    // At the session's own provider: its subject token means nothing to another.
+    token = await deps.exchange!(subject, audience, session.dpopKey, session.idp)
   } catch (err) {
     const ms = deps.now() - started
     deps.observer?.exchanged?.(exchangeOutcome(err), ms, audience.label, session.id, idpFailureOf(err))

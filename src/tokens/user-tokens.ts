@@ -1,12 +1,11 @@
 import { performance } from 'node:perf_hooks'
 import type { Span } from '@opentelemetry/api'
 import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
-import type { OidcClient } from '../oidc/client.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
-import type { AudienceToken, TokenAudience, TokenSet } from '../types.js'
-import { type ExchangeObserver, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
+import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
+import { type Exchange, type ExchangeObserver, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
 import { exchangedFromCurrent } from './exchange-subject.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
@@ -20,8 +19,15 @@ export type { RefreshOutcome } from './refresh-outcome.js'
 export interface UserTokensOptions {
   readonly store: SessionStore
   readonly locks: LockService
-  /** `exchange` is needed only with `token: exchange` routes. */
-  readonly oidc: Pick<OidcClient, 'refresh'> & Partial<Pick<OidcClient, 'exchange'>>
+  /**
+   * Redeems refresh tokens, and exchanges tokens for `token: exchange`
+   * routes (needed only with those): at the session's provider, named by
+   * `idp` (`IdentityProviders`), or one client that ignores it.
+   */
+  readonly oidc: {
+    refresh(current: TokenSet, audience?: TokenAudience, dpopKey?: DpopKey, idp?: string): Promise<TokenSet>
+    exchange?: Exchange
+  }
   /** Refresh this long before the access token expires, ms. */
   readonly refreshBefore: number
   /** Longest wait on another instance's refresh, ms. */
@@ -144,7 +150,7 @@ export class UserTokens {
       options.now,
     )
     this.#exchangeDeps = {
-      oidc: options.oidc,
+      exchange: options.oidc.exchange?.bind(options.oidc),
       now: options.now,
       refreshBefore: options.refreshBefore,
       observer: options.observer,
@@ -343,7 +349,7 @@ export class UserTokens {
     const label = audience?.label ?? ''
     let next: TokenSet
     try {
-      next = await this.#oidc.refresh(current.tokens, audience, current.dpopKey)
+      next = await this.#oidc.refresh(current.tokens, audience, current.dpopKey, current.idp)
     } catch (err) {
       let outcome = refreshOutcome(err)
       let thrown = err
