@@ -8,6 +8,7 @@ import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
+import { resolveExchange } from './exchange.js'
 import { fapi2KeyAlgorithm } from './fapi2.js'
 import { type RawProvider, rawProviders } from './providers.js'
 import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './schema.js'
@@ -321,6 +322,7 @@ function resolve(
       passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
       ...(routeTls === undefined ? {} : { tls: routeTls }),
       ...(r.identityProviders === undefined ? {} : { identityProviders: [...r.identityProviders] }),
+      ...(r.token === 'exchange' && r.exchange ? { exchange: resolveExchange(r.exchange) } : {}),
     }
   })
   return {

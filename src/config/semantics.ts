@@ -1,5 +1,6 @@
 import { foldUnderscores, isSpoofable, NEVER_PASSED } from '../header-rules.js'
 import { parseDuration, parseSize } from './duration.js'
+import { checkExchange } from './exchange.js'
 import { checkFapi2 } from './fapi2.js'
 import { optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
@@ -230,6 +231,7 @@ export function checkSemantics(config: RawConfig): Finding[] {
         'applies only to routes that forward a token (user, optional-user, client)',
       )
     }
+    checkExchange(route, i, add)
     if (route.resource !== undefined) {
       if (route.token !== 'user' && route.token !== 'optional-user') {
         add(['routes', i, 'resource'], 'applies only to token: user and optional-user routes')

@@ -30,6 +30,12 @@ export class GatewayMetrics {
     labelNames: ['outcome', 'resource', 'idp'] as const,
     registers: [this.registry],
   })
+  readonly exchanges = new Counter({
+    name: 'gatehouse_token_exchanges_total',
+    help: 'Token exchanges at the IdP for token: exchange routes (RFC 8693, or Entra ID\'s on-behalf-of), by outcome (success; invalid_target, invalid_scope, unauthorized_client, invalid_grant, invalid_request, unsupported_grant_type, other_oauth_error: the route answers 403; client_refused; unavailable) and audience (the route\'s exchange audience, else its resource, else "scope:<scopes>").',
+    labelNames: ['outcome', 'audience'] as const,
+    registers: [this.registry],
+  })
   readonly idpClientRefusals = new Counter({
     name: 'gatehouse_idp_client_refusals_total',
     help: "Calls the IdP refused because it did not accept the gateway's own client credentials (a configuration error), by operation, answer (invalid_client, unauthorized_client, unauthorized: a 401) and idp (the provider).",

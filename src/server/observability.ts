@@ -6,6 +6,7 @@ import type { OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import type { ProxyRouteHooks } from '../proxy/routes.js'
 import type { ClientTokensOptions } from '../tokens/client-tokens.js'
+import { logExchange } from '../tokens/exchange-log.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import type { RefreshObserver } from '../tokens/user-tokens.js'
 import { registerTracing } from '../tracing/plugin.js'
@@ -62,6 +63,10 @@ export const observability = fp(
           metrics.refreshes.inc({ outcome, resource, idp })
           metrics.refreshDuration.observe({ idp }, ms / 1000)
           logRefresh(app.log, { outcome, ms, sessionId, resource, failure, idp })
+        },
+        exchanged(outcome, ms, audience, sessionId, failure) {
+          metrics.exchanges.inc({ outcome, audience })
+          logExchange(app.log, { outcome, ms, sessionId, audience, failure })
         },
         joined: () => metrics.refreshJoins.inc(),
         cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
