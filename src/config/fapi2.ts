@@ -1,3 +1,4 @@
+import { routeLists } from './frontend-rules.js'
 import type { RawConfig } from './schema.js'
 
 interface Finding {
@@ -56,16 +57,18 @@ export function checkFapi2(config: RawConfig): Finding[] {
     )
   }
   // §5.2.1: TLS everywhere a token travels; plain http for loopback only, as for the issuer.
-  config.routes.forEach((route, i) => {
-    if (route.token === 'none') return
-    const url = URL.canParse(route.upstream) ? new URL(route.upstream) : undefined
-    if (url?.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
-      add(
-        ['routes', i, 'upstream'],
-        'profile fapi2 sends tokens over TLS only: use https (plain http only for loopback hosts)',
-      )
-    }
-  })
+  for (const list of routeLists(config)) {
+    list.routes.forEach((route, i) => {
+      if (route.token === 'none') return
+      const url = URL.canParse(route.upstream) ? new URL(route.upstream) : undefined
+      if (url?.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
+        add(
+          [...list.at, i, 'upstream'],
+          'profile fapi2 sends tokens over TLS only: use https (plain http only for loopback hosts)',
+        )
+      }
+    })
+  }
   return findings
 }
 

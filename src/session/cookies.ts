@@ -45,10 +45,14 @@ export function loginCookieName(config: {
 export const cookiesPlugin = fp(
   async function cookies(
     app: FastifyInstance,
-    opts: { config: Pick<GatehouseConfig, 'session' | 'server'> },
+    opts: {
+      config: Pick<GatehouseConfig, 'session' | 'server'>
+      /** The frontend whose cookies these are (`frontends[].name`); `''` or absent: the one of a config without `frontends:`. */
+      frontend?: string
+    },
   ) {
     const { config } = opts
-    const key = deriveCookieKeys(config.session.secrets)
+    const key = deriveCookieKeys(config.session.secrets, opts.frontend)
     const cookie = { path: '/', httpOnly: true, secure: config.server.secure }
     await app.register(secureSession, [
       {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { isGatehouseError, type LogCode } from '../errors.js'
+import { sessionNamespace } from '../redis/keys.js'
 import { ATTR, inSpan } from '../tracing/spans.js'
 import type { LoginResult } from '../types.js'
 import { SessionKey } from './session-key.js'
@@ -15,6 +16,13 @@ export interface SessionsOptions {
    * reject; absent, such tokens are left to expire.
    */
   readonly revoke?: (refreshToken: string) => Promise<void>
+  /**
+   * The frontend whose sessions these are (`frontends[].name`); `''` for
+   * the one frontend of a config without `frontends:`. A named frontend's
+   * session ids are `<name>:<id>` (redis/keys.ts), so a cookie key carried
+   * to another frontend names a record that does not exist there.
+   */
+  readonly frontend?: string
 }
 
 /**
@@ -48,6 +56,8 @@ export class Sessions {
   readonly #absolute: number
   readonly #now: () => number
   readonly #revoke: SessionsOptions['revoke']
+  /** Prepended to every id: `''`, or `<frontend>:`. */
+  readonly #namespace: string
 
   constructor(
     store: SessionStore,
@@ -60,6 +70,7 @@ export class Sessions {
     this.#absolute = timeouts.absoluteTimeout
     this.#now = now
     this.#revoke = options.revoke
+    this.#namespace = sessionNamespace(options.frontend ?? '')
   }
 
   get store(): SessionStore {
@@ -69,7 +80,7 @@ export class Sessions {
   /** The session the request's cookie names and opens, without reading it; for a socket's later checks. */
   refOf(request: FastifyRequest): SessionRef | undefined {
     const key = SessionKey.fromCookie(request.session.get('key'))
-    return key && { id: key.sessionId, key }
+    return key && { id: this.#namespace + key.sessionId, key }
   }
 
   async current(request: FastifyRequest): Promise<SessionData | undefined> {
@@ -114,7 +125,7 @@ export class Sessions {
     const absoluteExpiresAt = now + this.#absolute
     const key = SessionKey.generate()
     const session: SessionData = {
-      id: key.sessionId,
+      id: this.#namespace + key.sessionId,
       key,
       sub: login.sub,
       sid: login.sid,
@@ -149,6 +160,8 @@ export class Sessions {
   async #endPreviousFormat(request: FastifyRequest): Promise<boolean> {
     const id = request.session.get('id')
     if (typeof id !== 'string') return false
+    // Only the one frontend of before `frontends:` existed has such cookies.
+    if (this.#namespace !== '') return true
     const ended = await this.#store.endPreviousFormat?.(id)
     if (!ended) return true
     const code: LogCode = 'GATEHOUSE_SESSION_PREVIOUS_FORMAT'
