@@ -155,11 +155,9 @@ function checkPublicUrlHost(
   at: (...rest: (string | number)[]) => Path,
   add: (path: Path, message: string) => void,
 ): void {
+  // Its shape is checked with server.publicUrl's (semantics.ts).
   const urlHost = hostOf(frontend.publicUrl)
-  if (urlHost === undefined) {
-    add(at('publicUrl'), 'must be an http(s) URL such as https://staff.example.com')
-    return
-  }
+  if (urlHost === undefined) return
   // The browser comes back from the IdP to publicUrl: another host would land in another frontend.
   if (host !== undefined && urlHost !== host) {
     add(at('publicUrl'), `is on ${urlHost}, but this frontend serves host ${host}`)
@@ -177,9 +175,11 @@ function checkReachable(
   matchable: readonly FrontendMatch[],
 ): Finding[] {
   const findings: Finding[] = []
-  const matcher = new FrontendMatcher(matchable)
+  // One that matches everything is reported already; it would hide every other finding here.
+  const matcher = new FrontendMatcher(matchable.filter((m) => m.host !== undefined || m.pathPrefix !== ''))
   frontends.forEach((frontend, i) => {
-    const host = hostOf(frontend.publicUrl)
+    // A publicUrl on another host is reported on its own (checkPublicUrlHost).
+    const host = matchable[i]!.host ?? hostOf(frontend.publicUrl)
     if (host === undefined) return
     const servedBy = (path: string) => {
       const served = matcher.select(host, path)

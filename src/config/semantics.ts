@@ -182,6 +182,11 @@ export function checkSemantics(config: RawConfig): Finding[] {
   }
 
   checkBasePath(config.auth.basePath, ['auth', 'basePath'], add)
+  config.frontends?.forEach((frontend, i) => {
+    checkPublicUrl(frontend.publicUrl, ['frontends', i, 'publicUrl'], add)
+    if (frontend.auth.basePath !== undefined)
+      checkBasePath(frontend.auth.basePath, ['frontends', i, 'auth', 'basePath'], add)
+  })
   findings.push(...checkFrontends(config))
   for (const list of routeLists(config)) checkRoutes(config, list, add)
   const { metrics } = config
