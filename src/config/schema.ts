@@ -92,7 +92,7 @@ export const ServerSchema = Type.Object(
         'Most WebSockets open on this instance, over every route; one more upgrade gets 503 websocket_capacity with Retry-After.',
     }),
   },
-  { ...strict, default: {}, description: 'Where Gatehouse listens and how the browser reaches it.' },
+  { ...strict, description: 'Where Gatehouse listens and how the browser reaches it.' },
 )
 
 export const OidcSchema = Type.Object(
