@@ -136,21 +136,21 @@ frontends:
     publicUrl: https://x.example.com
 `)
   t.same(found, [
-    '7 routes: with frontends, each frontend lists its own routes: move these under one of them',
-    '12 frontends[0].publicUrl: is on other.example.com, but this frontend serves host staff.example.com',
-    '14 frontends[0].routes[0].path: overlaps frontends[0].auth.basePath (/auth)',
-    '15 frontends[1].name: duplicates frontends[0].name (staff)',
-    '15 frontends[1]: matches the same requests as frontends[0] (host staff.example.com, pathPrefix none)',
+    '8 routes: with frontends, each frontend lists its own routes: move these under one of them',
+    '13 frontends[0].publicUrl: is on other.example.com, but this frontend serves host staff.example.com',
+    '15 frontends[0].routes[0].path: overlaps frontends[0].auth.basePath (/auth)',
+    '16 frontends[1].name: duplicates frontends[0].name (staff)',
+    '16 frontends[1]: matches the same requests as frontends[0] (host staff.example.com, pathPrefix none)',
     "16 frontends[1].cookieName: gatehouse-staff is also frontends[0]'s session or login cookie name",
-    '18 frontends[2]: needs host, pathPrefix or both: they say which requests this frontend serves',
-    '25 frontends[3].auth.basePath: sign-in path /auth lies outside this frontend (pathPrefix /portal)',
-    '26 frontends[3].identityProviders[0]: names no identity provider (known: default)',
-    '28 frontends[3].routes[0].path: lies outside this frontend (pathPrefix /portal)',
-    '29 frontends[3].routes[1].path: is served by frontends[4] (shop) at https://app.example.com, not this frontend',
+    '19 frontends[2]: needs host, pathPrefix or both: they say which requests this frontend serves',
+    '26 frontends[3].auth.basePath: sign-in path /auth lies outside this frontend (pathPrefix /portal)',
+    '27 frontends[3].identityProviders[0]: names no identity provider (known: default)',
+    '29 frontends[3].routes[0].path: lies outside this frontend (pathPrefix /portal)',
+    '30 frontends[3].routes[1].path: is served by frontends[4] (shop) at https://app.example.com, not this frontend',
     "31 frontends[4].cookieName: gatehouse-shop is also frontends[3]'s session or login cookie name",
-    '33 frontends[4].publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+    '34 frontends[4].publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
     "35 frontends[5].name: expected string to match '^[a-z0-9][a-z0-9-]{0,31}$'",
-    '35 frontends[5].pathPrefix: must be a path prefix such as /partners, without .., query or spaces',
+    '36 frontends[5].pathPrefix: must be a path prefix such as /partners, without .., query or spaces',
   ])
 })
 
