@@ -5,6 +5,7 @@
  * (src/frontend-match.ts).
  */
 import { type FrontendMatch, FrontendMatcher } from '../frontend-match.js'
+import { rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
 
 type Path = (string | number)[]
@@ -27,7 +28,7 @@ export interface RouteList {
 }
 
 /** `routes`, and each frontend's routes. */
-export function routeLists(config: RawConfig): RouteList[] {
+export function routeLists(config: Pick<RawConfig, 'routes' | 'frontends' | 'auth'>): RouteList[] {
   const lists: RouteList[] = [
     { routes: config.routes, at: ['routes'], basePath: config.auth.basePath, basePathName: 'auth.basePath' },
   ]
@@ -48,7 +49,7 @@ export function trimPrefix(prefix: string | undefined): string {
 }
 
 /** The frontend's own `auth.basePath`, or the top-level one under its prefix. */
-export function frontendBasePath(config: RawConfig, frontend: RawFrontend): string {
+export function frontendBasePath(config: Pick<RawConfig, 'auth'>, frontend: RawFrontend): string {
   const own = frontend.auth.basePath
   const path = own ?? `${trimPrefix(frontend.pathPrefix)}${config.auth.basePath}`
   return path.length > 1 ? path.replace(/\/+$/, '') : path
@@ -59,17 +60,9 @@ export function frontendCookieName(config: RawConfig, frontend: RawFrontend): st
   return frontend.cookieName ?? `${config.session.cookieName}-${frontend.name}`
 }
 
-/** The identity providers a frontend may name: the `oidc:` block alone is `default`. */
+/** The identity providers a frontend may name: those of `identityProviders`, or `default` for `oidc:`. */
 export function providerNames(config: RawConfig): readonly string[] {
-  const listed = (config as { identityProviders?: unknown }).identityProviders
-  if (Array.isArray(listed)) {
-    return listed.flatMap((p: unknown) =>
-      typeof p === 'object' && p !== null && typeof (p as { name?: unknown }).name === 'string'
-        ? [(p as { name: string }).name]
-        : [],
-    )
-  }
-  return ['default']
+  return rawProviders(config).map((p) => p.name)
 }
 
 export function formatAt(path: readonly (string | number)[]): string {

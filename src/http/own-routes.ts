@@ -1,8 +1,8 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 import { gatehouseError } from '../errors.js'
-import type { OidcClient } from '../oidc/client.js'
 import type { ClientRefusals } from '../oidc/client-refusals.js'
+import type { IdentityProviders } from '../oidc/providers.js'
 import type { RedisClient } from '../redis/connection.js'
 import { redisKeys } from '../redis/keys.js'
 import type { Sessions } from '../session/sessions.js'
@@ -18,7 +18,7 @@ export interface OwnRoutesOptions {
     BackchannelLogoutDeps['config'] & {
       readonly session: { readonly keyPrefix: string }
     }
-  readonly oidc: OidcClient
+  readonly providers: IdentityProviders
   readonly sessions: Sessions
   readonly stores: {
     readonly sessions: Pick<SessionStore, 'ping'>
@@ -43,7 +43,7 @@ export interface OwnRoutesOptions {
  * answers as the gateway's own and picks how its errors leave.
  */
 export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
-  const { config, oidc, sessions, stores } = opts
+  const { config, providers, sessions, stores } = opts
   await app.register(rateLimit, {
     global: false,
     // Shared across instances when sessions are; a store outage must not
@@ -59,14 +59,15 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
   })
   await authRoutes(app, {
     config,
-    oidc,
+    providers,
     sessions,
     onLogin: opts.onLogin,
     ...(opts.frontend ? { frontend: opts.frontend } : {}),
   })
   // Back-channel logout ends the sessions of every frontend of the sub or
   // sid: the indexes it reads list them all (redis/keys.ts).
-  await backchannelLogoutRoute(app, { config, oidc, sessions, replay: stores.replay, now: opts.now })
-  await logoutEverywhereRoute(app, { config, oidc, sessions })
-  if (opts.health ?? true) await healthRoutes(app, { oidc, store: stores.sessions, refusals: opts.refusals })
+  await backchannelLogoutRoute(app, { config, providers, sessions, replay: stores.replay, now: opts.now })
+  await logoutEverywhereRoute(app, { config, providers, sessions })
+  if (opts.health ?? true)
+    await healthRoutes(app, { providers, store: stores.sessions, refusals: opts.refusals })
 }

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { FrontendConfig, GatehouseConfig } from '../config/types.js'
 import { healthRoutes } from '../http/health.js'
 import { ownRoutes } from '../http/own-routes.js'
+import { IdentityProviders } from '../oidc/providers.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { frontendErrorAnswers } from './error-handler.js'
 import { FRONTEND_CONSTRAINT, frontendConstraint, ownsPath } from './frontend-select.js'
@@ -34,6 +35,18 @@ export function frontendView(config: GatehouseConfig, frontend: FrontendConfig):
 }
 
 /**
+ * The providers a frontend signs in with (`frontends[].identityProviders`),
+ * its first the one `/login` uses without `?idp=`; any other name there is
+ * unknown, 400 before anything goes to a provider. Its back-channel logout
+ * takes only their logout tokens, and ends their sessions in every frontend.
+ */
+function providersOf(all: IdentityProviders, frontend: FrontendConfig): IdentityProviders {
+  const names = frontend.identityProviders
+  if (names === undefined) return all
+  return new IdentityProviders(names.map((name) => all.get(name)!))
+}
+
+/**
  * `frontends[]`: each named frontend in a scope of its own, with its own
  * session cookies, sign-in routes, error pages and proxied routes, every
  * route constrained to the frontend (`frontend-select.ts`), so nothing of
@@ -44,10 +57,10 @@ export function frontendView(config: GatehouseConfig, frontend: FrontendConfig):
 export const frontends = fp(
   async function frontends(app: FastifyInstance, opts: FrontendsOptions) {
     const { config, now } = opts
-    const { oidc, stores } = app.gatehouse
+    const { providers, stores } = app.gatehouse
     app.addConstraintStrategy(frontendConstraint(config))
     await app.register(async function health(scope) {
-      await healthRoutes(scope, { oidc, store: stores.sessions, refusals: app.observers.refusals })
+      await healthRoutes(scope, { providers, store: stores.sessions, refusals: app.observers.refusals })
     })
     for (const frontend of config.frontends) {
       const view = frontendView(config, frontend)
@@ -62,7 +75,7 @@ export const frontends = fp(
         await scope.register(cookiesPlugin, { config: view, frontend: frontend.name })
         await scope.register(ownRoutes, {
           config: view,
-          oidc,
+          providers: providersOf(providers, frontend),
           sessions,
           stores,
           refusals: app.observers.refusals,

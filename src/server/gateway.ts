@@ -44,7 +44,6 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   // in its first hook, so a refused request is traced too.
   await app.register(observability, {
     logging: config.logging,
-    oidc: config.oidc,
     tracing: config.tracing,
     shared: options.lasting,
   })
@@ -70,10 +69,10 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
     await app.register(frontends, { config, now, websocketRecheck: options.websocketRecheck })
     return app
   }
-  const { oidc, sessions, stores } = app.gatehouse
+  const { providers, sessions, stores } = app.gatehouse
   await app.register(ownRoutes, {
     config,
-    oidc,
+    providers,
     sessions,
     stores,
     refusals: app.observers.refusals,

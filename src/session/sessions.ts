@@ -127,6 +127,7 @@ export class Sessions {
     const session: SessionData = {
       id: this.#namespace + key.sessionId,
       key,
+      idp: login.idp,
       sub: login.sub,
       sid: login.sid,
       claims: login.claims,
