@@ -56,6 +56,11 @@ export interface LoginState {
   readonly silent?: boolean
   /** The provider the browser was sent to, whose answer the callback expects; absent: the shorthand's. */
   readonly idp?: string
+  /**
+   * With `oidc.dpop`: the session's key, made when the login starts so the
+   * authorization code is bound to it (RFC 9449 §10); sealed in the login cookie.
+   */
+  readonly dpopKey?: DpopKey
 }
 
 /** What a completed login hands to the session. */

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { causeName, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
@@ -71,10 +71,16 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   // Login and callback cost an IdP round trip and a cookie each: a per-IP
   // budget keeps one client from turning them into a flood.
   const rateLimit = { max: config.auth.rateLimit.max, timeWindow: config.auth.rateLimit.window }
+  // The login cookie belongs to these two routes: no other route opens or writes it.
+  const loginCookie = app.sealedCookies.login
+  const writeLoginCookie: onSendHookHandler = (request, reply, payload, done) => {
+    loginCookie.write(request, reply)
+    done(null, payload)
+  }
 
   app.get(
     `${base}/login`,
-    { config: { renders: 'page', refusal: 'login refused', rateLimit } },
+    { config: { renders: 'page', refusal: 'login refused', rateLimit }, onSend: writeLoginCookie },
     async (request: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply) => {
       const asked = request.query.returnTo
       const returnTo =
@@ -96,7 +102,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
 
   app.get(
     `${base}/callback`,
-    { config: { renders: 'page', refusal: 'login callback refused', rateLimit } },
+    { config: { renders: 'page', refusal: 'login callback refused', rateLimit }, onSend: writeLoginCookie },
     async (request, reply) => {
       const login = request.loginState.get('login')
       // Single use: whatever happens next, this login attempt is spent.

@@ -6,7 +6,7 @@ import type {
   IdentityProviderConfig,
   RouteConfig,
 } from '../config/types.js'
-import { generateDpopKey } from '../dpop/keys.js'
+import { dpopThumbprint, generateDpopKey } from '../dpop/keys.js'
 import { DpopNonces } from '../dpop/nonces.js'
 import { DpopProofs } from '../dpop/proofs.js'
 import { type GatehouseError, gatehouseError } from '../errors.js'
@@ -194,6 +194,8 @@ export class OidcClient {
     if (incompatible)
       throw gatehouseError('GATEHOUSE_ERR_IDP_INCOMPATIBLE', `Sign-in is misconfigured: ${incompatible}.`)
     const codeVerifier = oauth.generateRandomCodeVerifier()
+    // RFC 9449 §5: a new key for every login, so no two sessions share one.
+    const dpopKey = this.#dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
     const state: LoginState = {
       state: oauth.generateRandomState(),
       nonce: oauth.generateRandomNonce(),
@@ -201,6 +203,7 @@ export class OidcClient {
       returnTo,
       idp: this.#oidc.name,
       ...(extra.prompt === 'none' ? { silent: true } : {}),
+      ...(dpopKey ? { dpopKey } : {}),
     }
     const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
     params.set('client_id', this.#client.client_id)
@@ -213,17 +216,23 @@ export class OidcClient {
     params.set('code_challenge_method', 'S256')
     // RFC 8707 §2: one `resource` parameter per resource, so the grant covers every route's.
     for (const resource of this.#resources) params.append('resource', resource)
+    // RFC 9449 §10: binds the code to the session's key. With PAR the
+    // request's proof binds it too (§10.1), and the IdP checks both agree.
+    if (dpopKey) params.set('dpop_jkt', await dpopThumbprint(dpopKey))
     const url = new URL(as.authorization_endpoint!)
     if (this.#oidc.par !== 'off' && as.pushed_authorization_request_endpoint) {
       try {
-        const response = await oauth.pushedAuthorizationRequest(
-          as,
-          this.#client,
-          await this.#auth,
-          params,
-          this.#http.options(),
-        )
-        const pushed = await oauth.processPushedAuthorizationResponse(as, this.#client, response)
+        // RFC 9449 §10.1: the pushed request carries a proof of the session's key.
+        const pushed = await retryOnDpopNonce(async () => {
+          const response = await oauth.pushedAuthorizationRequest(
+            as,
+            this.#client,
+            await this.#auth,
+            params,
+            await this.#options(dpopKey),
+          )
+          return oauth.processPushedAuthorizationResponse(as, this.#client, response)
+        })
         this.#observer.accepted?.('par')
         url.searchParams.set('client_id', this.#client.client_id)
         url.searchParams.set('request_uri', pushed.request_uri)
@@ -246,8 +255,11 @@ export class OidcClient {
     const as = this.#metadata('code_exchange')
     let result: oauth.TokenEndpointResponse
     let sentAt = this.#now()
-    // RFC 9449 §5: a new key for every login, so no two sessions share one.
-    const dpopKey = this.#dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
+    // The key the code was bound to at the login's start (RFC 9449 §10); a
+    // login cookie from before that was recorded gets a new one, unbound.
+    const dpopKey = this.#dpop
+      ? (login.dpopKey ?? (await generateDpopKey(this.#oidc.dpopAlgorithm)))
+      : undefined
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
       result = await retryOnDpopNonce(async () => {

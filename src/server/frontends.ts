@@ -72,7 +72,7 @@ export const frontends = fp(
         })
         const signIn = `${frontend.auth.basePath}/login`
         frontendErrorAnswers(scope, { signIn, home: frontend.home })
-        await scope.register(cookiesPlugin, { config: view, frontend: frontend.name })
+        await scope.register(cookiesPlugin, { config: view, frontend: frontend.name, now })
         await scope.register(ownRoutes, {
           config: view,
           providers: providersOf(providers, frontend),

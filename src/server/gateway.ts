@@ -52,7 +52,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   // their own cookies, in their own scope (frontends.ts).
   await app.register(requestHygiene)
   const named = config.frontends[0]!.name !== ''
-  if (!named) await app.register(cookiesPlugin, { config })
+  if (!named) await app.register(cookiesPlugin, { config, now })
   // Stores, the IdP client, sessions and tokens, as `app.gatehouse`.
   await app.register(services, {
     config,
