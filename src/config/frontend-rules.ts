@@ -137,6 +137,18 @@ export function checkFrontends(config: RawConfig): Finding[] {
         add(at('identityProviders', j), `names no identity provider (known: ${providers.join(', ')})`)
       }
     })
+    // A route for sessions of a provider this frontend never signs in with serves no one.
+    const allowed = frontend.identityProviders
+    frontend.routes.forEach((route, k) => {
+      route.identityProviders?.forEach((name, j) => {
+        if (allowed !== undefined && !allowed.includes(name) && providers.includes(name)) {
+          add(
+            at('routes', k, 'identityProviders', j),
+            `${name} is not one of this frontend's identityProviders (${allowed.join(', ')})`,
+          )
+        }
+      })
+    })
   })
   findings.push(...checkReachable(config, frontends, matchable))
   return findings

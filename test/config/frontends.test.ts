@@ -154,6 +154,26 @@ frontends:
   ])
 })
 
+t.test("a frontend's route serves only providers the frontend signs in with", async (t) => {
+  const found = problems(`server: { port: 3000 }
+identityProviders:
+  - { name: corp, issuer: https://corp.example.com, clientId: bff, clientSecret: s }
+  - { name: partner, issuer: https://partner.example.com, clientId: bff, clientSecret: s }
+session:
+  secret: \${SESSION_SECRET}
+frontends:
+  - name: staff
+    host: staff.example.com
+    publicUrl: https://staff.example.com
+    identityProviders: [corp]
+    routes:
+      - { path: /api, upstream: http://a:1, identityProviders: [corp, partner] }
+`)
+  t.same(found, [
+    "13 frontends[0].routes[0].identityProviders[1]: partner is not one of this frontend's identityProviders (corp)",
+  ])
+})
+
 t.test('server.publicUrl is required only without frontends', async (t) => {
   t.same(problems(`${head}routes: []\n`), ['1 server.publicUrl: is required'])
 })
