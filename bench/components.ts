@@ -4,7 +4,9 @@
  * warmed up, then loaded while V8's CPU profiler (what `--cpu-prof` runs)
  * samples it every 100 µs. Each function's own time is put in the component
  * its file belongs to; a component's µs per request is its share of the
- * busy samples times the process's CPU per request over the same load.
+ * busy samples times the process's CPU per request over the same load
+ * (the profiler's own samples left out of the share, though not out of
+ * the CPU time, which they inflate by a few per cent).
  *
  *   npx tsx bench/components.ts [--rounds N] [--duration S] [--warmup S] [--out DIR]
  *
@@ -54,6 +56,9 @@ interface CpuProfile {
 const COMPONENTS: readonly (readonly [string, (url: string, fn: string) => boolean])[] = [
   ['garbage collection', (_, fn) => fn === '(garbage collector)'],
   ['V8 and Node native code, JIT', (url, fn) => url === '' && fn === '(program)'],
+  // Native functions called from JavaScript: above all the socket writes
+  // (`writev`) and the encoding of header strings (`writeLatin1String`).
+  ['native calls: socket writes, string encoding', (url) => url === ''],
   [
     '@fastify/secure-session, libsodium, @fastify/cookie',
     (url) => /secure-session|sodium|@fastify\/cookie|\/cookie\//.test(url),
@@ -92,7 +97,8 @@ function attribute(profile: CpuProfile): Map<string, number> {
   let busy = 0
   profile.samples.forEach((id, i) => {
     const frame = byNode.get(id)!.callFrame
-    if (frame.functionName === '(idle)') return
+    // The profiler's own work in the process is not the request's.
+    if (frame.functionName === '(idle)' || frame.url === 'node:inspector') return
     let component = memo.get(id)
     if (component === undefined) {
       component = COMPONENTS.find(([, match]) => match(frame.url, frame.functionName))![0]
