@@ -1,7 +1,12 @@
 import * as oauth from 'oauth4webapi'
 import type { Dispatcher } from 'undici'
-import type { ClientAuthMethod, GatehouseConfig, RouteConfig } from '../config/types.js'
-import { generateDpopKey } from '../dpop/keys.js'
+import type {
+  ClientAuthMethod,
+  GatehouseConfig,
+  IdentityProviderConfig,
+  RouteConfig,
+} from '../config/types.js'
+import { dpopThumbprint, generateDpopKey } from '../dpop/keys.js'
 import { DpopNonces } from '../dpop/nonces.js'
 import { DpopProofs } from '../dpop/proofs.js'
 import { type GatehouseError, gatehouseError } from '../errors.js'
@@ -43,7 +48,7 @@ export class OidcClient {
   readonly #auth: Promise<oauth.ClientAuth>
   readonly #scopes: string
   readonly #resources: readonly string[]
-  readonly #oidc: GatehouseConfig['oidc']
+  readonly #oidc: IdentityProviderConfig
   readonly #allowClaims: readonly string[] | undefined
   readonly #redirectUri: string
   readonly #postLogoutRedirectUri: string
@@ -55,42 +60,47 @@ export class OidcClient {
   /** With `oidc.dpop`: the proofs of every session's key, and the IdP's nonces. */
   readonly #dpop: DpopProofs | undefined
 
-  /** `dispatcher`: every call to the IdP goes through it instead (tests: undici's MockAgent). */
+  /**
+   * The client of `provider` (default: the first, `config.oidc`).
+   * `dispatcher`: every call to the IdP goes through it instead (tests: undici's MockAgent).
+   */
   constructor(
     config: GatehouseConfig,
     now: () => number = Date.now,
     observer: OidcObserver = {},
     dispatcher?: Dispatcher,
+    provider: IdentityProviderConfig = config.oidc,
   ) {
-    this.#issuer = new URL(config.oidc.issuer)
+    const oidc = provider
+    this.#issuer = new URL(oidc.issuer)
     // RFC 8705 §5: with a client certificate, call the IdP's mTLS endpoint aliases when it advertises them.
     this.#client = {
-      client_id: config.oidc.clientId,
-      ...(config.oidc.tls?.cert === undefined ? {} : { use_mtls_endpoint_aliases: true }),
+      client_id: oidc.clientId,
+      ...(oidc.tls?.cert === undefined ? {} : { use_mtls_endpoint_aliases: true }),
     }
-    this.#auth = clientAuthFor(config.oidc.clientAuth, config.oidc)
+    this.#auth = clientAuthFor(oidc.clientAuth, oidc)
     // The key was checked at load; should its import still fail, each call
     // fails when it awaits this, and the rejection must not go unhandled before.
     this.#auth.catch(() => {})
-    this.#oidc = config.oidc
+    this.#oidc = oidc
     this.#allowClaims = config.session.claims
-    this.#scopes = config.oidc.scopes.join(' ')
-    this.#resources = configuredResources(config.routes)
+    this.#scopes = oidc.scopes.join(' ')
+    this.#resources = configuredResources(config.routes, oidc.name)
     this.#redirectUri = `${config.server.publicUrl}${config.auth.basePath}/callback`
     this.#postLogoutRedirectUri = `${config.server.publicUrl}/`
     this.#http = createIdpHttp({
-      timeoutMs: config.oidc.timeout,
-      connectTimeoutMs: config.oidc.connectTimeout,
+      timeoutMs: oidc.timeout,
+      connectTimeoutMs: oidc.connectTimeout,
       allowHttp: this.#issuer.protocol === 'http:',
-      tls: config.oidc.tls,
+      tls: oidc.tls,
       ...(dispatcher ? { dispatcher } : {}),
     })
     this.#now = now
     this.#observer = observer
-    this.#dpop = config.oidc.dpop ? new DpopProofs(new DpopNonces()) : undefined
+    this.#dpop = oidc.dpop ? new DpopProofs(new DpopNonces()) : undefined
     this.#budgets = {
-      total: { ms: config.oidc.timeout, name: 'oidc.timeout' },
-      connect: { ms: config.oidc.connectTimeout, name: 'oidc.connectTimeout' },
+      total: { ms: oidc.timeout, name: 'oidc.timeout' },
+      connect: { ms: oidc.connectTimeout, name: 'oidc.connectTimeout' },
     }
   }
 
@@ -100,6 +110,16 @@ export class OidcClient {
 
   get issuer(): string {
     return this.#issuer.href
+  }
+
+  /** The provider's budget for one call, ms (`timeout`). */
+  get timeout(): number {
+    return this.#oidc.timeout
+  }
+
+  /** The provider's name (`identityProviders[].name`; `default` for `oidc:`). */
+  get name(): string {
+    return this.#oidc.name
   }
 
   /** The discovered metadata, once discovery has succeeded. */
@@ -161,12 +181,16 @@ export class OidcClient {
     if (incompatible)
       throw gatehouseError('GATEHOUSE_ERR_IDP_INCOMPATIBLE', `Sign-in is misconfigured: ${incompatible}.`)
     const codeVerifier = oauth.generateRandomCodeVerifier()
+    // RFC 9449 §5: a new key for every login, so no two sessions share one.
+    const dpopKey = this.#dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
     const state: LoginState = {
       state: oauth.generateRandomState(),
       nonce: oauth.generateRandomNonce(),
       codeVerifier,
       returnTo,
+      idp: this.#oidc.name,
       ...(extra.prompt === 'none' ? { silent: true } : {}),
+      ...(dpopKey ? { dpopKey } : {}),
     }
     const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
     params.set('client_id', this.#client.client_id)
@@ -179,17 +203,23 @@ export class OidcClient {
     params.set('code_challenge_method', 'S256')
     // RFC 8707 §2: one `resource` parameter per resource, so the grant covers every route's.
     for (const resource of this.#resources) params.append('resource', resource)
+    // RFC 9449 §10: binds the code to the session's key. With PAR the
+    // request's proof binds it too (§10.1), and the IdP checks both agree.
+    if (dpopKey) params.set('dpop_jkt', await dpopThumbprint(dpopKey))
     const url = new URL(as.authorization_endpoint!)
     if (this.#oidc.par !== 'off' && as.pushed_authorization_request_endpoint) {
       try {
-        const response = await oauth.pushedAuthorizationRequest(
-          as,
-          this.#client,
-          await this.#auth,
-          params,
-          this.#http.options(),
-        )
-        const pushed = await oauth.processPushedAuthorizationResponse(as, this.#client, response)
+        // RFC 9449 §10.1: the pushed request carries a proof of the session's key.
+        const pushed = await retryOnDpopNonce(async () => {
+          const response = await oauth.pushedAuthorizationRequest(
+            as,
+            this.#client,
+            await this.#auth,
+            params,
+            await this.#options(dpopKey),
+          )
+          return oauth.processPushedAuthorizationResponse(as, this.#client, response)
+        })
         this.#observer.accepted?.('par')
         url.searchParams.set('client_id', this.#client.client_id)
         url.searchParams.set('request_uri', pushed.request_uri)
@@ -212,8 +242,11 @@ export class OidcClient {
     const as = this.#metadata('code_exchange')
     let result: oauth.TokenEndpointResponse
     let sentAt = this.#now()
-    // RFC 9449 §5: a new key for every login, so no two sessions share one.
-    const dpopKey = this.#dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
+    // The key the code was bound to at the login's start (RFC 9449 §10); a
+    // login cookie from before that was recorded gets a new one, unbound.
+    const dpopKey = this.#dpop
+      ? (login.dpopKey ?? (await generateDpopKey(this.#oidc.dpopAlgorithm)))
+      : undefined
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
       result = await retryOnDpopNonce(async () => {
@@ -242,6 +275,7 @@ export class OidcClient {
         ? await this.#userinfo(as, result.access_token, idClaims.sub, dpopKey)
         : undefined
     return {
+      idp: this.#oidc.name,
       tokens: this.#tokenSet(result, sentAt, 'code_exchange'),
       ...(dpopKey ? { dpopKey } : {}),
       sub: idClaims.sub,
@@ -461,10 +495,15 @@ export class OidcClient {
   }
 }
 
-/** Every resource the routes declare, each once, for the authorization request (RFC 8707 §2). */
-function configuredResources(routes: readonly RouteConfig[]): string[] {
+/**
+ * Every resource the routes of provider `idp`'s sessions declare, each
+ * once, for the authorization request (RFC 8707 §2): another provider's
+ * resource servers are not this one's to grant.
+ */
+function configuredResources(routes: readonly RouteConfig[], idp: string): string[] {
   const resources = new Set<string>()
   for (const route of routes) {
+    if (route.identityProviders !== undefined && !route.identityProviders.includes(idp)) continue
     if (route.resource !== undefined && (route.token === 'user' || route.token === 'optional-user'))
       resources.add(route.resource)
   }

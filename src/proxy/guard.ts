@@ -52,6 +52,7 @@ export function routeGuard(
 ): RouteGuard {
   const csrf = route.csrf ? antiForgery : undefined
   const limit = bodyLimiter(route.bodyLimit)
+  const ofProvider = providerCheck(route.identityProviders)
   const scopes = route.scopes
   const dpop = route.dpop
   switch (route.token) {
@@ -66,10 +67,15 @@ export function routeGuard(
       // anyone act as the gateway, so a session is required unless the route
       // opts out by name (`anonymous: true`).
       const anonymous = route.anonymous
+      // The gateway's credentials at the route's first provider, else the first of all.
+      const idp = route.identityProviders?.[0]
       const attach = async (request: FastifyRequest) => {
-        if (!anonymous && !(await deps.sessions.current(request)))
-          throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-        const token = await deps.clientTokens.token(scopes, dpop)
+        if (!anonymous) {
+          const session = await deps.sessions.current(request)
+          if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
+          ofProvider?.(session)
+        }
+        const token = await deps.clientTokens.token(scopes, dpop, idp)
         request.upstreamToken = token.accessToken
         if (token.dpopKey) request.upstreamDpopKey = token.dpopKey
       }
@@ -102,6 +108,9 @@ export function routeGuard(
       }
       const wait = async (request: FastifyRequest) => {
         const session = await deps.sessions.current(request)
+        // Before any token is read or refreshed: another provider's token
+        // must never reach this upstream, nor its refresh be spent on it.
+        if (session) ofProvider?.(session)
         const token = session && (fresh(session) ?? (await deps.userTokens.accessToken(session, audience)))
         attach(request, session, token)
       }
@@ -110,6 +119,7 @@ export function routeGuard(
         limit(request)
         const session = deps.sessions.peek(request)
         if (session !== NOT_IN_MEMORY) {
+          if (session) ofProvider?.(session)
           const token = session && fresh(session)
           if (!session || token !== undefined) {
             attach(request, session, token)
@@ -120,5 +130,20 @@ export function routeGuard(
         wait(request).then(() => done(), done)
       }
     }
+  }
+}
+
+/**
+ * `routes[].identityProviders`: throws `GATEHOUSE_ERR_WRONG_IDENTITY_PROVIDER`
+ * for a session of any other provider; `undefined` when the route serves
+ * every provider.
+ */
+function providerCheck(
+  listed: readonly string[] | undefined,
+): ((session: Pick<SessionData, 'idp'>) => void) | undefined {
+  if (listed === undefined) return undefined
+  const allowed = new Set(listed)
+  return (session) => {
+    if (!allowed.has(session.idp)) throw gatehouseError('GATEHOUSE_ERR_WRONG_IDENTITY_PROVIDER')
   }
 }

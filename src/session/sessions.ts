@@ -167,6 +167,7 @@ export class Sessions {
     const session: SessionData = {
       id: key.sessionId,
       key,
+      idp: login.idp,
       sub: login.sub,
       sid: login.sid,
       claims: login.claims,
