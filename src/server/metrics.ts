@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { SessionStore } from '../session/types.js'
-import { RequestMetrics } from './request-metrics.js'
+import { RequestMetrics, type RouteObserver } from './request-metrics.js'
 
 /**
  * Prometheus metrics of one gateway, in a registry of its own so two
@@ -112,6 +112,11 @@ export class GatewayMetrics {
     help: 'Requests that failed because the session store was unavailable.',
     registers: [this.registry],
   })
+
+  /** `observeRequest` for one route, its label bound once. */
+  requestsOf(route: string): RouteObserver {
+    return this.#requests.route(route)
+  }
 
   /** Counts one answered request (see `RequestMetrics` for why it is not a prom-client metric). */
   observeRequest(route: string, method: string, status: number, seconds: number): void {
