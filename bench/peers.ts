@@ -10,6 +10,11 @@ export interface PeerProcess {
   readonly pid: number
   /** Moves a gateway peer's clock forward (the refresh storm); resolves once it has. */
   advance(ms: number): Promise<void>
+  /**
+   * A gateway peer makes `count` more sessions like the one `cookie` opens
+   * (same tokens, each with a key of its own) and answers their cookies.
+   */
+  clone(cookie: string, count: number): Promise<string[]>
   stop(): Promise<void>
 }
 
@@ -61,6 +66,12 @@ function handle(child: ChildProcess, url: string, metricsUrl: string | undefined
       return new Promise((resolve) => {
         child.once('message', () => resolve())
         child.send({ advance: ms })
+      })
+    },
+    clone(cookie, count) {
+      return new Promise((resolve) => {
+        child.once('message', (message: { cloned: string[] }) => resolve(message.cloned))
+        child.send({ clone: { cookie, count } })
       })
     },
     async stop() {

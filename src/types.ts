@@ -54,6 +54,8 @@ export interface LoginState {
   readonly returnTo: string
   /** `prompt=none`: a silent check, which a strict OP answers without a refresh token (OIDC Core §11). */
   readonly silent?: boolean
+  /** The provider the browser was sent to, whose answer the callback expects; absent: the shorthand's. */
+  readonly idp?: string
   /**
    * With `oidc.dpop`: the session's key, made when the login starts so the
    * authorization code is bound to it (RFC 9449 §10); sealed in the login cookie.
@@ -63,6 +65,8 @@ export interface LoginState {
 
 /** What a completed login hands to the session. */
 export interface LoginResult {
+  /** The provider that signed the user in (`identityProviders[].name`). */
+  readonly idp: string
   readonly tokens: TokenSet
   /** The session's DPoP key, which the tokens are bound to; with `oidc.dpop` only. */
   readonly dpopKey?: DpopKey | undefined

@@ -43,14 +43,13 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   // in its first hook, so a refused request is traced too.
   await app.register(observability, {
     logging: config.logging,
-    oidc: config.oidc,
     tracing: config.tracing,
     shared: options.lasting,
   })
   // Stateless refusals first of the hooks that answer; then the cookies, so
   // a refused request costs no session work.
   await app.register(requestHygiene)
-  await app.register(cookiesPlugin, { config })
+  await app.register(cookiesPlugin, { config, now })
   // Stores, the IdP client, sessions and tokens, as `app.gatehouse`.
   await app.register(services, {
     config,
@@ -63,10 +62,10 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   })
   await app.register(draining)
 
-  const { oidc, sessions, stores } = app.gatehouse
+  const { providers, sessions, stores } = app.gatehouse
   await app.register(ownRoutes, {
     config,
-    oidc,
+    providers,
     sessions,
     stores,
     refusals: app.observers.refusals,

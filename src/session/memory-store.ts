@@ -1,4 +1,5 @@
 import { BoundedMap } from '../bounded-map.js'
+import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import { gatehouseError } from '../errors.js'
 import type { TokenSet } from '../types.js'
 import type {
@@ -63,16 +64,22 @@ export class MemorySessionStore implements SessionStore {
     this.#remove(session.id)
     this.#reclaim(this.#now())
     this.#sessions.set(session.id, session)
-    index(this.#bySub, session.sub, session.id)
-    if (session.sid) index(this.#bySid, session.sid, session.id)
+    index(this.#bySub, indexName(session.idp, session.sub), session.id)
+    if (session.sid) index(this.#bySid, indexName(session.idp, session.sid), session.id)
   }
 
   async get(ref: SessionRef, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
-    const { id } = ref
-    const session = this.#opened(ref, now)
     // A look that is not activity leaves the record, and its place in the
     // LRU order, as they are.
-    if (!session || options?.touch === false) return session
+    if (options?.touch === false) return this.#opened(ref, now)
+    return this.peek(ref, now)
+  }
+
+  /** Everything is in this process: `get`'s answer, at once. */
+  peek(ref: SessionRef, now: number): SessionData | undefined {
+    const { id } = ref
+    const session = this.#opened(ref, now)
+    if (!session) return session
     const lastTouch = session.idleExpiresAt - this.#idle
     if (now - lastTouch < this.#touchEvery) {
       this.#sessions.set(id, session)
@@ -95,12 +102,12 @@ export class MemorySessionStore implements SessionStore {
     this.#remove(id)
   }
 
-  async idsBySub(sub: string): Promise<string[]> {
-    return this.#liveIds(this.#bySub.get(sub))
+  async idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER): Promise<string[]> {
+    return this.#liveIds(this.#bySub.get(indexName(idp, sub)))
   }
 
-  async idsBySid(sid: string): Promise<string[]> {
-    return this.#liveIds(this.#bySid.get(sid))
+  async idsBySid(sid: string, idp: string = SHORTHAND_PROVIDER): Promise<string[]> {
+    return this.#liveIds(this.#bySid.get(indexName(idp, sid)))
   }
 
   async ping(): Promise<void> {}
@@ -158,9 +165,14 @@ export class MemorySessionStore implements SessionStore {
   }
 
   #unindex(session: SessionData): void {
-    unindex(this.#bySub, session.sub, session.id)
-    if (session.sid) unindex(this.#bySid, session.sid, session.id)
+    unindex(this.#bySub, indexName(session.idp, session.sub), session.id)
+    if (session.sid) unindex(this.#bySid, indexName(session.idp, session.sid), session.id)
   }
+}
+
+/** A `sub` or `sid` is unique only within its issuer (OIDC Core §2): each provider indexes its own. */
+function indexName(idp: string, value: string): string {
+  return `${idp}\n${value}`
 }
 
 function isExpired(session: SessionData, now: number): boolean {

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { isGatehouseError, type LogCode } from '../errors.js'
-import { ATTR, inSpan } from '../tracing/spans.js'
+import { ATTR, inSpan, tracing } from '../tracing/spans.js'
 import type { LoginResult } from '../types.js'
+import type { SealedCookie } from './sealed-cookie.js'
 import { SessionKey } from './session-key.js'
-import type { SessionData, SessionRef, SessionStore } from './types.js'
+import { NOT_IN_MEMORY, type SessionData, type SessionRef, type SessionStore } from './types.js'
 
 /** What `Sessions` needs beyond the store. */
 export interface SessionsOptions {
@@ -15,7 +16,20 @@ export interface SessionsOptions {
    * reject; absent, such tokens are left to expire.
    */
   readonly revoke?: (refreshToken: string) => Promise<void>
+  /**
+   * The request's session cookie. Default `request.session`; a gateway
+   * serving several cookie names passes the one that applies.
+   */
+  readonly cookie?: ((request: FastifyRequest) => SealedCookie) | undefined
 }
+
+/** The session a cookie's content names: its key, and the record id derived from it (an HMAC). */
+function refFrom(data: Readonly<Record<string, unknown>>): SessionRef | undefined {
+  const key = SessionKey.fromCookie(data.key)
+  return key && { id: key.sessionId, key }
+}
+
+const requestSession = (request: FastifyRequest) => request.session as unknown as SealedCookie
 
 /**
  * When a session ends: at its idle or absolute expiry, or when its refresh
@@ -48,6 +62,7 @@ export class Sessions {
   readonly #absolute: number
   readonly #now: () => number
   readonly #revoke: SessionsOptions['revoke']
+  readonly #cookie: (request: FastifyRequest) => SealedCookie
 
   constructor(
     store: SessionStore,
@@ -60,6 +75,7 @@ export class Sessions {
     this.#absolute = timeouts.absoluteTimeout
     this.#now = now
     this.#revoke = options.revoke
+    this.#cookie = options.cookie ?? requestSession
   }
 
   get store(): SessionStore {
@@ -68,14 +84,47 @@ export class Sessions {
 
   /** The session the request's cookie names and opens, without reading it; for a socket's later checks. */
   refOf(request: FastifyRequest): SessionRef | undefined {
-    const key = SessionKey.fromCookie(request.session.get('key'))
-    return key && { id: key.sessionId, key }
+    // Kept with the opened cookie: the id's HMAC is paid once per cookie value.
+    return this.#cookie(request).derived(refFrom)
+  }
+
+  /**
+   * The request's session without waiting, when the store holds it in this
+   * process (`SessionStore.peek`): `NOT_IN_MEMORY` when only `current` can
+   * tell, which the caller then awaits. Whatever it answers, `current`
+   * would have answered the same.
+   */
+  peek(request: FastifyRequest): SessionData | undefined | typeof NOT_IN_MEMORY {
+    const peek = this.#store.peek
+    // With tracing on, the read is a span of its own (`current`).
+    if (peek === undefined || tracing()) return NOT_IN_MEMORY
+    const cookie = this.#cookie(request)
+    const ref = cookie.derived(refFrom)
+    if (!ref) return typeof cookie.get('id') === 'string' ? NOT_IN_MEMORY : undefined
+    const now = this.#now()
+    let session: SessionData | undefined | typeof NOT_IN_MEMORY
+    try {
+      session = peek.call(this.#store, ref, now)
+    } catch {
+      // A record the key does not open: `current` logs and refuses it.
+      return NOT_IN_MEMORY
+    }
+    if (session === NOT_IN_MEMORY) return session
+    if (session === undefined) {
+      cookie.delete()
+      return undefined
+    }
+    // Ending a session whose refresh token has expired is a store write: `current` does it.
+    if (refreshTokenExpired(session, now)) return NOT_IN_MEMORY
+    cookie.bound(sessionEndsAt(session))
+    return session
   }
 
   async current(request: FastifyRequest): Promise<SessionData | undefined> {
+    const cookie = this.#cookie(request)
     const ref = this.refOf(request)
     if (!ref) {
-      if (await this.#endPreviousFormat(request)) request.session.delete()
+      if (await this.#endPreviousFormat(request)) cookie.delete()
       return undefined
     }
     let session: SessionData | undefined
@@ -94,10 +143,12 @@ export class Sessions {
     }
     if (session && refreshTokenExpired(session, this.#now())) {
       await this.#store.delete(session.id)
-      request.session.delete()
+      cookie.delete()
       return undefined
     }
-    if (!session) request.session.delete()
+    if (!session) cookie.delete()
+    // The cookie's opening is served no longer than the session lives.
+    else cookie.bound(sessionEndsAt(session))
     return session
   }
 
@@ -116,6 +167,7 @@ export class Sessions {
     const session: SessionData = {
       id: key.sessionId,
       key,
+      idp: login.idp,
       sub: login.sub,
       sid: login.sid,
       claims: login.claims,
@@ -128,14 +180,15 @@ export class Sessions {
       logoutHandle: randomBytes(16).toString('base64url'),
     }
     await this.#store.create(session)
-    request.session.regenerate()
-    request.session.set('key', key.toCookie())
+    const cookie = this.#cookie(request)
+    cookie.regenerate()
+    cookie.set('key', key.toCookie())
     return session
   }
 
   async destroy(request: FastifyRequest, session: SessionData): Promise<void> {
     await this.#store.delete(session.id)
-    request.session.delete()
+    this.#cookie(request).delete()
   }
 
   /**
@@ -147,7 +200,7 @@ export class Sessions {
    * cookie was such a cookie, which the caller then clears or replaces.
    */
   async #endPreviousFormat(request: FastifyRequest): Promise<boolean> {
-    const id = request.session.get('id')
+    const id = this.#cookie(request).get('id')
     if (typeof id !== 'string') return false
     const ended = await this.#store.endPreviousFormat?.(id)
     if (!ended) return true

@@ -22,6 +22,12 @@ export interface SessionRef {
 }
 
 export interface SessionData extends SessionRef {
+  /**
+   * The provider that signed the user in (`identityProviders[].name`):
+   * every refresh, revocation and logout of the session goes to it, and
+   * only its back-channel logouts can end it.
+   */
+  readonly idp: string
   readonly sub: string
   /** The IdP's session id (`sid` claim), for back-channel logout. */
   readonly sid?: string | undefined
@@ -73,6 +79,9 @@ export interface ReadOptions {
   readonly touch?: boolean
 }
 
+/** `SessionStore.peek`'s answer when only `get` can tell: the record is not held in this process. */
+export const NOT_IN_MEMORY: unique symbol = Symbol('not in memory')
+
 export interface SessionStore {
   readonly kind: 'memory' | 'redis'
   /** Stores a new session; a shared store seals its secret fields with `session.key`. */
@@ -85,6 +94,13 @@ export interface SessionStore {
    * record (a tampered record, or a key that is not the session's).
    */
   get(ref: SessionRef, now: number, options?: ReadOptions): Promise<SessionData | undefined>
+  /**
+   * `get(ref, now)` answered without waiting, when this process holds what
+   * `get` would answer (the memory store always; a shared store from its
+   * local copy, when `get` would serve that copy). `NOT_IN_MEMORY`
+   * otherwise, and `get` must be asked. Same touch and same refusals as `get`.
+   */
+  peek?(ref: SessionRef, now: number): SessionData | undefined | typeof NOT_IN_MEMORY
   /**
    * Replaces the tokens iff the stored version still equals `expectedVersion`;
    * the stored version becomes `expectedVersion + 1`. The tokens are sealed
@@ -99,10 +115,14 @@ export interface SessionStore {
    * shared store can hold one; process memory does not outlive an upgrade.
    */
   endPreviousFormat?(id: string): Promise<EndedSession | undefined>
-  /** Ids of the live sessions of a user, for "log out everywhere". */
-  idsBySub(sub: string): Promise<string[]>
-  /** Ids of the live sessions bound to an IdP session, for back-channel logout. */
-  idsBySid(sid: string): Promise<string[]>
+  /**
+   * Ids of the live sessions of a user of provider `idp`, for "log out
+   * everywhere" and back-channel logout: a `sub` is unique only within
+   * its issuer (OIDC Core §2), so each provider has an index of its own.
+   */
+  idsBySub(sub: string, idp?: string): Promise<string[]>
+  /** Ids of the live sessions bound to an IdP session of provider `idp`, for back-channel logout. */
+  idsBySid(sid: string, idp?: string): Promise<string[]>
   /** Rejects when the store cannot serve requests. */
   ping(): Promise<void>
   /** What the store reports on `/metrics`; absent, it reports nothing. */
