@@ -45,6 +45,7 @@ function session(i: number, perRoute: number, now: number): SessionData {
   return {
     id: `${i}`.padStart(43, 'S'),
     key: SessionKey.generate(),
+    idp: 'default',
     sub: `user-${i}`,
     sid: `idp-session-${i}`,
     claims: { sub: `user-${i}`, name: 'Alice Example', email: `user-${i}@example.com`, email_verified: true },

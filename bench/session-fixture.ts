@@ -48,6 +48,7 @@ export function benchSession(
   return {
     id: key.sessionId,
     key,
+    idp: 'default',
     sub,
     sid: randomBytes(16).toString('base64url'),
     claims: claimsOf(shape, sub, i),

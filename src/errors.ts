@@ -47,6 +47,12 @@ export const errorCatalogue = {
     message:
       "The identity provider refused to issue a token for this route's resource (invalid_target). The session stays; other routes still work.",
   },
+  GATEHOUSE_ERR_WRONG_IDENTITY_PROVIDER: {
+    status: 403,
+    error: 'wrong_identity_provider',
+    message:
+      'This route serves sessions of other identity providers than the one this session signed in with. Sign in with one of those to use it.',
+  },
   GATEHOUSE_ERR_CLIENT_TOKEN_REFUSED: {
     status: 403,
     error: 'client_token_refused',
@@ -94,6 +100,11 @@ export const errorCatalogue = {
     status: 400,
     error: 'invalid_login_param',
     message: 'A sign-in parameter is not accepted.',
+  },
+  GATEHOUSE_ERR_UNKNOWN_IDENTITY_PROVIDER: {
+    status: 400,
+    error: 'unknown_identity_provider',
+    message: 'The sign-in link names an identity provider this gateway does not have.',
   },
   GATEHOUSE_ERR_STORE_UNAVAILABLE: {
     status: 503,

@@ -54,10 +54,14 @@ export interface LoginState {
   readonly returnTo: string
   /** `prompt=none`: a silent check, which a strict OP answers without a refresh token (OIDC Core §11). */
   readonly silent?: boolean
+  /** The provider the browser was sent to, whose answer the callback expects; absent: the shorthand's. */
+  readonly idp?: string
 }
 
 /** What a completed login hands to the session. */
 export interface LoginResult {
+  /** The provider that signed the user in (`identityProviders[].name`). */
+  readonly idp: string
   readonly tokens: TokenSet
   /** The session's DPoP key, which the tokens are bound to; with `oidc.dpop` only. */
   readonly dpopKey?: DpopKey | undefined

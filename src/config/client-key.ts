@@ -25,11 +25,15 @@ const ALGORITHM: Record<string, string> = {
  * file). Returns it as a private JWK with its `alg`, or the problem, never
  * the key material.
  */
-export function readClientKey(raw: RawClientKey, baseDir: string): ClientKey | KeyProblem {
+export function readClientKey(
+  raw: RawClientKey,
+  baseDir: string,
+  at: readonly (string | number)[] = ['oidc', 'clientKey'],
+): ClientKey | KeyProblem {
   let text: string | Record<string, unknown>
   let path: (string | number)[]
   if ('file' in raw) {
-    path = ['oidc', 'clientKey', 'file']
+    path = [...at, 'file']
     try {
       text = readFileSync(isAbsolute(raw.file) ? raw.file : join(baseDir, raw.file), 'utf8')
     } catch (err) {
@@ -38,10 +42,10 @@ export function readClientKey(raw: RawClientKey, baseDir: string): ClientKey | K
       return { path, message: `cannot read the key file: ${reason}` }
     }
   } else if ('pem' in raw) {
-    path = ['oidc', 'clientKey', 'pem']
+    path = [...at, 'pem']
     text = raw.pem
   } else {
-    path = ['oidc', 'clientKey', 'jwk']
+    path = [...at, 'jwk']
     text = raw.jwk
   }
 

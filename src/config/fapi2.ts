@@ -1,3 +1,4 @@
+import { optionName, type RawProvider } from './providers.js'
 import type { RawConfig } from './schema.js'
 
 interface Finding {
@@ -23,41 +24,43 @@ const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
  * finding cites the FAPI 2.0 Security Profile (Final) section it enforces;
  * docs/fapi2.md lists them all.
  */
-export function checkFapi2(config: RawConfig): Finding[] {
-  if (config.oidc.profile !== 'fapi2') return []
+export function checkFapi2(config: Pick<RawConfig, 'routes'>, provider: RawProvider): Finding[] {
+  const { oidc, path: at } = provider
+  if (oidc.profile !== 'fapi2') return []
   const findings: Finding[] = []
   const add = (path: (string | number)[], message: string) => findings.push({ path, message })
-  const { oidc } = config
 
   // §5.3.2.2 (clients shall use PAR, RFC 9126).
   if (oidc.par === 'off')
-    add(['oidc', 'par'], 'profile fapi2 requires pushed authorization requests; remove par: off')
+    add([...at, 'par'], 'profile fapi2 requires pushed authorization requests; remove par: off')
   // §5.3.2.1 point 2; a shared secret is not allowed.
   if (!FAPI2_CLIENT_AUTH.has(oidc.clientAuth)) {
     add(
-      ['oidc', 'clientAuth'],
+      [...at, 'clientAuth'],
       `profile fapi2 allows private_key_jwt, tls_client_auth or self_signed_tls_client_auth only (got ${oidc.clientAuth})`,
     )
   }
   if (oidc.clientSecret !== undefined)
-    add(['oidc', 'clientSecret'], 'profile fapi2 allows no client secret; remove it')
+    add([...at, 'clientSecret'], 'profile fapi2 allows no client secret; remove it')
   // §5.3.2.1 point 1: sender-constrained access tokens, by DPoP (RFC 9449) or mTLS (RFC 8705 §3).
   if (!oidc.dpop && oidc.tls?.cert === undefined) {
     add(
-      ['oidc', 'profile'],
-      'profile fapi2 requires sender-constrained access tokens: set oidc.dpop: true, or oidc.tls with a client certificate the IdP binds tokens to (RFC 8705 §3)',
+      [...at, 'profile'],
+      `profile fapi2 requires sender-constrained access tokens: set ${optionName(at, 'dpop')}: true, or ${optionName(at, 'tls')} with a client certificate the IdP binds tokens to (RFC 8705 §3)`,
     )
   }
   // §5.4.1: PS256, ES256 or EdDSA for every signature the client makes.
   if (oidc.dpop && !['PS256', 'ES256', 'Ed25519'].includes(oidc.dpopAlgorithm)) {
     add(
-      ['oidc', 'dpopAlgorithm'],
+      [...at, 'dpopAlgorithm'],
       `profile fapi2 allows PS256, ES256 or Ed25519 only (got ${oidc.dpopAlgorithm})`,
     )
   }
   // §5.2.1: TLS everywhere a token travels; plain http for loopback only, as for the issuer.
   config.routes.forEach((route, i) => {
     if (route.token === 'none') return
+    // A route that no session of this provider reaches carries none of its tokens.
+    if (route.identityProviders !== undefined && !route.identityProviders.includes(provider.name)) return
     const url = URL.canParse(route.upstream) ? new URL(route.upstream) : undefined
     if (url?.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
       add(

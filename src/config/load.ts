@@ -9,8 +9,9 @@ import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { fapi2KeyAlgorithm } from './fapi2.js'
+import { type RawProvider, rawProviders } from './providers.js'
 import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './schema.js'
-import { checkSemantics, checkWarnings } from './semantics.js'
+import { checkSemantics, checkWarnings, servedProviders } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
 import { closest } from './suggest.js'
 import { readTls } from './tls-material.js'
@@ -18,6 +19,7 @@ import type {
   ClientKey,
   GatehouseConfig,
   HttpMethod,
+  IdentityProviderConfig,
   RouteConfig,
   TlsMaterial,
   WebSocketRoute,
@@ -91,15 +93,19 @@ export function parseConfig(
   }
   for (const p of findings)
     problems.push({ path: formatPath(p.path), line: lineOf(p.path), message: p.message })
-  let clientKey: ClientKey | undefined
-  if (problems.length === 0 && config.oidc.clientKey && config.oidc.clientAuth === 'private_key_jwt') {
-    const key = readClientKey(config.oidc.clientKey, dirname(source))
-    const fitted = 'jwk' in key && config.oidc.profile === 'fapi2' ? fapi2Key(key) : key
-    if ('jwk' in fitted) clientKey = fitted
+  const providers = problems.length === 0 ? rawProviders(config) : []
+  const clientKeys = new Map<string, ClientKey>()
+  for (const { path, name, oidc } of providers) {
+    if (!oidc.clientKey || oidc.clientAuth !== 'private_key_jwt') continue
+    const key = readClientKey(oidc.clientKey, dirname(source), [...path, 'clientKey'])
+    const fitted = 'jwk' in key && oidc.profile === 'fapi2' ? fapi2Key(key, [...path, 'clientKey']) : key
+    if ('jwk' in fitted) clientKeys.set(name, fitted)
     else problems.push({ path: formatPath(fitted.path), line: lineOf(fitted.path), message: fitted.message })
   }
   const tls =
-    problems.length === 0 ? readAllTls(config, dirname(source)) : { materials: new Map(), problems: [] }
+    problems.length === 0
+      ? readAllTls(config, providers, dirname(source))
+      : { materials: new Map(), problems: [] }
   for (const p of tls.problems)
     problems.push({ path: formatPath(p.path), line: lineOf(p.path), message: p.message })
   if (problems.length > 0) {
@@ -110,25 +116,23 @@ export function parseConfig(
   }
   for (const w of checkWarnings(config))
     options.onWarning?.({ path: formatPath(w.path), line: lineOf(w.path), message: w.message })
-  return deepFreeze(resolve(config, clientKey, tls.materials))
+  return deepFreeze(resolve(config, providers, clientKeys, tls.materials))
 }
 
 /** The key with its FAPI 2.0 algorithm (fapi2.ts), or why it has none. */
-function fapi2Key(key: ClientKey): ClientKey | { path: Path; message: string } {
+function fapi2Key(key: ClientKey, path: Path): ClientKey | { path: Path; message: string } {
   const n = key.jwk.n
   const bits = typeof n === 'string' ? Buffer.from(n, 'base64url').length * 8 : undefined
   const alg = fapi2KeyAlgorithm(String(key.jwk.alg), bits)
-  return typeof alg === 'string'
-    ? { jwk: { ...key.jwk, alg } }
-    : { path: ['oidc', 'clientKey'], message: alg.problem }
+  return typeof alg === 'string' ? { jwk: { ...key.jwk, alg } } : { path, message: alg.problem }
 }
 
-/** `oidc.tls` and every `routes[].tls`, read and checked (tls-material.ts); keyed by option path. */
-function readAllTls(config: RawConfig, baseDir: string) {
+/** Each provider's `tls` and every `routes[].tls`, read and checked (tls-material.ts); keyed by option path. */
+function readAllTls(config: RawConfig, providers: readonly RawProvider[], baseDir: string) {
   const materials = new Map<string, TlsMaterial>()
   const problems: { path: Path; message: string }[] = []
   const sections: [Path, RawConfig['routes'][number]['tls']][] = [
-    [['oidc', 'tls'], config.oidc.tls],
+    ...providers.map((p): [Path, RawConfig['routes'][number]['tls']] => [[...p.path, 'tls'], p.oidc.tls]),
     ...config.routes.map((r, i): [Path, RawConfig['routes'][number]['tls']] => [['routes', i, 'tls'], r.tls]),
   ]
   for (const [path, raw] of sections) {
@@ -171,7 +175,7 @@ function interpolateTree(
   return value
 }
 
-const SECRET_OPTION = /^(oidc\.clientSecret|session\.secrets?(\[\d+\])?)$/
+const SECRET_OPTION = /^((oidc|identityProviders\[\d+\])\.clientSecret|session\.secrets?(\[\d+\])?)$/
 const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|CREDENTIAL|(^|_)KEY($|_)/i
 
 function isSecret(path: Path, name: string): boolean {
@@ -282,11 +286,15 @@ function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
 
 function resolve(
   config: RawConfig,
-  clientKey: ClientKey | undefined,
+  rawProviders: readonly RawProvider[],
+  clientKeys: ReadonlyMap<string, ClientKey>,
   tls: ReadonlyMap<string, TlsMaterial>,
 ): GatehouseConfig {
   const publicUrl = new URL(config.server.publicUrl)
   const secure = publicUrl.protocol === 'https:'
+  const providers = rawProviders.map((p) =>
+    resolveProvider(p, clientKeys.get(p.name), tls.get(formatPath([...p.path, 'tls']))),
+  )
   const routes: RouteConfig[] = config.routes.map((r, i) => {
     const path = trimSlash(r.path)
     const routeTls = tls.get(`routes[${i}].tls`)
@@ -297,7 +305,11 @@ function resolve(
       token: r.token,
       scopes: r.scopes,
       ...(r.resource === undefined ? {} : { resource: r.resource }),
-      dpop: config.oidc.dpop && r.token !== 'none' && (r.dpop ?? true),
+      // Bound only where the session's provider binds its tokens (guard.ts: a session without a key sends bearer).
+      dpop:
+        servedProviders(rawProviders, r.identityProviders).some((p) => p.oidc.dpop) &&
+        r.token !== 'none' &&
+        (r.dpop ?? true),
       retryOnInvalidToken: r.retryOnInvalidToken,
       methods: routeMethods(r.methods),
       csrf: r.csrf,
@@ -308,6 +320,7 @@ function resolve(
       allowClearSiteData: r.allowClearSiteData,
       passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
       ...(routeTls === undefined ? {} : { tls: routeTls }),
+      ...(r.identityProviders === undefined ? {} : { identityProviders: [...r.identityProviders] }),
     }
   })
   return {
@@ -323,26 +336,8 @@ function resolve(
       maxHeaderSize: parseSize(config.server.maxHeaderSize),
       maxWebSockets: config.server.maxWebSockets,
     },
-    oidc: {
-      issuer: config.oidc.issuer,
-      clientId: config.oidc.clientId,
-      clientSecret: config.oidc.clientAuth.startsWith('client_secret_')
-        ? config.oidc.clientSecret
-        : undefined,
-      clientAuth: config.oidc.clientAuth,
-      clientKey,
-      tls: tls.get('oidc.tls'),
-      profile: config.oidc.profile,
-      scopes: config.oidc.scopes,
-      authorizationParams: { ...config.oidc.authorizationParams },
-      userinfo: config.oidc.userinfo,
-      // FAPI 2.0 §5.3.2.2: PAR always (`off` is refused by checkFapi2).
-      par: config.oidc.profile === 'fapi2' ? 'required' : config.oidc.par,
-      dpop: config.oidc.dpop,
-      dpopAlgorithm: config.oidc.dpopAlgorithm,
-      timeout: parseDuration(config.oidc.timeout),
-      connectTimeout: parseDuration(config.oidc.connectTimeout),
-    },
+    oidc: providers[0]!,
+    identityProviders: providers,
     session: {
       secrets: config.session.secrets ?? [config.session.secret!],
       store: parseStore(config.session.store) as StoreConfig,
@@ -379,6 +374,34 @@ function resolve(
     metrics: { enabled: config.metrics.enabled, host: config.metrics.host, port: config.metrics.port },
     tracing: { enabled: config.tracing.enabled, trustIncoming: config.tracing.trustIncoming },
     routes,
+  }
+}
+
+/** One provider's options, resolved; its `clientKey` and `tls` as read at load. */
+function resolveProvider(
+  provider: RawProvider,
+  clientKey: ClientKey | undefined,
+  tls: TlsMaterial | undefined,
+): IdentityProviderConfig {
+  const { oidc } = provider
+  return {
+    name: provider.name,
+    issuer: oidc.issuer,
+    clientId: oidc.clientId,
+    clientSecret: oidc.clientAuth.startsWith('client_secret_') ? oidc.clientSecret : undefined,
+    clientAuth: oidc.clientAuth,
+    clientKey,
+    tls,
+    profile: oidc.profile,
+    scopes: oidc.scopes,
+    authorizationParams: { ...oidc.authorizationParams },
+    userinfo: oidc.userinfo,
+    // FAPI 2.0 §5.3.2.2: PAR always (`off` is refused by checkFapi2).
+    par: oidc.profile === 'fapi2' ? 'required' : oidc.par,
+    dpop: oidc.dpop,
+    dpopAlgorithm: oidc.dpopAlgorithm,
+    timeout: parseDuration(oidc.timeout),
+    connectTimeout: parseDuration(oidc.connectTimeout),
   }
 }
 

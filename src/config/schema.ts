@@ -184,7 +184,38 @@ export const OidcSchema = Type.Object(
       DEFAULTS.oidcConnectTimeout,
     ),
   },
-  { ...strict, description: 'The OpenID Provider and this client.' },
+  {
+    ...strict,
+    description:
+      'The OpenID Provider and this client: the one-provider shorthand of identityProviders, named default.',
+  },
+)
+
+/**
+ * The name of the one provider `oidc:` configures: what `/auth/user` says
+ * and `?idp=` takes, and the provider of a session stored before sessions
+ * recorded theirs.
+ */
+export const SHORTHAND_PROVIDER = 'default'
+
+/** What a provider name may be: it appears in a URL (`?idp=`), store keys and metric labels. */
+export const PROVIDER_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]*$'
+
+const ProviderName = (description: string) =>
+  Type.String({ pattern: PROVIDER_NAME_PATTERN, maxLength: 32, description })
+
+/** One entry of `identityProviders:`: a name and every option of `oidc:`. */
+export const IdentityProviderSchema = Type.Object(
+  {
+    name: ProviderName(
+      'Unique name of the provider: GET /auth/login?idp=<name> signs in with it, /auth/user reports it, routes[].identityProviders lists it, metrics label it. Lower-case letters, digits, - and _.',
+    ),
+    ...OidcSchema.properties,
+  },
+  {
+    ...strict,
+    description: 'One OpenID Provider and the client registered there; every option of oidc: applies.',
+  },
 )
 
 export const SessionSchema = Type.Object(
@@ -358,6 +389,14 @@ export const RouteSchema = Type.Object(
         'Client headers to forward that Gatehouse strips by default, e.g. [x-real-ip] (see docs/security.md).',
     }),
     tls: Type.Optional(RouteTlsSchema),
+    identityProviders: Type.Optional(
+      Type.Array(ProviderName('The name of an entry of identityProviders.'), {
+        minItems: 1,
+        uniqueItems: true,
+        description:
+          'Serve only sessions signed in with these providers (names from identityProviders); any other session gets 403 wrong_identity_provider before a token is used. A token: client route gets its token from the first. Default: every provider.',
+      }),
+    ),
   },
   { ...strict, description: 'One proxied path prefix.' },
 )
@@ -365,7 +404,14 @@ export const RouteSchema = Type.Object(
 export const ConfigSchema = Type.Object(
   {
     server: ServerSchema,
-    oidc: OidcSchema,
+    oidc: Type.Optional(OidcSchema),
+    identityProviders: Type.Optional(
+      Type.Array(IdentityProviderSchema, {
+        minItems: 1,
+        description:
+          'Several OpenID Providers, each named; instead of oidc:, which is the one-provider shorthand (named default). The first is the one /auth/login uses without ?idp=.',
+      }),
+    ),
     session: SessionSchema,
     tokens: TokensSchema,
     auth: Type.Object(

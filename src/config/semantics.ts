@@ -1,6 +1,7 @@
 import { foldUnderscores, isSpoofable, NEVER_PASSED } from '../header-rules.js'
 import { parseDuration, parseSize } from './duration.js'
 import { checkFapi2 } from './fapi2.js'
+import { optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
 import { parseStore } from './store-url.js'
 
@@ -68,6 +69,57 @@ function parseUrl(value: string): URL | undefined {
   }
 }
 
+/** The options of one provider (`oidc:` or an entry of `identityProviders:`). */
+function checkProvider(provider: RawProvider, add: (path: (string | number)[], message: string) => void) {
+  const { oidc, path: at } = provider
+  const issuer = parseUrl(oidc.issuer)
+  const placeholder = PLACEHOLDER.exec(oidc.issuer)?.[0]
+  if (placeholder) {
+    add(
+      [...at, 'issuer'],
+      `still holds the placeholder ${placeholder} from an example: put your identity provider's issuer URL here (see docs/identity-providers.md)`,
+    )
+  } else if (!issuer || !['http:', 'https:'].includes(issuer.protocol)) {
+    add([...at, 'issuer'], 'must be an https URL')
+  } else if (issuer.protocol === 'http:' && !LOOPBACK.test(issuer.hostname)) {
+    add(
+      [...at, 'issuer'],
+      'must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+    )
+  }
+
+  const idPlaceholder = PLACEHOLDER.exec(oidc.clientId)?.[0]
+  if (idPlaceholder) {
+    add(
+      [...at, 'clientId'],
+      `still holds the placeholder ${idPlaceholder} from an example: put the client id registered at your identity provider here`,
+    )
+  }
+
+  const { clientAuth, clientSecret, clientKey } = oidc
+  if (clientAuth === 'private_key_jwt') {
+    if (clientKey === undefined) add([...at, 'clientKey'], 'is required when clientAuth is private_key_jwt')
+    if (clientSecret !== undefined)
+      add([...at, 'clientSecret'], 'is not used with clientAuth: private_key_jwt; remove it')
+  } else if (clientAuth === 'tls_client_auth' || clientAuth === 'self_signed_tls_client_auth') {
+    // RFC 8705 §2: the TLS handshake authenticates the client; no secret or key goes in the request.
+    if (oidc.tls?.cert === undefined)
+      add([...at, 'tls', 'cert'], `is required when clientAuth is ${clientAuth}`)
+    if (clientSecret !== undefined)
+      add([...at, 'clientSecret'], `is not used with clientAuth: ${clientAuth}; remove it`)
+    if (clientKey !== undefined) add([...at, 'clientKey'], 'applies only to clientAuth: private_key_jwt')
+  } else {
+    if (clientSecret === undefined)
+      add([...at, 'clientSecret'], `is required when clientAuth is ${clientAuth}`)
+    if (clientKey !== undefined) add([...at, 'clientKey'], 'applies only to clientAuth: private_key_jwt')
+  }
+  for (const name of Object.keys(oidc.authorizationParams)) {
+    if (RESERVED_AUTHORIZATION_PARAMS.has(name)) {
+      add([...at, 'authorizationParams', name], 'is a protocol parameter Gatehouse sets itself; remove it')
+    }
+  }
+}
+
 /** What the schema cannot say: cross-field rules and the shape of URLs and paths. */
 export function checkSemantics(config: RawConfig): Finding[] {
   const findings: Finding[] = []
@@ -87,51 +139,22 @@ export function checkSemantics(config: RawConfig): Finding[] {
     )
   }
 
-  const issuer = parseUrl(config.oidc.issuer)
-  const placeholder = PLACEHOLDER.exec(config.oidc.issuer)?.[0]
-  if (placeholder) {
-    add(
-      ['oidc', 'issuer'],
-      `still holds the placeholder ${placeholder} from an example: put your identity provider's issuer URL here (see docs/identity-providers.md)`,
-    )
-  } else if (!issuer || !['http:', 'https:'].includes(issuer.protocol)) {
-    add(['oidc', 'issuer'], 'must be an https URL')
-  } else if (issuer.protocol === 'http:' && !LOOPBACK.test(issuer.hostname)) {
-    add(
-      ['oidc', 'issuer'],
-      'must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
-    )
+  const providers = rawProviders(config)
+  if (config.oidc !== undefined && config.identityProviders !== undefined) {
+    add(['identityProviders'], 'set either oidc (one provider) or identityProviders, not both')
+  } else if (providers.length === 0) {
+    add(['oidc'], 'is required (or identityProviders: a list of named providers)')
   }
-
-  const idPlaceholder = PLACEHOLDER.exec(config.oidc.clientId)?.[0]
-  if (idPlaceholder) {
-    add(
-      ['oidc', 'clientId'],
-      `still holds the placeholder ${idPlaceholder} from an example: put the client id registered at your identity provider here`,
-    )
-  }
-
-  const { clientAuth, clientSecret, clientKey } = config.oidc
-  if (clientAuth === 'private_key_jwt') {
-    if (clientKey === undefined) add(['oidc', 'clientKey'], 'is required when clientAuth is private_key_jwt')
-    if (clientSecret !== undefined)
-      add(['oidc', 'clientSecret'], 'is not used with clientAuth: private_key_jwt; remove it')
-  } else if (clientAuth === 'tls_client_auth' || clientAuth === 'self_signed_tls_client_auth') {
-    // RFC 8705 §2: the TLS handshake authenticates the client; no secret or key goes in the request.
-    if (config.oidc.tls?.cert === undefined)
-      add(['oidc', 'tls', 'cert'], `is required when clientAuth is ${clientAuth}`)
-    if (clientSecret !== undefined)
-      add(['oidc', 'clientSecret'], `is not used with clientAuth: ${clientAuth}; remove it`)
-    if (clientKey !== undefined) add(['oidc', 'clientKey'], 'applies only to clientAuth: private_key_jwt')
-  } else {
-    if (clientSecret === undefined)
-      add(['oidc', 'clientSecret'], `is required when clientAuth is ${clientAuth}`)
-    if (clientKey !== undefined) add(['oidc', 'clientKey'], 'applies only to clientAuth: private_key_jwt')
-  }
-  for (const name of Object.keys(config.oidc.authorizationParams)) {
-    if (RESERVED_AUTHORIZATION_PARAMS.has(name)) {
-      add(['oidc', 'authorizationParams', name], 'is a protocol parameter Gatehouse sets itself; remove it')
-    }
+  const names = new Map<string, number>()
+  for (const [i, provider] of providers.entries()) {
+    checkProvider(provider, add)
+    const first = names.get(provider.name)
+    if (first === undefined) names.set(provider.name, i)
+    else
+      add(
+        [...provider.path, 'name'],
+        `duplicates identityProviders[${first}].name (${provider.name}): names must be unique`,
+      )
   }
   config.auth.loginParams.forEach((name, i) => {
     const why = BROWSER_MUST_NOT_CHOOSE.get(name)
@@ -223,9 +246,20 @@ export function checkSemantics(config: RawConfig): Finding[] {
     if (route.websocket && route.methods !== undefined && !route.methods.includes('GET')) {
       add(['routes', i, 'methods'], 'must include GET on a websocket route: the upgrade is a GET')
     }
+    const served = servedProviders(providers, route.identityProviders)
+    route.identityProviders?.forEach((name, j) => {
+      if (names.has(name)) return
+      const known = [...names.keys()].join(', ')
+      add(['routes', i, 'identityProviders', j], `names no provider of identityProviders (${known})`)
+    })
     // `dpop: false` is always what happens without oidc.dpop, so only `true` can be wrong.
     if (route.dpop === true) {
-      if (!config.oidc.dpop) add(['routes', i, 'dpop'], 'needs oidc.dpop: true')
+      const withDpop = served.find((p) => p.oidc.dpop)
+      if (withDpop === undefined)
+        add(
+          ['routes', i, 'dpop'],
+          `needs ${providers.length > 1 ? 'a provider of the route with dpop: true' : `${optionName(providers[0]?.path ?? ['oidc'], 'dpop')}: true`}`,
+        )
       else if (route.token === 'none')
         add(['routes', i, 'dpop'], 'applies only to routes that forward a token')
     }
@@ -265,8 +299,16 @@ export function checkSemantics(config: RawConfig): Finding[] {
   if (metrics.enabled && metrics.port !== 0 && metrics.port === config.server.port) {
     add(['metrics', 'port'], 'must differ from server.port: /metrics stays off the public listener')
   }
-  findings.push(...checkFapi2(config))
+  for (const provider of providers) findings.push(...checkFapi2(config, provider))
   return findings
+}
+
+/** The providers whose sessions a route serves: those it lists, or all. */
+export function servedProviders(
+  providers: readonly RawProvider[],
+  listed: readonly string[] | undefined,
+): RawProvider[] {
+  return listed === undefined ? [...providers] : providers.filter((p) => listed.includes(p.name))
 }
 
 /** What is valid but worth a second look: the config still loads. */

@@ -52,6 +52,11 @@ export interface RouteConfig {
   readonly passHeaders: readonly string[]
   /** TLS to the upstream: a private CA, a client certificate, a server name. */
   readonly tls?: TlsMaterial | undefined
+  /**
+   * The providers whose sessions the route serves, by name; `undefined`:
+   * every provider. A `client` route's token comes from the first.
+   */
+  readonly identityProviders?: readonly string[] | undefined
 }
 
 /** The bounds of one route's WebSockets; `websocket: true` takes the defaults. */
@@ -105,6 +110,38 @@ export interface ClientKey {
   readonly jwk: Readonly<Record<string, unknown>>
 }
 
+/** One OpenID Provider and the client registered at it (`identityProviders[]`, or `oidc:`). */
+export interface IdentityProviderConfig {
+  /** Unique: `?idp=`, `/auth/user`, `routes[].identityProviders`, the `idp` metric label. */
+  readonly name: string
+  readonly issuer: string
+  readonly clientId: string
+  /** Present exactly when `clientAuth` is a `client_secret_*` method. */
+  readonly clientSecret: string | undefined
+  readonly clientAuth: ClientAuthMethod
+  /** Present exactly when `clientAuth` is `private_key_jwt`. */
+  readonly clientKey: ClientKey | undefined
+  /** `fapi2`: the FAPI 2.0 Security Profile is enforced (src/config/fapi2.ts, src/oidc/fapi2.ts). */
+  readonly profile: 'fapi2' | undefined
+  /** Mutual TLS with the IdP (RFC 8705); required for the `tls_client_auth` methods. */
+  readonly tls: TlsMaterial | undefined
+  readonly scopes: readonly string[]
+  /** Added to every authorization request; never a protocol parameter Gatehouse owns. */
+  readonly authorizationParams: Readonly<Record<string, string>>
+  /** `undefined`: fetch userinfo when the IdP advertises an endpoint. */
+  readonly userinfo: boolean | undefined
+  /** RFC 9126. */
+  readonly par: 'auto' | 'required' | 'off'
+  /** RFC 9449: bind the session's tokens to a per-session key pair. */
+  readonly dpop: boolean
+  /** The JWS algorithm of the DPoP keys. */
+  readonly dpopAlgorithm: DpopAlgorithm
+  /** Total time budget of one back-channel call to the IdP, ms. */
+  readonly timeout: number
+  /** TCP/TLS connect budget of one back-channel call to the IdP, ms. */
+  readonly connectTimeout: number
+}
+
 /**
  * The resolved, validated configuration of one Gatehouse instance.
  *
@@ -131,34 +168,13 @@ export interface GatehouseConfig {
     /** Most WebSockets open on this instance, over every route. */
     readonly maxWebSockets: number
   }
-  readonly oidc: {
-    readonly issuer: string
-    readonly clientId: string
-    /** Present exactly when `clientAuth` is a `client_secret_*` method. */
-    readonly clientSecret: string | undefined
-    readonly clientAuth: ClientAuthMethod
-    /** Present exactly when `clientAuth` is `private_key_jwt`. */
-    readonly clientKey: ClientKey | undefined
-    /** `fapi2`: the FAPI 2.0 Security Profile is enforced (src/config/fapi2.ts, src/oidc/fapi2.ts). */
-    readonly profile: 'fapi2' | undefined
-    /** Mutual TLS with the IdP (RFC 8705); required for the `tls_client_auth` methods. */
-    readonly tls: TlsMaterial | undefined
-    readonly scopes: readonly string[]
-    /** Added to every authorization request; never a protocol parameter Gatehouse owns. */
-    readonly authorizationParams: Readonly<Record<string, string>>
-    /** `undefined`: fetch userinfo when the IdP advertises an endpoint. */
-    readonly userinfo: boolean | undefined
-    /** RFC 9126. */
-    readonly par: 'auto' | 'required' | 'off'
-    /** RFC 9449: bind the session's tokens to a per-session key pair. */
-    readonly dpop: boolean
-    /** The JWS algorithm of the DPoP keys. */
-    readonly dpopAlgorithm: DpopAlgorithm
-    /** Total time budget of one back-channel call to the IdP, ms. */
-    readonly timeout: number
-    /** TCP/TLS connect budget of one back-channel call to the IdP, ms. */
-    readonly connectTimeout: number
-  }
+  /**
+   * The first of `identityProviders`: the one provider of an `oidc:`
+   * config, and the one `/auth/login` uses without `?idp=`.
+   */
+  readonly oidc: IdentityProviderConfig
+  /** Every provider, in configured order; names unique. `oidc:` makes one, named `default`. */
+  readonly identityProviders: readonly IdentityProviderConfig[]
   readonly session: {
     /** First secret seals new cookies; the rest only open old ones. Each >= 32 chars. */
     readonly secrets: readonly string[]

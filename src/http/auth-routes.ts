@@ -1,10 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { GatehouseConfig } from '../config/types.js'
+import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { causeName, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { OidcClient } from '../oidc/client.js'
+import type { IdentityProviders } from '../oidc/providers.js'
 import { interactionRequired } from '../oidc/translate.js'
 import { type Sessions, sessionEndsAt } from '../session/sessions.js'
+import { chosenProvider } from './chosen-provider.js'
 import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
@@ -12,14 +14,14 @@ import { safeReturnTo, withQuery } from './return-to.js'
 /** What the auth routes read of the config. */
 export interface AuthRoutesConfig extends AntiForgeryConfig {
   readonly auth: GatehouseConfig['auth']
-  readonly oidc: Pick<GatehouseConfig['oidc'], 'scopes'>
+  readonly identityProviders: readonly Pick<IdentityProviderConfig, 'name' | 'scopes'>[]
   readonly server: Pick<GatehouseConfig['server'], 'publicUrl'>
   readonly session: Pick<GatehouseConfig['session'], 'sameSite'>
 }
 
 export interface AuthRouteDeps {
   readonly config: AuthRoutesConfig
-  readonly oidc: OidcClient
+  readonly providers: IdentityProviders
   readonly sessions: Sessions
   /** Told of each completed login, by whether the IdP issued a refresh token. */
   readonly onLogin?: (refreshToken: 'issued' | 'missing') => void
@@ -35,8 +37,10 @@ const UNREFRESHABLE =
  * that links back to `request.returnTo`, and those of `user`, an API, as JSON.
  */
 export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
-  const { config, oidc, sessions } = deps
-  const wantsRefresh = config.oidc.scopes.includes('offline_access')
+  const { config, providers, sessions } = deps
+  const wantsRefresh = new Set(
+    config.identityProviders.filter((p) => p.scopes.includes('offline_access')).map((p) => p.name),
+  )
   const base = config.auth.basePath
   const checkCsrf = csrfCheck(config)
 
@@ -61,7 +65,10 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       const returnTo = safeReturnTo(request.query.returnTo, config.server.publicUrl)
       if (returnTo === undefined) throw gatehouseError('GATEHOUSE_ERR_INVALID_RETURN_TO')
       request.returnTo = returnTo
+      const oidc = chosenProvider(request.query.idp, providers)
       const extra = loginParams(request.query, config.auth.loginParams, oidc.metadata)
+      // The login state names the provider, so the callback redeems the code
+      // where it was issued, and validates `iss` (RFC 9207) against that one.
       const target = await oidc.authorizationUrl(returnTo, extra)
       request.loginState.set('login', target.state)
       return reply.redirect(target.url.href, 302)
@@ -82,6 +89,14 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
         )
       }
       request.returnTo = login.returnTo
+      // A login started before sessions had providers is the shorthand's, the first.
+      const oidc = login.idp === undefined ? providers.default : providers.get(login.idp)
+      if (!oidc) {
+        throw gatehouseError(
+          'GATEHOUSE_ERR_LOGIN_FAILED',
+          'The identity provider this sign-in started with is no longer configured. Start again.',
+        )
+      }
       const url = new URL(request.url, config.server.publicUrl)
       let result: Awaited<ReturnType<OidcClient['callback']>>
       try {
@@ -99,10 +114,10 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       deps.onLogin?.(refreshToken)
       // A silent login (prompt=none) cannot carry prompt=consent, so a strict
       // OP rightly drops offline_access: expected, not a misconfiguration.
-      if (refreshToken === 'missing' && wantsRefresh && !login.silent) {
-        request.log.warn({ issuer: oidc.issuer }, UNREFRESHABLE)
+      if (refreshToken === 'missing' && wantsRefresh.has(oidc.name) && !login.silent) {
+        request.log.warn({ idp: oidc.name, issuer: oidc.issuer }, UNREFRESHABLE)
       }
-      request.log.info({ refreshToken }, 'login completed')
+      request.log.info({ idp: oidc.name, refreshToken }, 'login completed')
       return land(reply, login.returnTo)
     },
   )
@@ -112,6 +127,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     const session = await sessions.current(request)
     if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
     return reply.send({
+      idp: session.idp,
       sub: session.sub,
       claims: session.claims,
       // Without a refresh token the session ends with its access token.
@@ -130,7 +146,11 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // A logout link must carry the handle only our own page knows, so a
       // third-party page cannot log users out by embedding the URL.
       if (request.query.sid !== session.logoutHandle) throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT')
-      if (session.tokens.refreshToken) {
+      // Revocation and the end-session request go to the session's own
+      // provider; one removed by a reload can do neither, and the session
+      // still ends here.
+      const oidc = providers.get(session.idp)
+      if (oidc && session.tokens.refreshToken) {
         try {
           await oidc.revoke(session.tokens.refreshToken)
         } catch (err) {
@@ -142,7 +162,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       await sessions.destroy(request, session)
       const mode = config.auth.endSession
       const loginHint = session.claims.login_hint
-      const end = oidc.endSessionRequest(
+      const end = oidc?.endSessionRequest(
         mode === 'client-id' ? undefined : session.tokens.idToken,
         typeof loginHint === 'string' ? loginHint : undefined,
       )

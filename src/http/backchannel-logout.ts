@@ -1,17 +1,19 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { decodeJwt } from 'jose'
+import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import type { GatehouseConfig } from '../config/types.js'
-import { gatehouseError } from '../errors.js'
+import { gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
-import { LogoutTokenVerifier } from '../oidc/logout-token.js'
+import { type LogoutClaims, LogoutTokenVerifier } from '../oidc/logout-token.js'
+import type { IdentityProviders } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache } from '../tokens/types.js'
 
 export interface BackchannelLogoutDeps {
   readonly config: {
     readonly auth: Pick<GatehouseConfig['auth'], 'basePath'>
-    readonly oidc: Pick<GatehouseConfig['oidc'], 'timeout'>
   }
-  readonly oidc: OidcClient
+  readonly providers: IdentityProviders
   readonly sessions: Sessions
   readonly replay: ReplayCache
   readonly now: () => number
@@ -20,11 +22,22 @@ export interface BackchannelLogoutDeps {
 /** How long a logout token's `jti` is remembered: past its acceptable age, plus skew. */
 const JTI_TTL_MS = 5 * 60_000
 
-/** OpenID Connect Back-Channel Logout 1.0 at `{basePath}/backchannel-logout`. */
+/**
+ * OpenID Connect Back-Channel Logout 1.0 at `{basePath}/backchannel-logout`,
+ * and at `{basePath}/backchannel-logout/<provider name>` for each provider.
+ *
+ * A logout token ends only sessions of the provider that signed it: it is
+ * verified against one provider's issuer, client id and JWKS (§2.6), and
+ * the sessions it names are looked up in that provider's own `sub` and
+ * `sid` indexes, so the same `sub` or `sid` at another provider is never
+ * touched. On the shared path the candidates are the providers whose
+ * issuer and client id the token claims; on a provider's own path, that
+ * provider alone.
+ */
 export async function backchannelLogoutRoute(app: FastifyInstance, deps: BackchannelLogoutDeps) {
-  const { config, oidc, sessions, replay } = deps
+  const { config, providers, sessions, replay } = deps
   const base = config.auth.basePath
-  let verifier: LogoutTokenVerifier | undefined
+  const verifiers = new Map<string, LogoutTokenVerifier>()
 
   // The IdP posts a form (§2.5); only this scope parses one, with a small limit.
   app.addContentTypeParser(
@@ -33,33 +46,106 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
   )
 
+  /** The verified claims, by the one of `candidates` that signed the token. */
+  async function verified(token: string, candidates: readonly OidcClient[]) {
+    let failure: unknown = gatehouseError(
+      'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+      'The logout token is not valid: no configured provider has its issuer and audience.',
+    )
+    for (const oidc of candidates) {
+      const metadata = oidc.metadata
+      if (!metadata?.jwks_uri) {
+        failure = gatehouseError('GATEHOUSE_ERR_IDP_UNAVAILABLE')
+        continue
+      }
+      let verifier = verifiers.get(oidc.name)
+      if (!verifier) {
+        verifier = new LogoutTokenVerifier({
+          jwksUri: metadata.jwks_uri,
+          issuer: metadata.issuer,
+          clientId: oidc.clientId,
+          timeoutMs: oidc.timeout,
+          now: deps.now,
+        })
+        verifiers.set(oidc.name, verifier)
+      }
+      try {
+        return { oidc, claims: await verifier.verify(token) }
+      } catch (err) {
+        if (!isGatehouseError(err)) throw err
+        failure = err
+      }
+    }
+    throw failure
+  }
+
+  async function end(
+    request: FastifyRequest<{ Body: { logout_token?: unknown } }>,
+    candidates: (token: string) => readonly OidcClient[],
+  ) {
+    const token = request.body?.logout_token
+    if (typeof token !== 'string' || token === '')
+      throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
+    const { oidc, claims } = await verified(token, candidates(token))
+    if (!(await replay.firstSeen(replayKey(oidc.name, claims), JTI_TTL_MS))) {
+      throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token was already used.')
+    }
+    // §2.7: with a sid, end that IdP session's sessions; with only a sub, all of the user's.
+    // Each in this provider's own index: a sub or sid is unique only per issuer.
+    const ids = claims.sid
+      ? await sessions.store.idsBySid(claims.sid, oidc.name)
+      : await sessions.store.idsBySub(claims.sub!, oidc.name)
+    for (const id of ids) await sessions.store.delete(id)
+    request.log.info({ idp: oidc.name, ended: ids.length }, 'back-channel logout')
+    return { ended: ids.length }
+  }
+
   app.post(
     `${base}/backchannel-logout`,
     { config: { renders: 'json' } },
-    async (request: FastifyRequest<{ Body: { logout_token?: unknown } }>, reply) => {
-      const token = request.body?.logout_token
-      if (typeof token !== 'string' || token === '')
-        throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
-      const metadata = oidc.metadata
-      if (!metadata?.jwks_uri) throw gatehouseError('GATEHOUSE_ERR_IDP_UNAVAILABLE')
-      verifier ??= new LogoutTokenVerifier({
-        jwksUri: metadata.jwks_uri,
-        issuer: metadata.issuer,
-        clientId: oidc.clientId,
-        timeoutMs: config.oidc.timeout,
-        now: deps.now,
-      })
-      const claims = await verifier.verify(token)
-      if (!(await replay.firstSeen(`jti:${claims.jti}`, JTI_TTL_MS))) {
-        throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token was already used.')
-      }
-      // §2.7: with a sid, end that IdP session's sessions; with only a sub, all of the user's.
-      const ids = claims.sid
-        ? await sessions.store.idsBySid(claims.sid)
-        : await sessions.store.idsBySub(claims.sub!)
-      for (const id of ids) await sessions.store.delete(id)
-      request.log.info({ ended: ids.length }, 'back-channel logout')
-      return reply.code(200).send({ ended: ids.length })
+    async (request: FastifyRequest<{ Body: { logout_token?: unknown } }>, reply) =>
+      reply.code(200).send(await end(request, (token) => claimedBy(token, providers))),
+  )
+
+  app.post(
+    `${base}/backchannel-logout/:idp`,
+    { config: { renders: 'json' } },
+    async (request: FastifyRequest<{ Body: { logout_token?: unknown }; Params: { idp: string } }>, reply) => {
+      const oidc = providers.get(request.params.idp)
+      if (!oidc) throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'No such identity provider.')
+      return reply.code(200).send(await end(request, () => [oidc]))
     },
   )
+}
+
+/**
+ * The providers a token says it is from and for (`iss` and `aud`, read
+ * without trusting them): only these are asked to verify it, so a token
+ * is never checked against, or attributed to, a provider it does not name.
+ */
+function claimedBy(token: string, providers: IdentityProviders): OidcClient[] {
+  let iss: unknown
+  let aud: unknown
+  try {
+    ;({ iss, aud } = decodeJwt(token))
+  } catch {
+    throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token is not valid: not a JWT.')
+  }
+  const audiences = Array.isArray(aud) ? aud : [aud]
+  return providers.all.filter(
+    (oidc) => sameIssuer(oidc.metadata?.issuer ?? oidc.issuer, iss) && audiences.includes(oidc.clientId),
+  )
+}
+
+/** Before discovery only the configured issuer is known, which a URL parse may have given a trailing slash. */
+function sameIssuer(issuer: string, claimed: unknown): boolean {
+  return typeof claimed === 'string' && issuer.replace(/\/$/, '') === claimed.replace(/\/$/, '')
+}
+
+/**
+ * What a seen logout token is remembered as: its `jti` is unique only per
+ * issuer. The `default` provider's keeps the name it had with one provider.
+ */
+function replayKey(idp: string, claims: LogoutClaims): string {
+  return idp === SHORTHAND_PROVIDER ? `jti:${claims.jti}` : `idp:${idp}:jti:${claims.jti}`
 }

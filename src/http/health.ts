@@ -16,24 +16,40 @@ export interface ReadinessFailure {
   readonly degraded?: boolean
 }
 
-/** What readiness asks: the IdP client, the session store, and the IdP's refusals of our credentials. */
+/** What readiness asks: each provider's client, the session store, and the IdPs' refusals of our credentials. */
 export interface ReadinessSources {
-  readonly oidc: Pick<OidcClient, 'discovered' | 'incompatibility'>
+  readonly providers: { readonly all: readonly Pick<OidcClient, 'name' | 'discovered' | 'incompatibility'>[] }
   readonly store: Pick<SessionStore, 'ping'>
   readonly refusals: Pick<ClientRefusals, 'detail'>
 }
 
 /** One entry per check: `ok`, or the failure that keeps this instance out of rotation. */
 async function check({
-  oidc,
+  providers,
   store,
   refusals,
 }: ReadinessSources): Promise<Record<string, 'ok' | ReadinessFailure>> {
-  const idp: 'ok' | ReadinessFailure = !oidc.discovered
-    ? { code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE', detail: 'not discovered' }
-    : oidc.incompatibility === undefined
-      ? 'ok'
-      : { code: 'GATEHOUSE_ERR_IDP_INCOMPATIBLE', detail: oidc.incompatibility }
+  const idps = providers.all.map((oidc): ['ok' | ReadinessFailure, string] => [
+    !oidc.discovered
+      ? { code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE', detail: 'not discovered' }
+      : oidc.incompatibility === undefined
+        ? 'ok'
+        : { code: 'GATEHOUSE_ERR_IDP_INCOMPATIBLE', detail: oidc.incompatibility },
+    oidc.name,
+  ])
+  // One provider: `idp`, as ever. Several: `idp:<name>` each; one that
+  // fails costs only its own sessions, so the instance stays in rotation
+  // (degraded) while any provider works.
+  const anyWorks = idps.some(([result]) => result === 'ok')
+  const idp: Record<string, 'ok' | ReadinessFailure> =
+    idps.length === 1
+      ? { idp: idps[0]![0] }
+      : Object.fromEntries(
+          idps.map(([result, name]) => [
+            `idp:${name}`,
+            result === 'ok' || !anyWorks ? result : { ...result, degraded: true },
+          ]),
+        )
   let reachable: 'ok' | ReadinessFailure = 'ok'
   try {
     await store.ping()
@@ -45,7 +61,7 @@ async function check({
     refused === undefined
       ? 'ok'
       : { code: 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED', detail: refused, degraded: true }
-  return { idp, store: reachable, clientAuth }
+  return { ...idp, store: reachable, clientAuth }
 }
 
 /** Liveness says the process runs; readiness says it can do its job. */

@@ -2,18 +2,18 @@ import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
-import type { OidcClient } from '../oidc/client.js'
+import type { IdentityProviders } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
 
 export interface LogoutEverywhereDeps {
   readonly config: AntiForgeryConfig & { readonly auth: Pick<GatehouseConfig['auth'], 'basePath'> }
-  readonly oidc: OidcClient
+  readonly providers: IdentityProviders
   readonly sessions: Sessions
 }
 
 /** "Log out everywhere": ends every session of the current user, at `{basePath}/logout-everywhere`. */
 export async function logoutEverywhereRoute(app: FastifyInstance, deps: LogoutEverywhereDeps) {
-  const { config, oidc, sessions } = deps
+  const { config, providers, sessions } = deps
   const base = config.auth.basePath
   const checkCsrf = csrfCheck(config)
 
@@ -21,9 +21,11 @@ export async function logoutEverywhereRoute(app: FastifyInstance, deps: LogoutEv
     checkCsrf(request)
     const session = await sessions.current(request)
     if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-    const ids = await sessions.store.idsBySub(session.sub)
+    // The user's sessions at this session's provider: the same sub at another is another user.
+    const ids = await sessions.store.idsBySub(session.sub, session.idp)
     for (const id of ids) await sessions.store.delete(id)
-    if (session.tokens.refreshToken) {
+    const oidc = providers.get(session.idp)
+    if (oidc && session.tokens.refreshToken) {
       await oidc.revoke(session.tokens.refreshToken).catch((err: { code?: string }) => {
         request.log.warn({ code: err.code }, 'refresh token revocation failed')
       })

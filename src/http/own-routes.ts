@@ -1,8 +1,8 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 import { gatehouseError } from '../errors.js'
-import type { OidcClient } from '../oidc/client.js'
 import type { ClientRefusals } from '../oidc/client-refusals.js'
+import type { IdentityProviders } from '../oidc/providers.js'
 import type { RedisClient } from '../redis/connection.js'
 import { redisKeys } from '../redis/keys.js'
 import type { Sessions } from '../session/sessions.js'
@@ -18,7 +18,7 @@ export interface OwnRoutesOptions {
     BackchannelLogoutDeps['config'] & {
       readonly session: { readonly keyPrefix: string }
     }
-  readonly oidc: OidcClient
+  readonly providers: IdentityProviders
   readonly sessions: Sessions
   readonly stores: {
     readonly sessions: Pick<SessionStore, 'ping'>
@@ -39,7 +39,7 @@ export interface OwnRoutesOptions {
  * answers as the gateway's own and picks how its errors leave.
  */
 export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
-  const { config, oidc, sessions, stores } = opts
+  const { config, providers, sessions, stores } = opts
   await app.register(rateLimit, {
     global: false,
     // Shared across instances when sessions are; a store outage must not
@@ -53,8 +53,8 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
         `Too many sign-in attempts from this address. Retry in ${Math.ceil(context.ttl / 1000)} s.`,
       ),
   })
-  await authRoutes(app, { config, oidc, sessions, onLogin: opts.onLogin })
-  await backchannelLogoutRoute(app, { config, oidc, sessions, replay: stores.replay, now: opts.now })
-  await logoutEverywhereRoute(app, { config, oidc, sessions })
-  await healthRoutes(app, { oidc, store: stores.sessions, refusals: opts.refusals })
+  await authRoutes(app, { config, providers, sessions, onLogin: opts.onLogin })
+  await backchannelLogoutRoute(app, { config, providers, sessions, replay: stores.replay, now: opts.now })
+  await logoutEverywhereRoute(app, { config, providers, sessions })
+  await healthRoutes(app, { providers, store: stores.sessions, refusals: opts.refusals })
 }

@@ -1,6 +1,11 @@
 import * as oauth from 'oauth4webapi'
 import type { Dispatcher } from 'undici'
-import type { ClientAuthMethod, GatehouseConfig, RouteConfig } from '../config/types.js'
+import type {
+  ClientAuthMethod,
+  GatehouseConfig,
+  IdentityProviderConfig,
+  RouteConfig,
+} from '../config/types.js'
 import { generateDpopKey } from '../dpop/keys.js'
 import { DpopNonces } from '../dpop/nonces.js'
 import { DpopProofs } from '../dpop/proofs.js'
@@ -43,7 +48,7 @@ export class OidcClient {
   readonly #auth: Promise<oauth.ClientAuth>
   readonly #scopes: string
   readonly #resources: readonly string[]
-  readonly #oidc: GatehouseConfig['oidc']
+  readonly #oidc: IdentityProviderConfig
   readonly #allowClaims: readonly string[] | undefined
   readonly #redirectUri: string
   readonly #postLogoutRedirectUri: string
@@ -55,42 +60,47 @@ export class OidcClient {
   /** With `oidc.dpop`: the proofs of every session's key, and the IdP's nonces. */
   readonly #dpop: DpopProofs | undefined
 
-  /** `dispatcher`: every call to the IdP goes through it instead (tests: undici's MockAgent). */
+  /**
+   * The client of `provider` (default: the first, `config.oidc`).
+   * `dispatcher`: every call to the IdP goes through it instead (tests: undici's MockAgent).
+   */
   constructor(
     config: GatehouseConfig,
     now: () => number = Date.now,
     observer: OidcObserver = {},
     dispatcher?: Dispatcher,
+    provider: IdentityProviderConfig = config.oidc,
   ) {
-    this.#issuer = new URL(config.oidc.issuer)
+    const oidc = provider
+    this.#issuer = new URL(oidc.issuer)
     // RFC 8705 §5: with a client certificate, call the IdP's mTLS endpoint aliases when it advertises them.
     this.#client = {
-      client_id: config.oidc.clientId,
-      ...(config.oidc.tls?.cert === undefined ? {} : { use_mtls_endpoint_aliases: true }),
+      client_id: oidc.clientId,
+      ...(oidc.tls?.cert === undefined ? {} : { use_mtls_endpoint_aliases: true }),
     }
-    this.#auth = clientAuthFor(config.oidc.clientAuth, config.oidc)
+    this.#auth = clientAuthFor(oidc.clientAuth, oidc)
     // The key was checked at load; should its import still fail, each call
     // fails when it awaits this, and the rejection must not go unhandled before.
     this.#auth.catch(() => {})
-    this.#oidc = config.oidc
+    this.#oidc = oidc
     this.#allowClaims = config.session.claims
-    this.#scopes = config.oidc.scopes.join(' ')
-    this.#resources = configuredResources(config.routes)
+    this.#scopes = oidc.scopes.join(' ')
+    this.#resources = configuredResources(config.routes, oidc.name)
     this.#redirectUri = `${config.server.publicUrl}${config.auth.basePath}/callback`
     this.#postLogoutRedirectUri = `${config.server.publicUrl}/`
     this.#http = createIdpHttp({
-      timeoutMs: config.oidc.timeout,
-      connectTimeoutMs: config.oidc.connectTimeout,
+      timeoutMs: oidc.timeout,
+      connectTimeoutMs: oidc.connectTimeout,
       allowHttp: this.#issuer.protocol === 'http:',
-      tls: config.oidc.tls,
+      tls: oidc.tls,
       ...(dispatcher ? { dispatcher } : {}),
     })
     this.#now = now
     this.#observer = observer
-    this.#dpop = config.oidc.dpop ? new DpopProofs(new DpopNonces()) : undefined
+    this.#dpop = oidc.dpop ? new DpopProofs(new DpopNonces()) : undefined
     this.#budgets = {
-      total: { ms: config.oidc.timeout, name: 'oidc.timeout' },
-      connect: { ms: config.oidc.connectTimeout, name: 'oidc.connectTimeout' },
+      total: { ms: oidc.timeout, name: 'oidc.timeout' },
+      connect: { ms: oidc.connectTimeout, name: 'oidc.connectTimeout' },
     }
   }
 
@@ -100,6 +110,16 @@ export class OidcClient {
 
   get issuer(): string {
     return this.#issuer.href
+  }
+
+  /** The provider's budget for one call, ms (`timeout`). */
+  get timeout(): number {
+    return this.#oidc.timeout
+  }
+
+  /** The provider's name (`identityProviders[].name`; `default` for `oidc:`). */
+  get name(): string {
+    return this.#oidc.name
   }
 
   /** The discovered metadata, once discovery has succeeded. */
@@ -166,6 +186,7 @@ export class OidcClient {
       nonce: oauth.generateRandomNonce(),
       codeVerifier,
       returnTo,
+      idp: this.#oidc.name,
       ...(extra.prompt === 'none' ? { silent: true } : {}),
     }
     const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
@@ -242,6 +263,7 @@ export class OidcClient {
         ? await this.#userinfo(as, result.access_token, idClaims.sub, dpopKey)
         : undefined
     return {
+      idp: this.#oidc.name,
       tokens: this.#tokenSet(result, sentAt, 'code_exchange'),
       ...(dpopKey ? { dpopKey } : {}),
       sub: idClaims.sub,
@@ -461,10 +483,15 @@ export class OidcClient {
   }
 }
 
-/** Every resource the routes declare, each once, for the authorization request (RFC 8707 §2). */
-function configuredResources(routes: readonly RouteConfig[]): string[] {
+/**
+ * Every resource the routes of provider `idp`'s sessions declare, each
+ * once, for the authorization request (RFC 8707 §2): another provider's
+ * resource servers are not this one's to grant.
+ */
+function configuredResources(routes: readonly RouteConfig[], idp: string): string[] {
   const resources = new Set<string>()
   for (const route of routes) {
+    if (route.identityProviders !== undefined && !route.identityProviders.includes(idp)) continue
     if (route.resource !== undefined && (route.token === 'user' || route.token === 'optional-user'))
       resources.add(route.resource)
   }

@@ -4,6 +4,7 @@ import type { DpopProofs } from '../dpop/proofs.js'
 import { gatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { Sessions } from '../session/sessions.js'
+import type { SessionData } from '../session/types.js'
 import { audienceOf } from '../tokens/audience.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
 import type { UserTokens } from '../tokens/user-tokens.js'
@@ -43,6 +44,7 @@ export function routeGuard(
 ) {
   const csrf = route.csrf ? antiForgery : undefined
   const limit = bodyLimiter(route.bodyLimit)
+  const ofProvider = providerCheck(route.identityProviders)
   const scopes = route.scopes
   const dpop = route.dpop
   switch (route.token) {
@@ -56,12 +58,17 @@ export function routeGuard(
       // anyone act as the gateway, so a session is required unless the route
       // opts out by name (`anonymous: true`).
       const anonymous = route.anonymous
+      // The gateway's credentials at the route's first provider, else the first of all.
+      const idp = route.identityProviders?.[0]
       return async function guardClient(request: FastifyRequest, _reply: FastifyReply) {
         csrf?.(request)
         limit(request)
-        if (!anonymous && !(await deps.sessions.current(request)))
-          throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-        const token = await deps.clientTokens.token(scopes, dpop)
+        if (!anonymous) {
+          const session = await deps.sessions.current(request)
+          if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
+          ofProvider?.(session)
+        }
+        const token = await deps.clientTokens.token(scopes, dpop, idp)
         request.upstreamToken = token.accessToken
         if (token.dpopKey) request.upstreamDpopKey = token.dpopKey
       }
@@ -77,6 +84,9 @@ export function routeGuard(
           if (required) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
           return
         }
+        // Before any token is read or refreshed: another provider's token
+        // must never reach this upstream, nor its refresh be spent on it.
+        ofProvider?.(session)
         // Nearly every call finds a fresh token: take it without another await.
         request.upstreamToken = deps.userTokens.needsRefresh(session, audience)
           ? await deps.userTokens.accessToken(session, audience)
@@ -87,5 +97,20 @@ export function routeGuard(
         if (dpop && session.dpopKey) request.upstreamDpopKey = session.dpopKey
       }
     }
+  }
+}
+
+/**
+ * `routes[].identityProviders`: throws `GATEHOUSE_ERR_WRONG_IDENTITY_PROVIDER`
+ * for a session of any other provider; `undefined` when the route serves
+ * every provider.
+ */
+function providerCheck(
+  listed: readonly string[] | undefined,
+): ((session: Pick<SessionData, 'idp'>) => void) | undefined {
+  if (listed === undefined) return undefined
+  const allowed = new Set(listed)
+  return (session) => {
+    if (!allowed.has(session.idp)) throw gatehouseError('GATEHOUSE_ERR_WRONG_IDENTITY_PROVIDER')
   }
 }

@@ -9,6 +9,8 @@
  * prefix it has, and no script or command spans two.
  */
 
+import { SHORTHAND_PROVIDER } from '../config/schema.js'
+
 /** `session.keyPrefix` when none is configured. */
 export const DEFAULT_KEY_PREFIX = 'gatehouse:'
 
@@ -18,8 +20,14 @@ export interface RedisKeys {
   session(id: string): string
   /** What every session key starts with: the prefix the local session cache tracks. */
   readonly sessions: string
-  /** The sessions of a user (`sub`) or of an IdP session (`sid`), named by the keyed hash of the claim. */
-  index(claim: 'sub' | 'sid', name: string): string
+  /**
+   * The sessions of a user (`sub`) or of an IdP session (`sid`) at provider
+   * `idp`, named by the keyed hash of the claim. A `sub` or `sid` is unique
+   * only within its issuer, so each provider has indexes of its own; those
+   * of `default` (the provider `oidc:` makes) keep the names of a gateway
+   * with one provider, so no session indexed before providers had names is lost.
+   */
+  index(claim: 'sub' | 'sid', name: string, idp?: string): string
   /** A refresh or client-token lock. */
   lock(key: string): string
   /** The channel lock releases are published on. */
@@ -40,7 +48,10 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
   return {
     session: (id) => `${sessions}{${id}}`,
     sessions,
-    index: (claim, name) => `${prefix}${claim}:{${name}}`,
+    index: (claim, name, idp) =>
+      idp === undefined || idp === SHORTHAND_PROVIDER
+        ? `${prefix}${claim}:{${name}}`
+        : `${prefix}idp:${idp}:${claim}:{${name}}`,
     lock: (key) => `${prefix}lock:{${key}}`,
     lockReleased: `${prefix}lock-released`,
     clientToken: (scopes) => `${prefix}ct:${scopes}`,
@@ -56,12 +67,12 @@ export const REDIS_KEY_LAYOUT = {
     key: '{prefix}s:{<id>}',
     type: 'hash',
     fields: {
-      login: 'sealed with the session key: sub, sid, claims, createdAt, logout handle',
+      login: 'sealed with the session key: provider, sub, sid, claims, createdAt, logout handle',
       tokens: "sealed with the session key: the login's TokenSet and each route audience's access token",
       v: 'version',
       idle: 'idle expiry',
       abs: 'absolute expiry',
-      ix: 'the keyed hashes of sub and sid, as JSON',
+      ix: "the keyed hashes of sub and sid, and the provider's name, as JSON",
     },
     expires: 'PEXPIREAT min(idle, abs)',
   },
@@ -74,6 +85,16 @@ export const REDIS_KEY_LAYOUT = {
     key: '{prefix}sid:{<HMAC(sid)>}',
     type: 'zset',
     expires: 'PEXPIREAT of its highest absolute expiry',
+  },
+  bySubOfProvider: {
+    key: '{prefix}idp:<name>:sub:{<HMAC(sub)>}',
+    type: 'zset',
+    expires: 'as bySub; for each provider of identityProviders but one named default',
+  },
+  bySidOfProvider: {
+    key: '{prefix}idp:<name>:sid:{<HMAC(sid)>}',
+    type: 'zset',
+    expires: 'as bySid; for each provider of identityProviders but one named default',
   },
   lock: { key: '{prefix}lock:{<key>}', type: 'string', expires: 'PX ttl, renewed while held' },
   clientToken: {

@@ -43,7 +43,6 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   // in its first hook, so a refused request is traced too.
   await app.register(observability, {
     logging: config.logging,
-    oidc: config.oidc,
     tracing: config.tracing,
     shared: options.lasting,
   })
@@ -63,10 +62,10 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   })
   await app.register(draining)
 
-  const { oidc, sessions, stores } = app.gatehouse
+  const { providers, sessions, stores } = app.gatehouse
   await app.register(ownRoutes, {
     config,
-    oidc,
+    providers,
     sessions,
     stores,
     refusals: app.observers.refusals,

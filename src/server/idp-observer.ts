@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { GatehouseConfig } from '../config/types.js'
+import type { IdentityProviderConfig } from '../config/types.js'
 import type { ErrorCode, LogCode } from '../errors.js'
 import type { IdpOperation } from '../oidc/answers.js'
 import type { OidcObserver } from '../oidc/client.js'
@@ -23,7 +23,7 @@ const GRANTS: Partial<Record<IdpOperation, string>> = {
  * until the IdP accepts them again.
  */
 export function idpObserver(
-  config: Pick<GatehouseConfig, 'oidc'>,
+  provider: IdentityProviderConfig,
   log: FastifyBaseLogger,
   metrics: GatewayMetrics,
   refusals: ClientRefusals,
@@ -35,14 +35,14 @@ export function idpObserver(
       refusals.refused(failure)
       metrics.idpClientRefusals.inc({ operation: failure.operation, answer: failure.answer })
       metrics.idpClientRefused.set(1)
-      const hint = refusalHint(config.oidc, failure.answer, GRANTS[failure.operation])
+      const hint = refusalHint(provider, failure.answer, GRANTS[failure.operation])
       const code: ErrorCode = 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED'
       log.error(
         {
           code,
           operation: failure.operation,
-          clientId: config.oidc.clientId,
-          clientAuth: config.oidc.clientAuth,
+          clientId: provider.clientId,
+          clientAuth: provider.clientAuth,
           reason: failure.reason,
           ...(failure.oauthError ? { oauthError: failure.oauthError } : {}),
           ...(failure.description ? { oauthErrorDescription: failure.description } : {}),

@@ -1,9 +1,10 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
-import type { GatehouseConfig } from '../config/types.js'
+import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
+import { IdentityProviders } from '../oidc/providers.js'
 import { SocketLimits } from '../proxy/websocket/limits.js'
 import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
 import { type Coordination, type RefreshObserver, UserTokens } from '../tokens/user-tokens.js'
@@ -26,38 +27,48 @@ export interface LastingOptions {
 
 /** What the IdP parts report to (server/observability.ts). */
 export interface IdpObservers {
-  readonly idp: OidcObserver
+  /** The observer of one provider's client. */
+  readonly idp: (provider: IdentityProviderConfig) => OidcObserver
   readonly refresh: RefreshObserver
   readonly clientTokens: NonNullable<ClientTokensOptions['observer']>
 }
 
 /**
- * The IdP client and the token services that call it, with the settings
+ * The identity providers' clients and the token services that call them, with the settings
  * they were built from, reporting to the observers of the app that made
  * them (whose logger and metrics every later app shares). Their single-flights, locks and client-token copy
  * are kept across reloads while those settings do not change.
  */
 export class IdpParts {
+  /** The first provider's client. */
   readonly oidc: OidcClient
+  /** Every provider's client, by name: a session's calls go to its own. */
+  readonly providers: IdentityProviders
   readonly userTokens: UserTokens
   readonly clientTokens: ClientTokens
   /** The settings these parts read; a config with equal ones may share them. */
   readonly basis: unknown
-  #discovery: Discovery | undefined
+  #discovery: Discovery[] | undefined
   /** Apps using these parts; the last to let go closes them. */
   holders = 0
 
   constructor(config: GatehouseConfig, stores: Stores, observers: IdpObservers, options: LastingOptions) {
     const { now } = options
     this.basis = idpBasis(config)
-    this.oidc = new OidcClient(config, now, observers.idp)
+    this.providers = new IdentityProviders(
+      config.identityProviders.map(
+        (provider) => new OidcClient(config, now, observers.idp(provider), undefined, provider),
+      ),
+    )
+    this.oidc = this.providers.default
     // Both token kinds fetch once per lifetime under the same lock discipline.
     const fetchOnce = {
       locks: stores.locks,
-      oidc: this.oidc,
+      oidc: this.providers,
       refreshBefore: config.tokens.refreshBefore,
       refreshWait: config.tokens.refreshWait,
-      lockTtl: options.lockTtl ?? config.oidc.timeout + 5_000,
+      // The slowest provider's budget: a lock outlives any holder's call.
+      lockTtl: options.lockTtl ?? Math.max(...config.identityProviders.map((p) => p.timeout)) + 5_000,
       now,
     }
     this.userTokens = new UserTokens({
@@ -75,21 +86,28 @@ export class IdpParts {
     })
   }
 
-  /** Discovers the IdP in the background, retrying, unless it is discovered or being discovered. */
+  /**
+   * Discovers each provider in the background, retrying, unless they are
+   * discovered or being discovered. Each on its own: one provider that is
+   * down delays only its own logins.
+   */
   discover(log: FastifyBaseLogger): void {
-    if (this.#discovery || this.oidc.discovered) return
-    this.#discovery = discoverWithRetry(this.oidc, log)
+    if (this.#discovery) return
+    this.#discovery = this.providers.all
+      .filter((client) => !client.discovered)
+      .map((client) => discoverWithRetry(client, log.child({ idp: client.name })))
   }
 
-  /** Resolves once the IdP has been discovered. */
+  /** Resolves once every provider has been discovered. */
   whenDiscovered(): Promise<void> {
-    if (this.oidc.discovered) return Promise.resolve()
-    return this.#discovery ? this.#discovery.ready : Promise.reject(new Error('gateway is not ready yet'))
+    if (this.providers.all.every((client) => client.discovered)) return Promise.resolve()
+    if (!this.#discovery) return Promise.reject(new Error('gateway is not ready yet'))
+    return Promise.all(this.#discovery.map((d) => d.ready)).then(() => {})
   }
 
   async close(): Promise<void> {
-    this.#discovery?.stop()
-    await this.oidc.close()
+    for (const discovery of this.#discovery ?? []) discovery.stop()
+    await this.providers.close()
   }
 }
 
@@ -186,9 +204,9 @@ export class Lasting {
  */
 function idpBasis(config: GatehouseConfig): unknown {
   return {
-    oidc: config.oidc,
+    providers: config.identityProviders,
     claims: config.session.claims,
-    resources: config.routes.map((r) => r.resource).filter((r) => r !== undefined),
+    resources: config.routes.map((r) => [r.resource, r.identityProviders]),
     publicUrl: config.server.publicUrl,
     basePath: config.auth.basePath,
     tokens: config.tokens,

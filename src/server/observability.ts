@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { GatehouseConfig } from '../config/types.js'
+import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { isGatehouseError } from '../errors.js'
 import type { OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
@@ -17,7 +17,8 @@ export interface Observers {
   readonly metrics: GatewayMetrics
   /** The IdP's refusals of the gateway's own credentials, for `/readyz`. */
   readonly refusals: ClientRefusals
-  readonly idp: OidcObserver
+  /** What one provider's client reports to. */
+  readonly idp: (provider: IdentityProviderConfig) => OidcObserver
   readonly refresh: RefreshObserver
   readonly clientTokens: NonNullable<ClientTokensOptions['observer']>
   readonly proxy: Pick<ProxyRouteHooks, 'onUpstreamError' | 'onTokenRetry' | 'onCookiesDropped' | 'websocket'>
@@ -33,8 +34,6 @@ declare module 'fastify' {
 
 export interface ObservabilityOptions {
   readonly logging: Pick<GatehouseConfig['logging'], 'accessLog'>
-  /** For the hint logged when the IdP refuses the gateway's credentials. */
-  readonly oidc: GatehouseConfig['oidc']
   /** The process's metrics and refusals, when a config reload builds this app (lasting.ts). */
   readonly shared?: { readonly metrics: GatewayMetrics; readonly refusals: ClientRefusals } | undefined
   readonly tracing: GatehouseConfig['tracing']
@@ -55,7 +54,7 @@ export const observability = fp(
     app.decorate('observers', {
       metrics,
       refusals,
-      idp: idpObserver({ oidc: opts.oidc }, app.log, metrics, refusals),
+      idp: (provider) => idpObserver(provider, app.log, metrics, refusals),
       refresh: {
         refreshed(outcome, ms, resource, sessionId, failure) {
           metrics.refreshes.inc({ outcome, resource })

@@ -19,7 +19,7 @@ export interface ProxyOptions {
 export const proxy = fp(
   async function proxy(app: FastifyInstance, opts: ProxyOptions) {
     const { config } = opts
-    const { sessions, userTokens, clientTokens, oidc } = app.gatehouse
+    const { sessions, userTokens, clientTokens, providers } = app.gatehouse
     // The guard's decorator (see proxy/guard.ts), on the root: the root hooks read the request too.
     app.decorateRequest('upstreamToken', null)
     app.decorateRequest('upstreamDpopKey', null)
@@ -32,7 +32,9 @@ export const proxy = fp(
         sessions,
         userTokens,
         clientTokens,
-        dpop: oidc.dpopProofs,
+        // Upstream proofs need only a handle per session key: a provider that
+        // binds its tokens lends its proofs to every route's (the nonces are the upstream's).
+        dpop: providers.all.find((client) => client.dpopProofs)?.dpopProofs,
       },
       {
         ...app.observers.proxy,

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig } from '../config/types.js'
 import type { OidcClient } from '../oidc/client.js'
+import type { IdentityProviders } from '../oidc/providers.js'
 import { Sessions } from '../session/sessions.js'
 import { reportCertificateExpiry } from '../tls/certificate-expiry.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
@@ -14,14 +15,17 @@ import type { Stores } from './stores.js'
 export interface GatehouseState {
   readonly config: GatehouseConfig
   readonly stores: Stores
+  /** The first provider's client (`config.oidc`). */
   readonly oidc: OidcClient
+  /** Every provider's client, by name; a session's calls go to `providers.of(session.idp)`. */
+  readonly providers: IdentityProviders
   readonly metrics: GatewayMetrics
   readonly sessions: Sessions
   readonly userTokens: UserTokens
   readonly clientTokens: ClientTokens
   /** What this app shares with the apps a config reload builds after it (lasting.ts). */
   readonly lasting: Lasting
-  /** Resolves once the IdP has been discovered. */
+  /** Resolves once every provider has been discovered. */
   whenDiscovered(): Promise<void>
 }
 
@@ -77,7 +81,7 @@ export const services = fp(
     // Once per process: the gauge lives in the one registry.
     if (!opts.lasting) reportCertificateExpiry(config, metrics.registry, app.log, now)
     const parts = lasting.idpFor(config, app.observers)
-    const { oidc, userTokens, clientTokens } = parts
+    const { oidc, providers, userTokens, clientTokens } = parts
     const sessions = new Sessions(stores.sessions, config.session, now, {
       revoke: (refreshToken) =>
         oidc.revoke(refreshToken).catch((err: { code?: string }) => {
@@ -89,6 +93,7 @@ export const services = fp(
       config,
       stores,
       oidc,
+      providers,
       metrics,
       sessions,
       userTokens,

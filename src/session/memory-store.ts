@@ -1,4 +1,5 @@
 import { BoundedMap } from '../bounded-map.js'
+import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import { gatehouseError } from '../errors.js'
 import type { TokenSet } from '../types.js'
 import type {
@@ -63,8 +64,8 @@ export class MemorySessionStore implements SessionStore {
     this.#remove(session.id)
     this.#reclaim(this.#now())
     this.#sessions.set(session.id, session)
-    index(this.#bySub, session.sub, session.id)
-    if (session.sid) index(this.#bySid, session.sid, session.id)
+    index(this.#bySub, indexName(session.idp, session.sub), session.id)
+    if (session.sid) index(this.#bySid, indexName(session.idp, session.sid), session.id)
   }
 
   async get(ref: SessionRef, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
@@ -95,12 +96,12 @@ export class MemorySessionStore implements SessionStore {
     this.#remove(id)
   }
 
-  async idsBySub(sub: string): Promise<string[]> {
-    return this.#liveIds(this.#bySub.get(sub))
+  async idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER): Promise<string[]> {
+    return this.#liveIds(this.#bySub.get(indexName(idp, sub)))
   }
 
-  async idsBySid(sid: string): Promise<string[]> {
-    return this.#liveIds(this.#bySid.get(sid))
+  async idsBySid(sid: string, idp: string = SHORTHAND_PROVIDER): Promise<string[]> {
+    return this.#liveIds(this.#bySid.get(indexName(idp, sid)))
   }
 
   async ping(): Promise<void> {}
@@ -158,9 +159,14 @@ export class MemorySessionStore implements SessionStore {
   }
 
   #unindex(session: SessionData): void {
-    unindex(this.#bySub, session.sub, session.id)
-    if (session.sid) unindex(this.#bySid, session.sid, session.id)
+    unindex(this.#bySub, indexName(session.idp, session.sub), session.id)
+    if (session.sid) unindex(this.#bySid, indexName(session.idp, session.sid), session.id)
   }
+}
+
+/** A `sub` or `sid` is unique only within its issuer (OIDC Core §2): each provider indexes its own. */
+function indexName(idp: string, value: string): string {
+  return `${idp}\n${value}`
 }
 
 function isExpired(session: SessionData, now: number): boolean {

@@ -13,6 +13,8 @@
  *                      PEXPIREAT min(idle, abs); the idle part slides
  *   {prefix}sub:{<hash>}  zset  session ids of a user, scored by absolute expiry
  *   {prefix}sid:{<hash>}  zset  session ids of an IdP session, likewise
+ *   {prefix}idp:<name>:sub:{<hash>}, …:sid:{<hash>}  the same, of a provider
+ *                      not named `default`: a sub or sid is unique only per issuer
  *                      <hash> is a keyed hash of the sub or sid (`IndexHashes`);
  *                      PEXPIREAT of the highest score; members past it are pruned on
  *                      every write and read of the index, members whose session key
@@ -34,6 +36,7 @@
  * `REDIS_KEY_LAYOUT` (src/redis/keys.ts), where every key is built.
  */
 import type { ChainableCommander } from 'ioredis'
+import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import { type IndexedClaim, IndexHashes } from '../crypto/derived-keys.js'
 import { gatehouseError } from '../errors.js'
 import { guarded, type RedisClient, whenReady } from '../redis/connection.js'
@@ -128,8 +131,8 @@ function withScripts(client: RedisClient): RedisClient & Scripts {
   return redis as RedisClient & Scripts
 }
 
-/** The `ix` field: the hashes a session is indexed under. */
-type IndexNames = Partial<Record<IndexedClaim, string>>
+/** The `ix` field: the hashes a session is indexed under, and whose indexes (`idp`; absent: `default`'s). */
+type IndexNames = Partial<Record<IndexedClaim | 'idp', string>>
 
 /** The previous version's `data` field, as far as ending such a session needs it. */
 interface PreviousData {
@@ -193,6 +196,7 @@ export class RedisSessionStore implements SessionStore {
 
   async create(session: SessionData): Promise<void> {
     const ix: IndexNames = {
+      ...(session.idp === SHORTHAND_PROVIDER ? {} : { idp: session.idp }),
       sub: this.#hashes.current('sub', session.sub),
       ...(session.sid ? { sid: this.#hashes.current('sid', session.sid) } : {}),
     }
@@ -282,6 +286,7 @@ export class RedisSessionStore implements SessionStore {
     return {
       id: ref.id,
       key: ref.key,
+      idp: fixed.idp ?? SHORTHAND_PROVIDER,
       sub: fixed.sub,
       sid: fixed.sid,
       claims: fixed.claims,
@@ -343,18 +348,18 @@ export class RedisSessionStore implements SessionStore {
     await guarded(() => Promise.all(indexes.map((index) => this.#writer.zrem(index, id))))
   }
 
-  idsBySub(sub: string): Promise<string[]> {
-    return this.#idsBy('sub', sub)
+  idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER): Promise<string[]> {
+    return this.#idsBy('sub', sub, idp)
   }
 
-  idsBySid(sid: string): Promise<string[]> {
-    return this.#idsBy('sid', sid)
+  idsBySid(sid: string, idp: string = SHORTHAND_PROVIDER): Promise<string[]> {
+    return this.#idsBy('sid', sid, idp)
   }
 
   /** Sessions indexed under any secret's hash of the value, so a rotation loses none. */
-  async #idsBy(claim: IndexedClaim, value: string): Promise<string[]> {
+  async #idsBy(claim: IndexedClaim, value: string, idp: string): Promise<string[]> {
     const names = this.#hashes.all(claim, value)
-    const lists = await Promise.all(names.map((name) => this.#liveMembers(this.#indexKey(claim, name))))
+    const lists = await Promise.all(names.map((name) => this.#liveMembers(this.#indexKey(claim, name, idp))))
     return [...new Set(lists.flat())]
   }
 
@@ -412,14 +417,15 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** An index key, named by a hash (or, for the previous version's records, by the plain value). */
-  #indexKey(claim: IndexedClaim, name: string): string {
-    return this.#keys.index(claim, name)
+  #indexKey(claim: IndexedClaim, name: string, idp: string | undefined): string {
+    return this.#keys.index(claim, name, idp)
   }
 
   #indexKeys(ix: IndexNames): string[] {
+    const idp = typeof ix.idp === 'string' ? ix.idp : undefined
     return (['sub', 'sid'] as const).flatMap((claim) => {
       const name = ix[claim]
-      return typeof name === 'string' ? [this.#indexKey(claim, name)] : []
+      return typeof name === 'string' ? [this.#indexKey(claim, name, idp)] : []
     })
   }
 

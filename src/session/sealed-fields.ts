@@ -17,6 +17,8 @@ import type { SessionData, SessionRef } from './types.js'
 
 /** What a login fixes for the session's life: who, and what the IdP said of them. */
 export interface LoginFields {
+  /** Absent in a record sealed before sessions kept their provider: the shorthand's (`default`). */
+  readonly idp?: string
   readonly sub: string
   readonly sid?: string
   readonly claims: Readonly<Record<string, unknown>>
@@ -37,6 +39,7 @@ export type SealedField = keyof SealedFields
 /** The login fields of a session, as sealed at create. */
 export function loginFields(session: SessionData): LoginFields {
   return {
+    idp: session.idp,
     sub: session.sub,
     ...(session.sid ? { sid: session.sid } : {}),
     claims: session.claims,

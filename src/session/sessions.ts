@@ -116,6 +116,7 @@ export class Sessions {
     const session: SessionData = {
       id: key.sessionId,
       key,
+      idp: login.idp,
       sub: login.sub,
       sid: login.sid,
       claims: login.claims,

@@ -22,6 +22,12 @@ export interface SessionRef {
 }
 
 export interface SessionData extends SessionRef {
+  /**
+   * The provider that signed the user in (`identityProviders[].name`):
+   * every refresh, revocation and logout of the session goes to it, and
+   * only its back-channel logouts can end it.
+   */
+  readonly idp: string
   readonly sub: string
   /** The IdP's session id (`sid` claim), for back-channel logout. */
   readonly sid?: string | undefined
@@ -99,10 +105,14 @@ export interface SessionStore {
    * shared store can hold one; process memory does not outlive an upgrade.
    */
   endPreviousFormat?(id: string): Promise<EndedSession | undefined>
-  /** Ids of the live sessions of a user, for "log out everywhere". */
-  idsBySub(sub: string): Promise<string[]>
-  /** Ids of the live sessions bound to an IdP session, for back-channel logout. */
-  idsBySid(sid: string): Promise<string[]>
+  /**
+   * Ids of the live sessions of a user of provider `idp`, for "log out
+   * everywhere" and back-channel logout: a `sub` is unique only within
+   * its issuer (OIDC Core §2), so each provider has an index of its own.
+   */
+  idsBySub(sub: string, idp?: string): Promise<string[]>
+  /** Ids of the live sessions bound to an IdP session of provider `idp`, for back-channel logout. */
+  idsBySid(sid: string, idp?: string): Promise<string[]>
   /** Rejects when the store cannot serve requests. */
   ping(): Promise<void>
   /** What the store reports on `/metrics`; absent, it reports nothing. */

@@ -1,5 +1,4 @@
 import { gatehouseError, RefreshWaitTimeoutError } from '../errors.js'
-import type { OidcClient } from '../oidc/client.js'
 import type { CachedToken } from '../types.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, TokenCache } from './types.js'
@@ -12,7 +11,10 @@ export interface ClientTokensOptions {
    */
   readonly cache?: TokenCache | undefined
   readonly locks: LockService
-  readonly oidc: Pick<OidcClient, 'clientCredentials'>
+  /** Fetches tokens: from provider `idp` (`IdentityProviders`), or one client that ignores it. */
+  readonly oidc: {
+    clientCredentials(scopes: readonly string[], dpop?: boolean, idp?: string): Promise<CachedToken>
+  }
   readonly refreshBefore: number
   readonly refreshWait: number
   readonly lockTtl: number
@@ -58,14 +60,14 @@ export class ClientTokens {
    * gateway's, which comes with it (`CachedToken.dpopKey`). Bound and
    * bearer tokens for the same scopes are two tokens.
    */
-  async token(scopes: readonly string[], dpop = false): Promise<CachedToken> {
-    const key = cacheKey(scopes) + (dpop ? ' dpop' : '')
+  async token(scopes: readonly string[], dpop = false, idp?: string): Promise<CachedToken> {
+    const key = cacheKey(scopes, idp) + (dpop ? ' dpop' : '')
     const local = this.#local.get(key)
     if (local && this.#fresh(local)) {
       this.#observer?.hit?.()
       return local
     }
-    const token = await this.#flight.run(key, () => this.#fetchOnce(key, scopes, dpop))
+    const token = await this.#flight.run(key, () => this.#fetchOnce(key, scopes, dpop, idp))
     this.#local.set(key, token)
     return token
   }
@@ -79,7 +81,12 @@ export class ClientTokens {
     return shared && this.#fresh(shared) ? shared : undefined
   }
 
-  async #fetchOnce(key: string, scopes: readonly string[], dpop: boolean): Promise<CachedToken> {
+  async #fetchOnce(
+    key: string,
+    scopes: readonly string[],
+    dpop: boolean,
+    idp: string | undefined,
+  ): Promise<CachedToken> {
     const cached = await this.#shared(key)
     if (cached) {
       this.#observer?.hit?.()
@@ -103,7 +110,7 @@ export class ClientTokens {
     try {
       const again = await this.#shared(key)
       if (again) return again
-      const token = await this.#oidc.clientCredentials(scopes, dpop)
+      const token = await this.#oidc.clientCredentials(scopes, dpop, idp)
       const ttl = token.expiresAt - this.#now()
       if (ttl > 0) await this.#cache?.set(key, token, ttl)
       return token
@@ -113,6 +120,12 @@ export class ClientTokens {
   }
 }
 
-function cacheKey(scopes: readonly string[]): string {
-  return [...scopes].sort().join(' ') || '-'
+/**
+ * The scopes, sorted; a provider's other than the first (`idp`) is named
+ * first, in quotes, which no scope token has (RFC 6749 §3.3), so two
+ * providers' tokens for the same scopes are two tokens.
+ */
+function cacheKey(scopes: readonly string[], idp: string | undefined): string {
+  const key = [...scopes].sort().join(' ') || '-'
+  return idp === undefined ? key : `"${idp}" ${key}`
 }

@@ -1,11 +1,10 @@
 import { performance } from 'node:perf_hooks'
 import type { Span } from '@opentelemetry/api'
 import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
-import type { OidcClient } from '../oidc/client.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
-import type { AudienceToken, TokenAudience, TokenSet } from '../types.js'
+import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { SingleFlight } from './single-flight.js'
@@ -17,7 +16,13 @@ export type { RefreshOutcome } from './refresh-outcome.js'
 export interface UserTokensOptions {
   readonly store: SessionStore
   readonly locks: LockService
-  readonly oidc: Pick<OidcClient, 'refresh'>
+  /**
+   * Redeems refresh tokens: at the session's provider, named by `idp`
+   * (`IdentityProviders`), or one client that ignores it.
+   */
+  readonly oidc: {
+    refresh(current: TokenSet, audience?: TokenAudience, dpopKey?: DpopKey, idp?: string): Promise<TokenSet>
+  }
   /** Refresh this long before the access token expires, ms. */
   readonly refreshBefore: number
   /** Longest wait on another instance's refresh, ms. */
@@ -319,7 +324,7 @@ export class UserTokens {
     const label = audience?.label ?? ''
     let next: TokenSet
     try {
-      next = await this.#oidc.refresh(current.tokens, audience, current.dpopKey)
+      next = await this.#oidc.refresh(current.tokens, audience, current.dpopKey, current.idp)
     } catch (err) {
       let outcome = refreshOutcome(err)
       let thrown = err

@@ -73,10 +73,25 @@ export interface TestConfigInput {
    * `authorizationParams` is `{ prompt: 'consent' }`: the test IdP is strict
    * (OIDC Core §11), so that is what a working deployment against it carries.
    */
-  readonly oidc?: Partial<Omit<GatehouseConfig['oidc'], 'tls'>> & { readonly tls?: RawConfig['oidc']['tls'] }
+  readonly oidc?: Partial<Omit<GatehouseConfig['oidc'], 'tls'>> & { readonly tls?: RawOidcTls }
+  /**
+   * `identityProviders:` instead of `oidc:`: each entry has the test
+   * client's id, secret and strict-OP parameters unless it says otherwise,
+   * and the `oidc` overrides above.
+   */
+  readonly identityProviders?: readonly TestProvider[]
   readonly claims?: readonly string[]
   readonly loginParams?: readonly string[]
   readonly endSession?: GatehouseConfig['auth']['endSession']
+}
+
+type RawOidcTls = NonNullable<RawConfig['oidc']>['tls']
+
+/** One entry of `TestConfigInput.identityProviders`. */
+export type TestProvider = Partial<Omit<GatehouseConfig['oidc'], 'tls'>> & {
+  readonly name: string
+  readonly issuer: string
+  readonly tls?: RawOidcTls
 }
 
 /** What a strict OP needs before it honours offline_access (OIDC Core §11). */
@@ -111,16 +126,34 @@ export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
       trustProxy: input.trustProxy,
       maxWebSockets: input.maxWebSockets,
     }),
-    oidc: present({
-      issuer: input.issuer,
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      authorizationParams: STRICT_OP_PARAMS,
-      ...oidc,
-      timeout: ms(timeout ?? input.idpTimeout ?? 3_000),
-      connectTimeout: ms(connectTimeout ?? 1_000),
-      clientKey,
-    }),
+    ...(input.identityProviders
+      ? {
+          identityProviders: input.identityProviders.map(
+            ({ timeout: ownTimeout, connectTimeout: ownConnect, clientKey: ownKey, ...provider }) =>
+              present({
+                clientId: CLIENT_ID,
+                clientSecret: CLIENT_SECRET,
+                authorizationParams: STRICT_OP_PARAMS,
+                ...oidc,
+                ...provider,
+                timeout: ms(ownTimeout ?? timeout ?? input.idpTimeout ?? 3_000),
+                connectTimeout: ms(ownConnect ?? connectTimeout ?? 1_000),
+                clientKey: ownKey ?? clientKey,
+              }),
+          ),
+        }
+      : {
+          oidc: present({
+            issuer: input.issuer,
+            clientId: CLIENT_ID,
+            clientSecret: CLIENT_SECRET,
+            authorizationParams: STRICT_OP_PARAMS,
+            ...oidc,
+            timeout: ms(timeout ?? input.idpTimeout ?? 3_000),
+            connectTimeout: ms(connectTimeout ?? 1_000),
+            clientKey,
+          }),
+        }),
     session: present({
       secrets: input.secrets ?? [SESSION_SECRET],
       store: input.store,

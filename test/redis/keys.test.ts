@@ -29,6 +29,14 @@ t.test('every key the stores build is the one the layout documents', async (t) =
     session: [keys.session('S1'), documented('session', { '<id>': 'S1' })],
     bySub: [keys.index('sub', 'H1'), documented('bySub', { '<HMAC(sub)>': 'H1' })],
     bySid: [keys.index('sid', 'H2'), documented('bySid', { '<HMAC(sid)>': 'H2' })],
+    bySubOfProvider: [
+      keys.index('sub', 'H1', 'corp'),
+      documented('bySubOfProvider', { '<name>': 'corp', '<HMAC(sub)>': 'H1' }),
+    ],
+    bySidOfProvider: [
+      keys.index('sid', 'H2', 'corp'),
+      documented('bySidOfProvider', { '<name>': 'corp', '<HMAC(sid)>': 'H2' }),
+    ],
     lock: [keys.lock('refresh:S1'), documented('lock', { '<key>': 'refresh:S1' })],
     clientToken: [keys.clientToken('api read'), documented('clientToken', { '{scopes}': 'api read' })],
     // The back-channel logout receiver names what it has seen `jti:<jti>`.

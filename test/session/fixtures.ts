@@ -21,6 +21,7 @@ export function session(id: string, now: number, extra: Partial<SessionData> = {
   return {
     id,
     key: keyFor(id),
+    idp: 'default',
     sub: 'alice',
     sid: undefined,
     claims: { name: 'Alice' },

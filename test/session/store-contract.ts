@@ -49,6 +49,27 @@ export function sessionStoreContract(
     t.same(await store.idsBySid('sid-1'), [])
   })
 
+  t.test(
+    `${name}: each provider has its own sub and sid indexes; a session keeps its provider`,
+    async (t) => {
+      const { store, close } = await open(10_000, () => base)
+      t.teardown(close)
+      // The same sub and sid at two providers: two users, two IdP sessions.
+      await store.create(make('d', base))
+      await store.create(make('c', base, { idp: 'corp' }))
+      await store.create(make('p', base, { idp: 'partner' }))
+      t.equal((await store.get(ref('p'), base))?.idp, 'partner', 'the provider comes back with the session')
+      t.same(await store.idsBySid('sid-1', 'partner'), ['p'])
+      t.same(await store.idsBySub('alice', 'corp'), ['c'])
+      t.same(await store.idsBySid('sid-1'), ['d'], 'without a provider: the default one, as ever')
+      t.same(await store.idsBySid('sid-1', 'default'), ['d'])
+      t.same(await store.idsBySid('sid-1', 'nobody'), [])
+      await store.delete('p')
+      t.same(await store.idsBySid('sid-1', 'partner'), [], 'a delete leaves its own index')
+      t.same(await store.idsBySid('sid-1', 'corp'), ['c'], "and no other provider's")
+    },
+  )
+
   t.test(`${name}: sliding idle expiry, absolute expiry, and the indexes follow`, async (t) => {
     let now = base
     const { store, close } = await open(10_000, () => now)

@@ -1,0 +1,127 @@
+import t from 'tap'
+import { ConfigError } from '../../src/config/errors.js'
+import { parseConfig } from '../../src/config/load.js'
+
+const env = { SESSION_SECRET: 'x'.repeat(32), CORP_SECRET: 'corp-secret', PARTNER_SECRET: 'partner-secret' }
+
+const TWO = `server:
+  publicUrl: https://app.example.com
+identityProviders:
+  - name: corp
+    issuer: https://corp.example.com
+    clientId: bff
+    clientSecret: \${CORP_SECRET}
+    dpop: true
+  - name: partner
+    issuer: https://partner.example.com
+    clientId: bff-partner
+    clientSecret: \${PARTNER_SECRET}
+    scopes: [openid, offline_access]
+session:
+  secret: \${SESSION_SECRET}
+routes:
+  - path: /api/staff
+    upstream: http://staff:8080
+    identityProviders: [corp]
+  - path: /api/partners
+    upstream: http://partners:8080
+    identityProviders: [partner]
+  - path: /api/all
+    upstream: http://all:8080
+`
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, 'routes.yaml', env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    return err.problems.map((p) => `${p.line} ${p.path}: ${p.message}`)
+  }
+  throw new Error('expected a ConfigError')
+}
+
+t.test('identityProviders: each provider resolved with every oidc option; the first is oidc', async (t) => {
+  const config = parseConfig(TWO, 'routes.yaml', env)
+  t.same(
+    config.identityProviders.map((p) => [p.name, p.issuer, p.clientId, p.clientSecret]),
+    [
+      ['corp', 'https://corp.example.com', 'bff', 'corp-secret'],
+      ['partner', 'https://partner.example.com', 'bff-partner', 'partner-secret'],
+    ],
+  )
+  t.equal(config.oidc, config.identityProviders[0], 'oidc is the first provider, the default of /auth/login')
+  t.same(config.identityProviders[1]!.scopes, ['openid', 'offline_access'])
+  t.equal(config.identityProviders[1]!.timeout, 10_000, 'defaults filled per provider')
+  t.equal(config.identityProviders[1]!.par, 'auto')
+  t.same(config.routes[0]!.identityProviders, ['corp'])
+  t.equal(config.routes[2]!.identityProviders, undefined, 'no list: every provider')
+  t.equal(config.routes[0]!.dpop, true, "a route of corp's sessions is bound: corp binds its tokens")
+  t.equal(config.routes[1]!.dpop, false, "partner's route is not: partner has no dpop")
+  t.equal(config.routes[2]!.dpop, true, 'a route of both sends a proof when the session has a key')
+  t.ok(Object.isFrozen(config.identityProviders[1]))
+})
+
+t.test('oidc: stays the one-provider shorthand, named default', async (t) => {
+  const config = parseConfig(
+    `server:
+  publicUrl: https://app.example.com
+oidc:
+  issuer: https://idp.example.com
+  clientId: my-bff
+  clientSecret: s3cret
+session:
+  secret: \${SESSION_SECRET}
+routes: []
+`,
+    'routes.yaml',
+    env,
+  )
+  t.equal(config.identityProviders.length, 1)
+  t.equal(config.oidc.name, 'default')
+  t.equal(config.identityProviders[0], config.oidc)
+  t.equal(config.oidc.issuer, 'https://idp.example.com')
+})
+
+t.test('a duplicate name is reported with its line', async (t) => {
+  t.same(problems(TWO.replace('- name: partner', '- name: corp')), [
+    '9 identityProviders[1].name: duplicates identityProviders[0].name (corp): names must be unique',
+    '22 routes[1].identityProviders[0]: names no provider of identityProviders (corp)',
+  ])
+})
+
+t.test('a route naming no provider, both blocks, or neither are reported', async (t) => {
+  t.same(problems(TWO.replace('identityProviders: [partner]', 'identityProviders: [partnr]')), [
+    '22 routes[1].identityProviders[0]: names no provider of identityProviders (corp, partner)',
+  ])
+  const both = TWO.replace(
+    'session:\n',
+    'oidc:\n  issuer: https://idp.example.com\n  clientId: x\n  clientSecret: y\nsession:\n',
+  )
+  t.same(problems(both), [
+    '3 identityProviders: set either oidc (one provider) or identityProviders, not both',
+  ])
+  t.same(
+    problems(
+      'server:\n  publicUrl: https://app.example.com\nsession:\n  secret: ${SESSION_SECRET}\nroutes: []\n',
+    ),
+    ['1 oidc: is required (or identityProviders: a list of named providers)'],
+  )
+})
+
+t.test("each provider's options are checked where they are written", async (t) => {
+  t.same(problems(TWO.replace('    clientSecret: ${PARTNER_SECRET}\n', '')), [
+    '9 identityProviders[1].clientSecret: is required when clientAuth is client_secret_basic',
+  ])
+  t.same(problems(TWO.replace('https://partner.example.com', 'http://partner.example.com')), [
+    '10 identityProviders[1].issuer: must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+  ])
+  t.match(problems(TWO.replace('- name: partner', '- name: Partner One')), [
+    "9 identityProviders[1].name: expected string to match '^[a-z0-9][a-z0-9_-]*$'",
+  ])
+  t.same(
+    problems(
+      TWO.replace('    identityProviders: [partner]\n', '    identityProviders: [partner]\n    dpop: true\n'),
+    ),
+    ['23 routes[1].dpop: needs a provider of the route with dpop: true'],
+  )
+})

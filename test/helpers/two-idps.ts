@@ -1,0 +1,167 @@
+import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
+import type { Test } from 'tap'
+import { type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
+import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
+import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
+import { createRedisStores } from '../../src/server/redis-stores.js'
+import { CLIENT_ID, CLIENT_SECRET, listenOn, route, type TestConfigInput, testConfig } from './gateway.js'
+import { onFreePorts } from './ports.js'
+
+const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
+
+/** One of the two providers: its dev IdP, the API only its sessions may call, and a logout-token minter. */
+export interface TwoIdpProvider {
+  readonly name: 'corp' | 'partner'
+  readonly idp: DevIdp
+  /** The upstream of `/api/<name>`, a route restricted to this provider. */
+  readonly api: EchoUpstream
+  /** A logout token as this IdP would sign it (its own key, issuer and our client id). */
+  logoutToken(claims: JWTPayload): Promise<string>
+}
+
+export interface TwoIdps {
+  readonly corp: TwoIdpProvider
+  readonly partner: TwoIdpProvider
+  /** `/api/any`'s upstream: a route every provider's sessions may call. */
+  readonly shared: EchoUpstream
+  readonly urls: readonly string[]
+  readonly apps: readonly Awaited<ReturnType<typeof buildGateway>>[]
+  close(): Promise<void>
+}
+
+export interface TwoIdpOptions {
+  /** `session.store`; default memory (then one gateway). */
+  readonly store?: string
+  readonly keyPrefix?: string
+  /** Gateways on the store; default 1. */
+  readonly count?: number
+  /** Seconds; default 60. */
+  readonly accessTokenTtl?: number
+  readonly config?: Partial<TestConfigInput>
+  readonly gateway?: GatewayOptions
+  /** Options of both IdPs beyond the TTL and the signing key. */
+  readonly idp?: Partial<Omit<DevIdpOptions, 'clients' | 'signingKey'>>
+  /**
+   * Where each IdP posts its logout tokens: the shared path, or its own
+   * (`/auth/backchannel-logout/<name>`). Default: none registered.
+   */
+  readonly backchannel?: 'shared' | 'own'
+}
+
+/**
+ * Two real dev IdPs ("corp" and "partner", each the project's oidc-provider
+ * with a signing key of its own), the same client id registered at both,
+ * and gateways configured with `identityProviders: [corp, partner]` and
+ * routes `/api/corp` (corp only), `/api/partner` (partner only) and
+ * `/api/any`. Users are the same names at both IdPs, so `sub`s collide
+ * as they do between real providers. Closed when `t` ends.
+ */
+export async function startTwoIdps(t: Test, options: TwoIdpOptions = {}): Promise<TwoIdps> {
+  const apis = { corp: await startEchoUpstream(), partner: await startEchoUpstream() }
+  const shared = await startEchoUpstream()
+  const keys = {
+    corp: await generateKeyPair('RS256', { extractable: true }),
+    partner: await generateKeyPair('RS256', { extractable: true }),
+  }
+  const count = options.count ?? 1
+  const started = await onFreePorts(count, async (ports) => {
+    const publicUrl = `http://127.0.0.1:${ports[0]}`
+    const idps: Partial<Record<'corp' | 'partner', DevIdp>> = {}
+    const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
+    try {
+      for (const name of ['corp', 'partner'] as const) {
+        const jwk = {
+          ...(await exportJWK(keys[name].privateKey)),
+          kid: `${name}-key`,
+          alg: 'RS256',
+          use: 'sig',
+        }
+        const backchannelLogoutUri =
+          options.backchannel === 'shared'
+            ? `${publicUrl}/auth/backchannel-logout`
+            : options.backchannel === 'own'
+              ? `${publicUrl}/auth/backchannel-logout/${name}`
+              : undefined
+        idps[name] = await startDevIdp({
+          accessTokenTtl: options.accessTokenTtl ?? 60,
+          ...options.idp,
+          signingKey: jwk,
+          clients: [
+            {
+              clientId: CLIENT_ID,
+              clientSecret: CLIENT_SECRET,
+              redirectUris: [`${publicUrl}/auth/callback`],
+              postLogoutRedirectUris: [`${publicUrl}/`],
+              ...(backchannelLogoutUri ? { backchannelLogoutUri } : {}),
+            },
+          ],
+        })
+      }
+      for (const port of ports) {
+        const config = testConfig({
+          port,
+          publicUrl,
+          issuer: idps.corp!.issuer,
+          ...(options.store ? { store: options.store } : {}),
+          ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
+          identityProviders: [
+            { name: 'corp', issuer: idps.corp!.issuer },
+            { name: 'partner', issuer: idps.partner!.issuer },
+          ],
+          routes: [
+            route('/api/corp', apis.corp.url, { identityProviders: ['corp'] }),
+            route('/api/partner', apis.partner.url, { identityProviders: ['partner'] }),
+            route('/api/any', shared.url),
+          ],
+          ...options.config,
+        })
+        const stores = options.store ? await createRedisStores(config, Date.now) : undefined
+        const app = await buildGateway(config, { ...(stores ? { stores } : {}), ...options.gateway })
+        await listenOn(app, port)
+        apps.push(app)
+        await app.gatehouse.whenDiscovered()
+      }
+      return { idps: idps as Record<'corp' | 'partner', DevIdp>, apps, ports }
+    } catch (err) {
+      for (const app of apps) await app.close()
+      for (const idp of Object.values(idps)) await idp.close()
+      throw err
+    }
+  })
+  const { idps, apps, ports } = started
+  const provider = (name: 'corp' | 'partner'): TwoIdpProvider => ({
+    name,
+    idp: idps[name],
+    api: apis[name],
+    logoutToken: (claims) =>
+      new SignJWT({
+        events: { [EVENT]: {} },
+        jti: crypto.randomUUID(),
+        iat: Math.floor(Date.now() / 1000),
+        ...claims,
+      })
+        .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: `${name}-key` })
+        .setIssuer(idps[name].issuer)
+        .setAudience(CLIENT_ID)
+        .sign(keys[name].privateKey),
+  })
+  let closing: Promise<void> | undefined
+  const close = () => {
+    closing ??= (async () => {
+      for (const app of apps) await app.close()
+      for (const upstream of [apis.corp, apis.partner, shared]) await upstream.close()
+      await idps.corp.close()
+      await idps.partner.close()
+    })()
+    return closing
+  }
+  t.teardown(close)
+  return {
+    corp: provider('corp'),
+    partner: provider('partner'),
+    shared,
+    urls: ports.map((p) => `http://127.0.0.1:${p}`),
+    apps,
+    close,
+  }
+}
