@@ -87,9 +87,9 @@ export function parseConfig(
     problems.push({ path: formatPath(path), line: lineOf(path), message: describe(error) })
   }
   const config = withDefaults as RawConfig
-  let findings: ReturnType<typeof checkSemantics> = []
+  const findings: ReturnType<typeof checkSemantics> = []
   try {
-    findings = checkSemantics(config)
+    checkSemantics(config, findings)
   } catch {
     // The schema already failed in a way the cross-field rules cannot read
     // past; its problems are the ones to fix first.

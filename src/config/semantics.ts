@@ -148,9 +148,13 @@ export function checkBasePath(basePath: string, at: (string | number)[], add: Ad
 
 type Add = (path: (string | number)[], message: string) => void
 
-/** What the schema cannot say: cross-field rules and the shape of URLs and paths. */
-export function checkSemantics(config: RawConfig): Finding[] {
-  const findings: Finding[] = []
+/**
+ * What the schema cannot say: cross-field rules and the shape of URLs and
+ * paths. Findings land in `findings` as they are made, so a file the schema
+ * refused, which these rules may not read past, still reports the ones
+ * found before (a missing `oidc:` with an unknown key, at once).
+ */
+export function checkSemantics(config: RawConfig, findings: Finding[] = []): Finding[] {
   const add = (path: (string | number)[], message: string) => findings.push({ path, message })
 
   if (config.server.publicUrl !== undefined)
