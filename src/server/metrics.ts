@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { SessionStore } from '../session/types.js'
-import { RequestMetrics } from './request-metrics.js'
+import { RequestMetrics, type RouteObserver } from './request-metrics.js'
 
 /**
  * Prometheus metrics of one gateway, in a registry of its own so two
@@ -28,6 +28,12 @@ export class GatewayMetrics {
     name: 'gatehouse_token_refreshes_total',
     help: 'Refresh-token redemptions at the IdP, by outcome (success; invalid_grant, invalid_request, invalid_scope, unsupported_grant_type, other_oauth_error: refused; invalid_target; client_refused; unavailable; unavailable_limit: the session ended after tokens.unavailableLimit), resource (a configured routes[].resource, "scope:<scopes>" for a scope-only token, "" for the login token) and idp (the session\'s provider, identityProviders[].name; default for oidc:).',
     labelNames: ['outcome', 'resource', 'idp'] as const,
+    registers: [this.registry],
+  })
+  readonly exchanges = new Counter({
+    name: 'gatehouse_token_exchanges_total',
+    help: 'Token exchanges at the IdP for token: exchange routes (RFC 8693, or Entra ID\'s on-behalf-of), by outcome (success; invalid_target, invalid_scope, unauthorized_client, invalid_grant, invalid_request, unsupported_grant_type, other_oauth_error: the route answers 403; client_refused; unavailable) and audience (the route\'s exchange audience, else its resource, else "scope:<scopes>").',
+    labelNames: ['outcome', 'audience'] as const,
     registers: [this.registry],
   })
   readonly idpClientRefusals = new Counter({
@@ -106,6 +112,11 @@ export class GatewayMetrics {
     help: 'Requests that failed because the session store was unavailable.',
     registers: [this.registry],
   })
+
+  /** `observeRequest` for one route, its label bound once. */
+  requestsOf(route: string): RouteObserver {
+    return this.#requests.route(route)
+  }
 
   /** Counts one answered request (see `RequestMetrics` for why it is not a prom-client metric). */
   observeRequest(route: string, method: string, status: number, seconds: number): void {

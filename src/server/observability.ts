@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { isGatehouseError } from '../errors.js'
@@ -6,9 +6,11 @@ import type { OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import type { ProxyRouteHooks } from '../proxy/routes.js'
 import type { ClientTokensOptions } from '../tokens/client-tokens.js'
+import { logExchange } from '../tokens/exchange-log.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import type { RefreshObserver } from '../tokens/user-tokens.js'
 import { registerTracing } from '../tracing/plugin.js'
+import { hooksOf } from './hooks-of.js'
 import { idpObserver } from './idp-observer.js'
 import { GatewayMetrics } from './metrics.js'
 
@@ -63,6 +65,10 @@ export const observability = fp(
           metrics.refreshDuration.observe({ idp }, ms / 1000)
           logRefresh(app.log, { outcome, ms, sessionId, resource, failure, idp })
         },
+        exchanged(outcome, ms, audience, sessionId, failure) {
+          metrics.exchanges.inc({ outcome, audience })
+          logExchange(app.log, { outcome, ms, sessionId, audience, failure })
+        },
         joined: () => metrics.refreshJoins.inc(),
         cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
       },
@@ -87,13 +93,20 @@ export const observability = fp(
       if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') metrics.storeErrors.inc()
       done()
     })
+    // Each route counts its own answers, its label bound when it is
+    // registered; the root hook counts only what no route matched (Fastify's
+    // `routeOptions`, which names the route, builds an object per read).
+    app.addHook('onRoute', (route) => {
+      const observe = metrics.requestsOf(route.url)
+      const count: onResponseHookHandler = (request, reply, done) => {
+        observe(request.method, reply.statusCode, reply.elapsedTime / 1000)
+        done()
+      }
+      route.onResponse = [...hooksOf(route.onResponse), count]
+    })
     app.addHook('onResponse', (request, reply, done) => {
-      metrics.observeRequest(
-        request.routeOptions.url ?? 'unmatched',
-        request.method,
-        reply.statusCode,
-        reply.elapsedTime / 1000,
-      )
+      if (request.is404)
+        metrics.observeRequest('unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000)
       done()
     })
     if (opts.logging.accessLog) {
