@@ -17,6 +17,9 @@ import { onFreePorts } from './ports.js'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
+/** The resource server of `/api/partner-reports`, which only the partner IdP knows (RFC 8707). */
+export const PARTNER_REPORTS = 'https://reports.partner.example'
+
 /** One of the two providers: its dev IdP, the API only its sessions may call, and a logout-token minter. */
 export interface TwoIdpProvider {
   readonly name: 'corp' | 'partner'
@@ -32,6 +35,8 @@ export interface TwoIdps {
   readonly partner: TwoIdpProvider
   /** `/api/any`'s upstream: a route every provider's sessions may call. */
   readonly shared: EchoUpstream
+  /** `/api/partner-reports`'s upstream: partner sessions only, with a token for `PARTNER_REPORTS`. */
+  readonly partnerReports: EchoUpstream
   readonly urls: readonly string[]
   readonly apps: readonly Awaited<ReturnType<typeof buildGateway>>[]
   close(): Promise<void>
@@ -62,13 +67,15 @@ export interface TwoIdpOptions {
  * Two real dev IdPs ("corp" and "partner", each the project's oidc-provider
  * with a signing key of its own), the same client id registered at both,
  * and gateways configured with `identityProviders: [corp, partner]` and
- * routes `/api/corp` (corp only), `/api/partner` (partner only) and
- * `/api/any`. Users are the same names at both IdPs, so `sub`s collide
+ * routes `/api/corp` (corp only), `/api/partner` (partner only),
+ * `/api/partner-reports` (partner only, a per-resource token from partner)
+ * and `/api/any`. Users are the same names at both IdPs, so `sub`s collide
  * as they do between real providers. Closed when `t` ends.
  */
 export async function startTwoIdps(t: Test, options: TwoIdpOptions = {}): Promise<TwoIdps> {
   const apis = { corp: await startEchoUpstream(), partner: await startEchoUpstream() }
   const shared = await startEchoUpstream()
+  const partnerReports = await startEchoUpstream()
   const keys = {
     corp: await generateKeyPair('RS256', { extractable: true }),
     partner: await generateKeyPair('RS256', { extractable: true }),
@@ -96,6 +103,9 @@ export async function startTwoIdps(t: Test, options: TwoIdpOptions = {}): Promis
           accessTokenTtl: options.accessTokenTtl ?? 60,
           ...options.idp,
           signingKey: jwk,
+          ...(name === 'partner'
+            ? { resourceIndicators: { resources: { [PARTNER_REPORTS]: { scopes: ['reports.read'] } } } }
+            : {}),
           clients: [
             {
               clientId: CLIENT_ID,
@@ -116,12 +126,22 @@ export async function startTwoIdps(t: Test, options: TwoIdpOptions = {}): Promis
           ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
           identityProviders: [
             { name: 'corp', issuer: idps.corp!.issuer },
-            { name: 'partner', issuer: idps.partner!.issuer },
+            // RFC 6749 §6: a refresh may ask only for scopes the login was granted.
+            {
+              name: 'partner',
+              issuer: idps.partner!.issuer,
+              scopes: ['openid', 'profile', 'offline_access', 'reports.read'],
+            },
           ],
           routes: [
             route('/api/corp', apis.corp.url, { identityProviders: ['corp'] }),
             route('/api/partner', apis.partner.url, { identityProviders: ['partner'] }),
             route('/api/any', shared.url),
+            route('/api/partner-reports', partnerReports.url, {
+              identityProviders: ['partner'],
+              resource: PARTNER_REPORTS,
+              scopes: ['reports.read'],
+            }),
             ...(options.routes?.(shared.url) ?? []),
           ],
           ...options.config,
@@ -160,7 +180,7 @@ export async function startTwoIdps(t: Test, options: TwoIdpOptions = {}): Promis
   const close = () => {
     closing ??= (async () => {
       for (const app of apps) await app.close()
-      for (const upstream of [apis.corp, apis.partner, shared]) await upstream.close()
+      for (const upstream of [apis.corp, apis.partner, shared, partnerReports]) await upstream.close()
       await idps.corp.close()
       await idps.partner.close()
     })()
@@ -171,6 +191,7 @@ export async function startTwoIdps(t: Test, options: TwoIdpOptions = {}): Promis
     corp: provider('corp'),
     partner: provider('partner'),
     shared,
+    partnerReports,
     urls: ports.map((p) => `http://127.0.0.1:${p}`),
     apps,
     close,

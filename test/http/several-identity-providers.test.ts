@@ -2,7 +2,7 @@ import t from 'tap'
 import { sessionRefOf } from '../helpers/app.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { startTwoIdps, type TwoIdps } from '../helpers/two-idps.js'
+import { PARTNER_REPORTS, startTwoIdps, type TwoIdps } from '../helpers/two-idps.js'
 
 /** The session behind a jar's cookie, read from the gateway's store. */
 async function sessionOf(set: TwoIdps, jar: CookieJar) {
@@ -94,6 +94,33 @@ t.test('each session refreshes, revokes and ends its IdP session at its own prov
   t.equal(set.partner.idp.stats.revocations, 1, 'the refresh token was revoked at partner')
   t.equal(set.corp.idp.stats.revocations, 0)
   t.equal((await apiCall(corp.jar, `${base}/api/corp`)).status, 200, "corp's session stays")
+})
+
+t.test("a route's resource is asked of its own provider, and its token comes from there", async (t) => {
+  const set = await startTwoIdps(t)
+  const base = set.urls[0]!
+  const corp = await login(base, { params: { idp: 'corp' } })
+  const partner = await login(base, { params: { idp: 'partner' } })
+  const resources = (answer: { location?: string | undefined }) =>
+    new URL(answer.location!).searchParams.getAll('resource')
+  t.same(resources(partner.responses[0]!), [PARTNER_REPORTS], "partner's login asks for its route's resource")
+  t.same(resources(corp.responses[0]!), [], "corp's never names another provider's resource server")
+  set.corp.idp.resetStats()
+  set.partner.idp.resetStats()
+
+  t.equal((await apiCall(partner.jar, `${base}/api/partner-reports`)).status, 200)
+  t.equal(
+    set.partner.idp.stats.refreshGrants,
+    1,
+    "the route's token, from partner's refresh token, at partner",
+  )
+  t.equal(set.corp.idp.stats.tokenRequests, 0)
+  const token = set.partnerReports.requests[0]!.authorization!.slice('Bearer '.length)
+  const seen = await set.partner.idp.introspect(token)
+  t.equal(seen.aud, PARTNER_REPORTS, 'issued for the resource')
+  t.equal(seen.scope, 'reports.read')
+  const refused = await apiCall(corp.jar, `${base}/api/partner-reports`)
+  t.equal(refused.json().error, 'wrong_identity_provider', 'a corp session never asks for it')
 })
 
 t.test('a logout token from one provider never ends a session of another, sub and sid alike', async (t) => {
