@@ -14,27 +14,31 @@ const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/
  * its specification defines (RFC 8693 §2.1; RFC 7523 §2.1 as Entra ID's
  * on-behalf-of flow uses it).
  */
-export function checkExchange(route: RawRoute, i: number, add: Add): void {
+export function checkExchange(
+  route: RawRoute,
+  at: (...rest: (string | number)[]) => (string | number)[],
+  add: Add,
+): void {
   const exchange = route.exchange
   if (route.token !== 'exchange') {
-    if (exchange !== undefined) add(['routes', i, 'exchange'], 'applies only to token: exchange routes')
+    if (exchange !== undefined) add(at('exchange'), 'applies only to token: exchange routes')
     return
   }
   if (exchange === undefined) {
-    add(['routes', i, 'exchange'], 'is required on a token: exchange route: say which token to ask for')
+    add(at('exchange'), 'is required on a token: exchange route: say which token to ask for')
     return
   }
   // The exchanged token's own parameters live in `exchange`; at the route they would read as a refresh's.
-  if (route.scopes.length > 0) add(['routes', i, 'scopes'], 'use exchange.scopes on a token: exchange route')
+  if (route.scopes.length > 0) add(at('scopes'), 'use exchange.scopes on a token: exchange route')
   if (exchange.resource !== undefined) {
     if (!ABSOLUTE_URI.test(exchange.resource))
-      add(['routes', i, 'exchange', 'resource'], 'must be an absolute URI such as https://orders.example')
+      add(at('exchange', 'resource'), 'must be an absolute URI such as https://orders.example')
     else if (exchange.resource.includes('#'))
-      add(['routes', i, 'exchange', 'resource'], 'must not contain a fragment (RFC 8707 §2)')
+      add(at('exchange', 'resource'), 'must not contain a fragment (RFC 8707 §2)')
   }
   if (exchange.requestedTokenType !== undefined && !ABSOLUTE_URI.test(exchange.requestedTokenType)) {
     add(
-      ['routes', i, 'exchange', 'requestedTokenType'],
+      at('exchange', 'requestedTokenType'),
       `must be a token type URI such as ${ACCESS_TOKEN_TYPE} (RFC 8693 §3)`,
     )
   }
@@ -42,14 +46,14 @@ export function checkExchange(route: RawRoute, i: number, add: Add): void {
     // RFC 7523 §2.1 has no audience or token type; Entra ID names the API in the scope.
     if (exchange.audience !== undefined)
       add(
-        ['routes', i, 'exchange', 'audience'],
+        at('exchange', 'audience'),
         'applies only to grant: token-exchange; with jwt-bearer name the API in scopes (Entra ID: api://<app id>/.default)',
       )
     if (exchange.requestedTokenType !== undefined)
-      add(['routes', i, 'exchange', 'requestedTokenType'], 'applies only to grant: token-exchange')
+      add(at('exchange', 'requestedTokenType'), 'applies only to grant: token-exchange')
     if (exchange.scopes.length === 0)
       add(
-        ['routes', i, 'exchange', 'scopes'],
+        at('exchange', 'scopes'),
         'must name at least one scope with grant: jwt-bearer (Entra ID: api://<app id>/.default)',
       )
   }

@@ -67,11 +67,13 @@ export const ServerSchema = Type.Object(
       default: DEFAULTS.port,
       description: 'Port to listen on.',
     }),
-    publicUrl: Type.String({
-      minLength: 1,
-      description:
-        'Origin the browser sees, e.g. https://app.example.com; plain http only for loopback development. With https, cookies are Secure and __Host-Http- prefixed.',
-    }),
+    publicUrl: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "Origin the browser sees, e.g. https://app.example.com; plain http only for loopback development. With https, cookies are Secure and __Host-Http- prefixed. Required without frontends; with them, each frontend has its own and this defaults to the first's.",
+      }),
+    ),
     trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front.' }),
     headersTimeout: Duration("Longest wait for a client's request headers (slowloris).", '10s'),
     requestTimeout: Duration("Longest wait for a client's whole request, body included.", '60s'),
@@ -457,6 +459,62 @@ export const RouteSchema = Type.Object(
   { ...strict, description: 'One proxied path prefix.' },
 )
 
+/** `frontends[]`: one front door, with its own cookie, sign-in endpoints and routes. */
+export const FrontendSchema = Type.Object(
+  {
+    name: Type.String({
+      pattern: '^[a-z0-9][a-z0-9-]{0,31}$',
+      description:
+        'Names the frontend in logs, in the default cookie name and in the store keys of its sessions: lower-case letters, digits and -, at most 32.',
+    }),
+    host: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9.-]+$',
+        description:
+          'Serve requests whose Host (X-Forwarded-Host with server.trustProxy) is this name, whatever the port, e.g. staff.example.com.',
+      }),
+    ),
+    pathPrefix: Type.Optional(
+      Type.String({
+        minLength: 2,
+        description:
+          'Serve requests under this path prefix, matched on whole segments, e.g. /partners; its routes and auth.basePath must lie inside it.',
+      }),
+    ),
+    publicUrl: Type.String({
+      minLength: 1,
+      description:
+        "Origin the browser sees for this frontend, e.g. https://staff.example.com: its redirect URI is publicUrl + auth.basePath + /callback. Its host must be the frontend's host.",
+    }),
+    cookieName: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_-]+$',
+        description:
+          "This frontend's session cookie name, unique over the frontends; default <session.cookieName>-<name>. Becomes __Host-Http-<name> when publicUrl is https.",
+      }),
+    ),
+    auth: Type.Object(
+      {
+        basePath: Type.Optional(
+          Type.String({
+            description:
+              "Where this frontend's login endpoints live; default pathPrefix + auth.basePath. loginParams, endSession and rateLimit come from the top-level auth.",
+          }),
+        ),
+      },
+      { ...strict, default: {}, description: "This frontend's own sign-in endpoints." },
+    ),
+    identityProviders: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description: 'The identity providers this frontend signs in with, by name; default: all of them.',
+      }),
+    ),
+    routes: Type.Array(RouteSchema, { default: [], description: "This frontend's proxied routes." }),
+  },
+  { ...strict, description: 'One front door of the instance (docs/frontends.md).' },
+)
+
 export const ConfigSchema = Type.Object(
   {
     server: ServerSchema,
@@ -565,7 +623,17 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {}, description: 'OpenTelemetry tracing; off by default.' },
     ),
-    routes: Type.Array(RouteSchema, { description: 'Proxied routes.' }),
+    routes: Type.Array(RouteSchema, {
+      default: [],
+      description: 'Proxied routes; with frontends, each frontend lists its own instead.',
+    }),
+    frontends: Type.Optional(
+      Type.Array(FrontendSchema, {
+        minItems: 1,
+        description:
+          'Several front doors in one instance, each matched by host and/or pathPrefix, with its own publicUrl, session cookie, sign-in endpoints and routes. Without it the instance is one frontend: server.publicUrl, session.cookieName, auth.basePath and routes.',
+      }),
+    ),
   },
   {
     ...strict,

@@ -163,6 +163,32 @@ export interface IdentityProviderConfig {
 }
 
 /**
+ * One front door of the instance (`frontends[]`), resolved. A config
+ * without `frontends:` has exactly one, `name: ''`, made of
+ * `server.publicUrl`, `session.cookieName`, `auth.basePath` and `routes`.
+ */
+export interface FrontendConfig {
+  /** `''` for the one frontend of a config without `frontends:`. */
+  readonly name: string
+  /** Lower-case host name requests must carry (any port); `undefined`: any host. */
+  readonly host: string | undefined
+  /** Path prefix, no trailing slash; `''`: every path. */
+  readonly pathPrefix: string
+  /** Origin the browser sees, without trailing slash. */
+  readonly publicUrl: string
+  /** Derived: `publicUrl` is https, so its cookies are Secure and `__Host-Http-` prefixed. */
+  readonly secure: boolean
+  /** Derived: final session cookie name; its login-state cookie is `<that>-login`. */
+  readonly cookieName: string
+  readonly auth: { readonly basePath: string }
+  /** Where a sign-in without `returnTo`, and a sign-out, land: `<pathPrefix>/`. */
+  readonly home: string
+  /** Provider names this frontend may sign in with; `undefined`: all. */
+  readonly identityProviders: readonly string[] | undefined
+  readonly routes: readonly RouteConfig[]
+}
+
+/**
  * The resolved, validated configuration of one Gatehouse instance.
  *
  * Every duration is in milliseconds, every default is filled in, and the
@@ -268,5 +294,8 @@ export interface GatehouseConfig {
     /** Continue a trace from an incoming `traceparent`; otherwise every request starts one. */
     readonly trustIncoming: boolean
   }
+  /** Every route of every frontend, for what spans them all (resources asked for at login, certificates). */
   readonly routes: readonly RouteConfig[]
+  /** At least one; exactly one, named `''`, without `frontends:`. */
+  readonly frontends: readonly FrontendConfig[]
 }

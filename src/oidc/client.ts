@@ -47,6 +47,18 @@ export interface OidcObserver {
 }
 
 /**
+ * Where the IdP sends a frontend's browser back to (`frontends[]`): each
+ * frontend has its own, registered at the IdP. Without them, those of
+ * `server.publicUrl` and `auth.basePath`.
+ */
+export interface RedirectUris {
+  /** `<publicUrl><auth.basePath>/callback`. */
+  readonly redirectUri: string
+  /** `<publicUrl><pathPrefix>/`. */
+  readonly postLogoutRedirectUri: string
+}
+
+/**
  * Everything Gatehouse says to the OpenID Provider, through oauth4webapi.
  * The class holds the discovered metadata; until discovery has succeeded,
  * each operation fails with its own "unavailable" 503 (see `translate.ts`).
@@ -184,6 +196,7 @@ export class OidcClient {
   async authorizationUrl(
     returnTo: string,
     extra: Readonly<Record<string, string>> = {},
+    uris?: RedirectUris,
   ): Promise<{ url: URL; state: LoginState }> {
     const as = this.#metadata('discovery')
     const incompatible = this.incompatibility
@@ -203,7 +216,7 @@ export class OidcClient {
     }
     const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
     params.set('client_id', this.#client.client_id)
-    params.set('redirect_uri', this.#redirectUri)
+    params.set('redirect_uri', uris?.redirectUri ?? this.#redirectUri)
     params.set('response_type', 'code')
     params.set('scope', this.#scopes)
     params.set('state', state.state)
@@ -247,7 +260,7 @@ export class OidcClient {
    * the IdP advertises it), redeems the code with the PKCE verifier and
    * validates the ID token, nonce included.
    */
-  async callback(currentUrl: URL, login: LoginState): Promise<LoginResult> {
+  async callback(currentUrl: URL, login: LoginState, uris?: RedirectUris): Promise<LoginResult> {
     const as = this.#metadata('code_exchange')
     let result: oauth.TokenEndpointResponse
     let sentAt = this.#now()
@@ -265,7 +278,8 @@ export class OidcClient {
           this.#client,
           await this.#auth,
           params,
-          this.#redirectUri,
+          // RFC 6749 §4.1.3: the same redirect_uri as the authorization request's.
+          uris?.redirectUri ?? this.#redirectUri,
           login.codeVerifier,
           await this.#options(dpopKey),
         )
@@ -469,13 +483,14 @@ export class OidcClient {
   endSessionRequest(
     idToken: string | undefined,
     logoutHint?: string,
+    uris?: RedirectUris,
   ): { readonly endpoint: URL; readonly params: URLSearchParams } | undefined {
     const endpoint = this.#as?.end_session_endpoint
     if (!endpoint) return undefined
     const params = new URLSearchParams()
     if (idToken) params.set('id_token_hint', idToken)
     else if (logoutHint) params.set('logout_hint', logoutHint)
-    params.set('post_logout_redirect_uri', this.#postLogoutRedirectUri)
+    params.set('post_logout_redirect_uri', uris?.postLogoutRedirectUri ?? this.#postLogoutRedirectUri)
     params.set('client_id', this.#client.client_id)
     return { endpoint: new URL(endpoint), params }
   }

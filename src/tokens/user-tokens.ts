@@ -61,7 +61,8 @@ export type Coordination = 'single-flight' | 'none' | 'per-audience'
 export interface RefreshObserver extends ExchangeObserver {
   /**
    * `resource` is the audience's bounded label, `''` for the login token;
-   * `failure`, what the IdP answered when it was not a success.
+   * `failure`, what the IdP answered when it was not a success; `idp`,
+   * the session's provider, which the refresh went to.
    */
   refreshed?(
     outcome: RefreshOutcome,
@@ -69,6 +70,7 @@ export interface RefreshObserver extends ExchangeObserver {
     resource: string,
     sessionId: string,
     failure?: IdpFailure,
+    idp?: string,
   ): void
   joined?(): void
   /** A refused token did not force a refresh: another did on this route within the cool-down. */
@@ -362,7 +364,14 @@ export class UserTokens {
         )
       }
       span?.setAttribute(ATTR.refreshOutcome, outcome)
-      this.#observer?.refreshed?.(outcome, this.#now() - started, label, current.id, idpFailureOf(err))
+      this.#observer?.refreshed?.(
+        outcome,
+        this.#now() - started,
+        label,
+        current.id,
+        idpFailureOf(err),
+        current.idp,
+      )
       // The classification (src/oidc/answers.ts) said the grant is over, or the IdP was gone too long.
       if (isGatehouseError(thrown) && thrown.code === 'GATEHOUSE_ERR_SESSION_EXPIRED') {
         this.#unavailable.clear(current.id)
@@ -372,7 +381,7 @@ export class UserTokens {
     }
     this.#unavailable.clear(current.id)
     span?.setAttribute(ATTR.refreshOutcome, 'success')
-    this.#observer?.refreshed?.('success', this.#now() - started, label, current.id)
+    this.#observer?.refreshed?.('success', this.#now() - started, label, current.id, undefined, current.idp)
     // The rotated refresh token and the token it came with are one write
     // (one compare-and-set on `v`): storing either without the other would
     // leave a session whose refresh token is already spent. Tokens of the
