@@ -37,6 +37,27 @@ export function exchangedFromCurrent(
   exchange: ExchangeConfig,
   token: AudienceToken,
 ): boolean {
-  const subject = subjectToken(tokens, exchange)
-  return subject !== undefined && token.subject === tokenFingerprint(subject)
+  return token.subject !== undefined && token.subject === subjectFingerprint(tokens, exchange)
+}
+
+/**
+ * Fingerprints by token set: a set is never changed, only replaced, and a
+ * cached session hands every request the same one, so each exchange
+ * route's check hashes its subject once per set, not once per request.
+ */
+const fingerprints = new WeakMap<TokenSet, { access_token?: string; id_token?: string }>()
+
+function subjectFingerprint(tokens: TokenSet, exchange: ExchangeConfig): string | undefined {
+  let known = fingerprints.get(tokens)
+  if (known === undefined) {
+    known = {}
+    fingerprints.set(tokens, known)
+  }
+  const kind = exchange.subjectToken
+  if (known[kind] === undefined) {
+    const subject = subjectToken(tokens, exchange)
+    if (subject === undefined) return undefined
+    known[kind] = tokenFingerprint(subject)
+  }
+  return known[kind]
 }

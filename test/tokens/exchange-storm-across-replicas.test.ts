@@ -35,13 +35,16 @@ async function storm(coordination: Coordination, paths: readonly string[] = PATH
   })
   stack.idp.resetStats()
   const statuses = new Map<number, number>()
+  /** What the non-200 answers said, for the message of a failure. */
+  const errors = new Set<string>()
   let next = 0
   let stop = false
   const loops = Array.from({ length: LOOPS }, async (_, i) => {
     while (!stop) {
       const url = stack.urls[next++ % stack.urls.length]!
-      const { status } = await apiCall(stack.jar, `${url}${paths[i % paths.length]}/x`)
-      statuses.set(status, (statuses.get(status) ?? 0) + 1)
+      const answer = await apiCall(stack.jar, `${url}${paths[i % paths.length]}/x`)
+      statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1)
+      if (answer.status !== 200) errors.add(`${answer.status} ${answer.text.slice(0, 160)}`)
     }
   })
   const stormedPaths = new Set(paths.map((p) => p.slice(1)))
@@ -72,16 +75,16 @@ async function storm(coordination: Coordination, paths: readonly string[] = PATH
   }
   const stats = { ...stack.idp.stats, byAudience: { ...stack.idp.stats.byAudience } }
   await stack.close()
-  return { statuses, stats, seen, exchangesPerLifetime }
+  return { statuses, stats, seen, exchangesPerLifetime, errors: [...errors] }
 }
 
 t.test(
   'one session storms a per-resource route and an exchange route at once on three replicas: every request 200, one exchange per lifetime',
   async (t) => {
-    const { statuses, stats, seen, exchangesPerLifetime } = await storm('single-flight')
+    const { statuses, stats, seen, exchangesPerLifetime, errors } = await storm('single-flight')
     const total = [...statuses.values()].reduce((a, b) => a + b, 0)
     t.ok(total >= PATHS.length * PER_PHASE * LIFETIMES, `${total} requests`)
-    t.same(Object.fromEntries(statuses), { 200: total }, 'every request answered 200')
+    t.same(Object.fromEntries(statuses), { 200: total }, `every request answered 200 ${errors.join('; ')}`)
     t.equal(stats.refreshReplays, 0, 'zero refresh-token replays')
     t.equal(stats.revokedGrants, 0, 'zero revoked grants')
     t.same(
