@@ -8,6 +8,7 @@ import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
+import { resolveExchange } from './exchange.js'
 import { fapi2KeyAlgorithm } from './fapi2.js'
 import { frontendBasePath, frontendCookieName, routeLists, trimPrefix } from './frontend-rules.js'
 import { type RawProvider, rawProviders } from './providers.js'
@@ -328,6 +329,7 @@ function resolve(
         passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
         ...(routeTls === undefined ? {} : { tls: routeTls }),
         ...(r.identityProviders === undefined ? {} : { identityProviders: [...r.identityProviders] }),
+        ...(r.token === 'exchange' && r.exchange ? { exchange: resolveExchange(r.exchange) } : {}),
       }
     }
   const cookieName = (name: string, secure: boolean) =>

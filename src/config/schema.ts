@@ -318,16 +318,71 @@ export const WebSocketSchema = Type.Object(
   strict,
 )
 
+/** RFC 8693 §3: the token type Gatehouse asks an exchange for unless the route says otherwise. */
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+
+/** `routes[].exchange`: how a `token: exchange` route's token is obtained from the session's. */
+export const ExchangeSchema = Type.Object(
+  {
+    subjectToken: Type.Union([Type.Literal('access_token'), Type.Literal('id_token')], {
+      default: 'access_token',
+      description:
+        "Which of the session's tokens is exchanged: the login's access token, or its ID token. Default access_token.",
+    }),
+    audience: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'RFC 8693 audience: the logical name of the service the token is for, as the identity provider knows it (a client id, or a URI). grant: token-exchange only.',
+      }),
+    ),
+    resource: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'RFC 8693 / RFC 8707 resource: the absolute URI of the service the token is for.',
+      }),
+    ),
+    scopes: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        'Scopes of the exchanged token. grant: jwt-bearer needs at least one (Entra ID: api://<app id>/.default).',
+    }),
+    requestedTokenType: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: `RFC 8693 requested_token_type, a URI. Default ${ACCESS_TOKEN_TYPE}. grant: token-exchange only.`,
+      }),
+    ),
+    grant: Type.Union([Type.Literal('token-exchange'), Type.Literal('jwt-bearer')], {
+      default: 'token-exchange',
+      description:
+        'token-exchange: RFC 8693 (Keycloak, Okta, Auth0, ...). jwt-bearer: RFC 7523 with requested_token_use=on_behalf_of, the on-behalf-of flow of Microsoft Entra ID.',
+    }),
+  },
+  {
+    ...strict,
+    description:
+      "token: exchange routes: the session's token is exchanged at the token endpoint for one of this route's own, cached per session and route.",
+  },
+)
+
 export const RouteSchema = Type.Object(
   {
     path: Type.String({ minLength: 1, description: 'Path prefix, matched on whole segments.' }),
     upstream: Type.String({ minLength: 1, description: 'http(s)://host:port of the upstream.' }),
     rewritePath: Type.Optional(Type.String({ description: 'Replaces the matched prefix when forwarding.' })),
     token: Type.Union(
-      [Type.Literal('user'), Type.Literal('optional-user'), Type.Literal('client'), Type.Literal('none')],
+      [
+        Type.Literal('user'),
+        Type.Literal('optional-user'),
+        Type.Literal('client'),
+        Type.Literal('exchange'),
+        Type.Literal('none'),
+      ],
       {
         default: 'user',
-        description: 'Which token to forward: the user, optional user, client credentials, none.',
+        description:
+          "Which token to forward: the user's, the optional user's, client credentials, one exchanged from the user's (see exchange), none.",
       },
     ),
     scopes: Type.Array(Type.String({ minLength: 1 }), {
@@ -399,6 +454,7 @@ export const RouteSchema = Type.Object(
           'Serve only sessions signed in with these providers (names from identityProviders); any other session gets 403 wrong_identity_provider before a token is used. A token: client route gets its token from the first. Default: every provider.',
       }),
     ),
+    exchange: Type.Optional(ExchangeSchema),
   },
   { ...strict, description: 'One proxied path prefix.' },
 )

@@ -1,5 +1,6 @@
 import { foldUnderscores, isSpoofable, NEVER_PASSED } from '../header-rules.js'
 import { parseDuration, parseSize } from './duration.js'
+import { checkExchange } from './exchange.js'
 import { checkFapi2 } from './fapi2.js'
 import { checkFrontends, formatAt, type RouteList, routeLists } from './frontend-rules.js'
 import { optionName, type RawProvider, rawProviders } from './providers.js'
@@ -264,6 +265,7 @@ function checkRoutes(
     if (route.token === 'none' && route.scopes.length > 0) {
       add(at('scopes'), 'applies only to routes that forward a token (user, optional-user, client)')
     }
+    checkExchange(route, at, add)
     if (route.resource !== undefined) {
       if (route.token !== 'user' && route.token !== 'optional-user') {
         add(at('resource'), 'applies only to token: user and optional-user routes')

@@ -2,7 +2,7 @@ import type { StoreConfig } from './store-url.js'
 
 export type { RedisNode, RedisStoreConfig, StoreConfig } from './store-url.js'
 
-export type TokenMode = 'user' | 'optional-user' | 'client' | 'none'
+export type TokenMode = 'user' | 'optional-user' | 'client' | 'exchange' | 'none'
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
 
@@ -57,6 +57,26 @@ export interface RouteConfig {
    * every provider. A `client` route's token comes from the first.
    */
   readonly identityProviders?: readonly string[] | undefined
+  /** Present exactly on `token: exchange` routes. */
+  readonly exchange?: ExchangeConfig | undefined
+}
+
+/**
+ * How a `token: exchange` route's token is obtained: the session's subject
+ * token, exchanged at the token endpoint (RFC 8693, or RFC 7523 with
+ * `requested_token_use=on_behalf_of` for Entra ID's on-behalf-of flow).
+ */
+export interface ExchangeConfig {
+  readonly subjectToken: 'access_token' | 'id_token'
+  /** RFC 8693 §2.1 `audience`; `token-exchange` only. */
+  readonly audience?: string | undefined
+  /** RFC 8693 §2.1 / RFC 8707 `resource`. */
+  readonly resource?: string | undefined
+  /** Sorted, each once. */
+  readonly scopes: readonly string[]
+  /** RFC 8693 §2.1 `requested_token_type`; `token-exchange` only, where it defaults to the access-token URI. */
+  readonly requestedTokenType?: string | undefined
+  readonly grant: 'token-exchange' | 'jwt-bearer'
 }
 
 /** The bounds of one route's WebSockets; `websocket: true` takes the defaults. */

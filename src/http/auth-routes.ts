@@ -23,8 +23,8 @@ export interface AuthRouteDeps {
   readonly config: AuthRoutesConfig
   readonly providers: IdentityProviders
   readonly sessions: Sessions
-  /** Told of each completed login, by whether the IdP issued a refresh token. */
-  readonly onLogin?: (refreshToken: 'issued' | 'missing') => void
+  /** Told of each completed login, by whether the IdP issued a refresh token, and at which provider. */
+  readonly onLogin?: (refreshToken: 'issued' | 'missing', idp: string) => void
   /** The frontend these routes sign in to; absent: the whole origin is one frontend. */
   readonly frontend?: FrontendBounds
 }
@@ -136,7 +136,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       }
       await sessions.create(request, result)
       const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
-      deps.onLogin?.(refreshToken)
+      deps.onLogin?.(refreshToken, oidc.name)
       // A silent login (prompt=none) cannot carry prompt=consent, so a strict
       // OP rightly drops offline_access: expected, not a misconfiguration.
       if (refreshToken === 'missing' && wantsRefresh.has(oidc.name) && !login.silent) {

@@ -11,11 +11,20 @@ import { DpopNonces } from '../dpop/nonces.js'
 import { DpopProofs } from '../dpop/proofs.js'
 import { type GatehouseError, gatehouseError } from '../errors.js'
 import type { Budgets } from '../network-cause.js'
-import type { CachedToken, DpopKey, LoginResult, LoginState, TokenAudience, TokenSet } from '../types.js'
+import type {
+  AudienceToken,
+  CachedToken,
+  DpopKey,
+  LoginResult,
+  LoginState,
+  TokenAudience,
+  TokenSet,
+} from '../types.js'
 import { sessionClaims } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
 import { dpopIncompatibility, rememberingNonces, retryOnDpopNonce } from './dpop.js'
+import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
 import { fapi2IdTokenAlgorithm, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { expiresAt } from './token-lifetime.js'
@@ -361,6 +370,42 @@ export class OidcClient {
       }
     } catch (err) {
       throw this.#failed(operation, err, current.refreshToken)
+    }
+  }
+
+  /**
+   * Exchanges the session's `subjectToken` for the token a `token: exchange`
+   * route asks for (RFC 8693; with `grant: jwt-bearer`, Entra ID's
+   * on-behalf-of flow), authenticated as every token request is. With the
+   * session's `dpopKey` (a `dpop` route), the request carries a proof and
+   * the token is bound to the key (RFC 9449 §5).
+   */
+  async exchange(subjectToken: string, audience: TokenAudience, dpopKey?: DpopKey): Promise<AudienceToken> {
+    const as = this.#metadata('token_exchange')
+    let sentAt = this.#now()
+    const { grantType, parameters } = exchangeParameters(audience.exchange!, subjectToken)
+    try {
+      const result = await retryOnDpopNonce(async () => {
+        sentAt = this.#now()
+        const response = await oauth.genericTokenEndpointRequest(
+          as,
+          this.#client,
+          await this.#auth,
+          grantType,
+          parameters,
+          await this.#options(audience.dpop ? dpopKey : undefined),
+        )
+        return oauth.processGenericTokenEndpointResponse(as, this.#client, response, {
+          recognizedTokenTypes: EXCHANGE_TOKEN_TYPES,
+        })
+      })
+      this.#observer.accepted?.('token_exchange')
+      return {
+        accessToken: result.access_token,
+        accessTokenExpiresAt: this.#expiresAt(result, sentAt, 'token_exchange'),
+      }
+    } catch (err) {
+      throw this.#failed('token_exchange', err, subjectToken)
     }
   }
 

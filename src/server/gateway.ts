@@ -44,6 +44,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   // in its first hook, so a refused request is traced too.
   await app.register(observability, {
     logging: config.logging,
+    firstProvider: config.oidc.name,
     tracing: config.tracing,
     shared: options.lasting,
   })
