@@ -39,7 +39,7 @@ export function checkExchange(
   if (exchange.requestedTokenType !== undefined && !ABSOLUTE_URI.test(exchange.requestedTokenType)) {
     add(
       at('exchange', 'requestedTokenType'),
-      `must be a token type URI such as $ACCESS_TOKEN_TYPE(RFC 8693 §3)`,
+      `must be a token type URI such as ${ACCESS_TOKEN_TYPE} (RFC 8693 §3)`,
     )
   }
   if (exchange.grant === 'jwt-bearer') {
