@@ -17,6 +17,26 @@ export interface FrontendsOptions {
   readonly websocketRecheck?: number | undefined
 }
 
+/** True with `frontends:`; false for the one frontend of a config without them. */
+export function hasNamedFrontends(config: Pick<GatehouseConfig, 'frontends'>): boolean {
+  return config.frontends[0]!.name !== ''
+}
+
+/**
+ * The session cookies of a config without `frontends:`, on the root, as
+ * they were before frontends existed; named frontends each register their
+ * own in their scope (`frontends`), so this registers nothing for them.
+ */
+export const soleFrontendCookies = fp(
+  async function soleFrontendCookies(
+    app: FastifyInstance,
+    opts: { config: GatehouseConfig; now: () => number },
+  ) {
+    if (!hasNamedFrontends(opts.config)) await app.register(cookiesPlugin, opts)
+  },
+  { name: 'gatehouse-sole-frontend-cookies', fastify: '5.x' },
+)
+
 /**
  * The config as one named frontend sees it: its origin, cookie, sign-in
  * path and routes in place of the instance's, so the sign-in routes, the

@@ -1,9 +1,8 @@
 import type { GatehouseConfig } from '../config/types.js'
 import { ownRoutes } from '../http/own-routes.js'
-import { cookiesPlugin } from '../session/cookies.js'
 import { draining } from './draining.js'
 import { errorAnswers } from './error-handler.js'
-import { frontends } from './frontends.js'
+import { frontends, hasNamedFrontends, soleFrontendCookies } from './frontends.js'
 import { createInstance, type InstanceOptions } from './instance.js'
 import { observability } from './observability.js'
 import { proxy } from './proxy.js'
@@ -52,8 +51,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   // a refused request costs no session work. Named frontends each register
   // their own cookies, in their own scope (frontends.ts).
   await app.register(requestHygiene)
-  const named = config.frontends[0]!.name !== ''
-  if (!named) await app.register(cookiesPlugin, { config, now })
+  await app.register(soleFrontendCookies, { config, now })
   // Stores, the IdP client, sessions and tokens, as `app.gatehouse`.
   await app.register(services, {
     config,
@@ -66,7 +64,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   })
   await app.register(draining)
 
-  if (named) {
+  if (hasNamedFrontends(config)) {
     await app.register(frontends, { config, now, websocketRecheck: options.websocketRecheck })
     return app
   }

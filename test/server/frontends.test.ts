@@ -8,6 +8,7 @@ import { CLIENT_ID, CLIENT_SECRET, startGateway, testConfigRaw } from '../helper
 import { apiCall, followLoginFlow, jarFetch } from '../helpers/login.js'
 import { onFreePorts } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
+import { nextMessage, openSocket, type Refused, wsUpstream } from '../helpers/websocket.js'
 
 /**
  * Three front doors on one gateway, one Redis and one real IdP: `staff` on
@@ -21,6 +22,7 @@ t.teardown(() => redis.stop())
 async function setup(t: Test) {
   const upstream = await startEchoUpstream()
   t.teardown(() => upstream.close())
+  const sockets = await wsUpstream(t)
   const keyPrefix = `${redis.prefix}fe${Math.random().toString(36).slice(2, 8)}:`
   const started = await onFreePorts(1, async ([port]) => {
     const staff = `http://127.0.0.1:${port}`
@@ -46,7 +48,12 @@ async function setup(t: Test) {
     const raw = {
       ...testConfigRaw({ port: port!, issuer: idp.issuer, routes: [], store: redis.url, keyPrefix }),
       frontends: [
-        { name: 'staff', host: '127.0.0.1', publicUrl: staff, routes: [route('/api/orders')] },
+        {
+          name: 'staff',
+          host: '127.0.0.1',
+          publicUrl: staff,
+          routes: [route('/api/orders'), { path: '/live', upstream: sockets.url, websocket: true }],
+        },
         {
           name: 'portal',
           host: '127.0.0.1',
@@ -215,4 +222,29 @@ t.test('one store: keys per frontend, and back-channel logout ends every fronten
   t.equal((await apiCall(jar, `${portal}/auth/user`)).status, 401, 'portal session ended')
   t.equal((await apiCall(jar, `${partners}/signin/user`)).status, 401, 'partners session ended')
   t.same(await client.keys(`${keyPrefix}s:*`), [], 'no session left in the store')
+})
+
+t.test("a WebSocket route of one frontend opens there, and is a 404 through another's host", async (t) => {
+  const { staff, partners } = await setup(t)
+  const jar = new CookieJar()
+  await signIn(staff, '/auth', jar)
+  await signIn(partners, '/signin', jar)
+  const socket = await openSocket(`${staff.replace(/^http/, 'ws')}/live`, {
+    origin: staff,
+    cookie: jar.header(`${staff}/`)!,
+  })
+  socket.send('hello')
+  t.equal(String(await nextMessage(socket)), 'hello', 'through its own frontend')
+  socket.close()
+  const refused = await openSocket(`${partners.replace(/^http/, 'ws')}/live`, {
+    origin: partners,
+    cookie: jar.header(`${partners}/`)!,
+  }).then(
+    (opened) => {
+      opened.close()
+      return undefined
+    },
+    (err: Refused) => err,
+  )
+  t.equal(refused?.status, 404, 'the upgrade through partners finds no route')
 })
