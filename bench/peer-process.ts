@@ -204,5 +204,24 @@ process.on('message', async (message: { stop?: boolean }) => {
   // A normal exit, so --cpu-prof writes its profile.
   process.exit(0)
 })
+// V8's CPU profiler (what --cpu-prof runs), started and stopped on request,
+// so a profile covers the measured load and not the start or the warm-up.
+process.on('message', async (message: { profile?: 'start' | 'stop' }) => {
+  if (!message.profile) return
+  const { Session } = await import('node:inspector/promises')
+  profiler ??= new Session()
+  if (message.profile === 'start') {
+    profiler.connect()
+    await profiler.post('Profiler.enable')
+    await profiler.post('Profiler.setSamplingInterval', { interval: 100 })
+    await profiler.post('Profiler.start')
+    send({ profiling: true })
+  } else {
+    const { profile } = await profiler.post('Profiler.stop')
+    profiler.disconnect()
+    send({ profile: JSON.stringify(profile) })
+  }
+})
+let profiler: import('node:inspector/promises').Session | undefined
 process.on('disconnect', () => process.exit(0))
 send({ ready: running.url, metrics: running.metricsUrl })

@@ -15,6 +15,8 @@ export interface PeerProcess {
    * (same tokens, each with a key of its own) and answers their cookies.
    */
   clone(cookie: string, count: number): Promise<string[]>
+  /** Starts V8's CPU profiler in the peer; `stop` answers the profile (a `.cpuprofile` JSON). */
+  profile(action: 'start' | 'stop'): Promise<string | undefined>
   stop(): Promise<void>
 }
 
@@ -72,6 +74,12 @@ function handle(child: ChildProcess, url: string, metricsUrl: string | undefined
       return new Promise((resolve) => {
         child.once('message', (message: { cloned: string[] }) => resolve(message.cloned))
         child.send({ clone: { cookie, count } })
+      })
+    },
+    profile(action) {
+      return new Promise((resolve) => {
+        child.once('message', (message: { profile?: string }) => resolve(message.profile))
+        child.send({ profile: action })
       })
     },
     async stop() {

@@ -5,6 +5,7 @@
  * so that oidc/, session/ and tokens/ can share them without importing
  * one another.
  */
+import type { ExchangeConfig } from './config/types.js'
 
 /** The tokens of one login, as the IdP issued them and the session keeps them. */
 export interface TokenSet {
@@ -28,11 +29,16 @@ export interface TokenSet {
   readonly audiences?: Readonly<Record<string, AudienceToken>> | undefined
 }
 
-/** An access token for one (resource, scopes), minted by a refresh-token grant. */
+/** An access token for one (resource, scopes), minted by a refresh-token grant or an exchange. */
 export interface AudienceToken {
   readonly accessToken: string
   /** Epoch ms at which it stops being accepted. */
   readonly accessTokenExpiresAt: number
+  /**
+   * An exchanged token's: the fingerprint of the subject token it was
+   * exchanged from. A new subject token (after a refresh) makes it stale.
+   */
+  readonly subject?: string | undefined
 }
 
 /**
@@ -104,4 +110,9 @@ export interface TokenAudience {
    * a proof. `false` for a `dpop: false` route, whose token stays bearer.
    */
   readonly dpop: boolean
+  /**
+   * A `token: exchange` route's: the token comes from exchanging the
+   * session's subject token (RFC 8693), not from its refresh token.
+   */
+  readonly exchange?: ExchangeConfig | undefined
 }

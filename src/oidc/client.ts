@@ -11,11 +11,20 @@ import { DpopNonces } from '../dpop/nonces.js'
 import { DpopProofs } from '../dpop/proofs.js'
 import { type GatehouseError, gatehouseError } from '../errors.js'
 import type { Budgets } from '../network-cause.js'
-import type { CachedToken, DpopKey, LoginResult, LoginState, TokenAudience, TokenSet } from '../types.js'
+import type {
+  AudienceToken,
+  CachedToken,
+  DpopKey,
+  LoginResult,
+  LoginState,
+  TokenAudience,
+  TokenSet,
+} from '../types.js'
 import { sessionClaims } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
 import { dpopIncompatibility, rememberingNonces, retryOnDpopNonce } from './dpop.js'
+import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
 import { fapi2IdTokenAlgorithm, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { expiresAt } from './token-lifetime.js'
@@ -35,6 +44,18 @@ export interface OidcObserver {
   accepted?(operation: IdpOperation): void
   /** A token response gave no lifetime; the token was taken to live `ASSUMED_LIFETIME` seconds (token-lifetime.ts). */
   lifetimeAssumed?(operation: IdpOperation): void
+}
+
+/**
+ * Where the IdP sends a frontend's browser back to (`frontends[]`): each
+ * frontend has its own, registered at the IdP. Without them, those of
+ * `server.publicUrl` and `auth.basePath`.
+ */
+export interface RedirectUris {
+  /** `<publicUrl><auth.basePath>/callback`. */
+  readonly redirectUri: string
+  /** `<publicUrl><pathPrefix>/`. */
+  readonly postLogoutRedirectUri: string
 }
 
 /**
@@ -175,6 +196,7 @@ export class OidcClient {
   async authorizationUrl(
     returnTo: string,
     extra: Readonly<Record<string, string>> = {},
+    uris?: RedirectUris,
   ): Promise<{ url: URL; state: LoginState }> {
     const as = this.#metadata('discovery')
     const incompatible = this.incompatibility
@@ -194,7 +216,7 @@ export class OidcClient {
     }
     const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
     params.set('client_id', this.#client.client_id)
-    params.set('redirect_uri', this.#redirectUri)
+    params.set('redirect_uri', uris?.redirectUri ?? this.#redirectUri)
     params.set('response_type', 'code')
     params.set('scope', this.#scopes)
     params.set('state', state.state)
@@ -238,7 +260,7 @@ export class OidcClient {
    * the IdP advertises it), redeems the code with the PKCE verifier and
    * validates the ID token, nonce included.
    */
-  async callback(currentUrl: URL, login: LoginState): Promise<LoginResult> {
+  async callback(currentUrl: URL, login: LoginState, uris?: RedirectUris): Promise<LoginResult> {
     const as = this.#metadata('code_exchange')
     let result: oauth.TokenEndpointResponse
     let sentAt = this.#now()
@@ -256,7 +278,8 @@ export class OidcClient {
           this.#client,
           await this.#auth,
           params,
-          this.#redirectUri,
+          // RFC 6749 §4.1.3: the same redirect_uri as the authorization request's.
+          uris?.redirectUri ?? this.#redirectUri,
           login.codeVerifier,
           await this.#options(dpopKey),
         )
@@ -351,6 +374,42 @@ export class OidcClient {
   }
 
   /**
+   * Exchanges the session's `subjectToken` for the token a `token: exchange`
+   * route asks for (RFC 8693; with `grant: jwt-bearer`, Entra ID's
+   * on-behalf-of flow), authenticated as every token request is. With the
+   * session's `dpopKey` (a `dpop` route), the request carries a proof and
+   * the token is bound to the key (RFC 9449 §5).
+   */
+  async exchange(subjectToken: string, audience: TokenAudience, dpopKey?: DpopKey): Promise<AudienceToken> {
+    const as = this.#metadata('token_exchange')
+    let sentAt = this.#now()
+    const { grantType, parameters } = exchangeParameters(audience.exchange!, subjectToken)
+    try {
+      const result = await retryOnDpopNonce(async () => {
+        sentAt = this.#now()
+        const response = await oauth.genericTokenEndpointRequest(
+          as,
+          this.#client,
+          await this.#auth,
+          grantType,
+          parameters,
+          await this.#options(audience.dpop ? dpopKey : undefined),
+        )
+        return oauth.processGenericTokenEndpointResponse(as, this.#client, response, {
+          recognizedTokenTypes: EXCHANGE_TOKEN_TYPES,
+        })
+      })
+      this.#observer.accepted?.('token_exchange')
+      return {
+        accessToken: result.access_token,
+        accessTokenExpiresAt: this.#expiresAt(result, sentAt, 'token_exchange'),
+      }
+    } catch (err) {
+      throw this.#failed('token_exchange', err, subjectToken)
+    }
+  }
+
+  /**
    * A client-credentials token. With `dpop` (and `oidc.dpop`), bound to a
    * new key of the gateway's own, returned with it: a key per token, so
    * keys rotate as tokens do.
@@ -424,13 +483,14 @@ export class OidcClient {
   endSessionRequest(
     idToken: string | undefined,
     logoutHint?: string,
+    uris?: RedirectUris,
   ): { readonly endpoint: URL; readonly params: URLSearchParams } | undefined {
     const endpoint = this.#as?.end_session_endpoint
     if (!endpoint) return undefined
     const params = new URLSearchParams()
     if (idToken) params.set('id_token_hint', idToken)
     else if (logoutHint) params.set('logout_hint', logoutHint)
-    params.set('post_logout_redirect_uri', this.#postLogoutRedirectUri)
+    params.set('post_logout_redirect_uri', uris?.postLogoutRedirectUri ?? this.#postLogoutRedirectUri)
     params.set('client_id', this.#client.client_id)
     return { endpoint: new URL(endpoint), params }
   }

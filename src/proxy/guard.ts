@@ -86,7 +86,8 @@ export function routeGuard(
       }
     }
     default: {
-      const required = route.token === 'user'
+      // An exchange route, like a user route, needs a session to exchange from.
+      const required = route.token === 'user' || route.token === 'exchange'
       const audience = audienceOf(route)
       /** The session's token when it need not be refreshed; `undefined` when it must be. */
       const fresh = (session: SessionData): string | undefined => {

@@ -62,6 +62,8 @@ export interface CookiesOptions {
   readonly now?: (() => number) | undefined
   /** Most session cookies kept opened. Default `OPENED_COOKIES_MAX`. */
   readonly openedMax?: number | undefined
+  /** The frontend whose cookies these are (`frontends[].name`); `''` or absent: the one of a config without `frontends:`. */
+  readonly frontend?: string | undefined
 }
 
 /**
@@ -83,7 +85,7 @@ export const cookiesPlugin = fp(
   async function cookies(app: FastifyInstance, opts: CookiesOptions) {
     const { config } = opts
     const now = opts.now ?? Date.now
-    const key = deriveCookieKeys(config.session.secrets)
+    const key = deriveCookieKeys(config.session.secrets, opts.frontend)
     const cookie = { path: '/', httpOnly: true, secure: config.server.secure }
     const sessionCookie = {
       ...cookie,

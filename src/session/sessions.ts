@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { isGatehouseError, type LogCode } from '../errors.js'
+import { sessionNamespace } from '../redis/keys.js'
 import { ATTR, inSpan, recording } from '../tracing/spans.js'
 import type { LoginResult } from '../types.js'
 import type { SealedCookie } from './sealed-cookie.js'
@@ -16,6 +17,13 @@ export interface SessionsOptions {
    * reject; absent, such tokens are left to expire.
    */
   readonly revoke?: (refreshToken: string) => Promise<void>
+  /**
+   * The frontend whose sessions these are (`frontends[].name`); `''` for
+   * the one frontend of a config without `frontends:`. A named frontend's
+   * session ids are `<name>:<id>` (redis/keys.ts), so a cookie key carried
+   * to another frontend names a record that does not exist there.
+   */
+  readonly frontend?: string
   /**
    * The request's session cookie. Default `request.session`; a gateway
    * serving several cookie names passes the one that applies.
@@ -62,6 +70,10 @@ export class Sessions {
   readonly #absolute: number
   readonly #now: () => number
   readonly #revoke: SessionsOptions['revoke']
+  /** Prepended to every id: `''`, or `<frontend>:`. */
+  readonly #namespace: string
+  /** The cookie's session, its id in this frontend's namespace. */
+  readonly #refFrom: (data: Readonly<Record<string, unknown>>) => SessionRef | undefined
   readonly #cookie: (request: FastifyRequest) => SealedCookie
 
   constructor(
@@ -75,6 +87,16 @@ export class Sessions {
     this.#absolute = timeouts.absoluteTimeout
     this.#now = now
     this.#revoke = options.revoke
+    this.#namespace = sessionNamespace(options.frontend ?? '')
+    const namespace = this.#namespace
+    // One function per instance: the opened cookie keeps what it derives.
+    this.#refFrom =
+      namespace === ''
+        ? refFrom
+        : (data) => {
+            const ref = refFrom(data)
+            return ref && { id: namespace + ref.id, key: ref.key }
+          }
     this.#cookie = options.cookie ?? requestSession
   }
 
@@ -85,7 +107,7 @@ export class Sessions {
   /** The session the request's cookie names and opens, without reading it; for a socket's later checks. */
   refOf(request: FastifyRequest): SessionRef | undefined {
     // Kept with the opened cookie: the id's HMAC is paid once per cookie value.
-    return this.#cookie(request).derived(refFrom)
+    return this.#cookie(request).derived(this.#refFrom)
   }
 
   /**
@@ -99,7 +121,7 @@ export class Sessions {
     // In a sampled trace, the read is a span of its own (`current`).
     if (peek === undefined || recording()) return NOT_IN_MEMORY
     const cookie = this.#cookie(request)
-    const ref = cookie.derived(refFrom)
+    const ref = cookie.derived(this.#refFrom)
     if (!ref) return typeof cookie.get('id') === 'string' ? NOT_IN_MEMORY : undefined
     const now = this.#now()
     let session: SessionData | undefined | typeof NOT_IN_MEMORY
@@ -165,7 +187,7 @@ export class Sessions {
     const absoluteExpiresAt = now + this.#absolute
     const key = SessionKey.generate()
     const session: SessionData = {
-      id: key.sessionId,
+      id: this.#namespace + key.sessionId,
       key,
       idp: login.idp,
       sub: login.sub,
@@ -202,6 +224,8 @@ export class Sessions {
   async #endPreviousFormat(request: FastifyRequest): Promise<boolean> {
     const id = this.#cookie(request).get('id')
     if (typeof id !== 'string') return false
+    // Only the one frontend of before `frontends:` existed has such cookies.
+    if (this.#namespace !== '') return true
     const ended = await this.#store.endPreviousFormat?.(id)
     if (!ended) return true
     const code: LogCode = 'GATEHOUSE_SESSION_PREVIOUS_FORMAT'

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, relative, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import t from 'tap'
 import { typescriptFlags } from './child-node.js'
 
@@ -12,7 +12,18 @@ const testFiles = readdirSync(join(root, 'test'), { recursive: true, encoding: '
 t.test('under tap, a TypeScript child loads with the test process’s own loader', async (t) => {
   t.ok(process.env.TAP, 'this runs under tap')
   t.ok(typescriptFlags.length > 0)
-  t.ok(typescriptFlags.some((flag) => flag.includes('@tapjs/typescript')))
+  const hook = process.execArgv.find((arg) => /^--import=.*\/typescript-resolve\.ts$/.test(arg))
+  if (hook === undefined)
+    t.ok(
+      typescriptFlags.some((flag) => flag.includes('@tapjs/typescript')),
+      "tap's loader",
+    )
+  else
+    t.same(
+      typescriptFlags,
+      [`--import=${pathToFileURL(resolve(hook.slice('--import='.length))).href}`],
+      'type stripping with the same resolve hook, by an absolute URL',
+    )
   t.equal(
     typescriptFlags.includes('--import=tsx'),
     process.execArgv.includes('--import=tsx'),
