@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { isGatehouseError, type LogCode } from '../errors.js'
 import { sessionNamespace } from '../redis/keys.js'
-import { ATTR, inSpan, tracing } from '../tracing/spans.js'
+import { ATTR, inSpan, recording } from '../tracing/spans.js'
 import type { LoginResult } from '../types.js'
 import type { SealedCookie } from './sealed-cookie.js'
 import { SessionKey } from './session-key.js'
@@ -118,8 +118,8 @@ export class Sessions {
    */
   peek(request: FastifyRequest): SessionData | undefined | typeof NOT_IN_MEMORY {
     const peek = this.#store.peek
-    // With tracing on, the read is a span of its own (`current`).
-    if (peek === undefined || tracing()) return NOT_IN_MEMORY
+    // In a sampled trace, the read is a span of its own (`current`).
+    if (peek === undefined || recording()) return NOT_IN_MEMORY
     const cookie = this.#cookie(request)
     const ref = cookie.derived(this.#refFrom)
     if (!ref) return typeof cookie.get('id') === 'string' ? NOT_IN_MEMORY : undefined
