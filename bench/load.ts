@@ -11,6 +11,8 @@ export interface LoadSpec {
   readonly duration: number
   /** A fixed number of requests instead of a duration (autocannon only): the smoke run. */
   readonly amount?: number
+  /** `Cookie` headers taken in turn, one per request (autocannon only): many sessions at once. */
+  readonly cookies?: readonly string[]
 }
 
 export interface LoadResult {
@@ -29,7 +31,9 @@ export function defaultTool(): LoadTool {
 }
 
 export function runLoad(tool: LoadTool, spec: LoadSpec): Promise<LoadResult> {
-  return tool === 'wrk' && spec.amount === undefined ? runWrk(spec) : runAutocannon(spec)
+  return tool === 'wrk' && spec.amount === undefined && spec.cookies === undefined
+    ? runWrk(spec)
+    : runAutocannon(spec)
 }
 
 async function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
@@ -39,6 +43,7 @@ async function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
     connections: spec.connections,
     pipelining: 1,
     ...(spec.amount === undefined ? { duration: spec.duration } : { amount: spec.amount }),
+    ...(spec.cookies ? { requests: [{ setupRequest: rotating(spec.cookies) }] } : {}),
   })
   const seconds = result.duration || 1
   return {
@@ -47,6 +52,15 @@ async function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
     p99: result.latency.p99,
     requests: result.requests.total,
     failures: result.non2xx + result.errors + result.timeouts,
+  }
+}
+
+/** Gives each request the next of `cookies`, so the load spreads over that many sessions. */
+function rotating(cookies: readonly string[]) {
+  let next = 0
+  return <R extends { headers?: object | undefined }>(request: R): R => {
+    const cookie = cookies[next++ % cookies.length]!
+    return { ...request, headers: { ...request.headers, cookie } }
   }
 }
 

@@ -5,6 +5,7 @@
  * listens, and `{ advanced }` after `{ advance: ms }` moves a gateway's clock.
  *
  *   peer-process.ts upstream
+ *   peer-process.ts ceiling <upstream>         (node:http + undici Pool; see ceiling.ts)
  *   peer-process.ts fastify-proxy <upstream>
  *   peer-process.ts express-bff <upstream>
  *   peer-process.ts gatehouse <config.yaml>   (settings in the environment)
@@ -14,6 +15,7 @@ import type { Server } from 'node:http'
 import { Agent, createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
+import { ceiling } from './ceiling.js'
 
 type Stop = () => Promise<void>
 
@@ -128,9 +130,47 @@ async function gatehouse(
     }
   })
   const config = loadConfig(configFile, process.env)
-  const gateway = await start(config, { handleSignals: false, now: () => Date.now() + offset })
+  const now = () => Date.now() + offset
+  const gateway = await start(config, { handleSignals: false, now })
   await gateway.app.gatehouse.whenDiscovered()
+  process.on('message', async (message: { clone?: { cookie: string; count: number } }) => {
+    if (message.clone) send({ cloned: await cloneSessions(gateway.app, message.clone, now) })
+  })
   return { url: gateway.url, metricsUrl: gateway.metricsUrl, stop: () => gateway.close() }
+}
+
+/**
+ * `count` sessions made from the one `cookie` opens, for the sessions
+ * scaling run (bench/scaling.ts): the same tokens and claims, each under a
+ * key, and so a record id and a sealed cookie, of its own.
+ */
+async function cloneSessions(
+  app: import('fastify').FastifyInstance,
+  { cookie, count }: { cookie: string; count: number },
+  now: () => number,
+): Promise<string[]> {
+  const { SessionKey } = await import('../src/session/session-key.js')
+  const { randomBytes } = await import('node:crypto')
+  const name = app.gatehouse.config.session.cookieName
+  const sealed = app.parseCookie(cookie)[name]
+  const key = SessionKey.fromCookie(sealed && app.decodeSecureSession(sealed, app.log, 'session')?.get('key'))
+  if (!key) throw new Error('the cookie to clone opens no session')
+  const store = app.gatehouse.stores.sessions
+  const original = await store.get({ id: key.sessionId, key }, now())
+  if (!original) throw new Error('the session to clone is gone')
+  const cookies: string[] = []
+  for (let i = 0; i < count; i++) {
+    const own = SessionKey.generate()
+    await store.create({
+      ...original,
+      id: own.sessionId,
+      key: own,
+      logoutHandle: randomBytes(16).toString('base64url'),
+    })
+    const value = app.encodeSecureSession(app.createSecureSession({ key: own.toCookie() }), 'session')
+    cookies.push(`${name}=${encodeURIComponent(value)}`)
+  }
+  return cookies
 }
 
 const peers: Record<
@@ -138,6 +178,7 @@ const peers: Record<
   (arg: string) => Promise<{ url: string; metricsUrl?: string | undefined; stop: Stop }>
 > = {
   upstream,
+  ceiling,
   'fastify-proxy': fastifyProxy,
   'express-bff': expressBff,
   gatehouse,
@@ -163,5 +204,24 @@ process.on('message', async (message: { stop?: boolean }) => {
   // A normal exit, so --cpu-prof writes its profile.
   process.exit(0)
 })
+// V8's CPU profiler (what --cpu-prof runs), started and stopped on request,
+// so a profile covers the measured load and not the start or the warm-up.
+process.on('message', async (message: { profile?: 'start' | 'stop' }) => {
+  if (!message.profile) return
+  const { Session } = await import('node:inspector/promises')
+  profiler ??= new Session()
+  if (message.profile === 'start') {
+    profiler.connect()
+    await profiler.post('Profiler.enable')
+    await profiler.post('Profiler.setSamplingInterval', { interval: 100 })
+    await profiler.post('Profiler.start')
+    send({ profiling: true })
+  } else {
+    const { profile } = await profiler.post('Profiler.stop')
+    profiler.disconnect()
+    send({ profile: JSON.stringify(profile) })
+  }
+})
+let profiler: import('node:inspector/promises').Session | undefined
 process.on('disconnect', () => process.exit(0))
 send({ ready: running.url, metrics: running.metricsUrl })

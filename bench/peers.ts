@@ -10,6 +10,13 @@ export interface PeerProcess {
   readonly pid: number
   /** Moves a gateway peer's clock forward (the refresh storm); resolves once it has. */
   advance(ms: number): Promise<void>
+  /**
+   * A gateway peer makes `count` more sessions like the one `cookie` opens
+   * (same tokens, each with a key of its own) and answers their cookies.
+   */
+  clone(cookie: string, count: number): Promise<string[]>
+  /** Starts V8's CPU profiler in the peer; `stop` answers the profile (a `.cpuprofile` JSON). */
+  profile(action: 'start' | 'stop'): Promise<string | undefined>
   stop(): Promise<void>
 }
 
@@ -61,6 +68,18 @@ function handle(child: ChildProcess, url: string, metricsUrl: string | undefined
       return new Promise((resolve) => {
         child.once('message', () => resolve())
         child.send({ advance: ms })
+      })
+    },
+    clone(cookie, count) {
+      return new Promise((resolve) => {
+        child.once('message', (message: { cloned: string[] }) => resolve(message.cloned))
+        child.send({ clone: { cookie, count } })
+      })
+    },
+    profile(action) {
+      return new Promise((resolve) => {
+        child.once('message', (message: { profile?: string }) => resolve(message.profile))
+        child.send({ profile: action })
       })
     },
     async stop() {

@@ -4,6 +4,7 @@ import type { TracingResult } from './tracing.js'
 
 export const PEERS = [
   'direct upstream',
+  'node-http-undici',
   'fastify-http-proxy',
   'express-bff',
   'gatehouse-memory',
@@ -12,14 +13,21 @@ export const PEERS = [
 ] as const
 export type PeerName = (typeof PEERS)[number]
 
+/** One peer's load in one round, and the CPU time its own process spent on it. */
+export interface PeerRound extends LoadResult {
+  /** The peer process's CPU time (user + system, from /proc) over the load, ÷ requests, µs. */
+  readonly cpuMicrosPerRequest: number
+}
+
 export interface PeerSummary {
   readonly peer: PeerName
   /** Medians over the rounds. */
   readonly requestsPerSecond: number
   readonly p50: number
   readonly p99: number
+  readonly cpuMicrosPerRequest: number
   readonly failures: number
-  readonly rounds: readonly LoadResult[]
+  readonly rounds: readonly PeerRound[]
 }
 
 export interface Target {
@@ -44,6 +52,8 @@ export interface BenchReport {
     readonly tool: string
     readonly connections: number
     readonly durationSeconds: number
+    /** Seconds of load each peer took, unmeasured, before each round's measurements. */
+    readonly warmupSeconds: number
     readonly rounds: number
     readonly smoke: boolean
   }
@@ -67,12 +77,13 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-export function summarise(peer: PeerName, rounds: readonly LoadResult[]): PeerSummary {
+export function summarise(peer: PeerName, rounds: readonly PeerRound[]): PeerSummary {
   return {
     peer,
     requestsPerSecond: median(rounds.map((r) => r.requestsPerSecond)),
     p50: median(rounds.map((r) => r.p50)),
     p99: median(rounds.map((r) => r.p99)),
+    cpuMicrosPerRequest: median(rounds.map((r) => r.cpuMicrosPerRequest)),
     failures: rounds.reduce((sum, r) => sum + r.failures, 0),
     rounds,
   }
@@ -84,6 +95,18 @@ export function summarise(peer: PeerName, rounds: readonly LoadResult[]): PeerSu
  */
 export function pairedRatio(a: PeerSummary, b: PeerSummary): number {
   return median(a.rounds.map((r, i) => r.requestsPerSecond / (b.rounds[i]?.requestsPerSecond ?? Number.NaN)))
+}
+
+/** CPU per request of `a` over `b`, as the median of per-round ratios. */
+export function pairedCpuRatio(a: PeerSummary, b: PeerSummary): number {
+  return median(
+    a.rounds.map((r, i) => r.cpuMicrosPerRequest / (b.rounds[i]?.cpuMicrosPerRequest ?? Number.NaN)),
+  )
+}
+
+/** p99 of `a` minus that of `b`, ms, as the median of per-round differences. */
+export function pairedP99Gap(a: PeerSummary, b: PeerSummary): number {
+  return median(a.rounds.map((r, i) => r.p99 - (b.rounds[i]?.p99 ?? Number.NaN)))
 }
 
 export function targets(
@@ -99,6 +122,11 @@ export function targets(
   const vsBare = pairedRatio(memoryPeer, bare)
   const vsExpress = pairedRatio(memoryPeer, get('express-bff'))
   const redisVsMemory = pairedRatio(get('gatehouse-redis'), memoryPeer)
+  const ceiling = get('node-http-undici')
+  const vsCeiling = pairedRatio(memoryPeer, ceiling)
+  const redisVsCeiling = pairedRatio(get('gatehouse-redis'), ceiling)
+  const cpuVsCeiling = pairedCpuRatio(memoryPeer, ceiling)
+  const p99Gap = pairedP99Gap(memoryPeer, ceiling)
   const stormList = Object.entries(storms)
   const x = (n: number) => `${n.toFixed(2)}×`
   return [
@@ -173,6 +201,34 @@ export function targets(
       goal: '≥ 0.90×',
       pass: tracing.onVsOff >= 0.9,
     },
+    {
+      id: 10,
+      name: 'Gatehouse (memory) vs the node:http + undici ceiling',
+      measured: x(vsCeiling),
+      goal: '≥ 0.85×',
+      pass: vsCeiling >= 0.85,
+    },
+    {
+      id: 11,
+      name: 'Gatehouse Redis (local cache warm) vs the ceiling',
+      measured: x(redisVsCeiling),
+      goal: '≥ 0.80×',
+      pass: redisVsCeiling >= 0.8,
+    },
+    {
+      id: 12,
+      name: 'p99 of Gatehouse (memory) vs the ceiling',
+      measured: `${memoryPeer.p99.toFixed(2)} ms vs ${ceiling.p99.toFixed(2)} ms (per-round gap ${p99Gap.toFixed(2)} ms)`,
+      goal: '≤ ceiling + 1 ms',
+      pass: p99Gap <= 1,
+    },
+    {
+      id: 13,
+      name: 'CPU per request of Gatehouse (memory) vs the ceiling',
+      measured: `${x(cpuVsCeiling)} (${Math.round(memoryPeer.cpuMicrosPerRequest)} vs ${Math.round(ceiling.cpuMicrosPerRequest)} µs)`,
+      goal: '≤ 1.20×',
+      pass: cpuVsCeiling <= 1.2,
+    },
   ]
 }
 
@@ -200,12 +256,13 @@ export function markdown(report: BenchReport): string {
   const { machine, settings } = report
   const ms = (n: number) => n.toFixed(2)
   const peers = table(
-    ['Peer', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'Failed'],
+    ['Peer', 'Requests/s', 'p50 (ms)', 'p99 (ms)', 'CPU per request (µs)', 'Failed'],
     report.peers.map((p) => [
       p.peer,
       Math.round(p.requestsPerSecond).toLocaleString('en-US'),
       ms(p.p50),
       ms(p.p99),
+      String(Math.round(p.cpuMicrosPerRequest)),
       String(p.failures),
     ]),
   )
@@ -227,7 +284,7 @@ export function markdown(report: BenchReport): string {
   )
   return [
     `Run on ${report.date.slice(0, 10)}: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node} (${machine.platform}).`,
-    `Load: ${settings.tool}, ${settings.connections} connections, ${settings.rounds} interleaved rounds of ${settings.durationSeconds} s per peer, each round on freshly started peer processes; figures are medians over the rounds, ratios the median of per-round ratios.`,
+    `Load: ${settings.tool}, ${settings.connections} connections, ${settings.rounds} interleaved rounds of ${settings.durationSeconds} s per peer after ${settings.warmupSeconds} s of warm-up each, each round on freshly started peer processes; figures are medians over the rounds, ratios the median of per-round ratios. CPU per request is the peer process's own CPU time (user + system) over the load, divided by the requests it answered.`,
     '',
     peers,
     '',
@@ -252,7 +309,7 @@ export function markdown(report: BenchReport): string {
 export function text(report: BenchReport): string {
   const rows = report.peers.map(
     (p) =>
-      `${p.peer.padEnd(20)} ${Math.round(p.requestsPerSecond).toString().padStart(8)} req/s   p50 ${p.p50.toFixed(2).padStart(6)} ms   p99 ${p.p99.toFixed(2).padStart(6)} ms   failed ${p.failures}`,
+      `${p.peer.padEnd(24)} ${Math.round(p.requestsPerSecond).toString().padStart(8)} req/s   p50 ${p.p50.toFixed(2).padStart(6)} ms   p99 ${p.p99.toFixed(2).padStart(6)} ms   CPU ${Math.round(p.cpuMicrosPerRequest).toString().padStart(5)} µs/request   failed ${p.failures}`,
   )
   const checks = report.targets.map(
     (t) => `${t.pass ? 'PASS' : 'FAIL'}  ${t.id}. ${t.name}: ${t.measured} (goal ${t.goal})`,

@@ -42,7 +42,7 @@ export interface TracingSettings {
   readonly connections: number
   readonly tool: LoadTool
   readonly amount?: number | undefined
-  /** Writes a CPU profile of the `on` peer into this folder. */
+  /** Writes a CPU profile of each peer into this folder, one subfolder per peer (`before`, `off`, `on`). */
   readonly profileDir?: string | undefined
 }
 
@@ -124,8 +124,8 @@ export async function measureTracing(settings: TracingSettings): Promise<Tracing
             started.push(
               await spawnPeer(['gatehouse', join(tree, 'bench', 'gatehouse.yaml')], {
                 script: join(tree, 'bench', 'peer-process.ts'),
-                ...(kind === 'on' && settings.profileDir
-                  ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`] }
+                ...(settings.profileDir
+                  ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${join(settings.profileDir, kind)}`] }
                   : {}),
                 env: {
                   ...envOf(kind),

@@ -19,6 +19,13 @@ import type { AddressInfo } from 'node:net'
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider'
 import { atTheEdge, type CannedAnswer, type CannedEndpoint } from './idp-edge.js'
 import {
+  type DevTokenExchange,
+  EXCHANGE_GRANT_TYPES,
+  type ExchangeStats,
+  exchangeClaims,
+  registerExchangeGrants,
+} from './idp-exchange.js'
+import {
   type DevMtls,
   type DevMtlsClient,
   MTLS_AUTH_METHODS,
@@ -34,6 +41,7 @@ import {
 } from './idp-quirks.js'
 
 export type { CannedAnswer, CannedEndpoint } from './idp-edge.js'
+export type { DevTokenExchange } from './idp-exchange.js'
 export type { DevMtls, DevMtlsClient } from './idp-mtls.js'
 export type { DevIdpQuirks } from './idp-quirks.js'
 
@@ -155,6 +163,12 @@ export interface DevIdpOptions {
    */
   readonly mtls?: DevMtls
   /**
+   * Token exchange (RFC 8693) and Entra ID's on-behalf-of flow
+   * (dev/idp-exchange.ts): the audiences a token may be exchanged for.
+   * Off when absent: then both grants are `unsupported_grant_type`.
+   */
+  readonly tokenExchange?: DevTokenExchange
+  /**
    * oidc-provider's FAPI 2.0 Security Profile mode (`features.fapi`): PKCE
    * required, client assertions with the issuer as sole `aud`. Combine with
    * `par`, a client that requires PAR, and `mtls` or DPoP. Default off.
@@ -183,7 +197,7 @@ export interface DevResourceIndicators {
 export type FaultMode = 'ok' | '503' | 'reset' | 'hang'
 
 /** Live counters; `resetStats()` zeroes them. */
-export interface IdpStats {
+export interface IdpStats extends ExchangeStats {
   /** Every `POST /token` the server received, faulted or not. */
   tokenRequests: number
   authorizationCodeGrants: number
@@ -269,6 +283,9 @@ function emptyStats(): IdpStats {
     revocations: 0,
     backchannelLogouts: 0,
     backchannelLogoutErrors: 0,
+    tokenExchanges: 0,
+    onBehalfOf: 0,
+    byAudience: {},
   }
 }
 
@@ -374,7 +391,12 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       ...(c.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
       redirect_uris: [...c.redirectUris],
       post_logout_redirect_uris: [...(c.postLogoutRedirectUris ?? [])],
-      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      grant_types: [
+        'authorization_code',
+        'refresh_token',
+        'client_credentials',
+        ...(options.tokenExchange ? EXCHANGE_GRANT_TYPES : []),
+      ],
       response_types: ['code'],
       scope: SCOPES.join(' '),
       token_endpoint_auth_method: c.tokenEndpointAuthMethod ?? 'client_secret_basic',
@@ -430,6 +452,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       return fetch(input, rest)
     },
     conformIdTokenClaims: options.profileClaims === 'userinfo',
+    ...(options.tokenExchange ? { extraTokenClaims: exchangeClaims } : {}),
     // RFC 9700 §4.14.2: rotated refresh tokens are single-use.
     rotateRefreshToken: true,
     // Strict leaves oidc-provider's default: a refresh token only for a
@@ -467,6 +490,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const provider = new Provider(issuer, configuration)
   provider.use(quirkMiddleware(quirks))
   const stats = emptyStats()
+  if (options.tokenExchange) registerExchangeGrants(provider, options.tokenExchange, stats)
   // Opaque refresh tokens are their own id, so the values rotated away are
   // exactly the replays to watch for, whatever error the provider gives them.
   const rotatedAway = new Set<string>()

@@ -59,6 +59,12 @@ export const errorCatalogue = {
     message:
       "The identity provider refused the client-credentials token for this route's scopes. Other routes still work.",
   },
+  GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED: {
+    status: 403,
+    error: 'token_exchange_refused',
+    message:
+      "The identity provider refused to exchange the session's token for this route's. The session stays; other routes still work.",
+  },
   GATEHOUSE_ERR_IDP_CLIENT_REFUSED: {
     status: 500,
     error: 'idp_client_refused',
@@ -70,6 +76,13 @@ export const errorCatalogue = {
     error: 'token_refresh_unavailable',
     message:
       'The access token could not be refreshed because the identity provider is unavailable. Retry later.',
+    retryAfter: 5,
+  },
+  GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE: {
+    status: 503,
+    error: 'token_exchange_unavailable',
+    message:
+      "This route's token could not be obtained by token exchange because the identity provider is unavailable. Retry later.",
     retryAfter: 5,
   },
   GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT: {

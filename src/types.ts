@@ -5,6 +5,7 @@
  * so that oidc/, session/ and tokens/ can share them without importing
  * one another.
  */
+import type { ExchangeConfig } from './config/types.js'
 
 /** The tokens of one login, as the IdP issued them and the session keeps them. */
 export interface TokenSet {
@@ -28,11 +29,16 @@ export interface TokenSet {
   readonly audiences?: Readonly<Record<string, AudienceToken>> | undefined
 }
 
-/** An access token for one (resource, scopes), minted by a refresh-token grant. */
+/** An access token for one (resource, scopes), minted by a refresh-token grant or an exchange. */
 export interface AudienceToken {
   readonly accessToken: string
   /** Epoch ms at which it stops being accepted. */
   readonly accessTokenExpiresAt: number
+  /**
+   * An exchanged token's: the fingerprint of the subject token it was
+   * exchanged from. A new subject token (after a refresh) makes it stale.
+   */
+  readonly subject?: string | undefined
 }
 
 /**
@@ -56,6 +62,11 @@ export interface LoginState {
   readonly silent?: boolean
   /** The provider the browser was sent to, whose answer the callback expects; absent: the shorthand's. */
   readonly idp?: string
+  /**
+   * With `oidc.dpop`: the session's key, made when the login starts so the
+   * authorization code is bound to it (RFC 9449 §10); sealed in the login cookie.
+   */
+  readonly dpopKey?: DpopKey
 }
 
 /** What a completed login hands to the session. */
@@ -99,4 +110,9 @@ export interface TokenAudience {
    * a proof. `false` for a `dpop: false` route, whose token stays bearer.
    */
   readonly dpop: boolean
+  /**
+   * A `token: exchange` route's: the token comes from exchanging the
+   * session's subject token (RFC 8693), not from its refresh token.
+   */
+  readonly exchange?: ExchangeConfig | undefined
 }

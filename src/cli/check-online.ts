@@ -1,5 +1,5 @@
 import type * as oauth from 'oauth4webapi'
-import type { GatehouseConfig } from '../config/types.js'
+import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { causeName } from '../errors.js'
 import { OidcClient } from '../oidc/client.js'
 import { compareFapi2 } from './check-fapi2.js'
@@ -204,11 +204,40 @@ export function formatReport(issuer: string, report: OnlineReport): string[] {
 }
 
 /**
- * Discovers the IdP (with the configured timeouts), compares, and proves the
- * client credentials with one harmless token request. Returns the exit code.
+ * Checks each provider in turn: discovers it (with its configured
+ * timeouts), compares, and proves the client credentials with one harmless
+ * token request. Returns the exit code: 1 when any provider could not log
+ * anyone in, or was not found.
  */
 export async function checkOnline(
   config: GatehouseConfig,
+  io: { stdout(line: string): void; stderr(line: string): void },
+): Promise<number> {
+  let code = 0
+  for (const provider of config.identityProviders) {
+    const named = config.identityProviders.length > 1 ? `${provider.name}: ` : ''
+    code = Math.max(code, await checkProvider(providerView(config, provider), named, io))
+  }
+  return code
+}
+
+/**
+ * The config as one provider sees it: that provider as `oidc`, and only
+ * the routes its sessions use, so every comparison below (scopes, DPoP,
+ * FAPI, credentials) reads the provider it is about.
+ */
+function providerView(config: GatehouseConfig, provider: IdentityProviderConfig): GatehouseConfig {
+  return {
+    ...config,
+    oidc: provider,
+    identityProviders: [provider],
+    routes: config.routes.filter((r) => r.identityProviders?.includes(provider.name) ?? true),
+  }
+}
+
+async function checkProvider(
+  config: GatehouseConfig,
+  named: string,
   io: { stdout(line: string): void; stderr(line: string): void },
 ): Promise<number> {
   const oidc = new OidcClient(config)
@@ -217,7 +246,7 @@ export async function checkOnline(
       await oidc.discover()
     } catch (err) {
       io.stderr(
-        `gatehouse: discovery of ${config.oidc.issuer} failed: ${causeName(err as Error) ?? (err as Error).message}`,
+        `gatehouse: ${named}discovery of ${config.oidc.issuer} failed: ${causeName(err as Error) ?? (err as Error).message}`,
       )
       return 1
     }
@@ -228,7 +257,7 @@ export async function checkOnline(
       hints: [...compared.hints, ...probed.hints],
       blocking: compared.blocking || probed.blocking,
     }
-    for (const line of formatReport(oidc.issuer, report)) io.stdout(line)
+    for (const line of formatReport(`${named}${oidc.issuer}`, report)) io.stdout(line)
     return report.blocking ? 1 : 0
   } finally {
     await oidc.close()

@@ -1,3 +1,4 @@
+import { routeLists } from './frontend-rules.js'
 import { optionName, type RawProvider } from './providers.js'
 import type { RawConfig } from './schema.js'
 
@@ -24,7 +25,10 @@ const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
  * finding cites the FAPI 2.0 Security Profile (Final) section it enforces;
  * docs/fapi2.md lists them all.
  */
-export function checkFapi2(config: Pick<RawConfig, 'routes'>, provider: RawProvider): Finding[] {
+export function checkFapi2(
+  config: Pick<RawConfig, 'routes' | 'frontends' | 'auth' | 'session'>,
+  provider: RawProvider,
+): Finding[] {
   const { oidc, path: at } = provider
   if (oidc.profile !== 'fapi2') return []
   const findings: Finding[] = []
@@ -57,18 +61,20 @@ export function checkFapi2(config: Pick<RawConfig, 'routes'>, provider: RawProvi
     )
   }
   // §5.2.1: TLS everywhere a token travels; plain http for loopback only, as for the issuer.
-  config.routes.forEach((route, i) => {
-    if (route.token === 'none') return
-    // A route that no session of this provider reaches carries none of its tokens.
-    if (route.identityProviders !== undefined && !route.identityProviders.includes(provider.name)) return
-    const url = URL.canParse(route.upstream) ? new URL(route.upstream) : undefined
-    if (url?.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
-      add(
-        ['routes', i, 'upstream'],
-        'profile fapi2 sends tokens over TLS only: use https (plain http only for loopback hosts)',
-      )
-    }
-  })
+  for (const list of routeLists(config)) {
+    list.routes.forEach((route, i) => {
+      if (route.token === 'none') return
+      // A route that no session of this provider reaches carries none of its tokens.
+      if (route.identityProviders !== undefined && !route.identityProviders.includes(provider.name)) return
+      const url = URL.canParse(route.upstream) ? new URL(route.upstream) : undefined
+      if (url?.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
+        add(
+          [...list.at, i, 'upstream'],
+          'profile fapi2 sends tokens over TLS only: use https (plain http only for loopback hosts)',
+        )
+      }
+    })
+  }
   return findings
 }
 

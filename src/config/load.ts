@@ -8,7 +8,9 @@ import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
+import { resolveExchange } from './exchange.js'
 import { fapi2KeyAlgorithm } from './fapi2.js'
+import { frontendBasePath, frontendCookieName, routeLists, trimPrefix } from './frontend-rules.js'
 import { type RawProvider, rawProviders } from './providers.js'
 import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './schema.js'
 import { checkSemantics, checkWarnings, servedProviders } from './semantics.js'
@@ -17,6 +19,7 @@ import { closest } from './suggest.js'
 import { readTls } from './tls-material.js'
 import type {
   ClientKey,
+  FrontendConfig,
   GatehouseConfig,
   HttpMethod,
   IdentityProviderConfig,
@@ -133,7 +136,9 @@ function readAllTls(config: RawConfig, providers: readonly RawProvider[], baseDi
   const problems: { path: Path; message: string }[] = []
   const sections: [Path, RawConfig['routes'][number]['tls']][] = [
     ...providers.map((p): [Path, RawConfig['routes'][number]['tls']] => [[...p.path, 'tls'], p.oidc.tls]),
-    ...config.routes.map((r, i): [Path, RawConfig['routes'][number]['tls']] => [['routes', i, 'tls'], r.tls]),
+    ...routeLists(config).flatMap((list) =>
+      list.routes.map((r, i): [Path, RawConfig['routes'][number]['tls']] => [[...list.at, i, 'tls'], r.tls]),
+    ),
   ]
   for (const [path, raw] of sections) {
     if (raw === undefined) continue
@@ -290,39 +295,77 @@ function resolve(
   clientKeys: ReadonlyMap<string, ClientKey>,
   tls: ReadonlyMap<string, TlsMaterial>,
 ): GatehouseConfig {
-  const publicUrl = new URL(config.server.publicUrl)
+  // Without it, frontends are required, and the first one's origin stands for the instance.
+  const publicUrl = new URL(config.server.publicUrl ?? config.frontends![0]!.publicUrl)
   const secure = publicUrl.protocol === 'https:'
   const providers = rawProviders.map((p) =>
     resolveProvider(p, clientKeys.get(p.name), tls.get(formatPath([...p.path, 'tls']))),
   )
-  const routes: RouteConfig[] = config.routes.map((r, i) => {
-    const path = trimSlash(r.path)
-    const routeTls = tls.get(`routes[${i}].tls`)
-    return {
-      path,
-      upstream: r.upstream.replace(/\/+$/, ''),
-      rewritePath: r.rewritePath === undefined ? path : trimSlash(r.rewritePath),
-      token: r.token,
-      scopes: r.scopes,
-      ...(r.resource === undefined ? {} : { resource: r.resource }),
-      // Bound only where the session's provider binds its tokens (guard.ts: a session without a key sends bearer).
-      dpop:
-        servedProviders(rawProviders, r.identityProviders).some((p) => p.oidc.dpop) &&
-        r.token !== 'none' &&
-        (r.dpop ?? true),
-      retryOnInvalidToken: r.retryOnInvalidToken,
-      methods: routeMethods(r.methods),
-      csrf: r.csrf,
-      anonymous: r.anonymous ?? false,
-      timeout: parseDuration(r.timeout),
-      bodyLimit: parseSize(r.bodyLimit),
-      websocket: resolveWebSocket(r.websocket),
-      allowClearSiteData: r.allowClearSiteData,
-      passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
-      ...(routeTls === undefined ? {} : { tls: routeTls }),
-      ...(r.identityProviders === undefined ? {} : { identityProviders: [...r.identityProviders] }),
+  const resolveRoute =
+    (at: Path) =>
+    (r: RawConfig['routes'][number], i: number): RouteConfig => {
+      const path = trimSlash(r.path)
+      const routeTls = tls.get(formatPath([...at, i, 'tls']))
+      return {
+        path,
+        upstream: r.upstream.replace(/\/+$/, ''),
+        rewritePath: r.rewritePath === undefined ? path : trimSlash(r.rewritePath),
+        token: r.token,
+        scopes: r.scopes,
+        ...(r.resource === undefined ? {} : { resource: r.resource }),
+        // Bound only where the session's provider binds its tokens (guard.ts: a session without a key sends bearer).
+        dpop:
+          servedProviders(rawProviders, r.identityProviders).some((p) => p.oidc.dpop) &&
+          r.token !== 'none' &&
+          (r.dpop ?? true),
+        retryOnInvalidToken: r.retryOnInvalidToken,
+        methods: routeMethods(r.methods),
+        csrf: r.csrf,
+        anonymous: r.anonymous ?? false,
+        timeout: parseDuration(r.timeout),
+        bodyLimit: parseSize(r.bodyLimit),
+        websocket: resolveWebSocket(r.websocket),
+        allowClearSiteData: r.allowClearSiteData,
+        passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
+        ...(routeTls === undefined ? {} : { tls: routeTls }),
+        ...(r.identityProviders === undefined ? {} : { identityProviders: [...r.identityProviders] }),
+        ...(r.token === 'exchange' && r.exchange ? { exchange: resolveExchange(r.exchange) } : {}),
+      }
     }
-  })
+  const cookieName = (name: string, secure: boolean) =>
+    // __Host-Http- (draft-ietf-httpbis-layered-cookies; Chromium 140+):
+    // as __Host-, and no script may set the cookie, so XSS cannot plant a
+    // session of the attacker's. Browsers without it read it as __Host-.
+    secure ? `__Host-Http-${name}` : name
+  const frontends: FrontendConfig[] = config.frontends?.map((f, i) => {
+    const origin = new URL(f.publicUrl)
+    const pathPrefix = trimPrefix(f.pathPrefix)
+    return {
+      name: f.name,
+      host: f.host?.toLowerCase(),
+      pathPrefix,
+      publicUrl: origin.origin,
+      secure: origin.protocol === 'https:',
+      cookieName: cookieName(frontendCookieName(config, f), origin.protocol === 'https:'),
+      auth: { basePath: frontendBasePath(config, f) },
+      home: `${pathPrefix}/`,
+      identityProviders: f.identityProviders,
+      routes: f.routes.map(resolveRoute(['frontends', i, 'routes'])),
+    }
+  }) ?? [
+    {
+      name: '',
+      host: undefined,
+      pathPrefix: '',
+      publicUrl: publicUrl.origin,
+      secure,
+      cookieName: cookieName(config.session.cookieName, secure),
+      auth: { basePath: trimSlash(config.auth.basePath) },
+      home: '/',
+      identityProviders: undefined,
+      routes: config.routes.map(resolveRoute(['routes'])),
+    },
+  ]
   return {
     server: {
       host: config.server.host,
@@ -343,10 +386,7 @@ function resolve(
       store: parseStore(config.session.store) as StoreConfig,
       idleTimeout: parseDuration(config.session.idleTimeout),
       absoluteTimeout: parseDuration(config.session.absoluteTimeout),
-      // __Host-Http- (draft-ietf-httpbis-layered-cookies; Chromium 140+):
-      // as __Host-, and no script may set the cookie, so XSS cannot plant a
-      // session of the attacker's. Browsers without it read it as __Host-.
-      cookieName: secure ? `__Host-Http-${config.session.cookieName}` : config.session.cookieName,
+      cookieName: cookieName(config.session.cookieName, secure),
       sameSite: config.session.sameSite,
       keyPrefix: config.session.keyPrefix,
       maxSessions: config.session.maxSessions,
@@ -373,7 +413,8 @@ function resolve(
     },
     metrics: { enabled: config.metrics.enabled, host: config.metrics.host, port: config.metrics.port },
     tracing: { enabled: config.tracing.enabled, trustIncoming: config.tracing.trustIncoming },
-    routes,
+    routes: frontends.flatMap((f) => f.routes),
+    frontends,
   }
 }
 

@@ -67,11 +67,13 @@ export const ServerSchema = Type.Object(
       default: DEFAULTS.port,
       description: 'Port to listen on.',
     }),
-    publicUrl: Type.String({
-      minLength: 1,
-      description:
-        'Origin the browser sees, e.g. https://app.example.com; plain http only for loopback development. With https, cookies are Secure and __Host-Http- prefixed.',
-    }),
+    publicUrl: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "Origin the browser sees, e.g. https://app.example.com; plain http only for loopback development. With https, cookies are Secure and __Host-Http- prefixed. Required without frontends; with them, each frontend has its own and this defaults to the first's.",
+      }),
+    ),
     trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front.' }),
     headersTimeout: Duration("Longest wait for a client's request headers (slowloris).", '10s'),
     requestTimeout: Duration("Longest wait for a client's whole request, body included.", '60s'),
@@ -316,16 +318,71 @@ export const WebSocketSchema = Type.Object(
   strict,
 )
 
+/** RFC 8693 §3: the token type Gatehouse asks an exchange for unless the route says otherwise. */
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+
+/** `routes[].exchange`: how a `token: exchange` route's token is obtained from the session's. */
+export const ExchangeSchema = Type.Object(
+  {
+    subjectToken: Type.Union([Type.Literal('access_token'), Type.Literal('id_token')], {
+      default: 'access_token',
+      description:
+        "Which of the session's tokens is exchanged: the login's access token, or its ID token. Default access_token.",
+    }),
+    audience: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'RFC 8693 audience: the logical name of the service the token is for, as the identity provider knows it (a client id, or a URI). grant: token-exchange only.',
+      }),
+    ),
+    resource: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'RFC 8693 / RFC 8707 resource: the absolute URI of the service the token is for.',
+      }),
+    ),
+    scopes: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        'Scopes of the exchanged token. grant: jwt-bearer needs at least one (Entra ID: api://<app id>/.default).',
+    }),
+    requestedTokenType: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: `RFC 8693 requested_token_type, a URI. Default ${ACCESS_TOKEN_TYPE}. grant: token-exchange only.`,
+      }),
+    ),
+    grant: Type.Union([Type.Literal('token-exchange'), Type.Literal('jwt-bearer')], {
+      default: 'token-exchange',
+      description:
+        'token-exchange: RFC 8693 (Keycloak, Okta, Auth0, ...). jwt-bearer: RFC 7523 with requested_token_use=on_behalf_of, the on-behalf-of flow of Microsoft Entra ID.',
+    }),
+  },
+  {
+    ...strict,
+    description:
+      "token: exchange routes: the session's token is exchanged at the token endpoint for one of this route's own, cached per session and route.",
+  },
+)
+
 export const RouteSchema = Type.Object(
   {
     path: Type.String({ minLength: 1, description: 'Path prefix, matched on whole segments.' }),
     upstream: Type.String({ minLength: 1, description: 'http(s)://host:port of the upstream.' }),
     rewritePath: Type.Optional(Type.String({ description: 'Replaces the matched prefix when forwarding.' })),
     token: Type.Union(
-      [Type.Literal('user'), Type.Literal('optional-user'), Type.Literal('client'), Type.Literal('none')],
+      [
+        Type.Literal('user'),
+        Type.Literal('optional-user'),
+        Type.Literal('client'),
+        Type.Literal('exchange'),
+        Type.Literal('none'),
+      ],
       {
         default: 'user',
-        description: 'Which token to forward: the user, optional user, client credentials, none.',
+        description:
+          "Which token to forward: the user's, the optional user's, client credentials, one exchanged from the user's (see exchange), none.",
       },
     ),
     scopes: Type.Array(Type.String({ minLength: 1 }), {
@@ -397,8 +454,65 @@ export const RouteSchema = Type.Object(
           'Serve only sessions signed in with these providers (names from identityProviders); any other session gets 403 wrong_identity_provider before a token is used. A token: client route gets its token from the first. Default: every provider.',
       }),
     ),
+    exchange: Type.Optional(ExchangeSchema),
   },
   { ...strict, description: 'One proxied path prefix.' },
+)
+
+/** `frontends[]`: one front door, with its own cookie, sign-in endpoints and routes. */
+export const FrontendSchema = Type.Object(
+  {
+    name: Type.String({
+      pattern: '^[a-z0-9][a-z0-9-]{0,31}$',
+      description:
+        'Names the frontend in logs, in the default cookie name and in the store keys of its sessions: lower-case letters, digits and -, at most 32.',
+    }),
+    host: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9.-]+$',
+        description:
+          'Serve requests whose Host (X-Forwarded-Host with server.trustProxy) is this name, whatever the port, e.g. staff.example.com.',
+      }),
+    ),
+    pathPrefix: Type.Optional(
+      Type.String({
+        minLength: 2,
+        description:
+          'Serve requests under this path prefix, matched on whole segments, e.g. /partners; its routes and auth.basePath must lie inside it.',
+      }),
+    ),
+    publicUrl: Type.String({
+      minLength: 1,
+      description:
+        "Origin the browser sees for this frontend, e.g. https://staff.example.com: its redirect URI is publicUrl + auth.basePath + /callback. Its host must be the frontend's host.",
+    }),
+    cookieName: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_-]+$',
+        description:
+          "This frontend's session cookie name, unique over the frontends; default <session.cookieName>-<name>. Becomes __Host-Http-<name> when publicUrl is https.",
+      }),
+    ),
+    auth: Type.Object(
+      {
+        basePath: Type.Optional(
+          Type.String({
+            description:
+              "Where this frontend's login endpoints live; default pathPrefix + auth.basePath. loginParams, endSession and rateLimit come from the top-level auth.",
+          }),
+        ),
+      },
+      { ...strict, default: {}, description: "This frontend's own sign-in endpoints." },
+    ),
+    identityProviders: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description: 'The identity providers this frontend signs in with, by name; default: all of them.',
+      }),
+    ),
+    routes: Type.Array(RouteSchema, { default: [], description: "This frontend's proxied routes." }),
+  },
+  { ...strict, description: 'One front door of the instance (docs/frontends.md).' },
 )
 
 export const ConfigSchema = Type.Object(
@@ -509,7 +623,17 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {}, description: 'OpenTelemetry tracing; off by default.' },
     ),
-    routes: Type.Array(RouteSchema, { description: 'Proxied routes.' }),
+    routes: Type.Array(RouteSchema, {
+      default: [],
+      description: 'Proxied routes; with frontends, each frontend lists its own instead.',
+    }),
+    frontends: Type.Optional(
+      Type.Array(FrontendSchema, {
+        minItems: 1,
+        description:
+          'Several front doors in one instance, each matched by host and/or pathPrefix, with its own publicUrl, session cookie, sign-in endpoints and routes. Without it the instance is one frontend: server.publicUrl, session.cookieName, auth.basePath and routes.',
+      }),
+    ),
   },
   {
     ...strict,

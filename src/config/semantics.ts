@@ -1,6 +1,8 @@
 import { foldUnderscores, isSpoofable, NEVER_PASSED } from '../header-rules.js'
 import { parseDuration, parseSize } from './duration.js'
+import { checkExchange } from './exchange.js'
 import { checkFapi2 } from './fapi2.js'
+import { checkFrontends, formatAt, type RouteList, routeLists } from './frontend-rules.js'
 import { optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
 import { parseStore } from './store-url.js'
@@ -120,24 +122,40 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
   }
 }
 
+/** An origin the browser sees: http(s), nothing after the origin, https unless loopback. */
+export function checkPublicUrl(value: string, at: (string | number)[], add: Add): void {
+  const publicUrl = parseUrl(value)
+  if (!publicUrl || !['http:', 'https:'].includes(publicUrl.protocol)) {
+    add(at, 'must be an http(s) URL such as https://app.example.com')
+  } else if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
+    add(at, 'must be an origin only, without a path, query or fragment')
+  } else if (publicUrl.protocol === 'http:' && !LOOPBACK.test(publicUrl.hostname)) {
+    // RFC 10017 §6.1.3.2: the BFF MUST set Secure, which a browser
+    // honours only over https.
+    add(
+      at,
+      'must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+    )
+  }
+}
+
+/** A sign-in base path: `/auth`, `/partners/auth`. */
+export function checkBasePath(basePath: string, at: (string | number)[], add: Add): void {
+  if (!/^\/[A-Za-z0-9._~\-/]*$/.test(basePath) || basePath.includes('//') || basePath === '/') {
+    add(at, 'must be a path such as /auth')
+  }
+}
+
+type Add = (path: (string | number)[], message: string) => void
+
 /** What the schema cannot say: cross-field rules and the shape of URLs and paths. */
 export function checkSemantics(config: RawConfig): Finding[] {
   const findings: Finding[] = []
   const add = (path: (string | number)[], message: string) => findings.push({ path, message })
 
-  const publicUrl = parseUrl(config.server.publicUrl)
-  if (!publicUrl || !['http:', 'https:'].includes(publicUrl.protocol)) {
-    add(['server', 'publicUrl'], 'must be an http(s) URL such as https://app.example.com')
-  } else if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
-    add(['server', 'publicUrl'], 'must be an origin only, without a path, query or fragment')
-  } else if (publicUrl.protocol === 'http:' && !LOOPBACK.test(publicUrl.hostname)) {
-    // RFC 10017 §6.1.3.2: the BFF MUST set Secure, which a browser
-    // honours only over https.
-    add(
-      ['server', 'publicUrl'],
-      'must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
-    )
-  }
+  if (config.server.publicUrl !== undefined)
+    checkPublicUrl(config.server.publicUrl, ['server', 'publicUrl'], add)
+  else if (config.frontends === undefined) add(['server', 'publicUrl'], 'is required')
 
   const providers = rawProviders(config)
   if (config.oidc !== undefined && config.identityProviders !== undefined) {
@@ -187,13 +205,33 @@ export function checkSemantics(config: RawConfig): Finding[] {
     add(['session', 'absoluteTimeout'], 'must not be shorter than idleTimeout')
   }
 
-  const basePath = config.auth.basePath
-  if (!/^\/[A-Za-z0-9._~\-/]*$/.test(basePath) || basePath.includes('//') || basePath === '/') {
-    add(['auth', 'basePath'], 'must be a path such as /auth')
+  checkBasePath(config.auth.basePath, ['auth', 'basePath'], add)
+  config.frontends?.forEach((frontend, i) => {
+    checkPublicUrl(frontend.publicUrl, ['frontends', i, 'publicUrl'], add)
+    if (frontend.auth.basePath !== undefined)
+      checkBasePath(frontend.auth.basePath, ['frontends', i, 'auth', 'basePath'], add)
+  })
+  findings.push(...checkFrontends(config))
+  for (const list of routeLists(config)) checkRoutes(list, providers, names, add)
+  const { metrics } = config
+  if (metrics.enabled && metrics.port !== 0 && metrics.port === config.server.port) {
+    add(['metrics', 'port'], 'must differ from server.port: /metrics stays off the public listener')
   }
+  for (const provider of providers) findings.push(...checkFapi2(config, provider))
+  return findings
+}
 
+/** One list of routes (`routes`, or a frontend's): each route's own rules, and none twice or over the sign-in endpoints. */
+function checkRoutes(
+  list: RouteList,
+  providers: readonly RawProvider[],
+  names: ReadonlyMap<string, number>,
+  add: Add,
+): void {
+  const { basePath } = list
   const seen = new Map<string, number>()
-  config.routes.forEach((route, i) => {
+  list.routes.forEach((route, i) => {
+    const at = (...rest: (string | number)[]) => [...list.at, i, ...rest]
     const path = route.path.length > 1 ? route.path.replace(/\/+$/, '') : route.path
     if (
       !path.startsWith('/') ||
@@ -201,70 +239,67 @@ export function checkSemantics(config: RawConfig): Finding[] {
       /(^|\/)\.\.?(\/|$)/.test(path) ||
       /[?#\s]/.test(path)
     ) {
-      add(['routes', i, 'path'], 'must be a path prefix such as /api/orders, without .., query or spaces')
+      add(at('path'), 'must be a path prefix such as /api/orders, without .., query or spaces')
     }
     const first = seen.get(path)
-    if (first !== undefined) add(['routes', i, 'path'], `duplicates routes[${first}].path (${path})`)
+    if (first !== undefined) add(at('path'), `duplicates ${formatAt(list.at)}[${first}].path (${path})`)
     else seen.set(path, i)
     if (
       path === basePath ||
       path.startsWith(`${basePath}/`) ||
       (basePath.startsWith(`${path}/`) && path !== '/')
     ) {
-      add(['routes', i, 'path'], `overlaps auth.basePath (${basePath})`)
+      add(at('path'), `overlaps ${list.basePathName} (${basePath})`)
     }
     const upstream = parseUrl(route.upstream)
     if (!upstream || !['http:', 'https:'].includes(upstream.protocol)) {
-      add(['routes', i, 'upstream'], 'must be an http(s) URL such as http://orders:8080')
+      add(at('upstream'), 'must be an http(s) URL such as http://orders:8080')
     } else if (upstream.pathname !== '/' || upstream.search) {
-      add(['routes', i, 'upstream'], 'must be an origin only; use rewritePath to change the path')
+      add(at('upstream'), 'must be an origin only; use rewritePath to change the path')
     } else if (route.tls !== undefined && upstream.protocol !== 'https:') {
-      add(['routes', i, 'tls'], 'applies only to an https upstream')
+      add(at('tls'), 'applies only to an https upstream')
     }
     if (route.rewritePath !== undefined && !route.rewritePath.startsWith('/')) {
-      add(['routes', i, 'rewritePath'], 'must start with /')
+      add(at('rewritePath'), 'must start with /')
     }
     if (route.token === 'none' && route.scopes.length > 0) {
-      add(
-        ['routes', i, 'scopes'],
-        'applies only to routes that forward a token (user, optional-user, client)',
-      )
+      add(at('scopes'), 'applies only to routes that forward a token (user, optional-user, client)')
     }
+    checkExchange(route, at, add)
     if (route.resource !== undefined) {
       if (route.token !== 'user' && route.token !== 'optional-user') {
-        add(['routes', i, 'resource'], 'applies only to token: user and optional-user routes')
+        add(at('resource'), 'applies only to token: user and optional-user routes')
       }
       // RFC 8707 §2: an absolute URI, without a fragment.
       const resource = parseUrl(route.resource)
       if (!resource || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(route.resource)) {
-        add(['routes', i, 'resource'], 'must be an absolute URI such as https://orders.example')
+        add(at('resource'), 'must be an absolute URI such as https://orders.example')
       } else if (route.resource.includes('#')) {
-        add(['routes', i, 'resource'], 'must not contain a fragment (RFC 8707 §2)')
+        add(at('resource'), 'must not contain a fragment (RFC 8707 §2)')
       }
     }
     // RFC 6455 §4.1: the opening handshake is a GET.
     if (route.websocket && route.methods !== undefined && !route.methods.includes('GET')) {
-      add(['routes', i, 'methods'], 'must include GET on a websocket route: the upgrade is a GET')
+      add(at('methods'), 'must include GET on a websocket route: the upgrade is a GET')
     }
     const served = servedProviders(providers, route.identityProviders)
     route.identityProviders?.forEach((name, j) => {
       if (names.has(name)) return
       const known = [...names.keys()].join(', ')
-      add(['routes', i, 'identityProviders', j], `names no provider of identityProviders (${known})`)
+      add(at('identityProviders', j), `names no provider of identityProviders (${known})`)
     })
     // `dpop: false` is always what happens without oidc.dpop, so only `true` can be wrong.
     if (route.dpop === true) {
       const withDpop = served.find((p) => p.oidc.dpop)
       if (withDpop === undefined)
         add(
-          ['routes', i, 'dpop'],
+          at('dpop'),
           `needs ${providers.length > 1 ? 'a provider of the route with dpop: true' : `${optionName(providers[0]?.path ?? ['oidc'], 'dpop')}: true`}`,
         )
-      else if (route.token === 'none')
-        add(['routes', i, 'dpop'], 'applies only to routes that forward a token')
+      else if (route.token === 'none') add(at('dpop'), 'applies only to routes that forward a token')
     }
     if (route.token !== 'client' && route.anonymous !== undefined) {
-      add(['routes', i, 'anonymous'], 'applies only to token: client routes')
+      add(at('anonymous'), 'applies only to token: client routes')
     }
     const bounds = route.websocket
     if (typeof bounds === 'object') {
@@ -272,35 +307,26 @@ export function checkSemantics(config: RawConfig): Finding[] {
       const ping = orNaN(() => parseDuration(bounds.pingInterval))
       const maxMessage = orNaN(() => parseSize(bounds.maxMessage))
       if (ping <= 0)
-        add(
-          ['routes', i, 'websocket', 'pingInterval'],
-          'must be more than 0: pings are how a dead peer is found',
-        )
+        add(at('websocket', 'pingInterval'), 'must be more than 0: pings are how a dead peer is found')
       // Node runs a longer timer at once, and then every millisecond.
-      else if (ping > MAX_PING_INTERVAL) add(['routes', i, 'websocket', 'pingInterval'], 'must be at most 1d')
+      else if (ping > MAX_PING_INTERVAL) add(at('websocket', 'pingInterval'), 'must be at most 1d')
       // A message is held whole before it is relayed; `ws` also reads a
       // limit of 2 GiB or more as none at all.
-      if (maxMessage > MAX_MESSAGE) add(['routes', i, 'websocket', 'maxMessage'], 'must be at most 100mb')
+      if (maxMessage > MAX_MESSAGE) add(at('websocket', 'maxMessage'), 'must be at most 100mb')
     }
     route.passHeaders.forEach((name, j) => {
       const folded = foldUnderscores(name.toLowerCase())
-      if (!FIELD_NAME.test(name)) add(['routes', i, 'passHeaders', j], 'must be a header name')
+      if (!FIELD_NAME.test(name)) add(at('passHeaders', j), 'must be a header name')
       else if (NEVER_PASSED.includes(folded)) {
-        add(['routes', i, 'passHeaders', j], `${name} is set or consumed by Gatehouse itself; it cannot pass`)
+        add(at('passHeaders', j), `${name} is set or consumed by Gatehouse itself; it cannot pass`)
       } else if (!isSpoofable(folded)) {
         add(
-          ['routes', i, 'passHeaders', j],
+          at('passHeaders', j),
           `${name} is not a header Gatehouse strips, so it passes already (see docs/security.md)`,
         )
       }
     })
   })
-  const { metrics } = config
-  if (metrics.enabled && metrics.port !== 0 && metrics.port === config.server.port) {
-    add(['metrics', 'port'], 'must differ from server.port: /metrics stays off the public listener')
-  }
-  for (const provider of providers) findings.push(...checkFapi2(config, provider))
-  return findings
 }
 
 /** The providers whose sessions a route serves: those it lists, or all. */
@@ -314,13 +340,15 @@ export function servedProviders(
 /** What is valid but worth a second look: the config still loads. */
 export function checkWarnings(config: RawConfig): Finding[] {
   const findings: Finding[] = []
-  config.routes.forEach((route, i) => {
-    if (route.token === 'client' && route.anonymous === true) {
-      findings.push({
-        path: ['routes', i, 'anonymous'],
-        message: `${route.path} serves callers without a session: anyone who reaches it spends the gateway's client credentials`,
-      })
-    }
-  })
+  for (const list of routeLists(config)) {
+    list.routes.forEach((route, i) => {
+      if (route.token === 'client' && route.anonymous === true) {
+        findings.push({
+          path: [...list.at, i, 'anonymous'],
+          message: `${route.path} serves callers without a session: anyone who reaches it spends the gateway's client credentials`,
+        })
+      }
+    })
+  }
   return findings
 }

@@ -2,7 +2,7 @@ import type { StoreConfig } from './store-url.js'
 
 export type { RedisNode, RedisStoreConfig, StoreConfig } from './store-url.js'
 
-export type TokenMode = 'user' | 'optional-user' | 'client' | 'none'
+export type TokenMode = 'user' | 'optional-user' | 'client' | 'exchange' | 'none'
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
 
@@ -57,6 +57,26 @@ export interface RouteConfig {
    * every provider. A `client` route's token comes from the first.
    */
   readonly identityProviders?: readonly string[] | undefined
+  /** Present exactly on `token: exchange` routes. */
+  readonly exchange?: ExchangeConfig | undefined
+}
+
+/**
+ * How a `token: exchange` route's token is obtained: the session's subject
+ * token, exchanged at the token endpoint (RFC 8693, or RFC 7523 with
+ * `requested_token_use=on_behalf_of` for Entra ID's on-behalf-of flow).
+ */
+export interface ExchangeConfig {
+  readonly subjectToken: 'access_token' | 'id_token'
+  /** RFC 8693 §2.1 `audience`; `token-exchange` only. */
+  readonly audience?: string | undefined
+  /** RFC 8693 §2.1 / RFC 8707 `resource`. */
+  readonly resource?: string | undefined
+  /** Sorted, each once. */
+  readonly scopes: readonly string[]
+  /** RFC 8693 §2.1 `requested_token_type`; `token-exchange` only, where it defaults to the access-token URI. */
+  readonly requestedTokenType?: string | undefined
+  readonly grant: 'token-exchange' | 'jwt-bearer'
 }
 
 /** The bounds of one route's WebSockets; `websocket: true` takes the defaults. */
@@ -140,6 +160,32 @@ export interface IdentityProviderConfig {
   readonly timeout: number
   /** TCP/TLS connect budget of one back-channel call to the IdP, ms. */
   readonly connectTimeout: number
+}
+
+/**
+ * One front door of the instance (`frontends[]`), resolved. A config
+ * without `frontends:` has exactly one, `name: ''`, made of
+ * `server.publicUrl`, `session.cookieName`, `auth.basePath` and `routes`.
+ */
+export interface FrontendConfig {
+  /** `''` for the one frontend of a config without `frontends:`. */
+  readonly name: string
+  /** Lower-case host name requests must carry (any port); `undefined`: any host. */
+  readonly host: string | undefined
+  /** Path prefix, no trailing slash; `''`: every path. */
+  readonly pathPrefix: string
+  /** Origin the browser sees, without trailing slash. */
+  readonly publicUrl: string
+  /** Derived: `publicUrl` is https, so its cookies are Secure and `__Host-Http-` prefixed. */
+  readonly secure: boolean
+  /** Derived: final session cookie name; its login-state cookie is `<that>-login`. */
+  readonly cookieName: string
+  readonly auth: { readonly basePath: string }
+  /** Where a sign-in without `returnTo`, and a sign-out, land: `<pathPrefix>/`. */
+  readonly home: string
+  /** Provider names this frontend may sign in with; `undefined`: all. */
+  readonly identityProviders: readonly string[] | undefined
+  readonly routes: readonly RouteConfig[]
 }
 
 /**
@@ -248,5 +294,8 @@ export interface GatehouseConfig {
     /** Continue a trace from an incoming `traceparent`; otherwise every request starts one. */
     readonly trustIncoming: boolean
   }
+  /** Every route of every frontend, for what spans them all (resources asked for at login, certificates). */
   readonly routes: readonly RouteConfig[]
+  /** At least one; exactly one, named `''`, without `frontends:`. */
+  readonly frontends: readonly FrontendConfig[]
 }

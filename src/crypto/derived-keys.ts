@@ -23,9 +23,14 @@ function secretId(secret: string): string {
   return derive(secret, 'gatehouse key id v1', 6).toString('base64url')
 }
 
-/** The session cookie's secretbox keys (libsodium, inside @fastify/secure-session). */
-export function deriveCookieKeys(secrets: readonly string[]): Buffer[] {
-  return secrets.map((secret) => derive(secret, 'gatehouse session cookie v1', 32))
+/**
+ * The session cookie's secretbox keys (libsodium, inside @fastify/secure-session).
+ * A named frontend (`frontends[].name`) has keys of its own, so its cookies
+ * do not open in another frontend; `''` keeps the keys of before frontends.
+ */
+export function deriveCookieKeys(secrets: readonly string[], frontend = ''): Buffer[] {
+  const label = frontend === '' ? 'gatehouse session cookie v1' : `gatehouse session cookie v1 ${frontend}`
+  return secrets.map((secret) => derive(secret, label, 32))
 }
 
 /**

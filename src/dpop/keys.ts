@@ -3,7 +3,7 @@
  * JWK in the sealed session record, and turned back into a `CryptoKeyPair`
  * when a proof must be signed (src/dpop/proofs.ts remembers the result).
  */
-import { exportJWK, generateKeyPair, importJWK } from 'jose'
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose'
 import type { DpopAlgorithm } from '../config/types.js'
 import type { DpopKey } from '../types.js'
 
@@ -23,12 +23,22 @@ export async function generateDpopKey(alg: DpopAlgorithm): Promise<DpopKey> {
  * key is, as oauth4webapi needs to put it in each proof's `jwk` header.
  */
 export async function dpopKeyPair(key: DpopKey): Promise<CryptoKeyPair> {
-  const publicJwk = Object.fromEntries(Object.entries(key.jwk).filter(([name]) => !PRIVATE_MEMBERS.has(name)))
   const [privateKey, publicKey] = await Promise.all([
     importJWK({ ...key.jwk }, key.alg, { extractable: false }),
-    importJWK(publicJwk, key.alg, { extractable: true }),
+    importJWK(publicJwk(key), key.alg, { extractable: true }),
   ])
   return { privateKey, publicKey } as CryptoKeyPair
+}
+
+/** The key's public members, as a proof's `jwk` header carries them (RFC 9449 §4.2). */
+export function publicJwk(key: DpopKey): Record<string, string> {
+  return Object.fromEntries(Object.entries(key.jwk).filter(([name]) => !PRIVATE_MEMBERS.has(name)))
+}
+
+/** The key's JWK thumbprint (RFC 7638), as `dpop_jkt` and `cnf.jkt` carry it (RFC 9449 §6.1, §10). */
+export function dpopThumbprint(key: DpopKey): Promise<string> {
+  // RFC 7638 §3.2 takes the required public members only, so the private ones are ignored.
+  return calculateJwkThumbprint({ ...key.jwk })
 }
 
 /** A name for the key made of its public members only, unique per key pair. */

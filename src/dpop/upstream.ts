@@ -1,49 +1,100 @@
+import { createHash, randomUUID } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
-import * as oauth from 'oauth4webapi'
+import { CompactSign, type CryptoKey, importJWK, type JWK } from 'jose'
+import { BoundedMap } from '../bounded-map.js'
 import type { DpopKey } from '../types.js'
+import { publicJwk, publicKeyId } from './keys.js'
+import type { DpopNonces } from './nonces.js'
 import type { DpopProofs } from './proofs.js'
 
 /**
- * Stands in for the network when oauth4webapi's `protectedResourceRequest`
- * makes a proof: the request itself goes out through the route's own undici
- * dispatch (src/proxy/forward.ts), so only its headers are kept.
+ * What signs one key's upstream proofs: the private key imported once as a
+ * non-extractable `CryptoKey`, and the protected header (with the public
+ * JWK) built once. `ath` is remembered for the last token, which a session
+ * sends many times.
  */
-const NOT_SENT = { status: 204 } as const
+interface Signer {
+  readonly privateKey: CryptoKey
+  readonly header: { readonly alg: string; readonly typ: 'dpop+jwt'; readonly jwk: JWK }
+  lastToken: string
+  lastAth: string
+}
+
+/** Signers kept ready, most recently used first; as many as `DpopProofs` keeps handles. */
+const MAX_SIGNERS = 10_000
+
+const encoder = new TextEncoder()
 
 /**
  * DPoP proofs for upstream requests (RFC 9449 §7): `Authorization: DPoP`
  * and a `DPoP` header with `htm`, `htu` (the URL as sent, without query or
  * fragment), `ath` (the token's hash), `iat`, a unique `jti` and the
- * upstream origin's latest nonce. oauth4webapi's resource-request path
- * makes them, so no proof is written here.
+ * upstream origin's latest nonce. One proof goes with every proxied
+ * request, so this is the hot path of a DPoP route: jose signs the JWS
+ * (one ES256 signature, the floor), and nothing else is repeated per
+ * request that can be done once per key or token: no key import, no JWK
+ * export or thumbprint, the header built once, `ath` by node:crypto's
+ * synchronous SHA-256 and only when the token changes. The IdP's proofs
+ * stay oauth4webapi's (src/dpop/proofs.ts); a test checks both are equal
+ * in form.
  */
 export class UpstreamProofs {
-  readonly #proofs: DpopProofs
+  readonly #nonces: DpopNonces
+  readonly #signers = new BoundedMap<string, Signer | Promise<Signer>>(MAX_SIGNERS)
 
   constructor(proofs: DpopProofs) {
-    this.#proofs = proofs
+    this.#nonces = proofs.nonces
   }
 
   /** The `DPoP` header for `method` on `url` with `accessToken`. */
   async proof(key: DpopKey, method: string, url: URL, accessToken: string): Promise<string> {
-    const handle = await this.#proofs.handle(key)
-    let proof: string | undefined
-    await oauth.protectedResourceRequest(accessToken, method, url, undefined, undefined, {
-      DPoP: handle,
-      // The URL is the configured upstream's; plain http is `check`'s concern there.
-      [oauth.allowInsecureRequests]: true,
-      [oauth.customFetch]: async (_url, init) => {
-        proof = (init.headers as Record<string, string>).dpop
-        return new Response(null, NOT_SENT)
-      },
-    })
-    return proof!
+    const id = publicKeyId(key)
+    let signer = this.#signers.use(id)
+    if (signer === undefined) {
+      const made = makeSigner(key)
+      this.#signers.set(id, made)
+      // Once ready, kept as a value: later proofs skip a promise hop.
+      made.then(
+        (ready) => this.#signers.set(id, ready),
+        // A key that failed to import is tried again by the next request.
+        () => this.#signers.delete(id),
+      )
+      signer = made
+    }
+    const ready = signer instanceof Promise ? await signer : signer
+    if (ready.lastToken !== accessToken) {
+      ready.lastAth = createHash('sha256').update(accessToken).digest('base64url')
+      ready.lastToken = accessToken
+    }
+    const { origin } = url
+    const nonce = this.#nonces.get(origin)
+    const claims = {
+      iat: Math.floor(Date.now() / 1000),
+      jti: randomUUID(),
+      htm: method,
+      htu: `${origin}${url.pathname}`,
+      ath: ready.lastAth,
+      ...(nonce === undefined ? {} : { nonce }),
+    }
+    return new CompactSign(encoder.encode(JSON.stringify(claims)))
+      .setProtectedHeader(ready.header)
+      .sign(ready.privateKey)
   }
 
   /** Remembers the nonce an upstream answer carries (RFC 9449 §9), for its origin. */
   remember(origin: string, headers: IncomingHttpHeaders): void {
     const nonce = headers['dpop-nonce']
-    if (typeof nonce === 'string') this.#proofs.nonces.remember(origin, nonce)
+    if (typeof nonce === 'string') this.#nonces.remember(origin, nonce)
+  }
+}
+
+async function makeSigner(key: DpopKey): Promise<Signer> {
+  const privateKey = await importJWK({ ...key.jwk }, key.alg, { extractable: false })
+  return {
+    privateKey: privateKey as CryptoKey,
+    header: { alg: key.alg, typ: 'dpop+jwt', jwk: publicJwk(key) },
+    lastToken: '',
+    lastAth: '',
   }
 }
 

@@ -27,7 +27,10 @@ export function deferContinue(app: FastifyInstance): void {
     app.server.emit('request', req, res)
   })
   app.addHook('preParsing', (request, reply, payload, done) => {
-    if (!request.routeOptions.config.defersContinue) sendContinue(request, reply)
+    // Nearly no request waits: that is decided before reading the route's
+    // config, which Fastify builds an object for on every read.
+    if ((request.raw as Waiting)[waiting] === true && !request.routeOptions.config.defersContinue)
+      sendContinue(request, reply)
     done(null, payload)
   })
 }

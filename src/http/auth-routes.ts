@@ -1,8 +1,8 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { causeName, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
-import type { OidcClient } from '../oidc/client.js'
+import type { OidcClient, RedirectUris } from '../oidc/client.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { interactionRequired } from '../oidc/translate.js'
 import { type Sessions, sessionEndsAt } from '../session/sessions.js'
@@ -23,8 +23,20 @@ export interface AuthRouteDeps {
   readonly config: AuthRoutesConfig
   readonly providers: IdentityProviders
   readonly sessions: Sessions
-  /** Told of each completed login, by whether the IdP issued a refresh token. */
-  readonly onLogin?: (refreshToken: 'issued' | 'missing') => void
+  /** Told of each completed login, by whether the IdP issued a refresh token, and at which provider. */
+  readonly onLogin?: (refreshToken: 'issued' | 'missing', idp: string) => void
+  /** The frontend these routes sign in to; absent: the whole origin is one frontend. */
+  readonly frontend?: FrontendBounds
+}
+
+/** What sign-in needs to know of its frontend (`frontends[]`). */
+export interface FrontendBounds {
+  /** Its redirect URIs at the IdP. */
+  readonly uris: RedirectUris
+  /** Where a sign-in without `returnTo`, and a sign-out, land. */
+  readonly home: string
+  /** True when this frontend serves `path`: a `returnTo` anywhere else is refused. */
+  owns(path: string): boolean
 }
 
 const UNREFRESHABLE =
@@ -43,6 +55,8 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   )
   const base = config.auth.basePath
   const checkCsrf = csrfCheck(config)
+  const uris = deps.frontend?.uris
+  const home = deps.frontend?.home ?? '/'
 
   /** The callback's last step: to `returnTo`, through a page of ours when the cookie is strict. */
   function land(reply: FastifyReply, location: string) {
@@ -57,19 +71,30 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   // Login and callback cost an IdP round trip and a cookie each: a per-IP
   // budget keeps one client from turning them into a flood.
   const rateLimit = { max: config.auth.rateLimit.max, timeWindow: config.auth.rateLimit.window }
+  // The login cookie belongs to these two routes: no other route opens or writes it.
+  const loginCookie = app.sealedCookies.login
+  const writeLoginCookie: onSendHookHandler = (request, reply, payload, done) => {
+    loginCookie.write(request, reply)
+    done(null, payload)
+  }
 
   app.get(
     `${base}/login`,
-    { config: { renders: 'page', refusal: 'login refused', rateLimit } },
+    { config: { renders: 'page', refusal: 'login refused', rateLimit }, onSend: writeLoginCookie },
     async (request: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply) => {
-      const returnTo = safeReturnTo(request.query.returnTo, config.server.publicUrl)
-      if (returnTo === undefined) throw gatehouseError('GATEHOUSE_ERR_INVALID_RETURN_TO')
+      const asked = request.query.returnTo
+      const returnTo =
+        asked === undefined || asked === '' ? home : safeReturnTo(asked, config.server.publicUrl)
+      // Another frontend's path is refused like another site: a login
+      // through one frontend must not land the browser in another.
+      if (returnTo === undefined || (deps.frontend && !deps.frontend.owns(returnTo)))
+        throw gatehouseError('GATEHOUSE_ERR_INVALID_RETURN_TO')
       request.returnTo = returnTo
       const oidc = chosenProvider(request.query.idp, providers)
       const extra = loginParams(request.query, config.auth.loginParams, oidc.metadata)
       // The login state names the provider, so the callback redeems the code
       // where it was issued, and validates `iss` (RFC 9207) against that one.
-      const target = await oidc.authorizationUrl(returnTo, extra)
+      const target = await oidc.authorizationUrl(returnTo, extra, uris)
       request.loginState.set('login', target.state)
       return reply.redirect(target.url.href, 302)
     },
@@ -77,7 +102,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
 
   app.get(
     `${base}/callback`,
-    { config: { renders: 'page', refusal: 'login callback refused', rateLimit } },
+    { config: { renders: 'page', refusal: 'login callback refused', rateLimit }, onSend: writeLoginCookie },
     async (request, reply) => {
       const login = request.loginState.get('login')
       // Single use: whatever happens next, this login attempt is spent.
@@ -100,7 +125,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       const url = new URL(request.url, config.server.publicUrl)
       let result: Awaited<ReturnType<OidcClient['callback']>>
       try {
-        result = await oidc.callback(url, login)
+        result = await oidc.callback(url, login, uris)
       } catch (err) {
         // OIDC Core §3.1.2.6: the answer to prompt=none when the user would
         // have to interact. The SPA asked a question; give it the answer.
@@ -111,7 +136,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       }
       await sessions.create(request, result)
       const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
-      deps.onLogin?.(refreshToken)
+      deps.onLogin?.(refreshToken, oidc.name)
       // A silent login (prompt=none) cannot carry prompt=consent, so a strict
       // OP rightly drops offline_access: expected, not a misconfiguration.
       if (refreshToken === 'missing' && wantsRefresh.has(oidc.name) && !login.silent) {
@@ -142,7 +167,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     { config: { renders: 'page' } },
     async (request: FastifyRequest<{ Querystring: { sid?: unknown } }>, reply) => {
       const session = await sessions.current(request)
-      if (!session) return reply.redirect('/', 302)
+      if (!session) return reply.redirect(home, 302)
       // A logout link must carry the handle only our own page knows, so a
       // third-party page cannot log users out by embedding the URL.
       if (request.query.sid !== session.logoutHandle) throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT')
@@ -165,8 +190,9 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       const end = oidc?.endSessionRequest(
         mode === 'client-id' ? undefined : session.tokens.idToken,
         typeof loginHint === 'string' ? loginHint : undefined,
+        uris,
       )
-      if (!end) return reply.redirect('/', 302)
+      if (!end) return reply.redirect(home, 302)
       if (mode !== 'post') {
         for (const [name, value] of end.params) end.endpoint.searchParams.append(name, value)
         return reply.redirect(end.endpoint.href, 302)

@@ -30,6 +30,10 @@ export interface OwnRoutesOptions {
   readonly refusals: Pick<ClientRefusals, 'detail'>
   readonly onLogin: NonNullable<AuthRouteDeps['onLogin']>
   readonly now: () => number
+  /** The frontend these sign-in routes belong to (`frontends[]`); absent: the one frontend of a config without them. */
+  readonly frontend?: AuthRouteDeps['frontend']
+  /** Serve `/healthz` and `/readyz` here; false where they are served once for every frontend. Default true. */
+  readonly health?: boolean
 }
 
 /**
@@ -53,8 +57,17 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
         `Too many sign-in attempts from this address. Retry in ${Math.ceil(context.ttl / 1000)} s.`,
       ),
   })
-  await authRoutes(app, { config, providers, sessions, onLogin: opts.onLogin })
+  await authRoutes(app, {
+    config,
+    providers,
+    sessions,
+    onLogin: opts.onLogin,
+    ...(opts.frontend ? { frontend: opts.frontend } : {}),
+  })
+  // Back-channel logout ends the sessions of every frontend of the sub or
+  // sid: the indexes it reads list them all (redis/keys.ts).
   await backchannelLogoutRoute(app, { config, providers, sessions, replay: stores.replay, now: opts.now })
   await logoutEverywhereRoute(app, { config, providers, sessions })
-  await healthRoutes(app, { providers, store: stores.sessions, refusals: opts.refusals })
+  if (opts.health ?? true)
+    await healthRoutes(app, { providers, store: stores.sessions, refusals: opts.refusals })
 }

@@ -11,6 +11,7 @@ export type IdpOperation =
   | 'userinfo'
   | 'refresh'
   | 'route_refresh'
+  | 'token_exchange'
   | 'client_credentials'
   | 'par'
   | 'revocation'
@@ -22,6 +23,7 @@ export const IDP_OPERATIONS: readonly IdpOperation[] = [
   'userinfo',
   'refresh',
   'route_refresh',
+  'token_exchange',
   'client_credentials',
   'par',
   'revocation',
@@ -86,6 +88,11 @@ const definitive = {
   par: 'login_failed',
   refresh: 'session_over',
   route_refresh: 'session_over',
+  // RFC 8693 §2.2.2: the exchange spends nothing of the session's; even
+  // invalid_grant speaks of the subject token for this one audience (Entra
+  // ID answers it when the user has not consented to the API), and the
+  // session's next refresh finds out for itself if the grant is gone.
+  token_exchange: 'route_refused',
   client_credentials: 'route_refused',
   revocation: 'logout_proceeds',
   // oauth4webapi reads no OAuth error body from a metadata answer; kept for a total table.
@@ -113,7 +120,9 @@ export const CLASSIFICATION: Readonly<Record<IdpAnswer, Row>> = {
   invalid_target: { ...definitive, refresh: 'route_refused', route_refresh: 'route_refused' },
   other_oauth_error: definitive,
   invalid_client: refused,
-  unauthorized_client: refused,
+  // At an exchange, the client is known and not allowed this audience or
+  // grant (RFC 8693 §2.2.2 refers to RFC 6749 §5.2): only the route is refused.
+  unauthorized_client: { ...refused, token_exchange: 'route_refused' },
   unauthorized: refused,
   server_error: transient,
   timeout: transient,

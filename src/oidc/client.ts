@@ -6,16 +6,25 @@ import type {
   IdentityProviderConfig,
   RouteConfig,
 } from '../config/types.js'
-import { generateDpopKey } from '../dpop/keys.js'
+import { dpopThumbprint, generateDpopKey } from '../dpop/keys.js'
 import { DpopNonces } from '../dpop/nonces.js'
 import { DpopProofs } from '../dpop/proofs.js'
 import { type GatehouseError, gatehouseError } from '../errors.js'
 import type { Budgets } from '../network-cause.js'
-import type { CachedToken, DpopKey, LoginResult, LoginState, TokenAudience, TokenSet } from '../types.js'
+import type {
+  AudienceToken,
+  CachedToken,
+  DpopKey,
+  LoginResult,
+  LoginState,
+  TokenAudience,
+  TokenSet,
+} from '../types.js'
 import { sessionClaims } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
 import { dpopIncompatibility, rememberingNonces, retryOnDpopNonce } from './dpop.js'
+import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
 import { fapi2IdTokenAlgorithm, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { expiresAt } from './token-lifetime.js'
@@ -35,6 +44,18 @@ export interface OidcObserver {
   accepted?(operation: IdpOperation): void
   /** A token response gave no lifetime; the token was taken to live `ASSUMED_LIFETIME` seconds (token-lifetime.ts). */
   lifetimeAssumed?(operation: IdpOperation): void
+}
+
+/**
+ * Where the IdP sends a frontend's browser back to (`frontends[]`): each
+ * frontend has its own, registered at the IdP. Without them, those of
+ * `server.publicUrl` and `auth.basePath`.
+ */
+export interface RedirectUris {
+  /** `<publicUrl><auth.basePath>/callback`. */
+  readonly redirectUri: string
+  /** `<publicUrl><pathPrefix>/`. */
+  readonly postLogoutRedirectUri: string
 }
 
 /**
@@ -175,12 +196,15 @@ export class OidcClient {
   async authorizationUrl(
     returnTo: string,
     extra: Readonly<Record<string, string>> = {},
+    uris?: RedirectUris,
   ): Promise<{ url: URL; state: LoginState }> {
     const as = this.#metadata('discovery')
     const incompatible = this.incompatibility
     if (incompatible)
       throw gatehouseError('GATEHOUSE_ERR_IDP_INCOMPATIBLE', `Sign-in is misconfigured: ${incompatible}.`)
     const codeVerifier = oauth.generateRandomCodeVerifier()
+    // RFC 9449 §5: a new key for every login, so no two sessions share one.
+    const dpopKey = this.#dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
     const state: LoginState = {
       state: oauth.generateRandomState(),
       nonce: oauth.generateRandomNonce(),
@@ -188,10 +212,11 @@ export class OidcClient {
       returnTo,
       idp: this.#oidc.name,
       ...(extra.prompt === 'none' ? { silent: true } : {}),
+      ...(dpopKey ? { dpopKey } : {}),
     }
     const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
     params.set('client_id', this.#client.client_id)
-    params.set('redirect_uri', this.#redirectUri)
+    params.set('redirect_uri', uris?.redirectUri ?? this.#redirectUri)
     params.set('response_type', 'code')
     params.set('scope', this.#scopes)
     params.set('state', state.state)
@@ -200,17 +225,23 @@ export class OidcClient {
     params.set('code_challenge_method', 'S256')
     // RFC 8707 §2: one `resource` parameter per resource, so the grant covers every route's.
     for (const resource of this.#resources) params.append('resource', resource)
+    // RFC 9449 §10: binds the code to the session's key. With PAR the
+    // request's proof binds it too (§10.1), and the IdP checks both agree.
+    if (dpopKey) params.set('dpop_jkt', await dpopThumbprint(dpopKey))
     const url = new URL(as.authorization_endpoint!)
     if (this.#oidc.par !== 'off' && as.pushed_authorization_request_endpoint) {
       try {
-        const response = await oauth.pushedAuthorizationRequest(
-          as,
-          this.#client,
-          await this.#auth,
-          params,
-          this.#http.options(),
-        )
-        const pushed = await oauth.processPushedAuthorizationResponse(as, this.#client, response)
+        // RFC 9449 §10.1: the pushed request carries a proof of the session's key.
+        const pushed = await retryOnDpopNonce(async () => {
+          const response = await oauth.pushedAuthorizationRequest(
+            as,
+            this.#client,
+            await this.#auth,
+            params,
+            await this.#options(dpopKey),
+          )
+          return oauth.processPushedAuthorizationResponse(as, this.#client, response)
+        })
         this.#observer.accepted?.('par')
         url.searchParams.set('client_id', this.#client.client_id)
         url.searchParams.set('request_uri', pushed.request_uri)
@@ -229,12 +260,15 @@ export class OidcClient {
    * the IdP advertises it), redeems the code with the PKCE verifier and
    * validates the ID token, nonce included.
    */
-  async callback(currentUrl: URL, login: LoginState): Promise<LoginResult> {
+  async callback(currentUrl: URL, login: LoginState, uris?: RedirectUris): Promise<LoginResult> {
     const as = this.#metadata('code_exchange')
     let result: oauth.TokenEndpointResponse
     let sentAt = this.#now()
-    // RFC 9449 §5: a new key for every login, so no two sessions share one.
-    const dpopKey = this.#dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
+    // The key the code was bound to at the login's start (RFC 9449 §10); a
+    // login cookie from before that was recorded gets a new one, unbound.
+    const dpopKey = this.#dpop
+      ? (login.dpopKey ?? (await generateDpopKey(this.#oidc.dpopAlgorithm)))
+      : undefined
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
       result = await retryOnDpopNonce(async () => {
@@ -244,7 +278,8 @@ export class OidcClient {
           this.#client,
           await this.#auth,
           params,
-          this.#redirectUri,
+          // RFC 6749 §4.1.3: the same redirect_uri as the authorization request's.
+          uris?.redirectUri ?? this.#redirectUri,
           login.codeVerifier,
           await this.#options(dpopKey),
         )
@@ -339,6 +374,42 @@ export class OidcClient {
   }
 
   /**
+   * Exchanges the session's `subjectToken` for the token a `token: exchange`
+   * route asks for (RFC 8693; with `grant: jwt-bearer`, Entra ID's
+   * on-behalf-of flow), authenticated as every token request is. With the
+   * session's `dpopKey` (a `dpop` route), the request carries a proof and
+   * the token is bound to the key (RFC 9449 §5).
+   */
+  async exchange(subjectToken: string, audience: TokenAudience, dpopKey?: DpopKey): Promise<AudienceToken> {
+    const as = this.#metadata('token_exchange')
+    let sentAt = this.#now()
+    const { grantType, parameters } = exchangeParameters(audience.exchange!, subjectToken)
+    try {
+      const result = await retryOnDpopNonce(async () => {
+        sentAt = this.#now()
+        const response = await oauth.genericTokenEndpointRequest(
+          as,
+          this.#client,
+          await this.#auth,
+          grantType,
+          parameters,
+          await this.#options(audience.dpop ? dpopKey : undefined),
+        )
+        return oauth.processGenericTokenEndpointResponse(as, this.#client, response, {
+          recognizedTokenTypes: EXCHANGE_TOKEN_TYPES,
+        })
+      })
+      this.#observer.accepted?.('token_exchange')
+      return {
+        accessToken: result.access_token,
+        accessTokenExpiresAt: this.#expiresAt(result, sentAt, 'token_exchange'),
+      }
+    } catch (err) {
+      throw this.#failed('token_exchange', err, subjectToken)
+    }
+  }
+
+  /**
    * A client-credentials token. With `dpop` (and `oidc.dpop`), bound to a
    * new key of the gateway's own, returned with it: a key per token, so
    * keys rotate as tokens do.
@@ -412,13 +483,14 @@ export class OidcClient {
   endSessionRequest(
     idToken: string | undefined,
     logoutHint?: string,
+    uris?: RedirectUris,
   ): { readonly endpoint: URL; readonly params: URLSearchParams } | undefined {
     const endpoint = this.#as?.end_session_endpoint
     if (!endpoint) return undefined
     const params = new URLSearchParams()
     if (idToken) params.set('id_token_hint', idToken)
     else if (logoutHint) params.set('logout_hint', logoutHint)
-    params.set('post_logout_redirect_uri', this.#postLogoutRedirectUri)
+    params.set('post_logout_redirect_uri', uris?.postLogoutRedirectUri ?? this.#postLogoutRedirectUri)
     params.set('client_id', this.#client.client_id)
     return { endpoint: new URL(endpoint), params }
   }

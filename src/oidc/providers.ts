@@ -1,5 +1,5 @@
 import { gatehouseError } from '../errors.js'
-import type { CachedToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
+import type { AudienceToken, CachedToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
 import type { OidcClient } from './client.js'
 
 /**
@@ -58,6 +58,16 @@ export class IdentityProviders {
     idp?: string,
   ): Promise<TokenSet> {
     return (idp === undefined ? this.#default : this.of(idp)).refresh(current, audience, dpopKey)
+  }
+
+  /** `OidcClient.exchange` at the session's provider `idp` (UserTokens calls it so). */
+  async exchange(
+    subjectToken: string,
+    audience: TokenAudience,
+    dpopKey?: DpopKey,
+    idp?: string,
+  ): Promise<AudienceToken> {
+    return (idp === undefined ? this.#default : this.of(idp)).exchange(subjectToken, audience, dpopKey)
   }
 
   /** `OidcClient.clientCredentials` at provider `idp`, the first when absent (ClientTokens calls it so). */

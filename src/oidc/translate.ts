@@ -8,6 +8,7 @@ export type { IdpAnswer, IdpOperation, Verdict } from './answers.js'
 const unavailable: Record<IdpOperation, ErrorCode> = {
   refresh: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
   route_refresh: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+  token_exchange: 'GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE',
   client_credentials: 'GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE',
   code_exchange: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
   userinfo: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
@@ -129,6 +130,12 @@ function gatewayError(
     case 'session_over':
       return gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED', undefined, err)
     case 'route_refused':
+      if (operation === 'token_exchange')
+        return gatehouseError(
+          'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
+          `The identity provider refused to exchange the session's token for this route's (${oauthError ?? `HTTP ${status ?? '?'}`}). The session stays; other routes still work.`,
+          err,
+        )
       return operation === 'client_credentials'
         ? gatehouseError(
             'GATEHOUSE_ERR_CLIENT_TOKEN_REFUSED',

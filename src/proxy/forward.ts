@@ -152,13 +152,13 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   /**
    * True when Fastify's `onSend` hooks have work to do on this answer: a
-   * session or login cookie to set or clear, `Connection: close` while
-   * draining. Asked when the answer arrives, so it sees what the request
-   * did until then (a refresh rewrites the session).
+   * session cookie to set or clear, `Connection: close` while draining.
+   * Asked when the answer arrives, so it sees what the request did until
+   * then (a session found gone clears the cookie). The login cookie is the
+   * sign-in routes' alone.
    */
   #needsOnSend(): boolean {
-    const request = this.#request
-    return request.session.changed || request.loginState.changed || this.#options.draining()
+    return this.#request.session.changed || this.#options.draining()
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

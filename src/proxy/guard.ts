@@ -1,10 +1,10 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { RouteConfig } from '../config/types.js'
 import type { DpopProofs } from '../dpop/proofs.js'
 import { gatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { Sessions } from '../session/sessions.js'
-import type { SessionData } from '../session/types.js'
+import { NOT_IN_MEMORY, type SessionData } from '../session/types.js'
 import { audienceOf } from '../tokens/audience.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
 import type { UserTokens } from '../tokens/user-tokens.js'
@@ -32,16 +32,24 @@ export interface GuardDeps {
   readonly dpop?: DpopProofs | undefined
 }
 
+/** A route's preHandler: callback-style, so a request that need not wait takes no promise. */
+export type RouteGuard = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+
 /**
  * The preHandler of one proxy route, built once at startup: anti-forgery
  * first, so a forged call never costs a session read, then the token the
  * route asks for. `antiForgery` replaces the header check (WebSocket upgrades).
+ *
+ * When the session and a fresh token are already in this process (the
+ * memory store, or a shared store's local copy: `Sessions.peek`), the guard
+ * finishes synchronously; only a read or refresh that must wait goes
+ * through a promise. Both paths run the same checks in the same order.
  */
 export function routeGuard(
   route: RouteConfig,
   deps: GuardDeps,
   antiForgery: (request: FastifyRequest) => void = csrfCheck(deps.config),
-) {
+): RouteGuard {
   const csrf = route.csrf ? antiForgery : undefined
   const limit = bodyLimiter(route.bodyLimit)
   const ofProvider = providerCheck(route.identityProviders)
@@ -49,9 +57,10 @@ export function routeGuard(
   const dpop = route.dpop
   switch (route.token) {
     case 'none':
-      return async function guardNone(request: FastifyRequest, _reply: FastifyReply) {
+      return function guardNone(request, _reply, done) {
         csrf?.(request)
         limit(request)
+        done()
       }
     case 'client': {
       // The gateway's own credentials: serving them to anyone who asks lets
@@ -60,9 +69,7 @@ export function routeGuard(
       const anonymous = route.anonymous
       // The gateway's credentials at the route's first provider, else the first of all.
       const idp = route.identityProviders?.[0]
-      return async function guardClient(request: FastifyRequest, _reply: FastifyReply) {
-        csrf?.(request)
-        limit(request)
+      const attach = async (request: FastifyRequest) => {
         if (!anonymous) {
           const session = await deps.sessions.current(request)
           if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
@@ -72,29 +79,56 @@ export function routeGuard(
         request.upstreamToken = token.accessToken
         if (token.dpopKey) request.upstreamDpopKey = token.dpopKey
       }
-    }
-    default: {
-      const required = route.token === 'user'
-      const audience = audienceOf(route)
-      return async function guardUser(request: FastifyRequest, _reply: FastifyReply) {
+      return function guardClient(request, _reply, done) {
         csrf?.(request)
         limit(request)
-        const session = await deps.sessions.current(request)
+        attach(request).then(() => done(), done)
+      }
+    }
+    default: {
+      // An exchange route, like a user route, needs a session to exchange from.
+      const required = route.token === 'user' || route.token === 'exchange'
+      const audience = audienceOf(route)
+      /** The session's token when it need not be refreshed; `undefined` when it must be. */
+      const fresh = (session: SessionData): string | undefined => {
+        if (deps.userTokens.needsRefresh(session, audience)) return undefined
+        return audience ? session.tokens.audiences![audience.key]!.accessToken : session.tokens.accessToken
+      }
+      const attach = (
+        request: FastifyRequest,
+        session: SessionData | undefined,
+        token: string | undefined,
+      ) => {
         if (!session) {
           if (required) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
           return
         }
-        // Before any token is read or refreshed: another provider's token
-        // must never reach this upstream, nor its refresh be spent on it.
-        ofProvider?.(session)
-        // Nearly every call finds a fresh token: take it without another await.
-        request.upstreamToken = deps.userTokens.needsRefresh(session, audience)
-          ? await deps.userTokens.accessToken(session, audience)
-          : audience
-            ? session.tokens.audiences![audience.key]!.accessToken
-            : session.tokens.accessToken
+        request.upstreamToken = token ?? null
         // A session from before `oidc.dpop` was turned on has no key: its token is a bearer token.
         if (dpop && session.dpopKey) request.upstreamDpopKey = session.dpopKey
+      }
+      const wait = async (request: FastifyRequest) => {
+        const session = await deps.sessions.current(request)
+        // Before any token is read or refreshed: another provider's token
+        // must never reach this upstream, nor its refresh be spent on it.
+        if (session) ofProvider?.(session)
+        const token = session && (fresh(session) ?? (await deps.userTokens.accessToken(session, audience)))
+        attach(request, session, token)
+      }
+      return function guardUser(request, _reply, done) {
+        csrf?.(request)
+        limit(request)
+        const session = deps.sessions.peek(request)
+        if (session !== NOT_IN_MEMORY) {
+          if (session) ofProvider?.(session)
+          const token = session && fresh(session)
+          if (!session || token !== undefined) {
+            attach(request, session, token)
+            done()
+            return
+          }
+        }
+        wait(request).then(() => done(), done)
       }
     }
   }

@@ -24,22 +24,23 @@ export function allowedMethods(route: RouteConfig): AllowedMethods | undefined {
 }
 
 /**
- * A root `onRequest` hook, so it runs before the session cookie is even
- * opened: a method the matched proxy route does not list gets `405` with
- * `Allow` (RFC 9110 §15.5.6) before any session or token work. RFC 10017
- * §6.1.3.6: restricting methods per endpoint narrows what a hijacked page
- * can make the BFF send.
+ * The `onRequest` hook of a proxy route that lists its methods, added to
+ * that route alone (see request-hygiene.ts), so it runs before any session
+ * or token work: a method the route does not list gets `405` with `Allow`
+ * (RFC 9110 §15.5.6). RFC 10017 §6.1.3.6: restricting methods per endpoint
+ * narrows what a hijacked page can make the BFF send.
  */
-export function refuseUnlistedMethod(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  done: HookHandlerDoneFunction,
-): void {
-  const allowed = request.routeOptions.config.allowedMethods
-  if (allowed === undefined || allowed.set.has(request.method)) {
-    done()
-    return
+export function refuseUnlistedMethod(allowed: AllowedMethods) {
+  return function refuseUnlisted(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: HookHandlerDoneFunction,
+  ) {
+    if (allowed.set.has(request.method)) {
+      done()
+      return
+    }
+    reply.header('allow', allowed.header)
+    done(gatehouseError('GATEHOUSE_ERR_METHOD_NOT_ALLOWED'))
   }
-  reply.header('allow', allowed.header)
-  done(gatehouseError('GATEHOUSE_ERR_METHOD_NOT_ALLOWED'))
 }

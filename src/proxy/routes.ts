@@ -1,6 +1,6 @@
 import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyInstance } from 'fastify'
-import type { GatehouseConfig } from '../config/types.js'
+import type { FrontendConfig, GatehouseConfig } from '../config/types.js'
 import { UpstreamProofs } from '../dpop/upstream.js'
 import { sendContinue } from '../guards/expect-continue.js'
 import { loginCookieName } from '../session/cookies.js'
@@ -23,6 +23,8 @@ import { isUpgrade, refuseUpgrade, upgradeAwareGuard, upgradeHeaders } from './w
 export type ProxyConfig = Pick<GatehouseConfig, 'routes'> & {
   readonly server: Pick<GatehouseConfig['server'], 'maxWebSockets' | 'trustProxy' | 'publicUrl'>
   readonly session: Pick<GatehouseConfig['session'], 'cookieName' | 'maxWebSockets'>
+  /** Every frontend's cookies are the gateway's own, whichever frontend these routes are of. */
+  readonly frontends?: readonly Pick<FrontendConfig, 'cookieName'>[]
 }
 
 export interface ProxyRouteHooks {
@@ -55,7 +57,12 @@ export async function registerProxyRoutes(
   deps: GuardDeps,
   hooks: ProxyRouteHooks = {},
 ) {
-  const own = new OwnCookies([config.session.cookieName, loginCookieName(config)])
+  // No upstream sees or sets a gateway cookie: not this frontend's, nor another's.
+  const own = new OwnCookies(
+    config.frontends
+      ? config.frontends.flatMap((f) => [f.cookieName, loginCookieName({ session: f })])
+      : [config.session.cookieName, loginCookieName(config)],
+  )
   const draining = hooks.draining ?? (() => false)
   // Node raises `upgrade` only while a listener exists: without a
   // WebSocket route, an upgrade is an ordinary request that refuseUpgrade

@@ -55,7 +55,7 @@ export function tokenRetry(
   onRetry?: () => void,
   proofs?: UpstreamProofs,
 ): ForwardWithRetry | undefined {
-  const userRoute = route.token === 'user' || route.token === 'optional-user'
+  const userRoute = route.token === 'user' || route.token === 'optional-user' || route.token === 'exchange'
   const retryToken = route.retryOnInvalidToken && userRoute
   const dpop = route.dpop ? proofs : undefined
   if (!retryToken && !dpop) return undefined

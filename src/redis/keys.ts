@@ -42,6 +42,17 @@ export interface RedisKeys {
   readonly rateLimit: string
 }
 
+/**
+ * What a named frontend's session ids start with: `<frontend>:`, so its
+ * records, locks and per-session keys are `{prefix}s:{<frontend>:<id>}`
+ * and the like, while the sub and sid indexes, which back-channel logout
+ * reads, list the sessions of every frontend. `''` for the one frontend of
+ * a config without `frontends:`, whose keys are as they always were.
+ */
+export function sessionNamespace(frontend: string): string {
+  return frontend === '' ? '' : `${frontend}:`
+}
+
 /** The keys under `prefix` (`session.keyPrefix`). */
 export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
   const sessions = `${prefix}s:`
@@ -74,6 +85,11 @@ export const REDIS_KEY_LAYOUT = {
       abs: 'absolute expiry',
       ix: "the keyed hashes of sub and sid, and the provider's name, as JSON",
     },
+    expires: 'PEXPIREAT min(idle, abs)',
+  },
+  frontendSession: {
+    key: '{prefix}s:{<frontend>:<id>}',
+    type: 'hash',
     expires: 'PEXPIREAT min(idle, abs)',
   },
   bySub: {

@@ -38,6 +38,19 @@ declare module 'fastify' {
 export interface ErrorAnswersOptions {
   /** The login endpoint an error page links to, `{auth.basePath}/login`. */
   readonly signIn: string
+  /** Where that link comes back to when the request set no `returnTo`; default `/`. */
+  readonly home?: string
+}
+
+/**
+ * A frontend's own error pages (`frontends[]`): in its scope, the same
+ * answers as `errorAnswers`, with a "Sign in again" link to its own
+ * sign-in endpoint that comes back inside it.
+ */
+export function frontendErrorAnswers(scope: FastifyInstance, opts: ErrorAnswersOptions): void {
+  scope.setErrorHandler(function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+    return answerError(err, request, reply, opts)
+  })
 }
 
 /**
@@ -51,15 +64,10 @@ export const errorAnswers = fp(
   async function errorAnswers(app: FastifyInstance, opts: ErrorAnswersOptions) {
     app.decorateRequest('returnTo', null)
     app.setErrorHandler(function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-      return answerError(err, request, reply, opts.signIn)
+      return answerError(err, request, reply, opts)
     })
     app.setNotFoundHandler(function notFound(request, reply) {
-      return answerError(
-        gatehouseError('GATEHOUSE_ERR_NOT_FOUND') as FastifyError,
-        request,
-        reply,
-        opts.signIn,
-      )
+      return answerError(gatehouseError('GATEHOUSE_ERR_NOT_FOUND') as FastifyError, request, reply, opts)
     })
     app.addHook('onSend', (request, reply, payload, done) => {
       if (routeConfig(request).renders !== undefined) ownAnswer(reply)
@@ -83,7 +91,7 @@ function answerError(
   err: FastifyError,
   request: FastifyRequest,
   reply: FastifyReply,
-  signIn: string,
+  signIn: ErrorAnswersOptions,
 ): FastifyReply {
   ownAnswer(reply)
   const route = routeConfig(request)
@@ -118,7 +126,7 @@ function answerError(
 function render(
   request: FastifyRequest,
   reply: FastifyReply,
-  signIn: string,
+  signIn: ErrorAnswersOptions,
   status: number,
   error: string,
   message: string,
@@ -126,7 +134,7 @@ function render(
 ): FastifyReply {
   reply.code(status)
   if (routeConfig(request).renders !== 'page') return reply.send({ error, message })
-  const again = `${signIn}?returnTo=${encodeURIComponent(request.returnTo ?? '/')}`
+  const again = `${signIn.signIn}?returnTo=${encodeURIComponent(request.returnTo ?? signIn.home ?? '/')}`
   return reply
     .header('content-type', 'text/html; charset=utf-8')
     .header('content-security-policy', PAGE_CSP)
@@ -162,6 +170,6 @@ export function frameworkError(err: FastifyError, request: FastifyRequest, reply
     err.code === 'FST_ERR_BAD_URL' ? (gatehouseError('GATEHOUSE_ERR_INVALID_PATH') as FastifyError) : err,
     request,
     reply,
-    '/',
+    { signIn: '/' },
   )
 }

@@ -3,6 +3,7 @@ import { ownRoutes } from '../http/own-routes.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { draining } from './draining.js'
 import { errorAnswers } from './error-handler.js'
+import { frontends } from './frontends.js'
 import { createInstance, type InstanceOptions } from './instance.js'
 import { observability } from './observability.js'
 import { proxy } from './proxy.js'
@@ -43,13 +44,16 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   // in its first hook, so a refused request is traced too.
   await app.register(observability, {
     logging: config.logging,
+    firstProvider: config.oidc.name,
     tracing: config.tracing,
     shared: options.lasting,
   })
   // Stateless refusals first of the hooks that answer; then the cookies, so
-  // a refused request costs no session work.
+  // a refused request costs no session work. Named frontends each register
+  // their own cookies, in their own scope (frontends.ts).
   await app.register(requestHygiene)
-  await app.register(cookiesPlugin, { config })
+  const named = config.frontends[0]!.name !== ''
+  if (!named) await app.register(cookiesPlugin, { config, now })
   // Stores, the IdP client, sessions and tokens, as `app.gatehouse`.
   await app.register(services, {
     config,
@@ -62,6 +66,10 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   })
   await app.register(draining)
 
+  if (named) {
+    await app.register(frontends, { config, now, websocketRecheck: options.websocketRecheck })
+    return app
+  }
   const { providers, sessions, stores } = app.gatehouse
   await app.register(ownRoutes, {
     config,

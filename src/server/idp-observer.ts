@@ -33,7 +33,11 @@ export function idpObserver(
     failed(failure) {
       if (failure.verdict !== 'client_refused') return
       refusals.refused(failure)
-      metrics.idpClientRefusals.inc({ operation: failure.operation, answer: failure.answer })
+      metrics.idpClientRefusals.inc({
+        operation: failure.operation,
+        answer: failure.answer,
+        idp: provider.name,
+      })
       metrics.idpClientRefused.set(1)
       const hint = refusalHint(provider, failure.answer, GRANTS[failure.operation])
       const code: ErrorCode = 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED'
@@ -41,6 +45,7 @@ export function idpObserver(
         {
           code,
           operation: failure.operation,
+          idp: provider.name,
           clientId: provider.clientId,
           clientAuth: provider.clientAuth,
           reason: failure.reason,

@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { SessionStore } from '../session/types.js'
-import { RequestMetrics } from './request-metrics.js'
+import { RequestMetrics, type RouteObserver } from './request-metrics.js'
 
 /**
  * Prometheus metrics of one gateway, in a registry of its own so two
@@ -26,14 +26,20 @@ export class GatewayMetrics {
   })
   readonly refreshes = new Counter({
     name: 'gatehouse_token_refreshes_total',
-    help: 'Refresh-token redemptions at the IdP, by outcome (success; invalid_grant, invalid_request, invalid_scope, unsupported_grant_type, other_oauth_error: refused; invalid_target; client_refused; unavailable; unavailable_limit: the session ended after tokens.unavailableLimit) and resource (a configured routes[].resource, "scope:<scopes>" for a scope-only token, "" for the login token).',
-    labelNames: ['outcome', 'resource'] as const,
+    help: 'Refresh-token redemptions at the IdP, by outcome (success; invalid_grant, invalid_request, invalid_scope, unsupported_grant_type, other_oauth_error: refused; invalid_target; client_refused; unavailable; unavailable_limit: the session ended after tokens.unavailableLimit), resource (a configured routes[].resource, "scope:<scopes>" for a scope-only token, "" for the login token) and idp (the session\'s provider, identityProviders[].name; default for oidc:).',
+    labelNames: ['outcome', 'resource', 'idp'] as const,
+    registers: [this.registry],
+  })
+  readonly exchanges = new Counter({
+    name: 'gatehouse_token_exchanges_total',
+    help: 'Token exchanges at the IdP for token: exchange routes (RFC 8693, or Entra ID\'s on-behalf-of), by outcome (success; invalid_target, invalid_scope, unauthorized_client, invalid_grant, invalid_request, unsupported_grant_type, other_oauth_error: the route answers 403; client_refused; unavailable) and audience (the route\'s exchange audience, else its resource, else "scope:<scopes>").',
+    labelNames: ['outcome', 'audience'] as const,
     registers: [this.registry],
   })
   readonly idpClientRefusals = new Counter({
     name: 'gatehouse_idp_client_refusals_total',
-    help: "Calls the IdP refused because it did not accept the gateway's own client credentials (a configuration error), by operation and answer (invalid_client, unauthorized_client, unauthorized: a 401).",
-    labelNames: ['operation', 'answer'] as const,
+    help: "Calls the IdP refused because it did not accept the gateway's own client credentials (a configuration error), by operation, answer (invalid_client, unauthorized_client, unauthorized: a 401) and idp (the provider).",
+    labelNames: ['operation', 'answer', 'idp'] as const,
     registers: [this.registry],
   })
   readonly idpClientRefused = new Gauge({
@@ -55,7 +61,8 @@ export class GatewayMetrics {
   })
   readonly refreshDuration = new Histogram({
     name: 'gatehouse_token_refresh_duration_seconds',
-    help: 'Time the IdP took to answer a refresh.',
+    help: 'Time the IdP took to answer a refresh, by idp (the provider).',
+    labelNames: ['idp'] as const,
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   })
@@ -66,14 +73,14 @@ export class GatewayMetrics {
   })
   readonly clientTokenCache = new Counter({
     name: 'gatehouse_client_token_cache_total',
-    help: 'Client-credentials token lookups, by result (hit, miss).',
-    labelNames: ['result'] as const,
+    help: 'Client-credentials token lookups, by result (hit, miss) and idp (the provider the token is from).',
+    labelNames: ['result', 'idp'] as const,
     registers: [this.registry],
   })
   readonly logins = new Counter({
     name: 'gatehouse_logins_total',
-    help: 'Completed logins, by whether the IdP issued a refresh token (issued, missing). A missing one ends the session at the first access-token expiry.',
-    labelNames: ['refresh_token'] as const,
+    help: 'Completed logins, by whether the IdP issued a refresh token (issued, missing; a missing one ends the session at the first access-token expiry) and idp (the provider).',
+    labelNames: ['refresh_token', 'idp'] as const,
     registers: [this.registry],
   })
   readonly websocketsOpen = new Gauge({
@@ -105,6 +112,11 @@ export class GatewayMetrics {
     help: 'Requests that failed because the session store was unavailable.',
     registers: [this.registry],
   })
+
+  /** `observeRequest` for one route, its label bound once. */
+  requestsOf(route: string): RouteObserver {
+    return this.#requests.route(route)
+  }
 
   /** Counts one answered request (see `RequestMetrics` for why it is not a prom-client metric). */
   observeRequest(route: string, method: string, status: number, seconds: number): void {

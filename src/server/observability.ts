@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { isGatehouseError } from '../errors.js'
@@ -6,9 +6,11 @@ import type { OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import type { ProxyRouteHooks } from '../proxy/routes.js'
 import type { ClientTokensOptions } from '../tokens/client-tokens.js'
+import { logExchange } from '../tokens/exchange-log.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import type { RefreshObserver } from '../tokens/user-tokens.js'
 import { registerTracing } from '../tracing/plugin.js'
+import { hooksOf } from './hooks-of.js'
 import { idpObserver } from './idp-observer.js'
 import { GatewayMetrics } from './metrics.js'
 
@@ -22,8 +24,8 @@ export interface Observers {
   readonly refresh: RefreshObserver
   readonly clientTokens: NonNullable<ClientTokensOptions['observer']>
   readonly proxy: Pick<ProxyRouteHooks, 'onUpstreamError' | 'onTokenRetry' | 'onCookiesDropped' | 'websocket'>
-  /** Told of each completed login, by whether the IdP issued a refresh token. */
-  login(refreshToken: 'issued' | 'missing'): void
+  /** Told of each completed login, by whether the IdP issued a refresh token, and at which provider. */
+  login(refreshToken: 'issued' | 'missing', idp: string): void
 }
 
 declare module 'fastify' {
@@ -34,6 +36,8 @@ declare module 'fastify' {
 
 export interface ObservabilityOptions {
   readonly logging: Pick<GatehouseConfig['logging'], 'accessLog'>
+  /** The first provider's name: the `idp` label of what names no provider (a client token of a route that lists none). */
+  readonly firstProvider: string
   /** The process's metrics and refusals, when a config reload builds this app (lasting.ts). */
   readonly shared?: { readonly metrics: GatewayMetrics; readonly refusals: ClientRefusals } | undefined
   readonly tracing: GatehouseConfig['tracing']
@@ -56,17 +60,21 @@ export const observability = fp(
       refusals,
       idp: (provider) => idpObserver(provider, app.log, metrics, refusals),
       refresh: {
-        refreshed(outcome, ms, resource, sessionId, failure) {
-          metrics.refreshes.inc({ outcome, resource })
-          metrics.refreshDuration.observe(ms / 1000)
-          logRefresh(app.log, { outcome, ms, sessionId, resource, failure })
+        refreshed(outcome, ms, resource, sessionId, failure, idp = opts.firstProvider) {
+          metrics.refreshes.inc({ outcome, resource, idp })
+          metrics.refreshDuration.observe({ idp }, ms / 1000)
+          logRefresh(app.log, { outcome, ms, sessionId, resource, failure, idp })
+        },
+        exchanged(outcome, ms, audience, sessionId, failure) {
+          metrics.exchanges.inc({ outcome, audience })
+          logExchange(app.log, { outcome, ms, sessionId, audience, failure })
         },
         joined: () => metrics.refreshJoins.inc(),
         cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
       },
       clientTokens: {
-        hit: () => metrics.clientTokenCache.inc({ result: 'hit' }),
-        miss: () => metrics.clientTokenCache.inc({ result: 'miss' }),
+        hit: (idp = opts.firstProvider) => metrics.clientTokenCache.inc({ result: 'hit', idp }),
+        miss: (idp = opts.firstProvider) => metrics.clientTokenCache.inc({ result: 'miss', idp }),
       },
       proxy: {
         onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),
@@ -78,20 +86,27 @@ export const observability = fp(
           open: (route, delta) => metrics.websocketsOpen.inc({ route }, delta),
         },
       },
-      login: (refreshToken) => metrics.logins.inc({ refresh_token: refreshToken }),
+      login: (refreshToken, idp) => metrics.logins.inc({ refresh_token: refreshToken, idp }),
     } satisfies Observers)
 
     app.addHook('onError', (_request, _reply, err, done) => {
       if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') metrics.storeErrors.inc()
       done()
     })
+    // Each route counts its own answers, its label bound when it is
+    // registered; the root hook counts only what no route matched (Fastify's
+    // `routeOptions`, which names the route, builds an object per read).
+    app.addHook('onRoute', (route) => {
+      const observe = metrics.requestsOf(route.url)
+      const count: onResponseHookHandler = (request, reply, done) => {
+        observe(request.method, reply.statusCode, reply.elapsedTime / 1000)
+        done()
+      }
+      route.onResponse = [...hooksOf(route.onResponse), count]
+    })
     app.addHook('onResponse', (request, reply, done) => {
-      metrics.observeRequest(
-        request.routeOptions.url ?? 'unmatched',
-        request.method,
-        reply.statusCode,
-        reply.elapsedTime / 1000,
-      )
+      if (request.is404)
+        metrics.observeRequest('unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000)
       done()
     })
     if (opts.logging.accessLog) {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AntiForgeryConfig } from '../guards/csrf.js'
 import { type ProxyConfig, registerProxyRoutes } from '../proxy/routes.js'
+import type { Sessions } from '../session/sessions.js'
 
 export interface ProxyOptions {
   readonly config: ProxyConfig & AntiForgeryConfig
@@ -9,6 +10,8 @@ export interface ProxyOptions {
   readonly now: () => number
   /** How often open WebSockets re-check their session, ms; default 5 s. */
   readonly websocketRecheck?: number | undefined
+  /** The sessions these routes read: a named frontend's; default `app.gatehouse.sessions`. */
+  readonly sessions?: Sessions | undefined
 }
 
 /**
@@ -19,7 +22,8 @@ export interface ProxyOptions {
 export const proxy = fp(
   async function proxy(app: FastifyInstance, opts: ProxyOptions) {
     const { config } = opts
-    const { sessions, userTokens, clientTokens, providers } = app.gatehouse
+    const { userTokens, clientTokens, providers } = app.gatehouse
+    const sessions = opts.sessions ?? app.gatehouse.sessions
     // The guard's decorator (see proxy/guard.ts), on the root: the root hooks read the request too.
     app.decorateRequest('upstreamToken', null)
     app.decorateRequest('upstreamDpopKey', null)

@@ -104,8 +104,8 @@ export class ConfigReloader {
       if (app.gatehouse.oidc !== this.#options.listener.app.gatehouse.oidc)
         await withTimeout(
           app.gatehouse.whenDiscovered(),
-          next.oidc.timeout,
-          `the identity provider ${next.oidc.issuer} could not be discovered within oidc.timeout`,
+          Math.max(...next.identityProviders.map((p) => p.timeout)),
+          `the identity provider ${next.identityProviders.map((p) => p.issuer).join(' or ')} could not be discovered within oidc.timeout`,
         )
     } catch (err) {
       await app?.close().catch(() => {})

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { deferContinue } from '../guards/expect-continue.js'
 import { refuseRepeatedHost } from '../guards/single-host.js'
 import { refuseUnlistedMethod } from '../proxy/methods.js'
+import { hooksOf } from './hooks-of.js'
 import { refuseFaultyFraming } from './legacy-framing.js'
 import { refuseMalformedTarget } from './request-target.js'
 
@@ -16,8 +17,13 @@ export const requestHygiene = fp(
     app.addHook('onRequest', refuseMalformedTarget)
     app.addHook('onRequest', refuseRepeatedHost)
     app.addHook('onRequest', refuseFaultyFraming)
-    // Before the cookie plugin's hook: a method the route refuses costs no session work.
-    app.addHook('onRequest', refuseUnlistedMethod)
+    // Only on the routes that list their methods, with the list bound once:
+    // a route-level hook, so it runs before the route's guard and costs the
+    // other routes nothing.
+    app.addHook('onRoute', (route) => {
+      const allowed = route.config?.allowedMethods
+      if (allowed) route.onRequest = [...hooksOf(route.onRequest), refuseUnlistedMethod(allowed)]
+    })
     deferContinue(app)
   },
   { name: 'gatehouse-request-hygiene', fastify: '5.x' },

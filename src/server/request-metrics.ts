@@ -8,6 +8,9 @@ interface Series {
   readonly buckets: number[]
 }
 
+/** Counts one answered request of a route: method, status, seconds. */
+export type RouteObserver = (method: string, status: number, seconds: number) => void
+
 interface Sample {
   readonly labels: Record<string, string | number>
   readonly value: number
@@ -52,11 +55,30 @@ export class RequestMetrics {
   }
 
   observe(route: string, method: string, status: number, seconds: number): void {
+    this.#observe(route, this.#byMethod(route), method, status, seconds)
+  }
+
+  /** The observer of one route, bound once when the route is registered. */
+  route(route: string): RouteObserver {
+    return (method, status, seconds) => this.#observe(route, this.#byMethod(route), method, status, seconds)
+  }
+
+  #byMethod(route: string): Map<string, Map<number, Series>> {
     let byMethod = this.#series.get(route)
     if (!byMethod) {
       byMethod = new Map()
       this.#series.set(route, byMethod)
     }
+    return byMethod
+  }
+
+  #observe(
+    route: string,
+    byMethod: Map<string, Map<number, Series>>,
+    method: string,
+    status: number,
+    seconds: number,
+  ): void {
     let byStatus = byMethod.get(method)
     if (!byStatus) {
       byStatus = new Map()

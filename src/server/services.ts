@@ -27,6 +27,8 @@ export interface GatehouseState {
   readonly lasting: Lasting
   /** Resolves once every provider has been discovered. */
   whenDiscovered(): Promise<void>
+  /** The sessions of a named frontend (`frontends[].name`), in the same store; `sessions` are the unnamed one's. */
+  sessionsOf(frontend: string): Sessions
 }
 
 declare module 'fastify' {
@@ -82,12 +84,15 @@ export const services = fp(
     if (!opts.lasting) reportCertificateExpiry(config, metrics.registry, app.log, now)
     const parts = lasting.idpFor(config, app.observers)
     const { oidc, providers, userTokens, clientTokens } = parts
-    const sessions = new Sessions(stores.sessions, config.session, now, {
-      revoke: (refreshToken) =>
-        oidc.revoke(refreshToken).catch((err: { code?: string }) => {
-          app.log.warn({ code: err.code }, 'refresh token revocation failed')
-        }),
-    })
+    const sessionsOf = (frontend: string) =>
+      new Sessions(stores.sessions, config.session, now, {
+        revoke: (refreshToken) =>
+          oidc.revoke(refreshToken).catch((err: { code?: string }) => {
+            app.log.warn({ code: err.code }, 'refresh token revocation failed')
+          }),
+        frontend,
+      })
+    const sessions = sessionsOf('')
 
     app.decorate('gatehouse', {
       config,
@@ -100,6 +105,7 @@ export const services = fp(
       clientTokens,
       lasting,
       whenDiscovered: () => parts.whenDiscovered(),
+      sessionsOf,
     } satisfies GatehouseState)
 
     app.addHook('onReady', async () => {

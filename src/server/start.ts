@@ -82,10 +82,13 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
       url,
       publicUrl: config.server.publicUrl,
       issuer: config.oidc.issuer,
+      ...(config.identityProviders.length > 1
+        ? { identityProviders: config.identityProviders.map((p) => `${p.name} ${p.issuer}`) }
+        : {}),
       store: config.session.store.display,
       routes: config.routes.map((r) => `${r.path} -> ${r.upstream}${r.rewritePath} (${r.token})`),
     },
-    `gatehouse listening on ${url}: ${config.routes.length} routes, ${config.session.store.kind} store, issuer ${config.oidc.issuer}`,
+    `gatehouse listening on ${url}: ${config.routes.length} routes, ${config.session.store.kind} store, ${issuers(config)}`,
   )
 
   const file = options.configFile
@@ -184,4 +187,10 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
     reload,
     close,
   }
+}
+
+/** `issuer <url>`, or with several providers each name and issuer. */
+function issuers(config: GatehouseConfig): string {
+  if (config.identityProviders.length === 1) return `issuer ${config.oidc.issuer}`
+  return `identity providers ${config.identityProviders.map((p) => `${p.name} (${p.issuer})`).join(', ')}`
 }

@@ -1,9 +1,12 @@
-import secureSession from '@fastify/secure-session'
-import type { FastifyInstance } from 'fastify'
+import fastifyCookie, { type SerializeOptions } from '@fastify/cookie'
+import secureSession, { type Session } from '@fastify/secure-session'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig } from '../config/types.js'
 import { deriveCookieKeys } from '../crypto/derived-keys.js'
 import type { LoginState } from '../types.js'
+import { OpenedCookies } from './opened-cookies.js'
+import { codecOf, SealedCookies, type SecureSessionCodec } from './sealed-cookie.js'
 
 declare module '@fastify/secure-session' {
   interface SessionData {
@@ -21,6 +24,7 @@ declare module '@fastify/secure-session' {
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** The login-state cookie; read and written only by the sign-in routes. */
     loginState: import('@fastify/secure-session').Session<import('@fastify/secure-session').SessionData>
   }
 }
@@ -34,44 +38,138 @@ export function loginCookieName(config: {
   return `${config.session.cookieName}-login`
 }
 
+/** Opened session cookies kept per instance: one per active browser session, about 0.5 KB each. */
+export const OPENED_COOKIES_MAX = 10_000
+
+/** The two cookies of an app, each read on first use and written when changed. */
+export interface GatehouseCookies {
+  readonly session: SealedCookies
+  /** Only the sign-in routes (`/login`, `/callback`) read or write it. */
+  readonly login: SealedCookies
+  /** The session cookies opened before, by sealed value. */
+  readonly opened: OpenedCookies
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sealedCookies: GatehouseCookies
+  }
+}
+
+export interface CookiesOptions {
+  readonly config: Pick<GatehouseConfig, 'session' | 'server'>
+  /** The sessions' clock, epoch ms. Default `Date.now`. */
+  readonly now?: (() => number) | undefined
+  /** Most session cookies kept opened. Default `OPENED_COOKIES_MAX`. */
+  readonly openedMax?: number | undefined
+  /** The frontend whose cookies these are (`frontends[].name`); `''` or absent: the one of a config without `frontends:`. */
+  readonly frontend?: string | undefined
+}
+
 /**
  * Two sealed cookies: the session cookie, which holds only the session's
  * key, and the short-lived login-state cookie, which lets the callback land
  * on any instance. The cookie keys come from HKDF (`deriveCookieKeys`);
  * libsodium, inside @fastify/secure-session, does the sealing. The first
  * key seals, the others only open, so rotating is `secrets: [new, old]`;
- * secure-session re-seals cookies opened with an old key.
+ * a cookie opened with an old key is sealed again with the new one.
+ *
+ * secure-session's own hooks open every registered cookie on every request
+ * (a libsodium open, a JSON parse and a `Proxy` each). So it is registered
+ * in a scope of its own that serves no route, for its sealing alone, and
+ * each request opens only the cookie it reads, when it reads it, through a
+ * bounded cache of values opened before (`OpenedCookies`). The session
+ * cookie's name is a parameter of its `SealedCookies`, not of the sealing.
  */
 export const cookiesPlugin = fp(
-  async function cookies(
-    app: FastifyInstance,
-    opts: { config: Pick<GatehouseConfig, 'session' | 'server'> },
-  ) {
+  async function cookies(app: FastifyInstance, opts: CookiesOptions) {
     const { config } = opts
-    const key = deriveCookieKeys(config.session.secrets)
+    const now = opts.now ?? Date.now
+    const key = deriveCookieKeys(config.session.secrets, opts.frontend)
     const cookie = { path: '/', httpOnly: true, secure: config.server.secure }
-    await app.register(secureSession, [
-      {
-        sessionName: 'session',
-        cookieName: config.session.cookieName,
-        key,
-        expiry: Math.ceil(config.session.absoluteTimeout / 1000),
-        cookie: {
-          ...cookie,
-          sameSite: config.session.sameSite,
-          maxAge: Math.ceil(config.session.absoluteTimeout / 1000),
+    const sessionCookie = {
+      ...cookie,
+      sameSite: config.session.sameSite,
+      maxAge: Math.ceil(config.session.absoluteTimeout / 1000),
+    }
+    // Lax whatever the session's: it must come back on the IdP's redirect
+    // to the callback, a top-level navigation from another site.
+    const loginCookie = { ...cookie, sameSite: 'lax' as const, maxAge: LOGIN_STATE_TTL_SECONDS }
+    // The parser and `reply.setCookie` for every route; no hook parses the
+    // cookies of requests that never read one.
+    await app.register(fastifyCookie, { hook: false })
+    let codec: SecureSessionCodec | undefined
+    await app.register(async function sealing(scope) {
+      await scope.register(secureSession, [
+        {
+          sessionName: 'session',
+          cookieName: config.session.cookieName,
+          key,
+          expiry: Math.ceil(config.session.absoluteTimeout / 1000),
+          cookie: sessionCookie,
         },
-      },
-      {
-        sessionName: 'loginState',
-        cookieName: loginCookieName(config),
-        key,
-        expiry: LOGIN_STATE_TTL_SECONDS,
-        // Lax whatever the session's: it must come back on the IdP's
-        // redirect to the callback, a top-level navigation from another site.
-        cookie: { ...cookie, sameSite: 'lax' as const, maxAge: LOGIN_STATE_TTL_SECONDS },
-      },
-    ])
+        {
+          sessionName: 'loginState',
+          cookieName: loginCookieName(config),
+          key,
+          expiry: LOGIN_STATE_TTL_SECONDS,
+          cookie: loginCookie,
+        },
+      ])
+      codec = codecOf(scope)
+    })
+    const sealing = codec!
+    // Tests and tools seal and open cookies as the gateway does.
+    app.decorate('decodeSecureSession', sealing.decode as FastifyInstance['decodeSecureSession'])
+    app.decorate('encodeSecureSession', sealing.encode as FastifyInstance['encodeSecureSession'])
+    app.decorate('createSecureSession', sealing.create)
+
+    const opened = new OpenedCookies(opts.openedMax ?? OPENED_COOKIES_MAX)
+    const parse = (header: string) => app.parseCookie(header)
+    const serialize = (name: string, value: string, options: SerializeOptions) =>
+      app.serializeCookie(name, value, options)
+    const shared = { codec: sealing, parse, serialize, now, idleTimeout: config.session.idleTimeout }
+    const session = new SealedCookies({
+      ...shared,
+      sessionName: 'session',
+      cookieName: config.session.cookieName,
+      cookie: sessionCookie,
+      expiry: Math.ceil(config.session.absoluteTimeout / 1000),
+      cache: opened,
+      slot: Symbol('gatehouse.sessionCookie'),
+    })
+    const login = new SealedCookies({
+      ...shared,
+      sessionName: 'loginState',
+      cookieName: loginCookieName(config),
+      cookie: loginCookie,
+      expiry: LOGIN_STATE_TTL_SECONDS,
+      // Read once per sign-in: nothing to gain from keeping it opened.
+      cache: undefined,
+      slot: Symbol('gatehouse.loginCookie'),
+    })
+    app.decorate('sealedCookies', { session, login, opened } satisfies GatehouseCookies)
+    decorateSlot(app, session, 'session')
+    decorateSlot(app, login, 'loginState')
+    // Only the session cookie is written here; the sign-in routes write the
+    // login cookie in their own hook (auth-routes.ts).
+    app.addHook('onSend', (request, reply, payload, done) => {
+      session.write(request, reply)
+      done(null, payload)
+    })
   },
   { name: 'gatehouse-cookies', fastify: '5.x' },
 )
+
+/**
+ * `request[name]`, the request's cookie, made on first use: no hook runs
+ * for it, and a request that never reads it never opens it.
+ */
+function decorateSlot(app: FastifyInstance, jar: SealedCookies, name: 'session' | 'loginState'): void {
+  app.decorateRequest(jar.slot, null)
+  app.decorateRequest(name, {
+    getter(this: FastifyRequest) {
+      return jar.of(this) as unknown as Session
+    },
+  })
+}

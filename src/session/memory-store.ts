@@ -69,11 +69,17 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async get(ref: SessionRef, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
-    const { id } = ref
-    const session = this.#opened(ref, now)
     // A look that is not activity leaves the record, and its place in the
     // LRU order, as they are.
-    if (!session || options?.touch === false) return session
+    if (options?.touch === false) return this.#opened(ref, now)
+    return this.peek(ref, now)
+  }
+
+  /** Everything is in this process: `get`'s answer, at once. */
+  peek(ref: SessionRef, now: number): SessionData | undefined {
+    const { id } = ref
+    const session = this.#opened(ref, now)
+    if (!session) return session
     const lastTouch = session.idleExpiresAt - this.#idle
     if (now - lastTouch < this.#touchEvery) {
       this.#sessions.set(id, session)

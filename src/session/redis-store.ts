@@ -55,14 +55,15 @@ import {
 } from './redis-scripts.js'
 import { TrackedCache, type TrackedCacheOptions } from './redis-tracked-cache.js'
 import { loginFields, openField, sealField } from './sealed-fields.js'
-import type {
-  EndedSession,
-  ReadOptions,
-  SessionData,
-  SessionRef,
-  SessionStore,
-  StoreReport,
-  UpdateResult,
+import {
+  type EndedSession,
+  NOT_IN_MEMORY,
+  type ReadOptions,
+  type SessionData,
+  type SessionRef,
+  type SessionStore,
+  type StoreReport,
+  type UpdateResult,
 } from './types.js'
 
 export interface RedisSessionStoreOptions {
@@ -237,20 +238,8 @@ export class RedisSessionStore implements SessionStore {
   async get(ref: SessionRef, now: number, options?: ReadOptions): Promise<SessionData | undefined> {
     const key = this.#key(ref.id)
     const touch = options?.touch !== false
-    const cached = options?.fresh ? undefined : this.#cache?.get(key)
-    // The copy holds what this key opened; another key gets what Redis
-    // would give it, a refusal, without a round trip.
-    if (cached && !cached.key.equals(ref.key))
-      throw gatehouseError('GATEHOUSE_ERR_SESSION_UNREADABLE', undefined, 'refused')
-    // A copy that looks expired, or due for its touch, is checked against
-    // Redis: another instance may have slid the expiry a moment ago, and
-    // ending a live session on a stale copy would log the user out.
-    if (
-      cached &&
-      now < cached.idleExpiresAt &&
-      now < cached.absoluteExpiresAt &&
-      !(touch && this.#touchDue(cached.idleExpiresAt, now))
-    ) {
+    const cached = options?.fresh ? undefined : this.#servable(ref, key, now, touch)
+    if (cached) {
       mark('gatehouse.session.cache', { [ATTR.cacheResult]: 'hit' })
       return cached
     }
@@ -271,6 +260,41 @@ export class RedisSessionStore implements SessionStore {
     } finally {
       if (ticket) this.#cache!.settle(ticket, session)
     }
+  }
+
+  /** `get`'s answer from the local copy, when `get` would serve it; else Redis must be asked. */
+  peek(ref: SessionRef, now: number): SessionData | typeof NOT_IN_MEMORY {
+    // Uncounted: a copy that is not served is counted by the `get` that follows.
+    const served = this.#servable(ref, this.#key(ref.id), now, true, false)
+    if (served === undefined) return NOT_IN_MEMORY
+    this.#cache!.counted()
+    return served
+  }
+
+  /** The local copy of the session, if it may be served for this read. */
+  #servable(
+    ref: SessionRef,
+    key: string,
+    now: number,
+    touch: boolean,
+    count = true,
+  ): SessionData | undefined {
+    const cached = this.#cache?.get(key, count)
+    if (!cached) return undefined
+    // The copy holds what this key opened; another key gets what Redis
+    // would give it, a refusal, without a round trip.
+    if (!cached.key.equals(ref.key))
+      throw gatehouseError('GATEHOUSE_ERR_SESSION_UNREADABLE', undefined, 'refused')
+    // A copy that looks expired, or due for its touch, is checked against
+    // Redis: another instance may have slid the expiry a moment ago, and
+    // ending a live session on a stale copy would log the user out.
+    if (
+      now < cached.idleExpiresAt &&
+      now < cached.absoluteExpiresAt &&
+      !(touch && this.#touchDue(cached.idleExpiresAt, now))
+    )
+      return cached
+    return undefined
   }
 
   #touchDue(idleExpiresAt: number, now: number): boolean {

@@ -123,15 +123,25 @@ export class TrackedCache<V> extends EventEmitter {
     return { hits: this.#hits, misses: this.#misses }
   }
 
-  /** The cached value, or `undefined` when absent or when the copy cannot be trusted right now. */
-  get(key: string): V | undefined {
+  /**
+   * The cached value, or `undefined` when absent or when the copy cannot be
+   * trusted right now. `count: false` leaves the figures to a later lookup
+   * of the same read (or to `counted`).
+   */
+  get(key: string, count = true): V | undefined {
     const value = this.#armed && this.#clock() < this.#freshUntil ? this.#entries.use(key) : undefined
+    if (!count) return value
     if (value === undefined) {
       this.#misses++
       return undefined
     }
     this.#hits++
     return value
+  }
+
+  /** Counts a hit of an uncounted `get` whose value was served. */
+  counted(): void {
+    this.#hits++
   }
 
   /** Call before sending a read whose answer may be cached. */

@@ -2,10 +2,12 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { isGatehouseError, type LogCode } from '../errors.js'
-import { ATTR, inSpan } from '../tracing/spans.js'
+import { sessionNamespace } from '../redis/keys.js'
+import { ATTR, inSpan, tracing } from '../tracing/spans.js'
 import type { LoginResult } from '../types.js'
+import type { SealedCookie } from './sealed-cookie.js'
 import { SessionKey } from './session-key.js'
-import type { SessionData, SessionRef, SessionStore } from './types.js'
+import { NOT_IN_MEMORY, type SessionData, type SessionRef, type SessionStore } from './types.js'
 
 /** What `Sessions` needs beyond the store. */
 export interface SessionsOptions {
@@ -15,7 +17,27 @@ export interface SessionsOptions {
    * reject; absent, such tokens are left to expire.
    */
   readonly revoke?: (refreshToken: string) => Promise<void>
+  /**
+   * The frontend whose sessions these are (`frontends[].name`); `''` for
+   * the one frontend of a config without `frontends:`. A named frontend's
+   * session ids are `<name>:<id>` (redis/keys.ts), so a cookie key carried
+   * to another frontend names a record that does not exist there.
+   */
+  readonly frontend?: string
+  /**
+   * The request's session cookie. Default `request.session`; a gateway
+   * serving several cookie names passes the one that applies.
+   */
+  readonly cookie?: ((request: FastifyRequest) => SealedCookie) | undefined
 }
+
+/** The session a cookie's content names: its key, and the record id derived from it (an HMAC). */
+function refFrom(data: Readonly<Record<string, unknown>>): SessionRef | undefined {
+  const key = SessionKey.fromCookie(data.key)
+  return key && { id: key.sessionId, key }
+}
+
+const requestSession = (request: FastifyRequest) => request.session as unknown as SealedCookie
 
 /**
  * When a session ends: at its idle or absolute expiry, or when its refresh
@@ -48,6 +70,11 @@ export class Sessions {
   readonly #absolute: number
   readonly #now: () => number
   readonly #revoke: SessionsOptions['revoke']
+  /** Prepended to every id: `''`, or `<frontend>:`. */
+  readonly #namespace: string
+  /** The cookie's session, its id in this frontend's namespace. */
+  readonly #refFrom: (data: Readonly<Record<string, unknown>>) => SessionRef | undefined
+  readonly #cookie: (request: FastifyRequest) => SealedCookie
 
   constructor(
     store: SessionStore,
@@ -60,6 +87,17 @@ export class Sessions {
     this.#absolute = timeouts.absoluteTimeout
     this.#now = now
     this.#revoke = options.revoke
+    this.#namespace = sessionNamespace(options.frontend ?? '')
+    const namespace = this.#namespace
+    // One function per instance: the opened cookie keeps what it derives.
+    this.#refFrom =
+      namespace === ''
+        ? refFrom
+        : (data) => {
+            const ref = refFrom(data)
+            return ref && { id: namespace + ref.id, key: ref.key }
+          }
+    this.#cookie = options.cookie ?? requestSession
   }
 
   get store(): SessionStore {
@@ -68,14 +106,47 @@ export class Sessions {
 
   /** The session the request's cookie names and opens, without reading it; for a socket's later checks. */
   refOf(request: FastifyRequest): SessionRef | undefined {
-    const key = SessionKey.fromCookie(request.session.get('key'))
-    return key && { id: key.sessionId, key }
+    // Kept with the opened cookie: the id's HMAC is paid once per cookie value.
+    return this.#cookie(request).derived(this.#refFrom)
+  }
+
+  /**
+   * The request's session without waiting, when the store holds it in this
+   * process (`SessionStore.peek`): `NOT_IN_MEMORY` when only `current` can
+   * tell, which the caller then awaits. Whatever it answers, `current`
+   * would have answered the same.
+   */
+  peek(request: FastifyRequest): SessionData | undefined | typeof NOT_IN_MEMORY {
+    const peek = this.#store.peek
+    // With tracing on, the read is a span of its own (`current`).
+    if (peek === undefined || tracing()) return NOT_IN_MEMORY
+    const cookie = this.#cookie(request)
+    const ref = cookie.derived(this.#refFrom)
+    if (!ref) return typeof cookie.get('id') === 'string' ? NOT_IN_MEMORY : undefined
+    const now = this.#now()
+    let session: SessionData | undefined | typeof NOT_IN_MEMORY
+    try {
+      session = peek.call(this.#store, ref, now)
+    } catch {
+      // A record the key does not open: `current` logs and refuses it.
+      return NOT_IN_MEMORY
+    }
+    if (session === NOT_IN_MEMORY) return session
+    if (session === undefined) {
+      cookie.delete()
+      return undefined
+    }
+    // Ending a session whose refresh token has expired is a store write: `current` does it.
+    if (refreshTokenExpired(session, now)) return NOT_IN_MEMORY
+    cookie.bound(sessionEndsAt(session))
+    return session
   }
 
   async current(request: FastifyRequest): Promise<SessionData | undefined> {
+    const cookie = this.#cookie(request)
     const ref = this.refOf(request)
     if (!ref) {
-      if (await this.#endPreviousFormat(request)) request.session.delete()
+      if (await this.#endPreviousFormat(request)) cookie.delete()
       return undefined
     }
     let session: SessionData | undefined
@@ -94,10 +165,12 @@ export class Sessions {
     }
     if (session && refreshTokenExpired(session, this.#now())) {
       await this.#store.delete(session.id)
-      request.session.delete()
+      cookie.delete()
       return undefined
     }
-    if (!session) request.session.delete()
+    if (!session) cookie.delete()
+    // The cookie's opening is served no longer than the session lives.
+    else cookie.bound(sessionEndsAt(session))
     return session
   }
 
@@ -114,7 +187,7 @@ export class Sessions {
     const absoluteExpiresAt = now + this.#absolute
     const key = SessionKey.generate()
     const session: SessionData = {
-      id: key.sessionId,
+      id: this.#namespace + key.sessionId,
       key,
       idp: login.idp,
       sub: login.sub,
@@ -129,14 +202,15 @@ export class Sessions {
       logoutHandle: randomBytes(16).toString('base64url'),
     }
     await this.#store.create(session)
-    request.session.regenerate()
-    request.session.set('key', key.toCookie())
+    const cookie = this.#cookie(request)
+    cookie.regenerate()
+    cookie.set('key', key.toCookie())
     return session
   }
 
   async destroy(request: FastifyRequest, session: SessionData): Promise<void> {
     await this.#store.delete(session.id)
-    request.session.delete()
+    this.#cookie(request).delete()
   }
 
   /**
@@ -148,8 +222,10 @@ export class Sessions {
    * cookie was such a cookie, which the caller then clears or replaces.
    */
   async #endPreviousFormat(request: FastifyRequest): Promise<boolean> {
-    const id = request.session.get('id')
+    const id = this.#cookie(request).get('id')
     if (typeof id !== 'string') return false
+    // Only the one frontend of before `frontends:` existed has such cookies.
+    if (this.#namespace !== '') return true
     const ended = await this.#store.endPreviousFormat?.(id)
     if (!ended) return true
     const code: LogCode = 'GATEHOUSE_SESSION_PREVIOUS_FORMAT'

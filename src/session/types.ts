@@ -79,6 +79,9 @@ export interface ReadOptions {
   readonly touch?: boolean
 }
 
+/** `SessionStore.peek`'s answer when only `get` can tell: the record is not held in this process. */
+export const NOT_IN_MEMORY: unique symbol = Symbol('not in memory')
+
 export interface SessionStore {
   readonly kind: 'memory' | 'redis'
   /** Stores a new session; a shared store seals its secret fields with `session.key`. */
@@ -91,6 +94,13 @@ export interface SessionStore {
    * record (a tampered record, or a key that is not the session's).
    */
   get(ref: SessionRef, now: number, options?: ReadOptions): Promise<SessionData | undefined>
+  /**
+   * `get(ref, now)` answered without waiting, when this process holds what
+   * `get` would answer (the memory store always; a shared store from its
+   * local copy, when `get` would serve that copy). `NOT_IN_MEMORY`
+   * otherwise, and `get` must be asked. Same touch and same refusals as `get`.
+   */
+  peek?(ref: SessionRef, now: number): SessionData | undefined | typeof NOT_IN_MEMORY
   /**
    * Replaces the tokens iff the stored version still equals `expectedVersion`;
    * the stored version becomes `expectedVersion + 1`. The tokens are sealed

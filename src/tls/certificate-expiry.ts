@@ -1,15 +1,23 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Gauge, type Registry } from 'prom-client'
+import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import type { CertificateFacts, GatehouseConfig } from '../config/types.js'
 
 const DAY = 86_400_000
 /** Below this many days left, the start-up line is a warning: time to renew before it breaks. */
 const RENEW_WITHIN_DAYS = 14
 
-/** Every configured client certificate, by the option that holds it (`oidc.tls`, `routes[2].tls`). */
+/**
+ * Every configured client certificate, by the option that holds it
+ * (`oidc.tls`, `identityProviders[1].tls`, `routes[2].tls`).
+ */
 export function configuredCertificates(config: GatehouseConfig): [string, CertificateFacts][] {
   const found: [string, CertificateFacts][] = []
-  if (config.oidc.tls?.certificate) found.push(['oidc.tls', config.oidc.tls.certificate])
+  const shorthand = config.identityProviders.length === 1 && config.oidc.name === SHORTHAND_PROVIDER
+  config.identityProviders.forEach((provider, i) => {
+    const option = shorthand ? 'oidc.tls' : `identityProviders[${i}].tls`
+    if (provider.tls?.certificate) found.push([option, provider.tls.certificate])
+  })
   config.routes.forEach((route, i) => {
     if (route.tls?.certificate) found.push([`routes[${i}].tls`, route.tls.certificate])
   })

@@ -19,16 +19,18 @@ const VERIFY: Readonly<Record<string, string>> = {
  * Why a connection failed in its TLS handshake, or `undefined` when it did
  * not fail there. A server that wants a client certificate and did not get
  * one (or did not trust it) answers with a TLS alert (RFC 8446 §6.2),
- * which Node reports as `ERR_SSL_*ALERT*`.
+ * which Node reports as `ERR_SSL_*ALERT*`; over TLS 1.3 it comes on the
+ * first read, after the handshake (connect-options.ts keeps it the error).
  */
 export function tlsFailureReason(error: { code?: string | undefined; message?: string }): string | undefined {
   const code = error.code ?? ''
   const known = VERIFY[code]
   if (known) return known
+  // RFC 8446 §6.2 alert 116, TLS 1.3's own.
+  if (/^ERR_SSL_.*ALERT_CERTIFICATE_REQUIRED/.test(code))
+    return 'the server requires a client certificate and got none (tls.cert, tls.key)'
   if (
-    /^ERR_SSL_.*(CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|ACCESS_DENIED)/.test(
-      code,
-    )
+    /^ERR_SSL_.*(HANDSHAKE_FAILURE|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|ACCESS_DENIED)/.test(code)
   )
     return 'the server refused the client certificate, or wanted one and got none (tls.cert, tls.key)'
   if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return `TLS handshake failed (${code})`

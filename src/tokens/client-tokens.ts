@@ -19,7 +19,8 @@ export interface ClientTokensOptions {
   readonly refreshWait: number
   readonly lockTtl: number
   readonly now: () => number
-  readonly observer?: { hit?(): void; miss?(): void }
+  /** `idp`: the provider the token is from, `undefined` for the first. */
+  readonly observer?: { hit?(idp?: string): void; miss?(idp?: string): void }
 }
 
 /**
@@ -64,7 +65,7 @@ export class ClientTokens {
     const key = cacheKey(scopes, idp) + (dpop ? ' dpop' : '')
     const local = this.#local.get(key)
     if (local && this.#fresh(local)) {
-      this.#observer?.hit?.()
+      this.#observer?.hit?.(idp)
       return local
     }
     const token = await this.#flight.run(key, () => this.#fetchOnce(key, scopes, dpop, idp))
@@ -89,10 +90,10 @@ export class ClientTokens {
   ): Promise<CachedToken> {
     const cached = await this.#shared(key)
     if (cached) {
-      this.#observer?.hit?.()
+      this.#observer?.hit?.(idp)
       return cached
     }
-    this.#observer?.miss?.()
+    this.#observer?.miss?.(idp)
     const lockKey = `client:${key}`
     const lock = await this.#locks.tryAcquire(lockKey, this.#lockTtl)
     if (!lock) {

@@ -21,6 +21,8 @@ export interface RefreshRecord {
   /** The audience's label, `''` for the login token. */
   readonly resource?: string
   readonly failure?: IdpFailure | undefined
+  /** The session's provider. */
+  readonly idp?: string | undefined
 }
 
 /**
@@ -29,9 +31,10 @@ export interface RefreshRecord {
  * network cause) and the catalogue code the request got.
  */
 export function logRefresh(log: FastifyBaseLogger, record: RefreshRecord): void {
-  const { outcome, ms, sessionId, resource = '', failure } = record
+  const { outcome, ms, sessionId, resource = '', failure, idp } = record
   const fields = {
     session: sessionLogId(sessionId),
+    ...(idp === undefined ? {} : { idp }),
     ms,
     ...(resource === '' ? {} : { resource }),
     ...(failure?.status === undefined ? {} : { status: failure.status }),

@@ -5,23 +5,28 @@ import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
+import { type Exchange, type ExchangeObserver, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
+import { exchangedFromCurrent } from './exchange-subject.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, RefreshCooldowns } from './types.js'
 import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from './unavailable-limit.js'
 
+export type { ExchangeOutcome } from './exchange-outcome.js'
 export type { RefreshOutcome } from './refresh-outcome.js'
 
 export interface UserTokensOptions {
   readonly store: SessionStore
   readonly locks: LockService
   /**
-   * Redeems refresh tokens: at the session's provider, named by `idp`
-   * (`IdentityProviders`), or one client that ignores it.
+   * Redeems refresh tokens, and exchanges tokens for `token: exchange`
+   * routes (needed only with those): at the session's provider, named by
+   * `idp` (`IdentityProviders`), or one client that ignores it.
    */
   readonly oidc: {
     refresh(current: TokenSet, audience?: TokenAudience, dpopKey?: DpopKey, idp?: string): Promise<TokenSet>
+    exchange?: Exchange
   }
   /** Refresh this long before the access token expires, ms. */
   readonly refreshBefore: number
@@ -53,10 +58,11 @@ export interface UserTokensOptions {
 
 export type Coordination = 'single-flight' | 'none' | 'per-audience'
 
-export interface RefreshObserver {
+export interface RefreshObserver extends ExchangeObserver {
   /**
    * `resource` is the audience's bounded label, `''` for the login token;
-   * `failure`, what the IdP answered when it was not a success.
+   * `failure`, what the IdP answered when it was not a success; `idp`,
+   * the session's provider, which the refresh went to.
    */
   refreshed?(
     outcome: RefreshOutcome,
@@ -64,6 +70,7 @@ export interface RefreshObserver {
     resource: string,
     sessionId: string,
     failure?: IdpFailure,
+    idp?: string,
   ): void
   joined?(): void
   /** A refused token did not force a refresh: another did on this route within the cool-down. */
@@ -91,9 +98,13 @@ const MAX_ROUNDS = 16
  */
 const FRESH = { fresh: true, touch: false } as const
 
+/** What a flight refuses for its audience only, so that joiners for another do not take it as theirs. */
+const refusedForAudience = new Set(['GATEHOUSE_ERR_RESOURCE_REFUSED', 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED'])
+
 /** Outcomes of a refresh that leave the session in place, so a still-valid token may be used. */
 const sessionStays = new Set([
   'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+  'GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE',
   'GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT',
   'GATEHOUSE_ERR_STORE_UNAVAILABLE',
   'GATEHOUSE_ERR_IDP_CLIENT_REFUSED',
@@ -122,6 +133,7 @@ export class UserTokens {
   readonly #cooldown: UserTokensOptions['cooldown']
   readonly #flight: SingleFlight<FlightResult>
   readonly #unavailable: UnavailableLimit
+  readonly #exchangeDeps: ExchangeStepDeps
 
   constructor(options: UserTokensOptions) {
     this.#store = options.store
@@ -139,12 +151,21 @@ export class UserTokens {
       options.unavailableLimit ?? DEFAULT_UNAVAILABLE_LIMIT,
       options.now,
     )
+    this.#exchangeDeps = {
+      exchange: options.oidc.exchange?.bind(options.oidc),
+      now: options.now,
+      refreshBefore: options.refreshBefore,
+      observer: options.observer,
+      refreshSubject: (session) => this.#redeem(session, undefined),
+      write: (session, tokens) => this.#write(session, tokens),
+    }
   }
 
   /** True when the session holds no token for `audience` (the login token without one), or it is due. */
   needsRefresh(session: SessionData, audience?: TokenAudience): boolean {
     const token = tokenFor(session.tokens, audience)
-    return token === undefined || token.accessTokenExpiresAt - this.#now() <= this.#refreshBefore
+    if (token === undefined || token.accessTokenExpiresAt - this.#now() <= this.#refreshBefore) return true
+    return audience?.exchange !== undefined && !exchangedFromCurrent(session.tokens, audience.exchange, token)
   }
 
   /**
@@ -155,7 +176,9 @@ export class UserTokens {
     const held = tokenFor(session.tokens, audience)
     if (held && !this.needsRefresh(session, audience)) return held.accessToken
     const stillValid = held !== undefined && held.accessTokenExpiresAt > this.#now()
-    if (!session.tokens.refreshToken) {
+    // An exchange spends the subject token, not the refresh token: without
+    // one it goes ahead while the subject lasts (`exchangeStep` says when not).
+    if (!session.tokens.refreshToken && !audience?.exchange) {
       if (stillValid) return held.accessToken
       // Without a refresh token no route's own token can be minted; the
       // login's token and the session are unaffected.
@@ -203,7 +226,7 @@ export class UserTokens {
     refused: string,
     route: string,
   ): Promise<string | undefined> {
-    if (!session.tokens.refreshToken) {
+    if (!session.tokens.refreshToken && !audience?.exchange) {
       throw gatehouseError(
         'GATEHOUSE_ERR_SESSION_EXPIRED',
         'The upstream refused the token and there is no refresh token.',
@@ -300,7 +323,7 @@ export class UserTokens {
       } catch (err) {
         // Refused for this audience only: joiners waiting for another one
         // must not take the refusal as theirs.
-        if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_RESOURCE_REFUSED')
+        if (isGatehouseError(err) && refusedForAudience.has(err.code))
           return { session: current, refused: { key: audience?.key ?? '', error: err } }
         throw err
       }
@@ -310,6 +333,10 @@ export class UserTokens {
   }
 
   #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
+    if (audience?.exchange)
+      return inSpan('gatehouse.token.exchange', { [ATTR.resource]: audience.label }, () =>
+        exchangeStep(this.#exchangeDeps, current, audience),
+      )
     return inSpan('gatehouse.token.refresh', { [ATTR.resource]: audience?.label ?? '' }, (span) =>
       this.#redeemTraced(current, audience, span),
     )
@@ -337,7 +364,14 @@ export class UserTokens {
         )
       }
       span?.setAttribute(ATTR.refreshOutcome, outcome)
-      this.#observer?.refreshed?.(outcome, this.#now() - started, label, current.id, idpFailureOf(err))
+      this.#observer?.refreshed?.(
+        outcome,
+        this.#now() - started,
+        label,
+        current.id,
+        idpFailureOf(err),
+        current.idp,
+      )
       // The classification (src/oidc/answers.ts) said the grant is over, or the IdP was gone too long.
       if (isGatehouseError(thrown) && thrown.code === 'GATEHOUSE_ERR_SESSION_EXPIRED') {
         this.#unavailable.clear(current.id)
@@ -347,7 +381,7 @@ export class UserTokens {
     }
     this.#unavailable.clear(current.id)
     span?.setAttribute(ATTR.refreshOutcome, 'success')
-    this.#observer?.refreshed?.('success', this.#now() - started, label, current.id)
+    this.#observer?.refreshed?.('success', this.#now() - started, label, current.id, undefined, current.idp)
     // The rotated refresh token and the token it came with are one write
     // (one compare-and-set on `v`): storing either without the other would
     // leave a session whose refresh token is already spent. Tokens of the
@@ -367,6 +401,11 @@ export class UserTokens {
           },
         }
       : { ...next, ...(current.tokens.audiences ? { audiences: current.tokens.audiences } : {}) }
+    return this.#write(current, tokens)
+  }
+
+  /** The new tokens by compare-and-set on the version `current` was read at; the session after it. */
+  async #write(current: SessionData, tokens: TokenSet): Promise<SessionData> {
     const result = await this.#storeRotated(current, tokens)
     if (result === 'missing') throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
     if (result === 'stale') {

@@ -1,5 +1,5 @@
 import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { context, propagation, trace } from '@opentelemetry/api'
+import { context, propagation, TraceFlags, trace } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici'
 import { NodeSDK } from '@opentelemetry/sdk-node'
@@ -59,7 +59,10 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): Tracing {
     })
     const sdk = new NodeSDK({
       ...(env.OTEL_SERVICE_NAME ? {} : { serviceName: SERVICE_NAME }),
-      instrumentations: [fastify, new UndiciInstrumentation({ startSpanHook: withoutQueryValues })],
+      instrumentations: [
+        fastify,
+        new UndiciInstrumentation({ startSpanHook: withoutQueryValues, ignoreRequestHook: unsampledCall }),
+      ],
       // W3C Trace Context only (traceparent, tracestate). Not baggage: what
       // a browser put there would travel on to every upstream.
       textMapPropagator: new W3CTraceContextPropagator(),
@@ -106,9 +109,30 @@ function nameByRoute(
   span: import('@opentelemetry/api').Span,
   request: import('fastify').FastifyRequest,
 ): void {
+  // An unsampled request's span records nothing: no name or attribute to make.
+  if (!span.isRecording()) return
   const route = request.routeOptions.url
   span.updateName(route === undefined ? request.method : `${request.method} ${route}`)
   span.setAttribute('url.path', route ?? '')
+}
+
+/**
+ * An outbound call inside a trace that is not sampled makes no client span:
+ * the instrumentation would parse its URL and headers and build every
+ * attribute for a span that is never recorded, on nine calls in ten at 10 %
+ * sampling. The call still carries the trace's context, as W3C Trace
+ * Context §3 asks, so the upstream knows the trace was not sampled and
+ * joins that decision instead of starting traces of its own; it names the
+ * active span as the parent, which is as unrecorded as the skipped one.
+ */
+function unsampledCall(request: UndiciRequest): boolean {
+  const active = context.active()
+  const parent = trace.getSpanContext(active)
+  if (parent === undefined || (parent.traceFlags & TraceFlags.SAMPLED) !== 0) return false
+  const carrier: Record<string, string> = {}
+  propagation.inject(active, carrier)
+  for (const name in carrier) request.addHeader(name, carrier[name]!)
+  return true
 }
 
 /**

@@ -1,5 +1,13 @@
 import { performance } from 'node:perf_hooks'
-import { type Attributes, context, type Span, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api'
+import {
+  type Attributes,
+  context,
+  type Span,
+  SpanStatusCode,
+  TraceFlags,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api'
 
 /**
  * Gatehouse's own spans: the work no instrumentation can see (the session
@@ -9,7 +17,9 @@ import { type Attributes, context, type Span, SpanStatusCode, type Tracer, trace
  *
  * With tracing off there is no tracer, and each helper is one comparison:
  * no span object, no context switch, no closure beyond the caller's own.
- * `@opentelemetry/api` alone is loaded then, not the SDK.
+ * `@opentelemetry/api` alone is loaded then, not the SDK. With tracing on,
+ * a request whose trace is not sampled costs each helper one look at the
+ * active span's flags (`recording`).
  */
 let tracer: Tracer | undefined
 
@@ -40,6 +50,20 @@ export function tracing(): boolean {
 }
 
 /**
+ * Whether a span started now would be recorded: tracing is on and the
+ * active trace was sampled. The standard samplers decide a child as its
+ * parent was decided (the parent-based ones by its flag, `traceidratio` by
+ * the same trace id), so a child of an unsampled span would be dropped
+ * anyway; with 10 % sampling, nine requests in ten make no span of ours:
+ * no span object, no context switch, no attributes.
+ */
+export function recording(): boolean {
+  if (tracer === undefined) return false
+  const parent = trace.getSpanContext(context.active())
+  return parent === undefined || (parent.traceFlags & TraceFlags.SAMPLED) !== 0
+}
+
+/**
  * Runs `fn` in a child span of the active one, ended when `fn` settles;
  * a rejection marks it an error with the error's name only (messages may
  * quote what a peer said). Off, it is `fn()`.
@@ -49,7 +73,7 @@ export function inSpan<T>(
   attributes: Attributes,
   fn: (span: Span | undefined) => Promise<T>,
 ): Promise<T> {
-  if (tracer === undefined) return fn(undefined)
+  if (tracer === undefined || !recording()) return fn(undefined)
   return tracer.startActiveSpan(name, { attributes }, async (span) => {
     try {
       return await fn(span)
@@ -65,7 +89,7 @@ export function inSpan<T>(
 
 /** A span for something that already happened and took no measurable time, e.g. a cache lookup. */
 export function mark(name: string, attributes: Attributes): void {
-  if (tracer === undefined) return
+  if (tracer === undefined || !recording()) return
   tracer.startSpan(name, { attributes }, context.active()).end()
 }
 
@@ -92,7 +116,7 @@ function errorName(err: unknown): string {
  * `gatehouse.refresh.wait` span that records how long it waited.
  */
 export function waited<T>(kind: 'flight' | 'lock', fn: () => Promise<T>): Promise<T> {
-  if (tracer === undefined) return fn()
+  if (tracer === undefined || !recording()) return fn()
   return inSpan('gatehouse.refresh.wait', { [ATTR.waitKind]: kind }, async (span) => {
     const started = performance.now()
     try {

@@ -45,6 +45,7 @@ t.test('the bench script runs end to end against every peer', { timeout: 300_000
     report.peers.map((p) => p.peer),
     [
       'direct upstream',
+      'node-http-undici',
       'fastify-http-proxy',
       'express-bff',
       'gatehouse-memory',
@@ -55,6 +56,7 @@ t.test('the bench script runs end to end against every peer', { timeout: 300_000
   for (const peer of report.peers) {
     t.ok(peer.rounds[0]!.requests >= 300, `${peer.peer} answered every request`)
     t.equal(peer.failures, 0, `${peer.peer}: no errors and no non-2xx`)
+    t.ok(peer.cpuMicrosPerRequest > 0, `${peer.peer}: CPU per request measured`)
   }
   for (const [store, storm] of Object.entries(report.storms)) {
     t.equal(storm.refreshGrants, 1, `${store} storm: exactly one refresh at the IdP`)
@@ -67,11 +69,12 @@ t.test('the bench script runs end to end against every peer', { timeout: 300_000
   t.equal(report.memory.sizeAfterOverflow, report.memory.sessions, 'the memory store stays at its cap')
   t.same(
     report.targets.map((target) => target.id),
-    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
     'every target is reported',
   )
   t.equal(report.tracing.failures, 0, 'the tracing peers answered every request')
   t.ok(report.tracing.spansPerRequest > 0, 'the traced peer exported spans')
   t.ok(report.tracing.spansPerRequest < 2, 'a fraction of them: sampling applies')
   t.match(output, /PASS|FAIL/, 'the console shows each target with PASS or FAIL')
+  t.match(output, /gatehouse-memory .*CPU +\d+ µs\/request/, 'the console shows CPU per request')
 })

@@ -175,7 +175,7 @@ t.test('every bad file is named by field path and YAML line', async (t) => {
   )
   t.same(
     problems(`${minimal}    token: sometimes\n`),
-    ['12 routes[0].token: must be one of user, optional-user, client, none (got "sometimes")'],
+    ['12 routes[0].token: must be one of user, optional-user, client, exchange, none (got "sometimes")'],
     'a bad enum',
   )
   t.same(
@@ -492,7 +492,7 @@ t.test('every unset variable is reported at once, with every other problem', asy
     '7 oidc.colour: unknown option',
     '8 oidc.clientSecret: environment variable OIDC_CLIENT_SECRET is not set (a secret: set it in the environment)',
     '10 session.secret: environment variable SESSION_SECRET is not set (a secret: set it in the environment)',
-    '14 routes[0].token: must be one of user, optional-user, client, none (got "sometimes")',
+    '14 routes[0].token: must be one of user, optional-user, client, exchange, none (got "sometimes")',
   ])
 })
 

@@ -1,6 +1,6 @@
-import { type DevIdp, startDevIdp } from '../../dev/idp.js'
+import { type DevIdp, type DevTokenExchange, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
-import type { GatehouseConfig, RouteConfig } from '../../src/config/types.js'
+import type { ExchangeConfig, GatehouseConfig, LogLevel, RouteConfig } from '../../src/config/types.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { CookieJar } from './cookie-jar.js'
@@ -10,6 +10,19 @@ import { onFreePorts } from './ports.js'
 
 export const ORDERS = 'https://orders.example'
 export const REPORTS = 'https://reports.example'
+/** The audience of the ledger API, which takes only exchanged tokens (RFC 8693). */
+export const LEDGER = 'https://ledger.example'
+
+/** `/ledger`'s exchange: the login's access token for a LEDGER token. */
+export const LEDGER_EXCHANGE: ExchangeConfig = {
+  subjectToken: 'access_token',
+  audience: LEDGER,
+  scopes: [],
+  grant: 'token-exchange',
+}
+
+/** The dev IdP's exchange policy in the stack: LEDGER for ledger.read, and nothing else. */
+export const STACK_EXCHANGE: DevTokenExchange = { audiences: { [LEDGER]: { scopes: ['ledger.read'] } } }
 
 export interface AudienceStackOptions {
   /** Gateways sharing the store; more than one needs `redisUrl`. Default 1. */
@@ -27,6 +40,17 @@ export interface AudienceStackOptions {
   /** `session.secrets`; the first seals the login's cookie. */
   readonly secrets?: readonly string[]
   readonly gateway?: GatewayOptions
+  /**
+   * Adds a fourth upstream, `ledger`, behind `/ledger` (`token: exchange`,
+   * `LEDGER_EXCHANGE`) and these exchange routes, and turns on the IdP's
+   * exchange grants (`STACK_EXCHANGE` unless given).
+   */
+  readonly exchange?: {
+    readonly routes?: readonly { readonly path: string; readonly exchange: ExchangeConfig }[]
+    readonly idp?: DevTokenExchange
+  }
+  /** Default `silent`. */
+  readonly logLevel?: LogLevel
 }
 
 export interface AudienceStack {
@@ -36,6 +60,8 @@ export interface AudienceStack {
     readonly api: EchoUpstream
     readonly orders: EchoUpstream
     readonly reports: EchoUpstream
+    /** Present with `exchange`. */
+    readonly ledger?: EchoUpstream
   }
   readonly urls: readonly string[]
   readonly configs: readonly GatehouseConfig[]
@@ -66,10 +92,21 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
         resources: { [ORDERS]: { scopes: ['orders.read'] }, [REPORTS]: { scopes: ['reports.read'] } },
         ...(options.refusedAtTokenEndpoint ? { refusedAtTokenEndpoint: options.refusedAtTokenEndpoint } : {}),
       },
+      ...(options.exchange ? { tokenExchange: options.exchange.idp ?? STACK_EXCHANGE } : {}),
     })
     const upstream = () =>
       startEchoUpstream(options.rejectInactive ? { introspect: idp.introspect, rejectInactive: true } : {})
-    const [api, orders, reports] = await Promise.all([upstream(), upstream(), upstream()])
+    const [api, orders, reports, ledger] = await Promise.all([
+      upstream(),
+      upstream(),
+      upstream(),
+      ...(options.exchange ? [upstream()] : []),
+    ])
+    const exchangeRoutes = options.exchange
+      ? [{ path: '/ledger', exchange: LEDGER_EXCHANGE }, ...(options.exchange.routes ?? [])].map((r) =>
+          route(r.path, ledger!.url, { ...options.routeOptions, token: 'exchange', exchange: r.exchange }),
+        )
+      : []
     const configs: GatehouseConfig[] = []
     const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
     try {
@@ -93,7 +130,9 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
               scopes: ['reports.read'],
               ...options.routeOptions,
             }),
+            ...exchangeRoutes,
           ],
+          ...(options.logLevel ? { logLevel: options.logLevel } : {}),
         })
         const stores = options.redisUrl
           ? await createRedisStores(config, options.gateway?.now ?? Date.now)
@@ -106,13 +145,13 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
       }
     } catch (err) {
       for (const app of apps) await app.close()
-      await Promise.all([api!.close(), orders!.close(), reports!.close()])
+      await Promise.all([api!.close(), orders!.close(), reports!.close(), ledger?.close()])
       await idp.close()
       throw err
     }
-    return { idp, api: api!, orders: orders!, reports: reports!, configs, apps, ports }
+    return { idp, api: api!, orders: orders!, reports: reports!, ledger, configs, apps, ports }
   })
-  const { idp, api, orders, reports, configs, apps, ports } = started
+  const { idp, api, orders, reports, ledger, configs, apps, ports } = started
   const urls = ports.map((p) => `http://127.0.0.1:${p}`)
   const { jar } = await login(urls[0]!)
   // Behind a real load balancer the replicas share one origin; here each
@@ -120,14 +159,14 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
   for (const url of urls.slice(1)) jar.set(url, 'gatehouse', jar.get(urls[0]!, 'gatehouse')!)
   return {
     idp,
-    upstreams: { api, orders, reports },
+    upstreams: { api, orders, reports, ...(ledger ? { ledger } : {}) },
     urls,
     configs,
     apps,
     jar,
     async close() {
       for (const app of apps) await app.close()
-      await Promise.all([api.close(), orders.close(), reports.close()])
+      await Promise.all([api.close(), orders.close(), reports.close(), ledger?.close()])
       await idp.close()
     },
   }

@@ -4,7 +4,15 @@ import { type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
-import { CLIENT_ID, CLIENT_SECRET, listenOn, route, type TestConfigInput, testConfig } from './gateway.js'
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  listenOn,
+  route,
+  type TestConfigInput,
+  type TestRoute,
+  testConfig,
+} from './gateway.js'
 import { onFreePorts } from './ports.js'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
@@ -46,6 +54,8 @@ export interface TwoIdpOptions {
    * (`/auth/backchannel-logout/<name>`). Default: none registered.
    */
   readonly backchannel?: 'shared' | 'own'
+  /** Routes after the three, given the shared upstream's URL (`token: exchange` routes, say). */
+  readonly routes?: (shared: string) => TestRoute[]
 }
 
 /**
@@ -112,6 +122,7 @@ export async function startTwoIdps(t: Test, options: TwoIdpOptions = {}): Promis
             route('/api/corp', apis.corp.url, { identityProviders: ['corp'] }),
             route('/api/partner', apis.partner.url, { identityProviders: ['partner'] }),
             route('/api/any', shared.url),
+            ...(options.routes?.(shared.url) ?? []),
           ],
           ...options.config,
         })

@@ -55,7 +55,7 @@ t.test(
     t.notOk(JSON.stringify(warnings).includes(session.tokens.accessToken), 'no token in it')
     t.notOk(JSON.stringify(warnings).includes(code), 'no code in it')
 
-    t.same(await loginsMetric(s), ['gatehouse_logins_total{refresh_token="missing"} 1'])
+    t.same(await loginsMetric(s), ['gatehouse_logins_total{refresh_token="missing",idp="default"} 1'])
     const user = (await apiCall(jar, `${base}/auth/user`)).json<UserBody>()
     t.equal(user.refreshable, false, '/auth/user says the session cannot be refreshed')
 
@@ -75,7 +75,7 @@ t.test(
     const base = s.gateway.url
     const { jar } = await login(base, { user: 'fay' })
     t.equal(s.lines.filter((l) => l.level === 40).length, 0, 'no warning')
-    t.same(await loginsMetric(s), ['gatehouse_logins_total{refresh_token="issued"} 1'])
+    t.same(await loginsMetric(s), ['gatehouse_logins_total{refresh_token="issued",idp="default"} 1'])
     t.equal((await apiCall(jar, `${base}/auth/user`)).json<UserBody>().refreshable, true)
     s.clock.advance(61_000)
     t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'past the first expiry')
@@ -103,5 +103,5 @@ t.test('no offline_access requested: no refresh token is expected, so no warning
   const { jar } = await login(s.gateway.url, { user: 'hal' })
   t.equal(s.lines.filter((l) => l.level === 40).length, 0)
   t.equal((await apiCall(jar, `${s.gateway.url}/auth/user`)).json<UserBody>().refreshable, false)
-  t.same(await loginsMetric(s), ['gatehouse_logins_total{refresh_token="missing"} 1'])
+  t.same(await loginsMetric(s), ['gatehouse_logins_total{refresh_token="missing",idp="default"} 1'])
 })

@@ -1,37 +1,48 @@
 import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto'
 import t, { type Test } from 'tap'
-import type { DevClient } from '../../dev/idp.js'
+import type { DevClient, DevIdp } from '../../dev/idp.js'
 import { compare } from '../../src/cli/check-online.js'
 import { fapi2Incompatibility } from '../../src/oidc/fapi2.js'
 import { makePki } from '../helpers/certificates.js'
+import { boundTo, watchProofs } from '../helpers/dpop.js'
+import { DpopVerifier, startDpopUpstream } from '../helpers/dpop-resource-server.js'
+import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, followLoginFlow, jarFetch, login } from '../helpers/login.js'
 import { startMtlsFront } from '../helpers/mtls-front.js'
-import { startStack } from '../helpers/stack.js'
+import { type StackOptions, startStack } from '../helpers/stack.js'
 
 /**
  * `oidc.profile: fapi2` against oidc-provider in FAPI 2.0 mode
  * (`features.fapi` profile 2.0: PKCE required, client assertions with the
- * issuer as sole audience), with PAR required of the client, mTLS-bound
- * access tokens behind a terminator that asks for client certificates, and
- * ID tokens signed ES256. The client authenticates with private_key_jwt.
+ * issuer as sole audience), with PAR required of the client and ID tokens
+ * signed ES256. The client authenticates with private_key_jwt. Its access
+ * tokens are sender-constrained by `binding`: mTLS (behind a terminator
+ * that asks for client certificates), or DPoP, with the IdP requiring
+ * bound tokens and nonces.
  */
 async function fapiStack(
   t: Test,
-  { client = {}, signingKey = 'ec' }: { client?: Partial<DevClient>; signingKey?: 'ec' | 'rsa' } = {},
+  {
+    client = {},
+    signingKey = 'ec',
+    binding = 'mtls',
+    routes,
+    gateway,
+  }: {
+    client?: Partial<DevClient>
+    signingKey?: 'ec' | 'rsa'
+    binding?: 'mtls' | 'dpop'
+    routes?: StackOptions['routes']
+    gateway?: StackOptions['gateway']
+  } = {},
 ) {
-  const pki = makePki(t)
-  const server = pki.issue('idp-mtls')
-  const certificate = pki.issue('gatehouse-client')
-  let idpPort = 0
-  const front = await startMtlsFront(() => idpPort, { cert: server.cert, key: server.key, ca: pki.ca.cert })
-  t.teardown(() => front.close())
   const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const assertionKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const mtls = binding === 'mtls' ? await mtlsBinding(t) : undefined
   const stack = await startStack(t, {
     idp: {
       par: true,
       fapi: true,
-      mtls: {},
       // An RSA key without `alg` signs RS256 and PS256 alike, and the IdP advertises both.
       signingKey:
         signingKey === 'ec'
@@ -41,22 +52,15 @@ async function fapiStack(
               use: 'sig',
               kid: 'idp-rsa',
             },
-      discovery: {
-        mtls_endpoint_aliases: {
-          token_endpoint: `${front.url}/token`,
-          revocation_endpoint: `${front.url}/token/revocation`,
-          userinfo_endpoint: `${front.url}/me`,
-          pushed_authorization_request_endpoint: `${front.url}/request`,
-        },
-      },
+      ...(mtls ? mtls.idp : { dpopNonce: true }),
     },
     client: {
       clientSecret: undefined,
       tokenEndpointAuthMethod: 'private_key_jwt',
       jwks: { keys: [{ ...assertionKey.publicKey.export({ format: 'jwk' }), alg: 'ES256', kid: 'bff-1' }] },
       requirePushedAuthorizationRequests: true,
-      certificateBoundAccessTokens: true,
       idTokenSignedResponseAlg: 'ES256',
+      ...(mtls ? { certificateBoundAccessTokens: true } : { dpopBoundAccessTokens: true }),
       ...client,
     },
     config: {
@@ -68,16 +72,46 @@ async function fapiStack(
         clientKey: {
           jwk: { ...assertionKey.privateKey.export({ format: 'jwk' }), alg: 'ES256', kid: 'bff-1' },
         },
-        tls: {
-          cert: { file: certificate.certFile },
-          key: { file: certificate.keyFile },
-          ca: { file: pki.ca.certFile },
+        ...(mtls ? { tls: mtls.tls } : { dpop: true }),
+      },
+    },
+    ...(routes ? { routes } : {}),
+    ...(gateway ? { gateway } : {}),
+  })
+  mtls?.point(Number(new URL(stack.idp.issuer).port))
+  return { stack, certificate: mtls?.certificate }
+}
+
+/** A client certificate, and a terminator in front of the IdP that asks for it (RFC 8705). */
+async function mtlsBinding(t: Test) {
+  const pki = makePki(t)
+  const server = pki.issue('idp-mtls')
+  const certificate = pki.issue('gatehouse-client')
+  let idpPort = 0
+  const front = await startMtlsFront(() => idpPort, { cert: server.cert, key: server.key, ca: pki.ca.cert })
+  t.teardown(() => front.close())
+  return {
+    certificate,
+    point: (port: number) => {
+      idpPort = port
+    },
+    idp: {
+      mtls: {},
+      discovery: {
+        mtls_endpoint_aliases: {
+          token_endpoint: `${front.url}/token`,
+          revocation_endpoint: `${front.url}/token/revocation`,
+          userinfo_endpoint: `${front.url}/me`,
+          pushed_authorization_request_endpoint: `${front.url}/request`,
         },
       },
     },
-  })
-  idpPort = Number(new URL(stack.idp.issuer).port)
-  return { stack, certificate }
+    tls: {
+      cert: { file: certificate.certFile },
+      key: { file: certificate.keyFile },
+      ca: { file: pki.ca.certFile },
+    },
+  }
 }
 
 t.test(
@@ -105,7 +139,7 @@ t.test(
     const stored = await stack.idp.provider.AccessToken.find(token!)
     t.equal(
       stored?.['x5t#S256'],
-      createHash('sha256').update(new X509Certificate(certificate.cert).raw).digest('base64url'),
+      createHash('sha256').update(new X509Certificate(certificate!.cert).raw).digest('base64url'),
       'sender-constrained: bound to the client certificate',
     )
 
@@ -162,5 +196,64 @@ t.test(
       { verdict: 'BLOCKING' },
     )
     t.equal(report.blocking, true, 'check --online fails')
+  },
+)
+
+t.test(
+  'profile fapi2 with oidc.dpop: a login through PAR with the code bound to the key, an API call whose proof the upstream verifies, and a refresh',
+  async (t) => {
+    const clock = new TestClock()
+    let idp: DevIdp | undefined
+    const verifier = new DpopVerifier((token) => boundTo(idp!, token))
+    const upstream = await startDpopUpstream(verifier)
+    t.teardown(() => upstream.close())
+    const { stack } = await fapiStack(t, {
+      binding: 'dpop',
+      gateway: { now: clock.now },
+      routes: () => [route('/api/orders', upstream.url)],
+    })
+    idp = stack.idp
+    t.equal(stack.config.oidc.par, 'required')
+    const proofs = watchProofs(stack.idp)
+    const { jar, callback, responses, callbackUrl } = await login(stack.gateway.url, { user: 'zoe' })
+    t.equal(callback.status, 302, callback.text)
+    t.same([...new URL(responses[0]!.location!).searchParams.keys()].sort(), ['client_id', 'request_uri'])
+    t.equal(new URL(callbackUrl).searchParams.get('iss'), stack.idp.issuer, 'RFC 9207 iss checked')
+    const code = proofs.find((p) => p.grant === 'authorization_code' && p.nonce !== undefined)
+    t.ok(code, 'the code exchange carried a proof with the IdP nonce')
+    const sessionJkt = code!.jkt
+
+    const first = await apiCall(jar, `${stack.gateway.url}/api/orders`)
+    t.equal(first.status, 200, first.text)
+    t.match(upstream.seen.at(-1)?.headers.authorization, /^DPoP /, 'the token goes with the DPoP scheme')
+    const firstToken = upstream.seen.at(-1)!.headers.authorization!.slice(5)
+    t.equal(await boundTo(stack.idp, firstToken), sessionJkt, "bound to the session's key")
+
+    clock.advance(61_000)
+    stack.idp.resetStats()
+    const second = await apiCall(jar, `${stack.gateway.url}/api/orders`)
+    t.equal(second.status, 200, second.text)
+    t.equal(stack.idp.stats.refreshGrants, 1, 'the expired token was refreshed')
+    t.equal(stack.idp.stats.refreshReplays, 0)
+    t.equal(stack.idp.stats.dpopTokenRequests, stack.idp.stats.tokenRequests, 'with a proof')
+    t.equal(proofs.at(-1)!.grant, 'refresh_token')
+    t.equal(proofs.at(-1)!.jkt, sessionJkt, 'of the same key')
+    const secondToken = upstream.seen.at(-1)!.headers.authorization!.slice(5)
+    t.not(secondToken, firstToken, 'the upstream got the new token')
+    t.equal(await boundTo(stack.idp, secondToken), sessionJkt, 'bound to the same key')
+    t.same(
+      upstream.verdicts.filter((v) => !v.ok),
+      [],
+      'the upstream verified every proof: signature, htm, htu, ath, iat, jti, cnf.jkt',
+    )
+
+    const report = compare(stack.config, stack.gateway.app.gatehouse.oidc.metadata!)
+    t.same(
+      report.rows
+        .filter((r) => r.capability.startsWith('FAPI 2.0') && r.verdict !== 'ok')
+        .map((r) => r.capability),
+      [],
+      'check --online: this IdP meets every requirement with DPoP-bound tokens',
+    )
   },
 )

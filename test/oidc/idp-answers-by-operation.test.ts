@@ -39,7 +39,7 @@ t.test(
     })
     t.notOk(JSON.stringify(stack.lines).includes('not-the-registered-secret'), 'never the secret')
     t.same(await stack.metrics('gatehouse_idp_client_refus'), [
-      'gatehouse_idp_client_refusals_total{operation="code_exchange",answer="invalid_client"} 1',
+      'gatehouse_idp_client_refusals_total{operation="code_exchange",answer="invalid_client",idp="default"} 1',
       'gatehouse_idp_client_refused 1',
     ])
     const ready = await jarFetch(new CookieJar(), `${stack.gateway.url}/readyz`)

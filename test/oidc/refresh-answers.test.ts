@@ -219,7 +219,7 @@ for (const row of rows) {
     )
     t.notOk(JSON.stringify(stack.lines).includes(session.tokens.refreshToken!), 'never the refresh token')
     t.match(await stack.metrics('gatehouse_token_refreshes_total{'), [
-      `gatehouse_token_refreshes_total{outcome="${row.outcome}",resource=""} 1`,
+      `gatehouse_token_refreshes_total{outcome="${row.outcome}",resource="",idp="default"} 1`,
     ])
   })
 }

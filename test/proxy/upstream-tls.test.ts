@@ -90,13 +90,16 @@ t.test('negative controls: each missing or wrong piece is a 502 whose log line s
       /does not chain to a trusted CA/,
     ],
     // TLS 1.3 (RFC 8446 §4.4.2.4): the upstream refuses the client's certificate after the
-    // client's side of the handshake; undici sees only the connection closed (tls/handshake-errors.ts).
+    // client's side of the handshake, with an alert on the first read (tls/connect-options.ts).
     [
       'no client certificate',
       { ca: { file: pki.ca.certFile } },
-      'upstream_unreachable',
-      /requires a client certificate/,
+      'upstream_tls_failed',
+      /requires a client certificate and got none/,
     ],
+    // Node as the upstream checks a certificate it got after the handshake and closes without an
+    // alert, as a crashing upstream would; only a hint can say why (servers that send
+    // bad_certificate or unknown_ca get the TLS error, tls/handshake-errors.ts).
     [
       'a client certificate from a CA the upstream does not trust',
       { ca: { file: pki.ca.certFile }, cert: { file: stranger.certFile }, key: { file: stranger.keyFile } },
@@ -109,6 +112,12 @@ t.test('negative controls: each missing or wrong piece is a 502 whose log line s
     t.match(await call(), { status: 502, body: { error } }, name)
     const line = lines.find((l) => l.msg === 'upstream request failed')
     t.match(line?.tls ?? line?.hint, why, `${name}: the log says why`)
+    if (name === 'no client certificate')
+      t.equal(
+        line?.upstreamError,
+        'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+        'and logs the alert as the cause',
+      )
   }
 })
 t.test(

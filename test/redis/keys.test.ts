@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { DEFAULT_KEY_PREFIX, REDIS_KEY_LAYOUT, redisKeys } from '../../src/redis/keys.js'
+import { DEFAULT_KEY_PREFIX, REDIS_KEY_LAYOUT, redisKeys, sessionNamespace } from '../../src/redis/keys.js'
 
 t.test("REDIS_KEY_LAYOUT names every key in the README's key table, and no other", async (t) => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
@@ -27,6 +27,11 @@ t.test('every key the stores build is the one the layout documents', async (t) =
   }
   const built: Record<Exclude<keyof typeof REDIS_KEY_LAYOUT, 'invalidations'>, [string, string]> = {
     session: [keys.session('S1'), documented('session', { '<id>': 'S1' })],
+    // Sessions builds a named frontend's ids; the store names their keys as any other.
+    frontendSession: [
+      keys.session(`${sessionNamespace('staff')}S1`),
+      documented('frontendSession', { '<frontend>': 'staff', '<id>': 'S1' }),
+    ],
     bySub: [keys.index('sub', 'H1'), documented('bySub', { '<HMAC(sub)>': 'H1' })],
     bySid: [keys.index('sid', 'H2'), documented('bySid', { '<HMAC(sid)>': 'H2' })],
     bySubOfProvider: [

@@ -56,12 +56,16 @@ t.test(
     t.notMatch(m, /Bearer|eyJ/, 'no credentials in metrics')
 
     const store = stack.gateway.app.gatehouse.stores.sessions
-    const get = store.get.bind(store)
+    const { get, peek } = store
+    // Both ways in: the guard peeks first, and reads when that cannot answer.
+    store.peek = () => {
+      throw storeUnavailable(new Error('injected'))
+    }
     store.get = async () => {
       throw storeUnavailable(new Error('injected'))
     }
     t.equal((await apiCall(jar, `${base}/api/orders`)).status, 503)
-    store.get = get
+    Object.assign(store, { get, peek })
     const after = await registry.metrics()
     t.equal(sample(after, 'gatehouse_session_store_errors_total'), 1)
   },

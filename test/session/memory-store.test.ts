@@ -156,3 +156,18 @@ t.test('memory: the store never holds more than maxSessions', async (t) => {
     t.ok(await store.get(ref(id), now), `${id}, among the newest, is held`)
   t.equal(await store.get(ref('s7'), now), undefined)
 })
+
+t.test('memory: peek is get without the promise, touch and refusals included', async (t) => {
+  const a = new MemorySessionStore({ idleTimeoutMs: 60_000, touchEveryMs: 1_000 })
+  const b = new MemorySessionStore({ idleTimeoutMs: 60_000, touchEveryMs: 1_000 })
+  for (const store of [a, b]) await store.create(session('m1', base))
+  const later = base + 5_000
+  const peeked = a.peek(ref('m1'), later)
+  t.same(peeked, await b.get(ref('m1'), later), 'the same answer as get')
+  t.equal(peeked?.idleExpiresAt, later + 60_000, 'the idle expiry slid, as get slides it')
+  t.equal(a.peek(ref('nobody'), later), undefined, 'no record: no session')
+  t.throws(() => a.peek({ id: 'm1', key: ref('other').key }, later), {
+    code: 'GATEHOUSE_ERR_SESSION_UNREADABLE',
+  })
+  t.equal(a.peek(ref('m1'), later + 60_000), undefined, 'idle-expired: no session')
+})

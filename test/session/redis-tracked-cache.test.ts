@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
 import { reportSessionCache } from '../../src/server/redis-stores.js'
 import { RedisSessionStore, type RedisSessionStoreOptions } from '../../src/session/redis-store.js'
-import type { SessionData } from '../../src/session/types.js'
+import { NOT_IN_MEMORY, type SessionData } from '../../src/session/types.js'
 import { startRedis } from '../helpers/redis.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { keyFor, ref, SECRETS, session } from './fixtures.js'
@@ -317,4 +317,23 @@ t.test('a Redis that refuses CLIENT TRACKING: no copy, every read goes to Redis'
     [[{ code: 'GATEHOUSE_SESSION_CACHE_OFF', reason: /NOPERM/ }, /CLIENT TRACKING/]],
     'and says why',
   )
+})
+
+t.test('peek answers from the warm copy without waiting, and says when only Redis can tell', async (t) => {
+  const { writer, reader, cache, created } = await instances(t)
+  const now = Date.now()
+  await created(writer, session('p1', now))
+  t.equal(reader.peek(ref('p1'), now), NOT_IN_MEMORY, 'cold: Redis must be asked')
+  t.ok(await reader.get(ref('p1'), now), 'the read fills the copy')
+  const misses = cache.stats.misses
+  t.same(reader.peek(ref('p1'), now + 1_000), session('p1', now), 'warm: the copy, at once')
+  t.equal(cache.stats.misses, misses, 'a served peek counts as a hit, not a miss')
+  t.throws(() => reader.peek({ id: 'p1', key: keyFor('another') }, now + 1_000), {
+    code: 'GATEHOUSE_ERR_SESSION_UNREADABLE',
+  })
+  t.equal(reader.peek(ref('p1'), now + 59_000), NOT_IN_MEMORY, 'a copy due for its touch goes to Redis')
+  await writer.delete('p1')
+  await cache.sync()
+  t.equal(reader.peek(ref('p1'), now + 1_000), NOT_IN_MEMORY, 'another instance deleted it: the copy is gone')
+  t.equal(await reader.get(ref('p1'), now + 1_000), undefined, 'and Redis says so')
 })

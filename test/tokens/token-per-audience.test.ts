@@ -67,8 +67,11 @@ t.test('a resource the IdP refuses answers 403 resource_refused on that route on
   t.equal((await apiCall(stack.jar, `${url}/auth/user`)).status, 200, 'the session stays')
   t.equal(stack.idp.stats.revokedGrants, 0)
   const metrics = await stack.apps[0]!.gatehouse.metrics.registry.metrics()
-  t.match(metrics, `gatehouse_token_refreshes_total{outcome="invalid_target",resource="${REPORTS}"} 1`)
-  t.match(metrics, `gatehouse_token_refreshes_total{outcome="success",resource="${ORDERS}"} 1`)
+  t.match(
+    metrics,
+    `gatehouse_token_refreshes_total{outcome="invalid_target",resource="${REPORTS}",idp="default"} 1`,
+  )
+  t.match(metrics, `gatehouse_token_refreshes_total{outcome="success",resource="${ORDERS}",idp="default"} 1`)
 })
 
 t.test(

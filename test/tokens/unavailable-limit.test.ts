@@ -39,8 +39,8 @@ t.test('an IdP unavailable for longer than the default 5 minutes ends the sessio
     },
   )
   t.match(await stack.metrics('gatehouse_token_refreshes_total{'), [
-    'gatehouse_token_refreshes_total{outcome="unavailable",resource=""} 3',
-    'gatehouse_token_refreshes_total{outcome="unavailable_limit",resource=""} 1',
+    'gatehouse_token_refreshes_total{outcome="unavailable",resource="",idp="default"} 3',
+    'gatehouse_token_refreshes_total{outcome="unavailable_limit",resource="",idp="default"} 1',
   ])
 })
 

@@ -21,6 +21,9 @@ interface PendingUpgrade {
 /** Upgrades Node has handed over and Fastify is still routing, by their request. */
 const pending = new WeakMap<IncomingMessage, PendingUpgrade>()
 
+/** The apps (by their router, which every scope of an app shares) whose upgrades are routed already. */
+const routing = new WeakSet<object>()
+
 /**
  * Sends every upgrade through Fastify's router, so hooks, guards and route
  * handlers see it as a GET; a handler that refuses it answers on the socket
@@ -28,6 +31,10 @@ const pending = new WeakMap<IncomingMessage, PendingUpgrade>()
  * `WebSocketBridge` takes it.
  */
 export function routeUpgrades(app: FastifyInstance): void {
+  // Once per server: each frontend's routes ask (`frontends[]`), and the
+  // one router, whose constraints pick the frontend, serves them all.
+  if (routing.has(app.routing)) return
+  routing.add(app.routing)
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     pending.set(request, { socket, head })
     // Node drops its own error listener from an upgraded socket; a reset

@@ -42,8 +42,9 @@ export function refuseUpgrade(
 export function upgradeAwareGuard(route: RouteConfig, deps: GuardDeps) {
   const guard = routeGuard(route, deps)
   const upgradeGuard = routeGuard(route, deps, upgradeOriginCheck(deps.config))
-  return function guardUpgrade(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    return isUpgrade(request) ? upgradeGuard(request, reply) : guard(request, reply)
+  return function guardUpgrade(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+    if (isUpgrade(request)) upgradeGuard(request, reply, done)
+    else guard(request, reply, done)
   }
 }
 

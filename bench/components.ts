@@ -1,0 +1,206 @@
+/**
+ * Where a proxied request's CPU goes, by component: Gatehouse (memory store,
+ * a user route, a fresh token) and the node:http + undici ceiling, each
+ * warmed up, then loaded while V8's CPU profiler (what `--cpu-prof` runs)
+ * samples it every 100 µs. Each function's own time is put in the component
+ * its file belongs to; a component's µs per request is its share of the
+ * busy samples times the process's CPU per request over the same load
+ * (the profiler's own samples left out of the share, though not out of
+ * the CPU time, which they inflate by a few per cent).
+ *
+ *   npx tsx bench/components.ts [--rounds N] [--duration S] [--warmup S] [--out DIR]
+ *
+ * Prints one Markdown table per peer, the medians over the rounds.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startDevIdp } from '../dev/idp.js'
+import { login } from '../test/helpers/login.js'
+import { onFreePorts } from '../test/helpers/ports.js'
+import { cpuSeconds } from './cpu.js'
+import { runLoad } from './load.js'
+import { type PeerProcess, spawnPeer } from './peers.js'
+import { median } from './report.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '15' },
+    connections: { type: 'string', default: '32' },
+    out: { type: 'string' },
+  },
+})
+const settings = {
+  rounds: Number(args.rounds),
+  duration: Number(args.duration),
+  warmup: Number(args.warmup),
+  connections: Number(args.connections),
+}
+
+interface ProfileNode {
+  id: number
+  callFrame: { functionName: string; url: string }
+}
+interface CpuProfile {
+  nodes: ProfileNode[]
+  samples: number[]
+  timeDeltas: number[]
+}
+
+/** The component a function belongs to, by its file. Order matters: first match wins. */
+const COMPONENTS: readonly (readonly [string, (url: string, fn: string) => boolean])[] = [
+  ['garbage collection', (_, fn) => fn === '(garbage collector)'],
+  ['V8 and Node native code, JIT', (url, fn) => url === '' && fn === '(program)'],
+  // Native functions called from JavaScript: above all the socket writes
+  // (`writev`) and the encoding of header strings (`writeLatin1String`).
+  ['native calls: socket writes, string encoding', (url) => url === ''],
+  [
+    '@fastify/secure-session, libsodium, @fastify/cookie',
+    (url) => /secure-session|sodium|@fastify\/cookie|\/cookie\//.test(url),
+  ],
+  ['@fastify/http-proxy', (url) => /@fastify\/(http-proxy|reply-from)/.test(url)],
+  [
+    'fastify core and router',
+    (url) =>
+      /node_modules\/(fastify|find-my-way|avvio|light-my-request|fast-json-stringify|@fastify\/(error|ajv-compiler|fast-json-stringify-compiler|forwarded|proxy-addr)|fast-querystring|toad-cache|abstract-logging|process-warning|safe-regex2|ret|fastify-plugin|rfdc|fast-uri|fast-decode-uri-component)\//.test(
+        url,
+      ),
+  ],
+  ['undici', (url) => url.includes('node_modules/undici/')],
+  ['pino (logging)', (url) => /node_modules\/(pino|@pinojs|sonic-boom|thread-stream)/.test(url)],
+  ['gatehouse src/session', (url) => url.includes('/src/session/')],
+  ['gatehouse src/proxy', (url) => url.includes('/src/proxy/')],
+  ['gatehouse src/server, src/guards, src/http', (url) => /\/src\/(server|guards|http)\//.test(url)],
+  ['gatehouse src/tokens', (url) => url.includes('/src/tokens/')],
+  ['gatehouse src (other)', (url) => url.includes('/src/') && !url.includes('node_modules')],
+  ['node:http', (url) => /^node:_http_|^node:http/.test(url)],
+  [
+    'node: sockets, streams, timers, events',
+    (url) =>
+      /^node:(net|stream|internal\/(streams|stream_base|timers|net|event|async_hooks|process\/task_queues))|^node:events|^node:timers/.test(
+        url,
+      ),
+  ],
+  ['node: other', (url) => url.startsWith('node:')],
+  ['other', () => true],
+]
+
+function attribute(profile: CpuProfile): Map<string, number> {
+  const byNode = new Map(profile.nodes.map((node) => [node.id, node]))
+  const memo = new Map<number, string>()
+  const shares = new Map<string, number>()
+  let busy = 0
+  profile.samples.forEach((id, i) => {
+    const frame = byNode.get(id)!.callFrame
+    // The profiler's own work in the process is not the request's.
+    if (frame.functionName === '(idle)' || frame.url === 'node:inspector') return
+    let component = memo.get(id)
+    if (component === undefined) {
+      component = COMPONENTS.find(([, match]) => match(frame.url, frame.functionName))![0]
+      memo.set(id, component)
+    }
+    const delta = profile.timeDeltas[i] ?? 0
+    shares.set(component, (shares.get(component) ?? 0) + delta)
+    busy += delta
+  })
+  for (const [name, time] of shares) shares.set(name, time / busy)
+  return shares
+}
+
+const CLIENT_SECRET = randomBytes(24).toString('base64url')
+const stops: (() => Promise<void>)[] = []
+const results = new Map<string, { cpu: number[]; shares: Map<string, number>[] }>([
+  ['node:http + undici (ceiling)', { cpu: [], shares: [] }],
+  ['Gatehouse (memory store)', { cpu: [], shares: [] }],
+])
+
+async function profiled(peer: PeerProcess, headers: Record<string, string>) {
+  const spec = { url: `${peer.url}/api/items`, headers, connections: settings.connections }
+  await runLoad('autocannon', { ...spec, duration: settings.warmup })
+  await peer.profile('start')
+  const before = cpuSeconds(peer.pid)
+  const result = await runLoad('autocannon', { ...spec, duration: settings.duration })
+  const cpu = ((cpuSeconds(peer.pid) - before) * 1e6) / Math.max(1, result.requests)
+  const profile = JSON.parse((await peer.profile('stop'))!) as CpuProfile
+  if (result.failures > 0) throw new Error(`${result.failures} of ${result.requests} requests failed`)
+  return { cpu, profile }
+}
+
+try {
+  const upstream = await spawnPeer(['upstream'])
+  stops.push(() => upstream.stop())
+  for (let round = 0; round < settings.rounds; round++) {
+    const ceiling = await spawnPeer(['ceiling', upstream.url])
+    const base = await profiled(ceiling, { cookie: `gatehouse=${'a'.repeat(160)}`, 'x-csrf': '1' })
+    await ceiling.stop()
+    const { gateway, idp } = await onFreePorts(1, async ([port]) => {
+      const idp = await startDevIdp({
+        accessTokenTtl: 3600,
+        clients: [
+          {
+            clientId: 'gatehouse-bench',
+            clientSecret: CLIENT_SECRET,
+            redirectUris: [`http://127.0.0.1:${port}/auth/callback`],
+          },
+        ],
+      })
+      const gateway = await spawnPeer(['gatehouse', join(root, 'bench', 'gatehouse.yaml')], {
+        env: {
+          GATEHOUSE_PORT: String(port),
+          BENCH_ISSUER: idp.issuer,
+          BENCH_CLIENT_SECRET: CLIENT_SECRET,
+          BENCH_SESSION_SECRET: randomBytes(32).toString('base64url'),
+          BENCH_STORE: 'memory',
+          BENCH_UPSTREAM: upstream.url,
+        },
+      }).catch(async (err) => {
+        await idp.close()
+        throw err
+      })
+      return { gateway, idp }
+    })
+    const signedIn = await login(gateway.url, { user: 'bench' })
+    const got = await profiled(gateway, {
+      cookie: `gatehouse=${signedIn.jar.get(gateway.url, 'gatehouse')}`,
+      'x-csrf': '1',
+    })
+    await gateway.stop()
+    await idp.close()
+    for (const [name, run] of [
+      ['node:http + undici (ceiling)', base],
+      ['Gatehouse (memory store)', got],
+    ] as const) {
+      results.get(name)!.cpu.push(run.cpu)
+      results.get(name)!.shares.push(attribute(run.profile))
+      if (args.out) {
+        mkdirSync(args.out, { recursive: true })
+        writeFileSync(
+          join(args.out, `${name.replace(/\W+/g, '-')}-${round}.cpuprofile`),
+          JSON.stringify(run.profile),
+        )
+      }
+    }
+    console.log(
+      `round ${round + 1}: ceiling ${Math.round(base.cpu)} µs, Gatehouse ${Math.round(got.cpu)} µs CPU per request`,
+    )
+  }
+  for (const [name, { cpu, shares }] of results) {
+    const perRequest = median(cpu)
+    console.log(`\n${name}: ${Math.round(perRequest)} µs CPU per request (median of ${cpu.length} rounds)\n`)
+    console.log('| Component | µs per request | Share |')
+    console.log('| --- | --- | --- |')
+    const names = [...new Set(shares.flatMap((s) => [...s.keys()]))]
+    const rows = names
+      .map((component) => ({ component, share: median(shares.map((s) => s.get(component) ?? 0)) }))
+      .sort((a, b) => b.share - a.share)
+    for (const { component, share } of rows)
+      console.log(`| ${component} | ${(share * perRequest).toFixed(1)} | ${(share * 100).toFixed(1)} % |`)
+  }
+} finally {
+  for (const stop of stops.reverse()) await stop().catch(() => {})
+}

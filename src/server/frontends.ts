@@ -1,0 +1,103 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { FrontendConfig, GatehouseConfig } from '../config/types.js'
+import { healthRoutes } from '../http/health.js'
+import { ownRoutes } from '../http/own-routes.js'
+import { IdentityProviders } from '../oidc/providers.js'
+import { cookiesPlugin } from '../session/cookies.js'
+import { frontendErrorAnswers } from './error-handler.js'
+import { FRONTEND_CONSTRAINT, frontendConstraint, ownsPath } from './frontend-select.js'
+import { proxy } from './proxy.js'
+
+export interface FrontendsOptions {
+  readonly config: GatehouseConfig
+  /** Clock of the sessions, epoch ms. */
+  readonly now: () => number
+  /** How often open WebSockets re-check their session, ms; default 5 s. */
+  readonly websocketRecheck?: number | undefined
+}
+
+/**
+ * The config as one named frontend sees it: its origin, cookie, sign-in
+ * path and routes in place of the instance's, so the sign-in routes, the
+ * cookies and the proxy read it as they read a config without frontends.
+ * `frontends` keeps them all: the proxy keeps every frontend's cookies
+ * from its upstreams.
+ */
+export function frontendView(config: GatehouseConfig, frontend: FrontendConfig): GatehouseConfig {
+  return {
+    ...config,
+    server: { ...config.server, publicUrl: frontend.publicUrl, secure: frontend.secure },
+    session: { ...config.session, cookieName: frontend.cookieName },
+    auth: { ...config.auth, basePath: frontend.auth.basePath },
+    routes: frontend.routes,
+  }
+}
+
+/**
+ * The providers a frontend signs in with (`frontends[].identityProviders`),
+ * its first the one `/login` uses without `?idp=`; any other name there is
+ * unknown, 400 before anything goes to a provider. Its back-channel logout
+ * takes only their logout tokens, and ends their sessions in every frontend.
+ */
+function providersOf(all: IdentityProviders, frontend: FrontendConfig): IdentityProviders {
+  const names = frontend.identityProviders
+  if (names === undefined) return all
+  return new IdentityProviders(names.map((name) => all.get(name)!))
+}
+
+/**
+ * `frontends[]`: each named frontend in a scope of its own, with its own
+ * session cookies, sign-in routes, error pages and proxied routes, every
+ * route constrained to the frontend (`frontend-select.ts`), so nothing of
+ * one is reached through another. They share the stores, the locks and
+ * the IdP client of `app.gatehouse`; `/healthz` and `/readyz` are served
+ * once, for any host. A config without `frontends:` is not routed here.
+ */
+export const frontends = fp(
+  async function frontends(app: FastifyInstance, opts: FrontendsOptions) {
+    const { config, now } = opts
+    const { providers, stores } = app.gatehouse
+    app.addConstraintStrategy(frontendConstraint(config))
+    await app.register(async function health(scope) {
+      await healthRoutes(scope, { providers, store: stores.sessions, refusals: app.observers.refusals })
+    })
+    for (const frontend of config.frontends) {
+      const view = frontendView(config, frontend)
+      const sessions = app.gatehouse.sessionsOf(frontend.name)
+      await app.register(async function frontendScope(scope) {
+        // Every route of this scope, the proxy's included, serves only this frontend's requests.
+        scope.addHook('onRoute', (route) => {
+          route.constraints = { ...route.constraints, [FRONTEND_CONSTRAINT]: frontend.name }
+        })
+        const signIn = `${frontend.auth.basePath}/login`
+        frontendErrorAnswers(scope, { signIn, home: frontend.home })
+        await scope.register(cookiesPlugin, { config: view, frontend: frontend.name, now })
+        await scope.register(ownRoutes, {
+          config: view,
+          providers: providersOf(providers, frontend),
+          sessions,
+          stores,
+          refusals: app.observers.refusals,
+          onLogin: app.observers.login,
+          now,
+          health: false,
+          frontend: {
+            uris: {
+              redirectUri: `${frontend.publicUrl}${frontend.auth.basePath}/callback`,
+              postLogoutRedirectUri: `${frontend.publicUrl}${frontend.home}`,
+            },
+            home: frontend.home,
+            owns: ownsPath(config, frontend),
+          },
+        })
+        await scope.register(proxy, { config: view, now, sessions, websocketRecheck: opts.websocketRecheck })
+      })
+    }
+  },
+  {
+    name: 'gatehouse-frontends',
+    fastify: '5.x',
+    dependencies: ['gatehouse-observability', 'gatehouse-services', 'gatehouse-draining'],
+  },
+)

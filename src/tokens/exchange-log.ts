@@ -1,0 +1,61 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { ErrorCode } from '../errors.js'
+import type { IdpFailure } from '../oidc/translate.js'
+import type { ExchangeOutcome } from './exchange-outcome.js'
+import { sessionLogId } from './refresh-log.js'
+
+/** One token exchange, as the refresh observer hears of it. */
+export interface ExchangeRecord {
+  readonly outcome: ExchangeOutcome
+  readonly ms: number
+  readonly sessionId: string
+  /** The route audience's label. */
+  readonly audience: string
+  readonly failure?: IdpFailure | undefined
+}
+
+/**
+ * One line per token exchange, never with a token in it: what the IdP
+ * answered (its OAuth `error` and `error_description`, any token it echoes
+ * redacted, or the network cause) and the catalogue code the request got.
+ */
+export function logExchange(log: FastifyBaseLogger, record: ExchangeRecord): void {
+  const { outcome, ms, sessionId, audience, failure } = record
+  const fields = {
+    session: sessionLogId(sessionId),
+    ms,
+    audience,
+    ...(failure?.status === undefined ? {} : { status: failure.status }),
+    ...(failure?.oauthError ? { oauthError: failure.oauthError } : {}),
+    ...(failure?.description ? { oauthErrorDescription: failure.description } : {}),
+    ...(failure && !failure.oauthError ? { reason: failure.reason } : {}),
+  }
+  const [level, code, msg] = describe(outcome)
+  log[level](code ? { code, ...fields } : fields, msg)
+}
+
+function describe(outcome: ExchangeOutcome): ['info' | 'warn', ErrorCode | undefined, string] {
+  switch (outcome) {
+    case 'success':
+      return ['info', undefined, 'token exchanged']
+    case 'client_refused':
+      return [
+        'warn',
+        'GATEHOUSE_ERR_IDP_CLIENT_REFUSED',
+        "token exchange failed: the identity provider refused the gateway's client credentials; the session stays",
+      ]
+    case 'unavailable':
+      return [
+        'warn',
+        'GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE',
+        'token exchange failed: identity provider unavailable',
+      ]
+    default:
+      // A refusal names a configuration the operator must fix at the IdP or in routes[].exchange.
+      return [
+        'warn',
+        'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
+        `token exchange refused (${outcome}): this route answers 403, the session stays`,
+      ]
+  }
+}

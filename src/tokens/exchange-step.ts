@@ -1,0 +1,94 @@
+import { gatehouseError } from '../errors.js'
+import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
+import type { SessionData } from '../session/types.js'
+import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
+import { type ExchangeOutcome, exchangeOutcome } from './exchange-outcome.js'
+import { subjectExpiresAt, subjectToken } from './exchange-subject.js'
+import { tokenFingerprint } from './refresh-cooldown.js'
+
+/** What the gateway hears of exchanges (part of `RefreshObserver`). */
+export interface ExchangeObserver {
+  /**
+   * One exchange of a session's token for a `token: exchange` route's
+   * (`audience`, the route audience's label); `failure`, what the IdP
+   * answered when it was not a success.
+   */
+  exchanged?(
+    outcome: ExchangeOutcome,
+    ms: number,
+    audience: string,
+    sessionId: string,
+    failure?: IdpFailure,
+  ): void
+}
+
+/** `OidcClient.exchange` at the session's provider `idp`. */
+export type Exchange = (
+  subjectToken: string,
+  audience: TokenAudience,
+  dpopKey?: DpopKey,
+  idp?: string,
+) => Promise<AudienceToken>
+
+/** What one exchange step needs of the `UserTokens` that runs it, under its flight and lock. */
+export interface ExchangeStepDeps {
+  /** The IdP client's exchange (`IdentityProviders.exchange`); absent without `token: exchange` routes. */
+  readonly exchange: Exchange | undefined
+  readonly now: () => number
+  readonly refreshBefore: number
+  readonly observer: ExchangeObserver | undefined
+  /** Refreshes the login token (the subject) and stores it; the lock is already held. */
+  refreshSubject(session: SessionData): Promise<SessionData>
+  /** The versioned compare-and-set of the new tokens; the session as stored after it. */
+  write(session: SessionData, tokens: TokenSet): Promise<SessionData>
+}
+
+/**
+ * Exchanges the session's subject token for `audience`'s. The caller holds
+ * the session's one flight and lock, as for every refresh, so the subject
+ * is refreshed first when due, in the same hold: the exchange never spends
+ * a token about to expire, and no other flight rotates the refresh token
+ * meanwhile. The exchanged token is written by the same compare-and-set,
+ * with the fingerprint of its subject (see `exchangedFromCurrent`).
+ */
+export async function exchangeStep(
+  deps: ExchangeStepDeps,
+  current: SessionData,
+  audience: TokenAudience,
+): Promise<SessionData> {
+  const exchange = audience.exchange!
+  let session = current
+  const left = () => subjectExpiresAt(session.tokens, exchange) - deps.now()
+  // Without a refresh token the subject is used while it lasts.
+  if (left() <= deps.refreshBefore && session.tokens.refreshToken)
+    session = await deps.refreshSubject(session)
+  const subject = subjectToken(session.tokens, exchange)
+  if (subject === undefined)
+    throw gatehouseError(
+      'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
+      "The session has no ID token to exchange for this route's token; the login must ask for openid.",
+    )
+  if (left() <= 0)
+    throw gatehouseError(
+      'GATEHOUSE_ERR_SESSION_EXPIRED',
+      'The token to exchange expired and there is no refresh token.',
+    )
+  const started = deps.now()
+  let token: AudienceToken
+  try {
+    // At the session's own provider: its subject token means nothing to another.
+    token = await deps.exchange!(subject, audience, session.dpopKey, session.idp)
+  } catch (err) {
+    const ms = deps.now() - started
+    deps.observer?.exchanged?.(exchangeOutcome(err), ms, audience.label, session.id, idpFailureOf(err))
+    throw err
+  }
+  deps.observer?.exchanged?.('success', deps.now() - started, audience.label, session.id)
+  return deps.write(session, {
+    ...session.tokens,
+    audiences: {
+      ...session.tokens.audiences,
+      [audience.key]: { ...token, subject: tokenFingerprint(subject) },
+    },
+  })
+}

@@ -1,0 +1,179 @@
+import t from 'tap'
+import { ConfigError } from '../../src/config/errors.js'
+import { parseConfig } from '../../src/config/load.js'
+
+const SECRET = 'x'.repeat(32)
+const env = { SESSION_SECRET: SECRET }
+
+const head = `server: { port: 3000 }
+oidc:
+  issuer: https://idp.example.com
+  clientId: bff
+  clientSecret: s
+session:
+  secret: \${SESSION_SECRET}
+`
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, 'routes.yaml', env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    return err.problems.map((p) => `${p.line} ${p.path}: ${p.message}`)
+  }
+  throw new Error('expected a ConfigError')
+}
+
+t.test('without frontends, the instance is one frontend made of the top-level options', async (t) => {
+  const config = parseConfig(
+    `${head.replace('port: 3000', 'publicUrl: https://app.example.com')}routes:
+  - { path: /api, upstream: http://api:8080 }
+`,
+    'routes.yaml',
+    env,
+  )
+  t.equal(config.frontends.length, 1)
+  t.match(config.frontends[0], {
+    name: '',
+    host: undefined,
+    pathPrefix: '',
+    publicUrl: 'https://app.example.com',
+    secure: true,
+    cookieName: '__Host-Http-gatehouse',
+    auth: { basePath: '/auth' },
+    home: '/',
+    identityProviders: undefined,
+  })
+  t.same(config.frontends[0]!.routes, config.routes, 'the same routes')
+  t.equal(config.session.cookieName, '__Host-Http-gatehouse')
+})
+
+t.test('named frontends: defaults per frontend, routes listed per frontend and over all', async (t) => {
+  const config = parseConfig(
+    `${head}frontends:
+  - name: staff
+    host: Staff.Example.com
+    publicUrl: https://staff.example.com
+    routes:
+      - { path: /api, upstream: http://staff-api:8080 }
+  - name: portal
+    host: app.example.com
+    pathPrefix: /portal/
+    publicUrl: https://app.example.com
+    cookieName: portal-sid
+    identityProviders: [default]
+    routes:
+      - { path: /portal/api, upstream: http://portal-api:8080 }
+  - name: local
+    pathPrefix: /local
+    publicUrl: http://localhost:3000
+    auth: { basePath: /local/signin }
+`,
+    'routes.yaml',
+    env,
+  )
+  t.equal(
+    config.server.publicUrl,
+    'https://staff.example.com',
+    "server.publicUrl defaults to the first frontend's",
+  )
+  const [staff, portal, local] = config.frontends
+  t.match(staff, {
+    name: 'staff',
+    host: 'staff.example.com',
+    pathPrefix: '',
+    cookieName: '__Host-Http-gatehouse-staff',
+    auth: { basePath: '/auth' },
+    home: '/',
+  })
+  t.match(portal, {
+    name: 'portal',
+    host: 'app.example.com',
+    pathPrefix: '/portal',
+    cookieName: '__Host-Http-portal-sid',
+    auth: { basePath: '/portal/auth' },
+    home: '/portal/',
+    identityProviders: ['default'],
+  })
+  t.match(local, { secure: false, cookieName: 'gatehouse-local', auth: { basePath: '/local/signin' } })
+  t.same(
+    config.routes.map((r) => r.path),
+    ['/api', '/portal/api'],
+  )
+  t.ok(Object.isFrozen(config.frontends[1]!.routes[0]), 'frozen as the rest')
+})
+
+t.test('what check reports of frontends, each with its line', async (t) => {
+  const found = problems(`${head}routes:
+  - { path: /api, upstream: http://api:8080 }
+frontends:
+  - name: staff
+    host: staff.example.com
+    publicUrl: https://other.example.com
+    routes:
+      - { path: /auth/x, upstream: http://a:1 }
+  - name: staff
+    host: staff.example.com
+    publicUrl: https://staff.example.com
+  - name: loose
+    publicUrl: https://loose.example.com
+  - name: portal
+    host: app.example.com
+    pathPrefix: /portal
+    publicUrl: https://app.example.com
+    cookieName: gatehouse-shop
+    auth: { basePath: /auth }
+    identityProviders: [corp]
+    routes:
+      - { path: /api, upstream: http://a:1 }
+      - { path: /portal/shop/x, upstream: http://a:1 }
+  - name: shop
+    host: app.example.com
+    pathPrefix: /portal/shop
+    publicUrl: http://app.example.com
+  - name: Bad_Name
+    pathPrefix: portal
+    publicUrl: https://x.example.com
+`)
+  t.same(found, [
+    '8 routes: with frontends, each frontend lists its own routes: move these under one of them',
+    '13 frontends[0].publicUrl: is on other.example.com, but this frontend serves host staff.example.com',
+    '15 frontends[0].routes[0].path: overlaps frontends[0].auth.basePath (/auth)',
+    '16 frontends[1].name: duplicates frontends[0].name (staff)',
+    '16 frontends[1]: matches the same requests as frontends[0] (host staff.example.com, pathPrefix none)',
+    "16 frontends[1].cookieName: gatehouse-staff is also frontends[0]'s session or login cookie name",
+    '19 frontends[2]: needs host, pathPrefix or both: they say which requests this frontend serves',
+    '26 frontends[3].auth.basePath: sign-in path /auth lies outside this frontend (pathPrefix /portal)',
+    '27 frontends[3].identityProviders[0]: names no identity provider (known: default)',
+    '29 frontends[3].routes[0].path: lies outside this frontend (pathPrefix /portal)',
+    '30 frontends[3].routes[1].path: is served by frontends[4] (shop) at https://app.example.com, not this frontend',
+    "31 frontends[4].cookieName: gatehouse-shop is also frontends[3]'s session or login cookie name",
+    '34 frontends[4].publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+    "35 frontends[5].name: expected string to match '^[a-z0-9][a-z0-9-]{0,31}$'",
+    '36 frontends[5].pathPrefix: must be a path prefix such as /partners, without .., query or spaces',
+  ])
+})
+
+t.test("a frontend's route serves only providers the frontend signs in with", async (t) => {
+  const found = problems(`server: { port: 3000 }
+identityProviders:
+  - { name: corp, issuer: https://corp.example.com, clientId: bff, clientSecret: s }
+  - { name: partner, issuer: https://partner.example.com, clientId: bff, clientSecret: s }
+session:
+  secret: \${SESSION_SECRET}
+frontends:
+  - name: staff
+    host: staff.example.com
+    publicUrl: https://staff.example.com
+    identityProviders: [corp]
+    routes:
+      - { path: /api, upstream: http://a:1, identityProviders: [corp, partner] }
+`)
+  t.same(found, [
+    "13 frontends[0].routes[0].identityProviders[1]: partner is not one of this frontend's identityProviders (corp)",
+  ])
+})
+
+t.test('server.publicUrl is required only without frontends', async (t) => {
+  t.same(problems(`${head}routes: []\n`), ['1 server.publicUrl: is required'])
+})

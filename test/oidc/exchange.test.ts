@@ -1,0 +1,105 @@
+/**
+ * What the OIDC client sends for an exchange and makes of the answers, at
+ * the HTTP seam: the grant's parameters (RFC 8693 §2.1; Entra ID's
+ * on-behalf-of), RFC 8693's N_A token type, and the classification, whose
+ * refusals all stay on the route and never name the subject token.
+ */
+import t from 'tap'
+import type { ExchangeConfig } from '../../src/config/types.js'
+import { TOKEN_EXCHANGE_GRANT } from '../../src/oidc/exchange.js'
+import { audienceOf } from '../../src/tokens/audience.js'
+import type { TokenAudience } from '../../src/types.js'
+import { route } from '../helpers/gateway.js'
+import { discoveredClient, tokenAnswer } from '../helpers/mock-idp.js'
+
+const SUBJECT = 'at-the-session-holds-it-0123456789'
+
+function exchangeAudience(exchange: ExchangeConfig): TokenAudience {
+  return audienceOf({ ...route('/x', 'http://x:1'), token: 'exchange', exchange, dpop: false } as never)!
+}
+
+const ledger = exchangeAudience({
+  subjectToken: 'access_token',
+  audience: 'ledger-api',
+  resource: 'https://ledger.example',
+  scopes: ['ledger.read', 'ledger.write'],
+  requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+  grant: 'token-exchange',
+})
+
+t.test('token-exchange: RFC 8693 §2.1 parameters, client authentication, a bearer answer', async (t) => {
+  const { idp, oidc, accepted } = await discoveredClient(t)
+  const sent = tokenAnswer(idp, 200, { access_token: 'ledger-at', token_type: 'Bearer', expires_in: 300 })
+  const token = await oidc.exchange(SUBJECT, ledger)
+  t.equal(token.accessToken, 'ledger-at')
+  t.ok(token.accessTokenExpiresAt > Date.now() + 290_000)
+  const { body, headers } = await sent
+  t.same(Object.fromEntries(body), {
+    grant_type: TOKEN_EXCHANGE_GRANT,
+    subject_token: SUBJECT,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    audience: 'ledger-api',
+    resource: 'https://ledger.example',
+    scope: 'ledger.read ledger.write',
+  })
+  t.match(headers.authorization, /^Basic /, 'client_secret_basic, as every token request')
+  t.same(accepted, ['token_exchange'])
+})
+
+t.test('jwt-bearer: the on-behalf-of request of Entra ID', async (t) => {
+  const { idp, oidc } = await discoveredClient(t)
+  const sent = tokenAnswer(idp, 200, { access_token: 'graph-at', token_type: 'Bearer', expires_in: 3600 })
+  await oidc.exchange(
+    'id-token-subject',
+    exchangeAudience({ subjectToken: 'id_token', scopes: ['api://graph/.default'], grant: 'jwt-bearer' }),
+  )
+  t.same(Object.fromEntries((await sent).body), {
+    grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+    assertion: 'id-token-subject',
+    requested_token_use: 'on_behalf_of',
+    scope: 'api://graph/.default',
+  })
+})
+
+t.test('a token that is no access token comes with token_type N_A (RFC 8693 §2.2.1)', async (t) => {
+  const { idp, oidc } = await discoveredClient(t)
+  void tokenAnswer(idp, 200, {
+    access_token: 'a-jwt',
+    issued_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+    token_type: 'N_A',
+    expires_in: 60,
+  })
+  t.equal((await oidc.exchange(SUBJECT, ledger)).accessToken, 'a-jwt')
+})
+
+t.test('every definitive refusal stays on the route; the subject token is never echoed', async (t) => {
+  for (const error of [
+    'invalid_target',
+    'invalid_scope',
+    'unauthorized_client',
+    'invalid_grant',
+    'invalid_request',
+  ]) {
+    const { idp, oidc, failures } = await discoveredClient(t)
+    void tokenAnswer(idp, 400, { error, error_description: `cannot exchange ${SUBJECT}` })
+    await t.rejects(oidc.exchange(SUBJECT, ledger), {
+      code: 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
+      statusCode: 403,
+    })
+    t.match(failures[0], { operation: 'token_exchange', answer: error, verdict: 'route_refused' })
+    t.equal(failures[0]?.description, 'cannot exchange [redacted]', `${error}: redacted`)
+  }
+})
+
+t.test('invalid_client is the gateway’s credentials, a 503 is unavailable', async (t) => {
+  const refused = await discoveredClient(t)
+  void tokenAnswer(refused.idp, 401, { error: 'invalid_client' })
+  await t.rejects(refused.oidc.exchange(SUBJECT, ledger), { code: 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED' })
+  const down = await discoveredClient(t)
+  void tokenAnswer(down.idp, 503, 'down')
+  await t.rejects(down.oidc.exchange(SUBJECT, ledger), {
+    code: 'GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE',
+    statusCode: 503,
+  })
+})

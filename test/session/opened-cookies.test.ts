@@ -1,0 +1,162 @@
+import type { FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
+import type { Stores } from '../../src/server/stores.js'
+import { MemorySessionStore } from '../../src/session/memory-store.js'
+import { OpenedCookies } from '../../src/session/opened-cookies.js'
+import { MemoryLockService } from '../../src/tokens/memory-lock.js'
+import { MemoryRefreshCooldowns } from '../../src/tokens/refresh-cooldown.js'
+import { MemoryReplayCache } from '../../src/tokens/replay-cache.js'
+import { buildTestApp, seedSession } from '../helpers/app.js'
+
+/** A clock the test moves, epoch ms. */
+function clock() {
+  const c = { now: Date.now(), read: () => c.now }
+  return c
+}
+
+function user(app: FastifyInstance, cookie: string) {
+  return app.inject({ url: '/auth/user', headers: { cookie, 'x-csrf': '1' } })
+}
+
+/** The sealed value a `cookie` header carries, as the cache is keyed. */
+function sealedOf(app: FastifyInstance, cookie: string): string {
+  return app.parseCookie(cookie)[app.gatehouse.config.session.cookieName]!
+}
+
+/** Stores two gateways share, as two instances share Redis. */
+function sharedStores(now: () => number): Stores {
+  return {
+    sessions: new MemorySessionStore({ idleTimeoutMs: 30 * 60_000, clock: now }),
+    locks: new MemoryLockService(),
+    replay: new MemoryReplayCache(now),
+    cooldowns: new MemoryRefreshCooldowns(now),
+    close: async () => {},
+  }
+}
+
+async function appWith(t: Test, time: ReturnType<typeof clock>, stores?: Stores) {
+  return buildTestApp(t, {}, { now: time.read, ...(stores ? { stores } : {}) })
+}
+
+t.test('an opened cookie is served no later than its session idle expiry', async (t) => {
+  const time = clock()
+  const app = await appWith(t, time)
+  const { session, cookie } = await seedSession(app)
+  t.equal((await user(app, cookie)).statusCode, 200)
+  // The read slid the idle expiry: the session as it now stands.
+  const read = (await app.gatehouse.sessions.store.get(session, time.now, { touch: false }))!
+  t.ok(read.idleExpiresAt < read.absoluteExpiresAt, 'the idle expiry comes first')
+  const sealed = sealedOf(app, cookie)
+  const entry = app.sealedCookies.opened.get(sealed, time.now)
+  t.ok(entry, 'the opened cookie is kept')
+  t.ok(entry!.until <= read.idleExpiresAt, 'bounded by the session it names, as read')
+  time.now = read.idleExpiresAt
+  t.equal(
+    app.sealedCookies.opened.get(sealed, time.now),
+    undefined,
+    'not served once the session is idle-expired',
+  )
+  t.equal((await user(app, cookie)).statusCode, 401, 'and the session is over')
+})
+
+t.test('an opened cookie is served no later than its session absolute expiry', async (t) => {
+  const time = clock()
+  const app = await appWith(t, time)
+  const { session, cookie } = await seedSession(app, { absoluteExpiresAt: time.now + 30_000 })
+  t.equal((await user(app, cookie)).statusCode, 200)
+  const sealed = sealedOf(app, cookie)
+  t.ok(app.sealedCookies.opened.get(sealed, time.now)!.until <= session.absoluteExpiresAt)
+  time.now = session.absoluteExpiresAt
+  t.equal(app.sealedCookies.opened.get(sealed, time.now), undefined, 'not served past the absolute expiry')
+  t.equal((await user(app, cookie)).statusCode, 401)
+})
+
+t.test('logout drops the opened cookie, and the cookie opens no session after', async (t) => {
+  const time = clock()
+  const app = await appWith(t, time)
+  const { session, cookie } = await seedSession(app, {
+    tokens: { accessToken: 'A1', accessTokenExpiresAt: time.now + 60_000 },
+  })
+  t.equal((await user(app, cookie)).statusCode, 200)
+  const sealed = sealedOf(app, cookie)
+  t.ok(app.sealedCookies.opened.get(sealed, time.now), 'opened and kept')
+  await app.inject({ url: `/auth/logout?sid=${session.logoutHandle}`, headers: { cookie } })
+  t.equal(app.sealedCookies.opened.get(sealed, time.now), undefined, 'dropped at logout')
+  t.equal((await user(app, cookie)).statusCode, 401, 'the same cookie is signed out')
+})
+
+t.test(
+  'a session ended by another instance (back-channel logout) ends here at once, cache or not',
+  async (t) => {
+    const time = clock()
+    const stores = sharedStores(time.read)
+    const here = await appWith(t, time, stores)
+    const there = await appWith(t, time, stores)
+    const { session, cookie } = await seedSession(here)
+    t.equal((await user(here, cookie)).statusCode, 200)
+    t.equal((await user(there, cookie)).statusCode, 200, 'both instances opened and kept the cookie')
+    const sealed = sealedOf(here, cookie)
+    t.ok(here.sealedCookies.opened.get(sealed, time.now))
+    // What back-channel logout does once the IdP's token checks out.
+    for (const id of await there.gatehouse.sessions.store.idsBySub(session.sub))
+      await there.gatehouse.sessions.store.delete(id)
+    t.equal((await user(here, cookie)).statusCode, 401, 'the other instance sees the session gone')
+    t.equal(here.sealedCookies.opened.get(sealed, time.now), undefined, 'and drops its opened cookie')
+  },
+)
+
+t.test('a cached opening is never handed to another cookie', async (t) => {
+  const time = clock()
+  const app = await appWith(t, time)
+  const users = await Promise.all(
+    Array.from({ length: 40 }, (_, i) =>
+      seedSession(app, { sub: `user-${i}`, claims: { name: `User ${i}` } }),
+    ),
+  )
+  // Interleaved and concurrent, twice: the second pass is served from the cache.
+  for (let pass = 0; pass < 2; pass++) {
+    const answers = await Promise.all(users.map(({ cookie }) => user(app, cookie)))
+    for (const [i, answer] of answers.entries())
+      t.equal(answer.json().sub, `user-${i}`, `pass ${pass}: user ${i} sees only itself`)
+  }
+  // One character of a cached value changed: not the cached entry, and it does not open.
+  const sealed = sealedOf(app, users[0]!.cookie)
+  const i = sealed.length >> 1
+  const altered = sealed.slice(0, i) + (sealed[i] === 'A' ? 'B' : 'A') + sealed.slice(i + 1)
+  const name = app.gatehouse.config.session.cookieName
+  t.equal(
+    (await user(app, `${name}=${encodeURIComponent(altered)}`)).statusCode,
+    401,
+    'an altered value is refused',
+  )
+  t.equal(app.sealedCookies.opened.get(altered, time.now), undefined, 'and never cached')
+})
+
+t.test(
+  'the cache of opened cookies holds a bounded number of entries, least recently used out',
+  async (t) => {
+    const opened = new OpenedCookies(3)
+    const entry = () => ({
+      data: {},
+      expiresAt: Date.now() + 60_000,
+      until: Date.now() + 60_000,
+      derived: undefined,
+    })
+    for (let i = 0; i < 10; i++) opened.set(`v${i}`, entry())
+    t.equal(opened.size, 3)
+    t.ok(opened.get('v9', Date.now()))
+    t.equal(opened.get('v0', Date.now()), undefined, 'the oldest went first')
+  },
+)
+
+t.test("the gateway's cache stays at its bound however many cookies it opens", async (t) => {
+  const time = clock()
+  const app = await appWith(t, time)
+  const { OPENED_COOKIES_MAX } = await import('../../src/session/cookies.js')
+  t.ok(OPENED_COOKIES_MAX > 0 && OPENED_COOKIES_MAX <= 100_000, `bound: ${OPENED_COOKIES_MAX}`)
+  const users = await Promise.all(Array.from({ length: 20 }, () => seedSession(app)))
+  for (const { cookie } of users) await user(app, cookie)
+  t.equal(app.sealedCookies.opened.size, 20, 'one entry per cookie opened')
+  for (const { cookie } of users) await user(app, cookie)
+  t.equal(app.sealedCookies.opened.size, 20, 'the same cookies again add none')
+})
