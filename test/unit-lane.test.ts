@@ -52,13 +52,20 @@ t.test(
 
 t.test('the lane runs what the rule finds; no list of test files is kept by hand', async (t) => {
   const entry = read('test/unit-lane.ts')
-  t.match(entry, /for \(const file of unitTests\(\)\) await import\(/)
+  t.match(entry, /const files = unitTests\(\)\n\s*for \(const \[index, file\] of files\.entries\(\)\) \{/)
+  t.match(entry, /await import\(pathToFileURL\(file\)\.href\)/)
   t.notMatch(entry, /\.test\.(js|ts)['"]/, 'the entry names no test file')
   const pkg = JSON.parse(read('package.json')) as {
     scripts: Record<string, string>
     tap: { include: string[] }
   }
-  t.match(pkg.scripts['test:unit'], /^tap .*test\/unit-lane\.ts$/)
+  const workers = pkg.scripts['test:unit']!.split(' ').slice(1)
+  t.equal(pkg.scripts['test:unit']!.split(' ')[0], 'tap')
+  t.ok(workers.length >= 2, 'workers side by side')
+  for (const worker of workers) {
+    t.match(worker, /^test\/unit-lane\/worker-\d+\.ts$/)
+    t.match(read(worker), /await runUnitLane\(\)/, `${worker} runs the lane`)
+  }
   t.same(pkg.tap.include, ['test/**/*.test.ts'], 'npm test runs every test file, those of the lane too')
 })
 

@@ -7,7 +7,7 @@
  * that starts none joins `npm run test:unit` by being written; one that
  * imports a helper that starts a peer leaves it the same way.
  *
- * `npm run test:unit` (test/unit-lane.ts) imports what `unitTests()` finds;
+ * `npm run test:unit` (test/unit-lane.ts, two workers) imports what `unitTests()` finds;
  * test/unit-lane.test.ts checks the rule both ways.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
