@@ -19,7 +19,8 @@ t.test('a full session at debug level logs no token, code, cookie, secret or ses
   const params = new URL(callbackUrl).searchParams
   secrets.add(params.get('code')!)
   secrets.add(params.get('state')!)
-  secrets.add(jar.get(base, 'gatehouse')!)
+  const cookie = jar.get(base, 'gatehouse')!
+  secrets.add(cookie)
   t.equal(callback.status, 302)
 
   await apiCall(jar, `${base}/api/orders`, { headers: { authorization: 'Bearer client-sent-token-xyz' } })
@@ -45,6 +46,15 @@ t.test('a full session at debug level logs no token, code, cookie, secret or ses
   for (const r of stack.upstream.requests) if (r.authorization) secrets.add(r.authorization.slice(7))
   const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
   await jarFetch(jar, `${base}${logoutUrl}`)
+  // A cookie that does not open: the sealing's debug line, which must not
+  // quote it. Cookies are opened only when read, so this is the flow's one
+  // certain debug line.
+  const forged = `${cookie.slice(0, 8)}${cookie[8] === 'A' ? 'B' : 'A'}${cookie.slice(9)}`
+  secrets.add(forged)
+  const refused = await fetch(`${base}/auth/user`, {
+    headers: { cookie: `gatehouse=${forged}`, 'x-csrf': '1' },
+  })
+  t.equal(refused.status, 401, 'a forged cookie is no session')
 
   const log = lines.join('')
   t.ok(lines.length > 10, `${lines.length} log lines captured`)
