@@ -104,7 +104,16 @@ export async function startTwoIdps(t: Test, options: TwoIdpOptions = {}): Promis
           ...options.idp,
           signingKey: jwk,
           ...(name === 'partner'
-            ? { resourceIndicators: { resources: { [PARTNER_REPORTS]: { scopes: ['reports.read'] } } } }
+            ? {
+                // Beside the caller's resources, which the partner's sessions may ask for too.
+                resourceIndicators: {
+                  ...options.idp?.resourceIndicators,
+                  resources: {
+                    ...options.idp?.resourceIndicators?.resources,
+                    [PARTNER_REPORTS]: { scopes: ['reports.read'] },
+                  },
+                },
+              }
             : {}),
           clients: [
             {
