@@ -1,6 +1,6 @@
 import t from 'tap'
-import { ConfigError } from '../../src/config/errors.js'
 import { parseConfig } from '../../src/config/load.js'
+import { configProblems } from '../helpers/config-problems.js'
 
 const env = { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: 'x'.repeat(32) }
 
@@ -16,15 +16,7 @@ session:
 routes:
 ${lines}`
 
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, 'routes.yaml', env)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    return err.problems.map((p) => `${p.line} ${p.path}: ${p.message}`)
-  }
-  throw new Error('expected a ConfigError')
-}
+const problems = (text: string) => configProblems(text, env)
 
 t.test('token: exchange resolves its exchange block with the defaults filled in', async (t) => {
   const config = parseConfig(

@@ -1,21 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
-import { ConfigError } from '../../src/config/errors.js'
 import { parseConfig } from '../../src/config/load.js'
+import { configProblems } from '../helpers/config-problems.js'
 
 const env = { SESSION_SECRET: 'x'.repeat(32) }
 const jwk = (key: ReturnType<typeof generateKeyPairSync>['privateKey']) =>
   JSON.stringify(key.export({ format: 'jwk' }))
 
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, 'routes.yaml', env)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    return err.problems.map((p) => `${p.line} ${p.path}: ${p.message}`)
-  }
-  throw new Error('expected a ConfigError')
-}
+const problems = (text: string) => configProblems(text, env)
 
 const file = (
   oidc: string,

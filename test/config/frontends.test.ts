@@ -1,6 +1,6 @@
 import t from 'tap'
-import { ConfigError } from '../../src/config/errors.js'
 import { parseConfig } from '../../src/config/load.js'
+import { configProblems } from '../helpers/config-problems.js'
 
 const SECRET = 'x'.repeat(32)
 const env = { SESSION_SECRET: SECRET }
@@ -14,15 +14,7 @@ session:
   secret: \${SESSION_SECRET}
 `
 
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, 'routes.yaml', env)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    return err.problems.map((p) => `${p.line} ${p.path}: ${p.message}`)
-  }
-  throw new Error('expected a ConfigError')
-}
+const problems = (text: string) => configProblems(text, env)
 
 t.test('without frontends, the instance is one frontend made of the top-level options', async (t) => {
   const config = parseConfig(

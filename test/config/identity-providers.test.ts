@@ -1,6 +1,6 @@
 import t from 'tap'
-import { ConfigError } from '../../src/config/errors.js'
 import { parseConfig } from '../../src/config/load.js'
+import { configProblems } from '../helpers/config-problems.js'
 
 const env = { SESSION_SECRET: 'x'.repeat(32), CORP_SECRET: 'corp-secret', PARTNER_SECRET: 'partner-secret' }
 
@@ -30,15 +30,7 @@ routes:
     upstream: http://all:8080
 `
 
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, 'routes.yaml', env)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    return err.problems.map((p) => `${p.line} ${p.path}: ${p.message}`)
-  }
-  throw new Error('expected a ConfigError')
-}
+const problems = (text: string) => configProblems(text, env)
 
 t.test('identityProviders: each provider resolved with every oidc option; the first is oidc', async (t) => {
   const config = parseConfig(TWO, 'routes.yaml', env)

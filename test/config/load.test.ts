@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { ConfigError } from '../../src/config/errors.js'
 import { loadConfig, parseConfig } from '../../src/config/load.js'
+import { configProblems } from '../helpers/config-problems.js'
 
 const SECRET = 'x'.repeat(32)
 const env = { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: SECRET }
@@ -22,15 +23,7 @@ routes:
 `
 
 /** The problems of a bad document, as `line path: message` strings. */
-function problems(text: string, vars: NodeJS.ProcessEnv = env): string[] {
-  try {
-    parseConfig(text, 'routes.yaml', vars)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    return err.problems.map((p) => `${p.line} ${p.path}: ${p.message}`)
-  }
-  throw new Error('expected a ConfigError')
-}
+const problems = (text: string, vars: NodeJS.ProcessEnv = env) => configProblems(text, vars)
 
 t.test('a minimal file gets every default, resolved and frozen', async (t) => {
   const config = parseConfig(minimal, 'routes.yaml', env)
