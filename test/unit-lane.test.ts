@@ -52,7 +52,10 @@ t.test(
 
 t.test('the lane runs what the rule finds; no list of test files is kept by hand', async (t) => {
   const entry = read('test/unit-lane.ts')
-  t.match(entry, /const files = unitTests\(\)\n\s*for \(const \[index, file\] of files\.entries\(\)\) \{/)
+  t.match(
+    entry,
+    /const files = longestFirst\(unitTests\(\)\)\n\s*for \(const \[index, file\] of files\.entries\(\)\) \{/,
+  )
   t.match(entry, /await import\(pathToFileURL\(file\)\.href\)/)
   t.notMatch(entry, /\.test\.(js|ts)['"]/, 'the entry names no test file')
   const pkg = JSON.parse(read('package.json')) as {

@@ -217,11 +217,10 @@ t.test(
     t.same(
       problems(doc('  clientAuth: private_key_jwt\n  clientKey: { pem: "${K}" }'), {
         ...env,
-        K: generateKeyPairSync('dsa', { modulusLength: 1024, divisorLength: 160 })
-          .privateKey.export({ format: 'pem', type: 'pkcs8' })
-          .toString(),
+        // A key-agreement key: a private key in PEM that cannot sign.
+        K: generateKeyPairSync('x25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
       }),
-      ['7 oidc.clientKey.pem: key type dsa is not supported; use RSA, EC (P-256/384/521) or Ed25519'],
+      ['7 oidc.clientKey.pem: key type x25519 is not supported; use RSA, EC (P-256/384/521) or Ed25519'],
     )
   },
 )
