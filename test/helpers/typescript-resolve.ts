@@ -12,7 +12,17 @@
  * with ts-node instead cost a few seconds of CPU per test process.
  */
 import { existsSync } from 'node:fs'
-import { registerHooks } from 'node:module'
+import { enableCompileCache, registerHooks } from 'node:module'
+import { fileURLToPath } from 'node:url'
+
+// Every test file is a process of its own that loads tap, fastify, undici,
+// oidc-provider and our sources again: V8's code cache on disk spares about
+// a third of that CPU (1.7 s to 1.2 s a process here). Not under coverage:
+// code compiled from the cache reports other branch counts (1,155 branches
+// of one file instead of 1,323), and the coverage floor must stay exact.
+if (process.env._TAPJS_PROCESSINFO_COVERAGE_ !== '1') {
+  enableCompileCache(fileURLToPath(new URL('../../node_modules/.cache/gatehouse-tests', import.meta.url)))
+}
 
 registerHooks({
   resolve(specifier, context, nextResolve) {
