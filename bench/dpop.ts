@@ -1,8 +1,8 @@
 /**
  * `npm run bench:dpop`: what a DPoP proof per request costs, as a ratio in
  * one run. One Gatehouse process, one session, one static upstream, two
- * routes that differ only in the proof: `/api/dpop` (an ES256 proof made by
- * oauth4webapi for every request) and `/api/bearer` (`dpop: false`, the same
+ * routes that differ only in the proof: `/api/dpop` (an ES256 proof for
+ * every request, as src/dpop/upstream.ts makes it) and `/api/bearer` (`dpop: false`, the same
  * token as a bearer token). Rounds alternate which route goes first; the
  * ratio is the median of the per-round ratios, so the machine's drift
  * cancels within a round (as `npm run bench` does). Target: at least 0.8.

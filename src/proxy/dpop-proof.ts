@@ -21,9 +21,16 @@ export function sendWithProof(
     send()
     return
   }
-  proofs.proof(key, request.method, new URL(upstream + (dest || '/')), token).then(
-    (proof) => {
-      request.upstreamProof = proof
+  const proof = proofs.proof(key, request.method, new URL(upstream + (dest || '/')), token)
+  // EC and Ed25519 proofs are signed in this tick: sent without a promise hop.
+  if (typeof proof === 'string') {
+    request.upstreamProof = proof
+    send()
+    return
+  }
+  proof.then(
+    (made) => {
+      request.upstreamProof = made
       send()
     },
     (err: unknown) => reply.send(err),

@@ -98,3 +98,18 @@ t.test('each proof has its own jti; a new token gets its own ath; the origin non
     'each key its own',
   )
 })
+
+t.test('EC and Ed25519 proofs are made in the same tick; an RSA proof is a promise', async (t) => {
+  const upstream = new UpstreamProofs(new DpopProofs(new DpopNonces()))
+  for (const alg of ['ES256', 'ES384', 'ES512', 'Ed25519'] as const) {
+    const key = await generateDpopKey(alg)
+    const proof = upstream.proof(key, 'GET', url, token)
+    t.type(proof, 'string', `${alg}: no promise, even for a key not seen before`)
+    const { protectedHeader } = await jwtVerify(proof as string, EmbeddedJWK, { typ: 'dpop+jwt' })
+    t.equal(protectedHeader.alg, alg, `${alg}: the header names it as jose does`)
+  }
+  // An RSA signature is about a millisecond: it stays off the event loop.
+  const rsa = upstream.proof(await generateDpopKey('PS256'), 'GET', url, token)
+  t.ok(rsa instanceof Promise, 'PS256: signed on the thread pool')
+  await rsa
+})
