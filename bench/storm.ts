@@ -67,7 +67,12 @@ export async function refreshStorm(options: {
 async function refreshMetric(gateway: PeerProcess): Promise<{ sum: number; count: number }> {
   if (!gateway.metricsUrl) throw new Error('the gateway peer runs without metrics')
   const text = await (await fetch(gateway.metricsUrl)).text()
-  const read = (name: string) => Number(new RegExp(`^${name} ([\\d.eE+-]+)$`, 'm').exec(text)?.[1] ?? 0)
+  // Summed over every label set: the series carry the provider's name (`idp`).
+  const read = (name: string) =>
+    [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.eE+-]+)$`, 'gm'))].reduce(
+      (sum, match) => sum + Number(match[1]),
+      0,
+    )
   return {
     sum: read('gatehouse_token_refresh_duration_seconds_sum'),
     count: read('gatehouse_token_refresh_duration_seconds_count'),
