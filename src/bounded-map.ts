@@ -5,12 +5,17 @@
  * coldest entry instead of growing memory without limit. A JavaScript Map
  * iterates in insertion order, so re-inserting a key makes it the most
  * recent and the first key is always the least recent: each operation is
- * O(1).
+ * O(1). The most recent key is remembered, and using it again changes
+ * nothing: one session's requests in a row (the common case) would
+ * otherwise delete and re-insert its entry on each, and the Map's table
+ * grows and is rebuilt as deletions accumulate.
  */
 export class BoundedMap<K, V> {
   readonly #entries = new Map<K, V>()
   readonly #max: number
   readonly #onEvict: ((key: K, value: V) => void) | undefined
+  /** The key inserted last, if it is still held: the last in the Map's order. */
+  #newest: K | undefined
 
   /** `onEvict` hears of each entry dropped for room, not of deletes. */
   constructor(max: number, onEvict?: (key: K, value: V) => void) {
@@ -30,17 +35,19 @@ export class BoundedMap<K, V> {
   /** The value, made the most recent. */
   use(key: K): V | undefined {
     const value = this.#entries.get(key)
-    if (value !== undefined) this.set(key, value)
+    if (value !== undefined && key !== this.#newest) this.set(key, value)
     return value
   }
 
   /** Stores `value` as the most recent, then evicts the least recent while over the bound. */
   set(key: K, value: V): void {
-    this.#entries.delete(key)
+    if (key !== this.#newest) this.#entries.delete(key)
     this.#entries.set(key, value)
+    this.#newest = key
     while (this.#entries.size > this.#max) {
       const [oldest, evicted] = this.#entries.entries().next().value as [K, V]
       this.#entries.delete(oldest)
+      if (oldest === this.#newest) this.#newest = undefined
       this.#onEvict?.(oldest, evicted)
     }
   }
@@ -56,10 +63,12 @@ export class BoundedMap<K, V> {
   }
 
   delete(key: K): boolean {
+    if (key === this.#newest) this.#newest = undefined
     return this.#entries.delete(key)
   }
 
   clear(): void {
+    this.#newest = undefined
     this.#entries.clear()
   }
 }
