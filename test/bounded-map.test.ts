@@ -40,27 +40,30 @@ t.test('delete and clear are not evictions', async (t) => {
   t.same(evicted, [])
 })
 
-t.test('the newest key used or set again stays newest; once deleted or evicted it is forgotten', async (t) => {
-  const evicted: string[] = []
-  const map = new BoundedMap<string, number>(2, (key) => evicted.push(key))
-  map.set('a', 1)
-  map.set('b', 2)
-  t.equal(map.use('b'), 2)
-  map.set('b', 3)
-  t.equal(map.oldest(), 1, 'a is still the oldest')
-  t.equal(map.get('b'), 3, 'set on the newest key stores the value')
-  map.delete('b')
-  map.set('c', 4)
-  map.use('a')
-  map.set('d', 5)
-  t.same(evicted, ['c'], 'a became newest by use after b was deleted')
-  map.clear()
-  map.set('e', 6)
-  t.equal(map.size, 1, 'nothing forgotten survives a clear')
+t.test(
+  'the newest key used or set again stays newest; once deleted or evicted it is forgotten',
+  async (t) => {
+    const evicted: string[] = []
+    const map = new BoundedMap<string, number>(2, (key) => evicted.push(key))
+    map.set('a', 1)
+    map.set('b', 2)
+    t.equal(map.use('b'), 2)
+    map.set('b', 3)
+    t.equal(map.oldest(), 1, 'a is still the oldest')
+    t.equal(map.get('b'), 3, 'set on the newest key stores the value')
+    map.delete('b')
+    map.set('c', 4)
+    map.use('a')
+    map.set('d', 5)
+    t.same(evicted, ['c'], 'a became newest by use after b was deleted')
+    map.clear()
+    map.set('e', 6)
+    t.equal(map.size, 1, 'nothing forgotten survives a clear')
 
-  const one = new BoundedMap<string, number>(0, (key) => evicted.push(key))
-  one.set('x', 1)
-  t.equal(one.size, 0, 'a bound of 0 holds nothing')
-  one.set('x', 2)
-  t.equal(one.size, 0, 'not even the key it just evicted')
-})
+    const one = new BoundedMap<string, number>(0, (key) => evicted.push(key))
+    one.set('x', 1)
+    t.equal(one.size, 0, 'a bound of 0 holds nothing')
+    one.set('x', 2)
+    t.equal(one.size, 0, 'not even the key it just evicted')
+  },
+)
