@@ -14,7 +14,8 @@
  * `on / off`, like every ratio of the bench.
  *
  * Alone, without the other peers: `npx tsx bench/tracing.ts [--rounds N]
- * [--duration S] [--warmup S] [--connections N] [--tracing-baseline REF]`.
+ * [--duration S] [--warmup S] [--connections N] [--tracing-baseline REF]
+ * [--protocol http/json|http/protobuf] [--profile-dir DIR]`.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -44,6 +45,13 @@ export interface TracingSettings {
   readonly amount?: number | undefined
   /** Writes a CPU profile of each peer into this folder, one subfolder per peer (`before`, `off`, `on`). */
   readonly profileDir?: string | undefined
+  /**
+   * How the `on` peer exports: `http/json` (the default here, so the
+   * receiver decodes and counts every span) or `http/protobuf` (the SDK's
+   * own default; the receiver acknowledges without decoding, so spans per
+   * request is not counted).
+   */
+  readonly protocol?: 'http/json' | 'http/protobuf' | undefined
 }
 
 export interface TracingResult {
@@ -97,7 +105,7 @@ export async function measureTracing(settings: TracingSettings): Promise<Tracing
             ...clean,
             BENCH_TRACING: 'true',
             OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-            OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+            OTEL_EXPORTER_OTLP_PROTOCOL: settings.protocol ?? 'http/json',
             OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
             OTEL_TRACES_SAMPLER_ARG: '0.1',
           }
@@ -198,7 +206,12 @@ export async function measureTracing(settings: TracingSettings): Promise<Tracing
       offCpuVsBefore: median(cpu.off.map((c, i) => c / cpu.before[i]!)),
       onCpuVsOff: median(cpu.on.map((c, i) => c / cpu.off[i]!)),
       // The `on` peer's sign-ins add a few spans beside its loads' requests.
-      spansPerRequest: onRequests === 0 ? 0 : receiver.spans.length / onRequests,
+      spansPerRequest:
+        settings.protocol === 'http/protobuf'
+          ? Number.NaN
+          : onRequests === 0
+            ? 0
+            : receiver.spans.length / onRequests,
       failures: KINDS.reduce((n, k) => n + results[k].reduce((m, r) => m + r.failures, 0), 0),
     }
   } finally {
@@ -216,8 +229,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       connections: { type: 'string', default: '32' },
       'tracing-baseline': { type: 'string' },
       'profile-dir': { type: 'string' },
+      protocol: { type: 'string', default: 'http/json' },
     },
   })
+  if (values.protocol !== 'http/json' && values.protocol !== 'http/protobuf') {
+    throw new Error(`--protocol: http/json or http/protobuf, not ${values.protocol}`)
+  }
   const upstream = await spawnPeer(['upstream'])
   try {
     const result = await measureTracing({
@@ -230,6 +247,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       connections: Number(values.connections),
       tool: defaultTool(),
       profileDir: values['profile-dir'],
+      protocol: values.protocol,
     })
     console.log(JSON.stringify(result, null, 2))
   } finally {

@@ -5,7 +5,10 @@ import type { AddressInfo } from 'node:net'
  * An OTLP/HTTP trace receiver on a free loopback port: what a collector
  * sees. Tests set `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`, the exporter's
  * OTLP/JSON encoding (OTLP specification, "JSON Protobuf Encoding": ids as
- * hex, enums as numbers), so each export decodes with `JSON.parse`.
+ * hex, enums as numbers), so each export decodes with `JSON.parse`. An
+ * `http/protobuf` export (the SDK's default, which `bench/tracing.ts
+ * --protocol http/protobuf` measures) is acknowledged and counted, not
+ * decoded: its spans are not in `spans`.
  */
 export interface OtlpReceiver {
   /** Base URL for OTEL_EXPORTER_OTLP_ENDPOINT; the exporter appends /v1/traces. */
@@ -16,6 +19,8 @@ export interface OtlpReceiver {
   readonly bodies: string[]
   /** Content types the exporter sent. */
   readonly contentTypes: string[]
+  /** Protobuf exports acknowledged without decoding. */
+  readonly undecoded: () => number
   clear(): void
   close(): Promise<void>
 }
@@ -72,6 +77,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = []
   const bodies: string[] = []
   const contentTypes: string[] = []
+  let undecoded = 0
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
@@ -80,9 +86,16 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         res.writeHead(404).end()
         return
       }
+      const contentType = req.headers['content-type'] ?? ''
+      contentTypes.push(contentType)
+      if (contentType.startsWith('application/x-protobuf')) {
+        undecoded++
+        // An empty body is an empty ExportTraceServiceResponse: all accepted.
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end()
+        return
+      }
       const body = Buffer.concat(chunks).toString('utf8')
       bodies.push(body)
-      contentTypes.push(req.headers['content-type'] ?? '')
       const decoded = JSON.parse(body) as OtlpExport
       for (const rs of decoded.resourceSpans) {
         const service = attributesOf(rs.resource?.attributes)['service.name']
@@ -114,7 +127,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     spans,
     bodies,
     contentTypes,
+    undecoded: () => undecoded,
     clear() {
+      undecoded = 0
       spans.length = 0
       bodies.length = 0
       contentTypes.length = 0
