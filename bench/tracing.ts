@@ -15,7 +15,7 @@
  *
  * Alone, without the other peers: `npx tsx bench/tracing.ts [--rounds N]
  * [--duration S] [--warmup S] [--connections N] [--tracing-baseline REF]
- * [--protocol http/json|http/protobuf] [--profile-dir DIR]`.
+ * [--protocol http/json|http/protobuf] [--sampler-ratio R] [--profile-dir DIR]`.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -52,6 +52,8 @@ export interface TracingSettings {
    * request is not counted).
    */
   readonly protocol?: 'http/json' | 'http/protobuf' | undefined
+  /** The `on` peer's sampler ratio: 0.1 unless a diagnostic asks for 0 (what unsampled requests cost) or 1. */
+  readonly samplerRatio?: number | undefined
 }
 
 export interface TracingResult {
@@ -107,7 +109,7 @@ export async function measureTracing(settings: TracingSettings): Promise<Tracing
             OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
             OTEL_EXPORTER_OTLP_PROTOCOL: settings.protocol ?? 'http/json',
             OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-            OTEL_TRACES_SAMPLER_ARG: '0.1',
+            OTEL_TRACES_SAMPLER_ARG: String(settings.samplerRatio ?? 0.1),
           }
         : { ...clean, BENCH_TRACING: 'false' }
     const results: Record<Kind, LoadResult[]> = { before: [], off: [], on: [] }
@@ -230,8 +232,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       'tracing-baseline': { type: 'string' },
       'profile-dir': { type: 'string' },
       protocol: { type: 'string', default: 'http/json' },
+      'sampler-ratio': { type: 'string', default: '0.1' },
     },
   })
+  const samplerRatio = Number(values['sampler-ratio'])
+  if (!(samplerRatio >= 0 && samplerRatio <= 1)) {
+    throw new Error(`--sampler-ratio: a number from 0 to 1, not ${values['sampler-ratio']}`)
+  }
   if (values.protocol !== 'http/json' && values.protocol !== 'http/protobuf') {
     throw new Error(`--protocol: http/json or http/protobuf, not ${values.protocol}`)
   }
@@ -248,6 +255,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       tool: defaultTool(),
       profileDir: values['profile-dir'],
       protocol: values.protocol,
+      samplerRatio,
     })
     console.log(JSON.stringify(result, null, 2))
   } finally {
