@@ -57,9 +57,10 @@ const encoder = new TextEncoder()
  * token changes.
  *
  * EC and Ed25519 keys sign with fast-jwt, which calls node:crypto's
- * synchronous `sign`: about 15 µs for ES256 on the request's own tick.
- * WebCrypto (jose) signs the same JWS on libuv's thread pool, and the
- * promise, the hop to the pool and back cost four times the signature.
+ * synchronous `sign` on the request's own tick: about 20 µs of CPU for
+ * ES256 on the bench machine. WebCrypto (jose) signs the same JWS on
+ * libuv's thread pool for about 39 µs, and the request waits a promise
+ * for it (docs/performance.md: 115 against 84 µs per DPoP request).
  * RSA keys stay with jose: an RSA signature is a millisecond, which the
  * event loop must not spend. The IdP's proofs stay oauth4webapi's
  * (src/dpop/proofs.ts); a test checks both are equal in form.

@@ -21,7 +21,14 @@ export function sendWithProof(
     send()
     return
   }
-  const proof = proofs.proof(key, request.method, new URL(upstream + (dest || '/')), token)
+  let proof: string | Promise<string>
+  try {
+    proof = proofs.proof(key, request.method, new URL(upstream + (dest || '/')), token)
+  } catch (err) {
+    // A key fast-jwt or node:crypto refuses fails here, not in a promise.
+    reply.send(err)
+    return
+  }
   // EC and Ed25519 proofs are signed in this tick: sent without a promise hop.
   if (typeof proof === 'string') {
     request.upstreamProof = proof
