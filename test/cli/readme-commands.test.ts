@@ -67,6 +67,9 @@ t.test('the README start command serves /healthz, and SIGTERM ends it', async (t
   child.stdout.on('data', collect)
   child.stderr.on('data', collect)
   const exited = once(child, 'exit')
+  // bash may exit before the gateway it started has logged its shutdown:
+  // the pipes close only once every process writing to them has exited.
+  const closed = Promise.all([once(child.stdout, 'close'), once(child.stderr, 'close')])
   t.teardown(() => {
     if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL')
   })
@@ -76,7 +79,7 @@ t.test('the README start command serves /healthz, and SIGTERM ends it', async (t
   const health = await fetch(`http://127.0.0.1:${port}/healthz`)
   t.equal(health.status, 200)
   process.kill(-child.pid!, 'SIGTERM')
-  await exited
+  await Promise.all([exited, closed])
   t.match(output, /shutting down/)
   t.notMatch(output, /\n\s+at /, 'no stack trace')
 })
