@@ -232,9 +232,17 @@ export async function startRedisCluster(options: TestRedisClusterOptions = {}): 
         (info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${ports.length}`),
       )
     }, 20_000)
+    // Ready once each replica's link is up and each master counts its
+    // replicas online: a confirmed write WAITs only when the master's ROLE
+    // lists a replica, and a replica can report its link up before its
+    // master has it online.
     await pollUntil(async () => {
       const infos = await Promise.all(ports.map(replicationInfo))
-      return infos.every((info) => info.includes('role:master') || info.includes('master_link_status:up'))
+      return infos.every((info) =>
+        info.includes('role:master')
+          ? (info.match(/state=online/g)?.length ?? 0) >= replicas
+          : info.includes('master_link_status:up'),
+      )
     }, 20_000)
   } catch (err) {
     await stop()
