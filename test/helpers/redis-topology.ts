@@ -329,6 +329,9 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
   ])
   const replicaPort = replica.port
   await pollUntil(async () => (await replicationInfo(replicaPort)).includes('master_link_status:up'), 10_000)
+  // And the primary counts it online, as a confirmed write's WAIT needs
+  // (see startRedisCluster).
+  await pollUntil(async () => (await replicationInfo(primaryPort)).includes('state=online'), 10_000)
   const conf = join(dir, 'sentinel.conf')
   // failover-timeout also delays Sentinel's correction of a replica that
   // points elsewhere than the primary (ours points at the relay): long
