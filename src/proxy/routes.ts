@@ -1,9 +1,10 @@
 import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FrontendConfig, GatehouseConfig } from '../config/types.js'
 import { UpstreamProofs } from '../dpop/upstream.js'
 import { sendContinue } from '../guards/expect-continue.js'
 import { loginCookieName } from '../session/cookies.js'
+import { shortcutPlainTargets } from './destination.js'
 import { sendWithProof } from './dpop-proof.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import { type GuardDeps, routeGuard } from './guard.js'
@@ -126,33 +127,38 @@ export async function registerProxyRoutes(
           observer: hooks.websocket,
           onUpstreamError: hooks.onUpstreamError,
         })
+      // http-proxy has matched the route and vetted `dest` against
+      // traversal by now, or, for a plain target, the path check has and
+      // `shortcutPlainTargets` passes what http-proxy would have. An upgrade
+      // goes to the route's WebSocket bridge; every other request takes the
+      // one dispatch in forward.ts, which answers through Fastify's send
+      // when an onSend hook has work, so a refused token is replayed on
+      // every answer.
+      function handler(request: FastifyRequest, reply: FastifyReply, dest: string): void {
+        if (bridge && isUpgrade(request)) {
+          // The upgrade is a GET to the upstream's http(s) URL: its proof is for that.
+          const open = bridge
+          sendWithProof(routeProofs, route.upstream, request, reply, dest, () =>
+            open.open(request, reply, dest),
+          )
+          return
+        }
+        sendContinue(request, reply)
+        if (retry) retry(request, reply, forward, dest)
+        else new Forward(request, reply, forward).dispatch(dest)
+      }
+      // The guard decides first; the handler then sends 100 Continue.
+      // The root hook in methods.ts reads the route's methods from here.
+      const routeConfig = { defersContinue: true, allowedMethods: allowedMethods(route) }
+      shortcutPlainTargets(scope, forward, handler, (registered) => registered.config === routeConfig)
       const options: FastifyHttpProxyOptions = {
         upstream: route.upstream,
         prefix: forward.prefix,
         rewritePrefix: forward.rewritePrefix,
         disableRequestLogging: true,
-        // The guard decides first; the handler then sends 100 Continue.
-        // The root hook in methods.ts reads the route's methods from here.
-        config: { defersContinue: true, allowedMethods: allowedMethods(route) },
+        config: routeConfig,
         undici: pool,
-        // http-proxy has matched the route and vetted `dest` against
-        // traversal by now. An upgrade goes to the route's WebSocket bridge;
-        // every other request takes the one dispatch in forward.ts, which
-        // answers through Fastify's send when an onSend hook has work, so a
-        // refused token is replayed on every answer.
-        handler(request, reply, dest) {
-          if (bridge && isUpgrade(request)) {
-            // The upgrade is a GET to the upstream's http(s) URL: its proof is for that.
-            const open = bridge
-            sendWithProof(routeProofs, route.upstream, request, reply, dest, () =>
-              open.open(request, reply, dest),
-            )
-            return
-          }
-          sendContinue(request, reply)
-          if (retry) retry(request, reply, forward, dest)
-          else new Forward(request, reply, forward).dispatch(dest)
-        },
+        handler,
       }
       await scope.register(httpProxy, options)
     })
