@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
@@ -14,6 +14,13 @@ import { answerUpstreamFailure, type UpstreamErrorObserver } from './upstream-er
 const MAX_INFORMATIONAL = 8
 
 type UpstreamError = Error & { code?: string }
+
+const exchange = Symbol('gatehouse.forward')
+type Answering = ServerResponse & { [exchange]?: Forward }
+
+function clientClosed(this: Answering): void {
+  this[exchange]?.clientClosed()
+}
 
 export interface ForwardOptions {
   readonly pool: Pool
@@ -73,9 +80,12 @@ export class Forward implements Dispatcher.DispatchHandler {
     const path = (dest || '/') + (query === -1 ? '' : url.slice(query))
     const body = request.body as Dispatcher.DispatchOptions['body']
     // A client that goes away mid-answer must not keep the upstream busy.
-    this.#reply.raw.once('close', () => {
-      if (!this.#finished) this.#controller?.abort(new Error('client closed the connection'))
-    })
+    // One listener function for every request, which finds its exchange on
+    // the response: no closure and no `once` wrapper per request. A replay
+    // (token-retry.ts) takes the listener over from the attempt it replaces.
+    const raw = this.#reply.raw as Answering
+    if (raw[exchange] === undefined) raw.on('close', clientClosed)
+    raw[exchange] = this
     this.#options.pool.dispatch(
       {
         path,
@@ -89,6 +99,11 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller
+  }
+
+  /** The client's connection closed: the upstream call goes too, unless it is over. */
+  clientClosed(): void {
+    if (!this.#finished) this.#controller?.abort(new Error('client closed the connection'))
   }
 
   onResponseStart(

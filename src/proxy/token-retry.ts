@@ -60,60 +60,144 @@ export function tokenRetry(
   const dpop = route.dpop ? proofs : undefined
   if (!retryToken && !dpop) return undefined
   const audience = audienceOf(route)
-  const origin = route.upstream
+  const shared: RetryRoute = {
+    dpop,
+    origin: route.upstream,
+    retryToken,
+    replace(request, refused) {
+      return replaceToken(deps, audience, route.path, request, refused)
+    },
+    onRetry,
+  }
+  return function forwardWithRetry(request, reply, options, dest) {
+    new Attempts(shared, request, reply, options, dest).start()
+  }
+}
 
-  async function replace(request: FastifyRequest, refused: string): Promise<string | undefined> {
-    const session = await deps.sessions.current(request)
-    if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-    return deps.userTokens.replaceRefused(session, audience, refused, route.path)
+async function replaceToken(
+  deps: Pick<GuardDeps, 'sessions' | 'userTokens'>,
+  audience: ReturnType<typeof audienceOf>,
+  route: string,
+  request: FastifyRequest,
+  refused: string,
+): Promise<string | undefined> {
+  const session = await deps.sessions.current(request)
+  if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
+  return deps.userTokens.replaceRefused(session, audience, refused, route)
+}
+
+/** What a route's requests share. */
+interface RetryRoute {
+  readonly dpop: UpstreamProofs | undefined
+  readonly origin: string
+  readonly retryToken: boolean
+  replace(request: FastifyRequest, refused: string): Promise<string | undefined>
+  readonly onRetry: (() => void) | undefined
+}
+
+/** How an attempt's answer is heard: as it comes, for its DPoP nonce, or for a refused token. */
+type Hearing = 'plain' | 'nonce' | 'refusal'
+
+/**
+ * One request's attempts: the first, heard for a refused token when the
+ * request can be replayed, and at most one replay. One object per request,
+ * its steps methods rather than closures, since every request on a
+ * retrying route makes one.
+ */
+class Attempts implements Refusal {
+  readonly #route: RetryRoute
+  readonly #request: FastifyRequest
+  readonly #reply: FastifyReply
+  readonly #options: ForwardOptions
+  readonly #dest: string
+  #refused = ''
+  #hearing: Hearing = 'plain'
+  nonceReplays = false
+
+  constructor(
+    route: RetryRoute,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    options: ForwardOptions,
+    dest: string,
+  ) {
+    this.#route = route
+    this.#request = request
+    this.#reply = reply
+    this.#options = options
+    this.#dest = dest
   }
 
-  return function forwardWithRetry(request, reply, options, dest) {
+  start(): void {
+    const request = this.#request
     const refused = request.upstreamToken
-    const send = (handler?: (forward: Forward) => Dispatcher.DispatchHandler) =>
-      sendWithProof(dpop, origin, request, reply, dest, () => {
-        const forward = new Forward(request, reply, options)
-        forward.dispatch(dest, handler ? handler(forward) : forward)
-      })
     if (refused === null || !replayable(request)) {
-      send(
-        dpop
-          ? (forward) => new NonceListener(forward, (headers) => dpop.remember(origin, headers))
-          : undefined,
-      )
+      this.#send(this.#route.dpop ? 'nonce' : 'plain')
       return
     }
-    const proved = dpop !== undefined && request.upstreamDpopKey !== null
-    const refusal: Refusal = {
-      replace: retryToken ? () => replace(request, refused) : async () => undefined,
-      replay(token) {
-        onRetry?.()
-        request.upstreamToken = token
-        send()
-      },
-      fail: (err) => reply.send(err),
-      ...(proved && {
-        seen: (headers: IncomingHttpHeaders) => dpop.remember(origin, headers),
-        nonceReplay() {
-          // The nonce is remembered (`seen`); the new proof carries it.
-          request.upstreamProof = null
-          send()
-        },
-      }),
-    }
-    const dispatchFirst = () => send((forward) => new RefusedTokenHandler(forward, refusal))
+    this.#refused = refused
+    this.nonceReplays = this.#route.dpop !== undefined && request.upstreamDpopKey !== null
     const body = request.body as NodeJS.ReadableStream | null | undefined
     if (!body || typeof body.pipe !== 'function') {
-      dispatchFirst()
+      this.#send('refusal')
       return
     }
     readAll(body).then(
       (buffer) => {
         request.body = buffer
-        dispatchFirst()
+        this.#send('refusal')
       },
       // The client went away mid-body: nobody is left to answer.
-      () => reply.raw.destroy(),
+      () => this.#reply.raw.destroy(),
+    )
+  }
+
+  replace(): Promise<string | undefined> {
+    if (!this.#route.retryToken) return Promise.resolve(undefined)
+    return this.#route.replace(this.#request, this.#refused)
+  }
+
+  replay(token: string): void {
+    this.#route.onRetry?.()
+    this.#request.upstreamToken = token
+    this.#send('plain')
+  }
+
+  fail(err: unknown): void {
+    this.#reply.send(err)
+  }
+
+  seen(headers: IncomingHttpHeaders): void {
+    if (this.nonceReplays) this.remember(headers)
+  }
+
+  remember(headers: IncomingHttpHeaders): void {
+    this.#route.dpop?.remember(this.#route.origin, headers)
+  }
+
+  nonceReplay(): void {
+    // The nonce is remembered (`seen`); the new proof carries it.
+    this.#request.upstreamProof = null
+    this.#send('plain')
+  }
+
+  #send(hearing: Hearing): void {
+    this.#hearing = hearing
+    const { dpop, origin } = this.#route
+    if (dpop === undefined) this.#dispatch()
+    else sendWithProof(dpop, origin, this.#request, this.#reply, this.#dest, () => this.#dispatch())
+  }
+
+  #dispatch(): void {
+    const forward = new Forward(this.#request, this.#reply, this.#options)
+    const hearing = this.#hearing
+    forward.dispatch(
+      this.#dest,
+      hearing === 'refusal'
+        ? new RefusedTokenHandler(forward, this)
+        : hearing === 'nonce'
+          ? new NonceListener(forward, this)
+          : forward,
     )
   }
 }
@@ -136,19 +220,21 @@ interface Refusal {
   replay(token: string): void
   fail(err: unknown): void
   /** Hears the head of every answer (a DPoP route remembers its nonce). */
-  seen?(headers: IncomingHttpHeaders): void
+  seen(headers: IncomingHttpHeaders): void
+  /** True when a 401 `use_dpop_nonce` is answered by `nonceReplay`. */
+  readonly nonceReplays: boolean
   /** Sends the request again with the same token and a new proof, after `use_dpop_nonce`. */
-  nonceReplay?(): void
+  nonceReplay(): void
 }
 
 /** Remembers the nonce of the answers it passes on, and changes nothing else. */
 class NonceListener implements Dispatcher.DispatchHandler {
   readonly #inner: Forward
-  readonly #seen: (headers: IncomingHttpHeaders) => void
+  readonly #attempts: Attempts
 
-  constructor(inner: Forward, seen: (headers: IncomingHttpHeaders) => void) {
+  constructor(inner: Forward, attempts: Attempts) {
     this.#inner = inner
-    this.#seen = seen
+    this.#attempts = attempts
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -160,7 +246,7 @@ class NonceListener implements Dispatcher.DispatchHandler {
     statusCode: number,
     headers: IncomingHttpHeaders,
   ): void {
-    this.#seen(headers)
+    this.#attempts.remember(headers)
     this.#inner.onResponseStart(controller, statusCode, headers)
   }
 
@@ -213,12 +299,12 @@ class RefusedTokenHandler implements Dispatcher.DispatchHandler {
     statusCode: number,
     headers: IncomingHttpHeaders,
   ): void {
-    this.#refusal.seen?.(headers)
-    const nonceReplay = this.#refusal.nonceReplay
-    if (statusCode === 401 && nonceReplay && asksForNonce(headers)) {
+    const refusal = this.#refusal
+    refusal.seen(headers)
+    if (statusCode === 401 && refusal.nonceReplays && asksForNonce(headers)) {
       this.#state = 'dropped'
       controller.abort(new Error('the upstream asked for a DPoP nonce; its answer is dropped'))
-      nonceReplay()
+      refusal.nonceReplay()
       return
     }
     if (statusCode !== 401 || !refusesToken(headers['www-authenticate'])) {
