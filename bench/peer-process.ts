@@ -20,6 +20,14 @@ import { ceiling } from './ceiling.js'
 type Stop = () => Promise<void>
 
 const [kind, arg] = process.argv.slice(2)
+/**
+ * Gatehouse's code: the TypeScript sources through tsx, or with
+ * `BENCH_GATEHOUSE=dist` the compiled `dist/` that `gatehouse start` and the
+ * image run (build it first: `npm run build`). tsx keeps function names by
+ * wrapping every closure it makes, so closures made per request cost more
+ * under it than in the build (docs/performance.md, seventh pass).
+ */
+const tree = process.env.BENCH_GATEHOUSE === 'dist' ? '../dist' : '../src'
 
 function send(message: Record<string, unknown>): void {
   process.send?.(message)
@@ -120,8 +128,8 @@ async function expressBff(target: string): Promise<{ url: string; stop: Stop }> 
 async function gatehouse(
   configFile: string,
 ): Promise<{ url: string; metricsUrl?: string | undefined; stop: Stop }> {
-  const { loadConfig } = await import('../src/config/load.js')
-  const { start } = await import('../src/server/start.js')
+  const { loadConfig } = (await import(`${tree}/config/load.js`)) as typeof import('../src/config/load.js')
+  const { start } = (await import(`${tree}/server/start.js`)) as typeof import('../src/server/start.js')
   let offset = 0
   process.on('message', (message: { advance?: number }) => {
     if (typeof message.advance === 'number') {
@@ -149,7 +157,9 @@ async function cloneSessions(
   { cookie, count }: { cookie: string; count: number },
   now: () => number,
 ): Promise<string[]> {
-  const { SessionKey } = await import('../src/session/session-key.js')
+  const { SessionKey } = (await import(
+    `${tree}/session/session-key.js`
+  )) as typeof import('../src/session/session-key.js')
   const { randomBytes } = await import('node:crypto')
   const name = app.gatehouse.config.session.cookieName
   const sealed = app.parseCookie(cookie)[name]
