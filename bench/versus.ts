@@ -14,6 +14,13 @@
  * per-round ratios (this tree / the other) of throughput and of CPU time
  * per request (user + system, from /proc, Linux only), and each one's
  * session cookie.
+ *
+ *   npx tsx bench/versus.ts ceiling [--store memory] ...
+ *
+ * loads the node:http + undici ceiling (bench/ceiling.ts) beside this tree
+ * instead: on a VM whose speed swings from one minute to the next, two
+ * peers loaded at the same time see the same machine, which sequential
+ * rounds do not. Set BENCH_GATEHOUSE=dist to run the compiled build.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -56,11 +63,14 @@ const settings = {
   tool: defaultTool(),
 }
 
+const againstCeiling = ref === 'ceiling'
 const other = mkdtempSync(join(tmpdir(), 'gatehouse-versus-'))
 const stops: (() => Promise<void>)[] = [async () => rmSync(other, { recursive: true, force: true })]
 try {
-  execFileSync('sh', ['-c', `git -C "${root}" archive "${ref}" | tar -x -C "${other}"`])
-  symlinkSync(join(root, 'node_modules'), join(other, 'node_modules'))
+  if (!againstCeiling) {
+    execFileSync('sh', ['-c', `git -C "${root}" archive "${ref}" | tar -x -C "${other}"`])
+    symlinkSync(join(root, 'node_modules'), join(other, 'node_modules'))
+  }
   await main()
 } finally {
   for (const stop of stops.reverse()) await stop().catch(() => {})
@@ -78,6 +88,8 @@ async function main(): Promise<void> {
     spawnPeer(['gatehouse', join(tree, 'bench', 'gatehouse.yaml')], {
       script: join(tree, 'bench', 'peer-process.ts'),
       env: {
+        // Two trees compare as the sources run; only the ceiling meets the build.
+        BENCH_GATEHOUSE: againstCeiling ? (process.env.BENCH_GATEHOUSE ?? 'src') : 'src',
         GATEHOUSE_PORT: String(port),
         BENCH_ISSUER: issuer,
         BENCH_CLIENT_SECRET: clientSecret,
@@ -123,7 +135,11 @@ async function main(): Promise<void> {
       const started: PeerProcess[] = []
       try {
         started.push(await gatehouse(root, here!, 'here', idp.issuer))
-        started.push(await gatehouse(other, there!, 'there', idp.issuer))
+        started.push(
+          againstCeiling
+            ? await spawnPeer(['ceiling', upstream.url])
+            : await gatehouse(other, there!, 'there', idp.issuer),
+        )
         return { idp, peers: { here: started[0]!, there: started[1]! } }
       } catch (err) {
         await Promise.all([...started.map((peer) => peer.stop()), idp.close()])
@@ -131,7 +147,8 @@ async function main(): Promise<void> {
       }
     })
     cookies.here = await cookieOf(peers.here)
-    cookies.there = await cookieOf(peers.there)
+    // The ceiling reads no cookie: it gets the same header Gatehouse does.
+    cookies.there = againstCeiling ? cookies.here : await cookieOf(peers.there)
     const sides = ['here', 'there'] as const
     await Promise.all(sides.map((side) => load(peers[side], cookies[side], settings.warmup)))
     const measured = await Promise.all(
