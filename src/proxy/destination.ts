@@ -32,8 +32,8 @@ export function plainDestination(url: string, { prefix, rewritePrefix }: Prefixe
  * `forward`, with the destination http-proxy would have passed. Installed as
  * an `onRoute` hook of the route's scope before http-proxy registers, so it
  * sees exactly http-proxy's routes; a route prefix with parameters or
- * wildcards, or a router that folds case or slashes, keeps http-proxy's
- * reading for every request.
+ * wildcards, one under an enclosing scope's prefix, or a router that folds
+ * case or slashes, keeps http-proxy's reading for every request.
  */
 export function shortcutPlainTargets(
   scope: FastifyInstance,
@@ -49,7 +49,8 @@ export function shortcutPlainTargets(
   )
     return
   scope.addHook('onRoute', (route) => {
-    if (!isOurs(route)) return
+    // Under a Fastify prefix of an enclosing scope, http-proxy strips more than the route's path.
+    if (!isOurs(route) || route.prefix !== prefixes.prefix) return
     const proxyHandler = route.handler
     route.handler = function proxied(request, reply) {
       const dest = plainDestination(request.url, prefixes)

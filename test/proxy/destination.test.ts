@@ -101,6 +101,38 @@ t.test("a route's plain targets skip http-proxy's handler; the rest keep it", as
   t.same(via, ['shortcut /v1/items', 'shortcut /v1', 'http-proxy /v1/items', 'http-proxy /v1//x', 'other'])
 })
 
+t.test("under an enclosing scope's prefix, http-proxy reads every target", async (t) => {
+  const via: string[] = []
+  const app = fastify()
+  await app.register(
+    async (scope) => {
+      const config = {}
+      shortcutPlainTargets(
+        scope,
+        { prefix: '/api', rewritePrefix: '' },
+        (_request, reply, dest) => {
+          via.push(`shortcut ${dest}`)
+          reply.send('')
+        },
+        (route) => route.config === config,
+      )
+      await scope.register(httpProxy, {
+        upstream: 'http://upstream.invalid',
+        prefix: '/api',
+        config,
+        handler(_request, reply, dest) {
+          via.push(`http-proxy ${dest}`)
+          reply.send('')
+        },
+      })
+    },
+    { prefix: '/api' },
+  )
+  t.teardown(() => app.close())
+  t.equal((await app.inject('/api/api/items')).statusCode, 200)
+  t.same(via, ['http-proxy /items'])
+})
+
 t.test('a prefix with parameters keeps http-proxy reading every target', async (t) => {
   const via: string[] = []
   const app = fastify()
