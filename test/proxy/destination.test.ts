@@ -1,8 +1,8 @@
 import httpProxy from '@fastify/http-proxy'
 import fc from 'fast-check'
-import fastify from 'fastify'
-import t from 'tap'
-import { plainDestination, shortcutPlainTargets } from '../../src/proxy/destination.js'
+import fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import t, { type Test } from 'tap'
+import { type Prefixes, plainDestination, shortcutPlainTargets } from '../../src/proxy/destination.js'
 import { upstreamReadsPathAsWeDo } from '../../src/proxy/path-check.js'
 
 t.test('plain targets: the prefix replaced on the raw path, the query left out', async (t) => {
@@ -66,95 +66,52 @@ t.test('plainDestination agrees with @fastify/http-proxy on generated targets', 
   t.ok(compared > 150, `${compared} generated targets reached the same destination both ways`)
 })
 
-t.test("a route's plain targets skip http-proxy's handler; the rest keep it", async (t) => {
+/**
+ * An app with one http-proxy route (`prefixes`, optionally inside a scope
+ * of `scopePrefix`) and `/other`, each recording which handler answered.
+ */
+async function recordingApp(t: Test, prefixes: Prefixes, scopePrefix?: string) {
   const via: string[] = []
   const app = fastify()
-  await app.register(async (scope) => {
-    const config = { marked: true }
-    shortcutPlainTargets(
-      scope,
-      { prefix: '/api', rewritePrefix: '/v1' },
-      (_request, reply, dest) => {
-        via.push(`shortcut ${dest}`)
-        reply.send('')
-      },
-      (route) => route.config === config,
-    )
-    await scope.register(httpProxy, {
-      upstream: 'http://upstream.invalid',
-      prefix: '/api',
-      rewritePrefix: '/v1',
-      config,
-      handler(_request, reply, dest) {
-        via.push(`http-proxy ${dest}`)
-        reply.send('')
-      },
-    })
-    scope.get('/other', (_request, reply) => {
-      via.push('other')
-      reply.send('')
-    })
-  })
+  const answer = (what: string) => (_request: FastifyRequest, reply: FastifyReply, dest?: string) => {
+    via.push(dest === undefined ? what : `${what} ${dest}`)
+    reply.send('')
+  }
+  await app.register(
+    async (scope) => {
+      const config = {}
+      shortcutPlainTargets(scope, prefixes, answer('shortcut'), (route) => route.config === config)
+      await scope.register(httpProxy, {
+        upstream: 'http://upstream.invalid',
+        ...prefixes,
+        config,
+        handler: answer('http-proxy'),
+      })
+      scope.get('/other', answer('other'))
+    },
+    scopePrefix === undefined ? {} : { prefix: scopePrefix },
+  )
   t.teardown(() => app.close())
+  return { app, via }
+}
+
+t.test("a route's plain targets skip http-proxy's handler; the rest keep it", async (t) => {
+  const { app, via } = await recordingApp(t, { prefix: '/api', rewritePrefix: '/v1' })
   for (const url of ['/api/items?x=1', '/api', '/%61pi/items', '/api//x', '/other'])
     t.equal((await app.inject(url)).statusCode, 200, url)
   t.same(via, ['shortcut /v1/items', 'shortcut /v1', 'http-proxy /v1/items', 'http-proxy /v1//x', 'other'])
 })
 
 t.test("under an enclosing scope's prefix, http-proxy reads every target", async (t) => {
-  const via: string[] = []
-  const app = fastify()
-  await app.register(
-    async (scope) => {
-      const config = {}
-      shortcutPlainTargets(
-        scope,
-        { prefix: '/api', rewritePrefix: '' },
-        (_request, reply, dest) => {
-          via.push(`shortcut ${dest}`)
-          reply.send('')
-        },
-        (route) => route.config === config,
-      )
-      await scope.register(httpProxy, {
-        upstream: 'http://upstream.invalid',
-        prefix: '/api',
-        config,
-        handler(_request, reply, dest) {
-          via.push(`http-proxy ${dest}`)
-          reply.send('')
-        },
-      })
-    },
-    { prefix: '/api' },
-  )
-  t.teardown(() => app.close())
+  const { app, via } = await recordingApp(t, { prefix: '/api', rewritePrefix: '' }, '/api')
   t.equal((await app.inject('/api/api/items')).statusCode, 200)
   t.same(via, ['http-proxy /items'])
 })
 
 t.test('a prefix with parameters keeps http-proxy reading every target', async (t) => {
-  const via: string[] = []
-  const app = fastify()
-  await app.register(async (scope) => {
-    const config = {}
-    shortcutPlainTargets(
-      scope,
-      { prefix: '/t/:tenant', rewritePrefix: '' },
-      () => via.push('shortcut'),
-      (route) => route.config === config,
-    )
-    await scope.register(httpProxy, {
-      upstream: 'http://upstream.invalid',
-      prefix: '/t/:tenant',
-      config,
-      handler(_request, reply, dest) {
-        via.push(`http-proxy ${dest}`)
-        reply.send('')
-      },
-    })
-  })
-  t.teardown(() => app.close())
+  const { app, via } = await recordingApp(t, { prefix: '/t/:tenant', rewritePrefix: '' })
   t.equal((await app.inject('/t/a/items')).statusCode, 200)
-  t.same(via, ['http-proxy /items'])
+  // Even a target that spells the prefix's parameter as written.
+  t.equal((await app.inject('/t/:tenant/items')).statusCode, 200)
+  t.same(via, ['http-proxy /items', 'http-proxy /items'])
 })
