@@ -15,7 +15,8 @@
  *
  * Alone, without the other peers: `npx tsx bench/tracing.ts [--rounds N]
  * [--duration S] [--warmup S] [--connections N] [--tracing-baseline REF]
- * [--protocol http/json|http/protobuf] [--sampler-ratio R] [--profile-dir DIR]`.
+ * [--protocol http/json|http/protobuf] [--sampler-ratio R] [--profile-dir DIR]
+ * [--together]`; `--together` loads the three peers at the same time.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -54,6 +55,14 @@ export interface TracingSettings {
   readonly protocol?: 'http/json' | 'http/protobuf' | undefined
   /** The `on` peer's sampler ratio: 0.1 unless a diagnostic asks for 0 (what unsampled requests cost) or 1. */
   readonly samplerRatio?: number | undefined
+  /**
+   * Loads the three peers at the same time, each with its own load
+   * generator, instead of one after another: on a VM whose speed swings
+   * from one minute to the next, peers loaded together see the same
+   * machine. CPU per request is then the figure to read; throughput is
+   * each peer's share of a machine they all load.
+   */
+  readonly together?: boolean | undefined
 }
 
 export interface TracingResult {
@@ -71,6 +80,8 @@ export interface TracingResult {
   /** Spans the receiver decoded, per request the `on` peer served: about 0.1 × spans per trace. */
   readonly spansPerRequest: number
   readonly failures: number
+  /** Per round: whether the measured loads all overlapped in time (`--together`), or ran one after another. */
+  readonly loadedTogether: readonly boolean[]
 }
 
 const KINDS = ['before', 'off', 'on'] as const
@@ -115,6 +126,7 @@ export async function measureTracing(settings: TracingSettings): Promise<Tracing
     const results: Record<Kind, LoadResult[]> = { before: [], off: [], on: [] }
     const cpu: Record<Kind, number[]> = { before: [], off: [], on: [] }
     let onRequests = 0
+    const loadedTogether: boolean[] = []
     for (let round = 0; round < settings.rounds; round++) {
       const { idp, peers } = await onFreePorts(3, async (ports) => {
         const idp = await startDevIdp({
@@ -172,22 +184,39 @@ export async function measureTracing(settings: TracingSettings): Promise<Tracing
             duration,
             ...(settings.amount === undefined ? {} : { amount: settings.amount }),
           })
-        if (settings.warmup > 0) {
-          for (const kind of KINDS) {
-            const warm = await load(kind, settings.warmup)
-            // Warm-up requests are traced too: counted, so spans per request is not inflated by them.
-            if (kind === 'on') onRequests += warm.requests
+        const warmUp = async (kind: Kind) => {
+          const warm = await load(kind, settings.warmup)
+          // Warm-up requests are traced too: counted, so spans per request is not inflated by them.
+          if (kind === 'on') onRequests += warm.requests
+        }
+        const measure = async (kind: Kind) => {
+          const used = cpuSeconds(peers[kind].pid)
+          const startedAt = performance.now()
+          const result = await load(kind, settings.duration)
+          return {
+            kind,
+            result,
+            cpu: ((cpuSeconds(peers[kind].pid) - used) * 1e6) / Math.max(1, result.requests),
+            window: [startedAt, performance.now()] as const,
           }
         }
         const order = KINDS.map((_, i) => KINDS[(i + round) % KINDS.length]!)
-        for (const kind of order) {
-          const used = cpuSeconds(peers[kind].pid)
-          const result = await load(kind, settings.duration)
+        if (settings.warmup > 0) {
+          if (settings.together) await Promise.all(KINDS.map(warmUp))
+          else for (const kind of KINDS) await warmUp(kind)
+        }
+        const measured = settings.together ? await Promise.all(order.map(measure)) : []
+        if (!settings.together) for (const kind of order) measured.push(await measure(kind))
+        // Every load began before any ended: all were on the machine at once.
+        loadedTogether.push(
+          Math.max(...measured.map((m) => m.window[0])) < Math.min(...measured.map((m) => m.window[1])),
+        )
+        for (const { kind, result, cpu: micros } of measured) {
           results[kind].push(result)
-          cpu[kind].push(((cpuSeconds(peers[kind].pid) - used) * 1e6) / Math.max(1, result.requests))
+          cpu[kind].push(micros)
           if (kind === 'on') onRequests += result.requests
           console.log(
-            `tracing round ${round + 1}/${settings.rounds} ${kind.padEnd(7)} ${Math.round(result.requestsPerSecond)} req/s, ${Math.round(cpu[kind].at(-1)!)} µs CPU/request${result.failures ? `, ${result.failures} failed` : ''}`,
+            `tracing round ${round + 1}/${settings.rounds} ${kind.padEnd(7)} ${Math.round(result.requestsPerSecond)} req/s, ${Math.round(micros)} µs CPU/request${result.failures ? `, ${result.failures} failed` : ''}`,
           )
         }
       } finally {
@@ -215,6 +244,7 @@ export async function measureTracing(settings: TracingSettings): Promise<Tracing
             ? 0
             : receiver.spans.length / onRequests,
       failures: KINDS.reduce((n, k) => n + results[k].reduce((m, r) => m + r.failures, 0), 0),
+      loadedTogether,
     }
   } finally {
     await receiver.close()
@@ -233,6 +263,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       'profile-dir': { type: 'string' },
       protocol: { type: 'string', default: 'http/json' },
       'sampler-ratio': { type: 'string', default: '0.1' },
+      together: { type: 'boolean', default: false },
     },
   })
   const samplerRatio = Number(values['sampler-ratio'])
@@ -256,6 +287,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       profileDir: values['profile-dir'],
       protocol: values.protocol,
       samplerRatio,
+      together: values.together,
     })
     console.log(JSON.stringify(result, null, 2))
   } finally {
