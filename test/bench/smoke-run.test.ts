@@ -1,13 +1,9 @@
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { BenchReport } from '../../bench/report.js'
-import { withoutCoverage } from '../helpers/child-node.js'
-
-const root = fileURLToPath(new URL('../..', import.meta.url))
+import { runBenchScript } from '../helpers/bench-script.js'
 
 // `npm run bench` is not a test, but a few hundred requests through it keep
 // the script from rotting. Speed is not asserted here; what must hold at
@@ -19,23 +15,7 @@ t.setTimeout(300_000)
 t.test('the bench script runs end to end against every peer', { timeout: 300_000 }, async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(root, 'bench', 'run.ts'), '--smoke', '--out', out],
-    {
-      cwd: root,
-      env: withoutCoverage(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  const { code, output } = await runBenchScript('run.ts', ['--smoke', '--out', out])
   t.equal(code, 0, `the bench exits 0\n${output.slice(-3_000)}`)
 
   const files = readdirSync(out).filter((f) => f.endsWith('.json'))

@@ -1,32 +1,6 @@
-import { spawn } from 'node:child_process'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { TracingResult } from '../../bench/tracing.js'
-import { withoutCoverage } from '../helpers/child-node.js'
-
-const root = fileURLToPath(new URL('../..', import.meta.url))
-
-/** Runs a bench script with tsx, as `npx tsx` would, and answers its output. */
-async function runScript(
-  script: string,
-  args: readonly string[],
-): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', script), ...args], {
-    cwd: root,
-    env: withoutCoverage(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
-  return { code, output }
-}
+import { runBenchScript } from '../helpers/bench-script.js'
 
 /** The JSON object the tracing bench prints last. */
 function resultOf(output: string): TracingResult {
@@ -41,7 +15,7 @@ for (const together of [true, false]) {
   t.test(
     `bench/tracing.ts ${together ? 'loads its peers together' : 'loads one peer at a time'}`,
     async (t) => {
-      const { code, output } = await runScript('tracing.ts', [
+      const { code, output } = await runBenchScript('tracing.ts', [
         '--rounds',
         '1',
         '--duration',
@@ -68,7 +42,7 @@ for (const together of [true, false]) {
 }
 
 t.test('bench/span-cost.ts prints the SDK cost of each case', async (t) => {
-  const { code, output } = await runScript('span-cost.ts', ['--traces', '2000'])
+  const { code, output } = await runBenchScript('span-cost.ts', ['--traces', '2000'])
   t.equal(code, 0, `the script exits 0\n${output.slice(-3_000)}`)
   const lines = output.trim().split('\n')
   t.equal(lines.length, 5, 'one line per case')

@@ -1,10 +1,6 @@
-import { spawn } from 'node:child_process'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { withoutCoverage } from '../helpers/child-node.js'
+import { runBenchScript } from '../helpers/bench-script.js'
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
 const MiB = 1024 * 1024
 
 interface AttackResult {
@@ -20,19 +16,7 @@ interface AttackResult {
 // lifted (`--unbounded`, ws's defaults) the same attacks take it 390, 760
 // and 400 MiB above its baseline; with them, a few tens.
 t.test("the red team's WebSocket attacks keep the gateway within 64 MiB of its baseline", async (t) => {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(root, 'bench', 'websocket-attack.ts'), '--red-team'],
-    { cwd: root, env: withoutCoverage(), stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  const { code, output } = await runBenchScript('websocket-attack.ts', ['--red-team'])
   if (code === 0) t.pass('the bench exits 0: every attack within its bound')
   else t.fail(`the bench exits ${code}\n${output.slice(-3_000)}`)
   const results = output
