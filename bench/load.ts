@@ -76,7 +76,9 @@ async function runWrk(spec: LoadSpec): Promise<LoadResult> {
       text += chunk.toString()
     })
     child.on('error', reject)
-    child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}`))))
+    // 'close', not 'exit': Node may report the exit before it has read the
+    // last of the output, and the report is the last of it.
+    child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}`))))
   })
   const number = (pattern: RegExp) => {
     const match = pattern.exec(output)
