@@ -64,6 +64,8 @@ interface LegState {
   /** Messages this leg has handed to the kernel, and how many it had at the last beat. */
   taken: number
   takenAtBeat: number
+  /** Its peer sent a message too big: the leg is closing and is never read again. */
+  failed: boolean
 }
 
 /**
@@ -93,8 +95,8 @@ export class SocketPair {
   constructor(browser: WebSocket, upstream: WebSocket, options: SocketPairOptions) {
     this.#options = options
     this.#ceiling = HIGH_WATER_MARK + options.maxMessage + AFTER_PAUSE
-    this.#browser = { name: 'browser', socket: browser, heard: true, quiet: 0, taken: 0, takenAtBeat: 0 }
-    this.#upstream = { name: 'upstream', socket: upstream, heard: true, quiet: 0, taken: 0, takenAtBeat: 0 }
+    this.#browser = leg('browser', browser)
+    this.#upstream = leg('upstream', upstream)
     this.#relay(this.#browser, this.#upstream)
     this.#relay(this.#upstream, this.#browser)
   }
@@ -130,6 +132,7 @@ export class SocketPair {
       // its own close handshake completes.
       if (
         source.isPaused &&
+        !from.failed &&
         (target.readyState !== WebSocket.OPEN || target.bufferedAmount < HIGH_WATER_MARK)
       )
         source.resume()
@@ -158,8 +161,18 @@ export class SocketPair {
       this.#throttle(from, to)
     })
     source.on('error', (err: Error & { code?: string }) => {
-      // `ws` has closed `source` with 1009 itself, and stopped reading it.
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#tooBig(from, to)
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        // `ws` has sent 1009 and a FIN on `source` and stopped parsing it,
+        // but reads on, throwing the bytes away, until the peer hangs up
+        // or its close timer (30 s) fires: a peer that ignores the FIN
+        // fed the gateway megabytes of garbage a second. RFC 6455 §7.1.7
+        // lets a failed connection go unread, so it is paused, after
+        // `ws`'s own resume (a `nextTick`): the rest stays in TCP's
+        // buffers and at the peer.
+        from.failed = true
+        setImmediate(() => source.pause())
+        this.#tooBig(from, to)
+      }
       this.#options.log.debug({ leg: from.name, err }, 'websocket error')
     })
     source.on('close', (code, reason) => closeLike(target, code, reason))
@@ -173,7 +186,7 @@ export class SocketPair {
 
   /**
    * `from` sent more than may be held. A message too big has had `ws` close
-   * `from` itself, and stop reading it. A sender that outran flow control
+   * `from` itself, and the relay stop reading it. A sender that outran flow control
    * is dropped without its closing handshake: reading on for its close
    * frame would inflate all it has queued, to throw it away.
    */
@@ -195,6 +208,10 @@ export class SocketPair {
     if (other.socket.readyState === WebSocket.OPEN) closeLeg(other.socket, code, reason)
     leg.socket.terminate()
   }
+}
+
+function leg(name: Leg, socket: WebSocket): LegState {
+  return { name, socket, heard: true, quiet: 0, taken: 0, takenAtBeat: 0, failed: false }
 }
 
 /**

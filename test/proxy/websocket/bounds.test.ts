@@ -73,17 +73,27 @@ t.test('an upstream message over maxMessage closes both legs with 1009', async (
 /**
  * A signed-in browser's upgrade to `/live` written by hand, for frames no
  * WebSocket client sends; `ended` resolves with all the gateway sent once it
- * closes the connection, or rejects once BOUND passes.
+ * closes the connection, or rejects once BOUND passes; `closeFrame` with
+ * the gateway's close frame, once it has come. `halfOpen` keeps the
+ * socket writing after the gateway's FIN, as an attacker's would.
  */
-async function rawSocket(t: Test, stack: Stack) {
+async function rawSocket(t: Test, stack: Stack, halfOpen = false) {
   const { jar } = await login(stack.gateway.url)
   const { port } = new URL(stack.gateway.url)
-  const socket = connect(Number(port), '127.0.0.1')
+  const socket = connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: halfOpen })
   socket.on('error', () => {})
   t.teardown(() => socket.destroy())
   let received = Buffer.alloc(0)
+  let heardClose: (frame: Buffer) => void = () => {}
+  const closeFrame = new Promise<Buffer>((resolve) => {
+    heardClose = resolve
+  })
   socket.on('data', (chunk: Buffer) => {
     received = Buffer.concat([received, chunk])
+    const head = received.indexOf('\r\n\r\n')
+    // The gateway sends nothing on this socket but its close frame (opcode 8).
+    if (head !== -1 && received[head + 4] === 0x88 && received.length >= head + 8)
+      heardClose(received.subarray(head + 4, head + 8))
   })
   const ended = new Promise<Buffer>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`still open after ${BOUND} ms`)), BOUND)
@@ -106,7 +116,7 @@ async function rawSocket(t: Test, stack: Stack) {
       '',
     ].join('\r\n'),
   )
-  return { socket, ended }
+  return { socket, ended, closeFrame }
 }
 
 /** A frame header (RFC 6455 §5.2) of a masked binary frame announcing `length` bytes, as a client sends it. */
@@ -135,6 +145,51 @@ t.test(
     // A close frame (opcode 8) with status 1009, unmasked from the server.
     t.same([...frames.subarray(0, 4)], [0x88, 0x02, 0x03, 0xf1], 'a close frame with 1009')
     t.equal((await upstreamEnd).code, 1009)
+  },
+)
+
+/**
+ * Writes `total` bytes to `socket` a MiB at a time, waiting for each to
+ * drain; stops when nothing drains for `STALL` ms. Returns what drained.
+ */
+async function writeUntilStalled(socket: Socket, total: number): Promise<number> {
+  const chunk = Buffer.alloc(MiB)
+  let drained = 0
+  while (drained < total) {
+    if (!socket.write(chunk)) {
+      const moved = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), STALL)
+        socket.once('drain', () => {
+          clearTimeout(timer)
+          resolve(true)
+        })
+      })
+      if (!moved) break
+    }
+    drained += chunk.length
+  }
+  return drained
+}
+
+/** How long a write may wait for `drain` before the reader counts as stopped. */
+const STALL = 1_000 // ms
+
+t.test(
+  'a browser that sends on past a message too big is no longer read: TCP holds it back, the gateway holds nothing',
+  async (t) => {
+    const upstream = await wsUpstream(t)
+    const stack = await startStack(t, { routes: () => [route('/live', upstream.url, { websocket: true })] })
+    const raw = await rawSocket(t, stack, true)
+    const opened = await upstream.next()
+    const upstreamEnd = closed(opened)
+    raw.socket.write(maskedFrameHeader(99 * MiB))
+    t.same([...(await raw.closeFrame)], [0x88, 0x02, 0x03, 0xf1], 'a close frame with 1009')
+    t.equal((await upstreamEnd).code, 1009)
+    // Reading on would take all of it, to throw it away: the red team's
+    // eight sockets took the gateway 68 MiB above its baseline that way.
+    // What drains now is what the kernel's buffers hold.
+    const drained = await writeUntilStalled(raw.socket, 64 * MiB)
+    t.ok(drained < 32 * MiB, `${drained / MiB} MiB drained after the close, of 64 MiB sent`)
   },
 )
 
@@ -190,14 +245,23 @@ t.test(
  * permessage-deflate, then writes `frames` in one go, as no well-behaved
  * library would, so they reach the gateway in as few reads as possible.
  */
-async function deflatingUpstream(t: Test, frames: Buffer) {
+function deflatingUpstream(t: Test, frames: Buffer) {
+  return hostileUpstream(t, (socket) => socket.write(frames), { deflate: true })
+}
+
+/**
+ * An upstream at the byte level: it accepts the upgrade, with
+ * permessage-deflate when `deflate`, then hands its socket to `attack`.
+ * It keeps its socket writable after the gateway's FIN, as an attacker would.
+ */
+async function hostileUpstream(t: Test, attack: (socket: Socket) => void, { deflate = false } = {}) {
   const sockets: Socket[] = []
   let hungUp: () => void = () => {}
   /** Resolves when the gateway drops the connection. */
   const dropped = new Promise<void>((resolve) => {
     hungUp = resolve
   })
-  const server = createServer((socket) => {
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
     sockets.push(socket)
     socket.on('error', () => {})
     socket.once('close', hungUp)
@@ -210,12 +274,16 @@ async function deflatingUpstream(t: Test, frames: Buffer) {
           'Upgrade: websocket',
           'Connection: Upgrade',
           `Sec-WebSocket-Accept: ${accept}`,
-          'Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+          ...(deflate
+            ? [
+                'Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+              ]
+            : []),
           '',
           '',
         ].join('\r\n'),
       )
-      socket.write(frames)
+      attack(socket)
       socket.resume()
     })
   })
@@ -226,6 +294,24 @@ async function deflatingUpstream(t: Test, frames: Buffer) {
   })
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, dropped }
 }
+
+t.test('an upstream that sends on past a message too big is no longer read either', async (t) => {
+  let drained: Promise<number> = Promise.resolve(0)
+  const upstream = await hostileUpstream(t, (socket) => {
+    // An unmasked frame, as a server sends it, announcing 99 MiB.
+    const header = Buffer.from([0x82, 127, 0, 0, 0, 0, 0, 0, 0, 0])
+    header.writeBigUInt64BE(BigInt(99 * MiB), 2)
+    socket.write(header)
+    drained = writeUntilStalled(socket, 64 * MiB)
+  })
+  const stack = await startStack(t, { routes: () => [route('/live', upstream.url, { websocket: true })] })
+  const { jar } = await login(stack.gateway.url)
+  const browser = await openSocket(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
+  t.teardown(() => browser.terminate())
+  t.same(await closed(browser), { code: 1009, reason: 'message too big' })
+  const taken = await drained
+  t.ok(taken < 32 * MiB, `${taken / MiB} MiB drained after the header, of 64 MiB sent`)
+})
 
 t.test(
   'with compression, deflated messages that outrun flow control close the socket instead of filling memory',
