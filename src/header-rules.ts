@@ -151,7 +151,8 @@ export const NEVER_PASSED: readonly string[] = [...GATEWAY_SET, 'expect', ...HOP
  * proxy removes them whichever way the message goes.
  */
 export function connectionNamed(value: string | string[] | undefined): string[] | undefined {
-  if (value === undefined) return undefined
+  // What nearly every message says, as Node and browsers spell it: nothing to split.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined
   const names: string[] = []
   for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
     const name = part.trim().toLowerCase()
