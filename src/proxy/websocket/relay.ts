@@ -36,6 +36,20 @@ const DEAD_AFTER = 2
 /** RFC 6455 §7.4.1: "a message that is too big for it to process". */
 export const CLOSE_TOO_BIG = 1009
 
+/** RFC 6455 §7.4.1: "an endpoint is terminating the connection due to a protocol error". */
+const PROTOCOL_ERROR = [1002, 'protocol error'] as const
+
+/**
+ * The close code `ws` fails a leg with, by its error code, to pass on to
+ * the other leg (PROTOCOL_ERROR for the rest).
+ */
+const FAILURES: Readonly<Record<string, readonly [number, string]>> = {
+  WS_ERR_INVALID_UTF8: [1007, 'invalid payload data'],
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: [CLOSE_TOO_BIG, 'message too big'],
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: [CLOSE_TOO_BIG, 'message too big'],
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: [1008, 'too many fragments'],
+}
+
 /**
  * What the live leg is told when the other's peer is found dead: the
  * browser went away (RFC 6455 §7.4.1's 1001), or the upstream stopped
@@ -64,7 +78,7 @@ interface LegState {
   /** Messages this leg has handed to the kernel, and how many it had at the last beat. */
   taken: number
   takenAtBeat: number
-  /** Its peer sent a message too big: the leg is closing and is never read again. */
+  /** Its peer broke the protocol or sent a message too big: the leg is closing and is never read again. */
   failed: boolean
 }
 
@@ -161,21 +175,31 @@ export class SocketPair {
       this.#throttle(from, to)
     })
     source.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-        // `ws` has sent 1009 and a FIN on `source` and stopped parsing it,
-        // but reads on, throwing the bytes away, until the peer hangs up
-        // or its close timer (30 s) fires: a peer that ignores the FIN
-        // fed the gateway megabytes of garbage a second. RFC 6455 §7.1.7
-        // lets a failed connection go unread, so it is paused, after
-        // `ws`'s own resume (a `nextTick`): the rest stays in TCP's
-        // buffers and at the peer.
-        from.failed = true
-        setImmediate(() => source.pause())
-        this.#tooBig(from, to)
-      }
+      if (err.code?.startsWith('WS_ERR_')) this.#failed(from, to, err.code)
       this.#options.log.debug({ leg: from.name, err }, 'websocket error')
     })
-    source.on('close', (code, reason) => closeLike(target, code, reason))
+    // A failed leg is not read, so it would not see its peer hang up
+    // before `ws`'s close timer: it goes once the other leg has closed.
+    source.on('close', (code, reason) => (to.failed ? target.terminate() : closeLike(target, code, reason)))
+  }
+
+  /**
+   * `from`'s peer broke the protocol or a bound (a message too big, an
+   * unknown opcode, bad UTF-8). `ws` has sent the close code and a FIN on
+   * `from` and stopped parsing it, but reads on, throwing the bytes away,
+   * until the peer hangs up or its close timer (30 s) fires: a peer that
+   * ignores the FIN fed the gateway megabytes of garbage a second. RFC
+   * 6455 §7.1.7 lets a failed connection go unread, so it is paused, after
+   * `ws`'s own resume (a `nextTick`): the rest stays in TCP's buffers and
+   * at the peer. The other leg is closed with the same code now; no close
+   * frame from `from`'s peer will be read to pass on.
+   */
+  #failed(from: LegState, to: LegState, code: string): void {
+    from.failed = true
+    setImmediate(() => from.socket.pause())
+    const [status, reason] = FAILURES[code] ?? PROTOCOL_ERROR
+    if (status === CLOSE_TOO_BIG) this.#tooBig(from, to)
+    else if (to.socket.readyState === WebSocket.OPEN) closeLeg(to.socket, status, reason)
   }
 
   #throttle(from: LegState, to: LegState): void {

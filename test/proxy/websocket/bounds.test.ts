@@ -295,6 +295,22 @@ async function hostileUpstream(t: Test, attack: (socket: Socket) => void, { defl
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, dropped }
 }
 
+t.test('a browser that sends on past a protocol violation is no longer read either', async (t) => {
+  const upstream = await wsUpstream(t)
+  const stack = await startStack(t, { routes: () => [route('/live', upstream.url, { websocket: true })] })
+  const raw = await rawSocket(t, stack, true)
+  const upstreamEnd = closed(await upstream.next())
+  // Opcode 3 is reserved (RFC 6455 §5.2): the connection fails with 1002.
+  const header = maskedFrameHeader(16)
+  header[0] = 0x83
+  raw.socket.write(header)
+  t.same([...(await raw.closeFrame)], [0x88, 0x02, 0x03, 0xea], 'a close frame with 1002')
+  // No close frame from the browser will be read to pass on: the upstream is told at once.
+  t.same(await upstreamEnd, { code: 1002, reason: 'protocol error' })
+  const drained = await writeUntilStalled(raw.socket, 64 * MiB)
+  t.ok(drained < 32 * MiB, `${drained / MiB} MiB drained after the close, of 64 MiB sent`)
+})
+
 t.test('an upstream that sends on past a message too big is no longer read either', async (t) => {
   let drained: Promise<number> = Promise.resolve(0)
   const upstream = await hostileUpstream(t, (socket) => {
