@@ -4,8 +4,12 @@ import type { KoaContextWithOIDC } from 'oidc-provider'
 import type { DevIdp } from '../../dev/idp.js'
 
 export interface SeenProof {
-  /** Thumbprint (RFC 7638) of the proof's key; filled in a moment after the proof is seen. */
-  jkt: string
+  /**
+   * Thumbprint (RFC 7638) of the proof's key. jose computes it in a
+   * promise, so it is there only once `settled()` has resolved: read
+   * before, it throws rather than race.
+   */
+  readonly jkt: string
   readonly jti: string
   readonly htu: string
   readonly nonce: unknown
@@ -14,27 +18,40 @@ export interface SeenProof {
   readonly jwk: JWK
 }
 
+/** The proofs seen so far, in the IdP's order; `settled()` resolves once each has its thumbprint. */
+export type SeenProofs = SeenProof[] & { settled(): Promise<void> }
+
 /** Every DPoP proof the IdP's token endpoint answered, with its key's thumbprint, in order. */
-export function watchProofs(idp: DevIdp): SeenProof[] {
-  const proofs: SeenProof[] = []
+export function watchProofs(idp: DevIdp): SeenProofs {
+  const pending: Promise<unknown>[] = []
+  const proofs = Object.assign([] as SeenProof[], {
+    settled: async () => {
+      await Promise.all(pending)
+    },
+  })
   const seen = (ctx: KoaContextWithOIDC) => {
     const proof = ctx.get('dpop')
     if (!proof) return
     const { jwk } = decodeProtectedHeader(proof)
     const claims = decodeJwt(proof)
+    let jkt: string | undefined
     // Recorded synchronously, so the order is the IdP's: the thumbprint follows.
-    const entry: SeenProof = {
-      jkt: '',
+    proofs.push({
+      get jkt() {
+        if (jkt === undefined) throw new Error("a proof's thumbprint read before `await proofs.settled()`")
+        return jkt
+      },
       jti: String(claims.jti),
       htu: String(claims.htu),
       nonce: claims.nonce,
       grant: String((ctx.oidc?.params as { grant_type?: string } | undefined)?.grant_type ?? ''),
       jwk: jwk as JWK,
-    }
-    proofs.push(entry)
-    void calculateJwkThumbprint(jwk as JWK).then((jkt) => {
-      entry.jkt = jkt
     })
+    pending.push(
+      calculateJwkThumbprint(jwk as JWK).then((thumbprint) => {
+        jkt = thumbprint
+      }),
+    )
   }
   idp.provider.on('grant.success', seen)
   idp.provider.on('grant.error', seen)

@@ -31,10 +31,12 @@ t.test(
     t.equal(proofs.length, 2, 'the code exchange was retried once, with a new proof')
     t.not(proofs[0]!.jti, proofs[1]!.jti, 'the retry is a new proof')
     t.equal(proofs[1]!.nonce !== undefined, true, 'the retry carries the nonce')
+    await proofs.settled()
     const jkt = proofs[0]!.jkt
 
     const { jar } = await login(gateway.url, { jar: (await login(gateway.url)).jar })
     t.equal(idp.stats.dpopNonceChallenges, 1, 'later logins reuse the nonce remembered for the IdP')
+    await proofs.settled()
     t.not(proofs.at(-1)!.jkt, jkt, 'each login makes a new key')
     const sessionJkt = proofs.at(-1)!.jkt
 
@@ -48,6 +50,7 @@ t.test(
     t.equal(idp.stats.refreshReplays, 0)
     t.equal(idp.stats.dpopTokenRequests, idp.stats.tokenRequests, 'the refresh carried a proof')
     t.equal(proofs.at(-1)!.grant, 'refresh_token')
+    await proofs.settled()
     t.equal(proofs.at(-1)!.jkt, sessionJkt, 'with the same key as the login')
     t.equal(
       await boundTo(idp, lastToken(upstream.requests)),
@@ -74,6 +77,7 @@ t.test(
     const { idp, gateway, upstream } = stack
     const proofs = watchProofs(idp)
     const { jar } = await login(gateway.url)
+    await proofs.settled()
     const sessionJkt = proofs.at(-1)!.jkt
 
     idp.resetStats()

@@ -221,6 +221,7 @@ t.test(
     t.equal(new URL(callbackUrl).searchParams.get('iss'), stack.idp.issuer, 'RFC 9207 iss checked')
     const code = proofs.find((p) => p.grant === 'authorization_code' && p.nonce !== undefined)
     t.ok(code, 'the code exchange carried a proof with the IdP nonce')
+    await proofs.settled()
     const sessionJkt = code!.jkt
 
     const first = await apiCall(jar, `${stack.gateway.url}/api/orders`)
@@ -237,6 +238,7 @@ t.test(
     t.equal(stack.idp.stats.refreshReplays, 0)
     t.equal(stack.idp.stats.dpopTokenRequests, stack.idp.stats.tokenRequests, 'with a proof')
     t.equal(proofs.at(-1)!.grant, 'refresh_token')
+    await proofs.settled()
     t.equal(proofs.at(-1)!.jkt, sessionJkt, 'of the same key')
     const secondToken = upstream.seen.at(-1)!.headers.authorization!.slice(5)
     t.not(secondToken, firstToken, 'the upstream got the new token')

@@ -51,6 +51,7 @@ t.test('any replica refreshes with the session key from Redis; a dump holds no k
   t.equal(idp.stats.dpopTokenRequests, idp.stats.tokenRequests, 'every token request carried a proof')
   const refreshProofs = proofs.filter((p) => p.grant === 'refresh_token')
   t.ok(refreshProofs.length >= 3)
+  await proofs.settled()
   t.equal(new Set(refreshProofs.map((p) => p.jkt)).size, 1, 'every replica signed with the one session key')
   t.equal(new Set(proofs.map((p) => p.jti)).size, proofs.length, 'no proof was sent twice')
 
