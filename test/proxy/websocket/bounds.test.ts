@@ -329,6 +329,16 @@ t.test('an upstream that sends on past a message too big is no longer read eithe
   t.ok(taken < 32 * MiB, `${taken / MiB} MiB drained after the header, of 64 MiB sent`)
 })
 
+t.test('an upstream that breaks the protocol has the browser told 1002 at once', async (t) => {
+  // Opcode 3 is reserved (RFC 6455 §5.2); unmasked, as a server sends.
+  const upstream = await hostileUpstream(t, (socket) => socket.write(Buffer.from([0x83, 0x00])))
+  const stack = await startStack(t, { routes: () => [route('/live', upstream.url, { websocket: true })] })
+  const { jar } = await login(stack.gateway.url)
+  const browser = await openSocket(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
+  t.teardown(() => browser.terminate())
+  t.same(await closed(browser), { code: 1002, reason: 'protocol error' })
+})
+
 t.test(
   'with compression, deflated messages that outrun flow control close the socket instead of filling memory',
   async (t) => {
