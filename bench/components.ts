@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util'
 import { startDevIdp } from '../dev/idp.js'
 import { login } from '../test/helpers/login.js'
 import { onFreePorts } from '../test/helpers/ports.js'
+import { componentOf } from './component-of.js'
 import { cpuSeconds } from './cpu.js'
 import { runLoad } from './load.js'
 import { type PeerProcess, spawnPeer } from './peers.js'
@@ -52,44 +53,6 @@ interface CpuProfile {
   timeDeltas: number[]
 }
 
-/** The component a function belongs to, by its file. Order matters: first match wins. */
-const COMPONENTS: readonly (readonly [string, (url: string, fn: string) => boolean])[] = [
-  ['garbage collection', (_, fn) => fn === '(garbage collector)'],
-  ['V8 and Node native code, JIT', (url, fn) => url === '' && fn === '(program)'],
-  // Native functions called from JavaScript: above all the socket writes
-  // (`writev`) and the encoding of header strings (`writeLatin1String`).
-  ['native calls: socket writes, string encoding', (url) => url === ''],
-  [
-    '@fastify/secure-session, libsodium, @fastify/cookie',
-    (url) => /secure-session|sodium|@fastify\/cookie|\/cookie\//.test(url),
-  ],
-  ['@fastify/http-proxy', (url) => /@fastify\/(http-proxy|reply-from)/.test(url)],
-  [
-    'fastify core and router',
-    (url) =>
-      /node_modules\/(fastify|find-my-way|avvio|light-my-request|fast-json-stringify|@fastify\/(error|ajv-compiler|fast-json-stringify-compiler|forwarded|proxy-addr)|fast-querystring|toad-cache|abstract-logging|process-warning|safe-regex2|ret|fastify-plugin|rfdc|fast-uri|fast-decode-uri-component)\//.test(
-        url,
-      ),
-  ],
-  ['undici', (url) => url.includes('node_modules/undici/')],
-  ['pino (logging)', (url) => /node_modules\/(pino|@pinojs|sonic-boom|thread-stream)/.test(url)],
-  ['gatehouse src/session', (url) => url.includes('/src/session/')],
-  ['gatehouse src/proxy', (url) => url.includes('/src/proxy/')],
-  ['gatehouse src/server, src/guards, src/http', (url) => /\/src\/(server|guards|http)\//.test(url)],
-  ['gatehouse src/tokens', (url) => url.includes('/src/tokens/')],
-  ['gatehouse src (other)', (url) => url.includes('/src/') && !url.includes('node_modules')],
-  ['node:http', (url) => /^node:_http_|^node:http/.test(url)],
-  [
-    'node: sockets, streams, timers, events',
-    (url) =>
-      /^node:(net|stream|internal\/(streams|stream_base|timers|net|event|async_hooks|process\/task_queues))|^node:events|^node:timers/.test(
-        url,
-      ),
-  ],
-  ['node: other', (url) => url.startsWith('node:')],
-  ['other', () => true],
-]
-
 function attribute(profile: CpuProfile): Map<string, number> {
   const byNode = new Map(profile.nodes.map((node) => [node.id, node]))
   const memo = new Map<number, string>()
@@ -101,7 +64,7 @@ function attribute(profile: CpuProfile): Map<string, number> {
     if (frame.functionName === '(idle)' || frame.url === 'node:inspector') return
     let component = memo.get(id)
     if (component === undefined) {
-      component = COMPONENTS.find(([, match]) => match(frame.url, frame.functionName))![0]
+      component = componentOf(frame.url, frame.functionName)
       memo.set(id, component)
     }
     const delta = profile.timeDeltas[i] ?? 0
