@@ -1,3 +1,4 @@
+import type { GatehouseTree } from './gatehouse-tree.js'
 import type { LoadResult } from './load.js'
 import type { StormResult } from './storm.js'
 import type { TracingResult } from './tracing.js'
@@ -56,6 +57,8 @@ export interface BenchReport {
     readonly warmupSeconds: number
     readonly rounds: number
     readonly smoke: boolean
+    /** The Gatehouse peers ran the compiled build (`dist`) or the sources through tsx (`src`); absent before 2026-12-04: `src`. */
+    readonly gatehouse?: GatehouseTree
   }
   readonly peers: readonly PeerSummary[]
   readonly storms: Readonly<Record<string, StormResult>>
@@ -284,7 +287,7 @@ export function markdown(report: BenchReport): string {
   )
   return [
     `Run on ${report.date.slice(0, 10)}: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node} (${machine.platform}).`,
-    `Load: ${settings.tool}, ${settings.connections} connections, ${settings.rounds} interleaved rounds of ${settings.durationSeconds} s per peer after ${settings.warmupSeconds} s of warm-up each, each round on freshly started peer processes; figures are medians over the rounds, ratios the median of per-round ratios. CPU per request is the peer process's own CPU time (user + system) over the load, divided by the requests it answered.`,
+    `Load: ${settings.tool}, ${settings.connections} connections, ${settings.rounds} interleaved rounds of ${settings.durationSeconds} s per peer after ${settings.warmupSeconds} s of warm-up each, each round on freshly started peer processes${settings.gatehouse === 'dist' ? ', Gatehouse from its compiled build (what `gatehouse start` runs)' : ', Gatehouse from its TypeScript sources through tsx'}; figures are medians over the rounds, ratios the median of per-round ratios. CPU per request is the peer process's own CPU time (user + system) over the load, divided by the requests it answered.`,
     '',
     peers,
     '',

@@ -14,6 +14,11 @@
  * Options: --rounds N, --duration S, --warmup S, --connections N,
  * --tool wrk|autocannon, --storm N, --sessions N, --out DIR, --no-docs,
  * --tracing-baseline REF (the tree without tracing; see bench/tracing.ts).
+ *
+ * The Gatehouse peers run the compiled build, as `gatehouse start` and the
+ * image do; a full run builds it first. The smoke run takes the sources
+ * through tsx, as the rest of `npm test` does, and builds nothing.
+ * `BENCH_GATEHOUSE=src|dist` chooses either way.
  */
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -28,6 +33,7 @@ import { onFreePorts } from '../test/helpers/ports.js'
 import { startRedis } from '../test/helpers/redis.js'
 import { startRedisCluster } from '../test/helpers/redis-topology.js'
 import { cpuSeconds } from './cpu.js'
+import { gatehouseTree } from './gatehouse-tree.js'
 import { defaultTool, type LoadResult, type LoadTool, runLoad } from './load.js'
 import { type PeerProcess, spawnPeer } from './peers.js'
 import { hottest } from './profile.js'
@@ -77,6 +83,11 @@ const settings = {
   storm: Number(args.storm ?? (smoke ? 200 : 1_000)),
   sessions: Number(args.sessions ?? (smoke ? 10_000 : 100_000)),
 }
+const tree = gatehouseTree(smoke)
+if (tree === 'dist') {
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' })
+  if (build.status !== 0) throw new Error(`npm run build failed (${build.status ?? build.signal})`)
+}
 const outDir = args.out ?? join(root, 'bench', 'results')
 const writeDocs = !smoke && !args['no-docs'] && args.out === undefined
 // s: longer than a whole run, so no refresh falls inside a load round, and
@@ -118,6 +129,7 @@ async function main(): Promise<BenchReport> {
         BENCH_STORE: store,
         BENCH_KEY_PREFIX: redis.prefix,
         BENCH_UPSTREAM: upstream.url,
+        BENCH_GATEHOUSE: tree,
       },
       nodeFlags:
         args.profile && store === 'memory'
@@ -315,6 +327,7 @@ async function main(): Promise<BenchReport> {
       warmupSeconds: settings.warmup,
       rounds: settings.rounds,
       smoke,
+      gatehouse: tree,
     },
     peers: [...summaries.values()],
     storms,

@@ -21,6 +21,7 @@ t.test('the bench script runs end to end against every peer', { timeout: 300_000
   const files = readdirSync(out).filter((f) => f.endsWith('.json'))
   t.equal(files.length, 1, 'it writes one JSON result')
   const report = JSON.parse(readFileSync(join(out, files[0]!), 'utf8')) as BenchReport
+  t.equal(report.settings.gatehouse, 'src', 'the smoke run takes the sources: npm test builds nothing')
   t.same(
     report.peers.map((p) => p.peer),
     [
