@@ -97,7 +97,7 @@ export class GatewayMetrics {
   })
   readonly websocketBroken = new Counter({
     name: 'gatehouse_websocket_bound_closes_total',
-    help: "WebSockets the gateway closed because one leg's peer broke a bound, by route, leg (browser, upstream) and bound (message_too_large: 1009; dead_peer: no frame and no progress for a ping interval).",
+    help: "WebSockets the gateway closed because one leg's peer broke a bound, by route, leg (browser, upstream) and bound (message_too_large: 1009; dead_peer: no frame and no progress for a ping interval; protocol_error: a frame ws refused, 1002, 1007 or 1008).",
     labelNames: ['route', 'leg', 'bound'] as const,
     registers: [this.registry],
   })

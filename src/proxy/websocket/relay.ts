@@ -25,7 +25,7 @@ const AFTER_PAUSE = 1024 * 1024 // 1 MiB
 export type Leg = 'browser' | 'upstream'
 
 /** Why the gateway closed a socket of its own accord. */
-export type BrokenBound = 'message_too_large' | 'dead_peer'
+export type BrokenBound = 'message_too_large' | 'dead_peer' | 'protocol_error'
 
 /**
  * Beats in a row without a sign of life that make a leg dead: one could be
@@ -198,8 +198,14 @@ export class SocketPair {
     from.failed = true
     setImmediate(() => from.socket.pause())
     const [status, reason] = FAILURES[code] ?? PROTOCOL_ERROR
-    if (status === CLOSE_TOO_BIG) this.#tooBig(from, to)
-    else if (to.socket.readyState === WebSocket.OPEN) closeLeg(to.socket, status, reason)
+    if (status === CLOSE_TOO_BIG) {
+      this.#tooBig(from, to)
+      return
+    }
+    if (this.#broken) return
+    this.#broken = true
+    this.#options.onBroken?.(from.name, 'protocol_error')
+    if (to.socket.readyState === WebSocket.OPEN) closeLeg(to.socket, status, reason)
   }
 
   #throttle(from: LegState, to: LegState): void {

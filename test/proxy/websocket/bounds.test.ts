@@ -307,6 +307,7 @@ t.test('a browser that sends on past a protocol violation is no longer read eith
   t.same([...(await raw.closeFrame)], [0x88, 0x02, 0x03, 0xea], 'a close frame with 1002')
   // No close frame from the browser will be read to pass on: the upstream is told at once.
   t.same(await upstreamEnd, { code: 1002, reason: 'protocol error' })
+  t.equal(await boundCloses(stack, 'browser', 'protocol_error'), 1)
   const drained = await writeUntilStalled(raw.socket, 64 * MiB)
   t.ok(drained < 32 * MiB, `${drained / MiB} MiB drained after the close, of 64 MiB sent`)
 })
@@ -337,6 +338,7 @@ t.test('an upstream that breaks the protocol has the browser told 1002 at once',
   const browser = await openSocket(wsUrl(stack, '/live/feed'), browserHeaders(stack, jar))
   t.teardown(() => browser.terminate())
   t.same(await closed(browser), { code: 1002, reason: 'protocol error' })
+  t.equal(await boundCloses(stack, 'upstream', 'protocol_error'), 1)
 })
 
 t.test(
