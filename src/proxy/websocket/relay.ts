@@ -36,18 +36,23 @@ const DEAD_AFTER = 2
 /** RFC 6455 §7.4.1: "a message that is too big for it to process". */
 export const CLOSE_TOO_BIG = 1009
 
+/** How the other leg is closed when one fails: code, reason, and the bound counted. */
+type Failure = readonly [code: number, reason: string, bound: BrokenBound]
+
+const TOO_BIG: Failure = [CLOSE_TOO_BIG, 'message too big', 'message_too_large']
+
 /** RFC 6455 §7.4.1: "an endpoint is terminating the connection due to a protocol error". */
-const PROTOCOL_ERROR = [1002, 'protocol error'] as const
+const PROTOCOL_ERROR: Failure = [1002, 'protocol error', 'protocol_error']
 
 /**
  * The close code `ws` fails a leg with, by its error code, to pass on to
  * the other leg (PROTOCOL_ERROR for the rest).
  */
-const FAILURES: Readonly<Record<string, readonly [number, string]>> = {
-  WS_ERR_INVALID_UTF8: [1007, 'invalid payload data'],
-  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: [CLOSE_TOO_BIG, 'message too big'],
-  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: [CLOSE_TOO_BIG, 'message too big'],
-  WS_ERR_TOO_MANY_BUFFERED_PARTS: [1008, 'too many fragments'],
+const FAILURES: Readonly<Record<string, Failure>> = {
+  WS_ERR_INVALID_UTF8: [1007, 'invalid payload data', 'protocol_error'],
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: TOO_BIG,
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: TOO_BIG,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: [1008, 'too many fragments', 'protocol_error'],
 }
 
 /**
@@ -197,46 +202,36 @@ export class SocketPair {
   #failed(from: LegState, to: LegState, code: string): void {
     from.failed = true
     setImmediate(() => from.socket.pause())
-    const [status, reason] = FAILURES[code] ?? PROTOCOL_ERROR
-    if (status === CLOSE_TOO_BIG) {
-      this.#tooBig(from, to)
-      return
-    }
-    if (this.#broken) return
-    this.#broken = true
-    this.#options.onBroken?.(from.name, 'protocol_error')
-    if (to.socket.readyState === WebSocket.OPEN) closeLeg(to.socket, status, reason)
+    this.#broke(from, to, FAILURES[code] ?? PROTOCOL_ERROR)
   }
 
   #throttle(from: LegState, to: LegState): void {
     const buffered = to.socket.bufferedAmount
     if (buffered >= HIGH_WATER_MARK) from.socket.pause()
-    if (buffered > this.#ceiling) this.#tooBig(from, to)
-  }
-
-  /**
-   * `from` sent more than may be held. A message too big has had `ws` close
-   * `from` itself, and the relay stop reading it. A sender that outran flow control
-   * is dropped without its closing handshake: reading on for its close
-   * frame would inflate all it has queued, to throw it away.
-   */
-  #tooBig(from: LegState, to: LegState): void {
-    if (this.#broken) return
-    this.#broken = true
-    this.#options.onBroken?.(from.name, 'message_too_large')
-    if (to.socket.readyState === WebSocket.OPEN) closeLeg(to.socket, CLOSE_TOO_BIG, 'message too big')
-    if (from.socket.readyState === WebSocket.OPEN) from.socket.terminate()
+    // A sender that outran flow control is dropped without its closing
+    // handshake: reading on for its close frame would inflate all it has
+    // queued, to throw it away.
+    if (buffered > this.#ceiling) this.#broke(from, to, TOO_BIG)
   }
 
   #dead(leg: LegState): void {
-    if (this.#broken) return
-    this.#broken = true
-    this.#options.onBroken?.(leg.name, 'dead_peer')
     const other = leg === this.#browser ? this.#upstream : this.#browser
     const [code, reason] = PEER_GONE[leg.name]
-    // The live leg first: the dead one's 1006 would otherwise drop it as abruptly.
-    if (other.socket.readyState === WebSocket.OPEN) closeLeg(other.socket, code, reason)
-    leg.socket.terminate()
+    this.#broke(leg, other, [code, reason, 'dead_peer'])
+  }
+
+  /**
+   * The pair ends because `from`'s peer broke a bound: counted once, the
+   * other leg closed with `failure`'s code first (`from`'s 1006 would
+   * otherwise drop it as abruptly), then `from` dropped unless `ws` is
+   * already closing it.
+   */
+  #broke(from: LegState, to: LegState, [code, reason, bound]: Failure): void {
+    if (this.#broken) return
+    this.#broken = true
+    this.#options.onBroken?.(from.name, bound)
+    if (to.socket.readyState === WebSocket.OPEN) closeLeg(to.socket, code, reason)
+    if (from.socket.readyState === WebSocket.OPEN) from.socket.terminate()
   }
 }
 
