@@ -166,12 +166,16 @@ export class SealedCookie {
     const jar = this.#jar
     const { options } = jar
     const header = this.#request.headers.cookie
-    const sealed = header ? options.parse(header)[options.cookieName] : undefined
+    if (!header) return EMPTY
+    const cache = options.cache
+    const remembered = cache?.sealedIn(header)
+    const sealed = remembered ?? options.parse(header)[options.cookieName]
     this.#sealed = sealed
     if (sealed === undefined) return EMPTY
     const now = jar.now()
-    const cached = options.cache?.get(sealed, now)
+    const cached = cache?.get(sealed, now)
     if (cached !== undefined) {
+      if (remembered === undefined) cache!.remember(header, sealed)
       this.#entry = cached
       return cached.data
     }
@@ -194,7 +198,10 @@ export class SealedCookie {
       until: now + jar.idleTimeout,
       derived: undefined,
     }
-    options.cache?.set(sealed, entry)
+    if (cache !== undefined) {
+      cache.set(sealed, entry)
+      cache.remember(header, sealed)
+    }
     this.#entry = entry
     return entry.data
   }

@@ -160,3 +160,87 @@ t.test("the gateway's cache stays at its bound however many cookies it opens", a
   for (const { cookie } of users) await user(app, cookie)
   t.equal(app.sealedCookies.opened.size, 20, 'the same cookies again add none')
 })
+
+/** Counts the session plugin's Cookie-header parses while `fn` runs. */
+async function parsesDuring(app: FastifyInstance, fn: () => Promise<unknown>): Promise<number> {
+  const parse = app.parseCookie
+  let calls = 0
+  app.parseCookie = (header: string) => {
+    calls++
+    return parse(header)
+  }
+  try {
+    await fn()
+  } finally {
+    app.parseCookie = parse
+  }
+  return calls
+}
+
+t.test('a Cookie header whose session cookie opened before is not parsed again', async (t) => {
+  const time = clock()
+  const app = await appWith(t, time)
+  const { cookie } = await seedSession(app, { sub: 'ada' })
+  const withOthers = `theme=dark; ${cookie}; consent=%7B%22a%22%3A1%7D`
+  t.equal(await parsesDuring(app, () => user(app, withOthers)), 1, 'the first request parses it')
+  const again = await parsesDuring(app, async () => {
+    const answer = await user(app, withOthers)
+    t.equal(answer.statusCode, 200)
+    t.equal(answer.json().sub, 'ada', 'and the remembered reading names the same session')
+  })
+  t.equal(again, 0, 'the same header again is not parsed')
+  t.equal(
+    await parsesDuring(app, () => user(app, `${cookie}; theme=light`)),
+    1,
+    'another header with the same cookie is read afresh',
+  )
+})
+
+t.test('a Cookie header that opened nothing is not remembered', async (t) => {
+  const time = clock()
+  const app = await appWith(t, time)
+  const name = app.gatehouse.config.session.cookieName
+  const forged = `${name}=${'A'.repeat(120)}`
+  for (let i = 0; i < 2; i++) {
+    const calls = await parsesDuring(app, async () => {
+      t.equal((await user(app, forged)).statusCode, 401)
+    })
+    t.equal(calls, 1, `request ${i + 1}: parsed`)
+  }
+  t.equal(app.sealedCookies.opened.headers, 0, 'nothing kept for it')
+})
+
+t.test('a long Cookie header is read each time, not kept', async (t) => {
+  const time = clock()
+  const app = await appWith(t, time)
+  const { OPENED_HEADER_MAX_LENGTH } = await import('../../src/session/opened-cookies.js')
+  const { cookie } = await seedSession(app)
+  const long = `${cookie}; pad=${'x'.repeat(OPENED_HEADER_MAX_LENGTH)}`
+  for (let i = 0; i < 2; i++) {
+    const calls = await parsesDuring(app, async () => {
+      t.equal((await user(app, long)).statusCode, 200)
+    })
+    t.equal(calls, 1, `request ${i + 1}: parsed`)
+  }
+  t.equal(app.sealedCookies.opened.headers, 0, 'a header over the length bound is not kept')
+})
+
+t.test('remembered Cookie headers stay at the bound, least recently used out', async (t) => {
+  const opened = new OpenedCookies(3)
+  for (let i = 0; i < 10; i++) opened.remember(`gatehouse=v; n=${i}`, 'v')
+  t.equal(opened.headers, 3, 'as many headers as opened cookies, at most')
+  t.equal(opened.sealedIn('gatehouse=v; n=9'), 'v', 'the newest is kept')
+  t.equal(opened.sealedIn('gatehouse=v; n=0'), undefined, 'the oldest went first')
+  opened.clear()
+  t.equal(opened.headers, 0, 'and clearing the cache forgets them too')
+})
+
+t.test('a remembered header opens no session once that session is logged out', async (t) => {
+  const time = clock()
+  const app = await appWith(t, time)
+  const { session, cookie } = await seedSession(app)
+  t.equal((await user(app, cookie)).statusCode, 200)
+  t.equal((await user(app, cookie)).statusCode, 200)
+  await app.gatehouse.sessions.store.delete(session.id)
+  t.equal((await user(app, cookie)).statusCode, 401, 'the store decides, not the memo')
+})
