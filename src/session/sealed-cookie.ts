@@ -175,7 +175,7 @@ export class SealedCookie {
     const now = jar.now()
     const cached = cache?.get(sealed, now)
     if (cached !== undefined) {
-      if (remembered === undefined) cache!.remember(header, sealed)
+      if (remembered === undefined) cache?.remember(header, sealed)
       this.#entry = cached
       return cached.data
     }
