@@ -44,8 +44,25 @@ export function mount(): Mount {
 /** An HTTP exchange in flight: a node of its generation's list, unlinked when it closes. */
 interface Exchange {
   readonly response: ServerResponse
+  readonly generation: Generation
   prev: Exchange | undefined
   next: Exchange | undefined
+}
+
+const exchangeOf = Symbol('gatehouse.exchange')
+type Tracked = ServerResponse & { [exchangeOf]?: Exchange | undefined }
+
+/**
+ * The `close` listener of every tracked response, one function for all:
+ * the exchange is found on the response. A closure under `once` per
+ * request cost a function, `once`'s wrapper and its state, and a
+ * `removeListener` when it fired, about 400 bytes a request.
+ */
+function exchangeClosed(this: Tracked): void {
+  const exchange = this[exchangeOf]
+  if (exchange === undefined) return
+  this[exchangeOf] = undefined
+  exchange.generation.untrack(exchange)
 }
 
 /** One app on the listener, with what it still has in hand. */
@@ -77,19 +94,23 @@ class Generation {
 
   /** Counts `response` in flight until it closes. */
   track(response: ServerResponse): void {
-    const exchange: Exchange = { response, prev: undefined, next: this.#exchanges }
+    const exchange: Exchange = { response, generation: this, prev: undefined, next: this.#exchanges }
     if (this.#exchanges !== undefined) this.#exchanges.prev = exchange
     this.#exchanges = exchange
     this.#inFlight++
-    response.once('close', () => {
-      if (exchange.prev !== undefined) exchange.prev.next = exchange.next
-      else this.#exchanges = exchange.next
-      if (exchange.next !== undefined) exchange.next.prev = exchange.prev
-      exchange.prev = undefined
-      exchange.next = undefined
-      this.#inFlight--
-      this.settled()
-    })
+    ;(response as Tracked)[exchangeOf] = exchange
+    response.on('close', exchangeClosed)
+  }
+
+  /** `exchange`'s response has closed: out of the list, and out of the count. */
+  untrack(exchange: Exchange): void {
+    if (exchange.prev !== undefined) exchange.prev.next = exchange.next
+    else this.#exchanges = exchange.next
+    if (exchange.next !== undefined) exchange.next.prev = exchange.prev
+    exchange.prev = undefined
+    exchange.next = undefined
+    this.#inFlight--
+    this.settled()
   }
 
   /** The responses in flight. */

@@ -12,7 +12,9 @@ import type { headerRewriter } from '../request-headers.js'
  * the header test refuses the same request whether or not one does.
  */
 export function wantsUpgrade(request: FastifyRequest): boolean {
-  return isUpgrade(request) || /\bwebsocket\b/i.test(request.headers.upgrade ?? '')
+  if (isUpgrade(request)) return true
+  const upgrade = request.headers.upgrade
+  return upgrade !== undefined && /\bwebsocket\b/i.test(upgrade)
 }
 
 /** Node's own verdict (`message.upgrade`): it raised `upgrade` and the socket is the proxy's to take. */
