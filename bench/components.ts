@@ -12,21 +12,16 @@
  *
  * Prints one Markdown table per peer, the medians over the rounds.
  */
-import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { startDevIdp } from '../dev/idp.js'
-import { login } from '../test/helpers/login.js'
-import { onFreePorts } from '../test/helpers/ports.js'
 import { componentOf } from './component-of.js'
 import { cpuSeconds } from './cpu.js'
 import { runLoad } from './load.js'
 import { type PeerProcess, spawnPeer } from './peers.js'
 import { median } from './report.js'
+import { CEILING_HEADERS, signedInGatehouse } from './signed-in-peer.js'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
 const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
@@ -75,7 +70,6 @@ function attribute(profile: CpuProfile): Map<string, number> {
   return shares
 }
 
-const CLIENT_SECRET = randomBytes(24).toString('base64url')
 const stops: (() => Promise<void>)[] = []
 const results = new Map<string, { cpu: number[]; shares: Map<string, number>[] }>([
   ['node:http + undici (ceiling)', { cpu: [], shares: [] }],
@@ -99,41 +93,11 @@ try {
   stops.push(() => upstream.stop())
   for (let round = 0; round < settings.rounds; round++) {
     const ceiling = await spawnPeer(['ceiling', upstream.url])
-    const base = await profiled(ceiling, { cookie: `gatehouse=${'a'.repeat(160)}`, 'x-csrf': '1' })
+    const base = await profiled(ceiling, { ...CEILING_HEADERS })
     await ceiling.stop()
-    const { gateway, idp } = await onFreePorts(1, async ([port]) => {
-      const idp = await startDevIdp({
-        accessTokenTtl: 3600,
-        clients: [
-          {
-            clientId: 'gatehouse-bench',
-            clientSecret: CLIENT_SECRET,
-            redirectUris: [`http://127.0.0.1:${port}/auth/callback`],
-          },
-        ],
-      })
-      const gateway = await spawnPeer(['gatehouse', join(root, 'bench', 'gatehouse.yaml')], {
-        env: {
-          GATEHOUSE_PORT: String(port),
-          BENCH_ISSUER: idp.issuer,
-          BENCH_CLIENT_SECRET: CLIENT_SECRET,
-          BENCH_SESSION_SECRET: randomBytes(32).toString('base64url'),
-          BENCH_STORE: 'memory',
-          BENCH_UPSTREAM: upstream.url,
-        },
-      }).catch(async (err) => {
-        await idp.close()
-        throw err
-      })
-      return { gateway, idp }
-    })
-    const signedIn = await login(gateway.url, { user: 'bench' })
-    const got = await profiled(gateway, {
-      cookie: `gatehouse=${signedIn.jar.get(gateway.url, 'gatehouse')}`,
-      'x-csrf': '1',
-    })
-    await gateway.stop()
-    await idp.close()
+    const gatehouse = await signedInGatehouse(upstream.url)
+    const got = await profiled(gatehouse.peer, gatehouse.headers)
+    await gatehouse.stop()
     for (const [name, run] of [
       ['node:http + undici (ceiling)', base],
       ['Gatehouse (memory store)', got],

@@ -215,12 +215,29 @@ process.on('message', async (message: { stop?: boolean }) => {
   process.exit(0)
 })
 // V8's CPU profiler (what --cpu-prof runs), started and stopped on request,
-// so a profile covers the measured load and not the start or the warm-up.
-process.on('message', async (message: { profile?: 'start' | 'stop' }) => {
+// so a profile covers the measured load and not the start or the warm-up;
+// or its sampling heap profiler (`kind: 'heap'`), keeping the objects
+// already collected, so the profile counts what was allocated, not what lived.
+process.on('message', async (message: { profile?: 'start' | 'stop'; kind?: 'cpu' | 'heap' }) => {
   if (!message.profile) return
   const { Session } = await import('node:inspector/promises')
   profiler ??= new Session()
-  if (message.profile === 'start') {
+  if (message.kind === 'heap') {
+    if (message.profile === 'start') {
+      profiler.connect()
+      await profiler.post('HeapProfiler.enable')
+      await profiler.post('HeapProfiler.startSampling', {
+        samplingInterval: 512,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      })
+      send({ profiling: true })
+    } else {
+      const { profile } = await profiler.post('HeapProfiler.stopSampling')
+      profiler.disconnect()
+      send({ profile: JSON.stringify(profile) })
+    }
+  } else if (message.profile === 'start') {
     profiler.connect()
     await profiler.post('Profiler.enable')
     await profiler.post('Profiler.setSamplingInterval', { interval: 100 })

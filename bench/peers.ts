@@ -15,8 +15,11 @@ export interface PeerProcess {
    * (same tokens, each with a key of its own) and answers their cookies.
    */
   clone(cookie: string, count: number): Promise<string[]>
-  /** Starts V8's CPU profiler in the peer; `stop` answers the profile (a `.cpuprofile` JSON). */
-  profile(action: 'start' | 'stop'): Promise<string | undefined>
+  /**
+   * Starts V8's CPU profiler in the peer, or with `heap` its sampling heap
+   * profiler; `stop` answers the profile (`.cpuprofile` or `.heapprofile` JSON).
+   */
+  profile(action: 'start' | 'stop', kind?: 'cpu' | 'heap'): Promise<string | undefined>
   stop(): Promise<void>
 }
 
@@ -76,10 +79,10 @@ function handle(child: ChildProcess, url: string, metricsUrl: string | undefined
         child.send({ clone: { cookie, count } })
       })
     },
-    profile(action) {
+    profile(action, kind = 'cpu') {
       return new Promise((resolve) => {
         child.once('message', (message: { profile?: string }) => resolve(message.profile))
-        child.send({ profile: action })
+        child.send({ profile: action, kind })
       })
     },
     async stop() {

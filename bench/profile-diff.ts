@@ -52,10 +52,10 @@ function side(name: 'a' | 'b') {
 const rows = difference(side('a'), side('b'))
 const top = Number(args.top)
 const line = (r: FunctionDifference) =>
-  `${r.micros.toFixed(2).padStart(7)} ${r.a.toFixed(2).padStart(7)} ${r.b.toFixed(2).padStart(7)}  ${r.name}`
+  `${r.delta.toFixed(2).padStart(7)} ${r.a.toFixed(2).padStart(7)} ${r.b.toFixed(2).padStart(7)}  ${r.name}`
 console.log(`${'a − b'.padStart(7)} ${'a'.padStart(7)} ${'b'.padStart(7)}  function (µs per request)`)
 for (const r of rows.slice(0, top)) console.log(line(r))
 console.log('…')
-const below = rows.slice(top).filter((r) => r.micros < 0)
+const below = rows.slice(top).filter((r) => r.delta < 0)
 for (const r of below.slice(-top)) console.log(line(r))
-console.log(`sum of the differences: ${rows.reduce((sum, r) => sum + r.micros, 0).toFixed(1)} µs per request`)
+console.log(`sum of the differences: ${rows.reduce((sum, r) => sum + r.delta, 0).toFixed(1)} µs per request`)

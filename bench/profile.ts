@@ -42,8 +42,7 @@ export function selfShares(profile: CpuProfile): Map<string, number> {
     const delta = profile.timeDeltas[i] ?? 0
     const frame = byNode.get(id)!.callFrame
     if (frame.functionName === '(idle)' || frame.url === 'node:inspector') return
-    const where = frame.url ? `${shorten(frame.url)}:${frame.lineNumber + 1}` : ''
-    const name = `${frame.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`
+    const name = siteName(frame)
     self.set(name, (self.get(name) ?? 0) + delta)
     total += delta
   })
@@ -81,8 +80,8 @@ export function selfMicros({ profiles, cpuMicrosPerRequest }: ProfiledRounds): M
 
 export interface FunctionDifference {
   readonly name: string
-  /** µs per request in `a` minus in `b`. */
-  readonly micros: number
+  /** Per request in `a` minus in `b` (µs of CPU, or bytes allocated). */
+  readonly delta: number
   readonly a: number
   readonly b: number
 }
@@ -94,9 +93,15 @@ export function difference(a: Map<string, number>, b: Map<string, number>): Func
     .map((name) => {
       const inA = a.get(name) ?? 0
       const inB = b.get(name) ?? 0
-      return { name, micros: inA - inB, a: inA, b: inB }
+      return { name, delta: inA - inB, a: inA, b: inB }
     })
-    .sort((x, y) => y.micros - x.micros)
+    .sort((x, y) => y.delta - x.delta)
+}
+
+/** A profile frame as `function file:line`, the file shortened to its package or `src/` path. */
+export function siteName(frame: { functionName: string; url: string; lineNumber: number }): string {
+  const where = frame.url ? `${shorten(frame.url)}:${frame.lineNumber + 1}` : ''
+  return `${frame.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`
 }
 
 function shorten(url: string): string {

@@ -55,7 +55,7 @@ t.test('the difference names what one side spends beyond the other, largest firs
     ['ceiling', 1],
   ])
   t.same(
-    difference(a, b).map((r) => [r.name, r.micros]),
+    difference(a, b).map((r) => [r.name, r.delta]),
     [
       ['guard', 5],
       ['ceiling', -1],
