@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler } from 'fastify'
 
 const waiting = Symbol('gatehouse.expectContinue')
 
@@ -26,13 +26,15 @@ export function deferContinue(app: FastifyInstance): void {
     req[waiting] = true
     app.server.emit('request', req, res)
   })
-  app.addHook('preParsing', (request, reply, payload, done) => {
-    // Nearly no request waits: that is decided before reading the route's
-    // config, which Fastify builds an object for on every read.
-    if ((request.raw as Waiting)[waiting] === true && !request.routeOptions.config.defersContinue)
-      sendContinue(request, reply)
-    done(null, payload)
-  })
+}
+
+/**
+ * The preParsing hook of the routes that read a body without deciding
+ * first (`defersContinue` unset): the 100 goes out before the body is read.
+ */
+export const continueFirst: preParsingHookHandler = (request, reply, payload, done) => {
+  sendContinue(request, reply)
+  done(null, payload)
 }
 
 /** Tells a client waiting on `Expect: 100-continue` to send its body; once, and only if it waits. */

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { deferContinue } from '../guards/expect-continue.js'
+import { continueFirst, deferContinue } from '../guards/expect-continue.js'
 import { refuseRepeatedHost } from '../guards/single-host.js'
 import { refuseUnlistedMethod } from '../proxy/methods.js'
 import { hooksOf } from './hooks-of.js'
@@ -23,6 +23,11 @@ export const requestHygiene = fp(
     app.addHook('onRoute', (route) => {
       const allowed = route.config?.allowedMethods
       if (allowed) route.onRequest = [...hooksOf(route.onRequest), refuseUnlistedMethod(allowed)]
+      // A route that sends the 100 itself (every proxy route) gets no
+      // preParsing hook at all, and Fastify then skips its hook runner,
+      // which costs a request closures of its own even when the hook has
+      // nothing to do. Not-found answers read no body, so they ask for none.
+      if (!route.config?.defersContinue) route.preParsing = [...hooksOf(route.preParsing), continueFirst]
     })
     deferContinue(app)
   },

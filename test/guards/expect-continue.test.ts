@@ -124,3 +124,27 @@ t.test('a text/plain upload with Expect: 100-continue is asked for and arrives w
   t.ok(res.continued, 'the client was told to go on')
   t.equal(sha(upstream.seen.at(-1)!.body), sha(text))
 })
+
+t.test(
+  'a proxy route, which sends the 100 itself, runs no preParsing hook; an endpoint runs one',
+  async (t) => {
+    const { buildTestApp } = await import('../helpers/app.js')
+    const app = await buildTestApp(t, { routes: [route('/api/user', 'http://127.0.0.1:9')] })
+    // Fastify runs its preParsing hook runner, and the closures it makes per
+    // request, only for a route that has preParsing hooks.
+    const lines = app.printRoutes({ includeHooks: true, commonPrefix: false }).split('\n')
+    /** The hook lines listed under a route's own line. */
+    const of = (path: string, method: string) => {
+      const at = lines.findIndex(
+        (line) => line.includes(`── ${path} (`) && new RegExp(`[(, ]${method}[,)]`).test(line),
+      )
+      t.not(at, -1, `${method} ${path} is listed`)
+      const hooks: string[] = []
+      for (let i = at + 1; i < lines.length && lines[i]!.includes('•'); i++) hooks.push(lines[i]!)
+      t.ok(hooks.length > 0, `${method} ${path} has hooks listed`)
+      return hooks.join('\n')
+    }
+    t.notMatch(of('/api/user', 'GET'), /\(preParsing\)/, 'no preParsing hook on a proxy route')
+    t.match(of('/auth/backchannel-logout', 'POST'), /\(preParsing\) \["continueFirst\(\)"\]/)
+  },
+)
