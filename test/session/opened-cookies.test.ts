@@ -177,6 +177,16 @@ async function parsesDuring(app: FastifyInstance, fn: () => Promise<unknown>): P
   return calls
 }
 
+/** Sends `cookie` twice, each answered `status`, and checks each request parsed it afresh. */
+async function parsedEachTime(t: Test, app: FastifyInstance, cookie: string, status: number): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    const calls = await parsesDuring(app, async () => {
+      t.equal((await user(app, cookie)).statusCode, status)
+    })
+    t.equal(calls, 1, `request ${i + 1}: parsed`)
+  }
+}
+
 t.test('a Cookie header whose session cookie opened before is not parsed again', async (t) => {
   const time = clock()
   const app = await appWith(t, time)
@@ -201,12 +211,7 @@ t.test('a Cookie header that opened nothing is not remembered', async (t) => {
   const app = await appWith(t, time)
   const name = app.gatehouse.config.session.cookieName
   const forged = `${name}=${'A'.repeat(120)}`
-  for (let i = 0; i < 2; i++) {
-    const calls = await parsesDuring(app, async () => {
-      t.equal((await user(app, forged)).statusCode, 401)
-    })
-    t.equal(calls, 1, `request ${i + 1}: parsed`)
-  }
+  await parsedEachTime(t, app, forged, 401)
   t.equal(app.sealedCookies.opened.headers, 0, 'nothing kept for it')
 })
 
@@ -216,12 +221,7 @@ t.test('a long Cookie header is read each time, not kept', async (t) => {
   const { OPENED_HEADER_MAX_LENGTH } = await import('../../src/session/opened-cookies.js')
   const { cookie } = await seedSession(app)
   const long = `${cookie}; pad=${'x'.repeat(OPENED_HEADER_MAX_LENGTH)}`
-  for (let i = 0; i < 2; i++) {
-    const calls = await parsesDuring(app, async () => {
-      t.equal((await user(app, long)).statusCode, 200)
-    })
-    t.equal(calls, 1, `request ${i + 1}: parsed`)
-  }
+  await parsedEachTime(t, app, long, 200)
   t.equal(app.sealedCookies.opened.headers, 0, 'a header over the length bound is not kept')
 })
 
