@@ -77,20 +77,6 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
     await lasting.close()
     throw err
   }
-  app.log.info(
-    {
-      url,
-      publicUrl: config.server.publicUrl,
-      issuer: config.oidc.issuer,
-      ...(config.identityProviders.length > 1
-        ? { identityProviders: config.identityProviders.map((p) => `${p.name} ${p.issuer}`) }
-        : {}),
-      store: config.session.store.display,
-      routes: config.routes.map((r) => `${r.path} -> ${r.upstream}${r.rewritePath} (${r.token})`),
-    },
-    `gatehouse listening on ${url}: ${config.routes.length} routes, ${config.session.store.kind} store, ${issuers(config)}`,
-  )
-
   const file = options.configFile
   const reloader =
     file === undefined
@@ -120,14 +106,6 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
         })
 
   let watch: ConfigWatch | undefined
-  if (reloader && file !== undefined && options.watch !== false) {
-    watch = watchConfigFile(file, () => void reloader.reload('file'), {
-      ...(typeof options.watch === 'object' ? { debounce: options.watch.debounce } : {}),
-      onError: (err) =>
-        lasting.log.warn({ err, file }, 'the config file can no longer be watched; SIGHUP still reloads it'),
-    })
-    await watch.ready
-  }
   const onHangup = () => void reloader?.reload('SIGHUP')
 
   const drainTimeout = options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS
@@ -175,6 +153,32 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
   }
+  if (reloader && file !== undefined && options.watch !== false) {
+    watch = watchConfigFile(file, () => void reloader.reload('file'), {
+      ...(typeof options.watch === 'object' ? { debounce: options.watch.debounce } : {}),
+      onError: (err) =>
+        lasting.log.warn({ err, file }, 'the config file can no longer be watched; SIGHUP still reloads it'),
+    })
+    await watch.ready
+    // A signal while the watch was starting has closed everything else.
+    if (closing) watch.close()
+  }
+  // Last, once a signal drains and a reload can be asked for: whoever waits
+  // for this line may stop the gateway at once.
+  app.log.info(
+    {
+      url,
+      publicUrl: config.server.publicUrl,
+      issuer: config.oidc.issuer,
+      ...(config.identityProviders.length > 1
+        ? { identityProviders: config.identityProviders.map((p) => `${p.name} ${p.issuer}`) }
+        : {}),
+      store: config.session.store.display,
+      routes: config.routes.map((r) => `${r.path} -> ${r.upstream}${r.rewritePath} (${r.token})`),
+    },
+    `gatehouse listening on ${url}: ${config.routes.length} routes, ${config.session.store.kind} store, ${issuers(config)}`,
+  )
+
   return {
     get app() {
       return listener.app
