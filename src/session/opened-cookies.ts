@@ -25,6 +25,20 @@ export interface OpenedCookie {
  */
 export const OPENED_HEADER_MAX_LENGTH = 1024
 
+/** Where a connection keeps the last `Cookie` header read on it, and the sealed value that header carried. */
+const lastRead = Symbol('gatehouse.lastCookieRead')
+
+/**
+ * What requests arrive on: in Node, the request's socket. A keep-alive
+ * connection from one browser sends the same `Cookie` header on every
+ * request, so the last reading on it is matched by string equality, where
+ * the header map must hash the whole header (about 190 characters, a new
+ * string each request) to find it.
+ */
+export interface CookieConnection {
+  [lastRead]?: { readonly header: string; readonly sealed: string }
+}
+
 /**
  * Opened cookies by their sealed value, bounded, least recently used first
  * out. Keyed by the whole sealed string, so a value maps to exactly what
@@ -60,14 +74,29 @@ export class OpenedCookies {
     return this.#headers.size
   }
 
-  /** The sealed value `header` was read to before, if it opened then. */
-  sealedIn(header: string): string | undefined {
-    return this.#headers.use(header)
+  /**
+   * The sealed value `header` was read to before, if it opened then: the
+   * connection's last reading when it is the same header (a reading is a
+   * pure function of the header, so it holds on any connection and after
+   * the header map let it go), else the header map's.
+   */
+  sealedIn(header: string, connection?: CookieConnection): string | undefined {
+    const last = connection?.[lastRead]
+    if (last !== undefined && last.header === header) return last.sealed
+    const sealed = this.#headers.use(header)
+    if (sealed !== undefined && connection !== undefined) connection[lastRead] = { header, sealed }
+    return sealed
   }
 
-  /** Keeps what `header` was read to, once its value has opened; long headers are not kept. */
-  remember(header: string, sealed: string): void {
-    if (header.length <= OPENED_HEADER_MAX_LENGTH) this.#headers.set(header, sealed)
+  /**
+   * Keeps what `header` was read to, once its value has opened, in the
+   * header map and as the connection's last reading; long headers are not
+   * kept. A connection holds one reading, which goes with it.
+   */
+  remember(header: string, sealed: string, connection?: CookieConnection): void {
+    if (header.length > OPENED_HEADER_MAX_LENGTH) return
+    this.#headers.set(header, sealed)
+    if (connection !== undefined) connection[lastRead] = { header, sealed }
   }
 
   /** The entry, unless past either bound (then dropped). `now` is the sessions' clock. */

@@ -1,7 +1,7 @@
 import type { SerializeOptions } from '@fastify/cookie'
 import type { Session, SessionData } from '@fastify/secure-session'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { OpenedCookie, OpenedCookies } from './opened-cookies.js'
+import type { CookieConnection, OpenedCookie, OpenedCookies } from './opened-cookies.js'
 
 /** @fastify/secure-session's sealing, as its plugin decorates it: libsodium secretbox, key rotation, expiry. */
 export interface SecureSessionCodec {
@@ -168,14 +168,15 @@ export class SealedCookie {
     const header = this.#request.headers.cookie
     if (!header) return EMPTY
     const cache = options.cache
-    const remembered = cache?.sealedIn(header)
+    const connection = this.#request.raw.socket as CookieConnection | undefined
+    const remembered = cache?.sealedIn(header, connection)
     const sealed = remembered ?? options.parse(header)[options.cookieName]
     this.#sealed = sealed
     if (sealed === undefined) return EMPTY
     const now = jar.now()
     const cached = cache?.get(sealed, now)
     if (cached !== undefined) {
-      if (remembered === undefined) cache?.remember(header, sealed)
+      if (remembered === undefined) cache?.remember(header, sealed, connection)
       this.#entry = cached
       return cached.data
     }
@@ -200,7 +201,7 @@ export class SealedCookie {
     }
     if (cache !== undefined) {
       cache.set(sealed, entry)
-      cache.remember(header, sealed)
+      cache.remember(header, sealed, connection)
     }
     this.#entry = entry
     return entry.data

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
+import { Client } from 'undici'
 import type { Stores } from '../../src/server/stores.js'
 import { MemorySessionStore } from '../../src/session/memory-store.js'
 import { OpenedCookies } from '../../src/session/opened-cookies.js'
@@ -234,6 +235,62 @@ t.test('remembered Cookie headers stay at the bound, least recently used out', a
   opened.clear()
   t.equal(opened.headers, 0, 'and clearing the cache forgets them too')
 })
+
+t.test("a connection's repeated Cookie header is matched by equality, and only its own", async (t) => {
+  const opened = new OpenedCookies(1)
+  const browser = {}
+  const other = {}
+  const header = 'gatehouse=v; theme=dark'
+  opened.remember(header, 'v', browser)
+  // One header map entry: another header's reading pushes this one out.
+  opened.remember('gatehouse=w', 'w', other)
+  t.equal(opened.sealedIn(header), undefined, 'the header map has let it go')
+  // An equal string, not the same one: each request's header is a new string.
+  const again = ['gatehouse=v', 'theme=dark'].join('; ')
+  t.equal(opened.sealedIn(again, browser), 'v', 'its connection still reads it')
+  t.equal(
+    opened.sealedIn(header, other),
+    undefined,
+    'another connection, whose last header differs, does not',
+  )
+  t.equal(opened.sealedIn('gatehouse=v; theme=light', browser), undefined, 'nor does another header on it')
+  t.equal(opened.sealedIn('gatehouse=w', browser), 'w', 'a header the map holds is read there')
+  t.equal(opened.sealedIn(header, browser), undefined, 'a connection keeps one reading, the last')
+  const long = `${header}; pad=${'x'.repeat(1024)}`
+  opened.remember(long, 'v', browser)
+  t.equal(opened.sealedIn(long, browser), undefined, 'a long header is not kept on the connection either')
+})
+
+t.test(
+  'on a keep-alive connection the same header is not looked up again; a new connection looks it up',
+  async (t) => {
+    const time = clock()
+    const app = await appWith(t, time)
+    const { cookie } = await seedSession(app, { sub: 'ada' })
+    const url = await app.listen({ host: '127.0.0.1', port: 0 })
+    const call = async (client: Client) => {
+      const answer = await client.request({
+        path: '/auth/user',
+        method: 'GET',
+        headers: { cookie, 'x-csrf': '1' },
+      })
+      const body = (await answer.body.json()) as { sub?: string }
+      t.equal(answer.statusCode, 200)
+      t.equal(body.sub, 'ada')
+    }
+    // One undici Client is one connection, kept alive between requests.
+  const browser = new Client(url)
+    t.teardown(() => browser.close())
+    t.equal(await parsesDuring(app, () => call(browser)), 1, 'the first request reads the header')
+    // Forget every header and opening the process keeps: only the connection remembers.
+    app.sealedCookies.opened.clear()
+    t.equal(await parsesDuring(app, () => call(browser)), 0, 'the same connection matches it by equality')
+    app.sealedCookies.opened.clear()
+    const another = new Client(url)
+    t.teardown(() => another.close())
+    t.equal(await parsesDuring(app, () => call(another)), 1, 'another connection reads it afresh')
+  },
+)
 
 t.test('a remembered header opens no session once that session is logged out', async (t) => {
   const time = clock()
