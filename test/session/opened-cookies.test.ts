@@ -279,7 +279,7 @@ t.test(
       t.equal(body.sub, 'ada')
     }
     // One undici Client is one connection, kept alive between requests.
-  const browser = new Client(url)
+    const browser = new Client(url)
     t.teardown(() => browser.close())
     t.equal(await parsesDuring(app, () => call(browser)), 1, 'the first request reads the header')
     // Forget every header and opening the process keeps: only the connection remembers.
