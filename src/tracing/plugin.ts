@@ -23,6 +23,9 @@ export async function registerTracing(
   // proxy in front owns these headers, they are dropped before
   // @fastify/otel reads them, and every request starts a trace of its own.
   if (!tracing.trustIncoming) app.addHook('onRequest', dropTraceContext)
+  // Immediately before the plugin: its hook reads the decision this one
+  // makes, handed over while the next hook runs (decision.ts).
+  app.addHook('onRequest', sdk.decide(tracing.trustIncoming))
   await app.register(sdk.plugin)
   // Either way they must not reach an upstream beside the ones the undici
   // instrumentation adds for our own span: two `traceparent` headers are

@@ -3,7 +3,9 @@ import { context, propagation, TraceFlags, trace } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici'
 import { NodeSDK } from '@opentelemetry/sdk-node'
-import type { FastifyPluginCallback } from 'fastify'
+import type { FastifyPluginCallback, onRequestHookHandler } from 'fastify'
+import { SamplingFirst } from './decision.js'
+import { samplerFromEnv } from './sampler.js'
 import { useTracer } from './spans.js'
 
 /**
@@ -20,10 +22,16 @@ import { useTracer } from './spans.js'
  *
  * Where, how and how much is the standard environment: the exporter's
  * endpoint, protocol and headers (OTEL_EXPORTER_OTLP_*), the sampler
- * (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG) and the service name
- * (OTEL_SERVICE_NAME, else `gatehouse`), read by the SDK itself.
+ * (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, read by sampler.ts and
+ * asked first, see decision.ts) and the service name (OTEL_SERVICE_NAME,
+ * else `gatehouse`), read by the SDK itself.
  */
 export interface Tracing {
+  /**
+   * Decides the request's sampling before the server span exists; added
+   * immediately before `plugin`, whose hook reads the decision.
+   */
+  decide(trustIncoming: boolean): onRequestHookHandler
   /** Registers the server span per request; first of all plugins, so it covers every hook. */
   readonly plugin: FastifyPluginCallback
   /** Flushes spans still buffered; the SDK stops with the last gateway using it. */
@@ -33,6 +41,7 @@ export interface Tracing {
 interface Running {
   readonly sdk: NodeSDK
   readonly fastify: FastifyOtelInstrumentation
+  readonly decision: SamplingFirst
   users: number
 }
 
@@ -47,6 +56,7 @@ const SERVICE_NAME = 'gatehouse'
 /** Starts the SDK, or joins the one this process already runs. */
 export function startTracing(env: NodeJS.ProcessEnv = process.env): Tracing {
   if (!running) {
+    const decision = new SamplingFirst(samplerFromEnv(env))
     const fastify = new FastifyOtelInstrumentation({
       // One span per request: a span per hook would multiply a proxied
       // call's spans by ten and tell an operator nothing.
@@ -56,9 +66,14 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): Tracing {
       // error.type carry what went wrong.
       recordExceptions: false,
       requestHook: nameByRoute,
+      // Given the URL and method only; the decision for the request at hand
+      // is handed over by the hook that made it (decision.ts).
+      ignorePaths: decision.ignore,
     })
     const sdk = new NodeSDK({
       ...(env.OTEL_SERVICE_NAME ? {} : { serviceName: SERVICE_NAME }),
+      sampler: decision.sampler,
+      idGenerator: decision.idGenerator,
       instrumentations: [
         fastify,
         new UndiciInstrumentation({ startSpanHook: withoutQueryValues, ignoreRequestHook: unsampledCall }),
@@ -71,13 +86,14 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): Tracing {
       logRecordProcessors: [],
     })
     sdk.start()
-    running = { sdk, fastify, users: 0 }
+    running = { sdk, fastify, decision, users: 0 }
     useTracer(trace.getTracer(SERVICE_NAME))
   }
   const current = running
   current.users++
   let stopped = false
   return {
+    decide: (trustIncoming) => current.decision.hook(trustIncoming),
     plugin: current.fastify.plugin(),
     async shutdown() {
       if (stopped) return

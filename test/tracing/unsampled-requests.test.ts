@@ -1,5 +1,5 @@
-import { context, TraceFlags, trace } from '@opentelemetry/api'
-import t from 'tap'
+import { context, type ProxyTracerProvider, TraceFlags, type Tracer, trace } from '@opentelemetry/api'
+import t, { type Test } from 'tap'
 import { inSpan } from '../../src/tracing/spans.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js'
@@ -26,6 +26,25 @@ const inTrace = <T>(flags: TraceFlags, fn: () => T): T =>
     fn,
   )
 
+/**
+ * Counts the SDK tracer's `startSpan` calls for @fastify/otel's server span
+ * (named `request` until it is renamed by route), from now until the test ends.
+ */
+function serverSpansStarted(t: Test): { count: number } {
+  const tracer = (trace.getTracerProvider() as ProxyTracerProvider).getDelegateTracer('probe') as Tracer
+  const sdkTracer = Object.getPrototypeOf(tracer) as Tracer
+  const original = sdkTracer.startSpan
+  const counted = { count: 0 }
+  sdkTracer.startSpan = function (this: Tracer, ...args: Parameters<Tracer['startSpan']>) {
+    if (args[0] === 'request') counted.count++
+    return original.apply(this, args)
+  }
+  t.teardown(() => {
+    sdkTracer.startSpan = original
+  })
+  return counted
+}
+
 t.test(
   'an unsampled request makes no span of its own, and its upstream call carries the unsampled trace',
   async (t) => {
@@ -35,7 +54,13 @@ t.test(
       gateway: { logStream: { write: (line: string) => lines.push(JSON.parse(line)) } },
     })
     const { jar } = await login(stack.gateway.url)
+    const started = serverSpansStarted(t)
     t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
+    t.equal(
+      started.count,
+      0,
+      'the SDK was never asked to start a server span: the sampling was decided first',
+    )
     const header = stack.upstream.requests.at(-1)?.headers.traceparent
     const line = lines.find((l) => l.msg === 'request' && l.path === '/api/orders')
     t.ok(line?.span_id, "the request's log line names its (unsampled) server span")
