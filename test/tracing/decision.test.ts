@@ -13,6 +13,7 @@ import {
   AlwaysOffSampler,
   ParentBasedSampler,
   type Sampler,
+  SamplingDecision,
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace'
@@ -48,7 +49,7 @@ function recorded(inner: Sampler): { sampler: Sampler; asked: Asked[] } {
     sampler: {
       shouldSample(...args) {
         const result = inner.shouldSample(...args)
-        asked.push({ traceId: args[1], sampled: result.decision !== 0 })
+        asked.push({ traceId: args[1], sampled: result.decision !== SamplingDecision.NOT_RECORD })
         return result
       },
       toString: () => `recorded(${inner})`,
