@@ -88,8 +88,11 @@ export function readTls(
       message: `${key!.source} is not the private key of the certificate in ${cert!.source}`,
     })
   }
-  if (cert && !key && leaf) problems.push({ path: [...at, 'key'], message: 'is required with cert' })
-  if (key && !cert && privateKey) problems.push({ path: [...at, 'cert'], message: 'is required with key' })
+  // Whether the other option is given, not whether it could be read: an
+  // unreadable file is its own problem, and "required" would be untrue.
+  if (leaf && raw.key === undefined) problems.push({ path: [...at, 'key'], message: 'is required with cert' })
+  if (privateKey && raw.cert === undefined)
+    problems.push({ path: [...at, 'cert'], message: 'is required with key' })
   if (ca) {
     const blocks = ca.text.match(CERTIFICATE_BLOCK) ?? []
     const parsed = blocks.map(parseCertificate)

@@ -47,7 +47,15 @@ export type ForwardWithRetry = (
  * On a `dpop` route each attempt carries a fresh proof (`proofs`), and a
  * 401 `use_dpop_nonce` with a `DPoP-Nonce` (RFC 9449 §9) is replayed once
  * with the same token and a proof with that nonce, under the same body
- * rule. The nonce of every answer is remembered for the upstream origin.
+ * rule. The nonce of every answer, a replay's included, is remembered for
+ * the upstream origin: a server may hand out its next nonce in any answer
+ * (§8.2), and one heard only in challenges would cost a replay per request.
+ *
+ * Each kind of replay happens at most once per request, in either order: a
+ * replay with a new token may meet a nonce the upstream rotated meanwhile,
+ * and a replay with a nonce may find the token refused. So a request is
+ * sent at most three times, and a second challenge of the same kind goes
+ * to the browser as it came.
  */
 export function tokenRetry(
   route: RouteConfig,
@@ -99,10 +107,10 @@ interface RetryRoute {
 type Hearing = 'plain' | 'nonce' | 'refusal'
 
 /**
- * One request's attempts: the first, heard for a refused token when the
- * request can be replayed, and at most one replay. One object per request,
- * its steps methods rather than closures, since every request on a
- * retrying route makes one.
+ * One request's attempts: the first, heard for a refused token and a
+ * nonce challenge when the request can be replayed, and at most one replay
+ * for each. One object per request, its steps methods rather than
+ * closures, since every request on a retrying route makes one.
  */
 class Attempts implements Refusal {
   readonly #route: RetryRoute
@@ -112,7 +120,10 @@ class Attempts implements Refusal {
   readonly #dest: string
   #refused = ''
   #hearing: Hearing = 'plain'
-  nonceReplays = false
+  /** A DPoP request that can be replayed: its answers' nonces are heard. */
+  #proofed = false
+  #nonceReplayed = false
+  #tokenReplayed = false
 
   constructor(
     route: RetryRoute,
@@ -136,7 +147,7 @@ class Attempts implements Refusal {
       return
     }
     this.#refused = refused
-    this.nonceReplays = this.#route.dpop !== undefined && request.upstreamDpopKey !== null
+    this.#proofed = this.#route.dpop !== undefined && request.upstreamDpopKey !== null
     const body = request.body as NodeJS.ReadableStream | null | undefined
     if (!body || typeof body.pipe !== 'function') {
       this.#send('refusal')
@@ -152,15 +163,23 @@ class Attempts implements Refusal {
     )
   }
 
+  get tokenReplays(): boolean {
+    return this.#route.retryToken && !this.#tokenReplayed
+  }
+
+  get nonceReplays(): boolean {
+    return this.#proofed && !this.#nonceReplayed
+  }
+
   replace(): Promise<string | undefined> {
-    if (!this.#route.retryToken) return Promise.resolve(undefined)
     return this.#route.replace(this.#request, this.#refused)
   }
 
   replay(token: string): void {
+    this.#tokenReplayed = true
     this.#route.onRetry?.()
     this.#request.upstreamToken = token
-    this.#send('plain')
+    this.#send('refusal')
   }
 
   fail(err: unknown): void {
@@ -168,7 +187,7 @@ class Attempts implements Refusal {
   }
 
   seen(headers: IncomingHttpHeaders): void {
-    if (this.nonceReplays) this.remember(headers)
+    if (this.#proofed) this.remember(headers)
   }
 
   remember(headers: IncomingHttpHeaders): void {
@@ -176,9 +195,10 @@ class Attempts implements Refusal {
   }
 
   nonceReplay(): void {
+    this.#nonceReplayed = true
     // The nonce is remembered (`seen`); the new proof carries it.
     this.#request.upstreamProof = null
-    this.#send('plain')
+    this.#send('refusal')
   }
 
   #send(hearing: Hearing): void {
@@ -215,6 +235,8 @@ async function readAll(body: NodeJS.ReadableStream): Promise<Buffer> {
 }
 
 interface Refusal {
+  /** True when a 401 `invalid_token` is answered by `replace` and `replay`. */
+  readonly tokenReplays: boolean
   /** A replacement token, or `undefined` when the 401 passes to the browser. */
   replace(): Promise<string | undefined>
   replay(token: string): void
@@ -273,11 +295,12 @@ interface Held {
 }
 
 /**
- * Hands the first attempt's events to its `Forward`, except a 401
- * `invalid_token`: the upstream is paused on its head while `replace`
- * decides, and the answer is then either cut off before anything reaches
- * the browser, with `replay` sending the request again, or handed on as
- * it came, with whatever arrived meanwhile.
+ * Hands a replayable attempt's events to its `Forward`, except two 401s
+ * while their replay is left. A `use_dpop_nonce` is cut off at its head
+ * and replayed at once. An `invalid_token` pauses the upstream on its head
+ * while `replace` decides, and the answer is then either cut off before
+ * anything reaches the browser, with `replay` sending the request again,
+ * or handed on as it came, with whatever arrived meanwhile.
  */
 class RefusedTokenHandler implements Dispatcher.DispatchHandler {
   readonly #inner: Forward
@@ -307,7 +330,7 @@ class RefusedTokenHandler implements Dispatcher.DispatchHandler {
       refusal.nonceReplay()
       return
     }
-    if (statusCode !== 401 || !refusesToken(headers['www-authenticate'])) {
+    if (statusCode !== 401 || !refusal.tokenReplays || !refusesToken(headers['www-authenticate'])) {
       this.#inner.onResponseStart(controller, statusCode, headers)
       return
     }

@@ -65,6 +65,19 @@ t.test('check names the file and the reason: missing, expired, not its key, not 
     '8 oidc.tls.cert.file: cannot read nope.crt: file not found',
     '9 oidc.tls.key.file: cannot read nope.key: file not found',
   ])
+  t.same(
+    problems(
+      configWith(pki.dir, '  tls:\n    cert: { file: nope.crt }\n    key: { file: gatehouse-client.key }'),
+    ),
+    ['8 oidc.tls.cert.file: cannot read nope.crt: file not found'],
+    'a file that cannot be read is the one problem: its option is there',
+  )
+  t.same(
+    problems(
+      configWith(pki.dir, '  tls:\n    cert: { file: gatehouse-client.crt }\n    key: { file: nope.key }'),
+    ),
+    ['9 oidc.tls.key.file: cannot read nope.key: file not found'],
+  )
   t.same(problems(configWith(pki.dir, `  tls:\n    cert: { file: old.crt }\n    key: { file: old.key }`)), [
     '8 oidc.tls.cert.file: old.crt: the certificate expired on 2020-01-02T00:00:00.000Z',
   ])

@@ -85,6 +85,23 @@ export interface DpopUpstream {
   readonly challenges: () => number
   /** Starts asking for a nonce (a new one each call), as a server rotating its nonces does. */
   rotateNonce(): string
+  /**
+   * Sends the next nonce with every 200 in `DPoP-Nonce` and asks for it
+   * from then on (RFC 9449 §8.2 lets a server give a new nonce in any
+   * answer), so a client that hears only its challenges is challenged on
+   * every request.
+   */
+  nonceWithEveryAnswer(): void
+  /**
+   * Answers the next request whose proof holds with 401 `DPoP
+   * error="invalid_token"`, as a server that no longer accepts the token;
+   * with `rotateNonce`, it then asks for a nonce it has not sent yet.
+   */
+  refuseNextToken(options?: { readonly rotateNonce?: boolean }): void
+  /** Asks every request for a nonce newer than the one it carries, as a server whose nonces expire at once. */
+  challengeEveryRequest(): void
+  /** `invalid_token` refusals sent. */
+  readonly refusals: () => number
   close(): Promise<void>
 }
 
@@ -99,6 +116,11 @@ export async function startDpopUpstream(verifier: DpopVerifier): Promise<DpopUps
   const seen: ProofCheck[] = []
   let nonce: string | undefined
   let challenges = 0
+  let nonceEveryAnswer = false
+  let refuseNext: { readonly rotateNonce?: boolean } | undefined
+  let refusals = 0
+  let challengeAlways = false
+  const newNonce = () => randomBytes(16).toString('base64url')
   const server = createServer(async (req, res) => {
     for await (const _ of req);
     const { port } = server.address() as AddressInfo
@@ -108,6 +130,7 @@ export async function startDpopUpstream(verifier: DpopVerifier): Promise<DpopUps
       headers: req.headers,
     }
     seen.push(check)
+    if (challengeAlways) nonce = newNonce()
     const verdict = await verifier.verify(check, nonce)
     verdicts.push(verdict)
     if (!verdict.ok && verdict.reason === 'use_dpop_nonce') {
@@ -119,7 +142,20 @@ export async function startDpopUpstream(verifier: DpopVerifier): Promise<DpopUps
       res.writeHead(401, { 'www-authenticate': 'DPoP error="invalid_dpop_proof"' }).end(verdict.reason)
       return
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}')
+    if (refuseNext !== undefined) {
+      if (refuseNext.rotateNonce) nonce = newNonce()
+      refuseNext = undefined
+      refusals++
+      res.writeHead(401, { 'www-authenticate': 'DPoP error="invalid_token"' }).end()
+      return
+    }
+    if (nonceEveryAnswer) nonce = newNonce()
+    res
+      .writeHead(200, {
+        'content-type': 'application/json',
+        ...(nonceEveryAnswer ? { 'dpop-nonce': nonce! } : {}),
+      })
+      .end('{"ok":true}')
   })
   server.keepAliveTimeout = 65_000
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -130,9 +166,19 @@ export async function startDpopUpstream(verifier: DpopVerifier): Promise<DpopUps
     seen,
     challenges: () => challenges,
     rotateNonce() {
-      nonce = randomBytes(16).toString('base64url')
+      nonce = newNonce()
       return nonce
     },
+    nonceWithEveryAnswer() {
+      nonceEveryAnswer = true
+    },
+    refuseNextToken(options = {}) {
+      refuseNext = options
+    },
+    challengeEveryRequest() {
+      challengeAlways = true
+    },
+    refusals: () => refusals,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

@@ -107,6 +107,82 @@ t.test(
   },
 )
 
+const TEXT = { 'content-type': 'text/plain' }
+
+t.test('the nonce of every answer is remembered, the answer to a replay included', async (t) => {
+  const { stack, jar, dpopUpstream } = await setup(t)
+  const base = stack.gateway.url
+  dpopUpstream.rotateNonce()
+  dpopUpstream.nonceWithEveryAnswer()
+  const statuses: number[] = []
+  for (let i = 0; i < 4; i++) statuses.push((await apiCall(jar, `${base}/api/orders/${i}`)).status)
+  t.same(statuses, [200, 200, 200, 200])
+  t.equal(
+    dpopUpstream.challenges(),
+    1,
+    "one challenge: each answer's nonce, the replay's included, goes with the next request",
+  )
+  const large = await apiCall(jar, `${base}/api/orders`, {
+    method: 'POST',
+    body: 'x'.repeat(100 * 1024),
+    headers: TEXT,
+  })
+  t.equal(large.status, 200, 'a body too large to replay is sent with the nonce the last answer gave')
+  t.equal(dpopUpstream.challenges(), 1)
+})
+
+t.test(
+  "after a refused token and a refresh, the replay's use_dpop_nonce is answered once more",
+  async (t) => {
+    const { stack, jar, dpopUpstream } = await setup(t)
+    dpopUpstream.refuseNextToken({ rotateNonce: true })
+    const answer = await apiCall(jar, `${stack.gateway.url}/api/orders`, {
+      method: 'POST',
+      body: 'small',
+      headers: TEXT,
+    })
+    t.equal(answer.status, 200, answer.text)
+    t.equal(dpopUpstream.refusals(), 1, 'the token was refused once')
+    t.equal(dpopUpstream.challenges(), 1, 'the replay with the new token was challenged once')
+    t.equal(stack.idp.stats.refreshGrants, 1, 'one refresh')
+    t.match(
+      dpopUpstream.verdicts.at(-1),
+      { ok: true },
+      "the last proof carries the new token and the upstream's nonce",
+    )
+  },
+)
+
+t.test(
+  "after a use_dpop_nonce, the replay's refused token is replaced and the request replayed",
+  async (t) => {
+    const { stack, jar, dpopUpstream } = await setup(t)
+    dpopUpstream.rotateNonce()
+    dpopUpstream.refuseNextToken()
+    const answer = await apiCall(jar, `${stack.gateway.url}/api/orders`, {
+      method: 'POST',
+      body: 'small',
+      headers: TEXT,
+    })
+    t.equal(answer.status, 200, answer.text)
+    t.equal(dpopUpstream.challenges(), 1)
+    t.equal(dpopUpstream.refusals(), 1)
+    t.equal(stack.idp.stats.refreshGrants, 1, 'one refresh')
+  },
+)
+
+t.test(
+  'each challenge is answered once: a nonce that expires before every replay ends at the browser',
+  async (t) => {
+    const { stack, jar, dpopUpstream } = await setup(t)
+    dpopUpstream.challengeEveryRequest()
+    const answer = await apiCall(jar, `${stack.gateway.url}/api/orders`)
+    t.equal(answer.status, 401, 'the second challenge goes to the browser')
+    t.match(answer.headers.get('www-authenticate'), /use_dpop_nonce/)
+    t.equal(dpopUpstream.challenges(), 2, 'one replay, not a loop')
+  },
+)
+
 t.test(
   "negative control: the test upstream's verifier refuses a proof for another token, another URL, or a replayed jti",
   async (t) => {
