@@ -14,7 +14,7 @@ export async function registerTracing(
 ): Promise<void> {
   if (!tracing.enabled) return
   const { startTracing } = await import('./sdk.js')
-  const sdk = startTracing()
+  const sdk = startTracing(app.log)
   app.addHook('onClose', () => sdk.shutdown())
   // W3C Trace Context §3.1 lets whoever sends `traceparent` choose the trace
   // id and the sampled flag. A browser is anyone: trusted, it could join

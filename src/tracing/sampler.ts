@@ -1,4 +1,3 @@
-import { diag } from '@opentelemetry/api'
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
@@ -14,11 +13,15 @@ import {
  * SDK that very instance, so the two can never disagree about which
  * sampler is configured; the SDK does not export its own reader.
  *
- * Unknown names and ratios outside [0, 1] are reported and replaced by the
- * SDK's own defaults (`parentbased_always_on`, ratio 1), as the SDK does,
- * so a gateway traces exactly as it did before it decided first.
+ * Unknown names and ratios outside [0, 1] are reported to `report` and
+ * replaced by the SDK's own defaults (`parentbased_always_on`, ratio 1),
+ * as the SDK does, so a gateway traces exactly as it did before it decided
+ * first.
  */
-export function samplerFromEnv(env: NodeJS.ProcessEnv): Sampler {
+export function samplerFromEnv(
+  env: NodeJS.ProcessEnv,
+  report: (problem: string) => void = () => {},
+): Sampler {
   const name = env.OTEL_TRACES_SAMPLER?.trim()
   switch (name) {
     case undefined:
@@ -32,23 +35,23 @@ export function samplerFromEnv(env: NodeJS.ProcessEnv): Sampler {
     case 'parentbased_always_off':
       return new ParentBasedSampler({ root: new AlwaysOffSampler() })
     case 'traceidratio':
-      return new TraceIdRatioBasedSampler(ratioFromEnv(env))
+      return new TraceIdRatioBasedSampler(ratioFromEnv(env, report))
     case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratioFromEnv(env)) })
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratioFromEnv(env, report)) })
     default:
-      diag.error(`unknown OTEL_TRACES_SAMPLER value "${name}", using parentbased_always_on`)
+      report(`unknown OTEL_TRACES_SAMPLER value "${name}", using parentbased_always_on`)
       return new ParentBasedSampler({ root: new AlwaysOnSampler() })
   }
 }
 
 const DEFAULT_RATIO = 1
 
-function ratioFromEnv(env: NodeJS.ProcessEnv): number {
+function ratioFromEnv(env: NodeJS.ProcessEnv, report: (problem: string) => void): number {
   const text = env.OTEL_TRACES_SAMPLER_ARG?.trim()
   if (text === undefined || text === '') return DEFAULT_RATIO
   const ratio = Number(text)
   if (Number.isNaN(ratio) || ratio < 0 || ratio > 1) {
-    diag.error(`OTEL_TRACES_SAMPLER_ARG=${text} is not a ratio in [0, 1], using ${DEFAULT_RATIO}`)
+    report(`OTEL_TRACES_SAMPLER_ARG=${text} is not a ratio in [0, 1], using ${DEFAULT_RATIO}`)
     return DEFAULT_RATIO
   }
   return ratio

@@ -1,10 +1,11 @@
 import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { context, propagation, TraceFlags, trace } from '@opentelemetry/api'
+import { context, diag, logs, metrics, propagation, TraceFlags, trace } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici'
 import { NodeSDK } from '@opentelemetry/sdk-node'
-import type { FastifyPluginCallback, onRequestHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyPluginCallback, onRequestHookHandler } from 'fastify'
 import { SamplingFirst } from './decision.js'
+import { reportDiagnostics } from './diagnostics.js'
 import { samplerFromEnv } from './sampler.js'
 import { useTracer } from './spans.js'
 
@@ -42,6 +43,7 @@ interface Running {
   readonly sdk: NodeSDK
   readonly fastify: FastifyOtelInstrumentation
   readonly decision: SamplingFirst
+  readonly stopReporting: () => void
   users: number
 }
 
@@ -53,10 +55,18 @@ let running: Running | undefined
 
 const SERVICE_NAME = 'gatehouse'
 
-/** Starts the SDK, or joins the one this process already runs. */
-export function startTracing(env: NodeJS.ProcessEnv = process.env): Tracing {
+/**
+ * Starts the SDK, or joins the one this process already runs. `log` hears
+ * OpenTelemetry's warnings and errors (diagnostics.ts), from the first
+ * gateway that starts it.
+ */
+export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = process.env): Tracing {
   if (!running) {
-    const decision = new SamplingFirst(samplerFromEnv(env))
+    const stopReporting = reportDiagnostics(log, env)
+    // Reported once the SDK's constructor has installed its console logger,
+    // when OTEL_LOG_LEVEL asks for it; else diagnostics.ts's is in place.
+    const problems: string[] = []
+    const decision = new SamplingFirst(samplerFromEnv(env, (problem) => problems.push(problem)))
     const fastify = new FastifyOtelInstrumentation({
       // One span per request: a span per hook would multiply a proxied
       // call's spans by ten and tell an operator nothing.
@@ -85,8 +95,9 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): Tracing {
       metricReaders: [],
       logRecordProcessors: [],
     })
+    for (const problem of problems) diag.error(problem)
     sdk.start()
-    running = { sdk, fastify, decision, users: 0 }
+    running = { sdk, fastify, decision, stopReporting, users: 0 }
     useTracer(trace.getTracer(SERVICE_NAME))
   }
   const current = running
@@ -110,6 +121,13 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): Tracing {
         trace.disable()
         context.disable()
         propagation.disable()
+        // The SDK registers a logger and a meter provider too, though it
+        // is given no processor or reader: left registered, they would
+        // stay the shut-down ones for the next SDK, which then reports a
+        // duplicate registration and a shut-down provider on every use.
+        logs.disable()
+        metrics.disable()
+        current.stopReporting()
       }
     },
   }

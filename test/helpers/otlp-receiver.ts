@@ -1,21 +1,39 @@
 import { createServer } from 'node:http'
+import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 
 /**
+ * The OTLP protobuf messages as the OpenTelemetry project generates them
+ * from opentelemetry-proto: `otlp-proto` is @opentelemetry/otlp-transformer
+ * 0.215, the last release that shipped that generated code (later ones
+ * encode by hand and cannot decode), so an export is decoded by the
+ * official definitions, not by ours.
+ */
+const ExportTraceServiceRequest = (
+  createRequire(import.meta.url)('otlp-proto/build/src/generated/root.js') as {
+    opentelemetry: { proto: { collector: { trace: { v1: { ExportTraceServiceRequest: ProtobufType } } } } }
+  }
+).opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest
+
+interface ProtobufType {
+  decode(bytes: Uint8Array): object
+  toObject(message: object, options: { longs: StringConstructor; enums: NumberConstructor }): unknown
+}
+
+/**
  * An OTLP/HTTP trace receiver on a free loopback port: what a collector
- * sees. Tests set `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`, the exporter's
- * OTLP/JSON encoding (OTLP specification, "JSON Protobuf Encoding": ids as
- * hex, enums as numbers), so each export decodes with `JSON.parse`. An
- * `http/protobuf` export (the SDK's default, which `bench/tracing.ts
- * --protocol http/protobuf` measures) is acknowledged without being
- * decoded: its spans are not in `spans`.
+ * sees. Both encodings the HTTP exporter speaks are decoded: `http/protobuf`
+ * (the SDK's default) with the generated message types above, and
+ * `http/json` (OTLP specification, "JSON Protobuf Encoding": ids as hex,
+ * enums as numbers) with `JSON.parse`; either way the spans land in
+ * `spans` in one form, ids as hex.
  */
 export interface OtlpReceiver {
   /** Base URL for OTEL_EXPORTER_OTLP_ENDPOINT; the exporter appends /v1/traces. */
   readonly url: string
   /** Every span received so far, in arrival order. */
   readonly spans: ReceivedSpan[]
-  /** Every request body received, as sent: what a secrets scan reads. */
+  /** Every export received, as JSON (a protobuf one as decoded): what a secrets scan reads. */
   readonly bodies: string[]
   /** Content types the exporter sent. */
   readonly contentTypes: string[]
@@ -32,7 +50,13 @@ export interface ReceivedSpan {
   readonly kind: number
   readonly attributes: Readonly<Record<string, string | number | boolean | undefined>>
   readonly status: { readonly code: number; readonly message?: string }
+  readonly events: readonly ReceivedEvent[]
   readonly service: string | undefined
+}
+
+export interface ReceivedEvent {
+  readonly name: string
+  readonly attributes: Readonly<Record<string, string | number | boolean | undefined>>
 }
 
 interface OtlpValue {
@@ -52,10 +76,11 @@ interface OtlpSpan {
   name: string
   kind: number
   attributes?: OtlpKeyValue[]
+  events?: { name: string; attributes?: OtlpKeyValue[] }[]
   status?: { code?: number; message?: string }
 }
 interface OtlpExport {
-  resourceSpans: { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans: { spans: OtlpSpan[] }[] }[]
+  resourceSpans: { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans?: { spans?: OtlpSpan[] }[] }[]
 }
 
 function decodeValue(v: OtlpValue): string | number | boolean | undefined {
@@ -85,18 +110,15 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       }
       const contentType = req.headers['content-type'] ?? ''
       contentTypes.push(contentType)
-      if (contentType.startsWith('application/x-protobuf')) {
-        // An empty body is an empty ExportTraceServiceResponse: all accepted.
-        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end()
-        return
-      }
-      const body = Buffer.concat(chunks).toString('utf8')
-      bodies.push(body)
-      const decoded = JSON.parse(body) as OtlpExport
+      const protobuf = contentType.startsWith('application/x-protobuf')
+      const decoded = protobuf
+        ? fromProtobuf(Buffer.concat(chunks))
+        : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpExport)
+      bodies.push(JSON.stringify(decoded))
       for (const rs of decoded.resourceSpans) {
         const service = attributesOf(rs.resource?.attributes)['service.name']
-        for (const ss of rs.scopeSpans) {
-          for (const s of ss.spans) {
+        for (const ss of rs.scopeSpans ?? []) {
+          for (const s of ss.spans ?? []) {
             spans.push({
               traceId: s.traceId,
               spanId: s.spanId,
@@ -108,12 +130,15 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
                 code: s.status?.code ?? 0,
                 ...(s.status?.message ? { message: s.status.message } : {}),
               },
+              events: (s.events ?? []).map((e) => ({ name: e.name, attributes: attributesOf(e.attributes) })),
               service: typeof service === 'string' ? service : undefined,
             })
           }
         }
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      // An empty body is an empty ExportTraceServiceResponse in either encoding: all accepted.
+      if (protobuf) res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end()
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -135,4 +160,19 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
 /** The direct children of `parent` among `spans`. */
 export function childrenOf(spans: readonly ReceivedSpan[], parent: ReceivedSpan): ReceivedSpan[] {
   return spans.filter((s) => s.traceId === parent.traceId && s.parentSpanId === parent.spanId)
+}
+
+/** A protobuf export in the OTLP/JSON form: ids (bytes) as hex, 64-bit integers as strings. */
+function fromProtobuf(body: Buffer): OtlpExport {
+  const message = ExportTraceServiceRequest.toObject(ExportTraceServiceRequest.decode(body), {
+    longs: String,
+    enums: Number,
+  })
+  return JSON.parse(
+    JSON.stringify(message, (key, value) =>
+      (key === 'traceId' || key === 'spanId' || key === 'parentSpanId') && value !== null
+        ? Buffer.from((value as { data: number[] }).data ?? value).toString('hex')
+        : value,
+    ),
+  ) as OtlpExport
 }

@@ -1,0 +1,75 @@
+import Fastify from 'fastify'
+import t from 'tap'
+import { startTracing } from '../../src/tracing/sdk.js'
+
+/**
+ * What OpenTelemetry reports reaches the gateway's log: the SDK installs a
+ * logger only with OTEL_LOG_LEVEL, so a sampler setting it replaced used to
+ * change the sampling in silence.
+ */
+
+function capturingLog() {
+  const lines: { level: number; msg: string }[] = []
+  const app = Fastify({
+    logger: { level: 'info', stream: { write: (line: string) => lines.push(JSON.parse(line)) } },
+  })
+  return { log: app.log, lines }
+}
+
+/** The SDK's exporter would send to this unless told otherwise; nothing is exported here. */
+const QUIET = { OTEL_TRACES_EXPORTER: 'none' }
+
+t.test('an unknown sampler and a ratio out of range are reported in the log, as errors', async (t) => {
+  for (const [env, report] of [
+    [
+      { OTEL_TRACES_SAMPLER: 'jaeger_remote' },
+      /unknown OTEL_TRACES_SAMPLER value "jaeger_remote", using parentbased_always_on/,
+    ],
+    [
+      { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '5' },
+      /OTEL_TRACES_SAMPLER_ARG=5 is not a ratio in \[0, 1\], using 1/,
+    ],
+  ] as const) {
+    const { log, lines } = capturingLog()
+    const tracing = startTracing(log, { ...QUIET, ...env })
+    await tracing.shutdown()
+    const reported = lines.filter((l) => report.test(l.msg))
+    t.equal(reported.length, 1, `${JSON.stringify(env)}: reported once`)
+    t.equal(reported[0]?.level, 50, 'at level error')
+    t.match(reported[0]?.msg, /^OpenTelemetry: /, 'and says whose report it is')
+  }
+})
+
+t.test(
+  'a good setting reports nothing; with OTEL_LOG_LEVEL the SDK logs to the console instead',
+  async (t) => {
+    const good = capturingLog()
+    await startTracing(good.log, {
+      ...QUIET,
+      OTEL_TRACES_SAMPLER: 'traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+    }).shutdown()
+    t.same(good.lines, [], 'nothing in the log')
+
+    const own = capturingLog()
+    // The SDK's console logger holds the console's methods from before any
+    // test could replace them; what they write reaches stderr.
+    const errors: string[] = []
+    const write = process.stderr.write
+    process.stderr.write = ((chunk: string | Uint8Array) => errors.push(String(chunk)) > 0) as typeof write
+    // The SDK reads OTEL_LOG_LEVEL from the process's environment itself.
+    process.env.OTEL_LOG_LEVEL = 'error'
+    try {
+      await startTracing(own.log, {
+        ...QUIET,
+        OTEL_LOG_LEVEL: 'error',
+        OTEL_TRACES_SAMPLER: 'bogus',
+      }).shutdown()
+    } finally {
+      process.stderr.write = write
+      delete process.env.OTEL_LOG_LEVEL
+    }
+    t.same(own.lines, [], "not in the gateway's log")
+    t.match(errors.join('\n'), /unknown OTEL_TRACES_SAMPLER value "bogus"/, "but on the SDK's console logger")
+  },
+)
