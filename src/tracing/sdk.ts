@@ -148,6 +148,8 @@ function nameByRoute(
   const route = request.routeOptions.url
   span.updateName(route === undefined ? request.method : `${request.method} ${route}`)
   span.setAttribute('url.path', route ?? '')
+  // Required on a server span by the HTTP semantic conventions; @fastify/otel leaves it out.
+  span.setAttribute('url.scheme', request.protocol)
 }
 
 /**

@@ -65,6 +65,7 @@ t.test('a login and an API call: span tree, route names, IdP and upstream calls,
   t.equal(callback.attributes['http.request.method'], 'GET')
   t.equal(callback.attributes['http.response.status_code'], 302)
   t.equal(callback.attributes['url.path'], '/auth/callback', 'url.path holds no query')
+  t.equal(callback.attributes['url.scheme'], 'http', 'url.scheme, which the conventions require')
   const idpCalls = childrenOf(receiver.spans, callback).filter((s) => s.kind === CLIENT)
   const token = idpCalls.find((s) => String(s.attributes['url.full']).endsWith('/token'))
   t.ok(token, 'the code exchange is a client span under the callback')
