@@ -59,13 +59,23 @@ export function readTls(
   const ca = read('ca')
 
   let leaf: X509Certificate | undefined
+  /** The certificate file's chain, leaf first: each is sent in the handshake, so each must be valid. */
+  let chain: X509Certificate[] = []
   if (cert) {
-    const first = cert.text.match(CERTIFICATE_BLOCK)?.[0]
-    leaf = first === undefined ? undefined : parseCertificate(first)
-    if (!leaf) problems.push({ path: cert.path, message: `${cert.source} is not a PEM certificate` })
-    else {
-      const outside = validityProblem(leaf, now)
-      if (outside) problems.push({ path: cert.path, message: `${cert.source}: ${outside}` })
+    const blocks = cert.text.match(CERTIFICATE_BLOCK) ?? []
+    const parsed = blocks.map(parseCertificate)
+    leaf = parsed[0]
+    if (!leaf || parsed.some((c) => c === undefined)) {
+      problems.push({ path: cert.path, message: `${cert.source} is not a PEM certificate` })
+    } else {
+      chain = parsed as X509Certificate[]
+      chain.forEach((certificate, i) => {
+        const outside = validityProblem(certificate, now)
+        if (!outside) return
+        // The leaf is "the certificate"; a chain's intermediate is named by its place and subject.
+        const which = i === 0 ? '' : `certificate ${i + 1} of the chain (${subjectOf(certificate)}): `
+        problems.push({ path: cert.path, message: `${cert.source}: ${which}${outside}` })
+      })
     }
   }
   let privateKey: KeyObject | undefined
@@ -73,7 +83,11 @@ export function readTls(
     try {
       privateKey = createPrivateKey(key.text)
     } catch (err) {
-      const encrypted = /passphrase/i.test((err as Error).message)
+      // Node's message for an encrypted key changed between OpenSSL versions
+      // ("passphrase", "interrupted or cancelled"); the PEM says it itself.
+      const encrypted =
+        /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/.test(key.text) ||
+        /passphrase/i.test((err as Error).message)
       problems.push({
         path: key.path,
         message: encrypted
@@ -108,8 +122,9 @@ export function readTls(
   if (problems.length > 0) return { problems }
   const certificate: CertificateFacts | undefined = leaf && {
     source: cert!.source,
-    subject: leaf.subject.replace(/\n/g, ', '),
-    notAfter: Date.parse(leaf.validTo),
+    subject: subjectOf(leaf),
+    // The handshake fails when the first certificate of the chain expires, leaf or intermediate.
+    notAfter: Math.min(...chain.map((c) => Date.parse(c.validTo))),
     fingerprint256: leaf.fingerprint256,
   }
   return {
@@ -121,6 +136,10 @@ export function readTls(
       ...(certificate ? { certificate } : {}),
     },
   }
+}
+
+function subjectOf(certificate: X509Certificate): string {
+  return certificate.subject.replace(/\n/g, ', ')
 }
 
 function parseCertificate(pem: string): X509Certificate | undefined {

@@ -104,8 +104,9 @@ export type ClientAuthMethod =
 export interface CertificateFacts {
   /** The file as configured, or the option that held the PEM. */
   readonly source: string
+  /** The leaf's subject. */
   readonly subject: string
-  /** End of validity, epoch ms. */
+  /** End of validity, epoch ms: the earliest of the file's chain, leaf or intermediate. */
   readonly notAfter: number
   /** SHA-256 fingerprint, colon-separated hex, as RFC 8705 §3.1's x5t#S256 hashes it. */
   readonly fingerprint256: string

@@ -6,6 +6,7 @@ import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
 import { IdentityProviders } from '../oidc/providers.js'
 import { SocketLimits } from '../proxy/websocket/limits.js'
+import { CertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
 import { type Coordination, type RefreshObserver, UserTokens } from '../tokens/user-tokens.js'
 import { GatewayMetrics } from './metrics.js'
@@ -127,6 +128,8 @@ export class Lasting {
   readonly log: FastifyBaseLogger
   /** `server.maxWebSockets` and `session.maxWebSockets`, counted over every app. */
   readonly sockets: SocketLimits
+  /** The expiry of the client certificates in use, logged and measured across reloads. */
+  readonly certificates: CertificateExpiry
   readonly #options: LastingOptions
   /** IdP parts some app holds, by the settings they were built from. */
   readonly #idp = new Set<IdpParts>()
@@ -144,6 +147,7 @@ export class Lasting {
     this.metrics.watchStore(stores.sessions)
     this.refusals = options.refusals ?? new ClientRefusals()
     this.sockets = new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
+    this.certificates = new CertificateExpiry(this.metrics.registry, log, options.now)
     this.#options = options
   }
 

@@ -118,6 +118,7 @@ export class ConfigReloader {
       lasting.stores.useSecrets?.(next.session.secrets)
     }
     lasting.sockets.resize(next.server.maxWebSockets, next.session.maxWebSockets)
+    lasting.certificates.use(next)
     log.level = next.logging.level
     const retired = this.#options.listener.swap(app, m)
     this.#running = next

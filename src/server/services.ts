@@ -4,7 +4,6 @@ import type { GatehouseConfig } from '../config/types.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { Sessions } from '../session/sessions.js'
-import { reportCertificateExpiry } from '../tls/certificate-expiry.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
 import type { Coordination, UserTokens } from '../tokens/user-tokens.js'
 import { Lasting } from './lasting.js'
@@ -80,8 +79,8 @@ export const services = fp(
         refusals,
       }))
     const { stores } = lasting
-    // Once per process: the gauge lives in the one registry.
-    if (!opts.lasting) reportCertificateExpiry(config, metrics.registry, app.log, now)
+    // A reload's config takes over the certificates when it is swapped in (reload.ts).
+    if (!opts.lasting) lasting.certificates.use(config)
     const parts = lasting.idpFor(config, app.observers)
     const { oidc, providers, userTokens, clientTokens } = parts
     const sessionsOf = (frontend: string) =>

@@ -8,8 +8,9 @@ const DAY = 86_400_000
 const RENEW_WITHIN_DAYS = 14
 
 /**
- * Every configured client certificate, by the option that holds it
- * (`oidc.tls`, `identityProviders[1].tls`, `routes[2].tls`).
+ * Every configured client certificate, by the option that holds it, as
+ * `check` names it (`oidc.tls`, `identityProviders[1].tls`, `routes[2].tls`,
+ * `frontends[1].routes[0].tls`).
  */
 export function configuredCertificates(config: GatehouseConfig): [string, CertificateFacts][] {
   const found: [string, CertificateFacts][] = []
@@ -18,28 +19,54 @@ export function configuredCertificates(config: GatehouseConfig): [string, Certif
     const option = shorthand ? 'oidc.tls' : `identityProviders[${i}].tls`
     if (provider.tls?.certificate) found.push([option, provider.tls.certificate])
   })
-  config.routes.forEach((route, i) => {
-    if (route.tls?.certificate) found.push([`routes[${i}].tls`, route.tls.certificate])
+  // A config without `frontends:` has one, unnamed, whose routes are `routes[]`.
+  const single = config.frontends.length === 1 && config.frontends[0]!.name === ''
+  config.frontends.forEach((frontend, i) => {
+    frontend.routes.forEach((route, j) => {
+      const option = single ? `routes[${j}].tls` : `frontends[${i}].routes[${j}].tls`
+      if (route.tls?.certificate) found.push([option, route.tls.certificate])
+    })
   })
   return found
 }
 
 /**
- * Says at start when each client certificate expires, and keeps a gauge of
- * the days it has left, so an alert fires before the IdP or an upstream
- * starts refusing the handshake. Expired or mismatched ones never get here:
- * the config load refuses them.
+ * Says when each client certificate expires, at start and whenever a
+ * reload brings one that was not in use, and keeps a gauge of the days
+ * each certificate in use has left, so an alert fires before the IdP or an
+ * upstream starts refusing the handshake, and stops once the certificate
+ * is renewed and reloaded. Expired or mismatched ones never get here: the
+ * config load refuses them. One per process: the gauge lives in its one
+ * registry, and outlives every config (src/server/lasting.ts).
  */
-export function reportCertificateExpiry(
-  config: GatehouseConfig,
-  registry: Registry,
-  log: FastifyBaseLogger,
-  now: () => number,
-): void {
-  const certificates = configuredCertificates(config)
-  if (certificates.length === 0) return
-  for (const [option, facts] of certificates) {
-    const daysLeft = Math.floor((facts.notAfter - now()) / DAY)
+export class CertificateExpiry {
+  readonly #registry: Registry
+  readonly #log: FastifyBaseLogger
+  readonly #now: () => number
+  #inUse: [string, CertificateFacts][] = []
+  #gauge: Gauge | undefined
+
+  constructor(registry: Registry, log: FastifyBaseLogger, now: () => number) {
+    this.#registry = registry
+    this.#log = log
+    this.#now = now
+  }
+
+  /** The certificates of the config now in use: logged when new, and what the gauge reads from now on. */
+  use(config: GatehouseConfig): void {
+    const certificates = configuredCertificates(config)
+    for (const [option, facts] of certificates) {
+      const known = this.#inUse.some(
+        ([o, f]) => o === option && f.notAfter === facts.notAfter && f.subject === facts.subject,
+      )
+      if (!known) this.#report(option, facts)
+    }
+    this.#inUse = certificates
+    if (certificates.length > 0) this.#gauge ??= this.#makeGauge()
+  }
+
+  #report(option: string, facts: CertificateFacts): void {
+    const daysLeft = Math.floor((facts.notAfter - this.#now()) / DAY)
     const line = {
       option,
       certificate: facts.source,
@@ -47,16 +74,24 @@ export function reportCertificateExpiry(
       notAfter: new Date(facts.notAfter).toISOString(),
       daysLeft,
     }
-    if (daysLeft < RENEW_WITHIN_DAYS) log.warn(line, 'client certificate expires soon: renew it')
-    else log.info(line, 'client certificate loaded')
+    if (daysLeft < RENEW_WITHIN_DAYS) this.#log.warn(line, 'client certificate expires soon: renew it')
+    else this.#log.info(line, 'client certificate loaded')
   }
-  new Gauge({
-    name: 'gatehouse_tls_client_certificate_days_left',
-    help: 'Days until each configured client certificate expires (fractional), by option (oidc.tls, routes[i].tls); alert well before 0.',
-    labelNames: ['option'] as const,
-    registers: [registry],
-    collect() {
-      for (const [option, facts] of certificates) this.set({ option }, (facts.notAfter - now()) / DAY)
-    },
-  })
+
+  #makeGauge(): Gauge {
+    const expiry = this
+    return new Gauge({
+      name: 'gatehouse_tls_client_certificate_days_left',
+      help: 'Days until each client certificate in use expires (fractional), by option (oidc.tls, routes[i].tls); alert well before 0.',
+      labelNames: ['option'] as const,
+      registers: [this.#registry],
+      collect() {
+        // An option a reload removed has no series any more.
+        this.reset()
+        for (const [option, facts] of expiry.#inUse) {
+          this.set({ option }, (facts.notAfter - expiry.#now()) / DAY)
+        }
+      },
+    })
+  }
 }

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { main } from '../../src/cli/main.js'
@@ -121,6 +122,40 @@ t.test('check names the file and the reason: missing, expired, not its key, not 
     ),
     ['10 oidc.tls.ca.file: gatehouse-client.key is not a PEM certificate (or bundle of them)'],
   )
+
+  // A chain whose intermediate has expired fails the handshake as surely as an expired leaf.
+  const old = pki.selfSigned('old-intermediate', { expired: true })
+  writeFileSync(
+    join(pki.dir, 'chain.crt'),
+    readFileSync(client.certFile, 'utf8') + readFileSync(old.certFile, 'utf8'),
+  )
+  t.same(
+    problems(
+      configWith(pki.dir, `  tls:\n    cert: { file: chain.crt }\n    key: { file: ${client.keyFile} }`),
+    ),
+    [
+      '8 oidc.tls.cert.file: chain.crt: certificate 2 of the chain (CN=old-intermediate): the certificate expired on 2020-01-02T00:00:00.000Z',
+    ],
+  )
+  // An encrypted key, in both PEM forms: PKCS#8 and OpenSSL's traditional one.
+  for (const [file, args] of [
+    ['enc-pkcs8.key', ['pkcs8', '-topk8', '-v2', 'aes-256-cbc']],
+    ['enc-traditional.key', ['ec', '-aes256']],
+  ] as const) {
+    execFileSync('openssl', [...args, '-in', client.keyFile, '-passout', 'pass:secret', '-out', file], {
+      cwd: pki.dir,
+      stdio: 'pipe',
+    })
+    t.same(
+      problems(
+        configWith(pki.dir, `  tls:\n    cert: { file: ${client.certFile} }\n    key: { file: ${file} }`),
+      ),
+      [
+        `9 oidc.tls.key.file: ${file} is an encrypted private key; give it unencrypted (keep the file readable by Gatehouse only)`,
+      ],
+      file,
+    )
+  }
 
   const out: string[] = []
   const code = await main(

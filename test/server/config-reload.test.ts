@@ -1,5 +1,6 @@
 import t from 'tap'
 import type { RunningGateway } from '../../src/server/start.js'
+import { makePki } from '../helpers/certificates.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { route, SESSION_SECRET } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
@@ -239,3 +240,35 @@ t.test(
     t.equal((await apiCall(fresh.jar, `${stack.url}/api/more`)).status, 200, 'sealed with the new secret')
   },
 )
+
+t.test('a reload that renews or removes a client certificate: the days-left gauge follows it', async (t) => {
+  const pki = makePki(t)
+  const meshRoute = (name: string) => {
+    const client = pki.issue(name)
+    return route('/api/mesh', 'https://127.0.0.1:1', {
+      token: 'none',
+      csrf: false,
+      tls: { cert: { file: client.certFile }, key: { file: client.keyFile }, ca: { file: pki.ca.certFile } },
+    })
+  }
+  const publicRoute = (upstream: string) => route('/api/public', upstream, { token: 'none', csrf: false })
+  const stack = await startReloadable(t, (upstream) => [publicRoute(upstream), meshRoute('mesh-2026')])
+  const { running, upstream } = stack
+  const series = async () =>
+    [
+      ...(await running.app.gatehouse.metrics.registry.metrics()).matchAll(
+        /^gatehouse_tls_client_certificate_days_left\{option="([^"]+)"\}/gm,
+      ),
+    ].map((m) => m[1])
+  t.same(await series(), ['routes[1].tls'])
+
+  stack.configMap.write(
+    configText({ ...stack.input, routes: [publicRoute(upstream.url), meshRoute('mesh-2027')] }),
+  )
+  t.ok(await until(async () => (await reloads(running, 'applied')) === 1), 'the renewal is applied')
+  t.same(await series(), ['routes[1].tls'], 'the renewed certificate is measured')
+
+  stack.configMap.write(configText({ ...stack.input, routes: [publicRoute(upstream.url)] }))
+  t.ok(await until(async () => (await reloads(running, 'applied')) === 2), 'the removal is applied')
+  t.same(await series(), [], 'a certificate no longer in use has no series: its alert stops')
+})

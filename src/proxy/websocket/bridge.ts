@@ -202,6 +202,8 @@ export class WebSocketBridge {
     })
     this.#dialling.add(target)
     let failure: HandshakeFailure | undefined
+    /** The failing error's code (a TLS alert, ECONNREFUSED), for the log: the failure alone does not say which. */
+    let upstreamError: string | undefined
     let selected: string | undefined
     const timer = setTimeout(() => {
       failure = 'timeout'
@@ -212,12 +214,13 @@ export class WebSocketBridge {
       // `ws`'s own handshake checks do not: then the upstream answered.
       if (!this.#dialling.has(target)) return
       failure ??= err.code === undefined ? 'refused' : tlsFailureReason(err) ? 'tls' : 'unreachable'
+      upstreamError ??= err.code
       this.#options.log.debug({ route: this.#options.route.path, err }, 'websocket upstream error')
     })
     const onClose = () => {
       clearTimeout(timer)
       this.#dialling.delete(target)
-      if (!upgrade.socket.destroyed) this.#refuse(reply, failure ?? 'refused')
+      if (!upgrade.socket.destroyed) this.#refuse(reply, failure ?? 'refused', upstreamError)
     }
     target.once('close', onClose)
     target.once('upgrade', (response) => {
@@ -259,9 +262,12 @@ export class WebSocketBridge {
     this.#server.close()
   }
 
-  #refuse(reply: FastifyReply, failure: HandshakeFailure): void {
+  #refuse(reply: FastifyReply, failure: HandshakeFailure, upstreamError: string | undefined): void {
     if (failure !== 'refused') this.#options.onUpstreamError?.(failure)
-    reply.log.warn({ route: this.#options.route.path, failure }, 'websocket upstream handshake failed')
+    reply.log.warn(
+      { route: this.#options.route.path, failure, ...(upstreamError === undefined ? {} : { upstreamError }) },
+      'websocket upstream handshake failed',
+    )
     reply.send(
       gatehouseError(
         failure === 'refused' ? 'GATEHOUSE_ERR_UPSTREAM_UPGRADE_REFUSED' : upstreamErrorCode(failure),

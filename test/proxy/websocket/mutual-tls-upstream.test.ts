@@ -60,7 +60,10 @@ t.test(
     const client = pki.issue('gatehouse-client')
     const ca = { file: pki.ca.certFile }
     const cert = { cert: { file: client.certFile }, key: { file: client.keyFile } }
+    const lines: { msg: string; route?: string; failure?: string; upstreamError?: string }[] = []
     const stack = await startStack(t, {
+      config: { logLevel: 'warn' },
+      gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
       routes: () => [
         route('/ws/live', upstream, { websocket: true, tls: { ca, ...cert } }),
         route('/ws/no-certificate', upstream, { websocket: true, tls: { ca } }),
@@ -100,6 +103,15 @@ t.test(
       )) as Refused | undefined
       t.equal(answer?.status, 502, `${path}: refused`)
       t.match(answer?.body, error, `${path}: as a TLS failure`)
+    }
+    for (const [path] of refused) {
+      const logged = lines.find((l) => l.msg === 'websocket upstream handshake failed' && l.route === path)
+      t.equal(logged?.failure, 'tls', `${path}: logged as a TLS failure`)
+      t.match(
+        logged?.upstreamError,
+        /^(ERR_SSL_|UNABLE_TO_VERIFY|SELF_SIGNED|DEPTH_ZERO)/,
+        `${path}: with its reason`,
+      )
     }
     const scraped = await stack.gateway.app.gatehouse.metrics.registry.metrics()
     for (const [path] of refused)
