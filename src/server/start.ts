@@ -106,7 +106,13 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
         })
 
   let watch: ConfigWatch | undefined
-  const onHangup = () => void reloader?.reload('SIGHUP')
+  const onHangup = () => {
+    if (closing) {
+      lasting.log.info({ signal: 'SIGHUP' }, 'SIGHUP while shutting down: no reload')
+      return
+    }
+    void reloader?.reload('SIGHUP')
+  }
 
   const drainTimeout = options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS
   let signalled = false
@@ -135,9 +141,11 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
   const close = () => {
     closing ??= (async () => {
       watch?.close()
-      process.off('SIGHUP', onHangup)
-      // After a signal its handler stays: a second one forces the exit.
+      // After a signal the handlers stay until the process exits: a second
+      // SIGTERM or SIGINT forces the exit, and a SIGHUP, whose default action
+      // would end the process mid-drain, is heard and ignored.
       if (!signalled) {
+        process.off('SIGHUP', onHangup)
         process.off('SIGTERM', onSignal)
         process.off('SIGINT', onSignal)
       }

@@ -11,7 +11,7 @@ import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET } from '../helpers/gateway.js'
 import { pollUntil } from '../helpers/redis.js'
 
 t.test(
-  'SIGTERM during a slow upstream call: the call finishes with 200 and the process exits 0',
+  'SIGTERM during a slow upstream call, then SIGHUP: the call finishes with 200 and the process exits 0',
   async (t) => {
     // No one signs in: the IdP needs no real redirect URI, and the gateway
     // binds port 0 and says in its startup line which port it got.
@@ -70,11 +70,17 @@ routes:
     const slow = fetch(`${url}/api/public/work?delayMs=1500`)
     await pollUntil(async () => upstream.requests.some((r) => r.path.startsWith('/api/public/work')))
     child.kill('SIGTERM')
+    // A reload asked for while draining (a ConfigMap tool, a script) must
+    // not end the process by SIGHUP's default action mid-request.
+    await pollUntil(async () => output.includes('shutting down'))
+    child.kill('SIGHUP')
 
     const response = await slow
     t.equal(response.status, 200, 'the request in flight finished')
-    const [code] = await exited
+    const [code, signal] = await exited
+    t.equal(signal, null, 'not ended by a signal')
     t.equal(code, 0, 'exit 0')
+    t.match(output, /SIGHUP while shutting down: no reload/)
     t.match(output, /shutting down/)
     t.notMatch(output, /\n\s+at /, 'no stack trace')
   },
