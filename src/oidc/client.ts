@@ -560,7 +560,7 @@ export class OidcClient {
  * once, for the authorization request (RFC 8707 §2): another provider's
  * resource servers are not this one's to grant.
  */
-function configuredResources(routes: readonly RouteConfig[], idp: string): string[] {
+export function configuredResources(routes: readonly RouteConfig[], idp: string): string[] {
   const resources = new Set<string>()
   for (const route of routes) {
     if (route.identityProviders !== undefined && !route.identityProviders.includes(idp)) continue

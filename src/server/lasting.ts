@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
-import { OidcClient, type OidcObserver } from '../oidc/client.js'
+import { configuredResources, OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
 import { IdentityProviders } from '../oidc/providers.js'
@@ -203,14 +203,17 @@ export class Lasting {
 
 /**
  * Everything `OidcClient`, `UserTokens` and `ClientTokens` read from the
- * config: the IdP block, the claims kept, the resources the login asks
- * for, the redirect URIs and the token settings.
+ * config: the IdP block, the claims kept, the resources each provider's
+ * login asks for, the redirect URIs and the token settings. The resources
+ * as the client derives them, not the routes: adding or removing a route
+ * that declares no new resource keeps the running client, discovered, so
+ * such a reload does not wait for (or fail on) the IdP.
  */
 function idpBasis(config: GatehouseConfig): unknown {
   return {
     providers: config.identityProviders,
     claims: config.session.claims,
-    resources: config.routes.map((r) => [r.resource, r.identityProviders]),
+    resources: config.identityProviders.map((p) => configuredResources(config.routes, p.name)),
     publicUrl: config.server.publicUrl,
     basePath: config.auth.basePath,
     tokens: config.tokens,

@@ -272,3 +272,39 @@ t.test('a reload that renews or removes a client certificate: the days-left gaug
   t.ok(await until(async () => (await reloads(running, 'applied')) === 2), 'the removal is applied')
   t.same(await series(), [], 'a certificate no longer in use has no series: its alert stops')
 })
+
+t.test(
+  'a route added or removed that asks the login for nothing new keeps the discovered IdP client',
+  async (t) => {
+    const publicRoute = (upstream: string) => route('/api/public', upstream, { token: 'none', csrf: false })
+    const stack = await startReloadable(t, (upstream) => [publicRoute(upstream)])
+    const { running, upstream } = stack
+    const client = running.app.gatehouse.oidc
+
+    stack.configMap.write(
+      configText({ ...stack.input, routes: [publicRoute(upstream.url), route('/api/orders', upstream.url)] }),
+    )
+    t.ok(await until(async () => (await reloads(running, 'applied')) === 1), 'a user route added')
+    t.equal(
+      running.app.gatehouse.oidc,
+      client,
+      'the running client is kept: no discovery to wait for, or fail',
+    )
+
+    stack.configMap.write(configText({ ...stack.input, routes: [publicRoute(upstream.url)] }))
+    t.ok(await until(async () => (await reloads(running, 'applied')) === 2), 'and removed')
+    t.equal(running.app.gatehouse.oidc, client)
+
+    stack.configMap.write(
+      configText({
+        ...stack.input,
+        routes: [
+          publicRoute(upstream.url),
+          route('/api/reports', upstream.url, { resource: 'https://reports.example' }),
+        ],
+      }),
+    )
+    t.ok(await until(async () => (await reloads(running, 'applied')) === 3), 'a route with a resource added')
+    t.not(running.app.gatehouse.oidc, client, 'the login now asks for that resource: a new client')
+  },
+)
