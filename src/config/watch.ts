@@ -9,7 +9,7 @@ export const DEFAULT_DEBOUNCE = 200 // 200 ms
 export interface ConfigWatchOptions {
   /** ms; default `DEFAULT_DEBOUNCE`. */
   readonly debounce?: number
-  /** The watch itself failed (its directory went away); the file is no longer watched. */
+  /** The watch itself failed and cannot follow its directory; the file is no longer watched. */
   readonly onError?: (err: Error) => void
 }
 
@@ -31,7 +31,7 @@ export interface ConfigWatch {
  * kubelet's several renames), so the read waits until the directory has
  * been quiet for `debounce` ms, and `onChange` runs only when the bytes
  * differ from those last seen: a resync that swaps in the same contents
- * under a new inode is no change.
+ * under a new inode is no change. A directory replaced whole is followed.
  */
 export function watchConfigFile(
   file: string,
@@ -61,23 +61,56 @@ export function watchConfigFile(
     last ??= first
   })
 
-  let watcher: FSWatcher | undefined
-  try {
-    watcher = watch(dirname(path), { persistent: false }, (_event, name) => {
-      // Another file in a shared directory is no concern of ours; in a
-      // ConfigMap volume every update renames `..data`.
-      if (name !== null && name !== basename(path) && !name.startsWith('..')) return
-      clearTimeout(timer)
-      timer = setTimeout(() => void ready.then(check), debounce)
-      timer.unref()
-    })
-    watcher.on('error', (err) => {
-      watcher?.close()
-      options.onError?.(err)
-    })
-  } catch (err) {
-    options.onError?.(err as Error)
+  const schedule = () => {
+    clearTimeout(timer)
+    timer = setTimeout(() => void ready.then(check), debounce)
+    timer.unref()
   }
+
+  const directory = dirname(path)
+  let watcher: FSWatcher | undefined
+  /** Watches the file's directory; false when it cannot be watched (it is gone). */
+  const arm = (): boolean => {
+    watcher?.close()
+    watcher = undefined
+    try {
+      watcher = watch(directory, { persistent: false }, (_event, name) => {
+        // Another file in a shared directory is no concern of ours; in a
+        // ConfigMap volume every update renames `..data`.
+        if (name !== null && name !== basename(path) && !name.startsWith('..')) return
+        schedule()
+      })
+      watcher.on('error', (err) => {
+        watcher?.close()
+        watcher = undefined
+        if (!parent) options.onError?.(err)
+      })
+      return true
+    } catch (err) {
+      if (!parent) options.onError?.(err as Error)
+      return false
+    }
+  }
+
+  // A deploy that replaces the whole directory (`mv conf.new conf`, or
+  // delete and create) leaves a watch on the old one, which Linux never
+  // reports as an error: it just goes quiet. So the parent is watched for
+  // that name too, and the directory is watched afresh when it changes.
+  let parent: FSWatcher | undefined
+  try {
+    parent = watch(dirname(directory), { persistent: false }, (_event, name) => {
+      if (name !== null && name !== basename(directory)) return
+      if (arm()) schedule()
+    })
+    parent.on('error', () => {
+      parent?.close()
+      parent = undefined
+    })
+  } catch {
+    // An unwatchable parent (the root, no permission): the directory's own watch is all.
+    parent = undefined
+  }
+  arm()
 
   return {
     ready,
@@ -85,6 +118,7 @@ export function watchConfigFile(
       closed = true
       clearTimeout(timer)
       watcher?.close()
+      parent?.close()
     },
   }
 }

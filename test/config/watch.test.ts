@@ -1,0 +1,82 @@
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { watchConfigFile } from '../../src/config/watch.js'
+
+/** Long enough for any machine to deliver a file event; a missed event fails, it does not hang. */
+const BOUND_MS = 5_000
+
+/** A watch on `file` whose changes the test awaits one at a time. */
+async function watched(t: Test, file: string) {
+  const errors: Error[] = []
+  let waiting: (() => void) | undefined
+  let changes = 0
+  const watch = watchConfigFile(
+    file,
+    () => {
+      changes++
+      waiting?.()
+    },
+    { debounce: 20, onError: (err) => errors.push(err) },
+  )
+  t.teardown(() => watch.close())
+  await watch.ready
+  const nextChange = (what: string) =>
+    new Promise<void>((resolve, reject) => {
+      const bound = setTimeout(() => reject(new Error(`no change seen: ${what}`)), BOUND_MS)
+      waiting = () => {
+        clearTimeout(bound)
+        waiting = undefined
+        resolve()
+      }
+    })
+  return { nextChange, errors, changes: () => changes }
+}
+
+t.test('an edit of the file is a change', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-watch-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'routes.yaml')
+  writeFileSync(file, 'v: 1\n')
+  const { nextChange, changes } = await watched(t, file)
+  const seen = nextChange('edit')
+  writeFileSync(file, 'v: 2\n')
+  await seen
+  t.equal(changes(), 1)
+})
+
+t.test('the directory replaced whole, by rename or by delete and create, is followed', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'gatehouse-watch-'))
+  t.teardown(() => rmSync(root, { recursive: true, force: true }))
+  const dir = join(root, 'conf')
+  const file = join(dir, 'routes.yaml')
+  mkdirSync(dir)
+  writeFileSync(file, 'v: 1\n')
+  const { nextChange, errors } = await watched(t, file)
+
+  // A deploy that builds the new directory beside the old and swaps them.
+  mkdirSync(join(root, 'conf.new'))
+  writeFileSync(join(root, 'conf.new', 'routes.yaml'), 'v: 2\n')
+  let seen = nextChange('directory renamed over')
+  renameSync(dir, join(root, 'conf.old'))
+  renameSync(join(root, 'conf.new'), dir)
+  await seen
+  t.pass('the swapped-in directory is read')
+
+  seen = nextChange('edit in the new directory')
+  writeFileSync(file, 'v: 3\n')
+  await seen
+  t.pass('and watched: an edit there is seen')
+
+  seen = nextChange('directory deleted and created')
+  rmSync(dir, { recursive: true })
+  mkdirSync(dir)
+  writeFileSync(file, 'v: 4\n')
+  await seen
+  seen = nextChange('edit after the re-creation')
+  writeFileSync(file, 'v: 5\n')
+  await seen
+  t.pass('a directory deleted and made again is watched too')
+  t.same(errors, [], 'no watch error along the way')
+})
