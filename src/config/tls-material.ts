@@ -39,12 +39,19 @@ export function readTls(
     const item = raw[name]
     if (item === undefined) return undefined
     if ('pem' in item)
-      return { text: item.pem, source: formatOption([...at, name, 'pem']), path: [...at, name, 'pem'] }
+      return {
+        text: item.pem,
+        source: formatOption([...at, name, 'pem']),
+        path: [...at, name, 'pem'],
+        // A problem is reported under the option already: not named twice.
+        named: '',
+      }
     const path = [...at, name, 'file']
     try {
       return {
         text: readFileSync(isAbsolute(item.file) ? item.file : join(baseDir, item.file), 'utf8'),
         source: item.file,
+        named: `${item.file} `,
         path,
       }
     } catch (err) {
@@ -66,7 +73,7 @@ export function readTls(
     const parsed = blocks.map(parseCertificate)
     leaf = parsed[0]
     if (!leaf || parsed.some((c) => c === undefined)) {
-      problems.push({ path: cert.path, message: `${cert.source} is not a PEM certificate` })
+      problems.push({ path: cert.path, message: `${cert.named}is not a PEM certificate` })
     } else {
       chain = parsed as X509Certificate[]
       chain.forEach((certificate, i) => {
@@ -74,7 +81,7 @@ export function readTls(
         if (!outside) return
         // The leaf is "the certificate"; a chain's intermediate is named by its place and subject.
         const which = i === 0 ? '' : `certificate ${i + 1} of the chain (${subjectOf(certificate)}): `
-        problems.push({ path: cert.path, message: `${cert.source}: ${which}${outside}` })
+        problems.push({ path: cert.path, message: `${cert.named.replace(/ $/, ': ')}${which}${outside}` })
       })
     }
   }
@@ -91,15 +98,15 @@ export function readTls(
       problems.push({
         path: key.path,
         message: encrypted
-          ? `${key.source} is an encrypted private key; give it unencrypted (keep the file readable by Gatehouse only)`
-          : `${key.source} is not a PEM private key`,
+          ? `${key.named}is an encrypted private key; give it unencrypted (keep the file readable by Gatehouse only)`
+          : `${key.named}is not a PEM private key`,
       })
     }
   }
   if (leaf && privateKey && !leaf.checkPrivateKey(privateKey)) {
     problems.push({
       path: key!.path,
-      message: `${key!.source} is not the private key of the certificate in ${cert!.source}`,
+      message: `${key!.named}is not the private key of the certificate in ${cert!.source}`,
     })
   }
   // Whether the other option is given, not whether it could be read: an
@@ -111,12 +118,12 @@ export function readTls(
     const blocks = ca.text.match(CERTIFICATE_BLOCK) ?? []
     const parsed = blocks.map(parseCertificate)
     if (blocks.length === 0 || parsed.some((c) => c === undefined)) {
-      problems.push({ path: ca.path, message: `${ca.source} is not a PEM certificate (or bundle of them)` })
+      problems.push({ path: ca.path, message: `${ca.named}is not a PEM certificate (or bundle of them)` })
     } else {
       // A bundle may carry an expired root next to its successor; only all expired is fatal.
       const reasons = parsed.map((c) => validityProblem(c!, now))
       if (reasons.every((r) => r !== undefined))
-        problems.push({ path: ca.path, message: `${ca.source}: ${reasons[0]}` })
+        problems.push({ path: ca.path, message: `${ca.named.replace(/ $/, ': ')}${reasons[0]}` })
     }
   }
   if (problems.length > 0) return { problems }

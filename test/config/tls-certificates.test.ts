@@ -104,7 +104,7 @@ t.test('check names the file and the reason: missing, expired, not its key, not 
         OIDC_TLS_CERT: client.key,
       },
     ),
-    ['8 oidc.tls.cert.pem: oidc.tls.cert.pem is not a PEM certificate'],
+    ['8 oidc.tls.cert.pem: is not a PEM certificate'],
     'a key where the certificate belongs',
   )
   t.same(problems(configWith(pki.dir, '  tls:\n    cert: { file: gatehouse-client.crt }')), [
