@@ -6,29 +6,11 @@ import { main } from '../../src/cli/main.js'
 import { ConfigError } from '../../src/config/errors.js'
 import { loadConfig } from '../../src/config/load.js'
 import { readTls } from '../../src/config/tls-material.js'
-import { makePki } from '../helpers/certificates.js'
+import { makePki, tlsClientAuthConfig } from '../helpers/certificates.js'
 
 const env = { SESSION_SECRET: 'x'.repeat(32) }
 
-/** A config file in `dir` for clientAuth: tls_client_auth with this `oidc.tls` block (YAML lines). */
-function configWith(dir: string, tls: string, extra = ''): string {
-  const file = join(dir, `routes-${Math.random().toString(36).slice(2)}.yaml`)
-  writeFileSync(
-    file,
-    `server:
-  publicUrl: https://app.example.com
-oidc:
-  issuer: https://idp.example.com
-  clientId: my-bff
-  clientAuth: tls_client_auth
-${tls}
-session:
-  secret: \${SESSION_SECRET}
-routes: []
-${extra}`,
-  )
-  return file
-}
+const configWith = tlsClientAuthConfig
 
 function problems(file: string, vars: NodeJS.ProcessEnv = env): string[] {
   try {
@@ -169,7 +151,7 @@ t.test('check names the file and the reason: missing, expired, not its key, not 
   t.equal(code, 1, '`gatehouse check` fails')
   t.match(
     out.join('\n'),
-    /routes-\w+\.yaml:8 oidc\.tls\.cert\.file: old\.crt: the certificate expired on 2020-01-02/,
+    /gatehouse-\w+\.yaml:8 oidc\.tls\.cert\.file: old\.crt: the certificate expired on 2020-01-02/,
   )
 })
 

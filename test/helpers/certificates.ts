@@ -160,3 +160,27 @@ export function makePki(t: Test): TestPki {
     },
   }
 }
+
+/**
+ * A config file in `dir` for `clientAuth: tls_client_auth`: `tls` holds
+ * the lines under `oidc:` (its `tls:` block, from line 7), `rest` the
+ * top-level lines after `session:`. It reads `SESSION_SECRET`.
+ */
+export function tlsClientAuthConfig(dir: string, tls: string, rest = 'routes: []'): string {
+  const file = join(dir, `gatehouse-${Math.random().toString(36).slice(2)}.yaml`)
+  writeFileSync(
+    file,
+    `server:
+  publicUrl: https://app.example.com
+oidc:
+  issuer: https://idp.example.com
+  clientId: my-bff
+  clientAuth: tls_client_auth
+${tls}
+session:
+  secret: \${SESSION_SECRET}
+${rest}
+`,
+  )
+  return file
+}

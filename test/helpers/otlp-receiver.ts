@@ -157,6 +157,17 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   }
 }
 
+/** OTLP's SpanKind and status code values, as a decoded span carries them. */
+export const SERVER = 2
+export const CLIENT = 3
+export const ERROR = 2
+
+/** The one span of `spans`; `what` names it in the failure. */
+export function one(spans: readonly ReceivedSpan[], what: string): ReceivedSpan {
+  if (spans.length !== 1) throw new Error(`expected one ${what}, got ${spans.length}`)
+  return spans[0]!
+}
+
 /** The direct children of `parent` among `spans`. */
 export function childrenOf(spans: readonly ReceivedSpan[], parent: ReceivedSpan): ReceivedSpan[] {
   return spans.filter((s) => s.traceId === parent.traceId && s.parentSpanId === parent.spanId)

@@ -5,7 +5,7 @@ import { Registry } from 'prom-client'
 import t from 'tap'
 import { loadConfig } from '../../src/config/load.js'
 import { CertificateExpiry } from '../../src/tls/certificate-expiry.js'
-import { makePki, type TestPki } from '../helpers/certificates.js'
+import { makePki, type TestPki, tlsClientAuthConfig } from '../helpers/certificates.js'
 
 /**
  * The expiry of the client certificates in use: logged when one comes into
@@ -16,23 +16,9 @@ import { makePki, type TestPki } from '../helpers/certificates.js'
 
 const env = { SESSION_SECRET: 'x'.repeat(32) }
 
-function config(pki: TestPki, body: string) {
-  const file = join(pki.dir, `gatehouse-${Math.random().toString(36).slice(2)}.yaml`)
-  writeFileSync(
-    file,
-    `server:
-  publicUrl: https://app.example.com
-oidc:
-  issuer: https://idp.example.com
-  clientId: my-bff
-  clientAuth: tls_client_auth
-${body}
-session:
-  secret: \${SESSION_SECRET}
-`,
-  )
-  return loadConfig(file, env)
-}
+/** The config of `tls` (the lines under `oidc:`) and `rest` (routes or frontends), loaded. */
+const config = (pki: TestPki, tls: string, rest?: string) =>
+  loadConfig(tlsClientAuthConfig(pki.dir, tls, rest), env)
 
 const tls = (pki: TestPki, name: string) => {
   const issued = pki.issue(name)
@@ -61,8 +47,8 @@ t.test('a reload that renews, adds or removes a certificate: the log and the gau
   const pki = makePki(t)
   const first = config(
     pki,
-    `  tls: ${tls(pki, 'client-2026')}
-routes:
+    `  tls: ${tls(pki, 'client-2026')}`,
+    `routes:
   - { path: /api, upstream: "https://orders.internal", tls: ${tls(pki, 'mesh-2026')} }`,
   )
   const { expiry, lines, gauge } = expiryOf()
@@ -81,7 +67,7 @@ routes:
   expiry.use(first)
   t.equal(lines.length, 2, 'the same certificates again: nothing more to say')
 
-  const renewed = config(pki, `  tls: ${tls(pki, 'client-2027')}\nroutes: []`)
+  const renewed = config(pki, `  tls: ${tls(pki, 'client-2027')}`)
   expiry.use(renewed)
   t.same(
     lines.slice(2).map((l) => [l.option, l.subject]),
@@ -97,8 +83,8 @@ t.test('a route under frontends: is named as check names it', async (t) => {
   expiry.use(
     config(
       pki,
-      `  tls: ${tls(pki, 'client')}
-frontends:
+      `  tls: ${tls(pki, 'client')}`,
+      `frontends:
   - name: staff
     publicUrl: https://staff.example.com
     host: staff.example.com

@@ -1,10 +1,8 @@
 import t from 'tap'
 import { apiCall, login } from '../helpers/login.js'
-import { childrenOf, startOtlpReceiver } from '../helpers/otlp-receiver.js'
+import { childrenOf, SERVER, startOtlpReceiver } from '../helpers/otlp-receiver.js'
 import { startRedis } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
-
-const SERVER = 2
 
 const receiver = await startOtlpReceiver()
 t.teardown(() => receiver.close())

@@ -3,13 +3,9 @@ import t from 'tap'
 import type { CookieJar } from '../helpers/cookie-jar.js'
 import { CLIENT_SECRET, route, SESSION_SECRET, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { childrenOf, type ReceivedSpan, startOtlpReceiver } from '../helpers/otlp-receiver.js'
+import { CLIENT, childrenOf, ERROR, one, SERVER, startOtlpReceiver } from '../helpers/otlp-receiver.js'
 import { REFUSED_URL } from '../helpers/ports.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
-
-const SERVER = 2
-const CLIENT = 3
-const ERROR = 2
 
 // The SDK reads its exporter, protocol and sampler from the standard
 // variables, as in production; set before any gateway starts it.
@@ -22,10 +18,6 @@ delete process.env.OTEL_SERVICE_NAME
 
 const serverSpans = (name: string) => receiver.spans.filter((s) => s.kind === SERVER && s.name === name)
 const named = (name: string) => receiver.spans.filter((s) => s.name === name)
-const one = (spans: ReceivedSpan[], what: string): ReceivedSpan => {
-  if (spans.length !== 1) throw new Error(`expected one ${what}, got ${spans.length}`)
-  return spans[0]!
-}
 /** The traceparent header an upstream saw, split (W3C Trace Context §3.2). */
 const parent = (header: string | string[] | undefined) => {
   if (typeof header !== 'string') throw new Error(`expected one traceparent, got ${JSON.stringify(header)}`)
