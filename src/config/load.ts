@@ -66,9 +66,11 @@ export function parseConfig(
   keepNumberText(doc)
 
   const problems: ConfigProblem[] = []
-  const raw = interpolateTree(doc.toJS({ maxAliasCount: 100 }), [], env, (path, message) =>
-    problems.push({ path: formatPath(path), line: lineOf(path), message }),
-  )
+  const unset: string[] = []
+  const raw = interpolateTree(doc.toJS({ maxAliasCount: 100 }), [], env, (path, message) => {
+    unset.push(formatPath(path))
+    problems.push({ path: formatPath(path), line: lineOf(path), message })
+  })
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(source, [
       ...problems,
@@ -84,7 +86,11 @@ export function parseConfig(
   ) as unknown
   for (const error of [...Value.Errors(ConfigSchema, withDefaults)].flatMap(intoMapping)) {
     const path = error.path.split('/').slice(1).map(unescapePointer)
-    problems.push({ path: formatPath(path), line: lineOf(path), message: describe(error) })
+    const at = formatPath(path)
+    // Below an unset variable the value is not what was written (`{ pem: "${VAR}" }`
+    // then matches no form of its option): the variable is the problem to name.
+    if (unset.some((u) => u === at || u.startsWith(`${at}.`) || u.startsWith(`${at}[`))) continue
+    problems.push({ path: at, line: lineOf(path), message: describe(error) })
   }
   const config = withDefaults as RawConfig
   const findings: ReturnType<typeof checkSemantics> = []

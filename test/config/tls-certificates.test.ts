@@ -155,6 +155,33 @@ t.test('check names the file and the reason: missing, expired, not its key, not 
   )
 })
 
+t.test(
+  'PEM from an unset variable: the variable is the one problem, for the certificate and the key',
+  async (t) => {
+    const pki = makePki(t)
+    pki.issue('gatehouse-client')
+    t.same(
+      problems(configWith(pki.dir, '  tls:\n    cert: { pem: "${NO_CERT}" }\n    key: { pem: "${NO_KEY}" }')),
+      [
+        '8 oidc.tls.cert.pem: environment variable NO_CERT is not set (or use ${NO_CERT:-default} for a default)',
+        '9 oidc.tls.key.pem: environment variable NO_KEY is not set (a secret: set it in the environment)',
+      ],
+      'no second line saying the option matches no form: what it holds is not what was written',
+    )
+    t.same(
+      problems(
+        configWith(
+          pki.dir,
+          '  tls:\n    cert: { pem: "${NO_CERT}" }\n    key: { file: gatehouse-client.key }',
+        ),
+      ),
+      [
+        '8 oidc.tls.cert.pem: environment variable NO_CERT is not set (or use ${NO_CERT:-default} for a default)',
+      ],
+    )
+  },
+)
+
 t.test('validity is judged at the time given: a certificate that has expired since', async (t) => {
   const pki = makePki(t)
   const raw = { cert: { file: 'gatehouse-client.crt' }, key: { file: 'gatehouse-client.key' } }
