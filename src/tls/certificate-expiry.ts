@@ -82,7 +82,7 @@ export class CertificateExpiry {
     const expiry = this
     return new Gauge({
       name: 'gatehouse_tls_client_certificate_days_left',
-      help: 'Days until each client certificate in use expires (fractional), by option (oidc.tls, routes[i].tls); alert well before 0.',
+      help: 'Days until each client certificate in use expires, the earliest of its chain (fractional), by option (oidc.tls, identityProviders[i].tls, routes[i].tls, frontends[i].routes[j].tls); alert well before 0.',
       labelNames: ['option'] as const,
       registers: [this.#registry],
       collect() {
