@@ -1,6 +1,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
+import { escapedBreaksHint } from './pem-text.js'
 import type { ClientKey } from './types.js'
 
 type RawClientKey = { file: string } | { pem: string } | { jwk: string | Record<string, unknown> }
@@ -53,7 +54,10 @@ export function readClientKey(
   try {
     key = parseKey(text)
   } catch {
-    return { path, message: 'is not a private key in PEM or JWK form' }
+    return {
+      path,
+      message: `is not a private key in PEM or JWK form${typeof text === 'string' ? escapedBreaksHint(text) : ''}`,
+    }
   }
   const curve = key.asymmetricKeyDetails?.namedCurve
   const alg = ALGORITHM[curve ? `${key.asymmetricKeyType}:${curve}` : (key.asymmetricKeyType ?? '')]

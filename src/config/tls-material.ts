@@ -1,6 +1,7 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
+import { escapedBreaksHint } from './pem-text.js'
 import type { CertificateFacts, TlsMaterial } from './types.js'
 
 type Path = (string | number)[]
@@ -73,7 +74,10 @@ export function readTls(
     const parsed = blocks.map(parseCertificate)
     leaf = parsed[0]
     if (!leaf || parsed.some((c) => c === undefined)) {
-      problems.push({ path: cert.path, message: `${cert.named}is not a PEM certificate` })
+      problems.push({
+        path: cert.path,
+        message: `${cert.named}is not a PEM certificate${escapedBreaksHint(cert.text)}`,
+      })
     } else {
       chain = parsed as X509Certificate[]
       chain.forEach((certificate, i) => {
@@ -99,7 +103,7 @@ export function readTls(
         path: key.path,
         message: encrypted
           ? `${key.named}is an encrypted private key; give it unencrypted (keep the file readable by Gatehouse only)`
-          : `${key.named}is not a PEM private key`,
+          : `${key.named}is not a PEM private key${escapedBreaksHint(key.text)}`,
       })
     }
   }
@@ -118,7 +122,10 @@ export function readTls(
     const blocks = ca.text.match(CERTIFICATE_BLOCK) ?? []
     const parsed = blocks.map(parseCertificate)
     if (blocks.length === 0 || parsed.some((c) => c === undefined)) {
-      problems.push({ path: ca.path, message: `${ca.named}is not a PEM certificate (or bundle of them)` })
+      problems.push({
+        path: ca.path,
+        message: `${ca.named}is not a PEM certificate (or bundle of them)${escapedBreaksHint(ca.text)}`,
+      })
     } else {
       // A bundle may carry an expired root next to its successor; only all expired is fatal.
       const reasons = parsed.map((c) => validityProblem(c!, now))

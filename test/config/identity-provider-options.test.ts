@@ -214,6 +214,17 @@ t.test(
       'a public key is refused',
     )
     t.notMatch(refused.join(''), /BEGIN/, 'the message never carries key material')
+    const privatePem = ec.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+    t.same(
+      problems(doc('  clientAuth: private_key_jwt\n  clientKey: { pem: "${K}" }'), {
+        ...env,
+        K: privatePem.trimEnd().replace(/\n/g, '\\n'),
+      }),
+      [
+        '7 oidc.clientKey.pem: is not a private key in PEM or JWK form (it holds the characters \\n where its line breaks belong: give the variable real line breaks, for example VAR="$(cat file.pem)")',
+      ],
+      'PEM with \\n escapes for its line breaks: the cause is named',
+    )
     t.same(
       problems(doc('  clientAuth: private_key_jwt\n  clientKey: { pem: "${K}" }'), {
         ...env,

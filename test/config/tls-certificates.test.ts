@@ -182,6 +182,38 @@ t.test(
   },
 )
 
+t.test('PEM with \\n escapes for line breaks: refused, with the cause named', async (t) => {
+  const pki = makePki(t)
+  const client = pki.issue('gatehouse-client')
+  const escaped = (pem: string) => pem.trimEnd().replace(/\n/g, '\\n')
+  const refused = problems(
+    configWith(
+      pki.dir,
+      '  tls:\n    cert: { pem: "${C}" }\n    key: { pem: "${K}" }\n    ca: { pem: "${A}" }',
+    ),
+    { ...env, C: escaped(client.cert), K: escaped(client.key), A: escaped(pki.ca.cert) },
+  )
+  const cause =
+    '(it holds the characters \\n where its line breaks belong: give the variable real line breaks, for example VAR="$(cat file.pem)")'
+  t.same(refused, [
+    `8 oidc.tls.cert.pem: is not a PEM certificate ${cause}`,
+    `9 oidc.tls.key.pem: is not a PEM private key ${cause}`,
+    `10 oidc.tls.ca.pem: is not a PEM certificate (or bundle of them) ${cause}`,
+  ])
+  t.notMatch(refused.join(''), /BEGIN|MII/, 'the message never carries the material')
+  t.same(
+    problems(
+      configWith(pki.dir, '  tls:\n    cert: { pem: "${C}" }\n    key: { file: gatehouse-client.key }'),
+      {
+        ...env,
+        C: 'not a certificate',
+      },
+    ),
+    ['8 oidc.tls.cert.pem: is not a PEM certificate'],
+    'other text that is not PEM gets no such hint',
+  )
+})
+
 t.test('validity is judged at the time given: a certificate that has expired since', async (t) => {
   const pki = makePki(t)
   const raw = { cert: { file: 'gatehouse-client.crt' }, key: { file: 'gatehouse-client.key' } }
