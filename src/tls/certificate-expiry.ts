@@ -62,7 +62,7 @@ export class CertificateExpiry {
       if (!known) this.#report(option, facts)
     }
     this.#inUse = certificates
-    if (certificates.length > 0) this.#gauge ??= this.#makeGauge()
+    if (certificates.length > 0 && this.#gauge === undefined) this.#gauge = this.#makeGauge()
   }
 
   #report(option: string, facts: CertificateFacts): void {
