@@ -35,56 +35,24 @@ export interface IdpObservers {
 }
 
 /**
- * The identity providers' clients and the token services that call them, with the settings
- * they were built from, reporting to the observers of the app that made
- * them (whose logger and metrics every later app shares). Their single-flights, locks and client-token copy
- * are kept across reloads while those settings do not change.
+ * The identity providers' clients, discovered once and shared by every
+ * `IdpParts` built from the same client settings (`clientBasis`), so a
+ * reload that changes only how tokens are refreshed keeps them discovered.
  */
-export class IdpParts {
-  /** The first provider's client. */
-  readonly oidc: OidcClient
-  /** Every provider's client, by name: a session's calls go to its own. */
+class ProviderClients {
   readonly providers: IdentityProviders
-  readonly userTokens: UserTokens
-  readonly clientTokens: ClientTokens
-  /** The settings these parts read; a config with equal ones may share them. */
   readonly basis: unknown
   #discovery: Discovery[] | undefined
-  /** Apps using these parts; the last to let go closes them. */
+  /** Parts using these clients; the last to let go closes them. */
   holders = 0
 
-  constructor(config: GatehouseConfig, stores: Stores, observers: IdpObservers, options: LastingOptions) {
-    const { now } = options
-    this.basis = idpBasis(config)
+  constructor(config: GatehouseConfig, observers: IdpObservers, now: () => number) {
+    this.basis = clientBasis(config)
     this.providers = new IdentityProviders(
       config.identityProviders.map(
         (provider) => new OidcClient(config, now, observers.idp(provider), undefined, provider),
       ),
     )
-    this.oidc = this.providers.default
-    // Both token kinds fetch once per lifetime under the same lock discipline.
-    const fetchOnce = {
-      locks: stores.locks,
-      oidc: this.providers,
-      refreshBefore: config.tokens.refreshBefore,
-      refreshWait: config.tokens.refreshWait,
-      // The slowest provider's budget: a lock outlives any holder's call.
-      lockTtl: options.lockTtl ?? Math.max(...config.identityProviders.map((p) => p.timeout)) + 5_000,
-      now,
-    }
-    this.userTokens = new UserTokens({
-      ...fetchOnce,
-      store: stores.sessions,
-      unavailableLimit: config.tokens.unavailableLimit,
-      coordination: options.coordination ?? 'single-flight',
-      cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
-      observer: observers.refresh,
-    })
-    this.clientTokens = new ClientTokens({
-      ...fetchOnce,
-      cache: stores.clientTokens,
-      observer: observers.clientTokens,
-    })
   }
 
   /**
@@ -113,6 +81,73 @@ export class IdpParts {
 }
 
 /**
+ * The identity providers' clients and the token services that call them, with the settings
+ * they were built from, reporting to the observers of the app that made
+ * them (whose logger and metrics every later app shares). Their single-flights, locks and client-token copy
+ * are kept across reloads while those settings do not change.
+ */
+export class IdpParts {
+  /** The first provider's client. */
+  readonly oidc: OidcClient
+  /** Every provider's client, by name: a session's calls go to its own. */
+  readonly providers: IdentityProviders
+  readonly userTokens: UserTokens
+  readonly clientTokens: ClientTokens
+  /** The settings these parts read; a config with equal ones may share them. */
+  readonly basis: unknown
+  readonly clients: ProviderClients
+  /** Apps using these parts; the last to let go closes them. */
+  holders = 0
+
+  constructor(
+    config: GatehouseConfig,
+    clients: ProviderClients,
+    stores: Stores,
+    observers: IdpObservers,
+    options: LastingOptions,
+  ) {
+    const { now } = options
+    this.basis = idpBasis(config)
+    this.clients = clients
+    this.providers = clients.providers
+    this.oidc = this.providers.default
+    // Both token kinds fetch once per lifetime under the same lock discipline.
+    // The locks are the stores', which outlive these parts: a refresh that a
+    // previous config's single-flight still holds is waited for, never run twice.
+    const fetchOnce = {
+      locks: stores.locks,
+      oidc: this.providers,
+      refreshBefore: config.tokens.refreshBefore,
+      refreshWait: config.tokens.refreshWait,
+      // The slowest provider's budget: a lock outlives any holder's call.
+      lockTtl: options.lockTtl ?? Math.max(...config.identityProviders.map((p) => p.timeout)) + 5_000,
+      now,
+    }
+    this.userTokens = new UserTokens({
+      ...fetchOnce,
+      store: stores.sessions,
+      unavailableLimit: config.tokens.unavailableLimit,
+      coordination: options.coordination ?? 'single-flight',
+      cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
+      observer: observers.refresh,
+    })
+    this.clientTokens = new ClientTokens({
+      ...fetchOnce,
+      cache: stores.clientTokens,
+      observer: observers.clientTokens,
+    })
+  }
+
+  discover(log: FastifyBaseLogger): void {
+    this.clients.discover(log)
+  }
+
+  whenDiscovered(): Promise<void> {
+    return this.clients.whenDiscovered()
+  }
+}
+
+/**
  * What outlives one config: the stores (sessions, locks, caches and the
  * Redis connections under them), the metrics, the IdP's refusals, the
  * WebSocket counts and the root logger, made once per process; and the current `IdpParts`,
@@ -133,6 +168,8 @@ export class Lasting {
   readonly #options: LastingOptions
   /** IdP parts some app holds, by the settings they were built from. */
   readonly #idp = new Set<IdpParts>()
+  /** The provider clients those parts use, by the settings they were built from. */
+  readonly #clients = new Set<ProviderClients>()
   #unwatchStore: (() => void) | undefined
 
   private constructor(
@@ -179,18 +216,28 @@ export class Lasting {
     const basis = idpBasis(config)
     let parts = [...this.#idp].find((held) => isDeepStrictEqual(held.basis, basis))
     if (parts === undefined) {
-      parts = new IdpParts(config, this.stores, observers, this.#options)
+      const wanted = clientBasis(config)
+      let clients = [...this.#clients].find((held) => isDeepStrictEqual(held.basis, wanted))
+      if (clients === undefined) {
+        clients = new ProviderClients(config, observers, this.#options.now)
+        this.#clients.add(clients)
+      }
+      clients.holders++
+      parts = new IdpParts(config, clients, this.stores, observers, this.#options)
       this.#idp.add(parts)
     }
     parts.holders++
     return parts
   }
 
-  /** Lets go of parts from `idpFor`; the last holder closes them. */
+  /** Lets go of parts from `idpFor`; the last holder of their clients closes them. */
   async release(parts: IdpParts): Promise<void> {
     if (--parts.holders > 0) return
     this.#idp.delete(parts)
-    await parts.close()
+    const { clients } = parts
+    if (--clients.holders > 0) return
+    this.#clients.delete(clients)
+    await clients.close()
   }
 
   /** Closes the stores; after every app has released its IdP parts. */
@@ -202,20 +249,24 @@ export class Lasting {
 }
 
 /**
- * Everything `OidcClient`, `UserTokens` and `ClientTokens` read from the
- * config: the IdP block, the claims kept, the resources each provider's
- * login asks for, the redirect URIs and the token settings. The resources
- * as the client derives them, not the routes: adding or removing a route
- * that declares no new resource keeps the running client, discovered, so
- * such a reload does not wait for (or fail on) the IdP.
+ * Everything `OidcClient` reads from the config: the IdP block, the claims
+ * kept, the resources each provider's login asks for, and the redirect
+ * URIs. The resources as the client derives them, not the routes: adding
+ * or removing a route that declares no new resource keeps the running
+ * client, discovered, so such a reload does not wait for (or fail on) the
+ * IdP.
  */
-function idpBasis(config: GatehouseConfig): unknown {
+function clientBasis(config: GatehouseConfig): unknown {
   return {
     providers: config.identityProviders,
     claims: config.session.claims,
     resources: config.identityProviders.map((p) => configuredResources(config.routes, p.name)),
     publicUrl: config.server.publicUrl,
     basePath: config.auth.basePath,
-    tokens: config.tokens,
   }
+}
+
+/** Everything `IdpParts` reads: the clients' settings and the token settings (`tokens`). */
+function idpBasis(config: GatehouseConfig): unknown {
+  return { clients: clientBasis(config), tokens: config.tokens }
 }

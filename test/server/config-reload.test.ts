@@ -308,3 +308,28 @@ t.test(
     t.not(running.app.gatehouse.oidc, client, 'the login now asks for that resource: a new client')
   },
 )
+
+t.test(
+  'a reload that changes only the tokens block keeps the discovered IdP client and applies while the IdP is down',
+  async (t) => {
+    const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
+      input: { refreshBefore: 30_000 },
+    })
+    const { running, upstream } = stack
+    const client = running.app.gatehouse.oidc
+    const tokens = running.app.gatehouse.userTokens
+    await stack.idp.close()
+
+    stack.configMap.write(
+      configText({ ...stack.input, routes: [route('/api/orders', upstream.url)], refreshBefore: 45_000 }),
+    )
+    t.ok(
+      await until(async () => (await reloads(running, 'applied')) === 1),
+      'applied with the IdP unreachable: nothing to discover again',
+    )
+    t.equal(await reloads(running, 'rejected'), 0)
+    t.equal(running.config.tokens.refreshBefore, 45_000)
+    t.equal(running.app.gatehouse.oidc, client, 'the running client is kept')
+    t.not(running.app.gatehouse.userTokens, tokens, 'the token services take the new settings')
+  },
+)
