@@ -70,7 +70,10 @@ export function tokenRetry(
   const audience = audienceOf(route)
   const shared: RetryRoute = {
     dpop,
-    origin: route.upstream,
+    upstream: route.upstream,
+    // As a proof's `htu` names it (lower-case host, no default port): the
+    // nonce is looked up by that, whatever case or port the config wrote.
+    origin: new URL(route.upstream).origin,
     retryToken,
     replace(request, refused) {
       return replaceToken(deps, audience, route.path, request, refused)
@@ -97,6 +100,9 @@ async function replaceToken(
 /** What a route's requests share. */
 interface RetryRoute {
   readonly dpop: UpstreamProofs | undefined
+  /** The upstream URL as configured: proofs are made for it and the request's path. */
+  readonly upstream: string
+  /** The upstream's origin, the key its nonce is remembered by. */
   readonly origin: string
   readonly retryToken: boolean
   replace(request: FastifyRequest, refused: string): Promise<string | undefined>
@@ -203,9 +209,9 @@ class Attempts implements Refusal {
 
   #send(hearing: Hearing): void {
     this.#hearing = hearing
-    const { dpop, origin } = this.#route
+    const { dpop, upstream } = this.#route
     if (dpop === undefined) this.#dispatch()
-    else sendWithProof(dpop, origin, this.#request, this.#reply, this.#dest, () => this.#dispatch())
+    else sendWithProof(dpop, upstream, this.#request, this.#reply, this.#dest, () => this.#dispatch())
   }
 
   #dispatch(): void {

@@ -107,6 +107,28 @@ t.test(
   },
 )
 
+t.test(
+  'an upstream URL written with capitals: its nonce is remembered under the origin proofs name',
+  async (t) => {
+    let idp: DevIdp | undefined
+    const dpopUpstream = await startDpopUpstream(new DpopVerifier((token) => boundTo(idp!, token)))
+    t.teardown(() => dpopUpstream.close())
+    const upstream = dpopUpstream.url.replace('http:', 'HTTP:')
+    t.not(upstream, dpopUpstream.url)
+    const stack = await startStack(t, {
+      config: { oidc: { dpop: true } },
+      routes: () => [route('/api/orders', upstream)],
+    })
+    idp = stack.idp
+    const { jar } = await login(stack.gateway.url)
+    dpopUpstream.rotateNonce()
+    const answers = []
+    for (let i = 0; i < 3; i++) answers.push((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status)
+    t.same(answers, [200, 200, 200], 'each request is served')
+    t.equal(dpopUpstream.challenges(), 1, 'one challenge: later proofs carry the nonce')
+  },
+)
+
 const TEXT = { 'content-type': 'text/plain' }
 
 t.test('the nonce of every answer is remembered, the answer to a replay included', async (t) => {
