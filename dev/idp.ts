@@ -16,7 +16,12 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider'
+import Provider, {
+  type AsymmetricSigningAlgorithm,
+  type Configuration,
+  errors,
+  type KoaContextWithOIDC,
+} from 'oidc-provider'
 import { atTheEdge, type CannedAnswer, type CannedEndpoint } from './idp-edge.js'
 import {
   type DevTokenExchange,
@@ -101,6 +106,12 @@ export interface DevIdpOptions {
    * fresh `DPoP-Nonce`. Default false, oidc-provider's default.
    */
   readonly dpopNonce?: boolean
+  /**
+   * The DPoP proof algorithms the IdP accepts and advertises
+   * (`dpop_signing_alg_values_supported`). Default oidc-provider's:
+   * ES256, Ed25519 and EdDSA.
+   */
+  readonly dpopAlgorithms?: readonly AsymmetricSigningAlgorithm[]
   /**
    * Accept POST at the end-session endpoint (RP-Initiated Logout 1.0 §2),
    * as Keycloak does; oidc-provider's default refuses it (404), as some
@@ -424,6 +435,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     },
     ...(options.endSessionPost ? { enableHttpPostMethods: true } : {}),
     clockTolerance: 5,
+    ...(options.dpopAlgorithms ? { enabledJWA: { dPoPSigningAlgValues: [...options.dpopAlgorithms] } } : {}),
     features: {
       devInteractions: { enabled: true },
       revocation: { enabled: true },

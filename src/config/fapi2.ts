@@ -54,10 +54,10 @@ export function checkFapi2(
     )
   }
   // §5.4.1: PS256, ES256 or EdDSA for every signature the client makes.
-  if (oidc.dpop && !['PS256', 'ES256', 'Ed25519'].includes(oidc.dpopAlgorithm)) {
+  if (oidc.dpop && !['PS256', 'ES256', 'Ed25519', 'EdDSA'].includes(oidc.dpopAlgorithm)) {
     add(
       [...at, 'dpopAlgorithm'],
-      `profile fapi2 allows PS256, ES256 or Ed25519 only (got ${oidc.dpopAlgorithm})`,
+      `profile fapi2 allows PS256, ES256 or Ed25519 (EdDSA) only (got ${oidc.dpopAlgorithm})`,
     )
   }
   // §5.2.1: TLS everywhere a token travels; plain http for loopback only, as for the issuer.

@@ -56,6 +56,8 @@ export const DPOP_ALGORITHMS = [
   'PS512',
   'RS256',
   'Ed25519',
+  // The same Ed25519 key, named as RFC 8037 names its signatures: many IdPs list only this.
+  'EdDSA',
 ] as const
 
 export const ServerSchema = Type.Object(

@@ -90,7 +90,16 @@ export interface WebSocketRoute {
 }
 
 /** A JWS algorithm a DPoP key may use (`DPOP_ALGORITHMS`). */
-export type DpopAlgorithm = 'ES256' | 'ES384' | 'ES512' | 'PS256' | 'PS384' | 'PS512' | 'RS256' | 'Ed25519'
+export type DpopAlgorithm =
+  | 'ES256'
+  | 'ES384'
+  | 'ES512'
+  | 'PS256'
+  | 'PS384'
+  | 'PS512'
+  | 'RS256'
+  | 'Ed25519'
+  | 'EdDSA'
 
 /** How the client authenticates to the IdP (RFC 6749 §2.3, RFC 7523, RFC 8705 §2). */
 export type ClientAuthMethod =

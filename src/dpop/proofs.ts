@@ -37,7 +37,10 @@ export class DpopProofs {
     if (!handle) {
       handle = dpopKeyPair(key).then((pair) =>
         oauth.DPoP({}, pair, {
-          [oauth.modifyAssertion]: (_header, payload) => {
+          [oauth.modifyAssertion]: (header, payload) => {
+            // oauth4webapi names an Ed25519 signature `Ed25519` (RFC 9864);
+            // an IdP that lists only RFC 8037's `EdDSA` is asked in its name.
+            if (key.alg === 'EdDSA') header.alg = 'EdDSA'
             // RFC 9449 §4.2: `nonce` is the latest the server provided.
             const nonce = this.#nonces.get(htuOrigin(String(payload.htu)))
             if (nonce !== undefined) payload.nonce = nonce

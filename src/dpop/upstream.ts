@@ -41,6 +41,7 @@ const SYNCHRONOUS = new Map<string, FastJwtAlgorithm>([
   ['ES384', 'ES384'],
   ['ES512', 'ES512'],
   ['Ed25519', 'EdDSA'],
+  ['EdDSA', 'EdDSA'],
 ])
 
 const encoder = new TextEncoder()

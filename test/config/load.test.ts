@@ -556,7 +556,7 @@ t.test(
       'Ed25519',
     )
     t.same(problems(withDpop.replace('  dpop: true', '  dpop: true\n  dpopAlgorithm: HS256')), [
-      '7 oidc.dpopAlgorithm: must be one of ES256, ES384, ES512, PS256, PS384, PS512, RS256, Ed25519 (got "HS256")',
+      '7 oidc.dpopAlgorithm: must be one of ES256, ES384, ES512, PS256, PS384, PS512, RS256, Ed25519, EdDSA (got "HS256")',
     ])
     t.same(problems(`${minimal}    dpop: true\n`), ['12 routes[0].dpop: needs oidc.dpop: true'])
   },

@@ -31,7 +31,7 @@ async function oauth4webapiProof(proofs: DpopProofs, key: Awaited<ReturnType<typ
   return proof
 }
 
-for (const alg of ['ES256', 'PS256', 'Ed25519'] as const satisfies readonly DpopAlgorithm[]) {
+for (const alg of ['ES256', 'PS256', 'Ed25519', 'EdDSA'] as const satisfies readonly DpopAlgorithm[]) {
   t.test(
     `${alg}: the upstream proof is a valid RFC 9449 proof, in the form oauth4webapi gives`,
     async (t) => {
@@ -101,7 +101,7 @@ t.test('each proof has its own jti; a new token gets its own ath; the origin non
 
 t.test('EC and Ed25519 proofs are made in the same tick; an RSA proof is a promise', async (t) => {
   const upstream = new UpstreamProofs(new DpopProofs(new DpopNonces()))
-  for (const alg of ['ES256', 'ES384', 'ES512', 'Ed25519'] as const) {
+  for (const alg of ['ES256', 'ES384', 'ES512', 'Ed25519', 'EdDSA'] as const) {
     const key = await generateDpopKey(alg)
     const proof = upstream.proof(key, 'GET', url, token)
     t.type(proof, 'string', `${alg}: no promise, even for a key not seen before`)

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net'
 import { calculateJwkThumbprint, EmbeddedJWK, type JWK, jwtVerify } from 'jose'
 
 export type Verdict =
-  | { readonly ok: true; readonly jti: string }
+  | { readonly ok: true; readonly jti: string; readonly alg: string }
   | { readonly ok: false; readonly reason: string }
 
 export interface ProofCheck {
@@ -44,6 +44,7 @@ export class DpopVerifier {
     const token = match[1]!
     let payload: Record<string, unknown>
     let jwk: JWK
+    let alg: string
     try {
       const verified = await jwtVerify(dpop, EmbeddedJWK, {
         typ: 'dpop+jwt',
@@ -51,6 +52,7 @@ export class DpopVerifier {
       })
       payload = verified.payload
       jwk = verified.protectedHeader.jwk as JWK
+      alg = verified.protectedHeader.alg
     } catch (err) {
       return { ok: false, reason: `signature: ${(err as Error).message}` }
     }
@@ -71,7 +73,7 @@ export class DpopVerifier {
       return { ok: false, reason: 'the proof key is not the one the token is bound to' }
     this.#jtis.add(payload.jti)
     if (nonce !== undefined && payload.nonce !== nonce) return { ok: false, reason: 'use_dpop_nonce' }
-    return { ok: true, jti: payload.jti }
+    return { ok: true, jti: payload.jti, alg }
   }
 }
 

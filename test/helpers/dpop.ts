@@ -14,6 +14,8 @@ export interface SeenProof {
   readonly htu: string
   readonly nonce: unknown
   readonly grant: string
+  /** The proof's signature algorithm, as its header names it. */
+  readonly alg: string
   /** The public key, as the proof's header carried it. */
   readonly jwk: JWK
 }
@@ -32,7 +34,7 @@ export function watchProofs(idp: DevIdp): SeenProofs {
   const seen = (ctx: KoaContextWithOIDC) => {
     const proof = ctx.get('dpop')
     if (!proof) return
-    const { jwk } = decodeProtectedHeader(proof)
+    const { jwk, alg } = decodeProtectedHeader(proof)
     const claims = decodeJwt(proof)
     let jkt: string | undefined
     // Recorded synchronously, so the order is the IdP's: the thumbprint follows.
@@ -44,6 +46,7 @@ export function watchProofs(idp: DevIdp): SeenProofs {
       jti: String(claims.jti),
       htu: String(claims.htu),
       nonce: claims.nonce,
+      alg: String(alg),
       grant: String((ctx.oidc?.params as { grant_type?: string } | undefined)?.grant_type ?? ''),
       jwk: jwk as JWK,
     })

@@ -1,5 +1,7 @@
 import t from 'tap'
+import type { DevIdp } from '../../dev/idp.js'
 import { boundTo, watchProofs } from '../helpers/dpop.js'
+import { DpopVerifier, startDpopUpstream } from '../helpers/dpop-resource-server.js'
 import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
@@ -104,5 +106,29 @@ t.test(
     const answer = await fetch(`${stack.gateway.url}/auth/login`, { redirect: 'manual' })
     t.not(answer.status, 302)
     t.match(await answer.text(), /ES384/)
+  },
+)
+
+t.test(
+  'dpopAlgorithm: EdDSA signs with Ed25519 under the name an IdP that lists only EdDSA asks for',
+  async (t) => {
+    let idp: DevIdp | undefined
+    const dpopUpstream = await startDpopUpstream(new DpopVerifier((token) => boundTo(idp!, token)))
+    t.teardown(() => dpopUpstream.close())
+    const stack = await startStack(t, {
+      idp: { dpopNonce: true, dpopAlgorithms: ['EdDSA'] },
+      client: { dpopBoundAccessTokens: true },
+      config: { oidc: { dpop: true, dpopAlgorithm: 'EdDSA' } },
+      routes: () => [route('/api/orders', dpopUpstream.url)],
+    })
+    idp = stack.idp
+    const proofs = watchProofs(stack.idp)
+    const { jar, finalLocation } = await login(stack.gateway.url)
+    t.equal(finalLocation, `${stack.gateway.url}/`, 'signed in')
+    t.same(new Set(proofs.map((p) => p.alg)), new Set(['EdDSA']), 'every token-endpoint proof says EdDSA')
+    t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
+    t.match(dpopUpstream.verdicts, [{ ok: true, alg: 'EdDSA' }], 'the upstream proof holds, named EdDSA too')
+    await proofs.settled()
+    t.equal(proofs[0]!.jwk.crv, 'Ed25519', 'the key is an Ed25519 key')
   },
 )
