@@ -16,7 +16,7 @@ import { ResponseHygiene } from './response-headers.js'
 import { tokenRetry } from './token-retry.js'
 import type { UpstreamErrorObserver } from './upstream-errors.js'
 import { upstreamPool } from './upstream-pool.js'
-import { routeSockets, routeUpgrades, type WebSocketObserver } from './websocket/bridge.js'
+import { routeSockets, routeUpgrades, type UpgradeProof, type WebSocketObserver } from './websocket/bridge.js'
 import { SocketLimits } from './websocket/limits.js'
 import { isUpgrade, refuseUpgrade, upgradeAwareGuard, upgradeHeaders } from './websocket/upgrade.js'
 
@@ -90,6 +90,8 @@ export async function registerProxyRoutes(
       scope.addHook('onClose', () => pool.close())
       const retry = tokenRetry(route, deps, () => hooks.onTokenRetry?.(route.path), proofs)
       const routeProofs = route.dpop ? proofs : undefined
+      // As a proof's `htu` names it: the key its nonce is remembered by.
+      const upstreamOrigin = new URL(route.upstream).origin
       const rewriteHeaders = headerRewriter({
         own,
         parseCookie: (header) => app.parseCookie(header),
@@ -138,8 +140,15 @@ export async function registerProxyRoutes(
         if (bridge && isUpgrade(request)) {
           // The upgrade is a GET to the upstream's http(s) URL: its proof is for that.
           const open = bridge
+          const proof: UpgradeProof | undefined = routeProofs && {
+            remember: (headers) => routeProofs.remember(upstreamOrigin, headers),
+            reproof: (then) => {
+              request.upstreamProof = null
+              sendWithProof(routeProofs, route.upstream, request, reply, dest, then)
+            },
+          }
           sendWithProof(routeProofs, route.upstream, request, reply, dest, () =>
-            open.open(request, reply, dest),
+            open.open(request, reply, dest, proof),
           )
           return
         }

@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose'
 import t, { type Test } from 'tap'
 import type { DevIdp } from '../../dev/idp.js'
 import { boundTo } from '../helpers/dpop.js'
@@ -5,7 +6,7 @@ import { type DpopUpstream, DpopVerifier, startDpopUpstream } from '../helpers/d
 import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
-import { browserHeaders, openSocket, wsUpstream, wsUrl } from '../helpers/websocket.js'
+import { browserHeaders, openSocket, type Refused, wsUpstream, wsUrl } from '../helpers/websocket.js'
 
 /**
  * `requireBinding`: the client is registered with `dpop_bound_access_tokens`,
@@ -231,3 +232,53 @@ t.test('a WebSocket upgrade carries a proof for the upstream URL it is sent to',
   const verifier = new DpopVerifier((token) => boundTo(stack.idp, token))
   t.match(await verifier.verify({ method: 'GET', url: `${ws.url}/api/live/feed`, headers }), { ok: true })
 })
+
+t.test(
+  "a WebSocket upgrade answers the upstream's use_dpop_nonce once, and later upgrades carry the nonce",
+  async (t) => {
+    let nonce = 'first-nonce'
+    let challenges = 0
+    /** Rotates the nonce on every upgrade it challenges, when set: a nonce the gateway can never match. */
+    let everyTime = false
+    const ws = await wsUpstream(t, {
+      verifyClient: (info, answer) => {
+        const proof = info.req.headers.dpop
+        const claims = typeof proof === 'string' ? decodeJwt(proof) : {}
+        if (!everyTime && claims.nonce === nonce) return answer(true)
+        challenges++
+        if (everyTime) nonce = `nonce-${challenges}`
+        answer(false, 401, 'Unauthorized', {
+          'WWW-Authenticate': 'DPoP error="use_dpop_nonce", error_description="nonce required"',
+          'DPoP-Nonce': nonce,
+        })
+      },
+    })
+    const stack = await startStack(t, {
+      config: { oidc: { dpop: true } },
+      routes: () => [route('/api/live', ws.url, { websocket: true })],
+    })
+    const { jar } = await login(stack.gateway.url)
+    const open = () => openSocket(wsUrl(stack, '/api/live/feed'), browserHeaders(stack, jar))
+
+    const first = await open()
+    t.teardown(() => first.terminate())
+    t.equal(challenges, 1, 'challenged once, then opened with the nonce')
+    t.equal(ws.upgrades.length, 1)
+    t.equal(decodeJwt(ws.upgrades[0]!.dpop as string).nonce, 'first-nonce')
+
+    const second = await open()
+    t.teardown(() => second.terminate())
+    t.equal(challenges, 1, 'the next upgrade carries the remembered nonce')
+
+    everyTime = true
+    const refused = await open().then(
+      (socket) => {
+        socket.terminate()
+        return undefined
+      },
+      (err: Refused) => err,
+    )
+    t.equal(refused?.status, 502, 'a second challenge is not answered again: the upgrade fails')
+    t.equal(challenges, 3, 'one replay, no more')
+  },
+)

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
+import { asksForNonce } from '../../dpop/upstream.js'
 import { gatehouseError } from '../../errors.js'
 import { tlsConnectOptions } from '../../tls/connect-options.js'
 import { tlsFailureReason } from '../../tls/handshake-errors.js'
@@ -76,6 +77,18 @@ function browserHandshake(
 
 /** Why an upstream handshake failed, for the answer to the browser's upgrade. */
 type HandshakeFailure = UpstreamErrorKind | 'refused'
+
+/**
+ * An upgrade's DPoP proof, when its route has one: the nonces its answers
+ * carry are remembered, and a `use_dpop_nonce` challenge (RFC 9449 §9) is
+ * answered once with a new proof that carries the nonce, as an HTTP
+ * request's is (token-retry.ts).
+ */
+export interface UpgradeProof {
+  remember(headers: IncomingHttpHeaders): void
+  /** Makes the upgrade's proof again, with the nonce just remembered, then calls `then`. */
+  reproof(then: () => void): void
+}
 
 /** What the bridge reports for metrics. */
 export interface WebSocketObserver {
@@ -156,7 +169,7 @@ export class WebSocketBridge {
    * `dest` with the browser's subprotocols, then completes the browser's
    * handshake with the upstream's choice.
    */
-  open(request: FastifyRequest, reply: FastifyReply, dest: string): void {
+  open(request: FastifyRequest, reply: FastifyReply, dest: string, proof?: UpgradeProof): void {
     const upgrade = pending.get(request.raw)
     const handshake = browserHandshake(request)
     if (upgrade === undefined || 'problem' in handshake) {
@@ -185,11 +198,28 @@ export class WebSocketBridge {
     if (upgrade.socket.destroyed) place.release()
     else upgrade.socket.once('close', () => place.release())
     const { offered } = handshake
-    const headers = this.#options.headers(request)
-    if (offered.length > 0) headers['sec-websocket-protocol'] = offered.join(', ')
     const url = request.raw.url ?? ''
     const query = url.indexOf('?')
     const path = (dest || '/') + (query === -1 ? '' : url.slice(query))
+    this.#dial(request, reply, upgrade, offered, path, proof, false)
+  }
+
+  /** Dials the upstream for an upgrade whose place is held; `replayed` once a nonce challenge was answered. */
+  #dial(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    upgrade: PendingUpgrade,
+    offered: readonly string[],
+    path: string,
+    proof: UpgradeProof | undefined,
+    replayed: boolean,
+  ): void {
+    // The browser left while a proof was being made (RSA signs on the
+    // thread pool): an upstream leg dialled now would have no one to link to.
+    if (upgrade.socket.destroyed) return
+    // Read again for a replay: the proof in them is new.
+    const headers = this.#options.headers(request)
+    if (offered.length > 0) headers['sec-websocket-protocol'] = offered.join(', ')
     const { maxMessage, compression } = this.#options.bounds
     const target = new WebSocket(`${this.#upstreamOrigin}${path}`, [], {
       headers,
@@ -223,7 +253,24 @@ export class WebSocketBridge {
       if (!upgrade.socket.destroyed) this.#refuse(reply, failure ?? 'refused', upstreamError)
     }
     target.once('close', onClose)
+    // With a listener here, `ws` leaves a refusal to us: it is ended below either way.
+    target.once('unexpected-response', (_req, response) => {
+      proof?.remember(response.headers)
+      response.resume()
+      if (proof && !replayed && response.statusCode === 401 && asksForNonce(response.headers)) {
+        // This leg ends quietly; the next carries a proof with the nonce.
+        clearTimeout(timer)
+        this.#dialling.delete(target)
+        target.off('close', onClose)
+        target.terminate()
+        proof.reproof(() => this.#dial(request, reply, upgrade, offered, path, proof, true))
+        return
+      }
+      target.terminate()
+    })
     target.once('upgrade', (response) => {
+      // RFC 9449 §9: a server may send its next nonce with any answer.
+      proof?.remember(response.headers)
       // `ws` was given no subprotocols, and the header offering them is
       // ours: it fails an upstream that selects none, which RFC 6455 §4.1
       // leaves to the client (the browser) to decide. The upstream's choice
