@@ -11,6 +11,7 @@ export type IdpOperation =
   | 'userinfo'
   | 'refresh'
   | 'route_refresh'
+  | 'unbound_route_refresh'
   | 'token_exchange'
   | 'client_credentials'
   | 'par'
@@ -23,6 +24,7 @@ export const IDP_OPERATIONS: readonly IdpOperation[] = [
   'userinfo',
   'refresh',
   'route_refresh',
+  'unbound_route_refresh',
   'token_exchange',
   'client_credentials',
   'par',
@@ -88,6 +90,13 @@ const definitive = {
   par: 'login_failed',
   refresh: 'session_over',
   route_refresh: 'session_over',
+  // A `dpop: false` route's token asked for without a proof, for a session
+  // whose grant is DPoP-bound: an IdP that requires bound tokens (RFC 9449
+  // §5.2, `dpop_bound_access_tokens`) refuses it for the missing proof, with
+  // invalid_grant at oidc-provider, though the refresh token is alive. The
+  // route is refused; the session's next own refresh finds out for itself
+  // if the grant is gone.
+  unbound_route_refresh: 'route_refused',
   // RFC 8693 §2.2.2: the exchange spends nothing of the session's; even
   // invalid_grant speaks of the subject token for this one audience (Entra
   // ID answers it when the user has not consented to the API), and the

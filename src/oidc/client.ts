@@ -339,10 +339,14 @@ export class OidcClient {
    * a `dpop: false` route's, whose token must stay a bearer token.
    */
   async refresh(current: TokenSet, audience?: TokenAudience, dpopKey?: DpopKey): Promise<TokenSet> {
-    const operation = audience ? 'route_refresh' : 'refresh'
+    const key = audience === undefined || audience.dpop ? dpopKey : undefined
+    const operation = audience
+      ? key === undefined && dpopKey !== undefined
+        ? 'unbound_route_refresh'
+        : 'route_refresh'
+      : 'refresh'
     const as = this.#metadata(operation)
     let sentAt = this.#now()
-    const key = audience === undefined || audience.dpop ? dpopKey : undefined
     try {
       const params = new URLSearchParams()
       if (audience?.resource !== undefined) params.set('resource', audience.resource)

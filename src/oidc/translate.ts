@@ -8,6 +8,7 @@ export type { IdpAnswer, IdpOperation, Verdict } from './answers.js'
 const unavailable: Record<IdpOperation, ErrorCode> = {
   refresh: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
   route_refresh: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+  unbound_route_refresh: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
   token_exchange: 'GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE',
   client_credentials: 'GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE',
   code_exchange: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
@@ -134,6 +135,12 @@ function gatewayError(
         return gatehouseError(
           'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
           `The identity provider refused to exchange the session's token for this route's (${oauthError ?? `HTTP ${status ?? '?'}`}). The session stays; other routes still work.`,
+          err,
+        )
+      if (operation === 'unbound_route_refresh')
+        return gatehouseError(
+          'GATEHOUSE_ERR_RESOURCE_REFUSED',
+          `The identity provider refused this route's token (${oauthError ?? `HTTP ${status ?? '?'}`}), asked for without a DPoP proof (routes[].dpop: false) for a session whose tokens are DPoP-bound. An IdP that requires DPoP-bound tokens for this client refuses every such request: give the route dpop: true, or no resource or scopes of its own. The session stays; other routes still work.`,
           err,
         )
       return operation === 'client_credentials'

@@ -13,6 +13,7 @@ const GRANTS: Partial<Record<IdpOperation, string>> = {
   code_exchange: 'authorization_code',
   refresh: 'refresh_token',
   route_refresh: 'refresh_token',
+  unbound_route_refresh: 'refresh_token',
   client_credentials: 'client_credentials',
 }
 

@@ -76,6 +76,21 @@ t.test(
 )
 
 t.test(
+  'an IdP that requires bound tokens refuses a dpop: false route its own token: that route gets a 403, the session stays',
+  async (t) => {
+    const { stack, jar } = await setup(t)
+    const base = stack.gateway.url
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200)
+    const refreshes = stack.idp.stats.refreshGrants
+    const legacy = await apiCall(jar, `${base}/api/legacy`)
+    t.equal(legacy.status, 403, 'the route is refused, not the session')
+    t.match(legacy.text, /without a DPoP proof/, 'the answer names the likely cause')
+    t.equal(stack.idp.stats.refreshGrants, refreshes, 'no refresh token was spent')
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the session still serves other routes')
+  },
+)
+
+t.test(
   "the upstream's use_dpop_nonce is answered once with its nonce, then remembered for its origin",
   async (t) => {
     const { stack, jar, dpopUpstream } = await setup(t)
