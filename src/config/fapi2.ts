@@ -66,6 +66,14 @@ export function checkFapi2(
       if (route.token === 'none') return
       // A route that no session of this provider reaches carries none of its tokens.
       if (route.identityProviders !== undefined && !route.identityProviders.includes(provider.name)) return
+      // §5.3.2.1 point 1 again, per route: without a proof, a DPoP-bound
+      // token is sent as a bearer one, and a route's own token is unbound.
+      if (route.dpop === false && oidc.dpop && oidc.tls?.cert === undefined) {
+        add(
+          [...list.at, i, 'dpop'],
+          'profile fapi2 requires sender-constrained access tokens: with dpop: false this route is sent its token without a proof; remove it, or bind the tokens by mutual TLS (oidc.tls)',
+        )
+      }
       const url = URL.canParse(route.upstream) ? new URL(route.upstream) : undefined
       if (url?.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
         add(

@@ -43,6 +43,27 @@ t.test('check enforces the profile on the configuration, naming each option', as
   ])
 })
 
+t.test(
+  'a route with dpop: false would get a bearer token: refused unless mTLS binds the tokens',
+  async (t) => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+    const dpopOnly = `  dpop: true\n  clientAuth: private_key_jwt\n  clientKey: { jwk: '${jwk(ec)}' }`
+    const withRoutes = (oidc: string) =>
+      file(oidc).replace(
+        '  - { path: /api, upstream: "https://orders:8443" }\n',
+        `  - { path: /api, upstream: "https://orders:8443" }
+  - { path: /legacy, upstream: "https://legacy:8443", dpop: false }
+  - { path: /reports, upstream: "https://reports:8443", dpop: false, resource: "https://reports" }
+  - { path: /public, upstream: "https://public:8443", dpop: false, token: none }
+`,
+      )
+    t.same(problems(withRoutes(dpopOnly)), [
+      '12 routes[1].dpop: profile fapi2 requires sender-constrained access tokens: with dpop: false this route is sent its token without a proof; remove it, or bind the tokens by mutual TLS (oidc.tls)',
+      '13 routes[2].dpop: profile fapi2 requires sender-constrained access tokens: with dpop: false this route is sent its token without a proof; remove it, or bind the tokens by mutual TLS (oidc.tls)',
+    ])
+  },
+)
+
 t.test('what the profile turns on: PAR required; an RSA key signs PS256', async (t) => {
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
   const config = parseConfig(
