@@ -8,6 +8,20 @@ import { BoundedMap } from '../bounded-map.js'
 const MAX_ORIGINS = 256
 
 /**
+ * RFC 9449 §8.1: a nonce is NQCHAR, printable ASCII without space or
+ * quotes. The RFC sets no length; servers send tens of characters. A
+ * nonce goes into every later proof to its origin, so an upstream's
+ * megabyte would ride in every request's headers: past 1 KiB it is not
+ * taken.
+ */
+const USABLE_NONCE = /^[\x21\x23-\x5B\x5D-\x7E]{1,1024}$/
+
+/** Whether a proof may carry `nonce`. */
+export function usableNonce(nonce: string | string[] | null | undefined): nonce is string {
+  return typeof nonce === 'string' && USABLE_NONCE.test(nonce)
+}
+
+/**
  * The latest `DPoP-Nonce` (RFC 9449 §8, §9) each server sent, per origin,
  * shared by every session of this process: a nonce is the server's, not
  * the key's, so a session's first proof can carry the nonce another
@@ -23,8 +37,7 @@ export class DpopNonces {
 
   /** Remembers `nonce`, a `DPoP-Nonce` header's value, as `origin`'s latest. */
   remember(origin: string, nonce: string | null | undefined): void {
-    // RFC 9449 §8.1: NQCHAR, printable ASCII without space or quotes.
-    if (nonce && /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(nonce)) this.#byOrigin.set(origin, nonce)
+    if (usableNonce(nonce)) this.#byOrigin.set(origin, nonce)
   }
 }
 

@@ -5,7 +5,7 @@ import { CompactSign, type CryptoKey, importJWK } from 'jose'
 import { BoundedMap } from '../bounded-map.js'
 import type { DpopKey } from '../types.js'
 import { publicJwk, publicKeyId } from './keys.js'
-import type { DpopNonces } from './nonces.js'
+import { type DpopNonces, usableNonce } from './nonces.js'
 import type { DpopProofs } from './proofs.js'
 
 /** A proof's claims (RFC 9449 §4.2). */
@@ -164,7 +164,8 @@ async function webCryptoSigner(key: DpopKey): Promise<Signer> {
  */
 export function asksForNonce(headers: IncomingHttpHeaders): boolean {
   const challenge = headers['www-authenticate']
-  if (challenge === undefined || typeof headers['dpop-nonce'] !== 'string') return false
+  // A nonce no proof may carry would be refused again: not worth a replay.
+  if (challenge === undefined || !usableNonce(headers['dpop-nonce'])) return false
   const values = Array.isArray(challenge) ? challenge : [challenge]
   return values.some((v) => /\bdpop\b/i.test(v) && /\berror\s*=\s*"?use_dpop_nonce\b/i.test(v))
 }
