@@ -42,6 +42,7 @@ export interface Tracing {
 interface Running {
   readonly sdk: NodeSDK
   readonly fastify: FastifyOtelInstrumentation
+  readonly undici: UndiciInstrumentation
   readonly decision: SamplingFirst
   readonly stopReporting: () => void
   users: number
@@ -80,14 +81,15 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
       // is handed over by the hook that made it (decision.ts).
       ignorePaths: decision.ignore,
     })
+    const undici = new UndiciInstrumentation({
+      startSpanHook: withoutQueryValues,
+      ignoreRequestHook: unsampledCall,
+    })
     const sdk = new NodeSDK({
       ...(env.OTEL_SERVICE_NAME ? {} : { serviceName: SERVICE_NAME }),
       sampler: decision.sampler,
       idGenerator: decision.idGenerator,
-      instrumentations: [
-        fastify,
-        new UndiciInstrumentation({ startSpanHook: withoutQueryValues, ignoreRequestHook: unsampledCall }),
-      ],
+      instrumentations: [fastify, undici],
       // W3C Trace Context only (traceparent, tracestate). Not baggage: what
       // a browser put there would travel on to every upstream.
       textMapPropagator: new W3CTraceContextPropagator(),
@@ -97,7 +99,7 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
     })
     for (const problem of problems) diag.error(problem)
     sdk.start()
-    running = { sdk, fastify, decision, stopReporting, users: 0 }
+    running = { sdk, fastify, undici, decision, stopReporting, users: 0 }
     useTracer(trace.getTracer(SERVICE_NAME))
   }
   const current = running
@@ -112,7 +114,11 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
       if (--current.users > 0) return
       running = undefined
       useTracer(undefined)
+      // The SDK's shutdown leaves its instrumentations enabled; undici's
+      // would stay subscribed to the process-wide diagnostics channels, and
+      // the next SDK's would add a second traceparent to every call.
       current.fastify.disable()
+      current.undici.disable()
       try {
         await current.sdk.shutdown()
       } finally {

@@ -20,7 +20,9 @@ const serverSpans = (name: string) => receiver.spans.filter((s) => s.kind === SE
 const named = (name: string) => receiver.spans.filter((s) => s.name === name)
 /** The traceparent header an upstream saw, split (W3C Trace Context §3.2). */
 const parent = (header: string | string[] | undefined) => {
-  if (typeof header !== 'string') throw new Error(`expected one traceparent, got ${JSON.stringify(header)}`)
+  // Node joins repeated headers with a comma: two traceparents arrive as one string.
+  if (typeof header !== 'string' || header.includes(','))
+    throw new Error(`expected one traceparent, got ${JSON.stringify(header)}`)
   const [version, traceId, spanId, flags] = header.split('-')
   return { version, traceId, spanId, flags }
 }
