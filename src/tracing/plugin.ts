@@ -1,4 +1,4 @@
-import type { FastifyInstance, onRequestHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, onRequestHookHandler } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 
 /**
@@ -15,7 +15,7 @@ export async function registerTracing(
   if (!tracing.enabled) return
   const { startTracing } = await import('./sdk.js')
   const sdk = startTracing(app.log)
-  app.addHook('onClose', () => sdk.shutdown())
+  app.addHook('onClose', () => flushAtClose(sdk.shutdown(), app.log))
   // W3C Trace Context §3.1 lets whoever sends `traceparent` choose the trace
   // id and the sampled flag. A browser is anyone: trusted, it could join
   // its requests to another user's trace, or mark every request sampled and
@@ -31,6 +31,40 @@ export async function registerTracing(
   // instrumentation adds for our own span: two `traceparent` headers are
   // invalid, and the browser's would name a span the upstream never had.
   if (tracing.trustIncoming) app.addHook('onRequest', dropTraceContext)
+}
+
+/**
+ * How long the spans still buffered at shutdown may take to export. The
+ * exporter's own timeout (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s) and its
+ * retries would spend the drain's whole budget on a collector that is
+ * down; the requests the drain waits for matter more than their spans.
+ */
+const FLUSH_LIMIT_MS = 3_000
+
+/**
+ * The SDK's shutdown, bounded, and never a failure of the gateway's close:
+ * spans that cannot be exported are lost and logged, and the process
+ * still exits 0 once its requests are answered.
+ */
+async function flushAtClose(shutdown: Promise<void>, log: FastifyBaseLogger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(resolve, FLUSH_LIMIT_MS, 'late')
+  })
+  try {
+    if ((await Promise.race([shutdown, late])) === 'late') {
+      log.warn(
+        { waitedMs: FLUSH_LIMIT_MS },
+        'tracing: spans still buffered at shutdown were not exported in time',
+      )
+    }
+  } catch (err) {
+    // The collector's answer is a peer's text: its name and code say enough.
+    const { name, code } = err as { name?: unknown; code?: unknown }
+    log.warn({ err: { name, code } }, 'tracing: spans still buffered at shutdown were not exported')
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 const dropTraceContext: onRequestHookHandler = (request, _reply, done) => {

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -8,6 +10,7 @@ import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { typescriptFlags } from '../helpers/child-node.js'
 import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET } from '../helpers/gateway.js'
+import { REFUSED_URL } from '../helpers/ports.js'
 import { pollUntil } from '../helpers/redis.js'
 
 t.test(
@@ -85,3 +88,82 @@ routes:
     t.notMatch(output, /\n\s+at /, 'no stack trace')
   },
 )
+
+/**
+ * A collector that refuses connections, or takes them and never answers:
+ * the spans still buffered at SIGTERM cannot be exported. That is logged,
+ * and neither decides the exit code nor holds the process past the drain.
+ */
+for (const collector of ['refusing', 'silent'] as const) {
+  t.test(`SIGTERM with a ${collector} trace collector: spans lost are logged, the exit is 0`, async (t) => {
+    const idp = await startDevIdp({
+      clients: [
+        {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          redirectUris: ['http://127.0.0.1/auth/callback'],
+        },
+      ],
+    })
+    t.teardown(() => idp.close())
+    const upstream = await startEchoUpstream()
+    t.teardown(() => upstream.close())
+    const silent = createServer(() => {})
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => {
+      silent.closeAllConnections()
+      silent.close()
+    })
+    const endpoint =
+      collector === 'refusing' ? REFUSED_URL : `http://127.0.0.1:${(silent.address() as AddressInfo).port}`
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-shutdown-'))
+    const file = join(dir, 'routes.yaml')
+    writeFileSync(
+      file,
+      `server: { host: 127.0.0.1, port: 0, publicUrl: "http://127.0.0.1" }
+oidc: { issuer: "${idp.issuer}", clientId: ${CLIENT_ID}, clientSecret: "\${OIDC_CLIENT_SECRET}" }
+session: { secret: "\${SESSION_SECRET}" }
+metrics: { port: 0 }
+tracing: { enabled: true }
+routes:
+  - { path: /api/public, upstream: "${upstream.url}", token: none, csrf: false }
+`,
+    )
+    const child = spawn(
+      process.execPath,
+      [...typescriptFlags, 'src/cli/index.ts', 'start', '--config', file],
+      {
+        env: {
+          ...process.env,
+          OIDC_CLIENT_SECRET: CLIENT_SECRET,
+          SESSION_SECRET,
+          OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+          OTEL_TRACES_SAMPLER: 'always_on',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString()
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString()
+    })
+    const exited = once(child, 'exit')
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    await pollUntil(async () => output.includes('OpenID Provider discovered'), 20_000)
+    const url = /gatehouse listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1]
+    for (let i = 0; i < 5; i++) t.equal((await fetch(`${url}/api/public/x`)).status, 200)
+    const stopping = performance.now()
+    child.kill('SIGTERM')
+    const [code, signal] = await exited
+    t.equal(signal, null)
+    t.equal(code, 0, 'exit 0: the gateway drained; only spans were lost')
+    t.ok(performance.now() - stopping < 8_000, 'the flush does not take the whole drain budget')
+    t.match(output, /spans still buffered at shutdown were not exported/)
+    t.notMatch(output, /error during shutdown|drain timeout reached/)
+  })
+}
