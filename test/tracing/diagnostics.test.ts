@@ -1,6 +1,10 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { trace } from '@opentelemetry/api'
 import Fastify from 'fastify'
 import t from 'tap'
 import { startTracing } from '../../src/tracing/sdk.js'
+import { until } from '../helpers/websocket.js'
 
 /**
  * What OpenTelemetry reports reaches the gateway's log: the SDK installs a
@@ -9,7 +13,7 @@ import { startTracing } from '../../src/tracing/sdk.js'
  */
 
 function capturingLog() {
-  const lines: { level: number; msg: string }[] = []
+  const lines: { level: number; msg: string; err?: unknown }[] = []
   const app = Fastify({
     logger: { level: 'info', stream: { write: (line: string) => lines.push(JSON.parse(line)) } },
   })
@@ -71,5 +75,42 @@ t.test(
     }
     t.same(own.lines, [], "not in the gateway's log")
     t.match(errors.join('\n'), /unknown OTEL_TRACES_SAMPLER value "bogus"/, "but on the SDK's console logger")
+  },
+)
+
+t.test(
+  "an export the collector refuses is logged by its error's name and code, never with what the collector sent",
+  async (t) => {
+    // A collector that refuses, quoting the request's credentials back.
+    const collector = createServer((req, res) => {
+      req.resume()
+      res
+        .writeHead(400, { 'content-type': 'text/plain' })
+        .end(`PEER-SAID-THIS you sent ${req.headers.authorization}`)
+    })
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => collector.close())
+    const env = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer otlp-SEKRET-value',
+      OTEL_TRACES_SAMPLER: 'always_on',
+      // Exported while running, as in production, not by the flush at shutdown.
+      OTEL_BSP_SCHEDULE_DELAY: '10',
+    }
+    // The exporter reads the process's environment itself.
+    Object.assign(process.env, env)
+    t.teardown(() => {
+      for (const name of Object.keys(env)) delete process.env[name]
+    })
+    const { log, lines } = capturingLog()
+    const tracing = startTracing(log, env)
+    trace.getTracer('test').startSpan('one').end()
+    const reported = () => lines.filter((l) => /^OpenTelemetry: /.test(l.msg))
+    t.ok(await until(() => reported().length > 0), 'the failed export is reported')
+    await tracing.shutdown().catch(() => {})
+    t.match(reported()[0], { level: 50, err: { code: '400' } }, 'as an error, with its status')
+    const logged = JSON.stringify(lines)
+    t.notMatch(logged, /SEKRET/, 'no credential the collector echoed')
+    t.notMatch(logged, /PEER-SAID/, 'nothing else it sent')
   },
 )
