@@ -1,5 +1,16 @@
 import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { context, diag, logs, metrics, propagation, TraceFlags, trace } from '@opentelemetry/api'
+import {
+  type Attributes,
+  context,
+  diag,
+  logs,
+  metrics,
+  propagation,
+  type SpanStatus,
+  SpanStatusCode,
+  TraceFlags,
+  trace,
+} from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici'
 import { NodeSDK } from '@opentelemetry/sdk-node'
@@ -156,6 +167,34 @@ function nameByRoute(
   span.setAttribute('url.path', route ?? '')
   // Required on a server span by the HTTP semantic conventions; @fastify/otel leaves it out.
   span.setAttribute('url.scheme', request.protocol)
+  errorOnlyFor5xx(span)
+}
+
+/**
+ * The HTTP semantic conventions: a SERVER span's status MUST stay unset
+ * for a 4xx, which is the client's mistake (no session, a stale sign-in
+ * link), not the server's. @fastify/otel marks every error a hook throws,
+ * whatever its status, and the SDK never lets an ERROR be taken back. So
+ * on this span an ERROR is held until the span ends, when the response's
+ * status is known (@fastify/otel sets it just before `end`), and applied
+ * only to a 5xx, or to a request that ended without a status.
+ */
+const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code'
+
+function errorOnlyFor5xx(span: import('@opentelemetry/api').Span): void {
+  const setStatus = span.setStatus.bind(span)
+  const end = span.end.bind(span)
+  let held: SpanStatus | undefined
+  span.setStatus = (status) => {
+    if (status.code !== SpanStatusCode.ERROR) return setStatus(status)
+    held = status
+    return span
+  }
+  span.end = (endTime) => {
+    const code = (span as unknown as { attributes?: Attributes }).attributes?.[ATTR_HTTP_RESPONSE_STATUS_CODE]
+    if (held !== undefined && !(typeof code === 'number' && code < 500)) setStatus(held)
+    end(endTime)
+  }
 }
 
 /**

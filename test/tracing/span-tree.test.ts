@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http'
 import t from 'tap'
-import type { CookieJar } from '../helpers/cookie-jar.js'
+import { type CookieJar, CookieJar as CookieJarClass } from '../helpers/cookie-jar.js'
 import { CLIENT_SECRET, route, SESSION_SECRET, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { CLIENT, childrenOf, ERROR, one, SERVER, startOtlpReceiver } from '../helpers/otlp-receiver.js'
@@ -197,6 +197,25 @@ t.test('an upstream error: the client span and the server span say so', async (t
   )
   t.equal(upstream.attributes['error.type'], 'ECONNREFUSED')
   t.equal(upstream.status.code, ERROR)
+})
+
+t.test("a 4xx is the client's error, not the server's: its server span's status stays unset", async (t) => {
+  const stack = await startStack(t, { config: { tracing: { enabled: true } } })
+  const base = stack.gateway.url
+  const anonymous = new CookieJarClass()
+  t.equal((await apiCall(anonymous, `${base}/api/orders/1`)).status, 401)
+  t.equal((await fetch(`${base}/auth/callback?code=c&state=s`)).status, 400)
+  await stack.close()
+  for (const route of ['/api/orders/*', '/auth/callback']) {
+    const server = one(
+      receiver.spans.filter((s) => s.kind === SERVER && s.attributes['http.route'] === route),
+      `${route} server span`,
+    )
+    t.ok(Number(server.attributes['http.response.status_code']) >= 400, `${route}: a 4xx`)
+    // OTel HTTP semantic conventions: a SERVER span's status MUST be left unset for a 4xx.
+    t.equal(server.status.code, 0, `${route}: status unset`)
+    t.equal(server.status.message, undefined, `${route}: and no message`)
+  }
 })
 
 /**
