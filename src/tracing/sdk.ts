@@ -220,7 +220,8 @@ function unsampledCall(request: UndiciRequest): boolean {
  * A proxied request's query is the browser's, and may carry identifiers or
  * a credential someone put in a URL; IdP calls put theirs in bodies. The
  * keys stay, each value is `REDACTED`, as the HTTP semantic conventions
- * advise for sensitive query values.
+ * advise for sensitive query values; a parameter with no `=` is taken as
+ * a value, whole.
  */
 function withoutQueryValues(request: UndiciRequest): Record<string, string> {
   const q = request.path.indexOf('?')
@@ -231,7 +232,9 @@ function withoutQueryValues(request: UndiciRequest): Record<string, string> {
     .split('&')
     .map((pair) => {
       const eq = pair.indexOf('=')
-      return eq === -1 ? pair : `${pair.slice(0, eq)}=REDACTED`
+      // A parameter without `=` (`?<opaque token>`) is all value.
+      if (eq === -1) return pair === '' ? pair : 'REDACTED'
+      return `${pair.slice(0, eq)}=REDACTED`
     })
     .join('&')}`
   return { 'url.full': `${String(request.origin).replace(/\/$/, '')}${path}${query}`, 'url.query': query }

@@ -39,7 +39,7 @@ t.test('a login and an API call: span tree, route names, IdP and upstream calls,
   })
   const { jar, callbackUrl } = await login(base)
   const code = new URL(callbackUrl).searchParams.get('code')!
-  const api = await apiCall(jar, `${base}/api/orders/42?code=query-secret-value&page=2`)
+  const api = await apiCall(jar, `${base}/api/orders/42?code=query-secret-value&page=2&bare-secret-value`)
   t.equal(api.status, 200)
   const seen = stack.upstream.requests.at(-1)!
   await stack.close() // flushes the exporter
@@ -95,7 +95,11 @@ t.test('a login and an API call: span tree, route names, IdP and upstream calls,
     'upstream call',
   )
   t.equal(upstreamCall.attributes['http.response.status_code'], 200)
-  t.equal(upstreamCall.attributes['url.query'], '?code=REDACTED&page=REDACTED', 'query values redacted')
+  t.equal(
+    upstreamCall.attributes['url.query'],
+    '?code=REDACTED&page=REDACTED&REDACTED',
+    'query values redacted, a bare one (a value with no key) whole',
+  )
 
   // What the upstream saw: one traceparent naming the gateway's client span.
   const tp = parent(seen.headers.traceparent)
@@ -112,6 +116,7 @@ t.test('a login and an API call: span tree, route names, IdP and upstream calls,
     'access token': bearer,
     'authorization code': code,
     'query value': 'query-secret-value',
+    'bare query value': 'bare-secret-value',
     'client secret': CLIENT_SECRET,
     'session secret': SESSION_SECRET,
     ...Object.fromEntries(
