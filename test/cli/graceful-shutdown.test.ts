@@ -61,7 +61,11 @@ routes:
     t.teardown(() => {
       if (child.exitCode === null) child.kill('SIGKILL')
     })
-    await pollUntil(async () => output.includes('OpenID Provider discovered'), 20_000)
+    // The two lines come in either order.
+    await pollUntil(
+      async () => output.includes('OpenID Provider discovered') && output.includes('gatehouse listening on'),
+      20_000,
+    )
     t.match(
       output,
       /gatehouse listening on .*1 routes, memory store, issuer/,
@@ -154,8 +158,13 @@ routes:
     t.teardown(() => {
       if (child.exitCode === null) child.kill('SIGKILL')
     })
-    await pollUntil(async () => output.includes('OpenID Provider discovered'), 20_000)
-    const url = /gatehouse listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1]
+    const listening = /gatehouse listening on (http:\/\/127\.0\.0\.1:\d+)/
+    // The two lines come in either order.
+    await pollUntil(
+      async () => output.includes('OpenID Provider discovered') && listening.test(output),
+      20_000,
+    )
+    const url = listening.exec(output)?.[1]
     for (let i = 0; i < 5; i++) t.equal((await fetch(`${url}/api/public/x`)).status, 200)
     const stopping = performance.now()
     child.kill('SIGTERM')
