@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import {
   type Attributes,
   context,
+  propagation,
   type Span,
   SpanStatusCode,
   TraceFlags,
@@ -125,4 +126,30 @@ export function waited<T>(kind: 'flight' | 'lock', fn: () => Promise<T>): Promis
       span?.setAttribute(ATTR.waitedMs, Math.round((performance.now() - started) * 1000) / 1000)
     }
   })
+}
+
+/**
+ * Puts the active trace's `traceparent` (and `tracestate`) on `headers`:
+ * for calls no instrumentation sees, such as a WebSocket upgrade, which
+ * the `ws` client sends without undici. Off, nothing.
+ */
+export function injectTraceContext(headers: Record<string, unknown>): void {
+  if (tracer === undefined) return
+  propagation.inject(context.active(), headers)
+}
+
+/**
+ * Ends the active server span with `status`, for a request whose reply is
+ * hijacked (a WebSocket upgrade answered 101 on its socket): @fastify/otel
+ * ends its span when the reply is sent, which a hijacked reply never is.
+ * Taken when the upgrade is handled, called once it is answered.
+ */
+export function serverSpanEnder(): ((status: number) => void) | undefined {
+  if (tracer === undefined) return undefined
+  const span = trace.getSpan(context.active())
+  if (span === undefined || !span.isRecording()) return undefined
+  return (status) => {
+    span.setAttribute('http.response.status_code', status)
+    span.end()
+  }
 }

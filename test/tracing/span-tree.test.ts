@@ -6,6 +6,7 @@ import { apiCall, login } from '../helpers/login.js'
 import { CLIENT, childrenOf, ERROR, one, SERVER, startOtlpReceiver } from '../helpers/otlp-receiver.js'
 import { REFUSED_URL } from '../helpers/ports.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
+import { browserHeaders, openSocket, wsUpstream, wsUrl } from '../helpers/websocket.js'
 
 // The SDK reads its exporter, protocol and sampler from the standard
 // variables, as in production; set before any gateway starts it.
@@ -222,6 +223,29 @@ t.test("a 4xx is the client's error, not the server's: its server span's status 
     t.equal(server.status.message, undefined, `${route}: and no message`)
   }
 })
+
+t.test(
+  'a WebSocket upgrade: its server span ends at the 101, and the upstream joins its trace',
+  async (t) => {
+    const ws = await wsUpstream(t)
+    const stack = await startStack(t, {
+      config: { tracing: { enabled: true } },
+      routes: (upstream) => [...defaultRoutes(upstream), route('/api/live', ws.url, { websocket: true })],
+    })
+    const { jar } = await login(stack.gateway.url)
+    const socket = await openSocket(wsUrl(stack, '/api/live/feed'), browserHeaders(stack, jar))
+    socket.terminate()
+    await stack.close()
+    const server = one(
+      receiver.spans.filter((s) => s.kind === SERVER && s.attributes['http.route'] === '/api/live/*'),
+      'upgrade server span',
+    )
+    t.equal(server.attributes['http.response.status_code'], 101)
+    const tp = parent(ws.upgrades[0]!.traceparent)
+    t.equal(tp.traceId, server.traceId, "the upstream's handshake carries the request's trace")
+    t.equal(tp.spanId, server.spanId, 'with the server span as its parent')
+  },
+)
 
 /**
  * An API call through node:http, not fetch: fetch is undici, which this

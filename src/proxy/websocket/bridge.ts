@@ -8,6 +8,7 @@ import { asksForNonce } from '../../dpop/upstream.js'
 import { gatehouseError } from '../../errors.js'
 import { tlsConnectOptions } from '../../tls/connect-options.js'
 import { tlsFailureReason } from '../../tls/handshake-errors.js'
+import { injectTraceContext, serverSpanEnder } from '../../tracing/spans.js'
 import type { GuardDeps } from '../guard.js'
 import { type UpstreamErrorKind, type UpstreamErrorObserver, upstreamErrorCode } from '../upstream-errors.js'
 import type { SocketLimit, SocketLimits, SocketPlace } from './limits.js'
@@ -220,6 +221,9 @@ export class WebSocketBridge {
     // Read again for a replay: the proof in them is new.
     const headers = this.#options.headers(request)
     if (offered.length > 0) headers['sec-websocket-protocol'] = offered.join(', ')
+    // The `ws` client is not undici: no instrumentation propagates for it.
+    injectTraceContext(headers)
+    const endServerSpan = serverSpanEnder()
     const { maxMessage, compression } = this.#options.bounds
     const target = new WebSocket(`${this.#upstreamOrigin}${path}`, [], {
       headers,
@@ -294,6 +298,7 @@ export class WebSocketBridge {
       const abandoned = () => linked || target.terminate()
       upgrade.socket.once('close', abandoned)
       this.#server.handleUpgrade(request.raw, upgrade.socket, upgrade.head, (source) => {
+        endServerSpan?.(101)
         linked = true
         upgrade.socket.off('close', abandoned)
         this.#link(source, target, request)
