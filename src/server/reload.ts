@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors.js'
@@ -47,6 +49,8 @@ export class ConfigReloader {
   #running: GatehouseConfig
   #current: Promise<ReloadResult> | undefined
   #next: Promise<ReloadResult> | undefined
+  /** A digest of the bytes the last reload read, whatever came of it. */
+  #lastRead: string | undefined
 
   constructor(options: ReloaderOptions) {
     this.#options = options
@@ -76,6 +80,20 @@ export class ConfigReloader {
   async #reload(trigger: ReloadTrigger): Promise<ReloadResult> {
     const { file, env, lasting } = this.#options
     const log = lasting.log
+    // One edit is often both a SIGHUP and a change the watch sees: the
+    // watch's reload then finds the bytes the signal's has just read, and
+    // would log and count its verdict a second time. A signal or a call
+    // always reads again: its sender may know something changed outside
+    // the file (an IdP back up).
+    const read = digestOf(file)
+    if (trigger === 'file' && read === this.#lastRead) {
+      log.info(
+        { file, trigger },
+        'config reload: these bytes were read by the last reload already; nothing to do',
+      )
+      return { result: 'unchanged' }
+    }
+    this.#lastRead = read
     let next: GatehouseConfig
     try {
       next = loadConfig(file, env, {
@@ -164,4 +182,13 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
     timer = setTimeout(() => reject(new Error(message)), ms)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** A digest of the file's bytes, or `absent`; compared only with another of its own. */
+function digestOf(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex')
+  } catch {
+    return 'absent'
+  }
 }

@@ -333,3 +333,32 @@ t.test(
     t.not(running.app.gatehouse.userTokens, tokens, 'the token services take the new settings')
   },
 )
+
+t.test(
+  'one broken edit that is both signalled and seen by the watch is rejected and counted once',
+  async (t) => {
+    const lines: string[] = []
+    const stack = await startReloadable(
+      t,
+      (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+      {
+        logStream: { write: (line: string) => lines.push(line) },
+        input: { logLevel: 'info' },
+      },
+    )
+    const { running } = stack
+    stack.configMap.write('server: { port: [unclosed\n')
+    // As SIGHUP does, before the watch's quiet period has passed.
+    t.equal((await running.reload()).result, 'rejected')
+    t.equal(await reloads(running, 'rejected'), 1)
+    t.ok(
+      await until(() => lines.some((l) => l.includes('"trigger":"file"'))),
+      'the watch saw the same edit and reloaded too',
+    )
+    t.match(
+      lines.find((l) => l.includes('"trigger":"file"')),
+      /read by the last reload already; nothing to do/,
+    )
+    t.equal(await reloads(running, 'rejected'), 1, 'the edit is counted once')
+  },
+)
