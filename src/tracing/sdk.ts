@@ -150,6 +150,19 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
   }
 }
 
+const KNOWN_METHODS = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'CONNECT',
+  'OPTIONS',
+  'TRACE',
+  'PATCH',
+  'QUERY',
+])
+
 /**
  * Semantic conventions name a server span `{method} {http.route}`. The
  * route is the template (`/api/orders/*`), never the path, which holds
@@ -163,7 +176,17 @@ function nameByRoute(
   // An unsampled request's span records nothing: no name or attribute to make.
   if (!span.isRecording()) return
   const route = request.routeOptions.url
-  span.updateName(route === undefined ? request.method : `${request.method} ${route}`)
+  // HTTP semantic conventions: a method outside their list MUST be recorded
+  // as `_OTHER`, the original beside it, and names the span `HTTP`; Node's
+  // parser takes some thirty methods, and a client would otherwise choose
+  // among that many span names per route.
+  let method = request.method
+  if (!KNOWN_METHODS.has(method)) {
+    span.setAttribute('http.request.method', '_OTHER')
+    span.setAttribute('http.request.method_original', method)
+    method = 'HTTP'
+  }
+  span.updateName(route === undefined ? method : `${method} ${route}`)
   span.setAttribute('url.path', route ?? '')
   // Required on a server span by the HTTP semantic conventions; @fastify/otel leaves it out.
   span.setAttribute('url.scheme', request.protocol)

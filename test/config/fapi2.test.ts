@@ -31,7 +31,7 @@ t.test('check enforces the profile on the configuration, naming each option', as
       '6 oidc.clientSecret: profile fapi2 allows no client secret; remove it',
       '7 oidc.par: profile fapi2 requires pushed authorization requests; remove par: off',
       '2 oidc.clientAuth: profile fapi2 allows private_key_jwt, tls_client_auth or self_signed_tls_client_auth only (got client_secret_basic)',
-    ].sort((a, b) => Number.parseInt(a) - Number.parseInt(b)),
+    ].sort((a, b) => Number.parseInt(a, 10) - Number.parseInt(b, 10)),
   )
   const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey
   const withKey = `  dpop: true\n  clientAuth: private_key_jwt\n  clientKey: { jwk: '${jwk(p384)}' }`

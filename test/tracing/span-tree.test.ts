@@ -225,6 +225,27 @@ t.test("a 4xx is the client's error, not the server's: its server span's status 
 })
 
 t.test(
+  'a method the HTTP conventions do not list is recorded as _OTHER, the original beside it',
+  async (t) => {
+    const stack = await startStack(t, { config: { tracing: { enabled: true } } })
+    const { jar } = await login(stack.gateway.url)
+    t.ok(await browserCall(jar, `${stack.gateway.url}/api/orders/1`, {}, 'PROPFIND'), 'answered')
+    await stack.close()
+    const server = one(
+      receiver.spans.filter(
+        (s) => s.kind === SERVER && s.attributes['http.request.method_original'] === 'PROPFIND',
+      ),
+      'PROPFIND server span',
+    )
+    // Semantic conventions (HTTP spans): an unknown method MUST be `_OTHER`, and
+    // the span is named `HTTP` (and its route), so a client cannot mint span names.
+    t.equal(server.attributes['http.request.method'], '_OTHER')
+    const route = server.attributes['http.route']
+    t.equal(server.name, route === undefined ? 'HTTP' : `HTTP ${route}`)
+  },
+)
+
+t.test(
   'a WebSocket upgrade: its server span ends at the 101, and the upstream joins its trace',
   async (t) => {
     const ws = await wsUpstream(t)
@@ -251,11 +272,16 @@ t.test(
  * An API call through node:http, not fetch: fetch is undici, which this
  * process's SDK instruments too, and it would add a traceparent of its own.
  */
-function browserCall(jar: CookieJar, url: string, headers: Record<string, string>): Promise<number> {
+function browserCall(
+  jar: CookieJar,
+  url: string,
+  headers: Record<string, string>,
+  method = 'GET',
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       url,
-      { headers: { ...headers, 'x-csrf': '1', cookie: jar.header(url) ?? '' } },
+      { method, headers: { ...headers, 'x-csrf': '1', cookie: jar.header(url) ?? '' } },
       (res) => {
         res.resume()
         res.on('end', () => resolve(res.statusCode ?? 0))
