@@ -65,6 +65,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
           issuer: metadata.issuer,
           clientId: oidc.clientId,
           timeoutMs: oidc.timeout,
+          fetch: oidc.fetch,
           now: deps.now,
         })
         verifiers.set(oidc.name, verifier)
@@ -80,6 +81,22 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
   }
 
   async function end(
+    request: FastifyRequest<{ Body: { logout_token?: unknown } }>,
+    candidates: (token: string) => readonly OidcClient[],
+  ) {
+    try {
+      return await ended(request, candidates)
+    } catch (err) {
+      // The IdP believes the user signed out; a refusal here leaves their
+      // sessions running, so an operator must hear why. The reason is ours,
+      // naming the check that failed, never the token's contents.
+      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN')
+        request.log.warn({ code: err.code, reason: err.message }, 'logout token refused')
+      throw err
+    }
+  }
+
+  async function ended(
     request: FastifyRequest<{ Body: { logout_token?: unknown } }>,
     candidates: (token: string) => readonly OidcClient[],
   ) {

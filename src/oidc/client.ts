@@ -133,6 +133,11 @@ export class OidcClient {
     return this.#issuer.href
   }
 
+  /** A GET through this provider's connection (`tls` CA and client certificate, budgets); see IdpHttp. */
+  get fetch(): IdpHttp['fetch'] {
+    return this.#http.fetch
+  }
+
   /** The provider's budget for one call, ms (`timeout`). */
   get timeout(): number {
     return this.#oidc.timeout

@@ -18,6 +18,13 @@ export interface IdpHttp {
     [oauth.allowInsecureRequests]: boolean
     signal: AbortSignal
   }
+  /**
+   * A GET through the same connection, for what oauth4webapi does not
+   * fetch: the JWKS that logout tokens are verified against (jose's
+   * `customFetch`). An IdP behind a private CA, or one that asks every
+   * caller for the client certificate, serves its keys the same way.
+   */
+  readonly fetch: (url: string, init: RequestInit) => Promise<Response>
   close(): Promise<void>
 }
 
@@ -55,6 +62,7 @@ export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
     >[1]) as unknown as Promise<Response>
 
   return {
+    fetch: customFetch as IdpHttp['fetch'],
     options() {
       return {
         [oauth.customFetch]: customFetch,

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose'
+import { createRemoteJWKSet, customFetch, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose'
 import { gatehouseError } from '../errors.js'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
@@ -17,6 +17,8 @@ export interface LogoutTokenOptions {
   readonly maxAge?: number
   readonly timeoutMs?: number
   readonly now?: () => number
+  /** The IdP's own connection (its CA, client certificate); else the global fetch. */
+  readonly fetch?: (url: string, init: RequestInit) => Promise<Response>
 }
 
 /**
@@ -36,7 +38,10 @@ export class LogoutTokenVerifier {
     this.#clientId = options.clientId
     this.#maxAge = options.maxAge
     this.#now = options.now
-    this.#jwks = createRemoteJWKSet(new URL(options.jwksUri), { timeoutDuration: options.timeoutMs ?? 5_000 })
+    this.#jwks = createRemoteJWKSet(new URL(options.jwksUri), {
+      timeoutDuration: options.timeoutMs ?? 5_000,
+      ...(options.fetch ? { [customFetch]: options.fetch } : {}),
+    })
   }
 
   async verify(token: string): Promise<LogoutClaims> {

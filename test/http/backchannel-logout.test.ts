@@ -11,10 +11,13 @@ const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 async function setup(t: Test) {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true })
   const jwk = { ...(await exportJWK(privateKey)), kid: 'idp-key', alg: 'RS256', use: 'sig' }
+  const lines: Record<string, unknown>[] = []
   const stack = await startStack(t, {
     idp: { signingKey: jwk },
     backchannelLogout: true,
     routes: (upstream) => [route('/api/orders', upstream)],
+    config: { logLevel: 'warn' },
+    gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
   })
   const { idp, gateway } = stack
   const base = gateway.url
@@ -39,7 +42,7 @@ async function setup(t: Test) {
       body: new URLSearchParams({ logout_token: token }),
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     })
-  return { idp, base, sign, post, app: gateway.app, store: gateway.app.gatehouse.stores.sessions }
+  return { idp, base, sign, post, lines, app: gateway.app, store: gateway.app.gatehouse.stores.sessions }
 }
 
 /** Ends the user's session at the IdP itself, as its own logout page would. */
@@ -72,7 +75,7 @@ t.test('the IdP ends its session: it sends a logout token and that gateway sessi
 })
 
 t.test('forged, expired, replayed, wrong-audience and malformed logout tokens change nothing', async (t) => {
-  const { base, sign, post, store, app } = await setup(t)
+  const { base, sign, post, store, app, lines } = await setup(t)
   const { jar } = await login(base)
   const ref = sessionRefOf(app, jar.get(base, 'gatehouse')!)
   const { privateKey: otherKey } = await generateKeyPair('RS256')
@@ -91,7 +94,10 @@ t.test('forged, expired, replayed, wrong-audience and malformed logout tokens ch
     const res = await post(await token)
     t.equal(res.status, 400, name)
     t.equal(res.json().error, 'invalid_request')
+    // The IdP thinks the user signed out: the operator hears why not.
+    t.match(lines.at(-1), { level: 40, msg: 'logout token refused', reason: res.json().message }, name)
   }
+  t.notOk(JSON.stringify(lines).includes(await cases[0]![1]), 'never the token itself')
   const missing = await jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, { method: 'POST' })
   t.equal(missing.status, 400, 'no token at all')
   t.ok(await store.get(ref, Date.now()), 'the session survived every bad token')

@@ -1,4 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto'
+import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
 import { makePki } from '../helpers/certificates.js'
 import { TestClock } from '../helpers/gateway.js'
@@ -19,6 +20,8 @@ const thumbprint = (pem: string) =>
 async function mtlsStack(
   t: Test,
   client: { method: 'tls_client_auth' | 'self_signed_tls_client_auth'; self?: boolean },
+  /** The IdP's signing key ours, and back-channel logout on. */
+  logoutTokens = false,
 ) {
   const pki = makePki(t)
   const server = pki.issue('idp-mtls')
@@ -42,7 +45,9 @@ async function mtlsStack(
           pushed_authorization_request_endpoint: alias('/request'),
         },
       },
+      ...(logoutTokens ? { signingKey } : {}),
     },
+    ...(logoutTokens ? { backchannelLogout: true } : {}),
     client: {
       clientSecret: undefined,
       tokenEndpointAuthMethod: client.method,
@@ -75,8 +80,11 @@ async function mtlsStack(
   stack.idp.provider.on('grant.success', (ctx) =>
     seen.push(`${ctx.get('x-client-verify')} ${ctx.oidc.params?.grant_type}`),
   )
-  return { stack, certificate, seen, clock, lines }
+  return { stack, certificate, seen, clock, lines, front }
 }
+
+const signing = await generateKeyPair('RS256', { extractable: true })
+const signingKey = { ...(await exportJWK(signing.privateKey)), kid: 'idp-key', alg: 'RS256', use: 'sig' }
 
 function der(pem: string): string {
   return Buffer.from(new X509Certificate(pem).raw).toString('base64')
@@ -139,5 +147,35 @@ t.test(
       [/^FAILED:.* authorization_code$/],
       'self-signed: the terminator could not verify it, the IdP matched it',
     )
+  },
+)
+
+t.test(
+  "a logout token's keys are fetched like every other IdP call: with the private CA and the client certificate",
+  async (t) => {
+    const { stack, front } = await mtlsStack(t, { method: 'tls_client_auth' }, true)
+    const base = stack.gateway.url
+    // An IdP that serves its keys only where it asks for a client certificate,
+    // under a certificate from its private CA.
+    Object.assign(stack.gateway.app.gatehouse.oidc.metadata!, { jwks_uri: `${front.url}/jwks` })
+    const { jar, callback } = await login(base, { user: 'ida' })
+    t.equal(callback.status, 302)
+    const sub = (await apiCall(jar, `${base}/auth/user`)).json<{ sub: string }>().sub
+    const token = await new SignJWT({
+      events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+      sub,
+    })
+      .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: 'idp-key' })
+      .setIssuer(stack.idp.issuer)
+      .setAudience(stack.gateway.app.gatehouse.oidc.clientId)
+      .setIssuedAt()
+      .setJti(crypto.randomUUID())
+      .sign(signing.privateKey)
+    const ended = await fetch(`${base}/auth/backchannel-logout`, {
+      method: 'POST',
+      body: new URLSearchParams({ logout_token: token }),
+    })
+    t.equal(ended.status, 200, await ended.text())
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 401, "the IdP's logout ended the session")
   },
 )
