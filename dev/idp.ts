@@ -113,6 +113,11 @@ export interface DevIdpOptions {
    */
   readonly dpopAlgorithms?: readonly AsymmetricSigningAlgorithm[]
   /**
+   * DPoP at all (oidc-provider's `features.dPoP`). Default on. Off, the IdP
+   * advertises no DPoP algorithm, ignores a proof and issues Bearer tokens.
+   */
+  readonly dpop?: boolean
+  /**
    * Accept POST at the end-session endpoint (RP-Initiated Logout 1.0 §2),
    * as Keycloak does; oidc-provider's default refuses it (404), as some
    * OPs do. Default false.
@@ -448,7 +453,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       pushedAuthorizationRequests: { enabled: options.par ?? false },
       // On by default in oidc-provider; a nonce needs a secret to make it from.
       dPoP: {
-        enabled: true,
+        enabled: options.dpop ?? true,
         ...(options.dpopNonce ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
       },
       userinfo: { enabled: options.userinfo ?? true },

@@ -23,7 +23,7 @@ import type {
 import { sessionClaims } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
-import { dpopIncompatibility, rememberingNonces, retryOnDpopNonce } from './dpop.js'
+import { BOUND_TOKEN_TYPES, dpopIncompatibility, rememberingNonces, retryOnDpopNonce } from './dpop.js'
 import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
 import { fapi2IdTokenAlgorithm, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
@@ -291,6 +291,7 @@ export class OidcClient {
         return oauth.processAuthorizationCodeResponse(as, this.#client, response, {
           expectedNonce: login.nonce,
           requireIdToken: true,
+          ...bound(dpopKey),
         })
       })
       this.#observer.accepted?.('code_exchange')
@@ -365,7 +366,7 @@ export class OidcClient {
           current.refreshToken!,
           { ...(await this.#options(key)), additionalParameters: params },
         )
-        return oauth.processRefreshTokenResponse(as, this.#client, response)
+        return oauth.processRefreshTokenResponse(as, this.#client, response, bound(key))
       })
       this.#observer.accepted?.(operation)
       const next = this.#tokenSet(result, sentAt, operation)
@@ -393,6 +394,7 @@ export class OidcClient {
     const as = this.#metadata('token_exchange')
     let sentAt = this.#now()
     const { grantType, parameters } = exchangeParameters(audience.exchange!, subjectToken)
+    const key = audience.dpop ? dpopKey : undefined
     try {
       const result = await retryOnDpopNonce(async () => {
         sentAt = this.#now()
@@ -402,10 +404,10 @@ export class OidcClient {
           await this.#auth,
           grantType,
           parameters,
-          await this.#options(audience.dpop ? dpopKey : undefined),
+          await this.#options(key),
         )
         return oauth.processGenericTokenEndpointResponse(as, this.#client, response, {
-          recognizedTokenTypes: EXCHANGE_TOKEN_TYPES,
+          recognizedTokenTypes: { ...EXCHANGE_TOKEN_TYPES, ...bound(key).recognizedTokenTypes },
         })
       })
       this.#observer.accepted?.('token_exchange')
@@ -438,7 +440,7 @@ export class OidcClient {
           params,
           await this.#options(dpopKey),
         )
-        return oauth.processClientCredentialsResponse(as, this.#client, response)
+        return oauth.processClientCredentialsResponse(as, this.#client, response, bound(dpopKey))
       })
       this.#observer.accepted?.('client_credentials')
       return {
@@ -562,6 +564,11 @@ export class OidcClient {
     if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) return undefined
     return this.#now() + seconds * 1000
   }
+}
+
+/** With a key (a proof went with the request), only a bound token is taken. */
+function bound(key: DpopKey | undefined): oauth.ProcessTokenResponseOptions {
+  return key ? { recognizedTokenTypes: BOUND_TOKEN_TYPES } : {}
 }
 
 /**

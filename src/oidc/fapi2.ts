@@ -32,6 +32,12 @@ export function fapi2Incompatibility(
     return `profile fapi2, but the identity provider signs ID tokens with none of ${FAPI2_ALGORITHMS.join(', ')} (id_token_signing_alg_values_supported)`
   if (!(as.code_challenge_methods_supported ?? []).includes('S256'))
     return 'profile fapi2, but the identity provider does not advertise PKCE S256 (code_challenge_methods_supported)'
+  // §5.3.2.2: sender-constrained tokens. An IdP that advertises no DPoP
+  // algorithm ignores proofs and issues Bearer tokens, which oidc.dpop
+  // refuses at every token request anyway; here the logins stop before one.
+  const dpopAlgorithms = as.dpop_signing_alg_values_supported
+  if (oidc.dpop && !(Array.isArray(dpopAlgorithms) && dpopAlgorithms.length > 0))
+    return 'profile fapi2 with DPoP-bound tokens, but the identity provider does not advertise dpop_signing_alg_values_supported (RFC 9449 §5.1)'
   if (!oidc.dpop && as.tls_client_certificate_bound_access_tokens !== true)
     return 'profile fapi2 with mTLS-bound tokens, but the identity provider does not advertise tls_client_certificate_bound_access_tokens (RFC 8705 §3.3)'
   return undefined

@@ -132,3 +132,22 @@ t.test(
     t.equal(proofs[0]!.jwk.crv, 'Ed25519', 'the key is an Ed25519 key')
   },
 )
+
+t.test(
+  'an IdP that ignores the proof and issues a Bearer token: refused, and said so, not sent upstream as DPoP',
+  async (t) => {
+    const stack = await startStack(t, {
+      idp: { dpop: false },
+      config: { oidc: { dpop: true } },
+      routes: (upstream) => [route('/api/orders', upstream)],
+    })
+    const { idp, gateway, upstream } = stack
+    t.equal(gateway.app.gatehouse.oidc.metadata?.dpop_signing_alg_values_supported, undefined)
+    const { callback } = await login(gateway.url)
+    // RFC 9449 §5: the client may discard a Bearer answer to a request with a proof.
+    t.equal(callback.status, 400, 'no session from an unbound token')
+    t.match(callback.text, /Bearer access token.*DPoP proof.*oidc\.dpop/s, 'the page says what is wrong')
+    t.equal(idp.stats.authorizationCodeGrants, 1, 'refused after the code exchange')
+    t.equal(upstream.requests.length, 0, 'no token went upstream')
+  },
+)

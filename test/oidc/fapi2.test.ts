@@ -200,6 +200,30 @@ t.test(
 )
 
 t.test(
+  'profile fapi2 with oidc.dpop: an IdP that advertises no DPoP blocks the logins and /readyz',
+  async (t) => {
+    const { stack } = await fapiStack(t, { binding: 'dpop' })
+    const metadata = stack.gateway.app.gatehouse.oidc.metadata!
+    t.equal(fapi2Incompatibility(stack.config.oidc, metadata), undefined, 'as advertised: compatible')
+    t.match(
+      fapi2Incompatibility(stack.config.oidc, { ...metadata, dpop_signing_alg_values_supported: [] }),
+      /dpop_signing_alg_values_supported/,
+      'an empty list is none',
+    )
+    // The IdP's metadata as discovered, without DPoP (oidc-provider with its dPoP feature off).
+    delete (metadata as { dpop_signing_alg_values_supported?: unknown }).dpop_signing_alg_values_supported
+    const tokenRequests = stack.idp.stats.tokenRequests
+    const start = await fetch(`${stack.gateway.url}/auth/login?returnTo=/`, { redirect: 'manual' })
+    t.equal(start.status, 503, 'the login stops before the IdP')
+    t.match(await start.text(), /Sign-in is misconfigured.*dpop_signing_alg_values_supported/s)
+    t.equal(stack.idp.stats.tokenRequests, tokenRequests)
+    const ready = await fetch(`${stack.gateway.url}/readyz`)
+    t.equal(ready.status, 503, '/readyz says why')
+    t.match(await ready.text(), /dpop_signing_alg_values_supported/)
+  },
+)
+
+t.test(
   'profile fapi2 with oidc.dpop: a login through PAR with the code bound to the key, an API call whose proof the upstream verifies, and a refresh',
   async (t) => {
     const clock = new TestClock()
