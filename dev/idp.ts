@@ -161,8 +161,8 @@ export interface DevIdpOptions {
   readonly refreshExpiresIn?: boolean
   /** Latency added to every `POST /token`, in ms, or a function asked per request. */
   readonly tokenEndpointDelayMs?: number | (() => number)
-  /** A private JWK to sign with, so tests can mint logout tokens the IdP would have signed. */
-  readonly signingKey?: Record<string, unknown>
+  /** Private JWKs to sign with (one or several), so tests can mint logout tokens the IdP would have signed. */
+  readonly signingKey?: Record<string, unknown> | readonly Record<string, unknown>[]
   /**
    * RFC 8707 resource indicators (`features.resourceIndicators`): the
    * resource servers the IdP knows. Off when absent. Every access token for
@@ -430,7 +430,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       : options.mtls
         ? { clientAuthMethods: MTLS_AUTH_METHODS }
         : {}),
-    ...(options.signingKey ? { jwks: { keys: [options.signingKey] } } : {}),
+    ...(options.signingKey ? { jwks: { keys: [options.signingKey].flat() } } : {}),
     claims: { openid: ['sub', 'sid'], profile: ['name', 'locale'] },
     cookies: {
       keys: ['gatehouse-dev-idp-cookie-key-not-secret'],

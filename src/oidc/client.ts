@@ -25,7 +25,7 @@ import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
 import { BOUND_TOKEN_TYPES, dpopIncompatibility, rememberingNonces, retryOnDpopNonce } from './dpop.js'
 import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
-import { fapi2IdTokenAlgorithm, fapi2Incompatibility } from './fapi2.js'
+import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { expiresAt } from './token-lifetime.js'
 import {
@@ -170,9 +170,13 @@ export class OidcClient {
         algorithm: 'oidc',
       })
       this.#as = await oauth.processDiscoveryResponse(this.#issuer, response)
-      // FAPI 2.0 §5.4.1: ID tokens only with the profile's algorithm (oidc/fapi2.ts).
-      const alg = this.#oidc.profile === 'fapi2' ? fapi2IdTokenAlgorithm(this.#as) : undefined
-      if (alg !== undefined) this.#client = { ...this.#client, id_token_signed_response_alg: alg }
+      // FAPI 2.0 §5.4.1: ID tokens only with the profile's algorithms (oidc/fapi2.ts).
+      // oauth4webapi checks the ID token's `alg` against a list here as
+      // against one value (its checkSigningAlgorithm), though it types one;
+      // test/oidc/fapi2.test.ts holds it to that.
+      const algs = this.#oidc.profile === 'fapi2' ? fapi2IdTokenAlgorithms(this.#as) : []
+      if (algs.length > 0)
+        this.#client = { ...this.#client, id_token_signed_response_alg: algs as unknown as string }
     } catch (err) {
       throw this.#failed('discovery', err)
     }

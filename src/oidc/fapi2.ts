@@ -5,13 +5,14 @@ import type { GatehouseConfig } from '../config/types.js'
 type OidcConfig = GatehouseConfig['oidc']
 
 /**
- * The ID-token algorithm a FAPI 2.0 client accepts from this IdP: the
- * first of PS256, ES256, EdDSA (§5.4.1) it advertises. oauth4webapi checks
- * the ID token's `alg` against this one value.
+ * The ID-token algorithms a FAPI 2.0 client accepts from this IdP: those
+ * of PS256, ES256, EdDSA (§5.4.1) it advertises. The client may be
+ * registered for any of them, and an IdP with an RSA and an EC key
+ * (Keycloak's default) advertises several, so no one of them is picked.
  */
-export function fapi2IdTokenAlgorithm(as: Readonly<oauth.AuthorizationServer>): string | undefined {
+export function fapi2IdTokenAlgorithms(as: Readonly<oauth.AuthorizationServer>): string[] {
   const advertised = as.id_token_signing_alg_values_supported ?? []
-  return FAPI2_ALGORITHMS.find((alg) => advertised.includes(alg))
+  return FAPI2_ALGORITHMS.filter((alg) => advertised.includes(alg))
 }
 
 /**
@@ -28,7 +29,7 @@ export function fapi2Incompatibility(
   // RFC 9207 §3: the client must check `iss`, which oauth4webapi does exactly when it is advertised.
   if (as.authorization_response_iss_parameter_supported !== true)
     return 'profile fapi2, but the identity provider does not advertise authorization_response_iss_parameter_supported (RFC 9207)'
-  if (fapi2IdTokenAlgorithm(as) === undefined)
+  if (fapi2IdTokenAlgorithms(as).length === 0)
     return `profile fapi2, but the identity provider signs ID tokens with none of ${FAPI2_ALGORITHMS.join(', ')} (id_token_signing_alg_values_supported)`
   if (!(as.code_challenge_methods_supported ?? []).includes('S256'))
     return 'profile fapi2, but the identity provider does not advertise PKCE S256 (code_challenge_methods_supported)'

@@ -30,7 +30,7 @@ async function fapiStack(
     gateway,
   }: {
     client?: Partial<DevClient>
-    signingKey?: 'ec' | 'rsa'
+    signingKey?: 'ec' | 'rsa' | 'both'
     binding?: 'mtls' | 'dpop'
     routes?: StackOptions['routes']
     gateway?: StackOptions['gateway']
@@ -44,14 +44,22 @@ async function fapiStack(
       par: true,
       fapi: true,
       // An RSA key without `alg` signs RS256 and PS256 alike, and the IdP advertises both.
-      signingKey:
-        signingKey === 'ec'
-          ? { ...signing.privateKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig', kid: 'idp-es256' }
-          : {
-              ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
-              use: 'sig',
-              kid: 'idp-rsa',
-            },
+      signingKey: [
+        ...(signingKey === 'rsa'
+          ? []
+          : [
+              { ...signing.privateKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig', kid: 'idp-es256' },
+            ]),
+        ...(signingKey === 'ec'
+          ? []
+          : [
+              {
+                ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+                use: 'sig',
+                kid: 'idp-rsa',
+              },
+            ]),
+      ],
       ...(mtls ? mtls.idp : { dpopNonce: true }),
     },
     client: {
@@ -165,6 +173,21 @@ t.test(
     t.equal(callback.status, 400, 'the ID token is refused, no session')
     t.match(callback.text, /Sign-in failed/)
     t.equal(stack.idp.stats.authorizationCodeGrants, 1, 'refused after the code exchange, at the ID token')
+  },
+)
+
+t.test(
+  'profile fapi2 takes an ID token signed with any of PS256, ES256 and EdDSA the IdP offers, not only the first',
+  async (t) => {
+    for (const alg of ['ES256', 'PS256'] as const) {
+      const { stack } = await fapiStack(t, { signingKey: 'both', client: { idTokenSignedResponseAlg: alg } })
+      const offered = stack.gateway.app.gatehouse.oidc.metadata?.id_token_signing_alg_values_supported
+      t.ok(offered?.includes('PS256') && offered.includes('ES256'), `the IdP offers both (${offered})`)
+      const { callback } = await login(stack.gateway.url, { user: 'wes' })
+      t.equal(callback.status, 302, `an ID token signed ${alg}: signed in`)
+      const report = compare(stack.config, stack.gateway.app.gatehouse.oidc.metadata!)
+      t.equal(report.blocking, false, 'and check --online agrees')
+    }
   },
 )
 
