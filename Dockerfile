@@ -41,7 +41,8 @@ USER 1000:1000
 # The public port and the metrics listener (metrics.port); both are set in
 # the config, these are their defaults.
 EXPOSE 3000 9464
-# The probe reads the same config as the server, so it follows server.port.
+# The probe reads the same config as the server, so it follows server.port;
+# from a file the running gateway refused to reload, server.host and .port alone.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "dist/cli/index.js", "health", "--config", "/etc/gatehouse/routes.yaml"]
 # Exec form: node is PID 1's child-free process and receives SIGTERM itself.

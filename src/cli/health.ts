@@ -1,15 +1,15 @@
-import type { GatehouseConfig } from '../config/types.js'
 import { networkCause } from '../network-cause.js'
+import type { ListenAddress } from './listen-address.js'
 
 /** How long the probe waits for `/healthz`: below Docker's HEALTHCHECK `--timeout`. */
 const PROBE_TIMEOUT_MS = 2_000
 
 /**
- * The `/healthz` URL of the instance this config describes, as seen from
+ * The `/healthz` URL of an instance listening at `server`, as seen from
  * inside its own container: a wildcard bind is probed on loopback.
  */
-export function healthUrl(config: GatehouseConfig): string {
-  const host = config.server.host
+export function healthUrl(server: ListenAddress): string {
+  const host = server.host
   const target =
     host === '0.0.0.0' || host === ''
       ? '127.0.0.1'
@@ -18,12 +18,12 @@ export function healthUrl(config: GatehouseConfig): string {
         : host.includes(':') && !host.startsWith('[')
           ? `[${host}]`
           : host
-  return `http://${target}:${config.server.port}/healthz`
+  return `http://${target}:${server.port}/healthz`
 }
 
 /** Probes the configured port's `/healthz`; resolves with what went wrong, or undefined when healthy. */
-export async function probeHealth(config: GatehouseConfig): Promise<{ url: string; problem?: string }> {
-  const url = healthUrl(config)
+export async function probeHealth(server: ListenAddress): Promise<{ url: string; problem?: string }> {
+  const url = healthUrl(server)
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS), redirect: 'manual' })
     await response.body?.cancel()

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import { ConfigError, formatProblem } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
 import type { GatehouseConfig } from '../config/types.js'
+import { type ListenAddress, listenAddress } from './listen-address.js'
 
 export interface CliIO {
   readonly stdout: (line: string) => void
@@ -82,23 +83,14 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
     return 2
   }
   const file = values.config ?? io.env.GATEHOUSE_CONFIG ?? './routes.yaml'
+  if (command === 'health') return health(file, io)
   let config: GatehouseConfig
   try {
     config = loadConfig(file, io.env, {
-      // The health probe runs every few seconds: its output is not the place.
-      onWarning: (warning) =>
-        command === 'health' ? undefined : io.stderr(`warning: ${formatProblem(file, warning)}`),
+      onWarning: (warning) => io.stderr(`warning: ${formatProblem(file, warning)}`),
     })
   } catch (err) {
-    if (err instanceof ConfigError) {
-      for (const problem of err.problems) io.stderr(formatProblem(file, problem))
-      io.stderr(
-        `gatehouse: ${file} has ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`,
-      )
-      return 1
-    }
-    io.stderr(`gatehouse: could not read ${file}: ${(err as Error).message}`)
-    return 1
+    return unreadable(file, err, io)
   }
   if (command === 'check') {
     io.stdout(`OK: ${file} (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
@@ -106,16 +98,6 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
     // Loaded only here: offline check never touches the network code.
     const { checkOnline } = await import('./check-online.js')
     return checkOnline(config, io)
-  }
-  if (command === 'health') {
-    const { probeHealth } = await import('./health.js')
-    const { url, problem } = await probeHealth(config)
-    if (problem === undefined) {
-      io.stdout(`healthy: ${url}`)
-      return 0
-    }
-    io.stderr(`gatehouse: unhealthy: ${url}: ${problem}`)
-    return 1
   }
   try {
     await io.start(config, file)
@@ -137,4 +119,36 @@ function parse(argv: readonly string[]) {
       version: { type: 'boolean', short: 'v' },
     },
   })
+}
+
+/**
+ * Probes the running gateway's `/healthz`. Quiet on success and on config
+ * warnings: it runs every few seconds, and its output is not the place.
+ */
+async function health(file: string, io: CliIO): Promise<number> {
+  let server: ListenAddress
+  try {
+    server = listenAddress(file, io.env)
+  } catch (err) {
+    return unreadable(file, err, io)
+  }
+  const { probeHealth } = await import('./health.js')
+  const { url, problem } = await probeHealth(server)
+  if (problem === undefined) {
+    io.stdout(`healthy: ${url}`)
+    return 0
+  }
+  io.stderr(`gatehouse: unhealthy: ${url}: ${problem}`)
+  return 1
+}
+
+/** Reports a config that could not be loaded; the exit code. */
+function unreadable(file: string, err: unknown, io: CliIO): number {
+  if (err instanceof ConfigError) {
+    for (const problem of err.problems) io.stderr(formatProblem(file, problem))
+    io.stderr(`gatehouse: ${file} has ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`)
+    return 1
+  }
+  io.stderr(`gatehouse: could not read ${file}: ${(err as Error).message}`)
+  return 1
 }

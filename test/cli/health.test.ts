@@ -11,14 +11,14 @@ import { startStack } from '../helpers/stack.js'
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-health-'))
 
 /** A config file for an instance on `host:port`, as the container mounts it. */
-function configFile(name: string, host: string, port: number): string {
+function configFile(name: string, host: string, port: number | string, routes = '[]'): string {
   const file = join(dir, name)
   writeFileSync(
     file,
-    `server: { host: "${host}", port: ${port}, publicUrl: "http://127.0.0.1:${port}" }
+    `server: { host: "${host}", port: ${port}, publicUrl: "http://127.0.0.1:8080" }
 oidc: { issuer: http://127.0.0.1:1, clientId: a, clientSecret: "\${OIDC_CLIENT_SECRET}" }
 session: { secret: "${'s'.repeat(32)}" }
-routes: []
+routes: ${routes}
 `,
   )
   return file
@@ -57,6 +57,27 @@ t.test('health probes /healthz on the configured port, not a fixed one', async (
   t.equal(broken.code, 1, 'an unreadable config is unhealthy too')
 })
 
+t.test(
+  'an edit the running gateway refused to reload does not make it unhealthy: the probe reads where it listens',
+  async (t) => {
+    const stack = await startStack(t)
+    const port = Number(new URL(stack.gateway.url).port)
+    // A typo the reload refuses (issue: "a bad file keeps the running config; the process stays healthy").
+    const typo = await health(
+      configFile(
+        'typo.yaml',
+        '0.0.0.0',
+        port,
+        '[{ path: /api, upstream: "http://127.0.0.1:1", token: nnone }]',
+      ),
+    )
+    t.equal(typo.code, 0, typo.err)
+    t.equal(typo.out, `healthy: http://127.0.0.1:${port}/healthz`)
+    const fromEnv = await health(configFile('env.yaml', '0.0.0.0', '"${PORT_UNSET:-' + port + '}"', '7'))
+    t.equal(fromEnv.code, 0, `a port from the environment, in a file that is not valid: ${fromEnv.err}`)
+  },
+)
+
 t.test('the probe address of each kind of bind', async (t) => {
   const at = (host: string) =>
     healthUrl(
@@ -68,7 +89,7 @@ routes: []
 `,
         'routes.yaml',
         {},
-      ),
+      ).server,
     )
   t.equal(at('0.0.0.0'), 'http://127.0.0.1:8080/healthz')
   t.equal(at('::'), 'http://[::1]:8080/healthz')

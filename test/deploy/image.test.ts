@@ -233,6 +233,21 @@ routes:
     t.equal(ran.code, 0, `podman healthcheck run: ${ran.stdout.trim()} ${ran.stderr.trim()}`)
     const state = JSON.parse(check(await podman(['inspect', name]), 'podman inspect'))[0].State
     t.equal(state.Health?.Status ?? state.Healthcheck?.Status, 'healthy')
+
+    // A bad edit of the mounted config: the reload is refused, the running
+    // config kept, and the process stays healthy, so its HEALTHCHECK must too.
+    const file = join(dir, 'routes.yaml')
+    const good = readFileSync(file, 'utf8')
+    writeFileSync(file, good.replace('token: none', 'token: nnone'))
+    await pollUntil(async () => (await logs()).includes('config reload rejected'), 30_000)
+    const afterTypo = await podman(['healthcheck', 'run', name])
+    t.equal(
+      afterTypo.code,
+      0,
+      `after a refused reload: ${afterTypo.stdout.trim()} ${afterTypo.stderr.trim()}`,
+    )
+    writeFileSync(file, good)
+    await pollUntil(async () => (await logs()).includes('the file holds the running config'), 30_000)
   })
 
   await t.test('a user signs in through the dev IdP and calls an API', async (t) => {

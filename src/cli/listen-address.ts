@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs'
+import { parse } from 'yaml'
+import { interpolate } from '../config/env.js'
+import { ConfigError } from '../config/errors.js'
+import { loadConfig } from '../config/load.js'
+import { DEFAULTS } from '../config/schema.js'
+
+/** Where a gateway listens: `server.host` and `server.port`. */
+export interface ListenAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * Where the gateway started from `file` listens, for the health probe. A
+ * file that no longer validates is most often an edit the running gateway
+ * refused to reload, keeping its config and staying healthy (docs/deployment.md);
+ * the probe then reads `server.host` and `server.port` alone, as written,
+ * so a typo in a route does not make a healthy process look unhealthy, and
+ * takes the defaults for what it cannot read. A file that cannot be read
+ * at all throws, as `loadConfig` does.
+ */
+export function listenAddress(file: string, env: NodeJS.ProcessEnv): ListenAddress {
+  try {
+    return loadConfig(file, env, { onWarning: () => {} }).server
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+  }
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch {
+    // Unreadable: the full load's error says why.
+    return loadConfig(file, env).server
+  }
+  let server: unknown
+  try {
+    server = (parse(text) as { server?: unknown } | null)?.server
+  } catch {
+    server = undefined
+  }
+  const written = typeof server === 'object' && server !== null ? (server as Record<string, unknown>) : {}
+  const host = resolved(written.host, env)
+  const port = Number(resolved(written.port, env))
+  return {
+    host: host === undefined || host === '' ? DEFAULTS.host : host,
+    port: Number.isInteger(port) && port > 0 && port < 65_536 ? port : DEFAULTS.port,
+  }
+}
+
+function resolved(value: unknown, env: NodeJS.ProcessEnv): string | undefined {
+  if (typeof value === 'number') return String(value)
+  return typeof value === 'string' ? interpolate(value, env).value : undefined
+}
