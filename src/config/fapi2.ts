@@ -1,6 +1,7 @@
 import { routeLists } from './frontend-rules.js'
 import { optionName, type RawProvider } from './providers.js'
 import type { RawConfig } from './schema.js'
+import type { TlsMaterial } from './types.js'
 
 interface Finding {
   readonly path: (string | number)[]
@@ -81,6 +82,40 @@ export function checkFapi2(
           'profile fapi2 sends tokens over TLS only: use https (plain http only for loopback hosts)',
         )
       }
+    })
+  }
+  return findings
+}
+
+/**
+ * §5.3.2.1 point 1 when mutual TLS alone binds the tokens (RFC 8705 §3): a
+ * certificate-bound token is good only with the certificate it is bound
+ * to, so every route that is sent one must present that certificate to its
+ * upstream, compared by fingerprint once the files are read. Plain http to
+ * loopback, the profile's allowance for testing on one machine, is left
+ * to the rule on upstreams; with DPoP as well, a route may go without.
+ */
+export function checkFapi2Certificates(
+  config: Pick<RawConfig, 'routes' | 'frontends' | 'auth'>,
+  provider: RawProvider,
+  materialAt: (path: (string | number)[]) => TlsMaterial | undefined,
+): Finding[] {
+  const { oidc, path: at } = provider
+  if (oidc.profile !== 'fapi2' || oidc.dpop) return []
+  const bound = materialAt([...at, 'tls'])?.certificate
+  if (bound === undefined) return []
+  const findings: Finding[] = []
+  for (const list of routeLists(config)) {
+    list.routes.forEach((route, i) => {
+      if (route.token === 'none') return
+      if (route.identityProviders !== undefined && !route.identityProviders.includes(provider.name)) return
+      if (URL.canParse(route.upstream) && new URL(route.upstream).protocol === 'http:') return
+      const presented = materialAt([...list.at, i, 'tls'])?.certificate
+      if (presented?.fingerprint256 === bound.fingerprint256) return
+      findings.push({
+        path: [...list.at, i, 'tls', 'cert'],
+        message: `profile fapi2 with mTLS-bound tokens (RFC 8705 §3): this route is sent a token bound to the certificate of ${optionName(at, 'tls')}.cert, which only that certificate can use; give the route tls: { cert, key } with the same certificate`,
+      })
     })
   }
   return findings

@@ -9,7 +9,7 @@ import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { resolveExchange } from './exchange.js'
-import { fapi2KeyAlgorithm } from './fapi2.js'
+import { checkFapi2Certificates, fapi2KeyAlgorithm } from './fapi2.js'
 import { frontendBasePath, frontendCookieName, routeLists, trimPrefix } from './frontend-rules.js'
 import { type RawProvider, rawProviders } from './providers.js'
 import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './schema.js'
@@ -117,6 +117,13 @@ export function parseConfig(
       : { materials: new Map(), problems: [] }
   for (const p of tls.problems)
     problems.push({ path: formatPath(p.path), line: lineOf(p.path), message: p.message })
+  if (tls.problems.length === 0) {
+    const materialAt = (path: Path) => tls.materials.get(formatPath(path))
+    for (const provider of providers) {
+      for (const p of checkFapi2Certificates(config, provider, materialAt))
+        problems.push({ path: formatPath(p.path), line: lineOf(p.path), message: p.message })
+    }
+  }
   if (problems.length > 0) {
     throw new ConfigError(
       source,

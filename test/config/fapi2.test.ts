@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
+import { makePki } from '../helpers/certificates.js'
 import { configProblems } from '../helpers/config-problems.js'
 
 const env = { SESSION_SECRET: 'x'.repeat(32) }
@@ -61,6 +62,40 @@ t.test(
       '12 routes[1].dpop: profile fapi2 requires sender-constrained access tokens: with dpop: false this route is sent its token without a proof; remove it, or bind the tokens by mutual TLS (oidc.tls)',
       '13 routes[2].dpop: profile fapi2 requires sender-constrained access tokens: with dpop: false this route is sent its token without a proof; remove it, or bind the tokens by mutual TLS (oidc.tls)',
     ])
+  },
+)
+
+t.test(
+  'mTLS-bound tokens: every https route must be sent the same client certificate (RFC 8705 §3)',
+  async (t) => {
+    const pki = makePki(t)
+    const client = pki.issue('gatehouse-client')
+    const other = pki.issue('other-client')
+    const tls = (c: { certFile: string; keyFile: string }) =>
+      `tls: { cert: { file: "${c.certFile}" }, key: { file: "${c.keyFile}" } }`
+    const mtlsOnly = `  clientAuth: tls_client_auth\n  ${tls(client)}`
+    const withRoutes = file(mtlsOnly).replace(
+      '  - { path: /api, upstream: "https://orders:8443" }\n',
+      `  - { path: /api, upstream: "https://orders:8443", ${tls(client)} }
+  - { path: /none, upstream: "https://orders:8443" }
+  - { path: /other, upstream: "https://ledger:8443", ${tls(other)} }
+  - { path: /copy, upstream: "https://copy:8443", tls: { cert: { pem: ${JSON.stringify(client.cert)} }, key: { file: "${client.keyFile}" } } }
+  - { path: /local, upstream: "http://127.0.0.1:9000" }
+  - { path: /public, upstream: "https://public:8443", token: none }
+`,
+    )
+    t.same(problems(withRoutes), [
+      '11 routes[1].tls.cert: profile fapi2 with mTLS-bound tokens (RFC 8705 §3): this route is sent a token bound to the certificate of oidc.tls.cert, which only that certificate can use; give the route tls: { cert, key } with the same certificate',
+      '12 routes[2].tls.cert: profile fapi2 with mTLS-bound tokens (RFC 8705 §3): this route is sent a token bound to the certificate of oidc.tls.cert, which only that certificate can use; give the route tls: { cert, key } with the same certificate',
+    ])
+    const withDpop = withRoutes.replace(
+      '  clientAuth: tls_client_auth\n',
+      '  clientAuth: tls_client_auth\n  dpop: true\n',
+    )
+    t.doesNotThrow(
+      () => parseConfig(withDpop, 'routes.yaml', env),
+      'with DPoP as well, a route may go without the certificate',
+    )
   },
 )
 
