@@ -1,4 +1,4 @@
-import { type Document, isMap, isScalar, isSeq, type LineCounter, visit } from 'yaml'
+import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml'
 
 type Path = readonly (string | number)[]
 
@@ -52,4 +52,15 @@ export function lineLocator(doc: Document, lineCounter: LineCounter): (path: Pat
     }
     return lineOf(doc.contents)
   }
+}
+
+/**
+ * `lineLocator` over config text read on its own, for problems found after
+ * loading (a reload's restart-only settings); no line where the text does
+ * not parse.
+ */
+export function linesOf(text: string): (path: Path) => number | undefined {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter })
+  return doc.errors.length > 0 ? () => undefined : lineLocator(doc, lineCounter)
 }

@@ -29,6 +29,8 @@ export const RESTART_SETTINGS: readonly (readonly [path: string, heldBy: string]
 export interface RestartNeeded {
   /** Option path, e.g. `server.port`. */
   readonly path: string
+  /** Where the new file sets it, or the nearest option that holds it. */
+  readonly line?: number
   readonly message: string
 }
 
@@ -37,14 +39,20 @@ export interface RestartNeeded {
  * cannot change while the process runs, in `RESTART_SETTINGS` order;
  * empty when the new config may be applied live.
  */
-export function restartNeeded(running: GatehouseConfig, next: GatehouseConfig): RestartNeeded[] {
+export function restartNeeded(
+  running: GatehouseConfig,
+  next: GatehouseConfig,
+  lineOf: (path: readonly string[]) => number | undefined = () => undefined,
+): RestartNeeded[] {
   const found: RestartNeeded[] = []
   for (const [path, heldBy] of RESTART_SETTINGS) {
     const before = at(running, path)
     const after = at(next, path)
     if (isDeepStrictEqual(before, after)) continue
+    const line = lineOf(path.split('.'))
     found.push({
       path,
+      ...(line === undefined ? {} : { line }),
       message: `cannot change without a restart (${heldBy}): ${show(path, before)} is running, the file says ${show(path, after)}`,
     })
   }
@@ -60,5 +68,7 @@ function at(config: GatehouseConfig, path: string): unknown {
 /** A store URL may carry a password: it is shown the way the startup line shows it. */
 function show(path: string, value: unknown): string {
   if (path === 'session.store') return JSON.stringify((value as { display: string }).display)
+  // Durations run in ms; the file may say `9s`.
+  if (typeof value === 'number' && /Timeout$/.test(path)) return `${value} ms`
   return JSON.stringify(value)
 }

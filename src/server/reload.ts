@@ -4,6 +4,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
+import { linesOf } from '../config/document.js'
 import { restartNeeded } from '../config/reload-policy.js'
 import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
@@ -108,7 +109,7 @@ export class ConfigReloader {
       log.info({ file, trigger }, 'config reload: the file holds the running config; nothing to do')
       return { result: 'unchanged' }
     }
-    const refused = restartNeeded(this.#running, next)
+    const refused = restartNeeded(this.#running, next, linesOf(textOf(file)))
     if (refused.length > 0) return this.#rejected(trigger, refused)
 
     const m = mount()
@@ -185,6 +186,14 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
 }
 
 /** A digest of the file's bytes, or `absent`; compared only with another of its own. */
+function textOf(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
 function digestOf(file: string): string {
   try {
     return createHash('sha256').update(readFileSync(file)).digest('hex')

@@ -148,19 +148,23 @@ t.test('a setting only a restart can change is refused by name, and nothing else
     { logStream: { write: (line: string) => void lines.push(line) }, input: { logLevel: 'info' } },
   )
   const port = stack.running.config.server.port
-  stack.configMap.write(
-    configText({
-      ...stack.input,
-      port: port + 1,
-      store: 'redis://127.0.0.1:1',
-      routes: [
-        route('/api/public', stack.upstream.url, { token: 'none', csrf: false }),
-        route('/api/new', stack.upstream.url, { token: 'none', csrf: false }),
-      ],
-    }),
-  )
+  const text = configText({
+    ...stack.input,
+    port: port + 1,
+    store: 'redis://127.0.0.1:1',
+    routes: [
+      route('/api/public', stack.upstream.url, { token: 'none', csrf: false }),
+      route('/api/new', stack.upstream.url, { token: 'none', csrf: false }),
+    ],
+  })
+  stack.configMap.write(text)
   t.ok(await until(async () => (await reloads(stack.running, 'rejected')) === 1))
   const log = lines.join('\n')
+  // Issue: "logs every problem with its line", these too.
+  const refusal = lines.map((l) => JSON.parse(l)).find((l) => l.path === 'server.port')
+  const portLine = text.split('\n').findIndex((l) => /\bport\b/.test(l)) + 1
+  t.equal(refusal?.line, portLine, `server.port's refusal names its line (${portLine})`)
+  t.match(refusal?.msg, new RegExp(`:${portLine} server\\.port: cannot change`), 'as check prints it')
   t.match(
     log,
     /server\.port: cannot change without a restart \(the listening socket is bound once, at start\)/,
