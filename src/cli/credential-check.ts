@@ -1,7 +1,7 @@
 import type * as oauth from 'oauth4webapi'
 import type { ClientAuthMethod, GatehouseConfig } from '../config/types.js'
 import type { OidcClient } from '../oidc/client.js'
-import { FORM_SAFE, usableMethods } from '../oidc/client-auth.js'
+import { FORM_SAFE, refusalHint, usableMethods } from '../oidc/client-auth.js'
 import type { CredentialProbe } from '../oidc/credential-probe.js'
 import type { OnlineReport, Row } from './online-report.js'
 
@@ -48,8 +48,14 @@ export async function checkCredentials(
       )
     }
   } else {
+    // With a secret, the secret is the likely culprit; with a certificate or
+    // a key, what the runtime log's hint names for that method.
+    const what =
+      clientAuth === 'client_secret_basic' || clientAuth === 'client_secret_post'
+        ? "check oidc.clientId and oidc.clientSecret (or the key registered for private_key_jwt, and this host's clock)."
+        : refusalHint(config.oidc, 'invalid_client')
     hints.push(
-      `the identity provider refuses client ${config.oidc.clientId} with every method Gatehouse could use${others.length === 0 ? '' : ` (${[clientAuth, ...others].join(', ')})`}: check oidc.clientId and oidc.clientSecret (or the key registered for private_key_jwt, and this host's clock).`,
+      `the identity provider refuses client ${config.oidc.clientId} with every method Gatehouse could use${others.length === 0 ? '' : ` (${[clientAuth, ...others].join(', ')})`}: ${what}`,
     )
   }
   // As configured, Gatehouse cannot log anyone in, whichever method would work.

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { main } from '../../src/cli/main.js'
+import { makePki } from '../helpers/certificates.js'
 import { REFUSED_PORT } from '../helpers/ports.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-credentials-'))
@@ -136,6 +137,39 @@ t.test(
     t.match(r.out, 'hint: scope email (oidc.scopes) is not in scopes_supported')
     t.match(r.out, 'hint: scope orders.write (routes[0].scopes) is not in scopes_supported')
     t.notMatch(r.out, /scope orders\.read \(/, 'listed scopes get no hint')
+  },
+)
+
+t.test(
+  'a client certificate refused: the hint speaks of the certificate, not of a secret there is none of',
+  async (t) => {
+    const pki = makePki(t)
+    const client = pki.issue('gatehouse-client')
+    const dev = await startDevIdp({
+      mtls: {},
+      clients: [
+        {
+          clientId: 'gatehouse',
+          clientSecret: undefined,
+          tokenEndpointAuthMethod: 'tls_client_auth',
+          tlsClientAuthSubjectDn: 'CN=gatehouse-client',
+          redirectUris: ['http://127.0.0.1:3000/auth/callback'],
+        },
+      ],
+    })
+    t.teardown(() => dev.close())
+    // No terminator passes the certificate on: the IdP sees none, and refuses the client.
+    const r = await checkOnline(
+      dev.issuer,
+      `  clientAuth: tls_client_auth\n  tls: { cert: { file: "${client.certFile}" }, key: { file: "${client.keyFile}" } }`,
+    )
+    t.equal(r.code, 1)
+    t.match(r.out, /^client credentials \(probe\)\s+tls_client_auth\s+refused: .*BLOCKING$/m)
+    t.match(
+      r.out,
+      /hint: .*refuses client gatehouse.*: check that the identity provider trusts the CA of the certificate in oidc\.tls\.cert/,
+    )
+    t.notMatch(r.out, /oidc\.clientSecret/, 'no secret to check')
   },
 )
 
