@@ -7,7 +7,7 @@ import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
 import { asksForNonce } from '../../dpop/upstream.js'
 import { gatehouseError } from '../../errors.js'
 import { tlsConnectOptions } from '../../tls/connect-options.js'
-import { tlsFailureReason } from '../../tls/handshake-errors.js'
+import { closedUnansweredHint, tlsFailureReason } from '../../tls/handshake-errors.js'
 import { injectTraceContext, serverSpanEnder } from '../../tracing/spans.js'
 import type { GuardDeps } from '../guard.js'
 import { type UpstreamErrorKind, type UpstreamErrorObserver, upstreamErrorCode } from '../upstream-errors.js'
@@ -78,6 +78,13 @@ function browserHandshake(
 
 /** Why an upstream handshake failed, for the answer to the browser's upgrade. */
 type HandshakeFailure = UpstreamErrorKind | 'refused'
+
+/** What the log says of a failed dial beside its kind (see upstream-errors.ts for HTTP's). */
+interface FailureCause {
+  readonly upstreamError: string
+  readonly tls?: string
+  readonly hint?: string
+}
 
 /**
  * An upgrade's DPoP proof, when its route has one: the nonces its answers
@@ -236,8 +243,12 @@ export class WebSocketBridge {
     })
     this.#dialling.add(target)
     let failure: HandshakeFailure | undefined
-    /** The failing error's code (a TLS alert, ECONNREFUSED), for the log: the failure alone does not say which. */
-    let upstreamError: string | undefined
+    /**
+     * For the log, as an HTTP call's failure is logged: the failing error's
+     * code (a TLS alert, ECONNREFUSED), a TLS failure's reason in words, or
+     * what an unanswered close likely means.
+     */
+    let cause: FailureCause | undefined
     let selected: string | undefined
     const timer = setTimeout(() => {
       failure = 'timeout'
@@ -247,14 +258,18 @@ export class WebSocketBridge {
       // System errors (ECONNREFUSED, ENOTFOUND, ECONNRESET) carry a code;
       // `ws`'s own handshake checks do not: then the upstream answered.
       if (!this.#dialling.has(target)) return
-      failure ??= err.code === undefined ? 'refused' : tlsFailureReason(err) ? 'tls' : 'unreachable'
-      upstreamError ??= err.code
+      const tls = tlsFailureReason(err)
+      failure ??= err.code === undefined ? 'refused' : tls ? 'tls' : 'unreachable'
+      if (cause === undefined && err.code !== undefined) {
+        const hint = tls ? undefined : closedUnansweredHint(err)
+        cause = { upstreamError: err.code, ...(tls ? { tls } : {}), ...(hint ? { hint } : {}) }
+      }
       this.#options.log.debug({ route: this.#options.route.path, err }, 'websocket upstream error')
     })
     const onClose = () => {
       clearTimeout(timer)
       this.#dialling.delete(target)
-      if (!upgrade.socket.destroyed) this.#refuse(reply, failure ?? 'refused', upstreamError)
+      if (!upgrade.socket.destroyed) this.#refuse(reply, failure ?? 'refused', cause)
     }
     target.once('close', onClose)
     // With a listener here, `ws` leaves a refusal to us: it is ended below either way.
@@ -314,10 +329,10 @@ export class WebSocketBridge {
     this.#server.close()
   }
 
-  #refuse(reply: FastifyReply, failure: HandshakeFailure, upstreamError: string | undefined): void {
+  #refuse(reply: FastifyReply, failure: HandshakeFailure, cause: FailureCause | undefined): void {
     if (failure !== 'refused') this.#options.onUpstreamError?.(failure)
     reply.log.warn(
-      { route: this.#options.route.path, failure, ...(upstreamError === undefined ? {} : { upstreamError }) },
+      { route: this.#options.route.path, failure, ...cause },
       'websocket upstream handshake failed',
     )
     reply.send(

@@ -60,7 +60,8 @@ t.test(
     const client = pki.issue('gatehouse-client')
     const ca = { file: pki.ca.certFile }
     const cert = { cert: { file: client.certFile }, key: { file: client.keyFile } }
-    const lines: { msg: string; route?: string; failure?: string; upstreamError?: string }[] = []
+    const lines: { msg: string; route?: string; failure?: string; upstreamError?: string; tls?: string }[] =
+      []
     const stack = await startStack(t, {
       config: { logLevel: 'warn' },
       gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
@@ -110,8 +111,10 @@ t.test(
       t.match(
         logged?.upstreamError,
         /^(ERR_SSL_|UNABLE_TO_VERIFY|SELF_SIGNED|DEPTH_ZERO)/,
-        `${path}: with its reason`,
+        `${path}: with its code`,
       )
+      // docs/security.md: the reason is logged as `tls`, for a route's HTTP calls and its WebSocket dials alike.
+      t.match(logged?.tls, /certificate|CA/, `${path}: and the reason in words`)
     }
     const scraped = await stack.gateway.app.gatehouse.metrics.registry.metrics()
     for (const [path] of refused)
