@@ -389,6 +389,7 @@ function resolve(
       headersTimeout: parseDuration(config.server.headersTimeout),
       requestTimeout: parseDuration(config.server.requestTimeout),
       keepAliveTimeout: parseDuration(config.server.keepAliveTimeout),
+      drainTimeout: parseDuration(config.server.drainTimeout),
       maxHeaderSize: parseSize(config.server.maxHeaderSize),
       maxWebSockets: config.server.maxWebSockets,
     },

@@ -21,6 +21,7 @@ export const DEFAULTS = {
   retryCooldown: '1m',
   unavailableLimit: '5m', // then a 401 that sends the user to sign in, never a 503 for hours
   routeTimeout: '30s',
+  drainTimeout: '30s', // the default routeTimeout: a request in flight at SIGTERM is not cut off sooner
   bodyLimit: '1mb',
   metricsHost: '127.0.0.1',
   metricsPort: 9464, // the OpenTelemetry Prometheus exporter's port
@@ -82,6 +83,10 @@ export const ServerSchema = Type.Object(
     keepAliveTimeout: Duration(
       'How long an idle keep-alive connection stays open; keep it above the load balancer idle timeout.',
       '72s',
+    ),
+    drainTimeout: Duration(
+      "How long SIGTERM or SIGINT lets requests in flight finish before the process exits anyway, with exit 1; at least the longest route's timeout, or a request on it may be cut off. An orchestrator's grace period must cover it and any preStop delay.",
+      DEFAULTS.drainTimeout,
     ),
     maxHeaderSize: Type.Union([Type.Integer({ minimum: 1024 }), Type.String({ pattern: SIZE_PATTERN })], {
       default: '16kb',

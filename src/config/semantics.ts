@@ -344,14 +344,25 @@ export function servedProviders(
 /** What is valid but worth a second look: the config still loads. */
 export function checkWarnings(config: RawConfig): Finding[] {
   const findings: Finding[] = []
+  // The route whose requests may run longest, if the drain would cut them off.
+  let longest: { at: string; timeout: string | number; ms: number } | undefined
   for (const list of routeLists(config)) {
     list.routes.forEach((route, i) => {
+      const ms = parseDuration(route.timeout)
+      if (ms > (longest?.ms ?? parseDuration(config.server.drainTimeout)))
+        longest = { at: formatAt([...list.at, i, 'timeout']), timeout: route.timeout, ms }
       if (route.token === 'client' && route.anonymous === true) {
         findings.push({
           path: [...list.at, i, 'anonymous'],
           message: `${route.path} serves callers without a session: anyone who reaches it spends the gateway's client credentials`,
         })
       }
+    })
+  }
+  if (longest) {
+    findings.push({
+      path: ['server', 'drainTimeout'],
+      message: `drainTimeout: ${config.server.drainTimeout} is shorter than ${longest.at} (${longest.timeout}): a request on that route still running at SIGTERM is cut off when the drain ends`,
     })
   }
   return findings

@@ -219,6 +219,8 @@ export interface GatehouseConfig {
     readonly requestTimeout: number
     /** How long an idle keep-alive connection stays open, ms. */
     readonly keepAliveTimeout: number
+    /** How long SIGTERM or SIGINT lets requests in flight finish, ms. */
+    readonly drainTimeout: number
     /** Largest request header block, bytes; larger gets 431. */
     readonly maxHeaderSize: number
     /** Most WebSockets open on this instance, over every route. */

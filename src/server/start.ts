@@ -6,13 +6,6 @@ import { GatewayListener, mount } from './listener.js'
 import { metricsListener } from './metrics-listener.js'
 import { ConfigReloader, type ReloadResult } from './reload.js'
 
-/**
- * Longest wait for requests in flight after SIGTERM or SIGINT, by default.
- * A Kubernetes pod's terminationGracePeriodSeconds must cover its preStop
- * delay plus this (deploy/kubernetes, checked by test/deploy/kubernetes.test.ts).
- */
-export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000 // 10 s
-
 export interface RunningGateway {
   /** The app new requests go to: that of the config loaded last. */
   readonly app: FastifyInstance
@@ -33,7 +26,7 @@ export interface RunningGateway {
 export interface StartOptions extends GatewayOptions {
   /** Install SIGTERM/SIGINT handlers that drain and exit, and SIGHUP to reload. Default true. */
   readonly handleSignals?: boolean
-  /** Longest wait for requests in flight on shutdown, ms. */
+  /** Longest wait for requests in flight on shutdown, ms; default the running config's `server.drainTimeout`. */
   readonly drainTimeout?: number
   /** The file `config` was read from: reloaded on SIGHUP and when it changes. */
   readonly configFile?: string
@@ -47,7 +40,7 @@ export interface StartOptions extends GatewayOptions {
  * Builds the gateway, listens, and owns its lifecycle. SIGHUP, or a change
  * of `configFile`, reloads the config without a restart (reload.ts). On
  * SIGTERM or SIGINT it stops accepting connections, lets requests in
- * flight finish for up to `drainTimeout`, closes the stores and exits 0.
+ * flight finish for up to `server.drainTimeout`, closes the stores and exits 0.
  * A second signal forces exit.
  */
 export async function start(config: GatehouseConfig, options: StartOptions = {}): Promise<RunningGateway> {
@@ -114,7 +107,6 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
     void reloader?.reload('SIGHUP')
   }
 
-  const drainTimeout = options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS
   let signalled = false
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
@@ -122,6 +114,8 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
       process.exit(1)
     }
     signalled = true
+    // The config running now: a reload may have changed it.
+    const drainTimeout = options.drainTimeout ?? (reloader?.config ?? config).server.drainTimeout
     lasting.log.info({ signal, drainTimeout }, 'shutting down: draining requests in flight')
     const force = setTimeout(() => {
       lasting.log.warn('drain timeout reached: exiting with requests still in flight')

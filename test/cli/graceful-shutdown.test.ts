@@ -32,7 +32,12 @@ const LISTENING = /gatehouse listening on (http:\/\/127\.0\.0\.1:\d+)/
  * in: the IdP needs no real redirect URI, and the gateway binds port 0 and
  * says in its startup line which port it got.
  */
-async function startCli(t: Test, extraConfig = '', env: NodeJS.ProcessEnv = {}): Promise<CliGateway> {
+async function startCli(
+  t: Test,
+  extraConfig = '',
+  env: NodeJS.ProcessEnv = {},
+  serverExtra = '',
+): Promise<CliGateway> {
   const idp = await startDevIdp({
     clients: [
       { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: ['http://127.0.0.1/auth/callback'] },
@@ -44,7 +49,7 @@ async function startCli(t: Test, extraConfig = '', env: NodeJS.ProcessEnv = {}):
   const file = join(mkdtempSync(join(tmpdir(), 'gatehouse-shutdown-')), 'routes.yaml')
   writeFileSync(
     file,
-    `server: { host: 127.0.0.1, port: 0, publicUrl: "http://127.0.0.1" }
+    `server: { host: 127.0.0.1, port: 0, publicUrl: "http://127.0.0.1"${serverExtra} }
 oidc: { issuer: "${idp.issuer}", clientId: ${CLIENT_ID}, clientSecret: "\${OIDC_CLIENT_SECRET}" }
 session: { secret: "\${SESSION_SECRET}" }
 metrics: { port: 0 }
@@ -98,6 +103,26 @@ t.test(
     t.match(output(), /SIGHUP while shutting down: no reload/)
     t.match(output(), /shutting down/)
     t.notMatch(output(), /\n\s+at /, 'no stack trace')
+  },
+)
+
+t.test(
+  'server.drainTimeout bounds the drain: a request still running then is cut off, and the exit says so',
+  async (t) => {
+    const { upstream, child, url, output, exited } = await startCli(t, '', {}, ', drainTimeout: 1s')
+    t.match(output(), /drainTimeout: 1s is shorter than routes\[0\]\.timeout/, 'check warns of it at start')
+    const slow = fetch(`${url}/api/public/work?delayMs=5000`).then(
+      (r) => r.status,
+      () => 'cut off',
+    )
+    await pollUntil(async () => upstream.requests.some((r) => r.path.startsWith('/api/public/work')))
+    const stopping = performance.now()
+    child.kill('SIGTERM')
+    const [code] = await exited
+    t.equal(code, 1, 'exit 1: a request was still in flight')
+    t.ok(performance.now() - stopping < 4_000, 'after the configured second, not the request')
+    t.equal(await slow, 'cut off')
+    t.match(output(), /drain timeout reached/)
   },
 )
 

@@ -15,7 +15,8 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
-import { DEFAULT_DRAIN_TIMEOUT_MS } from '../../src/server/start.js'
+import { parseDuration } from '../../src/config/duration.js'
+import { DEFAULTS } from '../../src/config/schema.js'
 import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { BUILD_SCRIPT, exportFilesystem, podman, ulimitsBelowHost } from '../helpers/podman.js'
@@ -289,6 +290,8 @@ routes:
   })
 
   await t.test('SIGTERM lets the request in flight finish and exits 0', async (t) => {
+    // The config above leaves server.drainTimeout at its default.
+    const drainMs = parseDuration(DEFAULTS.drainTimeout)
     const slow = fetch(`${gateway}/api/public/work?delayMs=1500`)
     await pollUntil(async () => upstream.requests.some((r) => r.path.startsWith('/api/public/work')))
     const signalled = performance.now()
@@ -298,14 +301,11 @@ routes:
     // A PID 1 that is not node (a shell form CMD) would not pass SIGTERM
     // on, and the container would run until podman's own kill.
     const deadline = new Promise<string>((resolve) =>
-      setTimeout(resolve, DEFAULT_DRAIN_TIMEOUT_MS + 5_000, 'still running').unref(),
+      setTimeout(resolve, drainMs + 5_000, 'still running').unref(),
     )
     t.equal(await Promise.race([exited, deadline]), '0', 'exit code 0')
     const stopped = performance.now() - signalled
-    t.ok(
-      stopped < DEFAULT_DRAIN_TIMEOUT_MS,
-      `stopped ${stopped.toFixed(0)} ms after SIGTERM, within the drain timeout`,
-    )
+    t.ok(stopped < drainMs, `stopped ${stopped.toFixed(0)} ms after SIGTERM, within the drain timeout`)
     const output = await logs()
     t.match(output, /shutting down: draining requests in flight/)
     t.notMatch(output, /\n\s+at /, 'no stack trace')

@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
 import type { GatehouseConfig } from '../../src/config/types.js'
-import { DEFAULT_DRAIN_TIMEOUT_MS } from '../../src/server/start.js'
 import {
   envFile,
   type K8sObject,
@@ -223,7 +222,8 @@ t.test('the manifests', { skip }, async (t) => {
         const delay = container.lifecycle.preStop.sleep.seconds as number
         t.ok(delay >= 3, `preStop sleeps ${delay} s while endpoints stop routing to the pod`)
         const grace = pod.terminationGracePeriodSeconds as number
-        const drain = DEFAULT_DRAIN_TIMEOUT_MS / 1000
+        // The rendered config's own drain (server.drainTimeout), default or set.
+        const drain = config.server.drainTimeout / 1000
         t.ok(grace > delay + drain, `grace ${grace} s > ${delay} s preStop + ${drain} s drain`)
         t.ok(grace <= delay + drain + 10, 'and not so long that a stuck pod lingers')
       })
