@@ -26,6 +26,7 @@ interface Failure {
   readonly port?: unknown
   readonly hostname?: unknown
   readonly reason?: unknown
+  readonly socket?: { readonly bytesRead?: unknown }
 }
 
 /**
@@ -69,6 +70,18 @@ export function networkCause(err: unknown, budgets: Budgets = {}): string | unde
   // fetch refuses the ports of the Fetch standard's "bad port" list by message alone.
   if (message === 'bad port') return 'port blocked by fetch (a "bad port" of the Fetch standard)'
   return undefined
+}
+
+/**
+ * Whether the peer closed the connection before a byte of an answer came
+ * back (undici's `UND_ERR_SOCKET`, nothing read): what a TLS 1.3 server
+ * that refuses the client certificate looks like from here, since its
+ * alert comes after the client's side of the handshake (RFC 8446
+ * §4.4.2.4); a crashing server looks the same.
+ */
+export function closedUnanswered(err: unknown): boolean {
+  const failure = innermost(err)
+  return failure?.code === 'UND_ERR_SOCKET' && failure.socket?.bytesRead === 0
 }
 
 /** Whether `err` is a network call that ran out of time (total, connect, headers or body). */

@@ -530,7 +530,11 @@ export class OidcClient {
   }
 
   #context(secret?: string) {
-    return { budgets: this.#budgets, secrets: [this.#oidc.clientSecret, secret] }
+    return {
+      budgets: this.#budgets,
+      secrets: [this.#oidc.clientSecret, secret],
+      clientCertificate: this.#oidc.tls?.cert !== undefined,
+    }
   }
 
   /** The gateway error for a failed call, told to the observer. */

@@ -1,6 +1,6 @@
 import * as oauth from 'oauth4webapi'
 import { type ErrorCode, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
-import { type Budgets, isTimeout, networkCause } from '../network-cause.js'
+import { type Budgets, closedUnanswered, isTimeout, networkCause } from '../network-cause.js'
 import { type IdpAnswer, type IdpOperation, type Verdict, verdictOn } from './answers.js'
 
 export type { IdpAnswer, IdpOperation, Verdict } from './answers.js'
@@ -55,6 +55,8 @@ export interface FailureContext {
   readonly budgets?: Budgets
   /** The refresh token or secret the call carried: redacted wherever the IdP echoes it. */
   readonly secrets?: readonly (string | undefined)[]
+  /** The call offered a client certificate (`tls.cert`), which the IdP may refuse mid-handshake. */
+  readonly clientCertificate?: boolean
 }
 
 const failures = new WeakMap<Error, IdpFailure>()
@@ -220,7 +222,13 @@ function recognize(err: unknown, context: FailureContext): Recognized {
     return { answer: 'invalid_answer', reason: err.message }
   }
   const cause = networkCause(err, context.budgets)
-  if (cause !== undefined) return { answer: isTimeout(err) ? 'timeout' : 'network', reason: cause }
+  if (cause !== undefined) {
+    const hint =
+      context.clientCertificate && closedUnanswered(err)
+        ? '; an identity provider that requires a client certificate closes so when it did not trust the one offered (oidc.tls.cert, key; its CA and its registration at the provider)'
+        : ''
+    return { answer: isTimeout(err) ? 'timeout' : 'network', reason: `${cause}${hint}` }
+  }
   const { name, message } = err instanceof Error ? err : { name: 'Error', message: String(err) }
   return { answer: 'unparseable', reason: `${name}: ${message}` }
 }

@@ -21,10 +21,16 @@ export interface MtlsFront {
  */
 export async function startMtlsFront(
   targetPort: number | (() => number),
-  tls: { readonly cert: string; readonly key: string; readonly ca: string },
+  tls: {
+    readonly cert: string
+    readonly key: string
+    readonly ca: string
+    /** As nginx's `ssl_verify_client on`: a certificate that does not chain to `ca` ends the handshake. */
+    readonly strict?: boolean
+  },
 ): Promise<MtlsFront> {
   const server = createServer(
-    { cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: false },
+    { cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: tls.strict === true },
     (req, res) => {
       const socket = req.socket as TLSSocket
       const headers = { ...req.headers }

@@ -22,12 +22,19 @@ async function mtlsStack(
   client: { method: 'tls_client_auth' | 'self_signed_tls_client_auth'; self?: boolean },
   /** The IdP's signing key ours, and back-channel logout on. */
   logoutTokens = false,
+  /** The terminator ends the handshake for a certificate its CA did not issue: ours is from another. */
+  strangerCertificate = false,
 ) {
   const pki = makePki(t)
   const server = pki.issue('idp-mtls')
   const certificate = client.self ? pki.selfSigned('gatehouse-self') : pki.issue('gatehouse-client')
   let idpPort = 0
-  const front = await startMtlsFront(() => idpPort, { cert: server.cert, key: server.key, ca: pki.ca.cert })
+  const front = await startMtlsFront(() => idpPort, {
+    cert: server.cert,
+    key: server.key,
+    ca: strangerCertificate ? makePki(t).ca.cert : pki.ca.cert,
+    strict: strangerCertificate,
+  })
   t.teardown(() => front.close())
   const seen: string[] = []
   const alias = (path: string) => `${front.url}${path}`
@@ -177,5 +184,17 @@ t.test(
     })
     t.equal(ended.status, 200, await ended.text())
     t.equal((await apiCall(jar, `${base}/api/orders`)).status, 401, "the IdP's logout ended the session")
+  },
+)
+
+t.test(
+  'an IdP whose TLS terminator refuses the client certificate: the log names the certificate, not only a closed connection',
+  async (t) => {
+    const { stack, lines } = await mtlsStack(t, { method: 'tls_client_auth' }, false, true)
+    // PAR goes to the alias first: the login stops there.
+    const start = await fetch(`${stack.gateway.url}/auth/login`, { redirect: 'manual' })
+    t.equal(start.status, 503, 'the pushed request never reached the IdP')
+    const refused = lines.find((l) => l.msg === 'login refused')
+    t.match(refused?.cause, /client certificate.*oidc\.tls\.cert/, String(refused?.cause))
   },
 )
