@@ -155,8 +155,9 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       idp: session.idp,
       sub: session.sub,
       claims: session.claims,
-      // Without a refresh token the session ends with its access token.
-      refreshable: session.tokens.refreshToken !== undefined,
+      // Without a refresh token, or without its provider (removed by a
+      // reload), the session ends with its access token.
+      refreshable: session.tokens.refreshToken !== undefined && providers.get(session.idp) !== undefined,
       sessionExpiresAt: new Date(sessionEndsAt(session)).toISOString(),
       logoutUrl: `${base}/logout?sid=${encodeURIComponent(session.logoutHandle)}`,
     })

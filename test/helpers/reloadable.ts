@@ -74,7 +74,8 @@ export async function startReloadable(
   routes: (upstream: string) => TestConfigInput['routes'],
   options: StartOptions & {
     readonly accessTokenTtl?: number
-    readonly input?: Partial<TestConfigInput>
+    /** Config input over the defaults; a function of the IdP's issuer where it names it. */
+    readonly input?: Partial<TestConfigInput> | ((issuer: string) => Partial<TestConfigInput>)
   } = {},
 ): Promise<Reloadable> {
   const upstream = await startEchoUpstream()
@@ -97,7 +98,7 @@ export async function startReloadable(
       issuer: idp.issuer,
       routes: routes(upstream.url),
       publicUrl: url,
-      ...options.input,
+      ...(typeof options.input === 'function' ? options.input(idp.issuer) : options.input),
     }
     const configMap = new ConfigMapDir(configText(input))
     try {

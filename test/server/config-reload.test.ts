@@ -366,3 +366,23 @@ t.test(
     t.equal(await reloads(running, 'rejected'), 1, 'the edit is counted once')
   },
 )
+
+t.test('a provider removed by a reload: its sessions say they cannot refresh, as they cannot', async (t) => {
+  const both = (issuer: string) => [
+    { name: 'corp', issuer },
+    { name: 'partner', issuer },
+  ]
+  // The same IdP serves both names: what matters is the name a session carries.
+  const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
+    input: (issuer) => ({ identityProviders: both(issuer) }),
+  })
+  const { jar } = await login(stack.url, { params: { idp: 'partner' } })
+  const user = async () =>
+    (await apiCall(jar, `${stack.url}/auth/user`)).json<{ idp: string; refreshable: boolean }>()
+  t.match(await user(), { idp: 'partner', refreshable: true })
+  stack.configMap.write(
+    configText({ ...stack.input, identityProviders: [{ name: 'corp', issuer: stack.idp.issuer }] }),
+  )
+  t.ok(await until(async () => (await reloads(stack.running, 'applied')) === 1))
+  t.match(await user(), { idp: 'partner', refreshable: false }, 'no provider left to refresh with')
+})
