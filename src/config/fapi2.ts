@@ -1,5 +1,5 @@
-import { routeLists } from './frontend-rules.js'
-import { optionName, type RawProvider } from './providers.js'
+import { type RouteList, routeLists } from './frontend-rules.js'
+import { optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
 import type { TlsMaterial } from './types.js'
 
@@ -26,10 +26,7 @@ const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
  * finding cites the FAPI 2.0 Security Profile (Final) section it enforces;
  * docs/fapi2.md lists them all.
  */
-export function checkFapi2(
-  config: Pick<RawConfig, 'routes' | 'frontends' | 'auth' | 'session'>,
-  provider: RawProvider,
-): Finding[] {
+export function checkFapi2(config: FapiConfig, provider: RawProvider): Finding[] {
   const { oidc, path: at } = provider
   if (oidc.profile !== 'fapi2') return []
   const findings: Finding[] = []
@@ -64,9 +61,7 @@ export function checkFapi2(
   // §5.2.1: TLS everywhere a token travels; plain http for loopback only, as for the issuer.
   for (const list of routeLists(config)) {
     list.routes.forEach((route, i) => {
-      if (route.token === 'none') return
-      // A route that no session of this provider reaches carries none of its tokens.
-      if (route.identityProviders !== undefined && !route.identityProviders.includes(provider.name)) return
+      if (!carriesTokenOf(config, list, route, provider)) return
       // §5.3.2.1 point 1 again, per route: without a proof, a DPoP-bound
       // token is sent as a bearer one, and a route's own token is unbound.
       if (route.dpop === false && oidc.dpop && oidc.tls?.cert === undefined) {
@@ -93,22 +88,24 @@ export function checkFapi2(
  * to, so every route that is sent one must present that certificate to its
  * upstream, compared by fingerprint once the files are read. Plain http to
  * loopback, the profile's allowance for testing on one machine, is left
- * to the rule on upstreams; with DPoP as well, a route may go without.
+ * to the rule on upstreams; with DPoP as well, only a `dpop: false` route
+ * needs it.
  */
 export function checkFapi2Certificates(
-  config: Pick<RawConfig, 'routes' | 'frontends' | 'auth'>,
+  config: FapiConfig,
   provider: RawProvider,
   materialAt: (path: (string | number)[]) => TlsMaterial | undefined,
 ): Finding[] {
   const { oidc, path: at } = provider
-  if (oidc.profile !== 'fapi2' || oidc.dpop) return []
+  if (oidc.profile !== 'fapi2') return []
   const bound = materialAt([...at, 'tls'])?.certificate
   if (bound === undefined) return []
   const findings: Finding[] = []
   for (const list of routeLists(config)) {
     list.routes.forEach((route, i) => {
-      if (route.token === 'none') return
-      if (route.identityProviders !== undefined && !route.identityProviders.includes(provider.name)) return
+      if (!carriesTokenOf(config, list, route, provider)) return
+      // With DPoP, a route's proof binds its token; `dpop: false` goes without one.
+      if (oidc.dpop && route.dpop !== false) return
       if (URL.canParse(route.upstream) && new URL(route.upstream).protocol === 'http:') return
       const presented = materialAt([...list.at, i, 'tls'])?.certificate
       if (presented?.fingerprint256 === bound.fingerprint256) return
@@ -119,6 +116,28 @@ export function checkFapi2Certificates(
     })
   }
   return findings
+}
+
+type FapiConfig = Pick<RawConfig, 'routes' | 'frontends' | 'auth' | 'oidc' | 'identityProviders'>
+
+/**
+ * Whether `route` is ever sent a token of `provider`: a `client` route
+ * the gateway's own, from the route's first provider, else the first of all
+ * (proxy/guard.ts); any other the token of a session, of the providers
+ * the route serves and its frontend signs in with.
+ */
+function carriesTokenOf(
+  config: FapiConfig,
+  list: RouteList,
+  route: RawConfig['routes'][number],
+  provider: RawProvider,
+): boolean {
+  if (route.token === 'none') return false
+  if (route.token === 'client')
+    return (route.identityProviders?.[0] ?? rawProviders(config)[0]?.name) === provider.name
+  if (route.identityProviders !== undefined && !route.identityProviders.includes(provider.name)) return false
+  const frontend = list.at[0] === 'frontends' ? config.frontends?.[list.at[1] as number] : undefined
+  return frontend?.identityProviders === undefined || frontend.identityProviders.includes(provider.name)
 }
 
 /**

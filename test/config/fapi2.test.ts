@@ -92,9 +92,60 @@ t.test(
       '  clientAuth: tls_client_auth\n',
       '  clientAuth: tls_client_auth\n  dpop: true\n',
     )
+    // With DPoP as well, only a route that goes without the proof needs the certificate.
+    const noProof = withDpop.replace(
+      '  - { path: /public, upstream: "https://public:8443", token: none }\n',
+      `  - { path: /public, upstream: "https://public:8443", token: none }
+  - { path: /legacy, upstream: "https://legacy:8443", dpop: false }
+  - { path: /reports, upstream: "https://reports:8443", dpop: false, resource: "https://reports", ${tls(client)} }
+`,
+    )
+    t.same(problems(noProof), [
+      '17 routes[6].tls.cert: profile fapi2 with mTLS-bound tokens (RFC 8705 §3): this route is sent a token bound to the certificate of oidc.tls.cert, which only that certificate can use; give the route tls: { cert, key } with the same certificate',
+    ])
     t.doesNotThrow(
       () => parseConfig(withDpop, 'routes.yaml', env),
       'with DPoP as well, a route may go without the certificate',
+    )
+  },
+)
+
+t.test(
+  "the route rules of fapi2 hold only where its provider's tokens go: its sessions, its frontends, its client token",
+  async (t) => {
+    const pki = makePki(t)
+    const client = pki.issue('gatehouse-client')
+    const text = `server: { publicUrl: https://app.example.com }
+identityProviders:
+  - { name: corp, issuer: https://corp.example.com, clientId: a, clientSecret: s }
+  - name: bank
+    issuer: https://bank.example.com
+    clientId: b
+    profile: fapi2
+    clientAuth: tls_client_auth
+    tls: { cert: { file: "${client.certFile}" }, key: { file: "${client.keyFile}" } }
+session: { secret: "\${SESSION_SECRET}" }
+frontends:
+  - name: main
+    host: app.example.com
+    publicUrl: https://app.example.com
+    routes:
+      - { path: /reports, upstream: "https://reports:8443", token: client }
+      - { path: /mixed, upstream: "https://mixed:8443", token: client, identityProviders: [corp, bank] }
+      - { path: /bank, upstream: "https://bank-api:8443" }
+  - name: corp-only
+    host: corp.example.com
+    publicUrl: https://corp.example.com
+    identityProviders: [corp]
+    routes:
+      - { path: /api, upstream: "https://orders:8443" }
+`
+    t.same(
+      problems(text),
+      [
+        '18 frontends[0].routes[2].tls.cert: profile fapi2 with mTLS-bound tokens (RFC 8705 §3): this route is sent a token bound to the certificate of identityProviders[1].tls.cert, which only that certificate can use; give the route tls: { cert, key } with the same certificate',
+      ],
+      "only the route bank's sessions reach; the client tokens are corp's, the frontend signs in with corp alone",
     )
   },
 )
