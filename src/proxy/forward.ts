@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
+import { inRequestContext } from '../tracing/spans.js'
 import type { ForwardedRequest } from './request-headers.js'
 import type { OutgoingHeaders, ResponseHygiene } from './response-headers.js'
 import { answerUpstreamFailure, type UpstreamErrorObserver } from './upstream-errors.js'
@@ -93,7 +94,7 @@ export class Forward implements Dispatcher.DispatchHandler {
         headers: this.#options.rewriteHeaders(request, request.headers),
         body: body ?? null,
       },
-      handler,
+      inRequestContext(handler),
     )
   }
 

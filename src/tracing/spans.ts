@@ -128,6 +128,36 @@ export function waited<T>(kind: 'flight' | 'lock', fn: () => Promise<T>): Promis
   })
 }
 
+/** The callbacks of an undici dispatch handler. */
+const HANDLER_CALLBACKS = [
+  'onRequestStart',
+  'onRequestUpgrade',
+  'onResponseStart',
+  'onResponseData',
+  'onResponseEnd',
+  'onResponseError',
+] as const
+
+/**
+ * `handler` with each of its callbacks run in the context active now, the
+ * request's. undici calls them from its pooled connection's own async
+ * context, which is that of whichever request opened the connection: a
+ * later request's answer, and all it does (the access log line, a token
+ * refused and refreshed, the replay), would otherwise be told, logged and
+ * propagated as that earlier request's trace, perhaps another user's.
+ * Off, `handler` itself.
+ */
+export function inRequestContext<H extends object>(handler: H): H {
+  if (tracer === undefined) return handler
+  const active = context.active()
+  const bound: Record<string, unknown> = {}
+  for (const name of HANDLER_CALLBACKS) {
+    const callback = (handler as Record<string, unknown>)[name]
+    if (typeof callback === 'function') bound[name] = context.bind(active, callback.bind(handler))
+  }
+  return bound as H
+}
+
 /**
  * Puts the active trace's `traceparent` (and `tracestate`) on `headers`:
  * for calls no instrumentation sees, such as a WebSocket upgrade, which

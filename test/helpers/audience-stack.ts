@@ -51,6 +51,8 @@ export interface AudienceStackOptions {
   }
   /** Default `silent`. */
   readonly logLevel?: LogLevel
+  /** `tracing.enabled`; the exporter and sampler are the process's OTEL_* variables. */
+  readonly tracing?: boolean
 }
 
 export interface AudienceStack {
@@ -133,6 +135,7 @@ export async function startAudienceStack(options: AudienceStackOptions = {}): Pr
             ...exchangeRoutes,
           ],
           ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+          ...(options.tracing ? { tracing: { enabled: true } } : {}),
         })
         const stores = options.redisUrl
           ? await createRedisStores(config, options.gateway?.now ?? Date.now)

@@ -31,6 +31,36 @@ t.test("a request's log lines carry its trace_id and span_id", async (t) => {
   t.equal(line?.span_id, api?.spanId, 'and its server span')
 })
 
+t.test(
+  "each request's access line carries its own trace, not the one that opened the upstream connection",
+  async (t) => {
+    const lines: Record<string, unknown>[] = []
+    const stack = await startStack(t, {
+      config: { tracing: { enabled: true }, accessLog: true, logLevel: 'info' },
+      gateway: { logStream: { write: (line: string) => lines.push(JSON.parse(line)) } },
+    })
+    const { jar } = await login(stack.gateway.url)
+    const before = stack.upstream.requests.length
+    // Sequential calls reuse the route's pooled upstream connection.
+    for (const path of ['/api/orders/a', '/api/orders/b', '/api/orders/c', '/api/orders/d'])
+      t.equal((await apiCall(jar, `${stack.gateway.url}${path}`)).status, 200)
+    await stack.close()
+    // Answered in order: the n-th access line of the route is the n-th call.
+    const access = lines.filter((l) => l.msg === 'request' && l.path === '/api/orders/*')
+    const seen = stack.upstream.requests.slice(before)
+    t.equal(access.length, 4)
+    t.equal(seen.length, 4)
+    seen.forEach((call, i) => {
+      const traceId = String(call.headers.traceparent).split('-')[1]
+      t.equal(
+        access[i]?.trace_id,
+        traceId,
+        `${call.path}: the access line names the trace the upstream joined`,
+      )
+    })
+  },
+)
+
 t.test('without tracing, log lines carry no trace fields', async (t) => {
   const lines: Record<string, unknown>[] = []
   const stack = await startStack(t, {

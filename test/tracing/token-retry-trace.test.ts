@@ -1,0 +1,49 @@
+import t from 'tap'
+import { startAudienceStack } from '../helpers/audience-stack.js'
+import { CookieJar } from '../helpers/cookie-jar.js'
+import { apiCall, login } from '../helpers/login.js'
+import { SERVER, startOtlpReceiver } from '../helpers/otlp-receiver.js'
+
+const receiver = await startOtlpReceiver()
+t.teardown(() => receiver.close())
+process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
+process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json'
+process.env.OTEL_TRACES_SAMPLER = 'always_on'
+delete process.env.OTEL_SERVICE_NAME
+
+t.test(
+  "a token the upstream refuses is refreshed and replayed in the refused request's own trace",
+  async (t) => {
+    const stack = await startAudienceStack({
+      rejectInactive: true,
+      routeOptions: { retryOnInvalidToken: true },
+      tracing: true,
+    })
+    t.teardown(() => stack.close())
+    const url = stack.urls[0]!
+    const api = stack.upstreams.api
+    // Alice's call opens the route's pooled upstream connection.
+    const alice = (await login(url, { user: 'alice', jar: new CookieJar() })).jar
+    t.equal((await apiCall(alice, `${url}/api/alice`)).status, 200)
+    // Bob's token is revoked at the IdP: the upstream refuses it, Gatehouse refreshes and replays.
+    const bob = stack.jar
+    t.equal((await apiCall(bob, `${url}/api/bob-1`)).status, 200)
+    const token = api.requests.at(-1)!.authorization!.slice('Bearer '.length)
+    await (await stack.idp.provider.AccessToken.find(token))!.destroy()
+    stack.idp.resetStats()
+    t.equal((await apiCall(bob, `${url}/api/bob-2`)).status, 200)
+    t.equal(stack.idp.stats.refreshGrants, 1, 'refreshed once')
+    await stack.close()
+
+    const server = receiver.spans.filter((s) => s.kind === SERVER && s.attributes['http.route'] === '/api/*')
+    t.equal(server.length, 3, 'one server span per call')
+    const bobsTrace = server.at(-1)!.traceId
+    const refresh = receiver.spans.filter((s) => s.name === 'gatehouse.token.refresh')
+    t.ok(refresh.length >= 1)
+    for (const span of refresh) t.equal(span.traceId, bobsTrace, "the refresh is in Bob's trace")
+    const calls = api.requests.filter((r) => r.path.endsWith('/bob-2'))
+    t.equal(calls.length, 2, 'the refused call and its replay')
+    for (const call of calls)
+      t.equal(String(call.headers.traceparent).split('-')[1], bobsTrace, "each carries Bob's trace upstream")
+  },
+)
