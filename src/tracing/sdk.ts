@@ -6,7 +6,6 @@ import {
   logs,
   metrics,
   propagation,
-  type SpanStatus,
   SpanStatusCode,
   TraceFlags,
   trace,
@@ -196,26 +195,33 @@ function nameByRoute(
 /**
  * The HTTP semantic conventions: a SERVER span's status MUST stay unset
  * for a 4xx, which is the client's mistake (no session, a stale sign-in
- * link), not the server's. @fastify/otel marks every error a hook throws,
- * whatever its status, and the SDK never lets an ERROR be taken back. So
- * on this span an ERROR is held until the span ends, when the response's
- * status is known (@fastify/otel sets it just before `end`), and applied
- * only to a 5xx, or to a request that ended without a status.
+ * link), not the server's, and MUST be ERROR for a 5xx, whether thrown or
+ * an upstream's own. @fastify/otel marks every error a hook throws,
+ * whatever its status, and none it did not see; the SDK never lets an
+ * ERROR be taken back. So on this span the status is decided when it ends,
+ * once the response's status is known (@fastify/otel sets it just before
+ * `end`): ERROR for a 5xx, or for a thrown error with no status at all.
  */
 const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code'
 
 function errorOnlyFor5xx(span: import('@opentelemetry/api').Span): void {
   const setStatus = span.setStatus.bind(span)
   const end = span.end.bind(span)
-  let held: SpanStatus | undefined
+  let thrown = false
   span.setStatus = (status) => {
     if (status.code !== SpanStatusCode.ERROR) return setStatus(status)
-    held = status
+    thrown = true
     return span
   }
   span.end = (endTime) => {
     const code = (span as unknown as { attributes?: Attributes }).attributes?.[ATTR_HTTP_RESPONSE_STATUS_CODE]
-    if (held !== undefined && !(typeof code === 'number' && code < 500)) setStatus(held)
+    if (typeof code === 'number' ? code >= 500 : thrown) {
+      // No description: the conventions leave it unset where the status
+      // code says it, and an error's message may quote a peer. error.type
+      // names the failure, the status code where nothing finer is known.
+      setStatus({ code: SpanStatusCode.ERROR })
+      span.setAttribute('error.type', typeof code === 'number' ? String(code) : '_OTHER')
+    }
     end(endTime)
   }
 }

@@ -1,4 +1,5 @@
-import { request as httpRequest } from 'node:http'
+import { createServer, request as httpRequest } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { type CookieJar, CookieJar as CookieJarClass } from '../helpers/cookie-jar.js'
 import { CLIENT_SECRET, route, SESSION_SECRET, TestClock } from '../helpers/gateway.js'
@@ -180,15 +181,31 @@ t.test('a refresh storm: one refresh span, the other requests wait on it', async
 })
 
 t.test('an upstream error: the client span and the server span say so', async (t) => {
+  // An upstream that answers 500 itself: the gateway throws nothing.
+  const failing = createServer((_req, res) => res.writeHead(500).end())
+  await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => failing.close())
+  const failingUrl = `http://127.0.0.1:${(failing.address() as AddressInfo).port}`
   const stack = await startStack(t, {
     config: { tracing: { enabled: true } },
-    routes: (upstream) => [...defaultRoutes(upstream), route('/api/refused', REFUSED_URL)],
+    routes: (upstream) => [
+      ...defaultRoutes(upstream),
+      route('/api/refused', REFUSED_URL),
+      route('/api/failing', failingUrl),
+    ],
   })
   const base = stack.gateway.url
   const { jar } = await login(base)
   const answer = await apiCall(jar, `${base}/api/refused/x`)
   t.equal(answer.status, 502)
+  t.equal((await apiCall(jar, `${base}/api/failing/x`)).status, 500)
   await stack.close()
+  const failed = one(
+    receiver.spans.filter((s) => s.kind === SERVER && s.attributes['http.route'] === '/api/failing/*'),
+    "the upstream's own 500",
+  )
+  t.equal(failed.status.code, ERROR, "an upstream's 5xx passed on is the server span's error too")
+  t.equal(failed.attributes['error.type'], '500')
 
   const server = one(
     receiver.spans.filter((s) => s.kind === SERVER && s.attributes['http.route'] === '/api/refused/*'),
@@ -197,6 +214,10 @@ t.test('an upstream error: the client span and the server span say so', async (t
   t.equal(server.name, 'GET /api/refused/*')
   t.equal(server.attributes['http.response.status_code'], 502)
   t.equal(server.status.code, ERROR, 'a 5xx is an error')
+  // HTTP semantic conventions: error.type on a failed request, the status
+  // code where nothing more precise is known; no description the code says.
+  t.equal(server.attributes['error.type'], '502')
+  t.notOk(server.status.message, 'no status description')
   const upstream = one(
     childrenOf(receiver.spans, server).filter((s) => s.kind === CLIENT),
     'upstream span',
