@@ -13,8 +13,9 @@ import {
  * SDK that very instance, so the two can never disagree about which
  * sampler is configured; the SDK does not export its own reader.
  *
- * Unknown names and ratios outside [0, 1] are reported to `report` and
- * replaced by the SDK's own defaults (`parentbased_always_on`, ratio 1),
+ * Names are read whatever their case. Unknown names, and ratios that are
+ * missing or outside [0, 1], are reported to `report` and replaced by the
+ * SDK's own defaults (`parentbased_always_on`, ratio 1),
  * as the SDK does, so a gateway traces exactly as it did before it decided
  * first.
  */
@@ -22,7 +23,9 @@ export function samplerFromEnv(
   env: NodeJS.ProcessEnv,
   report: (problem: string) => void = () => {},
 ): Sampler {
-  const name = env.OTEL_TRACES_SAMPLER?.trim()
+  // The OTel environment spec: enum values SHOULD be read whatever their
+  // case. ALWAYS_OFF taken for an unknown name would sample everything.
+  const name = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase()
   switch (name) {
     case undefined:
     case '':
@@ -48,7 +51,10 @@ const DEFAULT_RATIO = 1
 
 function ratioFromEnv(env: NodeJS.ProcessEnv, report: (problem: string) => void): number {
   const text = env.OTEL_TRACES_SAMPLER_ARG?.trim()
-  if (text === undefined || text === '') return DEFAULT_RATIO
+  if (text === undefined || text === '') {
+    report(`OTEL_TRACES_SAMPLER_ARG is not set for a ratio sampler, using ${DEFAULT_RATIO} (every trace)`)
+    return DEFAULT_RATIO
+  }
   const ratio = Number(text)
   if (Number.isNaN(ratio) || ratio < 0 || ratio > 1) {
     report(`OTEL_TRACES_SAMPLER_ARG=${text} is not a ratio in [0, 1], using ${DEFAULT_RATIO}`)

@@ -35,7 +35,8 @@ import { useTracer } from './spans.js'
  * endpoint, protocol and headers (OTEL_EXPORTER_OTLP_*), the sampler
  * (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, read by sampler.ts and
  * asked first, see decision.ts) and the service name (OTEL_SERVICE_NAME,
- * else `gatehouse`), read by the SDK itself.
+ * else a service.name in OTEL_RESOURCE_ATTRIBUTES, else `gatehouse`), read
+ * by the SDK itself.
  */
 export interface Tracing {
   /**
@@ -96,7 +97,11 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
       ignoreRequestHook: unsampledCall,
     })
     const sdk = new NodeSDK({
-      ...(env.OTEL_SERVICE_NAME ? {} : { serviceName: SERVICE_NAME }),
+      // A default only: OTEL_SERVICE_NAME, then a service.name in
+      // OTEL_RESOURCE_ATTRIBUTES, name the service (OTel SDK environment spec).
+      ...(env.OTEL_SERVICE_NAME || namesService(env.OTEL_RESOURCE_ATTRIBUTES)
+        ? {}
+        : { serviceName: SERVICE_NAME }),
       sampler: decision.sampler,
       idGenerator: decision.idGenerator,
       instrumentations: [fastify, undici],
@@ -161,6 +166,14 @@ const KNOWN_METHODS = new Set([
   'PATCH',
   'QUERY',
 ])
+
+/** Whether `OTEL_RESOURCE_ATTRIBUTES` (`key=value,…`) sets `service.name`. */
+function namesService(attributes: string | undefined): boolean {
+  return (
+    attributes !== undefined &&
+    attributes.split(',').some((pair) => pair.split('=')[0]!.trim() === 'service.name')
+  )
+}
 
 /**
  * Semantic conventions name a server span `{method} {http.route}`. The

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import {
   type Attributes,
   context,
+  isSpanContextValid,
   propagation,
   type Span,
   SpanStatusCode,
@@ -99,8 +100,11 @@ export function logFields(): { trace_id: string; span_id: string } | Record<stri
   if (tracer === undefined) return {}
   const span = trace.getSpan(context.active())
   if (span === undefined) return {}
-  const { traceId, spanId } = span.spanContext()
-  return { trace_id: traceId, span_id: spanId }
+  const spanContext = span.spanContext()
+  // No tracer provider (OTEL_TRACES_EXPORTER=none) makes spans of all-zero
+  // ids, which W3C Trace Context calls invalid: better none than those.
+  if (!isSpanContextValid(spanContext)) return {}
+  return { trace_id: spanContext.traceId, span_id: spanContext.spanId }
 }
 
 /** Gatehouse errors carry a stable code; anything else is named by its class. */

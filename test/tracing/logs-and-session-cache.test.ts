@@ -61,6 +61,30 @@ t.test(
   },
 )
 
+t.test('with OTEL_TRACES_EXPORTER=none, no log line carries the all-zero ids', async (t) => {
+  process.env.OTEL_TRACES_EXPORTER = 'none'
+  t.teardown(() => {
+    delete process.env.OTEL_TRACES_EXPORTER
+  })
+  const lines: Record<string, unknown>[] = []
+  const stack = await startStack(t, {
+    config: { tracing: { enabled: true }, accessLog: true, logLevel: 'info' },
+    gateway: { logStream: { write: (line: string) => lines.push(JSON.parse(line)) } },
+  })
+  const { jar } = await login(stack.gateway.url)
+  t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
+  await stack.close()
+  t.ok(
+    lines.some((l) => l.msg === 'request'),
+    'access lines were written',
+  )
+  // W3C Trace Context §3.2.2.3: an all-zero trace-id is invalid.
+  t.notOk(
+    lines.some((l) => /^0+$/.test(String(l.trace_id)) || /^0+$/.test(String(l.span_id))),
+    'no invalid ids',
+  )
+})
+
 t.test('without tracing, log lines carry no trace fields', async (t) => {
   const lines: Record<string, unknown>[] = []
   const stack = await startStack(t, {

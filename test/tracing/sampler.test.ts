@@ -49,3 +49,18 @@ t.test('an unknown name or a ratio out of range falls back as the SDK does', asy
     )
   }
 })
+
+t.test('sampler names are read whatever their case, as the OTel environment spec asks', async (t) => {
+  const problems: string[] = []
+  const sampler = samplerFromEnv({ OTEL_TRACES_SAMPLER: ' ALWAYS_OFF ' }, (p) => problems.push(p))
+  const result = sampler.shouldSample(ROOT_CONTEXT, LOW, 'request', SpanKind.SERVER, {}, [])
+  t.equal(result.decision, SamplingDecision.NOT_RECORD, 'ALWAYS_OFF is always_off, not the default')
+  t.same(problems, [])
+  t.equal(sampled({ OTEL_TRACES_SAMPLER: 'TraceIdRatio', OTEL_TRACES_SAMPLER_ARG: '0.5' }, HIGH), false)
+})
+
+t.test('a ratio sampler without its ratio says so, and samples every trace as the SDK does', async (t) => {
+  const problems: string[] = []
+  samplerFromEnv({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio' }, (p) => problems.push(p))
+  t.match(problems, [/OTEL_TRACES_SAMPLER_ARG is not set.*using 1/])
+})

@@ -354,3 +354,20 @@ t.test('with tracing.trustIncoming the trace continues from the traceparent', as
   t.equal(tp.traceId, BROWSER_TRACE, 'one traceparent, ours, in the same trace')
   t.not(tp.spanId, '00f067aa0ba902b7')
 })
+
+t.test('service.name from OTEL_RESOURCE_ATTRIBUTES is kept; gatehouse is only the default', async (t) => {
+  process.env.OTEL_RESOURCE_ATTRIBUTES = 'service.name=checkout-bff,deployment.environment.name=prod'
+  t.teardown(() => {
+    delete process.env.OTEL_RESOURCE_ATTRIBUTES
+  })
+  const stack = await startStack(t, { config: { tracing: { enabled: true } } })
+  await fetch(`${stack.gateway.url}/healthz`)
+  await login(stack.gateway.url)
+  await stack.close()
+  t.ok(receiver.spans.length > 0)
+  // OTel SDK environment spec: only OTEL_SERVICE_NAME takes precedence over it.
+  t.ok(
+    receiver.spans.every((s) => s.service === 'checkout-bff'),
+    `service.name as set (${[...new Set(receiver.spans.map((s) => s.service))]})`,
+  )
+})
