@@ -169,10 +169,7 @@ const KNOWN_METHODS = new Set([
 
 /** Whether `OTEL_RESOURCE_ATTRIBUTES` (`key=value,…`) sets `service.name`. */
 function namesService(attributes: string | undefined): boolean {
-  return (
-    attributes !== undefined &&
-    attributes.split(',').some((pair) => pair.split('=')[0]!.trim() === 'service.name')
-  )
+  return attributes?.split(',').some((pair) => pair.split('=')[0]!.trim() === 'service.name') ?? false
 }
 
 /**
