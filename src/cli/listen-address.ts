@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { parse } from 'yaml'
+import { isMap, parseDocument } from 'yaml'
 import { interpolate } from '../config/env.js'
 import { ConfigError } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
@@ -33,13 +33,10 @@ export function listenAddress(file: string, env: NodeJS.ProcessEnv): ListenAddre
     // Unreadable: the full load's error says why.
     return loadConfig(file, env).server
   }
-  let server: unknown
-  try {
-    server = (parse(text) as { server?: unknown } | null)?.server
-  } catch {
-    server = undefined
-  }
-  const written = typeof server === 'object' && server !== null ? (server as Record<string, unknown>) : {}
+  // parseDocument keeps what parses beside a syntax error elsewhere (an
+  // indentation slip in a route); `parse` would throw the whole file away.
+  const server: unknown = parseDocument(text).get('server')
+  const written = isMap(server) ? (server.toJSON() as Record<string, unknown>) : {}
   const host = resolved(written.host, env)
   const port = Number(resolved(written.port, env))
   return {

@@ -85,7 +85,7 @@ export const ServerSchema = Type.Object(
       '72s',
     ),
     drainTimeout: Duration(
-      "How long SIGTERM or SIGINT lets requests in flight finish before the process exits anyway, with exit 1; at least the longest route's timeout, or a request on it may be cut off. An orchestrator's grace period must cover it and any preStop delay.",
+      "How long SIGTERM or SIGINT lets requests in flight finish before the process exits anyway, with exit 1; at least the longest route's timeout, or a request on it may be cut off. An orchestrator's grace period must cover it and any preStop delay. At most 24h.",
       DEFAULTS.drainTimeout,
     ),
     maxHeaderSize: Type.Union([Type.Integer({ minimum: 1024 }), Type.String({ pattern: SIZE_PATTERN })], {

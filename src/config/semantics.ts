@@ -157,6 +157,10 @@ type Add = (path: (string | number)[], message: string) => void
 export function checkSemantics(config: RawConfig, findings: Finding[] = []): Finding[] {
   const add = (path: (string | number)[], message: string) => findings.push({ path, message })
 
+  // A timer past 2^31 ms fires at once (Node clamps it to 1 ms): a long
+  // drain would become none. A day covers any orchestrator's grace period.
+  if (parseDuration(config.server.drainTimeout) > MAX_DRAIN_MS)
+    add(['server', 'drainTimeout'], 'must be at most 24h')
   if (config.server.publicUrl !== undefined)
     checkPublicUrl(config.server.publicUrl, ['server', 'publicUrl'], add)
   else if (config.frontends === undefined) add(['server', 'publicUrl'], 'is required')
@@ -340,6 +344,8 @@ export function servedProviders(
 ): RawProvider[] {
   return listed === undefined ? [...providers] : providers.filter((p) => listed.includes(p.name))
 }
+
+const MAX_DRAIN_MS = 24 * 60 * 60 * 1000
 
 /** What is valid but worth a second look: the config still loads. */
 export function checkWarnings(config: RawConfig): Finding[] {

@@ -73,6 +73,16 @@ t.test(
     )
     t.equal(typo.code, 0, typo.err)
     t.equal(typo.out, `healthy: http://127.0.0.1:${port}/healthz`)
+    // A YAML mistake below the server block (one space too many): the block still reads.
+    const syntax = await health(
+      configFile(
+        'syntax.yaml',
+        '0.0.0.0',
+        port,
+        `\n  - { path: /a, upstream: "http://127.0.0.1:1" }\n   - { path: /b }`,
+      ),
+    )
+    t.equal(syntax.code, 0, `a YAML syntax error elsewhere: ${syntax.err}`)
     const fromEnv = await health(configFile('env.yaml', '0.0.0.0', '"${PORT_UNSET:-' + port + '}"', '7'))
     t.equal(fromEnv.code, 0, `a port from the environment, in a file that is not valid: ${fromEnv.err}`)
   },

@@ -562,3 +562,13 @@ t.test(
     t.same(problems(`${minimal}    dpop: true\n`), ['12 routes[0].dpop: needs oidc.dpop: true'])
   },
 )
+
+t.test('server.drainTimeout past a day is refused: a timer that long would fire at once', async (t) => {
+  const text = (drain: string) => `server: { publicUrl: https://app.example.com, drainTimeout: ${drain} }
+oidc: { issuer: https://idp.example.com, clientId: a, clientSecret: b }
+session: { secret: "${'s'.repeat(32)}" }
+routes: []
+`
+  t.same(configProblems(text('25d'), {}), ['1 server.drainTimeout: must be at most 24h'])
+  t.equal(parseConfig(text('24h'), 'routes.yaml', {}).server.drainTimeout, 86_400_000)
+})
