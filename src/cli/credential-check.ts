@@ -52,7 +52,7 @@ export async function checkCredentials(
     // a key, what the runtime log's hint names for that method.
     const what =
       clientAuth === 'client_secret_basic' || clientAuth === 'client_secret_post'
-        ? "check oidc.clientId and oidc.clientSecret (or the key registered for private_key_jwt, and this host's clock)."
+        ? `check ${config.oidc.option}.clientId and ${config.oidc.option}.clientSecret (or the key registered for private_key_jwt, and this host's clock).`
         : refusalHint(config.oidc, 'invalid_client')
     hints.push(
       `the identity provider refuses client ${config.oidc.clientId} with every method Gatehouse could use${others.length === 0 ? '' : ` (${[clientAuth, ...others].join(', ')})`}: ${what}`,

@@ -441,6 +441,7 @@ function resolveProvider(
   const { oidc } = provider
   return {
     name: provider.name,
+    option: formatPath(provider.path),
     issuer: oidc.issuer,
     clientId: oidc.clientId,
     clientSecret: oidc.clientAuth.startsWith('client_secret_') ? oidc.clientSecret : undefined,

@@ -144,6 +144,8 @@ export interface ClientKey {
 export interface IdentityProviderConfig {
   /** Unique: `?idp=`, `/auth/user`, `routes[].identityProviders`, the `idp` metric label. */
   readonly name: string
+  /** Where the file sets it, for messages: `oidc`, or `identityProviders[1]`. */
+  readonly option: string
   readonly issuer: string
   readonly clientId: string
   /** Present exactly when `clientAuth` is a `client_secret_*` method. */

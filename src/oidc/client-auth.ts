@@ -70,18 +70,18 @@ export function refusalHint(oidc: OidcConfig, answer: IdpAnswer, grant?: string)
   }
   switch (oidc.clientAuth) {
     case 'private_key_jwt':
-      return 'check that the identity provider has the public key of oidc.clientKey (its JWK or certificate, same kid), that the client is registered for private_key_jwt, and that the clock of this host is right: assertions carry iat and exp, and a skew beyond the tolerance of the provider is refused.'
+      return `check that the identity provider has the public key of ${oidc.option}.clientKey (its JWK or certificate, same kid), that the client is registered for private_key_jwt, and that the clock of this host is right: assertions carry iat and exp, and a skew beyond the tolerance of the provider is refused.`
     case 'tls_client_auth':
-      return `check that the identity provider trusts the CA of the certificate in oidc.tls.cert, that client ${oidc.clientId} is registered for tls_client_auth with the certificate's subject (tls_client_auth_subject_dn or a SAN), and that the provider sees the certificate: a TLS terminator in front of it must pass it on.`
+      return `check that the identity provider trusts the CA of the certificate in ${oidc.option}.tls.cert, that client ${oidc.clientId} is registered for tls_client_auth with the certificate's subject (tls_client_auth_subject_dn or a SAN), and that the provider sees the certificate: a TLS terminator in front of it must pass it on.`
     case 'self_signed_tls_client_auth':
-      return `check that client ${oidc.clientId} is registered for self_signed_tls_client_auth with the certificate of oidc.tls.cert in its jwks (x5c), and that the provider sees the certificate: a TLS terminator in front of it must pass it on.`
+      return `check that client ${oidc.clientId} is registered for self_signed_tls_client_auth with the certificate of ${oidc.option}.tls.cert in its jwks (x5c), and that the provider sees the certificate: a TLS terminator in front of it must pass it on.`
     case 'client_secret_post':
-      return `check oidc.clientSecret and oidc.clientId, and that client ${oidc.clientId} is registered for client_secret_post.`
+      return `check ${oidc.option}.clientSecret and ${oidc.option}.clientId, and that client ${oidc.clientId} is registered for client_secret_post.`
     case 'client_secret_basic': {
       const escaped = !FORM_SAFE.test(oidc.clientSecret ?? '') || !FORM_SAFE.test(oidc.clientId)
       return escaped
-        ? 'check oidc.clientSecret first; then the Basic encoding: the id or secret has characters outside [A-Za-z0-9*-._], which Gatehouse escapes (RFC 6749 §2.3.1) and an identity provider that compares credentials without decoding them refuses. Use clientAuth: client_secret_post, or a secret of those characters only. `gatehouse check --online` tries each method.'
-        : `check oidc.clientSecret and oidc.clientId, and that client ${oidc.clientId} is registered for client_secret_basic; \`gatehouse check --online\` tries each method the provider advertises.`
+        ? `check ${oidc.option}.clientSecret first; then the Basic encoding: the id or secret has characters outside [A-Za-z0-9*-._], which Gatehouse escapes (RFC 6749 §2.3.1) and an identity provider that compares credentials without decoding them refuses. Use clientAuth: client_secret_post, or a secret of those characters only. \`gatehouse check --online\` tries each method.`
+        : `check ${oidc.option}.clientSecret and ${oidc.option}.clientId, and that client ${oidc.clientId} is registered for client_secret_basic; \`gatehouse check --online\` tries each method the provider advertises.`
     }
   }
 }

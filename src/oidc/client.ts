@@ -23,7 +23,7 @@ import type {
 import { sessionClaims } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
-import { BOUND_TOKEN_TYPES, dpopIncompatibility, rememberingNonces, retryOnDpopNonce } from './dpop.js'
+import { boundTokenTypes, dpopIncompatibility, rememberingNonces, retryOnDpopNonce } from './dpop.js'
 import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
 import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
@@ -80,6 +80,8 @@ export class OidcClient {
   readonly #budgets: Budgets
   /** With `oidc.dpop`: the proofs of every session's key, and the IdP's nonces. */
   readonly #dpop: DpopProofs | undefined
+  /** The token types a request with a proof takes (dpop.ts). */
+  readonly #boundTypes: oauth.RecognizedTokenTypes
 
   /**
    * The client of `provider` (default: the first, `config.oidc`).
@@ -119,6 +121,7 @@ export class OidcClient {
     this.#now = now
     this.#observer = observer
     this.#dpop = oidc.dpop ? new DpopProofs(new DpopNonces()) : undefined
+    this.#boundTypes = boundTokenTypes(oidc.option)
     this.#budgets = {
       total: { ms: oidc.timeout, name: 'oidc.timeout' },
       connect: { ms: oidc.connectTimeout, name: 'oidc.connectTimeout' },
@@ -295,7 +298,7 @@ export class OidcClient {
         return oauth.processAuthorizationCodeResponse(as, this.#client, response, {
           expectedNonce: login.nonce,
           requireIdToken: true,
-          ...bound(dpopKey),
+          ...this.#bound(dpopKey),
         })
       })
       this.#observer.accepted?.('code_exchange')
@@ -370,7 +373,7 @@ export class OidcClient {
           current.refreshToken!,
           { ...(await this.#options(key)), additionalParameters: params },
         )
-        return oauth.processRefreshTokenResponse(as, this.#client, response, bound(key))
+        return oauth.processRefreshTokenResponse(as, this.#client, response, this.#bound(key))
       })
       this.#observer.accepted?.(operation)
       const next = this.#tokenSet(result, sentAt, operation)
@@ -411,7 +414,7 @@ export class OidcClient {
           await this.#options(key),
         )
         return oauth.processGenericTokenEndpointResponse(as, this.#client, response, {
-          recognizedTokenTypes: { ...EXCHANGE_TOKEN_TYPES, ...bound(key).recognizedTokenTypes },
+          recognizedTokenTypes: { ...EXCHANGE_TOKEN_TYPES, ...this.#bound(key).recognizedTokenTypes },
         })
       })
       this.#observer.accepted?.('token_exchange')
@@ -444,7 +447,7 @@ export class OidcClient {
           params,
           await this.#options(dpopKey),
         )
-        return oauth.processClientCredentialsResponse(as, this.#client, response, bound(dpopKey))
+        return oauth.processClientCredentialsResponse(as, this.#client, response, this.#bound(dpopKey))
       })
       this.#observer.accepted?.('client_credentials')
       return {
@@ -533,8 +536,13 @@ export class OidcClient {
     return {
       budgets: this.#budgets,
       secrets: [this.#oidc.clientSecret, secret],
-      clientCertificate: this.#oidc.tls?.cert !== undefined,
+      clientCertificate: this.#oidc.tls?.cert === undefined ? undefined : `${this.#oidc.option}.tls`,
     }
+  }
+
+  /** With a key (a proof went with the request), only a bound token is taken. */
+  #bound(key: DpopKey | undefined): oauth.ProcessTokenResponseOptions {
+    return key ? { recognizedTokenTypes: this.#boundTypes } : {}
   }
 
   /** The gateway error for a failed call, told to the observer. */
@@ -572,11 +580,6 @@ export class OidcClient {
     if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) return undefined
     return this.#now() + seconds * 1000
   }
-}
-
-/** With a key (a proof went with the request), only a bound token is taken. */
-function bound(key: DpopKey | undefined): oauth.ProcessTokenResponseOptions {
-  return key ? { recognizedTokenTypes: BOUND_TOKEN_TYPES } : {}
 }
 
 /**

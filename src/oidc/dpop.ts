@@ -27,20 +27,22 @@ export function dpopIncompatibility(
 }
 
 /**
- * The token types an answer to a request with a proof may carry: a Bearer
+ * The token types an answer to a request with a proof may carry, for the
+ * provider set at `option` (`oidc`, `identityProviders[1]`): a Bearer
  * token there is unbound (RFC 9449 §5: the IdP ignored the proof, DPoP
  * being off for this client or unknown to it). Sent upstream, it would go
  * as `DPoP` with proofs it is not bound to, and the protection asked for
  * by `oidc.dpop` would silently not be there; §5 lets the client discard
  * such an answer, and Gatehouse does, as one that failed validation.
  */
-export const BOUND_TOKEN_TYPES: oauth.RecognizedTokenTypes = {
-  bearer: () => {
-    // No cause: oauth4webapi's would hold the answer's body, tokens and all.
-    throw new oauth.UnsupportedOperationError(
-      'the identity provider issued a Bearer access token to a request with a DPoP proof (RFC 9449 §5), so the token is not bound to the key; enable DPoP-bound access tokens for this client at the identity provider, or set oidc.dpop: false',
-    )
-  },
+export function boundTokenTypes(option: string): oauth.RecognizedTokenTypes {
+  const message = `the identity provider issued a Bearer access token to a request with a DPoP proof (RFC 9449 §5), so the token is not bound to the key; enable DPoP-bound access tokens for this client at the identity provider, or set ${option}.dpop: false`
+  return {
+    bearer: () => {
+      // No cause: oauth4webapi's would hold the answer's body, tokens and all.
+      throw new oauth.UnsupportedOperationError(message)
+    },
+  }
 }
 
 /** `options` whose fetch remembers each answer's `DPoP-Nonce` for its origin (RFC 9449 §8). */

@@ -55,8 +55,8 @@ export interface FailureContext {
   readonly budgets?: Budgets
   /** The refresh token or secret the call carried: redacted wherever the IdP echoes it. */
   readonly secrets?: readonly (string | undefined)[]
-  /** The call offered a client certificate (`tls.cert`), which the IdP may refuse mid-handshake. */
-  readonly clientCertificate?: boolean
+  /** The option of the client certificate the call offered (`oidc.tls`), which the IdP may refuse mid-handshake. */
+  readonly clientCertificate?: string | undefined
 }
 
 const failures = new WeakMap<Error, IdpFailure>()
@@ -225,7 +225,7 @@ function recognize(err: unknown, context: FailureContext): Recognized {
   if (cause !== undefined) {
     const hint =
       context.clientCertificate && closedUnanswered(err)
-        ? '; an identity provider that requires a client certificate closes so when it did not trust the one offered (oidc.tls.cert, key; its CA and its registration at the provider)'
+        ? `; an identity provider that requires a client certificate closes so when it did not trust the one offered (${context.clientCertificate}.cert, key; its CA and its registration at the provider)`
         : ''
     return { answer: isTimeout(err) ? 'timeout' : 'network', reason: `${cause}${hint}` }
   }

@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Gauge, type Registry } from 'prom-client'
-import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import type { CertificateFacts, GatehouseConfig } from '../config/types.js'
 
 const DAY = 86_400_000
@@ -14,11 +13,8 @@ const RENEW_WITHIN_DAYS = 14
  */
 export function configuredCertificates(config: GatehouseConfig): [string, CertificateFacts][] {
   const found: [string, CertificateFacts][] = []
-  const shorthand = config.identityProviders.length === 1 && config.oidc.name === SHORTHAND_PROVIDER
-  config.identityProviders.forEach((provider, i) => {
-    const option = shorthand ? 'oidc.tls' : `identityProviders[${i}].tls`
-    if (provider.tls?.certificate) found.push([option, provider.tls.certificate])
-  })
+  for (const provider of config.identityProviders)
+    if (provider.tls?.certificate) found.push([`${provider.option}.tls`, provider.tls.certificate])
   // A config without `frontends:` has one, unnamed, whose routes are `routes[]`.
   const single = config.frontends.length === 1 && config.frontends[0]!.name === ''
   config.frontends.forEach((frontend, i) => {

@@ -58,3 +58,28 @@ t.test('the refusal hint names the Basic encoding only when it can matter', asyn
     /not allowed this grant \(refresh_token\)/,
   )
 })
+
+t.test('hints name the option as the file sets it: oidc, or identityProviders[i]', async (t) => {
+  const config = testConfig({
+    port: 3000,
+    issuer: 'https://idp.example',
+    routes: [],
+    identityProviders: [
+      { name: 'corp', issuer: 'https://corp.example' },
+      {
+        name: 'bank',
+        issuer: 'https://bank.example',
+        clientSecret: 'bank-secret',
+        clientAuth: 'client_secret_post',
+      },
+    ],
+  })
+  t.equal(config.identityProviders[1]!.option, 'identityProviders[1]')
+  t.match(
+    refusalHint(config.identityProviders[1]!, 'invalid_client'),
+    /check identityProviders\[1\]\.clientSecret/,
+  )
+  const shorthand = testConfig({ port: 3000, issuer: 'https://idp.example', routes: [] })
+  t.equal(shorthand.oidc.option, 'oidc')
+  t.match(refusalHint(shorthand.oidc, 'invalid_client'), /check oidc\.clientSecret/)
+})
