@@ -1,4 +1,5 @@
 import { gatehouseError, RefreshWaitTimeoutError } from '../errors.js'
+import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { CachedToken } from '../types.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, TokenCache } from './types.js'
@@ -68,7 +69,9 @@ export class ClientTokens {
       this.#observer?.hit?.(idp)
       return local
     }
-    const token = await this.#flight.run(key, () => this.#fetchOnce(key, scopes, dpop, idp))
+    const run = () => this.#flight.run(key, () => this.#fetchOnce(key, scopes, dpop, idp))
+    // A request that joins another's fetch shows the wait, as a user refresh's joiners do.
+    const token = tracing() && this.#flight.has(key) ? await waited('flight', run) : await run()
     this.#local.set(key, token)
     return token
   }
@@ -97,13 +100,15 @@ export class ClientTokens {
     const lockKey = `client:${key}`
     const lock = await this.#locks.tryAcquire(lockKey, this.#lockTtl)
     if (!lock) {
-      await this.#locks.waitForRelease(lockKey, this.#refreshWait).catch((err: unknown) => {
-        // The lock is shared with user refreshes, but a client route has no
-        // refresh token: tell its caller about the token it was waiting for.
-        if (err instanceof RefreshWaitTimeoutError)
-          throw gatehouseError('GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE', undefined, err)
-        throw err
-      })
+      await waited('lock', () =>
+        this.#locks.waitForRelease(lockKey, this.#refreshWait).catch((err: unknown) => {
+          // The lock is shared with user refreshes, but a client route has no
+          // refresh token: tell its caller about the token it was waiting for.
+          if (err instanceof RefreshWaitTimeoutError)
+            throw gatehouseError('GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE', undefined, err)
+          throw err
+        }),
+      )
       const after = await this.#shared(key)
       if (after) return after
       throw gatehouseError('GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE')
@@ -111,7 +116,11 @@ export class ClientTokens {
     try {
       const again = await this.#shared(key)
       if (again) return again
-      const token = await this.#oidc.clientCredentials(scopes, dpop, idp)
+      const token = await inSpan(
+        'gatehouse.token.client',
+        { [ATTR.resource]: `scope:${[...scopes].sort().join(' ')}` },
+        () => this.#oidc.clientCredentials(scopes, dpop, idp),
+      )
       const ttl = token.expiresAt - this.#now()
       if (ttl > 0) await this.#cache?.set(key, token, ttl)
       return token

@@ -5,6 +5,7 @@ import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
+import { exchangeOutcome } from './exchange-outcome.js'
 import { type Exchange, type ExchangeObserver, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
 import { exchangedFromCurrent } from './exchange-subject.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
@@ -334,9 +335,16 @@ export class UserTokens {
 
   #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
     if (audience?.exchange)
-      return inSpan('gatehouse.token.exchange', { [ATTR.resource]: audience.label }, () =>
-        exchangeStep(this.#exchangeDeps, current, audience),
-      )
+      return inSpan('gatehouse.token.exchange', { [ATTR.resource]: audience.label }, async (span) => {
+        try {
+          const session = await exchangeStep(this.#exchangeDeps, current, audience)
+          span?.setAttribute(ATTR.exchangeOutcome, 'success')
+          return session
+        } catch (err) {
+          span?.setAttribute(ATTR.exchangeOutcome, exchangeOutcome(err))
+          throw err
+        }
+      })
     return inSpan('gatehouse.token.refresh', { [ATTR.resource]: audience?.label ?? '' }, (span) =>
       this.#redeemTraced(current, audience, span),
     )

@@ -29,6 +29,8 @@ let tracer: Tracer | undefined
 export const ATTR = {
   /** The refresh's outcome, as in the `gatehouse_refreshes_total` metric. */
   refreshOutcome: 'gatehouse.refresh.outcome',
+  /** The exchange's outcome, as in the `gatehouse_token_exchanges_total` metric. */
+  exchangeOutcome: 'gatehouse.exchange.outcome',
   /** The route audience's bounded label (`resource`), `''` for the login's own token. */
   resource: 'gatehouse.token.resource',
   /** How the caller waited: `flight` (joined this process's refresh) or `lock` (another instance's). */

@@ -3,6 +3,7 @@ import { startAudienceStack } from '../helpers/audience-stack.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { apiCall, login } from '../helpers/login.js'
 import { SERVER, startOtlpReceiver } from '../helpers/otlp-receiver.js'
+import { startStack } from '../helpers/stack.js'
 
 const receiver = await startOtlpReceiver()
 t.teardown(() => receiver.close())
@@ -45,5 +46,42 @@ t.test(
     t.equal(calls.length, 2, 'the refused call and its replay')
     for (const call of calls)
       t.equal(String(call.headers.traceparent).split('-')[1], bobsTrace, "each carries Bob's trace upstream")
+  },
+)
+
+t.test('a token exchange records its outcome, as a refresh does', async (t) => {
+  receiver.clear()
+  const stack = await startAudienceStack({ exchange: {}, tracing: true })
+  t.teardown(() => stack.close())
+  t.equal((await apiCall(stack.jar, `${stack.urls[0]}/ledger/x`)).status, 200)
+  await stack.close()
+  const exchange = receiver.spans.find((s) => s.name === 'gatehouse.token.exchange')
+  t.ok(exchange, 'an exchange span')
+  t.equal(exchange?.attributes['gatehouse.exchange.outcome'], 'success')
+})
+
+t.test(
+  "client-credentials: one fetch span with the IdP's POST under it, and a wait under each request that joined it",
+  async (t) => {
+    receiver.clear()
+    const stack = await startStack(t, { config: { tracing: { enabled: true } } })
+    const { jar } = await login(stack.gateway.url)
+    receiver.clear()
+    stack.idp.setTokenEndpointDelay(300)
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => apiCall(jar, `${stack.gateway.url}/api/reports/x`)),
+    )
+    t.same(new Set(answers.map((a) => a.status)), new Set([200]))
+    await stack.close()
+    const fetches = receiver.spans.filter((s) => s.name === 'gatehouse.token.client')
+    t.equal(fetches.length, 1, 'one fetch')
+    t.equal(fetches[0]!.attributes['gatehouse.token.resource'], 'scope:reports.read')
+    t.ok(
+      receiver.spans.some((s) => s.parentSpanId === fetches[0]!.spanId && s.name === 'POST'),
+      "the IdP's POST under it",
+    )
+    const waits = receiver.spans.filter((s) => s.name === 'gatehouse.refresh.wait')
+    t.equal(waits.length, 5, 'a wait under each other request')
+    t.ok(waits.every((w) => w.attributes['gatehouse.refresh.wait'] === 'flight'))
   },
 )
