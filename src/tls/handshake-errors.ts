@@ -49,5 +49,17 @@ export function closedUnansweredHint(error: {
   socket?: { bytesRead?: number } | undefined
 }): string | undefined {
   if (error.code !== 'UND_ERR_SOCKET' || error.socket?.bytesRead !== 0) return undefined
-  return 'the upstream closed the connection without answering; an https upstream that requires a client certificate does so when it got none or did not trust it (routes[].tls.cert, key)'
+  return CLOSED_UNANSWERED
 }
+
+/**
+ * The same for a WebSocket dial, which `ws` makes with node:http: there a
+ * peer that closes before the handshake's answer is `ECONNRESET` (a dial
+ * that failed has, by then, read no answer).
+ */
+export function dialClosedHint(error: { code?: string | undefined }): string | undefined {
+  return error.code === 'ECONNRESET' ? CLOSED_UNANSWERED : undefined
+}
+
+const CLOSED_UNANSWERED =
+  'the upstream closed the connection without answering; an https upstream that requires a client certificate does so when it got none or did not trust it (routes[].tls.cert, key)'

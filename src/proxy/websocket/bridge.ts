@@ -7,7 +7,7 @@ import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
 import { asksForNonce } from '../../dpop/upstream.js'
 import { gatehouseError } from '../../errors.js'
 import { tlsConnectOptions } from '../../tls/connect-options.js'
-import { closedUnansweredHint, tlsFailureReason } from '../../tls/handshake-errors.js'
+import { dialClosedHint, tlsFailureReason } from '../../tls/handshake-errors.js'
 import { injectTraceContext, serverSpanEnder } from '../../tracing/spans.js'
 import type { GuardDeps } from '../guard.js'
 import { type UpstreamErrorKind, type UpstreamErrorObserver, upstreamErrorCode } from '../upstream-errors.js'
@@ -261,7 +261,7 @@ export class WebSocketBridge {
       const tls = tlsFailureReason(err)
       failure ??= err.code === undefined ? 'refused' : tls ? 'tls' : 'unreachable'
       if (cause === undefined && err.code !== undefined) {
-        const hint = tls ? undefined : closedUnansweredHint(err)
+        const hint = tls ? undefined : dialClosedHint(err)
         cause = { upstreamError: err.code, ...(tls ? { tls } : {}), ...(hint ? { hint } : {}) }
       }
       this.#options.log.debug({ route: this.#options.route.path, err }, 'websocket upstream error')

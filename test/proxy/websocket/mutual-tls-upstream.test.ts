@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import type { TLSSocket } from 'node:tls'
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import t, { type Test } from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
 import { type Issued, makePki } from '../../helpers/certificates.js'
@@ -122,5 +122,44 @@ t.test(
         scraped.includes(`gatehouse_upstream_errors_total{route="${path}",kind="tls"} 1`),
         `${path}: counted as a TLS failure`,
       )
+  },
+)
+
+t.test(
+  'an upstream that closes a websocket dial unanswered: the log gives the hint an HTTP call gets',
+  async (t) => {
+    const pki = makePki(t)
+    const server = pki.issue('closer')
+    // Takes the TLS handshake, then closes on the first bytes of the request,
+    // as a TLS 1.3 server refusing the client certificate looks from here.
+    const closer = createTlsServer({ cert: server.cert, key: server.key }, (socket) => {
+      socket.once('data', () => socket.destroy())
+    })
+    await new Promise<void>((resolve) => closer.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => closer.close())
+    const upstream = `https://127.0.0.1:${(closer.address() as AddressInfo).port}`
+    const lines: { msg: string; route?: string; upstreamError?: string; hint?: string }[] = []
+    const stack = await startStack(t, {
+      config: { logLevel: 'warn' },
+      gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
+      routes: () => [
+        route('/ws/closer', upstream, { websocket: true, tls: { ca: { file: pki.ca.certFile } } }),
+      ],
+    })
+    const { jar } = await login(stack.gateway.url)
+    const refused = (await openSocket(wsUrl(stack, '/ws/closer'), browserHeaders(stack, jar)).then(
+      (s) => {
+        s.terminate()
+        return undefined
+      },
+      (err: Refused) => err,
+    )) as Refused | undefined
+    t.equal(refused?.status, 502)
+    const logged = lines.find((l) => l.msg === 'websocket upstream handshake failed')
+    t.match(
+      logged?.hint,
+      /closed the connection without answering.*client certificate/,
+      String(logged?.upstreamError),
+    )
   },
 )
