@@ -1,5 +1,6 @@
 import t from 'tap'
 import { apiCall, login } from '../helpers/login.js'
+import { startObservedStack } from '../helpers/observed-stack.js'
 import { childrenOf, SERVER, startOtlpReceiver } from '../helpers/otlp-receiver.js'
 import { startRedis } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
@@ -15,11 +16,8 @@ t.teardown(() => redis.stop())
 t.beforeEach(() => receiver.clear())
 
 t.test("a request's log lines carry its trace_id and span_id", async (t) => {
-  const lines: Record<string, unknown>[] = []
-  const stack = await startStack(t, {
-    config: { tracing: { enabled: true }, accessLog: true, logLevel: 'info' },
-    gateway: { logStream: { write: (line: string) => lines.push(JSON.parse(line)) } },
-  })
+  const stack = await startObservedStack(t, { config: { tracing: { enabled: true }, accessLog: true } })
+  const { lines } = stack
   const { jar } = await login(stack.gateway.url)
   t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
   await stack.close()
@@ -34,11 +32,8 @@ t.test("a request's log lines carry its trace_id and span_id", async (t) => {
 t.test(
   "each request's access line carries its own trace, not the one that opened the upstream connection",
   async (t) => {
-    const lines: Record<string, unknown>[] = []
-    const stack = await startStack(t, {
-      config: { tracing: { enabled: true }, accessLog: true, logLevel: 'info' },
-      gateway: { logStream: { write: (line: string) => lines.push(JSON.parse(line)) } },
-    })
+    const stack = await startObservedStack(t, { config: { tracing: { enabled: true }, accessLog: true } })
+    const { lines } = stack
     const { jar } = await login(stack.gateway.url)
     const before = stack.upstream.requests.length
     // Sequential calls reuse the route's pooled upstream connection.
@@ -66,11 +61,8 @@ t.test('with OTEL_TRACES_EXPORTER=none, no log line carries the all-zero ids', a
   t.teardown(() => {
     delete process.env.OTEL_TRACES_EXPORTER
   })
-  const lines: Record<string, unknown>[] = []
-  const stack = await startStack(t, {
-    config: { tracing: { enabled: true }, accessLog: true, logLevel: 'info' },
-    gateway: { logStream: { write: (line: string) => lines.push(JSON.parse(line)) } },
-  })
+  const stack = await startObservedStack(t, { config: { tracing: { enabled: true }, accessLog: true } })
+  const { lines } = stack
   const { jar } = await login(stack.gateway.url)
   t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
   await stack.close()
@@ -86,11 +78,8 @@ t.test('with OTEL_TRACES_EXPORTER=none, no log line carries the all-zero ids', a
 })
 
 t.test('without tracing, log lines carry no trace fields', async (t) => {
-  const lines: Record<string, unknown>[] = []
-  const stack = await startStack(t, {
-    config: { accessLog: true, logLevel: 'info' },
-    gateway: { logStream: { write: (line: string) => lines.push(JSON.parse(line)) } },
-  })
+  const stack = await startObservedStack(t, { config: { accessLog: true } })
+  const { lines } = stack
   const { jar } = await login(stack.gateway.url)
   await apiCall(jar, `${stack.gateway.url}/api/orders`)
   await stack.close()
