@@ -396,7 +396,10 @@ function resolve(
     oidc: providers[0]!,
     identityProviders: providers,
     session: {
-      secrets: config.session.secrets ?? [config.session.secret!],
+      // An empty secret after the first opens nothing and is left out: it lets a
+      // deployment keep `${SESSION_SECRET_SECOND:-}` in the list between
+      // rotations, set only while one is under way (docs/deployment.md).
+      secrets: config.session.secrets?.filter((s, i) => i === 0 || s !== '') ?? [config.session.secret!],
       store: parseStore(config.session.store) as StoreConfig,
       idleTimeout: parseDuration(config.session.idleTimeout),
       absoluteTimeout: parseDuration(config.session.absoluteTimeout),

@@ -239,7 +239,7 @@ export const SessionSchema = Type.Object(
       Type.Array(Type.String(), {
         minItems: 1,
         description:
-          'Key rotation: the first seals new cookies and cached client-credentials tokens and names new index entries; the others only open or find old ones.',
+          'Key rotation: the first seals new cookies and cached client-credentials tokens and names new index entries; the others only open or find old ones. An empty entry after the first is left out, so `"${SESSION_SECRET_SECOND:-}"` can hold its place between rotations.',
       }),
     ),
     store: Type.String({

@@ -355,6 +355,30 @@ t.test('an option is located at its key, a missing one at its parent', async (t)
   )
 })
 
+t.test('an empty secret after the first holds a place: ${SECOND:-} in the list', async (t) => {
+  const rotating = (second: string) =>
+    parseConfig(
+      minimal.replace(
+        '  secret: ${SESSION_SECRET}',
+        '  secrets: ["${SESSION_SECRET}", "${SESSION_SECRET_SECOND:-}"]',
+      ),
+      'routes.yaml',
+      { ...env, SESSION_SECRET_SECOND: second },
+    )
+  t.same(rotating('').session.secrets, [SECRET], 'unset: the one secret alone')
+  t.same(rotating('o'.repeat(40)).session.secrets, [SECRET, 'o'.repeat(40)], 'set: it opens old cookies too')
+  t.same(
+    problems(minimal.replace('  secret: ${SESSION_SECRET}', '  secrets: ["", "${SESSION_SECRET}"]')),
+    ['8 session.secrets[0]: must be at least 32 characters (got 0)'],
+    'the first seals: never empty',
+  )
+  t.same(
+    problems(minimal.replace('  secret: ${SESSION_SECRET}', `  secrets: ["${SECRET}", "short"]`)),
+    ['8 session.secrets[1]: must be at least 32 characters (got 5)'],
+    'a short one is still refused',
+  )
+})
+
 t.test('an anonymous client route loads, with a warning that names it and its line', async (t) => {
   const warnings: string[] = []
   const text = `${minimal}  - path: /api/reports\n    upstream: http://reports:8080\n    token: client\n    anonymous: true\n`
