@@ -111,13 +111,17 @@ function containerEnv(objects: readonly K8sObject[], container: K8sObject): Reco
   return env
 }
 
+function configMap(objects: readonly K8sObject[]): K8sObject {
+  const pod = podSpec(find(objects, 'Deployment', 'gatehouse')!)
+  return find(objects, 'ConfigMap', pod.volumes[0].configMap.name)!
+}
+
 function gateway(objects: readonly K8sObject[]) {
   const deployment = find(objects, 'Deployment', 'gatehouse')!
   const pod = podSpec(deployment)
   const container = pod.containers.find((c: K8sObject) => c.name === 'gatehouse')
-  const configMap = find(objects, 'ConfigMap', pod.volumes[0].configMap.name)!
   const config: GatehouseConfig = parseConfig(
-    configMap.data['routes.yaml'],
+    configMap(objects).data['routes.yaml'],
     'routes.yaml',
     containerEnv(objects, container),
   )
@@ -180,6 +184,24 @@ t.test('the manifests', { skip }, async (t) => {
         t.equal(annotations['prometheus.io/path'], '/metrics')
         t.equal(config.server.trustProxy, true, 'behind the ingress controller')
         t.match(config.oidc.clientSecret, /^test-oidc-client-secret-x+$/, 'the client secret from the Secret')
+        // Rotation without signing everyone out: a second secret opens what the
+        // first did not seal, and is optional between rotations.
+        t.match(
+          config.session.secrets,
+          [/^test-session-secret-x+$/, /^test-session-secret-second-x+$/],
+          'the session secret seals; the second, while set, opens too',
+        )
+        const second = container.env.find((e: K8sObject) => e.name === 'SESSION_SECRET_SECOND')
+        t.equal(
+          second?.valueFrom?.secretKeyRef?.optional,
+          true,
+          'a Secret without the second key still starts',
+        )
+        const unset = parseConfig(configMap(objects).data['routes.yaml'], 'routes.yaml', {
+          ...containerEnv(objects, container),
+          SESSION_SECRET_SECOND: '',
+        })
+        t.equal(unset.session.secrets.length, 1, 'left empty: the session secret alone')
         const store = config.session.store
         const services = findAll(objects, 'Service')
         const portOf = (host: string, port: number) =>
