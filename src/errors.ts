@@ -78,6 +78,13 @@ export const errorCatalogue = {
       'The access token could not be refreshed because the identity provider is unavailable. Retry later.',
     retryAfter: 5,
   },
+  GATEHOUSE_ERR_DPOP_PROOF_REFUSED: {
+    status: 503,
+    error: 'dpop_proof_refused',
+    message:
+      "The identity provider refused the gateway's DPoP proof, not the session's grant. The session stays. Retry later.",
+    retryAfter: 5,
+  },
   GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE: {
     status: 503,
     error: 'token_exchange_unavailable',

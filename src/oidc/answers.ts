@@ -34,8 +34,8 @@ export const IDP_OPERATIONS: readonly IdpOperation[] = [
 
 /**
  * What the IdP answered, as far as it matters. The OAuth codes are RFC 6749
- * §5.2's and RFC 8707 §2's; `other_oauth_error` is any other `error` in a
- * 4xx JSON body, unknown codes included.
+ * §5.2's, RFC 8707 §2's and RFC 9449's (§5, §8); `other_oauth_error` is any
+ * other `error` in a 4xx JSON body, unknown codes included.
  */
 export type IdpAnswer =
   | 'invalid_grant'
@@ -44,6 +44,8 @@ export type IdpAnswer =
   | 'unsupported_grant_type'
   | 'invalid_target'
   | 'other_oauth_error'
+  | 'use_dpop_nonce'
+  | 'invalid_dpop_proof'
   | 'invalid_client'
   | 'unauthorized_client'
   | 'unauthorized'
@@ -112,6 +114,17 @@ const definitive = {
 // a 401 there ends the login, it says nothing about the gateway's credentials.
 const refused = row('client_refused', { discovery: 'unavailable', userinfo: 'login_failed' })
 const transient = row('unavailable', { revocation: 'logout_proceeds' })
+// RFC 9449: the IdP refused the gateway's DPoP proof (`invalid_dpop_proof`),
+// or asked for a nonce again after the one retry with its nonce
+// (`use_dpop_nonce`: IdP nodes that do not share their nonce secret). It
+// looked at the proof before the grant, so the refresh token is unspent
+// and the session stays; the answer says what to check, not "unavailable".
+const proofRefused = row('unavailable', {
+  code_exchange: 'login_failed',
+  userinfo: 'login_failed',
+  par: 'login_failed',
+  revocation: 'logout_proceeds',
+})
 
 /**
  * The classification. Route tokens (`route_refresh`, a `resource` and/or
@@ -128,6 +141,8 @@ export const CLASSIFICATION: Readonly<Record<IdpAnswer, Row>> = {
   // RFC 8707 §2: the resource is refused, not the grant.
   invalid_target: { ...definitive, refresh: 'route_refused', route_refresh: 'route_refused' },
   other_oauth_error: definitive,
+  use_dpop_nonce: proofRefused,
+  invalid_dpop_proof: proofRefused,
   invalid_client: refused,
   // At an exchange, the client is known and not allowed this audience or
   // grant (RFC 8693 §2.2.2 refers to RFC 6749 §5.2): only the route is refused.

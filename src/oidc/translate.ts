@@ -18,8 +18,10 @@ const unavailable: Record<IdpOperation, ErrorCode> = {
   par: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
 }
 
-/** RFC 6749 §5.2 and RFC 8707 §2 codes with a row of their own in the table. */
+/** RFC 6749 §5.2, RFC 8707 §2 and RFC 9449 codes with a row of their own in the table. */
 const OAUTH_ANSWERS: ReadonlySet<string> = new Set([
+  'use_dpop_nonce',
+  'invalid_dpop_proof',
   'invalid_grant',
   'invalid_request',
   'invalid_scope',
@@ -27,6 +29,18 @@ const OAUTH_ANSWERS: ReadonlySet<string> = new Set([
   'invalid_target',
   'invalid_client',
   'unauthorized_client',
+])
+
+/**
+ * The codes a 401 challenge names that say more than "unauthorized": the
+ * client itself refused, or only its DPoP proof (RFC 9449 §7.1's
+ * challenge shape, which some IdPs give the token endpoint too).
+ */
+const ANSWERED_BY_CHALLENGE: ReadonlySet<string> = new Set([
+  'invalid_client',
+  'unauthorized_client',
+  'use_dpop_nonce',
+  'invalid_dpop_proof',
 ])
 
 /** oauth4webapi's codes for an answer it could not read at all. */
@@ -168,8 +182,22 @@ function gatewayError(
       )
     case 'unavailable':
     case 'logout_proceeds':
+      if (refusesProof(answer)) {
+        return gatehouseError('GATEHOUSE_ERR_DPOP_PROOF_REFUSED', dpopRefusal(answer), err)
+      }
       return idpUnavailable(operation, undefined, err)
   }
+}
+
+/** Whether `answer` refuses the gateway's DPoP proof rather than the grant (RFC 9449). */
+export function refusesProof(answer: IdpAnswer): boolean {
+  return answer === 'use_dpop_nonce' || answer === 'invalid_dpop_proof'
+}
+
+function dpopRefusal(answer: IdpAnswer): string {
+  return answer === 'use_dpop_nonce'
+    ? "The identity provider asked for a DPoP nonce again after the gateway's proof carried the one it gave (use_dpop_nonce, RFC 9449 §8): its nodes may not share their nonce secret. The session stays; retry later."
+    : "The identity provider refused the gateway's DPoP proof (invalid_dpop_proof, RFC 9449 §5): check this host's clock and that the identity provider accepts oidc.dpop's algorithm. The session stays; retry later."
 }
 
 type Recognized = Omit<IdpFailure, 'operation' | 'verdict'>
@@ -199,8 +227,8 @@ function recognize(err: unknown, context: FailureContext): Recognized {
       err.status >= 500
         ? 'server_error'
         : err.status === 401
-          ? named === 'invalid_client' || named === 'unauthorized_client'
-            ? named
+          ? named !== undefined && ANSWERED_BY_CHALLENGE.has(named)
+            ? (named as IdpAnswer)
             : 'unauthorized'
           : named
             ? oauthAnswer(named)

@@ -63,6 +63,12 @@ function describe(
         'GATEHOUSE_ERR_IDP_CLIENT_REFUSED',
         "access token refresh failed: the identity provider refused the gateway's client credentials; the session stays",
       ]
+    case 'dpop_proof_refused':
+      return [
+        'warn',
+        'GATEHOUSE_ERR_DPOP_PROOF_REFUSED',
+        "access token refresh failed: the identity provider refused the gateway's DPoP proof; the session stays",
+      ]
     case 'unavailable':
       return [
         'warn',

@@ -1,13 +1,13 @@
 import { isGatehouseError } from '../errors.js'
-import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
+import { type IdpFailure, idpFailureOf, refusesProof } from '../oidc/translate.js'
 
 /**
  * How one redemption of a refresh token ended, as the `outcome` label of
  * `gatehouse_token_refreshes_total` and in the refresh log line. A bounded
  * set: the OAuth codes with a row of their own in the classification
  * (src/oidc/answers.ts), one label for any other code, one for a refused
- * client, one for an unavailable IdP and one for an outage that outlasted
- * `tokens.unavailableLimit`.
+ * client, one for a refused DPoP proof, one for an unavailable IdP and one
+ * for an outage that outlasted `tokens.unavailableLimit`.
  */
 export type RefreshOutcome =
   | 'success'
@@ -18,6 +18,7 @@ export type RefreshOutcome =
   | 'invalid_target'
   | 'other_oauth_error'
   | 'client_refused'
+  | 'dpop_proof_refused'
   | 'unavailable'
   | 'unavailable_limit'
 
@@ -42,6 +43,6 @@ export function refreshOutcome(err: unknown): RefreshOutcome {
         ? failure.answer
         : 'other_oauth_error'
     default:
-      return 'unavailable'
+      return refusesProof(failure.answer) ? 'dpop_proof_refused' : 'unavailable'
   }
 }

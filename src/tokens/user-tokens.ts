@@ -363,7 +363,12 @@ export class UserTokens {
     } catch (err) {
       let outcome = refreshOutcome(err)
       let thrown = err
-      if (outcome === 'unavailable' && this.#unavailable.failed(current.id)) {
+      // A proof the IdP keeps refusing is bounded the same way: the session's
+      // next login makes a new key (and meets the refusal itself if it lasts).
+      if (
+        (outcome === 'unavailable' || outcome === 'dpop_proof_refused') &&
+        this.#unavailable.failed(current.id)
+      ) {
         outcome = 'unavailable_limit'
         thrown = gatehouseError(
           'GATEHOUSE_ERR_SESSION_EXPIRED',

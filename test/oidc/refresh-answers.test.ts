@@ -24,6 +24,8 @@ interface Row {
   readonly arrange: (stack: ObservedStack, refreshToken: string) => Promise<void> | void
   readonly idp?: Partial<Omit<DevIdpOptions, 'clients'>>
   readonly idpTimeout?: number
+  /** Sessions whose tokens are DPoP-bound (oidc.dpop, and the IdP binds them). */
+  readonly dpop?: boolean
   readonly status: number
   readonly error: string
   readonly level: number
@@ -52,6 +54,17 @@ const refused = {
   level: 40,
   msg: /the identity provider refused the gateway's client credentials; the session stays/,
   outcome: 'client_refused',
+}
+
+// RFC 9449 §5 and §8: the IdP refused the gateway's proof, not the grant;
+// the refresh token was not spent, so the session stays.
+const proofRefused = {
+  dpop: true,
+  status: 503,
+  error: 'dpop_proof_refused',
+  level: 40,
+  msg: /^access token refresh failed: the identity provider refused the gateway's DPoP proof; the session stays$/,
+  outcome: 'dpop_proof_refused',
 }
 
 const rows: Row[] = [
@@ -142,6 +155,28 @@ const rows: Row[] = [
     said: { status: 401, reason: 'HTTP 401 with WWW-Authenticate: Basic' },
   },
   {
+    answer: 'use_dpop_nonce',
+    // Asked for a nonce again after the retry with its nonce: IdP nodes whose nonce secrets differ.
+    arrange: canned({
+      status: 400,
+      headers: { 'dpop-nonce': 'nonce-of-the-test-0123456789' },
+      body: { error: 'use_dpop_nonce', error_description: 'nonce is required in the DPoP proof' },
+    }),
+    ...proofRefused,
+    said: { status: 400, oauthError: 'use_dpop_nonce' },
+  },
+  {
+    answer: 'invalid_dpop_proof',
+    // oidc-provider's answer to a proof it refuses, sent as a 401 challenge (RFC 9449 §7.1 shape).
+    arrange: canned({
+      status: 401,
+      headers: { 'www-authenticate': 'DPoP error="invalid_dpop_proof", algs="ES256"' },
+      body: { error: 'invalid_dpop_proof', error_description: 'DPoP proof iat is not recent enough' },
+    }),
+    ...proofRefused,
+    said: { status: 401, oauthError: 'invalid_dpop_proof' },
+  },
+  {
     answer: 'server_error',
     arrange: (stack) => stack.idp.setFault('503'),
     ...unavailable,
@@ -178,7 +213,11 @@ async function refreshAnswered(t: Test, row: Row) {
   const stack = await startObservedStack(t, {
     accessTokenTtl: 60,
     ...(row.idp ? { idp: row.idp } : {}),
-    ...(row.idpTimeout ? { config: { idpTimeout: row.idpTimeout } } : {}),
+    config: {
+      ...(row.idpTimeout ? { idpTimeout: row.idpTimeout } : {}),
+      ...(row.dpop ? { oidc: { dpop: true } } : {}),
+    },
+    ...(row.dpop ? { client: { dpopBoundAccessTokens: true } } : {}),
   })
   const base = stack.gateway.url
   const { jar } = await login(base)
