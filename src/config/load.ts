@@ -445,6 +445,7 @@ function resolveProvider(
   return {
     name: provider.name,
     option: formatPath(provider.path),
+    callbackPath: provider.path[0] === 'oidc' ? '/callback' : `/callback/${provider.name}`,
     issuer: oidc.issuer,
     clientId: oidc.clientId,
     clientSecret: oidc.clientAuth.startsWith('client_secret_') ? oidc.clientSecret : undefined,

@@ -146,6 +146,15 @@ export interface IdentityProviderConfig {
   readonly name: string
   /** Where the file sets it, for messages: `oidc`, or `identityProviders[1]`. */
   readonly option: string
+  /**
+   * Where the IdP sends the browser back, under `auth.basePath`: `/callback`
+   * for the `oidc:` shorthand, `/callback/<name>` for each of
+   * `identityProviders`. RFC 9700 §4.4.2: a client of several authorization
+   * servers gives each its own redirect URI (or relies on RFC 9207 `iss`,
+   * which Entra ID and Google do not send), so a code one issued can never
+   * be taken to another.
+   */
+  readonly callbackPath: string
   readonly issuer: string
   readonly clientId: string
   /** Present exactly when `clientAuth` is a `client_secret_*` method. */

@@ -100,52 +100,72 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     },
   )
 
+  // One address per provider with `identityProviders` (`callbackPath`):
+  // both are served, and a callback must arrive at its own provider's.
+  const callbackOptions = {
+    config: { renders: 'page', refusal: 'login callback refused', rateLimit },
+    onSend: writeLoginCookie,
+  } as const
+  app.get(`${base}/callback`, callbackOptions, (request, reply) => callback(request, reply, '/callback'))
   app.get(
-    `${base}/callback`,
-    { config: { renders: 'page', refusal: 'login callback refused', rateLimit }, onSend: writeLoginCookie },
-    async (request, reply) => {
-      const login = request.loginState.get('login')
-      // Single use: whatever happens next, this login attempt is spent.
-      request.loginState.delete()
-      if (!login) {
-        throw gatehouseError(
-          'GATEHOUSE_ERR_LOGIN_FAILED',
-          'This sign-in link has expired or was already used, or cookies are blocked. Start again.',
-        )
-      }
-      request.returnTo = login.returnTo
-      // A login started before sessions had providers is the shorthand's, the first.
-      const oidc = login.idp === undefined ? providers.default : providers.get(login.idp)
-      if (!oidc) {
-        throw gatehouseError(
-          'GATEHOUSE_ERR_LOGIN_FAILED',
-          'The identity provider this sign-in started with is no longer configured. Start again.',
-        )
-      }
-      const url = new URL(request.url, config.server.publicUrl)
-      let result: Awaited<ReturnType<OidcClient['callback']>>
-      try {
-        result = await oidc.callback(url, login, uris)
-      } catch (err) {
-        // OIDC Core §3.1.2.6: the answer to prompt=none when the user would
-        // have to interact. The SPA asked a question; give it the answer.
-        const interaction = interactionRequired(err)
-        if (!interaction) throw err
-        request.log.info({ error: interaction }, 'silent login needs interaction')
-        return land(reply, withQuery(login.returnTo, 'error', interaction))
-      }
-      await sessions.create(request, result)
-      const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
-      deps.onLogin?.(refreshToken, oidc.name)
-      // A silent login (prompt=none) cannot carry prompt=consent, so a strict
-      // OP rightly drops offline_access: expected, not a misconfiguration.
-      if (refreshToken === 'missing' && wantsRefresh.has(oidc.name) && !login.silent) {
-        request.log.warn({ idp: oidc.name, issuer: oidc.issuer }, UNREFRESHABLE)
-      }
-      request.log.info({ idp: oidc.name, refreshToken }, 'login completed')
-      return land(reply, login.returnTo)
-    },
+    `${base}/callback/:idp`,
+    callbackOptions,
+    (request: FastifyRequest<{ Params: { idp: string } }>, reply) =>
+      callback(request, reply, `/callback/${request.params.idp}`),
   )
+
+  async function callback(request: FastifyRequest, reply: FastifyReply, arrivedAt: string) {
+    const login = request.loginState.get('login')
+    // Single use: whatever happens next, this login attempt is spent.
+    request.loginState.delete()
+    if (!login) {
+      throw gatehouseError(
+        'GATEHOUSE_ERR_LOGIN_FAILED',
+        'This sign-in link has expired or was already used, or cookies are blocked. Start again.',
+      )
+    }
+    request.returnTo = login.returnTo
+    // A login started before sessions had providers is the shorthand's, the first.
+    const oidc = login.idp === undefined ? providers.default : providers.get(login.idp)
+    if (!oidc) {
+      throw gatehouseError(
+        'GATEHOUSE_ERR_LOGIN_FAILED',
+        'The identity provider this sign-in started with is no longer configured. Start again.',
+      )
+    }
+    // RFC 9700 §4.4: an answer at another provider's address is a code
+    // that provider issued, sent here by a provider that forwarded the
+    // browser (a mix-up). Redeemed at this login's provider, it would hand
+    // that provider the code; refused before any call, it goes nowhere.
+    if (arrivedAt !== oidc.callbackPath) {
+      throw gatehouseError(
+        'GATEHOUSE_ERR_LOGIN_FAILED',
+        `This sign-in started with identity provider ${oidc.name}, but the browser came back at the address of another identity provider, not at ${base}${oidc.callbackPath}: the answer is refused. Start again.`,
+      )
+    }
+    const url = new URL(request.url, config.server.publicUrl)
+    let result: Awaited<ReturnType<OidcClient['callback']>>
+    try {
+      result = await oidc.callback(url, login, uris)
+    } catch (err) {
+      // OIDC Core §3.1.2.6: the answer to prompt=none when the user would
+      // have to interact. The SPA asked a question; give it the answer.
+      const interaction = interactionRequired(err)
+      if (!interaction) throw err
+      request.log.info({ error: interaction }, 'silent login needs interaction')
+      return land(reply, withQuery(login.returnTo, 'error', interaction))
+    }
+    await sessions.create(request, result)
+    const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
+    deps.onLogin?.(refreshToken, oidc.name)
+    // A silent login (prompt=none) cannot carry prompt=consent, so a strict
+    // OP rightly drops offline_access: expected, not a misconfiguration.
+    if (refreshToken === 'missing' && wantsRefresh.has(oidc.name) && !login.silent) {
+      request.log.warn({ idp: oidc.name, issuer: oidc.issuer }, UNREFRESHABLE)
+    }
+    request.log.info({ idp: oidc.name, refreshToken }, 'login completed')
+    return land(reply, login.returnTo)
+  }
 
   app.get(`${base}/user`, { config: { renders: 'json' } }, async (request, reply) => {
     checkCsrf(request)

@@ -52,8 +52,8 @@ export interface OidcObserver {
  * `server.publicUrl` and `auth.basePath`.
  */
 export interface RedirectUris {
-  /** `<publicUrl><auth.basePath>/callback`. */
-  readonly redirectUri: string
+  /** `<publicUrl><auth.basePath>`: each provider's redirect URI is its `callbackPath` under it. */
+  readonly authBase: string
   /** `<publicUrl><pathPrefix>/`. */
   readonly postLogoutRedirectUri: string
 }
@@ -71,7 +71,7 @@ export class OidcClient {
   readonly #resources: readonly string[]
   readonly #oidc: IdentityProviderConfig
   readonly #allowClaims: readonly string[] | undefined
-  readonly #redirectUri: string
+  readonly #authBase: string
   readonly #postLogoutRedirectUri: string
   readonly #http: IdpHttp
   #as: oauth.AuthorizationServer | undefined
@@ -109,7 +109,7 @@ export class OidcClient {
     this.#allowClaims = config.session.claims
     this.#scopes = oidc.scopes.join(' ')
     this.#resources = configuredResources(config.routes, oidc.name)
-    this.#redirectUri = `${config.server.publicUrl}${config.auth.basePath}/callback`
+    this.#authBase = `${config.server.publicUrl}${config.auth.basePath}`
     this.#postLogoutRedirectUri = `${config.server.publicUrl}/`
     this.#http = createIdpHttp({
       timeoutMs: oidc.timeout,
@@ -158,6 +158,16 @@ export class OidcClient {
 
   get clientId(): string {
     return this.#client.client_id
+  }
+
+  /** Where the callback of a login at this provider is served, under `auth.basePath`. */
+  get callbackPath(): string {
+    return this.#oidc.callbackPath
+  }
+
+  /** The redirect URI registered for this provider: the gateway's, or a frontend's (`uris`). */
+  redirectUri(uris?: RedirectUris): string {
+    return `${uris?.authBase ?? this.#authBase}${this.#oidc.callbackPath}`
   }
 
   /** The DPoP proofs of this client's keys, with `oidc.dpop`; upstream proofs are made with them too. */
@@ -228,7 +238,7 @@ export class OidcClient {
     }
     const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
     params.set('client_id', this.#client.client_id)
-    params.set('redirect_uri', uris?.redirectUri ?? this.#redirectUri)
+    params.set('redirect_uri', this.redirectUri(uris))
     params.set('response_type', 'code')
     params.set('scope', this.#scopes)
     params.set('state', state.state)
@@ -291,7 +301,7 @@ export class OidcClient {
           await this.#auth,
           params,
           // RFC 6749 §4.1.3: the same redirect_uri as the authorization request's.
-          uris?.redirectUri ?? this.#redirectUri,
+          this.redirectUri(uris),
           login.codeVerifier,
           await this.#options(dpopKey),
         )

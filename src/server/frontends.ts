@@ -104,7 +104,7 @@ export const frontends = fp(
           health: false,
           frontend: {
             uris: {
-              redirectUri: `${frontend.publicUrl}${frontend.auth.basePath}/callback`,
+              authBase: `${frontend.publicUrl}${frontend.auth.basePath}`,
               postLogoutRedirectUri: `${frontend.publicUrl}${frontend.home}`,
             },
             home: frontend.home,

@@ -80,6 +80,9 @@ export async function startReloadable(
 ): Promise<Reloadable> {
   const upstream = await startEchoUpstream()
   t.teardown(() => upstream.close())
+  // Every provider the first config names signs in at its own address (callbackPath).
+  const first = typeof options.input === 'function' ? options.input('') : options.input
+  const providers = first?.identityProviders?.map((p) => p.name) ?? []
   const result = await onFreePorts(1, async ([port]) => {
     const url = `http://127.0.0.1:${port}`
     const idp = await startDevIdp({
@@ -88,7 +91,7 @@ export async function startReloadable(
         {
           clientId: CLIENT_ID,
           clientSecret: CLIENT_SECRET,
-          redirectUris: [`${url}/auth/callback`],
+          redirectUris: [`${url}/auth/callback`, ...providers.map((name) => `${url}/auth/callback/${name}`)],
           postLogoutRedirectUris: [`${url}/`],
         },
       ],

@@ -119,7 +119,7 @@ export async function startTwoIdps(t: Test, options: TwoIdpOptions = {}): Promis
             {
               clientId: CLIENT_ID,
               clientSecret: CLIENT_SECRET,
-              redirectUris: [`${publicUrl}/auth/callback`],
+              redirectUris: [`${publicUrl}/auth/callback/${name}`],
               postLogoutRedirectUris: [`${publicUrl}/`],
               ...(backchannelLogoutUri ? { backchannelLogoutUri } : {}),
             },

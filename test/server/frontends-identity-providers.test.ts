@@ -20,14 +20,15 @@ t.test(
     const set = await onFreePorts(1, async ([port]) => {
       const staff = `http://127.0.0.1:${port}`
       const partners = `http://localhost:${port}`
-      const client = {
+      // Each provider's own address (RFC 9700 §4.4.2), at each frontend.
+      const client = (name: string) => ({
         clientId: CLIENT_ID,
         clientSecret: CLIENT_SECRET,
-        redirectUris: [`${staff}/auth/callback`, `${partners}/auth/callback`],
+        redirectUris: [`${staff}/auth/callback/${name}`, `${partners}/auth/callback/${name}`],
         postLogoutRedirectUris: [`${staff}/`, `${partners}/`],
-      }
-      const corp = await startDevIdp({ accessTokenTtl: 60, clients: [client] })
-      const partner = await startDevIdp({ accessTokenTtl: 60, clients: [client] })
+      })
+      const corp = await startDevIdp({ accessTokenTtl: 60, clients: [client('corp')] })
+      const partner = await startDevIdp({ accessTokenTtl: 60, clients: [client('partner')] })
       const route = (path: string) => ({ path, upstream: upstream.url, timeout: '5s' })
       const raw = {
         ...testConfigRaw({
