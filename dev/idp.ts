@@ -208,9 +208,11 @@ export interface DevResourceIndicators {
 /**
  * How the back-channel endpoints (discovery, JWKS, token, revocation,
  * introspection) misbehave: `503` answers Service Unavailable, `reset`
- * destroys the socket, `hang` never answers.
+ * destroys the socket, `hang` never answers, `flood` answers 200 JSON that
+ * does not end (a string value streamed until the client hangs up, or
+ * FLOOD_LIMIT bytes).
  */
-export type FaultMode = 'ok' | '503' | 'reset' | 'hang'
+export type FaultMode = 'ok' | '503' | 'reset' | 'hang' | 'flood'
 
 /** Live counters; `resetStats()` zeroes them. */
 export interface IdpStats extends ExchangeStats {
@@ -237,6 +239,8 @@ export interface IdpStats extends ExchangeStats {
   /** Logout tokens the RP acknowledged with 200 or 204. */
   backchannelLogouts: number
   backchannelLogoutErrors: number
+  /** Bytes of `flood` answers written before their clients hung up. */
+  floodBytes: number
 }
 
 /** RFC 7662 §2.2, as far as the dev IdP knows it. */
@@ -285,6 +289,29 @@ export interface DevIdp {
 
 const SCOPES = ['openid', 'profile', 'offline_access', 'orders.read', 'reports.read']
 
+/** Where a `flood` answer stops if its client never hangs up. */
+const FLOOD_LIMIT = 256 * 1024 * 1024
+
+/** A 200 JSON answer whose string never closes: written while the socket takes it. */
+function flood(res: ServerResponse, stats: IdpStats): void {
+  const chunk = Buffer.alloc(64 * 1024, 'A')
+  res.writeHead(200, { 'content-type': 'application/json' })
+  res.write('{"access_token":"')
+  let written = 0
+  const pump = () => {
+    while (!res.destroyed && written < FLOOD_LIMIT) {
+      written += chunk.length
+      stats.floodBytes += chunk.length
+      if (!res.write(chunk)) {
+        res.once('drain', pump)
+        return
+      }
+    }
+    if (!res.destroyed) res.end('"}')
+  }
+  pump()
+}
+
 function emptyStats(): IdpStats {
   return {
     tokenRequests: 0,
@@ -299,6 +326,7 @@ function emptyStats(): IdpStats {
     revocations: 0,
     backchannelLogouts: 0,
     backchannelLogoutErrors: 0,
+    floodBytes: 0,
     tokenExchanges: 0,
     onBehalfOf: 0,
     byAudience: {},
@@ -571,6 +599,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('unavailable')
       } else if (fault === 'reset') {
         req.socket.destroy()
+      } else if (fault === 'flood') {
+        flood(res, stats)
       }
       // 'hang': never answer; the client's timeout must fire. close() ends the socket.
       return

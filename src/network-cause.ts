@@ -52,6 +52,9 @@ export function networkCause(err: unknown, budgets: Budgets = {}): string | unde
       : 'connect timed out'
   }
   if (code === 'UND_ERR_SOCKET') return `connection closed by the peer (${message || code})`
+  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
+    return `the answer was larger than the gateway reads; it stopped reading (${code})`
+  }
   if (code && TLS_CODES.test(code)) {
     const reason = typeof failure.reason === 'string' ? failure.reason : message
     return `TLS ${code}${reason ? ` (${reason})` : ''}`

@@ -43,6 +43,16 @@ export interface IdpHttpOptions {
   readonly dispatcher?: Dispatcher
 }
 
+/**
+ * The most the gateway reads of one IdP answer, 1 MiB. oauth4webapi and
+ * jose read an answer whole before they parse it, so without a bound an
+ * IdP, or whatever answers in its place, could stream one until the
+ * process runs out of memory within a single `oidc.timeout`. Token,
+ * discovery and userinfo answers are a few KiB; a JWKS of a thousand RSA
+ * keys is under 1 MiB.
+ */
+export const IDP_MAX_RESPONSE = 1024 * 1024
+
 export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
   const agent: Dispatcher =
     opts.dispatcher ??
@@ -54,6 +64,8 @@ export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
       }),
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
+      // Enforced by undici's parser as the body arrives, so fetch's `.json()` too.
+      maxResponseSize: IDP_MAX_RESPONSE,
       keepAliveTimeout: 10_000,
     })
   const customFetch: Fetch = (url, init) =>

@@ -240,7 +240,12 @@ function recognize(err: unknown, context: FailureContext): Recognized {
     const response = err.cause as { status?: unknown; body?: ReadableStream | null } | undefined
     void response?.body?.cancel().catch(() => {})
     const status = typeof response?.status === 'number' ? response.status : undefined
-    if (status === undefined) return { answer: 'unparseable', reason: err.message }
+    if (status === undefined) {
+      // The body failed as it was read (cut off, too large, stalled): a network failure, not the IdP's words.
+      const cause = networkCause(err, context.budgets)
+      if (cause !== undefined) return { answer: isTimeout(err) ? 'timeout' : 'network', reason: cause }
+      return { answer: 'unparseable', reason: err.message }
+    }
     const answer = status >= 500 ? 'server_error' : status === 401 ? 'unauthorized' : 'unparseable'
     const what =
       err.code === oauth.RESPONSE_IS_NOT_CONFORM ? 'without an OAuth error body' : 'that is not JSON'
