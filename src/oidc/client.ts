@@ -424,7 +424,8 @@ export class OidcClient {
           await this.#options(key),
         )
         return oauth.processGenericTokenEndpointResponse(as, this.#client, response, {
-          recognizedTokenTypes: { ...EXCHANGE_TOKEN_TYPES, ...this.#bound(key).recognizedTokenTypes },
+          // With a proof only a bound token is taken: not Bearer, and not N_A.
+          recognizedTokenTypes: key ? this.#boundTypes : EXCHANGE_TOKEN_TYPES,
         })
       })
       this.#observer.accepted?.('token_exchange')

@@ -42,6 +42,14 @@ export function boundTokenTypes(option: string): oauth.RecognizedTokenTypes {
       // No cause: oauth4webapi's would hold the answer's body, tokens and all.
       throw new oauth.UnsupportedOperationError(message)
     },
+    // RFC 8693 §2.2.1: what a token exchange issues that is no access token,
+    // so bound to nothing either; sent upstream with a proof it would read
+    // as a DPoP token all the same.
+    n_a: () => {
+      throw new oauth.UnsupportedOperationError(
+        `the identity provider issued a token of token_type N_A (RFC 8693 §2.2.1: not an access token) to a token exchange with a DPoP proof, so it is not bound to the key; a DPoP route's exchange must ask for an access token (exchange.requestedTokenType), or set the route's dpop: false`,
+      )
+    },
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import t from 'tap'
 import type { ExchangeConfig } from '../../src/config/types.js'
+import { generateDpopKey } from '../../src/dpop/keys.js'
 import { TOKEN_EXCHANGE_GRANT } from '../../src/oidc/exchange.js'
 import { audienceOf } from '../../src/tokens/audience.js'
 import type { TokenAudience } from '../../src/types.js'
@@ -71,6 +72,23 @@ t.test('a token that is no access token comes with token_type N_A (RFC 8693 §2.
     expires_in: 60,
   })
   t.equal((await oidc.exchange(SUBJECT, ledger)).accessToken, 'a-jwt')
+})
+
+t.test('with a DPoP proof, N_A is refused like Bearer: the token is not bound (RFC 9449 §5)', async (t) => {
+  const { idp, oidc } = await discoveredClient(t, { oidc: { dpop: true } })
+  const bound = audienceOf({
+    ...route('/x', 'http://x:1'),
+    token: 'exchange',
+    exchange: ledger.exchange,
+    dpop: true,
+  } as never)!
+  void tokenAnswer(idp, 200, { access_token: 'unbound-token', token_type: 'N_A', expires_in: 300 })
+  const refused = await oidc.exchange(SUBJECT, bound, await generateDpopKey('ES256')).then(
+    () => undefined,
+    (err: Error & { reason?: string }) => err,
+  )
+  t.ok(refused, 'refused')
+  t.match(refused?.reason, /N_A.*not bound/s, 'the failure says why, for the log')
 })
 
 t.test('every definitive refusal stays on the route; the subject token is never echoed', async (t) => {
