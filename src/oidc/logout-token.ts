@@ -50,7 +50,7 @@ export class LogoutTokenVerifier {
       // An ID token must never pass for a logout token: refuse any other explicit type.
       const { typ } = decodeProtectedHeader(token)
       if (typ !== undefined && !/^(application\/)?logout\+jwt$/i.test(typ))
-        throw new Error(`unexpected typ ${typ}`)
+        throw new Error(`unexpected typ${typeName(typ)}`)
       ;({ payload } = await jwtVerify(token, this.#jwks, {
         issuer: this.#issuer,
         audience: this.#clientId,
@@ -73,6 +73,16 @@ export class LogoutTokenVerifier {
     if (typeof payload.jti !== 'string') throw invalid('jti is missing')
     return { jti: payload.jti, sub, sid }
   }
+}
+
+/**
+ * A typ worth naming (` JWT`, an ID token's), else nothing: the header is
+ * anyone's to write, and the refusal goes into the answer and a warning
+ * that an unauthenticated POST can make, so it never repeats more than a
+ * short, plain media type of it.
+ */
+function typeName(typ: unknown): string {
+  return typeof typ === 'string' && /^[\w.+/-]{1,32}$/.test(typ) ? ` ${typ}` : ''
 }
 
 function invalid(reason: string) {

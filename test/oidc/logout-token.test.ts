@@ -112,6 +112,23 @@ t.test('an ID token (typ JWT) is refused before any key is fetched', async (t) =
   })
 })
 
+t.test(
+  'a typ of the sender’s choosing is not echoed: the refusal is ours, never the token’s contents',
+  async (t) => {
+    const key = await keyOf('k1')
+    const v = verifier(t, [])
+    for (const typ of ['x'.repeat(12_000), 'a\nb [object Object]']) {
+      const refused = await v.verify(await sign(key, { sub: 'u' }, typ)).then(
+        () => undefined,
+        (err: Error) => err,
+      )
+      t.match(refused, { code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', message: /unexpected typ/ })
+      t.ok(refused!.message.length < 200, `a short message (${refused!.message.length} characters)`)
+      t.notMatch(refused!.message, /xxxxxxxxxx|\n|object Object/, 'none of the typ in it')
+    }
+  },
+)
+
 t.test('a second token with a known key fetches the JWKS no more', async (t) => {
   const key = await keyOf('k1')
   const v = verifier(t, [[key]])
