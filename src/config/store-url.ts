@@ -44,20 +44,23 @@ export function parseStore(value: string): StoreConfig | string {
     if (!url || !url.hostname) return 'is not a valid Redis URL'
     return { kind: 'redis', url: value, display: redact(url) }
   }
-  const multi = /^(rediss?)\+(sentinel|cluster):\/\/(?:([^@/]*)@)?([^/?#]+)(\/[^?#]*)?$/.exec(value)
-  if (!multi) {
+  // Credentials end at the last @: a password typed with a raw @ or / (not
+  // percent-encoded) is still the password, and never read as a host that a
+  // problem would then quote.
+  const form = /^(rediss?)\+(sentinel|cluster):\/\/(.*)$/s.exec(value)
+  const afterScheme = form?.[3] ?? ''
+  const at = afterScheme.lastIndexOf('@')
+  const userinfo = at === -1 ? undefined : afterScheme.slice(0, at)
+  const target = /^([^/?#]+)(\/[^?#]*)?$/.exec(afterScheme.slice(at + 1))
+  if (!form || !target) {
     return scheme && /^rediss?\+/.test(scheme)
       ? `is not a valid ${scheme}:// URL: expected ${scheme}://[user:pass@]host:port[,host:port…]${scheme.endsWith('sentinel') ? '/master[/db]' : ''}`
       : 'must be memory, or a redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster:// URL'
   }
-  const [, base, kind, userinfo, hostList, path = ''] = multi as unknown as [
-    string,
-    string,
-    'sentinel' | 'cluster',
-    string | undefined,
-    string,
-    string | undefined,
-  ]
+  const base = form[1]!
+  const kind = form[2] as 'sentinel' | 'cluster'
+  const hostList = target[1]!
+  const path = target[2] ?? ''
   const nodes: RedisNode[] = []
   for (const part of hostList.split(',')) {
     const node = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(part)

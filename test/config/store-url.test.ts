@@ -87,6 +87,31 @@ t.test('malformed forms say what is wrong', async (t) => {
   t.match(parseStore('postgres://db'), /must be memory, or a redis:\/\//)
 })
 
+t.test('a password written with a raw @ or / is the password, and no problem ever quotes it', async (t) => {
+  t.match(parseStore('redis+sentinel://:S3cr@tPassw0rd@h:26379/m'), {
+    kind: 'sentinel',
+    password: 'S3cr@tPassw0rd',
+    sentinels: [{ host: 'h', port: 26379 }],
+    display: 'redis+sentinel://:***@h:26379/m',
+  })
+  t.match(parseStore('rediss+cluster://u:p/assword@h:1'), {
+    kind: 'cluster',
+    username: 'u',
+    password: 'p/assword',
+    nodes: [{ host: 'h', port: 1 }],
+  })
+  for (const value of [
+    'redis+sentinel://:S3cr@tPassw0rd@h:99999/m',
+    'redis+sentinel://:S3cr@tPassw0rd@h/m',
+    'rediss+sentinel://u:p/assword@/m',
+    'redis+cluster://:pa ss@word@h:1/0',
+  ]) {
+    const problem = parseStore(value)
+    t.type(problem, 'string', value)
+    t.notMatch(problem, /S3cr|tPassw0rd|assword|pa ss|word/, `${problem}: no part of the password`)
+  }
+})
+
 t.test('the loader resolves the form once, and names the field and line of a bad one', async (t) => {
   const config = parseConfig(withStore('redis+cluster://127.0.0.1:7000,127.0.0.1:7001'), 'routes.yaml', env)
   t.equal(config.session.store.kind, 'cluster')
