@@ -75,6 +75,21 @@ export interface FailureContext {
 
 const failures = new WeakMap<Error, IdpFailure>()
 
+/**
+ * What a log line says of an IdP's answer: its status, its OAuth error and
+ * description (secrets of the call already cut out), or the network cause.
+ * Never a token.
+ */
+export function failureFields(failure: IdpFailure | undefined): Record<string, unknown> {
+  if (!failure) return {}
+  return {
+    ...(failure.status === undefined ? {} : { status: failure.status }),
+    ...(failure.oauthError ? { oauthError: failure.oauthError } : {}),
+    ...(failure.description ? { oauthErrorDescription: failure.description } : {}),
+    ...(failure.oauthError ? {} : { reason: failure.reason }),
+  }
+}
+
 /** The IdP failure behind a gateway error made by `translateIdpError`, if it was one. */
 export function idpFailureOf(err: unknown): IdpFailure | undefined {
   return err instanceof Error ? failures.get(err) : undefined

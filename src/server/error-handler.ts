@@ -15,6 +15,7 @@ import {
   retryAfterOf,
 } from '../errors.js'
 import { escapeHtml, PAGE_CSP } from '../http/pages.js'
+import { failureFields, idpFailureOf } from '../oidc/translate.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -105,11 +106,15 @@ function answerError(
   const spec = errorCatalogue[code]
   // A page tells the person the failure was logged, so on a route with a
   // `refusal` line it is, 4xx included; elsewhere only what an operator acts on.
+  // What the IdP answered, when that is the cause: the page says it, so must the log.
+  const failure = known ? idpFailureOf(err) : undefined
+  const said = failure ? { operation: failure.operation, ...failureFields(failure) } : {}
   if (!known) request.log.error({ err }, route.refusal ?? 'unhandled error')
   else if (code === 'GATEHOUSE_ERR_INTERNAL' && route.refusal)
     request.log.error({ err: err.cause }, route.refusal)
-  else if (spec.status >= 500) request.log.warn({ code, cause: causeName(err) }, route.refusal ?? spec.error)
-  else if (route.refusal) request.log.info({ code }, route.refusal)
+  else if (spec.status >= 500)
+    request.log.warn({ code, cause: causeName(err), ...said }, route.refusal ?? spec.error)
+  else if (route.refusal) request.log.info({ code, ...said }, route.refusal)
   if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
   const retryAfter = retryAfterOf(code)
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))

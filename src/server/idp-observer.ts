@@ -6,6 +6,7 @@ import type { OidcObserver } from '../oidc/client.js'
 import { refusalHint } from '../oidc/client-auth.js'
 import type { ClientRefusals } from '../oidc/client-refusals.js'
 import { ASSUMED_LIFETIME } from '../oidc/token-lifetime.js'
+import { failureFields } from '../oidc/translate.js'
 import type { GatewayMetrics } from './metrics.js'
 
 /** The grant each token-endpoint operation uses, for the unauthorized_client hint. */
@@ -32,6 +33,16 @@ export function idpObserver(
   const assumed = new Set<IdpOperation>()
   return {
     failed(failure) {
+      // A route's client-credentials token refused: no refresh or exchange
+      // line tells of it, and it is the config's or the IdP's to fix.
+      if (failure.operation === 'client_credentials' && failure.verdict === 'route_refused') {
+        const code: ErrorCode = 'GATEHOUSE_ERR_CLIENT_TOKEN_REFUSED'
+        log.warn(
+          { code, operation: failure.operation, idp: provider.name, ...failureFields(failure) },
+          `the identity provider refused the client-credentials token for a route's scopes (${failure.oauthError ?? failure.reason})`,
+        )
+        return
+      }
       if (failure.verdict !== 'client_refused') return
       refusals.refused(failure)
       metrics.idpClientRefusals.inc({

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ErrorCode } from '../errors.js'
-import type { IdpFailure } from '../oidc/translate.js'
+import { failureFields, type IdpFailure } from '../oidc/translate.js'
 import type { RefreshOutcome } from './refresh-outcome.js'
 
 /**
@@ -37,10 +37,7 @@ export function logRefresh(log: FastifyBaseLogger, record: RefreshRecord): void 
     ...(idp === undefined ? {} : { idp }),
     ms,
     ...(resource === '' ? {} : { resource }),
-    ...(failure?.status === undefined ? {} : { status: failure.status }),
-    ...(failure?.oauthError ? { oauthError: failure.oauthError } : {}),
-    ...(failure?.description ? { oauthErrorDescription: failure.description } : {}),
-    ...(failure && !failure.oauthError ? { reason: failure.reason } : {}),
+    ...failureFields(failure),
   }
   const [level, code, msg] = describe(outcome, failure)
   log[level](code ? { code, ...fields } : fields, msg)

@@ -61,9 +61,23 @@ t.test('code exchange: a refused grant, an outage and an invalid answer each get
     stack.idp.answer('token', { grantType: 'authorization_code', ...answer! })
     return login(stack.gateway.url)
   }
-  const refused = await exchange({ status: 400, body: { error: 'invalid_grant' } })
+  const refused = await exchange({
+    status: 400,
+    body: { error: 'invalid_grant', error_description: 'grant refused by the test' },
+  })
   t.equal(refused.callback.status, 400)
   t.match(refused.callback.text, /Sign-in failed.*\(invalid_grant\)/s)
+  t.match(
+    stack.lines.find((l) => l.msg === 'login callback refused' && l.level === 30),
+    {
+      code: 'GATEHOUSE_ERR_LOGIN_FAILED',
+      operation: 'code_exchange',
+      status: 400,
+      oauthError: 'invalid_grant',
+      oauthErrorDescription: 'grant refused by the test',
+    },
+    'the log says what the IdP answered, as the page does',
+  )
 
   const down = await exchange({ status: 502, body: 'bad gateway' })
   t.equal(down.callback.status, 503)
@@ -71,7 +85,12 @@ t.test('code exchange: a refused grant, an outage and an invalid answer each get
   t.ok(Number(down.callback.headers.get('retry-after')) > 0)
   t.match(
     stack.lines.find((l) => l.msg === 'login callback refused' && l.level === 40),
-    { code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE', cause: 'HTTP 502' },
+    {
+      code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+      cause: 'HTTP 502',
+      operation: 'code_exchange',
+      reason: 'HTTP 502',
+    },
     'the log names the status',
   )
 
@@ -170,6 +189,17 @@ t.test('client credentials refused for the route (invalid_scope): 403 on that ro
   stack.idp.answer('token')
   t.equal(refused.status, 403)
   t.match(refused.json(), { error: 'client_token_refused', message: /\(invalid_scope\)/ })
+  t.match(
+    stack.lines.find((l) => l.code === 'GATEHOUSE_ERR_CLIENT_TOKEN_REFUSED'),
+    {
+      level: 40,
+      operation: 'client_credentials',
+      idp: 'default',
+      oauthError: 'invalid_scope',
+      oauthErrorDescription: 'not.a.scope is not allowed',
+    },
+    'the operator hears of it: a refused client-credentials token is the config’s or the IdP’s',
+  )
   t.equal((await apiCall(jar, `${stack.gateway.url}/api/reports`)).status, 200, 'other client routes work')
   t.equal((await apiCall(jar, `${stack.gateway.url}/auth/user`)).status, 200, 'the session stays')
 })
