@@ -22,10 +22,16 @@ export class ClientRefusals {
     return this.#refused.size > 0
   }
 
-  /** For `/readyz`: what is refused and how, or undefined when nothing is. */
+  /**
+   * For `/readyz`: what is refused, by the OAuth error or status, or
+   * undefined when nothing is. `/readyz` is on the public port, so the IdP's
+   * own description stays in the error log, which names it with the hint.
+   */
   get detail(): string | undefined {
     if (this.#refused.size === 0) return undefined
-    const parts = [...this.#refused.values()].map((f) => `${f.operation} (${f.reason})`)
+    const parts = [...this.#refused.values()].map(
+      (f) => `${f.operation} (${f.oauthError ?? (f.status === undefined ? f.answer : `HTTP ${f.status}`)})`,
+    )
     return `the identity provider refuses the gateway's client credentials: ${parts.join('; ')}; see the error log for the hint`
   }
 }

@@ -49,9 +49,11 @@ t.test(
       checks: {
         idp: 'ok',
         store: 'ok',
-        clientAuth: /refuses the gateway's client credentials: code_exchange/,
+        clientAuth: /refuses the gateway's client credentials: code_exchange \(invalid_client\)/,
       },
     })
+    // /readyz is on the public port: the IdP's own words stay in the log.
+    t.notMatch(JSON.stringify(ready.json()), /client authentication failed|WWW-Authenticate/)
   },
 )
 
