@@ -137,6 +137,11 @@ export const errorCatalogue = {
     error: 'upstream_unreachable',
     message: 'The upstream service could not be reached.',
   },
+  GATEHOUSE_ERR_UPSTREAM_INVALID_RESPONSE: {
+    status: 502,
+    error: 'upstream_invalid_response',
+    message: "The upstream service's answer was not valid HTTP, so none of it was passed on.",
+  },
   GATEHOUSE_ERR_UPSTREAM_TLS: {
     status: 502,
     error: 'upstream_tls_failed',

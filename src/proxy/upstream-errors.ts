@@ -8,7 +8,7 @@ const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOU
 /** The body limiter's abort (src/proxy/body-limit.ts): the client's fault, surfacing as the dispatch's error. */
 const TOO_LARGE: ErrorCode = 'GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'
 
-export type UpstreamErrorKind = 'timeout' | 'unreachable' | 'tls'
+export type UpstreamErrorKind = 'timeout' | 'unreachable' | 'tls' | 'invalid'
 
 /** Counts upstream failures by route and kind, for metrics. */
 export type UpstreamErrorObserver = (route: string, kind: UpstreamErrorKind) => void
@@ -23,8 +23,9 @@ interface FailedReply {
  * Answers a proxied call whose upstream failed before any of its answer was
  * sent, in the error catalogue's terms: a timeout (connect, headers or body,
  * each bounded by the route's `timeout`) is `504 upstream_timeout`, a
- * failed TLS handshake `502 upstream_tls_failed` with the reason logged, any
- * other failure `502 upstream_unreachable`. A body over the route's limit
+ * failed TLS handshake `502 upstream_tls_failed` with the reason logged, an
+ * answer that is not valid HTTP `502 upstream_invalid_response`, any other
+ * failure `502 upstream_unreachable`. A body over the route's limit
  * aborts the dispatch too, and is the client's `413`.
  */
 export function answerUpstreamFailure(
@@ -38,7 +39,13 @@ export function answerUpstreamFailure(
     return
   }
   const tls = tlsFailureReason(error)
-  const kind: UpstreamErrorKind = timeoutCodes.has(error.code ?? '') ? 'timeout' : tls ? 'tls' : 'unreachable'
+  const kind: UpstreamErrorKind = timeoutCodes.has(error.code ?? '')
+    ? 'timeout'
+    : tls
+      ? 'tls'
+      : notHttp(error)
+        ? 'invalid'
+        : 'unreachable'
   const hint = kind === 'unreachable' ? closedUnansweredHint(error) : undefined
   observe?.(route, kind)
   reply.log.warn(
@@ -48,8 +55,23 @@ export function answerUpstreamFailure(
   reply.send(gatehouseError(upstreamErrorCode(kind)))
 }
 
+/**
+ * An answer undici refused to read as HTTP/1.1: its parser's errors (a bad
+ * status line, a header with a NUL, Content-Length beside chunked), or a
+ * body that did not match its Content-Length. The upstream was reached; it
+ * answered something that must not be passed on (response smuggling).
+ */
+function notHttp(error: Error & { code?: string }): boolean {
+  return (
+    error.name === 'HTTPParserError' ||
+    error.code?.startsWith('HPE_') === true ||
+    error.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'
+  )
+}
+
 /** The catalogue's code for an upstream that failed this way, over HTTP or a WebSocket handshake. */
 export function upstreamErrorCode(kind: UpstreamErrorKind): ErrorCode {
   if (kind === 'tls') return 'GATEHOUSE_ERR_UPSTREAM_TLS'
+  if (kind === 'invalid') return 'GATEHOUSE_ERR_UPSTREAM_INVALID_RESPONSE'
   return kind === 'timeout' ? 'GATEHOUSE_ERR_UPSTREAM_TIMEOUT' : 'GATEHOUSE_ERR_UPSTREAM_UNREACHABLE'
 }

@@ -36,6 +36,23 @@ t.test('any other failure is 502 upstream_unreachable, counted as unreachable', 
   }
 })
 
+t.test('an answer that is not valid HTTP is 502 upstream_invalid_response, counted as invalid', async (t) => {
+  const parser = Object.assign(new Error('Response does not match the HTTP/1.1 protocol'), {
+    name: 'HTTPParserError',
+    code: 'HPE_UNEXPECTED_CONTENT_LENGTH',
+  })
+  const uncoded = Object.assign(new Error('Response does not match the HTTP/1.1 protocol'), {
+    name: 'HTTPParserError',
+  })
+  for (const error of [parser, uncoded, failure('UND_ERR_RES_CONTENT_LENGTH_MISMATCH')] as (Error & {
+    code?: string
+  })[]) {
+    const { code, counted } = answer(error)
+    t.equal(code, 'GATEHOUSE_ERR_UPSTREAM_INVALID_RESPONSE', `${error.name} ${error.code ?? ''}`)
+    t.same(counted, [['/api', 'invalid']])
+  }
+})
+
 t.test("a body over the route's limit is the client's 413, not an upstream failure", async (t) => {
   const { code, counted, warned } = answer(failure('GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'))
   t.equal(code, 'GATEHOUSE_ERR_PAYLOAD_TOO_LARGE')

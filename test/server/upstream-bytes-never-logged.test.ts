@@ -63,6 +63,7 @@ t.test('a malformed upstream answer is refused with 502 and none of its bytes re
   for (const kind of Object.keys(malformed)) {
     const res = await apiCall(new CookieJar(), `${base}/api/raw/${kind}`)
     t.equal(res.status, 502, `${kind}: 502 on the direct path`)
+    t.equal(res.json().error, 'upstream_invalid_response', `${kind}: said to be no valid answer`)
     t.notMatch(res.text, SECRET)
   }
 
