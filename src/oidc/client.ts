@@ -313,7 +313,13 @@ export class OidcClient {
       })
       this.#observer.accepted?.('code_exchange')
     } catch (err) {
-      throw this.#failed('code_exchange', err)
+      // An IdP may echo what it refused: the code and the verifier are as secret as a token.
+      throw this.#failed(
+        'code_exchange',
+        err,
+        currentUrl.searchParams.get('code') ?? undefined,
+        login.codeVerifier,
+      )
     }
     const idClaims = oauth.getValidatedIdTokenClaims(result)!
     const userinfo =
@@ -543,10 +549,10 @@ export class OidcClient {
     throw idpUnavailable(operation, 'The identity provider has not been discovered yet. Retry later.')
   }
 
-  #context(secret?: string) {
+  #context(...secrets: (string | undefined)[]) {
     return {
       budgets: this.#budgets,
-      secrets: [this.#oidc.clientSecret, secret],
+      secrets: [this.#oidc.clientSecret, ...secrets],
       clientCertificate: this.#oidc.tls?.cert === undefined ? undefined : `${this.#oidc.option}.tls`,
     }
   }
@@ -557,8 +563,8 @@ export class OidcClient {
   }
 
   /** The gateway error for a failed call, told to the observer. */
-  #failed(operation: IdpOperation, err: unknown, secret?: string): GatehouseError {
-    const error = translateIdpError(operation, err, this.#context(secret))
+  #failed(operation: IdpOperation, err: unknown, ...secrets: (string | undefined)[]): GatehouseError {
+    const error = translateIdpError(operation, err, this.#context(...secrets))
     const failure = idpFailureOf(error)
     if (failure) this.#observer.failed?.(failure)
     return error

@@ -191,6 +191,21 @@ t.test('the client secret an IdP echoes is redacted too', async (t) => {
   t.equal(failures[0]?.description, 'bad [redacted]')
 })
 
+t.test('the code and verifier of a refused code exchange, echoed, are redacted too', async (t) => {
+  const { idp, oidc, failures } = await discoveredClient(t)
+  const code = 'an-authorization-code-0123456789'
+  const codeVerifier = 'a-pkce-code-verifier-0123456789-0123456789'
+  void tokenAnswer(idp, 400, {
+    error: 'invalid_grant',
+    error_description: `code ${code} does not match ${codeVerifier}`,
+  })
+  const login = { state: 'st', nonce: 'n', codeVerifier, returnTo: '/' }
+  await t.rejects(oidc.callback(new URL(`https://app.test/auth/callback?code=${code}&state=st`), login), {
+    code: 'GATEHOUSE_ERR_LOGIN_FAILED',
+  })
+  t.equal(failures[0]?.description, 'code [redacted] does not match [redacted]')
+})
+
 t.test('a connection the IdP drops is a network failure, transient', async (t) => {
   const { idp, oidc, failures } = await discoveredClient(t)
   idp
