@@ -27,6 +27,9 @@ export async function registerTracing(
   // makes, handed over while the next hook runs (decision.ts).
   app.addHook('onRequest', sdk.decide(tracing.trustIncoming))
   await app.register(sdk.plugin)
+  // Immediately after the plugin: its hook runs this one in the context of
+  // the span it started (server-span.ts).
+  app.addHook('onRequest', sdk.endWhenAbandoned)
   // Either way they must not reach an upstream beside the ones the undici
   // instrumentation adds for our own span: two `traceparent` headers are
   // invalid, and the browser's would name a span the upstream never had.

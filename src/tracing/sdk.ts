@@ -7,7 +7,7 @@ import type { FastifyBaseLogger, FastifyPluginCallback, onRequestHookHandler } f
 import { SamplingFirst } from './decision.js'
 import { reportDiagnostics } from './diagnostics.js'
 import { samplerFromEnv } from './sampler.js'
-import { nameByRoute } from './server-span.js'
+import { endWhenAbandoned, nameByRoute } from './server-span.js'
 import { useTracer } from './spans.js'
 
 /**
@@ -37,6 +37,11 @@ export interface Tracing {
   decide(trustIncoming: boolean): onRequestHookHandler
   /** Registers the server span per request; first of all plugins, so it covers every hook. */
   readonly plugin: FastifyPluginCallback
+  /**
+   * Ends the server span of a request whose connection closes before its
+   * answer is complete, which `plugin` never ends; added immediately after it.
+   */
+  readonly endWhenAbandoned: onRequestHookHandler
   /** Flushes spans still buffered; the SDK stops with the last gateway using it. */
   shutdown(): Promise<void>
 }
@@ -114,6 +119,7 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
   return {
     decide: (trustIncoming) => current.decision.hook(trustIncoming),
     plugin: current.fastify.plugin(),
+    endWhenAbandoned,
     async shutdown() {
       if (stopped) return
       stopped = true

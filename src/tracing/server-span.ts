@@ -1,10 +1,12 @@
-import { type Attributes, type Span, SpanStatusCode } from '@opentelemetry/api'
-import type { FastifyRequest } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import { type Attributes, context, type Span, SpanStatusCode, trace } from '@opentelemetry/api'
+import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 
 /**
  * The server span @fastify/otel starts for each sampled request, made what
  * the HTTP semantic conventions ask of one: its name, the attributes the
- * plugin leaves out or fills with the raw path, and its status. Loaded with
+ * plugin leaves out or fills with the raw path, its status, and an end
+ * when the plugin would give it none. Loaded with
  * the SDK (sdk.ts), never with tracing off.
  */
 
@@ -45,39 +47,106 @@ export function nameByRoute(span: Span, request: FastifyRequest): void {
   span.setAttribute('url.path', route ?? '')
   // Required on a server span by the HTTP semantic conventions; @fastify/otel leaves it out.
   span.setAttribute('url.scheme', request.protocol)
-  errorOnlyFor5xx(span)
+  endsOnce(span)
 }
 
+const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code'
+const ATTR_ERROR_TYPE = 'error.type'
+
 /**
+ * The `error.type` of a request whose connection closed before its answer
+ * was complete: the browser went away, or the gateway cut an upstream's
+ * answer short. Named for what the server saw, which is all it knows.
+ */
+const CONNECTION_CLOSED = 'connection_closed'
+
+/**
+ * The status of this span is decided when it ends, and it ends once.
+ *
  * The HTTP semantic conventions: a SERVER span's status MUST stay unset
  * for a 4xx, which is the client's mistake (no session, a stale sign-in
  * link), not the server's, and MUST be ERROR for a 5xx, whether thrown or
  * an upstream's own. @fastify/otel marks every error a hook throws,
  * whatever its status, and none it did not see; the SDK never lets an
- * ERROR be taken back. So on this span the status is decided when it ends,
- * once the response's status is known (@fastify/otel sets it just before
- * `end`): ERROR for a 5xx, or for a thrown error with no status at all.
+ * ERROR be taken back. So the status waits for the response's status
+ * (@fastify/otel sets it just before `end`): ERROR for a 5xx, for a thrown
+ * error with no status at all, and for a request cut off before its answer
+ * was complete (`error.type` set by `endWhenAbandoned`).
+ *
+ * A span ended at the close may still be finalised by @fastify/otel: a
+ * route that answers after the browser left runs its onSend hooks all the
+ * same. The SDK would log each late call ("Cannot execute the operation on
+ * ended Span", "You can only call end() on a span once"), so once the span
+ * has ended they are dropped here.
  */
-const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code'
-
-function errorOnlyFor5xx(span: Span): void {
+function endsOnce(span: Span): void {
   const setStatus = span.setStatus.bind(span)
+  const setAttribute = span.setAttribute.bind(span)
   const end = span.end.bind(span)
   let thrown = false
+  // The SDK's setAttributes calls setAttribute for each.
+  span.setAttribute = (key, value) => (span.isRecording() ? setAttribute(key, value) : span)
   span.setStatus = (status) => {
-    if (status.code !== SpanStatusCode.ERROR) return setStatus(status)
-    thrown = true
+    if (status.code === SpanStatusCode.ERROR) thrown = true
+    else if (span.isRecording()) setStatus(status)
     return span
   }
   span.end = (endTime) => {
-    const code = (span as unknown as { attributes?: Attributes }).attributes?.[ATTR_HTTP_RESPONSE_STATUS_CODE]
-    if (typeof code === 'number' ? code >= 500 : thrown) {
+    if (!span.isRecording()) return
+    const attributes = (span as unknown as { attributes?: Attributes }).attributes
+    const code = attributes?.[ATTR_HTTP_RESPONSE_STATUS_CODE]
+    const cutOff = attributes?.[ATTR_ERROR_TYPE] !== undefined
+    if (cutOff || (typeof code === 'number' ? code >= 500 : thrown)) {
       // No description: the conventions leave it unset where the status
       // code says it, and an error's message may quote a peer. error.type
       // names the failure, the status code where nothing finer is known.
       setStatus({ code: SpanStatusCode.ERROR })
-      span.setAttribute('error.type', typeof code === 'number' ? String(code) : '_OTHER')
+      if (!cutOff) setAttribute(ATTR_ERROR_TYPE, typeof code === 'number' ? String(code) : '_OTHER')
     }
     end(endTime)
   }
+}
+
+const serverSpan = Symbol('gatehouse.serverSpan')
+type Answering = ServerResponse & { [serverSpan]?: Span }
+
+/**
+ * The `onRequest` hook, added immediately after @fastify/otel's, that ends
+ * the server span of a request whose connection closes before its answer
+ * is complete. @fastify/otel ends its span in onSend or onResponse only;
+ * onResponse waits for the response's `finish`, which such a request never
+ * reaches, and a proxied answer is written past onSend. Left open, the
+ * span was never exported, and the upstream call under it was, naming a
+ * parent no collector ever received.
+ *
+ * Not Fastify's `onRequestAbort`: it runs only when Node marks the request
+ * `aborted`, which it does only while the request's body is unread, so a
+ * POST whose body had gone upstream in full and was then abandoned never
+ * ran it. Every response emits `close`, answered or not.
+ *
+ * HTTP semantic conventions: a request cancelled, or not answered in full,
+ * is an error with its `error.type`; `http.response.status_code` is
+ * recorded if and only if one was sent. One listener function for every
+ * request, which finds the span on the response: no closure per request.
+ */
+export const endWhenAbandoned: onRequestHookHandler = (_request, reply, done) => {
+  // @fastify/otel runs the next hook in the context of the span it started.
+  const span = trace.getSpan(context.active())
+  // An unsampled request's span records nothing, and is never ended.
+  if (span?.isRecording()) {
+    const raw = reply.raw as Answering
+    raw[serverSpan] = span
+    raw.on('close', closedUnanswered)
+  }
+  done()
+}
+
+function closedUnanswered(this: Answering): void {
+  const span = this[serverSpan]
+  // Answered in full: onResponse, run on `finish`, ends it. A WebSocket
+  // upgrade's ended at its 101 (spans.ts).
+  if (span === undefined || this.writableFinished || !span.isRecording()) return
+  if (this.headersSent) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, this.statusCode)
+  span.setAttribute(ATTR_ERROR_TYPE, CONNECTION_CLOSED)
+  span.end()
 }
