@@ -135,15 +135,26 @@ export const HOP_BY_HOP: readonly string[] = [
 const hopByHop: ReadonlySet<string> = new Set(HOP_BY_HOP)
 
 /**
+ * W3C Trace Context and W3C Baggage as a client sends them. Whoever sends
+ * `traceparent` chooses the trace id and the sampled flag (W3C Trace
+ * Context §3): passed on, an upstream that traces would join whatever trace
+ * a browser named, and take its sampling decision, tracing on or off; and
+ * baggage is whatever the browser wrote, read by each service below as if
+ * a service had set it. With tracing on, the gateway sends its own trace
+ * context on every outbound call (docs/observability.md), and no baggage.
+ */
+export const TRACE_CONTEXT: readonly string[] = ['traceparent', 'tracestate', 'baggage']
+
+/**
  * Request headers that never reach the upstream as the client sent them,
  * and that no route may pass through: those the gateway sets itself
- * (`Host` is the upstream's, set by undici), the hop-by-hop ones, and
- * `Expect`: the gateway answers `100-continue` itself
- * (src/guards/expect-continue.ts; Node answers 417 to any other
+ * (`Host` is the upstream's, set by undici), the hop-by-hop ones, the
+ * client's trace context, and `Expect`: the gateway answers `100-continue`
+ * itself (src/guards/expect-continue.ts; Node answers 417 to any other
  * expectation), so the expectation is met at this hop, which RFC 9110
  * §10.1.1 allows a proxy, and undici refuses to send it at all.
  */
-export const NEVER_PASSED: readonly string[] = [...GATEWAY_SET, 'expect', ...HOP_BY_HOP]
+export const NEVER_PASSED: readonly string[] = [...GATEWAY_SET, 'expect', ...HOP_BY_HOP, ...TRACE_CONTEXT]
 
 /**
  * Header names a `Connection` header lists besides its own options

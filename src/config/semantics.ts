@@ -1,4 +1,4 @@
-import { foldUnderscores, isSpoofable, NEVER_PASSED } from '../header-rules.js'
+import { foldUnderscores, isSpoofable, NEVER_PASSED, TRACE_CONTEXT } from '../header-rules.js'
 import { parseDuration, parseSize } from './duration.js'
 import { checkExchange } from './exchange.js'
 import { checkFapi2 } from './fapi2.js'
@@ -327,7 +327,12 @@ function checkRoutes(
     route.passHeaders.forEach((name, j) => {
       const folded = foldUnderscores(name.toLowerCase())
       if (!FIELD_NAME.test(name)) add(at('passHeaders', j), 'must be a header name')
-      else if (NEVER_PASSED.includes(folded)) {
+      else if (TRACE_CONTEXT.includes(folded)) {
+        add(
+          at('passHeaders', j),
+          `${name} is trace context, which Gatehouse never passes from a client (see docs/observability.md)`,
+        )
+      } else if (NEVER_PASSED.includes(folded)) {
         add(at('passHeaders', j), `${name} is set or consumed by Gatehouse itself; it cannot pass`)
       } else if (!isSpoofable(folded)) {
         add(

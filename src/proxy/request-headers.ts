@@ -77,8 +77,10 @@ export interface HeaderRewriteOptions {
 /**
  * Builds the request-header rewrite of one route: our cookies out, any
  * incoming Authorization replaced by the gateway's token (or dropped),
- * hop-by-hop and spoofable forwarding or identity headers dropped, and
- * X-Forwarded-* set from what this hop knows.
+ * hop-by-hop and spoofable forwarding or identity headers dropped, the
+ * client's trace context and baggage dropped (with tracing on, the gateway
+ * adds its own after this rewrite), and X-Forwarded-* set from what this
+ * hop knows.
  */
 export function headerRewriter(options: HeaderRewriteOptions) {
   const { own, parseCookie, trustProxy } = options

@@ -22,6 +22,9 @@ export async function registerTracing(
   // multiply what the exporter carries. So, unless the operator says a
   // proxy in front owns these headers, they are dropped before
   // @fastify/otel reads them, and every request starts a trace of its own.
+  // Trusted or not, the browser's never reach an upstream: the proxy's
+  // header rewrite drops them, tracing on or off (header-rules.ts), and the
+  // gateway's own are added after it.
   if (!tracing.trustIncoming) app.addHook('onRequest', dropTraceContext)
   // Immediately before the plugin: its hook reads the decision this one
   // makes, handed over while the next hook runs (decision.ts).
@@ -30,10 +33,6 @@ export async function registerTracing(
   // Immediately after the plugin: its hook runs this one in the context of
   // the span it started (server-span.ts).
   app.addHook('onRequest', sdk.endWhenAbandoned)
-  // Either way they must not reach an upstream beside the ones the undici
-  // instrumentation adds for our own span: two `traceparent` headers are
-  // invalid, and the browser's would name a span the upstream never had.
-  if (tracing.trustIncoming) app.addHook('onRequest', dropTraceContext)
 }
 
 /**

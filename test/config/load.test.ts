@@ -414,6 +414,10 @@ t.test('passHeaders names only headers Gatehouse strips, never one it sets', asy
       '12 routes[0].passHeaders[6]: must be a header name',
     ],
   )
+  t.same(problems(`${minimal}    passHeaders: [traceparent, Baggage]\n`), [
+    '12 routes[0].passHeaders[0]: traceparent is trace context, which Gatehouse never passes from a client (see docs/observability.md)',
+    '12 routes[0].passHeaders[1]: Baggage is trace context, which Gatehouse never passes from a client (see docs/observability.md)',
+  ])
 })
 
 t.test('websocket: true takes the bounds by default; a mapping sets some of them', async (t) => {

@@ -196,3 +196,23 @@ t.test('the rewrite drops hop-by-hop headers, Host, and headers Connection names
   ])
   t.equal(out.authorization, 'Bearer T', 'naming Authorization in Connection cannot strip the token')
 })
+
+t.test("the client's trace context and baggage never reach the upstream", async (t) => {
+  const browser = {
+    traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    tracestate: 'vendor=browser',
+    baggage: 'userId=alice,isAdmin=true',
+    'x-kept': 'yes',
+  }
+  const out = headerRewriter(options())({ ...base, upstreamToken: null }, browser)
+  // W3C Trace Context §3 lets whoever sends traceparent choose the trace id
+  // and the sampled flag; baggage is whatever the browser wrote. With
+  // tracing on, Gatehouse sends its own trace context after the rewrite.
+  t.same(Object.keys(out).sort(), ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-kept'])
+  const named = headerRewriter(options({ passHeaders: ['traceparent', 'baggage'] }))(
+    { ...base, upstreamToken: null },
+    browser,
+  )
+  t.equal(named.traceparent, undefined, 'not even when a route names it')
+  t.equal(named.baggage, undefined)
+})

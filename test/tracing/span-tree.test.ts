@@ -29,6 +29,15 @@ const parent = (header: string | string[] | undefined) => {
   return { version, traceId, spanId, flags }
 }
 
+const BROWSER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
+const BROWSER_TRACEPARENT = `00-${BROWSER_TRACE}-00f067aa0ba902b7-01`
+/** What a browser may send: W3C Trace Context and W3C Baggage. */
+const BROWSER_CONTEXT = {
+  traceparent: BROWSER_TRACEPARENT,
+  tracestate: 'vendor=browser',
+  baggage: 'userId=alice,isAdmin=true',
+}
+
 t.beforeEach(() => receiver.clear())
 
 t.test('a login and an API call: span tree, route names, IdP and upstream calls, propagation', async (t) => {
@@ -275,7 +284,10 @@ t.test(
       routes: (upstream) => [...defaultRoutes(upstream), route('/api/live', ws.url, { websocket: true })],
     })
     const { jar } = await login(stack.gateway.url)
-    const socket = await openSocket(wsUrl(stack, '/api/live/feed'), browserHeaders(stack, jar))
+    const socket = await openSocket(wsUrl(stack, '/api/live/feed'), {
+      ...browserHeaders(stack, jar),
+      ...BROWSER_CONTEXT,
+    })
     socket.terminate()
     await stack.close()
     const server = one(
@@ -286,6 +298,8 @@ t.test(
     const tp = parent(ws.upgrades[0]!.traceparent)
     t.equal(tp.traceId, server.traceId, "the upstream's handshake carries the request's trace")
     t.equal(tp.spanId, server.spanId, 'with the server span as its parent')
+    t.equal(ws.upgrades[0]!.tracestate, undefined, "and neither the browser's tracestate")
+    t.equal(ws.upgrades[0]!.baggage, undefined, 'nor its baggage')
   },
 )
 
@@ -313,17 +327,11 @@ function browserCall(
   })
 }
 
-const BROWSER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
-const BROWSER_TRACEPARENT = `00-${BROWSER_TRACE}-00f067aa0ba902b7-01`
-
 t.test("a browser's traceparent starts no trace of its choosing unless trusted", async (t) => {
   const stack = await startStack(t, { config: { tracing: { enabled: true } } })
   const base = stack.gateway.url
   const { jar } = await login(base)
-  const status = await browserCall(jar, `${base}/api/orders`, {
-    traceparent: BROWSER_TRACEPARENT,
-    tracestate: 'vendor=browser',
-  })
+  const status = await browserCall(jar, `${base}/api/orders`, BROWSER_CONTEXT)
   t.equal(status, 200)
   const seen = stack.upstream.requests.at(-1)!
   await stack.close()
@@ -335,14 +343,24 @@ t.test("a browser's traceparent starts no trace of its choosing unless trusted",
   t.equal(api.parentSpanId, '', 'with no parent')
   t.equal(parent(seen.headers.traceparent).traceId, api.traceId, "the upstream sees the gateway's trace only")
   t.equal(seen.headers.tracestate, undefined, "and not the browser's tracestate")
+  t.equal(seen.headers.baggage, undefined, 'nor its baggage')
 })
 
 t.test('with tracing.trustIncoming the trace continues from the traceparent', async (t) => {
-  const stack = await startStack(t, { config: { tracing: { enabled: true, trustIncoming: true } } })
+  const ws = await wsUpstream(t)
+  const stack = await startStack(t, {
+    config: { tracing: { enabled: true, trustIncoming: true } },
+    routes: (upstream) => [...defaultRoutes(upstream), route('/api/live', ws.url, { websocket: true })],
+  })
   const base = stack.gateway.url
   const { jar } = await login(base)
-  t.equal(await browserCall(jar, `${base}/api/orders`, { traceparent: BROWSER_TRACEPARENT }), 200)
+  t.equal(await browserCall(jar, `${base}/api/orders`, BROWSER_CONTEXT), 200)
   const seen = stack.upstream.requests.at(-1)!
+  const socket = await openSocket(wsUrl(stack, '/api/live/feed'), {
+    ...browserHeaders(stack, jar),
+    ...BROWSER_CONTEXT,
+  })
+  socket.terminate()
   await stack.close()
   const api = one(
     receiver.spans.filter((s) => s.kind === SERVER && s.attributes['http.route'] === '/api/orders'),
@@ -353,6 +371,10 @@ t.test('with tracing.trustIncoming the trace continues from the traceparent', as
   const tp = parent(seen.headers.traceparent)
   t.equal(tp.traceId, BROWSER_TRACE, 'one traceparent, ours, in the same trace')
   t.not(tp.spanId, '00f067aa0ba902b7')
+  t.equal(seen.headers.baggage, undefined, 'the browser chose the trace, not what every upstream reads')
+  const upgrade = ws.upgrades[0]!
+  t.equal(parent(upgrade.traceparent).traceId, BROWSER_TRACE, 'an upgrade too: one traceparent, ours')
+  t.equal(upgrade.baggage, undefined, 'and no baggage')
 })
 
 t.test('service.name from OTEL_RESOURCE_ATTRIBUTES is kept; gatehouse is only the default', async (t) => {
