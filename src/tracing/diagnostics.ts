@@ -15,13 +15,18 @@ const PREFIX = 'OpenTelemetry: '
  * `OTEL_LOG_LEVEL` set, the operator has asked for the SDK's own console
  * logger at that level, and gets it.
  *
+ * No message is logged as the SDK wrote it: it quotes what it could not
+ * use, such as an endpoint that does not parse, credentials and all, so
+ * the exporter's secrets in `env` are taken out first (`redactor`).
+ *
  * Returns how to take the logger back, for the last gateway to stop.
  */
 export function reportDiagnostics(log: FastifyBaseLogger, env: NodeJS.ProcessEnv): () => void {
   if (env.OTEL_LOG_LEVEL !== undefined) return () => {}
+  const redact = redactor(env)
   const logger: DiagLogger = {
-    error: (message, ...args) => log.error(fields(args), PREFIX + message),
-    warn: (message, ...args) => log.warn(fields(args), PREFIX + message),
+    error: (message, ...args) => log.error(fields(args), PREFIX + redact(message)),
+    warn: (message, ...args) => log.warn(fields(args), PREFIX + redact(message)),
     info: () => {},
     debug: () => {},
     verbose: () => {},
@@ -40,6 +45,99 @@ export function reportDiagnostics(log: FastifyBaseLogger, env: NodeJS.ProcessEnv
     diag.disable()
     setGlobalErrorHandler(loggingErrorHandler())
   }
+}
+
+const REDACTED = 'REDACTED'
+
+/**
+ * The exporter's headers and endpoints, general and per signal
+ * (`OTEL_EXPORTER_OTLP_TRACES_HEADERS`): a hosted collector's credentials
+ * are in the headers, and sometimes in the endpoint's user-info or query.
+ */
+const HEADERS = /^OTEL_EXPORTER_OTLP_(?:\w+_)?HEADERS$/
+const ENDPOINT = /^OTEL_EXPORTER_OTLP_(?:\w+_)?ENDPOINT$/
+
+/**
+ * A URL in a message, up to whitespace or a quote: the SDK quotes the URLs
+ * it reports (`'…'`), and one that does not parse may hold a space.
+ */
+const URL_IN_TEXT = /\b[a-z][a-z\d+.-]*:\/\/[^\s'"<>]*/gi
+
+/**
+ * What a diagnostic may say, without a credential the environment gave the
+ * exporter. The SDK quotes what it cannot use: an endpoint that does not
+ * parse (`'http://user:secret@collector host:4318'`), a header it ignores.
+ * Taken as text, never parsed, since these are the values that do not parse.
+ *
+ * The configured values are replaced wherever they appear, whole: each
+ * header's value, as written and percent-decoded (the SDK decodes them),
+ * and each endpoint in its redacted form, so a password with a space or a
+ * quote in it goes too. Then any other URL loses its user-info and its
+ * query values, as spans' URLs do (sdk.ts).
+ */
+function redactor(env: NodeJS.ProcessEnv): (message: string) => string {
+  const known = new Map<string, string>()
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || value.trim() === '') continue
+    if (ENDPOINT.test(name)) known.set(value, redactUrl(value))
+    else if (HEADERS.test(name)) {
+      known.set(value, REDACTED)
+      for (const secret of headerValues(value)) known.set(secret, REDACTED)
+    }
+  }
+  // Longest first, so a value inside another is not replaced out of it first.
+  const replacements = [...known].sort(([a], [b]) => b.length - a.length)
+  return (message) => {
+    let text = message
+    for (const [value, redacted] of replacements) text = text.replaceAll(value, redacted)
+    return text.replace(URL_IN_TEXT, redactUrl)
+  }
+}
+
+/** The values of `key=value,…` (W3C Baggage's format, metadata after `;`), as written and as decoded. */
+function headerValues(list: string): string[] {
+  const values: string[] = []
+  for (const entry of list.split(',')) {
+    const pair = entry.split(';')[0]!
+    const eq = pair.indexOf('=')
+    const value = eq === -1 ? '' : pair.slice(eq + 1).trim()
+    if (value === '') continue
+    values.push(value)
+    try {
+      values.push(decodeURIComponent(value))
+    } catch {
+      // Not decodable: the SDK drops it, and the value as written is covered.
+    }
+  }
+  return values
+}
+
+/**
+ * `url` without its user-info and its query values. The user-info runs to
+ * the last `@`, as a URL parser reads it; in a URL that does not parse,
+ * that may take some of the host or path with it, which is better than a
+ * password left behind. Query keys stay, as in a span's `url.query`.
+ */
+function redactUrl(url: string): string {
+  // An endpoint without a scheme does not parse either.
+  const scheme = url.indexOf('://')
+  const start = scheme === -1 ? 0 : scheme + 3
+  const at = url.lastIndexOf('@')
+  const text = at >= start ? `${url.slice(0, start)}${REDACTED}${url.slice(at)}` : url
+  const q = text.indexOf('?', start)
+  if (q === -1) return text
+  const hash = text.indexOf('#', q)
+  const end = hash === -1 ? text.length : hash
+  const query = text
+    .slice(q + 1, end)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=')
+      if (eq === -1) return pair === '' ? pair : REDACTED
+      return `${pair.slice(0, eq)}=${REDACTED}`
+    })
+    .join('&')
+  return `${text.slice(0, q + 1)}${query}${text.slice(end)}`
 }
 
 /** An error among the arguments, summarised; the rest is left out, as it may quote a peer. */

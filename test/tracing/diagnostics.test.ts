@@ -1,8 +1,9 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { trace } from '@opentelemetry/api'
+import { diag, trace } from '@opentelemetry/api'
 import Fastify from 'fastify'
 import t from 'tap'
+import { reportDiagnostics } from '../../src/tracing/diagnostics.js'
 import { startTracing } from '../../src/tracing/sdk.js'
 import { until } from '../helpers/websocket.js'
 
@@ -114,3 +115,57 @@ t.test(
     t.notMatch(logged, /PEER-SAID/, 'nothing else it sent')
   },
 )
+
+t.test(
+  'a malformed OTLP endpoint is reported without the credentials in it, user-info or query',
+  async (t) => {
+    for (const [env, kept] of [
+      [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://user:SEKRET@collector host:4318' }, /collector host:4318/],
+      [
+        { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://collector:99999/v1/traces?api_key=SEKRET' },
+        /collector:99999\/v1\/traces\?api_key=REDACTED/,
+      ],
+    ] as const) {
+      // The exporter reads the process's environment itself.
+      Object.assign(process.env, env)
+      const { log, lines } = capturingLog()
+      try {
+        await startTracing(log, { ...env, OTEL_TRACES_SAMPLER: 'always_on' }).shutdown()
+      } finally {
+        for (const name of Object.keys(env)) delete process.env[name]
+      }
+      const name = Object.keys(env)[0]
+      const reported = lines.filter((l) => /Could not parse environment-provided export URL/.test(l.msg))
+      t.equal(reported.length, 1, `${name}: the bad URL is still reported`)
+      t.match(reported[0]?.msg, kept, 'with what is not a secret, to find it by')
+      t.notMatch(JSON.stringify(lines), /SEKRET/, `${name}: and nothing logged holds the secret`)
+    }
+  },
+)
+
+t.test("no diagnostic quotes an OTLP header's value, or a password however it is spelled", async (t) => {
+  const endpoint = "http://us er:pa'ss-SEKRET@collector:4318"
+  const { log, lines } = capturingLog()
+  const stop = reportDiagnostics(log, {
+    OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20hdr-SEKRET,x-tenant=acme',
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-api-key=key-SEKRET',
+    // Not decodable: the value as written is all there is to find.
+    OTEL_EXPORTER_OTLP_METRICS_HEADERS: 'x-broken=%zz-SEKRET',
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+    OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'ops:pw-SEKRET@collector:4318',
+  })
+  try {
+    // What the SDK's own messages quote: a header's value, raw or decoded, and a URL.
+    diag.warn('Header "authorization" has invalid value (Bearer hdr-SEKRET) and will be ignored')
+    diag.warn('headers: authorization=Bearer%20hdr-SEKRET,x-tenant=acme')
+    diag.error('Header "x-api-key" has invalid value (key-SEKRET) and will be ignored')
+    diag.warn(`Configuration: Could not parse environment-provided export URL: '${endpoint}'`)
+    diag.warn("Configuration: no scheme in 'ops:pw-SEKRET@collector:4318', nor valid %zz-SEKRET")
+    diag.warn('an export to https://ops:an-SEKRET@collector.example/v1/traces?sig=SEKRET&q=1 failed')
+  } finally {
+    stop()
+  }
+  t.equal(lines.length, 6, 'each is still logged')
+  t.notMatch(JSON.stringify(lines), /SEKRET/, 'none with a secret in it')
+  t.match(lines[5]?.msg, 'https://REDACTED@collector.example/v1/traces?sig=REDACTED&q=REDACTED')
+})
