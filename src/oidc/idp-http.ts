@@ -53,6 +53,35 @@ export interface IdpHttpOptions {
  */
 export const IDP_MAX_RESPONSE = 1024 * 1024
 
+/**
+ * `response` with its body bounded by IDP_MAX_RESPONSE as it decodes.
+ * undici's `maxResponseSize` counts the bytes on the wire, and fetch
+ * decodes a gzip, deflate or br answer whatever was asked for: 64 KiB of
+ * gzip can unpack to 64 MiB. The error is the one undici gives past its own
+ * bound, so an answer too large reads the same however it came.
+ */
+function decodedWithin(response: Response): Response {
+  if (response.body === null || !response.headers.has('content-encoding')) return response
+  let read = 0
+  const bounded = response.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        read += chunk.byteLength
+        if (read <= IDP_MAX_RESPONSE) controller.enqueue(chunk)
+        else
+          controller.error(
+            Object.assign(new Error('Response content exceeded max size'), {
+              code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE',
+            }),
+          )
+      },
+    }),
+  )
+  const { status, statusText, headers } = response
+  // oauth4webapi and jose take any fetch Response (oauth4webapi compares by its tag).
+  return new Response(bounded, { status, statusText, headers })
+}
+
 export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
   const agent: Dispatcher =
     opts.dispatcher ??
@@ -68,10 +97,12 @@ export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
       maxResponseSize: IDP_MAX_RESPONSE,
       keepAliveTimeout: 10_000,
     })
-  const customFetch: Fetch = (url, init) =>
-    undiciFetch(url, { ...init, dispatcher: agent } as Parameters<
-      typeof undiciFetch
-    >[1]) as unknown as Promise<Response>
+  const customFetch: Fetch = async (url, init) =>
+    decodedWithin(
+      (await undiciFetch(url, { ...init, dispatcher: agent } as Parameters<
+        typeof undiciFetch
+      >[1])) as unknown as Response,
+    )
 
   return {
     fetch: customFetch as IdpHttp['fetch'],
