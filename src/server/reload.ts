@@ -43,13 +43,16 @@ export interface ReloaderOptions {
  * way leaves the running config as it was: its problems are logged one
  * line each and counted as `rejected`, and the process stays healthy.
  * Reloads run one at a time; triggers that come during one are served
- * by a single reload after it.
+ * by a single reload after it, which reads the file as the strongest of
+ * them asks: a signal or a call whatever its bytes.
  */
 export class ConfigReloader {
   readonly #options: ReloaderOptions
   #running: GatehouseConfig
   #current: Promise<ReloadResult> | undefined
   #next: Promise<ReloadResult> | undefined
+  /** The trigger `#next` runs as: the strongest of those that joined it. */
+  #nextTrigger: ReloadTrigger = 'file'
   /** A digest of the bytes the last reload read, whatever came of it. */
   #lastRead: string | undefined
 
@@ -71,10 +74,27 @@ export class ConfigReloader {
       return this.#current
     }
     // The file may have changed again after the reload in progress read it.
-    this.#next ??= this.#current.then(() => {
-      this.#next = undefined
-      return this.reload(trigger)
-    })
+    if (this.#next === undefined) {
+      this.#nextTrigger = trigger
+      const run = () => {
+        this.#next = undefined
+        return this.reload(this.#nextTrigger)
+      }
+      // Run whether the reload in progress resolved or threw: joined to its
+      // rejection, `#next` would never be reset, and every trigger that came
+      // during a later reload would get that old failure instead of a reload.
+      this.#next = this.#current.then(run, run)
+    } else if (this.#nextTrigger === 'file') {
+      // A signal or a call reads the file whatever its bytes (its sender may
+      // know the IdP is back, or a key file fixed). Joining a reload the
+      // watch queued, it must not become one that skips the bytes the
+      // reload in progress has read.
+      this.#nextTrigger = trigger
+    }
+    this.#options.lasting.log.info(
+      { file: this.#options.file, trigger, queuedAs: this.#nextTrigger },
+      'config reload: another is in progress; this one runs after it',
+    )
     return this.#next
   }
 

@@ -49,6 +49,53 @@ export class ConfigMapDir {
   }
 }
 
+/** One JSON log line of the gateway. */
+export interface LogLine {
+  readonly level: number
+  readonly msg: string
+  readonly [field: string]: unknown
+}
+
+/** Long enough for any machine to log what a test waits for; a line that never comes fails, it does not hang. */
+const LOG_BOUND_MS = 10_000
+
+/** The gateway's log lines, parsed, and a way to wait for one: pass `stream` as `logStream`. */
+export class LogLines {
+  readonly lines: LogLine[] = []
+  readonly #waiting = new Set<{ match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>()
+  readonly stream = {
+    write: (text: string): void => {
+      const line = JSON.parse(text) as LogLine
+      this.lines.push(line)
+      for (const waiter of this.#waiting) {
+        if (!waiter.match(line)) continue
+        this.#waiting.delete(waiter)
+        waiter.resolve(line)
+      }
+    },
+  }
+
+  /** The first line `match` accepts, logged already or still to come; rejects naming `what` if none comes. */
+  seen(what: string, match: (line: LogLine) => boolean): Promise<LogLine> {
+    const found = this.lines.find(match)
+    if (found) return Promise.resolve(found)
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (line: LogLine) => {
+          clearTimeout(bound)
+          resolve(line)
+        },
+      }
+      const bound = setTimeout(() => {
+        this.#waiting.delete(waiter)
+        reject(new Error(`not logged within ${LOG_BOUND_MS} ms: ${what}`))
+      }, LOG_BOUND_MS)
+      this.#waiting.add(waiter)
+    })
+  }
+}
+
 /** The config file for `input`, as YAML a person would write, every option on its own line. */
 export function configText(input: TestConfigInput): string {
   return stringify(testConfigRaw(input))
