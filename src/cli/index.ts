@@ -16,8 +16,12 @@ if (refusal !== undefined) {
     env: process.env,
     // Imported on demand: `check` must not load (or fail on) the server and its
     // clients, and a broken import becomes a one-line error instead of a stack.
-    start: async (config, file) =>
-      (await import('../server/start.js')).start(config, { configFile: file, env: process.env }),
+    start: async (config, file, digest) =>
+      (await import('../server/start.js')).start(config, {
+        configFile: file,
+        configDigest: digest,
+        env: process.env,
+      }),
   })
   // After `start` the listening server keeps the process alive; exit code 0 does not end it.
 }

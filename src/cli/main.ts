@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigError, formatProblem } from '../config/errors.js'
-import { loadConfig } from '../config/load.js'
+import { type LoadedConfig, loadConfigFile } from '../config/load.js'
 import type { GatehouseConfig } from '../config/types.js'
 import { type ListenAddress, listenAddress } from './listen-address.js'
 
@@ -11,10 +11,10 @@ export interface CliIO {
   readonly env: NodeJS.ProcessEnv
   /**
    * Runs the gateway on the config read from `file`, which it reloads on
-   * SIGHUP and when it changes; resolves once it listens. Injected so tests
-   * need not start one.
+   * SIGHUP and when it changes (`digest` names the bytes `config` was read
+   * from); resolves once it listens. Injected so tests need not start one.
    */
-  readonly start: (config: GatehouseConfig, file: string) => Promise<unknown>
+  readonly start: (config: GatehouseConfig, file: string, digest: string) => Promise<unknown>
 }
 
 const USAGE = `Usage: gatehouse <command> [--config FILE]
@@ -84,14 +84,15 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
   }
   const file = values.config ?? io.env.GATEHOUSE_CONFIG ?? './routes.yaml'
   if (command === 'health') return health(file, io)
-  let config: GatehouseConfig
+  let loaded: LoadedConfig
   try {
-    config = loadConfig(file, io.env, {
+    loaded = loadConfigFile(file, io.env, {
       onWarning: (warning) => io.stderr(`warning: ${formatProblem(file, warning)}`),
     })
   } catch (err) {
     return unreadable(file, err, io)
   }
+  const { config } = loaded
   if (command === 'check') {
     io.stdout(`OK: ${file} (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
     if (!values.online) return 0
@@ -100,7 +101,7 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
     return checkOnline(config, io)
   }
   try {
-    await io.start(config, file)
+    await io.start(config, file, loaded.digest)
     return 0
   } catch (err) {
     io.stderr(`gatehouse: could not start: ${(err as Error).message}`)

@@ -4,6 +4,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import { Value, type ValueError } from '@sinclair/typebox/value'
 import { LineCounter, parseDocument } from 'yaml'
 import { readClientKey } from './client-key.js'
+import { configDigest } from './digest.js'
 import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
 import { interpolate } from './env.js'
@@ -41,15 +42,35 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   options: LoadOptions = {},
 ): GatehouseConfig {
-  let text: string
+  return loadConfigFile(file, env, options).config
+}
+
+/** A config as loaded, and which bytes it was loaded from. */
+export interface LoadedConfig {
+  readonly config: GatehouseConfig
+  /** The `configDigest` of the bytes read: a watch started later compares the file with it. */
+  readonly digest: string
+}
+
+/**
+ * `loadConfig`, also naming the bytes it read. The file may change between
+ * this read and the start of its watch (a ConfigMap update while the
+ * gateway starts); compared with what the watch first finds, it is seen.
+ */
+export function loadConfigFile(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: LoadOptions = {},
+): LoadedConfig {
+  let bytes: Buffer
   try {
-    text = readFileSync(file, 'utf8')
+    bytes = readFileSync(file)
   } catch (err) {
     const reason =
       (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
     throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${reason}` }])
   }
-  return parseConfig(text, file, env, options)
+  return { config: parseConfig(bytes.toString('utf8'), file, env, options), digest: configDigest(bytes) }
 }
 
 /** Checks and resolves config text (YAML, or JSON, which is YAML). */

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto'
 import { type FSWatcher, watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
+import { ABSENT, configDigest } from './digest.js'
 
 /** How long the directory must be quiet before the file is read, ms. */
 export const DEFAULT_DEBOUNCE = 200 // 200 ms
@@ -11,10 +11,20 @@ export interface ConfigWatchOptions {
   readonly debounce?: number
   /** The watch itself failed and cannot follow its directory; the file is no longer watched. */
   readonly onError?: (err: Error) => void
+  /**
+   * The `configDigest` of the bytes the caller runs on (`loadConfigFile`):
+   * if the file holds others when the watch starts, that is a change.
+   * Default: the file as the watch first finds it is no change.
+   */
+  readonly baseline?: string
 }
 
 export interface ConfigWatch {
-  /** Resolves once the file's first contents are known, so a change after it is seen. */
+  /**
+   * Resolves once the file's first contents are known, so a change after
+   * it is seen; `onChange` has been called by then if they differ from
+   * `baseline`.
+   */
   readonly ready: Promise<void>
   close(): void
 }
@@ -40,26 +50,28 @@ export function watchConfigFile(
 ): ConfigWatch {
   const path = resolve(file)
   const debounce = options.debounce ?? DEFAULT_DEBOUNCE
-  let last: string | undefined
+  let last = options.baseline
   let timer: NodeJS.Timeout | undefined
   let closed = false
 
   // A missing file (between a delete and a create) hashes as absent: its
   // return is a change, and reading it then reports what is wrong with it.
-  const digest = () =>
-    readFile(path).then(
-      (bytes) => createHash('sha256').update(bytes).digest('hex'),
-      () => 'absent',
-    )
+  const digest = () => readFile(path).then(configDigest, () => ABSENT)
   const check = async () => {
     const now = await digest()
     if (closed || now === last) return
     last = now
     onChange()
   }
-  const ready = digest().then((first) => {
-    last ??= first
-  })
+  // The caller loaded the file some time before the watch began (a whole
+  // app built and listening in between): what changed meanwhile is a
+  // change, or a ConfigMap update made then would never be applied.
+  const ready =
+    last === undefined
+      ? digest().then((first) => {
+          last ??= first
+        })
+      : check()
 
   const schedule = () => {
     clearTimeout(timer)

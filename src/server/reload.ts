@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
+import { ABSENT, configDigest } from '../config/digest.js'
 import { linesOf } from '../config/document.js'
 import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
@@ -205,7 +205,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-/** A digest of the file's bytes, or `absent`; compared only with another of its own. */
+/** The file's text, or none where it cannot be read. */
 function textOf(file: string): string {
   try {
     return readFileSync(file, 'utf8')
@@ -214,10 +214,11 @@ function textOf(file: string): string {
   }
 }
 
+/** The `configDigest` of the file's bytes, or `ABSENT`. */
 function digestOf(file: string): string {
   try {
-    return createHash('sha256').update(readFileSync(file)).digest('hex')
+    return configDigest(readFileSync(file))
   } catch {
-    return 'absent'
+    return ABSENT
   }
 }

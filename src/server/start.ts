@@ -30,6 +30,13 @@ export interface StartOptions extends GatewayOptions {
   readonly drainTimeout?: number
   /** The file `config` was read from: reloaded on SIGHUP and when it changes. */
   readonly configFile?: string
+  /**
+   * The digest of the bytes `config` was read from (`loadConfigFile`): the
+   * watch compares the file with it when it starts, so a change made while
+   * the gateway was starting is applied. Without it, the file as the watch
+   * first finds it is taken to be `config`.
+   */
+  readonly configDigest?: string
   /** The environment the file's `${VAR}`s are read from on reload; default `process.env`. */
   readonly env?: NodeJS.ProcessEnv
   /** Reload when `configFile` changes (default true), and how long its directory must be quiet first, ms. */
@@ -158,6 +165,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
   if (reloader && file !== undefined && options.watch !== false) {
     watch = watchConfigFile(file, () => void reloader.reload('file'), {
       ...(typeof options.watch === 'object' ? { debounce: options.watch.debounce } : {}),
+      ...(options.configDigest === undefined ? {} : { baseline: options.configDigest }),
       onError: (err) =>
         lasting.log.warn({ err, file }, 'the config file can no longer be watched; SIGHUP still reloads it'),
     })

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { main } from '../../src/cli/main.js'
+import { configDigest } from '../../src/config/digest.js'
 import type { GatehouseConfig } from '../../src/config/types.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'))
@@ -24,15 +25,17 @@ function run(argv: string[], env: NodeJS.ProcessEnv = { OIDC_CLIENT_SECRET: 'x' 
   const out: string[] = []
   const err: string[] = []
   const started: GatehouseConfig[] = []
+  const digests: string[] = []
   const code = main(argv, {
     stdout: (l) => out.push(l),
     stderr: (l) => err.push(l),
     env,
-    start: async (config) => {
+    start: async (config, _file, digest) => {
       started.push(config)
+      digests.push(digest)
     },
   })
-  return code.then((c) => ({ code: c, out: out.join('\n'), err: err.join('\n'), started }))
+  return code.then((c) => ({ code: c, out: out.join('\n'), err: err.join('\n'), started, digests }))
 }
 
 t.test('check: OK on a good file, exit 0', async (t) => {
@@ -88,6 +91,7 @@ t.test('start loads the config and hands it to the server', async (t) => {
   t.equal(r.code, 0)
   t.equal(r.started.length, 1)
   t.equal(r.started[0]!.routes[0]!.path, '/api')
+  t.same(r.digests, [configDigest(readFileSync(good))], 'with the digest its watch compares the file with')
   t.equal((await run(['start', '--config', bad])).started.length, 0, 'a bad file never starts')
 })
 

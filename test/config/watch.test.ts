@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { configDigest } from '../../src/config/digest.js'
 import { watchConfigFile } from '../../src/config/watch.js'
 
 /** Long enough for any machine to deliver a file event; a missed event fails, it does not hang. */
@@ -80,3 +81,30 @@ t.test('the directory replaced whole, by rename or by delete and create, is foll
   t.pass('a directory deleted and made again is watched too')
   t.same(errors, [], 'no watch error along the way')
 })
+
+t.test(
+  'a change made after the caller read the file and before the watch began is seen as it starts',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-watch-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const file = join(dir, 'routes.yaml')
+    writeFileSync(file, 'v: 1\n')
+    const loaded = configDigest(readFileSync(file))
+    writeFileSync(file, 'v: 2\n')
+
+    let changes = 0
+    const changed = watchConfigFile(file, () => changes++, { debounce: 20, baseline: loaded })
+    t.teardown(() => changed.close())
+    await changed.ready
+    t.equal(changes, 1, 'the bytes differ from those loaded: a change, by the time the watch is ready')
+
+    let none = 0
+    const same = watchConfigFile(file, () => none++, {
+      debounce: 20,
+      baseline: configDigest(readFileSync(file)),
+    })
+    t.teardown(() => same.close())
+    await same.ready
+    t.equal(none, 0, 'the bytes loaded are no change')
+  },
+)

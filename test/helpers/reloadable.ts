@@ -5,7 +5,7 @@ import type { Test } from 'tap'
 import { stringify } from 'yaml'
 import { type DevIdp, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
-import { loadConfig } from '../../src/config/load.js'
+import { loadConfigFile } from '../../src/config/load.js'
 import { type RunningGateway, type StartOptions, start } from '../../src/server/start.js'
 import { CLIENT_ID, CLIENT_SECRET, type TestConfigInput, testConfigRaw } from './gateway.js'
 import { onFreePorts } from './ports.js'
@@ -123,6 +123,8 @@ export async function startReloadable(
     readonly accessTokenTtl?: number
     /** Config input over the defaults; a function of the IdP's issuer where it names it. */
     readonly input?: Partial<TestConfigInput> | ((issuer: string) => Partial<TestConfigInput>)
+    /** Runs once the config is loaded, before the gateway starts: what it writes lands while it starts. */
+    readonly beforeStart?: (configMap: ConfigMapDir, input: TestConfigInput) => void
   } = {},
 ): Promise<Reloadable> {
   const upstream = await startEchoUpstream()
@@ -152,9 +154,13 @@ export async function startReloadable(
     }
     const configMap = new ConfigMapDir(configText(input))
     try {
-      const running = await start(loadConfig(configMap.file, {}), {
+      // As the CLI does: the watch compares the file with the bytes loaded.
+      const { config, digest } = loadConfigFile(configMap.file, {})
+      options.beforeStart?.(configMap, input)
+      const running = await start(config, {
         handleSignals: false,
         configFile: configMap.file,
+        configDigest: digest,
         env: {},
         watch: { debounce: 50 },
         ...options,
