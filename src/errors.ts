@@ -289,6 +289,11 @@ export const logCatalogue = {
     level: 'error',
     message: 'A config reload was refused and the running config kept; one line per problem, then a summary.',
   },
+  GATEHOUSE_CONFIG_RELOAD_RETRY: {
+    level: 'warn',
+    message:
+      'A config reload was refused for a reason not in the file; the file is read again later, a bounded number of times.',
+  },
 } as const satisfies Record<string, { readonly level: 'info' | 'warn' | 'error'; readonly message: string }>
 
 export type LogCode = keyof typeof logCatalogue

@@ -10,6 +10,7 @@ import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
+import { DEFAULT_RELOAD_RETRY, type ReloadRetry, retryDelay } from './reload-retry.js'
 
 /** What came of one reload. */
 export type ReloadResult =
@@ -22,6 +23,17 @@ export type ReloadResult =
 /** What set a reload off, for its log line. */
 export type ReloadTrigger = 'SIGHUP' | 'file' | 'call'
 
+/** A trigger, or the reloader's own retry of a reload the file was not to blame for. */
+type Trigger = ReloadTrigger | 'retry'
+
+/**
+ * Which trigger a queued reload runs as when several join it. A signal or
+ * a call reads the file whatever its bytes (its sender may know the IdP
+ * is back, or a key file fixed); the watch's reads only bytes it has not
+ * read; a retry is superseded by any newer reload.
+ */
+const STRENGTH: Record<Trigger, number> = { retry: 0, file: 1, SIGHUP: 2, call: 2 }
+
 export interface ReloaderOptions {
   /** The config file, read again on each reload. */
   readonly file: string
@@ -32,6 +44,8 @@ export interface ReloaderOptions {
   readonly lasting: Lasting
   /** Builds an app for `config` on `mount`, borrowing `lasting`. */
   readonly build: (config: GatehouseConfig, mount: Mount) => Promise<FastifyInstance>
+  /** How a reload refused for a reason not in the file is tried again; default `DEFAULT_RELOAD_RETRY`. */
+  readonly retry?: ReloadRetry
 }
 
 /**
@@ -44,7 +58,10 @@ export interface ReloaderOptions {
  * line each and counted as `rejected`, and the process stays healthy.
  * Reloads run one at a time; triggers that come during one are served
  * by a single reload after it, which reads the file as the strongest of
- * them asks: a signal or a call whatever its bytes.
+ * them asks: a signal or a call whatever its bytes. A reload refused for
+ * a reason not in the file (the IdP could not be discovered, the app
+ * failed to build) is retried with a bounded backoff, until a newer
+ * reload or `close` ends the retries.
  */
 export class ConfigReloader {
   readonly #options: ReloaderOptions
@@ -52,13 +69,22 @@ export class ConfigReloader {
   #current: Promise<ReloadResult> | undefined
   #next: Promise<ReloadResult> | undefined
   /** The trigger `#next` runs as: the strongest of those that joined it. */
-  #nextTrigger: ReloadTrigger = 'file'
-  /** A digest of the bytes the last reload read, whatever came of it. */
+  #nextTrigger: Trigger = 'file'
+  /**
+   * A digest of the bytes the last reload read, whatever came of it,
+   * unless what refused them was not in them.
+   */
   #lastRead: string | undefined
+  readonly #retry: ReloadRetry
+  #retryTimer: NodeJS.Timeout | undefined
+  /** Retries used since the last reload something other than a retry set off. */
+  #retries = 0
+  #closed = false
 
   constructor(options: ReloaderOptions) {
     this.#options = options
     this.#running = options.config
+    this.#retry = options.retry ?? DEFAULT_RELOAD_RETRY
   }
 
   /** The config new requests run on. */
@@ -67,7 +93,19 @@ export class ConfigReloader {
   }
 
   reload(trigger: ReloadTrigger): Promise<ReloadResult> {
+    return this.#request(trigger)
+  }
+
+  /** Ends the retries: the process is shutting down. */
+  close(): void {
+    this.#closed = true
+    clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
+  }
+
+  #request(trigger: Trigger): Promise<ReloadResult> {
     if (this.#current === undefined) {
+      if (trigger !== 'retry') this.#dropRetries(trigger)
       this.#current = this.#reload(trigger).finally(() => {
         this.#current = undefined
       })
@@ -78,17 +116,15 @@ export class ConfigReloader {
       this.#nextTrigger = trigger
       const run = () => {
         this.#next = undefined
-        return this.reload(this.#nextTrigger)
+        return this.#request(this.#nextTrigger)
       }
       // Run whether the reload in progress resolved or threw: joined to its
       // rejection, `#next` would never be reset, and every trigger that came
       // during a later reload would get that old failure instead of a reload.
       this.#next = this.#current.then(run, run)
-    } else if (this.#nextTrigger === 'file') {
-      // A signal or a call reads the file whatever its bytes (its sender may
-      // know the IdP is back, or a key file fixed). Joining a reload the
-      // watch queued, it must not become one that skips the bytes the
-      // reload in progress has read.
+    } else if (STRENGTH[trigger] > STRENGTH[this.#nextTrigger]) {
+      // Joining a reload the watch queued, a signal must not become one
+      // that skips the bytes the reload in progress has read.
       this.#nextTrigger = trigger
     }
     this.#options.lasting.log.info(
@@ -98,7 +134,49 @@ export class ConfigReloader {
     return this.#next
   }
 
-  async #reload(trigger: ReloadTrigger): Promise<ReloadResult> {
+  /** A newer reload reads the file as it is now: the retries of an older one end. */
+  #dropRetries(trigger: ReloadTrigger): void {
+    if (this.#retryTimer !== undefined) {
+      this.#options.lasting.log.info(
+        { file: this.#options.file, trigger },
+        'config reload: the pending retry is dropped; a newer reload reads the file now',
+      )
+    }
+    clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
+    this.#retries = 0
+  }
+
+  /** After a refusal that was not the file's fault: the next retry, or the end of them. */
+  #retryLater(reason: string): void {
+    // A reload queued behind this one reads the file anyway.
+    if (this.#closed || this.#next !== undefined) return
+    const { file, lasting } = this.#options
+    const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_RETRY'
+    const { attempts } = this.#retry
+    if (this.#retries >= attempts) {
+      if (attempts > 0)
+        lasting.log.warn(
+          { code, file, retries: attempts, gaveUp: true, reason },
+          `config reload: gave up after ${attempts} retries; the running config is kept. Once the cause is fixed, send SIGHUP or update ${file}`,
+        )
+      return
+    }
+    const n = ++this.#retries
+    const delay = retryDelay(this.#retry, n)
+    lasting.log.warn(
+      { code, file, retry: n, of: attempts, retryInMs: delay, reason },
+      `config reload: refused for a reason not in ${file}; retry ${n} of ${attempts} in ${delay} ms`,
+    )
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      lasting.log.info({ file, retry: n, of: attempts }, `config reload: retry ${n} of ${attempts}`)
+      void this.#request('retry')
+    }, delay)
+    this.#retryTimer.unref()
+  }
+
+  async #reload(trigger: Trigger): Promise<ReloadResult> {
     const { file, env, lasting } = this.#options
     const log = lasting.log
     // One edit is often both a SIGHUP and a change the watch sees: the
@@ -148,7 +226,16 @@ export class ConfigReloader {
         )
     } catch (err) {
       await app?.close().catch(() => {})
-      return this.#rejected(trigger, [{ path: '', message: (err as Error).message }])
+      // Not the file's fault: the same bytes may apply once the IdP answers.
+      // Were they taken as read, the watch's trigger for them (an edit both
+      // signalled and seen) would be dismissed, and a resync that swaps in
+      // the same bytes is no change to the watch: nothing would read them
+      // again. So they are not, and they are retried.
+      this.#lastRead = undefined
+      const { message } = err as Error
+      const rejected = this.#rejected(trigger, [{ path: '', message }])
+      this.#retryLater(message)
+      return rejected
     }
 
     // From here to the swap nothing awaits: no request sees half of it.
@@ -179,7 +266,7 @@ export class ConfigReloader {
     return { result: 'applied', config: next }
   }
 
-  #rejected(trigger: ReloadTrigger, problems: readonly ConfigProblem[]): ReloadResult {
+  #rejected(trigger: Trigger, problems: readonly ConfigProblem[]): ReloadResult {
     const { file, lasting } = this.#options
     const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_REJECTED'
     for (const problem of problems) {

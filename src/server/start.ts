@@ -5,6 +5,7 @@ import { buildGateway, type GatewayOptions } from './gateway.js'
 import { GatewayListener, mount } from './listener.js'
 import { metricsListener } from './metrics-listener.js'
 import { ConfigReloader, type ReloadResult } from './reload.js'
+import type { ReloadRetry } from './reload-retry.js'
 
 export interface RunningGateway {
   /** The app new requests go to: that of the config loaded last. */
@@ -41,6 +42,8 @@ export interface StartOptions extends GatewayOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Reload when `configFile` changes (default true), and how long its directory must be quiet first, ms. */
   readonly watch?: boolean | { readonly debounce: number }
+  /** How a reload refused for a reason not in the file is retried; default `DEFAULT_RELOAD_RETRY`. */
+  readonly reloadRetry?: ReloadRetry
 }
 
 /**
@@ -87,6 +90,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
           config,
           listener,
           lasting,
+          ...(options.reloadRetry === undefined ? {} : { retry: options.reloadRetry }),
           // Every later app borrows the first one's logger, stores, metrics
           // and IdP parts, and answers on the one listener.
           build: (next, m) =>
@@ -142,6 +146,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
   const close = () => {
     closing ??= (async () => {
       watch?.close()
+      reloader?.close()
       // After a signal the handlers stay until the process exits: a second
       // SIGTERM or SIGINT forces the exit, and a SIGHUP, whose default action
       // would end the process mid-drain, is heard and ignored.
