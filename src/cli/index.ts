@@ -9,11 +9,17 @@ if (refusal !== undefined) {
   process.stderr.write(`${refusal}\n`)
   process.exitCode = 1
 } else {
-  const { main } = await import('./main.js')
+  const [{ main }, { HeldHangups }] = await Promise.all([import('./main.js'), import('../server/hangups.js')])
+  let hangups: InstanceType<typeof HeldHangups> | undefined
   process.exitCode = await main(process.argv.slice(2), {
     stdout: (line) => process.stdout.write(`${line}\n`),
     stderr: (line) => process.stderr.write(`${line}\n`),
     env: process.env,
+    // Loading the config and the server takes a while; a SIGHUP meanwhile
+    // is a reload to run once the gateway listens, not the end of it.
+    starting: () => {
+      hangups = new HeldHangups()
+    },
     // Imported on demand: `check` must not load (or fail on) the server and its
     // clients, and a broken import becomes a one-line error instead of a stack.
     start: async (config, file, digest) =>
@@ -21,6 +27,7 @@ if (refusal !== undefined) {
         configFile: file,
         configDigest: digest,
         env: process.env,
+        ...(hangups === undefined ? {} : { hangups }),
       }),
   })
   // After `start` the listening server keeps the process alive; exit code 0 does not end it.

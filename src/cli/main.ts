@@ -15,6 +15,11 @@ export interface CliIO {
    * from); resolves once it listens. Injected so tests need not start one.
    */
   readonly start: (config: GatehouseConfig, file: string, digest: string) => Promise<unknown>
+  /**
+   * Called for `start` before the config is read: from then on a SIGHUP
+   * must ask for a reload, not end the process by its default action.
+   */
+  readonly starting?: () => void
 }
 
 const USAGE = `Usage: gatehouse <command> [--config FILE]
@@ -84,6 +89,7 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
   }
   const file = values.config ?? io.env.GATEHOUSE_CONFIG ?? './routes.yaml'
   if (command === 'health') return health(file, io)
+  if (command === 'start') io.starting?.()
   let loaded: LoadedConfig
   try {
     loaded = loadConfigFile(file, io.env, {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { type ConfigWatch, watchConfigFile } from '../config/watch.js'
 import { buildGateway, type GatewayOptions } from './gateway.js'
+import { HeldHangups } from './hangups.js'
 import { GatewayListener, mount } from './listener.js'
 import { metricsListener } from './metrics-listener.js'
 import { ConfigReloader, type ReloadResult } from './reload.js'
@@ -44,22 +45,36 @@ export interface StartOptions extends GatewayOptions {
   readonly watch?: boolean | { readonly debounce: number }
   /** How a reload refused for a reason not in the file is retried; default `DEFAULT_RELOAD_RETRY`. */
   readonly reloadRetry?: ReloadRetry
+  /**
+   * SIGHUPs the caller has held since before it read the config (the CLI
+   * does); without it, `start` holds them from its first line. One that
+   * came is answered by a reload once the gateway listens.
+   */
+  readonly hangups?: HeldHangups
 }
 
 /**
  * Builds the gateway, listens, and owns its lifecycle. SIGHUP, or a change
- * of `configFile`, reloads the config without a restart (reload.ts). On
+ * of `configFile`, reloads the config without a restart (reload.ts); a
+ * SIGHUP while it starts is held, and answered once it listens. On
  * SIGTERM or SIGINT it stops accepting connections, lets requests in
  * flight finish for up to `server.drainTimeout`, closes the stores and exits 0.
  * A second signal forces exit.
  */
 export async function start(config: GatehouseConfig, options: StartOptions = {}): Promise<RunningGateway> {
+  const handleSignals = options.handleSignals !== false
+  // Building and listening takes a while, and a SIGHUP meanwhile would end
+  // the process by its default action: it is held until there is a reloader.
+  const held = options.hangups ?? (handleSignals ? new HeldHangups() : undefined)
   const first = mount()
   const app = await buildGateway(config, {
     ...options,
     serverFactory: first.serverFactory,
     // The first app is retired by the first reload; what it made outlives it.
     keepLasting: true,
+  }).catch((err: unknown) => {
+    held?.release()
+    throw err
   })
   const { lasting } = app.gatehouse
   const listener = new GatewayListener(config.server, app, first)
@@ -74,6 +89,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
     app.log.info({ url }, `Server listening at ${url}`)
     metricsUrl = await metrics?.listen()
   } catch (err) {
+    held?.release()
     listener.server.close()
     listener.server.closeAllConnections()
     await app.close()
@@ -162,10 +178,18 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
     return closing
   }
 
-  if (options.handleSignals !== false) {
+  if (handleSignals) {
     process.on('SIGHUP', onHangup)
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
+  }
+  const hungUp = held?.release() ?? false
+  if (hungUp && handleSignals && reloader) {
+    lasting.log.info(
+      { signal: 'SIGHUP', file },
+      'a SIGHUP came while the gateway was starting: reloading now that it listens',
+    )
+    void reloader.reload('SIGHUP')
   }
   if (reloader && file !== undefined && options.watch !== false) {
     watch = watchConfigFile(file, () => void reloader.reload('file'), {

@@ -95,6 +95,25 @@ t.test('start loads the config and hands it to the server', async (t) => {
   t.equal((await run(['start', '--config', bad])).started.length, 0, 'a bad file never starts')
 })
 
+t.test('start is told it is starting before it reads the config, so a SIGHUP then is held', async (t) => {
+  const events: string[] = []
+  const io = {
+    stdout: () => {},
+    stderr: (line: string) => void events.push(`stderr: ${line.split(':')[0]}`),
+    env: { OIDC_CLIENT_SECRET: 'x' },
+    starting: () => void events.push('starting'),
+    start: async () => void events.push('start'),
+  }
+  t.equal(await main(['start', '--config', bad], io), 1)
+  t.same(events.slice(0, 2), ['starting', `stderr: ${bad}`], 'before the file is read, good or bad')
+  events.length = 0
+  t.equal(await main(['start', '--config', good], io), 0)
+  t.same(events, ['starting', 'start'])
+  events.length = 0
+  t.equal(await main(['check', '--config', good], io), 0)
+  t.same(events, [], 'only start: a SIGHUP still ends check, as it ends any short command')
+})
+
 t.test('--help, --version and unknown commands', async (t) => {
   const help = await run(['--help'])
   t.equal(help.code, 0)

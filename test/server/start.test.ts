@@ -1,6 +1,7 @@
 import t from 'tap'
+import { HeldHangups } from '../../src/server/hangups.js'
 import { route } from '../helpers/gateway.js'
-import { startReloadable } from '../helpers/reloadable.js'
+import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
 
 t.test(
   'the startup line is logged only once SIGTERM drains: a signal that follows it is never the default kill',
@@ -34,3 +35,38 @@ t.test(
     )
   },
 )
+
+t.test('a SIGHUP held while the gateway started is answered by one reload once it listens', async (t) => {
+  const before = process.listenerCount('SIGHUP')
+  // As the CLI holds them from before it reads the config.
+  const held = new HeldHangups()
+  process.emit('SIGHUP', 'SIGHUP')
+  const log = new LogLines()
+  const publicRoute = (upstream: string, path: string) =>
+    route(path, upstream, { token: 'none', csrf: false })
+  const stack = await startReloadable(t, (upstream) => [publicRoute(upstream, '/api/public')], {
+    handleSignals: true,
+    hangups: held,
+    // Only the SIGHUP can read what this writes.
+    watch: false,
+    logStream: log.stream,
+    input: { logLevel: 'info' },
+    beforeStart: (configMap, input) => {
+      const upstream = input.routes[0]!.upstream
+      configMap.write(
+        configText({
+          ...input,
+          routes: [publicRoute(upstream, '/api/public'), publicRoute(upstream, '/api/new')],
+        }),
+      )
+    },
+  })
+  t.ok(
+    log.lines.some((l) => /a SIGHUP came while the gateway was starting/.test(l.msg)),
+    'the held SIGHUP is named',
+  )
+  const applied = await log.seen('the reload', (l) => l.code === 'GATEHOUSE_CONFIG_RELOADED')
+  t.equal(applied.trigger, 'SIGHUP')
+  t.equal(stack.running.config.routes.length, 2)
+  t.equal(process.listenerCount('SIGHUP'), before + 1, "the hold gave way to the gateway's own handler")
+})
