@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
 import { RESTART_SETTINGS, restartNeeded } from '../../src/config/reload-policy.js'
@@ -62,3 +63,28 @@ routes:
     'every path is one the config has',
   )
 })
+
+t.test(
+  'every setting that needs a restart is named where the README and deployment.md list them',
+  async (t) => {
+    const read = (doc: string) => readFileSync(new URL(`../../${doc}`, import.meta.url), 'utf8')
+    // As a reader finds it: the option in full, its last part within the
+    // list of its section, or the whole section.
+    const named = (text: string, path: string) => {
+      const [section, leaf] = path.split('.')
+      return [path, leaf, `${section}.*`].some((form) => form !== undefined && text.includes(`\`${form}\``))
+    }
+    const readme = read('README.md')
+      .split(/\n\s*\n/)
+      .find((p) => p.includes('needs a restart') || p.includes('need a restart'))
+    const deployment = /\*\*What needs a restart\.\*\*[\s\S]*?(?=\nNot reloaded:)/.exec(
+      read('docs/deployment.md'),
+    )?.[0]
+    t.ok(readme, "the README's reload paragraph")
+    t.ok(deployment, "deployment.md's list")
+    for (const [path] of RESTART_SETTINGS) {
+      t.ok(named(readme ?? '', path), `README.md names ${path}`)
+      t.ok(named(deployment ?? '', path), `docs/deployment.md names ${path}`)
+    }
+  },
+)
