@@ -125,13 +125,27 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
           problems: [{ path: '', message: 'no config file to reload: started without one' }],
         })
 
+  // A signal's or the watch's reload has nobody to hand a failure to. The
+  // reloader turns every fault it knows of into a rejected result; anything
+  // else (a fault in the swap itself) is logged here, or an unhandled
+  // rejection would end the process with every connection on it.
+  const unattended = (trigger: 'SIGHUP' | 'file') => {
+    reloader?.reload(trigger).catch((err: unknown) => {
+      const { name, message } = err as Error
+      lasting.log.error(
+        { trigger, file, err: { name, message } },
+        'config reload failed while it swapped: parts of the new config may be in use; restart the gateway to be sure of which',
+      )
+    })
+  }
+
   let watch: ConfigWatch | undefined
   const onHangup = () => {
     if (closing) {
       lasting.log.info({ signal: 'SIGHUP' }, 'SIGHUP while shutting down: no reload')
       return
     }
-    void reloader?.reload('SIGHUP')
+    unattended('SIGHUP')
   }
 
   let signalled = false
@@ -189,10 +203,10 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
       { signal: 'SIGHUP', file },
       'a SIGHUP came while the gateway was starting: reloading now that it listens',
     )
-    void reloader.reload('SIGHUP')
+    unattended('SIGHUP')
   }
   if (reloader && file !== undefined && options.watch !== false) {
-    watch = watchConfigFile(file, () => void reloader.reload('file'), {
+    watch = watchConfigFile(file, () => unattended('file'), {
       ...(typeof options.watch === 'object' ? { debounce: options.watch.debounce } : {}),
       ...(options.configDigest === undefined ? {} : { baseline: options.configDigest }),
       onError: (err) =>

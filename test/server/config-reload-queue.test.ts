@@ -71,3 +71,32 @@ t.test(
     t.equal(running.config.routes.length, 3)
   },
 )
+
+t.test(
+  'a reload the watch or a signal started that throws is logged, never an unhandled rejection',
+  async (t) => {
+    const log = new LogLines()
+    const stack = await startReloadable(t, (upstream) => [publicRoute(upstream)], {
+      logStream: log.stream,
+      input: { logLevel: 'info' },
+    })
+    const { running, upstream } = stack
+    const certificates = running.app.gatehouse.lasting.certificates
+    const use = certificates.use.bind(certificates)
+    let faults = 1
+    certificates.use = (config) => {
+      if (faults-- > 0) throw new Error('injected fault in the swap')
+      use(config)
+    }
+    const routes = (...paths: string[]) =>
+      configText({ ...stack.input, routes: paths.map((path) => publicRoute(upstream.url, path)) })
+    // The watch's reload: nobody awaits it, so a throw would end the process.
+    stack.configMap.write(routes('/api/public', '/api/two'))
+    const line = await log.seen('the failure, logged', (l) => /config reload failed/.test(l.msg))
+    t.match(line, { level: 50, trigger: 'file', err: { message: 'injected fault in the swap' } })
+    t.equal((await fetch(`${stack.url}/healthz`)).status, 200, 'the gateway serves on')
+    stack.configMap.write(routes('/api/public', '/api/two', '/api/three'))
+    await log.seen('the next change applied', (l) => /^config reloaded from/.test(l.msg))
+    t.equal(running.config.routes.length, 3)
+  },
+)
