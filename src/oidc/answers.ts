@@ -119,10 +119,14 @@ const transient = row('unavailable', { revocation: 'logout_proceeds' })
 // (`use_dpop_nonce`: IdP nodes that do not share their nonce secret). It
 // looked at the proof before the grant, so the refresh token is unspent
 // and the session stays; the answer says what to check, not "unavailable".
+// A `dpop: false` route's own token goes without a proof: an IdP that says
+// the proof is missing or wrong asks for what the route will never send,
+// as with invalid_grant there (`definitive`), so only the route is refused.
 const proofRefused = row('unavailable', {
   code_exchange: 'login_failed',
   userinfo: 'login_failed',
   par: 'login_failed',
+  unbound_route_refresh: 'route_refused',
   revocation: 'logout_proceeds',
 })
 
