@@ -40,6 +40,19 @@ export function parseStore(value: string): StoreConfig | string {
   if (value === 'memory') return { kind: 'memory', display: 'memory' }
   const scheme = /^([a-z+]+):\/\//.exec(value)?.[1]
   if (scheme === 'redis' || scheme === 'rediss') {
+    // redis: is not a WHATWG special scheme, so its authority ends at the
+    // first /, ? or #: a password holding a raw one would leave the rest,
+    // password included, in the path, query or fragment that `display` keeps,
+    // and ioredis (which parses this same string with WHATWG URL) would dial
+    // the user name as the host. An @ after that point may equally be a raw
+    // password character or belong to the path or query (`?name=a@b`), so
+    // rather than guess, and connect somewhere other than what `display`
+    // shows, the user is asked to percent-encode.
+    const rest = value.slice(scheme.length + 3)
+    const authorityEnd = rest.search(/[/?#]/)
+    if (authorityEnd !== -1 && rest.includes('@', authorityEnd)) {
+      return 'has an @ after a /, ? or #, so where the password ends is ambiguous: percent-encode the password (/ as %2F, ? as %3F, # as %23, @ as %40)'
+    }
     const url = tryUrl(value)
     if (!url || !url.hostname) return 'is not a valid Redis URL'
     return { kind: 'redis', url: value, display: redact(url) }

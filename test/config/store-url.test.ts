@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis'
 import t from 'tap'
 import { ConfigError } from '../../src/config/errors.js'
 import { parseConfig } from '../../src/config/load.js'
@@ -111,6 +112,73 @@ t.test('a password written with a raw @ or / is the password, and no problem eve
     t.notMatch(problem, /S3cr|tPassw0rd|assword|pa ss|word/, `${problem}: no part of the password`)
   }
 })
+
+t.test('a redis:// password with a raw #, / or ? is refused, and never quoted', async (t) => {
+  // redis: is not a special scheme: WHATWG URL ends its authority at the
+  // first /, ? or #, so these once parsed as host "default" with the whole
+  // string, password included, in `display`.
+  for (const scheme of ['redis', 'rediss']) {
+    for (const value of [
+      `${scheme}://default:123#SECRETPART@redis:6379`,
+      `${scheme}://default:6379/SECRETPART@redis:6379`,
+      `${scheme}://default:6379?SECRETPART@redis:6379`,
+      `${scheme}://:123#SECRETPART@redis:6379/0`,
+      `${scheme}://default:S3cr@t/SECRETPART@redis:6379`,
+      `${scheme}://default:123#SECRETPART@redis:6379/0?family=4#x`,
+    ]) {
+      const problem = parseStore(value)
+      t.type(problem, 'string', value)
+      t.match(problem, /percent-encode the password/, value)
+      t.notMatch(problem, /123|6379|SECRETPART|S3cr|default/, `${problem}: no part of the password`)
+    }
+  }
+  try {
+    parseConfig(withStore('redis://default:123#SECRETPART@redis:6379'), 'routes.yaml', env)
+    t.fail('expected a ConfigError')
+  } catch (err) {
+    t.type(err, ConfigError)
+    t.notMatch((err as ConfigError).message, /SECRETPART/)
+    t.notMatch(JSON.stringify((err as ConfigError).problems), /SECRETPART/)
+  }
+})
+
+t.test(
+  'a redis:// password, percent-encoded or with a raw @, reaches ioredis whole and is never displayed',
+  async (t) => {
+    for (const [value, username, password, host, port] of [
+      ['redis://default:123%23SECRETPART@redis:6379', 'default', '123#SECRETPART', 'redis', 6379],
+      ['rediss://default:6379%2FSECRETPART@redis:6380/2', 'default', '6379/SECRETPART', 'redis', 6380],
+      ['redis://:6379%3FSECRETPART@10.0.0.1:6379', '', '6379?SECRETPART', '10.0.0.1', 6379],
+      ['redis://:S3cr@tSECRETPART@redis:6379', '', 'S3cr@tSECRETPART', 'redis', 6379],
+      ['redis://:S3cr%40t%2F%3F%23SECRETPART@[::1]:6379', '', 'S3cr@t/?#SECRETPART', '::1', 6379],
+    ] as const) {
+      const store = parseStore(value)
+      if (typeof store === 'string' || store.kind !== 'redis') {
+        t.fail(`${value}: ${JSON.stringify(store)}`)
+        continue
+      }
+      t.notMatch(
+        store.display,
+        /SECRETPART|S3cr|%23|%2F|%3F|%40/,
+        `${store.display}: no part of the password`,
+      )
+      t.match(store.display, `:***@`, value)
+      // The connection code hands `url` to ioredis as written: what it will
+      // dial and authenticate with is what its own parser reads.
+      const redis = new Redis(store.url, { lazyConnect: true })
+      t.match(
+        redis.options,
+        { host, port, password, ...(username ? { username } : {}) },
+        `${value}: ioredis reads the same host, port and password`,
+      )
+      t.ok(
+        store.display.includes(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`),
+        store.display,
+      )
+      redis.disconnect()
+    }
+  },
+)
 
 t.test('the loader resolves the form once, and names the field and line of a bad one', async (t) => {
   const config = parseConfig(withStore('redis+cluster://127.0.0.1:7000,127.0.0.1:7001'), 'routes.yaml', env)
