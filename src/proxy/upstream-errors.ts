@@ -60,8 +60,10 @@ export function answerUpstreamFailure(
  * status line, a header with a NUL, Content-Length beside chunked), or a
  * body that did not match its Content-Length. The upstream was reached; it
  * answered something that must not be passed on (response smuggling).
+ * node:http's parser, which reads a WebSocket handshake's answer for `ws`,
+ * reports the same llhttp `HPE_*` codes.
  */
-function notHttp(error: Error & { code?: string }): boolean {
+export function notHttp(error: Error & { code?: string }): boolean {
   return (
     error.name === 'HTTPParserError' ||
     error.code?.startsWith('HPE_') === true ||

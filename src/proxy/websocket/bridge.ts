@@ -10,7 +10,12 @@ import { tlsConnectOptions } from '../../tls/connect-options.js'
 import { dialClosedHint, tlsFailureReason } from '../../tls/handshake-errors.js'
 import { injectTraceContext, serverSpanEnder } from '../../tracing/spans.js'
 import type { GuardDeps } from '../guard.js'
-import { type UpstreamErrorKind, type UpstreamErrorObserver, upstreamErrorCode } from '../upstream-errors.js'
+import {
+  notHttp,
+  type UpstreamErrorKind,
+  type UpstreamErrorObserver,
+  upstreamErrorCode,
+} from '../upstream-errors.js'
 import type { SocketLimit, SocketLimits, SocketPlace } from './limits.js'
 import { type BrokenBound, closeLeg, type Leg, SocketPair } from './relay.js'
 import { SocketWatch } from './watch.js'
@@ -256,15 +261,23 @@ export class WebSocketBridge {
     }, this.#options.route.timeout)
     target.on('error', (err: Error & { code?: string }) => {
       // System errors (ECONNREFUSED, ENOTFOUND, ECONNRESET) carry a code;
-      // `ws`'s own handshake checks do not: then the upstream answered.
+      // `ws`'s own handshake checks do not: then the upstream answered. So
+      // it did when node:http's parser refused the answer (an `HPE_*` code).
       if (!this.#dialling.has(target)) return
       const tls = tlsFailureReason(err)
-      failure ??= err.code === undefined ? 'refused' : tls ? 'tls' : 'unreachable'
+      failure ??= err.code === undefined ? 'refused' : tls ? 'tls' : notHttp(err) ? 'invalid' : 'unreachable'
       if (cause === undefined && err.code !== undefined) {
         const hint = tls ? undefined : dialClosedHint(err)
         cause = { upstreamError: err.code, ...(tls ? { tls } : {}), ...(hint ? { hint } : {}) }
       }
-      this.#options.log.debug({ route: this.#options.route.path, err }, 'websocket upstream error')
+      // Never `err` whole: node:http hangs the upstream's raw bytes, Set-Cookie
+      // values and all, on a parser error (`rawPacket`). By name and code, as
+      // the `err` serializer (server/logger.ts) writes them.
+      const { name: type, code: errorCode } = err
+      this.#options.log.debug(
+        { route: this.#options.route.path, type, errorCode },
+        'websocket upstream error',
+      )
     })
     const onClose = () => {
       clearTimeout(timer)
