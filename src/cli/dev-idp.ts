@@ -55,7 +55,9 @@ name signs in with any password: never use it for real users.
 Options:
       --client-id ID               The client to register (oidc.clientId).
       --redirect-uri URL           Gatehouse's callback, e.g. http://localhost:3000/auth/callback
-                                   (server.publicUrl + auth.basePath + /callback). Repeatable.
+                                   (server.publicUrl + auth.basePath + /callback; with
+                                   identityProviders: /callback/<name>, as gatehouse check
+                                   prints). Repeatable.
       --post-logout-redirect-uri URL
                                    Where logout may return. Repeatable. Default: the origin
                                    of each redirect URI, with a trailing slash.

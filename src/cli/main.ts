@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigError, formatProblem } from '../config/errors.js'
 import { type LoadedConfig, loadConfigFile } from '../config/load.js'
+import { redirectUris } from '../config/redirect-uris.js'
 import type { GatehouseConfig } from '../config/types.js'
 import { type ListenAddress, listenAddress } from './listen-address.js'
 
@@ -101,6 +102,10 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
   const { config } = loaded
   if (command === 'check') {
     io.stdout(`OK: ${file} (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
+    // What to register at the providers: a move from `oidc:` to
+    // `identityProviders:` changes it (src/config/redirect-uris.ts).
+    for (const [name, uris] of Object.entries(redirectUris(config)))
+      io.stdout(`redirect URI${uris.length === 1 ? '' : 's'} to register at ${name}: ${uris.join(' ')}`)
     if (!values.online) return 0
     // Loaded only here: offline check never touches the network code.
     const { checkOnline } = await import('./check-online.js')

@@ -491,7 +491,7 @@ export const FrontendSchema = Type.Object(
     publicUrl: Type.String({
       minLength: 1,
       description:
-        "Origin the browser sees for this frontend, e.g. https://staff.example.com: its redirect URI is publicUrl + auth.basePath + /callback. Its host must be the frontend's host.",
+        "Origin the browser sees for this frontend, e.g. https://staff.example.com: its redirect URI is publicUrl + auth.basePath + /callback (/callback/<name> for each of identityProviders). Its host must be the frontend's host.",
     }),
     cookieName: Type.Optional(
       Type.String({

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { redirectUris } from '../config/redirect-uris.js'
 import type { GatehouseConfig } from '../config/types.js'
 import { type ConfigWatch, watchConfigFile } from '../config/watch.js'
 import { buildGateway, type GatewayOptions } from './gateway.js'
@@ -228,6 +229,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
         : {}),
       store: config.session.store.display,
       routes: config.routes.map((r) => `${r.path} -> ${r.upstream}${r.rewritePath} (${r.token})`),
+      redirectUris: redirectUris(config),
     },
     `gatehouse listening on ${url}: ${config.routes.length} routes, ${config.session.store.kind} store, ${issuers(config)}`,
   )

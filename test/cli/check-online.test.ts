@@ -187,7 +187,10 @@ t.test('offline check stays offline: an unreachable issuer is fine without --onl
     start: async () => {},
   })
   t.equal(code, 0)
-  t.same(out, [`OK: ${file} (0 routes)`])
+  t.same(out, [
+    `OK: ${file} (0 routes)`,
+    'redirect URI to register at default: http://127.0.0.1:3000/auth/callback',
+  ])
 })
 
 t.test('gatehouse check refuses a reserved authorization parameter with file, line and path', async (t) => {

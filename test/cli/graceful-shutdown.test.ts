@@ -87,6 +87,11 @@ t.test(
       'one startup line sums up routes, store and issuer',
     )
     t.ok(url, 'the startup line names the address')
+    t.match(
+      output(),
+      /"redirectUris":\{"default":\["http:\/\/127\.0\.0\.1\/auth\/callback"\]\}/,
+      'and the redirect URI to register at the IdP',
+    )
     const slow = fetch(`${url}/api/public/work?delayMs=1500`)
     await pollUntil(async () => upstream.requests.some((r) => r.path.startsWith('/api/public/work')))
     child.kill('SIGTERM')
