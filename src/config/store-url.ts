@@ -55,6 +55,10 @@ export function parseStore(value: string): StoreConfig | string {
     }
     const url = tryUrl(value)
     if (!url || !url.hostname) return 'is not a valid Redis URL'
+    // ioredis decodes them when it connects, and a bad escape there is a
+    // URIError at start-up, not a problem with a line.
+    if (typeof parseUserinfo(`${url.username}:${url.password}`) === 'string')
+      return 'has credentials that are not valid percent-encoding'
     return { kind: 'redis', url: value, display: redact(url) }
   }
   // Credentials end at the last @: a password typed with a raw @ or / (not

@@ -79,6 +79,13 @@ t.test('redis+cluster:// lists seed nodes, with credentials and TLS', async (t) 
 })
 
 t.test('malformed forms say what is wrong', async (t) => {
+  for (const value of ['redis://:p%zz@h:6379', 'rediss://u%ZZ:pw@h:6380']) {
+    t.equal(
+      parseStore(value),
+      'has credentials that are not valid percent-encoding',
+      `${value}: not at connect time`,
+    )
+  }
   t.match(parseStore('redis+sentinel://s1:26379'), /needs the master name/)
   t.match(parseStore('redis+sentinel://s1:26379/m/x'), /database "x"/)
   t.match(parseStore('redis+sentinel://s1/m'), /invalid host:port "s1"/)
