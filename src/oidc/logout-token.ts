@@ -1,4 +1,12 @@
-import { createRemoteJWKSet, customFetch, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose'
+import {
+  createRemoteJWKSet,
+  customFetch,
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  jwtVerify,
+  type ProtectedHeaderParameters,
+} from 'jose'
 import { gatehouseError } from '../errors.js'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
@@ -45,12 +53,18 @@ export class LogoutTokenVerifier {
   }
 
   async verify(token: string): Promise<LogoutClaims> {
+    let header: ProtectedHeaderParameters
+    try {
+      header = decodeProtectedHeader(token)
+    } catch {
+      throw invalid('it is not a JWT')
+    }
+    // An ID token must never pass for a logout token: refuse any other explicit type.
+    const { typ } = header
+    if (typ !== undefined && !/^(application\/)?logout\+jwt$/i.test(typ))
+      throw invalid(`unexpected typ${typeName(typ)}`)
     let payload: JWTPayload
     try {
-      // An ID token must never pass for a logout token: refuse any other explicit type.
-      const { typ } = decodeProtectedHeader(token)
-      if (typ !== undefined && !/^(application\/)?logout\+jwt$/i.test(typ))
-        throw new Error(`unexpected typ${typeName(typ)}`)
       ;({ payload } = await jwtVerify(token, this.#jwks, {
         issuer: this.#issuer,
         audience: this.#clientId,
@@ -60,7 +74,8 @@ export class LogoutTokenVerifier {
         ...(this.#now ? { currentDate: new Date(this.#now()) } : {}),
       }))
     } catch (err) {
-      throw invalid(`signature or standard claims: ${(err as Error).message}`)
+      // Not jose's error as the cause: a log of the error's causes would print its message.
+      throw invalid(refusal(err, header))
     }
     const events = payload.events as Record<string, unknown> | undefined
     if (typeof events !== 'object' || events === null || typeof events[EVENT] !== 'object') {
@@ -83,6 +98,65 @@ export class LogoutTokenVerifier {
  */
 function typeName(typ: unknown): string {
   return typeof typ === 'string' && /^[\w.+/-]{1,32}$/.test(typ) ? ` ${typ}` : ''
+}
+
+/**
+ * Why jose refused the token, in our words, from its error's `code` (and,
+ * for a claim, jose's own name of the claim it checked). Never its
+ * message: jose quotes the token's header in it (`Extension Header
+ * Parameter "<anything the sender wrote>" is not recognized`), and this
+ * reason goes into the answer to an unauthenticated POST and a warning.
+ */
+function refusal(err: unknown, header: ProtectedHeaderParameters): string {
+  if (!(err instanceof errors.JOSEError)) return "it could not be checked against the issuer's keys"
+  if (err instanceof errors.JWTExpired || err instanceof errors.JWTClaimValidationFailed) {
+    return claimRefusal(err.claim, err.reason, err instanceof errors.JWTExpired)
+  }
+  switch (err.code) {
+    case errors.JWSSignatureVerificationFailed.code:
+      return "the signature does not verify against the issuer's key"
+    case errors.JWKSNoMatchingKey.code:
+      return "no key in the issuer's JWKS matches its kid and alg"
+    case errors.JWKSMultipleMatchingKeys.code:
+      return "several keys in the issuer's JWKS match its kid and alg"
+    case errors.JWKSTimeout.code:
+      return "the issuer's JWKS did not arrive in time"
+    case errors.JWKSInvalid.code:
+    case errors.JWKInvalid.code:
+      return "the issuer's JWKS is malformed"
+    case errors.JOSEAlgNotAllowed.code:
+      return 'its alg is not allowed'
+    // jose raises the same code for an unknown `crit` entry (RFC 7515
+    // §4.1.11: the token must be refused) and an algorithm it lacks; the
+    // header, already decoded, tells them apart without quoting either.
+    case errors.JOSENotSupported.code:
+      return header.crit === undefined
+        ? 'its alg or key type is not supported'
+        : 'unknown critical header (crit)'
+    case errors.JWSInvalid.code:
+      return 'it is not a well-formed JWS'
+    case errors.JWTInvalid.code:
+      return 'its payload is not a JWT claims set'
+    case errors.JOSEError.code:
+      // jose's generic error: the JWKS answer was not a 200, or not JSON.
+      return "the issuer's JWKS could not be fetched"
+    default:
+      return 'it could not be verified'
+  }
+}
+
+/**
+ * RFC 7519 §4.1 and Back-Channel Logout §2.4's checks, by the claim jose
+ * names: always one it was asked to check, but bounded all the same.
+ */
+function claimRefusal(claim: string, reason: string, expired: boolean): string {
+  if (!/^[a-z]{1,8}$/.test(claim)) return 'a claim check failed'
+  if (reason === 'missing') return `${claim} claim missing`
+  if (reason === 'invalid') return `${claim} claim is not a NumericDate`
+  if (claim === 'exp') return 'exp: the token has expired'
+  if (claim === 'iat') return expired ? 'iat: the token is too old' : 'iat: the token is issued in the future'
+  if (claim === 'nbf') return 'nbf: the token is not valid yet'
+  return `${claim} claim check failed`
 }
 
 function invalid(reason: string) {

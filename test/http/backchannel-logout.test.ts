@@ -109,6 +109,30 @@ t.test('forged, expired, replayed, wrong-audience and malformed logout tokens ch
   t.equal((await post(valid)).status, 400, 'the same token again is a replay')
 })
 
+t.test(
+  'a logout token whose crit header carries text of the sender’s is refused without repeating it, in the answer or the warning',
+  async (t) => {
+    const { idp, post, lines } = await setup(t)
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+    const crit = `${'x'.repeat(11_000)}\u001b[31mINJECTED`
+    const token = [
+      part({ alg: 'RS256', typ: 'logout+jwt', kid: 'idp-key', crit: [crit] }),
+      part({ iss: idp.issuer, aud: CLIENT_ID, iat: Math.floor(Date.now() / 1000), jti: 'j', sub: 'alice' }),
+      Buffer.from('not a signature').toString('base64url'),
+    ].join('.')
+    const res = await post(token)
+    t.equal(res.status, 400)
+    t.same(res.json(), {
+      error: 'invalid_request',
+      message: 'The logout token is not valid: unknown critical header (crit).',
+    })
+    t.match(lines.at(-1), { level: 40, msg: 'logout token refused', reason: res.json().message })
+    const logged = JSON.stringify(lines)
+    t.notOk(/xxxxxxxxxx|INJECTED|\\u001b/.test(logged), 'none of the header in the log')
+    t.ok(logged.length < 4_000, `the log stays small (${logged.length} characters)`)
+  },
+)
+
 t.test('log out everywhere ends every session of the current user', async (t) => {
   const { base, store } = await setup(t)
   const one = await login(base, { user: 'bob' })

@@ -5,7 +5,7 @@
  * requires, each one missing or wrong, an ID token passed off as a logout
  * token, an old token on a fake clock, and a key rotated at the IdP.
  */
-import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
+import { CompactSign, exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
 import { getGlobalDispatcher, setGlobalDispatcher } from 'undici'
 import { LogoutTokenVerifier } from '../../src/oidc/logout-token.js'
@@ -34,16 +34,16 @@ function sign(key: Key, claims: JWTPayload, typ: string | undefined = 'logout+jw
     .sign(key.privateKey)
 }
 
-/** A verifier whose JWKS the MockAgent serves, once per entry of `jwks`. */
-function verifier(t: Test, jwks: Key[][]) {
+/** A verifier whose JWKS the MockAgent serves, once per entry of `jwks`; a number answers that status. */
+function verifier(t: Test, jwks: (Key[] | number)[]) {
   const { agent, idp } = mockAgent(t)
   const previous = getGlobalDispatcher()
   setGlobalDispatcher(agent)
   t.teardown(() => setGlobalDispatcher(previous))
   for (const keys of jwks) {
-    idp
-      .intercept({ path: '/jwks', method: 'GET' })
-      .reply(200, { keys: keys.map((k) => k.jwk) }, { headers: JSON_HEADERS })
+    const jwks = idp.intercept({ path: '/jwks', method: 'GET' })
+    if (typeof keys === 'number') jwks.reply(keys, 'unavailable')
+    else jwks.reply(200, { keys: keys.map((k) => k.jwk) }, { headers: JSON_HEADERS })
   }
   return new LogoutTokenVerifier({
     jwksUri: `${ISSUER}/jwks`,
@@ -75,10 +75,17 @@ const refused: [string, JWTPayload, string | undefined, RegExp][] = [
   ['another event', { sub: 'u', events: { 'urn:other': {} } }, 'logout+jwt', /events claim/],
   ['a nonce (§2.4)', { sub: 'u', nonce: 'n' }, 'logout+jwt', /must not carry a nonce/],
   ['neither sub nor sid', {}, 'logout+jwt', /neither sub nor sid/],
-  ['another audience', { sub: 'u', aud: 'someone-else' }, 'logout+jwt', /aud/],
-  ['another issuer', { sub: 'u', iss: 'https://evil.test' }, 'logout+jwt', /iss/],
-  ['no jti', { sub: 'u', jti: undefined } as unknown as JWTPayload, 'logout+jwt', /jti/],
-  ['issued too long ago', { sub: 'u', iat: NOW - 600 }, 'logout+jwt', /iat|age|timestamp/],
+  ['another audience', { sub: 'u', aud: 'someone-else' }, 'logout+jwt', /: aud claim check failed\.$/],
+  ['another issuer', { sub: 'u', iss: 'https://evil.test' }, 'logout+jwt', /: iss claim check failed\.$/],
+  ['no jti', { sub: 'u', jti: undefined } as unknown as JWTPayload, 'logout+jwt', /: jti claim missing\.$/],
+  ['issued too long ago', { sub: 'u', iat: NOW - 600 }, 'logout+jwt', /: iat: the token is too old\.$/],
+  [
+    'issued in the future',
+    { sub: 'u', iat: NOW + 600 },
+    'logout+jwt',
+    /: iat: the token is issued in the future\.$/,
+  ],
+  ['expired', { sub: 'u', exp: NOW - 600 }, 'logout+jwt', /: exp: the token has expired\.$/],
 ]
 
 for (const [name, claims, typ, reason] of refused) {
@@ -98,7 +105,7 @@ t.test('a token signed by a key the IdP does not publish is refused', async (t) 
   const v = verifier(t, [[published]])
   await t.rejects(v.verify(await sign(forged, { sub: 'u' })), {
     code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
-    message: /signature/,
+    message: /: the signature does not verify against the issuer's key\.$/,
   })
 })
 
@@ -128,6 +135,60 @@ t.test(
     }
   },
 )
+
+t.test(
+  'a crit header of the sender’s choosing is not echoed: jose’s message, which quotes it, never reaches the refusal',
+  async (t) => {
+    const key = await keyOf('k1')
+    // jose checks crit before it fetches a key or looks at the signature: no JWKS answer is set up.
+    const v = verifier(t, [])
+    const junk = `${'x'.repeat(11_000)}\u001b[31mINJECTED\n[object Object]`
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+    const payload = { iss: ISSUER, aud: CLIENT, iat: NOW, jti: 'j', sub: 'u', events: EVENT }
+    const token = [
+      part({ alg: 'ES256', kid: key.kid, typ: 'logout+jwt', crit: [junk] }),
+      part(payload),
+      Buffer.from('not a signature').toString('base64url'),
+    ].join('.')
+    const refused = await v.verify(token).then(
+      () => undefined,
+      (err: Error) => err,
+    )
+    t.match(refused, {
+      code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+      message: 'The logout token is not valid: unknown critical header (crit).',
+    })
+    t.ok(refused!.message.length < 200, `a short message (${refused!.message.length} characters)`)
+    t.notMatch(refused!.message, /xxxxxxxxxx|INJECTED|\p{Cc}|object Object/u, 'none of the header in it')
+  },
+)
+
+t.test('each refusal of jose’s is named in the gateway’s words', async (t) => {
+  const key = await keyOf('k1')
+  const cases: [string, (Key[] | number)[], string | Promise<string>, string][] = [
+    ['a kid the JWKS lacks', [[await keyOf('k2')]], sign(key, { sub: 'u' }), "no key in the issuer's JWKS"],
+    ['a JWKS the IdP cannot serve', [503], sign(key, { sub: 'u' }), "the issuer's JWKS could not be fetched"],
+    [
+      'a signed payload that is no claims set',
+      [[key]],
+      new CompactSign(new TextEncoder().encode('not json'))
+        .setProtectedHeader({ alg: 'ES256', kid: key.kid })
+        .sign(key.privateKey),
+      'its payload is not a JWT claims set',
+    ],
+    ['three parts that are no JWT', [], 'a.b.c', 'it is not a JWT'],
+  ]
+  for (const [name, jwks, token, reason] of cases) {
+    await t.rejects(
+      verifier(t, jwks).verify(await token),
+      {
+        code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+        message: `The logout token is not valid: ${reason}`,
+      },
+      name,
+    )
+  }
+})
 
 t.test('a second token with a known key fetches the JWKS no more', async (t) => {
   const key = await keyOf('k1')
