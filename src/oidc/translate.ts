@@ -56,7 +56,7 @@ export interface IdpFailure {
   readonly answer: IdpAnswer
   readonly verdict: Verdict
   readonly status?: number
-  /** The OAuth `error` code as the IdP sent it. */
+  /** The OAuth `error` code as the IdP sent it, bounded, with any secret of the call redacted. */
   readonly oauthError?: string
   /** The IdP's `error_description`, shortened, with any secret of the call redacted. */
   readonly description?: string
@@ -220,7 +220,7 @@ type Recognized = Omit<IdpFailure, 'operation' | 'verdict'>
 /** What the IdP answered, from the error oauth4webapi or fetch raised for it. */
 function recognize(err: unknown, context: FailureContext): Recognized {
   if (err instanceof oauth.ResponseBodyError) {
-    const oauthError = printable(err.error, 64)
+    const oauthError = printable(redact(err.error, context), 64)
     const description = describe(err.error_description, context)
     return {
       answer: oauthAnswer(oauthError),
@@ -234,7 +234,10 @@ function recognize(err: unknown, context: FailureContext): Recognized {
     // Thrown before the body is read: release the connection it holds.
     void err.response.body?.cancel().catch(() => {})
     const [challenge] = err.cause
-    const named = challenge?.parameters.error ? printable(challenge.parameters.error, 64) : undefined
+    // The challenge's error is the IdP's text as much as a body's: any quoted string (RFC 9110 §11.2), so it can echo a secret.
+    const named = challenge?.parameters.error
+      ? printable(redact(challenge.parameters.error, context), 64)
+      : undefined
     const description = describe(challenge?.parameters.error_description, context)
     const scheme = challenge ? challenge.scheme.charAt(0).toUpperCase() + challenge.scheme.slice(1) : '?'
     const reason = `HTTP ${err.status} with WWW-Authenticate: ${printable(scheme, 32)}${named ? ` error="${named}"` : ''}${description ? `: ${description}` : ''}`
@@ -298,9 +301,14 @@ function printable(value: unknown, max: number): string {
 /** `error_description` with the call's own secrets cut out: some IdPs echo the token they refused. */
 function describe(value: unknown, context: FailureContext): string | undefined {
   if (typeof value !== 'string' || value === '') return undefined
-  let text = value
+  return printable(redact(value, context), 300)
+}
+
+/** `value` with the call's own secrets cut out, before it is shortened: a cut could leave part of one. */
+function redact(value: unknown, context: FailureContext): string {
+  let text = String(value ?? '')
   for (const secret of context.secrets ?? []) {
     if (secret && secret.length >= 8) text = text.split(secret).join('[redacted]')
   }
-  return printable(text, 300)
+  return text
 }

@@ -7,7 +7,7 @@
 import t from 'tap'
 import { buildGateway } from '../../src/server/gateway.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { CLIENT_ID, route, testConfig } from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, route, testConfig } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
 import { REFUSED_PORT } from '../helpers/ports.js'
@@ -158,7 +158,7 @@ t.test(
     })
     t.match((await jarFetch(new CookieJar(), `${stack.gateway.url}/readyz`)).json(), {
       status: 'degraded',
-      checks: { clientAuth: /client_credentials \(HTTP 401/ },
+      checks: { clientAuth: /client_credentials \(unauthorized\)/ },
     })
     t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200, 'user routes still work')
 
@@ -170,6 +170,35 @@ t.test(
     })
     t.ok(stack.lines.some((l) => /accepts the gateway's client credentials again/.test(l.msg)))
     t.same(await stack.metrics('gatehouse_idp_client_refused '), ['gatehouse_idp_client_refused 0'])
+  },
+)
+
+t.test(
+  "/readyz names the refusal in the gateway's words: a challenge error that echoes the client secret stays out",
+  async (t) => {
+    const stack = await startObservedStack(t)
+    const { jar } = await login(stack.gateway.url)
+    stack.idp.answer('token', {
+      grantType: 'client_credentials',
+      status: 401,
+      headers: { 'www-authenticate': `Basic error="secret ${CLIENT_SECRET} bad"` },
+    })
+    t.equal((await apiCall(jar, `${stack.gateway.url}/api/reports`)).status, 500)
+    const ready = await jarFetch(new CookieJar(), `${stack.gateway.url}/readyz`)
+    t.match(ready.json(), {
+      status: 'degraded',
+      checks: {
+        clientAuth:
+          "the identity provider refuses the gateway's client credentials: client_credentials (unauthorized); see the error log for the hint",
+      },
+    })
+    t.notOk(ready.text.includes(CLIENT_SECRET), 'never the secret on the public port')
+    t.match(stack.lines.find(refusedLine), {
+      operation: 'client_credentials',
+      oauthError: 'secret [redacted] bad',
+      reason: 'HTTP 401 with WWW-Authenticate: Basic error="secret [redacted] bad"',
+    })
+    t.notOk(JSON.stringify(stack.lines).includes(CLIENT_SECRET), 'nor in the log')
   },
 )
 

@@ -191,6 +191,31 @@ t.test('the client secret an IdP echoes is redacted too', async (t) => {
   t.equal(failures[0]?.description, 'bad [redacted]')
 })
 
+t.test(
+  'the client secret an IdP puts in its error code, in a challenge or a body, is redacted',
+  async (t) => {
+    const { idp, oidc, failures, config } = await discoveredClient(t)
+    const secret = config.oidc.clientSecret!
+    void tokenAnswer(idp, 401, '', { 'www-authenticate': `Basic error="secret ${secret} bad"` })
+    await t.rejects(oidc.refresh(current), { code: 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED' })
+    void tokenAnswer(idp, 400, { error: `secret ${secret} bad` })
+    await t.rejects(oidc.refresh(current), { code: 'GATEHOUSE_ERR_SESSION_EXPIRED' })
+    t.match(failures, [
+      {
+        answer: 'unauthorized',
+        oauthError: 'secret [redacted] bad',
+        reason: 'HTTP 401 with WWW-Authenticate: Basic error="secret [redacted] bad"',
+      },
+      {
+        answer: 'other_oauth_error',
+        oauthError: 'secret [redacted] bad',
+        reason: 'HTTP 400 secret [redacted] bad',
+      },
+    ])
+    t.notOk(JSON.stringify(failures).includes(secret), 'nowhere in what is recorded')
+  },
+)
+
 t.test('the code and verifier of a refused code exchange, echoed, are redacted too', async (t) => {
   const { idp, oidc, failures } = await discoveredClient(t)
   const code = 'an-authorization-code-0123456789'
