@@ -32,9 +32,10 @@ const OAUTH_ANSWERS: ReadonlySet<string> = new Set([
 ])
 
 /**
- * The codes a 401 challenge names that say more than "unauthorized": the
- * client itself refused, or only its DPoP proof (RFC 9449 §7.1's
- * challenge shape, which some IdPs give the token endpoint too).
+ * The codes a 401 challenge of a scheme other than DPoP names that say
+ * more than "unauthorized": the client itself refused, or only its DPoP
+ * proof. A DPoP challenge (RFC 9449 §7.1's shape, which some IdPs give the
+ * token endpoint too) is the proof's whatever it names: `challengeAnswer`.
  */
 const ANSWERED_BY_CHALLENGE: ReadonlySet<string> = new Set([
   'invalid_client',
@@ -239,18 +240,15 @@ function recognize(err: unknown, context: FailureContext): Recognized {
       ? printable(redact(challenge.parameters.error, context), 64)
       : undefined
     const description = describe(challenge?.parameters.error_description, context)
-    const scheme = challenge ? challenge.scheme.charAt(0).toUpperCase() + challenge.scheme.slice(1) : '?'
+    // oauth4webapi gives the scheme in lower case, and schemes are case-insensitive (RFC 9110 §11.1).
+    const dpop = challenge?.scheme.toLowerCase() === 'dpop'
+    const scheme = dpop
+      ? 'DPoP'
+      : challenge
+        ? challenge.scheme.charAt(0).toUpperCase() + challenge.scheme.slice(1)
+        : '?'
     const reason = `HTTP ${err.status} with WWW-Authenticate: ${printable(scheme, 32)}${named ? ` error="${named}"` : ''}${description ? `: ${description}` : ''}`
-    const answer =
-      err.status >= 500
-        ? 'server_error'
-        : err.status === 401
-          ? named !== undefined && ANSWERED_BY_CHALLENGE.has(named)
-            ? (named as IdpAnswer)
-            : 'unauthorized'
-          : named
-            ? oauthAnswer(named)
-            : 'unparseable'
+    const answer = challengeAnswer(err.status, dpop, named)
     return { answer, status: err.status, ...(named ? { oauthError: named } : {}), reason }
   }
   if (err instanceof oauth.OperationProcessingError && UNREADABLE.has(err.code ?? '')) {
@@ -282,6 +280,23 @@ function recognize(err: unknown, context: FailureContext): Recognized {
   }
   const { name, message } = err instanceof Error ? err : { name: 'Error', message: String(err) }
   return { answer: 'unparseable', reason: `${name}: ${message}` }
+}
+
+/**
+ * The row of a challenge the IdP answered with. A 401 is the client
+ * refused unless it says more; a DPoP challenge says the proof was, whatever
+ * else it names (`invalid_token`, `invalid_request`, nothing): RFC 9449
+ * §7.1's scheme is about the proof and the token bound to it, never the
+ * client's credentials, and a client refusal would send an operator after
+ * a secret that is fine. Only `use_dpop_nonce` keeps its own row (§8).
+ */
+function challengeAnswer(status: number, dpop: boolean, named: string | undefined): IdpAnswer {
+  if (status >= 500) return 'server_error'
+  if (status === 401) {
+    if (dpop) return named === 'use_dpop_nonce' ? 'use_dpop_nonce' : 'invalid_dpop_proof'
+    return named !== undefined && ANSWERED_BY_CHALLENGE.has(named) ? (named as IdpAnswer) : 'unauthorized'
+  }
+  return named ? oauthAnswer(named) : 'unparseable'
 }
 
 /**

@@ -94,6 +94,33 @@ const cases: Case[] = [
     reason: /^HTTP 401 with WWW-Authenticate: Basic error="invalid_client": bad secret$/,
   },
   {
+    name: 'a 401 DPoP challenge that names no error refuses the proof, not the client',
+    status: 401,
+    body: '',
+    headers: { 'www-authenticate': 'DPoP algs="ES256 EdDSA"' },
+    answer: 'invalid_dpop_proof',
+    code: 'GATEHOUSE_ERR_DPOP_PROOF_REFUSED',
+    reason: /^HTTP 401 with WWW-Authenticate: DPoP$/,
+  },
+  {
+    name: 'a 401 DPoP challenge naming invalid_token refuses the proof, not the client',
+    status: 401,
+    body: '',
+    headers: { 'www-authenticate': 'DPoP error="invalid_token", algs="ES256"' },
+    answer: 'invalid_dpop_proof',
+    code: 'GATEHOUSE_ERR_DPOP_PROOF_REFUSED',
+    reason: /^HTTP 401 with WWW-Authenticate: DPoP error="invalid_token"$/,
+  },
+  {
+    name: 'a 401 dpop challenge (the scheme in any case) naming invalid_request refuses the proof',
+    status: 401,
+    body: '',
+    headers: { 'www-authenticate': 'dpop error="invalid_request"' },
+    answer: 'invalid_dpop_proof',
+    code: 'GATEHOUSE_ERR_DPOP_PROOF_REFUSED',
+    reason: /^HTTP 401 with WWW-Authenticate: DPoP error="invalid_request"$/,
+  },
+  {
     name: 'a 401 without an OAuth body',
     status: 401,
     body: 'Unauthorized',
@@ -229,6 +256,18 @@ t.test('the code and verifier of a refused code exchange, echoed, are redacted t
     code: 'GATEHOUSE_ERR_LOGIN_FAILED',
   })
   t.equal(failures[0]?.description, 'code [redacted] does not match [redacted]')
+})
+
+t.test('a 401 DPoP challenge naming use_dpop_nonce, after the one retry, keeps its own row', async (t) => {
+  const { idp, oidc, failures } = await discoveredClient(t)
+  const challenge = { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': 'nonce-0123456789' }
+  void tokenAnswer(idp, 401, '', challenge)
+  void tokenAnswer(idp, 401, '', challenge)
+  await t.rejects(oidc.refresh(current), {
+    code: 'GATEHOUSE_ERR_DPOP_PROOF_REFUSED',
+    message: /use_dpop_nonce/,
+  })
+  t.match(failures, [{ answer: 'use_dpop_nonce', verdict: 'unavailable', oauthError: 'use_dpop_nonce' }])
 })
 
 t.test('a connection the IdP drops is a network failure, transient', async (t) => {
