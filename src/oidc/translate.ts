@@ -307,9 +307,15 @@ function oauthAnswer(code: string): IdpAnswer {
   return OAUTH_ANSWERS.has(code) ? (code as IdpAnswer) : 'other_oauth_error'
 }
 
-/** An IdP-controlled string, bounded and on one line, for a log. */
+/**
+ * An IdP-controlled string, bounded and on one line, for a log: not only
+ * controls (\p{Cc}) but the line and paragraph separators U+2028/U+2029,
+ * which a log viewer breaks lines at, and format characters (\p{Cf}: the
+ * bidi overrides and isolates U+202A–U+202E, U+2066–U+2069, zero-width
+ * ones), which make a line read otherwise than it is (Trojan Source, CVE-2021-42574).
+ */
 function printable(value: unknown, max: number): string {
-  const text = String(value ?? '').replace(/\p{Cc}+/gu, ' ')
+  const text = String(value ?? '').replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ')
   return text.length > max ? `${text.slice(0, max)}…` : text
 }
 
@@ -323,7 +329,37 @@ function describe(value: unknown, context: FailureContext): string | undefined {
 function redact(value: unknown, context: FailureContext): string {
   let text = String(value ?? '')
   for (const secret of context.secrets ?? []) {
-    if (secret && secret.length >= 8) text = text.split(secret).join('[redacted]')
+    if (!secret || secret.length < 8) continue
+    text = text.split(secret).join('[redacted]')
+    for (const encoded of encodings(secret)) text = text.replace(encoded, '[redacted]')
   }
   return text
+}
+
+/**
+ * The forms in which an IdP may echo a secret it received in a form body
+ * or a Basic header: percent-encoded (encodeURIComponent's set, or WHATWG
+ * application/x-www-form-urlencoded's, with `+` for a space, as it was
+ * sent), with the hex digits in either case (RFC 3986 §2.1).
+ */
+function encodings(secret: string): RegExp[] {
+  const component = encodeURIComponent(secret)
+  const forms = new Set([
+    component,
+    component.replaceAll('%20', '+'),
+    new URLSearchParams({ s: secret }).toString().slice(2),
+  ])
+  forms.delete(secret)
+  return [...forms].map(
+    (form) =>
+      new RegExp(
+        form
+          .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+          .replace(
+            /%([0-9A-F])([0-9A-F])/g,
+            (_, a: string, b: string) => `%[${a}${a.toLowerCase()}][${b}${b.toLowerCase()}]`,
+          ),
+        'g',
+      ),
+  )
 }

@@ -208,6 +208,45 @@ t.test('the refresh token an IdP echoes in its description never reaches the fai
   t.ok(failure!.description!.length <= 301)
 })
 
+t.test('a refresh token the IdP echoes percent- or form-encoded is redacted in every form', async (t) => {
+  const { idp, oidc, failures } = await discoveredClient(t)
+  // Refresh tokens are often base64: `/`, `+` and `=` are what an encoder changes.
+  const refreshToken = 'rt/abc+def=0123 4567~x'
+  void tokenAnswer(idp, 400, {
+    error: 'invalid_grant',
+    error_description: [
+      `component ${encodeURIComponent(refreshToken)}`,
+      `form ${new URLSearchParams({ t: refreshToken }).toString().slice(2)}`,
+      `plus ${encodeURIComponent(refreshToken).replaceAll('%20', '+')}`,
+      `lower ${encodeURIComponent(refreshToken).replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase())}`,
+      `raw ${refreshToken}`,
+    ].join(', '),
+  })
+  await t.rejects(oidc.refresh({ ...current, refreshToken }), { code: 'GATEHOUSE_ERR_SESSION_EXPIRED' })
+  t.equal(
+    failures[0]?.description,
+    'component [redacted], form [redacted], plus [redacted], lower [redacted], raw [redacted]',
+  )
+  t.notMatch(failures[0]?.reason, /rt%2F|rt\//i)
+})
+
+t.test('line separators and bidi or other format characters never reach the log line', async (t) => {
+  const { idp, oidc, failures } = await discoveredClient(t)
+  const hidden = ['\u2028', '\u2029', '\u202a', '\u202e', '\u2066', '\u2069', '\u200b', '\ufeff', '\u0085']
+  void tokenAnswer(idp, 400, {
+    error: `invalid_grant${hidden.join('')}`,
+    error_description: hidden.map((c, i) => `${i}${c}${c}`).join(''),
+  })
+  await t.rejects(oidc.refresh(current), { code: 'GATEHOUSE_ERR_SESSION_EXPIRED' })
+  const [failure] = failures
+  // Compared spelled out: a raw U+2028 in a failing diff would break the TAP stream itself.
+  const visible = (text = '') =>
+    text.replace(/[^\x20-\x7e]/gu, (c) => `<U+${c.codePointAt(0)!.toString(16).toUpperCase()}>`)
+  t.equal(visible(failure?.oauthError), 'invalid_grant ', 'a run becomes one space')
+  t.equal(visible(failure?.description), '0 1 2 3 4 5 6 7 8 ')
+  t.equal(visible(failure?.reason), 'HTTP 400 invalid_grant : 0 1 2 3 4 5 6 7 8 ')
+})
+
 t.test('the client secret an IdP echoes is redacted too', async (t) => {
   const { idp, oidc, failures, config } = await discoveredClient(t)
   void tokenAnswer(idp, 401, {
