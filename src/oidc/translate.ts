@@ -35,7 +35,7 @@ const OAUTH_ANSWERS: ReadonlySet<string> = new Set([
  * The codes a 401 challenge of a scheme other than DPoP names that say
  * more than "unauthorized": the client itself refused, or only its DPoP
  * proof. A DPoP challenge (RFC 9449 §7.1's shape, which some IdPs give the
- * token endpoint too) is the proof's whatever it names: `challengeAnswer`.
+ * token endpoint too) is the proof's whatever else it names: `challengeAnswer`.
  */
 const ANSWERED_BY_CHALLENGE: ReadonlySet<string> = new Set([
   'invalid_client',
@@ -293,6 +293,8 @@ function recognize(err: unknown, context: FailureContext): Recognized {
 function challengeAnswer(status: number, dpop: boolean, named: string | undefined): IdpAnswer {
   if (status >= 500) return 'server_error'
   if (status === 401) {
+    // Under DPoP too, a challenge that names the client refuses the client.
+    if (named === 'invalid_client' || named === 'unauthorized_client') return named
     if (dpop) return named === 'use_dpop_nonce' ? 'use_dpop_nonce' : 'invalid_dpop_proof'
     return named !== undefined && ANSWERED_BY_CHALLENGE.has(named) ? (named as IdpAnswer) : 'unauthorized'
   }

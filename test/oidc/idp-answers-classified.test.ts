@@ -121,6 +121,15 @@ const cases: Case[] = [
     reason: /^HTTP 401 with WWW-Authenticate: DPoP error="invalid_request"$/,
   },
   {
+    name: 'a 401 DPoP challenge that names invalid_client still says the client is refused',
+    status: 401,
+    body: '',
+    headers: { 'www-authenticate': 'DPoP error="invalid_client", algs="ES256"' },
+    answer: 'invalid_client',
+    code: 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED',
+    reason: /^HTTP 401 with WWW-Authenticate: DPoP error="invalid_client"$/,
+  },
+  {
     name: 'a 401 without an OAuth body',
     status: 401,
     body: 'Unauthorized',
