@@ -14,7 +14,7 @@ export class GatewayMetrics {
   )
   readonly upstreamErrors = new Counter({
     name: 'gatehouse_upstream_errors_total',
-    help: 'Upstream failures, by route and kind (timeout, unreachable, tls: a failed TLS handshake).',
+    help: 'Upstream failures, by route and kind (timeout, unreachable, tls: a failed TLS handshake, invalid: an answer that is not valid HTTP).',
     labelNames: ['route', 'kind'] as const,
     registers: [this.registry],
   })
@@ -26,13 +26,13 @@ export class GatewayMetrics {
   })
   readonly refreshes = new Counter({
     name: 'gatehouse_token_refreshes_total',
-    help: 'Refresh-token redemptions at the IdP, by outcome (success; invalid_grant, invalid_request, invalid_scope, unsupported_grant_type, other_oauth_error: refused; invalid_target; client_refused; unavailable; unavailable_limit: the session ended after tokens.unavailableLimit), resource (a configured routes[].resource, "scope:<scopes>" for a scope-only token, "" for the login token) and idp (the session\'s provider, identityProviders[].name; default for oidc:).',
+    help: 'Refresh-token redemptions at the IdP, by outcome (success; invalid_grant, invalid_request, invalid_scope, unsupported_grant_type, other_oauth_error: refused; invalid_target; client_refused; dpop_proof_refused: the IdP refused the gateway\'s DPoP proof, the session stays; unavailable; unavailable_limit: the session ended after tokens.unavailableLimit), resource (a configured routes[].resource, "scope:<scopes>" for a scope-only token, "" for the login token) and idp (the session\'s provider, identityProviders[].name; default for oidc:).',
     labelNames: ['outcome', 'resource', 'idp'] as const,
     registers: [this.registry],
   })
   readonly exchanges = new Counter({
     name: 'gatehouse_token_exchanges_total',
-    help: 'Token exchanges at the IdP for token: exchange routes (RFC 8693, or Entra ID\'s on-behalf-of), by outcome (success; invalid_target, invalid_scope, unauthorized_client, invalid_grant, invalid_request, unsupported_grant_type, other_oauth_error: the route answers 403; client_refused; unavailable) and audience (the route\'s exchange audience, else its resource, else "scope:<scopes>").',
+    help: 'Token exchanges at the IdP for token: exchange routes (RFC 8693, or Entra ID\'s on-behalf-of), by outcome (success; invalid_target, invalid_scope, unauthorized_client, invalid_grant, invalid_request, unsupported_grant_type, other_oauth_error: the route answers 403; client_refused; dpop_proof_refused; unavailable) and audience (the route\'s exchange audience, else its resource, else "scope:<scopes>").',
     labelNames: ['outcome', 'audience'] as const,
     registers: [this.registry],
   })

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { ErrorCode } from '../errors.js'
-import type { IdpFailure } from '../oidc/translate.js'
+import { failureFields, type IdpFailure } from '../oidc/translate.js'
 import type { ExchangeOutcome } from './exchange-outcome.js'
 import { sessionLogId } from './refresh-log.js'
 
@@ -25,10 +25,7 @@ export function logExchange(log: FastifyBaseLogger, record: ExchangeRecord): voi
     session: sessionLogId(sessionId),
     ms,
     audience,
-    ...(failure?.status === undefined ? {} : { status: failure.status }),
-    ...(failure?.oauthError ? { oauthError: failure.oauthError } : {}),
-    ...(failure?.description ? { oauthErrorDescription: failure.description } : {}),
-    ...(failure && !failure.oauthError ? { reason: failure.reason } : {}),
+    ...failureFields(failure),
   }
   const [level, code, msg] = describe(outcome)
   log[level](code ? { code, ...fields } : fields, msg)
@@ -43,6 +40,12 @@ function describe(outcome: ExchangeOutcome): ['info' | 'warn', ErrorCode | undef
         'warn',
         'GATEHOUSE_ERR_IDP_CLIENT_REFUSED',
         "token exchange failed: the identity provider refused the gateway's client credentials; the session stays",
+      ]
+    case 'dpop_proof_refused':
+      return [
+        'warn',
+        'GATEHOUSE_ERR_DPOP_PROOF_REFUSED',
+        "token exchange failed: the identity provider refused the gateway's DPoP proof; the session stays",
       ]
     case 'unavailable':
       return [
