@@ -27,7 +27,8 @@ const USAGE = `Usage: gatehouse <command> [--config FILE]
 
 Commands:
   start    Run the gateway.
-  check    Validate the config file without touching the network.
+  check    Validate the config file without touching the network, and print the
+           redirect URI to register at each identity provider.
            With --online, also compare the config with what the IdP's
            discovery document advertises; exit 1 on a blocking mismatch.
   health   Probe /healthz on the configured port (the container's HEALTHCHECK).

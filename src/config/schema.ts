@@ -217,7 +217,7 @@ const ProviderName = (description: string) =>
 export const IdentityProviderSchema = Type.Object(
   {
     name: ProviderName(
-      'Unique name of the provider: GET /auth/login?idp=<name> signs in with it, /auth/user reports it, routes[].identityProviders lists it, metrics label it. Lower-case letters, digits, - and _.',
+      'Unique name of the provider: GET /auth/login?idp=<name> signs in with it, /auth/user reports it, routes[].identityProviders lists it, metrics label it, and its redirect URI is publicUrl + auth.basePath + /callback/<name>: renaming it means registering the new one at the provider first. Lower-case letters, digits, - and _.',
     ),
     ...OidcSchema.properties,
   },
@@ -297,7 +297,7 @@ export const TokensSchema = Type.Object(
       DEFAULTS.retryCooldown,
     ),
     unavailableLimit: Duration(
-      'How long a session may see nothing but "identity provider unavailable" from its refreshes (503 with Retry-After) before it ends with 401 session_expired, so the user signs in again.',
+      'How long a session may see nothing but "identity provider unavailable" or a refused DPoP proof from its refreshes (503 with Retry-After) before it ends with 401 session_expired, so the user signs in again.',
       DEFAULTS.unavailableLimit,
     ),
   },

@@ -58,8 +58,10 @@ export function answerUpstreamFailure(
 /**
  * An answer undici refused to read as HTTP/1.1: its parser's errors (a bad
  * status line, a header with a NUL, Content-Length beside chunked), or a
- * body that did not match its Content-Length. The upstream was reached; it
- * answered something that must not be passed on (response smuggling).
+ * body that did not match its Content-Length (which reaches this answer
+ * only if found before the answer started; after, the browser's connection
+ * is cut). The upstream was reached; it answered something that must not
+ * be passed on (response smuggling).
  * node:http's parser, which reads a WebSocket handshake's answer for `ws`,
  * reports the same llhttp `HPE_*` codes.
  */

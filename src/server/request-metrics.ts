@@ -19,7 +19,8 @@ interface Sample {
 
 /**
  * `gatehouse_http_requests_total` and `gatehouse_http_request_duration_seconds`,
- * the two metrics every request updates. prom-client's Counter and Histogram
+ * the two metrics every request answered updates (one the browser left
+ * before its answer was complete updates neither). prom-client's Counter and Histogram
  * hash the label set on every call, even through `labels()`, and allocate
  * while doing it; here a request costs three Map lookups and a few integer
  * adds, and the figures become samples only when Prometheus scrapes. The

@@ -27,7 +27,7 @@ let tracer: Tracer | undefined
 
 /** Attribute names of our own spans; semantic-convention names are used where one exists. */
 export const ATTR = {
-  /** The refresh's outcome, as in the `gatehouse_refreshes_total` metric. */
+  /** The refresh's outcome, as in the `gatehouse_token_refreshes_total` metric. */
   refreshOutcome: 'gatehouse.refresh.outcome',
   /** The exchange's outcome, as in the `gatehouse_token_exchanges_total` metric. */
   exchangeOutcome: 'gatehouse.exchange.outcome',
