@@ -100,19 +100,17 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     },
   )
 
-  // One address per provider with `identityProviders` (`callbackPath`):
-  // both are served, and a callback must arrive at its own provider's.
+  // Each provider's own address (`callbackPath`: one per provider with
+  // `identityProviders`), and a callback must arrive at its login's
+  // provider's. Only the addresses of this frontend's providers are
+  // served: any other is a 404 like every path that is not ours.
   const callbackOptions = {
     config: { renders: 'page', refusal: 'login callback refused', rateLimit },
     onSend: writeLoginCookie,
   } as const
-  app.get(`${base}/callback`, callbackOptions, (request, reply) => callback(request, reply, '/callback'))
-  app.get(
-    `${base}/callback/:idp`,
-    callbackOptions,
-    (request: FastifyRequest<{ Params: { idp: string } }>, reply) =>
-      callback(request, reply, `/callback/${request.params.idp}`),
-  )
+  for (const path of new Set(providers.all.map((p) => p.callbackPath))) {
+    app.get(`${base}${path}`, callbackOptions, (request, reply) => callback(request, reply, path))
+  }
 
   async function callback(request: FastifyRequest, reply: FastifyReply, arrivedAt: string) {
     const login = request.loginState.get('login')
