@@ -1,9 +1,27 @@
 import t from 'tap'
-import { route } from '../helpers/gateway.js'
+import type { RunningGateway } from '../../src/server/start.js'
+import { route, type TestConfigInput } from '../helpers/gateway.js'
 import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
 
 const publicRoute = (upstream: string, path = '/api/public') =>
   route(path, upstream, { token: 'none', csrf: false })
+
+/** The config's text with these public routes to `upstream`. */
+const routesOf =
+  (input: TestConfigInput, upstream: string) =>
+  (...paths: string[]) =>
+    configText({ ...input, routes: paths.map((path) => publicRoute(upstream, path)) })
+
+/** A fault no real peer can be made to show: a step of the next swap throws, once. */
+function faultOnceInTheSwap(running: RunningGateway): void {
+  const certificates = running.app.gatehouse.lasting.certificates
+  const use = certificates.use.bind(certificates)
+  let faults = 1
+  certificates.use = (config) => {
+    if (faults-- > 0) throw new Error('injected fault in the swap')
+    use(config)
+  }
+}
 
 t.test(
   "a SIGHUP that joins a reload the watch queued reads the file again: the operator's retry after an IdP outage applies",
@@ -45,16 +63,8 @@ t.test(
   async (t) => {
     const stack = await startReloadable(t, (upstream) => [publicRoute(upstream)], { watch: false })
     const { running, upstream } = stack
-    // A fault no real peer can be made to show: a step of the swap throws, once.
-    const certificates = running.app.gatehouse.lasting.certificates
-    const use = certificates.use.bind(certificates)
-    let faults = 1
-    certificates.use = (config) => {
-      if (faults-- > 0) throw new Error('injected fault in the swap')
-      use(config)
-    }
-    const routes = (...paths: string[]) =>
-      configText({ ...stack.input, routes: paths.map((path) => publicRoute(upstream.url, path)) })
+    faultOnceInTheSwap(running)
+    const routes = routesOf(stack.input, upstream.url)
 
     stack.configMap.write(routes('/api/public', '/api/two'))
     const first = running.reload()
@@ -81,15 +91,8 @@ t.test(
       input: { logLevel: 'info' },
     })
     const { running, upstream } = stack
-    const certificates = running.app.gatehouse.lasting.certificates
-    const use = certificates.use.bind(certificates)
-    let faults = 1
-    certificates.use = (config) => {
-      if (faults-- > 0) throw new Error('injected fault in the swap')
-      use(config)
-    }
-    const routes = (...paths: string[]) =>
-      configText({ ...stack.input, routes: paths.map((path) => publicRoute(upstream.url, path)) })
+    faultOnceInTheSwap(running)
+    const routes = routesOf(stack.input, upstream.url)
     // The watch's reload: nobody awaits it, so a throw would end the process.
     stack.configMap.write(routes('/api/public', '/api/two'))
     const line = await log.seen('the failure, logged', (l) => /config reload failed/.test(l.msg))
