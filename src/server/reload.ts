@@ -96,6 +96,22 @@ export class ConfigReloader {
     return this.#request(trigger)
   }
 
+  /**
+   * A reload nobody awaits: a signal's, the watch's, a retry's. Every fault
+   * the reloader knows of is a rejected result; anything else (a fault in
+   * the swap itself) is logged here, or an unhandled rejection would end
+   * the process with every connection on it.
+   */
+  unattended(trigger: Trigger): void {
+    this.#request(trigger).catch((err: unknown) => {
+      const { name, message } = err as Error
+      this.#options.lasting.log.error(
+        { trigger, file: this.#options.file, err: { name, message } },
+        'config reload failed while it swapped: parts of the new config may be in use; restart the gateway to be sure of which',
+      )
+    })
+  }
+
   /** Ends the retries: the process is shutting down. */
   close(): void {
     this.#closed = true
@@ -171,7 +187,7 @@ export class ConfigReloader {
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined
       lasting.log.info({ file, retry: n, of: attempts }, `config reload: retry ${n} of ${attempts}`)
-      void this.#request('retry')
+      this.unattended('retry')
     }, delay)
     this.#retryTimer.unref()
   }

@@ -126,19 +126,8 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
           problems: [{ path: '', message: 'no config file to reload: started without one' }],
         })
 
-  // A signal's or the watch's reload has nobody to hand a failure to. The
-  // reloader turns every fault it knows of into a rejected result; anything
-  // else (a fault in the swap itself) is logged here, or an unhandled
-  // rejection would end the process with every connection on it.
-  const unattended = (trigger: 'SIGHUP' | 'file') => {
-    reloader?.reload(trigger).catch((err: unknown) => {
-      const { name, message } = err as Error
-      lasting.log.error(
-        { trigger, file, err: { name, message } },
-        'config reload failed while it swapped: parts of the new config may be in use; restart the gateway to be sure of which',
-      )
-    })
-  }
+  // A signal's or the watch's reload has nobody to hand a failure to.
+  const unattended = (trigger: 'SIGHUP' | 'file') => reloader?.unattended(trigger)
 
   let watch: ConfigWatch | undefined
   const onHangup = () => {

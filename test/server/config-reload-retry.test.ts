@@ -144,3 +144,26 @@ t.test('a newer reload drops the pending retry, and reads the file as it is now'
   t.equal(running.config.routes.length, 2)
   t.equal(running.config.oidc.scopes.includes('orders.read'), false, 'the refused edit is gone with it')
 })
+
+t.test('a retry whose swap throws is logged, never an unhandled rejection', async (t) => {
+  const log = new LogLines()
+  const stack = await startRetrying(t, log, { attempts: 2, delay: 100, maxDelay: 100 })
+  const { running, idp } = stack
+  idp.setDown('503')
+  stack.configMap.write(
+    configText({ ...stack.input, oidc: { scopes: [...running.config.oidc.scopes, 'orders.read'] } }),
+  )
+  await log.seen('the refusal', summary)
+  // A fault no real peer can be made to show: the retry's swap throws, once.
+  const certificates = running.app.gatehouse.lasting.certificates
+  const use = certificates.use.bind(certificates)
+  let faults = 1
+  certificates.use = (config) => {
+    if (faults-- > 0) throw new Error('injected fault in the swap')
+    use(config)
+  }
+  idp.setDown('ok')
+  const line = await log.seen('the failure, logged', (l) => /config reload failed/.test(l.msg))
+  t.match(line, { level: 50, trigger: 'retry', err: { message: 'injected fault in the swap' } })
+  t.equal((await fetch(`${stack.url}/healthz`)).status, 200, 'the gateway serves on')
+})
