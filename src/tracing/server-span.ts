@@ -107,8 +107,13 @@ function endsOnce(span: Span): void {
   }
 }
 
-const serverSpan = Symbol('gatehouse.serverSpan')
-type Answering = ServerResponse & { [serverSpan]?: Span }
+/**
+ * The server span of each sampled response still open. Kept beside the
+ * response rather than on it: a property only sampled responses carried
+ * would give Node's and Fastify's code two shapes of response to handle
+ * on every request.
+ */
+const serverSpans = new WeakMap<ServerResponse, Span>()
 
 /**
  * The `onRequest` hook, added immediately after @fastify/otel's, that ends
@@ -134,15 +139,14 @@ export const endWhenAbandoned: onRequestHookHandler = (_request, reply, done) =>
   const span = trace.getSpan(context.active())
   // An unsampled request's span records nothing, and is never ended.
   if (span?.isRecording()) {
-    const raw = reply.raw as Answering
-    raw[serverSpan] = span
-    raw.on('close', closedUnanswered)
+    serverSpans.set(reply.raw, span)
+    reply.raw.on('close', closedUnanswered)
   }
   done()
 }
 
-function closedUnanswered(this: Answering): void {
-  const span = this[serverSpan]
+function closedUnanswered(this: ServerResponse): void {
+  const span = serverSpans.get(this)
   // Answered in full: onResponse, run on `finish`, ends it. A WebSocket
   // upgrade's ended at its 101 (spans.ts).
   if (span === undefined || this.writableFinished || !span.isRecording()) return
