@@ -1,6 +1,7 @@
 import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
+import type { Test } from 'tap'
 
 /**
  * The OTLP protobuf messages as the OpenTelemetry project generates them
@@ -94,6 +95,27 @@ function attributesOf(
   list: OtlpKeyValue[] | undefined,
 ): Record<string, string | number | boolean | undefined> {
   return Object.fromEntries((list ?? []).map((kv) => [kv.key, decodeValue(kv.value)]))
+}
+
+/**
+ * A receiver this test process's spans are exported to, closed when `t`
+ * ends. The SDK reads its exporter, protocol and sampler from the standard
+ * variables, as in production, so they are set here, before any gateway
+ * starts it; OTLP/JSON unless `json: false` leaves the SDK's default, protobuf.
+ */
+export async function receiveSpans(
+  t: Test,
+  { sampler = 'always_on', json = true }: { readonly sampler?: string; readonly json?: boolean } = {},
+): Promise<OtlpReceiver> {
+  const receiver = await startOtlpReceiver()
+  t.teardown(() => receiver.close())
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
+  if (json) process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json'
+  else delete process.env.OTEL_EXPORTER_OTLP_PROTOCOL
+  delete process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
+  process.env.OTEL_TRACES_SAMPLER = sampler
+  delete process.env.OTEL_SERVICE_NAME
+  return receiver
 }
 
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {

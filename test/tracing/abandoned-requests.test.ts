@@ -11,8 +11,8 @@ import {
   ERROR,
   one,
   type ReceivedSpan,
+  receiveSpans,
   SERVER,
-  startOtlpReceiver,
 } from '../helpers/otlp-receiver.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 import { until } from '../helpers/websocket.js'
@@ -24,12 +24,7 @@ import { until } from '../helpers/websocket.js'
  * exported while the upstream call under it was, an orphan naming a
  * parent no collector ever received.
  */
-const receiver = await startOtlpReceiver()
-t.teardown(() => receiver.close())
-process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
-process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json'
-process.env.OTEL_TRACES_SAMPLER = 'always_on'
-delete process.env.OTEL_SERVICE_NAME
+const receiver = await receiveSpans(t)
 
 t.beforeEach(() => receiver.clear())
 

@@ -1,15 +1,11 @@
 import t from 'tap'
 import { apiCall, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
-import { childrenOf, SERVER, startOtlpReceiver } from '../helpers/otlp-receiver.js'
+import { childrenOf, receiveSpans, SERVER } from '../helpers/otlp-receiver.js'
 import { startRedis } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
 
-const receiver = await startOtlpReceiver()
-t.teardown(() => receiver.close())
-process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
-process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json'
-process.env.OTEL_TRACES_SAMPLER = 'always_on'
+const receiver = await receiveSpans(t)
 const redis = await startRedis()
 t.teardown(() => redis.stop())
 

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { CLIENT_SECRET, route, SESSION_SECRET } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { CLIENT, childrenOf, ERROR, one, SERVER, startOtlpReceiver } from '../helpers/otlp-receiver.js'
+import { CLIENT, childrenOf, ERROR, one, receiveSpans, SERVER } from '../helpers/otlp-receiver.js'
 import { REFUSED_URL } from '../helpers/ports.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 
@@ -11,12 +11,7 @@ import { defaultRoutes, startStack } from '../helpers/stack.js'
  * message types the OpenTelemetry project generates: the same tree as
  * span-tree.test.ts reads from JSON, and the same scan for secrets.
  */
-const receiver = await startOtlpReceiver()
-t.teardown(() => receiver.close())
-process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
-delete process.env.OTEL_EXPORTER_OTLP_PROTOCOL
-delete process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
-process.env.OTEL_TRACES_SAMPLER = 'always_on'
+const receiver = await receiveSpans(t, { json: false })
 
 t.test('a login, an API call and a refused upstream, exported as protobuf', async (t) => {
   const stack = await startStack(t, {

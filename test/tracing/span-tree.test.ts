@@ -4,19 +4,12 @@ import t from 'tap'
 import { type CookieJar, CookieJar as CookieJarClass } from '../helpers/cookie-jar.js'
 import { CLIENT_SECRET, route, SESSION_SECRET, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { CLIENT, childrenOf, ERROR, one, SERVER, startOtlpReceiver } from '../helpers/otlp-receiver.js'
+import { CLIENT, childrenOf, ERROR, one, receiveSpans, SERVER } from '../helpers/otlp-receiver.js'
 import { REFUSED_URL } from '../helpers/ports.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 import { browserHeaders, openSocket, wsUpstream, wsUrl } from '../helpers/websocket.js'
 
-// The SDK reads its exporter, protocol and sampler from the standard
-// variables, as in production; set before any gateway starts it.
-const receiver = await startOtlpReceiver()
-t.teardown(() => receiver.close())
-process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
-process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json'
-process.env.OTEL_TRACES_SAMPLER = 'always_on'
-delete process.env.OTEL_SERVICE_NAME
+const receiver = await receiveSpans(t)
 
 const serverSpans = (name: string) => receiver.spans.filter((s) => s.kind === SERVER && s.name === name)
 const named = (name: string) => receiver.spans.filter((s) => s.name === name)

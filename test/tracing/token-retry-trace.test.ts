@@ -2,15 +2,10 @@ import t from 'tap'
 import { startAudienceStack } from '../helpers/audience-stack.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { apiCall, login } from '../helpers/login.js'
-import { SERVER, startOtlpReceiver } from '../helpers/otlp-receiver.js'
+import { receiveSpans, SERVER } from '../helpers/otlp-receiver.js'
 import { startStack } from '../helpers/stack.js'
 
-const receiver = await startOtlpReceiver()
-t.teardown(() => receiver.close())
-process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
-process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json'
-process.env.OTEL_TRACES_SAMPLER = 'always_on'
-delete process.env.OTEL_SERVICE_NAME
+const receiver = await receiveSpans(t)
 
 t.test(
   "a token the upstream refuses is refreshed and replayed in the refused request's own trace",

@@ -2,7 +2,7 @@ import { context, type ProxyTracerProvider, TraceFlags, type Tracer, trace } fro
 import t, { type Test } from 'tap'
 import { inSpan } from '../../src/tracing/spans.js'
 import { apiCall, login } from '../helpers/login.js'
-import { startOtlpReceiver } from '../helpers/otlp-receiver.js'
+import { receiveSpans } from '../helpers/otlp-receiver.js'
 import { startStack } from '../helpers/stack.js'
 
 /**
@@ -11,11 +11,7 @@ import { startStack } from '../helpers/stack.js'
  * learns the trace and that it was not sampled (W3C Trace Context), so it
  * follows the decision. Nine requests in ten at 10 % sampling are these.
  */
-const receiver = await startOtlpReceiver()
-t.teardown(() => receiver.close())
-process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
-process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json'
-process.env.OTEL_TRACES_SAMPLER = 'always_off'
+const receiver = await receiveSpans(t, { sampler: 'always_off' })
 
 const inTrace = <T>(flags: TraceFlags, fn: () => T): T =>
   context.with(
