@@ -180,3 +180,14 @@ export async function startReloadable(
   })
   return result
 }
+
+/** A fault no real peer can be made to show: a step of the next swap throws, once. */
+export function faultOnceInTheSwap(running: RunningGateway): void {
+  const certificates = running.app.gatehouse.lasting.certificates
+  const use = certificates.use.bind(certificates)
+  let faults = 1
+  certificates.use = (config) => {
+    if (faults-- > 0) throw new Error('injected fault in the swap')
+    use(config)
+  }
+}

@@ -1,7 +1,6 @@
 import t from 'tap'
-import type { RunningGateway } from '../../src/server/start.js'
 import { route, type TestConfigInput } from '../helpers/gateway.js'
-import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
+import { configText, faultOnceInTheSwap, LogLines, startReloadable } from '../helpers/reloadable.js'
 
 const publicRoute = (upstream: string, path = '/api/public') =>
   route(path, upstream, { token: 'none', csrf: false })
@@ -11,17 +10,6 @@ const routesOf =
   (input: TestConfigInput, upstream: string) =>
   (...paths: string[]) =>
     configText({ ...input, routes: paths.map((path) => publicRoute(upstream, path)) })
-
-/** A fault no real peer can be made to show: a step of the next swap throws, once. */
-function faultOnceInTheSwap(running: RunningGateway): void {
-  const certificates = running.app.gatehouse.lasting.certificates
-  const use = certificates.use.bind(certificates)
-  let faults = 1
-  certificates.use = (config) => {
-    if (faults-- > 0) throw new Error('injected fault in the swap')
-    use(config)
-  }
-}
 
 t.test(
   "a SIGHUP that joins a reload the watch queued reads the file again: the operator's retry after an IdP outage applies",

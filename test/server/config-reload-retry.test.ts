@@ -2,7 +2,13 @@ import t, { type Test } from 'tap'
 import type { ReloadRetry } from '../../src/server/reload-retry.js'
 import type { RunningGateway } from '../../src/server/start.js'
 import { route } from '../helpers/gateway.js'
-import { configText, type LogLine, LogLines, startReloadable } from '../helpers/reloadable.js'
+import {
+  configText,
+  faultOnceInTheSwap,
+  type LogLine,
+  LogLines,
+  startReloadable,
+} from '../helpers/reloadable.js'
 
 const RELOADED = 'GATEHOUSE_CONFIG_RELOADED'
 const REJECTED = 'GATEHOUSE_CONFIG_RELOAD_REJECTED'
@@ -154,14 +160,7 @@ t.test('a retry whose swap throws is logged, never an unhandled rejection', asyn
     configText({ ...stack.input, oidc: { scopes: [...running.config.oidc.scopes, 'orders.read'] } }),
   )
   await log.seen('the refusal', summary)
-  // A fault no real peer can be made to show: the retry's swap throws, once.
-  const certificates = running.app.gatehouse.lasting.certificates
-  const use = certificates.use.bind(certificates)
-  let faults = 1
-  certificates.use = (config) => {
-    if (faults-- > 0) throw new Error('injected fault in the swap')
-    use(config)
-  }
+  faultOnceInTheSwap(running)
   idp.setDown('ok')
   const line = await log.seen('the failure, logged', (l) => /config reload failed/.test(l.msg))
   t.match(line, { level: 50, trigger: 'retry', err: { message: 'injected fault in the swap' } })
