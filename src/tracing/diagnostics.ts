@@ -1,5 +1,5 @@
 import { context, type DiagLogger, DiagLogLevel, diag, ROOT_CONTEXT } from '@opentelemetry/api'
-import { loggingErrorHandler, setGlobalErrorHandler } from '@opentelemetry/core'
+import { diagLogLevelFromString, loggingErrorHandler, setGlobalErrorHandler } from '@opentelemetry/core'
 import type { FastifyBaseLogger } from 'fastify'
 
 /** What the OpenTelemetry API's own diagnostics say, in Gatehouse's log. */
@@ -7,13 +7,13 @@ const PREFIX = 'OpenTelemetry: '
 
 /**
  * Sends OpenTelemetry's diagnostics (a sampler setting it replaced, an
- * export the collector refused) to the gateway's log, at warn and above.
- * The SDK installs a logger of its own only when `OTEL_LOG_LEVEL` is set,
- * and only inside its constructor: without this, what the SDK and
- * sampler.ts report before or without it goes nowhere, and a wrong
- * `OTEL_TRACES_SAMPLER` would change the sampling in silence. With
- * `OTEL_LOG_LEVEL` set, the operator has asked for the SDK's own console
- * logger at that level, and gets it.
+ * export the collector refused) to the gateway's log, at warn and above,
+ * or at the level `OTEL_LOG_LEVEL` names (`debug` and `verbose` at the
+ * log's debug and trace levels, which `logLevel` must let through).
+ * Without this, what the SDK and sampler.ts report goes nowhere, and a
+ * wrong `OTEL_TRACES_SAMPLER` would change the sampling in silence. The
+ * SDK's own console logger, which it installs for `OTEL_LOG_LEVEL`, is kept
+ * out (sdk.ts): it would print each message as the SDK wrote it.
  *
  * No message is logged as the SDK wrote it: it quotes what it could not
  * use, such as an endpoint that does not parse, credentials and all, so
@@ -22,16 +22,18 @@ const PREFIX = 'OpenTelemetry: '
  * Returns how to take the logger back, for the last gateway to stop.
  */
 export function reportDiagnostics(log: FastifyBaseLogger, env: NodeJS.ProcessEnv): () => void {
-  if (env.OTEL_LOG_LEVEL !== undefined) return () => {}
   const redact = redactor(env)
   const logger: DiagLogger = {
     error: (message, ...args) => log.error(fields(args), PREFIX + redact(message)),
     warn: (message, ...args) => log.warn(fields(args), PREFIX + redact(message)),
-    info: () => {},
-    debug: () => {},
-    verbose: () => {},
+    info: (message, ...args) => log.info(fields(args), PREFIX + redact(message)),
+    debug: (message, ...args) => log.debug(fields(args), PREFIX + redact(message)),
+    verbose: (message, ...args) => log.trace(fields(args), PREFIX + redact(message)),
   }
   diag.setLogger(logger, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true })
+  // Read with ours in place, so an unknown level's warning is logged too.
+  const level = diagLogLevelFromString(env.OTEL_LOG_LEVEL)
+  if (level !== undefined) diag.setLogger(logger, { logLevel: level, suppressOverrideMessage: true })
   // The SDK's default handler of a failed export writes the whole error,
   // flattened to JSON, into the message: a collector's answer body with
   // it, which may quote the OTLP headers' credentials back. Outside any

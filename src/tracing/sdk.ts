@@ -92,22 +92,25 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
       startSpanHook: withoutQueryValues,
       ignoreRequestHook: unsampledCall,
     })
-    const sdk = new NodeSDK({
-      // A default only: OTEL_SERVICE_NAME, then a service.name in
-      // OTEL_RESOURCE_ATTRIBUTES, name the service (OTel SDK environment spec).
-      ...(env.OTEL_SERVICE_NAME || namesService(env.OTEL_RESOURCE_ATTRIBUTES)
-        ? {}
-        : { serviceName: SERVICE_NAME }),
-      sampler: decision.sampler,
-      idGenerator: decision.idGenerator,
-      instrumentations: [fastify, undici],
-      // W3C Trace Context only (traceparent, tracestate). Not baggage: what
-      // a browser put there would travel on to every upstream.
-      textMapPropagator: new W3CTraceContextPropagator(),
-      // Traces only; Prometheus serves the metrics and stdout the logs.
-      metricReaders: [],
-      logRecordProcessors: [],
-    })
+    const sdk = withoutConsoleLogger(
+      () =>
+        new NodeSDK({
+          // A default only: OTEL_SERVICE_NAME, then a service.name in
+          // OTEL_RESOURCE_ATTRIBUTES, name the service (OTel SDK environment spec).
+          ...(env.OTEL_SERVICE_NAME || namesService(env.OTEL_RESOURCE_ATTRIBUTES)
+            ? {}
+            : { serviceName: SERVICE_NAME }),
+          sampler: decision.sampler,
+          idGenerator: decision.idGenerator,
+          instrumentations: [fastify, undici],
+          // W3C Trace Context only (traceparent, tracestate). Not baggage: what
+          // a browser put there would travel on to every upstream.
+          textMapPropagator: new W3CTraceContextPropagator(),
+          // Traces only; Prometheus serves the metrics and stdout the logs.
+          metricReaders: [],
+          logRecordProcessors: [],
+        }),
+    )
     for (const problem of problems) diag.error(problem)
     sdk.start()
     running = { sdk, fastify, undici, decision, stopReporting, users: 0 }
@@ -148,6 +151,24 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
         current.stopReporting()
       }
     },
+  }
+}
+
+/**
+ * The SDK's constructor installs a console logger of its own when the
+ * process's `OTEL_LOG_LEVEL` is set, and that logger prints what the SDK
+ * quotes (an endpoint's credentials) as it is. So the constructor does not
+ * see the variable; diagnostics.ts applies the level to the gateway's
+ * redacting logger instead. Synchronous, so nothing else runs meanwhile.
+ */
+function withoutConsoleLogger<T>(make: () => T): T {
+  const level = process.env.OTEL_LOG_LEVEL
+  if (level === undefined) return make()
+  delete process.env.OTEL_LOG_LEVEL
+  try {
+    return make()
+  } finally {
+    process.env.OTEL_LOG_LEVEL = level
   }
 }
 

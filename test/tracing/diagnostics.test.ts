@@ -45,39 +45,70 @@ t.test('an unknown sampler and a ratio out of range are reported in the log, as 
   }
 })
 
-t.test(
-  'a good setting reports nothing; with OTEL_LOG_LEVEL the SDK logs to the console instead',
-  async (t) => {
-    const good = capturingLog()
-    await startTracing(good.log, {
-      ...QUIET,
-      OTEL_TRACES_SAMPLER: 'traceidratio',
-      OTEL_TRACES_SAMPLER_ARG: '0.1',
-    }).shutdown()
-    t.same(good.lines, [], 'nothing in the log')
+t.test('a good setting reports nothing', async (t) => {
+  const good = capturingLog()
+  await startTracing(good.log, {
+    ...QUIET,
+    OTEL_TRACES_SAMPLER: 'traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0.1',
+  }).shutdown()
+  t.same(good.lines, [], 'nothing in the log')
+})
 
-    const own = capturingLog()
-    // The SDK's console logger holds the console's methods from before any
-    // test could replace them; what they write reaches stderr.
-    const errors: string[] = []
-    const write = process.stderr.write
-    process.stderr.write = ((chunk: string | Uint8Array) => errors.push(String(chunk)) > 0) as typeof write
-    // The SDK reads OTEL_LOG_LEVEL from the process's environment itself.
-    process.env.OTEL_LOG_LEVEL = 'error'
+t.test(
+  "OTEL_LOG_LEVEL chooses what reaches the gateway's log, redacted; nothing goes to the console",
+  async (t) => {
+    const endpoint = 'http://user:SEKRET@collector host:4318'
+    const env = { OTEL_LOG_LEVEL: 'debug', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }
+    // The SDK reads both from the process's environment itself.
+    Object.assign(process.env, env)
+    const lines: { level: number; msg: string }[] = []
+    const log = Fastify({
+      logger: { level: 'debug', stream: { write: (line: string) => lines.push(JSON.parse(line)) } },
+    }).log
+    // The SDK's console logger would hold the console's methods from before
+    // any test could replace them; what they write reaches the streams.
+    const console: string[] = []
+    const stderr = process.stderr.write
+    const stdout = process.stdout.write
+    const capture = ((chunk: string | Uint8Array) => console.push(String(chunk)) > 0) as typeof stderr
+    process.stderr.write = capture
+    process.stdout.write = capture
     try {
-      await startTracing(own.log, {
-        ...QUIET,
-        OTEL_LOG_LEVEL: 'error',
-        OTEL_TRACES_SAMPLER: 'bogus',
-      }).shutdown()
+      await startTracing(log, { ...env, OTEL_TRACES_SAMPLER: 'bogus' }).shutdown()
     } finally {
-      process.stderr.write = write
-      delete process.env.OTEL_LOG_LEVEL
+      process.stderr.write = stderr
+      process.stdout.write = stdout
+      for (const name of Object.keys(env)) delete process.env[name]
     }
-    t.same(own.lines, [], "not in the gateway's log")
-    t.match(errors.join('\n'), /unknown OTEL_TRACES_SAMPLER value "bogus"/, "but on the SDK's console logger")
+    t.same(console, [], 'nothing on the console')
+    const reported = (pattern: RegExp) => lines.filter((l) => pattern.test(l.msg))
+    t.match(reported(/unknown OTEL_TRACES_SAMPLER value "bogus"/), [{ level: 50 }], 'errors, as before')
+    t.match(reported(/Could not parse environment-provided export URL/), [{ level: 40 }], 'warnings')
+    t.ok(
+      lines.some((l) => l.level === 20 && l.msg.startsWith('OpenTelemetry: ')),
+      "and, as asked, the SDK's debug messages, at debug",
+    )
+    t.notMatch(JSON.stringify(lines), /SEKRET/, 'none with the credential')
+    t.equal(process.env.OTEL_LOG_LEVEL, undefined, 'the environment is left as it was')
   },
 )
+
+t.test('an unknown OTEL_LOG_LEVEL is reported, and info is used, as the SDK would', async (t) => {
+  const { log, lines } = capturingLog()
+  const stop = reportDiagnostics(log, { OTEL_LOG_LEVEL: 'loud' })
+  try {
+    diag.info('an info message')
+    diag.warn('a warning')
+  } finally {
+    stop()
+  }
+  t.match(lines, [
+    { level: 40, msg: /Unknown log level "loud"/ },
+    { level: 30, msg: /an info message/ },
+    { level: 40, msg: /a warning/ },
+  ])
+})
 
 t.test(
   "an export the collector refuses is logged by its error's name and code, never with what the collector sent",
