@@ -107,6 +107,12 @@ export class GatewayMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   })
+  readonly abandonedRequests = new Counter({
+    name: 'gatehouse_http_requests_abandoned_total',
+    help: 'Requests whose connection closed before their answer was complete, by route and method: the browser left (or the gateway cut off an answer an upstream broke off mid-body, also in gatehouse_upstream_errors_total). Not in gatehouse_http_requests_total.',
+    labelNames: ['route', 'method'] as const,
+    registers: [this.registry],
+  })
   readonly storeErrors = new Counter({
     name: 'gatehouse_session_store_errors_total',
     help: 'Requests that failed because the session store was unavailable.',

@@ -1,4 +1,5 @@
-import type { FastifyInstance, onResponseHookHandler } from 'fastify'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyInstance, onRequestHookHandler, onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { isGatehouseError } from '../errors.js'
@@ -103,6 +104,15 @@ export const observability = fp(
         done()
       }
       route.onResponse = [...hooksOf(route.onResponse), count]
+      // onResponse runs on the answer's `finish`, which an answer cut off
+      // never reaches, not even when the handler replies later: counted at
+      // the close instead, by a listener made once per route.
+      const abandoned = unanswered((method) => metrics.abandonedRequests.inc({ route: route.url, method }))
+      const watch: onRequestHookHandler = (_request, reply, done) => {
+        reply.raw.on('close', abandoned)
+        done()
+      }
+      route.onRequest = [...hooksOf(route.onRequest), watch]
     })
     app.addHook('onResponse', (request, reply, done) => {
       if (request.is404)
@@ -118,7 +128,45 @@ export const observability = fp(
         )
         done()
       })
+      // A request cut off gets its line too, marked, with the status only
+      // when one was sent: an ingress logs it as well (nginx's 499), and an
+      // operator chasing a slow upstream looks for it here.
+      app.addHook('onRequest', (request, reply, done) => {
+        const res = reply.raw
+        res.on('close', () => {
+          if (res.writableFinished || upgraded(request.raw)) return
+          const path = request.routeOptions.url ?? 'unmatched'
+          request.log.info(
+            {
+              method: request.method,
+              path,
+              ...(res.headersSent ? { status: res.statusCode } : {}),
+              ms: reply.elapsedTime,
+              abandoned: true,
+            },
+            'request',
+          )
+        })
+        done()
+      })
     }
   },
   { name: 'gatehouse-observability', fastify: '5.x' },
 )
+
+/**
+ * A response's `close` listener that calls `count` with the request's
+ * method when the answer was not complete. A WebSocket upgrade's response
+ * never finishes: its socket went to the bridge, which counts it.
+ */
+function unanswered(count: (method: string) => void): (this: ServerResponse) => void {
+  return function closed(this: ServerResponse) {
+    if (this.writableFinished || upgraded(this.req)) return
+    count(this.req.method ?? 'GET')
+  }
+}
+
+/** Node marks a request that came as an `upgrade` event; its types do not say so. */
+function upgraded(request: IncomingMessage): boolean {
+  return (request as IncomingMessage & { upgrade?: boolean }).upgrade === true
+}
