@@ -234,7 +234,9 @@ function recognize(err: unknown, context: FailureContext): Recognized {
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
     // Thrown before the body is read: release the connection it holds.
     void err.response.body?.cancel().catch(() => {})
-    const [challenge] = err.cause
+    // An IdP may offer several schemes (RFC 9110 §11.6.1): the one naming
+    // an error says what went wrong, whichever comes first.
+    const challenge = err.cause.find((c) => c.parameters.error !== undefined) ?? err.cause[0]
     // The challenge's error is the IdP's text as much as a body's: any quoted string (RFC 9110 §11.2), so it can echo a secret.
     const named = challenge?.parameters.error
       ? printable(redact(challenge.parameters.error, context), 64)

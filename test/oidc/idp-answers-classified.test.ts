@@ -121,6 +121,15 @@ const cases: Case[] = [
     reason: /^HTTP 401 with WWW-Authenticate: DPoP error="invalid_request"$/,
   },
   {
+    name: 'of several challenges, the one that names an error says what went wrong',
+    status: 401,
+    body: '',
+    headers: { 'www-authenticate': 'Basic realm="idp", DPoP error="invalid_dpop_proof", algs="ES256"' },
+    answer: 'invalid_dpop_proof',
+    code: 'GATEHOUSE_ERR_DPOP_PROOF_REFUSED',
+    reason: /^HTTP 401 with WWW-Authenticate: DPoP error="invalid_dpop_proof"$/,
+  },
+  {
     name: 'a 401 DPoP challenge that names invalid_client still says the client is refused',
     status: 401,
     body: '',
