@@ -1,22 +1,23 @@
 import { readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { Static, TSchema } from '@sinclair/typebox'
-import { Value, type ValueError } from '@sinclair/typebox/value'
+import type { Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import { LineCounter, parseDocument } from 'yaml'
 import { readClientKey } from './client-key.js'
 import { configDigest } from './digest.js'
 import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
-import { interpolate } from './env.js'
+import { interpolateTree } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { resolveExchange } from './exchange.js'
 import { checkFapi2Certificates, fapi2KeyAlgorithm } from './fapi2.js'
 import { frontendBasePath, frontendCookieName, routeLists, trimPrefix } from './frontend-rules.js'
+import { formatPath, type Path, unescapePointer } from './option-path.js'
+import { dedupe, describe, intoMapping, syntaxProblems } from './problems.js'
 import { type RawProvider, rawProviders } from './providers.js'
 import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './schema.js'
 import { checkSemantics, checkWarnings, servedProviders } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
-import { closest } from './suggest.js'
 import { readTls } from './tls-material.js'
 import type {
   ClientKey,
@@ -28,8 +29,6 @@ import type {
   TlsMaterial,
   WebSocketRoute,
 } from './types.js'
-
-type Path = (string | number)[]
 
 export interface LoadOptions {
   /** Hears what is valid but risky (an anonymous client route), located like a problem. */
@@ -181,146 +180,6 @@ function readAllTls(config: RawConfig, providers: readonly RawProvider[], baseDi
     else problems.push(...read.problems)
   }
   return { materials, problems }
-}
-
-function interpolateTree(
-  value: unknown,
-  path: Path,
-  env: NodeJS.ProcessEnv,
-  report: (path: Path, message: string) => void,
-): unknown {
-  // A self-referencing alias (`&a [*a]`) is a cycle; no real config nests this deep.
-  if (path.length > 32) {
-    report(path.slice(0, 1), 'nests too deeply or refers to itself')
-    return null
-  }
-  if (typeof value === 'string') {
-    const { value: out, missing } = interpolate(value, env)
-    for (const name of missing) {
-      // A default written in the file would put the secret in the file.
-      const hint = isSecret(path, name)
-        ? 'a secret: set it in the environment'
-        : `or use \${${name}:-default} for a default`
-      report(path, `environment variable ${name} is not set (${hint})`)
-    }
-    return out
-  }
-  if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, [...path, i], env, report))
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) out[k] = interpolateTree(v, [...path, k], env, report)
-    return out
-  }
-  return value
-}
-
-const SECRET_OPTION = /^((oidc|identityProviders\[\d+\])\.clientSecret|session\.secrets?(\[\d+\])?)$/
-const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|CREDENTIAL|(^|_)KEY($|_)/i
-
-function isSecret(path: Path, name: string): boolean {
-  return SECRET_OPTION.test(formatPath(path)) || SECRET_NAME.test(name)
-}
-
-interface YamlError {
-  readonly message: string
-  readonly linePos?: readonly [{ readonly line: number }, ...unknown[]] | undefined
-}
-
-/**
- * YAML's syntax errors, one line each. An unquoted `${VAR}` inside `[...]` or
- * `{...}` is the usual cause in a config file: YAML reads its `{` as a nested
- * flow mapping and reports a cascade of errors, often on the lines below too,
- * that never names it. When it is there, it alone is reported.
- */
-function syntaxProblems(errors: readonly YamlError[], text: string): ConfigProblem[] {
-  const lines = text.split(/\r?\n/)
-  const hinted = new Set<number>()
-  const problems: ConfigProblem[] = []
-  for (const e of errors) {
-    const line = e.linePos?.[0].line
-    const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
-    const variable = line === undefined ? undefined : unquotedFlowVariable(lines[line - 1] ?? '')
-    if (variable === undefined) {
-      problems.push({ path: '', line, message: `YAML syntax error: ${reason}` })
-    } else if (!hinted.has(line!)) {
-      hinted.add(line!)
-      problems.push({
-        path: '',
-        line,
-        message: `YAML syntax error: ${reason}; inside [ ] or { } quote the variable: "${variable}"`,
-      })
-    }
-  }
-  return hinted.size > 0 ? problems.filter((p) => hinted.has(p.line!)) : problems
-}
-
-function unquotedFlowVariable(line: string): string | undefined {
-  const unquoted = line.replace(/#.*$/, '').replace(/"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/g, '""')
-  return /[[{][^#]*?(\$\{[^}]*\})/.exec(unquoted)?.[1]
-}
-
-interface SchemaError {
-  readonly message: string
-  readonly schema: {
-    anyOf?: { const?: unknown; type?: string; pattern?: string; properties?: Record<string, unknown> }[]
-    description?: string
-    properties?: Record<string, unknown>
-  }
-  readonly path: string
-  readonly value: unknown
-  readonly type: number
-}
-
-/**
- * A mapping that fails a `true`-or-mapping option (`websocket: true` or
- * `websocket: { maxMessage, … }`) is wrong in one of its keys: report those, where
- * TypeBox reports only that no member of the union matched.
- */
-function intoMapping(error: ValueError): ValueError[] {
-  const members = error.schema.anyOf as TSchema[] | undefined
-  const mapping = members?.some((member) => member.type === 'boolean')
-    ? members.find((member) => member.type === 'object')
-    : undefined
-  const { value } = error
-  if (!mapping || typeof value !== 'object' || value === null || Array.isArray(value)) return [error]
-  // The union's defaults were not filled in, since no member matched.
-  const filled = Value.Default(mapping, structuredClone(value))
-  return [...Value.Errors(mapping, filled)].map((inner) => ({ ...inner, path: `${error.path}${inner.path}` }))
-}
-
-/** TypeBox's messages, said the way a person editing YAML needs them. */
-function describe(error: SchemaError): string {
-  const options = error.schema.anyOf
-  if (error.message === 'Unexpected property') {
-    const key = String(unescapePointer(error.path.split('/').at(-1) ?? ''))
-    const meant = closest(key, Object.keys(error.schema.properties ?? {}))
-    return meant === undefined ? 'unknown option' : `unknown option (did you mean ${meant}?)`
-  }
-  if (error.message.startsWith('Expected required property')) return 'is required'
-  if (options?.some((o) => o.type === 'boolean') && options.some((o) => o.type === 'object')) {
-    const keys = Object.keys(options.find((o) => o.type === 'object')?.properties ?? {})
-    return `must be true, false or a mapping of ${keys.join(', ')} (got ${JSON.stringify(error.value)})`
-  }
-  if (options?.every((o) => o.const !== undefined)) {
-    return `must be one of ${options.map((o) => o.const).join(', ')} (got ${JSON.stringify(error.value)})`
-  }
-  if (options?.some((o) => o.pattern !== undefined)) {
-    return error.schema.description?.includes('A duration')
-      ? `must be a duration like 500ms, 30s, 5m, 12h, 1d or a number of seconds (got ${JSON.stringify(error.value)})`
-      : `must be a size like 1mb, 512kb or a number of bytes (got ${JSON.stringify(error.value)})`
-  }
-  return error.message.charAt(0).toLowerCase() + error.message.slice(1)
-}
-
-function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
-  const seen = new Set<string>()
-  // A bad union member also fails the union itself: keep one line per path,
-  // preferring the most specific message (the first TypeBox yields).
-  return problems.filter((p) => {
-    if (seen.has(p.path)) return false
-    seen.add(p.path)
-    return true
-  })
 }
 
 function resolve(
@@ -505,17 +364,6 @@ function routeMethods(listed: readonly HttpMethod[] | undefined): HttpMethod[] {
 
 function trimSlash(path: string): string {
   return path.length > 1 ? path.replace(/\/+$/, '') : path
-}
-
-export function formatPath(path: readonly (string | number)[]): string {
-  let out = ''
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`
-  return out
-}
-
-function unescapePointer(part: string): string | number {
-  const text = part.replace(/~1/g, '/').replace(/~0/g, '~')
-  return /^\d+$/.test(text) ? Number(text) : text
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,0 +1,113 @@
+import type { TSchema } from '@sinclair/typebox'
+import { Value, type ValueError } from '@sinclair/typebox/value'
+import type { ConfigProblem } from './errors.js'
+import { unescapePointer } from './option-path.js'
+import { closest } from './suggest.js'
+
+/*
+ * What YAML's parser and the schema say of a config file, said the way a
+ * person editing the YAML needs it: one line per problem, at its option.
+ */
+
+interface YamlError {
+  readonly message: string
+  readonly linePos?: readonly [{ readonly line: number }, ...unknown[]] | undefined
+}
+
+/**
+ * YAML's syntax errors, one line each. An unquoted `${VAR}` inside `[...]` or
+ * `{...}` is the usual cause in a config file: YAML reads its `{` as a nested
+ * flow mapping and reports a cascade of errors, often on the lines below too,
+ * that never names it. When it is there, it alone is reported.
+ */
+export function syntaxProblems(errors: readonly YamlError[], text: string): ConfigProblem[] {
+  const lines = text.split(/\r?\n/)
+  const hinted = new Set<number>()
+  const problems: ConfigProblem[] = []
+  for (const e of errors) {
+    const line = e.linePos?.[0].line
+    const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+    const variable = line === undefined ? undefined : unquotedFlowVariable(lines[line - 1] ?? '')
+    if (variable === undefined) {
+      problems.push({ path: '', line, message: `YAML syntax error: ${reason}` })
+    } else if (!hinted.has(line!)) {
+      hinted.add(line!)
+      problems.push({
+        path: '',
+        line,
+        message: `YAML syntax error: ${reason}; inside [ ] or { } quote the variable: "${variable}"`,
+      })
+    }
+  }
+  return hinted.size > 0 ? problems.filter((p) => hinted.has(p.line!)) : problems
+}
+
+function unquotedFlowVariable(line: string): string | undefined {
+  const unquoted = line.replace(/#.*$/, '').replace(/"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/g, '""')
+  return /[[{][^#]*?(\$\{[^}]*\})/.exec(unquoted)?.[1]
+}
+
+interface SchemaError {
+  readonly message: string
+  readonly schema: {
+    anyOf?: { const?: unknown; type?: string; pattern?: string; properties?: Record<string, unknown> }[]
+    description?: string
+    properties?: Record<string, unknown>
+  }
+  readonly path: string
+  readonly value: unknown
+  readonly type: number
+}
+
+/**
+ * A mapping that fails a `true`-or-mapping option (`websocket: true` or
+ * `websocket: { maxMessage, … }`) is wrong in one of its keys: report those, where
+ * TypeBox reports only that no member of the union matched.
+ */
+export function intoMapping(error: ValueError): ValueError[] {
+  const members = error.schema.anyOf as TSchema[] | undefined
+  const mapping = members?.some((member) => member.type === 'boolean')
+    ? members.find((member) => member.type === 'object')
+    : undefined
+  const { value } = error
+  if (!mapping || typeof value !== 'object' || value === null || Array.isArray(value)) return [error]
+  // The union's defaults were not filled in, since no member matched.
+  const filled = Value.Default(mapping, structuredClone(value))
+  return [...Value.Errors(mapping, filled)].map((inner) => ({ ...inner, path: `${error.path}${inner.path}` }))
+}
+
+/** TypeBox's messages, said the way a person editing YAML needs them. */
+export function describe(error: SchemaError): string {
+  const options = error.schema.anyOf
+  if (error.message === 'Unexpected property') {
+    const key = String(unescapePointer(error.path.split('/').at(-1) ?? ''))
+    const meant = closest(key, Object.keys(error.schema.properties ?? {}))
+    return meant === undefined ? 'unknown option' : `unknown option (did you mean ${meant}?)`
+  }
+  if (error.message.startsWith('Expected required property')) return 'is required'
+  if (options?.some((o) => o.type === 'boolean') && options.some((o) => o.type === 'object')) {
+    const keys = Object.keys(options.find((o) => o.type === 'object')?.properties ?? {})
+    return `must be true, false or a mapping of ${keys.join(', ')} (got ${JSON.stringify(error.value)})`
+  }
+  if (options?.every((o) => o.const !== undefined)) {
+    return `must be one of ${options.map((o) => o.const).join(', ')} (got ${JSON.stringify(error.value)})`
+  }
+  if (options?.some((o) => o.pattern !== undefined)) {
+    return error.schema.description?.includes('A duration')
+      ? `must be a duration like 500ms, 30s, 5m, 12h, 1d or a number of seconds (got ${JSON.stringify(error.value)})`
+      : `must be a size like 1mb, 512kb or a number of bytes (got ${JSON.stringify(error.value)})`
+  }
+  return error.message.charAt(0).toLowerCase() + error.message.slice(1)
+}
+
+/** One problem per option path: the first, most specific, that TypeBox gave. */
+export function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>()
+  // A bad union member also fails the union itself: keep one line per path,
+  // preferring the most specific message (the first TypeBox yields).
+  return problems.filter((p) => {
+    if (seen.has(p.path)) return false
+    seen.add(p.path)
+    return true
+  })
+}
