@@ -137,7 +137,7 @@ export async function registerProxyRoutes(
       // when an onSend hook has work, so a refused token is replayed on
       // every answer.
       function handler(request: FastifyRequest, reply: FastifyReply, dest: string): void {
-        if (bridge && isUpgrade(request)) {
+        if (bridge && isUpgrade(request.raw)) {
           // The upgrade is a GET to the upstream's http(s) URL: its proof is for that.
           const open = bridge
           const proof: UpgradeProof | undefined = routeProofs && {

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import type { FastifyInstance, onRequestHookHandler, onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
@@ -6,6 +6,7 @@ import { isGatehouseError } from '../errors.js'
 import type { OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import type { ProxyRouteHooks } from '../proxy/routes.js'
+import { isUpgrade } from '../proxy/websocket/upgrade.js'
 import type { ClientTokensOptions } from '../tokens/client-tokens.js'
 import { logExchange } from '../tokens/exchange-log.js'
 import { logRefresh } from '../tokens/refresh-log.js'
@@ -134,7 +135,7 @@ export const observability = fp(
       app.addHook('onRequest', (request, reply, done) => {
         const res = reply.raw
         res.on('close', () => {
-          if (res.writableFinished || upgraded(request.raw)) return
+          if (res.writableFinished || isUpgrade(request.raw)) return
           const path = request.routeOptions.url ?? 'unmatched'
           request.log.info(
             {
@@ -161,12 +162,7 @@ export const observability = fp(
  */
 function unanswered(count: (method: string) => void): (this: ServerResponse) => void {
   return function closed(this: ServerResponse) {
-    if (this.writableFinished || upgraded(this.req)) return
+    if (this.writableFinished || isUpgrade(this.req)) return
     count(this.req.method ?? 'GET')
   }
-}
-
-/** Node marks a request that came as an `upgrade` event; its types do not say so. */
-function upgraded(request: IncomingMessage): boolean {
-  return (request as IncomingMessage & { upgrade?: boolean }).upgrade === true
 }

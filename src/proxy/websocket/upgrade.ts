@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { RouteConfig } from '../../config/types.js'
 import { gatehouseError } from '../../errors.js'
@@ -12,14 +12,14 @@ import type { headerRewriter } from '../request-headers.js'
  * the header test refuses the same request whether or not one does.
  */
 export function wantsUpgrade(request: FastifyRequest): boolean {
-  if (isUpgrade(request)) return true
+  if (isUpgrade(request.raw)) return true
   const upgrade = request.headers.upgrade
   return upgrade !== undefined && /\bwebsocket\b/i.test(upgrade)
 }
 
 /** Node's own verdict (`message.upgrade`): it raised `upgrade` and the socket is the proxy's to take. */
-export function isUpgrade(request: FastifyRequest): boolean {
-  return (request.raw as { upgrade?: boolean }).upgrade === true
+export function isUpgrade(request: IncomingMessage): boolean {
+  return (request as IncomingMessage & { upgrade?: boolean }).upgrade === true
 }
 
 /**
@@ -45,7 +45,7 @@ export function upgradeAwareGuard(route: RouteConfig, deps: GuardDeps) {
   const guard = routeGuard(route, deps)
   const upgradeGuard = routeGuard(route, deps, upgradeOriginCheck(deps.config))
   return function guardUpgrade(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-    if (isUpgrade(request)) upgradeGuard(request, reply, done)
+    if (isUpgrade(request.raw)) upgradeGuard(request, reply, done)
     else guard(request, reply, done)
   }
 }
