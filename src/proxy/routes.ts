@@ -16,9 +16,15 @@ import { ResponseHygiene } from './response-headers.js'
 import { tokenRetry } from './token-retry.js'
 import type { UpstreamErrorObserver } from './upstream-errors.js'
 import { upstreamPool } from './upstream-pool.js'
-import { routeSockets, routeUpgrades, type UpgradeProof, type WebSocketObserver } from './websocket/bridge.js'
+import { routeSockets, type UpgradeProof, type WebSocketObserver } from './websocket/bridge.js'
 import { SocketLimits } from './websocket/limits.js'
-import { isUpgrade, refuseUpgrade, upgradeAwareGuard, upgradeHeaders } from './websocket/upgrade.js'
+import {
+  isUpgrade,
+  refuseUpgrade,
+  routeUpgrades,
+  upgradeAwareGuard,
+  upgradeHeaders,
+} from './websocket/upgrade.js'
 
 /** What the proxy reads of the config: the routes, and the limits and names they share. */
 export type ProxyConfig = Pick<GatehouseConfig, 'routes'> & {

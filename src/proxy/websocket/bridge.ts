@@ -1,6 +1,4 @@
-import { type IncomingHttpHeaders, type IncomingMessage, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
-import type { Duplex } from 'node:stream'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
@@ -18,68 +16,8 @@ import {
 } from '../upstream-errors.js'
 import type { SocketLimit, SocketLimits, SocketPlace } from './limits.js'
 import { type BrokenBound, closeLeg, type Leg, SocketPair } from './relay.js'
+import { browserHandshake, type PendingUpgrade, pendingUpgrade } from './upgrade.js'
 import { SocketWatch } from './watch.js'
-
-interface PendingUpgrade {
-  readonly socket: Duplex
-  readonly head: Buffer
-}
-
-/** Upgrades Node has handed over and Fastify is still routing, by their request. */
-const pending = new WeakMap<IncomingMessage, PendingUpgrade>()
-
-/** The apps (by their router, which every scope of an app shares) whose upgrades are routed already. */
-const routing = new WeakSet<object>()
-
-/**
- * Sends every upgrade through Fastify's router, so hooks, guards and route
- * handlers see it as a GET; a handler that refuses it answers on the socket
- * as on any connection. The socket stays with the request until a
- * `WebSocketBridge` takes it.
- */
-export function routeUpgrades(app: FastifyInstance): void {
-  // Once per server: each frontend's routes ask (`frontends[]`), and the
-  // one router, whose constraints pick the frontend, serves them all.
-  if (routing.has(app.routing)) return
-  routing.add(app.routing)
-  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    pending.set(request, { socket, head })
-    // Node drops its own error listener from an upgraded socket; a reset
-    // while the guard reads the session must not reach the process.
-    socket.on('error', () => socket.destroy())
-    const response = new ServerResponse(request)
-    response.assignSocket(socket as Socket)
-    response.on('finish', () => socket.destroy())
-    app.routing(request, response)
-  })
-}
-
-/** RFC 9110 §5.6.2 token characters: a subprotocol name (RFC 6455 §4.1). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-const KEY = /^[+/0-9A-Za-z]{22}==$/
-
-/**
- * The browser's offered subprotocols in its order, or a reason to refuse
- * the upgrade: what `ws` would refuse, checked before the upstream is dialled.
- */
-function browserHandshake(
-  request: FastifyRequest,
-): { readonly offered: readonly string[] } | { readonly problem: string } {
-  const { headers } = request
-  if (request.method !== 'GET') return { problem: 'A WebSocket upgrade must be a GET.' }
-  if (headers.upgrade?.toLowerCase() !== 'websocket')
-    return { problem: 'The Upgrade header must be "websocket".' }
-  if (!KEY.test(headers['sec-websocket-key'] ?? ''))
-    return { problem: 'Sec-WebSocket-Key is missing or invalid.' }
-  if (headers['sec-websocket-version'] !== '13') return { problem: 'Sec-WebSocket-Version must be 13.' }
-  const header = headers['sec-websocket-protocol']
-  if (header === undefined) return { offered: [] }
-  const offered = header.split(',').map((name) => name.trim())
-  // RFC 6455 §4.1: non-empty tokens, each offered once.
-  if (!offered.every((name) => TOKEN.test(name)) || new Set(offered).size !== offered.length)
-    return { problem: 'Sec-WebSocket-Protocol must list distinct tokens, separated by commas.' }
-  return { offered }
-}
 
 /** Why an upstream handshake failed, for the answer to the browser's upgrade. */
 type HandshakeFailure = UpstreamErrorKind | 'refused'
@@ -183,7 +121,7 @@ export class WebSocketBridge {
    * handshake with the upstream's choice.
    */
   open(request: FastifyRequest, reply: FastifyReply, dest: string, proof?: UpgradeProof): void {
-    const upgrade = pending.get(request.raw)
+    const upgrade = pendingUpgrade(request.raw)
     const handshake = browserHandshake(request)
     if (upgrade === undefined || 'problem' in handshake) {
       reply.send(
