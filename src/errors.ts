@@ -266,6 +266,11 @@ export const logCatalogue = {
     level: 'warn',
     message: 'A token response had no usable expires_in, so the token lifetime was assumed.',
   },
+  GATEHOUSE_TOKEN_LIFETIME_SHORT: {
+    level: 'warn',
+    message:
+      "The identity provider's access tokens live less than twice tokens.refreshBefore, so each is renewed halfway through its life.",
+  },
   GATEHOUSE_SESSION_UNREADABLE: {
     level: 'warn',
     message:

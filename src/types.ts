@@ -12,6 +12,11 @@ export interface TokenSet {
   readonly accessToken: string
   /** Epoch ms at which the access token stops being accepted. */
   readonly accessTokenExpiresAt: number
+  /**
+   * Ms from the token's request to `accessTokenExpiresAt`: how long the IdP
+   * let it live. Unknown for tokens stored before it was recorded.
+   */
+  readonly accessTokenLifetime?: number | undefined
   readonly refreshToken?: string | undefined
   /**
    * Epoch ms at which the refresh token stops being accepted, when the IdP
@@ -34,6 +39,11 @@ export interface AudienceToken {
   readonly accessToken: string
   /** Epoch ms at which it stops being accepted. */
   readonly accessTokenExpiresAt: number
+  /**
+   * Ms from the token's request to `accessTokenExpiresAt`: how long the IdP
+   * let it live. Unknown for tokens stored before it was recorded.
+   */
+  readonly accessTokenLifetime?: number | undefined
   /**
    * An exchanged token's: the fingerprint of the subject token it was
    * exchanged from. A new subject token (after a refresh) makes it stale.
@@ -85,6 +95,8 @@ export interface LoginResult {
 export interface CachedToken {
   readonly accessToken: string
   readonly expiresAt: number
+  /** Ms from the token's request to `expiresAt`; unknown for tokens cached before it was recorded. */
+  readonly lifetime?: number | undefined
   /**
    * The gateway's DPoP key the token is bound to (RFC 9449), made with the
    * token and gone with it: each new token rotates the key. It is cached

@@ -290,7 +290,10 @@ export const SessionSchema = Type.Object(
 
 export const TokensSchema = Type.Object(
   {
-    refreshBefore: Duration('Refresh an access token this long before it expires.', DEFAULTS.refreshBefore),
+    refreshBefore: Duration(
+      'Refresh an access token this long before it expires; a token the identity provider lets live less than twice this is refreshed halfway through its life instead (one GATEHOUSE_TOKEN_LIFETIME_SHORT warning per provider says so).',
+      DEFAULTS.refreshBefore,
+    ),
     refreshWait: Duration("Longest a request waits on another request's refresh.", DEFAULTS.refreshWait),
     retryCooldown: Duration(
       "Per session and route: after an upstream's 401 invalid_token has forced a refresh (retryOnInvalidToken), the next such 401 within this time, for another token, passes to the browser instead of forcing another. Shared across instances with the Redis store. 0 turns it off.",

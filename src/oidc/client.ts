@@ -435,9 +435,11 @@ export class OidcClient {
         })
       })
       this.#observer.accepted?.('token_exchange')
+      const expires = this.#expiresAt(result, sentAt, 'token_exchange')
       return {
         accessToken: result.access_token,
-        accessTokenExpiresAt: this.#expiresAt(result, sentAt, 'token_exchange'),
+        accessTokenExpiresAt: expires,
+        accessTokenLifetime: expires - sentAt,
       }
     } catch (err) {
       throw this.#failed('token_exchange', err, subjectToken)
@@ -467,9 +469,11 @@ export class OidcClient {
         return oauth.processClientCredentialsResponse(as, this.#client, response, this.#bound(dpopKey))
       })
       this.#observer.accepted?.('client_credentials')
+      const expires = this.#expiresAt(result, sentAt, 'client_credentials')
       return {
         accessToken: result.access_token,
-        expiresAt: this.#expiresAt(result, sentAt, 'client_credentials'),
+        expiresAt: expires,
+        lifetime: expires - sentAt,
         ...(dpopKey ? { dpopKey } : {}),
       }
     } catch (err) {
@@ -575,9 +579,11 @@ export class OidcClient {
   }
 
   #tokenSet(result: oauth.TokenEndpointResponse, sentAt: number, operation: IdpOperation): TokenSet {
+    const expires = this.#expiresAt(result, sentAt, operation)
     return {
       accessToken: result.access_token,
-      accessTokenExpiresAt: this.#expiresAt(result, sentAt, operation),
+      accessTokenExpiresAt: expires,
+      accessTokenLifetime: expires - sentAt,
       refreshToken: result.refresh_token,
       refreshTokenExpiresAt: this.#refreshExpiresAt(result),
       idToken: result.id_token,

@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http'
-import type { FastifyInstance, onRequestHookHandler, onResponseHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, onRequestHookHandler, onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
-import { isGatehouseError } from '../errors.js'
+import { isGatehouseError, type LogCode } from '../errors.js'
 import type { OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import type { ProxyRouteHooks } from '../proxy/routes.js'
@@ -72,11 +72,13 @@ export const observability = fp(
           logExchange(app.log, { outcome, ms, sessionId, audience, failure })
         },
         joined: () => metrics.refreshJoins.inc(),
+        shortLived: shortLivedWarning(app.log, 'user', opts.firstProvider),
         cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
       },
       clientTokens: {
         hit: (idp = opts.firstProvider) => metrics.clientTokenCache.inc({ result: 'hit', idp }),
         miss: (idp = opts.firstProvider) => metrics.clientTokenCache.inc({ result: 'miss', idp }),
+        shortLived: shortLivedWarning(app.log, 'client', opts.firstProvider),
       },
       proxy: {
         onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),
@@ -164,5 +166,26 @@ function unanswered(count: (method: string) => void): (this: ServerResponse) => 
   return function closed(this: ServerResponse) {
     if (this.writableFinished || isUpgrade(this.req)) return
     count(this.req.method ?? 'GET')
+  }
+}
+
+/**
+ * Says once per provider that its `token` tokens live less than twice
+ * `tokens.refreshBefore`, so the setting does not apply to them: the
+ * operator who set it expects tokens renewed that long before they expire.
+ */
+function shortLivedWarning(log: FastifyBaseLogger, token: 'user' | 'client', firstProvider: string) {
+  // Provider names come from the configuration: bounded by it.
+  const told = new Set<string>()
+  return (lifetime: number, refreshBefore: number, idp = firstProvider): void => {
+    if (told.has(idp)) return
+    told.add(idp)
+    const code: LogCode = 'GATEHOUSE_TOKEN_LIFETIME_SHORT'
+    const lifetimeSeconds = Math.round(lifetime / 1000)
+    const refreshBeforeSeconds = refreshBefore / 1000
+    log.warn(
+      { code, idp, token, lifetimeSeconds, refreshBeforeSeconds },
+      `${token === 'user' ? "users'" : 'client-credentials'} access tokens from ${idp} live ${lifetimeSeconds} s, less than twice tokens.refreshBefore (${refreshBeforeSeconds} s): each is renewed halfway through its life instead`,
+    )
   }
 }

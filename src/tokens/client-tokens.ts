@@ -1,6 +1,7 @@
 import { gatehouseError, RefreshWaitTimeoutError } from '../errors.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { CachedToken } from '../types.js'
+import { livesShort, refreshMargin } from './refresh-margin.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, TokenCache } from './types.js'
 
@@ -21,7 +22,12 @@ export interface ClientTokensOptions {
   readonly lockTtl: number
   readonly now: () => number
   /** `idp`: the provider the token is from, `undefined` for the first. */
-  readonly observer?: { hit?(idp?: string): void; miss?(idp?: string): void }
+  readonly observer?: {
+    hit?(idp?: string): void
+    miss?(idp?: string): void
+    /** Tokens from `idp` live `lifetime` ms, less than twice `refreshBefore`: they are renewed halfway through their life. */
+    shortLived?(lifetime: number, refreshBefore: number, idp?: string): void
+  }
 }
 
 /**
@@ -77,7 +83,7 @@ export class ClientTokens {
   }
 
   #fresh(token: CachedToken): boolean {
-    return token.expiresAt - this.#now() > this.#refreshBefore
+    return token.expiresAt - this.#now() > refreshMargin(this.#refreshBefore, token.lifetime)
   }
 
   async #shared(key: string): Promise<CachedToken | undefined> {
@@ -121,6 +127,8 @@ export class ClientTokens {
         { [ATTR.resource]: `scope:${[...scopes].sort().join(' ')}` },
         () => this.#oidc.clientCredentials(scopes, dpop, idp),
       )
+      if (livesShort(this.#refreshBefore, token.lifetime))
+        this.#observer?.shortLived?.(token.lifetime, this.#refreshBefore, idp)
       const ttl = token.expiresAt - this.#now()
       if (ttl > 0) await this.#cache?.set(key, token, ttl)
       return token

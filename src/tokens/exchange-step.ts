@@ -3,8 +3,9 @@ import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData } from '../session/types.js'
 import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
 import { type ExchangeOutcome, exchangeOutcome } from './exchange-outcome.js'
-import { subjectExpiresAt, subjectToken } from './exchange-subject.js'
+import { subjectLife, subjectToken } from './exchange-subject.js'
 import { tokenFingerprint } from './refresh-cooldown.js'
+import { refreshMargin } from './refresh-margin.js'
 
 /** What the gateway hears of exchanges (part of `RefreshObserver`). */
 export interface ExchangeObserver {
@@ -58,9 +59,10 @@ export async function exchangeStep(
 ): Promise<SessionData> {
   const exchange = audience.exchange!
   let session = current
-  const left = () => subjectExpiresAt(session.tokens, exchange) - deps.now()
+  const life = () => subjectLife(session.tokens, exchange)
+  const left = () => life().expiresAt - deps.now()
   // Without a refresh token the subject is used while it lasts.
-  if (left() <= deps.refreshBefore && session.tokens.refreshToken)
+  if (left() <= refreshMargin(deps.refreshBefore, life().lifetime) && session.tokens.refreshToken)
     session = await deps.refreshSubject(session)
   const subject = subjectToken(session.tokens, exchange)
   if (subject === undefined)

@@ -9,19 +9,27 @@ export function subjectToken(tokens: TokenSet, exchange: ExchangeConfig): string
 }
 
 /**
- * When the subject token stops being accepted, epoch ms. An ID token's own
- * `exp` (OIDC Core §2), read without verifying: the gateway verified it
- * when the IdP issued it, and the IdP verifies it again at the exchange.
- * Entra ID's ID tokens may expire before the access token that came with them.
+ * When the subject token stops being accepted, epoch ms, and how long it
+ * was issued to live, ms, when known. An ID token's own `exp` and `iat`
+ * (OIDC Core §2), read without verifying: the gateway verified it when the
+ * IdP issued it, and the IdP verifies it again at the exchange. Entra ID's
+ * ID tokens may expire before the access token that came with them.
  */
-export function subjectExpiresAt(tokens: TokenSet, exchange: ExchangeConfig): number {
-  if (exchange.subjectToken === 'access_token' || tokens.idToken === undefined)
-    return tokens.accessTokenExpiresAt
+export function subjectLife(
+  tokens: TokenSet,
+  exchange: ExchangeConfig,
+): { readonly expiresAt: number; readonly lifetime: number | undefined } {
+  const accessToken = { expiresAt: tokens.accessTokenExpiresAt, lifetime: tokens.accessTokenLifetime }
+  if (exchange.subjectToken === 'access_token' || tokens.idToken === undefined) return accessToken
   try {
-    const { exp } = decodeJwt(tokens.idToken)
-    return typeof exp === 'number' ? exp * 1000 : tokens.accessTokenExpiresAt
+    const { exp, iat } = decodeJwt(tokens.idToken)
+    if (typeof exp !== 'number') return accessToken
+    return {
+      expiresAt: exp * 1000,
+      lifetime: typeof iat === 'number' && exp > iat ? (exp - iat) * 1000 : undefined,
+    }
   } catch {
-    return tokens.accessTokenExpiresAt
+    return accessToken
   }
 }
 

@@ -9,6 +9,7 @@ import { exchangeOutcome } from './exchange-outcome.js'
 import { type Exchange, type ExchangeObserver, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
 import { exchangedFromCurrent } from './exchange-subject.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
+import { livesShort, refreshMargin } from './refresh-margin.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, RefreshCooldowns } from './types.js'
@@ -74,6 +75,12 @@ export interface RefreshObserver extends ExchangeObserver {
     idp?: string,
   ): void
   joined?(): void
+  /**
+   * Tokens of the session's provider `idp` live `lifetime` ms, less than
+   * twice `refreshBefore`: they are renewed halfway through their life.
+   * Told at every use of such a token; the observer says it once.
+   */
+  shortLived?(lifetime: number, refreshBefore: number, idp?: string): void
   /** A refused token did not force a refresh: another did on this route within the cool-down. */
   cooledDown?(route: string): void
 }
@@ -162,10 +169,18 @@ export class UserTokens {
     }
   }
 
-  /** True when the session holds no token for `audience` (the login token without one), or it is due. */
+  /**
+   * True when the session holds no token for `audience` (the login token
+   * without one), or it is due: `tokens.refreshBefore` before it expires,
+   * or halfway through its life if that comes later (refresh-margin.ts).
+   */
   needsRefresh(session: SessionData, audience?: TokenAudience): boolean {
     const token = tokenFor(session.tokens, audience)
-    if (token === undefined || token.accessTokenExpiresAt - this.#now() <= this.#refreshBefore) return true
+    if (token === undefined) return true
+    const lifetime = token.accessTokenLifetime
+    if (livesShort(this.#refreshBefore, lifetime))
+      this.#observer?.shortLived?.(lifetime, this.#refreshBefore, session.idp)
+    if (token.accessTokenExpiresAt - this.#now() <= refreshMargin(this.#refreshBefore, lifetime)) return true
     return audience?.exchange !== undefined && !exchangedFromCurrent(session.tokens, audience.exchange, token)
   }
 
@@ -410,6 +425,7 @@ export class UserTokens {
             [audience.key]: {
               accessToken: next.accessToken,
               accessTokenExpiresAt: next.accessTokenExpiresAt,
+              accessTokenLifetime: next.accessTokenLifetime,
             },
           },
         }
