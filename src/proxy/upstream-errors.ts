@@ -57,8 +57,8 @@ export function answerUpstreamFailure(
 
 /**
  * An answer undici refused to read as HTTP/1.1: its parser's errors (a bad
- * status line, a header with a NUL, Content-Length beside chunked), or a
- * body that did not match its Content-Length (which reaches this answer
+ * status line, a header with a NUL, Content-Length beside chunked), a head
+ * past its size limit, or a body that did not match its Content-Length (which reaches this answer
  * only if found before the answer started; after, the browser's connection
  * is cut). The upstream was reached; it answered something that must not
  * be passed on (response smuggling).
@@ -69,6 +69,7 @@ export function notHttp(error: Error & { code?: string }): boolean {
   return (
     error.name === 'HTTPParserError' ||
     error.code?.startsWith('HPE_') === true ||
+    error.code === 'UND_ERR_HEADERS_OVERFLOW' ||
     error.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'
   )
 }

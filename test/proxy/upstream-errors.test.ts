@@ -44,7 +44,12 @@ t.test('an answer that is not valid HTTP is 502 upstream_invalid_response, count
   const uncoded = Object.assign(new Error('Response does not match the HTTP/1.1 protocol'), {
     name: 'HTTPParserError',
   })
-  for (const error of [parser, uncoded, failure('UND_ERR_RES_CONTENT_LENGTH_MISMATCH')] as (Error & {
+  for (const error of [
+    parser,
+    uncoded,
+    failure('UND_ERR_HEADERS_OVERFLOW'),
+    failure('UND_ERR_RES_CONTENT_LENGTH_MISMATCH'),
+  ] as (Error & {
     code?: string
   })[]) {
     const { code, counted } = answer(error)

@@ -14,6 +14,8 @@ const SECRET = 'upstream-raw-secret-4f1c'
 const malformed: Record<string, string> = {
   'bad-status': `HTTP/1.1 2x0 OK\r\nSet-Cookie: secret=${SECRET}\r\nContent-Length: 0\r\n\r\n`,
   'bad-header': `HTTP/1.1 200 OK\r\nX-Bad: a\u0001b\r\nSet-Cookie: secret=${SECRET}\r\nContent-Length: 0\r\n\r\n`,
+  // A head past undici's limit (16 KiB): reached and answered, not unreachable.
+  'huge-head': `HTTP/1.1 401 Unauthorized\r\nDPoP-Nonce: ${'n'.repeat(20_000)}\r\nSet-Cookie: secret=${SECRET}\r\nContent-Length: 0\r\n\r\n`,
 }
 
 /** An upstream on a raw socket: the path picks which broken answer it writes. */
