@@ -107,7 +107,7 @@ export const OidcSchema = Type.Object(
     issuer: Type.String({
       minLength: 1,
       description:
-        'Issuer URL of the OpenID Provider; discovery document at /.well-known/openid-configuration.',
+        'Issuer URL of the OpenID Provider, without user:password@; discovery document at /.well-known/openid-configuration.',
     }),
     clientId: Type.String({ minLength: 1, description: 'The confidential client registered at the IdP.' }),
     clientSecret: Type.Optional(
@@ -379,7 +379,11 @@ export const ExchangeSchema = Type.Object(
 export const RouteSchema = Type.Object(
   {
     path: Type.String({ minLength: 1, description: 'Path prefix, matched on whole segments.' }),
-    upstream: Type.String({ minLength: 1, description: 'http(s)://host:port of the upstream.' }),
+    upstream: Type.String({
+      minLength: 1,
+      description:
+        "http(s)://host:port of the upstream, without user:password@ (the upstream gets the route's token).",
+    }),
     rewritePath: Type.Optional(Type.String({ description: 'Replaces the matched prefix when forwarding.' })),
     token: Type.Union(
       [

@@ -83,6 +83,9 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
     )
   } else if (!issuer || !['http:', 'https:'].includes(issuer.protocol)) {
     add([...at, 'issuer'], 'must be an https URL')
+  } else if (carriesCredentials(issuer)) {
+    // fetch refuses such a URL outright: discovery would fail as "unavailable".
+    add([...at, 'issuer'], CREDENTIALS_IN_URL)
   } else if (issuer.protocol === 'http:' && !LOOPBACK.test(issuer.hostname)) {
     add(
       [...at, 'issuer'],
@@ -122,6 +125,14 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
   }
 }
 
+/** A URL's user-info: Gatehouse sends it nowhere, and would log it with the URL. */
+function carriesCredentials(url: URL): boolean {
+  return url.username !== '' || url.password !== ''
+}
+
+const CREDENTIALS_IN_URL =
+  'must not carry credentials (user:password@): Gatehouse never sends them, and the URL is logged'
+
 /** An origin the browser sees: http(s), nothing after the origin, https unless loopback. */
 export function checkPublicUrl(value: string, at: (string | number)[], add: Add): void {
   const publicUrl = parseUrl(value)
@@ -129,6 +140,8 @@ export function checkPublicUrl(value: string, at: (string | number)[], add: Add)
     add(at, 'must be an http(s) URL such as https://app.example.com')
   } else if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
     add(at, 'must be an origin only, without a path, query or fragment')
+  } else if (carriesCredentials(publicUrl)) {
+    add(at, CREDENTIALS_IN_URL)
   } else if (publicUrl.protocol === 'http:' && !LOOPBACK.test(publicUrl.hostname)) {
     // RFC 10017 §6.1.3.2: the BFF MUST set Secure, which a browser
     // honours only over https.
@@ -266,6 +279,10 @@ function checkRoutes(
       add(at('upstream'), 'must be an http(s) URL such as http://orders:8080')
     } else if (upstream.pathname !== '/' || upstream.search) {
       add(at('upstream'), 'must be an origin only; use rewritePath to change the path')
+    } else if (carriesCredentials(upstream)) {
+      // Never sent (the upstream gets the route's token), yet written into
+      // every start-up and reload line that lists the routes.
+      add(at('upstream'), CREDENTIALS_IN_URL)
     } else if (route.tls !== undefined && upstream.protocol !== 'https:') {
       add(at('tls'), 'applies only to an https upstream')
     }

@@ -248,6 +248,23 @@ routes:
   ])
 })
 
+t.test('no URL carries credentials, which nothing sends and the start-up line would log', async (t) => {
+  t.same(problems(minimal.replace('https://app.example.com', 'https://u:p@app.example.com')), [
+    '2 server.publicUrl: must not carry credentials (user:password@): Gatehouse never sends them, and the URL is logged',
+  ])
+  t.same(problems(minimal.replace('https://idp.example.com', 'https://client:s3cret@idp.example.com')), [
+    '4 oidc.issuer: must not carry credentials (user:password@): Gatehouse never sends them, and the URL is logged',
+  ])
+  t.same(problems(minimal.replace('http://orders:8080', 'http://svc:pw@orders:8080')), [
+    '11 routes[0].upstream: must not carry credentials (user:password@): Gatehouse never sends them, and the URL is logged',
+  ])
+  t.same(
+    problems(minimal.replace('http://orders:8080', 'http://svc@orders:8080')).length,
+    1,
+    'a user alone too',
+  )
+})
+
 t.test('publicUrl is https, so cookies are Secure, but on loopback', async (t) => {
   t.same(problems(minimal.replace('https://app.example.com', 'http://app.example.com')), [
     '2 server.publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
