@@ -59,9 +59,14 @@ export class LogoutTokenVerifier {
     } catch {
       throw invalid('it is not a JWT')
     }
-    // An ID token must never pass for a logout token: refuse any other explicit type.
+    // An ID token must never pass for a logout token: refuse any other
+    // explicit type. The generic JWT type is no type: Back-Channel Logout
+    // 1.0 §2.4 only recommends logout+jwt, and OPs that predate it write
+    // JWT (Keycloak before 25, Authentik before 2025.12, Glewlwyd). What
+    // tells such a token from an ID token is §2.6's, below: the logout
+    // event, and no nonce (§4.1).
     const { typ } = header
-    if (typ !== undefined && !/^(application\/)?logout\+jwt$/i.test(typ))
+    if (typ !== undefined && !/^(application\/)?(logout\+)?jwt$/i.test(typ))
       throw invalid(`unexpected typ${typeName(typ)}`)
     let payload: JWTPayload
     try {

@@ -109,13 +109,36 @@ t.test('a token signed by a key the IdP does not publish is refused', async (t) 
   })
 })
 
-t.test('an ID token (typ JWT) is refused before any key is fetched', async (t) => {
+t.test(
+  'typ JWT, as OPs that predate logout+jwt write it, is taken as no type (§2.4 only recommends one)',
+  async (t) => {
+    const key = await keyOf('k1')
+    const v = verifier(t, [[key]])
+    t.match(await v.verify(await sign(key, { sub: 'u', jti: 'j1' }, 'JWT')), { jti: 'j1', sub: 'u' })
+    t.match(await v.verify(await sign(key, { sub: 'u', jti: 'j2' }, 'application/jwt')), { jti: 'j2' })
+  },
+)
+
+t.test('an ID token typed JWT is still refused: no logout event, or a nonce (§2.6, §4.1)', async (t) => {
+  const key = await keyOf('k1')
+  const v = verifier(t, [[key]])
+  const idToken = { sub: 'u', events: undefined, nonce: 'n' } as unknown as JWTPayload
+  await t.rejects(v.verify(await sign(key, idToken, 'JWT')), {
+    code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+    message: /events claim/,
+  })
+  await t.rejects(v.verify(await sign(key, { sub: 'u', nonce: 'n' }, 'JWT')), {
+    message: /must not carry a nonce/,
+  })
+})
+
+t.test('any other explicit typ (an access token, at+jwt) is refused before any key is fetched', async (t) => {
   const key = await keyOf('k1')
   // No JWKS answer is set up: a fetch would fail the test at teardown.
   const v = verifier(t, [])
-  await t.rejects(v.verify(await sign(key, { sub: 'u' }, 'JWT')), {
+  await t.rejects(v.verify(await sign(key, { sub: 'u' }, 'at+jwt')), {
     code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
-    message: /unexpected typ JWT/,
+    message: /unexpected typ at\+jwt/,
   })
 })
 
