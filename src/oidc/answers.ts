@@ -49,6 +49,8 @@ export type IdpAnswer =
   | 'invalid_client'
   | 'unauthorized_client'
   | 'unauthorized'
+  | 'bad_request'
+  | 'refused'
   | 'server_error'
   | 'timeout'
   | 'network'
@@ -114,6 +116,13 @@ const definitive = {
 // a 401 there ends the login, it says nothing about the gateway's credentials.
 const refused = row('client_refused', { discovery: 'unavailable', userinfo: 'login_failed' })
 const transient = row('unavailable', { revocation: 'logout_proceeds' })
+/** Transient, but for a login: it cannot finish on this answer, and "retry later" would mislead. */
+const loginFails = row('unavailable', {
+  code_exchange: 'login_failed',
+  userinfo: 'login_failed',
+  par: 'login_failed',
+  revocation: 'logout_proceeds',
+})
 // RFC 9449: the IdP refused the gateway's DPoP proof (`invalid_dpop_proof`),
 // or asked for a nonce again after the one retry with its nonce
 // (`use_dpop_nonce`: IdP nodes that do not share their nonce secret). It
@@ -152,17 +161,20 @@ export const CLASSIFICATION: Readonly<Record<IdpAnswer, Row>> = {
   // grant (RFC 8693 §2.2.2 refers to RFC 6749 §5.2): only the route is refused.
   unauthorized_client: { ...refused, token_exchange: 'route_refused' },
   unauthorized: refused,
+  // RFC 6749 §5.2's refusal status without the error it requires: taken as
+  // an unknown OAuth code. Glewlwyd answers a dead refresh token so; as
+  // "unavailable" it cost a 503 per request until tokens.unavailableLimit.
+  bad_request: definitive,
+  // Any other 4xx without an error: refused (RFC 9110 §15.5), but nothing
+  // says the grant is gone, and a WAF's 403 must not end every session.
+  // A login cannot finish on it: a 400 page that says why, not "retry".
+  refused: loginFails,
   server_error: transient,
   timeout: transient,
   network: transient,
   unparseable: transient,
   // A 200 that fails validation: a login cannot trust it; a refresh may get a good one next time.
-  invalid_answer: {
-    ...transient,
-    code_exchange: 'login_failed',
-    userinfo: 'login_failed',
-    par: 'login_failed',
-  },
+  invalid_answer: loginFails,
 }
 
 /** The verdict on `answer` to `operation`. */

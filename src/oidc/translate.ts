@@ -264,7 +264,7 @@ function recognize(err: unknown, context: FailureContext): Recognized {
       if (cause !== undefined) return { answer: isTimeout(err) ? 'timeout' : 'network', reason: cause }
       return { answer: 'unparseable', reason: err.message }
     }
-    const answer = status >= 500 ? 'server_error' : status === 401 ? 'unauthorized' : 'unparseable'
+    const answer = status >= 500 ? 'server_error' : unexplained(status)
     const what =
       err.code === oauth.RESPONSE_IS_NOT_CONFORM ? 'without an OAuth error body' : 'that is not JSON'
     return { answer, status, reason: status >= 500 ? `HTTP ${status}` : `HTTP ${status} ${what}` }
@@ -300,7 +300,21 @@ function challengeAnswer(status: number, dpop: boolean, named: string | undefine
     if (dpop) return named === 'use_dpop_nonce' ? 'use_dpop_nonce' : 'invalid_dpop_proof'
     return named !== undefined && ANSWERED_BY_CHALLENGE.has(named) ? (named as IdpAnswer) : 'unauthorized'
   }
-  return named ? oauthAnswer(named) : 'unparseable'
+  return named ? oauthAnswer(named) : unexplained(status)
+}
+
+/**
+ * The row of an answer below 500 that carries no OAuth `error` to read,
+ * by its status alone: 401, the client refused (RFC 6749 §5.2); 400, the
+ * request refused, the status §5.2 gives a refusal; 408 and 429, come back
+ * later (RFC 9110 §15.5.9, RFC 6585 §4); any other 4xx, refused, for no
+ * reason given; a 2xx or 3xx that is not a token answer, unreadable.
+ */
+function unexplained(status: number): IdpAnswer {
+  if (status === 401) return 'unauthorized'
+  if (status === 400) return 'bad_request'
+  if (status >= 400 && status !== 408 && status !== 429) return 'refused'
+  return 'unparseable'
 }
 
 /**

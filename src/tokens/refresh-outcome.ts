@@ -17,6 +17,7 @@ export type RefreshOutcome =
   | 'unsupported_grant_type'
   | 'invalid_target'
   | 'other_oauth_error'
+  | 'bad_request'
   | 'client_refused'
   | 'dpop_proof_refused'
   | 'unavailable'
@@ -39,7 +40,8 @@ export function refreshOutcome(err: unknown): RefreshOutcome {
         failure.answer === 'invalid_request' ||
         failure.answer === 'invalid_scope' ||
         failure.answer === 'unsupported_grant_type' ||
-        failure.answer === 'invalid_target'
+        failure.answer === 'invalid_target' ||
+        failure.answer === 'bad_request'
         ? failure.answer
         : 'other_oauth_error'
     default:

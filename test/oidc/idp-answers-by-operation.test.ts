@@ -129,6 +129,22 @@ t.test('PAR with a wrong secret: /auth/login itself says sign-in is misconfigure
   t.match(stack.lines.find(refusedLine), { operation: 'par', oauthError: 'invalid_client' })
 })
 
+t.test(
+  'PAR refused with an empty 403 (Glewlwyd, for a client auth method it does not allow): a "sign-in failed" page, not "retry later"',
+  async (t) => {
+    const stack = await startObservedStack(t, { idp: { par: true } })
+    stack.idp.answer('par', { status: 403, body: '' })
+    const start = await jarFetch(new CookieJar(), `${stack.gateway.url}/auth/login`)
+    t.equal(start.status, 400, 'a login that cannot finish, not 503')
+    t.notOk(start.headers.get('retry-after'), 'nothing to retry')
+    t.match(
+      stack.lines.find((l) => l.operation === 'par'),
+      { reason: 'HTTP 403 that is not JSON' },
+      'the log says what came back',
+    )
+  },
+)
+
 t.test('PAR refusing the request: a "sign-in failed" page naming the error', async (t) => {
   const stack = await startObservedStack(t, { idp: { par: true } })
   stack.idp.answer('par', { status: 400, body: { error: 'invalid_request', error_description: 'bad' } })

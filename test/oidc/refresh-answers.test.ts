@@ -196,10 +196,26 @@ const rows: Row[] = [
     said: { reason: /^connection closed by the peer|^ECONNRESET/ },
   },
   {
-    answer: 'unparseable',
+    answer: 'bad_request',
+    // Glewlwyd's answer to a revoked, forgotten or replayed refresh token.
+    arrange: canned({ status: 400, body: '' }),
+    ...ended,
+    level: 40,
+    msg: /^refresh token refused \(bad_request\): session ended$/,
+    outcome: 'bad_request',
+    said: { status: 400, reason: 'HTTP 400 that is not JSON' },
+  },
+  {
+    answer: 'refused',
     arrange: canned({ status: 404, body: '<html><body>Not found</body></html>' }),
     ...unavailable,
     said: { status: 404, reason: 'HTTP 404 that is not JSON' },
+  },
+  {
+    answer: 'unparseable',
+    arrange: canned({ status: 429, body: 'slow down' }),
+    ...unavailable,
+    said: { status: 429, reason: 'HTTP 429 that is not JSON' },
   },
   {
     answer: 'invalid_answer',
