@@ -33,7 +33,9 @@ export function loggerOptions(config: GatehouseConfig): FastifyLoggerOptions & P
       censor: '[redacted]',
     },
     serializers: {
-      err: errorFields,
+      // Fastify's type has every `err` come out with a message and a stack,
+      // as pino's standard serializer makes them up; ours makes up neither.
+      err: errorFields as ErrorSerializer,
       req(request: { method?: string; url?: string }) {
         const url = request.url ?? ''
         const q = url.indexOf('?')
@@ -43,6 +45,8 @@ export function loggerOptions(config: GatehouseConfig): FastifyLoggerOptions & P
   }
 }
 
+type ErrorSerializer = NonNullable<NonNullable<FastifyLoggerOptions['serializers']>['err']>
+
 /**
  * Errors are logged by name, code, message and stack, and their cause by
  * name and code: every other field an error carries is payload. undici's
@@ -50,15 +54,19 @@ export function loggerOptions(config: GatehouseConfig): FastifyLoggerOptions & P
  * headers included, and whatever logs an error whole (Fastify's error
  * handler and stream-error line, @fastify/reply-from) would spill them. The code
  * goes out as `errorCode` because `*.code` is redacted (authorization codes).
+ * A summary logged in an error's place, such as `{ name, code }` where the
+ * message would quote a peer (tracing/), is logged as just what it has.
  */
-function errorFields(err: Error): { type: string; message: string; stack: string } & Record<string, unknown> {
+function errorFields(
+  err: Error,
+): { type: string; message?: string; stack?: string } & Record<string, unknown> {
   const { code } = err as { code?: unknown }
   const cause = err.cause as { code?: unknown; name?: unknown } | undefined
   return {
     type: err.name,
     ...(typeof code === 'string' || typeof code === 'number' ? { errorCode: code } : {}),
-    message: err.message,
-    stack: err.stack ?? '',
+    ...(typeof err.message === 'string' ? { message: err.message } : {}),
+    ...(typeof err.stack === 'string' ? { stack: err.stack } : {}),
     ...(cause !== null && typeof cause === 'object'
       ? { cause: { type: String(cause.name ?? 'unknown'), errorCode: cause.code } }
       : {}),

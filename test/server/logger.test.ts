@@ -97,6 +97,12 @@ t.test('an error is logged by type, code and cause, never by its payload', async
   )
 })
 
+t.test('a summary logged in place of an error comes out as just what it holds', async (t) => {
+  const { log, lines } = pino('info')
+  log.error({ err: { name: 'OTLPExporterError', code: '400' } }, 'export failed')
+  t.same(lines[0]?.err, { type: 'OTLPExporterError', errorCode: '400' }, 'no empty message or stack')
+})
+
 t.test('the request logger is a whole logger: fatal, level changes and bindings', async (t) => {
   const { log, lines } = pino('info')
   const logger = requestLogger(log, { reqId: 'req-6' }, {}) as FastifyBaseLogger & {
