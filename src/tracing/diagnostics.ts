@@ -148,22 +148,27 @@ function fields(args: unknown[]): { err?: ErrorSummary } {
   return err === undefined ? {} : { err: summary(err) }
 }
 
+/**
+ * An error as the gateway's `err` serializer reads one (src/server/logger.ts),
+ * with only what may be logged: it comes out as `{ type, errorCode }`. Under
+ * `code` of its own it would be redacted there, as authorization codes are.
+ */
 interface ErrorSummary {
-  readonly type: string
+  readonly name: string
   readonly code?: string
 }
 
 /**
  * What an exporter's error may be logged as: its class and its code (an
  * HTTP status, a gRPC status, `ECONNREFUSED`). Not its message, which for
- * a refused export is the collector's reason phrase, nor its `data`, the
- * collector's answer body.
+ * a refused export is the collector's reason phrase, nor its stack, which
+ * begins with that message, nor its `data`, the collector's answer body.
  */
 function summary(ex: unknown): ErrorSummary {
-  if (typeof ex !== 'object' || ex === null) return { type: typeof ex }
+  if (typeof ex !== 'object' || ex === null) return { name: typeof ex }
   const { name, code } = ex as { name?: unknown; code?: unknown }
   return {
-    type: typeof name === 'string' ? name : 'Error',
+    name: typeof name === 'string' ? name : 'Error',
     ...(typeof code === 'string' || typeof code === 'number' ? { code: String(code) } : {}),
   }
 }

@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { diag, trace } from '@opentelemetry/api'
 import Fastify from 'fastify'
 import t from 'tap'
+import type { GatehouseConfig } from '../../src/config/types.js'
+import { loggerOptions } from '../../src/server/logger.js'
 import { reportDiagnostics } from '../../src/tracing/diagnostics.js'
 import { startTracing } from '../../src/tracing/sdk.js'
 import { until } from '../helpers/websocket.js'
@@ -13,10 +15,12 @@ import { until } from '../helpers/websocket.js'
  * change the sampling in silence.
  */
 
-function capturingLog() {
-  const lines: { level: number; msg: string; err?: unknown }[] = []
+/** The gateway's own logger (its serializers, redaction and trace ids), writing JSON lines to an array. */
+function capturingLog(level = 'info') {
+  const lines: { level: number; msg: string; err?: unknown; trace_id?: string; span_id?: string }[] = []
+  const config = { logging: { level }, tracing: { enabled: true } } as GatehouseConfig
   const app = Fastify({
-    logger: { level: 'info', stream: { write: (line: string) => lines.push(JSON.parse(line)) } },
+    logger: { ...loggerOptions(config), stream: { write: (line: string) => lines.push(JSON.parse(line)) } },
   })
   return { log: app.log, lines }
 }
@@ -62,10 +66,7 @@ t.test(
     const env = { OTEL_LOG_LEVEL: 'debug', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }
     // The SDK reads both from the process's environment itself.
     Object.assign(process.env, env)
-    const lines: { level: number; msg: string }[] = []
-    const log = Fastify({
-      logger: { level: 'debug', stream: { write: (line: string) => lines.push(JSON.parse(line)) } },
-    }).log
+    const { log, lines } = capturingLog('debug')
     // The SDK's console logger would hold the console's methods from before
     // any test could replace them; what they write reaches the streams.
     const console: string[] = []
@@ -140,7 +141,14 @@ t.test(
     const reported = () => lines.filter((l) => /^OpenTelemetry: /.test(l.msg))
     t.ok(await until(() => reported().length > 0), 'the failed export is reported')
     await tracing.shutdown().catch(() => {})
-    t.match(reported()[0], { level: 50, err: { code: '400' } }, 'as an error, with its status')
+    // Through the gateway's own `err` serializer and redaction, as in production:
+    // a bare `{ type, code }` came out as `{ errorCode: '400', stack: '' }`.
+    t.match(reported()[0], { level: 50 }, 'as an error')
+    t.same(
+      reported()[0]?.err,
+      { type: 'OTLPExporterError', errorCode: '400' },
+      'by its class and its status, and nothing else (docs/observability.md)',
+    )
     const logged = JSON.stringify(lines)
     t.notMatch(logged, /SEKRET/, 'no credential the collector echoed')
     t.notMatch(logged, /PEER-SAID/, 'nothing else it sent')
