@@ -23,12 +23,19 @@ const PREFIX = 'OpenTelemetry: '
  */
 export function reportDiagnostics(log: FastifyBaseLogger, env: NodeJS.ProcessEnv): () => void {
   const redact = redactor(env)
+  // Outside any request's context, as the error handler below: an export
+  // runs in the context of one of the requests whose spans it sends, and its
+  // failure would be logged with that request's trace_id and span_id.
+  const report =
+    (level: 'error' | 'warn' | 'info' | 'debug' | 'trace') =>
+    (message: string, ...args: unknown[]) =>
+      context.with(ROOT_CONTEXT, () => log[level](fields(args), PREFIX + redact(message)))
   const logger: DiagLogger = {
-    error: (message, ...args) => log.error(fields(args), PREFIX + redact(message)),
-    warn: (message, ...args) => log.warn(fields(args), PREFIX + redact(message)),
-    info: (message, ...args) => log.info(fields(args), PREFIX + redact(message)),
-    debug: (message, ...args) => log.debug(fields(args), PREFIX + redact(message)),
-    verbose: (message, ...args) => log.trace(fields(args), PREFIX + redact(message)),
+    error: report('error'),
+    warn: report('warn'),
+    info: report('info'),
+    debug: report('debug'),
+    verbose: report('trace'),
   }
   diag.setLogger(logger, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true })
   // Read with ours in place, so an unknown level's warning is logged too.

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { diag, trace } from '@opentelemetry/api'
+import { context, diag, TraceFlags, trace } from '@opentelemetry/api'
+import { globalErrorHandler } from '@opentelemetry/core'
 import Fastify from 'fastify'
 import t from 'tap'
 import type { GatehouseConfig } from '../../src/config/types.js'
@@ -207,4 +208,29 @@ t.test("no diagnostic quotes an OTLP header's value, or a password however it is
   t.equal(lines.length, 6, 'each is still logged')
   t.notMatch(JSON.stringify(lines), /SEKRET/, 'none with a secret in it')
   t.match(lines[5]?.msg, 'https://REDACTED@collector.example/v1/traces?sig=REDACTED&q=REDACTED')
+})
+
+t.test('a diagnostic carries no trace ids of the request whose context it was reported in', async (t) => {
+  const { log, lines } = capturingLog()
+  // The SDK installs the context manager, and the log's trace ids are on.
+  const tracing = startTracing(log, QUIET)
+  t.teardown(() => tracing.shutdown())
+  const request = trace.wrapSpanContext({
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    spanId: 'b7ad6b7169203331',
+    traceFlags: TraceFlags.SAMPLED,
+  })
+  context.with(trace.setSpan(context.active(), request), () => {
+    log.info('a line of the request')
+    // As when an export a request's span set off fails in its context.
+    diag.warn('a warning')
+    diag.error('an error', Object.assign(new Error('reason phrase'), { code: 'ECONNREFUSED' }))
+    globalErrorHandler(Object.assign(new Error('reason phrase'), { code: 'ECONNREFUSED' }))
+  })
+  t.match(lines[0], { trace_id: '0af7651916cd43dd8448eb211c80319c' }, "the request's own line has them")
+  const reported = lines.filter((l) => /^OpenTelemetry: /.test(l.msg))
+  t.equal(reported.length, 3, 'each is logged')
+  for (const line of reported) {
+    t.notOk('trace_id' in line || 'span_id' in line, `${line.msg}: without trace_id or span_id`)
+  }
 })
