@@ -10,7 +10,8 @@ import { browserHeaders, openSocket, wsUpstream, wsUrl } from '../helpers/websoc
  * joined whatever trace, and took whatever sampling decision, the browser
  * chose (W3C Trace Context §3), and read its baggage as if a service had
  * set it. Tracing on, Gatehouse sends its own trace context, never the
- * browser's (test/tracing/span-tree.test.ts).
+ * browser's headers; with `tracing.trustIncoming` the trace it continues
+ * keeps its tracestate, which goes on with it (test/tracing/span-tree.test.ts).
  */
 const BROWSER = {
   traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',

@@ -364,9 +364,13 @@ t.test('with tracing.trustIncoming the trace continues from the traceparent', as
   const tp = parent(seen.headers.traceparent)
   t.equal(tp.traceId, BROWSER_TRACE, 'one traceparent, ours, in the same trace')
   t.not(tp.spanId, '00f067aa0ba902b7')
+  // W3C Trace Context §3.3: the vendors' entries travel with the trace they
+  // belong to, so a trusted sender's tracestate reaches every upstream.
+  t.equal(seen.headers.tracestate, 'vendor=browser', "its tracestate goes on with it, as Gatehouse's")
   t.equal(seen.headers.baggage, undefined, 'the browser chose the trace, not what every upstream reads')
   const upgrade = ws.upgrades[0]!
   t.equal(parent(upgrade.traceparent).traceId, BROWSER_TRACE, 'an upgrade too: one traceparent, ours')
+  t.equal(upgrade.tracestate, 'vendor=browser', 'with the tracestate')
   t.equal(upgrade.baggage, undefined, 'and no baggage')
 })
 
