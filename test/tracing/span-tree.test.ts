@@ -247,6 +247,25 @@ t.test("a 4xx is the client's error, not the server's: its server span's status 
   }
 })
 
+t.test('a request no route matches: named by its method alone, with an empty url.path', async (t) => {
+  const stack = await startStack(t, { config: { tracing: { enabled: true } } })
+  t.equal((await fetch(`${stack.gateway.url}/no/such/4711?code=c`)).status, 404)
+  await stack.close()
+  const server = one(
+    receiver.spans.filter(
+      (s) => s.kind === SERVER && Number(s.attributes['http.response.status_code']) === 404,
+    ),
+    '404 server span',
+  )
+  // No route, so no template; named by its path, the span would hold
+  // whatever identifiers or codes a client put there.
+  t.equal(server.name, 'GET')
+  t.equal(server.attributes['http.route'], undefined, 'no http.route')
+  t.equal(server.attributes['url.path'], '', 'url.path empty')
+  t.equal(server.status.code, 0, 'status unset, as for any 4xx')
+  t.notMatch(JSON.stringify(server), /4711|code=c/, 'nothing of the path or query')
+})
+
 t.test(
   'a method the HTTP conventions do not list is recorded as _OTHER, the original beside it',
   async (t) => {
