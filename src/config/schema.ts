@@ -632,7 +632,7 @@ export const ConfigSchema = Type.Object(
         trustIncoming: Type.Boolean({
           default: false,
           description:
-            "Continue a trace from the request's traceparent and tracestate. Off by default: any browser can send them, and would choose the trace id and whether the request is sampled. On only when every request comes through a proxy that sets or strips them.",
+            "Continue a trace from the request's traceparent and tracestate. Off by default: any browser can send them, and would choose the trace id and whether the request is sampled. On only when every request comes through a proxy that sets or strips them: a continued trace carries its tracestate on to upstreams (W3C Trace Context §3.3).",
         }),
       },
       { ...strict, default: {}, description: 'OpenTelemetry tracing; off by default.' },
