@@ -130,6 +130,8 @@ export class IdpParts {
       coordination: options.coordination ?? 'single-flight',
       cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
       observer: observers.refresh,
+      // At most one audience per route, and the login token's.
+      audiences: config.routes.length + 1,
     })
     this.clientTokens = new ClientTokens({
       ...fetchOnce,

@@ -183,9 +183,12 @@ function shortLivedWarning(log: FastifyBaseLogger, token: 'user' | 'client', fir
     const code: LogCode = 'GATEHOUSE_TOKEN_LIFETIME_SHORT'
     const lifetimeSeconds = Math.round(lifetime / 1000)
     const refreshBeforeSeconds = refreshBefore / 1000
+    const tokens = `${token === 'user' ? 'session' : 'client-credentials'} access tokens from ${idp}`
     log.warn(
       { code, idp, token, lifetimeSeconds, refreshBeforeSeconds },
-      `${token === 'user' ? "users'" : 'client-credentials'} access tokens from ${idp} live ${lifetimeSeconds} s, less than twice tokens.refreshBefore (${refreshBeforeSeconds} s): each is renewed halfway through its life instead`,
+      lifetime < 1000
+        ? `${tokens} arrive with less than a second to live (expires_in): each request that needs one redeems again, and one that expired before it came is a 503`
+        : `${tokens} live ${lifetimeSeconds} s, less than twice tokens.refreshBefore (${refreshBeforeSeconds} s): each is renewed halfway through its life instead`,
     )
   }
 }

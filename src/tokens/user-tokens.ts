@@ -56,6 +56,11 @@ export interface UserTokensOptions {
    */
   readonly cooldown?: { readonly store: RefreshCooldowns; readonly ms: number }
   readonly observer?: RefreshObserver
+  /**
+   * How many route audiences there may be (the routes configured): a
+   * request may wait through one flight for each before its own. Default 12.
+   */
+  readonly audiences?: number
 }
 
 export type Coordination = 'single-flight' | 'none' | 'per-audience'
@@ -92,11 +97,12 @@ interface FlightResult {
 }
 
 /**
- * Flights a caller may go through before its own audience is served: each
- * round after the first follows a flight that served another audience, so
- * more rounds than configured audiences only happen under a failing IdP.
+ * Flights a caller may go through before its own audience is served, past
+ * one per configured audience (`UserTokensOptions.audiences`): each round
+ * after the first follows a flight that served another audience, so more
+ * only happen under a failing IdP.
  */
-const MAX_ROUNDS = 16
+const SPARE_ROUNDS = 4
 
 /**
  * Every read on the refresh path: never decide to redeem on a per-instance
@@ -141,6 +147,7 @@ export class UserTokens {
   readonly #cooldown: UserTokensOptions['cooldown']
   readonly #flight: SingleFlight<FlightResult>
   readonly #unavailable: UnavailableLimit
+  readonly #maxRounds: number
   readonly #exchangeDeps: ExchangeStepDeps
 
   constructor(options: UserTokensOptions) {
@@ -155,6 +162,7 @@ export class UserTokens {
     this.#observer = options.observer
     this.#cooldown = options.cooldown?.ms ? options.cooldown : undefined
     this.#flight = new SingleFlight(() => options.observer?.joined?.())
+    this.#maxRounds = (options.audiences ?? 12) + SPARE_ROUNDS
     this.#unavailable = new UnavailableLimit(
       options.unavailableLimit ?? DEFAULT_UNAVAILABLE_LIMIT,
       options.now,
@@ -288,7 +296,8 @@ export class UserTokens {
     if (this.#coordination === 'none') return this.#redeem(session, audience)
     const scope = this.#coordination === 'per-audience' ? `${session.id}:${audience?.key ?? ''}` : session.id
     let seen = session.version
-    for (let round = 0; round < MAX_ROUNDS; round++) {
+    const before = tokenFor(session.tokens, audience)?.accessToken
+    for (let round = 0; round < this.#maxRounds; round++) {
       const version = seen
       const run = () =>
         this.#flight.run(scope, () => this.#refreshOnce(session, version, scope, audience, due))
@@ -297,6 +306,19 @@ export class UserTokens {
         tracing() && this.#flight.has(scope) ? await waited('flight', run) : await run()
       if (refused !== undefined && refused.key === (audience?.key ?? '')) throw refused.error
       if (!due(after)) return after
+      // A token for this audience that came while this request waited is
+      // used though due: it is as fresh as the IdP makes them (it lives
+      // less than the refresh margin, or its answer took half its life),
+      // and another redemption would bring one no fresher, spending the
+      // refresh token again: one request once cost sixteen that way.
+      const token = tokenFor(after.tokens, audience)
+      if (token !== undefined && token.accessToken !== before) {
+        if (token.accessTokenExpiresAt > this.#now()) return after
+        throw gatehouseError(
+          'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+          "The identity provider's new access token expired before it could be used: it was issued to live no longer than its answer took (expires_in). Retry later; if it lasts, lengthen the token's lifetime at the identity provider.",
+        )
+      }
       seen = after.version
     }
     throw gatehouseError('GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT')

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { startAudienceStack } from '../helpers/audience-stack.js'
-import { TestClock } from '../helpers/gateway.js'
+import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
@@ -91,5 +91,64 @@ t.test("a route's own token (RFC 8707 resource) that lives less than refreshBefo
   t.same(new Set(storm.map((r) => r.status)), new Set([200]))
   // The login token was due too, but the orders route asks only for its own.
   t.equal(stack.idp.stats.refreshGrants, 2, 'renewed once at half its life')
+  t.equal(stack.idp.stats.refreshReplays, 0)
+})
+
+t.test('a token whose answer took more than half its life is used, not redeemed again', async (t) => {
+  const clock = new TestClock()
+  // Usable for 2 s; the default refreshBefore (5 s) halves to 1 s.
+  const stack = await startStack(t, { accessTokenTtl: 3, gateway: { now: clock.now } })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  clock.advance(1_500)
+  stack.idp.resetStats()
+  // Each answer takes 1.1 s of the gateway's time: a token arrives with 0.9 s left, already due.
+  stack.idp.setTokenEndpointDelay(() => {
+    clock.advance(1_100)
+    return 0
+  })
+  const first = await apiCall(jar, `${base}/api/orders`)
+  t.equal(first.status, 200, 'the token that came is forwarded')
+  t.equal(stack.idp.stats.refreshGrants, 1, 'one redemption for the request, not sixteen')
+  t.equal(stack.idp.stats.refreshReplays, 0)
+})
+
+t.test('a token that expires before it arrives: one redemption, then a 503 that says why', async (t) => {
+  const clock = new TestClock()
+  // expires_in 1: a whole second the IdP may have rounded down, so nothing is left of it.
+  const stack = await startStack(t, { accessTokenTtl: 1, gateway: { now: clock.now } })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  stack.idp.resetStats()
+  const answer = await apiCall(jar, `${base}/api/orders`)
+  t.equal(answer.status, 503)
+  t.match(answer.json(), { error: 'token_refresh_unavailable', message: /expired before it could be used/ })
+  t.ok(Number(answer.headers.get('retry-after')) > 0, 'Retry-After')
+  t.equal(stack.idp.stats.refreshGrants, 1, 'one redemption, not sixteen')
+  t.equal(stack.idp.stats.refreshReplays, 0)
+  t.equal((await apiCall(jar, `${base}/auth/user`)).status, 200, 'the session stays')
+})
+
+t.test('more route audiences than sixteen, due at once: each request is served', async (t) => {
+  const clock = new TestClock()
+  const resources = Array.from({ length: 20 }, (_, i) => `https://api-${i}.example`)
+  const stack = await startStack(t, {
+    gateway: { now: clock.now },
+    idp: {
+      resourceIndicators: { resources: Object.fromEntries(resources.map((r) => [r, { scopes: [] }])) },
+    },
+    routes: (echo) => resources.map((resource, i) => route(`/api/r${i}`, echo, { resource })),
+  })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  const all = () => Promise.all(resources.map((_, i) => apiCall(jar, `${base}/api/r${i}/x`)))
+  for (const round of ['minted', 'refreshed']) {
+    clock.advance(61_000)
+    t.same(
+      (await all()).map((a) => a.status),
+      resources.map(() => 200),
+      `${round}: none waits out its rounds`,
+    )
+  }
   t.equal(stack.idp.stats.refreshReplays, 0)
 })
