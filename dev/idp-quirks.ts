@@ -33,6 +33,12 @@ export interface DevIdpQuirks {
   readonly stringExpiresIn?: boolean
   /** Refresh answers without a `refresh_token`: the old one stays valid (RFC 6749 §6). Implies `noRotation`. */
   readonly noRefreshTokenOnRefresh?: boolean
+  /**
+   * Refresh answers whose `expires_in` is negative, which a client must
+   * refuse: the refresh token was rotated all the same, as any 200 a
+   * client refuses after the OP carried the grant out.
+   */
+  readonly negativeExpiresInOnRefresh?: boolean
 }
 
 /** What the quirks change in oidc-provider's configuration, merged over the dev IdP's own. */
@@ -104,6 +110,7 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
     if (quirks.stringExpiresIn && typeof body.expires_in === 'number')
       body.expires_in = String(body.expires_in)
     if (quirks.noRefreshTokenOnRefresh && grantType === 'refresh_token') delete body.refresh_token
+    if (quirks.negativeExpiresInOnRefresh && grantType === 'refresh_token') body.expires_in = -5
   }
 }
 

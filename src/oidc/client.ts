@@ -27,6 +27,7 @@ import { boundTokenTypes, dpopIncompatibility, rememberingNonces, retryOnDpopNon
 import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
 import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
+import { rotatedIn, withRotated } from './rotated.js'
 import { expiresAt } from './token-lifetime.js'
 import {
   type IdpFailure,
@@ -376,6 +377,7 @@ export class OidcClient {
       : 'refresh'
     const as = this.#metadata(operation)
     let sentAt = this.#now()
+    let rotated: string | undefined
     try {
       const params = new URLSearchParams()
       if (audience?.resource !== undefined) params.set('resource', audience.resource)
@@ -389,7 +391,15 @@ export class OidcClient {
           current.refreshToken!,
           { ...(await this.#options(key)), additionalParameters: params },
         )
-        return oauth.processRefreshTokenResponse(as, this.#client, response, this.#bound(key))
+        // A 200 has rotated the refresh token: should the rest of it fail
+        // validation, the session must still keep the new one (rotated.ts).
+        const copy = response.status === 200 ? response.clone() : undefined
+        try {
+          return await oauth.processRefreshTokenResponse(as, this.#client, response, this.#bound(key))
+        } catch (err) {
+          rotated = await rotatedIn(copy)
+          throw err
+        }
       })
       this.#observer.accepted?.(operation)
       const next = this.#tokenSet(result, sentAt, operation)
@@ -402,7 +412,7 @@ export class OidcClient {
         idToken: next.idToken ?? current.idToken,
       }
     } catch (err) {
-      throw this.#failed(operation, err, current.refreshToken)
+      throw withRotated(this.#failed(operation, err, current.refreshToken, rotated), rotated)
     }
   }
 

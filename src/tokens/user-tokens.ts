@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Span } from '@opentelemetry/api'
 import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
+import { rotatedRefreshToken } from '../oidc/rotated.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
@@ -426,6 +427,8 @@ export class UserTokens {
       if (isGatehouseError(thrown) && thrown.code === 'GATEHOUSE_ERR_SESSION_EXPIRED') {
         this.#unavailable.clear(current.id)
         await this.#store.delete(current.id)
+      } else {
+        await this.#keepRotated(current, rotatedRefreshToken(err))
       }
       throw thrown
     }
@@ -453,6 +456,17 @@ export class UserTokens {
         }
       : { ...next, ...(current.tokens.audiences ? { audiences: current.tokens.audiences } : {}) }
     return this.#write(current, tokens)
+  }
+
+  /**
+   * The refresh token of a 200 the gateway refused (rotated.ts), stored in
+   * place of the spent one, with the tokens the session had: the next
+   * redemption then uses it instead of replaying the spent one, which would
+   * revoke the grant. Best effort: the request fails either way.
+   */
+  async #keepRotated(current: SessionData, refreshToken: string | undefined): Promise<void> {
+    if (refreshToken === undefined) return
+    await this.#write(current, { ...current.tokens, refreshToken }).catch(() => {})
   }
 
   /** The new tokens by compare-and-set on the version `current` was read at; the session after it. */
