@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
@@ -15,6 +14,7 @@ import { frontendBasePath, frontendCookieName, routeLists, trimPrefix } from './
 import { formatPath, type Path, unescapePointer } from './option-path.js'
 import { dedupe, describe, intoMapping, syntaxProblems } from './problems.js'
 import { type RawProvider, rawProviders } from './providers.js'
+import { readConfigFileSync } from './read.js'
 import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './schema.js'
 import { checkSemantics, checkWarnings, servedProviders } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
@@ -35,7 +35,11 @@ export interface LoadOptions {
   readonly onWarning?: (warning: ConfigProblem) => void
 }
 
-/** Reads, checks and resolves a config file. Throws `ConfigError` listing every problem. */
+/**
+ * Reads, checks and resolves a config file. Throws `ConfigError` listing
+ * every problem; a file that is not a regular file, or is larger than
+ * `MAX_CONFIG_FILE_BYTES`, is one (read.ts).
+ */
 export function loadConfig(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
@@ -61,14 +65,7 @@ export function loadConfigFile(
   env: NodeJS.ProcessEnv = process.env,
   options: LoadOptions = {},
 ): LoadedConfig {
-  let bytes: Buffer
-  try {
-    bytes = readFileSync(file)
-  } catch (err) {
-    const reason =
-      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
-    throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${reason}` }])
-  }
+  const bytes = readConfigFileSync(file)
   return { config: parseConfig(bytes.toString('utf8'), file, env, options), digest: configDigest(bytes) }
 }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -113,6 +113,34 @@ t.test('start is told it is starting before it reads the config, so a SIGHUP the
   t.equal(await main(['check', '--config', good], io), 0)
   t.same(events, [], 'only start: a SIGHUP still ends check, as it ends any short command')
 })
+
+t.test(
+  'check and start refuse a config path that is not a regular file, or is over 1 MiB, by name',
+  async (t) => {
+    // A device reads as an empty document, or never ends; a FIFO would block
+    // (test/config/read.test.ts, test/cli/health.test.ts).
+    for (const command of ['check', 'start']) {
+      const device = await run([command, '--config', '/dev/null'])
+      t.equal(device.code, 1, `${command}: exit 1`)
+      t.same(device.started, [], `${command}: nothing started`)
+      t.equal(
+        device.err,
+        '/dev/null is a character device, not a regular file: a config file must be a regular file or a symlink to one\n' +
+          'gatehouse: /dev/null has 1 problem',
+      )
+    }
+    const large = join(dir, 'large.yaml')
+    t.teardown(() => rmSync(large))
+    const text = readFileSync(good, 'utf8')
+    writeFileSync(large, `${text}#${'x'.repeat(1024 * 1024 - text.length)}\n`)
+    for (const command of ['check', 'start']) {
+      const r = await run([command, '--config', large])
+      t.equal(r.code, 1)
+      t.same(r.started, [])
+      t.match(r.err, `${large} is ${1024 * 1024 + 2} bytes; a config file may be at most 1 MiB`)
+    }
+  },
+)
 
 t.test('--help, --version and unknown commands', async (t) => {
   const help = await run(['--help'])

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -338,6 +338,39 @@ t.test('loadConfig reads files and names a missing one', async (t) => {
     code: 'GATEHOUSE_ERR_CONFIG',
     message: /file not found/,
   })
+})
+
+t.test('loadConfig refuses what is not a regular file, by name, and follows a symlink to one', async (t) => {
+  // Read whole, a device never ends (/dev/zero) or reads as an empty document
+  // (/dev/null); a FIFO blocks the reader (test/config/read.test.ts).
+  t.throws(() => loadConfig('/dev/null', env), {
+    code: 'GATEHOUSE_ERR_CONFIG',
+    problems: [{ path: '', message: /^is a character device, not a regular file/ }],
+    message: /\/dev\/null is a character device, not a regular file/,
+  })
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-load-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // A symlink, as a ConfigMap volume's routes.yaml is (read.test.ts follows its whole chain).
+  writeFileSync(join(dir, 'routes.real.yaml'), minimal)
+  symlinkSync('routes.real.yaml', join(dir, 'routes.yaml'))
+  t.equal(loadConfig(join(dir, 'routes.yaml'), env).routes.length, 1)
+})
+
+t.test('loadConfig refuses a file over 1 MiB, valid or not, and loads one of exactly 1 MiB', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-load-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const MiB = 1024 * 1024
+  // A valid config padded with a comment to the size wanted.
+  const sized = (bytes: number) => `${minimal}#${'x'.repeat(bytes - minimal.length - 2)}\n`
+  const large = join(dir, 'large.yaml')
+  writeFileSync(large, sized(MiB + 1))
+  t.throws(() => loadConfig(large, env), {
+    code: 'GATEHOUSE_ERR_CONFIG',
+    message: `${large}: 1 configuration problem\n  ${large} is ${MiB + 1} bytes; a config file may be at most 1 MiB`,
+  })
+  const fits = join(dir, 'fits.yaml')
+  writeFileSync(fits, sized(MiB))
+  t.equal(loadConfig(fits, env).routes.length, 1, 'the bound itself is allowed')
 })
 
 t.test('a number-looking id or secret keeps the text that was typed', async (t) => {

@@ -1,0 +1,125 @@
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs'
+import { type FileHandle, open } from 'node:fs/promises'
+import { ConfigError } from './errors.js'
+
+/**
+ * The largest config file read, in bytes: 1 MiB, the most a Kubernetes
+ * ConfigMap can hold ("The data stored in a ConfigMap cannot exceed 1 MiB",
+ * kubernetes.io/docs/concepts/configuration/configmap). A real config is a
+ * few KiB; a larger file is a mistake, and parsed whole on a reload it
+ * would stall every request for seconds and take gigabytes of memory.
+ */
+export const MAX_CONFIG_FILE_BYTES = 1_048_576 // 1 MiB
+
+// open(2): O_NONBLOCK makes the open of a FIFO return at once, with no
+// writer, instead of blocking the thread until one comes; the fstat that
+// follows then refuses it. Opening follows symlinks, so a ConfigMap's
+// `routes.yaml -> ..data/routes.yaml` is judged by the regular file it
+// names. Windows has no O_NONBLOCK and no FIFOs at a path.
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0)
+
+/**
+ * The bytes of the config file, read from the main thread: for the start
+ * and `gatehouse check`, where nothing else is waiting. Throws a
+ * `ConfigError` naming `file` when it cannot be opened, is not a regular
+ * file (a FIFO, a device, a directory), or holds more than `limit` bytes,
+ * whether its size says so or it grows while it is read.
+ */
+export function readConfigFileSync(file: string, limit = MAX_CONFIG_FILE_BYTES): Buffer {
+  let fd: number
+  try {
+    fd = openSync(file, OPEN_FLAGS)
+  } catch (err) {
+    throw unreadable(file, err)
+  }
+  try {
+    refuseUnlessFit(file, fstatSync(fd), limit)
+    const buffer = Buffer.allocUnsafe(limit + 1)
+    let length = 0
+    while (length <= limit) {
+      const n = readSync(fd, buffer, length, limit + 1 - length, null)
+      if (n === 0) break
+      length += n
+    }
+    return fitted(file, buffer, length, limit)
+  } catch (err) {
+    throw err instanceof ConfigError ? err : unreadable(file, err)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * `readConfigFileSync` for a running gateway (a reload, the watch): each
+ * step runs on libuv's thread pool, so a file on a stalled network mount
+ * holds one of its threads, never the event loop that answers requests.
+ */
+export async function readConfigFile(file: string, limit = MAX_CONFIG_FILE_BYTES): Promise<Buffer> {
+  let handle: FileHandle
+  try {
+    handle = await open(file, OPEN_FLAGS)
+  } catch (err) {
+    throw unreadable(file, err)
+  }
+  try {
+    refuseUnlessFit(file, await handle.stat(), limit)
+    const buffer = Buffer.allocUnsafe(limit + 1)
+    let length = 0
+    while (length <= limit) {
+      const { bytesRead } = await handle.read(buffer, length, limit + 1 - length, null)
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+    return fitted(file, buffer, length, limit)
+  } catch (err) {
+    throw err instanceof ConfigError ? err : unreadable(file, err)
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Refuses what is not a regular file, or says it is larger than `limit`, before a byte is read. */
+function refuseUnlessFit(file: string, stats: Stats, limit: number): void {
+  if (!stats.isFile())
+    throw problem(
+      file,
+      `is ${kindOf(stats)}, not a regular file: a config file must be a regular file or a symlink to one`,
+    )
+  if (stats.size > limit)
+    throw problem(file, `is ${stats.size} bytes; a config file may be at most ${sizeText(limit)}`)
+}
+
+/**
+ * The `length` bytes read, copied out of the read buffer so that it is not
+ * kept; refused past `limit`. The size fstat gave is no bound: the file may
+ * grow between the fstat and the read, and files such as those of /proc
+ * say they are empty.
+ */
+function fitted(file: string, buffer: Buffer, length: number, limit: number): Buffer {
+  if (length > limit)
+    throw problem(file, `is more than ${limit} bytes; a config file may be at most ${sizeText(limit)}`)
+  return Buffer.from(buffer.subarray(0, length))
+}
+
+function kindOf(stats: Stats): string {
+  if (stats.isFIFO()) return 'a FIFO (named pipe)'
+  if (stats.isDirectory()) return 'a directory'
+  if (stats.isCharacterDevice()) return 'a character device'
+  if (stats.isBlockDevice()) return 'a block device'
+  if (stats.isSocket()) return 'a socket'
+  return 'of another kind'
+}
+
+function sizeText(bytes: number): string {
+  const mib = 1_048_576
+  return bytes % mib === 0 ? `${bytes / mib} MiB` : `${bytes} bytes`
+}
+
+function unreadable(file: string, err: unknown): ConfigError {
+  const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
+  return problem(file, `cannot read the config file: ${reason}`)
+}
+
+function problem(file: string, message: string): ConfigError {
+  return new ConfigError(file, [{ path: '', message }])
+}
