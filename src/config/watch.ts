@@ -1,7 +1,7 @@
 import { type FSWatcher, watch } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { ABSENT, configDigest } from './digest.js'
+import { readConfigFile } from './read.js'
 
 /** How long the directory must be quiet before the file is read, ms. */
 export const DEFAULT_DEBOUNCE = 200 // 200 ms
@@ -56,7 +56,10 @@ export function watchConfigFile(
 
   // A missing file (between a delete and a create) hashes as absent: its
   // return is a change, and reading it then reports what is wrong with it.
-  const digest = () => readFile(path).then(configDigest, () => ABSENT)
+  // So does one the reload would refuse unread (read.ts): a FIFO put in its
+  // place would otherwise hold a pool thread in open(2) until a writer
+  // came, and each event after it one more, until fs work stopped.
+  const digest = () => readConfigFile(path).then(configDigest, () => ABSENT)
   const check = async () => {
     const now = await digest()
     if (closed || now === last) return

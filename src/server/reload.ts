@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { ABSENT, configDigest } from '../config/digest.js'
 import { linesOf } from '../config/document.js'
 import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors.js'
-import { loadConfig } from '../config/load.js'
+import { parseConfig } from '../config/load.js'
+import { readConfigFile } from '../config/read.js'
 import { restartNeeded } from '../config/reload-policy.js'
 import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
@@ -49,8 +49,10 @@ export interface ReloaderOptions {
 }
 
 /**
- * Reloads the config file into the running process. A reload is checked
- * completely, by the same `loadConfig` as `gatehouse check`, and then
+ * Reloads the config file into the running process. A reload reads the
+ * file once, off the event loop, refusing what the start refuses (anything
+ * but a regular file, or one past `MAX_CONFIG_FILE_BYTES`); checks it
+ * completely, by the same `parseConfig` as `gatehouse check`, and then
  * against the settings only a restart can change; the new app is built
  * and made ready, the IdP discovered if its settings changed, and only
  * then swapped in, at once, for every new request. Anything wrong on the
@@ -195,12 +197,23 @@ export class ConfigReloader {
   async #reload(trigger: Trigger): Promise<ReloadResult> {
     const { file, env, lasting } = this.#options
     const log = lasting.log
+    // Read once, off the event loop (read.ts): a FIFO, a device or an
+    // oversized file is refused before it is read, and a stalled mount
+    // holds a pool thread while requests are answered. The digest, the
+    // check and the lines of a refusal all come from these same bytes.
+    let bytes: Buffer | undefined
+    let unreadable: readonly ConfigProblem[] = []
+    try {
+      bytes = await readConfigFile(file)
+    } catch (err) {
+      unreadable = problemsOf(err)
+    }
     // One edit is often both a SIGHUP and a change the watch sees: the
     // watch's reload then finds the bytes the signal's has just read, and
     // would log and count its verdict a second time. A signal or a call
     // always reads again: its sender may know something changed outside
     // the file (an IdP back up).
-    const read = digestOf(file)
+    const read = bytes === undefined ? ABSENT : configDigest(bytes)
     if (trigger === 'file' && read === this.#lastRead) {
       log.info(
         { file, trigger },
@@ -209,21 +222,21 @@ export class ConfigReloader {
       return { result: 'unchanged' }
     }
     this.#lastRead = read
+    if (bytes === undefined) return this.#rejected(trigger, unreadable)
+    const text = bytes.toString('utf8')
     let next: GatehouseConfig
     try {
-      next = loadConfig(file, env, {
+      next = parseConfig(text, file, env, {
         onWarning: (warning) => log.warn({ file, line: warning.line }, formatProblem(file, warning)),
       })
     } catch (err) {
-      const problems =
-        err instanceof ConfigError ? err.problems : [{ path: '', message: (err as Error).message }]
-      return this.#rejected(trigger, problems)
+      return this.#rejected(trigger, problemsOf(err))
     }
     if (isDeepStrictEqual(next, this.#running)) {
       log.info({ file, trigger }, 'config reload: the file holds the running config; nothing to do')
       return { result: 'unchanged' }
     }
-    const refused = restartNeeded(this.#running, next, linesOf(textOf(file)))
+    const refused = restartNeeded(this.#running, next, linesOf(text))
     if (refused.length > 0) return this.#rejected(trigger, refused)
 
     const m = mount()
@@ -308,20 +321,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-/** The file's text, or none where it cannot be read. */
-function textOf(file: string): string {
-  try {
-    return readFileSync(file, 'utf8')
-  } catch {
-    return ''
-  }
-}
-
-/** The `configDigest` of the file's bytes, or `ABSENT`. */
-function digestOf(file: string): string {
-  try {
-    return configDigest(readFileSync(file))
-  } catch {
-    return ABSENT
-  }
+/** What a failed read or check says is wrong with the file. */
+function problemsOf(err: unknown): readonly ConfigProblem[] {
+  return err instanceof ConfigError ? err.problems : [{ path: '', message: (err as Error).message }]
 }

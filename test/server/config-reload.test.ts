@@ -1,10 +1,13 @@
+import { renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import type { RunningGateway } from '../../src/server/start.js'
 import { makePki } from '../helpers/certificates.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
+import { mkfifo } from '../helpers/fifo.js'
 import { route, SESSION_SECRET } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { configText, startReloadable } from '../helpers/reloadable.js'
+import { configText, LogLines, type Reloadable, startReloadable } from '../helpers/reloadable.js'
 import { closed, nextMessage, openSocket, until, wsUpstream } from '../helpers/websocket.js'
 
 /** `gatehouse_config_reloads_total{result}` as /metrics would show it. */
@@ -174,6 +177,123 @@ t.test('a setting only a restart can change is refused by name, and nothing else
   t.equal((await get(`${stack.url}/api/new/x`)).status, 404, 'the route in the same file was not applied')
   t.equal(stack.running.config.server.port, port)
   t.equal((await get(`${stack.url}/readyz`)).status, 200)
+})
+
+/** The text of a config that adds `/api/new` to the stack's public route. */
+const withNewRoute = (stack: Reloadable) =>
+  configText({
+    ...stack.input,
+    routes: [
+      route('/api/public', stack.upstream.url, { token: 'none', csrf: false }),
+      route('/api/new', stack.upstream.url, { token: 'none', csrf: false }),
+    ],
+  })
+
+/** The reload's refusal of the file: the one problem's line, and the summary after it. */
+async function refusal(log: LogLines, file: string) {
+  const summary = await log.seen('the refusal', (l) => /^config reload rejected:/.test(l.msg))
+  const problems = log.lines.filter(
+    (l) => l.code === 'GATEHOUSE_CONFIG_RELOAD_REJECTED' && l.msg !== summary.msg && l.file === file,
+  )
+  return { summary: summary.msg, problems: problems.map((l) => l.msg) }
+}
+
+const NOT_REGULAR =
+  'is a FIFO (named pipe), not a regular file: a config file must be a regular file or a symlink to one'
+
+t.test(
+  'a FIFO in place of the file and a SIGHUP: refused at once by name, the running config serves on, healthy',
+  async (t) => {
+    const log = new LogLines()
+    const stack = await startReloadable(
+      t,
+      (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+      { handleSignals: true, watch: false, logStream: log.stream, input: { logLevel: 'info' } },
+    )
+    const { running, configMap, url } = stack
+    const before = running.config
+    // The operator's mistake as reported: its open(2) for reading blocks until a writer comes.
+    rmSync(configMap.file)
+    mkfifo(configMap.file)
+    process.kill(process.pid, 'SIGHUP')
+    const [during, refused] = await Promise.all([get(`${url}/healthz`), refusal(log, configMap.file)])
+    t.equal(during.status, 200, '/healthz answers while the FIFO is in place')
+    t.same(refused.problems, [`${configMap.file} ${NOT_REGULAR}`], 'the problem, naming the file')
+    t.match(refused.summary, /has 1 problem; the running config is kept/)
+    t.equal(await reloads(running, 'rejected'), 1)
+    t.equal(running.config, before, 'the running config is kept')
+    t.equal((await get(`${url}/api/public/x`)).status, 200, 'and serves')
+    t.equal((await get(`${url}/healthz`)).status, 200)
+
+    // A regular file put back applies on the next signal: nothing was left waiting.
+    rmSync(configMap.file)
+    writeFileSync(configMap.file, withNewRoute(stack))
+    process.kill(process.pid, 'SIGHUP')
+    t.ok(await until(async () => (await get(`${url}/api/new/x`)).status === 200), 'the fixed file applies')
+    t.equal(await reloads(running, 'applied'), 1)
+  },
+)
+
+t.test(
+  'a FIFO renamed over the file is a change the watch sees and the reload refuses, at once',
+  async (t) => {
+    const log = new LogLines()
+    const stack = await startReloadable(
+      t,
+      (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+      { logStream: log.stream, input: { logLevel: 'info' } },
+    )
+    const { running, configMap, url } = stack
+    const before = running.config
+    // Made under another name, which the watch passes over, then swapped in at once.
+    const fifo = join(configMap.dir, 'routes.yaml.fifo')
+    mkfifo(fifo)
+    renameSync(fifo, configMap.file)
+    const refused = await refusal(log, configMap.file)
+    t.same(refused.problems, [`${configMap.file} ${NOT_REGULAR}`])
+    t.equal(log.lines.find((l) => l.msg === refused.summary)?.trigger, 'file', 'the watch asked for it')
+    t.equal((await get(`${url}/healthz`)).status, 200)
+    const called = await running.reload()
+    t.same(
+      called,
+      { result: 'rejected', problems: [{ path: '', message: NOT_REGULAR }] },
+      'a reload asked for by call is refused the same way',
+    )
+    t.equal(await reloads(running, 'rejected'), 2)
+    t.equal(running.config, before, 'the running config is kept')
+    t.equal((await get(`${url}/healthz`)).status, 200)
+  },
+)
+
+t.test('a config file over 1 MiB is refused by its size on reload: the running config is kept', async (t) => {
+  const log = new LogLines()
+  const stack = await startReloadable(
+    t,
+    (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+    { logStream: log.stream, input: { logLevel: 'info' } },
+  )
+  const { running, configMap, url } = stack
+  const before = running.config
+  // Valid but for its size: a comment pads it past the bound.
+  const good = withNewRoute(stack)
+  const MiB = 1024 * 1024
+  const large = `${good}#${'x'.repeat(MiB)}\n`
+  configMap.write(large)
+  const refused = await refusal(log, configMap.file)
+  const tooLarge = `is ${Buffer.byteLength(large)} bytes; a config file may be at most 1 MiB`
+  t.same(refused.problems, [`${configMap.file} ${tooLarge}`], 'refused by its size, naming the file')
+  t.same(await running.reload(), { result: 'rejected', problems: [{ path: '', message: tooLarge }] })
+  t.equal(await reloads(running, 'rejected'), 2)
+  t.equal(running.config, before, 'the running config is kept')
+  t.equal((await get(`${url}/api/new/x`)).status, 404, 'nothing of the large file applied')
+  t.equal((await get(`${url}/healthz`)).status, 200)
+
+  configMap.write(good)
+  t.ok(
+    await until(async () => (await get(`${url}/api/new/x`)).status === 200),
+    'the same config, smaller, applies',
+  )
+  t.equal(await reloads(running, 'applied'), 1)
 })
 
 t.test('SIGHUP reloads the file', async (t) => {
