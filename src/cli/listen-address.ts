@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs'
 import { isMap, parseDocument } from 'yaml'
 import { interpolate } from '../config/env.js'
 import { ConfigError } from '../config/errors.js'
-import { loadConfig } from '../config/load.js'
+import { parseConfig } from '../config/load.js'
+import { readConfigFileSync } from '../config/read.js'
 import { DEFAULTS } from '../config/schema.js'
 
 /** Where a gateway listens: `server.host` and `server.port`. */
@@ -18,20 +18,16 @@ export interface ListenAddress {
  * the probe then reads `server.host` and `server.port` alone, as written,
  * so a typo in a route does not make a healthy process look unhealthy, and
  * takes the defaults for what it cannot read. A file that cannot be read
- * at all throws, as `loadConfig` does.
+ * at all throws, as `loadConfig` does: one missing, one that is not a
+ * regular file (a FIFO would hold the probe until Docker killed it), one
+ * larger than the gateway reads.
  */
 export function listenAddress(file: string, env: NodeJS.ProcessEnv): ListenAddress {
+  const text = readConfigFileSync(file).toString('utf8')
   try {
-    return loadConfig(file, env, { onWarning: () => {} }).server
+    return parseConfig(text, file, env, { onWarning: () => {} }).server
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
-  }
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch {
-    // Unreadable: the full load's error says why.
-    return loadConfig(file, env).server
   }
   // parseDocument keeps what parses beside a syntax error elsewhere (an
   // indentation slip in a route); `parse` would throw the whole file away.

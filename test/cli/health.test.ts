@@ -5,6 +5,7 @@ import t from 'tap'
 import { healthUrl } from '../../src/cli/health.js'
 import { main } from '../../src/cli/main.js'
 import { parseConfig } from '../../src/config/load.js'
+import { mkfifo } from '../helpers/fifo.js'
 import { REFUSED_PORT } from '../helpers/ports.js'
 import { startStack } from '../helpers/stack.js'
 
@@ -85,6 +86,21 @@ t.test(
     t.equal(syntax.code, 0, `a YAML syntax error elsewhere: ${syntax.err}`)
     const fromEnv = await health(configFile('env.yaml', '0.0.0.0', '"${PORT_UNSET:-' + port + '}"', '7'))
     t.equal(fromEnv.code, 0, `a port from the environment, in a file that is not valid: ${fromEnv.err}`)
+  },
+)
+
+t.test(
+  'a config path that is a FIFO is unhealthy at once, by name: the probe never waits for a writer',
+  async (t) => {
+    const fifo = join(dir, 'fifo.yaml')
+    mkfifo(fifo)
+    const r = await health(fifo)
+    t.equal(r.code, 1)
+    t.equal(
+      r.err,
+      `${fifo} is a FIFO (named pipe), not a regular file: a config file must be a regular file or a symlink to one\n` +
+        `gatehouse: ${fifo} has 1 problem`,
+    )
   },
 )
 
