@@ -72,7 +72,9 @@ export function renderReference(schema: unknown = ConfigSchema): string {
 Generated from the schema in \`src/config/schema.ts\` by \`npm run schema\`; a test keeps it in step.
 Durations accept \`500ms\`, \`30s\`, \`5m\`, \`12h\`, \`1d\` or a number of seconds; sizes \`512kb\`,
 \`1mb\` or a number of bytes. \`\${VAR}\` and \`\${VAR:-default}\` are replaced from the environment.
-Unknown keys are errors. [routes.yaml](../routes.yaml) is a commented example.
+Unknown keys are errors. [routes.yaml](../routes.yaml) is a commented example. The file is a
+regular file, or a symlink to one as in a ConfigMap volume, of at most 1 MiB; anything else is
+refused by name.
 
 A running gateway reloads this file on \`SIGHUP\` and when it changes, checked whole first; a
 few settings (\`server.host\`, \`server.port\`, the listener's timeouts and header size,
