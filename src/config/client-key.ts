@@ -1,8 +1,10 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { escapedBreaksHint } from './pem-text.js'
+import { FileRefused, MAX_CONFIG_FILE_BYTES, readFileWithinSync } from './read.js'
 import type { ClientKey } from './types.js'
+
+const KEY_FILE = { a: 'a key file', the: 'the key file' }
 
 type RawClientKey = { file: string } | { pem: string } | { jwk: string | Record<string, unknown> }
 
@@ -36,11 +38,11 @@ export function readClientKey(
   if ('file' in raw) {
     path = [...at, 'file']
     try {
-      text = readFileSync(isAbsolute(raw.file) ? raw.file : join(baseDir, raw.file), 'utf8')
+      const file = isAbsolute(raw.file) ? raw.file : join(baseDir, raw.file)
+      text = readFileWithinSync(file, MAX_CONFIG_FILE_BYTES, KEY_FILE).toString('utf8')
     } catch (err) {
-      const reason =
-        (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
-      return { path, message: `cannot read the key file: ${reason}` }
+      if (err instanceof FileRefused) return { path, message: err.message }
+      throw err
     }
   } else if ('pem' in raw) {
     path = [...at, 'pem']

@@ -18,6 +18,19 @@ export const MAX_CONFIG_FILE_BYTES = 1_048_576 // 1 MiB
 // names. Windows has no O_NONBLOCK and no FIFOs at a path.
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0)
 
+/** How a refusal names the file read: `a` in the rule it breaks, `the` where reading it failed. */
+export interface FileNaming {
+  readonly a: string
+  readonly the: string
+}
+
+const CONFIG_FILE: FileNaming = { a: 'a config file', the: 'the config file' }
+
+/** Why a file was not read; its message is the reason, without the file's name. */
+export class FileRefused extends Error {
+  override readonly name = 'FileRefused'
+}
+
 /**
  * The bytes of the config file, read from the main thread: for the start
  * and `gatehouse check`, where nothing else is waiting. Throws a
@@ -26,14 +39,28 @@ const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0)
  * whether its size says so or it grows while it is read.
  */
 export function readConfigFileSync(file: string, limit = MAX_CONFIG_FILE_BYTES): Buffer {
+  try {
+    return readFileWithinSync(file, limit, CONFIG_FILE)
+  } catch (err) {
+    throw err instanceof FileRefused ? problem(file, err.message) : err
+  }
+}
+
+/**
+ * A file the config names (a key, a certificate), by the config file's
+ * rules: a regular file, opened without blocking, of at most `limit`
+ * bytes. A FIFO there would otherwise hang the reload that reads it, on
+ * the event loop. Throws `FileRefused`.
+ */
+export function readFileWithinSync(file: string, limit: number, naming: FileNaming): Buffer {
   let fd: number
   try {
     fd = openSync(file, OPEN_FLAGS)
   } catch (err) {
-    throw unreadable(file, err)
+    throw unreadable(naming, err)
   }
   try {
-    refuseUnlessFit(file, fstatSync(fd), limit)
+    refuseUnlessFit(fstatSync(fd), limit, naming)
     const buffer = Buffer.allocUnsafe(limit + 1)
     let length = 0
     while (length <= limit) {
@@ -41,9 +68,9 @@ export function readConfigFileSync(file: string, limit = MAX_CONFIG_FILE_BYTES):
       if (n === 0) break
       length += n
     }
-    return fitted(file, buffer, length, limit)
+    return fitted(buffer, length, limit, naming)
   } catch (err) {
-    throw err instanceof ConfigError ? err : unreadable(file, err)
+    throw err instanceof FileRefused ? err : unreadable(naming, err)
   } finally {
     closeSync(fd)
   }
@@ -59,10 +86,10 @@ export async function readConfigFile(file: string, limit = MAX_CONFIG_FILE_BYTES
   try {
     handle = await open(file, OPEN_FLAGS)
   } catch (err) {
-    throw unreadable(file, err)
+    throw problem(file, unreadable(CONFIG_FILE, err).message)
   }
   try {
-    refuseUnlessFit(file, await handle.stat(), limit)
+    refuseUnlessFit(await handle.stat(), limit, CONFIG_FILE)
     const buffer = Buffer.allocUnsafe(limit + 1)
     let length = 0
     while (length <= limit) {
@@ -70,23 +97,22 @@ export async function readConfigFile(file: string, limit = MAX_CONFIG_FILE_BYTES
       if (bytesRead === 0) break
       length += bytesRead
     }
-    return fitted(file, buffer, length, limit)
+    return fitted(buffer, length, limit, CONFIG_FILE)
   } catch (err) {
-    throw err instanceof ConfigError ? err : unreadable(file, err)
+    throw problem(file, (err instanceof FileRefused ? err : unreadable(CONFIG_FILE, err)).message)
   } finally {
     await handle.close()
   }
 }
 
 /** Refuses what is not a regular file, or says it is larger than `limit`, before a byte is read. */
-function refuseUnlessFit(file: string, stats: Stats, limit: number): void {
+function refuseUnlessFit(stats: Stats, limit: number, naming: FileNaming): void {
   if (!stats.isFile())
-    throw problem(
-      file,
-      `is ${kindOf(stats)}, not a regular file: a config file must be a regular file or a symlink to one`,
+    throw new FileRefused(
+      `is ${kindOf(stats)}, not a regular file: ${naming.a} must be a regular file or a symlink to one`,
     )
   if (stats.size > limit)
-    throw problem(file, `is ${stats.size} bytes; a config file may be at most ${sizeText(limit)}`)
+    throw new FileRefused(`is ${stats.size} bytes; ${naming.a} may be at most ${sizeText(limit)}`)
 }
 
 /**
@@ -95,9 +121,9 @@ function refuseUnlessFit(file: string, stats: Stats, limit: number): void {
  * grow between the fstat and the read, and files such as those of /proc
  * say they are empty.
  */
-function fitted(file: string, buffer: Buffer, length: number, limit: number): Buffer {
+function fitted(buffer: Buffer, length: number, limit: number, naming: FileNaming): Buffer {
   if (length > limit)
-    throw problem(file, `is more than ${limit} bytes; a config file may be at most ${sizeText(limit)}`)
+    throw new FileRefused(`is more than ${limit} bytes; ${naming.a} may be at most ${sizeText(limit)}`)
   return Buffer.from(buffer.subarray(0, length))
 }
 
@@ -115,9 +141,9 @@ function sizeText(bytes: number): string {
   return bytes % mib === 0 ? `${bytes / mib} MiB` : `${bytes} bytes`
 }
 
-function unreadable(file: string, err: unknown): ConfigError {
+function unreadable(naming: FileNaming, err: unknown): FileRefused {
   const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
-  return problem(file, `cannot read the config file: ${reason}`)
+  return new FileRefused(`cannot read ${naming.the}: ${reason}`)
 }
 
 function problem(file: string, message: string): ConfigError {

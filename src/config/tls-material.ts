@@ -1,7 +1,7 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { escapedBreaksHint } from './pem-text.js'
+import { FileRefused, MAX_CONFIG_FILE_BYTES, readFileWithinSync } from './read.js'
 import type { CertificateFacts, TlsMaterial } from './types.js'
 
 type Path = (string | number)[]
@@ -49,16 +49,19 @@ export function readTls(
       }
     const path = [...at, name, 'file']
     try {
+      const file = isAbsolute(item.file) ? item.file : join(baseDir, item.file)
+      const naming = { a: 'a certificate or key file', the: item.file }
       return {
-        text: readFileSync(isAbsolute(item.file) ? item.file : join(baseDir, item.file), 'utf8'),
+        text: readFileWithinSync(file, MAX_CONFIG_FILE_BYTES, naming).toString('utf8'),
         source: item.file,
         named: `${item.file} `,
         path,
       }
     } catch (err) {
-      const reason =
-        (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
-      problems.push({ path, message: `cannot read ${item.file}: ${reason}` })
+      if (!(err instanceof FileRefused)) throw err
+      // "cannot read <file>: …" names it already; a refusal of the file's kind or size does not.
+      const message = err.message.startsWith('cannot read ') ? err.message : `${item.file} ${err.message}`
+      problems.push({ path, message })
       return undefined
     }
   }

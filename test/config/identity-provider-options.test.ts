@@ -203,6 +203,17 @@ t.test(
       ),
       ['7 oidc.clientKey.file: cannot read the key file: file not found'],
     )
+    t.same(
+      problems(
+        doc('  clientAuth: private_key_jwt\n  clientKey: { file: /dev/null }'),
+        env,
+        join(dir, 'r.yaml'),
+      ),
+      [
+        '7 oidc.clientKey.file: is a character device, not a regular file: a key file must be a regular file or a symlink to one',
+      ],
+      'only a regular file is read: a FIFO there would hang the reload that reads it',
+    )
     const publicPem = ec.publicKey.export({ format: 'pem', type: 'spki' }).toString()
     const refused = problems(doc('  clientAuth: private_key_jwt\n  clientKey: { pem: "${K}" }'), {
       ...env,

@@ -38,6 +38,18 @@ t.test('a good certificate: read once, with what the start-up log and metric nee
   t.equal(config.oidc.clientSecret, undefined)
 })
 
+t.test('a FIFO or a device at a certificate or key path is refused at once, by name', async (t) => {
+  const pki = makePki(t)
+  execFileSync('mkfifo', [join(pki.dir, 'pipe.crt')])
+  t.same(
+    problems(configWith(pki.dir, '  tls:\n    cert: { file: pipe.crt }\n    key: { file: /dev/zero }')),
+    [
+      '8 oidc.tls.cert.file: pipe.crt is a FIFO (named pipe), not a regular file: a certificate or key file must be a regular file or a symlink to one',
+      '9 oidc.tls.key.file: /dev/zero is a character device, not a regular file: a certificate or key file must be a regular file or a symlink to one',
+    ],
+  )
+})
+
 t.test('check names the file and the reason: missing, expired, not its key, not PEM', async (t) => {
   const pki = makePki(t)
   const client = pki.issue('gatehouse-client')
