@@ -115,6 +115,11 @@ function answerError(
   else if (spec.status >= 500)
     request.log.warn({ code, cause: causeName(err), ...said }, route.refusal ?? spec.error)
   else if (route.refusal) request.log.info({ code, ...said }, route.refusal)
+  // A session the IdP ended is logged where its answer came (refresh-log.ts);
+  // one that ends for the gateway's own reasons (no refresh token, the
+  // record gone meanwhile) is logged here, once, as its cookie is cleared.
+  else if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED' && failure === undefined && !(err.cause instanceof Error))
+    request.log.info({ code }, `session ended: ${err.message}`)
   if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
   const retryAfter = retryAfterOf(code)
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
-import { isGatehouseError, type LogCode } from '../errors.js'
+import { type ErrorCode, isGatehouseError, type LogCode } from '../errors.js'
 import { sessionNamespace } from '../redis/keys.js'
 import { ATTR, inSpan, recording } from '../tracing/spans.js'
 import type { LoginResult } from '../types.js'
+import { sessionLogId } from './log-id.js'
 import type { SealedCookie } from './sealed-cookie.js'
 import { SessionKey } from './session-key.js'
 import { NOT_IN_MEMORY, type SessionData, type SessionRef, type SessionStore } from './types.js'
@@ -166,6 +167,11 @@ export class Sessions {
     if (session && refreshTokenExpired(session, this.#now())) {
       await this.#store.delete(session.id)
       cookie.delete()
+      const code: ErrorCode = 'GATEHOUSE_ERR_SESSION_EXPIRED'
+      request.log.info(
+        { code, session: sessionLogId(session.id), idp: session.idp },
+        'session ended: its refresh token expired when the identity provider said it would (refresh_expires_in)',
+      )
       return undefined
     }
     if (!session) cookie.delete()

@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { ErrorCode } from '../errors.js'
 import { failureFields, type IdpFailure } from '../oidc/translate.js'
+import { sessionLogId } from '../session/log-id.js'
 import type { ExchangeOutcome } from './exchange-outcome.js'
-import { sessionLogId } from './refresh-log.js'
 
 /** One token exchange, as the refresh observer hears of it. */
 export interface ExchangeRecord {

@@ -1,17 +1,8 @@
-import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ErrorCode } from '../errors.js'
 import { failureFields, type IdpFailure } from '../oidc/translate.js'
+import { sessionLogId } from '../session/log-id.js'
 import type { RefreshOutcome } from './refresh-outcome.js'
-
-/**
- * A short, stable name for a session in logs: it lets an operator follow one
- * session's refreshes without the log holding the id, which is the key to the
- * session in the store.
- */
-export function sessionLogId(id: string): string {
-  return createHash('sha256').update(id).digest('base64url').slice(0, 10)
-}
 
 /** One redemption of a refresh token, as the refresh observer hears of it. */
 export interface RefreshRecord {

@@ -65,6 +65,11 @@ t.test(
     t.equal(expired.status, 401)
     t.equal(expired.json().error, 'session_expired', 'and ends with it')
     t.equal(s.idp.stats.refreshGrants, 0)
+    t.match(
+      s.lines.filter((l) => l.code === 'GATEHOUSE_ERR_SESSION_EXPIRED'),
+      [{ level: 30, msg: 'session ended: The access token expired and there is no refresh token.' }],
+      'one line says the session ended, and why',
+    )
   },
 )
 

@@ -8,10 +8,12 @@ const REFRESH_TTL = 600 // s, the IdP's refresh-token lifetime
 
 async function setup(t: Test, refreshExpiresIn: boolean) {
   const clock = new TestClock()
+  const lines: Record<string, unknown>[] = []
   const stack = await startStack(t, {
     accessTokenTtl: 60,
     idp: { refreshTokenTtl: REFRESH_TTL, refreshExpiresIn },
-    gateway: { now: clock.now },
+    config: { logLevel: 'info' },
+    gateway: { now: clock.now, logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
   })
   const base = stack.gateway.url
   const { jar } = await login(base)
@@ -28,7 +30,7 @@ async function setup(t: Test, refreshExpiresIn: boolean) {
     const cookie = jar.get(base, 'gatehouse')
     return cookie === undefined ? undefined : store.get(sessionRefOf(stack.gateway.app, cookie), clock.now())
   }
-  return { stack, clock, base, jar, user, record }
+  return { stack, clock, base, jar, user, record, lines }
 }
 
 /** Where the IdP says the refresh token expires, on the gateway's (moved) clock. */
@@ -44,7 +46,7 @@ async function idpExpiry(
 t.test(
   'an IdP that says when the refresh token expires (refresh_expires_in) ends the session then',
   async (t) => {
-    const { stack, clock, base, jar, user, record } = await setup(t, true)
+    const { stack, clock, base, jar, user, record, lines } = await setup(t, true)
     const first = await record()
     t.ok(first?.tokens.refreshTokenExpiresAt, 'the expiry is kept with the tokens')
     t.ok(
@@ -82,6 +84,11 @@ t.test(
     t.equal(expired.json().error, 'unauthenticated')
     t.equal(stack.idp.stats.tokenRequests, 0, 'without asking the IdP to redeem a dead refresh token')
     t.equal(await record(), undefined, 'the record is gone from the store')
+    t.match(
+      lines.filter((l) => l.code === 'GATEHOUSE_ERR_SESSION_EXPIRED'),
+      [{ level: 30, msg: /^session ended: its refresh token expired/, session: String }],
+      'one line says the session ended, and why',
+    )
     t.equal((await user()).status, 401)
   },
 )

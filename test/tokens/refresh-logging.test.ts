@@ -1,5 +1,5 @@
 import t from 'tap'
-import { sessionLogId } from '../../src/tokens/refresh-log.js'
+import { sessionLogId } from '../../src/session/log-id.js'
 import { sessionRefOf } from '../helpers/app.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
