@@ -80,7 +80,7 @@ export function idpObserver(
       const code: LogCode = 'GATEHOUSE_TOKEN_LIFETIME_ASSUMED'
       log.warn(
         { code, operation, assumedSeconds: ASSUMED_LIFETIME },
-        `the identity provider's token response has no expires_in (RFC 6749 §5.1) and the access token is not a JWT with exp and iat: it is taken to live ${ASSUMED_LIFETIME} s and refreshed before then`,
+        `the identity provider's token response has no expires_in (RFC 6749 §5.1) and the access token is not a JWT with an exp after its iat: it is taken to live ${ASSUMED_LIFETIME} s and refreshed before then`,
       )
     },
   }
