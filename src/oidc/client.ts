@@ -509,17 +509,21 @@ export class OidcClient {
 
   /**
    * Whether the IdP accepts the client's credentials with `method` (the
-   * configured one by default), by one token request that cannot succeed
-   * and changes nothing: a refresh-token grant for a random token.
+   * configured one by default), by requests that cannot succeed and change
+   * nothing: a refresh-token grant for a random token, and when its answer
+   * says neither, the revocation of a random token (see `probeCredentials`).
    */
   async probeCredentials(method: ClientAuthMethod = this.#oidc.clientAuth): Promise<CredentialProbe> {
     const as = this.#metadata('refresh')
     return probeCredentials(
-      as,
-      this.#client,
+      {
+        as,
+        client: this.#client,
+        options: this.#http.options(),
+        translate: (operation, err) => translateIdpError(operation, err, this.#context()),
+      },
+      method,
       await clientAuthFor(method, this.#oidc),
-      this.#http.options(),
-      (err) => translateIdpError('refresh', err, this.#context()),
     )
   }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import * as oauth from 'oauth4webapi'
+import type { ClientAuthMethod } from '../config/types.js'
 import type { GatehouseError } from '../errors.js'
 import { type IdpFailure, idpFailureOf } from './translate.js'
 
@@ -7,32 +8,78 @@ import { type IdpFailure, idpFailureOf } from './translate.js'
 export interface CredentialProbe {
   /**
    * `accepted`: the IdP authenticated the client; `refused`: it did not;
-   * `inconclusive`: it could not be asked (down, or an answer that says neither).
+   * `inconclusive`: it could not be asked (down, or answers that say neither).
    */
   readonly verdict: 'accepted' | 'refused' | 'inconclusive'
-  /** What the IdP answered, in words. */
+  /**
+   * The endpoint whose answer gave the verdict: the token endpoint's, or,
+   * when that one said neither, the revocation endpoint's.
+   */
+  readonly endpoint: 'token' | 'revocation'
+  /** What the IdP answered, in words; with the revocation endpoint's, the token endpoint's too. */
   readonly answer: string
   readonly failure?: IdpFailure
 }
 
-type Options = Parameters<typeof oauth.refreshTokenGrantRequest>[4]
+/** How the probes reach the IdP, and how a failed call becomes a gateway error. */
+export interface ProbeContext {
+  readonly as: oauth.AuthorizationServer
+  readonly client: oauth.Client
+  readonly options: Parameters<typeof oauth.refreshTokenGrantRequest>[4]
+  readonly translate: (operation: 'refresh' | 'revocation', err: unknown) => GatehouseError
+}
 
 /**
  * Asks the token endpoint for something it must refuse, authenticated
- * as the gateway: a refresh-token grant (RFC 6749 §6) for a random token
- * nobody was ever issued. An IdP authenticates a confidential client
- * before it looks at the grant (§3.2.1), so `invalid_grant`, or any
+ * as the gateway with `method`: a refresh-token grant (RFC 6749 §6) for a
+ * random token nobody was ever issued. An IdP authenticates a confidential
+ * client before it looks at the grant (§3.2.1), so `invalid_grant`, or any
  * other refusal of the grant, says the credentials work, and
- * `invalid_client` or a 401 says they do not. Nothing real is redeemed,
+ * `invalid_client` or a 401 says they do not.
+ *
+ * Some IdPs look at the grant first and answer a token they do not know
+ * the same whatever the credentials (Glewlwyd: an empty 400). When the
+ * token endpoint's answer says neither, and the IdP has a revocation
+ * endpoint that takes `method`, the probe asks it to revoke a random
+ * token: RFC 7009 §2.1 has it authenticate the client first, and §2.2
+ * answer 200 for a token it does not know. Nothing real is redeemed,
  * consumed or revoked.
  */
 export async function probeCredentials(
-  as: oauth.AuthorizationServer,
-  client: oauth.Client,
+  context: ProbeContext,
+  method: ClientAuthMethod,
   auth: oauth.ClientAuth,
-  options: Options,
-  translate: (err: unknown) => GatehouseError,
 ): Promise<CredentialProbe> {
+  const token = await atTokenEndpoint(context, auth)
+  if (token.verdict !== 'inconclusive') return token
+  // Unreachable or too slow: the revocation endpoint, on the same host, would only double the wait.
+  if (token.failure?.answer === 'network' || token.failure?.answer === 'timeout') return token
+  const { as } = context
+  if (!as.revocation_endpoint) {
+    return { ...token, answer: `${token.answer}; no revocation_endpoint to ask instead` }
+  }
+  // RFC 8414 §2: an absent list means client_secret_basic only.
+  const methods = as.revocation_endpoint_auth_methods_supported ?? ['client_secret_basic']
+  if (!methods.includes(method)) {
+    return {
+      ...token,
+      answer: `${token.answer}; the revocation endpoint does not take ${method} (revocation_endpoint_auth_methods_supported: ${methods.join(', ') || 'none'})`,
+    }
+  }
+  const revocation = await atRevocationEndpoint(context, auth)
+  return revocation.verdict === 'inconclusive'
+    ? {
+        ...revocation,
+        answer: `token endpoint: ${token.answer}; revocation endpoint: ${revocation.answer}`,
+      }
+    : { ...revocation, answer: `${revocation.answer} (token endpoint: ${token.answer})` }
+}
+
+async function atTokenEndpoint(
+  { as, client, options, translate }: ProbeContext,
+  auth: oauth.ClientAuth,
+): Promise<CredentialProbe> {
+  const endpoint = 'token'
   try {
     const response = await oauth.refreshTokenGrantRequest(
       as,
@@ -42,20 +89,54 @@ export async function probeCredentials(
       options,
     )
     await oauth.processRefreshTokenResponse(as, client, response)
-    return { verdict: 'accepted', answer: 'tokens for a random refresh token (the IdP does not check them!)' }
+    return {
+      verdict: 'accepted',
+      endpoint,
+      answer: 'tokens for a random refresh token (the IdP does not check them!)',
+    }
   } catch (err) {
-    const failure = idpFailureOf(translate(err))
-    if (!failure) return { verdict: 'inconclusive', answer: (err as Error).message }
+    const failure = idpFailureOf(translate('refresh', err))
+    if (!failure) return { verdict: 'inconclusive', endpoint, answer: (err as Error).message }
     const answer = failure.reason
     if (failure.answer === 'unauthorized_client') {
       return {
         verdict: 'accepted',
+        endpoint,
         answer: `${answer} (authenticated, but the refresh_token grant is not allowed)`,
         failure,
       }
     }
-    if (failure.verdict === 'client_refused') return { verdict: 'refused', answer, failure }
-    if (failure.verdict === 'unavailable') return { verdict: 'inconclusive', answer, failure }
-    return { verdict: 'accepted', answer, failure }
+    if (failure.verdict === 'client_refused') return { verdict: 'refused', endpoint, answer, failure }
+    if (failure.verdict === 'unavailable') return { verdict: 'inconclusive', endpoint, answer, failure }
+    return { verdict: 'accepted', endpoint, answer, failure }
+  }
+}
+
+/**
+ * RFC 7009 §2.2: 200 for a token the IdP does not know, once it has
+ * authenticated the client; §2.2.1 and RFC 6749 §5.2: `invalid_client`,
+ * or a 401, when it has not. Any other answer says neither: unlike the
+ * token endpoint's, this one is asked only because that one did not say.
+ */
+async function atRevocationEndpoint(
+  { as, client, options, translate }: ProbeContext,
+  auth: oauth.ClientAuth,
+): Promise<CredentialProbe> {
+  const endpoint = 'revocation'
+  try {
+    const response = await oauth.revocationRequest(as, client, auth, randomBytes(32).toString('base64url'), {
+      ...options,
+      // The hint Gatehouse sends at logout (client.ts `revoke`), so the probe takes the same path.
+      additionalParameters: { token_type_hint: 'refresh_token' },
+    })
+    await oauth.processRevocationResponse(response)
+    // The body of a 200 is empty or ignored (RFC 7009 §2.2): release the connection.
+    await response.body?.cancel().catch(() => {})
+    return { verdict: 'accepted', endpoint, answer: `HTTP ${response.status} to a random token` }
+  } catch (err) {
+    const failure = idpFailureOf(translate('revocation', err))
+    if (!failure) return { verdict: 'inconclusive', endpoint, answer: (err as Error).message }
+    const verdict = failure.verdict === 'client_refused' ? 'refused' : 'inconclusive'
+    return { verdict, endpoint, answer: failure.reason, failure }
   }
 }

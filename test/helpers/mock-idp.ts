@@ -87,15 +87,41 @@ export async function discoveredClient(t: Test, options: MockIdpOptions = {}): P
   return { idp, oidc, config, failures, accepted, assumed }
 }
 
+/** What the gateway sent in one call: its headers (names in lower case) and its form body. */
+export interface SentRequest {
+  readonly headers: Record<string, string>
+  readonly body: URLSearchParams
+}
+
 /** Expects the next call to the token endpoint and answers it; resolves to what was sent. */
 export function tokenAnswer(
   idp: MockPool,
   status: number,
   body: unknown,
   headers: Record<string, string> = typeof body === 'string' ? {} : JSON_HEADERS,
-): Promise<{ readonly headers: Record<string, string>; readonly body: URLSearchParams }> {
+): Promise<SentRequest> {
+  return answerAt(idp, '/token', status, body, headers)
+}
+
+/** Expects the next call to the revocation endpoint (RFC 7009) and answers it; resolves to what was sent. */
+export function revocationAnswer(
+  idp: MockPool,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = typeof body === 'string' ? {} : JSON_HEADERS,
+): Promise<SentRequest> {
+  return answerAt(idp, '/revoke', status, body, headers)
+}
+
+function answerAt(
+  idp: MockPool,
+  path: string,
+  status: number,
+  body: unknown,
+  headers: Record<string, string>,
+): Promise<SentRequest> {
   return new Promise((resolve) => {
-    idp.intercept({ path: '/token', method: 'POST' }).reply((request) => {
+    idp.intercept({ path, method: 'POST' }).reply((request) => {
       resolve({
         headers: Object.fromEntries(
           Object.entries((request.headers ?? {}) as Record<string, string>).map(([k, v]) => [

@@ -9,7 +9,7 @@ import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose'
 import t from 'tap'
 import type { TokenSet } from '../../src/types.js'
 import { CLIENT_ID } from '../helpers/gateway.js'
-import { discoveredClient, ISSUER, tokenAnswer } from '../helpers/mock-idp.js'
+import { discoveredClient, ISSUER, metadata, revocationAnswer, tokenAnswer } from '../helpers/mock-idp.js'
 
 const current: TokenSet = {
   accessToken: 'at',
@@ -93,9 +93,68 @@ t.test(
     void tokenAnswer(idp, 400, { error: 'unauthorized_client' })
     t.match(await oidc.probeCredentials(), { verdict: 'accepted', answer: /grant is not allowed/ })
     void tokenAnswer(idp, 503, 'busy', { 'content-type': 'text/plain' })
-    t.match(await oidc.probeCredentials(), { verdict: 'inconclusive' })
+    void revocationAnswer(idp, 503, 'busy', { 'content-type': 'text/plain' })
+    t.match(await oidc.probeCredentials(), {
+      verdict: 'inconclusive',
+      answer: 'token endpoint: HTTP 503; revocation endpoint: HTTP 503',
+    })
     const sent = tokenAnswer(idp, 400, { error: 'invalid_grant' })
     await oidc.probeCredentials('client_secret_post')
     t.ok((await sent).body.has('client_secret'), 'another method on request')
   },
 )
+
+t.test(
+  "when the token endpoint's answer says neither, the probe revokes a random token with the configured authentication (RFC 7009 §2.1)",
+  async (t) => {
+    const secret = 'my-bff_secret.v2*0123456789'
+    const { idp, oidc } = await discoveredClient(t, { oidc: { clientSecret: secret } })
+    void tokenAnswer(idp, 400, '')
+    const sent = revocationAnswer(idp, 200, '')
+    t.match(await oidc.probeCredentials(), {
+      verdict: 'accepted',
+      endpoint: 'revocation',
+      answer: 'HTTP 200 to a random token (token endpoint: HTTP 400 that is not JSON)',
+    })
+    const { headers, body } = await sent
+    t.equal(basic(headers.authorization), `${CLIENT_ID}:${secret}`, 'as the token endpoint is sent it')
+    t.match(body.get('token'), /^[\w-]{43}$/, '32 random bytes nobody was issued')
+    t.equal(body.get('token_type_hint'), 'refresh_token', 'the hint logout sends')
+    t.notOk(body.has('client_secret'))
+
+    void tokenAnswer(idp, 400, '')
+    void revocationAnswer(idp, 401, { error: 'invalid_client' })
+    t.match(await oidc.probeCredentials(), {
+      verdict: 'refused',
+      endpoint: 'revocation',
+      failure: { operation: 'revocation', answer: 'invalid_client' },
+    })
+
+    // A 400 at the revocation endpoint says neither: only a 200 or a refused client decide there.
+    void tokenAnswer(idp, 400, '')
+    void revocationAnswer(idp, 400, { error: 'invalid_request' })
+    t.match(await oidc.probeCredentials(), { verdict: 'inconclusive', endpoint: 'revocation' })
+
+    // The token endpoint decides: the revocation endpoint is not asked (no interceptor is left pending).
+    void tokenAnswer(idp, 400, { error: 'invalid_grant' })
+    t.match(await oidc.probeCredentials(), { verdict: 'accepted', endpoint: 'token' })
+  },
+)
+
+t.test('the probe never asks the revocation endpoint with a method it does not list', async (t) => {
+  const { idp, oidc } = await discoveredClient(t, {
+    oidc: { clientAuth: 'client_secret_post', clientSecret: 'post-secret-0123456789' },
+    metadata: metadata({ revocation_endpoint_auth_methods_supported: ['client_secret_basic'] }),
+  })
+  void tokenAnswer(idp, 400, '')
+  t.match(await oidc.probeCredentials(), {
+    verdict: 'inconclusive',
+    endpoint: 'token',
+    answer:
+      /does not take client_secret_post \(revocation_endpoint_auth_methods_supported: client_secret_basic\)$/,
+  })
+  const sent = revocationAnswer(idp, 200, '')
+  void tokenAnswer(idp, 400, '')
+  t.match(await oidc.probeCredentials('client_secret_basic'), { verdict: 'accepted', endpoint: 'revocation' })
+  t.match((await sent).headers.authorization, /^Basic /, 'a listed method is asked')
+})
