@@ -199,15 +199,18 @@ export function formatReport(issuer: string, report: OnlineReport): string[] {
     ...report.hints.map((h) => `hint: ${h}`),
     report.blocking
       ? 'FAIL: Gatehouse cannot log users in with this IdP as configured.'
-      : 'OK: no blocking mismatch.',
+      : report.unproven
+        ? 'OK: no blocking mismatch, but the client credentials were NOT proven (see the hint).'
+        : 'OK: no blocking mismatch.',
   ]
 }
 
 /**
  * Checks each provider in turn: discovers it (with its configured
- * timeouts), compares, and proves the client credentials with one harmless
- * token request. Returns the exit code: 1 when any provider could not log
- * anyone in, or was not found.
+ * timeouts), compares, and tries to prove the client credentials with
+ * harmless requests (`checkCredentials`). Returns the exit code: 1 when
+ * any provider could not log anyone in, or was not found; 0 otherwise,
+ * also when the credentials could not be proven, which the output says.
  */
 export async function checkOnline(
   config: GatehouseConfig,
@@ -256,6 +259,7 @@ async function checkProvider(
       rows: [...compared.rows, ...probed.rows],
       hints: [...compared.hints, ...probed.hints],
       blocking: compared.blocking || probed.blocking,
+      ...(probed.unproven ? { unproven: probed.unproven } : {}),
     }
     for (const line of formatReport(`${named}${oidc.issuer}`, report)) io.stdout(line)
     return report.blocking ? 1 : 0

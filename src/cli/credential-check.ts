@@ -6,11 +6,14 @@ import type { CredentialProbe } from '../oidc/credential-probe.js'
 import type { OnlineReport, Row } from './online-report.js'
 
 /**
- * Proves the client's credentials before any user tries them: one probe of
- * the token endpoint with the configured method (see `probeCredentials`:
- * nothing real is redeemed or revoked) and, when the IdP refuses it, one
- * with each other method Gatehouse could use and the IdP advertises, to
- * say which one works.
+ * Proves the client's credentials before any user tries them: one probe
+ * with the configured method (see `probeCredentials`: the token endpoint,
+ * then the revocation endpoint if that one's answer said neither; nothing
+ * real is redeemed or revoked) and, when the IdP refuses it, one with each
+ * other method Gatehouse could use and the IdP advertises, to say which
+ * one works. When no answer says either way the credentials are reported
+ * as not proven (`unproven`), which does not block: nothing seen rules a
+ * login out.
  */
 export async function checkCredentials(
   config: GatehouseConfig,
@@ -23,18 +26,25 @@ export async function checkCredentials(
   const configured = await oidc.probeCredentials(clientAuth)
   rows.push(probeRow(clientAuth, configured, 'configured'))
   if (configured.verdict === 'inconclusive') {
-    hints.push(`the client credentials could not be checked: ${configured.answer}.`)
+    const unproven = `the client credentials were NOT proven: ${configured.answer}.`
+    hints.push(
+      `${unproven} No answer said whether the identity provider accepts client ${config.oidc.clientId} with ${clientAuth}; the first sign-in will (a refusal is logged at error with what to check).`,
+    )
+    return { rows, hints, blocking: false, unproven }
   }
-  if (configured.verdict !== 'refused') return { rows, hints, blocking: false }
+  if (configured.verdict === 'accepted') return { rows, hints, blocking: false }
 
   // RFC 8414 §2: an absent list means client_secret_basic only.
   const advertised = as.token_endpoint_auth_methods_supported ?? ['client_secret_basic']
   const others = usableMethods(config.oidc).filter((m) => m !== clientAuth && advertised.includes(m))
   let working: ClientAuthMethod | undefined
+  const refused: ClientAuthMethod[] = [clientAuth]
+  const unchecked: ClientAuthMethod[] = []
   for (const method of others) {
     const probe = await oidc.probeCredentials(method)
     rows.push(probeRow(method, probe, 'tried'))
     if (probe.verdict === 'accepted') working ??= method
+    else (probe.verdict === 'refused' ? refused : unchecked).push(method)
   }
   if (working) {
     hints.push(`the identity provider accepts ${working}: set oidc.clientAuth: ${working}.`)
@@ -52,10 +62,16 @@ export async function checkCredentials(
     // a key, what the runtime log's hint names for that method.
     const what =
       clientAuth === 'client_secret_basic' || clientAuth === 'client_secret_post'
-        ? `check ${config.oidc.option}.clientId and ${config.oidc.option}.clientSecret (or the key registered for private_key_jwt, and this host's clock).`
+        ? `check ${config.oidc.option}.clientId and ${config.oidc.option}.clientSecret, and the authentication methods the identity provider allows this client (or the key registered for private_key_jwt, and this host's clock).`
         : refusalHint(config.oidc, 'invalid_client')
+    const where =
+      configured.endpoint === 'revocation'
+        ? ` (${clientAuth} at the revocation endpoint, as the token endpoint's answer said neither)`
+        : ''
     hints.push(
-      `the identity provider refuses client ${config.oidc.clientId} with every method Gatehouse could use${others.length === 0 ? '' : ` (${[clientAuth, ...others].join(', ')})`}: ${what}`,
+      unchecked.length === 0
+        ? `the identity provider refuses client ${config.oidc.clientId} with every method Gatehouse could use${others.length === 0 ? '' : ` (${refused.join(', ')})`}${where}: ${what}`
+        : `the identity provider refuses client ${config.oidc.clientId} with ${refused.join(', ')}${where}; ${unchecked.join(', ')} could not be checked (see its row): ${what}`,
     )
   }
   // As configured, Gatehouse cannot log anyone in, whichever method would work.
@@ -66,7 +82,10 @@ function probeRow(method: ClientAuthMethod, probe: CredentialProbe, how: 'config
   return {
     capability: how === 'configured' ? 'client credentials (probe)' : `client credentials with ${method}`,
     need: method,
-    advertised: `${probe.verdict}: ${probe.answer}`,
+    advertised:
+      probe.endpoint === 'revocation' && probe.verdict !== 'inconclusive'
+        ? `${probe.verdict} at the revocation endpoint: ${probe.answer}`
+        : `${probe.verdict}: ${probe.answer}`,
     verdict: probe.verdict === 'accepted' ? 'ok' : probe.verdict === 'refused' ? 'BLOCKING' : 'warn',
   }
 }

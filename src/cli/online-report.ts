@@ -14,4 +14,9 @@ export interface OnlineReport {
   readonly rows: readonly Row[]
   readonly hints: readonly string[]
   readonly blocking: boolean
+  /**
+   * Set when no answer of the IdP said whether it accepts the client's
+   * credentials: why not. Not blocking, but the last line says so.
+   */
+  readonly unproven?: string
 }

@@ -5,6 +5,7 @@
  * cause of a network failure.
  */
 import { execFileSync } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -170,6 +171,121 @@ t.test(
       /hint: .*refuses client gatehouse.*: check that the identity provider trusts the CA of the certificate in oidc\.tls\.cert/,
     )
     t.notMatch(r.out, /oidc\.clientSecret/, 'no secret to check')
+  },
+)
+
+// Glewlwyd 2.7 looks a refresh token up before it authenticates the
+// client, and answers one it does not know with an empty 400, whatever
+// the credentials: a canned answer at the dev IdP's edge plays that.
+const emptyRefusal = { status: 400, grantType: 'refresh_token' } as const
+
+t.test(
+  'a token endpoint whose answer says neither: the revocation endpoint decides, and the row says so',
+  async (t) => {
+    const dev = await idp(t)
+    dev.answer('token', emptyRefusal)
+    const r = await checkOnline(dev.issuer, `  clientSecret: ${SECRET}`)
+    t.equal(r.code, 0, r.err)
+    t.match(
+      r.out,
+      /^client credentials \(probe\)\s+client_secret_basic\s+accepted at the revocation endpoint: HTTP 200 to a random token \(token endpoint: HTTP 400 that is not JSON\)\s+ok$/m,
+    )
+    t.match(r.out, /^OK: no blocking mismatch\.$/m)
+    t.equal(dev.stats.revocations, 1, 'one revocation request, answered 200 (RFC 7009 §2.2)')
+    t.equal(dev.stats.revokedGrants, 0, 'nothing revoked')
+
+    dev.resetStats()
+    const wrong = await checkOnline(dev.issuer, '  clientSecret: not-the-secret')
+    t.equal(wrong.code, 1, 'a wrong secret fails the check')
+    t.match(
+      wrong.out,
+      /^client credentials \(probe\)\s+client_secret_basic\s+refused at the revocation endpoint: HTTP 401 with WWW-Authenticate: Basic error="invalid_client": client authentication failed \(token endpoint: HTTP 400 that is not JSON\)\s+BLOCKING$/m,
+    )
+    // RFC 8414 §2: no revocation_endpoint_auth_methods_supported means client_secret_basic only.
+    t.match(
+      wrong.out,
+      /^client credentials with client_secret_post\s+client_secret_post\s+inconclusive: HTTP 400 that is not JSON; the revocation endpoint does not take client_secret_post \(revocation_endpoint_auth_methods_supported: client_secret_basic\)\s+warn$/m,
+    )
+    t.match(
+      wrong.out,
+      /hint: the identity provider refuses client gatehouse with client_secret_basic \(client_secret_basic at the revocation endpoint, as the token endpoint's answer said neither\); client_secret_post could not be checked \(see its row\): check oidc\.clientId and oidc\.clientSecret, and the authentication methods the identity provider allows this client/,
+    )
+    t.match(wrong.out, 'FAIL: Gatehouse cannot log users in with this IdP as configured.')
+    t.notMatch(wrong.out, /not-the-secret/)
+    t.equal(dev.stats.revocations, 0)
+  },
+)
+
+t.test(
+  'a client authentication method the IdP does not allow this client: refused at the revocation endpoint',
+  async (t) => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const dev = await startDevIdp({
+      clients: [
+        {
+          clientId: 'gatehouse',
+          tokenEndpointAuthMethod: 'private_key_jwt',
+          jwks: { keys: [{ ...publicKey.export({ format: 'jwk' }), alg: 'ES256', kid: 'k1', use: 'sig' }] },
+          redirectUris: ['http://127.0.0.1:3000/auth/callback'],
+        },
+      ],
+    })
+    t.teardown(() => dev.close())
+    dev.answer('token', emptyRefusal)
+    const r = await checkOnline(dev.issuer, `  clientSecret: ${SECRET}`)
+    t.equal(r.code, 1)
+    t.match(
+      r.out,
+      /^client credentials \(probe\)\s+client_secret_basic\s+refused at the revocation endpoint: HTTP 401 .*error="invalid_client".*BLOCKING$/m,
+    )
+    t.match(r.out, /hint: .*and the authentication methods the identity provider allows this client/)
+    t.match(r.out, 'FAIL: Gatehouse cannot log users in with this IdP as configured.')
+  },
+)
+
+t.test(
+  'neither endpoint can say: exit 0, but the output says the credentials were NOT proven, and why',
+  async (t) => {
+    // The revocation endpoint advertises only a method Gatehouse does not use: it is not asked.
+    const listed = await idp(t, {
+      discovery: { revocation_endpoint_auth_methods_supported: ['private_key_jwt'] },
+    })
+    listed.answer('token', emptyRefusal)
+    const r = await checkOnline(listed.issuer, '  clientSecret: not-the-secret')
+    t.equal(r.code, 0, 'nothing seen rules a login out')
+    t.match(
+      r.out,
+      /^client credentials \(probe\)\s+client_secret_basic\s+inconclusive: HTTP 400 that is not JSON; the revocation endpoint does not take client_secret_basic \(revocation_endpoint_auth_methods_supported: private_key_jwt\)\s+warn$/m,
+    )
+    t.match(
+      r.out,
+      /^hint: the client credentials were NOT proven: .*; the first sign-in will \(a refusal is logged at error with what to check\)\.$/m,
+    )
+    t.match(
+      r.out,
+      /^OK: no blocking mismatch, but the client credentials were NOT proven \(see the hint\)\.$/m,
+    )
+    t.equal(listed.stats.revocations, 0, 'the revocation endpoint was not asked')
+
+    const none = await idp(t, { quirks: { noRevocation: true } })
+    none.answer('token', emptyRefusal)
+    const without = await checkOnline(none.issuer, `  clientSecret: ${SECRET}`)
+    t.equal(without.code, 0)
+    t.match(
+      without.out,
+      /^client credentials \(probe\)\s+client_secret_basic\s+inconclusive: HTTP 400 that is not JSON; no revocation_endpoint to ask instead\s+warn$/m,
+    )
+    t.match(without.out, /NOT proven \(see the hint\)\.$/m)
+
+    const down = await idp(t)
+    down.answer('token', emptyRefusal)
+    down.answer('revocation', { status: 503, body: 'busy' })
+    const both = await checkOnline(down.issuer, `  clientSecret: ${SECRET}`)
+    t.equal(both.code, 0)
+    t.match(
+      both.out,
+      /^client credentials \(probe\)\s+client_secret_basic\s+inconclusive: token endpoint: HTTP 400 that is not JSON; revocation endpoint: HTTP 503\s+warn$/m,
+    )
   },
 )
 
