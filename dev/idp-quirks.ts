@@ -39,6 +39,12 @@ export interface DevIdpQuirks {
    * client refuses after the OP carried the grant out.
    */
   readonly negativeExpiresInOnRefresh?: boolean
+  /**
+   * Answer a client the token endpoint cannot authenticate (a wrong secret,
+   * a method not allowed for it) with `403 {"error":"unauthorized_client"}`,
+   * not RFC 6749 §5.2's `401 invalid_client` (Glewlwyd 2.7).
+   */
+  readonly unauthorizedClientForBadCredentials?: boolean
 }
 
 /** What the quirks change in oidc-provider's configuration, merged over the dev IdP's own. */
@@ -96,6 +102,12 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
     if (quirks.noIssParameter) withoutIss(ctx)
     if (ctx.path !== '/token' || typeof ctx.body !== 'object' || ctx.body === null) return
     const body = ctx.body as TokenBody
+    if (quirks.unauthorizedClientForBadCredentials && body.error === 'invalid_client') {
+      ctx.remove('www-authenticate')
+      ctx.status = 403
+      ctx.body = { error: 'unauthorized_client' }
+      return
+    }
     const grantType = (ctx.oidc?.params as { grant_type?: string } | undefined)?.grant_type
     if (
       quirks.unknownRefreshTokenInvalidRequest &&

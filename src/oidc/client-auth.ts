@@ -60,13 +60,21 @@ export function usableMethods(oidc: OidcConfig): ClientAuthMethod[] {
   return ['client_secret_basic', 'client_secret_post']
 }
 
+/** The option that holds the credential `method` authenticates with. */
+function credentialOption(method: ClientAuthMethod): string {
+  if (method === 'private_key_jwt') return 'clientKey'
+  if (method === 'tls_client_auth' || method === 'self_signed_tls_client_auth') return 'tls.cert'
+  return 'clientSecret'
+}
+
 /**
  * What to check when the IdP refuses the gateway's credentials, most likely
  * first, for the operator reading the error line.
  */
 export function refusalHint(oidc: OidcConfig, answer: IdpAnswer, grant?: string): string {
   if (answer === 'unauthorized_client') {
-    return `the client is authenticated but not allowed this grant${grant ? ` (${grant})` : ''}: allow it for client ${oidc.clientId} at the identity provider (its grant_types).`
+    // RFC 6749 §5.2 means an authenticated client; some providers (Glewlwyd) answer it to a wrong credential too.
+    return `either the client is not allowed this grant${grant ? ` (${grant})` : ''}: allow it for client ${oidc.clientId} at the identity provider (its grant_types); or, at providers that answer unauthorized_client to refused credentials too, the credentials are wrong: check ${oidc.option}.${credentialOption(oidc.clientAuth)} and that ${oidc.option}.clientAuth (${oidc.clientAuth}) is a method the provider allows this client.`
   }
   switch (oidc.clientAuth) {
     case 'private_key_jwt':

@@ -59,6 +59,32 @@ t.test('the refusal hint names the Basic encoding only when it can matter', asyn
   )
 })
 
+t.test(
+  'unauthorized_client names both causes: the grant, and the credentials some providers answer it for',
+  async (t) => {
+    const config = (oidc: Record<string, unknown>) =>
+      testConfig({ port: 3000, issuer: 'https://idp.example', routes: [], oidc }).oidc
+    const secret = refusalHint(config({ clientSecret: 'x' }), 'unauthorized_client', 'authorization_code')
+    t.match(
+      secret,
+      /^either the client is not allowed this grant \(authorization_code\): allow it for client gatehouse-test/,
+    )
+    t.match(secret, /its grant_types/)
+    t.match(
+      secret,
+      /check oidc\.clientSecret and that oidc\.clientAuth \(client_secret_basic\) is a method the provider allows this client\.$/,
+    )
+    t.match(
+      refusalHint(
+        config({ clientSecret: 'x', clientAuth: 'client_secret_post' }),
+        'unauthorized_client',
+        'refresh_token',
+      ),
+      /oidc\.clientAuth \(client_secret_post\)/,
+    )
+  },
+)
+
 t.test('hints name the option as the file sets it: oidc, or identityProviders[i]', async (t) => {
   const config = testConfig({
     port: 3000,

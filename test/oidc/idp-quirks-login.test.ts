@@ -106,3 +106,24 @@ t.test(
     )
   },
 )
+
+t.test(
+  'a wrong secret answered 403 unauthorized_client (Glewlwyd): the hint names the credentials as well as the grant',
+  async (t) => {
+    const stack = await startObservedStack(t, {
+      idp: { quirks: { unauthorizedClientForBadCredentials: true } },
+      config: { oidc: { clientSecret: 'not-the-registered-secret' } },
+    })
+    const { callback } = await login(stack.gateway.url)
+    t.equal(callback.status, 500)
+    t.match(callback.text, /Sign-in is misconfigured/)
+    t.match(
+      stack.lines.find((l) => l.code === 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED' && l.level === 50),
+      {
+        operation: 'code_exchange',
+        reason: 'HTTP 403 unauthorized_client',
+        hint: /not allowed this grant \(authorization_code\): .*; or, at providers that answer unauthorized_client to refused credentials too, the credentials are wrong: check oidc\.clientSecret and that oidc\.clientAuth \(client_secret_basic\) is a method the provider allows this client/,
+      },
+    )
+  },
+)
