@@ -45,6 +45,12 @@ export interface DevIdpQuirks {
    * not RFC 6749 §5.2's `401 invalid_client` (Glewlwyd 2.7).
    */
   readonly unauthorizedClientForBadCredentials?: boolean
+  /**
+   * The `issuer` the discovery document advertises, from the one the OP is
+   * reached at: a trailing slash the config lacks, or the internal URL of
+   * an OP behind a proxy. OIDC Discovery 1.0 §4.3 says the RP must refuse it.
+   */
+  readonly advertisedIssuer?: (issuer: string) => string
 }
 
 /** What the quirks change in oidc-provider's configuration, merged over the dev IdP's own. */
@@ -100,6 +106,10 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
     }
     await next()
     if (quirks.noIssParameter) withoutIss(ctx)
+    if (quirks.advertisedIssuer && ctx.path === '/.well-known/openid-configuration' && ctx.status === 200) {
+      const body = ctx.body as { issuer: string }
+      body.issuer = quirks.advertisedIssuer(body.issuer)
+    }
     if (ctx.path !== '/token' || typeof ctx.body !== 'object' || ctx.body === null) return
     const body = ctx.body as TokenBody
     if (quirks.unauthorizedClientForBadCredentials && body.error === 'invalid_client') {

@@ -27,6 +27,7 @@ import { boundTokenTypes, dpopIncompatibility, rememberingNonces, retryOnDpopNon
 import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
 import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
+import { namingIssuers } from './issuer-mismatch.js'
 import { rotatedIn, withRotated } from './rotated.js'
 import { expiresAt } from './token-lifetime.js'
 import {
@@ -192,7 +193,7 @@ export class OidcClient {
       if (algs.length > 0)
         this.#client = { ...this.#client, id_token_signed_response_alg: algs as unknown as string }
     } catch (err) {
-      throw this.#failed('discovery', err)
+      throw this.#failed('discovery', namingIssuers(err, this.#oidc))
     }
   }
 

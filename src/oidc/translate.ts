@@ -332,7 +332,7 @@ function oauthAnswer(code: string): IdpAnswer {
  * bidi overrides and isolates U+202A–U+202E, U+2066–U+2069, zero-width
  * ones), which make a line read otherwise than it is (Trojan Source, CVE-2021-42574).
  */
-function printable(value: unknown, max: number): string {
+export function printable(value: unknown, max: number): string {
   const text = String(value ?? '').replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ')
   return text.length > max ? `${text.slice(0, max)}…` : text
 }

@@ -172,6 +172,17 @@ t.test('an unreachable issuer: one line, exit 1', async (t) => {
   t.notMatch(r.err, /\n\s+at /, 'no stack trace')
 })
 
+t.test('an issuer the IdP does not advertise: one line naming both, exit 1', async (t) => {
+  const dev = await idp(t, { quirks: { advertisedIssuer: (issuer) => `${issuer}/realms/demo\u001b[31m` } })
+  const r = await checkOnline(dev.issuer)
+  t.equal(r.code, 1)
+  t.equal(
+    r.err,
+    `gatehouse: discovery of ${dev.issuer} failed: the identity provider advertises issuer "${dev.issuer}/realms/demo [31m" but oidc.issuer is "${dev.issuer}": they must be identical (OpenID Connect Discovery 1.0 §4.3); set oidc.issuer to the advertised value if this is the provider you mean`,
+  )
+  t.equal(r.out.includes('IdP:'), false, 'no table for a provider that was not discovered')
+})
+
 t.test('offline check stays offline: an unreachable issuer is fine without --online', async (t) => {
   const file = join(dir, 'offline.yaml')
   const issuer = REFUSED_URL

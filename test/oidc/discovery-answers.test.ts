@@ -68,6 +68,49 @@ for (const [name, arrange, reason] of refusals) {
   })
 }
 
+t.test(
+  'an issuer mismatch names both issuers: the advertised one bounded and on one line, the configured one',
+  async (t) => {
+    const { agent, idp } = mockAgent(t)
+    // The common mistake: a trailing slash one side has and the other has not.
+    const realm = `${ISSUER}/realms/demo`
+    const oidc = new OidcClient(testConfig({ port: 8080, issuer: realm, routes: [] }), Date.now, {}, agent)
+    t.teardown(() => oidc.close())
+    idp
+      .intercept({ path: '/realms/demo/.well-known/openid-configuration', method: 'GET' })
+      .reply(200, metadata({ issuer: `${realm}/` }), { headers: JSON_HEADERS })
+    const err = await oidc.discover().then(
+      () => t.fail('discovered'),
+      (e: unknown) => e,
+    )
+    t.match(err, { code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE' })
+    t.equal(
+      idpFailureOf(err)?.reason,
+      `the identity provider advertises issuer "${realm}/" but oidc.issuer is "${realm}" (only the trailing slash differs): they must be identical (OpenID Connect Discovery 1.0 §4.3); set oidc.issuer to the advertised value if this is the provider you mean`,
+    )
+
+    // The advertised value is the IdP's text: no control, bidi or line-breaking character, and bounded.
+    const other = client(t, agent)
+    const hostile = `https://evil.test/\u001b[2J\u202eevil\u2028${'a'.repeat(500)}`
+    idp.intercept(DISCOVERY).reply(200, metadata({ issuer: hostile }), { headers: JSON_HEADERS })
+    // What the operator reads: the discovery log line's reason.
+    const logged = new Promise<Record<string, unknown>>((resolve) => {
+      const log = { info() {}, error: (obj: Record<string, unknown>) => resolve(obj) }
+      const discovery = discoverWithRetry(other, log as unknown as FastifyBaseLogger, {
+        initialDelay: 60_000,
+      })
+      t.teardown(() => discovery.stop())
+    })
+    const reason = String((await logged).reason)
+    t.match(
+      reason,
+      /^the identity provider advertises issuer "https:\/\/evil\.test\/ \[2J evil a+…" but oidc\.issuer is "https:\/\/idp\.test"/,
+    )
+    t.notMatch(reason, /[\p{Cc}\p{Cf}\p{Zl}]/u)
+    t.ok(reason.length < 500, 'bounded')
+  },
+)
+
 t.test('a discovered IdP: metadata, the logout request, and what PAR needs', async (t) => {
   const { agent, idp } = mockAgent(t)
   const oidc = client(t, agent, { par: 'required' })
