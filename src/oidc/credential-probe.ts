@@ -107,7 +107,11 @@ async function atTokenEndpoint(
       }
     }
     if (failure.verdict === 'client_refused') return { verdict: 'refused', endpoint, answer, failure }
-    if (failure.verdict === 'unavailable') return { verdict: 'inconclusive', endpoint, answer, failure }
+    // A refusal with no OAuth error to read (an empty 400, as Glewlwyd gives
+    // whatever the credentials) says nothing of the client: only a named
+    // error about the grant proves the client was authenticated first.
+    if (failure.verdict === 'unavailable' || failure.answer === 'bad_request' || failure.answer === 'refused')
+      return { verdict: 'inconclusive', endpoint, answer, failure }
     return { verdict: 'accepted', endpoint, answer, failure }
   }
 }
