@@ -51,6 +51,11 @@ export interface DevIdpQuirks {
    * an OP behind a proxy. OIDC Discovery 1.0 §4.3 says the RP must refuse it.
    */
   readonly advertisedIssuer?: (issuer: string) => string
+  /**
+   * Refresh answers without an `id_token`: OIDC Core §12.2 makes it optional
+   * there, and the session keeps the login's, which then outlives its `exp`.
+   */
+  readonly noIdTokenOnRefresh?: boolean
 }
 
 /** What the quirks change in oidc-provider's configuration, merged over the dev IdP's own. */
@@ -89,6 +94,7 @@ interface TokenBody {
   error_description?: string
   expires_in?: unknown
   refresh_token?: string
+  id_token?: string
 }
 
 /**
@@ -133,6 +139,7 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
       body.expires_in = String(body.expires_in)
     if (quirks.noRefreshTokenOnRefresh && grantType === 'refresh_token') delete body.refresh_token
     if (quirks.negativeExpiresInOnRefresh && grantType === 'refresh_token') body.expires_in = -5
+    if (quirks.noIdTokenOnRefresh && grantType === 'refresh_token') delete body.id_token
   }
 }
 
