@@ -53,6 +53,12 @@ function describe(outcome: ExchangeOutcome): ['info' | 'warn', ErrorCode | undef
         'GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE',
         'token exchange failed: identity provider unavailable',
       ]
+    case 'subject_expired':
+      return [
+        'warn',
+        'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
+        'token exchange not attempted: the ID token to exchange has expired, and the identity provider sent no new one at refresh (or the session has no refresh token); this route answers 403, the session stays',
+      ]
     default:
       // A refusal names a configuration the operator must fix at the IdP or in routes[].exchange.
       return [

@@ -5,7 +5,9 @@ import { idpFailureOf, refusesProof } from '../oidc/translate.js'
  * `gatehouse_token_exchanges_total` and in its log line. A bounded set:
  * the OAuth codes that refuse the route (src/oidc/answers.ts), one label
  * for any other code, one for a refused client, one for a refused DPoP
- * proof and one for an unavailable IdP.
+ * proof, one for an unavailable IdP, and one for an ID token to exchange
+ * that has expired with no new one to be had, which the gateway refuses
+ * without asking the IdP.
  */
 export type ExchangeOutcome =
   | 'success'
@@ -19,6 +21,7 @@ export type ExchangeOutcome =
   | 'client_refused'
   | 'dpop_proof_refused'
   | 'unavailable'
+  | 'subject_expired'
 
 const NAMED: ReadonlySet<string> = new Set([
   'invalid_target',
@@ -29,8 +32,19 @@ const NAMED: ReadonlySet<string> = new Set([
   'unsupported_grant_type',
 ])
 
-/** The outcome of a failed exchange, from the error the IdP client threw. */
+/** Refusals the gateway made itself, before any call to the IdP, and their outcome. */
+const refusedHere = new WeakMap<Error, ExchangeOutcome>()
+
+/** Marks `err` as the gateway's own refusal of the exchange, counted as `outcome`. */
+export function refusedBeforeExchange<E extends Error>(err: E, outcome: 'subject_expired'): E {
+  refusedHere.set(err, outcome)
+  return err
+}
+
+/** The outcome of a failed exchange, from the error the IdP client (or the gateway itself) threw. */
 export function exchangeOutcome(err: unknown): ExchangeOutcome {
+  const own = err instanceof Error ? refusedHere.get(err) : undefined
+  if (own !== undefined) return own
   const failure = idpFailureOf(err)
   if (!failure) return 'unavailable'
   if (failure.verdict === 'unavailable')

@@ -1,11 +1,10 @@
-import { gatehouseError } from '../errors.js'
+import { type GatehouseError, gatehouseError } from '../errors.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import type { SessionData } from '../session/types.js'
 import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
-import { type ExchangeOutcome, exchangeOutcome } from './exchange-outcome.js'
-import { subjectLife, subjectToken } from './exchange-subject.js'
+import { type ExchangeOutcome, exchangeOutcome, refusedBeforeExchange } from './exchange-outcome.js'
+import { refreshesSubject, subjectExpired, subjectLife, subjectToken } from './exchange-subject.js'
 import { tokenFingerprint } from './refresh-cooldown.js'
-import { refreshMargin } from './refresh-margin.js'
 
 /** What the gateway hears of exchanges (part of `RefreshObserver`). */
 export interface ExchangeObserver {
@@ -47,10 +46,11 @@ export interface ExchangeStepDeps {
 /**
  * Exchanges the session's subject token for `audience`'s. The caller holds
  * the session's one flight and lock, as for every refresh, so the subject
- * is refreshed first when due, in the same hold: the exchange never spends
- * a token about to expire, and no other flight rotates the refresh token
- * meanwhile. The exchanged token is written by the same compare-and-set,
- * with the fingerprint of its subject (see `exchangedFromCurrent`).
+ * is refreshed first when due and a refresh may renew it
+ * (`refreshesSubject`), in the same hold: the exchange never spends a token
+ * about to expire, and no other flight rotates the refresh token meanwhile.
+ * The exchanged token is written by the same compare-and-set, with the
+ * fingerprint of its subject (see `exchangedFromCurrent`).
  */
 export async function exchangeStep(
   deps: ExchangeStepDeps,
@@ -59,10 +59,8 @@ export async function exchangeStep(
 ): Promise<SessionData> {
   const exchange = audience.exchange!
   let session = current
-  const life = () => subjectLife(session.tokens, exchange)
-  const left = () => life().expiresAt - deps.now()
   // Without a refresh token the subject is used while it lasts.
-  if (left() <= refreshMargin(deps.refreshBefore, life().lifetime) && session.tokens.refreshToken)
+  if (refreshesSubject(session.tokens, exchange, deps.now(), deps.refreshBefore))
     session = await deps.refreshSubject(session)
   const subject = subjectToken(session.tokens, exchange)
   if (subject === undefined)
@@ -70,11 +68,16 @@ export async function exchangeStep(
       'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
       "The session has no ID token to exchange for this route's token; the login must ask for openid.",
     )
-  if (left() <= 0)
-    throw gatehouseError(
-      'GATEHOUSE_ERR_SESSION_EXPIRED',
-      'The token to exchange expired and there is no refresh token.',
-    )
+  if (subjectExpired(subjectLife(session.tokens, exchange), deps.now())) {
+    // The login token, with no refresh token to renew it: the session is over.
+    if (exchange.subjectToken === 'access_token')
+      throw gatehouseError(
+        'GATEHOUSE_ERR_SESSION_EXPIRED',
+        'The token to exchange expired and there is no refresh token.',
+      )
+    deps.observer?.exchanged?.('subject_expired', 0, audience.label, session.id)
+    throw expiredIdToken(session)
+  }
   const started = deps.now()
   let token: AudienceToken
   try {
@@ -93,4 +96,25 @@ export async function exchangeStep(
       [audience.key]: { ...token, subject: tokenFingerprint(subject) },
     },
   })
+}
+
+/**
+ * The refusal of an ID token to exchange that has expired. It is this
+ * route's business only: an ID token may expire before the access token
+ * that came with it (Entra ID's do), and an IdP need not send a new one at
+ * refresh (OIDC Core §12.2), while the login token still serves every other
+ * route. With a refresh token, it got past its expiry only because a
+ * refresh since kept it (`refreshesSubject`): the IdP sent no new one.
+ */
+function expiredIdToken(session: SessionData): GatehouseError {
+  const why = session.tokens.refreshToken
+    ? 'the identity provider sent no new one when the session was refreshed (OIDC Core §12.2 allows that); signing in again gets a new one'
+    : 'the session has no refresh token to get a new one with'
+  return refusedBeforeExchange(
+    gatehouseError(
+      'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
+      `The ID token to exchange for this route's token has expired, and ${why}. The session stays; other routes still work.`,
+    ),
+    'subject_expired',
+  )
 }
