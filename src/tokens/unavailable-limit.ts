@@ -1,44 +1,97 @@
 import { BoundedMap } from '../bounded-map.js'
+import { type ErrorCode, retryAfterOf } from '../errors.js'
 
 /** `tokens.unavailableLimit`'s default: five minutes of 503s, then a 401 that sends the user to sign in. */
 export const DEFAULT_UNAVAILABLE_LIMIT = 300_000 // 5 min
 
 /**
  * Sessions followed at once; past it the one that failed least recently
- * is forgotten, and its count starts again at its next failure.
+ * is forgotten: its count starts again at its next failure, and its
+ * back-off is over.
  */
 const MAX_FOLLOWED = 100_000
 
+interface Failing {
+  /** The first failed refresh since the last success; undefined while only exchanges failed. */
+  readonly since: number | undefined
+  /** The code the last failure answered, `undefined` for one that gave no `Retry-After`. */
+  readonly answered: ErrorCode | undefined
+  /** When that answer's `Retry-After` is over, ms. */
+  readonly until: number
+}
+
 /**
- * Bounds how long a session may see nothing but "identity provider
- * unavailable" from its refreshes: an IdP that answers a dead refresh token
- * with a 5xx, or an outage that outlives the session's usefulness, must end
- * in a 401 that sends the user to sign in, not a 503 for hours. Counted per
- * instance, from the session's first failed refresh since its last success.
+ * Follows the sessions whose calls to the IdP find it unavailable (or
+ * refusing the gateway's DPoP proof), and bounds them twice.
+ *
+ * In rate: a session whose client was told to come back after `Retry-After`
+ * makes no IdP call before then, however many requests it sends. Each call
+ * would present the same token again: against an IdP that logs every token
+ * it refuses as a security event (Glewlwyd ships a fail2ban filter matching
+ * that line, and fail2ban bans after five), one user's requests would get
+ * the gateway's address banned, and everyone's sign-in with it; an IdP
+ * recovering from an outage would meet every session's every request at
+ * once. Per process: with N replicas the IdP sees at most N calls per
+ * session per `Retry-After`.
+ *
+ * In time: an IdP that answers a dead refresh token with a 5xx, or an
+ * outage that outlives the session's usefulness, must end in a 401 that
+ * sends the user to sign in, not a 503 for hours. Counted per instance,
+ * from the session's first failed refresh since its last success, and
+ * decided at a refresh: a session backing off ends at its next one.
  */
 export class UnavailableLimit {
   readonly #limit: number
   readonly #now: () => number
-  readonly #since = new BoundedMap<string, number>(MAX_FOLLOWED)
+  readonly #failing = new BoundedMap<string, Failing>(MAX_FOLLOWED)
 
   constructor(limitMs: number, now: () => number) {
     this.#limit = limitMs
     this.#now = now
   }
 
-  /** Notes a refresh of `sessionId` that found the IdP unavailable; true once that has lasted past the limit. */
-  failed(sessionId: string): boolean {
+  /**
+   * Notes a refresh of `sessionId` that found the IdP unavailable and
+   * answered `answered`, whose `Retry-After` it then waits out; true once
+   * that has lasted past the limit.
+   */
+  failed(sessionId: string, answered: ErrorCode | undefined): boolean {
     const now = this.#now()
-    const since = this.#since.get(sessionId)
-    if (since === undefined) {
-      this.#since.set(sessionId, now)
-      return false
-    }
-    return now - since >= this.#limit
+    const since = this.#failing.get(sessionId)?.since
+    this.#backOff(sessionId, since ?? now, answered, now)
+    return since !== undefined && now - since >= this.#limit
   }
 
-  /** The session refreshed, or ended: its count is over. */
+  /**
+   * Notes another call for `sessionId` (a token exchange) that found the
+   * IdP unavailable: its `Retry-After` is waited out as a refresh's is, but
+   * only a refresh's failure counts towards the limit.
+   */
+  exchangeFailed(sessionId: string, answered: ErrorCode): void {
+    const now = this.#now()
+    this.#backOff(sessionId, this.#failing.get(sessionId)?.since, answered, now)
+  }
+
+  /**
+   * While the `Retry-After` of the session's last failure runs, the code it
+   * answered, for every request that would call the IdP meanwhile.
+   */
+  backingOff(sessionId: string): ErrorCode | undefined {
+    const failing = this.#failing.get(sessionId)
+    return failing !== undefined && this.#now() < failing.until ? failing.answered : undefined
+  }
+
+  /** The session refreshed, or ended: its count and its back-off are over. */
   clear(sessionId: string): void {
-    this.#since.delete(sessionId)
+    this.#failing.delete(sessionId)
+  }
+
+  #backOff(sessionId: string, since: number | undefined, answered: ErrorCode | undefined, now: number): void {
+    const retryAfter = answered === undefined ? undefined : retryAfterOf(answered)
+    this.#failing.set(sessionId, {
+      since,
+      answered: retryAfter === undefined ? undefined : answered,
+      until: now + (retryAfter ?? 0) * 1_000,
+    })
   }
 }

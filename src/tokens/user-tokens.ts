@@ -371,7 +371,21 @@ export class UserTokens {
     }
   }
 
+  /**
+   * Every IdP call for a session starts here. While the `Retry-After` its
+   * last failure answered runs, the request gets that answer again and the
+   * IdP is not asked (`UnavailableLimit`); a still-valid token is still
+   * used (`accessToken`).
+   */
   #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
+    const answered = this.#unavailable.backingOff(current.id)
+    if (answered !== undefined)
+      return Promise.reject(
+        Object.assign(gatehouseError(answered), {
+          reason:
+            "identity provider not asked: this session's last call to it failed less than Retry-After ago",
+        }),
+      )
     if (audience?.exchange)
       return inSpan('gatehouse.token.exchange', { [ATTR.resource]: audience.label }, async (span) => {
         try {
@@ -380,6 +394,8 @@ export class UserTokens {
           return session
         } catch (err) {
           span?.setAttribute(ATTR.exchangeOutcome, exchangeOutcome(err))
+          if (isGatehouseError(err) && idpFailureOf(err)?.verdict === 'unavailable')
+            this.#unavailable.exchangeFailed(current.id, err.code)
           throw err
         }
       })
@@ -405,7 +421,7 @@ export class UserTokens {
       // next login makes a new key (and meets the refusal itself if it lasts).
       if (
         (outcome === 'unavailable' || outcome === 'dpop_proof_refused') &&
-        this.#unavailable.failed(current.id)
+        this.#unavailable.failed(current.id, isGatehouseError(err) ? err.code : undefined)
       ) {
         outcome = 'unavailable_limit'
         thrown = gatehouseError(

@@ -39,6 +39,7 @@ t.test(
     t.match(line, { reason: /larger than .* \(UND_ERR_RES_EXCEEDED_MAX_SIZE\)/ }, 'the log says why')
 
     stack.idp.setFault('ok')
+    stack.clock.advance(Number(api.headers.get('retry-after')) * 1_000)
     t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the session stayed and refreshes')
   },
 )

@@ -40,6 +40,8 @@ for (const fault of ['503', 'reset', 'hang'] as const) {
       t.notMatch(dead.headers.getSetCookie().join(), /gatehouse=;/, 'the session cookie is not cleared')
 
       stack.idp.setFault('ok')
+      // The gateway waits out the Retry-After it gave, as the client does.
+      clock.advance(Number(dead.headers.get('retry-after')) * 1_000)
       const recovered = await apiCall(jar, url)
       t.equal(recovered.status, 200, 'the same session recovers when the IdP does')
       t.not(stack.upstream.requests.at(-1)!.authorization, firstToken)
