@@ -1,9 +1,17 @@
-import { gatehouseError, RefreshWaitTimeoutError } from '../errors.js'
+import {
+  type ErrorCode,
+  gatehouseError,
+  isGatehouseError,
+  RefreshWaitTimeoutError,
+  retryAfterOf,
+} from '../errors.js'
+import { idpFailureOf } from '../oidc/translate.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { CachedToken } from '../types.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, TokenCache } from './types.js'
+import { notAsked } from './unavailable-limit.js'
 
 export interface ClientTokensOptions {
   /**
@@ -47,6 +55,11 @@ export class ClientTokens {
   readonly #observer: ClientTokensOptions['observer']
   readonly #local = new Map<string, CachedToken>()
   readonly #flight = new SingleFlight<CachedToken>()
+  /**
+   * Per token, what a fetch the IdP could not serve answered, until its
+   * `Retry-After` is over. Keyed as `#local` is, by configured scopes.
+   */
+  readonly #backOff = new Map<string, { readonly answered: ErrorCode; readonly until: number }>()
 
   constructor(options: ClientTokensOptions) {
     this.#cache = options.cache
@@ -103,6 +116,15 @@ export class ClientTokens {
       return cached
     }
     this.#observer?.miss?.(idp)
+    // The IdP failed the last fetch and told the client when to come back:
+    // every client route's request asking again would meet a recovering IdP
+    // at once. Per process, as a session's refreshes (UnavailableLimit); a
+    // token another instance fetched meanwhile is taken from the cache above.
+    const backOff = this.#backOff.get(key)
+    if (backOff !== undefined) {
+      if (this.#now() < backOff.until) throw notAsked(backOff.answered)
+      this.#backOff.delete(key)
+    }
     const lockKey = `client:${key}`
     const lock = await this.#locks.tryAcquire(lockKey, this.#lockTtl)
     if (!lock) {
@@ -126,7 +148,10 @@ export class ClientTokens {
         'gatehouse.token.client',
         { [ATTR.resource]: `scope:${[...scopes].sort().join(' ')}` },
         () => this.#oidc.clientCredentials(scopes, dpop, idp),
-      )
+      ).catch((err: unknown) => {
+        this.#failed(key, err)
+        throw err
+      })
       if (livesShort(this.#refreshBefore, token.lifetime))
         this.#observer?.shortLived?.(token.lifetime, this.#refreshBefore, idp)
       const ttl = token.expiresAt - this.#now()
@@ -135,6 +160,14 @@ export class ClientTokens {
     } finally {
       await lock.release()
     }
+  }
+
+  /** A fetch the IdP could not serve (the `unavailable` verdict) is not tried again before its `Retry-After`. */
+  #failed(key: string, err: unknown): void {
+    if (!isGatehouseError(err) || idpFailureOf(err)?.verdict !== 'unavailable') return
+    const retryAfter = retryAfterOf(err.code)
+    if (retryAfter !== undefined)
+      this.#backOff.set(key, { answered: err.code, until: this.#now() + retryAfter * 1_000 })
   }
 }
 

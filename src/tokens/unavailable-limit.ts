@@ -1,5 +1,5 @@
 import { BoundedMap } from '../bounded-map.js'
-import { type ErrorCode, retryAfterOf } from '../errors.js'
+import { type ErrorCode, type GatehouseError, gatehouseError, retryAfterOf } from '../errors.js'
 
 /** `tokens.unavailableLimit`'s default: five minutes of 503s, then a 401 that sends the user to sign in. */
 export const DEFAULT_UNAVAILABLE_LIMIT = 300_000 // 5 min
@@ -94,4 +94,15 @@ export class UnavailableLimit {
       until: now + (retryAfter ?? 0) * 1_000,
     })
   }
+}
+
+/**
+ * The answer to a request kept from the IdP while a failure's `Retry-After`
+ * runs: the code that failure answered, and a log `cause` saying the IdP
+ * was not asked, so an operator can tell these 503s from the attempts.
+ */
+export function notAsked(answered: ErrorCode): GatehouseError {
+  return Object.assign(gatehouseError(answered), {
+    reason: 'identity provider not asked: the last call for the same token failed less than Retry-After ago',
+  })
 }

@@ -14,7 +14,7 @@ import { livesShort, refreshMargin } from './refresh-margin.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, RefreshCooldowns } from './types.js'
-import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from './unavailable-limit.js'
+import { DEFAULT_UNAVAILABLE_LIMIT, notAsked, UnavailableLimit } from './unavailable-limit.js'
 
 export type { ExchangeOutcome } from './exchange-outcome.js'
 export type { RefreshOutcome } from './refresh-outcome.js'
@@ -379,13 +379,7 @@ export class UserTokens {
    */
   #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
     const answered = this.#unavailable.backingOff(current.id)
-    if (answered !== undefined)
-      return Promise.reject(
-        Object.assign(gatehouseError(answered), {
-          reason:
-            "identity provider not asked: this session's last call to it failed less than Retry-After ago",
-        }),
-      )
+    if (answered !== undefined) return Promise.reject(notAsked(answered))
     if (audience?.exchange)
       return inSpan('gatehouse.token.exchange', { [ATTR.resource]: audience.label }, async (span) => {
         try {

@@ -5,8 +5,9 @@
  * asked the IdP again with the same token (ten calls in 2.3 s, ten
  * attempts), which an IdP that logs each as a security event answers by
  * banning the gateway's address, and which a recovering IdP meets from
- * every session at once. Against the real dev IdP, on a hand-moved clock,
- * counting the token requests it saw.
+ * every session at once. A client-credentials fetch is held to the same
+ * wait. Against the real dev IdP, on a hand-moved clock, counting the token
+ * requests it saw.
  */
 import t from 'tap'
 import { retryAfterOf } from '../../src/errors.js'
@@ -219,4 +220,31 @@ t.test('a token exchange the IdP cannot serve is waited out too', async (t) => {
   clock.advance(RETRY_AFTER)
   t.equal((await apiCall(stack.jar, `${url}/ledger/a`)).status, 200, 'exchanged once it is over')
   t.equal(stack.idp.stats.tokenExchanges, 1)
+})
+
+t.test('a client-credentials fetch the IdP cannot serve is waited out too', async (t) => {
+  const stack = await startObservedStack(t, { accessTokenTtl: 60 })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  stack.idp.setFault('503')
+  const before = stack.idp.stats.tokenRequests
+  for (let i = 0; i < CALLS; i++) {
+    const down = await apiCall(jar, `${base}/api/reports`)
+    t.equal(down.status, 503)
+    t.equal(down.json().error, 'client_token_unavailable')
+    t.equal(down.headers.get('retry-after'), String(retryAfterOf('GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE')))
+    stack.clock.advance(STEP)
+  }
+  t.equal(stack.idp.stats.tokenRequests - before, 1, `${CALLS} calls: one fetch attempted`)
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'user routes, whose token is fresh, go on')
+  stack.clock.advance(RETRY_AFTER)
+  t.equal((await apiCall(jar, `${base}/api/reports`)).status, 503, 'past Retry-After: asked again')
+  t.equal(stack.idp.stats.tokenRequests - before, 2)
+  stack.idp.setFault('ok')
+  t.equal((await apiCall(jar, `${base}/api/reports`)).status, 503, 'back, but this Retry-After runs')
+  stack.clock.advance(RETRY_AFTER)
+  t.equal((await apiCall(jar, `${base}/api/reports`)).status, 200, 'fetched once it is over')
+  t.equal((await apiCall(jar, `${base}/api/reports`)).status, 200)
+  t.equal(stack.idp.stats.clientCredentialsGrants, 1)
+  t.equal(stack.idp.stats.tokenRequests - before, 3)
 })
