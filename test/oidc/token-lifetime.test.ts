@@ -78,6 +78,7 @@ t.test(
     t.same(await oidc.refresh(current), {
       accessToken: 'at-new',
       accessTokenExpiresAt: SENT + 59_000,
+      accessTokenLifetime: 59_000,
       refreshToken: current.refreshToken,
       refreshTokenExpiresAt: current.refreshTokenExpiresAt,
       idToken: current.idToken,
