@@ -69,12 +69,21 @@ export async function exchangeStep(
       "The session has no ID token to exchange for this route's token; the login must ask for openid.",
     )
   if (subjectExpired(subjectLife(session.tokens, exchange), deps.now())) {
-    // The login token, with no refresh token to renew it: the session is over.
-    if (exchange.subjectToken === 'access_token')
+    if (exchange.subjectToken === 'access_token') {
+      // Renewed just now, and dead on arrival: the IdP's tokens live no
+      // longer than its answer takes (user-tokens.ts says the same of a
+      // plain route's). The refresh token is fresh; the session stays.
+      if (session.tokens.refreshToken)
+        throw gatehouseError(
+          'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+          "The identity provider's new access token expired before it could be exchanged: it was issued to live no longer than its answer took (expires_in). Retry later; if it lasts, lengthen the token's lifetime at the identity provider.",
+        )
+      // The login token, with no refresh token to renew it: the session is over.
       throw gatehouseError(
         'GATEHOUSE_ERR_SESSION_EXPIRED',
         'The token to exchange expired and there is no refresh token.',
       )
+    }
     deps.observer?.exchanged?.('subject_expired', 0, audience.label, session.id)
     throw expiredIdToken(session)
   }

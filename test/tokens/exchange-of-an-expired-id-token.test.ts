@@ -189,3 +189,21 @@ t.test(
     })
   },
 )
+
+t.test(
+  'access_token subject renewed dead on arrival (expires_in 1): 503, and the session stays, as on a plain route',
+  async (t) => {
+    const s = await stack(t, { subjectToken: 'access_token', idp: { accessTokenTtl: 1 } })
+    const { jar } = await login(s.gateway.url)
+    s.idp.resetStats()
+    const answer = await apiCall(jar, `${s.gateway.url}/ledger/a`)
+    t.equal(answer.status, 503)
+    t.match(answer.json(), {
+      error: 'token_refresh_unavailable',
+      message: /expired before it could be exchanged/,
+    })
+    t.equal(s.idp.stats.refreshGrants, 1, 'one redemption')
+    t.equal(s.idp.stats.refreshReplays, 0)
+    t.equal((await apiCall(jar, `${s.gateway.url}/auth/user`)).status, 200, 'the session stays')
+  },
+)
