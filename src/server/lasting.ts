@@ -98,6 +98,11 @@ export class IdpParts {
   readonly clients: ProviderClients
   /** Apps using these parts; the last to let go closes them. */
   holders = 0
+  /**
+   * At most one audience per route, and the login token's: of the largest
+   * config using these parts, since a reload that adds routes keeps them.
+   */
+  #audiences: number
 
   constructor(
     config: GatehouseConfig,
@@ -107,6 +112,7 @@ export class IdpParts {
     options: LastingOptions,
   ) {
     const { now } = options
+    this.#audiences = config.routes.length + 1
     this.basis = idpBasis(config)
     this.clients = clients
     this.providers = clients.providers
@@ -130,14 +136,18 @@ export class IdpParts {
       coordination: options.coordination ?? 'single-flight',
       cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
       observer: observers.refresh,
-      // At most one audience per route, and the login token's.
-      audiences: config.routes.length + 1,
+      audiences: () => this.#audiences,
     })
     this.clientTokens = new ClientTokens({
       ...fetchOnce,
       cache: stores.clientTokens,
       observer: observers.clientTokens,
     })
+  }
+
+  /** Takes on one more config's routes: a request may wait through a flight for each. */
+  serve(config: GatehouseConfig): void {
+    this.#audiences = Math.max(this.#audiences, config.routes.length + 1)
   }
 
   discover(log: FastifyBaseLogger): void {
@@ -229,6 +239,7 @@ export class Lasting {
       this.#idp.add(parts)
     }
     parts.holders++
+    parts.serve(config)
     return parts
   }
 

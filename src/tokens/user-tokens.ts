@@ -58,10 +58,11 @@ export interface UserTokensOptions {
   readonly cooldown?: { readonly store: RefreshCooldowns; readonly ms: number }
   readonly observer?: RefreshObserver
   /**
-   * How many route audiences there may be (the routes configured): a
-   * request may wait through one flight for each before its own. Default 12.
+   * How many route audiences there may be (the routes configured, which a
+   * reload may change): a request may wait through one flight for each
+   * before its own. Default 12.
    */
-  readonly audiences?: number
+  readonly audiences?: () => number
 }
 
 export type Coordination = 'single-flight' | 'none' | 'per-audience'
@@ -148,7 +149,7 @@ export class UserTokens {
   readonly #cooldown: UserTokensOptions['cooldown']
   readonly #flight: SingleFlight<FlightResult>
   readonly #unavailable: UnavailableLimit
-  readonly #maxRounds: number
+  readonly #audiences: () => number
   readonly #exchangeDeps: ExchangeStepDeps
 
   constructor(options: UserTokensOptions) {
@@ -163,7 +164,7 @@ export class UserTokens {
     this.#observer = options.observer
     this.#cooldown = options.cooldown?.ms ? options.cooldown : undefined
     this.#flight = new SingleFlight(() => options.observer?.joined?.())
-    this.#maxRounds = (options.audiences ?? 12) + SPARE_ROUNDS
+    this.#audiences = options.audiences ?? (() => 12)
     this.#unavailable = new UnavailableLimit(
       options.unavailableLimit ?? DEFAULT_UNAVAILABLE_LIMIT,
       options.now,
@@ -298,7 +299,8 @@ export class UserTokens {
     const scope = this.#coordination === 'per-audience' ? `${session.id}:${audience?.key ?? ''}` : session.id
     let seen = session.version
     const before = tokenFor(session.tokens, audience)?.accessToken
-    for (let round = 0; round < this.#maxRounds; round++) {
+    const rounds = this.#audiences() + SPARE_ROUNDS
+    for (let round = 0; round < rounds; round++) {
       const version = seen
       const run = () =>
         this.#flight.run(scope, () => this.#refreshOnce(session, version, scope, audience, due))
