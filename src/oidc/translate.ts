@@ -255,7 +255,9 @@ function recognize(err: unknown, context: FailureContext): Recognized {
   }
   if (err instanceof oauth.OperationProcessingError && UNREADABLE.has(err.code ?? '')) {
     // Duck-typed: the Response comes from undici's fetch, not the global one.
-    const response = err.cause as { status?: unknown; body?: ReadableStream | null } | undefined
+    const response = err.cause as
+      | { status?: unknown; body?: ReadableStream | null; headers?: { get(name: string): string | null } }
+      | undefined
     void response?.body?.cancel().catch(() => {})
     const status = typeof response?.status === 'number' ? response.status : undefined
     if (status === undefined) {
@@ -264,9 +266,13 @@ function recognize(err: unknown, context: FailureContext): Recognized {
       if (cause !== undefined) return { answer: isTimeout(err) ? 'timeout' : 'network', reason: cause }
       return { answer: 'unparseable', reason: err.message }
     }
-    const answer = status >= 500 ? 'server_error' : unexplained(status)
-    const what =
-      err.code === oauth.RESPONSE_IS_NOT_CONFORM ? 'without an OAuth error body' : 'that is not JSON'
+    const json = err.code === oauth.RESPONSE_IS_NOT_CONFORM
+    // A page (an HTML 400 from a proxy or WAF in front of the IdP, "header
+    // too large") is not the IdP refusing the grant, which a bare 400 or
+    // JSON without an error may be: it must not end the session.
+    const page = !json && status === 400 && namesPage(response?.headers)
+    const answer = status >= 500 ? 'server_error' : page ? 'refused' : unexplained(status)
+    const what = json ? 'without an OAuth error body' : 'that is not JSON'
     return { answer, status, reason: status >= 500 ? `HTTP ${status}` : `HTTP ${status} ${what}` }
   }
   if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
@@ -301,6 +307,12 @@ function challengeAnswer(status: number, dpop: boolean, named: string | undefine
     return named !== undefined && ANSWERED_BY_CHALLENGE.has(named) ? (named as IdpAnswer) : 'unauthorized'
   }
   return named ? oauthAnswer(named) : unexplained(status)
+}
+
+/** Whether an answer says its body is a document other than JSON (`text/html`, `text/plain`). */
+function namesPage(headers: { get(name: string): string | null } | undefined): boolean {
+  const type = headers?.get('content-type')?.split(';')[0]?.trim().toLowerCase()
+  return type !== undefined && type !== '' && type !== 'application/json' && !type.endsWith('+json')
 }
 
 /**

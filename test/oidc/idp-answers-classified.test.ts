@@ -182,6 +182,15 @@ const cases: Case[] = [
     reason: /^HTTP 400 that is not JSON$/,
   },
   {
+    name: "a 400 page from a proxy in front of the IdP (header too large) is not the IdP's refusal: the session stays",
+    status: 400,
+    body: '<html><body>400 Request Header Or Cookie Too Large</body></html>',
+    headers: { 'content-type': 'text/html' },
+    answer: 'refused',
+    code: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+    reason: /^HTTP 400 that is not JSON$/,
+  },
+  {
     name: 'an empty 403 is refused for no reason given: the grant may live (a WAF says 403 too)',
     status: 403,
     body: '',

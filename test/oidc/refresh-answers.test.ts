@@ -197,8 +197,8 @@ const rows: Row[] = [
   },
   {
     answer: 'bad_request',
-    // Glewlwyd's answer to a revoked, forgotten or replayed refresh token.
-    arrange: canned({ status: 400, body: '' }),
+    // Glewlwyd's answer to a revoked, forgotten or replayed refresh token: no body at all.
+    arrange: canned({ status: 400 }),
     ...ended,
     level: 40,
     msg: /^refresh token refused \(bad_request\): session ended$/,
