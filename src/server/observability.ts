@@ -187,7 +187,7 @@ function shortLivedWarning(log: FastifyBaseLogger, token: 'user' | 'client', fir
     log.warn(
       { code, idp, token, lifetimeSeconds, refreshBeforeSeconds },
       lifetime < 1000
-        ? `${tokens} arrive with less than a second to live (expires_in): each request that needs one redeems again, and one that expired before it came is a 503`
+        ? `${tokens} arrive with less than a second to live (expires_in): each request that needs one asks the identity provider again, and one that expired before it came is a 503`
         : `${tokens} live ${lifetimeSeconds} s, less than twice tokens.refreshBefore (${refreshBeforeSeconds} s): each is renewed halfway through its life instead`,
     )
   }
