@@ -8,6 +8,7 @@ import { IdentityProviders } from '../oidc/providers.js'
 import { SocketLimits } from '../proxy/websocket/limits.js'
 import { CertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
+import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from '../tokens/unavailable-limit.js'
 import { type Coordination, type RefreshObserver, UserTokens } from '../tokens/user-tokens.js'
 import { GatewayMetrics } from './metrics.js'
 import { createStores, type Stores } from './stores.js'
@@ -110,6 +111,7 @@ export class IdpParts {
     stores: Stores,
     observers: IdpObservers,
     options: LastingOptions,
+    failing: UnavailableLimit,
   ) {
     const { now } = options
     this.#audiences = config.routes.length + 1
@@ -133,6 +135,7 @@ export class IdpParts {
       ...fetchOnce,
       store: stores.sessions,
       unavailableLimit: config.tokens.unavailableLimit,
+      failing,
       coordination: options.coordination ?? 'single-flight',
       cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
       observer: observers.refresh,
@@ -183,6 +186,8 @@ export class Lasting {
   /** The provider clients those parts use, by the settings they were built from. */
   readonly #clients = new Set<ProviderClients>()
   #unwatchStore: (() => void) | undefined
+  /** Sessions whose IdP calls are failing: a reload that replaces the token parts keeps their back-off and count. */
+  readonly #failing: UnavailableLimit
 
   private constructor(
     stores: Stores,
@@ -198,6 +203,7 @@ export class Lasting {
     this.sockets = new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
     this.certificates = new CertificateExpiry(this.metrics.registry, log, options.now)
     this.#options = options
+    this.#failing = new UnavailableLimit(DEFAULT_UNAVAILABLE_LIMIT, options.now)
   }
 
   static async create(
@@ -235,7 +241,7 @@ export class Lasting {
         this.#clients.add(clients)
       }
       clients.holders++
-      parts = new IdpParts(config, clients, this.stores, observers, this.#options)
+      parts = new IdpParts(config, clients, this.stores, observers, this.#options, this.#failing)
       this.#idp.add(parts)
     }
     parts.holders++

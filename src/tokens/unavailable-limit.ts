@@ -53,13 +53,14 @@ export class UnavailableLimit {
   /**
    * Notes a refresh of `sessionId` that found the IdP unavailable and
    * answered `answered`, whose `Retry-After` it then waits out; true once
-   * that has lasted past the limit.
+   * that has lasted past the limit (`limitMs`, the caller's config's, when
+   * one instance serves the configs a reload swaps in).
    */
-  failed(sessionId: string, answered: ErrorCode | undefined): boolean {
+  failed(sessionId: string, answered: ErrorCode | undefined, limitMs = this.#limit): boolean {
     const now = this.#now()
     const since = this.#failing.get(sessionId)?.since
     this.#backOff(sessionId, since ?? now, answered, now)
-    return since !== undefined && now - since >= this.#limit
+    return since !== undefined && now - since >= limitMs
   }
 
   /**

@@ -42,6 +42,12 @@ export interface UserTokensOptions {
    * nothing else, before it ends, ms; default 5 min (`tokens.unavailableLimit`).
    */
   readonly unavailableLimit?: number
+  /**
+   * The sessions whose IdP calls are failing (their back-off and their
+   * count towards `unavailableLimit`), shared by the configs a reload swaps
+   * in so that a reload forgets neither; one of its own when absent.
+   */
+  readonly failing?: UnavailableLimit
   readonly now: () => number
   /**
    * `none` turns off both in-process coalescing and the cluster lock;
@@ -149,6 +155,7 @@ export class UserTokens {
   readonly #cooldown: UserTokensOptions['cooldown']
   readonly #flight: SingleFlight<FlightResult>
   readonly #unavailable: UnavailableLimit
+  readonly #unavailableLimit: number
   readonly #audiences: () => number
   readonly #exchangeDeps: ExchangeStepDeps
 
@@ -165,10 +172,8 @@ export class UserTokens {
     this.#cooldown = options.cooldown?.ms ? options.cooldown : undefined
     this.#flight = new SingleFlight(() => options.observer?.joined?.())
     this.#audiences = options.audiences ?? (() => 12)
-    this.#unavailable = new UnavailableLimit(
-      options.unavailableLimit ?? DEFAULT_UNAVAILABLE_LIMIT,
-      options.now,
-    )
+    this.#unavailableLimit = options.unavailableLimit ?? DEFAULT_UNAVAILABLE_LIMIT
+    this.#unavailable = options.failing ?? new UnavailableLimit(this.#unavailableLimit, options.now)
     this.#exchangeDeps = {
       exchange: options.oidc.exchange?.bind(options.oidc),
       now: options.now,
@@ -417,7 +422,11 @@ export class UserTokens {
       // next login makes a new key (and meets the refusal itself if it lasts).
       if (
         (outcome === 'unavailable' || outcome === 'dpop_proof_refused') &&
-        this.#unavailable.failed(current.id, isGatehouseError(err) ? err.code : undefined)
+        this.#unavailable.failed(
+          current.id,
+          isGatehouseError(err) ? err.code : undefined,
+          this.#unavailableLimit,
+        )
       ) {
         outcome = 'unavailable_limit'
         thrown = gatehouseError(
