@@ -130,6 +130,8 @@ const sessionStays = new Set([
   'GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT',
   'GATEHOUSE_ERR_STORE_UNAVAILABLE',
   'GATEHOUSE_ERR_IDP_CLIENT_REFUSED',
+  // RFC 9449 §5, §8: the proof was refused before the grant was looked at.
+  'GATEHOUSE_ERR_DPOP_PROOF_REFUSED',
 ])
 
 /**
