@@ -168,7 +168,10 @@ export const CLASSIFICATION: Readonly<Record<IdpAnswer, Row>> = {
   // Any other 4xx without an error: refused (RFC 9110 §15.5), but nothing
   // says the grant is gone, and a WAF's 403 must not end every session.
   // A login cannot finish on it: a 400 page that says why, not "retry".
-  refused: loginFails,
+  // At PAR no user is involved yet, only the client and its settings:
+  // Glewlwyd refuses a client there with a bare 403, and every login fails
+  // until an operator acts, so it is said as the client refused.
+  refused: { ...loginFails, par: 'client_refused' },
   server_error: transient,
   timeout: transient,
   network: transient,

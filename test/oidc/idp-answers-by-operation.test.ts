@@ -130,17 +130,18 @@ t.test('PAR with a wrong secret: /auth/login itself says sign-in is misconfigure
 })
 
 t.test(
-  'PAR refused with an empty 403 (Glewlwyd, for a client auth method it does not allow): a "sign-in failed" page, not "retry later"',
+  'PAR refused with a bare 403 (Glewlwyd, for a wrong secret or a client auth method it does not allow): sign-in is misconfigured, not "retry later"',
   async (t) => {
     const stack = await startObservedStack(t, { idp: { par: true } })
-    stack.idp.answer('par', { status: 403, body: '' })
+    stack.idp.answer('par', { status: 403 })
     const start = await jarFetch(new CookieJar(), `${stack.gateway.url}/auth/login`)
-    t.equal(start.status, 400, 'a login that cannot finish, not 503')
+    t.equal(start.status, 500, 'every login fails until an operator acts')
+    t.match(start.text, /Sign-in is misconfigured/)
     t.notOk(start.headers.get('retry-after'), 'nothing to retry')
     t.match(
       stack.lines.find((l) => l.operation === 'par'),
-      { reason: 'HTTP 403 that is not JSON' },
-      'the log says what came back',
+      { level: 50, reason: 'HTTP 403 that is not JSON', hint: String },
+      'an error line says what came back, with a hint',
     )
   },
 )
