@@ -1,6 +1,5 @@
-import { type ClientRequest, createServer, request as httpRequest, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
+import { browserGet, holdingUpstream } from '../helpers/abandoning.js'
 import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { defaultRoutes, type Stack, startStack } from '../helpers/stack.js'
@@ -21,40 +20,6 @@ import {
  * tracing. It is counted in gatehouse_http_requests_abandoned_total, and
  * the access log gives it a line marked `abandoned`.
  */
-
-/** An upstream that starts each answer with `start` and never finishes it; `released` when the gateway lets go. */
-async function holdingUpstream(t: Test, start: (res: ServerResponse) => void) {
-  let arrived!: () => void
-  let released!: () => void
-  const arrival = new Promise<void>((resolve) => {
-    arrived = resolve
-  })
-  const release = new Promise<void>((resolve) => {
-    released = resolve
-  })
-  const server = createServer((_req, res) => {
-    res.on('close', released)
-    start(res)
-    arrived()
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, arrival, release }
-}
-
-function browserGet(url: string, cookie: string): ClientRequest {
-  const request = httpRequest(url, { headers: { 'x-csrf': '1', cookie } })
-  // The test destroys it; the error that follows is the point.
-  request.on('error', () => {})
-  request.end()
-  return request
-}
 
 /** The value of one sample in Prometheus text, 0 when absent. */
 function sample(text: string, name: string, labels: Record<string, string>): number {
