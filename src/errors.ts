@@ -311,6 +311,11 @@ export interface GatehouseError extends Error {
    * `HTTP 400 invalid_request`. Never a token, code or secret.
    */
   readonly reason?: string
+  /**
+   * The log id (`sessionLogId`) of a session this error ends for the
+   * gateway's own reasons, for the one line that says so.
+   */
+  readonly session?: string
 }
 
 const constructors = new Map<ErrorCode, FastifyErrorConstructor>()

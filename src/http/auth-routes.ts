@@ -169,14 +169,19 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     checkCsrf(request)
     const session = await sessions.current(request)
     if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
+    // Without a refresh token, or without its provider (removed by a
+    // reload), the session ends with its access token: the SPA must hear
+    // that time, not the idle expiry it would never reach.
+    const refreshable = session.tokens.refreshToken !== undefined && providers.get(session.idp) !== undefined
+    const endsAt = refreshable
+      ? sessionEndsAt(session)
+      : Math.min(sessionEndsAt(session), session.tokens.accessTokenExpiresAt)
     return reply.send({
       idp: session.idp,
       sub: session.sub,
       claims: session.claims,
-      // Without a refresh token, or without its provider (removed by a
-      // reload), the session ends with its access token.
-      refreshable: session.tokens.refreshToken !== undefined && providers.get(session.idp) !== undefined,
-      sessionExpiresAt: new Date(sessionEndsAt(session)).toISOString(),
+      refreshable,
+      sessionExpiresAt: new Date(endsAt).toISOString(),
       logoutUrl: `${base}/logout?sid=${encodeURIComponent(session.logoutHandle)}`,
     })
   })

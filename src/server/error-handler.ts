@@ -119,7 +119,7 @@ function answerError(
   // one that ends for the gateway's own reasons (no refresh token, the
   // record gone meanwhile) is logged here, once, as its cookie is cleared.
   else if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED' && failure === undefined && !(err.cause instanceof Error))
-    request.log.info({ code }, `session ended: ${err.message}`)
+    request.log.info({ code, session: err.session }, `session ended: ${err.message}`)
   if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
   const retryAfter = retryAfterOf(code)
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))

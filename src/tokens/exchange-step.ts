@@ -1,5 +1,6 @@
 import { type GatehouseError, gatehouseError } from '../errors.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
+import { sessionEnded } from '../session/log-id.js'
 import type { SessionData } from '../session/types.js'
 import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
 import { type ExchangeOutcome, exchangeOutcome, refusedBeforeExchange } from './exchange-outcome.js'
@@ -79,10 +80,7 @@ export async function exchangeStep(
           "The identity provider's new access token expired before it could be exchanged: it was issued to live no longer than its answer took (expires_in). Retry later; if it lasts, lengthen the token's lifetime at the identity provider.",
         )
       // The login token, with no refresh token to renew it: the session is over.
-      throw gatehouseError(
-        'GATEHOUSE_ERR_SESSION_EXPIRED',
-        'The token to exchange expired and there is no refresh token.',
-      )
+      throw sessionEnded(session.id, 'The token to exchange expired and there is no refresh token.')
     }
     deps.observer?.exchanged?.('subject_expired', 0, audience.label, session.id)
     throw expiredIdToken(session)

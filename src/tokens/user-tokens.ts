@@ -3,6 +3,7 @@ import type { Span } from '@opentelemetry/api'
 import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { rotatedRefreshToken } from '../oidc/rotated.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
+import { sessionEnded } from '../session/log-id.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
@@ -118,6 +119,9 @@ const SPARE_ROUNDS = 4
  * its own read, and the WebSocket session watch refreshes for a socket
  * that may be silent, which must not keep the session alive.
  */
+/** Why a session whose record vanished during a refresh ended: a logout elsewhere, or its expiry. */
+const GONE_MEANWHILE = 'The session ended while this request used it: signed out elsewhere, or expired.'
+
 const FRESH = { fresh: true, touch: false } as const
 
 /** What a flight refuses for its audience only, so that joiners for another do not take it as theirs. */
@@ -220,10 +224,7 @@ export class UserTokens {
           'GATEHOUSE_ERR_RESOURCE_REFUSED',
           "The session has no refresh token to obtain this route's token from; the login must ask for offline_access.",
         )
-      throw gatehouseError(
-        'GATEHOUSE_ERR_SESSION_EXPIRED',
-        'The access token expired and there is no refresh token.',
-      )
+      throw sessionEnded(session.id, 'The access token expired and there is no refresh token.')
     }
     try {
       const fresh = await this.#coordinated(session, audience, (s) => this.needsRefresh(s, audience))
@@ -260,10 +261,7 @@ export class UserTokens {
     route: string,
   ): Promise<string | undefined> {
     if (!session.tokens.refreshToken && !audience?.exchange) {
-      throw gatehouseError(
-        'GATEHOUSE_ERR_SESSION_EXPIRED',
-        'The upstream refused the token and there is no refresh token.',
-      )
+      throw sessionEnded(session.id, 'The upstream refused the token and there is no refresh token.')
     }
     const held = tokenFor(session.tokens, audience)
     const due = this.needsRefresh(session, audience)
@@ -352,7 +350,7 @@ export class UserTokens {
       this.#observer?.joined?.()
       await waited('lock', () => this.#locks.waitForRelease(key, this.#refreshWait))
       const after = await this.#store.get(ref, this.#now(), FRESH)
-      if (!after) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
+      if (!after) throw sessionEnded(ref.id, GONE_MEANWHILE)
       // Something was stored since the caller read the session: our token,
       // or another audience's, in which case the caller goes round again.
       if (!due(after) || after.version !== seen) return { session: after }
@@ -364,7 +362,7 @@ export class UserTokens {
       // Re-read under the lock: another instance may have refreshed between
       // our read and our acquire, and its refresh token is the live one.
       const current = await this.#store.get(ref, this.#now(), FRESH)
-      if (!current) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
+      if (!current) throw sessionEnded(ref.id, GONE_MEANWHILE)
       if (!due(current)) return { session: current }
       try {
         return { session: await this.#redeem(current, audience) }
@@ -495,12 +493,12 @@ export class UserTokens {
   /** The new tokens by compare-and-set on the version `current` was read at; the session after it. */
   async #write(current: SessionData, tokens: TokenSet): Promise<SessionData> {
     const result = await this.#storeRotated(current, tokens)
-    if (result === 'missing') throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
+    if (result === 'missing') throw sessionEnded(current.id, GONE_MEANWHILE)
     if (result === 'stale') {
       // Only reachable without coordination, or if the lock was lost: the
       // stored tokens are newer than ours, so keep them and use them.
       const stored = await this.#store.get(current, this.#now(), FRESH)
-      if (!stored) throw gatehouseError('GATEHOUSE_ERR_SESSION_EXPIRED')
+      if (!stored) throw sessionEnded(current.id, GONE_MEANWHILE)
       return stored
     }
     return { ...current, tokens, version: current.version + 1 }

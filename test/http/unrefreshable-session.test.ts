@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { sessionLogId } from '../../src/session/log-id.js'
 import { sessionRefOf } from '../helpers/app.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
@@ -7,6 +8,7 @@ import { type Stack, type StackOptions, startStack } from '../helpers/stack.js'
 interface UserBody {
   sub: string
   refreshable: boolean
+  sessionExpiresAt: string
   claims: Record<string, unknown>
 }
 
@@ -58,6 +60,11 @@ t.test(
     t.same(await loginsMetric(s), ['gatehouse_logins_total{refresh_token="missing",idp="default"} 1'])
     const user = (await apiCall(jar, `${base}/auth/user`)).json<UserBody>()
     t.equal(user.refreshable, false, '/auth/user says the session cannot be refreshed')
+    t.equal(
+      Date.parse(user.sessionExpiresAt),
+      session.tokens.accessTokenExpiresAt,
+      'and that it ends with its access token, not at its idle expiry',
+    )
 
     t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'works while the access token lives')
     s.clock.advance(61_000)
@@ -67,8 +74,14 @@ t.test(
     t.equal(s.idp.stats.refreshGrants, 0)
     t.match(
       s.lines.filter((l) => l.code === 'GATEHOUSE_ERR_SESSION_EXPIRED'),
-      [{ level: 30, msg: 'session ended: The access token expired and there is no refresh token.' }],
-      'one line says the session ended, and why',
+      [
+        {
+          level: 30,
+          session: sessionLogId(session.id),
+          msg: 'session ended: The access token expired and there is no refresh token.',
+        },
+      ],
+      'one line says which session ended, and why',
     )
   },
 )
