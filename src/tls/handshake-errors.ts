@@ -15,6 +15,75 @@ const VERIFY: Readonly<Record<string, string>> = {
   ERR_TLS_CERT_ALTNAME_INVALID: "the server's certificate is not for this host name (tls.servername)",
 }
 
+/** A TLS alert with which the peer refused the client's certificate: what it says, and what mends it. */
+export interface CertificateRefusal {
+  /** Its name in RFC 8446 §6.2: `unknown_ca`, `certificate_expired`, …. */
+  readonly alert: string
+  readonly meaning: string
+  readonly remedy: string
+}
+
+/**
+ * The TLS alerts (RFC 8446 §6.2; RFC 5246 §7.2.2 names the same ones) with
+ * which a server refuses the client's certificate. `handshake_failure` is
+ * not one: a server sends it too when the two sides share no cipher or
+ * version.
+ */
+const CERTIFICATE_ALERTS: Readonly<Record<string, Omit<CertificateRefusal, 'alert'>>> = {
+  bad_certificate: {
+    meaning: 'it could not verify the certificate',
+    remedy: 'check that the certificate file holds its whole chain and that the server trusts its CA',
+  },
+  unsupported_certificate: {
+    meaning: 'it does not take a certificate of this type or key usage',
+    remedy: 'use one whose extendedKeyUsage allows clientAuth, with a key type the server takes',
+  },
+  certificate_revoked: { meaning: 'the certificate is revoked', remedy: 'have a new one issued' },
+  certificate_expired: {
+    meaning: "the certificate has expired, or is not valid yet, by the server's clock",
+    remedy: "renew it, or check the server's clock",
+  },
+  certificate_unknown: {
+    meaning: 'it would not accept the certificate, and did not say why',
+    remedy: 'check that the server trusts its CA, and that it is valid, not revoked and allows clientAuth',
+  },
+  unknown_ca: {
+    meaning: 'it does not trust the CA that issued the certificate',
+    remedy: 'give the server that CA, or use a certificate from a CA it trusts',
+  },
+  access_denied: {
+    meaning: 'the certificate is valid, but the server does not let its subject in',
+    remedy: 'allow the subject at the server',
+  },
+  // RFC 8446 §4.4.2.4: TLS 1.3's own.
+  certificate_required: {
+    meaning: 'it requires a client certificate and got none it could use',
+    remedy:
+      'check that its key is of a type the server takes: one is sent only when it suits a signature algorithm the server asks for',
+  },
+}
+
+/**
+ * The refusal of the client's certificate that a failed connection's
+ * `code` reports, or `undefined` when it reports something else. Node
+ * names an alert it received by OpenSSL's words for it:
+ * `ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE`, `ERR_SSL_TLSV1_ALERT_UNKNOWN_CA`,
+ * OpenSSL 3's `ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_EXPIRED`. A reset or a
+ * close without an alert says nothing of the certificate: Node's own TLS
+ * server checks a client certificate after the handshake and closes so,
+ * and a crashing server looks the same.
+ */
+export function certificateRefusal(code: string | undefined): CertificateRefusal | undefined {
+  const named = /^ERR_SSL_.*_ALERT_([A-Z_]+)$/.exec(code ?? '')?.[1]?.toLowerCase()
+  return named === undefined ? undefined : certificateAlert(named)
+}
+
+/** The refusal an alert of this name (RFC 8446 §6.2) says, if it refuses the client's certificate. */
+export function certificateAlert(alert: string): CertificateRefusal | undefined {
+  const known = Object.hasOwn(CERTIFICATE_ALERTS, alert) ? CERTIFICATE_ALERTS[alert] : undefined
+  return known && { alert, ...known }
+}
+
 /**
  * Why a connection failed in its TLS handshake, or `undefined` when it did
  * not fail there. A server that wants a client certificate and did not get
@@ -26,12 +95,12 @@ export function tlsFailureReason(error: { code?: string | undefined; message?: s
   const code = error.code ?? ''
   const known = VERIFY[code]
   if (known) return known
-  // RFC 8446 §6.2 alert 116, TLS 1.3's own.
-  if (/^ERR_SSL_.*ALERT_CERTIFICATE_REQUIRED/.test(code))
+  const refusal = certificateRefusal(code)
+  if (refusal?.alert === 'certificate_required')
     return 'the server requires a client certificate and got none (tls.cert, tls.key)'
-  if (
-    /^ERR_SSL_.*(HANDSHAKE_FAILURE|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|ACCESS_DENIED)/.test(code)
-  )
+  if (refusal)
+    return `the server refused the client certificate: ${refusal.meaning} (alert ${refusal.alert}; tls.cert, tls.key)`
+  if (/^ERR_SSL_.*ALERT_HANDSHAKE_FAILURE/.test(code))
     return 'the server refused the client certificate, or wanted one and got none (tls.cert, tls.key)'
   if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return `TLS handshake failed (${code})`
   return undefined

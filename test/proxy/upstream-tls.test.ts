@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import type { RawConfig } from '../../src/config/schema.js'
 import { buildTestApp } from '../helpers/app.js'
 import { type Issued, makePki } from '../helpers/certificates.js'
+import { startStrictTlsServer } from '../helpers/strict-tls-server.js'
 
 /**
  * An https upstream of a service mesh: its certificate from a private CA,
@@ -120,6 +121,30 @@ t.test('negative controls: each missing or wrong piece is a 502 whose log line s
       )
   }
 })
+t.test(
+  'an upstream whose TLS server refuses the client certificate with an alert: the log says which alert, and what it means',
+  async (t) => {
+    const pki = makePki(t)
+    // A month ahead by its clock, it finds our certificate expired.
+    const upstream = await startStrictTlsServer(t, {
+      server: pki.issue('orders'),
+      ca: pki.ca.certFile,
+      at: new Date(Date.now() + 30 * 86_400_000),
+    })
+    const client = pki.issue('gatehouse-client')
+    const { call, lines } = await gatewayTo(t, upstream.url, {
+      ca: { file: pki.ca.certFile },
+      cert: { file: client.certFile },
+      key: { file: client.keyFile },
+    })
+    t.match(await call(), { status: 502, body: { error: 'upstream_tls_failed' } })
+    t.match(
+      lines.find((l) => l.msg === 'upstream request failed')?.tls,
+      /^the server refused the client certificate: the certificate has expired, or is not valid yet, by the server's clock \(alert certificate_expired; tls\.cert, tls\.key\)$/,
+    )
+  },
+)
+
 t.test(
   'routes[].tls.servername: the name the upstream certificate carries when the URL has another',
   async (t) => {
