@@ -87,6 +87,12 @@ export function closedUnanswered(err: unknown): boolean {
   return failure?.code === 'UND_ERR_SOCKET' && failure.socket?.bytesRead === 0
 }
 
+/** The code of the deepest cause of a failed call (`ECONNRESET`, `ERR_SSL_…`), if it has one. */
+export function failureCode(err: unknown): string | undefined {
+  const code = innermost(err)?.code
+  return typeof code === 'string' ? code : undefined
+}
+
 /** Whether `err` is a network call that ran out of time (total, connect, headers or body). */
 export function isTimeout(err: unknown): boolean {
   const failure = innermost(err)

@@ -35,7 +35,9 @@ export const IDP_OPERATIONS: readonly IdpOperation[] = [
 /**
  * What the IdP answered, as far as it matters. The OAuth codes are RFC 6749
  * §5.2's, RFC 8707 §2's and RFC 9449's (§5, §8); `other_oauth_error` is any
- * other `error` in a 4xx JSON body, unknown codes included.
+ * other `error` in a 4xx JSON body, unknown codes included;
+ * `client_certificate_refused` is a TLS alert that refused the gateway's
+ * client certificate in the handshake (tls/handshake-errors.ts).
  */
 export type IdpAnswer =
   | 'invalid_grant'
@@ -49,6 +51,7 @@ export type IdpAnswer =
   | 'invalid_client'
   | 'unauthorized_client'
   | 'unauthorized'
+  | 'client_certificate_refused'
   | 'bad_request'
   | 'refused'
   | 'server_error'
@@ -161,6 +164,12 @@ export const CLASSIFICATION: Readonly<Record<IdpAnswer, Row>> = {
   // grant (RFC 8693 §2.2.2 refers to RFC 6749 §5.2): only the route is refused.
   unauthorized_client: { ...refused, token_exchange: 'route_refused' },
   unauthorized: refused,
+  // RFC 8446 §6.2: the IdP's TLS server refused the gateway's certificate
+  // before it read a request. The gateway's own credential (RFC 8705 §2),
+  // and a fault a retry does not mend, at userinfo's mTLS alias too, where
+  // nothing of the access token was looked at. Discovery stays an outage,
+  // as for every refusal: it proves nothing of the client.
+  client_certificate_refused: row('client_refused', { discovery: 'unavailable' }),
   // RFC 6749 §5.2's refusal status without the error it requires: taken as
   // an unknown OAuth code. Glewlwyd answers a dead refresh token so; as
   // "unavailable" it cost a 503 per request until tokens.unavailableLimit.

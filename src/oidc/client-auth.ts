@@ -1,6 +1,7 @@
 import { importJWK } from 'jose'
 import * as oauth from 'oauth4webapi'
 import type { ClientAuthMethod, GatehouseConfig } from '../config/types.js'
+import { certificateAlert } from '../tls/handshake-errors.js'
 import type { IdpAnswer } from './answers.js'
 
 type OidcConfig = GatehouseConfig['oidc']
@@ -69,9 +70,11 @@ function credentialOption(method: ClientAuthMethod): string {
 
 /**
  * What to check when the IdP refuses the gateway's credentials, most likely
- * first, for the operator reading the error line.
+ * first, for the operator reading the error line. `alert`: the TLS alert
+ * of a `client_certificate_refused`.
  */
-export function refusalHint(oidc: OidcConfig, answer: IdpAnswer, grant?: string): string {
+export function refusalHint(oidc: OidcConfig, answer: IdpAnswer, grant?: string, alert?: string): string {
+  if (answer === 'client_certificate_refused') return certificateRefusalHint(oidc, alert)
   if (answer === 'unauthorized_client') {
     // RFC 6749 §5.2 means an authenticated client; some providers (Glewlwyd) answer it to a wrong credential too.
     return `either the client is not allowed this grant${grant ? ` (${grant})` : ''}: allow it for client ${oidc.clientId} at the identity provider (its grant_types); or, at providers that answer unauthorized_client to refused credentials too, the credentials are wrong: check ${oidc.option}.${credentialOption(oidc.clientAuth)} and that ${oidc.option}.clientAuth (${oidc.clientAuth}) is a method the provider allows this client.`
@@ -92,4 +95,20 @@ export function refusalHint(oidc: OidcConfig, answer: IdpAnswer, grant?: string)
         : `check ${oidc.option}.clientSecret and ${oidc.option}.clientId, and that client ${oidc.clientId} is registered for client_secret_basic; \`gatehouse check --online\` tries each method the provider advertises.`
     }
   }
+}
+
+/**
+ * The certificate the IdP's TLS server refused, by its file, subject and
+ * dates (never its key), the alert it refused it with, and what mends it.
+ */
+function certificateRefusalHint(oidc: OidcConfig, alert: string | undefined): string {
+  const refusal = alert === undefined ? undefined : certificateAlert(alert)
+  const alerted = `alert ${alert ?? 'unknown'}`
+  const facts = oidc.tls?.certificate
+  if (!facts) {
+    return `the TLS server of the identity provider asks for a client certificate (${alerted}) and ${oidc.option}.tls has none: set ${oidc.option}.tls.cert and key to the one registered for client ${oidc.clientId} (RFC 8705).`
+  }
+  const which = `${oidc.option}.tls.cert (${facts.source}: ${facts.subject}, valid until ${new Date(facts.notAfter).toISOString()})`
+  const remedy = refusal?.remedy ?? 'check that the server trusts its CA and that it is valid'
+  return `the TLS server of the identity provider (or a terminator in front of it) refused the certificate of ${which} in the handshake with ${alerted}: ${remedy}. A renewed certificate file is read on reload (SIGHUP); /readyz recovers at the first call the provider accepts.`
 }

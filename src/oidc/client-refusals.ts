@@ -24,14 +24,17 @@ export class ClientRefusals {
 
   /**
    * For `/readyz`: what is refused, by the answer as the gateway classified
-   * it (`invalid_client`, `unauthorized`, …), or undefined when nothing is.
-   * `/readyz` is on the public port, so none of the IdP's own text goes
-   * there, not even its `error`, which it may fill as it likes; that and
-   * its description stay in the error log, with the hint.
+   * it (`invalid_client`, `unauthorized`, …, with a refused certificate the
+   * TLS alert's name from the gateway's own table), or undefined when
+   * nothing is. `/readyz` is on the public port, so none of the IdP's own
+   * text goes there, not even its `error`, which it may fill as it likes;
+   * that and its description stay in the error log, with the hint.
    */
   get detail(): string | undefined {
     if (this.#refused.size === 0) return undefined
-    const parts = [...this.#refused.values()].map((f) => `${f.operation} (${f.answer})`)
+    const parts = [...this.#refused.values()].map(
+      (f) => `${f.operation} (${f.answer}${f.tlsAlert ? `, alert ${f.tlsAlert}` : ''})`,
+    )
     return `the identity provider refuses the gateway's client credentials: ${parts.join('; ')}; see the error log for the hint`
   }
 }

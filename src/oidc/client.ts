@@ -42,7 +42,10 @@ import {
 export interface OidcObserver {
   /** A call to the IdP failed; `failure` says how, never with a token in it. */
   failed?(failure: IdpFailure): void
-  /** A token-endpoint call authenticated the client: its credentials work for `operation`. */
+  /**
+   * A call authenticated the client: its credentials work for `operation`.
+   * At userinfo, only its TLS client certificate, where one was offered.
+   */
   accepted?(operation: IdpOperation): void
   /** A token response gave no lifetime; the token was taken to live `ASSUMED_LIFETIME` seconds (token-lifetime.ts). */
   lifetimeAssumed?(operation: IdpOperation): void
@@ -346,7 +349,7 @@ export class OidcClient {
   async #userinfo(as: oauth.AuthorizationServer, accessToken: string, sub: string, dpopKey?: DpopKey) {
     try {
       // A DPoP-bound access token needs its proof at userinfo too (RFC 9449 §7).
-      return await retryOnDpopNonce(async () => {
+      const claims = await retryOnDpopNonce(async () => {
         const response = await oauth.userInfoRequest(
           as,
           this.#client,
@@ -355,6 +358,9 @@ export class OidcClient {
         )
         return oauth.processUserInfoResponse(as, this.#client, sub, response)
       })
+      // At an mTLS alias the certificate was taken (answers.ts `client_certificate_refused`).
+      this.#observer.accepted?.('userinfo')
+      return claims
     } catch (err) {
       throw this.#failed('userinfo', err, accessToken)
     }

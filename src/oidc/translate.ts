@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi'
 import { type ErrorCode, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
-import { type Budgets, closedUnanswered, isTimeout, networkCause } from '../network-cause.js'
+import { type Budgets, closedUnanswered, failureCode, isTimeout, networkCause } from '../network-cause.js'
+import { certificateRefusal } from '../tls/handshake-errors.js'
 import { type IdpAnswer, type IdpOperation, type Verdict, verdictOn } from './answers.js'
 
 export type { IdpAnswer, IdpOperation, Verdict } from './answers.js'
@@ -63,6 +64,8 @@ export interface IdpFailure {
   readonly description?: string
   /** One line: `HTTP 400 invalid_request: …`, `ECONNREFUSED 127.0.0.1:4000`, `timed out after …`. */
   readonly reason: string
+  /** For `client_certificate_refused`: the TLS alert's name (RFC 8446 §6.2), `unknown_ca`, `certificate_expired`, …. */
+  readonly tlsAlert?: string
 }
 
 /** What the caller knows that makes a failure readable: its time budgets, and what must never be echoed. */
@@ -279,6 +282,17 @@ function recognize(err: unknown, context: FailureContext): Recognized {
     return { answer: 'invalid_answer', reason: err.message }
   }
   const cause = networkCause(err, context.budgets)
+  const refusal = certificateRefusal(failureCode(err))
+  if (cause !== undefined && refusal) {
+    const what = context.clientCertificate
+      ? `the identity provider refused the client certificate of ${context.clientCertificate}.cert`
+      : 'the identity provider asks for a client certificate, and the gateway has none'
+    return {
+      answer: 'client_certificate_refused',
+      tlsAlert: refusal.alert,
+      reason: `${cause}: ${what} (alert ${refusal.alert}: ${refusal.meaning})`,
+    }
+  }
   if (cause !== undefined) {
     const hint =
       context.clientCertificate && closedUnanswered(err)

@@ -51,7 +51,7 @@ export function idpObserver(
         idp: provider.name,
       })
       metrics.idpClientRefused.set(1)
-      const hint = refusalHint(provider, failure.answer, GRANTS[failure.operation])
+      const hint = refusalHint(provider, failure.answer, GRANTS[failure.operation], failure.tlsAlert)
       const code: ErrorCode = 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED'
       log.error(
         {
@@ -63,6 +63,7 @@ export function idpObserver(
           reason: failure.reason,
           ...(failure.oauthError ? { oauthError: failure.oauthError } : {}),
           ...(failure.description ? { oauthErrorDescription: failure.description } : {}),
+          ...(failure.tlsAlert ? { tlsAlert: failure.tlsAlert } : {}),
           hint,
         },
         `the identity provider refused the gateway's client credentials (${failure.reason}): ${hint}`,

@@ -38,7 +38,7 @@ export class GatewayMetrics {
   })
   readonly idpClientRefusals = new Counter({
     name: 'gatehouse_idp_client_refusals_total',
-    help: "Calls the IdP refused because it did not accept the gateway's own client credentials (a configuration error), by operation, answer (invalid_client, unauthorized_client, unauthorized: a 401) and idp (the provider).",
+    help: "Calls the IdP refused because it did not accept the gateway's own client credentials (a configuration error), by operation, answer (invalid_client, unauthorized_client, unauthorized: a 401; client_certificate_refused: its TLS server refused the client certificate with an alert) and idp (the provider).",
     labelNames: ['operation', 'answer', 'idp'] as const,
     registers: [this.registry],
   })

@@ -23,10 +23,17 @@ export interface TestPki {
    */
   issue(
     name: string,
-    opts?: { readonly dns?: readonly string[]; readonly onlyDns?: readonly string[] },
+    opts?: {
+      readonly dns?: readonly string[]
+      readonly onlyDns?: readonly string[]
+      /** Dated 2020: what a server sees of a certificate that expired while the gateway ran. */
+      readonly expired?: boolean
+    },
   ): Issued
   /** A self-signed certificate, e.g. for `self_signed_tls_client_auth`; `expired` dates it 2020. */
   selfSigned(name: string, opts?: { readonly expired?: boolean }): Issued
+  /** A CRL of the CA's (a PEM file) that revokes `certificates`, issued by it. */
+  revocationList(certificates: readonly Issued[]): string
 }
 
 const openssl = (dir: string, args: readonly string[]) =>
@@ -83,6 +90,31 @@ export function makePki(t: Test): TestPki {
         '-out',
         `${name}.csr`,
       ])
+      if (opts.expired) {
+        // `openssl x509 -req` cannot date a certificate in the past; `openssl ca` can.
+        openssl(dir, [
+          'ca',
+          '-batch',
+          '-config',
+          caConfig(dir, name, ++serial),
+          '-cert',
+          'ca.crt',
+          '-keyfile',
+          'ca.key',
+          '-in',
+          `${name}.csr`,
+          '-extfile',
+          `${name}.ext`,
+          '-startdate',
+          '20200101000000Z',
+          '-enddate',
+          '20200102000000Z',
+          '-notext',
+          '-out',
+          `${name}.crt`,
+        ])
+        return read(name)
+      }
       openssl(dir, [
         'x509',
         '-req',
@@ -103,6 +135,14 @@ export function makePki(t: Test): TestPki {
       ])
       return read(name)
     },
+    revocationList(certificates) {
+      const name = `crl-${++serial}`
+      const config = caConfig(dir, name, ++serial)
+      const ca = ['-config', config, '-cert', 'ca.crt', '-keyfile', 'ca.key']
+      for (const certificate of certificates) openssl(dir, ['ca', ...ca, '-revoke', certificate.certFile])
+      openssl(dir, ['ca', ...ca, '-gencrl', '-crldays', '1', '-out', `${name}.pem`])
+      return join(dir, `${name}.pem`)
+    },
     selfSigned(name, opts = {}) {
       if (!opts.expired) {
         openssl(dir, [
@@ -121,12 +161,7 @@ export function makePki(t: Test): TestPki {
         return read(name)
       }
       // `openssl req` cannot date a certificate in the past; `openssl ca` can.
-      writeFileSync(join(dir, `${name}.db`), '')
-      writeFileSync(join(dir, `${name}.serial`), '01\n')
-      writeFileSync(
-        join(dir, `${name}.cnf`),
-        `[ca]\ndefault_ca = c\n[c]\ndatabase = ${name}.db\nnew_certs_dir = .\ndefault_md = sha256\npolicy = p\nserial = ${name}.serial\n[p]\ncommonName = supplied\n`,
-      )
+      const config = caConfig(dir, name, ++serial)
       openssl(dir, [
         'req',
         '-new',
@@ -142,7 +177,7 @@ export function makePki(t: Test): TestPki {
         'ca',
         '-batch',
         '-config',
-        `${name}.cnf`,
+        config,
         '-selfsign',
         '-keyfile',
         `${name}.key`,
@@ -159,6 +194,19 @@ export function makePki(t: Test): TestPki {
       return read(name)
     },
   }
+}
+
+/** An `openssl ca` configuration with a database of its own, named `name` in `dir`: the file's name. */
+function caConfig(dir: string, name: string, serial: number): string {
+  writeFileSync(join(dir, `${name}.db`), '')
+  // Above those `issue` sets, so a revocation list names none by mistake.
+  writeFileSync(join(dir, `${name}.serial`), `${(0x10000 + serial).toString(16).padStart(8, '0')}\n`)
+  writeFileSync(join(dir, `${name}.crlnumber`), '01\n')
+  writeFileSync(
+    join(dir, `${name}.cnf`),
+    `[ca]\ndefault_ca = c\n[c]\ndatabase = ${name}.db\nnew_certs_dir = .\ndefault_md = sha256\npolicy = p\nserial = ${name}.serial\ncrlnumber = ${name}.crlnumber\n[p]\ncommonName = supplied\n`,
+  )
+  return `${name}.cnf`
 }
 
 /**

@@ -2,10 +2,12 @@ import { createHash, X509Certificate } from 'node:crypto'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
 import { makePki } from '../helpers/certificates.js'
+import { CookieJar } from '../helpers/cookie-jar.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { startMtlsFront } from '../helpers/mtls-front.js'
 import { startStack } from '../helpers/stack.js'
+import { startStrictTlsServer } from '../helpers/strict-tls-server.js'
 
 /** RFC 8705 §3.1: the SHA-256 thumbprint of the DER certificate, base64url. */
 const thumbprint = (pem: string) =>
@@ -87,7 +89,7 @@ async function mtlsStack(
   stack.idp.provider.on('grant.success', (ctx) =>
     seen.push(`${ctx.get('x-client-verify')} ${ctx.oidc.params?.grant_type}`),
   )
-  return { stack, certificate, seen, clock, lines, front }
+  return { stack, certificate, seen, clock, lines, front, pki }
 }
 
 const signing = await generateKeyPair('RS256', { extractable: true })
@@ -196,5 +198,93 @@ t.test(
     t.equal(start.status, 503, 'the pushed request never reached the IdP')
     const refused = lines.find((l) => l.msg === 'login refused')
     t.match(refused?.cause, /client certificate.*oidc\.tls\.cert/, String(refused?.cause))
+  },
+)
+
+t.test(
+  'an IdP whose TLS server refuses the client certificate with an alert: 500 misconfigured, the session stays, /readyz degraded until the certificate is taken again',
+  async (t) => {
+    const { stack, certificate, clock, lines, pki } = await mtlsStack(t, { method: 'tls_client_auth' })
+    const base = stack.gateway.url
+    const { jar } = await login(base, { user: 'uma' })
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200)
+    const metadata = stack.gateway.app.gatehouse.oidc.metadata!
+    const aliases = metadata.mtls_endpoint_aliases!
+    // The token endpoint's TLS server, a month ahead by its clock, finds the
+    // gateway's certificate expired and says so with certificate_expired.
+    const strict = await startStrictTlsServer(t, {
+      server: pki.issue('idp-strict'),
+      ca: pki.ca.certFile,
+      at: new Date(Date.now() + 30 * 86_400_000),
+    })
+    Object.assign(metadata, { mtls_endpoint_aliases: { ...aliases, token_endpoint: `${strict.url}/token` } })
+
+    clock.advance(61_000)
+    const refused = await apiCall(jar, `${base}/api/orders`)
+    t.equal(refused.status, 500, 'not a 503: no retry mends it')
+    t.equal(refused.json<{ error: string }>().error, 'idp_client_refused')
+    t.equal(refused.headers.get('retry-after'), null)
+    const ready = await jarFetch(new CookieJar(), `${base}/readyz`)
+    t.equal(ready.status, 200, 'kept in rotation: every instance shares the fault')
+    t.match(ready.json(), {
+      status: 'degraded',
+      checks: {
+        idp: 'ok',
+        clientAuth:
+          /refuses the gateway's client credentials: refresh \(client_certificate_refused, alert certificate_expired\)/,
+      },
+    })
+    const line = lines.find((l) => l.code === 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED' && l.level === 50)
+    t.match(line, {
+      operation: 'refresh',
+      clientAuth: 'tls_client_auth',
+      tlsAlert: 'certificate_expired',
+      reason: /ALERT_CERTIFICATE_EXPIRED .*refused the client certificate of oidc\.tls\.cert/,
+      hint: /refused the certificate of oidc\.tls\.cert \(.*CN=gatehouse-client, valid until .*\) in the handshake with alert certificate_expired: .*renew it/,
+    })
+    t.ok(String(line?.hint).includes(certificate.certFile), 'the hint names the certificate file')
+    const logged = JSON.stringify(lines)
+    t.notOk(
+      logged.includes('PRIVATE KEY') || logged.includes(certificate.key.split('\n')[1]!),
+      'never the key',
+    )
+
+    // Renewed at the IdP's side: its TLS server takes the certificate again.
+    Object.assign(metadata, { mtls_endpoint_aliases: aliases })
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the same session: it stayed')
+    t.match((await jarFetch(new CookieJar(), `${base}/readyz`)).json(), {
+      status: 'ready',
+      checks: { clientAuth: 'ok' },
+    })
+    t.ok(lines.some((l) => /accepts the gateway's client credentials again/.test(String(l.msg))))
+  },
+)
+
+t.test(
+  "userinfo's mTLS alias refusing the certificate fails the login as misconfigured, and /readyz recovers once userinfo takes it",
+  async (t) => {
+    const { stack, pki } = await mtlsStack(t, { method: 'tls_client_auth' })
+    const base = stack.gateway.url
+    const metadata = stack.gateway.app.gatehouse.oidc.metadata!
+    const aliases = metadata.mtls_endpoint_aliases!
+    const strict = await startStrictTlsServer(t, {
+      server: pki.issue('idp-strict'),
+      ca: makePki(t).ca.certFile,
+    })
+    Object.assign(metadata, { mtls_endpoint_aliases: { ...aliases, userinfo_endpoint: `${strict.url}/me` } })
+    const { callback } = await login(base, { user: 'uma' })
+    t.equal(callback.status, 500, 'the code was redeemed, but userinfo refused the certificate (unknown_ca)')
+    t.match(callback.text, /<title>Sign-in is misconfigured<\/title>/)
+    t.match((await jarFetch(new CookieJar(), `${base}/readyz`)).json(), {
+      status: 'degraded',
+      checks: { clientAuth: /userinfo \(client_certificate_refused, alert unknown_ca\)/ },
+    })
+
+    Object.assign(metadata, { mtls_endpoint_aliases: aliases })
+    t.equal((await login(base, { user: 'uma' })).callback.status, 302)
+    t.match((await jarFetch(new CookieJar(), `${base}/readyz`)).json(), {
+      status: 'ready',
+      checks: { clientAuth: 'ok' },
+    })
   },
 )
