@@ -11,9 +11,10 @@ import type { OnlineReport, Row } from './online-report.js'
  * then the revocation endpoint if that one's answer said neither; nothing
  * real is redeemed or revoked) and, when the IdP refuses it, one with each
  * other method Gatehouse could use and the IdP advertises, to say which
- * one works. When no answer says either way the credentials are reported
- * as not proven (`unproven`), which does not block: nothing seen rules a
- * login out.
+ * one works; unless its TLS server refused the client certificate, which
+ * no method gets past. When no answer says either way the credentials are
+ * reported as not proven (`unproven`), which does not block: nothing seen
+ * rules a login out.
  */
 export async function checkCredentials(
   config: GatehouseConfig,
@@ -33,6 +34,14 @@ export async function checkCredentials(
     return { rows, hints, blocking: false, unproven }
   }
   if (configured.verdict === 'accepted') return { rows, hints, blocking: false }
+  if (configured.failure?.answer === 'client_certificate_refused') {
+    // Refused in the TLS handshake (RFC 8446 §6.2), before any method was
+    // looked at: every other one would go through the same handshake.
+    hints.push(
+      `the identity provider refused the connection in the TLS handshake, before any client authentication: ${refusalHint(config.oidc, 'client_certificate_refused', undefined, configured.failure.tlsAlert)}`,
+    )
+    return { rows, hints, blocking: true }
+  }
 
   // RFC 8414 §2: an absent list means client_secret_basic only.
   const advertised = as.token_endpoint_auth_methods_supported ?? ['client_secret_basic']

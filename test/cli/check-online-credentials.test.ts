@@ -16,6 +16,7 @@ import { type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { main } from '../../src/cli/main.js'
 import { makePki } from '../helpers/certificates.js'
 import { REFUSED_PORT } from '../helpers/ports.js'
+import { startStrictTlsServer } from '../helpers/strict-tls-server.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-credentials-'))
 const SECRET = 's3cret-for.the_probe'
@@ -171,6 +172,57 @@ t.test(
       /hint: .*refuses client gatehouse.*: check that the identity provider trusts the CA of the certificate in oidc\.tls\.cert/,
     )
     t.notMatch(r.out, /oidc\.clientSecret/, 'no secret to check')
+  },
+)
+
+t.test(
+  "a client certificate the IdP's TLS server refuses with an alert: refused, blocking, and the hint names the certificate and the alert",
+  async (t) => {
+    const pki = makePki(t)
+    const client = pki.issue('gatehouse-client')
+    // The token endpoint's mTLS alias, a month ahead by its clock: it finds the certificate expired.
+    const strict = await startStrictTlsServer(t, {
+      server: pki.issue('idp-mtls'),
+      ca: pki.ca.certFile,
+      at: new Date(Date.now() + 30 * 86_400_000),
+    })
+    const dev = await startDevIdp({
+      mtls: {},
+      discovery: { mtls_endpoint_aliases: { token_endpoint: `${strict.url}/token` } },
+      clients: [
+        {
+          clientId: 'gatehouse',
+          clientSecret: undefined,
+          tokenEndpointAuthMethod: 'tls_client_auth',
+          tlsClientAuthSubjectDn: 'CN=gatehouse-client',
+          redirectUris: ['http://127.0.0.1:3000/auth/callback'],
+        },
+      ],
+    })
+    t.teardown(() => dev.close())
+    const r = await checkOnline(
+      dev.issuer,
+      `  clientAuth: tls_client_auth\n  tls: { cert: { file: "${client.certFile}" }, key: { file: "${client.keyFile}" }, ca: { file: "${pki.ca.certFile}" } }`,
+    )
+    t.equal(r.code, 1, 'no one can sign in: blocking, not "not proven"')
+    t.match(
+      r.out,
+      /^client credentials \(probe\)\s+tls_client_auth\s+refused: TLS \S+_ALERT_CERTIFICATE_EXPIRED .*: the identity provider refused the client certificate of oidc\.tls\.cert \(alert certificate_expired: .*\)\s+BLOCKING$/m,
+    )
+    const hint = r.out
+      .split('\n')
+      .find((l) => l.startsWith('hint: the identity provider refused the connection in the TLS handshake'))
+    t.match(
+      hint,
+      /refused the certificate of oidc\.tls\.cert \(.*: CN=gatehouse-client, valid until .*\) in the handshake with alert certificate_expired: renew it/,
+    )
+    t.ok(hint?.includes(client.certFile), 'the hint names the file')
+    t.notMatch(
+      r.out,
+      /client credentials with self_signed_tls_client_auth/,
+      'no other method gets past the handshake',
+    )
+    t.notMatch(r.out, /PRIVATE KEY/, 'never the key')
   },
 )
 
