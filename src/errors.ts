@@ -316,6 +316,12 @@ export interface GatehouseError extends Error {
    * gateway's own reasons, for the one line that says so.
    */
   readonly session?: string
+  /**
+   * Seconds the client is told to wait (`Retry-After`) when this answer's
+   * wait is not the catalogue's: what the IdP asked for, bounded, or what
+   * is left of the wait the gateway keeps. Only on codes with a catalogue value.
+   */
+  readonly retryAfter?: number
 }
 
 const constructors = new Map<ErrorCode, FastifyErrorConstructor>()
@@ -356,6 +362,26 @@ export function causeName(err: Error): string | undefined {
 export function retryAfterOf(code: ErrorCode): number | undefined {
   const spec: ErrorSpec = errorCatalogue[code]
   return spec.retryAfter
+}
+
+/**
+ * Seconds a client should wait before retrying after `err`: its own wait
+ * (`withRetryAfter`), else its code's. Always a whole number of at least 1
+ * when set, so a `Retry-After` header is never 0, negative or `NaN`.
+ */
+export function retryAfterFor(err: GatehouseError): number | undefined {
+  const own = err.retryAfter
+  return own !== undefined && Number.isSafeInteger(own) && own >= 1 ? own : retryAfterOf(err.code)
+}
+
+/**
+ * `err`, told to have the client wait `seconds` (rounded up) rather than
+ * its catalogue value. A code without a catalogue value asks for no wait
+ * and is left as it is, as is a wait that is not a positive number.
+ */
+export function withRetryAfter<E extends GatehouseError>(err: E, seconds: number): E {
+  if (retryAfterOf(err.code) === undefined || !(seconds > 0) || !Number.isFinite(seconds)) return err
+  return Object.assign(err, { retryAfter: Math.ceil(seconds) })
 }
 
 /**

@@ -3,6 +3,7 @@ import { type ErrorCode, type GatehouseError, gatehouseError, isGatehouseError }
 import { type Budgets, closedUnanswered, failureCode, isTimeout, networkCause } from '../network-cause.js'
 import { certificateRefusal } from '../tls/handshake-errors.js'
 import { type IdpAnswer, type IdpOperation, type Verdict, verdictOn } from './answers.js'
+import { type HeaderReader, honouring, retryAfterOfAnswer } from './retry-after.js'
 
 export type { IdpAnswer, IdpOperation, Verdict } from './answers.js'
 
@@ -66,6 +67,8 @@ export interface IdpFailure {
   readonly reason: string
   /** For `client_certificate_refused`: the TLS alert's name (RFC 8446 §6.2), `unknown_ca`, `certificate_expired`, …. */
   readonly tlsAlert?: string
+  /** The seconds the answer's `Retry-After` asked for, as the IdP sent it: the gateway waits it out bounded. */
+  readonly retryAfter?: number
 }
 
 /** What the caller knows that makes a failure readable: its time budgets, and what must never be echoed. */
@@ -91,6 +94,7 @@ export function failureFields(failure: IdpFailure | undefined): Record<string, u
     ...(failure.oauthError ? { oauthError: failure.oauthError } : {}),
     ...(failure.description ? { oauthErrorDescription: failure.description } : {}),
     ...(failure.oauthError ? {} : { reason: failure.reason }),
+    ...(failure.retryAfter === undefined ? {} : { retryAfter: failure.retryAfter }),
   }
 }
 
@@ -147,7 +151,8 @@ export function translateIdpError(
       err,
     )
   }
-  const recognized = recognize(err, context)
+  const retryAfter = retryAfterOfAnswer(headersOf(err))
+  const recognized = { ...recognize(err, context), ...(retryAfter === undefined ? {} : { retryAfter }) }
   const verdict = verdictOn(operation, recognized.answer)
   const error = Object.assign(gatewayError(operation, verdict, recognized, err), {
     reason: recognized.reason,
@@ -159,7 +164,7 @@ export function translateIdpError(
 function gatewayError(
   operation: IdpOperation,
   verdict: Verdict,
-  { answer, oauthError, status }: Recognized,
+  { answer, oauthError, status, retryAfter }: Recognized,
   err: unknown,
 ): GatehouseError {
   switch (verdict) {
@@ -201,10 +206,12 @@ function gatewayError(
       )
     case 'unavailable':
     case 'logout_proceeds':
-      if (refusesProof(answer)) {
-        return gatehouseError('GATEHOUSE_ERR_DPOP_PROOF_REFUSED', dpopRefusal(answer), err)
-      }
-      return idpUnavailable(operation, undefined, err)
+      return honouring(
+        retryAfter,
+        refusesProof(answer)
+          ? gatehouseError('GATEHOUSE_ERR_DPOP_PROOF_REFUSED', dpopRefusal(answer), err)
+          : idpUnavailable(operation, undefined, err),
+      )
   }
 }
 
@@ -220,6 +227,19 @@ function dpopRefusal(answer: IdpAnswer): string {
 }
 
 type Recognized = Omit<IdpFailure, 'operation' | 'verdict'>
+
+/** The headers of the IdP's answer behind the error oauth4webapi raised for it, if there was one. */
+function headersOf(err: unknown): HeaderReader | undefined {
+  const response =
+    err instanceof oauth.ResponseBodyError || err instanceof oauth.WWWAuthenticateChallengeError
+      ? err.response
+      : err instanceof oauth.OperationProcessingError
+        ? err.cause
+        : undefined
+  // Duck-typed, as in `recognize`: the Response comes from undici's fetch, not the global one.
+  const headers = (response as { headers?: Partial<HeaderReader> } | undefined)?.headers
+  return typeof headers?.get === 'function' ? (headers as HeaderReader) : undefined
+}
 
 /** What the IdP answered, from the error oauth4webapi or fetch raised for it. */
 function recognize(err: unknown, context: FailureContext): Recognized {

@@ -12,7 +12,7 @@ import {
   errorCatalogue,
   gatehouseError,
   isGatehouseError,
-  retryAfterOf,
+  retryAfterFor,
 } from '../errors.js'
 import { escapeHtml, PAGE_CSP } from '../http/pages.js'
 import { failureFields, idpFailureOf } from '../oidc/translate.js'
@@ -58,8 +58,9 @@ export function frontendErrorAnswers(scope: FastifyInstance, opts: ErrorAnswersO
  * The one way out for errors. Every route throws catalogue errors; this
  * renders them, as an HTML page on a `renders: 'page'` route and as
  * `{ error, message }` JSON everywhere else, with the catalogue's status
- * and `Retry-After`. Nothing else about an error, least of all a stack,
- * reaches the client. It also marks every answer the gateway makes itself.
+ * and the error's `Retry-After` (its own, else the catalogue's). Nothing
+ * else about an error, least of all a stack, reaches the client. It also
+ * marks every answer the gateway makes itself.
  */
 export const errorAnswers = fp(
   async function errorAnswers(app: FastifyInstance, opts: ErrorAnswersOptions) {
@@ -121,7 +122,8 @@ function answerError(
   else if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED' && failure === undefined && !(err.cause instanceof Error))
     request.log.info({ code, session: err.session }, `session ended: ${err.message}`)
   if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
-  const retryAfter = retryAfterOf(code)
+  // The error's own wait where it has one: the IdP's, bounded, or what is left of the gateway's.
+  const retryAfter = known ? retryAfterFor(err) : undefined
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
   const message = known ? err.message : spec.message
   const title =

@@ -3,7 +3,7 @@ import {
   gatehouseError,
   isGatehouseError,
   RefreshWaitTimeoutError,
-  retryAfterOf,
+  retryAfterFor,
 } from '../errors.js'
 import { idpFailureOf } from '../oidc/translate.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
@@ -122,7 +122,8 @@ export class ClientTokens {
     // token another instance fetched meanwhile is taken from the cache above.
     const backOff = this.#backOff.get(key)
     if (backOff !== undefined) {
-      if (this.#now() < backOff.until) throw notAsked(backOff.answered)
+      const left = backOff.until - this.#now()
+      if (left > 0) throw notAsked(backOff.answered, left)
       this.#backOff.delete(key)
     }
     const lockKey = `client:${key}`
@@ -162,10 +163,14 @@ export class ClientTokens {
     }
   }
 
-  /** A fetch the IdP could not serve (the `unavailable` verdict) is not tried again before its `Retry-After`. */
+  /**
+   * A fetch the IdP could not serve (the `unavailable` verdict) is not
+   * tried again before its `Retry-After`: the IdP's own, bounded
+   * (`translate.ts`), or the catalogue's.
+   */
   #failed(key: string, err: unknown): void {
     if (!isGatehouseError(err) || idpFailureOf(err)?.verdict !== 'unavailable') return
-    const retryAfter = retryAfterOf(err.code)
+    const retryAfter = retryAfterFor(err)
     if (retryAfter !== undefined)
       this.#backOff.set(key, { answered: err.code, until: this.#now() + retryAfter * 1_000 })
   }

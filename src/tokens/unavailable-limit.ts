@@ -1,5 +1,12 @@
 import { BoundedMap } from '../bounded-map.js'
-import { type ErrorCode, type GatehouseError, gatehouseError, retryAfterOf } from '../errors.js'
+import {
+  type ErrorCode,
+  type GatehouseError,
+  gatehouseError,
+  retryAfterFor,
+  retryAfterOf,
+  withRetryAfter,
+} from '../errors.js'
 
 /** `tokens.unavailableLimit`'s default: five minutes of 503s, then a 401 that sends the user to sign in. */
 export const DEFAULT_UNAVAILABLE_LIMIT = 300_000 // 5 min
@@ -16,7 +23,7 @@ interface Failing {
   readonly since: number | undefined
   /** The code the last failure answered, `undefined` for one that gave no `Retry-After`. */
   readonly answered: ErrorCode | undefined
-  /** When that answer's `Retry-After` is over, ms. */
+  /** When the `Retry-After` that answer gave is over, ms. */
   readonly until: number
 }
 
@@ -54,12 +61,13 @@ export class UnavailableLimit {
    * Notes a refresh of `sessionId` that found the IdP unavailable and
    * answered `answered`, whose `Retry-After` it then waits out; true once
    * that has lasted past the limit (`limitMs`, the caller's config's, when
-   * one instance serves the configs a reload swaps in).
+   * one instance serves the configs a reload swaps in). `answered` is told
+   * the wait kept (`#backOff`), so the client hears the same.
    */
-  failed(sessionId: string, answered: ErrorCode | undefined, limitMs = this.#limit): boolean {
+  failed(sessionId: string, answered: GatehouseError | undefined, limitMs = this.#limit): boolean {
     const now = this.#now()
     const since = this.#failing.get(sessionId)?.since
-    this.#backOff(sessionId, since ?? now, answered, now)
+    this.#backOff(sessionId, since ?? now, answered, now, limitMs)
     return since !== undefined && now - since >= limitMs
   }
 
@@ -68,18 +76,20 @@ export class UnavailableLimit {
    * IdP unavailable: its `Retry-After` is waited out as a refresh's is, but
    * only a refresh's failure counts towards the limit.
    */
-  exchangeFailed(sessionId: string, answered: ErrorCode): void {
+  exchangeFailed(sessionId: string, answered: GatehouseError, limitMs = this.#limit): void {
     const now = this.#now()
-    this.#backOff(sessionId, this.#failing.get(sessionId)?.since, answered, now)
+    this.#backOff(sessionId, this.#failing.get(sessionId)?.since, answered, now, limitMs)
   }
 
   /**
-   * While the `Retry-After` of the session's last failure runs, the code it
-   * answered, for every request that would call the IdP meanwhile.
+   * While the `Retry-After` of the session's last failure runs, the answer
+   * for every request that would call the IdP meanwhile (`notAsked`).
    */
-  backingOff(sessionId: string): ErrorCode | undefined {
+  backingOff(sessionId: string): GatehouseError | undefined {
     const failing = this.#failing.get(sessionId)
-    return failing !== undefined && this.#now() < failing.until ? failing.answered : undefined
+    const now = this.#now()
+    if (failing?.answered === undefined || now >= failing.until) return undefined
+    return notAsked(failing.answered, failing.until - now)
   }
 
   /** The session refreshed, or ended: its count and its back-off are over. */
@@ -87,23 +97,42 @@ export class UnavailableLimit {
     this.#failing.delete(sessionId)
   }
 
-  #backOff(sessionId: string, since: number | undefined, answered: ErrorCode | undefined, now: number): void {
-    const retryAfter = answered === undefined ? undefined : retryAfterOf(answered)
-    this.#failing.set(sessionId, {
-      since,
-      answered: retryAfter === undefined ? undefined : answered,
-      until: now + (retryAfter ?? 0) * 1_000,
-    })
+  /**
+   * The IdP's `Retry-After` (bounded in `translate.ts`), or the
+   * catalogue's: but never past the point where the session's count would
+   * end it (`since` + limit), so that a long Retry-After does not keep the
+   * user on 503s past `tokens.unavailableLimit`: the attempt that decides
+   * is made then, the IdP's wish notwithstanding, once per session. The
+   * catalogue value stays the least wait, as before the IdP could ask.
+   */
+  #backOff(
+    sessionId: string,
+    since: number | undefined,
+    answered: GatehouseError | undefined,
+    now: number,
+    limitMs: number,
+  ): void {
+    const least = answered === undefined ? undefined : retryAfterOf(answered.code)
+    if (answered === undefined || least === undefined) {
+      this.#failing.set(sessionId, { since, answered: undefined, until: now })
+      return
+    }
+    const left = Math.ceil((limitMs - (now - (since ?? now))) / 1_000)
+    const seconds = Math.max(least, Math.min(retryAfterFor(answered) ?? least, left))
+    withRetryAfter(answered, seconds)
+    this.#failing.set(sessionId, { since, answered: answered.code, until: now + seconds * 1_000 })
   }
 }
 
 /**
  * The answer to a request kept from the IdP while a failure's `Retry-After`
- * runs: the code that failure answered, and a log `cause` saying the IdP
- * was not asked, so an operator can tell these 503s from the attempts.
+ * runs: the code that failure answered, the wait that is left of it (`ms`;
+ * at least a second, so never a `Retry-After: 0` that invites a retry at
+ * once), and a log `cause` saying the IdP was not asked, so an operator
+ * can tell these 503s from the attempts.
  */
-export function notAsked(answered: ErrorCode): GatehouseError {
-  return Object.assign(gatehouseError(answered), {
+export function notAsked(answered: ErrorCode, ms: number): GatehouseError {
+  return Object.assign(withRetryAfter(gatehouseError(answered), Math.max(1, ms / 1_000)), {
     reason: 'identity provider not asked: the last call for the same token failed less than Retry-After ago',
   })
 }

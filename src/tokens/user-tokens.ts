@@ -15,7 +15,7 @@ import { livesShort, refreshMargin } from './refresh-margin.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, RefreshCooldowns } from './types.js'
-import { DEFAULT_UNAVAILABLE_LIMIT, notAsked, UnavailableLimit } from './unavailable-limit.js'
+import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from './unavailable-limit.js'
 
 export type { ExchangeOutcome } from './exchange-outcome.js'
 export type { RefreshOutcome } from './refresh-outcome.js'
@@ -385,8 +385,8 @@ export class UserTokens {
    * used (`accessToken`).
    */
   #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
-    const answered = this.#unavailable.backingOff(current.id)
-    if (answered !== undefined) return Promise.reject(notAsked(answered))
+    const kept = this.#unavailable.backingOff(current.id)
+    if (kept !== undefined) return Promise.reject(kept)
     if (audience?.exchange)
       return inSpan('gatehouse.token.exchange', { [ATTR.resource]: audience.label }, async (span) => {
         try {
@@ -396,7 +396,7 @@ export class UserTokens {
         } catch (err) {
           span?.setAttribute(ATTR.exchangeOutcome, exchangeOutcome(err))
           if (isGatehouseError(err) && idpFailureOf(err)?.verdict === 'unavailable')
-            this.#unavailable.exchangeFailed(current.id, err.code)
+            this.#unavailable.exchangeFailed(current.id, err, this.#unavailableLimit)
           throw err
         }
       })
@@ -422,11 +422,7 @@ export class UserTokens {
       // next login makes a new key (and meets the refusal itself if it lasts).
       if (
         (outcome === 'unavailable' || outcome === 'dpop_proof_refused') &&
-        this.#unavailable.failed(
-          current.id,
-          isGatehouseError(err) ? err.code : undefined,
-          this.#unavailableLimit,
-        )
+        this.#unavailable.failed(current.id, isGatehouseError(err) ? err : undefined, this.#unavailableLimit)
       ) {
         outcome = 'unavailable_limit'
         thrown = gatehouseError(
