@@ -272,6 +272,14 @@ export interface DevIdp {
   answer(endpoint: CannedEndpoint, answer?: CannedAnswer): void
   /** Deletes a refresh token from the provider's store, as an OP's cleanup job or an administrator does. */
   forgetRefreshToken(token: string): Promise<void>
+  /**
+   * Lets the client's secret expire at the provider (its
+   * `client_secret_expires_at` in the past, as Entra ID's secrets do after
+   * at most two years), or, with `false`, renews it: while expired,
+   * oidc-provider refuses the client's every authentication with
+   * `invalid_client` (RFC 6749 §5.2), as a wrong secret is.
+   */
+  expireClientSecret(clientId: string, expired?: boolean): Promise<void>
   /** Looks a token (access, client-credentials or refresh) up in the provider's own store. */
   introspect(token: string): Promise<Introspection>
   /** Whether the provider still accepts this access token. */
@@ -727,6 +735,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     async forgetRefreshToken(token) {
       const found = await provider.RefreshToken.find(token, { ignoreExpiration: true })
       await found?.destroy()
+    },
+    async expireClientSecret(clientId, expired = true) {
+      // A static client is one cached instance, which every request finds:
+      // its metadata, changed there, is what the next authentication checks.
+      const client = await provider.Client.find(clientId)
+      if (!client) throw new Error(`the dev IdP has no client ${clientId}`)
+      // Epoch seconds; 0 is "never" (RFC 7591 §3.2.1).
+      Object.assign(client, { clientSecretExpiresAt: expired ? 1 : 0 })
     },
     introspect,
     isActive: async (accessToken) => {

@@ -331,6 +331,26 @@ t.test('client credentials with a plain scope, both client authentication method
   t.equal((await idp.introspect('made-up')).active, false)
 })
 
+t.test('an expired client secret is refused with invalid_client until it is renewed', async (t) => {
+  await idp.expireClientSecret(client.client_id)
+  t.teardown(() => idp.expireClientSecret(client.client_id, false))
+  const refused = await oauth
+    .processClientCredentialsResponse(
+      as,
+      client,
+      await oauth.clientCredentialsGrantRequest(as, client, auth, { scope: 'orders.read' }, insecure),
+    )
+    .catch((err: unknown) => err)
+  t.match(refused, { error: 'invalid_client', error_description: /client secret is expired/ })
+  await idp.expireClientSecret(client.client_id, false)
+  const renewed = await oauth.processClientCredentialsResponse(
+    as,
+    client,
+    await oauth.clientCredentialsGrantRequest(as, client, auth, { scope: 'orders.read' }, insecure),
+  )
+  t.equal(renewed.scope, 'orders.read', 'renewed: accepted again')
+})
+
 t.test('revoking a refresh token revokes its grant and is counted', async (t) => {
   const tokens = await signIn('dave')
   await oauth.processRevocationResponse(
