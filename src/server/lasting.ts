@@ -8,6 +8,7 @@ import { IdentityProviders } from '../oidc/providers.js'
 import { SocketLimits } from '../proxy/websocket/limits.js'
 import { CertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
+import { RefusedClient } from '../tokens/refused-client.js'
 import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from '../tokens/unavailable-limit.js'
 import { type Coordination, type RefreshObserver, UserTokens } from '../tokens/user-tokens.js'
 import { GatewayMetrics } from './metrics.js'
@@ -125,6 +126,10 @@ export class IdpParts {
     const fetchOnce = {
       locks: stores.locks,
       oidc: this.providers,
+      // One provider's refusal of the gateway's credentials holds back both
+      // token kinds; new parts, as a reload that changes the credentials
+      // makes, ask again at once.
+      refusedClient: new RefusedClient(now, this.providers.default.name),
       refreshBefore: config.tokens.refreshBefore,
       refreshWait: config.tokens.refreshWait,
       // The slowest provider's budget: a lock outlives any holder's call.

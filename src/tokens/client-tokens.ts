@@ -9,6 +9,7 @@ import { idpFailureOf } from '../oidc/translate.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { CachedToken } from '../types.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
+import { RefusedClient } from './refused-client.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, TokenCache } from './types.js'
 import { notAsked } from './unavailable-limit.js'
@@ -29,6 +30,8 @@ export interface ClientTokensOptions {
   readonly refreshWait: number
   readonly lockTtl: number
   readonly now: () => number
+  /** The providers refusing the gateway's own credentials, shared with the user tokens; one of its own when absent. */
+  readonly refusedClient?: RefusedClient | undefined
   /** `idp`: the provider the token is from, `undefined` for the first. */
   readonly observer?: {
     hit?(idp?: string): void
@@ -60,6 +63,8 @@ export class ClientTokens {
    * `Retry-After` is over. Keyed as `#local` is, by configured scopes.
    */
   readonly #backOff = new Map<string, { readonly answered: ErrorCode; readonly until: number }>()
+  /** The providers refusing the gateway's own credentials: per provider, not per token. */
+  readonly #refusedClient: RefusedClient
 
   constructor(options: ClientTokensOptions) {
     this.#cache = options.cache
@@ -70,6 +75,7 @@ export class ClientTokens {
     this.#lockTtl = options.lockTtl
     this.#now = options.now
     this.#observer = options.observer
+    this.#refusedClient = options.refusedClient ?? new RefusedClient(options.now)
   }
 
   async accessToken(scopes: readonly string[]): Promise<string> {
@@ -126,6 +132,8 @@ export class ClientTokens {
       if (left > 0) throw notAsked(backOff.answered, left)
       this.#backOff.delete(key)
     }
+    const refused = this.#refusedClient.notAsked(idp, 'client_credentials')
+    if (refused !== undefined) throw refused
     const lockKey = `client:${key}`
     const lock = await this.#locks.tryAcquire(lockKey, this.#lockTtl)
     if (!lock) {
@@ -150,7 +158,7 @@ export class ClientTokens {
         { [ATTR.resource]: `scope:${[...scopes].sort().join(' ')}` },
         () => this.#oidc.clientCredentials(scopes, dpop, idp),
       ).catch((err: unknown) => {
-        this.#failed(key, err)
+        this.#failed(key, idp, err)
         throw err
       })
       if (livesShort(this.#refreshBefore, token.lifetime))
@@ -166,9 +174,12 @@ export class ClientTokens {
   /**
    * A fetch the IdP could not serve (the `unavailable` verdict) is not
    * tried again before its `Retry-After`: the IdP's own, bounded
-   * (`translate.ts`), or the catalogue's.
+   * (`translate.ts`), or the catalogue's. One the IdP refused the gateway's
+   * credentials for is not tried again at that provider, for any token,
+   * before CLIENT_REFUSED_BACK_OFF.
    */
-  #failed(key: string, err: unknown): void {
+  #failed(key: string, idp: string | undefined, err: unknown): void {
+    this.#refusedClient.failed(idp, err)
     if (!isGatehouseError(err) || idpFailureOf(err)?.verdict !== 'unavailable') return
     const retryAfter = retryAfterFor(err)
     if (retryAfter !== undefined)

@@ -13,6 +13,7 @@ import { exchangedFromCurrent } from './exchange-subject.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
+import { RefusedClient } from './refused-client.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, RefreshCooldowns } from './types.js'
 import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from './unavailable-limit.js'
@@ -49,6 +50,11 @@ export interface UserTokensOptions {
    * in so that a reload forgets neither; one of its own when absent.
    */
   readonly failing?: UnavailableLimit
+  /**
+   * The providers refusing the gateway's own credentials, shared with the
+   * client tokens, whose calls authenticate the same way; one of its own when absent.
+   */
+  readonly refusedClient?: RefusedClient
   readonly now: () => number
   /**
    * `none` turns off both in-process coalescing and the cluster lock;
@@ -161,6 +167,7 @@ export class UserTokens {
   readonly #cooldown: UserTokensOptions['cooldown']
   readonly #flight: SingleFlight<FlightResult>
   readonly #unavailable: UnavailableLimit
+  readonly #refusedClient: RefusedClient
   readonly #unavailableLimit: number
   readonly #audiences: () => number
   readonly #exchangeDeps: ExchangeStepDeps
@@ -180,6 +187,7 @@ export class UserTokens {
     this.#audiences = options.audiences ?? (() => 12)
     this.#unavailableLimit = options.unavailableLimit ?? DEFAULT_UNAVAILABLE_LIMIT
     this.#unavailable = options.failing ?? new UnavailableLimit(this.#unavailableLimit, options.now)
+    this.#refusedClient = options.refusedClient ?? new RefusedClient(options.now)
     this.#exchangeDeps = {
       exchange: options.oidc.exchange?.bind(options.oidc),
       now: options.now,
@@ -381,11 +389,13 @@ export class UserTokens {
   /**
    * Every IdP call for a session starts here. While the `Retry-After` its
    * last failure answered runs, the request gets that answer again and the
-   * IdP is not asked (`UnavailableLimit`); a still-valid token is still
-   * used (`accessToken`).
+   * IdP is not asked (`UnavailableLimit`), nor while the session's provider
+   * refuses the gateway's own credentials for the grant (`RefusedClient`);
+   * a still-valid token is still used (`accessToken`).
    */
   #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
-    const kept = this.#unavailable.backingOff(current.id)
+    const grant = audience?.exchange ? 'token_exchange' : 'refresh_token'
+    const kept = this.#unavailable.backingOff(current.id) ?? this.#refusedClient.notAsked(current.idp, grant)
     if (kept !== undefined) return Promise.reject(kept)
     if (audience?.exchange)
       return inSpan('gatehouse.token.exchange', { [ATTR.resource]: audience.label }, async (span) => {
@@ -397,6 +407,7 @@ export class UserTokens {
           span?.setAttribute(ATTR.exchangeOutcome, exchangeOutcome(err))
           if (isGatehouseError(err) && idpFailureOf(err)?.verdict === 'unavailable')
             this.#unavailable.exchangeFailed(current.id, err, this.#unavailableLimit)
+          this.#refusedClient.failed(current.idp, err)
           throw err
         }
       })
@@ -418,6 +429,7 @@ export class UserTokens {
     } catch (err) {
       let outcome = refreshOutcome(err)
       let thrown = err
+      this.#refusedClient.failed(current.idp, err)
       // A proof the IdP keeps refusing is bounded the same way: the session's
       // next login makes a new key (and meets the refusal itself if it lasts).
       if (

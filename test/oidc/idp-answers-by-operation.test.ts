@@ -155,7 +155,7 @@ t.test('PAR refusing the request: a "sign-in failed" page naming the error', asy
 })
 
 t.test(
-  'client credentials: refused credentials answer 500 until the IdP accepts them again, then /readyz recovers',
+  'client credentials: refused credentials answer 500 until the IdP accepts them again, asked 5 minutes later, then /readyz recovers',
   async (t) => {
     const stack = await startObservedStack(t)
     const { jar } = await login(stack.gateway.url)
@@ -180,7 +180,15 @@ t.test(
     t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200, 'user routes still work')
 
     stack.idp.answer('token')
-    t.equal((await apiCall(jar, reports)).status, 200, 'fixed at the IdP: the next call works')
+    const asked = stack.idp.stats.tokenRequests
+    t.equal((await apiCall(jar, reports)).status, 500, 'fixed at the IdP, but a refused client is held back')
+    t.equal(stack.idp.stats.tokenRequests, asked, 'without asking the IdP')
+    stack.clock.advance(300_000)
+    t.equal(
+      (await apiCall(jar, reports)).status,
+      200,
+      'fixed at the IdP: the first call after 5 minutes works',
+    )
     t.match((await jarFetch(new CookieJar(), `${stack.gateway.url}/readyz`)).json(), {
       status: 'ready',
       checks: { clientAuth: 'ok' },
