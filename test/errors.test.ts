@@ -2,7 +2,15 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { errorCatalogue, gatehouseError, isGatehouseError, logCatalogue } from '../src/errors.js'
+import {
+  errorCatalogue,
+  gatehouseError,
+  isGatehouseError,
+  logCatalogue,
+  retryAfterFor,
+  retryAfterOf,
+  withRetryAfter,
+} from '../src/errors.js'
 
 t.test('every error code is documented in docs/errors.md', async (t) => {
   const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8')
@@ -23,6 +31,24 @@ t.test('catalogue errors carry code, status and a message', async (t) => {
     if (spec.status === 503) t.ok('retryAfter' in spec, `${code} tells clients when to retry`)
   }
 })
+
+t.test(
+  "an error's own Retry-After is whole seconds, at least 1, and only where the catalogue has one",
+  async (t) => {
+    const code = 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE'
+    const catalogue = retryAfterOf(code)
+    t.equal(retryAfterFor(gatehouseError(code)), catalogue, 'none of its own: the catalogue value')
+    t.equal(retryAfterFor(withRetryAfter(gatehouseError(code), 30)), 30)
+    t.equal(retryAfterFor(withRetryAfter(gatehouseError(code), 0.2)), 1, 'a part of a second is a second')
+    t.equal(retryAfterFor(withRetryAfter(gatehouseError(code), 29.01)), 30, 'rounded up, never down')
+    for (const seconds of [0, -5, Number.NaN, Number.POSITIVE_INFINITY])
+      t.equal(retryAfterFor(withRetryAfter(gatehouseError(code), seconds)), catalogue, `${seconds}: ignored`)
+    const forged = Object.assign(gatehouseError(code), { retryAfter: -3 })
+    t.equal(retryAfterFor(forged), catalogue, 'a wait set by other means is checked too')
+    const noWait = withRetryAfter(gatehouseError('GATEHOUSE_ERR_IDP_CLIENT_REFUSED'), 30)
+    t.equal(retryAfterFor(noWait), undefined, 'a code that asks no wait gets none')
+  },
+)
 
 t.test('every GATEHOUSE_ code in src/ is in a catalogue', async (t) => {
   const src = fileURLToPath(new URL('../src/', import.meta.url))
