@@ -1,6 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
+import { CLIENT_REFUSED_BACK_OFF } from '../../src/tokens/refused-client.js'
 import { makePki } from '../helpers/certificates.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { TestClock } from '../helpers/gateway.js'
@@ -251,7 +252,14 @@ t.test(
 
     // Renewed at the IdP's side: its TLS server takes the certificate again.
     Object.assign(metadata, { mtls_endpoint_aliases: aliases })
-    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the same session: it stayed')
+    const held = await apiCall(jar, `${base}/api/orders`)
+    t.equal(held.status, 500, 'the refused client is held back for a while (refused-client.ts)')
+    t.ok(
+      lines.some((l) => /identity provider not asked/.test(String(l.cause))),
+      'without asking the IdP: its TLS server would count another failure',
+    )
+    clock.advance(CLIENT_REFUSED_BACK_OFF)
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'then the same session: it stayed')
     t.match((await jarFetch(new CookieJar(), `${base}/readyz`)).json(), {
       status: 'ready',
       checks: { clientAuth: 'ok' },
