@@ -153,7 +153,12 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       request.log.info({ error: interaction }, 'silent login needs interaction')
       return land(reply, withQuery(login.returnTo, 'error', interaction))
     }
-    await sessions.create(request, result)
+    try {
+      await sessions.create(request, result)
+    } catch (err) {
+      await giveBack(request, oidc, result.tokens.refreshToken)
+      throw err
+    }
     const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
     deps.onLogin?.(refreshToken, oidc.name)
     // A silent login (prompt=none) cannot carry prompt=consent, so a strict
@@ -236,4 +241,28 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
 
 function asGatehouseError(err: unknown): GatehouseError {
   return isGatehouseError(err) ? err : gatehouseError('GATEHOUSE_ERR_INTERNAL', undefined, err)
+}
+
+/**
+ * The refresh token of a login whose session could not be stored: no
+ * session holds it and no cookie was sent, so nothing can ever use it,
+ * yet the IdP keeps its grant alive. Revoked (RFC 7009) so the failed
+ * sign-in leaves no live grant behind; best effort, as the store's
+ * failure is the answer either way.
+ */
+async function giveBack(request: FastifyRequest, oidc: OidcClient, refreshToken: string | undefined) {
+  if (refreshToken === undefined) return
+  try {
+    await oidc.revoke(refreshToken)
+    request.log.info(
+      { idp: oidc.name },
+      'sign-in failed after the code exchange: its refresh token was revoked',
+    )
+  } catch (err) {
+    const error = asGatehouseError(err)
+    request.log.warn(
+      { idp: oidc.name, code: error.code, cause: causeName(error) },
+      'sign-in failed after the code exchange, and revoking its refresh token failed too',
+    )
+  }
 }

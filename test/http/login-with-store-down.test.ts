@@ -1,0 +1,42 @@
+import t from 'tap'
+import { CookieJar } from '../helpers/cookie-jar.js'
+import { followLoginFlow, jarFetch, login } from '../helpers/login.js'
+import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startStack } from '../helpers/stack.js'
+
+// The code is redeemed before the session is stored: when the store then
+// fails, the IdP has issued a refresh token that no session holds and no
+// cookie can reach. Left alone, it would outlive the failed sign-in as a
+// live grant at the IdP, for as long as the IdP lets refresh tokens live.
+t.test(
+  'a sign-in whose session cannot be stored: 503 page, and the refresh token it was issued is revoked',
+  async (t) => {
+    if (process.env.REDIS_URL) return t.plan(0, 'fault injection needs a redis-server of our own')
+    const redis = await startRedis()
+    t.teardown(() => redis.stop())
+    const lines: Record<string, unknown>[] = []
+    const stack = await startStack(t, {
+      config: { store: redis.url, keyPrefix: redis.prefix, logLevel: 'info' },
+      gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
+    })
+    const base = stack.gateway.url
+    const jar = new CookieJar()
+    const start = await jarFetch(jar, `${base}/auth/login?returnTo=%2F`)
+    const callbackUrl = await followLoginFlow(jar, start.location!, 'alice')
+
+    await redis.kill()
+    const failed = await jarFetch(jar, callbackUrl, { headers: { accept: 'text/html' } })
+    t.equal(failed.status, 503, 'the store is down: sign-in is unavailable')
+    t.match(failed.text, /<!doctype html>/, 'a page')
+    t.notOk(jar.get(base, 'gatehouse'), 'no session cookie')
+    t.equal(stack.idp.stats.revokedGrants, 1, 'the grant no session holds is given back')
+    const revoked = lines.find((l) => /refresh token .*revoked/.test(String(l.msg)))
+    t.ok(revoked, 'and the log says so')
+    t.notOk(JSON.stringify(lines).includes(new URL(callbackUrl).searchParams.get('code')!), 'never the code')
+
+    await redis.restart()
+    await pollUntil(async () => (await jarFetch(new CookieJar(), `${base}/readyz`)).status === 200)
+    const again = await login(base, { jar: new CookieJar() })
+    t.equal(again.callback.status, 302, 'signing in again works once the store is back')
+  },
+)
