@@ -35,7 +35,8 @@ export const IDP_OPERATIONS: readonly IdpOperation[] = [
 /**
  * What the IdP answered, as far as it matters. The OAuth codes are RFC 6749
  * §5.2's, RFC 8707 §2's and RFC 9449's (§5, §8); `other_oauth_error` is any
- * other `error` in a 4xx JSON body, unknown codes included;
+ * other `error` in a 4xx JSON body, unknown codes included, but in a 408 or
+ * 429 (`retry_later`) or a 5xx (`server_error`), whose status decides;
  * `client_certificate_refused` is a TLS alert that refused the gateway's
  * client certificate in the handshake (tls/handshake-errors.ts).
  */
@@ -54,6 +55,7 @@ export type IdpAnswer =
   | 'client_certificate_refused'
   | 'bad_request'
   | 'refused'
+  | 'retry_later'
   | 'server_error'
   | 'timeout'
   | 'network'
@@ -181,6 +183,12 @@ export const CLASSIFICATION: Readonly<Record<IdpAnswer, Row>> = {
   // Glewlwyd refuses a client there with a bare 403, and every login fails
   // until an operator acts, so it is said as the client refused.
   refused: { ...loginFails, par: 'client_refused' },
+  // RFC 9110 §15.5.9, RFC 6585 §4: come back later. The status decides,
+  // whatever the body's code: Auth0 rate-limits with 429 too_many_requests,
+  // which read as an unknown OAuth code ended every session it met.
+  retry_later: transient,
+  // The IdP failed, whatever its body says (temporarily_unavailable, RFC
+  // 6749 §4.1.2.1); oauth4webapi reads no OAuth error from a 5xx anyway.
   server_error: transient,
   timeout: transient,
   network: transient,

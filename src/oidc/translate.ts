@@ -247,7 +247,7 @@ function recognize(err: unknown, context: FailureContext): Recognized {
     const oauthError = printable(redact(err.error, context), 64)
     const description = describe(err.error_description, context)
     return {
-      answer: oauthAnswer(oauthError),
+      answer: byStatus(err.status) ?? oauthAnswer(oauthError),
       status: err.status,
       oauthError,
       ...(description ? { description } : {}),
@@ -294,7 +294,7 @@ function recognize(err: unknown, context: FailureContext): Recognized {
     // too large") is not the IdP refusing the grant, which a bare 400 or
     // JSON without an error may be: it must not end the session.
     const page = !json && status === 400 && namesPage(response?.headers)
-    const answer = status >= 500 ? 'server_error' : page ? 'refused' : unexplained(status)
+    const answer = byStatus(status) ?? (page ? 'refused' : unexplained(status))
     const what = json ? 'without an OAuth error body' : 'that is not JSON'
     return { answer, status, reason: status >= 500 ? `HTTP ${status}` : `HTTP ${status} ${what}` }
   }
@@ -350,16 +350,27 @@ function namesPage(headers: { get(name: string): string | null } | undefined): b
 }
 
 /**
- * The row of an answer below 500 that carries no OAuth `error` to read,
- * by its status alone: 401, the client refused (RFC 6749 §5.2); 400, the
- * request refused, the status §5.2 gives a refusal; 408 and 429, come back
- * later (RFC 9110 §15.5.9, RFC 6585 §4); any other 4xx, refused, for no
+ * The statuses that decide whatever the body says: a 5xx, the IdP failed;
+ * 408 and 429, come back later (RFC 9110 §15.5.9, RFC 6585 §4). An OAuth
+ * `error` beside them (Auth0's 429 `too_many_requests`) is no word on the
+ * grant: read as an unknown code, it ended the session.
+ */
+function byStatus(status: number): IdpAnswer | undefined {
+  if (status >= 500) return 'server_error'
+  if (status === 408 || status === 429) return 'retry_later'
+  return undefined
+}
+
+/**
+ * The row of any other answer that carries no OAuth `error` to read, by its
+ * status alone: 401, the client refused (RFC 6749 §5.2); 400, the request
+ * refused, the status §5.2 gives a refusal; any other 4xx, refused, for no
  * reason given; a 2xx or 3xx that is not a token answer, unreadable.
  */
 function unexplained(status: number): IdpAnswer {
   if (status === 401) return 'unauthorized'
   if (status === 400) return 'bad_request'
-  if (status >= 400 && status !== 408 && status !== 429) return 'refused'
+  if (status >= 400) return 'refused'
   return 'unparseable'
 }
 

@@ -202,7 +202,7 @@ const cases: Case[] = [
     name: 'a 429 without an OAuth body asks to come back later',
     status: 429,
     body: '',
-    answer: 'unparseable',
+    answer: 'retry_later',
     code: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
     reason: /^HTTP 429 that is not JSON$/,
   },

@@ -213,9 +213,29 @@ const rows: Row[] = [
   },
   {
     answer: 'unparseable',
+    arrange: canned({ status: 302, body: '' }),
+    ...unavailable,
+    said: { status: 302, reason: /^HTTP 302 / },
+  },
+  {
+    answer: 'retry_later',
     arrange: canned({ status: 429, body: 'slow down' }),
     ...unavailable,
     said: { status: 429, reason: 'HTTP 429 that is not JSON' },
+  },
+  {
+    answer: 'retry_later',
+    // Auth0's rate limit: an OAuth body, and a code no RFC defines.
+    arrange: oauthError('too_many_requests', 429),
+    ...unavailable,
+    said: { status: 429, oauthError: 'too_many_requests' },
+  },
+  {
+    answer: 'server_error',
+    // RFC 6749 §4.1.2.1's code for an IdP down for maintenance, at its token endpoint.
+    arrange: oauthError('temporarily_unavailable', 503),
+    ...unavailable,
+    said: { status: 503, reason: 'HTTP 503' },
   },
   {
     answer: 'invalid_answer',
