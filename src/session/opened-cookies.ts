@@ -36,7 +36,19 @@ const lastRead = Symbol('gatehouse.lastCookieRead')
  * string each request) to find it.
  */
 export interface CookieConnection {
-  [lastRead]?: { readonly header: string; readonly sealed: string }
+  [lastRead]?: LastRead
+}
+
+interface LastRead {
+  /**
+   * The cache whose reading it is. A reading is a pure function of the
+   * header only for one cookie name: a connection outlives the app a reload
+   * replaces, and a memo of the old app's let a renamed cookie's old value
+   * keep its session.
+   */
+  readonly owner: OpenedCookies
+  readonly header: string
+  readonly sealed: string
 }
 
 /**
@@ -82,9 +94,10 @@ export class OpenedCookies {
    */
   sealedIn(header: string, connection?: CookieConnection): string | undefined {
     const last = connection?.[lastRead]
-    if (last !== undefined && last.header === header) return last.sealed
+    if (last !== undefined && last.header === header && last.owner === this) return last.sealed
     const sealed = this.#headers.use(header)
-    if (sealed !== undefined && connection !== undefined) connection[lastRead] = { header, sealed }
+    if (sealed !== undefined && connection !== undefined)
+      connection[lastRead] = { owner: this, header, sealed }
     return sealed
   }
 
@@ -96,7 +109,7 @@ export class OpenedCookies {
   remember(header: string, sealed: string, connection?: CookieConnection): void {
     if (header.length > OPENED_HEADER_MAX_LENGTH) return
     this.#headers.set(header, sealed)
-    if (connection !== undefined) connection[lastRead] = { header, sealed }
+    if (connection !== undefined) connection[lastRead] = { owner: this, header, sealed }
   }
 
   /** The entry, unless past either bound (then dropped). `now` is the sessions' clock. */

@@ -58,6 +58,7 @@ export interface TestConfigInput {
   readonly absoluteTimeout?: number
   readonly keyPrefix?: string
   readonly sameSite?: GatehouseConfig['session']['sameSite']
+  readonly cookieName?: string
   readonly maxSessions?: number
   /** `server.maxWebSockets`: sockets per instance. */
   readonly maxWebSockets?: number
@@ -161,6 +162,7 @@ export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
       absoluteTimeout: ms(input.absoluteTimeout),
       keyPrefix: input.keyPrefix,
       sameSite: input.sameSite,
+      cookieName: input.cookieName,
       maxSessions: input.maxSessions,
       maxWebSockets: input.sessionMaxWebSockets,
       localCache: input.localCache,
