@@ -48,6 +48,12 @@ export function trimPrefix(prefix: string | undefined): string {
   return prefix === undefined ? '' : prefix.replace(/\/+$/, '')
 }
 
+/** What a frontend's requests are told by, as a finding names it: its host, its path prefix, or both. */
+function matchedBy(match: FrontendMatch): string {
+  if (match.host === undefined) return `pathPrefix ${match.pathPrefix}`
+  return match.pathPrefix === '' ? `host ${match.host}` : `host ${match.host}, pathPrefix ${match.pathPrefix}`
+}
+
 /** The frontend's own `auth.basePath`, or the top-level one under its prefix. */
 export function frontendBasePath(config: Pick<RawConfig, 'auth'>, frontend: RawFrontend): string {
   const own = frontend.auth.basePath
@@ -184,7 +190,9 @@ function checkReachable(
   const matcher = new FrontendMatcher(matchable.filter((m) => m.host !== undefined || m.pathPrefix !== ''))
   frontends.forEach((frontend, i) => {
     // A publicUrl on another host is reported on its own (checkPublicUrlHost).
-    const host = matchable[i]!.host ?? hostOf(frontend.publicUrl)
+    const match = matchable[i]!
+    if (match.host === undefined && match.pathPrefix === '') return
+    const host = match.host ?? hostOf(frontend.publicUrl)
     if (host === undefined) return
     const servedBy = (path: string) => {
       const served = matcher.select(host, path)
@@ -193,7 +201,7 @@ function checkReachable(
     const where = (path: string) => {
       const j = servedBy(path)
       return j === -1
-        ? `lies outside this frontend (pathPrefix ${trimPrefix(frontend.pathPrefix)})`
+        ? `lies outside this frontend (${matchedBy(matchable[i]!)})`
         : `is served by frontends[${j}] (${frontends[j]!.name}) at ${frontend.publicUrl}, not this frontend`
     }
     const basePath = frontendBasePath(config, frontend)

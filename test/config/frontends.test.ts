@@ -135,9 +135,9 @@ frontends:
     '16 frontends[1]: matches the same requests as frontends[0] (host staff.example.com, pathPrefix none)',
     "16 frontends[1].cookieName: gatehouse-staff is also frontends[0]'s session or login cookie name",
     '19 frontends[2]: needs host, pathPrefix or both: they say which requests this frontend serves',
-    '26 frontends[3].auth.basePath: sign-in path /auth lies outside this frontend (pathPrefix /portal)',
+    '26 frontends[3].auth.basePath: sign-in path /auth lies outside this frontend (host app.example.com, pathPrefix /portal)',
     '27 frontends[3].identityProviders[0]: names no identity provider (known: default)',
-    '29 frontends[3].routes[0].path: lies outside this frontend (pathPrefix /portal)',
+    '29 frontends[3].routes[0].path: lies outside this frontend (host app.example.com, pathPrefix /portal)',
     '30 frontends[3].routes[1].path: is served by frontends[4] (shop) at https://app.example.com, not this frontend',
     "31 frontends[4].cookieName: gatehouse-shop is also frontends[3]'s session or login cookie name",
     '34 frontends[4].publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
@@ -168,4 +168,23 @@ frontends:
 
 t.test('server.publicUrl is required only without frontends', async (t) => {
   t.same(problems(`${head}routes: []\n`), ['1 server.publicUrl: is required'])
+})
+
+t.test('a frontend that matches every request is not told its own paths lie outside it', async (t) => {
+  const found = problems(`${head}frontends:
+  - name: partners
+    host: app.example.com
+    pathPrefix: /partners
+    publicUrl: https://app.example.com
+  - name: everyone
+    pathPrefix: /
+    publicUrl: https://app.example.com
+    routes:
+      - { path: /api, upstream: http://a:1 }
+`)
+  t.same(
+    found.filter((p) => /lies outside/.test(p)),
+    [],
+    'no finding with an empty pathPrefix in it',
+  )
 })
