@@ -207,7 +207,15 @@ export class Sessions {
       idleExpiresAt: Math.min(now + this.#idle, absoluteExpiresAt),
       logoutHandle: randomBytes(16).toString('base64url'),
     }
-    await this.#store.create(session)
+    try {
+      await this.#store.create(session)
+    } catch (err) {
+      // A write no replica confirmed has run on the primary all the same:
+      // a record no cookie will ever name, counted in its user's indexes
+      // until it expires. Best effort; the create's failure is the answer.
+      await this.#store.delete(session.id).catch(() => {})
+      throw err
+    }
     const cookie = this.#cookie(request)
     cookie.regenerate()
     cookie.set('key', key.toCookie())

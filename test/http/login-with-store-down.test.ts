@@ -2,6 +2,7 @@ import t from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { followLoginFlow, jarFetch, login } from '../helpers/login.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
+import { probeClient, startRedisSentinel } from '../helpers/redis-topology.js'
 import { startStack } from '../helpers/stack.js'
 
 // The code is redeemed before the session is stored: when the store then
@@ -38,5 +39,30 @@ t.test(
     await pollUntil(async () => (await jarFetch(new CookieJar(), `${base}/readyz`)).status === 200)
     const again = await login(base, { jar: new CookieJar() })
     t.equal(again.callback.status, 302, 'signing in again works once the store is back')
+  },
+)
+
+t.test(
+  'a sign-in whose new session no replica confirms: 503, no record left behind on the primary, the refresh token revoked',
+  async (t) => {
+    const redis = await startRedisSentinel()
+    t.teardown(() => redis.stop())
+    const stack = await startStack(t, { config: { store: redis.url, keyPrefix: 'unconfirmed:' } })
+    const base = stack.gateway.url
+    const jar = new CookieJar()
+    const start = await jarFetch(jar, `${base}/auth/login?returnTo=%2F`)
+    const callbackUrl = await followLoginFlow(jar, start.location!, 'alice')
+
+    // What the primary sends the replica is held: WAIT 1 cannot be met.
+    redis.link.holdReplies()
+    const failed = await jarFetch(jar, callbackUrl, { headers: { accept: 'text/html' } })
+    redis.link.release()
+    t.equal(failed.status, 503, 'an unconfirmed session is no session')
+    t.notOk(jar.get(base, 'gatehouse'), 'no session cookie')
+    const primary = probeClient(await redis.currentPrimaryPort())
+    await primary.connect()
+    t.teardown(() => primary.disconnect())
+    t.same(await primary.keys('unconfirmed:s:*'), [], 'the record the unconfirmed write made is gone')
+    t.equal(stack.idp.stats.revokedGrants, 1, 'and its grant given back')
   },
 )
