@@ -77,6 +77,13 @@ export interface LoginState {
    * authorization code is bound to it (RFC 9449 §10); sealed in the login cookie.
    */
   readonly dpopKey?: DpopKey
+  /**
+   * Which resources the authorization request named (RFC 8707 §2), as
+   * `resourcesDigest` makes it: the callback records them for the session
+   * only if its client would name the same. Absent: a login started before
+   * logins recorded them.
+   */
+  readonly resources?: string
 }
 
 /** What a completed login hands to the session. */
@@ -89,6 +96,11 @@ export interface LoginResult {
   readonly sub: string
   readonly sid: string | undefined
   readonly claims: Record<string, unknown>
+  /**
+   * The resources the authorization request named (RFC 8707 §2), which its
+   * refresh token may be redeemed for; absent when they are not known.
+   */
+  readonly resources?: readonly string[] | undefined
 }
 
 /** A client-credentials access token. */

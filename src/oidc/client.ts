@@ -28,6 +28,7 @@ import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
 import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { namingIssuers } from './issuer-mismatch.js'
+import { askedResources, resourcesDigest } from './login-resources.js'
 import { rotatedIn, withRotated } from './rotated.js'
 import { expiresAt } from './token-lifetime.js'
 import {
@@ -240,6 +241,7 @@ export class OidcClient {
       idp: this.#oidc.name,
       ...(extra.prompt === 'none' ? { silent: true } : {}),
       ...(dpopKey ? { dpopKey } : {}),
+      resources: resourcesDigest(this.#resources),
     }
     const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
     params.set('client_id', this.#client.client_id)
@@ -338,6 +340,7 @@ export class OidcClient {
       sub: idClaims.sub,
       sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
       claims: sessionClaims(idClaims, userinfo, this.#allowClaims),
+      resources: askedResources(login.resources, this.#resources),
     }
   }
 

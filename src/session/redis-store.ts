@@ -321,6 +321,7 @@ export class RedisSessionStore implements SessionStore {
       idleExpiresAt: Number(idle),
       logoutHandle: fixed.logoutHandle,
       ...(fixed.dpopKey ? { dpopKey: fixed.dpopKey } : {}),
+      ...(fixed.resources ? { resources: fixed.resources } : {}),
     }
   }
 

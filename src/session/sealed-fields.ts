@@ -26,6 +26,8 @@ export interface LoginFields {
   readonly logoutHandle: string
   /** The session's DPoP private key: made at login, it lives as long as the session. */
   readonly dpopKey?: DpopKey
+  /** The resources the login asked for; absent in a record sealed before sessions kept them, or when not known. */
+  readonly resources?: readonly string[]
 }
 
 /** Each sealed field and the type it holds. */
@@ -46,6 +48,7 @@ export function loginFields(session: SessionData): LoginFields {
     createdAt: session.createdAt,
     logoutHandle: session.logoutHandle,
     ...(session.dpopKey ? { dpopKey: session.dpopKey } : {}),
+    ...(session.resources ? { resources: session.resources } : {}),
   }
 }
 

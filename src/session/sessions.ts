@@ -201,6 +201,7 @@ export class Sessions {
       claims: login.claims,
       tokens: login.tokens,
       ...(login.dpopKey ? { dpopKey: login.dpopKey } : {}),
+      ...(login.resources ? { resources: login.resources } : {}),
       version: 0,
       createdAt: now,
       absoluteExpiresAt,

@@ -41,6 +41,13 @@ export interface SessionData extends SessionRef {
    */
   readonly dpopKey?: DpopKey | undefined
   /**
+   * The resources its login's authorization request named (RFC 8707 §2):
+   * its refresh token is redeemed for no other (§2.2). Absent when not
+   * known: a session from before sessions recorded them, or a login the
+   * configuration changed under (`askedResources`).
+   */
+  readonly resources?: readonly string[] | undefined
+  /**
    * Bumped on every token update. Writers compare-and-set on it so a slow
    * request can never put back a refresh token that has been rotated away.
    */

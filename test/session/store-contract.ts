@@ -70,6 +70,18 @@ export function sessionStoreContract(
     },
   )
 
+  t.test(`${name}: a session keeps the resources its login asked for, sealed with the rest`, async (t) => {
+    const { store, close } = await open(10_000, () => base)
+    t.teardown(close)
+    const resources = ['https://orders.example/', 'https://reports.example/']
+    await store.create(make('r', base, { resources }))
+    await store.create(make('o', base))
+    t.same((await store.get(ref('r'), base))?.resources, resources)
+    t.equal((await store.get(ref('o'), base))?.resources, undefined, 'one created without them has none')
+    t.equal(await store.updateTokens(ref('r'), 0, make('r', base).tokens), 'updated')
+    t.same((await store.get(ref('r'), base))?.resources, resources, 'a token update keeps them')
+  })
+
   t.test(`${name}: sliding idle expiry, absolute expiry, and the indexes follow`, async (t) => {
     let now = base
     const { store, close } = await open(10_000, () => now)
