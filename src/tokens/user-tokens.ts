@@ -7,6 +7,7 @@ import { sessionEnded } from '../session/log-id.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
+import { withinGrant } from './audience.js'
 import { exchangeOutcome } from './exchange-outcome.js'
 import { type Exchange, type ExchangeObserver, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
 import { exchangedFromCurrent } from './exchange-subject.js'
@@ -129,6 +130,10 @@ const SPARE_ROUNDS = 4
 const GONE_MEANWHILE = 'The session ended while this request used it: signed out elsewhere, or expired.'
 
 const FRESH = { fresh: true, touch: false } as const
+
+/** Why a route whose resource the session's login did not ask for is refused (`withinGrant`). */
+const NOT_SIGNED_IN_FOR =
+  "This route's resource was not part of this sign-in, so the identity provider was not asked for its token: a new sign-in grants it. The session stays; other routes still work."
 
 /** What a flight refuses for its audience only, so that joiners for another do not take it as theirs. */
 const refusedForAudience = new Set(['GATEHOUSE_ERR_RESOURCE_REFUSED', 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED'])
@@ -308,6 +313,9 @@ export class UserTokens {
     audience: TokenAudience | undefined,
     due: (session: SessionData) => boolean,
   ): Promise<SessionData> {
+    // Before any flight or lock: nothing the IdP could answer would serve it (audience.ts).
+    if (audience !== undefined && !withinGrant(session, audience))
+      throw gatehouseError('GATEHOUSE_ERR_RESOURCE_REFUSED', NOT_SIGNED_IN_FOR)
     if (this.#coordination === 'none') return this.#redeem(session, audience)
     const scope = this.#coordination === 'per-audience' ? `${session.id}:${audience?.key ?? ''}` : session.id
     let seen = session.version
