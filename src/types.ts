@@ -62,6 +62,26 @@ export interface DpopKey {
   readonly jwk: Readonly<Record<string, string>>
 }
 
+/**
+ * The OAuth client a login was made with: the IdP's issuer and the client
+ * id registered there. Every token of the login was issued to it, and is
+ * good at it alone: a refresh token is bound to the client it was issued
+ * to (RFC 6749 §6), and at another issuer it is another party's secret.
+ */
+export interface ClientRegistration {
+  /** The issuer identifier as configured (`issuer`), compared as a string (OIDC Discovery §4.3). */
+  readonly issuer: string
+  readonly clientId: string
+}
+
+/** Whose tokens a session holds: the provider it signed in with, by name, and the registration that issued them. */
+export interface SessionIssuer {
+  /** `identityProviders[].name`; `default` for the `oidc:` shorthand. */
+  readonly idp: string
+  /** Absent in a session sealed before sessions recorded it (see `IdentityProviders`). */
+  readonly registration?: ClientRegistration | undefined
+}
+
 /** What a login attempt must remember between `/login` and `/callback`. */
 export interface LoginState {
   readonly state: string
@@ -90,6 +110,8 @@ export interface LoginState {
 export interface LoginResult {
   /** The provider that signed the user in (`identityProviders[].name`). */
   readonly idp: string
+  /** The registration that issued the tokens: the session's calls go only where it still is. */
+  readonly registration: ClientRegistration
   readonly tokens: TokenSet
   /** The session's DPoP key, which the tokens are bound to; with `oidc.dpop` only. */
   readonly dpopKey?: DpopKey | undefined

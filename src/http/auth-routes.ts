@@ -174,10 +174,12 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     checkCsrf(request)
     const session = await sessions.current(request)
     if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-    // Without a refresh token, or without its provider (removed by a
-    // reload), the session ends with its access token: the SPA must hear
-    // that time, not the idle expiry it would never reach.
-    const refreshable = session.tokens.refreshToken !== undefined && providers.get(session.idp) !== undefined
+    // Without a refresh token, or without the provider that issued it (a
+    // reload removed it, or gave its name another issuer or client id), the
+    // session ends with its access token: the SPA must hear that time, not
+    // the idle expiry it would never reach.
+    const refreshable =
+      session.tokens.refreshToken !== undefined && providers.ofSession(session) !== undefined
     const endsAt = refreshable
       ? sessionEndsAt(session)
       : Math.min(sessionEndsAt(session), session.tokens.accessTokenExpiresAt)
@@ -201,9 +203,11 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // third-party page cannot log users out by embedding the URL.
       if (request.query.sid !== session.logoutHandle) throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT')
       // Revocation and the end-session request go to the session's own
-      // provider; one removed by a reload can do neither, and the session
+      // provider; one removed by a reload can do neither, nor one whose name
+      // a reload gave to another issuer or client id (its refresh token and
+      // ID token are a secret of the one that issued them), and the session
       // still ends here.
-      const oidc = providers.get(session.idp)
+      const oidc = providers.ofSession(session)
       if (oidc && session.tokens.refreshToken) {
         try {
           await oidc.revoke(session.tokens.refreshToken)

@@ -24,7 +24,8 @@ export async function logoutEverywhereRoute(app: FastifyInstance, deps: LogoutEv
     // The user's sessions at this session's provider: the same sub at another is another user.
     const ids = await sessions.store.idsBySub(session.sub, session.idp)
     for (const id of ids) await sessions.store.delete(id)
-    const oidc = providers.get(session.idp)
+    // Not to a provider a reload pointed elsewhere: the token is not its.
+    const oidc = providers.ofSession(session)
     if (oidc && session.tokens.refreshToken) {
       await oidc.revoke(session.tokens.refreshToken).catch((err: { code?: string }) => {
         request.log.warn({ code: err.code }, 'refresh token revocation failed')

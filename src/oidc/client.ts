@@ -14,6 +14,7 @@ import type { Budgets } from '../network-cause.js'
 import type {
   AudienceToken,
   CachedToken,
+  ClientRegistration,
   DpopKey,
   LoginResult,
   LoginState,
@@ -164,6 +165,11 @@ export class OidcClient {
 
   get clientId(): string {
     return this.#client.client_id
+  }
+
+  /** The issuer and client id the tokens of this provider's logins are issued to. */
+  get registration(): ClientRegistration {
+    return { issuer: this.issuer, clientId: this.clientId }
   }
 
   /** Where the callback of a login at this provider is served, under `auth.basePath`. */
@@ -335,6 +341,7 @@ export class OidcClient {
         : undefined
     return {
       idp: this.#oidc.name,
+      registration: this.registration,
       tokens: this.#tokenSet(result, sentAt, 'code_exchange'),
       ...(dpopKey ? { dpopKey } : {}),
       sub: idClaims.sub,

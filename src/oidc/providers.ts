@@ -1,24 +1,49 @@
 import { gatehouseError } from '../errors.js'
-import type { AudienceToken, CachedToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
+import type {
+  AudienceToken,
+  CachedToken,
+  ClientRegistration,
+  DpopKey,
+  SessionIssuer,
+  TokenAudience,
+  TokenSet,
+} from '../types.js'
 import type { OidcClient } from './client.js'
 
 /**
  * The configured identity providers, each with its own client, by name,
  * in configured order: the first is the one `/auth/login` uses without
- * `?idp=`. A session names its provider (`SessionData.idp`), and every call
- * made for it (refresh, per-route token, revocation, logout) goes to that
- * provider's client through here, so no call of one provider's session
- * ever reaches another provider.
+ * `?idp=`. A session names its provider (`SessionData.idp`) and records the
+ * issuer and client id its tokens came from (`registration`), and every
+ * call made for it (refresh, per-route token, revocation, logout) goes to
+ * that provider's client through here, and only while that provider still
+ * has that issuer and client id, so no call of one provider's session ever
+ * reaches another provider, whatever a reload makes of the name.
  */
 export class IdentityProviders {
   readonly #byName: ReadonlyMap<string, OidcClient>
   readonly #default: OidcClient
+  readonly #startedWith: ReadonlyMap<string, ClientRegistration>
 
-  /** `clients`: one per provider, names unique (the config checked them). */
-  constructor(clients: readonly OidcClient[]) {
+  /**
+   * `clients`: one per provider, names unique (the config checked them).
+   * `startedWith`: each provider's registration in the config the process
+   * started with, which sessions sealed before sessions recorded theirs
+   * are taken to have (see `issued`); default: those of `clients`.
+   */
+  constructor(clients: readonly OidcClient[], startedWith?: ReadonlyMap<string, ClientRegistration>) {
     if (clients.length === 0) throw new TypeError('at least one identity provider is needed')
     this.#default = clients[0]!
     this.#byName = new Map(clients.map((client) => [client.name, client]))
+    this.#startedWith = startedWith ?? registrations(clients)
+  }
+
+  /** The providers of `names`, in that order, judging sessions as these do (a frontend's). */
+  only(names: readonly string[]): IdentityProviders {
+    return new IdentityProviders(
+      names.map((name) => this.#byName.get(name)!),
+      this.#startedWith,
+    )
   }
 
   /** The first provider: `/auth/login` without `?idp=`, and `token: client` routes that name none. */
@@ -37,45 +62,90 @@ export class IdentityProviders {
   }
 
   /**
-   * The provider of a session. One that is no longer configured (a reload
-   * removed it) cannot refresh or end anything: the session is over, and
-   * the user signs in again.
+   * The provider that issued a session's tokens (or a login's), if it is
+   * still configured as it was: `undefined` when a reload removed its
+   * name, or gave the name another issuer or client id. Such a session
+   * can refresh, revoke and end nothing at any provider: its tokens would
+   * go to a party they were not issued to.
    */
-  of(idp: string): OidcClient {
-    const client = this.#byName.get(idp)
-    if (client) return client
-    throw gatehouseError(
-      'GATEHOUSE_ERR_SESSION_EXPIRED',
-      'The identity provider this session signed in with is no longer configured.',
+  ofSession(session: SessionIssuer): OidcClient | undefined {
+    const client = this.#byName.get(session.idp)
+    return client && this.issued(client, session.registration) ? client : undefined
+  }
+
+  /**
+   * True when `client` is the registration that issued tokens recorded
+   * with `registration`. A client id is compared as well as the issuer:
+   * a refresh token is bound to its client (RFC 6749 §6), and another
+   * client of the same issuer may be another tenant or application, with
+   * pairwise `sub`s (OIDC Core §8.1) that name other users.
+   *
+   * Without one, the session was sealed before sessions recorded it, by
+   * the provider as the process started with it (an upgrade restarts it):
+   * trusted while the provider still is so, and not after a reload that
+   * changed it. A restart with a changed provider cannot tell.
+   */
+  issued(client: OidcClient, registration: ClientRegistration | undefined): boolean {
+    const recorded = registration ?? this.#startedWith.get(client.name)
+    return (
+      recorded !== undefined && recorded.issuer === client.issuer && recorded.clientId === client.clientId
     )
   }
 
-  /** `OidcClient.refresh` at the session's provider `idp` (UserTokens calls it so). */
+  /**
+   * The provider of a session. One that is no longer configured as it
+   * was (a reload removed it, or pointed its name elsewhere) cannot
+   * refresh or end anything: the session is over, and the user signs in again.
+   */
+  of(session: SessionIssuer): OidcClient {
+    const client = this.ofSession(session)
+    if (client) return client
+    throw gatehouseError(
+      'GATEHOUSE_ERR_SESSION_EXPIRED',
+      this.#byName.has(session.idp)
+        ? 'The identity provider this session signed in with now has another issuer or client id, which did not issue its tokens.'
+        : 'The identity provider this session signed in with is no longer configured.',
+    )
+  }
+
+  /** `OidcClient.refresh` at the session's provider (UserTokens calls it so). */
   async refresh(
     current: TokenSet,
     audience?: TokenAudience,
     dpopKey?: DpopKey,
-    idp?: string,
+    session?: SessionIssuer,
   ): Promise<TokenSet> {
-    return (idp === undefined ? this.#default : this.of(idp)).refresh(current, audience, dpopKey)
+    return (session === undefined ? this.#default : this.of(session)).refresh(current, audience, dpopKey)
   }
 
-  /** `OidcClient.exchange` at the session's provider `idp` (UserTokens calls it so). */
+  /** `OidcClient.exchange` at the session's provider (UserTokens calls it so). */
   async exchange(
     subjectToken: string,
     audience: TokenAudience,
     dpopKey?: DpopKey,
-    idp?: string,
+    session?: SessionIssuer,
   ): Promise<AudienceToken> {
-    return (idp === undefined ? this.#default : this.of(idp)).exchange(subjectToken, audience, dpopKey)
+    return (session === undefined ? this.#default : this.of(session)).exchange(
+      subjectToken,
+      audience,
+      dpopKey,
+    )
   }
 
   /** `OidcClient.clientCredentials` at provider `idp`, the first when absent (ClientTokens calls it so). */
   async clientCredentials(scopes: readonly string[], dpop?: boolean, idp?: string): Promise<CachedToken> {
-    return (idp === undefined ? this.#default : this.of(idp)).clientCredentials(scopes, dpop)
+    const client = idp === undefined ? this.#default : this.#byName.get(idp)
+    // A route names only configured providers: the config checked them.
+    if (!client) throw gatehouseError('GATEHOUSE_ERR_INTERNAL', `No identity provider is named ${idp}.`)
+    return client.clientCredentials(scopes, dpop)
   }
 
   close(): Promise<void> {
     return Promise.all(this.all.map((client) => client.close())).then(() => {})
   }
+}
+
+/** Each provider's registration, by name. */
+export function registrations(clients: readonly OidcClient[]): Map<string, ClientRegistration> {
+  return new Map(clients.map((client) => [client.name, client.registration]))
 }

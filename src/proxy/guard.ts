@@ -3,12 +3,13 @@ import type { RouteConfig } from '../config/types.js'
 import type { DpopProofs } from '../dpop/proofs.js'
 import { gatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
+import type { IdentityProviders } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
 import { NOT_IN_MEMORY, type SessionData } from '../session/types.js'
 import { audienceOf } from '../tokens/audience.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
 import type { UserTokens } from '../tokens/user-tokens.js'
-import type { DpopKey } from '../types.js'
+import type { DpopKey, SessionIssuer } from '../types.js'
 import { bodyLimiter } from './body-limit.js'
 
 declare module 'fastify' {
@@ -28,6 +29,8 @@ export interface GuardDeps {
   readonly sessions: Sessions
   readonly userTokens: UserTokens
   readonly clientTokens: ClientTokens
+  /** Whether a session's provider is still the one that issued its tokens (`routes[].identityProviders`). */
+  readonly providers: Pick<IdentityProviders, 'ofSession'>
   /** With `oidc.dpop`: the proofs of the session keys (the OIDC client's). */
   readonly dpop?: DpopProofs | undefined
 }
@@ -52,7 +55,7 @@ export function routeGuard(
 ): RouteGuard {
   const csrf = route.csrf ? antiForgery : undefined
   const limit = bodyLimiter(route.bodyLimit)
-  const ofProvider = providerCheck(route.identityProviders)
+  const ofProvider = providerCheck(route.identityProviders, deps.providers)
   const scopes = route.scopes
   const dpop = route.dpop
   switch (route.token) {
@@ -136,15 +139,19 @@ export function routeGuard(
 
 /**
  * `routes[].identityProviders`: throws `GATEHOUSE_ERR_WRONG_IDENTITY_PROVIDER`
- * for a session of any other provider; `undefined` when the route serves
- * every provider.
+ * for a session of any other provider, and for one of a listed name that a
+ * reload has since given another issuer or client id: the route serves the
+ * provider that name now is, and the session's tokens are another's, as a
+ * removed provider's are; `undefined` when the route serves every provider.
  */
 function providerCheck(
   listed: readonly string[] | undefined,
-): ((session: Pick<SessionData, 'idp'>) => void) | undefined {
+  providers: GuardDeps['providers'],
+): ((session: SessionIssuer) => void) | undefined {
   if (listed === undefined) return undefined
   const allowed = new Set(listed)
   return (session) => {
-    if (!allowed.has(session.idp)) throw gatehouseError('GATEHOUSE_ERR_WRONG_IDENTITY_PROVIDER')
+    if (!allowed.has(session.idp) || providers.ofSession(session) === undefined)
+      throw gatehouseError('GATEHOUSE_ERR_WRONG_IDENTITY_PROVIDER')
   }
 }

@@ -78,7 +78,8 @@ export const REDIS_KEY_LAYOUT = {
     key: '{prefix}s:{<id>}',
     type: 'hash',
     fields: {
-      login: 'sealed with the session key: provider, sub, sid, claims, createdAt, logout handle',
+      login:
+        'sealed with the session key: provider and the issuer and client id of its tokens, sub, sid, claims, createdAt, logout handle',
       tokens: "sealed with the session key: the login's TokenSet and each route audience's access token",
       v: 'version',
       idle: 'idle expiry',

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { FrontendConfig, GatehouseConfig } from '../config/types.js'
 import { healthRoutes } from '../http/health.js'
 import { ownRoutes } from '../http/own-routes.js'
-import { IdentityProviders } from '../oidc/providers.js'
+import type { IdentityProviders } from '../oidc/providers.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { frontendErrorAnswers } from './error-handler.js'
 import { FRONTEND_CONSTRAINT, frontendConstraint, ownsPath } from './frontend-select.js'
@@ -63,7 +63,7 @@ export function frontendView(config: GatehouseConfig, frontend: FrontendConfig):
 function providersOf(all: IdentityProviders, frontend: FrontendConfig): IdentityProviders {
   const names = frontend.identityProviders
   if (names === undefined) return all
-  return new IdentityProviders(names.map((name) => all.get(name)!))
+  return all.only(names)
 }
 
 /**

@@ -4,13 +4,14 @@ import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js
 import { configuredResources, OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
-import { IdentityProviders } from '../oidc/providers.js'
+import { IdentityProviders, registrations } from '../oidc/providers.js'
 import { SocketLimits } from '../proxy/websocket/limits.js'
 import { CertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
 import { RefusedClient } from '../tokens/refused-client.js'
 import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from '../tokens/unavailable-limit.js'
 import { type Coordination, type RefreshObserver, UserTokens } from '../tokens/user-tokens.js'
+import type { ClientRegistration } from '../types.js'
 import { GatewayMetrics } from './metrics.js'
 import { createStores, type Stores } from './stores.js'
 
@@ -48,12 +49,19 @@ class ProviderClients {
   /** Parts using these clients; the last to let go closes them. */
   holders = 0
 
-  constructor(config: GatehouseConfig, observers: IdpObservers, now: () => number) {
+  /** `startedWith`: see `IdentityProviders`; absent for the clients of the config the process starts with. */
+  constructor(
+    config: GatehouseConfig,
+    observers: IdpObservers,
+    now: () => number,
+    startedWith: ReadonlyMap<string, ClientRegistration> | undefined,
+  ) {
     this.basis = clientBasis(config)
     this.providers = new IdentityProviders(
       config.identityProviders.map(
         (provider) => new OidcClient(config, now, observers.idp(provider), undefined, provider),
       ),
+      startedWith,
     )
   }
 
@@ -193,6 +201,11 @@ export class Lasting {
   #unwatchStore: (() => void) | undefined
   /** Sessions whose IdP calls are failing: a reload that replaces the token parts keeps their back-off and count. */
   readonly #failing: UnavailableLimit
+  /**
+   * Each provider's issuer and client id in the first config: what a
+   * session sealed before sessions recorded theirs is taken to have.
+   */
+  #startedWith: ReadonlyMap<string, ClientRegistration> | undefined
 
   private constructor(
     stores: Stores,
@@ -242,7 +255,8 @@ export class Lasting {
       const wanted = clientBasis(config)
       let clients = [...this.#clients].find((held) => isDeepStrictEqual(held.basis, wanted))
       if (clients === undefined) {
-        clients = new ProviderClients(config, observers, this.#options.now)
+        clients = new ProviderClients(config, observers, this.#options.now, this.#startedWith)
+        this.#startedWith ??= registrations(clients.providers.all)
         this.#clients.add(clients)
       }
       clients.holders++

@@ -36,6 +36,7 @@ export const proxy = fp(
         sessions,
         userTokens,
         clientTokens,
+        providers,
         // Upstream proofs need only a handle per session key: a provider that
         // binds its tokens lends its proofs to every route's (the nonces are the upstream's).
         dpop: providers.all.find((client) => client.dpopProofs)?.dpopProofs,

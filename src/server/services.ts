@@ -16,7 +16,7 @@ export interface GatehouseState {
   readonly stores: Stores
   /** The first provider's client (`config.oidc`). */
   readonly oidc: OidcClient
-  /** Every provider's client, by name; a session's calls go to `providers.of(session.idp)`. */
+  /** Every provider's client, by name; a session's calls go to `providers.of(session)`. */
   readonly providers: IdentityProviders
   readonly metrics: GatewayMetrics
   readonly sessions: Sessions

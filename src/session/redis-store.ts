@@ -2,8 +2,9 @@
  * Sessions in Redis, shared by every instance. Key layout (`{prefix}` is
  * `keyPrefix`, default `gatehouse:`):
  *
- *   {prefix}s:{<id>}   hash    login   sealed (see sealed-fields.ts): sub, sid, claims,
- *                                      createdAt, logoutHandle, the DPoP private key
+ *   {prefix}s:{<id>}   hash    login   sealed (see sealed-fields.ts): provider, issuer and
+ *                                      client id, sub, sid, claims, createdAt,
+ *                                      logoutHandle, the DPoP private key
  *                              tokens  sealed: the TokenSet
  *                              v       version, the compare-and-set guard
  *                              idle    idle expiry, epoch ms
@@ -311,6 +312,7 @@ export class RedisSessionStore implements SessionStore {
       id: ref.id,
       key: ref.key,
       idp: fixed.idp ?? SHORTHAND_PROVIDER,
+      ...(fixed.registration ? { registration: fixed.registration } : {}),
       sub: fixed.sub,
       sid: fixed.sid,
       claims: fixed.claims,

@@ -12,13 +12,15 @@
  */
 import type { Opened } from '../crypto/sealing-key.js'
 import { gatehouseError } from '../errors.js'
-import type { DpopKey, TokenSet } from '../types.js'
+import type { ClientRegistration, DpopKey, TokenSet } from '../types.js'
 import type { SessionData, SessionRef } from './types.js'
 
 /** What a login fixes for the session's life: who, and what the IdP said of them. */
 export interface LoginFields {
   /** Absent in a record sealed before sessions kept their provider: the shorthand's (`default`). */
   readonly idp?: string
+  /** Absent in a record sealed before sessions kept it. */
+  readonly registration?: ClientRegistration
   readonly sub: string
   readonly sid?: string
   readonly claims: Readonly<Record<string, unknown>>
@@ -42,6 +44,7 @@ export type SealedField = keyof SealedFields
 export function loginFields(session: SessionData): LoginFields {
   return {
     idp: session.idp,
+    ...(session.registration ? { registration: session.registration } : {}),
     sub: session.sub,
     ...(session.sid ? { sid: session.sid } : {}),
     claims: session.claims,

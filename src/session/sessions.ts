@@ -196,6 +196,7 @@ export class Sessions {
       id: this.#namespace + key.sessionId,
       key,
       idp: login.idp,
+      registration: login.registration,
       sub: login.sub,
       sid: login.sid,
       claims: login.claims,

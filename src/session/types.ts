@@ -5,7 +5,7 @@
  * record's id is derived from it, and everything below stays on the server.
  * A shared store keeps the record's secret fields sealed with that key.
  */
-import type { DpopKey, TokenSet } from '../types.js'
+import type { ClientRegistration, DpopKey, TokenSet } from '../types.js'
 import type { SessionKey } from './session-key.js'
 
 /**
@@ -28,6 +28,12 @@ export interface SessionData extends SessionRef {
    * only its back-channel logouts can end it.
    */
   readonly idp: string
+  /**
+   * The issuer and client id that issued the session's tokens. A reload
+   * may give the name another; the session's tokens then go nowhere
+   * (`IdentityProviders.ofSession`). Absent: sealed before it was recorded.
+   */
+  readonly registration?: ClientRegistration | undefined
   readonly sub: string
   /** The IdP's session id (`sid` claim), for back-channel logout. */
   readonly sid?: string | undefined

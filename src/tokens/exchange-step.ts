@@ -2,7 +2,7 @@ import { type GatehouseError, gatehouseError } from '../errors.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { sessionEnded } from '../session/log-id.js'
 import type { SessionData } from '../session/types.js'
-import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
+import type { AudienceToken, DpopKey, SessionIssuer, TokenAudience, TokenSet } from '../types.js'
 import { type ExchangeOutcome, exchangeOutcome, refusedBeforeExchange } from './exchange-outcome.js'
 import { refreshesSubject, subjectExpired, subjectLife, subjectToken } from './exchange-subject.js'
 import { tokenFingerprint } from './refresh-cooldown.js'
@@ -23,12 +23,12 @@ export interface ExchangeObserver {
   ): void
 }
 
-/** `OidcClient.exchange` at the session's provider `idp`. */
+/** `OidcClient.exchange` at the session's provider (`IdentityProviders.exchange`). */
 export type Exchange = (
   subjectToken: string,
   audience: TokenAudience,
   dpopKey?: DpopKey,
-  idp?: string,
+  session?: SessionIssuer,
 ) => Promise<AudienceToken>
 
 /** What one exchange step needs of the `UserTokens` that runs it, under its flight and lock. */
@@ -89,7 +89,7 @@ export async function exchangeStep(
   let token: AudienceToken
   try {
     // At the session's own provider: its subject token means nothing to another.
-    token = await deps.exchange!(subject, audience, session.dpopKey, session.idp)
+    token = await deps.exchange!(subject, audience, session.dpopKey, session)
   } catch (err) {
     const ms = deps.now() - started
     deps.observer?.exchanged?.(exchangeOutcome(err), ms, audience.label, session.id, idpFailureOf(err))

@@ -6,7 +6,7 @@ import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { sessionEnded } from '../session/log-id.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
-import type { AudienceToken, DpopKey, TokenAudience, TokenSet } from '../types.js'
+import type { AudienceToken, DpopKey, SessionIssuer, TokenAudience, TokenSet } from '../types.js'
 import { withinGrant } from './audience.js'
 import { exchangeOutcome } from './exchange-outcome.js'
 import { type Exchange, type ExchangeObserver, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
@@ -27,11 +27,17 @@ export interface UserTokensOptions {
   readonly locks: LockService
   /**
    * Redeems refresh tokens, and exchanges tokens for `token: exchange`
-   * routes (needed only with those): at the session's provider, named by
-   * `idp` (`IdentityProviders`), or one client that ignores it.
+   * routes (needed only with those): at the session's provider, while it
+   * still has the issuer and client id that issued them
+   * (`IdentityProviders`), or one client that ignores the session.
    */
   readonly oidc: {
-    refresh(current: TokenSet, audience?: TokenAudience, dpopKey?: DpopKey, idp?: string): Promise<TokenSet>
+    refresh(
+      current: TokenSet,
+      audience?: TokenAudience,
+      dpopKey?: DpopKey,
+      session?: SessionIssuer,
+    ): Promise<TokenSet>
     exchange?: Exchange
   }
   /** Refresh this long before the access token expires, ms. */
@@ -433,7 +439,7 @@ export class UserTokens {
     const label = audience?.label ?? ''
     let next: TokenSet
     try {
-      next = await this.#oidc.refresh(current.tokens, audience, current.dpopKey, current.idp)
+      next = await this.#oidc.refresh(current.tokens, audience, current.dpopKey, current)
     } catch (err) {
       let outcome = refreshOutcome(err)
       let thrown = err

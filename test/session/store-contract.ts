@@ -82,6 +82,20 @@ export function sessionStoreContract(
     t.same((await store.get(ref('r'), base))?.resources, resources, 'a token update keeps them')
   })
 
+  t.test(`${name}: a session keeps the issuer and client id of its tokens`, async (t) => {
+    const { store, close } = await open(10_000, () => base)
+    t.teardown(close)
+    const registration = { issuer: 'https://idp.example/', clientId: 'gatehouse' }
+    await store.create(make('r', base, { idp: 'corp', registration }))
+    await store.create(make('o', base, { idp: 'corp' }))
+    t.same((await store.get(ref('r'), base))?.registration, registration)
+    t.equal(
+      (await store.get(ref('o'), base))?.registration,
+      undefined,
+      'one made before sessions recorded it has none',
+    )
+  })
+
   t.test(`${name}: sliding idle expiry, absolute expiry, and the indexes follow`, async (t) => {
     let now = base
     const { store, close } = await open(10_000, () => now)

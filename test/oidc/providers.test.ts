@@ -1,0 +1,108 @@
+import t, { type Test } from 'tap'
+import { OidcClient } from '../../src/oidc/client.js'
+import { IdentityProviders, registrations } from '../../src/oidc/providers.js'
+import { CLIENT_ID, type TestProvider, testConfig } from '../helpers/gateway.js'
+
+/**
+ * Which provider a session's calls may go to: the one of its name, and only
+ * while that provider has the issuer and client id that issued the
+ * session's tokens. What a reload makes of a name decides nothing else.
+ */
+
+const A = 'https://a.idp.example'
+const B = 'https://b.idp.example'
+
+/** The clients of a config with these providers; nothing is discovered, nothing is called. */
+function clientsOf(t: Test, providers: readonly TestProvider[]): OidcClient[] {
+  const config = testConfig({ port: 3000, issuer: A, routes: [], identityProviders: providers })
+  const clients = config.identityProviders.map(
+    (provider) => new OidcClient(config, Date.now, {}, undefined, provider),
+  )
+  t.teardown(() => Promise.all(clients.map((client) => client.close())))
+  return clients
+}
+
+const asStarted = (t: Test) =>
+  clientsOf(t, [
+    { name: 'a', issuer: A },
+    { name: 'b', issuer: B },
+  ])
+
+t.test("a session's provider is the one of its name while that has the session's registration", async (t) => {
+  const providers = new IdentityProviders(asStarted(t))
+  const a = providers.get('a')!
+  t.same(a.registration, { issuer: `${A}/`, clientId: CLIENT_ID }, 'the issuer as the client reads it')
+  t.equal(providers.ofSession({ idp: 'a', registration: a.registration }), a)
+  t.equal(
+    providers.ofSession({ idp: 'b', registration: a.registration }),
+    undefined,
+    "a name with another's registration is not that session's provider",
+  )
+  t.equal(providers.ofSession({ idp: 'gone', registration: a.registration }), undefined, 'nor is no provider')
+})
+
+t.test(
+  'a reload that gives the name another issuer, or another client id, leaves its sessions no provider',
+  async (t) => {
+    const started = asStarted(t)
+    const before = started[0]!.registration
+    for (const [what, a] of [
+      ['another issuer', { name: 'a', issuer: B }],
+      ['another client id at the same issuer', { name: 'a', issuer: A, clientId: 'another-client' }],
+    ] as const) {
+      const reloaded = new IdentityProviders(clientsOf(t, [a]), registrations(started))
+      t.equal(reloaded.ofSession({ idp: 'a', registration: before }), undefined, what)
+      t.equal(
+        reloaded.ofSession({ idp: 'a' }),
+        undefined,
+        `${what}: and none for one sealed before registrations were`,
+      )
+      t.throws(
+        () => reloaded.of({ idp: 'a', registration: before }),
+        {
+          code: 'GATEHOUSE_ERR_SESSION_EXPIRED',
+          message: /now has another issuer or client id, which did not issue its tokens/,
+        },
+        `${what}: a refresh ends the session, and goes nowhere`,
+      )
+    }
+    const removed = new IdentityProviders(clientsOf(t, [{ name: 'b', issuer: B }]), registrations(started))
+    t.throws(() => removed.of({ idp: 'a', registration: before }), {
+      code: 'GATEHOUSE_ERR_SESSION_EXPIRED',
+      message: /no longer configured/,
+    })
+  },
+)
+
+t.test(
+  'a session sealed before registrations were recorded is of its provider as the process started with it',
+  async (t) => {
+    const started = asStarted(t)
+    const first = new IdentityProviders(started)
+    t.equal(
+      first.ofSession({ idp: 'a' }),
+      first.get('a'),
+      'the first config is the one the process started with',
+    )
+    // A reload that keeps `a` as it was and adds `c`.
+    const kept = new IdentityProviders(
+      clientsOf(t, [
+        { name: 'a', issuer: A },
+        { name: 'c', issuer: B },
+      ]),
+      registrations(started),
+    )
+    t.equal(kept.ofSession({ idp: 'a' }), kept.get('a'), 'kept as it was: still its provider')
+    t.equal(
+      kept.ofSession({ idp: 'c' }),
+      undefined,
+      'a name the process did not start with made none of them',
+    )
+    t.equal(
+      kept.only(['c', 'a']).ofSession({ idp: 'a' }),
+      kept.get('a'),
+      "a frontend's providers judge alike",
+    )
+    t.equal(kept.only(['c', 'a']).default, kept.get('c'), 'in its own order')
+  },
+)

@@ -1,0 +1,137 @@
+import t, { type Test } from 'tap'
+import { type DevIdp, startDevIdp } from '../../dev/idp.js'
+import { seedSession } from '../helpers/app.js'
+import type { CookieJar } from '../helpers/cookie-jar.js'
+import { CLIENT_ID, CLIENT_SECRET, route, TestClock } from '../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { startRedis } from '../helpers/redis.js'
+import { configText, type Reloadable, startReloadable } from '../helpers/reloadable.js'
+import { until } from '../helpers/websocket.js'
+
+/**
+ * A reload that gives provider `a` another IdP's issuer: `a`'s sessions
+ * hold tokens IdP A issued, and a refresh, revocation or end-session of
+ * theirs at IdP B would hand B a secret of A's. They must end as a removed
+ * provider's do, and nothing of theirs may reach B; a new sign-in at `a`
+ * is B's, and refreshes there.
+ */
+
+const redis = await startRedis()
+t.teardown(() => redis.stop())
+
+/** A second real IdP, with the test client registered for provider `a`'s callback. */
+async function secondIdp(t: Test, stack: Reloadable): Promise<DevIdp> {
+  const idp = await startDevIdp({
+    accessTokenTtl: 60,
+    clients: [
+      {
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        redirectUris: [`${stack.url}/auth/callback/a`],
+        postLogoutRedirectUris: [`${stack.url}/`],
+      },
+    ],
+  })
+  t.teardown(() => idp.close())
+  return idp
+}
+
+/** Rewrites the config so that provider `a` is `issuer`, and waits until it runs. */
+async function pointAt(stack: Reloadable, issuer: string): Promise<boolean> {
+  stack.configMap.write(configText({ ...stack.input, identityProviders: [{ name: 'a', issuer }] }))
+  return until(() => stack.running.config.identityProviders[0]!.issuer === issuer)
+}
+
+/** Every call IdP B could have been sent a token in. */
+const seenBy = (idp: DevIdp) => ({
+  tokenRequests: idp.stats.tokenRequests,
+  revocations: idp.stats.revocations,
+})
+
+t.test(
+  "a provider's issuer changed by a reload: its sessions end as a removed provider's, and send IdP B nothing",
+  async (t) => {
+    const clock = new TestClock()
+    const stack = await startReloadable(
+      t,
+      (upstream) => [
+        route('/api/orders', upstream),
+        route('/api/a-only', upstream, { identityProviders: ['a'] }),
+      ],
+      {
+        now: clock.now,
+        input: (issuer) => ({
+          identityProviders: [{ name: 'a', issuer }],
+          store: redis.url,
+          keyPrefix: `${redis.prefix}repointed:`,
+        }),
+      },
+    )
+    const idpA = stack.idp
+    const idpB = await secondIdp(t, stack)
+    const refreshing = await login(stack.url, { params: { idp: 'a' } })
+    const leaving = await login(stack.url, { params: { idp: 'a' } })
+    // A session sealed before sessions recorded their issuer and client id.
+    const sealedBefore = await seedSession(stack.running.app, { idp: 'a' })
+    const asSealedBefore = (path: string) =>
+      fetch(`${stack.url}${path}`, { headers: { cookie: sealedBefore.cookie, 'x-csrf': '1' } })
+    const user = async (jar: CookieJar) =>
+      (await apiCall(jar, `${stack.url}/auth/user`)).json<{ idp: string; refreshable: boolean }>()
+    t.match(await user(refreshing.jar), { idp: 'a', refreshable: true })
+    t.match(
+      await (await asSealedBefore('/auth/user')).json(),
+      { idp: 'a', refreshable: true },
+      'one sealed before the registration was recorded is taken to be of `a` as the gateway started with it',
+    )
+
+    t.ok(await pointAt(stack, idpB.issuer), 'the reload applies')
+    t.match(
+      await user(refreshing.jar),
+      { idp: 'a', refreshable: false },
+      "IdP A's session says it ends with its access token, as a removed provider's does",
+    )
+    t.match(
+      await (await asSealedBefore('/auth/user')).json(),
+      { idp: 'a', refreshable: false },
+      'and ends like the others, now that `a` is no longer so',
+    )
+    t.equal(
+      (await apiCall(refreshing.jar, `${stack.url}/api/orders`)).status,
+      200,
+      'its access token serves until it is due, as a removed provider’s does',
+    )
+    const onlyA = await apiCall(refreshing.jar, `${stack.url}/api/a-only`)
+    t.equal(onlyA.status, 403, 'a route of provider `a`, which is IdP B now, refuses it')
+    t.match(onlyA.json(), { error: 'wrong_identity_provider' })
+
+    const logout = await apiCall(leaving.jar, `${stack.url}/auth/user`)
+    const logoutUrl = logout.json<{ logoutUrl: string }>().logoutUrl
+    const left = await jarFetch(leaving.jar, `${stack.url}${logoutUrl}`)
+    t.equal(left.status, 302)
+    t.equal(left.location, `${stack.url}/`, 'the logout ends here, with no end-session request to IdP B')
+    t.equal((await apiCall(leaving.jar, `${stack.url}/auth/user`)).status, 401, 'and the session is over')
+
+    // A sign-in at `a` now is IdP B's, and its session is B's to refresh.
+    const fresh = await login(stack.url, { params: { idp: 'a' } })
+    t.equal(fresh.callback.status, 302, 'a new sign-in at provider `a` goes through IdP B')
+    t.match(await user(fresh.jar), { idp: 'a', refreshable: true })
+    t.equal(idpB.stats.authorizationCodeGrants, 1)
+
+    const refreshesAtA = idpA.stats.refreshGrants
+    clock.advance(120_000)
+    const due = await apiCall(refreshing.jar, `${stack.url}/api/orders`)
+    t.equal(due.status, 401, "IdP A's session ends when its token is due")
+    t.match(due.json(), { error: 'session_expired' })
+    t.equal(idpA.stats.refreshGrants, refreshesAtA, 'its refresh went to no IdP')
+    t.equal((await asSealedBefore('/api/orders')).status, 401, 'nor did that of the one sealed before')
+    t.same(
+      seenBy(idpB),
+      { tokenRequests: 1, revocations: 0 },
+      "IdP B saw the new sign-in's code and not one token of IdP A's sessions",
+    )
+
+    t.equal((await apiCall(fresh.jar, `${stack.url}/api/orders`)).status, 200, "IdP B's session refreshes")
+    t.equal((await apiCall(fresh.jar, `${stack.url}/api/a-only`)).status, 200, 'and is served by `a`’s route')
+    t.equal(idpB.stats.refreshGrants, 1, 'at IdP B')
+  },
+)
