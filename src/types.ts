@@ -93,6 +93,11 @@ export interface LoginState {
   /** The provider the browser was sent to, whose answer the callback expects; absent: the shorthand's. */
   readonly idp?: string
   /**
+   * The registration the browser was sent to, whose code the callback
+   * redeems only there; absent in a login started before it was recorded.
+   */
+  readonly registration?: ClientRegistration
+  /**
    * With `oidc.dpop`: the session's key, made when the login starts so the
    * authorization code is bound to it (RFC 9449 §10); sealed in the login cookie.
    */

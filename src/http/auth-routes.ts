@@ -123,12 +123,18 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       )
     }
     request.returnTo = login.returnTo
-    // A login started before sessions had providers is the shorthand's, the first.
-    const oidc = login.idp === undefined ? providers.default : providers.get(login.idp)
+    // A login started before sessions had providers is the shorthand's, the
+    // first. The code is redeemed only where the browser was sent: a reload
+    // since that gave the name another issuer or client id would hand the
+    // new one a code, and a PKCE verifier, of another's.
+    const oidc = providers.ofSession({
+      idp: login.idp ?? providers.default.name,
+      registration: login.registration,
+    })
     if (!oidc) {
       throw gatehouseError(
         'GATEHOUSE_ERR_LOGIN_FAILED',
-        'The identity provider this sign-in started with is no longer configured. Start again.',
+        'The identity provider this sign-in started with is no longer configured, or now has another issuer or client id. Start again.',
       )
     }
     // RFC 9700 §4.4: an answer at another provider's address is a code

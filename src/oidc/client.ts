@@ -245,6 +245,7 @@ export class OidcClient {
       codeVerifier,
       returnTo,
       idp: this.#oidc.name,
+      registration: this.registration,
       ...(extra.prompt === 'none' ? { silent: true } : {}),
       ...(dpopKey ? { dpopKey } : {}),
       resources: resourcesDigest(this.#resources),

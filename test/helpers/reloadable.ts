@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { stringify } from 'yaml'
-import { type DevIdp, type DevResourceIndicators, startDevIdp } from '../../dev/idp.js'
+import { type DevIdp, type DevIdpOptions, type DevResourceIndicators, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { loadConfigFile } from '../../src/config/load.js'
 import { type RunningGateway, type StartOptions, start } from '../../src/server/start.js'
@@ -123,6 +123,8 @@ export async function startReloadable(
     readonly accessTokenTtl?: number
     /** The IdP's RFC 8707 resource servers; off when absent. */
     readonly resourceIndicators?: DevResourceIndicators
+    /** Options of the IdP beyond its TTL and client (`quirks`, say). */
+    readonly idp?: Partial<Omit<DevIdpOptions, 'accessTokenTtl' | 'clients'>>
     /** Config input over the defaults; a function of the IdP's issuer where it names it. */
     readonly input?: Partial<TestConfigInput> | ((issuer: string) => Partial<TestConfigInput>)
     /** Runs once the config is loaded, before the gateway starts: what it writes lands while it starts. */
@@ -137,6 +139,7 @@ export async function startReloadable(
   const result = await onFreePorts(1, async ([port]) => {
     const url = `http://127.0.0.1:${port}`
     const idp = await startDevIdp({
+      ...options.idp,
       accessTokenTtl: options.accessTokenTtl ?? 60,
       ...(options.resourceIndicators ? { resourceIndicators: options.resourceIndicators } : {}),
       clients: [

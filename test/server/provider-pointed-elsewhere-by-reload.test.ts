@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap'
-import { type DevIdp, startDevIdp } from '../../dev/idp.js'
+import { type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { seedSession } from '../helpers/app.js'
-import type { CookieJar } from '../helpers/cookie-jar.js'
+import { CookieJar } from '../helpers/cookie-jar.js'
 import { CLIENT_ID, CLIENT_SECRET, route, TestClock } from '../helpers/gateway.js'
-import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { apiCall, followLoginFlow, jarFetch, login } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
 import { configText, type Reloadable, startReloadable } from '../helpers/reloadable.js'
 import { until } from '../helpers/websocket.js'
@@ -20,9 +20,14 @@ const redis = await startRedis()
 t.teardown(() => redis.stop())
 
 /** A second real IdP, with the test client registered for provider `a`'s callback. */
-async function secondIdp(t: Test, stack: Reloadable): Promise<DevIdp> {
+async function secondIdp(
+  t: Test,
+  stack: Reloadable,
+  options: Partial<Omit<DevIdpOptions, 'clients'>> = {},
+): Promise<DevIdp> {
   const idp = await startDevIdp({
     accessTokenTtl: 60,
+    ...options,
     clients: [
       {
         clientId: CLIENT_ID,
@@ -133,5 +138,31 @@ t.test(
     t.equal((await apiCall(fresh.jar, `${stack.url}/api/orders`)).status, 200, "IdP B's session refreshes")
     t.equal((await apiCall(fresh.jar, `${stack.url}/api/a-only`)).status, 200, 'and is served by `a`’s route')
     t.equal(idpB.stats.refreshGrants, 1, 'at IdP B')
+  },
+)
+
+t.test(
+  'a sign-in started before such a reload is refused at the callback: its code goes to neither IdP',
+  async (t) => {
+    // Without RFC 9207's `iss` (Entra ID, Google), nothing else tells the
+    // callback whose code it holds.
+    const withoutIss = { quirks: { noIssParameter: true } }
+    const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
+      idp: withoutIss,
+      input: (issuer) => ({ identityProviders: [{ name: 'a', issuer }] }),
+    })
+    const idpB = await secondIdp(t, stack, withoutIss)
+    const jar = new CookieJar()
+    const start = await jarFetch(jar, `${stack.url}/auth/login?idp=a`)
+    const callbackUrl = await followLoginFlow(jar, start.location!, 'alice')
+    t.notOk(new URL(callbackUrl).searchParams.has('iss'), 'IdP A answers without `iss`')
+
+    t.ok(await pointAt(stack, idpB.issuer), 'the reload applies')
+    const callback = await jarFetch(jar, callbackUrl)
+    t.equal(callback.status, 400, 'the sign-in page says it failed')
+    t.match(callback.text, /now has another issuer or client id\. Start again\./)
+    t.equal(idpB.stats.tokenRequests, 0, "IdP B was not sent IdP A's code")
+    t.equal(stack.idp.stats.authorizationCodeGrants, 0, 'nor was IdP A, whose provider is gone')
+    t.equal((await apiCall(jar, `${stack.url}/auth/user`)).status, 401, 'and there is no session')
   },
 )
