@@ -8,6 +8,7 @@ import { type LogoutClaims, LogoutTokenVerifier } from '../oidc/logout-token.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache } from '../tokens/types.js'
+import type { ClientRegistration } from '../types.js'
 
 export interface BackchannelLogoutDeps {
   readonly config: {
@@ -108,10 +109,13 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token was already used.')
     }
     // §2.7: with a sid, end that IdP session's sessions; with only a sub, all of the user's.
-    // Each in this provider's own index: a sub or sid is unique only per issuer.
+    // Each in this provider's own index: a sub or sid is unique only per
+    // issuer. And of those, only the sessions this issuer and client id made:
+    // a reload may have given the name another, whose users are others.
+    const issuedBy = (registration: ClientRegistration | undefined) => providers.issued(oidc, registration)
     const ids = claims.sid
-      ? await sessions.store.idsBySid(claims.sid, oidc.name)
-      : await sessions.store.idsBySub(claims.sub!, oidc.name)
+      ? await sessions.store.idsBySid(claims.sid, oidc.name, issuedBy)
+      : await sessions.store.idsBySub(claims.sub!, oidc.name, issuedBy)
     for (const id of ids) await sessions.store.delete(id)
     request.log.info({ idp: oidc.name, ended: ids.length }, 'back-channel logout')
     return { ended: ids.length }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
-import type { IdentityProviders } from '../oidc/providers.js'
+import { type IdentityProviders, sameRegistration } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
 
 export interface LogoutEverywhereDeps {
@@ -21,8 +21,13 @@ export async function logoutEverywhereRoute(app: FastifyInstance, deps: LogoutEv
     checkCsrf(request)
     const session = await sessions.current(request)
     if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-    // The user's sessions at this session's provider: the same sub at another is another user.
-    const ids = await sessions.store.idsBySub(session.sub, session.idp)
+    // The user's sessions at this session's provider: the same sub at another
+    // is another user, and so it is at the issuer or client id a reload may
+    // since have given the provider's name.
+    const mine = providers.registrationOf(session)
+    const ids = await sessions.store.idsBySub(session.sub, session.idp, (registration) =>
+      sameRegistration(providers.registrationOf({ idp: session.idp, registration }), mine),
+    )
     for (const id of ids) await sessions.store.delete(id)
     // Not to a provider a reload pointed elsewhere: the token is not its.
     const oidc = providers.ofSession(session)

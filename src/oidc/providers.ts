@@ -86,10 +86,17 @@ export class IdentityProviders {
    * changed it. A restart with a changed provider cannot tell.
    */
   issued(client: OidcClient, registration: ClientRegistration | undefined): boolean {
-    const recorded = registration ?? this.#startedWith.get(client.name)
-    return (
-      recorded !== undefined && recorded.issuer === client.issuer && recorded.clientId === client.clientId
-    )
+    const recorded = this.registrationOf({ idp: client.name, registration })
+    return recorded !== undefined && sameRegistration(recorded, client.registration)
+  }
+
+  /**
+   * The registration that issued a session's tokens: the one it recorded,
+   * else (sealed before sessions recorded it) its provider's as the
+   * process started; `undefined` when that provider was not configured then.
+   */
+  registrationOf(session: SessionIssuer): ClientRegistration | undefined {
+    return session.registration ?? this.#startedWith.get(session.idp)
   }
 
   /**
@@ -143,6 +150,14 @@ export class IdentityProviders {
   close(): Promise<void> {
     return Promise.all(this.all.map((client) => client.close())).then(() => {})
   }
+}
+
+/** True when both are the same issuer and client id, or both are unknown. */
+export function sameRegistration(
+  a: ClientRegistration | undefined,
+  b: ClientRegistration | undefined,
+): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.issuer === b.issuer && a.clientId === b.clientId)
 }
 
 /** Each provider's registration, by name. */

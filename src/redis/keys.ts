@@ -84,7 +84,7 @@ export const REDIS_KEY_LAYOUT = {
       v: 'version',
       idle: 'idle expiry',
       abs: 'absolute expiry',
-      ix: "the keyed hashes of sub and sid, and the provider's name, as JSON",
+      ix: "the keyed hashes of sub and sid, the provider's name, and the issuer and client id of its tokens, as JSON",
     },
     expires: 'PEXPIREAT min(idle, abs)',
   },

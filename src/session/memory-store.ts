@@ -3,6 +3,7 @@ import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import { gatehouseError } from '../errors.js'
 import type { TokenSet } from '../types.js'
 import type {
+  IssuedBy,
   ReadOptions,
   SessionData,
   SessionRef,
@@ -102,12 +103,12 @@ export class MemorySessionStore implements SessionStore {
     this.#remove(id)
   }
 
-  async idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER): Promise<string[]> {
-    return this.#liveIds(this.#bySub.get(indexName(idp, sub)))
+  async idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {
+    return this.#liveIds(this.#bySub.get(indexName(idp, sub)), issuedBy)
   }
 
-  async idsBySid(sid: string, idp: string = SHORTHAND_PROVIDER): Promise<string[]> {
-    return this.#liveIds(this.#bySid.get(indexName(idp, sid)))
+  async idsBySid(sid: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {
+    return this.#liveIds(this.#bySid.get(indexName(idp, sid)), issuedBy)
   }
 
   async ping(): Promise<void> {}
@@ -151,10 +152,13 @@ export class MemorySessionStore implements SessionStore {
     }
   }
 
-  #liveIds(ids: Set<string> | undefined): string[] {
+  #liveIds(ids: Set<string> | undefined, issuedBy: IssuedBy | undefined): string[] {
     if (!ids) return []
     const now = this.#now()
-    return [...ids].filter((id) => this.#live(id, now) !== undefined)
+    return [...ids].filter((id) => {
+      const session = this.#live(id, now)
+      return session !== undefined && (issuedBy?.(session.registration) ?? true)
+    })
   }
 
   #remove(id: string): void {

@@ -10,7 +10,8 @@
  *                              idle    idle expiry, epoch ms
  *                              abs     absolute expiry, epoch ms
  *                              ix      JSON of the index hashes, so a delete without
- *                                      the key can leave the indexes
+ *                                      the key can leave the indexes, and of the issuer
+ *                                      and client id, so a lookup keeps only that one's
  *                      PEXPIREAT min(idle, abs); the idle part slides
  *   {prefix}sub:{<hash>}  zset  session ids of a user, scored by absolute expiry
  *   {prefix}sid:{<hash>}  zset  session ids of an IdP session, likewise
@@ -44,7 +45,7 @@ import { guarded, type RedisClient, whenReady } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import { ATTR, mark } from '../tracing/spans.js'
-import type { TokenSet } from '../types.js'
+import type { ClientRegistration, TokenSet } from '../types.js'
 import {
   CREATE,
   DELETE,
@@ -58,6 +59,7 @@ import { TrackedCache, type TrackedCacheOptions } from './redis-tracked-cache.js
 import { loginFields, openField, sealField } from './sealed-fields.js'
 import {
   type EndedSession,
+  type IssuedBy,
   NOT_IN_MEMORY,
   type ReadOptions,
   type SessionData,
@@ -133,8 +135,15 @@ function withScripts(client: RedisClient): RedisClient & Scripts {
   return redis as RedisClient & Scripts
 }
 
-/** The `ix` field: the hashes a session is indexed under, and whose indexes (`idp`; absent: `default`'s). */
-type IndexNames = Partial<Record<IndexedClaim | 'idp', string>>
+/**
+ * The `ix` field: the hashes a session is indexed under, whose indexes
+ * (`idp`; absent: `default`'s), and the registration of its tokens (absent
+ * in a session made before it was recorded), which a lookup by `sub` or
+ * `sid` reads without the session's key.
+ */
+type IndexNames = Partial<Record<IndexedClaim | 'idp', string>> & {
+  readonly registration?: ClientRegistration
+}
 
 /** The previous version's `data` field, as far as ending such a session needs it. */
 interface PreviousData {
@@ -201,6 +210,7 @@ export class RedisSessionStore implements SessionStore {
       ...(session.idp === SHORTHAND_PROVIDER ? {} : { idp: session.idp }),
       sub: this.#hashes.current('sub', session.sub),
       ...(session.sid ? { sid: this.#hashes.current('sid', session.sid) } : {}),
+      ...(session.registration ? { registration: session.registration } : {}),
     }
     const now = this.#now()
     // Indexes first: a crash before the session is written leaves members
@@ -375,34 +385,46 @@ export class RedisSessionStore implements SessionStore {
     await guarded(() => Promise.all(indexes.map((index) => this.#writer.zrem(index, id))))
   }
 
-  idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER): Promise<string[]> {
-    return this.#idsBy('sub', sub, idp)
+  idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {
+    return this.#idsBy('sub', sub, idp, issuedBy)
   }
 
-  idsBySid(sid: string, idp: string = SHORTHAND_PROVIDER): Promise<string[]> {
-    return this.#idsBy('sid', sid, idp)
+  idsBySid(sid: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {
+    return this.#idsBy('sid', sid, idp, issuedBy)
   }
 
   /** Sessions indexed under any secret's hash of the value, so a rotation loses none. */
-  async #idsBy(claim: IndexedClaim, value: string, idp: string): Promise<string[]> {
+  async #idsBy(
+    claim: IndexedClaim,
+    value: string,
+    idp: string,
+    issuedBy: IssuedBy | undefined,
+  ): Promise<string[]> {
     const names = this.#hashes.all(claim, value)
-    const lists = await Promise.all(names.map((name) => this.#liveMembers(this.#indexKey(claim, name, idp))))
+    const lists = await Promise.all(
+      names.map((name) => this.#liveMembers(this.#indexKey(claim, name, idp), issuedBy)),
+    )
     return [...new Set(lists.flat())]
   }
 
   /**
-   * Members of an index whose session is alive: listed from the index, then
-   * each session asked on its own key, then the vanished ones removed. Ids
-   * are never reused, so removing one whose session is gone is always safe.
+   * Members of an index whose session is alive (and, with `issuedBy`, of
+   * the registration it wants): listed from the index, then each session
+   * asked on its own key, then the vanished ones removed. Ids are never
+   * reused, so removing one whose session is gone is always safe.
    */
-  async #liveMembers(index: string): Promise<string[]> {
+  async #liveMembers(index: string, issuedBy: IssuedBy | undefined): Promise<string[]> {
     const now = this.#now()
     return guarded(async () => {
       const ids = await this.#redis.ghIndexMembers(index, now)
-      const idles = await Promise.all(ids.map((id) => this.#redis.hget(this.#key(id), 'idle')))
-      const gone = ids.filter((_, i) => idles[i] === null)
+      const rows = await Promise.all(ids.map((id) => this.#redis.hmget(this.#key(id), 'idle', 'ix')))
+      const gone = ids.filter((_, i) => rows[i]![0] === null)
       if (gone.length > 0) await this.#redis.zrem(index, ...gone)
-      return ids.filter((_, i) => idles[i] !== null && Number(idles[i]) > now)
+      return ids.filter((_, i) => {
+        const [idle, ix] = rows[i]!
+        if (typeof idle !== 'string' || Number(idle) <= now) return false
+        return issuedBy === undefined || issuedBy(typeof ix === 'string' ? registrationIn(ix) : undefined)
+      })
     })
   }
 
@@ -465,6 +487,14 @@ export class RedisSessionStore implements SessionStore {
       ...(typeof sid === 'string' ? { sid } : {}),
     })
   }
+}
+
+/** The registration an `ix` field records, if it records one as a session writes it. */
+function registrationIn(ix: string): ClientRegistration | undefined {
+  const { registration } = parsed<IndexNames>(ix)
+  return typeof registration?.issuer === 'string' && typeof registration.clientId === 'string'
+    ? { issuer: registration.issuer, clientId: registration.clientId }
+    : undefined
 }
 
 /**

@@ -68,6 +68,9 @@ export interface SessionData extends SessionRef {
 
 export type UpdateResult = 'updated' | 'stale' | 'missing'
 
+/** Whether a session with this registration (absent: sealed before it was recorded) is one a lookup wants. */
+export type IssuedBy = (registration: ClientRegistration | undefined) => boolean
+
 /** What ending a session of the previous version leaves to do. */
 export interface EndedSession {
   /** Its refresh token, to revoke at the IdP (RFC 7009). */
@@ -132,10 +135,13 @@ export interface SessionStore {
    * Ids of the live sessions of a user of provider `idp`, for "log out
    * everywhere" and back-channel logout: a `sub` is unique only within
    * its issuer (OIDC Core §2), so each provider has an index of its own.
+   * With `issuedBy`, only those whose registration (`SessionData.registration`)
+   * it accepts: a reload may have given the name another issuer, whose
+   * users are others.
    */
-  idsBySub(sub: string, idp?: string): Promise<string[]>
-  /** Ids of the live sessions bound to an IdP session of provider `idp`, for back-channel logout. */
-  idsBySid(sid: string, idp?: string): Promise<string[]>
+  idsBySub(sub: string, idp?: string, issuedBy?: IssuedBy): Promise<string[]>
+  /** Ids of the live sessions bound to an IdP session of provider `idp`, for back-channel logout; `issuedBy` as above. */
+  idsBySid(sid: string, idp?: string, issuedBy?: IssuedBy): Promise<string[]>
   /** Rejects when the store cannot serve requests. */
   ping(): Promise<void>
   /** What the store reports on `/metrics`; absent, it reports nothing. */

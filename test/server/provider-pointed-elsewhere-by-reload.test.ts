@@ -1,3 +1,4 @@
+import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
 import { type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { seedSession } from '../helpers/app.js'
@@ -164,5 +165,56 @@ t.test(
     t.equal(idpB.stats.tokenRequests, 0, "IdP B was not sent IdP A's code")
     t.equal(stack.idp.stats.authorizationCodeGrants, 0, 'nor was IdP A, whose provider is gone')
     t.equal((await apiCall(jar, `${stack.url}/auth/user`)).status, 401, 'and there is no session')
+  },
+)
+
+t.test(
+  "IdP B's logouts end only IdP B's sessions of `a`, and log out everywhere only the user's own",
+  async (t) => {
+    const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
+      input: (issuer) => ({
+        identityProviders: [{ name: 'a', issuer }],
+        store: redis.url,
+        keyPrefix: `${redis.prefix}logouts:`,
+      }),
+    })
+    const keys = await generateKeyPair('RS256', { extractable: true })
+    const jwk = { ...(await exportJWK(keys.privateKey)), kid: 'b-key', alg: 'RS256', use: 'sig' }
+    const idpB = await secondIdp(t, stack, { signingKey: jwk })
+    const status = async (jar: CookieJar) => (await apiCall(jar, `${stack.url}/auth/user`)).status
+    // Both IdPs know an `alice`: two users, one `sub`, as between real providers.
+    const atA = [await login(stack.url), await login(stack.url)]
+    t.ok(await pointAt(stack, idpB.issuer), 'the reload applies')
+    const atB = await login(stack.url)
+
+    const logoutToken = await new SignJWT({
+      events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+      jti: crypto.randomUUID(),
+      iat: Math.floor(Date.now() / 1000),
+      sub: 'alice',
+    })
+      .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: 'b-key' })
+      .setIssuer(idpB.issuer)
+      .setAudience(CLIENT_ID)
+      .sign(keys.privateKey)
+    const backchannel = await fetch(`${stack.url}/auth/backchannel-logout/a`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ logout_token: logoutToken }),
+    })
+    t.equal(backchannel.status, 200)
+    t.same(await backchannel.json(), { ended: 1 }, "IdP B's logout of its alice ends her session")
+    t.equal(await status(atB.jar), 401)
+    t.same(
+      [await status(atA[0]!.jar), await status(atA[1]!.jar)],
+      [200, 200],
+      "and not IdP A's alice's, another user",
+    )
+
+    const againAtB = await login(stack.url)
+    const everywhere = await apiCall(atA[0]!.jar, `${stack.url}/auth/logout-everywhere`, { method: 'POST' })
+    t.same(everywhere.json(), { ended: 2 }, "IdP A's alice ends both her sessions")
+    t.equal(await status(atA[1]!.jar), 401)
+    t.equal(await status(againAtB.jar), 200, "and not IdP B's alice's")
   },
 )

@@ -96,6 +96,27 @@ export function sessionStoreContract(
     )
   })
 
+  t.test(`${name}: a lookup by sub or sid may keep only the sessions of one registration`, async (t) => {
+    const { store, close } = await open(10_000, () => base)
+    t.teardown(close)
+    // Provider `corp` before and after a reload gave its name another issuer.
+    const before = { issuer: 'https://a.idp.example/', clientId: 'gatehouse' }
+    const after = { issuer: 'https://b.idp.example/', clientId: 'gatehouse' }
+    await store.create(make('before', base, { idp: 'corp', registration: before }))
+    await store.create(make('after', base, { idp: 'corp', registration: after }))
+    await store.create(make('unrecorded', base, { idp: 'corp' }))
+    const of = (wanted: typeof before) => (registration: typeof before | undefined) =>
+      registration?.issuer === wanted.issuer
+    t.same(await store.idsBySub('alice', 'corp', of(after)), ['after'])
+    t.same(await store.idsBySid('sid-1', 'corp', of(before)), ['before'])
+    t.same(
+      (await store.idsBySid('sid-1', 'corp', (registration) => registration === undefined)).sort(),
+      ['unrecorded'],
+      'one made before sessions recorded it is asked about as such',
+    )
+    t.same((await store.idsBySub('alice', 'corp')).sort(), ['after', 'before', 'unrecorded'], 'without: all')
+  })
+
   t.test(`${name}: sliding idle expiry, absolute expiry, and the indexes follow`, async (t) => {
     let now = base
     const { store, close } = await open(10_000, () => now)
