@@ -141,10 +141,23 @@ export class IdentityProviders {
 
   /** `OidcClient.clientCredentials` at provider `idp`, the first when absent (ClientTokens calls it so). */
   async clientCredentials(scopes: readonly string[], dpop?: boolean, idp?: string): Promise<CachedToken> {
+    return this.#named(idp).clientCredentials(scopes, dpop)
+  }
+
+  /**
+   * The issuer and client id that provider `idp` (the first when absent)
+   * gets the gateway's own tokens from: a cached token is that one's
+   * (ClientTokens keys its cache by it).
+   */
+  clientRegistration(idp?: string): ClientRegistration {
+    return this.#named(idp).registration
+  }
+
+  #named(idp: string | undefined): OidcClient {
     const client = idp === undefined ? this.#default : this.#byName.get(idp)
     // A route names only configured providers: the config checked them.
     if (!client) throw gatehouseError('GATEHOUSE_ERR_INTERNAL', `No identity provider is named ${idp}.`)
-    return client.clientCredentials(scopes, dpop)
+    return client
   }
 
   close(): Promise<void> {

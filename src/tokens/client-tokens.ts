@@ -7,7 +7,7 @@ import {
 } from '../errors.js'
 import { idpFailureOf } from '../oidc/translate.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
-import type { CachedToken } from '../types.js'
+import type { CachedToken, ClientRegistration } from '../types.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
 import { RefusedClient } from './refused-client.js'
 import { SingleFlight } from './single-flight.js'
@@ -25,6 +25,11 @@ export interface ClientTokensOptions {
   /** Fetches tokens: from provider `idp` (`IdentityProviders`), or one client that ignores it. */
   readonly oidc: {
     clientCredentials(scopes: readonly string[], dpop?: boolean, idp?: string): Promise<CachedToken>
+    /**
+     * The issuer and client id provider `idp` fetches them as, which a
+     * cached token belongs to; absent, one client whose tokens are all its own.
+     */
+    clientRegistration?(idp?: string): ClientRegistration
   }
   readonly refreshBefore: number
   readonly refreshWait: number
@@ -88,7 +93,7 @@ export class ClientTokens {
    * bearer tokens for the same scopes are two tokens.
    */
   async token(scopes: readonly string[], dpop = false, idp?: string): Promise<CachedToken> {
-    const key = cacheKey(scopes, idp) + (dpop ? ' dpop' : '')
+    const key = cacheKey(scopes, idp, this.#oidc.clientRegistration?.(idp)) + (dpop ? ' dpop' : '')
     const local = this.#local.get(key)
     if (local && this.#fresh(local)) {
       this.#observer?.hit?.(idp)
@@ -190,9 +195,20 @@ export class ClientTokens {
 /**
  * The scopes, sorted; a provider's other than the first (`idp`) is named
  * first, in quotes, which no scope token has (RFC 6749 §3.3), so two
- * providers' tokens for the same scopes are two tokens.
+ * providers' tokens for the same scopes are two tokens. Before both, the
+ * issuer and the client id (quoted: it may hold a space) that mint them: the
+ * shared copy outlives a reload, and one that gives the provider another
+ * (or makes another provider the first) must not be served the token the
+ * previous one minted, nor the DPoP key bound to it.
  */
-function cacheKey(scopes: readonly string[], idp: string | undefined): string {
+function cacheKey(
+  scopes: readonly string[],
+  idp: string | undefined,
+  registration: ClientRegistration | undefined,
+): string {
   const key = [...scopes].sort().join(' ') || '-'
-  return idp === undefined ? key : `"${idp}" ${key}`
+  const named = idp === undefined ? key : `"${idp}" ${key}`
+  return registration === undefined
+    ? named
+    : `${registration.issuer} ${JSON.stringify(registration.clientId)} ${named}`
 }

@@ -218,3 +218,36 @@ t.test(
     t.equal(await status(againAtB.jar), 200, "and not IdP B's alice's")
   },
 )
+
+t.test(
+  "the gateway's own token cached from IdP A is not served for provider `a` once it is IdP B",
+  async (t) => {
+    const stack = await startReloadable(
+      t,
+      (upstream) => [
+        route('/api/reports', upstream, { token: 'client', scopes: ['reports.read'], anonymous: true }),
+      ],
+      {
+        input: (issuer) => ({
+          identityProviders: [{ name: 'a', issuer }],
+          // The copy every instance shares, which outlives a reload.
+          store: redis.url,
+          keyPrefix: `${redis.prefix}client:`,
+        }),
+      },
+    )
+    const idpB = await secondIdp(t, stack)
+    const forwarded = async () => {
+      t.equal((await fetch(`${stack.url}/api/reports`, { headers: { 'x-csrf': '1' } })).status, 200)
+      return stack.upstream.requests.at(-1)!.authorization!.replace(/^Bearer /, '')
+    }
+    const fromA = await forwarded()
+    t.equal(stack.idp.stats.clientCredentialsGrants, 1)
+
+    t.ok(await pointAt(stack, idpB.issuer), 'the reload applies')
+    const fromB = await forwarded()
+    t.not(fromB, fromA, "IdP A's token is not served any more")
+    t.equal(idpB.stats.clientCredentialsGrants, 1, 'a token of IdP B is fetched')
+    t.ok(await idpB.isActive(fromB), "and sent: IdP B's own")
+  },
+)
