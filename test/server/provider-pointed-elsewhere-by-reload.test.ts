@@ -251,3 +251,20 @@ t.test(
     t.ok(await idpB.isActive(fromB), "and sent: IdP B's own")
   },
 )
+
+t.test("the `oidc:` shorthand's issuer changed by a reload: its sessions end alike", async (t) => {
+  const clock = new TestClock()
+  const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], { now: clock.now })
+  const idpB = await secondIdp(t, stack)
+  const { jar } = await login(stack.url)
+  stack.configMap.write(configText({ ...stack.input, issuer: idpB.issuer }))
+  t.ok(await until(() => stack.running.config.oidc.issuer === idpB.issuer), 'the reload applies')
+  t.match((await apiCall(jar, `${stack.url}/auth/user`)).json(), { idp: 'default', refreshable: false })
+  clock.advance(120_000)
+  t.equal(
+    (await apiCall(jar, `${stack.url}/api/orders`)).status,
+    401,
+    'the session ends when its token is due',
+  )
+  t.equal(idpB.stats.tokenRequests, 0, 'and IdP B saw nothing of it')
+})
