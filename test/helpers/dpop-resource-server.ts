@@ -13,7 +13,9 @@ import type { AddressInfo } from 'node:net'
 import { calculateJwkThumbprint, EmbeddedJWK, type JWK, jwtVerify } from 'jose'
 
 export type Verdict =
-  | { readonly ok: true; readonly jti: string; readonly alg: string }
+  | { readonly ok: true; readonly scheme: 'DPoP'; readonly jti: string; readonly alg: string }
+  /** An unbound token sent as Bearer, to a verifier that takes them (`acceptBearer`). */
+  | { readonly ok: true; readonly scheme: 'Bearer' }
   | { readonly ok: false; readonly reason: string }
 
 export interface ProofCheck {
@@ -28,15 +30,28 @@ const MAX_AGE_S = 60
 export class DpopVerifier {
   readonly #jtis = new Set<string>()
   readonly #jktOf: (token: string) => Promise<string | undefined>
+  readonly #acceptBearer: boolean
 
-  /** `jktOf` says which key a token is bound to (`cnf.jkt`), or `undefined` for a bearer token. */
-  constructor(jktOf: (token: string) => Promise<string | undefined>) {
+  /**
+   * `jktOf` says which key a token is bound to (`cnf.jkt`), or `undefined`
+   * for a bearer token. `acceptBearer`: an unbound token may come as
+   * `Bearer` without a proof, as at a server that serves clients with and
+   * without DPoP; a bound one never may (RFC 9449 §7.1).
+   */
+  constructor(jktOf: (token: string) => Promise<string | undefined>, { acceptBearer = false } = {}) {
     this.#jktOf = jktOf
+    this.#acceptBearer = acceptBearer
   }
 
   /** The proof's verdict; a valid proof's `jti` is spent by it. `nonce` is the one the server requires, if any. */
   async verify(check: ProofCheck, nonce?: string): Promise<Verdict> {
     const { authorization, dpop } = check.headers
+    const bearer = /^Bearer (\S+)$/.exec(authorization ?? '')
+    if (this.#acceptBearer && bearer && dpop === undefined) {
+      if ((await this.#jktOf(bearer[1]!)) !== undefined)
+        return { ok: false, reason: 'a DPoP-bound token sent as Bearer, without a proof' }
+      return { ok: true, scheme: 'Bearer' }
+    }
     if (typeof dpop !== 'string' || dpop.includes(','))
       return { ok: false, reason: 'not exactly one DPoP header' }
     const match = /^DPoP (\S+)$/.exec(authorization ?? '')
@@ -73,7 +88,7 @@ export class DpopVerifier {
       return { ok: false, reason: 'the proof key is not the one the token is bound to' }
     this.#jtis.add(payload.jti)
     if (nonce !== undefined && payload.nonce !== nonce) return { ok: false, reason: 'use_dpop_nonce' }
-    return { ok: true, jti: payload.jti, alg }
+    return { ok: true, scheme: 'DPoP', jti: payload.jti, alg }
   }
 }
 

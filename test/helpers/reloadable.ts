@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { stringify } from 'yaml'
-import { type DevIdp, type DevIdpOptions, type DevResourceIndicators, startDevIdp } from '../../dev/idp.js'
+import {
+  type DevClient,
+  type DevIdp,
+  type DevIdpOptions,
+  type DevResourceIndicators,
+  startDevIdp,
+} from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { loadConfigFile } from '../../src/config/load.js'
 import { type RunningGateway, type StartOptions, start } from '../../src/server/start.js'
@@ -123,8 +129,12 @@ export async function startReloadable(
     readonly accessTokenTtl?: number
     /** The IdP's RFC 8707 resource servers; off when absent. */
     readonly resourceIndicators?: DevResourceIndicators
-    /** Options of the IdP beyond its TTL and client (`quirks`, say). */
-    readonly idp?: Partial<Omit<DevIdpOptions, 'accessTokenTtl' | 'clients'>>
+    /** More of the IdP's options (`dpopNonce`, ...). */
+    readonly idp?: Partial<Omit<DevIdpOptions, 'clients' | 'accessTokenTtl' | 'resourceIndicators'>>
+    /** Registration of the gateway's client beyond its id, secret and redirect URIs. */
+    readonly client?: Partial<
+      Omit<DevClient, 'clientId' | 'clientSecret' | 'redirectUris' | 'postLogoutRedirectUris'>
+    >
     /** Config input over the defaults; a function of the IdP's issuer where it names it. */
     readonly input?: Partial<TestConfigInput> | ((issuer: string) => Partial<TestConfigInput>)
     /** Runs once the config is loaded, before the gateway starts: what it writes lands while it starts. */
@@ -148,6 +158,7 @@ export async function startReloadable(
           clientSecret: CLIENT_SECRET,
           redirectUris: [`${url}/auth/callback`, ...providers.map((name) => `${url}/auth/callback/${name}`)],
           postLogoutRedirectUris: [`${url}/`],
+          ...options.client,
         },
       ],
     })

@@ -58,7 +58,7 @@ t.test(
     )
     const refused = upstream.verdicts.filter((v) => !v.ok && v.reason !== 'use_dpop_nonce')
     t.same(refused, [], 'every proof holds')
-    const jtis = upstream.verdicts.flatMap((v) => (v.ok ? [v.jti] : []))
+    const jtis = upstream.verdicts.flatMap((v) => (v.ok && v.scheme === 'DPoP' ? [v.jti] : []))
     t.equal(new Set(jtis).size, jtis.length, 'no jti is reused')
     t.ok(upstream.challenges() >= 1, `the nonce change cost ${upstream.challenges()} replays, each answered`)
     t.ok(set.idp.stats.refreshGrants >= 2, `${set.idp.stats.refreshGrants} refreshes`)
