@@ -98,8 +98,9 @@ export interface LoginState {
    */
   readonly registration?: ClientRegistration
   /**
-   * With `oidc.dpop`: the session's key, made when the login starts so the
-   * authorization code is bound to it (RFC 9449 §10); sealed in the login cookie.
+   * With `oidc.dpop` when the login started: the session's key, made then
+   * so the authorization code is bound to it (RFC 9449 §10); sealed in the
+   * login cookie. The callback uses it even if a reload has turned DPoP off since.
    */
   readonly dpopKey?: DpopKey
   /**
@@ -118,7 +119,10 @@ export interface LoginResult {
   /** The registration that issued the tokens: the session's calls go only where it still is. */
   readonly registration: ClientRegistration
   readonly tokens: TokenSet
-  /** The session's DPoP key, which the tokens are bound to; with `oidc.dpop` only. */
+  /**
+   * The session's DPoP key, which the tokens are bound to: made when
+   * `oidc.dpop` was on at sign-in, and used for the session's life.
+   */
   readonly dpopKey?: DpopKey | undefined
   readonly sub: string
   readonly sid: string | undefined
@@ -158,7 +162,8 @@ export interface TokenAudience {
   readonly label: string
   /**
    * The token is bound to the session's DPoP key (RFC 9449): asked for with
-   * a proof. `false` for a `dpop: false` route, whose token stays bearer.
+   * a proof. `false` for a `dpop: false` route, whose token stays bearer,
+   * and for a session that has no key (`sessionAudience`).
    */
   readonly dpop: boolean
   /**

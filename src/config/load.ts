@@ -203,11 +203,15 @@ function resolve(
         token: r.token,
         scopes: r.scopes,
         ...(r.resource === undefined ? {} : { resource: r.resource }),
-        // Bound only where the session's provider binds its tokens (guard.ts: a session without a key sends bearer).
+        // A session keeps the binding it signed in with (guard.ts): its key,
+        // if it has one, binds its tokens on every route that does not opt
+        // out, whatever `dpop` says now. The gateway's own token is bound
+        // while the route's providers bind theirs.
         dpop:
-          servedProviders(rawProviders, r.identityProviders).some((p) => p.oidc.dpop) &&
           r.token !== 'none' &&
-          (r.dpop ?? true),
+          (r.dpop ?? true) &&
+          (r.token !== 'client' ||
+            servedProviders(rawProviders, r.identityProviders).some((p) => p.oidc.dpop)),
         retryOnInvalidToken: r.retryOnInvalidToken,
         methods: routeMethods(r.methods),
         csrf: r.csrf,

@@ -173,7 +173,7 @@ export const OidcSchema = Type.Object(
     dpop: Type.Boolean({
       default: false,
       description:
-        "DPoP (RFC 9449): bind the session's tokens to a key pair made at each login and kept sealed in the session record; every token request, and every upstream request of a user route, carries a proof.",
+        "DPoP (RFC 9449): bind the session's tokens to a key pair made at each login and kept sealed in the session record; every token request, and every upstream request of a user route, carries a proof. It decides for new logins only: a session keeps the binding it signed in with until it ends, so turning it off or on by a reload leaves live sessions as they are.",
     }),
     dpopAlgorithm: Type.Union(
       DPOP_ALGORITHMS.map((alg) => Type.Literal(alg)),
@@ -414,7 +414,7 @@ export const RouteSchema = Type.Object(
     dpop: Type.Optional(
       Type.Boolean({
         description:
-          "With oidc.dpop: true, false sends this route's upstream a bearer token without a DPoP proof; with a resource or scopes (or token: client), the route's token is then obtained without a proof, so it is not bound. Default: oidc.dpop.",
+          "false sends this route's upstream a bearer token without a DPoP proof, for every session; with a resource or scopes (or token: client), the route's token is then obtained without a proof, so it is not bound. Default: a session that signed in with DPoP (its provider's dpop, whatever it says now) proves its key on the route, one that signed in without sends bearer; a token: client route's token is bound while oidc.dpop is on. true needs oidc.dpop.",
       }),
     ),
     retryOnInvalidToken: Type.Boolean({

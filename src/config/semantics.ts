@@ -315,7 +315,8 @@ function checkRoutes(
       const known = [...names.keys()].join(', ')
       add(at('identityProviders', j), `names no provider of identityProviders (${known})`)
     })
-    // `dpop: false` is always what happens without oidc.dpop, so only `true` can be wrong.
+    // `dpop: false` means something without oidc.dpop too (a session that
+    // signed in while it was on sends bearer there), so only `true` can be wrong.
     if (route.dpop === true) {
       const withDpop = served.find((p) => p.oidc.dpop)
       if (withDpop === undefined)

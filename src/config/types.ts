@@ -25,9 +25,12 @@ export interface RouteConfig {
   /** RFC 8707 resource indicator of the upstream (`user` and `optional-user` routes). */
   readonly resource?: string | undefined
   /**
-   * Send the upstream `Authorization: DPoP` with a proof (RFC 9449 §7);
-   * resolved from `oidc.dpop` when the route does not say. Always `false`
-   * for `token: none` routes and without `oidc.dpop`.
+   * The route's token may be DPoP-bound, and then goes upstream as
+   * `Authorization: DPoP` with a proof (RFC 9449 §7): a session's token
+   * when the session has a key (made at its sign-in while its provider had
+   * `dpop`, and kept for its life whatever the config says later); the
+   * gateway's own (`token: client`) while a provider of the route has
+   * `dpop`. `false` for `dpop: false` and `token: none` routes.
    */
   readonly dpop: boolean
   /** Refresh and replay once after an upstream 401 `invalid_token` (`user` and `optional-user` routes). */

@@ -85,8 +85,8 @@ export class OidcClient {
   readonly #now: () => number
   readonly #observer: OidcObserver
   readonly #budgets: Budgets
-  /** With `oidc.dpop`: the proofs of every session's key, and the IdP's nonces. */
-  readonly #dpop: DpopProofs | undefined
+  /** The proofs of every session's key, and the IdP's nonces. */
+  readonly #dpop: DpopProofs
   /** The token types a request with a proof takes (dpop.ts). */
   readonly #boundTypes: oauth.RecognizedTokenTypes
 
@@ -127,7 +127,9 @@ export class OidcClient {
     })
     this.#now = now
     this.#observer = observer
-    this.#dpop = oidc.dpop ? new DpopProofs(new DpopNonces()) : undefined
+    // Whatever `dpop` says now: a session keeps the binding it signed in
+    // with, and one signed in while it was on has a key to prove.
+    this.#dpop = new DpopProofs(new DpopNonces())
     this.#boundTypes = boundTokenTypes(oidc.option)
     this.#budgets = {
       total: { ms: oidc.timeout, name: 'oidc.timeout' },
@@ -182,8 +184,8 @@ export class OidcClient {
     return `${uris?.authBase ?? this.#authBase}${this.#oidc.callbackPath}`
   }
 
-  /** The DPoP proofs of this client's keys, with `oidc.dpop`; upstream proofs are made with them too. */
-  get dpopProofs(): DpopProofs | undefined {
+  /** The DPoP proofs of this client's keys; upstream proofs are made with them too. */
+  get dpopProofs(): DpopProofs {
     return this.#dpop
   }
 
@@ -238,7 +240,8 @@ export class OidcClient {
       throw gatehouseError('GATEHOUSE_ERR_IDP_INCOMPATIBLE', `Sign-in is misconfigured: ${incompatible}.`)
     const codeVerifier = oauth.generateRandomCodeVerifier()
     // RFC 9449 §5: a new key for every login, so no two sessions share one.
-    const dpopKey = this.#dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
+    // `dpop` decides here, for new logins only; a session keeps its key.
+    const dpopKey = this.#oidc.dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
     const state: LoginState = {
       state: oauth.generateRandomState(),
       nonce: oauth.generateRandomNonce(),
@@ -300,11 +303,12 @@ export class OidcClient {
     const as = this.#metadata('code_exchange')
     let result: oauth.TokenEndpointResponse
     let sentAt = this.#now()
-    // The key the code was bound to at the login's start (RFC 9449 §10); a
-    // login cookie from before that was recorded gets a new one, unbound.
-    const dpopKey = this.#dpop
-      ? (login.dpopKey ?? (await generateDpopKey(this.#oidc.dpopAlgorithm)))
-      : undefined
+    // The key the code was bound to at the login's start (RFC 9449 §10),
+    // even if a reload has turned `dpop` off since: the IdP refuses that
+    // code without a proof of it. A login that started without one gets a
+    // new key, unbound, if `dpop` is on now.
+    const dpopKey =
+      login.dpopKey ?? (this.#oidc.dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined)
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
       result = await retryOnDpopNonce(async () => {
@@ -384,7 +388,9 @@ export class OidcClient {
    * scope (RFC 6749 §6); the returned set's access token is that one.
    * With the session's `dpopKey`, the request carries a proof and the new
    * access token is bound to the key (RFC 9449 §5), unless the audience is
-   * a `dpop: false` route's, whose token must stay a bearer token.
+   * a `dpop: false` route's, whose token must stay a bearer token. The key
+   * is used whatever `dpop` says now: a refresh without a proof would get
+   * a Bearer token, which the session, bound, could not take.
    */
   async refresh(current: TokenSet, audience?: TokenAudience, dpopKey?: DpopKey): Promise<TokenSet> {
     const key = audience === undefined || audience.dpop ? dpopKey : undefined
@@ -482,7 +488,7 @@ export class OidcClient {
   async clientCredentials(scopes: readonly string[], dpop = false): Promise<CachedToken> {
     const as = this.#metadata('client_credentials')
     let sentAt = this.#now()
-    const dpopKey = this.#dpop && dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
+    const dpopKey = this.#oidc.dpop && dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
     try {
       const params: Record<string, string> = scopes.length > 0 ? { scope: scopes.join(' ') } : {}
       const result = await retryOnDpopNonce(async () => {
@@ -576,7 +582,7 @@ export class OidcClient {
    */
   async #options(dpopKey: DpopKey | undefined) {
     const options = this.#http.options()
-    if (!this.#dpop || !dpopKey) return options
+    if (!dpopKey) return options
     return { ...rememberingNonces(options, this.#dpop.nonces), DPoP: await this.#dpop.handle(dpopKey) }
   }
 

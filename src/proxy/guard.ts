@@ -6,7 +6,7 @@ import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
 import { NOT_IN_MEMORY, type SessionData } from '../session/types.js'
-import { audienceOf } from '../tokens/audience.js'
+import { sessionAudience } from '../tokens/audience.js'
 import type { ClientTokens } from '../tokens/client-tokens.js'
 import type { UserTokens } from '../tokens/user-tokens.js'
 import type { DpopKey, SessionIssuer } from '../types.js'
@@ -31,7 +31,7 @@ export interface GuardDeps {
   readonly clientTokens: ClientTokens
   /** Whether a session's provider is still the one that issued its tokens (`routes[].identityProviders`). */
   readonly providers: Pick<IdentityProviders, 'ofSession'>
-  /** With `oidc.dpop`: the proofs of the session keys (the OIDC client's). */
+  /** The proofs of the session keys (the OIDC client's). */
   readonly dpop?: DpopProofs | undefined
 }
 
@@ -91,9 +91,10 @@ export function routeGuard(
     default: {
       // An exchange route, like a user route, needs a session to exchange from.
       const required = route.token === 'user' || route.token === 'exchange'
-      const audience = audienceOf(route)
+      const audienceOf = sessionAudience(route)
       /** The session's token when it need not be refreshed; `undefined` when it must be. */
       const fresh = (session: SessionData): string | undefined => {
+        const audience = audienceOf(session)
         if (deps.userTokens.needsRefresh(session, audience)) return undefined
         return audience ? session.tokens.audiences![audience.key]!.accessToken : session.tokens.accessToken
       }
@@ -107,7 +108,9 @@ export function routeGuard(
           return
         }
         request.upstreamToken = token ?? null
-        // A session from before `oidc.dpop` was turned on has no key: its token is a bearer token.
+        // A session keeps the binding it signed in with, whatever
+        // `oidc.dpop` says now: one with a key proves it, one signed in
+        // without (DPoP was off) sends its bearer token.
         if (dpop && session.dpopKey) request.upstreamDpopKey = session.dpopKey
       }
       const wait = async (request: FastifyRequest) => {
@@ -115,7 +118,8 @@ export function routeGuard(
         // Before any token is read or refreshed: another provider's token
         // must never reach this upstream, nor its refresh be spent on it.
         if (session) ofProvider?.(session)
-        const token = session && (fresh(session) ?? (await deps.userTokens.accessToken(session, audience)))
+        const token =
+          session && (fresh(session) ?? (await deps.userTokens.accessToken(session, audienceOf(session))))
         attach(request, session, token)
       }
       return function guardUser(request, _reply, done) {

@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/types.js'
 import { asksForNonce, type UpstreamProofs } from '../dpop/upstream.js'
 import { gatehouseError } from '../errors.js'
-import { audienceOf } from '../tokens/audience.js'
+import { type SessionAudience, sessionAudience } from '../tokens/audience.js'
 import { sendWithProof } from './dpop-proof.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import type { GuardDeps } from './guard.js'
@@ -44,7 +44,7 @@ export type ForwardWithRetry = (
  * into memory first; a larger or chunked body streams through once and its
  * 401 goes to the browser as it came.
  *
- * On a `dpop` route each attempt carries a fresh proof (`proofs`), and a
+ * On a `dpop` route each attempt with a key carries a fresh proof (`proofs`), and a
  * 401 `use_dpop_nonce` with a `DPoP-Nonce` (RFC 9449 §9) is replayed once
  * with the same token and a proof with that nonce, under the same body
  * rule. The nonce of every answer, a replay's included, is remembered for
@@ -67,7 +67,7 @@ export function tokenRetry(
   const retryToken = route.retryOnInvalidToken && userRoute
   const dpop = route.dpop ? proofs : undefined
   if (!retryToken && !dpop) return undefined
-  const audience = audienceOf(route)
+  const audience = sessionAudience(route)
   const shared: RetryRoute = {
     dpop,
     upstream: route.upstream,
@@ -87,14 +87,14 @@ export function tokenRetry(
 
 async function replaceToken(
   deps: Pick<GuardDeps, 'sessions' | 'userTokens'>,
-  audience: ReturnType<typeof audienceOf>,
+  audience: SessionAudience,
   route: string,
   request: FastifyRequest,
   refused: string,
 ): Promise<string | undefined> {
   const session = await deps.sessions.current(request)
   if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-  return deps.userTokens.replaceRefused(session, audience, refused, route)
+  return deps.userTokens.replaceRefused(session, audience(session), refused, route)
 }
 
 /** What a route's requests share. */
@@ -148,12 +148,14 @@ class Attempts implements Refusal {
   start(): void {
     const request = this.#request
     const refused = request.upstreamToken
-    if (refused === null || !replayable(request)) {
-      this.#send(this.#route.dpop ? 'nonce' : 'plain')
+    // Per request, not per route: on a route that binds, a session signed
+    // in without DPoP sends its bearer token without a proof (guard.ts).
+    this.#proofed = this.#route.dpop !== undefined && request.upstreamDpopKey !== null
+    if (refused === null || !replayable(request) || !(this.#route.retryToken || this.#proofed)) {
+      this.#send(this.#proofed ? 'nonce' : 'plain')
       return
     }
     this.#refused = refused
-    this.#proofed = this.#route.dpop !== undefined && request.upstreamDpopKey !== null
     const body = request.body as NodeJS.ReadableStream | null | undefined
     if (!body || typeof body.pipe !== 'function') {
       this.#send('refusal')

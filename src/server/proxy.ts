@@ -37,9 +37,9 @@ export const proxy = fp(
         userTokens,
         clientTokens,
         providers,
-        // Upstream proofs need only a handle per session key: a provider that
-        // binds its tokens lends its proofs to every route's (the nonces are the upstream's).
-        dpop: providers.all.find((client) => client.dpopProofs)?.dpopProofs,
+        // Upstream proofs need only a handle per session key: the first
+        // provider lends its proofs to every route's (the nonces are the upstream's).
+        dpop: providers.default.dpopProofs,
       },
       {
         ...app.observers.proxy,

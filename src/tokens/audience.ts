@@ -1,21 +1,22 @@
 import type { RouteConfig } from '../config/types.js'
-import type { TokenAudience, TokenSet } from '../types.js'
+import type { DpopKey, TokenAudience, TokenSet } from '../types.js'
 
 /**
  * The audience of a `user`, `optional-user` or `exchange` route, or
- * `undefined` for the login token.
+ * `undefined` for the login token; bound to the session's DPoP key when
+ * `dpop` (default: the route's).
  */
-export function audienceOf(route: RouteConfig): TokenAudience | undefined {
+export function audienceOf(route: RouteConfig, dpop = route.dpop): TokenAudience | undefined {
   if (route.token === 'exchange' && route.exchange) {
     const x = route.exchange
     const scope = x.scopes.join(' ')
     return {
       // Equal asks share a token; nothing a refresh-minted token's key can equal.
-      key: `exchange ${x.grant} ${x.subjectToken} ${x.audience ?? ''} ${x.resource ?? ''} ${scope} ${x.requestedTokenType ?? ''}${route.dpop ? ' dpop' : ''}`,
+      key: `exchange ${x.grant} ${x.subjectToken} ${x.audience ?? ''} ${x.resource ?? ''} ${scope} ${x.requestedTokenType ?? ''}${dpop ? ' dpop' : ''}`,
       resource: x.resource,
       scopes: x.scopes,
       label: x.audience ?? x.resource ?? `scope:${scope}`,
-      dpop: route.dpop,
+      dpop,
       exchange: x,
     }
   }
@@ -25,12 +26,30 @@ export function audienceOf(route: RouteConfig): TokenAudience | undefined {
   const scope = scopes.join(' ')
   return {
     // A DPoP-bound token and a bearer one for the same resource are two tokens.
-    key: `${route.resource ?? ''} ${scope}${route.dpop ? ' dpop' : ''}`,
+    key: `${route.resource ?? ''} ${scope}${dpop ? ' dpop' : ''}`,
     resource: route.resource,
     scopes,
     label: route.resource ?? `scope:${scope}`,
-    dpop: route.dpop,
+    dpop,
   }
+}
+
+/** A route's audience for one session (`sessionAudience`). */
+export type SessionAudience = (session: {
+  readonly dpopKey?: DpopKey | undefined
+}) => TokenAudience | undefined
+
+/**
+ * A route's audience for each session. A session keeps the binding it
+ * signed in with: one with a DPoP key gets a token bound to it where the
+ * route binds, one without a bearer token, whatever `oidc.dpop` says now;
+ * the two are kept apart, so neither's token changes when a reload turns
+ * DPoP on or off.
+ */
+export function sessionAudience(route: RouteConfig): SessionAudience {
+  const bearer = audienceOf(route, false)
+  const bound = route.dpop ? audienceOf(route, true) : bearer
+  return (session) => (session.dpopKey ? bound : bearer)
 }
 
 /**

@@ -48,7 +48,11 @@ t.test('identityProviders: each provider resolved with every oidc option; the fi
   t.same(config.routes[0]!.identityProviders, ['corp'])
   t.equal(config.routes[2]!.identityProviders, undefined, 'no list: every provider')
   t.equal(config.routes[0]!.dpop, true, "a route of corp's sessions is bound: corp binds its tokens")
-  t.equal(config.routes[1]!.dpop, false, "partner's route is not: partner has no dpop")
+  t.equal(
+    config.routes[1]!.dpop,
+    true,
+    "partner's route too: a partner session has a key only if partner had dpop at its sign-in",
+  )
   t.equal(config.routes[2]!.dpop, true, 'a route of both sends a proof when the session has a key')
   t.ok(Object.isFrozen(config.identityProviders[1]))
 })

@@ -62,7 +62,8 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     rewritePath: '/api/orders',
     token: 'user',
     scopes: [],
-    dpop: false,
+    // Without oidc.dpop too: a session signed in while it was on keeps its key.
+    dpop: true,
     retryOnInvalidToken: true,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     csrf: true,
@@ -611,20 +612,22 @@ t.test('an unquoted ${VAR} in a flow collection gets one line that says to quote
 })
 
 t.test(
-  'oidc.dpop: ES256 by default, an algorithm from the list, routes follow it unless they opt out',
+  'oidc.dpop: ES256 by default, an algorithm from the list; a session keeps its binding on every route that does not opt out',
   async (t) => {
     const withDpop = minimal.replace('  clientSecret:', '  dpop: true\n  clientSecret:')
-    const config = parseConfig(
-      `${withDpop}  - path: /api/legacy\n    upstream: http://legacy:8080\n    dpop: false\n  - path: /api/public\n    upstream: http://public:8080\n    token: none\n`,
-      'routes.yaml',
-      env,
-    )
+    const routes = `  - path: /api/legacy\n    upstream: http://legacy:8080\n    dpop: false\n  - path: /api/public\n    upstream: http://public:8080\n    token: none\n  - path: /api/reports\n    upstream: http://reports:8080\n    token: client\n`
+    const config = parseConfig(`${withDpop}${routes}`, 'routes.yaml', env)
     t.equal(config.oidc.dpop, true)
     t.equal(config.oidc.dpopAlgorithm, 'ES256')
     t.same(
       config.routes.map((r) => r.dpop),
-      [true, false, false],
-      'a user route follows oidc.dpop; dpop: false opts out; token: none never sends one',
+      [true, false, false, true],
+      'a user route binds; dpop: false opts out; token: none never sends one; the gateway binds its own',
+    )
+    t.same(
+      parseConfig(`${minimal}${routes}`, 'routes.yaml', env).routes.map((r) => r.dpop),
+      [true, false, false, false],
+      "without oidc.dpop, a user route still proves the key of a session signed in with it; the gateway's own token is unbound",
     )
     t.equal(
       parseConfig(

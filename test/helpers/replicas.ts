@@ -40,8 +40,13 @@ export interface ReplicaSetOptions {
   readonly upstream?: string
   /** The routes, given that upstream; default `/api/orders` alone, a user route. */
   readonly routes?: (upstream: string) => TestRoute[]
-  /** Overrides of each replica's `oidc` block, such as `dpop: true`. */
-  readonly oidc?: TestConfigInput['oidc']
+  /**
+   * Overrides of each replica's `oidc` block, such as `dpop: true`; a
+   * function of the replica's index gives replicas different ones, as
+   * while a config change reaches them one by one. The user signs in at
+   * the first.
+   */
+  readonly oidc?: TestConfigInput['oidc'] | ((replica: number) => TestConfigInput['oidc'])
   /** IdP options beyond the access-token TTL. */
   readonly idp?: Partial<Omit<DevIdpOptions, 'clients'>>
   /** Registration of the gateway's client beyond its id, secret and redirect URI. */
@@ -73,7 +78,8 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
     })
     const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
     try {
-      for (const port of ports) {
+      for (const [replica, port] of ports.entries()) {
+        const oidc = typeof options.oidc === 'function' ? options.oidc(replica) : options.oidc
         const config = testConfig({
           port,
           issuer: idp.issuer,
@@ -82,7 +88,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
           refreshBefore: options.refreshBefore ?? 500,
           refreshWait: options.refreshWait ?? 10_000,
           routes: (options.routes ?? ((to) => [route('/api/orders', to)]))(options.upstream ?? upstream.url),
-          ...(options.oidc ? { oidc: options.oidc } : {}),
+          ...(oidc ? { oidc } : {}),
         })
         const stores = await createRedisStores(config, now, {
           ...(options.confirmWrites === false ? { confirmWrites: false } : {}),

@@ -4,7 +4,7 @@ import type { RouteConfig } from '../../config/types.js'
 import { isGatehouseError } from '../../errors.js'
 import { sessionEndsAt } from '../../session/sessions.js'
 import type { SessionData, SessionRef } from '../../session/types.js'
-import { audienceOf } from '../../tokens/audience.js'
+import { type SessionAudience, sessionAudience } from '../../tokens/audience.js'
 import { tokenFor } from '../../tokens/user-tokens.js'
 import type { GuardDeps } from '../guard.js'
 import { closeLeg } from './relay.js'
@@ -51,6 +51,7 @@ interface Watched {
 export class SocketWatch {
   readonly #deps: GuardDeps
   readonly #route: RouteConfig
+  readonly #audience: SessionAudience
   readonly #now: () => number
   readonly #log: FastifyBaseLogger
   /** Each socket's session, with the key from the cookie of the upgrade that opened it. */
@@ -60,6 +61,7 @@ export class SocketWatch {
 
   constructor(route: RouteConfig, deps: GuardDeps, options: SocketWatchOptions) {
     this.#route = route
+    this.#audience = sessionAudience(route)
     this.#deps = deps
     this.#now = options.now
     this.#log = options.log
@@ -128,7 +130,7 @@ export class SocketWatch {
   }
 
   async #tokenVerdict(session: SessionData, now: number): Promise<readonly [number, string] | undefined> {
-    const audience = audienceOf(this.#route)
+    const audience = this.#audience(session)
     const { userTokens } = this.#deps
     if (!userTokens.needsRefresh(session, audience)) return undefined
     try {
