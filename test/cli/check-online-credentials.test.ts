@@ -20,6 +20,14 @@ import { startStrictTlsServer } from '../helpers/strict-tls-server.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-credentials-'))
 const SECRET = 's3cret-for.the_probe'
+/** A client that authenticates by its certificate's subject alone (RFC 8705 §2.1). */
+const MTLS_CLIENT = {
+  clientId: 'gatehouse',
+  clientSecret: undefined,
+  tokenEndpointAuthMethod: 'tls_client_auth',
+  tlsClientAuthSubjectDn: 'CN=gatehouse-client',
+  redirectUris: ['http://127.0.0.1:3000/auth/callback'],
+} as const
 let n = 0
 
 async function checkOnline(issuer: string, oidcExtra: string, routes = '[]') {
@@ -149,15 +157,7 @@ t.test(
     const client = pki.issue('gatehouse-client')
     const dev = await startDevIdp({
       mtls: {},
-      clients: [
-        {
-          clientId: 'gatehouse',
-          clientSecret: undefined,
-          tokenEndpointAuthMethod: 'tls_client_auth',
-          tlsClientAuthSubjectDn: 'CN=gatehouse-client',
-          redirectUris: ['http://127.0.0.1:3000/auth/callback'],
-        },
-      ],
+      clients: [MTLS_CLIENT],
     })
     t.teardown(() => dev.close())
     // No terminator passes the certificate on: the IdP sees none, and refuses the client.
@@ -189,15 +189,7 @@ t.test(
     const dev = await startDevIdp({
       mtls: {},
       discovery: { mtls_endpoint_aliases: { token_endpoint: `${strict.url}/token` } },
-      clients: [
-        {
-          clientId: 'gatehouse',
-          clientSecret: undefined,
-          tokenEndpointAuthMethod: 'tls_client_auth',
-          tlsClientAuthSubjectDn: 'CN=gatehouse-client',
-          redirectUris: ['http://127.0.0.1:3000/auth/callback'],
-        },
-      ],
+      clients: [MTLS_CLIENT],
     })
     t.teardown(() => dev.close())
     const r = await checkOnline(
