@@ -333,7 +333,9 @@ function recognize(err: unknown, context: FailureContext): Recognized {
  * a secret that is fine. Only `use_dpop_nonce` keeps its own row (§8).
  */
 function challengeAnswer(status: number, dpop: boolean, named: string | undefined): IdpAnswer {
-  if (status >= 500) return 'server_error'
+  // A challenge on a 429 or a 5xx names no refusal of the grant, whatever its error says.
+  const decided = byStatus(status)
+  if (decided !== undefined) return decided
   if (status === 401) {
     // Under DPoP too, a challenge that names the client refuses the client.
     if (named === 'invalid_client' || named === 'unauthorized_client') return named

@@ -231,6 +231,23 @@ const rows: Row[] = [
     said: { status: 429, oauthError: 'too_many_requests' },
   },
   {
+    answer: 'retry_later',
+    // A challenge naming an error decides a 401's answer, never a 429's.
+    arrange: canned({
+      status: 429,
+      headers: { 'www-authenticate': 'Bearer error="rate_limited"', 'retry-after': '30' },
+      body: { error: 'too_many_requests' },
+    }),
+    ...unavailable,
+    said: { status: 429, oauthError: 'rate_limited' },
+  },
+  {
+    answer: 'retry_later',
+    arrange: canned({ status: 408, headers: { 'www-authenticate': 'DPoP error="invalid_request"' }, body: '' }),
+    ...unavailable,
+    said: { status: 408 },
+  },
+  {
     answer: 'server_error',
     // RFC 6749 §4.1.2.1's code for an IdP down for maintenance, at its token endpoint.
     arrange: oauthError('temporarily_unavailable', 503),
