@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { LockService } from '../../src/tokens/types.js'
 import { sessionRefOf } from '../helpers/app.js'
-import { TestClock } from '../helpers/gateway.js'
+import { CLIENT_ID, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
@@ -145,11 +145,13 @@ t.test(
   async (t) => {
     const { stack, jar } = await loggedIn(t)
     const { stores } = stack.gateway.app.gatehouse
-    const held = await stores.locks.tryAcquire('client:reports.read', 10_000)
+    // The cache key names the issuer and client id that mint the token (client-tokens.ts).
+    const lock = `client:${stack.idp.issuer} ${JSON.stringify(CLIENT_ID)} reports.read`
+    const held = await stores.locks.tryAcquire(lock, 10_000)
     t.ok(held)
     const waited = nextWait(stores.locks)
     const answering = apiCall(jar, `${stack.gateway.url}/api/reports`)
-    t.equal(await waited, 'client:reports.read')
+    t.equal(await waited, lock)
     await held!.release()
 
     const answer = await answering
