@@ -72,21 +72,32 @@ export class UnavailableLimit {
   }
 
   /**
-   * Notes another call for `sessionId` (a token exchange) that found the
-   * IdP unavailable: its `Retry-After` is waited out as a refresh's is, but
-   * only a refresh's failure counts towards the limit.
+   * Notes a token exchange of `sessionId` for the audience `audienceKey`
+   * that found the IdP unavailable: its `Retry-After` is waited out as a
+   * refresh's is, by that audience's exchanges alone. An exchange presents
+   * the subject token, not the refresh token, and an IdP may limit one
+   * grant and not the other: held back with it, the session's refresh and
+   * its other routes got the exchange's 503 for as long as the IdP asked.
+   * Only a refresh's failure counts towards the limit.
    */
-  exchangeFailed(sessionId: string, answered: GatehouseError, limitMs = this.#limit): void {
-    const now = this.#now()
-    this.#backOff(sessionId, this.#failing.get(sessionId)?.since, answered, now, limitMs)
+  exchangeFailed(
+    sessionId: string,
+    audienceKey: string,
+    answered: GatehouseError,
+    limitMs = this.#limit,
+  ): void {
+    this.#backOff(exchangeKey(sessionId, audienceKey), undefined, answered, this.#now(), limitMs)
   }
 
   /**
-   * While the `Retry-After` of the session's last failure runs, the answer
-   * for every request that would call the IdP meanwhile (`notAsked`).
+   * While the `Retry-After` of the last failure of the session's refreshes
+   * (or of its exchanges for `audienceKey`) runs, the answer for every
+   * request that would make the same call meanwhile (`notAsked`).
    */
-  backingOff(sessionId: string): GatehouseError | undefined {
-    const failing = this.#failing.get(sessionId)
+  backingOff(sessionId: string, audienceKey?: string): GatehouseError | undefined {
+    const failing = this.#failing.get(
+      audienceKey === undefined ? sessionId : exchangeKey(sessionId, audienceKey),
+    )
     const now = this.#now()
     if (failing?.answered === undefined || now >= failing.until) return undefined
     return notAsked(failing.answered, failing.until - now)
@@ -122,6 +133,11 @@ export class UnavailableLimit {
     withRetryAfter(answered, seconds)
     this.#failing.set(sessionId, { since, answered: answered.code, until: now + seconds * 1_000 })
   }
+}
+
+/** Where an audience's exchanges wait: no session id holds a line break. */
+function exchangeKey(sessionId: string, audienceKey: string): string {
+  return `${sessionId}\n${audienceKey}`
 }
 
 /**

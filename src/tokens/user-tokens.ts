@@ -409,7 +409,9 @@ export class UserTokens {
    */
   #redeem(current: SessionData, audience: TokenAudience | undefined): Promise<SessionData> {
     const grant = audience?.exchange ? 'token_exchange' : 'refresh_token'
-    const kept = this.#unavailable.backingOff(current.id) ?? this.#refusedClient.notAsked(current.idp, grant)
+    const kept =
+      this.#unavailable.backingOff(current.id, audience?.exchange ? audience.key : undefined) ??
+      this.#refusedClient.notAsked(current.idp, grant)
     if (kept !== undefined) return Promise.reject(kept)
     if (audience?.exchange)
       return inSpan('gatehouse.token.exchange', { [ATTR.resource]: audience.label }, async (span) => {
@@ -420,7 +422,7 @@ export class UserTokens {
         } catch (err) {
           span?.setAttribute(ATTR.exchangeOutcome, exchangeOutcome(err))
           if (isGatehouseError(err) && idpFailureOf(err)?.verdict === 'unavailable')
-            this.#unavailable.exchangeFailed(current.id, err, this.#unavailableLimit)
+            this.#unavailable.exchangeFailed(current.id, audience.key, err, this.#unavailableLimit)
           this.#refusedClient.failed(current.idp, err)
           throw err
         }

@@ -93,7 +93,7 @@ t.test('the catalogue value stays the least wait, however little of the limit is
 t.test("an exchange's wait is bounded by the limit, though it does not count towards it", async (t) => {
   const { limit } = limited()
   const exchange = answer(EXCHANGE, 300)
-  limit.exchangeFailed('a', exchange)
+  limit.exchangeFailed('a', 'ledger', exchange)
   t.equal(retryAfterFor(exchange), LIMIT / 1_000)
 })
 
@@ -115,18 +115,25 @@ t.test('the limit counts from the first failed refresh, not from the last', asyn
   t.equal(limit.failed('a', answer(REFRESH)), true, 'past it')
 })
 
-t.test("an exchange's failure backs off without starting the count, nor moving it", async (t) => {
-  const { clock, limit } = limited()
-  limit.exchangeFailed('a', answer(EXCHANGE))
-  t.equal(limit.backingOff('a')?.code, EXCHANGE)
-  clock.advance(LIMIT)
-  t.equal(limit.failed('a', answer(REFRESH)), false, 'the first failed refresh starts it')
-  clock.advance(LIMIT / 2)
-  limit.exchangeFailed('a', answer(EXCHANGE))
-  t.equal(limit.backingOff('a')?.code, EXCHANGE, 'the latest answer is the one repeated')
-  clock.advance(LIMIT / 2)
-  t.equal(limit.failed('a', answer(REFRESH)), true, 'counted from that refresh')
-})
+t.test(
+  "an exchange's failure backs off its own audience's exchanges, without starting the count, nor moving it",
+  async (t) => {
+    const { clock, limit } = limited()
+    limit.exchangeFailed('a', 'ledger', answer(EXCHANGE, 300))
+    t.equal(limit.backingOff('a', 'ledger')?.code, EXCHANGE)
+    t.equal(limit.backingOff('a'), undefined, "not the session's refreshes")
+    t.equal(limit.backingOff('a', 'payroll'), undefined, "nor another audience's exchanges")
+    clock.advance(LIMIT)
+    t.equal(limit.failed('a', answer(REFRESH)), false, 'the first failed refresh starts it')
+    t.equal(limit.backingOff('a')?.code, REFRESH)
+    t.equal(limit.backingOff('a', 'ledger'), undefined, "and a refresh's failure holds back no exchange")
+    clock.advance(LIMIT / 2)
+    limit.exchangeFailed('a', 'ledger', answer(EXCHANGE))
+    t.equal(limit.backingOff('a', 'ledger')?.code, EXCHANGE, 'the latest answer is the one repeated')
+    clock.advance(LIMIT / 2)
+    t.equal(limit.failed('a', answer(REFRESH)), true, 'counted from that refresh')
+  },
+)
 
 t.test('clear ends both the back-off and the count', async (t) => {
   const { clock, limit } = limited()
