@@ -243,7 +243,11 @@ const rows: Row[] = [
   },
   {
     answer: 'retry_later',
-    arrange: canned({ status: 408, headers: { 'www-authenticate': 'DPoP error="invalid_request"' }, body: '' }),
+    arrange: canned({
+      status: 408,
+      headers: { 'www-authenticate': 'DPoP error="invalid_request"' },
+      body: '',
+    }),
     ...unavailable,
     said: { status: 408 },
   },
