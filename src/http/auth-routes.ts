@@ -263,11 +263,16 @@ function asGatehouseError(err: unknown): GatehouseError {
 async function giveBack(request: FastifyRequest, oidc: OidcClient, refreshToken: string | undefined) {
   if (refreshToken === undefined) return
   try {
-    await oidc.revoke(refreshToken)
-    request.log.info(
-      { idp: oidc.name },
-      'sign-in failed after the code exchange: its refresh token was revoked',
-    )
+    if (await oidc.revoke(refreshToken))
+      request.log.info(
+        { idp: oidc.name },
+        'sign-in failed after the code exchange: its refresh token was revoked',
+      )
+    else
+      request.log.info(
+        { idp: oidc.name },
+        'sign-in failed after the code exchange: the identity provider offers no revocation endpoint, so its refresh token stays valid there until it expires',
+      )
   } catch (err) {
     const error = asGatehouseError(err)
     request.log.warn(

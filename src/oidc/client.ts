@@ -515,10 +515,10 @@ export class OidcClient {
     }
   }
 
-  /** RFC 7009. A no-op when the IdP has no revocation endpoint. */
-  async revoke(refreshToken: string): Promise<void> {
+  /** RFC 7009. False, and nothing done, when the IdP has no revocation endpoint. */
+  async revoke(refreshToken: string): Promise<boolean> {
     const as = this.#metadata('revocation')
-    if (!as.revocation_endpoint) return
+    if (!as.revocation_endpoint) return false
     try {
       const response = await oauth.revocationRequest(as, this.#client, await this.#auth, refreshToken, {
         ...this.#http.options(),
@@ -526,6 +526,7 @@ export class OidcClient {
       })
       await oauth.processRevocationResponse(response)
       this.#observer.accepted?.('revocation')
+      return true
     } catch (err) {
       throw this.#failed('revocation', err, refreshToken)
     }

@@ -85,10 +85,11 @@ export const services = fp(
     const { oidc, providers, userTokens, clientTokens } = parts
     const sessionsOf = (frontend: string) =>
       new Sessions(stores.sessions, config.session, now, {
-        revoke: (refreshToken) =>
-          oidc.revoke(refreshToken).catch((err: { code?: string }) => {
+        revoke: async (refreshToken) => {
+          await oidc.revoke(refreshToken).catch((err: { code?: string }) => {
             app.log.warn({ code: err.code }, 'refresh token revocation failed')
-          }),
+          })
+        },
         frontend,
       })
     const sessions = sessionsOf('')

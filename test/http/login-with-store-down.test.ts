@@ -66,3 +66,31 @@ t.test(
     t.equal(stack.idp.stats.revokedGrants, 1, 'and its grant given back')
   },
 )
+
+t.test(
+  'the same at an IdP without a revocation endpoint: the log says the refresh token could not be revoked, not that it was',
+  async (t) => {
+    if (process.env.REDIS_URL) return t.plan(0, 'fault injection needs a redis-server of our own')
+    const redis = await startRedis()
+    t.teardown(() => redis.stop())
+    const lines: Record<string, unknown>[] = []
+    const stack = await startStack(t, {
+      idp: { quirks: { noRevocation: true } },
+      config: { store: redis.url, keyPrefix: redis.prefix, logLevel: 'info' },
+      gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
+    })
+    const jar = new CookieJar()
+    const start = await jarFetch(jar, `${stack.gateway.url}/auth/login?returnTo=%2F`)
+    const callbackUrl = await followLoginFlow(jar, start.location!, 'alice')
+    await redis.kill()
+    t.equal((await jarFetch(jar, callbackUrl)).status, 503)
+    t.notOk(
+      lines.some((l) => /refresh token was revoked/.test(String(l.msg))),
+      'no line claims a revocation that never happened',
+    )
+    t.ok(
+      lines.some((l) => /no revocation endpoint/.test(String(l.msg))),
+      'one says why not',
+    )
+  },
+)

@@ -71,7 +71,9 @@ const rows: Row[] = [
   {
     answer: 'invalid_grant',
     // The grant dies at the IdP: an administrator revoked it.
-    arrange: (stack, token) => stack.gateway.app.gatehouse.oidc.revoke(token),
+    arrange: async (stack, token) => {
+      await stack.gateway.app.gatehouse.oidc.revoke(token)
+    },
     ...ended,
     level: 30,
     msg: /^refresh token refused \(invalid_grant\): session ended$/,
