@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { LockService } from '../../src/tokens/types.js'
 import { sessionRefOf } from '../helpers/app.js'
-import { CLIENT_ID, TestClock } from '../helpers/gateway.js'
+import { TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
@@ -146,7 +146,8 @@ t.test(
     const { stack, jar } = await loggedIn(t)
     const { stores } = stack.gateway.app.gatehouse
     // The cache key names the issuer and client id that mint the token (client-tokens.ts).
-    const lock = `client:${stack.idp.issuer} ${JSON.stringify(CLIENT_ID)} reports.read`
+    const { issuer, clientId } = stack.gateway.app.gatehouse.oidc.registration
+    const lock = `client:${issuer} ${JSON.stringify(clientId)} reports.read`
     const held = await stores.locks.tryAcquire(lock, 10_000)
     t.ok(held)
     const waited = nextWait(stores.locks)
