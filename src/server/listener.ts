@@ -9,6 +9,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyServerFactory } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
+import { refusedBehindAnAnswer } from '../proxy/websocket/pipelined.js'
 import { connectionsCheckingInterval } from './instance.js'
 
 /**
@@ -261,6 +262,7 @@ export class GatewayListener {
       gen.sockets.delete(socket)
       gen.settled()
     })
+    if (refusedBehindAnAnswer(socket)) return
     if (gen.app.server.listenerCount('upgrade') > 0) {
       gen.app.server.emit('upgrade', request, socket, head)
       return

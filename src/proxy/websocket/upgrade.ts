@@ -7,6 +7,7 @@ import { gatehouseError } from '../../errors.js'
 import { upgradeOriginCheck } from '../../guards/csrf.js'
 import { type GuardDeps, routeGuard } from '../guard.js'
 import type { headerRewriter } from '../request-headers.js'
+import { refusedBehindAnAnswer } from './pipelined.js'
 
 /**
  * True when Node handed this request over as an upgrade, or it asks for a
@@ -97,6 +98,7 @@ export function routeUpgrades(app: FastifyInstance): void {
   if (routing.has(app.routing)) return
   routing.add(app.routing)
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (refusedBehindAnAnswer(socket)) return
     pending.set(request, { socket, head })
     // Node drops its own error listener from an upgraded socket; a reset
     // while the guard reads the session must not reach the process.
