@@ -432,7 +432,8 @@ export const RouteSchema = Type.Object(
     ),
     csrf: Type.Boolean({
       default: true,
-      description: 'Require the anti-forgery header; false for static routes.',
+      description:
+        "Require the anti-forgery header; false for static routes, whose navigations cannot send it. A WebSocket upgrade asks for this origin's Origin instead, and false drops that too only where the upstream gets no token for the session (token: none, or client with anonymous).",
     }),
     anonymous: Type.Optional(
       Type.Boolean({

@@ -35,6 +35,17 @@ export interface GuardDeps {
   readonly dpop?: DpopProofs | undefined
 }
 
+/**
+ * Whether the route's upstream gets a token on the strength of the
+ * request's session: the session's own (`user`, `optional-user`,
+ * `exchange`), or the gateway's, given out to signed-in users only
+ * (`client` without `anonymous`). A request that forges the session's
+ * cookie then acts as the user.
+ */
+export function tokenOfSession(route: RouteConfig): boolean {
+  return route.token === 'client' ? !route.anonymous : route.token !== 'none'
+}
+
 /** A route's preHandler: callback-style, so a request that need not wait takes no promise. */
 export type RouteGuard = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 

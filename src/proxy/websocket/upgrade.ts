@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import type { RouteConfig } from '../../config/types.js'
 import { gatehouseError } from '../../errors.js'
 import { upgradeOriginCheck } from '../../guards/csrf.js'
-import { type GuardDeps, routeGuard } from '../guard.js'
+import { type GuardDeps, routeGuard, tokenOfSession } from '../guard.js'
 import type { headerRewriter } from '../request-headers.js'
 import { refusedBehindAnAnswer } from './pipelined.js'
 
@@ -46,7 +46,15 @@ export function refuseUpgrade(
  */
 export function upgradeAwareGuard(route: RouteConfig, deps: GuardDeps) {
   const guard = routeGuard(route, deps)
-  const upgradeGuard = routeGuard(route, deps, upgradeOriginCheck(deps.config))
+  // `csrf: false` spares plain requests the header (navigations to static
+  // files cannot send it); it does not drop an upgrade's Origin check where
+  // the session's cookie gets a token upstream. The browser sends that
+  // cookie on a socket whichever site opens it, and cannot add a header
+  // to a handshake, so Origin is all that tells the SPA from another site
+  // (RFC 6455 §10.2; cross-site WebSocket hijacking). Kept rather than
+  // refused at load: a route may rightly serve both navigations and sockets.
+  const originChecked = route.csrf || tokenOfSession(route)
+  const upgradeGuard = routeGuard({ ...route, csrf: originChecked }, deps, upgradeOriginCheck(deps.config))
   return function guardUpgrade(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
     if (isUpgrade(request.raw)) upgradeGuard(request, reply, done)
     else guard(request, reply, done)

@@ -6,7 +6,7 @@ import { sessionEndsAt } from '../../session/sessions.js'
 import type { SessionData, SessionRef } from '../../session/types.js'
 import { type SessionAudience, sessionAudience } from '../../tokens/audience.js'
 import { tokenFor } from '../../tokens/user-tokens.js'
-import type { GuardDeps } from '../guard.js'
+import { type GuardDeps, tokenOfSession } from '../guard.js'
 import { closeLeg } from './relay.js'
 
 /** Close code when the socket's session has ended: the 401 of a socket (private-use range, RFC 6455 §7.4.2). */
@@ -71,7 +71,7 @@ export class SocketWatch {
 
   /** Both legs of a socket are open: watch it, if the route's token depends on the request's session. */
   opened(source: WebSocket, request: FastifyRequest): void {
-    if (this.#route.token === 'none' || (this.#route.token === 'client' && this.#route.anonymous)) return
+    if (!tokenOfSession(this.#route)) return
     const ref = this.#deps.sessions.refOf(request)
     if (!ref) return
     const watched: Watched = { ref, active: false }
