@@ -40,9 +40,11 @@ export function refuseUpgrade(
 }
 
 /**
- * The preHandler of a `websocket: true` route: an upgrade has the route's
- * guard with the Origin check in place of the anti-forgery header, which a
- * browser cannot send on a WebSocket; any other request has the plain guard.
+ * The preHandler of a `websocket: true` route: an upgrade that is no valid
+ * handshake is refused (`browserHandshake`) before the session is read or a
+ * token fetched; a valid one has the route's guard with the Origin check in
+ * place of the anti-forgery header, which a browser cannot send on a
+ * WebSocket. Any other request has the plain guard.
  */
 export function upgradeAwareGuard(route: RouteConfig, deps: GuardDeps) {
   const guard = routeGuard(route, deps)
@@ -56,8 +58,10 @@ export function upgradeAwareGuard(route: RouteConfig, deps: GuardDeps) {
   const originChecked = route.csrf || tokenOfSession(route)
   const upgradeGuard = routeGuard({ ...route, csrf: originChecked }, deps, upgradeOriginCheck(deps.config))
   return function guardUpgrade(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-    if (isUpgrade(request.raw)) upgradeGuard(request, reply, done)
-    else guard(request, reply, done)
+    if (!isUpgrade(request.raw)) return guard(request, reply, done)
+    const handshake = browserHandshake(request)
+    if ('problem' in handshake) done(gatehouseError('GATEHOUSE_ERR_INVALID_UPGRADE', handshake.problem))
+    else upgradeGuard(request, reply, done)
   }
 }
 
@@ -131,6 +135,11 @@ export function browserHandshake(
 ): { readonly offered: readonly string[] } | { readonly problem: string } {
   const { headers } = request
   if (request.method !== 'GET') return { problem: 'A WebSocket upgrade must be a GET.' }
+  // RFC 6455 §4.1: the handshake is a GET without a body. Node does not
+  // read one: its bytes come with the socket as `head`, which `ws` would
+  // read as the browser's first frames. Content-Length: 0 declares none.
+  if (headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0')
+    return { problem: 'A WebSocket upgrade must not carry a body (Content-Length or Transfer-Encoding).' }
   if (headers.upgrade?.toLowerCase() !== 'websocket')
     return { problem: 'The Upgrade header must be "websocket".' }
   if (!KEY.test(headers['sec-websocket-key'] ?? ''))
