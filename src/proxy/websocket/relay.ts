@@ -145,8 +145,9 @@ export class SocketPair {
   #relay(from: LegState, to: LegState): void {
     const source = from.socket
     const target = to.socket
-    const resumeIfDrained = (err?: Error | null) => {
-      if (!err) to.taken++
+    // `ws` calls back once a frame is written, or failed with its socket:
+    // for pings and pongs too, or a leg they paused would not be read again.
+    const written = () => {
       // A `to` that is closing sends nothing more: `from` is read again so
       // its own close handshake completes.
       if (
@@ -156,13 +157,17 @@ export class SocketPair {
       )
         source.resume()
     }
+    const messageWritten = (err?: Error | null) => {
+      if (!err) to.taken++
+      written()
+    }
     // RFC 6455 §5.5.1: a leg the gateway is closing is read for its peer's
     // close frame; the data its peer sends meanwhile goes nowhere.
     const open = () => source.readyState === WebSocket.OPEN && target.readyState === WebSocket.OPEN
     source.on('message', (data, binary) => {
       from.heard = true
       if (!open()) return
-      target.send(data, { binary }, resumeIfDrained)
+      target.send(data, { binary }, messageWritten)
       this.#throttle(from, to)
     })
     // Pings and pongs of the peers travel end to end (both legs): each
@@ -170,13 +175,13 @@ export class SocketPair {
     source.on('ping', (data) => {
       from.heard = true
       if (!open()) return
-      target.ping(data)
+      target.ping(data, undefined, written)
       this.#throttle(from, to)
     })
     source.on('pong', (data) => {
       from.heard = true
       if (data.equals(this.#token) || !open()) return
-      target.pong(data)
+      target.pong(data, undefined, written)
       this.#throttle(from, to)
     })
     source.on('error', (err: Error & { code?: string }) => {

@@ -24,9 +24,10 @@ const IN_FLIGHT = 24 * MiB
 
 /**
  * A signed-in browser's socket on a route to a real `ws` upstream, the
- * upstream's end of it, and the gateway re-checking sessions every 100 ms.
+ * upstream's end of it, and the gateway re-checking sessions every 100 ms;
+ * the browser answers pings unless `autoPong` is false.
  */
-async function bridged(t: Test) {
+async function bridged(t: Test, { autoPong = true } = {}) {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
   await once(wss, 'listening')
   const connected = once(wss, 'connection') as Promise<[WebSocket]>
@@ -44,6 +45,7 @@ async function bridged(t: Test) {
   const cookie = jar.header(`${stack.gateway.url}/live`)
   const browser = new WebSocket(`${stack.gateway.url.replace(/^http/, 'ws')}/live/feed`, {
     headers: { origin: stack.gateway.url, cookie },
+    autoPong,
   })
   t.teardown(() => browser.terminate())
   await once(browser, 'open')
@@ -131,6 +133,60 @@ for (const [sender, reader] of [
     },
   )
 }
+
+/**
+ * Sends `count` pings with a callback and resolves with how many completed
+ * once they all have, or once none has completed for 40 polls in a row
+ * (about 1 s) while the writer still holds data, as sendUntilStalled.
+ */
+async function pingUntilStalled(writer: WebSocket, count: number, payload: Buffer): Promise<number> {
+  let completed = 0
+  for (let i = 0; i < count; i++) writer.ping(payload, undefined, (err) => err || completed++)
+  let last = -1
+  let still = 0
+  while (completed < count && still < 40) {
+    await new Promise((resolve) => setTimeout(resolve, 25))
+    still = completed === last && writer.bufferedAmount > 0 ? still + 1 : 0
+    last = completed
+  }
+  return completed
+}
+
+// The gateway relays the peers' pings end to end and counts them against
+// its bounds. It once resumed a leg it had paused only when a relayed
+// message was written: a leg paused by pings alone stayed paused once the
+// reader caught up, and the socket hung, its heartbeat sparing it as
+// paused.
+t.test(
+  'pings an upstream sends to a browser that stops reading pause the upstream, which is read again once the browser reads',
+  async (t) => {
+    // The browser answers none: `ws` would drop a peer that pings faster
+    // than its pongs leave, and the test counts what the gateway relays.
+    const { browser, upstream } = await bridged(t, { autoPong: false })
+    browser.pause()
+    // 12 MiB of pings, more than the kernel's buffers between the gateway
+    // and the browser hold, so the gateway's own fill and it stops reading.
+    const count = 100_000
+    const completed = await pingUntilStalled(upstream, count, Buffer.alloc(125, 1))
+    t.ok(
+      completed < count,
+      `${completed} of ${count} pings left the upstream: the gateway stopped reading it`,
+    )
+    let pings = 0
+    browser.on('ping', () => pings++)
+    const after = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no message within ${BOUND} ms`)), BOUND)
+      browser.once('message', (data: Buffer) => {
+        clearTimeout(timer)
+        resolve(String(data))
+      })
+    })
+    upstream.send('after the pings')
+    browser.resume()
+    t.equal(await after, 'after the pings', 'a message behind the pings arrives')
+    t.equal(pings, count, 'and every ping before it')
+  },
+)
 
 t.test(
   'a session that ends closes a socket the gateway stopped reading, with 4401 at both ends',
