@@ -2,7 +2,8 @@
  * One benchmark peer in a process of its own, so a peer's work never shares
  * an event loop with the load generator or another peer. Started by
  * `bench/peers.ts` with an IPC channel: it answers `{ ready: url }` once it
- * listens, and `{ advanced }` after `{ advance: ms }` moves a gateway's clock.
+ * listens, `{ advanced }` after `{ advance: ms }` moves a gateway's clock,
+ * and `{ live: bytes }` to `{ live: true }`.
  *
  *   peer-process.ts upstream
  *   peer-process.ts ceiling <upstream>         (node:http + undici Pool; see ceiling.ts)
@@ -250,5 +251,17 @@ process.on('message', async (message: { profile?: 'start' | 'stop'; kind?: 'cpu'
   }
 })
 let profiler: import('node:inspector/promises').Session | undefined
+// What the peer holds, without the garbage a peak of its resident set
+// counts: its heap and external memory after a full collection.
+process.on('message', async (message: { live?: boolean }) => {
+  if (!message.live) return
+  const { Session } = await import('node:inspector/promises')
+  const session = new Session()
+  session.connect()
+  await session.post('HeapProfiler.collectGarbage')
+  session.disconnect()
+  const { heapUsed, external } = process.memoryUsage()
+  send({ live: heapUsed + external })
+})
 process.on('disconnect', () => process.exit(0))
 send({ ready: running.url, metrics: running.metricsUrl })

@@ -20,6 +20,8 @@ export interface PeerProcess {
    * profiler; `stop` answers the profile (`.cpuprofile` or `.heapprofile` JSON).
    */
   profile(action: 'start' | 'stop', kind?: 'cpu' | 'heap'): Promise<string | undefined>
+  /** The peer's heap and external memory after a full collection, bytes. */
+  live(): Promise<number>
   stop(): Promise<void>
 }
 
@@ -83,6 +85,17 @@ function handle(child: ChildProcess, url: string, metricsUrl: string | undefined
       return new Promise((resolve) => {
         child.once('message', (message: { profile?: string }) => resolve(message.profile))
         child.send({ profile: action, kind })
+      })
+    },
+    live() {
+      return new Promise((resolve) => {
+        const answer = (message: { live?: number }) => {
+          if (message.live === undefined) return
+          child.off('message', answer)
+          resolve(message.live)
+        }
+        child.on('message', answer)
+        child.send({ live: true })
       })
     },
     async stop() {
