@@ -11,6 +11,23 @@ import { WebSocket } from 'ws'
 export const HIGH_WATER_MARK = 1024 * 1024 // 1 MiB
 
 /**
+ * Frames (messages, pings, pongs) a leg may hold unsent before the gateway
+ * stops reading the other leg, however small they are. A queued frame
+ * costs some 380 bytes of heap towards a browser (its payload's Buffer,
+ * `ws`'s header Buffer, two entries in the socket's write queue) and 220
+ * towards an upstream (one masked write), whatever its size: held to
+ * HIGH_WATER_MARK alone, an upstream's 1-byte messages to a browser that
+ * does not read queued 350,000 of them, 113 MiB, on one socket. 4,096
+ * frames cost at most 1.5 MiB, and are HIGH_WATER_MARK's worth of 256-byte
+ * messages, so a stream of larger ones pauses on bytes as before. A reader
+ * that keeps up held at most 1,000 frames of a flood of 64-byte messages,
+ * relayed as fast with this bound as with 1,024 or none (ws 8.23, Node
+ * 24). `ws` parses a read to its end after a pause: up to 64 KiB more
+ * arrive, 21,845 frames of 1-byte messages from an upstream.
+ */
+export const FRAME_HIGH_WATER_MARK = 4096
+
+/**
  * What may still reach a leg after the relay stopped reading the other,
  * beyond HIGH_WATER_MARK and the message that crossed it: the rest of one
  * TCP read (64 KiB) and what `ws` had queued to parse (16 KiB). Plain
@@ -85,6 +102,8 @@ interface LegState {
   takenAtBeat: number
   /** Its peer broke the protocol or sent a message too big: the leg is closing and is never read again. */
   failed: boolean
+  /** Frames (messages, pings, pongs) relayed to this leg that `ws` has not yet written. */
+  unsent: number
 }
 
 /**
@@ -139,8 +158,9 @@ export class SocketPair {
 
   /**
    * Relays `from`'s frames to `to`, reading `from` only while `to` holds
-   * less than HIGH_WATER_MARK unsent: TCP's flow control then reaches the
-   * peer of `from`, which stalls instead of the gateway buffering for it.
+   * less than HIGH_WATER_MARK bytes and FRAME_HIGH_WATER_MARK frames
+   * unsent: TCP's flow control then reaches the peer of `from`, which
+   * stalls instead of the gateway buffering for it.
    */
   #relay(from: LegState, to: LegState): void {
     const source = from.socket
@@ -148,12 +168,14 @@ export class SocketPair {
     // `ws` calls back once a frame is written, or failed with its socket:
     // for pings and pongs too, or a leg they paused would not be read again.
     const written = () => {
+      to.unsent--
       // A `to` that is closing sends nothing more: `from` is read again so
       // its own close handshake completes.
       if (
         source.isPaused &&
         !from.failed &&
-        (target.readyState !== WebSocket.OPEN || target.bufferedAmount < HIGH_WATER_MARK)
+        (target.readyState !== WebSocket.OPEN ||
+          (target.bufferedAmount < HIGH_WATER_MARK && to.unsent < FRAME_HIGH_WATER_MARK))
       )
         source.resume()
     }
@@ -167,6 +189,7 @@ export class SocketPair {
     source.on('message', (data, binary) => {
       from.heard = true
       if (!open()) return
+      to.unsent++
       target.send(data, { binary }, messageWritten)
       this.#throttle(from, to)
     })
@@ -175,12 +198,14 @@ export class SocketPair {
     source.on('ping', (data) => {
       from.heard = true
       if (!open()) return
+      to.unsent++
       target.ping(data, undefined, written)
       this.#throttle(from, to)
     })
     source.on('pong', (data) => {
       from.heard = true
       if (data.equals(this.#token) || !open()) return
+      to.unsent++
       target.pong(data, undefined, written)
       this.#throttle(from, to)
     })
@@ -212,7 +237,7 @@ export class SocketPair {
 
   #throttle(from: LegState, to: LegState): void {
     const buffered = to.socket.bufferedAmount
-    if (buffered >= HIGH_WATER_MARK) from.socket.pause()
+    if (buffered >= HIGH_WATER_MARK || to.unsent >= FRAME_HIGH_WATER_MARK) from.socket.pause()
     // A sender that outran flow control is dropped without its closing
     // handshake: reading on for its close frame would inflate all it has
     // queued, to throw it away.
@@ -241,7 +266,7 @@ export class SocketPair {
 }
 
 function leg(name: Leg, socket: WebSocket): LegState {
-  return { name, socket, heard: true, quiet: 0, taken: 0, takenAtBeat: 0, failed: false }
+  return { name, socket, heard: true, quiet: 0, taken: 0, takenAtBeat: 0, failed: false, unsent: 0 }
 }
 
 /**
