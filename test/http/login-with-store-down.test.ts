@@ -1,9 +1,28 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { followLoginFlow, jarFetch, login } from '../helpers/login.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
 import { probeClient, startRedisSentinel } from '../helpers/redis-topology.js'
-import { startStack } from '../helpers/stack.js'
+import { type StackOptions, startStack } from '../helpers/stack.js'
+
+/**
+ * A stack on a Redis of its own, and a sign-in taken to the IdP's redirect
+ * back: the callback URL, which the test opens once it has made the store fail.
+ */
+async function atTheCallback(t: Test, idp: StackOptions['idp'] = {}) {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const lines: Record<string, unknown>[] = []
+  const stack = await startStack(t, {
+    idp,
+    config: { store: redis.url, keyPrefix: redis.prefix, logLevel: 'info' },
+    gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
+  })
+  const jar = new CookieJar()
+  const start = await jarFetch(jar, `${stack.gateway.url}/auth/login?returnTo=%2F`)
+  const callbackUrl = await followLoginFlow(jar, start.location!, 'alice')
+  return { redis, lines, stack, jar, callbackUrl }
+}
 
 // The code is redeemed before the session is stored: when the store then
 // fails, the IdP has issued a refresh token that no session holds and no
@@ -13,17 +32,8 @@ t.test(
   'a sign-in whose session cannot be stored: 503 page, and the refresh token it was issued is revoked',
   async (t) => {
     if (process.env.REDIS_URL) return t.plan(0, 'fault injection needs a redis-server of our own')
-    const redis = await startRedis()
-    t.teardown(() => redis.stop())
-    const lines: Record<string, unknown>[] = []
-    const stack = await startStack(t, {
-      config: { store: redis.url, keyPrefix: redis.prefix, logLevel: 'info' },
-      gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
-    })
+    const { redis, lines, stack, jar, callbackUrl } = await atTheCallback(t)
     const base = stack.gateway.url
-    const jar = new CookieJar()
-    const start = await jarFetch(jar, `${base}/auth/login?returnTo=%2F`)
-    const callbackUrl = await followLoginFlow(jar, start.location!, 'alice')
 
     await redis.kill()
     const failed = await jarFetch(jar, callbackUrl, { headers: { accept: 'text/html' } })
@@ -71,17 +81,7 @@ t.test(
   'the same at an IdP without a revocation endpoint: the log says the refresh token could not be revoked, not that it was',
   async (t) => {
     if (process.env.REDIS_URL) return t.plan(0, 'fault injection needs a redis-server of our own')
-    const redis = await startRedis()
-    t.teardown(() => redis.stop())
-    const lines: Record<string, unknown>[] = []
-    const stack = await startStack(t, {
-      idp: { quirks: { noRevocation: true } },
-      config: { store: redis.url, keyPrefix: redis.prefix, logLevel: 'info' },
-      gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
-    })
-    const jar = new CookieJar()
-    const start = await jarFetch(jar, `${stack.gateway.url}/auth/login?returnTo=%2F`)
-    const callbackUrl = await followLoginFlow(jar, start.location!, 'alice')
+    const { redis, lines, jar, callbackUrl } = await atTheCallback(t, { quirks: { noRevocation: true } })
     await redis.kill()
     t.equal((await jarFetch(jar, callbackUrl)).status, 503)
     t.notOk(
