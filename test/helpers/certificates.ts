@@ -105,10 +105,7 @@ export function makePki(t: Test): TestPki {
           `${name}.csr`,
           '-extfile',
           `${name}.ext`,
-          '-startdate',
-          '20200101000000Z',
-          '-enddate',
-          '20200102000000Z',
+          ...EXPIRED_IN_2020,
           '-notext',
           '-out',
           `${name}.crt`,
@@ -183,10 +180,7 @@ export function makePki(t: Test): TestPki {
         `${name}.key`,
         '-in',
         `${name}.csr`,
-        '-startdate',
-        '20200101000000Z',
-        '-enddate',
-        '20200102000000Z',
+        ...EXPIRED_IN_2020,
         '-notext',
         '-out',
         `${name}.crt`,
@@ -196,6 +190,8 @@ export function makePki(t: Test): TestPki {
   }
 }
 
+/** `openssl ca`'s validity for an expired certificate: one day, long past. */
+const EXPIRED_IN_2020 = ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z']
 /** An `openssl ca` configuration with a database of its own, named `name` in `dir`: the file's name. */
 function caConfig(dir: string, name: string, serial: number): string {
   writeFileSync(join(dir, `${name}.db`), '')
