@@ -8,7 +8,7 @@ import { type LogoutClaims, LogoutTokenVerifier } from '../oidc/logout-token.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache } from '../tokens/types.js'
-import type { ClientRegistration } from '../types.js'
+import { sessionsOfClient } from './sessions-of-client.js'
 
 export interface BackchannelLogoutDeps {
   readonly config: {
@@ -27,10 +27,11 @@ const JTI_TTL_MS = 5 * 60_000
  * OpenID Connect Back-Channel Logout 1.0 at `{basePath}/backchannel-logout`,
  * and at `{basePath}/backchannel-logout/<provider name>` for each provider.
  *
- * A logout token ends only sessions of the provider that signed it: it is
+ * A logout token ends only sessions of the client it is for: it is
  * verified against one provider's issuer, client id and JWKS (§2.6), and
- * the sessions it names are looked up in that provider's own `sub` and
- * `sid` indexes, so the same `sub` or `sid` at another provider is never
+ * the sessions it names are looked up in the `sub` and `sid` indexes of
+ * every provider entry with that issuer and client id (usually that one
+ * alone), so the same `sub` or `sid` at another issuer or client is never
  * touched. On the shared path the candidates are the providers whose
  * issuer and client id the token claims; on a provider's own path, that
  * provider alone.
@@ -109,13 +110,16 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token was already used.')
     }
     // §2.7: with a sid, end that IdP session's sessions; with only a sub, all of the user's.
-    // Each in this provider's own index: a sub or sid is unique only per
-    // issuer. And of those, only the sessions this issuer and client id made:
-    // a reload may have given the name another, whose users are others.
-    const issuedBy = (registration: ClientRegistration | undefined) => providers.issued(oidc, registration)
-    const ids = claims.sid
-      ? await sessions.store.idsBySid(claims.sid, oidc.name, issuedBy)
-      : await sessions.store.idsBySub(claims.sub!, oidc.name, issuedBy)
+    // The token is for a client (its `aud`), not for one of our entries:
+    // every entry with this issuer and client id, in any frontend, signed
+    // its sessions in at that client, so all of theirs end, and no other's.
+    const ids = await sessionsOfClient(
+      sessions.store,
+      providers,
+      oidc.registration,
+      oidc.name,
+      claims.sid ? { sid: claims.sid } : { sub: claims.sub! },
+    )
     for (const id of ids) await sessions.store.delete(id)
     request.log.info({ idp: oidc.name, ended: ids.length }, 'back-channel logout')
     return { ended: ids.length }

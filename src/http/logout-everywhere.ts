@@ -2,8 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
-import { type IdentityProviders, sameRegistration } from '../oidc/providers.js'
+import type { IdentityProviders } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
+import { sessionsOfClient } from './sessions-of-client.js'
 
 export interface LogoutEverywhereDeps {
   readonly config: AntiForgeryConfig & { readonly auth: Pick<GatehouseConfig['auth'], 'basePath'> }
@@ -11,7 +12,12 @@ export interface LogoutEverywhereDeps {
   readonly sessions: Sessions
 }
 
-/** "Log out everywhere": ends every session of the current user, at `{basePath}/logout-everywhere`. */
+/**
+ * "Log out everywhere": ends every session of the current user, at
+ * `{basePath}/logout-everywhere`: those of the issuer and client id the
+ * current session signed in at, in every frontend and under every
+ * provider entry that shares them.
+ */
 export async function logoutEverywhereRoute(app: FastifyInstance, deps: LogoutEverywhereDeps) {
   const { config, providers, sessions } = deps
   const base = config.auth.basePath
@@ -21,12 +27,18 @@ export async function logoutEverywhereRoute(app: FastifyInstance, deps: LogoutEv
     checkCsrf(request)
     const session = await sessions.current(request)
     if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
-    // The user's sessions at this session's provider: the same sub at another
-    // is another user, and so it is at the issuer or client id a reload may
-    // since have given the provider's name.
-    const mine = providers.registrationOf(session)
-    const ids = await sessions.store.idsBySub(session.sub, session.idp, (registration) =>
-      sameRegistration(providers.registrationOf({ idp: session.idp, registration }), mine),
+    // The user's sessions of the issuer and client id this session's tokens
+    // came from, whichever provider entry signed them in: the same sub at
+    // another issuer or client is another user, and so it is at the one a
+    // reload may since have given the provider's name.
+    const ids = await sessionsOfClient(
+      sessions.store,
+      providers,
+      providers.registrationOf(session),
+      session.idp,
+      {
+        sub: session.sub,
+      },
     )
     for (const id of ids) await sessions.store.delete(id)
     // Not to a provider a reload pointed elsewhere: the token is not its.

@@ -24,18 +24,27 @@ export class IdentityProviders {
   readonly #byName: ReadonlyMap<string, OidcClient>
   readonly #default: OidcClient
   readonly #startedWith: ReadonlyMap<string, ClientRegistration>
+  /** Every configured provider, a frontend's or not: whose indexes a logout searches. */
+  readonly #everyone: ReadonlyMap<string, OidcClient>
 
   /**
    * `clients`: one per provider, names unique (the config checked them).
    * `startedWith`: each provider's registration in the config the process
    * started with, which sessions sealed before sessions recorded theirs
    * are taken to have (see `issued`); default: those of `clients`.
+   * `everyone`: every configured provider, when `clients` are a frontend's
+   * share of them; default: `clients`.
    */
-  constructor(clients: readonly OidcClient[], startedWith?: ReadonlyMap<string, ClientRegistration>) {
+  constructor(
+    clients: readonly OidcClient[],
+    startedWith?: ReadonlyMap<string, ClientRegistration>,
+    everyone?: ReadonlyMap<string, OidcClient>,
+  ) {
     if (clients.length === 0) throw new TypeError('at least one identity provider is needed')
     this.#default = clients[0]!
     this.#byName = new Map(clients.map((client) => [client.name, client]))
     this.#startedWith = startedWith ?? registrations(clients)
+    this.#everyone = everyone ?? this.#byName
   }
 
   /** The providers of `names`, in that order, judging sessions as these do (a frontend's). */
@@ -43,6 +52,7 @@ export class IdentityProviders {
     return new IdentityProviders(
       names.map((name) => this.#byName.get(name)!),
       this.#startedWith,
+      this.#everyone,
     )
   }
 
@@ -97,6 +107,38 @@ export class IdentityProviders {
    */
   registrationOf(session: SessionIssuer): ClientRegistration | undefined {
     return session.registration ?? this.#startedWith.get(session.idp)
+  }
+
+  /**
+   * The provider names whose session indexes may hold sessions whose
+   * tokens `registration` issued: every configured provider with that
+   * issuer and client id, in any frontend, and every one the process
+   * started with so (its sessions from before sessions recorded their
+   * registration). Two entries may share a client, with different
+   * `authorizationParams` say; the IdP knows one client, and its logout,
+   * or a user's, is for the sessions of both. Filter each name's sessions
+   * with `issuedAs`: a name may since have been given another client.
+   */
+  namesOf(registration: ClientRegistration): string[] {
+    const names = new Set<string>()
+    for (const [name, client] of this.#everyone)
+      if (sameRegistration(client.registration, registration)) names.add(name)
+    for (const [name, started] of this.#startedWith)
+      if (sameRegistration(started, registration)) names.add(name)
+    return [...names]
+  }
+
+  /**
+   * True when a session of provider name `idp` that recorded `recorded`
+   * (absent: sealed before sessions recorded it) holds tokens that
+   * `registration` issued (`undefined`: one not known either).
+   */
+  issuedAs(
+    idp: string,
+    recorded: ClientRegistration | undefined,
+    registration: ClientRegistration | undefined,
+  ): boolean {
+    return sameRegistration(this.registrationOf({ idp, registration: recorded }), registration)
   }
 
   /**

@@ -106,3 +106,44 @@ t.test(
     t.equal(kept.only(['c', 'a']).default, kept.get('c'), 'in its own order')
   },
 )
+
+t.test(
+  "a logout's sessions are under every name with the client's issuer and client id, in any frontend, now or at start",
+  async (t) => {
+    // Started with `a` and `old` at A's client, and `b` at B.
+    const started = clientsOf(t, [
+      { name: 'a', issuer: A },
+      { name: 'old', issuer: A },
+      { name: 'b', issuer: B },
+    ])
+    // A reload removed `old`, and added `a2` (the same client as `a`, with
+    // other parameters, in a frontend of its own) and `other` (another
+    // client of the same issuer).
+    const reloaded = new IdentityProviders(
+      clientsOf(t, [
+        { name: 'a', issuer: A },
+        { name: 'a2', issuer: A, scopes: ['openid', 'offline_access'] },
+        { name: 'other', issuer: A, clientId: 'another-client' },
+        { name: 'b', issuer: B },
+      ]),
+      registrations(started),
+    )
+    const client = reloaded.get('a')!.registration
+    const frontend = reloaded.only(['a'])
+    t.same(
+      frontend.namesOf(client).sort(),
+      ['a', 'a2', 'old'],
+      "a frontend that lists `a` alone finds `a2`'s sessions too, and those `old` made",
+    )
+    t.same(reloaded.namesOf(reloaded.get('other')!.registration), ['other'])
+    t.same(reloaded.namesOf(reloaded.get('b')!.registration), ['b'])
+
+    t.ok(frontend.issuedAs('a2', client, client), 'a session of `a2` that recorded the client')
+    t.ok(frontend.issuedAs('old', undefined, client), 'one `old` sealed before registrations were')
+    t.notOk(
+      frontend.issuedAs('a2', undefined, client),
+      'one sealed before, of a name the process did not start with: not known to be that client',
+    )
+    t.notOk(frontend.issuedAs('a', reloaded.get('other')!.registration, client), "another client's")
+  },
+)

@@ -1,0 +1,33 @@
+import type { IdentityProviders } from '../oidc/providers.js'
+import type { SessionStore } from '../session/types.js'
+import type { ClientRegistration } from '../types.js'
+
+/** What the sessions are looked up by: a user, or an IdP session (OIDC Back-Channel Logout §2.4). */
+export type LookedUpBy = { readonly sub: string } | { readonly sid: string }
+
+/**
+ * Ids of the live sessions of a user or an IdP session whose tokens
+ * `registration` (an issuer and client id) issued, whichever provider
+ * entry signed them in: each name's own indexes, since a `sub` or `sid`
+ * is unique only per issuer, of every name that has or had that issuer
+ * and client id (`IdentityProviders.namesOf`), and of `home` besides.
+ * Of each, only the sessions that registration issued: a reload may have
+ * given a name another client, whose users are others.
+ */
+export async function sessionsOfClient(
+  store: SessionStore,
+  providers: IdentityProviders,
+  registration: ClientRegistration | undefined,
+  home: string,
+  by: LookedUpBy,
+): Promise<string[]> {
+  const names = new Set([home, ...(registration ? providers.namesOf(registration) : [])])
+  const lists = await Promise.all(
+    [...names].map((idp) => {
+      const issuedBy = (recorded: ClientRegistration | undefined) =>
+        providers.issuedAs(idp, recorded, registration)
+      return 'sid' in by ? store.idsBySid(by.sid, idp, issuedBy) : store.idsBySub(by.sub, idp, issuedBy)
+    }),
+  )
+  return [...new Set(lists.flat())]
+}
