@@ -106,7 +106,10 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     if (typeof token !== 'string' || token === '')
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
     const { oidc, claims } = await verified(token, candidates(token))
-    if (!(await replay.firstSeen(replayKey(oidc.name, claims), JTI_TTL_MS))) {
+    // Remembered for its client, under the first entry's name: posted again
+    // at another entry's path of the same client, it is the same token.
+    const client = providers.namesOf(oidc.registration)[0] ?? oidc.name
+    if (!(await replay.firstSeen(replayKey(client, claims), JTI_TTL_MS))) {
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token was already used.')
     }
     // §2.7: with a sid, end that IdP session's sessions; with only a sub, all of the user's.
@@ -169,7 +172,9 @@ function sameIssuer(issuer: string, claimed: unknown): boolean {
 
 /**
  * What a seen logout token is remembered as: its `jti` is unique only per
- * issuer. The `default` provider's keeps the name it had with one provider.
+ * issuer, so it is kept under the name of the first provider entry of its
+ * issuer and client id. The `default` provider's keeps the name it had
+ * with one provider.
  */
 function replayKey(idp: string, claims: LogoutClaims): string {
   return idp === SHORTHAND_PROVIDER ? `jti:${claims.jti}` : `idp:${idp}:jti:${claims.jti}`

@@ -200,12 +200,17 @@ for (const frontends of [false, true]) {
 
       // At the other entry's own path, by sub: every entry's session of the user.
       const again = [await signIn(set, 'corp'), await signIn(set, 'corpadmin', admin)]
-      const bySub = await post(
-        `${set.urls[1]}${admin}/auth/backchannel-logout/corpadmin`,
-        await set.logoutToken({ sub: 'alice' }),
-      )
+      const token = await set.logoutToken({ sub: 'alice' })
+      const bySub = await post(`${set.urls[1]}${admin}/auth/backchannel-logout/corpadmin`, token)
       t.equal(bySub.status, 200)
       t.equal(bySub.json().ended, 2, 'both sessions of the client, counted once each')
+      const replayed = await post(`${set.urls[0]}/auth/backchannel-logout/corp`, token)
+      t.equal(
+        replayed.status,
+        400,
+        "the same token at the other entry's path is a replay: it is one client's",
+      )
+      t.match(replayed.json().message, /already used/)
       for (const browser of again) t.same(await browser.api(), [401, 401])
       t.same(await other.api(), [200, 200])
     },
