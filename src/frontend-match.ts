@@ -7,8 +7,8 @@
  *
  * The rule: the frontends of the request's host name (any port) are tried
  * first, then those without a host; among them, the longest `pathPrefix`
- * that contains the path, on whole segments, wins. A frontend without a
- * prefix contains every path.
+ * that contains the path, on whole segments (a query or a fragment ends
+ * the path), wins. A frontend without a prefix contains every path.
  */
 
 /** What a frontend is matched by. */
@@ -52,13 +52,18 @@ function within<F extends FrontendMatch>(frontends: readonly F[], path: string):
   return undefined
 }
 
-/** `prefix` contains `path` on whole segments: `/a` contains `/a`, `/a/b` and `/a?x`, not `/ab`. */
+/**
+ * `prefix` contains `path` on whole segments: `/a` contains `/a`, `/a/b`,
+ * `/a?x` and `/a#x`, not `/ab` nor `/a%23x`.
+ */
 function contains(prefix: string, path: string): boolean {
   if (prefix === '') return true
   if (!path.startsWith(prefix)) return false
   const next = path.charCodeAt(prefix.length)
-  // End of path, `/`, `?`: the prefix ends on a segment boundary.
-  return Number.isNaN(next) || next === 47 || next === 63
+  // End of path, `/`, `?`, `#`: the prefix ends on a segment boundary. A
+  // request target has no fragment (refused before routing), but a
+  // returnTo does: a hash-routed SPA's `/portal#/orders` is `/portal`'s.
+  return Number.isNaN(next) || next === 47 || next === 63 || next === 35
 }
 
 /** The name of a Host value: lower-case, without the port; an IPv6 literal keeps its brackets. */

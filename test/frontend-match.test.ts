@@ -13,6 +13,15 @@ t.test('the host first, then the longest prefix, on whole segments', async (t) =
     ['staff.example.com', '/admin', 'staff-admin'],
     ['staff.example.com', '/admin/users?x=1', 'staff-admin'],
     ['staff.example.com', '/admin?x=1', 'staff-admin'],
+    // A returnTo keeps its fragment: `#` ends the path as `?` does.
+    ['staff.example.com', '/admin#/users', 'staff-admin'],
+    ['staff.example.com', '/admin#', 'staff-admin'],
+    ['staff.example.com', '/administrator#/admin', 'staff'],
+    ['app.example.com', '/portal#/orders', 'portal'],
+    ['app.example.com', '/portal?x=1#/shop', 'portal'],
+    ['app.example.com', '/portal/shop#/cart', 'shop'],
+    ['app.example.com', '/portals#/portal', undefined],
+    ['app.example.com', '/portal%23/orders', undefined],
     ['staff.example.com', '/administrator', 'staff'],
     ['STAFF.Example.com:8443', '/admin/x', 'staff-admin'],
     // A host's frontends contain every path here, so a host-less one is never reached on it.

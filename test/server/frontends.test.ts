@@ -192,6 +192,16 @@ t.test('returnTo stays inside the frontend', async (t) => {
     [portal, '/'],
     [staff, '/portal/settings'],
     [staff, '//localhost/'],
+    // A fragment or a query is no way into another frontend, nor off the origin.
+    [portal, '/#/portal'],
+    [portal, '/api/orders#/portal'],
+    [portal, '/portals#/orders'],
+    [portal, '/?/portal'],
+    [staff, '/portal#/orders'],
+    [portal, '//evil.example#/portal'],
+    [portal, '/\\evil.example#/portal'],
+    [portal, 'https://evil.example/portal#/orders'],
+    [portal, '/..//evil.example/portal#x'],
   ] as const) {
     const answer = await jarFetch(
       new CookieJar(),
@@ -203,6 +213,17 @@ t.test('returnTo stays inside the frontend', async (t) => {
   }
   const inside = await signIn(portal, '/auth', new CookieJar(), '/portal/settings?tab=2')
   t.equal(inside.landed, `${staff}/portal/settings?tab=2`, 'a returnTo inside the frontend is kept')
+  // A hash-routed SPA at the prefix itself: `#` and `?` end the prefix as `/` does.
+  for (const returnTo of [
+    '/portal#/orders',
+    '/portal?tab=2',
+    '/portal?tab=2#/orders',
+    '/portal#@evil.example',
+  ]) {
+    const landed = await signIn(portal, '/auth', new CookieJar(), returnTo)
+    t.equal(landed.landed, `${staff}${returnTo}`, `${returnTo} is the portal's, and kept`)
+    t.equal(new URL(landed.landed!).origin, staff, `${returnTo}: on this origin`)
+  }
 })
 
 t.test('one store: keys per frontend, and back-channel logout ends every frontend of the sid', async (t) => {
