@@ -5,25 +5,26 @@
  * session serves all.
  */
 import * as oauth from 'oauth4webapi'
-import { BoundedMap } from '../bounded-map.js'
 import type { DpopKey } from '../types.js'
+import { KeyCache, type KeyHolder } from './key-cache.js'
 import { dpopKeyPair, publicKeyId } from './keys.js'
 import { type DpopNonces, htuOrigin } from './nonces.js'
 
 /**
- * Handles kept ready, most recently used first. A session read from Redis
- * is a new object each time, so handles are found by the key's public
- * members: importing the key and exporting its public JWK on every request
- * would cost more than the proof's one signature.
+ * Handles are kept ready (`KeyCache`: bounded, dropped unused or at the
+ * session's end). A session read from Redis is a new object each time, so
+ * handles are found by the key's public members: importing the key and
+ * exporting its public JWK on every request would cost more than the
+ * proof's one signature.
  */
-const MAX_HANDLES = 10_000
-
-export class DpopProofs {
+export class DpopProofs implements KeyHolder {
   readonly #nonces: DpopNonces
-  readonly #handles = new BoundedMap<string, Promise<oauth.DPoPHandle>>(MAX_HANDLES)
+  readonly #handles: KeyCache<Promise<oauth.DPoPHandle>>
 
-  constructor(nonces: DpopNonces) {
+  /** `now`: the clock a handle's idle time is measured by, epoch ms. */
+  constructor(nonces: DpopNonces, now: () => number = Date.now) {
     this.#nonces = nonces
+    this.#handles = new KeyCache(now)
   }
 
   get nonces(): DpopNonces {
@@ -49,8 +50,20 @@ export class DpopProofs {
       )
       this.#handles.set(id, handle)
       // A key that failed to import is tried again by the next request.
-      handle.catch(() => this.#handles.delete(id))
+      handle.catch(() => this.#handles.forget(id))
     }
     return handle
+  }
+
+  forget(id: string): void {
+    this.#handles.forget(id)
+  }
+
+  dropIdle(): void {
+    this.#handles.dropIdle()
+  }
+
+  holds(id: string): boolean {
+    return this.#handles.holds(id)
   }
 }

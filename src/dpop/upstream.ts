@@ -2,8 +2,8 @@ import { createHash, createPrivateKey, randomUUID } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import { createSigner } from 'fast-jwt'
 import { CompactSign, type CryptoKey, importJWK } from 'jose'
-import { BoundedMap } from '../bounded-map.js'
 import type { DpopKey } from '../types.js'
+import { KeyCache, type KeyHolder } from './key-cache.js'
 import { publicJwk, publicKeyId } from './keys.js'
 import { type DpopNonces, usableNonce } from './nonces.js'
 import type { DpopProofs } from './proofs.js'
@@ -29,9 +29,6 @@ interface Signer {
   lastToken: string
   lastAth: string
 }
-
-/** Signers kept ready, most recently used first; as many as `DpopProofs` keeps handles. */
-const MAX_SIGNERS = 10_000
 
 type FastJwtAlgorithm = 'ES256' | 'ES384' | 'ES512' | 'EdDSA'
 
@@ -66,12 +63,15 @@ const encoder = new TextEncoder()
  * event loop must not spend. The IdP's proofs stay oauth4webapi's
  * (src/dpop/proofs.ts); a test checks both are equal in form.
  */
-export class UpstreamProofs {
+export class UpstreamProofs implements KeyHolder {
   readonly #nonces: DpopNonces
-  readonly #signers = new BoundedMap<string, Signer | Promise<Signer>>(MAX_SIGNERS)
+  /** Signers kept ready (`KeyCache`: as many as `DpopProofs` keeps handles, dropped unused or at the session's end). */
+  readonly #signers: KeyCache<Signer | Promise<Signer>>
 
-  constructor(proofs: DpopProofs) {
+  /** `now`: the clock a signer's idle time is measured by, epoch ms. */
+  constructor(proofs: DpopProofs, now: () => number = Date.now) {
     this.#nonces = proofs.nonces
+    this.#signers = new KeyCache(now)
   }
 
   /**
@@ -91,6 +91,18 @@ export class UpstreamProofs {
     if (typeof nonce === 'string') this.#nonces.remember(origin, nonce)
   }
 
+  forget(id: string): void {
+    this.#signers.forget(id)
+  }
+
+  dropIdle(): void {
+    this.#signers.dropIdle()
+  }
+
+  holds(id: string): boolean {
+    return this.#signers.holds(id)
+  }
+
   #signer(key: DpopKey): Signer | Promise<Signer> {
     const id = publicKeyId(key)
     const known = this.#signers.use(id)
@@ -105,9 +117,9 @@ export class UpstreamProofs {
     this.#signers.set(id, made)
     // Once ready, kept as a value: later proofs skip a promise hop.
     made.then(
-      (ready) => this.#signers.set(id, ready),
+      (ready) => this.#signers.replace(id, ready),
       // A key that failed to import is tried again by the next request.
-      () => this.#signers.delete(id),
+      () => this.#signers.forget(id),
     )
     return made
   }

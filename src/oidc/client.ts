@@ -129,7 +129,7 @@ export class OidcClient {
     this.#observer = observer
     // Whatever `dpop` says now: a session keeps the binding it signed in
     // with, and one signed in while it was on has a key to prove.
-    this.#dpop = new DpopProofs(new DpopNonces())
+    this.#dpop = new DpopProofs(new DpopNonces(), now)
     this.#boundTypes = boundTokenTypes(oidc.option)
     this.#budgets = {
       total: { ms: oidc.timeout, name: 'oidc.timeout' },
