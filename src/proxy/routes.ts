@@ -1,6 +1,7 @@
 import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FrontendConfig, GatehouseConfig } from '../config/types.js'
+import type { HeldKeys } from '../dpop/held-keys.js'
 import { UpstreamProofs } from '../dpop/upstream.js'
 import { sendContinue } from '../guards/expect-continue.js'
 import { loginCookieName } from '../session/cookies.js'
@@ -51,6 +52,8 @@ export interface ProxyRouteHooks {
   readonly websocket?: WebSocketObserver
   /** The instance's WebSocket counts, when they must outlive these routes (a config reload). */
   readonly limits?: SocketLimits
+  /** Where these routes' DPoP signers are kept track of, so that a session's end drops its key's. */
+  readonly heldKeys?: HeldKeys
 }
 
 /**
@@ -76,7 +79,11 @@ export async function registerProxyRoutes(
   // answers.
   if (config.routes.some((route) => route.websocket)) routeUpgrades(app)
   const limits = hooks.limits ?? new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
-  const proofs = deps.dpop ? new UpstreamProofs(deps.dpop) : undefined
+  const proofs = deps.dpop ? new UpstreamProofs(deps.dpop, hooks.now) : undefined
+  if (proofs && hooks.heldKeys) {
+    const unkeep = hooks.heldKeys.keep(proofs)
+    app.addHook('onClose', async () => unkeep())
+  }
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
       // onRequest: the path is settled before the guard's preHandler

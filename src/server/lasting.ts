@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
+import { HeldKeys } from '../dpop/held-keys.js'
 import { configuredResources, OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
@@ -46,6 +47,8 @@ class ProviderClients {
   readonly providers: IdentityProviders
   readonly basis: unknown
   #discovery: Discovery[] | undefined
+  /** Takes each provider's DPoP handles out of `HeldKeys` again. */
+  readonly #unkeep: (() => void)[]
   /** Parts using these clients; the last to let go closes them. */
   holders = 0
 
@@ -55,6 +58,7 @@ class ProviderClients {
     observers: IdpObservers,
     now: () => number,
     startedWith: ReadonlyMap<string, ClientRegistration> | undefined,
+    keys: HeldKeys,
   ) {
     this.basis = clientBasis(config)
     this.providers = new IdentityProviders(
@@ -63,6 +67,8 @@ class ProviderClients {
       ),
       startedWith,
     )
+    // A session's end drops its key's handle at whichever provider made it.
+    this.#unkeep = this.providers.all.map((client) => keys.keep(client.dpopProofs))
   }
 
   /**
@@ -86,6 +92,7 @@ class ProviderClients {
 
   async close(): Promise<void> {
     for (const discovery of this.#discovery ?? []) discovery.stop()
+    for (const unkeep of this.#unkeep) unkeep()
     await this.providers.close()
   }
 }
@@ -121,6 +128,7 @@ export class IdpParts {
     observers: IdpObservers,
     options: LastingOptions,
     failing: UnavailableLimit,
+    keys: HeldKeys,
   ) {
     const { now } = options
     this.#audiences = config.routes.length + 1
@@ -153,6 +161,7 @@ export class IdpParts {
       cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
       observer: observers.refresh,
       audiences: () => this.#audiences,
+      ended: (id, key) => keys.ended(id, key),
     })
     this.clientTokens = new ClientTokens({
       ...fetchOnce,
@@ -193,6 +202,8 @@ export class Lasting {
   readonly sockets: SocketLimits
   /** The expiry of the client certificates in use, logged and measured across reloads. */
   readonly certificates: CertificateExpiry
+  /** Every cache of DPoP keys, which a session's end empties of its key (src/dpop/held-keys.ts). */
+  readonly dpopKeys = new HeldKeys()
   readonly #options: LastingOptions
   /** IdP parts some app holds, by the settings they were built from. */
   readonly #idp = new Set<IdpParts>()
@@ -255,12 +266,20 @@ export class Lasting {
       const wanted = clientBasis(config)
       let clients = [...this.#clients].find((held) => isDeepStrictEqual(held.basis, wanted))
       if (clients === undefined) {
-        clients = new ProviderClients(config, observers, this.#options.now, this.#startedWith)
+        clients = new ProviderClients(config, observers, this.#options.now, this.#startedWith, this.dpopKeys)
         this.#startedWith ??= registrations(clients.providers.all)
         this.#clients.add(clients)
       }
       clients.holders++
-      parts = new IdpParts(config, clients, this.stores, observers, this.#options, this.#failing)
+      parts = new IdpParts(
+        config,
+        clients,
+        this.stores,
+        observers,
+        this.#options,
+        this.#failing,
+        this.dpopKeys,
+      )
       this.#idp.add(parts)
     }
     parts.holders++
@@ -282,6 +301,7 @@ export class Lasting {
   async close(): Promise<void> {
     // Our own close of the connection is no outage.
     this.#unwatchStore?.()
+    this.dpopKeys.close()
     await this.stores.close()
   }
 }

@@ -46,6 +46,7 @@ export const proxy = fp(
         draining: () => app.draining !== null,
         // Counted over every config's app: a reload does not reset them.
         limits: app.gatehouse.lasting.sockets,
+        heldKeys: app.gatehouse.lasting.dpopKeys,
         now: opts.now,
         ...(opts.websocketRecheck === undefined ? {} : { websocketRecheck: opts.websocketRecheck }),
       },

@@ -91,6 +91,7 @@ export const services = fp(
           })
         },
         frontend,
+        ends: lasting.dpopKeys,
       })
     const sessions = sessionsOf('')
 

@@ -4,7 +4,7 @@ import type { GatehouseConfig } from '../config/types.js'
 import { type ErrorCode, isGatehouseError, type LogCode } from '../errors.js'
 import { sessionNamespace } from '../redis/keys.js'
 import { ATTR, inSpan, recording } from '../tracing/spans.js'
-import type { LoginResult } from '../types.js'
+import type { DpopKey, LoginResult } from '../types.js'
 import { sessionLogId } from './log-id.js'
 import type { SealedCookie } from './sealed-cookie.js'
 import { SessionKey } from './session-key.js'
@@ -30,6 +30,21 @@ export interface SessionsOptions {
    * serving several cookie names passes the one that applies.
    */
   readonly cookie?: ((request: FastifyRequest) => SealedCookie) | undefined
+  /** Told of the sessions read and ended here; absent, no one is. */
+  readonly ends?: SessionEnds | undefined
+}
+
+/**
+ * What the process keeps of a session beyond the store, told when the
+ * session is read and when it ends: the caches of DPoP keys
+ * (src/dpop/held-keys.ts), which must not keep a key past its session
+ * (issue 22). An end is told once the store has deleted the record.
+ */
+export interface SessionEnds {
+  /** A session with a DPoP key was read, or made. */
+  seen(id: string, key: DpopKey): void
+  /** The session ended, or a read found it gone; `key` when the record was at hand. */
+  ended(id: string, key?: DpopKey): void
 }
 
 /** The session a cookie's content names: its key, and the record id derived from it (an HMAC). */
@@ -76,6 +91,7 @@ export class Sessions {
   /** The cookie's session, its id in this frontend's namespace. */
   readonly #refFrom: (data: Readonly<Record<string, unknown>>) => SessionRef | undefined
   readonly #cookie: (request: FastifyRequest) => SealedCookie
+  readonly #ends: SessionEnds | undefined
 
   constructor(
     store: SessionStore,
@@ -99,6 +115,7 @@ export class Sessions {
             return ref && { id: namespace + ref.id, key: ref.key }
           }
     this.#cookie = options.cookie ?? requestSession
+    this.#ends = options.ends
   }
 
   get store(): SessionStore {
@@ -134,11 +151,13 @@ export class Sessions {
     }
     if (session === NOT_IN_MEMORY) return session
     if (session === undefined) {
+      this.#ends?.ended(ref.id)
       cookie.delete()
       return undefined
     }
     // Ending a session whose refresh token has expired is a store write: `current` does it.
     if (refreshTokenExpired(session, now)) return NOT_IN_MEMORY
+    if (session.dpopKey) this.#ends?.seen(session.id, session.dpopKey)
     cookie.bound(sessionEndsAt(session))
     return session
   }
@@ -165,7 +184,7 @@ export class Sessions {
       request.log.warn({ code, reason: err.cause }, 'session record did not open with the cookie key')
     }
     if (session && refreshTokenExpired(session, this.#now())) {
-      await this.#store.delete(session.id)
+      await this.#delete(session.id, session.dpopKey)
       cookie.delete()
       const code: ErrorCode = 'GATEHOUSE_ERR_SESSION_EXPIRED'
       request.log.info(
@@ -174,9 +193,15 @@ export class Sessions {
       )
       return undefined
     }
-    if (!session) cookie.delete()
+    if (!session) {
+      // Gone (ended elsewhere, or expired), or not this key's to open.
+      this.#ends?.ended(ref.id)
+      cookie.delete()
+      return undefined
+    }
+    if (session.dpopKey) this.#ends?.seen(session.id, session.dpopKey)
     // The cookie's opening is served no longer than the session lives.
-    else cookie.bound(sessionEndsAt(session))
+    cookie.bound(sessionEndsAt(session))
     return session
   }
 
@@ -187,7 +212,7 @@ export class Sessions {
    */
   async create(request: FastifyRequest, login: LoginResult): Promise<SessionData> {
     const previous = this.refOf(request)
-    if (previous) await this.#store.delete(previous.id)
+    if (previous) await this.end(previous.id)
     else await this.#endPreviousFormat(request)
     const now = this.#now()
     const absoluteExpiresAt = now + this.#absolute
@@ -209,6 +234,8 @@ export class Sessions {
       idleExpiresAt: Math.min(now + this.#idle, absoluteExpiresAt),
       logoutHandle: randomBytes(16).toString('base64url'),
     }
+    // Before the write: the login has already made the key's IdP handle.
+    if (session.dpopKey) this.#ends?.seen(session.id, session.dpopKey)
     try {
       await this.#store.create(session)
     } catch (err) {
@@ -216,6 +243,8 @@ export class Sessions {
       // a record no cookie will ever name, counted in its user's indexes
       // until it expires. Best effort; the create's failure is the answer.
       await this.#store.delete(session.id).catch(() => {})
+      // Whether or not the delete went through, no one will sign with the key.
+      this.#ends?.ended(session.id, session.dpopKey)
       throw err
     }
     const cookie = this.#cookie(request)
@@ -225,8 +254,22 @@ export class Sessions {
   }
 
   async destroy(request: FastifyRequest, session: SessionData): Promise<void> {
-    await this.#store.delete(session.id)
+    await this.#delete(session.id, session.dpopKey)
     this.#cookie(request).delete()
+  }
+
+  /**
+   * Ends session `id`, whose cookie is not at hand: a back-channel logout,
+   * "log out everywhere", a new login over an old session.
+   */
+  async end(id: string): Promise<void> {
+    await this.#delete(id)
+  }
+
+  /** Every end goes through here, so what the process keeps of the session goes with it. */
+  async #delete(id: string, key?: DpopKey): Promise<void> {
+    await this.#store.delete(id)
+    this.#ends?.ended(id, key)
   }
 
   /**

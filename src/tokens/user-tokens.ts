@@ -83,6 +83,12 @@ export interface UserTokensOptions {
    * before its own. Default 12.
    */
   readonly audiences?: () => number
+  /**
+   * Told of each session a refresh ends, once its record is deleted: what
+   * the process keeps of it beyond the store goes too (the DPoP key
+   * caches, src/dpop/held-keys.ts).
+   */
+  readonly ended?: (id: string, key?: DpopKey) => void
 }
 
 export type Coordination = 'single-flight' | 'none' | 'per-audience'
@@ -182,6 +188,7 @@ export class UserTokens {
   readonly #unavailableLimit: number
   readonly #audiences: () => number
   readonly #exchangeDeps: ExchangeStepDeps
+  readonly #ended: UserTokensOptions['ended']
 
   constructor(options: UserTokensOptions) {
     this.#store = options.store
@@ -196,6 +203,7 @@ export class UserTokens {
     this.#cooldown = options.cooldown?.ms ? options.cooldown : undefined
     this.#flight = new SingleFlight(() => options.observer?.joined?.())
     this.#audiences = options.audiences ?? (() => 12)
+    this.#ended = options.ended
     this.#unavailableLimit = options.unavailableLimit ?? DEFAULT_UNAVAILABLE_LIMIT
     this.#unavailable = options.failing ?? new UnavailableLimit(this.#unavailableLimit, options.now)
     this.#refusedClient = options.refusedClient ?? new RefusedClient(options.now)
@@ -472,6 +480,7 @@ export class UserTokens {
       if (isGatehouseError(thrown) && thrown.code === 'GATEHOUSE_ERR_SESSION_EXPIRED') {
         this.#unavailable.clear(current.id)
         await this.#store.delete(current.id)
+        this.#ended?.(current.id, current.dpopKey)
       } else {
         await this.#keepRotated(current, rotatedRefreshToken(err))
       }
