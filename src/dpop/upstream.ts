@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, randomUUID } from 'node:crypto'
+import { createHash, createPrivateKey, type KeyObject, randomBytes, randomUUID } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import { createSigner } from 'fast-jwt'
 import { CompactSign, type CryptoKey, importJWK } from 'jose'
@@ -144,18 +144,36 @@ export class UpstreamProofs implements KeyHolder {
 }
 
 function synchronousSigner(key: DpopKey, algorithm: FastJwtAlgorithm): Signer {
-  const pem = createPrivateKey({ key: { ...key.jwk }, format: 'jwk' }).export({
-    format: 'pem',
-    type: 'pkcs8',
-  })
   const sign = createSigner({
-    key: String(pem),
+    key: signingKey(createPrivateKey({ key: { ...key.jwk }, format: 'jwk' }), algorithm),
     algorithm,
     // The header's `alg` is ours (`Ed25519` is RFC 9864's name, which jose
     // and oauth4webapi write); fast-jwt's own name only picks the signature.
     header: { alg: key.alg, typ: 'dpop+jwt', jwk: publicJwk(key) },
   })
   return { sign: (claims) => sign(claims), lastToken: '', lastAth: '' }
+}
+
+/**
+ * The key as fast-jwt takes it. fast-jwt 6 takes key text only (a
+ * KeyObject is refused), and remembers the algorithm of the last 1,000
+ * keys by their text, in its own module, past any signer's life (issue 22:
+ * a heap dump would show keys of ended sessions). An EC key goes as PKCS#8
+ * encrypted under a random passphrase that is dropped once the signer has
+ * opened it: fast-jwt detects such a key by its PEM header alone, and what
+ * it remembers then is ciphertext no one can open. The encryption is
+ * PBKDF2's, about 1 ms per signer made, once per key. fast-jwt refuses an
+ * encrypted key for EdDSA, so an Ed25519 key's text stays in that cache
+ * until 1,000 later keys push it out (docs/security.md).
+ */
+function signingKey(
+  privateKey: KeyObject,
+  algorithm: FastJwtAlgorithm,
+): string | { key: string; passphrase: string } {
+  if (algorithm === 'EdDSA') return String(privateKey.export({ format: 'pem', type: 'pkcs8' }))
+  const passphrase = randomBytes(32).toString('base64url')
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase })
+  return { key: String(pem), passphrase }
 }
 
 async function webCryptoSigner(key: DpopKey): Promise<Signer> {
