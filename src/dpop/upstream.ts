@@ -157,8 +157,8 @@ function synchronousSigner(key: DpopKey, algorithm: FastJwtAlgorithm): Signer {
 /**
  * The key as fast-jwt takes it. fast-jwt 6 takes key text only (a
  * KeyObject is refused), and remembers the algorithm of the last 1,000
- * keys by their text, in its own module, past any signer's life (issue 22:
- * a heap dump would show keys of ended sessions). An EC key goes as PKCS#8
+ * keys by their text, in its own module, past any signer's life (a
+ * heap dump would show keys of ended sessions). An EC key goes as PKCS#8
  * encrypted under a random passphrase that is dropped once the signer has
  * opened it: fast-jwt detects such a key by its PEM header alone, and what
  * it remembers then is ciphertext no one can open. The encryption is

@@ -37,8 +37,9 @@ export interface SessionsOptions {
 /**
  * What the process keeps of a session beyond the store, told when the
  * session is read and when it ends: the caches of DPoP keys
- * (src/dpop/held-keys.ts), which must not keep a key past its session
- * (issue 22). An end is told once the store has deleted the record.
+ * (src/dpop/held-keys.ts), which must not keep a key past its session:
+ * logout destroys the key, since whoever holds a copy can use the
+ * session's bound tokens. An end is told once the store has deleted the record.
  */
 export interface SessionEnds {
   /** A session with a DPoP key was read, or made. */
