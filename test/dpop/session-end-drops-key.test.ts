@@ -7,6 +7,7 @@ import { boundTo } from '../helpers/dpop.js'
 import { DpopVerifier, startDpopUpstream } from '../helpers/dpop-resource-server.js'
 import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { endIdpSession } from '../helpers/logout.js'
 import { type Stack, startStack } from '../helpers/stack.js'
 
 /**
@@ -84,19 +85,6 @@ t.test('log out everywhere drops the key of every session it ends, known here by
   t.ok(keys.holds(bob.key), "another user's stays")
   t.equal((await apiCall(bob.jar, `${base}/api/orders`)).status, 200)
 })
-
-/** Ends the user's session at the IdP itself, as its own logout page would: the IdP sends a logout token. */
-async function endIdpSession(jar: CookieJar, issuer: string) {
-  const page = await jarFetch(jar, `${issuer}/session/end`)
-  const action = /<form[^>]*action="([^"]+)"/.exec(page.text)?.[1]
-  const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.text)?.[1]
-  if (!action || !xsrf) throw new Error(`no logout form at the IdP (HTTP ${page.status})`)
-  return jarFetch(jar, new URL(action, issuer).href, {
-    method: 'POST',
-    body: new URLSearchParams({ xsrf, logout: 'yes' }),
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  })
-}
 
 t.test('a back-channel logout drops the key of the session it ends', async (t) => {
   const { stack, base, keys, signedIn } = await setup(t, { backchannelLogout: true })

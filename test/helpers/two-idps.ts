@@ -1,4 +1,4 @@
-import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
+import { exportJWK, generateKeyPair, type JWTPayload } from 'jose'
 import type { Test } from 'tap'
 import { type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
@@ -13,9 +13,8 @@ import {
   type TestRoute,
   testConfig,
 } from './gateway.js'
+import { signLogoutToken } from './logout.js'
 import { onFreePorts } from './ports.js'
-
-const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
 /** The resource server of `/api/partner-reports`, which only the partner IdP knows (RFC 8707). */
 export const PARTNER_REPORTS = 'https://reports.partner.example'
@@ -174,16 +173,10 @@ export async function startTwoIdps(t: Test, options: TwoIdpOptions = {}): Promis
     idp: idps[name],
     api: apis[name],
     logoutToken: (claims) =>
-      new SignJWT({
-        events: { [EVENT]: {} },
-        jti: crypto.randomUUID(),
-        iat: Math.floor(Date.now() / 1000),
-        ...claims,
-      })
-        .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: `${name}-key` })
-        .setIssuer(idps[name].issuer)
-        .setAudience(CLIENT_ID)
-        .sign(keys[name].privateKey),
+      signLogoutToken(
+        { issuer: idps[name].issuer, audience: CLIENT_ID, key: keys[name].privateKey, kid: `${name}-key` },
+        claims,
+      ),
   })
   let closing: Promise<void> | undefined
   const close = () => {

@@ -1,12 +1,11 @@
-import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
+import { exportJWK, generateKeyPair, type JWTPayload } from 'jose'
 import t, { type Test } from 'tap'
 import { sessionRefOf } from '../helpers/app.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { CLIENT_ID, route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { endIdpSession, signLogoutToken } from '../helpers/logout.js'
 import { startStack } from '../helpers/stack.js'
-
-const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
 async function setup(t: Test) {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true })
@@ -25,17 +24,7 @@ async function setup(t: Test) {
   const sign = (
     claims: JWTPayload,
     { key = privateKey, audience = CLIENT_ID }: { key?: CryptoKey; audience?: string } = {},
-  ) =>
-    new SignJWT({
-      events: { [EVENT]: {} },
-      jti: crypto.randomUUID(),
-      iat: Math.floor(Date.now() / 1000),
-      ...claims,
-    })
-      .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: 'idp-key' })
-      .setIssuer(idp.issuer)
-      .setAudience(audience)
-      .sign(key)
+  ) => signLogoutToken({ issuer: idp.issuer, audience, key, kid: 'idp-key' }, claims)
   const post = (token: string) =>
     jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, {
       method: 'POST',
@@ -43,19 +32,6 @@ async function setup(t: Test) {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     })
   return { idp, base, sign, post, lines, app: gateway.app, store: gateway.app.gatehouse.stores.sessions }
-}
-
-/** Ends the user's session at the IdP itself, as its own logout page would. */
-async function endIdpSession(jar: CookieJar, issuer: string) {
-  const page = await jarFetch(jar, `${issuer}/session/end`)
-  const action = /<form[^>]*action="([^"]+)"/.exec(page.text)?.[1]
-  const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.text)?.[1]
-  if (!action || !xsrf) throw new Error(`no logout form at the IdP (HTTP ${page.status})`)
-  return jarFetch(jar, new URL(action, issuer).href, {
-    method: 'POST',
-    body: new URLSearchParams({ xsrf, logout: 'yes' }),
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  })
 }
 
 t.test('the IdP ends its session: it sends a logout token and that gateway session is gone', async (t) => {

@@ -1,4 +1,4 @@
-import { exportJWK, generateKeyPair, SignJWT } from 'jose'
+import { exportJWK, generateKeyPair } from 'jose'
 import t, { type Test } from 'tap'
 import { type DevIdp, startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
@@ -8,6 +8,7 @@ import { createRedisStores } from '../../src/server/redis-stores.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { CLIENT_ID, CLIENT_SECRET, listenOn, testConfigRaw } from '../helpers/gateway.js'
 import { apiCall, followLoginFlow, jarFetch } from '../helpers/login.js'
+import { signLogoutToken } from '../helpers/logout.js'
 import { onFreePorts } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 
@@ -18,7 +19,6 @@ import { startRedis } from '../helpers/redis.js'
  * is for the sessions of both entries. A third entry of the same issuer
  * with another client id is another client, whose sessions stay.
  */
-const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 const OTHER_CLIENT = 'other-client'
 
 const redis = await startRedis()
@@ -126,16 +126,10 @@ async function setup(t: Test, { frontends }: { frontends: boolean }): Promise<Se
     idp: started.idp,
     urls: started.ports.map((port) => `http://127.0.0.1:${port}`),
     logoutToken: (claims) =>
-      new SignJWT({
-        events: { [EVENT]: {} },
-        jti: crypto.randomUUID(),
-        iat: Math.floor(Date.now() / 1000),
-        ...claims,
-      })
-        .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: 'idp-key' })
-        .setIssuer(started.idp.issuer)
-        .setAudience(CLIENT_ID)
-        .sign(privateKey),
+      signLogoutToken(
+        { issuer: started.idp.issuer, audience: CLIENT_ID, key: privateKey, kid: 'idp-key' },
+        claims,
+      ),
   }
 }
 

@@ -1,0 +1,48 @@
+import { type CryptoKey, type JWTPayload, SignJWT } from 'jose'
+import type { CookieJar } from './cookie-jar.js'
+import { jarFetch } from './login.js'
+
+/** OpenID Connect Back-Channel Logout 1.0 §2.4: the event a logout token carries. */
+export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
+
+export interface LogoutTokenSigner {
+  readonly issuer: string
+  readonly audience: string
+  /** The IdP's signing key, and its `kid` in the JWKS the gateway fetches. */
+  readonly key: CryptoKey
+  readonly kid: string
+}
+
+/**
+ * A logout token as an IdP signs one (§2.4): the event, a fresh `jti` and
+ * `iat`, then `claims` (a `sub`, a `sid`, or a deliberate mistake), which
+ * may override any of them.
+ */
+export function signLogoutToken(signer: LogoutTokenSigner, claims: JWTPayload): Promise<string> {
+  return new SignJWT({
+    events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
+    jti: crypto.randomUUID(),
+    iat: Math.floor(Date.now() / 1000),
+    ...claims,
+  })
+    .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: signer.kid })
+    .setIssuer(signer.issuer)
+    .setAudience(signer.audience)
+    .sign(signer.key)
+}
+
+/**
+ * Ends the user's session at oidc-provider itself, as its own logout page
+ * would when the user confirms it: the IdP then sends its logout tokens.
+ */
+export async function endIdpSession(jar: CookieJar, issuer: string) {
+  const page = await jarFetch(jar, `${issuer}/session/end`)
+  const action = /<form[^>]*action="([^"]+)"/.exec(page.text)?.[1]
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.text)?.[1]
+  if (!action || !xsrf) throw new Error(`no logout form at the IdP (HTTP ${page.status})`)
+  return jarFetch(jar, new URL(action, issuer).href, {
+    method: 'POST',
+    body: new URLSearchParams({ xsrf, logout: 'yes' }),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  })
+}
