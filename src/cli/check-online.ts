@@ -1,4 +1,5 @@
 import type * as oauth from 'oauth4webapi'
+import { routesOfProvider } from '../config/provider-routes.js'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { causeName } from '../errors.js'
 import { OidcClient } from '../oidc/client.js'
@@ -234,7 +235,7 @@ function providerView(config: GatehouseConfig, provider: IdentityProviderConfig)
     ...config,
     oidc: provider,
     identityProviders: [provider],
-    routes: config.routes.filter((r) => r.identityProviders?.includes(provider.name) ?? true),
+    routes: routesOfProvider(config.frontends, provider.name),
   }
 }
 

@@ -408,7 +408,7 @@ export const RouteSchema = Type.Object(
       Type.String({
         minLength: 1,
         description:
-          "RFC 8707 resource indicator (an absolute URI) of the upstream, for token: user and optional-user: the route gets a token issued for it, from the session's refresh token. Every login asks for each configured resource; a session gets tokens only for those its own login asked for, so one a reload adds or changes answers 403 resource_refused to sessions signed in before, until they sign in again.",
+          "RFC 8707 resource indicator (an absolute URI) of the upstream, for token: user and optional-user: the route gets a token issued for it, from the session's refresh token. A login asks its provider for the resources of every route its sessions may call (in the frontends that sign in with it, and not restricted to other providers); a session gets tokens only for those its own login asked for, so one a reload adds or changes answers 403 resource_refused to sessions signed in before, until they sign in again.",
       }),
     ),
     dpop: Type.Optional(

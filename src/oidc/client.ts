@@ -1,11 +1,7 @@
 import * as oauth from 'oauth4webapi'
 import type { Dispatcher } from 'undici'
-import type {
-  ClientAuthMethod,
-  GatehouseConfig,
-  IdentityProviderConfig,
-  RouteConfig,
-} from '../config/types.js'
+import { routesOfProvider } from '../config/provider-routes.js'
+import type { ClientAuthMethod, GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { dpopThumbprint, generateDpopKey } from '../dpop/keys.js'
 import { DpopNonces } from '../dpop/nonces.js'
 import { DpopProofs } from '../dpop/proofs.js'
@@ -115,7 +111,7 @@ export class OidcClient {
     this.#oidc = oidc
     this.#allowClaims = config.session.claims
     this.#scopes = oidc.scopes.join(' ')
-    this.#resources = configuredResources(config.routes, oidc.name)
+    this.#resources = configuredResources(config, oidc.name)
     this.#authBase = `${config.server.publicUrl}${config.auth.basePath}`
     this.#postLogoutRedirectUri = `${config.server.publicUrl}/`
     this.#http = createIdpHttp({
@@ -647,12 +643,13 @@ export class OidcClient {
 /**
  * Every resource the routes of provider `idp`'s sessions declare, each
  * once, for the authorization request (RFC 8707 §2): another provider's
- * resource servers are not this one's to grant.
+ * resource servers, or those of a frontend that does not sign in with it,
+ * are not this one's to grant, and a provider that does not know them
+ * refuses the whole request (`invalid_target`).
  */
-export function configuredResources(routes: readonly RouteConfig[], idp: string): string[] {
+export function configuredResources(config: Pick<GatehouseConfig, 'frontends'>, idp: string): string[] {
   const resources = new Set<string>()
-  for (const route of routes) {
-    if (route.identityProviders !== undefined && !route.identityProviders.includes(idp)) continue
+  for (const route of routesOfProvider(config.frontends, idp)) {
     if (route.resource !== undefined && (route.token === 'user' || route.token === 'optional-user'))
       resources.add(route.resource)
   }

@@ -318,7 +318,7 @@ function clientBasis(config: GatehouseConfig): unknown {
   return {
     providers: config.identityProviders,
     claims: config.session.claims,
-    resources: config.identityProviders.map((p) => configuredResources(config.routes, p.name)),
+    resources: config.identityProviders.map((p) => configuredResources(config, p.name)),
     publicUrl: config.server.publicUrl,
     basePath: config.auth.basePath,
   }
