@@ -105,8 +105,11 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
     io.stdout(`OK: ${file} (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
     // What to register at the providers: a move from `oidc:` to
     // `identityProviders:` changes it (src/config/redirect-uris.ts).
-    for (const [name, uris] of Object.entries(redirectUris(config)))
+    for (const [name, uris] of Object.entries(redirectUris(config))) {
+      // None for a provider no frontend signs in with; its warning says so.
+      if (uris.length === 0) continue
       io.stdout(`redirect URI${uris.length === 1 ? '' : 's'} to register at ${name}: ${uris.join(' ')}`)
+    }
     if (!values.online) return 0
     // Loaded only here: offline check never touches the network code.
     const { checkOnline } = await import('./check-online.js')

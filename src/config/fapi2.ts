@@ -122,9 +122,10 @@ type FapiConfig = Pick<RawConfig, 'routes' | 'frontends' | 'auth' | 'oidc' | 'id
 
 /**
  * Whether `route` is ever sent a token of `provider`: a `client` route
- * the gateway's own, from the route's first provider, else the first of all
- * (proxy/guard.ts); any other the token of a session, of the providers
- * the route serves and its frontend signs in with.
+ * the gateway's own, from the route's first provider, else its frontend's
+ * first, else the first of all (`clientIdentityProvider`); any other the
+ * token of a session, of the providers the route serves and its frontend
+ * signs in with.
  */
 function carriesTokenOf(
   config: FapiConfig,
@@ -133,10 +134,13 @@ function carriesTokenOf(
   provider: RawProvider,
 ): boolean {
   if (route.token === 'none') return false
-  if (route.token === 'client')
-    return (route.identityProviders?.[0] ?? rawProviders(config)[0]?.name) === provider.name
-  if (route.identityProviders !== undefined && !route.identityProviders.includes(provider.name)) return false
   const frontend = list.at[0] === 'frontends' ? config.frontends?.[list.at[1] as number] : undefined
+  if (route.token === 'client')
+    return (
+      (route.identityProviders?.[0] ?? frontend?.identityProviders?.[0] ?? rawProviders(config)[0]?.name) ===
+      provider.name
+    )
+  if (route.identityProviders !== undefined && !route.identityProviders.includes(provider.name)) return false
   return frontend?.identityProviders === undefined || frontend.identityProviders.includes(provider.name)
 }
 

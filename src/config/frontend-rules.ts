@@ -219,3 +219,22 @@ function checkReachable(
   })
   return findings
 }
+
+/**
+ * Providers that no frontend signs in with, when every frontend lists its
+ * own: nothing reaches them (a route may name only its frontend's, and
+ * their logout tokens are verified at no frontend), yet they are
+ * discovered and reported at /readyz. Inert, so a warning: a provider may
+ * be added a step before the frontend that will list it.
+ */
+export function unusedProviders(config: RawConfig): Finding[] {
+  const frontends = config.frontends ?? []
+  if (frontends.length === 0 || frontends.some((f) => f.identityProviders === undefined)) return []
+  const listed = new Set(frontends.flatMap((f) => f.identityProviders ?? []))
+  return rawProviders(config)
+    .filter((provider) => !listed.has(provider.name))
+    .map((provider) => ({
+      path: [...provider.path, 'name'],
+      message: `${provider.name} is in no frontend's identityProviders: no one signs in with it and no route gets its tokens; list it at a frontend, or remove it`,
+    }))
+}

@@ -191,9 +191,13 @@ function resolve(
   const providers = rawProviders.map((p) =>
     resolveProvider(p, clientKeys.get(p.name), tls.get(formatPath([...p.path, 'tls']))),
   )
+  // `frontendProviders`: the frontend's `identityProviders`, if it lists some.
   const resolveRoute =
-    (at: Path) =>
+    (at: Path, frontendProviders?: readonly string[]) =>
     (r: RawConfig['routes'][number], i: number): RouteConfig => {
+      // The gateway's own token is the frontend's as much as a sign-in is:
+      // from its first provider, as its /login without ?idp= is.
+      const clientProvider = r.identityProviders?.[0] ?? frontendProviders?.[0]
       const path = trimSlash(r.path)
       const routeTls = tls.get(formatPath([...at, i, 'tls']))
       return {
@@ -223,6 +227,9 @@ function resolve(
         passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
         ...(routeTls === undefined ? {} : { tls: routeTls }),
         ...(r.identityProviders === undefined ? {} : { identityProviders: [...r.identityProviders] }),
+        ...(r.token === 'client' && clientProvider !== undefined
+          ? { clientIdentityProvider: clientProvider }
+          : {}),
         ...(r.token === 'exchange' && r.exchange ? { exchange: resolveExchange(r.exchange) } : {}),
       }
     }
@@ -244,7 +251,7 @@ function resolve(
       auth: { basePath: frontendBasePath(config, f) },
       home: `${pathPrefix}/`,
       identityProviders: f.identityProviders,
-      routes: f.routes.map(resolveRoute(['frontends', i, 'routes'])),
+      routes: f.routes.map(resolveRoute(['frontends', i, 'routes'], f.identityProviders)),
     }
   }) ?? [
     {

@@ -466,7 +466,7 @@ export const RouteSchema = Type.Object(
         minItems: 1,
         uniqueItems: true,
         description:
-          'Serve only sessions signed in with these providers (names from identityProviders); any other session gets 403 wrong_identity_provider before a token is used. A token: client route gets its token from the first. Default: every provider.',
+          'Serve only sessions signed in with these providers (names from identityProviders); any other session gets 403 wrong_identity_provider before a token is used. A token: client route gets its token from the first (else from the first its frontend signs in with). Default: every provider its frontend signs in with.',
       }),
     ),
     exchange: Type.Optional(ExchangeSchema),

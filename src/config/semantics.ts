@@ -2,7 +2,7 @@ import { foldUnderscores, isSpoofable, NEVER_PASSED, TRACE_CONTEXT } from '../he
 import { parseDuration, parseSize } from './duration.js'
 import { checkExchange } from './exchange.js'
 import { checkFapi2 } from './fapi2.js'
-import { checkFrontends, formatAt, type RouteList, routeLists } from './frontend-rules.js'
+import { checkFrontends, formatAt, type RouteList, routeLists, unusedProviders } from './frontend-rules.js'
 import { optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
 import { parseStore } from './store-url.js'
@@ -390,6 +390,7 @@ export function checkWarnings(config: RawConfig): Finding[] {
       }
     })
   }
+  findings.push(...unusedProviders(config))
   if (longest) {
     findings.push({
       path: ['server', 'drainTimeout'],

@@ -57,9 +57,15 @@ export interface RouteConfig {
   readonly tls?: TlsMaterial | undefined
   /**
    * The providers whose sessions the route serves, by name; `undefined`:
-   * every provider. A `client` route's token comes from the first.
+   * every provider its frontend signs in with.
    */
   readonly identityProviders?: readonly string[] | undefined
+  /**
+   * `client` routes: the provider the gateway's own token comes from, the
+   * first the route lists, else the first its frontend signs in with;
+   * `undefined`: the first of all.
+   */
+  readonly clientIdentityProvider?: string | undefined
   /** Present exactly on `token: exchange` routes. */
   readonly exchange?: ExchangeConfig | undefined
 }

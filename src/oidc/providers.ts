@@ -56,7 +56,7 @@ export class IdentityProviders {
     )
   }
 
-  /** The first provider: `/auth/login` without `?idp=`, and `token: client` routes that name none. */
+  /** The first provider: `/auth/login` without `?idp=`, and `token: client` routes whose route and frontend name none. */
   get default(): OidcClient {
     return this.#default
   }

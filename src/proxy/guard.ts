@@ -81,8 +81,8 @@ export function routeGuard(
       // anyone act as the gateway, so a session is required unless the route
       // opts out by name (`anonymous: true`).
       const anonymous = route.anonymous
-      // The gateway's credentials at the route's first provider, else the first of all.
-      const idp = route.identityProviders?.[0]
+      // The gateway's credentials at the route's provider (config/types.ts), else the first of all.
+      const idp = route.clientIdentityProvider
       const attach = async (request: FastifyRequest) => {
         if (!anonymous) {
           const session = await deps.sessions.current(request)

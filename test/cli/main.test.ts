@@ -76,6 +76,36 @@ t.test(
   },
 )
 
+t.test(
+  'check: a provider no frontend signs in with passes, with a warning naming it and its line',
+  async (t) => {
+    const unused = join(dir, 'unused.yaml')
+    writeFileSync(
+      unused,
+      `server: { port: 3000 }
+identityProviders:
+  - { name: corp, issuer: https://corp.example.com, clientId: a, clientSecret: s }
+  - { name: partner, issuer: https://partner.example.com, clientId: a, clientSecret: s }
+session: { secret: "${'s'.repeat(32)}" }
+frontends:
+  - name: partners
+    host: partners.example.com
+    publicUrl: https://partners.example.com
+    identityProviders: [partner]
+    routes: [{ path: /api, upstream: http://api:8080, token: client }]
+`,
+    )
+    const r = await run(['check', '--config', unused])
+    t.equal(r.code, 0)
+    t.match(
+      r.err,
+      `warning: ${unused}:3 identityProviders[0].name: corp is in no frontend's identityProviders`,
+    )
+    t.notMatch(r.out, /register at corp/, 'and no redirect URI is printed for it')
+    t.match(r.out, 'redirect URI to register at partner: https://partners.example.com/auth/callback/partner')
+  },
+)
+
 t.test('config path: --config beats GATEHOUSE_CONFIG beats ./routes.yaml', async (t) => {
   const viaEnv = await run(['check'], { OIDC_CLIENT_SECRET: 'x', GATEHOUSE_CONFIG: good })
   t.match(viaEnv.out, `OK: ${good}`)

@@ -139,13 +139,20 @@ frontends:
     identityProviders: [corp]
     routes:
       - { path: /api, upstream: "https://orders:8443" }
+  - name: bank-only
+    host: bank.example.com
+    publicUrl: https://bank.example.com
+    identityProviders: [bank]
+    routes:
+      - { path: /reports, upstream: "https://bank-reports:8443", token: client }
 `
     t.same(
       problems(text),
       [
         '18 frontends[0].routes[2].tls.cert: profile fapi2 with mTLS-bound tokens (RFC 8705 §3): this route is sent a token bound to the certificate of identityProviders[1].tls.cert, which only that certificate can use; give the route tls: { cert, key } with the same certificate',
+        '30 frontends[2].routes[0].tls.cert: profile fapi2 with mTLS-bound tokens (RFC 8705 §3): this route is sent a token bound to the certificate of identityProviders[1].tls.cert, which only that certificate can use; give the route tls: { cert, key } with the same certificate',
       ],
-      "only the route bank's sessions reach; the client tokens are corp's, the frontend signs in with corp alone",
+      "only the routes bank's tokens reach: its sessions', and the client token of a frontend that signs in with bank alone; the other client tokens are corp's, and corp-only signs in with corp alone",
     )
   },
 )

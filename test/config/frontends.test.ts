@@ -166,6 +166,44 @@ frontends:
   ])
 })
 
+t.test('a provider no frontend signs in with loads, with a warning naming it and its line', async (t) => {
+  const text = (staff: string, partners: string) => `server: { port: 3000 }
+identityProviders:
+  - { name: corp, issuer: https://corp.example.com, clientId: bff, clientSecret: s }
+  - name: partner
+    issuer: https://partner.example.com
+    clientId: bff
+    clientSecret: s
+session:
+  secret: \${SESSION_SECRET}
+frontends:
+  - name: staff
+    host: staff.example.com
+    publicUrl: https://staff.example.com
+    ${staff}
+  - name: partners
+    host: partners.example.com
+    publicUrl: https://partners.example.com
+    ${partners}
+`
+  const warned = (staff: string, partners: string) => {
+    const warnings: string[] = []
+    parseConfig(text(staff, partners), 'routes.yaml', env, {
+      onWarning: (w) => warnings.push(`${w.line} ${w.path}: ${w.message}`),
+    })
+    return warnings
+  }
+  t.same(warned('identityProviders: [corp]', 'identityProviders: [corp]'), [
+    "4 identityProviders[1].name: partner is in no frontend's identityProviders: no one signs in with it and no route gets its tokens; list it at a frontend, or remove it",
+  ])
+  t.same(warned('identityProviders: [corp]', 'identityProviders: [partner]'), [], 'each is used')
+  t.same(
+    warned('identityProviders: [corp]', 'routes: []'),
+    [],
+    'a frontend that lists none signs in with all',
+  )
+})
+
 t.test('server.publicUrl is required only without frontends', async (t) => {
   t.same(problems(`${head}routes: []\n`), ['1 server.publicUrl: is required'])
 })
