@@ -26,6 +26,8 @@ export class IdentityProviders {
   readonly #startedWith: ReadonlyMap<string, ClientRegistration>
   /** Every configured provider, a frontend's or not: whose indexes a logout searches. */
   readonly #everyone: ReadonlyMap<string, OidcClient>
+  /** Of a frontend's view (`only`): the providers configured that it does not sign in with. */
+  #others: ReadonlySet<string> = new Set()
 
   /**
    * `clients`: one per provider, names unique (the config checked them).
@@ -47,13 +49,19 @@ export class IdentityProviders {
     this.#everyone = everyone ?? this.#byName
   }
 
-  /** The providers of `names`, in that order, judging sessions as these do (a frontend's). */
+  /**
+   * The providers of `names`, in that order, judging sessions as these do
+   * (a frontend's): a session of any other provider is to the view as a
+   * removed provider's.
+   */
   only(names: readonly string[]): IdentityProviders {
-    return new IdentityProviders(
+    const view = new IdentityProviders(
       names.map((name) => this.#byName.get(name)!),
       this.#startedWith,
       this.#everyone,
     )
+    view.#others = new Set([...this.#byName.keys(), ...this.#others].filter((name) => !names.includes(name)))
+    return view
   }
 
   /** The first provider: `/auth/login` without `?idp=`, and `token: client` routes whose route and frontend name none. */
@@ -153,7 +161,9 @@ export class IdentityProviders {
       'GATEHOUSE_ERR_SESSION_EXPIRED',
       this.#byName.has(session.idp)
         ? 'The identity provider this session signed in with now has another issuer or client id, which did not issue its tokens.'
-        : 'The identity provider this session signed in with is no longer configured.',
+        : this.#others.has(session.idp)
+          ? 'The identity provider this session signed in with is no longer one this frontend signs in with.'
+          : 'The identity provider this session signed in with is no longer configured.',
     )
   }
 

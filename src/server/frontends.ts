@@ -85,6 +85,11 @@ export const frontends = fp(
     for (const frontend of config.frontends) {
       const view = frontendView(config, frontend)
       const sessions = app.gatehouse.sessionsOf(frontend.name)
+      // The sign-in routes and the proxy judge a session by the same
+      // providers: one of a provider a reload took off this frontend's list
+      // is a removed provider's to both (not refreshable, ended when due,
+      // logged out here only), never live to one and over to the other.
+      const signsInWith = providersOf(providers, frontend)
       await app.register(async function frontendScope(scope) {
         // Every route of this scope, the proxy's included, serves only this frontend's requests.
         scope.addHook('onRoute', (route) => {
@@ -95,7 +100,7 @@ export const frontends = fp(
         await scope.register(cookiesPlugin, { config: view, frontend: frontend.name, now })
         await scope.register(ownRoutes, {
           config: view,
-          providers: providersOf(providers, frontend),
+          providers: signsInWith,
           sessions,
           stores,
           refusals: app.observers.refusals,
@@ -111,7 +116,14 @@ export const frontends = fp(
             owns: ownsPath(config, frontend),
           },
         })
-        await scope.register(proxy, { config: view, now, sessions, websocketRecheck: opts.websocketRecheck })
+        await scope.register(proxy, {
+          config: view,
+          now,
+          sessions,
+          providers: signsInWith,
+          userTokens: app.gatehouse.userTokensOf(frontend.identityProviders),
+          websocketRecheck: opts.websocketRecheck,
+        })
       })
     }
   },

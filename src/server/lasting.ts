@@ -11,7 +11,12 @@ import { CertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
 import { RefusedClient } from '../tokens/refused-client.js'
 import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from '../tokens/unavailable-limit.js'
-import { type Coordination, type RefreshObserver, UserTokens } from '../tokens/user-tokens.js'
+import {
+  type Coordination,
+  type RefreshObserver,
+  UserTokens,
+  type UserTokensOptions,
+} from '../tokens/user-tokens.js'
 import type { ClientRegistration } from '../types.js'
 import { GatewayMetrics } from './metrics.js'
 import { createStores, type Stores } from './stores.js'
@@ -120,6 +125,10 @@ export class IdpParts {
    * config using these parts, since a reload that adds routes keeps them.
    */
   #audiences: number
+  /** What `userTokens` was made with, for the frontends' own (`userTokensOf`). */
+  readonly #userTokensOptions: UserTokensOptions
+  /** `userTokensOf`'s, by the provider names they serve. */
+  readonly #userTokensOf = new Map<string, UserTokens>()
 
   constructor(
     config: GatehouseConfig,
@@ -152,7 +161,7 @@ export class IdpParts {
       lockTtl: options.lockTtl ?? Math.max(...config.identityProviders.map((p) => p.timeout)) + 5_000,
       now,
     }
-    this.userTokens = new UserTokens({
+    this.#userTokensOptions = {
       ...fetchOnce,
       store: stores.sessions,
       unavailableLimit: config.tokens.unavailableLimit,
@@ -162,12 +171,34 @@ export class IdpParts {
       observer: observers.refresh,
       audiences: () => this.#audiences,
       ended: (id, key) => keys.ended(id, key),
-    })
+    }
+    this.userTokens = new UserTokens(this.#userTokensOptions)
     this.clientTokens = new ClientTokens({
       ...fetchOnce,
       cache: stores.clientTokens,
       observer: observers.clientTokens,
     })
+  }
+
+  /**
+   * The user tokens of a frontend that signs in with the providers `names`
+   * (`frontends[].identityProviders`; `undefined`: every provider): a
+   * session of a provider that is not one of them, which a reload took off
+   * the frontend's list, is judged as a removed provider's session
+   * (`IdentityProviders.of`): nothing of it is refreshed or exchanged, and
+   * it ends when its token is due. The same store, locks, back-offs and
+   * refusals as `userTokens`; a flight of their own, as a session is only
+   * ever its frontend's.
+   */
+  userTokensOf(names: readonly string[] | undefined): UserTokens {
+    if (names === undefined) return this.userTokens
+    const key = JSON.stringify(names)
+    let tokens = this.#userTokensOf.get(key)
+    if (tokens === undefined) {
+      tokens = new UserTokens({ ...this.#userTokensOptions, oidc: this.providers.only(names) })
+      this.#userTokensOf.set(key, tokens)
+    }
+    return tokens
   }
 
   /** Takes on one more config's routes: a request may wait through a flight for each. */

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AntiForgeryConfig } from '../guards/csrf.js'
+import type { IdentityProviders } from '../oidc/providers.js'
 import { type ProxyConfig, registerProxyRoutes } from '../proxy/routes.js'
 import type { Sessions } from '../session/sessions.js'
+import type { UserTokens } from '../tokens/user-tokens.js'
 
 export interface ProxyOptions {
   readonly config: ProxyConfig & AntiForgeryConfig
@@ -12,6 +14,13 @@ export interface ProxyOptions {
   readonly websocketRecheck?: number | undefined
   /** The sessions these routes read: a named frontend's; default `app.gatehouse.sessions`. */
   readonly sessions?: Sessions | undefined
+  /**
+   * The providers whose sessions these routes take for live, and the user
+   * tokens that refresh through them alone: a named frontend's; default
+   * `app.gatehouse`'s, every provider.
+   */
+  readonly providers?: IdentityProviders | undefined
+  readonly userTokens?: UserTokens | undefined
 }
 
 /**
@@ -22,8 +31,10 @@ export interface ProxyOptions {
 export const proxy = fp(
   async function proxy(app: FastifyInstance, opts: ProxyOptions) {
     const { config } = opts
-    const { userTokens, clientTokens, providers } = app.gatehouse
+    const { clientTokens } = app.gatehouse
     const sessions = opts.sessions ?? app.gatehouse.sessions
+    const providers = opts.providers ?? app.gatehouse.providers
+    const userTokens = opts.userTokens ?? app.gatehouse.userTokens
     // The guard's decorator (see proxy/guard.ts), on the root: the root hooks read the request too.
     app.decorateRequest('upstreamToken', null)
     app.decorateRequest('upstreamDpopKey', null)

@@ -21,6 +21,8 @@ export interface GatehouseState {
   readonly metrics: GatewayMetrics
   readonly sessions: Sessions
   readonly userTokens: UserTokens
+  /** The user tokens of a frontend that signs in with these providers only (`IdpParts.userTokensOf`). */
+  userTokensOf(names: readonly string[] | undefined): UserTokens
   readonly clientTokens: ClientTokens
   /** What this app shares with the apps a config reload builds after it (lasting.ts). */
   readonly lasting: Lasting
@@ -103,6 +105,7 @@ export const services = fp(
       metrics,
       sessions,
       userTokens,
+      userTokensOf: (names) => parts.userTokensOf(names),
       clientTokens,
       lasting,
       whenDiscovered: () => parts.whenDiscovered(),

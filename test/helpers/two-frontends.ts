@@ -56,6 +56,8 @@ export async function startTwoFrontends(
     /** Each provider's options beyond its name and issuer. */
     readonly provider?: (name: ProviderName) => Partial<TestProvider>
     readonly accessTokenTtl?: number
+    /** The gateway's clock, epoch ms (`TestClock.now`). */
+    readonly now?: () => number
   } = {},
 ): Promise<TwoFrontends> {
   const upstream = await startEchoUpstream()
@@ -125,6 +127,7 @@ export async function startTwoFrontends(
         configDigest: digest,
         env: {},
         watch: false,
+        ...(options.now === undefined ? {} : { now: options.now }),
       })
       await running.app.gatehouse.whenDiscovered()
       const reload = (next: FrontendChoices) => {
