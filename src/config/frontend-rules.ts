@@ -25,6 +25,8 @@ export interface RouteList {
   readonly basePath: string
   /** The option the base path comes from, for messages. */
   readonly basePathName: string
+  /** The providers the list's frontend signs in with; `undefined`: every provider. */
+  readonly identityProviders?: readonly string[] | undefined
 }
 
 /** `routes`, and each frontend's routes. */
@@ -38,6 +40,7 @@ export function routeLists(config: Pick<RawConfig, 'routes' | 'frontends' | 'aut
       at: ['frontends', i, 'routes'],
       basePath: frontendBasePath(config, frontend),
       basePathName: `frontends[${i}].auth.basePath`,
+      identityProviders: frontend.identityProviders,
     })
   })
   return lists

@@ -215,7 +215,7 @@ function resolve(
           r.token !== 'none' &&
           (r.dpop ?? true) &&
           (r.token !== 'client' ||
-            servedProviders(rawProviders, r.identityProviders).some((p) => p.oidc.dpop)),
+            servedProviders(rawProviders, r.identityProviders ?? frontendProviders).some((p) => p.oidc.dpop)),
         retryOnInvalidToken: r.retryOnInvalidToken,
         methods: routeMethods(r.methods),
         csrf: r.csrf,

@@ -309,7 +309,8 @@ function checkRoutes(
     if (route.websocket && route.methods !== undefined && !route.methods.includes('GET')) {
       add(at('methods'), 'must include GET on a websocket route: the upgrade is a GET')
     }
-    const served = servedProviders(providers, route.identityProviders)
+    // A route of a frontend serves only the sessions of the providers the frontend signs in with.
+    const served = servedProviders(providers, route.identityProviders ?? list.identityProviders)
     route.identityProviders?.forEach((name, j) => {
       if (names.has(name)) return
       const known = [...names.keys()].join(', ')
@@ -320,10 +321,7 @@ function checkRoutes(
     if (route.dpop === true) {
       const withDpop = served.find((p) => p.oidc.dpop)
       if (withDpop === undefined)
-        add(
-          at('dpop'),
-          `needs ${providers.length > 1 ? 'a provider of the route with dpop: true' : `${optionName(providers[0]?.path ?? ['oidc'], 'dpop')}: true`}`,
-        )
+        add(at('dpop'), `needs ${dpopProvider(providers, route.identityProviders, list)}`)
       else if (route.token === 'none') add(at('dpop'), 'applies only to routes that forward a token')
     }
     if (route.token !== 'client' && route.anonymous !== undefined) {
@@ -360,6 +358,18 @@ function checkRoutes(
       }
     })
   })
+}
+
+/** What a `dpop: true` route lacks: a provider with `dpop: true` among those whose sessions it serves. */
+function dpopProvider(
+  providers: readonly RawProvider[],
+  listed: readonly string[] | undefined,
+  list: RouteList,
+): string {
+  if (providers.length <= 1) return `${optionName(providers[0]?.path ?? ['oidc'], 'dpop')}: true`
+  if (listed === undefined && list.identityProviders !== undefined)
+    return `a provider with dpop: true among those its frontend signs in with (${formatAt([...list.at.slice(0, 2), 'identityProviders'])}: ${list.identityProviders.join(', ')})`
+  return 'a provider of the route with dpop: true'
 }
 
 /** The providers whose sessions a route serves: those it lists, or all. */

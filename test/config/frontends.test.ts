@@ -204,6 +204,44 @@ frontends:
   )
 })
 
+t.test('a dpop route needs a provider with DPoP among those its frontend signs in with', async (t) => {
+  const text = (staff: string, route: string) => `server: { port: 3000 }
+identityProviders:
+  - { name: corp, issuer: https://corp.example.com, clientId: bff, clientSecret: s }
+  - { name: partner, issuer: https://partner.example.com, clientId: bff, clientSecret: s, dpop: true }
+session:
+  secret: \${SESSION_SECRET}
+frontends:
+  - name: staff
+    host: staff.example.com
+    publicUrl: https://staff.example.com
+    ${staff}
+    routes:
+      - ${route}
+  - name: partners
+    host: partners.example.com
+    publicUrl: https://partners.example.com
+    identityProviders: [partner]
+`
+  const user = '{ path: /api, upstream: http://a:1, dpop: true }'
+  const client = '{ path: /api, upstream: http://a:1, token: client, dpop: true }'
+  const refused = (line: number) =>
+    `${line} frontends[0].routes[0].dpop: needs a provider with dpop: true among those its frontend signs in with (frontends[0].identityProviders: corp)`
+  // Its upstream would get a plain Bearer token, with no proof, from a provider without DPoP.
+  t.same(problems(text('identityProviders: [corp]', user)), [refused(13)], "a session's token")
+  t.same(problems(text('identityProviders: [corp]', client)), [refused(13)], "the gateway's own")
+  const loads = (config: string, why: string) =>
+    t.doesNotThrow(() => parseConfig(config, 'routes.yaml', env), why)
+  loads(text('identityProviders: [corp, partner]', user), 'one of its providers binds')
+  loads(text('cookieName: staff', user), 'a frontend that lists none signs in with all')
+  const config = parseConfig(
+    text('identityProviders: [corp]', client.replace(', dpop: true', '')),
+    'routes.yaml',
+    env,
+  )
+  t.equal(config.frontends[0]!.routes[0]!.dpop, false, "by default, a client token of corp's is not bound")
+})
+
 t.test('server.publicUrl is required only without frontends', async (t) => {
   t.same(problems(`${head}routes: []\n`), ['1 server.publicUrl: is required'])
 })
