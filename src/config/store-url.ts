@@ -21,7 +21,10 @@ interface Credentials {
 
 export type StoreConfig =
   | { readonly kind: 'memory'; readonly display: 'memory' }
-  /** `redis://` or `rediss://`: handed to ioredis as written. */
+  /**
+   * `redis://` or `rediss://`: handed to ioredis as written. `display` hides
+   * the userinfo password, every query credential and any fragment.
+   */
   | { readonly kind: 'redis'; readonly url: string; readonly display: string }
   | (Credentials & {
       readonly kind: 'sentinel'
@@ -130,7 +133,18 @@ function tryUrl(value: string): URL | undefined {
   }
 }
 
+/** A query parameter that carries a credential: `password`, `sentinelPassword`, a TLS `passphrase`. */
+const CREDENTIAL_PARAM = /pass|secret|token|auth/i
+
 function redact(url: URL): string {
   if (url.password) url.password = '***'
+  // ioredis reads every query parameter as an option of its own (utils
+  // parseURL), `?password=` included; keys are compared percent-decoded, as
+  // it reads them.
+  for (const key of new Set(url.searchParams.keys()))
+    if (CREDENTIAL_PARAM.test(key)) url.searchParams.set(key, '***')
+  // ioredis ignores a fragment, but a raw # in a query password leaves the
+  // rest of the password there.
+  if (url.hash) url.hash = '***'
   return url.href
 }

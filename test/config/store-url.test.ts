@@ -187,6 +187,61 @@ t.test(
   },
 )
 
+t.test('a credential ioredis reads from the query string is never displayed', async (t) => {
+  // ioredis takes every query parameter as an option (utils parseURL), a
+  // password included, after the userinfo's; the key is percent-decoded first.
+  for (const [value, display, options] of [
+    [
+      'redis://127.0.0.1:6379/0?password=SECRETPART',
+      'redis://127.0.0.1:6379/0?password=***',
+      { host: '127.0.0.1', port: 6379, db: 0, password: 'SECRETPART' },
+    ],
+    [
+      'rediss://redis:6380/2?username=app&password=SECRETPART&family=6',
+      'rediss://redis:6380/2?username=app&password=***&family=6',
+      { username: 'app', password: 'SECRETPART', family: 6, db: 2 },
+    ],
+    [
+      'redis://redis:6379?pass%77ord=SECRETPART',
+      'redis://redis:6379?password=***',
+      { password: 'SECRETPART' },
+    ],
+    [
+      'redis://redis:6379?password=S3CRETPART&password=SECRETPART',
+      'redis://redis:6379?password=***',
+      { password: 'SECRETPART' },
+    ],
+    [
+      'redis://redis:6379?sentinelPassword=SECRETPART&sentinelUsername=watch',
+      'redis://redis:6379?sentinelPassword=***&sentinelUsername=watch',
+      { sentinelPassword: 'SECRETPART' },
+    ],
+    [
+      'redis://:SECRETPART@redis:6379/1?password=S3CRETPART',
+      'redis://:***@redis:6379/1?password=***',
+      { password: 'SECRETPART' },
+    ],
+    // A raw # in a query password ends the query: ioredis ignores the
+    // fragment (and fails to authenticate), but the rest of the password is there.
+    [
+      'redis://redis:6379/0?password=SECRET#PART',
+      'redis://redis:6379/0?password=***#***',
+      { password: 'SECRET' },
+    ],
+  ] as const) {
+    const store = parseStore(value)
+    if (typeof store === 'string' || store.kind !== 'redis') {
+      t.fail(`${value}: ${JSON.stringify(store)}`)
+      continue
+    }
+    t.equal(store.display, display, value)
+    t.notMatch(store.display, /SECRET|S3CRET|PART/, `${store.display}: no part of a password`)
+    const redis = new Redis(store.url, { lazyConnect: true })
+    t.match(redis.options, options, `${value}: what ioredis authenticates with`)
+    redis.disconnect()
+  }
+})
+
 t.test('the loader resolves the form once, and names the field and line of a bad one', async (t) => {
   const config = parseConfig(withStore('redis+cluster://127.0.0.1:7000,127.0.0.1:7001'), 'routes.yaml', env)
   t.equal(config.session.store.kind, 'cluster')
