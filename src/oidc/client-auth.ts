@@ -13,7 +13,7 @@ type OidcConfig = GatehouseConfig['oidc']
 export const FORM_SAFE = /^[A-Za-z0-9*\-._]*$/
 
 /** `value` as the WHATWG form serializer writes it (URL Standard §5.2). */
-function formEncode(value: string): string {
+export function formEncode(value: string): string {
   return new URLSearchParams([['', value]]).toString().slice(1)
 }
 

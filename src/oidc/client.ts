@@ -592,6 +592,7 @@ export class OidcClient {
     return {
       budgets: this.#budgets,
       secrets: [this.#oidc.clientSecret, ...secrets],
+      clientId: this.#client.client_id,
       clientCertificate: this.#oidc.tls?.cert === undefined ? undefined : `${this.#oidc.option}.tls`,
     }
   }

@@ -3,6 +3,7 @@ import { type ErrorCode, type GatehouseError, gatehouseError, isGatehouseError }
 import { type Budgets, closedUnanswered, failureCode, isTimeout, networkCause } from '../network-cause.js'
 import { certificateRefusal } from '../tls/handshake-errors.js'
 import { type IdpAnswer, type IdpOperation, type Verdict, verdictOn } from './answers.js'
+import { type CallSecrets, redactEchoes } from './redact.js'
 import { type HeaderReader, honouring, retryAfterOfAnswer } from './retry-after.js'
 
 export type { IdpAnswer, IdpOperation, Verdict } from './answers.js'
@@ -72,10 +73,8 @@ export interface IdpFailure {
 }
 
 /** What the caller knows that makes a failure readable: its time budgets, and what must never be echoed. */
-export interface FailureContext {
+export interface FailureContext extends CallSecrets {
   readonly budgets?: Budgets
-  /** The refresh token or secret the call carried: redacted wherever the IdP echoes it. */
-  readonly secrets?: readonly (string | undefined)[]
   /** The option of the client certificate the call offered (`oidc.tls`), which the IdP may refuse mid-handshake. */
   readonly clientCertificate?: string | undefined
 }
@@ -244,7 +243,7 @@ function headersOf(err: unknown): HeaderReader | undefined {
 /** What the IdP answered, from the error oauth4webapi or fetch raised for it. */
 function recognize(err: unknown, context: FailureContext): Recognized {
   if (err instanceof oauth.ResponseBodyError) {
-    const oauthError = printable(redact(err.error, context), 64)
+    const oauthError = printable(redactEchoes(err.error, context), 64)
     const description = describe(err.error_description, context)
     return {
       answer: byStatus(err.status) ?? oauthAnswer(oauthError),
@@ -262,7 +261,7 @@ function recognize(err: unknown, context: FailureContext): Recognized {
     const challenge = err.cause.find((c) => c.parameters.error !== undefined) ?? err.cause[0]
     // The challenge's error is the IdP's text as much as a body's: any quoted string (RFC 9110 §11.2), so it can echo a secret.
     const named = challenge?.parameters.error
-      ? printable(redact(challenge.parameters.error, context), 64)
+      ? printable(redactEchoes(challenge.parameters.error, context), 64)
       : undefined
     const description = describe(challenge?.parameters.error_description, context)
     // oauth4webapi gives the scheme in lower case, and schemes are case-insensitive (RFC 9110 §11.1).
@@ -399,44 +398,5 @@ export function printable(value: unknown, max: number): string {
 /** `error_description` with the call's own secrets cut out: some IdPs echo the token they refused. */
 function describe(value: unknown, context: FailureContext): string | undefined {
   if (typeof value !== 'string' || value === '') return undefined
-  return printable(redact(value, context), 300)
-}
-
-/** `value` with the call's own secrets cut out, before it is shortened: a cut could leave part of one. */
-function redact(value: unknown, context: FailureContext): string {
-  let text = String(value ?? '')
-  for (const secret of context.secrets ?? []) {
-    if (!secret || secret.length < 8) continue
-    text = text.split(secret).join('[redacted]')
-    for (const encoded of encodings(secret)) text = text.replace(encoded, '[redacted]')
-  }
-  return text
-}
-
-/**
- * The forms in which an IdP may echo a secret it received in a form body
- * or a Basic header: percent-encoded (encodeURIComponent's set, or WHATWG
- * application/x-www-form-urlencoded's, with `+` for a space, as it was
- * sent), with the hex digits in either case (RFC 3986 §2.1).
- */
-function encodings(secret: string): RegExp[] {
-  const component = encodeURIComponent(secret)
-  const forms = new Set([
-    component,
-    component.replaceAll('%20', '+'),
-    new URLSearchParams({ s: secret }).toString().slice(2),
-  ])
-  forms.delete(secret)
-  return [...forms].map(
-    (form) =>
-      new RegExp(
-        form
-          .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-          .replace(
-            /%([0-9A-F])([0-9A-F])/g,
-            (_, a: string, b: string) => `%[${a}${a.toLowerCase()}][${b}${b.toLowerCase()}]`,
-          ),
-        'g',
-      ),
-  )
+  return printable(redactEchoes(value, context), 300)
 }
