@@ -77,7 +77,11 @@ export const ServerSchema = Type.Object(
           "Origin the browser sees, e.g. https://app.example.com; plain http only for loopback development. With https, cookies are Secure and __Host-Http- prefixed. Required without frontends; with them, each frontend has its own and this defaults to the first's.",
       }),
     ),
-    trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a proxy in front.' }),
+    trustProxy: Type.Boolean({
+      default: false,
+      description:
+        'Trust X-Forwarded-* from the one proxy in front: the client address is the last X-Forwarded-For entry, the peer that proxy saw (see docs/deployment.md).',
+    }),
     headersTimeout: Duration("Longest wait for a client's request headers (slowloris).", '10s'),
     requestTimeout: Duration("Longest wait for a client's whole request, body included.", '60s'),
     keepAliveTimeout: Duration(

@@ -12,6 +12,7 @@ import { type AuthRouteDeps, type AuthRoutesConfig, authRoutes } from './auth-ro
 import { type BackchannelLogoutDeps, backchannelLogoutRoute } from './backchannel-logout.js'
 import { healthRoutes } from './health.js'
 import { logoutEverywhereRoute } from './logout-everywhere.js'
+import { rateLimitKey } from './rate-limit-key.js'
 
 export interface OwnRoutesOptions {
   readonly config: AuthRoutesConfig &
@@ -51,6 +52,7 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
     ...(stores.redis
       ? { redis: stores.redis, nameSpace: redisKeys(config.session.keyPrefix).rateLimit, skipOnError: true }
       : {}),
+    keyGenerator: rateLimitKey,
     errorResponseBuilder: (_request, context) =>
       gatehouseError(
         'GATEHOUSE_ERR_RATE_LIMITED',

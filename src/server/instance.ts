@@ -28,7 +28,7 @@ export function createInstance(config: GatehouseConfig, options: InstanceOptions
       : {
           logger: { ...loggerOptions(config), ...(options.logStream ? { stream: options.logStream } : {}) },
         }),
-    trustProxy: config.server.trustProxy,
+    trustProxy: config.server.trustProxy ? trustNearestProxy : false,
     // Client-side budgets: slow or oversized requests never hold a socket.
     http: {
       headersTimeout: config.server.headersTimeout,
@@ -44,6 +44,18 @@ export function createInstance(config: GatehouseConfig, options: InstanceOptions
     frameworkErrors: frameworkError,
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   }) as unknown as FastifyInstance
+}
+
+/**
+ * `server.trustProxy`: the one proxy in front, the socket's peer, is
+ * trusted, and no hop before it. Fastify's `true` trusts every hop, so
+ * `request.ip` was the first X-Forwarded-For entry, which the client
+ * writes; here it is the last, the address that proxy saw. A hop count
+ * would do it, but Fastify 5 reads a number as trusting no hop at all.
+ * The host and protocol come from that proxy's headers either way.
+ */
+function trustNearestProxy(_address: string, hop: number): boolean {
+  return hop === 0
 }
 
 /**

@@ -4,6 +4,7 @@ import { buildGateway } from '../../src/server/gateway.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { jarFetch } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
+import { dumpKeys } from '../helpers/redis-dump.js'
 import { startStack } from '../helpers/stack.js'
 
 t.test('login and callback are rate limited per client IP, with Retry-After', async (t) => {
@@ -43,3 +44,52 @@ t.test('with the Redis store the budget is shared by every instance', async (t) 
   t.equal((await jarFetch(new CookieJar(), `${urls[0]}/auth/login`)).status, 429)
   t.equal((await jarFetch(new CookieJar(), `${urls[1]}/auth/login`)).status, 429)
 })
+
+/** A sign-in through a proxy that appends its peer's address, as nginx's `$proxy_add_x_forwarded_for` does. */
+const viaProxy = (url: string, forwardedFor: string) =>
+  jarFetch(new CookieJar(), url, { headers: { 'x-forwarded-for': forwardedFor } })
+
+t.test(
+  'behind a trusted proxy the budget is per address the proxy reports, not what the client claims',
+  async (t) => {
+    const stack = await startStack(t, { config: { rateLimitMax: 3, trustProxy: true } })
+    const url = `${stack.gateway.url}/auth/login`
+    // The client writes what it likes in front of the proxy's entry: a new "address" each time.
+    for (let i = 0; i < 3; i++) t.equal((await viaProxy(url, `10.0.0.${i}, 198.51.100.7`)).status, 302)
+    t.equal(
+      (await viaProxy(url, '10.0.0.99, 198.51.100.7')).status,
+      429,
+      'rotating a claimed address does not help',
+    )
+    t.equal(
+      (await viaProxy(url, '198.51.100.8')).status,
+      302,
+      'another client behind the proxy has its own budget',
+    )
+  },
+)
+
+t.test(
+  'an entry that is not an address counts as the peer itself, and no key outgrows an address',
+  async (t) => {
+    const redis = await startRedis()
+    t.teardown(() => redis.stop())
+    const stack = await startStack(t, {
+      config: { rateLimitMax: 3, trustProxy: true, store: redis.url, keyPrefix: redis.prefix },
+    })
+    const url = `${stack.gateway.url}/auth/login`
+    const claims = [`${'x'.repeat(4000)}`, `fe80::1%${'y'.repeat(4000)}`, '198.51.100.7:8080', 'unknown']
+    const statuses = []
+    for (const claim of claims) statuses.push((await viaProxy(url, claim)).status)
+    t.same(
+      statuses,
+      [302, 302, 302, 429],
+      "one budget, the socket peer's, for every entry that is no address",
+    )
+    const keys = [...(await dumpKeys(redis.url, redis.prefix)).keys()].filter((k) => k.includes(':rl:'))
+    t.ok(keys.length > 0, 'the counters are in Redis')
+    // @fastify/rate-limit's key ends `<method><route>-<key>`; an address holds no '-'.
+    const addresses = keys.map((k) => k.slice(k.lastIndexOf('-') + 1))
+    t.same(addresses, ['127.0.0.1'], "the socket peer's address, whatever the header said")
+  },
+)
