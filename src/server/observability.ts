@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance, onRequestHookHandler, onRespon
 import fp from 'fastify-plugin'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { isGatehouseError, type LogCode } from '../errors.js'
+import { methodLabel } from '../method-label.js'
 import type { OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import type { ProxyRouteHooks } from '../proxy/routes.js'
@@ -110,7 +111,9 @@ export const observability = fp(
       // onResponse runs on the answer's `finish`, which an answer cut off
       // never reaches, not even when the handler replies later: counted at
       // the close instead, by a listener made once per route.
-      const abandoned = unanswered((method) => metrics.abandonedRequests.inc({ route: route.url, method }))
+      const abandoned = unanswered((method) =>
+        metrics.abandonedRequests.inc({ route: route.url, method: methodLabel(method) }),
+      )
       const watch: onRequestHookHandler = (_request, reply, done) => {
         reply.raw.on('close', abandoned)
         done()

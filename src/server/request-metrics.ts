@@ -1,4 +1,6 @@
+import { STATUS_CODES } from 'node:http'
 import type { Registry } from 'prom-client'
+import { methodLabel } from '../method-label.js'
 
 interface Series {
   readonly labels: { readonly route: string; readonly method: string; readonly status: string }
@@ -6,6 +8,22 @@ interface Series {
   sum: number
   /** Observations per bucket, not cumulative; the last slot is past the highest bound. */
   readonly buckets: number[]
+}
+
+/**
+ * The `status` label of each status Node can write (100 to 999): its
+ * number when HTTP names it (`http.STATUS_CODES`, some sixty codes), else
+ * its class (`2xx` … `5xx`), else `other`. An upstream's status passes
+ * through to the browser, and one that answered every code would
+ * otherwise make some 900 series per route and method.
+ */
+const STATUS_LABELS: readonly string[] = Array.from({ length: 1000 }, (_, status) => {
+  if (STATUS_CODES[status] !== undefined) return String(status)
+  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other'
+})
+
+function statusLabel(status: number): string {
+  return STATUS_LABELS[status] ?? 'other'
 }
 
 /** Counts one answered request of a route: method, status, seconds. */
@@ -27,7 +45,7 @@ interface Sample {
  * registry renders them like prom-client's own (a test compares the text).
  */
 export class RequestMetrics {
-  readonly #series = new Map<string, Map<string, Map<number, Series>>>()
+  readonly #series = new Map<string, Map<string, Map<string, Series>>>()
   readonly #bounds: readonly number[]
 
   constructor(registry: Registry, bounds: readonly number[]) {
@@ -64,7 +82,7 @@ export class RequestMetrics {
     return (method, status, seconds) => this.#observe(route, this.#byMethod(route), method, status, seconds)
   }
 
-  #byMethod(route: string): Map<string, Map<number, Series>> {
+  #byMethod(route: string): Map<string, Map<string, Series>> {
     let byMethod = this.#series.get(route)
     if (!byMethod) {
       byMethod = new Map()
@@ -75,11 +93,14 @@ export class RequestMetrics {
 
   #observe(
     route: string,
-    byMethod: Map<string, Map<number, Series>>,
-    method: string,
-    status: number,
+    byMethod: Map<string, Map<string, Series>>,
+    rawMethod: string,
+    rawStatus: number,
     seconds: number,
   ): void {
+    // Both bounded: the client picks the method, the upstream the status.
+    const method = methodLabel(rawMethod)
+    const status = statusLabel(rawStatus)
     let byStatus = byMethod.get(method)
     if (!byStatus) {
       byStatus = new Map()
@@ -88,7 +109,7 @@ export class RequestMetrics {
     let series = byStatus.get(status)
     if (!series) {
       series = {
-        labels: { route, method, status: String(status) },
+        labels: { route, method, status },
         count: 0,
         sum: 0,
         buckets: new Array<number>(this.#bounds.length + 1).fill(0),

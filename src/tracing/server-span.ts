@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import { type Attributes, context, type Span, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
+import { KNOWN_METHODS } from '../method-label.js'
 
 /**
  * The server span @fastify/otel starts for each sampled request, made what
@@ -9,19 +10,6 @@ import type { FastifyRequest, onRequestHookHandler } from 'fastify'
  * when the plugin would give it none. Loaded with
  * the SDK (sdk.ts), never with tracing off.
  */
-
-const KNOWN_METHODS = new Set([
-  'GET',
-  'HEAD',
-  'POST',
-  'PUT',
-  'DELETE',
-  'CONNECT',
-  'OPTIONS',
-  'TRACE',
-  'PATCH',
-  'QUERY',
-])
 
 /**
  * Semantic conventions name a server span `{method} {http.route}`. The

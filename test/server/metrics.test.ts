@@ -1,8 +1,10 @@
+import { request as httpRequest } from 'node:http'
 import t from 'tap'
 import { storeUnavailable } from '../../src/redis/connection.js'
 import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { REFUSED_URL } from '../helpers/ports.js'
+import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 
 /** The value of one sample in Prometheus text format, 0 when absent. */
@@ -70,3 +72,40 @@ t.test(
     t.equal(sample(after, 'gatehouse_session_store_errors_total'), 1)
   },
 )
+
+/** A request with any method Node's parser takes (fetch refuses some), its status once answered. */
+function send(url: string, method: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method, headers: { 'x-csrf': '1' } }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
+    request.on('error', reject)
+    request.end()
+  })
+}
+
+t.test("a client's methods and an upstream's statuses make a bounded set of series", async (t) => {
+  const upstream = await scriptedUpstream()
+  t.teardown(() => upstream.close())
+  upstream.answer((res, url) => {
+    res.writeHead(Number(new URL(url, 'http://x').searchParams.get('status')))
+    res.end()
+  })
+  const stack = await startStack(t, { routes: () => [route('/pub', upstream.url, { token: 'none' })] })
+  const base = stack.gateway.url
+  // Routes take the seven methods `routes[].methods` lists; the others reach no route, and are
+  // counted as `unmatched`, labelled with whatever the client sent.
+  for (const method of ['PROPFIND', 'MKCOL', 'M-SEARCH', 'PURGE', 'POST'])
+    t.equal(await send(`${base}/pub/x?status=200`, method), method === 'POST' ? 200 : 404, method)
+  for (const status of [299, 404, 599, 600, 999])
+    t.equal(await send(`${base}/pub/x?status=${status}`, 'GET'), status, `${status} reaches the browser`)
+
+  const text = await stack.gateway.app.gatehouse.metrics.registry.metrics()
+  const series = text.split('\n').filter((l) => l.startsWith('gatehouse_http_requests_total{'))
+  const values = (label: string) =>
+    [...new Set(series.map((l) => new RegExp(`${label}="([^"]*)"`).exec(l)![1]))].sort()
+  t.same(values('method'), ['GET', 'POST', '_OTHER'], 'the methods the conventions list, the rest _OTHER')
+  t.same(values('status'), ['200', '2xx', '404', '5xx', 'other'], 'named codes; the others by class or other')
+  t.notMatch(text, /PROPFIND|MKCOL|M-SEARCH|PURGE|"299"|"599"|"600"|"999"/, 'no raw method or unnamed status')
+})

@@ -62,3 +62,36 @@ t.test('resetMetrics empties it, as it does prom-client metrics', async (t) => {
   registry.resetMetrics()
   t.notMatch(await registry.metrics(), /route=/)
 })
+
+t.test(
+  'a client picks no method label and an upstream no status label: both come from fixed sets',
+  async (t) => {
+    const registry = new Registry()
+    const ours = new RequestMetrics(registry, BOUNDS)
+    // Node's parser takes some thirty methods; an upstream may answer any status from 100 to 999.
+    const methods = ['GET', 'POST', 'QUERY', 'PROPFIND', 'MKCOL', 'M-SEARCH', 'PURGE', 'SOURCE']
+    for (const method of methods)
+      for (let status = 200; status <= 999; status++) ours.observe('/api', method, status, 0.01)
+    const text = await registry.metrics()
+    const series = text.split('\n').filter((l) => l.startsWith('gatehouse_http_requests_total{'))
+    const labels = (name: string) => new Set(series.map((l) => new RegExp(`${name}="([^"]*)"`).exec(l)![1]))
+    t.same(
+      [...labels('method')].sort(),
+      ['GET', 'POST', 'QUERY', '_OTHER'].sort(),
+      'unlisted methods are _OTHER',
+    )
+    const statuses = labels('status')
+    t.ok(
+      statuses.has('200') && statuses.has('404') && statuses.has('503'),
+      'the codes HTTP names keep their number',
+    )
+    t.ok(
+      statuses.has('2xx') && statuses.has('5xx'),
+      `an unnamed one in 200-599 is its class: ${[...statuses]}`,
+    )
+    t.ok(statuses.has('other'), 'and one past 599 is other')
+    t.notOk(statuses.has('299') || statuses.has('600') || statuses.has('999'))
+    t.ok(series.length <= 4 * 80, `${series.length} series for one route`)
+    t.match(text, /^gatehouse_http_requests_total\{route="\/api",method="_OTHER",status="2xx"\} 450$/m)
+  },
+)
