@@ -1,5 +1,14 @@
 import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { context, diag, logs, metrics, propagation, TraceFlags, trace } from '@opentelemetry/api'
+import {
+  type Attributes,
+  context,
+  diag,
+  logs,
+  metrics,
+  propagation,
+  TraceFlags,
+  trace,
+} from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici'
 import { NodeSDK } from '@opentelemetry/sdk-node'
@@ -89,7 +98,7 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
       ignorePaths: decision.ignore,
     })
     const undici = new UndiciInstrumentation({
-      startSpanHook: withoutQueryValues,
+      startSpanHook: redactedCall,
       ignoreRequestHook: unsampledCall,
     })
     const sdk = withoutConsoleLogger(
@@ -197,25 +206,53 @@ function unsampledCall(request: UndiciRequest): boolean {
 }
 
 /**
- * A proxied request's query is the browser's, and may carry identifiers or
- * a credential someone put in a URL; IdP calls put theirs in bodies. The
- * keys stay, each value is `REDACTED`, as the HTTP semantic conventions
- * advise for sensitive query values; a parameter with no `=` is taken as
- * a value, whole.
+ * The undici instrumentation records the browser's User-Agent, which the
+ * proxy passes on, as `user_agent.original`: the upstream's to record, not
+ * ours. An attribute given as undefined is dropped by the SDK, silently.
  */
-function withoutQueryValues(request: UndiciRequest): Record<string, string> {
+const NO_USER_AGENT: Attributes = Object.freeze({ 'user_agent.original': undefined })
+
+/**
+ * A proxied request's path parameters (a servlet's `;jsessionid=`) and query
+ * are the browser's, and may carry identifiers or a credential someone put
+ * in a URL; IdP calls put theirs in bodies. The keys stay, each value is
+ * `REDACTED`, as the HTTP semantic conventions advise for sensitive query
+ * values; a parameter with no `=` is taken as a value, whole.
+ */
+function redactedCall(request: UndiciRequest): Attributes {
   const q = request.path.indexOf('?')
-  if (q === -1) return {}
-  const path = request.path.slice(0, q)
-  const query = `?${request.path
-    .slice(q + 1)
-    .split('&')
+  const rawPath = q === -1 ? request.path : request.path.slice(0, q)
+  const hasParameters = rawPath.includes(';')
+  if (q === -1 && !hasParameters) return NO_USER_AGENT
+  const attributes: Attributes = { ...NO_USER_AGENT }
+  const path = hasParameters ? withoutParameterValues(rawPath) : rawPath
+  if (hasParameters) attributes['url.path'] = path
+  const query = q === -1 ? '' : `?${redactValues(request.path.slice(q + 1), '&')}`
+  if (q !== -1) attributes['url.query'] = query
+  attributes['url.full'] = `${String(request.origin).replace(/\/$/, '')}${path}${query}`
+  return attributes
+}
+
+/** Each segment's `;key=value` parameters (RFC 3986 §3.3) with their values redacted. */
+function withoutParameterValues(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => {
+      const semi = segment.indexOf(';')
+      return semi === -1 ? segment : `${segment.slice(0, semi)};${redactValues(segment.slice(semi + 1), ';')}`
+    })
+    .join('/')
+}
+
+/** `key=value` pairs joined by `separator`, each value `REDACTED`. */
+function redactValues(pairs: string, separator: string): string {
+  return pairs
+    .split(separator)
     .map((pair) => {
       const eq = pair.indexOf('=')
       // A parameter without `=` (`?<opaque token>`) is all value.
       if (eq === -1) return pair === '' ? pair : 'REDACTED'
       return `${pair.slice(0, eq)}=REDACTED`
     })
-    .join('&')}`
-  return { 'url.full': `${String(request.origin).replace(/\/$/, '')}${path}${query}`, 'url.query': query }
+    .join(separator)
 }

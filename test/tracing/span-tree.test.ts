@@ -43,7 +43,12 @@ t.test('a login and an API call: span tree, route names, IdP and upstream calls,
   })
   const { jar, callbackUrl } = await login(base)
   const code = new URL(callbackUrl).searchParams.get('code')!
-  const api = await apiCall(jar, `${base}/api/orders/42?code=query-secret-value&page=2&bare-secret-value`)
+  // Path parameters (a servlet's `;jsessionid=`) and the browser's User-Agent go upstream as sent.
+  const api = await apiCall(
+    jar,
+    `${base}/api/orders/42;jsessionid=path-param-secret;bare-param-secret?code=query-secret-value&page=2&bare-secret-value`,
+    { headers: { 'user-agent': 'browser-agent-secret/1.0' } },
+  )
   t.equal(api.status, 200)
   const seen = stack.upstream.requests.at(-1)!
   await stack.close() // flushes the exporter
@@ -104,6 +109,22 @@ t.test('a login and an API call: span tree, route names, IdP and upstream calls,
     '?code=REDACTED&page=REDACTED&REDACTED',
     'query values redacted, a bare one (a value with no key) whole',
   )
+  t.match(
+    upstreamCall.attributes['url.path'],
+    /\/42;jsessionid=REDACTED;REDACTED$/,
+    'path parameter values redacted like query values, a bare one whole',
+  )
+  t.match(
+    upstreamCall.attributes['url.full'],
+    /^http:\/\/127\.0\.0\.1:\d+\/.*\/42;jsessionid=REDACTED;REDACTED\?code=REDACTED&page=REDACTED&REDACTED$/,
+    'and in url.full',
+  )
+  t.equal(
+    upstreamCall.attributes['user_agent.original'],
+    undefined,
+    "the browser's User-Agent is not recorded",
+  )
+  t.equal(seen.headers['user-agent'], 'browser-agent-secret/1.0', 'though the upstream gets it')
 
   // What the upstream saw: one traceparent naming the gateway's client span.
   const tp = parent(seen.headers.traceparent)
@@ -121,6 +142,9 @@ t.test('a login and an API call: span tree, route names, IdP and upstream calls,
     'authorization code': code,
     'query value': 'query-secret-value',
     'bare query value': 'bare-secret-value',
+    'path parameter value': 'path-param-secret',
+    'bare path parameter': 'bare-param-secret',
+    'user agent': 'browser-agent-secret',
     'client secret': CLIENT_SECRET,
     'session secret': SESSION_SECRET,
     ...Object.fromEntries(
