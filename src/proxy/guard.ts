@@ -88,6 +88,7 @@ export function routeGuard(
           const session = await deps.sessions.current(request)
           if (!session) throw gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED')
           ofProvider?.(session)
+          if (endsWithItsToken(session, deps)) await deps.userTokens.accessToken(session)
         }
         const token = await deps.clientTokens.token(scopes, dpop, idp)
         request.upstreamToken = token.accessToken
@@ -150,6 +151,26 @@ export function routeGuard(
       }
     }
   }
+}
+
+/**
+ * True when the session is a removed provider's (a reload removed its
+ * provider, gave it another issuer or client id, or took it off the
+ * frontend's list: `IdentityProviders.ofSession`), and so lasts only as
+ * long as its login token. A route that does not send that token (`token:
+ * client`) asks UserTokens for it once it is due, as a user route would:
+ * UserTokens refreshes nothing of such a session and ends it
+ * (`GATEHOUSE_ERR_SESSION_EXPIRED`). Else the session's cookie would go on
+ * earning the gateway's token until the session's own expiry, hours after
+ * every user route had ended it.
+ */
+export function lastsAsRemoved(session: SessionIssuer, deps: Pick<GuardDeps, 'providers'>): boolean {
+  return deps.providers.ofSession(session) === undefined
+}
+
+/** `lastsAsRemoved`, with the login token due: the session is over, and UserTokens ends it. */
+function endsWithItsToken(session: SessionData, deps: Pick<GuardDeps, 'providers' | 'userTokens'>): boolean {
+  return lastsAsRemoved(session, deps) && deps.userTokens.needsRefresh(session)
 }
 
 /**

@@ -58,6 +58,8 @@ export async function startTwoFrontends(
     readonly accessTokenTtl?: number
     /** The gateway's clock, epoch ms (`TestClock.now`). */
     readonly now?: () => number
+    /** How often open WebSockets re-check their session, ms; default the gateway's. */
+    readonly websocketRecheck?: number
   } = {},
 ): Promise<TwoFrontends> {
   const upstream = await startEchoUpstream()
@@ -128,6 +130,7 @@ export async function startTwoFrontends(
         env: {},
         watch: false,
         ...(options.now === undefined ? {} : { now: options.now }),
+        ...(options.websocketRecheck === undefined ? {} : { websocketRecheck: options.websocketRecheck }),
       })
       await running.app.gatehouse.whenDiscovered()
       const reload = (next: FrontendChoices) => {

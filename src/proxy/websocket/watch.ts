@@ -6,7 +6,8 @@ import { sessionEndsAt } from '../../session/sessions.js'
 import type { SessionData, SessionRef } from '../../session/types.js'
 import { type SessionAudience, sessionAudience } from '../../tokens/audience.js'
 import { tokenFor } from '../../tokens/user-tokens.js'
-import { type GuardDeps, tokenOfSession } from '../guard.js'
+import type { TokenAudience } from '../../types.js'
+import { type GuardDeps, lastsAsRemoved, tokenOfSession } from '../guard.js'
 import { closeLeg } from './relay.js'
 
 /** Close code when the socket's session has ended: the 401 of a socket (private-use range, RFC 6455 §7.4.2). */
@@ -125,12 +126,18 @@ export class SocketWatch {
     // The refresh token's own expiry ends the session too (sessionEndsAt),
     // and the store does not know about it.
     if (!session || sessionEndsAt(session) <= now) return [CLOSE_SESSION_ENDED, 'session ended']
-    if (this.#route.token === 'client') return undefined
-    return this.#tokenVerdict(session, now)
+    // The gateway's token rode on the upgrade; the session's own matters
+    // only to a removed provider's session, which ends when it is due.
+    if (this.#route.token === 'client')
+      return lastsAsRemoved(session, this.#deps) ? this.#tokenVerdict(session, now, undefined) : undefined
+    return this.#tokenVerdict(session, now, this.#audience(session))
   }
 
-  async #tokenVerdict(session: SessionData, now: number): Promise<readonly [number, string] | undefined> {
-    const audience = this.#audience(session)
+  async #tokenVerdict(
+    session: SessionData,
+    now: number,
+    audience: TokenAudience | undefined,
+  ): Promise<readonly [number, string] | undefined> {
     const { userTokens } = this.#deps
     if (!userTokens.needsRefresh(session, audience)) return undefined
     try {
