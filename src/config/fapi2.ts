@@ -1,5 +1,5 @@
 import { type RouteList, routeLists } from './frontend-rules.js'
-import { optionName, type RawProvider, rawProviders } from './providers.js'
+import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
 import type { TlsMaterial } from './types.js'
 
@@ -137,8 +137,8 @@ function carriesTokenOf(
   const frontend = list.at[0] === 'frontends' ? config.frontends?.[list.at[1] as number] : undefined
   if (route.token === 'client')
     return (
-      (route.identityProviders?.[0] ?? frontend?.identityProviders?.[0] ?? rawProviders(config)[0]?.name) ===
-      provider.name
+      clientTokenProvider(rawProviders(config), route.identityProviders, frontend?.identityProviders)
+        ?.name === provider.name
     )
   if (route.identityProviders !== undefined && !route.identityProviders.includes(provider.name)) return false
   return frontend?.identityProviders === undefined || frontend.identityProviders.includes(provider.name)

@@ -13,10 +13,10 @@ import { checkFapi2Certificates, fapi2KeyAlgorithm } from './fapi2.js'
 import { frontendBasePath, frontendCookieName, routeLists, trimPrefix } from './frontend-rules.js'
 import { formatPath, type Path, unescapePointer } from './option-path.js'
 import { dedupe, describe, intoMapping, syntaxProblems } from './problems.js'
-import { type RawProvider, rawProviders } from './providers.js'
+import { clientTokenProvider, type RawProvider, rawProviders } from './providers.js'
 import { readConfigFileSync } from './read.js'
 import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './schema.js'
-import { checkSemantics, checkWarnings, servedProviders } from './semantics.js'
+import { checkSemantics, checkWarnings } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
 import { readTls } from './tls-material.js'
 import type {
@@ -210,12 +210,12 @@ function resolve(
         // A session keeps the binding it signed in with (guard.ts): its key,
         // if it has one, binds its tokens on every route that does not opt
         // out, whatever `dpop` says now. The gateway's own token is bound
-        // while the route's providers bind theirs.
+        // while the provider it comes from binds its tokens.
         dpop:
           r.token !== 'none' &&
           (r.dpop ?? true) &&
           (r.token !== 'client' ||
-            servedProviders(rawProviders, r.identityProviders ?? frontendProviders).some((p) => p.oidc.dpop)),
+            clientTokenProvider(rawProviders, r.identityProviders, frontendProviders)?.oidc.dpop === true),
         retryOnInvalidToken: r.retryOnInvalidToken,
         methods: routeMethods(r.methods),
         csrf: r.csrf,

@@ -35,3 +35,18 @@ export function optionName(path: readonly (string | number)[], option: string): 
     out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`
   return out
 }
+
+/**
+ * The provider a `token: client` route's token comes from: the first it
+ * lists, else the first its frontend (`frontendListed`) signs in with,
+ * else the first of all (`RouteConfig.clientIdentityProvider`);
+ * `undefined` when the name is no provider's, which is reported apart.
+ */
+export function clientTokenProvider(
+  providers: readonly RawProvider[],
+  listed: readonly string[] | undefined,
+  frontendListed: readonly string[] | undefined,
+): RawProvider | undefined {
+  const name = listed?.[0] ?? frontendListed?.[0]
+  return name === undefined ? providers[0] : providers.find((p) => p.name === name)
+}

@@ -418,7 +418,7 @@ export const RouteSchema = Type.Object(
     dpop: Type.Optional(
       Type.Boolean({
         description:
-          "false sends this route's upstream a bearer token without a DPoP proof, for every session; with a resource or scopes (or token: client), the route's token is then obtained without a proof, so it is not bound. Default: a session that signed in with DPoP (its provider's dpop, whatever it says now) proves its key on the route, one that signed in without sends bearer; a token: client route's token is bound while oidc.dpop is on (with identityProviders, while a provider the route serves has dpop: those it lists, else those its frontend signs in with). true needs oidc.dpop (with identityProviders, such a provider with dpop).",
+          "false sends this route's upstream a bearer token without a DPoP proof, for every session; with a resource or scopes (or token: client), the route's token is then obtained without a proof, so it is not bound. Default: a session that signed in with DPoP (its provider's dpop, whatever it says now) proves its key on the route, one that signed in without sends bearer; a token: client route's token is bound while oidc.dpop is on (with identityProviders, while the provider it comes from has dpop: the first the route lists, else the first its frontend signs in with, else the first of all). true needs oidc.dpop (with identityProviders, a provider the route serves with dpop; on a token: client route, that provider).",
       }),
     ),
     retryOnInvalidToken: Type.Boolean({

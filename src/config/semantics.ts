@@ -3,7 +3,7 @@ import { parseDuration, parseSize } from './duration.js'
 import { checkExchange } from './exchange.js'
 import { checkFapi2 } from './fapi2.js'
 import { checkFrontends, formatAt, type RouteList, routeLists, unusedProviders } from './frontend-rules.js'
-import { optionName, type RawProvider, rawProviders } from './providers.js'
+import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
 import { parseStore } from './store-url.js'
 
@@ -319,8 +319,12 @@ function checkRoutes(
     // `dpop: false` means something without oidc.dpop too (a session that
     // signed in while it was on sends bearer there), so only `true` can be wrong.
     if (route.dpop === true) {
-      const withDpop = served.find((p) => p.oidc.dpop)
-      if (withDpop === undefined)
+      if (route.token === 'client') {
+        // Bound or not, the gateway's token comes from one provider, whatever the others do.
+        const source = clientTokenProvider(providers, route.identityProviders, list.identityProviders)
+        if (source !== undefined && !source.oidc.dpop)
+          add(at('dpop'), `needs ${clientDpopProvider(providers, source, route.identityProviders, list)}`)
+      } else if (served.find((p) => p.oidc.dpop) === undefined)
         add(at('dpop'), `needs ${dpopProvider(providers, route.identityProviders, list)}`)
       else if (route.token === 'none') add(at('dpop'), 'applies only to routes that forward a token')
     }
@@ -370,6 +374,24 @@ function dpopProvider(
   if (listed === undefined && list.identityProviders !== undefined)
     return `a provider with dpop: true among those its frontend signs in with (${formatAt([...list.at.slice(0, 2), 'identityProviders'])}: ${list.identityProviders.join(', ')})`
   return 'a provider of the route with dpop: true'
+}
+
+/** What a `dpop: true` client route lacks: DPoP at the provider its token comes from. */
+function clientDpopProvider(
+  providers: readonly RawProvider[],
+  source: RawProvider,
+  listed: readonly string[] | undefined,
+  list: RouteList,
+): string {
+  const option = `${optionName(source.path, 'dpop')}: true`
+  if (providers.length <= 1) return option
+  const which =
+    listed !== undefined
+      ? 'the first provider the route lists'
+      : list.identityProviders !== undefined
+        ? `the first provider its frontend signs in with (${formatAt([...list.at.slice(0, 2), 'identityProviders'])})`
+        : 'the first provider'
+  return `${option}: a token: client route's token comes from ${source.name}, ${which}`
 }
 
 /** The providers whose sessions a route serves: those it lists, or all. */

@@ -229,10 +229,22 @@ frontends:
     `${line} frontends[0].routes[0].dpop: needs a provider with dpop: true among those its frontend signs in with (frontends[0].identityProviders: corp)`
   // Its upstream would get a plain Bearer token, with no proof, from a provider without DPoP.
   t.same(problems(text('identityProviders: [corp]', user)), [refused(13)], "a session's token")
-  t.same(problems(text('identityProviders: [corp]', client)), [refused(13)], "the gateway's own")
+  const clientRefused =
+    "13 frontends[0].routes[0].dpop: needs identityProviders[0].dpop: true: a token: client route's token comes from corp, the first provider its frontend signs in with (frontends[0].identityProviders)"
+  t.same(problems(text('identityProviders: [corp]', client)), [clientRefused], "the gateway's own")
+  // The gateway's token comes from corp alone: partner's DPoP binds none of it.
+  t.same(
+    problems(text('identityProviders: [corp, partner]', client)),
+    [clientRefused],
+    "the gateway's own, though another provider of the frontend binds its sessions' tokens",
+  )
   const loads = (config: string, why: string) =>
     t.doesNotThrow(() => parseConfig(config, 'routes.yaml', env), why)
   loads(text('identityProviders: [corp, partner]', user), 'one of its providers binds')
+  loads(
+    text('identityProviders: [partner, corp]', client),
+    "the gateway's token comes from partner, which binds",
+  )
   loads(text('cookieName: staff', user), 'a frontend that lists none signs in with all')
   const config = parseConfig(
     text('identityProviders: [corp]', client.replace(', dpop: true', '')),
@@ -240,6 +252,12 @@ frontends:
     env,
   )
   t.equal(config.frontends[0]!.routes[0]!.dpop, false, "by default, a client token of corp's is not bound")
+  const both = parseConfig(
+    text('identityProviders: [corp, partner]', client.replace(', dpop: true', '')),
+    'routes.yaml',
+    env,
+  )
+  t.equal(both.frontends[0]!.routes[0]!.dpop, false, 'nor when another provider of the frontend binds')
 })
 
 t.test('server.publicUrl is required only without frontends', async (t) => {

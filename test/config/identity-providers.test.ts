@@ -121,3 +121,42 @@ t.test("each provider's options are checked where they are written", async (t) =
     ['23 routes[1].dpop: needs a provider of the route with dpop: true'],
   )
 })
+
+t.test("a token: client route's binding is that of the provider its token comes from", async (t) => {
+  // corp binds its tokens, partner does not; the gateway's token comes from one of them only.
+  const client = (extra: string) =>
+    TWO.replace(
+      '  - path: /api/all\n',
+      `  - path: /api/reports\n    upstream: http://reports:8080\n    token: client\n${extra}  - path: /api/all\n`,
+    )
+  t.same(
+    problems(client('    identityProviders: [partner, corp]\n    dpop: true\n')),
+    [
+      "27 routes[2].dpop: needs identityProviders[1].dpop: true: a token: client route's token comes from partner, the first provider the route lists",
+    ],
+    "refused: its upstream would get a plain Bearer token of partner's, though corp binds",
+  )
+  // The other way round: partner binds, corp, the first, does not.
+  const partnerBinds = (extra: string) =>
+    client(extra)
+      .replace('    dpop: true\n  - name: partner', '  - name: partner')
+      .replace(
+        '    scopes: [openid, offline_access]\n',
+        '    scopes: [openid, offline_access]\n    dpop: true\n',
+      )
+  t.same(
+    problems(partnerBinds('    dpop: true\n')),
+    [
+      "26 routes[2].dpop: needs identityProviders[0].dpop: true: a token: client route's token comes from corp, the first provider",
+    ],
+    'without a list, from the first provider of all',
+  )
+  const resolved = (text: string) => parseConfig(text, 'routes.yaml', env).routes[2]!
+  t.equal(
+    resolved(client('    identityProviders: [partner, corp]\n')).dpop,
+    false,
+    "by default unbound: partner's token is not bound, whatever corp does",
+  )
+  const bound = resolved(client('    identityProviders: [corp, partner]\n    dpop: true\n'))
+  t.same([bound.clientIdentityProvider, bound.dpop], ['corp', true], "corp's token is bound")
+})
