@@ -1,6 +1,6 @@
+import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { decodeJwt } from 'jose'
-import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
@@ -8,6 +8,7 @@ import { type LogoutClaims, LogoutTokenVerifier } from '../oidc/logout-token.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache } from '../tokens/types.js'
+import type { ClientRegistration } from '../types.js'
 import { sessionsOfClient } from './sessions-of-client.js'
 
 export interface BackchannelLogoutDeps {
@@ -106,10 +107,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     if (typeof token !== 'string' || token === '')
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
     const { oidc, claims } = await verified(token, candidates(token))
-    // Remembered for its client, under the first entry's name: posted again
-    // at another entry's path of the same client, it is the same token.
-    const client = providers.namesOf(oidc.registration)[0] ?? oidc.name
-    if (!(await replay.firstSeen(replayKey(client, claims), JTI_TTL_MS))) {
+    if (!(await replay.firstSeen(replayKey(oidc.registration, claims), JTI_TTL_MS))) {
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token was already used.')
     }
     // §2.7: with a sid, end that IdP session's sessions; with only a sub, all of the user's.
@@ -172,10 +170,13 @@ function sameIssuer(issuer: string, claimed: unknown): boolean {
 
 /**
  * What a seen logout token is remembered as: its `jti` is unique only per
- * issuer, so it is kept under the name of the first provider entry of its
- * issuer and client id. The `default` provider's keeps the name it had
- * with one provider.
+ * issuer (§2.4), and the token is its client's, whichever entry's path it
+ * was posted to, so the key is the issuer, client id and `jti` themselves,
+ * not an entry's name, which a reload may add before, remove or rename
+ * (the token would then be taken again). Hashed: a fixed length, however
+ * long the issuer or `jti`, and no issuer or client id in clear in the store.
  */
-function replayKey(idp: string, claims: LogoutClaims): string {
-  return idp === SHORTHAND_PROVIDER ? `jti:${claims.jti}` : `idp:${idp}:jti:${claims.jti}`
+function replayKey(registration: ClientRegistration, claims: Pick<LogoutClaims, 'jti'>): string {
+  const named = JSON.stringify([registration.issuer, registration.clientId, claims.jti])
+  return `logout:${createHash('sha256').update(named).digest('base64url')}`
 }

@@ -34,7 +34,7 @@ export interface RedisKeys {
   readonly lockReleased: string
   /** A shared client-credentials token, by its sorted scopes. */
   clientToken(scopes: string): string
-  /** A one-time identifier already acted on (a logout token's `jti:<jti>`). */
+  /** A one-time identifier already acted on (a logout token's `logout:<hash>`). */
   seen(key: string): string
   /** Which refused token last forced a refresh, per session and route. */
   retryCooldown(key: string): string
@@ -119,7 +119,11 @@ export const REDIS_KEY_LAYOUT = {
     type: 'string',
     expires: 'PX, with the token; sealed with a key derived from session.secrets',
   },
-  seenLogoutToken: { key: '{prefix}seen:jti:{jti}', type: 'string', expires: 'PX 5 minutes' },
+  seenLogoutToken: {
+    key: '{prefix}seen:logout:<hash>',
+    type: 'string',
+    expires: 'PX 5 minutes; named by a SHA-256 of the issuer, client id and jti',
+  },
   retryCooldown: { key: '{prefix}cooldown:<hash>', type: 'string', expires: 'PX tokens.retryCooldown' },
   rateLimit: { key: '{prefix}rl:…', type: '@fastify/rate-limit', expires: 'the rate-limit window' },
   lockReleased: { key: '{prefix}lock-released', type: 'channel', expires: 'never (pub/sub)' },

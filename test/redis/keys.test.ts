@@ -44,8 +44,8 @@ t.test('every key the stores build is the one the layout documents', async (t) =
     ],
     lock: [keys.lock('refresh:S1'), documented('lock', { '<key>': 'refresh:S1' })],
     clientToken: [keys.clientToken('api read'), documented('clientToken', { '{scopes}': 'api read' })],
-    // The back-channel logout receiver names what it has seen `jti:<jti>`.
-    seenLogoutToken: [keys.seen('jti:J1'), documented('seenLogoutToken', { '{jti}': 'J1' })],
+    // The back-channel logout receiver names what it has seen `logout:<hash>`.
+    seenLogoutToken: [keys.seen('logout:H3'), documented('seenLogoutToken', { '<hash>': 'H3' })],
     retryCooldown: [keys.retryCooldown('C1'), documented('retryCooldown', { '<hash>': 'C1' })],
     rateLimit: [keys.rateLimit, documented('rateLimit')],
     lockReleased: [keys.lockReleased, documented('lockReleased')],
