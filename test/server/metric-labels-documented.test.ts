@@ -1,8 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import type { FastifyBaseLogger } from 'fastify'
+import { Registry } from 'prom-client'
 import t from 'tap'
 import type { GatehouseConfig } from '../../src/config/types.js'
+import { KNOWN_METHODS } from '../../src/method-label.js'
 import { GatewayMetrics } from '../../src/server/metrics.js'
+import { RequestMetrics } from '../../src/server/request-metrics.js'
 import { CertificateExpiry } from '../../src/tls/certificate-expiry.js'
 
 const docs = new URL('../../docs/', import.meta.url)
@@ -76,3 +79,23 @@ t.test(
     t.ok(references > 10, `${references} references checked`)
   },
 )
+
+// The section said 68 statuses and listed no 1xx, which an unnamed 1xx code gets.
+t.test("deployment.md's request labels count the values the request metrics can take", async (t) => {
+  const section = readFileSync(new URL('../../docs/deployment.md', import.meta.url), 'utf8').split(
+    '### Request labels',
+  )[1]!
+  const registry = new Registry()
+  const requests = new RequestMetrics(registry, [1])
+  for (const method of [...KNOWN_METHODS, 'PROPFIND']) requests.observe('/api', method, 200, 0)
+  for (let status = 0; status < 1000; status++) requests.observe('/api', 'GET', status, 0)
+  const counted = (await registry.getSingleMetricAsString('gatehouse_http_requests_total'))
+    .split('\n')
+    .filter((line) => !line.startsWith('#') && line !== '')
+  const values = (label: string) =>
+    new Set(counted.map((line) => new RegExp(`${label}="([^"]*)"`).exec(line)![1]!))
+  const methods = values('method')
+  const statuses = values('status')
+  t.match(section, `${methods.size} methods, ${statuses.size} statuses`)
+  for (const value of statuses) if (/x|other/.test(value)) t.match(section, `\`${value}\``, value)
+})
