@@ -125,3 +125,22 @@ t.test('http/ and proxy/ never import each other', async (t) => {
     (graph.get(from)?.get(to) ?? []).map((file) => `${file} imports from ${to}`)
   t.same([...between('http/', 'proxy/'), ...between('proxy/', 'http/')], [], 'imports between the siblings')
 })
+
+// The README's source layout is where a reader looks for a concern: it
+// once lacked four folders (crypto/, dpop/, tls/, tracing/) and four of the
+// top-level files, so a new folder or file must join it to pass.
+t.test("every folder and top-level file of src/ has a row in the README's source layout", async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const table = readme.slice(readme.indexOf('| Folder | Concern |'))
+  const named = new Set(
+    table
+      .slice(0, table.indexOf('\n\n'))
+      .split('\n')
+      .flatMap((row) => [...(row.split(' | ')[0] ?? '').matchAll(/`src\/([^`]+)`/g)].map((m) => m[1]!)),
+  )
+  t.ok(named.size > 10, 'the table was found')
+  const units = readdirSync(src, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() || entry.name.endsWith('.ts'))
+    .map((entry) => (entry.isDirectory() ? `${entry.name}/` : entry.name))
+  for (const unit of units) t.ok(named.has(unit), `src/${unit}`)
+})
