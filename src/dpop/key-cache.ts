@@ -1,7 +1,7 @@
 /**
  * What a DPoP key is kept ready as in process (oauth4webapi's handle, an
- * upstream signer), by the key's public members (`publicKeyId`). Issue 22:
- * a session's key lives in its session record and goes with it; a copy
+ * upstream signer), by the key's public members (`publicKeyId`). A
+ * session's key lives in its session record and goes with it; a copy
  * kept here must not outlive the session by much. So each copy is dropped
  * when the session ends in this process (`HeldKeys.ended`), when it has
  * gone unused for `KEY_IDLE_MS` (an end this process did not see), and when
