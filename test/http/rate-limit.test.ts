@@ -93,3 +93,37 @@ t.test(
     t.same(addresses, ['127.0.0.1'], "the socket peer's address, whatever the header said")
   },
 )
+
+t.test(
+  'behind a trusted proxy an IPv6 client counts per /64, however it rotates its address within it',
+  async (t) => {
+    const redis = await startRedis()
+    t.teardown(() => redis.stop())
+    const stack = await startStack(t, {
+      config: { rateLimitMax: 3, trustProxy: true, store: redis.url, keyPrefix: redis.prefix },
+    })
+    const url = `${stack.gateway.url}/auth/login`
+    // SLAAC privacy addresses (RFC 8981): a new interface id whenever the host likes, spelt as it likes.
+    const rotated = [
+      '2001:db8:a:b::1',
+      '2001:DB8:A:B:3C1E:9F2A:77D0:1B44',
+      '2001:0db8:000a:000b:ffff:0:0:7',
+      '2001:db8:a:b:dead:beef::9',
+    ]
+    const statuses = []
+    for (const address of rotated) statuses.push((await viaProxy(url, `203.0.113.5, ${address}`)).status)
+    t.same(statuses, [302, 302, 302, 429], 'one budget for the whole /64')
+    t.equal((await viaProxy(url, '2001:db8:a:c::1')).status, 302, 'the next /64 is another client')
+    const keys = [...(await dumpKeys(redis.url, redis.prefix)).keys()].filter((k) => k.includes(':rl:'))
+    const prefixes = keys.map((k) => k.slice(k.lastIndexOf('-') + 1)).sort()
+    t.same(prefixes, ['2001:db8:a:b::/64', '2001:db8:a:c::/64'], 'one counter per /64, not per address')
+  },
+)
+
+t.test('an IPv4-mapped IPv6 address shares its IPv4 address budget', async (t) => {
+  const stack = await startStack(t, { config: { rateLimitMax: 2, trustProxy: true } })
+  const url = `${stack.gateway.url}/auth/login`
+  t.equal((await viaProxy(url, '198.51.100.7')).status, 302)
+  t.equal((await viaProxy(url, '::ffff:198.51.100.7')).status, 302)
+  t.equal((await viaProxy(url, '::FFFF:c633:6407')).status, 429, 'three spellings of one IPv4 address')
+})
