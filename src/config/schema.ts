@@ -562,10 +562,18 @@ export const ConfigSchema = Type.Object(
         }),
         rateLimit: Type.Object(
           {
-            max: Type.Integer({ minimum: 1, default: 30, description: 'Requests per client IP and window.' }),
+            max: Type.Integer({
+              minimum: 1,
+              default: 30,
+              description: 'Requests per client IP (an IPv6 client per /64) and window.',
+            }),
             window: Duration('The rate-limit window.', '1m'),
           },
-          { ...strict, default: {}, description: 'Rate limit on login and callback, per client IP.' },
+          {
+            ...strict,
+            default: {},
+            description: 'Rate limit on login and callback, per client IP (an IPv6 client per /64).',
+          },
         ),
       },
       {
