@@ -1,24 +1,22 @@
 import { dirname } from 'node:path'
 import type { Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { LineCounter, parseDocument } from 'yaml'
 import { readClientKey } from './client-key.js'
 import { configDigest } from './digest.js'
-import { keepNumberText, lineLocator } from './document.js'
 import { parseDuration, parseSize } from './duration.js'
-import { interpolateTree } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { resolveExchange } from './exchange.js'
 import { checkFapi2Certificates, fapi2KeyAlgorithm } from './fapi2.js'
 import { frontendBasePath, frontendCookieName, routeLists, trimPrefix } from './frontend-rules.js'
 import { formatPath, type Path, unescapePointer } from './option-path.js'
-import { dedupe, describe, intoMapping, syntaxProblems } from './problems.js'
+import { dedupe, describe, intoMapping } from './problems.js'
 import { clientTokenProvider, type RawProvider, rawProviders } from './providers.js'
 import { readConfigFileSync } from './read.js'
 import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './schema.js'
 import { checkSemantics, checkWarnings } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
 import { readTls } from './tls-material.js'
+import { readConfigTree } from './tree.js'
 import type {
   ClientKey,
   FrontendConfig,
@@ -76,31 +74,9 @@ export function parseConfig(
   env: NodeJS.ProcessEnv = process.env,
   options: LoadOptions = {},
 ): GatehouseConfig {
-  const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true })
-  if (doc.errors.length > 0) throw new ConfigError(source, syntaxProblems(doc.errors, text))
-  const lineOf = lineLocator(doc, lineCounter)
-  keepNumberText(doc)
-
-  const problems: ConfigProblem[] = []
-  const unset: string[] = []
-  const raw = interpolateTree(doc.toJS({ maxAliasCount: 100 }), [], env, (path, message) => {
-    unset.push(formatPath(path))
-    problems.push({ path: formatPath(path), line: lineOf(path), message })
-  })
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(source, [
-      ...problems,
-      { path: '', line: 1, message: 'the file must be a mapping of options' },
-    ])
-  }
-
-  // Convert: `port: ${PORT}` arrives as text and must count as the number
-  // it would have been had it been typed in, wherever the schema says so.
-  const withDefaults = Value.Convert(
-    ConfigSchema,
-    Value.Default(ConfigSchema, structuredClone(raw)),
-  ) as unknown
+  const { lineOf, tree: withDefaults, unset: unsetProblems } = readConfigTree(text, source, env)
+  const problems: ConfigProblem[] = [...unsetProblems]
+  const unset = unsetProblems.map((p) => p.path)
   for (const error of [...Value.Errors(ConfigSchema, withDefaults)].flatMap(intoMapping)) {
     const path = error.path.split('/').slice(1).map(unescapePointer)
     const at = formatPath(path)
@@ -109,7 +85,7 @@ export function parseConfig(
     if (unset.some((u) => u === at || u.startsWith(`${at}.`) || u.startsWith(`${at}[`))) continue
     problems.push({ path: at, line: lineOf(path), message: describe(error) })
   }
-  const config = withDefaults as RawConfig
+  const config = withDefaults as unknown as RawConfig
   const findings: ReturnType<typeof checkSemantics> = []
   try {
     checkSemantics(config, findings)

@@ -1,4 +1,8 @@
 import { isDeepStrictEqual } from 'node:util'
+import { parseDuration, parseSize } from './duration.js'
+import type { ConfigProblem } from './errors.js'
+import { parseStore } from './store-url.js'
+import { readConfigTree } from './tree.js'
 import type { GatehouseConfig } from './types.js'
 
 /**
@@ -44,10 +48,72 @@ export function restartNeeded(
   next: GatehouseConfig,
   lineOf: (path: readonly string[]) => number | undefined = () => undefined,
 ): RestartNeeded[] {
+  return compare(running, new Map(RESTART_SETTINGS.map(([path]) => [path, at(next, path)])), lineOf)
+}
+
+/**
+ * `restartNeeded` for config text that failed its check, with `problems`:
+ * each restart setting the text can still be read for (no problem names
+ * it, or an option around or within it) is compared, so that one refusal
+ * names everything to fix. Empty when the text is not a YAML mapping.
+ */
+export function restartNeededIn(
+  running: GatehouseConfig,
+  text: string,
+  env: NodeJS.ProcessEnv,
+  problems: readonly ConfigProblem[],
+): RestartNeeded[] {
+  let read: ReturnType<typeof readConfigTree>
+  try {
+    read = readConfigTree(text, '', env)
+  } catch {
+    return []
+  }
+  const blamed = [...problems, ...read.unset].map((p) => p.path).filter((p) => p !== '')
+  const readable = new Map<string, unknown>()
+  for (const [path] of RESTART_SETTINGS) {
+    if (blamed.some((b) => overlaps(b, path))) continue
+    const value = resolved(path, at(read.tree, path))
+    if (value !== UNREADABLE) readable.set(path, value)
+  }
+  return compare(running, readable, read.lineOf)
+}
+
+/** One of the paths is the other, or an option within it. */
+function overlaps(a: string, b: string): boolean {
+  const within = (inner: string, outer: string) =>
+    inner === outer || inner.startsWith(`${outer}.`) || inner.startsWith(`${outer}[`)
+  return within(a, b) || within(b, a)
+}
+
+const UNREADABLE = Symbol('unreadable')
+
+/**
+ * A setting as the file writes it (defaults filled in), as a loaded config
+ * holds it (load.ts `resolve`); a test holds the two to agreement.
+ */
+function resolved(path: string, value: unknown): unknown {
+  if (value === undefined) return UNREADABLE
+  if (path === 'session.store') {
+    const store = typeof value === 'string' ? parseStore(value) : undefined
+    return typeof store === 'object' ? store : UNREADABLE
+  }
+  if (path === 'server.maxHeaderSize') return parseSize(value as number | string)
+  if (/Timeout$/.test(path)) return parseDuration(value as number | string)
+  return value
+}
+
+/** The settings of `next` given (by path) that differ from `running`'s. */
+function compare(
+  running: GatehouseConfig,
+  next: ReadonlyMap<string, unknown>,
+  lineOf: (path: readonly string[]) => number | undefined,
+): RestartNeeded[] {
   const found: RestartNeeded[] = []
   for (const [path, heldBy] of RESTART_SETTINGS) {
+    if (!next.has(path)) continue
     const before = at(running, path)
-    const after = at(next, path)
+    const after = next.get(path)
     if (isDeepStrictEqual(before, after)) continue
     const line = lineOf(path.split('.'))
     found.push({
@@ -59,9 +125,13 @@ export function restartNeeded(
   return found
 }
 
-function at(config: GatehouseConfig, path: string): unknown {
+/** The value at `path`; `undefined` where an option on the way is not a mapping. */
+function at(config: object, path: string): unknown {
   let value: unknown = config
-  for (const key of path.split('.')) value = (value as Record<string, unknown>)[key]
+  for (const key of path.split('.')) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
+    value = (value as Record<string, unknown>)[key]
+  }
   return value
 }
 

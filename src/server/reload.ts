@@ -5,7 +5,7 @@ import { linesOf } from '../config/document.js'
 import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors.js'
 import { parseConfig } from '../config/load.js'
 import { readConfigFile } from '../config/read.js'
-import { restartNeeded } from '../config/reload-policy.js'
+import { restartNeeded, restartNeededIn } from '../config/reload-policy.js'
 import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
 import type { Lasting } from './lasting.js'
@@ -52,8 +52,9 @@ export interface ReloaderOptions {
  * Reloads the config file into the running process. A reload reads the
  * file once, off the event loop, refusing what the start refuses (anything
  * but a regular file, or one past `MAX_CONFIG_FILE_BYTES`); checks it
- * completely, by the same `parseConfig` as `gatehouse check`, and then
- * against the settings only a restart can change; the new app is built
+ * completely, by the same `parseConfig` as `gatehouse check`, and
+ * against the settings only a restart can change (those a file that
+ * fails its check can still be read for too); the new app is built
  * and made ready, the IdP discovered if its settings changed, and only
  * then swapped in, at once, for every new request. Anything wrong on the
  * way leaves the running config as it was: its problems are logged one
@@ -230,7 +231,15 @@ export class ConfigReloader {
         onWarning: (warning) => log.warn({ file, line: warning.line }, formatProblem(file, warning)),
       })
     } catch (err) {
-      return this.#rejected(trigger, problemsOf(err))
+      // One refusal names everything to fix: a restart setting the file
+      // changes too, where it can be read, or fixing the rest brings a
+      // second refusal, for it alone.
+      const problems = problemsOf(err)
+      const refused = restartNeededIn(this.#running, text, env, problems)
+      return this.#rejected(
+        trigger,
+        [...problems, ...refused].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
+      )
     }
     if (isDeepStrictEqual(next, this.#running)) {
       log.info({ file, trigger }, 'config reload: the file holds the running config; nothing to do')

@@ -506,3 +506,35 @@ t.test('a provider removed by a reload: its sessions say they cannot refresh, as
   t.ok(await until(async () => (await reloads(stack.running, 'applied')) === 1))
   t.match(await user(), { idp: 'partner', refreshable: false }, 'no provider left to refresh with')
 })
+
+t.test(
+  'a file that changes a restart setting and has other problems: one refusal names them all, each at its line',
+  async (t) => {
+    const log = new LogLines()
+    const stack = await startReloadable(
+      t,
+      (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+      { logStream: log.stream, input: { logLevel: 'info' } },
+    )
+    const { running, configMap } = stack
+    const port = running.config.server.port
+    const text = `${configText({ ...stack.input, port: port + 1 })}bogus: 1\n`
+    const lineOf = (pattern: RegExp) => text.split('\n').findIndex((l) => pattern.test(l)) + 1
+    configMap.write(text)
+    const { summary } = await refusal(log, configMap.file)
+    t.match(summary, /has 2 problems; the running config is kept/)
+    const problems = log.lines
+      .filter((l) => l.code === 'GATEHOUSE_CONFIG_RELOAD_REJECTED' && l.path !== undefined)
+      .map((l) => [l.path, l.line])
+    t.same(
+      problems,
+      [
+        ['server.port', lineOf(/^\s+port:/)],
+        ['bogus', lineOf(/^bogus:/)],
+      ],
+      'the unknown option and the port, each at its line',
+    )
+    t.equal(await reloads(running, 'rejected'), 1, 'one refusal')
+    t.equal(running.config.server.port, port)
+  },
+)

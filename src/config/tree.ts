@@ -1,0 +1,48 @@
+import { Value } from '@sinclair/typebox/value'
+import { LineCounter, parseDocument } from 'yaml'
+import { keepNumberText, lineLocator } from './document.js'
+import { interpolateTree } from './env.js'
+import { ConfigError, type ConfigProblem } from './errors.js'
+import { formatPath } from './option-path.js'
+import { syntaxProblems } from './problems.js'
+import { ConfigSchema } from './schema.js'
+
+/** Config text as the schema sees it, before anything checks it. */
+export interface ConfigTree {
+  /** The line of an option path in the text (document.ts). */
+  readonly lineOf: (path: readonly (string | number)[]) => number | undefined
+  /** The options, variables filled in, defaults added and converted as the schema says; unchecked. */
+  readonly tree: Record<string, unknown>
+  /** Each option whose `${VAR}` is not set, as a problem at that option. */
+  readonly unset: readonly ConfigProblem[]
+}
+
+/**
+ * Parses config text (YAML, or JSON, which is YAML) into the tree the schema
+ * checks. Throws `ConfigError` when the text is not YAML, or not a mapping.
+ */
+export function readConfigTree(text: string, source: string, env: NodeJS.ProcessEnv): ConfigTree {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true })
+  if (doc.errors.length > 0) throw new ConfigError(source, syntaxProblems(doc.errors, text))
+  const lineOf = lineLocator(doc, lineCounter)
+  keepNumberText(doc)
+
+  const unset: ConfigProblem[] = []
+  const raw = interpolateTree(doc.toJS({ maxAliasCount: 100 }), [], env, (path, message) => {
+    unset.push({ path: formatPath(path), line: lineOf(path), message })
+  })
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(source, [
+      ...unset,
+      { path: '', line: 1, message: 'the file must be a mapping of options' },
+    ])
+  }
+  // Convert: `port: ${PORT}` arrives as text and must count as the number
+  // it would have been had it been typed in, wherever the schema says so.
+  const tree = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, structuredClone(raw))) as Record<
+    string,
+    unknown
+  >
+  return { lineOf, tree, unset }
+}
