@@ -7,6 +7,7 @@ import fastify, {
 import type { GatehouseConfig } from '../config/types.js'
 import { frameworkError } from './error-handler.js'
 import { loggerOptions, requestLogger } from './logger.js'
+import { nextRequestId } from './request-id.js'
 
 export interface InstanceOptions {
   /** A ready pino logger, used instead of building one from `logging`. */
@@ -40,6 +41,8 @@ export function createInstance(config: GatehouseConfig, options: InstanceOptions
     // Fastify's two lines per request off; `logging.accessLog` adds our one.
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: requestLogger,
+    // One count for the process, not one per instance: each reload builds one.
+    genReqId: nextRequestId,
     return503OnClosing: true,
     frameworkErrors: frameworkError,
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
