@@ -35,7 +35,8 @@ const idp = await startDevIdp({
   port: idpPort,
   // The gateway posts the logout (auth.endSession: post), as Keycloak accepts.
   endSessionPost: true,
-  // Short-lived, so the SPA's calls run into a refresh within seconds of each other.
+  // Short-lived, so the SPA's calls run into a refresh within seconds of
+  // each other; more than twice routes.demo.yaml's tokens.refreshBefore.
   accessTokenTtl: 20,
   clients: [
     {

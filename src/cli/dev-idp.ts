@@ -45,6 +45,15 @@ export interface DevIdpIO {
 /** Default port: the issuer routes.yaml assumes, `http://localhost:4000`, but on 127.0.0.1. */
 export const DEV_IDP_PORT = 4000
 
+/**
+ * Default access-token lifetime, seconds: short, so refreshes happen while
+ * a developer works, and more than twice the default `tokens.refreshBefore`
+ * (30 s, as routes.yaml sets it), counted as the gateway counts it (a second
+ * less, token-lifetime.ts). At 60 s every first sign-in was told
+ * GATEHOUSE_TOKEN_LIFETIME_SHORT, of a config it had not been given.
+ */
+export const DEV_IDP_ACCESS_TOKEN_TTL = 120
+
 export const DEV_IDP_USAGE = `Usage: gatehouse dev-idp --client-id ID --redirect-uri URL [options]
        npm run dev-idp -- --client-id ID --redirect-uri URL [options]   (in a checkout)
 
@@ -67,7 +76,9 @@ Options:
       --profile strict|lenient     strict (default): refresh tokens only for offline_access
                                    with prompt=consent, and a consent page (OIDC Core §11),
                                    as certified providers do. lenient: always, no consent.
-      --access-token-ttl SECONDS   Default 60: short, so refreshes happen while you work.
+      --access-token-ttl SECONDS   Default ${DEV_IDP_ACCESS_TOKEN_TTL}: short, so refreshes happen while you
+                                   work; at most twice tokens.refreshBefore (30 s unless
+                                   set), Gatehouse renews halfway through instead, and warns.
   -h, --help                       Show this help.
 `
 
@@ -142,7 +153,12 @@ function options(argv: readonly string[], env: NodeJS.ProcessEnv): Options | 'he
     port: integer(values.port, '--port', DEV_IDP_PORT, 65_535),
     host,
     profile,
-    accessTokenTtl: integer(values['access-token-ttl'], '--access-token-ttl', 60, 86_400),
+    accessTokenTtl: integer(
+      values['access-token-ttl'],
+      '--access-token-ttl',
+      DEV_IDP_ACCESS_TOKEN_TTL,
+      86_400,
+    ),
   }
 }
 
