@@ -445,7 +445,10 @@ export const RouteSchema = Type.Object(
           "token: client routes only. By default a client route, like a user route, answers 401 without a signed-in session; true serves anyone, who then spends the gateway's own client credentials. Default false.",
       }),
     ),
-    timeout: Duration('Upstream response timeout.', DEFAULTS.routeTimeout),
+    timeout: Duration(
+      "Upstream response timeout: how long the upstream has to send its answer's head once the request is sent (then 504 upstream_timeout), and then for each pause in its body (then the answer is cut short); also its connect budget, at most 10s, and a WebSocket handshake's. Under 5s, the wait for the head and each pause in the body are kept to within a few milliseconds; from 5s on, undici's coarser timers keep them, and may fire up to a second late.",
+      DEFAULTS.routeTimeout,
+    ),
     bodyLimit: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: SIZE_PATTERN })], {
       default: DEFAULTS.bodyLimit,
       description: 'Largest request body forwarded: bytes, or 512kb, 1mb.',

@@ -5,6 +5,7 @@ import type { Dispatcher, Pool } from 'undici'
 import { inRequestContext } from '../tracing/spans.js'
 import type { ForwardedRequest } from './request-headers.js'
 import type { OutgoingHeaders, ResponseHygiene } from './response-headers.js'
+import { UpstreamDeadline } from './upstream-deadline.js'
 import { answerUpstreamFailure, type UpstreamErrorObserver } from './upstream-errors.js'
 
 /**
@@ -38,6 +39,8 @@ export interface ForwardOptions {
   readonly onUpstreamError?: UpstreamErrorObserver | undefined
   /** True while the gateway drains: answers then carry `Connection: close`, set in an `onSend` hook. */
   readonly draining: () => boolean
+  /** The route's timeout when undici's timers are too coarse for it (`ownDeadline`), else `undefined`. */
+  readonly deadline?: number | undefined
 }
 
 /**
@@ -57,6 +60,8 @@ export class Forward implements Dispatcher.DispatchHandler {
   readonly #reply: FastifyReply
   readonly #options: ForwardOptions
   #controller: Dispatcher.DispatchController | undefined
+  /** The route's timeout kept by a timer of our own, on a route with a short one. */
+  readonly #deadline: UpstreamDeadline | undefined
   /** The answer's body when it goes out through `reply.send`. */
   #body: Readable | undefined
   #started = false
@@ -68,6 +73,8 @@ export class Forward implements Dispatcher.DispatchHandler {
     this.#request = request
     this.#reply = reply
     this.#options = options
+    this.#deadline =
+      options.deadline === undefined ? undefined : new UpstreamDeadline(options.deadline, request.raw)
   }
 
   /**
@@ -100,6 +107,7 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller
+    this.#deadline?.start(controller)
   }
 
   /** The client's connection closed: the upstream call goes too, unless it is over. */
@@ -112,6 +120,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     statusCode: number,
     upstream: IncomingHttpHeaders,
   ): void {
+    this.#deadline?.heard(statusCode >= 200)
     const reply = this.#reply
     if (reply.raw.destroyed) {
       controller.abort(new Error('client closed the connection'))
@@ -178,6 +187,7 @@ export class Forward implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#deadline?.heard(false)
     if (this.#body) {
       if (!this.#body.push(chunk)) controller.pause()
       return
@@ -191,12 +201,14 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.#finished = true
+    this.#deadline?.stop()
     if (this.#body) this.#body.push(null)
     else this.#reply.raw.end()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: UpstreamError): void {
     this.#finished = true
+    this.#deadline?.stop()
     // The client left, and this is our own abort: nobody is there to answer.
     if (this.#reply.raw.destroyed) return
     if (!this.#started) {

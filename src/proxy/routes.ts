@@ -15,6 +15,7 @@ import { refuseAmbiguousPath } from './path-check.js'
 import { headerRewriter } from './request-headers.js'
 import { ResponseHygiene } from './response-headers.js'
 import { tokenRetry } from './token-retry.js'
+import { ownDeadline } from './upstream-deadline.js'
 import type { UpstreamErrorObserver } from './upstream-errors.js'
 import { upstreamPool } from './upstream-pool.js'
 import { routeSockets, type UpgradeProof, type WebSocketObserver } from './websocket/bridge.js'
@@ -127,6 +128,7 @@ export async function registerProxyRoutes(
         hygiene,
         onUpstreamError: hooks.onUpstreamError,
         draining,
+        deadline: ownDeadline(route.timeout),
       }
       const bounds = route.websocket
       const bridge =

@@ -1,0 +1,220 @@
+import { request, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t, { type Test } from 'tap'
+import { buildGateway } from '../../src/server/gateway.js'
+import { UNREACHABLE_ISSUER } from '../helpers/app.js'
+import { route, testConfig } from '../helpers/gateway.js'
+import { scriptedUpstream } from '../helpers/scripted-upstream.js'
+
+/**
+ * undici's own header and body timers tick every 499 ms, so the earliest
+ * they can fire is 499 ms after they are armed: a timeout seen before this
+ * was kept by the gateway's own timer. Far above the 100 ms route timeout,
+ * for a loaded machine.
+ */
+const WELL_UNDER_A_SECOND = 450
+
+/** An answer larger than the sockets between upstream, gateway and browser buffer. */
+const LARGE = 16 * 1024 * 1024
+const LARGE_BODY = Buffer.alloc(LARGE, 'x')
+
+/** How an exchange ended for the upstream: it answered whole, or the gateway cut it off first. */
+type UpstreamEnd = 'answered' | 'cut'
+
+async function setup(t: Test) {
+  const upstream = await scriptedUpstream()
+  t.teardown(() => upstream.close())
+  let ended: (how: UpstreamEnd) => void = () => {}
+  upstream.answer((res, url) => {
+    // Ended by the upstream (`res.end`) before its connection closed, or cut off by the gateway.
+    res.once('close', () => ended(res.writableEnded ? 'answered' : 'cut'))
+    if (url.endsWith('/late')) {
+      const late = setTimeout(() => res.end('late'), 300)
+      res.once('close', () => clearTimeout(late))
+    } else if (url.endsWith('/stall')) {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('first ')
+    } else if (url.endsWith('/drip')) drip(res, 6)
+    else if (url.endsWith('/large')) res.end(LARGE_BODY)
+    else res.end('soon')
+  })
+  const config = testConfig({
+    port: 0,
+    issuer: UNREACHABLE_ISSUER,
+    routes: [
+      route('/short', upstream.url, { token: 'none', csrf: false, timeout: 100 }),
+      route('/maybe', upstream.url, { token: 'optional-user', csrf: false, timeout: 100 }),
+      route('/steady', upstream.url, { token: 'none', csrf: false, timeout: 400 }),
+    ],
+  })
+  const app = await buildGateway(config)
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  // A session cookie whose record is gone: the answer clears it, so it goes
+  // out through Fastify's send rather than the hijacked reply.
+  const sealed = app.encodeSecureSession(app.createSecureSession({ id: 'gone' }), 'session')
+  const staleCookie = `${config.session.cookieName}=${encodeURIComponent(sealed)}`
+  return {
+    base,
+    staleCookie,
+    /** Settles when the upstream's side of the next exchange closes. */
+    upstreamEnd: () =>
+      new Promise<UpstreamEnd>((resolve) => {
+        ended = resolve
+      }),
+  }
+}
+
+/** `chunks` chunks 100 ms apart, each pause well within a 400 ms timeout, the whole well past it. */
+function drip(res: ServerResponse, chunks: number): void {
+  res.writeHead(200, { 'content-type': 'text/plain' })
+  let sent = 0
+  const timer = setInterval(() => {
+    res.write(`${++sent} `)
+    if (sent < chunks) return
+    clearInterval(timer)
+    res.end()
+  }, 100)
+  res.once('close', () => clearInterval(timer))
+}
+
+interface Answer {
+  readonly status: number
+  readonly body: string
+  /** The whole answer arrived, not one cut short. */
+  readonly complete: boolean
+  /** From sending the request to the end of its answer, cut or whole. */
+  readonly ms: number
+}
+
+interface Sending {
+  readonly method?: string
+  readonly headers?: Record<string, string>
+  /** Written a chunk at a time, this many ms apart. */
+  readonly body?: { readonly chunks: readonly string[]; readonly apart: number }
+  /** The answer is left unread this long, as a slow browser leaves it. */
+  readonly unreadFor?: number
+}
+
+function get(url: string, sending: Sending = {}): Promise<Answer> {
+  const start = performance.now()
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: sending.method ?? 'GET', headers: sending.headers ?? {} }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      if (sending.unreadFor) {
+        res.pause()
+        setTimeout(() => res.resume(), sending.unreadFor)
+      }
+      res.on('data', (chunk: string) => {
+        body += chunk
+      })
+      // An answer cut short ends in 'close' without 'end' (and 'error' on some Node lines).
+      res.on('error', () => {})
+      res.on('close', () =>
+        resolve({ status: res.statusCode ?? 0, body, complete: res.complete, ms: performance.now() - start }),
+      )
+    })
+    req.on('error', reject)
+    const chunks = [...(sending.body?.chunks ?? [])]
+    const next = () => {
+      const chunk = chunks.shift()
+      if (chunk === undefined) req.end()
+      else {
+        req.write(chunk)
+        setTimeout(next, sending.body!.apart)
+      }
+    }
+    next()
+  })
+}
+
+t.test(
+  'a 100 ms route timeout gives 504 within well under a second, and the upstream is cut off',
+  async (t) => {
+    const { base, staleCookie, upstreamEnd } = await setup(t)
+    for (const [path, headers] of [
+      ['/short/late', {}],
+      ['/maybe/late', { cookie: staleCookie }],
+    ] as const) {
+      const cut = upstreamEnd()
+      const answer = await get(`${base}${path}`, { headers })
+      t.equal(answer.status, 504, `${path}: the upstream answers after 300 ms`)
+      t.match(answer.body, /"error":"upstream_timeout"/)
+      t.ok(answer.ms < WELL_UNDER_A_SECOND, `${path}: answered after ${Math.round(answer.ms)} ms`)
+      t.equal(await cut, 'cut', `${path}: the upstream saw the request abandoned before it answered`)
+    }
+  },
+)
+
+t.test('an answer within a 100 ms route timeout is served', async (t) => {
+  const { base, staleCookie, upstreamEnd } = await setup(t)
+  for (const [path, headers] of [
+    ['/short/soon', {}],
+    ['/maybe/soon', { cookie: staleCookie }],
+  ] as const) {
+    const ended = upstreamEnd()
+    const answer = await get(`${base}${path}`, { headers })
+    t.equal(answer.status, 200, path)
+    t.equal(answer.body, 'soon')
+    t.equal(await ended, 'answered')
+  }
+})
+
+t.test(
+  'a body that stalls for longer than a 100 ms route timeout is cut off within well under a second',
+  async (t) => {
+    const { base, staleCookie, upstreamEnd } = await setup(t)
+    for (const [path, headers] of [
+      ['/short/stall', {}],
+      ['/maybe/stall', { cookie: staleCookie }],
+    ] as const) {
+      const cut = upstreamEnd()
+      const answer = await get(`${base}${path}`, { headers })
+      t.equal(answer.status, 200, `${path}: the head had gone out`)
+      t.equal(answer.body, 'first ', 'what arrived before the stall')
+      t.notOk(answer.complete, 'the answer is cut short, not passed as complete')
+      t.ok(answer.ms < WELL_UNDER_A_SECOND, `${path}: cut after ${Math.round(answer.ms)} ms`)
+      t.equal(await cut, 'cut', `${path}: the upstream's stalled answer was abandoned`)
+    }
+  },
+)
+
+t.test('the timeout bounds each pause in the body, not the whole answer', async (t) => {
+  const { base, upstreamEnd } = await setup(t)
+  const ended = upstreamEnd()
+  const answer = await get(`${base}/steady/drip`)
+  t.equal(answer.status, 200)
+  t.equal(answer.body, '1 2 3 4 5 6 ', 'six chunks 100 ms apart, 600 ms in all, on a 400 ms route')
+  t.ok(answer.complete)
+  t.equal(await ended, 'answered')
+})
+
+t.test('a browser slow to read the answer is not timed out: the upstream waits on it', async (t) => {
+  const { base, staleCookie, upstreamEnd } = await setup(t)
+  for (const [path, headers] of [
+    ['/short/large', {}],
+    ['/maybe/large', { cookie: staleCookie }],
+  ] as const) {
+    const ended = upstreamEnd()
+    const answer = await get(`${base}${path}`, { headers, unreadFor: 400 })
+    t.equal(answer.status, 200, path)
+    t.equal(answer.body.length, LARGE, 'the whole answer, after 400 ms of backpressure on a 100 ms route')
+    t.equal(await ended, 'answered')
+  }
+})
+
+t.test(
+  'the wait for the answer starts once the request is sent, not while the browser uploads it',
+  async (t) => {
+    const { base } = await setup(t)
+    const answer = await get(`${base}/short/soon`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
+      body: { chunks: ['a', 'b', 'c', 'd'], apart: 100 },
+    })
+    t.equal(answer.status, 200, 'a body uploaded over 300 ms on a 100 ms route')
+    t.equal(answer.body, 'soon', 'the upstream answered once the body was in')
+  },
+)
