@@ -191,9 +191,12 @@ export const OidcSchema = Type.Object(
       default: ['openid', 'profile', 'offline_access'],
       description: 'Scopes requested at login; offline_access is needed for refresh tokens.',
     }),
-    timeout: Duration('Total budget of one back-channel call to the IdP.', DEFAULTS.oidcTimeout),
+    timeout: Duration(
+      'Total budget of one back-channel call to the IdP, kept to within a few milliseconds.',
+      DEFAULTS.oidcTimeout,
+    ),
     connectTimeout: Duration(
-      'Connect budget of one back-channel call to the IdP.',
+      "Connect budget of one back-channel call to the IdP, TLS handshake included. Under 5s it is kept to within a few milliseconds; from 5s on, undici's coarser timer keeps it, and may fire up to a second late.",
       DEFAULTS.oidcConnectTimeout,
     ),
   },
@@ -446,7 +449,7 @@ export const RouteSchema = Type.Object(
       }),
     ),
     timeout: Duration(
-      "Upstream response timeout: how long the upstream has to send its answer's head once the request is sent (then 504 upstream_timeout), and then for each pause in its body (then the answer is cut short); also its connect budget, at most 10s, and a WebSocket handshake's. Under 5s, the wait for the head and each pause in the body are kept to within a few milliseconds; from 5s on, undici's coarser timers keep them, and may fire up to a second late.",
+      "Upstream response timeout: how long the upstream has to send its answer's head once the request is sent (then 504 upstream_timeout), and then for each pause in its body (then the answer is cut short); also its connect budget, at most 10s, and a WebSocket handshake's. Under 5s it is kept to within a few milliseconds; from 5s on, undici's coarser timers keep it, and may fire up to a second late.",
       DEFAULTS.routeTimeout,
     ),
     bodyLimit: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: SIZE_PATTERN })], {

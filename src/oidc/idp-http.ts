@@ -1,7 +1,7 @@
 import * as oauth from 'oauth4webapi'
 import { Agent, type Dispatcher, fetch as undiciFetch } from 'undici'
 import type { TlsMaterial } from '../config/types.js'
-import { keepingTlsAlerts, tlsConnectOptions } from '../tls/connect-options.js'
+import { connector, tlsConnectOptions } from '../tls/connect-options.js'
 
 type Fetch = (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
 
@@ -86,7 +86,7 @@ export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
   const agent: Dispatcher =
     opts.dispatcher ??
     new Agent({
-      connect: keepingTlsAlerts({
+      connect: connector({
         timeout: opts.connectTimeoutMs,
         // The certificate is offered when a server asks: at the IdP's mTLS endpoints (RFC 8705 §5).
         ...tlsConnectOptions(opts.tls),

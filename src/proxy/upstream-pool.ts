@@ -1,6 +1,6 @@
 import { Pool } from 'undici'
 import type { RouteConfig } from '../config/types.js'
-import { keepingTlsAlerts, tlsConnectOptions } from '../tls/connect-options.js'
+import { connector, tlsConnectOptions } from '../tls/connect-options.js'
 
 /**
  * The undici pool that carries one route's requests to its upstream. Every
@@ -19,6 +19,6 @@ export function upstreamPool(route: RouteConfig): Pool {
     keepAliveTimeout: 60_000,
     headersTimeout: route.timeout,
     bodyTimeout: route.timeout,
-    connect: keepingTlsAlerts({ timeout: Math.min(route.timeout, 10_000), ...tlsConnectOptions(route.tls) }),
+    connect: connector({ timeout: Math.min(route.timeout, 10_000), ...tlsConnectOptions(route.tls) }),
   })
 }

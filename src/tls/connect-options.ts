@@ -1,6 +1,7 @@
-import type { Socket } from 'node:net'
-import { buildConnector } from 'undici'
+import { Socket } from 'node:net'
+import { buildConnector, errors } from 'undici'
 import type { TlsMaterial } from '../config/types.js'
+import { needsOwnTimer } from '../undici-timers.js'
 
 /** Node TLS connect options for `oidc.tls` or `routes[].tls`; empty without them. */
 export interface TlsConnectOptions {
@@ -28,7 +29,9 @@ export function tlsConnectOptions(tls: TlsMaterial | undefined): TlsConnectOptio
 
 /**
  * undici's connector with `options`, except that a TLS alert stays the
- * connection's error. A TLS 1.3 server checks the client certificate after
+ * connection's error, and that a connect budget (`timeout`) too short for
+ * undici's coarse timer is kept to the millisecond (see undici-timers.ts).
+ * A TLS 1.3 server checks the client certificate after
  * the client has finished its side of the handshake (RFC 8446 §4.4.2.4), so
  * its refusal (alert 116 `certificate_required`, or `bad_certificate`,
  * `unknown_ca`) arrives on the first read, as `ERR_SSL_TLSV13_ALERT_*`.
@@ -36,8 +39,8 @@ export function tlsConnectOptions(tls: TlsMaterial | undefined): TlsConnectOptio
  * "other side closed"; closing the socket at the alert keeps the alert as
  * the request's error, so it is classified as the TLS failure it is.
  */
-export function keepingTlsAlerts(options: buildConnector.BuildOptions): buildConnector.connector {
-  const connect = buildConnector(options)
+export function connector(options: buildConnector.BuildOptions): buildConnector.connector {
+  const connect = onTime(buildConnector(options), options.timeout)
   return (target, callback) =>
     connect(target, (...args) => {
       args[1]?.on('error', closeOnTlsAlert)
@@ -47,4 +50,40 @@ export function keepingTlsAlerts(options: buildConnector.BuildOptions): buildCon
 
 function closeOnTlsAlert(this: Socket, error: Error & { code?: string }): void {
   if (error.code?.startsWith('ERR_SSL_')) this.destroy()
+}
+
+/**
+ * `connect` with its budget also kept by a native timer when undici's would
+ * fire it late, failing with undici's own error so that it reads the same
+ * (a route's 504, the IdP's `connect timed out after … (oidc.connectTimeout)`).
+ * One timer per new connection, never per request: kept-alive connections
+ * are reused.
+ */
+function onTime(
+  connect: buildConnector.connector,
+  timeout: number | null | undefined,
+): buildConnector.connector {
+  if (timeout == null || !needsOwnTimer(timeout)) return connect
+  return (target, callback) => {
+    let settled = false
+    // undici's connector returns the socket it dials, though its type says
+    // nothing: when it does, the timer closes it, and the peer sees that.
+    let dialling: unknown
+    const timer = setTimeout(() => {
+      settled = true
+      const address = target.port ? `${target.hostname}:${target.port}` : target.hostname
+      const error = new errors.ConnectTimeoutError(
+        `Connect Timeout Error (attempted address: ${address}, timeout: ${timeout}ms)`,
+      )
+      if (dialling instanceof Socket) dialling.destroy(error)
+      callback(error, null)
+    }, timeout)
+    dialling = connect(target, (...args) => {
+      clearTimeout(timer)
+      if (!settled) {
+        settled = true
+        callback(...args)
+      } else args[1]?.destroy()
+    })
+  }
 }

@@ -1,0 +1,102 @@
+import { request } from 'node:http'
+import { type AddressInfo, createServer, type Socket } from 'node:net'
+import t, { type Test } from 'tap'
+import { networkCause } from '../../src/network-cause.js'
+import { createIdpHttp } from '../../src/oidc/idp-http.js'
+import { buildGateway } from '../../src/server/gateway.js'
+import { UNREACHABLE_ISSUER } from '../helpers/app.js'
+import { route, testConfig } from '../helpers/gateway.js'
+
+/**
+ * undici's own connect timer ticks every 499 ms, so the earliest it can
+ * fire is 499 ms after the dial: a timeout seen before this was kept by the
+ * gateway's own timer. Far above the 100 ms budgets, for a loaded machine.
+ */
+const WELL_UNDER_A_SECOND = 450
+
+/**
+ * A peer that accepts the TCP connection and never says a word: dialled as
+ * https, the TLS handshake never completes, and undici counts that in its
+ * connect budget. `dropped` settles when the dialler closes the connection.
+ */
+async function silentPeer(t: Test) {
+  const accepted: Socket[] = []
+  let dropped: () => void = () => {}
+  const server = createServer((socket) => {
+    accepted.push(socket)
+    socket.on('error', () => {})
+    // Read and drop the ClientHello, so that the dialler's close is heard.
+    socket.resume()
+    socket.once('close', () => dropped())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of accepted) socket.destroy()
+        server.close(() => resolve())
+      }),
+  )
+  return {
+    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    nextDrop: () =>
+      new Promise<void>((resolve) => {
+        dropped = resolve
+      }),
+  }
+}
+
+t.test('a 100 ms oidc.connectTimeout gives up on a silent IdP within well under a second', async (t) => {
+  const peer = await silentPeer(t)
+  const http = createIdpHttp({ timeoutMs: 5_000, connectTimeoutMs: 100, allowHttp: false })
+  t.teardown(() => http.close())
+  const dropped = peer.nextDrop()
+  const start = performance.now()
+  const failure = await http.fetch(`${peer.url}/.well-known/openid-configuration`, {}).then(
+    () => undefined,
+    (err: unknown) => err,
+  )
+  const ms = performance.now() - start
+  t.equal(
+    networkCause(failure, { connect: { ms: 100, name: 'oidc.connectTimeout' } }),
+    'connect timed out after 100 ms (oidc.connectTimeout)',
+    'the connect budget, not the total one',
+  )
+  t.ok(ms < WELL_UNDER_A_SECOND, `failed after ${Math.round(ms)} ms`)
+  await dropped
+  t.pass('the IdP saw the connection closed')
+})
+
+t.test('a route timeout of 100 ms bounds the connect too: 504 within well under a second', async (t) => {
+  const peer = await silentPeer(t)
+  const app = await buildGateway(
+    testConfig({
+      port: 0,
+      issuer: UNREACHABLE_ISSUER,
+      routes: [route('/silent', peer.url, { token: 'none', csrf: false, timeout: 100 })],
+    }),
+  )
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  const dropped = peer.nextDrop()
+  const start = performance.now()
+  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request(`${base}/silent/x`, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        body += chunk
+      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+      .on('error', reject)
+      .end()
+  })
+  const ms = performance.now() - start
+  t.equal(answer.status, 504)
+  t.match(answer.body, /"error":"upstream_timeout"/)
+  t.ok(ms < WELL_UNDER_A_SECOND, `answered after ${Math.round(ms)} ms`)
+  await dropped
+  t.pass('the upstream saw the connection closed')
+})
