@@ -422,21 +422,27 @@ export class UserTokens {
       this.#refusedClient.notAsked(current.idp, grant)
     if (kept !== undefined) return Promise.reject(kept)
     if (audience?.exchange)
-      return inSpan('gatehouse.token.exchange', { [ATTR.resource]: audience.label }, async (span) => {
-        try {
-          const session = await exchangeStep(this.#exchangeDeps, current, audience)
-          span?.setAttribute(ATTR.exchangeOutcome, 'success')
-          return session
-        } catch (err) {
-          span?.setAttribute(ATTR.exchangeOutcome, exchangeOutcome(err))
-          if (isGatehouseError(err) && idpFailureOf(err)?.verdict === 'unavailable')
-            this.#unavailable.exchangeFailed(current.id, audience.key, err, this.#unavailableLimit)
-          this.#refusedClient.failed(current.idp, err)
-          throw err
-        }
-      })
-    return inSpan('gatehouse.token.refresh', { [ATTR.resource]: audience?.label ?? '' }, (span) =>
-      this.#redeemTraced(current, audience, span),
+      return inSpan(
+        'gatehouse.token.exchange',
+        { [ATTR.resource]: audience.label, [ATTR.idp]: current.idp },
+        async (span) => {
+          try {
+            const session = await exchangeStep(this.#exchangeDeps, current, audience)
+            span?.setAttribute(ATTR.exchangeOutcome, 'success')
+            return session
+          } catch (err) {
+            span?.setAttribute(ATTR.exchangeOutcome, exchangeOutcome(err))
+            if (isGatehouseError(err) && idpFailureOf(err)?.verdict === 'unavailable')
+              this.#unavailable.exchangeFailed(current.id, audience.key, err, this.#unavailableLimit)
+            this.#refusedClient.failed(current.idp, err)
+            throw err
+          }
+        },
+      )
+    return inSpan(
+      'gatehouse.token.refresh',
+      { [ATTR.resource]: audience?.label ?? '', [ATTR.idp]: current.idp },
+      (span) => this.#redeemTraced(current, audience, span),
     )
   }
 

@@ -32,6 +32,12 @@ export const ATTR = {
   refreshOutcome: 'gatehouse.refresh.outcome',
   /** The exchange's outcome, as in the `gatehouse_token_exchanges_total` metric. */
   exchangeOutcome: 'gatehouse.exchange.outcome',
+  /**
+   * The identity provider's configured name (`identityProviders[].name`,
+   * `default` for the `oidc:` shorthand): whose IdP a slow or failed
+   * redemption waited on, when a gateway has several. Bounded by the config.
+   */
+  idp: 'gatehouse.idp',
   /** The route audience's bounded label (`resource`), `''` for the login's own token. */
   resource: 'gatehouse.token.resource',
   /** How the caller waited: `flight` (joined this process's refresh) or `lock` (another instance's). */

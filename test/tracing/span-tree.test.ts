@@ -184,6 +184,7 @@ t.test('a refresh storm: one refresh span, the other requests wait on it', async
   const refresh = one(named('gatehouse.token.refresh'), 'refresh span')
   t.equal(refresh.attributes['gatehouse.refresh.outcome'], 'success')
   t.equal(refresh.attributes['gatehouse.token.resource'], '', 'the login token: no resource')
+  t.equal(refresh.attributes['gatehouse.idp'], 'default', "the provider's name: the oidc: shorthand's")
   const grant = childrenOf(receiver.spans, refresh).filter((s) => s.kind === CLIENT)
   t.equal(grant.length, 1, 'one IdP call under the refresh')
   t.match(String(grant[0]?.attributes['url.full']), /\/token$/)
