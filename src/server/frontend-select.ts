@@ -6,6 +6,13 @@ import { FrontendMatcher } from '../frontend-match.js'
 type Strategy = Parameters<FastifyInstance['addConstraintStrategy']>[0]
 type Stored = NonNullable<ReturnType<ReturnType<Strategy['storage']>['get']>>
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The frontend whose routes this one is (`frontends[].name`), as its constraint says. */
+    readonly frontend?: string
+  }
+}
+
 /** The route constraint each named frontend's routes carry: the frontend's name. */
 export const FRONTEND_CONSTRAINT = 'frontend'
 

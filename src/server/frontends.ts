@@ -94,6 +94,8 @@ export const frontends = fp(
         // Every route of this scope, the proxy's included, serves only this frontend's requests.
         scope.addHook('onRoute', (route) => {
           route.constraints = { ...route.constraints, [FRONTEND_CONSTRAINT]: frontend.name }
+          // Fastify shows a request its route's config, not its constraints.
+          route.config = { ...route.config, frontend: frontend.name }
         })
         const signIn = `${frontend.auth.basePath}/login`
         frontendErrorAnswers(scope, { signIn, home: frontend.home })

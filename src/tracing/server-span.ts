@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http'
 import { type Attributes, context, type Span, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { KNOWN_METHODS } from '../method-label.js'
+import { ATTR } from './spans.js'
 
 /**
  * The server span @fastify/otel starts for each sampled request, made what
@@ -35,6 +36,9 @@ export function nameByRoute(span: Span, request: FastifyRequest): void {
   span.setAttribute('url.path', route ?? '')
   // Required on a server span by the HTTP semantic conventions; @fastify/otel leaves it out.
   span.setAttribute('url.scheme', request.protocol)
+  // The router matched the request's frontend already: its routes carry the name.
+  const frontend = request.routeOptions.config?.frontend
+  if (frontend !== undefined) span.setAttribute(ATTR.frontend, frontend)
   endsOnce(span)
 }
 

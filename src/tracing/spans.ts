@@ -38,6 +38,12 @@ export const ATTR = {
    * redemption waited on, when a gateway has several. Bounded by the config.
    */
   idp: 'gatehouse.idp',
+  /**
+   * The frontend a request was for (`frontends[].name`), on its server span:
+   * every frontend may serve the same route templates, and the span's name
+   * alone would not tell whose request was slow. Bounded by the config.
+   */
+  frontend: 'gatehouse.frontend',
   /** The route audience's bounded label (`resource`), `''` for the login's own token. */
   resource: 'gatehouse.token.resource',
   /** How the caller waited: `flight` (joined this process's refresh) or `lock` (another instance's). */

@@ -60,6 +60,8 @@ export async function startTwoFrontends(
     readonly now?: () => number
     /** How often open WebSockets re-check their session, ms; default the gateway's. */
     readonly websocketRecheck?: number
+    /** `tracing.enabled`; the exporter and sampler come from the environment. */
+    readonly tracing?: boolean
   } = {},
 ): Promise<TwoFrontends> {
   const upstream = await startEchoUpstream()
@@ -109,6 +111,7 @@ export async function startTwoFrontends(
           port: port!,
           issuer: corp.issuer,
           routes: [],
+          ...(options.tracing ? { tracing: { enabled: true } } : {}),
           identityProviders: [
             { name: 'corp', issuer: corp.issuer, ...options.provider?.('corp') },
             { name: 'partner', issuer: partner.issuer, ...options.provider?.('partner') },
