@@ -267,7 +267,7 @@ export class OidcClient {
     if (this.#oidc.par !== 'off' && as.pushed_authorization_request_endpoint) {
       try {
         // RFC 9449 §10.1: the pushed request carries a proof of the session's key.
-        const pushed = await retryOnDpopNonce(async () => {
+        const pushed = await retryOnDpopNonce(dpopKey, async () => {
           const response = await oauth.pushedAuthorizationRequest(
             as,
             this.#client,
@@ -307,7 +307,7 @@ export class OidcClient {
       login.dpopKey ?? (this.#oidc.dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined)
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
-      result = await retryOnDpopNonce(async () => {
+      result = await retryOnDpopNonce(dpopKey, async () => {
         sentAt = this.#now()
         const response = await oauth.authorizationCodeGrantRequest(
           as,
@@ -360,7 +360,7 @@ export class OidcClient {
   async #userinfo(as: oauth.AuthorizationServer, accessToken: string, sub: string, dpopKey?: DpopKey) {
     try {
       // A DPoP-bound access token needs its proof at userinfo too (RFC 9449 §7).
-      const claims = await retryOnDpopNonce(async () => {
+      const claims = await retryOnDpopNonce(dpopKey, async () => {
         const response = await oauth.userInfoRequest(
           as,
           this.#client,
@@ -402,7 +402,7 @@ export class OidcClient {
       const params = new URLSearchParams()
       if (audience?.resource !== undefined) params.set('resource', audience.resource)
       if (audience && audience.scopes.length > 0) params.set('scope', audience.scopes.join(' '))
-      const result = await retryOnDpopNonce(async () => {
+      const result = await retryOnDpopNonce(key, async () => {
         sentAt = this.#now()
         const response = await oauth.refreshTokenGrantRequest(
           as,
@@ -449,7 +449,7 @@ export class OidcClient {
     const { grantType, parameters } = exchangeParameters(audience.exchange!, subjectToken)
     const key = audience.dpop ? dpopKey : undefined
     try {
-      const result = await retryOnDpopNonce(async () => {
+      const result = await retryOnDpopNonce(key, async () => {
         sentAt = this.#now()
         const response = await oauth.genericTokenEndpointRequest(
           as,
@@ -487,7 +487,7 @@ export class OidcClient {
     const dpopKey = this.#oidc.dpop && dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
     try {
       const params: Record<string, string> = scopes.length > 0 ? { scope: scopes.join(' ') } : {}
-      const result = await retryOnDpopNonce(async () => {
+      const result = await retryOnDpopNonce(dpopKey, async () => {
         sentAt = this.#now()
         const response = await oauth.clientCredentialsGrantRequest(
           as,

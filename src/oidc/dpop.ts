@@ -6,6 +6,7 @@
 import * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
 import type { DpopNonces } from '../dpop/nonces.js'
+import type { DpopKey } from '../types.js'
 
 type Options = Record<string, unknown> & {
   [oauth.customFetch]: (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
@@ -68,16 +69,19 @@ export function rememberingNonces<O extends Options>(options: O, nonces: DpopNon
 
 /**
  * Runs `attempt`, and once more when the IdP answered `use_dpop_nonce`
- * (RFC 9449 §8: an error response that carries the nonce to use). The
- * refused request changed nothing at the IdP, so the retry replays no
- * refresh token; it carries a new proof, with a new `jti` and the nonce.
- * A second `use_dpop_nonce` is the IdP's answer and goes to the caller.
+ * (RFC 9449 §8: an error response that carries the nonce to use) to a
+ * request that carried a proof of `key`. The refused request changed
+ * nothing at the IdP, so the retry replays no refresh token; it carries a
+ * new proof, with a new `jti` and the nonce. A second `use_dpop_nonce` is
+ * the IdP's answer and goes to the caller, as is the first to a request
+ * with no proof: there is no proof to put the nonce in, and the same
+ * request again would only be refused again.
  */
-export async function retryOnDpopNonce<T>(attempt: () => Promise<T>): Promise<T> {
+export async function retryOnDpopNonce<T>(key: DpopKey | undefined, attempt: () => Promise<T>): Promise<T> {
   try {
     return await attempt()
   } catch (err) {
-    if (!oauth.isDPoPNonceError(err)) throw err
+    if (key === undefined || !oauth.isDPoPNonceError(err)) throw err
     return attempt()
   }
 }
