@@ -1,6 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { causeName } from '../errors.js'
 import type { OidcClient } from './client.js'
+import { MAX_RETRY_AFTER } from './retry-after.js'
+import { idpFailureOf } from './translate.js'
 
 export interface Discovery {
   /** Resolves once discovery has succeeded. */
@@ -38,6 +40,11 @@ export function discoverWithRetry(
       resolveReady()
     } catch (err) {
       if (stopped) return
+      // An IdP's own Retry-After (RFC 9110 §10.2.3), when it asks for
+      // longer than the backoff would wait: one starting up or shedding
+      // load said when. Bounded as every one it sends is (retry-after.ts).
+      const asked = idpFailureOf(err)?.retryAfter
+      const wait = asked === undefined ? delay : Math.max(delay, Math.min(asked, MAX_RETRY_AFTER) * 1_000)
       log.error(
         {
           url: new URL(
@@ -45,11 +52,11 @@ export function discoverWithRetry(
             oidc.issuer.endsWith('/') ? oidc.issuer : `${oidc.issuer}/`,
           ).href,
           reason: causeName(err as Error) ?? (err as Error).message,
-          retryInMs: delay,
+          retryInMs: wait,
         },
         'OpenID Provider discovery failed; retrying',
       )
-      timer = setTimeout(() => void attempt(Math.min(delay * 2, maxDelay)), delay)
+      timer = setTimeout(() => void attempt(Math.min(delay * 2, maxDelay)), wait)
       timer.unref()
     }
   }

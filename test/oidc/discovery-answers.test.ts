@@ -194,3 +194,23 @@ t.test('discoverWithRetry: fails, logs where and why, retries with backoff, then
   t.equal(lines[0]?.obj.url, `${ISSUER}/.well-known/openid-configuration`)
   t.match(lines[3]?.msg, /no revocation_endpoint \(RFC 7009\)/, 'says what logout cannot do')
 })
+
+t.test("discoverWithRetry waits as long as the IdP's Retry-After asks, when that is longer", async (t) => {
+  const { agent, idp } = mockAgent(t)
+  const oidc = client(t, agent)
+  // RFC 9110 §10.2.3: an IdP starting up or shedding load says when to come back.
+  idp.intercept(DISCOVERY).reply(503, 'starting', { headers: { 'retry-after': '1' } })
+  idp.intercept(DISCOVERY).reply(503, 'starting')
+  idp.intercept(DISCOVERY).reply(200, metadata(), { headers: JSON_HEADERS })
+  const { lines, log } = recordingLog()
+  const alive = setInterval(() => {}, 60_000)
+  t.teardown(() => clearInterval(alive))
+  const discovery = discoverWithRetry(oidc, log, { initialDelay: 1, maxDelay: 2 })
+  t.teardown(() => discovery.stop())
+  await discovery.ready
+  t.same(
+    lines.filter((l) => l.level === 'error').map((l) => l.obj.retryInMs),
+    [1_000, 2],
+    "the IdP's second, then the backoff's own delay again",
+  )
+})
