@@ -11,6 +11,7 @@ import { withinGrant } from './audience.js'
 import { exchangeOutcome } from './exchange-outcome.js'
 import { type Exchange, type ExchangeObserver, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
 import { exchangedFromCurrent } from './exchange-subject.js'
+import { leavesHeld } from './held-token.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
@@ -150,17 +151,6 @@ const NOT_SIGNED_IN_FOR =
 /** What a flight refuses for its audience only, so that joiners for another do not take it as theirs. */
 const refusedForAudience = new Set(['GATEHOUSE_ERR_RESOURCE_REFUSED', 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED'])
 
-/** Outcomes of a refresh that leave the session in place, so a still-valid token may be used. */
-const sessionStays = new Set([
-  'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
-  'GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE',
-  'GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT',
-  'GATEHOUSE_ERR_STORE_UNAVAILABLE',
-  'GATEHOUSE_ERR_IDP_CLIENT_REFUSED',
-  // RFC 9449 §5, §8: the proof was refused before the grant was looked at.
-  'GATEHOUSE_ERR_DPOP_PROOF_REFUSED',
-])
-
 /**
  * Hands out a fresh access token for a session, refreshing it at most once
  * however many requests, on however many instances, find it stale at once.
@@ -259,7 +249,7 @@ export class UserTokens {
     } catch (err) {
       // The IdP or store is down but the token we hold still works: use it
       // and let a later request try again.
-      if (stillValid && isGatehouseError(err) && sessionStays.has(err.code)) return held.accessToken
+      if (stillValid && leavesHeld(err)) return held.accessToken
       throw err
     }
   }
