@@ -6,6 +6,7 @@ import { isGatehouseError, type LogCode } from '../errors.js'
 import { methodLabel } from '../method-label.js'
 import type { OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
+import { failureFields, idpFailureOf } from '../oidc/translate.js'
 import type { ProxyRouteHooks } from '../proxy/routes.js'
 import { isUpgrade } from '../proxy/websocket/upgrade.js'
 import type { ClientTokensOptions } from '../tokens/client-tokens.js'
@@ -80,6 +81,12 @@ export const observability = fp(
         hit: (idp = opts.firstProvider) => metrics.clientTokenCache.inc({ result: 'hit', idp }),
         miss: (idp = opts.firstProvider) => metrics.clientTokenCache.inc({ result: 'miss', idp }),
         shortLived: shortLivedWarning(app.log, 'client', opts.firstProvider),
+        // No request fails, so no error line would tell of the outage.
+        heldOver: (failed, idp = opts.firstProvider) =>
+          app.log.warn(
+            { code: failed.code, idp, ...failureFields(idpFailureOf(failed)) },
+            'client-credentials token renewal failed: identity provider unavailable; the still-valid token is used until it expires',
+          ),
       },
       proxy: {
         onUpstreamError: (route, kind) => metrics.upstreamErrors.inc({ route, kind }),

@@ -1,5 +1,6 @@
 import {
   type ErrorCode,
+  type GatehouseError,
   gatehouseError,
   isGatehouseError,
   RefreshWaitTimeoutError,
@@ -8,6 +9,7 @@ import {
 import { idpFailureOf } from '../oidc/translate.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { CachedToken, ClientRegistration } from '../types.js'
+import { leavesHeld } from './held-token.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
 import { RefusedClient } from './refused-client.js'
 import { SingleFlight } from './single-flight.js'
@@ -43,6 +45,12 @@ export interface ClientTokensOptions {
     miss?(idp?: string): void
     /** Tokens from `idp` live `lifetime` ms, less than twice `refreshBefore`: they are renewed halfway through their life. */
     shortLived?(lifetime: number, refreshBefore: number, idp?: string): void
+    /**
+     * The IdP could not serve the renewal of a token from `idp` (`failed`,
+     * its `unavailable` verdict), and the token, due but still valid, is
+     * used until it expires.
+     */
+    heldOver?(failed: GatehouseError, idp?: string): void
   }
 }
 
@@ -110,12 +118,48 @@ export class ClientTokens {
     return token.expiresAt - this.#now() > refreshMargin(this.#refreshBefore, token.lifetime)
   }
 
+  /**
+   * The shared copy when it is fresh. One that is due is kept as the local
+   * copy if it outlives that: it is what a failed renewal falls back on.
+   */
   async #shared(key: string): Promise<CachedToken | undefined> {
     const shared = await this.#cache?.get(key)
-    return shared && this.#fresh(shared) ? shared : undefined
+    if (shared === undefined) return undefined
+    const local = this.#local.get(key)
+    if (local === undefined || shared.expiresAt > local.expiresAt) this.#local.set(key, shared)
+    return this.#fresh(shared) ? shared : undefined
   }
 
+  /**
+   * A fresh token, or, when its renewal fails in a way that says nothing
+   * against the token held (`leavesHeld`: the IdP or the store unavailable,
+   * the IdP refusing the gateway's credentials), the held one while it
+   * lasts, as a session's refresh does (`UserTokens.accessToken`). Every
+   * joiner of the flight, and a waiter on another instance's lock whose
+   * holder failed, gets it too: the renewal starts `refreshBefore` ahead,
+   * and an IdP blip within that window must not take every client route
+   * down while the token still works. The failure's back-off
+   * (`#failed`) keeps the IdP from being asked again meanwhile.
+   */
   async #fetchOnce(
+    key: string,
+    scopes: readonly string[],
+    dpop: boolean,
+    idp: string | undefined,
+  ): Promise<CachedToken> {
+    try {
+      return await this.#renew(key, scopes, dpop, idp)
+    } catch (err) {
+      // Judged after the failure: a hanging IdP may have outlasted the token.
+      const held = this.#local.get(key)
+      if (held === undefined || held.expiresAt <= this.#now() || !leavesHeld(err)) throw err
+      if (isGatehouseError(err) && idpFailureOf(err)?.verdict === 'unavailable')
+        this.#observer?.heldOver?.(err, idp)
+      return held
+    }
+  }
+
+  async #renew(
     key: string,
     scopes: readonly string[],
     dpop: boolean,
