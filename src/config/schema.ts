@@ -298,7 +298,7 @@ export const SessionSchema = Type.Object(
 export const TokensSchema = Type.Object(
   {
     refreshBefore: Duration(
-      'Refresh an access token this long before it expires; a token the identity provider lets live less than twice this is refreshed halfway through its life instead (one GATEHOUSE_TOKEN_LIFETIME_SHORT warning per provider says so).',
+      "Refresh an access token this long before it expires; a token the identity provider lets live less than twice this is refreshed halfway through its life instead (one GATEHOUSE_TOKEN_LIFETIME_SHORT warning per provider says so). A renewal the identity provider cannot serve (unavailable, or refusing the gateway's credentials) leaves the token in use until it expires, session and client-credentials tokens alike.",
       DEFAULTS.refreshBefore,
     ),
     refreshWait: Duration("Longest a request waits on another request's refresh.", DEFAULTS.refreshWait),
