@@ -8,6 +8,7 @@
  */
 import t from 'tap'
 import { MockAgent } from 'undici'
+import { generateDpopKey } from '../../src/dpop/keys.js'
 import { verdictOn } from '../../src/oidc/answers.js'
 import { OidcClient } from '../../src/oidc/client.js'
 import { idpFailureOf } from '../../src/oidc/translate.js'
@@ -353,7 +354,8 @@ t.test('a 401 DPoP challenge naming use_dpop_nonce, after the one retry, keeps i
   const challenge = { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': 'nonce-0123456789' }
   void tokenAnswer(idp, 401, '', challenge)
   void tokenAnswer(idp, 401, '', challenge)
-  await t.rejects(oidc.refresh(current), {
+  // The retry is for a request that carried a proof: one of the session's key.
+  await t.rejects(oidc.refresh(current, undefined, await generateDpopKey('ES256')), {
     code: 'GATEHOUSE_ERR_DPOP_PROOF_REFUSED',
     message: /use_dpop_nonce/,
   })
