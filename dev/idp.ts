@@ -264,6 +264,11 @@ export interface DevIdp {
   resetStats(): void
   /** Adds latency to every `POST /token`. */
   setTokenEndpointDelay(ms: number | (() => number)): void
+  /**
+   * Holds every `POST /token` answer back this long after the request was
+   * carried out: an IdP that rotated a refresh token and is slow to say so.
+   */
+  setTokenAnswerDelay(ms: number): void
   /** Makes the back-channel endpoints fail in the given way, until `setDown('ok')`. */
   setDown(mode: FaultMode): void
   /** Same as `setDown`. */
@@ -301,6 +306,15 @@ const SCOPES = ['openid', 'profile', 'offline_access', 'orders.read', 'reports.r
 const FLOOD_LIMIT = 256 * 1024 * 1024
 
 /** A 200 JSON answer whose string never closes: written while the socket takes it. */
+/** `res`'s answer, head and body, sent `ms` after it was made. */
+function heldBack(res: ServerResponse, ms: number): void {
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse
+  res.end = ((...args: unknown[]) => {
+    setTimeout(() => end(...args), ms)
+    return res
+  }) as ServerResponse['end']
+}
+
 function flood(res: ServerResponse, stats: IdpStats): void {
   const chunk = Buffer.alloc(64 * 1024, 'A')
   res.writeHead(200, { 'content-type': 'application/json' })
@@ -584,6 +598,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   })
 
   let delay: number | (() => number) = options.tokenEndpointDelayMs ?? 0
+  let answerDelay = 0
   let fault: FaultMode = 'ok'
   const canned = new Map<string, CannedAnswer>()
   const cannedPaths: Record<CannedEndpoint, string> = {
@@ -621,6 +636,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     if (path === '/me' && options.userinfoSubject) rewriteSubject(res, options.userinfoSubject)
     if (options.endSessionPost) sameSiteLaxOverHttp(res)
     if (isToken && options.refreshExpiresIn) reportRefreshExpiry(res, provider)
+    if (isToken && answerDelay > 0) heldBack(res, answerDelay)
     const ms = typeof delay === 'function' ? delay() : delay
     const refused = options.resourceIndicators?.refusedAtTokenEndpoint ?? []
     const cannedAnswer = canned.get(path)
@@ -725,6 +741,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     resetStats: () => Object.assign(stats, emptyStats()),
     setTokenEndpointDelay(ms) {
       delay = ms
+    },
+    setTokenAnswerDelay(ms) {
+      answerDelay = ms
     },
     setDown,
     setFault: setDown,

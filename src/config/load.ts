@@ -326,6 +326,7 @@ function resolveProvider(
     dpopAlgorithm: oidc.dpopAlgorithm,
     timeout: parseDuration(oidc.timeout),
     connectTimeout: parseDuration(oidc.connectTimeout),
+    lateAnswerWait: parseDuration(oidc.lateAnswerWait),
   }
 }
 

@@ -12,6 +12,7 @@ export const DEFAULTS = {
   port: 3000,
   oidcTimeout: '10s',
   oidcConnectTimeout: '3s',
+  oidcLateAnswerWait: '30s',
   idleTimeout: '30m',
   absoluteTimeout: '12h',
   maxSessions: 100_000,
@@ -194,6 +195,10 @@ export const OidcSchema = Type.Object(
     timeout: Duration(
       'Total budget of one back-channel call to the IdP, kept to within a few milliseconds.',
       DEFAULTS.oidcTimeout,
+    ),
+    lateAnswerWait: Duration(
+      "How long past `timeout` the answer to a refresh is still awaited, holding the session's refresh lock, to be stored when it comes: the IdP rotates the refresh token whether or not its answer arrives in time, and the next redemption of the spent one would revoke the grant. The request that asked gets its 503 at `timeout`; the session's next refresh waits for the answer meanwhile. At most 1,024 are awaited at once per process. 0 gives the answer up at `timeout`.",
+      DEFAULTS.oidcLateAnswerWait,
     ),
     connectTimeout: Duration(
       "Connect budget of one back-channel call to the IdP, TLS handshake included. Under 5s it is kept to within a few milliseconds; from 5s on, undici's coarser timer keeps it, and may fire up to a second late.",

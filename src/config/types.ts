@@ -190,6 +190,8 @@ export interface IdentityProviderConfig {
   readonly timeout: number
   /** TCP/TLS connect budget of one back-channel call to the IdP, ms. */
   readonly connectTimeout: number
+  /** How long past `timeout` a refresh's answer is still awaited, ms; 0: not at all. */
+  readonly lateAnswerWait: number
 }
 
 /**

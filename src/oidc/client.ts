@@ -25,6 +25,7 @@ import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
 import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { namingIssuers } from './issuer-mismatch.js'
+import { LateAnswers } from './late-answer.js'
 import { askedResources, resourcesDigest } from './login-resources.js'
 import { rotatedIn, withRotated } from './rotated.js'
 import { expiresAt } from './token-lifetime.js'
@@ -66,6 +67,9 @@ export interface RedirectUris {
  * The class holds the discovered metadata; until discovery has succeeded,
  * each operation fails with its own "unavailable" 503 (see `translate.ts`).
  */
+/** Late refresh answers awaited in this process (late-answer.ts). */
+const processLateAnswers = new LateAnswers()
+
 export class OidcClient {
   readonly #issuer: URL
   #client: oauth.Client
@@ -77,6 +81,8 @@ export class OidcClient {
   readonly #authBase: string
   readonly #postLogoutRedirectUri: string
   readonly #http: IdpHttp
+  /** Process-wide, so the bound holds across providers and the clients a reload makes. */
+  readonly #late = processLateAnswers
   #as: oauth.AuthorizationServer | undefined
   readonly #now: () => number
   readonly #observer: OidcObserver
@@ -116,6 +122,7 @@ export class OidcClient {
     this.#postLogoutRedirectUri = `${config.server.publicUrl}/`
     this.#http = createIdpHttp({
       timeoutMs: oidc.timeout,
+      lateAnswerMs: oidc.lateAnswerWait,
       connectTimeoutMs: oidc.connectTimeout,
       allowHttp: this.#issuer.protocol === 'http:',
       tls: oidc.tls,
@@ -398,18 +405,18 @@ export class OidcClient {
     const as = this.#metadata(operation)
     let sentAt = this.#now()
     let rotated: string | undefined
-    try {
-      const params = new URLSearchParams()
-      if (audience?.resource !== undefined) params.set('resource', audience.resource)
-      if (audience && audience.scopes.length > 0) params.set('scope', audience.scopes.join(' '))
-      const result = await retryOnDpopNonce(key, async () => {
+    const params = new URLSearchParams()
+    if (audience?.resource !== undefined) params.set('resource', audience.resource)
+    if (audience && audience.scopes.length > 0) params.set('scope', audience.scopes.join(' '))
+    const redeem = (signal: AbortSignal) =>
+      retryOnDpopNonce(key, async () => {
         sentAt = this.#now()
         const response = await oauth.refreshTokenGrantRequest(
           as,
           this.#client,
           await this.#auth,
           current.refreshToken!,
-          { ...(await this.#options(key)), additionalParameters: params },
+          { ...(await this.#options(key, this.#http.patient(signal))), additionalParameters: params },
         )
         // A 200 has rotated the refresh token: should the rest of it fail
         // validation, the session must still keep the new one (rotated.ts).
@@ -421,7 +428,7 @@ export class OidcClient {
           throw err
         }
       })
-      this.#observer.accepted?.(operation)
+    const tokens = (result: oauth.TokenEndpointResponse): TokenSet => {
       const next = this.#tokenSet(result, sentAt, operation)
       return {
         ...next,
@@ -431,6 +438,19 @@ export class OidcClient {
           next.refreshTokenExpiresAt ?? (next.refreshToken ? undefined : current.refreshTokenExpiresAt),
         idToken: next.idToken ?? current.idToken,
       }
+    }
+    try {
+      // The IdP rotates the refresh token whether or not its answer comes
+      // in time: past `oidc.timeout` the caller is told, and the answer is
+      // still awaited for the session's lock holder to store (late-answer.ts).
+      const result = await this.#late.within(
+        this.#oidc.timeout,
+        this.#oidc.lateAnswerWait > 0,
+        redeem,
+        (outcome) => ('value' in outcome ? { tokens: tokens(outcome.value) } : { rotated }),
+      )
+      this.#observer.accepted?.(operation)
+      return tokens(result)
     } catch (err) {
       throw withRotated(this.#failed(operation, err, current.refreshToken, rotated), rotated)
     }
@@ -577,8 +597,7 @@ export class OidcClient {
    * The options of one IdP call: the HTTP client's, and with a DPoP key its
    * proof, with the nonces the IdP sends remembered for the next.
    */
-  async #options(dpopKey: DpopKey | undefined) {
-    const options = this.#http.options()
+  async #options(dpopKey: DpopKey | undefined, options = this.#http.options()) {
     if (!dpopKey) return options
     return { ...rememberingNonces(options, this.#dpop.nonces), DPoP: await this.#dpop.handle(dpopKey) }
   }

@@ -25,11 +25,24 @@ export interface IdpHttp {
    * caller for the client certificate, serves its keys the same way.
    */
   readonly fetch: (url: string, init: RequestInit) => Promise<Response>
+  /**
+   * Options for a call whose answer must not be lost when the caller stops
+   * waiting for it (late-answer.ts): the same connection settings, but an
+   * answer is read for `lateAnswerMs` past `timeoutMs`, and `signal`
+   * decides when to give up on it sooner.
+   */
+  patient(signal: AbortSignal): {
+    [oauth.customFetch]: Fetch
+    [oauth.allowInsecureRequests]: boolean
+    signal: AbortSignal
+  }
   close(): Promise<void>
 }
 
 export interface IdpHttpOptions {
   readonly timeoutMs: number
+  /** How long past `timeoutMs` a patient call's answer is still read (`oidc.lateAnswerWait`). */
+  readonly lateAnswerMs?: number
   readonly connectTimeoutMs: number
   /** RFC 8252-style loopback development issuers may use plain http. */
   readonly allowHttp: boolean
@@ -83,26 +96,33 @@ function decodedWithin(response: Response): Response {
 }
 
 export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
-  const agent: Dispatcher =
-    opts.dispatcher ??
+  const agentFor = (timeoutMs: number): Dispatcher =>
     new Agent({
       connect: connector({
         timeout: opts.connectTimeoutMs,
         // The certificate is offered when a server asks: at the IdP's mTLS endpoints (RFC 8705 §5).
         ...tlsConnectOptions(opts.tls),
       }),
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
       // Enforced by undici's parser as the body arrives, so fetch's `.json()` too.
       maxResponseSize: IDP_MAX_RESPONSE,
       keepAliveTimeout: 10_000,
     })
-  const customFetch: Fetch = async (url, init) =>
-    decodedWithin(
-      (await undiciFetch(url, { ...init, dispatcher: agent } as Parameters<
-        typeof undiciFetch
-      >[1])) as unknown as Response,
-    )
+  const agent = opts.dispatcher ?? agentFor(opts.timeoutMs)
+  // Its own pool: undici's answer timeouts are the agent's, not a request's.
+  const patientBudget = opts.timeoutMs + (opts.lateAnswerMs ?? 0)
+  const patientAgent = opts.dispatcher ?? agentFor(patientBudget)
+  const fetchThrough =
+    (dispatcher: Dispatcher): Fetch =>
+    async (url, init) =>
+      decodedWithin(
+        (await undiciFetch(url, { ...init, dispatcher } as Parameters<
+          typeof undiciFetch
+        >[1])) as unknown as Response,
+      )
+  const customFetch = fetchThrough(agent)
+  const patientFetch = fetchThrough(patientAgent)
 
   return {
     fetch: customFetch as IdpHttp['fetch'],
@@ -113,6 +133,18 @@ export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
         signal: AbortSignal.timeout(opts.timeoutMs),
       }
     },
-    close: () => (opts.dispatcher ? Promise.resolve() : agent.close()),
+    patient(signal) {
+      return {
+        [oauth.customFetch]: patientFetch,
+        [oauth.allowInsecureRequests]: opts.allowHttp,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(patientBudget)]),
+      }
+    },
+    close: async () => {
+      if (opts.dispatcher) return
+      // A late answer still awaited would hold the shutdown for its whole
+      // budget; it is given up, as a restart would have given it up.
+      await Promise.all([agent.close(), patientAgent.destroy()])
+    },
   }
 }

@@ -26,7 +26,7 @@ export class GatewayMetrics {
   })
   readonly refreshes = new Counter({
     name: 'gatehouse_token_refreshes_total',
-    help: 'Refresh-token redemptions at the IdP, by outcome (success; invalid_grant, invalid_request, invalid_scope, unsupported_grant_type, other_oauth_error, bad_request (a 400 without an OAuth error): refused; invalid_target; client_refused; dpop_proof_refused: the IdP refused the gateway\'s DPoP proof, the session stays; unavailable; unavailable_limit: the session ended after tokens.unavailableLimit), resource (a configured routes[].resource, "scope:<scopes>" for a scope-only token, "" for the login token) and idp (the session\'s provider, identityProviders[].name; default for oidc:).',
+    help: 'Refresh-token redemptions at the IdP, by outcome (success; late_success: the answer to a refresh that timed out, stored when it came; late_lost: none usable came within oidc.lateAnswerWait either; invalid_grant, invalid_request, invalid_scope, unsupported_grant_type, other_oauth_error, bad_request (a 400 without an OAuth error): refused; invalid_target; client_refused; dpop_proof_refused: the IdP refused the gateway\'s DPoP proof, the session stays; unavailable; unavailable_limit: the session ended after tokens.unavailableLimit), resource (a configured routes[].resource, "scope:<scopes>" for a scope-only token, "" for the login token) and idp (the session\'s provider, identityProviders[].name; default for oidc:).',
     labelNames: ['outcome', 'resource', 'idp'] as const,
     registers: [this.registry],
   })

@@ -43,6 +43,18 @@ function describe(
   switch (outcome) {
     case 'success':
       return ['info', undefined, 'access token refreshed']
+    case 'late_success':
+      return [
+        'info',
+        undefined,
+        'access token refreshed: the late answer to a refresh that timed out was kept, with its rotated refresh token',
+      ]
+    case 'late_lost':
+      return [
+        'warn',
+        'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+        "no usable answer to a refresh that timed out came within oidc.lateAnswerWait either: if the identity provider carried it out, the rotated refresh token is lost and the session's next refresh will be refused",
+      ]
     case 'invalid_grant':
       return ['info', 'GATEHOUSE_ERR_SESSION_EXPIRED', 'refresh token refused (invalid_grant): session ended']
     case 'client_refused':

@@ -6,11 +6,15 @@ import { type IdpFailure, idpFailureOf, refusesProof } from '../oidc/translate.j
  * `gatehouse_token_refreshes_total` and in the refresh log line. A bounded
  * set: the OAuth codes with a row of their own in the classification
  * (src/oidc/answers.ts), one label for any other code, one for a refused
- * client, one for a refused DPoP proof, one for an unavailable IdP and one
- * for an outage that outlasted `tokens.unavailableLimit`.
+ * client, one for a refused DPoP proof, one for an unavailable IdP, one
+ * for an outage that outlasted `tokens.unavailableLimit`, and two for the
+ * answer to a timed-out refresh: stored when it came (`late_success`), or
+ * none usable within `oidc.lateAnswerWait` (`late_lost`).
  */
 export type RefreshOutcome =
   | 'success'
+  | 'late_success'
+  | 'late_lost'
   | 'invalid_grant'
   | 'invalid_request'
   | 'invalid_scope'

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Span } from '@opentelemetry/api'
 import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
+import { type LateAnswer, lateAnswerOf } from '../oidc/late-answer.js'
 import { rotatedRefreshToken } from '../oidc/rotated.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { sessionEnded } from '../session/log-id.js'
@@ -144,6 +145,10 @@ const GONE_MEANWHILE = 'The session ended while this request used it: signed out
 
 const FRESH = { fresh: true, touch: false } as const
 
+/** Why a session's refresh is not tried while the answer to its last is awaited (late-answer.ts). */
+const LATE_ANSWER_AWAITED =
+  "The identity provider has not yet answered this session's last refresh, which timed out; its answer is still awaited (oidc.lateAnswerWait), and the session stays. Retry later."
+
 /** Why a route whose resource the session's login did not ask for is refused (`withinGrant`). */
 const NOT_SIGNED_IN_FOR =
   "This route's resource was not part of this sign-in, so the identity provider was not asked for its token: a new sign-in grants it. The session stays; other routes still work."
@@ -179,6 +184,8 @@ export class UserTokens {
   readonly #audiences: () => number
   readonly #exchangeDeps: ExchangeStepDeps
   readonly #ended: UserTokensOptions['ended']
+  /** Per session, the store of a refresh answer that came after its timeout, while awaited. */
+  readonly #lateWrites = new Map<string, Promise<void>>()
 
   constructor(options: UserTokensOptions) {
     this.#store = options.store
@@ -367,6 +374,16 @@ export class UserTokens {
     const key = `refresh:${scope}`
     const lock = await this.#locks.tryAcquire(key, this.#lockTtl)
     if (!lock) {
+      // This process holds the lock, awaiting the answer to the session's
+      // refresh that timed out: the IdP is being asked already, so the
+      // answer is given at once, as in the session's back-off, not after
+      // a wait on the lock. Another instance waits for it as for any
+      // refresh in flight.
+      if (this.#lateWrites.has(ref.id))
+        throw (
+          this.#unavailable.backingOff(ref.id, audience?.exchange ? audience.key : undefined) ??
+          gatehouseError('GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE', LATE_ANSWER_AWAITED)
+        )
       this.#observer?.joined?.()
       await waited('lock', () => this.#locks.waitForRelease(key, this.#refreshWait))
       const after = await this.#store.get(ref, this.#now(), FRESH)
@@ -394,7 +411,12 @@ export class UserTokens {
         throw err
       }
     } finally {
-      await lock.release()
+      // A refresh whose answer is still on its way keeps the lock until the
+      // answer is stored: a redemption before then would present the spent
+      // refresh token. Waiters meanwhile wait as for any slow refresh.
+      const late = this.#lateWrites.get(ref.id)
+      if (late === undefined) await lock.release()
+      else void late.finally(() => lock.release().catch(() => {}))
     }
   }
 
@@ -447,6 +469,8 @@ export class UserTokens {
     try {
       next = await this.#oidc.refresh(current.tokens, audience, current.dpopKey, current)
     } catch (err) {
+      const late = lateAnswerOf<TokenSet>(err)
+      if (late !== undefined) this.#awaitLate(current, audience, late, started)
       let outcome = refreshOutcome(err)
       let thrown = err
       this.#refusedClient.failed(current.idp, err)
@@ -485,27 +509,48 @@ export class UserTokens {
     this.#unavailable.clear(current.id)
     span?.setAttribute(ATTR.refreshOutcome, 'success')
     this.#observer?.refreshed?.('success', this.#now() - started, label, current.id, undefined, current.idp)
-    // The rotated refresh token and the token it came with are one write
-    // (one compare-and-set on `v`): storing either without the other would
-    // leave a session whose refresh token is already spent. Tokens of the
-    // other audiences stay: the rotation did not revoke them.
-    const tokens: TokenSet = audience
-      ? {
-          ...current.tokens,
-          refreshToken: next.refreshToken,
-          refreshTokenExpiresAt: next.refreshTokenExpiresAt,
-          idToken: next.idToken,
-          audiences: {
-            ...current.tokens.audiences,
-            [audience.key]: {
-              accessToken: next.accessToken,
-              accessTokenExpiresAt: next.accessTokenExpiresAt,
-              accessTokenLifetime: next.accessTokenLifetime,
-            },
-          },
+    return this.#write(current, merged(current.tokens, audience, next))
+  }
+
+  /**
+   * Stores the answer to a refresh that timed out when it comes
+   * (late-answer.ts), as a refresh in time would have been stored; the
+   * session's lock is held until then (`#refreshOnce`). An answer that is
+   * a refusal stores nothing but a rotated refresh token it carried: the
+   * next redemption meets the refusal itself.
+   */
+  #awaitLate(
+    current: SessionData,
+    audience: TokenAudience | undefined,
+    late: Promise<LateAnswer<TokenSet>>,
+    started: number,
+  ): void {
+    const stored = late
+      .then(async ({ tokens, rotated }) => {
+        const told = (outcome: RefreshOutcome) =>
+          this.#observer?.refreshed?.(
+            outcome,
+            this.#now() - started,
+            audience?.label ?? '',
+            current.id,
+            undefined,
+            current.idp,
+          )
+        if (tokens === undefined) {
+          told('late_lost')
+          return this.#keepRotated(current, rotated)
         }
-      : { ...next, ...(current.tokens.audiences ? { audiences: current.tokens.audiences } : {}) }
-    return this.#write(current, tokens)
+        await this.#write(current, merged(current.tokens, audience, tokens))
+        this.#unavailable.clear(current.id)
+        told('late_success')
+      })
+      // The request that asked has had its answer; a session gone since
+      // (logged out, ended) has nothing to store into.
+      .catch(() => {})
+      .finally(() => {
+        if (this.#lateWrites.get(current.id) === stored) this.#lateWrites.delete(current.id)
+      })
+    this.#lateWrites.set(current.id, stored)
   }
 
   /**
@@ -552,6 +597,31 @@ export class UserTokens {
         await new Promise((resolve) => setTimeout(resolve, delay))
       }
     }
+  }
+}
+
+/**
+ * The session's tokens after a redemption for `audience` brought `next`.
+ * The rotated refresh token and the token it came with are one write (one
+ * compare-and-set on `v`): storing either without the other would leave a
+ * session whose refresh token is already spent. Tokens of the other
+ * audiences stay: the rotation did not revoke them.
+ */
+function merged(tokens: TokenSet, audience: TokenAudience | undefined, next: TokenSet): TokenSet {
+  if (audience === undefined) return { ...next, ...(tokens.audiences ? { audiences: tokens.audiences } : {}) }
+  return {
+    ...tokens,
+    refreshToken: next.refreshToken,
+    refreshTokenExpiresAt: next.refreshTokenExpiresAt,
+    idToken: next.idToken,
+    audiences: {
+      ...tokens.audiences,
+      [audience.key]: {
+        accessToken: next.accessToken,
+        accessTokenExpiresAt: next.accessTokenExpiresAt,
+        accessTokenLifetime: next.accessTokenLifetime,
+      },
+    },
   }
 }
 

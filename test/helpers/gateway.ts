@@ -118,7 +118,7 @@ export function testConfig(input: TestConfigInput): GatehouseConfig {
 
 /** What `testConfig` parses: the file's options before the parser's defaults, to write as a file. */
 export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
-  const { timeout, connectTimeout, clientKey, ...oidc } = input.oidc ?? {}
+  const { timeout, connectTimeout, lateAnswerWait, clientKey, ...oidc } = input.oidc ?? {}
   const raw = {
     server: present({
       host: '127.0.0.1',
@@ -130,7 +130,13 @@ export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
     ...(input.identityProviders
       ? {
           identityProviders: input.identityProviders.map(
-            ({ timeout: ownTimeout, connectTimeout: ownConnect, clientKey: ownKey, ...provider }) =>
+            ({
+              timeout: ownTimeout,
+              connectTimeout: ownConnect,
+              lateAnswerWait: ownLate,
+              clientKey: ownKey,
+              ...provider
+            }) =>
               present({
                 clientId: CLIENT_ID,
                 clientSecret: CLIENT_SECRET,
@@ -139,6 +145,7 @@ export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
                 ...provider,
                 timeout: ms(ownTimeout ?? timeout ?? input.idpTimeout ?? 3_000),
                 connectTimeout: ms(ownConnect ?? connectTimeout ?? 1_000),
+                lateAnswerWait: ms(ownLate ?? lateAnswerWait),
                 clientKey: ownKey ?? clientKey,
               }),
           ),
@@ -152,6 +159,7 @@ export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
             ...oidc,
             timeout: ms(timeout ?? input.idpTimeout ?? 3_000),
             connectTimeout: ms(connectTimeout ?? 1_000),
+            lateAnswerWait: ms(lateAnswerWait),
             clientKey,
           }),
         }),
