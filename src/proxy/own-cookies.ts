@@ -1,23 +1,30 @@
 /**
  * Recognises the cookies Gatehouse owns (the session cookie and the
- * login-state cookie) under every spelling that a browser or our own cookie
- * parser could take for them. One matcher decides for both directions: what
+ * login-state cookies, one per sign-in, named by a common start) under
+ * every spelling that a browser or our own cookie parser could take for them. One matcher decides for both directions: what
  * a client's `Cookie` header must not carry upstream, and what an
  * upstream's `Set-Cookie` must not plant in the browser.
  */
 export class OwnCookies {
   /** The names as configured, which the session plugin reads. */
   readonly #exact: ReadonlySet<string>
+  /** The starts of names as configured: every name that begins so is ours. */
+  readonly #exactStarts: readonly string[]
   /** Bare names, lower case, without a cookie prefix (`__Host-Http-`, `__Host-`…). */
   readonly #bare: ReadonlySet<string>
+  /** The starts, bare as the names are. */
+  readonly #bareStarts: readonly string[]
   /** Finds any header that could name one of ours, so most need no parse at all. */
   readonly #mention: RegExp
 
-  constructor(names: readonly string[]) {
+  /** `starts`: families of names, each a common start (`gatehouse-login.`) followed by anything. */
+  constructor(names: readonly string[], starts: readonly string[] = []) {
     this.#exact = new Set(names)
+    this.#exactStarts = starts
     const bare = new Set(names.map(bareName))
     this.#bare = bare
-    this.#mention = new RegExp([...bare].map(escapeRegExp).join('|'), 'i')
+    this.#bareStarts = starts.map(bareName)
+    this.#mention = new RegExp([...bare, ...this.#bareStarts].map(escapeRegExp).join('|'), 'i')
   }
 
   /** True when the text contains one of our names in any case: cheap, and false for most headers. */
@@ -27,12 +34,13 @@ export class OwnCookies {
 
   /** True for one of our names spelled exactly as configured: no parse can read it otherwise. */
   isExact(name: string): boolean {
-    return this.#exact.has(name)
+    return this.#exact.has(name) || this.#exactStarts.some((start) => name.startsWith(start))
   }
 
   /** True for our names in any letter case, with or without a cookie prefix, trimmed of whitespace. */
   owns(name: string): boolean {
-    return this.#bare.has(bareName(name))
+    const bare = bareName(name)
+    return this.#bare.has(bare) || this.#bareStarts.some((start) => bare.startsWith(start))
   }
 
   /**

@@ -6,13 +6,17 @@ import { OwnCookies } from '../../src/proxy/own-cookies.js'
 import { stripCookies } from '../../src/proxy/request-headers.js'
 
 const NAMES = ['gatehouse', 'gatehouse-login']
-const own = new OwnCookies(NAMES)
+/** Each sign-in's cookie: this start, then its state's hash. */
+const STARTS = ['gatehouse-login.']
+const own = new OwnCookies(NAMES, STARTS)
 
 /** Pieces of a Cookie header: our names in odd spellings, separators and whitespace. */
 const piece = fc.constantFrom(
   'gatehouse',
   'GateHouse',
   'gatehouse-login',
+  'gatehouse-login.',
+  '.',
   '__Host-',
   '__Host-Http-',
   '__http-',
@@ -42,7 +46,10 @@ t.test(
         const stripped = stripCookies(header, own, parse)
         if (stripped === undefined) return true
         const read = Object.keys(parse(stripped))
-        return !read.some((name) => NAMES.includes(name)) && !read.some((name) => own.owns(name))
+        return (
+          !read.some((name) => NAMES.includes(name) || STARTS.some((start) => name.startsWith(start))) &&
+          !read.some((name) => own.owns(name))
+        )
       }),
       { numRuns: 5_000 },
     )
@@ -62,6 +69,9 @@ t.test('a Set-Cookie is ours exactly when the name a browser stores (RFC 6265bis
     '__host-http-GATEHOUSE-login=x',
     '__Http-gatehouse=x',
     '__HOST-Gatehouse-Login=x',
+    'gatehouse-login.AbCdEfGhIjKlMnOp=x; Path=/',
+    '__Host-Http-GATEHOUSE-LOGIN.x=; Max-Age=0',
+    ' gatehouse-login.x =1',
     '__Secure-gatehouse=x',
     '=gatehouse=x',
     '= gatehouse=x; Path=/',
@@ -77,6 +87,9 @@ t.test('a Set-Cookie is ours exactly when the name a browser stores (RFC 6265bis
     '__Host-app=1; Secure',
     '__Host-Http-app=1; Secure; HttpOnly',
     '__Host-Http-gatehouse-other=1',
+    'gatehouse-login-x=1',
+    'gatehouse-loginx.1=1',
+    'x.gatehouse-login.1=1',
     '=other=1',
   ]
   for (const line of ours) t.ok(own.ownsSetCookie(line), JSON.stringify(line))

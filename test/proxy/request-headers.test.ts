@@ -35,9 +35,22 @@ t.test(
   'with __Host-Http- names, the name before it (still in browsers after an upgrade) is ours too',
   async (t) => {
     const parse = await sessionParser()
-    const own = new OwnCookies(['__Host-Http-gatehouse', '__Host-Http-gatehouse-login'])
+    const own = new OwnCookies(
+      ['__Host-Http-gatehouse', '__Host-Http-gatehouse-login'],
+      ['__Host-Http-gatehouse-login.'],
+    )
     const strip = (header: string) => stripCookies(header, own, parse)
     t.equal(strip('a=1; __Host-Http-gatehouse=abc; b=2'), 'a=1; b=2')
+    t.equal(
+      strip('a=1; __Host-Http-gatehouse-login.AbCdEfGhIjKlMnOp=x; __Host-gatehouse-login.x=old'),
+      'a=1',
+      "each sign-in's cookie, and the name before __Host-Http-",
+    )
+    t.equal(
+      strip('__Host-Http-gatehouse-login-x=1'),
+      '__Host-Http-gatehouse-login-x=1',
+      'only after the start',
+    )
     t.equal(
       strip('a=1; __Host-gatehouse=old; __Host-gatehouse-login=old'),
       'a=1',
