@@ -265,7 +265,7 @@ export const SessionSchema = Type.Object(
       pattern: '^[A-Za-z0-9_-]+$',
       default: 'gatehouse',
       description:
-        'Session cookie name; becomes __Host-Http-<name> when publicUrl is https (the login-state cookie: <that>-login).',
+        'Session cookie name; becomes __Host-Http-<name> when publicUrl is https (each sign-in in progress has a login-state cookie <that>-login.<hash>).',
     }),
     sameSite: Type.Union([Type.Literal('lax'), Type.Literal('strict')], {
       default: 'lax',
@@ -520,7 +520,7 @@ export const FrontendSchema = Type.Object(
       Type.String({
         pattern: '^[A-Za-z0-9_-]+$',
         description:
-          "This frontend's session cookie name, unique over the frontends; default <session.cookieName>-<name>. Becomes __Host-Http-<name> when publicUrl is https.",
+          "This frontend's session cookie name, unique over the frontends; default <session.cookieName>-<name>. Becomes __Host-Http-<name> when publicUrl is https; its sign-ins in progress have <that>-login.<hash>.",
       }),
     ),
     auth: Type.Object(

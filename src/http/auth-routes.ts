@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { causeName, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
@@ -71,16 +71,12 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   // Login and callback cost an IdP round trip and a cookie each: a per-IP
   // budget keeps one client from turning them into a flood.
   const rateLimit = { max: config.auth.rateLimit.max, timeWindow: config.auth.rateLimit.window }
-  // The login cookie belongs to these two routes: no other route opens or writes it.
-  const loginCookie = app.sealedCookies.login
-  const writeLoginCookie: onSendHookHandler = (request, reply, payload, done) => {
-    loginCookie.write(request, reply)
-    done(null, payload)
-  }
+  // The sign-in cookies belong to these two routes: no other route opens or writes them.
+  const loginCookies = app.sealedCookies.login
 
   app.get(
     `${base}/login`,
-    { config: { renders: 'page', refusal: 'login refused', rateLimit }, onSend: writeLoginCookie },
+    { config: { renders: 'page', refusal: 'login refused', rateLimit } },
     async (request: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply) => {
       const asked = request.query.returnTo
       const returnTo =
@@ -95,7 +91,8 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // The login state names the provider, so the callback redeems the code
       // where it was issued, and validates `iss` (RFC 9207) against that one.
       const target = await oidc.authorizationUrl(returnTo, extra, uris)
-      request.loginState.set('login', target.state)
+      const sealed = loginCookies.seal(target.state)
+      loginCookies.add(request, reply, sealed)
       return reply.redirect(target.url.href, 302)
     },
   )
@@ -106,16 +103,19 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   // served: any other is a 404 like every path that is not ours.
   const callbackOptions = {
     config: { renders: 'page', refusal: 'login callback refused', rateLimit },
-    onSend: writeLoginCookie,
   } as const
   for (const path of new Set(providers.all.map((p) => p.callbackPath))) {
     app.get(`${base}${path}`, callbackOptions, (request, reply) => callback(request, reply, path))
   }
 
   async function callback(request: FastifyRequest, reply: FastifyReply, arrivedAt: string) {
-    const login = request.loginState.get('login')
-    // Single use: whatever happens next, this login attempt is spent.
-    request.loginState.delete()
+    const url = new URL(request.url, config.server.publicUrl)
+    // Only the sign-in this `state` names: one the browser has in another
+    // tab stays as it is, and a callback naming none (a stale link, another
+    // site's) changes nothing. The one named is single use: whatever happens
+    // next, it is spent. `validateAuthResponse` still checks `state` (it
+    // refuses a repeated one, which `get` does not see).
+    const login = loginCookies.take(request, reply, url.searchParams.get('state'))
     if (!login) {
       throw gatehouseError(
         'GATEHOUSE_ERR_LOGIN_FAILED',
@@ -147,7 +147,6 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
         `This sign-in started with identity provider ${oidc.name}, but the browser came back at the address of another identity provider, not at ${base}${oidc.callbackPath}: the answer is refused. Start again.`,
       )
     }
-    const url = new URL(request.url, config.server.publicUrl)
     let result: Awaited<ReturnType<OidcClient['callback']>>
     try {
       result = await oidc.callback(url, login, uris)

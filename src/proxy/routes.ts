@@ -4,7 +4,7 @@ import type { FrontendConfig, GatehouseConfig } from '../config/types.js'
 import type { HeldKeys } from '../dpop/held-keys.js'
 import { UpstreamProofs } from '../dpop/upstream.js'
 import { sendContinue } from '../guards/expect-continue.js'
-import { loginCookieName } from '../session/cookies.js'
+import { formerLoginCookieName, loginCookiePrefix } from '../session/cookies.js'
 import { shortcutPlainTargets } from './destination.js'
 import { sendWithProof } from './dpop-proof.js'
 import { Forward, type ForwardOptions } from './forward.js'
@@ -69,10 +69,10 @@ export async function registerProxyRoutes(
   hooks: ProxyRouteHooks = {},
 ) {
   // No upstream sees or sets a gateway cookie: not this frontend's, nor another's.
+  const named = config.frontends?.map((f) => ({ session: f })) ?? [config]
   const own = new OwnCookies(
-    config.frontends
-      ? config.frontends.flatMap((f) => [f.cookieName, loginCookieName({ session: f })])
-      : [config.session.cookieName, loginCookieName(config)],
+    named.flatMap((c) => [c.session.cookieName, formerLoginCookieName(c)]),
+    named.map(loginCookiePrefix),
   )
   const draining = hooks.draining ?? (() => false)
   // Node raises `upgrade` only while a listener exists: without a

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import type { GatehouseConfig } from '../config/types.js'
 import { deriveCookieKeys } from '../crypto/derived-keys.js'
 import type { LoginState } from '../types.js'
+import { LoginCookies } from './login-cookies.js'
 import { OpenedCookies } from './opened-cookies.js'
 import { codecOf, SealedCookies, type SecureSessionCodec } from './sealed-cookie.js'
 
@@ -22,30 +23,33 @@ declare module '@fastify/secure-session' {
   }
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The login-state cookie; read and written only by the sign-in routes. */
-    loginState: import('@fastify/secure-session').Session<import('@fastify/secure-session').SessionData>
-  }
-}
-
 /** The login cookie lives only as long as a user plausibly spends at the IdP. */
 export const LOGIN_STATE_TTL_SECONDS = 600
 
-export function loginCookieName(config: {
-  readonly session: Pick<GatehouseConfig['session'], 'cookieName'>
-}): string {
+type CookieNamed = { readonly session: Pick<GatehouseConfig['session'], 'cookieName'> }
+
+/**
+ * The start of every sign-in cookie's name; the sign-in's state hash
+ * follows (`LoginCookies`). A configured cookie name has no `.`, so no
+ * session cookie, of this frontend or another, is ever one of them.
+ */
+export function loginCookiePrefix(config: CookieNamed): string {
+  return `${config.session.cookieName}-login.`
+}
+
+/** The one login cookie of the versions before: read by a callback, and never forwarded or set upstream. */
+export function formerLoginCookieName(config: CookieNamed): string {
   return `${config.session.cookieName}-login`
 }
 
 /** Opened session cookies kept per instance: one per active browser session, about 0.5 KB each. */
 export const OPENED_COOKIES_MAX = 10_000
 
-/** The two cookies of an app, each read on first use and written when changed. */
+/** The cookies of an app: the session's, read on first use and written when changed, and the sign-ins'. */
 export interface GatehouseCookies {
   readonly session: SealedCookies
-  /** Only the sign-in routes (`/login`, `/callback`) read or write it. */
-  readonly login: SealedCookies
+  /** One per sign-in in progress; only the sign-in routes (`/login`, `/callback`) read or write them. */
+  readonly login: LoginCookies
   /** The session cookies opened before, by sealed value. */
   readonly opened: OpenedCookies
 }
@@ -67,9 +71,9 @@ export interface CookiesOptions {
 }
 
 /**
- * Two sealed cookies: the session cookie, which holds only the session's
- * key, and the short-lived login-state cookie, which lets the callback land
- * on any instance. The cookie keys come from HKDF (`deriveCookieKeys`);
+ * Sealed cookies: the session cookie, which holds only the session's key,
+ * and a short-lived login-state cookie per sign-in in progress, which lets
+ * the callback land on any instance. The cookie keys come from HKDF (`deriveCookieKeys`);
  * libsodium, inside @fastify/secure-session, does the sealing. The first
  * key seals, the others only open, so rotating is `secrets: [new, old]`;
  * a cookie opened with an old key is sealed again with the new one.
@@ -110,7 +114,8 @@ export const cookiesPlugin = fp(
         },
         {
           sessionName: 'loginState',
-          cookieName: loginCookieName(config),
+          // Unused: only its key and expiry seal the sign-in cookies, whose names vary.
+          cookieName: formerLoginCookieName(config),
           key,
           expiry: LOGIN_STATE_TTL_SECONDS,
           cookie: loginCookie,
@@ -138,21 +143,21 @@ export const cookiesPlugin = fp(
       cache: opened,
       slot: Symbol('gatehouse.sessionCookie'),
     })
-    const login = new SealedCookies({
-      ...shared,
+    // Read once per sign-in: nothing to gain from keeping them opened.
+    const login = new LoginCookies({
+      codec: sealing,
       sessionName: 'loginState',
-      cookieName: loginCookieName(config),
+      prefix: loginCookiePrefix(config),
+      formerName: formerLoginCookieName(config),
       cookie: loginCookie,
-      expiry: LOGIN_STATE_TTL_SECONDS,
-      // Read once per sign-in: nothing to gain from keeping it opened.
-      cache: undefined,
-      slot: Symbol('gatehouse.loginCookie'),
+      parse,
+      serialize,
+      now,
     })
     app.decorate('sealedCookies', { session, login, opened } satisfies GatehouseCookies)
     decorateSlot(app, session, 'session')
-    decorateSlot(app, login, 'loginState')
-    // Only the session cookie is written here; the sign-in routes write the
-    // login cookie in their own hook (auth-routes.ts).
+    // Only the session cookie is written here; the sign-in routes write
+    // theirs as they start or end a sign-in (auth-routes.ts).
     app.addHook('onSend', (request, reply, payload, done) => {
       session.write(request, reply)
       done(null, payload)
@@ -165,7 +170,7 @@ export const cookiesPlugin = fp(
  * `request[name]`, the request's cookie, made on first use: no hook runs
  * for it, and a request that never reads it never opens it.
  */
-function decorateSlot(app: FastifyInstance, jar: SealedCookies, name: 'session' | 'loginState'): void {
+function decorateSlot(app: FastifyInstance, jar: SealedCookies, name: 'session'): void {
   app.decorateRequest(jar.slot, null)
   app.decorateRequest(name, {
     getter(this: FastifyRequest) {

@@ -15,7 +15,7 @@ t.test('login redirects to the IdP with PKCE S256, state and nonce', async (t) =
   t.ok(target.searchParams.get('state'))
   t.ok(target.searchParams.get('nonce'))
   t.equal(target.searchParams.get('redirect_uri'), `${stack.gateway.url}/auth/callback`)
-  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('gatehouse-login='))!
+  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('gatehouse-login.'))!
   t.match(cookie, /HttpOnly/i)
   t.match(cookie, /Max-Age=600/i, 'the login state lives at most 10 minutes')
   t.notMatch(cookie, target.searchParams.get('state')!, 'the state is sealed, not readable')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { route } from '../helpers/gateway.js'
-import { login } from '../helpers/login.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { rawCall, scriptedUpstream } from '../helpers/scripted-upstream.js'
 import { startStack } from '../helpers/stack.js'
 
@@ -41,5 +41,27 @@ t.test('whatever spelling the session plugin reads as the session, the upstream 
     const res = await rawCall(`${base}/api/maybe/x`, { cookie })
     t.equal(res.status, 200, form)
     t.equal(upstream.seen.at(-1)!.headers.cookie, 'app=1', `${form}: near-copies of our names stay here too`)
+  }
+})
+
+t.test('the cookies of sign-ins in progress never reach an upstream', async (t) => {
+  const upstream = await scriptedUpstream()
+  t.teardown(() => upstream.close())
+  const stack = await startStack(t, {
+    routes: () => [route('/api/maybe', upstream.url, { token: 'optional-user' })],
+  })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  // Two tabs sent to sign in again, then an API call from a third.
+  await jarFetch(jar, `${base}/auth/login?returnTo=/a`)
+  await jarFetch(jar, `${base}/auth/login?returnTo=/b`)
+  jar.set(base, 'app', '1')
+  t.equal(jar.header(base)?.match(/gatehouse-login\./g)?.length, 2, 'the browser holds both')
+  const res = await apiCall(jar, `${base}/api/maybe/x`)
+  t.equal(res.status, 200)
+  t.equal(upstream.seen.at(-1)!.headers.cookie, 'app=1', 'only app=1 goes upstream')
+  for (const cookie of ['app=1; GATEHOUSE-LOGIN.abc=x', 'app=1; __Host-Http-gatehouse-login.abc=x']) {
+    await rawCall(`${base}/api/maybe/x`, { cookie })
+    t.equal(upstream.seen.at(-1)!.headers.cookie, 'app=1', `${cookie}: near-copies stay here too`)
   }
 })

@@ -4,7 +4,7 @@ import { apiCall, login } from '../helpers/login.js'
 import { endSessionsOf, startScriptedStack } from '../helpers/scripted-stack.js'
 import { rawCall } from '../helpers/scripted-upstream.js'
 
-/** Everything a compromised upstream might try, each spelling of our two names and one cookie of its own. */
+/** Everything a compromised upstream might try, each spelling of our names (a sign-in's too) and one cookie of its own. */
 const HOSTILE = [
   'gatehouse=attacker-sealed-cookie; Path=/api',
   'gatehouse=; Max-Age=0; Path=/',
@@ -12,6 +12,8 @@ const HOSTILE = [
   '__SECURE-gatehouse=attacker; Path=/; Secure',
   'GATEHOUSE-login=attacker; Path=/',
   'gatehouse-login=attacker',
+  'gatehouse-login.AbCdEfGhIjKlMnOp=; Max-Age=0; Path=/',
+  '__Host-Http-Gatehouse-Login.x=attacker; Path=/; Secure',
   ' gatehouse =attacker; Path=/',
   'gatehouse\t=attacker',
   '=gatehouse=attacker; Path=/',

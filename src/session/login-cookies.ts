@@ -1,0 +1,193 @@
+/**
+ * The sign-ins a browser has in progress, one sealed cookie each, named
+ * from the sign-in's `state` (a correlation cookie, as ASP.NET's OIDC
+ * handler keeps one per sign-in). Two tabs sent to sign in together (a
+ * session ended with several open) then each complete: one sign-in's cookie
+ * is never overwritten by another's, and a callback reads and spends only
+ * the cookie its own `state` names, so one whose `state` matches no
+ * pending sign-in, such as a link another site made, changes nothing.
+ *
+ * What a browser holds is bounded: at most `PENDING_LOGINS_MAX` of them,
+ * together no larger than one cookie can be (`PENDING_LOGIN_BYTES`), the
+ * oldest cleared first, each living `LOGIN_STATE_TTL_SECONDS` as before.
+ */
+import { createHash } from 'node:crypto'
+import type { SerializeOptions } from '@fastify/cookie'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { LoginState } from '../types.js'
+import type { SecureSessionCodec } from './sealed-cookie.js'
+
+/**
+ * RFC 6265bis §5.6 (step 4 of the storage model), as Chromium, Firefox and
+ * Safari apply it: a cookie whose name and value together exceed 4096
+ * bytes is dropped, silently.
+ */
+export const COOKIE_BYTES_MAX = 4096
+
+/** Sign-ins a browser may have in progress at once: a few tabs sent to sign in together. */
+export const PENDING_LOGINS_MAX = 5
+
+/**
+ * The bytes (names and values) all of a browser's pending sign-in cookies
+ * may take together: one full-size cookie's worth, so the `Cookie` header
+ * they add to every request is never larger than the single login cookie
+ * made it, and stays clear of the 8 KiB a header line may have behind nginx
+ * (`large_client_header_buffers`) and of Node's 16 KiB for all headers.
+ * Typical sign-in cookies are about 600 bytes, so several fit.
+ */
+export const PENDING_LOGIN_BYTES = COOKIE_BYTES_MAX
+
+/** Base64url characters of the state's hash in a cookie's name: 96 bits, unique among a browser's few. */
+const NAME_HASH_LENGTH = 16
+const NAME_HASH = /^[A-Za-z0-9_-]{16}$/
+
+/** A sign-in sealed into its cookie, not yet sent. */
+export interface SealedLogin {
+  readonly name: string
+  readonly value: string
+  /** `name=value` as the browser counts it against `COOKIE_BYTES_MAX`. */
+  readonly bytes: number
+}
+
+export interface LoginCookiesOptions {
+  readonly codec: SecureSessionCodec
+  /** The secure-session registration whose key and expiry seal these cookies. */
+  readonly sessionName: string
+  /** The names' common start (`<session cookie>-login.`): what is ours; the state's hash follows. */
+  readonly prefix: string
+  /**
+   * The one login cookie of the versions before (`<session cookie>-login`):
+   * a sign-in an instance of such a version started completes here too.
+   */
+  readonly formerName: string
+  /** Attributes of every sign-in cookie, `maxAge` included. */
+  readonly cookie: SerializeOptions
+  /** Reads a `Cookie` header as @fastify/cookie does. */
+  readonly parse: (header: string) => Record<string, string | undefined>
+  /** @fastify/cookie's serializer, which encodes the value. */
+  readonly serialize: (name: string, value: string, options: SerializeOptions) => string
+  /** The sessions' clock, epoch ms: orders the pending sign-ins. */
+  readonly now: () => number
+}
+
+/** A sign-in cookie the request carried. */
+interface Pending {
+  readonly name: string
+  readonly bytes: number
+  /** Epoch ms the sign-in started; `-Infinity` for a cookie that no longer opens. */
+  readonly startedAt: number
+  /** Its place in the `Cookie` header: browsers send older cookies first (RFC 6265bis §5.8.3). */
+  readonly index: number
+}
+
+/** What a sign-in cookie seals. */
+interface Content {
+  readonly login?: LoginState
+  /** Epoch ms; absent in the former cookie, which `add` never counts. */
+  readonly startedAt?: number
+}
+
+export class LoginCookies {
+  readonly #options: LoginCookiesOptions
+
+  constructor(options: LoginCookiesOptions) {
+    this.#options = options
+  }
+
+  /** The cookie name of the sign-in whose `state` this is. */
+  nameOf(state: string): string {
+    const hash = createHash('sha256').update(state).digest('base64url').slice(0, NAME_HASH_LENGTH)
+    return `${this.#options.prefix}${hash}`
+  }
+
+  /** Seals a sign-in into its cookie; the caller checks `bytes` before `add`. */
+  seal(login: LoginState): SealedLogin {
+    const { codec, sessionName, serialize } = this.#options
+    const name = this.nameOf(login.state)
+    const value = codec.encode(codec.create({ login, startedAt: this.#options.now() }), sessionName)
+    return { name, value, bytes: Buffer.byteLength(serialize(name, value, {})) }
+  }
+
+  /**
+   * Sets the new sign-in's cookie on `reply`, and clears those of the
+   * request's pending sign-ins that no longer open and, oldest first, those
+   * beyond the bounds.
+   */
+  add(request: FastifyRequest, reply: FastifyReply, sealed: SealedLogin): void {
+    const pending = this.#pending(request)
+    pending.sort((a, b) => b.startedAt - a.startedAt || b.index - a.index)
+    let count = 1
+    let bytes = sealed.bytes
+    let full = false
+    for (const p of pending) {
+      full ||=
+        p.startedAt === -Infinity || count === PENDING_LOGINS_MAX || bytes + p.bytes > PENDING_LOGIN_BYTES
+      if (full) {
+        this.#clear(reply, p.name)
+        continue
+      }
+      count++
+      bytes += p.bytes
+    }
+    reply.header('set-cookie', this.#options.serialize(sealed.name, sealed.value, this.#options.cookie))
+  }
+
+  /**
+   * The pending sign-in this callback's `state` names, its cookie cleared on
+   * `reply`: single use, whatever the callback's outcome. `undefined` when
+   * none has that state; then only a cookie named for it but no longer
+   * opening is cleared, and no other sign-in's.
+   */
+  take(request: FastifyRequest, reply: FastifyReply, state: string | null): LoginState | undefined {
+    if (!state) return undefined
+    const header = request.headers.cookie
+    if (!header) return undefined
+    const cookies = this.#options.parse(header)
+    const name = this.nameOf(state)
+    const value = cookies[name]
+    if (value !== undefined) {
+      this.#clear(reply, name)
+      const login = this.#open(request, value)?.login
+      return login?.state === state ? login : undefined
+    }
+    const { formerName } = this.#options
+    const former = cookies[formerName]
+    const login = former === undefined ? undefined : this.#open(request, former)?.login
+    if (login?.state !== state) return undefined
+    this.#clear(reply, formerName)
+    return login
+  }
+
+  /** The sign-in cookies of this name family that the request carries, in header order. */
+  #pending(request: FastifyRequest): Pending[] {
+    const header = request.headers.cookie
+    if (!header) return []
+    const { prefix, serialize } = this.#options
+    const found: Pending[] = []
+    // The header's size, which Node bounds (16 KiB), bounds this loop.
+    for (const [name, value] of Object.entries(this.#options.parse(header))) {
+      if (value === undefined || !name.startsWith(prefix) || !NAME_HASH.test(name.slice(prefix.length)))
+        continue
+      const content = this.#open(request, value)
+      const startedAt = content?.login === undefined ? -Infinity : (content.startedAt ?? 0)
+      found.push({
+        name,
+        bytes: Buffer.byteLength(serialize(name, value, {})),
+        startedAt,
+        index: found.length,
+      })
+    }
+    return found
+  }
+
+  #open(request: FastifyRequest, value: string): Content | undefined {
+    const { codec, sessionName } = this.#options
+    const opened = codec.decode(value, request.log, sessionName)
+    return opened === null ? undefined : (opened.data() as unknown as Content)
+  }
+
+  #clear(reply: FastifyReply, name: string): void {
+    const options = { ...this.#options.cookie, expires: new Date(0), maxAge: 0 }
+    reply.header('set-cookie', this.#options.serialize(name, '', options))
+  }
+}
