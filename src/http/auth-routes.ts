@@ -5,6 +5,7 @@ import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { OidcClient, RedirectUris } from '../oidc/client.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { interactionRequired } from '../oidc/translate.js'
+import { COOKIE_BYTES_MAX } from '../session/login-cookies.js'
 import { type Sessions, sessionEndsAt } from '../session/sessions.js'
 import { chosenProvider } from './chosen-provider.js'
 import { loginParams } from './login-params.js'
@@ -92,6 +93,16 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // where it was issued, and validates `iss` (RFC 9207) against that one.
       const target = await oidc.authorizationUrl(returnTo, extra, uris)
       const sealed = loginCookies.seal(target.state)
+      // A cookie over the limit is dropped by the browser without a word, and
+      // the user would learn it only back from the IdP: say it now.
+      if (sealed.bytes > COOKIE_BYTES_MAX) {
+        // The error page's "sign in again" must not come back here.
+        request.returnTo = null
+        throw gatehouseError(
+          'GATEHOUSE_ERR_INVALID_RETURN_TO',
+          `returnTo is too long to carry through sign-in: with the sign-in's own state it makes a ${sealed.bytes}-byte cookie, and browsers drop cookies over ${COOKIE_BYTES_MAX} bytes. Link to a shorter path (this one has ${returnTo.length} characters once percent-encoded).`,
+        )
+      }
       loginCookies.add(request, reply, sealed)
       return reply.redirect(target.url.href, 302)
     },

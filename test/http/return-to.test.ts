@@ -41,3 +41,11 @@ t.test('refuses anything a browser could resolve off-origin', async (t) => {
   for (const value of attacks)
     t.equal(safeReturnTo(value, origin), undefined, JSON.stringify(value).slice(0, 40))
 })
+
+t.test('the length bound counts the path as kept, percent-encoded', async (t) => {
+  t.equal(safeReturnTo(`/${'a'.repeat(2047)}`, origin)?.length, 2048)
+  t.equal(safeReturnTo(`/${'"'.repeat(682)}x`, origin)?.length, 2048, '684 characters, 2,048 encoded')
+  t.equal(safeReturnTo(`/${'"'.repeat(1000)}`, origin), undefined, '1,001 characters, 3,001 encoded')
+  t.equal(safeReturnTo(`/${'é'.repeat(400)}`, origin), undefined, '401 characters, 2,401 encoded')
+  t.equal(safeReturnTo(`/?q=${'日'.repeat(300)}`, origin), undefined, 'in the query too')
+})
