@@ -408,15 +408,17 @@ export class OidcClient {
     const params = new URLSearchParams()
     if (audience?.resource !== undefined) params.set('resource', audience.resource)
     if (audience && audience.scopes.length > 0) params.set('scope', audience.scopes.join(' '))
-    const redeem = (signal: AbortSignal) =>
-      retryOnDpopNonce(key, async () => {
+    const redeem = (signal: AbortSignal) => {
+      // One budget for the call, the nonce's retry included.
+      const http = this.#http.patient(signal)
+      return retryOnDpopNonce(key, async () => {
         sentAt = this.#now()
         const response = await oauth.refreshTokenGrantRequest(
           as,
           this.#client,
           await this.#auth,
           current.refreshToken!,
-          { ...(await this.#options(key, this.#http.patient(signal))), additionalParameters: params },
+          { ...(await this.#options(key, http)), additionalParameters: params },
         )
         // A 200 has rotated the refresh token: should the rest of it fail
         // validation, the session must still keep the new one (rotated.ts).
@@ -428,6 +430,7 @@ export class OidcClient {
           throw err
         }
       })
+    }
     const tokens = (result: oauth.TokenEndpointResponse): TokenSet => {
       const next = this.#tokenSet(result, sentAt, operation)
       return {

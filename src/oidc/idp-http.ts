@@ -142,9 +142,12 @@ export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
     },
     close: async () => {
       if (opts.dispatcher) return
-      // A late answer still awaited would hold the shutdown for its whole
-      // budget; it is given up, as a restart would have given it up.
-      await Promise.all([agent.close(), patientAgent.destroy()])
+      // A late answer still awaited is not given up: a reload retires this
+      // client while the session's lock waits for that answer, and the new
+      // client would otherwise present the spent refresh token. Nor waited
+      // for: a shutdown exits when its apps have closed, dropping it then.
+      patientAgent.close().catch(() => {})
+      await agent.close()
     },
   }
 }

@@ -13,6 +13,7 @@ import { RefusedClient } from '../tokens/refused-client.js'
 import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from '../tokens/unavailable-limit.js'
 import {
   type Coordination,
+  type LateWrites,
   type RefreshObserver,
   UserTokens,
   type UserTokensOptions,
@@ -137,6 +138,7 @@ export class IdpParts {
     observers: IdpObservers,
     options: LastingOptions,
     failing: UnavailableLimit,
+    lateWrites: LateWrites,
     keys: HeldKeys,
   ) {
     const { now } = options
@@ -157,8 +159,11 @@ export class IdpParts {
       refusedClient: new RefusedClient(now, this.providers.default.name),
       refreshBefore: config.tokens.refreshBefore,
       refreshWait: config.tokens.refreshWait,
-      // The slowest provider's budget: a lock outlives any holder's call.
-      lockTtl: options.lockTtl ?? Math.max(...config.identityProviders.map((p) => p.timeout)) + 5_000,
+      // The slowest provider's budget: a lock outlives any holder's call,
+      // a refresh's included, whose answer is awaited past its timeout.
+      lockTtl:
+        options.lockTtl ??
+        Math.max(...config.identityProviders.map((p) => p.timeout + p.lateAnswerWait)) + 5_000,
       now,
     }
     this.#userTokensOptions = {
@@ -166,6 +171,7 @@ export class IdpParts {
       store: stores.sessions,
       unavailableLimit: config.tokens.unavailableLimit,
       failing,
+      lateWrites,
       coordination: options.coordination ?? 'single-flight',
       cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
       observer: observers.refresh,
@@ -243,6 +249,8 @@ export class Lasting {
   #unwatchStore: (() => void) | undefined
   /** Sessions whose IdP calls are failing: a reload that replaces the token parts keeps their back-off and count. */
   readonly #failing: UnavailableLimit
+  /** Sessions whose refresh's late answer is awaited: a reload's token parts must wait for it too. */
+  readonly #lateWrites: LateWrites = new Map()
   /**
    * Each provider's issuer and client id in the first config: what a
    * session sealed before sessions recorded theirs is taken to have.
@@ -309,6 +317,7 @@ export class Lasting {
         observers,
         this.#options,
         this.#failing,
+        this.#lateWrites,
         this.dpopKeys,
       )
       this.#idp.add(parts)

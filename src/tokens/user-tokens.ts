@@ -60,6 +60,12 @@ export interface UserTokensOptions {
    */
   readonly failing?: UnavailableLimit
   /**
+   * Per session, the store of a refresh's answer that came after its
+   * timeout, while awaited (late-answer.ts): shared like `failing`, so the
+   * token parts a reload swaps in know the session's refresh is still out.
+   */
+  readonly lateWrites?: LateWrites
+  /**
    * The providers refusing the gateway's own credentials, shared with the
    * client tokens, whose calls authenticate the same way; one of its own when absent.
    */
@@ -94,6 +100,9 @@ export interface UserTokensOptions {
 }
 
 export type Coordination = 'single-flight' | 'none' | 'per-audience'
+
+/** Per session id, the store of a late refresh answer while it is awaited. */
+export type LateWrites = Map<string, Promise<void>>
 
 export interface RefreshObserver extends ExchangeObserver {
   /**
@@ -184,8 +193,7 @@ export class UserTokens {
   readonly #audiences: () => number
   readonly #exchangeDeps: ExchangeStepDeps
   readonly #ended: UserTokensOptions['ended']
-  /** Per session, the store of a refresh answer that came after its timeout, while awaited. */
-  readonly #lateWrites = new Map<string, Promise<void>>()
+  readonly #lateWrites: LateWrites
 
   constructor(options: UserTokensOptions) {
     this.#store = options.store
@@ -201,6 +209,7 @@ export class UserTokens {
     this.#flight = new SingleFlight(() => options.observer?.joined?.())
     this.#audiences = options.audiences ?? (() => 12)
     this.#ended = options.ended
+    this.#lateWrites = options.lateWrites ?? new Map()
     this.#unavailableLimit = options.unavailableLimit ?? DEFAULT_UNAVAILABLE_LIMIT
     this.#unavailable = options.failing ?? new UnavailableLimit(this.#unavailableLimit, options.now)
     this.#refusedClient = options.refusedClient ?? new RefusedClient(options.now)
@@ -540,12 +549,16 @@ export class UserTokens {
           told('late_lost')
           return this.#keepRotated(current, rotated)
         }
-        await this.#write(current, merged(current.tokens, audience, tokens))
+        // A session gone since (logged out, ended) has nothing to store
+        // into; a newer write (the lock lost) is kept over this one.
+        const stored = await this.#storeRotated(current, merged(current.tokens, audience, tokens)).catch(
+          () => 'failed' as const,
+        )
+        if (stored !== 'updated') return told('late_lost')
         this.#unavailable.clear(current.id)
         told('late_success')
       })
-      // The request that asked has had its answer; a session gone since
-      // (logged out, ended) has nothing to store into.
+      // The request that asked has had its answer.
       .catch(() => {})
       .finally(() => {
         if (this.#lateWrites.get(current.id) === stored) this.#lateWrites.delete(current.id)

@@ -8,10 +8,11 @@
  * the IdP answers by revoking the grant and so ending the session.
  */
 import t from 'tap'
-import { TestClock } from '../helpers/gateway.js'
-import { apiCall, login } from '../helpers/login.js'
+import { route, TestClock } from '../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
 import { startRedis } from '../helpers/redis.js'
+import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
 import { startReplicaSet } from '../helpers/replicas.js'
 import { until } from '../helpers/websocket.js'
 
@@ -100,4 +101,72 @@ t.test('an IdP that never answers: the session is not refreshed again until the 
   t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'and the session refreshes again')
   t.equal(stack.idp.stats.tokenRequests - before, 2)
   t.match(await stack.metrics('gatehouse_token_refreshes_total{outcome="late_lost"'), [/ 1$/])
+})
+
+t.test("a reload during the wait: the retired client's late answer is still stored", async (t) => {
+  const clock = new TestClock()
+  const logs = new LogLines()
+  const stack = await startReloadable(t, (upstream) => [route('/api', upstream)], {
+    now: clock.now,
+    logStream: logs.stream,
+    input: { idpTimeout: 300, logLevel: 'info' },
+  })
+  const { jar } = await login(stack.url)
+  clock.advance(61_000)
+  stack.idp.setTokenAnswerDelay(1_000)
+  const carriedOut = new Promise<void>((resolve) => stack.idp.provider.once('grant.success', () => resolve()))
+  t.equal((await apiCall(jar, `${stack.url}/api/x`)).status, 503, 'timed out')
+  await carriedOut
+  // Any provider setting makes new provider clients; the running ones are
+  // closed once their app's requests are done, with the answer still out.
+  stack.configMap.write(configText({ ...stack.input, oidc: { connectTimeout: 2_000 } }))
+  t.match(await stack.running.reload(), { result: 'applied' })
+  stack.idp.setTokenAnswerDelay(0)
+  await logs.seen('the late answer kept', (l) =>
+    /late answer to a refresh that timed out was kept/.test(l.msg),
+  )
+  clock.advance(6_000)
+  t.equal((await apiCall(jar, `${stack.url}/api/x`)).status, 200, 'served on it by the new config')
+  t.equal(stack.idp.stats.refreshReplays, 0, 'no spent refresh token was presented again')
+  t.equal(stack.idp.stats.revokedGrants, 0)
+})
+
+t.test('a reload of the token settings during the wait: still answered at once', async (t) => {
+  const clock = new TestClock()
+  const stack = await startReloadable(t, (upstream) => [route('/api', upstream)], {
+    now: clock.now,
+    input: { idpTimeout: 300, oidc: { lateAnswerWait: 5_000 } },
+  })
+  const { jar } = await login(stack.url)
+  clock.advance(61_000)
+  stack.idp.setFault('hang')
+  t.equal((await apiCall(jar, `${stack.url}/api/x`)).status, 503, 'timed out')
+  // New token parts, the same provider clients: the refresh is still out.
+  stack.configMap.write(configText({ ...stack.input, refreshWait: 4_000 }))
+  t.match(await stack.running.reload(), { result: 'applied' })
+  clock.advance(6_000)
+  const started = Date.now()
+  const meanwhile = await apiCall(jar, `${stack.url}/api/x`)
+  t.equal(meanwhile.status, 503)
+  t.match(meanwhile.json().message, /still awaited/, 'the new parts know the answer is awaited')
+  t.ok(Date.now() - started < 4_000, 'not after waiting refreshWait on the lock')
+})
+
+t.test('a session that ends during the wait: the answer is counted lost, nothing stored', async (t) => {
+  const stack = await startObservedStack(t, { accessTokenTtl: 60, config: { idpTimeout: 300 } })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+  stack.clock.advance(61_000)
+  stack.idp.setTokenAnswerDelay(800)
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 503)
+  await jarFetch(jar, `${base}${logoutUrl}`)
+  stack.idp.setTokenAnswerDelay(0)
+  const lost = () => stack.lines.some((l) => /no usable answer to a refresh that timed out/.test(l.msg))
+  t.ok(await until(lost), 'counted as no usable answer')
+  t.notOk(
+    stack.lines.some((l) => /late answer to a refresh that timed out was kept/.test(l.msg)),
+    'not as kept',
+  )
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 401, 'the session stays ended')
 })
