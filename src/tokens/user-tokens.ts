@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks'
 import type { Span } from '@opentelemetry/api'
 import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type LateAnswer, lateAnswerOf } from '../oidc/late-answer.js'
@@ -7,7 +6,7 @@ import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { sessionEnded } from '../session/log-id.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
-import type { AudienceToken, DpopKey, SessionIssuer, TokenAudience, TokenSet } from '../types.js'
+import type { DpopKey, SessionIssuer, TokenAudience, TokenSet } from '../types.js'
 import { withinGrant } from './audience.js'
 import { exchangeOutcome } from './exchange-outcome.js'
 import { type Exchange, type ExchangeObserver, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
@@ -17,7 +16,9 @@ import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { RefusedClient } from './refused-client.js'
+import { FRESH, GONE_MEANWHILE, RotatedWrites } from './rotated-writes.js'
 import { SingleFlight } from './single-flight.js'
+import { merged, tokenFor } from './token-set.js'
 import type { LockService, RefreshCooldowns } from './types.js'
 import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from './unavailable-limit.js'
 
@@ -143,17 +144,6 @@ interface FlightResult {
  */
 const SPARE_ROUNDS = 4
 
-/**
- * Every read on the refresh path: never decide to redeem on a per-instance
- * copy. Nor slide the idle expiry: an HTTP call has slid it already with
- * its own read, and the WebSocket session watch refreshes for a socket
- * that may be silent, which must not keep the session alive.
- */
-/** Why a session whose record vanished during a refresh ended: a logout elsewhere, or its expiry. */
-const GONE_MEANWHILE = 'The session ended while this request used it: signed out elsewhere, or expired.'
-
-const FRESH = { fresh: true, touch: false } as const
-
 /** Why a session's refresh is not tried while the answer to its last is awaited (late-answer.ts). */
 const LATE_ANSWER_AWAITED =
   "The identity provider has not yet answered this session's last refresh, which timed out; its answer is still awaited (oidc.lateAnswerWait), and the session stays. Retry later."
@@ -182,6 +172,7 @@ export class UserTokens {
   readonly #refreshBefore: number
   readonly #refreshWait: number
   readonly #lockTtl: number
+  readonly #writes: RotatedWrites
   readonly #now: () => number
   readonly #coordination: UserTokensOptions['coordination']
   readonly #observer: UserTokensOptions['observer']
@@ -202,6 +193,7 @@ export class UserTokens {
     this.#refreshBefore = options.refreshBefore
     this.#refreshWait = options.refreshWait
     this.#lockTtl = options.lockTtl
+    this.#writes = new RotatedWrites(options)
     this.#now = options.now
     this.#coordination = options.coordination
     this.#observer = options.observer
@@ -219,7 +211,7 @@ export class UserTokens {
       refreshBefore: options.refreshBefore,
       observer: options.observer,
       refreshSubject: (session) => this.#redeem(session, undefined),
-      write: (session, tokens) => this.#write(session, tokens),
+      write: (session, tokens) => this.#writes.write(session, tokens),
     }
   }
 
@@ -511,14 +503,14 @@ export class UserTokens {
         await this.#store.delete(current.id)
         this.#ended?.(current.id, current.dpopKey)
       } else {
-        await this.#keepRotated(current, rotatedRefreshToken(err))
+        await this.#writes.keep(current, rotatedRefreshToken(err))
       }
       throw thrown
     }
     this.#unavailable.clear(current.id)
     span?.setAttribute(ATTR.refreshOutcome, 'success')
     this.#observer?.refreshed?.('success', this.#now() - started, label, current.id, undefined, current.idp)
-    return this.#write(current, merged(current.tokens, audience, next))
+    return this.#writes.write(current, merged(current.tokens, audience, next))
   }
 
   /**
@@ -547,13 +539,13 @@ export class UserTokens {
           )
         if (tokens === undefined) {
           told('late_lost')
-          return this.#keepRotated(current, rotated)
+          return this.#writes.keep(current, rotated)
         }
         // A session gone since (logged out, ended) has nothing to store
         // into; a newer write (the lock lost) is kept over this one.
-        const stored = await this.#storeRotated(current, merged(current.tokens, audience, tokens)).catch(
-          () => 'failed' as const,
-        )
+        const stored = await this.#writes
+          .store(current, merged(current.tokens, audience, tokens))
+          .catch(() => 'failed' as const)
         if (stored !== 'updated') return told('late_lost')
         this.#unavailable.clear(current.id)
         told('late_success')
@@ -565,80 +557,4 @@ export class UserTokens {
       })
     this.#lateWrites.set(current.id, stored)
   }
-
-  /**
-   * The refresh token of a 200 the gateway refused (rotated.ts), stored in
-   * place of the spent one, with the tokens the session had: the next
-   * redemption then uses it instead of replaying the spent one, which would
-   * revoke the grant. Best effort: the request fails either way.
-   */
-  async #keepRotated(current: SessionData, refreshToken: string | undefined): Promise<void> {
-    if (refreshToken === undefined) return
-    await this.#write(current, { ...current.tokens, refreshToken }).catch(() => {})
-  }
-
-  /** The new tokens by compare-and-set on the version `current` was read at; the session after it. */
-  async #write(current: SessionData, tokens: TokenSet): Promise<SessionData> {
-    const result = await this.#storeRotated(current, tokens)
-    if (result === 'missing') throw sessionEnded(current.id, GONE_MEANWHILE)
-    if (result === 'stale') {
-      // Only reachable without coordination, or if the lock was lost: the
-      // stored tokens are newer than ours, so keep them and use them.
-      const stored = await this.#store.get(current, this.#now(), FRESH)
-      if (!stored) throw sessionEnded(current.id, GONE_MEANWHILE)
-      return stored
-    }
-    return { ...current, tokens, version: current.version + 1 }
-  }
-
-  /**
-   * Stores tokens the IdP has just rotated. They exist nowhere else: if
-   * the store is away (a primary failing over), giving up would leave the
-   * session with the consumed refresh token, and its next redemption would
-   * revoke the grant (RFC 9700 §4.14.2). So the write is retried while the
-   * lock is still ours to renew, bounded by its lifetime; the versioned
-   * compare-and-set makes a retry of a write that did land answer `stale`.
-   */
-  async #storeRotated(current: SessionData, tokens: SessionData['tokens']) {
-    const deadline = performance.now() + this.#lockTtl
-    for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
-      try {
-        return await this.#store.updateTokens(current, current.version, tokens)
-      } catch (err) {
-        const unavailable = isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE'
-        if (!unavailable || performance.now() + delay >= deadline) throw err
-        await new Promise((resolve) => setTimeout(resolve, delay))
-      }
-    }
-  }
-}
-
-/**
- * The session's tokens after a redemption for `audience` brought `next`.
- * The rotated refresh token and the token it came with are one write (one
- * compare-and-set on `v`): storing either without the other would leave a
- * session whose refresh token is already spent. Tokens of the other
- * audiences stay: the rotation did not revoke them.
- */
-function merged(tokens: TokenSet, audience: TokenAudience | undefined, next: TokenSet): TokenSet {
-  if (audience === undefined) return { ...next, ...(tokens.audiences ? { audiences: tokens.audiences } : {}) }
-  return {
-    ...tokens,
-    refreshToken: next.refreshToken,
-    refreshTokenExpiresAt: next.refreshTokenExpiresAt,
-    idToken: next.idToken,
-    audiences: {
-      ...tokens.audiences,
-      [audience.key]: {
-        accessToken: next.accessToken,
-        accessTokenExpiresAt: next.accessTokenExpiresAt,
-        accessTokenLifetime: next.accessTokenLifetime,
-      },
-    },
-  }
-}
-
-/** The token the session holds for `audience`, the login's own without one. */
-export function tokenFor(tokens: TokenSet, audience: TokenAudience | undefined): AudienceToken | undefined {
-  return audience ? tokens.audiences?.[audience.key] : tokens
 }

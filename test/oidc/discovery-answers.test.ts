@@ -167,12 +167,8 @@ function recordingLog() {
   return { lines, log: { info: at('info'), error: at('error') } as unknown as FastifyBaseLogger }
 }
 
-t.test('discoverWithRetry: fails, logs where and why, retries with backoff, then is ready', async (t) => {
-  const { agent, idp } = mockAgent(t)
-  const oidc = client(t, agent)
-  idp.intercept(DISCOVERY).reply(503, 'starting')
-  idp.intercept(DISCOVERY).reply(503, 'starting')
-  idp.intercept(DISCOVERY).reply(200, metadata({ revocation_endpoint: undefined }), { headers: JSON_HEADERS })
+/** `discoverWithRetry` run until `oidc` is discovered, from 1 ms doubling to 2 ms; what it logged. */
+async function discoveredWithRetry(t: Test, oidc: OidcClient) {
   const { lines, log } = recordingLog()
   // The retry timer is unref'd, as a gateway's listener keeps its process up: here, this does.
   const alive = setInterval(() => {}, 60_000)
@@ -180,6 +176,16 @@ t.test('discoverWithRetry: fails, logs where and why, retries with backoff, then
   const discovery = discoverWithRetry(oidc, log, { initialDelay: 1, maxDelay: 2 })
   t.teardown(() => discovery.stop())
   await discovery.ready
+  return lines
+}
+
+t.test('discoverWithRetry: fails, logs where and why, retries with backoff, then is ready', async (t) => {
+  const { agent, idp } = mockAgent(t)
+  const oidc = client(t, agent)
+  idp.intercept(DISCOVERY).reply(503, 'starting')
+  idp.intercept(DISCOVERY).reply(503, 'starting')
+  idp.intercept(DISCOVERY).reply(200, metadata({ revocation_endpoint: undefined }), { headers: JSON_HEADERS })
+  const lines = await discoveredWithRetry(t, oidc)
   t.equal(oidc.discovered, true)
   t.same(
     lines.map((l) => [l.level, l.obj.retryInMs ?? null]),
@@ -202,12 +208,7 @@ t.test("discoverWithRetry waits as long as the IdP's Retry-After asks, when that
   idp.intercept(DISCOVERY).reply(503, 'starting', { headers: { 'retry-after': '1' } })
   idp.intercept(DISCOVERY).reply(503, 'starting')
   idp.intercept(DISCOVERY).reply(200, metadata(), { headers: JSON_HEADERS })
-  const { lines, log } = recordingLog()
-  const alive = setInterval(() => {}, 60_000)
-  t.teardown(() => clearInterval(alive))
-  const discovery = discoverWithRetry(oidc, log, { initialDelay: 1, maxDelay: 2 })
-  t.teardown(() => discovery.stop())
-  await discovery.ready
+  const lines = await discoveredWithRetry(t, oidc)
   t.same(
     lines.filter((l) => l.level === 'error').map((l) => l.obj.retryInMs),
     [1_000, 2],

@@ -1,0 +1,87 @@
+import { performance } from 'node:perf_hooks'
+import { isGatehouseError } from '../errors.js'
+import { sessionEnded } from '../session/log-id.js'
+import type { SessionData, SessionStore, UpdateResult } from '../session/types.js'
+import type { TokenSet } from '../types.js'
+
+/** Why a session whose record vanished during a refresh ended: a logout elsewhere, or its expiry. */
+export const GONE_MEANWHILE =
+  'The session ended while this request used it: signed out elsewhere, or expired.'
+
+/**
+ * Every read on the refresh path: never decide to redeem on a per-instance
+ * copy. Nor slide the idle expiry: an HTTP call has slid it already with
+ * its own read, and the WebSocket session watch refreshes for a socket
+ * that may be silent, which must not keep the session alive.
+ */
+export const FRESH = { fresh: true, touch: false } as const
+
+export interface RotatedWritesOptions {
+  readonly store: SessionStore
+  /** The refresh lock's lifetime, ms: how long a write of rotated tokens may be retried. */
+  readonly lockTtl: number
+  readonly now: () => number
+}
+
+/**
+ * Writes the tokens a redemption brought into the session, by versioned
+ * compare-and-set, under the refresh lock the caller holds. Rotated tokens
+ * exist nowhere else, so a write is retried while the store is away.
+ */
+export class RotatedWrites {
+  readonly #store: SessionStore
+  readonly #lockTtl: number
+  readonly #now: () => number
+
+  constructor(options: RotatedWritesOptions) {
+    this.#store = options.store
+    this.#lockTtl = options.lockTtl
+    this.#now = options.now
+  }
+
+  /**
+   * The refresh token of a 200 the gateway refused (rotated.ts), stored in
+   * place of the spent one, with the tokens the session had: the next
+   * redemption then uses it instead of replaying the spent one, which would
+   * revoke the grant. Best effort: the request fails either way.
+   */
+  async keep(current: SessionData, refreshToken: string | undefined): Promise<void> {
+    if (refreshToken === undefined) return
+    await this.write(current, { ...current.tokens, refreshToken }).catch(() => {})
+  }
+
+  /** The new tokens by compare-and-set on the version `current` was read at; the session after it. */
+  async write(current: SessionData, tokens: TokenSet): Promise<SessionData> {
+    const result = await this.store(current, tokens)
+    if (result === 'missing') throw sessionEnded(current.id, GONE_MEANWHILE)
+    if (result === 'stale') {
+      // Only reachable without coordination, or if the lock was lost: the
+      // stored tokens are newer than ours, so keep them and use them.
+      const stored = await this.#store.get(current, this.#now(), FRESH)
+      if (!stored) throw sessionEnded(current.id, GONE_MEANWHILE)
+      return stored
+    }
+    return { ...current, tokens, version: current.version + 1 }
+  }
+
+  /**
+   * Stores tokens the IdP has just rotated. They exist nowhere else: if
+   * the store is away (a primary failing over), giving up would leave the
+   * session with the consumed refresh token, and its next redemption would
+   * revoke the grant (RFC 9700 §4.14.2). So the write is retried while the
+   * lock is still ours to renew, bounded by its lifetime; the versioned
+   * compare-and-set makes a retry of a write that did land answer `stale`.
+   */
+  async store(current: SessionData, tokens: TokenSet): Promise<UpdateResult> {
+    const deadline = performance.now() + this.#lockTtl
+    for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+      try {
+        return await this.#store.updateTokens(current, current.version, tokens)
+      } catch (err) {
+        const unavailable = isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE'
+        if (!unavailable || performance.now() + delay >= deadline) throw err
+        await new Promise((resolve) => setTimeout(resolve, delay))
+      }
+    }
+  }
+}
