@@ -1,17 +1,48 @@
 import { formatPath, type Path } from './option-path.js'
 
 /**
- * Replaces `${VAR}` and `${VAR:-default}` from the environment. Returns the
- * names that were missing (no value and no default) instead of guessing.
+ * What a string may hold that looks like a variable: a reference Gatehouse
+ * replaces (`${VAR}`, `${VAR:-default}`, whose default holds no `${`), any
+ * other `${…}` (a shell's `${VAR:?message}` or `${VAR-default}`, a
+ * templating tool's `${env:VAR}`, a nested default), and a bare `$VAR`.
+ * The last two are never replaced: kept as text, an unset secret would be
+ * whatever the file says.
  */
-export function interpolate(
-  text: string,
-  env: NodeJS.ProcessEnv,
-): { readonly value: string; readonly missing: readonly string[] } {
+const REFERENCE =
+  /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^}$]|\$(?!\{))*))?\}|\$\{([A-Za-z0-9_]*[^A-Za-z0-9_}\s$]{0,2}(?:\$\{)?)[^}]*\}?|\$([A-Za-z_][A-Za-z0-9_]*)/g
+
+/** What `interpolate` made of a string, and what it could not replace. */
+export interface Interpolated {
+  readonly value: string
+  /** Names with no value and no default. */
+  readonly missing: readonly string[]
+  /** Each `${…}` not of a replaced form, shown by its start only (`${VAR:?…}`): what follows may be a secret. */
+  readonly unsupported: readonly string[]
+  /** Each bare `$VAR`'s name: text, unless the option holds a secret (`interpolateTree`). */
+  readonly bare: readonly string[]
+}
+
+/**
+ * Replaces `${VAR}` and `${VAR:-default}` from the environment. Returns the
+ * names that were missing (no value and no default) instead of guessing,
+ * and every other form it left as it was. What a variable brings in is
+ * not read again.
+ */
+export function interpolate(text: string, env: NodeJS.ProcessEnv): Interpolated {
   const missing: string[] = []
+  const unsupported: string[] = []
+  const bare: string[] = []
   const value = text.replace(
-    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
-    (_match, name: string, fallback?: string) => {
+    REFERENCE,
+    (match, name?: string, fallback?: string, start?: string, bareName?: string) => {
+      if (bareName !== undefined) {
+        bare.push(bareName)
+        return match
+      }
+      if (name === undefined) {
+        unsupported.push(`\${${start ?? ''}…}`)
+        return match
+      }
       const found = env[name]
       if (found !== undefined && found !== '') return found
       if (fallback !== undefined) return fallback
@@ -19,7 +50,7 @@ export function interpolate(
       return ''
     },
   )
-  return { value, missing }
+  return { value, missing, unsupported, bare }
 }
 
 /**
@@ -38,7 +69,18 @@ export function interpolateTree(
     return null
   }
   if (typeof value === 'string') {
-    const { value: out, missing } = interpolate(value, env)
+    const { value: out, missing, unsupported, bare } = interpolate(value, env)
+    for (const form of unsupported) {
+      report(
+        path,
+        `${form} is not a reference Gatehouse replaces (only \${VAR} and \${VAR:-default} are), and would be kept as text`,
+      )
+    }
+    // A `$` is text elsewhere (an id may hold one); where a secret goes, a
+    // `$VAR` meant as a reference would be kept as the secret.
+    for (const name of bare.filter((n) => isSecret(path, n))) {
+      report(path, `$${name} is not replaced (only \${${name}} is), and would be kept as the secret`)
+    }
     for (const name of missing) {
       // A default written in the file would put the secret in the file.
       const hint = isSecret(path, name)

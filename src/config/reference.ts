@@ -71,7 +71,8 @@ export function renderReference(schema: unknown = ConfigSchema): string {
 
 Generated from the schema in \`src/config/schema.ts\` by \`npm run schema\`; a test keeps it in step.
 Durations accept \`500ms\`, \`30s\`, \`5m\`, \`12h\`, \`1d\` or a number of seconds; sizes \`512kb\`,
-\`1mb\` or a number of bytes. \`\${VAR}\` and \`\${VAR:-default}\` are replaced from the environment.
+\`1mb\` or a number of bytes. \`\${VAR}\` and \`\${VAR:-default}\` are replaced from the environment;
+any other \`\${…}\`, and a bare \`$VAR\` where a secret goes, is an error, never kept as text.
 Unknown keys are errors. [routes.yaml](../routes.yaml) is a commented example. The file is a
 regular file, or a symlink to one as in a ConfigMap volume, of at most 1 MiB; anything else is
 refused by name.
