@@ -74,21 +74,32 @@ export function parseConfig(
   env: NodeJS.ProcessEnv = process.env,
   options: LoadOptions = {},
 ): GatehouseConfig {
-  const { lineOf, tree: withDefaults, unset: unsetProblems } = readConfigTree(text, source, env)
-  const problems: ConfigProblem[] = [...unsetProblems]
-  const unset = unsetProblems.map((p) => p.path)
+  const {
+    lineOf,
+    tree: withDefaults,
+    unset: unsetProblems,
+    misshapen,
+    leftOut,
+  } = readConfigTree(text, source, env)
+  const problems: ConfigProblem[] = [...unsetProblems, ...misshapen]
+  const unset = problems.map((p) => p.path)
   for (const error of [...Value.Errors(ConfigSchema, withDefaults)].flatMap(intoMapping)) {
     const path = error.path.split('/').slice(1).map(unescapePointer)
     const at = formatPath(path)
     // Below an unset variable the value is not what was written (`{ pem: "${VAR}" }`
     // then matches no form of its option): the variable is the problem to name.
+    // So is a misshapen option, left out (a required one is then missing).
     if (unset.some((u) => u === at || u.startsWith(`${at}.`) || u.startsWith(`${at}[`))) continue
     problems.push({ path: at, line: lineOf(path), message: describe(error) })
   }
   const config = withDefaults as unknown as RawConfig
   const findings: ReturnType<typeof checkSemantics> = []
   try {
-    checkSemantics(config, findings)
+    // A misshapen option without a default is left out, and the cross-field
+    // rules would read that as a choice (no `identityProviders`: "oidc is
+    // required"); they wait until it is fixed. One with a default has
+    // taken it, which they can read.
+    if (!leftOut) checkSemantics(config, findings)
   } catch {
     // The schema already failed in a way the cross-field rules cannot read
     // past; its problems are the ones to fix first.

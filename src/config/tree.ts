@@ -1,5 +1,6 @@
 import { Value } from '@sinclair/typebox/value'
 import { LineCounter, parseDocument } from 'yaml'
+import { checkContainers } from './containers.js'
 import { keepNumberText, lineLocator } from './document.js'
 import { interpolateTree } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
@@ -15,6 +16,10 @@ export interface ConfigTree {
   readonly tree: Record<string, unknown>
   /** Each option whose `${VAR}` is not set, as a problem at that option. */
   readonly unset: readonly ConfigProblem[]
+  /** Each option written as another kind of container (containers.ts), left out of `tree`. */
+  readonly misshapen: readonly ConfigProblem[]
+  /** True when one of them has no default: `tree` then reads as if it were not written at all. */
+  readonly leftOut: boolean
 }
 
 /**
@@ -38,11 +43,17 @@ export function readConfigTree(text: string, source: string, env: NodeJS.Process
       { path: '', line: 1, message: 'the file must be a mapping of options' },
     ])
   }
+  const shaped = checkContainers(ConfigSchema, raw as Record<string, unknown>)
+  const misshapen = shaped.problems.map((p) => ({
+    path: formatPath(p.path),
+    line: lineOf(p.path),
+    message: p.message,
+  }))
   // Convert: `port: ${PORT}` arrives as text and must count as the number
   // it would have been had it been typed in, wherever the schema says so.
-  const tree = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, structuredClone(raw))) as Record<
+  const tree = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, shaped.tree)) as Record<
     string,
     unknown
   >
-  return { lineOf, tree, unset }
+  return { lineOf, tree, unset, misshapen, leftOut: shaped.problems.some((p) => !p.defaulted) }
 }
