@@ -390,7 +390,11 @@ export const ExchangeSchema = Type.Object(
 
 export const RouteSchema = Type.Object(
   {
-    path: Type.String({ minLength: 1, description: 'Path prefix, matched on whole segments.' }),
+    path: Type.String({
+      minLength: 1,
+      description:
+        "Path prefix, matched on whole segments. Not /healthz or /readyz, which Gatehouse serves itself on every host, nor at or under the frontend's auth.basePath.",
+    }),
     upstream: Type.String({
       minLength: 1,
       description:

@@ -3,6 +3,7 @@ import { parseDuration, parseSize } from './duration.js'
 import { checkExchange } from './exchange.js'
 import { checkFapi2 } from './fapi2.js'
 import { checkFrontends, formatAt, type RouteList, routeLists, unusedProviders } from './frontend-rules.js'
+import { HEALTH_PATHS } from './own-paths.js'
 import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
 import { parseStore } from './store-url.js'
@@ -49,6 +50,8 @@ const BROWSER_MUST_NOT_CHOOSE: ReadonlyMap<string, string> = new Map([
 const MAX_PING_INTERVAL = 86_400_000
 /** `routes[].websocket.maxMessage` at most: 100 MiB, `ws`'s own default. */
 const MAX_MESSAGE = 100 * 1024 * 1024
+
+const OWN_PATHS: readonly string[] = Object.values(HEALTH_PATHS)
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
 
@@ -273,6 +276,12 @@ function checkRoutes(
       (basePath.startsWith(`${path}/`) && path !== '/')
     ) {
       add(at('path'), `overlaps ${list.basePathName} (${basePath})`)
+    }
+    if (OWN_PATHS.includes(path)) {
+      add(
+        at('path'),
+        `${path} is served by Gatehouse itself, on every host (its health checks): choose another path`,
+      )
     }
     const upstream = parseUrl(route.upstream)
     if (!upstream || !['http:', 'https:'].includes(upstream.protocol)) {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { HEALTH_PATHS } from '../config/own-paths.js'
 import { type ErrorCode, retryAfterOf } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { ClientRefusals } from '../oidc/client-refusals.js'
@@ -66,10 +67,10 @@ async function check({
 
 /** Liveness says the process runs; readiness says it can do its job. */
 export async function healthRoutes(app: FastifyInstance, sources: ReadinessSources) {
-  app.get('/healthz', { config: { renders: 'json' } }, async (_request, reply) =>
+  app.get(HEALTH_PATHS.liveness, { config: { renders: 'json' } }, async (_request, reply) =>
     reply.send({ status: 'ok' }),
   )
-  app.get('/readyz', { config: { renders: 'json' } }, async (_request, reply) => {
+  app.get(HEALTH_PATHS.readiness, { config: { renders: 'json' } }, async (_request, reply) => {
     const results = await check(sources)
     const checks: Record<string, string> = {}
     // A load balancer that honours Retry-After should come back when the
