@@ -119,7 +119,7 @@ export const OidcSchema = Type.Object(
       Type.String({
         minLength: 1,
         description:
-          'The client secret, for client_secret_basic and client_secret_post. Use ${OIDC_CLIENT_SECRET}.',
+          'The client secret, for client_secret_basic and client_secret_post. Use ${OIDC_CLIENT_SECRET}. Printable ASCII (RFC 6749 Appendix A.2): a line break or another control character in it is an error (a trailing newline is what a file or echo leaves); a space at either end, or a character outside ASCII, gets a warning.',
       }),
     ),
     clientAuth: Type.Union(
@@ -244,7 +244,7 @@ export const SessionSchema = Type.Object(
     secret: Type.Optional(
       Type.String({
         description:
-          'Seals cookies, and the client-credentials tokens and index names kept in Redis; at least 32 characters. Use ${SESSION_SECRET}.',
+          'Seals cookies, and the client-credentials tokens and index names kept in Redis; at least 32 characters. Use ${SESSION_SECRET}. Whitespace at either end (a trailing newline from a file) gets a warning: it is part of the secret, and every instance must read it alike.',
       }),
     ),
     secrets: Type.Optional(

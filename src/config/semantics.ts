@@ -6,6 +6,7 @@ import { checkFrontends, formatAt, type RouteList, routeLists, unusedProviders }
 import { HEALTH_PATHS } from './own-paths.js'
 import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
+import { clientSecretProblem, clientSecretWarning, sessionSecretWarning } from './secret-text.js'
 import { parseStore } from './store-url.js'
 
 interface Finding {
@@ -119,6 +120,8 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
   } else {
     if (clientSecret === undefined)
       add([...at, 'clientSecret'], `is required when clientAuth is ${clientAuth}`)
+    const malformed = clientSecret === undefined ? undefined : clientSecretProblem(clientSecret)
+    if (malformed) add([...at, 'clientSecret'], malformed)
     if (clientKey !== undefined) add([...at, 'clientKey'], 'applies only to clientAuth: private_key_jwt')
   }
   for (const name of Object.keys(oidc.authorizationParams)) {
@@ -432,6 +435,19 @@ export function checkWarnings(config: RawConfig): Finding[] {
     })
   }
   findings.push(...unusedProviders(config))
+  for (const { oidc, path } of rawProviders(config)) {
+    const warning = oidc.clientSecret === undefined ? undefined : clientSecretWarning(oidc.clientSecret)
+    if (warning) findings.push({ path: [...path, 'clientSecret'], message: warning })
+  }
+  const { secret, secrets } = config.session
+  const sessionSecrets: [(string | number)[], string][] =
+    secret === undefined
+      ? (secrets ?? []).map((s, i) => [['session', 'secrets', i], s])
+      : [[['session', 'secret'], secret]]
+  for (const [path, value] of sessionSecrets) {
+    const warning = sessionSecretWarning(value)
+    if (warning) findings.push({ path, message: warning })
+  }
   if (longest) {
     findings.push({
       path: ['server', 'drainTimeout'],
