@@ -565,6 +565,7 @@ export class OidcClient {
         client: this.#client,
         options: this.#http.options(),
         translate: (operation, err) => translateIdpError(operation, err, this.#context()),
+        clientSecret: method.startsWith('client_secret_') ? this.#oidc.clientSecret : undefined,
       },
       method,
       await clientAuthFor(method, this.#oidc),

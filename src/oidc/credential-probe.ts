@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import * as oauth from 'oauth4webapi'
+import { VSCHAR } from '../config/secret-text.js'
 import type { ClientAuthMethod } from '../config/types.js'
 import type { GatehouseError } from '../errors.js'
 import { type IdpFailure, idpFailureOf } from './translate.js'
@@ -27,6 +28,8 @@ export interface ProbeContext {
   readonly client: oauth.Client
   readonly options: Parameters<typeof oauth.refreshTokenGrantRequest>[4]
   readonly translate: (operation: 'refresh' | 'revocation', err: unknown) => GatehouseError
+  /** The client secret the probe sends, with client_secret_basic or client_secret_post. */
+  readonly clientSecret?: string | undefined
 }
 
 /**
@@ -34,8 +37,10 @@ export interface ProbeContext {
  * as the gateway with `method`: a refresh-token grant (RFC 6749 §6) for a
  * random token nobody was ever issued. An IdP authenticates a confidential
  * client before it looks at the grant (§3.2.1), so `invalid_grant`, or any
- * other refusal of the grant, says the credentials work, and
- * `invalid_client` or a 401 says they do not.
+ * other refusal of the grant that §5.2 defines, says the credentials work,
+ * and `invalid_client` or a 401 says they do not. `invalid_request` says
+ * so only of a secret of printable ASCII (Appendix A.2): one with other
+ * characters may be what the request was refused for.
  *
  * Some IdPs look at the grant first and answer a token they do not know
  * the same whatever the credentials (Glewlwyd: an empty 400). When the
@@ -76,7 +81,7 @@ export async function probeCredentials(
 }
 
 async function atTokenEndpoint(
-  { as, client, options, translate }: ProbeContext,
+  { as, client, options, translate, clientSecret }: ProbeContext,
   auth: oauth.ClientAuth,
 ): Promise<CredentialProbe> {
   const endpoint = 'token'
@@ -107,10 +112,29 @@ async function atTokenEndpoint(
       }
     }
     if (failure.verdict === 'client_refused') return { verdict: 'refused', endpoint, answer, failure }
+    // invalid_request says the request is malformed. LemonLDAP::NG answers
+    // a random refresh token so once it has authenticated the client; but
+    // oidc-provider answers a Basic header so, before it looks at the
+    // client, when the secret holds what RFC 6749 Appendix A.2 does not
+    // allow (a trailing newline, a non-ASCII character): that secret is refused.
+    if (failure.answer === 'invalid_request' && clientSecret !== undefined && !VSCHAR.test(clientSecret))
+      return {
+        verdict: 'refused',
+        endpoint,
+        answer: `${answer} (the secret has characters outside printable ASCII, RFC 6749 Appendix A.2)`,
+        failure,
+      }
     // A refusal with no OAuth error to read (an empty 400, as Glewlwyd gives
     // whatever the credentials) says nothing of the client: only a named
     // error about the grant proves the client was authenticated first.
-    if (failure.verdict === 'unavailable' || failure.answer === 'bad_request' || failure.answer === 'refused')
+    // Nor does a code RFC 6749 §5.2 does not define: oidc-provider answers
+    // a client_secret_post it cannot read `invalid_client_metadata`.
+    if (
+      failure.verdict === 'unavailable' ||
+      failure.answer === 'bad_request' ||
+      failure.answer === 'refused' ||
+      failure.answer === 'other_oauth_error'
+    )
       return { verdict: 'inconclusive', endpoint, answer, failure }
     return { verdict: 'accepted', endpoint, answer, failure }
   }

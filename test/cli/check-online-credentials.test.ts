@@ -104,6 +104,37 @@ t.test('a wrong secret: refused with every method, exit 1, and what to check', a
 })
 
 t.test(
+  'a secret the IdP calls malformed (invalid_request, before it looks at the client) is not taken as accepted',
+  async (t) => {
+    // RFC 6749 Appendix A.2: a client secret is printable ASCII. oidc-provider
+    // answers a Basic header with anything else `invalid_request ... not
+    // properly encoded`, which the probe took for a grant refused after the
+    // client was authenticated: "accepted ... ok", exit 0.
+    const secret = 'sécret-for-the-probe'
+    const dev = await idp(t, {}, secret)
+    const r = await checkOnline(dev.issuer, `  clientSecret: "${secret}"`)
+    t.equal(r.code, 1, 'as configured, no login would work')
+    t.match(
+      r.out,
+      /^client credentials \(probe\)\s+client_secret_basic\s+refused: HTTP 400 invalid_request: .*not properly encoded \(the secret has characters outside printable ASCII, RFC 6749 Appendix A\.2\)\s+BLOCKING$/m,
+    )
+    // Its client_secret_post is answered invalid_client_metadata, a code RFC
+    // 6749 does not define, which says nothing known of the client either.
+    t.match(
+      r.out,
+      /^client credentials with client_secret_post\s+client_secret_post\s+inconclusive: HTTP 400 invalid_client_metadata.*\swarn$/m,
+    )
+    t.notMatch(r.out, /accepted|set oidc\.clientAuth/, 'no method is said to work')
+    t.match(
+      r.err,
+      /warning: .*oidc\.clientSecret: holds characters outside printable ASCII/,
+      'said offline too',
+    )
+    t.notMatch(`${r.out}${r.err}`, secret, 'the secret is not printed')
+  },
+)
+
+t.test(
   'an OP that compares Basic credentials raw: basic refused, post accepted, and the check says so',
   async (t) => {
     const secret = 'tilde~secret'
