@@ -86,7 +86,7 @@ export const ServerSchema = Type.Object(
     headersTimeout: Duration("Longest wait for a client's request headers (slowloris).", '10s'),
     requestTimeout: Duration("Longest wait for a client's whole request, body included.", '60s'),
     keepAliveTimeout: Duration(
-      'How long an idle keep-alive connection stays open; keep it above the load balancer idle timeout.',
+      'How long an idle keep-alive connection stays open; keep it above the load balancer idle timeout. At most 1d.',
       '72s',
     ),
     drainTimeout: Duration(
@@ -193,15 +193,15 @@ export const OidcSchema = Type.Object(
       description: 'Scopes requested at login; offline_access is needed for refresh tokens.',
     }),
     timeout: Duration(
-      'Total budget of one back-channel call to the IdP, kept to within a few milliseconds.',
+      'Total budget of one back-channel call to the IdP, kept to within a few milliseconds. More than 0, at most 1d.',
       DEFAULTS.oidcTimeout,
     ),
     lateAnswerWait: Duration(
-      "How long past `timeout` the answer to a refresh is still awaited, holding the session's refresh lock, to be stored when it comes: the IdP rotates the refresh token whether or not its answer arrives in time, and the next redemption of the spent one would revoke the grant. The request that asked gets its 503 at `timeout`; the session's next refresh waits for the answer meanwhile. At most 1,024 are awaited at once per process. 0 gives the answer up at `timeout`.",
+      "How long past `timeout` the answer to a refresh is still awaited, holding the session's refresh lock, to be stored when it comes: the IdP rotates the refresh token whether or not its answer arrives in time, and the next redemption of the spent one would revoke the grant. The request that asked gets its 503 at `timeout`; the session's next refresh waits for the answer meanwhile. At most 1,024 are awaited at once per process. 0 gives the answer up at `timeout`; at most 1d.",
       DEFAULTS.oidcLateAnswerWait,
     ),
     connectTimeout: Duration(
-      "Connect budget of one back-channel call to the IdP, TLS handshake included. Under 5s it is kept to within a few milliseconds; from 5s on, undici's coarser timer keeps it, and may fire up to a second late.",
+      "Connect budget of one back-channel call to the IdP, TLS handshake included. Under 5s it is kept to within a few milliseconds; from 5s on, undici's coarser timer keeps it, and may fire up to a second late. More than 0, at most 1d.",
       DEFAULTS.oidcConnectTimeout,
     ),
   },
@@ -306,7 +306,10 @@ export const TokensSchema = Type.Object(
       "Refresh an access token this long before it expires; a token the identity provider lets live less than twice this is refreshed halfway through its life instead (one GATEHOUSE_TOKEN_LIFETIME_SHORT warning per provider says so). A renewal the identity provider cannot serve (unavailable, or refusing the gateway's credentials) leaves the token in use until it expires, session and client-credentials tokens alike.",
       DEFAULTS.refreshBefore,
     ),
-    refreshWait: Duration("Longest a request waits on another request's refresh.", DEFAULTS.refreshWait),
+    refreshWait: Duration(
+      "Longest a request waits on another request's refresh; at most 1d.",
+      DEFAULTS.refreshWait,
+    ),
     retryCooldown: Duration(
       "Per session and route: after an upstream's 401 invalid_token has forced a refresh (retryOnInvalidToken), the next such 401 within this time, for another token, passes to the browser instead of forcing another. Shared across instances with the Redis store. 0 turns it off.",
       DEFAULTS.retryCooldown,
@@ -458,7 +461,7 @@ export const RouteSchema = Type.Object(
       }),
     ),
     timeout: Duration(
-      "Upstream response timeout: how long the upstream has to send its answer's head once the request is sent (then 504 upstream_timeout), and then for each pause in its body (then the answer is cut short); also its connect budget, at most 10s, and a WebSocket handshake's. Under 5s it is kept to within a few milliseconds; from 5s on, undici's coarser timers keep it, and may fire up to a second late.",
+      "Upstream response timeout: how long the upstream has to send its answer's head once the request is sent (then 504 upstream_timeout), and then for each pause in its body (then the answer is cut short); also its connect budget, at most 10s, and a WebSocket handshake's. Under 5s it is kept to within a few milliseconds; from 5s on, undici's coarser timers keep it, and may fire up to a second late. More than 0 (every call to an upstream has a timeout), at most 1d.",
       DEFAULTS.routeTimeout,
     ),
     bodyLimit: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: SIZE_PATTERN })], {

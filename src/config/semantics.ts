@@ -64,6 +64,29 @@ function orNaN(parse: () => number): number {
     return Number.NaN
   }
 }
+/**
+ * A duration the gateway keeps with a timer at most: a day. Node fires a
+ * timer of more than 2^31 - 1 ms (about 24.8 days) at once, and some run a
+ * sum or a multiple of one (a late answer's budget, a lock's safety release).
+ */
+const MAX_TIMED = 86_400_000
+
+/**
+ * A duration kept by a timer: at most `MAX_TIMED`, and, where it times a
+ * call to `peer`, more than 0, which undici and AbortSignal read as no
+ * timeout, or as one that has passed already.
+ */
+function checkTimed(value: number | string, path: (string | number)[], add: Add, peer?: string): void {
+  // A malformed one the schema has reported already.
+  const ms = orNaN(() => parseDuration(value))
+  if (peer !== undefined && ms === 0) add(path, `must be more than 0: every call to ${peer} has a timeout`)
+  else if (ms > MAX_TIMED)
+    add(
+      path,
+      'must be at most 1d: the gateway keeps it with a timer (Node fires one of more than 24.8 days at once)',
+    )
+}
+
 /** `<your-org>`, `{tenantid}`: what documentation examples leave for the reader to fill in. */
 const PLACEHOLDER = /<[^<>]*>|\{[^{}]*\}/
 
@@ -124,6 +147,10 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
     if (malformed) add([...at, 'clientSecret'], malformed)
     if (clientKey !== undefined) add([...at, 'clientKey'], 'applies only to clientAuth: private_key_jwt')
   }
+  checkTimed(oidc.timeout, [...at, 'timeout'], add, 'the identity provider')
+  checkTimed(oidc.connectTimeout, [...at, 'connectTimeout'], add, 'the identity provider')
+  // 0 gives a late answer up at once (documented); the patient budget is timeout + this.
+  checkTimed(oidc.lateAnswerWait, [...at, 'lateAnswerWait'], add)
   for (const name of Object.keys(oidc.authorizationParams)) {
     if (RESERVED_AUTHORIZATION_PARAMS.has(name)) {
       add([...at, 'authorizationParams', name], 'is a protocol parameter Gatehouse sets itself; remove it')
@@ -180,6 +207,8 @@ export function checkSemantics(config: RawConfig, findings: Finding[] = []): Fin
   // drain would become none. A day covers any orchestrator's grace period.
   if (parseDuration(config.server.drainTimeout) > MAX_DRAIN_MS)
     add(['server', 'drainTimeout'], 'must be at most 24h')
+  checkTimed(config.server.keepAliveTimeout, ['server', 'keepAliveTimeout'], add)
+  checkTimed(config.tokens.refreshWait, ['tokens', 'refreshWait'], add)
   if (config.server.publicUrl !== undefined)
     checkPublicUrl(config.server.publicUrl, ['server', 'publicUrl'], add)
   else if (config.frontends === undefined) add(['server', 'publicUrl'], 'is required')
@@ -304,6 +333,7 @@ function checkRoutes(
     if (route.token === 'none' && route.scopes.length > 0) {
       add(at('scopes'), 'applies only to routes that forward a token (user, optional-user, client)')
     }
+    checkTimed(route.timeout, at('timeout'), add, 'an upstream')
     checkExchange(route, at, add)
     if (route.resource !== undefined) {
       if (route.token !== 'user' && route.token !== 'optional-user') {
