@@ -22,29 +22,66 @@ interface YamlError {
  */
 export function syntaxProblems(errors: readonly YamlError[], text: string): ConfigProblem[] {
   const lines = text.split(/\r?\n/)
+  // Once a line: a long line can hold many errors.
+  const variables = new Map<number, string | undefined>()
+  const variableOn = (line: number) => {
+    if (!variables.has(line)) variables.set(line, unquotedFlowVariable(lines[line - 1] ?? ''))
+    return variables.get(line)
+  }
   const hinted = new Set<number>()
   const problems: ConfigProblem[] = []
   for (const e of errors) {
     const line = e.linePos?.[0].line
     const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
-    const variable = line === undefined ? undefined : unquotedFlowVariable(lines[line - 1] ?? '')
+    const message = `YAML syntax error: ${reason}`
+    const variable = line === undefined ? undefined : variableOn(line)
     if (variable === undefined) {
-      problems.push({ path: '', line, message: `YAML syntax error: ${reason}` })
+      problems.push({ path: '', line, message })
     } else if (!hinted.has(line!)) {
       hinted.add(line!)
       problems.push({
         path: '',
         line,
-        message: `YAML syntax error: ${reason}; inside [ ] or { } quote the variable: "${variable}"`,
+        message: `${message}; inside [ ] or { } quote the variable: "${variable}"`,
       })
     }
   }
   return hinted.size > 0 ? problems.filter((p) => hinted.has(p.line!)) : problems
 }
 
+/**
+ * The first `${…}` after a `[` or `{` on the line, outside quotes and before
+ * a comment. One pass: a regex that tried each bracket in turn was quadratic
+ * in the line, and a minified JSON config with a syntax error (one line of
+ * 1 MB) held the event loop for seconds.
+ */
 function unquotedFlowVariable(line: string): string | undefined {
-  const unquoted = line.replace(/#.*$/, '').replace(/"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/g, '""')
-  return /[[{][^#]*?(\$\{[^}]*\})/.exec(unquoted)?.[1]
+  let inFlow = false
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]
+    if (c === '#') return undefined
+    if (c === '"' || c === "'") i = closingQuote(line, i)
+    else if (c === '[' || c === '{') inFlow = true
+    else if (inFlow && c === '$' && line[i + 1] === '{') {
+      const end = line.indexOf('}', i + 2)
+      return end === -1 ? undefined : line.slice(i, end + 1)
+    }
+  }
+  return undefined
+}
+
+/** Where the quoted scalar opened at `open` ends; the end of the line if it does not. */
+function closingQuote(line: string, open: number): number {
+  const quote = line[open]
+  for (let i = open + 1; i < line.length; i++) {
+    // YAML's escapes: `\"` in double quotes, `''` in single ones.
+    if (quote === '"' && line[i] === '\\') i++
+    else if (line[i] === quote) {
+      if (quote === "'" && line[i + 1] === "'") i++
+      else return i
+    }
+  }
+  return line.length
 }
 
 interface SchemaError {
