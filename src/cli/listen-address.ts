@@ -1,9 +1,10 @@
-import { isMap, parseDocument } from 'yaml'
+import { parseYaml } from '../config/document.js'
 import { interpolate } from '../config/env.js'
 import { ConfigError } from '../config/errors.js'
 import { parseConfig } from '../config/load.js'
 import { readConfigFileSync } from '../config/read.js'
 import { DEFAULTS } from '../config/schema.js'
+import { documentValues } from '../config/yaml-values.js'
 
 /** Where a gateway listens: `server.host` and `server.port`. */
 export interface ListenAddress {
@@ -29,10 +30,13 @@ export function listenAddress(file: string, env: NodeJS.ProcessEnv): ListenAddre
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
   }
-  // parseDocument keeps what parses beside a syntax error elsewhere (an
+  // The document keeps what parses beside a syntax error elsewhere (an
   // indentation slip in a route); `parse` would throw the whole file away.
-  const server: unknown = parseDocument(text).get('server')
-  const written = isMap(server) ? (server.toJSON() as Record<string, unknown>) : {}
+  // Its values are read within the bounds of any config (yaml-values.ts).
+  const { doc, lineCounter } = parseYaml(text)
+  const values = doc === undefined ? undefined : documentValues(doc, lineCounter)
+  const server = values?.complete ? (values.value as { server?: unknown } | null)?.server : undefined
+  const written = isMapping(server) ? server : {}
   const host = resolved(written.host, env)
   const port = Number(resolved(written.port, env))
   return {
@@ -44,4 +48,8 @@ export function listenAddress(file: string, env: NodeJS.ProcessEnv): ListenAddre
 function resolved(value: unknown, env: NodeJS.ProcessEnv): string | undefined {
   if (typeof value === 'number') return String(value)
   return typeof value === 'string' ? interpolate(value, env).value : undefined
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

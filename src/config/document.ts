@@ -1,6 +1,33 @@
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml'
+import type { ConfigProblem } from './errors.js'
+import { syntaxProblems } from './problems.js'
+import { BEYOND, textBeyond } from './yaml-scan.js'
 
 type Path = readonly (string | number)[]
+
+/** Config text parsed as YAML, and what refuses it so far. */
+export interface ParsedYaml {
+  /** Absent when the text was refused before it was parsed. */
+  readonly doc?: Document.Parsed
+  readonly lineCounter: LineCounter
+  /** Syntax errors, or the one reason the text was not parsed. */
+  readonly problems: readonly ConfigProblem[]
+}
+
+/**
+ * Parses config text as YAML once it is known to be within `MAX_NESTING`
+ * and `MAX_NODES` (yaml-scan.ts): YAML's parser recurses on each level and
+ * slows with each (500,000 levels held `gatehouse check` for minutes), and
+ * takes about 1 KB and 5 µs a node.
+ */
+export function parseYaml(text: string): ParsedYaml {
+  const lineCounter = new LineCounter()
+  const beyond = textBeyond(text)
+  if (beyond !== undefined)
+    return { lineCounter, problems: [{ path: '', line: beyond.line, message: BEYOND[beyond.bound] }] }
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true })
+  return { doc, lineCounter, problems: syntaxProblems(doc.errors, text) }
+}
 
 /**
  * Makes each plain decimal scalar that YAML read as a number, but that does
@@ -60,7 +87,6 @@ export function lineLocator(doc: Document, lineCounter: LineCounter): (path: Pat
  * not parse.
  */
 export function linesOf(text: string): (path: Path) => number | undefined {
-  const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter })
-  return doc.errors.length > 0 ? () => undefined : lineLocator(doc, lineCounter)
+  const { doc, lineCounter, problems } = parseYaml(text)
+  return doc === undefined || problems.length > 0 ? () => undefined : lineLocator(doc, lineCounter)
 }

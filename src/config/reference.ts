@@ -75,7 +75,10 @@ Durations accept \`500ms\`, \`30s\`, \`5m\`, \`12h\`, \`1d\` or a number of seco
 any other \`\${…}\`, and a bare \`$VAR\` where a secret goes, is an error, never kept as text.
 Unknown keys are errors. [routes.yaml](../routes.yaml) is a commented example. The file is a
 regular file, or a symlink to one as in a ConfigMap volume, of at most 1 MiB; anything else is
-refused by name.
+refused by name. Lists and mappings nest at most 32 levels deep, and the file holds at most
+100,000 nodes (keys, values, lists, mappings), an alias counted as all it brings in: no config
+comes near either, and they keep its parse within seconds and a few hundred MB. Each is refused
+at the line where the file passes it.
 
 A running gateway reloads this file on \`SIGHUP\` and when it changes, checked whole first; a
 few settings (\`server.host\`, \`server.port\`, the listener's timeouts and header size,

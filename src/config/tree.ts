@@ -1,12 +1,11 @@
 import { Value } from '@sinclair/typebox/value'
-import { LineCounter, parseDocument } from 'yaml'
 import { checkContainers } from './containers.js'
-import { keepNumberText, lineLocator } from './document.js'
+import { keepNumberText, lineLocator, parseYaml } from './document.js'
 import { interpolateTree } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { formatPath } from './option-path.js'
-import { syntaxProblems } from './problems.js'
 import { ConfigSchema } from './schema.js'
+import { documentValues } from './yaml-values.js'
 
 /** Config text as the schema sees it, before anything checks it. */
 export interface ConfigTree {
@@ -24,17 +23,23 @@ export interface ConfigTree {
 
 /**
  * Parses config text (YAML, or JSON, which is YAML) into the tree the schema
- * checks. Throws `ConfigError` when the text is not YAML, or not a mapping.
+ * checks. Throws `ConfigError` when the text is not YAML, holds what a
+ * config may not (yaml-values.ts), or is not a mapping.
  */
 export function readConfigTree(text: string, source: string, env: NodeJS.ProcessEnv): ConfigTree {
-  const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true })
-  if (doc.errors.length > 0) throw new ConfigError(source, syntaxProblems(doc.errors, text))
+  const { doc, lineCounter, problems } = parseYaml(text)
+  if (doc === undefined || problems.length > 0) throw new ConfigError(source, problems)
   const lineOf = lineLocator(doc, lineCounter)
   keepNumberText(doc)
+  const values = documentValues(doc, lineCounter)
+  if (values.problems.length > 0)
+    throw new ConfigError(
+      source,
+      [...values.problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
+    )
 
   const unset: ConfigProblem[] = []
-  const raw = interpolateTree(doc.toJS({ maxAliasCount: 100 }), [], env, (path, message) => {
+  const raw = interpolateTree(values.value, [], env, (path, message) => {
     unset.push({ path: formatPath(path), line: lineOf(path), message })
   })
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

@@ -1,0 +1,80 @@
+import t from 'tap'
+import { MAX_NESTING, MAX_NODES } from '../../src/config/yaml-scan.js'
+import { configProblems } from '../helpers/config-problems.js'
+
+const env = { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: 'x'.repeat(32) }
+
+const minimal = `server:
+  publicUrl: https://app.example.com
+oidc:
+  issuer: https://idp.example.com
+  clientId: my-bff
+  clientSecret: \${OIDC_CLIENT_SECRET}
+session:
+  secret: \${SESSION_SECRET}
+routes:
+  - path: /api/orders
+    upstream: http://orders:8080
+`
+/** The line `text` starts on when appended to `minimal`. */
+const next = minimal.split('\n').length
+
+const problems = (text: string) => configProblems(text, env)
+
+const NODES = `the file holds more than ${MAX_NODES.toLocaleString('en')} nodes by here (keys, values, lists and mappings, an alias counted as all it brings in); a config needs a few thousand`
+const NESTING = `nests lists and mappings more than ${MAX_NESTING} levels deep here; a config needs about 6`
+
+t.test('1 MB of nesting, or of nodes, is refused at its line before it is parsed', async (t) => {
+  // The probe's files: 500,000 levels took check 271 s; 340,000 items, and
+  // 99 aliases of them, ran it out of memory after 138 s.
+  const started = performance.now()
+  t.same(problems(`${minimal}x-deep: ${'['.repeat(500_000)}${']'.repeat(500_000)}\n`), [
+    `${next} : ${NESTING}`,
+  ])
+  t.same(
+    problems(`${minimal}x-big: &big [${'{},'.repeat(340_000)}{}]\nx-refs: [${'*big,'.repeat(98)}*big]\n`),
+    [`${next} : ${NODES}`],
+  )
+  t.ok(performance.now() - started < 2_000, 'in a pass over the text each')
+})
+
+t.test(
+  'aliases that would expand past the node bound are refused at the alias, before any is expanded',
+  async (t) => {
+    // The probe's file in small: a list, and 99 aliases of it. Each alias was
+    // expanded in full: 340,000 items ran the gateway out of memory.
+    const items = 2_000
+    const bomb = `x-big: &big [${'{}, '.repeat(items - 1)}{}]\nx-refs:\n${'  - *big\n'.repeat(99)}`
+    const [found, ...more] = problems(minimal + bomb)
+    t.same(more, [], 'one problem')
+    const [, line, index] = /^(\d+) x-refs\[(\d+)\]: /.exec(found ?? '') ?? []
+    t.equal(Number(line), next + 2 + Number(index), 'at the line of the alias that passes the bound')
+    t.equal(found?.slice(found.indexOf(':') + 2), `the alias *big brings in 2,001 nodes: ${NODES}`)
+  },
+)
+
+t.test('an alias inside the node it names is refused: it would hold itself', async (t) => {
+  t.same(problems(`${minimal}x-loop: &loop\n  again: *loop\n`), [
+    `${next + 1} x-loop.again: the alias *loop is inside the node it names, which would hold itself`,
+  ])
+})
+
+t.test('nesting the text scan lets by is counted again in the document, aliases brought in', async (t) => {
+  // A list at its key's column is a level the scan does not see
+  // (yaml-scan.ts): each line below is two levels, a list and a mapping.
+  let compact = 'x-deep:\n'
+  for (let line = 0; line < 20; line++) compact += `${'  '.repeat(line)}- a:\n`
+  const passing = (MAX_NESTING + 1 - 3) / 2 // the mapping of that line is level MAX_NESTING + 1
+  t.same(problems(minimal + compact), [
+    `${next + 1 + passing} x-deep[0]${'.a[0]'.repeat(passing)}: ${NESTING}`,
+  ])
+
+  const half = MAX_NESTING / 2 + 1
+  const nested = (depth: number) => `${'{a: '.repeat(depth)}1${'}'.repeat(depth)}`
+  t.same(
+    problems(`${minimal}x-anchor: &half ${nested(half)}\nx-use: ${nested(half - 2).replace('1', '*half')}\n`),
+    [
+      `${next + 1} x-use${'.a'.repeat(half - 2)}: the alias *half brings in lists and mappings that ${NESTING}`,
+    ],
+  )
+})
