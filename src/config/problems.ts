@@ -10,6 +10,7 @@ import { closest } from './suggest.js'
  */
 
 interface YamlError {
+  readonly code?: string
   readonly message: string
   readonly linePos?: readonly [{ readonly line: number }, ...unknown[]] | undefined
 }
@@ -32,8 +33,7 @@ export function syntaxProblems(errors: readonly YamlError[], text: string): Conf
   const problems: ConfigProblem[] = []
   for (const e of errors) {
     const line = e.linePos?.[0].line
-    const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
-    const message = `YAML syntax error: ${reason}`
+    const message = messageOf(e)
     const variable = line === undefined ? undefined : variableOn(line)
     if (variable === undefined) {
       problems.push({ path: '', line, message })
@@ -47,6 +47,14 @@ export function syntaxProblems(errors: readonly YamlError[], text: string): Conf
     }
   }
   return hinted.size > 0 ? problems.filter((p) => hinted.has(p.line!)) : problems
+}
+
+/** The error's first line, without its position; in our words where the library's speak of its API. */
+function messageOf(error: YamlError): string {
+  // The library suggests calling its YAML.parseAllDocuments().
+  if (error.code === 'MULTIPLE_DOCS')
+    return 'a second YAML document starts here (after a --- or ... line); a config file is one document'
+  return `YAML syntax error: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`
 }
 
 /**

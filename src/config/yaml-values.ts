@@ -3,6 +3,25 @@ import type { ConfigProblem } from './errors.js'
 import { formatPath, type Path } from './option-path.js'
 import { BEYOND, MAX_NESTING, MAX_NODES } from './yaml-scan.js'
 
+/**
+ * YAML's own tags (YAML 1.2 §10.3, the core schema), which only say how a
+ * value is read (`!!str 0123` keeps the text), each with what it must have
+ * made of the value: YAML leaves a value it cannot read so as it is, and
+ * warns. `!` is the non-specific tag, which makes a scalar a string.
+ */
+const CORE_TAGS: ReadonlyMap<string, (node: Node) => boolean> = new Map([
+  ['!', (node: Node) => !isScalar(node) || typeof node.value === 'string'],
+  ...Object.entries({
+    str: (node: Node) => isScalar(node) && typeof node.value === 'string',
+    int: (node: Node) => isScalar(node) && Number.isInteger(node.value),
+    float: (node: Node) => isScalar(node) && typeof node.value === 'number',
+    bool: (node: Node) => isScalar(node) && typeof node.value === 'boolean',
+    null: (node: Node) => isScalar(node) && node.value === null,
+    map: isMap,
+    seq: isSeq,
+  }).map(([name, fits]): [string, (node: Node) => boolean] => [`tag:yaml.org,2002:${name}`, fits]),
+])
+
 /** A parsed config document as plain values, and what it holds that a config may not. */
 export interface DocumentValues {
   readonly value: unknown
@@ -26,7 +45,9 @@ const STOPPED: Walked = { value: undefined, size: 0, height: 0 }
  * The values of `doc`, in one walk that counts them as it goes and stops
  * at a bound: more than `MAX_NESTING` levels of lists and mappings, or more
  * than `MAX_NODES` nodes, aliases expanded; an alias inside the node it
- * names; a key that is not a scalar. An alias is the value its anchor made,
+ * names. It also refuses what YAML allows but a config must not hold: a
+ * key set twice in one mapping, a `<<` merge key, a tag other than YAML's
+ * own, a key that is not a scalar. An alias is the value its anchor made,
  * the same object, as YAML's `toJS` gives; that resolves each alias by a
  * scan of the document's anchors, and with 25,000 aliases took 21 s.
  */
@@ -84,6 +105,11 @@ export function documentValues(doc: Document, lineCounter: LineCounter): Documen
       if (!count(node, path, walked.size, node.source)) return STOPPED
       return walked
     }
+    if (node.tag !== undefined) {
+      const fits = CORE_TAGS.get(node.tag)
+      if (fits === undefined || !fits(node))
+        problems.push({ path: formatPath(path), line: lineOf(node), message: tagProblem(node.tag, fits) })
+    }
     if (node.anchor) {
       anchors.set(node.anchor, node)
       inside.add(node)
@@ -113,6 +139,7 @@ export function documentValues(doc: Document, lineCounter: LineCounter): Documen
       return stopped ? STOPPED : { value, size, height: height + 1 }
     }
     const value: Record<string, unknown> = {}
+    const lines = new Map<string, number | undefined>()
     for (const pair of node.items) {
       const key = pair.key as Node | null
       const keyed = add(walk(key, path, depth + 1))
@@ -125,7 +152,25 @@ export function documentValues(doc: Document, lineCounter: LineCounter): Documen
         })
         continue
       }
+      if (key?.value === '<<' && key.type === 'PLAIN') {
+        problems.push({
+          path: formatPath(path),
+          line: lineOf(key),
+          message:
+            '<< merge keys are not supported (YAML 1.2 has none): write the options out, or make the whole value an alias (*name)',
+        })
+        continue
+      }
       const name = keyed === null || keyed === undefined ? '' : String(keyed)
+      if (lines.has(name)) {
+        const first = lines.get(name)
+        problems.push({
+          path: formatPath([...path, name]),
+          line: lineOf(key),
+          message: `is set twice in one mapping${first === undefined ? '' : ` (first on line ${first})`}; YAML would keep only the last`,
+        })
+      }
+      lines.set(name, lineOf(key))
       const item = add(walk(pair.value as Node | null, [...path, name], depth + 1))
       // As YAML's toJS: a key `__proto__` is a key, not the object's prototype.
       if (name === '__proto__')
@@ -142,4 +187,12 @@ export function documentValues(doc: Document, lineCounter: LineCounter): Documen
 
   const { value } = walk(doc.contents as Node | null, [], 0)
   return { value, problems, complete: !stopped }
+}
+
+function tagProblem(tag: string, known: unknown): string {
+  // As it is written: `!!binary` for YAML's, `!vault` for a local one.
+  const shown = tag.startsWith('tag:yaml.org,2002:') ? `!!${tag.slice('tag:yaml.org,2002:'.length)}` : tag
+  return known
+    ? `the tag ${shown} does not fit the value written after it`
+    : `the tag ${shown} is not supported: Gatehouse reads no tags but YAML's own (such as !!str, to keep a value as text); remove it`
 }

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { parseConfig } from '../../src/config/load.js'
 import { MAX_NESTING, MAX_NODES } from '../../src/config/yaml-scan.js'
 import { configProblems } from '../helpers/config-problems.js'
 
@@ -77,4 +78,52 @@ t.test('nesting the text scan lets by is counted again in the document, aliases 
       `${next + 1} x-use${'.a'.repeat(half - 2)}: the alias *half brings in lists and mappings that ${NESTING}`,
     ],
   )
+})
+
+t.test('a tag other than YAML own is refused by name, at its option and line', async (t) => {
+  const withSecret = (value: string) => minimal.replace('${OIDC_CLIENT_SECRET}', value)
+  const at = '6 oidc.clientSecret'
+  t.same(problems(withSecret('!vault secret/gatehouse')), [
+    `${at}: the tag !vault is not supported: Gatehouse reads no tags but YAML's own (such as !!str, to keep a value as text); remove it`,
+  ])
+  t.same(problems(withSecret('!!binary c2VjcmV0')), [
+    `${at}: the tag !!binary is not supported: Gatehouse reads no tags but YAML's own (such as !!str, to keep a value as text); remove it`,
+  ])
+  t.same(problems(withSecret('!!int not-a-number')), [
+    `${at}: the tag !!int does not fit the value written after it`,
+  ])
+  const kept = parseConfig(
+    minimal
+      .replace('clientId: my-bff', 'clientId: !!str 123e4567')
+      .replace('${OIDC_CLIENT_SECRET}', '! 0x1F'),
+    'routes.yaml',
+    env,
+  )
+  t.same([kept.oidc.clientId, kept.oidc.clientSecret], ['123e4567', '0x1F'], "YAML's own tags keep the text")
+})
+
+t.test('a merge key is refused with what to write instead', async (t) => {
+  const merged = minimal.replace(
+    'routes:\n  - path: /api/orders\n    upstream: http://orders:8080\n',
+    'x-route: &route\n  upstream: http://orders:8080\nroutes:\n  - path: /api/orders\n    <<: *route\n',
+  )
+  t.same(problems(merged), [
+    '13 routes[0]: << merge keys are not supported (YAML 1.2 has none): write the options out, or make the whole value an alias (*name)',
+  ])
+})
+
+t.test('a key set twice is named by its option, with both lines', async (t) => {
+  t.same(problems(minimal.replace('  clientId: my-bff\n', '  clientId: my-bff\n  clientId: other\n')), [
+    '6 oidc.clientId: is set twice in one mapping (first on line 5); YAML would keep only the last',
+  ])
+  // YAML compares the nodes, so 1 and "1" differ; as options they are one.
+  t.same(problems(`${minimal}x-params:\n  1: a\n  "1": b\n`), [
+    `${next + 2} x-params.1: is set twice in one mapping (first on line ${next + 1}); YAML would keep only the last`,
+  ])
+})
+
+t.test('a second document is named in our words, at its line', async (t) => {
+  t.same(problems(`${minimal}---\nserver: {}\n`), [
+    `${next} : a second YAML document starts here (after a --- or ... line); a config file is one document`,
+  ])
 })
