@@ -1,5 +1,6 @@
-import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml'
+import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml'
 import type { ConfigProblem } from './errors.js'
+import { formatPath } from './option-path.js'
 import { syntaxProblems } from './problems.js'
 import { BEYOND, textBeyond } from './yaml-scan.js'
 
@@ -36,23 +37,81 @@ export function parseYaml(text: string): ParsedYaml {
  * not print back as what was typed, keep its text: an 18-digit client id, a
  * secret of digits, `0123`. A number cannot hold those, and a string field
  * must see what the user wrote. Number fields still get their number: the
- * schema converts the text as it does for `${PORT}`.
+ * schema converts the text as it does for `${PORT}`. A key keeps its text
+ * whatever its form: a key is a name (`0x1F:` is no key 31).
  */
 export function keepNumberText(doc: Document): void {
   visit(doc, {
-    Scalar(_key, node) {
+    Scalar(key, node) {
       if (
         typeof node.value === 'number' &&
         node.type === 'PLAIN' &&
         node.tag === undefined &&
         node.source !== undefined &&
-        /^[-+]?\d+(\.\d+)?$/.test(node.source) &&
+        (key === 'key' || /^[-+]?\d+(\.\d+)?$/.test(node.source)) &&
         String(node.value) !== node.source
       ) {
         node.value = node.source
       }
     },
   })
+}
+
+/**
+ * What keepNumberText leaves: a plain scalar YAML read as a number whose
+ * text is not the number's (`12e3` is 12000, `0x1F` 31, `123e4567` and
+ * `1e309` Infinity). Each is a problem where the option takes text, as
+ * `tree` (the values as the schema converted them) shows, since the text
+ * was lost; and where no number holds it. Elsewhere the number is meant.
+ */
+export function numberTextProblems(doc: Document, lineCounter: LineCounter, tree: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = []
+  const walk = (node: unknown, path: (string | number)[]) => {
+    if (isMap(node)) {
+      for (const pair of node.items)
+        if (isScalar(pair.key)) walk(pair.value, [...path, String(pair.key.value)])
+    } else if (isSeq(node)) {
+      for (const [i, item] of node.items.entries()) walk(item, [...path, i])
+    } else if (
+      isScalar(node) &&
+      typeof node.value === 'number' &&
+      node.type === 'PLAIN' &&
+      node.tag === undefined &&
+      node.source !== undefined &&
+      String(node.value) !== node.source
+    ) {
+      const message = numberProblem(node.source, node.value, typeof valueAt(tree, path) === 'string')
+      if (message !== undefined)
+        problems.push({ path: formatPath(path), line: lineOf(node, lineCounter), message })
+    }
+  }
+  walk(doc.contents, [])
+  return problems
+}
+
+function numberProblem(source: string, value: number, text: boolean): string | undefined {
+  // Not the value itself: this may be a secret.
+  if (text)
+    return 'YAML reads this as a number, which loses the text as written (an exponent, 0x, 0o, .inf); quote the value'
+  if (Number.isNaN(value)) return `${source} is not a number`
+  if (!Number.isFinite(value))
+    return /inf/i.test(source)
+      ? `${source} is infinite; no option takes it`
+      : `${source} is out of range: no number is that large`
+  return undefined
+}
+
+function valueAt(tree: unknown, path: readonly (string | number)[]): unknown {
+  let value = tree
+  for (const part of path) {
+    if (typeof value !== 'object' || value === null) return undefined
+    value = (value as Record<string | number, unknown>)[part]
+  }
+  return value
+}
+
+function lineOf(node: Node, lineCounter: LineCounter): number | undefined {
+  return node.range ? lineCounter.linePos(node.range[0]).line : undefined
 }
 
 /**

@@ -83,7 +83,8 @@ at the line where the file passes it.
 The file is one YAML document. YAML's own tags (\`!!str\` keeps a value as text) are read, no
 others (\`!vault\`, \`!!binary\`); \`<<\` merge keys are not (YAML 1.2 has none: an alias,
 \`*name\`, stands for a whole value); a key set twice in a mapping is an error, named by its
-option.
+option. A number YAML reads without its text (\`12e3\` is 12000, \`0x1F\` 31) is refused where
+the option takes text: quote it; \`1e309\` is out of range.
 
 A running gateway reloads this file on \`SIGHUP\` and when it changes, checked whole first; a
 few settings (\`server.host\`, \`server.port\`, the listener's timeouts and header size,

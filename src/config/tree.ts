@@ -1,6 +1,6 @@
 import { Value } from '@sinclair/typebox/value'
 import { checkContainers } from './containers.js'
-import { keepNumberText, lineLocator, parseYaml } from './document.js'
+import { keepNumberText, lineLocator, numberTextProblems, parseYaml } from './document.js'
 import { interpolateTree } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { formatPath } from './option-path.js'
@@ -13,7 +13,11 @@ export interface ConfigTree {
   readonly lineOf: (path: readonly (string | number)[]) => number | undefined
   /** The options, variables filled in, defaults added and converted as the schema says; unchecked. */
   readonly tree: Record<string, unknown>
-  /** Each option whose `${VAR}` is not set, as a problem at that option. */
+  /**
+   * Each option whose value is not what the file means, as a problem at
+   * that option: its `${VAR}` is not set, or YAML read a number where the
+   * option takes text (document.ts `numberTextProblems`).
+   */
   readonly unset: readonly ConfigProblem[]
   /** Each option written as another kind of container (containers.ts), left out of `tree`. */
   readonly misshapen: readonly ConfigProblem[]
@@ -60,5 +64,6 @@ export function readConfigTree(text: string, source: string, env: NodeJS.Process
     string,
     unknown
   >
+  unset.push(...numberTextProblems(doc, lineCounter, tree))
   return { lineOf, tree, unset, misshapen, leftOut: shaped.problems.some((p) => !p.defaulted) }
 }

@@ -127,3 +127,46 @@ t.test('a second document is named in our words, at its line', async (t) => {
     `${next} : a second YAML document starts here (after a --- or ... line); a config file is one document`,
   ])
 })
+
+t.test('a number YAML reads without its text is refused where the option takes text', async (t) => {
+  const quote =
+    'YAML reads this as a number, which loses the text as written (an exponent, 0x, 0o, .inf); quote the value'
+  for (const id of ['123e4567', '12e3', '0x1F', '0o17', '.inf'])
+    t.same(
+      problems(minimal.replace('clientId: my-bff', `clientId: ${id}`)),
+      [`5 oidc.clientId: ${quote}`],
+      id,
+    )
+  const scopes = minimal.replace(
+    'upstream: http://orders:8080',
+    'upstream: http://orders:8080\n    scopes: [read, 1e3]',
+  )
+  t.same(problems(scopes), [`12 routes[0].scopes[1]: ${quote}`], 'in a list of text too')
+
+  const numbers = parseConfig(
+    minimal.replace('server:\n', 'server:\n  port: 0xBB8\n').replace('clientId: my-bff', 'clientId: "12e3"'),
+    'routes.yaml',
+    env,
+  )
+  t.equal(numbers.server.port, 3000, 'a number option takes the number')
+  t.equal(numbers.oidc.clientId, '12e3', 'quoted, the text is kept')
+  const keys = parseConfig(
+    minimal.replace(
+      '  clientId: my-bff\n',
+      '  clientId: my-bff\n  authorizationParams:\n    0x1F: a\n    1e3: b\n',
+    ),
+    'routes.yaml',
+    env,
+  )
+  t.same(keys.oidc.authorizationParams, { '0x1F': 'a', '1e3': 'b' }, 'a key is a name: its text is kept')
+})
+
+t.test('a number past what a number holds is out of range, not "null"', async (t) => {
+  const timeout = (value: string) =>
+    problems(
+      minimal.replace('upstream: http://orders:8080', `upstream: http://orders:8080\n    timeout: ${value}`),
+    )
+  t.same(timeout('1e309'), ['12 routes[0].timeout: 1e309 is out of range: no number is that large'])
+  t.same(timeout('-.inf'), ['12 routes[0].timeout: -.inf is infinite; no option takes it'])
+  t.same(timeout('.nan'), ['12 routes[0].timeout: .nan is not a number'])
+})
