@@ -11,7 +11,7 @@ import { frontendBasePath, frontendCookieName, routeLists, trimPrefix } from './
 import { formatPath, type Path, unescapePointer } from './option-path.js'
 import { dedupe, describe, intoMapping } from './problems.js'
 import { clientTokenProvider, type RawProvider, rawProviders } from './providers.js'
-import { readConfigFileSync } from './read.js'
+import { configText, readConfigFileSync } from './read.js'
 import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './schema.js'
 import { checkSemantics, checkWarnings } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
@@ -64,7 +64,7 @@ export function loadConfigFile(
   options: LoadOptions = {},
 ): LoadedConfig {
   const bytes = readConfigFileSync(file)
-  return { config: parseConfig(bytes.toString('utf8'), file, env, options), digest: configDigest(bytes) }
+  return { config: parseConfig(configText(bytes, file), file, env, options), digest: configDigest(bytes) }
 }
 
 /** Checks and resolves config text (YAML, or JSON, which is YAML). */

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { ConfigError } from './errors.js'
@@ -103,6 +104,32 @@ export async function readConfigFile(file: string, limit = MAX_CONFIG_FILE_BYTES
   } finally {
     await handle.close()
   }
+}
+
+/**
+ * The config file's bytes as text. Throws a `ConfigError` naming the first
+ * line that is not UTF-8: decoded anyway, its bytes would become U+FFFD,
+ * and a Latin-1 `ä` in a secret or a client id would be sent as another
+ * value than the one the file holds, with nothing said.
+ */
+export function configText(bytes: Buffer, source: string): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8')
+  // A newline byte is never part of a longer UTF-8 sequence: each line is
+  // UTF-8 or not on its own.
+  let line = 1
+  for (let start = 0; ; line++) {
+    const end = bytes.indexOf(0x0a, start)
+    if (end === -1 || !isUtf8(bytes.subarray(start, end))) break
+    start = end + 1
+  }
+  throw new ConfigError(source, [
+    {
+      path: '',
+      line,
+      message:
+        'is not UTF-8 text (Latin-1? UTF-16?); a config file must be UTF-8: convert it, e.g. iconv -f LATIN1 -t UTF-8',
+    },
+  ])
 }
 
 /** Refuses what is not a regular file, or says it is larger than `limit`, before a byte is read. */

@@ -80,10 +80,10 @@ refused by name. Lists and mappings nest at most 32 levels deep, and the file ho
 comes near either, and they keep its parse within seconds and a few hundred MB. Each is refused
 at the line where the file passes it.
 
-The file is one YAML document. YAML's own tags (\`!!str\` keeps a value as text) are read, no
-others (\`!vault\`, \`!!binary\`); \`<<\` merge keys are not (YAML 1.2 has none: an alias,
-\`*name\`, stands for a whole value); a key set twice in a mapping is an error, named by its
-option. A number YAML reads without its text (\`12e3\` is 12000, \`0x1F\` 31) is refused where
+The file is UTF-8 and one YAML document. YAML's own tags (\`!!str\` keeps a value as text)
+are read, no others (\`!vault\`, \`!!binary\`); \`<<\` merge keys are not (YAML 1.2 has none: an
+alias, \`*name\`, stands for a whole value); a key set twice in a mapping is an error, named by
+its option. A number YAML reads without its text (\`12e3\` is 12000, \`0x1F\` 31) is refused where
 the option takes text: quote it; \`1e309\` is out of range.
 
 A running gateway reloads this file on \`SIGHUP\` and when it changes, checked whole first; a

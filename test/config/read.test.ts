@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { ConfigError } from '../../src/config/errors.js'
-import { MAX_CONFIG_FILE_BYTES, readConfigFile, readConfigFileSync } from '../../src/config/read.js'
+import { loadConfig } from '../../src/config/load.js'
+import {
+  configText,
+  MAX_CONFIG_FILE_BYTES,
+  readConfigFile,
+  readConfigFileSync,
+} from '../../src/config/read.js'
 import { mkfifo } from '../helpers/fifo.js'
 
 function directory(t: Test): string {
@@ -79,3 +85,43 @@ t.test('the bound holds while reading, whatever fstat said: a file that says it 
   const refusal = '/proc/self/maps: is more than 1024 bytes; a config file may be at most 1024 bytes'
   t.same(await bothReads('/proc/self/maps', 1024), [refusal, refusal])
 })
+
+t.test(
+  'a file that is not UTF-8 is refused at its first such line, not read with U+FFFD in it',
+  async (t) => {
+    const latin1 = Buffer.concat([
+      Buffer.from('server:\n  publicUrl: https://app.example.com\noidc:\n  clientId: gateh'),
+      Buffer.from([0xe4]), // ä in Latin-1
+      Buffer.from('use\n'),
+    ])
+    const notUtf8 =
+      'is not UTF-8 text (Latin-1? UTF-16?); a config file must be UTF-8: convert it, e.g. iconv -f LATIN1 -t UTF-8'
+    const said = (read: () => unknown) => {
+      try {
+        read()
+      } catch (err) {
+        if (err instanceof ConfigError) return err.problems
+        throw err
+      }
+      return []
+    }
+    t.same(
+      said(() => configText(latin1, 'routes.yaml')),
+      [{ path: '', line: 4, message: notUtf8 }],
+    )
+    const file = join(directory(t), 'routes.yaml')
+    writeFileSync(file, latin1)
+    t.same(
+      said(() => loadConfig(file, {})),
+      [{ path: '', line: 4, message: notUtf8 }],
+      'as start and check read it',
+    )
+    const utf16 = Buffer.from('\ufeffserver: {}\n', 'utf16le')
+    t.same(
+      said(() => configText(utf16, 'routes.yaml')),
+      [{ path: '', line: 1, message: notUtf8 }],
+    )
+    const text = 'clientId: gatehäuse \ufffd\n'
+    t.equal(configText(Buffer.from(text), 'routes.yaml'), text, 'UTF-8, U+FFFD written as such included')
+  },
+)
