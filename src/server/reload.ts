@@ -1,15 +1,13 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { ABSENT, configDigest } from '../config/digest.js'
-import { linesOf } from '../config/document.js'
 import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors.js'
-import { parseConfig } from '../config/load.js'
 import { readConfigFile } from '../config/read.js'
-import { restartNeeded, restartNeededIn } from '../config/reload-policy.js'
 import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
+import { checkForReload } from './reload-check.js'
 import { DEFAULT_RELOAD_RETRY, type ReloadRetry, retryDelay } from './reload-retry.js'
 
 /** What came of one reload. */
@@ -52,7 +50,8 @@ export interface ReloaderOptions {
  * Reloads the config file into the running process. A reload reads the
  * file once, off the event loop, refusing what the start refuses (anything
  * but a regular file, or one past `MAX_CONFIG_FILE_BYTES`); checks it
- * completely, by the same `parseConfig` as `gatehouse check`, and
+ * completely, by the same `parseConfig` as `gatehouse check`, a large
+ * file on a thread of its own (reload-check.ts), and
  * against the settings only a restart can change (those a file that
  * fails its check can still be read for too); the new app is built
  * and made ready, the IdP discovered if its settings changed, and only
@@ -224,29 +223,18 @@ export class ConfigReloader {
     }
     this.#lastRead = read
     if (bytes === undefined) return this.#rejected(trigger, unreadable)
-    const text = bytes.toString('utf8')
-    let next: GatehouseConfig
-    try {
-      next = parseConfig(text, file, env, {
-        onWarning: (warning) => log.warn({ file, line: warning.line }, formatProblem(file, warning)),
-      })
-    } catch (err) {
-      // One refusal names everything to fix: a restart setting the file
-      // changes too, where it can be read, or fixing the rest brings a
-      // second refusal, for it alone.
-      const problems = problemsOf(err)
-      const refused = restartNeededIn(this.#running, text, env, problems)
-      return this.#rejected(
-        trigger,
-        [...problems, ...refused].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
-      )
-    }
+    // A large file is checked on a thread of its own (reload-check.ts):
+    // its parse takes seconds, which requests would otherwise wait out.
+    const checked = await checkForReload({ bytes, file, env, running: this.#running })
+    if (checked.result === 'invalid') return this.#rejected(trigger, checked.problems)
+    for (const warning of checked.warnings)
+      log.warn({ file, line: warning.line }, formatProblem(file, warning))
+    const next = checked.config
     if (isDeepStrictEqual(next, this.#running)) {
       log.info({ file, trigger }, 'config reload: the file holds the running config; nothing to do')
       return { result: 'unchanged' }
     }
-    const refused = restartNeeded(this.#running, next, linesOf(text))
-    if (refused.length > 0) return this.#rejected(trigger, refused)
+    if (checked.restart.length > 0) return this.#rejected(trigger, checked.restart)
 
     const m = mount()
     let app: FastifyInstance | undefined

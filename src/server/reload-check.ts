@@ -1,0 +1,148 @@
+import { Worker } from 'node:worker_threads'
+import { linesOf } from '../config/document.js'
+import { ConfigError, type ConfigProblem } from '../config/errors.js'
+import { parseConfig } from '../config/load.js'
+import { configText } from '../config/read.js'
+import { restartNeeded, restartNeededIn } from '../config/reload-policy.js'
+import type { GatehouseConfig } from '../config/types.js'
+
+/** What a reload checks: the bytes it read, against the config running. */
+export interface ReloadCheckInput {
+  readonly bytes: Uint8Array
+  readonly file: string
+  readonly env: NodeJS.ProcessEnv
+  readonly running: GatehouseConfig
+}
+
+/** What came of the check. */
+export type ReloadCheck =
+  | {
+      readonly result: 'valid'
+      readonly config: GatehouseConfig
+      /** Valid but risky, to be logged. */
+      readonly warnings: readonly ConfigProblem[]
+      /** The settings it changes that only a restart can; none when it may apply. */
+      readonly restart: readonly ConfigProblem[]
+    }
+  /** Every problem, a restart setting the file changes among them where it can be read. */
+  | { readonly result: 'invalid'; readonly problems: readonly ConfigProblem[] }
+
+/**
+ * The largest file checked on the event loop, bytes: 8 KiB, which takes at
+ * most 65 ms there (a 4,000-item list; a config of routes, 12 ms). A larger
+ * one is checked on a thread of its own, which costs about 220 ms to start.
+ */
+export const INLINE_CHECK_BYTES = 8192 // 8 KiB
+
+/** Bounds on the thread a reload is checked on. */
+export interface ReloadCheckLimits {
+  /** Its V8 heap, MiB: a config takes a few; 1 MiB of blank lines, the worst within the bounds of yaml-scan.ts, about 150. */
+  readonly heapMb: number
+  /** ms; a check takes well under a second, a file on a stalled mount forever. */
+  readonly timeout: number
+}
+
+export const RELOAD_CHECK_LIMITS: ReloadCheckLimits = {
+  heapMb: 256, // 256 MiB
+  timeout: 30_000, // 30 s
+}
+
+/**
+ * The check a reload runs on the bytes it read, as `gatehouse check` runs
+ * it, with the settings they change that need a restart. One refusal
+ * names everything to fix: a restart setting the bytes change is named
+ * too where they can be read for it, or fixing the rest brings a second
+ * refusal, for it alone.
+ */
+export function checkReload({ bytes, file, env, running }: ReloadCheckInput): ReloadCheck {
+  let text: string
+  try {
+    text = configText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), file)
+  } catch (err) {
+    return { result: 'invalid', problems: problemsOf(err) }
+  }
+  const warnings: ConfigProblem[] = []
+  let config: GatehouseConfig
+  try {
+    config = parseConfig(text, file, env, { onWarning: (warning) => warnings.push(warning) })
+  } catch (err) {
+    const problems = problemsOf(err)
+    const refused = restartNeededIn(running, text, env, problems)
+    return {
+      result: 'invalid',
+      problems: [...problems, ...refused].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
+    }
+  }
+  // The text is parsed again for the lines only when there is one to name.
+  const restart =
+    restartNeeded(running, config).length > 0 ? restartNeeded(running, config, linesOf(text)) : []
+  return { result: 'valid', config, warnings, restart }
+}
+
+/**
+ * `checkReload` as a reload runs it: a file of up to `INLINE_CHECK_BYTES`
+ * here, a larger one on a thread of its own (`checkOffThread`).
+ */
+export function checkForReload(
+  input: ReloadCheckInput,
+  limits: ReloadCheckLimits = RELOAD_CHECK_LIMITS,
+): Promise<ReloadCheck> {
+  if (input.bytes.byteLength <= INLINE_CHECK_BYTES) return Promise.resolve(checkReload(input))
+  return checkOffThread(input, limits)
+}
+
+/**
+ * `checkReload` on a thread of its own, so that the event loop answers
+ * requests while it runs: parsing 1 MiB of YAML within the bounds of
+ * yaml-scan.ts takes seconds (1 MiB of blank lines, 2.4 s). The key and
+ * certificate files the config names are read there too. The thread's
+ * heap and time are bounded: past either, the reload is refused and the
+ * process goes on.
+ */
+export function checkOffThread(
+  input: ReloadCheckInput,
+  limits: ReloadCheckLimits = RELOAD_CHECK_LIMITS,
+): Promise<ReloadCheck> {
+  return new Promise((resolve) => {
+    const worker = new Worker(new URL(import.meta.resolve('./reload-check-worker.js')), {
+      workerData: { ...input, env: { ...input.env } },
+      resourceLimits: { maxOldGenerationSizeMb: limits.heapMb },
+    })
+    let settled = false
+    const settle = (check: ReloadCheck) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      void worker.terminate()
+      resolve(check.result === 'valid' ? { ...check, config: deepFreeze(check.config) } : check)
+    }
+    const refuse = (message: string) => settle({ result: 'invalid', problems: [{ path: '', message }] })
+    const timer = setTimeout(
+      () => refuse(`checking the file took longer than ${limits.timeout / 1000} s; it was not applied`),
+      limits.timeout,
+    )
+    worker.once('message', settle)
+    worker.once('error', (err: Error & { code?: string }) =>
+      refuse(
+        err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? `checking the file took more than the ${limits.heapMb} MiB of memory it may; a config takes a few`
+          : `checking the file failed: ${err.message}`,
+      ),
+    )
+    worker.once('exit', (code) => refuse(`checking the file ended without an answer (exit code ${code})`))
+  })
+}
+
+/** What a failed read or check says is wrong with the file. */
+function problemsOf(err: unknown): readonly ConfigProblem[] {
+  return err instanceof ConfigError ? err.problems : [{ path: '', message: (err as Error).message }]
+}
+
+/** As loadConfig gives it: a config that came over from the thread is a copy, not yet frozen. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}

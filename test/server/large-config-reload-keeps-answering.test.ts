@@ -1,0 +1,72 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { CookieJar } from '../helpers/cookie-jar.js'
+import { route } from '../helpers/gateway.js'
+import { jarFetch } from '../helpers/login.js'
+import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
+
+const get = (url: string) => jarFetch(new CookieJar(), url)
+
+/**
+ * A reload of a large file used to parse it on the event loop: 1 MB of
+ * blank lines after a valid config takes YAML's parser about 2 s, and
+ * /healthz waited that out (a probe measured 12.9 s on a 460 KB file).
+ */
+t.test('a reload of a 1 MB file is checked while /healthz answers', async (t) => {
+  const log = new LogLines()
+  const stack = await startReloadable(
+    t,
+    (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+    { logStream: log.stream, input: { logLevel: 'info' } },
+  )
+  const { url, configMap, upstream, running } = stack
+  const good = configText({
+    ...stack.input,
+    routes: [
+      route('/api/public', upstream.url, { token: 'none', csrf: false }),
+      route('/api/new', upstream.url, { token: 'none', csrf: false }),
+    ],
+  })
+  // Within every bound (yaml-scan.ts): blank lines hold no nodes.
+  const large = good + '\n'.repeat(1_000_000 - good.length)
+
+  const delay = monitorEventLoopDelay({ resolution: 10 })
+  delay.enable()
+  /** How late each /healthz answer came after the probe was due to ask. */
+  const late: number[] = []
+  let done = false
+  const probe = (async () => {
+    // Once more after the reload: a stall ends with it.
+    for (let due = performance.now(), last = false; !last; due += 20) {
+      last = done
+      t.equal((await get(`${url}/healthz`)).status, 200)
+      late.push(performance.now() - due)
+      // The probe's pace, not a wait for anything.
+      await sleep(Math.max(0, due + 20 - performance.now()))
+    }
+  })()
+  const written = performance.now()
+  configMap.write(large)
+  await log
+    .seen('the large file applied', (line) => line.code === 'GATEHOUSE_CONFIG_RELOADED')
+    .finally(() => {
+      done = true
+    })
+  const applied = performance.now() - written
+  await probe
+  // The histogram records a stall when its timer next fires: let it.
+  await sleep(20)
+  delay.disable()
+
+  t.equal((await get(`${url}/api/new/x`)).status, 200, 'the new route is served')
+  t.equal(running.config.routes.length, 2)
+  const longest = delay.max / 1e6
+  const latest = Math.max(...late)
+  t.comment(
+    `applied ${Math.round(applied)} ms after the write; the event loop held ${Math.round(longest)} ms at most; ${late.length} /healthz, the latest ${Math.round(latest)} ms after it was due`,
+  )
+  // Checked on the event loop, the file held it, and /healthz, for seconds.
+  t.ok(longest < 500, `the event loop was never held 500 ms: ${Math.round(longest)} ms at most`)
+  t.ok(latest < 500, `/healthz answered within 500 ms of each probe: ${Math.round(latest)} ms at most`)
+})

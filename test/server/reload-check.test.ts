@@ -1,0 +1,83 @@
+import t from 'tap'
+import { parseConfig } from '../../src/config/load.js'
+import {
+  checkForReload,
+  checkOffThread,
+  checkReload,
+  INLINE_CHECK_BYTES,
+  type ReloadCheckInput,
+} from '../../src/server/reload-check.js'
+
+const env = { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: 'x'.repeat(32) }
+const minimal = `server:
+  publicUrl: https://app.example.com
+oidc:
+  issuer: https://idp.example.com
+  clientId: my-bff
+  clientSecret: \${OIDC_CLIENT_SECRET}
+session:
+  secret: \${SESSION_SECRET}
+routes:
+  - path: /api/orders
+    upstream: http://orders:8080
+`
+const running = parseConfig(minimal, 'routes.yaml', env)
+const input = (text: string): ReloadCheckInput => ({
+  bytes: Buffer.from(text),
+  file: 'routes.yaml',
+  env,
+  running,
+})
+/** Past the size checked on the event loop: padded with a comment. */
+const large = (text: string) => `${text}#${'x'.repeat(INLINE_CHECK_BYTES)}\n`
+
+t.test(
+  'a large file gets the verdict on its own thread that it gets here, frozen as loadConfig gives it',
+  async (t) => {
+    const changed = large(
+      minimal.replace('/api/orders', '/api/new').replace('  publicUrl', '  port: 4000\n  publicUrl'),
+    )
+    const there = await checkForReload(input(changed))
+    t.same(there, checkReload(input(changed)))
+    t.match(there, {
+      result: 'valid',
+      restart: [{ path: 'server.port', line: 2 }],
+      config: { routes: [{ path: '/api/new' }] },
+    })
+    t.ok(there.result === 'valid' && Object.isFrozen(there.config.routes[0]), 'frozen')
+
+    const bad = large(minimal.replace('clientId: my-bff', 'clientId: 12e3\n  typo: 1'))
+    t.same(await checkForReload(input(bad)), checkReload(input(bad)))
+    t.match(await checkForReload(input(bad)), {
+      result: 'invalid',
+      problems: [
+        { path: 'oidc.clientId', line: 5 },
+        { path: 'oidc.typo', line: 6 },
+      ],
+    })
+  },
+)
+
+t.test('a check that needs more than its heap, or its time, is refused; the process goes on', async (t) => {
+  // 1 MB of blank lines is within every bound of the text, and takes
+  // YAML's parser about 150 MB.
+  const blank = input(minimal + '\n'.repeat(1_000_000))
+  t.same(await checkOffThread(blank, { heapMb: 32, timeout: 60_000 }), {
+    result: 'invalid',
+    problems: [
+      {
+        path: '',
+        message: 'checking the file took more than the 32 MiB of memory it may; a config takes a few',
+      },
+    ],
+  })
+  t.same(await checkOffThread(input(large(minimal)), { heapMb: 256, timeout: 1 }), {
+    result: 'invalid',
+    problems: [{ path: '', message: 'checking the file took longer than 0.001 s; it was not applied' }],
+  })
+  t.match(
+    await checkOffThread(input(large(minimal)), { heapMb: 256, timeout: 60_000 }),
+    { result: 'valid' },
+    'the next one runs',
+  )
+})
