@@ -1,19 +1,11 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
-import { configProblems } from '../helpers/config-problems.js'
+import { configHead, configProblems } from '../helpers/config-problems.js'
 
 const env = { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: 'x'.repeat(32) }
 
 /** A valid file whose routes are `lines`; the first route is on line 10. */
-const withRoutes = (lines: string) => `server:
-  publicUrl: https://app.example.com
-oidc:
-  issuer: https://idp.example.com
-  clientId: my-bff
-  clientSecret: \${OIDC_CLIENT_SECRET}
-session:
-  secret: \${SESSION_SECRET}
-routes:
+const withRoutes = (lines: string) => `${configHead()}routes:
 ${lines}`
 
 const problems = (text: string) => configProblems(text, env)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
-import { configProblems } from '../helpers/config-problems.js'
+import { CONFIG_ENV, configHead, configProblems } from '../helpers/config-problems.js'
 
 /*
  * A list written as a mapping was replaced by its default: `routes: {a: {…}}`
@@ -9,18 +9,8 @@ import { configProblems } from '../helpers/config-problems.js'
  * became a list of one. Each is an error at its option and line.
  */
 
-const SECRET = 's'.repeat(40)
-const env = { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: SECRET }
-
-const base = `server:
-  publicUrl: https://app.example.com
-oidc:
-  issuer: https://idp.example.com
-  clientId: my-bff
-  clientSecret: \${OIDC_CLIENT_SECRET}
-session:
-  secret: \${SESSION_SECRET}
-`
+const env = CONFIG_ENV
+const base = configHead()
 
 const LIST = 'must be a list ("- item" lines, or [a, b])'
 const MAPPING = 'must be a mapping ("key: value" lines, or {key: value})'

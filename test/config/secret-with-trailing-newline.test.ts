@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
-import { configProblems } from '../helpers/config-problems.js'
+import { configHead, configProblems } from '../helpers/config-problems.js'
 
 /*
  * A client secret read from a file or set by `echo` ends with a newline,
@@ -13,15 +13,7 @@ import { configProblems } from '../helpers/config-problems.js'
 
 const SESSION = 's'.repeat(40)
 
-const config = (session = `secret: "${SESSION}"`) => `server:
-  publicUrl: https://app.example.com
-oidc:
-  issuer: https://idp.example.com
-  clientId: my-bff
-  clientSecret: \${OIDC_CLIENT_SECRET}
-session:
-  ${session}
-`
+const config = (session = `secret: "${SESSION}"`) => configHead(session)
 
 const warningsOf = (text: string, env: NodeJS.ProcessEnv) => {
   const warnings: string[] = []

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
-import { configProblems } from '../helpers/config-problems.js'
+import { configHead, configProblems } from '../helpers/config-problems.js'
 
 /*
  * Only ${VAR} and ${VAR:-default} are replaced. Any other ${…} (a shell's
@@ -11,15 +11,8 @@ import { configProblems } from '../helpers/config-problems.js'
 
 const SECRET = 's'.repeat(40)
 
-const config = (secret: string, extra = '', session = '') => `server:
-  publicUrl: https://app.example.com
-oidc:
-  issuer: https://idp.example.com
-  clientId: my-bff
-  clientSecret: \${OIDC_CLIENT_SECRET}
-session:
-  secret: ${secret}
-${session}${extra}`
+const config = (secret: string, extra = '', session = '') =>
+  `${configHead(`secret: ${secret}`)}${session}${extra}`
 
 const env = { OIDC_CLIENT_SECRET: 'client-secret' }
 

@@ -1,22 +1,10 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
 import { MAX_NESTING, MAX_NODES } from '../../src/config/yaml-scan.js'
-import { configProblems } from '../helpers/config-problems.js'
+import { CONFIG_ENV, configProblems, MINIMAL_CONFIG } from '../helpers/config-problems.js'
 
-const env = { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: 'x'.repeat(32) }
-
-const minimal = `server:
-  publicUrl: https://app.example.com
-oidc:
-  issuer: https://idp.example.com
-  clientId: my-bff
-  clientSecret: \${OIDC_CLIENT_SECRET}
-session:
-  secret: \${SESSION_SECRET}
-routes:
-  - path: /api/orders
-    upstream: http://orders:8080
-`
+const env = CONFIG_ENV
+const minimal = MINIMAL_CONFIG
 /** The line `text` starts on when appended to `minimal`. */
 const next = minimal.split('\n').length
 

@@ -11,3 +11,28 @@ export function configProblems(text: string, env: NodeJS.ProcessEnv): string[] {
   }
   throw new Error('expected a ConfigError')
 }
+
+/** What the fixtures' `${…}` read: the client's secret, and a session secret of 32 characters. */
+export const CONFIG_ENV = { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: 'x'.repeat(32) }
+
+/**
+ * The head of a valid config, lines 1–8: `server:`, `oidc:` (its secret
+ * from OIDC_CLIENT_SECRET) and `session:` with `session` as its one line.
+ */
+export function configHead(session = 'secret: ${SESSION_SECRET}'): string {
+  return `server:
+  publicUrl: https://app.example.com
+oidc:
+  issuer: https://idp.example.com
+  clientId: my-bff
+  clientSecret: \${OIDC_CLIENT_SECRET}
+session:
+  ${session}
+`
+}
+
+/** A valid config of one route, with CONFIG_ENV. */
+export const MINIMAL_CONFIG = `${configHead()}routes:
+  - path: /api/orders
+    upstream: http://orders:8080
+`

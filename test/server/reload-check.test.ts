@@ -7,20 +7,10 @@ import {
   INLINE_CHECK_BYTES,
   type ReloadCheckInput,
 } from '../../src/server/reload-check.js'
+import { CONFIG_ENV, MINIMAL_CONFIG } from '../helpers/config-problems.js'
 
-const env = { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: 'x'.repeat(32) }
-const minimal = `server:
-  publicUrl: https://app.example.com
-oidc:
-  issuer: https://idp.example.com
-  clientId: my-bff
-  clientSecret: \${OIDC_CLIENT_SECRET}
-session:
-  secret: \${SESSION_SECRET}
-routes:
-  - path: /api/orders
-    upstream: http://orders:8080
-`
+const env = CONFIG_ENV
+const minimal = MINIMAL_CONFIG
 const running = parseConfig(minimal, 'routes.yaml', env)
 const input = (text: string): ReloadCheckInput => ({
   bytes: Buffer.from(text),
