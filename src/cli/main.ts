@@ -89,6 +89,15 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
     )
     return 2
   }
+  // `gatehouse check routes.yaml` once checked ./routes.yaml, whatever the
+  // file named: an OK for a file that was never read.
+  const extra = positionals[1]
+  if (extra !== undefined) {
+    io.stderr(
+      `gatehouse: unexpected argument "${extra}"${extra.endsWith('.yaml') || extra.endsWith('.yml') ? ` (the config file goes after --config: gatehouse ${command} --config ${extra})` : ''}\n\n${USAGE}`,
+    )
+    return 2
+  }
   const file = values.config ?? io.env.GATEHOUSE_CONFIG ?? './routes.yaml'
   if (command === 'health') return health(file, io)
   if (command === 'start') io.starting?.()

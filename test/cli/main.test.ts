@@ -184,6 +184,15 @@ t.test('--help, --version and unknown commands', async (t) => {
   t.match(unknown.err, /unknown command "launch"/)
   t.equal((await run([])).code, 2)
   t.equal((await run(['check', '--bogus'])).code, 2)
+  // It once checked ./routes.yaml and said OK, for a file it never read.
+  const named = await run(['check', 'staging.yaml'])
+  t.equal(named.code, 2, 'a file named without --config is refused')
+  t.match(
+    named.err,
+    /unexpected argument "staging\.yaml" \(the config file goes after --config: gatehouse check --config staging\.yaml\)/,
+  )
+  t.notMatch(named.out, /OK/)
+  t.equal((await run(['start', 'now'])).code, 2)
 })
 
 t.test('a failing start or an unexpected error is one line, never a stack', async (t) => {
