@@ -171,16 +171,14 @@ export function documentValues(doc: Document, lineCounter: LineCounter): Documen
         })
       }
       lines.set(name, lineOf(key))
-      const item = add(walk(pair.value as Node | null, [...path, name], depth + 1))
-      // As YAML's toJS: a key `__proto__` is a key, not the object's prototype.
-      if (name === '__proto__')
-        Object.defineProperty(value, name, {
-          value: item,
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        })
-      else value[name] = item
+      // No option is named so, and every later copy of the tree
+      // (`out[key] = …`) would make it the copy's prototype, not a key:
+      // its options then read as set, and no unknown-option check sees it.
+      if (name === '__proto__') {
+        problems.push({ path: formatPath(path), line: lineOf(key), message: '__proto__ is not an option' })
+        continue
+      }
+      value[name] = add(walk(pair.value as Node | null, [...path, name], depth + 1))
     }
     return stopped ? STOPPED : { value, size, height: height + 1 }
   }

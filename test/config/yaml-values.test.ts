@@ -158,3 +158,13 @@ t.test('a number past what a number holds is out of range, not "null"', async (t
   t.same(timeout('-.inf'), ['12 routes[0].timeout: -.inf is infinite; no option takes it'])
   t.same(timeout('.nan'), ['12 routes[0].timeout: .nan is not a number'])
 })
+
+t.test('a __proto__ key is refused at its line, never taken as the prototype of a copy', async (t) => {
+  // Copied by `out[key] = …`, its options became inherited ones: read as
+  // set, and seen by no unknown-option check (`check` said OK).
+  t.same(problems(`${minimal}__proto__:\n  routes: []\n`), [`${next} : __proto__ is not an option`])
+  t.same(
+    problems(minimal.replace('  clientId: my-bff\n', '  clientId: my-bff\n  __proto__:\n    timeout: 1\n')),
+    ['6 oidc: __proto__ is not an option'],
+  )
+})
