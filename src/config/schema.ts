@@ -83,7 +83,10 @@ export const ServerSchema = Type.Object(
       description:
         'Trust X-Forwarded-* from the one proxy in front: the client address is the last X-Forwarded-For entry, the peer that proxy saw (see docs/deployment.md).',
     }),
-    headersTimeout: Duration("Longest wait for a client's request headers (slowloris).", '10s'),
+    headersTimeout: Duration(
+      "Longest wait for a client's request headers (slowloris); at most requestTimeout.",
+      '10s',
+    ),
     requestTimeout: Duration("Longest wait for a client's whole request, body included.", '60s'),
     keepAliveTimeout: Duration(
       'How long an idle keep-alive connection stays open; keep it above the load balancer idle timeout. At most 1d.',

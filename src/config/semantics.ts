@@ -209,6 +209,15 @@ export function checkSemantics(config: RawConfig, findings: Finding[] = []): Fin
     add(['server', 'drainTimeout'], 'must be at most 24h')
   checkTimed(config.server.keepAliveTimeout, ['server', 'keepAliveTimeout'], add)
   checkTimed(config.tokens.refreshWait, ['tokens', 'refreshWait'], add)
+  // Node's HTTP server refuses to start with a longer wait for the headers
+  // than for the whole request, with a message naming neither option.
+  const requestTimeout = orNaN(() => parseDuration(config.server.requestTimeout))
+  const headersTimeout = orNaN(() => parseDuration(config.server.headersTimeout))
+  if (requestTimeout > 0 && headersTimeout > requestTimeout)
+    add(
+      ['server', 'headersTimeout'],
+      `must be at most server.requestTimeout (${config.server.requestTimeout}): the headers are part of the request`,
+    )
   if (config.server.publicUrl !== undefined)
     checkPublicUrl(config.server.publicUrl, ['server', 'publicUrl'], add)
   else if (config.frontends === undefined) add(['server', 'publicUrl'], 'is required')

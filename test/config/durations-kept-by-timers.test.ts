@@ -102,3 +102,13 @@ t.test('a day, and what 0 documents as off, load', async (t) => {
   t.equal(loaded.tokens.retryCooldown, 0, 'retryCooldown: 0 turns the cooldown off, as documented')
   t.equal(loaded.server.keepAliveTimeout, 86_400_000)
 })
+
+t.test('a wait for the headers longer than for the whole request is a check error', async (t) => {
+  // `check` passed it, and Node's server refused to start, naming neither option.
+  t.same(configProblems(config({ server: '\n  headersTimeout: 120s\n  requestTimeout: 60s' }), env), [
+    '3 server.headersTimeout: must be at most server.requestTimeout (60s): the headers are part of the request',
+  ])
+  t.doesNotThrow(() =>
+    parseConfig(config({ server: '\n  headersTimeout: 60s\n  requestTimeout: 60s' }), 'r', env),
+  )
+})
