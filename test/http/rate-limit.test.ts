@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildGateway } from '../../src/server/gateway.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { jarFetch } from '../helpers/login.js'
@@ -72,12 +72,7 @@ t.test(
 t.test(
   'an entry that is not an address counts as the peer itself, and no key outgrows an address',
   async (t) => {
-    const redis = await startRedis()
-    t.teardown(() => redis.stop())
-    const stack = await startStack(t, {
-      config: { rateLimitMax: 3, trustProxy: true, store: redis.url, keyPrefix: redis.prefix },
-    })
-    const url = `${stack.gateway.url}/auth/login`
+    const { url, counted } = await behindTrustedProxy(t)
     const claims = [`${'x'.repeat(4000)}`, `fe80::1%${'y'.repeat(4000)}`, '198.51.100.7:8080', 'unknown']
     const statuses = []
     for (const claim of claims) statuses.push((await viaProxy(url, claim)).status)
@@ -86,10 +81,8 @@ t.test(
       [302, 302, 302, 429],
       "one budget, the socket peer's, for every entry that is no address",
     )
-    const keys = [...(await dumpKeys(redis.url, redis.prefix)).keys()].filter((k) => k.includes(':rl:'))
-    t.ok(keys.length > 0, 'the counters are in Redis')
-    // @fastify/rate-limit's key ends `<method><route>-<key>`; an address holds no '-'.
-    const addresses = keys.map((k) => k.slice(k.lastIndexOf('-') + 1))
+    const addresses = await counted()
+    t.ok(addresses.length > 0, 'the counters are in Redis')
     t.same(addresses, ['127.0.0.1'], "the socket peer's address, whatever the header said")
   },
 )
@@ -97,12 +90,7 @@ t.test(
 t.test(
   'behind a trusted proxy an IPv6 client counts per /64, however it rotates its address within it',
   async (t) => {
-    const redis = await startRedis()
-    t.teardown(() => redis.stop())
-    const stack = await startStack(t, {
-      config: { rateLimitMax: 3, trustProxy: true, store: redis.url, keyPrefix: redis.prefix },
-    })
-    const url = `${stack.gateway.url}/auth/login`
+    const { url, counted } = await behindTrustedProxy(t)
     // SLAAC privacy addresses (RFC 8981): a new interface id whenever the host likes, spelt as it likes.
     const rotated = [
       '2001:db8:a:b::1',
@@ -114,8 +102,7 @@ t.test(
     for (const address of rotated) statuses.push((await viaProxy(url, `203.0.113.5, ${address}`)).status)
     t.same(statuses, [302, 302, 302, 429], 'one budget for the whole /64')
     t.equal((await viaProxy(url, '2001:db8:a:c::1')).status, 302, 'the next /64 is another client')
-    const keys = [...(await dumpKeys(redis.url, redis.prefix)).keys()].filter((k) => k.includes(':rl:'))
-    const prefixes = keys.map((k) => k.slice(k.lastIndexOf('-') + 1)).sort()
+    const prefixes = (await counted()).sort()
     t.same(prefixes, ['2001:db8:a:b::/64', '2001:db8:a:c::/64'], 'one counter per /64, not per address')
   },
 )
@@ -127,3 +114,21 @@ t.test('an IPv4-mapped IPv6 address shares its IPv4 address budget', async (t) =
   t.equal((await viaProxy(url, '::ffff:198.51.100.7')).status, 302)
   t.equal((await viaProxy(url, '::FFFF:c633:6407')).status, 429, 'three spellings of one IPv4 address')
 })
+
+/**
+ * A gateway behind a trusted proxy, limited to 3 sign-ins, counting in a
+ * Redis of its own; `counted` gives what each counter in it is keyed by.
+ */
+async function behindTrustedProxy(t: Test) {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const stack = await startStack(t, {
+    config: { rateLimitMax: 3, trustProxy: true, store: redis.url, keyPrefix: redis.prefix },
+  })
+  const counted = async () => {
+    const keys = [...(await dumpKeys(redis.url, redis.prefix)).keys()].filter((k) => k.includes(':rl:'))
+    // @fastify/rate-limit's key ends `<method><route>-<key>`; an address holds no '-'.
+    return keys.map((k) => k.slice(k.lastIndexOf('-') + 1))
+  }
+  return { url: `${stack.gateway.url}/auth/login`, counted }
+}
