@@ -18,6 +18,10 @@ const WELL_UNDER_A_SECOND = 450
 const LARGE = 16 * 1024 * 1024
 const LARGE_BODY = Buffer.alloc(LARGE, 'x')
 
+/** The slow-reader routes' timeout, and how much longer the browser leaves their answer unread. */
+const READER_TIMEOUT = 500
+const UNREAD_FOR = 3 * READER_TIMEOUT
+
 /** How an exchange ended for the upstream: it answered whole, or the gateway cut it off first. */
 type UpstreamEnd = 'answered' | 'cut'
 
@@ -45,6 +49,14 @@ async function setup(t: Test) {
       route('/short', upstream.url, { token: 'none', csrf: false, timeout: 100 }),
       route('/maybe', upstream.url, { token: 'optional-user', csrf: false, timeout: 100 }),
       route('/steady', upstream.url, { token: 'none', csrf: false, timeout: 400 }),
+      // The slow-reader test's margin: this route's timeout against a 3× longer
+      // backpressure, so a loaded machine's pause in the body is not read as a stall.
+      route('/reader', upstream.url, { token: 'none', csrf: false, timeout: READER_TIMEOUT }),
+      route('/optional-reader', upstream.url, {
+        token: 'optional-user',
+        csrf: false,
+        timeout: READER_TIMEOUT,
+      }),
     ],
   })
   const app = await buildGateway(config)
@@ -194,13 +206,17 @@ t.test('the timeout bounds each pause in the body, not the whole answer', async 
 t.test('a browser slow to read the answer is not timed out: the upstream waits on it', async (t) => {
   const { base, staleCookie, upstreamEnd } = await setup(t)
   for (const [path, headers] of [
-    ['/short/large', {}],
-    ['/maybe/large', { cookie: staleCookie }],
+    ['/reader/large', {}],
+    ['/optional-reader/large', { cookie: staleCookie }],
   ] as const) {
     const ended = upstreamEnd()
-    const answer = await get(`${base}${path}`, { headers, unreadFor: 400 })
+    const answer = await get(`${base}${path}`, { headers, unreadFor: UNREAD_FOR })
     t.equal(answer.status, 200, path)
-    t.equal(answer.body.length, LARGE, 'the whole answer, after 400 ms of backpressure on a 100 ms route')
+    t.equal(
+      answer.body.length,
+      LARGE,
+      `the whole answer, after ${UNREAD_FOR} ms of backpressure on a ${READER_TIMEOUT} ms route`,
+    )
     t.equal(await ended, 'answered')
   }
 })
