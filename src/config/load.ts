@@ -264,6 +264,7 @@ function resolve(
       headersTimeout: parseDuration(config.server.headersTimeout),
       requestTimeout: parseDuration(config.server.requestTimeout),
       keepAliveTimeout: parseDuration(config.server.keepAliveTimeout),
+      sendTimeout: parseDuration(config.server.sendTimeout),
       drainTimeout: parseDuration(config.server.drainTimeout),
       maxHeaderSize: parseSize(config.server.maxHeaderSize),
       maxWebSockets: config.server.maxWebSockets,

@@ -92,6 +92,10 @@ export const ServerSchema = Type.Object(
       'How long an idle keep-alive connection stays open; keep it above the load balancer idle timeout. At most 1d.',
       '72s',
     ),
+    sendTimeout: Duration(
+      'How long a proxied answer waits for a browser that has stopped taking its bytes before the connection is closed and the upstream call given up (slow read); a browser that keeps reading, however slowly, is never cut off. More than 0, at most 1d.',
+      '60s',
+    ),
     drainTimeout: Duration(
       "How long SIGTERM or SIGINT lets requests in flight finish before the process exits anyway, with exit 1; at least the longest route's timeout, or a request on it may be cut off. An orchestrator's grace period must cover it and any preStop delay. At most 24h.",
       DEFAULTS.drainTimeout,

@@ -208,6 +208,12 @@ export function checkSemantics(config: RawConfig, findings: Finding[] = []): Fin
   if (parseDuration(config.server.drainTimeout) > MAX_DRAIN_MS)
     add(['server', 'drainTimeout'], 'must be at most 24h')
   checkTimed(config.server.keepAliveTimeout, ['server', 'keepAliveTimeout'], add)
+  checkTimed(config.server.sendTimeout, ['server', 'sendTimeout'], add)
+  if (orNaN(() => parseDuration(config.server.sendTimeout)) === 0)
+    add(
+      ['server', 'sendTimeout'],
+      'must be more than 0: a browser that stops reading would hold its upstream connection for ever',
+    )
   checkTimed(config.tokens.refreshWait, ['tokens', 'refreshWait'], add)
   // Node's HTTP server refuses to start with a longer wait for the headers
   // than for the whole request, with a message naming neither option.

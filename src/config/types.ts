@@ -241,6 +241,8 @@ export interface GatehouseConfig {
     readonly requestTimeout: number
     /** How long an idle keep-alive connection stays open, ms. */
     readonly keepAliveTimeout: number
+    /** How long a proxied answer waits for a browser that takes none of its bytes, ms. */
+    readonly sendTimeout: number
     /** How long SIGTERM or SIGINT lets requests in flight finish, ms. */
     readonly drainTimeout: number
     /** Largest request header block, bytes; larger gets 431. */

@@ -17,6 +17,10 @@ const MAX_INFORMATIONAL = 8
 
 type UpstreamError = Error & { code?: string }
 
+function cutOff(forward: Forward): void {
+  forward.cutOff()
+}
+
 const exchange = Symbol('gatehouse.forward')
 type Answering = ServerResponse & { [exchange]?: Forward }
 
@@ -41,6 +45,8 @@ export interface ForwardOptions {
   readonly draining: () => boolean
   /** The route's timeout when undici's timers are too coarse for it (`ownDeadline`), else `undefined`. */
   readonly deadline?: number | undefined
+  /** `server.sendTimeout`: how long the answer waits for a browser that takes none of it, ms. */
+  readonly sendTimeout: number
 }
 
 /**
@@ -68,6 +74,10 @@ export class Forward implements Dispatcher.DispatchHandler {
   #finished = false
   /** Informational (1xx) answers seen so far. */
   #interim = 0
+  /** Runs while the browser takes none of the answer; armed only then. */
+  #stalled: NodeJS.Timeout | undefined
+  /** A `drain` listener of the stall's is on the response. */
+  #awaitingDrain = false
 
   constructor(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions) {
     this.#request = request
@@ -112,6 +122,7 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   /** The client's connection closed: the upstream call goes too, unless it is over. */
   clientClosed(): void {
+    this.#taken()
     if (!this.#finished) this.#controller?.abort(new Error('client closed the connection'))
   }
 
@@ -189,12 +200,16 @@ export class Forward implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.#deadline?.heard(false)
     if (this.#body) {
-      if (!this.#body.push(chunk)) controller.pause()
+      if (!this.#body.push(chunk)) {
+        controller.pause()
+        this.#stall()
+      }
       return
     }
     const res = this.#reply.raw
     if (!res.write(chunk)) {
       controller.pause()
+      this.#stall()
       res.once('drain', () => controller.resume())
     }
   }
@@ -202,8 +217,53 @@ export class Forward implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     this.#finished = true
     this.#deadline?.stop()
+    const res = this.#reply.raw
     if (this.#body) this.#body.push(null)
-    else this.#reply.raw.end()
+    else res.end()
+    // The upstream is done, but the browser may be taking none of the end
+    // of the answer, which then holds the exchange and its socket open.
+    if (res.writableNeedDrain) this.#stall()
+  }
+
+  /**
+   * The browser's socket is full and the upstream is paused for it. A
+   * browser that stops reading would hold the upstream's connection (one of
+   * the route's pool) and the exchange, which keeps a reloaded config's app
+   * alive, for ever: undici counts no time while paused, and Node's
+   * timeouts cover only the request. Past `sendTimeout` without taking any
+   * of it, as nginx's `send_timeout`, the connection is closed, which
+   * aborts the upstream call (`clientClosed`).
+   */
+  #stall(): void {
+    if (this.#stalled) return
+    this.#stalled = setTimeout(cutOff, this.#options.sendTimeout, this)
+    // The socket drains once the browser reads: Fastify's send may be past
+    // the last of the body (`read` is not called again) when it does.
+    if (this.#awaitingDrain) return
+    this.#awaitingDrain = true
+    this.#reply.raw.once('drain', () => {
+      this.#awaitingDrain = false
+      this.#taken()
+    })
+  }
+
+  /** The browser took some of the answer, or its connection closed. */
+  #taken(): void {
+    if (this.#stalled === undefined) return
+    clearTimeout(this.#stalled)
+    this.#stalled = undefined
+  }
+
+  /** `sendTimeout` passed with the browser taking nothing. */
+  cutOff(): void {
+    this.#stalled = undefined
+    const res = this.#reply.raw
+    if (res.destroyed || res.writableFinished) return
+    this.#reply.log.warn(
+      { sendTimeout: this.#options.sendTimeout },
+      'browser took none of the answer within server.sendTimeout; connection closed',
+    )
+    res.destroy()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: UpstreamError): void {
@@ -232,7 +292,12 @@ export class Forward implements Dispatcher.DispatchHandler {
       controller.abort(new Error(`the upstream answered with status ${statusCode}`))
       return
     }
-    const body = new Readable({ read: () => controller.resume() })
+    const body = new Readable({
+      read: () => {
+        this.#taken()
+        controller.resume()
+      },
+    })
     this.#body = body
     this.#reply.code(statusCode).headers(headers).send(body)
   }

@@ -30,7 +30,10 @@ import {
 
 /** What the proxy reads of the config: the routes, and the limits and names they share. */
 export type ProxyConfig = Pick<GatehouseConfig, 'routes'> & {
-  readonly server: Pick<GatehouseConfig['server'], 'maxWebSockets' | 'trustProxy' | 'publicUrl'>
+  readonly server: Pick<
+    GatehouseConfig['server'],
+    'maxWebSockets' | 'trustProxy' | 'publicUrl' | 'sendTimeout'
+  >
   readonly session: Pick<GatehouseConfig['session'], 'cookieName' | 'maxWebSockets'>
   /** Every frontend's cookies are the gateway's own, whichever frontend these routes are of. */
   readonly frontends?: readonly Pick<FrontendConfig, 'cookieName'>[]
@@ -129,6 +132,7 @@ export async function registerProxyRoutes(
         onUpstreamError: hooks.onUpstreamError,
         draining,
         deadline: ownDeadline(route.timeout),
+        sendTimeout: config.server.sendTimeout,
       }
       const bounds = route.websocket
       const bridge =

@@ -85,6 +85,15 @@ t.test('a timeout of 0 on an outbound call is refused: it would be none', async 
   )
 })
 
+t.test('server.sendTimeout is more than 0 and at most a day: it is what ends a slow read', async (t) => {
+  t.same(configProblems(config({ server: '\n  sendTimeout: 0' }), env), [
+    '3 server.sendTimeout: must be more than 0: a browser that stops reading would hold its upstream connection for ever',
+  ])
+  t.same(configProblems(config({ server: '\n  sendTimeout: 25d' }), env), [`3 server.sendTimeout: ${AT_MOST}`])
+  const loaded = parseConfig(config(), 'routes.yaml', env)
+  t.equal(loaded.server.sendTimeout, 60_000, 'a minute by default, as nginx has it')
+})
+
 t.test('a day, and what 0 documents as off, load', async (t) => {
   const loaded = parseConfig(
     config({

@@ -36,6 +36,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     headersTimeout: 10_000,
     requestTimeout: 60_000,
     keepAliveTimeout: 72_000,
+    sendTimeout: 60_000,
     drainTimeout: 30_000,
     maxHeaderSize: 16 * 1024,
     maxWebSockets: 10_000,

@@ -62,6 +62,8 @@ export interface TestConfigInput {
   readonly maxSessions?: number
   /** `server.maxWebSockets`: sockets per instance. */
   readonly maxWebSockets?: number
+  /** `server.sendTimeout`, ms. */
+  readonly sendTimeout?: number
   /** `session.maxWebSockets`: sockets per session. */
   readonly sessionMaxWebSockets?: number
   readonly localCache?: number
@@ -126,6 +128,7 @@ export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
       publicUrl: input.publicUrl ?? `http://127.0.0.1:${input.port}`,
       trustProxy: input.trustProxy,
       maxWebSockets: input.maxWebSockets,
+      sendTimeout: ms(input.sendTimeout),
     }),
     ...(input.identityProviders
       ? {

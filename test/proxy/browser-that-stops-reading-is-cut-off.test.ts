@@ -1,0 +1,143 @@
+import { createServer, type ServerResponse } from 'node:http'
+import { type AddressInfo, connect, type Socket } from 'node:net'
+import t, { type Test } from 'tap'
+import { buildGateway } from '../../src/server/gateway.js'
+import { UNREACHABLE_ISSUER } from '../helpers/app.js'
+import { route, testConfig } from '../helpers/gateway.js'
+
+const SEND_TIMEOUT = 500 // 0.5 s
+const CHUNK = Buffer.alloc(64 * 1024, 0x61)
+/** More than the sockets between the upstream and the browser hold, so a browser that stops reading stalls the upstream. */
+const BODY = 64 * 1024 * 1024
+const STRETCH = 16 * 1024 * 1024
+
+/**
+ * An upstream that streams BODY bytes as fast as it is read, and records
+ * when each answer's connection closed before its end.
+ */
+async function download(t: Test) {
+  const cut: number[] = []
+  const server = createServer((_req, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BODY })
+    let sent = 0
+    const pump = () => {
+      while (sent < BODY) {
+        sent += CHUNK.length
+        if (!res.write(CHUNK)) return
+      }
+      res.end()
+    }
+    res.on('drain', pump)
+    res.on('close', () => {
+      if (!res.writableFinished) cut.push(Date.now())
+    })
+    pump()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  )
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cut }
+}
+
+async function setup(t: Test) {
+  const upstream = await download(t)
+  const config = testConfig({
+    port: 0,
+    issuer: UNREACHABLE_ISSUER,
+    sendTimeout: SEND_TIMEOUT,
+    routes: [
+      route('/pub', upstream.url, { token: 'none', csrf: false }),
+      route('/maybe', upstream.url, { token: 'optional-user', csrf: false }),
+    ],
+  })
+  const app = await buildGateway(config)
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (app.server.address() as AddressInfo).port
+  // A session cookie whose record is gone: the answer clears it, so it goes
+  // out through Fastify's send rather than the hijacked reply.
+  const sealed = app.encodeSecureSession(app.createSecureSession({ id: 'gone' }), 'session')
+  const staleCookie = `${config.session.cookieName}=${encodeURIComponent(sealed)}`
+  return { upstream, port, staleCookie }
+}
+
+/** Resolves with when the upstream saw its answer cut off, or `undefined` once `ms` have passed. */
+async function cutWithin(cut: readonly number[], ms: number): Promise<number | undefined> {
+  const until = Date.now() + ms
+  while (cut.length === 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50))
+  return cut[0]
+}
+
+function ask(port: number, path: string, cookie: string | undefined): Socket {
+  const socket = connect(port, '127.0.0.1')
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${cookie ? `Cookie: ${cookie}\r\n` : ''}\r\n`,
+  )
+  socket.on('error', () => {})
+  return socket
+}
+
+const closed = (socket: Socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()))
+
+t.test(
+  'a browser that stops reading a download is cut off after server.sendTimeout, and so is its upstream call',
+  async (t) => {
+    const { upstream, port, staleCookie } = await setup(t)
+    for (const [name, path, cookie] of [
+      ['hijacked reply', '/pub/file', undefined],
+      ["Fastify's send", '/maybe/file', staleCookie],
+    ] as const) {
+      upstream.cut.length = 0
+      const socket = ask(port, path, cookie)
+      // Never reads: the gateway's writes back up, and it stops reading the upstream.
+      socket.pause()
+      t.teardown(() => socket.destroy())
+      const started = Date.now()
+      const gone = closed(socket)
+      const cut = await cutWithin(upstream.cut, 10 * SEND_TIMEOUT)
+      t.ok(cut !== undefined, `${name}: the upstream call was given up`)
+      t.ok(
+        (cut ?? Number.POSITIVE_INFINITY) - started >= SEND_TIMEOUT,
+        `${name}: not before sendTimeout (${(cut ?? Number.NaN) - started} ms)`,
+      )
+      // Resumed only to see the close: what arrived meanwhile is the sockets' buffers.
+      socket.resume()
+      await gone
+      t.pass(`${name}: the browser's connection was closed`)
+    }
+  },
+)
+
+t.test(
+  'a browser that reads slowly, each pause shorter than sendTimeout, gets the whole download',
+  async (t) => {
+    const { upstream, port, staleCookie } = await setup(t)
+    for (const [name, path, cookie] of [
+      ['hijacked reply', '/pub/file', undefined],
+      ["Fastify's send", '/maybe/file', staleCookie],
+    ] as const) {
+      const socket = ask(port, path, cookie)
+      t.teardown(() => socket.destroy())
+      let received = 0
+      let pauses = 0
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length
+        // A stall shorter than the timeout after every 16 MiB.
+        if (Math.floor((received - chunk.length) / STRETCH) !== Math.floor(received / STRETCH)) {
+          pauses++
+          socket.pause()
+          setTimeout(() => socket.resume(), SEND_TIMEOUT * 0.6)
+        }
+      })
+      await new Promise<void>((resolve) => socket.once('end', () => resolve()))
+      t.ok(received > BODY, `${name}: all ${BODY} bytes and the head arrived (${received})`)
+      t.ok(pauses >= 3, `${name}: the browser paused ${pauses} times`)
+      t.same(upstream.cut, [], `${name}: nothing was cut`)
+    }
+  },
+)
