@@ -78,6 +78,8 @@ export class Forward implements Dispatcher.DispatchHandler {
   #stalled: NodeJS.Timeout | undefined
   /** A `drain` listener of the stall's is on the response. */
   #awaitingDrain = false
+  /** A 204 or 304 went out whole with its head (`#bodiless`). */
+  #bodilessSent = false
 
   constructor(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions) {
     this.#request = request
@@ -147,12 +149,40 @@ export class Forward implements Dispatcher.DispatchHandler {
     const location = upstream.location
     if (location) headers.location = this.#publicLocation(location)
     this.#started = true
+    if (statusCode === 204 || statusCode === 304) {
+      this.#bodiless(statusCode, headers, viaSend)
+      return
+    }
     if (viaSend) {
       this.#send(controller, statusCode, headers)
       return
     }
     reply.hijack()
     reply.raw.writeHead(statusCode, headers)
+  }
+
+  /**
+   * RFC 9110 §6.4.1: a 204 or 304 has no content, whatever its head says,
+   * so the answer is whole with its head. §8.6 lets a 304 carry the
+   * Content-Length its 200 would have had (ASP.NET Core sends it), and
+   * undici, counting a body it never reads against it, then fails the
+   * exchange (`UND_ERR_RES_CONTENT_LENGTH_MISMATCH`) after the head is
+   * out: the browser's connection was destroyed with nothing sent. What
+   * undici reports after the head is not heard. A 204 may not carry one
+   * at all (§8.6), so its is dropped.
+   */
+  #bodiless(statusCode: number, headers: OutgoingHeaders, viaSend: boolean): void {
+    this.#bodilessSent = true
+    this.#finished = true
+    this.#deadline?.stop()
+    if (statusCode === 204) delete headers['content-length']
+    const reply = this.#reply
+    if (viaSend) {
+      reply.code(statusCode).headers(headers).send()
+      return
+    }
+    reply.hijack()
+    reply.raw.writeHead(statusCode, headers).end()
   }
 
   /**
@@ -215,6 +245,7 @@ export class Forward implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    if (this.#bodilessSent) return
     this.#finished = true
     this.#deadline?.stop()
     const res = this.#reply.raw
@@ -267,6 +298,7 @@ export class Forward implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: UpstreamError): void {
+    if (this.#bodilessSent) return
     this.#finished = true
     this.#deadline?.stop()
     // The client left, and this is our own abort: nobody is there to answer.

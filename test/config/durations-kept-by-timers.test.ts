@@ -89,7 +89,9 @@ t.test('server.sendTimeout is more than 0 and at most a day: it is what ends a s
   t.same(configProblems(config({ server: '\n  sendTimeout: 0' }), env), [
     '3 server.sendTimeout: must be more than 0: a browser that stops reading would hold its upstream connection for ever',
   ])
-  t.same(configProblems(config({ server: '\n  sendTimeout: 25d' }), env), [`3 server.sendTimeout: ${AT_MOST}`])
+  t.same(configProblems(config({ server: '\n  sendTimeout: 25d' }), env), [
+    `3 server.sendTimeout: ${AT_MOST}`,
+  ])
   const loaded = parseConfig(config(), 'routes.yaml', env)
   t.equal(loaded.server.sendTimeout, 60_000, 'a minute by default, as nginx has it')
 })
