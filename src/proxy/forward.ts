@@ -5,6 +5,7 @@ import type { Dispatcher, Pool } from 'undici'
 import { inRequestContext } from '../tracing/spans.js'
 import type { ForwardedRequest } from './request-headers.js'
 import type { OutgoingHeaders, ResponseHygiene } from './response-headers.js'
+import type { StreamSession } from './stream-session.js'
 import { UpstreamDeadline } from './upstream-deadline.js'
 import { answerUpstreamFailure, type UpstreamErrorObserver } from './upstream-errors.js'
 
@@ -47,6 +48,8 @@ export interface ForwardOptions {
   readonly deadline?: number | undefined
   /** `server.sendTimeout`: how long the answer waits for a browser that takes none of it, ms. */
   readonly sendTimeout: number
+  /** On a route whose token stands on the session: its re-reads while an answer streams. */
+  readonly session?: StreamSession | undefined
 }
 
 /**
@@ -80,6 +83,12 @@ export class Forward implements Dispatcher.DispatchHandler {
   #awaitingDrain = false
   /** A 204 or 304 went out whole with its head (`#bodiless`). */
   #bodilessSent = false
+  /** When the session this answer's token stands on was last known to stand, epoch ms; 0 when none does. */
+  #sessionSeenAt = 0
+  /** Chunks that wait, the upstream paused, while the session is read again (`#recheck`). */
+  #held: Buffer[] | undefined
+  /** The upstream ended while chunks were held. */
+  #endHeld = false
 
   constructor(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions) {
     this.#request = request
@@ -106,6 +115,9 @@ export class Forward implements Dispatcher.DispatchHandler {
     const raw = this.#reply.raw as Answering
     if (raw[exchange] === undefined) raw.on('close', clientClosed)
     raw[exchange] = this
+    // The guard has just read the session the token stands on.
+    const session = this.#options.session
+    if (session !== undefined && request.upstreamToken !== null) this.#sessionSeenAt = session.now()
     this.#options.pool.dispatch(
       {
         path,
@@ -229,23 +241,85 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.#deadline?.heard(false)
-    if (this.#body) {
-      if (!this.#body.push(chunk)) {
-        controller.pause()
-        this.#stall()
-      }
+    if (this.#held !== undefined) {
+      this.#held.push(chunk)
       return
     }
-    const res = this.#reply.raw
-    if (!res.write(chunk)) {
+    if (this.#sessionSeenAt !== 0) {
+      const session = this.#options.session!
+      if (session.now() - this.#sessionSeenAt >= session.interval) {
+        this.#recheck(controller, chunk, session)
+        return
+      }
+    }
+    this.#pass(controller, chunk)
+  }
+
+  /** Sends a chunk on to the browser; true when its socket is full and the upstream paused for it. */
+  #pass(controller: Dispatcher.DispatchController, chunk: Buffer): boolean {
+    if (this.#body) {
+      if (this.#body.push(chunk)) return false
       controller.pause()
       this.#stall()
-      res.once('drain', () => controller.resume())
+      return true
     }
+    const res = this.#reply.raw
+    if (res.write(chunk)) return false
+    controller.pause()
+    this.#stall()
+    res.once('drain', () => this.#resume(controller))
+    return true
+  }
+
+  /** Reads the upstream again, unless it is paused for a session check. */
+  #resume(controller: Dispatcher.DispatchController): void {
+    if (this.#held === undefined) controller.resume()
+  }
+
+  /**
+   * A chunk arrived `interval` or more after the session was last known to
+   * stand: it waits, the upstream paused, while the session is read again,
+   * and goes on only if the session still stands. So a streamed answer
+   * carries nothing more than `interval` after its session ended (see
+   * stream-session.ts); an answer that ends sooner is never held.
+   */
+  #recheck(controller: Dispatcher.DispatchController, chunk: Buffer, session: StreamSession): void {
+    const ref = session.ref(this.#request)
+    if (ref === undefined) {
+      this.#sessionSeenAt = 0
+      this.#pass(controller, chunk)
+      return
+    }
+    this.#held = [chunk]
+    controller.pause()
+    const decided = (stands: boolean) => {
+      const held = this.#held!
+      this.#held = undefined
+      const res = this.#reply.raw
+      if (res.destroyed) return
+      if (!stands) {
+        this.#reply.log.info(
+          { route: this.#options.route },
+          'session ended while its answer streamed; cut off',
+        )
+        res.destroy()
+        return
+      }
+      this.#sessionSeenAt = session.now()
+      let paused = false
+      for (const next of held) paused = this.#pass(controller, next) || paused
+      if (this.#endHeld) this.onResponseEnd()
+      else if (!paused) controller.resume()
+    }
+    session.stands(ref).then(decided, () => decided(true))
   }
 
   onResponseEnd(): void {
     if (this.#bodilessSent) return
+    if (this.#held !== undefined) {
+      this.#endHeld = true
+      return
+    }
     this.#finished = true
     this.#deadline?.stop()
     const res = this.#reply.raw
@@ -327,7 +401,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     const body = new Readable({
       read: () => {
         this.#taken()
-        controller.resume()
+        this.#resume(controller)
       },
     })
     this.#body = body

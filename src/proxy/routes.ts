@@ -14,6 +14,7 @@ import { OwnCookies } from './own-cookies.js'
 import { refuseAmbiguousPath } from './path-check.js'
 import { headerRewriter } from './request-headers.js'
 import { ResponseHygiene } from './response-headers.js'
+import { streamSession } from './stream-session.js'
 import { tokenRetry } from './token-retry.js'
 import { ownDeadline } from './upstream-deadline.js'
 import type { UpstreamErrorObserver } from './upstream-errors.js'
@@ -27,6 +28,7 @@ import {
   upgradeAwareGuard,
   upgradeHeaders,
 } from './websocket/upgrade.js'
+import { RECHECK_INTERVAL } from './websocket/watch.js'
 
 /** What the proxy reads of the config: the routes, and the limits and names they share. */
 export type ProxyConfig = Pick<GatehouseConfig, 'routes'> & {
@@ -50,7 +52,7 @@ export interface ProxyRouteHooks {
   readonly onCookiesDropped?: (route: string, count: number) => void
   /** Clock of the sessions, epoch ms: the WebSocket session checks read with it. */
   readonly now?: () => number
-  /** How often open WebSockets re-check their session, ms (tests shorten it). */
+  /** How often open WebSockets, and answers still streaming, re-check their session, ms (tests shorten it). */
   readonly websocketRecheck?: number
   /** Counts WebSockets refused, closed for a broken bound, and open. */
   readonly websocket?: WebSocketObserver
@@ -133,6 +135,12 @@ export async function registerProxyRoutes(
         draining,
         deadline: ownDeadline(route.timeout),
         sendTimeout: config.server.sendTimeout,
+        session: streamSession(
+          route,
+          deps,
+          hooks.websocketRecheck ?? RECHECK_INTERVAL,
+          hooks.now ?? Date.now,
+        ),
       }
       const bounds = route.websocket
       const bridge =

@@ -13,7 +13,7 @@ export interface FrontendsOptions {
   readonly config: GatehouseConfig
   /** Clock of the sessions, epoch ms. */
   readonly now: () => number
-  /** How often open WebSockets re-check their session, ms; default 5 s. */
+  /** How often open WebSockets, and answers still streaming, re-check their session, ms; default 5 s. */
   readonly websocketRecheck?: number | undefined
 }
 

@@ -19,7 +19,7 @@ export interface GatewayOptions extends InstanceOptions {
   readonly lockTtl?: number
   /** See `UserTokensOptions.coordination`: tests only. */
   readonly coordination?: ServicesOptions['coordination']
-  /** How often open WebSockets re-check their session, ms; default 5 s. */
+  /** How often open WebSockets, and answers still streaming, re-check their session, ms; default 5 s. */
   readonly websocketRecheck?: number
   /** What a config reload's app borrows from the first (see `ServicesOptions.lasting`). */
   readonly lasting?: ServicesOptions['lasting']

@@ -10,7 +10,7 @@ export interface ProxyOptions {
   readonly config: ProxyConfig & AntiForgeryConfig
   /** Clock of the sessions, epoch ms: the WebSocket session checks read with it. */
   readonly now: () => number
-  /** How often open WebSockets re-check their session, ms; default 5 s. */
+  /** How often open WebSockets, and answers still streaming, re-check their session, ms; default 5 s. */
   readonly websocketRecheck?: number | undefined
   /** The sessions these routes read: a named frontend's; default `app.gatehouse.sessions`. */
   readonly sessions?: Sessions | undefined
