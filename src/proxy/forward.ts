@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
 import { inRequestContext } from '../tracing/spans.js'
 import type { ForwardedRequest } from './request-headers.js'
-import type { OutgoingHeaders, ResponseHygiene } from './response-headers.js'
+import { type OutgoingHeaders, privateToSharedCaches, type ResponseHygiene } from './response-headers.js'
 import type { StreamSession } from './stream-session.js'
 import { UpstreamDeadline } from './upstream-deadline.js'
 import { answerUpstreamFailure, type UpstreamErrorObserver } from './upstream-errors.js'
@@ -158,6 +158,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     const viaSend = this.#needsOnSend()
     const headers: OutgoingHeaders = viaSend ? {} : reply.getHeaders()
     this.#options.hygiene.copy(upstream, headers, true, reply.log)
+    if (this.#request.upstreamToken !== null) privateToSharedCaches(headers)
     const location = upstream.location
     if (location) headers.location = this.#publicLocation(location)
     this.#started = true

@@ -83,3 +83,31 @@ export class ResponseHygiene {
     log.warn({ route, dropped: count }, "upstream tried to set the gateway's own cookie; dropped")
   }
 }
+
+/**
+ * What lets a shared cache store an answer to a request with
+ * `Authorization` (RFC 9111 §3.5: `public`, `s-maxage`, `must-revalidate`),
+ * and what keeps every shared cache from storing it (`no-store`, and an
+ * unqualified `private`: `private="field"` leaves the rest storable).
+ */
+const SAYS_WHO_MAY_STORE =
+  /(?:^|,)\s*(?:public|s-maxage|must-revalidate|no-store|private(?!\s*=))\s*(?:[=,]|$)/i
+
+/**
+ * Marks an answer `private` (RFC 9111 §5.2.2.7) unless its `Cache-Control`
+ * says who may store it. The gateway sent the upstream the user's token in
+ * `Authorization`, which §3.5 keeps shared caches from storing answers to;
+ * the browser sent only a cookie, which no rule does. So an upstream that
+ * answered a user's own data with `max-age=60`, as §3.5 lets it, would
+ * have a CDN or caching proxy in front of the gateway serve it to the next
+ * user. The browser's own cache still may store it.
+ */
+export function privateToSharedCaches(headers: OutgoingHeaders): void {
+  const value = headers['cache-control']
+  if (value === undefined) {
+    headers['cache-control'] = 'private'
+    return
+  }
+  const text = Array.isArray(value) ? value.join(', ') : String(value)
+  if (!SAYS_WHO_MAY_STORE.test(text)) headers['cache-control'] = `private, ${text}`
+}
