@@ -211,6 +211,7 @@ function resolve(
         bodyLimit: parseSize(r.bodyLimit),
         websocket: resolveWebSocket(r.websocket),
         allowClearSiteData: r.allowClearSiteData,
+        allowNetworkErrorLogging: r.allowNetworkErrorLogging,
         passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
         ...(routeTls === undefined ? {} : { tls: routeTls }),
         ...(r.identityProviders === undefined ? {} : { identityProviders: [...r.identityProviders] }),

@@ -484,6 +484,11 @@ export const RouteSchema = Type.Object(
       default: false,
       description: "Let the upstream's Clear-Site-Data header reach the browser; dropped otherwise.",
     }),
+    allowNetworkErrorLogging: Type.Boolean({
+      default: false,
+      description:
+        "Let the upstream's NEL and Report-To headers reach the browser: a Network Error Logging policy covers every request to the origin, every route's, and outlives the answer by its max_age; dropped otherwise.",
+    }),
     passHeaders: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:

@@ -15,6 +15,8 @@ export interface ResponseHygieneOptions {
   readonly own: OwnCookies
   /** The route lets its upstream send `Clear-Site-Data`. */
   readonly allowClearSiteData: boolean
+  /** The route lets its upstream send `NEL` and `Report-To`. */
+  readonly allowNetworkErrorLogging: boolean
   /** Counts the cookies dropped from one answer. */
   readonly onCookiesDropped?: ((route: string, count: number) => void) | undefined
   readonly now?: (() => number) | undefined
@@ -26,18 +28,29 @@ export interface ResponseHygieneOptions {
  * upstream's own business. A compromised upstream (docs/security.md, threat
  * model) that sets a cookie under one of our names could swap the victim's
  * session for the attacker's, or end it; `Clear-Site-Data` (W3C Clear Site
- * Data §3.1) would wipe every cookie of the origin, ours included. Every
- * proxied answer, hijacked or sent through Fastify, and every early hint,
- * passes through here.
+ * Data §3.1) would wipe every cookie of the origin, ours included. A
+ * Network Error Logging policy (`NEL`, with the endpoints of `Report-To`;
+ * W3C Network Error Logging §3.1) is the origin's, not the answer's: the
+ * browser keeps it for its `max_age` and reports on every request to the
+ * origin, every route's, its URL, method, status and timing included, up
+ * to all of them (`success_fraction: 1`), to wherever the upstream says,
+ * long after the upstream is fixed. Every proxied answer, hijacked or sent
+ * through Fastify, and every early hint, passes through here.
  */
 export class ResponseHygiene {
   readonly #options: ResponseHygieneOptions
   readonly #now: () => number
+  /** Origin-wide headers this route's upstream may not send. */
+  readonly #originWide: ReadonlySet<string>
   #lastWarn = Number.NEGATIVE_INFINITY
 
   constructor(options: ResponseHygieneOptions) {
     this.#options = options
     this.#now = options.now ?? Date.now
+    this.#originWide = new Set([
+      ...(options.allowClearSiteData ? [] : ['clear-site-data']),
+      ...(options.allowNetworkErrorLogging ? [] : ['nel', 'report-to']),
+    ])
   }
 
   /**
@@ -46,7 +59,7 @@ export class ResponseHygiene {
    */
   copy(upstream: IncomingHttpHeaders, into: OutgoingHeaders, final: boolean, log: FastifyBaseLogger): void {
     const named = connectionNamed(upstream.connection)
-    const dropsClearSiteData = !this.#options.allowClearSiteData
+    const originWide = this.#originWide
     for (const name in upstream) {
       if (isHopByHop(name, named)) continue
       if (name === 'set-cookie') {
@@ -55,7 +68,7 @@ export class ResponseHygiene {
         if (kept !== undefined) into[name] = kept
         continue
       }
-      if (name === 'clear-site-data' && dropsClearSiteData) continue
+      if (originWide.has(name)) continue
       into[name] = upstream[name]!
     }
   }

@@ -122,6 +122,7 @@ export async function registerProxyRoutes(
         route: route.path,
         own,
         allowClearSiteData: route.allowClearSiteData,
+        allowNetworkErrorLogging: route.allowNetworkErrorLogging,
         onCookiesDropped: hooks.onCookiesDropped,
       })
       const forward: ForwardOptions = {

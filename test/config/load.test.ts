@@ -73,6 +73,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     bodyLimit: 1024 * 1024,
     websocket: false,
     allowClearSiteData: false,
+    allowNetworkErrorLogging: false,
     passHeaders: [],
   })
   t.same(config.metrics, { enabled: true, host: '127.0.0.1', port: 9464 }, 'metrics off the public port')
