@@ -3,6 +3,7 @@ import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
 import { inRequestContext } from '../tracing/spans.js'
+import { publicLocation, type RoutePrefixes } from './public-location.js'
 import type { ForwardedRequest } from './request-headers.js'
 import { type OutgoingHeaders, privateToSharedCaches, type ResponseHygiene } from './response-headers.js'
 import type { StreamSession } from './stream-session.js'
@@ -29,14 +30,10 @@ function clientClosed(this: Answering): void {
   this[exchange]?.clientClosed()
 }
 
-export interface ForwardOptions {
+export interface ForwardOptions extends RoutePrefixes {
   readonly pool: Pool
   /** The route's path, for the log line and the metric label of a failure. */
   readonly route: string
-  /** The route's public path prefix, `''` for the root. */
-  readonly prefix: string
-  /** What the upstream calls that prefix, `''` for its root. */
-  readonly rewritePrefix: string
   readonly rewriteHeaders: (request: ForwardedRequest, headers: IncomingHttpHeaders) => IncomingHttpHeaders
   /** What the upstream's answer may not pass on to the browser. */
   readonly hygiene: ResponseHygiene
@@ -160,7 +157,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     this.#options.hygiene.copy(upstream, headers, true, reply.log)
     if (this.#request.upstreamToken !== null) privateToSharedCaches(headers)
     const location = upstream.location
-    if (location) headers.location = this.#publicLocation(location)
+    if (location) headers.location = publicLocation(location, this.#options)
     this.#started = true
     if (statusCode === 204 || statusCode === 304) {
       this.#bodiless(statusCode, headers, viaSend)
@@ -407,13 +404,5 @@ export class Forward implements Dispatcher.DispatchHandler {
     })
     this.#body = body
     this.#reply.code(statusCode).headers(headers).send(body)
-  }
-
-  /** A path-only redirect from the upstream, mapped back under the route's public prefix. */
-  #publicLocation(location: string): string {
-    const { prefix, rewritePrefix } = this.#options
-    if (prefix === rewritePrefix || !location.startsWith('/') || location.startsWith('//')) return location
-    if (!location.startsWith(rewritePrefix)) return location
-    return prefix + location.slice(rewritePrefix.length)
   }
 }

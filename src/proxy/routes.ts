@@ -130,6 +130,7 @@ export async function registerProxyRoutes(
         route: route.path,
         prefix: route.path === '/' ? '' : route.path,
         rewritePrefix: route.rewritePath === '/' ? '' : route.rewritePath,
+        upstreamOrigin,
         rewriteHeaders,
         hygiene,
         onUpstreamError: hooks.onUpstreamError,
