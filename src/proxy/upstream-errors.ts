@@ -61,7 +61,8 @@ export function answerUpstreamFailure(
  * past its size limit, or a body that did not match its Content-Length (which reaches this answer
  * only if found before the answer started; after, the browser's connection
  * is cut). The upstream was reached; it answered something that must not
- * be passed on (response smuggling).
+ * be passed on (response smuggling). Also what undici refuses as a
+ * `SocketError` with no code of its own (`REFUSED_ANSWERS`).
  * node:http's parser, which reads a WebSocket handshake's answer for `ws`,
  * reports the same llhttp `HPE_*` codes.
  */
@@ -70,9 +71,18 @@ export function notHttp(error: Error & { code?: string }): boolean {
     error.name === 'HTTPParserError' ||
     error.code?.startsWith('HPE_') === true ||
     error.code === 'UND_ERR_HEADERS_OVERFLOW' ||
-    error.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'
+    error.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
+    (error.code === 'UND_ERR_SOCKET' && REFUSED_ANSWERS.has(error.message))
   )
 }
+
+/**
+ * undici's messages for an answer it read and refused: a `100 Continue`
+ * it never asked for (it sends no `Expect`), and a `101` to a request that
+ * asked for no upgrade (client-h1.js). Named only by message; the test
+ * (upstream-100-or-101-is-an-invalid-response) pins them to the undici in use.
+ */
+const REFUSED_ANSWERS: ReadonlySet<string> = new Set(['bad response', 'bad upgrade'])
 
 /** The catalogue's code for an upstream that failed this way, over HTTP or a WebSocket handshake. */
 export function upstreamErrorCode(kind: UpstreamErrorKind): ErrorCode {
