@@ -184,6 +184,10 @@ class Attempts implements Refusal {
   }
 
   replay(token: string): void {
+    // The browser left while the token was replaced: the new token is kept
+    // for its next request, and this one, a POST maybe, is not sent again
+    // for nobody.
+    if (this.#reply.raw.destroyed) return
     this.#tokenReplayed = true
     this.#route.onRetry?.()
     this.#request.upstreamToken = token
@@ -203,6 +207,7 @@ class Attempts implements Refusal {
   }
 
   nonceReplay(): void {
+    if (this.#reply.raw.destroyed) return
     this.#nonceReplayed = true
     // The nonce is remembered (`seen`); the new proof carries it.
     this.#request.upstreamProof = null
