@@ -1,4 +1,15 @@
-import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml'
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isNode,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from 'yaml'
 import type { ConfigProblem } from './errors.js'
 import { formatPath } from './option-path.js'
 import { syntaxProblems } from './problems.js'
@@ -66,12 +77,26 @@ export function keepNumberText(doc: Document): void {
  */
 export function numberTextProblems(doc: Document, lineCounter: LineCounter, tree: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = []
-  const walk = (node: unknown, path: (string | number)[]) => {
+  /** The node each anchor names at this point of the document (YAML 1.2 §7.1: the last before). */
+  const anchors = new Map<string, Node>()
+  // An alias is its anchor's value at the alias's own option, whose type
+  // may differ: `port: &p 0x1F90` is 8080 there, and `clientId: *p` the
+  // text "8080". Named at the alias. documentValues has refused an alias
+  // inside what it names and bounded what aliases bring in, so this ends.
+  const walk = (node: unknown, path: (string | number)[], alias?: Node) => {
+    if (isAlias(node)) {
+      const target = anchors.get(node.source)
+      if (target !== undefined) walk(target, path, alias ?? node)
+      return
+    }
+    if (alias === undefined && isNode(node) && node.anchor) anchors.set(node.anchor, node)
     if (isMap(node)) {
-      for (const pair of node.items)
-        if (isScalar(pair.key)) walk(pair.value, [...path, String(pair.key.value)])
+      for (const pair of node.items) {
+        if (alias === undefined && isNode(pair.key) && pair.key.anchor) anchors.set(pair.key.anchor, pair.key)
+        if (isScalar(pair.key)) walk(pair.value, [...path, String(pair.key.value)], alias)
+      }
     } else if (isSeq(node)) {
-      for (const [i, item] of node.items.entries()) walk(item, [...path, i])
+      for (const [i, item] of node.items.entries()) walk(item, [...path, i], alias)
     } else if (
       isScalar(node) &&
       typeof node.value === 'number' &&
@@ -82,7 +107,7 @@ export function numberTextProblems(doc: Document, lineCounter: LineCounter, tree
     ) {
       const message = numberProblem(node.source, node.value, typeof valueAt(tree, path) === 'string')
       if (message !== undefined)
-        problems.push({ path: formatPath(path), line: lineOf(node, lineCounter), message })
+        problems.push({ path: formatPath(path), line: lineOf(alias ?? node, lineCounter), message })
     }
   }
   walk(doc.contents, [])

@@ -84,7 +84,8 @@ The file is UTF-8 and one YAML document. YAML's own tags (\`!!str\` keeps a valu
 are read, no others (\`!vault\`, \`!!binary\`); \`<<\` merge keys are not (YAML 1.2 has none: an
 alias, \`*name\`, stands for a whole value); a key set twice in a mapping is an error, named by
 its option. A number YAML reads without its text (\`12e3\` is 12000, \`0x1F\` 31) is refused where
-the option takes text: quote it; \`1e309\` is out of range.
+the option takes text, an alias's option too (\`port: &p 0x1F90\` then \`clientId: *p\`): quote it;
+\`1e309\` is out of range.
 
 A running gateway reloads this file on \`SIGHUP\` and when it changes, checked whole first; a
 few settings (\`server.host\`, \`server.port\`, the listener's timeouts and header size,

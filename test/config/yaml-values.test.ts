@@ -149,6 +149,34 @@ t.test('a number YAML reads without its text is refused where the option takes t
   t.same(keys.oidc.authorizationParams, { '0x1F': 'a', '1e3': 'b' }, 'a key is a name: its text is kept')
 })
 
+t.test('a number YAML reads without its text is refused where an alias brings it to text', async (t) => {
+  // The anchor is on a number option, which takes the number; the alias
+  // gave the client id "8080", not the 0x1F90 written: check said OK.
+  const quote =
+    'YAML reads this as a number, which loses the text as written (an exponent, 0x, 0o, .inf); quote the value'
+  const aliased = minimal
+    .replace('server:\n', 'server:\n  port: &port 0x1F90\n')
+    .replace('clientId: my-bff', 'clientId: *port')
+  t.same(problems(aliased), [`6 oidc.clientId: ${quote}`], 'at the alias')
+  const inList = minimal
+    .replace('server:\n', 'server:\n  port: &port 0x1F90\n')
+    .replace('upstream: http://orders:8080', 'upstream: http://orders:8080\n    scopes: &s [read, *port]')
+    .concat('  - path: /api/other\n    upstream: http://orders:8080\n    scopes: *s\n')
+  t.same(
+    problems(inList),
+    [`13 routes[0].scopes[1]: ${quote}`, `16 routes[1].scopes[1]: ${quote}`],
+    'inside what an alias names, at each alias',
+  )
+  const kept = parseConfig(
+    minimal
+      .replace('server:\n', 'server:\n  port: &port 0123\n')
+      .replace('clientId: my-bff', 'clientId: *port'),
+    'routes.yaml',
+    env,
+  )
+  t.equal(kept.oidc.clientId, '0123', 'a plain decimal keeps its text through an alias')
+})
+
 t.test('a number past what a number holds is out of range, not "null"', async (t) => {
   const timeout = (value: string) =>
     problems(
