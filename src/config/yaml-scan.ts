@@ -17,6 +17,9 @@ export const MAX_NESTING = 32
  */
 export const MAX_NODES = 100_000
 
+/** `[`, `]`, `{`, `}` and `,`: they end an anchor's or a tag's name. */
+const FLOW_INDICATORS: ReadonlySet<number> = new Set([0x5b, 0x5d, 0x7b, 0x7d, 0x2c])
+
 const SPACE = 0x20
 const TAB = 0x09
 const CR = 0x0d
@@ -129,8 +132,22 @@ export function textBeyond(
         blockScalar = indent
         break
       } else if (c === 0x26 || c === 0x21 /* & ! */) {
-        // An anchor or a tag comes before the node it names.
-        while (at + 1 < end && !separates(text, at + 1, end)) at++
+        // An anchor or a tag comes before the node it names. Its name ends
+        // at a space or a flow indicator (YAML 1.2 §6.9: ns-anchor-char and
+        // ns-tag-char exclude `[]{},`), so `&a[` opens a list: read to the
+        // space, `[&a[[[…]]]]` hid every level. A verbatim tag (`!<…>`)
+        // holds a URI, which may have them, and ends at its `>`.
+        if (c === 0x21 && text.charCodeAt(at + 1) === 0x3c /* < */) {
+          // Within the line: a search of the text past it, at each `!<`, was quadratic.
+          while (at + 1 < end && text.charCodeAt(at) !== 0x3e /* > */) at++
+        } else {
+          while (
+            at + 1 < end &&
+            !separates(text, at + 1, end) &&
+            !FLOW_INDICATORS.has(text.charCodeAt(at + 1))
+          )
+            at++
+        }
       } else {
         scalarAt = at
         nodeStart = false

@@ -76,3 +76,31 @@ t.test('a list past the node bound is refused at the line that passes it', async
     'comments and blank lines hold no nodes',
   )
 })
+
+t.test('an anchor or a tag written against its bracket hides no nesting or nodes behind it', async (t) => {
+  // An anchor's or a tag's name ends at a flow indicator (YAML 1.2 §6.9:
+  // ns-anchor-char and ns-tag-char exclude `[]{},`); read to the next
+  // space, `[&a[[[…]]]]` hid all its levels and `[&a[1,1,…]]` its nodes,
+  // and check then parsed 1 MB of them: 11 s and 760 MB.
+  const levels = 500_000
+  for (const form of ['&a', '!!seq', '!t']) {
+    const nested = `junk: [${form}${'['.repeat(levels)}${']'.repeat(levels)}]\n`
+    const started = performance.now()
+    t.same(textBeyond(nested), { bound: 'nesting', line: 1 }, `${form}[[[…`)
+    t.ok(performance.now() - started < 1_000, 'in one pass, not a parse')
+    t.same(
+      textBeyond(`junk: [${form}[${'1,'.repeat(MAX_NODES)}1]]\n`),
+      { bound: 'nodes', line: 1 },
+      `${form}[1,1,…`,
+    )
+  }
+  // In block context YAML refuses `&a[`, but parses on behind the error.
+  t.same(textBeyond(`junk: &a${'['.repeat(levels)}${']'.repeat(levels)}\n`), { bound: 'nesting', line: 1 })
+  const texts: Record<string, string> = {
+    'anchors against brackets': 'a: [&x[1, {b: 2}], *x]\n',
+    'tags against brackets': 'a: [!!seq[1], !!map{b: [2]}]\n',
+    // A verbatim tag holds a URI, whose `,` and brackets close nothing.
+    'a verbatim tag': 'a: !<tag:yaml.org,2002:seq> [1, [2]]\nb: [!<tag:yaml.org,2002:str> x]\n',
+  }
+  for (const [name, text] of Object.entries(texts)) t.equal(scannedDepth(text), parsedDepth(text), name)
+})
