@@ -59,8 +59,12 @@ export function textBeyond(
   let line = 1
   /** The quote a scalar opened, still open at the end of a line. */
   let quote = 0
-  /** The indentation of the line that opened a block scalar, while its lines run. */
-  let blockScalar = -1
+  /**
+   * While a block scalar's lines run, the column its content must be
+   * deeper than (YAML 1.2 §8.1.1.1): its mapping's keys, or its list's
+   * dashes, not the indentation of the line that opened it (`- a: |`).
+   */
+  let blockScalar: number | undefined
 
   let i = 0
   while (i < text.length) {
@@ -68,12 +72,22 @@ export function textBeyond(
     let indent = 0
     while (i + indent < end && text.charCodeAt(i + indent) === SPACE) indent++
     const blank = i + indent === end || text.charCodeAt(i + indent) === CR
-    if (blockScalar >= 0 && (blank || indent > blockScalar)) {
+    // YAML 1.2 §9.1.4: `---` or `...` at a line's start ends the document,
+    // inside a quoted scalar, a flow collection or a block scalar too: what
+    // was open is closed, and the line is read on after the marker.
+    const marker = documentMarker(text, i, end)
+    if (marker) {
+      columns.length = 0
+      flow = 0
+      quote = 0
+      blockScalar = undefined
+    }
+    if (blockScalar !== undefined && (blank || indent > blockScalar)) {
       i = end + 1
       line++
       continue
     }
-    blockScalar = -1
+    blockScalar = undefined
     if (quote === 0 && flow === 0) {
       if (blank || text.charCodeAt(i + indent) === 0x23 /* # */) {
         i = end + 1
@@ -86,7 +100,7 @@ export function textBeyond(
     /** Where the scalar being read began: a key's column, if `:` follows. */
     let scalarAt = -1
     let nodeStart = quote === 0
-    for (let at = i + (quote === 0 ? indent : 0); at < end; at++) {
+    for (let at = i + (marker ? 3 : quote === 0 ? indent : 0); at < end; at++) {
       const c = text.charCodeAt(at)
       if (quote !== 0) {
         if (quote === 0x22 /* " */ && c === 0x5c /* \ */) at++
@@ -129,7 +143,9 @@ export function textBeyond(
         // An entry of a block list, or a key; not a node of its own.
         columns.push(at - i)
       } else if (flow === 0 && (c === 0x7c || c === 0x3e) /* | > */) {
-        blockScalar = indent
+        // The innermost open collection's column; the line's own where none
+        // is open on it (`: |` after an explicit `? key`).
+        blockScalar = Math.max(indent, columns.length > 0 ? columns[columns.length - 1]! : -1)
         break
       } else if (c === 0x26 || c === 0x21 /* & ! */) {
         // An anchor or a tag comes before the node it names. Its name ends
@@ -160,6 +176,11 @@ export function textBeyond(
     line++
   }
   return undefined
+}
+
+/** `---` or `...` starting at `from`, the start of a line, and followed by a space or the line's end. */
+function documentMarker(text: string, from: number, end: number): boolean {
+  return (text.startsWith('---', from) || text.startsWith('...', from)) && separates(text, from + 3, end)
 }
 
 function lineEnd(text: string, from: number): number {

@@ -104,3 +104,40 @@ t.test('an anchor or a tag written against its bracket hides no nesting or nodes
   }
   for (const [name, text] of Object.entries(texts)) t.equal(scannedDepth(text), parsedDepth(text), name)
 })
+
+t.test('a block scalar ends where YAML ends it: at a line no deeper than its mapping', async (t) => {
+  // The content of `- a: |` is what is indented past `a`, not past the
+  // line's `-`: a line at `a`'s column is the mapping's next key, whose
+  // brackets the scan took for text. 1 MB of them held check for 6 s.
+  const levels = 500_000
+  const deep = `${'['.repeat(levels)}${']'.repeat(levels)}`
+  t.same(textBeyond(`x:\n  - a: |\n    ${deep}: 1\n`), { bound: 'nesting', line: 3 }, 'a key at its column')
+  t.same(
+    textBeyond(`x:\n  - a: |\n      text\n    b: ${deep}\n`),
+    { bound: 'nesting', line: 4 },
+    'after its content',
+  )
+  const texts: Record<string, string> = {
+    'a block scalar in a list of mappings':
+      'routes:\n  - path: /a\n    pem: |\n      -----BEGIN [[[[\n      {{{\n    tls: {a: [1]}\n  - path: /b\n',
+    'a block scalar as a list item': 'a:\n  - |\n    [[[[\n  - [1]\n',
+    'a folded scalar with an indicator': 'a:\n  b: >2-\n     [[[ x\n  c: [1]\n',
+    'a block scalar as an explicit value': '? a\n: |\n  [[[\nb: [1, [2]]\n',
+  }
+  for (const [name, text] of Object.entries(texts)) t.equal(scannedDepth(text), parsedDepth(text), name)
+})
+
+t.test('a document marker starts the scan afresh, whatever was open before it', async (t) => {
+  // `---` (and `...`) at a line's start ends a document even inside a
+  // quoted scalar, a flow collection or a block scalar; the scan read the
+  // line as text, and YAML then parsed 1 MB of brackets behind it: 7 s.
+  const levels = 500_000
+  const deep = `${'['.repeat(levels)}${']'.repeat(levels)}`
+  for (const before of ['', 'x: 1\n', 'x: "a\n', 'x: [a,\n', 'x: |\n  a\n', '%YAML 1.2\n', 'x: 1\n...\n'])
+    t.same(
+      textBeyond(`${before}--- ${deep}\n`),
+      { bound: 'nesting', line: before.split('\n').length },
+      JSON.stringify(before),
+    )
+  t.equal(scannedDepth('---\na: [1, [2]]\n...\n---\nb: {c: [3]}\n'), 3, 'each document on its own')
+})
