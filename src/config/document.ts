@@ -39,8 +39,16 @@ export function parseYaml(text: string): ParsedYaml {
     return { lineCounter, problems: [{ path: '', line: beyond.line, message: BEYOND[beyond.bound] }] }
   // Keys set twice are found by documentValues, which names their option;
   // YAML's own check compares each key with every other (1 s for 10,000).
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: false })
-  return { doc, lineCounter, problems: syntaxProblems(doc.errors, text) }
+  // Not YAML's pretty errors: each copies the text around the error into
+  // its message, and a long line of errors (`x: ]]]…`) made that quadratic:
+  // 200 KB of them took minutes. The line is all a problem names.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false })
+  const errors = doc.errors.map(({ code, message, pos }) => ({
+    code,
+    message,
+    linePos: [lineCounter.linePos(pos[0])] as const,
+  }))
+  return { doc, lineCounter, problems: syntaxProblems(errors, text) }
 }
 
 /**

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { syntaxProblems } from '../../src/config/problems.js'
+import { CONFIG_ENV, configProblems, MINIMAL_CONFIG } from '../helpers/config-problems.js'
 
 t.test(
   'a syntax error on a long line is reported at once: the line is searched for ${VAR} in one pass',
@@ -34,4 +35,24 @@ t.test('the variable is still found after a bracket, outside quotes and comments
     'a bracket in quotes opens nothing',
   )
   t.equal(hint('a: [b] # ${NOT}'), 'YAML syntax error: Unexpected flow-map-start', 'nor one in a comment')
+})
+
+t.test('a line of many syntax errors is read in time linear in it, each error at its line', async (t) => {
+  // YAML's pretty errors copy the line around each error into its message:
+  // quadratic in a long line. `x: ]]]…` or `x: [,,,…]` of 100 KB, each
+  // character an error, took about 25 s; of 1 MB, about an hour, in check
+  // and at a start, within every bound of yaml-scan.ts.
+  const line = MINIMAL_CONFIG.split('\n').length
+  for (const junk of [']'.repeat(100_000), `[${','.repeat(100_000)}]`]) {
+    const started = performance.now()
+    const found = configProblems(`${MINIMAL_CONFIG}x: ${junk}\n`, CONFIG_ENV)
+    const elapsed = performance.now() - started
+    t.ok(elapsed < 10_000, `${junk.length} characters: ${Math.round(elapsed)} ms`)
+    t.ok(found.length > 1, `${found.length} problems`)
+    t.match(
+      found[0],
+      new RegExp(`^${line} : YAML syntax error: Unexpected `),
+      'at the line, without its context',
+    )
+  }
 })
