@@ -131,6 +131,9 @@ export function textBeyond(
         nodeStart = true
       } else if (!nodeStart) {
         continue
+      } else if (c === 0x5d || c === 0x7d /* ] } */) {
+        // No flow collection is open: YAML refuses it and reads on, so what
+        // follows is still a node, not text to skip.
       } else if (c === 0x22 || c === 0x27 /* " ' */) {
         quote = c
         scalarAt = at

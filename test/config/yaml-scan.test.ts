@@ -141,3 +141,14 @@ t.test('a document marker starts the scan afresh, whatever was open before it', 
     )
   t.equal(scannedDepth('---\na: [1, [2]]\n...\n---\nb: {c: [3]}\n'), 3, 'each document on its own')
 })
+
+t.test('a stray closing bracket hides nothing after it', async (t) => {
+  // YAML refuses `]` or `}` where no flow collection is open and reads on,
+  // so what follows is still a node: read as the start of text, 1 MB of
+  // brackets behind it was parsed, 13 s and 2 GB.
+  const levels = 500_000
+  const deep = `${'['.repeat(levels)}${']'.repeat(levels)}`
+  for (const stray of [']', '}', '] }'])
+    t.same(textBeyond(`x: 1\ny: ${stray}${deep}\n`), { bound: 'nesting', line: 2 }, stray)
+  t.equal(scannedDepth('a: x]y\nb: [1]\n'), parsedDepth('a: x]y\nb: [1]\n'), 'inside text it is text')
+})
