@@ -6,6 +6,7 @@ import { gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { type LogoutClaims, LogoutTokenVerifier } from '../oidc/logout-token.js'
 import type { IdentityProviders } from '../oidc/providers.js'
+import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache } from '../tokens/types.js'
 import type { ClientRegistration } from '../types.js'
@@ -41,6 +42,8 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
   const { config, providers, sessions, replay } = deps
   const base = config.auth.basePath
   const verifiers = new Map<string, LogoutTokenVerifier>()
+  // Anyone can post here: junk tokens must not write a warning each.
+  const refusalLines = new RepeatedLines(undefined, deps.now)
 
   // The IdP posts a form (§2.5); only this scope parses one, with a small limit.
   app.addContentTypeParser(
@@ -92,9 +95,16 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     } catch (err) {
       // The IdP believes the user signed out; a refusal here leaves their
       // sessions running, so an operator must hear why. The reason is ours,
-      // naming the check that failed, never the token's contents.
-      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN')
-        request.log.warn({ code: err.code, reason: err.message }, 'logout token refused')
+      // naming the check that failed, never the token's contents. The
+      // endpoint is unauthenticated, so one line per reason a minute.
+      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN') {
+        const repeated = refusalLines.admit(err.message)
+        if (repeated !== undefined)
+          request.log.warn(
+            { code: err.code, reason: err.message, ...repeatedField(repeated) },
+            'logout token refused',
+          )
+      }
       throw err
     }
   }
