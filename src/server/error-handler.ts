@@ -16,6 +16,7 @@ import {
 } from '../errors.js'
 import { escapeHtml, PAGE_CSP } from '../http/pages.js'
 import { failureFields, idpFailureOf } from '../oidc/translate.js'
+import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -44,13 +45,21 @@ export interface ErrorAnswersOptions {
 }
 
 /**
+ * Refusals a client can repeat at will and whose line says nothing new:
+ * past the sign-in rate limit, each further attempt would write the same
+ * `login refused` line, so the limit would bound the IdP's load but not the log's.
+ */
+const REPEATED_REFUSALS: ReadonlySet<ErrorCode> = new Set(['GATEHOUSE_ERR_RATE_LIMITED'])
+
+/**
  * A frontend's own error pages (`frontends[]`): in its scope, the same
  * answers as `errorAnswers`, with a "Sign in again" link to its own
  * sign-in endpoint that comes back inside it.
  */
 export function frontendErrorAnswers(scope: FastifyInstance, opts: ErrorAnswersOptions): void {
+  const repeated = new RepeatedLines()
   scope.setErrorHandler(function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-    return answerError(err, request, reply, opts)
+    return answerError(err, request, reply, opts, repeated)
   })
 }
 
@@ -65,8 +74,9 @@ export function frontendErrorAnswers(scope: FastifyInstance, opts: ErrorAnswersO
 export const errorAnswers = fp(
   async function errorAnswers(app: FastifyInstance, opts: ErrorAnswersOptions) {
     app.decorateRequest('returnTo', null)
+    const repeated = new RepeatedLines()
     app.setErrorHandler(function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-      return answerError(err, request, reply, opts)
+      return answerError(err, request, reply, opts, repeated)
     })
     app.setNotFoundHandler(function notFound(request, reply) {
       return answerError(gatehouseError('GATEHOUSE_ERR_NOT_FOUND') as FastifyError, request, reply, opts)
@@ -94,6 +104,7 @@ function answerError(
   request: FastifyRequest,
   reply: FastifyReply,
   signIn: ErrorAnswersOptions,
+  repeated?: RepeatedLines,
 ): FastifyReply {
   ownAnswer(reply)
   const route = routeConfig(request)
@@ -115,7 +126,10 @@ function answerError(
     request.log.error({ err: err.cause }, route.refusal)
   else if (spec.status >= 500)
     request.log.warn({ code, cause: causeName(err), ...said }, route.refusal ?? spec.error)
-  else if (route.refusal) request.log.info({ code, ...said }, route.refusal)
+  else if (route.refusal && REPEATED_REFUSALS.has(code)) {
+    const held = repeated ? repeated.admit(`${route.refusal} ${code}`) : 0
+    if (held !== undefined) request.log.info({ code, ...repeatedField(held) }, route.refusal)
+  } else if (route.refusal) request.log.info({ code, ...said }, route.refusal)
   // A session the IdP ended is logged where its answer came (refresh-log.ts);
   // one that ends for the gateway's own reasons (no refresh token, the
   // record gone meanwhile) is logged here, once, as its cookie is cleared.
