@@ -73,6 +73,15 @@ let running: Running | undefined
 const SERVICE_NAME = 'gatehouse'
 
 /**
+ * Longest value an attribute keeps, unless `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`
+ * or `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` says otherwise: the SDK's own default
+ * is no limit, and a client chooses the path and query an upstream call's
+ * span records, up to `server.maxHeaderSize`. Envoy keeps 256 characters
+ * of a path tag (`max_path_tag_length`); this keeps a path an operator reads.
+ */
+const ATTRIBUTE_VALUE_LENGTH = 1_024
+
+/**
  * Starts the SDK, or joins the one this process already runs. `log` hears
  * OpenTelemetry's warnings and errors (diagnostics.ts), from the first
  * gateway that starts it.
@@ -111,6 +120,10 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
             : { serviceName: SERVICE_NAME }),
           sampler: decision.sampler,
           idGenerator: decision.idGenerator,
+          // Given here, the limits replace the SDK's reading of the variables.
+          ...(env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT || env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT
+            ? {}
+            : { spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LENGTH } }),
           instrumentations: [fastify, undici],
           // W3C Trace Context only (traceparent, tracestate). Not baggage: what
           // a browser put there would travel on to every upstream.
