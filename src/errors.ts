@@ -340,6 +340,24 @@ export function gatehouseError(code: ErrorCode, detail?: string, cause?: unknown
   return err
 }
 
+/** Errors already logged where they happened, with what only that place knew. */
+const logged = new WeakSet<Error>()
+
+/**
+ * Marks `err` as logged where it happened (the upstream failure's line
+ * names its route and cause): the error handler writes no second line
+ * for it, so one failed call is one line, not two.
+ */
+export function loggedAlready<E extends Error>(err: E): E {
+  logged.add(err)
+  return err
+}
+
+/** Whether `loggedAlready` marked `err`. */
+export function wasLogged(err: Error): boolean {
+  return logged.has(err)
+}
+
 export function isGatehouseError(err: unknown): err is GatehouseError {
   return (
     typeof err === 'object' &&

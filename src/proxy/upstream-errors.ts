@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { type ErrorCode, gatehouseError } from '../errors.js'
+import { type ErrorCode, gatehouseError, loggedAlready } from '../errors.js'
 import { closedUnansweredHint, tlsFailureReason } from '../tls/handshake-errors.js'
 
 /** undici error codes that mean the upstream was too slow, not absent. */
@@ -52,7 +52,7 @@ export function answerUpstreamFailure(
     { route, upstreamError: error.code ?? error.name, ...(tls ? { tls } : {}), ...(hint ? { hint } : {}) },
     'upstream request failed',
   )
-  reply.send(gatehouseError(upstreamErrorCode(kind)))
+  reply.send(loggedAlready(gatehouseError(upstreamErrorCode(kind))))
 }
 
 /**

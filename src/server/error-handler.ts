@@ -13,6 +13,7 @@ import {
   gatehouseError,
   isGatehouseError,
   retryAfterFor,
+  wasLogged,
 } from '../errors.js'
 import { escapeHtml, PAGE_CSP } from '../http/pages.js'
 import { failureFields, idpFailureOf } from '../oidc/translate.js'
@@ -124,9 +125,10 @@ function answerError(
   if (!known) request.log.error({ err }, route.refusal ?? 'unhandled error')
   else if (code === 'GATEHOUSE_ERR_INTERNAL' && route.refusal)
     request.log.error({ err: err.cause }, route.refusal)
-  else if (spec.status >= 500)
-    request.log.warn({ code, cause: causeName(err), ...said }, route.refusal ?? spec.error)
-  else if (route.refusal && REPEATED_REFUSALS.has(code)) {
+  else if (spec.status >= 500) {
+    if (!wasLogged(err))
+      request.log.warn({ code, cause: causeName(err), ...said }, route.refusal ?? spec.error)
+  } else if (route.refusal && REPEATED_REFUSALS.has(code)) {
     const held = repeated ? repeated.admit(`${route.refusal} ${code}`) : 0
     if (held !== undefined) request.log.info({ code, ...repeatedField(held) }, route.refusal)
   } else if (route.refusal) request.log.info({ code, ...said }, route.refusal)

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import { WebSocket, WebSocketServer } from 'ws'
 import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
 import { asksForNonce } from '../../dpop/upstream.js'
-import { gatehouseError } from '../../errors.js'
+import { gatehouseError, loggedAlready } from '../../errors.js'
 import { tlsConnectOptions } from '../../tls/connect-options.js'
 import { dialClosedHint, tlsFailureReason } from '../../tls/handshake-errors.js'
 import { injectTraceContext, serverSpanEnder } from '../../tracing/spans.js'
@@ -287,8 +287,10 @@ export class WebSocketBridge {
       'websocket upstream handshake failed',
     )
     reply.send(
-      gatehouseError(
-        failure === 'refused' ? 'GATEHOUSE_ERR_UPSTREAM_UPGRADE_REFUSED' : upstreamErrorCode(failure),
+      loggedAlready(
+        gatehouseError(
+          failure === 'refused' ? 'GATEHOUSE_ERR_UPSTREAM_UPGRADE_REFUSED' : upstreamErrorCode(failure),
+        ),
       ),
     )
   }
