@@ -126,8 +126,17 @@ function answerError(
   else if (code === 'GATEHOUSE_ERR_INTERNAL' && route.refusal)
     request.log.error({ err: err.cause }, route.refusal)
   else if (spec.status >= 500) {
-    if (!wasLogged(err))
-      request.log.warn({ code, cause: causeName(err), ...said }, route.refusal ?? spec.error)
+    // An outage answers every request alike (the store down, the IdP
+    // waited out): one line a minute per code and cause tells it, and
+    // the next says how many requests it answered so. A bug is every time.
+    const cause = causeName(err)
+    const held = wasLogged(err)
+      ? undefined
+      : !repeated || code === 'GATEHOUSE_ERR_INTERNAL'
+        ? 0
+        : repeated.admit(`${code} ${cause}`)
+    if (held !== undefined)
+      request.log.warn({ code, cause, ...said, ...repeatedField(held) }, route.refusal ?? spec.error)
   } else if (route.refusal && REPEATED_REFUSALS.has(code)) {
     const held = repeated ? repeated.admit(`${route.refusal} ${code}`) : 0
     if (held !== undefined) request.log.info({ code, ...repeatedField(held) }, route.refusal)

@@ -59,7 +59,8 @@ t.test(
       `${CALLS} requests of two sessions: the same 500`,
     )
     t.equal(stack.idp.stats.tokenRequests - before, 1, 'and not one more call to the IdP')
-    t.equal(notAsked(stack.lines).length, CALLS, 'each logged as not asked')
+    // One line a minute, not one each: the outage answers every request alike.
+    t.equal(notAsked(stack.lines).length, 1, 'logged as not asked, once for all of them')
     const client = await apiCall(alice.jar, `${base}/api/reports`)
     t.equal(client.status, 500, "a client route's token, authenticated the same way, is held back too")
     t.equal(stack.idp.stats.tokenRequests - before, 1)
@@ -111,7 +112,7 @@ t.test('a client-credentials token is held back the same way, and user routes go
     answers.map(() => 500),
   )
   t.equal(stack.idp.stats.tokenRequests - before, 1, `${CALLS + 1} requests: one call`)
-  t.equal(notAsked(stack.lines).length, CALLS)
+  t.equal(notAsked(stack.lines).length, 1, 'logged as not asked, once for all of them')
   t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, "a user route's fresh token is used")
 
   await stack.idp.expireClientSecret(CLIENT_ID, false)
