@@ -4,6 +4,7 @@ import { type ErrorCode, retryAfterOf } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { ClientRefusals } from '../oidc/client-refusals.js'
 import type { SessionStore } from '../session/types.js'
+import { SingleFlight } from '../tokens/single-flight.js'
 
 /** One readiness check that failed: what the catalogue calls it, and why, for operators. */
 export interface ReadinessFailure {
@@ -25,11 +26,10 @@ export interface ReadinessSources {
 }
 
 /** One entry per check: `ok`, or the failure that keeps this instance out of rotation. */
-async function check({
-  providers,
-  store,
-  refusals,
-}: ReadinessSources): Promise<Record<string, 'ok' | ReadinessFailure>> {
+async function check(
+  { providers, store, refusals }: ReadinessSources,
+  pings: SingleFlight<void>,
+): Promise<Record<string, 'ok' | ReadinessFailure>> {
   const idps = providers.all.map((oidc): ['ok' | ReadinessFailure, string] => [
     !oidc.discovered
       ? { code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE', detail: 'not discovered' }
@@ -53,7 +53,9 @@ async function check({
         )
   let reachable: 'ok' | ReadinessFailure = 'ok'
   try {
-    await store.ping()
+    // /readyz is public: requests that arrive while a PING is out share
+    // it, so a flood of them is not a flood of commands to the store.
+    await pings.run('store', () => store.ping())
   } catch (err) {
     reachable = { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE', detail: (err as Error).message }
   }
@@ -67,11 +69,12 @@ async function check({
 
 /** Liveness says the process runs; readiness says it can do its job. */
 export async function healthRoutes(app: FastifyInstance, sources: ReadinessSources) {
+  const pings = new SingleFlight<void>()
   app.get(HEALTH_PATHS.liveness, { config: { renders: 'json' } }, async (_request, reply) =>
     reply.send({ status: 'ok' }),
   )
   app.get(HEALTH_PATHS.readiness, { config: { renders: 'json' } }, async (_request, reply) => {
-    const results = await check(sources)
+    const results = await check(sources, pings)
     const checks: Record<string, string> = {}
     // A load balancer that honours Retry-After should come back when the
     // slowest failing part is expected back, so the longest catalogue value
