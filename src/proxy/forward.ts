@@ -80,8 +80,14 @@ export class Forward implements Dispatcher.DispatchHandler {
   #awaitingDrain = false
   /** A 204 or 304 went out whole with its head (`#bodiless`). */
   #bodilessSent = false
-  /** When the session this answer's token stands on was last known to stand, epoch ms; 0 when none does. */
-  #sessionSeenAt = 0
+  /**
+   * When the session this answer's token stands on was last known to stand,
+   * on the monotonic clock (`performance.now()`); `undefined` when none does.
+   * Elapsed time, not the sessions' clock: that one says when a session
+   * expires, and may jump (a VM resumed, a test's clock), which would have
+   * every answer in flight read its session again at once.
+   */
+  #sessionSeenAt: number | undefined
   /** Chunks that wait, the upstream paused, while the session is read again (`#recheck`). */
   #held: Buffer[] | undefined
   /** The upstream ended while chunks were held. */
@@ -114,7 +120,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     raw[exchange] = this
     // The guard has just read the session the token stands on.
     const session = this.#options.session
-    if (session !== undefined && request.upstreamToken !== null) this.#sessionSeenAt = session.now()
+    if (session !== undefined && request.upstreamToken !== null) this.#sessionSeenAt = performance.now()
     this.#options.pool.dispatch(
       {
         path,
@@ -243,9 +249,9 @@ export class Forward implements Dispatcher.DispatchHandler {
       this.#held.push(chunk)
       return
     }
-    if (this.#sessionSeenAt !== 0) {
+    if (this.#sessionSeenAt !== undefined) {
       const session = this.#options.session!
-      if (session.now() - this.#sessionSeenAt >= session.interval) {
+      if (performance.now() - this.#sessionSeenAt >= session.interval) {
         this.#recheck(controller, chunk, session)
         return
       }
@@ -284,7 +290,7 @@ export class Forward implements Dispatcher.DispatchHandler {
   #recheck(controller: Dispatcher.DispatchController, chunk: Buffer, session: StreamSession): void {
     const ref = session.ref(this.#request)
     if (ref === undefined) {
-      this.#sessionSeenAt = 0
+      this.#sessionSeenAt = undefined
       this.#pass(controller, chunk)
       return
     }
@@ -303,7 +309,7 @@ export class Forward implements Dispatcher.DispatchHandler {
         res.destroy()
         return
       }
-      this.#sessionSeenAt = session.now()
+      this.#sessionSeenAt = performance.now()
       let paused = false
       for (const next of held) paused = this.#pass(controller, next) || paused
       if (this.#endHeld) this.onResponseEnd()

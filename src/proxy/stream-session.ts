@@ -16,7 +16,6 @@ import { type GuardDeps, tokenOfSession } from './guard.js'
 export interface StreamSession {
   /** How long a chunk may follow the last check before the session is read again, ms. */
   readonly interval: number
-  readonly now: () => number
   /** The session the request's cookie names; `undefined` when it names none. */
   ref(request: FastifyRequest): SessionRef | undefined
   /**
@@ -43,7 +42,6 @@ export function streamSession(
   const { sessions } = deps
   return {
     interval,
-    now,
     ref: (request) => sessions.refOf(request),
     async stands(ref) {
       const at = now()
