@@ -52,6 +52,16 @@ export interface WebSocketObserver {
 }
 
 /**
+ * How long a peer told the gateway is going away has to answer with its
+ * own close frame before its connection is dropped: a round trip or two
+ * for any peer still reading. One that is not (a laptop asleep, a frozen
+ * tab, a close frame queued behind data it never read) would otherwise be
+ * waited for until `ws`'s close timer, 30 s a socket, which held every
+ * shutdown's drain to its end.
+ */
+export const GOING_AWAY_GRACE = 2_000 // 2 s
+
+/**
  * permessage-deflate (RFC 7692) when a route asks for it, without context
  * takeover either way (§7.1.1): each message is compressed on its own, so
  * no socket keeps a zlib window alive between messages.
@@ -272,11 +282,27 @@ export class WebSocketBridge {
     })
   }
 
-  /** Closes every socket: the gateway is going away (RFC 6455 §7.4.1's 1001). */
-  close(): void {
+  /**
+   * Closes every socket: the gateway is going away (RFC 6455 §7.4.1's
+   * 1001). Both legs are told at once, so the upstream hears 1001 whether
+   * or not the browser answers. Resolves once every leg has closed; a peer
+   * that has not answered within GOING_AWAY_GRACE is dropped (RFC 6455
+   * §7.1.1 leaves the TCP close to the server after a reasonable wait).
+   */
+  async close(): Promise<void> {
     clearInterval(this.#heartbeat)
     for (const target of this.#dialling) target.terminate()
-    for (const client of this.#server.clients) closeLeg(client, 1001, 'gateway shutting down')
+    const legs = new Set<WebSocket>(this.#server.clients)
+    for (const pair of this.#pairs) for (const leg of pair.legs) legs.add(leg)
+    const closing = [...legs].filter((leg) => leg.readyState !== WebSocket.CLOSED)
+    const ended = closing.map((leg) => new Promise((resolve) => leg.once('close', resolve)))
+    for (const leg of closing)
+      if (leg.readyState === WebSocket.OPEN) closeLeg(leg, 1001, 'gateway shutting down')
+    const grace = setTimeout(() => {
+      for (const leg of closing) leg.terminate()
+    }, GOING_AWAY_GRACE)
+    await Promise.all(ended)
+    clearTimeout(grace)
     this.#server.close()
   }
 
@@ -357,11 +383,10 @@ export function routeSockets(scope: FastifyInstance, options: RouteSocketsOption
     onUpstreamError: (kind) => onUpstreamError?.(route.path, kind),
     log: scope.log,
   })
-  // preClose: open sockets would otherwise hold server.close() open.
-  scope.addHook('preClose', (done) => {
-    bridge.close()
-    done()
-  })
+  // preClose: open sockets would otherwise hold server.close() open. Waited
+  // for, so the process exits only once the upstream legs, which the
+  // server does not hold, are closed too.
+  scope.addHook('preClose', () => bridge.close())
   scope.addHook('onClose', () => watch.close())
   return bridge
 }

@@ -139,6 +139,11 @@ export class SocketPair {
     this.#relay(this.#upstream, this.#browser)
   }
 
+  /** Both legs, the browser's first. */
+  get legs(): readonly [WebSocket, WebSocket] {
+    return [this.#browser.socket, this.#upstream.socket]
+  }
+
   /** One heartbeat: drops a dead leg, else pings both. Called every `pingInterval`. */
   beat(): void {
     for (const leg of [this.#browser, this.#upstream]) {
