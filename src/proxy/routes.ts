@@ -15,11 +15,16 @@ import { refuseAmbiguousPath } from './path-check.js'
 import { headerRewriter } from './request-headers.js'
 import { ResponseHygiene } from './response-headers.js'
 import { streamSession } from './stream-session.js'
-import { tokenRetry } from './token-retry.js'
+import { tokenRetry, upgradeTokenReplacer } from './token-retry.js'
 import { ownDeadline } from './upstream-deadline.js'
 import type { UpstreamErrorObserver } from './upstream-errors.js'
 import { upstreamPool } from './upstream-pool.js'
-import { routeSockets, type UpgradeProof, type WebSocketObserver } from './websocket/bridge.js'
+import {
+  routeSockets,
+  type UpgradeProof,
+  type UpgradeToken,
+  type WebSocketObserver,
+} from './websocket/bridge.js'
 import { SocketLimits } from './websocket/limits.js'
 import {
   isUpgrade,
@@ -108,6 +113,7 @@ export async function registerProxyRoutes(
       const pool = upstreamPool(route)
       scope.addHook('onClose', () => pool.close())
       const retry = tokenRetry(route, deps, () => hooks.onTokenRetry?.(route.path), proofs)
+      const replaceUpgradeToken = route.websocket ? upgradeTokenReplacer(route, deps) : undefined
       const routeProofs = route.dpop ? proofs : undefined
       // As a proof's `htu` names it: the key its nonce is remembered by.
       const upstreamOrigin = new URL(route.upstream).origin
@@ -158,6 +164,31 @@ export async function registerProxyRoutes(
           observer: hooks.websocket,
           onUpstreamError: hooks.onUpstreamError,
         })
+      /** An upgrade's token replacement (`UpgradeToken`), on a route that replaces refused tokens. */
+      function upgradeToken(
+        request: FastifyRequest,
+        reply: FastifyReply,
+        dest: string,
+      ): UpgradeToken | undefined {
+        const refused = request.upstreamToken
+        const replace = replaceUpgradeToken
+        if (replace === undefined || refused === null) return undefined
+        return {
+          replace: (then) => {
+            replace(request, refused).then(
+              (replacement) => {
+                if (replacement === undefined) return then(false)
+                hooks.onTokenRetry?.(route.path)
+                request.upstreamToken = replacement
+                // A DPoP proof names its token (RFC 9449 §4.3, `ath`): the new one needs its own.
+                request.upstreamProof = null
+                sendWithProof(routeProofs, route.upstream, request, reply, dest, () => then(true))
+              },
+              (err: unknown) => reply.send(err),
+            )
+          },
+        }
+      }
       // http-proxy has matched the route and vetted `dest` against
       // traversal by now, or, for a plain target, the path check has and
       // `shortcutPlainTargets` passes what http-proxy would have. An upgrade
@@ -176,8 +207,9 @@ export async function registerProxyRoutes(
               sendWithProof(routeProofs, route.upstream, request, reply, dest, then)
             },
           }
+          const token = upgradeToken(request, reply, dest)
           sendWithProof(routeProofs, route.upstream, request, reply, dest, () =>
-            open.open(request, reply, dest, proof),
+            open.open(request, reply, dest, proof, token),
           )
           return
         }

@@ -85,6 +85,22 @@ export function tokenRetry(
   }
 }
 
+/**
+ * The replacement of a WebSocket upgrade's refused token on a route with
+ * `retryOnInvalidToken`, or `undefined`: what an HTTP request's replay
+ * does, one refresh per refused token under the route's cool-down, for
+ * the upstream's 401 `invalid_token` to an upgrade (bridge.ts).
+ */
+export function upgradeTokenReplacer(
+  route: RouteConfig,
+  deps: Pick<GuardDeps, 'sessions' | 'userTokens'>,
+): ((request: FastifyRequest, refused: string) => Promise<string | undefined>) | undefined {
+  const userRoute = route.token === 'user' || route.token === 'optional-user' || route.token === 'exchange'
+  if (!route.retryOnInvalidToken || !userRoute) return undefined
+  const audience = sessionAudience(route)
+  return (request, refused) => replaceToken(deps, audience, route.path, request, refused)
+}
+
 async function replaceToken(
   deps: Pick<GuardDeps, 'sessions' | 'userTokens'>,
   audience: SessionAudience,

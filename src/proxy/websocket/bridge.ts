@@ -8,6 +8,7 @@ import { tlsConnectOptions } from '../../tls/connect-options.js'
 import { dialClosedHint, tlsFailureReason } from '../../tls/handshake-errors.js'
 import { injectTraceContext, serverSpanEnder } from '../../tracing/spans.js'
 import type { GuardDeps } from '../guard.js'
+import { refusesToken } from '../token-retry.js'
 import {
   notHttp,
   type UpstreamErrorKind,
@@ -39,6 +40,29 @@ export interface UpgradeProof {
   remember(headers: IncomingHttpHeaders): void
   /** Makes the upgrade's proof again, with the nonce just remembered, then calls `then`. */
   reproof(then: () => void): void
+}
+
+/**
+ * An upgrade's token, when its route replays a request whose token the
+ * upstream refused (`retryOnInvalidToken`): an upgrade answered 401
+ * `invalid_token` (RFC 6750 §3.1: revoked, or the upstream's keys rotated)
+ * is dialled once more with the session's new token, as an HTTP request is
+ * replayed (token-retry.ts). Without it the refused token stayed in the
+ * session, and every upgrade was a 502 until the token was due.
+ */
+export interface UpgradeToken {
+  /**
+   * Puts a new token (and its proof) on the upgrade, then calls
+   * `then(true)`; `then(false)` when none replaces it (the route's
+   * cool-down). A session found ended is sent as the upgrade's answer.
+   */
+  replace(then: (replaced: boolean) => void): void
+}
+
+/** The replays an upgrade has had: each kind at most once, in either order. */
+interface Replays {
+  readonly nonce: boolean
+  readonly token: boolean
 }
 
 /** What the bridge reports for metrics. */
@@ -130,7 +154,13 @@ export class WebSocketBridge {
    * `dest` with the browser's subprotocols, then completes the browser's
    * handshake with the upstream's choice.
    */
-  open(request: FastifyRequest, reply: FastifyReply, dest: string, proof?: UpgradeProof): void {
+  open(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    dest: string,
+    proof?: UpgradeProof,
+    token?: UpgradeToken,
+  ): void {
     const upgrade = pendingUpgrade(request.raw)
     const handshake = browserHandshake(request)
     if (upgrade === undefined || 'problem' in handshake) {
@@ -162,18 +192,22 @@ export class WebSocketBridge {
     const url = request.raw.url ?? ''
     const query = url.indexOf('?')
     const path = (dest || '/') + (query === -1 ? '' : url.slice(query))
-    this.#dial(request, reply, upgrade, offered, path, proof, false)
+    const dial = (replays: Replays) =>
+      this.#dial(request, reply, upgrade, offered, path, replays, dial, proof, token)
+    dial({ nonce: false, token: false })
   }
 
-  /** Dials the upstream for an upgrade whose place is held; `replayed` once a nonce challenge was answered. */
+  /** Dials the upstream for an upgrade whose place is held; `dial` dials it again, for a replay. */
   #dial(
     request: FastifyRequest,
     reply: FastifyReply,
     upgrade: PendingUpgrade,
     offered: readonly string[],
     path: string,
+    replays: Replays,
+    dial: (replays: Replays) => void,
     proof: UpgradeProof | undefined,
-    replayed: boolean,
+    token: UpgradeToken | undefined,
   ): void {
     // The browser left while a proof was being made (RSA signs on the
     // thread pool): an upstream leg dialled now would have no one to link to.
@@ -233,17 +267,29 @@ export class WebSocketBridge {
       if (!upgrade.socket.destroyed) this.#refuse(reply, failure ?? 'refused', cause)
     }
     target.once('close', onClose)
+    // This leg ends quietly: the upgrade goes on with a replay, or is answered once one is decided on.
+    const dropQuietly = () => {
+      clearTimeout(timer)
+      this.#dialling.delete(target)
+      target.off('close', onClose)
+      target.terminate()
+    }
     // With a listener here, `ws` leaves a refusal to us: it is ended below either way.
     target.once('unexpected-response', (_req, response) => {
       proof?.remember(response.headers)
       response.resume()
-      if (proof && !replayed && response.statusCode === 401 && asksForNonce(response.headers)) {
-        // This leg ends quietly; the next carries a proof with the nonce.
-        clearTimeout(timer)
-        this.#dialling.delete(target)
-        target.off('close', onClose)
-        target.terminate()
-        proof.reproof(() => this.#dial(request, reply, upgrade, offered, path, proof, true))
+      const refusedFor = response.statusCode === 401 ? response.headers : undefined
+      if (proof && !replays.nonce && refusedFor && asksForNonce(refusedFor)) {
+        dropQuietly()
+        proof.reproof(() => dial({ ...replays, nonce: true }))
+        return
+      }
+      if (token && !replays.token && refusedFor && refusesToken(refusedFor['www-authenticate'])) {
+        dropQuietly()
+        token.replace((replaced) => {
+          if (replaced) dial({ ...replays, token: true })
+          else if (!upgrade.socket.destroyed) this.#refuse(reply, 'refused', undefined)
+        })
         return
       }
       target.terminate()
