@@ -16,7 +16,7 @@ import {
   upstreamErrorCode,
 } from '../upstream-errors.js'
 import type { SocketLimit, SocketLimits, SocketPlace } from './limits.js'
-import { type BrokenBound, closeLeg, type Leg, SocketPair } from './relay.js'
+import { type BrokenBound, CLOSE_GRACE, closeLeg, type Leg, type SocketCloser, SocketPair } from './relay.js'
 import { browserHandshake, type PendingUpgrade, pendingUpgrade } from './upgrade.js'
 import { SocketWatch } from './watch.js'
 
@@ -76,21 +76,18 @@ export interface WebSocketObserver {
 }
 
 /**
- * How long a peer told the gateway is going away has to answer with its
- * own close frame before its connection is dropped: a round trip or two
- * for any peer still reading. One that is not (a laptop asleep, a frozen
- * tab, a close frame queued behind data it never read) would otherwise be
- * waited for until `ws`'s close timer, 30 s a socket, which held every
- * shutdown's drain to its end.
- */
-export const GOING_AWAY_GRACE = 2_000 // 2 s
-
-/**
  * permessage-deflate (RFC 7692) when a route asks for it, without context
  * takeover either way (§7.1.1): each message is compressed on its own, so
  * no socket keeps a zlib window alive between messages.
  */
 const DEFLATE = { serverNoContextTakeover: true, clientNoContextTakeover: true } as const
+
+/**
+ * `ws`'s wait for a peer's close frame, on both legs (see CLOSE_GRACE).
+ * `ws` 8.23 reads `closeTimeout`; @types/ws 8.18 does not declare it yet,
+ * so it is spread in rather than written in the options.
+ */
+const CLOSE_TIMEOUT: { readonly closeTimeout: number } = { closeTimeout: CLOSE_GRACE }
 
 export interface WebSocketBridgeOptions {
   readonly route: RouteConfig
@@ -103,8 +100,8 @@ export interface WebSocketBridgeOptions {
   readonly headers: (request: FastifyRequest) => IncomingHttpHeaders
   /** The id of the session the upgrade's cookie opens, if any: whose sockets are counted. */
   readonly sessionIdOf: (request: FastifyRequest) => string | undefined
-  /** Each socket once both legs are open, with the request that opened it. */
-  readonly opened: (socket: WebSocket, request: FastifyRequest) => void
+  /** Each socket once both legs are open, with the request that opened it and what closes both legs. */
+  readonly opened: (socket: WebSocket, request: FastifyRequest, close: SocketCloser) => void
   /** Counts a failed handshake with the upstream, as an HTTP call's failure is counted. */
   readonly onUpstreamError?: (kind: UpstreamErrorKind) => void
   readonly log: FastifyBaseLogger
@@ -141,6 +138,7 @@ export class WebSocketBridge {
       // `ws`'s own default is 100 MiB; a library default is not a limit.
       maxPayload: maxMessage,
       perMessageDeflate: compression ? DEFLATE : false,
+      ...CLOSE_TIMEOUT,
       handleProtocols: (_offered, request) => this.#selected.get(request) ?? false,
     })
     this.#heartbeat = setInterval(() => {
@@ -226,6 +224,7 @@ export class WebSocketBridge {
       // `ws` offers permessage-deflate unless told not to: an upstream could
       // then send a megabyte of deflated zeros that inflates a thousandfold.
       perMessageDeflate: compression ? DEFLATE : false,
+      ...CLOSE_TIMEOUT,
       ...tlsConnectOptions(this.#options.route.tls),
     })
     this.#dialling.add(target)
@@ -330,9 +329,8 @@ export class WebSocketBridge {
 
   /**
    * Closes every socket: the gateway is going away (RFC 6455 §7.4.1's
-   * 1001). Both legs are told at once, so the upstream hears 1001 whether
-   * or not the browser answers. Resolves once every leg has closed; a peer
-   * that has not answered within GOING_AWAY_GRACE is dropped (RFC 6455
+   * 1001), both legs told at once. Resolves once every leg has closed: a
+   * peer that has not answered within CLOSE_GRACE is dropped (RFC 6455
    * §7.1.1 leaves the TCP close to the server after a reasonable wait).
    */
   async close(): Promise<void> {
@@ -342,13 +340,10 @@ export class WebSocketBridge {
     for (const pair of this.#pairs) for (const leg of pair.legs) legs.add(leg)
     const closing = [...legs].filter((leg) => leg.readyState !== WebSocket.CLOSED)
     const ended = closing.map((leg) => new Promise((resolve) => leg.once('close', resolve)))
+    for (const pair of this.#pairs) pair.close(1001, 'gateway shutting down')
     for (const leg of closing)
       if (leg.readyState === WebSocket.OPEN) closeLeg(leg, 1001, 'gateway shutting down')
-    const grace = setTimeout(() => {
-      for (const leg of closing) leg.terminate()
-    }, GOING_AWAY_GRACE)
     await Promise.all(ended)
-    clearTimeout(grace)
     this.#server.close()
   }
 
@@ -386,7 +381,7 @@ export class WebSocketBridge {
       observer?.open?.(route.path, -1)
     })
     target.resume()
-    this.#options.opened(source, request)
+    this.#options.opened(source, request, (code, reason) => pair.close(code, reason))
   }
 }
 
@@ -425,7 +420,7 @@ export function routeSockets(scope: FastifyInstance, options: RouteSocketsOption
     ...(observer && { observer }),
     headers: options.headers,
     sessionIdOf: (request) => deps.sessions.refOf(request)?.id,
-    opened: (socket, request) => watch.opened(socket, request),
+    opened: (socket, request, close) => watch.opened(socket, request, close),
     onUpstreamError: (kind) => onUpstreamError?.(route.path, kind),
     log: scope.log,
   })

@@ -38,6 +38,19 @@ export const FRAME_HIGH_WATER_MARK = 4096
  */
 const AFTER_PAUSE = 1024 * 1024 // 1 MiB
 
+/**
+ * How long a peer sent a close frame has to answer with its own before its
+ * connection is dropped (`ws`'s `closeTimeout`, 30 s by default): a round
+ * trip or two for a peer still reading. One that is not (a laptop asleep,
+ * a frozen tab, a close frame queued behind data it never read) was waited
+ * for 30 s, holding a shutdown's drain to its end and the socket's place
+ * under the limits as long.
+ */
+export const CLOSE_GRACE = 2_000 // 2 s
+
+/** Closes both legs of a socket with `code` (see `SocketPair.close`). */
+export type SocketCloser = (code: number, reason: string) => void
+
 /** Which side of the gateway a leg faces. */
 export type Leg = 'browser' | 'upstream'
 
@@ -142,6 +155,15 @@ export class SocketPair {
   /** Both legs, the browser's first. */
   get legs(): readonly [WebSocket, WebSocket] {
     return [this.#browser.socket, this.#upstream.socket]
+  }
+
+  /**
+   * The gateway ends the socket of its own accord (its session ended, the
+   * gateway is going away): both legs are told `code` at once, so the
+   * upstream hears why whether or not the browser answers.
+   */
+  close(code: number, reason: string): void {
+    for (const socket of this.legs) if (socket.readyState === WebSocket.OPEN) closeLeg(socket, code, reason)
   }
 
   /** One heartbeat: drops a dead leg, else pings both. Called every `pingInterval`. */

@@ -8,7 +8,7 @@ import { type SessionAudience, sessionAudience } from '../../tokens/audience.js'
 import { tokenFor } from '../../tokens/token-set.js'
 import type { TokenAudience } from '../../types.js'
 import { type GuardDeps, lastsAsRemoved, tokenOfSession } from '../guard.js'
-import { closeLeg } from './relay.js'
+import type { SocketCloser } from './relay.js'
 
 /** Close code when the socket's session has ended: the 401 of a socket (private-use range, RFC 6455 §7.4.2). */
 export const CLOSE_SESSION_ENDED = 4401
@@ -29,6 +29,8 @@ export interface SocketWatchOptions {
 interface Watched {
   /** The session, with the key from the cookie of the upgrade that opened the socket. */
   readonly ref: SessionRef
+  /** Closes both legs: the upstream is told at once, whether or not the browser answers. */
+  readonly close: SocketCloser
   active: boolean
 }
 
@@ -71,11 +73,11 @@ export class SocketWatch {
   }
 
   /** Both legs of a socket are open: watch it, if the route's token depends on the request's session. */
-  opened(source: WebSocket, request: FastifyRequest): void {
+  opened(source: WebSocket, request: FastifyRequest, close: SocketCloser): void {
     if (!tokenOfSession(this.#route)) return
     const ref = this.#deps.sessions.refOf(request)
     if (!ref) return
-    const watched: Watched = { ref, active: false }
+    const watched: Watched = { ref, close, active: false }
     this.#open.set(source, watched)
     source.on('message', () => {
       watched.active = true
@@ -106,7 +108,7 @@ export class SocketWatch {
     } catch (err) {
       if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_SESSION_UNREADABLE') {
         this.#open.delete(socket)
-        closeLeg(socket, CLOSE_SESSION_ENDED, 'session ended')
+        watched.close(CLOSE_SESSION_ENDED, 'session ended')
         return
       }
       // The store is unreachable: the session may well be alive, and the
@@ -117,7 +119,7 @@ export class SocketWatch {
     }
     if (verdict === undefined) return
     this.#open.delete(socket)
-    closeLeg(socket, verdict[0], verdict[1])
+    watched.close(verdict[0], verdict[1])
   }
 
   async #verdict(ref: SessionRef, touch: boolean): Promise<readonly [number, string] | undefined> {

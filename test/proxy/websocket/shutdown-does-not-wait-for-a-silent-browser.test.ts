@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import t from 'tap'
 import type { WebSocket } from 'ws'
-import { GOING_AWAY_GRACE } from '../../../src/proxy/websocket/bridge.js'
+import { CLOSE_GRACE } from '../../../src/proxy/websocket/relay.js'
 import { route } from '../../helpers/gateway.js'
 import { startStack } from '../../helpers/stack.js'
 import { closed, openSocket, wsUpstream, wsUrl } from '../../helpers/websocket.js'
@@ -52,7 +52,7 @@ t.test(
     const started = performance.now()
     await stack.gateway.close()
     const took = performance.now() - started
-    t.ok(took < GOING_AWAY_GRACE + 1_000, `closed in ${Math.round(took)} ms, within the grace`)
+    t.ok(took < CLOSE_GRACE + 1_000, `closed in ${Math.round(took)} ms, within the grace`)
     const [atSilentUpstream, atPoliteUpstream, atPolite] = await Promise.all(heard)
     const goingAway = { code: 1001, reason: 'gateway shutting down' }
     t.same(atPolite, goingAway, 'the browser that answers is told 1001')
