@@ -424,10 +424,19 @@ export function routeSockets(scope: FastifyInstance, options: RouteSocketsOption
     onUpstreamError: (kind) => onUpstreamError?.(route.path, kind),
     log: scope.log,
   })
-  // preClose: open sockets would otherwise hold server.close() open. Waited
-  // for, so the process exits only once the upstream legs, which the
-  // server does not hold, are closed too.
-  scope.addHook('preClose', () => bridge.close())
-  scope.addHook('onClose', () => watch.close())
+  // preClose: open sockets would otherwise hold server.close() open. Begun
+  // there and awaited on close, so the process exits only once the upstream
+  // legs, which the server does not hold, are closed too. Fastify runs
+  // each scope's hooks in turn: awaited in preClose, every route's grace
+  // would come after the last's.
+  let closing: Promise<void> | undefined
+  scope.addHook('preClose', (done) => {
+    closing = bridge.close()
+    done()
+  })
+  scope.addHook('onClose', async () => {
+    watch.close()
+    await closing
+  })
   return bridge
 }
