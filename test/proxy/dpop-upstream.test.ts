@@ -297,3 +297,39 @@ t.test(
     t.equal(challenges, 3, 'one replay, no more')
   },
 )
+
+t.test(
+  'a WebSocket upgrade refused for its DPoP-bound token is dialled again with a new token and a proof for it',
+  async (t) => {
+    const refused = new Set<string>()
+    let refusals = 0
+    const ws = await wsUpstream(t, {
+      verifyClient: (info, answer) => {
+        if (!refused.has(info.req.headers.authorization ?? '')) return answer(true)
+        refusals++
+        answer(false, 401, 'Unauthorized', { 'WWW-Authenticate': 'DPoP error="invalid_token"' })
+      },
+    })
+    const stack = await startStack(t, {
+      config: { oidc: { dpop: true } },
+      routes: () => [route('/api/live', ws.url, { websocket: true })],
+    })
+    const { jar } = await login(stack.gateway.url)
+    const open = () => openSocket(wsUrl(stack, '/api/live/feed'), browserHeaders(stack, jar))
+    ;(await open()).terminate()
+    const revoked = ws.upgrades[0]!.authorization!
+    refused.add(revoked)
+
+    const socket = await open()
+    t.teardown(() => socket.terminate())
+    t.equal(refusals, 1, 'refused once, then opened')
+    const replayed = ws.upgrades[1]!
+    t.not(replayed.authorization, revoked, 'with a new token')
+    const verifier = new DpopVerifier((token) => boundTo(stack.idp, token))
+    t.match(
+      await verifier.verify({ method: 'GET', url: `${ws.url}/api/live/feed`, headers: replayed }),
+      { ok: true },
+      'and a proof made for it',
+    )
+  },
+)
