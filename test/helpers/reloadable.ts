@@ -81,8 +81,11 @@ export class LogLines {
     },
   }
 
-  /** The first line `match` accepts, logged already or still to come; rejects naming `what` if none comes. */
-  seen(what: string, match: (line: LogLine) => boolean): Promise<LogLine> {
+  /**
+   * The first line `match` accepts, logged already or still to come; rejects
+   * naming `what` if none comes within `within` ms.
+   */
+  seen(what: string, match: (line: LogLine) => boolean, within: number = LOG_BOUND_MS): Promise<LogLine> {
     const found = this.lines.find(match)
     if (found) return Promise.resolve(found)
     return new Promise((resolve, reject) => {
@@ -95,8 +98,8 @@ export class LogLines {
       }
       const bound = setTimeout(() => {
         this.#waiting.delete(waiter)
-        reject(new Error(`not logged within ${LOG_BOUND_MS} ms: ${what}`))
-      }, LOG_BOUND_MS)
+        reject(new Error(`not logged within ${within} ms: ${what}`))
+      }, within)
       this.#waiting.add(waiter)
     })
   }
