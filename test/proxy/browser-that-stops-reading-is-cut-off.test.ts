@@ -1,9 +1,7 @@
 import { createServer, type ServerResponse } from 'node:http'
 import { type AddressInfo, connect, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
-import { buildGateway } from '../../src/server/gateway.js'
-import { UNREACHABLE_ISSUER } from '../helpers/app.js'
-import { route, testConfig } from '../helpers/gateway.js'
+import { gatewayOnBothReplyPaths } from '../helpers/both-reply-paths.js'
 
 const SEND_TIMEOUT = 500 // 0.5 s
 const CHUNK = Buffer.alloc(64 * 1024, 0x61)
@@ -46,23 +44,7 @@ async function download(t: Test) {
 
 async function setup(t: Test) {
   const upstream = await download(t)
-  const config = testConfig({
-    port: 0,
-    issuer: UNREACHABLE_ISSUER,
-    sendTimeout: SEND_TIMEOUT,
-    routes: [
-      route('/pub', upstream.url, { token: 'none', csrf: false }),
-      route('/maybe', upstream.url, { token: 'optional-user', csrf: false }),
-    ],
-  })
-  const app = await buildGateway(config)
-  t.teardown(() => app.close())
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const port = (app.server.address() as AddressInfo).port
-  // A session cookie whose record is gone: the answer clears it, so it goes
-  // out through Fastify's send rather than the hijacked reply.
-  const sealed = app.encodeSecureSession(app.createSecureSession({ id: 'gone' }), 'session')
-  const staleCookie = `${config.session.cookieName}=${encodeURIComponent(sealed)}`
+  const { port, staleCookie } = await gatewayOnBothReplyPaths(t, upstream.url, { sendTimeout: SEND_TIMEOUT })
   return { upstream, port, staleCookie }
 }
 

@@ -1,9 +1,7 @@
 import { type IncomingHttpHeaders, request, type ServerResponse } from 'node:http'
-import { type AddressInfo, connect } from 'node:net'
+import { connect } from 'node:net'
 import t, { type Test } from 'tap'
-import { buildGateway } from '../../src/server/gateway.js'
-import { UNREACHABLE_ISSUER } from '../helpers/app.js'
-import { route, testConfig } from '../helpers/gateway.js'
+import { gatewayOnBothReplyPaths } from '../helpers/both-reply-paths.js'
 import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 
 const LINK = '</app.css>; rel=preload; as=style'
@@ -11,22 +9,7 @@ const LINK = '</app.css>; rel=preload; as=style'
 async function setup(t: Test) {
   const upstream = await scriptedUpstream()
   t.teardown(() => upstream.close())
-  const config = testConfig({
-    port: 0,
-    issuer: UNREACHABLE_ISSUER,
-    routes: [
-      route('/pub', upstream.url, { token: 'none', csrf: false }),
-      route('/maybe', upstream.url, { token: 'optional-user', csrf: false }),
-    ],
-  })
-  const app = await buildGateway(config)
-  t.teardown(() => app.close())
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  // A session cookie whose record is gone: the answer clears it, so it goes
-  // out through Fastify's send rather than the hijacked reply.
-  const sealed = app.encodeSecureSession(app.createSecureSession({ id: 'gone' }), 'session')
-  const staleCookie = `${config.session.cookieName}=${encodeURIComponent(sealed)}`
+  const { base, staleCookie } = await gatewayOnBothReplyPaths(t, upstream.url)
   return { upstream, base, staleCookie }
 }
 
