@@ -1,6 +1,6 @@
-import { type ClientRequest, createServer, request as httpRequest, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type ClientRequest, request as httpRequest, type ServerResponse } from 'node:http'
 import type { Test } from 'tap'
+import { serveHttp } from './http-server.js'
 
 /**
  * An upstream that starts each answer with `start` and never finishes it;
@@ -16,20 +16,12 @@ export async function holdingUpstream(t: Test, start: (res: ServerResponse) => v
   const release = new Promise<void>((resolve) => {
     released = resolve
   })
-  const server = createServer((_req, res) => {
+  const url = await serveHttp(t, (_req, res) => {
     res.on('close', released)
     start(res)
     arrived()
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, arrival, release }
+  return { url, arrival, release }
 }
 
 /** A browser's GET through node:http (fetch is undici, which this process's SDK would trace too). */

@@ -1,7 +1,8 @@
-import { createServer, type ServerResponse } from 'node:http'
-import { type AddressInfo, connect, type Socket } from 'node:net'
+import type { ServerResponse } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { gatewayOnBothReplyPaths } from '../helpers/both-reply-paths.js'
+import { serveHttp } from '../helpers/http-server.js'
 
 const SEND_TIMEOUT = 500 // 0.5 s
 const CHUNK = Buffer.alloc(64 * 1024, 0x61)
@@ -15,7 +16,7 @@ const STRETCH = 16 * 1024 * 1024
  */
 async function download(t: Test) {
   const cut: number[] = []
-  const server = createServer((_req, res: ServerResponse) => {
+  const url = await serveHttp(t, (_req, res: ServerResponse) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BODY })
     let sent = 0
     const pump = () => {
@@ -31,15 +32,7 @@ async function download(t: Test) {
     })
     pump()
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cut }
+  return { url, cut }
 }
 
 async function setup(t: Test) {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
-import { createServer } from 'node:http'
-import { type AddressInfo, connect } from 'node:net'
+import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { route } from '../helpers/gateway.js'
+import { serveHttp } from '../helpers/http-server.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
@@ -20,7 +20,7 @@ const EVERY = 50 // ms between events
 /** An upstream that sends an event every EVERY ms until the browser goes. */
 async function eventSource(t: Test) {
   let open = 0
-  const server = createServer((_req, res) => {
+  const url = await serveHttp(t, (_req, res) => {
     open++
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
     let n = 0
@@ -30,16 +30,8 @@ async function eventSource(t: Test) {
       open--
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url,
     get open() {
       return open
     },
@@ -120,7 +112,7 @@ t.test(
       chunks.push(chunk)
       expected.update(chunk)
     }
-    const server = createServer((_req, res) => {
+    const files = await serveHttp(t, (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BODY })
       let i = 0
       const pump = () => {
@@ -130,10 +122,8 @@ t.test(
       res.on('drain', pump)
       pump()
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
     const stack = await startStack(t, {
-      routes: () => [route('/files', `http://127.0.0.1:${(server.address() as AddressInfo).port}`)],
+      routes: () => [route('/files', files)],
       gateway: { websocketRecheck: RECHECK },
     })
     const { jar } = await login(stack.gateway.url)
