@@ -144,6 +144,61 @@ t.test(
   },
 )
 
+t.test(
+  "the limit: an honest provider without iss that also accepts the hostile one's address hands its code there",
+  async (t) => {
+    // What docs/identity-providers.md warns of: the distinct addresses are
+    // the whole defence against a provider that sends no `iss`, so an
+    // honest provider that accepts another's address undoes it. No check
+    // of the gateway can tell: the answer is well-formed for the login it names.
+    const evil = await hostileProvider(t)
+    await onFreePorts(1, async ([port]) => {
+      const base = `http://127.0.0.1:${port}`
+      const corp = await startDevIdp({
+        quirks: { noIssParameter: true },
+        clients: [
+          {
+            clientId: CLIENT_ID,
+            clientSecret: CLIENT_SECRET,
+            redirectUris: [`${base}/auth/callback/corp`, `${base}/auth/callback/evil`],
+            postLogoutRedirectUris: [`${base}/`],
+          },
+        ],
+      })
+      t.teardown(() => corp.close())
+      const gateway = await startGateway(
+        testConfig({
+          port: port!,
+          issuer: corp.issuer,
+          routes: [],
+          identityProviders: [
+            { name: 'corp', issuer: corp.issuer, par: 'off' },
+            { name: 'evil', issuer: evil.issuer },
+          ],
+        }),
+      )
+      t.teardown(() => gateway.close())
+      const toCorp = new URL((await jarFetch(new CookieJar(), `${base}/auth/login?idp=corp`)).location!)
+      evil.forwardTo((authorize) => {
+        const forwarded = new URL(toCorp)
+        forwarded.searchParams.set('state', authorize.searchParams.get('state')!)
+        forwarded.searchParams.set('redirect_uri', `${base}/auth/callback/evil`)
+        return forwarded.href
+      })
+      const alice = new CookieJar()
+      const toEvil = await jarFetch(alice, `${base}/auth/login?idp=evil`)
+      const callback = await followLoginFlow(
+        alice,
+        (await jarFetch(alice, toEvil.location!)).location!,
+        'alice',
+      )
+      t.equal(new URL(callback).pathname, '/auth/callback/evil', "corp answered at evil's address")
+      await jarFetch(alice, callback)
+      t.same(evil.codes, [new URL(callback).searchParams.get('code')], "corp's code reached evil")
+    })
+  },
+)
+
 t.test('with the oidc: shorthand, one provider keeps the one address', async (t) => {
   await onFreePorts(1, async ([port]) => {
     const base = `http://127.0.0.1:${port}`
