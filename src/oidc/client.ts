@@ -20,7 +20,13 @@ import type {
 import { sessionClaims } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
-import { boundTokenTypes, dpopIncompatibility, rememberingNonces, retryOnDpopNonce } from './dpop.js'
+import {
+  boundTokenTypes,
+  dpopIncompatibility,
+  rememberingNonces,
+  retryOnDpopNonce,
+  unboundTokenTypes,
+} from './dpop.js'
 import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
 import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
@@ -69,6 +75,10 @@ export interface RedirectUris {
  */
 /** Late refresh answers awaited in this process (late-answer.ts). */
 const processLateAnswers = new LateAnswers()
+
+/** What an answer to a request with no proof may carry (dpop.ts). */
+const UNBOUND_TYPES = unboundTokenTypes()
+const UNBOUND_EXCHANGE_TYPES = unboundTokenTypes(EXCHANGE_TOKEN_TYPES)
 
 export class OidcClient {
   readonly #issuer: URL
@@ -484,7 +494,7 @@ export class OidcClient {
         )
         return oauth.processGenericTokenEndpointResponse(as, this.#client, response, {
           // With a proof only a bound token is taken: not Bearer, and not N_A.
-          recognizedTokenTypes: key ? this.#boundTypes : EXCHANGE_TOKEN_TYPES,
+          recognizedTokenTypes: key ? this.#boundTypes : UNBOUND_EXCHANGE_TYPES,
         })
       })
       this.#observer.accepted?.('token_exchange')
@@ -620,9 +630,9 @@ export class OidcClient {
     }
   }
 
-  /** With a key (a proof went with the request), only a bound token is taken. */
+  /** With a key (a proof went with the request), only a bound token is taken; without, only an unbound one. */
   #bound(key: DpopKey | undefined): oauth.ProcessTokenResponseOptions {
-    return key ? { recognizedTokenTypes: this.#boundTypes } : {}
+    return { recognizedTokenTypes: key ? this.#boundTypes : UNBOUND_TYPES }
   }
 
   /** The gateway error for a failed call, told to the observer. */

@@ -54,6 +54,26 @@ export function boundTokenTypes(option: string): oauth.RecognizedTokenTypes {
   }
 }
 
+/**
+ * The token types an answer to a request with no proof may carry: a DPoP
+ * token there is bound to no key the gateway holds (RFC 9449 §5 binds to
+ * the proof's key). Sent upstream as `Authorization: Bearer`, it would be
+ * refused (§7.2) with a 401 that names nothing; refused here, the log
+ * says which IdP did it. `also` adds the types an operation takes besides
+ * Bearer (N_A for an exchange).
+ */
+export function unboundTokenTypes(also: oauth.RecognizedTokenTypes = {}): oauth.RecognizedTokenTypes {
+  return {
+    ...also,
+    dpop: () => {
+      // No cause: oauth4webapi's would hold the answer's body, tokens and all.
+      throw new oauth.UnsupportedOperationError(
+        'the identity provider issued a DPoP access token to a request with no DPoP proof (RFC 9449 §5), so the token is bound to no key the gateway holds and an upstream would refuse it as a Bearer token; issue Bearer tokens to this client, or turn dpop on for the provider and the route',
+      )
+    },
+  }
+}
+
 /** `options` whose fetch remembers each answer's `DPoP-Nonce` for its origin (RFC 9449 §8). */
 export function rememberingNonces<O extends Options>(options: O, nonces: DpopNonces): O {
   const send = options[oauth.customFetch]
