@@ -1,21 +1,24 @@
+import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import type { IdpOperation } from './answers.js'
 import type { IdpFailure } from './translate.js'
 
 /**
- * Which calls the IdP refuses the gateway's own credentials for right now:
- * set by a refusal, cleared by the next call of the same kind that the IdP
- * authenticates. Bounded by the operations of the classification.
+ * Which calls the IdPs refuse the gateway's own credentials for right now,
+ * by provider: set by a refusal, cleared by the next call of the same kind
+ * that the same provider authenticates (another provider accepting its own
+ * credentials says nothing of this one's). Bounded by the providers and
+ * the operations of the classification.
  */
 export class ClientRefusals {
-  readonly #refused = new Map<IdpOperation, IdpFailure>()
+  readonly #refused = new Map<string, { readonly idp: string; readonly failure: IdpFailure }>()
 
-  refused(failure: IdpFailure): void {
-    this.#refused.set(failure.operation, failure)
+  refused(idp: string, failure: IdpFailure): void {
+    this.#refused.set(key(idp, failure.operation), { idp, failure })
   }
 
-  /** True when `operation` had been refused until now. */
-  accepted(operation: IdpOperation): boolean {
-    return this.#refused.delete(operation)
+  /** True when `idp` had refused `operation` until now. */
+  accepted(idp: string, operation: IdpOperation): boolean {
+    return this.#refused.delete(key(idp, operation))
   }
 
   get any(): boolean {
@@ -33,8 +36,14 @@ export class ClientRefusals {
   get detail(): string | undefined {
     if (this.#refused.size === 0) return undefined
     const parts = [...this.#refused.values()].map(
-      (f) => `${f.operation} (${f.answer}${f.tlsAlert ? `, alert ${f.tlsAlert}` : ''})`,
+      ({ idp, failure: f }) =>
+        // The `oidc:` shorthand's one provider needs no name.
+        `${f.operation}${idp === SHORTHAND_PROVIDER ? '' : ` at ${idp}`} (${f.answer}${f.tlsAlert ? `, alert ${f.tlsAlert}` : ''})`,
     )
     return `the identity provider refuses the gateway's client credentials: ${parts.join('; ')}; see the error log for the hint`
   }
+}
+
+function key(idp: string, operation: IdpOperation): string {
+  return `${idp} ${operation}`
 }

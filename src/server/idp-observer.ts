@@ -44,7 +44,7 @@ export function idpObserver(
         return
       }
       if (failure.verdict !== 'client_refused') return
-      refusals.refused(failure)
+      refusals.refused(provider.name, failure)
       metrics.idpClientRefusals.inc({
         operation: failure.operation,
         answer: failure.answer,
@@ -70,9 +70,12 @@ export function idpObserver(
       )
     },
     accepted(operation) {
-      if (!refusals.accepted(operation)) return
+      if (!refusals.accepted(provider.name, operation)) return
       metrics.idpClientRefused.set(refusals.any ? 1 : 0)
-      log.info({ operation }, "the identity provider accepts the gateway's client credentials again")
+      log.info(
+        { operation, idp: provider.name },
+        "the identity provider accepts the gateway's client credentials again",
+      )
     },
     lifetimeAssumed(operation) {
       // Once per kind of call: the same IdP answers every token the same way.
