@@ -21,6 +21,14 @@ export class ClientRefusals {
     return this.#refused.delete(key(idp, operation))
   }
 
+  /**
+   * Forgets the refusals of providers not in `names`: a reload removed
+   * them, so no call of theirs will ever be accepted to clear them.
+   */
+  keepOnly(names: readonly string[]): void {
+    for (const [at, { idp }] of this.#refused) if (!names.includes(idp)) this.#refused.delete(at)
+  }
+
   get any(): boolean {
     return this.#refused.size > 0
   }

@@ -271,6 +271,8 @@ export class ConfigReloader {
     }
     lasting.sockets.resize(next.server.maxWebSockets, next.session.maxWebSockets)
     lasting.certificates.use(next)
+    lasting.refusals.keepOnly(next.identityProviders.map((p) => p.name))
+    lasting.metrics.idpClientRefused.set(lasting.refusals.any ? 1 : 0)
     log.level = next.logging.level
     const retired = this.#options.listener.swap(app, m)
     this.#running = next
