@@ -18,6 +18,8 @@ export interface FrontendChoice {
   /** `frontends[].identityProviders`; absent: every provider. */
   readonly identityProviders?: readonly ProviderName[]
   readonly routes: readonly TestRoute[]
+  /** `frontends[].cookieName`; absent: the default, `<session.cookieName>-<name>`. */
+  readonly cookieName?: string
 }
 
 /** Both frontends' choices, given the echo upstream's URL. */
@@ -99,10 +101,12 @@ export async function startTwoFrontends(
             routes: unknown
           }
           const listed = chosen[name].identityProviders
+          const cookieName = chosen[name].cookieName
           return {
             name,
             host,
             publicUrl,
+            ...(cookieName === undefined ? {} : { cookieName }),
             ...(listed === undefined ? {} : { identityProviders: listed }),
             routes: raw.routes,
           }
