@@ -194,6 +194,12 @@ export const errorCatalogue = {
     message:
       'An HTTP/1.0 request must not carry Transfer-Encoding (RFC 9112 §6.1). The connection is closed.',
   },
+  GATEHOUSE_ERR_TRANSFER_CODING_UNSUPPORTED: {
+    status: 501,
+    error: 'transfer_coding_unsupported',
+    message:
+      'The request body has a transfer coding other than chunked, which the gateway does not decode (RFC 9112 §6.1).',
+  },
   GATEHOUSE_ERR_WEBSOCKET_NOT_ENABLED: {
     status: 400,
     error: 'websocket_not_enabled',

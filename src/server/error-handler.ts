@@ -125,7 +125,8 @@ function answerError(
   if (!known) request.log.error({ err }, route.refusal ?? 'unhandled error')
   else if (code === 'GATEHOUSE_ERR_INTERNAL' && route.refusal)
     request.log.error({ err: err.cause }, route.refusal)
-  else if (spec.status >= 500) {
+  // 501 is the client's: a request the gateway does not implement, not an outage.
+  else if (spec.status >= 500 && spec.status !== 501) {
     // An outage answers every request alike (the store down, the IdP
     // waited out): one line a minute per code and cause tells it, and
     // the next says how many requests it answered so. A bug is every time.

@@ -4,7 +4,7 @@ import { continueFirst, deferContinue } from '../guards/expect-continue.js'
 import { refuseRepeatedHost } from '../guards/single-host.js'
 import { refuseUnlistedMethod } from '../proxy/methods.js'
 import { hooksOf } from './hooks-of.js'
-import { refuseFaultyFraming } from './legacy-framing.js'
+import { refuseFaultyFraming } from './request-framing.js'
 import { refuseMalformedTarget } from './request-target.js'
 
 /**

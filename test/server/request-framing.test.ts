@@ -48,7 +48,7 @@ function exchange(port: number, bytes: string): Promise<Exchange> {
 }
 
 const statuses = (received: string) =>
-  [...received.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]))
+  [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
 
 t.test('HTTP/1.0 with Transfer-Encoding: 400, the connection closes, nothing is forwarded', async (t) => {
   const { port, upstream } = await setup(t)
@@ -85,5 +85,47 @@ t.test('HTTP/1.0 with Content-Length, and HTTP/1.1 chunked, are served as before
       ['/public/a', 'abc'],
       ['/public/b', 'abc'],
     ],
+  )
+})
+
+t.test('a coding before chunked: 501 unforwarded, and the connection goes on', async (t) => {
+  const { port, upstream } = await setup(t)
+  for (const codings of ['gzip, chunked', 'identity, chunked', 'x-custom , chunked']) {
+    const { received } = await exchange(
+      port,
+      `POST /public/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ${codings}\r\n\r\n3\r\nabc\r\n0\r\n\r\n` +
+        'GET /public/behind HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    )
+    t.same(statuses(received), [501, 200], `${codings}: a 501 (RFC 9112 §6.1), then the next request served`)
+    t.match(received, /"error":"transfer_coding_unsupported"/)
+  }
+  const last = await exchange(
+    port,
+    'POST /public/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+  )
+  t.ok(last.closedByGateway, 'a last coding other than chunked: the connection closes (§6.3)')
+  t.match(statuses(last.received)[0], 501)
+  t.same(
+    upstream.seen.map((r) => r.url),
+    ['/public/behind', '/public/behind', '/public/behind'],
+    'no body in a coding the upstream is not told of reached it; the requests behind them did',
+  )
+})
+
+t.test('chunked in any case is served; split over two header lines, its codings are one list', async (t) => {
+  const { port, upstream } = await setup(t)
+  const upper = await exchange(
+    port,
+    'POST /public/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:  Chunked \r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+  )
+  t.same(statuses(upper.received), [200])
+  const split = await exchange(
+    port,
+    'POST /public/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+  )
+  t.same(statuses(split.received), [501], 'two lines are one list (RFC 9110 §5.3): gzip, chunked')
+  t.same(
+    upstream.seen.map((r) => [r.url, r.body.toString()]),
+    [['/public/a', 'abc']],
   )
 })
