@@ -200,6 +200,21 @@ export const errorCatalogue = {
     message:
       'The request body has a transfer coding other than chunked, which the gateway does not decode (RFC 9112 §6.1).',
   },
+  GATEHOUSE_ERR_MALFORMED_REQUEST: {
+    status: 400,
+    error: 'malformed_request',
+    message: 'The request is not valid HTTP/1.1. The connection is closed.',
+  },
+  GATEHOUSE_ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    error: 'request_timeout',
+    message: 'The request did not arrive whole within the time allowed. The connection is closed.',
+  },
+  GATEHOUSE_ERR_HEADERS_TOO_LARGE: {
+    status: 431,
+    error: 'headers_too_large',
+    message: 'The request headers are larger than the gateway accepts. The connection is closed.',
+  },
   GATEHOUSE_ERR_WEBSOCKET_NOT_ENABLED: {
     status: 400,
     error: 'websocket_not_enabled',

@@ -5,6 +5,7 @@ import fastify, {
   LogController,
 } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
+import { answerClientError } from './client-errors.js'
 import { frameworkError } from './error-handler.js'
 import { loggerOptions, requestLogger } from './logger.js'
 import { nextRequestId } from './request-id.js'
@@ -45,6 +46,7 @@ export function createInstance(config: GatehouseConfig, options: InstanceOptions
     genReqId: nextRequestId,
     return503OnClosing: true,
     frameworkErrors: frameworkError,
+    clientErrorHandler: answerClientError,
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   }) as unknown as FastifyInstance
 }
