@@ -236,6 +236,12 @@ export const errorCatalogue = {
     message: 'This gateway instance holds as many WebSockets as it may. Retry later.',
     retryAfter: 5,
   },
+  GATEHOUSE_ERR_SHUTTING_DOWN: {
+    status: 503,
+    error: 'shutting_down',
+    message: 'This gateway instance is shutting down. Retry; another instance will answer.',
+    retryAfter: 1,
+  },
   GATEHOUSE_ERR_METHOD_NOT_ALLOWED: {
     status: 405,
     error: 'method_not_allowed',

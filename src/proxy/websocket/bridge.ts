@@ -125,6 +125,8 @@ export class WebSocketBridge {
   readonly #server: WebSocketServer
   readonly #pairs = new Set<SocketPair>()
   readonly #heartbeat: NodeJS.Timeout
+  /** `close` has begun: a dial ended or refused now is the gateway's doing. */
+  #closing = false
 
   constructor(options: WebSocketBridgeOptions) {
     this.#options = options
@@ -210,6 +212,11 @@ export class WebSocketBridge {
     // The browser left while a proof was being made (RSA signs on the
     // thread pool): an upstream leg dialled now would have no one to link to.
     if (upgrade.socket.destroyed) return
+    // A replay decided on while the gateway began to close.
+    if (this.#closing) {
+      this.#refuse(reply, 'refused', undefined)
+      return
+    }
     // Read again for a replay: the proof in them is new.
     const headers = this.#options.headers(request)
     if (offered.length > 0) headers['sec-websocket-protocol'] = offered.join(', ')
@@ -335,6 +342,7 @@ export class WebSocketBridge {
    */
   async close(): Promise<void> {
     clearInterval(this.#heartbeat)
+    this.#closing = true
     for (const target of this.#dialling) target.terminate()
     const legs = new Set<WebSocket>(this.#server.clients)
     for (const pair of this.#pairs) for (const leg of pair.legs) legs.add(leg)
@@ -348,6 +356,12 @@ export class WebSocketBridge {
   }
 
   #refuse(reply: FastifyReply, failure: HandshakeFailure, cause: FailureCause | undefined): void {
+    // The dial was ours to end: the upstream refused nothing, and another
+    // instance can take the upgrade (Retry-After), where a 502 said the upstream failed.
+    if (this.#closing) {
+      reply.send(gatehouseError('GATEHOUSE_ERR_SHUTTING_DOWN'))
+      return
+    }
     if (failure !== 'refused') this.#options.onUpstreamError?.(failure)
     reply.log.warn(
       { route: this.#options.route.path, failure, ...cause },
