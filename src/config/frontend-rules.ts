@@ -134,7 +134,14 @@ export function checkFrontends(config: RawConfig): Finding[] {
     for (const name of [cookie, `${cookie}-login`]) {
       const other = cookies.get(name)
       if (other !== undefined && other !== i) {
-        add(at('cookieName'), `${cookie} is also frontends[${other}]'s session or login cookie name`)
+        // A name made from the defaults has no cookieName line to point at:
+        // the frontend's name made it, and cookieName is the way out.
+        if (frontend.cookieName === undefined) {
+          add(
+            at('name'),
+            `gives the session cookie the default name ${cookie} (session.cookieName-name), which is also frontends[${other}]'s session or login cookie name: set frontends[${i}].cookieName`,
+          )
+        } else add(at('cookieName'), `${cookie} is also frontends[${other}]'s session or login cookie name`)
         break
       }
     }

@@ -133,18 +133,40 @@ frontends:
     '15 frontends[0].routes[0].path: overlaps frontends[0].auth.basePath (/auth)',
     '16 frontends[1].name: duplicates frontends[0].name (staff)',
     '16 frontends[1]: matches the same requests as frontends[0] (host staff.example.com, pathPrefix none)',
-    "16 frontends[1].cookieName: gatehouse-staff is also frontends[0]'s session or login cookie name",
     '19 frontends[2]: needs host, pathPrefix or both: they say which requests this frontend serves',
     '26 frontends[3].auth.basePath: sign-in path /auth lies outside this frontend (host app.example.com, pathPrefix /portal)',
     '27 frontends[3].identityProviders[0]: names no identity provider (known: default)',
     '29 frontends[3].routes[0].path: lies outside this frontend (host app.example.com, pathPrefix /portal)',
     '30 frontends[3].routes[1].path: is served by frontends[4] (shop) at https://app.example.com, not this frontend',
-    "31 frontends[4].cookieName: gatehouse-shop is also frontends[3]'s session or login cookie name",
+    "31 frontends[4].name: gives the session cookie the default name gatehouse-shop (session.cookieName-name), which is also frontends[3]'s session or login cookie name: set frontends[4].cookieName",
     '34 frontends[4].publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
     "35 frontends[5].name: expected string to match '^[a-z0-9][a-z0-9-]{0,31}$'",
     '36 frontends[5].pathPrefix: must be a path prefix such as /partners, without .., query or spaces',
   ])
 })
+
+t.test(
+  'a cookie name clash points at the cookieName that sets it, or at the name that made a default one',
+  async (t) => {
+    const found = problems(`${head}frontends:
+  - name: shop
+    pathPrefix: /shop
+    publicUrl: https://app.example.com
+    cookieName: gatehouse-admin
+  - name: admin
+    pathPrefix: /admin
+    publicUrl: https://app.example.com
+  - name: staff
+    pathPrefix: /staff
+    publicUrl: https://app.example.com
+    cookieName: gatehouse-admin
+`)
+    t.same(found, [
+      "13 frontends[1].name: gives the session cookie the default name gatehouse-admin (session.cookieName-name), which is also frontends[0]'s session or login cookie name: set frontends[1].cookieName",
+      "19 frontends[2].cookieName: gatehouse-admin is also frontends[1]'s session or login cookie name",
+    ])
+  },
+)
 
 t.test("a frontend's route serves only providers the frontend signs in with", async (t) => {
   const found = problems(`server: { port: 3000 }
