@@ -95,6 +95,11 @@ export const cookiesPlugin = fp(
       ...cookie,
       sameSite: config.session.sameSite,
       maxAge: Math.ceil(config.session.absoluteTimeout / 1000),
+      // A site past the browser's cookies per domain (180 in Chromium) has
+      // the least recently used purged: the session cookie, sent before an
+      // upstream's answer set the rest, would go first. Chromium purges
+      // lower priorities first; others ignore the attribute.
+      priority: 'high' as const,
     }
     // Lax whatever the session's: it must come back on the IdP's redirect
     // to the callback, a top-level navigation from another site.

@@ -1,0 +1,72 @@
+import { chromium } from 'playwright-core'
+import t from 'tap'
+import { route } from '../helpers/gateway.js'
+import { scriptedUpstream } from '../helpers/scripted-upstream.js'
+import { startStack } from '../helpers/stack.js'
+
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+/** Chromium's bound on one domain's cookies, past which it purges down to 150 (RFC 6265 §6.1 asks for 50). */
+const DOMAIN_MAX_COOKIES = 180
+
+/**
+ * An upstream that sets as many cookies as the browser keeps for the
+ * site pushes the oldest used out of its jar: the session cookie, read
+ * last when the request went out, went first, and the user was signed
+ * out by an upstream. The session cookie is `Priority=High`, which
+ * Chromium's purge spares while it has lower ones to drop.
+ */
+t.test(
+  'an upstream that floods the cookie jar does not push the session cookie out (Chromium)',
+  async (t) => {
+    const upstream = await scriptedUpstream()
+    t.teardown(() => upstream.close())
+    upstream.answer((res, url) => {
+      if (url.startsWith('/public/flood')) {
+        res.setHeader(
+          'set-cookie',
+          Array.from(
+            { length: DOMAIN_MAX_COOKIES },
+            (_, i) => `flood${i}=${'x'.repeat(20)}; Path=/; Max-Age=3600`,
+          ),
+        )
+      }
+      res.setHeader('content-type', 'text/html')
+      res.end('<!doctype html><title>public</title>')
+    })
+    const stack = await startStack(t, {
+      routes: () => [route('/public', upstream.url, { token: 'none', csrf: false })],
+    })
+    const base = stack.gateway.url
+    const browser = await chromium.launch({
+      executablePath,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+    })
+    t.teardown(() => browser.close())
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    await page.goto(`${base}/auth/login?returnTo=${encodeURIComponent('/public/home')}`)
+    await page.locator('input[name="login"]').waitFor()
+    await page.fill('input[name="login"]', 'alice')
+    await page.fill('input[name="password"]', 'any')
+    await page.click('button[type="submit"]')
+    // The strict IdP asks for consent (prompt=consent, OIDC Core §11); the user allows.
+    await page.locator('input[name="prompt"][value="consent"]').waitFor({ state: 'attached' })
+    await Promise.all([page.waitForURL(`${base}/public/home`), page.click('button[type="submit"]')])
+
+    const session = (await context.cookies(base)).find((c) => c.name === 'gatehouse')
+    t.ok(session, 'signed in')
+
+    const flooded = await page.evaluate(async () => (await fetch('/public/flood')).status)
+    t.equal(flooded, 200)
+    const names = (await context.cookies(base)).map((c) => c.name)
+    t.ok(names.length < DOMAIN_MAX_COOKIES, `the browser purged its jar (${names.length} cookies kept)`)
+    t.ok(names.includes('gatehouse'), 'the session cookie is still in it')
+    const me = await page.evaluate(async () => {
+      const res = await fetch('/auth/user', { headers: { 'x-csrf': '1' } })
+      return { status: res.status, body: (await res.json()) as { sub?: string } }
+    })
+    t.equal(me.status, 200, 'and the user is still signed in')
+    t.equal(me.body.sub, 'alice')
+  },
+)
