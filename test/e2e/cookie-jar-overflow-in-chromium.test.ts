@@ -1,10 +1,8 @@
-import { chromium } from 'playwright-core'
 import t from 'tap'
+import { launchChromium, signInInChromium } from '../helpers/chromium.js'
 import { route } from '../helpers/gateway.js'
 import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 import { startStack } from '../helpers/stack.js'
-
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 /** Chromium's bound on one domain's cookies, past which it purges down to 150 (RFC 6265 §6.1 asks for 50). */
 const DOMAIN_MAX_COOKIES = 180
@@ -38,21 +36,10 @@ t.test(
       routes: () => [route('/public', upstream.url, { token: 'none', csrf: false })],
     })
     const base = stack.gateway.url
-    const browser = await chromium.launch({
-      executablePath,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    })
-    t.teardown(() => browser.close())
+    const browser = await launchChromium(t)
     const context = await browser.newContext()
     const page = await context.newPage()
-    await page.goto(`${base}/auth/login?returnTo=${encodeURIComponent('/public/home')}`)
-    await page.locator('input[name="login"]').waitFor()
-    await page.fill('input[name="login"]', 'alice')
-    await page.fill('input[name="password"]', 'any')
-    await page.click('button[type="submit"]')
-    // The strict IdP asks for consent (prompt=consent, OIDC Core §11); the user allows.
-    await page.locator('input[name="prompt"][value="consent"]').waitFor({ state: 'attached' })
-    await Promise.all([page.waitForURL(`${base}/public/home`), page.click('button[type="submit"]')])
+    await signInInChromium(page, base, '/public/home')
 
     const session = (await context.cookies(base)).find((c) => c.name === 'gatehouse')
     t.ok(session, 'signed in')

@@ -1,12 +1,10 @@
-import { chromium } from 'playwright-core'
 import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
+import { launchChromium } from '../helpers/chromium.js'
 import { CLIENT_ID, CLIENT_SECRET, route, startGateway, testConfig } from '../helpers/gateway.js'
 import { onFreePort } from '../helpers/ports.js'
 import { startTlsFront } from '../helpers/tls-front.js'
-
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 t.test(
   'on https the session cookie is __Host-Http-: Chromium refuses it from script, so XSS cannot plant a session',
@@ -39,11 +37,7 @@ t.test(
     t.teardown(() => gateway.close())
     const name = gateway.app.gatehouse.config.session.cookieName
 
-    const browser = await chromium.launch({
-      executablePath,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--ignore-certificate-errors'],
-    })
-    t.teardown(() => browser.close())
+    const browser = await launchChromium(t, ['--ignore-certificate-errors'])
 
     /** Signs `user` in in a fresh browser context; returns the context and its page. */
     const signIn = async (user: string) => {

@@ -1,11 +1,9 @@
-import { chromium } from 'playwright-core'
 import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
+import { launchChromium, signInInChromium } from '../helpers/chromium.js'
 import { CLIENT_ID, CLIENT_SECRET, route, startGateway, testConfig } from '../helpers/gateway.js'
 import { onFreePort } from '../helpers/ports.js'
-
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 t.test(
   'session.sameSite: strict in Chromium: the page the login lands on already has the session',
@@ -44,20 +42,11 @@ t.test(
     t.teardown(() => idp.close())
     t.teardown(() => gateway.close())
 
-    const browser = await chromium.launch({
-      executablePath,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    })
-    t.teardown(() => browser.close())
+    const browser = await launchChromium(t)
     const context = await browser.newContext()
     const page = await context.newPage()
 
-    await page.goto(`${base}/auth/login?returnTo=${encodeURIComponent('/welcome')}`)
-    await page.fill('input[name="login"]', 'alice')
-    await page.fill('input[name="password"]', 'any')
-    await page.click('button[type="submit"]')
-    await page.locator('input[name="prompt"][value="consent"]').waitFor({ state: 'attached' })
-    await Promise.all([page.waitForURL(`${base}/welcome`), page.click('button[type="submit"]')])
+    await signInInChromium(page, base, '/welcome')
 
     const cookies = await context.cookies(base)
     const session = cookies.find((c) => c.name === 'gatehouse')

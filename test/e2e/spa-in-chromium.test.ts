@@ -1,15 +1,15 @@
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Response } from 'playwright-core'
+import type { Response } from 'playwright-core'
 import t from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startStaticServer } from '../../dev/static.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { start } from '../../src/server/start.js'
+import { launchChromium } from '../helpers/chromium.js'
 import { CLIENT_ID, CLIENT_SECRET, route, TestClock, testConfig } from '../helpers/gateway.js'
 import { onFreePorts } from '../helpers/ports.js'
 
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))
 
 t.test(
@@ -69,18 +69,7 @@ t.test(
     t.teardown(() => gateway.close())
     await gateway.app.gatehouse.whenDiscovered()
 
-    const browser = await chromium.launch({
-      executablePath,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    })
-    t.teardown(() => browser.close())
+    const browser = await launchChromium(t, ['--disable-component-update', '--disable-sync'])
     const page = await browser.newPage()
     const bodies: string[] = []
     page.on('response', (response: Response) => {

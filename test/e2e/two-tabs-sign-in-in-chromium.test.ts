@@ -1,9 +1,8 @@
-import { chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import t from 'tap'
+import { launchChromium } from '../helpers/chromium.js'
 import { route } from '../helpers/gateway.js'
 import { startStack } from '../helpers/stack.js'
-
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 t.test(
   'two tabs sent to sign in at once in Chromium both land signed in, whichever finishes first',
@@ -12,11 +11,7 @@ t.test(
       routes: (upstream) => [route('/app', upstream, { token: 'optional-user', csrf: false })],
     })
     const base = stack.gateway.url
-    const browser = await chromium.launch({
-      executablePath,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    })
-    t.teardown(() => browser.close())
+    const browser = await launchChromium(t)
     const context = await browser.newContext()
 
     /** The status of each callback a tab's navigation reached. */

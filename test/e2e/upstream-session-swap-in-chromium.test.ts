@@ -1,11 +1,9 @@
-import { chromium } from 'playwright-core'
 import t from 'tap'
+import { launchChromium, signInInChromium } from '../helpers/chromium.js'
 import { route } from '../helpers/gateway.js'
 import { login } from '../helpers/login.js'
 import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 import { startStack } from '../helpers/stack.js'
-
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 t.test(
   'issue 12 in Chromium: a hostile public upstream cannot swap or end the victim’s session',
@@ -43,23 +41,12 @@ t.test(
       res.end('{"stored":true}')
     })
 
-    const browser = await chromium.launch({
-      executablePath,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    })
-    t.teardown(() => browser.close())
+    const browser = await launchChromium(t)
     const context = await browser.newContext()
     const page = await context.newPage()
 
     // The victim signs in and lands on the hostile public page.
-    await page.goto(`${base}/auth/login?returnTo=${encodeURIComponent('/public/welcome')}`)
-    await page.locator('input[name="login"]').waitFor()
-    await page.fill('input[name="login"]', 'alice')
-    await page.fill('input[name="password"]', 'any')
-    await page.click('button[type="submit"]')
-    // The strict IdP asks for consent (prompt=consent, OIDC Core §11); the victim allows.
-    await page.locator('input[name="prompt"][value="consent"]').waitFor({ state: 'attached' })
-    await Promise.all([page.waitForURL(`${base}/public/welcome`), page.click('button[type="submit"]')])
+    await signInInChromium(page, base, '/public/welcome')
     await page.reload()
 
     // Cookies ignore ports: the IdP's, on the same loopback host, are left out.

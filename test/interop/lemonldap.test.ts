@@ -10,11 +10,12 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { startStaticServer } from '../../dev/static.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { start } from '../../src/server/start.js'
+import { launchChromium } from '../helpers/chromium.js'
 import { route, TestClock, testConfig } from '../helpers/gateway.js'
 import {
   DEMO_USER,
@@ -30,7 +31,6 @@ const CLIENT_ID = 'gatehouse'
 const CLIENT_SECRET = 'my-bff-secret'
 /** Seconds; the clock is moved past it rather than waited for. */
 const ACCESS_TOKEN_TTL = 60
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const artifacts = fileURLToPath(new URL('../../test-artifacts/lemonldap/', import.meta.url))
 
 t.test('.ci/run installs the packages the lane needs, no more, no fewer', async (t) => {
@@ -108,18 +108,7 @@ async function lane(t: Test): Promise<void> {
   await gateway.app.gatehouse.whenDiscovered()
   t.teardown(() => gateway.close())
 
-  const browser = await chromium.launch({
-    executablePath,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium(t, ['--disable-component-update', '--disable-sync'])
 
   const lane = { op, base, clock, browser, metricsPort }
 

@@ -47,8 +47,7 @@ function exchange(port: number, bytes: string): Promise<Exchange> {
   })
 }
 
-const statuses = (received: string) =>
-  [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
+const statuses = (received: string) => [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
 
 t.test('HTTP/1.0 with Transfer-Encoding: 400, the connection closes, nothing is forwarded', async (t) => {
   const { port, upstream } = await setup(t)
