@@ -9,11 +9,21 @@ import type * as oauth from 'oauth4webapi'
 export const ASSUMED_LIFETIME = 60
 
 /**
+ * The longest a token is taken to live, in seconds: a year, whatever the
+ * IdP says. `expires_in` is the IdP's to fill, and an absurd one (`1e20`)
+ * made an expiry no store takes: Redis refuses a `PX` past a signed 64-bit
+ * count of ms, so a client token's shared copy was never written, and every
+ * request fetched another token and answered 503. A token still valid after
+ * a year is fetched again then.
+ */
+export const MAX_LIFETIME = 365 * 24 * 3600 // 1 year, s
+
+/**
  * When to stop forwarding a token. Counted from when its request was sent,
  * not when the answer came, or the IdP's latency would lengthen the token's
  * life past its `exp`; less one second, because `exp` is a whole second
  * (RFC 7519 §2 NumericDate) the IdP may have rounded down. `assumed` hears
- * of a response that gave no lifetime at all.
+ * of a response that gave no lifetime at all. At most MAX_LIFETIME.
  */
 export function expiresAt(result: oauth.TokenEndpointResponse, sentAt: number, assumed: () => void): number {
   let lifetime = result.expires_in ?? jwtLifetime(result.access_token)
@@ -21,7 +31,7 @@ export function expiresAt(result: oauth.TokenEndpointResponse, sentAt: number, a
     assumed()
     lifetime = ASSUMED_LIFETIME
   }
-  return sentAt + Math.max(0, lifetime * 1000 - 1000)
+  return sentAt + Math.max(0, Math.min(lifetime, MAX_LIFETIME) * 1000 - 1000)
 }
 
 /**
