@@ -350,14 +350,30 @@ export class UserTokens {
       const token = tokenFor(after.tokens, audience)
       if (token !== undefined && token.accessToken !== before) {
         if (token.accessTokenExpiresAt > this.#now()) return after
-        throw gatehouseError(
-          'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
-          "The identity provider's new access token expired before it could be used: it was issued to live no longer than its answer took (expires_in). Retry later; if it lasts, lengthen the token's lifetime at the identity provider.",
-        )
+        throw this.#deadOnArrival(session.id, audience)
       }
       seen = after.version
     }
     throw gatehouseError('GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT')
+  }
+
+  /**
+   * The 503 for a token the IdP issued with no life left (`expires_in` 0
+   * or 1), waited out as an outage's is (`UnavailableLimit`): each request
+   * asked the IdP again, 18 for 200 requests at once and one for each
+   * after, a refresh redeeming the refresh token every time. A refresh's
+   * counts towards `tokens.unavailableLimit`; an exchange's holds back
+   * that audience's exchanges only.
+   */
+  #deadOnArrival(sessionId: string, audience: TokenAudience | undefined): GatehouseError {
+    const exchange = audience?.exchange !== undefined
+    const err = gatehouseError(
+      exchange ? 'GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE' : 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+      "The identity provider's new access token expired before it could be used: it was issued to live no longer than its answer took (expires_in). Retry later; if it lasts, lengthen the token's lifetime at the identity provider.",
+    )
+    if (exchange) this.#unavailable.exchangeFailed(sessionId, audience.key, err, this.#unavailableLimit)
+    else this.#unavailable.failed(sessionId, err, this.#unavailableLimit)
+    return err
   }
 
   /**
