@@ -5,12 +5,14 @@ import {
   isGatehouseError,
   RefreshWaitTimeoutError,
   retryAfterFor,
+  retryAfterOf,
 } from '../errors.js'
 import { idpFailureOf } from '../oidc/translate.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { CachedToken, ClientRegistration } from '../types.js'
 import { leavesHeld } from './held-token.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
+import { RefusalMemory } from './refusal-memory.js'
 import { RefusedClient } from './refused-client.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, TokenCache } from './types.js'
@@ -78,6 +80,8 @@ export class ClientTokens {
   readonly #backOff = new Map<string, { readonly answered: ErrorCode; readonly until: number }>()
   /** The providers refusing the gateway's own credentials: per provider, not per token. */
   readonly #refusedClient: RefusedClient
+  /** Per token, the IdP's refusal of its scopes, for REFUSAL_MEMORY. */
+  readonly #refusals: RefusalMemory
 
   constructor(options: ClientTokensOptions) {
     this.#cache = options.cache
@@ -89,6 +93,7 @@ export class ClientTokens {
     this.#now = options.now
     this.#observer = options.observer
     this.#refusedClient = options.refusedClient ?? new RefusedClient(options.now)
+    this.#refusals = new RefusalMemory(options.now)
   }
 
   async accessToken(scopes: readonly string[]): Promise<string> {
@@ -181,7 +186,7 @@ export class ClientTokens {
       if (left > 0) throw notAsked(backOff.answered, left)
       this.#backOff.delete(key)
     }
-    const refused = this.#refusedClient.notAsked(idp, 'client_credentials')
+    const refused = this.#refusals.kept(key) ?? this.#refusedClient.notAsked(idp, 'client_credentials')
     if (refused !== undefined) throw refused
     const lockKey = `client:${key}`
     const lock = await this.#locks.tryAcquire(lockKey, this.#lockTtl)
@@ -210,6 +215,7 @@ export class ClientTokens {
         this.#failed(key, idp, err)
         throw err
       })
+      if (token.expiresAt <= this.#now()) throw this.#deadOnArrival(key)
       if (livesShort(this.#refreshBefore, token.lifetime))
         this.#observer?.shortLived?.(token.lifetime, this.#refreshBefore, idp)
       const ttl = token.expiresAt - this.#now()
@@ -221,15 +227,34 @@ export class ClientTokens {
   }
 
   /**
+   * The 503 for a token the IdP issued with no life left (`expires_in` 0,
+   * or under the second the gateway counts short), waited out as an
+   * outage's is: it was forwarded dead, and each request asked the IdP
+   * again, as a session's did (`UserTokens.#deadOnArrival`).
+   */
+  #deadOnArrival(key: string): GatehouseError {
+    const code = 'GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE'
+    this.#backOff.set(key, { answered: code, until: this.#now() + retryAfterOf(code)! * 1_000 })
+    return gatehouseError(
+      code,
+      "The identity provider's new client-credentials token expired before it could be used: it was issued to live no longer than its answer took (expires_in). Retry later; if it lasts, lengthen the token's lifetime at the identity provider.",
+    )
+  }
+
+  /**
    * A fetch the IdP could not serve (the `unavailable` verdict) is not
    * tried again before its `Retry-After`: the IdP's own, bounded
    * (`translate.ts`), or the catalogue's. One the IdP refused the gateway's
    * credentials for is not tried again at that provider, for any token,
-   * before CLIENT_REFUSED_BACK_OFF.
+   * before CLIENT_REFUSED_BACK_OFF; one it refused the scopes for
+   * (`route_refused`), not for this token before REFUSAL_MEMORY.
    */
   #failed(key: string, idp: string | undefined, err: unknown): void {
     this.#refusedClient.failed(idp, err)
-    if (!isGatehouseError(err) || idpFailureOf(err)?.verdict !== 'unavailable') return
+    if (!isGatehouseError(err)) return
+    const verdict = idpFailureOf(err)?.verdict
+    if (verdict === 'route_refused') this.#refusals.refused(key, err)
+    if (verdict !== 'unavailable') return
     const retryAfter = retryAfterFor(err)
     if (retryAfter !== undefined)
       this.#backOff.set(key, { answered: err.code, until: this.#now() + retryAfter * 1_000 })
