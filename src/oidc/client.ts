@@ -27,7 +27,7 @@ import {
   retryOnDpopNonce,
   unboundTokenTypes,
 } from './dpop.js'
-import { EXCHANGE_TOKEN_TYPES, exchangeParameters } from './exchange.js'
+import { EXCHANGE_TOKEN_TYPES, exchangeParameters, issuedTypeRefusal } from './exchange.js'
 import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { namingIssuers } from './issuer-mismatch.js'
@@ -497,6 +497,8 @@ export class OidcClient {
           recognizedTokenTypes: key ? this.#boundTypes : UNBOUND_EXCHANGE_TYPES,
         })
       })
+      const wrongType = issuedTypeRefusal(audience.exchange!, result.issued_token_type)
+      if (wrongType !== undefined) throw wrongType
       this.#observer.accepted?.('token_exchange')
       const expires = this.#expiresAt(result, sentAt, 'token_exchange')
       return {

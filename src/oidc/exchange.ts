@@ -1,4 +1,6 @@
 import type { ExchangeConfig } from '../config/types.js'
+import { type GatehouseError, gatehouseError } from '../errors.js'
+import { printable } from './translate.js'
 
 /** RFC 8693 §2.1. */
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -47,3 +49,35 @@ export function exchangeParameters(
  * `token_type: N_A`; oauth4webapi reads only Bearer and DPoP unless told.
  */
 export const EXCHANGE_TOKEN_TYPES = { n_a: () => {} } as const
+
+/** Refusals of an answer whose issued token is not of the type asked for (`issuedTypeRefusal`). */
+const wrongType = new WeakSet<Error>()
+
+/**
+ * The refusal of an exchange answer whose `issued_token_type` is not the
+ * type the route asks for (`requestedTokenType`, an access token by
+ * default), or undefined when it is. RFC 8693 §2.2.1 makes the member
+ * REQUIRED and says it names what was issued: an ID token, or any other
+ * type, sent upstream as a Bearer access token is a token the upstream
+ * was never meant to take (an ID token's audience is the gateway). Absent,
+ * it is refused as well: Keycloak sends it (the type issued), as every
+ * RFC 8693 implementation must; Entra ID's on-behalf-of (`grant:
+ * jwt-bearer`, RFC 7523) has no such member and is not checked.
+ */
+export function issuedTypeRefusal(exchange: ExchangeConfig, issued: unknown): GatehouseError | undefined {
+  if (exchange.grant === 'jwt-bearer') return undefined
+  const asked = exchange.requestedTokenType ?? SUBJECT_TOKEN_TYPES.access_token
+  if (issued === asked) return undefined
+  const said = issued === undefined ? 'no issued_token_type' : `issued_token_type ${printable(issued, 100)}`
+  const err = gatehouseError(
+    'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
+    `The identity provider's exchange answer has ${said}, not ${asked}, the type this route asks for (RFC 8693 §2.2.1); the token is not forwarded. The session stays; other routes still work.`,
+  )
+  wrongType.add(err)
+  return err
+}
+
+/** Whether `err` is `issuedTypeRefusal`'s. */
+export function refusesIssuedType(err: unknown): boolean {
+  return err instanceof Error && wrongType.has(err)
+}

@@ -1,3 +1,4 @@
+import { refusesIssuedType } from '../oidc/exchange.js'
 import { idpFailureOf, refusesProof } from '../oidc/translate.js'
 
 /**
@@ -5,9 +6,10 @@ import { idpFailureOf, refusesProof } from '../oidc/translate.js'
  * `gatehouse_token_exchanges_total` and in its log line. A bounded set:
  * the OAuth codes that refuse the route (src/oidc/answers.ts), one label
  * for any other code, one for a refused client, one for a refused DPoP
- * proof, one for an unavailable IdP, and one for an ID token to exchange
+ * proof, one for an unavailable IdP, one for an ID token to exchange
  * that has expired with no new one to be had, which the gateway refuses
- * without asking the IdP.
+ * without asking the IdP, and one for an answer whose `issued_token_type`
+ * is not the type asked for, which the gateway refuses.
  */
 export type ExchangeOutcome =
   | 'success'
@@ -22,6 +24,7 @@ export type ExchangeOutcome =
   | 'dpop_proof_refused'
   | 'unavailable'
   | 'subject_expired'
+  | 'wrong_token_type'
 
 const NAMED: ReadonlySet<string> = new Set([
   'invalid_target',
@@ -35,8 +38,11 @@ const NAMED: ReadonlySet<string> = new Set([
 /** Refusals the gateway made itself, before any call to the IdP, and their outcome. */
 const refusedHere = new WeakMap<Error, ExchangeOutcome>()
 
-/** Marks `err` as the gateway's own refusal of the exchange, counted as `outcome`. */
-export function refusedBeforeExchange<E extends Error>(err: E, outcome: 'subject_expired'): E {
+/**
+ * Marks `err` as the gateway's own refusal of the exchange (or of the IdP's
+ * answer to it), counted as `outcome`.
+ */
+export function refusedBeforeExchange<E extends Error>(err: E, outcome: ExchangeOutcome): E {
   refusedHere.set(err, outcome)
   return err
 }
@@ -45,6 +51,7 @@ export function refusedBeforeExchange<E extends Error>(err: E, outcome: 'subject
 export function exchangeOutcome(err: unknown): ExchangeOutcome {
   const own = err instanceof Error ? refusedHere.get(err) : undefined
   if (own !== undefined) return own
+  if (refusesIssuedType(err)) return 'wrong_token_type'
   const failure = idpFailureOf(err)
   if (!failure) return 'unavailable'
   if (failure.verdict === 'unavailable')

@@ -1,4 +1,4 @@
-import { type GatehouseError, gatehouseError } from '../errors.js'
+import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { sessionEnded } from '../session/log-id.js'
 import type { SessionData } from '../session/types.js'
@@ -6,6 +6,7 @@ import type { AudienceToken, DpopKey, SessionIssuer, TokenAudience, TokenSet } f
 import { type ExchangeOutcome, exchangeOutcome, refusedBeforeExchange } from './exchange-outcome.js'
 import { refreshesSubject, subjectExpired, subjectLife, subjectToken } from './exchange-subject.js'
 import { tokenFingerprint } from './refresh-cooldown.js'
+import type { RefusalMemory } from './refusal-memory.js'
 
 /** What the gateway hears of exchanges (part of `RefreshObserver`). */
 export interface ExchangeObserver {
@@ -38,6 +39,8 @@ export interface ExchangeStepDeps {
   readonly now: () => number
   readonly refreshBefore: number
   readonly observer: ExchangeObserver | undefined
+  /** The IdP's refusals of a session's exchanges, by session, audience and subject token. */
+  readonly refusals: RefusalMemory
   /** Refreshes the login token (the subject) and stores it; the lock is already held. */
   refreshSubject(session: SessionData): Promise<SessionData>
   /** The versioned compare-and-set of the new tokens; the session as stored after it. */
@@ -85,12 +88,20 @@ export async function exchangeStep(
     deps.observer?.exchanged?.('subject_expired', 0, audience.label, session.id)
     throw expiredIdToken(session)
   }
+  // The IdP refused this subject for this audience moments ago, and would
+  // again (REFUSAL_MEMORY); a new subject (a refresh) is asked for at once.
+  const refusalKey = `${session.id}\n${audience.key}`
+  const fingerprint = tokenFingerprint(subject)
+  const kept = deps.refusals.kept(refusalKey, fingerprint)
+  if (kept !== undefined) throw refusedBeforeExchange(kept, exchangeOutcome(kept.cause))
   const started = deps.now()
   let token: AudienceToken
   try {
     // At the session's own provider: its subject token means nothing to another.
     token = await deps.exchange!(subject, audience, session.dpopKey, session)
   } catch (err) {
+    if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED')
+      deps.refusals.refused(refusalKey, err, fingerprint)
     const ms = deps.now() - started
     deps.observer?.exchanged?.(exchangeOutcome(err), ms, audience.label, session.id, idpFailureOf(err))
     throw err
@@ -100,7 +111,7 @@ export async function exchangeStep(
     ...session.tokens,
     audiences: {
       ...session.tokens.audiences,
-      [audience.key]: { ...token, subject: tokenFingerprint(subject) },
+      [audience.key]: { ...token, subject: fingerprint },
     },
   })
 }

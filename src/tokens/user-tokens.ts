@@ -15,6 +15,7 @@ import { leavesHeld } from './held-token.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
+import { RefusalMemory } from './refusal-memory.js'
 import { RefusedClient } from './refused-client.js'
 import { FRESH, GONE_MEANWHILE, RotatedWrites } from './rotated-writes.js'
 import { SingleFlight } from './single-flight.js'
@@ -206,6 +207,7 @@ export class UserTokens {
     this.#unavailable = options.failing ?? new UnavailableLimit(this.#unavailableLimit, options.now)
     this.#refusedClient = options.refusedClient ?? new RefusedClient(options.now)
     this.#exchangeDeps = {
+      refusals: new RefusalMemory(options.now),
       exchange: options.oidc.exchange?.bind(options.oidc),
       now: options.now,
       refreshBefore: options.refreshBefore,
