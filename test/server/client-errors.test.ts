@@ -1,6 +1,7 @@
 import { type AddressInfo, connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { buildGateway } from '../../src/server/gateway.js'
+import { start } from '../../src/server/start.js'
 import { UNREACHABLE_ISSUER } from '../helpers/app.js'
 import { route, testConfig } from '../helpers/gateway.js'
 import { serveHttp } from '../helpers/http-server.js'
@@ -147,3 +148,22 @@ t.test(
     )
   },
 )
+
+t.test('through the listener that `gatehouse start` serves with, the same answer', async (t) => {
+  const upstream = await scriptedUpstream()
+  t.teardown(() => upstream.close())
+  const gateway = await start(
+    testConfig({
+      port: 0,
+      issuer: UNREACHABLE_ISSUER,
+      routes: [route('/public', upstream.url, { token: 'none', csrf: false })],
+    }),
+    { handleSignals: false },
+  )
+  t.teardown(() => gateway.close())
+  const answer = await refusal(
+    Number(new URL(gateway.url).port),
+    'GET /public/a HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n',
+  )
+  catalogueShaped(t, answer, 400, 'malformed_request')
+})
