@@ -54,3 +54,45 @@ t.test(
     }
   },
 )
+
+/*
+ * On a root route whose upstream lives under a path, the upstream's
+ * `/v1//elsewhere.example/` (a path on its own origin, as a trailing-slash
+ * redirect of a request for `/v1//elsewhere.example` writes it) was mapped to
+ * `//elsewhere.example/`, which a browser reads as another host: the
+ * mapping made an open redirect of a harmless one.
+ */
+t.test("an upstream's redirect is never mapped to a Location naming another host", async (t) => {
+  const upstream = await scriptedUpstream()
+  t.teardown(() => upstream.close())
+  const app = await buildGateway(
+    testConfig({
+      port: 0,
+      issuer: UNREACHABLE_ISSUER,
+      routes: [route('/', upstream.url, { token: 'none', csrf: false, rewritePath: '/v1' })],
+    }),
+  )
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  const own = upstream.url
+  const cases: [from: string, to: string][] = [
+    ['/v1//elsewhere.example/', '/v1//elsewhere.example/'],
+    ['/v1/\\elsewhere.example/', '/v1/\\elsewhere.example/'],
+    ['/v1/\t/elsewhere.example/', '/v1/\t/elsewhere.example/'],
+    [`${own}/v1//elsewhere.example`, `${own}/v1//elsewhere.example`],
+    ['/v1/items//2', '/items//2'],
+  ]
+  for (const [from, to] of cases) {
+    upstream.answer((res) => res.writeHead(301, { location: from }).end())
+    const res = await fetch(`${base}/go`, { redirect: 'manual' })
+    t.equal(res.status, 301)
+    const location = res.headers.get('location')
+    t.equal(location, to, JSON.stringify(from))
+    t.equal(
+      new URL(location!, base).origin,
+      new URL(to, base).origin,
+      'the browser stays where the upstream sent it',
+    )
+  }
+})
