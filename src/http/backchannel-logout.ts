@@ -4,7 +4,7 @@ import { decodeJwt } from 'jose'
 import type { GatehouseConfig } from '../config/types.js'
 import { gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
-import { type LogoutClaims, LogoutTokenVerifier } from '../oidc/logout-token.js'
+import { type LogoutClaims, LogoutTokenVerifier, refusalKind } from '../oidc/logout-token.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import type { Sessions } from '../session/sessions.js'
@@ -98,7 +98,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       // naming the check that failed, never the token's contents. The
       // endpoint is unauthenticated, so one line per reason a minute.
       if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN') {
-        const repeated = refusalLines.admit(err.message)
+        const repeated = refusalLines.admit(refusalKind(err))
         if (repeated !== undefined)
           request.log.warn(
             { code: err.code, reason: err.message, ...repeatedField(repeated) },

@@ -67,7 +67,7 @@ export class LogoutTokenVerifier {
     // event, and no nonce (§4.1).
     const { typ } = header
     if (typ !== undefined && !/^(application\/)?(logout\+)?jwt$/i.test(typ))
-      throw invalid(`unexpected typ${typeName(typ)}`)
+      throw invalid(`unexpected typ${typeName(typ)}`, 'unexpected typ')
     let payload: JWTPayload
     try {
       ;({ payload } = await jwtVerify(token, this.#jwks, {
@@ -164,6 +164,24 @@ function claimRefusal(claim: string, reason: string, expired: boolean): string {
   return `${claim} claim check failed`
 }
 
-function invalid(reason: string) {
-  return gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', `The logout token is not valid: ${reason}.`)
+/** The refusals whose message quotes the sender: each, its reason in our words alone. */
+const ownWords = new WeakMap<Error, string>()
+
+/**
+ * What a refusal of a logout token is, in our words alone: its message,
+ * unless that quotes the sender (`unexpected typ <typ>`). The once-a-minute
+ * line of the refusals is kept per this; per the message, a flood with a
+ * new `typ` in each token wrote a warning each.
+ */
+export function refusalKind(err: Error): string {
+  return ownWords.get(err) ?? err.message
+}
+
+function invalid(reason: string, kind?: string) {
+  const err = gatehouseError(
+    'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+    `The logout token is not valid: ${reason}.`,
+  )
+  if (kind !== undefined) ownWords.set(err, kind)
+  return err
 }

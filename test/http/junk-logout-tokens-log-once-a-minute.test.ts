@@ -1,5 +1,6 @@
 import t from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
+import { CLIENT_ID } from '../helpers/gateway.js'
 import { jarFetch } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
 
@@ -33,3 +34,29 @@ t.test(
     t.match(refused().at(-1), { reason: 'The logout token is not valid: not a JWT.', repeated: 199 })
   },
 )
+
+// The reason of a refused `typ` quotes the sender's typ, and the reason was
+// the line's key: a flood with a new typ in each token wrote a warning each.
+t.test('junk logout tokens each with a typ of their own write one warning a minute', async (t) => {
+  const stack = await startObservedStack(t, { backchannelLogout: true })
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  const post = (typ: string) =>
+    jarFetch(new CookieJar(), `${stack.gateway.url}/auth/backchannel-logout`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        logout_token: `${b64({ alg: 'RS256', typ })}.${b64({ iss: stack.idp.issuer, aud: CLIENT_ID })}.c2ln`,
+      }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+  const refused = () => stack.lines.filter((line) => line.msg === 'logout token refused')
+
+  const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => post(`x${i}`)))
+  t.same(new Set(answers.map((a) => a.status)), new Set([400]), 'every one is still refused')
+  t.equal(refused().length, 1, 'one warning for 100 tokens of 100 types')
+  t.match(refused()[0], { level: 40, reason: /^The logout token is not valid: unexpected typ x\d+\.$/ })
+
+  stack.clock.advance(60_000)
+  t.equal((await post('y')).status, 400)
+  t.equal(refused().length, 2, 'a minute later the reason is written again')
+  t.match(refused().at(-1), { reason: 'The logout token is not valid: unexpected typ y.', repeated: 99 })
+})
