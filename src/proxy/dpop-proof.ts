@@ -37,6 +37,10 @@ export function sendWithProof(
   }
   proof.then(
     (made) => {
+      // RSA signs on the thread pool: a browser that left meanwhile has
+      // nobody to answer, and its request, a POST maybe, is not sent for
+      // nobody (the exchange's close listener is added only at dispatch).
+      if (reply.raw.destroyed) return
       request.upstreamProof = made
       send()
     },
