@@ -16,7 +16,7 @@ import {
   wasLogged,
 } from '../errors.js'
 import { escapeHtml, PAGE_CSP } from '../http/pages.js'
-import { failureFields, idpFailureOf } from '../oidc/translate.js'
+import { failureFields, type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 
 declare module 'fastify' {
@@ -90,6 +90,17 @@ export const errorAnswers = fp(
   { name: 'gatehouse-errors', fastify: '5.x' },
 )
 
+/**
+ * The cause an outage's once-a-minute line is kept by: what the IdP
+ * answered without its `error_description`, which may differ in every
+ * answer (a trace id, a timestamp: Entra ID writes both) and so would key
+ * a line per request. The line written still carries the description.
+ */
+function outageKey(cause: string | undefined, failure: IdpFailure | undefined): string | undefined {
+  if (failure?.description === undefined) return cause
+  return `${failure.operation} HTTP ${failure.status ?? '?'} ${failure.oauthError ?? failure.answer}`
+}
+
 /** A request the router refused (`frameworkErrors`) has no route, so no route config. */
 function routeConfig(request: FastifyRequest): Pick<FastifyContextConfig, 'renders' | 'refusal'> {
   return request.routeOptions.config ?? {}
@@ -135,7 +146,7 @@ function answerError(
       ? undefined
       : !repeated || code === 'GATEHOUSE_ERR_INTERNAL'
         ? 0
-        : repeated.admit(`${code} ${cause}`)
+        : repeated.admit(`${code} ${outageKey(cause, failure)}`)
     if (held !== undefined)
       request.log.warn({ code, cause, ...said, ...repeatedField(held) }, route.refusal ?? spec.error)
   } else if (route.refusal && REPEATED_REFUSALS.has(code)) {
