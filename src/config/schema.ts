@@ -93,7 +93,7 @@ export const ServerSchema = Type.Object(
       '72s',
     ),
     sendTimeout: Duration(
-      'How long a proxied answer waits for a browser that has stopped taking its bytes before the connection is closed and the upstream call given up (slow read); a browser that keeps reading, however slowly, is never cut off. More than 0, at most 1d.',
+      'How long a proxied answer waits for a browser that has stopped taking its bytes before the connection is closed and the upstream call given up (slow read); a browser that keeps reading is not cut off while its socket makes room for more of the answer within each timeout, which the kernel does in steps of about a third of the socket send buffer (as for the send_timeout of nginx). More than 0, at most 1d.',
       '60s',
     ),
     drainTimeout: Duration(
