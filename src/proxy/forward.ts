@@ -8,7 +8,7 @@ import type { ForwardedRequest } from './request-headers.js'
 import { type OutgoingHeaders, privateToSharedCaches, type ResponseHygiene } from './response-headers.js'
 import type { StreamSession } from './stream-session.js'
 import { UpstreamDeadline } from './upstream-deadline.js'
-import { answerUpstreamFailure, type UpstreamErrorObserver } from './upstream-errors.js'
+import { answerUpstreamFailure, refusedAnswer, type UpstreamErrorObserver } from './upstream-errors.js'
 
 /**
  * Informational answers forwarded per request. undici restarts its headers
@@ -158,11 +158,16 @@ export class Forward implements Dispatcher.DispatchHandler {
       this.#informational(controller, statusCode, upstream)
       return
     }
+    const location = upstream.location
+    // RFC 9110 §10.2.2: one URI. Of two, neither is the redirect to map or follow.
+    if (Array.isArray(location)) {
+      controller.abort(refusedAnswer('the upstream answered with two Location fields'))
+      return
+    }
     const viaSend = this.#needsOnSend()
     const headers: OutgoingHeaders = viaSend ? {} : reply.getHeaders()
     this.#options.hygiene.copy(upstream, headers, true, reply.log)
     if (this.#request.upstreamToken !== null) privateToSharedCaches(headers)
-    const location = upstream.location
     if (location) headers.location = publicLocation(location, this.#options)
     this.#started = true
     if (statusCode === 204 || statusCode === 304) {
@@ -399,7 +404,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     // Fastify takes only 100–599; llhttp reads any three digits.
     if (statusCode > 599) {
       this.#started = false
-      controller.abort(new Error(`the upstream answered with status ${statusCode}`))
+      controller.abort(refusedAnswer(`the upstream answered with status ${statusCode}`))
       return
     }
     const body = new Readable({

@@ -62,7 +62,8 @@ export function answerUpstreamFailure(
  * only if found before the answer started; after, the browser's connection
  * is cut). The upstream was reached; it answered something that must not
  * be passed on (response smuggling). Also what undici refuses as a
- * `SocketError` with no code of its own (`REFUSED_ANSWERS`).
+ * `SocketError` with no code of its own (`REFUSED_ANSWERS`), and what the
+ * gateway refuses itself (`refusedAnswer`).
  * node:http's parser, which reads a WebSocket handshake's answer for `ws`,
  * reports the same llhttp `HPE_*` codes.
  */
@@ -72,8 +73,21 @@ export function notHttp(error: Error & { code?: string }): boolean {
     error.code?.startsWith('HPE_') === true ||
     error.code === 'UND_ERR_HEADERS_OVERFLOW' ||
     error.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
+    error.code === ANSWER_REFUSED ||
     (error.code === 'UND_ERR_SOCKET' && REFUSED_ANSWERS.has(error.message))
   )
+}
+
+/** The code of an answer undici read but the gateway refuses to pass on (`refusedAnswer`). */
+const ANSWER_REFUSED = 'UPSTREAM_ANSWER_REFUSED'
+
+/**
+ * The error that aborts an answer undici read whole but the gateway cannot
+ * pass on as it came (two `Location` fields, a status Fastify cannot send):
+ * like an answer undici's parser refuses, `502 upstream_invalid_response`.
+ */
+export function refusedAnswer(why: string): Error & { code: string } {
+  return Object.assign(new Error(why), { code: ANSWER_REFUSED })
 }
 
 /**
