@@ -106,6 +106,9 @@ export class ResponseHygiene {
 const SAYS_WHO_MAY_STORE =
   /(?:^|,)\s*(?:public|s-maxage|must-revalidate|no-store|private(?!\s*=))\s*(?:[=,]|$)/i
 
+/** A quoted-string (RFC 9110 §5.6.4), its escapes included. */
+const QUOTED = /"(?:[^"\\]|\\.)*"?/g
+
 /**
  * Marks an answer `private` (RFC 9111 §5.2.2.7) unless its `Cache-Control`
  * says who may store it. The gateway sent the upstream the user's token in
@@ -122,5 +125,7 @@ export function privateToSharedCaches(headers: OutgoingHeaders): void {
     return
   }
   const text = Array.isArray(value) ? value.join(', ') : String(value)
-  if (!SAYS_WHO_MAY_STORE.test(text)) headers['cache-control'] = `private, ${text}`
+  // A quoted value (`no-cache="x,public"`, §5.2.2.4) lists field names, not directives.
+  const directives = text.includes('"') ? text.replace(QUOTED, '""') : text
+  if (!SAYS_WHO_MAY_STORE.test(directives)) headers['cache-control'] = `private, ${text}`
 }

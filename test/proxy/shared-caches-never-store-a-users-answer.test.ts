@@ -33,6 +33,9 @@ t.test(
       ['max-age=60', 'private, max-age=60'],
       ['no-cache', 'private, no-cache'],
       ['private="set-cookie", max-age=60', 'private, private="set-cookie", max-age=60'],
+      // A directive's quoted field list names header fields, not directives (RFC 9111 §5.2.2.4).
+      ['no-cache="x,public,y", max-age=60', 'private, no-cache="x,public,y", max-age=60'],
+      ['no-cache="no-store", max-age=60', 'private, no-cache="no-store", max-age=60'],
       // What §3.5 lets a shared cache store with Authorization, and what it never stores.
       ['public, max-age=60', 'public, max-age=60'],
       ['s-maxage=60', 's-maxage=60'],
