@@ -6,6 +6,7 @@ import { inRequestContext } from '../tracing/spans.js'
 import { publicLocation, type RoutePrefixes } from './public-location.js'
 import type { ForwardedRequest } from './request-headers.js'
 import { type OutgoingHeaders, privateToSharedCaches, type ResponseHygiene } from './response-headers.js'
+import { SendStall } from './send-stall.js'
 import type { StreamSession } from './stream-session.js'
 import { UpstreamDeadline } from './upstream-deadline.js'
 import { answerUpstreamFailure, refusedAnswer, type UpstreamErrorObserver } from './upstream-errors.js'
@@ -18,10 +19,6 @@ import { answerUpstreamFailure, refusedAnswer, type UpstreamErrorObserver } from
 const MAX_INFORMATIONAL = 8
 
 type UpstreamError = Error & { code?: string }
-
-function cutOff(forward: Forward): void {
-  forward.cutOff()
-}
 
 const exchange = Symbol('gatehouse.forward')
 type Answering = ServerResponse & { [exchange]?: Forward }
@@ -74,10 +71,8 @@ export class Forward implements Dispatcher.DispatchHandler {
   #finished = false
   /** Informational (1xx) answers seen so far. */
   #interim = 0
-  /** Runs while the browser takes none of the answer; armed only then. */
-  #stalled: NodeJS.Timeout | undefined
-  /** A `drain` listener of the stall's is on the response. */
-  #awaitingDrain = false
+  /** `sendTimeout`, made when the browser's socket first fills. */
+  #sendStall: SendStall | undefined
   /** A 204 or 304 went out whole with its head (`#bodiless`). */
   #bodilessSent = false
   /**
@@ -339,45 +334,15 @@ export class Forward implements Dispatcher.DispatchHandler {
     if (res.writableNeedDrain) this.#stall()
   }
 
-  /**
-   * The browser's socket is full and the upstream is paused for it. A
-   * browser that stops reading would hold the upstream's connection (one of
-   * the route's pool) and the exchange, which keeps a reloaded config's app
-   * alive, for ever: undici counts no time while paused, and Node's
-   * timeouts cover only the request. Past `sendTimeout` without taking any
-   * of it, as nginx's `send_timeout`, the connection is closed, which
-   * aborts the upstream call (`clientClosed`).
-   */
+  /** The browser's socket is full and the upstream is paused for it (see send-stall.ts). */
   #stall(): void {
-    if (this.#stalled) return
-    this.#stalled = setTimeout(cutOff, this.#options.sendTimeout, this)
-    // The socket drains once the browser reads: Fastify's send may be past
-    // the last of the body (`read` is not called again) when it does.
-    if (this.#awaitingDrain) return
-    this.#awaitingDrain = true
-    this.#reply.raw.once('drain', () => {
-      this.#awaitingDrain = false
-      this.#taken()
-    })
+    this.#sendStall ??= new SendStall(this.#reply.raw, this.#options.sendTimeout, this.#reply.log)
+    this.#sendStall.arm()
   }
 
   /** The browser took some of the answer, or its connection closed. */
   #taken(): void {
-    if (this.#stalled === undefined) return
-    clearTimeout(this.#stalled)
-    this.#stalled = undefined
-  }
-
-  /** `sendTimeout` passed with the browser taking nothing. */
-  cutOff(): void {
-    this.#stalled = undefined
-    const res = this.#reply.raw
-    if (res.destroyed || res.writableFinished) return
-    this.#reply.log.warn(
-      { sendTimeout: this.#options.sendTimeout },
-      'browser took none of the answer within server.sendTimeout; connection closed',
-    )
-    res.destroy()
+    this.#sendStall?.taken()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: UpstreamError): void {
