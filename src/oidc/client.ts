@@ -20,6 +20,7 @@ import type {
 import { sessionClaims } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
+import { checkOwnEndpoints } from './discovered-endpoints.js'
 import {
   boundTokenTypes,
   dpopIncompatibility,
@@ -209,7 +210,9 @@ export class OidcClient {
         ...this.#http.options(),
         algorithm: 'oidc',
       })
-      this.#as = await oauth.processDiscoveryResponse(this.#issuer, response)
+      const as = await oauth.processDiscoveryResponse(this.#issuer, response)
+      checkOwnEndpoints(as, this.#issuer)
+      this.#as = as
       // FAPI 2.0 §5.4.1: ID tokens only with the profile's algorithms (oidc/fapi2.ts).
       // oauth4webapi checks the ID token's `alg` against a list here as
       // against one value (its checkSigningAlgorithm), though it types one;
