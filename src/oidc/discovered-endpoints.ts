@@ -39,7 +39,7 @@ export function checkOwnEndpoints(as: oauth.AuthorizationServer, issuer: URL): v
 
 function refuse(what: string): never {
   throw new oauth.OperationProcessingError(
-    `the identity provider ${what}: Gatehouse sends the browser, the ID token or its key lookups there, and will not over anything but TLS`,
+    `the identity provider ${what}; Gatehouse sends the browser to these endpoints (the ID token to end_session_endpoint) and fetches logout-token keys from jwks_uri itself (OpenID Connect Discovery 1.0 §3)`,
     { code: oauth.INVALID_RESPONSE },
   )
 }
