@@ -15,6 +15,10 @@
  * per request (user + system, from /proc, Linux only), and each one's
  * session cookie.
  *
+ * `--profile-dir DIR` writes a CPU profile of each side's measured load
+ * (`DIR/here-<round>.cpuprofile`, `DIR/there-<round>.cpuprofile`) and
+ * prints the `bench/profile-diff.ts` command that compares them.
+ *
  *   npx tsx bench/versus.ts ceiling [--store memory] ...
  *
  * loads the node:http + undici ceiling (bench/ceiling.ts) beside this tree
@@ -24,7 +28,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -48,6 +52,7 @@ const { values: args, positionals } = parseArgs({
     warmup: { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
     'local-cache': { type: 'string', default: '10000' },
+    'profile-dir': { type: 'string' },
   },
 })
 const ref = positionals[0]
@@ -151,9 +156,18 @@ async function main(): Promise<void> {
     cookies.there = againstCeiling ? cookies.here : await cookieOf(peers.there)
     const sides = ['here', 'there'] as const
     await Promise.all(sides.map((side) => load(peers[side], cookies[side], settings.warmup)))
+    const profileDir = args['profile-dir']
+    if (profileDir) await Promise.all(sides.map((side) => peers[side].profile('start')))
     const measured = await Promise.all(
       sides.map((side) => load(peers[side], cookies[side], settings.duration)),
     )
+    if (profileDir) {
+      mkdirSync(profileDir, { recursive: true })
+      for (const side of sides) {
+        const profile = await peers[side].profile('stop')
+        if (profile) writeFileSync(join(profileDir, `${side}-${round + 1}.cpuprofile`), profile)
+      }
+    }
     for (const [i, side] of sides.entries()) {
       const result = measured[i]!
       results[side].push(result)
@@ -187,6 +201,13 @@ async function main(): Promise<void> {
       cpuPerRequestRatio: ratio((r) => r.cpuMicrosPerRequest),
     }),
   )
+  const profileDir = args['profile-dir']
+  if (profileDir) {
+    const cpu = (rounds: Measured[]) => rounds.map((r) => r.cpuMicrosPerRequest.toFixed(1)).join(',')
+    console.log(
+      `npx tsx bench/profile-diff.ts --a ${join(profileDir, 'here')} --a-cpu ${cpu(results.here)} --b ${join(profileDir, 'there')} --b-cpu ${cpu(results.there)}`,
+    )
+  }
 }
 
 type Measured = LoadResult & { readonly cpuMicrosPerRequest: number }
