@@ -16,6 +16,16 @@ export const GONE_MEANWHILE =
  */
 export const FRESH = { fresh: true, touch: false } as const
 
+/**
+ * How long the tokens of a late answer (late-answer.ts) are offered to a
+ * store that is away, ms. No request waits on that write, and a store
+ * outage can outlast the refresh lock (a Sentinel's default
+ * `down-after-milliseconds` alone is 30 s): giving the rotated refresh
+ * token up with the lock would make the session's next redemption a
+ * replay. The compare-and-set still keeps any newer write over it.
+ */
+export const LATE_WRITE_BUDGET = 300_000 // 5 min
+
 export interface RotatedWritesOptions {
   readonly store: SessionStore
   /** The refresh lock's lifetime, ms: how long a write of rotated tokens may be retried. */
@@ -45,14 +55,14 @@ export class RotatedWrites {
    * redemption then uses it instead of replaying the spent one, which would
    * revoke the grant. Best effort: the request fails either way.
    */
-  async keep(current: SessionData, refreshToken: string | undefined): Promise<void> {
+  async keep(current: SessionData, refreshToken: string | undefined, budgetMs?: number): Promise<void> {
     if (refreshToken === undefined) return
-    await this.write(current, { ...current.tokens, refreshToken }).catch(() => {})
+    await this.write(current, { ...current.tokens, refreshToken }, budgetMs).catch(() => {})
   }
 
   /** The new tokens by compare-and-set on the version `current` was read at; the session after it. */
-  async write(current: SessionData, tokens: TokenSet): Promise<SessionData> {
-    const result = await this.store(current, tokens)
+  async write(current: SessionData, tokens: TokenSet, budgetMs?: number): Promise<SessionData> {
+    const result = await this.store(current, tokens, budgetMs)
     if (result === 'missing') throw sessionEnded(current.id, GONE_MEANWHILE)
     if (result === 'stale') {
       // Only reachable without coordination, or if the lock was lost: the
@@ -69,18 +79,21 @@ export class RotatedWrites {
    * the store is away (a primary failing over), giving up would leave the
    * session with the consumed refresh token, and its next redemption would
    * revoke the grant (RFC 9700 §4.14.2). So the write is retried while the
-   * lock is still ours to renew, bounded by its lifetime; the versioned
-   * compare-and-set makes a retry of a write that did land answer `stale`.
+   * lock is still ours to renew, bounded by its lifetime, or by
+   * `budgetMs` when no request waits on it (`LATE_WRITE_BUDGET`); the
+   * versioned compare-and-set makes a retry of a write that did land
+   * answer `stale`.
    */
-  async store(current: SessionData, tokens: TokenSet): Promise<UpdateResult> {
-    const deadline = performance.now() + this.#lockTtl
+  async store(current: SessionData, tokens: TokenSet, budgetMs = this.#lockTtl): Promise<UpdateResult> {
+    const deadline = performance.now() + Math.max(budgetMs, this.#lockTtl)
     for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
       try {
         return await this.#store.updateTokens(current, current.version, tokens)
       } catch (err) {
         const unavailable = isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE'
         if (!unavailable || performance.now() + delay >= deadline) throw err
-        await new Promise((resolve) => setTimeout(resolve, delay))
+        // Unref'd: a write retried through an outage must not hold a closing process open.
+        await new Promise((resolve) => setTimeout(resolve, delay).unref())
       }
     }
   }

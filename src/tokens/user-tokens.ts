@@ -17,7 +17,7 @@ import { livesShort, refreshMargin } from './refresh-margin.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { RefusalMemory } from './refusal-memory.js'
 import { RefusedClient } from './refused-client.js'
-import { FRESH, GONE_MEANWHILE, RotatedWrites } from './rotated-writes.js'
+import { FRESH, GONE_MEANWHILE, LATE_WRITE_BUDGET, RotatedWrites } from './rotated-writes.js'
 import { SingleFlight } from './single-flight.js'
 import { merged, tokenFor } from './token-set.js'
 import type { LockService, RefreshCooldowns } from './types.js'
@@ -103,7 +103,7 @@ export interface UserTokensOptions {
 
 export type Coordination = 'single-flight' | 'none' | 'per-audience'
 
-/** Per session id, the store of a late refresh answer while it is awaited. */
+/** Per refresh scope (the session id, or with per-audience coordination the session's audience), the store of a late refresh answer while it is awaited. */
 export type LateWrites = Map<string, Promise<void>>
 
 export interface RefreshObserver extends ExchangeObserver {
@@ -331,7 +331,7 @@ export class UserTokens {
     if (audience !== undefined && !withinGrant(session, audience))
       throw gatehouseError('GATEHOUSE_ERR_RESOURCE_REFUSED', NOT_SIGNED_IN_FOR)
     if (this.#coordination === 'none') return this.#redeem(session, audience)
-    const scope = this.#coordination === 'per-audience' ? `${session.id}:${audience?.key ?? ''}` : session.id
+    const scope = this.#scopeOf(session.id, audience)
     let seen = session.version
     const before = tokenFor(session.tokens, audience)?.accessToken
     const rounds = this.#audiences() + SPARE_ROUNDS
@@ -390,19 +390,21 @@ export class UserTokens {
     audience: TokenAudience | undefined,
     due: (session: SessionData) => boolean,
   ): Promise<FlightResult> {
+    // This process awaits the answer to the session's refresh that timed
+    // out, or is storing it: the IdP is being asked already, so the answer
+    // is given at once, as in the session's back-off, not after a wait on
+    // the lock. Asked before the lock, not only when it is taken: a store
+    // outage longer than the lock's life lets it lapse while the answer's
+    // write is retried, and taking it again here would redeem the spent
+    // refresh token. Another instance waits for it as for any refresh in flight.
+    if (this.#lateWrites.has(scope))
+      throw (
+        this.#unavailable.backingOff(ref.id, audience?.exchange ? audience.key : undefined) ??
+        gatehouseError('GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE', LATE_ANSWER_AWAITED)
+      )
     const key = `refresh:${scope}`
     const lock = await this.#locks.tryAcquire(key, this.#lockTtl)
     if (!lock) {
-      // This process holds the lock, awaiting the answer to the session's
-      // refresh that timed out: the IdP is being asked already, so the
-      // answer is given at once, as in the session's back-off, not after
-      // a wait on the lock. Another instance waits for it as for any
-      // refresh in flight.
-      if (this.#lateWrites.has(ref.id))
-        throw (
-          this.#unavailable.backingOff(ref.id, audience?.exchange ? audience.key : undefined) ??
-          gatehouseError('GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE', LATE_ANSWER_AWAITED)
-        )
       this.#observer?.joined?.()
       await waited('lock', () => this.#locks.waitForRelease(key, this.#refreshWait))
       const after = await this.#store.get(ref, this.#now(), FRESH)
@@ -433,7 +435,7 @@ export class UserTokens {
       // A refresh whose answer is still on its way keeps the lock until the
       // answer is stored: a redemption before then would present the spent
       // refresh token. Waiters meanwhile wait as for any slow refresh.
-      const late = this.#lateWrites.get(ref.id)
+      const late = this.#lateWrites.get(scope)
       if (late === undefined) await lock.release()
       else void late.finally(() => lock.release().catch(() => {}))
     }
@@ -544,6 +546,7 @@ export class UserTokens {
     late: Promise<LateAnswer<TokenSet>>,
     started: number,
   ): void {
+    const scope = this.#scopeOf(current.id, audience)
     const stored = late
       .then(async ({ tokens, rotated }) => {
         const told = (outcome: RefreshOutcome) =>
@@ -557,12 +560,12 @@ export class UserTokens {
           )
         if (tokens === undefined) {
           told('late_lost')
-          return this.#writes.keep(current, rotated)
+          return this.#writes.keep(current, rotated, LATE_WRITE_BUDGET)
         }
         // A session gone since (logged out, ended) has nothing to store
         // into; a newer write (the lock lost) is kept over this one.
         const stored = await this.#writes
-          .store(current, merged(current.tokens, audience, tokens))
+          .store(current, merged(current.tokens, audience, tokens), LATE_WRITE_BUDGET)
           .catch(() => 'failed' as const)
         if (stored !== 'updated') return told('late_lost')
         this.#unavailable.clear(current.id)
@@ -571,8 +574,13 @@ export class UserTokens {
       // The request that asked has had its answer.
       .catch(() => {})
       .finally(() => {
-        if (this.#lateWrites.get(current.id) === stored) this.#lateWrites.delete(current.id)
+        if (this.#lateWrites.get(scope) === stored) this.#lateWrites.delete(scope)
       })
-    this.#lateWrites.set(current.id, stored)
+    this.#lateWrites.set(scope, stored)
+  }
+
+  /** What one refresh flight and its lock are for: the session, or with per-audience coordination the session's audience. */
+  #scopeOf(id: string, audience: TokenAudience | undefined): string {
+    return this.#coordination === 'per-audience' ? `${id}:${audience?.key ?? ''}` : id
   }
 }
