@@ -219,10 +219,14 @@ export class ClientTokens {
       if (livesShort(this.#refreshBefore, token.lifetime))
         this.#observer?.shortLived?.(token.lifetime, this.#refreshBefore, idp)
       const ttl = token.expiresAt - this.#now()
-      if (ttl > 0) await this.#cache?.set(key, token, ttl)
+      // Issued is usable, shared or not: a store gone meanwhile must not
+      // throw the token away, nor, with it, every request until the store
+      // is back. The other instances fetch their own, as without a cache.
+      if (ttl > 0) await this.#cache?.set(key, token, ttl).catch(() => {})
       return token
     } finally {
-      await lock.release()
+      // Not given back, the lock lapses with its TTL; the token stands.
+      await lock.release().catch(() => {})
     }
   }
 
