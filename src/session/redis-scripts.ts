@@ -17,14 +17,29 @@
 /**
  * Adds a session id to an index, pruning members past their absolute
  * expiry, and keeps the index alive as long as its longest-lived member.
- * KEYS: index. ARGV: id, absolute expiry, now.
+ * Returns members that may belong to sessions gone before their absolute
+ * expiry (idle timeout, a logout after it), for the caller to check on
+ * their own keys: the oldest few and a few from a random rank, all scored
+ * below `settled`, so a member whose record another sign-in is still
+ * writing (indexes go first) is never offered.
+ * KEYS: index. ARGV: id, absolute expiry, now, settled, a random number in
+ * [0, 1), how many of each kind to offer.
  */
 export const INDEX_ADD = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', tonumber(ARGV[3])))
 redis.call('ZADD', KEYS[1], string.format('%.0f', tonumber(ARGV[2])), ARGV[1])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[1], last[2])
-return 1
+local k = tonumber(ARGV[6])
+local settled = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. string.format('%.0f', tonumber(ARGV[4])))
+if settled == 0 then return {} end
+local offered = redis.call('ZRANGE', KEYS[1], 0, math.min(k, settled) - 1)
+if settled > k then
+  local from = k + math.floor(tonumber(ARGV[5]) * (settled - k))
+  local more = redis.call('ZRANGE', KEYS[1], from, math.min(from + k, settled) - 1)
+  for _, id in ipairs(more) do offered[#offered + 1] = id end
+end
+return offered
 `
 
 /**

@@ -20,7 +20,8 @@
  *                      <hash> is a keyed hash of the sub or sid (`IndexHashes`);
  *                      PEXPIREAT of the highest score; members past it are pruned on
  *                      every write and read of the index, members whose session key
- *                      is gone are dropped when the index is listed
+ *                      is gone are dropped when the index is listed, and a few of them
+ *                      (the oldest, and some at random) on each sign-in
  *
  * The sealed fields open only with the session's key, which the browser's
  * cookie carries and Redis never sees. The previous version's records (a
@@ -106,7 +107,15 @@ export interface RedisSessionStoreOptions {
 }
 
 interface Scripts {
-  ghIndexAdd(key: string, id: string, absoluteExpiresAt: number, now: number): Promise<number>
+  ghIndexAdd(
+    key: string,
+    id: string,
+    absoluteExpiresAt: number,
+    now: number,
+    settled: number,
+    random: number,
+    offer: number,
+  ): Promise<string[]>
   ghCreate(key: string, ...args: (string | number)[]): Promise<number>
   ghGetAndTouch(key: string, now: number, idleMs: number, touchEveryMs: number): Promise<string[] | null>
   ghUpdateTokens(key: string, version: number, tokens: string): Promise<UpdateResult>
@@ -144,6 +153,16 @@ function withScripts(client: RedisClient): RedisClient & Scripts {
 type IndexNames = Partial<Record<IndexedClaim | 'idp', string>> & {
   readonly registration?: ClientRegistration
 }
+
+/** How many of the oldest index members, and as many at a random rank, each sign-in checks for a gone session. */
+const RECLAIM_PER_CREATE = 4
+
+/**
+ * How long an index member is left alone by the reclaim: its sign-in has
+ * written the index but maybe not yet the record (a command timeout, a
+ * replica's confirmation), and must not lose its member meanwhile.
+ */
+const SETTLE_MS = 5 * 60_000 // 5 min
 
 /** The previous version's `data` field, as far as ending such a session needs it. */
 interface PreviousData {
@@ -216,9 +235,22 @@ export class RedisSessionStore implements SessionStore {
     // Indexes first: a crash before the session is written leaves members
     // that listing prunes, never a session that a logout cannot find.
     const indexes = this.#indexKeys(ix)
-    await guarded(() =>
+    // Members indexed more than SETTLE_MS before this one have had time to
+    // write their record: only those may be reclaimed as gone.
+    const settled = session.absoluteExpiresAt - SETTLE_MS
+    const offered = await guarded(() =>
       Promise.all(
-        indexes.map((index) => this.#writer.ghIndexAdd(index, session.id, session.absoluteExpiresAt, now)),
+        indexes.map((index) =>
+          this.#writer.ghIndexAdd(
+            index,
+            session.id,
+            session.absoluteExpiresAt,
+            now,
+            settled,
+            Math.random(),
+            RECLAIM_PER_CREATE,
+          ),
+        ),
       ),
     )
     const key = this.#key(session.id)
@@ -235,6 +267,32 @@ export class RedisSessionStore implements SessionStore {
         ? this.#confirmed(key, (p) => p.ghCreate(key, ...args))
         : this.#redis.ghCreate(key, ...args),
     )
+    await this.#reclaim(indexes, offered)
+  }
+
+  /**
+   * Takes out of each index the members offered by `INDEX_ADD` whose
+   * session is gone. A session that lapses at its idle timeout keeps its
+   * member until its absolute expiry, and nothing else prunes an index
+   * but a lookup, which costs one read per member: a user signing in over
+   * and over without logging out grew one member per sign-in. Checking a
+   * few per sign-in removes stale members faster than sign-ins add them.
+   * Best effort, after the session is written: the sign-in has succeeded
+   * whatever happens here, and a lookup still prunes.
+   */
+  async #reclaim(indexes: readonly string[], offered: readonly string[][]): Promise<void> {
+    const candidates = [...new Set(offered.flat())]
+    if (candidates.length === 0) return
+    try {
+      const present = await guarded(() =>
+        Promise.all(candidates.map((id) => this.#redis.exists(this.#key(id)))),
+      )
+      const gone = candidates.filter((_, i) => present[i] === 0)
+      if (gone.length === 0) return
+      await guarded(() => Promise.all(indexes.map((index) => this.#writer.zrem(index, ...gone))))
+    } catch {
+      // Left to the next sign-in's reclaim or to a lookup's pruning.
+    }
   }
 
   /**

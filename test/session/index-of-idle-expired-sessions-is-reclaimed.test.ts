@@ -1,0 +1,82 @@
+import t from 'tap'
+import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
+import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { startRedis } from '../helpers/redis.js'
+import { indexName, SECRETS, session } from './fixtures.js'
+
+// A user who signs in again and again and lets each session lapse (a kiosk
+// that clears cookies, a script) left one member in the `sub` index per
+// sign-in until its absolute expiry: 9,866 members for 268 live sessions
+// after 10,000 sign-ins in 12 h, and at 500,000 every back-channel logout
+// and "log out everywhere" of that user was a 503, since listing (the only
+// other pruning) asked after each member before removing any.
+
+const redis = await startRedis()
+t.teardown(() => redis.stop())
+
+const IDLE = 30 * 60_000
+const ABSOLUTE = 12 * 3_600_000
+const SIGN_INS = 400
+
+t.test(
+  'sign-ins whose sessions lapsed leave the index no bigger than its live sessions and a few',
+  async (t) => {
+    const prefix = `${redis.prefix}reclaim:`
+    const client = createRedisClient(redis.url)
+    t.teardown(() => closeRedisClient(client))
+    await whenReady(client)
+    // Redis expires keys on its own clock: sign-ins dated 12 h ago have idle
+    // expiries already past there, so their records are gone at once, as
+    // after 30 idle minutes, while their absolute expiries are still ahead.
+    let fake = Date.now() - ABSOLUTE + 60_000
+    const store = new RedisSessionStore({
+      client,
+      keyPrefix: prefix,
+      secrets: SECRETS,
+      idleTimeoutMs: IDLE,
+      now: () => fake,
+    })
+    const step = Math.floor((ABSOLUTE - 120_000) / SIGN_INS)
+    for (let i = 0; i < SIGN_INS; i++) {
+      await store.create(
+        session(`id${i}`, fake, {
+          sid: 'sid-1',
+          idleExpiresAt: fake + IDLE,
+          absoluteExpiresAt: fake + ABSOLUTE,
+        }),
+      )
+      fake += step
+    }
+    const live = (await client.keys(`${prefix}s:*`)).length
+    t.ok(live > 0 && live < SIGN_INS / 10, `most sessions lapsed (${live} live)`)
+    for (const claim of ['sub', 'sid'] as const) {
+      const index = `${prefix}${indexName(claim, claim === 'sub' ? 'alice' : 'sid-1')}`
+      const members = await client.zcard(index)
+      t.ok(members <= live + 8, `${claim} index: ${members} members for ${live} live sessions`)
+    }
+    t.equal((await store.idsBySub('alice')).length, live, 'every live session is still found')
+  },
+)
+
+t.test('a member whose session is still being written is never reclaimed', async (t) => {
+  const prefix = `${redis.prefix}in-flight:`
+  const client = createRedisClient(redis.url)
+  t.teardown(() => closeRedisClient(client))
+  await whenReady(client)
+  const now = Date.now()
+  const store = new RedisSessionStore({
+    client,
+    keyPrefix: prefix,
+    secrets: SECRETS,
+    idleTimeoutMs: IDLE,
+    now: () => now,
+  })
+  const index = `${prefix}${indexName('sub', 'alice')}`
+  // Another instance's sign-in a second ago, between its index write and its record write.
+  await client.zadd(index, now - 1_000 + ABSOLUTE, 'in-flight')
+  for (let i = 0; i < 20; i++)
+    await store.create(
+      session(`id${i}`, now, { idleExpiresAt: now + IDLE, absoluteExpiresAt: now + ABSOLUTE }),
+    )
+  t.not(await client.zscore(index, 'in-flight'), null, 'a just-indexed session keeps its member')
+})
