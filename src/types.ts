@@ -110,6 +110,12 @@ export interface LoginState {
    * logins recorded them.
    */
   readonly resources?: string
+  /**
+   * The `max_age` the authorization request carried, in seconds: the ID
+   * token must then say when the user authenticated (`auth_time`), no
+   * longer ago than that (OIDC Core §3.1.2.1, §3.1.3.7 item 11).
+   */
+  readonly maxAge?: number
 }
 
 /** What a completed login hands to the session. */

@@ -258,6 +258,8 @@ export class OidcClient {
     // RFC 9449 §5: a new key for every login, so no two sessions share one.
     // `dpop` decides here, for new logins only; a session keeps its key.
     const dpopKey = this.#oidc.dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
+    const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
+    const maxAge = maxAgeOf(params.get('max_age'))
     const state: LoginState = {
       state: oauth.generateRandomState(),
       nonce: oauth.generateRandomNonce(),
@@ -268,8 +270,8 @@ export class OidcClient {
       ...(extra.prompt === 'none' ? { silent: true } : {}),
       ...(dpopKey ? { dpopKey } : {}),
       resources: resourcesDigest(this.#resources),
+      ...(maxAge === undefined ? {} : { maxAge }),
     }
-    const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
     params.set('client_id', this.#client.client_id)
     params.set('redirect_uri', this.redirectUri(uris))
     params.set('response_type', 'code')
@@ -342,6 +344,8 @@ export class OidcClient {
         return oauth.processAuthorizationCodeResponse(as, this.#client, response, {
           expectedNonce: login.nonce,
           requireIdToken: true,
+          // Asked for with max_age, the authentication must be that recent, and say so.
+          ...(login.maxAge === undefined ? {} : { maxAge: login.maxAge }),
           ...this.#bound(dpopKey),
         })
       })
@@ -677,6 +681,14 @@ export class OidcClient {
     if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) return undefined
     return this.#now() + seconds * 1000
   }
+}
+
+/**
+ * A `max_age` parameter's seconds (OIDC Core §3.1.2.1: a non-negative
+ * integer); anything else is no number the IdP can honour, so none to check.
+ */
+function maxAgeOf(value: string | null): number | undefined {
+  return value !== null && /^\d{1,10}$/.test(value) ? Number(value) : undefined
 }
 
 /**

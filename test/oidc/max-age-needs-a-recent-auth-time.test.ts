@@ -1,0 +1,66 @@
+/**
+ * OIDC Core §3.1.2.1, §3.1.3.7 item 11: a login asked for with `max_age`
+ * takes an ID token only with an `auth_time` that recent. An OP that
+ * ignores the parameter, and hands back an old sign-in's token, must not
+ * pass for a fresh authentication the deployment asked for.
+ */
+import t from 'tap'
+import { CLIENT_ID } from '../helpers/gateway.js'
+import { discoveredClient, ISSUER, type MockIdp, tokenAnswer } from '../helpers/mock-idp.js'
+
+const seconds = () => Math.floor(Date.now() / 1000)
+
+/** An unsigned token: oauth4webapi takes the token endpoint's ID token on TLS's word (OIDC Core §3.1.3.7 item 6), and checks its `alg`. */
+function idToken(claims: Record<string, unknown>): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  return `${part({ alg: 'RS256' })}.${part(claims)}.c2lnbmF0dXJl`
+}
+
+/** Starts a login with `extra`, and answers its code with an ID token that carries `claims` too. */
+async function signIn(mock: MockIdp, extra: Record<string, string>, claims: Record<string, unknown>) {
+  const { state } = await mock.oidc.authorizationUrl('/', extra)
+  void tokenAnswer(mock.idp, 200, {
+    access_token: 'an-access-token',
+    token_type: 'Bearer',
+    expires_in: 300,
+    id_token: idToken({
+      iss: ISSUER,
+      aud: CLIENT_ID,
+      sub: 'alice',
+      nonce: state.nonce,
+      iat: seconds(),
+      exp: seconds() + 300,
+      ...claims,
+    }),
+  })
+  return mock.oidc.callback(new URL(`https://app.test/auth/callback?code=c&state=${state.state}`), state)
+}
+
+const userinfo = { oidc: { userinfo: false } } as const
+
+t.test('max_age from authorizationParams: an authentication older than it fails the login', async (t) => {
+  const mock = await discoveredClient(t, {
+    oidc: { ...userinfo.oidc, authorizationParams: { max_age: '300' } },
+  })
+  await t.rejects(signIn(mock, {}, { auth_time: seconds() - 3600 }), {
+    code: 'GATEHOUSE_ERR_LOGIN_FAILED',
+    message: /too much time has elapsed since the last End-User authentication/,
+  })
+  t.match(mock.failures, [{ operation: 'code_exchange', verdict: 'login_failed' }])
+})
+
+t.test('max_age passed through by the SPA: an ID token without auth_time fails the login', async (t) => {
+  const mock = await discoveredClient(t, userinfo)
+  await t.rejects(signIn(mock, { max_age: '0' }, {}), {
+    code: 'GATEHOUSE_ERR_LOGIN_FAILED',
+    message: /auth_time/,
+  })
+})
+
+t.test('max_age with a recent auth_time signs in; without max_age, auth_time is not asked for', async (t) => {
+  const asked = await discoveredClient(t, userinfo)
+  const fresh = await signIn(asked, { max_age: '300' }, { auth_time: seconds() - 10 })
+  t.equal(fresh.sub, 'alice')
+  const plain = await discoveredClient(t, userinfo)
+  t.equal((await signIn(plain, {}, { auth_time: 1 })).sub, 'alice', 'no max_age, no check (OIDC Core §2)')
+})
