@@ -31,11 +31,52 @@ export function sessionClaims(
   allow: readonly string[] | undefined,
 ): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...idToken, ...userinfo }
-  const claims: Record<string, unknown> = {}
-  if (allow) {
-    for (const name of allow) if (merged[name] !== undefined) claims[name] = merged[name]
-    return claims
-  }
-  for (const [name, value] of Object.entries(merged)) if (!PROTOCOL_CLAIMS.has(name)) claims[name] = value
-  return claims
+  // Own data properties only, made as JSON.parse makes them: an IdP's
+  // `__proto__` claim assigned would replace the object's prototype, and an
+  // allowed `constructor` looked up would find Object's.
+  if (allow)
+    return Object.fromEntries(
+      allow
+        .filter((name) => Object.hasOwn(merged, name) && merged[name] !== undefined)
+        .map((name) => [name, merged[name]]),
+    )
+  return Object.fromEntries(Object.entries(merged).filter(([name]) => !PROTOCOL_CLAIMS.has(name)))
+}
+
+/** OIDC Core §2: a `sub` "MUST NOT exceed 255 ASCII characters in length". */
+export const SUB_MAX_LENGTH = 255
+
+/**
+ * The most a session's claims may take as JSON, 64 KiB: a profile and a
+ * few hundred groups. The session record and every `/auth/user` answer
+ * carry them, and an IdP answer may hold 1 MiB (idp-http.ts).
+ */
+export const CLAIMS_MAX_BYTES = 64 * 1024
+
+/** How deeply claims may nest; JSON.stringify recurses, and past some thousands overflows the stack. */
+export const CLAIMS_MAX_DEPTH = 32
+
+/** Why the ID token's `sub` cannot name a session, if it cannot. */
+export function subRefusal(sub: string): string | undefined {
+  if (sub.length === 0) return 'the ID token "sub" claim is empty'
+  if (sub.length > SUB_MAX_LENGTH)
+    return `the ID token "sub" claim has ${sub.length} characters, over OIDC Core's ${SUB_MAX_LENGTH}`
+  return undefined
+}
+
+/** Why a session cannot keep these claims, if it cannot. */
+export function claimsRefusal(claims: Readonly<Record<string, unknown>>): string | undefined {
+  if (depthOver(claims, CLAIMS_MAX_DEPTH)) return `the claims nest deeper than ${CLAIMS_MAX_DEPTH} levels`
+  const bytes = Buffer.byteLength(JSON.stringify(claims))
+  if (bytes > CLAIMS_MAX_BYTES)
+    return `the claims take ${bytes} bytes as JSON, over the ${CLAIMS_MAX_BYTES} a session keeps`
+  return undefined
+}
+
+/** Whether `value` nests objects or arrays more than `levels` deep; stops looking at the first that does. */
+function depthOver(value: unknown, levels: number): boolean {
+  if (value === null || typeof value !== 'object') return false
+  if (levels === 0) return true
+  for (const item of Object.values(value)) if (depthOver(item, levels - 1)) return true
+  return false
 }

@@ -17,7 +17,7 @@ import type {
   TokenAudience,
   TokenSet,
 } from '../types.js'
-import { sessionClaims } from './claims.js'
+import { claimsRefusal, sessionClaims, subRefusal } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
 import { checkOwnEndpoints } from './discovered-endpoints.js'
@@ -360,10 +360,15 @@ export class OidcClient {
       )
     }
     const idClaims = oauth.getValidatedIdTokenClaims(result)!
+    const badSub = subRefusal(idClaims.sub)
+    if (badSub) throw refusedAnswer(badSub)
     const userinfo =
       (this.#oidc.userinfo ?? true) && as.userinfo_endpoint
         ? await this.#userinfo(as, result.access_token, idClaims.sub, dpopKey)
         : undefined
+    const claims = sessionClaims(idClaims, userinfo, this.#allowClaims)
+    const badClaims = claimsRefusal(claims)
+    if (badClaims) throw refusedAnswer(badClaims)
     return {
       idp: this.#oidc.name,
       registration: this.registration,
@@ -371,7 +376,7 @@ export class OidcClient {
       ...(dpopKey ? { dpopKey } : {}),
       sub: idClaims.sub,
       sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
-      claims: sessionClaims(idClaims, userinfo, this.#allowClaims),
+      claims,
       resources: askedResources(login.resources, this.#resources),
     }
   }
@@ -681,6 +686,11 @@ export class OidcClient {
     if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) return undefined
     return this.#now() + seconds * 1000
   }
+}
+
+/** A login whose answers passed oauth4webapi's checks but cannot make a session. */
+function refusedAnswer(reason: string): GatehouseError {
+  return gatehouseError('GATEHOUSE_ERR_LOGIN_FAILED', `The login response failed validation: ${reason}.`)
 }
 
 /**
