@@ -53,25 +53,48 @@ export const EXCHANGE_TOKEN_TYPES = { n_a: () => {} } as const
 /** Refusals of an answer whose issued token is not of the type asked for (`issuedTypeRefusal`). */
 const wrongType = new WeakSet<Error>()
 
+/** RFC 8693 §3's types an upstream takes as an access token: an access token, and a JWT, which most are. */
+const ACCESS_TYPES: ReadonlySet<unknown> = new Set([
+  SUBJECT_TOKEN_TYPES.access_token,
+  'urn:ietf:params:oauth:token-type:jwt',
+])
+
 /**
- * The refusal of an exchange answer whose `issued_token_type` is not the
- * type the route asks for (`requestedTokenType`, an access token by
- * default), or undefined when it is. RFC 8693 §2.2.1 makes the member
- * REQUIRED and says it names what was issued: an ID token, or any other
- * type, sent upstream as a Bearer access token is a token the upstream
- * was never meant to take (an ID token's audience is the gateway). Absent,
- * it is refused as well: Keycloak sends it (the type issued), as every
- * RFC 8693 implementation must; Entra ID's on-behalf-of (`grant:
- * jwt-bearer`, RFC 7523) has no such member and is not checked.
+ * RFC 8693 §3's types that are no credential for an upstream unless the
+ * route asks for one: an ID token (its audience is the gateway), a refresh
+ * token (a long-lived credential no upstream may hold), a SAML assertion.
+ */
+const NOT_FOR_UPSTREAM: ReadonlySet<unknown> = new Set([
+  SUBJECT_TOKEN_TYPES.id_token,
+  'urn:ietf:params:oauth:token-type:refresh_token',
+  'urn:ietf:params:oauth:token-type:saml1',
+  'urn:ietf:params:oauth:token-type:saml2',
+])
+
+/**
+ * The refusal of an exchange answer whose `issued_token_type` (RFC 8693
+ * §2.2.1: what was issued) is not what the route may forward, or
+ * undefined when it may: the type the route asks for
+ * (`requestedTokenType`); for a route that asks for an access token, or
+ * for none in particular, any type that is no ID token, refresh token or
+ * SAML assertion (an access token and a JWT stand for each other). Sent
+ * upstream as a Bearer access token, an ID token is a token confused for
+ * another, a refresh token a credential handed away. An answer that says
+ * no type is taken as the one asked for, as oauth4webapi takes it: §2.2.1
+ * makes the member REQUIRED, and Keycloak sends it, but a refusal would
+ * break an IdP that omits it for nothing the answer shows. Entra ID's
+ * on-behalf-of (`grant: jwt-bearer`, RFC 7523) has no such member.
  */
 export function issuedTypeRefusal(exchange: ExchangeConfig, issued: unknown): GatehouseError | undefined {
-  if (exchange.grant === 'jwt-bearer') return undefined
-  const asked = exchange.requestedTokenType ?? SUBJECT_TOKEN_TYPES.access_token
+  if (exchange.grant === 'jwt-bearer' || issued === undefined) return undefined
+  const asked = exchange.requestedTokenType
   if (issued === asked) return undefined
-  const said = issued === undefined ? 'no issued_token_type' : `issued_token_type ${printable(issued, 100)}`
+  const forAccess = asked === undefined || ACCESS_TYPES.has(asked)
+  if (forAccess && (ACCESS_TYPES.has(issued) || (asked === undefined && !NOT_FOR_UPSTREAM.has(issued))))
+    return undefined
   const err = gatehouseError(
     'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
-    `The identity provider's exchange answer has ${said}, not ${asked}, the type this route asks for (RFC 8693 §2.2.1); the token is not forwarded. The session stays; other routes still work.`,
+    `The identity provider's exchange answer has issued_token_type ${printable(issued, 100)}, where this route takes ${asked ?? 'an access token'} (RFC 8693 §2.2.1); the token is not forwarded. The session stays; other routes still work.`,
   )
   wrongType.add(err)
   return err

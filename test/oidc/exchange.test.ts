@@ -7,7 +7,7 @@
 import t from 'tap'
 import type { ExchangeConfig } from '../../src/config/types.js'
 import { generateDpopKey } from '../../src/dpop/keys.js'
-import { TOKEN_EXCHANGE_GRANT } from '../../src/oidc/exchange.js'
+import { issuedTypeRefusal, TOKEN_EXCHANGE_GRANT } from '../../src/oidc/exchange.js'
 import { audienceOf } from '../../src/tokens/audience.js'
 import type { TokenAudience } from '../../src/types.js'
 import { route } from '../helpers/gateway.js'
@@ -120,4 +120,42 @@ t.test('invalid_client is the gateway’s credentials, a 503 is unavailable', as
     code: 'GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE',
     statusCode: 503,
   })
+})
+
+t.test('issued_token_type: what a route may forward (RFC 8693 §2.2.1, §3)', async (t) => {
+  const type = (name: string) => `urn:ietf:params:oauth:token-type:${name}`
+  const route = (requestedTokenType?: string): ExchangeConfig => ({
+    subjectToken: 'access_token',
+    scopes: [],
+    grant: 'token-exchange',
+    ...(requestedTokenType ? { requestedTokenType } : {}),
+  })
+  const forwarded: [asked: string | undefined, issued: string | undefined][] = [
+    [undefined, undefined],
+    [undefined, type('access_token')],
+    [undefined, type('jwt')],
+    [undefined, 'urn:example:token-type:house'],
+    [type('access_token'), type('jwt')],
+    [type('jwt'), type('access_token')],
+    [type('saml2'), type('saml2')],
+    [type('saml2'), undefined],
+  ]
+  for (const [asked, issued] of forwarded)
+    t.equal(issuedTypeRefusal(route(asked), issued), undefined, `asked ${asked}, issued ${issued}: forwarded`)
+  const refused: [asked: string | undefined, issued: string][] = [
+    [undefined, type('id_token')],
+    [undefined, type('refresh_token')],
+    [undefined, type('saml2')],
+    [type('access_token'), type('id_token')],
+    [type('access_token'), 'urn:example:token-type:house'],
+    [type('saml2'), type('access_token')],
+  ]
+  for (const [asked, issued] of refused)
+    t.match(
+      issuedTypeRefusal(route(asked), issued),
+      { code: 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED' },
+      `asked ${asked}, issued ${issued}: refused`,
+    )
+  const obo: ExchangeConfig = { subjectToken: 'id_token', scopes: [], grant: 'jwt-bearer' }
+  t.equal(issuedTypeRefusal(obo, type('id_token')), undefined, 'on-behalf-of has no such member to check')
 })

@@ -3,8 +3,8 @@
  * was asked again by every request that came after the refusing flight:
  * 200 parallel requests of one session made 19 exchanges (15 for an
  * unknown code), and each request after them one more. And an answer
- * whose `issued_token_type` is not what the route asked for (an ID token,
- * or none) was sent upstream as a Bearer access token. Now a refusal, the
+ * whose `issued_token_type` is no credential for an upstream (an ID token,
+ * a refresh token) was sent upstream as a Bearer access token. Now a refusal, the
  * IdP's or the gateway's of such an answer, is answered again for
  * REFUSAL_MEMORY (30 s) without asking the IdP, the same 403
  * `token_exchange_refused`. Against the dev IdP, whose edge gives the
@@ -34,7 +34,7 @@ for (const [name, answer] of [
   ['invalid_grant', { status: 400, body: { error: 'invalid_grant' } }],
   ['an unknown error code', { status: 400, body: { error: 'zzz' } }],
   ['an ID token issued', issued('urn:ietf:params:oauth:token-type:id_token')],
-  ['no issued_token_type', issued(undefined)],
+  ['a refresh token issued', issued('urn:ietf:params:oauth:token-type:refresh_token')],
 ] as const) {
   t.test(`an exchange refused with ${name} asks the IdP once per ${MEMORY / 1_000} s`, async (t) => {
     const clock = new TestClock()
@@ -65,12 +65,18 @@ for (const [name, answer] of [
   })
 }
 
-t.test('an answer issuing the access token asked for is forwarded', async (t) => {
+t.test('an answer issuing an access token, a JWT, or not saying which, is forwarded', async (t) => {
   const clock = new TestClock()
   const stack = await startAudienceStack({ exchange: {}, accessTokenTtl: 600, gateway: { now: clock.now } })
   t.teardown(() => stack.close())
   const [url] = stack.urls
   t.equal((await apiCall(stack.jar, `${url}/api/x`)).status, 200)
-  stack.idp.answer('token', { ...issued(ACCESS_TOKEN_TYPE), grantType: EXCHANGE_GRANT })
-  t.equal((await apiCall(stack.jar, `${url}/ledger/a`)).status, 200)
+  const before = stack.idp.stats.tokenRequests
+  for (const type of [ACCESS_TOKEN_TYPE, 'urn:ietf:params:oauth:token-type:jwt', undefined]) {
+    stack.idp.answer('token', { ...issued(type), grantType: EXCHANGE_GRANT })
+    t.equal((await apiCall(stack.jar, `${url}/ledger/a`)).status, 200, `${type ?? 'no issued_token_type'}`)
+    // Past the exchanged token's 60 s: the next request exchanges again.
+    clock.advance(61_000)
+  }
+  t.equal(stack.idp.stats.tokenRequests - before, 3, 'each was a new exchange')
 })
