@@ -160,7 +160,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     }
     let result: Awaited<ReturnType<OidcClient['callback']>>
     try {
-      result = await oidc.callback(url, login, uris)
+      result = await oidc.callback(url, login, uris, (refreshToken) => giveBack(request, oidc, refreshToken))
     } catch (err) {
       // OIDC Core §3.1.2.6: the answer to prompt=none when the user would
       // have to interact. The SPA asked a question; give it the answer.
@@ -264,7 +264,8 @@ function asGatehouseError(err: unknown): GatehouseError {
 }
 
 /**
- * The refresh token of a login whose session could not be stored: no
+ * The refresh token of a login refused after the code exchange (its
+ * claims, userinfo) or whose session could not be stored: no
  * session holds it and no cookie was sent, so nothing can ever use it,
  * yet the IdP keeps its grant alive. Revoked (RFC 7009) so the failed
  * sign-in leaves no live grant behind; best effort, as the store's

@@ -317,7 +317,12 @@ export class OidcClient {
    * the IdP advertises it), redeems the code with the PKCE verifier and
    * validates the ID token, nonce included.
    */
-  async callback(currentUrl: URL, login: LoginState, uris?: RedirectUris): Promise<LoginResult> {
+  async callback(
+    currentUrl: URL,
+    login: LoginState,
+    uris?: RedirectUris,
+    abandon?: (refreshToken: string) => Promise<void>,
+  ): Promise<LoginResult> {
     const as = this.#metadata('code_exchange')
     let result: oauth.TokenEndpointResponse
     let sentAt = this.#now()
@@ -360,15 +365,23 @@ export class OidcClient {
       )
     }
     const idClaims = oauth.getValidatedIdTokenClaims(result)!
-    const badSub = subRefusal(idClaims.sub)
-    if (badSub) throw refusedAnswer(badSub)
-    const userinfo =
-      (this.#oidc.userinfo ?? true) && as.userinfo_endpoint
-        ? await this.#userinfo(as, result.access_token, idClaims.sub, dpopKey)
-        : undefined
-    const claims = sessionClaims(idClaims, userinfo, this.#allowClaims)
-    const badClaims = claimsRefusal(claims)
-    if (badClaims) throw refusedAnswer(badClaims)
+    let claims: Record<string, unknown>
+    try {
+      const badSub = subRefusal(idClaims.sub)
+      if (badSub) throw refusedAnswer(badSub)
+      const userinfo =
+        (this.#oidc.userinfo ?? true) && as.userinfo_endpoint
+          ? await this.#userinfo(as, result.access_token, idClaims.sub, dpopKey)
+          : undefined
+      claims = sessionClaims(idClaims, userinfo, this.#allowClaims)
+      const badClaims = claimsRefusal(claims)
+      if (badClaims) throw refusedAnswer(badClaims)
+    } catch (err) {
+      // The code is redeemed and a grant made: a refused sign-in leaves no
+      // refresh token alive at the IdP that no session will ever hold.
+      if (abandon && typeof result.refresh_token === 'string') await abandon(result.refresh_token)
+      throw err
+    }
     return {
       idp: this.#oidc.name,
       registration: this.registration,

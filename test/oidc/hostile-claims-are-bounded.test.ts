@@ -30,7 +30,15 @@ async function signIn(
     extra = '',
     userinfo,
     options = {},
-  }: { extra?: string; userinfo?: unknown; options?: MockIdpOptions } = {},
+    refreshToken,
+    abandon,
+  }: {
+    extra?: string
+    userinfo?: unknown
+    options?: MockIdpOptions
+    refreshToken?: string
+    abandon?: (refreshToken: string) => Promise<void>
+  } = {},
 ) {
   const { idp, oidc } = await discoveredClient(t, {
     ...options,
@@ -44,12 +52,18 @@ async function signIn(
       token_type: 'Bearer',
       expires_in: 300,
       id_token: idToken(claimsJson(state.nonce, sub, extra)),
+      ...(refreshToken ? { refresh_token: refreshToken } : {}),
     },
     { headers: JSON_HEADERS },
   )
   if (userinfo !== undefined)
     idp.intercept({ path: '/me', method: 'GET' }).reply(200, userinfo as object, { headers: JSON_HEADERS })
-  return oidc.callback(new URL(`https://app.test/auth/callback?code=c&state=${state.state}`), state)
+  return oidc.callback(
+    new URL(`https://app.test/auth/callback?code=c&state=${state.state}`),
+    state,
+    undefined,
+    abandon,
+  )
 }
 
 const refused = (reason: RegExp) => ({ code: 'GATEHOUSE_ERR_LOGIN_FAILED', statusCode: 400, message: reason })
@@ -84,4 +98,15 @@ t.test('__proto__ and constructor claims stay plain data; the prototype is untou
   t.equal((claims as { login_hint?: unknown }).login_hint, undefined, 'nothing inherited from it')
   const allowed = await signIn(t, 'alice', { options: { config: { claims: ['constructor', 'toString'] } } })
   t.same(Object.keys(allowed.claims), [], "an allowed name the IdP did not send finds nothing of Object's")
+})
+
+t.test('a sign-in refused after the code exchange hands its refresh token to be given back', async (t) => {
+  const abandoned: string[] = []
+  const abandon = async (token: string) => {
+    abandoned.push(token)
+  }
+  await t.rejects(signIn(t, '', { refreshToken: 'rt-of-a-refused-sign-in', abandon }), refused(/empty/))
+  t.same(abandoned, ['rt-of-a-refused-sign-in'], 'no grant is left alive for a session that never was')
+  await signIn(t, 'alice', { refreshToken: 'rt-of-a-session', abandon })
+  t.same(abandoned, ['rt-of-a-refused-sign-in'], 'a sign-in that succeeds keeps its own')
 })
