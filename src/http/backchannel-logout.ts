@@ -131,7 +131,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       oidc.name,
       claims.sid ? { sid: claims.sid } : { sub: claims.sub! },
     )
-    for (const id of ids) await sessions.end(id)
+    await sessions.endAll(ids)
     request.log.info({ idp: oidc.name, ended: ids.length }, 'back-channel logout')
     return { ended: ids.length }
   }

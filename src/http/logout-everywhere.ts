@@ -40,7 +40,7 @@ export async function logoutEverywhereRoute(app: FastifyInstance, deps: LogoutEv
         sub: session.sub,
       },
     )
-    for (const id of ids) await sessions.end(id)
+    await sessions.endAll(ids)
     // Not to a provider a reload pointed elsewhere: the token is not its.
     const oidc = providers.ofSession(session)
     if (oidc && session.tokens.refreshToken) {

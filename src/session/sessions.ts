@@ -11,6 +11,9 @@ import { SessionKey } from './session-key.js'
 import { NOT_IN_MEMORY, type SessionData, type SessionRef, type SessionStore } from './types.js'
 
 /** What `Sessions` needs beyond the store. */
+/** How many sessions `endAll` ends at once. */
+const END_AT_ONCE = 32
+
 export interface SessionsOptions {
   /**
    * Revokes a refresh token at the IdP (RFC 7009), for sessions the
@@ -265,6 +268,17 @@ export class Sessions {
    */
   async end(id: string): Promise<void> {
     await this.#delete(id)
+  }
+
+  /**
+   * Ends every session of `ids` (a logout token's, "log out everywhere"'s),
+   * END_AT_ONCE at a time: one after another, a user with ten thousand
+   * sessions waited six seconds on the store's round trips; all at once,
+   * one logout would queue them all on the store's connection.
+   */
+  async endAll(ids: readonly string[]): Promise<void> {
+    for (let from = 0; from < ids.length; from += END_AT_ONCE)
+      await Promise.all(ids.slice(from, from + END_AT_ONCE).map((id) => this.#delete(id)))
   }
 
   /** Every end goes through here, so what the process keeps of the session goes with it. */
