@@ -46,3 +46,12 @@ function jwtLifetime(token: string): number | undefined {
     return undefined
   }
 }
+
+/**
+ * Why a token the IdP issued cannot be used: it had no life left when its
+ * answer came (`expires_in` 0 or 1, or under the second `expiresAt` takes
+ * off). `what` names the token.
+ */
+export function expiredOnArrival(what: string): string {
+  return `The identity provider's new ${what} expired before it could be used: it was issued to live no longer than its answer took (expires_in). Retry later; if it lasts, lengthen the token's lifetime at the identity provider.`
+}

@@ -7,6 +7,7 @@ import {
   retryAfterFor,
   retryAfterOf,
 } from '../errors.js'
+import { expiredOnArrival } from '../oidc/token-lifetime.js'
 import { idpFailureOf } from '../oidc/translate.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { CachedToken, ClientRegistration } from '../types.js'
@@ -239,10 +240,7 @@ export class ClientTokens {
   #deadOnArrival(key: string): GatehouseError {
     const code = 'GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE'
     this.#backOff.set(key, { answered: code, until: this.#now() + retryAfterOf(code)! * 1_000 })
-    return gatehouseError(
-      code,
-      "The identity provider's new client-credentials token expired before it could be used: it was issued to live no longer than its answer took (expires_in). Retry later; if it lasts, lengthen the token's lifetime at the identity provider.",
-    )
+    return gatehouseError(code, expiredOnArrival('client-credentials token'))
   }
 
   /**

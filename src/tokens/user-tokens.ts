@@ -2,6 +2,7 @@ import type { Span } from '@opentelemetry/api'
 import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type LateAnswer, lateAnswerOf } from '../oidc/late-answer.js'
 import { rotatedRefreshToken } from '../oidc/rotated.js'
+import { expiredOnArrival } from '../oidc/token-lifetime.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { sessionEnded } from '../session/log-id.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
@@ -371,7 +372,7 @@ export class UserTokens {
     const exchange = audience?.exchange !== undefined
     const err = gatehouseError(
       exchange ? 'GATEHOUSE_ERR_TOKEN_EXCHANGE_UNAVAILABLE' : 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
-      "The identity provider's new access token expired before it could be used: it was issued to live no longer than its answer took (expires_in). Retry later; if it lasts, lengthen the token's lifetime at the identity provider.",
+      expiredOnArrival('access token'),
     )
     if (exchange) this.#unavailable.exchangeFailed(sessionId, audience.key, err, this.#unavailableLimit)
     else this.#unavailable.failed(sessionId, err, this.#unavailableLimit)
