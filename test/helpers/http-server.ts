@@ -1,5 +1,5 @@
 import { createServer, type RequestListener } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net'
 import type { Test } from 'tap'
 
 /**
@@ -18,4 +18,39 @@ export async function serveHttp(t: Test, handler: RequestListener): Promise<stri
       }),
   )
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/**
+ * An upstream on a raw TCP socket, for answers no real server sends: it
+ * reads each request's head (a WebSocket handshake's, or any other's)
+ * and writes `answer(path)` as the whole answer, then ends the
+ * connection. Closed at the end of `t`.
+ */
+export async function rawUpstream(t: Test, answer: (path: string) => string): Promise<{ url: string }> {
+  const sockets = new Set<Socket>()
+  const server = createTcpServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+    let head = ''
+    socket.on('data', (chunk: Buffer) => {
+      head += chunk.toString('latin1')
+      if (!head.includes('\r\n\r\n')) return
+      socket.end(answer(/^\S+ (\S+)/.exec(head)?.[1] ?? ''), 'latin1')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+}
+
+/** A `rawUpstream` answer for a path it has none for. */
+export const NOT_FOUND = 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'
+
+/** The last segment of a request path, without its query: what a scripted answer is looked up by. */
+export function lastSegment(path: string): string {
+  return /\/([^/?]*)(?:\?.*)?$/.exec(path)?.[1] ?? ''
 }

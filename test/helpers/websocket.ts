@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { type AddressInfo, createServer, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import type { Test } from 'tap'
 import { type ClientOptions, type ServerOptions, WebSocket, WebSocketServer } from 'ws'
 import type { CookieJar } from './cookie-jar.js'
@@ -48,32 +48,6 @@ export async function wsUpstream(t: Test, options: ServerOptions = {}): Promise<
       return socket ? Promise.resolve(socket) : new Promise((resolve) => waiting.push(resolve))
     },
   }
-}
-
-/**
- * An upstream on a raw TCP socket, for answers no real server sends: it
- * reads each handshake's head and writes `answer(path)` as the whole
- * answer, then ends the connection. Closed at the end of `t`.
- */
-export async function rawUpstream(t: Test, answer: (path: string) => string): Promise<{ url: string }> {
-  const sockets = new Set<Socket>()
-  const server = createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => {})
-    let head = ''
-    socket.on('data', (chunk: Buffer) => {
-      head += chunk.toString('latin1')
-      if (!head.includes('\r\n\r\n')) return
-      socket.end(answer(/^\S+ (\S+)/.exec(head)?.[1] ?? ''), 'latin1')
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => {
-    for (const socket of sockets) socket.destroy()
-    await new Promise((resolve) => server.close(resolve))
-  })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
 }
 
 /** A refused upgrade, as the client saw it. */

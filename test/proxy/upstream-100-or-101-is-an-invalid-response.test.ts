@@ -1,8 +1,9 @@
-import { type AddressInfo, createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { buildGateway } from '../../src/server/gateway.js'
 import { UNREACHABLE_ISSUER } from '../helpers/app.js'
 import { route, testConfig } from '../helpers/gateway.js'
+import { lastSegment, NOT_FOUND, rawUpstream } from '../helpers/http-server.js'
 
 /*
  * undici refuses a `100 Continue` it did not ask for (it never sends
@@ -21,23 +22,13 @@ const ANSWERS: Record<string, string> = {
 t.test(
   'an upstream that answers 100 or 101 to a plain request is 502 upstream_invalid_response',
   async (t) => {
-    const upstream = createServer((socket) => {
-      let head = ''
-      socket.on('error', () => {})
-      socket.on('data', (chunk: Buffer) => {
-        head += chunk.toString('latin1')
-        if (!head.includes('\r\n\r\n')) return
-        socket.end(ANSWERS[/^GET \S*\/(\w+) HTTP/.exec(head)?.[1] ?? ''] ?? 'HTTP/1.1 404 Not Found\r\n\r\n')
-      })
-    })
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-    t.teardown(() => new Promise<void>((resolve) => upstream.close(() => resolve())))
+    const upstream = await rawUpstream(t, (path) => ANSWERS[lastSegment(path)] ?? NOT_FOUND)
     const app = await buildGateway(
       testConfig({
         port: 0,
         issuer: UNREACHABLE_ISSUER,
         routes: [
-          route('/up', `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, {
+          route('/up', upstream.url, {
             token: 'none',
             csrf: false,
           }),

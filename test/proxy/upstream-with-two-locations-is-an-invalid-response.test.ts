@@ -1,6 +1,6 @@
-import { type AddressInfo, createServer } from 'node:net'
 import t from 'tap'
 import { gatewayOnBothReplyPaths } from '../helpers/both-reply-paths.js'
+import { lastSegment, NOT_FOUND, rawUpstream } from '../helpers/http-server.js'
 
 /*
  * A redirect with two `Location` fields (RFC 9110 §10.2.2: one URI) came
@@ -16,21 +16,8 @@ const ANSWERS: Record<string, string> = {
 }
 
 t.test('a redirect with two Locations is 502 upstream_invalid_response on both reply paths', async (t) => {
-  const upstream = createServer((socket) => {
-    let head = ''
-    socket.on('error', () => {})
-    socket.on('data', (chunk: Buffer) => {
-      head += chunk.toString('latin1')
-      if (!head.includes('\r\n\r\n')) return
-      socket.end(ANSWERS[/^GET \S*\/(\w+) HTTP/.exec(head)?.[1] ?? ''] ?? 'HTTP/1.1 404 Not Found\r\n\r\n')
-    })
-  })
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => upstream.close(() => resolve())))
-  const gateway = await gatewayOnBothReplyPaths(
-    t,
-    `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
-  )
+  const upstream = await rawUpstream(t, (path) => ANSWERS[lastSegment(path)] ?? NOT_FOUND)
+  const gateway = await gatewayOnBothReplyPaths(t, upstream.url)
   const cases: [path: string, cookie: string | undefined][] = [
     ['/pub/twice', undefined],
     ['/maybe/twice', gateway.staleCookie],

@@ -1,8 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import t from 'tap'
 import { route } from '../../helpers/gateway.js'
+import { rawUpstream } from '../../helpers/http-server.js'
 import { startStack } from '../../helpers/stack.js'
-import { metrics, openSocket, type Refused, rawUpstream, wsUrl } from '../../helpers/websocket.js'
+import { metrics, openSocket, type Refused, wsUrl } from '../../helpers/websocket.js'
 
 const SECRET = 'upstream-raw-secret-9d2e'
 
