@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
@@ -27,6 +28,26 @@ export async function buildTestApp(
   t.teardown(() => app.close())
   await app.ready()
   return app
+}
+
+/**
+ * A gateway with no IdP, listening on a free loopback port, for tests that
+ * speak to it over a socket (raw bytes, redirects, framing); closed when
+ * `t` ends. `port` is where it listens, `url` its base.
+ */
+export async function listeningTestApp(
+  t: Test,
+  input: Partial<TestConfigInput> = {},
+  options: GatewayOptions = {},
+): Promise<{ readonly app: FastifyInstance; readonly port: number; readonly url: string }> {
+  const app = await buildGateway(
+    testConfig({ port: 0, issuer: UNREACHABLE_ISSUER, routes: [], ...input }),
+    options,
+  )
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  return { app, port, url: `http://127.0.0.1:${port}` }
 }
 
 /**

@@ -1,8 +1,6 @@
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { buildGateway } from '../../src/server/gateway.js'
-import { UNREACHABLE_ISSUER } from '../helpers/app.js'
-import { route, testConfig } from '../helpers/gateway.js'
+import { listeningTestApp } from '../helpers/app.js'
+import { route } from '../helpers/gateway.js'
 import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 
 /*
@@ -20,19 +18,12 @@ t.test(
   async (t) => {
     const upstream = await scriptedUpstream()
     t.teardown(() => upstream.close())
-    const app = await buildGateway(
-      testConfig({
-        port: 0,
-        issuer: UNREACHABLE_ISSUER,
-        routes: [
-          route('/api/pub', upstream.url, { token: 'none', csrf: false, rewritePath: '/v1' }),
-          route('/', upstream.url, { token: 'none', csrf: false, rewritePath: '/v1' }),
-        ],
-      }),
-    )
-    t.teardown(() => app.close())
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+    const { url: base } = await listeningTestApp(t, {
+      routes: [
+        route('/api/pub', upstream.url, { token: 'none', csrf: false, rewritePath: '/v1' }),
+        route('/', upstream.url, { token: 'none', csrf: false, rewritePath: '/v1' }),
+      ],
+    })
     const own = upstream.url
     const cases: [path: string, from: string, to: string][] = [
       ['/api/pub/go', '/v1/items/2', '/api/pub/items/2'],
@@ -65,16 +56,9 @@ t.test(
 t.test("an upstream's redirect is never mapped to a Location naming another host", async (t) => {
   const upstream = await scriptedUpstream()
   t.teardown(() => upstream.close())
-  const app = await buildGateway(
-    testConfig({
-      port: 0,
-      issuer: UNREACHABLE_ISSUER,
-      routes: [route('/', upstream.url, { token: 'none', csrf: false, rewritePath: '/v1' })],
-    }),
-  )
-  t.teardown(() => app.close())
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  const { url: base } = await listeningTestApp(t, {
+    routes: [route('/', upstream.url, { token: 'none', csrf: false, rewritePath: '/v1' })],
+  })
   const own = upstream.url
   const cases: [from: string, to: string][] = [
     ['/v1//elsewhere.example/', '/v1//elsewhere.example/'],

@@ -16,7 +16,7 @@ interface Stack {
   readonly logs: LogLines
 }
 
-/** A gateway logging at `trace`, where Fastify's own handler wrote the refused request's bytes. */
+/** A gateway logging at `trace`, its most talkative: a refused request's bytes must reach no line even then. */
 async function setup(t: Test, upstreamUrl?: string): Promise<Stack> {
   const upstream = await scriptedUpstream()
   t.teardown(() => upstream.close())

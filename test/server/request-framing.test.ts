@@ -1,23 +1,16 @@
-import { type AddressInfo, connect } from 'node:net'
+import { connect } from 'node:net'
 import t, { type Test } from 'tap'
-import { buildGateway } from '../../src/server/gateway.js'
-import { UNREACHABLE_ISSUER } from '../helpers/app.js'
-import { route, testConfig } from '../helpers/gateway.js'
+import { listeningTestApp } from '../helpers/app.js'
+import { route } from '../helpers/gateway.js'
 import { type ScriptedUpstream, scriptedUpstream } from '../helpers/scripted-upstream.js'
 
 async function setup(t: Test): Promise<{ port: number; upstream: ScriptedUpstream }> {
   const upstream = await scriptedUpstream()
   t.teardown(() => upstream.close())
-  const app = await buildGateway(
-    testConfig({
-      port: 0,
-      issuer: UNREACHABLE_ISSUER,
-      routes: [route('/public', upstream.url, { token: 'none', csrf: false })],
-    }),
-  )
-  t.teardown(() => app.close())
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  return { port: (app.server.address() as AddressInfo).port, upstream }
+  const { port } = await listeningTestApp(t, {
+    routes: [route('/public', upstream.url, { token: 'none', csrf: false })],
+  })
+  return { port, upstream }
 }
 
 interface Exchange {
