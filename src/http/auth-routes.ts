@@ -160,7 +160,9 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     }
     let result: Awaited<ReturnType<OidcClient['callback']>>
     try {
-      result = await oidc.callback(url, login, uris, (refreshToken) => giveBack(request, oidc, refreshToken))
+      result = await oidc.callback(url, login, uris, (refreshToken) =>
+        giveBack(request, oidc, refreshToken, sessions),
+      )
     } catch (err) {
       // OIDC Core §3.1.2.6: the answer to prompt=none when the user would
       // have to interact. The SPA asked a question; give it the answer.
@@ -172,7 +174,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     try {
       await sessions.create(request, result)
     } catch (err) {
-      await giveBack(request, oidc, result.tokens.refreshToken)
+      await giveBack(request, oidc, result.tokens.refreshToken, sessions)
       throw err
     }
     const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
@@ -270,9 +272,27 @@ function asGatehouseError(err: unknown): GatehouseError {
  * yet the IdP keeps its grant alive. Revoked (RFC 7009) so the failed
  * sign-in leaves no live grant behind; best effort, as the store's
  * failure is the answer either way.
+ *
+ * Not when the browser holds a session already: the IdP may have continued
+ * that session's grant (oidc-provider reuses the grant of the browser's IdP
+ * session), and revoking a refresh token revokes its grant (RFC 7009 §2.1),
+ * so the failed sign-in would end the session that still works, as a
+ * sign-in over a live session would (docs/security.md, session fixation).
  */
-async function giveBack(request: FastifyRequest, oidc: OidcClient, refreshToken: string | undefined) {
+async function giveBack(
+  request: FastifyRequest,
+  oidc: OidcClient,
+  refreshToken: string | undefined,
+  sessions: Sessions,
+) {
   if (refreshToken === undefined) return
+  if (sessions.refOf(request) !== undefined) {
+    request.log.info(
+      { idp: oidc.name },
+      "sign-in failed after the code exchange: its refresh token is not revoked, since the browser's session may share its grant at the identity provider",
+    )
+    return
+  }
   try {
     if (await oidc.revoke(refreshToken))
       request.log.info(

@@ -1,0 +1,42 @@
+/**
+ * A sign-in refused after the code exchange revokes the refresh token it
+ * was issued, unless the browser holds a session already: oidc-provider
+ * continues the grant of the browser's IdP session, and revoking a refresh
+ * token revokes its grant (RFC 7009 §2.1), which ended the session that
+ * still worked (401 session_expired at its next refresh).
+ */
+import t from 'tap'
+import { CookieJar } from '../helpers/cookie-jar.js'
+import { route } from '../helpers/gateway.js'
+import { apiCall, login } from '../helpers/login.js'
+import { defaultRoutes, startStack } from '../helpers/stack.js'
+
+t.test('a refused second sign-in in the same browser leaves its live session working', async (t) => {
+  // Userinfo answering for another user (OIDC Core §5.3.2) is refused after the code exchange.
+  let answerForAnother = false
+  const stack = await startStack(t, {
+    idp: { userinfoSubject: (sub) => (answerForAnother ? 'mallory' : sub) },
+    config: { oidc: { userinfo: true } },
+    // Its first request redeems the session's refresh token for a token of its own.
+    routes: (upstream) => [
+      ...defaultRoutes(upstream),
+      route('/api/scoped', upstream, { scopes: ['openid', 'offline_access'] }),
+    ],
+  })
+  const base = stack.gateway.url
+  const first = await login(base)
+  t.equal(first.callback.status, 302, 'the first sign-in')
+
+  answerForAnother = true
+  const second = await login(base, { jar: first.jar })
+  t.equal(second.callback.status, 400, 'the second is refused')
+  t.equal(stack.idp.stats.revokedGrants, 0, 'the grant the browser’s session holds is not revoked')
+  answerForAnother = false
+  const after = await apiCall(first.jar, `${base}/api/scoped`)
+  t.equal(after.status, 200, 'and the session still refreshes', { body: after.text })
+
+  answerForAnother = true
+  const fresh = await login(base, { jar: new CookieJar() })
+  t.equal(fresh.callback.status, 400, 'a refused sign-in in a browser with no session')
+  t.equal(stack.idp.stats.revokedGrants, 1, 'gives back the grant no session holds')
+})
