@@ -100,8 +100,9 @@ export async function exchangeStep(
     // At the session's own provider: its subject token means nothing to another.
     token = await deps.exchange!(subject, audience, session.dpopKey, session)
   } catch (err) {
+    // The copy kept is counted as the refusal was, for a remembered answer's span.
     if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED')
-      deps.refusals.refused(refusalKey, err, fingerprint)
+      refusedBeforeExchange(deps.refusals.refused(refusalKey, err, fingerprint), exchangeOutcome(err))
     const ms = deps.now() - started
     deps.observer?.exchanged?.(exchangeOutcome(err), ms, audience.label, session.id, idpFailureOf(err))
     throw err

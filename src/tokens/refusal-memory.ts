@@ -26,6 +26,7 @@ export const REFUSAL_MEMORY = 30_000 // 30 s
 const MAX_REMEMBERED = 100_000
 
 interface Refusal {
+  /** The refusal's code, message and reason, without the IdP's answer it came from. */
   readonly error: GatehouseError
   /** What the refusal was for: the subject token's fingerprint, or '' . */
   readonly holds: string
@@ -48,16 +49,27 @@ export class RefusalMemory {
     this.#ms = ms
   }
 
-  /** Notes `error`, the IdP's refusal of the token `key` names, asked for with `holds`. */
-  refused(key: string, error: GatehouseError, holds = ''): void {
-    this.#refused.set(key, { error, holds, until: this.#now() + this.#ms })
+  /**
+   * Notes `error`, the IdP's refusal of the token `key` names, asked for
+   * with `holds`; returns the copy kept, which later answers name as their
+   * `cause`. Only its code, message and reason are kept: the error itself
+   * holds the IdP's answer (its Response, body and stack), about 8 KB, and
+   * an entry is dropped only when read again or evicted, so a full map of
+   * them held about 840 MB.
+   */
+  refused(key: string, error: GatehouseError, holds = ''): GatehouseError {
+    const kept = Object.assign(gatehouseError(error.code, error.message), {
+      ...(error.reason === undefined ? {} : { reason: error.reason }),
+    })
+    this.#refused.set(key, { error: kept, holds, until: this.#now() + this.#ms })
+    return kept
   }
 
   /**
    * While a refusal of `key`, asked for with the same `holds`, is
    * remembered, the answer for a request that would ask again: the same
-   * code and message, with a log `cause` saying the IdP was not asked;
-   * the refusal itself is its `cause`.
+   * code and message, with a `reason` saying the IdP was not asked; the
+   * refusal's kept copy is its `cause`.
    */
   kept(key: string, holds = ''): GatehouseError | undefined {
     const refusal = this.#refused.get(key)
