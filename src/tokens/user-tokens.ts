@@ -365,7 +365,9 @@ export class UserTokens {
    * or 1), waited out as an outage's is (`UnavailableLimit`): each request
    * asked the IdP again, 18 for 200 requests at once and one for each
    * after, a refresh redeeming the refresh token every time. A refresh's
-   * counts towards `tokens.unavailableLimit`; an exchange's holds back
+   * holds back the session's refreshes for the Retry-After; it never ends
+   * the session by `tokens.unavailableLimit`, since the refresh that issued
+   * the token succeeded and cleared the count. An exchange's holds back
    * that audience's exchanges only.
    */
   #deadOnArrival(sessionId: string, audience: TokenAudience | undefined): GatehouseError {
