@@ -18,6 +18,7 @@ import {
 import { escapeHtml, PAGE_CSP } from '../http/pages.js'
 import { failureFields, type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
+import { framingRefusal } from './request-framing.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -215,8 +216,13 @@ export function frameworkError(err: FastifyError, request: FastifyRequest, reply
   // Called directly: the request Fastify builds here carries the error
   // handler it had before setErrorHandler ran, so reply.send(err) would
   // answer with Fastify's default body.
+  // A refusal before the hooks closes a faulty-framed connection as the
+  // framing hook would (request-framing.ts): kept open, the bytes after
+  // the chunked body's end would be read as the next request.
+  const framing = framingRefusal(request, reply) as FastifyError | undefined
   answerError(
-    err.code === 'FST_ERR_BAD_URL' ? (gatehouseError('GATEHOUSE_ERR_INVALID_PATH') as FastifyError) : err,
+    framing ??
+      (err.code === 'FST_ERR_BAD_URL' ? (gatehouseError('GATEHOUSE_ERR_INVALID_PATH') as FastifyError) : err),
     request,
     reply,
     { signIn: '/' },

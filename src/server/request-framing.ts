@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { gatehouseError } from '../errors.js'
+import { type GatehouseError, gatehouseError } from '../errors.js'
 
 const faulty = Symbol('gatehouse.faultyFraming')
 
@@ -31,23 +31,32 @@ export function refuseFaultyFraming(
   reply: FastifyReply,
   done: HookHandlerDoneFunction,
 ): void {
+  const refusal = framingRefusal(request, reply)
+  if (refusal) done(refusal)
+  else done()
+}
+
+/**
+ * The refusal `refuseFaultyFraming` makes, for an answer made before any
+ * hook runs (Fastify's router refusing a path): that answer, too, must
+ * close a connection whose framing is faulty. Sets `Connection: close`
+ * on `reply` when it does.
+ */
+export function framingRefusal(request: FastifyRequest, reply: FastifyReply): GatehouseError | undefined {
   const raw = request.raw
   const codings = raw.headers['transfer-encoding']
   const socket = raw.socket as Marked
   if (socket[faulty] !== true) {
-    if (codings === undefined || (raw.httpVersionMinor !== 0 && CHUNKED_ONLY.test(codings))) {
-      done()
-      return
-    }
-    if (raw.httpVersionMinor !== 0 || raw.httpVersionMajor !== 1) {
-      // The chunks still frame the body, so Node reads it to its end and
-      // the connection goes on; a last coding other than chunked is one
-      // Node's parser refuses, closing the connection, after this answer.
-      done(gatehouseError('GATEHOUSE_ERR_TRANSFER_CODING_UNSUPPORTED'))
-      return
-    }
+    // HTTP/0.9 and 2.0 request lines are older or foreign framing to an
+    // HTTP/1.1 hop in front too, and get HTTP/1.0's answer.
+    const http11 = raw.httpVersionMajor === 1 && raw.httpVersionMinor >= 1
+    if (codings === undefined || (http11 && CHUNKED_ONLY.test(codings))) return undefined
+    // The chunks still frame the body, so Node reads it to its end and
+    // the connection goes on; a last coding other than chunked is one
+    // Node's parser refuses, closing the connection, after this answer.
+    if (http11) return gatehouseError('GATEHOUSE_ERR_TRANSFER_CODING_UNSUPPORTED')
   }
   socket[faulty] = true
   reply.header('connection', 'close')
-  done(gatehouseError('GATEHOUSE_ERR_INVALID_FRAMING'))
+  return gatehouseError('GATEHOUSE_ERR_INVALID_FRAMING')
 }

@@ -14,9 +14,12 @@ import { refuseMalformedTarget } from './request-target.js'
  */
 export const requestHygiene = fp(
   async function requestHygiene(app: FastifyInstance) {
+    // Framing first: any other refusal of a request whose framing is
+    // faulty would keep the connection open, and the bytes Node read as
+    // its chunked body's end would start the next request (smuggling).
+    app.addHook('onRequest', refuseFaultyFraming)
     app.addHook('onRequest', refuseMalformedTarget)
     app.addHook('onRequest', refuseRepeatedHost)
-    app.addHook('onRequest', refuseFaultyFraming)
     // Only on the routes that list their methods, with the list bound once:
     // a route-level hook, so it runs before the route's guard and costs the
     // other routes nothing.

@@ -35,7 +35,7 @@ export function isOriginForm(url: string): boolean {
 }
 
 /**
- * The first hook on every path: a request target that cannot be parsed as
+ * A hook on every path, after the framing check only: a request target that cannot be parsed as
  * a path gets `400 invalid_path` before anything reads it. An anonymous
  * client sends these at will, so the refusal is logged at `debug` only; it
  * used to surface as a 500 with an error-level stack trace.

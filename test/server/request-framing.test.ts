@@ -62,6 +62,33 @@ t.test('HTTP/1.0 with Transfer-Encoding: 400, the connection closes, nothing is 
   )
 })
 
+t.test(
+  'HTTP/1.0 with Transfer-Encoding that another check refuses first still closes the connection',
+  async (t) => {
+    const { port, upstream } = await setup(t)
+    const heads = {
+      'a malformed target': 'POST /public/a%zz HTTP/1.0\r\nHost: x\r\n',
+      'an authority-form target': 'POST //elsewhere/a HTTP/1.0\r\nHost: x\r\n',
+      'two Host fields': 'POST /public/a HTTP/1.0\r\nHost: x\r\nHost: y\r\n',
+      'HTTP/0.9': 'POST /public/a HTTP/0.9\r\nHost: x\r\n',
+    }
+    for (const [what, head] of Object.entries(heads)) {
+      const { received, closedByGateway } = await exchange(
+        port,
+        `${head}Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n` +
+          'GET /public/smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
+      )
+      t.ok(closedByGateway, `${what}: the gateway closed the connection`)
+      t.same(statuses(received), [400], `${what}: one answer, a 400`)
+    }
+    t.same(
+      upstream.seen.map((r) => r.url),
+      [],
+      'no request behind a faulty framing reached the upstream, whichever refusal answered it',
+    )
+  },
+)
+
 t.test('HTTP/1.0 with Content-Length, and HTTP/1.1 chunked, are served as before', async (t) => {
   const { port, upstream } = await setup(t)
   const plain = await exchange(port, 'POST /public/a HTTP/1.0\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc')
