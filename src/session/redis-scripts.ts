@@ -21,7 +21,9 @@
  * expiry (idle timeout, a logout after it), for the caller to check on
  * their own keys: the oldest few and a few from a random rank, all scored
  * below `settled`, so a member whose record another sign-in is still
- * writing (indexes go first) is never offered.
+ * writing (indexes go first) is not offered while the instances agree on
+ * the absolute timeout and the time; when they do not, that sign-in puts
+ * its member back once its record exists. Offering 0 offers none.
  * KEYS: index. ARGV: id, absolute expiry, now, settled, a random number in
  * [0, 1), how many of each kind to offer.
  */

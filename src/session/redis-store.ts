@@ -267,7 +267,21 @@ export class RedisSessionStore implements SessionStore {
         ? this.#confirmed(key, (p) => p.ghCreate(key, ...args))
         : this.#redis.ghCreate(key, ...args),
     )
-    await this.#reclaim(indexes, offered)
+    // SETTLE_MS reads a member's age off its score, the absolute expiry,
+    // which an instance still on a shorter session.absoluteTimeout (a
+    // reload not yet applied there) or with its clock behind writes low:
+    // another sign-in's reclaim may have taken this member before the
+    // record existed. Now that it does, the member goes back.
+    await Promise.all([
+      guarded(() =>
+        Promise.all(
+          indexes.map((index) =>
+            this.#writer.ghIndexAdd(index, session.id, session.absoluteExpiresAt, now, 0, 0, 0),
+          ),
+        ),
+      ),
+      this.#reclaim(indexes, offered, now),
+    ])
   }
 
   /**
@@ -280,7 +294,7 @@ export class RedisSessionStore implements SessionStore {
    * Best effort, after the session is written: the sign-in has succeeded
    * whatever happens here, and a lookup still prunes.
    */
-  async #reclaim(indexes: readonly string[], offered: readonly string[][]): Promise<void> {
+  async #reclaim(indexes: readonly string[], offered: readonly string[][], now: number): Promise<void> {
     const candidates = [...new Set(offered.flat())]
     if (candidates.length === 0) return
     try {
@@ -290,6 +304,23 @@ export class RedisSessionStore implements SessionStore {
       const gone = candidates.filter((_, i) => present[i] === 0)
       if (gone.length === 0) return
       await guarded(() => Promise.all(indexes.map((index) => this.#writer.zrem(index, ...gone))))
+      // A record written after the check above and before the removal
+      // (its sign-in had re-added its member already): index it again,
+      // in the indexes its record names.
+      const rows = await guarded(() =>
+        Promise.all(gone.map((id) => this.#redis.hmget(this.#key(id), 'abs', 'ix'))),
+      )
+      await guarded(() =>
+        Promise.all(
+          rows.flatMap(([abs, ix], i) =>
+            abs && ix
+              ? this.#indexKeys(parsed<IndexNames>(ix)).map((index) =>
+                  this.#writer.ghIndexAdd(index, gone[i]!, Number(abs), now, 0, 0, 0),
+                )
+              : [],
+          ),
+        ),
+      )
     } catch {
       // Left to the next sign-in's reclaim or to a lookup's pruning.
     }

@@ -80,3 +80,82 @@ t.test('a member whose session is still being written is never reclaimed', async
     )
   t.not(await client.zscore(index, 'in-flight'), null, 'a just-indexed session keeps its member')
 })
+
+// The reclaim judges a member settled by its score, the absolute expiry:
+// an instance still on a shorter session.absoluteTimeout (a reload not yet
+// applied everywhere) or with a clock minutes behind writes scores that
+// read as old. Its session, still being written, lost its member to the
+// first sign-in of the same user elsewhere, and no logout found it after.
+t.test('a session reclaimed from the index while its record was written is indexed once it is', async (t) => {
+  const prefix = `${redis.prefix}reload:`
+  const clientA = createRedisClient(redis.url)
+  const clientB = createRedisClient(redis.url)
+  t.teardown(() => Promise.all([closeRedisClient(clientA), closeRedisClient(clientB)]))
+  await Promise.all([whenReady(clientA), whenReady(clientB)])
+  const now = Date.now()
+  const options = { keyPrefix: prefix, secrets: SECRETS, idleTimeoutMs: IDLE, now: () => now }
+  const before = new RedisSessionStore({ client: clientA, ...options })
+  const after = new RedisSessionStore({ client: clientB, ...options })
+  const seam = clientA as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+  const create = seam.ghCreate!.bind(clientA)
+  // Between the earlier sign-in's index write and its record write, a later
+  // one under the raised absoluteTimeout reclaims.
+  seam.ghCreate = async (...args) => {
+    await after.create(
+      session('later', now, { sid: 'sid-1', idleExpiresAt: now + IDLE, absoluteExpiresAt: now + ABSOLUTE }),
+    )
+    return create(...args)
+  }
+  await before.create(
+    session('earlier', now, { sid: 'sid-1', idleExpiresAt: now + IDLE, absoluteExpiresAt: now + 3_600_000 }),
+  )
+  t.same((await after.idsBySub('alice')).sort(), ['earlier', 'later'], 'both live sessions are found by sub')
+  t.same((await after.idsBySid('sid-1')).sort(), ['earlier', 'later'], 'and by sid')
+})
+
+t.test(
+  'a record written between the reclaim reading it gone and removing its member is indexed again',
+  async (t) => {
+    const prefix = `${redis.prefix}late-record:`
+    const clientA = createRedisClient(redis.url)
+    const clientB = createRedisClient(redis.url)
+    t.teardown(() => Promise.all([closeRedisClient(clientA), closeRedisClient(clientB)]))
+    await Promise.all([whenReady(clientA), whenReady(clientB)])
+    const now = Date.now()
+    const options = { keyPrefix: prefix, secrets: SECRETS, idleTimeoutMs: IDLE, now: () => now }
+    const before = new RedisSessionStore({ client: clientA, ...options })
+    const after = new RedisSessionStore({ client: clientB, ...options })
+    const seamA = clientA as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+    const seamB = clientB as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+    const create = seamA.ghCreate!.bind(clientA)
+    const zrem = seamB.zrem!.bind(clientB)
+    let earlierDone: Promise<void> | undefined
+    let later: Promise<void> | undefined
+    let reclaimRead!: () => void
+    const read = new Promise<void>((resolve) => {
+      reclaimRead = resolve
+    })
+    seamB.zrem = async (...args) => {
+      reclaimRead()
+      await earlierDone
+      return zrem(...args)
+    }
+    seamA.ghCreate = async (...args) => {
+      later = after.create(
+        session('later', now, { idleExpiresAt: now + IDLE, absoluteExpiresAt: now + ABSOLUTE }),
+      )
+      await read
+      return create(...args)
+    }
+    earlierDone = before.create(
+      session('earlier', now, { idleExpiresAt: now + IDLE, absoluteExpiresAt: now + 3_600_000 }),
+    )
+    await earlierDone
+    await later
+    t.same(
+      (await after.idsBySub('alice')).sort(),
+      ['earlier', 'later'],
+      'both live sessions are found by sub',
+    )
+  },
+)
