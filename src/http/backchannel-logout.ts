@@ -117,23 +117,32 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     if (typeof token !== 'string' || token === '')
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
     const { oidc, claims } = await verified(token, candidates(token))
-    if (!(await replay.firstSeen(replayKey(oidc.registration, claims), JTI_TTL_MS))) {
+    const seen = replayKey(oidc.registration, claims)
+    if (!(await replay.firstSeen(seen, JTI_TTL_MS))) {
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token was already used.')
     }
-    // §2.7: with a sid, end that IdP session's sessions; with only a sub, all of the user's.
-    // The token is for a client (its `aud`), not for one of our entries:
-    // every entry with this issuer and client id, in any frontend, signed
-    // its sessions in at that client, so all of theirs end, and no other's.
-    const ids = await sessionsOfClient(
-      sessions.store,
-      providers,
-      oidc.registration,
-      oidc.name,
-      claims.sid ? { sid: claims.sid } : { sub: claims.sub! },
-    )
-    await sessions.endAll(ids)
-    request.log.info({ idp: oidc.name, ended: ids.length }, 'back-channel logout')
-    return { ended: ids.length }
+    try {
+      // §2.7: with a sid, end that IdP session's sessions; with only a sub, all of the user's.
+      // The token is for a client (its `aud`), not for one of our entries:
+      // every entry with this issuer and client id, in any frontend, signed
+      // its sessions in at that client, so all of theirs end, and no other's.
+      const ids = await sessionsOfClient(
+        sessions.store,
+        providers,
+        oidc.registration,
+        oidc.name,
+        claims.sid ? { sid: claims.sid } : { sub: claims.sub! },
+      )
+      await sessions.endAll(ids)
+      request.log.info({ idp: oidc.name, ended: ids.length }, 'back-channel logout')
+      return { ended: ids.length }
+    } catch (err) {
+      // Not carried out (the store failing, maybe after ending some): the
+      // 503 asks the IdP to send the token again, and the repeat must not
+      // be refused as a replay, or the sessions not yet ended run on.
+      await replay.forget(seen).catch(() => {})
+      throw err
+    }
   }
 
   app.post(

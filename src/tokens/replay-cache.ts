@@ -20,6 +20,10 @@ export class MemoryReplayCache implements ReplayCache {
     this.#seen.set(key, now + ttlMs)
     return true
   }
+
+  async forget(key: string): Promise<void> {
+    this.#seen.delete(key)
+  }
 }
 
 /** Shared by every instance: `SET NX PX` succeeds for exactly one of them. */
@@ -37,5 +41,9 @@ export class RedisReplayCache implements ReplayCache {
       this.#redis.set(this.#keys.seen(key), '1', 'PX', Math.max(1, ttlMs), 'NX'),
     )
     return set === 'OK'
+  }
+
+  async forget(key: string): Promise<void> {
+    await guarded(() => this.#redis.del(this.#keys.seen(key)))
   }
 }

@@ -34,6 +34,8 @@ export interface TokenCache {
 export interface ReplayCache {
   /** True the first time `key` is seen within `ttlMs`; false for every repeat. */
   firstSeen(key: string, ttlMs: number): Promise<boolean>
+  /** Forgets `key`, so its next sighting is a first again: for a use that failed and may be retried. */
+  forget(key: string): Promise<void>
 }
 
 /**
