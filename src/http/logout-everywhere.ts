@@ -40,7 +40,11 @@ export async function logoutEverywhereRoute(app: FastifyInstance, deps: LogoutEv
         sub: session.sub,
       },
     )
-    await sessions.endAll(ids)
+    // The request's own session last: ended with the others, a store
+    // failing part way would leave the user signed out here, unable to ask
+    // again, with the sessions it did not reach still running.
+    await sessions.endAll(ids.filter((id) => id !== session.id))
+    await sessions.end(session.id)
     // Not to a provider a reload pointed elsewhere: the token is not its.
     const oidc = providers.ofSession(session)
     if (oidc && session.tokens.refreshToken) {
