@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { startRedis } from '../helpers/redis.js'
@@ -81,21 +81,34 @@ t.test('a member whose session is still being written is never reclaimed', async
   t.not(await client.zscore(index, 'in-flight'), null, 'a just-indexed session keeps its member')
 })
 
+/**
+ * Two instances' stores on one Redis, each with its own connection (so a
+ * test can stand in one's commands), on a clock that stands still.
+ */
+async function twoInstances(t: Test, name: string) {
+  const clientA = createRedisClient(redis.url)
+  const clientB = createRedisClient(redis.url)
+  t.teardown(() => Promise.all([closeRedisClient(clientA), closeRedisClient(clientB)]))
+  await Promise.all([whenReady(clientA), whenReady(clientB)])
+  const now = Date.now()
+  const options = {
+    keyPrefix: `${redis.prefix}${name}:`,
+    secrets: SECRETS,
+    idleTimeoutMs: IDLE,
+    now: () => now,
+  }
+  const before = new RedisSessionStore({ client: clientA, ...options })
+  const after = new RedisSessionStore({ client: clientB, ...options })
+  return { clientA, clientB, now, before, after }
+}
+
 // The reclaim judges a member settled by its score, the absolute expiry:
 // an instance still on a shorter session.absoluteTimeout (a reload not yet
 // applied everywhere) or with a clock minutes behind writes scores that
 // read as old. Its session, still being written, lost its member to the
 // first sign-in of the same user elsewhere, and no logout found it after.
 t.test('a session reclaimed from the index while its record was written is indexed once it is', async (t) => {
-  const prefix = `${redis.prefix}reload:`
-  const clientA = createRedisClient(redis.url)
-  const clientB = createRedisClient(redis.url)
-  t.teardown(() => Promise.all([closeRedisClient(clientA), closeRedisClient(clientB)]))
-  await Promise.all([whenReady(clientA), whenReady(clientB)])
-  const now = Date.now()
-  const options = { keyPrefix: prefix, secrets: SECRETS, idleTimeoutMs: IDLE, now: () => now }
-  const before = new RedisSessionStore({ client: clientA, ...options })
-  const after = new RedisSessionStore({ client: clientB, ...options })
+  const { clientA, now, before, after } = await twoInstances(t, 'reload')
   const seam = clientA as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
   const create = seam.ghCreate!.bind(clientA)
   // Between the earlier sign-in's index write and its record write, a later
@@ -116,15 +129,7 @@ t.test('a session reclaimed from the index while its record was written is index
 t.test(
   'a record written between the reclaim reading it gone and removing its member is indexed again',
   async (t) => {
-    const prefix = `${redis.prefix}late-record:`
-    const clientA = createRedisClient(redis.url)
-    const clientB = createRedisClient(redis.url)
-    t.teardown(() => Promise.all([closeRedisClient(clientA), closeRedisClient(clientB)]))
-    await Promise.all([whenReady(clientA), whenReady(clientB)])
-    const now = Date.now()
-    const options = { keyPrefix: prefix, secrets: SECRETS, idleTimeoutMs: IDLE, now: () => now }
-    const before = new RedisSessionStore({ client: clientA, ...options })
-    const after = new RedisSessionStore({ client: clientB, ...options })
+    const { clientA, clientB, now, before, after } = await twoInstances(t, 'late-record')
     const seamA = clientA as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
     const seamB = clientB as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
     const create = seamA.ghCreate!.bind(clientA)
