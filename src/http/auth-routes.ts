@@ -266,9 +266,9 @@ function asGatehouseError(err: unknown): GatehouseError {
 }
 
 /**
- * The refresh token of a login refused after the code exchange (its
- * claims, userinfo) or whose session could not be stored: no
- * session holds it and no cookie was sent, so nothing can ever use it,
+ * The refresh token of a login refused after the code exchange (its ID
+ * token's checks, its claims, userinfo) or whose session could not be
+ * stored: no session holds it and no cookie was sent, so nothing can ever use it,
  * yet the IdP keeps its grant alive. Revoked (RFC 7009) so the failed
  * sign-in leaves no live grant behind; best effort, as the store's
  * failure is the answer either way.

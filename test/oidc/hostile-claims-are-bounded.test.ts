@@ -7,7 +7,13 @@
 import t, { type Test } from 'tap'
 import { CLAIMS_MAX_BYTES, SUB_MAX_LENGTH } from '../../src/oidc/claims.js'
 import { CLIENT_ID } from '../helpers/gateway.js'
-import { discoveredClient, ISSUER, JSON_HEADERS, type MockIdpOptions } from '../helpers/mock-idp.js'
+import {
+  discoveredClient,
+  ISSUER,
+  JSON_HEADERS,
+  type MockIdpOptions,
+  tokenAnswer,
+} from '../helpers/mock-idp.js'
 
 const seconds = () => Math.floor(Date.now() / 1000)
 
@@ -109,4 +115,58 @@ t.test('a sign-in refused after the code exchange hands its refresh token to be 
   t.same(abandoned, ['rt-of-a-refused-sign-in'], 'no grant is left alive for a session that never was')
   await signIn(t, 'alice', { refreshToken: 'rt-of-a-session', abandon })
   t.same(abandoned, ['rt-of-a-refused-sign-in'], 'a sign-in that succeeds keeps its own')
+})
+
+t.test(
+  'an ID token oauth4webapi refuses after a 200 (nonce, aud, auth_time) gives back its refresh token too',
+  async (t) => {
+    const abandoned: string[] = []
+    const abandon = async (token: string) => {
+      abandoned.push(token)
+    }
+    // A later member of the same name is the one JSON.parse keeps.
+    await t.rejects(
+      signIn(t, 'alice', { extra: '"nonce":"another-login"', refreshToken: 'rt-nonce', abandon }),
+      {
+        code: 'GATEHOUSE_ERR_LOGIN_FAILED',
+        message: /nonce/,
+      },
+    )
+    await t.rejects(
+      signIn(t, 'alice', { extra: '"aud":"another-client"', refreshToken: 'rt-aud', abandon }),
+      {
+        code: 'GATEHOUSE_ERR_LOGIN_FAILED',
+      },
+    )
+    await t.rejects(
+      signIn(t, 'alice', {
+        extra: `"auth_time":${seconds() - 3600}`,
+        options: { oidc: { authorizationParams: { max_age: '60' } } },
+        refreshToken: 'rt-max-age',
+        abandon,
+      }),
+      { code: 'GATEHOUSE_ERR_LOGIN_FAILED', message: /elapsed since the last End-User authentication/ },
+    )
+    t.same(abandoned, ['rt-nonce', 'rt-aud', 'rt-max-age'], 'each refused sign-in leaves no grant alive')
+    await t.rejects(signIn(t, 'alice', { extra: '"nonce":"another-login"', abandon }))
+    t.equal(abandoned.length, 3, 'an answer without a refresh token gives nothing back')
+  },
+)
+
+t.test('a refused code exchange (an error answer) has no grant to give back', async (t) => {
+  const { idp, oidc } = await discoveredClient(t, { oidc: { userinfo: false } })
+  const { state } = await oidc.authorizationUrl('/')
+  void tokenAnswer(idp, 400, { error: 'invalid_grant', refresh_token: 'not-a-grant' })
+  const abandoned: string[] = []
+  await t.rejects(
+    oidc.callback(
+      new URL(`https://app.test/auth/callback?code=c&state=${state.state}`),
+      state,
+      undefined,
+      async (token) => {
+        abandoned.push(token)
+      },
+    ),
+  )
+  t.same(abandoned, [], 'only a 200 made a grant')
 })
