@@ -7,9 +7,12 @@ import {
   jwtVerify,
   type ProtectedHeaderParameters,
 } from 'jose'
-import { gatehouseError } from '../errors.js'
+import { type GatehouseError, gatehouseError, withRetryAfter } from '../errors.js'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
+
+/** How soon after a JWKS fetch an unknown `kid` fetches it again: jose's default, said here to be answered in `Retry-After`. */
+const JWKS_COOLDOWN_SECONDS = 30
 
 export interface LogoutClaims {
   readonly jti: string
@@ -48,6 +51,7 @@ export class LogoutTokenVerifier {
     this.#now = options.now
     this.#jwks = createRemoteJWKSet(new URL(options.jwksUri), {
       timeoutDuration: options.timeoutMs ?? 5_000,
+      cooldownDuration: JWKS_COOLDOWN_SECONDS * 1000,
       ...(options.fetch ? { [customFetch]: options.fetch } : {}),
     })
   }
@@ -68,6 +72,10 @@ export class LogoutTokenVerifier {
     const { typ } = header
     if (typ !== undefined && !/^(application\/)?(logout\+)?jwt$/i.test(typ))
       throw invalid(`unexpected typ${typeName(typ)}`, 'unexpected typ')
+    // Before jose looks: a JWKS fetched for this very token and still
+    // lacking its kid is the IdP's answer; one fetched before it, too
+    // recently for jose to fetch again, may predate the IdP's new key.
+    const coolingDown = this.#jwks.coolingDown
     let payload: JWTPayload
     try {
       ;({ payload } = await jwtVerify(token, this.#jwks, {
@@ -79,6 +87,8 @@ export class LogoutTokenVerifier {
         ...(this.#now ? { currentDate: new Date(this.#now()) } : {}),
       }))
     } catch (err) {
+      const unchecked = uncheckable(err, coolingDown)
+      if (unchecked) throw unchecked
       // Not jose's error as the cause: a log of the error's causes would print its message.
       throw invalid(refusal(err, header))
     }
@@ -113,7 +123,7 @@ function typeName(typ: unknown): string {
  * reason goes into the answer to an unauthenticated POST and a warning.
  */
 function refusal(err: unknown, header: ProtectedHeaderParameters): string {
-  if (!(err instanceof errors.JOSEError)) return "it could not be checked against the issuer's keys"
+  if (!(err instanceof errors.JOSEError)) return 'it could not be verified'
   if (err instanceof errors.JWTExpired || err instanceof errors.JWTClaimValidationFailed) {
     return claimRefusal(err.claim, err.reason, err instanceof errors.JWTExpired)
   }
@@ -124,8 +134,6 @@ function refusal(err: unknown, header: ProtectedHeaderParameters): string {
       return "no key in the issuer's JWKS matches its kid and alg"
     case errors.JWKSMultipleMatchingKeys.code:
       return "several keys in the issuer's JWKS match its kid and alg"
-    case errors.JWKSTimeout.code:
-      return "the issuer's JWKS did not arrive in time"
     case errors.JWKSInvalid.code:
     case errors.JWKInvalid.code:
       return "the issuer's JWKS is malformed"
@@ -142,12 +150,42 @@ function refusal(err: unknown, header: ProtectedHeaderParameters): string {
       return 'it is not a well-formed JWS'
     case errors.JWTInvalid.code:
       return 'its payload is not a JWT claims set'
-    case errors.JOSEError.code:
-      // jose's generic error: the JWKS answer was not a 200, or not JSON.
-      return "the issuer's JWKS could not be fetched"
     default:
       return 'it could not be verified'
   }
+}
+
+/**
+ * A token that could not be checked, rather than one that failed a check:
+ * the issuer's JWKS unreachable, too slow or not a 200, or its `kid`
+ * missing from a JWKS jose fetched too recently to fetch again (a key the
+ * IdP has just rotated in: jose's cooldown, 30 s). Refused as invalid, the
+ * IdP would take the logout as done, or failed for good (Back-Channel
+ * Logout §2.8's 400), and the user's sessions would run on; a 503 with
+ * `Retry-After` asks for the token again once the keys can be read.
+ */
+function uncheckable(err: unknown, coolingDown: boolean): GatehouseError | undefined {
+  const unreachable =
+    !(err instanceof errors.JOSEError) ||
+    err.code === errors.JWKSTimeout.code ||
+    // jose's generic error: the JWKS answer was not a 200, or not JSON.
+    err.code === errors.JOSEError.code
+  if (unreachable) {
+    return gatehouseError(
+      'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+      "The logout token could not be checked: the issuer's JWKS could not be fetched. Send it again later.",
+    )
+  }
+  if (err.code === errors.JWKSNoMatchingKey.code && coolingDown) {
+    return withRetryAfter(
+      gatehouseError(
+        'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+        "The logout token could not be checked: no key in the issuer's JWKS matches its kid and alg, and the JWKS was fetched too recently to fetch again. Send it again later.",
+      ),
+      JWKS_COOLDOWN_SECONDS,
+    )
+  }
+  return undefined
 }
 
 /**

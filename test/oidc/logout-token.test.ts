@@ -190,7 +190,6 @@ t.test('each refusal of jose’s is named in the gateway’s words', async (t) =
   const key = await keyOf('k1')
   const cases: [string, (Key[] | number)[], string | Promise<string>, string][] = [
     ['a kid the JWKS lacks', [[await keyOf('k2')]], sign(key, { sub: 'u' }), "no key in the issuer's JWKS"],
-    ['a JWKS the IdP cannot serve', [503], sign(key, { sub: 'u' }), "the issuer's JWKS could not be fetched"],
     [
       'a signed payload that is no claims set',
       [[key]],
@@ -219,3 +218,56 @@ t.test('a second token with a known key fetches the JWKS no more', async (t) => 
   t.match(await v.verify(await sign(key, { sub: 'u' })), { sub: 'u' })
   t.match(await v.verify(await sign(key, { sub: 'v' })), { sub: 'v' }, 'one JWKS answer served both')
 })
+
+t.test(
+  'a token the JWKS cannot check now is a 503 to send again, not a refusal the IdP takes as final',
+  async (t) => {
+    const key = await keyOf('k1')
+    await t.rejects(verifier(t, [503]).verify(await sign(key, { sub: 'u' })), {
+      code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+      message: /could not be checked: the issuer's JWKS could not be fetched/,
+    })
+    const { agent, idp } = mockAgent(t)
+    const previous = getGlobalDispatcher()
+    setGlobalDispatcher(agent)
+    t.teardown(() => setGlobalDispatcher(previous))
+    idp.intercept({ path: '/jwks', method: 'GET' }).replyWithError(new Error('connection refused'))
+    const unreachable = new LogoutTokenVerifier({
+      jwksUri: `${ISSUER}/jwks`,
+      issuer: ISSUER,
+      clientId: CLIENT,
+    })
+    await t.rejects(unreachable.verify(await sign(key, { sub: 'u', iat: Math.floor(Date.now() / 1000) })), {
+      code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+    })
+  },
+)
+
+t.test(
+  'a kid the IdP has just rotated in, while jose may not fetch the JWKS again, is a 503 with its wait',
+  async (t) => {
+    const old = await keyOf('k1')
+    const rotated = await keyOf('k2')
+    // One answer only: the JWKS of before the rotation.
+    const v = verifier(t, [[old]])
+    t.match(
+      await v.verify(await sign(old, { sub: 'u' })),
+      { sub: 'u' },
+      'the JWKS is fetched, and now cooling down',
+    )
+    const refused = await v.verify(await sign(rotated, { sub: 'u' })).then(
+      () => undefined,
+      (err: Error & { retryAfter?: number }) => err,
+    )
+    t.match(refused, {
+      code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+      message: /fetched too recently to fetch again/,
+    })
+    t.equal(refused?.retryAfter, 30, "the IdP is asked to wait out jose's cooldown")
+    await t.rejects(
+      verifier(t, [[old]]).verify(await sign(rotated, { sub: 'u' })),
+      { code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', message: /no key in the issuer's JWKS matches/ },
+      'a JWKS fetched for the token itself that lacks its kid is the answer: refused',
+    )
+  },
+)
