@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import { connectionNamed, isHopByHop } from '../header-rules.js'
+import { withoutHighPriority } from './cookie-priority.js'
 import type { OwnCookies } from './own-cookies.js'
 
 /** At most one warning per route in this window, however often an upstream misbehaves. */
@@ -77,13 +78,13 @@ export class ResponseHygiene {
   #setCookies(value: string | string[], log: FastifyBaseLogger): string | string[] | undefined {
     const own = this.#options.own
     if (typeof value === 'string') {
-      if (!own.ownsSetCookie(value)) return value
+      if (!own.ownsSetCookie(value)) return withoutHighPriority(value)
       this.#dropped(1, log)
       return undefined
     }
     const kept = value.filter((line) => !own.ownsSetCookie(line))
     if (kept.length !== value.length) this.#dropped(value.length - kept.length, log)
-    return kept.length === 0 ? undefined : kept
+    return kept.length === 0 ? undefined : kept.map(withoutHighPriority)
   }
 
   #dropped(count: number, log: FastifyBaseLogger): void {

@@ -21,11 +21,13 @@ t.test(
     t.teardown(() => upstream.close())
     upstream.answer((res, url) => {
       if (url.startsWith('/public/flood')) {
+        // `?high`: each of the upstream's cookies asks for the session cookie's own priority.
+        const priority = url.endsWith('?high') ? '; Priority=High' : ''
         res.setHeader(
           'set-cookie',
           Array.from(
             { length: DOMAIN_MAX_COOKIES },
-            (_, i) => `flood${i}=${'x'.repeat(20)}; Path=/; Max-Age=3600`,
+            (_, i) => `flood${i}=${'x'.repeat(20)}; Path=/; Max-Age=3600${priority}`,
           ),
         )
       }
@@ -44,16 +46,21 @@ t.test(
     const session = (await context.cookies(base)).find((c) => c.name === 'gatehouse')
     t.ok(session, 'signed in')
 
-    const flooded = await page.evaluate(async () => (await fetch('/public/flood')).status)
-    t.equal(flooded, 200)
-    const names = (await context.cookies(base)).map((c) => c.name)
-    t.ok(names.length < DOMAIN_MAX_COOKIES, `the browser purged its jar (${names.length} cookies kept)`)
-    t.ok(names.includes('gatehouse'), 'the session cookie is still in it')
-    const me = await page.evaluate(async () => {
-      const res = await fetch('/auth/user', { headers: { 'x-csrf': '1' } })
-      return { status: res.status, body: (await res.json()) as { sub?: string } }
-    })
-    t.equal(me.status, 200, 'and the user is still signed in')
-    t.equal(me.body.sub, 'alice')
+    for (const flood of ['/public/flood', '/public/flood?high']) {
+      const flooded = await page.evaluate(async (path) => (await fetch(path)).status, flood)
+      t.equal(flooded, 200)
+      const names = (await context.cookies(base)).map((c) => c.name)
+      t.ok(
+        names.length < DOMAIN_MAX_COOKIES,
+        `${flood}: the browser purged its jar (${names.length} cookies kept)`,
+      )
+      t.ok(names.includes('gatehouse'), `${flood}: the session cookie is still in it`)
+      const me = await page.evaluate(async () => {
+        const res = await fetch('/auth/user', { headers: { 'x-csrf': '1' } })
+        return { status: res.status, body: (await res.json()) as { sub?: string } }
+      })
+      t.equal(me.status, 200, `${flood}: and the user is still signed in`)
+      t.equal(me.body.sub, 'alice')
+    }
   },
 )
