@@ -332,7 +332,7 @@ export class OidcClient {
     // new key, unbound, if `dpop` is on now.
     const dpopKey =
       login.dpopKey ?? (this.#oidc.dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined)
-    let stranded: Promise<string | undefined> | undefined
+    let stranded: string | undefined
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
       result = await retryOnDpopNonce(dpopKey, async () => {
@@ -348,28 +348,25 @@ export class OidcClient {
           await this.#options(dpopKey),
         )
         // A 200 whose ID token is then refused (nonce, max_age, aud…) has
-        // made a grant all the same; the copy is where its refresh token is
-        // read back from, as oauth4webapi's refusal does not carry it.
+        // made a grant all the same, whose refresh token is read from the
+        // answer as it came (rotated.ts), to be given back.
         const copy = abandon && response.status === 200 ? response.clone() : undefined
         try {
-          const processed = await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
+          return await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
             expectedNonce: login.nonce,
             requireIdToken: true,
             // Asked for with max_age, the authentication must be that recent, and say so.
             ...(login.maxAge === undefined ? {} : { maxAge: login.maxAge }),
             ...this.#bound(dpopKey),
           })
-          void copy?.body?.cancel()
-          return processed
         } catch (err) {
-          if (copy) stranded = refreshTokenIn(copy)
+          stranded = await rotatedIn(copy)
           throw err
         }
       })
       this.#observer.accepted?.('code_exchange')
     } catch (err) {
-      const refreshToken = await stranded
-      if (abandon && refreshToken !== undefined) await abandon(refreshToken)
+      if (abandon && stranded !== undefined) await abandon(stranded)
       // An IdP may echo what it refused: the code and the verifier are as secret as a token.
       throw this.#failed(
         'code_exchange',
@@ -716,24 +713,6 @@ export class OidcClient {
 }
 
 /** A login whose answers passed oauth4webapi's checks but cannot make a session. */
-/**
- * The refresh token in a token answer's body, if it is JSON that has one:
- * read from a copy of an answer oauth4webapi refused, so anything else
- * (not JSON, past the size bound) is no token to give back.
- */
-async function refreshTokenIn(answer: Response): Promise<string | undefined> {
-  try {
-    const body: unknown = await answer.json()
-    const token =
-      typeof body === 'object' && body !== null
-        ? (body as { refresh_token?: unknown }).refresh_token
-        : undefined
-    return typeof token === 'string' && token !== '' ? token : undefined
-  } catch {
-    return undefined
-  }
-}
-
 function refusedAnswer(reason: string): GatehouseError {
   return gatehouseError('GATEHOUSE_ERR_LOGIN_FAILED', `The login response failed validation: ${reason}.`)
 }
