@@ -126,3 +126,34 @@ t.test('log out everywhere ends every session of the current user', async (t) =>
   t.equal((await apiCall(other.jar, `${base}/api/orders`)).status, 200, "another user's session stays")
   t.same(await store.idsBySub('bob'), [])
 })
+
+/**
+ * A logout token that arrives while the issuer's JWKS cannot be fetched
+ * was refused as invalid (400), which an IdP takes as final (Back-Channel
+ * Logout §2.8): the user's sessions ran on after the IdP signed them out.
+ * It is a 503 with Retry-After now, nothing is ended or remembered, and
+ * the same token sent again once the keys are back is carried out.
+ */
+t.test(
+  'a logout token that cannot be checked while the JWKS is down is a 503, and taken when resent',
+  async (t) => {
+    const { idp, base, sign, post } = await setup(t)
+    const { jar } = await login(base, { user: 'erin' })
+    const token = await sign({ sub: 'erin' })
+
+    idp.setDown('503')
+    const unchecked = await post(token)
+    t.equal(unchecked.status, 503, 'not a 400 the IdP would take as final')
+    t.ok(Number(unchecked.headers.get('retry-after')) >= 1, 'with Retry-After')
+    t.match(unchecked.json(), { error: 'idp_unavailable', message: /could not be checked/ })
+    idp.setDown('ok')
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'nothing was ended')
+
+    t.equal(
+      (await post(token)).status,
+      200,
+      'the same token, sent again, is carried out: its jti was not used up',
+    )
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 401, 'the session ended')
+  },
+)
