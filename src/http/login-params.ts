@@ -4,6 +4,9 @@ import { gatehouseError } from '../errors.js'
 /** Longer than any real prompt, login_hint, ui_locales or acr_values. */
 const MAX_LENGTH = 512
 
+/** OIDC Core §3.1.2.1: `max_age` is a number of seconds; the ten digits `maxAgeOf` reads. */
+const MAX_AGE = /^\d{1,10}$/
+
 /**
  * The `/auth/login` query parameters the deployment lets an SPA pass to the
  * IdP (`auth.loginParams`), e.g. `prompt=create` for sign-up or
@@ -24,6 +27,15 @@ export function loginParams(
       throw gatehouseError(
         'GATEHOUSE_ERR_INVALID_LOGIN_PARAM',
         `${name} must be given once, with 1 to ${MAX_LENGTH} characters.`,
+      )
+    }
+    // A max_age the callback cannot read would go to the IdP unchecked
+    // there, and an IdP that ignores one it cannot parse either would sign
+    // in an authentication of any age.
+    if (name === 'max_age' && !MAX_AGE.test(value)) {
+      throw gatehouseError(
+        'GATEHOUSE_ERR_INVALID_LOGIN_PARAM',
+        'max_age must be a whole number of seconds (OpenID Connect Core §3.1.2.1).',
       )
     }
     params[name] = value

@@ -259,7 +259,13 @@ export class OidcClient {
     // `dpop` decides here, for new logins only; a session keeps its key.
     const dpopKey = this.#oidc.dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
     const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
-    const maxAge = maxAgeOf(params.get('max_age'))
+    // The configured max_age is the deployment's bound: a sign-in link may
+    // ask for a fresher authentication (a step-up), never an older one.
+    const maxAge = strictest(
+      maxAgeOf(this.#oidc.authorizationParams.max_age ?? null),
+      maxAgeOf(extra.max_age ?? null),
+    )
+    if (maxAge !== undefined) params.set('max_age', String(maxAge))
     const state: LoginState = {
       state: oauth.generateRandomState(),
       nonce: oauth.generateRandomNonce(),
@@ -723,6 +729,11 @@ function refusedAnswer(reason: string): GatehouseError {
  */
 function maxAgeOf(value: string | null): number | undefined {
   return value !== null && /^\d{1,10}$/.test(value) ? Number(value) : undefined
+}
+
+/** The shorter of two `max_age`s, either maybe absent. */
+function strictest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b)
 }
 
 /**

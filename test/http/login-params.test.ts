@@ -134,3 +134,34 @@ t.test('followLoginFlow is unaffected: a normal login still shows login and cons
   await followLoginFlow(jar, start.location!, 'kim', responses)
   t.equal(responses.filter((r) => r.status === 200).length, 2)
 })
+
+t.test(
+  'a max_age passed through may tighten the configured one, never loosen or drop it, and must be whole seconds',
+  async (t) => {
+    // The deployment asks every sign-in to have authenticated within 5 minutes,
+    // and lets the SPA ask for a fresher one (max_age=0, a step-up).
+    const stack = await startStack(t, {
+      config: {
+        loginParams: ['prompt', 'max_age'],
+        oidc: { authorizationParams: { prompt: 'consent', max_age: '300' } },
+      },
+    })
+    const sent = async (query: string) => {
+      const res = await jarFetch(new CookieJar(), `${stack.gateway.url}/auth/login?${query}`)
+      t.equal(res.status, 302, query)
+      return new URL(res.location!).searchParams.get('max_age')
+    }
+    t.equal(await sent(''), '300', 'the configured max_age applies')
+    t.equal(await sent('max_age=0'), '0', 'a stricter one from the SPA wins')
+    t.equal(await sent('max_age=86400'), '300', 'a looser one from a link does not lift the configured bound')
+    for (const bad of ['5m', '-1', '1.5', '1e3', ' 300', '99999999999']) {
+      const res = await jarFetch(
+        new CookieJar(),
+        `${stack.gateway.url}/auth/login?max_age=${encodeURIComponent(bad)}`,
+      )
+      t.equal(res.status, 400, `max_age=${JSON.stringify(bad)} is refused`)
+      t.equal(res.location, undefined, 'before any redirect')
+      t.match(res.text, /max_age must be a whole number of seconds/)
+    }
+  },
+)

@@ -64,3 +64,13 @@ t.test('max_age with a recent auth_time signs in; without max_age, auth_time is 
   const plain = await discoveredClient(t, userinfo)
   t.equal((await signIn(plain, {}, { auth_time: 1 })).sub, 'alice', 'no max_age, no check (OIDC Core §2)')
 })
+
+t.test('a longer max_age passed through does not lift the configured one at the callback', async (t) => {
+  const mock = await discoveredClient(t, {
+    oidc: { ...userinfo.oidc, authorizationParams: { max_age: '300' } },
+  })
+  await t.rejects(signIn(mock, { max_age: '86400' }, { auth_time: seconds() - 3600 }), {
+    code: 'GATEHOUSE_ERR_LOGIN_FAILED',
+    message: /too much time has elapsed since the last End-User authentication/,
+  })
+})
