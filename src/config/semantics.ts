@@ -156,6 +156,15 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
       add([...at, 'authorizationParams', name], 'is a protocol parameter Gatehouse sets itself; remove it')
     }
   }
+  // One the callback cannot read is sent, and an ID token of any age taken:
+  // the re-authentication bound it sets would hold only if the IdP kept it.
+  const maxAge = oidc.authorizationParams.max_age
+  if (maxAge !== undefined && !/^\d{1,10}$/.test(maxAge)) {
+    add(
+      [...at, 'authorizationParams', 'max_age'],
+      `must be a whole number of seconds (OpenID Connect Core §3.1.2.1), such as '300'; got ${JSON.stringify(maxAge.slice(0, 40))}`,
+    )
+  }
 }
 
 /** A URL's user-info: Gatehouse sends it nowhere, and would log it with the URL. */

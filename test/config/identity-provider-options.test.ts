@@ -68,6 +68,22 @@ t.test('authorizationParams, userinfo, par and loginParams resolve with their de
   t.ok(Object.isFrozen(set.oidc.authorizationParams))
 })
 
+t.test('a max_age that is not whole seconds is refused, with the field path and the line', async (t) => {
+  for (const value of ["'5m'", "'-1'", "'1.5'", "''"]) {
+    t.match(
+      problems(doc(`  clientSecret: s3cret\n  authorizationParams: { max_age: ${value} }`)),
+      [/^7 oidc\.authorizationParams\.max_age: must be a whole number of seconds/],
+      value,
+    )
+  }
+  const config = parseConfig(
+    doc(`  clientSecret: s3cret\n  authorizationParams: { max_age: '300' }`),
+    'routes.yaml',
+    env,
+  )
+  t.same(config.oidc.authorizationParams, { max_age: '300' })
+})
+
 t.test('protocol parameters Gatehouse owns are refused, with the field path and the line', async (t) => {
   t.same(
     problems(
