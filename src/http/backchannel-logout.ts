@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { decodeJwt } from 'jose'
 import type { GatehouseConfig } from '../config/types.js'
-import { gatehouseError, isGatehouseError } from '../errors.js'
+import { errorCatalogue, gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { type LogoutClaims, LogoutTokenVerifier, refusalKind } from '../oidc/logout-token.js'
 import type { IdentityProviders } from '../oidc/providers.js'
@@ -22,8 +22,20 @@ export interface BackchannelLogoutDeps {
   readonly now: () => number
 }
 
-/** How long a logout token's `jti` is remembered: past its acceptable age, plus skew. */
+/** How long a logout token's `jti` is remembered once carried out: past its acceptable age, plus skew. */
 const JTI_TTL_MS = 5 * 60_000
+
+/**
+ * How long a logout token's `jti` is held while it is carried out, so a
+ * parallel delivery of it is refused meanwhile: no longer than the
+ * `Retry-After` of the 503 its failure gets. The store is what fails, and
+ * a store gone (Redis killed half way) cannot take the forget either; a
+ * `jti` noted for JTI_TTL_MS up front then refused the IdP's resend as a
+ * replay and the sessions not yet ended ran on. A delivery that comes
+ * after the hold while the first is still at work ends the same sessions
+ * again, which changes nothing.
+ */
+const JTI_HOLD_MS = errorCatalogue.GATEHOUSE_ERR_STORE_UNAVAILABLE.retryAfter * 1_000
 
 /**
  * OpenID Connect Back-Channel Logout 1.0 at `{basePath}/backchannel-logout`,
@@ -118,7 +130,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
     const { oidc, claims } = await verified(token, candidates(token))
     const seen = replayKey(oidc.registration, claims)
-    if (!(await replay.firstSeen(seen, JTI_TTL_MS))) {
+    if (!(await replay.firstSeen(seen, JTI_HOLD_MS))) {
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token was already used.')
     }
     try {
@@ -134,12 +146,15 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
         claims.sid ? { sid: claims.sid } : { sub: claims.sub! },
       )
       await sessions.endAll(ids)
+      await replay.keep(seen, JTI_TTL_MS)
       request.log.info({ idp: oidc.name, ended: ids.length }, 'back-channel logout')
       return { ended: ids.length }
     } catch (err) {
-      // Not carried out (the store failing, maybe after ending some): the
-      // 503 asks the IdP to send the token again, and the repeat must not
-      // be refused as a replay, or the sessions not yet ended run on.
+      // Not carried out (the store failing, maybe after ending some), or
+      // not remembered as done: the 503 asks the IdP to send the token
+      // again, and the repeat must not be refused as a replay, or the
+      // sessions not yet ended run on. A store that cannot forget lets the
+      // hold lapse (JTI_HOLD_MS).
       await replay.forget(seen).catch(() => {})
       throw err
     }

@@ -24,6 +24,10 @@ export class MemoryReplayCache implements ReplayCache {
   async forget(key: string): Promise<void> {
     this.#seen.delete(key)
   }
+
+  async keep(key: string, ttlMs: number): Promise<void> {
+    this.#seen.set(key, this.#now() + ttlMs)
+  }
 }
 
 /** Shared by every instance: `SET NX PX` succeeds for exactly one of them. */
@@ -45,5 +49,9 @@ export class RedisReplayCache implements ReplayCache {
 
   async forget(key: string): Promise<void> {
     await guarded(() => this.#redis.del(this.#keys.seen(key)))
+  }
+
+  async keep(key: string, ttlMs: number): Promise<void> {
+    await guarded(() => this.#redis.set(this.#keys.seen(key), '1', 'PX', Math.max(1, ttlMs)))
   }
 }

@@ -36,6 +36,8 @@ export interface ReplayCache {
   firstSeen(key: string, ttlMs: number): Promise<boolean>
   /** Forgets `key`, so its next sighting is a first again: for a use that failed and may be retried. */
   forget(key: string): Promise<void>
+  /** Notes `key` as seen for `ttlMs` from now, whatever was noted before: a use claimed briefly, then carried out. */
+  keep(key: string, ttlMs: number): Promise<void>
 }
 
 /**
