@@ -116,6 +116,14 @@ export interface LoginState {
    * longer ago than that (OIDC Core §3.1.2.1, §3.1.3.7 item 11).
    */
   readonly maxAge?: number
+  /**
+   * The browser held a session of this frontend when the login started:
+   * the IdP may continue that session's grant, which a sign-in refused
+   * after the code exchange then must not revoke. Noted at the login, as
+   * a `SameSite=Strict` session cookie does not come with the IdP's
+   * cross-site redirect to the callback.
+   */
+  readonly heldSession?: true
 }
 
 /** What a completed login hands to the session. */

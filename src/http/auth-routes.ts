@@ -7,6 +7,7 @@ import type { IdentityProviders } from '../oidc/providers.js'
 import { interactionRequired } from '../oidc/translate.js'
 import { COOKIE_BYTES_MAX } from '../session/login-cookies.js'
 import { type Sessions, sessionEndsAt } from '../session/sessions.js'
+import type { LoginState } from '../types.js'
 import { chosenProvider } from './chosen-provider.js'
 import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
@@ -92,7 +93,9 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // The login state names the provider, so the callback redeems the code
       // where it was issued, and validates `iss` (RFC 9207) against that one.
       const target = await oidc.authorizationUrl(returnTo, extra, uris)
-      const sealed = loginCookies.seal(target.state)
+      const sealed = loginCookies.seal(
+        sessions.refOf(request) === undefined ? target.state : { ...target.state, heldSession: true },
+      )
       // A cookie over the limit is dropped by the browser without a word, and
       // the user would learn it only back from the IdP: say it now.
       if (sealed.bytes > COOKIE_BYTES_MAX) {
@@ -161,7 +164,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     let result: Awaited<ReturnType<OidcClient['callback']>>
     try {
       result = await oidc.callback(url, login, uris, (refreshToken) =>
-        giveBack(request, oidc, refreshToken, sessions),
+        giveBack(request, oidc, refreshToken, sessions, login),
       )
     } catch (err) {
       // OIDC Core §3.1.2.6: the answer to prompt=none when the user would
@@ -174,7 +177,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     try {
       await sessions.create(request, result)
     } catch (err) {
-      await giveBack(request, oidc, result.tokens.refreshToken, sessions)
+      await giveBack(request, oidc, result.tokens.refreshToken, sessions, login)
       throw err
     }
     const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
@@ -278,15 +281,18 @@ function asGatehouseError(err: unknown): GatehouseError {
  * session), and revoking a refresh token revokes its grant (RFC 7009 §2.1),
  * so the failed sign-in would end the session that still works, as a
  * sign-in over a live session would (docs/security.md, session fixation).
+ * Held when the login started counts too: a `SameSite=Strict` cookie does
+ * not come with the IdP's cross-site redirect here.
  */
 async function giveBack(
   request: FastifyRequest,
   oidc: OidcClient,
   refreshToken: string | undefined,
   sessions: Sessions,
+  login: LoginState,
 ) {
   if (refreshToken === undefined) return
-  if (sessions.refOf(request) !== undefined) {
+  if (login.heldSession || sessions.refOf(request) !== undefined) {
     request.log.info(
       { idp: oidc.name },
       "sign-in failed after the code exchange: its refresh token is not revoked, since the browser's session may share its grant at the identity provider",
