@@ -15,7 +15,10 @@ export type ReloadResult =
   | { readonly result: 'applied'; readonly config: GatehouseConfig }
   /** The file holds the running config: nothing was rebuilt. */
   | { readonly result: 'unchanged' }
-  /** The running config was kept; each problem is logged with its line. */
+  /**
+   * The running config was kept; each problem is logged with its line, and
+   * counted, but for the one of a reload the shutdown ended (`close`).
+   */
   | { readonly result: 'rejected'; readonly problems: readonly ConfigProblem[] }
 
 /** What set a reload off, for its log line. */
@@ -114,14 +117,25 @@ export class ConfigReloader {
     })
   }
 
-  /** Ends the retries: the process is shutting down. */
-  close(): void {
+  /**
+   * The process is shutting down: the retries end, and no reload applies
+   * from now on, the one in progress and the one queued behind it
+   * included. Resolves once they have settled, the app either of them
+   * built closed: the listener closes only the apps it was given, and the
+   * stores such an app borrows close after it.
+   */
+  close(): Promise<void> {
     this.#closed = true
     clearTimeout(this.#retryTimer)
     this.#retryTimer = undefined
+    const settled = () => {}
+    return Promise.all([this.#current, this.#next].map((reload) => reload?.then(settled, settled))).then(
+      settled,
+    )
   }
 
   #request(trigger: Trigger): Promise<ReloadResult> {
+    if (this.#closed) return Promise.resolve(this.#abandoned(trigger))
     if (this.#current === undefined) {
       if (trigger !== 'retry') this.#dropRetries(trigger)
       this.#current = this.#reload(trigger).finally(() => {
@@ -252,6 +266,8 @@ export class ConfigReloader {
         )
     } catch (err) {
       await app?.close().catch(() => {})
+      // The shutdown may be what failed the build (the stores it borrows closing).
+      if (this.#closed) return this.#abandoned(trigger)
       // Not the file's fault: the same bytes may apply once the IdP answers.
       // Were they taken as read, the watch's trigger for them (an edit both
       // signalled and seen) would be dismissed, and a resync that swaps in
@@ -264,6 +280,13 @@ export class ConfigReloader {
       return rejected
     }
 
+    // A shutdown began while the app was built: the listener takes no new
+    // connection, and would never close an app swapped in now, nor the IdP
+    // client and upstream pools it holds.
+    if (this.#closed) {
+      await app.close()
+      return this.#abandoned(trigger)
+    }
     // From here to the swap nothing awaits: no request sees half of it.
     const before = this.#running
     if (!isDeepStrictEqual(before.session.secrets, next.session.secrets)) {
@@ -292,6 +315,14 @@ export class ConfigReloader {
       (err: unknown) => log.error({ err }, 'closing the previous config failed'),
     )
     return { result: 'applied', config: next }
+  }
+
+  /** Not applied, for the shutdown: nothing is wrong with the file, so it is neither logged as refused nor counted. */
+  #abandoned(trigger: Trigger): ReloadResult {
+    const message =
+      'the gateway is shutting down: the file is not applied, and the running config serves what is left'
+    this.#options.lasting.log.info({ file: this.#options.file, trigger }, `config reload: ${message}`)
+    return { result: 'rejected', problems: [{ path: '', message }] }
   }
 
   #rejected(trigger: Trigger, problems: readonly ConfigProblem[]): ReloadResult {

@@ -166,7 +166,9 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
   const close = () => {
     closing ??= (async () => {
       watch?.close()
-      reloader?.close()
+      // A reload in progress applies nothing now; the app it built closes
+      // before the stores it borrows.
+      const reloads = reloader?.close()
       // After a signal the handlers stay until the process exits: a second
       // SIGTERM or SIGINT forces the exit, and a SIGHUP, whose default action
       // would end the process mid-drain, is heard and ignored.
@@ -176,6 +178,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
         process.off('SIGINT', onSignal)
       }
       await listener.close()
+      await reloads
       await metrics?.close()
       await lasting.close()
     })()

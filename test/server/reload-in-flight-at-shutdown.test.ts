@@ -1,0 +1,69 @@
+import t from 'tap'
+import type { Lasting } from '../../src/server/lasting.js'
+import { route } from '../helpers/gateway.js'
+import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
+
+/**
+ * How many IdP parts the apps built on `lasting` hold: each app takes its
+ * parts as it is built and lets go of them when it is closed (services.ts).
+ */
+function holdings(lasting: Lasting): () => number {
+  let held = 1 // the first app's
+  const idpFor = lasting.idpFor.bind(lasting)
+  const release = lasting.release.bind(lasting)
+  lasting.idpFor = (...args) => {
+    held++
+    return idpFor(...args)
+  }
+  lasting.release = (parts) => {
+    held--
+    return release(parts)
+  }
+  return () => held
+}
+
+t.test(
+  'a reload in flight when shutdown begins applies nothing, and the app it built is closed with the rest',
+  async (t) => {
+    const log = new LogLines()
+    const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
+      logStream: log.stream,
+      input: { logLevel: 'info' },
+    })
+    const { running } = stack
+    const first = running.app
+    const held = holdings(first.gatehouse.lasting)
+    const scopes = running.config.oidc.scopes
+    // New scopes make a new IdP client, discovered before the swap.
+    stack.configMap.write(configText({ ...stack.input, oidc: { scopes: [...scopes, 'orders.read'] } }))
+    // Both before the first awaits anything: the reload reads the file
+    // after the shutdown has begun, and one more waits its turn behind it.
+    const reloading = running.reload()
+    const queued = running.reload()
+    await running.close()
+
+    for (const [name, reload] of [
+      ['in flight', reloading],
+      ['queued', queued],
+    ] as const) {
+      const result = await reload
+      t.equal(result.result, 'rejected', `the reload ${name} is not applied`)
+      t.match(
+        result.result === 'rejected' ? result.problems : [],
+        [{ message: /shutting down/ }],
+        'and says why',
+      )
+    }
+    t.equal(held(), 0, 'every app built was closed by the time close() resolved, its IdP client with it')
+    t.equal(running.app, first, 'no app was swapped in after the listener closed')
+    t.same(running.config.oidc.scopes, scopes, 'the config it ran on is the one it reports')
+    t.notOk(
+      log.lines.some((l) => l.code === 'GATEHOUSE_CONFIG_RELOADED'),
+      'no config reloaded while shutting down',
+    )
+    t.notOk(
+      log.lines.some((l) => l.code === 'GATEHOUSE_CONFIG_RELOAD_REJECTED'),
+      'nor refused as a bad file: the file was not to blame',
+    )
+  },
+)
