@@ -85,6 +85,11 @@ export class ConfigReloader {
   /** Retries used since the last reload something other than a retry set off. */
   #retries = 0
   #closed = false
+  #shutdown!: () => void
+  /** Settles when `close` is called: a reload waiting for the IdP stops waiting. */
+  readonly #shutdownBegun = new Promise<void>((resolve) => {
+    this.#shutdown = resolve
+  })
 
   constructor(options: ReloaderOptions) {
     this.#options = options
@@ -126,6 +131,7 @@ export class ConfigReloader {
    */
   close(): Promise<void> {
     this.#closed = true
+    this.#shutdown()
     clearTimeout(this.#retryTimer)
     this.#retryTimer = undefined
     const settled = () => {}
@@ -260,7 +266,8 @@ export class ConfigReloader {
       // ones keep the running client, discovered or still retrying.
       if (app.gatehouse.oidc !== this.#options.listener.app.gatehouse.oidc)
         await withTimeout(
-          app.gatehouse.whenDiscovered(),
+          // An IdP that is down would hold the shutdown for its whole timeout.
+          Promise.race([app.gatehouse.whenDiscovered(), this.#shutdownBegun]),
           Math.max(...next.identityProviders.map((p) => p.timeout)),
           `the identity provider ${next.identityProviders.map((p) => p.issuer).join(' or ')} could not be discovered within oidc.timeout`,
         )

@@ -67,3 +67,32 @@ t.test(
     )
   },
 )
+
+t.test(
+  'a reload waiting to discover an IdP that is down does not hold the shutdown for the discovery timeout',
+  async (t) => {
+    const log = new LogLines()
+    const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
+      logStream: log.stream,
+      // Far past any drain this test could see: a shutdown that waits for it fails the bound below.
+      input: { logLevel: 'info', idpTimeout: 60_000 },
+    })
+    const { running, idp } = stack
+    const held = holdings(running.app.gatehouse.lasting)
+    idp.setDown('503')
+    const scopes = running.config.oidc.scopes
+    stack.configMap.write(configText({ ...stack.input, oidc: { scopes: [...scopes, 'orders.read'] } }))
+    const reloading = running.reload()
+    await log.seen('the new client failing to discover the IdP', (l) =>
+      /discovery failed; retrying/.test(l.msg),
+    )
+
+    const began = performance.now()
+    await running.close()
+    const took = performance.now() - began
+    t.ok(took < 10_000, `close() took ${Math.round(took)} ms, not the 60 s discovery timeout`)
+    t.match(await reloading, { result: 'rejected', problems: [{ message: /shutting down/ }] })
+    t.equal(held(), 0, 'the app built for it was closed')
+    t.same(running.config.oidc.scopes, scopes)
+  },
+)
