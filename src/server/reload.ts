@@ -85,11 +85,8 @@ export class ConfigReloader {
   /** Retries used since the last reload something other than a retry set off. */
   #retries = 0
   #closed = false
-  #shutdown!: () => void
-  /** Settles when `close` is called: a reload waiting for the IdP stops waiting. */
-  readonly #shutdownBegun = new Promise<void>((resolve) => {
-    this.#shutdown = resolve
-  })
+  /** Aborted when `close` is called: a reload waiting for the IdP stops waiting. */
+  readonly #shutdown = new AbortController()
 
   constructor(options: ReloaderOptions) {
     this.#options = options
@@ -131,7 +128,7 @@ export class ConfigReloader {
    */
   close(): Promise<void> {
     this.#closed = true
-    this.#shutdown()
+    this.#shutdown.abort()
     clearTimeout(this.#retryTimer)
     this.#retryTimer = undefined
     const settled = () => {}
@@ -266,10 +263,11 @@ export class ConfigReloader {
       // ones keep the running client, discovered or still retrying.
       if (app.gatehouse.oidc !== this.#options.listener.app.gatehouse.oidc)
         await withTimeout(
-          // An IdP that is down would hold the shutdown for its whole timeout.
-          Promise.race([app.gatehouse.whenDiscovered(), this.#shutdownBegun]),
+          app.gatehouse.whenDiscovered(),
           Math.max(...next.identityProviders.map((p) => p.timeout)),
           `the identity provider ${next.identityProviders.map((p) => p.issuer).join(' or ')} could not be discovered within oidc.timeout`,
+          // An IdP that is down would hold the shutdown for its whole timeout.
+          this.#shutdown.signal,
         )
     } catch (err) {
       await app?.close().catch(() => {})
@@ -350,12 +348,26 @@ export class ConfigReloader {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+/** `promise`, or a rejection after `ms`, or `undefined` once `stop` aborts (the shutdown). */
+function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  message: string,
+  stop: AbortSignal,
+): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
+  let stopped: (() => void) | undefined
+  // Its listener taken off after: a promise that never settles, raced, held one reaction per reload.
+  const bounds = new Promise<undefined>((resolve, reject) => {
     timer = setTimeout(() => reject(new Error(message)), ms)
+    stopped = () => resolve(undefined)
+    if (stop.aborted) resolve(undefined)
+    else stop.addEventListener('abort', stopped, { once: true })
   })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+  return Promise.race([promise, bounds]).finally(() => {
+    clearTimeout(timer)
+    stop.removeEventListener('abort', stopped!)
+  })
 }
 
 /** What a failed read or check says is wrong with the file. */
