@@ -117,13 +117,14 @@ export interface LoginState {
    */
   readonly maxAge?: number
   /**
-   * The browser held a session of this frontend when the login started:
-   * the IdP may continue that session's grant, which a sign-in refused
-   * after the code exchange then must not revoke. Noted at the login, as
-   * a `SameSite=Strict` session cookie does not come with the IdP's
+   * The id of the session of this frontend the browser held when the login
+   * started: the IdP may continue that session's grant, which a sign-in
+   * refused after the code exchange then must not revoke, and a sign-in
+   * that succeeds ends that session. Noted at the login, as a
+   * `SameSite=Strict` session cookie does not come with the IdP's
    * cross-site redirect to the callback.
    */
-  readonly heldSession?: true
+  readonly heldSession?: string
 }
 
 /** What a completed login hands to the session. */

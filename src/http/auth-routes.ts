@@ -93,8 +93,9 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // The login state names the provider, so the callback redeems the code
       // where it was issued, and validates `iss` (RFC 9207) against that one.
       const target = await oidc.authorizationUrl(returnTo, extra, uris)
+      const held = sessions.refOf(request)
       const sealed = loginCookies.seal(
-        sessions.refOf(request) === undefined ? target.state : { ...target.state, heldSession: true },
+        held === undefined ? target.state : { ...target.state, heldSession: held.id },
       )
       // A cookie over the limit is dropped by the browser without a word, and
       // the user would learn it only back from the IdP: say it now.
@@ -175,7 +176,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       return land(reply, withQuery(login.returnTo, 'error', interaction))
     }
     try {
-      await sessions.create(request, result)
+      await sessions.create(request, result, login.heldSession)
     } catch (err) {
       await giveBack(request, oidc, result.tokens.refreshToken, sessions, login)
       throw err
@@ -292,7 +293,7 @@ async function giveBack(
   login: LoginState,
 ) {
   if (refreshToken === undefined) return
-  if (login.heldSession || sessions.refOf(request) !== undefined) {
+  if (login.heldSession !== undefined || sessions.refOf(request) !== undefined) {
     request.log.info(
       { idp: oidc.name },
       "sign-in failed after the code exchange: its refresh token is not revoked, since the browser's session may share its grant at the identity provider",

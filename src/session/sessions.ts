@@ -212,11 +212,13 @@ export class Sessions {
   /**
    * Starts a session under a new random key, and so a new id, whatever
    * cookie came in, so an attacker who planted a cookie learns nothing
-   * (session fixation).
+   * (session fixation). The session it replaces ends: the cookie's, or
+   * `heldAtLogin`, the one the browser held when the login started, which
+   * a `SameSite=Strict` cookie does not bring to the callback.
    */
-  async create(request: FastifyRequest, login: LoginResult): Promise<SessionData> {
-    const previous = this.refOf(request)
-    if (previous) await this.end(previous.id)
+  async create(request: FastifyRequest, login: LoginResult, heldAtLogin?: string): Promise<SessionData> {
+    const previous = this.refOf(request)?.id ?? heldAtLogin
+    if (previous !== undefined) await this.end(previous)
     else await this.#endPreviousFormat(request)
     const now = this.#now()
     const absoluteExpiresAt = now + this.#absolute
