@@ -42,9 +42,14 @@ export class DpopProofs implements KeyHolder {
             // oauth4webapi names an Ed25519 signature `Ed25519` (RFC 9864);
             // an IdP that lists only RFC 8037's `EdDSA` is asked in its name.
             if (key.alg === 'EdDSA') header.alg = 'EdDSA'
-            // RFC 9449 §4.2: `nonce` is the latest the server provided.
+            // RFC 9449 §4.2: `nonce` is the latest the server provided, as
+            // `DpopNonces` took it. oauth4webapi's handle keeps its own copy
+            // of every answer's `DPoP-Nonce`, unchecked (two fields joined,
+            // 4 KiB): that one never rides, or a single such answer would be
+            // in every later proof of the session, which the IdP refuses.
             const nonce = this.#nonces.get(htuOrigin(String(payload.htu)))
-            if (nonce !== undefined) payload.nonce = nonce
+            if (nonce === undefined) delete payload.nonce
+            else payload.nonce = nonce
           },
         }),
       )
