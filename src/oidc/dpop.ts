@@ -5,7 +5,7 @@
  */
 import * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
-import type { DpopNonces } from '../dpop/nonces.js'
+import { type DpopNonces, usableNonce } from '../dpop/nonces.js'
 import type { DpopKey } from '../types.js'
 
 type Options = Record<string, unknown> & {
@@ -94,14 +94,24 @@ export function rememberingNonces<O extends Options>(options: O, nonces: DpopNon
  * nothing at the IdP, so the retry replays no refresh token; it carries a
  * new proof, with a new `jti` and the nonce. A second `use_dpop_nonce` is
  * the IdP's answer and goes to the caller, as is the first to a request
- * with no proof: there is no proof to put the nonce in, and the same
- * request again would only be refused again.
+ * with no proof, or one whose nonce no proof may carry (`usableNonce`):
+ * there is no proof to put the nonce in, and the same request again would
+ * only be refused again.
  */
 export async function retryOnDpopNonce<T>(key: DpopKey | undefined, attempt: () => Promise<T>): Promise<T> {
   try {
     return await attempt()
   } catch (err) {
-    if (key === undefined || !oauth.isDPoPNonceError(err)) throw err
+    if (key === undefined || !oauth.isDPoPNonceError(err) || !carriesUsableNonce(err)) throw err
     return attempt()
   }
+}
+
+/** Whether the answer behind a `use_dpop_nonce` error sent a nonce a proof may carry (RFC 9449 §8.1). */
+export function carriesUsableNonce(err: unknown): boolean {
+  const response =
+    err instanceof oauth.ResponseBodyError || err instanceof oauth.WWWAuthenticateChallengeError
+      ? err.response
+      : undefined
+  return usableNonce(response?.headers.get('dpop-nonce'))
 }

@@ -3,6 +3,7 @@ import { type ErrorCode, type GatehouseError, gatehouseError, isGatehouseError }
 import { type Budgets, closedUnanswered, failureCode, isTimeout, networkCause } from '../network-cause.js'
 import { certificateRefusal } from '../tls/handshake-errors.js'
 import { type IdpAnswer, type IdpOperation, type Verdict, verdictOn } from './answers.js'
+import { carriesUsableNonce } from './dpop.js'
 import { type CallSecrets, redactEchoes } from './redact.js'
 import { type HeaderReader, honouring, retryAfterOfAnswer } from './retry-after.js'
 
@@ -208,7 +209,7 @@ function gatewayError(
       return honouring(
         retryAfter,
         refusesProof(answer)
-          ? gatehouseError('GATEHOUSE_ERR_DPOP_PROOF_REFUSED', dpopRefusal(answer), err)
+          ? gatehouseError('GATEHOUSE_ERR_DPOP_PROOF_REFUSED', dpopRefusal(answer, err), err)
           : idpUnavailable(operation, undefined, err),
       )
   }
@@ -219,7 +220,10 @@ export function refusesProof(answer: IdpAnswer): boolean {
   return answer === 'use_dpop_nonce' || answer === 'invalid_dpop_proof'
 }
 
-function dpopRefusal(answer: IdpAnswer): string {
+function dpopRefusal(answer: IdpAnswer, err: unknown): string {
+  // Not retried (dpop.ts): the nonce was one no proof may carry.
+  if (answer === 'use_dpop_nonce' && !carriesUsableNonce(err))
+    return 'The identity provider asked for a DPoP nonce (use_dpop_nonce, RFC 9449 §8) but sent no nonce a proof may carry (RFC 9449 §8.1: one DPoP-Nonce of printable ASCII without spaces or quotes; Gatehouse takes up to 1 KiB): check the identity provider and any proxy in front of it. The session stays; retry later.'
   return answer === 'use_dpop_nonce'
     ? "The identity provider asked for a DPoP nonce again after the gateway's proof carried the one it gave (use_dpop_nonce, RFC 9449 §8): its nodes may not share their nonce secret. The session stays; retry later."
     : "The identity provider refused the gateway's DPoP proof (invalid_dpop_proof, RFC 9449 §5): check this host's clock and that the identity provider accepts oidc.dpop's algorithm. The session stays; retry later."

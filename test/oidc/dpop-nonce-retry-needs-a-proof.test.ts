@@ -36,3 +36,21 @@ for (const dpop of [false, true]) {
     )
   })
 }
+
+t.test('use_dpop_nonce whose nonce no proof may carry is not retried', async (t) => {
+  const stack = await startObservedStack(t, {
+    accessTokenTtl: 60,
+    config: { oidc: { dpop: true } },
+    client: { dpopBoundAccessTokens: true },
+  })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  // RFC 9449 §8.1: NQCHAR, no space; two fields joined by a proxy read so.
+  stack.idp.answer('token', { ...NONCE_ANSWER, headers: { 'dpop-nonce': 'n-1, n-2' } })
+  stack.clock.advance(61_000)
+  const before = stack.idp.stats.tokenRequests
+  const api = await apiCall(jar, `${base}/api/orders`)
+  t.equal(api.status, 503, 'the refused proof is a 503')
+  t.match(api.text, /no nonce a proof may carry/, 'that says why')
+  t.equal(stack.idp.stats.tokenRequests - before, 1, 'not sent again: the retry would carry no nonce')
+})
