@@ -61,7 +61,8 @@ declare module 'fastify' {
 }
 
 export interface CookiesOptions {
-  readonly config: Pick<GatehouseConfig, 'session' | 'server'>
+  /** With `frontends`, the other frontends' sign-in cookies share this one's bound (`LoginCookies`). */
+  readonly config: Pick<GatehouseConfig, 'session' | 'server'> & Partial<Pick<GatehouseConfig, 'frontends'>>
   /** The sessions' clock, epoch ms. Default `Date.now`. */
   readonly now?: (() => number) | undefined
   /** Most session cookies kept opened. Default `OPENED_COOKIES_MAX`. */
@@ -154,10 +155,12 @@ export const cookiesPlugin = fp(
       sessionName: 'loginState',
       prefix: loginCookiePrefix(config),
       formerName: formerLoginCookieName(config),
+      others: config.frontends
+        ?.filter((f) => f.cookieName !== config.session.cookieName)
+        .map((f) => loginCookiePrefix({ session: f })),
       cookie: loginCookie,
       parse,
       serialize,
-      now,
     })
     app.decorate('sealedCookies', { session, login, opened } satisfies GatehouseCookies)
     decorateSlot(app, session, 'session')

@@ -10,6 +10,9 @@
  * What a browser holds is bounded: at most `PENDING_LOGINS_MAX` of them,
  * together no larger than one cookie can be (`PENDING_LOGIN_BYTES`), the
  * oldest cleared first, each living `LOGIN_STATE_TTL_SECONDS` as before.
+ * The bytes are counted over every frontend's sign-in cookies that the
+ * request carries: the frontends on one host share the browser's jar, and
+ * each of their cookies goes with every request to that host.
  */
 import { createHash } from 'node:crypto'
 import type { SerializeOptions } from '@fastify/cookie'
@@ -29,9 +32,10 @@ export const PENDING_LOGINS_MAX = 5
 
 /**
  * The bytes (names and values) all of a browser's pending sign-in cookies
- * may take together: one full-size cookie's worth, so the `Cookie` header
- * they add to every request is never larger than the single login cookie
- * made it, and stays clear of the 8 KiB a header line may have behind nginx
+ * for one host may take together, whichever frontends of that host they
+ * are for: one full-size cookie's worth, so the `Cookie` header they add to
+ * every request is never larger than the single login cookie made it, and
+ * stays clear of the 8 KiB a header line may have behind nginx
  * (`large_client_header_buffers`) and of Node's 16 KiB for all headers.
  * Typical sign-in cookies are about 600 bytes, so several fit.
  */
@@ -60,31 +64,33 @@ export interface LoginCookiesOptions {
    * a sign-in an instance of such a version started completes here too.
    */
   readonly formerName: string
+  /**
+   * The name starts of the other frontends' sign-in cookies. Those the
+   * request carries share this host's budget: counted, and cleared when
+   * older than what fits, though never opened here (other keys seal them).
+   */
+  readonly others?: readonly string[] | undefined
   /** Attributes of every sign-in cookie, `maxAge` included. */
   readonly cookie: SerializeOptions
   /** Reads a `Cookie` header as @fastify/cookie does. */
   readonly parse: (header: string) => Record<string, string | undefined>
   /** @fastify/cookie's serializer, which encodes the value. */
   readonly serialize: (name: string, value: string, options: SerializeOptions) => string
-  /** The sessions' clock, epoch ms: orders the pending sign-ins. */
-  readonly now: () => number
 }
 
 /** A sign-in cookie the request carried. */
 interface Pending {
   readonly name: string
   readonly bytes: number
-  /** Epoch ms the sign-in started; `-Infinity` for a cookie that no longer opens. */
-  readonly startedAt: number
-  /** Its place in the `Cookie` header: browsers send older cookies first (RFC 6265bis §5.8.3). */
-  readonly index: number
+  /** This frontend's: counted against `PENDING_LOGINS_MAX`. Another frontend's counts in bytes only. */
+  readonly own: boolean
+  /** One of this frontend's that no longer opens: cleared, whatever the room. */
+  readonly spoilt: boolean
 }
 
 /** What a sign-in cookie seals. */
 interface Content {
   readonly login?: LoginState
-  /** Epoch ms; absent in the former cookie, which `add` never counts. */
-  readonly startedAt?: number
 }
 
 export class LoginCookies {
@@ -104,29 +110,30 @@ export class LoginCookies {
   seal(login: LoginState): SealedLogin {
     const { codec, sessionName, serialize } = this.#options
     const name = this.nameOf(login.state)
-    const value = codec.encode(codec.create({ login, startedAt: this.#options.now() }), sessionName)
+    const value = codec.encode(codec.create({ login }), sessionName)
     return { name, value, bytes: Buffer.byteLength(serialize(name, value, {})) }
   }
 
   /**
    * Sets the new sign-in's cookie on `reply`, and clears those of the
    * request's pending sign-ins that no longer open and, oldest first, those
-   * beyond the bounds.
+   * beyond the bounds, another frontend's on this host included.
    */
   add(request: FastifyRequest, reply: FastifyReply, sealed: SealedLogin): void {
-    const pending = this.#pending(request)
-    pending.sort((a, b) => b.startedAt - a.startedAt || b.index - a.index)
     let count = 1
     let bytes = sealed.bytes
     let full = false
-    for (const p of pending) {
-      full ||=
-        p.startedAt === -Infinity || count === PENDING_LOGINS_MAX || bytes + p.bytes > PENDING_LOGIN_BYTES
-      if (full) {
+    // Newest first. Every sign-in cookie is Path=/, and a browser sends the
+    // cookies of one path oldest first (RFC 6265bis §5.8.3): the header's
+    // order is their age, for other frontends' cookies too, which do not
+    // open here.
+    for (const p of this.#pending(request).reverse()) {
+      full ||= (p.own && count === PENDING_LOGINS_MAX) || bytes + p.bytes > PENDING_LOGIN_BYTES
+      if (full || p.spoilt) {
         this.#clear(reply, p.name)
         continue
       }
-      count++
+      if (p.own) count++
       bytes += p.bytes
     }
     reply.header('set-cookie', this.#options.serialize(sealed.name, sealed.value, this.#options.cookie))
@@ -158,23 +165,23 @@ export class LoginCookies {
     return login
   }
 
-  /** The sign-in cookies of this name family that the request carries, in header order. */
+  /** The sign-in cookies of this frontend and the others that the request carries, in header order. */
   #pending(request: FastifyRequest): Pending[] {
     const header = request.headers.cookie
     if (!header) return []
-    const { prefix, serialize } = this.#options
+    const { prefix, others = [], serialize } = this.#options
     const found: Pending[] = []
     // The header's size, which Node bounds (16 KiB), bounds this loop.
     for (const [name, value] of Object.entries(this.#options.parse(header))) {
-      if (value === undefined || !name.startsWith(prefix) || !NAME_HASH.test(name.slice(prefix.length)))
-        continue
-      const content = this.#open(request, value)
-      const startedAt = content?.login === undefined ? -Infinity : (content.startedAt ?? 0)
+      if (value === undefined) continue
+      const own = name.startsWith(prefix)
+      const start = own ? prefix : others.find((other) => name.startsWith(other))
+      if (start === undefined || !NAME_HASH.test(name.slice(start.length))) continue
       found.push({
         name,
         bytes: Buffer.byteLength(serialize(name, value, {})),
-        startedAt,
-        index: found.length,
+        own,
+        spoilt: own && this.#open(request, value)?.login === undefined,
       })
     }
     return found

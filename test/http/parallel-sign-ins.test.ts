@@ -1,11 +1,7 @@
 import t from 'tap'
-import { startDevIdp } from '../../dev/idp.js'
-import { parseConfig } from '../../src/config/load.js'
 import { PENDING_LOGIN_BYTES, PENDING_LOGINS_MAX } from '../../src/session/login-cookies.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, startGateway, testConfigRaw } from '../helpers/gateway.js'
 import { apiCall, followLoginFlow, type JarResponse, jarFetch } from '../helpers/login.js'
-import { onFreePorts } from '../helpers/ports.js'
 import { startStack } from '../helpers/stack.js'
 
 /**
@@ -170,39 +166,4 @@ t.test('a sign-in an instance of the version before started completes here', asy
   t.equal(done.status, 302)
   t.equal(done.location, `${base}/a`)
   t.notOk(jar.get(base, 'gatehouse-login'), 'and spends it')
-})
-
-t.test('two frontends on one host each keep their own sign-ins in progress', async (t) => {
-  const { gateway, staff } = await onFreePorts(1, async ([port]) => {
-    const staff = `http://127.0.0.1:${port}`
-    const idp = await startDevIdp({
-      clients: [
-        {
-          clientId: CLIENT_ID,
-          clientSecret: CLIENT_SECRET,
-          redirectUris: [`${staff}/auth/callback`, `${staff}/portal/auth/callback`],
-        },
-      ],
-    })
-    t.teardown(() => idp.close())
-    const raw = {
-      ...testConfigRaw({ port: port!, issuer: idp.issuer, routes: [] }),
-      frontends: [
-        { name: 'staff', host: '127.0.0.1', publicUrl: staff, routes: [] },
-        { name: 'portal', host: '127.0.0.1', pathPrefix: '/portal', publicUrl: staff, routes: [] },
-      ],
-    }
-    return { gateway: await startGateway(parseConfig(JSON.stringify(raw), 'two frontends')), staff }
-  })
-  t.teardown(() => gateway.close())
-  const jar = new CookieJar()
-  const staffLogin = await start(jar, `${staff}/auth/login`)
-  const staffHeld = pending(jar, staff, 'gatehouse-staff-login.')
-  t.equal(staffHeld.length, 1)
-  for (let i = 0; i <= PENDING_LOGINS_MAX; i++) await start(jar, `${staff}/portal/auth/login`)
-  t.equal(pending(jar, staff, 'gatehouse-portal-login.').length, PENDING_LOGINS_MAX)
-  t.same(pending(jar, staff, 'gatehouse-staff-login.'), staffHeld, "the portal's bound drops none of staff's")
-  const done = await jarFetch(jar, await followLoginFlow(jar, staffLogin.location!, 'alice'))
-  t.equal(done.status, 302)
-  t.equal(done.location, `${staff}/`)
 })
