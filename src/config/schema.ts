@@ -602,7 +602,8 @@ export const ConfigSchema = Type.Object(
           {
             ...strict,
             default: {},
-            description: 'Rate limit on login and callback, per client IP (an IPv6 client per /64).',
+            description:
+              'Rate limit on login and callback, per client IP (an IPv6 client per /64); with frontends, each frontend has its own.',
           },
         ),
       },

@@ -33,6 +33,8 @@ export interface AuthRouteDeps {
 
 /** What sign-in needs to know of its frontend (`frontends[]`). */
 export interface FrontendBounds {
+  /** Its `frontends[].name`: names its sign-in rate-limit counters in a shared store. */
+  readonly name: string
   /** Its redirect URIs at the IdP. */
   readonly uris: RedirectUris
   /** Where a sign-in without `returnTo`, and a sign-out, land. */

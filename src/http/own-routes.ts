@@ -45,13 +45,15 @@ export interface OwnRoutesOptions {
  */
 export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
   const { config, providers, sessions, stores } = opts
+  // @fastify/rate-limit names a route's counters by method and path only:
+  // two frontends' `/auth/login` on two hosts would share one in Redis,
+  // where in memory each route has its own.
+  const nameSpace = `${redisKeys(config.session.keyPrefix).rateLimit}${opts.frontend ? `${opts.frontend.name}:` : ''}`
   await app.register(rateLimit, {
     global: false,
     // Shared across instances when sessions are; a store outage must not
     // lock everyone out of signing in, so limits fail open.
-    ...(stores.redis
-      ? { redis: stores.redis, nameSpace: redisKeys(config.session.keyPrefix).rateLimit, skipOnError: true }
-      : {}),
+    ...(stores.redis ? { redis: stores.redis, nameSpace, skipOnError: true } : {}),
     keyGenerator: rateLimitKey,
     errorResponseBuilder: (_request, context) =>
       gatehouseError(

@@ -110,6 +110,7 @@ export const frontends = fp(
           now,
           health: false,
           frontend: {
+            name: frontend.name,
             uris: {
               authBase: `${frontend.publicUrl}${frontend.auth.basePath}`,
               postLogoutRedirectUri: `${frontend.publicUrl}${frontend.home}`,

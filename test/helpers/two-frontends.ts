@@ -8,7 +8,14 @@ import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { loadConfigFile } from '../../src/config/load.js'
 import type { ReloadResult } from '../../src/server/reload.js'
 import { type RunningGateway, start } from '../../src/server/start.js'
-import { CLIENT_ID, CLIENT_SECRET, type TestProvider, type TestRoute, testConfigRaw } from './gateway.js'
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  type TestConfigInput,
+  type TestProvider,
+  type TestRoute,
+  testConfigRaw,
+} from './gateway.js'
 import { onFreePorts } from './ports.js'
 
 export type ProviderName = 'corp' | 'partner'
@@ -64,6 +71,8 @@ export async function startTwoFrontends(
     readonly websocketRecheck?: number
     /** `tracing.enabled`; the exporter and sampler come from the environment. */
     readonly tracing?: boolean
+    /** The shared store and the sign-in rate limit (`session.store`, `session.keyPrefix`, `auth.rateLimit.max`). */
+    readonly config?: Pick<TestConfigInput, 'store' | 'keyPrefix' | 'rateLimitMax'>
   } = {},
 ): Promise<TwoFrontends> {
   const upstream = await startEchoUpstream()
@@ -115,6 +124,7 @@ export async function startTwoFrontends(
           port: port!,
           issuer: corp.issuer,
           routes: [],
+          ...options.config,
           ...(options.tracing ? { tracing: { enabled: true } } : {}),
           identityProviders: [
             { name: 'corp', issuer: corp.issuer, ...options.provider?.('corp') },
