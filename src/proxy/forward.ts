@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
+import { type RepeatedLines, repeatedField } from '../repeated-lines.js'
 import { inRequestContext } from '../tracing/spans.js'
 import { publicLocation, type RoutePrefixes } from './public-location.js'
 import type { ForwardedRequest } from './request-headers.js'
@@ -36,6 +37,8 @@ export interface ForwardOptions extends RoutePrefixes {
   readonly hygiene: ResponseHygiene
   /** Counts a failure that happened before any of the upstream's response was sent. */
   readonly onUpstreamError?: UpstreamErrorObserver | undefined
+  /** The route's failure lines, each written once a minute per cause (`answerUpstreamFailure`). */
+  readonly failureLines: RepeatedLines
   /** True while the gateway drains: answers then carry `Connection: close`, set in an `onSend` hook. */
   readonly draining: () => boolean
   /** The route's timeout when undici's timers are too coarse for it (`ownDeadline`), else `undefined`. */
@@ -352,12 +355,21 @@ export class Forward implements Dispatcher.DispatchHandler {
     // The client left, and this is our own abort: nobody is there to answer.
     if (this.#reply.raw.destroyed) return
     if (!this.#started) {
-      answerUpstreamFailure(this.#reply, error, this.#options.route, this.#options.onUpstreamError)
+      answerUpstreamFailure(
+        this.#reply,
+        error,
+        this.#options.route,
+        this.#options.failureLines,
+        this.#options.onUpstreamError,
+      )
       return
     }
     // Headers are out: all that is left is to cut the answer short, so the
     // client sees a truncated response rather than a complete-looking one.
-    this.#reply.log.warn({ upstreamError: error.code ?? error.name }, 'upstream response failed mid-body')
+    const upstreamError = error.code ?? error.name
+    const held = this.#options.failureLines.admit(`mid-body ${upstreamError}`)
+    if (held !== undefined)
+      this.#reply.log.warn({ upstreamError, ...repeatedField(held) }, 'upstream response failed mid-body')
     this.#reply.raw.destroy()
   }
 

@@ -4,6 +4,7 @@ import type { FrontendConfig, GatehouseConfig } from '../config/types.js'
 import type { HeldKeys } from '../dpop/held-keys.js'
 import { UpstreamProofs } from '../dpop/upstream.js'
 import { sendContinue } from '../guards/expect-continue.js'
+import { REPEATED_LINE_INTERVAL, RepeatedLines } from '../repeated-lines.js'
 import { formerLoginCookieName, loginCookiePrefix } from '../session/cookies.js'
 import { shortcutPlainTargets } from './destination.js'
 import { sendWithProof } from './dpop-proof.js'
@@ -131,6 +132,10 @@ export async function registerProxyRoutes(
         allowNetworkErrorLogging: route.allowNetworkErrorLogging,
         onCookiesDropped: hooks.onCookiesDropped,
       })
+      // Per route: an outage fails every call alike, and anyone may call a
+      // route that needs no session, or upgrade on a path its upstream
+      // refuses, at line rate (repeated-lines.ts).
+      const failureLines = new RepeatedLines(REPEATED_LINE_INTERVAL, hooks.now ?? Date.now)
       const forward: ForwardOptions = {
         pool,
         route: route.path,
@@ -140,6 +145,7 @@ export async function registerProxyRoutes(
         rewriteHeaders,
         hygiene,
         onUpstreamError: hooks.onUpstreamError,
+        failureLines,
         draining,
         deadline: ownDeadline(route.timeout),
         sendTimeout: config.server.sendTimeout,
@@ -163,6 +169,7 @@ export async function registerProxyRoutes(
           recheck: hooks.websocketRecheck,
           observer: hooks.websocket,
           onUpstreamError: hooks.onUpstreamError,
+          failureLines,
         })
       /** An upgrade's token replacement (`UpgradeToken`), on a route that replaces refused tokens. */
       function upgradeToken(

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { type ErrorCode, gatehouseError, loggedAlready } from '../errors.js'
+import { type RepeatedLines, repeatedField } from '../repeated-lines.js'
 import { closedUnansweredHint, tlsFailureReason } from '../tls/handshake-errors.js'
 
 /** undici error codes that mean the upstream was too slow, not absent. */
@@ -26,12 +27,14 @@ interface FailedReply {
  * failed TLS handshake `502 upstream_tls_failed` with the reason logged, an
  * answer that is not valid HTTP `502 upstream_invalid_response`, any other
  * failure `502 upstream_unreachable`. A body over the route's limit
- * aborts the dispatch too, and is the client's `413`.
+ * aborts the dispatch too, and is the client's `413`. Its line is
+ * written once a minute per cause on the route's `lines`.
  */
 export function answerUpstreamFailure(
   reply: FailedReply,
   error: Error & { code?: string; socket?: { bytesRead?: number } },
   route: string,
+  lines: RepeatedLines,
   observe?: UpstreamErrorObserver,
 ): void {
   if (error.code === TOO_LARGE) {
@@ -48,10 +51,19 @@ export function answerUpstreamFailure(
         : 'unreachable'
   const hint = kind === 'unreachable' ? closedUnansweredHint(error) : undefined
   observe?.(route, kind)
-  reply.log.warn(
-    { route, upstreamError: error.code ?? error.name, ...(tls ? { tls } : {}), ...(hint ? { hint } : {}) },
-    'upstream request failed',
-  )
+  const upstreamError = error.code ?? error.name
+  const held = lines.admit(`${kind} ${upstreamError}`)
+  if (held !== undefined)
+    reply.log.warn(
+      {
+        route,
+        upstreamError,
+        ...(tls ? { tls } : {}),
+        ...(hint ? { hint } : {}),
+        ...repeatedField(held),
+      },
+      'upstream request failed',
+    )
   reply.send(loggedAlready(gatehouseError(upstreamErrorCode(kind))))
 }
 

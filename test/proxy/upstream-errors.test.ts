@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import t from 'tap'
 import { isGatehouseError } from '../../src/errors.js'
 import { answerUpstreamFailure, type UpstreamErrorKind } from '../../src/proxy/upstream-errors.js'
+import { RepeatedLines } from '../../src/repeated-lines.js'
 
 /** What one failed dispatch answered, logged and counted. */
 function answer(error: Error & { code?: string }) {
@@ -9,8 +10,12 @@ function answer(error: Error & { code?: string }) {
   const warned: unknown[] = []
   const counted: [string, UpstreamErrorKind][] = []
   const log = { warn: (obj: unknown) => warned.push(obj) } as unknown as FastifyBaseLogger
-  answerUpstreamFailure({ log, send: (payload) => sent.push(payload) }, error, '/api', (route, kind) =>
-    counted.push([route, kind]),
+  answerUpstreamFailure(
+    { log, send: (payload) => sent.push(payload) },
+    error,
+    '/api',
+    new RepeatedLines(),
+    (route, kind) => counted.push([route, kind]),
   )
   const [payload] = sent
   return { sent, code: isGatehouseError(payload) ? payload.code : undefined, warned, counted }

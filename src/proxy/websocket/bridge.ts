@@ -4,6 +4,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
 import { asksForNonce } from '../../dpop/upstream.js'
 import { gatehouseError, loggedAlready } from '../../errors.js'
+import { type RepeatedLines, repeatedField } from '../../repeated-lines.js'
 import { tlsConnectOptions } from '../../tls/connect-options.js'
 import { dialClosedHint, tlsFailureReason } from '../../tls/handshake-errors.js'
 import { injectTraceContext, serverSpanEnder } from '../../tracing/spans.js'
@@ -104,6 +105,8 @@ export interface WebSocketBridgeOptions {
   readonly opened: (socket: WebSocket, request: FastifyRequest, close: SocketCloser) => void
   /** Counts a failed handshake with the upstream, as an HTTP call's failure is counted. */
   readonly onUpstreamError?: (kind: UpstreamErrorKind) => void
+  /** The route's failure lines, shared with its HTTP calls: each written once a minute per cause. */
+  readonly failureLines: RepeatedLines
   readonly log: FastifyBaseLogger
 }
 
@@ -363,10 +366,13 @@ export class WebSocketBridge {
       return
     }
     if (failure !== 'refused') this.#options.onUpstreamError?.(failure)
-    reply.log.warn(
-      { route: this.#options.route.path, failure, ...cause },
-      'websocket upstream handshake failed',
-    )
+    // An upstream's 404 to a path anyone may ask for is a refusal too.
+    const held = this.#options.failureLines.admit(`upgrade ${failure} ${cause?.upstreamError ?? ''}`)
+    if (held !== undefined)
+      reply.log.warn(
+        { route: this.#options.route.path, failure, ...cause, ...repeatedField(held) },
+        'websocket upstream handshake failed',
+      )
     reply.send(
       loggedAlready(
         gatehouseError(
@@ -413,6 +419,7 @@ export interface RouteSocketsOptions {
   readonly recheck?: number | undefined
   readonly observer?: WebSocketObserver | undefined
   readonly onUpstreamError?: UpstreamErrorObserver | undefined
+  readonly failureLines: RepeatedLines
 }
 
 /**
@@ -436,6 +443,7 @@ export function routeSockets(scope: FastifyInstance, options: RouteSocketsOption
     sessionIdOf: (request) => deps.sessions.refOf(request)?.id,
     opened: (socket, request, close) => watch.opened(socket, request, close),
     onUpstreamError: (kind) => onUpstreamError?.(route.path, kind),
+    failureLines: options.failureLines,
     log: scope.log,
   })
   // preClose: open sockets would otherwise hold server.close() open. Begun
