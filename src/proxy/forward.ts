@@ -339,7 +339,12 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   /** The browser's socket is full and the upstream is paused for it (see send-stall.ts). */
   #stall(): void {
-    this.#sendStall ??= new SendStall(this.#reply.raw, this.#options.sendTimeout, this.#reply.log)
+    this.#sendStall ??= new SendStall(
+      this.#reply.raw,
+      this.#options.sendTimeout,
+      this.#reply.log,
+      this.#options.failureLines,
+    )
     this.#sendStall.arm()
   }
 

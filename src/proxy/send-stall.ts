@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
+import { type RepeatedLines, repeatedField } from '../repeated-lines.js'
 
 function cutOff(stall: SendStall): void {
   stall.cutOff()
@@ -19,14 +20,17 @@ export class SendStall {
   readonly #res: ServerResponse
   readonly #timeout: number
   readonly #log: FastifyBaseLogger
+  readonly #lines: RepeatedLines
   #timer: NodeJS.Timeout | undefined
   /** A `drain` listener of ours is on the response. */
   #awaitingDrain = false
 
-  constructor(res: ServerResponse, timeout: number, log: FastifyBaseLogger) {
+  /** `lines`: the route's failure lines; a client can stall answers at will, so its line is written once a minute. */
+  constructor(res: ServerResponse, timeout: number, log: FastifyBaseLogger, lines: RepeatedLines) {
     this.#res = res
     this.#timeout = timeout
     this.#log = log
+    this.#lines = lines
   }
 
   /** The browser's socket is full: the clock runs, unless it already does. */
@@ -55,10 +59,12 @@ export class SendStall {
     this.#timer = undefined
     const res = this.#res
     if (res.destroyed || res.writableFinished) return
-    this.#log.warn(
-      { sendTimeout: this.#timeout },
-      'browser took none of the answer within server.sendTimeout; connection closed',
-    )
+    const held = this.#lines.admit('send-stall')
+    if (held !== undefined)
+      this.#log.warn(
+        { sendTimeout: this.#timeout, ...repeatedField(held) },
+        'browser took none of the answer within server.sendTimeout; connection closed',
+      )
     res.destroy()
   }
 }

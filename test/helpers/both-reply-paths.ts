@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import type { GatehouseConfig } from '../../src/config/types.js'
-import { buildGateway } from '../../src/server/gateway.js'
+import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 import { UNREACHABLE_ISSUER } from './app.js'
 import { route, type TestConfigInput, testConfig } from './gateway.js'
 
@@ -29,6 +29,7 @@ export async function gatewayOnBothReplyPaths(
   t: Test,
   upstream: string,
   input: Partial<TestConfigInput> = {},
+  options: GatewayOptions = {},
 ): Promise<BothReplyPaths> {
   const config = testConfig({
     port: 0,
@@ -40,7 +41,7 @@ export async function gatewayOnBothReplyPaths(
       ...(input.routes ?? []),
     ],
   })
-  const app = await buildGateway(config)
+  const app = await buildGateway(config, options)
   t.teardown(() => app.close())
   await app.listen({ host: '127.0.0.1', port: 0 })
   const port = (app.server.address() as AddressInfo).port

@@ -37,8 +37,14 @@ async function download(t: Test) {
 
 async function setup(t: Test) {
   const upstream = await download(t)
-  const { port, staleCookie } = await gatewayOnBothReplyPaths(t, upstream.url, { sendTimeout: SEND_TIMEOUT })
-  return { upstream, port, staleCookie }
+  const lines: { level: number; msg: string; repeated?: number }[] = []
+  const { port, staleCookie } = await gatewayOnBothReplyPaths(
+    t,
+    upstream.url,
+    { sendTimeout: SEND_TIMEOUT, logLevel: 'warn' },
+    { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
+  )
+  return { upstream, port, staleCookie, lines }
 }
 
 /** Resolves with when the upstream saw its answer cut off, or `undefined` once `ms` have passed. */
@@ -62,10 +68,11 @@ const closed = (socket: Socket) => new Promise<void>((resolve) => socket.once('c
 t.test(
   'a browser that stops reading a download is cut off after server.sendTimeout, and so is its upstream call',
   async (t) => {
-    const { upstream, port, staleCookie } = await setup(t)
+    const { upstream, port, staleCookie, lines } = await setup(t)
     for (const [name, path, cookie] of [
       ['hijacked reply', '/pub/file', undefined],
       ["Fastify's send", '/maybe/file', staleCookie],
+      ['hijacked reply, again', '/pub/file', undefined],
     ] as const) {
       upstream.cut.length = 0
       const socket = ask(port, path, cookie)
@@ -85,6 +92,9 @@ t.test(
       await gone
       t.pass(`${name}: the browser's connection was closed`)
     }
+    // A client can stall answers at will: one line a minute per route, not one per stall.
+    const stalls = lines.filter((line) => line.msg.startsWith('browser took none of the answer'))
+    t.equal(stalls.length, 2, 'one warning per route for three stalls')
   },
 )
 
