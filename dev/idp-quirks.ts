@@ -52,6 +52,12 @@ export interface DevIdpQuirks {
    */
   readonly advertisedIssuer?: (issuer: string) => string
   /**
+   * The discovery document as served, from the one oidc-provider wrote
+   * (after `advertisedIssuer`): a hostile or broken OP's values, such as
+   * a list that is a string, or control characters in an algorithm name.
+   */
+  readonly discoveryDocument?: (document: Record<string, unknown>) => Record<string, unknown>
+  /**
    * Refresh answers without an `id_token`: OIDC Core §12.2 makes it optional
    * there, and the session keeps the login's, which then outlives its `exp`.
    */
@@ -116,6 +122,8 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
       const body = ctx.body as { issuer: string }
       body.issuer = quirks.advertisedIssuer(body.issuer)
     }
+    if (quirks.discoveryDocument && ctx.path === '/.well-known/openid-configuration' && ctx.status === 200)
+      ctx.body = quirks.discoveryDocument(ctx.body as Record<string, unknown>)
     if (ctx.path !== '/token' || typeof ctx.body !== 'object' || ctx.body === null) return
     const body = ctx.body as TokenBody
     if (quirks.unauthorizedClientForBadCredentials && body.error === 'invalid_client') {

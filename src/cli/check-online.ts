@@ -3,6 +3,8 @@ import { routesOfProvider } from '../config/provider-routes.js'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { causeName } from '../errors.js'
 import { OidcClient } from '../oidc/client.js'
+import { printable } from '../oidc/translate.js'
+import { advertisedLists } from './advertised-lists.js'
 import { compareFapi2 } from './check-fapi2.js'
 import { compareDpop } from './check-online-dpop.js'
 import { checkCredentials } from './credential-check.js'
@@ -180,7 +182,19 @@ function compareScopes(
   }
 }
 
-/** The report as a fixed-width table, then the hints. */
+/** Longest cell of the table; its longest real one, a probe's answer, is about 700 characters. */
+const MAX_CELL = 1000
+/** Longest hint; a real one is at most about 1,000 characters. */
+const MAX_HINT = 2000
+
+/**
+ * The report as a fixed-width table, then the hints. Each cell and hint is
+ * made printable and bounded here, the one place the IdP's strings reach
+ * the terminal: an escape sequence in an advertised algorithm name would
+ * otherwise recolour or rewrite the screen (a carriage return can hide a
+ * BLOCKING verdict), a bidi override reorder the line, and a 1 MB value
+ * pad every row of the table to 1 MB.
+ */
 export function formatReport(issuer: string, report: OnlineReport): string[] {
   const header: Row = {
     capability: 'capability',
@@ -188,16 +202,23 @@ export function formatReport(issuer: string, report: OnlineReport): string[] {
     advertised: 'IdP advertises',
     verdict: '-',
   }
-  const all = [header, ...report.rows]
+  const shown = (r: Row): Row => ({
+    capability: printable(r.capability, MAX_CELL),
+    need: printable(r.need, MAX_CELL),
+    advertised: printable(r.advertised, MAX_CELL),
+    verdict: r.verdict,
+  })
+  const rows = report.rows.map(shown)
+  const all = [header, ...rows]
   const width = (key: keyof Row) => Math.max(...all.map((r) => r[key].length))
   const widths = { capability: width('capability'), need: width('need'), advertised: width('advertised') }
   const line = (r: Row, verdict: string) =>
     `${r.capability.padEnd(widths.capability)}  ${r.need.padEnd(widths.need)}  ${r.advertised.padEnd(widths.advertised)}  ${verdict}`
   return [
-    `IdP: ${issuer}`,
+    `IdP: ${printable(issuer, MAX_CELL)}`,
     line(header, 'result'),
-    ...report.rows.map((r) => line(r, r.verdict)),
-    ...report.hints.map((h) => `hint: ${h}`),
+    ...rows.map((r) => line(r, r.verdict)),
+    ...report.hints.map((h) => `hint: ${printable(h, MAX_HINT)}`),
     report.blocking
       ? 'FAIL: Gatehouse cannot log users in with this IdP as configured.'
       : report.unproven
@@ -250,15 +271,16 @@ async function checkProvider(
       await oidc.discover()
     } catch (err) {
       io.stderr(
-        `gatehouse: ${named}discovery of ${config.oidc.issuer} failed: ${causeName(err as Error) ?? (err as Error).message}`,
+        `gatehouse: ${named}discovery of ${config.oidc.issuer} failed: ${printable(causeName(err as Error) ?? (err as Error).message, MAX_HINT)}`,
       )
       return 1
     }
-    const compared = compare(config, oidc.metadata!)
-    const probed = await checkCredentials(config, oidc, oidc.metadata!)
+    const lists = advertisedLists(oidc.metadata!)
+    const compared = compare(config, lists.as)
+    const probed = await checkCredentials(config, oidc, lists.as)
     const report: OnlineReport = {
       rows: [...compared.rows, ...probed.rows],
-      hints: [...compared.hints, ...probed.hints],
+      hints: [...lists.hints, ...compared.hints, ...probed.hints],
       blocking: compared.blocking || probed.blocking,
       ...(probed.unproven ? { unproven: probed.unproven } : {}),
     }

@@ -63,8 +63,11 @@ export async function probeCredentials(
   if (!as.revocation_endpoint) {
     return { ...token, answer: `${token.answer}; no revocation_endpoint to ask instead` }
   }
-  // RFC 8414 §2: an absent list means client_secret_basic only.
-  const methods = as.revocation_endpoint_auth_methods_supported ?? ['client_secret_basic']
+  // RFC 8414 §2: an absent list means client_secret_basic only. One that
+  // is no list of strings is read as absent, as check --online says.
+  const listed: unknown = as.revocation_endpoint_auth_methods_supported
+  const methods =
+    Array.isArray(listed) && listed.every((m) => typeof m === 'string') ? listed : ['client_secret_basic']
   if (!methods.includes(method)) {
     return {
       ...token,
