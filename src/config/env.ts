@@ -20,6 +20,8 @@ export interface Interpolated {
   readonly unsupported: readonly string[]
   /** Each bare `$VAR`'s name: text, unless the option holds a secret (`interpolateTree`). */
   readonly bare: readonly string[]
+  /** Each variable whose value was put in, by name. */
+  readonly replaced: ReadonlyMap<string, string>
 }
 
 /**
@@ -32,6 +34,7 @@ export function interpolate(text: string, env: NodeJS.ProcessEnv): Interpolated 
   const missing: string[] = []
   const unsupported: string[] = []
   const bare: string[] = []
+  const replaced = new Map<string, string>()
   const value = text.replace(
     REFERENCE,
     (match, name?: string, fallback?: string, start?: string, bareName?: string) => {
@@ -44,24 +47,29 @@ export function interpolate(text: string, env: NodeJS.ProcessEnv): Interpolated 
         return match
       }
       const found = env[name]
-      if (found !== undefined && found !== '') return found
+      if (found !== undefined && found !== '') {
+        replaced.set(name, found)
+        return found
+      }
       if (fallback !== undefined) return fallback
       missing.push(name)
       return ''
     },
   )
-  return { value, missing, unsupported, bare }
+  return { value, missing, unsupported, bare, replaced }
 }
 
 /**
  * `interpolate` over every string of the parsed tree, reporting each
- * variable that is not set at the option it was meant for.
+ * variable that is not set at the option it was meant for, and each value
+ * a secret's variable (by its name, or the option's) put in (`secret`).
  */
 export function interpolateTree(
   value: unknown,
   path: Path,
   env: NodeJS.ProcessEnv,
   report: (path: Path, message: string) => void,
+  secret: (path: Path, name: string, value: string) => void = () => {},
 ): unknown {
   // A self-referencing alias (`&a [*a]`) is a cycle; no real config nests this deep.
   if (path.length > 32) {
@@ -69,7 +77,8 @@ export function interpolateTree(
     return null
   }
   if (typeof value === 'string') {
-    const { value: out, missing, unsupported, bare } = interpolate(value, env)
+    const { value: out, missing, unsupported, bare, replaced } = interpolate(value, env)
+    for (const [name, found] of replaced) if (isSecret(path, name)) secret(path, name, found)
     for (const form of unsupported) {
       report(
         path,
@@ -90,10 +99,10 @@ export function interpolateTree(
     }
     return out
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, [...path, i], env, report))
+  if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, [...path, i], env, report, secret))
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) out[k] = interpolateTree(v, [...path, k], env, report)
+    for (const [k, v] of Object.entries(value)) out[k] = interpolateTree(v, [...path, k], env, report, secret)
     return out
   }
   return value

@@ -16,7 +16,7 @@ import { ConfigSchema, HTTP_METHODS, type RawConfig, WebSocketSchema } from './s
 import { checkSemantics, checkWarnings } from './semantics.js'
 import { parseStore, type StoreConfig } from './store-url.js'
 import { readTls } from './tls-material.js'
-import { readConfigTree } from './tree.js'
+import { hideSecrets, readConfigTree } from './tree.js'
 import type {
   ClientKey,
   FrontendConfig,
@@ -80,6 +80,7 @@ export function parseConfig(
     unset: unsetProblems,
     misshapen,
     leftOut,
+    secrets,
   } = readConfigTree(text, source, env)
   const problems: ConfigProblem[] = [...unsetProblems, ...misshapen]
   const unset = problems.map((p) => p.path)
@@ -131,11 +132,15 @@ export function parseConfig(
   if (problems.length > 0) {
     throw new ConfigError(
       source,
-      dedupe(problems).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
+      hideSecrets(dedupe(problems), secrets).sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
     )
   }
-  for (const w of checkWarnings(config))
-    options.onWarning?.({ path: formatPath(w.path), line: lineOf(w.path), message: w.message })
+  const warnings = checkWarnings(config).map((w) => ({
+    path: formatPath(w.path),
+    line: lineOf(w.path),
+    message: w.message,
+  }))
+  for (const w of hideSecrets(warnings, secrets)) options.onWarning?.(w)
   return deepFreeze(resolve(config, providers, clientKeys, tls.materials))
 }
 

@@ -73,6 +73,8 @@ Generated from the schema in \`src/config/schema.ts\` by \`npm run schema\`; a t
 Durations accept \`500ms\`, \`30s\`, \`5m\`, \`12h\`, \`1d\` or a number of seconds; sizes \`512kb\`,
 \`1mb\` or a number of bytes. \`\${VAR}\` and \`\${VAR:-default}\` are replaced from the environment;
 any other \`\${…}\`, and a bare \`$VAR\` where a secret goes, is an error, never kept as text.
+A problem never quotes what a variable named like a secret (\`SECRET\`, \`PASSWORD\`, \`TOKEN\`,
+\`KEY\`, …) or one in a secret option put in: it says \`[redacted: the value of NAME]\`.
 Unknown keys are errors. [routes.yaml](../routes.yaml) is a commented example. The file is a
 regular file, or a symlink to one as in a ConfigMap volume, of at most 1 MiB; anything else is
 refused by name. Lists and mappings nest at most 32 levels deep, and the file holds at most

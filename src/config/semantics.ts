@@ -162,7 +162,7 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
   if (maxAge !== undefined && !/^\d{1,10}$/.test(maxAge)) {
     add(
       [...at, 'authorizationParams', 'max_age'],
-      `must be a whole number of seconds (OpenID Connect Core §3.1.2.1), such as '300'; got ${JSON.stringify(maxAge.slice(0, 40))}`,
+      `must be a whole number of seconds (OpenID Connect Core §3.1.2.1), such as '300'; got ${JSON.stringify(maxAge)}`,
     )
   }
 }

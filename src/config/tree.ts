@@ -23,6 +23,15 @@ export interface ConfigTree {
   readonly misshapen: readonly ConfigProblem[]
   /** True when one of them has no default: `tree` then reads as if it were not written at all. */
   readonly leftOut: boolean
+  /** What secrets' variables put in, and where: a problem there must not quote it (`hideSecrets`). */
+  readonly secrets: readonly PlacedSecret[]
+}
+
+/** A value a secret's variable put in at an option (env.ts `interpolateTree`). */
+export interface PlacedSecret {
+  readonly path: string
+  readonly name: string
+  readonly value: string
 }
 
 /**
@@ -43,14 +52,26 @@ export function readConfigTree(text: string, source: string, env: NodeJS.Process
     )
 
   const unset: ConfigProblem[] = []
-  const raw = interpolateTree(values.value, [], env, (path, message) => {
-    unset.push({ path: formatPath(path), line: lineOf(path), message })
-  })
+  const secrets: PlacedSecret[] = []
+  const raw = interpolateTree(
+    values.value,
+    [],
+    env,
+    (path, message) => {
+      unset.push({ path: formatPath(path), line: lineOf(path), message })
+    },
+    (path, name, value) => {
+      secrets.push({ path: formatPath(path), name, value })
+    },
+  )
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(source, [
-      ...unset,
-      { path: '', line: 1, message: 'the file must be a mapping of options' },
-    ])
+    throw new ConfigError(
+      source,
+      hideSecrets(
+        [...unset, { path: '', line: 1, message: 'the file must be a mapping of options' }],
+        secrets,
+      ),
+    )
   }
   const shaped = checkContainers(ConfigSchema, raw as Record<string, unknown>)
   const misshapen = shaped.problems.map((p) => ({
@@ -65,5 +86,39 @@ export function readConfigTree(text: string, source: string, env: NodeJS.Process
     unknown
   >
   unset.push(...numberTextProblems(doc, lineCounter, tree))
-  return { lineOf, tree, unset, misshapen, leftOut: shaped.problems.some((p) => !p.defaulted) }
+  return {
+    lineOf,
+    tree,
+    unset,
+    misshapen,
+    leftOut: shaped.problems.some((p) => !p.defaulted),
+    secrets,
+  }
+}
+
+/**
+ * `problems` with each value a secret's variable put in cut out of the
+ * messages at its option and those above it, which may quote it (`got
+ * "…"`): a secret's variable in an option that quotes its value, a value
+ * pasted into the wrong variable, must not reach the terminal or a CI log.
+ * Its JSON form is cut too, as a quote escapes a newline or a `"` in it.
+ */
+export function hideSecrets(
+  problems: readonly ConfigProblem[],
+  secrets: readonly PlacedSecret[],
+): ConfigProblem[] {
+  return problems.map((problem) => {
+    let { message } = problem
+    for (const { path, name, value } of secrets) {
+      if (!within(path, problem.path)) continue
+      const hidden = `[redacted: the value of ${name}]`
+      message = message.replaceAll(value, hidden).replaceAll(JSON.stringify(value).slice(1, -1), hidden)
+    }
+    return message === problem.message ? problem : { ...problem, message }
+  })
+}
+
+/** Whether the option at `path` is `at` or inside it. */
+function within(path: string, at: string): boolean {
+  return at === '' || path === at || path.startsWith(`${at}.`) || path.startsWith(`${at}[`)
 }
