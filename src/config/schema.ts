@@ -121,7 +121,11 @@ export const OidcSchema = Type.Object(
       description:
         'Issuer URL of the OpenID Provider, without user:password@; discovery document at /.well-known/openid-configuration.',
     }),
-    clientId: Type.String({ minLength: 1, description: 'The confidential client registered at the IdP.' }),
+    clientId: Type.String({
+      minLength: 1,
+      description:
+        'The confidential client registered at the IdP. Sent in the clear (in the login URL): a control character (a line break from a file) or a PEM block in it is an error.',
+    }),
     clientSecret: Type.Optional(
       Type.String({
         minLength: 1,

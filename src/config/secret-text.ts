@@ -35,6 +35,22 @@ export function clientSecretWarning(secret: string): string | undefined {
   return undefined
 }
 
+/**
+ * Why a client id cannot be right. It is sent in the clear, in the URL
+ * every browser is sent to at login: a PEM block there is a key or a
+ * certificate in the wrong option (or the wrong variable), which must not
+ * go out, nor be quoted back. RFC 6749 Appendix A.1: `client-id = *VSCHAR`,
+ * so a control character (an id read from a file, with its line break) is
+ * in no IdP's. Characters beyond ASCII are left to the IdP: some take them.
+ */
+export function clientIdProblem(clientId: string): string | undefined {
+  if (/-----BEGIN [A-Z0-9 ]*-----/.test(clientId))
+    return 'holds a PEM block (-----BEGIN …-----): a key or certificate goes in clientKey or tls, never in the client id, which is sent in the clear'
+  if (hasControl(clientId))
+    return 'holds a control character (a line break, a tab, an escape): a client id is printable ASCII (RFC 6749 Appendix A.1)'
+  return undefined
+}
+
 /** A session secret is key material, any bytes; whitespace around it is still likely a slip. */
 export function sessionSecretWarning(secret: string): string | undefined {
   if (!/^\s|\s$/.test(secret)) return undefined

@@ -6,7 +6,12 @@ import { checkFrontends, formatAt, type RouteList, routeLists, unusedProviders }
 import { HEALTH_PATHS } from './own-paths.js'
 import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
-import { clientSecretProblem, clientSecretWarning, sessionSecretWarning } from './secret-text.js'
+import {
+  clientIdProblem,
+  clientSecretProblem,
+  clientSecretWarning,
+  sessionSecretWarning,
+} from './secret-text.js'
 import { parseStore } from './store-url.js'
 
 interface Finding {
@@ -121,7 +126,10 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
   }
 
   const idPlaceholder = PLACEHOLDER.exec(oidc.clientId)?.[0]
-  if (idPlaceholder) {
+  const idProblem = clientIdProblem(oidc.clientId)
+  if (idProblem) {
+    add([...at, 'clientId'], idProblem)
+  } else if (idPlaceholder) {
     add(
       [...at, 'clientId'],
       `still holds the placeholder ${idPlaceholder} from an example: put the client id registered at your identity provider here`,
