@@ -126,7 +126,8 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
   }
 
   const idPlaceholder = PLACEHOLDER.exec(oidc.clientId)?.[0]
-  const idProblem = clientIdProblem(oidc.clientId)
+  // Absent when it is missing (the schema says so); the other rules still run.
+  const idProblem = typeof oidc.clientId === 'string' ? clientIdProblem(oidc.clientId) : undefined
   if (idProblem) {
     add([...at, 'clientId'], idProblem)
   } else if (idPlaceholder) {
