@@ -27,7 +27,10 @@ t.test(
         }),
       },
     })
-    const r = await checkOnline(idp.issuer, '  dpop: true\n  authorizationParams: { prompt: consent }')
+    const r = await checkOnline(
+      idp.issuer,
+      '  clientSecret: s3cret\n  dpop: true\n  authorizationParams: { prompt: consent }',
+    )
     const lines = `${r.out}\n${r.err}`.split('\n')
     // Counted, not listed: a failure would otherwise print megabytes.
     t.equal(
@@ -56,7 +59,10 @@ t.test(
         }),
       },
     })
-    const r = await checkOnline(idp.issuer, '  authorizationParams: { prompt: consent }')
+    const r = await checkOnline(
+      idp.issuer,
+      '  clientSecret: s3cret\n  authorizationParams: { prompt: consent }',
+    )
     t.notMatch(r.err, /unexpected error/)
     t.equal(r.code, 0, r.err)
     for (const [field, kind] of [

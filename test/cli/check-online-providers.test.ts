@@ -1,13 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
-import { main } from '../../src/cli/main.js'
+import { runCheckOnline } from '../helpers/check-online.js'
 import { REFUSED_URL } from '../helpers/ports.js'
-
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-online-idps-'))
-let n = 0
 
 async function idp(t: Test, clientSecret: string) {
   const started = await startDevIdp({
@@ -18,29 +12,14 @@ async function idp(t: Test, clientSecret: string) {
 }
 
 /** `gatehouse check --online` on two providers, both configured with secret s3cret. */
-async function checkOnline(corp: string, partner: string) {
-  const file = join(dir, `routes-${++n}.yaml`)
-  writeFileSync(
-    file,
-    `server: { publicUrl: http://127.0.0.1:3000 }
+function checkOnline(corp: string, partner: string) {
+  return runCheckOnline(`server: { publicUrl: http://127.0.0.1:3000 }
 identityProviders:
   - { name: corp, issuer: "${corp}", clientId: gatehouse, clientSecret: s3cret, timeout: 2s }
   - { name: partner, issuer: "${partner}", clientId: gatehouse, clientSecret: s3cret, timeout: 2s }
 session: { secret: "${'s'.repeat(32)}" }
 routes: []
-`,
-  )
-  const out: string[] = []
-  const err: string[] = []
-  const code = await main(['check', '--online', '--config', file], {
-    stdout: (l) => out.push(l),
-    stderr: (l) => err.push(l),
-    env: {},
-    start: async () => {
-      throw new Error('check never starts the gateway')
-    },
-  })
-  return { code, out: out.join('\n'), err: err.join('\n') }
+`)
 }
 
 t.test('check --online checks each provider and fails when one cannot log anyone in', async (t) => {

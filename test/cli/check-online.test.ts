@@ -1,56 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
-import { type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
+import t from 'tap'
 import { main } from '../../src/cli/main.js'
+import { checkOnline, devIdpForCheck, CHECK_DIR as dir } from '../helpers/check-online.js'
 import { REFUSED_URL } from '../helpers/ports.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-online-'))
-let n = 0
-
-/** `gatehouse check --online` on a config for `issuer`, with `oidcExtra` YAML lines under oidc. */
-async function checkOnline(issuer: string, oidcExtra = '  clientSecret: s3cret') {
-  const file = join(dir, `routes-${++n}.yaml`)
-  writeFileSync(
-    file,
-    `server: { publicUrl: http://127.0.0.1:3000 }
-oidc:
-  issuer: ${issuer}
-  clientId: gatehouse
-  timeout: 2s
-${oidcExtra}
-session: { secret: "${'s'.repeat(32)}" }
-routes: []
-`,
-  )
-  const out: string[] = []
-  const err: string[] = []
-  const code = await main(['check', '--online', '--config', file], {
-    stdout: (l) => out.push(l),
-    stderr: (l) => err.push(l),
-    env: {},
-    start: async () => {
-      throw new Error('check never starts the gateway')
-    },
-  })
-  return { code, out: out.join('\n'), err: err.join('\n') }
-}
-
-async function idp(t: Test, options: Partial<DevIdpOptions> = {}) {
-  const started = await startDevIdp({
-    ...options,
-    clients: [
-      {
-        clientId: 'gatehouse',
-        clientSecret: 's3cret',
-        redirectUris: ['http://127.0.0.1:3000/auth/callback'],
-      },
-    ],
-  })
-  t.teardown(() => started.close())
-  return started
-}
+const idp = devIdpForCheck
 
 /** The result column of one row of the table. */
 function verdict(out: string, capability: string): string | undefined {

@@ -5,7 +5,8 @@ import type { Test } from 'tap'
 import { type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { main } from '../../src/cli/main.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-check-online-'))
+/** Where the configs are written: a file a config names relatively (`clientKey: { file: … }`) goes here too. */
+export const CHECK_DIR = mkdtempSync(join(tmpdir(), 'gatehouse-check-online-'))
 let n = 0
 
 /** What a `gatehouse` run printed, each stream's lines joined, and its exit code. */
@@ -15,25 +16,10 @@ export interface CliRun {
   readonly err: string
 }
 
-/**
- * `gatehouse check --online` on a config for `issuer`, client `gatehouse`
- * with secret `s3cret`, and `oidcExtra` YAML lines under `oidc`.
- */
-export async function checkOnline(issuer: string, oidcExtra = ''): Promise<CliRun> {
-  const file = join(dir, `routes-${++n}.yaml`)
-  writeFileSync(
-    file,
-    `server: { publicUrl: http://127.0.0.1:3000 }
-oidc:
-  issuer: ${issuer}
-  clientId: gatehouse
-  clientSecret: s3cret
-  timeout: 2s
-${oidcExtra}
-session: { secret: "${'s'.repeat(32)}" }
-routes: []
-`,
-  )
+/** `gatehouse check --online` on the config `yaml`, written to a file of its own. */
+export async function runCheckOnline(yaml: string): Promise<CliRun> {
+  const file = join(CHECK_DIR, `routes-${++n}.yaml`)
+  writeFileSync(file, yaml)
   const out: string[] = []
   const err: string[] = []
   const code = await main(['check', '--online', '--config', file], {
@@ -45,6 +31,27 @@ routes: []
     },
   })
   return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+/**
+ * `gatehouse check --online` on a config for `issuer`, client `gatehouse`,
+ * with `oidcExtra` YAML lines under `oidc` (by default its secret,
+ * `s3cret`), and `routes`.
+ */
+export function checkOnline(
+  issuer: string,
+  oidcExtra = '  clientSecret: s3cret',
+  { routes = '[]', timeout = '2s' }: { routes?: string; timeout?: string } = {},
+): Promise<CliRun> {
+  return runCheckOnline(`server: { publicUrl: http://127.0.0.1:3000 }
+oidc:
+  issuer: ${issuer}
+  clientId: gatehouse
+  timeout: ${timeout}
+${oidcExtra}
+session: { secret: "${'s'.repeat(32)}" }
+routes: ${routes}
+`)
 }
 
 /** The dev IdP with the client `checkOnline` configures registered; closed at the end of `t`. */
