@@ -6,22 +6,15 @@
  * nonce Gatehouse took, never that copy.
  */
 import t from 'tap'
-import { watchProofs } from '../helpers/dpop.js'
-import { apiCall, login } from '../helpers/login.js'
-import { startObservedStack } from '../helpers/observed-stack.js'
+import { signedInWithDpop, watchProofs } from '../helpers/dpop.js'
+import { apiCall } from '../helpers/login.js'
 
 for (const [name, nonce] of [
   ['two DPoP-Nonce fields, joined', 'n-1, n-2'],
   ['past 1 KiB', 'n'.repeat(4096)],
 ] as const) {
   t.test(`a nonce the IdP sent ${name} is not put in its next proof`, async (t) => {
-    const stack = await startObservedStack(t, {
-      accessTokenTtl: 60,
-      config: { oidc: { dpop: true } },
-      client: { dpopBoundAccessTokens: true },
-    })
-    const base = stack.gateway.url
-    const { jar } = await login(base)
+    const { stack, base, jar } = await signedInWithDpop(t)
     stack.idp.answer('token', {
       grantType: 'refresh_token',
       status: 400,

@@ -1,7 +1,10 @@
 /** What the tests see of DPoP at the dev IdP: the proofs it was sent, and the key a token is bound to. */
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWK } from 'jose'
 import type { KoaContextWithOIDC } from 'oidc-provider'
+import type { Test } from 'tap'
 import type { DevIdp } from '../../dev/idp.js'
+import { login } from './login.js'
+import { startObservedStack } from './observed-stack.js'
 
 export interface SeenProof {
   /**
@@ -67,4 +70,19 @@ export async function boundTo(idp: DevIdp, accessToken: string): Promise<string 
     (await idp.provider.AccessToken.find(accessToken)) ??
     (await idp.provider.ClientCredentials.find(accessToken))
   return (token as unknown as { jkt?: string } | undefined)?.jkt
+}
+
+/**
+ * An observed stack with `oidc.dpop` on and the IdP binding access tokens
+ * (60 s ones) to the proof's key, and one browser signed in to it.
+ */
+export async function signedInWithDpop(t: Test) {
+  const stack = await startObservedStack(t, {
+    accessTokenTtl: 60,
+    config: { oidc: { dpop: true } },
+    client: { dpopBoundAccessTokens: true },
+  })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  return { stack, base, jar }
 }

@@ -5,7 +5,9 @@
  * unchanged only doubles what an IdP that answers so (a misconfigured
  * client, a proxy in front of it) receives.
  */
+
 import t from 'tap'
+import { signedInWithDpop } from '../helpers/dpop.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
 
@@ -38,13 +40,7 @@ for (const dpop of [false, true]) {
 }
 
 t.test('use_dpop_nonce whose nonce no proof may carry is not retried', async (t) => {
-  const stack = await startObservedStack(t, {
-    accessTokenTtl: 60,
-    config: { oidc: { dpop: true } },
-    client: { dpopBoundAccessTokens: true },
-  })
-  const base = stack.gateway.url
-  const { jar } = await login(base)
+  const { stack, base, jar } = await signedInWithDpop(t)
   // RFC 9449 §8.1: NQCHAR, no space; two fields joined by a proxy read so.
   stack.idp.answer('token', { ...NONCE_ANSWER, headers: { 'dpop-nonce': 'n-1, n-2' } })
   stack.clock.advance(61_000)

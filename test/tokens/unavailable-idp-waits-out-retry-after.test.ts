@@ -9,9 +9,11 @@
  * wait. Against the real dev IdP, on a hand-moved clock, counting the token
  * requests it saw.
  */
+
 import t from 'tap'
 import { type ErrorCode, retryAfterOf } from '../../src/errors.js'
 import { startAudienceStack } from '../helpers/audience-stack.js'
+import { signedInWithDpop } from '../helpers/dpop.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
@@ -142,13 +144,7 @@ t.test('the unavailable limit still ends the session, counted from its first fai
 })
 
 t.test('a refused DPoP proof is waited out as an outage is', async (t) => {
-  const stack = await startObservedStack(t, {
-    accessTokenTtl: 60,
-    config: { oidc: { dpop: true } },
-    client: { dpopBoundAccessTokens: true },
-  })
-  const base = stack.gateway.url
-  const { jar } = await login(base)
+  const { stack, base, jar } = await signedInWithDpop(t)
   stack.idp.answer('token', {
     grantType: 'refresh_token',
     status: 401,
