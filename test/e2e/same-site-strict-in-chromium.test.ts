@@ -1,46 +1,24 @@
 import t from 'tap'
-import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
-import { launchChromium, signInInChromium } from '../helpers/chromium.js'
-import { CLIENT_ID, CLIENT_SECRET, route, startGateway, testConfig } from '../helpers/gateway.js'
-import { onFreePort } from '../helpers/ports.js'
+import { gatewayOnAnotherSiteThanIdp, launchChromium, signInInChromium } from '../helpers/chromium.js'
+import { route, testConfig } from '../helpers/gateway.js'
 
 t.test(
   'session.sameSite: strict in Chromium: the page the login lands on already has the session',
   async (t) => {
     const upstream = await startEchoUpstream()
     t.teardown(() => upstream.close())
-    // The IdP must know the callback's port before the gateway listens on
-    // it; onFreePort picks again if another process takes it first.
-    const { base, idp, gateway } = await onFreePort(async (port) => {
-      // The gateway on `localhost`, the IdP on `127.0.0.1`: two sites, as in
-      // production, so the IdP's redirect to the callback is cross-site.
-      const base = `http://localhost:${port}`
-      const idp = await startDevIdp({
-        clients: [
-          { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${base}/auth/callback`] },
-        ],
-      })
-      try {
-        const gateway = await startGateway(
-          testConfig({
-            port,
-            publicUrl: base,
-            issuer: idp.issuer,
-            sameSite: 'strict',
-            // A page the server renders for the signed-in user: it needs the
-            // session on the navigation itself, not only on the SPA's fetches.
-            routes: [route('/', upstream.url, { token: 'optional-user', csrf: false })],
-          }),
-        )
-        return { base, idp, gateway }
-      } catch (err) {
-        await idp.close()
-        throw err
-      }
-    })
-    t.teardown(() => idp.close())
-    t.teardown(() => gateway.close())
+    const { base } = await gatewayOnAnotherSiteThanIdp(t, (base, issuer, port) =>
+      testConfig({
+        port,
+        publicUrl: base,
+        issuer,
+        sameSite: 'strict',
+        // A page the server renders for the signed-in user: it needs the
+        // session on the navigation itself, not only on the SPA's fetches.
+        routes: [route('/', upstream.url, { token: 'optional-user', csrf: false })],
+      }),
+    )
 
     const browser = await launchChromium(t)
     const context = await browser.newContext()

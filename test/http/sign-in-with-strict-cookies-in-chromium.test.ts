@@ -10,11 +10,9 @@
  * reach with the cookie.
  */
 import t, { type Test } from 'tap'
-import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
-import { launchChromium, signInInChromium } from '../helpers/chromium.js'
-import { CLIENT_ID, CLIENT_SECRET, route, startGateway, testConfig } from '../helpers/gateway.js'
-import { onFreePort } from '../helpers/ports.js'
+import { gatewayOnAnotherSiteThanIdp, launchChromium, signInInChromium } from '../helpers/chromium.js'
+import { route, testConfig } from '../helpers/gateway.js'
 
 /** A gateway with `sameSite: strict` on one site and the dev IdP on another, and a signed-in Chromium page. */
 async function strictSignedIn(t: Test) {
@@ -22,38 +20,23 @@ async function strictSignedIn(t: Test) {
   const userinfo = { forAnother: false }
   const upstream = await startEchoUpstream()
   t.teardown(() => upstream.close())
-  const { base, idp, gateway } = await onFreePort(async (port) => {
-    // Two sites, as in production: the IdP's redirect to the callback is cross-site.
-    const base = `http://localhost:${port}`
-    const idp = await startDevIdp({
-      userinfoSubject: (sub) => (userinfo.forAnother ? 'mallory' : sub),
-      clients: [
-        { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${base}/auth/callback`] },
-      ],
-    })
-    try {
-      const gateway = await startGateway(
-        testConfig({
-          port,
-          publicUrl: base,
-          issuer: idp.issuer,
-          sameSite: 'strict',
-          oidc: { userinfo: true },
-          // Its first request redeems the session's refresh token for a token of its own.
-          routes: [
-            route('/api/scoped', upstream.url, { scopes: ['openid', 'offline_access'] }),
-            route('/', upstream.url, { token: 'optional-user', csrf: false }),
-          ],
-        }),
-      )
-      return { base, idp, gateway }
-    } catch (err) {
-      await idp.close()
-      throw err
-    }
-  })
-  t.teardown(() => idp.close())
-  t.teardown(() => gateway.close())
+  const { base, idp, gateway } = await gatewayOnAnotherSiteThanIdp(
+    t,
+    (base, issuer, port) =>
+      testConfig({
+        port,
+        publicUrl: base,
+        issuer,
+        sameSite: 'strict',
+        oidc: { userinfo: true },
+        // Its first request redeems the session's refresh token for a token of its own.
+        routes: [
+          route('/api/scoped', upstream.url, { scopes: ['openid', 'offline_access'] }),
+          route('/', upstream.url, { token: 'optional-user', csrf: false }),
+        ],
+      }),
+    { userinfoSubject: (sub) => (userinfo.forAnother ? 'mallory' : sub) },
+  )
 
   const browser = await launchChromium(t)
   const page = await (await browser.newContext()).newPage()
