@@ -62,14 +62,15 @@ export function interpolate(text: string, env: NodeJS.ProcessEnv): Interpolated 
 /**
  * `interpolate` over every string of the parsed tree, reporting each
  * variable that is not set at the option it was meant for, and each value
- * a secret's variable (by its name, or the option's) put in (`secret`).
+ * a secret's variable (by its name, or the option's) put in (`secret`;
+ * `inOption` when the option holds a secret, whatever the variable is called).
  */
 export function interpolateTree(
   value: unknown,
   path: Path,
   env: NodeJS.ProcessEnv,
   report: (path: Path, message: string) => void,
-  secret: (path: Path, name: string, value: string) => void = () => {},
+  secret: (path: Path, name: string, value: string, inOption: boolean) => void = () => {},
 ): unknown {
   // A self-referencing alias (`&a [*a]`) is a cycle; no real config nests this deep.
   if (path.length > 32) {
@@ -78,7 +79,9 @@ export function interpolateTree(
   }
   if (typeof value === 'string') {
     const { value: out, missing, unsupported, bare, replaced } = interpolate(value, env)
-    for (const [name, found] of replaced) if (isSecret(path, name)) secret(path, name, found)
+    const inOption = replaced.size > 0 && SECRET_OPTION.test(formatPath(path))
+    for (const [name, found] of replaced)
+      if (inOption || SECRET_NAME.test(name)) secret(path, name, found, inOption)
     for (const form of unsupported) {
       report(
         path,
@@ -108,7 +111,9 @@ export function interpolateTree(
   return value
 }
 
-const SECRET_OPTION = /^((oidc|identityProviders\[\d+\])\.clientSecret|session\.secrets?(\[\d+\])?)$/
+/** The client's secret, the session's, and private keys written in (a client key, a TLS key). */
+const SECRET_OPTION =
+  /^((oidc|identityProviders\[\d+\])\.clientSecret|session\.secrets?(\[\d+\])?)$|(^|\.)(clientKey\.(pem|jwk)|tls\.key\.pem)(\.|\[|$)/
 const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|CREDENTIAL|(^|_)KEY($|_)/i
 
 function isSecret(path: Path, name: string): boolean {

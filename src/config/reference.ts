@@ -74,7 +74,9 @@ Durations accept \`500ms\`, \`30s\`, \`5m\`, \`12h\`, \`1d\` or a number of seco
 \`1mb\` or a number of bytes. \`\${VAR}\` and \`\${VAR:-default}\` are replaced from the environment;
 any other \`\${…}\`, and a bare \`$VAR\` where a secret goes, is an error, never kept as text.
 A problem never quotes what a variable named like a secret (\`SECRET\`, \`PASSWORD\`, \`TOKEN\`,
-\`KEY\`, …) or one in a secret option put in: it says \`[redacted: the value of NAME]\`.
+\`KEY\`, …) or one in a secret option put in: it says \`[redacted: the value of NAME]\`. What
+a secret option (\`clientSecret\`, \`session.secret\`, a \`clientKey\` or TLS \`key\` written in)
+takes from a variable is not quoted at any other option either, whatever that one's variable is called.
 Unknown keys are errors. [routes.yaml](../routes.yaml) is a commented example. The file is a
 regular file, or a symlink to one as in a ConfigMap volume, of at most 1 MiB; anything else is
 refused by name. Lists and mappings nest at most 32 levels deep, and the file holds at most

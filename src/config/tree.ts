@@ -32,6 +32,8 @@ export interface PlacedSecret {
   readonly path: string
   readonly name: string
   readonly value: string
+  /** The option holds a secret: the value is one wherever else it is written. */
+  readonly inOption: boolean
 }
 
 /**
@@ -60,8 +62,8 @@ export function readConfigTree(text: string, source: string, env: NodeJS.Process
     (path, message) => {
       unset.push({ path: formatPath(path), line: lineOf(path), message })
     },
-    (path, name, value) => {
-      secrets.push({ path: formatPath(path), name, value })
+    (path, name, value, inOption) => {
+      secrets.push({ path: formatPath(path), name, value, inOption })
     },
   )
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -101,7 +103,10 @@ export function readConfigTree(text: string, source: string, env: NodeJS.Process
  * messages at its option and those above it, which may quote it (`got
  * "…"`): a secret's variable in an option that quotes its value, a value
  * pasted into the wrong variable, must not reach the terminal or a CI log.
- * Its JSON form is cut too, as a quote escapes a newline or a `"` in it.
+ * What a secret option holds is cut out of every message: pasted into a
+ * second variable, or one variable not named like a secret feeding the
+ * secret and an option that quotes its value, it is the secret all the
+ * same. Its JSON form is cut too, as a quote escapes a newline or a `"` in it.
  */
 export function hideSecrets(
   problems: readonly ConfigProblem[],
@@ -109,8 +114,8 @@ export function hideSecrets(
 ): ConfigProblem[] {
   return problems.map((problem) => {
     let { message } = problem
-    for (const { path, name, value } of secrets) {
-      if (!within(path, problem.path)) continue
+    for (const { path, name, value, inOption } of secrets) {
+      if (!inOption && !within(path, problem.path)) continue
       const hidden = `[redacted: the value of ${name}]`
       message = message.replaceAll(value, hidden).replaceAll(JSON.stringify(value).slice(1, -1), hidden)
     }

@@ -52,3 +52,37 @@ t.test('a variable not named like a secret is still quoted: it is what to fix', 
     '6 oidc.timeout: must be a duration like 500ms, 30s, 5m, 12h, 1d or a number of seconds (got "30 seconds")',
   ])
 })
+
+t.test(
+  "a secret option's value is not quoted anywhere, whatever the variable that put it elsewhere is called",
+  async (t) => {
+    // The client's secret pasted into a second variable by mistake, and one
+    // variable not named like a secret feeding both the secret and an echoing option.
+    const cases: [string, string, Record<string, string>, string][] = [
+      [
+        '  clientSecret: ${OIDC_CLIENT_SECRET}\n  par: ${IDP_PAR}\n',
+        'IDP_PAR',
+        { OIDC_CLIENT_SECRET: SECRET, IDP_PAR: SECRET },
+        '7 oidc.par: must be one of auto, required, off (got "[redacted: the value of OIDC_CLIENT_SECRET]")',
+      ],
+      [
+        '  clientSecret: ${IDP_CS}\n  timeout: "${IDP_CS}"\n',
+        'IDP_CS',
+        { IDP_CS: SECRET },
+        '7 oidc.timeout: must be a duration like 500ms, 30s, 5m, 12h, 1d or a number of seconds (got "[redacted: the value of IDP_CS]")',
+      ],
+      [
+        '  clientAuth: private_key_jwt\n  clientKey: { pem: "${IDP_PEM}" }\n  par: "${IDP_PEM}"\n',
+        'IDP_PEM',
+        { IDP_PEM: `-----BEGIN PRIVATE KEY-----\n${SECRET}\n-----END PRIVATE KEY-----` },
+        '8 oidc.par: must be one of auto, required, off (got "[redacted: the value of IDP_PEM]")',
+      ],
+    ]
+    for (const [lines, name, vars, problem] of cases) {
+      const text = configHead().replace('  clientSecret: ${OIDC_CLIENT_SECRET}\n', lines)
+      const problems = configProblems(text, { ...env, ...vars })
+      t.same(problems, [problem], name)
+      t.notMatch(problems.join('\n'), 'Sup3r', 'no part of the secret')
+    }
+  },
+)
