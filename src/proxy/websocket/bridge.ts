@@ -270,9 +270,18 @@ export class WebSocketBridge {
         'websocket upstream error',
       )
     })
+    // Node does not read the browser's connection until its handshake is
+    // answered, so a reset is all that says the browser left, and the dial
+    // ends with it; `ws` likewise destroys a browser socket whose handshake
+    // it cannot complete. An upstream leg that opened regardless had no one
+    // to link to: it held the user's token outside the limits (the place
+    // went back with the browser's socket), the heartbeat and the shutdown.
+    const abandoned = () => target.terminate()
+    upgrade.socket.once('close', abandoned)
     const onClose = () => {
       clearTimeout(timer)
       this.#dialling.delete(target)
+      upgrade.socket.off('close', abandoned)
       if (!upgrade.socket.destroyed) this.#refuse(reply, failure ?? 'refused', cause)
     }
     target.once('close', onClose)
@@ -280,6 +289,7 @@ export class WebSocketBridge {
     const dropQuietly = () => {
       clearTimeout(timer)
       this.#dialling.delete(target)
+      upgrade.socket.off('close', abandoned)
       target.off('close', onClose)
       target.terminate()
     }
@@ -323,14 +333,9 @@ export class WebSocketBridge {
       target.pause()
       if (selected !== undefined) this.#selected.set(request.raw, selected)
       reply.hijack()
-      let linked = false
-      // `ws` answers a browser handshake it cannot complete itself, and
-      // destroys the socket: the upstream's leg goes with it.
-      const abandoned = () => linked || target.terminate()
-      upgrade.socket.once('close', abandoned)
       this.#server.handleUpgrade(request.raw, upgrade.socket, upgrade.head, (source) => {
         endServerSpan?.(101)
-        linked = true
+        // The pair closes the upstream's leg with the browser's from now on.
         upgrade.socket.off('close', abandoned)
         this.#link(source, target, request)
       })
