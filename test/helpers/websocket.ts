@@ -1,5 +1,6 @@
+import { once } from 'node:events'
 import type { IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
 import type { Test } from 'tap'
 import { type ClientOptions, type ServerOptions, WebSocket, WebSocketServer } from 'ws'
 import type { CookieJar } from './cookie-jar.js'
@@ -116,4 +117,52 @@ export async function until(condition: () => boolean | Promise<boolean>): Promis
 /** One sample of a gateway's metrics, as Prometheus text. */
 export function metrics(stack: Stack): Promise<string> {
   return stack.gateway.app.gatehouse.metrics.registry.metrics()
+}
+
+/** What `rawUpgrade` writes beyond a signed-in browser's well-formed upgrade. */
+export interface RawUpgradeOptions {
+  /** The request line's HTTP version; default `1.1`. */
+  readonly version?: string
+  /** Header lines added after the handshake's own. */
+  readonly headers?: readonly string[]
+  /** Bytes after the head. */
+  readonly body?: string
+}
+
+/**
+ * Writes a signed-in browser's upgrade to `path` on a raw socket, with what
+ * `ws` and browsers never send (`options`). Resolves to the answer's head;
+ * the socket is then destroyed.
+ */
+export async function rawUpgrade(
+  stack: Stack,
+  jar: CookieJar,
+  path: string,
+  options: RawUpgradeOptions = {},
+) {
+  const { port } = new URL(stack.gateway.url)
+  const socket = connect(Number(port), '127.0.0.1')
+  let answer = ''
+  socket.on('data', (chunk: Buffer) => {
+    answer += chunk.toString('latin1')
+    if (answer.includes('\r\n\r\n')) socket.emit('head')
+  })
+  socket.write(
+    [
+      `GET ${path} HTTP/${options.version ?? '1.1'}`,
+      `Host: 127.0.0.1:${port}`,
+      'Connection: Upgrade',
+      'Upgrade: websocket',
+      'Sec-WebSocket-Version: 13',
+      `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}`,
+      `Origin: ${stack.gateway.url}`,
+      `Cookie: ${jar.header(`${stack.gateway.url}/`)}`,
+      ...(options.headers ?? []),
+      '',
+      options.body ?? '',
+    ].join('\r\n'),
+  )
+  await once(socket, 'head')
+  socket.destroy()
+  return answer
 }

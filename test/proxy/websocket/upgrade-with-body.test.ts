@@ -5,49 +5,13 @@
  * read the body's bytes as the browser's first frames (1002). Now it is a
  * 400 before any token is fetched or the upstream dialled.
  */
-import { once } from 'node:events'
-import { connect } from 'node:net'
 import t from 'tap'
-import type { CookieJar } from '../../helpers/cookie-jar.js'
 import { route } from '../../helpers/gateway.js'
 import { login } from '../../helpers/login.js'
-import { type Stack, startStack } from '../../helpers/stack.js'
-import { wsUpstream } from '../../helpers/websocket.js'
+import { startStack } from '../../helpers/stack.js'
+import { rawUpgrade, wsUpstream } from '../../helpers/websocket.js'
 
-/**
- * Writes a well-formed upgrade to `path` with `framing` among its headers
- * and `body` after them, on a raw socket: `ws` and browsers never send a
- * body. Resolves to the answer's head (the socket then closed or left open).
- */
-async function upgradeWith(stack: Stack, jar: CookieJar, path: string, framing: string[], body: string) {
-  const { port } = new URL(stack.gateway.url)
-  const socket = connect(Number(port), '127.0.0.1')
-  let answer = ''
-  socket.on('data', (chunk: Buffer) => {
-    answer += chunk.toString('latin1')
-    if (answer.includes('\r\n\r\n')) socket.emit('head')
-  })
-  socket.write(
-    [
-      `GET ${path} HTTP/1.1`,
-      `Host: 127.0.0.1:${port}`,
-      'Connection: Upgrade',
-      'Upgrade: websocket',
-      'Sec-WebSocket-Version: 13',
-      `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}`,
-      `Origin: ${stack.gateway.url}`,
-      `Cookie: ${jar.header(`${stack.gateway.url}/`)}`,
-      ...framing,
-      '',
-      body,
-    ].join('\r\n'),
-  )
-  await once(socket, 'head')
-  socket.destroy()
-  return answer
-}
-
-const BODIES: readonly (readonly [string[], string])[] = [
+const BODIES: readonly (readonly [readonly string[], string])[] = [
   [['Content-Length: 5'], 'hello'],
   [['Transfer-Encoding: chunked'], '5\r\nhello\r\n0\r\n\r\n'],
 ]
@@ -66,7 +30,7 @@ t.test(
     const tokenRequests = stack.idp.stats.tokenRequests
     for (const path of ['/live/feed', '/service/feed']) {
       for (const [framing, body] of BODIES) {
-        const answer = await upgradeWith(stack, jar, path, framing, body)
+        const answer = await rawUpgrade(stack, jar, path, { headers: framing, body })
         t.match(answer, /^HTTP\/1\.1 400 /, `${path} with ${framing}`)
         t.match(answer, /"error":"invalid_upgrade"/)
         t.match(answer, /must not carry a body/)
@@ -76,7 +40,7 @@ t.test(
     t.equal(stack.idp.stats.tokenRequests, tokenRequests, 'no client token was fetched for them')
 
     // Content-Length: 0 declares no body; such an upgrade is taken.
-    const empty = await upgradeWith(stack, jar, '/live/feed', ['Content-Length: 0'], '')
+    const empty = await rawUpgrade(stack, jar, '/live/feed', { headers: ['Content-Length: 0'] })
     t.match(empty, /^HTTP\/1\.1 101 /)
     t.equal(upstream.upgrades.length, 1)
   },
