@@ -135,6 +135,12 @@ export function browserHandshake(
 ): { readonly offered: readonly string[] } | { readonly problem: string } {
   const { headers } = request
   if (request.method !== 'GET') return { problem: 'A WebSocket upgrade must be a GET.' }
+  // RFC 9110 §7.8: Upgrade in an HTTP/1.0 request MUST be ignored (a 1.0
+  // hop in front may pass on a Connection meant for itself), and RFC 6455
+  // §4.1 asks for 1.1; Node raises `upgrade` for it all the same.
+  const { httpVersionMajor: major, httpVersionMinor: minor } = request.raw
+  if (major < 1 || (major === 1 && minor < 1))
+    return { problem: 'A WebSocket upgrade must be an HTTP/1.1 request.' }
   // RFC 6455 §4.1: the handshake is a GET without a body. Node does not
   // read one: its bytes come with the socket as `head`, which `ws` would
   // read as the browser's first frames. Content-Length: 0 declares none.
