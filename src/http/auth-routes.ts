@@ -4,6 +4,7 @@ import { causeName, type GatehouseError, gatehouseError, isGatehouseError } from
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { OidcClient, RedirectUris } from '../oidc/client.js'
 import type { IdentityProviders } from '../oidc/providers.js'
+import type { GrantHolder } from '../oidc/rotated.js'
 import { interactionRequired } from '../oidc/translate.js'
 import { COOKIE_BYTES_MAX } from '../session/login-cookies.js'
 import { type Sessions, sessionEndsAt } from '../session/sessions.js'
@@ -12,6 +13,7 @@ import { chosenProvider } from './chosen-provider.js'
 import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
+import { sessionsOfClient } from './sessions-of-client.js'
 
 /** What the auth routes read of the config. */
 export interface AuthRoutesConfig extends AntiForgeryConfig {
@@ -166,8 +168,8 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     }
     let result: Awaited<ReturnType<OidcClient['callback']>>
     try {
-      result = await oidc.callback(url, login, uris, (refreshToken) =>
-        giveBack(request, oidc, refreshToken, sessions, login),
+      result = await oidc.callback(url, login, uris, (refreshToken, holder) =>
+        giveBack(request, oidc, refreshToken, holder, deps, login),
       )
     } catch (err) {
       // OIDC Core §3.1.2.6: the answer to prompt=none when the user would
@@ -180,7 +182,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     try {
       await sessions.create(request, result, login.heldSession)
     } catch (err) {
-      await giveBack(request, oidc, result.tokens.refreshToken, sessions, login)
+      await giveBack(request, oidc, result.tokens.refreshToken, result, deps, login)
       throw err
     }
     const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
@@ -285,20 +287,24 @@ function asGatehouseError(err: unknown): GatehouseError {
  * so the failed sign-in would end the session that still works, as a
  * sign-in over a live session would (docs/security.md, session fixation).
  * Held when the login started counts too: a `SameSite=Strict` cookie does
- * not come with the IdP's cross-site redirect here.
+ * not come with the IdP's cross-site redirect here. So does a session of
+ * any frontend, in the store, of the IdP session the answer names (else of
+ * its user): frontends that sign in at one client share its grant, and
+ * another host's cookie never comes here.
  */
 async function giveBack(
   request: FastifyRequest,
   oidc: OidcClient,
   refreshToken: string | undefined,
-  sessions: Sessions,
+  holder: GrantHolder,
+  deps: Pick<AuthRouteDeps, 'sessions' | 'providers'>,
   login: LoginState,
 ) {
   if (refreshToken === undefined) return
-  if (login.heldSession !== undefined || sessions.refOf(request) !== undefined) {
+  if (await mayShareGrant(request, oidc, holder, deps, login)) {
     request.log.info(
       { idp: oidc.name },
-      "sign-in failed after the code exchange: its refresh token is not revoked, since the browser's session may share its grant at the identity provider",
+      "sign-in failed after the code exchange: its refresh token is not revoked, since a session of the user's may share its grant at the identity provider",
     )
     return
   }
@@ -319,5 +325,34 @@ async function giveBack(
       { idp: oidc.name, code: error.code, cause: causeName(error) },
       'sign-in failed after the code exchange, and revoking its refresh token failed too',
     )
+  }
+}
+
+/**
+ * Whether a live session may hold the grant a refused sign-in was issued:
+ * the browser's own (giveBack), or one of any frontend of the IdP session
+ * (`sid`) the answer names, else of its user. With the store failing, as
+ * at a callback whose session could not be stored, none is known: given
+ * back as before.
+ */
+async function mayShareGrant(
+  request: FastifyRequest,
+  oidc: OidcClient,
+  holder: GrantHolder,
+  { sessions, providers }: Pick<AuthRouteDeps, 'sessions' | 'providers'>,
+  login: LoginState,
+): Promise<boolean> {
+  if (login.heldSession !== undefined || sessions.refOf(request) !== undefined) return true
+  const by =
+    holder.sid !== undefined
+      ? { sid: holder.sid }
+      : holder.sub !== undefined
+        ? { sub: holder.sub }
+        : undefined
+  if (by === undefined) return false
+  try {
+    return (await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)).length > 0
+  } catch {
+    return false
   }
 }

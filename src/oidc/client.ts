@@ -34,7 +34,7 @@ import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { namingIssuers } from './issuer-mismatch.js'
 import { LateAnswers } from './late-answer.js'
 import { askedResources, resourcesDigest } from './login-resources.js'
-import { rotatedIn, withRotated } from './rotated.js'
+import { type GrantHolder, rotatedIn, strandedIn, withRotated } from './rotated.js'
 import { expiresAt } from './token-lifetime.js'
 import {
   type IdpFailure,
@@ -327,7 +327,7 @@ export class OidcClient {
     currentUrl: URL,
     login: LoginState,
     uris?: RedirectUris,
-    abandon?: (refreshToken: string) => Promise<void>,
+    abandon?: (refreshToken: string, holder: GrantHolder) => Promise<void>,
   ): Promise<LoginResult> {
     const as = this.#metadata('code_exchange')
     let result: oauth.TokenEndpointResponse
@@ -338,7 +338,7 @@ export class OidcClient {
     // new key, unbound, if `dpop` is on now.
     const dpopKey =
       login.dpopKey ?? (this.#oidc.dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined)
-    let stranded: string | undefined
+    let stranded: Awaited<ReturnType<typeof strandedIn>>
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
       result = await retryOnDpopNonce(dpopKey, async () => {
@@ -366,13 +366,13 @@ export class OidcClient {
             ...this.#bound(dpopKey),
           })
         } catch (err) {
-          stranded = await rotatedIn(copy)
+          stranded = await strandedIn(copy)
           throw err
         }
       })
       this.#observer.accepted?.('code_exchange')
     } catch (err) {
-      if (abandon && stranded !== undefined) await abandon(stranded)
+      if (abandon && stranded !== undefined) await abandon(stranded.refreshToken, stranded.holder)
       // An IdP may echo what it refused: the code and the verifier are as secret as a token.
       throw this.#failed(
         'code_exchange',
@@ -396,7 +396,11 @@ export class OidcClient {
     } catch (err) {
       // The code is redeemed and a grant made: a refused sign-in leaves no
       // refresh token alive at the IdP that no session will ever hold.
-      if (abandon && typeof result.refresh_token === 'string') await abandon(result.refresh_token)
+      if (abandon && typeof result.refresh_token === 'string')
+        await abandon(result.refresh_token, {
+          sub: idClaims.sub,
+          sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
+        })
       throw err
     }
     return {

@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose'
 import type { GatehouseError } from '../errors.js'
 
 /**
@@ -15,14 +16,49 @@ const rotated = new WeakMap<GatehouseError, string>()
  * new one is read from the answer as it came, for the session to keep.
  */
 export async function rotatedIn(answer: Response | undefined): Promise<string | undefined> {
+  return (await strandedIn(answer))?.refreshToken
+}
+
+/**
+ * The IdP session and user a grant is for, as far as its answer says: what
+ * another session sharing that grant at the IdP is found by.
+ */
+export interface GrantHolder {
+  readonly sub?: string | undefined
+  readonly sid?: string | undefined
+}
+
+/**
+ * The refresh token of an answer Gatehouse refused, and the holder its ID
+ * token names, read without checking it: it was refused, so the holder is
+ * only ever a reason to keep the grant (a session of the same IdP session
+ * may hold it), never to trust anyone.
+ */
+export async function strandedIn(
+  answer: Response | undefined,
+): Promise<{ refreshToken: string; holder: GrantHolder } | undefined> {
   if (answer === undefined) return undefined
+  let body: { refresh_token?: unknown; id_token?: unknown }
   try {
-    const body = (await answer.json()) as { refresh_token?: unknown }
-    return typeof body.refresh_token === 'string' && body.refresh_token !== ''
-      ? body.refresh_token
-      : undefined
+    body = (await answer.json()) as typeof body
   } catch {
     return undefined
+  }
+  const refreshToken = body?.refresh_token
+  if (typeof refreshToken !== 'string' || refreshToken === '') return undefined
+  return { refreshToken, holder: holderIn(body.id_token) }
+}
+
+function holderIn(idToken: unknown): GrantHolder {
+  if (typeof idToken !== 'string') return {}
+  try {
+    const { sub, sid } = decodeJwt(idToken)
+    return {
+      sub: typeof sub === 'string' && sub !== '' ? sub : undefined,
+      sid: typeof sid === 'string' && sid !== '' ? sid : undefined,
+    }
+  } catch {
+    return {}
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import t, { type Test } from 'tap'
 import { CLAIMS_MAX_BYTES, SUB_MAX_LENGTH } from '../../src/oidc/claims.js'
+import type { GrantHolder } from '../../src/oidc/rotated.js'
 import { CLIENT_ID } from '../helpers/gateway.js'
 import {
   discoveredClient,
@@ -43,7 +44,7 @@ async function signIn(
     userinfo?: unknown
     options?: MockIdpOptions
     refreshToken?: string
-    abandon?: (refreshToken: string) => Promise<void>
+    abandon?: (refreshToken: string, holder: GrantHolder) => Promise<void>
   } = {},
 ) {
   const { idp, oidc } = await discoveredClient(t, {
@@ -170,3 +171,26 @@ t.test('a refused code exchange (an error answer) has no grant to give back', as
   )
   t.same(abandoned, [], 'only a 200 made a grant')
 })
+
+t.test(
+  'a refused sign-in names the holder of the grant it gives back, so one a live session shares is kept',
+  async (t) => {
+    const abandoned: unknown[] = []
+    const abandon = async (token: string, holder: GrantHolder) => {
+      abandoned.push([token, holder])
+    }
+    // The ID token is refused, and read unchecked for its sub and sid alone.
+    await t.rejects(
+      signIn(t, 'alice', {
+        extra: '"sid":"idp-session-1","nonce":"another-login"',
+        refreshToken: 'rt-1',
+        abandon,
+      }),
+    )
+    await t.rejects(signIn(t, '', { extra: '"sid":"idp-session-2"', refreshToken: 'rt-2', abandon }))
+    t.same(abandoned, [
+      ['rt-1', { sub: 'alice', sid: 'idp-session-1' }],
+      ['rt-2', { sub: '', sid: 'idp-session-2' }],
+    ])
+  },
+)
