@@ -74,8 +74,10 @@ export class LogoutTokenVerifier {
       throw invalid(`unexpected typ${typeName(typ)}`, 'unexpected typ')
     // Before jose looks: a JWKS fetched for this very token and still
     // lacking its kid is the IdP's answer; one fetched before it, too
-    // recently for jose to fetch again, may predate the IdP's new key.
-    const coolingDown = this.#jwks.coolingDown
+    // recently for jose to fetch again, may predate the IdP's new key, and
+    // so may one whose fetch began before it, which jose has it wait for
+    // and then not fetch again.
+    const coolingDown = this.#jwks.coolingDown || this.#jwks.reloading
     let payload: JWTPayload
     try {
       ;({ payload } = await jwtVerify(token, this.#jwks, {
@@ -158,8 +160,9 @@ function refusal(err: unknown, header: ProtectedHeaderParameters): string {
 /**
  * A token that could not be checked, rather than one that failed a check:
  * the issuer's JWKS unreachable, too slow or not a 200, or its `kid`
- * missing from a JWKS jose fetched too recently to fetch again (a key the
- * IdP has just rotated in: jose's cooldown, 30 s). Refused as invalid, the
+ * missing from a JWKS jose fetched too recently to fetch again, or began
+ * fetching before the token came (a key the IdP has just rotated in:
+ * jose's cooldown, 30 s). Refused as invalid, the
  * IdP would take the logout as done, or failed for good (Back-Channel
  * Logout §2.8's 400), and the user's sessions would run on; a 503 with
  * `Retry-After` asks for the token again once the keys can be read.

@@ -271,3 +271,46 @@ t.test(
     )
   },
 )
+
+t.test(
+  'a kid missing from a JWKS whose fetch began before the token came is a 503 too: that JWKS may predate the key',
+  async (t) => {
+    const old = await keyOf('k1')
+    const rotated = await keyOf('k2')
+    const { agent, idp } = mockAgent(t)
+    const previous = getGlobalDispatcher()
+    setGlobalDispatcher(agent)
+    t.teardown(() => setGlobalDispatcher(previous))
+    let fetchBegan: () => void = () => {}
+    const began = new Promise<void>((resolve) => {
+      fetchBegan = resolve
+    })
+    // A slow IdP: the JWKS of before the rotation is still on its way when the new key's token comes.
+    idp
+      .intercept({ path: '/jwks', method: 'GET' })
+      .reply(() => {
+        fetchBegan()
+        return { statusCode: 200, data: { keys: [old.jwk] }, responseOptions: { headers: JSON_HEADERS } }
+      })
+      .delay(200)
+    const v = new LogoutTokenVerifier({
+      jwksUri: `${ISSUER}/jwks`,
+      issuer: ISSUER,
+      clientId: CLIENT,
+      now: () => NOW * 1000,
+    })
+    const first = v.verify(await sign(old, { sub: 'u' }))
+    const rotatedToken = await sign(rotated, { sub: 'v' })
+    await began
+    const refused = await v.verify(rotatedToken).then(
+      () => undefined,
+      (err: Error & { retryAfter?: number }) => err,
+    )
+    t.match(await first, { sub: 'u' }, 'the token that began the fetch is checked with it')
+    t.match(
+      refused,
+      { code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE', retryAfter: 30 },
+      'the one that joined it is to be sent again, not refused for good',
+    )
+  },
+)
