@@ -331,9 +331,10 @@ async function giveBack(
 /**
  * Whether a live session may hold the grant a refused sign-in was issued:
  * the browser's own (giveBack), or one of any frontend of the IdP session
- * (`sid`) the answer names, else of its user. With the store failing, as
- * at a callback whose session could not be stored, none is known: given
- * back as before.
+ * (`sid`) the answer names. Naming none, one of its user at another
+ * frontend: this frontend's in another browser is of another IdP session,
+ * another grant. With the store failing, as at a callback whose session
+ * could not be stored, none is known: given back as before.
  */
 async function mayShareGrant(
   request: FastifyRequest,
@@ -343,15 +344,17 @@ async function mayShareGrant(
   login: LoginState,
 ): Promise<boolean> {
   if (login.heldSession !== undefined || sessions.refOf(request) !== undefined) return true
-  const by =
-    holder.sid !== undefined
-      ? { sid: holder.sid }
-      : holder.sub !== undefined
-        ? { sub: holder.sub }
-        : undefined
-  if (by === undefined) return false
+  const { sid, sub } = holder
+  if (sid === undefined && sub === undefined) return false
   try {
-    return (await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)).length > 0
+    const ids = await sessionsOfClient(
+      sessions.store,
+      providers,
+      oidc.registration,
+      oidc.name,
+      sid !== undefined ? { sid } : { sub: sub! },
+    )
+    return sid !== undefined ? ids.length > 0 : ids.some((id) => !sessions.owns(id))
   } catch {
     return false
   }

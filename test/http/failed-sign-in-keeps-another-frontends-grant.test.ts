@@ -42,7 +42,7 @@ t.test("a sign-in refused at one frontend leaves the grant of the user's session
   const after = await apiCall(staff.jar, `${s.staff}/api/scoped`)
   t.equal(after.status, 200, 'and staff’s session still refreshes', { body: after.text })
 
-  // This IdP names no IdP session (no sid): a grant of a user who has a session is kept.
+  // This IdP names no IdP session (no sid): a grant of a user with a session at another frontend is kept.
   answerForAnother = true
   const elsewhere = await login(s.partners, { user: 'bob' })
   t.equal(elsewhere.callback.status, 400, 'a refused sign-in of a user with no session anywhere')
