@@ -4,7 +4,9 @@ import { type AddressInfo, connect } from 'node:net'
 import type { Test } from 'tap'
 import { type ClientOptions, type ServerOptions, WebSocket, WebSocketServer } from 'ws'
 import type { CookieJar } from './cookie-jar.js'
-import type { Stack } from './stack.js'
+import { route } from './gateway.js'
+import { login } from './login.js'
+import { type Stack, startStack } from './stack.js'
 
 /** Longest any handshake or close may take in a WebSocket test before it fails. */
 export const BOUND = 5_000 // ms
@@ -165,4 +167,22 @@ export async function rawUpgrade(
   await once(socket, 'head')
   socket.destroy()
   return answer
+}
+
+/**
+ * A stack with two WebSocket routes to one `wsUpstream`, `/live` (the
+ * user's token) and `/service` (a client token), and a browser signed in;
+ * `tokenRequests` is the IdP's count once it is, to tell whether a refused
+ * upgrade fetched a token.
+ */
+export async function signedInToWebSocketRoutes(t: Test) {
+  const upstream = await wsUpstream(t)
+  const stack = await startStack(t, {
+    routes: () => [
+      route('/live', upstream.url, { websocket: true }),
+      route('/service', upstream.url, { token: 'client', scopes: ['reports.read'], websocket: true }),
+    ],
+  })
+  const { jar } = await login(stack.gateway.url)
+  return { upstream, stack, jar, tokenRequests: stack.idp.stats.tokenRequests }
 }

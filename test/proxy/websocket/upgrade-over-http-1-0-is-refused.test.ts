@@ -8,23 +8,12 @@
  * it is a 400 before any token is fetched or the upstream dialled.
  */
 import t from 'tap'
-import { route } from '../../helpers/gateway.js'
-import { login } from '../../helpers/login.js'
-import { startStack } from '../../helpers/stack.js'
-import { rawUpgrade, wsUpstream } from '../../helpers/websocket.js'
+import { rawUpgrade, signedInToWebSocketRoutes } from '../../helpers/websocket.js'
 
 t.test(
   'an HTTP/1.0 upgrade is a 400 invalid_upgrade before a token is fetched or the upstream dialled',
   async (t) => {
-    const upstream = await wsUpstream(t)
-    const stack = await startStack(t, {
-      routes: () => [
-        route('/live', upstream.url, { websocket: true }),
-        route('/service', upstream.url, { token: 'client', scopes: ['reports.read'], websocket: true }),
-      ],
-    })
-    const { jar } = await login(stack.gateway.url)
-    const tokenRequests = stack.idp.stats.tokenRequests
+    const { upstream, stack, jar, tokenRequests } = await signedInToWebSocketRoutes(t)
     for (const path of ['/live/feed', '/service/feed']) {
       const answer = await rawUpgrade(stack, jar, path, { version: '1.0' })
       t.match(answer, /^HTTP\/1\.1 400 /, path)

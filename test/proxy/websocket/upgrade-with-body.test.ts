@@ -6,10 +6,7 @@
  * 400 before any token is fetched or the upstream dialled.
  */
 import t from 'tap'
-import { route } from '../../helpers/gateway.js'
-import { login } from '../../helpers/login.js'
-import { startStack } from '../../helpers/stack.js'
-import { rawUpgrade, wsUpstream } from '../../helpers/websocket.js'
+import { rawUpgrade, signedInToWebSocketRoutes } from '../../helpers/websocket.js'
 
 const BODIES: readonly (readonly [readonly string[], string])[] = [
   [['Content-Length: 5'], 'hello'],
@@ -19,15 +16,7 @@ const BODIES: readonly (readonly [readonly string[], string])[] = [
 t.test(
   'an upgrade with a body is a 400 invalid_upgrade before a token is fetched or the upstream dialled',
   async (t) => {
-    const upstream = await wsUpstream(t)
-    const stack = await startStack(t, {
-      routes: () => [
-        route('/live', upstream.url, { websocket: true }),
-        route('/service', upstream.url, { token: 'client', scopes: ['reports.read'], websocket: true }),
-      ],
-    })
-    const { jar } = await login(stack.gateway.url)
-    const tokenRequests = stack.idp.stats.tokenRequests
+    const { upstream, stack, jar, tokenRequests } = await signedInToWebSocketRoutes(t)
     for (const path of ['/live/feed', '/service/feed']) {
       for (const [framing, body] of BODIES) {
         const answer = await rawUpgrade(stack, jar, path, { headers: framing, body })
