@@ -13,7 +13,7 @@ import { chosenProvider } from './chosen-provider.js'
 import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
-import { sessionsOfClient } from './sessions-of-client.js'
+import { lookedUpBy, sessionsOfClient } from './sessions-of-client.js'
 
 /** What the auth routes read of the config. */
 export interface AuthRoutesConfig extends AntiForgeryConfig {
@@ -344,17 +344,11 @@ async function mayShareGrant(
   login: LoginState,
 ): Promise<boolean> {
   if (login.heldSession !== undefined || sessions.refOf(request) !== undefined) return true
-  const { sid, sub } = holder
-  if (sid === undefined && sub === undefined) return false
+  const by = lookedUpBy(holder)
+  if (by === undefined) return false
   try {
-    const ids = await sessionsOfClient(
-      sessions.store,
-      providers,
-      oidc.registration,
-      oidc.name,
-      sid !== undefined ? { sid } : { sub: sub! },
-    )
-    return sid !== undefined ? ids.length > 0 : ids.some((id) => !sessions.owns(id))
+    const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)
+    return 'sid' in by ? ids.length > 0 : ids.some((id) => !sessions.owns(id))
   } catch {
     return false
   }

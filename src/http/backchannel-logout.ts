@@ -10,7 +10,7 @@ import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache } from '../tokens/types.js'
 import type { ClientRegistration } from '../types.js'
-import { sessionsOfClient } from './sessions-of-client.js'
+import { lookedUpBy, sessionsOfClient } from './sessions-of-client.js'
 
 export interface BackchannelLogoutDeps {
   readonly config: {
@@ -138,13 +138,9 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       // The token is for a client (its `aud`), not for one of our entries:
       // every entry with this issuer and client id, in any frontend, signed
       // its sessions in at that client, so all of theirs end, and no other's.
-      const ids = await sessionsOfClient(
-        sessions.store,
-        providers,
-        oidc.registration,
-        oidc.name,
-        claims.sid ? { sid: claims.sid } : { sub: claims.sub! },
-      )
+      // The verifier refused a token naming neither (§2.4).
+      const by = lookedUpBy(claims)!
+      const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)
       await sessions.endAll(ids)
       await replay.keep(seen, JTI_TTL_MS)
       request.log.info({ idp: oidc.name, ended: ids.length }, 'back-channel logout')

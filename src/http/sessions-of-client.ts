@@ -6,6 +6,19 @@ import type { ClientRegistration } from '../types.js'
 export type LookedUpBy = { readonly sub: string } | { readonly sid: string }
 
 /**
+ * What an IdP's `sid` and `sub` look sessions up by: the IdP session when
+ * named (§2.7: that session's, not all of the user's), else the user;
+ * `undefined` when neither is.
+ */
+export function lookedUpBy(named: {
+  readonly sid?: string | undefined
+  readonly sub?: string | undefined
+}): LookedUpBy | undefined {
+  if (named.sid) return { sid: named.sid }
+  return named.sub ? { sub: named.sub } : undefined
+}
+
+/**
  * Ids of the live sessions of a user or an IdP session whose tokens
  * `registration` (an issuer and client id) issued, whichever provider
  * entry signed them in: each name's own indexes, since a `sub` or `sid`
