@@ -131,6 +131,24 @@ export interface RawUpgradeOptions {
   readonly body?: string
 }
 
+/** The bytes of a signed-in browser's upgrade to `path` on the gateway of `stack`, with `options`. */
+export function upgradeRequest(stack: Stack, jar: CookieJar, path: string, options: RawUpgradeOptions = {}) {
+  const { port } = new URL(stack.gateway.url)
+  return [
+    `GET ${path} HTTP/${options.version ?? '1.1'}`,
+    `Host: 127.0.0.1:${port}`,
+    'Connection: Upgrade',
+    'Upgrade: websocket',
+    'Sec-WebSocket-Version: 13',
+    `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}`,
+    `Origin: ${stack.gateway.url}`,
+    `Cookie: ${jar.header(`${stack.gateway.url}/`)}`,
+    ...(options.headers ?? []),
+    '',
+    options.body ?? '',
+  ].join('\r\n')
+}
+
 /**
  * Writes a signed-in browser's upgrade to `path` on a raw socket, with what
  * `ws` and browsers never send (`options`). Resolves to the answer's head;
@@ -149,21 +167,7 @@ export async function rawUpgrade(
     answer += chunk.toString('latin1')
     if (answer.includes('\r\n\r\n')) socket.emit('head')
   })
-  socket.write(
-    [
-      `GET ${path} HTTP/${options.version ?? '1.1'}`,
-      `Host: 127.0.0.1:${port}`,
-      'Connection: Upgrade',
-      'Upgrade: websocket',
-      'Sec-WebSocket-Version: 13',
-      `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}`,
-      `Origin: ${stack.gateway.url}`,
-      `Cookie: ${jar.header(`${stack.gateway.url}/`)}`,
-      ...(options.headers ?? []),
-      '',
-      options.body ?? '',
-    ].join('\r\n'),
-  )
+  socket.write(upgradeRequest(stack, jar, path, options))
   await once(socket, 'head')
   socket.destroy()
   return answer

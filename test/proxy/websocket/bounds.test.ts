@@ -14,6 +14,7 @@ import {
   metrics,
   nextMessage,
   openSocket,
+  upgradeRequest,
   wsUpstream,
   wsUrl,
 } from '../../helpers/websocket.js'
@@ -102,20 +103,7 @@ async function rawSocket(t: Test, stack: Stack, halfOpen = false) {
       resolve(received)
     })
   })
-  socket.write(
-    [
-      'GET /live/feed HTTP/1.1',
-      `Host: 127.0.0.1:${port}`,
-      'Connection: Upgrade',
-      'Upgrade: websocket',
-      'Sec-WebSocket-Version: 13',
-      `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}`,
-      `Origin: ${stack.gateway.url}`,
-      `Cookie: ${jar.header(`${stack.gateway.url}/`)}`,
-      '',
-      '',
-    ].join('\r\n'),
-  )
+  socket.write(upgradeRequest(stack, jar, '/live/feed'))
   return { socket, ended, closeFrame }
 }
 
