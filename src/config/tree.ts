@@ -113,14 +113,47 @@ export function hideSecrets(
   secrets: readonly PlacedSecret[],
 ): ConfigProblem[] {
   return problems.map((problem) => {
-    let { message } = problem
+    const forms = new Map<string, string>()
     for (const { path, name, value, inOption } of secrets) {
       if (!inOption && !within(path, problem.path)) continue
-      const hidden = `[redacted: the value of ${name}]`
-      message = message.replaceAll(value, hidden).replaceAll(JSON.stringify(value).slice(1, -1), hidden)
+      for (const form of [value, JSON.stringify(value).slice(1, -1)])
+        if (!forms.has(form)) forms.set(form, name)
     }
+    const message = withoutForms(problem.message, forms)
     return message === problem.message ? problem : { ...problem, message }
   })
+}
+
+/**
+ * `message` with every character of any occurrence of `forms` (text → the
+ * variable's name) cut out, each run of them replaced once by the names.
+ * All at once, over the message as it came: one after another, a secret
+ * that is part of another cut that one short and left the rest printed,
+ * and a later pass read the words an earlier put in, cutting a short
+ * secret out of them again (each pass multiplying the message).
+ */
+function withoutForms(message: string, forms: ReadonlyMap<string, string>): string {
+  if (forms.size === 0) return message
+  const covered: (string | undefined)[] = new Array(message.length)
+  for (const [form, name] of forms) {
+    // Each character is marked once per form, however its occurrences overlap.
+    let markedTo = 0
+    for (let at = message.indexOf(form); at !== -1; at = message.indexOf(form, at + 1)) {
+      for (let i = Math.max(at, markedTo); i < at + form.length; i++) covered[i] ??= name
+      markedTo = at + form.length
+    }
+  }
+  let out = ''
+  for (let i = 0; i < message.length; ) {
+    if (covered[i] === undefined) {
+      out += message[i++]
+      continue
+    }
+    const names = new Set<string>()
+    while (i < message.length && covered[i] !== undefined) names.add(covered[i++]!)
+    out += `[redacted: the value of ${[...names].join(', ')}]`
+  }
+  return out
 }
 
 /** Whether the option at `path` is `at` or inside it. */
