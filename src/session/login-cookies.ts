@@ -126,10 +126,11 @@ export class LoginCookies {
     // Newest first. Every sign-in cookie is Path=/, and a browser sends the
     // cookies of one path oldest first (RFC 6265bis §5.8.3): the header's
     // order is their age, for other frontends' cookies too, which do not
-    // open here.
+    // open here. The count is this frontend's alone: its sign-ins beyond
+    // it go, not another frontend's older ones that fit in the bytes.
     for (const p of this.#pending(request).reverse()) {
-      full ||= (p.own && count === PENDING_LOGINS_MAX) || bytes + p.bytes > PENDING_LOGIN_BYTES
-      if (full || p.spoilt) {
+      full ||= bytes + p.bytes > PENDING_LOGIN_BYTES
+      if (full || p.spoilt || (p.own && count === PENDING_LOGINS_MAX)) {
         this.#clear(reply, p.name)
         continue
       }

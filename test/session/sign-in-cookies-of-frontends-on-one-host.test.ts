@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { parseConfig } from '../../src/config/load.js'
-import { PENDING_LOGIN_BYTES } from '../../src/session/login-cookies.js'
+import { PENDING_LOGIN_BYTES, PENDING_LOGINS_MAX } from '../../src/session/login-cookies.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { CLIENT_ID, CLIENT_SECRET, startGateway, testConfigRaw } from '../helpers/gateway.js'
 import { followLoginFlow, type JarResponse, jarFetch } from '../helpers/login.js'
@@ -99,4 +99,17 @@ t.test("sign-ins of two frontends that fit together keep each other's cookies", 
   const donePortal = await jarFetch(jar, await followLoginFlow(jar, portal.location!, 'alice'))
   t.equal(donePortal.location, `${origin}/portal/b`, "and the second's")
   t.same(signInCookies(jar, origin), [], 'none left')
+})
+
+t.test("one frontend's count of sign-ins does not clear another's that fits", async (t) => {
+  const { origin } = await setup(t)
+  const jar = new CookieJar()
+  const portal = await start(jar, origin, '/portal', '/b')
+  // One more than a frontend may have pending: the root's oldest goes.
+  for (let i = 0; i <= PENDING_LOGINS_MAX; i++) await start(jar, origin, '', `/a${i}`)
+  const pending = signInCookies(jar, origin)
+  t.ok(pending.join('; ').length <= PENDING_LOGIN_BYTES, `${pending.join('; ').length} bytes`)
+  t.equal(pending.filter((pair) => pair.startsWith('gatehouse-root-login.')).length, PENDING_LOGINS_MAX)
+  const done = await jarFetch(jar, await followLoginFlow(jar, portal.location!, 'alice'))
+  t.equal(done.location, `${origin}/portal/b`, "the other frontend's sign-in completes")
 })
