@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { parseDuration, parseSize } from './duration.js'
 import type { ConfigProblem } from './errors.js'
 import { parseStore } from './store-url.js'
-import { readConfigTree } from './tree.js'
+import { hideSecrets, readConfigTree } from './tree.js'
 import type { GatehouseConfig } from './types.js'
 
 /**
@@ -52,10 +52,28 @@ export function restartNeeded(
 }
 
 /**
+ * `restartNeeded` for config text that passed its check, as a reload logs
+ * it: each at its line in `text`, and a value a secret's variable put in
+ * (tree.ts `hideSecrets`) named, not quoted. The text is read again only
+ * when a setting differs.
+ */
+export function restartNeededOf(
+  running: GatehouseConfig,
+  next: GatehouseConfig,
+  text: string,
+  env: NodeJS.ProcessEnv,
+): RestartNeeded[] {
+  if (restartNeeded(running, next).length === 0) return []
+  const read = readConfigTree(text, '', env)
+  return hideSecrets(restartNeeded(running, next, read.lineOf), read.secrets)
+}
+
+/**
  * `restartNeeded` for config text that failed its check, with `problems`:
  * each restart setting the text can still be read for (no problem names
  * it, or an option around or within it) is compared, so that one refusal
- * names everything to fix. Empty when the text is not a YAML mapping.
+ * names everything to fix, a secret's variable's value named, not quoted.
+ * Empty when the text is not a YAML mapping.
  */
 export function restartNeededIn(
   running: GatehouseConfig,
@@ -76,7 +94,7 @@ export function restartNeededIn(
     const value = resolved(path, at(read.tree, path))
     if (value !== UNREADABLE) readable.set(path, value)
   }
-  return compare(running, readable, read.lineOf)
+  return hideSecrets(compare(running, readable, read.lineOf), read.secrets)
 }
 
 /** One of the paths is the other, or an option within it. */

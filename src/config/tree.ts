@@ -108,10 +108,10 @@ export function readConfigTree(text: string, source: string, env: NodeJS.Process
  * secret and an option that quotes its value, it is the secret all the
  * same. Its JSON form is cut too, as a quote escapes a newline or a `"` in it.
  */
-export function hideSecrets(
-  problems: readonly ConfigProblem[],
+export function hideSecrets<P extends ConfigProblem>(
+  problems: readonly P[],
   secrets: readonly PlacedSecret[],
-): ConfigProblem[] {
+): P[] {
   return problems.map((problem) => {
     const forms = new Map<string, string>()
     for (const { path, name, value, inOption } of secrets) {

@@ -1,9 +1,8 @@
 import { Worker } from 'node:worker_threads'
-import { linesOf } from '../config/document.js'
 import { ConfigError, type ConfigProblem } from '../config/errors.js'
 import { parseConfig } from '../config/load.js'
 import { configText } from '../config/read.js'
-import { restartNeeded, restartNeededIn } from '../config/reload-policy.js'
+import { restartNeededIn, restartNeededOf } from '../config/reload-policy.js'
 import type { GatehouseConfig } from '../config/types.js'
 
 /** What a reload checks: the bytes it read, against the config running. */
@@ -73,10 +72,7 @@ export function checkReload({ bytes, file, env, running }: ReloadCheckInput): Re
       problems: [...problems, ...refused].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
     }
   }
-  // The text is parsed again for the lines only when there is one to name.
-  const restart =
-    restartNeeded(running, config).length > 0 ? restartNeeded(running, config, linesOf(text)) : []
-  return { result: 'valid', config, warnings, restart }
+  return { result: 'valid', config, warnings, restart: restartNeededOf(running, config, text, env) }
 }
 
 /**
