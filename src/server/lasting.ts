@@ -9,7 +9,9 @@ import { IdentityProviders, registrations } from '../oidc/providers.js'
 import { SocketLimits } from '../proxy/websocket/limits.js'
 import { CertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
+import { MemoryTokenCache } from '../tokens/memory-token-cache.js'
 import { RefusedClient } from '../tokens/refused-client.js'
+import type { TokenCache } from '../tokens/types.js'
 import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from '../tokens/unavailable-limit.js'
 import {
   type Coordination,
@@ -140,6 +142,7 @@ export class IdpParts {
     failing: UnavailableLimit,
     lateWrites: LateWrites,
     keys: HeldKeys,
+    clientTokenCopy: TokenCache,
   ) {
     const { now } = options
     this.#audiences = config.routes.length + 1
@@ -181,7 +184,7 @@ export class IdpParts {
     this.userTokens = new UserTokens(this.#userTokensOptions)
     this.clientTokens = new ClientTokens({
       ...fetchOnce,
-      cache: stores.clientTokens,
+      cache: clientTokenCopy,
       observer: observers.clientTokens,
     })
   }
@@ -252,6 +255,13 @@ export class Lasting {
   /** Sessions whose refresh's late answer is awaited: a reload's token parts must wait for it too. */
   readonly #lateWrites: LateWrites = new Map()
   /**
+   * The client-credentials tokens every `IdpParts` shares: the store's, or
+   * in memory mode the process's own, so that the parts a reload builds
+   * take the token the replaced ones fetched, and a request that waited on
+   * that fetch's lock finds it (src/tokens/memory-token-cache.ts).
+   */
+  readonly #clientTokens: TokenCache
+  /**
    * Each provider's issuer and client id in the first config: what a
    * session sealed before sessions recorded theirs is taken to have.
    */
@@ -272,6 +282,7 @@ export class Lasting {
     this.certificates = new CertificateExpiry(this.metrics.registry, log, options.now)
     this.#options = options
     this.#failing = new UnavailableLimit(DEFAULT_UNAVAILABLE_LIMIT, options.now)
+    this.#clientTokens = stores.clientTokens ?? new MemoryTokenCache(options.now)
   }
 
   static async create(
@@ -319,6 +330,7 @@ export class Lasting {
         this.#failing,
         this.#lateWrites,
         this.dpopKeys,
+        this.#clientTokens,
       )
       this.#idp.add(parts)
     }

@@ -6,7 +6,10 @@ import type { LockService, RefreshCooldowns, ReplayCache, TokenCache } from '../
 export interface Stores {
   readonly sessions: SessionStore
   readonly locks: LockService
-  /** Client-credentials tokens shared across instances; absent in memory mode, where `ClientTokens` keeps the only copy. */
+  /**
+   * Client-credentials tokens shared across instances; absent in memory
+   * mode, where the process keeps its own (`Lasting`, `MemoryTokenCache`).
+   */
   readonly clientTokens?: TokenCache
   /** The shared Redis connection, for plugins that keep state there (rate limits). */
   readonly redis?: RedisClient

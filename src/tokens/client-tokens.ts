@@ -21,9 +21,11 @@ import { notAsked } from './unavailable-limit.js'
 
 export interface ClientTokensOptions {
   /**
-   * The copy shared with the other instances. Absent with one process,
-   * whose local copy is then the only one: a second in-memory copy would
-   * hold the same tokens twice.
+   * The copy shared with the other instances; with one process, the
+   * process's own (`MemoryTokenCache`), which the `ClientTokens` a reload
+   * builds share with those it replaces: their lock is the process's, and
+   * a waiter on it must find the token its holder fetched. Absent: this
+   * local copy is the only one.
    */
   readonly cache?: TokenCache | undefined
   readonly locks: LockService
