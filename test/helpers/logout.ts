@@ -1,6 +1,9 @@
-import { type CryptoKey, type JWTPayload, SignJWT } from 'jose'
-import type { CookieJar } from './cookie-jar.js'
-import { jarFetch } from './login.js'
+import { type CryptoKey, exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
+import type { Test } from 'tap'
+import { CookieJar } from './cookie-jar.js'
+import { CLIENT_ID, route, type TestConfigInput } from './gateway.js'
+import { apiCall, jarFetch, login } from './login.js'
+import { startStack } from './stack.js'
 
 /** OpenID Connect Back-Channel Logout 1.0 §2.4: the event a logout token carries. */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
@@ -45,4 +48,42 @@ export async function endIdpSession(jar: CookieJar, issuer: string) {
     body: new URLSearchParams({ xsrf, logout: 'yes' }),
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
   })
+}
+
+/**
+ * A stack with back-channel logout, two sessions of dave, and a poster of
+ * one logout token for him (each post a delivery of the same token);
+ * `ended` says whether both sessions are over.
+ */
+export async function twoSessionsOfDave(t: Test, config: Partial<TestConfigInput> = {}) {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true })
+  const jwk = { ...(await exportJWK(privateKey)), kid: 'idp-key', alg: 'RS256', use: 'sig' }
+  const stack = await startStack(t, {
+    idp: { signingKey: jwk },
+    backchannelLogout: true,
+    routes: (upstream) => [route('/api/orders', upstream)],
+    config: { logLevel: 'silent', ...config },
+  })
+  const base = stack.gateway.url
+  const store = stack.gateway.app.gatehouse.stores.sessions
+  const one = await login(base, { user: 'dave' })
+  const two = await login(base, { user: 'dave' })
+  t.equal((await store.idsBySub('dave')).length, 2)
+
+  const token = await signLogoutToken(
+    { issuer: stack.idp.issuer, audience: CLIENT_ID, key: privateKey, kid: 'idp-key' },
+    { sub: 'dave' },
+  )
+  const post = () =>
+    jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, {
+      method: 'POST',
+      body: new URLSearchParams({ logout_token: token }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+  const ended = async () =>
+    [
+      (await apiCall(one.jar, `${base}/api/orders`)).status,
+      (await apiCall(two.jar, `${base}/api/orders`)).status,
+    ].every((status) => status === 401)
+  return { base, store, post, ended }
 }

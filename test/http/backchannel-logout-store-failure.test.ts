@@ -1,47 +1,10 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import { exportJWK, generateKeyPair } from 'jose'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { gatehouseError } from '../../src/errors.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { CLIENT_ID, route } from '../helpers/gateway.js'
-import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { signLogoutToken } from '../helpers/logout.js'
+import { jarFetch } from '../helpers/login.js'
+import { twoSessionsOfDave } from '../helpers/logout.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
-import { startStack } from '../helpers/stack.js'
-
-/** A stack with back-channel logout, two sessions of dave, and a poster of one logout token for him. */
-async function twoSessionsOfDave(t: Test, config: Record<string, unknown> = {}) {
-  const { privateKey } = await generateKeyPair('RS256', { extractable: true })
-  const jwk = { ...(await exportJWK(privateKey)), kid: 'idp-key', alg: 'RS256', use: 'sig' }
-  const stack = await startStack(t, {
-    idp: { signingKey: jwk },
-    backchannelLogout: true,
-    routes: (upstream) => [route('/api/orders', upstream)],
-    config: { logLevel: 'silent', ...config },
-  })
-  const base = stack.gateway.url
-  const store = stack.gateway.app.gatehouse.stores.sessions
-  const one = await login(base, { user: 'dave' })
-  const two = await login(base, { user: 'dave' })
-  t.equal((await store.idsBySub('dave')).length, 2)
-
-  const token = await signLogoutToken(
-    { issuer: stack.idp.issuer, audience: CLIENT_ID, key: privateKey, kid: 'idp-key' },
-    { sub: 'dave' },
-  )
-  const post = () =>
-    jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, {
-      method: 'POST',
-      body: new URLSearchParams({ logout_token: token }),
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    })
-  const ended = async () =>
-    [
-      (await apiCall(one.jar, `${base}/api/orders`)).status,
-      (await apiCall(two.jar, `${base}/api/orders`)).status,
-    ].every((status) => status === 401)
-  return { base, store, post, ended }
-}
 
 /**
  * A logout token whose sessions the store failed to end (the store down
