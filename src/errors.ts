@@ -132,6 +132,12 @@ export const errorCatalogue = {
     message: 'The session store is unavailable. Retry later.',
     retryAfter: 2,
   },
+  GATEHOUSE_ERR_LOGOUT_IN_PROGRESS: {
+    status: 503,
+    error: 'logout_in_progress',
+    message: 'An earlier delivery of this logout token is still being carried out. Send it again later.',
+    retryAfter: 2,
+  },
   GATEHOUSE_ERR_UPSTREAM_UNREACHABLE: {
     status: 502,
     error: 'upstream_unreachable',

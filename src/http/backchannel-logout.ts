@@ -27,15 +27,20 @@ const JTI_TTL_MS = 5 * 60_000
 
 /**
  * How long a logout token's `jti` is held while it is carried out, so a
- * parallel delivery of it is refused meanwhile: no longer than the
- * `Retry-After` of the 503 its failure gets. The store is what fails, and
- * a store gone (Redis killed half way) cannot take the forget either; a
- * `jti` noted for JTI_TTL_MS up front then refused the IdP's resend as a
- * replay and the sessions not yet ended ran on. A delivery that comes
- * after the hold while the first is still at work ends the same sessions
- * again, which changes nothing.
+ * parallel delivery of it is asked to come again meanwhile: no longer than
+ * the `Retry-After` of the 503 its failure gets, nor of the 503 that
+ * parallel delivery gets, so the resend finds the hold over. The store is
+ * what fails, and a store gone (Redis killed half way) cannot take the
+ * forget either; a `jti` noted for JTI_TTL_MS up front then refused the
+ * IdP's resend as a replay and the sessions not yet ended ran on. A
+ * delivery that comes after the hold while the first is still at work
+ * ends the same sessions again, which changes nothing.
  */
-const JTI_HOLD_MS = errorCatalogue.GATEHOUSE_ERR_STORE_UNAVAILABLE.retryAfter * 1_000
+const JTI_HOLD_MS =
+  Math.min(
+    errorCatalogue.GATEHOUSE_ERR_STORE_UNAVAILABLE.retryAfter,
+    errorCatalogue.GATEHOUSE_ERR_LOGOUT_IN_PROGRESS.retryAfter,
+  ) * 1_000
 
 /**
  * OpenID Connect Back-Channel Logout 1.0 at `{basePath}/backchannel-logout`,
@@ -130,9 +135,14 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
     const { oidc, claims } = await verified(token, candidates(token))
     const seen = replayKey(oidc.registration, claims)
-    if (!(await replay.firstSeen(seen, JTI_HOLD_MS))) {
+    const claim = await replay.claim(seen, JTI_HOLD_MS)
+    if (claim === 'done')
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token was already used.')
-    }
+    // A delivery still at work may yet fail, its 503 perhaps lost to a
+    // connection the IdP gave up on: a 400 now, which the IdP takes as
+    // final, would leave the sessions running. Its Retry-After is no
+    // shorter than the hold, so the resend finds the token done, or free.
+    if (claim === 'held') throw gatehouseError('GATEHOUSE_ERR_LOGOUT_IN_PROGRESS')
     try {
       // §2.7: with a sid, end that IdP session's sessions; with only a sub, all of the user's.
       // The token is for a client (its `aud`), not for one of our entries:

@@ -122,7 +122,8 @@ export const REDIS_KEY_LAYOUT = {
   seenLogoutToken: {
     key: '{prefix}seen:logout:<hash>',
     type: 'string',
-    expires: 'PX 2 s while carried out, then 5 minutes; named by a SHA-256 of the issuer, client id and jti',
+    expires:
+      'PX 2 s while carried out (held), then 5 minutes once carried out (done); named by a SHA-256 of the issuer, client id and jti',
   },
   retryCooldown: { key: '{prefix}cooldown:<hash>', type: 'string', expires: 'PX tokens.retryCooldown' },
   rateLimit: { key: '{prefix}rl:…', type: '@fastify/rate-limit', expires: 'the rate-limit window' },

@@ -30,13 +30,26 @@ export interface TokenCache {
   close(): Promise<void>
 }
 
-/** Remembers one-time identifiers (such as a logout token's `jti`) for a while. */
+/**
+ * What a claim on a one-time identifier found: nothing (`claimed`, it is
+ * now held by the caller), a use still being carried out (`held`), or a
+ * use carried out (`done`).
+ */
+export type ReplayClaim = 'claimed' | 'held' | 'done'
+
+/**
+ * Remembers one-time identifiers (such as a logout token's `jti`) for a
+ * while: held briefly while a use is carried out, then kept as done.
+ */
 export interface ReplayCache {
-  /** True the first time `key` is seen within `ttlMs`; false for every repeat. */
-  firstSeen(key: string, ttlMs: number): Promise<boolean>
-  /** Forgets `key`, so its next sighting is a first again: for a use that failed and may be retried. */
+  /** Holds `key` for `holdMs` when it is neither held nor done; says which it found otherwise. */
+  claim(key: string, holdMs: number): Promise<ReplayClaim>
+  /**
+   * Drops a hold on `key`, so its next claim is a first again: for a use
+   * that failed and may be retried. A `key` kept as done stays done.
+   */
   forget(key: string): Promise<void>
-  /** Notes `key` as seen for `ttlMs` from now, whatever was noted before: a use claimed briefly, then carried out. */
+  /** Notes `key` as done for `ttlMs` from now, whatever was noted before: a use claimed, then carried out. */
   keep(key: string, ttlMs: number): Promise<void>
 }
 
