@@ -71,8 +71,13 @@ export async function startTwoFrontends(
     readonly websocketRecheck?: number
     /** `tracing.enabled`; the exporter and sampler come from the environment. */
     readonly tracing?: boolean
-    /** The shared store and the sign-in rate limit (`session.store`, `session.keyPrefix`, `auth.rateLimit.max`). */
-    readonly config?: Pick<TestConfigInput, 'store' | 'keyPrefix' | 'rateLimitMax'>
+    /**
+     * The shared store, the sign-in rate limit and the log level
+     * (`session.store`, `session.keyPrefix`, `auth.rateLimit.max`, `logging.level`).
+     */
+    readonly config?: Pick<TestConfigInput, 'store' | 'keyPrefix' | 'rateLimitMax' | 'logLevel'>
+    /** Where the gateway's log lines go (`LogLines.stream`); default stdout. */
+    readonly logStream?: { write(line: string): void }
   } = {},
 ): Promise<TwoFrontends> {
   const upstream = await startEchoUpstream()
@@ -148,6 +153,7 @@ export async function startTwoFrontends(
         watch: false,
         ...(options.now === undefined ? {} : { now: options.now }),
         ...(options.websocketRecheck === undefined ? {} : { websocketRecheck: options.websocketRecheck }),
+        ...(options.logStream === undefined ? {} : { logStream: options.logStream }),
       })
       await running.app.gatehouse.whenDiscovered()
       const reload = (next: FrontendChoices) => {
