@@ -290,7 +290,10 @@ function asGatehouseError(err: unknown): GatehouseError {
  * not come with the IdP's cross-site redirect here. So does a session of
  * any frontend, in the store, of the IdP session the answer names (else of
  * its user): frontends that sign in at one client share its grant, and
- * another host's cookie never comes here.
+ * another host's cookie never comes here. Nor when the store cannot say
+ * (Redis down, as when the session could not be stored): the grant, if
+ * no session holds it, lapses at the IdP by itself, with the refresh
+ * token's lifetime.
  */
 async function giveBack(
   request: FastifyRequest,
@@ -301,7 +304,20 @@ async function giveBack(
   login: LoginState,
 ) {
   if (refreshToken === undefined) return
-  if (await mayShareGrant(request, oidc, holder, deps, login)) {
+  let shared: boolean
+  try {
+    shared = await mayShareGrant(request, oidc, holder, deps, login)
+  } catch (err) {
+    // Unknown is not "none": a revoked grant another frontend's session
+    // holds signs its user out, one no session holds lapses at the IdP.
+    const error = asGatehouseError(err)
+    request.log.warn(
+      { idp: oidc.name, code: error.code, cause: causeName(error) },
+      "sign-in failed after the code exchange: its refresh token is not revoked, since the session store could not say whether a session of the user's shares its grant at the identity provider",
+    )
+    return
+  }
+  if (shared) {
     request.log.info(
       { idp: oidc.name },
       "sign-in failed after the code exchange: its refresh token is not revoked, since a session of the user's may share its grant at the identity provider",
@@ -333,8 +349,8 @@ async function giveBack(
  * the browser's own (giveBack), or one of any frontend of the IdP session
  * (`sid`) the answer names. Naming none, one of its user at another
  * frontend: this frontend's in another browser is of another IdP session,
- * another grant. With the store failing, as at a callback whose session
- * could not be stored, none is known: given back as before.
+ * another grant. Throws when the store cannot be read, as at a callback
+ * whose session could not be stored: then no one knows.
  */
 async function mayShareGrant(
   request: FastifyRequest,
@@ -346,10 +362,6 @@ async function mayShareGrant(
   if (login.heldSession !== undefined || sessions.refOf(request) !== undefined) return true
   const by = lookedUpBy(holder)
   if (by === undefined) return false
-  try {
-    const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)
-    return 'sid' in by ? ids.length > 0 : ids.some((id) => !sessions.owns(id))
-  } catch {
-    return false
-  }
+  const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)
+  return 'sid' in by ? ids.length > 0 : ids.some((id) => !sessions.owns(id))
 }
