@@ -4,7 +4,6 @@ import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js
 import { causeName } from '../errors.js'
 import { OidcClient } from '../oidc/client.js'
 import { printable } from '../oidc/translate.js'
-import { advertisedLists } from './advertised-lists.js'
 import { compareFapi2 } from './check-fapi2.js'
 import { compareDpop } from './check-online-dpop.js'
 import { checkCredentials } from './credential-check.js'
@@ -275,12 +274,12 @@ async function checkProvider(
       )
       return 1
     }
-    const lists = advertisedLists(oidc.metadata!)
-    const compared = compare(config, lists.as)
-    const probed = await checkCredentials(config, oidc, lists.as)
+    // Discovery left out each list that is no list of strings, and named it.
+    const compared = compare(config, oidc.metadata!)
+    const probed = await checkCredentials(config, oidc, oidc.metadata!)
     const report: OnlineReport = {
       rows: [...compared.rows, ...probed.rows],
-      hints: [...lists.hints, ...compared.hints, ...probed.hints],
+      hints: [...oidc.misadvertised, ...compared.hints, ...probed.hints],
       blocking: compared.blocking || probed.blocking,
       ...(probed.unproven ? { unproven: probed.unproven } : {}),
     }

@@ -17,6 +17,7 @@ import type {
   TokenAudience,
   TokenSet,
 } from '../types.js'
+import { advertisedLists } from './advertised-lists.js'
 import { claimsRefusal, sessionClaims, subRefusal } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
@@ -94,7 +95,8 @@ export class OidcClient {
   readonly #http: IdpHttp
   /** Process-wide, so the bound holds across providers and the clients a reload makes. */
   readonly #late = processLateAnswers
-  #as: oauth.AuthorizationServer | undefined
+  #as: Readonly<oauth.AuthorizationServer> | undefined
+  #misadvertised: readonly string[] = []
   readonly #now: () => number
   readonly #observer: OidcObserver
   readonly #budgets: Budgets
@@ -179,6 +181,14 @@ export class OidcClient {
     return this.#as
   }
 
+  /**
+   * A hint for each list of the discovered document that was no list of
+   * strings, and so is left out of `metadata` (advertised-lists.ts).
+   */
+  get misadvertised(): readonly string[] {
+    return this.#misadvertised
+  }
+
   get clientId(): string {
     return this.#client.client_id
   }
@@ -210,16 +220,21 @@ export class OidcClient {
         ...this.#http.options(),
         algorithm: 'oidc',
       })
-      const as = await oauth.processDiscoveryResponse(this.#issuer, response)
-      checkOwnEndpoints(as, this.#issuer)
-      this.#as = as
+      const processed = await oauth.processDiscoveryResponse(this.#issuer, response)
+      checkOwnEndpoints(processed, this.#issuer)
+      // A list sent as a number or a string is read as not listed, as
+      // check --online reads it: every reader may then take it for a list.
+      const { as, hints } = advertisedLists(processed)
       // FAPI 2.0 §5.4.1: ID tokens only with the profile's algorithms (oidc/fapi2.ts).
       // oauth4webapi checks the ID token's `alg` against a list here as
       // against one value (its checkSigningAlgorithm), though it types one;
       // test/oidc/fapi2.test.ts holds it to that.
-      const algs = this.#oidc.profile === 'fapi2' ? fapi2IdTokenAlgorithms(this.#as) : []
+      const algs = this.#oidc.profile === 'fapi2' ? fapi2IdTokenAlgorithms(as) : []
       if (algs.length > 0)
         this.#client = { ...this.#client, id_token_signed_response_alg: algs as unknown as string }
+      // Last: a document half read is no document (`discovered`).
+      this.#misadvertised = hints
+      this.#as = as
     } catch (err) {
       throw this.#failed('discovery', namingIssuers(err, this.#oidc))
     }

@@ -31,6 +31,9 @@ export function discoverWithRetry(
     try {
       await oidc.discover()
       log.info({ issuer: oidc.issuer }, 'OpenID Provider discovered')
+      // What the profile's checks then report as not advertised was advertised wrongly: say which.
+      for (const reason of oidc.misadvertised)
+        log.warn({ issuer: oidc.issuer, reason }, 'the identity provider advertises a list that is no list')
       if (!oidc.metadata?.revocation_endpoint) {
         log.info(
           { issuer: oidc.issuer },

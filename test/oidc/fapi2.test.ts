@@ -28,12 +28,15 @@ async function fapiStack(
     binding = 'mtls',
     routes,
     gateway,
+    quirks,
   }: {
     client?: Partial<DevClient>
     signingKey?: 'ec' | 'rsa' | 'both'
     binding?: 'mtls' | 'dpop'
     routes?: StackOptions['routes']
     gateway?: StackOptions['gateway']
+    /** Deviations of the IdP (dev/idp-quirks.ts). */
+    quirks?: NonNullable<StackOptions['idp']>['quirks']
   } = {},
 ) {
   const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -61,6 +64,7 @@ async function fapiStack(
             ]),
       ],
       ...(mtls ? mtls.idp : { dpopNonce: true }),
+      ...(quirks ? { quirks } : {}),
     },
     client: {
       clientSecret: undefined,
@@ -243,6 +247,36 @@ t.test(
     const ready = await fetch(`${stack.gateway.url}/readyz`)
     t.equal(ready.status, 503, '/readyz says why')
     t.match(await ready.text(), /dpop_signing_alg_values_supported/)
+  },
+)
+
+/**
+ * A list of the discovery document sent as a number or an object (RFC
+ * 8414 §2 makes each a JSON array of strings) made the profile's checks
+ * throw a TypeError: `/readyz` answered 500, and so did every login; an
+ * ID token algorithm list so sent failed discovery half way, its document
+ * kept, so `/readyz` threw on it for good. Such a list is now read as not
+ * listed, as `check --online` reads it.
+ */
+t.test(
+  'profile fapi2: a list the IdP sends as no list is read as not listed; /readyz and the login say why, never a 500',
+  async (t) => {
+    for (const [field, value, named] of [
+      ['code_challenge_methods_supported', 5, /PKCE S256 \(code_challenge_methods_supported\)/],
+      ['id_token_signing_alg_values_supported', { ES256: true }, /id_token_signing_alg_values_supported/],
+    ] as const) {
+      const { stack } = await fapiStack(t, {
+        binding: 'dpop',
+        quirks: { discoveryDocument: (doc) => ({ ...doc, [field]: value }) },
+      })
+      const ready = await fetch(`${stack.gateway.url}/readyz`)
+      t.equal(ready.status, 503, `${field}: /readyz answers, not ready`)
+      t.match(await ready.json(), { status: 'not_ready', checks: { idp: named } }, `${field}: and says why`)
+      const start = await fetch(`${stack.gateway.url}/auth/login?returnTo=/`, { redirect: 'manual' })
+      t.equal(start.status, 503, `${field}: the login stops before the IdP`)
+      t.match(await start.text(), named)
+      await stack.close()
+    }
   },
 )
 

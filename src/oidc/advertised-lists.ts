@@ -1,9 +1,9 @@
 import type * as oauth from 'oauth4webapi'
 
 /**
- * The lists of a discovery document that `check --online` reads: RFC 8414
- * §2, OpenID Connect Discovery 1.0 §3 and RFC 9449 §5.1 make each a JSON
- * array of strings. oauth4webapi checks none of them.
+ * The lists of a discovery document that the gateway and `check --online`
+ * read: RFC 8414 §2, OpenID Connect Discovery 1.0 §3 and RFC 9449 §5.1
+ * make each a JSON array of strings. oauth4webapi checks none of them.
  */
 const LISTS = [
   'scopes_supported',
@@ -22,7 +22,9 @@ const LISTS = [
  * The discovery document with each of its lists that is not a list of
  * strings left out, so read as not listed, and a hint naming each. A
  * string there (`"S256"`) or a number once ended `check --online` in a
- * TypeError, where the IdP, not Gatehouse, is what the operator must fix.
+ * TypeError, where the IdP, not Gatehouse, is what the operator must fix;
+ * at the gateway, a number made `/readyz` and every login of profile
+ * fapi2 answer 500, and a string was searched as text (`includes`).
  */
 export function advertisedLists(as: Readonly<oauth.AuthorizationServer>): {
   readonly as: Readonly<oauth.AuthorizationServer>
