@@ -157,13 +157,13 @@ async function health(file: string, io: CliIO): Promise<number> {
   } catch (err) {
     return unreadable(file, err, io)
   }
-  const { probeHealth } = await import('./health.js')
-  const { url, problem } = await probeHealth(server)
-  if (problem === undefined) {
-    io.stdout(`healthy: ${url}`)
+  const { healthVerdict, probeHealth } = await import('./health.js')
+  const probed = await probeHealth(server)
+  if (probed.problem === undefined) {
+    io.stdout(healthVerdict(probed))
     return 0
   }
-  io.stderr(`gatehouse: unhealthy: ${url}: ${problem}`)
+  io.stderr(`gatehouse: ${healthVerdict(probed)}`)
   return 1
 }
 

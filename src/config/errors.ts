@@ -32,13 +32,13 @@ const MAX_MESSAGE = 1000
 
 /**
  * One problem as one line for a terminal or a log: `file:line path: message`.
- * The path and the message are `shown`: both may hold what the file or a
+ * The path and the message are `escapedLine`: both may hold what the file or a
  * variable holds (a key, a quoted value).
  */
 export function formatProblem(source: string, problem: ConfigProblem): string {
   const where = problem.line === undefined ? source : `${source}:${problem.line}`
-  const message = shown(problem.message, MAX_MESSAGE)
-  return problem.path ? `${where} ${shown(problem.path, MAX_PATH)}: ${message}` : `${where} ${message}`
+  const message = escapedLine(problem.message, MAX_MESSAGE)
+  return problem.path ? `${where} ${escapedLine(problem.path, MAX_PATH)}: ${message}` : `${where} ${message}`
 }
 
 /**
@@ -49,7 +49,7 @@ export function formatProblem(source: string, problem: ConfigProblem): string {
  * otherwise than it is, and the author of the file needs to see them to
  * remove them. Cut first, so a long value stays short once escaped.
  */
-function shown(text: string, max: number): string {
+export function escapedLine(text: string, max: number): string {
   const cut = text.length > max ? `${text.slice(0, max)}…` : text
   return cut.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => {
     const hex = c.codePointAt(0)!.toString(16)

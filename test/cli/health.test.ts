@@ -122,3 +122,29 @@ routes: []
   t.equal(at('10.0.0.7'), 'http://10.0.0.7:8080/healthz')
   t.equal(at('::1'), 'http://[::1]:8080/healthz')
 })
+
+/**
+ * The probe printed its URL, and the error naming it, as the file wrote
+ * the host: an escape sequence there retitled or recoloured the terminal
+ * of whoever ran `gatehouse health` (or the log that keeps its output),
+ * a bidi override reordered the line, and a host of 100,000 characters
+ * was printed whole, twice. Both are now shown as config problems are:
+ * escaped and bounded.
+ */
+t.test('the host the file gives is printed escaped and bounded', async (t) => {
+  // YAML's own escapes: ESC, BEL, a bidi override, a line separator.
+  const hostile = `\\e]0;pwned\\a\\u202eevil\\u2028${'h'.repeat(100_000)}`
+  const r = await health(configFile('hostile.yaml', hostile, REFUSED_PORT))
+  t.equal(r.code, 1, 'no such host: unhealthy')
+  const printed = `${r.out}\n${r.err}`
+  t.notOk(
+    /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(printed.replaceAll('\n', '')),
+    'no control, format or separator character',
+  )
+  t.match(
+    printed,
+    '\\u001b]0;pwned\\u0007\\u202eevil\\u2028h',
+    'each shown as its escape, to be found and removed',
+  )
+  t.ok(printed.length < 4_000, `bounded (${printed.length} characters)`)
+})
