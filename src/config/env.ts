@@ -116,6 +116,16 @@ const SECRET_OPTION =
   /^((oidc|identityProviders\[\d+\])\.clientSecret|session\.secrets?(\[\d+\])?)$|(^|\.)(clientKey\.(pem|jwk)|tls\.key\.pem)(\.|\[|$)/
 const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|CREDENTIAL|(^|_)KEY($|_)/i
 
+/**
+ * The variables of `env` named like a secret, with their values: what a
+ * config read from `env` may have put in anywhere, under that name.
+ */
+export function secretVariables(env: NodeJS.ProcessEnv): { name: string; value: string }[] {
+  return Object.entries(env).flatMap(([name, value]) =>
+    value !== undefined && value !== '' && SECRET_NAME.test(name) ? [{ name, value }] : [],
+  )
+}
+
 function isSecret(path: Path, name: string): boolean {
   return SECRET_OPTION.test(formatPath(path)) || SECRET_NAME.test(name)
 }

@@ -1,8 +1,9 @@
 import { isDeepStrictEqual } from 'node:util'
 import { parseDuration, parseSize } from './duration.js'
+import { secretVariables } from './env.js'
 import type { ConfigProblem } from './errors.js'
 import { parseStore } from './store-url.js'
-import { hideSecrets, readConfigTree } from './tree.js'
+import { readConfigTree, withoutSecrets } from './tree.js'
 import type { GatehouseConfig } from './types.js'
 
 /**
@@ -38,17 +39,25 @@ export interface RestartNeeded {
   readonly message: string
 }
 
+/** A value a restart message must name, not quote. */
+interface NamedSecret {
+  readonly name: string
+  readonly value: string
+}
+
 /**
  * The settings that differ between the running config and a new one but
  * cannot change while the process runs, in `RESTART_SETTINGS` order;
- * empty when the new config may be applied live.
+ * empty when the new config may be applied live. No text value is quoted
+ * with one of `secrets` in it.
  */
 export function restartNeeded(
   running: GatehouseConfig,
   next: GatehouseConfig,
   lineOf: (path: readonly string[]) => number | undefined = () => undefined,
+  secrets: readonly NamedSecret[] = [],
 ): RestartNeeded[] {
-  return compare(running, new Map(RESTART_SETTINGS.map(([path]) => [path, at(next, path)])), lineOf)
+  return compare(running, new Map(RESTART_SETTINGS.map(([path]) => [path, at(next, path)])), lineOf, secrets)
 }
 
 /**
@@ -65,7 +74,7 @@ export function restartNeededOf(
 ): RestartNeeded[] {
   if (restartNeeded(running, next).length === 0) return []
   const read = readConfigTree(text, '', env)
-  return hideSecrets(restartNeeded(running, next, read.lineOf), read.secrets)
+  return restartNeeded(running, next, read.lineOf, heldSecrets(running, env, read.secrets))
 }
 
 /**
@@ -94,7 +103,29 @@ export function restartNeededIn(
     const value = resolved(path, at(read.tree, path))
     if (value !== UNREADABLE) readable.set(path, value)
   }
-  return hideSecrets(compare(running, readable, read.lineOf), read.secrets)
+  return compare(running, readable, read.lineOf, heldSecrets(running, env, read.secrets))
+}
+
+/**
+ * What neither value of a restart message may quote: what the new file's
+ * secrets' variables put in (tree.ts), and, as the running value was read
+ * by an earlier file that may have put a secret where this one puts none,
+ * what every variable named like a secret holds and what the running
+ * secret options hold.
+ */
+function heldSecrets(
+  running: GatehouseConfig,
+  env: NodeJS.ProcessEnv,
+  placed: readonly NamedSecret[],
+): NamedSecret[] {
+  return [
+    ...placed,
+    ...secretVariables(env),
+    ...running.session.secrets.map((value, i) => ({ name: `session.secrets[${i}]`, value })),
+    ...running.identityProviders.flatMap(({ name, clientSecret }) =>
+      clientSecret ? [{ name: `the clientSecret of provider ${name}`, value: clientSecret }] : [],
+    ),
+  ]
 }
 
 /** One of the paths is the other, or an option within it. */
@@ -121,12 +152,23 @@ function resolved(path: string, value: unknown): unknown {
   return value
 }
 
-/** The settings of `next` given (by path) that differ from `running`'s. */
+/**
+ * The settings of `next` given (by path) that differ from `running`'s.
+ * Only a text value (a host, the store, the key prefix) is cut of
+ * `secrets`, each in one pass (tree.ts `withoutSecrets`): a number or a
+ * flag is shown as it is, not cut where a short secret's digits occur in
+ * it, and nothing of the message's own words is.
+ */
 function compare(
   running: GatehouseConfig,
   next: ReadonlyMap<string, unknown>,
   lineOf: (path: readonly string[]) => number | undefined,
+  secrets: readonly NamedSecret[],
 ): RestartNeeded[] {
+  const quoted = (path: string, value: unknown) =>
+    typeof value === 'string' || path === 'session.store'
+      ? withoutSecrets(show(path, value), secrets)
+      : show(path, value)
   const found: RestartNeeded[] = []
   for (const [path, heldBy] of RESTART_SETTINGS) {
     if (!next.has(path)) continue
@@ -137,7 +179,7 @@ function compare(
     found.push({
       path,
       ...(line === undefined ? {} : { line }),
-      message: `cannot change without a restart (${heldBy}): ${show(path, before)} is running, the file says ${show(path, after)}`,
+      message: `cannot change without a restart (${heldBy}): ${quoted(path, before)} is running, the file says ${quoted(path, after)}`,
     })
   }
   return found

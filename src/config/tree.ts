@@ -113,15 +113,27 @@ export function hideSecrets<P extends ConfigProblem>(
   secrets: readonly PlacedSecret[],
 ): P[] {
   return problems.map((problem) => {
-    const forms = new Map<string, string>()
-    for (const { path, name, value, inOption } of secrets) {
-      if (!inOption && !within(path, problem.path)) continue
-      for (const form of [value, JSON.stringify(value).slice(1, -1)])
-        if (!forms.has(form)) forms.set(form, name)
-    }
-    const message = withoutForms(problem.message, forms)
+    const message = withoutSecrets(
+      problem.message,
+      secrets.filter(({ path, inOption }) => inOption || within(path, problem.path)),
+    )
     return message === problem.message ? problem : { ...problem, message }
   })
+}
+
+/** `text` with each secret's value, and its JSON form, cut out and named (`withoutForms`). */
+export function withoutSecrets(
+  text: string,
+  secrets: readonly { readonly name: string; readonly value: string }[],
+): string {
+  const forms = new Map<string, string>()
+  for (const { name, value } of secrets) {
+    // An empty value is in every text, and at every place of it.
+    if (value === '') continue
+    for (const form of [value, JSON.stringify(value).slice(1, -1)])
+      if (!forms.has(form)) forms.set(form, name)
+  }
+  return withoutForms(text, forms)
 }
 
 /**
