@@ -347,10 +347,13 @@ async function giveBack(
 /**
  * Whether a live session may hold the grant a refused sign-in was issued:
  * the browser's own (giveBack), or one of any frontend of the IdP session
- * (`sid`) the answer names. Naming none, one of its user at another
- * frontend: this frontend's in another browser is of another IdP session,
- * another grant. Throws when the store cannot be read, as at a callback
- * whose session could not be stored: then no one knows.
+ * (`sid`) the answer names. Naming none, one of its user at any frontend,
+ * this one too: an IdP that keeps a grant per IdP session (oidc-provider)
+ * gave another browser's another grant, but one that keeps a grant per
+ * user and client gave all the same one, and which of the two an IdP that
+ * names no IdP session is cannot be told. Throws when the store cannot be
+ * read, as at a callback whose session could not be stored: then no one
+ * knows.
  */
 async function mayShareGrant(
   request: FastifyRequest,
@@ -363,5 +366,5 @@ async function mayShareGrant(
   const by = lookedUpBy(holder)
   if (by === undefined) return false
   const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)
-  return 'sid' in by ? ids.length > 0 : ids.some((id) => !sessions.owns(id))
+  return ids.length > 0
 }

@@ -126,11 +126,6 @@ export class Sessions {
     return this.#store
   }
 
-  /** True when session `id` is of this frontend: every id is, without `frontends:`. */
-  owns(id: string): boolean {
-    return id.startsWith(this.#namespace)
-  }
-
   /** The session the request's cookie names and opens, without reading it; for a socket's later checks. */
   refOf(request: FastifyRequest): SessionRef | undefined {
     // Kept with the opened cookie: the id's HMAC is paid once per cookie value.

@@ -100,3 +100,33 @@ t.test('a sign-in refused while the store cannot say who shares its grant does n
   const after = await apiCall(staff.jar, `${s.staff}/api/scoped`)
   t.equal(after.status, 200, 'staff’s session still refreshes', { body: after.text })
 })
+
+/**
+ * Without a `sid`, whether a refused sign-in's grant is a session's cannot
+ * be told even at the same frontend: oidc-provider keeps a grant per IdP
+ * session, so another browser's is another grant, but an IdP that keeps
+ * one grant per user and client (and names no IdP session) would end the
+ * user's session in every other browser with the revocation. A grant kept
+ * lapses at the IdP by itself; a revoked one signs a user out.
+ */
+t.test(
+  'without a sid, a refused sign-in keeps the grant while the user has a session at the same frontend',
+  async (t) => {
+    let answerForAnother = false
+    const s = await startTwoFrontends(t, bothAtCorp, {
+      idp: () => ({ userinfoSubject: (sub) => (answerForAnother ? 'mallory' : sub) }),
+      provider: () => ({ userinfo: true }),
+    })
+    const first = await login(s.staff, { user: 'bob' })
+    t.equal(first.callback.status, 302, 'bob signed in at staff in one browser')
+
+    answerForAnother = true
+    // Another browser: no cookie of staff's, another IdP session.
+    const second = await login(s.staff, { user: 'bob' })
+    answerForAnother = false
+    t.equal(second.callback.status, 400, 'his sign-in at staff in another browser is refused')
+    t.equal(s.corp.stats.revokedGrants, 0, 'its grant is not revoked: it may be the one his session holds')
+    const after = await apiCall(first.jar, `${s.staff}/api/scoped`)
+    t.equal(after.status, 200, 'and his first session still refreshes', { body: after.text })
+  },
+)

@@ -3,7 +3,9 @@
  * was issued, unless the browser holds a session already: oidc-provider
  * continues the grant of the browser's IdP session, and revoking a refresh
  * token revokes its grant (RFC 7009 §2.1), which ended the session that
- * still worked (401 session_expired at its next refresh).
+ * still worked (401 session_expired at its next refresh). The IdP here
+ * names no IdP session (no sid): a user with a session keeps the grant of
+ * a refused sign-in in any browser (failed-sign-in-keeps-another-frontends-grant.test.ts).
  */
 import t from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
@@ -36,7 +38,8 @@ t.test('a refused second sign-in in the same browser leaves its live session wor
   t.equal(after.status, 200, 'and the session still refreshes', { body: after.text })
 
   answerForAnother = true
-  const fresh = await login(base, { jar: new CookieJar() })
-  t.equal(fresh.callback.status, 400, 'a refused sign-in in a browser with no session')
+  // Another user: his, the IdP names no sid, could share the grant of the first session's user.
+  const fresh = await login(base, { jar: new CookieJar(), user: 'bob' })
+  t.equal(fresh.callback.status, 400, 'a refused sign-in of a user with no session, in a browser with none')
   t.equal(stack.idp.stats.revokedGrants, 1, 'gives back the grant no session holds')
 })
