@@ -120,6 +120,35 @@ languages = en
 }
 
 /**
+ * The file nginx's server block includes: empty, or a location that answers
+ * the token endpoint in the portal's place (`cannedTokenAnswer`).
+ */
+export const TOKEN_ENDPOINT_CONF = 'token-endpoint.conf'
+
+/** An answer nginx gives token requests instead of the portal: one LemonLDAP::NG never gives itself. */
+export interface CannedTokenAnswer {
+  readonly status: number
+  readonly contentType: string
+  readonly body: string
+}
+
+/**
+ * The location that gives `answer` to every token request. The portal's
+ * rewrite makes the path `/index.psgi/oauth2/token` before locations are
+ * matched, and an exact match wins over the FastCGI one.
+ */
+export function cannedTokenAnswer(answer: CannedTokenAnswer): string {
+  // nginx reads `$` in a string as a variable and has no escape for it.
+  if (answer.body.includes('$')) throw new Error('a canned body cannot hold $')
+  const quoted = answer.body.replace(/[\\']/g, (c) => `\\${c}`)
+  return `location = /index.psgi/oauth2/token {
+  default_type ${answer.contentType};
+  return ${answer.status} '${quoted}';
+}
+`
+}
+
+/**
  * nginx in front of the FastCGI server, after the package's
  * /etc/lemonldap-ng/portal-nginx.conf, on loopback only, with every path it
  * writes in our directory. The access log has the method, the path without
@@ -145,6 +174,7 @@ http {
   scgi_temp_path ${tmp}/scgi;
   server {
     listen 127.0.0.1:${port};
+    include ${join(dir, TOKEN_ENDPOINT_CONF)};
     root ${PORTAL_ROOT}/;
     if ($uri !~ ^/((static|javascript|favicon).*|.*\\.psgi)) {
       rewrite ^/(.*)$ /index.psgi/$1 break;

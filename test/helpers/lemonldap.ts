@@ -21,10 +21,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import * as oauth from 'oauth4webapi'
-import { type LemonLdapOptions, localIni, nginxConf, PORTAL_ROOT, portalConfig } from './lemonldap-config.js'
+import {
+  type CannedTokenAnswer,
+  cannedTokenAnswer,
+  type LemonLdapOptions,
+  localIni,
+  nginxConf,
+  PORTAL_ROOT,
+  portalConfig,
+  TOKEN_ENDPOINT_CONF,
+} from './lemonldap-config.js'
 import { onFreePort } from './ports.js'
 
-export type { LemonLdapClient, LemonLdapOptions } from './lemonldap-config.js'
+export type { CannedTokenAnswer, LemonLdapClient, LemonLdapOptions } from './lemonldap-config.js'
 
 const run = promisify(execFile)
 
@@ -95,6 +104,13 @@ export interface LemonLdap {
   accessLog(): string[]
   /** The refresh tokens in the session store, found with LL::NG's own CLI. */
   refreshTokens(): Promise<StoredRefreshToken[]>
+  /**
+   * Has nginx answer every token request with `answer` in the portal's
+   * place, or, with `undefined`, hand them back to the portal: the shapes a
+   * proxy in front of an OP, or another OP, gives an error in, which
+   * LemonLDAP::NG never does. Resolves once nginx answers so.
+   */
+  answerTokenRequests(answer: CannedTokenAnswer | undefined): Promise<void>
   /** Deletes sessions from the store with LL::NG's own CLI, as an administrator would. */
   deleteSessions(ids: readonly string[]): Promise<void>
   /**
@@ -187,6 +203,32 @@ async function untilDiscovered(issuer: string, failed: Promise<never>, deadlineM
 }
 
 /**
+ * Polls the token endpoint until nginx gives `canned`, or, with `undefined`,
+ * until it no longer gives `previous`: the portal answers again.
+ */
+async function untilTokenEndpoint(
+  issuer: string,
+  canned: CannedTokenAnswer | undefined,
+  previous: CannedTokenAnswer | undefined,
+): Promise<void> {
+  const url = new URL('oauth2/token', issuer)
+  const end = Date.now() + 10_000
+  const gives = (answer: CannedTokenAnswer | undefined, status: number, body: string) =>
+    answer !== undefined && status === answer.status && body === answer.body
+  let last = 'no answer yet'
+  while (Date.now() < end) {
+    const response = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(5_000) })
+    const body = await response.text()
+    if (canned ? gives(canned, response.status, body) : !gives(previous, response.status, body)) return
+    last = `${response.status} ${body.slice(0, 200)}`
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(
+    `nginx did not ${canned ? 'give the canned answer' : 'hand the token endpoint back'} within 10 s (last: ${last})`,
+  )
+}
+
+/**
  * Starts LemonLDAP::NG for one test. Call `lemonLdapMissing()` first; this
  * throws with the portal's own log when it cannot start.
  */
@@ -208,6 +250,7 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
     JSON.stringify(portalConfig(dir, port, options, rsSecret), null, 1),
   )
   writeFileSync(join(dir, 'lemonldap-ng.ini'), localIni(dir))
+  writeFileSync(join(dir, TOKEN_ENDPOINT_CONF), '')
   writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, asRoot ? SERVICE_USER : undefined))
   if (asRoot) chownTree(dir, serviceIds())
 
@@ -218,6 +261,7 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
   }
   const logs = { text: '' }
   const children: ChildProcess[] = []
+  let nginx: ChildProcess | undefined
   const failedToRun = (name: string, child: ChildProcess) =>
     new Promise<never>((_, reject) => {
       child.once('error', (err) => reject(new Error(`cannot start ${name}: ${err.message}`)))
@@ -248,7 +292,7 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
     )
     children.push(fastcgi)
     tail(fastcgi, logs, 'lemonldap')
-    const nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], {
+    nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], {
       env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -281,6 +325,7 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
   )
   const resourceServer: oauth.Client = { client_id: 'orders-api' }
 
+  let canned: CannedTokenAnswer | undefined
   return {
     issuer,
     accessLog() {
@@ -295,6 +340,13 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
         user: String(s._session_uid ?? ''),
         clientId: String(s.client_id ?? ''),
       }))
+    },
+    async answerTokenRequests(answer) {
+      writeFileSync(join(dir, TOKEN_ENDPOINT_CONF), answer ? cannedTokenAnswer(answer) : '')
+      // SIGHUP: nginx reads its configuration again and replaces its worker.
+      process.kill(nginx!.pid!, 'SIGHUP')
+      await untilTokenEndpoint(issuer, answer, canned)
+      canned = answer
     },
     async deleteSessions(ids) {
       if (ids.length > 0) await cli('delete', ...ids)
