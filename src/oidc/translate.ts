@@ -4,6 +4,7 @@ import { type Budgets, closedUnanswered, failureCode, isTimeout, networkCause } 
 import { certificateRefusal } from '../tls/handshake-errors.js'
 import { type IdpAnswer, type IdpOperation, type Verdict, verdictOn } from './answers.js'
 import { carriesUsableNonce } from './dpop.js'
+import { oauthErrorOf } from './oauth-error-body.js'
 import { type CallSecrets, redactEchoes } from './redact.js'
 import { type HeaderReader, honouring, retryAfterOfAnswer } from './retry-after.js'
 
@@ -152,7 +153,10 @@ export function translateIdpError(
     )
   }
   const retryAfter = retryAfterOfAnswer(headersOf(err))
-  const recognized = { ...recognize(err, context), ...(retryAfter === undefined ? {} : { retryAfter }) }
+  const recognized = {
+    ...recognize(operation, err, context),
+    ...(retryAfter === undefined ? {} : { retryAfter }),
+  }
   const verdict = verdictOn(operation, recognized.answer)
   const error = Object.assign(gatewayError(operation, verdict, recognized, err), {
     reason: recognized.reason,
@@ -245,17 +249,23 @@ function headersOf(err: unknown): HeaderReader | undefined {
 }
 
 /** What the IdP answered, from the error oauth4webapi or fetch raised for it. */
-function recognize(err: unknown, context: FailureContext): Recognized {
+function recognize(operation: IdpOperation, err: unknown, context: FailureContext): Recognized {
   if (err instanceof oauth.ResponseBodyError) {
-    const oauthError = printable(redactEchoes(err.error, context), 64)
-    const description = describe(err.error_description, context)
-    return {
-      answer: byStatus(err.status) ?? oauthAnswer(oauthError),
-      status: err.status,
-      oauthError,
-      ...(description ? { description } : {}),
-      reason: `HTTP ${err.status} ${oauthError}${description ? `: ${description}` : ''}`,
-    }
+    return oauthErrorAnswer(err.status, err.error, err.error_description, context)
+  }
+  // A success status with an OAuth error instead of the answer: GitHub's
+  // token endpoint answers its errors so. The IdP's word on the grant, as
+  // in a 400; read as an answer that failed validation, it kept a revoked
+  // session on 503 until tokens.unavailableLimit, logged without the error.
+  const inSuccess =
+    err instanceof oauth.OperationProcessingError && err.code === oauth.INVALID_RESPONSE
+      ? // oauth4webapi gives the body it read as `cause.body`.
+        oauthErrorOf((err.cause as { body?: unknown } | undefined)?.body)
+      : undefined
+  if (inSuccess) {
+    // oauth4webapi validates the body only once the status is the success it expects.
+    const status = operation === 'par' ? 201 : 200
+    return oauthErrorAnswer(status, inSuccess.error, inSuccess.error_description, context)
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
     // Thrown before the body is read: release the connection it holds.
@@ -325,6 +335,24 @@ function recognize(err: unknown, context: FailureContext): Recognized {
   }
   const { name, message } = err instanceof Error ? err : { name: 'Error', message: String(err) }
   return { answer: 'unparseable', reason: `${name}: ${message}` }
+}
+
+/** An answer whose body carries an OAuth `error` (RFC 6749 §5.2), by its status and code. */
+function oauthErrorAnswer(
+  status: number,
+  error: unknown,
+  description: unknown,
+  context: FailureContext,
+): Recognized {
+  const oauthError = printable(redactEchoes(error, context), 64)
+  const described = describe(description, context)
+  return {
+    answer: byStatus(status) ?? oauthAnswer(oauthError),
+    status,
+    oauthError,
+    ...(described ? { description: described } : {}),
+    reason: `HTTP ${status} ${oauthError}${described ? `: ${described}` : ''}`,
+  }
 }
 
 /**

@@ -6,7 +6,9 @@
  * LemonLDAP::NG compares the decoded Basic credentials without undoing the
  * form-encoding of RFC 6749 §2.3.1, answers an unknown refresh token with
  * `400 invalid_request` rather than `invalid_grant`, does not rotate refresh
- * tokens and has no revocation endpoint.
+ * tokens and has no revocation endpoint. Error shapes it never gives
+ * (an OAuth error in a 200) come from nginx in
+ * front of it, answering the token endpoint in the portal's place.
  */
 import { mkdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -18,6 +20,7 @@ import { start } from '../../src/server/start.js'
 import { launchChromium } from '../helpers/chromium.js'
 import { route, TestClock, testConfig } from '../helpers/gateway.js'
 import {
+  type CannedTokenAnswer,
   DEMO_USER,
   LEMONLDAP_PACKAGES,
   type LemonLdap,
@@ -115,6 +118,9 @@ async function lane(t: Test): Promise<void> {
   t.test('login, API call, expiry, 50 calls with one refresh at the OP, logout', (t) => flow(t, lane))
   t.test('a refresh token deleted at the OP ends the session with 401, and the SPA goes back to login', (t) =>
     deletedRefreshToken(t, lane),
+  )
+  t.test('an OAuth error the token endpoint gives in another shape ends the session with 401', (t) =>
+    errorsInOtherShapes(t, lane),
   )
 }
 
@@ -379,4 +385,56 @@ async function deletedRefreshToken(t: Test, lane: Lane): Promise<void> {
     )
   t.ok(backAtOp, 'the SPA sent the user back to the OP to sign in', { page: await pageText(page) })
   await shot('back-at-the-op')
+}
+
+/**
+ * Refusals of a refresh token in shapes LemonLDAP::NG never uses, as other
+ * OPs and proxies in front of them give them: each says the grant is gone
+ * as plainly as a 400 `invalid_grant` in JSON does. Read as an outage, each
+ * kept the session on 503 `token_refresh_unavailable` until
+ * tokens.unavailableLimit, logged with no word of the OAuth error.
+ */
+const OTHER_SHAPES: readonly { readonly name: string; readonly answer: CannedTokenAnswer }[] = [
+  {
+    // GitHub's token endpoint answers its errors so (bad_refresh_token, bad_verification_code).
+    name: 'an OAuth error in a 200 instead of tokens',
+    answer: {
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ error: 'invalid_grant', error_description: 'the refresh token was revoked' }),
+    },
+  },
+]
+
+async function errorsInOtherShapes(t: Test, lane: Lane): Promise<void> {
+  const { op, clock } = lane
+  for (const { name, answer } of OTHER_SHAPES) {
+    await t.test(name, async (t) => {
+      const context = await lane.browser.newContext()
+      t.teardown(() => context.close())
+      const page = await context.newPage()
+      if (!(await signIn(t, page, lane, { login: 'msmith', password: 'msmith' }))) return
+      await op.answerTokenRequests(answer)
+      t.teardown(() => op.answerTokenRequests(undefined))
+
+      clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+      const counted = (outcome: string) =>
+        metric(lane.metricsPort, 'gatehouse_token_refreshes_total', `outcome="${outcome}"`)
+      const [endedBefore, unavailableBefore] = [await counted('invalid_grant'), await counted('unavailable')]
+      const tokenCallsBefore = tokenCalls(op).length
+      const api = await page.evaluate(async () => {
+        const response = await fetch('/api/orders', { headers: { 'x-csrf': '1' } })
+        return { status: response.status, body: await response.text() }
+      })
+      t.equal(api.status, 401, 'the next API call gets 401', { body: api.body })
+      t.match(JSON.parse(api.body), { error: 'session_expired' })
+      t.same(
+        tokenCalls(op).slice(tokenCallsBefore),
+        [`POST /oauth2/token ${answer.status}`],
+        'after one refresh the OP refused',
+      )
+      t.equal((await counted('invalid_grant')) - endedBefore, 1, 'counted as the invalid_grant it says')
+      t.equal((await counted('unavailable')) - unavailableBefore, 0, 'and not as an outage')
+    })
+  }
 }

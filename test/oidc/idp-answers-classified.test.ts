@@ -217,6 +217,23 @@ const cases: Case[] = [
     reason: /^HTTP 200 that is not JSON$/,
   },
   {
+    // GitHub's token endpoint answers its errors so (bad_refresh_token).
+    name: 'a 200 with an OAuth error instead of tokens is that error, not an answer that failed validation',
+    status: 200,
+    body: { error: 'invalid_grant', error_description: 'grant revoked' },
+    answer: 'invalid_grant',
+    code: 'GATEHOUSE_ERR_SESSION_EXPIRED',
+    reason: /^HTTP 200 invalid_grant: grant revoked$/,
+  },
+  {
+    name: 'a 200 with a code no RFC defines is an unknown OAuth error',
+    status: 200,
+    body: { error: 'bad_refresh_token' },
+    answer: 'other_oauth_error',
+    code: 'GATEHOUSE_ERR_SESSION_EXPIRED',
+    reason: /^HTTP 200 bad_refresh_token$/,
+  },
+  {
     name: 'a 200 without an access token fails validation, and a refresh may get a good one next',
     status: 200,
     body: { token_type: 'Bearer', expires_in: 60 },
