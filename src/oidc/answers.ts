@@ -37,8 +37,8 @@ export const IDP_OPERATIONS: readonly IdpOperation[] = [
  * §5.2's, RFC 8707 §2's and RFC 9449's (§5, §8); `other_oauth_error` is any
  * other `error` in a 4xx JSON body, unknown codes included, but in a 408 or
  * 429 (`retry_later`) or a 5xx (`server_error`), whose status decides. A
- * code is read from a 2xx that carries one instead of its answer too
- * (translate.ts);
+ * code is read from a JSON body whatever its Content-Type, and from a 2xx
+ * that carries one instead of its answer (translate.ts);
  * `client_certificate_refused` is a TLS alert that refused the gateway's
  * client certificate in the handshake (tls/handshake-errors.ts).
  */

@@ -2,6 +2,7 @@ import * as oauth from 'oauth4webapi'
 import { Agent, type Dispatcher, fetch as undiciFetch } from 'undici'
 import type { TlsMaterial } from '../config/types.js'
 import { connector, tlsConnectOptions } from '../tls/connect-options.js'
+import { isOAuthErrorJson } from './oauth-error-body.js'
 
 type Fetch = (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
 
@@ -95,6 +96,34 @@ function decodedWithin(response: Response): Response {
   return new Response(bounded, { status, statusText, headers })
 }
 
+/**
+ * A 4xx whose body is an OAuth error in JSON (RFC 6749 §5.2) under another
+ * Content-Type (`text/html`, `text/plain`, none), relabelled
+ * `application/json`: oauth4webapi reads a 4xx's error only under that
+ * type, and the answer was read as a page that says nothing of the grant,
+ * so a refresh token the IdP refused kept its session on 503 until
+ * tokens.unavailableLimit. A real page (a WAF's, a proxy's) is not JSON
+ * with an `error` and is left as it came. Read from a clone, so a body
+ * that fails to arrive fails where it did before.
+ */
+async function oauthErrorAsJson(response: Response): Promise<Response> {
+  if (response.status < 400 || response.status > 499 || response.body === null) return response
+  const type = response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase()
+  if (type === 'application/json') return response
+  let text: string
+  try {
+    text = await response.clone().text()
+  } catch {
+    return response
+  }
+  if (!isOAuthErrorJson(text)) return response
+  const headers = new Headers(response.headers)
+  headers.set('content-type', 'application/json')
+  void response.body.cancel().catch(() => {})
+  const { status, statusText } = response
+  return new Response(text, { status, statusText, headers })
+}
+
 export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
   const agentFor = (timeoutMs: number): Dispatcher =>
     new Agent({
@@ -116,10 +145,12 @@ export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {
   const fetchThrough =
     (dispatcher: Dispatcher): Fetch =>
     async (url, init) =>
-      decodedWithin(
-        (await undiciFetch(url, { ...init, dispatcher } as Parameters<
-          typeof undiciFetch
-        >[1])) as unknown as Response,
+      oauthErrorAsJson(
+        decodedWithin(
+          (await undiciFetch(url, { ...init, dispatcher } as Parameters<
+            typeof undiciFetch
+          >[1])) as unknown as Response,
+        ),
       )
   const customFetch = fetchThrough(agent)
   const patientFetch = fetchThrough(patientAgent)

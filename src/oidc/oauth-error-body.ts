@@ -1,8 +1,9 @@
 /**
  * What counts as an OAuth error body (RFC 6749 §5.2): a JSON object with a
- * non-empty `error` string, as oauth4webapi reads a 4xx's. For where an IdP
- * puts one that oauth4webapi does not look: a 2xx that carries one instead
- * of its answer (translate.ts).
+ * non-empty `error` string, as oauth4webapi reads a 4xx's. One definition
+ * for the two places an IdP puts one where oauth4webapi does not look: a
+ * 4xx labelled other than `application/json` (idp-http.ts) and a 2xx that
+ * carries one instead of its answer (translate.ts).
  */
 
 export interface OAuthErrorBody {
@@ -15,4 +16,13 @@ export function oauthErrorOf(value: unknown): OAuthErrorBody | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
   const { error, error_description } = value as Record<string, unknown>
   return typeof error === 'string' && error !== '' ? { error, error_description } : undefined
+}
+
+/** Whether `text` is an OAuth error body in JSON. */
+export function isOAuthErrorJson(text: string): boolean {
+  try {
+    return oauthErrorOf(JSON.parse(text)) !== undefined
+  } catch {
+    return false
+  }
 }

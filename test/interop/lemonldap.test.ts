@@ -7,7 +7,7 @@
  * form-encoding of RFC 6749 §2.3.1, answers an unknown refresh token with
  * `400 invalid_request` rather than `invalid_grant`, does not rotate refresh
  * tokens and has no revocation endpoint. Error shapes it never gives
- * (an OAuth error in a 200) come from nginx in
+ * (an OAuth error in a 200, JSON labelled as a page) come from nginx in
  * front of it, answering the token endpoint in the portal's place.
  */
 import { mkdirSync, readFileSync } from 'node:fs'
@@ -401,6 +401,14 @@ const OTHER_SHAPES: readonly { readonly name: string; readonly answer: CannedTok
     answer: {
       status: 200,
       contentType: 'application/json',
+      body: JSON.stringify({ error: 'invalid_grant', error_description: 'the refresh token was revoked' }),
+    },
+  },
+  {
+    name: 'a 400 whose OAuth error in JSON is labelled text/html',
+    answer: {
+      status: 400,
+      contentType: 'text/html',
       body: JSON.stringify({ error: 'invalid_grant', error_description: 'the refresh token was revoked' }),
     },
   },

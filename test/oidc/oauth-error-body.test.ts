@@ -1,9 +1,10 @@
 /**
  * What counts as an OAuth error body where oauth4webapi does not look for
- * one (a 2xx instead of its answer): the same rule it applies to a 4xx's JSON.
+ * one (a 4xx labelled as a page, a 2xx instead of its answer): the same
+ * rule it applies to a 4xx's JSON, so a page is never taken for a refusal.
  */
 import t from 'tap'
-import { oauthErrorOf } from '../../src/oidc/oauth-error-body.js'
+import { isOAuthErrorJson, oauthErrorOf } from '../../src/oidc/oauth-error-body.js'
 
 t.test('an object with a non-empty error string is one, with its description', async (t) => {
   t.same(oauthErrorOf({ error: 'invalid_grant', error_description: 'revoked' }), {
@@ -28,4 +29,11 @@ t.test('anything else is not', async (t) => {
   ]) {
     t.equal(oauthErrorOf(value), undefined, JSON.stringify(value))
   }
+})
+
+t.test('in text: JSON that is one, never a page or plain words that mention one', async (t) => {
+  t.ok(isOAuthErrorJson(' {"error":"invalid_grant"}\n'))
+  t.notOk(isOAuthErrorJson('<html><body>{"error":"invalid_grant"}</body></html>'))
+  t.notOk(isOAuthErrorJson('invalid_grant'))
+  t.notOk(isOAuthErrorJson(''))
 })
