@@ -217,8 +217,18 @@ async function untilTokenEndpoint(
     answer !== undefined && status === answer.status && body === answer.body
   let last = 'no answer yet'
   while (Date.now() < end) {
-    const response = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(5_000) })
-    const body = await response.text()
+    let response: Response
+    let body: string
+    try {
+      response = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(5_000) })
+      body = await response.text()
+    } catch (err) {
+      // The worker SIGHUP replaces closes the kept-alive connection this
+      // loop's last request went on: a reset, then a new connection.
+      last = String((err as Error).cause ?? err)
+      await new Promise((r) => setTimeout(r, 50))
+      continue
+    }
     if (canned ? gives(canned, response.status, body) : !gives(previous, response.status, body)) return
     last = `${response.status} ${body.slice(0, 200)}`
     await new Promise((r) => setTimeout(r, 50))
