@@ -19,6 +19,12 @@ export interface RedisProcess {
   alive(): boolean
   /** SIGKILL: no shutdown, no last write to replicas. */
   kill(): Promise<void>
+  /**
+   * SIGSTOP: the process answers nothing while its sockets stay open, as a
+   * hung host or a partition looks to its peers. `thaw` (SIGCONT) resumes it.
+   */
+  freeze(): void
+  thaw(): void
 }
 
 /**
@@ -56,6 +62,8 @@ async function spawnRedisOn(port: number, args: string[]): Promise<RedisProcess>
   return {
     port,
     alive,
+    freeze: () => void (alive() && proc.kill('SIGSTOP')),
+    thaw: () => void (alive() && proc.kill('SIGCONT')),
     kill: async () => {
       if (!alive()) return
       await new Promise<void>((resolve) => {
@@ -115,6 +123,18 @@ export async function hgetOn(port: number, key: string, field: string): Promise<
     await probe.connect()
     await probe.call('READONLY')
     return await probe.hget(key, field)
+  } finally {
+    probe.disconnect()
+  }
+}
+
+/** `ZSCORE` on one node as it holds the sorted set, replica or not (see `hgetOn`). */
+export async function zscoreOn(port: number, key: string, member: string): Promise<string | null> {
+  const probe = probeClient(port)
+  try {
+    await probe.connect()
+    await probe.call('READONLY')
+    return await probe.zscore(key, member)
   } finally {
     probe.disconnect()
   }
