@@ -238,10 +238,14 @@ export class RedisSessionStore implements SessionStore {
     // Members indexed more than SETTLE_MS before this one have had time to
     // write their record: only those may be reclaimed as gone.
     const settled = session.absoluteExpiresAt - SETTLE_MS
+    // Each entry confirmed on a replica of its own index's master: on a
+    // Cluster that is seldom the record's, and the record's WAIT covers
+    // only writes to its node. An entry lost in a failover is a session
+    // that a back-channel logout by sub or sid cannot find.
     const offered = await guarded(() =>
       Promise.all(
-        indexes.map((index) =>
-          this.#writer.ghIndexAdd(
+        indexes.map((index) => {
+          const args = [
             index,
             session.id,
             session.absoluteExpiresAt,
@@ -249,8 +253,11 @@ export class RedisSessionStore implements SessionStore {
             settled,
             Math.random(),
             RECLAIM_PER_CREATE,
-          ),
-        ),
+          ] as const
+          return this.#confirm
+            ? (this.#confirmed(index, (p) => p.ghIndexAdd(...args)) as Promise<string[]>)
+            : this.#redis.ghIndexAdd(...args)
+        }),
       ),
     )
     const key = this.#key(session.id)
