@@ -10,6 +10,11 @@ export interface RedisConnectionOptions {
   readonly connectTimeout?: number
   /** Longest pause between reconnection attempts, ms. */
   readonly maxReconnectDelay?: number
+  /**
+   * How long a connection may stay silent while a reply is owed, ms, before
+   * it is dropped and made again. Default: twice the command timeout.
+   */
+  readonly socketTimeout?: number
   /** RESP version; default 3. */
   readonly protocol?: 2 | 3
   /** Subscribe again after a reconnect; default true. */
@@ -40,8 +45,18 @@ export function createRedisClient(
   options: RedisConnectionOptions = {},
 ): RedisClient {
   const maxDelay = options.maxReconnectDelay ?? 2_000
+  const commandTimeout = options.commandTimeout ?? 1_000
   const node = {
-    commandTimeout: options.commandTimeout ?? 1_000,
+    commandTimeout,
+    // A command timeout fails the command and keeps the socket. A primary
+    // that hangs (a stopped process, a paused VM, a partition) sends no
+    // reset, and the kernel answers keep-alives for a stopped one: without
+    // this the connection stayed on it after Sentinel had promoted its
+    // replica, every command timing out until it woke, and then wrote to
+    // it while it still called itself primary. Dropping a connection that
+    // owes a reply past twice the command timeout makes the reconnect ask
+    // the sentinels (or the Cluster's slot map) where the primary is now.
+    socketTimeout: options.socketTimeout ?? 2 * commandTimeout,
     connectTimeout: options.connectTimeout ?? 2_000,
     // An offline queue would hold requests for as long as the outage lasts;
     // failing them at once lets the gateway answer 503 within its budget.
@@ -64,7 +79,12 @@ export function createRedisClient(
 /** The per-node options, as written: only the keys set, which ioredis's overloads need. */
 type NodeOptions = Pick<
   RedisOptions,
-  'commandTimeout' | 'connectTimeout' | 'enableOfflineQueue' | 'maxRetriesPerRequest' | 'lazyConnect'
+  | 'commandTimeout'
+  | 'socketTimeout'
+  | 'connectTimeout'
+  | 'enableOfflineQueue'
+  | 'maxRetriesPerRequest'
+  | 'lazyConnect'
 > & {
   retryStrategy: (attempt: number) => number
   protocol?: 2 | 3
