@@ -10,9 +10,10 @@
  * makes the primary confirm that a replica has received it; a write it
  * cannot confirm is reported as not done (503), so its result is never used.
  */
-import type { ChainableCommander } from 'ioredis'
+import { type ChainableCommander, Cluster, type Redis } from 'ioredis'
 import type { RedisClient } from './connection.js'
 import { guarded, storeUnavailable } from './connection.js'
+import type { PrimaryRegistry } from './sentinel-primary.js'
 
 /** Options of `ReplicaConfirmation`. */
 export interface ReplicaConfirmationOptions {
@@ -24,6 +25,18 @@ export interface ReplicaConfirmationOptions {
   readonly client: RedisClient
   /** Longest wait for a replica to confirm, ms. Default 500. */
   readonly timeoutMs?: number
+  /**
+   * Through Sentinel, where the sentinels say the primary is: a primary
+   * with no replica connected counts a write only while they name it
+   * (sentinel-primary.ts). Absent: such a primary always does.
+   */
+  readonly primary?: PrimaryRegistry
+  /**
+   * Told when a write went to a node the sentinels no longer name, after
+   * this connection was dropped to find the primary again: the owner drops
+   * its other connections to that node.
+   */
+  readonly onStalePrimary?: () => void
 }
 
 /**
@@ -31,14 +44,28 @@ export interface ReplicaConfirmationOptions {
  * connected, waits for one to confirm them. A primary with none (a single
  * Redis, a Cluster without replicas, or a promoted replica whose peers are
  * gone) has nothing to wait for: there is no copy a failover could promote.
+ * Through Sentinel such a primary counts only while the sentinels name it:
+ * an old primary that woke up after its failover is in that state too.
  */
 export class ReplicaConfirmation {
   readonly #client: RedisClient
   readonly #timeout: number
+  readonly #primary: PrimaryRegistry | undefined
+  readonly #onStalePrimary: (() => void) | undefined
+  /** Bumped at every connect and close: a write and the address read after it were on one connection only if it did not move. */
+  #connection = 0
 
   constructor(options: ReplicaConfirmationOptions) {
     this.#client = options.client
     this.#timeout = options.timeoutMs ?? 500
+    this.#primary = options.client instanceof Cluster ? undefined : options.primary
+    this.#onStalePrimary = options.onStalePrimary
+    if (this.#primary) {
+      const moved = () => {
+        this.#connection++
+      }
+      this.#client.on('ready', moved).on('close', moved)
+    }
   }
 
   /** The connection durable writes use; callers define their scripts on it. */
@@ -53,6 +80,7 @@ export class ReplicaConfirmation {
    * `StoreUnavailableError` when a command fails or no replica confirms in time.
    */
   async write(key: string, queue: (pipeline: ChainableCommander) => void): Promise<unknown[]> {
+    const connection = this.#connection
     const build = () => {
       const pipeline = this.#client.pipeline().role()
       queue(pipeline)
@@ -75,6 +103,17 @@ export class ReplicaConfirmation {
     // ROLE of a primary: ['master', offset, [[ip, port, offset], ...]], the
     // replicas connected right now.
     const replicas = role[0] === 'master' ? (role[2] as unknown[]).length : 0
+    if (replicas === 0 && this.#primary && !(await this.#named(connection))) {
+      // A primary that hung past its failover and woke up a primary
+      // without replicas: the sentinels turn it into a replica of the new
+      // one within seconds, dropping what it took. The reconnect asks them
+      // where the primary is now.
+      ;(this.#client as Redis).disconnect(true)
+      this.#onStalePrimary?.()
+      throw storeUnavailable(
+        new Error('the primary that took the write is no longer the one the sentinels name'),
+      )
+    }
     if (replicas > 0) {
       // WAIT names no key; EXISTS routes the pipeline to the primary that
       // took the write when the connection is a Cluster. Never run again
@@ -88,6 +127,19 @@ export class ReplicaConfirmation {
       }
     }
     return rest
+  }
+
+  /**
+   * Whether the sentinels name the node this connection is on, the one
+   * that took the write: only if the connection has not moved since the
+   * write began, whose address would then be another's.
+   */
+  async #named(connection: number): Promise<boolean> {
+    const stream = (this.#client as Redis).stream
+    const address = { host: stream?.remoteAddress, port: stream?.remotePort }
+    if (connection !== this.#connection || address.host === undefined || address.port === undefined)
+      return false
+    return this.#primary!.names({ host: address.host, port: address.port })
   }
 
   async #run(build: () => ChainableCommander): Promise<[Error | null, unknown][]> {

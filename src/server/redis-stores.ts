@@ -3,6 +3,7 @@ import type { GatehouseConfig, RedisStoreConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../redis/connection.js'
 import { ReplicaConfirmation } from '../redis/durability.js'
+import { SentinelPrimary } from '../redis/sentinel-primary.js'
 import { RedisSessionStore } from '../session/redis-store.js'
 import type { SessionStore } from '../session/types.js'
 import { RedisLockService } from '../tokens/redis-lock.js'
@@ -31,7 +32,8 @@ export interface RedisStoresOptions {
  * Sessions, locks and client tokens in one Redis (directly, through
  * Sentinel, or a Cluster), over one command connection, plus one for
  * writes that wait on a replica, one for lock releases and one for the
- * local session cache's invalidations.
+ * local session cache's invalidations; through Sentinel, one to each
+ * sentinel, asked whether a primary without replicas is still theirs.
  */
 export async function createRedisStores(
   config: GatehouseConfig,
@@ -41,8 +43,21 @@ export async function createRedisStores(
   const store = config.session.store as RedisStoreConfig
   const client = createRedisClient(store)
   const writer = options.confirmWrites === false ? undefined : createRedisClient(store)
-  await Promise.all([whenReady(client), writer && whenReady(writer)])
-  const confirm = writer && new ReplicaConfirmation({ client: writer })
+  const primary = writer && store.kind === 'sentinel' ? new SentinelPrimary(store) : undefined
+  await Promise.all([whenReady(client), writer && whenReady(writer), primary?.whenReady()])
+  const confirm =
+    writer &&
+    new ReplicaConfirmation({
+      client: writer,
+      ...(primary
+        ? {
+            primary,
+            // Reads and lock renewals on the old primary would see what the
+            // sentinels are about to throw away.
+            onStalePrimary: () => client.disconnect(true),
+          }
+        : {}),
+    })
   const prefix = config.session.keyPrefix
   const locks = new RedisLockService({ client, keyPrefix: prefix, ...(confirm ? { confirm } : {}) })
   const cacheOff = store.kind === 'cluster' ? CLUSTER_CACHE_OFF : undefined
@@ -83,7 +98,7 @@ export async function createRedisStores(
     async close() {
       await Promise.all([locks.close(), sessions.close()])
       // quit() waits for replies in flight; a dead Redis would make it hang.
-      await Promise.all([closeRedisClient(client), writer && closeRedisClient(writer)])
+      await Promise.all([closeRedisClient(client), writer && closeRedisClient(writer), primary?.close()])
     },
   }
 }
