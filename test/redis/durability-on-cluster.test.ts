@@ -1,31 +1,11 @@
 import t from 'tap'
-import { parseStore } from '../../src/config/store-url.js'
-import type { RedisStoreConfig } from '../../src/config/types.js'
-import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
-import { ReplicaConfirmation } from '../../src/redis/durability.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
-import { commandCalls, hgetOn, startRedisCluster } from '../helpers/redis-topology.js'
-import { openTokens, ref, SECRETS, session } from '../session/fixtures.js'
+import { sessionStoreOnCluster } from '../helpers/cluster-session-store.js'
+import { commandCalls, hgetOn } from '../helpers/redis-topology.js'
+import { openTokens, ref, session } from '../session/fixtures.js'
 
-const cluster = await startRedisCluster({ replicas: 1 })
-t.teardown(() => cluster.stop())
-const store = parseStore(cluster.url) as RedisStoreConfig
-
-// Reads and confirmed writes on connections of their own, as the gateway
-// has them: the writer learns where slots went from its own traffic only.
-const client = createRedisClient(store)
-const writer = createRedisClient(store)
-await Promise.all([whenReady(client, 5_000), whenReady(writer, 5_000)])
-t.teardown(() => Promise.all([closeRedisClient(client), closeRedisClient(writer)]))
-const sessions = new RedisSessionStore({
-  client,
-  keyPrefix: 'd:',
-  secrets: SECRETS,
-  idleTimeoutMs: 60_000,
-  // What is tested is where the write and its WAIT go, not how long a
-  // replica may take: a loaded machine can take longer than the 500 ms default.
-  confirm: new ReplicaConfirmation({ client: writer, timeoutMs: 5_000 }),
-})
+// What is tested is where the write and its WAIT go, not how long a
+// replica may take: a loaded machine can take longer than the 500 ms default.
+const { cluster, sessions } = await sessionStoreOnCluster(t, { keyPrefix: 'd:', confirmTimeoutMs: 5_000 })
 
 const next = (now: number) => ({ accessToken: 'A2', accessTokenExpiresAt: now + 120_000, refreshToken: 'R2' })
 

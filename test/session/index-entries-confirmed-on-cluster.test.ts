@@ -1,11 +1,7 @@
 import t from 'tap'
-import { parseStore } from '../../src/config/store-url.js'
-import type { RedisStoreConfig } from '../../src/config/types.js'
-import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
-import { ReplicaConfirmation } from '../../src/redis/durability.js'
-import { RedisSessionStore } from '../../src/session/redis-store.js'
-import { startRedisCluster, zscoreOn } from '../helpers/redis-topology.js'
-import { indexName, SECRETS, session } from './fixtures.js'
+import { sessionStoreOnCluster } from '../helpers/cluster-session-store.js'
+import { zscoreOn } from '../helpers/redis-topology.js'
+import { indexName, session } from './fixtures.js'
 
 // A session's record and its sub and sid index entries live in other slots,
 // so on a Cluster usually on other masters. Only the record's write was
@@ -13,20 +9,7 @@ import { indexName, SECRETS, session } from './fixtures.js'
 // master had not passed on was lost when that master failed over, and a
 // back-channel logout of the user then answered 200 {"ended":0} and left
 // the session running.
-const cluster = await startRedisCluster({ replicas: 1 })
-t.teardown(() => cluster.stop())
-const store = parseStore(cluster.url) as RedisStoreConfig
-const client = createRedisClient(store)
-const writer = createRedisClient(store)
-await Promise.all([whenReady(client, 5_000), whenReady(writer, 5_000)])
-t.teardown(() => Promise.all([closeRedisClient(client), closeRedisClient(writer)]))
-const sessions = new RedisSessionStore({
-  client,
-  keyPrefix: 'ix:',
-  secrets: SECRETS,
-  idleTimeoutMs: 60_000,
-  confirm: new ReplicaConfirmation({ client: writer, timeoutMs: 500 }),
-})
+const { cluster, sessions } = await sessionStoreOnCluster(t, { keyPrefix: 'ix:', confirmTimeoutMs: 500 })
 
 const index = `ix:${indexName('sub', 'dora')}`
 const { master, replicas } = await cluster.ownerOf(index)
