@@ -103,7 +103,8 @@ export class ReplicaConfirmation {
     // ROLE of a primary: ['master', offset, [[ip, port, offset], ...]], the
     // replicas connected right now.
     const replicas = role[0] === 'master' ? (role[2] as unknown[]).length : 0
-    if (replicas === 0 && this.#primary && !(await this.#named(connection))) {
+    const named = replicas === 0 && this.#primary ? await this.#named(connection) : true
+    if (named === false) {
       // A primary that hung past its failover and woke up a primary
       // without replicas: the sentinels turn it into a replica of the new
       // one within seconds, dropping what it took. The reconnect asks them
@@ -112,6 +113,15 @@ export class ReplicaConfirmation {
       this.#onStalePrimary?.()
       throw storeUnavailable(
         new Error('the primary that took the write is no longer the one the sentinels name'),
+      )
+    }
+    if (named === undefined) {
+      // No sentinel answers: the write is not vouched for, but nothing says
+      // the primary was replaced. The connections stay: a reconnect needs
+      // a sentinel to find any primary, so dropping them left every read,
+      // /readyz included, answering 503 until one came back.
+      throw storeUnavailable(
+        new Error('no sentinel answered whether the primary that took the write is still theirs'),
       )
     }
     if (replicas > 0) {
@@ -131,10 +141,11 @@ export class ReplicaConfirmation {
 
   /**
    * Whether the sentinels name the node this connection is on, the one
-   * that took the write: only if the connection has not moved since the
-   * write began, whose address would then be another's.
+   * that took the write (`undefined`: none answered): false if the
+   * connection has moved since the write began, whose address would then
+   * be another's.
    */
-  async #named(connection: number): Promise<boolean> {
+  async #named(connection: number): Promise<boolean | undefined> {
     const stream = (this.#client as Redis).stream
     const address = { host: stream?.remoteAddress, port: stream?.remotePort }
     if (connection !== this.#connection || address.host === undefined || address.port === undefined)

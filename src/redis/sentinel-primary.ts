@@ -25,10 +25,11 @@ type SentinelStore = Extract<RedisStoreConfig, { kind: 'sentinel' }>
 export interface PrimaryRegistry {
   /**
    * True when a sentinel that answers names `node` (an address a
-   * connection is on) as the primary; false when it names another, or
-   * when none answers: a write that cannot be vouched for is not counted.
+   * connection is on) as the primary; false when it names another;
+   * `undefined` when none answers. Only a true counts a write; a false
+   * also means the connection is on a node the sentinels have replaced.
    */
-  names(node: { readonly host: string; readonly port: number }): Promise<boolean>
+  names(node: { readonly host: string; readonly port: number }): Promise<boolean | undefined>
 }
 
 /** A connection to each sentinel of a `redis+sentinel://` store, asked in turn. */
@@ -50,7 +51,7 @@ export class SentinelPrimary implements PrimaryRegistry {
     await Promise.all(this.#sentinels.map((s) => whenReady(s, timeoutMs)))
   }
 
-  async names(node: { readonly host: string; readonly port: number }): Promise<boolean> {
+  async names(node: { readonly host: string; readonly port: number }): Promise<boolean | undefined> {
     for (const sentinel of this.#sentinels) {
       let named: unknown
       try {
@@ -65,7 +66,7 @@ export class SentinelPrimary implements PrimaryRegistry {
       if (!Array.isArray(named) || Number(named[1]) !== node.port) return false
       return sameHost(String(named[0]), node.host)
     }
-    return false
+    return undefined
   }
 
   async close(): Promise<void> {
