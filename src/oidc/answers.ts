@@ -36,9 +36,11 @@ export const IDP_OPERATIONS: readonly IdpOperation[] = [
  * What the IdP answered, as far as it matters. The OAuth codes are RFC 6749
  * §5.2's, RFC 8707 §2's and RFC 9449's (§5, §8); `other_oauth_error` is any
  * other `error` in a 4xx JSON body, unknown codes included, but in a 408 or
- * 429 (`retry_later`) or a 5xx (`server_error`), whose status decides. A
- * code is read from a JSON body whatever its Content-Type, and from a 2xx
- * that carries one instead of its answer (translate.ts);
+ * 429 (`retry_later`) or a 5xx (`server_error`), whose status decides;
+ * the codes `server_error` and `temporarily_unavailable` (RFC 6749
+ * §4.1.2.1) are `server_error` at any status. A code is read from a JSON
+ * body whatever its Content-Type, and from a 2xx that carries one instead
+ * of its answer (translate.ts);
  * `client_certificate_refused` is a TLS alert that refused the gateway's
  * client certificate in the handshake (tls/handshake-errors.ts).
  */
@@ -191,6 +193,7 @@ export const CLASSIFICATION: Readonly<Record<IdpAnswer, Row>> = {
   retry_later: transient,
   // The IdP failed, whatever its body says (temporarily_unavailable, RFC
   // 6749 §4.1.2.1); oauth4webapi reads no OAuth error from a 5xx anyway.
+  // Those codes say the same in a 4xx or a 200 (translate.ts).
   server_error: transient,
   timeout: transient,
   network: transient,

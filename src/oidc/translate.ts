@@ -37,6 +37,14 @@ const OAUTH_ANSWERS: ReadonlySet<string> = new Set([
 ])
 
 /**
+ * RFC 6749 §4.1.2.1's codes for a server that failed or cannot serve now,
+ * which an IdP sends where it sends no 5xx: an outage in any status, as a
+ * 5xx is. Read as unknown codes they ended the session, and a 200 or a
+ * page-labelled 4xx that carries one is read by its code too.
+ */
+const OUTAGE_CODES: ReadonlySet<string> = new Set(['server_error', 'temporarily_unavailable'])
+
+/**
  * The codes a 401 challenge of a scheme other than DPoP names that say
  * more than "unauthorized": the client itself refused, or only its DPoP
  * proof. A DPoP challenge (RFC 9449 §7.1's shape, which some IdPs give the
@@ -412,6 +420,7 @@ function unexplained(status: number): IdpAnswer {
  * status: an IdP that answers 401 `invalid_grant` said what it meant.
  */
 function oauthAnswer(code: string): IdpAnswer {
+  if (OUTAGE_CODES.has(code)) return 'server_error'
   return OAUTH_ANSWERS.has(code) ? (code as IdpAnswer) : 'other_oauth_error'
 }
 

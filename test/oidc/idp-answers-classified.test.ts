@@ -261,6 +261,34 @@ const cases: Case[] = [
     reason: /^HTTP 200 bad_refresh_token$/,
   },
   {
+    // RFC 6749 §4.1.2.1: the codes an IdP sends where it cannot send a 5xx.
+    // Read as unknown codes they ended the session: newly reachable in a 200
+    // and in JSON labelled as a page, which had both been 503s.
+    name: 'a 200 whose OAuth error says the IdP is unavailable is an outage, not the grant refused',
+    status: 200,
+    body: { error: 'temporarily_unavailable', error_description: 'maintenance' },
+    answer: 'server_error',
+    code: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+    reason: /^HTTP 200 temporarily_unavailable: maintenance$/,
+  },
+  {
+    name: 'a 400 server_error in JSON labelled as a page is an outage',
+    status: 400,
+    body: JSON.stringify({ error: 'server_error' }),
+    headers: { 'content-type': 'text/html' },
+    answer: 'server_error',
+    code: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+    reason: /^HTTP 400 server_error$/,
+  },
+  {
+    name: 'a 400 temporarily_unavailable is an outage: the code decides, whatever the status',
+    status: 400,
+    body: { error: 'temporarily_unavailable' },
+    answer: 'server_error',
+    code: 'GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE',
+    reason: /^HTTP 400 temporarily_unavailable$/,
+  },
+  {
     name: 'a 200 without an access token fails validation, and a refresh may get a good one next',
     status: 200,
     body: { token_type: 'Bearer', expires_in: 60 },
