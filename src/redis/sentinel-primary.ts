@@ -26,7 +26,8 @@ export interface PrimaryRegistry {
   /**
    * True when a sentinel that answers names `node` (an address a
    * connection is on) as the primary; false when it names another;
-   * `undefined` when none answers. Only a true counts a write; a false
+   * `undefined` when none answers with an address (unreachable, or
+   * monitoring no primary by that name). Only a true counts a write; a false
    * also means the connection is on a node the sentinels have replaced.
    */
   names(node: { readonly host: string; readonly port: number }): Promise<boolean | undefined>
@@ -63,7 +64,10 @@ export class SentinelPrimary implements PrimaryRegistry {
         // Unreachable, or not yet connected: the next one may answer.
         continue
       }
-      if (!Array.isArray(named) || Number(named[1]) !== node.port) return false
+      // Null: this sentinel monitors no primary by that name (just
+      // deployed, or reset). ioredis asks the next one then, and so does this.
+      if (!Array.isArray(named)) continue
+      if (Number(named[1]) !== node.port) return false
       return sameHost(String(named[0]), node.host)
     }
     return undefined

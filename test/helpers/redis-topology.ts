@@ -417,3 +417,24 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
     },
   }
 }
+
+/**
+ * A sentinel that monitors nothing (one just deployed, or reset): it
+ * answers `GET-MASTER-ADDR-BY-NAME` for any name with null. `stop` kills
+ * it and removes its directory.
+ */
+export async function startLoneSentinel(): Promise<{ readonly port: number; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-lone-sentinel-'))
+  const conf = join(dir, 'sentinel.conf')
+  const sentinel = await spawnRedis((port) => {
+    writeFileSync(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, ''].join('\n'))
+    return [conf, '--sentinel']
+  })
+  return {
+    port: sentinel.port,
+    async stop() {
+      await sentinel.kill()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
