@@ -62,7 +62,21 @@ export interface DevIdpQuirks {
    * there, and the session keeps the login's, which then outlives its `exp`.
    */
   readonly noIdTokenOnRefresh?: boolean
+  /**
+   * Token answers whose tokens are made this many bytes long, per grant
+   * type (asked at each answer): an IdP whose tokens carry hundreds of
+   * groups or roles (Entra ID, Keycloak), or one gone wrong. Each named
+   * token is padded after oidc-provider issued it, so the IdP carried the
+   * grant out (a refresh token rotated) and no longer knows the token as
+   * padded; an ID token stays a JWT, its signature padded, which a client
+   * that reads it from the token endpoint over TLS need not check (OIDC
+   * Core §3.1.3.7).
+   */
+  readonly paddedTokens?: (grantType: string) => PaddedTokens | undefined
 }
+
+/** The length, in bytes, each named token of an answer is padded to. */
+export type PaddedTokens = Partial<Record<'access_token' | 'refresh_token' | 'id_token', number>>
 
 /** What the quirks change in oidc-provider's configuration, merged over the dev IdP's own. */
 export function quirkConfiguration(quirks: DevIdpQuirks): Partial<Configuration> {
@@ -96,6 +110,7 @@ export function quirkFeatures(quirks: DevIdpQuirks): {
 type Middleware = (ctx: KoaContextWithOIDC, next: () => Promise<void>) => Promise<void>
 
 interface TokenBody {
+  access_token?: string
   error?: string
   error_description?: string
   expires_in?: unknown
@@ -148,6 +163,17 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
     if (quirks.noRefreshTokenOnRefresh && grantType === 'refresh_token') delete body.refresh_token
     if (quirks.negativeExpiresInOnRefresh && grantType === 'refresh_token') body.expires_in = -5
     if (quirks.noIdTokenOnRefresh && grantType === 'refresh_token') delete body.id_token
+    const padded = quirks.paddedTokens?.(grantType ?? '')
+    if (padded) padTokens(body, padded)
+  }
+}
+
+/** Pads each named token of `body` with `A`s (base64url, so a JWT still decodes) to its length. */
+function padTokens(body: TokenBody, padded: PaddedTokens): void {
+  for (const [field, bytes] of Object.entries(padded) as [keyof PaddedTokens, number][]) {
+    const token = body[field]
+    if (typeof token === 'string' && token.length < bytes)
+      body[field] = token + 'A'.repeat(bytes - token.length)
   }
 }
 

@@ -48,7 +48,7 @@ import {
 export type { CannedAnswer, CannedEndpoint } from './idp-edge.js'
 export type { DevTokenExchange } from './idp-exchange.js'
 export type { DevMtls, DevMtlsClient } from './idp-mtls.js'
-export type { DevIdpQuirks } from './idp-quirks.js'
+export type { DevIdpQuirks, PaddedTokens } from './idp-quirks.js'
 
 export interface DevClient extends DevMtlsClient {
   readonly clientId: string
