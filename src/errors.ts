@@ -299,6 +299,11 @@ export const logCatalogue = {
     level: 'warn',
     message: 'A token response had no usable expires_in, so the token lifetime was assumed.',
   },
+  GATEHOUSE_TOKEN_TOO_LARGE: {
+    level: 'warn',
+    message:
+      'The identity provider issued a token over tokens.maxSize; its answer was refused and nothing of it kept. The line names the token and its size, once a minute per kind of call and token.',
+  },
   GATEHOUSE_TOKEN_LIFETIME_SHORT: {
     level: 'warn',
     message:

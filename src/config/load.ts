@@ -298,6 +298,7 @@ function resolve(
       refreshWait: parseDuration(config.tokens.refreshWait),
       retryCooldown: parseDuration(config.tokens.retryCooldown),
       unavailableLimit: parseDuration(config.tokens.unavailableLimit),
+      maxSize: parseSize(config.tokens.maxSize),
     },
     auth: {
       basePath: trimSlash(config.auth.basePath),

@@ -21,6 +21,11 @@ export const DEFAULTS = {
   refreshWait: '10s',
   retryCooldown: '1m',
   unavailableLimit: '5m', // then a 401 that sends the user to sign in, never a 503 for hours
+  // 16 KiB: every access token goes out in an upstream request's head, and
+  // Node's HTTP server takes 16 KiB for the whole head by default (nginx
+  // 8 KiB per header line, Envoy 60 KiB in all), so a larger token reaches
+  // few upstreams; Entra ID's tokens, at most 200 groups, stay under 12 KiB.
+  maxTokenSize: '16kb',
   routeTimeout: '30s',
   drainTimeout: '30s', // the default routeTimeout: a request in flight at SIGTERM is not cut off sooner
   bodyLimit: '1mb',
@@ -329,6 +334,11 @@ export const TokensSchema = Type.Object(
       'How long a session may see nothing but "identity provider unavailable" or a refused DPoP proof from its refreshes (503 with Retry-After) before it ends with 401 session_expired, so the user signs in again.',
       DEFAULTS.unavailableLimit,
     ),
+    maxSize: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: SIZE_PATTERN })], {
+      default: DEFAULTS.maxTokenSize,
+      description:
+        "Largest token Gatehouse keeps: each access, refresh and ID token of a sign-in or refresh, each exchanged or client-credentials token. An identity provider's answer with a larger one is refused as invalid, and nothing of it stored: the sign-in fails, a refresh or fetch answers 503 with Retry-After, and a GATEHOUSE_TOKEN_TOO_LARGE warning names the token's kind and size. Access tokens go to upstreams in the Authorization header, so keep it within what they accept (nginx 8 KiB per header line, Node.js 16 KiB for the whole head, Envoy 60 KiB). At least 1kb, at most 1mb.",
+    }),
   },
   { ...strict, default: {}, description: 'Access-token freshness.' },
 )

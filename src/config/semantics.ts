@@ -56,6 +56,11 @@ const BROWSER_MUST_NOT_CHOOSE: ReadonlyMap<string, string> = new Map([
 const MAX_PING_INTERVAL = 86_400_000
 /** `routes[].websocket.maxMessage` at most: 100 MiB, `ws`'s own default. */
 const MAX_MESSAGE = 100 * 1024 * 1024
+/**
+ * `tokens.maxSize` at most: 1 MiB, the most of an IdP answer that is read
+ * at all (oidc/idp-http.ts), so a larger bound would bound nothing.
+ */
+const MAX_TOKEN_SIZE = 1024 * 1024
 
 const OWN_PATHS: readonly string[] = Object.values(HEALTH_PATHS)
 
@@ -233,6 +238,12 @@ export function checkSemantics(config: RawConfig, findings: Finding[] = []): Fin
       'must be more than 0: a browser that stops reading would hold its upstream connection for ever',
     )
   checkTimed(config.tokens.refreshWait, ['tokens', 'refreshWait'], add)
+  // A malformed size the schema has reported already.
+  const maxTokenSize = orNaN(() => parseSize(config.tokens.maxSize))
+  if (maxTokenSize < 1024)
+    add(['tokens', 'maxSize'], 'must be at least 1kb: a signed JWT alone takes most of it')
+  else if (maxTokenSize > MAX_TOKEN_SIZE)
+    add(['tokens', 'maxSize'], 'must be at most 1mb: no identity provider answer larger is read')
   // Node's HTTP server refuses to start with a longer wait for the headers
   // than for the whole request, with a message naming neither option.
   const requestTimeout = orNaN(() => parseDuration(config.server.requestTimeout))

@@ -299,6 +299,8 @@ export interface GatehouseConfig {
     readonly retryCooldown: number
     /** How long a session's refreshes may find the IdP unavailable, and nothing else, before it ends, ms. */
     readonly unavailableLimit: number
+    /** The largest token kept, bytes (`tokens.maxSize`): an IdP answer with a larger one is refused. */
+    readonly maxSize: number
   }
   readonly auth: {
     readonly basePath: string

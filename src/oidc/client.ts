@@ -35,8 +35,9 @@ import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { namingIssuers } from './issuer-mismatch.js'
 import { LateAnswers } from './late-answer.js'
 import { askedResources, resourcesDigest } from './login-resources.js'
-import { type GrantHolder, rotatedIn, strandedIn, withRotated } from './rotated.js'
+import { type GrantHolder, type Rotated, rotatedIn, strandedIn, withRotated } from './rotated.js'
 import { expiresAt } from './token-lifetime.js'
+import { ACCESS_TOKEN_ONLY, refuseOversized, SESSION_TOKENS } from './token-size.js'
 import {
   type IdpFailure,
   type IdpOperation,
@@ -104,6 +105,8 @@ export class OidcClient {
   readonly #dpop: DpopProofs
   /** The token types a request with a proof takes (dpop.ts). */
   readonly #boundTypes: oauth.RecognizedTokenTypes
+  /** The largest token kept, bytes (`tokens.maxSize`, token-size.ts). */
+  readonly #maxTokenSize: number
 
   /**
    * The client of `provider` (default: the first, `config.oidc`).
@@ -147,6 +150,7 @@ export class OidcClient {
     // with, and one signed in while it was on has a key to prove.
     this.#dpop = new DpopProofs(new DpopNonces(), now)
     this.#boundTypes = boundTokenTypes(oidc.option)
+    this.#maxTokenSize = config.tokens.maxSize
     this.#budgets = {
       total: { ms: oidc.timeout, name: 'oidc.timeout' },
       connect: { ms: oidc.connectTimeout, name: 'oidc.connectTimeout' },
@@ -373,13 +377,16 @@ export class OidcClient {
         // answer as it came (rotated.ts), to be given back.
         const copy = abandon && response.status === 200 ? response.clone() : undefined
         try {
-          return await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
+          const answer = await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
             expectedNonce: login.nonce,
             requireIdToken: true,
             // Asked for with max_age, the authentication must be that recent, and say so.
             ...(login.maxAge === undefined ? {} : { maxAge: login.maxAge }),
             ...this.#bound(dpopKey),
           })
+          // Before userinfo: a token too large to keep is not sent on either.
+          refuseOversized(answer, SESSION_TOKENS, this.#maxTokenSize)
+          return answer
         } catch (err) {
           stranded = await strandedIn(copy)
           throw err
@@ -475,7 +482,7 @@ export class OidcClient {
       : 'refresh'
     const as = this.#metadata(operation)
     let sentAt = this.#now()
-    let rotated: string | undefined
+    let rotated: Rotated | undefined
     const params = new URLSearchParams()
     if (audience?.resource !== undefined) params.set('resource', audience.resource)
     if (audience && audience.scopes.length > 0) params.set('scope', audience.scopes.join(' '))
@@ -495,9 +502,11 @@ export class OidcClient {
         // validation, the session must still keep the new one (rotated.ts).
         const copy = response.status === 200 ? response.clone() : undefined
         try {
-          return await oauth.processRefreshTokenResponse(as, this.#client, response, this.#bound(key))
+          const answer = await oauth.processRefreshTokenResponse(as, this.#client, response, this.#bound(key))
+          refuseOversized(answer, SESSION_TOKENS, this.#maxTokenSize)
+          return answer
         } catch (err) {
-          rotated = await rotatedIn(copy)
+          rotated = await rotatedIn(copy, this.#maxTokenSize)
           throw err
         }
       })
@@ -526,7 +535,8 @@ export class OidcClient {
       this.#observer.accepted?.(operation)
       return tokens(result)
     } catch (err) {
-      throw withRotated(this.#failed(operation, err, current.refreshToken, rotated), rotated)
+      const echoed = typeof rotated === 'string' ? rotated : undefined
+      throw withRotated(this.#failed(operation, err, current.refreshToken, echoed), rotated)
     }
   }
 
@@ -560,6 +570,7 @@ export class OidcClient {
       })
       const wrongType = issuedTypeRefusal(audience.exchange!, result.issued_token_type)
       if (wrongType !== undefined) throw wrongType
+      refuseOversized(result, ACCESS_TOKEN_ONLY, this.#maxTokenSize)
       this.#observer.accepted?.('token_exchange')
       const expires = this.#expiresAt(result, sentAt, 'token_exchange')
       return {
@@ -594,6 +605,7 @@ export class OidcClient {
         )
         return oauth.processClientCredentialsResponse(as, this.#client, response, this.#bound(dpopKey))
       })
+      refuseOversized(result, ACCESS_TOKEN_ONLY, this.#maxTokenSize)
       this.#observer.accepted?.('client_credentials')
       const expires = this.#expiresAt(result, sentAt, 'client_credentials')
       return {

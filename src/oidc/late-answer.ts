@@ -1,3 +1,5 @@
+import type { Rotated } from './rotated.js'
+
 /**
  * An IdP's answer that arrives after the caller stopped waiting for it.
  *
@@ -18,7 +20,7 @@
 /** What a late answer brought: the new tokens, or the rotated refresh token of an answer refused. */
 export type LateAnswer<T> =
   | { readonly tokens: T; readonly rotated?: undefined }
-  | { readonly tokens?: undefined; readonly rotated: string | undefined }
+  | { readonly tokens?: undefined; readonly rotated: Rotated | undefined }
 
 /** Late answers awaited at once per process; a slow IdP with many sessions must not hold a socket each without end. */
 export const MAX_LATE_ANSWERS = 1_024

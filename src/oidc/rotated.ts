@@ -2,21 +2,37 @@ import { decodeJwt } from 'jose'
 import type { GatehouseError } from '../errors.js'
 
 /**
+ * A rotated refresh token too large to keep (over `tokens.maxSize`): the
+ * session keeps none in place of its spent one, and lives on its access
+ * token while that lasts, rather than grow its record or replay.
+ */
+export const UNKEPT: unique symbol = Symbol('rotated refresh token not kept')
+
+/** What a refused 200 leaves the session: the refresh token it rotated in, or `UNKEPT`. */
+export type Rotated = string | typeof UNKEPT
+
+/**
  * The refresh token an IdP issued in an answer Gatehouse then refused
  * (a 200 whose access token, ID token or lifetime failed validation), by the
  * error that refused it. Kept beside the error, never on it, so no log of
  * the error or its causes can print it.
  */
-const rotated = new WeakMap<GatehouseError, string>()
+const rotated = new WeakMap<GatehouseError, Rotated>()
 
 /**
  * RFC 9700 §4.14.2: an IdP that answered 200 has rotated the refresh
  * token, whatever Gatehouse makes of the rest of the answer; the old one is
  * spent, and redeeming it again is a replay that revokes the grant. So the
- * new one is read from the answer as it came, for the session to keep.
+ * new one is read from the answer as it came, for the session to keep,
+ * unless it is over `maxBytes`: then `UNKEPT`, and the spent one goes too.
  */
-export async function rotatedIn(answer: Response | undefined): Promise<string | undefined> {
-  return (await strandedIn(answer))?.refreshToken
+export async function rotatedIn(
+  answer: Response | undefined,
+  maxBytes: number,
+): Promise<Rotated | undefined> {
+  const refreshToken = (await strandedIn(answer))?.refreshToken
+  if (refreshToken === undefined) return undefined
+  return Buffer.byteLength(refreshToken) > maxBytes ? UNKEPT : refreshToken
 }
 
 /**
@@ -63,12 +79,12 @@ function holderIn(idToken: unknown): GrantHolder {
 }
 
 /** `error`, remembered with the refresh token its refused answer carried. */
-export function withRotated(error: GatehouseError, refreshToken: string | undefined): GatehouseError {
+export function withRotated(error: GatehouseError, refreshToken: Rotated | undefined): GatehouseError {
   if (refreshToken !== undefined) rotated.set(error, refreshToken)
   return error
 }
 
 /** The refresh token the answer behind `error` carried, if it was a 200 that rotated one. */
-export function rotatedRefreshToken(error: unknown): string | undefined {
+export function rotatedRefreshToken(error: unknown): Rotated | undefined {
   return typeof error === 'object' && error !== null ? rotated.get(error as GatehouseError) : undefined
 }

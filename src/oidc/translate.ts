@@ -7,6 +7,7 @@ import { carriesUsableNonce } from './dpop.js'
 import { oauthErrorOf } from './oauth-error-body.js'
 import { type CallSecrets, redactEchoes } from './redact.js'
 import { type HeaderReader, honouring, retryAfterOfAnswer } from './retry-after.js'
+import { type TokenKind, TokenTooLarge } from './token-size.js'
 
 export type { IdpAnswer, IdpOperation, Verdict } from './answers.js'
 
@@ -80,6 +81,8 @@ export interface IdpFailure {
   readonly tlsAlert?: string
   /** The seconds the answer's `Retry-After` asked for, as the IdP sent it: the gateway waits it out bounded. */
   readonly retryAfter?: number
+  /** For an `invalid_answer` refused for a token over `tokens.maxSize`: which, and its size and the bound, bytes. */
+  readonly tooLarge?: { readonly token: TokenKind; readonly bytes: number; readonly limit: number }
 }
 
 /** What the caller knows that makes a failure readable: its time budgets, and what must never be echoed. */
@@ -104,6 +107,13 @@ export function failureFields(failure: IdpFailure | undefined): Record<string, u
     ...(failure.description ? { oauthErrorDescription: failure.description } : {}),
     ...(failure.oauthError ? {} : { reason: failure.reason }),
     ...(failure.retryAfter === undefined ? {} : { retryAfter: failure.retryAfter }),
+    ...(failure.tooLarge === undefined
+      ? {}
+      : {
+          token: failure.tooLarge.token,
+          tokenBytes: failure.tooLarge.bytes,
+          maxTokenSize: failure.tooLarge.limit,
+        }),
   }
 }
 
@@ -222,10 +232,18 @@ function gatewayError(
         retryAfter,
         refusesProof(answer)
           ? gatehouseError('GATEHOUSE_ERR_DPOP_PROOF_REFUSED', dpopRefusal(answer, err), err)
-          : idpUnavailable(operation, undefined, err),
+          : idpUnavailable(operation, err instanceof TokenTooLarge ? TOO_LARGE : undefined, err),
       )
   }
 }
+
+/**
+ * What the client is told of an answer refused for a token over
+ * `tokens.maxSize`: not that the IdP is down. The IdP may issue a smaller
+ * one next time (fewer groups, a fixed mapper), so it is still a 503.
+ */
+const TOO_LARGE =
+  'The identity provider issued a token larger than this gateway keeps (tokens.maxSize); none was stored or forwarded, and the log says which. Retry later.'
 
 /** Whether `answer` refuses the gateway's DPoP proof rather than the grant (RFC 9449). */
 export function refusesProof(answer: IdpAnswer): boolean {
@@ -258,6 +276,13 @@ function headersOf(err: unknown): HeaderReader | undefined {
 
 /** What the IdP answered, from the error oauth4webapi or fetch raised for it. */
 function recognize(operation: IdpOperation, err: unknown, context: FailureContext): Recognized {
+  // A 200 the gateway refused itself: its words, never the token.
+  if (err instanceof TokenTooLarge)
+    return {
+      answer: 'invalid_answer',
+      reason: err.message,
+      tooLarge: { token: err.kind, bytes: err.bytes, limit: err.limit },
+    }
   if (err instanceof oauth.ResponseBodyError) {
     return oauthErrorAnswer(err.status, err.error, err.error_description, context)
   }

@@ -7,6 +7,7 @@ import { refusalHint } from '../oidc/client-auth.js'
 import type { ClientRefusals } from '../oidc/client-refusals.js'
 import { ASSUMED_LIFETIME } from '../oidc/token-lifetime.js'
 import { failureFields } from '../oidc/translate.js'
+import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import type { GatewayMetrics } from './metrics.js'
 
 /** The grant each token-endpoint operation uses, for the unauthorized_client hint. */
@@ -31,8 +32,30 @@ export function idpObserver(
   refusals: ClientRefusals,
 ): OidcObserver {
   const assumed = new Set<IdpOperation>()
+  // Every session's refresh may meet the same oversized token: one line a
+  // minute per kind of call and token tells it (the refresh lines go on).
+  const tooLarge = new RepeatedLines()
   return {
     failed(failure) {
+      if (failure.tooLarge !== undefined) {
+        const { token, bytes, limit } = failure.tooLarge
+        const held = tooLarge.admit(`${failure.operation} ${token}`)
+        const code: LogCode = 'GATEHOUSE_TOKEN_TOO_LARGE'
+        if (held !== undefined)
+          log.warn(
+            {
+              code,
+              operation: failure.operation,
+              idp: provider.name,
+              token,
+              tokenBytes: bytes,
+              maxTokenSize: limit,
+              ...repeatedField(held),
+            },
+            `the identity provider issued a token of ${bytes} bytes (${token}), over tokens.maxSize (${limit}): its answer was refused and nothing of it kept. Upstreams take an access token only in a header (nginx 8 KiB per line, Node.js 16 KiB for the whole head, Envoy 60 KiB): have the identity provider issue smaller ones (fewer groups or roles in them), or raise tokens.maxSize if every upstream takes the size`,
+          )
+        return
+      }
       // A route's client-credentials token refused: no refresh or exchange
       // line tells of it, and it is the config's or the IdP's to fix.
       if (failure.operation === 'client_credentials' && failure.verdict === 'route_refused') {

@@ -373,6 +373,8 @@ function clientBasis(config: GatehouseConfig): unknown {
     resources: config.identityProviders.map((p) => configuredResources(config, p.name)),
     publicUrl: config.server.publicUrl,
     basePath: config.auth.basePath,
+    // The clients refuse a token over it, as they read each answer.
+    maxTokenSize: config.tokens.maxSize,
   }
 }
 

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import { isGatehouseError } from '../errors.js'
+import { type Rotated, UNKEPT } from '../oidc/rotated.js'
 import { sessionEnded } from '../session/log-id.js'
 import type { SessionData, SessionStore, UpdateResult } from '../session/types.js'
 import type { TokenSet } from '../types.js'
@@ -53,11 +54,15 @@ export class RotatedWrites {
    * The refresh token of a 200 the gateway refused (rotated.ts), stored in
    * place of the spent one, with the tokens the session had: the next
    * redemption then uses it instead of replaying the spent one, which would
-   * revoke the grant. Best effort: the request fails either way.
+   * revoke the grant. One too large to keep (`UNKEPT`) replaces it with
+   * none, for the same reason: the session then lasts as long as its
+   * access token. Best effort: the request fails either way.
    */
-  async keep(current: SessionData, refreshToken: string | undefined, budgetMs?: number): Promise<void> {
+  async keep(current: SessionData, refreshToken: Rotated | undefined, budgetMs?: number): Promise<void> {
     if (refreshToken === undefined) return
-    await this.write(current, { ...current.tokens, refreshToken }, budgetMs).catch(() => {})
+    const { refreshToken: _spent, refreshTokenExpiresAt: _expires, ...held } = current.tokens
+    const tokens = refreshToken === UNKEPT ? held : { ...current.tokens, refreshToken }
+    await this.write(current, tokens, budgetMs).catch(() => {})
   }
 
   /** The new tokens by compare-and-set on the version `current` was read at; the session after it. */

@@ -655,3 +655,17 @@ routes: []
   t.same(configProblems(text('25d'), {}), ['1 server.drainTimeout: must be at most 24h'])
   t.equal(parseConfig(text('24h'), 'routes.yaml', {}).server.drainTimeout, 86_400_000)
 })
+
+t.test('tokens.maxSize bounds each token kept: 16 KiB by default, between 1kb and 1mb', async (t) => {
+  t.equal(parseConfig(minimal, 'routes.yaml', env).tokens.maxSize, 16 * 1024)
+  t.equal(parseConfig(`${minimal}tokens:\n  maxSize: 60kb\n`, 'routes.yaml', env).tokens.maxSize, 60 * 1024)
+  t.same(problems(`${minimal}tokens:\n  maxSize: 512b\n`), [
+    '13 tokens.maxSize: must be at least 1kb: a signed JWT alone takes most of it',
+  ])
+  t.same(problems(`${minimal}tokens:\n  maxSize: 2mb\n`), [
+    '13 tokens.maxSize: must be at most 1mb: no identity provider answer larger is read',
+  ])
+  t.same(problems(`${minimal}tokens:\n  maxSize: 512\n`), [
+    '13 tokens.maxSize: must be at least 1kb: a signed JWT alone takes most of it',
+  ])
+})

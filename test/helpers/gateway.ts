@@ -52,6 +52,8 @@ export interface TestConfigInput {
   /** `tokens.retryCooldown`, ms. */
   readonly retryCooldown?: number
   readonly unavailableLimit?: number
+  /** `tokens.maxSize`, as the file writes it: `64kb`. */
+  readonly maxTokenSize?: string
   readonly idpTimeout?: number
   readonly secrets?: readonly string[]
   readonly idleTimeout?: number
@@ -184,6 +186,7 @@ export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
       refreshWait: ms(input.refreshWait),
       retryCooldown: ms(input.retryCooldown),
       unavailableLimit: ms(input.unavailableLimit),
+      maxSize: input.maxTokenSize,
     }),
     auth: present({
       loginParams: input.loginParams,
