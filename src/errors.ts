@@ -148,6 +148,12 @@ export const errorCatalogue = {
     error: 'upstream_invalid_response',
     message: "The upstream service's answer was not valid HTTP, so none of it was passed on.",
   },
+  GATEHOUSE_ERR_UPSTREAM_HEADERS_TOO_LARGE: {
+    status: 502,
+    error: 'upstream_headers_too_large',
+    message:
+      "The upstream service refused the request's headers as too large (431). They carry the access token the gateway adds, so this is for an operator to fix, not the browser; the gateway's log says how large it was.",
+  },
   GATEHOUSE_ERR_UPSTREAM_TLS: {
     status: 502,
     error: 'upstream_tls_failed',

@@ -10,7 +10,12 @@ import { type OutgoingHeaders, privateToSharedCaches, type ResponseHygiene } fro
 import { SendStall } from './send-stall.js'
 import type { StreamSession } from './stream-session.js'
 import { UpstreamDeadline } from './upstream-deadline.js'
-import { answerUpstreamFailure, refusedAnswer, type UpstreamErrorObserver } from './upstream-errors.js'
+import {
+  answerUpstreamFailure,
+  headersRefused,
+  refusedAnswer,
+  type UpstreamErrorObserver,
+} from './upstream-errors.js'
 
 /**
  * Informational answers forwarded per request. undici restarts its headers
@@ -88,6 +93,8 @@ export class Forward implements Dispatcher.DispatchHandler {
   #sessionSeenAt: number | undefined
   /** Chunks that wait, the upstream paused, while the session is read again (`#recheck`). */
   #held: Buffer[] | undefined
+  /** The headers the request went out with, measured if the upstream refuses them (431). */
+  #sent: IncomingHttpHeaders = {}
   /** The upstream ended while chunks were held. */
   #endHeld = false
 
@@ -119,11 +126,12 @@ export class Forward implements Dispatcher.DispatchHandler {
     // The guard has just read the session the token stands on.
     const session = this.#options.session
     if (session !== undefined && request.upstreamToken !== null) this.#sessionSeenAt = performance.now()
+    this.#sent = this.#options.rewriteHeaders(request, request.headers)
     this.#options.pool.dispatch(
       {
         path,
         method: request.method as Dispatcher.HttpMethod,
-        headers: this.#options.rewriteHeaders(request, request.headers),
+        headers: this.#sent,
         body: body ?? null,
       },
       inRequestContext(handler),
@@ -154,6 +162,12 @@ export class Forward implements Dispatcher.DispatchHandler {
     }
     if (statusCode < 200) {
       this.#informational(controller, statusCode, upstream)
+      return
+    }
+    // RFC 6585 §5: the upstream refused the head, which carries the token the
+    // gateway added; the browser's own headers passed the gateway's limit.
+    if (statusCode === 431 && this.#request.upstreamToken !== null) {
+      controller.abort(headersRefused(this.#sent))
       return
     }
     const location = upstream.location

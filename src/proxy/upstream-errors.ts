@@ -9,7 +9,7 @@ const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOU
 /** The body limiter's abort (src/proxy/body-limit.ts): the client's fault, surfacing as the dispatch's error. */
 const TOO_LARGE: ErrorCode = 'GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'
 
-export type UpstreamErrorKind = 'timeout' | 'unreachable' | 'tls' | 'invalid'
+export type UpstreamErrorKind = 'timeout' | 'unreachable' | 'tls' | 'invalid' | 'headers_too_large'
 
 /** Counts upstream failures by route and kind, for metrics. */
 export type UpstreamErrorObserver = (route: string, kind: UpstreamErrorKind) => void
@@ -39,6 +39,10 @@ export function answerUpstreamFailure(
 ): void {
   if (error.code === TOO_LARGE) {
     reply.send(gatehouseError('GATEHOUSE_ERR_PAYLOAD_TOO_LARGE'))
+    return
+  }
+  if (error.code === HEADERS_REFUSED) {
+    answerHeadersRefused(reply, error as HeadersRefused, route, lines, observe)
     return
   }
   const tls = tlsFailureReason(error)
@@ -113,6 +117,75 @@ const REFUSED_ANSWERS: ReadonlySet<string> = new Set(['bad response', 'bad upgra
 /** The catalogue's code for an upstream that failed this way, over HTTP or a WebSocket handshake. */
 export function upstreamErrorCode(kind: UpstreamErrorKind): ErrorCode {
   if (kind === 'tls') return 'GATEHOUSE_ERR_UPSTREAM_TLS'
+  if (kind === 'headers_too_large') return 'GATEHOUSE_ERR_UPSTREAM_HEADERS_TOO_LARGE'
   if (kind === 'invalid') return 'GATEHOUSE_ERR_UPSTREAM_INVALID_RESPONSE'
   return kind === 'timeout' ? 'GATEHOUSE_ERR_UPSTREAM_TIMEOUT' : 'GATEHOUSE_ERR_UPSTREAM_UNREACHABLE'
+}
+
+/** The code of an upstream's 431 to headers that carried the gateway's token (`headersRefused`). */
+const HEADERS_REFUSED = 'UPSTREAM_HEADERS_REFUSED'
+
+/** The abort of an upstream's 431: the sizes of what the gateway sent, never any of it. */
+interface HeadersRefused extends Error {
+  readonly code: typeof HEADERS_REFUSED
+  /** Bytes of the Authorization header's value the gateway set: the scheme and the token. */
+  readonly authorizationBytes: number
+  /** Bytes of the header lines the gateway set, as `name: value\r\n` (undici adds Host and the request line). */
+  readonly headerBytes: number
+}
+
+/**
+ * The error that aborts an upstream's 431 (Request Header Fields Too Large,
+ * RFC 6585 §5) to a request the gateway added a token to. The upstream
+ * refused a head the gateway made, its token often the largest part: passed
+ * on, the 431 told the browser its own headers were too large, which it
+ * can do nothing about, and said nothing to the operator. Its sizes are
+ * measured here, from `sent`, the headers the request went out with.
+ */
+export function headersRefused(
+  sent: Readonly<Record<string, string | string[] | undefined>>,
+): HeadersRefused {
+  let headerBytes = 0
+  for (const name in sent) {
+    const value = sent[name]
+    for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value])
+      headerBytes += name.length + 4 + Buffer.byteLength(one)
+  }
+  const authorization = sent.authorization
+  return Object.assign(new Error("the upstream answered 431 to headers that carry the gateway's token"), {
+    code: HEADERS_REFUSED,
+    authorizationBytes: typeof authorization === 'string' ? Buffer.byteLength(authorization) : 0,
+    headerBytes,
+  } as const)
+}
+
+/**
+ * `502 upstream_headers_too_large` for an upstream's 431 to the gateway's
+ * token, with a warning naming the route and the sizes sent, once a minute
+ * per route: every request with the token meets it until the token is
+ * replaced, and the SPA's retries with it.
+ */
+function answerHeadersRefused(
+  reply: FailedReply,
+  error: HeadersRefused,
+  route: string,
+  lines: RepeatedLines,
+  observe?: UpstreamErrorObserver,
+): void {
+  observe?.(route, 'headers_too_large')
+  const code: ErrorCode = 'GATEHOUSE_ERR_UPSTREAM_HEADERS_TOO_LARGE'
+  const held = lines.admit(code)
+  if (held !== undefined)
+    reply.log.warn(
+      {
+        code,
+        route,
+        status: 431,
+        authorizationBytes: error.authorizationBytes,
+        headerBytes: error.headerBytes,
+        ...repeatedField(held),
+      },
+      `the upstream refused the request headers as too large (431): they carried the gateway's Authorization header of ${error.authorizationBytes} bytes, in ${error.headerBytes} bytes of headers. Raise the upstream's limit (nginx large_client_header_buffers, Node.js --max-http-header-size, Envoy max_request_headers_kb), or have the identity provider issue smaller tokens; tokens.maxSize refuses larger ones when they are issued`,
+    )
+  reply.send(loggedAlready(gatehouseError(code)))
 }

@@ -14,7 +14,7 @@ export class GatewayMetrics {
   )
   readonly upstreamErrors = new Counter({
     name: 'gatehouse_upstream_errors_total',
-    help: 'Upstream failures, by route and kind (timeout, unreachable, tls: a failed TLS handshake, invalid: an answer that is not valid HTTP).',
+    help: 'Upstream failures, by route and kind (timeout, unreachable, tls: a failed TLS handshake, invalid: an answer that is not valid HTTP, headers_too_large: a 431 to a request the gateway added its token to).',
     labelNames: ['route', 'kind'] as const,
     registers: [this.registry],
   })
