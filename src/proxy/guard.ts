@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fast
 import type { RouteConfig } from '../config/types.js'
 import type { DpopProofs } from '../dpop/proofs.js'
 import { gatehouseError } from '../errors.js'
-import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
+import { type AntiForgeryConfig, csrfCheck, navigationsOnlyCheck } from '../guards/csrf.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
 import { NOT_IN_MEMORY, type SessionData } from '../session/types.js'
@@ -53,6 +53,8 @@ export type RouteGuard = (request: FastifyRequest, reply: FastifyReply, done: Ho
  * The preHandler of one proxy route, built once at startup: anti-forgery
  * first, so a forged call never costs a session read, then the token the
  * route asks for. `antiForgery` replaces the header check (WebSocket upgrades).
+ * A `csrf: false` route that sends a token for the session still takes from
+ * other origins only navigations with GET (`navigationsOnlyCheck`).
  *
  * When the session and a fresh token are already in this process (the
  * memory store, or a shared store's local copy: `Sessions.peek`), the guard
@@ -64,7 +66,11 @@ export function routeGuard(
   deps: GuardDeps,
   antiForgery: (request: FastifyRequest) => void = csrfCheck(deps.config),
 ): RouteGuard {
-  const csrf = route.csrf ? antiForgery : undefined
+  const csrf = route.csrf
+    ? antiForgery
+    : tokenOfSession(route)
+      ? navigationsOnlyCheck(deps.config)
+      : undefined
   const limit = bodyLimiter(route.bodyLimit)
   const ofProvider = providerCheck(route.identityProviders, deps.providers)
   const scopes = route.scopes
