@@ -41,6 +41,12 @@ export const errorCatalogue = {
     error: 'cross_site_request',
     message: 'Cross-site requests to API routes are refused.',
   },
+  GATEHOUSE_ERR_NOT_A_NAVIGATION: {
+    status: 403,
+    error: 'navigation_required',
+    message:
+      'Sign-in starts from a link the browser follows, not from an image, a script call or a frame of another site.',
+  },
   GATEHOUSE_ERR_RESOURCE_REFUSED: {
     status: 403,
     error: 'resource_refused',

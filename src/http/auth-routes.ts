@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { causeName, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
+import { navigationCheck } from '../guards/navigation.js'
 import type { OidcClient, RedirectUris } from '../oidc/client.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import type { GrantHolder } from '../oidc/rotated.js'
@@ -77,13 +78,23 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   // Login and callback cost an IdP round trip and a cookie each: a per-IP
   // budget keeps one client from turning them into a flood.
   const rateLimit = { max: config.auth.rateLimit.max, timeWindow: config.auth.rateLimit.window }
+  // Route-level `onRequest` hooks run in order, and @fastify/rate-limit
+  // appends its own to the route's: what is not a navigation is refused
+  // before it counts. Another site's frame cannot sign in, but the IdP
+  // redirects a frame of the app's own (a silent sign-in) to the callback,
+  // and fetch metadata then calls it cross-site.
+  const loginNavigation = navigationCheck({ framedByOtherSites: false })
+  const callbackNavigation = navigationCheck({ framedByOtherSites: true })
   // The sign-in cookies belong to these two routes: no other route opens or writes them.
   const loginCookies = app.sealedCookies.login
 
-  app.get(
+  app.get<{ Querystring: Record<string, unknown> }>(
     `${base}/login`,
-    { config: { renders: 'page', refusal: 'login refused', rateLimit } },
-    async (request: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply) => {
+    {
+      config: { renders: 'page', refusal: 'login refused', rateLimit },
+      onRequest: async (request) => loginNavigation(request),
+    },
+    async (request, reply) => {
       const asked = request.query.returnTo
       const returnTo =
         asked === undefined || asked === '' ? home : safeReturnTo(asked, config.server.publicUrl)
@@ -122,6 +133,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   // served: any other is a 404 like every path that is not ours.
   const callbackOptions = {
     config: { renders: 'page', refusal: 'login callback refused', rateLimit },
+    onRequest: async (request: FastifyRequest) => callbackNavigation(request),
   } as const
   for (const path of new Set(providers.all.map((p) => p.callbackPath))) {
     app.get(`${base}${path}`, callbackOptions, (request, reply) => callback(request, reply, path))
