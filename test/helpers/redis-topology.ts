@@ -104,6 +104,20 @@ async function replicationInfo(port: number): Promise<string> {
   }
 }
 
+/** ROLE of one node: `master` with how many replicas, or `slave`; '' when it does not answer. */
+export async function roleOf(port: number): Promise<string> {
+  const probe = probeClient(port)
+  try {
+    await probe.connect()
+    const [role, , replicas] = (await probe.call('ROLE')) as [string, unknown, unknown]
+    return role === 'master' ? `master:${(replicas as unknown[]).length}` : role
+  } catch {
+    return ''
+  } finally {
+    probe.disconnect()
+  }
+}
+
 /** How many times one node has run `command` since it started (`INFO commandstats`). */
 export async function commandCalls(port: number, command: string): Promise<number> {
   const probe = probeClient(port)

@@ -2,24 +2,10 @@ import t from 'tap'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'
 import { pollUntil } from '../helpers/redis.js'
-import { probeClient, startRedisSentinel } from '../helpers/redis-topology.js'
+import { roleOf, startRedisSentinel } from '../helpers/redis-topology.js'
 import { onceServed, startReplicaSet } from '../helpers/replicas.js'
 
 const TTL_S = 60
-
-/** ROLE of one node: `master` with how many replicas, or `slave`; '' when it does not answer. */
-async function roleOf(port: number): Promise<string> {
-  const probe = probeClient(port)
-  try {
-    await probe.connect()
-    const [role, , replicas] = (await probe.call('ROLE')) as [string, unknown, unknown]
-    return role === 'master' ? `master:${(replicas as unknown[]).length}` : role
-  } catch {
-    return ''
-  } finally {
-    probe.disconnect()
-  }
-}
 
 // The primary hangs past Sentinel's down-after while the gateways are idle,
 // Sentinel promotes the replica, and the old primary wakes up still calling

@@ -3,22 +3,8 @@ import { CookieJar } from '../helpers/cookie-jar.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { pollUntil } from '../helpers/redis.js'
-import { probeClient, startRedisSentinel } from '../helpers/redis-topology.js'
+import { roleOf, startRedisSentinel } from '../helpers/redis-topology.js'
 import { startReplicaSet } from '../helpers/replicas.js'
-
-/** ROLE of one node: `master` with how many replicas, or `slave`; '' when it does not answer. */
-async function roleOf(port: number): Promise<string> {
-  const probe = probeClient(port)
-  try {
-    await probe.connect()
-    const [role, , replicas] = (await probe.call('ROLE')) as [string, unknown, unknown]
-    return role === 'master' ? `master:${(replicas as unknown[]).length}` : role
-  } catch {
-    return ''
-  } finally {
-    probe.disconnect()
-  }
-}
 
 // A primary without a replica counts a write only while a sentinel names
 // it (old-primary-woken-after-failover-loses-no-refresh.test.ts). With no
