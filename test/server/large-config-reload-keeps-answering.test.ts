@@ -53,6 +53,10 @@ t.test('a reload of a 1 MB file is checked while /healthz answers', async (t) =>
       await sleep(Math.max(0, due + 20 - performance.now()))
     }
   })()
+  let workers = 0
+  const counted = () => workers++
+  process.on('worker', counted)
+  t.teardown(() => process.off('worker', counted))
   const written = performance.now()
   configMap.write(large)
   await log
@@ -73,7 +77,17 @@ t.test('a reload of a 1 MB file is checked while /healthz answers', async (t) =>
   t.comment(
     `applied ${Math.round(applied)} ms after the write; the event loop held ${Math.round(longest)} ms at most; ${late.length} /healthz, the latest ${Math.round(latest)} ms after it was due`,
   )
-  // Checked on the event loop, the file held it, and /healthz, for seconds.
-  t.ok(longest < 500, `the event loop was never held 500 ms: ${Math.round(longest)} ms at most`)
-  t.ok(latest < 500, `/healthz answered within 500 ms of each probe: ${Math.round(latest)} ms at most`)
+  t.equal(workers, 1, 'the file was checked on a thread of its own')
+  // Checked on the event loop, the file held it, and /healthz, for as long
+  // as the check took. The bounds are shares of that time, not fixed ms: a
+  // loaded machine stretches both alike, and a CI run's other files once
+  // held this loop past a fixed 500 ms while the check ran elsewhere.
+  t.ok(
+    longest < applied / 4,
+    `the event loop was held ${Math.round(longest)} ms at most, under a quarter of the check's ${Math.round(applied)} ms`,
+  )
+  t.ok(
+    latest < applied / 4,
+    `/healthz answered within ${Math.round(latest)} ms of each probe, under a quarter of the check's ${Math.round(applied)} ms`,
+  )
 })
