@@ -99,13 +99,16 @@ export class ResponseHygiene {
 }
 
 /**
- * What lets a shared cache store an answer to a request with
- * `Authorization` (RFC 9111 §3.5: `public`, `s-maxage`, `must-revalidate`),
- * and what keeps every shared cache from storing it (`no-store`, and an
- * unqualified `private`: `private="field"` leaves the rest storable).
+ * What says outright that a shared cache may store an answer to a request
+ * with `Authorization` (`public`, `s-maxage`), and what keeps every shared
+ * cache from storing it (`no-store`, and an unqualified `private`:
+ * `private="field"` leaves the rest storable). RFC 9111 §3.5 lets
+ * `must-revalidate` open such an answer to shared caches too, but it is not
+ * taken as saying so: upstreams send `max-age=60, must-revalidate` on a
+ * user's own data to mean "revalidate once stale", and a CDN in front of
+ * the gateway then served it to every user for that minute.
  */
-const SAYS_WHO_MAY_STORE =
-  /(?:^|,)\s*(?:public|s-maxage|must-revalidate|no-store|private(?!\s*=))\s*(?:[=,]|$)/i
+const SAYS_WHO_MAY_STORE = /(?:^|,)\s*(?:public|s-maxage|no-store|private(?!\s*=))\s*(?:[=,]|$)/i
 
 /** A quoted-string (RFC 9110 §5.6.4), its escapes included. */
 const QUOTED = /"(?:[^"\\]|\\.)*"?/g

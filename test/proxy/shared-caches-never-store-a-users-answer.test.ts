@@ -36,10 +36,14 @@ t.test(
       // A directive's quoted field list names header fields, not directives (RFC 9111 §5.2.2.4).
       ['no-cache="x,public,y", max-age=60', 'private, no-cache="x,public,y", max-age=60'],
       ['no-cache="no-store", max-age=60', 'private, no-cache="no-store", max-age=60'],
-      // What §3.5 lets a shared cache store with Authorization, and what it never stores.
+      // §3.5 lets must-revalidate alone open an answer to shared caches, but
+      // upstreams send it to mean "revalidate once stale", for a browser.
+      ['max-age=60, must-revalidate', 'private, max-age=60, must-revalidate'],
+      ['max-age=0, must-revalidate', 'private, max-age=0, must-revalidate'],
+      ['must-revalidate, s-maxage=60', 'must-revalidate, s-maxage=60'],
+      // What says outright that shared caches may store it, and what they never store.
       ['public, max-age=60', 'public, max-age=60'],
       ['s-maxage=60', 's-maxage=60'],
-      ['max-age=60, must-revalidate', 'max-age=60, must-revalidate'],
       ['private, max-age=60', 'private, max-age=60'],
       ['no-store', 'no-store'],
     ]
