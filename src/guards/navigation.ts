@@ -20,12 +20,22 @@ import { gatehouseError } from '../errors.js'
  */
 export function navigationCheck(options: { readonly framedByOtherSites: boolean }) {
   return function check(request: FastifyRequest): void {
+    if (!startedElsewhere(request)) return
     const site = request.headers['sec-fetch-site']
-    if (site !== 'cross-site' && site !== 'same-site') return
     const dest = request.headers['sec-fetch-dest']
     if (request.headers['sec-fetch-mode'] !== 'navigate' || dest === 'object' || dest === 'embed')
       throw gatehouseError('GATEHOUSE_ERR_NOT_A_NAVIGATION')
     if (!options.framedByOtherSites && site === 'cross-site' && dest !== 'document')
       throw gatehouseError('GATEHOUSE_ERR_NOT_A_NAVIGATION')
   }
+}
+
+/**
+ * Whether fetch metadata says another site or a sibling subdomain started
+ * `request`; `false` for this origin's, a typed address, and a request
+ * without metadata (an older browser, a client that is not a browser).
+ */
+export function startedElsewhere(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site']
+  return site === 'cross-site' || site === 'same-site'
 }

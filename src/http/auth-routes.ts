@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { causeName, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
-import { navigationCheck } from '../guards/navigation.js'
+import { navigationCheck, startedElsewhere } from '../guards/navigation.js'
 import type { OidcClient, RedirectUris } from '../oidc/client.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import type { GrantHolder } from '../oidc/rotated.js'
@@ -133,7 +133,18 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
   // served: any other is a 404 like every path that is not ours.
   const callbackOptions = {
     config: { renders: 'page', refusal: 'login callback refused', rateLimit },
-    onRequest: async (request: FastifyRequest) => callbackNavigation(request),
+    onRequest: async (request: FastifyRequest) => {
+      callbackNavigation(request)
+      // The callback takes frames of other sites (a silent sign-in's), so
+      // another site's hidden frames, or a popup it sends here again and
+      // again, would spend the budget until the user's own return from the
+      // IdP answered 429. Such a request carries no sign-in cookie for its
+      // `state` (they are SameSite=Lax, and only the browser's own sign-in
+      // knows its state), so it could complete nothing: refused before it
+      // counts, as the handler would refuse it after.
+      if (startedElsewhere(request) && !loginCookies.carries(request, stateOf(request)))
+        throw gatehouseError('GATEHOUSE_ERR_LOGIN_FAILED', NO_PENDING_SIGN_IN)
+    },
   } as const
   for (const path of new Set(providers.all.map((p) => p.callbackPath))) {
     app.get(`${base}${path}`, callbackOptions, (request, reply) => callback(request, reply, path))
@@ -147,12 +158,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     // next, it is spent. `validateAuthResponse` still checks `state` (it
     // refuses a repeated one, which `get` does not see).
     const login = loginCookies.take(request, reply, url.searchParams.get('state'))
-    if (!login) {
-      throw gatehouseError(
-        'GATEHOUSE_ERR_LOGIN_FAILED',
-        'This sign-in link has expired or was already used, or cookies are blocked. Start again.',
-      )
-    }
+    if (!login) throw gatehouseError('GATEHOUSE_ERR_LOGIN_FAILED', NO_PENDING_SIGN_IN)
     request.returnTo = login.returnTo
     // A login started before sessions had providers is the shorthand's, the
     // first. The code is redeemed only where the browser was sent: a reload
@@ -279,6 +285,15 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       )
     },
   )
+}
+
+/** A callback whose `state` names no sign-in this browser has in progress. */
+const NO_PENDING_SIGN_IN =
+  'This sign-in link has expired or was already used, or cookies are blocked. Start again.'
+
+/** The callback's `state`, read as the handler reads it: the first, if repeated. */
+function stateOf(request: FastifyRequest): string | null {
+  return new URL(request.url, 'http://gatehouse.invalid').searchParams.get('state')
 }
 
 function asGatehouseError(err: unknown): GatehouseError {

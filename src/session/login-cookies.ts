@@ -141,6 +141,20 @@ export class LoginCookies {
   }
 
   /**
+   * Whether the request carries a cookie named for the sign-in of `state`,
+   * or the one login cookie of the versions before: without either, its
+   * callback can complete nothing (`take` finds no sign-in). Nothing is
+   * opened, so it costs what reading the names does.
+   */
+  carries(request: FastifyRequest, state: string | null): boolean {
+    if (!state) return false
+    const header = request.headers.cookie
+    if (!header) return false
+    const cookies = this.#options.parse(header)
+    return cookies[this.nameOf(state)] !== undefined || cookies[this.#options.formerName] !== undefined
+  }
+
+  /**
    * The pending sign-in this callback's `state` names, its cookie cleared on
    * `reply`: single use, whatever the callback's outcome. `undefined` when
    * none has that state; then only a cookie named for it but no longer

@@ -7,11 +7,16 @@
  * sign-in for as long as the page stayed open. Both endpoints are a
  * navigation's; what is not one, and a frame of another site at
  * `/auth/login` (where no sign-in can complete: the `SameSite=Lax` cookies
- * would not come), is now refused before it counts.
+ * would not come), is now refused before it counts. The callback takes
+ * frames (a silent sign-in comes back in one), so another site's frames,
+ * or a popup it sent there again and again, spent its budget until the
+ * visitor's return from the IdP answered 429; a callback another site
+ * started that carries no sign-in cookie for its `state` is now refused
+ * before it counts too.
  */
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { gatewayOnAnotherSiteThanIdp, launchChromium } from '../helpers/chromium.js'
+import { gatewayOnAnotherSiteThanIdp, launchChromium, signInInChromium } from '../helpers/chromium.js'
 import { route, testConfig } from '../helpers/gateway.js'
 import { serveHttp } from '../helpers/http-server.js'
 
@@ -80,6 +85,83 @@ t.test(
 )
 
 t.test(
+  "in Chromium, another site's frames and popup at the callback do not spend the budget of the visitor's return from the IdP",
+  async (t) => {
+    const upstream = await serveHttp(t, (_request, response) => response.end('home'))
+    const { base } = await gatewayOnAnotherSiteThanIdp(t, (base, issuer, port) =>
+      testConfig({
+        port,
+        publicUrl: base,
+        issuer,
+        rateLimitMax: BUDGET,
+        routes: [route('/', upstream, { token: 'none', csrf: false })],
+      }),
+    )
+    const elsewhere = await serveHttp(t, (_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/html' })
+      response.end('<!doctype html><title>elsewhere</title><body><button>win</button></body>')
+    })
+    const browser = await launchChromium(t)
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    const refused: number[] = []
+    context.on('response', (response) => {
+      if (response.url().includes('/auth/callback?state=s')) refused.push(response.status())
+    })
+    await page.goto(`${elsewhere}/`)
+    // Hidden frames: the callback takes frames, as a silent sign-in's comes
+    // back in one, and fetch metadata calls that cross-site too.
+    await page.evaluate(
+      async ([base, budget]) => {
+        const loads: Promise<unknown>[] = []
+        for (let i = 0; i <= Number(budget); i++) {
+          const frame = document.createElement('iframe')
+          frame.src = `${base}/auth/callback?state=s&code=c&frame=${i}`
+          loads.push(
+            new Promise((resolve) => {
+              frame.onload = resolve
+            }),
+          )
+          document.body.append(frame)
+        }
+        await Promise.all(loads)
+      },
+      [base, String(BUDGET)] as const,
+    )
+    // One click opens a popup, which its opener may then send anywhere, as often as it likes.
+    await page.evaluate(() => {
+      document.querySelector('button')!.onclick = () => {
+        ;(window as unknown as { popup: Window | null }).popup = window.open('about:blank')
+      }
+    })
+    const [popup] = await Promise.all([context.waitForEvent('page'), page.click('button')])
+    for (let i = 0; i <= BUDGET; i++) {
+      const href = `${base}/auth/callback?state=s&code=c&popup=${i}`
+      await Promise.all([
+        popup.waitForResponse((response) => response.url() === href),
+        page.evaluate((href) => {
+          ;(window as unknown as { popup: Window }).popup.location.href = href
+        }, href),
+      ])
+    }
+    t.same(
+      refused,
+      Array.from({ length: 2 * (BUDGET + 1) }, () => 400),
+      "each of the other site's callbacks is refused as the sign-in it names is none of the browser's, none with 429",
+    )
+
+    // The visitor signs in; the IdP sends them back to the callback.
+    const user = await context.newPage()
+    const [callback] = await Promise.all([
+      user.waitForResponse((response) => response.url().startsWith(`${base}/auth/callback`)),
+      signInInChromium(user, base, '/'),
+    ])
+    t.equal(callback.status(), 302, "the visitor's own return is served, not refused with 429")
+    t.equal(await user.textContent('body'), 'home', 'and lands signed in where it was going')
+  },
+)
+
+t.test(
   'login and callback refuse what is not a navigation before it counts against the budget',
   async (t) => {
     const app = await buildTestApp(t, { rateLimitMax: BUDGET, publicUrl: 'http://localhost:3000' })
@@ -120,7 +202,9 @@ t.test(
       }
     }
     const navigate = { 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' }
-    // No IdP behind this app: a login that passes the checks answers 503 (discovery), a callback 400.
+    // No IdP behind this app: a login that passes the checks answers 503
+    // (discovery), a callback 400 (no sign-in cookie: one started elsewhere
+    // is refused before it counts, one of this origin after).
     for (const [label, url, headers, status] of [
       ['a link from another site', login, { ...navigate, 'sec-fetch-site': 'cross-site' }, 503],
       ["the IdP's redirect to the callback", callback, { ...navigate, 'sec-fetch-site': 'cross-site' }, 400],
@@ -131,11 +215,7 @@ t.test(
         400,
       ],
     ] as const) {
-      t.equal(
-        (await call(url, headers)).statusCode,
-        status,
-        `${label} is served, none refused before it counted`,
-      )
+      t.equal((await call(url, headers)).statusCode, status, `${label} passes the navigation check`)
     }
     t.equal(
       (
