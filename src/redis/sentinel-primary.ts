@@ -24,8 +24,9 @@ type SentinelStore = Extract<RedisStoreConfig, { kind: 'sentinel' }>
 /** Where the primary is, as the sentinels see it. */
 export interface PrimaryRegistry {
   /**
-   * True when a sentinel that answers names `node` (an address a
-   * connection is on) as the primary; false when it names another;
+   * True when the newest configuration among the sentinels that answer
+   * (the highest config epoch) names `node` (an address a connection is
+   * on) as the primary; false when it names another;
    * `undefined` when none answers with an address (unreachable, or
    * monitoring no primary by that name). Only a true counts a write; a false
    * also means the connection is on a node the sentinels have replaced.
@@ -33,7 +34,7 @@ export interface PrimaryRegistry {
   names(node: { readonly host: string; readonly port: number }): Promise<boolean | undefined>
 }
 
-/** A connection to each sentinel of a `redis+sentinel://` store, asked in turn. */
+/** A connection to each sentinel of a `redis+sentinel://` store, asked together. */
 export class SentinelPrimary implements PrimaryRegistry {
   readonly #name: string
   readonly #sentinels: Redis[]
@@ -53,29 +54,70 @@ export class SentinelPrimary implements PrimaryRegistry {
   }
 
   async names(node: { readonly host: string; readonly port: number }): Promise<boolean | undefined> {
-    for (const sentinel of this.#sentinels) {
-      let named: unknown
-      try {
-        // What ioredis asks before each connect, so the address it gives
-        // is the one a connection to the primary is made to. During a
-        // failover it is already the replica being promoted.
-        named = await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.#name)
-      } catch {
-        // Unreachable, or not yet connected: the next one may answer.
-        continue
-      }
-      // Null: this sentinel monitors no primary by that name (just
-      // deployed, or reset). ioredis asks the next one then, and so does this.
-      if (!Array.isArray(named)) continue
-      if (Number(named[1]) !== node.port) return false
-      return sameHost(String(named[0]), node.host)
+    // Every sentinel, and the newest configuration among their answers: a
+    // sentinel restarted from the config it was deployed with after its
+    // primary died names that dead primary, at the epoch it started with,
+    // for as long as it meets no peer (it meets them only through the
+    // primaries it monitors). ioredis, finding that primary unreachable,
+    // asks the next sentinel and connects to the promoted one; taking the
+    // first answer here called that primary replaced, and every write to
+    // it, without replicas since its failover, answered 503 and dropped its
+    // connections while that sentinel came first in the list. Sentinel's
+    // own rule settles it: the higher config epoch wins.
+    const answers = await Promise.all(this.#sentinels.map((sentinel) => this.#primaryOf(sentinel)))
+    let newest: NamedPrimary | undefined
+    // Of equal epochs the first in the list, as ioredis asks them.
+    for (const answer of answers) if (answer && (!newest || answer.epoch > newest.epoch)) newest = answer
+    if (!newest) return undefined
+    if (newest.port !== node.port) return false
+    return sameHost(newest.host, node.host)
+  }
+
+  /** The primary `sentinel` names, with its config epoch; `undefined` when it names none. */
+  async #primaryOf(sentinel: Redis): Promise<NamedPrimary | undefined> {
+    let replies: [Error | null, unknown][] | null
+    try {
+      // What ioredis asks before each connect, so the address it gives
+      // is the one a connection to the primary is made to. During a
+      // failover it is already the replica being promoted. SENTINEL MASTER
+      // gives the epoch of the configuration it names.
+      replies = await sentinel
+        .pipeline()
+        .call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.#name)
+        .call('SENTINEL', 'MASTER', this.#name)
+        .exec()
+    } catch {
+      // Unreachable, or not yet connected: the others may answer.
+      return undefined
     }
-    return undefined
+    const [named, master] = replies ?? []
+    // Null: this sentinel monitors no primary by that name (just deployed,
+    // or reset). ioredis asks the next one then; here it has no say.
+    if (!named || named[0] || !Array.isArray(named[1])) return undefined
+    const [host, port] = named[1] as unknown[]
+    return { host: String(host), port: Number(port), epoch: configEpochOf(master) }
   }
 
   async close(): Promise<void> {
     await Promise.all(this.#sentinels.map((s) => closeRedisClient(s)))
   }
+}
+
+/** A primary as one sentinel names it. */
+interface NamedPrimary {
+  readonly host: string
+  readonly port: number
+  /** The config epoch of the sentinel's view (`SENTINEL MASTER`); -1 when it did not say. */
+  readonly epoch: number
+}
+
+/** `config-epoch` of a `SENTINEL MASTER` reply (RESP2: a flat list of fields and values), or -1. */
+function configEpochOf(reply: [Error | null, unknown] | undefined): number {
+  const fields = reply?.[0] ? undefined : reply?.[1]
+  if (!Array.isArray(fields)) return -1
+  const at = fields.indexOf('config-epoch')
+  const epoch = at < 0 || at % 2 !== 0 ? Number.NaN : Number(fields[at + 1])
+  return Number.isInteger(epoch) ? epoch : -1
 }
 
 /** A host as a URL holds it: an IPv6 address in brackets. */

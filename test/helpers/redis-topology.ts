@@ -434,14 +434,22 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
 
 /**
  * A sentinel that monitors nothing (one just deployed, or reset): it
- * answers `GET-MASTER-ADDR-BY-NAME` for any name with null. `stop` kills
+ * answers `GET-MASTER-ADDR-BY-NAME` for any name with null. With
+ * `monitoring`, one that monitors that primary and no peer: one restarted
+ * from the config it was deployed with after its primary died, which names
+ * the dead primary for as long as it finds no peer to tell it otherwise
+ * (it meets its peers only through the primaries it monitors). `stop` kills
  * it and removes its directory.
  */
-export async function startLoneSentinel(): Promise<{ readonly port: number; stop(): Promise<void> }> {
+export async function startLoneSentinel(monitoring?: {
+  readonly name: string
+  readonly port: number
+}): Promise<{ readonly port: number; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-lone-sentinel-'))
   const conf = join(dir, 'sentinel.conf')
   const sentinel = await spawnRedis((port) => {
-    writeFileSync(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, ''].join('\n'))
+    const monitor = monitoring ? [`sentinel monitor ${monitoring.name} 127.0.0.1 ${monitoring.port} 1`] : []
+    writeFileSync(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, ...monitor, ''].join('\n'))
     return [conf, '--sentinel']
   })
   return {
