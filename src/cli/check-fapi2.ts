@@ -1,9 +1,8 @@
 import type * as oauth from 'oauth4webapi'
 import { FAPI2_ALGORITHMS } from '../config/fapi2.js'
+import { LOOPBACK_HOST as LOOPBACK } from '../config/loopback.js'
 import type { GatehouseConfig } from '../config/types.js'
 import type { OnlineReport, Row } from './online-report.js'
-
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
 
 /**
  * `check --online` with `oidc.profile: fapi2`: each requirement of the FAPI

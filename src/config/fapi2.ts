@@ -1,4 +1,5 @@
 import { type RouteList, routeLists } from './frontend-rules.js'
+import { LOOPBACK_HOST as LOOPBACK } from './loopback.js'
 import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
 import type { TlsMaterial } from './types.js'
@@ -17,8 +18,6 @@ const FAPI2_CLIENT_AUTH: ReadonlySet<string> = new Set([
   'tls_client_auth',
   'self_signed_tls_client_auth',
 ])
-
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
 
 /**
  * What `oidc.profile: fapi2` requires of the configuration, beyond what

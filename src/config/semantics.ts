@@ -3,6 +3,7 @@ import { parseDuration, parseSize } from './duration.js'
 import { checkExchange } from './exchange.js'
 import { checkFapi2 } from './fapi2.js'
 import { checkFrontends, formatAt, type RouteList, routeLists, unusedProviders } from './frontend-rules.js'
+import { LOOPBACK_HOST as LOOPBACK } from './loopback.js'
 import { HEALTH_PATHS } from './own-paths.js'
 import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
@@ -63,8 +64,6 @@ const MAX_MESSAGE = 100 * 1024 * 1024
 const MAX_TOKEN_SIZE = 1024 * 1024
 
 const OWN_PATHS: readonly string[] = Object.values(HEALTH_PATHS)
-
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
 
 /** The parse, or NaN (which no comparison holds for) when the text does not parse. */
 function orNaN(parse: () => number): number {

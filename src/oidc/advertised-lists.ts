@@ -39,13 +39,14 @@ export function advertisedLists(as: Readonly<oauth.AuthorizationServer>): {
     if (Array.isArray(value) && other === undefined) continue
     delete read[field]
     hints.push(
-      `the identity provider advertises ${field} as ${Array.isArray(value) ? `a list holding ${kindOf(other)}` : kindOf(value)}, not a list of strings (RFC 8414 §2); read as not listed`,
+      `the identity provider advertises ${field} as ${Array.isArray(value) ? `a list holding ${shapeOf(other)}` : shapeOf(value)}, not a list of strings (RFC 8414 §2); read as not listed`,
     )
   }
   return { as: read as oauth.AuthorizationServer, hints }
 }
 
-function kindOf(value: unknown): string {
+/** What a JSON value is, for a message that names what the IdP sent instead: `a number`, `null`. */
+export function shapeOf(value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'a list'
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`

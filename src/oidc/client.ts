@@ -21,7 +21,7 @@ import { advertisedLists } from './advertised-lists.js'
 import { claimsRefusal, sessionClaims, subRefusal } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
-import { checkOwnEndpoints } from './discovered-endpoints.js'
+import { advertisedEndpoints, checkRequiredEndpoints } from './discovered-endpoints.js'
 import {
   boundTokenTypes,
   dpopIncompatibility,
@@ -186,8 +186,10 @@ export class OidcClient {
   }
 
   /**
-   * A hint for each list of the discovered document that was no list of
-   * strings, and so is left out of `metadata` (advertised-lists.ts).
+   * A hint for each optional member of the discovered document that had
+   * the wrong shape (a list that was no list of strings, an endpoint that
+   * was no URL Gatehouse may call), and so is left out of `metadata`
+   * (advertised-lists.ts, discovered-endpoints.ts).
    */
   get misadvertised(): readonly string[] {
     return this.#misadvertised
@@ -225,10 +227,14 @@ export class OidcClient {
         algorithm: 'oidc',
       })
       const processed = await oauth.processDiscoveryResponse(this.#issuer, response)
-      checkOwnEndpoints(processed, this.#issuer)
-      // A list sent as a number or a string is read as not listed, as
-      // check --online reads it: every reader may then take it for a list.
-      const { as, hints } = advertisedLists(processed)
+      checkRequiredEndpoints(processed, this.#issuer)
+      // An optional member of the wrong shape is read as not advertised, as
+      // check --online reads it: every reader may then take it for what
+      // the specification says it is (a list, an endpoint it may call).
+      const endpoints = advertisedEndpoints(processed, this.#issuer)
+      const lists = advertisedLists(endpoints.as)
+      const as = lists.as
+      const hints = [...endpoints.hints, ...lists.hints]
       // FAPI 2.0 §5.4.1: ID tokens only with the profile's algorithms (oidc/fapi2.ts).
       // oauth4webapi checks the ID token's `alg` against a list here as
       // against one value (its checkSigningAlgorithm), though it types one;

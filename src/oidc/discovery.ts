@@ -33,7 +33,10 @@ export function discoverWithRetry(
       log.info({ issuer: oidc.issuer }, 'OpenID Provider discovered')
       // What the profile's checks then report as not advertised was advertised wrongly: say which.
       for (const reason of oidc.misadvertised)
-        log.warn({ issuer: oidc.issuer, reason }, 'the identity provider advertises a list that is no list')
+        log.warn(
+          { issuer: oidc.issuer, reason },
+          'the identity provider advertises a discovery member of the wrong shape',
+        )
       if (!oidc.metadata?.revocation_endpoint) {
         log.info(
           { issuer: oidc.issuer },

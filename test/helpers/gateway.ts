@@ -217,14 +217,18 @@ export interface TestGateway {
   close(): Promise<void>
 }
 
-/** Builds, listens on the config's port and waits for discovery. */
+/**
+ * Builds, listens on the config's port and waits for discovery, unless
+ * `awaitDiscovery` is false (a test of a discovery that cannot succeed).
+ */
 export async function startGateway(
   config: GatehouseConfig,
   options: GatewayOptions = {},
+  { awaitDiscovery = true }: { readonly awaitDiscovery?: boolean } = {},
 ): Promise<TestGateway> {
   const app = await buildGateway(config, options)
   await listenOn(app, config.server.port)
-  await app.gatehouse.whenDiscovered()
+  if (awaitDiscovery) await app.gatehouse.whenDiscovered()
   let closing: Promise<void> | undefined
   // Idempotent: a test may close the gateway early and its stack's teardown again.
   const close = () => {

@@ -35,6 +35,8 @@ export interface StackOptions {
   readonly client?: Partial<Omit<DevClient, 'clientId' | 'redirectUris' | 'postLogoutRedirectUris'>>
   /** Register the gateway's back-channel logout endpoint with the IdP. */
   readonly backchannelLogout?: boolean
+  /** Wait for the gateway to discover the IdP (default); false for a discovery that cannot succeed. */
+  readonly awaitDiscovery?: boolean
 }
 
 /** The default routes: a user route, an optional-user route, a client route and a public one. */
@@ -80,7 +82,13 @@ export async function startStack(t: Test, options: StackOptions = {}): Promise<S
       ...options.config,
     })
     try {
-      return { idp, gateway: await startGateway(config, options.gateway), config }
+      return {
+        idp,
+        gateway: await startGateway(config, options.gateway, {
+          ...(options.awaitDiscovery === false ? { awaitDiscovery: false } : {}),
+        }),
+        config,
+      }
     } catch (err) {
       await idp.close()
       throw err

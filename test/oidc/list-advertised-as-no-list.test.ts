@@ -54,7 +54,9 @@ t.test(
     t.notOk('prompt_values_supported' in metadata, 'nor is the string')
     t.same(
       lines
-        .filter((line) => line.msg === 'the identity provider advertises a list that is no list')
+        .filter(
+          (line) => line.msg === 'the identity provider advertises a discovery member of the wrong shape',
+        )
         .map((l) => l.reason),
       [
         'the identity provider advertises prompt_values_supported as a string, not a list of strings (RFC 8414 §2); read as not listed',
