@@ -3,6 +3,7 @@ import { routesOfProvider } from '../config/provider-routes.js'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { causeName } from '../errors.js'
 import { OidcClient } from '../oidc/client.js'
+import { parIncompatibility } from '../oidc/par.js'
 import { printable } from '../oidc/translate.js'
 import { compareFapi2 } from './check-fapi2.js'
 import { compareDpop } from './check-online-dpop.js'
@@ -110,7 +111,8 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
 
   const parAdvertised = Boolean(as.pushed_authorization_request_endpoint)
   const parRequiredByIdp = as.require_pushed_authorization_requests === true
-  const parBlocking = (oidc.par === 'required' && !parAdvertised) || (oidc.par === 'off' && parRequiredByIdp)
+  // What the gateway's /readyz and sign-in refuse on (oidc/par.ts), no more and no less.
+  const parBlocking = parIncompatibility(oidc, as) !== undefined
   row(
     'PAR (RFC 9126)',
     oidc.par,
@@ -119,6 +121,10 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
   )
   if (oidc.par === 'off' && parRequiredByIdp) {
     hints.push('the IdP requires pushed authorization requests: set oidc.par: auto.')
+  } else if (parRequiredByIdp && !parAdvertised) {
+    hints.push(
+      'the IdP requires pushed authorization requests but advertises no usable pushed_authorization_request_endpoint: no sign-in can work until its metadata names one.',
+    )
   }
 
   compareScopes(config, scopes, row, hints)

@@ -35,6 +35,7 @@ import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { namingIssuers } from './issuer-mismatch.js'
 import { LateAnswers } from './late-answer.js'
 import { askedResources, resourcesDigest } from './login-resources.js'
+import { parIncompatibility } from './par.js'
 import { type GrantHolder, type Rotated, rotatedIn, strandedIn, withRotated } from './rotated.js'
 import { expiresAt } from './token-lifetime.js'
 import { ACCESS_TOKEN_ONLY, refuseOversized, SESSION_TOKENS } from './token-size.js'
@@ -255,11 +256,10 @@ export class OidcClient {
    * configured, or why not.
    */
   get incompatibility(): string | undefined {
-    if (this.#oidc.par === 'required' && !this.#as?.pushed_authorization_request_endpoint) {
-      return 'par: required, but the identity provider does not advertise pushed_authorization_request_endpoint'
-    }
     return (
-      (this.#as && fapi2Incompatibility(this.#oidc, this.#as)) ?? dpopIncompatibility(this.#oidc, this.#as)
+      parIncompatibility(this.#oidc, this.#as) ??
+      (this.#as && fapi2Incompatibility(this.#oidc, this.#as)) ??
+      dpopIncompatibility(this.#oidc, this.#as)
     )
   }
 

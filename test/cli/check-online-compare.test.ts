@@ -117,6 +117,10 @@ t.test('PAR: blocking when one side requires it and the other cannot', async (t)
 
   t.equal(verdicts(compare(config({ par: 'auto' }), idpRequires))['PAR (RFC 9126)'], 'ok')
   t.equal(verdicts(compare(config({ par: 'auto' }), noPar))['PAR (RFC 9126)'], 'ok', 'auto falls back')
+  // RFC 9126 §5: an IdP that requires PAR and names no endpoint to push to refuses every sign-in.
+  const stuck = compare(config({ par: 'auto' }), { ...noPar, require_pushed_authorization_requests: true })
+  t.equal(verdicts(stuck)['PAR (RFC 9126)'], 'BLOCKING', 'as /readyz says (oidc/par.ts)')
+  t.match(stuck.hints.join('\n'), /requires pushed authorization requests but advertises no usable/)
 })
 
 t.test('userinfo: required but absent warns; turned off is not compared', async (t) => {

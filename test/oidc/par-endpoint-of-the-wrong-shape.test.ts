@@ -74,3 +74,49 @@ t.test('par: required: /readyz 503 and sign-in 503, naming the member; check --o
   )
   t.match(check.out, /PAR \(RFC 9126\) +required +no +BLOCKING/)
 })
+
+t.test(
+  'an IdP that requires PAR (RFC 9126 §5) and names no usable endpoint: nothing can sign in',
+  async (t) => {
+    const requiring = parAs(42, { require_pushed_authorization_requests: true })
+    const stack = await startStack(t, {
+      idp: { par: true, quirks: { discoveryDocument: requiring } },
+      client: { requirePushedAuthorizationRequests: true },
+    })
+    const base = stack.gateway.url
+    const ready = await jarFetch(new CookieJar(), `${base}/readyz`)
+    t.equal(ready.status, 503)
+    t.match(ready.json(), {
+      checks: { idp: /require_pushed_authorization_requests.*pushed_authorization_request_endpoint/ },
+    })
+    const start = await jarFetch(new CookieJar(), `${base}/auth/login`)
+    t.equal(start.status, 503, 'refused here, not by the IdP after the browser went there')
+
+    const idp = await devIdpForCheck(t, { par: true, quirks: { discoveryDocument: requiring } })
+    const check = await checkOnline(idp.issuer)
+    t.equal(check.code, 1)
+    t.match(check.out, /PAR \(RFC 9126\) +auto +required +BLOCKING/)
+  },
+)
+
+t.test(
+  'par: off against an IdP that advertises it requires PAR: refused here, as check --online does',
+  async (t) => {
+    const requiring: Rewrite = (doc) => ({
+      ...doc,
+      require_pushed_authorization_requests: true,
+    })
+    const stack = await startStack(t, {
+      idp: { par: true, quirks: { discoveryDocument: requiring } },
+      client: { requirePushedAuthorizationRequests: true },
+      config: { oidc: { par: 'off' } },
+    })
+    const base = stack.gateway.url
+    const ready = await jarFetch(new CookieJar(), `${base}/readyz`)
+    t.equal(ready.status, 503)
+    t.match(ready.json(), { checks: { idp: /par: off.*require_pushed_authorization_requests/ } })
+    const start = await jarFetch(new CookieJar(), `${base}/auth/login`)
+    t.equal(start.status, 503)
+    t.match(start.text, /par: off/)
+  },
+)
