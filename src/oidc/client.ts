@@ -17,6 +17,7 @@ import type {
   TokenAudience,
   TokenSet,
 } from '../types.js'
+import { advertisedFlags } from './advertised-flags.js'
 import { advertisedLists } from './advertised-lists.js'
 import { claimsRefusal, sessionClaims, subRefusal } from './claims.js'
 import { clientAuthFor } from './client-auth.js'
@@ -189,8 +190,9 @@ export class OidcClient {
   /**
    * A hint for each optional member of the discovered document that had
    * the wrong shape (a list that was no list of strings, an endpoint that
-   * was no URL Gatehouse may call), and so is left out of `metadata`
-   * (advertised-lists.ts, discovered-endpoints.ts).
+   * was no URL Gatehouse may call, a flag that was no boolean), and so is
+   * left out of `metadata` (advertised-lists.ts, discovered-endpoints.ts,
+   * advertised-flags.ts).
    */
   get misadvertised(): readonly string[] {
     return this.#misadvertised
@@ -231,11 +233,12 @@ export class OidcClient {
       checkRequiredEndpoints(processed, this.#issuer)
       // An optional member of the wrong shape is read as not advertised, as
       // check --online reads it: every reader may then take it for what
-      // the specification says it is (a list, an endpoint it may call).
+      // the specification says it is (a list, an endpoint it may call, a boolean).
       const endpoints = advertisedEndpoints(processed, this.#issuer)
       const lists = advertisedLists(endpoints.as)
-      const as = lists.as
-      const hints = [...endpoints.hints, ...lists.hints]
+      const flags = advertisedFlags(lists.as)
+      const as = flags.as
+      const hints = [...endpoints.hints, ...lists.hints, ...flags.hints]
       // FAPI 2.0 §5.4.1: ID tokens only with the profile's algorithms (oidc/fapi2.ts).
       // oauth4webapi checks the ID token's `alg` against a list here as
       // against one value (its checkSigningAlgorithm), though it types one;
