@@ -33,7 +33,7 @@ import {
 import { EXCHANGE_TOKEN_TYPES, exchangeParameters, issuedTypeRefusal } from './exchange.js'
 import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
-import { namingIssuers } from './issuer-mismatch.js'
+import { namingIssuers, unparsedIssuer } from './issuer-mismatch.js'
 import { LateAnswers } from './late-answer.js'
 import { askedResources, resourcesDigest } from './login-resources.js'
 import { parIncompatibility } from './par.js'
@@ -229,7 +229,9 @@ export class OidcClient {
         ...this.#http.options(),
         algorithm: 'oidc',
       })
-      const processed = await oauth.processDiscoveryResponse(this.#issuer, response)
+      const processed = await oauth
+        .processDiscoveryResponse(this.#issuer, response)
+        .catch((err: unknown) => Promise.reject(unparsedIssuer(err, this.#oidc)))
       checkRequiredEndpoints(processed, this.#issuer)
       // An optional member of the wrong shape is read as not advertised, as
       // check --online reads it: every reader may then take it for what

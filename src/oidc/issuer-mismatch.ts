@@ -35,3 +35,22 @@ export function namingIssuers(
     { cause: err, code: err.code },
   )
 }
+
+/**
+ * oauth4webapi compares the advertised `issuer` as a URL, and one that is
+ * no absolute URL (`/`, `idp.example`) fails as Node's TypeError, whose
+ * message, "Invalid URL", names neither the member nor the value. Returns
+ * the refusal as the mismatch's, naming both and what is configured; any
+ * other error of `processDiscoveryResponse` as it is.
+ */
+export function unparsedIssuer(
+  err: unknown,
+  provider: Pick<IdentityProviderConfig, 'issuer' | 'option'>,
+): unknown {
+  if (!(err instanceof TypeError) || (err as { code?: unknown }).code !== 'ERR_INVALID_URL') return err
+  const advertised = String((err as { input?: unknown }).input)
+  return new oauth.OperationProcessingError(
+    `the identity provider advertises issuer "${printable(advertised, MAX_ISSUER)}", which is not an absolute URL, but ${provider.option}.issuer is "${provider.issuer}": they must be identical (OpenID Connect Discovery 1.0 §4.3)`,
+    { cause: err, code: oauth.JSON_ATTRIBUTE_COMPARISON },
+  )
+}

@@ -37,6 +37,22 @@ const refusals: [string, (pool: ReturnType<MockAgent['get']>) => void, RegExp][]
         .reply(200, metadata({ issuer: 'https://evil.test' }), { headers: JSON_HEADERS }),
     /issuer/,
   ],
+  // Refused by Node's URL parser as "Invalid URL", which named neither the member nor the value.
+  [
+    'an issuer that is a relative URL',
+    (idp) => idp.intercept(DISCOVERY).reply(200, metadata({ issuer: '/' }), { headers: JSON_HEADERS }),
+    /^the identity provider advertises issuer "\/", which is not an absolute URL, but oidc\.issuer is "https:\/\/idp\.test"/,
+  ],
+  [
+    'an issuer without a scheme',
+    (idp) => idp.intercept(DISCOVERY).reply(200, metadata({ issuer: 'idp.test' }), { headers: JSON_HEADERS }),
+    /advertises issuer "idp\.test", which is not an absolute URL/,
+  ],
+  [
+    'an issuer that is a number',
+    (idp) => idp.intercept(DISCOVERY).reply(200, metadata({ issuer: 42 }), { headers: JSON_HEADERS }),
+    /"issuer" property must be a string/,
+  ],
   [
     'a body that is not JSON',
     (idp) => idp.intercept(DISCOVERY).reply(200, 'not json', { headers: JSON_HEADERS }),
