@@ -20,7 +20,9 @@ export interface ReadinessFailure {
 
 /** What readiness asks: each provider's client, the session store, and the IdPs' refusals of our credentials. */
 export interface ReadinessSources {
-  readonly providers: { readonly all: readonly Pick<OidcClient, 'name' | 'discovered' | 'incompatibility'>[] }
+  readonly providers: {
+    readonly all: readonly Pick<OidcClient, 'name' | 'discovered' | 'discoveryRefusal' | 'incompatibility'>[]
+  }
   readonly store: Pick<SessionStore, 'ping'>
   readonly refusals: Pick<ClientRefusals, 'detail'>
 }
@@ -32,7 +34,14 @@ async function check(
 ): Promise<Record<string, 'ok' | ReadinessFailure>> {
   const idps = providers.all.map((oidc): ['ok' | ReadinessFailure, string] => [
     !oidc.discovered
-      ? { code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE', detail: 'not discovered' }
+      ? {
+          code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+          // Which member of its document the IdP must fix, when that is why.
+          detail:
+            oidc.discoveryRefusal === undefined
+              ? 'not discovered'
+              : `not discovered: ${oidc.discoveryRefusal}`,
+        }
       : oidc.incompatibility === undefined
         ? 'ok'
         : { code: 'GATEHOUSE_ERR_IDP_INCOMPATIBLE', detail: oidc.incompatibility },

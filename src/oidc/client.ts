@@ -100,6 +100,8 @@ export class OidcClient {
   readonly #late = processLateAnswers
   #as: Readonly<oauth.AuthorizationServer> | undefined
   #misadvertised: readonly string[] = []
+  /** See `discoveryRefusal`. */
+  #refusal: string | undefined
   readonly #now: () => number
   readonly #observer: OidcObserver
   readonly #budgets: Budgets
@@ -251,9 +253,25 @@ export class OidcClient {
       // Last: a document half read is no document (`discovered`).
       this.#misadvertised = hints
       this.#as = as
+      this.#refusal = undefined
     } catch (err) {
-      throw this.#failed('discovery', namingIssuers(err, this.#oidc))
+      const error = this.#failed('discovery', namingIssuers(err, this.#oidc))
+      // A document the IdP serves but Gatehouse refuses is the IdP's to fix,
+      // and its words are public: /readyz and the sign-in page say which
+      // member. A network failure's are not (addresses, the IdP's topology).
+      const failure = idpFailureOf(error)
+      this.#refusal = failure?.answer === 'invalid_answer' ? failure.reason : undefined
+      throw error
     }
+  }
+
+  /**
+   * Why the last discovery refused the IdP's document (an issuer that is
+   * not the configured one, an endpoint no sign-in can use), while none has
+   * been discovered; `undefined` when it failed otherwise, or never did.
+   */
+  get discoveryRefusal(): string | undefined {
+    return this.#as === undefined ? this.#refusal : undefined
   }
 
   /**
@@ -704,7 +722,12 @@ export class OidcClient {
 
   #metadata(operation: IdpOperation) {
     if (this.#as) return this.#as
-    throw idpUnavailable(operation, 'The identity provider has not been discovered yet. Retry later.')
+    throw idpUnavailable(
+      operation,
+      this.#refusal === undefined
+        ? 'The identity provider has not been discovered yet. Retry later.'
+        : `The identity provider has not been discovered: its discovery document was refused (${this.#refusal}). Retry later.`,
+    )
   }
 
   #context(...secrets: (string | undefined)[]) {

@@ -107,8 +107,12 @@ for (const [shape, rewrite, reason] of [
     const base = gateway.gateway.url
     const ready = await jarFetch(new CookieJar(), `${base}/readyz`)
     t.equal(ready.status, 503, 'not ready')
+    t.match(ready.json(), { checks: { idp: /^not discovered: the identity provider advertises / } })
+    t.match(ready.json<{ checks: { idp: string } }>().checks.idp, reason, '/readyz names the member')
     const start = await jarFetch(new CookieJar(), `${base}/auth/login`)
     t.equal(start.status, 503, 'sign-in is refused before the user signs in at the IdP')
+    t.match(start.text, /its discovery document was refused \(the identity provider advertises/)
+    t.match(start.text.replaceAll('&quot;', '"'), reason, 'and so does the sign-in page')
 
     const idp = await devIdpForCheck(t, { quirks: { discoveryDocument: rewrite } })
     const check = await checkOnline(idp.issuer)
