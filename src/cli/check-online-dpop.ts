@@ -25,6 +25,15 @@ export function compareDpop(
     return
   }
   const ok = supported.includes(oidc.dpopAlgorithm)
-  row('DPoP (RFC 9449)', oidc.dpopAlgorithm, advertised, ok ? 'ok' : 'BLOCKING')
-  if (!ok) hints.push(`set oidc.dpopAlgorithm to one the IdP supports: ${supported.join(', ')}.`)
+  row(
+    'DPoP (RFC 9449)',
+    oidc.dpopAlgorithm,
+    supported.length === 0 ? 'none (an empty list)' : advertised,
+    ok ? 'ok' : 'BLOCKING',
+  )
+  if (supported.length === 0)
+    hints.push(
+      'the IdP lists no algorithm at all in dpop_signing_alg_values_supported (an empty list, which RFC 8414 §3.2 would have omitted): it takes no DPoP proof; turn DPoP on at the IdP, or set oidc.dpop: false.',
+    )
+  else if (!ok) hints.push(`set oidc.dpopAlgorithm to one the IdP supports: ${supported.join(', ')}.`)
 }

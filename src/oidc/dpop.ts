@@ -24,6 +24,9 @@ export function dpopIncompatibility(
 ): string | undefined {
   const supported = as?.dpop_signing_alg_values_supported
   if (!oidc.dpop || !Array.isArray(supported) || supported.includes(oidc.dpopAlgorithm)) return undefined
+  // RFC 8414 §3.2 omits a list with no element; one sent all the same says the IdP takes none.
+  if (supported.length === 0)
+    return `dpopAlgorithm: ${oidc.dpopAlgorithm}, but the identity provider's dpop_signing_alg_values_supported is an empty list: it takes no DPoP proof`
   return `dpopAlgorithm: ${oidc.dpopAlgorithm}, but the identity provider's dpop_signing_alg_values_supported is ${supported.join(', ')}`
 }
 

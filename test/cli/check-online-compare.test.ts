@@ -8,6 +8,7 @@ import type * as oauth from 'oauth4webapi'
 import t from 'tap'
 import { compare, formatReport } from '../../src/cli/check-online.js'
 import type { GatehouseConfig } from '../../src/config/types.js'
+import { dpopIncompatibility } from '../../src/oidc/dpop.js'
 import { type TestConfigInput, testConfig } from '../helpers/gateway.js'
 
 const ISSUER = 'https://idp.example'
@@ -168,4 +169,15 @@ t.test('DPoP: the algorithm against dpop_signing_alg_values_supported; none list
   const unlisted = compare(config({ dpop: true }), complete)
   t.equal(verdicts(unlisted)['DPoP (RFC 9449)'], 'warn')
   t.equal(unlisted.blocking, false)
+  // RFC 8414 §3.2 omits a list with no element, but an IdP may still send one: it lists none.
+  const empty = { ...complete, dpop_signing_alg_values_supported: [] }
+  const none = compare(config({ dpop: true }), empty)
+  t.equal(verdicts(none)['DPoP (RFC 9449)'], 'BLOCKING', 'as /readyz says (oidc/dpop.ts)')
+  t.equal(none.rows.find((r) => r.capability === 'DPoP (RFC 9449)')?.advertised, 'none (an empty list)')
+  t.match(none.hints.join('\n'), /lists no algorithm at all/)
+  t.notMatch(none.hints.join('\n'), /supports: \./, 'no hint that ends in nothing')
+  t.equal(
+    dpopIncompatibility(config({ dpop: true }).oidc, empty),
+    "dpopAlgorithm: ES256, but the identity provider's dpop_signing_alg_values_supported is an empty list: it takes no DPoP proof",
+  )
 })
