@@ -77,8 +77,16 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     )
     for (const oidc of candidates) {
       const metadata = oidc.metadata
-      if (!metadata?.jwks_uri) {
+      if (!metadata) {
         failure = gatehouseError('GATEHOUSE_ERR_IDP_UNAVAILABLE')
+        continue
+      }
+      if (!metadata.jwks_uri) {
+        // Not an outage to wait out: the IdP must publish its keys first.
+        failure = gatehouseError(
+          'GATEHOUSE_ERR_IDP_INCOMPATIBLE',
+          'The identity provider advertises no jwks_uri (OpenID Connect Discovery 1.0 §3 requires one), so no logout token of its can be verified.',
+        )
         continue
       }
       let verifier = verifiers.get(oidc.name)

@@ -37,6 +37,12 @@ export function discoverWithRetry(
           { issuer: oidc.issuer, reason },
           'the identity provider advertises a discovery member of the wrong shape',
         )
+      if (!oidc.metadata?.jwks_uri) {
+        log.warn(
+          { issuer: oidc.issuer },
+          'the identity provider advertises no jwks_uri (OpenID Connect Discovery 1.0 §3 requires one): sign-in works, but back-channel logout tokens cannot be verified and are answered 503 idp_incompatible',
+        )
+      }
       if (!oidc.metadata?.revocation_endpoint) {
         log.info(
           { issuer: oidc.issuer },

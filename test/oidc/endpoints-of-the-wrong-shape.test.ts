@@ -9,10 +9,12 @@
  * document, naming it, wherever discovery is reported; an optional one is
  * read as not advertised, with a warning naming it.
  */
+import { SignJWT } from 'jose'
 import t from 'tap'
 import type { DevIdpQuirks } from '../../dev/idp.js'
 import { checkOnline, devIdpForCheck } from '../helpers/check-online.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
+import { CLIENT_ID } from '../helpers/gateway.js'
 import { jarFetch, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
@@ -120,3 +122,39 @@ for (const [shape, rewrite, reason] of [
     t.match(check.err, reason, 'check --online names it')
   })
 }
+
+t.test(
+  "no jwks_uri: sign-in works, and a logout token is refused as the IdP's to fix, not as an outage",
+  async (t) => {
+    const lines: Record<string, unknown>[] = []
+    const stack = await startStack(t, {
+      idp: {
+        quirks: {
+          discoveryDocument: (doc) => {
+            const { jwks_uri: _, ...rest } = doc
+            return rest
+          },
+        },
+      },
+      config: { logLevel: 'info' },
+      gateway: { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
+    })
+    t.match(
+      lines.find((line) => /advertises no jwks_uri/.test(String(line.msg))),
+      { level: 40, msg: /back-channel logout tokens cannot be verified/ },
+      'said once, at discovery',
+    )
+    t.equal((await login(stack.gateway.url)).callback.status, 302)
+    const token = await new SignJWT({ sub: 'alice' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(stack.idp.issuer)
+      .setAudience(CLIENT_ID)
+      .sign(new TextEncoder().encode('k'.repeat(32)))
+    const answer = await jarFetch(new CookieJar(), `${stack.gateway.url}/auth/backchannel-logout`, {
+      method: 'POST',
+      body: new URLSearchParams({ logout_token: token }),
+    })
+    t.equal(answer.status, 503)
+    t.match(answer.json(), { error: 'idp_incompatible', message: /advertises no jwks_uri/ })
+  },
+)
