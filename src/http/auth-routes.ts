@@ -1,20 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
-import { causeName, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
+import { causeName, gatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import { navigationCheck, startedElsewhere } from '../guards/navigation.js'
 import type { OidcClient, RedirectUris } from '../oidc/client.js'
 import type { IdentityProviders } from '../oidc/providers.js'
-import type { GrantHolder } from '../oidc/rotated.js'
 import { interactionRequired } from '../oidc/translate.js'
 import { COOKIE_BYTES_MAX } from '../session/login-cookies.js'
 import { type Sessions, sessionEndsAt } from '../session/sessions.js'
-import type { LoginState } from '../types.js'
 import { chosenProvider } from './chosen-provider.js'
 import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
-import { lookedUpBy, sessionsOfClient } from './sessions-of-client.js'
+import { asGatehouseError, giveBack } from './sign-in-grants.js'
 
 /** What the auth routes read of the config. */
 export interface AuthRoutesConfig extends AntiForgeryConfig {
@@ -294,104 +292,4 @@ const NO_PENDING_SIGN_IN =
 /** The callback's `state`, read as the handler reads it: the first, if repeated. */
 function stateOf(request: FastifyRequest): string | null {
   return new URL(request.url, 'http://gatehouse.invalid').searchParams.get('state')
-}
-
-function asGatehouseError(err: unknown): GatehouseError {
-  return isGatehouseError(err) ? err : gatehouseError('GATEHOUSE_ERR_INTERNAL', undefined, err)
-}
-
-/**
- * The refresh token of a login refused after the code exchange (its ID
- * token's checks, its claims, userinfo) or whose session could not be
- * stored: no session holds it and no cookie was sent, so nothing can ever use it,
- * yet the IdP keeps its grant alive. Revoked (RFC 7009) so the failed
- * sign-in leaves no live grant behind; best effort, as the store's
- * failure is the answer either way.
- *
- * Not when the browser holds a session already: the IdP may have continued
- * that session's grant (oidc-provider reuses the grant of the browser's IdP
- * session), and revoking a refresh token revokes its grant (RFC 7009 §2.1),
- * so the failed sign-in would end the session that still works, as a
- * sign-in over a live session would (docs/security.md, session fixation).
- * Held when the login started counts too: a `SameSite=Strict` cookie does
- * not come with the IdP's cross-site redirect here. So does a session of
- * any frontend, in the store, of the IdP session the answer names (else of
- * its user): frontends that sign in at one client share its grant, and
- * another host's cookie never comes here. Nor when the store cannot say
- * (Redis down, as when the session could not be stored): the grant, if
- * no session holds it, lapses at the IdP by itself, with the refresh
- * token's lifetime.
- */
-async function giveBack(
-  request: FastifyRequest,
-  oidc: OidcClient,
-  refreshToken: string | undefined,
-  holder: GrantHolder,
-  deps: Pick<AuthRouteDeps, 'sessions' | 'providers'>,
-  login: LoginState,
-) {
-  if (refreshToken === undefined) return
-  let shared: boolean
-  try {
-    shared = await mayShareGrant(request, oidc, holder, deps, login)
-  } catch (err) {
-    // Unknown is not "none": a revoked grant another frontend's session
-    // holds signs its user out, one no session holds lapses at the IdP.
-    const error = asGatehouseError(err)
-    request.log.warn(
-      { idp: oidc.name, code: error.code, cause: causeName(error) },
-      "sign-in failed after the code exchange: its refresh token is not revoked, since the session store could not say whether a session of the user's shares its grant at the identity provider",
-    )
-    return
-  }
-  if (shared) {
-    request.log.info(
-      { idp: oidc.name },
-      "sign-in failed after the code exchange: its refresh token is not revoked, since a session of the user's may share its grant at the identity provider",
-    )
-    return
-  }
-  try {
-    if (await oidc.revoke(refreshToken))
-      request.log.info(
-        { idp: oidc.name },
-        'sign-in failed after the code exchange: its refresh token was revoked',
-      )
-    else
-      request.log.info(
-        { idp: oidc.name },
-        'sign-in failed after the code exchange: the identity provider offers no revocation endpoint, so its refresh token stays valid there until it expires',
-      )
-  } catch (err) {
-    const error = asGatehouseError(err)
-    request.log.warn(
-      { idp: oidc.name, code: error.code, cause: causeName(error) },
-      'sign-in failed after the code exchange, and revoking its refresh token failed too',
-    )
-  }
-}
-
-/**
- * Whether a live session may hold the grant a refused sign-in was issued:
- * the browser's own (giveBack), or one of any frontend of the IdP session
- * (`sid`) the answer names. Naming none, one of its user at any frontend,
- * this one too: an IdP that keeps a grant per IdP session (oidc-provider)
- * gave another browser's another grant, but one that keeps a grant per
- * user and client gave all the same one, and which of the two an IdP that
- * names no IdP session is cannot be told. Throws when the store cannot be
- * read, as at a callback whose session could not be stored: then no one
- * knows.
- */
-async function mayShareGrant(
-  request: FastifyRequest,
-  oidc: OidcClient,
-  holder: GrantHolder,
-  { sessions, providers }: Pick<AuthRouteDeps, 'sessions' | 'providers'>,
-  login: LoginState,
-): Promise<boolean> {
-  if (login.heldSession !== undefined || sessions.refOf(request) !== undefined) return true
-  const by = lookedUpBy(holder)
-  if (by === undefined) return false
-  const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)
-  return ids.length > 0
 }
