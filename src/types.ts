@@ -117,12 +117,20 @@ export interface LoginState {
    */
   readonly maxAge?: number
   /**
-   * The id of the session of this frontend the browser held when the login
-   * started: the IdP may continue that session's grant, which a sign-in
-   * refused after the code exchange then must not revoke, and a sign-in
-   * that succeeds ends that session. Noted at the login, as a
-   * `SameSite=Strict` session cookie does not come with the IdP's
-   * cross-site redirect to the callback.
+   * The key (cookie form, `SessionKey`) of the session of this frontend the
+   * browser held when the login started: the IdP may continue that
+   * session's grant, which a sign-in refused after the code exchange then
+   * must not revoke, and a sign-in that succeeds ends that session, and
+   * revokes its grant unless the new session or another may share it,
+   * which only the record the key opens can tell. Noted at the login, as
+   * a `SameSite=Strict` session cookie does not come with the IdP's
+   * cross-site redirect to the callback. Sealed in the login cookie, which
+   * only the callback reads, as the session cookie seals it.
+   */
+  readonly heldKey?: string
+  /**
+   * What a login started by a version before `heldKey` noted instead: the
+   * id of that session, which ends it but cannot open it.
    */
   readonly heldSession?: string
 }

@@ -12,7 +12,7 @@ import { chosenProvider } from './chosen-provider.js'
 import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
-import { asGatehouseError, giveBack } from './sign-in-grants.js'
+import { asGatehouseError, giveBack, replacedSession, revokeReplaced } from './sign-in-grants.js'
 
 /** What the auth routes read of the config. */
 export interface AuthRoutesConfig extends AntiForgeryConfig {
@@ -108,7 +108,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       const target = await oidc.authorizationUrl(returnTo, extra, uris)
       const held = sessions.refOf(request)
       const sealed = loginCookies.seal(
-        held === undefined ? target.state : { ...target.state, heldSession: held.id },
+        held === undefined ? target.state : { ...target.state, heldKey: held.key.toCookie() },
       )
       // A cookie over the limit is dropped by the browser without a word, and
       // the user would learn it only back from the IdP: say it now.
@@ -195,12 +195,15 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       request.log.info({ error: interaction }, 'silent login needs interaction')
       return land(reply, withQuery(login.returnTo, 'error', interaction))
     }
+    // Weighed before the new session is made: making it ends the old one.
+    const replaced = await replacedSession(request, login, result, deps)
     try {
-      await sessions.create(request, result, login.heldSession)
+      await sessions.create(request, result, replaced?.id ?? login.heldSession)
     } catch (err) {
       await giveBack(request, oidc, result.tokens.refreshToken, result, deps, login)
       throw err
     }
+    await revokeReplaced(request, replaced)
     const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
     deps.onLogin?.(refreshToken, oidc.name)
     // A silent login (prompt=none) cannot carry prompt=consent, so a strict

@@ -8,10 +8,12 @@
 import type { FastifyRequest } from 'fastify'
 import { causeName, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
-import type { IdentityProviders } from '../oidc/providers.js'
+import { type IdentityProviders, sameRegistration } from '../oidc/providers.js'
 import type { GrantHolder } from '../oidc/rotated.js'
+import { sessionLogId } from '../session/log-id.js'
 import type { Sessions } from '../session/sessions.js'
-import type { LoginState } from '../types.js'
+import type { SessionData } from '../session/types.js'
+import type { LoginResult, LoginState } from '../types.js'
 import { lookedUpBy, sessionsOfClient } from './sessions-of-client.js'
 
 /** What these decisions read: the sessions of the sign-in's frontend, and the providers. */
@@ -114,9 +116,125 @@ async function mayShareGrant(
   { sessions, providers }: SignInDeps,
   login: LoginState,
 ): Promise<boolean> {
-  if (login.heldSession !== undefined || sessions.refOf(request) !== undefined) return true
+  if (login.heldKey !== undefined || login.heldSession !== undefined || sessions.refOf(request) !== undefined)
+    return true
   const by = lookedUpBy(holder)
   if (by === undefined) return false
   const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)
   return ids.length > 0
+}
+
+/**
+ * The session a sign-in replaces (session fixation: its record ends as the
+ * new session is made), as read before that, and its refresh token when
+ * the sign-in is to revoke it once the new session is stored.
+ */
+export interface Replaced {
+  readonly id: string
+  /** Revoked once the new session is stored; absent: kept, and the log said why. */
+  readonly revoke?: { readonly oidc: OidcClient; readonly refreshToken: string }
+}
+
+/**
+ * The session the browser holds that a completed sign-in replaces: the
+ * cookie's, or the one its login noted (`LoginState.heldKey`), which a
+ * `SameSite=Strict` cookie does not bring to the callback; `undefined` when
+ * it holds none (or only a login of the version before noted it, by an id
+ * that opens nothing). Its grant goes as at logout (RFC 7009), since no
+ * session will ever use it, unless it may live on:
+ * - the new session may hold it: the same client, and the same IdP
+ *   session when both name one, else the same user (`mayContinue`);
+ * - another live session of any frontend may, found as a refused
+ *   sign-in's sharers are (`mayShareGrant`);
+ * - the store cannot say (Redis down): unknown is not "none", and a
+ *   grant no session holds lapses at the IdP by itself, where a revoked
+ *   shared one signs a user out;
+ * - its provider is gone, or a reload gave its name another client: its
+ *   token goes to no one else.
+ * Never throws: the sign-in goes on whatever is decided here.
+ */
+export async function replacedSession(
+  request: FastifyRequest,
+  login: LoginState,
+  signedIn: LoginResult,
+  { sessions, providers }: SignInDeps,
+): Promise<Replaced | undefined> {
+  const ref =
+    sessions.refOf(request) ?? (login.heldKey === undefined ? undefined : sessions.refOfKey(login.heldKey))
+  if (ref === undefined) return undefined
+  const kept = (level: 'info' | 'warn', why: string, fields: Record<string, unknown> = {}) => {
+    request.log[level](
+      { session: sessionLogId(ref.id), ...fields },
+      `session replaced by a new sign-in: its refresh token is not revoked, since ${why}`,
+    )
+    return { id: ref.id }
+  }
+  let old: SessionData | undefined
+  try {
+    old = await sessions.read(ref)
+    if (old?.tokens.refreshToken === undefined) return { id: ref.id }
+    const idp = { idp: old.idp }
+    const oidc = providers.ofSession(old)
+    if (oidc === undefined)
+      return kept('info', 'the identity provider that issued it is no longer configured as it was', idp)
+    if (mayContinue(old, oidc, signedIn))
+      return kept('info', 'the new session may continue its grant at the identity provider', idp)
+    const by = lookedUpBy(old) ?? { sub: old.sub }
+    const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, old.idp, by)
+    if (ids.some((id) => id !== ref.id))
+      return kept('info', 'another session of its user may share its grant at the identity provider', idp)
+    return { id: ref.id, revoke: { oidc, refreshToken: old.tokens.refreshToken } }
+  } catch (err) {
+    const error = asGatehouseError(err)
+    return kept(
+      'warn',
+      'the session store could not be read to say whether another session shares its grant',
+      {
+        ...(old === undefined ? {} : { idp: old.idp }),
+        code: error.code,
+        cause: causeName(error),
+      },
+    )
+  }
+}
+
+/**
+ * Whether the new session may hold the grant of `old`, whose provider is
+ * `oidc`: at the same client, for the same IdP session when both answers
+ * name one (oidc-provider continues the grant of the browser's IdP
+ * session; a new IdP session, after the user signed in at the IdP again,
+ * gets a grant of its own), else for the same user, as an IdP that names
+ * no IdP session may keep one grant per user and client.
+ */
+function mayContinue(old: SessionData, oidc: OidcClient, signedIn: LoginResult): boolean {
+  if (!sameRegistration(oidc.registration, signedIn.registration)) return false
+  return old.sid !== undefined && signedIn.sid !== undefined
+    ? old.sid === signedIn.sid
+    : old.sub === signedIn.sub
+}
+
+/**
+ * Revokes the refresh token of the session a sign-in replaced, once the
+ * new session is stored, as logout does: an IdP outage is logged and the
+ * sign-in still lands, with the grant left to lapse.
+ */
+export async function revokeReplaced(request: FastifyRequest, replaced: Replaced | undefined): Promise<void> {
+  if (replaced?.revoke === undefined) return
+  const { id, revoke } = replaced
+  const fields = { session: sessionLogId(id), idp: revoke.oidc.name }
+  try {
+    if (await revoke.oidc.revoke(revoke.refreshToken))
+      request.log.info(fields, 'session replaced by a new sign-in: its refresh token was revoked')
+    else
+      request.log.info(
+        fields,
+        'session replaced by a new sign-in: the identity provider offers no revocation endpoint, so its refresh token stays valid there until it expires',
+      )
+  } catch (err) {
+    const error = asGatehouseError(err)
+    request.log.warn(
+      { ...fields, code: error.code, cause: causeName(error) },
+      'session replaced by a new sign-in: revoking its refresh token failed',
+    )
+  }
 }

@@ -133,6 +133,23 @@ export class Sessions {
   }
 
   /**
+   * The session a key in cookie form names, in this frontend's namespace:
+   * the one a login noted the browser held (`LoginState.heldKey`).
+   */
+  refOfKey(key: string): SessionRef | undefined {
+    return this.#refFrom({ key })
+  }
+
+  /**
+   * Session `ref` as its store holds it now, without sliding its idle
+   * expiry: a look that is not the user's activity, such as a sign-in's at
+   * the session it is about to replace. Rejects as the store's `get` does.
+   */
+  read(ref: SessionRef): Promise<SessionData | undefined> {
+    return this.#store.get(ref, this.#now(), { fresh: true, touch: false })
+  }
+
+  /**
    * The request's session without waiting, when the store holds it in this
    * process (`SessionStore.peek`): `NOT_IN_MEMORY` when only `current` can
    * tell, which the caller then awaits. Whatever it answers, `current`

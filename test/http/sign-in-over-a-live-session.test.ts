@@ -5,10 +5,14 @@
  * the session the old cookie named is gone from the store, even when the
  * two are sessions of different identity providers.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { sessionRefOf } from '../helpers/app.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
+import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { LogLines } from '../helpers/reloadable.js'
+import { defaultRoutes, type StackOptions, startStack } from '../helpers/stack.js'
 import { startTwoIdps } from '../helpers/two-idps.js'
 
 t.test(
@@ -43,3 +47,153 @@ t.test(
     t.equal((await apiCall(mallory.jar, `${base}/auth/user`)).status, 401, 'so Mallory is no longer in it')
   },
 )
+
+/**
+ * The grant of the session a sign-in replaces. The record was deleted,
+ * but its refresh token was never revoked, so the IdP kept the grant of
+ * the user who left this browser alive until it expired, though no
+ * session could ever use it. It is now revoked as at logout, unless the
+ * new session or another live one may hold the same grant: revoking a
+ * refresh token revokes its grant (RFC 7009 §2.1), and oidc-provider
+ * continues the grant of the browser's IdP session.
+ */
+
+/** A gateway whose `/api/scoped` redeems the session's refresh token at its first request, and its log. */
+async function refreshingStack(t: Test, options: StackOptions = {}) {
+  const log = new LogLines()
+  const stack = await startStack(t, {
+    ...options,
+    routes: (upstream) => [
+      ...defaultRoutes(upstream),
+      route('/api/scoped', upstream, { scopes: ['openid', 'offline_access'] }),
+    ],
+    config: { logLevel: 'info', ...options.config },
+    gateway: { logStream: log.stream, ...options.gateway },
+  })
+  const base = stack.gateway.url
+  const app = stack.gateway.app
+  /** The refresh token of the session `jar`'s cookie names, as the store holds it. */
+  const refreshTokenOf = async (jar: CookieJar) => {
+    const ref = sessionRefOf(app, jar.get(base, 'gatehouse')!)
+    return (await app.gatehouse.stores.sessions.get(ref, Date.now(), { touch: false }))!.tokens.refreshToken!
+  }
+  /** A browser that holds `jar`'s session cookie and no IdP session: the IdP asks it who signs in. */
+  const withCookieOf = (jar: CookieJar) => {
+    const browser = new CookieJar()
+    browser.set(base, 'gatehouse', jar.get(base, 'gatehouse')!)
+    return browser
+  }
+  return { stack, base, log, refreshTokenOf, withCookieOf }
+}
+
+t.test('a sign-in as another user revokes the grant of the session it replaces', async (t) => {
+  const { stack, base, log, refreshTokenOf, withCookieOf } = await refreshingStack(t)
+  const alice = await login(base)
+  const alicesToken = await refreshTokenOf(alice.jar)
+
+  const browser = withCookieOf(alice.jar)
+  const bob = await login(base, { user: 'bob', jar: browser })
+  t.equal(bob.callback.status, 302, 'bob signs in over alice’s session')
+  t.equal(stack.idp.stats.revokedGrants, 1, 'alice’s grant is revoked')
+  t.equal((await stack.idp.introspect(alicesToken)).active, false, 'her refresh token is dead at the IdP')
+  t.ok(
+    log.lines.find((line) => /replaced by a new sign-in: its refresh token was revoked/.test(line.msg)),
+    'and the log says so',
+  )
+  const after = await apiCall(browser, `${base}/api/scoped`)
+  t.equal(after.status, 200, 'bob’s session refreshes', { body: after.text })
+  t.equal((await apiCall(browser, `${base}/auth/user`)).json().sub, 'bob')
+})
+
+t.test('a sign-in again in the same IdP session keeps the grant the new session continues', async (t) => {
+  const { stack, base, refreshTokenOf } = await refreshingStack(t)
+  const first = await login(base)
+  const firstToken = await refreshTokenOf(first.jar)
+
+  const again = await login(base, { jar: first.jar })
+  t.equal(again.callback.status, 302, 'alice signs in again in the same browser')
+  t.equal(stack.idp.stats.revokedGrants, 0, 'the grant is not revoked')
+  t.equal((await stack.idp.introspect(firstToken)).active, true, 'the replaced session’s token lives on')
+  const after = await apiCall(first.jar, `${base}/api/scoped`)
+  t.equal(after.status, 200, 'and the new session refreshes', { body: after.text })
+})
+
+t.test(
+  'with sids, a sign-in of the same user in another IdP session revokes the old one’s grant',
+  async (t) => {
+    // Registered for back-channel logout, the client is told the IdP session (`sid`) in every ID token.
+    const { stack, base, refreshTokenOf, withCookieOf } = await refreshingStack(t, {
+      backchannelLogout: true,
+    })
+    const first = await login(base)
+    const firstToken = await refreshTokenOf(first.jar)
+
+    const browser = withCookieOf(first.jar)
+    const again = await login(base, { jar: browser })
+    t.equal(again.callback.status, 302, 'alice signs in again at a new IdP session')
+    t.equal(stack.idp.stats.revokedGrants, 1, 'the old IdP session’s grant is revoked')
+    t.equal((await stack.idp.introspect(firstToken)).active, false)
+    const after = await apiCall(browser, `${base}/api/scoped`)
+    t.equal(after.status, 200, 'the new session, of another grant, refreshes', { body: after.text })
+  },
+)
+
+t.test('without sids, a sign-in of the same user keeps the old grant: it may be the new one', async (t) => {
+  const { stack, base, refreshTokenOf, withCookieOf } = await refreshingStack(t)
+  const first = await login(base)
+  const firstToken = await refreshTokenOf(first.jar)
+
+  const browser = withCookieOf(first.jar)
+  t.equal((await login(base, { jar: browser })).callback.status, 302, 'alice signs in again')
+  t.equal(stack.idp.stats.revokedGrants, 0, 'no grant is revoked')
+  t.equal((await stack.idp.introspect(firstToken)).active, true)
+})
+
+t.test('the replaced session’s grant is kept while another live session may hold it', async (t) => {
+  const { stack, base, withCookieOf } = await refreshingStack(t)
+  const first = await login(base)
+  const replaced = withCookieOf(first.jar)
+  // The same IdP session signs alice in once more without that cookie:
+  // a second session of the same grant, as at another frontend.
+  first.jar.delete(base, 'gatehouse')
+  const second = await login(base, { jar: first.jar })
+  t.equal(second.callback.status, 302, 'alice has two sessions of one grant')
+
+  t.equal((await login(base, { user: 'bob', jar: replaced })).callback.status, 302, 'bob replaces one')
+  t.equal(stack.idp.stats.revokedGrants, 0, 'the grant the other holds is not revoked')
+  const after = await apiCall(first.jar, `${base}/api/scoped`)
+  t.equal(after.status, 200, 'and alice’s other session refreshes', { body: after.text })
+})
+
+t.test('a sign-in over a live session while the store cannot answer keeps the old grant', async (t) => {
+  if (process.env.REDIS_URL) return t.plan(0, 'fault injection needs a redis-server of our own')
+  const redis: TestRedis = await startRedis()
+  t.teardown(() => redis.stop())
+  let freeze = false
+  const { stack, base, log, refreshTokenOf, withCookieOf } = await refreshingStack(t, {
+    idp: {
+      userinfoSubject: (sub) => {
+        // After the code exchange and before the replaced session is read: the store stops answering.
+        if (freeze) redis.freeze()
+        return sub
+      },
+    },
+    config: { store: redis.url, keyPrefix: redis.prefix, logLevel: 'info', oidc: { userinfo: true } },
+  })
+  const alice = await login(base)
+  t.equal(alice.callback.status, 302, 'alice signed in')
+  const alicesToken = await refreshTokenOf(alice.jar)
+
+  freeze = true
+  const bob = await login(base, { user: 'bob', jar: withCookieOf(alice.jar) })
+  freeze = false
+  redis.resume()
+  t.equal(bob.callback.status, 503, 'bob’s sign-in cannot be stored')
+  t.equal(stack.idp.stats.revokedGrants, 0, 'no grant is revoked')
+  t.match(
+    log.lines.find((line) => /replaced by a new sign-in: its refresh token is not revoked/.test(line.msg)),
+    { level: 40, code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE' },
+    'a warning says why, naming the store',
+  )
+  t.equal((await stack.idp.introspect(alicesToken)).active, true, 'alice’s refresh token lives on')
+})

@@ -39,7 +39,8 @@ async function strictSignedIn(t: Test) {
   )
 
   const browser = await launchChromium(t)
-  const page = await (await browser.newContext()).newPage()
+  const context = await browser.newContext()
+  const page = await context.newPage()
   await signInInChromium(page, base, '/welcome')
   /** Signs in again from the app's own page, the IdP asking only for consent; the callback's answer. */
   const signInAgain = async () => {
@@ -51,7 +52,7 @@ async function strictSignedIn(t: Test) {
     ])
     return callback
   }
-  return { base, idp, gateway, page, userinfo, signInAgain }
+  return { base, idp, gateway, context, page, userinfo, signInAgain }
 }
 
 t.test(
@@ -87,3 +88,29 @@ t.test('session.sameSite: strict in Chromium: a second sign-in ends the session 
   t.ok(landed.status() < 400, `the second sign-in completes (HTTP ${landed.status()})`)
   t.equal((await store.idsBySub('alice')).length, 1, 'and the session it replaces is gone')
 })
+
+/**
+ * And the grant of the session it replaces, which no session will use
+ * again, is revoked when the new session cannot share it: the callback
+ * reads that session's record with the key its login noted, which a
+ * `SameSite=Strict` cookie does not bring there. Until 2026-12-06 only
+ * the record ended, and the grant of the user who left lived on at the IdP.
+ */
+t.test(
+  'session.sameSite: strict in Chromium: a sign-in as another user revokes the grant of the session it replaces',
+  async (t) => {
+    const { base, idp, gateway, context, page } = await strictSignedIn(t)
+    const store = gateway.app.gatehouse.stores.sessions
+    // Signed out at the IdP (its cookies are on its own site), still signed in here.
+    await context.clearCookies({ domain: new URL(idp.issuer).hostname })
+    await signInInChromium(page, base, '/again', 'bob')
+    t.equal(idp.stats.revokedGrants, 1, 'alice’s grant is revoked')
+    t.same(await store.idsBySub('alice'), [], 'her session is gone')
+    const after = await page.evaluate(async () => {
+      const response = await fetch('/api/scoped', { headers: { 'x-csrf': '1' } })
+      const user = await fetch('/auth/user', { headers: { 'x-csrf': '1' } })
+      return { status: response.status, sub: (await user.json()).sub }
+    })
+    t.same(after, { status: 200, sub: 'bob' }, 'and bob’s session refreshes')
+  },
+)
