@@ -8,6 +8,7 @@ import type { IdentityProviders } from '../oidc/providers.js'
 import { interactionRequired } from '../oidc/translate.js'
 import { COOKIE_BYTES_MAX } from '../session/login-cookies.js'
 import { type Sessions, sessionEndsAt } from '../session/sessions.js'
+import type { SessionData } from '../session/types.js'
 import { chosenProvider } from './chosen-provider.js'
 import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
@@ -197,13 +198,16 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     }
     // Weighed before the new session is made: making it ends the old one.
     const replaced = await replacedSession(request, login, result, deps)
+    let session: SessionData
     try {
-      await sessions.create(request, result, replaced?.id ?? login.heldSession)
+      session = await sessions.create(request, result, replaced?.id ?? login.heldSession)
     } catch (err) {
       await giveBack(request, oidc, result.tokens.refreshToken, result, deps, login)
       throw err
     }
     await revokeReplaced(request, replaced)
+    // The browser's other tabs' sign-ins replace this session in turn.
+    loginCookies.hold(request, reply, login.state, session.key.toCookie())
     const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'
     deps.onLogin?.(refreshToken, oidc.name)
     // A silent login (prompt=none) cannot carry prompt=consent, so a strict

@@ -6,6 +6,9 @@
  * is never overwritten by another's, and a callback reads and spends only
  * the cookie its own `state` names, so one whose `state` matches no
  * pending sign-in, such as a link another site made, changes nothing.
+ * A callback that made a session notes it in the others (`hold`), so each
+ * ends the one before it, which a `SameSite=Strict` session cookie would
+ * not tell them of.
  *
  * What a browser holds is bounded: at most `PENDING_LOGINS_MAX` of them,
  * together no larger than one cookie can be (`PENDING_LOGIN_BYTES`), the
@@ -178,6 +181,45 @@ export class LoginCookies {
     if (login?.state !== state) return undefined
     this.#clear(reply, formerName)
     return login
+  }
+
+  /**
+   * Notes `heldKey` (the key of the session a callback just made, cookie
+   * form) as the session the browser holds, in each of this frontend's
+   * other sign-ins that the request carries: another tab's, whose callback
+   * a `SameSite=Strict` session cookie will not reach, and whose login
+   * started before that session was made. Its callback then ends that
+   * session as the one it replaces, where it left it running unnamed.
+   * Each is sealed again with its own age, so it expires when it would
+   * have; one that would outgrow the bounds `add` keeps is left as it was.
+   */
+  hold(request: FastifyRequest, reply: FastifyReply, taken: string, heldKey: string): void {
+    const header = request.headers.cookie
+    if (!header) return
+    const { codec, sessionName, serialize, cookie } = this.#options
+    const cookies = this.#options.parse(header)
+    const takenName = this.nameOf(taken)
+    // The taken sign-in's cookie is cleared on this reply: it counts no more.
+    const pending = this.#pending(request).filter((p) => p.name !== takenName)
+    let bytes = pending.reduce((sum, p) => sum + p.bytes, 0)
+    const now = Math.round(Date.now() / 1000)
+    // Newest first, as `add` keeps them: the likeliest still to complete.
+    for (const p of pending.reverse()) {
+      if (!p.own || p.spoilt) continue
+      const opened = codec.decode(cookies[p.name]!, request.log, sessionName)
+      const login = (opened?.data() as Content | undefined)?.login
+      // secure-session's seconds of sealing, which its expiry counts from.
+      const sealedAt: unknown = opened?.get('__ts')
+      if (login === undefined || login.heldKey === heldKey || typeof sealedAt !== 'number') continue
+      // Some of it is left, or it would not have opened.
+      const left = Math.max(1, (cookie.maxAge ?? 0) - (now - sealedAt))
+      const value = codec.encode(codec.create({ login: { ...login, heldKey }, __ts: sealedAt }), sessionName)
+      const size = Buffer.byteLength(serialize(p.name, value, {}))
+      // Within the bytes of them all, so within one cookie's (PENDING_LOGIN_BYTES).
+      if (bytes - p.bytes + size > PENDING_LOGIN_BYTES) continue
+      bytes += size - p.bytes
+      reply.header('set-cookie', serialize(p.name, value, { ...cookie, maxAge: left }))
+    }
   }
 
   /** The sign-in cookies of this frontend and the others that the request carries, in header order. */

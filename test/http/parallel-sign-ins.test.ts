@@ -167,3 +167,98 @@ t.test('a sign-in an instance of the version before started completes here', asy
   t.equal(done.location, `${base}/a`)
   t.notOk(jar.get(base, 'gatehouse-login'), 'and spends it')
 })
+
+/**
+ * A browser whose session cookie does not come to the callback
+ * (`session.sameSite: strict`: the IdP's redirect there is cross-site)
+ * completed two sign-ins of two tabs, and the first one's session ran on,
+ * named by no cookie: the second's login had started before it existed.
+ * The first callback now notes its session in the other sign-ins'
+ * cookies, which are `Lax` and come with it (Chromium:
+ * two-tabs-sign-in-with-strict-cookies-in-chromium.test.ts).
+ */
+t.test('a completed sign-in notes its session in the browser’s other sign-ins in progress', async (t) => {
+  const stack = await startStack(t)
+  const base = stack.gateway.url
+  const store = stack.gateway.app.gatehouse.stores.sessions
+  const jar = new CookieJar()
+  const a = await start(jar, `${base}/auth/login?returnTo=/a`)
+  const b = await start(jar, `${base}/auth/login?returnTo=/b`)
+  const c = await start(jar, `${base}/auth/login?returnTo=/c`)
+  const [, ofB, ofC] = pending(jar, base).map((pair) => pair.split('=')[0]!)
+  const toA = await followLoginFlow(jar, a.location!, 'alice')
+  const toB = await followLoginFlow(jar, b.location!, 'alice')
+
+  const doneA = await jarFetch(jar, toA)
+  t.equal(doneA.status, 302, 'A’s callback completes')
+  // Beside the clearing of A's own.
+  const resealed = doneA.headers.getSetCookie().filter((line) => /^gatehouse-login\.[\w-]+=[^;]/.test(line))
+  t.same(
+    resealed.map((line) => line.split('=')[0]).sort(),
+    [ofB, ofC].sort(),
+    'and seals B’s and C’s sign-ins again',
+  )
+  for (const line of resealed) {
+    const maxAge = Number(/Max-Age=(\d+)/i.exec(line)?.[1])
+    t.ok(maxAge > 0 && maxAge <= 600, `keeping their age (Max-Age=${maxAge})`)
+    t.match(line, /HttpOnly/i)
+    t.match(line, /SameSite=Lax/i)
+  }
+  // As a SameSite=Strict session cookie is left off the IdP's redirect.
+  jar.delete(base, 'gatehouse')
+  const doneB = await jarFetch(jar, toB)
+  t.equal(doneB.status, 302, 'B’s callback completes')
+  t.equal((await store.idsBySub('alice')).length, 1, 'and ends the session A’s made')
+  t.equal((await apiCall(jar, `${base}/auth/user`)).status, 200, 'the browser is signed in')
+  const toC = await followLoginFlow(jar, c.location!, 'alice')
+  jar.delete(base, 'gatehouse')
+  const doneC = await jarFetch(jar, toC)
+  t.equal(doneC.status, 302, 'so is C’s, told of B’s session in turn')
+  t.equal((await store.idsBySub('alice')).length, 1)
+})
+
+t.test(
+  'sign-ins that would grow past the bytes they may take are not told, and still complete',
+  async (t) => {
+    const stack = await startStack(t)
+    const base = stack.gateway.url
+    const jar = new CookieJar()
+    const a = await start(jar, `${base}/auth/login?returnTo=/a`)
+    // A's under the one name of the version before, which no other sign-in's bytes count.
+    const [pair] = pending(jar, base)
+    const [name, value] = pair!.split('=') as [string, string]
+    jar.delete(base, name)
+    jar.set(base, 'gatehouse-login', value)
+    const clear = () => {
+      for (const held of pending(jar, base)) jar.delete(base, held.split('=')[0]!)
+    }
+    // B and C together as near their bound as a returnTo makes them (the
+    // longest that keeps both): the key A's callback would note fits in neither.
+    let [taken, refused] = [0, 2048]
+    while (refused - taken > 1) {
+      const length = Math.floor((taken + refused) / 2)
+      clear()
+      await start(jar, `${base}/auth/login?returnTo=/c`)
+      await start(jar, `${base}/auth/login?returnTo=/${'x'.repeat(length)}`)
+      if (pending(jar, base).length === 2) taken = length
+      else refused = length
+    }
+    clear()
+    const c = await start(jar, `${base}/auth/login?returnTo=/c`)
+    const b = await start(jar, `${base}/auth/login?returnTo=/${'x'.repeat(taken)}`)
+    const held = pending(jar, base)
+    const bytes = held.join('; ').length
+    t.ok(bytes > PENDING_LOGIN_BYTES - 60, `B and C are within 60 bytes of their bound (${bytes})`)
+
+    const doneA = await jarFetch(jar, await followLoginFlow(jar, a.location!, 'alice'))
+    t.equal(doneA.status, 302, 'A’s callback completes')
+    t.same(pending(jar, base), held, 'and leaves their cookies as they were')
+    for (const [tab, started] of [
+      ['B', b],
+      ['C', c],
+    ] as const) {
+      const done = await jarFetch(jar, await followLoginFlow(jar, started.location!, 'alice'))
+      t.equal(done.status, 302, `${tab}’s completes`)
+    }
+  },
+)
