@@ -316,6 +316,11 @@ export const logCatalogue = {
     message:
       'The identity provider issued a token over tokens.maxSize; its answer was refused and nothing of it kept. The line names the token and its size, once a minute per kind of call and token.',
   },
+  GATEHOUSE_ID_TOKEN_ISSUED_AHEAD: {
+    level: 'warn',
+    message:
+      "The identity provider issued an ID token dated (iat) ahead of this host's clock by more than the 30 s clock tolerance; its answer was refused and nothing of it kept. Once a minute per kind of call.",
+  },
   GATEHOUSE_TOKEN_LIFETIME_SHORT: {
     level: 'warn',
     message:

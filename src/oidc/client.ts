@@ -33,6 +33,7 @@ import {
 import { EXCHANGE_TOKEN_TYPES, exchangeParameters, issuedTypeRefusal } from './exchange.js'
 import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
+import { CLOCK_TOLERANCE_SECONDS, refuseIssuedAhead } from './issued-at.js'
 import { namingIssuers, unparsedIssuer } from './issuer-mismatch.js'
 import { LateAnswers } from './late-answer.js'
 import { askedResources, resourcesDigest } from './login-resources.js'
@@ -128,6 +129,8 @@ export class OidcClient {
     // RFC 8705 §5: with a client certificate, call the IdP's mTLS endpoint aliases when it advertises them.
     this.#client = {
       client_id: oidc.clientId,
+      // Its default, said here: the `iat` bound (issued-at.ts) is the same.
+      [oauth.clockTolerance]: CLOCK_TOLERANCE_SECONDS,
       ...(oidc.tls?.cert === undefined ? {} : { use_mtls_endpoint_aliases: true }),
     }
     this.#auth = clientAuthFor(oidc.clientAuth, oidc)
@@ -415,6 +418,7 @@ export class OidcClient {
           })
           // Before userinfo: a token too large to keep is not sent on either.
           refuseOversized(answer, SESSION_TOKENS, this.#maxTokenSize)
+          refuseIssuedAhead(answer, this.#now())
           return answer
         } catch (err) {
           stranded = await strandedIn(copy)
@@ -533,6 +537,7 @@ export class OidcClient {
         try {
           const answer = await oauth.processRefreshTokenResponse(as, this.#client, response, this.#bound(key))
           refuseOversized(answer, SESSION_TOKENS, this.#maxTokenSize)
+          refuseIssuedAhead(answer, this.#now())
           return answer
         } catch (err) {
           rotated = await rotatedIn(copy, this.#maxTokenSize)

@@ -4,6 +4,7 @@ import { type Budgets, closedUnanswered, failureCode, isTimeout, networkCause } 
 import { certificateRefusal } from '../tls/handshake-errors.js'
 import { type IdpAnswer, type IdpOperation, type Verdict, verdictOn } from './answers.js'
 import { carriesUsableNonce } from './dpop.js'
+import { IdTokenIssuedAhead } from './issued-at.js'
 import { oauthErrorOf } from './oauth-error-body.js'
 import { type CallSecrets, redactEchoes } from './redact.js'
 import { type HeaderReader, honouring, retryAfterOfAnswer } from './retry-after.js'
@@ -83,6 +84,8 @@ export interface IdpFailure {
   readonly retryAfter?: number
   /** For an `invalid_answer` refused for a token over `tokens.maxSize`: which, and its size and the bound, bytes. */
   readonly tooLarge?: { readonly token: TokenKind; readonly bytes: number; readonly limit: number }
+  /** For an `invalid_answer` refused for an ID token dated ahead: by how much, and the tolerance, seconds. */
+  readonly issuedAhead?: { readonly seconds: number; readonly tolerance: number }
 }
 
 /** What the caller knows that makes a failure readable: its time budgets, and what must never be echoed. */
@@ -113,6 +116,12 @@ export function failureFields(failure: IdpFailure | undefined): Record<string, u
           token: failure.tooLarge.token,
           tokenBytes: failure.tooLarge.bytes,
           maxTokenSize: failure.tooLarge.limit,
+        }),
+    ...(failure.issuedAhead === undefined
+      ? {}
+      : {
+          idTokenIssuedAhead: failure.issuedAhead.seconds,
+          clockTolerance: failure.issuedAhead.tolerance,
         }),
   }
 }
@@ -232,7 +241,7 @@ function gatewayError(
         retryAfter,
         refusesProof(answer)
           ? gatehouseError('GATEHOUSE_ERR_DPOP_PROOF_REFUSED', dpopRefusal(answer, err), err)
-          : idpUnavailable(operation, err instanceof TokenTooLarge ? TOO_LARGE : undefined, err),
+          : idpUnavailable(operation, unavailableDetail(err), err),
       )
   }
 }
@@ -244,6 +253,21 @@ function gatewayError(
  */
 const TOO_LARGE =
   'The identity provider issued a token larger than this gateway keeps (tokens.maxSize); none was stored or forwarded, and the log says which. Retry later.'
+
+/**
+ * What the client is told of an ID token dated ahead of the gateway's
+ * clock: not that the IdP is down. A clock set right mends it, so it is
+ * still a 503.
+ */
+const ISSUED_AHEAD =
+  "The identity provider issued an ID token dated ahead of this gateway's clock by more than the two may differ; none was stored, and the log says by how much. Retry later."
+
+/** The client's message for a 503 the gateway made of an answer it refused itself; the catalogue's otherwise. */
+function unavailableDetail(err: unknown): string | undefined {
+  if (err instanceof TokenTooLarge) return TOO_LARGE
+  if (err instanceof IdTokenIssuedAhead) return ISSUED_AHEAD
+  return undefined
+}
 
 /** Whether `answer` refuses the gateway's DPoP proof rather than the grant (RFC 9449). */
 export function refusesProof(answer: IdpAnswer): boolean {
@@ -282,6 +306,12 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
       answer: 'invalid_answer',
       reason: err.message,
       tooLarge: { token: err.kind, bytes: err.bytes, limit: err.limit },
+    }
+  if (err instanceof IdTokenIssuedAhead)
+    return {
+      answer: 'invalid_answer',
+      reason: err.message,
+      issuedAhead: { seconds: err.ahead, tolerance: err.tolerance },
     }
   if (err instanceof oauth.ResponseBodyError) {
     return oauthErrorAnswer(err.status, err.error, err.error_description, context)

@@ -35,8 +35,27 @@ export function idpObserver(
   // Every session's refresh may meet the same oversized token: one line a
   // minute per kind of call and token tells it (the refresh lines go on).
   const tooLarge = new RepeatedLines()
+  const issuedAhead = new RepeatedLines()
   return {
     failed(failure) {
+      if (failure.issuedAhead !== undefined) {
+        const { seconds, tolerance } = failure.issuedAhead
+        const held = issuedAhead.admit(failure.operation)
+        const code: LogCode = 'GATEHOUSE_ID_TOKEN_ISSUED_AHEAD'
+        if (held !== undefined)
+          log.warn(
+            {
+              code,
+              operation: failure.operation,
+              idp: provider.name,
+              idTokenIssuedAhead: seconds,
+              clockTolerance: tolerance,
+              ...repeatedField(held),
+            },
+            `the identity provider issued an ID token dated (iat) ${seconds} s ahead of this host's clock, more than the ${tolerance} s the two may differ by: its answer was refused and nothing of it kept. Set both clocks right (NTP) on this host and at the identity provider`,
+          )
+        return
+      }
       if (failure.tooLarge !== undefined) {
         const { token, bytes, limit } = failure.tooLarge
         const held = tooLarge.admit(`${failure.operation} ${token}`)

@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose'
 import type { ExchangeConfig } from '../config/types.js'
+import { CLOCK_TOLERANCE_SECONDS } from '../oidc/issued-at.js'
 import type { AudienceToken, TokenSet } from '../types.js'
 import { tokenFingerprint } from './refresh-cooldown.js'
 import { refreshMargin } from './refresh-margin.js'
@@ -11,10 +12,9 @@ export function subjectToken(tokens: TokenSet, exchange: ExchangeConfig): string
 
 /**
  * How long past an ID token's `exp` the gateway still presents it, ms: the
- * clock tolerance oauth4webapi validated it with when it arrived (its
- * default, which the gateway keeps).
+ * clock tolerance oauth4webapi validated it with when it arrived.
  */
-export const ID_TOKEN_CLOCK_TOLERANCE = 30_000 // 30 s
+export const ID_TOKEN_CLOCK_TOLERANCE = CLOCK_TOLERANCE_SECONDS * 1000
 
 /** The subject token's life, as the exchange step weighs it. */
 export interface SubjectLife {
