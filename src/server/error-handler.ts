@@ -18,6 +18,7 @@ import {
 import { escapeHtml, PAGE_CSP } from '../http/pages.js'
 import { failureFields, type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
+import { noteErrorAnswer } from '../tracing/spans.js'
 import { framingRefusal } from './request-framing.js'
 
 declare module 'fastify' {
@@ -129,6 +130,8 @@ function answerError(
   }
   const code: ErrorCode = known ? err.code : 'GATEHOUSE_ERR_INTERNAL'
   const spec = errorCatalogue[code]
+  // The server span says which of the catalogue's answers this was (tracing/server-span.ts).
+  noteErrorAnswer(request.raw, code)
   // A page tells the person the failure was logged, so on a route with a
   // `refusal` line it is, 4xx included; elsewhere only what an operator acts on.
   // What the IdP answered, when that is the cause: the page says it, so must the log.

@@ -1,8 +1,8 @@
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type Attributes, context, type Span, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { KNOWN_METHODS } from '../method-label.js'
-import { ATTR } from './spans.js'
+import { ATTR, errorAnswerOf } from './spans.js'
 
 /**
  * The server span @fastify/otel starts for each sampled request, made what
@@ -39,7 +39,7 @@ export function nameByRoute(span: Span, request: FastifyRequest): void {
   // The router matched the request's frontend already: its routes carry the name.
   const frontend = request.routeOptions.config?.frontend
   if (frontend !== undefined) span.setAttribute(ATTR.frontend, frontend)
-  endsOnce(span)
+  endsOnce(span, request.raw)
 }
 
 const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code'
@@ -65,13 +65,22 @@ const CONNECTION_CLOSED = 'connection_closed'
  * error with no status at all, and for a request cut off before its answer
  * was complete (`error.type` set by `endWhenAbandoned`).
  *
+ * What failed is said by `error.type`: the gateway's catalogue code when it
+ * made the answer itself (`GATEHOUSE_ERR_STORE_UNAVAILABLE`, one of the
+ * eleven 503s it gives), which the conventions allow as "a component-specific
+ * error identifier", else the status code (an upstream's own 5xx). Every
+ * answer from the catalogue, a 4xx too, names its code in
+ * `gatehouse.error.code`, the domain-specific attribute the conventions
+ * recommend beside `error.type`: a 403 then tells a missing anti-forgery
+ * header from a cross-site request, with the status still unset.
+ *
  * A span ended at the close may still be finalised by @fastify/otel: a
  * route that answers after the browser left runs its onSend hooks all the
  * same. The SDK would log each late call ("Cannot execute the operation on
  * ended Span", "You can only call end() on a span once"), so once the span
  * has ended they are dropped here.
  */
-function endsOnce(span: Span): void {
+function endsOnce(span: Span, request: IncomingMessage): void {
   const setStatus = span.setStatus.bind(span)
   const setAttribute = span.setAttribute.bind(span)
   const end = span.end.bind(span)
@@ -88,12 +97,14 @@ function endsOnce(span: Span): void {
     const attributes = (span as unknown as { attributes?: Attributes }).attributes
     const code = attributes?.[ATTR_HTTP_RESPONSE_STATUS_CODE]
     const cutOff = attributes?.[ATTR_ERROR_TYPE] !== undefined
+    const answer = errorAnswerOf(request)
+    if (answer !== undefined) setAttribute(ATTR.errorCode, answer)
     if (cutOff || (typeof code === 'number' ? code >= 500 : thrown)) {
       // No description: the conventions leave it unset where the status
-      // code says it, and an error's message may quote a peer. error.type
-      // names the failure, the status code where nothing finer is known.
+      // code says it, and an error's message may quote a peer.
       setStatus({ code: SpanStatusCode.ERROR })
-      if (!cutOff) setAttribute(ATTR_ERROR_TYPE, typeof code === 'number' ? String(code) : '_OTHER')
+      if (!cutOff)
+        setAttribute(ATTR_ERROR_TYPE, answer ?? (typeof code === 'number' ? String(code) : '_OTHER'))
     }
     end(endTime)
   }

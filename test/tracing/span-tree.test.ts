@@ -232,7 +232,8 @@ t.test('an upstream error: the client span and the server span say so', async (t
     "the upstream's own 500",
   )
   t.equal(failed.status.code, ERROR, "an upstream's 5xx passed on is the server span's error too")
-  t.equal(failed.attributes['error.type'], '500')
+  t.equal(failed.attributes['error.type'], '500', 'the status code: the gateway made no answer of its own')
+  t.equal(failed.attributes['gatehouse.error.code'], undefined)
 
   const server = one(
     receiver.spans.filter((s) => s.kind === SERVER && s.attributes['http.route'] === '/api/refused/*'),
@@ -241,9 +242,9 @@ t.test('an upstream error: the client span and the server span say so', async (t
   t.equal(server.name, 'GET /api/refused/*')
   t.equal(server.attributes['http.response.status_code'], 502)
   t.equal(server.status.code, ERROR, 'a 5xx is an error')
-  // HTTP semantic conventions: error.type on a failed request, the status
-  // code where nothing more precise is known; no description the code says.
-  t.equal(server.attributes['error.type'], '502')
+  // HTTP semantic conventions: error.type on a failed request, here the
+  // gateway's own identifier of the failure; no description the code says.
+  t.equal(server.attributes['error.type'], 'GATEHOUSE_ERR_UPSTREAM_UNREACHABLE')
   t.notOk(server.status.message, 'no status description')
   const upstream = one(
     childrenOf(receiver.spans, server).filter((s) => s.kind === CLIENT),
