@@ -172,6 +172,17 @@ export function storeUnavailable(cause: unknown): StoreUnavailableError {
   return cause instanceof StoreUnavailableError ? cause : new StoreUnavailableError(cause)
 }
 
+/**
+ * The catalogue's 503 for a write Redis took and the gateway will not count
+ * (no replica confirmed it, no sentinel names its primary): `reason` is the
+ * log line's `cause`. As a `cause`, an `Error` made for it was named by its
+ * class alone, `Error`, as a dead connection is, and nothing in the line
+ * told the refusal from an outage.
+ */
+export function writeRefused(reason: string): StoreUnavailableError {
+  return Object.assign(new StoreUnavailableError(), { reason })
+}
+
 /** Runs a Redis call and turns any failure into a `StoreUnavailableError`. */
 export async function guarded<T>(call: () => Promise<T>): Promise<T> {
   try {

@@ -12,7 +12,7 @@
  */
 import { type ChainableCommander, Cluster, type Redis } from 'ioredis'
 import type { RedisClient } from './connection.js'
-import { guarded, storeUnavailable } from './connection.js'
+import { guarded, storeUnavailable, writeRefused } from './connection.js'
 import type { PrimaryRegistry } from './sentinel-primary.js'
 
 /** Options of `ReplicaConfirmation`. */
@@ -111,18 +111,14 @@ export class ReplicaConfirmation {
       // where the primary is now.
       ;(this.#client as Redis).disconnect(true)
       this.#onStalePrimary?.()
-      throw storeUnavailable(
-        new Error('the primary that took the write is no longer the one the sentinels name'),
-      )
+      throw writeRefused('the primary that took the write is no longer the one the sentinels name')
     }
     if (named === undefined) {
       // No sentinel answers: the write is not vouched for, but nothing says
       // the primary was replaced. The connections stay: a reconnect needs
       // a sentinel to find any primary, so dropping them left every read,
       // /readyz included, answering 503 until one came back.
-      throw storeUnavailable(
-        new Error('no sentinel answered whether the primary that took the write is still theirs'),
-      )
+      throw writeRefused('no sentinel answered whether the primary that took the write is still theirs')
     }
     if (replicas > 0) {
       // WAIT names no key; EXISTS routes the pipeline to the primary that
@@ -133,7 +129,7 @@ export class ReplicaConfirmation {
         await this.#run(() => this.#client.pipeline().exists(key).call('WAIT', '1', String(this.#timeout))),
       ) as [number, number]
       if (acked < 1) {
-        throw storeUnavailable(new Error(`no replica confirmed the write within ${this.#timeout} ms`))
+        throw writeRefused(`no replica confirmed the write within ${this.#timeout} ms`)
       }
     }
     return rest

@@ -51,6 +51,8 @@ export interface ReplicaSetOptions {
   readonly idp?: Partial<Omit<DevIdpOptions, 'clients'>>
   /** Registration of the gateway's client beyond its id, secret and redirect URI. */
   readonly client?: Partial<Omit<DevClient, 'clientId' | 'clientSecret' | 'redirectUris'>>
+  /** Where every replica logs, at `info` and above; default nowhere. */
+  readonly logStream?: { write(line: string): void }
 }
 
 /**
@@ -89,11 +91,12 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
           refreshWait: options.refreshWait ?? 10_000,
           routes: (options.routes ?? ((to) => [route('/api/orders', to)]))(options.upstream ?? upstream.url),
           ...(oidc ? { oidc } : {}),
+          ...(options.logStream ? { logLevel: 'info' as const } : {}),
         })
         const stores = await createRedisStores(config, now, {
           ...(options.confirmWrites === false ? { confirmWrites: false } : {}),
         })
-        const app = await buildGateway(config, { stores, now })
+        const app = await buildGateway(config, { stores, now, logStream: options.logStream })
         await listenOn(app, port)
         apps.push(app)
         await app.gatehouse.whenDiscovered()

@@ -4,6 +4,7 @@ import { TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { pollUntil } from '../helpers/redis.js'
 import { roleOf, startRedisSentinel } from '../helpers/redis-topology.js'
+import { LogLines } from '../helpers/reloadable.js'
 import { startReplicaSet } from '../helpers/replicas.js'
 
 // A primary without a replica counts a write only while a sentinel names
@@ -18,7 +19,9 @@ t.test(
   async (t) => {
     const redis = await startRedisSentinel()
     t.teardown(() => redis.stop())
+    const log = new LogLines()
     const set = await startReplicaSet({
+      logStream: log.stream,
       store: redis.url,
       keyPrefix: 'gh:',
       accessTokenTtl: 60,
@@ -37,6 +40,13 @@ t.test(
 
     const refused = await login(url, { user: 'bob' })
     t.equal(refused.callback.status, 503, 'a sign-in no sentinel vouches for is refused (docs/deployment.md)')
+    // Its line said only `cause: "Error"`, as for any Redis failure without
+    // a code: nothing told the refusal from a dead Redis.
+    t.match(
+      log.lines.filter((l) => l.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE'),
+      [{ msg: 'login callback refused', cause: /^no sentinel answered whether the primary/ }],
+      'the line says why it was refused',
+    )
 
     t.equal((await apiCall(carol.jar, `${url}/auth/user`)).status, 200, 'a session is still read')
     t.equal((await apiCall(set.jar, `${url}/api/orders`)).status, 200, 'and served')
