@@ -14,7 +14,7 @@
  * started that carries no sign-in cookie for its `state` is now refused
  * before it counts too.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { gatewayOnAnotherSiteThanIdp, launchChromium, signInInChromium } from '../helpers/chromium.js'
 import { route, testConfig } from '../helpers/gateway.js'
@@ -22,24 +22,32 @@ import { serveHttp } from '../helpers/http-server.js'
 
 const BUDGET = 4
 
+/**
+ * A gateway with a budget of BUDGET sign-ins and a home page, and a page of
+ * another site holding `body`: 127.0.0.1 is another site than localhost.
+ */
+async function gatewayAndAnotherSite(t: Test, body: string) {
+  const upstream = await serveHttp(t, (_request, response) => response.end('home'))
+  const { base } = await gatewayOnAnotherSiteThanIdp(t, (base, issuer, port) =>
+    testConfig({
+      port,
+      publicUrl: base,
+      issuer,
+      rateLimitMax: BUDGET,
+      routes: [route('/', upstream, { token: 'none', csrf: false })],
+    }),
+  )
+  const elsewhere = await serveHttp(t, (_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html' })
+    response.end(`<!doctype html><title>elsewhere</title><body>${body}</body>`)
+  })
+  return { base, elsewhere }
+}
+
 t.test(
   "in Chromium, another site's images, fetches and frames do not spend the visitor's sign-in budget",
   async (t) => {
-    const upstream = await serveHttp(t, (_request, response) => response.end('home'))
-    const { base } = await gatewayOnAnotherSiteThanIdp(t, (base, issuer, port) =>
-      testConfig({
-        port,
-        publicUrl: base,
-        issuer,
-        rateLimitMax: BUDGET,
-        routes: [route('/', upstream, { token: 'none', csrf: false })],
-      }),
-    )
-    // 127.0.0.1 is another site than the gateway's localhost.
-    const elsewhere = await serveHttp(t, (_request, response) => {
-      response.writeHead(200, { 'content-type': 'text/html' })
-      response.end('<!doctype html><title>elsewhere</title><body></body>')
-    })
+    const { base, elsewhere } = await gatewayAndAnotherSite(t, '')
     const browser = await launchChromium(t)
     const page = await (await browser.newContext()).newPage()
     await page.goto(`${elsewhere}/`)
@@ -87,20 +95,7 @@ t.test(
 t.test(
   "in Chromium, another site's frames and popup at the callback do not spend the budget of the visitor's return from the IdP",
   async (t) => {
-    const upstream = await serveHttp(t, (_request, response) => response.end('home'))
-    const { base } = await gatewayOnAnotherSiteThanIdp(t, (base, issuer, port) =>
-      testConfig({
-        port,
-        publicUrl: base,
-        issuer,
-        rateLimitMax: BUDGET,
-        routes: [route('/', upstream, { token: 'none', csrf: false })],
-      }),
-    )
-    const elsewhere = await serveHttp(t, (_request, response) => {
-      response.writeHead(200, { 'content-type': 'text/html' })
-      response.end('<!doctype html><title>elsewhere</title><body><button>win</button></body>')
-    })
+    const { base, elsewhere } = await gatewayAndAnotherSite(t, '<button>win</button>')
     const browser = await launchChromium(t)
     const context = await browser.newContext()
     const page = await context.newPage()
