@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import createError, { type FastifyErrorConstructor } from '@fastify/error'
 
 /**
@@ -411,6 +412,25 @@ export function loggedAlready<E extends Error>(err: E): E {
 /** Whether `loggedAlready` marked `err`. */
 export function wasLogged(err: Error): boolean {
   return logged.has(err)
+}
+
+/**
+ * The catalogue code each request was answered with, while it is answered:
+ * its access line and its server span name it. Kept by the request rather
+ * than set on it: a property only error answers carried would give Node's
+ * and Fastify's code two shapes of request, and a map filled only on error
+ * answers costs the others nothing.
+ */
+const answers = new WeakMap<IncomingMessage, ErrorCode>()
+
+/** Notes that `request` is answered with the catalogue error `code`. */
+export function noteAnswer(request: IncomingMessage, code: ErrorCode): void {
+  answers.set(request, code)
+}
+
+/** The code `noteAnswer` noted for `request`, if its answer is one of the catalogue's. */
+export function answerCodeOf(request: IncomingMessage): ErrorCode | undefined {
+  return answers.get(request)
 }
 
 export function isGatehouseError(err: unknown): err is GatehouseError {

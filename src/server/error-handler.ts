@@ -12,13 +12,13 @@ import {
   errorCatalogue,
   gatehouseError,
   isGatehouseError,
+  noteAnswer,
   retryAfterFor,
   wasLogged,
 } from '../errors.js'
 import { escapeHtml, PAGE_CSP } from '../http/pages.js'
 import { failureFields, type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
-import { noteErrorAnswer } from '../tracing/spans.js'
 import { framingRefusal } from './request-framing.js'
 
 declare module 'fastify' {
@@ -130,8 +130,9 @@ function answerError(
   }
   const code: ErrorCode = known ? err.code : 'GATEHOUSE_ERR_INTERNAL'
   const spec = errorCatalogue[code]
-  // The server span says which of the catalogue's answers this was (tracing/server-span.ts).
-  noteErrorAnswer(request.raw, code)
+  // The access line and the server span say which of the catalogue's
+  // answers this was (observability.ts, tracing/server-span.ts).
+  noteAnswer(request.raw, code)
   // A page tells the person the failure was logged, so on a route with a
   // `refusal` line it is, 4xx included; elsewhere only what an operator acts on.
   // What the IdP answered, when that is the cause: the page says it, so must the log.

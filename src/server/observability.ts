@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http'
 import type { FastifyBaseLogger, FastifyInstance, onRequestHookHandler, onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
-import { isGatehouseError, type LogCode } from '../errors.js'
+import { answerCodeOf, isGatehouseError, type LogCode } from '../errors.js'
 import { methodLabel } from '../method-label.js'
 import type { OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
@@ -135,8 +135,11 @@ export const observability = fp(
     if (opts.logging.accessLog) {
       app.addHook('onResponse', (request, reply, done) => {
         const path = request.routeOptions.url ?? 'unmatched'
+        // The catalogue code of the gateway's own error answer: a 400 says
+        // which check refused it (a duplicate Host, a target that is no path).
+        const code = answerCodeOf(request.raw)
         request.log.info(
-          { method: request.method, path, status: reply.statusCode, ms: reply.elapsedTime },
+          { method: request.method, path, status: reply.statusCode, ms: reply.elapsedTime, code },
           'request',
         )
         done()
@@ -155,6 +158,7 @@ export const observability = fp(
               path,
               ...(res.headersSent ? { status: res.statusCode } : {}),
               ms: reply.elapsedTime,
+              code: answerCodeOf(request.raw),
               abandoned: true,
             },
             'request',

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type Attributes, context, type Span, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
+import { answerCodeOf } from '../errors.js'
 import { KNOWN_METHODS } from '../method-label.js'
-import { ATTR, errorAnswerOf } from './spans.js'
+import { ATTR } from './spans.js'
 
 /**
  * The server span @fastify/otel starts for each sampled request, made what
@@ -97,7 +98,7 @@ function endsOnce(span: Span, request: IncomingMessage): void {
     const attributes = (span as unknown as { attributes?: Attributes }).attributes
     const code = attributes?.[ATTR_HTTP_RESPONSE_STATUS_CODE]
     const cutOff = attributes?.[ATTR_ERROR_TYPE] !== undefined
-    const answer = errorAnswerOf(request)
+    const answer = answerCodeOf(request)
     if (answer !== undefined) setAttribute(ATTR.errorCode, answer)
     if (cutOff || (typeof code === 'number' ? code >= 500 : thrown)) {
       // No description: the conventions leave it unset where the status

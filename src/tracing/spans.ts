@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import {
   type Attributes,
@@ -116,29 +115,6 @@ export function inSpan<T>(
 export function mark(name: string, attributes: Attributes): void {
   if (tracer === undefined || !recording()) return
   tracer.startSpan(name, { attributes }, context.active()).end()
-}
-
-/**
- * The catalogue code each traced request was answered with, until its
- * server span ends (server-span.ts). Kept by the request, not set on the
- * span: the error handler may run in a child span's context, and a map
- * filled only on error answers costs the others nothing.
- */
-const errorAnswers = new WeakMap<IncomingMessage, string>()
-
-/**
- * Notes that `request` is answered with the catalogue error `code`, for
- * its server span's `gatehouse.error.code` and, on a 5xx, `error.type`.
- * Off, or in a trace that is not sampled, nothing.
- */
-export function noteErrorAnswer(request: IncomingMessage, code: string): void {
-  if (tracer === undefined || !recording()) return
-  errorAnswers.set(request, code)
-}
-
-/** The code `noteErrorAnswer` noted for `request`, if any. */
-export function errorAnswerOf(request: IncomingMessage): string | undefined {
-  return errorAnswers.get(request)
 }
 
 /** `trace_id` and `span_id` of the active span for a log line, or nothing. */

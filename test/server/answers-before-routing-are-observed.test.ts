@@ -1,0 +1,112 @@
+/**
+ * The answers the gateway gives before a route handles a request: a target
+ * that does not percent-decode (`/%zz`, refused by the router before any
+ * hook), a second Host, faulty framing, a target that is no path, a 404,
+ * and the 503s of an instance that is closing. They left an operator
+ * nothing: no access line (or one that did not say which check refused
+ * the request), no `gatehouse_http_requests_total` sample, and Fastify's
+ * own 503, in a body of another shape. Each is now counted under a bounded
+ * route label, and its access line names its catalogue code, never the
+ * path the client sent.
+ */
+import { connect } from 'node:net'
+import t, { type Test } from 'tap'
+import { listeningTestApp } from '../helpers/app.js'
+import { route } from '../helpers/gateway.js'
+import { scriptedUpstream } from '../helpers/scripted-upstream.js'
+
+interface Line {
+  readonly level: number
+  readonly msg: string
+  readonly [field: string]: unknown
+}
+
+/** Writes raw bytes and resolves with what came back once the gateway closes, or after 2 s. */
+function exchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes))
+    let received = ''
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve(received)
+    }, 2_000)
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1')
+    })
+    socket.on('close', () => {
+      clearTimeout(timer)
+      resolve(received)
+    })
+    socket.on('error', () => {})
+  })
+}
+
+const statusOf = (received: string) => Number(/^HTTP\/1\.1 (\d{3}) /.exec(received)?.[1] ?? 0)
+
+async function setup(t: Test) {
+  const upstream = await scriptedUpstream()
+  t.teardown(() => upstream.close())
+  const lines: Line[] = []
+  const gateway = await listeningTestApp(
+    t,
+    {
+      logLevel: 'info',
+      accessLog: true,
+      routes: [route('/public', upstream.url, { token: 'none', csrf: false })],
+    },
+    { logStream: { write: (line: string) => void lines.push(JSON.parse(line) as Line) } },
+  )
+  const requests = async () =>
+    (await gateway.app.gatehouse.metrics.registry.metrics())
+      .split('\n')
+      .filter((l) => l.startsWith('gatehouse_http_requests_total{'))
+  /** The access lines written since the last call. */
+  let read = 0
+  const accessLines = () => {
+    const fresh = lines.slice(read).filter((l) => l.msg === 'request')
+    read = lines.length
+    return fresh
+  }
+  return { ...gateway, upstream, lines, requests, accessLines }
+}
+
+const head = (target: string, more = '') =>
+  `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${more}Connection: close\r\n\r\n`
+
+t.test("a refusal's access line names the check that refused it", async (t) => {
+  const { port, accessLines } = await setup(t)
+  const cases = [
+    {
+      what: 'two Host fields',
+      bytes: head('/public/a', 'Host: elsewhere\r\n'),
+      code: 'GATEHOUSE_ERR_DUPLICATE_HOST',
+    },
+    { what: 'an authority as the target', bytes: head('//elsewhere/a'), code: 'GATEHOUSE_ERR_INVALID_PATH' },
+    {
+      what: 'the asterisk form',
+      bytes: 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      code: 'GATEHOUSE_ERR_INVALID_PATH',
+    },
+    {
+      what: 'a transfer coding the gateway does not take',
+      bytes:
+        'POST /public/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n0\r\n\r\n',
+      code: 'GATEHOUSE_ERR_TRANSFER_CODING_UNSUPPORTED',
+    },
+    {
+      what: 'HTTP/1.0 with Transfer-Encoding',
+      bytes: 'POST /public/a HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      code: 'GATEHOUSE_ERR_INVALID_FRAMING',
+    },
+    { what: 'no route', bytes: head('/nowhere'), code: 'GATEHOUSE_ERR_NOT_FOUND' },
+  ]
+  for (const { what, bytes, code } of cases) {
+    const status = statusOf(await exchange(port, bytes))
+    t.ok(status >= 400, `${what}: refused (${status})`)
+    const logged = accessLines()
+    t.equal(logged.length, 1, `${what}: one access line`)
+    t.match(logged[0], { status, code }, `${what}: with its status and code`)
+  }
+  t.equal(statusOf(await exchange(port, head('/public/a'))), 200)
+  t.notOk('code' in accessLines()[0]!, 'an answer that is no refusal names no code')
+})
