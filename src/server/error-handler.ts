@@ -217,18 +217,24 @@ h1{font-size:1.4rem}a{color:#0b5cad}</style></head>
  * body would also echo the path back. Anything else is answered like any error.
  */
 export function frameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  // Called directly: the request Fastify builds here carries the error
-  // handler it had before setErrorHandler ran, so reply.send(err) would
-  // answer with Fastify's default body.
-  // A refusal before the hooks closes a faulty-framed connection as the
-  // framing hook would (request-framing.ts): kept open, the bytes after
-  // the chunked body's end would be read as the next request.
-  const framing = framingRefusal(request, reply) as FastifyError | undefined
-  answerError(
-    framing ??
-      (err.code === 'FST_ERR_BAD_URL' ? (gatehouseError('GATEHOUSE_ERR_INVALID_PATH') as FastifyError) : err),
-    request,
-    reply,
-    { signIn: '/' },
-  )
+  // No hook runs for this request: the observers count, log and trace it
+  // as the hooks would (observability.ts).
+  request.server.observers.unrouted(request, reply, () => {
+    // Called directly: the request Fastify builds here carries the error
+    // handler it had before setErrorHandler ran, so reply.send(err) would
+    // answer with Fastify's default body.
+    // A refusal before the hooks closes a faulty-framed connection as the
+    // framing hook would (request-framing.ts): kept open, the bytes after
+    // the chunked body's end would be read as the next request.
+    const framing = framingRefusal(request, reply) as FastifyError | undefined
+    answerError(
+      framing ??
+        (err.code === 'FST_ERR_BAD_URL'
+          ? (gatehouseError('GATEHOUSE_ERR_INVALID_PATH') as FastifyError)
+          : err),
+      request,
+      reply,
+      { signIn: '/' },
+    )
+  })
 }

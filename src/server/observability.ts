@@ -1,5 +1,13 @@
 import type { ServerResponse } from 'node:http'
-import type { FastifyBaseLogger, FastifyInstance, onRequestHookHandler, onResponseHookHandler } from 'fastify'
+import { performance } from 'node:perf_hooks'
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  onRequestHookHandler,
+  onResponseHookHandler,
+} from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { answerCodeOf, isGatehouseError, type LogCode } from '../errors.js'
@@ -13,7 +21,7 @@ import type { ClientTokensOptions } from '../tokens/client-tokens.js'
 import { logExchange } from '../tokens/exchange-log.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import type { RefreshObserver } from '../tokens/user-tokens.js'
-import { registerTracing } from '../tracing/plugin.js'
+import { registerTracing, type UnroutedTracer } from '../tracing/plugin.js'
 import { hooksOf } from './hooks-of.js'
 import { idpObserver } from './idp-observer.js'
 import { GatewayMetrics } from './metrics.js'
@@ -30,7 +38,20 @@ export interface Observers {
   readonly proxy: Pick<ProxyRouteHooks, 'onUpstreamError' | 'onTokenRetry' | 'onCookiesDropped' | 'websocket'>
   /** Told of each completed login, by whether the IdP issued a refresh token, and at which provider. */
   login(refreshToken: 'issued' | 'missing', idp: string): void
+  /**
+   * Runs `answer`, the router's answer to a request it refused before any
+   * hook ran (a target that does not percent-decode), and observes it as
+   * the hooks observe a routed one: counted, logged and traced under the
+   * route label `unrouted`.
+   */
+  unrouted(request: FastifyRequest, reply: FastifyReply, answer: () => void): void
 }
+
+/**
+ * The route label of a request the router answered without routing it. Not
+ * its path: what a client sends must not add series, nor any line quote it.
+ */
+export const UNROUTED = 'unrouted'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -56,7 +77,7 @@ export interface ObservabilityOptions {
 export const observability = fp(
   async function observability(app: FastifyInstance, opts: ObservabilityOptions) {
     // First of this plugin's hooks, so the server span is open when the others run.
-    await registerTracing(app, opts.tracing)
+    const traceUnrouted = await registerTracing(app, opts.tracing)
     const metrics = opts.shared?.metrics ?? new GatewayMetrics()
     const refusals = opts.shared?.refusals ?? new ClientRefusals()
     app.decorate('observers', {
@@ -99,6 +120,7 @@ export const observability = fp(
         },
       },
       login: (refreshToken, idp) => metrics.logins.inc({ refresh_token: refreshToken, idp }),
+      unrouted: unroutedObserver(metrics, opts.logging.accessLog, traceUnrouted),
     } satisfies Observers)
 
     app.addHook('onError', (_request, _reply, err, done) => {
@@ -170,6 +192,49 @@ export const observability = fp(
   },
   { name: 'gatehouse-observability', fastify: '5.x' },
 )
+
+/**
+ * `Observers.unrouted`. No hook runs for such a request, so neither the
+ * route's counter, the access line nor @fastify/otel's span would see it:
+ * an operator saw a client's 400s and nothing in the metrics, the log or
+ * the traces. Its answer is observed at the response's close, as a
+ * routed one at its `onResponse`, or counted abandoned when it was cut
+ * off; the span, when tracing is on, is started before the answer, so
+ * what the error handler logs is in its trace.
+ */
+function unroutedObserver(
+  metrics: GatewayMetrics,
+  accessLog: boolean,
+  trace: UnroutedTracer | undefined,
+): Observers['unrouted'] {
+  return (request, reply, answer) => {
+    const started = performance.now()
+    const res = reply.raw
+    const span = trace?.(request)
+    const observe = () => {
+      const ms = performance.now() - started
+      const answered = res.writableFinished
+      if (answered) metrics.observeRequest(UNROUTED, request.method, res.statusCode, ms / 1000)
+      else metrics.abandonedRequests.inc({ route: UNROUTED, method: methodLabel(request.method) })
+      if (accessLog)
+        request.log.info(
+          {
+            method: request.method,
+            path: UNROUTED,
+            ...(res.headersSent ? { status: res.statusCode } : {}),
+            ms,
+            code: answerCodeOf(request.raw),
+            ...(answered ? {} : { abandoned: true }),
+          },
+          'request',
+        )
+      span?.end(answered ? res.statusCode : undefined)
+    }
+    res.once('close', span ? () => span.run(observe) : observe)
+    if (span) span.run(answer)
+    else answer()
+  }
+}
 
 /**
  * A response's `close` listener that calls `count` with the request's

@@ -11,7 +11,7 @@ import { type IdGenerator, RandomIdGenerator, type Sampler, SamplingDecision } f
 import type { onRequestHookHandler } from 'fastify'
 
 /** The name @fastify/otel starts its server span with, before our request hook renames it. */
-const SERVER_SPAN = 'request'
+export const SERVER_SPAN = 'request'
 
 /**
  * Decides whether a request's trace is sampled before any span exists, so

@@ -1,5 +1,9 @@
-import type { FastifyBaseLogger, FastifyInstance, onRequestHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
+import type { UnroutedSpan } from './server-span.js'
+
+/** Starts the server span of a request the router answers before any hook runs; see `startUnroutedSpan`. */
+export type UnroutedTracer = (request: FastifyRequest) => UnroutedSpan
 
 /**
  * Turns tracing on for one gateway when `tracing.enabled` says so, and
@@ -7,12 +11,13 @@ import type { GatehouseConfig } from '../config/types.js'
  *
  * Call it before any hook that may answer is added: the server span must
  * start first, so the guards that refuse a request early are inside it.
+ * Returns what traces the answers made before any hook, when tracing is on.
  */
 export async function registerTracing(
   app: FastifyInstance,
   tracing: GatehouseConfig['tracing'],
-): Promise<void> {
-  if (!tracing.enabled) return
+): Promise<UnroutedTracer | undefined> {
+  if (!tracing.enabled) return undefined
   const { startTracing } = await import('./sdk.js')
   const sdk = startTracing(app.log)
   app.addHook('onClose', () => flushAtClose(sdk.shutdown(), app.log))
@@ -33,6 +38,7 @@ export async function registerTracing(
   // Immediately after the plugin: its hook runs this one in the context of
   // the span it started (server-span.ts).
   app.addHook('onRequest', sdk.endWhenAbandoned)
+  return sdk.unrouted(tracing.trustIncoming)
 }
 
 /**

@@ -12,11 +12,11 @@ import {
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici'
 import { NodeSDK } from '@opentelemetry/sdk-node'
-import type { FastifyBaseLogger, FastifyPluginCallback, onRequestHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyPluginCallback, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { SamplingFirst } from './decision.js'
 import { reportDiagnostics } from './diagnostics.js'
 import { samplerFromEnv } from './sampler.js'
-import { endWhenAbandoned, nameByRoute } from './server-span.js'
+import { endWhenAbandoned, nameByRoute, startUnroutedSpan, type UnroutedSpan } from './server-span.js'
 import { useTracer } from './spans.js'
 
 /**
@@ -51,6 +51,8 @@ export interface Tracing {
    * answer is complete, which `plugin` never ends; added immediately after it.
    */
   readonly endWhenAbandoned: onRequestHookHandler
+  /** Starts the server span of a request answered before routing, which `plugin` never sees. */
+  unrouted(trustIncoming: boolean): (request: FastifyRequest) => UnroutedSpan
   /** Flushes spans still buffered; the SDK stops with the last gateway using it. */
   shutdown(): Promise<void>
 }
@@ -145,6 +147,10 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
     decide: (trustIncoming) => current.decision.hook(trustIncoming),
     plugin: current.fastify.plugin(),
     endWhenAbandoned,
+    unrouted: (trustIncoming) => {
+      const tracer = trace.getTracer(SERVICE_NAME)
+      return (request) => startUnroutedSpan(tracer, trustIncoming, request)
+    },
     async shutdown() {
       if (stopped) return
       stopped = true

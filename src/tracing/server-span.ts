@@ -1,8 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { type Attributes, context, type Span, SpanStatusCode, trace } from '@opentelemetry/api'
+import {
+  type Attributes,
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { answerCodeOf } from '../errors.js'
 import { KNOWN_METHODS } from '../method-label.js'
+import { SERVER_SPAN } from './decision.js'
 import { ATTR } from './spans.js'
 
 /**
@@ -157,4 +168,48 @@ function closedUnanswered(this: ServerResponse): void {
   if (this.headersSent) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, this.statusCode)
   span.setAttribute(ATTR_ERROR_TYPE, CONNECTION_CLOSED)
   span.end()
+}
+
+/** The server span of an answer made before routing, and the context its lines are written in. */
+export interface UnroutedSpan {
+  /** Runs `fn` in the span's context: its log lines carry its trace and span ids. */
+  run<T>(fn: () => T): T
+  /** Ends the span: with the status sent, or, `undefined`, as cut off before the answer was complete. */
+  end(status: number | undefined): void
+}
+
+/**
+ * Starts the server span of a request the router answers before any hook
+ * runs (a target that does not percent-decode, `frameworkErrors`).
+ * @fastify/otel starts its span in an onRequest hook, which such a request
+ * never reaches: it had no span at all. This one is what `nameByRoute`
+ * makes of any request without a route: named by its method alone, its
+ * `url.path` empty, never the target the client sent; its status and
+ * `gatehouse.error.code` are decided when it ends, as for every server span.
+ * The incoming `traceparent` is its parent only with `trustIncoming`; the
+ * SDK's sampler decides, so an unsampled one records nothing, but its ids
+ * still mark the request's log lines.
+ */
+export function startUnroutedSpan(
+  tracer: Tracer,
+  trustIncoming: boolean,
+  request: FastifyRequest,
+): UnroutedSpan {
+  const parent = trustIncoming ? propagation.extract(ROOT_CONTEXT, request.headers) : ROOT_CONTEXT
+  const span = tracer.startSpan(
+    SERVER_SPAN,
+    { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method } },
+    parent,
+  )
+  nameByRoute(span, request)
+  const active = trace.setSpan(parent, span)
+  return {
+    run: (fn) => context.with(active, fn),
+    end(status) {
+      if (!span.isRecording()) return
+      if (status === undefined) span.setAttribute(ATTR_ERROR_TYPE, CONNECTION_CLOSED)
+      else span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status)
+      span.end()
+    },
+  }
 }

@@ -110,3 +110,42 @@ t.test("a refusal's access line names the check that refused it", async (t) => {
   t.equal(statusOf(await exchange(port, head('/public/a'))), 200)
   t.notOk('code' in accessLines()[0]!, 'an answer that is no refusal names no code')
 })
+
+t.test('a target that does not percent-decode is counted, logged and never quoted', async (t) => {
+  const { port, accessLines, requests, lines } = await setup(t)
+  // Every one a target of its own: what a scanner sends. None may add a series or be logged.
+  for (let i = 0; i < 20; i++) {
+    const received = await exchange(port, head(`/public/%zz${i}-path-secret?q=query-secret-${i}`))
+    t.equal(statusOf(received), 400, `target ${i}: 400`)
+    t.match(received, /"error":"invalid_path"/)
+  }
+  t.same(
+    await requests(),
+    ['gatehouse_http_requests_total{route="unrouted",method="GET",status="400"} 20'],
+    'one series, under the route label unrouted',
+  )
+  const logged = accessLines()
+  t.equal(logged.length, 20, 'one access line each')
+  t.match(logged[0], {
+    level: 30,
+    method: 'GET',
+    path: 'unrouted',
+    status: 400,
+    ms: Number,
+    code: 'GATEHOUSE_ERR_INVALID_PATH',
+    reqId: String,
+  })
+  t.notMatch(JSON.stringify(lines), /secret|%zz/, 'no line quotes the target or its query')
+})
+
+t.test('a faulty-framed request the router refuses is counted and logged as a framing refusal', async (t) => {
+  const { port, accessLines, requests } = await setup(t)
+  const received = await exchange(
+    port,
+    'POST /public/%zz HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  )
+  t.equal(statusOf(received), 400)
+  t.match(received, /"error":"invalid_framing"/)
+  t.same(await requests(), ['gatehouse_http_requests_total{route="unrouted",method="POST",status="400"} 1'])
+  t.match(accessLines(), [{ path: 'unrouted', status: 400, code: 'GATEHOUSE_ERR_INVALID_FRAMING' }])
+})
