@@ -212,9 +212,8 @@ h1{font-size:1.4rem}a{color:#0b5cad}</style></head>
 
 /**
  * Fastify's `frameworkErrors`: what its router refuses before any route or
- * hook runs. A path that does not percent-decode (`%zz`) is a path an
- * upstream could read differently, so it is refused like one; Fastify's own
- * body would also echo the path back. Anything else is answered like any error.
+ * hook runs, answered from the catalogue (`ROUTER_REFUSALS`); Fastify's own
+ * body would echo the path back. Anything else is answered like any error.
  */
 export function frameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   // No hook runs for this request: the observers count, log and trace it
@@ -227,14 +226,22 @@ export function frameworkError(err: FastifyError, request: FastifyRequest, reply
     // framing hook would (request-framing.ts): kept open, the bytes after
     // the chunked body's end would be read as the next request.
     const framing = framingRefusal(request, reply) as FastifyError | undefined
-    answerError(
-      framing ??
-        (err.code === 'FST_ERR_BAD_URL'
-          ? (gatehouseError('GATEHOUSE_ERR_INVALID_PATH') as FastifyError)
-          : err),
-      request,
-      reply,
-      { signIn: '/' },
-    )
+    const refusal = ROUTER_REFUSALS[err.code]
+    answerError(framing ?? (refusal ? (gatehouseError(refusal) as FastifyError) : err), request, reply, {
+      signIn: '/',
+    })
   })
+}
+
+/**
+ * What the router's refusals are in the catalogue's words; Fastify's own
+ * messages quote the path. A path that does not percent-decode (`%zz`) is
+ * one an upstream could read differently. A path parameter longer than
+ * Fastify's `maxParamLength` (100 characters) names nothing a route
+ * serves: the one route with a parameter takes a provider's name, at
+ * most 32 characters.
+ */
+const ROUTER_REFUSALS: Readonly<Record<string, ErrorCode>> = {
+  FST_ERR_BAD_URL: 'GATEHOUSE_ERR_INVALID_PATH',
+  FST_ERR_MAX_PARAM_LENGTH: 'GATEHOUSE_ERR_NOT_FOUND',
 }

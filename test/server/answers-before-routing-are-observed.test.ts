@@ -149,3 +149,18 @@ t.test('a faulty-framed request the router refuses is counted and logged as a fr
   t.same(await requests(), ['gatehouse_http_requests_total{route="unrouted",method="POST",status="400"} 1'])
   t.match(accessLines(), [{ path: 'unrouted', status: 400, code: 'GATEHOUSE_ERR_INVALID_FRAMING' }])
 })
+
+t.test('a path parameter longer than the router takes is a 404 that quotes nothing', async (t) => {
+  const { port, accessLines, requests } = await setup(t)
+  // Fastify's maxParamLength is 100; a provider's name is at most 32 characters.
+  const name = `${'a'.repeat(100)}-param-secret`
+  const received = await exchange(
+    port,
+    `POST /auth/backchannel-logout/${name} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+  )
+  t.equal(statusOf(received), 404, 'no provider has that name')
+  t.match(received, /"error":"not_found"/)
+  t.notMatch(received, /param-secret/, 'the body does not echo the path')
+  t.same(await requests(), ['gatehouse_http_requests_total{route="unrouted",method="POST",status="404"} 1'])
+  t.match(accessLines(), [{ path: 'unrouted', status: 404, code: 'GATEHOUSE_ERR_NOT_FOUND' }])
+})
