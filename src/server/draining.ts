@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { gatehouseError } from '../errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,8 +13,13 @@ declare module 'fastify' {
  * Draining: once close() begins, answers in flight carry `Connection:
  * close`, and idle keep-alive sockets are closed as they go idle, so close()
  * ends when the last request does instead of when clients drop their
- * connections. The proxy reads `app.draining` to send its answers through
- * this plugin's hook.
+ * connections. A request that arrives meanwhile, on a connection still
+ * open, is answered `503 shutting_down` with `Retry-After` by this plugin's
+ * first hook, before any cookie or session is read: the load balancer sends
+ * it to another instance. The proxy reads `app.draining` to send its
+ * answers through this plugin's onSend hook.
+ *
+ * Register it right after the stateless refusals, before the cookies.
  */
 export const draining = fp(
   async function draining(app: FastifyInstance) {
@@ -24,6 +30,13 @@ export const draining = fp(
       sweep.unref()
       app.draining = sweep
       done()
+    })
+    // Fastify's own answer to these (`return503OnClosing`, turned off in
+    // instance.ts) came before any hook ran: a body of another shape than
+    // every other error's, and no metric, access line or span.
+    app.addHook('onRequest', (_request, _reply, done) => {
+      if (app.draining) done(gatehouseError('GATEHOUSE_ERR_SHUTTING_DOWN'))
+      else done()
     })
     app.addHook('onSend', (_request, reply, payload, done) => {
       if (app.draining) reply.header('connection', 'close')

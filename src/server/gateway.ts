@@ -47,10 +47,12 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
     tracing: config.tracing,
     shared: options.lasting,
   })
-  // Stateless refusals first of the hooks that answer; then the cookies, so
-  // a refused request costs no session work. Named frontends each register
+  // Stateless refusals first of the hooks that answer, then the refusal of
+  // requests that come while the app closes; then the cookies, so a
+  // refused request costs no session work. Named frontends each register
   // their own cookies, in their own scope (frontends.ts).
   await app.register(requestHygiene)
+  await app.register(draining)
   await app.register(soleFrontendCookies, { config, now })
   // Stores, the IdP client, sessions and tokens, as `app.gatehouse`.
   await app.register(services, {
@@ -62,7 +64,6 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
     lasting: options.lasting,
     keepLasting: options.keepLasting,
   })
-  await app.register(draining)
 
   if (hasNamedFrontends(config)) {
     await app.register(frontends, { config, now, websocketRecheck: options.websocketRecheck })

@@ -44,7 +44,10 @@ export function createInstance(config: GatehouseConfig, options: InstanceOptions
     childLoggerFactory: requestLogger,
     // One count for the process, not one per instance: each reload builds one.
     genReqId: nextRequestId,
-    return503OnClosing: true,
+    // A request that arrives while the app closes is refused by the
+    // draining plugin's hook instead, with the catalogue's 503, counted,
+    // logged and traced like any answer; Fastify's comes before every hook.
+    return503OnClosing: false,
     frameworkErrors: frameworkError,
     clientErrorHandler: answerClientError,
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),

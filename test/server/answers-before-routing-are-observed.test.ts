@@ -12,6 +12,7 @@
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { listeningTestApp } from '../helpers/app.js'
+import { requestWhileClosing } from '../helpers/closing.js'
 import { route } from '../helpers/gateway.js'
 import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 
@@ -164,3 +165,37 @@ t.test('a path parameter longer than the router takes is a 404 that quotes nothi
   t.same(await requests(), ['gatehouse_http_requests_total{route="unrouted",method="POST",status="404"} 1'])
   t.match(accessLines(), [{ path: 'unrouted', status: 404, code: 'GATEHOUSE_ERR_NOT_FOUND' }])
 })
+
+t.test(
+  'a request that comes while the gateway closes is a counted, logged 503 of the catalogue',
+  async (t) => {
+    const { app, port, upstream, accessLines, requests } = await setup(t)
+    const { received, closing } = await requestWhileClosing(
+      app,
+      port,
+      upstream,
+      '/public/slow',
+      '/public/late',
+    )
+    await closing
+    const answers = received.split(/(?=HTTP\/1\.1 )/)
+    t.equal(answers.length, 2, 'both requests answered')
+    t.match(answers[1], /^HTTP\/1\.1 503 /)
+    t.match(answers[1], /\r\nretry-after: 1\r\n/i)
+    t.match(answers[1], /\r\nconnection: close\r\n/i)
+    t.match(answers[1], /\{"error":"shutting_down","message":"[^"]+"\}$/)
+    t.same(
+      upstream.seen.map((r) => r.url),
+      ['/public/slow'],
+      'the late request reached no upstream',
+    )
+    t.same(await requests(), [
+      'gatehouse_http_requests_total{route="/public/*",method="GET",status="200"} 1',
+      'gatehouse_http_requests_total{route="/public/*",method="GET",status="503"} 1',
+    ])
+    t.match(accessLines(), [
+      { path: '/public/*', status: 200 },
+      { path: '/public/*', status: 503, code: 'GATEHOUSE_ERR_SHUTTING_DOWN' },
+    ])
+  },
+)
