@@ -341,6 +341,11 @@ export const logCatalogue = {
     level: 'warn',
     message: 'A cached client-credentials token did not open; a new one is fetched.',
   },
+  GATEHOUSE_UPGRADE_NOT_SERVED: {
+    level: 'info',
+    message:
+      'A WebSocket upgrade pipelined behind a request still being answered was not served: the connection closed once the answers ahead of it were written.',
+  },
   GATEHOUSE_CONFIG_RELOADED: {
     level: 'info',
     message:

@@ -89,7 +89,7 @@ export async function registerProxyRoutes(
   // Node raises `upgrade` only while a listener exists: without a
   // WebSocket route, an upgrade is an ordinary request that refuseUpgrade
   // answers.
-  if (config.routes.some((route) => route.websocket)) routeUpgrades(app)
+  if (config.routes.some((route) => route.websocket)) routeUpgrades(app, hooks.websocket?.unserved)
   const limits = hooks.limits ?? new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
   const proofs = deps.dpop ? new UpstreamProofs(deps.dpop, hooks.now) : undefined
   if (proofs && hooks.heldKeys) {

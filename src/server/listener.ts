@@ -262,7 +262,10 @@ export class GatewayListener {
       gen.sockets.delete(socket)
       gen.settled()
     })
-    if (refusedBehindAnAnswer(socket)) return
+    if (refusedBehindAnAnswer(socket)) {
+      gen.app.observers.proxy.websocket?.unserved?.(request, socket)
+      return
+    }
     if (gen.app.server.listenerCount('upgrade') > 0) {
       gen.app.server.emit('upgrade', request, socket, head)
       return

@@ -109,7 +109,7 @@ export class GatewayMetrics {
   })
   readonly abandonedRequests = new Counter({
     name: 'gatehouse_http_requests_abandoned_total',
-    help: 'Requests whose connection closed before their answer was complete, by route and method: the browser left (or the gateway cut off an answer an upstream broke off mid-body, also in gatehouse_upstream_errors_total). Not in gatehouse_http_requests_total.',
+    help: 'Requests whose connection closed before their answer was complete, by route and method: the browser left (or the gateway cut off an answer an upstream broke off mid-body, also in gatehouse_upstream_errors_total; or, route unrouted, did not serve a WebSocket upgrade pipelined behind another answer). Not in gatehouse_http_requests_total.',
     labelNames: ['route', 'method'] as const,
     registers: [this.registry],
   })

@@ -1,5 +1,6 @@
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
+import type { Duplex } from 'node:stream'
 import type {
   FastifyBaseLogger,
   FastifyInstance,
@@ -25,6 +26,7 @@ import { registerTracing, type UnroutedTracer } from '../tracing/plugin.js'
 import { hooksOf } from './hooks-of.js'
 import { idpObserver } from './idp-observer.js'
 import { GatewayMetrics } from './metrics.js'
+import { nextRequestId } from './request-id.js'
 
 /** What the other parts tell: each observer counts in `metrics` and logs what an operator needs. */
 export interface Observers {
@@ -117,6 +119,7 @@ export const observability = fp(
           refused: (route, limit) => metrics.websocketRefusals.inc({ route, limit }),
           broken: (route, leg, bound) => metrics.websocketBroken.inc({ route, leg, bound }),
           open: (route, delta) => metrics.websocketsOpen.inc({ route }, delta),
+          unserved: unservedObserver(metrics, opts.logging.accessLog, app.log),
         },
       },
       login: (refreshToken, idp) => metrics.logins.inc({ refresh_token: refreshToken, idp }),
@@ -233,6 +236,41 @@ function unroutedObserver(
     res.once('close', span ? () => span.run(observe) : observe)
     if (span) span.run(answer)
     else answer()
+  }
+}
+
+/**
+ * `WebSocketObserver.unserved`. An upgrade pipelined behind an answer is
+ * neither routed nor answered (proxy/websocket/pipelined.ts): no hook
+ * counted or logged it, and the client saw its connection close. It is
+ * counted as a request cut off before its answer, under `unrouted`, and
+ * its access line says so with a log code; it has no span, for it had no
+ * answer, and the client sends it again on a new connection.
+ */
+function unservedObserver(
+  metrics: GatewayMetrics,
+  accessLog: boolean,
+  log: FastifyBaseLogger,
+): (request: IncomingMessage, socket: Duplex) => void {
+  const code: LogCode = 'GATEHOUSE_UPGRADE_NOT_SERVED'
+  return (request, socket) => {
+    const started = performance.now()
+    const method = request.method ?? 'GET'
+    socket.once('close', () => {
+      metrics.abandonedRequests.inc({ route: UNROUTED, method: methodLabel(method) })
+      if (accessLog)
+        log.info(
+          {
+            reqId: nextRequestId(),
+            method,
+            path: UNROUTED,
+            ms: performance.now() - started,
+            code,
+            abandoned: true,
+          },
+          'request',
+        )
+    })
   }
 }
 

@@ -14,6 +14,7 @@ import t, { type Test } from 'tap'
 import { listeningTestApp } from '../helpers/app.js'
 import { requestWhileClosing } from '../helpers/closing.js'
 import { route } from '../helpers/gateway.js'
+import { LogLines, startReloadable } from '../helpers/reloadable.js'
 import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 
 interface Line {
@@ -199,3 +200,53 @@ t.test(
     ])
   },
 )
+
+/** A request and, in the same write, a WebSocket upgrade pipelined behind it (RFC 9112 §9.3.2). */
+const pipelinedUpgrade = (path: string) =>
+  `${head('/healthz', '').replace('Connection: close\r\n', '')}GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+  'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+  'Sec-WebSocket-Version: 13\r\n\r\n'
+
+t.test('an upgrade pipelined behind an answer, never served, is counted and logged as cut off', async (t) => {
+  const upstream = await scriptedUpstream()
+  t.teardown(() => upstream.close())
+  const logs = new LogLines()
+  const { app, port } = await listeningTestApp(
+    t,
+    {
+      logLevel: 'info',
+      accessLog: true,
+      routes: [route('/live', upstream.url, { token: 'none', websocket: true })],
+    },
+    { logStream: logs.stream },
+  )
+  const received = await exchange(port, pipelinedUpgrade('/live/path-secret'))
+  t.match(received, /^HTTP\/1\.1 200 /, 'the request ahead is answered')
+  t.notMatch(received, /HTTP\/1\.1 101 /, 'the upgrade is not served')
+  // Logged, and counted just before, when the gateway's side of the connection has closed.
+  const line = await logs.seen('the access line', (l) => l.msg === 'request' && l.path === 'unrouted')
+  t.match(line, {
+    method: 'GET',
+    code: 'GATEHOUSE_UPGRADE_NOT_SERVED',
+    abandoned: true,
+    reqId: String,
+    ms: Number,
+  })
+  const metrics = await app.gatehouse.metrics.registry.metrics()
+  t.match(metrics, 'gatehouse_http_requests_abandoned_total{route="unrouted",method="GET"} 1')
+  t.notMatch(JSON.stringify(logs.lines), /path-secret/)
+})
+
+t.test("through the CLI's listener, without a WebSocket route: the same", async (t) => {
+  const logs = new LogLines()
+  const stack = await startReloadable(t, (upstream) => [route('/api', upstream)], {
+    input: { logLevel: 'info', accessLog: true },
+    logStream: logs.stream,
+  })
+  const received = await exchange(Number(new URL(stack.url).port), pipelinedUpgrade('/api/x'))
+  t.match(received, /^HTTP\/1\.1 200 /)
+  const line = await logs.seen('the access line', (l) => l.msg === 'request' && l.path === 'unrouted')
+  t.match(line, { code: 'GATEHOUSE_UPGRADE_NOT_SERVED', abandoned: true })
+  const metrics = await stack.running.app.gatehouse.metrics.registry.metrics()
+  t.match(metrics, 'gatehouse_http_requests_abandoned_total{route="unrouted",method="GET"} 1')
+})

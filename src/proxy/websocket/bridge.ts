@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
@@ -74,6 +75,11 @@ export interface WebSocketObserver {
   broken?(route: string, leg: Leg, bound: BrokenBound): void
   /** A socket opened (+1) or closed (-1) on `route`. */
   open?(route: string, delta: 1 | -1): void
+  /**
+   * An upgrade never routed nor answered: pipelined behind an answer still
+   * being written, its connection closes once that is (pipelined.ts).
+   */
+  unserved?(request: IncomingMessage, socket: Duplex): void
 }
 
 /**

@@ -102,15 +102,22 @@ const routing = new WeakSet<object>()
  * Sends every upgrade through Fastify's router, so hooks, guards and route
  * handlers see it as a GET; a handler that refuses it answers on the socket
  * as on any connection. The socket stays with the request until a
- * `WebSocketBridge` takes it.
+ * `WebSocketBridge` takes it. `unserved` is told of an upgrade that cannot
+ * be, which no hook sees.
  */
-export function routeUpgrades(app: FastifyInstance): void {
+export function routeUpgrades(
+  app: FastifyInstance,
+  unserved?: (request: IncomingMessage, socket: Duplex) => void,
+): void {
   // Once per server: each frontend's routes ask (`frontends[]`), and the
   // one router, whose constraints pick the frontend, serves them all.
   if (routing.has(app.routing)) return
   routing.add(app.routing)
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (refusedBehindAnAnswer(socket)) return
+    if (refusedBehindAnAnswer(socket)) {
+      unserved?.(request, socket)
+      return
+    }
     pending.set(request, { socket, head })
     // Node drops its own error listener from an upgraded socket; a reset
     // while the guard reads the session must not reach the process.
