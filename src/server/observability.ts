@@ -23,6 +23,7 @@ import { logExchange } from '../tokens/exchange-log.js'
 import { logRefresh } from '../tokens/refresh-log.js'
 import type { RefreshObserver } from '../tokens/user-tokens.js'
 import { registerTracing, type UnroutedTracer } from '../tracing/plugin.js'
+import { inOwnContext } from '../tracing/spans.js'
 import { hooksOf } from './hooks-of.js'
 import { idpObserver } from './idp-observer.js'
 import { GatewayMetrics } from './metrics.js'
@@ -159,35 +160,15 @@ export const observability = fp(
     })
     if (opts.logging.accessLog) {
       app.addHook('onResponse', (request, reply, done) => {
-        const path = request.routeOptions.url ?? 'unmatched'
-        // The catalogue code of the gateway's own error answer: a 400 says
-        // which check refused it (a duplicate Host, a target that is no path).
-        const code = answerCodeOf(request.raw)
-        request.log.info(
-          { method: request.method, path, status: reply.statusCode, ms: reply.elapsedTime, code },
-          'request',
-        )
+        inOwnContext(request.raw, logAnswered, request, reply)
         done()
       })
-      // A request cut off gets its line too, marked, with the status only
-      // when one was sent: an ingress logs it as well (nginx's 499), and an
-      // operator chasing a slow upstream looks for it here.
+      // A request cut off gets its line too (logAbandoned).
       app.addHook('onRequest', (request, reply, done) => {
         const res = reply.raw
         res.on('close', () => {
           if (res.writableFinished || isUpgrade(request.raw)) return
-          const path = request.routeOptions.url ?? 'unmatched'
-          request.log.info(
-            {
-              method: request.method,
-              path,
-              ...(res.headersSent ? { status: res.statusCode } : {}),
-              ms: reply.elapsedTime,
-              code: answerCodeOf(request.raw),
-              abandoned: true,
-            },
-            'request',
-          )
+          inOwnContext(request.raw, logAbandoned, request, reply)
         })
         done()
       })
@@ -195,6 +176,39 @@ export const observability = fp(
   },
   { name: 'gatehouse-observability', fastify: '5.x' },
 )
+
+/** The access line of a request answered in full. */
+function logAnswered(request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.routeOptions.url ?? 'unmatched'
+  // The catalogue code of the gateway's own error answer: a 400 says
+  // which check refused it (a duplicate Host, a target that is no path).
+  const code = answerCodeOf(request.raw)
+  request.log.info(
+    { method: request.method, path, status: reply.statusCode, ms: reply.elapsedTime, code },
+    'request',
+  )
+}
+
+/**
+ * The access line of a request cut off, marked, with the status only when
+ * one was sent: an ingress logs it as well (nginx's 499), and an operator
+ * chasing a slow upstream looks for it here.
+ */
+function logAbandoned(request: FastifyRequest, reply: FastifyReply): void {
+  const res = reply.raw
+  const path = request.routeOptions.url ?? 'unmatched'
+  request.log.info(
+    {
+      method: request.method,
+      path,
+      ...(res.headersSent ? { status: res.statusCode } : {}),
+      ms: reply.elapsedTime,
+      code: answerCodeOf(request.raw),
+      abandoned: true,
+    },
+    'request',
+  )
+}
 
 /**
  * `Observers.unrouted`. No hook runs for such a request, so neither the

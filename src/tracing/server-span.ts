@@ -14,7 +14,7 @@ import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { answerCodeOf } from '../errors.js'
 import { KNOWN_METHODS } from '../method-label.js'
 import { SERVER_SPAN } from './decision.js'
-import { ATTR } from './spans.js'
+import { ATTR, keepContextIfQueued } from './spans.js'
 
 /**
  * The server span @fastify/otel starts for each sampled request, made what
@@ -148,9 +148,13 @@ const serverSpans = new WeakMap<ServerResponse, Span>()
  * is an error with its `error.type`; `http.response.status_code` is
  * recorded if and only if one was sent. One listener function for every
  * request, which finds the span on the response: no closure per request.
+ * It also keeps the request's context when its answer must wait behind
+ * another's on the connection (`keepContextIfQueued`).
  */
-export const endWhenAbandoned: onRequestHookHandler = (_request, reply, done) => {
-  // @fastify/otel runs the next hook in the context of the span it started.
+export const endWhenAbandoned: onRequestHookHandler = (request, reply, done) => {
+  // @fastify/otel runs the next hook in the context of the span it started
+  // (of the unsampled trace, for a request it skips): the request's own.
+  keepContextIfQueued(request.raw, reply.raw)
   const span = trace.getSpan(context.active())
   // An unsampled request's span records nothing, and is never ended.
   if (span?.isRecording()) {

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import {
   type Attributes,
@@ -115,6 +116,35 @@ export function inSpan<T>(
 export function mark(name: string, attributes: Attributes): void {
   if (tracer === undefined || !recording()) return
   tracer.startSpan(name, { attributes }, context.active()).end()
+}
+
+/**
+ * The context of each traced request whose answer waits behind another on
+ * its connection (HTTP/1.1 pipelining, RFC 9112 §9.3.2; a request that
+ * comes while the gateway drains). Node writes that answer only once the
+ * one ahead has finished, so its `finish` and `close`, and the access line
+ * written on them, ran in the context of the request ahead: the line
+ * carried that request's trace_id, another user's when a proxy in front
+ * shares its connections. Only such requests are kept; a map filled only
+ * for them costs the others nothing.
+ */
+const queued = new WeakMap<IncomingMessage, Context>()
+
+/** Keeps the active context as `request`'s own when its `response` waits behind another's. */
+export function keepContextIfQueued(request: IncomingMessage, response: ServerResponse): void {
+  // Node gives a response the socket only once the one ahead has finished;
+  // until then it has none (`_http_server.js` queues it in `outgoing`).
+  if (response.socket === null) queued.set(request, context.active())
+}
+
+/**
+ * `fn(a, b)`, in `request`'s own context when `keepContextIfQueued` kept
+ * it, else in the active one. Off, `fn(a, b)`.
+ */
+export function inOwnContext<A, B>(request: IncomingMessage, fn: (a: A, b: B) => void, a: A, b: B): void {
+  const kept = tracer === undefined ? undefined : queued.get(request)
+  if (kept === undefined) fn(a, b)
+  else context.with(kept, fn, undefined, a, b)
 }
 
 /** `trace_id` and `span_id` of the active span for a log line, or nothing. */

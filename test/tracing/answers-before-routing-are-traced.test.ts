@@ -117,8 +117,51 @@ t.test('a request refused because the gateway closes is a 5xx span that names it
   t.equal(span.status.code, ERROR, 'a 5xx is an error')
   t.equal(span.attributes['error.type'], 'GATEHOUSE_ERR_SHUTTING_DOWN')
   t.equal(span.attributes['gatehouse.error.code'], 'GATEHOUSE_ERR_SHUTTING_DOWN')
-  // Its access line is not matched to the span here: an answer written
-  // behind another on a pipelined connection finishes in that one's context.
   const access = lines.filter((l) => l.msg === 'request' && l.status === 503)
-  t.match(access, [{ code: 'GATEHOUSE_ERR_SHUTTING_DOWN' }])
+  t.match(access, [{ code: 'GATEHOUSE_ERR_SHUTTING_DOWN', trace_id: span.traceId, span_id: span.spanId }])
+})
+
+// An answer written behind another on its connection (HTTP/1.1 pipelining,
+// as the late request above is) is finished by Node once the one ahead
+// is: its access line was written in that request's context, and carried
+// that request's trace_id, another user's when a proxy in front shares
+// its connections.
+t.test("a pipelined request's access line carries its own trace, not that of the answer ahead", async (t) => {
+  const { app, port, upstream, lines } = await setup(t, false)
+  let release = () => {}
+  const asked = new Promise<void>((resolve) =>
+    upstream.answer((res) => {
+      release = () => res.end('late')
+      resolve()
+    }),
+  )
+  const socket = connect(port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  let received = ''
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.toString('latin1')
+  })
+  const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  const read = new Promise<void>((resolve) => {
+    let requests = 0
+    // Fastify's listener came first and answers the 404 synchronously.
+    app.server.on('request', () => {
+      if (++requests === 2) resolve()
+    })
+  })
+  socket.write(
+    'GET /public/slow HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+  )
+  await read
+  await asked
+  release()
+  await ended
+  t.match(received, /200 OK[\s\S]*404 Not Found/)
+  await app.close()
+  const span404 = one(
+    receiver.spans.filter((s) => s.kind === SERVER && s.attributes['http.response.status_code'] === 404),
+    '404 span',
+  )
+  const access = lines.filter((l) => l.msg === 'request' && l.status === 404)
+  t.match(access, [{ code: 'GATEHOUSE_ERR_NOT_FOUND', trace_id: span404.traceId, span_id: span404.spanId }])
 })
