@@ -201,11 +201,13 @@ t.test(
   },
 )
 
-/** A request and, in the same write, a WebSocket upgrade pipelined behind it (RFC 9112 §9.3.2). */
-const pipelinedUpgrade = (path: string) =>
-  `${head('/healthz', '').replace('Connection: close\r\n', '')}GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
-  'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
-  'Sec-WebSocket-Version: 13\r\n\r\n'
+/** A WebSocket upgrade of `path`. */
+const upgrade = (path: string) =>
+  `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
+
+/** A request and, in the same write, an upgrade pipelined behind it (RFC 9112 §9.3.2). */
+const pipelinedUpgrade = (path: string) => `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${upgrade(path)}`
 
 t.test('an upgrade pipelined behind an answer, never served, is counted and logged as cut off', async (t) => {
   const upstream = await scriptedUpstream()
@@ -249,4 +251,27 @@ t.test("through the CLI's listener, without a WebSocket route: the same", async 
   t.match(line, { code: 'GATEHOUSE_UPGRADE_NOT_SERVED', abandoned: true })
   const metrics = await stack.running.app.gatehouse.metrics.registry.metrics()
   t.match(metrics, 'gatehouse_http_requests_abandoned_total{route="unrouted",method="GET"} 1')
+})
+
+t.test('an upgrade whose target does not percent-decode is counted and logged like any other', async (t) => {
+  const upstream = await scriptedUpstream()
+  t.teardown(() => upstream.close())
+  const logs = new LogLines()
+  const { app, port } = await listeningTestApp(
+    t,
+    {
+      logLevel: 'info',
+      accessLog: true,
+      routes: [route('/live', upstream.url, { token: 'none', websocket: true })],
+    },
+    { logStream: logs.stream },
+  )
+  // Node hands it over as an upgrade; the app routes it on its socket.
+  const received = await exchange(port, upgrade('/live/%zz'))
+  t.match(received, /^HTTP\/1\.1 400 /)
+  t.match(received, /"error":"invalid_path"/)
+  const line = await logs.seen('the access line', (l) => l.msg === 'request')
+  t.match(line, { path: 'unrouted', status: 400, code: 'GATEHOUSE_ERR_INVALID_PATH' })
+  const metrics = await app.gatehouse.metrics.registry.metrics()
+  t.match(metrics, 'gatehouse_http_requests_total{route="unrouted",method="GET",status="400"} 1')
 })
