@@ -655,7 +655,7 @@ export const ConfigSchema = Type.Object(
         accessLog: Type.Boolean({
           default: false,
           description:
-            "One info line per request (method, route, status, ms). A request whose connection closed before its answer was complete (the browser left) gets one too, marked `abandoned: true`, with `status` only when the answer's head had been sent; it is counted in `gatehouse_http_requests_abandoned_total`, not `gatehouse_http_requests_total`. Off by default: the ingress in front usually logs requests, and the line costs about 13 % of throughput (docs/performance.md).",
+            "One info line per request (method, route, status, ms, and `code`, the [catalogue](errors.md) code, when the answer is one of the gateway's own errors: a `400` says whether a second `Host` or a target that is no path refused it). A request whose connection closed before its answer was complete (the browser left) gets one too, marked `abandoned: true`, with `status` only when the answer's head had been sent; it is counted in `gatehouse_http_requests_abandoned_total`, not `gatehouse_http_requests_total`. Off by default: the ingress in front usually logs requests, and the line costs about 13 % of throughput (docs/performance.md).",
         }),
       },
       { ...strict, default: {}, description: 'What Gatehouse logs, and how much.' },
