@@ -12,7 +12,7 @@ import { type IdentityProviders, sameRegistration } from '../oidc/providers.js'
 import type { GrantHolder } from '../oidc/rotated.js'
 import { sessionLogId } from '../session/log-id.js'
 import type { Sessions } from '../session/sessions.js'
-import type { SessionData } from '../session/types.js'
+import type { HeldGrant, SessionData } from '../session/types.js'
 import type { LoginResult, LoginState } from '../types.js'
 import { lookedUpBy, sessionsOfClient } from './sessions-of-client.js'
 
@@ -132,7 +132,7 @@ async function mayShareGrant(
 export interface Replaced {
   readonly id: string
   /** Revoked once the new session is stored; absent: kept, and the log said why. */
-  readonly revoke?: { readonly oidc: OidcClient; readonly refreshToken: string }
+  readonly revoke?: Revocation
 }
 
 /**
@@ -172,18 +172,11 @@ export async function replacedSession(
   let old: SessionData | undefined
   try {
     old = await sessions.read(ref)
-    if (old?.tokens.refreshToken === undefined) return { id: ref.id }
-    const idp = { idp: old.idp }
-    const oidc = providers.ofSession(old)
-    if (oidc === undefined)
-      return kept('info', 'the identity provider that issued it is no longer configured as it was', idp)
-    if (mayContinue(old, oidc, signedIn))
-      return kept('info', 'the new session may continue its grant at the identity provider', idp)
-    const by = lookedUpBy(old) ?? { sub: old.sub }
-    const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, old.idp, by)
-    if (ids.some((id) => id !== ref.id))
-      return kept('info', 'another session of its user may share its grant at the identity provider', idp)
-    return { id: ref.id, revoke: { oidc, refreshToken: old.tokens.refreshToken } }
+    const refreshToken = old?.tokens.refreshToken
+    if (old === undefined || refreshToken === undefined) return { id: ref.id }
+    const verdict = await weighGrant({ ...old, refreshToken }, signedIn, { sessions, providers })
+    if ('kept' in verdict) return kept('info', verdict.kept, { idp: old.idp })
+    return { id: ref.id, revoke: verdict.revoke }
   } catch (err) {
     const error = asGatehouseError(err)
     return kept(
@@ -198,6 +191,45 @@ export async function replacedSession(
   }
 }
 
+/** A refresh token to revoke, and the provider that issued it. */
+export interface Revocation {
+  readonly oidc: OidcClient
+  readonly refreshToken: string
+}
+
+/** Whether to revoke the grant of a session that is ending: the revocation, or why the grant is kept. */
+export type GrantVerdict = { readonly revoke: Revocation } | { readonly kept: string }
+
+/** What of a new session says which grants it may continue. */
+export type GrantContinuer = Pick<SessionData, 'registration' | 'sid' | 'sub'>
+
+/**
+ * Whether the refresh token of `ending`, a session that no browser will
+ * use again (one a sign-in replaces, or ends beyond `session.maxPerUser`),
+ * is revoked once `signedIn` is stored. It is kept when the new session
+ * may continue its grant (`mayContinue`); when another live session of
+ * any frontend may share it, found as a refused sign-in's sharers are
+ * (`mayShareGrant`); and when its provider is gone, or a reload gave its
+ * name another client: its token goes to no one else. Rejects when the
+ * store cannot be read: unknown is not "none", and the caller keeps it.
+ */
+export async function weighGrant(
+  ending: HeldGrant & { readonly id: string },
+  signedIn: GrantContinuer,
+  { sessions, providers }: SignInDeps,
+): Promise<GrantVerdict> {
+  const oidc = providers.ofSession(ending)
+  if (oidc === undefined)
+    return { kept: 'the identity provider that issued it is no longer configured as it was' }
+  if (mayContinue(ending, oidc, signedIn))
+    return { kept: 'the new session may continue its grant at the identity provider' }
+  const by = lookedUpBy(ending) ?? { sub: ending.sub }
+  const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, ending.idp, by)
+  if (ids.some((id) => id !== ending.id))
+    return { kept: 'another session of its user may share its grant at the identity provider' }
+  return { revoke: { oidc, refreshToken: ending.refreshToken } }
+}
+
 /**
  * Whether the new session may hold the grant of `old`, whose provider is
  * `oidc`: at the same client, for the same IdP session when both answers
@@ -206,7 +238,11 @@ export async function replacedSession(
  * gets a grant of its own), else for the same user, as an IdP that names
  * no IdP session may keep one grant per user and client.
  */
-function mayContinue(old: SessionData, oidc: OidcClient, signedIn: LoginResult): boolean {
+function mayContinue(
+  old: Pick<SessionData, 'sid' | 'sub'>,
+  oidc: OidcClient,
+  signedIn: GrantContinuer,
+): boolean {
   if (!sameRegistration(oidc.registration, signedIn.registration)) return false
   return old.sid !== undefined && signedIn.sid !== undefined
     ? old.sid === signedIn.sid
@@ -220,21 +256,34 @@ function mayContinue(old: SessionData, oidc: OidcClient, signedIn: LoginResult):
  */
 export async function revokeReplaced(request: FastifyRequest, replaced: Replaced | undefined): Promise<void> {
   if (replaced?.revoke === undefined) return
-  const { id, revoke } = replaced
+  await revokeEnded(request, replaced.id, replaced.revoke, 'session replaced by a new sign-in')
+}
+
+/**
+ * Revokes the refresh token of session `id`, which a sign-in ended, as
+ * logout does; each line starts with `why` it ended. Never throws: an IdP
+ * outage is logged and the sign-in still lands, the grant left to lapse.
+ */
+export async function revokeEnded(
+  request: FastifyRequest,
+  id: string,
+  revoke: Revocation,
+  why: string,
+): Promise<void> {
   const fields = { session: sessionLogId(id), idp: revoke.oidc.name }
   try {
     if (await revoke.oidc.revoke(revoke.refreshToken))
-      request.log.info(fields, 'session replaced by a new sign-in: its refresh token was revoked')
+      request.log.info(fields, `${why}: its refresh token was revoked`)
     else
       request.log.info(
         fields,
-        'session replaced by a new sign-in: the identity provider offers no revocation endpoint, so its refresh token stays valid there until it expires',
+        `${why}: the identity provider offers no revocation endpoint, so its refresh token stays valid there until it expires`,
       )
   } catch (err) {
     const error = asGatehouseError(err)
     request.log.warn(
       { ...fields, code: error.code, cause: causeName(error) },
-      'session replaced by a new sign-in: revoking its refresh token failed',
+      `${why}: revoking its refresh token failed`,
     )
   }
 }

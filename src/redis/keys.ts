@@ -85,6 +85,7 @@ export const REDIS_KEY_LAYOUT = {
       idle: 'idle expiry',
       abs: 'absolute expiry',
       ix: "the keyed hashes of sub and sid, the provider's name, and the issuer and client id of its tokens, as JSON",
+      c: "creation time: which of a user's sessions is oldest, for session.maxPerUser",
     },
     expires: 'PEXPIREAT min(idle, abs)',
   },

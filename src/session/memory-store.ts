@@ -6,6 +6,7 @@ import type {
   IssuedBy,
   ReadOptions,
   SessionData,
+  SessionOfUser,
   SessionRef,
   SessionStore,
   StoreReport,
@@ -99,8 +100,8 @@ export class MemorySessionStore implements SessionStore {
     return 'updated'
   }
 
-  async delete(id: string): Promise<void> {
-    this.#remove(id)
+  async delete(id: string): Promise<boolean> {
+    return this.#remove(id)
   }
 
   async idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {
@@ -109,6 +110,33 @@ export class MemorySessionStore implements SessionStore {
 
   async idsBySid(sid: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {
     return this.#liveIds(this.#bySid.get(indexName(idp, sid)), issuedBy)
+  }
+
+  async sessionsOfUser(
+    sub: string,
+    idp: string = SHORTHAND_PROVIDER,
+    issuedBy?: IssuedBy,
+  ): Promise<SessionOfUser[]> {
+    const ids = this.#liveIds(this.#bySub.get(indexName(idp, sub)), issuedBy)
+    return ids.map((id) => {
+      const session = this.#sessions.get(id)!
+      const { refreshToken } = session.tokens
+      return {
+        id,
+        createdAt: session.createdAt,
+        ...(refreshToken === undefined
+          ? {}
+          : {
+              grant: {
+                idp: session.idp,
+                registration: session.registration,
+                sub: session.sub,
+                sid: session.sid,
+                refreshToken,
+              },
+            }),
+      }
+    })
   }
 
   async ping(): Promise<void> {}
@@ -161,11 +189,12 @@ export class MemorySessionStore implements SessionStore {
     })
   }
 
-  #remove(id: string): void {
+  #remove(id: string): boolean {
     const session = this.#sessions.get(id)
-    if (!session) return
+    if (!session) return false
     this.#sessions.delete(id)
     this.#unindex(session)
+    return true
   }
 
   #unindex(session: SessionData): void {

@@ -47,10 +47,10 @@ return offered
 /**
  * Writes a new session and its TTL. KEYS: session.
  * ARGV: sealed login fields, sealed tokens, version, idle expiry, absolute
- * expiry, index hashes JSON.
+ * expiry, index hashes JSON, creation time.
  */
 export const CREATE = `
-redis.call('HSET', KEYS[1], 'login', ARGV[1], 'tokens', ARGV[2], 'v', ARGV[3], 'idle', ARGV[4], 'abs', ARGV[5], 'ix', ARGV[6])
+redis.call('HSET', KEYS[1], 'login', ARGV[1], 'tokens', ARGV[2], 'v', ARGV[3], 'idle', ARGV[4], 'abs', ARGV[5], 'ix', ARGV[6], 'c', ARGV[7])
 redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.min(tonumber(ARGV[4]), tonumber(ARGV[5]))))
 return 1
 `
@@ -109,12 +109,15 @@ return 'updated'
 /**
  * Removes a session and returns what names its index entries, so the
  * caller can then take it out of its indexes (each on its own key, see
- * above): the index hashes, or a previous-version record's \`data\` JSON.
- * KEYS: session. Returns { ix, data }, each possibly nil.
+ * above): the index hashes, or a previous-version record's \`data\` JSON;
+ * and whether there was a record, so of two that end one session at once
+ * one alone counts it ended.
+ * KEYS: session. Returns { ix, data, removed }, ix and data possibly nil
+ * (HMGET's false, which is not the end of a Lua array), removed 1 or 0.
  */
 export const DELETE = `
 local h = redis.call('HMGET', KEYS[1], 'ix', 'data')
-redis.call('DEL', KEYS[1])
+h[3] = redis.call('DEL', KEYS[1])
 return h
 `
 

@@ -12,6 +12,8 @@
  *                              ix      JSON of the index hashes, so a delete without
  *                                      the key can leave the indexes, and of the issuer
  *                                      and client id, so a lookup keeps only that one's
+ *                              c       creation time, epoch ms, so the per-user bound
+ *                                      can tell the oldest without the key
  *                      PEXPIREAT min(idle, abs); the idle part slides
  *   {prefix}sub:{<hash>}  zset  session ids of a user, scored by absolute expiry
  *   {prefix}sid:{<hash>}  zset  session ids of an IdP session, likewise
@@ -64,6 +66,7 @@ import {
   NOT_IN_MEMORY,
   type ReadOptions,
   type SessionData,
+  type SessionOfUser,
   type SessionRef,
   type SessionStore,
   type StoreReport,
@@ -119,7 +122,7 @@ interface Scripts {
   ghCreate(key: string, ...args: (string | number)[]): Promise<number>
   ghGetAndTouch(key: string, now: number, idleMs: number, touchEveryMs: number): Promise<string[] | null>
   ghUpdateTokens(key: string, version: number, tokens: string): Promise<UpdateResult>
-  ghDelete(key: string): Promise<[string | null, string | null]>
+  ghDelete(key: string): Promise<[string | null, string | null, number]>
   ghEndPreviousFormat(key: string): Promise<[string, string | null] | null>
   ghIndexMembers(key: string, now: number): Promise<string[]>
 }
@@ -163,6 +166,12 @@ const RECLAIM_PER_CREATE = 4
  * replica's confirmation), and must not lose its member meanwhile.
  */
 const SETTLE_MS = 5 * 60_000 // 5 min
+
+/** A live member of an index, with its record's `c` field (null: written before there was one). */
+interface LiveMember {
+  readonly id: string
+  readonly created: string | null
+}
 
 /** The previous version's `data` field, as far as ending such a session needs it. */
 interface PreviousData {
@@ -268,6 +277,7 @@ export class RedisSessionStore implements SessionStore {
       session.idleExpiresAt,
       session.absoluteExpiresAt,
       JSON.stringify(ix),
+      session.createdAt,
     ] as const
     await this.#writing(session.id, () =>
       this.#confirm
@@ -445,17 +455,18 @@ export class RedisSessionStore implements SessionStore {
     )
   }
 
-  async delete(id: string): Promise<void> {
+  async delete(id: string): Promise<boolean> {
     const key = this.#key(id)
-    const [ix, data] = await this.#writing(id, () =>
+    const [ix, data, removed] = await this.#writing(id, () =>
       this.#confirm
-        ? (this.#confirmed(key, (p) => p.ghDelete(key)) as Promise<[string | null, string | null]>)
+        ? (this.#confirmed(key, (p) => p.ghDelete(key)) as Promise<[string | null, string | null, number]>)
         : this.#redis.ghDelete(key),
     )
     await this.#unindex(
       id,
       ix !== null ? this.#indexKeys(parsed<IndexNames>(ix)) : this.#previousIndexKeys(data),
     )
+    return removed === 1
   }
 
   async endPreviousFormat(id: string): Promise<EndedSession | undefined> {
@@ -489,18 +500,43 @@ export class RedisSessionStore implements SessionStore {
     return this.#idsBy('sid', sid, idp, issuedBy)
   }
 
-  /** Sessions indexed under any secret's hash of the value, so a rotation loses none. */
+  /**
+   * A user's sessions with when each began, from the same indexes as
+   * `idsBySub`: each index on its own key and each record on its own, so
+   * on a Cluster, where they are on several masters, no step spans two.
+   */
+  async sessionsOfUser(
+    sub: string,
+    idp: string = SHORTHAND_PROVIDER,
+    issuedBy?: IssuedBy,
+  ): Promise<SessionOfUser[]> {
+    const members = await this.#membersBy('sub', sub, idp, issuedBy)
+    // A record written before `c` was: older than any written since.
+    return members.map(({ id, created }) => ({ id, createdAt: created === null ? 0 : Number(created) }))
+  }
+
   async #idsBy(
     claim: IndexedClaim,
     value: string,
     idp: string,
     issuedBy: IssuedBy | undefined,
   ): Promise<string[]> {
+    return (await this.#membersBy(claim, value, idp, issuedBy)).map((member) => member.id)
+  }
+
+  /** Sessions indexed under any secret's hash of the value, so a rotation loses none. */
+  async #membersBy(
+    claim: IndexedClaim,
+    value: string,
+    idp: string,
+    issuedBy: IssuedBy | undefined,
+  ): Promise<LiveMember[]> {
     const names = this.#hashes.all(claim, value)
     const lists = await Promise.all(
       names.map((name) => this.#liveMembers(this.#indexKey(claim, name, idp), issuedBy)),
     )
-    return [...new Set(lists.flat())]
+    const byId = new Map(lists.flat().map((member) => [member.id, member]))
+    return [...byId.values()]
   }
 
   /**
@@ -509,17 +545,19 @@ export class RedisSessionStore implements SessionStore {
    * asked on its own key, then the vanished ones removed. Ids are never
    * reused, so removing one whose session is gone is always safe.
    */
-  async #liveMembers(index: string, issuedBy: IssuedBy | undefined): Promise<string[]> {
+  async #liveMembers(index: string, issuedBy: IssuedBy | undefined): Promise<LiveMember[]> {
     const now = this.#now()
     return guarded(async () => {
       const ids = await this.#redis.ghIndexMembers(index, now)
-      const rows = await Promise.all(ids.map((id) => this.#redis.hmget(this.#key(id), 'idle', 'ix')))
+      const rows = await Promise.all(ids.map((id) => this.#redis.hmget(this.#key(id), 'idle', 'ix', 'c')))
       const gone = ids.filter((_, i) => rows[i]![0] === null)
       if (gone.length > 0) await this.#redis.zrem(index, ...gone)
-      return ids.filter((_, i) => {
-        const [idle, ix] = rows[i]!
-        if (typeof idle !== 'string' || Number(idle) <= now) return false
-        return issuedBy === undefined || issuedBy(typeof ix === 'string' ? registrationIn(ix) : undefined)
+      return ids.flatMap((id, i) => {
+        const [idle, ix, created] = rows[i]!
+        if (typeof idle !== 'string' || Number(idle) <= now) return []
+        if (issuedBy !== undefined && !issuedBy(typeof ix === 'string' ? registrationIn(ix) : undefined))
+          return []
+        return [{ id, created: created ?? null }]
       })
     })
   }

@@ -141,6 +141,16 @@ export class Sessions {
   }
 
   /**
+   * True when session `id` is one of this frontend's. The sub and sid
+   * indexes list the sessions of every frontend (redis/keys.ts); a named
+   * one's ids start `<name>:`, and the ids of a config without
+   * `frontends:` hold no colon (a base64url HMAC).
+   */
+  owns(id: string): boolean {
+    return this.#namespace === '' ? !id.includes(':') : id.startsWith(this.#namespace)
+  }
+
+  /**
    * Session `ref` as its store holds it now, without sliding its idle
    * expiry: a look that is not the user's activity, such as a sign-in's at
    * the session it is about to replace. Rejects as the store's `get` does.
@@ -293,17 +303,27 @@ export class Sessions {
    * Ends every session of `ids` (a logout token's, "log out everywhere"'s),
    * END_AT_ONCE at a time: one after another, a user with ten thousand
    * sessions waited six seconds on the store's round trips; all at once,
-   * one logout would queue them all on the store's connection.
+   * one logout would queue them all on the store's connection. Resolves
+   * to those whose record it removed: not those gone already.
    */
-  async endAll(ids: readonly string[]): Promise<void> {
-    for (let from = 0; from < ids.length; from += END_AT_ONCE)
-      await Promise.all(ids.slice(from, from + END_AT_ONCE).map((id) => this.#delete(id)))
+  async endAll(ids: readonly string[]): Promise<string[]> {
+    const ended: string[] = []
+    for (let from = 0; from < ids.length; from += END_AT_ONCE) {
+      const batch = ids.slice(from, from + END_AT_ONCE)
+      const removed = await Promise.all(batch.map((id) => this.#delete(id)))
+      ended.push(...batch.filter((_, i) => removed[i]))
+    }
+    return ended
   }
 
-  /** Every end goes through here, so what the process keeps of the session goes with it. */
-  async #delete(id: string, key?: DpopKey): Promise<void> {
-    await this.#store.delete(id)
+  /**
+   * Every end goes through here, so what the process keeps of the session
+   * goes with it. True when the store had a record to remove.
+   */
+  async #delete(id: string, key?: DpopKey): Promise<boolean> {
+    const removed = await this.#store.delete(id)
     this.#ends?.ended(id, key)
+    return removed
   }
 
   /**

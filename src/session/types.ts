@@ -95,6 +95,32 @@ export interface ReadOptions {
   readonly touch?: boolean
 }
 
+/**
+ * A live session of a user, as `SessionStore.sessionsOfUser` lists it for
+ * the per-user bound (`session.maxPerUser`): enough to tell the oldest,
+ * and, where the store holds it unsealed, the grant its end may revoke.
+ */
+export interface SessionOfUser {
+  readonly id: string
+  /**
+   * When it was made, epoch ms: which is oldest. 0 for a Redis record
+   * written before records kept it in the clear, which is older than any
+   * that does.
+   */
+  readonly createdAt: number
+  /**
+   * Its refresh token and whose grant it is, in the memory store, which
+   * holds its records unsealed. A shared store seals them with a key only
+   * the session's cookie carries, so it cannot tell (docs/security.md).
+   */
+  readonly grant?: HeldGrant
+}
+
+/** What says whose grant a session's refresh token continues (`http/sign-in-grants.ts`). */
+export type HeldGrant = Pick<SessionData, 'idp' | 'registration' | 'sub' | 'sid'> & {
+  readonly refreshToken: string
+}
+
 /** `SessionStore.peek`'s answer when only `get` can tell: the record is not held in this process. */
 export const NOT_IN_MEMORY: unique symbol = Symbol('not in memory')
 
@@ -123,7 +149,8 @@ export interface SessionStore {
    * with `ref.key`, which must be the one the session was read with.
    */
   updateTokens(ref: SessionRef, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult>
-  delete(id: string): Promise<void>
+  /** Removes the session and its index entries; true when there was a record to remove. */
+  delete(id: string): Promise<boolean>
   /**
    * Ends a session the previous version wrote (its cookie carries no key):
    * removes the record iff it is in that version's format, and says what
@@ -142,6 +169,13 @@ export interface SessionStore {
   idsBySub(sub: string, idp?: string, issuedBy?: IssuedBy): Promise<string[]>
   /** Ids of the live sessions bound to an IdP session of provider `idp`, for back-channel logout; `issuedBy` as above. */
   idsBySid(sid: string, idp?: string, issuedBy?: IssuedBy): Promise<string[]>
+  /**
+   * The live sessions of a user of provider `idp` (of every frontend: the
+   * caller keeps its own), for the per-user bound; `issuedBy` as for
+   * `idsBySub`. Read from the same index as `idsBySub`, each session on
+   * its own key, so it sees every session whose record is written.
+   */
+  sessionsOfUser(sub: string, idp?: string, issuedBy?: IssuedBy): Promise<SessionOfUser[]>
   /** Rejects when the store cannot serve requests. */
   ping(): Promise<void>
   /** What the store reports on `/metrics`; absent, it reports nothing. */

@@ -28,7 +28,7 @@ t.test('log out everywhere that the store fails part way can be asked again', as
   const remove = store.delete.bind(store)
   store.delete = async (id: string) => {
     if (id !== current) throw gatehouseError('GATEHOUSE_ERR_STORE_UNAVAILABLE')
-    await remove(id)
+    return remove(id)
   }
   const failed = await apiCall(here.jar, `${base}/auth/logout-everywhere`, { method: 'POST' })
   t.equal(failed.status, 503, 'the failure is answered as one')

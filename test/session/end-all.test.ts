@@ -21,8 +21,9 @@ t.test('endAll ends every session, a bounded number at once', async (t) => {
     most = Math.max(most, ++inFlight)
     // Another turn of the event loop, as a store's round trip takes.
     await new Promise((resolve) => setImmediate(resolve))
-    await remove(id)
+    const removed = await remove(id)
     inFlight--
+    return removed
   }
   const sessions = new Sessions(store, { idleTimeout: 60_000, absoluteTimeout: 3_600_000 }, () => now)
   await sessions.endAll(ids)

@@ -36,7 +36,7 @@ t.test(
       Object.keys(REDIS_KEY_LAYOUT.session.fields).sort(),
     )
     t.equal(Number(await client.pexpiretime(`${prefix}s:{k1}`)), now + 60_000, 'PEXPIREAT the idle expiry')
-    const clear = await client.hmget(`${prefix}s:{k1}`, 'v', 'idle', 'abs', 'ix')
+    const clear = await client.hmget(`${prefix}s:{k1}`, 'v', 'idle', 'abs', 'ix', 'c')
     t.same(
       clear,
       [
@@ -44,8 +44,9 @@ t.test(
         String(now + 60_000),
         String(now + 3_600_000),
         JSON.stringify({ sub: indexHash('sub', 'alice'), sid: indexHash('sid', 'idp-sid') }),
+        String(now),
       ],
-      'in the clear: version, expiry and the index hashes',
+      'in the clear: version, expiry, the index hashes and the creation time',
     )
     const login = (await client.hget(`${prefix}s:{k1}`, 'login'))!
     t.match(login, /^a1\.s1\./, 'the login fields are sealed with the session key')

@@ -180,4 +180,49 @@ export function sessionStoreContract(
     t.same(await store.get(ref('mine'), base), mine, 'the right key still opens it')
     await t.rejects(store.get({ id: 'mine', key: keyFor('theirs') }, base), unreadable, 'also once read')
   })
+
+  t.test(`${name}: a user's live sessions, with when each began, for the per-user bound`, async (t) => {
+    let now = base
+    const { store, close } = await open(10_000, () => now)
+    t.teardown(close)
+    const corp = { issuer: 'https://corp.idp.example/', clientId: 'gatehouse' }
+    await store.create(make('older', base, { sub: 'uma', createdAt: base - 2_000 }))
+    await store.create(make('newer', base, { sub: 'uma', createdAt: base - 1_000, sid: 'sid-2' }))
+    await store.create(make('idling', base, { sub: 'uma', idleExpiresAt: base + 1_000 }))
+    await store.create(make('at-corp', base, { sub: 'uma', idp: 'corp', registration: corp }))
+    await store.create(make('other-user', base, { sub: 'ursula' }))
+    const listed = async (idp?: string, issuedBy?: Parameters<SessionStore['sessionsOfUser']>[2]) =>
+      (await store.sessionsOfUser('uma', idp, issuedBy))
+        .map(({ id, createdAt }) => ({ id, createdAt }))
+        .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id))
+    t.same(await listed(), [
+      { id: 'older', createdAt: base - 2_000 },
+      { id: 'newer', createdAt: base - 1_000 },
+      { id: 'idling', createdAt: base },
+    ])
+    t.same(await listed('corp'), [{ id: 'at-corp', createdAt: base }], 'each provider its own')
+    t.same(await listed('corp', (registration) => registration?.issuer === 'https://elsewhere.example/'), [])
+
+    now = base + 1_500
+    t.same(
+      (await listed()).map(({ id }) => id),
+      ['older', 'newer'],
+      'one past its idle expiry is not listed',
+    )
+    const [first] = await store.sessionsOfUser('uma', undefined, () => true)
+    if (store.kind === 'memory')
+      t.match(
+        first?.grant,
+        { idp: 'default', sub: 'uma', refreshToken: /^R-/ },
+        'memory: the grant, unsealed',
+      )
+    else t.equal(first?.grant, undefined, 'a shared store: the grant stays sealed')
+
+    t.equal(await store.delete('older'), true, 'a delete says it removed the record')
+    t.equal(await store.delete('older'), false, 'and a second one that there was none')
+    t.same(
+      (await listed()).map(({ id }) => id),
+      ['newer'],
+    )
+  })
 }

@@ -143,6 +143,7 @@ function lastWriteWinsTouch(inner: SessionStore): SessionStore {
     delete: (id) => inner.delete(id),
     idsBySub: (sub) => inner.idsBySub(sub),
     idsBySid: (sid) => inner.idsBySid(sid),
+    sessionsOfUser: (sub, idp, issuedBy) => inner.sessionsOfUser(sub, idp, issuedBy),
     ping: () => inner.ping(),
     close: () => inner.close(),
   }
