@@ -321,26 +321,34 @@ export class RedisSessionStore implements SessionStore {
       const gone = candidates.filter((_, i) => present[i] === 0)
       if (gone.length === 0) return
       await guarded(() => Promise.all(indexes.map((index) => this.#writer.zrem(index, ...gone))))
-      // A record written after the check above and before the removal
-      // (its sign-in had re-added its member already): index it again,
-      // in the indexes its record names.
-      const rows = await guarded(() =>
-        Promise.all(gone.map((id) => this.#redis.hmget(this.#key(id), 'abs', 'ix'))),
-      )
-      await guarded(() =>
-        Promise.all(
-          rows.flatMap(([abs, ix], i) =>
-            abs && ix
-              ? this.#indexKeys(parsed<IndexNames>(ix)).map((index) =>
-                  this.#writer.ghIndexAdd(index, gone[i]!, Number(abs), now, 0, 0, 0),
-                )
-              : [],
-          ),
-        ),
-      )
+      await this.#indexAgain(gone, now)
     } catch {
       // Left to the next sign-in's reclaim or to a lookup's pruning.
     }
+  }
+
+  /**
+   * Puts back, in the indexes its record names, each of `removed` whose
+   * record exists after all: removed as gone on a check that ran before
+   * its sign-in wrote the record (indexes go first), while the sign-in put
+   * its member back before the removal landed. Without this the session
+   * lived on where no lookup by `sub` or `sid` could find it.
+   */
+  async #indexAgain(removed: readonly string[], now: number): Promise<void> {
+    const rows = await guarded(() =>
+      Promise.all(removed.map((id) => this.#redis.hmget(this.#key(id), 'abs', 'ix'))),
+    )
+    await guarded(() =>
+      Promise.all(
+        rows.flatMap(([abs, ix], i) =>
+          abs && ix
+            ? this.#indexKeys(parsed<IndexNames>(ix)).map((index) =>
+                this.#writer.ghIndexAdd(index, removed[i]!, Number(abs), now, 0, 0, 0),
+              )
+            : [],
+        ),
+      ),
+    )
   }
 
   /**
@@ -543,7 +551,9 @@ export class RedisSessionStore implements SessionStore {
    * Members of an index whose session is alive (and, with `issuedBy`, of
    * the registration it wants): listed from the index, then each session
    * asked on its own key, then the vanished ones removed. Ids are never
-   * reused, so removing one whose session is gone is always safe.
+   * reused, so removing one whose session is gone is safe once its record
+   * is asked again (`#indexAgain`): a record may be missing only because
+   * its sign-in has not written it yet.
    */
   async #liveMembers(index: string, issuedBy: IssuedBy | undefined): Promise<LiveMember[]> {
     const now = this.#now()
@@ -551,7 +561,10 @@ export class RedisSessionStore implements SessionStore {
       const ids = await this.#redis.ghIndexMembers(index, now)
       const rows = await Promise.all(ids.map((id) => this.#redis.hmget(this.#key(id), 'idle', 'ix', 'c')))
       const gone = ids.filter((_, i) => rows[i]![0] === null)
-      if (gone.length > 0) await this.#redis.zrem(index, ...gone)
+      if (gone.length > 0) {
+        await this.#redis.zrem(index, ...gone)
+        await this.#indexAgain(gone, now)
+      }
       return ids.flatMap((id, i) => {
         const [idle, ix, created] = rows[i]!
         if (typeof idle !== 'string' || Number(idle) <= now) return []
