@@ -337,6 +337,16 @@ export const logCatalogue = {
     message:
       'A session of the previous version, whose tokens were not sealed, was ended and its refresh token revoked.',
   },
+  GATEHOUSE_SESSION_OVER_BOUND: {
+    level: 'info',
+    message:
+      "A sign-in took its user past session.maxPerUser at its frontend, so the user's oldest session there was ended, as a logout would end it.",
+  },
+  GATEHOUSE_SESSION_BOUND_UNCHECKED: {
+    level: 'warn',
+    message:
+      "A sign-in could not check session.maxPerUser: the session store did not answer. The sign-in went on; the user's next sign-in ends what is over the bound.",
+  },
   GATEHOUSE_CLIENT_TOKEN_UNREADABLE: {
     level: 'warn',
     message: 'A cached client-credentials token did not open; a new one is fetched.',

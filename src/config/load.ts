@@ -289,6 +289,7 @@ function resolve(
       sameSite: config.session.sameSite,
       keyPrefix: config.session.keyPrefix,
       maxSessions: config.session.maxSessions,
+      maxPerUser: config.session.maxPerUser,
       maxWebSockets: config.session.maxWebSockets,
       localCache: config.session.localCache,
       claims: config.session.claims,

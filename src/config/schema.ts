@@ -16,6 +16,9 @@ export const DEFAULTS = {
   idleTimeout: '30m',
   absoluteTimeout: '12h',
   maxSessions: 100_000,
+  // Per user of a provider, per frontend: more than a person's browsers and
+  // devices, far fewer than a client could pile up by signing in again and again.
+  maxPerUser: 50,
   localCache: 10_000,
   refreshBefore: '30s',
   refreshWait: '10s',
@@ -37,6 +40,13 @@ export const DEFAULTS = {
   maxWebSockets: 10_000, // per instance
   sessionMaxWebSockets: 16, // per session, per instance
 } as const
+
+/**
+ * `session.maxPerUser` at most: every sign-in reads each of its user's
+ * sessions (one Redis read each), so a user at the bound costs that many
+ * reads per sign-in; and a bound no one reaches is no bound.
+ */
+export const MAX_PER_USER_CEILING = 10_000
 
 const Duration = (description: string, defaultValue?: string) =>
   Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: DURATION_PATTERN })], {
@@ -293,6 +303,12 @@ export const SessionSchema = Type.Object(
       minimum: 1,
       default: DEFAULTS.maxSessions,
       description: 'Memory store only: most sessions held; the least recently used is evicted past it.',
+    }),
+    maxPerUser: Type.Integer({
+      minimum: 1,
+      maximum: MAX_PER_USER_CEILING,
+      default: DEFAULTS.maxPerUser,
+      description: `Most sessions one user may hold at one frontend: the same sub at the same issuer and client id, over every instance sharing the store. A sign-in past it ends the user's oldest sessions there, as a logout would (their WebSockets close with 4401); each sign-in reads the user's sessions, so at most ${MAX_PER_USER_CEILING}.`,
     }),
     maxWebSockets: Type.Integer({
       minimum: 1,

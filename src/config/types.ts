@@ -276,6 +276,11 @@ export interface GatehouseConfig {
     readonly keyPrefix: string
     /** Memory store only: most sessions held; the least recently used is evicted past it. */
     readonly maxSessions: number
+    /**
+     * Most sessions one user (a `sub` of one issuer and client id) holds at
+     * one frontend; a sign-in past it ends the oldest (`http/sessions-per-user.ts`).
+     */
+    readonly maxPerUser: number
     /** Most WebSockets one session may hold open on one instance, over every route. */
     readonly maxWebSockets: number
     /**

@@ -13,6 +13,7 @@ import { chosenProvider } from './chosen-provider.js'
 import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
+import { endSessionsOverBound } from './sessions-per-user.js'
 import { asGatehouseError, giveBack, replacedSession, revokeReplaced } from './sign-in-grants.js'
 
 /** What the auth routes read of the config. */
@@ -20,7 +21,7 @@ export interface AuthRoutesConfig extends AntiForgeryConfig {
   readonly auth: GatehouseConfig['auth']
   readonly identityProviders: readonly Pick<IdentityProviderConfig, 'name' | 'scopes'>[]
   readonly server: Pick<GatehouseConfig['server'], 'publicUrl'>
-  readonly session: Pick<GatehouseConfig['session'], 'sameSite'>
+  readonly session: Pick<GatehouseConfig['session'], 'sameSite' | 'maxPerUser'>
 }
 
 export interface AuthRouteDeps {
@@ -29,6 +30,8 @@ export interface AuthRouteDeps {
   readonly sessions: Sessions
   /** Told of each completed login, by whether the IdP issued a refresh token, and at which provider. */
   readonly onLogin?: (refreshToken: 'issued' | 'missing', idp: string) => void
+  /** Told of each session a sign-in ends beyond `session.maxPerUser`, and of each sign-in that could not check it. */
+  readonly onOverBound?: (result: 'ended' | 'unchecked', idp: string) => void
   /** The frontend these routes sign in to; absent: the whole origin is one frontend. */
   readonly frontend?: FrontendBounds
 }
@@ -206,6 +209,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       throw err
     }
     await revokeReplaced(request, replaced)
+    await endSessionsOverBound(request, session, deps)
     // The browser's other tabs' sign-ins replace this session in turn.
     loginCookies.hold(request, reply, login.state, session.key.toCookie())
     const refreshToken = result.tokens.refreshToken ? 'issued' : 'missing'

@@ -30,6 +30,7 @@ export interface OwnRoutesOptions {
   /** The IdP's refusals of the gateway's credentials, for `/readyz`. */
   readonly refusals: Pick<ClientRefusals, 'detail'>
   readonly onLogin: NonNullable<AuthRouteDeps['onLogin']>
+  readonly onOverBound: NonNullable<AuthRouteDeps['onOverBound']>
   readonly now: () => number
   /** The frontend these sign-in routes belong to (`frontends[]`); absent: the one frontend of a config without them. */
   readonly frontend?: AuthRouteDeps['frontend']
@@ -66,6 +67,7 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
     providers,
     sessions,
     onLogin: opts.onLogin,
+    onOverBound: opts.onOverBound,
     ...(opts.frontend ? { frontend: opts.frontend } : {}),
   })
   // Back-channel logout ends the sessions of every frontend of the sub or

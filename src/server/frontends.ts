@@ -107,6 +107,7 @@ export const frontends = fp(
           stores,
           refusals: app.observers.refusals,
           onLogin: app.observers.login,
+          onOverBound: app.observers.overBound,
           now,
           health: false,
           frontend: {

@@ -77,6 +77,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
     stores,
     refusals: app.observers.refusals,
     onLogin: app.observers.login,
+    onOverBound: app.observers.overBound,
     now,
   })
   await app.register(proxy, { config, now, websocketRecheck: options.websocketRecheck })

@@ -113,6 +113,12 @@ export class GatewayMetrics {
     labelNames: ['route', 'method'] as const,
     registers: [this.registry],
   })
+  readonly sessionsOverBound = new Counter({
+    name: 'gatehouse_sessions_over_bound_total',
+    help: "session.maxPerUser at sign-in, by result (ended: a user's oldest session at the frontend, ended because a sign-in took the user past the bound; unchecked: a sign-in whose bound the session store could not check, which went on) and idp (the provider the user signed in with).",
+    labelNames: ['result', 'idp'] as const,
+    registers: [this.registry],
+  })
   readonly storeErrors = new Counter({
     name: 'gatehouse_session_store_errors_total',
     help: 'Requests that failed because the session store was unavailable.',

@@ -48,6 +48,8 @@ export interface Observers {
    * route label `unrouted`.
    */
   unrouted(request: FastifyRequest, reply: FastifyReply, answer: () => void): void
+  /** Told of each session a sign-in ended beyond `session.maxPerUser`, and of each sign-in that could not check it. */
+  overBound(result: 'ended' | 'unchecked', idp: string): void
 }
 
 /**
@@ -125,6 +127,7 @@ export const observability = fp(
       },
       login: (refreshToken, idp) => metrics.logins.inc({ refresh_token: refreshToken, idp }),
       unrouted: unroutedObserver(metrics, opts.logging.accessLog, traceUnrouted),
+      overBound: (result, idp) => metrics.sessionsOverBound.inc({ result, idp }),
     } satisfies Observers)
 
     app.addHook('onError', (_request, _reply, err, done) => {

@@ -518,7 +518,10 @@ export class RedisSessionStore implements SessionStore {
     idp: string = SHORTHAND_PROVIDER,
     issuedBy?: IssuedBy,
   ): Promise<SessionOfUser[]> {
-    const members = await this.#membersBy('sub', sub, idp, issuedBy)
+    // Read only: a removal would race the sign-ins this bound is weighed
+    // against, whose records are not all written yet (`#indexAgain`
+    // closes that race, but leaves a moment without the entry).
+    const members = await this.#membersBy('sub', sub, idp, issuedBy, false)
     // A record written before `c` was: older than any written since.
     return members.map(({ id, created }) => ({ id, createdAt: created === null ? 0 : Number(created) }))
   }
@@ -532,16 +535,20 @@ export class RedisSessionStore implements SessionStore {
     return (await this.#membersBy(claim, value, idp, issuedBy)).map((member) => member.id)
   }
 
-  /** Sessions indexed under any secret's hash of the value, so a rotation loses none. */
+  /**
+   * Sessions indexed under any secret's hash of the value, so a rotation
+   * loses none; `prune`: take out the members whose session is gone.
+   */
   async #membersBy(
     claim: IndexedClaim,
     value: string,
     idp: string,
     issuedBy: IssuedBy | undefined,
+    prune = true,
   ): Promise<LiveMember[]> {
     const names = this.#hashes.all(claim, value)
     const lists = await Promise.all(
-      names.map((name) => this.#liveMembers(this.#indexKey(claim, name, idp), issuedBy)),
+      names.map((name) => this.#liveMembers(this.#indexKey(claim, name, idp), issuedBy, prune)),
     )
     const byId = new Map(lists.flat().map((member) => [member.id, member]))
     return [...byId.values()]
@@ -555,13 +562,13 @@ export class RedisSessionStore implements SessionStore {
    * is asked again (`#indexAgain`): a record may be missing only because
    * its sign-in has not written it yet.
    */
-  async #liveMembers(index: string, issuedBy: IssuedBy | undefined): Promise<LiveMember[]> {
+  async #liveMembers(index: string, issuedBy: IssuedBy | undefined, prune: boolean): Promise<LiveMember[]> {
     const now = this.#now()
     return guarded(async () => {
       const ids = await this.#redis.ghIndexMembers(index, now)
       const rows = await Promise.all(ids.map((id) => this.#redis.hmget(this.#key(id), 'idle', 'ix', 'c')))
       const gone = ids.filter((_, i) => rows[i]![0] === null)
-      if (gone.length > 0) {
+      if (prune && gone.length > 0) {
         await this.#redis.zrem(index, ...gone)
         await this.#indexAgain(gone, now)
       }

@@ -173,7 +173,9 @@ export interface SessionStore {
    * The live sessions of a user of provider `idp` (of every frontend: the
    * caller keeps its own), for the per-user bound; `issuedBy` as for
    * `idsBySub`. Read from the same index as `idsBySub`, each session on
-   * its own key, so it sees every session whose record is written.
+   * its own key, so it sees every session whose record is written; it
+   * removes no index entry, not even of a session it finds gone, whose
+   * record may be one another sign-in has not written yet.
    */
   sessionsOfUser(sub: string, idp?: string, issuedBy?: IssuedBy): Promise<SessionOfUser[]>
   /** Rejects when the store cannot serve requests. */

@@ -52,6 +52,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
   t.equal(config.session.idleTimeout, 30 * 60_000)
   t.equal(config.session.absoluteTimeout, 12 * 3_600_000)
   t.equal(config.session.maxSessions, 100_000)
+  t.equal(config.session.maxPerUser, 50)
   t.equal(config.session.maxWebSockets, 16)
   t.equal(config.session.localCache, 10_000)
   t.equal(config.tokens.refreshBefore, 30_000)
@@ -189,6 +190,18 @@ t.test('every bad file is named by field path and YAML line', async (t) => {
     problems(minimal.replace('  secret: ${SESSION_SECRET}', '  secret: ${SESSION_SECRET}\n  maxSessions: 0')),
     ['9 session.maxSessions: expected integer to be greater or equal to 1'],
     'a session cap below one',
+  )
+  t.same(
+    problems(minimal.replace('  secret: ${SESSION_SECRET}', '  secret: ${SESSION_SECRET}\n  maxPerUser: 0')),
+    ['9 session.maxPerUser: expected integer to be greater or equal to 1'],
+    'a per-user bound below one: no way to turn the bound off',
+  )
+  t.same(
+    problems(
+      minimal.replace('  secret: ${SESSION_SECRET}', '  secret: ${SESSION_SECRET}\n  maxPerUser: 10001'),
+    ),
+    ['9 session.maxPerUser: expected integer to be less or equal to 10000'],
+    'a per-user bound no one reaches, each sign-in reading that many sessions',
   )
   t.same(
     problems(minimal.replace('  secret: ${SESSION_SECRET}', '  secret: ${SESSION_SECRET}\n  localCache: -1')),

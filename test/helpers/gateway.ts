@@ -62,6 +62,8 @@ export interface TestConfigInput {
   readonly sameSite?: GatehouseConfig['session']['sameSite']
   readonly cookieName?: string
   readonly maxSessions?: number
+  /** `session.maxPerUser`: sessions per user and frontend. */
+  readonly maxPerUser?: number
   /** `server.maxWebSockets`: sockets per instance. */
   readonly maxWebSockets?: number
   /** `server.sendTimeout`, ms. */
@@ -177,6 +179,7 @@ export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
       sameSite: input.sameSite,
       cookieName: input.cookieName,
       maxSessions: input.maxSessions,
+      maxPerUser: input.maxPerUser,
       maxWebSockets: input.sessionMaxWebSockets,
       localCache: input.localCache,
       claims: input.claims,

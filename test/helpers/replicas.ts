@@ -2,7 +2,7 @@ import { type DevClient, type DevIdp, type DevIdpOptions, startDevIdp } from '..
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
-import type { CookieJar } from './cookie-jar.js'
+import { CookieJar } from './cookie-jar.js'
 import {
   CLIENT_ID,
   CLIENT_SECRET,
@@ -12,7 +12,7 @@ import {
   type TestRoute,
   testConfig,
 } from './gateway.js'
-import { apiCall, type JarResponse, login } from './login.js'
+import { apiCall, followLoginFlow, type JarResponse, jarFetch, login } from './login.js'
 import { onFreePorts } from './ports.js'
 
 export interface ReplicaSet {
@@ -53,6 +53,14 @@ export interface ReplicaSetOptions {
   readonly client?: Partial<Omit<DevClient, 'clientId' | 'clientSecret' | 'redirectUris'>>
   /** Where every replica logs, at `info` and above; default nowhere. */
   readonly logStream?: { write(line: string): void }
+  /**
+   * Every replica's `server.publicUrl` is the first's, as behind one load
+   * balancer, so each can complete a sign-in (`signInAt`); default: each
+   * its own, and only the first signs in.
+   */
+  readonly oneOrigin?: boolean
+  /** `session.maxPerUser`. */
+  readonly maxPerUser?: number
 }
 
 /**
@@ -84,6 +92,8 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
         const oidc = typeof options.oidc === 'function' ? options.oidc(replica) : options.oidc
         const config = testConfig({
           port,
+          ...(options.oneOrigin ? { publicUrl } : {}),
+          ...(options.maxPerUser === undefined ? {} : { maxPerUser: options.maxPerUser }),
           issuer: idp.issuer,
           store: options.store,
           keyPrefix: options.keyPrefix,
@@ -146,6 +156,31 @@ async function signedIn(url: string): Promise<CookieJar> {
       )
     }
   }
+}
+
+/** A browser's sign-in held just before its callback, so several can complete at once. */
+export interface PendingSignIn {
+  readonly jar: CookieJar
+  /** The replica it signs in at, whose host the jar keeps the session cookie for. */
+  readonly at: string
+  /** Sends the browser back from the IdP to the replica it started at; resolves to the gateway's answer. */
+  complete(): Promise<JarResponse>
+}
+
+/**
+ * `user` signs in, in a browser of its own (a new IdP session), at replica
+ * `replica` of a set with `oneOrigin`: the IdP sends the browser back to
+ * the set's one origin, which a load balancer would send on to that
+ * replica, as `complete` does.
+ */
+export async function signInAt(set: ReplicaSet, replica: number, user: string): Promise<PendingSignIn> {
+  const jar = new CookieJar()
+  const at = set.urls[replica]!
+  const start = await jarFetch(jar, `${at}/auth/login?returnTo=/`)
+  if (start.status !== 302 || !start.location) throw new Error(`/auth/login answered HTTP ${start.status}`)
+  const back = new URL(await followLoginFlow(jar, start.location, user))
+  back.host = new URL(at).host
+  return { jar, at, complete: () => jarFetch(jar, back.href) }
 }
 
 /**

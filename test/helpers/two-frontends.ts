@@ -72,10 +72,14 @@ export async function startTwoFrontends(
     /** `tracing.enabled`; the exporter and sampler come from the environment. */
     readonly tracing?: boolean
     /**
-     * The shared store, the sign-in rate limit and the log level
-     * (`session.store`, `session.keyPrefix`, `auth.rateLimit.max`, `logging.level`).
+     * The shared store, the sign-in rate limit, the log level and the
+     * per-user bound (`session.store`, `session.keyPrefix`,
+     * `auth.rateLimit.max`, `logging.level`, `session.maxPerUser`).
      */
-    readonly config?: Pick<TestConfigInput, 'store' | 'keyPrefix' | 'rateLimitMax' | 'logLevel'>
+    readonly config?: Pick<
+      TestConfigInput,
+      'store' | 'keyPrefix' | 'rateLimitMax' | 'logLevel' | 'maxPerUser'
+    >
     /** Where the gateway's log lines go (`LogLines.stream`); default stdout. */
     readonly logStream?: { write(line: string): void }
   } = {},
