@@ -308,3 +308,20 @@ t.test('indexes survive a secret rotation: found under every secret, written und
   await rotated.delete('r2')
   t.same(await client.keys(`${prefix}*`), [], 'each delete left the index it was written under')
 })
+
+t.test('a record written before records kept their creation time is the oldest of its user', async (t) => {
+  const prefix = `${redis.prefix}no-c:`
+  const { client, store, close } = await open(prefix, 60_000)
+  t.teardown(close)
+  const now = Date.now()
+  await store.create(session('before', now + 5_000))
+  await client.hdel(`${prefix}s:{before}`, 'c')
+  await store.create(session('since', now))
+  t.same(
+    (await store.sessionsOfUser('alice')).sort((a, b) => a.createdAt - b.createdAt),
+    [
+      { id: 'before', createdAt: 0 },
+      { id: 'since', createdAt: now },
+    ],
+  )
+})
