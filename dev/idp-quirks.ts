@@ -73,6 +73,16 @@ export interface DevIdpQuirks {
    * Core §3.1.3.7).
    */
   readonly paddedTokens?: (grantType: string) => PaddedTokens | undefined
+  /**
+   * One grant per user and client, whichever IdP session signs the user in,
+   * while each IdP session still has its own `sid`: revoking a refresh token
+   * then ends every session of the user at that client, as at Keycloak (its
+   * revocation detaches the client from each of the user's sessions and
+   * revokes all their offline tokens) and at Auth0 with "Refresh Token
+   * Revocation Deletes Grant". oidc-provider's own default keeps a grant per
+   * IdP session.
+   */
+  readonly grantPerUser?: boolean
 }
 
 /** The length, in bytes, each named token of an answer is padded to. */
@@ -82,10 +92,36 @@ export type PaddedTokens = Partial<Record<'access_token' | 'refresh_token' | 'id
 export function quirkConfiguration(quirks: DevIdpQuirks): Partial<Configuration> {
   return {
     ...(quirks.noRotation || quirks.noRefreshTokenOnRefresh ? { rotateRefreshToken: false } : {}),
+    ...(quirks.grantPerUser ? { loadExistingGrant: grantOfUser } : {}),
     ...(quirks.hs256IdTokens
       ? { enabledJWA: { idTokenSigningAlgValues: ['HS256', 'RS256', 'PS256', 'ES256', 'EdDSA'] } }
       : {}),
   }
+}
+
+/** The grant each user has at each client, per provider: `grantPerUser`. */
+const userGrants = new WeakMap<object, Map<string, string>>()
+
+/**
+ * oidc-provider's `loadExistingGrant` for `grantPerUser`: the grant the
+ * user already has at the client, from any IdP session, before the one of
+ * this IdP session (oidc-provider's default). Recorded as it is loaded, so
+ * the grant a consent made is the user's from its first use on.
+ */
+async function grantOfUser(ctx: KoaContextWithOIDC) {
+  const { provider, client, session, account, result } = ctx.oidc
+  const accountId = account?.accountId ?? session?.accountId
+  if (!client || !session || !accountId) return undefined
+  let grants = userGrants.get(provider)
+  if (!grants) {
+    grants = new Map()
+    userGrants.set(provider, grants)
+  }
+  const key = `${client.clientId} ${accountId}`
+  const id = result?.consent?.grantId ?? grants.get(key) ?? session.grantIdFor(client.clientId)
+  const grant = id === undefined ? undefined : await provider.Grant.find(id)
+  if (grant) grants.set(key, grant.jti)
+  return grant
 }
 
 /** What the quirks change in the client's registration. */
