@@ -100,12 +100,13 @@ export async function giveBack(
 
 /**
  * Whether a live session may hold the grant a refused sign-in was issued:
- * the browser's own (giveBack), or one of any frontend of the IdP session
- * (`sid`) the answer names. Naming none, one of its user at any frontend,
- * this one too: an IdP that keeps a grant per IdP session (oidc-provider)
- * gave another browser's another grant, but one that keeps a grant per
- * user and client gave all the same one, and which of the two an IdP that
- * names no IdP session is cannot be told. Throws when the store cannot be
+ * the browser's own (giveBack), or one of its user at any frontend, this
+ * one too (of the IdP session, `sid`, the answer names when it names no
+ * user): an IdP that keeps a grant per IdP session (oidc-provider) gave
+ * another browser's another grant, but one that keeps a grant per user and
+ * client, or revokes per user and client (Keycloak, Auth0), even naming
+ * IdP sessions, gave all the same one, and which of the two an IdP is
+ * cannot be told. Throws when the store cannot be
  * read, as at a callback whose session could not be stored: then no one
  * knows.
  */
@@ -118,7 +119,9 @@ async function mayShareGrant(
 ): Promise<boolean> {
   if (login.heldKey !== undefined || login.heldSession !== undefined || sessions.refOf(request) !== undefined)
     return true
-  const by = lookedUpBy(holder)
+  // Its user's when named, not only its IdP session's: an IdP that names
+  // IdP sessions may still revoke per user and client (`mayContinue`).
+  const by = holder.sub ? { sub: holder.sub } : lookedUpBy(holder)
   if (by === undefined) return false
   const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)
   return ids.length > 0
@@ -142,10 +145,10 @@ export interface Replaced {
  * it holds none (or only a login of the version before noted it, by an id
  * that opens nothing). Its grant goes as at logout (RFC 7009), since no
  * session will ever use it, unless it may live on:
- * - the new session may hold it: the same client, and the same IdP
- *   session when both name one, else the same user (`mayContinue`);
- * - another live session of any frontend may, found as a refused
- *   sign-in's sharers are (`mayShareGrant`);
+ * - the new session may hold it, or die with it: the same client and the
+ *   same user (`mayContinue`);
+ * - another live session of its user at any frontend may (at an IdP that
+ *   revokes per user and client, in any IdP session);
  * - the store cannot say (Redis down): unknown is not "none", and a
  *   grant no session holds lapses at the IdP by itself, where a revoked
  *   shared one signs a user out;
@@ -223,8 +226,13 @@ export async function weighGrant(
     return { kept: 'the identity provider that issued it is no longer configured as it was' }
   if (mayContinue(ending, oidc, signedIn))
     return { kept: 'the new session may continue its grant at the identity provider' }
-  const by = lookedUpBy(ending) ?? { sub: ending.sub }
-  const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, ending.idp, by)
+  // By its user, not its IdP session: an IdP that names IdP sessions may
+  // still revoke per user and client (Keycloak ends the client's sessions
+  // of the user everywhere, Auth0 may delete the user's grant), so the
+  // user's session in another IdP session would die with this token.
+  const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, ending.idp, {
+    sub: ending.sub,
+  })
   if (ids.some((id) => id !== ending.id))
     return { kept: 'another session of its user may share its grant at the identity provider' }
   return { revoke: { oidc, refreshToken: ending.refreshToken } }
@@ -232,11 +240,14 @@ export async function weighGrant(
 
 /**
  * Whether the new session may hold the grant of `old`, whose provider is
- * `oidc`: at the same client, for the same IdP session when both answers
- * name one (oidc-provider continues the grant of the browser's IdP
- * session; a new IdP session, after the user signed in at the IdP again,
- * gets a grant of its own), else for the same user, as an IdP that names
- * no IdP session may keep one grant per user and client.
+ * `oidc`, or lose its own with it: at the same client, for the same user,
+ * or the same IdP session. oidc-provider gives a new IdP session a grant
+ * of its own, but Keycloak's revocation of a refresh token ends the
+ * client's sessions of the user in every IdP session, and Auth0's (with
+ * "Refresh Token Revocation Deletes Grant") every refresh token of the
+ * user at the client, though both name IdP sessions (`sid`); which kind an
+ * IdP is cannot be told, and the same user's grant outliving its session
+ * costs less than that user signed out of the session just made.
  */
 function mayContinue(
   old: Pick<SessionData, 'sid' | 'sub'>,
@@ -244,9 +255,7 @@ function mayContinue(
   signedIn: GrantContinuer,
 ): boolean {
   if (!sameRegistration(oidc.registration, signedIn.registration)) return false
-  return old.sid !== undefined && signedIn.sid !== undefined
-    ? old.sid === signedIn.sid
-    : old.sub === signedIn.sub
+  return old.sub === signedIn.sub || (old.sid !== undefined && old.sid === signedIn.sid)
 }
 
 /**

@@ -43,3 +43,35 @@ t.test('a refused second sign-in in the same browser leaves its live session wor
   t.equal(fresh.callback.status, 400, 'a refused sign-in of a user with no session, in a browser with none')
   t.equal(stack.idp.stats.revokedGrants, 1, 'gives back the grant no session holds')
 })
+
+t.test(
+  'a refused sign-in in another IdP session, at an IdP that keeps one grant per user, leaves the user’s session elsewhere working',
+  async (t) => {
+    let answerForAnother = false
+    const stack = await startStack(t, {
+      // Every ID token names its IdP session (`sid`), and the IdP revokes per user and
+      // client whatever the IdP session, as Keycloak and Auth0 do (dev/idp-quirks.ts).
+      backchannelLogout: true,
+      idp: {
+        quirks: { grantPerUser: true },
+        userinfoSubject: (sub) => (answerForAnother ? 'mallory' : sub),
+      },
+      config: { oidc: { userinfo: true } },
+      routes: (upstream) => [
+        ...defaultRoutes(upstream),
+        route('/api/scoped', upstream, { scopes: ['openid', 'offline_access'] }),
+      ],
+    })
+    const base = stack.gateway.url
+    const phone = await login(base)
+    t.equal(phone.callback.status, 302, 'alice signs in on her phone')
+
+    answerForAnother = true
+    const laptop = await login(base, { jar: new CookieJar() })
+    answerForAnother = false
+    t.equal(laptop.callback.status, 400, 'her sign-in on a laptop, another IdP session, is refused')
+    t.equal(stack.idp.stats.revokedGrants, 0, 'her grant, the same in every IdP session, is not revoked')
+    const after = await apiCall(phone.jar, `${base}/api/scoped`)
+    t.equal(after.status, 200, 'and her phone’s session still refreshes', { body: after.text })
+  },
+)
