@@ -42,8 +42,8 @@ export function asGatehouseError(err: unknown): GatehouseError {
  * sign-in over a live session would (docs/security.md, session fixation).
  * Held when the login started counts too: a `SameSite=Strict` cookie does
  * not come with the IdP's cross-site redirect here. So does a session of
- * any frontend, in the store, of the IdP session the answer names (else of
- * its user): frontends that sign in at one client share its grant, and
+ * any frontend, in the store, of the user the answer names (else of its
+ * IdP session): frontends that sign in at one client share its grant, and
  * another host's cookie never comes here. Nor when the store cannot say
  * (Redis down, as when the session could not be stored): the grant, if
  * no session holds it, lapses at the IdP by itself, with the refresh
