@@ -6,9 +6,12 @@
  * taken at sign-in and at every refresh. OIDC Core §3.1.3.7 item 10: "The
  * iat Claim can be used to reject tokens that were issued too far away
  * from the current time"; the acceptable range is the client's. Here it is
- * the same tolerance, so one skew between the two clocks is accepted, or
- * refused, for all three claims alike. Too far in the past is `exp`'s to
- * say. Read from oauth4webapi's validated claims, never parsed here.
+ * five minutes (ISSUED_AHEAD_TOLERANCE_SECONDS), not the 30 s of `exp` and
+ * `nbf`: an ID token rarely carries `nbf` and its `exp` lies ahead anyway,
+ * so an IdP whose clock ran a minute fast signed users in before this check
+ * existed, and a bound that tight would refuse every sign-in and refresh
+ * there. Too far in the past is `exp`'s to say. Read from oauth4webapi's
+ * validated claims, never parsed here.
  */
 import * as oauth from 'oauth4webapi'
 
@@ -21,7 +24,14 @@ import * as oauth from 'oauth4webapi'
 export const CLOCK_TOLERANCE_SECONDS = 30
 
 /**
- * An ID token dated ahead of this host's clock by more than the tolerance.
+ * How far ahead of this host's clock an ID token's `iat` may be, seconds:
+ * five minutes, the clock skew Kerberos and .NET's token validation allow.
+ * A clock off by more than that is broken, not drifting.
+ */
+export const ISSUED_AHEAD_TOLERANCE_SECONDS = 300 // 5 min
+
+/**
+ * An ID token dated ahead of this host's clock by more than its tolerance.
  * Thrown where the answer is read, while its rotated refresh token can
  * still be found (rotated.ts), and made a gateway error by `translateIdpError`.
  */
@@ -49,7 +59,7 @@ export class IdTokenIssuedAhead extends Error {
 export function refuseIssuedAhead(
   answer: oauth.TokenEndpointResponse,
   now: number,
-  tolerance: number = CLOCK_TOLERANCE_SECONDS,
+  tolerance: number = ISSUED_AHEAD_TOLERANCE_SECONDS,
 ): void {
   const claims = oauth.getValidatedIdTokenClaims(answer)
   if (claims === undefined) return

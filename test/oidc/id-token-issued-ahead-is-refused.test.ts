@@ -3,8 +3,9 @@
  * ID token issued minutes after this host's now (the IdP's clock ahead, or
  * this host's behind, or a token minted for later) was taken at sign-in and
  * at refresh. OIDC Core §3.1.3.7 item 10 lets a client refuse tokens
- * issued too far from its now; the bound is the clock tolerance oauth4webapi
- * applies to `exp` and `nbf`, 30 s. The IdP here keeps real time, and the
+ * issued too far from its now; the bound is five minutes, wider than the
+ * 30 s oauth4webapi allows `exp` and `nbf`, so an IdP whose clock runs a
+ * minute fast still signs users in. The IdP here keeps real time, and the
  * gateway's clock is set behind it.
  */
 import t from 'tap'
@@ -30,28 +31,28 @@ async function skewedStack(t: Parameters<typeof startStack>[0], clock: TestClock
 t.test('a sign-in whose ID token was issued past the clock tolerance ahead is refused', async (t) => {
   const clock = new TestClock()
   const { stack, base, log } = await skewedStack(t, clock)
-  clock.advance(-120_000)
+  clock.advance(-600_000)
   const refused = await login(base)
   t.equal(refused.callback.status, 400, 'the callback refuses it')
-  t.match(refused.callback.text, /issued \(iat\) 1[12]\d s ahead of this host/, 'and says why')
+  t.match(refused.callback.text, /issued \(iat\) 6[01]\d s ahead of this host/, 'and says why')
   t.match(
     log.lines.find((line) => line.code === 'GATEHOUSE_ID_TOKEN_ISSUED_AHEAD'),
-    { level: 40, operation: 'code_exchange', idTokenIssuedAhead: Number, clockTolerance: 30 },
+    { level: 40, operation: 'code_exchange', idTokenIssuedAhead: Number, clockTolerance: 300 },
     'a warning names the clocks',
   )
   t.equal(stack.idp.stats.revokedGrants, 1, 'the refresh token no session holds is given back')
   t.equal((await apiCall(refused.jar, `${base}/auth/user`)).status, 401, 'no session was made')
 
-  clock.advance(100_000)
+  clock.advance(480_000)
   const within = await login(base)
-  t.equal(within.callback.status, 302, 'within the tolerance (20 s ahead) it is taken')
+  t.equal(within.callback.status, 302, 'within the tolerance (two minutes ahead) it is taken')
 })
 
 t.test('a refresh whose ID token was issued past the clock tolerance ahead is refused', async (t) => {
   const clock = new TestClock()
   const { base, log } = await skewedStack(t, clock)
   const { jar } = await login(base)
-  clock.advance(-120_000)
+  clock.advance(-600_000)
   const refused = await apiCall(jar, `${base}/api/scoped`)
   t.equal(refused.status, 503, 'the route’s refresh is an outage, not the end of the session')
   t.equal(refused.json().error, 'token_refresh_unavailable')
@@ -63,7 +64,7 @@ t.test('a refresh whose ID token was issued past the clock tolerance ahead is re
   t.equal((await apiCall(jar, `${base}/auth/user`)).status, 200, 'the session stays')
 
   // Past the retry cooldown, with the clocks agreeing again.
-  clock.advance(180_000)
+  clock.advance(660_000)
   const after = await apiCall(jar, `${base}/api/scoped`)
   t.equal(after.status, 200, 'the refresh token the refused answer rotated was kept', { body: after.text })
 })
