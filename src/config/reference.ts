@@ -71,7 +71,8 @@ export function renderReference(schema: unknown = ConfigSchema): string {
 
 Generated from the schema in \`src/config/schema.ts\` by \`npm run schema\`; a test keeps it in step.
 Durations accept \`500ms\`, \`30s\`, \`5m\`, \`12h\`, \`1d\` or a number of seconds; sizes \`512kb\`,
-\`1mb\` or a number of bytes. \`\${VAR}\` and \`\${VAR:-default}\` are replaced from the environment;
+\`1mb\` or a number of bytes. An integer option takes a whole number: \`2.5\`, written or from a
+variable, is an error, as is \`1e3\` from a variable (it would be read as 1). \`\${VAR}\` and \`\${VAR:-default}\` are replaced from the environment;
 any other \`\${…}\`, and a bare \`$VAR\` where a secret goes, is an error, never kept as text.
 A problem never quotes what a variable named like a secret (\`SECRET\`, \`PASSWORD\`, \`TOKEN\`,
 \`KEY\`, …) or one in a secret option put in: it says \`[redacted: the value of NAME]\`. What

@@ -5,6 +5,7 @@ import { interpolateTree } from './env.js'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { formatPath } from './option-path.js'
 import { ConfigSchema } from './schema.js'
+import { truncatedNumbers } from './whole-numbers.js'
 import { documentValues } from './yaml-values.js'
 
 /** Config text as the schema sees it, before anything checks it. */
@@ -83,11 +84,14 @@ export function readConfigTree(text: string, source: string, env: NodeJS.Process
   }))
   // Convert: `port: ${PORT}` arrives as text and must count as the number
   // it would have been had it been typed in, wherever the schema says so.
+  // Default fills the tree it is given: what was written is kept apart.
+  const written = structuredClone(shaped.tree)
   const tree = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, shaped.tree)) as Record<
     string,
     unknown
   >
   unset.push(...numberTextProblems(doc, lineCounter, tree))
+  unset.push(...truncatedNumbers(written, tree, lineOf))
   return {
     lineOf,
     tree,
