@@ -1,5 +1,5 @@
 import { RefreshWaitTimeoutError } from '../errors.js'
-import type { HeldLock, LockService } from './types.js'
+import type { HeldLock, LockService, Release } from './types.js'
 
 /**
  * Locks for a single process. Single-flight already coalesces callers per
@@ -7,45 +7,52 @@ import type { HeldLock, LockService } from './types.js'
  * deployments run the same refresh code.
  */
 export class MemoryLockService implements LockService {
-  readonly #held = new Map<string, { released: Promise<void>; release: () => void; timer: NodeJS.Timeout }>()
+  readonly #held = new Map<string, Entry>()
 
   async tryAcquire(key: string, ttlMs: number): Promise<HeldLock | null> {
     if (this.#held.has(key)) return null
-    let release!: () => void
-    const released = new Promise<void>((resolve) => {
+    let release!: (how: Release) => void
+    const released = new Promise<Release>((resolve) => {
       release = resolve
     })
     // No renewal needed in one process, but a lock must still never
     // outlive a holder that forgot it.
-    const timer = setTimeout(() => this.#release(key, entry), ttlMs * 10)
+    const timer = setTimeout(() => this.#release(key, entry, 'released'), ttlMs * 10)
     timer.unref()
     const entry = { released, release, timer }
     this.#held.set(key, entry)
-    return { release: async () => this.#release(key, entry) }
+    return { release: async (how = 'released') => this.#release(key, entry, how) }
   }
 
-  async waitForRelease(key: string, timeoutMs: number): Promise<void> {
+  async waitForRelease(key: string, timeoutMs: number): Promise<Release> {
     const entry = this.#held.get(key)
-    if (!entry) return
+    // Given back before this wait began: how is not known.
+    if (!entry) return 'released'
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new RefreshWaitTimeoutError(key, timeoutMs)), timeoutMs)
     })
     try {
-      await Promise.race([entry.released, timeout])
+      return await Promise.race([entry.released, timeout])
     } finally {
       clearTimeout(timer)
     }
   }
 
   async close(): Promise<void> {
-    for (const [key, entry] of this.#held) this.#release(key, entry)
+    for (const [key, entry] of this.#held) this.#release(key, entry, 'released')
   }
 
-  #release(key: string, entry: { release: () => void; timer: NodeJS.Timeout }): void {
+  #release(key: string, entry: Entry, how: Release): void {
     if (this.#held.get(key) !== entry) return
     this.#held.delete(key)
     clearTimeout(entry.timer)
-    entry.release()
+    entry.release(how)
   }
+}
+
+interface Entry {
+  readonly released: Promise<Release>
+  readonly release: (how: Release) => void
+  readonly timer: NodeJS.Timeout
 }

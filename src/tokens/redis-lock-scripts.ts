@@ -13,13 +13,23 @@ return 0
 /**
  * Deletes a lock iff still owned, and only then wakes waiters: a holder
  * whose lock lapsed must neither delete the next owner's lock nor tell
- * waiters it is free. KEYS: lock. ARGV: owner, channel, message.
+ * waiters it is free. KEYS: lock. ARGV: owner, channel, message, and
+ * optionally a message published first: an idle release's
+ * (`IDLE_RELEASE`), which a waiter of an instance that predates it does
+ * not know, and which the plain message after it then wakes as before.
  */
 export const RELEASE_LOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
+  if ARGV[4] then redis.call('PUBLISH', ARGV[2], ARGV[4]) end
   redis.call('PUBLISH', ARGV[2], ARGV[3])
   return 1
 end
 return 0
 `
+
+/**
+ * Prefix of the message an idle release publishes before the lock's key.
+ * Lock keys start `refresh:` or `client:`, so none is mistaken for it.
+ */
+export const IDLE_RELEASE = 'idle:'

@@ -4,8 +4,8 @@ import { RefreshWaitTimeoutError } from '../errors.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
-import { RELEASE_LOCK, RENEW_LOCK } from './redis-lock-scripts.js'
-import type { HeldLock, LockService } from './types.js'
+import { IDLE_RELEASE, RELEASE_LOCK, RENEW_LOCK } from './redis-lock-scripts.js'
+import type { HeldLock, LockService, Release } from './types.js'
 
 /** Options of `RedisLockService`. */
 export interface RedisLockOptions {
@@ -27,7 +27,7 @@ export interface RedisLockOptions {
 
 interface LockScripts {
   ghRenewLock(key: string, owner: string, ttl: number): Promise<number>
-  ghReleaseLock(key: string, owner: string, channel: string, message: string): Promise<number>
+  ghReleaseLock(key: string, owner: string, channel: string, message: string, idle?: string): Promise<number>
 }
 
 /**
@@ -52,7 +52,7 @@ export class RedisLockService implements LockService {
   readonly #renewEvery: number | undefined
   readonly #pollEvery: number
   readonly #renewals = new Set<NodeJS.Timeout>()
-  readonly #waiters = new Map<string, Set<() => void>>()
+  readonly #waiters = new Map<string, Set<(how: Release) => void>>()
   #subscriber: RedisClient | undefined
   #subscribed: Promise<unknown> | undefined
   #closed = false
@@ -96,21 +96,25 @@ export class RedisLockService implements LockService {
     this.#renewals.add(renewal)
     let released = false
     return {
-      release: async () => {
+      release: async (how = 'released') => {
         if (released) return
         released = true
         this.#stopRenewal(renewal)
-        await guarded(() => this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key))
+        await guarded(() =>
+          how === 'idle'
+            ? this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key, `${IDLE_RELEASE}${key}`)
+            : this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key),
+        )
       },
     }
   }
 
-  async waitForRelease(key: string, timeoutMs: number): Promise<void> {
+  async waitForRelease(key: string, timeoutMs: number): Promise<Release> {
     const lockKey = this.#lockKey(key)
-    let wake!: () => void
+    let wake!: (how: Release) => void
     let timer: NodeJS.Timeout | undefined
     let poll: NodeJS.Timeout | undefined
-    const released = new Promise<void>((resolve, reject) => {
+    const released = new Promise<Release>((resolve, reject) => {
       wake = resolve
       timer = setTimeout(() => reject(new RefreshWaitTimeoutError(key, timeoutMs)), timeoutMs)
     })
@@ -122,9 +126,10 @@ export class RedisLockService implements LockService {
       this.#waiters.set(key, set)
     }
     set.add(wake)
+    // A lock found gone was given back unheard, or lapsed: how is not known.
     const check = () => {
       this.#redis.exists(lockKey).then(
-        (n) => n === 0 && wake(),
+        (n) => n === 0 && wake('released'),
         // A failed poll is retried at the next tick; the timeout bounds the wait.
         () => {},
       )
@@ -135,7 +140,7 @@ export class RedisLockService implements LockService {
       // Subscribed first, then checked: a release between the caller's
       // failed acquire and the subscription is not missed.
       check()
-      await released
+      return await released
     } finally {
       clearTimeout(timer)
       clearInterval(poll)
@@ -150,7 +155,7 @@ export class RedisLockService implements LockService {
     this.#closed = true
     for (const renewal of this.#renewals) clearInterval(renewal)
     this.#renewals.clear()
-    for (const set of [...this.#waiters.values()]) for (const wake of [...set]) wake()
+    for (const set of [...this.#waiters.values()]) for (const wake of [...set]) wake('released')
     this.#waiters.clear()
     this.#subscriber?.disconnect()
     this.#subscriber = undefined
@@ -187,9 +192,10 @@ export class RedisLockService implements LockService {
           ? this.#redis.duplicate([], { enableOfflineQueue: true })
           : this.#redis.duplicate({ enableOfflineQueue: true })
       subscriber.on('error', () => {})
-      subscriber.on('message', (_channel: string, key: string) => {
-        const set = this.#waiters.get(key)
-        if (set) for (const wake of [...set]) wake()
+      subscriber.on('message', (_channel: string, message: string) => {
+        const idle = message.startsWith(IDLE_RELEASE)
+        const set = this.#waiters.get(idle ? message.slice(IDLE_RELEASE.length) : message)
+        if (set) for (const wake of [...set]) wake(idle ? 'idle' : 'released')
       })
       this.#subscriber = subscriber
       this.#subscribed = subscriber.subscribe(this.#channel).catch((err: unknown) => {

@@ -5,9 +5,23 @@
  */
 import type { CachedToken } from '../types.js'
 
+/**
+ * How a waiter hears that a lock was given back. `idle`: its holder asked
+ * the IdP nothing, having found under the lock that nothing was due for
+ * it (another instance refreshed first), so the refresh token is as the
+ * store holds it and a waiter whose own token is still due may take the
+ * lock itself. `released` otherwise, and whenever the waiter cannot tell
+ * (the lock lapsed, or a poll found it gone): the holder may have failed
+ * with the refresh token spent.
+ */
+export type Release = 'idle' | 'released'
+
 export interface HeldLock {
-  /** Releases the lock iff still owned (compare-and-delete), and wakes waiters. */
-  release(): Promise<void>
+  /**
+   * Releases the lock iff still owned (compare-and-delete), and wakes
+   * waiters; `idle` tells them the holder asked the IdP nothing.
+   */
+  release(how?: Release): Promise<void>
 }
 
 export interface LockService {
@@ -17,10 +31,11 @@ export interface LockService {
    */
   tryAcquire(key: string, ttlMs: number): Promise<HeldLock | null>
   /**
-   * Resolves when `key` is released (or has expired), or rejects with a
+   * Resolves when `key` is released (or has expired), with how as far as
+   * this waiter heard it, or rejects with a
    * `GATEHOUSE_ERR_REFRESH_WAIT_TIMEOUT` error after `timeoutMs`.
    */
-  waitForRelease(key: string, timeoutMs: number): Promise<void>
+  waitForRelease(key: string, timeoutMs: number): Promise<Release>
   close(): Promise<void>
 }
 

@@ -409,22 +409,30 @@ export class UserTokens {
     const lock = await this.#locks.tryAcquire(key, this.#lockTtl)
     if (!lock) {
       this.#observer?.joined?.()
-      await waited('lock', () => this.#locks.waitForRelease(key, this.#refreshWait))
+      const how = await waited('lock', () => this.#locks.waitForRelease(key, this.#refreshWait))
       const after = await this.#store.get(ref, this.#now(), FRESH)
       if (!after) throw sessionEnded(ref.id, GONE_MEANWHILE)
       // Something was stored since the caller read the session: our token,
       // or another audience's, in which case the caller goes round again.
-      if (!due(after) || after.version !== seen) return { session: after }
+      // So it does after a holder that asked the IdP nothing: one whose own
+      // token another instance had refreshed, while ours, of another
+      // audience, is still due; the lock is one per session, whichever
+      // audience its holder was for.
+      if (!due(after) || after.version !== seen || how === 'idle') return { session: after }
       // The holder failed; its error is not ours to repeat, and redeeming
       // the refresh token ourselves could replay it.
       throw gatehouseError('GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE')
     }
+    let idle = false
     try {
       // Re-read under the lock: another instance may have refreshed between
       // our read and our acquire, and its refresh token is the live one.
       const current = await this.#store.get(ref, this.#now(), FRESH)
       if (!current) throw sessionEnded(ref.id, GONE_MEANWHILE)
-      if (!due(current)) return { session: current }
+      if (!due(current)) {
+        idle = true
+        return { session: current }
+      }
       try {
         return { session: await this.#redeem(current, audience) }
       } catch (err) {
@@ -439,7 +447,7 @@ export class UserTokens {
       // answer is stored: a redemption before then would present the spent
       // refresh token. Waiters meanwhile wait as for any slow refresh.
       const late = this.#lateWrites.get(scope)
-      if (late === undefined) await lock.release()
+      if (late === undefined) await lock.release(idle ? 'idle' : 'released')
       else void late.finally(() => lock.release().catch(() => {}))
     }
   }

@@ -25,8 +25,22 @@ t.test('only one holder at a time; a release wakes the waiters', async (t) => {
 
 t.test('waiting on a free key resolves at once', async (t) => {
   const locks = new MemoryLockService()
-  await locks.waitForRelease('free', 10)
-  t.pass()
+  t.equal(await locks.waitForRelease('free', 10), 'released', 'how it was given back is not known')
+})
+
+t.test('waiters hear whether the holder gave the lock back idle', async (t) => {
+  const locks = new MemoryLockService()
+  t.teardown(() => locks.close())
+  for (const how of ['idle', 'released'] as const) {
+    const held = (await locks.tryAcquire('k', 1_000))!
+    const waiting = locks.waitForRelease('k', 5_000)
+    await held.release(how)
+    t.equal(await waiting, how)
+  }
+  const held = (await locks.tryAcquire('k', 1_000))!
+  const waiting = locks.waitForRelease('k', 5_000)
+  await held.release()
+  t.equal(await waiting, 'released', 'released unless the holder says idle')
 })
 
 t.test('a stale handle cannot release the next holder', async (t) => {

@@ -62,6 +62,33 @@ t.test('a waiter on the other replica wakes on the release message, not before',
   t.ok(await b.locks.tryAcquire('wake', 5_000), 'and the lock is free for the other replica')
 })
 
+t.test('waiters hear whether the holder gave the lock back idle', async (t) => {
+  const a = await replica(t)
+  // Only the messages can wake these in time, and they say how.
+  const b = await replica(t, { pollEveryMs: 60_000 })
+  const channel = `${redis.prefix}lock-released`
+  const heard = async (how: 'idle' | 'released') => {
+    const held = (await a.locks.tryAcquire('how', 5_000))!
+    const waiting = b.locks.waitForRelease('how', 5_000)
+    await pollUntil(async () => (await a.client.pubsub('NUMSUB', channel))[1] === 1)
+    await b.client.ping()
+    await held.release(how)
+    return waiting
+  }
+  t.equal(await heard('idle'), 'idle', 'an idle release is heard as one')
+  t.equal(await heard('released'), 'released')
+
+  // A waiter of an instance that predates idle releases hears the key alone.
+  const messages: string[] = []
+  const listener = a.client.duplicate({ enableOfflineQueue: true })
+  t.teardown(() => listener.disconnect())
+  listener.on('message', (_channel: string, message: string) => messages.push(message))
+  await listener.subscribe(channel)
+  await (await a.locks.tryAcquire('old', 5_000))!.release('idle')
+  await pollUntil(async () => messages.length === 2)
+  t.same(messages, ['idle:old', 'old'], 'the key is published after the idle message')
+})
+
 t.test('a holder slower than the TTL keeps the lock by renewal', async (t) => {
   // Long enough that a renewal delayed by a loaded CI machine still lands in time.
   const TTL = 500
@@ -120,7 +147,11 @@ t.test('a holder that vanishes without releasing: waiters see the lock expire', 
   // close() stops the renewal, as a crashed replica would.
   await a.locks.close()
   const started = Date.now()
-  await b.locks.waitForRelease('vanish', 5_000)
+  t.equal(
+    await b.locks.waitForRelease('vanish', 5_000),
+    'released',
+    'a lapsed lock says nothing of its holder',
+  )
   t.ok(Date.now() - started < 1_000, 'the safety-net poll noticed the expiry')
 })
 
