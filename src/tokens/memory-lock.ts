@@ -26,8 +26,7 @@ export class MemoryLockService implements LockService {
 
   async waitForRelease(key: string, timeoutMs: number): Promise<Release> {
     const entry = this.#held.get(key)
-    // Given back before this wait began: how is not known.
-    if (!entry) return 'released'
+    if (!entry) return 'free'
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new RefreshWaitTimeoutError(key, timeoutMs)), timeoutMs)

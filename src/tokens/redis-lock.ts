@@ -126,10 +126,14 @@ export class RedisLockService implements LockService {
       this.#waiters.set(key, set)
     }
     set.add(wake)
-    // A lock found gone was given back unheard, or lapsed: how is not known.
+    // A lock found gone was given back unheard, or lapsed: how is not known,
+    // unless it was gone at the first look, before this waiter waited on it.
+    let first = true
     const check = () => {
+      const found = first ? 'free' : 'released'
+      first = false
       this.#redis.exists(lockKey).then(
-        (n) => n === 0 && wake('released'),
+        (n) => n === 0 && wake(found),
         // A failed poll is retried at the next tick; the timeout bounds the wait.
         () => {},
       )

@@ -8,13 +8,16 @@ import type { CachedToken } from '../types.js'
 /**
  * How a waiter hears that a lock was given back. `idle`: its holder asked
  * the IdP nothing, having found under the lock that nothing was due for
- * it (another instance refreshed first), so the refresh token is as the
- * store holds it and a waiter whose own token is still due may take the
- * lock itself. `released` otherwise, and whenever the waiter cannot tell
- * (the lock lapsed, or a poll found it gone): the holder may have failed
- * with the refresh token spent.
+ * it (another instance refreshed first), so a waiter whose own token is
+ * still due may take the lock itself. `free`: the lock was already free
+ * when the waiter first looked, given back between its failed acquire and
+ * its wait, or while it subscribed to releases: it is where it would be
+ * had it come a moment later and taken the lock, as any first comer does.
+ * `released` otherwise, and whenever the waiter cannot tell (the lock
+ * lapsed, or a later poll found it gone): the holder it waited on may have
+ * failed, and its error is not the waiter's to repeat at the IdP.
  */
-export type Release = 'idle' | 'released'
+export type Release = 'idle' | 'free' | 'released'
 
 export interface HeldLock {
   /**

@@ -417,8 +417,9 @@ export class UserTokens {
       // So it does after a holder that asked the IdP nothing: one whose own
       // token another instance had refreshed, while ours, of another
       // audience, is still due; the lock is one per session, whichever
-      // audience its holder was for.
-      if (!due(after) || after.version !== seen || how === 'idle') return { session: after }
+      // audience its holder was for. And after a lock that was free by the
+      // time this caller looked, as if it had come a moment later.
+      if (!due(after) || after.version !== seen || how !== 'released') return { session: after }
       // The holder failed; its error is not ours to repeat, and redeeming
       // the refresh token ourselves could replay it.
       throw gatehouseError('GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE')
