@@ -7,6 +7,13 @@ import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import { IDLE_RELEASE, RELEASE_LOCK, RENEW_LOCK } from './redis-lock-scripts.js'
 import type { HeldLock, LockService, Release } from './types.js'
 
+/**
+ * How long a waiter whose poll found the lock gone waits for the release's
+ * message before it takes the release as unheard, ms: the message and the
+ * poll's answer come on two connections, in either order.
+ */
+const UNHEARD_RELEASE_GRACE_MS = 20
+
 /** Options of `RedisLockService`. */
 export interface RedisLockOptions {
   /** The command connection (from `createRedisClient`); its owner closes it. */
@@ -126,14 +133,21 @@ export class RedisLockService implements LockService {
       this.#waiters.set(key, set)
     }
     set.add(wake)
-    // A lock found gone was given back unheard, or lapsed: how is not known,
-    // unless it was gone at the first look, before this waiter waited on it.
+    // A lock found gone at the first look was free before this waiter
+    // waited on it. One a later poll finds gone was given back, and the
+    // release's message, published with the delete, may be a moment behind
+    // the poll's answer on the other connection: it is given that moment to
+    // say how before the waiter settles for not knowing.
     let first = true
     const check = () => {
-      const found = first ? 'free' : 'released'
+      const initial = first
       first = false
       this.#redis.exists(lockKey).then(
-        (n) => n === 0 && wake(found),
+        (n) => {
+          if (n !== 0) return
+          if (initial) wake('free')
+          else setTimeout(() => wake('released'), UNHEARD_RELEASE_GRACE_MS).unref()
+        },
         // A failed poll is retried at the next tick; the timeout bounds the wait.
         () => {},
       )

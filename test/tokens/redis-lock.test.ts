@@ -89,6 +89,28 @@ t.test('waiters hear whether the holder gave the lock back idle', async (t) => {
   t.same(messages, ['idle:old', 'old'], 'the key is published after the idle message')
 })
 
+t.test('an idle release is heard as idle by a waiter whose poll finds the lock gone first', async (t) => {
+  const a = await replica(t)
+  // Polling as often as it can: the poll's answer often comes before the
+  // release's message, on the other connection.
+  const b = await replica(t, { pollEveryMs: 1 })
+  const heard: Record<string, number> = {}
+  for (let i = 0; i < 200; i++) {
+    const held = (await a.locks.tryAcquire(`poll-${i}`, 5_000))!
+    const waiting = b.locks.waitForRelease(`poll-${i}`, 5_000)
+    if (i === 0)
+      await pollUntil(async () => (await a.client.pubsub('NUMSUB', `${redis.prefix}lock-released`))[1] === 1)
+    // Mostly past the waiter's first look, so the release is one it waits
+    // through; on a loaded machine the look may come after it (`free`).
+    await new Promise((resolve) => setTimeout(resolve, 3))
+    await held.release('idle')
+    const how = await waiting
+    heard[how] = (heard[how] ?? 0) + 1
+  }
+  t.equal(heard.released, undefined, `none taken for unheard (${JSON.stringify(heard)})`)
+  t.ok((heard.idle ?? 0) > 0, 'heard as idle')
+})
+
 t.test('a holder slower than the TTL keeps the lock by renewal', async (t) => {
   // Long enough that a renewal delayed by a loaded CI machine still lands in time.
   const TTL = 500
