@@ -85,11 +85,14 @@ export function compareFapi2(config: GatehouseConfig, as: Readonly<oauth.Authori
     }
   }
   const issuer = new URL(as.issuer)
+  const https = issuer.protocol === 'https:'
+  const loopback = LOOPBACK.test(issuer.hostname)
+  // The scheme as a word, as the other rows say theirs (URL.protocol keeps the colon).
   row(
     'TLS (§5.2.1)',
     'https (loopback exempt)',
-    issuer.protocol,
-    issuer.protocol === 'https:' || LOOPBACK.test(issuer.hostname),
+    https ? 'https' : `${issuer.protocol.slice(0, -1)}${loopback ? ' (loopback host)' : ''}`,
+    https || loopback,
   )
   return { rows, hints, blocking: rows.some((r) => r.verdict === 'BLOCKING') }
 }

@@ -158,6 +158,11 @@ t.test(
     const report = compare(stack.config, stack.gateway.app.gatehouse.oidc.metadata!)
     const fapi = report.rows.filter((r) => r.capability.startsWith('FAPI 2.0'))
     t.ok(fapi.length >= 8, 'check --online prints each requirement of the profile')
+    t.equal(
+      fapi.find((r) => r.capability === 'FAPI 2.0: TLS (§5.2.1)')?.advertised,
+      'http (loopback host)',
+      'the issuer scheme in words',
+    )
     t.same(
       fapi.filter((r) => r.verdict !== 'ok').map((r) => r.capability),
       [],
