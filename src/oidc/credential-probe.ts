@@ -66,13 +66,15 @@ export async function probeCredentials(
   // RFC 8414 §2: an absent list means client_secret_basic only. One that
   // is no list of strings is read as absent, as check --online says.
   const listed: unknown = as.revocation_endpoint_auth_methods_supported
-  const methods =
-    Array.isArray(listed) && listed.every((m) => typeof m === 'string') ? listed : ['client_secret_basic']
+  const advertised = Array.isArray(listed) && listed.every((m) => typeof m === 'string')
+  const methods = advertised ? listed : ['client_secret_basic']
   if (!methods.includes(method)) {
-    return {
-      ...token,
-      answer: `${token.answer}; the revocation endpoint does not take ${method} (revocation_endpoint_auth_methods_supported: ${methods.join(', ') || 'none'})`,
-    }
+    // Said as the IdP's document has it: an operator who looks there for
+    // a list the IdP never sent would find nothing to fix.
+    const why = advertised
+      ? `revocation_endpoint_auth_methods_supported: ${methods.join(', ') || 'none'}`
+      : 'no revocation_endpoint_auth_methods_supported: client_secret_basic only, RFC 8414 §2'
+    return { ...token, answer: `${token.answer}; the revocation endpoint does not take ${method} (${why})` }
   }
   const revocation = await atRevocationEndpoint(context, auth)
   return revocation.verdict === 'inconclusive'

@@ -255,7 +255,7 @@ t.test(
     // RFC 8414 §2: no revocation_endpoint_auth_methods_supported means client_secret_basic only.
     t.match(
       wrong.out,
-      /^client credentials with client_secret_post\s+client_secret_post\s+inconclusive: HTTP 400 that is not JSON; the revocation endpoint does not take client_secret_post \(revocation_endpoint_auth_methods_supported: client_secret_basic\)\s+warn$/m,
+      /^client credentials with client_secret_post\s+client_secret_post\s+inconclusive: HTTP 400 that is not JSON; the revocation endpoint does not take client_secret_post \(no revocation_endpoint_auth_methods_supported: client_secret_basic only, RFC 8414 §2\)\s+warn$/m,
     )
     t.match(
       wrong.out,
