@@ -211,8 +211,8 @@ export type GrantContinuer = Pick<SessionData, 'registration' | 'sid' | 'sub'>
  * use again (one a sign-in replaces, or ends beyond `session.maxPerUser`),
  * is revoked once `signedIn` is stored. It is kept when the new session
  * may continue its grant (`mayContinue`); when another live session of
- * any frontend may share it, found as a refused sign-in's sharers are
- * (`mayShareGrant`); and when its provider is gone, or a reload gave its
+ * its user, at any frontend and in any IdP session, may share it; and
+ * when its provider is gone, or a reload gave its
  * name another client: its token goes to no one else. Rejects when the
  * store cannot be read: unknown is not "none", and the caller keeps it.
  */
