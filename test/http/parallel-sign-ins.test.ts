@@ -243,11 +243,22 @@ t.test(
       if (pending(jar, base).length === 2) taken = length
       else refused = length
     }
-    clear()
-    const c = await start(jar, `${base}/auth/login?returnTo=/c`)
-    const b = await start(jar, `${base}/auth/login?returnTo=/${'x'.repeat(taken)}`)
-    const held = pending(jar, base)
+    // A sealed value is random, and URL-encoding its `+` and `/` makes it a
+    // few bytes longer or shorter each time: the pair the search found may
+    // not fit, or fall short, on the next draw (seen once in CI), so it is
+    // drawn again until it is as near the bound as the search made it.
+    let c!: Awaited<ReturnType<typeof start>>
+    let b!: Awaited<ReturnType<typeof start>>
+    let held: string[] = []
+    for (let draw = 0; draw < 20; draw++) {
+      clear()
+      c = await start(jar, `${base}/auth/login?returnTo=/c`)
+      b = await start(jar, `${base}/auth/login?returnTo=/${'x'.repeat(taken)}`)
+      held = pending(jar, base)
+      if (held.length === 2 && held.join('; ').length > PENDING_LOGIN_BYTES - 60) break
+    }
     const bytes = held.join('; ').length
+    t.equal(held.length, 2, 'B and C are both held')
     t.ok(bytes > PENDING_LOGIN_BYTES - 60, `B and C are within 60 bytes of their bound (${bytes})`)
 
     const doneA = await jarFetch(jar, await followLoginFlow(jar, a.location!, 'alice'))
