@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
-import { HIGH_WATER_MARK } from '../../../src/proxy/websocket/relay.js'
+import { CLOSE_GRACE, HIGH_WATER_MARK } from '../../../src/proxy/websocket/relay.js'
 import { route } from '../../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../../helpers/login.js'
 import { startStack } from '../../helpers/stack.js'
@@ -206,11 +206,18 @@ t.test(
       upstream.resume()
       return end
     })
+    const closing = performance.now()
     const logout = jarFetch(jar, `${stack.gateway.url}${logoutUrl}`)
     t.same(await browserEnd, { code: 4401, reason: 'session ended' })
     t.equal((await logout).status, 200)
-    // The upstream, not reading until then, finds the close behind what it was sent.
+    // The upstream, not reading until then, finds the close behind the
+    // megabytes it was sent. The grace runs from the gateway's close, not
+    // from when that frame is written: an upstream that takes longer than
+    // CLOSE_GRACE to read what is ahead of it (a loaded CI machine did, in
+    // two runs of four) is dropped as one that never answers, and no sooner.
     const [code] = await upstreamEnd
-    t.equal(code, 4401, 'the upstream is told why')
+    const took = performance.now() - closing
+    if (code === 1006) t.ok(took >= CLOSE_GRACE, `dropped after the grace only (${Math.round(took)} ms)`)
+    else t.equal(code, 4401, 'the upstream is told why')
   },
 )
