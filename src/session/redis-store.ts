@@ -374,7 +374,7 @@ export class RedisSessionStore implements SessionStore {
     try {
       const row = await guarded(() => this.#redis.hmget(key, 'login', 'tokens', 'v', 'idle', 'abs'))
       if (row[0] === null) return undefined
-      const idle = Number(row[3])
+      const { idle } = clearFields(row)
       if (now >= idle) return undefined
       if (touch && this.#touchDue(idle, now)) {
         const touched = await guarded(() => this.#redis.ghGetAndTouch(key, now, this.#idle, this.#touchEvery))
@@ -428,8 +428,8 @@ export class RedisSessionStore implements SessionStore {
 
   /** A row of `login, tokens, v, idle, abs`, opened with the request's key. */
   #open(ref: SessionRef, row: (string | null)[], now: number): SessionData | undefined {
-    const [login, tokens, v, idle, abs] = row
-    const absoluteExpiresAt = Number(abs)
+    const [login, tokens] = row
+    const { version, idle, abs: absoluteExpiresAt } = clearFields(row)
     if (now >= absoluteExpiresAt) return undefined
     const fixed = openField(ref, 'login', login)
     return {
@@ -441,10 +441,10 @@ export class RedisSessionStore implements SessionStore {
       sid: fixed.sid,
       claims: fixed.claims,
       tokens: openField(ref, 'tokens', tokens),
-      version: Number(v),
+      version,
       createdAt: fixed.createdAt,
       absoluteExpiresAt,
-      idleExpiresAt: Number(idle),
+      idleExpiresAt: idle,
       logoutHandle: fixed.logoutHandle,
       ...(fixed.dpopKey ? { dpopKey: fixed.dpopKey } : {}),
       ...(fixed.resources ? { resources: fixed.resources } : {}),
@@ -641,6 +641,39 @@ export class RedisSessionStore implements SessionStore {
       ...(typeof sid === 'string' ? { sid } : {}),
     })
   }
+}
+
+/** The latest time a `Date` holds (ECMA-262: 8.64e15 ms from the epoch): no expiry the gateway writes is later. */
+const LATEST_TIME = 8.64e15
+
+/**
+ * The clear fields of a row of `login, tokens, v, idle, abs`, as the
+ * gateway writes them: a version (a count) and two epoch-ms times. They
+ * are not sealed, so they are checked: a record changed in Redis whose
+ * expiries are not times would be served with no expiry checked here and
+ * fail where a time is printed (a 500 at /auth/user), and one whose
+ * version is not a count would let a refresh spend the refresh token, fail
+ * its compare-and-set and replay it. Such a record is refused as a changed
+ * seal is (`malformed`): 401, one warning, the record left to expire.
+ */
+function clearFields(row: readonly (string | null)[]): { version: number; idle: number; abs: number } {
+  const [, , v, idle, abs] = row
+  const fields = { version: count(v), idle: time(idle), abs: time(abs) }
+  if (Number.isNaN(fields.version) || Number.isNaN(fields.idle) || Number.isNaN(fields.abs))
+    throw gatehouseError('GATEHOUSE_ERR_SESSION_UNREADABLE', undefined, 'malformed')
+  return fields
+}
+
+/** A count as HINCRBY keeps one, or NaN. */
+function count(text: string | null | undefined): number {
+  const n = text ? Number(text) : Number.NaN
+  return Number.isSafeInteger(n) && n >= 0 ? n : Number.NaN
+}
+
+/** An epoch-ms time as the store writes one, or NaN. */
+function time(text: string | null | undefined): number {
+  const ms = text ? Number(text) : Number.NaN
+  return Number.isFinite(ms) && ms >= 0 && ms <= LATEST_TIME ? ms : Number.NaN
 }
 
 /** The registration an `ix` field records, if it records one as a session writes it. */

@@ -151,6 +151,56 @@ t.test('a tampered or moved session record gets a 401 and a warning, never a 500
   t.equal((await call(sealedCookie(app, { key: 'not-a-key' }))).statusCode, 401, 'a malformed key: 401')
 })
 
+/**
+ * The clear fields (`v`, `idle`, `abs`) are not sealed: the touch and
+ * compare-and-set scripts read them inside Redis. A record whose clear
+ * fields are not what the gateway writes (changed by hand, or garbled) is
+ * refused like a changed seal, on every route. Until 2026-12-06 a
+ * non-numeric expiry answered /auth/user with a 500 and an error-level
+ * stack (`Invalid time value`) while the API served the session on, and a
+ * non-numeric or missing version let a refresh spend the refresh token,
+ * fail its compare-and-set, and replay it on the next request, which made
+ * the IdP revoke the grant.
+ */
+t.test('clear fields that are not numbers get a 401 and a warning, never a 500', async (t) => {
+  const upstream = await startEchoUpstream()
+  t.teardown(() => upstream.close())
+  const lines: string[] = []
+  const prefix = `${redis.prefix}clear-fields:`
+  const app = await buildTestApp(
+    t,
+    { routes: [route('/api/orders', upstream.url)], store: redis.url, keyPrefix: prefix, logLevel: 'info' },
+    { logStream: { write: (line: string) => void lines.push(line) } },
+  )
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.quit())
+  const hash = (id: string) => `${prefix}s:{${id}}`
+
+  const cases: [string, (key: string) => Promise<unknown>][] = [
+    ['the idle expiry not a number', (key) => admin.hset(key, 'idle', 'garbage')],
+    ['the absolute expiry not a number', (key) => admin.hset(key, 'abs', 'garbage')],
+    ['both expiries past any date', (key) => admin.hset(key, 'idle', '1e300', 'abs', '1e300')],
+    ['the version not a number', (key) => admin.hset(key, 'v', 'garbage')],
+    ['the version deleted', (key) => admin.hdel(key, 'v')],
+  ]
+  for (const [name, tamper] of cases) {
+    const { session, cookie } = await seedSession(app)
+    await tamper(hash(session.id))
+    for (const url of ['/api/orders', '/auth/user']) {
+      const before = lines.length
+      const res = await app.inject({ url, headers: { cookie, 'x-csrf': '1' } })
+      t.equal(res.statusCode, 401, `${name}: ${url}`)
+      t.equal(res.json().error, 'unauthenticated', `${name}: ${url}`)
+      t.same(
+        requestLines(lines.slice(before)).map((l) => [l.level, l.code, l.reason]),
+        [[40, 'GATEHOUSE_SESSION_UNREADABLE', 'malformed']],
+        `${name}: ${url}: one warning, nothing else`,
+      )
+    }
+  }
+  t.equal(upstream.requests.length, 0, 'no request went upstream with such a record')
+})
+
 /** Lines logged while serving a request (the unreachable test IdP's retries are not). */
 function requestLines(lines: readonly string[]): Record<string, unknown>[] {
   return lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((l) => 'reqId' in l)
