@@ -119,6 +119,12 @@ export class GatewayMetrics {
     labelNames: ['result', 'idp'] as const,
     registers: [this.registry],
   })
+  readonly sessionsUnreadable = new Counter({
+    name: 'gatehouse_sessions_unreadable_total',
+    help: "Requests answered 401 because their session record did not open with the cookie's key, by reason (refused: a seal did not verify; malformed: a field is not what the gateway writes; unknown-key). Nothing but the gateway writes these records: someone changed the store, or restored records from elsewhere.",
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  })
   readonly storeErrors = new Counter({
     name: 'gatehouse_session_store_errors_total',
     help: 'Requests that failed because the session store was unavailable.',

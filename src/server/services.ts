@@ -94,6 +94,7 @@ export const services = fp(
         },
         frontend,
         ends: lasting.dpopKeys,
+        onUnreadable: (reason) => metrics.sessionsUnreadable.inc({ reason }),
       })
     const sessions = sessionsOf('')
 

@@ -35,6 +35,12 @@ export interface SessionsOptions {
   readonly cookie?: ((request: FastifyRequest) => SealedCookie) | undefined
   /** Told of the sessions read and ended here; absent, no one is. */
   readonly ends?: SessionEnds | undefined
+  /**
+   * Told of each request whose session record did not open with its
+   * cookie's key, with the reason (`refused`, `malformed`, `unknown-key`):
+   * nothing but the gateway writes those records, so an operator alerts on it.
+   */
+  readonly onUnreadable?: ((reason: string) => void) | undefined
 }
 
 /**
@@ -96,6 +102,7 @@ export class Sessions {
   readonly #refFrom: (data: Readonly<Record<string, unknown>>) => SessionRef | undefined
   readonly #cookie: (request: FastifyRequest) => SealedCookie
   readonly #ends: SessionEnds | undefined
+  readonly #onUnreadable: SessionsOptions['onUnreadable']
 
   constructor(
     store: SessionStore,
@@ -120,6 +127,7 @@ export class Sessions {
           }
     this.#cookie = options.cookie ?? requestSession
     this.#ends = options.ends
+    this.#onUnreadable = options.onUnreadable
   }
 
   get store(): SessionStore {
@@ -213,6 +221,7 @@ export class Sessions {
       // like a forged cookie. The reason is logged, never the value.
       const code: LogCode = 'GATEHOUSE_SESSION_UNREADABLE'
       request.log.warn({ code, reason: err.cause }, 'session record did not open with the cookie key')
+      this.#onUnreadable?.(String(err.cause))
     }
     if (session && refreshTokenExpired(session, this.#now())) {
       await this.#delete(session.id, session.dpopKey)

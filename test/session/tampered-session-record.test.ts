@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { startEchoUpstream } from '../../dev/upstream.js'
@@ -124,6 +125,11 @@ t.test('a tampered or moved session record gets a 401 and a warning, never a 500
     for (const value of sealedValues)
       t.notOk(lines.slice(before).join('').includes(value), `${name}: no sealed value logged`)
   }
+  t.same(
+    await unreadableCounted(app),
+    { refused: 4, malformed: 2 },
+    'each refusal is counted by its reason, for an alert: nothing but Gatehouse writes these records',
+  )
   t.equal((await call(victim.cookie)).statusCode, 200, "the victim's own cookie still works")
   t.equal(
     upstream.requests.filter((r) => r.authorization === 'Bearer victim-access-token').length,
@@ -198,8 +204,20 @@ t.test('clear fields that are not numbers get a 401 and a warning, never a 500',
       )
     }
   }
+  t.same(await unreadableCounted(app), { malformed: 2 * cases.length }, 'each counted')
   t.equal(upstream.requests.length, 0, 'no request went upstream with such a record')
 })
+
+/** `gatehouse_sessions_unreadable_total` by reason, as the metrics endpoint shows it. */
+async function unreadableCounted(app: FastifyInstance): Promise<Record<string, number>> {
+  const text = await app.gatehouse.metrics.registry.metrics()
+  return Object.fromEntries(
+    [...text.matchAll(/^gatehouse_sessions_unreadable_total\{reason="([^"]+)"\} (\d+)$/gm)].map((m) => [
+      m[1]!,
+      Number(m[2]),
+    ]),
+  )
+}
 
 /** Lines logged while serving a request (the unreachable test IdP's retries are not). */
 function requestLines(lines: readonly string[]): Record<string, unknown>[] {
