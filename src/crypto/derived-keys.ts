@@ -45,6 +45,20 @@ export function clientTokenKeys(secrets: readonly string[]): SealingKey[] {
   )
 }
 
+/**
+ * The name a shared store counts a client address under (the sign-in rate
+ * limit, `src/http/rate-limit-key.ts`): 128 bits of a keyed hash
+ * (HMAC-SHA-256, RFC 2104), so no key in the store, its dumps or its
+ * replicas names a client's address, while each address still has one
+ * counter on every instance. The first secret's key alone: a counter lives
+ * one window, and a rotation starts the counts again.
+ */
+export function addressNames(secrets: readonly string[]): (address: string) => string {
+  if (secrets.length === 0) throw new TypeError('at least one secret is needed')
+  const key = derive(secrets[0]!, 'gatehouse rate-limit address v1', 32)
+  return (address) => createHmac('sha256', key).update(address).digest('base64url').slice(0, 22)
+}
+
 /** What a store indexes sessions by. */
 export type IndexedClaim = 'sub' | 'sid'
 

@@ -1,5 +1,6 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
+import { addressNames } from '../crypto/derived-keys.js'
 import { gatehouseError } from '../errors.js'
 import type { ClientRefusals } from '../oidc/client-refusals.js'
 import type { IdentityProviders } from '../oidc/providers.js'
@@ -17,7 +18,7 @@ import { rateLimitKey } from './rate-limit-key.js'
 export interface OwnRoutesOptions {
   readonly config: AuthRoutesConfig &
     BackchannelLogoutDeps['config'] & {
-      readonly session: { readonly keyPrefix: string }
+      readonly session: { readonly keyPrefix: string; readonly secrets: readonly string[] }
     }
   readonly providers: IdentityProviders
   readonly sessions: Sessions
@@ -50,12 +51,14 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
   // two frontends' `/auth/login` on two hosts would share one in Redis,
   // where in memory each route has its own.
   const nameSpace = `${redisKeys(config.session.keyPrefix).rateLimit}${opts.frontend ? `${opts.frontend.name}:` : ''}`
+  // Counted under a keyed hash of the address: Redis, and every copy of it, holds no client's address.
+  const named = addressNames(config.session.secrets)
   await app.register(rateLimit, {
     global: false,
     // Shared across instances when sessions are; a store outage must not
     // lock everyone out of signing in, so limits fail open.
     ...(stores.redis ? { redis: stores.redis, nameSpace, skipOnError: true } : {}),
-    keyGenerator: rateLimitKey,
+    keyGenerator: (request) => named(rateLimitKey(request)),
     errorResponseBuilder: (_request, context) =>
       gatehouseError(
         'GATEHOUSE_ERR_RATE_LIMITED',

@@ -127,7 +127,11 @@ export const REDIS_KEY_LAYOUT = {
       'PX 2 s while carried out (held), then 5 minutes once carried out (done); named by a SHA-256 of the issuer, client id and jti',
   },
   retryCooldown: { key: '{prefix}cooldown:<hash>', type: 'string', expires: 'PX tokens.retryCooldown' },
-  rateLimit: { key: '{prefix}rl:…', type: '@fastify/rate-limit', expires: 'the rate-limit window' },
+  rateLimit: {
+    key: '{prefix}rl:…',
+    type: '@fastify/rate-limit, named by route and a keyed hash of the client address',
+    expires: 'the rate-limit window',
+  },
   lockReleased: { key: '{prefix}lock-released', type: 'channel', expires: 'never (pub/sub)' },
   invalidations: {
     key: '__redis__:invalidate',

@@ -1,5 +1,10 @@
 import t from 'tap'
-import { clientTokenKeys, deriveCookieKeys, IndexHashes } from '../../src/crypto/derived-keys.js'
+import {
+  addressNames,
+  clientTokenKeys,
+  deriveCookieKeys,
+  IndexHashes,
+} from '../../src/crypto/derived-keys.js'
 import { SealingKey } from '../../src/crypto/sealing-key.js'
 
 const OLD = 'an-old-session-secret-of-at-least-32-characters'
@@ -49,4 +54,19 @@ t.test('index hashes: keyed, per claim, found under every secret', async (t) => 
   t.not(before.current('sub', 'alice@example.co'), name)
   t.same(new IndexHashes([OLD, OLD]).all('sub', 'x').length, 1, 'a repeated secret is looked up once')
   t.throws(() => new IndexHashes([]), TypeError)
+})
+
+t.test('address names: keyed, one per address on every instance, of a fixed length', async (t) => {
+  const named = addressNames([OLD])
+  const name = named('198.51.100.7')
+  t.equal(name, addressNames([OLD, NEW])('198.51.100.7'), 'the first secret names it, on every instance')
+  t.not(name, named('198.51.100.8'), 'another address, another name')
+  t.not(
+    name,
+    addressNames([NEW])('198.51.100.7'),
+    'another secret, another name: no table of all addresses opens it',
+  )
+  t.match(name, /^[A-Za-z0-9_-]{22}$/, '128 bits, whatever the address')
+  t.equal(named('2001:db8:a:b::/64').length, 22)
+  t.throws(() => addressNames([]), TypeError)
 })

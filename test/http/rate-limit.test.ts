@@ -1,7 +1,9 @@
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
+import { addressNames } from '../../src/crypto/derived-keys.js'
 import { buildGateway } from '../../src/server/gateway.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
+import { SESSION_SECRET } from '../helpers/gateway.js'
 import { jarFetch } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
 import { dumpKeys } from '../helpers/redis-dump.js'
@@ -45,6 +47,9 @@ t.test('with the Redis store the budget is shared by every instance', async (t) 
   t.equal((await jarFetch(new CookieJar(), `${urls[1]}/auth/login`)).status, 429)
 })
 
+/** What the stacks here count an address under: their one secret's keyed hash of it. */
+const named = addressNames([SESSION_SECRET])
+
 /** A sign-in through a proxy that appends its peer's address, as nginx's `$proxy_add_x_forwarded_for` does. */
 const viaProxy = (url: string, forwardedFor: string) =>
   jarFetch(new CookieJar(), url, { headers: { 'x-forwarded-for': forwardedFor } })
@@ -83,7 +88,7 @@ t.test(
     )
     const addresses = await counted()
     t.ok(addresses.length > 0, 'the counters are in Redis')
-    t.same(addresses, ['127.0.0.1'], "the socket peer's address, whatever the header said")
+    t.same(addresses, [named('127.0.0.1')], "the socket peer's address, whatever the header said")
   },
 )
 
@@ -103,9 +108,37 @@ t.test(
     t.same(statuses, [302, 302, 302, 429], 'one budget for the whole /64')
     t.equal((await viaProxy(url, '2001:db8:a:c::1')).status, 302, 'the next /64 is another client')
     const prefixes = (await counted()).sort()
-    t.same(prefixes, ['2001:db8:a:b::/64', '2001:db8:a:c::/64'], 'one counter per /64, not per address')
+    t.same(
+      prefixes,
+      ['2001:db8:a:b::/64', '2001:db8:a:c::/64'].map(named).sort(),
+      'one counter per /64, not per address',
+    )
   },
 )
+
+/**
+ * Data at rest is data in a backup: the counters in Redis (and so in its
+ * dumps, its replicas and `MONITOR`) are named by a keyed hash of the
+ * address, not the address. Until 2026-12-06 every sign-in's address was
+ * there in clear, and the per-address budget never needed it to be.
+ */
+t.test('the counters in Redis name no client address, and still count per address', async (t) => {
+  const { url, dump, counted } = await behindTrustedProxy(t)
+  const statuses = []
+  for (const address of [
+    '198.51.100.77',
+    '2001:db8:77:b::1',
+    '198.51.100.77',
+    '198.51.100.77',
+    '198.51.100.77',
+  ])
+    statuses.push((await viaProxy(url, address)).status)
+  t.same(statuses, [302, 302, 302, 302, 429], 'one budget per address, as before')
+  const stored = [...(await dump())].flat().join('\n')
+  t.equal((await counted()).length, 2, 'two counters in Redis')
+  for (const address of ['198.51.100.77', '2001:db8:77:b', '198.51.100', '127.0.0.1'])
+    t.notOk(stored.includes(address), `no key or value holds ${address}`)
+})
 
 t.test('an IPv4-mapped IPv6 address shares its IPv4 address budget', async (t) => {
   const stack = await startStack(t, { config: { rateLimitMax: 2, trustProxy: true } })
@@ -125,10 +158,10 @@ async function behindTrustedProxy(t: Test) {
   const stack = await startStack(t, {
     config: { rateLimitMax: 3, trustProxy: true, store: redis.url, keyPrefix: redis.prefix },
   })
-  const counted = async () => {
-    const keys = [...(await dumpKeys(redis.url, redis.prefix)).keys()].filter((k) => k.includes(':rl:'))
-    // @fastify/rate-limit's key ends `<method><route>-<key>`; an address holds no '-'.
-    return keys.map((k) => k.slice(k.lastIndexOf('-') + 1))
-  }
-  return { url: `${stack.gateway.url}/auth/login`, counted }
+  const dump = async () =>
+    new Map([...(await dumpKeys(redis.url, redis.prefix))].filter(([k]) => k.includes(':rl:')))
+  const counted = async () =>
+    // @fastify/rate-limit's key ends `<method><route>-<key>`; a counter's name holds no '-'.
+    [...(await dump()).keys()].map((k) => k.slice(k.lastIndexOf('-') + 1))
+  return { url: `${stack.gateway.url}/auth/login`, dump, counted }
 }
