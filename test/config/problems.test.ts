@@ -6,7 +6,8 @@ t.test(
   'a syntax error on a long line is reported at once: the line is searched for ${VAR} in one pass',
   async (t) => {
     // A minified JSON config is one line; searching it for an unquoted
-    // `${VAR}` from each bracket in turn took 4 s at 1 MB.
+    // `${VAR}` from each bracket in turn took 4 s at 1 MB; one pass takes
+    // about 70 ms on a loaded CI machine, and the bound sits between the two.
     const routes = Array.from({ length: 20_000 }, (_, i) => ({ path: `/r${i}`, upstream: 'http://u' }))
     const line = JSON.stringify({ server: { publicUrl: 'https://app.example.com' }, routes }).slice(0, -1)
     const errors = Array.from({ length: 10 }, () => ({
@@ -18,7 +19,7 @@ t.test(
     const elapsed = performance.now() - started
     t.equal(found.length, 10)
     t.same(found[0], { path: '', line: 1, message: 'YAML syntax error: Flow map must end with a }' })
-    t.ok(elapsed < 500, `${line.length} characters, 10 errors on the line: ${Math.round(elapsed)} ms`)
+    t.ok(elapsed < 2_000, `${line.length} characters, 10 errors on the line: ${Math.round(elapsed)} ms`)
   },
 )
 

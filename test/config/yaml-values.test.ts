@@ -202,7 +202,8 @@ t.test('a problem at each key of a large mapping is located in time linear in it
   // Each problem's line was found by a search of its mapping's keys: a
   // mapping of 40,000 unknown options (within the node bound) took check
   // 23 s, 19 of them locating its problems, and at the bound more, near a
-  // reload's 30 s.
+  // reload's 30 s. Indexed, it takes about 45 ms, and 380 ms on a loaded
+  // CI machine; the bound sits far above both and far below the search's 19 s.
   const keys = 40_000
   const text = minimal.replace(
     '  clientId: my-bff\n',
@@ -214,7 +215,7 @@ t.test('a problem at each key of a large mapping is located in time linear in it
   const lines = Array.from({ length: keys }, (_, i) => lineOf(['oidc', `k${i}`, 'x']))
   const elapsed = performance.now() - started
   t.same([lines[0], lines.at(-1)], [6, 5 + keys], 'each at its key')
-  t.ok(elapsed < 1_000, `${keys} problems located in ${Math.round(elapsed)} ms`)
+  t.ok(elapsed < 5_000, `${keys} problems located in ${Math.round(elapsed)} ms`)
   const found = problems(text)
   t.same(
     [found[0], found.at(-1)],
