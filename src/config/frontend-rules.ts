@@ -5,6 +5,7 @@
  * (src/frontend-match.ts).
  */
 import { type FrontendMatch, FrontendMatcher } from '../frontend-match.js'
+import { ROUTER_SYNTAX, ROUTER_SYNTAX_PROBLEM } from './own-paths.js'
 import { rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
 
@@ -118,6 +119,9 @@ export function checkFrontends(config: RawConfig): Finding[] {
     ) {
       add(at('pathPrefix'), 'must be a path prefix such as /partners, without .., query or spaces')
     }
+    // Its sign-in endpoints are registered under it (frontendBasePath).
+    if (frontend.pathPrefix !== undefined && ROUTER_SYNTAX.test(frontend.pathPrefix))
+      add(at('pathPrefix'), ROUTER_SYNTAX_PROBLEM)
     const { host, pathPrefix } = matchable[i]!
     const key = `${host ?? '*'} ${pathPrefix}`
     const same = matches.get(key)

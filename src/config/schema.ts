@@ -433,7 +433,7 @@ export const RouteSchema = Type.Object(
     path: Type.String({
       minLength: 1,
       description:
-        "Path prefix, matched on whole segments. Not /healthz or /readyz, which Gatehouse serves itself on every host, nor at or under the frontend's auth.basePath.",
+        "Path prefix, matched on whole segments, as written: without : or *, which are no wildcards. Not /healthz or /readyz, which Gatehouse serves itself on every host, nor at or under the frontend's auth.basePath.",
     }),
     upstream: Type.String({
       minLength: 1,
@@ -557,7 +557,7 @@ export const FrontendSchema = Type.Object(
       Type.String({
         minLength: 2,
         description:
-          'Serve requests under this path prefix, matched on whole segments, e.g. /partners; its routes and auth.basePath must lie inside it.',
+          'Serve requests under this path prefix, matched on whole segments, e.g. /partners; its routes and auth.basePath must lie inside it. Without : or *.',
       }),
     ),
     publicUrl: Type.String({

@@ -4,7 +4,7 @@ import { checkExchange } from './exchange.js'
 import { checkFapi2 } from './fapi2.js'
 import { checkFrontends, formatAt, type RouteList, routeLists, unusedProviders } from './frontend-rules.js'
 import { LOOPBACK_HOST as LOOPBACK } from './loopback.js'
-import { HEALTH_PATHS } from './own-paths.js'
+import { HEALTH_PATHS, ROUTER_SYNTAX, ROUTER_SYNTAX_PROBLEM } from './own-paths.js'
 import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
 import type { RawConfig } from './schema.js'
 import {
@@ -342,6 +342,7 @@ function checkRoutes(
     ) {
       add(at('path'), 'must be a path prefix such as /api/orders, without .., query or spaces')
     }
+    if (ROUTER_SYNTAX.test(path)) add(at('path'), ROUTER_SYNTAX_PROBLEM)
     const first = seen.get(path)
     if (first !== undefined) add(at('path'), `duplicates ${formatAt(list.at)}[${first}].path (${path})`)
     else seen.set(path, i)
