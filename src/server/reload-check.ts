@@ -77,14 +77,16 @@ export function checkReload({ bytes, file, env, running }: ReloadCheckInput): Re
 
 /**
  * `checkReload` as a reload runs it: a file of up to `INLINE_CHECK_BYTES`
- * here, a larger one on a thread of its own (`checkOffThread`).
+ * here, a larger one on a thread of its own (`checkOffThread`), which
+ * `stop` ends.
  */
 export function checkForReload(
   input: ReloadCheckInput,
   limits: ReloadCheckLimits = RELOAD_CHECK_LIMITS,
+  stop?: AbortSignal,
 ): Promise<ReloadCheck> {
   if (input.bytes.byteLength <= INLINE_CHECK_BYTES) return Promise.resolve(checkReload(input))
-  return checkOffThread(input, limits)
+  return checkOffThread(input, limits, stop)
 }
 
 /**
@@ -93,12 +95,15 @@ export function checkForReload(
  * yaml-scan.ts takes seconds (1 MiB of blank lines, 2.4 s). The key and
  * certificate files the config names are read there too. The thread's
  * heap and time are bounded: past either, the reload is refused and the
- * process goes on.
+ * process goes on. Once `stop` aborts (the shutdown), the thread is ended
+ * and the check refused at once.
  */
 export function checkOffThread(
   input: ReloadCheckInput,
   limits: ReloadCheckLimits = RELOAD_CHECK_LIMITS,
+  stop?: AbortSignal,
 ): Promise<ReloadCheck> {
+  if (stop?.aborted) return Promise.resolve(stopped())
   return new Promise((resolve) => {
     const worker = new Worker(new URL(import.meta.resolve('./reload-check-worker.js')), {
       workerData: { ...input, env: { ...input.env } },
@@ -109,6 +114,7 @@ export function checkOffThread(
       if (settled) return
       settled = true
       clearTimeout(timer)
+      stop?.removeEventListener('abort', onStop)
       void worker.terminate()
       resolve(check.result === 'valid' ? { ...check, config: deepFreeze(check.config) } : check)
     }
@@ -117,6 +123,10 @@ export function checkOffThread(
       () => refuse(`checking the file took longer than ${limits.timeout / 1000} s; it was not applied`),
       limits.timeout,
     )
+    // A shutdown waited out the check, seconds for 1 MiB and up to its
+    // whole timeout, with nothing else left to drain.
+    const onStop = () => settle(stopped())
+    stop?.addEventListener('abort', onStop, { once: true })
     worker.once('message', settle)
     worker.once('error', (err: Error & { code?: string }) =>
       refuse(
@@ -127,6 +137,14 @@ export function checkOffThread(
     )
     worker.once('exit', (code) => refuse(`checking the file ended without an answer (exit code ${code})`))
   })
+}
+
+/** A check the shutdown ended: nothing is wrong with the file (reload.ts does not log it as refused). */
+function stopped(): ReloadCheck {
+  return {
+    result: 'invalid',
+    problems: [{ path: '', message: 'the gateway is shutting down: the check of the file was stopped' }],
+  }
 }
 
 /** What a failed read or check says is wrong with the file. */

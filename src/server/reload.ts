@@ -7,7 +7,7 @@ import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
-import { checkForReload } from './reload-check.js'
+import { checkForReload, RELOAD_CHECK_LIMITS } from './reload-check.js'
 import { DEFAULT_RELOAD_RETRY, type ReloadRetry, retryDelay } from './reload-retry.js'
 
 /** What came of one reload. */
@@ -242,7 +242,13 @@ export class ConfigReloader {
     if (bytes === undefined) return this.#rejected(trigger, unreadable)
     // A large file is checked on a thread of its own (reload-check.ts):
     // its parse takes seconds, which requests would otherwise wait out.
-    const checked = await checkForReload({ bytes, file, env, running: this.#running })
+    const checked = await checkForReload(
+      { bytes, file, env, running: this.#running },
+      RELOAD_CHECK_LIMITS,
+      this.#shutdown.signal,
+    )
+    // The shutdown may have stopped the check, or come while it ran.
+    if (this.#closed) return this.#abandoned(trigger)
     if (checked.result === 'invalid') return this.#rejected(trigger, checked.problems)
     for (const warning of checked.warnings)
       log.warn({ file, line: warning.line }, formatProblem(file, warning))

@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import type { Worker } from 'node:worker_threads'
 import t from 'tap'
 import type { Lasting } from '../../src/server/lasting.js'
 import { route } from '../helpers/gateway.js'
@@ -94,5 +96,43 @@ t.test(
     t.match(await reloading, { result: 'rejected', problems: [{ message: /shutting down/ }] })
     t.equal(held(), 0, 'the app built for it was closed')
     t.same(running.config.oidc.scopes, scopes)
+  },
+)
+
+t.test(
+  'a reload whose large file is being checked on its own thread does not hold the shutdown for the check',
+  async (t) => {
+    const log = new LogLines()
+    const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
+      logStream: log.stream,
+      input: { logLevel: 'info' },
+      watch: false,
+    })
+    const { running } = stack
+    const text = configText({ ...stack.input, routes: [route('/api/new', stack.upstream.url)] })
+    // Within every bound (yaml-scan.ts): 1 MB of blank lines takes the
+    // check seconds, past any drain this test could see.
+    stack.configMap.write(text + '\n'.repeat(1_000_000 - text.length))
+    const thread = once(process, 'worker') as Promise<[Worker]>
+    const reloading = running.reload()
+    const [checker] = await thread
+    let answered = false
+    checker.once('message', () => {
+      answered = true
+    })
+    const ended = once(checker, 'exit')
+    await once(checker, 'online')
+
+    const began = performance.now()
+    await running.close()
+    t.comment(`close() took ${Math.round(performance.now() - began)} ms`)
+    await ended
+    t.notOk(answered, 'the check was ended, not waited out: its thread never answered')
+    t.match(await reloading, { result: 'rejected', problems: [{ message: /shutting down/ }] })
+    t.equal(running.config.routes[0]?.path, '/api/orders', 'nothing was applied')
+    t.notOk(
+      log.lines.some((l) => l.code === 'GATEHOUSE_CONFIG_RELOAD_REJECTED'),
+      'nor refused as a bad file: the file was not to blame',
+    )
   },
 )
