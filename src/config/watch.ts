@@ -1,6 +1,6 @@
 import { type FSWatcher, watch } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
-import { ABSENT, configDigest } from './digest.js'
+import { configDigest, refusalDigest } from './digest.js'
 import { readConfigFile } from './read.js'
 
 /** How long the directory must be quiet before the file is read, ms. */
@@ -54,12 +54,12 @@ export function watchConfigFile(
   let timer: NodeJS.Timeout | undefined
   let closed = false
 
-  // A missing file (between a delete and a create) hashes as absent: its
+  // A missing file (between a delete and a create) hashes as refused: its
   // return is a change, and reading it then reports what is wrong with it.
   // So does one the reload would refuse unread (read.ts): a FIFO put in its
   // place would otherwise hold a pool thread in open(2) until a writer
   // came, and each event after it one more, until fs work stopped.
-  const digest = () => readConfigFile(path).then(configDigest, () => ABSENT)
+  const digest = () => readConfigFile(path).then(configDigest, refusalDigest)
   const check = async () => {
     const now = await digest()
     if (closed || now === last) return

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
-import { ABSENT, configDigest } from '../config/digest.js'
+import { configDigest, refusalDigest } from '../config/digest.js'
 import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors.js'
 import { readConfigFile } from '../config/read.js'
 import type { GatehouseConfig } from '../config/types.js'
@@ -77,7 +77,8 @@ export class ConfigReloader {
   #nextTrigger: Trigger = 'file'
   /**
    * A digest of the bytes the last reload read, whatever came of it,
-   * unless what refused them was not in them.
+   * unless what refused them was not in them; of why it could read none
+   * (`refusalDigest`), when it could not.
    */
   #lastRead: string | undefined
   readonly #retry: ReloadRetry
@@ -220,17 +221,19 @@ export class ConfigReloader {
     // check and the lines of a refusal all come from these same bytes.
     let bytes: Buffer | undefined
     let unreadable: readonly ConfigProblem[] = []
+    let read: string
     try {
       bytes = await readConfigFile(file)
+      read = configDigest(bytes)
     } catch (err) {
       unreadable = problemsOf(err)
+      read = refusalDigest(err)
     }
     // One edit is often both a SIGHUP and a change the watch sees: the
     // watch's reload then finds the bytes the signal's has just read, and
     // would log and count its verdict a second time. A signal or a call
     // always reads again: its sender may know something changed outside
     // the file (an IdP back up).
-    const read = bytes === undefined ? ABSENT : configDigest(bytes)
     if (trigger === 'file' && read === this.#lastRead) {
       log.info(
         { file, trigger },

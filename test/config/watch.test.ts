@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { configDigest } from '../../src/config/digest.js'
 import { watchConfigFile } from '../../src/config/watch.js'
+import { mkfifo } from '../helpers/fifo.js'
 
 /** Long enough for any machine to deliver a file event; a missed event fails, it does not hang. */
 const BOUND_MS = 5_000
@@ -108,3 +109,23 @@ t.test(
     t.equal(none, 0, 'the bytes loaded are no change')
   },
 )
+
+t.test('a file that cannot be read, then cannot for another reason, is a change each time', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-watch-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'routes.yaml')
+  writeFileSync(file, 'v: 1\n')
+  const { nextChange, changes } = await watched(t, file)
+  let seen = nextChange('deleted')
+  rmSync(file)
+  await seen
+  // Each is refused unread (read.ts); the reload must read it to say why.
+  seen = nextChange('a directory in its place')
+  mkdirSync(file)
+  await seen
+  seen = nextChange('a FIFO in its place')
+  rmSync(file, { recursive: true })
+  mkfifo(file)
+  await seen
+  t.equal(changes(), 3)
+})

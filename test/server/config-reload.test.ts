@@ -1,4 +1,4 @@
-import { renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import type { RunningGateway } from '../../src/server/start.js'
@@ -536,5 +536,48 @@ t.test(
     )
     t.equal(await reloads(running, 'rejected'), 1, 'one refusal')
     t.equal(running.config.server.port, port)
+  },
+)
+
+t.test(
+  'a file refused for one reason, then put back refused for another, is refused again: each is logged and counted',
+  async (t) => {
+    const log = new LogLines()
+    const stack = await startReloadable(
+      t,
+      (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+      { logStream: log.stream, input: { logLevel: 'info' } },
+    )
+    const { running, configMap, url } = stack
+    const before = running.config
+    const summaries = () => log.lines.filter((l) => /^config reload rejected:/.test(l.msg)).length
+    const refusedFor = async (what: string, reason: RegExp) => {
+      const line = await log.seen(
+        what,
+        (l) =>
+          l.code === 'GATEHOUSE_CONFIG_RELOAD_REJECTED' && l.file === configMap.file && reason.test(l.msg),
+      )
+      t.match(line.msg, reason, what)
+    }
+    // A deploy that goes wrong step by step: the file deleted, a directory
+    // made in its place, then a FIFO, then a file far over the bound.
+    rmSync(configMap.file)
+    await refusedFor('the file deleted', /file not found/)
+    mkdirSync(configMap.file)
+    await refusedFor('a directory in its place', /is a directory, not a regular file/)
+    rmSync(configMap.file, { recursive: true })
+    const fifo = join(configMap.dir, 'routes.yaml.fifo')
+    mkfifo(fifo)
+    renameSync(fifo, configMap.file)
+    await refusedFor('a FIFO in its place', /is a FIFO \(named pipe\), not a regular file/)
+    const large = join(configMap.dir, 'routes.yaml.large')
+    writeFileSync(large, Buffer.alloc(2 * 1024 * 1024, '#'))
+    renameSync(large, configMap.file)
+    await refusedFor('a 2 MiB file in its place', /is 2097152 bytes; a config file may be at most 1 MiB/)
+
+    t.equal(summaries(), 4, 'four refusals, one for each')
+    t.equal(await reloads(running, 'rejected'), 4, 'each counted')
+    t.equal(running.config, before, 'the running config is kept')
+    t.equal((await get(`${url}/healthz`)).status, 200)
   },
 )
