@@ -79,34 +79,37 @@ t.test('a 100 ms oidc.connectTimeout gives up on a silent IdP before it hangs up
   t.equal(await dropped, 'dialler', 'the IdP saw the connection closed by the gateway')
 })
 
-t.test('a route timeout of 100 ms bounds the connect too: 504 before the upstream hangs up at 300 ms', async (t) => {
-  const peer = await silentPeer(t)
-  const app = await buildGateway(
-    testConfig({
-      port: 0,
-      issuer: UNREACHABLE_ISSUER,
-      routes: [route('/silent', peer.url, { token: 'none', csrf: false, timeout: 100 })],
-    }),
-  )
-  t.teardown(() => app.close())
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  const dropped = peer.nextDrop()
-  const start = performance.now()
-  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    request(`${base}/silent/x`, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        body += chunk
+t.test(
+  'a route timeout of 100 ms bounds the connect too: 504 before the upstream hangs up at 300 ms',
+  async (t) => {
+    const peer = await silentPeer(t)
+    const app = await buildGateway(
+      testConfig({
+        port: 0,
+        issuer: UNREACHABLE_ISSUER,
+        routes: [route('/silent', peer.url, { token: 'none', csrf: false, timeout: 100 })],
+      }),
+    )
+    t.teardown(() => app.close())
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+    const dropped = peer.nextDrop()
+    const start = performance.now()
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      request(`${base}/silent/x`, (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          body += chunk
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
       })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+        .on('error', reject)
+        .end()
     })
-      .on('error', reject)
-      .end()
-  })
-  const ms = performance.now() - start
-  t.equal(answer.status, 504, `504 after ${Math.round(ms)} ms`)
-  t.match(answer.body, /"error":"upstream_timeout"/)
-  t.equal(await dropped, 'dialler', 'the upstream saw the connection closed by the gateway')
-})
+    const ms = performance.now() - start
+    t.equal(answer.status, 504, `504 after ${Math.round(ms)} ms`)
+    t.match(answer.body, /"error":"upstream_timeout"/)
+    t.equal(await dropped, 'dialler', 'the upstream saw the connection closed by the gateway')
+  },
+)
