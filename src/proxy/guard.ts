@@ -114,7 +114,12 @@ export function routeGuard(
       const fresh = (session: SessionData): string | undefined => {
         const audience = audienceOf(session)
         if (deps.userTokens.needsRefresh(session, audience)) return undefined
-        return audience ? session.tokens.audiences![audience.key]!.accessToken : session.tokens.accessToken
+        if (audience === undefined) return session.tokens.accessToken
+        // A removed provider's session lasts as long as its login token: a
+        // token of the route's own, exchanged or minted before the reload,
+        // must not carry it past that (`endsWithItsToken`).
+        if (endsWithItsToken(session, deps)) return undefined
+        return session.tokens.audiences![audience.key]!.accessToken
       }
       const attach = (
         request: FastifyRequest,
@@ -136,6 +141,9 @@ export function routeGuard(
         // Before any token is read or refreshed: another provider's token
         // must never reach this upstream, nor its refresh be spent on it.
         if (session) ofProvider?.(session)
+        // Its login token due, a removed provider's session is over, whatever
+        // the route's own token says: UserTokens ends it.
+        if (session && endsWithItsToken(session, deps)) await deps.userTokens.accessToken(session)
         const token =
           session && (fresh(session) ?? (await deps.userTokens.accessToken(session, audienceOf(session))))
         attach(request, session, token)
@@ -164,11 +172,14 @@ export function routeGuard(
  * provider, gave it another issuer or client id, or took it off the
  * frontend's list: `IdentityProviders.ofSession`), and so lasts only as
  * long as its login token. A route that does not send that token (`token:
- * client`) asks UserTokens for it once it is due, as a user route would:
- * UserTokens refreshes nothing of such a session and ends it
- * (`GATEHOUSE_ERR_SESSION_EXPIRED`). Else the session's cookie would go on
- * earning the gateway's token until the session's own expiry, hours after
- * every user route had ended it.
+ * client`, or a route with a token of its own: exchanged, or for a
+ * `resource` or `scopes`) asks UserTokens for it once it is due, as a
+ * plain user route would: UserTokens refreshes nothing of such a session
+ * and ends it (`GATEHOUSE_ERR_SESSION_EXPIRED`). Else the session's cookie
+ * would go on earning the gateway's token until the session's own expiry,
+ * hours after every user route had ended it, and a route token exchanged
+ * or minted just before the reload would serve for most of its lifetime
+ * past the end `/auth/user` gave.
  */
 export function lastsAsRemoved(session: SessionIssuer, deps: Pick<GuardDeps, 'providers'>): boolean {
   return deps.providers.ofSession(session) === undefined

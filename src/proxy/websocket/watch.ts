@@ -128,10 +128,15 @@ export class SocketWatch {
     // The refresh token's own expiry ends the session too (sessionEndsAt),
     // and the store does not know about it.
     if (!session || sessionEndsAt(session) <= now) return [CLOSE_SESSION_ENDED, 'session ended']
-    // The gateway's token rode on the upgrade; the session's own matters
-    // only to a removed provider's session, which ends when it is due.
-    if (this.#route.token === 'client')
-      return lastsAsRemoved(session, this.#deps) ? this.#tokenVerdict(session, now, undefined) : undefined
+    // A removed provider's session ends when its login token is due, on
+    // every route: the gateway's token rode on a client route's upgrade,
+    // and a route token of its own (exchanged, or for a resource) may
+    // outlive the login token by most of its lifetime.
+    if (lastsAsRemoved(session, this.#deps)) {
+      const ended = await this.#tokenVerdict(session, now, undefined)
+      if (ended !== undefined) return ended
+    }
+    if (this.#route.token === 'client') return undefined
     return this.#tokenVerdict(session, now, this.#audience(session))
   }
 
