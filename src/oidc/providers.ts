@@ -157,7 +157,7 @@ export class IdentityProviders {
   of(session: SessionIssuer): OidcClient {
     const client = this.ofSession(session)
     if (client) return client
-    throw gatehouseError(
+    const err = gatehouseError(
       'GATEHOUSE_ERR_SESSION_EXPIRED',
       this.#byName.has(session.idp)
         ? 'The identity provider this session signed in with now has another issuer or client id, which did not issue its tokens.'
@@ -165,6 +165,8 @@ export class IdentityProviders {
           ? 'The identity provider this session signed in with is no longer one this frontend signs in with.'
           : 'The identity provider this session signed in with is no longer configured.',
     )
+    gone.add(err)
+    throw err
   }
 
   /** `OidcClient.refresh` at the session's provider (UserTokens calls it so). */
@@ -215,6 +217,17 @@ export class IdentityProviders {
   close(): Promise<void> {
     return Promise.all(this.all.map((client) => client.close())).then(() => {})
   }
+}
+
+/** The errors of `IdentityProviders.of`: no provider was asked anything. */
+const gone = new WeakSet<Error>()
+
+/**
+ * Whether `err` is `IdentityProviders.of`'s: the session's provider is no
+ * longer configured as it was, so the session is over and no IdP was asked.
+ */
+export function providerGone(err: unknown): boolean {
+  return err instanceof Error && gone.has(err)
 }
 
 /** True when both are the same issuer and client id, or both are unknown. */

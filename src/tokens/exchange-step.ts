@@ -1,4 +1,5 @@
 import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
+import { providerGone } from '../oidc/providers.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { sessionEnded } from '../session/log-id.js'
 import type { SessionData } from '../session/types.js'
@@ -100,6 +101,10 @@ export async function exchangeStep(
     // At the session's own provider: its subject token means nothing to another.
     token = await deps.exchange!(subject, audience, session.dpopKey, session)
   } catch (err) {
+    // The session's provider is gone (a reload removed it, or gave its name
+    // another issuer or client id): no IdP was asked, so this is no
+    // exchange to count, nor an outage; the session is over (UserTokens).
+    if (providerGone(err)) throw err
     // The copy kept is counted as the refusal was, for a remembered answer's span.
     if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED')
       refusedBeforeExchange(deps.refusals.refused(refusalKey, err, fingerprint), exchangeOutcome(err))

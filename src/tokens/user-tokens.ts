@@ -1,6 +1,7 @@
 import type { Span } from '@opentelemetry/api'
 import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type LateAnswer, lateAnswerOf } from '../oidc/late-answer.js'
+import { providerGone } from '../oidc/providers.js'
 import { rotatedRefreshToken } from '../oidc/rotated.js'
 import { expiredOnArrival } from '../oidc/token-lifetime.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
@@ -476,6 +477,12 @@ export class UserTokens {
             span?.setAttribute(ATTR.exchangeOutcome, 'success')
             return session
           } catch (err) {
+            // Ended as a refresh at a removed provider ends it (`#redeemTraced`):
+            // the record goes too, not only the browser's cookie.
+            if (providerGone(err)) {
+              await this.#end(current)
+              throw err
+            }
             span?.setAttribute(ATTR.exchangeOutcome, exchangeOutcome(err))
             if (isGatehouseError(err) && idpFailureOf(err)?.verdict === 'unavailable')
               this.#unavailable.exchangeFailed(current.id, audience.key, err, this.#unavailableLimit)
@@ -531,9 +538,7 @@ export class UserTokens {
       )
       // The classification (src/oidc/answers.ts) said the grant is over, or the IdP was gone too long.
       if (isGatehouseError(thrown) && thrown.code === 'GATEHOUSE_ERR_SESSION_EXPIRED') {
-        this.#unavailable.clear(current.id)
-        await this.#store.delete(current.id)
-        this.#ended?.(current.id, current.dpopKey)
+        await this.#end(current)
       } else {
         await this.#writes.keep(current, rotatedRefreshToken(err))
       }
@@ -543,6 +548,13 @@ export class UserTokens {
     span?.setAttribute(ATTR.refreshOutcome, 'success')
     this.#observer?.refreshed?.('success', this.#now() - started, label, current.id, undefined, current.idp)
     return this.#writes.write(current, merged(current.tokens, audience, next))
+  }
+
+  /** Ends a session the IdP, or the gateway's config, says is over: its record, and what this process holds of it. */
+  async #end(session: SessionData): Promise<void> {
+    this.#unavailable.clear(session.id)
+    await this.#store.delete(session.id)
+    this.#ended?.(session.id, session.dpopKey)
   }
 
   /**
