@@ -12,6 +12,8 @@ export interface ExchangeRecord {
   /** The route audience's label. */
   readonly audience: string
   readonly failure?: IdpFailure | undefined
+  /** The session's provider: with several, the same audience may be exchanged at each. */
+  readonly idp?: string | undefined
 }
 
 /**
@@ -20,11 +22,12 @@ export interface ExchangeRecord {
  * redacted, or the network cause) and the catalogue code the request got.
  */
 export function logExchange(log: FastifyBaseLogger, record: ExchangeRecord): void {
-  const { outcome, ms, sessionId, audience, failure } = record
+  const { outcome, ms, sessionId, audience, failure, idp } = record
   const fields = {
     session: sessionLogId(sessionId),
     ms,
     audience,
+    ...(idp === undefined ? {} : { idp }),
     ...failureFields(failure),
   }
   const [level, code, msg] = describe(outcome)

@@ -13,15 +13,16 @@ import type { RefusalMemory } from './refusal-memory.js'
 export interface ExchangeObserver {
   /**
    * One exchange of a session's token for a `token: exchange` route's
-   * (`audience`, the route audience's label); `failure`, what the IdP
-   * answered when it was not a success.
+   * (`audience`, the route audience's label) at provider `idp`, the
+   * session's; `failure`, what the IdP answered when it was not a success.
    */
   exchanged?(
     outcome: ExchangeOutcome,
     ms: number,
     audience: string,
     sessionId: string,
-    failure?: IdpFailure,
+    failure: IdpFailure | undefined,
+    idp: string,
   ): void
 }
 
@@ -86,7 +87,7 @@ export async function exchangeStep(
       // The login token, with no refresh token to renew it: the session is over.
       throw sessionEnded(session.id, 'The token to exchange expired and there is no refresh token.')
     }
-    deps.observer?.exchanged?.('subject_expired', 0, audience.label, session.id)
+    deps.observer?.exchanged?.('subject_expired', 0, audience.label, session.id, undefined, session.idp)
     throw expiredIdToken(session)
   }
   // The IdP refused this subject for this audience moments ago, and would
@@ -109,10 +110,24 @@ export async function exchangeStep(
     if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED')
       refusedBeforeExchange(deps.refusals.refused(refusalKey, err, fingerprint), exchangeOutcome(err))
     const ms = deps.now() - started
-    deps.observer?.exchanged?.(exchangeOutcome(err), ms, audience.label, session.id, idpFailureOf(err))
+    deps.observer?.exchanged?.(
+      exchangeOutcome(err),
+      ms,
+      audience.label,
+      session.id,
+      idpFailureOf(err),
+      session.idp,
+    )
     throw err
   }
-  deps.observer?.exchanged?.('success', deps.now() - started, audience.label, session.id)
+  deps.observer?.exchanged?.(
+    'success',
+    deps.now() - started,
+    audience.label,
+    session.id,
+    undefined,
+    session.idp,
+  )
   return deps.write(session, {
     ...session.tokens,
     audiences: {

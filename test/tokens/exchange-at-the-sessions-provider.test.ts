@@ -7,12 +7,16 @@ import t from 'tap'
 import { LEDGER, LEDGER_EXCHANGE, STACK_EXCHANGE } from '../helpers/audience-stack.js'
 import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
+import { LogLines } from '../helpers/reloadable.js'
 import { startTwoIdps } from '../helpers/two-idps.js'
 
 t.test('each session exchanges at its own provider, and the token is that provider’s', async (t) => {
+  const logs = new LogLines()
   const set = await startTwoIdps(t, {
     idp: { tokenExchange: STACK_EXCHANGE },
     routes: (shared) => [route('/ledger', shared, { token: 'exchange', exchange: LEDGER_EXCHANGE })],
+    config: { logLevel: 'info' },
+    gateway: { logStream: logs.stream },
   })
   const base = set.urls[0]!
   const corp = await login(base, { params: { idp: 'corp' } })
@@ -33,4 +37,10 @@ t.test('each session exchanges at its own provider, and the token is that provid
   const corpToken = set.shared.requests[1]!.authorization!.slice(7)
   t.match(await set.corp.idp.describe(corpToken), { aud: LEDGER })
   t.not(corpToken, partnerToken, 'the same sub at two providers: two sessions, two tokens')
+  // The same route and audience at two providers: only the line's idp tells whose IdP answered.
+  t.same(
+    logs.lines.filter((line) => line.msg === 'token exchanged').map((line) => line.idp),
+    ['partner', 'corp'],
+    "each exchange's log line names its provider",
+  )
 })
