@@ -14,8 +14,8 @@ return 0
  * Deletes a lock iff still owned, and only then wakes waiters: a holder
  * whose lock lapsed must neither delete the next owner's lock nor tell
  * waiters it is free. KEYS: lock. ARGV: owner, channel, message, and
- * optionally a message published first: an idle release's
- * (`IDLE_RELEASE`), which a waiter of an instance that predates it does
+ * optionally a message published first: an idle or answered release's
+ * (`IDLE_RELEASE`, `ANSWERED_RELEASE`), which a waiter of an instance that predates it does
  * not know, and which the plain message after it then wakes as before.
  */
 export const RELEASE_LOCK = `
@@ -33,3 +33,6 @@ return 0
  * Lock keys start `refresh:` or `client:`, so none is mistaken for it.
  */
 export const IDLE_RELEASE = 'idle:'
+
+/** Prefix of the message an answered release publishes before the lock's key, as `IDLE_RELEASE`. */
+export const ANSWERED_RELEASE = 'answered:'

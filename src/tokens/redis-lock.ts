@@ -4,7 +4,7 @@ import { RefreshWaitTimeoutError } from '../errors.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
-import { IDLE_RELEASE, RELEASE_LOCK, RENEW_LOCK } from './redis-lock-scripts.js'
+import { ANSWERED_RELEASE, IDLE_RELEASE, RELEASE_LOCK, RENEW_LOCK } from './redis-lock-scripts.js'
 import type { HeldLock, LockService, Release } from './types.js'
 
 /**
@@ -13,6 +13,20 @@ import type { HeldLock, LockService, Release } from './types.js'
  * poll's answer come on two connections, in either order.
  */
 const UNHEARD_RELEASE_GRACE_MS = 20
+
+/**
+ * The message published before the plain one for a release that says how
+ * (redis-lock-scripts.ts). A plain release says nothing: a waiter takes it
+ * as one that may have failed, as it did before these existed.
+ */
+const RELEASE_PREFIXES: Partial<Record<Release, string>> = { idle: IDLE_RELEASE, answered: ANSWERED_RELEASE }
+
+/** How a release message says the lock was given back, and the lock's key. */
+function heardRelease(message: string): [Release, string] {
+  if (message.startsWith(IDLE_RELEASE)) return ['idle', message.slice(IDLE_RELEASE.length)]
+  if (message.startsWith(ANSWERED_RELEASE)) return ['answered', message.slice(ANSWERED_RELEASE.length)]
+  return ['released', message]
+}
 
 /** Options of `RedisLockService`. */
 export interface RedisLockOptions {
@@ -107,10 +121,11 @@ export class RedisLockService implements LockService {
         if (released) return
         released = true
         this.#stopRenewal(renewal)
+        const first = RELEASE_PREFIXES[how]
         await guarded(() =>
-          how === 'idle'
-            ? this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key, `${IDLE_RELEASE}${key}`)
-            : this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key),
+          first === undefined
+            ? this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key)
+            : this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key, `${first}${key}`),
         )
       },
     }
@@ -211,9 +226,9 @@ export class RedisLockService implements LockService {
           : this.#redis.duplicate({ enableOfflineQueue: true })
       subscriber.on('error', () => {})
       subscriber.on('message', (_channel: string, message: string) => {
-        const idle = message.startsWith(IDLE_RELEASE)
-        const set = this.#waiters.get(idle ? message.slice(IDLE_RELEASE.length) : message)
-        if (set) for (const wake of [...set]) wake(idle ? 'idle' : 'released')
+        const [how, key] = heardRelease(message)
+        const set = this.#waiters.get(key)
+        if (set) for (const wake of [...set]) wake(how)
       })
       this.#subscriber = subscriber
       this.#subscribed = subscriber.subscribe(this.#channel).catch((err: unknown) => {

@@ -9,7 +9,12 @@ import type { CachedToken } from '../types.js'
  * How a waiter hears that a lock was given back. `idle`: its holder asked
  * the IdP nothing, having found under the lock that nothing was due for
  * it (another instance refreshed first), so a waiter whose own token is
- * still due may take the lock itself. `free`: the lock was already free
+ * still due may take the lock itself. `answered`: its holder asked the
+ * IdP and had its answer, tokens it stored or a refusal of its own
+ * audience only, so the IdP is up and a waiter whose own token is still
+ * due may take the lock itself: the version it read may already be the
+ * holder's write, so an unchanged version does not say the holder failed.
+ * `free`: the lock was already free
  * when the waiter first looked, given back between its failed acquire and
  * its wait, or while it subscribed to releases: it is where it would be
  * had it come a moment later and taken the lock, as any first comer does.
@@ -17,12 +22,13 @@ import type { CachedToken } from '../types.js'
  * lapsed, or a later poll found it gone): the holder it waited on may have
  * failed, and its error is not the waiter's to repeat at the IdP.
  */
-export type Release = 'idle' | 'free' | 'released'
+export type Release = 'idle' | 'answered' | 'free' | 'released'
 
 export interface HeldLock {
   /**
    * Releases the lock iff still owned (compare-and-delete), and wakes
-   * waiters; `idle` tells them the holder asked the IdP nothing.
+   * waiters; `idle` tells them the holder asked the IdP nothing,
+   * `answered` that it asked and was answered.
    */
   release(how?: Release): Promise<void>
 }

@@ -418,30 +418,38 @@ export class UserTokens {
       // So it does after a holder that asked the IdP nothing: one whose own
       // token another instance had refreshed, while ours, of another
       // audience, is still due; the lock is one per session, whichever
-      // audience its holder was for. And after a lock that was free by the
-      // time this caller looked, as if it had come a moment later.
+      // audience its holder was for. And after a holder that was answered:
+      // the caller may have read the session after the holder's write and
+      // before its release, so the version it saw is already the holder's
+      // (an exchange storm answered 503 so with the IdP up). And after a
+      // lock that was free by the time this caller looked, as if it had
+      // come a moment later.
       if (!due(after) || after.version !== seen || how !== 'released') return { session: after }
       // The holder failed; its error is not ours to repeat, and redeeming
       // the refresh token ourselves could replay it.
       throw gatehouseError('GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE')
     }
-    let idle = false
+    let how: 'idle' | 'answered' | 'released' = 'released'
     try {
       // Re-read under the lock: another instance may have refreshed between
       // our read and our acquire, and its refresh token is the live one.
       const current = await this.#store.get(ref, this.#now(), FRESH)
       if (!current) throw sessionEnded(ref.id, GONE_MEANWHILE)
       if (!due(current)) {
-        idle = true
+        how = 'idle'
         return { session: current }
       }
       try {
-        return { session: await this.#redeem(current, audience) }
+        const session = await this.#redeem(current, audience)
+        how = 'answered'
+        return { session }
       } catch (err) {
         // Refused for this audience only: joiners waiting for another one
         // must not take the refusal as theirs.
-        if (isGatehouseError(err) && refusedForAudience.has(err.code))
+        if (isGatehouseError(err) && refusedForAudience.has(err.code)) {
+          how = 'answered'
           return { session: current, refused: { key: audience?.key ?? '', error: err } }
+        }
         throw err
       }
     } finally {
@@ -449,7 +457,7 @@ export class UserTokens {
       // answer is stored: a redemption before then would present the spent
       // refresh token. Waiters meanwhile wait as for any slow refresh.
       const late = this.#lateWrites.get(scope)
-      if (late === undefined) await lock.release(idle ? 'idle' : 'released')
+      if (late === undefined) await lock.release(how)
       else void late.finally(() => lock.release().catch(() => {}))
     }
   }

@@ -28,10 +28,10 @@ t.test('waiting on a free key resolves at once', async (t) => {
   t.equal(await locks.waitForRelease('free', 10), 'free')
 })
 
-t.test('waiters hear whether the holder gave the lock back idle', async (t) => {
+t.test('waiters hear whether the holder gave the lock back idle or answered', async (t) => {
   const locks = new MemoryLockService()
   t.teardown(() => locks.close())
-  for (const how of ['idle', 'released'] as const) {
+  for (const how of ['idle', 'answered', 'released'] as const) {
     const held = (await locks.tryAcquire('k', 1_000))!
     const waiting = locks.waitForRelease('k', 5_000)
     await held.release(how)
@@ -40,7 +40,7 @@ t.test('waiters hear whether the holder gave the lock back idle', async (t) => {
   const held = (await locks.tryAcquire('k', 1_000))!
   const waiting = locks.waitForRelease('k', 5_000)
   await held.release()
-  t.equal(await waiting, 'released', 'released unless the holder says idle')
+  t.equal(await waiting, 'released', 'released unless the holder says idle or answered')
 })
 
 t.test('a stale handle cannot release the next holder', async (t) => {

@@ -62,12 +62,12 @@ t.test('a waiter on the other replica wakes on the release message, not before',
   t.ok(await b.locks.tryAcquire('wake', 5_000), 'and the lock is free for the other replica')
 })
 
-t.test('waiters hear whether the holder gave the lock back idle', async (t) => {
+t.test('waiters hear whether the holder gave the lock back idle or answered', async (t) => {
   const a = await replica(t)
   // Only the messages can wake these in time, and they say how.
   const b = await replica(t, { pollEveryMs: 60_000 })
   const channel = `${redis.prefix}lock-released`
-  const heard = async (how: 'idle' | 'released') => {
+  const heard = async (how: 'idle' | 'answered' | 'released') => {
     const held = (await a.locks.tryAcquire('how', 5_000))!
     const waiting = b.locks.waitForRelease('how', 5_000)
     await pollUntil(async () => (await a.client.pubsub('NUMSUB', channel))[1] === 1)
@@ -76,6 +76,7 @@ t.test('waiters hear whether the holder gave the lock back idle', async (t) => {
     return waiting
   }
   t.equal(await heard('idle'), 'idle', 'an idle release is heard as one')
+  t.equal(await heard('answered'), 'answered', 'an answered release is heard as one')
   t.equal(await heard('released'), 'released')
 
   // A waiter of an instance that predates idle releases hears the key alone.
@@ -85,8 +86,13 @@ t.test('waiters hear whether the holder gave the lock back idle', async (t) => {
   listener.on('message', (_channel: string, message: string) => messages.push(message))
   await listener.subscribe(channel)
   await (await a.locks.tryAcquire('old', 5_000))!.release('idle')
-  await pollUntil(async () => messages.length === 2)
-  t.same(messages, ['idle:old', 'old'], 'the key is published after the idle message')
+  await (await a.locks.tryAcquire('old', 5_000))!.release('answered')
+  await pollUntil(async () => messages.length === 4)
+  t.same(
+    messages,
+    ['idle:old', 'old', 'answered:old', 'old'],
+    'the key is published after the idle or answered message',
+  )
 })
 
 t.test('an idle release is heard as idle by a waiter whose poll finds the lock gone first', async (t) => {
