@@ -241,11 +241,25 @@ export async function startGateway(
   return { app, url: config.server.publicUrl, close }
 }
 
-/** A clock tests move by hand, so token expiry needs no sleeping. */
+/**
+ * A clock tests move by hand, so token expiry needs no sleeping. It runs
+ * with the real one too, unless frozen.
+ */
 export class TestClock {
   #offset = 0
-  readonly now = () => Date.now() + this.#offset
+  /** The real time it was frozen at, once `freeze` is called. */
+  #frozenAt: number | undefined
+  readonly now = () => (this.#frozenAt ?? Date.now()) + this.#offset
   advance(ms: number): void {
     this.#offset += ms
+  }
+  /**
+   * From now on the clock moves only by `advance`. For a test that moves it
+   * to just below a threshold, or reads a countdown to the second: a loaded
+   * machine's seconds between two steps would otherwise cross it.
+   */
+  freeze(): this {
+    this.#frozenAt ??= Date.now()
+    return this
   }
 }

@@ -8,7 +8,8 @@
  * client token asks no sooner, and a request kept from the IdP meanwhile
  * is told what is left of the wait. Against the real dev IdP, whose edge
  * answers 503 or 429 with the header, on a hand-moved clock, counting the
- * token requests it saw.
+ * token requests it saw. The clock is frozen, so the seconds left it reads
+ * are the ones the steps leave, however long the machine takes between them.
  */
 import t from 'tap'
 import { retryAfterOf } from '../../src/errors.js'
@@ -32,6 +33,7 @@ for (const status of [503, 429]) {
     `an IdP ${status} with Retry-After: 30 is waited out 30 s, and the browser is told so`,
     async (t) => {
       const stack = await startObservedStack(t, { accessTokenTtl: 60 })
+      stack.clock.freeze()
       const base = stack.gateway.url
       const { jar } = await login(base)
       stack.idp.answer('token', outage(status, { 'retry-after': '30' }))
@@ -84,6 +86,7 @@ for (const status of [503, 429]) {
 
 t.test("an HTTP-date is read against the IdP's own Date header", async (t) => {
   const stack = await startObservedStack(t, { accessTokenTtl: 60 })
+  stack.clock.freeze()
   const base = stack.gateway.url
   const { jar } = await login(base)
   // 40 s apart on the IdP's clock, thirty years behind this host's.
@@ -108,6 +111,7 @@ t.test(
   'a value that is no Retry-After, or asks less than the catalogue, waits the catalogue value',
   async (t) => {
     const stack = await startObservedStack(t, { accessTokenTtl: 60 })
+    stack.clock.freeze()
     const base = stack.gateway.url
     const { jar } = await login(base)
     stack.clock.advance(61_000)
@@ -121,17 +125,18 @@ t.test(
       t.equal(down.status, 503, JSON.stringify(value))
       t.equal(down.headers.get('retry-after'), String(CATALOGUE), `${JSON.stringify(value)}: the catalogue's`)
       t.equal(stack.idp.stats.tokenRequests - before, 1)
-      // The clock is this host's, moved on by hand: half a second spares the time the calls take.
-      stack.clock.advance(CATALOGUE * 1_000 - 500)
+      // The clock is frozen: to the wait's last millisecond, then past it.
+      stack.clock.advance(CATALOGUE * 1_000 - 1)
       await apiCall(jar, `${base}/api/orders`)
       t.equal(stack.idp.stats.tokenRequests - before, 1, 'waited out in full')
-      stack.clock.advance(500)
+      stack.clock.advance(1)
     }
   },
 )
 
 t.test('a day is cut to MAX_RETRY_AFTER, and the limit still ends the session', async (t) => {
   const stack = await startObservedStack(t, { accessTokenTtl: 60 })
+  stack.clock.freeze()
   t.equal(stack.config.tokens.unavailableLimit, MAX_RETRY_AFTER * 1_000, 'the default limit is the bound')
   const base = stack.gateway.url
   const { jar } = await login(base)
@@ -154,6 +159,7 @@ t.test(
   'no wait reaches past tokens.unavailableLimit: the attempt that decides is made at the limit',
   async (t) => {
     const stack = await startObservedStack(t, { accessTokenTtl: 60, config: { unavailableLimit: 60_000 } })
+    stack.clock.freeze()
     const base = stack.gateway.url
     const { jar } = await login(base)
     stack.idp.answer('token', outage(503, { 'retry-after': '45' }))
@@ -172,6 +178,7 @@ t.test(
 
 t.test("a client-credentials fetch waits out the IdP's Retry-After", async (t) => {
   const stack = await startObservedStack(t, { accessTokenTtl: 60 })
+  stack.clock.freeze()
   const base = stack.gateway.url
   const { jar } = await login(base)
   stack.idp.answer('token', outage(503, { 'retry-after': '30' }, 'client_credentials'))
@@ -191,7 +198,7 @@ t.test("a client-credentials fetch waits out the IdP's Retry-After", async (t) =
 })
 
 t.test("a token exchange waits out the IdP's Retry-After", async (t) => {
-  const clock = new TestClock()
+  const clock = new TestClock().freeze()
   const stack = await startAudienceStack({ exchange: {}, accessTokenTtl: 60, gateway: { now: clock.now } })
   t.teardown(() => stack.close())
   const [url] = stack.urls
@@ -219,6 +226,7 @@ t.test("a WebSocket upgrade is told the IdP's Retry-After, then what is left of 
     accessTokenTtl: 60,
     routes: () => [route('/live', upstream.url, { websocket: true })],
   })
+  stack.clock.freeze()
   const { jar } = await login(stack.gateway.url)
   stack.idp.answer('token', outage(503, { 'retry-after': '30' }))
   stack.clock.advance(61_000)
