@@ -123,7 +123,7 @@ t.test('replicas sharing Redis share the cool-down: still one refresh', async (t
 })
 
 t.test('the cool-down ends: then one more refresh may be forced', async (t) => {
-  const clock = new TestClock()
+  const clock = new TestClock().freeze()
   const { idp, calls } = await setup(t, { clock })
   await calls('/api/x', 3)
   t.equal(idp.stats.refreshGrants, 1)

@@ -11,7 +11,7 @@ import { configText, startReloadable } from '../helpers/reloadable.js'
  * count again, and the back-off with it.
  */
 t.test('a reload that replaces the token parts keeps a failing session’s count and back-off', async (t) => {
-  const clock = new TestClock()
+  const clock = new TestClock().freeze()
   const stack = await startReloadable(t, (upstream) => [route('/api', upstream)], {
     now: clock.now,
     input: { unavailableLimit: 3_000 },

@@ -34,6 +34,7 @@ t.test(
   'a refused client makes one refresh call per provider per back-off, however many sessions ask; the sessions stay',
   async (t) => {
     const stack = await startObservedStack(t, { accessTokenTtl: 60 })
+    stack.clock.freeze()
     const base = stack.gateway.url
     const alice = await login(base)
     const bob = await login(base)
@@ -99,6 +100,7 @@ t.test(
 
 t.test('a client-credentials token is held back the same way, and user routes go on', async (t) => {
   const stack = await startObservedStack(t, { accessTokenTtl: 60 })
+  stack.clock.freeze()
   const base = stack.gateway.url
   const { jar } = await login(base)
   await stack.idp.expireClientSecret(CLIENT_ID)
@@ -126,6 +128,7 @@ t.test(
   'unauthorized_client holds back its own grant only: refreshes still go while client credentials are refused',
   async (t) => {
     const stack = await startObservedStack(t, { accessTokenTtl: 60 })
+    stack.clock.freeze()
     const base = stack.gateway.url
     const { jar } = await login(base)
     // RFC 6749 §5.2: this client may not use this grant; the others it may.
@@ -145,7 +148,7 @@ t.test(
 )
 
 t.test('a token exchange is held back the same way', async (t) => {
-  const clock = new TestClock()
+  const clock = new TestClock().freeze()
   const stack = await startAudienceStack({ exchange: {}, accessTokenTtl: 60, gateway: { now: clock.now } })
   t.teardown(() => stack.close())
   const [url] = stack.urls
@@ -165,7 +168,7 @@ t.test('a token exchange is held back the same way', async (t) => {
 })
 
 t.test('a reload with the right credentials asks at once, the back-off notwithstanding', async (t) => {
-  const clock = new TestClock()
+  const clock = new TestClock().freeze()
   const stack = await startReloadable(t, (upstream) => [route('/api', upstream)], { now: clock.now })
   const { jar } = await login(stack.url)
   const wrong = 'a-client-secret-that-the-idp-never-issued'

@@ -46,6 +46,7 @@ const fingerprint = (answer: JarResponse) =>
  */
 async function heldOnOne(t: Test, idpTimeout = 3_000) {
   const stack = await startObservedStack(t, { accessTokenTtl: 60, config: { idpTimeout } })
+  stack.clock.freeze()
   const base = stack.gateway.url
   const { jar } = await login(base)
   t.equal((await apiCall(jar, `${base}/api/reports`)).status, 200)
@@ -99,7 +100,7 @@ for (const fault of ['503', 'hang'] as const) {
  * (its timeout `idpTimeout`, ms).
  */
 async function heldOnTwo(t: Test, name: string, fault: '503' | 'hang', idpTimeout: number) {
-  const clock = new TestClock()
+  const clock = new TestClock().freeze()
   const set = await startReplicaSet({
     store: redis.url,
     keyPrefix: `${redis.prefix}${name}:`,

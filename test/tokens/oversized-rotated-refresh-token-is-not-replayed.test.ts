@@ -23,6 +23,7 @@ t.test(
       accessTokenTtl: 60,
       idp: { quirks: { paddedTokens: (grant) => (grant === 'refresh_token' ? padding.tokens : undefined) } },
     })
+    stack.clock.freeze()
     const base = stack.gateway.url
     const { jar } = await login(base)
     const app = stack.gateway.app

@@ -6,7 +6,7 @@ import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
 async function loggedIn(t: Test, idpTimeout = 3_000) {
-  const clock = new TestClock()
+  const clock = new TestClock().freeze()
   const stack = await startStack(t, {
     accessTokenTtl: 60,
     // An IdP that hangs never answers: the late answer a refresh awaits
@@ -71,7 +71,7 @@ t.test('invalid_grant ends the session: 401 session_expired, cookie cleared', as
 })
 
 t.test('client routes: one client-credentials grant per lifetime under parallel load', async (t) => {
-  const clock = new TestClock()
+  const clock = new TestClock().freeze()
   const stack = await startStack(t, { accessTokenTtl: 60, gateway: { now: clock.now } })
   const { jar } = await login(stack.gateway.url)
   const url = `${stack.gateway.url}/api/reports`

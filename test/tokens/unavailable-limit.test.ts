@@ -12,6 +12,7 @@ const MINUTE = 60_000
 
 t.test('an IdP unavailable for longer than the default 5 minutes ends the session with 401', async (t) => {
   const stack = await startObservedStack(t, { accessTokenTtl: 60 })
+  stack.clock.freeze()
   t.equal(stack.config.tokens.unavailableLimit, 5 * MINUTE, 'the default')
   const base = stack.gateway.url
   const { jar } = await login(base)
@@ -46,6 +47,7 @@ t.test('an IdP unavailable for longer than the default 5 minutes ends the sessio
 
 t.test('a refresh that works in between starts the count again', async (t) => {
   const stack = await startObservedStack(t, { accessTokenTtl: 60, config: { unavailableLimit: 2 * MINUTE } })
+  stack.clock.freeze()
   const base = stack.gateway.url
   const { jar } = await login(base)
   stack.idp.setFault('503')
