@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import { Cluster } from 'ioredis'
 import { RefreshWaitTimeoutError } from '../errors.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
@@ -27,6 +28,9 @@ function heardRelease(message: string): [Release, string] {
   if (message.startsWith(ANSWERED_RELEASE)) return ['answered', message.slice(ANSWERED_RELEASE.length)]
   return ['released', message]
 }
+
+/** Longest pause between two tries to give back a lock while the store does not answer, ms. */
+const GIVE_BACK_MAX_PAUSE_MS = 1_000
 
 /** Options of `RedisLockService`. */
 export interface RedisLockOptions {
@@ -73,6 +77,7 @@ export class RedisLockService implements LockService {
   readonly #renewEvery: number | undefined
   readonly #pollEvery: number
   readonly #renewals = new Set<NodeJS.Timeout>()
+  readonly #givingBack = new Set<NodeJS.Timeout>()
   readonly #waiters = new Map<string, Set<(how: Release) => void>>()
   #subscriber: RedisClient | undefined
   #subscribed: Promise<unknown> | undefined
@@ -86,6 +91,11 @@ export class RedisLockService implements LockService {
     }
     this.#redis = redis as RedisClient & LockScripts
     this.#confirm = options.confirm
+    // An acquire's doubtful lock is given back over the connection its SET
+    // went over, so the give-back runs after the SET whenever both do.
+    const writer = options.confirm?.client as (RedisClient & Partial<LockScripts>) | undefined
+    if (writer && !writer.ghReleaseLock)
+      writer.defineCommand('ghReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
     this.#keys = redisKeys(options.keyPrefix)
     this.#channel = this.#keys.lockReleased
     this.#renewEvery = options.renewEveryMs
@@ -121,12 +131,7 @@ export class RedisLockService implements LockService {
         if (released) return
         released = true
         this.#stopRenewal(renewal)
-        const first = RELEASE_PREFIXES[how]
-        await guarded(() =>
-          first === undefined
-            ? this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key)
-            : this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key, `${first}${key}`),
-        )
+        await this.#giveBack(this.#redis, key, owner, ttlMs, RELEASE_PREFIXES[how])
       },
     }
   }
@@ -183,11 +188,13 @@ export class RedisLockService implements LockService {
     }
   }
 
-  /** Stops renewals, wakes local waiters and closes the subscriber connection. */
+  /** Stops renewals and give-backs, wakes local waiters and closes the subscriber connection. */
   async close(): Promise<void> {
     this.#closed = true
     for (const renewal of this.#renewals) clearInterval(renewal)
     this.#renewals.clear()
+    for (const retry of this.#givingBack) clearTimeout(retry)
+    this.#givingBack.clear()
     for (const set of [...this.#waiters.values()]) for (const wake of [...set]) wake('released')
     this.#waiters.clear()
     this.#subscriber?.disconnect()
@@ -197,14 +204,59 @@ export class RedisLockService implements LockService {
 
   async #acquire(key: string, owner: string, ttlMs: number): Promise<unknown> {
     const lockKey = this.#lockKey(key)
-    if (!this.#confirm) return guarded(() => this.#redis.set(lockKey, owner, 'PX', ttlMs, 'NX'))
+    const writer = (this.#confirm?.client ?? this.#redis) as RedisClient & LockScripts
     try {
+      if (!this.#confirm) return await guarded(() => this.#redis.set(lockKey, owner, 'PX', ttlMs, 'NX'))
       const [ok] = await this.#confirm.write(lockKey, (p) => p.set(lockKey, owner, 'PX', ttlMs, 'NX'))
       return ok
     } catch (err) {
-      // Unconfirmed is not held: give it back if the primary still has it,
-      // so waiters need not sit out the TTL, and let the caller answer 503.
-      await this.#redis.ghReleaseLock(lockKey, owner, this.#channel, key).catch(() => {})
+      // Unconfirmed, or unanswered (its SET may have run, or may yet run
+      // when the store answers again), is not held: give it back, so
+      // waiters need not sit out the TTL, and let the caller answer 503.
+      await this.#giveBack(writer, key, owner, ttlMs, undefined).catch(() => {})
+      throw err
+    }
+  }
+
+  /**
+   * Deletes `owner`'s lock on `key` if it is still there, waking waiters
+   * (with `first`, a release message that says how, published before the plain one);
+   * rejects if the store did not answer, and then tries again in the
+   * background until it does or the lock would have lapsed by itself.
+   * A lock no holder uses would otherwise stay for its whole TTL, which is
+   * long (it must outlast a store outage under a live holder), and every
+   * refresh of its session wait on it: after a 3 s Sentinel failover mid-
+   * refresh, one session's requests answered 503 for 40 s, each after
+   * `tokens.refreshWait`. Compare-and-delete: a try that comes late never
+   * deletes another owner's lock, so trying again is always safe.
+   */
+  async #giveBack(
+    client: RedisClient & LockScripts,
+    key: string,
+    owner: string,
+    ttlMs: number,
+    first: string | undefined,
+  ): Promise<void> {
+    const lockKey = this.#lockKey(key)
+    const send = () =>
+      first === undefined
+        ? client.ghReleaseLock(lockKey, owner, this.#channel, key)
+        : client.ghReleaseLock(lockKey, owner, this.#channel, key, `${first}${key}`)
+    try {
+      await guarded(send)
+    } catch (err) {
+      const until = performance.now() + ttlMs
+      const retry = (pause: number) => {
+        if (this.#closed || performance.now() + pause >= until) return
+        const timer = setTimeout(() => {
+          this.#givingBack.delete(timer)
+          send().catch(() => retry(Math.min(pause * 2, GIVE_BACK_MAX_PAUSE_MS)))
+        }, pause)
+        // A give-back must not hold a closing process open.
+        timer.unref()
+        this.#givingBack.add(timer)
+      }
+      retry(50)
       throw err
     }
   }
