@@ -272,10 +272,15 @@ export class RedisLockService implements LockService {
       // Same timeouts and reconnection as the command connection; ioredis
       // resubscribes by itself after a reconnect. An offline queue lets
       // SUBSCRIBE wait for the first connect, bounded by the command timeout.
+      // One retry sends it again after a connection cut before its answer
+      // came: failed with it (the command connection's maxRetriesPerRequest
+      // of 0), it answered every request then waiting 503, with Redis up.
+      // A second failed connect still fails it at once: Redis is down. A
+      // Cluster's subscriber is ioredis's own, which retries by itself.
       const subscriber =
         this.#redis instanceof Cluster
           ? this.#redis.duplicate([], { enableOfflineQueue: true })
-          : this.#redis.duplicate({ enableOfflineQueue: true })
+          : this.#redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: 1 })
       subscriber.on('error', () => {})
       subscriber.on('message', (_channel: string, message: string) => {
         const [how, key] = heardRelease(message)
