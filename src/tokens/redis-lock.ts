@@ -11,9 +11,14 @@ import type { HeldLock, LockService, Release } from './types.js'
 /**
  * How long a waiter whose poll found the lock gone waits for the release's
  * message before it takes the release as unheard, ms: the message and the
- * poll's answer come on two connections, in either order.
+ * poll's answer come on two connections, in either order. On a Cluster the
+ * message goes from the lock's master over the cluster bus to the node the
+ * waiter subscribed at, and came up to 44 ms after the poll's answer (3 of
+ * 500 past the 20 ms this was): an idle release was then taken for an
+ * unheard one, and the request answered 503. It delays only the answer to
+ * a release truly unheard (a lapse, a message lost in a reconnect).
  */
-const UNHEARD_RELEASE_GRACE_MS = 20
+const UNHEARD_RELEASE_GRACE_MS = 250
 
 /**
  * The message published before the plain one for a release that says how
@@ -159,6 +164,7 @@ export class RedisLockService implements LockService {
     // the poll's answer on the other connection: it is given that moment to
     // say how before the waiter settles for not knowing.
     let first = true
+    let unheard: NodeJS.Timeout | undefined
     const check = () => {
       const initial = first
       first = false
@@ -166,7 +172,7 @@ export class RedisLockService implements LockService {
         (n) => {
           if (n !== 0) return
           if (initial) wake('free')
-          else setTimeout(() => wake('released'), UNHEARD_RELEASE_GRACE_MS).unref()
+          else unheard ??= setTimeout(() => wake('released'), UNHEARD_RELEASE_GRACE_MS)
         },
         // A failed poll is retried at the next tick; the timeout bounds the wait.
         () => {},
@@ -181,6 +187,7 @@ export class RedisLockService implements LockService {
       return await released
     } finally {
       clearTimeout(timer)
+      clearTimeout(unheard)
       clearInterval(poll)
       const waiters = this.#waiters.get(key)
       waiters?.delete(wake)
