@@ -50,6 +50,9 @@ t.test(
     const channel = `${redis.prefix}lock-released`
     await pollUntil(async () => (await holderClient.pubsub('NUMSUB', channel))[1] === 1)
     await held.release('idle')
-    t.equal(await waiting, 'idle', 'the waiter hears the release on the subscription made again')
+    // On a loaded machine the waiter's look at the lock after subscribing
+    // again can come after the release, and it finds the lock free: heard
+    // either way, where a waiter on a lost subscription sat out its wait.
+    t.match(await waiting, /^(idle|free)$/, 'the waiter hears the release on the subscription made again')
   },
 )
