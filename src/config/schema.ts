@@ -339,7 +339,7 @@ export const TokensSchema = Type.Object(
       DEFAULTS.refreshBefore,
     ),
     refreshWait: Duration(
-      "Longest a request waits on another request's refresh; at most 1d.",
+      "Longest a request waits on each refresh of another request (then 503). With routes that have tokens of their own (resource or scopes), a request may first wait through the session's refresh for another route, each wait bounded alike. At most 1d.",
       DEFAULTS.refreshWait,
     ),
     retryCooldown: Duration(
