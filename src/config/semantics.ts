@@ -362,8 +362,14 @@ function checkRoutes(
     const upstream = parseUrl(route.upstream)
     if (!upstream || !['http:', 'https:'].includes(upstream.protocol)) {
       add(at('upstream'), 'must be an http(s) URL such as http://orders:8080')
-    } else if (upstream.pathname !== '/' || upstream.search) {
-      add(at('upstream'), 'must be an origin only; use rewritePath to change the path')
+    } else if (upstream.pathname !== '/' || upstream.search || /[?#]/.test(route.upstream)) {
+      // An empty query or fragment (`http://orders:8080?`) parses to none,
+      // yet the text is what the proxy's URLs are built from: a DPoP proof's
+      // `htu` would name the origin's root for every request (RFC 9449 §4.2).
+      add(
+        at('upstream'),
+        'must be an origin only, without a query or fragment; use rewritePath to change the path',
+      )
     } else if (carriesCredentials(upstream)) {
       // Never sent (the upstream gets the route's token), yet written into
       // every start-up and reload line that lists the routes.
