@@ -171,6 +171,13 @@ export const errorCatalogue = {
     error: 'upstream_timeout',
     message: 'The upstream service did not answer in time.',
   },
+  GATEHOUSE_ERR_UPSTREAM_DPOP_NONCE: {
+    status: 503,
+    error: 'upstream_dpop_nonce',
+    message:
+      "The upstream service asked for a DPoP nonce in the gateway's proof, and the request could not be sent again with it. The session stays. Send the request again.",
+    retryAfter: 1,
+  },
   GATEHOUSE_ERR_UPSTREAM_UPGRADE_REFUSED: {
     status: 502,
     error: 'upstream_upgrade_refused',

@@ -8,6 +8,7 @@ import { type SessionAudience, sessionAudience } from '../tokens/audience.js'
 import { sendWithProof } from './dpop-proof.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import type { GuardDeps } from './guard.js'
+import { nonceUnanswered } from './upstream-errors.js'
 
 /** Largest request body kept in memory so the request can be replayed after a refused token. */
 export const REPLAY_BODY_LIMIT = 64 * 1024
@@ -54,8 +55,11 @@ export type ForwardWithRetry = (
  * Each kind of replay happens at most once per request, in either order: a
  * replay with a new token may meet a nonce the upstream rotated meanwhile,
  * and a replay with a nonce may find the token refused. So a request is
- * sent at most three times, and a second challenge of the same kind goes
- * to the browser as it came.
+ * sent at most three times, and a second token refusal goes to the
+ * browser as it came. A nonce challenge not replayed (a second one, or to
+ * a body that streamed through) is `503 upstream_dpop_nonce` instead: it
+ * asks the gateway, the DPoP client, for a nonce, and a browser given the
+ * 401 would sign in again for nothing (`nonceUnanswered`).
  */
 export function tokenRetry(
   route: RouteConfig,
@@ -195,6 +199,11 @@ class Attempts implements Refusal {
     return this.#proofed && !this.#nonceReplayed
   }
 
+  /** True when this attempt went with the gateway's proof: a `use_dpop_nonce` to it is ours to answer. */
+  get proofSent(): boolean {
+    return this.#proofed && this.#request.upstreamProof !== null
+  }
+
   replace(): Promise<string | undefined> {
     return this.#route.replace(this.#request, this.#refused)
   }
@@ -276,6 +285,8 @@ interface Refusal {
   readonly nonceReplays: boolean
   /** Sends the request again with the same token and a new proof, after `use_dpop_nonce`. */
   nonceReplay(): void
+  /** True when the attempt carried the gateway's proof. */
+  readonly proofSent: boolean
 }
 
 /** Remembers the nonce of the answers it passes on, and changes nothing else. */
@@ -298,6 +309,11 @@ class NonceListener implements Dispatcher.DispatchHandler {
     headers: IncomingHttpHeaders,
   ): void {
     this.#attempts.remember(headers)
+    // The body streamed through and cannot be sent again with the nonce.
+    if (statusCode === 401 && this.#attempts.proofSent && asksForNonce(headers)) {
+      controller.abort(nonceUnanswered('the request body was too large or chunked to be held for a replay'))
+      return
+    }
     this.#inner.onResponseStart(controller, statusCode, headers)
   }
 
@@ -353,7 +369,12 @@ class RefusedTokenHandler implements Dispatcher.DispatchHandler {
   ): void {
     const refusal = this.#refusal
     refusal.seen(headers)
-    if (statusCode === 401 && refusal.nonceReplays && asksForNonce(headers)) {
+    if (statusCode === 401 && refusal.proofSent && asksForNonce(headers)) {
+      if (!refusal.nonceReplays) {
+        // Still 'passing': the abort reaches the browser through `Forward`.
+        controller.abort(nonceUnanswered('the upstream asked again after the replay carried its nonce'))
+        return
+      }
       this.#state = 'dropped'
       controller.abort(new Error('the upstream asked for a DPoP nonce; its answer is dropped'))
       refusal.nonceReplay()

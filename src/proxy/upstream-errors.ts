@@ -45,6 +45,10 @@ export function answerUpstreamFailure(
     answerHeadersRefused(reply, error as HeadersRefused, route, lines, observe)
     return
   }
+  if (error.code === NONCE_UNANSWERED) {
+    answerNonceUnanswered(reply, error, route, lines)
+    return
+  }
   const tls = tlsFailureReason(error)
   const kind: UpstreamErrorKind = timeoutCodes.has(error.code ?? '')
     ? 'timeout'
@@ -186,6 +190,37 @@ function answerHeadersRefused(
         ...repeatedField(held),
       },
       `the upstream refused the request headers as too large (431): they carried the gateway's Authorization header of ${error.authorizationBytes} bytes, in ${error.headerBytes} bytes of headers. Raise the upstream's limit (nginx large_client_header_buffers, Node.js --max-http-header-size, Envoy max_request_headers_kb), or have the identity provider issue smaller tokens; tokens.maxSize refuses larger ones when they are issued`,
+    )
+  reply.send(loggedAlready(gatehouseError(code)))
+}
+
+/** The code of an upstream's `use_dpop_nonce` the gateway does not replay (`nonceUnanswered`). */
+const NONCE_UNANSWERED = 'UPSTREAM_DPOP_NONCE_UNANSWERED'
+
+/**
+ * The error that aborts an upstream's 401 `use_dpop_nonce` (RFC 9449 §9)
+ * to a request with the gateway's proof that is not replayed: its body
+ * could not be held (`why` says so), or the replay with the nonce was
+ * challenged again. The challenge is the DPoP client's to answer, and the
+ * browser holds no key: passed on as a 401 it read as "sign in again"
+ * (the README's SPA wrapper), which mends nothing.
+ */
+export function nonceUnanswered(why: string): Error & { code: string } {
+  return Object.assign(new Error(why), { code: NONCE_UNANSWERED })
+}
+
+/**
+ * `503 upstream_dpop_nonce`, with a warning naming the route and why the
+ * challenge was not replayed, once a minute per route and reason: the
+ * nonce is remembered, so the request sent again carries it.
+ */
+function answerNonceUnanswered(reply: FailedReply, error: Error, route: string, lines: RepeatedLines): void {
+  const code: ErrorCode = 'GATEHOUSE_ERR_UPSTREAM_DPOP_NONCE'
+  const held = lines.admit(`${code} ${error.message}`)
+  if (held !== undefined)
+    reply.log.warn(
+      { code, route, reason: error.message, ...repeatedField(held) },
+      'the upstream asked for a DPoP nonce (use_dpop_nonce) and the request was not sent again with it',
     )
   reply.send(loggedAlready(gatehouseError(code)))
 }
