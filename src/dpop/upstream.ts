@@ -193,9 +193,14 @@ async function webCryptoSigner(key: DpopKey): Promise<Signer> {
  * and the nonce in `DPoP-Nonce`.
  */
 export function asksForNonce(headers: IncomingHttpHeaders): boolean {
-  const challenge = headers['www-authenticate']
   // A nonce no proof may carry would be refused again: not worth a replay.
-  if (challenge === undefined || !usableNonce(headers['dpop-nonce'])) return false
+  return usableNonce(headers['dpop-nonce']) && challengesForNonce(headers)
+}
+
+/** Whether `WWW-Authenticate` is a DPoP `use_dpop_nonce` challenge, whatever nonce came with it. */
+export function challengesForNonce(headers: IncomingHttpHeaders): boolean {
+  const challenge = headers['www-authenticate']
+  if (challenge === undefined) return false
   const values = Array.isArray(challenge) ? challenge : [challenge]
   return values.some((v) => /\bdpop\b/i.test(v) && /\berror\s*=\s*"?use_dpop_nonce\b/i.test(v))
 }

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/types.js'
-import { asksForNonce, type UpstreamProofs } from '../dpop/upstream.js'
+import { asksForNonce, challengesForNonce, type UpstreamProofs } from '../dpop/upstream.js'
 import { gatehouseError } from '../errors.js'
 import { type SessionAudience, sessionAudience } from '../tokens/audience.js'
 import { sendWithProof } from './dpop-proof.js'
@@ -289,6 +289,10 @@ interface Refusal {
   readonly proofSent: boolean
 }
 
+/** Why a challenge whose nonce `usableNonce` refuses is not replayed. */
+const UNUSABLE_NONCE =
+  'the challenge carried no DPoP-Nonce a proof may carry (RFC 9449 §8.1: one field of printable ASCII without spaces or quotes; Gatehouse takes up to 1 KiB)'
+
 /** Remembers the nonce of the answers it passes on, and changes nothing else. */
 class NonceListener implements Dispatcher.DispatchHandler {
   readonly #inner: Forward
@@ -309,9 +313,14 @@ class NonceListener implements Dispatcher.DispatchHandler {
     headers: IncomingHttpHeaders,
   ): void {
     this.#attempts.remember(headers)
-    // The body streamed through and cannot be sent again with the nonce.
-    if (statusCode === 401 && this.#attempts.proofSent && asksForNonce(headers)) {
-      controller.abort(nonceUnanswered('the request body was too large or chunked to be held for a replay'))
+    if (statusCode === 401 && this.#attempts.proofSent && challengesForNonce(headers)) {
+      controller.abort(
+        nonceUnanswered(
+          asksForNonce(headers)
+            ? 'the request body was too large or chunked to be held for a replay'
+            : UNUSABLE_NONCE,
+        ),
+      )
       return
     }
     this.#inner.onResponseStart(controller, statusCode, headers)
@@ -369,10 +378,15 @@ class RefusedTokenHandler implements Dispatcher.DispatchHandler {
   ): void {
     const refusal = this.#refusal
     refusal.seen(headers)
-    if (statusCode === 401 && refusal.proofSent && asksForNonce(headers)) {
-      if (!refusal.nonceReplays) {
+    if (statusCode === 401 && refusal.proofSent && challengesForNonce(headers)) {
+      const usable = asksForNonce(headers)
+      if (!refusal.nonceReplays || !usable) {
         // Still 'passing': the abort reaches the browser through `Forward`.
-        controller.abort(nonceUnanswered('the upstream asked again after the replay carried its nonce'))
+        controller.abort(
+          nonceUnanswered(
+            usable ? 'the upstream asked again after the replay carried its nonce' : UNUSABLE_NONCE,
+          ),
+        )
         return
       }
       this.#state = 'dropped'

@@ -4,6 +4,7 @@ import { boundTo } from '../helpers/dpop.js'
 import { DpopVerifier, startDpopUpstream } from '../helpers/dpop-resource-server.js'
 import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
+import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 import { startStack } from '../helpers/stack.js'
 
 /**
@@ -58,3 +59,33 @@ t.test('a second challenge, after the replay carried the nonce, is a 503 too', a
   t.equal(dpopUpstream.challenges(), 2, 'one replay, not a loop')
   t.equal((await apiCall(jar, `${base}/auth/user`)).status, 200, 'the session stays')
 })
+
+t.test(
+  'a challenge whose nonce no proof may carry is not replayed, and is a 503 too; a request without a proof gets the 401 as it came',
+  async (t) => {
+    const upstream = await scriptedUpstream()
+    t.teardown(() => upstream.close())
+    const stack = await startStack(t, {
+      config: { oidc: { dpop: true } },
+      routes: () => [
+        route('/api/orders', upstream.url),
+        route('/api/plain', upstream.url, { dpop: false, scopes: ['openid'] }),
+      ],
+    })
+    const { jar } = await login(stack.gateway.url)
+    upstream.answer((res) =>
+      res
+        .writeHead(401, { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': 'n'.repeat(2048) })
+        .end(),
+    )
+    const answer = await apiCall(jar, `${stack.gateway.url}/api/orders`)
+    t.equal(answer.status, 503, answer.text)
+    t.match(JSON.parse(answer.text), { error: 'upstream_dpop_nonce' })
+    t.equal(upstream.seen.length, 1, 'a nonce of 2 KiB is not replayed')
+    t.match(upstream.seen[0]!.headers.authorization, /^DPoP /)
+
+    const plain = await apiCall(jar, `${stack.gateway.url}/api/plain`)
+    t.equal(plain.status, 401, "a bearer request's challenge is the upstream's answer")
+    t.match(upstream.seen.at(-1)!.headers.authorization, /^Bearer /)
+  },
+)
