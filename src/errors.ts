@@ -178,6 +178,12 @@ export const errorCatalogue = {
       "The upstream service asked for a DPoP nonce in the gateway's proof, and the request could not be sent again with it. The session stays. Send the request again.",
     retryAfter: 1,
   },
+  GATEHOUSE_ERR_UPSTREAM_DPOP_PROOF_REFUSED: {
+    status: 502,
+    error: 'upstream_dpop_proof_refused',
+    message:
+      "The upstream service refused the gateway's DPoP proof (invalid_dpop_proof). This is for an operator to fix, not the browser; the gateway's log names the route and what the proof named.",
+  },
   GATEHOUSE_ERR_UPSTREAM_UPGRADE_REFUSED: {
     status: 502,
     error: 'upstream_upgrade_refused',

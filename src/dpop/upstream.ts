@@ -199,8 +199,21 @@ export function asksForNonce(headers: IncomingHttpHeaders): boolean {
 
 /** Whether `WWW-Authenticate` is a DPoP `use_dpop_nonce` challenge, whatever nonce came with it. */
 export function challengesForNonce(headers: IncomingHttpHeaders): boolean {
+  return dpopChallenge(headers, /\berror\s*=\s*"?use_dpop_nonce\b/i)
+}
+
+/**
+ * RFC 9449 §7.1: a resource server refuses the proof, not the token, with
+ * a DPoP challenge naming `invalid_dpop_proof` (an `htu` or `htm` it reads
+ * otherwise, an `iat` off its clock, an algorithm it does not take).
+ */
+export function refusesProof(headers: IncomingHttpHeaders): boolean {
+  return dpopChallenge(headers, /\berror\s*=\s*"?invalid_dpop_proof\b/i)
+}
+
+function dpopChallenge(headers: IncomingHttpHeaders, error: RegExp): boolean {
   const challenge = headers['www-authenticate']
   if (challenge === undefined) return false
   const values = Array.isArray(challenge) ? challenge : [challenge]
-  return values.some((v) => /\bdpop\b/i.test(v) && /\berror\s*=\s*"?use_dpop_nonce\b/i.test(v))
+  return values.some((v) => /\bdpop\b/i.test(v) && error.test(v))
 }

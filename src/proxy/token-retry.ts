@@ -2,13 +2,13 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/types.js'
-import { asksForNonce, challengesForNonce, type UpstreamProofs } from '../dpop/upstream.js'
+import { asksForNonce, challengesForNonce, refusesProof, type UpstreamProofs } from '../dpop/upstream.js'
 import { gatehouseError } from '../errors.js'
 import { type SessionAudience, sessionAudience } from '../tokens/audience.js'
 import { sendWithProof } from './dpop-proof.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import type { GuardDeps } from './guard.js'
-import { nonceUnanswered } from './upstream-errors.js'
+import { dpopProofRefused, nonceUnanswered } from './upstream-errors.js'
 
 /** Largest request body kept in memory so the request can be replayed after a refused token. */
 export const REPLAY_BODY_LIMIT = 64 * 1024
@@ -204,6 +204,11 @@ class Attempts implements Refusal {
     return this.#proofed && this.#request.upstreamProof !== null
   }
 
+  proofRefused(): Error {
+    // What the proof named (src/dpop/upstream.ts): the URL as sent, without its query.
+    return dpopProofRefused(this.#request.method, `${this.#route.origin}${this.#dest || '/'}`)
+  }
+
   replace(): Promise<string | undefined> {
     return this.#route.replace(this.#request, this.#refused)
   }
@@ -287,6 +292,8 @@ interface Refusal {
   nonceReplay(): void
   /** True when the attempt carried the gateway's proof. */
   readonly proofSent: boolean
+  /** The abort of an answer that refused the attempt's proof (`invalid_dpop_proof`). */
+  proofRefused(): Error
 }
 
 /** Why a challenge whose nonce `usableNonce` refuses is not replayed. */
@@ -313,6 +320,10 @@ class NonceListener implements Dispatcher.DispatchHandler {
     headers: IncomingHttpHeaders,
   ): void {
     this.#attempts.remember(headers)
+    if (statusCode === 401 && this.#attempts.proofSent && refusesProof(headers)) {
+      controller.abort(this.#attempts.proofRefused())
+      return
+    }
     if (statusCode === 401 && this.#attempts.proofSent && challengesForNonce(headers)) {
       controller.abort(
         nonceUnanswered(
@@ -378,6 +389,11 @@ class RefusedTokenHandler implements Dispatcher.DispatchHandler {
   ): void {
     const refusal = this.#refusal
     refusal.seen(headers)
+    if (statusCode === 401 && refusal.proofSent && refusesProof(headers)) {
+      // Still 'passing': the abort reaches the browser through `Forward`.
+      controller.abort(refusal.proofRefused())
+      return
+    }
     if (statusCode === 401 && refusal.proofSent && challengesForNonce(headers)) {
       const usable = asksForNonce(headers)
       if (!refusal.nonceReplays || !usable) {

@@ -49,6 +49,10 @@ export function answerUpstreamFailure(
     answerNonceUnanswered(reply, error, route, lines)
     return
   }
+  if (error.code === PROOF_REFUSED) {
+    answerProofRefused(reply, error as ProofRefused, route, lines)
+    return
+  }
   const tls = tlsFailureReason(error)
   const kind: UpstreamErrorKind = timeoutCodes.has(error.code ?? '')
     ? 'timeout'
@@ -221,6 +225,53 @@ function answerNonceUnanswered(reply: FailedReply, error: Error, route: string, 
     reply.log.warn(
       { code, route, reason: error.message, ...repeatedField(held) },
       'the upstream asked for a DPoP nonce (use_dpop_nonce) and the request was not sent again with it',
+    )
+  reply.send(loggedAlready(gatehouseError(code)))
+}
+
+/** The code of an upstream's 401 `invalid_dpop_proof` to the gateway's proof (`dpopProofRefused`). */
+const PROOF_REFUSED = 'UPSTREAM_DPOP_PROOF_REFUSED'
+
+interface ProofRefused extends Error {
+  readonly code: typeof PROOF_REFUSED
+  /** The proof's `htm` and `htu` (RFC 9449 §4.2): the method, and the URL as sent without its query. */
+  readonly htm: string
+  readonly htu: string
+}
+
+/**
+ * The error that aborts an upstream's 401 `DPoP error="invalid_dpop_proof"`
+ * (RFC 9449 §7.1) to a request with the gateway's proof. The proof is the
+ * gateway's, not the browser's: passed on, the 401 sent the user to sign
+ * in (the README's SPA wrapper), and with single sign-on at the IdP back to
+ * the same refusal, a loop that told the operator nothing.
+ */
+export function dpopProofRefused(htm: string, htu: string): ProofRefused {
+  return Object.assign(new Error("the upstream refused the gateway's DPoP proof"), {
+    code: PROOF_REFUSED,
+    htm,
+    htu,
+  } as const)
+}
+
+/**
+ * `502 upstream_dpop_proof_refused`, with a warning naming the route and
+ * what the proof named, once a minute per route: every request meets it
+ * until an operator mends it. The upstream's `error_description` is not
+ * logged: a server may echo the token it refused.
+ */
+function answerProofRefused(
+  reply: FailedReply,
+  error: ProofRefused,
+  route: string,
+  lines: RepeatedLines,
+): void {
+  const code: ErrorCode = 'GATEHOUSE_ERR_UPSTREAM_DPOP_PROOF_REFUSED'
+  const held = lines.admit(code)
+  if (held !== undefined)
+    reply.log.warn(
+      { code, route, htm: error.htm, htu: error.htu, ...repeatedField(held) },
+      "the upstream refused the gateway's DPoP proof (invalid_dpop_proof): check that it reads the request's URL as the proof's htu names it (scheme and host as the gateway dials them, behind a TLS terminator too), that its clock and this host's agree, and that it accepts oidc.dpopAlgorithm",
     )
   reply.send(loggedAlready(gatehouseError(code)))
 }
