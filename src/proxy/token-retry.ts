@@ -1,29 +1,17 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/types.js'
-import { asksForNonce, challengesForNonce, refusesProof, type UpstreamProofs } from '../dpop/upstream.js'
+import type { UpstreamProofs } from '../dpop/upstream.js'
 import { gatehouseError } from '../errors.js'
 import { type SessionAudience, sessionAudience } from '../tokens/audience.js'
 import { sendWithProof } from './dpop-proof.js'
 import { Forward, type ForwardOptions } from './forward.js'
 import type { GuardDeps } from './guard.js'
-import { dpopProofRefused, nonceUnanswered } from './upstream-errors.js'
+import { NonceListener, type Refusal, RefusedTokenHandler } from './refusal-handlers.js'
+import { dpopProofRefused } from './upstream-errors.js'
 
 /** Largest request body kept in memory so the request can be replayed after a refused token. */
 export const REPLAY_BODY_LIMIT = 64 * 1024
-
-/**
- * RFC 6750 §3.1: `invalid_token` says the token is expired, revoked or
- * otherwise not accepted, so a fresh one may succeed; other errors
- * (`insufficient_scope`) would fail the same way again.
- */
-export function refusesToken(header: string | string[] | undefined): boolean {
-  if (header === undefined) return false
-  const values = Array.isArray(header) ? header : [header]
-  // RFC 9449 §7.1: a resource server refuses a DPoP-bound token under the DPoP scheme.
-  return values.some((v) => /\b(bearer|dpop)\b/i.test(v) && /\berror\s*=\s*"?invalid_token\b/i.test(v))
-}
 
 export type ForwardWithRetry = (
   request: FastifyRequest,
@@ -275,186 +263,4 @@ async function readAll(body: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const chunk of body) chunks.push(chunk as Buffer)
   return Buffer.concat(chunks)
-}
-
-interface Refusal {
-  /** True when a 401 `invalid_token` is answered by `replace` and `replay`. */
-  readonly tokenReplays: boolean
-  /** A replacement token, or `undefined` when the 401 passes to the browser. */
-  replace(): Promise<string | undefined>
-  replay(token: string): void
-  fail(err: unknown): void
-  /** Hears the head of every answer (a DPoP route remembers its nonce). */
-  seen(headers: IncomingHttpHeaders): void
-  /** True when a 401 `use_dpop_nonce` is answered by `nonceReplay`. */
-  readonly nonceReplays: boolean
-  /** Sends the request again with the same token and a new proof, after `use_dpop_nonce`. */
-  nonceReplay(): void
-  /** True when the attempt carried the gateway's proof. */
-  readonly proofSent: boolean
-  /** The abort of an answer that refused the attempt's proof (`invalid_dpop_proof`). */
-  proofRefused(): Error
-}
-
-/** Why a challenge whose nonce `usableNonce` refuses is not replayed. */
-const UNUSABLE_NONCE =
-  'the challenge carried no DPoP-Nonce a proof may carry (RFC 9449 §8.1: one field of printable ASCII without spaces or quotes; Gatehouse takes up to 1 KiB)'
-
-/** Remembers the nonce of the answers it passes on, and changes nothing else. */
-class NonceListener implements Dispatcher.DispatchHandler {
-  readonly #inner: Forward
-  readonly #attempts: Attempts
-
-  constructor(inner: Forward, attempts: Attempts) {
-    this.#inner = inner
-    this.#attempts = attempts
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#inner.onRequestStart(controller)
-  }
-
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-  ): void {
-    this.#attempts.remember(headers)
-    if (statusCode === 401 && this.#attempts.proofSent && refusesProof(headers)) {
-      controller.abort(this.#attempts.proofRefused())
-      return
-    }
-    if (statusCode === 401 && this.#attempts.proofSent && challengesForNonce(headers)) {
-      controller.abort(
-        nonceUnanswered(
-          asksForNonce(headers)
-            ? 'the request body was too large or chunked to be held for a replay'
-            : UNUSABLE_NONCE,
-        ),
-      )
-      return
-    }
-    this.#inner.onResponseStart(controller, statusCode, headers)
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.#inner.onResponseData(controller, chunk)
-  }
-
-  onResponseEnd(): void {
-    this.#inner.onResponseEnd()
-  }
-
-  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
-    this.#inner.onResponseError(controller, error)
-  }
-}
-
-/** What the upstream sent of a refusal while it was being decided on. */
-interface Held {
-  readonly statusCode: number
-  readonly headers: IncomingHttpHeaders
-  readonly chunks: Buffer[]
-  ended: boolean
-  error: Error | undefined
-}
-
-/**
- * Hands a replayable attempt's events to its `Forward`, except two 401s
- * while their replay is left. A `use_dpop_nonce` is cut off at its head
- * and replayed at once. An `invalid_token` pauses the upstream on its head
- * while `replace` decides, and the answer is then either cut off before
- * anything reaches the browser, with `replay` sending the request again,
- * or handed on as it came, with whatever arrived meanwhile.
- */
-class RefusedTokenHandler implements Dispatcher.DispatchHandler {
-  readonly #inner: Forward
-  readonly #refusal: Refusal
-  #state: 'passing' | 'deciding' | 'dropped' = 'passing'
-  #held: Held | undefined
-
-  constructor(inner: Forward, refusal: Refusal) {
-    this.#inner = inner
-    this.#refusal = refusal
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#inner.onRequestStart(controller)
-  }
-
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-  ): void {
-    const refusal = this.#refusal
-    refusal.seen(headers)
-    if (statusCode === 401 && refusal.proofSent && refusesProof(headers)) {
-      // Still 'passing': the abort reaches the browser through `Forward`.
-      controller.abort(refusal.proofRefused())
-      return
-    }
-    if (statusCode === 401 && refusal.proofSent && challengesForNonce(headers)) {
-      const usable = asksForNonce(headers)
-      if (!refusal.nonceReplays || !usable) {
-        // Still 'passing': the abort reaches the browser through `Forward`.
-        controller.abort(
-          nonceUnanswered(
-            usable ? 'the upstream asked again after the replay carried its nonce' : UNUSABLE_NONCE,
-          ),
-        )
-        return
-      }
-      this.#state = 'dropped'
-      controller.abort(new Error('the upstream asked for a DPoP nonce; its answer is dropped'))
-      refusal.nonceReplay()
-      return
-    }
-    if (statusCode !== 401 || !refusal.tokenReplays || !refusesToken(headers['www-authenticate'])) {
-      this.#inner.onResponseStart(controller, statusCode, headers)
-      return
-    }
-    this.#state = 'deciding'
-    this.#held = { statusCode, headers, chunks: [], ended: false, error: undefined }
-    controller.pause()
-    this.#refusal.replace().then(
-      (token) => {
-        if (token === undefined) this.#passOn(controller)
-        else this.#drop(controller, () => this.#refusal.replay(token))
-      },
-      (err: unknown) => this.#drop(controller, () => this.#refusal.fail(err)),
-    )
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#state === 'passing') this.#inner.onResponseData(controller, chunk)
-    else if (this.#state === 'deciding') this.#held!.chunks.push(chunk)
-  }
-
-  onResponseEnd(): void {
-    if (this.#state === 'passing') this.#inner.onResponseEnd()
-    else if (this.#state === 'deciding') this.#held!.ended = true
-  }
-
-  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
-    if (this.#state === 'passing') this.#inner.onResponseError(controller, error)
-    else if (this.#state === 'deciding') this.#held!.error = error
-  }
-
-  #drop(controller: Dispatcher.DispatchController, then: () => void): void {
-    this.#state = 'dropped'
-    controller.abort(new Error('the upstream refused the token; its answer is dropped'))
-    then()
-  }
-
-  /** The refusal goes to the browser after all, with whatever the upstream sent while it waited. */
-  #passOn(controller: Dispatcher.DispatchController): void {
-    const held = this.#held!
-    this.#state = 'passing'
-    this.#inner.onResponseStart(controller, held.statusCode, held.headers)
-    for (const chunk of held.chunks) this.#inner.onResponseData(controller, chunk)
-    if (held.error) this.#inner.onResponseError(controller, held.error)
-    else if (held.ended) this.#inner.onResponseEnd()
-    else controller.resume()
-  }
 }

@@ -10,7 +10,7 @@ import { tlsConnectOptions } from '../../tls/connect-options.js'
 import { dialClosedHint, tlsFailureReason } from '../../tls/handshake-errors.js'
 import { injectTraceContext, serverSpanEnder } from '../../tracing/spans.js'
 import type { GuardDeps } from '../guard.js'
-import { refusesToken } from '../token-retry.js'
+import { refusesToken } from '../refusal-handlers.js'
 import {
   notHttp,
   type UpstreamErrorKind,
