@@ -360,6 +360,16 @@ export const logCatalogue = {
     message:
       "A sign-in could not check session.maxPerUser: the session store did not answer. The sign-in went on; the user's next sign-in ends what is over the bound.",
   },
+  GATEHOUSE_BACKCHANNEL_LOGOUT_OWED: {
+    level: 'warn',
+    message:
+      'A verified back-channel logout token could not be carried out: the session store did not answer. The IdP was answered 503; the gateway ends the sessions itself once the store answers.',
+  },
+  GATEHOUSE_BACKCHANNEL_LOGOUT_LOST: {
+    level: 'error',
+    message:
+      'A back-channel logout owed since a store outage was given up: the sessions it names may still run.',
+  },
   GATEHOUSE_CLIENT_TOKEN_UNREADABLE: {
     level: 'warn',
     message: 'A cached client-credentials token did not open; a new one is fetched.',

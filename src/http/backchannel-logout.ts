@@ -8,13 +8,15 @@ import { type LogoutClaims, LogoutTokenVerifier, refusalKind } from '../oidc/log
 import type { IdentityProviders } from '../oidc/providers.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import type { Sessions } from '../session/sessions.js'
-import type { ReplayCache } from '../tokens/types.js'
+import type { ReplayCache, ReplayKept } from '../tokens/types.js'
 import type { ClientRegistration } from '../types.js'
+import { type LogoutAttempt, OwedLogouts } from './owed-logouts.js'
 import { lookedUpBy, sessionsOfClient } from './sessions-of-client.js'
 
 export interface BackchannelLogoutDeps {
   readonly config: {
     readonly auth: Pick<GatehouseConfig['auth'], 'basePath'>
+    readonly session: Pick<GatehouseConfig['session'], 'absoluteTimeout'>
   }
   readonly providers: IdentityProviders
   readonly sessions: Sessions
@@ -61,6 +63,9 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
   const verifiers = new Map<string, LogoutTokenVerifier>()
   // Anyone can post here: junk tokens must not write a warning each.
   const refusalLines = new RepeatedLines(undefined, deps.now)
+  // Past the absolute timeout, every session a token could name has expired.
+  const owed = new OwedLogouts({ log: app.log, budgetMs: config.session.absoluteTimeout })
+  app.addHook('onClose', async () => owed.close())
 
   // The IdP posts a form (§2.5); only this scope parses one, with a small limit.
   app.addContentTypeParser(
@@ -143,14 +148,52 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
     const { oidc, claims } = await verified(token, candidates(token))
     const seen = replayKey(oidc.registration, claims)
-    const claim = await replay.claim(seen, JTI_HOLD_MS)
-    if (claim === 'done')
+    let outcome: LogoutAttempt
+    try {
+      outcome = await carryOut(oidc, claims, seen)
+    } catch (err) {
+      // The IdP gets its 503 with Retry-After, but oidc-provider and
+      // Keycloak send a logout token once, whatever the answer: the token
+      // is verified, so the gateway carries it out itself once the store
+      // answers, or the user's sessions would run on after the outage.
+      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE')
+        owed.add(seen, oidc.name, () => carryOut(oidc, claims, seen, 'owed'), request.log)
+      throw err
+    }
+    if (outcome === 'done')
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token was already used.')
+    // Carried out by the gateway after an earlier delivery was answered
+    // 503: this is the resend that 503 asked for, and the logout is done.
+    // Nothing is ended again (a copy of the token must not end the
+    // sessions its user has signed in to since), and from now on a copy is
+    // a replay, as after a delivery answered 200.
+    if (outcome === 'owed') {
+      await replay.keep(seen, JTI_TTL_MS).catch(() => {})
+      request.log.info({ idp: oidc.name, ended: 0 }, 'back-channel logout carried out already')
+      return { ended: 0 }
+    }
     // A delivery still at work may yet fail, its 503 perhaps lost to a
     // connection the IdP gave up on: a 400 now, which the IdP takes as
     // final, would leave the sessions running. Its Retry-After is no
     // shorter than the hold, so the resend finds the token done, or free.
-    if (claim === 'held') throw gatehouseError('GATEHOUSE_ERR_LOGOUT_IN_PROGRESS')
+    if (outcome === 'held') throw gatehouseError('GATEHOUSE_ERR_LOGOUT_IN_PROGRESS')
+    request.log.info({ idp: oidc.name, ended: outcome }, 'back-channel logout')
+    return { ended: outcome }
+  }
+
+  /**
+   * Ends the sessions a verified token names, once per token: how many it
+   * ended, or what another delivery of the token left (`done`, `owed`,
+   * `held`). Kept `as` owed when its delivery was answered 503.
+   */
+  async function carryOut(
+    oidc: OidcClient,
+    claims: LogoutClaims,
+    seen: string,
+    as: ReplayKept = 'done',
+  ): Promise<LogoutAttempt> {
+    const claim = await replay.claim(seen, JTI_HOLD_MS)
+    if (claim !== 'claimed') return claim
     try {
       // §2.7: with a sid, end that IdP session's sessions; with only a sub, all of the user's.
       // The token is for a client (its `aud`), not for one of our entries:
@@ -160,9 +203,8 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       const by = lookedUpBy(claims)!
       const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)
       await sessions.endAll(ids)
-      await replay.keep(seen, JTI_TTL_MS)
-      request.log.info({ idp: oidc.name, ended: ids.length }, 'back-channel logout')
-      return { ended: ids.length }
+      await replay.keep(seen, JTI_TTL_MS, as)
+      return ids.length
     } catch (err) {
       // Not carried out (the store failing, maybe after ending some), or
       // not remembered as done: the 503 asks the IdP to send the token

@@ -124,7 +124,7 @@ export const REDIS_KEY_LAYOUT = {
     key: '{prefix}seen:logout:<hash>',
     type: 'string',
     expires:
-      'PX 2 s while carried out (held), then 5 minutes once carried out (done); named by a SHA-256 of the issuer, client id and jti',
+      'PX 2 s while carried out (held), then 5 minutes once carried out (done, or owed when carried out after a store outage); named by a SHA-256 of the issuer, client id and jti',
   },
   retryCooldown: { key: '{prefix}cooldown:<hash>', type: 'string', expires: 'PX tokens.retryCooldown' },
   rateLimit: {

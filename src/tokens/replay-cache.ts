@@ -1,11 +1,11 @@
 import { BoundedMap } from '../bounded-map.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
-import type { ReplayCache, ReplayClaim } from './types.js'
+import type { ReplayCache, ReplayClaim, ReplayKept } from './types.js'
 
 interface Noted {
   readonly until: number
-  readonly done: boolean
+  readonly as: 'held' | ReplayKept
 }
 
 /** One process's replay cache, bounded so a flood of ids cannot grow it without limit. */
@@ -21,17 +21,17 @@ export class MemoryReplayCache implements ReplayCache {
   async claim(key: string, holdMs: number): Promise<ReplayClaim> {
     const now = this.#now()
     const noted = this.#seen.get(key)
-    if (noted !== undefined && noted.until > now) return noted.done ? 'done' : 'held'
-    this.#seen.set(key, { until: now + holdMs, done: false })
+    if (noted !== undefined && noted.until > now) return noted.as
+    this.#seen.set(key, { until: now + holdMs, as: 'held' })
     return 'claimed'
   }
 
   async forget(key: string): Promise<void> {
-    if (this.#seen.get(key)?.done === false) this.#seen.delete(key)
+    if (this.#seen.get(key)?.as === 'held') this.#seen.delete(key)
   }
 
-  async keep(key: string, ttlMs: number): Promise<void> {
-    this.#seen.set(key, { until: this.#now() + ttlMs, done: true })
+  async keep(key: string, ttlMs: number, as: ReplayKept = 'done'): Promise<void> {
+    this.#seen.set(key, { until: this.#now() + ttlMs, as })
   }
 }
 
@@ -42,6 +42,7 @@ export class MemoryReplayCache implements ReplayCache {
  */
 const HELD = 'held'
 const DONE = 'done'
+const OWED = 'owed'
 
 /** Returns what the key holds, or holds it for ARGV[2] ms and returns false. KEYS: the key. ARGV: held, holdMs. */
 const CLAIM = `
@@ -64,7 +65,7 @@ interface ReplayScripts {
 
 /**
  * Shared by every instance: `{prefix}seen:<key>` is `held` while one
- * instance carries a use out and `done` once it has. Each step is one
+ * instance carries a use out and `done` (or `owed`) once it has. Each step is one
  * script on the one key, so exactly one instance claims it, and a hold
  * that lapsed and was claimed again cannot, when that use fails, forget
  * the other's done.
@@ -85,14 +86,15 @@ export class RedisReplayCache implements ReplayCache {
     const noted = await guarded(() =>
       this.#redis.ghClaimSeen(this.#keys.seen(key), HELD, Math.max(1, Math.floor(holdMs))),
     )
-    return noted === null ? 'claimed' : noted === HELD ? 'held' : 'done'
+    if (noted === null) return 'claimed'
+    return noted === HELD ? 'held' : noted === OWED ? 'owed' : 'done'
   }
 
   async forget(key: string): Promise<void> {
     await guarded(() => this.#redis.ghForgetSeen(this.#keys.seen(key), HELD))
   }
 
-  async keep(key: string, ttlMs: number): Promise<void> {
-    await guarded(() => this.#redis.set(this.#keys.seen(key), DONE, 'PX', Math.max(1, Math.floor(ttlMs))))
+  async keep(key: string, ttlMs: number, as: ReplayKept = DONE): Promise<void> {
+    await guarded(() => this.#redis.set(this.#keys.seen(key), as, 'PX', Math.max(1, Math.floor(ttlMs))))
   }
 }

@@ -56,10 +56,16 @@ export interface TokenCache {
 
 /**
  * What a claim on a one-time identifier found: nothing (`claimed`, it is
- * now held by the caller), a use still being carried out (`held`), or a
- * use carried out (`done`).
+ * now held by the caller), a use still being carried out (`held`), a use
+ * carried out (`done`), or a use carried out after its sender was told it
+ * failed (`owed`: a back-channel logout answered 503 and carried out once
+ * the store was back), so that a repeat may be the resend the failure
+ * asked for.
  */
-export type ReplayClaim = 'claimed' | 'held' | 'done'
+export type ReplayClaim = 'claimed' | 'held' | 'done' | 'owed'
+
+/** How a use carried out is kept. */
+export type ReplayKept = Exclude<ReplayClaim, 'claimed' | 'held'>
 
 /**
  * Remembers one-time identifiers (such as a logout token's `jti`) for a
@@ -73,8 +79,11 @@ export interface ReplayCache {
    * that failed and may be retried. A `key` kept as done stays done.
    */
   forget(key: string): Promise<void>
-  /** Notes `key` as done for `ttlMs` from now, whatever was noted before: a use claimed, then carried out. */
-  keep(key: string, ttlMs: number): Promise<void>
+  /**
+   * Notes `key` as carried out (`done` unless `as` says `owed`) for `ttlMs`
+   * from now, whatever was noted before: a use claimed, then carried out.
+   */
+  keep(key: string, ttlMs: number, as?: ReplayKept): Promise<void>
 }
 
 /**

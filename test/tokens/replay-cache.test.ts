@@ -35,6 +35,18 @@ for (const [kind, cache] of Object.entries(caches)) {
     t.equal(await cache.claim(`${kind}:b`, 2_000), 'done')
   })
 
+  t.test(
+    `${kind}: a use carried out after its sender was told it failed is told apart, and stays`,
+    async (t) => {
+      t.equal(await cache.claim(`${kind}:o`, 2_000), 'claimed')
+      await cache.keep(`${kind}:o`, 60_000, 'owed')
+      await cache.forget(`${kind}:o`)
+      t.equal(await cache.claim(`${kind}:o`, 2_000), 'owed', 'a repeat finds it owed, not done nor free')
+      await cache.keep(`${kind}:o`, 60_000)
+      t.equal(await cache.claim(`${kind}:o`, 2_000), 'done', 'and done once the resend is answered')
+    },
+  )
+
   t.test(`${kind}: many claims at once, one holds`, async (t) => {
     const claims = await Promise.all(Array.from({ length: 50 }, () => cache.claim(`${kind}:c`, 2_000)))
     t.equal(claims.filter((claim) => claim === 'claimed').length, 1)

@@ -1,0 +1,145 @@
+import { performance } from 'node:perf_hooks'
+import type { FastifyBaseLogger } from 'fastify'
+import { isGatehouseError, type LogCode } from '../errors.js'
+
+/** What one try at carrying a logout out found: sessions ended, done by another delivery, or another at work. */
+export type LogoutAttempt = number | 'done' | 'owed' | 'held'
+
+/** How soon the first try comes after the store failed, ms; doubled per failed try up to OWED_MAX_DELAY. */
+const OWED_FIRST_DELAY = 250
+const OWED_MAX_DELAY = 5_000 // 5 s
+
+/** Most logouts owed at once: each names one verified token of an IdP, never a request of anyone else's. */
+const OWED_MAX = 10_000
+
+interface Owed {
+  readonly idp: string
+  readonly attempt: () => Promise<LogoutAttempt>
+  /** Given up past this, on the monotonic clock. */
+  readonly until: number
+}
+
+export interface OwedLogoutsOptions {
+  readonly log: FastifyBaseLogger
+  /** How long a logout is tried, ms: past it every session it could name has expired. */
+  readonly budgetMs: number
+  readonly max?: number
+  /** Monotonic ms; default `performance.now`. */
+  readonly clock?: () => number
+}
+
+/**
+ * Back-channel logouts verified but not carried out because the session
+ * store did not answer. The IdP got a 503 with `Retry-After`, but
+ * oidc-provider and Keycloak deliver a logout token once, whatever the
+ * answer: a logout dropped here would leave the user's sessions running
+ * once the store was back. So each is tried again, on one timer, until
+ * the store answers, for as long as a session it names could live.
+ * Per instance: a restart or a config reload drops what is owed, and
+ * says so.
+ */
+export class OwedLogouts {
+  readonly #owed = new Map<string, Owed>()
+  readonly #log: FastifyBaseLogger
+  readonly #budget: number
+  readonly #max: number
+  readonly #clock: () => number
+  #timer: NodeJS.Timeout | undefined
+  #round: Promise<void> | undefined
+  #delay = OWED_FIRST_DELAY
+  #closed = false
+
+  constructor(options: OwedLogoutsOptions) {
+    this.#log = options.log
+    this.#budget = options.budgetMs
+    this.#max = options.max ?? OWED_MAX
+    this.#clock = options.clock ?? (() => performance.now())
+  }
+
+  get size(): number {
+    return this.#owed.size
+  }
+
+  /**
+   * Owes the logout named `key` (its replay key: one per token), to be
+   * carried out by `attempt` once the store answers. A token owed already
+   * is owed once.
+   */
+  add(key: string, idp: string, attempt: () => Promise<LogoutAttempt>, log: FastifyBaseLogger): void {
+    if (this.#closed || this.#owed.has(key)) return
+    if (this.#owed.size >= this.#max) {
+      const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST'
+      log.error({ code, idp, reason: 'full', owed: this.#owed.size }, 'back-channel logout lost')
+      return
+    }
+    this.#owed.set(key, { idp, attempt, until: this.#clock() + this.#budget })
+    const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_OWED'
+    log.warn({ code, idp }, 'back-channel logout owed')
+    this.#schedule()
+  }
+
+  /** Stops trying; what is still owed is dropped, and said to be. */
+  close(): void {
+    this.#closed = true
+    clearTimeout(this.#timer)
+    if (this.#owed.size > 0) {
+      const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST'
+      this.#log.error({ code, reason: 'closed', owed: this.#owed.size }, 'back-channel logout lost')
+    }
+    this.#owed.clear()
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#timer !== undefined || this.#round !== undefined) return
+    // Unref'd: what is owed must not hold a closing process open; close() says what it drops.
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#round = this.#tryAll().finally(() => {
+        this.#round = undefined
+        if (this.#owed.size > 0) this.#schedule()
+      })
+    }, this.#delay).unref()
+  }
+
+  /**
+   * One pass over what is owed, oldest first. The first try the store
+   * fails ends the pass: the others would fail alike, and one failing
+   * call per pass is all an outage costs.
+   */
+  async #tryAll(): Promise<void> {
+    for (const [key, owed] of this.#owed) {
+      if (this.#closed) return
+      if (this.#clock() >= owed.until) {
+        this.#owed.delete(key)
+        this.#lost(owed, 'expired')
+        continue
+      }
+      let outcome: LogoutAttempt
+      try {
+        outcome = await owed.attempt()
+      } catch (err) {
+        if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') {
+          this.#delay = Math.min(this.#delay * 2, OWED_MAX_DELAY)
+          return
+        }
+        this.#owed.delete(key)
+        this.#lost(owed, isGatehouseError(err) ? err.code : 'error')
+        continue
+      }
+      this.#delay = OWED_FIRST_DELAY
+      // Another delivery of the token is at work, and may yet fail: look again next pass.
+      if (outcome === 'held') continue
+      this.#owed.delete(key)
+      if (typeof outcome === 'number')
+        this.#log.info(
+          { idp: owed.idp, ended: outcome },
+          'back-channel logout carried out once the store was back',
+        )
+    }
+  }
+
+  #lost(owed: Owed, reason: string): void {
+    const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST'
+    this.#log.error({ code, idp: owed.idp, reason }, 'back-channel logout lost')
+  }
+}
