@@ -94,17 +94,32 @@ export class LogoutTokenVerifier {
       // Not jose's error as the cause: a log of the error's causes would print its message.
       throw invalid(refusal(err, header))
     }
-    const events = payload.events as Record<string, unknown> | undefined
-    if (typeof events !== 'object' || events === null || typeof events[EVENT] !== 'object') {
+    // §2.4: events is a JSON object whose member for the event is a JSON object.
+    const events = payload.events
+    if (!isObject(events) || !isObject(events[EVENT])) {
       throw invalid('the events claim lacks the back-channel logout event')
     }
     if ('nonce' in payload) throw invalid('a logout token must not carry a nonce')
-    const sub = typeof payload.sub === 'string' ? payload.sub : undefined
-    const sid = typeof payload.sid === 'string' ? payload.sid : undefined
+    // jose checks only that jti is there. An empty one is no identifier:
+    // every such token of the issuer would be one token to the replay
+    // check, and the second logout within minutes refused as a replay.
+    if (!isText(payload.jti)) throw invalid('jti is not a non-empty string')
+    // A sub or sid of another type than text is a malformed token, not one
+    // that names nobody: refused, never read past to the other claim.
+    const { sub, sid } = payload
+    if ((sub !== undefined && typeof sub !== 'string') || (sid !== undefined && typeof sid !== 'string'))
+      throw invalid('sub and sid must be strings')
     if (!sub && !sid) throw invalid('neither sub nor sid is present')
-    if (typeof payload.jti !== 'string') throw invalid('jti is missing')
-    return { jti: payload.jti, sub, sid }
+    return { jti: payload.jti, sub: sub || undefined, sid: sid || undefined }
   }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function isText(value: unknown): value is string {
+  return typeof value === 'string' && value !== ''
 }
 
 /**

@@ -13,7 +13,8 @@ import { ISSUER, JSON_HEADERS, mockAgent } from '../helpers/mock-idp.js'
 
 const CLIENT = 'gatehouse-test'
 const NOW = 1_800_000_000
-const EVENT = { 'http://schemas.openid.net/event/backchannel-logout': {} }
+const EVENT_URI = 'http://schemas.openid.net/event/backchannel-logout'
+const EVENT = { [EVENT_URI]: {} }
 
 async function keyOf(kid: string) {
   const { privateKey, publicKey } = await generateKeyPair('ES256')
@@ -73,7 +74,31 @@ t.test('a valid logout token gives its jti, sub and sid', async (t) => {
 const refused: [string, JWTPayload, string | undefined, RegExp][] = [
   ['no events claim', { sub: 'u', events: undefined } as unknown as JWTPayload, 'logout+jwt', /events claim/],
   ['another event', { sub: 'u', events: { 'urn:other': {} } }, 'logout+jwt', /events claim/],
+  // §2.4: the event's member is a JSON object; these passed as one (typeof null and [] is 'object').
+  ['the event as null', { sub: 'u', events: { [EVENT_URI]: null } }, 'logout+jwt', /events claim/],
+  ['the event as a list', { sub: 'u', events: { [EVENT_URI]: [] } }, 'logout+jwt', /events claim/],
   ['a nonce (§2.4)', { sub: 'u', nonce: 'n' }, 'logout+jwt', /must not carry a nonce/],
+  // An empty jti passed, and made every such token of the issuer one to the replay check.
+  ['an empty jti', { sub: 'u', jti: '' }, 'logout+jwt', /: jti is not a non-empty string\.$/],
+  [
+    'a jti that is no string',
+    { sub: 'u', jti: 7 } as unknown as JWTPayload,
+    'logout+jwt',
+    /: jti is not a non-empty string\.$/,
+  ],
+  // A sub of another type was read past, and the token taken by its sid.
+  [
+    'a sub that is no string',
+    { sub: 7, sid: 's' } as unknown as JWTPayload,
+    'logout+jwt',
+    /: sub and sid must be strings\.$/,
+  ],
+  [
+    'a sid that is no string',
+    { sub: 'u', sid: {} } as unknown as JWTPayload,
+    'logout+jwt',
+    /: sub and sid must be strings\.$/,
+  ],
   ['neither sub nor sid', {}, 'logout+jwt', /neither sub nor sid/],
   ['another audience', { sub: 'u', aud: 'someone-else' }, 'logout+jwt', /: aud claim check failed\.$/],
   ['another issuer', { sub: 'u', iss: 'https://evil.test' }, 'logout+jwt', /: iss claim check failed\.$/],
