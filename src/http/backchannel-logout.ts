@@ -28,6 +28,14 @@ export interface BackchannelLogoutDeps {
 const JTI_TTL_MS = 5 * 60_000
 
 /**
+ * How long an IdP session a logout token ended is remembered for the
+ * sign-ins of it still completing: a code issued before the logout may be
+ * redeemed until it expires, at most 10 minutes (OIDC Core §3.1.3.2 leaves
+ * its lifetime to the OP; RFC 6749 §4.1.2 recommends no more than that).
+ */
+const LOGGED_OUT_SID_TTL_MS = 10 * 60_000
+
+/**
  * How long a logout token's `jti` is held while it is carried out, so a
  * parallel delivery of it is asked to come again meanwhile: no longer than
  * the `Retry-After` of the 503 its failure gets, nor of the 503 that
@@ -201,6 +209,9 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       // its sessions in at that client, so all of theirs end, and no other's.
       // The verifier refused a token naming neither (§2.4).
       const by = lookedUpBy(claims)!
+      // Before the sessions are listed: a sign-in of this IdP session whose
+      // record is not written yet ends once it is (Sessions.create).
+      if ('sid' in by) await sessions.store.noteSidLoggedOut(oidc.registration, by.sid, LOGGED_OUT_SID_TTL_MS)
       const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)
       await sessions.endAll(ids)
       await replay.keep(seen, JTI_TTL_MS, as)

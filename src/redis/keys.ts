@@ -36,6 +36,8 @@ export interface RedisKeys {
   clientToken(scopes: string): string
   /** A one-time identifier already acted on (a logout token's `logout:<hash>`). */
   seen(key: string): string
+  /** An IdP session a back-channel logout ended, by the keyed hash of its issuer, client id and `sid`. */
+  loggedOutSid(name: string): string
   /** Which refused token last forced a refresh, per session and route. */
   retryCooldown(key: string): string
   /** The namespace of @fastify/rate-limit's counters. */
@@ -67,6 +69,7 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     lockReleased: `${prefix}lock-released`,
     clientToken: (scopes) => `${prefix}ct:${scopes}`,
     seen: (key) => `${prefix}seen:${key}`,
+    loggedOutSid: (name) => `${prefix}logged-out:sid:${name}`,
     retryCooldown: (key) => `${prefix}cooldown:${key}`,
     rateLimit: `${prefix}rl:`,
   }
@@ -125,6 +128,12 @@ export const REDIS_KEY_LAYOUT = {
     type: 'string',
     expires:
       'PX 2 s while carried out (held), then 5 minutes once carried out (done, or owed when carried out after a store outage); named by a SHA-256 of the issuer, client id and jti',
+  },
+  loggedOutSid: {
+    key: '{prefix}logged-out:sid:<hash>',
+    type: 'string',
+    expires:
+      'PX 10 minutes from the back-channel logout that ended the IdP session; named by a keyed hash of the issuer, client id and sid',
   },
   retryCooldown: { key: '{prefix}cooldown:<hash>', type: 'string', expires: 'PX tokens.retryCooldown' },
   rateLimit: {

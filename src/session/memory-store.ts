@@ -1,7 +1,7 @@
 import { BoundedMap } from '../bounded-map.js'
 import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import { gatehouseError } from '../errors.js'
-import type { TokenSet } from '../types.js'
+import type { ClientRegistration, TokenSet } from '../types.js'
 import type {
   IssuedBy,
   ReadOptions,
@@ -45,6 +45,8 @@ export class MemorySessionStore implements SessionStore {
   readonly #sessions: BoundedMap<string, SessionData>
   readonly #bySub = new Map<string, Set<string>>()
   readonly #bySid = new Map<string, Set<string>>()
+  /** IdP sessions a back-channel logout ended, to when; bounded as the sessions are. */
+  readonly #loggedOut: BoundedMap<string, number>
   readonly #idle: number
   readonly #touchEvery: number
   readonly #now: () => number
@@ -54,6 +56,7 @@ export class MemorySessionStore implements SessionStore {
     this.#sessions = new BoundedMap(options.maxSessions ?? 100_000, (_, evicted) => this.#unindex(evicted))
     this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
     this.#now = options.clock ?? Date.now
+    this.#loggedOut = new BoundedMap(options.maxSessions ?? 100_000)
   }
 
   /** Sessions held, including expired ones not yet noticed; for metrics. */
@@ -102,6 +105,14 @@ export class MemorySessionStore implements SessionStore {
 
   async delete(id: string): Promise<boolean> {
     return this.#remove(id)
+  }
+
+  async noteSidLoggedOut(registration: ClientRegistration, sid: string, ttlMs: number): Promise<void> {
+    this.#loggedOut.set(loggedOutName(registration, sid), this.#now() + ttlMs)
+  }
+
+  async sidLoggedOut(registration: ClientRegistration, sid: string): Promise<boolean> {
+    return (this.#loggedOut.get(loggedOutName(registration, sid)) ?? 0) > this.#now()
   }
 
   async idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {
@@ -223,4 +234,9 @@ function unindex(map: Map<string, Set<string>>, key: string, id: string): void {
   if (!ids) return
   ids.delete(id)
   if (ids.size === 0) map.delete(key)
+}
+
+/** An IdP session, named by its issuer and client id as well: a `sid` is unique only within its issuer. */
+function loggedOutName(registration: ClientRegistration, sid: string): string {
+  return JSON.stringify([registration.issuer, registration.clientId, sid])
 }

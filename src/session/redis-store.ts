@@ -500,6 +500,28 @@ export class RedisSessionStore implements SessionStore {
     await guarded(() => Promise.all(indexes.map((index) => this.#writer.zrem(index, id))))
   }
 
+  async noteSidLoggedOut(registration: ClientRegistration, sid: string, ttlMs: number): Promise<void> {
+    const key = this.#keys.loggedOutSid(this.#hashes.current('sid', loggedOutName(registration, sid)))
+    const ttl = Math.max(1, Math.floor(ttlMs))
+    // Confirmed on a replica as the indexes are: a note lost in a failover
+    // is a sign-in that outlives its IdP session's logout.
+    await guarded<unknown>(() =>
+      this.#confirm
+        ? this.#confirm.write(key, (p) => void p.set(key, '1', 'PX', ttl))
+        : this.#redis.set(key, '1', 'PX', ttl),
+    )
+  }
+
+  async sidLoggedOut(registration: ClientRegistration, sid: string): Promise<boolean> {
+    // Under every secret's hash, as the indexes are found; one key per
+    // call, as each may live on another node of a Cluster.
+    const names = this.#hashes.all('sid', loggedOutName(registration, sid))
+    const found = await guarded(() =>
+      Promise.all(names.map((name) => this.#redis.exists(this.#keys.loggedOutSid(name)))),
+    )
+    return found.some((n) => n > 0)
+  }
+
   idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {
     return this.#idsBy('sub', sub, idp, issuedBy)
   }
@@ -696,4 +718,9 @@ function parsed<T extends object>(text: string): Partial<T> {
   } catch {
     return {}
   }
+}
+
+/** An IdP session, named by its issuer and client id as well: a `sid` is unique only within its issuer. */
+function loggedOutName(registration: ClientRegistration, sid: string): string {
+  return JSON.stringify([registration.issuer, registration.clientId, sid])
 }

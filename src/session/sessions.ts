@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
-import { type ErrorCode, isGatehouseError, type LogCode } from '../errors.js'
+import { type ErrorCode, gatehouseError, isGatehouseError, type LogCode } from '../errors.js'
 import { sessionNamespace } from '../redis/keys.js'
 import { ATTR, inSpan, recording } from '../tracing/spans.js'
 import type { DpopKey, LoginResult } from '../types.js'
@@ -280,6 +280,21 @@ export class Sessions {
     if (session.dpopKey) this.#ends?.seen(session.id, session.dpopKey)
     try {
       await this.#store.create(session)
+      // A back-channel logout of this IdP session that listed its sessions
+      // before this record was written could not end it: the IdP signed the
+      // user out while this sign-in completed (its code already redeemed,
+      // or an IdP that does not revoke codes at logout), and the session
+      // would outlive it. The logout notes the sid before it lists, and this
+      // looks after the write, so one of the two sees the other.
+      if (
+        session.sid &&
+        session.registration &&
+        (await this.#store.sidLoggedOut(session.registration, session.sid))
+      )
+        throw gatehouseError(
+          'GATEHOUSE_ERR_LOGIN_FAILED',
+          "The identity provider ended this sign-in's session (back-channel logout) while the sign-in completed. Sign in again.",
+        )
     } catch (err) {
       // A write no replica confirmed has run on the primary all the same:
       // a record no cookie will ever name, counted in its user's indexes

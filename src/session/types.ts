@@ -170,6 +170,15 @@ export interface SessionStore {
   /** Ids of the live sessions bound to an IdP session of provider `idp`, for back-channel logout; `issuedBy` as above. */
   idsBySid(sid: string, idp?: string, issuedBy?: IssuedBy): Promise<string[]>
   /**
+   * Notes for `ttlMs` that a back-channel logout ended the IdP session
+   * `sid` of `registration` (its issuer and client id), before it lists
+   * that IdP session's sessions: a sign-in of it whose record was not yet
+   * written then is found by `sidLoggedOut` once it is.
+   */
+  noteSidLoggedOut(registration: ClientRegistration, sid: string, ttlMs: number): Promise<void>
+  /** Whether `noteSidLoggedOut` noted this IdP session within its time. */
+  sidLoggedOut(registration: ClientRegistration, sid: string): Promise<boolean>
+  /**
    * The live sessions of a user of provider `idp` (of every frontend: the
    * caller keeps its own), for the per-user bound; `issuedBy` as for
    * `idsBySub`. Read from the same index as `idsBySub`, each session on

@@ -143,6 +143,8 @@ function lastWriteWinsTouch(inner: SessionStore): SessionStore {
     delete: (id) => inner.delete(id),
     idsBySub: (sub) => inner.idsBySub(sub),
     idsBySid: (sid) => inner.idsBySid(sid),
+    noteSidLoggedOut: (registration, sid, ttlMs) => inner.noteSidLoggedOut(registration, sid, ttlMs),
+    sidLoggedOut: (registration, sid) => inner.sidLoggedOut(registration, sid),
     sessionsOfUser: (sub, idp, issuedBy) => inner.sessionsOfUser(sub, idp, issuedBy),
     ping: () => inner.ping(),
     close: () => inner.close(),
