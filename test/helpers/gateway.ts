@@ -1,8 +1,10 @@
+import { once } from 'node:events'
 import type { FastifyInstance } from 'fastify'
 import { parseConfig } from '../../src/config/load.js'
 import type { RawConfig } from '../../src/config/schema.js'
 import type { GatehouseConfig, RouteConfig, WebSocketRoute } from '../../src/config/types.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
+import { RedisSessionStore } from '../../src/session/redis-store.js'
 
 export const CLIENT_ID = 'gatehouse-test'
 export const CLIENT_SECRET = 'test-client-secret-that-is-long-enough'
@@ -16,6 +18,21 @@ export async function listenOn(app: FastifyInstance, port: number): Promise<void
     await app.close()
     throw err
   }
+}
+
+/**
+ * Resolves once the gateway's local session cache has heard its Redis go
+ * away, so that the next session read asks Redis. A killed redis-server's
+ * connections close at once, but the gateway may take a request that was
+ * already on its way before it reads that close: until then the cache may
+ * serve its copy, as it may for `maxStalenessMs` of a silent stall, by
+ * design (redis-tracked-cache.ts). A test of what an outage answers waits
+ * for this first, else on a loaded machine it reads a 200 from the copy.
+ */
+export async function cacheHeardStoreOutage(app: FastifyInstance): Promise<void> {
+  const store = app.gatehouse.stores.sessions
+  const cache = store instanceof RedisSessionStore ? store.cache : undefined
+  if (cache?.armed) await once(cache, 'disarmed')
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
+import { cacheHeardStoreOutage } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { pollUntil, startRedis } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
@@ -17,6 +18,7 @@ t.test(
     t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200)
 
     await redis.kill()
+    await cacheHeardStoreOutage(stack.gateway.app)
     const started = Date.now()
     const down = await apiCall(jar, `${base}/api/orders`)
     t.equal(down.status, 503)

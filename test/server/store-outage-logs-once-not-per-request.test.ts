@@ -1,4 +1,5 @@
 import t from 'tap'
+import { cacheHeardStoreOutage } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
 import { startRedis } from '../helpers/redis.js'
@@ -15,6 +16,7 @@ t.test('while the store is down, requests answered 503 write one line, not one e
   t.equal((await apiCall(jar, `${stack.gateway.url}/api/orders`)).status, 200)
 
   await redis.kill()
+  await cacheHeardStoreOutage(stack.gateway.app)
   const answers = await Promise.all(
     Array.from({ length: 100 }, () => apiCall(jar, `${stack.gateway.url}/api/orders`)),
   )

@@ -17,7 +17,7 @@ import { exportJWK, generateKeyPair } from 'jose'
 import t, { type Test } from 'tap'
 import type { PaddedTokens } from '../../dev/idp.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, route, SESSION_SECRET } from '../helpers/gateway.js'
+import { CLIENT_ID, CLIENT_SECRET, cacheHeardStoreOutage, route, SESSION_SECRET } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { signLogoutToken } from '../helpers/logout.js'
 import { type LogLine, type ObservedStack, startObservedStack } from '../helpers/observed-stack.js'
@@ -319,6 +319,7 @@ t.test('the session store down: 503 session_store_unavailable, under it the read
   })
   const { jar } = await login(stack.gateway.url)
   await redis.kill()
+  await cacheHeardStoreOutage(stack.gateway.app)
   const down = await apiCall(jar, `${stack.gateway.url}/api/orders`)
   t.equal(down.status, 503)
   t.ok(Number(down.headers.get('retry-after')) > 0, 'with Retry-After')
