@@ -96,7 +96,7 @@ export const observability = fp(
           logRefresh(app.log, { outcome, ms, sessionId, resource, failure, idp })
         },
         exchanged(outcome, ms, audience, sessionId, failure, idp) {
-          metrics.exchanges.inc({ outcome, audience })
+          metrics.exchanges.inc({ outcome, audience, idp })
           logExchange(app.log, { outcome, ms, sessionId, audience, failure, idp })
         },
         joined: () => metrics.refreshJoins.inc(),

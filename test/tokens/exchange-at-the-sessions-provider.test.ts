@@ -43,4 +43,11 @@ t.test('each session exchanges at its own provider, and the token is that provid
     ['partner', 'corp'],
     "each exchange's log line names its provider",
   )
+  const counted = await set.apps[0]!.gatehouse.metrics.registry.metrics()
+  for (const idp of ['partner', 'corp'])
+    t.match(
+      counted,
+      `gatehouse_token_exchanges_total{outcome="success",audience="${LEDGER}",idp="${idp}"} 1`,
+      `the exchanges metric counts ${idp}'s apart`,
+    )
 })

@@ -56,7 +56,7 @@ t.test("a removed provider's session at an exchange route: over, and no IdP outa
   t.equal((await apiCall(copy, `${stack.url}/api/x`)).status, 401, 'the session is over, not only the cookie')
 
   const metrics = await stack.running.app.gatehouse.metrics.registry.metrics()
-  t.notMatch(metrics, `gatehouse_token_exchanges_total{outcome="unavailable",audience="${LEDGER}"}`)
+  t.notMatch(metrics, `gatehouse_token_exchanges_total{outcome="unavailable",audience="${LEDGER}"`)
   t.notOk(
     logs.lines.find((line) => /token exchange/.test(line.msg)),
     'no exchange is logged: none was asked of any IdP',

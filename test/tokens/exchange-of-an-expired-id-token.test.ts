@@ -113,9 +113,9 @@ t.test(
     )
     const counted = await s.metrics('gatehouse_token_exchanges_total')
     for (const line of [
-      `gatehouse_token_exchanges_total{outcome="success",audience="${LEDGER}"} 1`,
-      `gatehouse_token_exchanges_total{outcome="subject_expired",audience="${LEDGER}"} 3`,
-      `gatehouse_token_exchanges_total{outcome="subject_expired",audience="${AUDIT}"} 1`,
+      `gatehouse_token_exchanges_total{outcome="success",audience="${LEDGER}",idp="default"} 1`,
+      `gatehouse_token_exchanges_total{outcome="subject_expired",audience="${LEDGER}",idp="default"} 3`,
+      `gatehouse_token_exchanges_total{outcome="subject_expired",audience="${AUDIT}",idp="default"} 1`,
     ])
       t.ok(counted.includes(line), line)
   },

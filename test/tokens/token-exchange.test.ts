@@ -55,7 +55,7 @@ t.test('the ledger route forwards a token exchanged for its audience, once per l
   t.equal(stack.idp.stats.refreshReplays, 0)
   t.not(bearer(stack, -1), first, 'a new exchanged token')
   const metrics = await stack.apps[0]!.gatehouse.metrics.registry.metrics()
-  t.match(metrics, `gatehouse_token_exchanges_total{outcome="success",audience="${LEDGER}"} 2`)
+  t.match(metrics, `gatehouse_token_exchanges_total{outcome="success",audience="${LEDGER}",idp="default"} 2`)
 })
 
 t.test('a refreshed subject token makes the exchanged token stale, though it has not expired', async (t) => {
@@ -124,7 +124,7 @@ t.test('refusals answer 403 on that route only, with the OAuth error in the log'
   const metrics = await stack.apps[0]!.gatehouse.metrics.registry.metrics()
   t.match(
     metrics,
-    'gatehouse_token_exchanges_total{outcome="unauthorized_client",audience="https://audit.example"} 1',
+    'gatehouse_token_exchanges_total{outcome="unauthorized_client",audience="https://audit.example",idp="default"} 1',
   )
 })
 
