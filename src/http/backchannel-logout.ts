@@ -10,7 +10,7 @@ import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache, ReplayKept } from '../tokens/types.js'
 import type { ClientRegistration } from '../types.js'
-import { type LogoutAttempt, OwedLogouts } from './owed-logouts.js'
+import { type LogoutAttempt, type OwedLogout, OwedLogouts } from './owed-logouts.js'
 import { lookedUpBy, sessionsOfClient } from './sessions-of-client.js'
 
 export interface BackchannelLogoutDeps {
@@ -56,14 +56,15 @@ const JTI_HOLD_MS =
  * OpenID Connect Back-Channel Logout 1.0 at `{basePath}/backchannel-logout`,
  * and at `{basePath}/backchannel-logout/<provider name>` for each provider.
  *
- * A logout token ends only sessions of the client it is for: it is
+ * A logout token ends only sessions of the clients it is for: it is
  * verified against one provider's issuer, client id and JWKS (§2.6), and
  * the sessions it names are looked up in the `sub` and `sid` indexes of
  * every provider entry with that issuer and client id (usually that one
  * alone), so the same `sub` or `sid` at another issuer or client is never
  * touched. On the shared path the candidates are the providers whose
- * issuer and client id the token claims; on a provider's own path, that
- * provider alone.
+ * issuer and client id the token claims, and the token is for each of
+ * their clients (its `aud` may name several); on a provider's own path,
+ * for that provider's alone.
  */
 export async function backchannelLogoutRoute(app: FastifyInstance, deps: BackchannelLogoutDeps) {
   const { config, providers, sessions, replay } = deps
@@ -154,39 +155,57 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     const token = request.body?.logout_token
     if (typeof token !== 'string' || token === '')
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
-    const { oidc, claims } = await verified(token, candidates(token))
-    const seen = replayKey(oidc.registration, claims)
-    let outcome: LogoutAttempt
-    try {
-      outcome = await carryOut(oidc, claims, seen)
-    } catch (err) {
-      // The IdP gets its 503 with Retry-After, but oidc-provider and
-      // Keycloak send a logout token once, whatever the answer: the token
-      // is verified, so the gateway carries it out itself once the store
-      // answers, or the user's sessions would run on after the outage.
-      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE')
-        owed.add(seen, oidc.name, () => carryOut(oidc, claims, seen, 'owed'), request.log)
-      throw err
-    }
-    if (outcome === 'done')
+    const named = candidates(token)
+    const { oidc, claims } = await verified(token, named)
+    const outcomes = await Promise.allSettled(
+      clientsOf(oidc, named).map(async (client) => {
+        const what: OwedLogout = {
+          registration: client.registration,
+          idp: client.name,
+          claims,
+          seen: replayKey(client.registration, claims),
+        }
+        try {
+          return { what, outcome: await carryOut(what) }
+        } catch (err) {
+          // The IdP gets its 503 with Retry-After, but oidc-provider and
+          // Keycloak send a logout token once, whatever the answer: the
+          // token is verified, so the gateway carries it out itself once
+          // the store answers, or the user's sessions would run on after
+          // the outage.
+          if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE')
+            owed.add(what.seen, what.idp, () => carryOut(what, 'owed'), request.log)
+          throw err
+        }
+      }),
+    )
+    const failed = outcomes.find((settled) => settled.status === 'rejected')
+    if (failed) throw failed.reason
+    const done = outcomes.flatMap((settled) => (settled.status === 'fulfilled' ? [settled.value] : []))
+    if (done.every(({ outcome }) => outcome === 'done'))
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token was already used.')
-    // Carried out by the gateway after an earlier delivery was answered
-    // 503: this is the resend that 503 asked for, and the logout is done.
-    // Nothing is ended again (a copy of the token must not end the
-    // sessions its user has signed in to since), and from now on a copy is
-    // a replay, as after a delivery answered 200.
-    if (outcome === 'owed') {
-      await replay.keep(seen, JTI_TTL_MS).catch(() => {})
-      request.log.info({ idp: oidc.name, ended: 0 }, 'back-channel logout carried out already')
-      return { ended: 0 }
-    }
     // A delivery still at work may yet fail, its 503 perhaps lost to a
     // connection the IdP gave up on: a 400 now, which the IdP takes as
     // final, would leave the sessions running. Its Retry-After is no
     // shorter than the hold, so the resend finds the token done, or free.
-    if (outcome === 'held') throw gatehouseError('GATEHOUSE_ERR_LOGOUT_IN_PROGRESS')
-    request.log.info({ idp: oidc.name, ended: outcome }, 'back-channel logout')
-    return { ended: outcome }
+    if (done.some(({ outcome }) => outcome === 'held'))
+      throw gatehouseError('GATEHOUSE_ERR_LOGOUT_IN_PROGRESS')
+    let ended = 0
+    for (const { what, outcome } of done) {
+      if (typeof outcome === 'number') {
+        ended += outcome
+        request.log.info({ idp: what.idp, ended: outcome }, 'back-channel logout')
+      } else if (outcome === 'owed') {
+        // Carried out by the gateway after an earlier delivery was
+        // answered 503: this is the resend that 503 asked for, and the
+        // logout is done. Nothing is ended again (a copy of the token must
+        // not end the sessions its user has signed in to since), and from
+        // now on a copy is a replay, as after a delivery answered 200.
+        await replay.keep(what.seen, JTI_TTL_MS).catch(() => {})
+        request.log.info({ idp: what.idp, ended: 0 }, 'back-channel logout carried out already')
+      }
+    }
+    return { ended }
   }
 
   /**
@@ -194,12 +213,8 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
    * ended, or what another delivery of the token left (`done`, `owed`,
    * `held`). Kept `as` owed when its delivery was answered 503.
    */
-  async function carryOut(
-    oidc: OidcClient,
-    claims: LogoutClaims,
-    seen: string,
-    as: ReplayKept = 'done',
-  ): Promise<LogoutAttempt> {
+  async function carryOut(what: OwedLogout, as: ReplayKept = 'done'): Promise<LogoutAttempt> {
+    const { registration, claims, seen } = what
     const claim = await replay.claim(seen, JTI_HOLD_MS)
     if (claim !== 'claimed') return claim
     try {
@@ -211,8 +226,8 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       const by = lookedUpBy(claims)!
       // Before the sessions are listed: a sign-in of this IdP session whose
       // record is not written yet ends once it is (Sessions.create).
-      if ('sid' in by) await sessions.store.noteSidLoggedOut(oidc.registration, by.sid, LOGGED_OUT_SID_TTL_MS)
-      const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, oidc.name, by)
+      if ('sid' in by) await sessions.store.noteSidLoggedOut(registration, by.sid, LOGGED_OUT_SID_TTL_MS)
+      const ids = await sessionsOfClient(sessions.store, providers, registration, what.idp, by)
       await sessions.endAll(ids)
       await replay.keep(seen, JTI_TTL_MS, as)
       return ids.length
@@ -243,6 +258,24 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       return reply.code(200).send(await end(request, () => [oidc]))
     },
   )
+}
+
+/**
+ * The clients a verified token is for (§2.6: the RP ends the sessions the
+ * token names at each), one entry per issuer and client id, `verifier`
+ * first: each of `named` (whose issuer and client id the token claims)
+ * whose client id is another. `verifier` checked the signature, `iss` and
+ * `aud`, so what `named` was read from is the IdP's own word, and an IdP
+ * that names several of our clients in one token (`aud` is an array, as
+ * in an ID token, OIDC Core §2) has signed each of their users out.
+ */
+function clientsOf(verifier: OidcClient, named: readonly OidcClient[]): OidcClient[] {
+  const clients = new Map<string, OidcClient>()
+  for (const client of [verifier, ...named]) {
+    const key = JSON.stringify([client.registration.issuer, client.registration.clientId])
+    if (!clients.has(key)) clients.set(key, client)
+  }
+  return [...clients.values()]
 }
 
 /**

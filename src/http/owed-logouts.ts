@@ -1,6 +1,18 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import { isGatehouseError, type LogCode } from '../errors.js'
+import type { LogoutClaims } from '../oidc/logout-token.js'
+import type { ClientRegistration } from '../types.js'
+
+/** A logout owed: the client a verified token is for, and what it names. */
+export interface OwedLogout {
+  readonly registration: ClientRegistration
+  /** The provider entry that verified the token (for the log, and whose indexes are read besides). */
+  readonly idp: string
+  readonly claims: LogoutClaims
+  /** Its replay key (backchannel-logout.ts). */
+  readonly seen: string
+}
 
 /** What one try at carrying a logout out found: sessions ended, done by another delivery, or another at work. */
 export type LogoutAttempt = number | 'done' | 'owed' | 'held'

@@ -10,7 +10,8 @@ export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backcha
 
 export interface LogoutTokenSigner {
   readonly issuer: string
-  readonly audience: string
+  /** One client id, or several (§2.4: `aud` as in an ID token, OIDC Core §2). */
+  readonly audience: string | readonly string[]
   /** The IdP's signing key, and its `kid` in the JWKS the gateway fetches. */
   readonly key: CryptoKey
   readonly kid: string
@@ -30,7 +31,7 @@ export function signLogoutToken(signer: LogoutTokenSigner, claims: JWTPayload): 
   })
     .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: signer.kid })
     .setIssuer(signer.issuer)
-    .setAudience(signer.audience)
+    .setAudience(typeof signer.audience === 'string' ? signer.audience : [...signer.audience])
     .sign(signer.key)
 }
 

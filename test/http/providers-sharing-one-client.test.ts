@@ -28,8 +28,8 @@ interface Setup {
   readonly idp: DevIdp
   /** The instances, one origin behind a load balancer: the IdP talks to the first. */
   readonly urls: readonly string[]
-  /** A logout token as the IdP signs it, for our client id. */
-  logoutToken(claims: Record<string, unknown>): Promise<string>
+  /** A logout token as the IdP signs it, for our client id (or `audience`). */
+  logoutToken(claims: Record<string, unknown>, audience?: string | readonly string[]): Promise<string>
 }
 
 async function setup(t: Test, { frontends }: { frontends: boolean }): Promise<Setup> {
@@ -125,11 +125,8 @@ async function setup(t: Test, { frontends }: { frontends: boolean }): Promise<Se
   return {
     idp: started.idp,
     urls: started.ports.map((port) => `http://127.0.0.1:${port}`),
-    logoutToken: (claims) =>
-      signLogoutToken(
-        { issuer: started.idp.issuer, audience: CLIENT_ID, key: privateKey, kid: 'idp-key' },
-        claims,
-      ),
+    logoutToken: (claims, audience = CLIENT_ID) =>
+      signLogoutToken({ issuer: started.idp.issuer, audience, key: privateKey, kid: 'idp-key' }, claims),
   }
 }
 
@@ -228,3 +225,39 @@ for (const frontends of [false, true]) {
     },
   )
 }
+
+/**
+ * One logout token whose `aud` lists two clients of the issuer, both
+ * configured (§2.4 takes `aud` as an ID token's: one or several): it was
+ * verified by the first provider that took it, and only that client's
+ * sessions ended; the other client's ran on, though the IdP had signed its
+ * user out of it too. Each configured client the token names is one it is
+ * for, and each one's sessions end.
+ */
+t.test('a logout token for two configured clients of the issuer ends the sessions of both', async (t) => {
+  const set = await setup(t, { frontends: false })
+  const corp = await signIn(set, 'corp')
+  const corpAdmin = await signIn(set, 'corpadmin')
+  const other = await signIn(set, 'other')
+  for (const browser of [corp, corpAdmin, other]) t.same(await browser.api(), [200, 200])
+
+  const token = await set.logoutToken({ sub: 'alice' }, [OTHER_CLIENT, CLIENT_ID])
+  const ended = await post(`${set.urls[1]}/auth/backchannel-logout`, token)
+  t.equal(ended.status, 200)
+  t.equal(ended.json().ended, 3, 'every session of both clients, counted once each')
+  for (const browser of [corp, corpAdmin, other]) t.same(await browser.api(), [401, 401])
+  const replayed = await post(`${set.urls[0]}/auth/backchannel-logout`, token)
+  t.equal(replayed.status, 400, 'a copy is a replay for both clients')
+  t.match(replayed.json().message, /already used/)
+
+  // A provider's own path names its client: the token ends that client's sessions only.
+  const again = [await signIn(set, 'corp'), await signIn(set, 'other')]
+  const own = await post(
+    `${set.urls[0]}/auth/backchannel-logout/other`,
+    await set.logoutToken({ sub: 'alice' }, [OTHER_CLIENT, CLIENT_ID]),
+  )
+  t.equal(own.status, 200)
+  t.equal(own.json().ended, 1)
+  t.same(await again[0]!.api(), [200, 200], "the other client's session stays")
+  t.same(await again[1]!.api(), [401, 401])
+})
