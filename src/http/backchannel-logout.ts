@@ -10,7 +10,7 @@ import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache, ReplayKept } from '../tokens/types.js'
 import type { ClientRegistration } from '../types.js'
-import { type LogoutAttempt, type OwedLogout, OwedLogouts } from './owed-logouts.js'
+import type { LogoutAttempt, OwedLogout, OwedLogouts } from './owed-logouts.js'
 import { lookedUpBy, sessionsOfClient } from './sessions-of-client.js'
 
 export interface BackchannelLogoutDeps {
@@ -21,6 +21,8 @@ export interface BackchannelLogoutDeps {
   readonly providers: IdentityProviders
   readonly sessions: Sessions
   readonly replay: ReplayCache
+  /** The process's logouts owed since a store outage, which outlive this app (server/lasting.ts). */
+  readonly owed: OwedLogouts<OwedLogout>
   readonly now: () => number
 }
 
@@ -67,14 +69,14 @@ const JTI_HOLD_MS =
  * for that provider's alone.
  */
 export async function backchannelLogoutRoute(app: FastifyInstance, deps: BackchannelLogoutDeps) {
-  const { config, providers, sessions, replay } = deps
+  const { config, providers, sessions, replay, owed } = deps
   const base = config.auth.basePath
   const verifiers = new Map<string, LogoutTokenVerifier>()
   // Anyone can post here: junk tokens must not write a warning each.
   const refusalLines = new RepeatedLines(undefined, deps.now)
-  // Past the absolute timeout, every session a token could name has expired.
-  const owed = new OwedLogouts({ log: app.log, budgetMs: config.session.absoluteTimeout })
-  app.addHook('onClose', async () => owed.close())
+  // What is owed outlives this app: the app a reload builds carries it out.
+  const unserve = owed.serve((what) => carryOut(what, 'owed'))
+  app.addHook('onClose', async () => unserve())
 
   // The IdP posts a form (§2.5); only this scope parses one, with a small limit.
   app.addContentTypeParser(
@@ -174,7 +176,12 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
           // the store answers, or the user's sessions would run on after
           // the outage.
           if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE')
-            owed.add(what.seen, what.idp, () => carryOut(what, 'owed'), request.log)
+            // Past the absolute timeout, every session the token could name has expired.
+            owed.add(
+              what.seen,
+              { idp: what.idp, what, budgetMs: config.session.absoluteTimeout },
+              request.log,
+            )
           throw err
         }
       }),

@@ -24,17 +24,19 @@ const OWED_MAX_DELAY = 5_000 // 5 s
 /** Most logouts owed at once: each names one verified token of an IdP, never a request of anyone else's. */
 const OWED_MAX = 10_000
 
-interface Owed {
+interface Owed<T> {
   readonly idp: string
-  readonly attempt: () => Promise<LogoutAttempt>
+  /** What the attempt carries out. */
+  readonly what: T
   /** Given up past this, on the monotonic clock. */
   readonly until: number
 }
 
+/** Carries out one owed logout: the current app's, which a reload replaces. */
+export type OwedAttempt<T> = (what: T) => Promise<LogoutAttempt>
+
 export interface OwedLogoutsOptions {
   readonly log: FastifyBaseLogger
-  /** How long a logout is tried, ms: past it every session it could name has expired. */
-  readonly budgetMs: number
   readonly max?: number
   /** Monotonic ms; default `performance.now`. */
   readonly clock?: () => number
@@ -47,15 +49,24 @@ export interface OwedLogoutsOptions {
  * answer: a logout dropped here would leave the user's sessions running
  * once the store was back. So each is tried again, on one timer, until
  * the store answers, for as long as a session it names could live.
- * Per instance: a restart or a config reload drops what is owed, and
- * says so.
+ *
+ * One per process, outliving a config reload as the stores do
+ * (server/lasting.ts): what is owed is data (`what`), carried out by the
+ * attempt of the app that serves now (`serve`), so the app a reload
+ * builds takes over what the replaced one owed. A restart drops what is
+ * owed, and says so.
  */
-export class OwedLogouts {
-  readonly #owed = new Map<string, Owed>()
+export class OwedLogouts<T> {
+  readonly #owed = new Map<string, Owed<T>>()
   readonly #log: FastifyBaseLogger
-  readonly #budget: number
   readonly #max: number
   readonly #clock: () => number
+  /**
+   * The attempts of the apps serving, oldest first: the newest carries
+   * out what is owed. An app a failed reload built and closed takes its
+   * own out, and the one still serving carries on.
+   */
+  readonly #attempts = new Set<OwedAttempt<T>>()
   #timer: NodeJS.Timeout | undefined
   #round: Promise<void> | undefined
   #delay = OWED_FIRST_DELAY
@@ -63,7 +74,6 @@ export class OwedLogouts {
 
   constructor(options: OwedLogoutsOptions) {
     this.#log = options.log
-    this.#budget = options.budgetMs
     this.#max = options.max ?? OWED_MAX
     this.#clock = options.clock ?? (() => performance.now())
   }
@@ -73,18 +83,37 @@ export class OwedLogouts {
   }
 
   /**
-   * Owes the logout named `key` (its replay key: one per token), to be
-   * carried out by `attempt` once the store answers. A token owed already
-   * is owed once.
+   * Carries out what is owed with `attempt` from now on, until the
+   * returned function is called (by the app that served it, as it
+   * closes) or a later `serve` takes over.
    */
-  add(key: string, idp: string, attempt: () => Promise<LogoutAttempt>, log: FastifyBaseLogger): void {
+  serve(attempt: OwedAttempt<T>): () => void {
+    const serving = (what: T) => attempt(what)
+    this.#attempts.add(serving)
+    if (this.#owed.size > 0) this.#schedule()
+    return () => void this.#attempts.delete(serving)
+  }
+
+  /** The newest serving app's attempt. */
+  get #attempt(): OwedAttempt<T> | undefined {
+    return [...this.#attempts].at(-1)
+  }
+
+  /**
+   * Owes the logout named `key` (its replay key: one per token and
+   * client), to be carried out once the store answers, for `budgetMs`
+   * (past it every session it could name has expired). A token owed
+   * already is owed once.
+   */
+  add(key: string, owed: { idp: string; what: T; budgetMs: number }, log: FastifyBaseLogger): void {
+    const { idp } = owed
     if (this.#closed || this.#owed.has(key)) return
     if (this.#owed.size >= this.#max) {
       const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST'
       log.error({ code, idp, reason: 'full', owed: this.#owed.size }, 'back-channel logout lost')
       return
     }
-    this.#owed.set(key, { idp, attempt, until: this.#clock() + this.#budget })
+    this.#owed.set(key, { idp, what: owed.what, until: this.#clock() + owed.budgetMs })
     const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_OWED'
     log.warn({ code, idp }, 'back-channel logout owed')
     this.#schedule()
@@ -102,7 +131,8 @@ export class OwedLogouts {
   }
 
   #schedule(): void {
-    if (this.#closed || this.#timer !== undefined || this.#round !== undefined) return
+    if (this.#closed || this.#attempt === undefined) return
+    if (this.#timer !== undefined || this.#round !== undefined) return
     // Unref'd: what is owed must not hold a closing process open; close() says what it drops.
     this.#timer = setTimeout(() => {
       this.#timer = undefined
@@ -120,7 +150,9 @@ export class OwedLogouts {
    */
   async #tryAll(): Promise<void> {
     for (const [key, owed] of this.#owed) {
-      if (this.#closed) return
+      // Closed, or between apps: the next app's serve() starts a pass.
+      const attempt = this.#attempt
+      if (this.#closed || attempt === undefined) return
       if (this.#clock() >= owed.until) {
         this.#owed.delete(key)
         this.#lost(owed, 'expired')
@@ -128,7 +160,7 @@ export class OwedLogouts {
       }
       let outcome: LogoutAttempt
       try {
-        outcome = await owed.attempt()
+        outcome = await attempt(owed.what)
       } catch (err) {
         if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') {
           this.#delay = Math.min(this.#delay * 2, OWED_MAX_DELAY)
@@ -150,7 +182,7 @@ export class OwedLogouts {
     }
   }
 
-  #lost(owed: Owed, reason: string): void {
+  #lost(owed: Owed<T>, reason: string): void {
     const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST'
     this.#log.error({ code, idp: owed.idp, reason }, 'back-channel logout lost')
   }

@@ -28,6 +28,8 @@ export interface OwnRoutesOptions {
     /** Shares the sign-in rate limits across instances when sessions are shared. */
     readonly redis?: RedisClient | undefined
   }
+  /** The process's back-channel logouts owed since a store outage (server/lasting.ts). */
+  readonly owedLogouts: BackchannelLogoutDeps['owed']
   /** The IdP's refusals of the gateway's credentials, for `/readyz`. */
   readonly refusals: Pick<ClientRefusals, 'detail'>
   readonly onLogin: NonNullable<AuthRouteDeps['onLogin']>
@@ -75,7 +77,14 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
   })
   // Back-channel logout ends the sessions of every frontend of the sub or
   // sid: the indexes it reads list them all (redis/keys.ts).
-  await backchannelLogoutRoute(app, { config, providers, sessions, replay: stores.replay, now: opts.now })
+  await backchannelLogoutRoute(app, {
+    config,
+    providers,
+    sessions,
+    replay: stores.replay,
+    owed: opts.owedLogouts,
+    now: opts.now,
+  })
   await logoutEverywhereRoute(app, { config, providers, sessions })
   if (opts.health ?? true)
     await healthRoutes(app, { providers, store: stores.sessions, refusals: opts.refusals })

@@ -106,6 +106,7 @@ export const frontends = fp(
           sessions,
           stores,
           refusals: app.observers.refusals,
+          owedLogouts: app.gatehouse.lasting.owedLogouts,
           onLogin: app.observers.login,
           onOverBound: app.observers.overBound,
           now,

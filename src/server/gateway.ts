@@ -76,6 +76,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
     sessions,
     stores,
     refusals: app.observers.refusals,
+    owedLogouts: app.gatehouse.lasting.owedLogouts,
     onLogin: app.observers.login,
     onOverBound: app.observers.overBound,
     now,

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { HeldKeys } from '../dpop/held-keys.js'
+import { type OwedLogout, OwedLogouts } from '../http/owed-logouts.js'
 import { configuredResources, OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
@@ -244,6 +245,12 @@ export class Lasting {
   readonly certificates: CertificateExpiry
   /** Every cache of DPoP keys, which a session's end empties of its key (src/dpop/held-keys.ts). */
   readonly dpopKeys = new HeldKeys()
+  /**
+   * Back-channel logouts a store outage left undone, carried out by
+   * whichever app serves once the store answers: a reload keeps them, a
+   * restart drops them (and says so).
+   */
+  readonly owedLogouts: OwedLogouts<OwedLogout>
   readonly #options: LastingOptions
   /** IdP parts some app holds, by the settings they were built from. */
   readonly #idp = new Set<IdpParts>()
@@ -283,6 +290,7 @@ export class Lasting {
     this.#options = options
     this.#failing = new UnavailableLimit(DEFAULT_UNAVAILABLE_LIMIT, options.now)
     this.#clientTokens = stores.clientTokens ?? new MemoryTokenCache(options.now)
+    this.owedLogouts = new OwedLogouts({ log })
   }
 
   static async create(
@@ -354,6 +362,7 @@ export class Lasting {
     // Our own close of the connection is no outage.
     this.#unwatchStore?.()
     this.dpopKeys.close()
+    this.owedLogouts.close()
     await this.stores.close()
   }
 }

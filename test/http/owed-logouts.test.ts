@@ -8,7 +8,7 @@
 import { pino } from 'pino'
 import t from 'tap'
 import { gatehouseError } from '../../src/errors.js'
-import { type LogoutAttempt, OwedLogouts } from '../../src/http/owed-logouts.js'
+import { type LogoutAttempt, OwedLogouts, type OwedLogoutsOptions } from '../../src/http/owed-logouts.js'
 
 function logged() {
   const lines: Record<string, unknown>[] = []
@@ -36,17 +36,28 @@ function scripted(answers: (LogoutAttempt | Error)[]) {
 const alive = setInterval(() => {}, 60_000)
 t.teardown(() => clearInterval(alive))
 
+type Attempt = () => Promise<LogoutAttempt>
+
+/** What is owed here is each logout's own attempt, which the serving app runs. */
+function owedLogouts(options: OwedLogoutsOptions & { budgetMs: number }) {
+  const owed = new OwedLogouts<Attempt>(options)
+  owed.serve((attempt) => attempt())
+  const add = (key: string, idp: string, attempt: Attempt, log: OwedLogoutsOptions['log']) =>
+    owed.add(key, { idp, what: attempt, budgetMs: options.budgetMs }, log)
+  return Object.assign(owed, { owe: add })
+}
+
 const down = () => gatehouseError('GATEHOUSE_ERR_STORE_UNAVAILABLE')
 /** Until the round that made the nth call has finished with it. */
 const settled = () => new Promise((resolve) => setImmediate(resolve))
 
 t.test('tried again while the store is away, carried out once it answers, said so once', async (t) => {
   const { log, lines } = logged()
-  const owed = new OwedLogouts({ log, budgetMs: 60_000 })
+  const owed = owedLogouts({ log, budgetMs: 60_000 })
   t.teardown(() => owed.close())
   const run = scripted([down(), down(), 3])
-  owed.add('k', 'default', run.attempt, log)
-  owed.add('k', 'default', run.attempt, log)
+  owed.owe('k', 'default', run.attempt, log)
+  owed.owe('k', 'default', run.attempt, log)
   t.equal(owed.size, 1, 'a token owed twice is owed once')
   t.match(lines, [{ level: 40, code: 'GATEHOUSE_BACKCHANNEL_LOGOUT_OWED', idp: 'default' }])
   await run.tried(3)
@@ -63,12 +74,12 @@ t.test('tried again while the store is away, carried out once it answers, said s
 
 t.test('another delivery at work is looked at again; one that did it leaves nothing owed', async (t) => {
   const { log, lines } = logged()
-  const owed = new OwedLogouts({ log, budgetMs: 60_000 })
+  const owed = owedLogouts({ log, budgetMs: 60_000 })
   t.teardown(() => owed.close())
   const held = scripted(['held', 'done'])
   const resent = scripted(['owed'])
-  owed.add('a', 'default', held.attempt, log)
-  owed.add('b', 'default', resent.attempt, log)
+  owed.owe('a', 'default', held.attempt, log)
+  owed.owe('b', 'default', resent.attempt, log)
   await held.tried(2)
   await settled()
   t.equal(owed.size, 0)
@@ -80,15 +91,15 @@ t.test(
   async (t) => {
     const { log, lines } = logged()
     let now = 0
-    const owed = new OwedLogouts({ log, budgetMs: 1_000, max: 3, clock: () => now })
+    const owed = owedLogouts({ log, budgetMs: 1_000, max: 3, clock: () => now })
     const expired = scripted([1])
     const broken = scripted([new Error('boom')])
     const last = scripted([down()])
-    owed.add('expired', 'a', expired.attempt, log)
+    owed.owe('expired', 'a', expired.attempt, log)
     now = 1_000
-    owed.add('broken', 'b', broken.attempt, log)
-    owed.add('last', 'c', last.attempt, log)
-    owed.add('full', 'd', scripted([1]).attempt, log)
+    owed.owe('broken', 'b', broken.attempt, log)
+    owed.owe('last', 'c', last.attempt, log)
+    owed.owe('full', 'd', scripted([1]).attempt, log)
     t.match(lines.at(-1), { level: 50, code: 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST', idp: 'd', reason: 'full' })
     await last.tried(1)
     await settled()
@@ -101,7 +112,44 @@ t.test(
     owed.close()
     t.match(lines.at(-1), { level: 50, code: 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST', reason: 'closed', owed: 1 })
     t.equal(owed.size, 0)
-    owed.add('late', 'e', scripted([1]).attempt, log)
+    owed.owe('late', 'e', scripted([1]).attempt, log)
     t.equal(owed.size, 0, 'nothing is owed once closed')
+  },
+)
+
+t.test(
+  'carried out by the newest app serving; with none serving, it waits; a failed newcomer leaves the old one at it',
+  async (t) => {
+    const { log } = logged()
+    const owed = new OwedLogouts<string>({ log })
+    t.teardown(() => owed.close())
+    const tried: string[] = []
+    let next: (() => void) | undefined
+    const serving = (app: string) => async (what: string) => {
+      tried.push(`${app}:${what}`)
+      next?.()
+      return 1
+    }
+    const triedOnce = () =>
+      new Promise<void>((resolve) => {
+        next = resolve
+      }).then(settled)
+    const unserveOld = owed.serve(serving('old'))
+    // A reload whose app failed to build: it served, and closed.
+    owed.serve(serving('failed'))()
+    let done = triedOnce()
+    owed.add('a', { idp: 'default', what: 'a', budgetMs: 60_000 }, log)
+    await done
+    t.same(tried, ['old:a'], 'the app still serving carried it out')
+    t.equal(owed.size, 0)
+
+    unserveOld()
+    owed.add('b', { idp: 'default', what: 'b', budgetMs: 60_000 }, log)
+    t.equal(owed.size, 1, 'with no app serving, it stays owed')
+    done = triedOnce()
+    owed.serve(serving('new'))
+    await done
+    t.same(tried, ['old:a', 'new:b'], 'the app that serves next carries it out')
+    t.equal(owed.size, 0)
   },
 )
