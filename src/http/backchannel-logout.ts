@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { decodeJwt } from 'jose'
+import { HTTP_METHODS } from '../config/schema.js'
 import type { GatehouseConfig } from '../config/types.js'
 import { errorCatalogue, gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
@@ -265,6 +266,20 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       return reply.code(200).send(await end(request, () => [oidc]))
     },
   )
+
+  // §2.5: the IdP POSTs the token. Any other method (an operator's curl
+  // of the URL they registered) is told the endpoint takes POST (RFC 9110
+  // §15.5.6), not that it is missing, before anything is read.
+  for (const url of [`${base}/backchannel-logout`, `${base}/backchannel-logout/:idp`])
+    app.route({
+      method: HTTP_METHODS.filter((method) => method !== 'POST'),
+      url,
+      config: { renders: 'json' },
+      handler: async (_request, reply) => {
+        reply.header('allow', 'POST')
+        throw gatehouseError('GATEHOUSE_ERR_METHOD_NOT_ALLOWED')
+      },
+    })
 }
 
 /**

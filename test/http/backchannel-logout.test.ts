@@ -157,3 +157,27 @@ t.test(
     t.equal((await apiCall(jar, `${base}/api/orders`)).status, 401, 'the session ended')
   },
 )
+
+/**
+ * §2.5: the IdP POSTs the logout token. A GET (an operator's browser or
+ * curl checking the URL they registered) was answered 404 not_found, as
+ * if the endpoint did not exist; it exists and takes POST: 405 with
+ * `Allow: POST` (RFC 9110 §15.5.6), at the shared path and each
+ * provider's, and nothing is read or ended.
+ */
+t.test('another method than POST at the back-channel endpoint: 405 with Allow: POST', async (t) => {
+  const { base } = await setup(t)
+  for (const path of ['/auth/backchannel-logout', '/auth/backchannel-logout/default']) {
+    for (const method of ['GET', 'HEAD', 'PUT', 'DELETE', 'PATCH']) {
+      const res = await jarFetch(new CookieJar(), `${base}${path}`, { method })
+      t.equal(res.status, 405, `${method} ${path}`)
+      t.equal(res.headers.get('allow'), 'POST', `${method} ${path}: Allow`)
+      if (method === 'GET') t.match(res.json(), { error: 'method_not_allowed' })
+    }
+  }
+  t.equal(
+    (await jarFetch(new CookieJar(), `${base}/auth/backchannel-logouts`)).status,
+    404,
+    'not another path',
+  )
+})
