@@ -93,6 +93,13 @@ export interface LoginState {
   /** The provider the browser was sent to, whose answer the callback expects; absent: the shorthand's. */
   readonly idp?: string
   /**
+   * When the login started, epoch ms by the gateway's clock: a back-channel
+   * logout of the user (`sub` only) that came after it ends the session it
+   * makes (`SessionStore.subLoggedOutAt`). Absent in a login started
+   * before logins recorded it.
+   */
+  readonly startedAt?: number
+  /**
    * The registration the browser was sent to, whose code the callback
    * redeems only there; absent in a login started before it was recorded.
    */
@@ -155,6 +162,8 @@ export interface LoginResult {
    * refresh token may be redeemed for; absent when they are not known.
    */
   readonly resources?: readonly string[] | undefined
+  /** When its login started (`LoginState.startedAt`), when known. */
+  readonly startedAt?: number | undefined
 }
 
 /** A client-credentials access token. */

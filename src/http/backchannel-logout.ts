@@ -31,12 +31,13 @@ export interface BackchannelLogoutDeps {
 const JTI_TTL_MS = 5 * 60_000
 
 /**
- * How long an IdP session a logout token ended is remembered for the
- * sign-ins of it still completing: a code issued before the logout may be
+ * How long an IdP session (or a user, for a token naming only a `sub`) a
+ * logout token ended is remembered for the sign-ins of it still
+ * completing: a code issued before the logout may be
  * redeemed until it expires, at most 10 minutes (OIDC Core §3.1.3.2 leaves
  * its lifetime to the OP; RFC 6749 §4.1.2 recommends no more than that).
  */
-const LOGGED_OUT_SID_TTL_MS = 10 * 60_000
+const LOGGED_OUT_TTL_MS = 10 * 60_000
 
 /**
  * How long a logout token's `jti` is held while it is carried out, so a
@@ -160,6 +161,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
     const named = candidates(token)
     const { oidc, claims } = await verified(token, named)
+    const at = deps.now()
     const outcomes = await Promise.allSettled(
       clientsOf(oidc, named).map(async (client) => {
         const what: OwedLogout = {
@@ -167,6 +169,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
           idp: client.name,
           claims,
           seen: replayKey(client.registration, claims),
+          at,
         }
         try {
           return { what, outcome: await carryOut(what) }
@@ -234,7 +237,11 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       const by = lookedUpBy(claims)!
       // Before the sessions are listed: a sign-in of this IdP session whose
       // record is not written yet ends once it is (Sessions.create).
-      if ('sid' in by) await sessions.store.noteSidLoggedOut(registration, by.sid, LOGGED_OUT_SID_TTL_MS)
+      if ('sid' in by) await sessions.store.noteSidLoggedOut(registration, by.sid, LOGGED_OUT_TTL_MS)
+      // Naming only the user, it notes when it came (`at`: a logout owed
+      // since a store outage keeps the time it came), and a sign-in of the
+      // user that started before then ends once its record is written.
+      else await sessions.store.noteSubLoggedOut(registration, by.sub, what.at, LOGGED_OUT_TTL_MS)
       const ids = await sessionsOfClient(sessions.store, providers, registration, what.idp, by)
       await sessions.endAll(ids)
       await replay.keep(seen, JTI_TTL_MS, as)

@@ -12,6 +12,8 @@ export interface OwedLogout {
   readonly claims: LogoutClaims
   /** Its replay key (backchannel-logout.ts). */
   readonly seen: string
+  /** When its token came, epoch ms: a sign-in of the user that started before then does not stand. */
+  readonly at: number
 }
 
 /** What one try at carrying a logout out found: sessions ended, done by another delivery, or another at work. */

@@ -323,6 +323,7 @@ export class OidcClient {
       codeVerifier,
       returnTo,
       idp: this.#oidc.name,
+      startedAt: this.#now(),
       registration: this.registration,
       ...(extra.prompt === 'none' ? { silent: true } : {}),
       ...(dpopKey ? { dpopKey } : {}),
@@ -467,6 +468,7 @@ export class OidcClient {
       sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
       claims,
       resources: askedResources(login.resources, this.#resources),
+      ...(login.startedAt === undefined ? {} : { startedAt: login.startedAt }),
     }
   }
 

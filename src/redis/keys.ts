@@ -38,6 +38,8 @@ export interface RedisKeys {
   seen(key: string): string
   /** An IdP session a back-channel logout ended, by the keyed hash of its issuer, client id and `sid`. */
   loggedOutSid(name: string): string
+  /** When a back-channel logout naming only a user came, by the keyed hash of its issuer, client id and `sub`. */
+  loggedOutSub(name: string): string
   /** Which refused token last forced a refresh, per session and route. */
   retryCooldown(key: string): string
   /** The namespace of @fastify/rate-limit's counters. */
@@ -70,6 +72,7 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     clientToken: (scopes) => `${prefix}ct:${scopes}`,
     seen: (key) => `${prefix}seen:${key}`,
     loggedOutSid: (name) => `${prefix}logged-out:sid:${name}`,
+    loggedOutSub: (name) => `${prefix}logged-out:sub:${name}`,
     retryCooldown: (key) => `${prefix}cooldown:${key}`,
     rateLimit: `${prefix}rl:`,
   }
@@ -134,6 +137,12 @@ export const REDIS_KEY_LAYOUT = {
     type: 'string',
     expires:
       'PX 10 minutes from the back-channel logout that ended the IdP session; named by a keyed hash of the issuer, client id and sid',
+  },
+  loggedOutSub: {
+    key: '{prefix}logged-out:sub:<hash>',
+    type: 'string',
+    expires:
+      'PX 10 minutes from the back-channel logout naming only the user; holds when it came (epoch ms); named by a keyed hash of the issuer, client id and sub',
   },
   retryCooldown: { key: '{prefix}cooldown:<hash>', type: 'string', expires: 'PX tokens.retryCooldown' },
   rateLimit: {

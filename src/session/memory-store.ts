@@ -47,6 +47,8 @@ export class MemorySessionStore implements SessionStore {
   readonly #bySid = new Map<string, Set<string>>()
   /** IdP sessions a back-channel logout ended, to when; bounded as the sessions are. */
   readonly #loggedOut: BoundedMap<string, number>
+  /** Users a back-channel logout naming only their `sub` ended, when, and to when that is kept. */
+  readonly #usersLoggedOut: BoundedMap<string, { readonly at: number; readonly until: number }>
   readonly #idle: number
   readonly #touchEvery: number
   readonly #now: () => number
@@ -57,6 +59,7 @@ export class MemorySessionStore implements SessionStore {
     this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
     this.#now = options.clock ?? Date.now
     this.#loggedOut = new BoundedMap(options.maxSessions ?? 100_000)
+    this.#usersLoggedOut = new BoundedMap(options.maxSessions ?? 100_000)
   }
 
   /** Sessions held, including expired ones not yet noticed; for metrics. */
@@ -113,6 +116,24 @@ export class MemorySessionStore implements SessionStore {
 
   async sidLoggedOut(registration: ClientRegistration, sid: string): Promise<boolean> {
     return (this.#loggedOut.get(loggedOutName(registration, sid)) ?? 0) > this.#now()
+  }
+
+  async noteSubLoggedOut(
+    registration: ClientRegistration,
+    sub: string,
+    at: number,
+    ttlMs: number,
+  ): Promise<void> {
+    const name = loggedOutName(registration, sub)
+    // The latest logout of the user is the one a sign-in must have started after.
+    const noted = this.#usersLoggedOut.get(name)
+    const latest = noted && noted.until > this.#now() ? Math.max(noted.at, at) : at
+    this.#usersLoggedOut.set(name, { at: latest, until: this.#now() + ttlMs })
+  }
+
+  async subLoggedOutAt(registration: ClientRegistration, sub: string): Promise<number | undefined> {
+    const noted = this.#usersLoggedOut.get(loggedOutName(registration, sub))
+    return noted && noted.until > this.#now() ? noted.at : undefined
   }
 
   async idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {
@@ -236,7 +257,7 @@ function unindex(map: Map<string, Set<string>>, key: string, id: string): void {
   if (ids.size === 0) map.delete(key)
 }
 
-/** An IdP session, named by its issuer and client id as well: a `sid` is unique only within its issuer. */
-function loggedOutName(registration: ClientRegistration, sid: string): string {
-  return JSON.stringify([registration.issuer, registration.clientId, sid])
+/** An IdP session or user, named by its issuer and client id as well: a `sid` or `sub` is unique only within its issuer. */
+function loggedOutName(registration: ClientRegistration, sidOrSub: string): string {
+  return JSON.stringify([registration.issuer, registration.clientId, sidOrSub])
 }

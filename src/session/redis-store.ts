@@ -522,6 +522,36 @@ export class RedisSessionStore implements SessionStore {
     return found.some((n) => n > 0)
   }
 
+  async noteSubLoggedOut(
+    registration: ClientRegistration,
+    sub: string,
+    at: number,
+    ttlMs: number,
+  ): Promise<void> {
+    const key = this.#keys.loggedOutSub(this.#hashes.current('sub', loggedOutName(registration, sub)))
+    const ttl = Math.max(1, Math.floor(ttlMs))
+    // Confirmed on a replica as the indexes are. Two logouts of the user
+    // within the note's time leave the later one's: a sign-in started
+    // between them ends all the same, as the later logout's listing would
+    // have ended it.
+    const value = String(Math.floor(at))
+    await guarded<unknown>(() =>
+      this.#confirm
+        ? this.#confirm.write(key, (p) => void p.set(key, value, 'PX', ttl))
+        : this.#redis.set(key, value, 'PX', ttl),
+    )
+  }
+
+  async subLoggedOutAt(registration: ClientRegistration, sub: string): Promise<number | undefined> {
+    // Under every secret's hash, one key per call (a Cluster may hold each on another node).
+    const names = this.#hashes.all('sub', loggedOutName(registration, sub))
+    const found = await guarded(() =>
+      Promise.all(names.map((name) => this.#redis.get(this.#keys.loggedOutSub(name)))),
+    )
+    const at = found.map(Number).filter((n) => Number.isFinite(n) && n > 0)
+    return at.length > 0 ? Math.max(...at) : undefined
+  }
+
   idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {
     return this.#idsBy('sub', sub, idp, issuedBy)
   }
@@ -720,7 +750,7 @@ function parsed<T extends object>(text: string): Partial<T> {
   }
 }
 
-/** An IdP session, named by its issuer and client id as well: a `sid` is unique only within its issuer. */
-function loggedOutName(registration: ClientRegistration, sid: string): string {
-  return JSON.stringify([registration.issuer, registration.clientId, sid])
+/** An IdP session or user, named by its issuer and client id as well: a `sid` or `sub` is unique only within its issuer. */
+function loggedOutName(registration: ClientRegistration, sidOrSub: string): string {
+  return JSON.stringify([registration.issuer, registration.clientId, sidOrSub])
 }

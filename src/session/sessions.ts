@@ -295,6 +295,20 @@ export class Sessions {
           'GATEHOUSE_ERR_LOGIN_FAILED',
           "The identity provider ended this sign-in's session (back-channel logout) while the sign-in completed. Sign in again.",
         )
+      // A logout naming only the user (§2.4: every session of theirs) can
+      // tell no IdP session, so it goes by time: one that came after this
+      // sign-in started, by the gateway's clock, ends it, as it would have
+      // ended it listed. A sign-in the user began after it stands, and one
+      // that began before it and was authenticated anew after it is ended
+      // too, the cost of one more sign-in.
+      if (session.registration && login.startedAt !== undefined) {
+        const loggedOutAt = await this.#store.subLoggedOutAt(session.registration, session.sub)
+        if (loggedOutAt !== undefined && login.startedAt <= loggedOutAt)
+          throw gatehouseError(
+            'GATEHOUSE_ERR_LOGIN_FAILED',
+            "The identity provider logged this sign-in's user out (back-channel logout) while the sign-in completed. Sign in again.",
+          )
+      }
     } catch (err) {
       // A write no replica confirmed has run on the primary all the same:
       // a record no cookie will ever name, counted in its user's indexes

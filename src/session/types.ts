@@ -179,6 +179,15 @@ export interface SessionStore {
   /** Whether `noteSidLoggedOut` noted this IdP session within its time. */
   sidLoggedOut(registration: ClientRegistration, sid: string): Promise<boolean>
   /**
+   * Notes for `ttlMs` that a back-channel logout naming only the user
+   * `sub` of `registration` came at `at` (epoch ms), before it lists the
+   * user's sessions: a sign-in of the user that started before then and
+   * whose record was not yet written is found by `subLoggedOutAt` once it is.
+   */
+  noteSubLoggedOut(registration: ClientRegistration, sub: string, at: number, ttlMs: number): Promise<void>
+  /** When `noteSubLoggedOut` last noted this user, within its time; `undefined`: not noted. */
+  subLoggedOutAt(registration: ClientRegistration, sub: string): Promise<number | undefined>
+  /**
    * The live sessions of a user of provider `idp` (of every frontend: the
    * caller keeps its own), for the per-user bound; `issuedBy` as for
    * `idsBySub`. Read from the same index as `idsBySub`, each session on

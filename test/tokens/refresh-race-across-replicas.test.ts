@@ -145,6 +145,8 @@ function lastWriteWinsTouch(inner: SessionStore): SessionStore {
     idsBySid: (sid) => inner.idsBySid(sid),
     noteSidLoggedOut: (registration, sid, ttlMs) => inner.noteSidLoggedOut(registration, sid, ttlMs),
     sidLoggedOut: (registration, sid) => inner.sidLoggedOut(registration, sid),
+    noteSubLoggedOut: (registration, sub, at, ttlMs) => inner.noteSubLoggedOut(registration, sub, at, ttlMs),
+    subLoggedOutAt: (registration, sub) => inner.subLoggedOutAt(registration, sub),
     sessionsOfUser: (sub, idp, issuedBy) => inner.sessionsOfUser(sub, idp, issuedBy),
     ping: () => inner.ping(),
     close: () => inner.close(),
