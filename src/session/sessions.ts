@@ -293,7 +293,7 @@ export class Sessions {
       )
         throw gatehouseError(
           'GATEHOUSE_ERR_LOGIN_FAILED',
-          "The identity provider ended this sign-in's session (back-channel logout) while the sign-in completed. Sign in again.",
+          "The identity provider ended this sign-in's session (back-channel logout) while the sign-in completed.",
         )
       // A logout naming only the user (§2.4: every session of theirs) can
       // tell no IdP session, so it goes by time: one that came after this
@@ -306,7 +306,7 @@ export class Sessions {
         if (loggedOutAt !== undefined && login.startedAt <= loggedOutAt)
           throw gatehouseError(
             'GATEHOUSE_ERR_LOGIN_FAILED',
-            "The identity provider logged this sign-in's user out (back-channel logout) while the sign-in completed. Sign in again.",
+            "The identity provider logged this sign-in's user out (back-channel logout) while the sign-in completed.",
           )
       }
     } catch (err) {
