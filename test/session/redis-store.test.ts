@@ -276,8 +276,19 @@ t.test(
 
     redis.freeze()
     const frozen = Date.now()
-    await t.rejects(store.get(ref('k3'), now), StoreUnavailableError)
-    t.ok(Date.now() - frozen < 1_500, `hung: fails within the command timeout (${Date.now() - frozen} ms)`)
+    const hung = await store.get(ref('k3'), now).then(
+      () => undefined,
+      (err: Error) => err,
+    )
+    const took = Date.now() - frozen
+    t.type(hung, StoreUnavailableError)
+    // The command timeout (1 s) fired, not the socket timeout (2 s) behind
+    // it: which one ended the call is in its cause, whatever the machine's
+    // load added to the wait. The bound stays below the socket timeout; at
+    // 1.5 s it was 0.5 s above the measured 1.0 s, and a loaded machine can
+    // hold a timer that long.
+    t.equal((hung?.cause as Error | undefined)?.message, 'Command timed out', 'the command timeout ended it')
+    t.ok(took < 1_900, `hung: fails within the command timeout (${took} ms)`)
     redis.resume()
     await pollUntil(() =>
       store.ping().then(
