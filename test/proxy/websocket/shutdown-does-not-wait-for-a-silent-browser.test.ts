@@ -38,7 +38,10 @@ t.test(
     const started = performance.now()
     await stack.gateway.close()
     const took = performance.now() - started
-    t.ok(took < CLOSE_GRACE + 1_000, `closed in ${Math.round(took)} ms, within one grace`)
+    // One grace and what closing the rest of the stack takes (5–90 ms
+    // measured); route after route would be three graces, and ws's own
+    // timer 30 s. Under two graces, so a loaded machine's second is room.
+    t.ok(took < 2 * CLOSE_GRACE, `closed in ${Math.round(took)} ms, within one grace`)
     const goingAway = { code: 1001, reason: 'gateway shutting down' }
     t.same(await atPolite, goingAway, 'the browser that answers is told 1001')
     t.same(
