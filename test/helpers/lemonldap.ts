@@ -202,6 +202,22 @@ async function untilDiscovered(issuer: string, failed: Promise<never>, deadlineM
   await Promise.race([failed, probe()])
 }
 
+/** The pids of the processes nginx's master process `pid` has started: its workers. */
+function workersOf(pid: number): number[] {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+  return children.split(' ').filter(Boolean).map(Number)
+}
+
+/** Resolves once none of `pids` runs (bounded). */
+async function untilExited(pids: readonly number[]): Promise<void> {
+  const end = Date.now() + 10_000
+  while (pids.some((pid) => existsSync(`/proc/${pid}`))) {
+    if (Date.now() > end)
+      throw new Error(`nginx's replaced workers (${pids.join(', ')}) still run after 10 s`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
 /**
  * Polls the token endpoint until nginx gives `canned`, or, with `undefined`,
  * until it no longer gives `previous`: the portal answers again.
@@ -354,8 +370,17 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
     async answerTokenRequests(answer) {
       writeFileSync(join(dir, TOKEN_ENDPOINT_CONF), answer ? cannedTokenAnswer(answer) : '')
       // SIGHUP: nginx reads its configuration again and replaces its worker.
+      const replaced = workersOf(nginx!.pid!)
       process.kill(nginx!.pid!, 'SIGHUP')
       await untilTokenEndpoint(issuer, answer, canned)
+      // The old worker serves the connections it holds, with the old
+      // configuration, until its master tells it to quit, 100 ms after the
+      // new one starts (ngx_process_cycle.c), and then finishes what it
+      // took: the new one answered this loop's probes while the gateway's
+      // connection kept alive from the sign-in took a refresh to the old
+      // one and the portal behind it (a suite run: 200 and new tokens where
+      // the canned refusal was due).
+      await untilExited(replaced)
       canned = answer
     },
     async deleteSessions(ids) {
