@@ -65,10 +65,15 @@ async function stormReload(t: Test, newTokenSettings: boolean) {
 }
 
 t.test(
-  'a reload in a storm across a token expiry: no failed request, one refresh, no replay, the new route within a second',
+  'a reload in a storm across a token expiry: no failed request, one refresh, no replay, the new route within seconds',
   async (t) => {
     const elapsed = await stormReload(t, false)
-    t.ok(elapsed < 1_000, `the new route answered ${Math.round(elapsed)} ms after the file changed`)
+    // The time includes the first answer on the new route, queued behind
+    // the storm's 32 callers: 0.26 to 1.2 s in eight runs beside a suite on
+    // 2 vCPUs, so a second measured the machine. A reload that waited for
+    // the storm would wait until its end, past the 5 s the route is
+    // polled for; reload building fresh stores fails on the storm's 401s.
+    t.ok(elapsed < 3_000, `the new route answered ${Math.round(elapsed)} ms after the file changed`)
   },
 )
 
