@@ -8,7 +8,15 @@ const SEND_TIMEOUT = 500 // 0.5 s
 const CHUNK = Buffer.alloc(64 * 1024, 0x61)
 /** More than the sockets between the upstream and the browser hold, so a browser that stops reading stalls the upstream. */
 const BODY = 64 * 1024 * 1024
-const STRETCH = 16 * 1024 * 1024
+/**
+ * The slow reader's stretch between pauses, and its pause. A pause is 0.2 s
+ * short of sendTimeout at 0.6 of it: a loaded machine that holds the event
+ * loop that long fires the cut-off before the resume. At 0.3, 350 ms; and
+ * eight stretches keep the download's pauses alone (2.4 times sendTimeout)
+ * past what a cut-off counted from the answer's start would allow.
+ */
+const STRETCH = 8 * 1024 * 1024
+const PAUSE = SEND_TIMEOUT * 0.3
 
 /**
  * An upstream that streams BODY bytes as fast as it is read, and records
@@ -112,16 +120,16 @@ t.test(
       let pauses = 0
       socket.on('data', (chunk: Buffer) => {
         received += chunk.length
-        // A stall shorter than the timeout after every 16 MiB.
+        // A stall shorter than the timeout after every 8 MiB.
         if (Math.floor((received - chunk.length) / STRETCH) !== Math.floor(received / STRETCH)) {
           pauses++
           socket.pause()
-          setTimeout(() => socket.resume(), SEND_TIMEOUT * 0.6)
+          setTimeout(() => socket.resume(), PAUSE)
         }
       })
       await new Promise<void>((resolve) => socket.once('end', () => resolve()))
       t.ok(received > BODY, `${name}: all ${BODY} bytes and the head arrived (${received})`)
-      t.ok(pauses >= 3, `${name}: the browser paused ${pauses} times`)
+      t.ok(pauses >= 7, `${name}: the browser paused ${pauses} times`)
       t.same(upstream.cut, [], `${name}: nothing was cut`)
     }
   },
