@@ -40,11 +40,15 @@ async function stormReload(t: Test, newTokenSettings: boolean) {
       routes: [route('/api/orders', stack.upstream.url), route('/api/new', stack.upstream.url)],
     }),
   )
+  // The swap, seen in this process, apart from the first answer on the new
+  // route, which queues behind the storm's callers.
+  t.ok(await until(() => stack.running.config.routes.length === 2), 'the new config is swapped in')
+  const reloaded = performance.now() - swapped
   t.ok(
     await until(async () => (await apiCall(jar, `${url}/api/new`)).status === 200),
     'the new route is served',
   )
-  const elapsed = performance.now() - swapped
+  const answered = performance.now() - swapped
   // The storm goes on for a while on the new config.
   const atSwap = statuses.length
   await until(() => statuses.length >= atSwap + 5 * WORKERS)
@@ -61,27 +65,31 @@ async function stormReload(t: Test, newTokenSettings: boolean) {
   t.equal(idp.stats.refreshReplays, 0, 'no refresh token replayed')
   t.equal(idp.stats.revokedGrants, 0)
   t.equal(stack.running.config.routes.length, 2, 'the new config runs')
-  return elapsed
+  return { reloaded, answered }
 }
 
 t.test(
-  'a reload in a storm across a token expiry: no failed request, one refresh, no replay, the new route within seconds',
+  'a reload in a storm across a token expiry: no failed request, one refresh, no replay, the new config within a second',
   async (t) => {
-    const elapsed = await stormReload(t, false)
-    // The time includes the first answer on the new route, queued behind
-    // the storm's 32 callers: 0.26 to 1.2 s in eight runs beside a suite on
-    // 2 vCPUs, so a second measured the machine. A reload that waited for
-    // the storm would wait until its end, past the 5 s the route is
-    // polled for; reload building fresh stores fails on the storm's 401s.
-    t.ok(elapsed < 3_000, `the new route answered ${Math.round(elapsed)} ms after the file changed`)
+    const { reloaded, answered } = await stormReload(t, false)
+    // The issue's bound: the new config serves within a second of the file
+    // changing (the watch, the whole check on its own thread, the build and
+    // the swap). The first answer on the new route also queues behind the
+    // storm's 32 callers: 0.26 to 1.2 s in eight runs beside a suite on 2
+    // vCPUs, so it gets a bound of its own; a reload that waited for the
+    // storm would wait until its end, past the 5 s the route is polled for.
+    t.ok(reloaded < 1_000, `the new config was swapped in ${Math.round(reloaded)} ms after the file changed`)
+    t.ok(answered < 3_000, `the new route answered ${Math.round(answered)} ms after the file changed`)
   },
 )
 
 t.test(
   'the same with new token settings: new IdP parts meet the refresh in flight through the lock, still one refresh',
   async (t) => {
-    const elapsed = await stormReload(t, true)
+    const { reloaded, answered } = await stormReload(t, true)
     // A new client is discovered before the swap: slower, and not bounded here.
-    t.comment(`the new route answered ${Math.round(elapsed)} ms after the file changed`)
+    t.comment(
+      `swapped in ${Math.round(reloaded)} ms, the new route answered ${Math.round(answered)} ms after the file changed`,
+    )
   },
 )
