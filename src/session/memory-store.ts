@@ -2,6 +2,7 @@ import { BoundedMap } from '../bounded-map.js'
 import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import { gatehouseError } from '../errors.js'
 import type { ClientRegistration, TokenSet } from '../types.js'
+import { loggedOutName } from './logged-out-name.js'
 import type {
   IssuedBy,
   ReadOptions,
@@ -255,9 +256,4 @@ function unindex(map: Map<string, Set<string>>, key: string, id: string): void {
   if (!ids) return
   ids.delete(id)
   if (ids.size === 0) map.delete(key)
-}
-
-/** An IdP session or user, named by its issuer and client id as well: a `sid` or `sub` is unique only within its issuer. */
-function loggedOutName(registration: ClientRegistration, sidOrSub: string): string {
-  return JSON.stringify([registration.issuer, registration.clientId, sidOrSub])
 }

@@ -49,6 +49,7 @@ import type { ReplicaConfirmation } from '../redis/durability.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import { ATTR, mark } from '../tracing/spans.js'
 import type { ClientRegistration, TokenSet } from '../types.js'
+import { loggedOutName } from './logged-out-name.js'
 import {
   CREATE,
   DELETE,
@@ -748,9 +749,4 @@ function parsed<T extends object>(text: string): Partial<T> {
   } catch {
     return {}
   }
-}
-
-/** An IdP session or user, named by its issuer and client id as well: a `sid` or `sub` is unique only within its issuer. */
-function loggedOutName(registration: ClientRegistration, sidOrSub: string): string {
-  return JSON.stringify([registration.issuer, registration.clientId, sidOrSub])
 }
