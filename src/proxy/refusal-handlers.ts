@@ -7,7 +7,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
-import { asksForNonce, challengesForNonce, refusesProof } from '../dpop/upstream.js'
+import { usableNonce } from '../dpop/nonces.js'
+import { challengesForNonce, refusesProof } from '../dpop/upstream.js'
 import type { Forward } from './forward.js'
 import { nonceUnanswered } from './upstream-errors.js'
 
@@ -53,6 +54,24 @@ export interface Refusal extends ProofHolder {
 const UNUSABLE_NONCE =
   'the challenge carried no DPoP-Nonce a proof may carry (RFC 9449 §8.1: one field of printable ASCII without spaces or quotes; Gatehouse takes up to 1 KiB)'
 
+/**
+ * What a 401 to an attempt with the gateway's proof asks of the gateway
+ * alone, since the browser holds no key: `refused`, the proof itself
+ * (`invalid_dpop_proof`, RFC 9449 §7.1); `nonce`, a nonce the proof may
+ * carry (`use_dpop_nonce`, §9); `unusable`, a nonce challenge with none a
+ * proof may carry; `undefined`, anything else, the browser's to hear.
+ */
+function dpopChallenge(
+  statusCode: number,
+  headers: IncomingHttpHeaders,
+  attempt: ProofHolder,
+): 'refused' | 'nonce' | 'unusable' | undefined {
+  if (statusCode !== 401 || !attempt.proofSent) return undefined
+  if (refusesProof(headers)) return 'refused'
+  if (!challengesForNonce(headers)) return undefined
+  return usableNonce(headers['dpop-nonce']) ? 'nonce' : 'unusable'
+}
+
 /** Remembers the nonce of the answers it passes on, and changes nothing else. */
 export class NonceListener implements Dispatcher.DispatchHandler {
   readonly #inner: Forward
@@ -73,14 +92,15 @@ export class NonceListener implements Dispatcher.DispatchHandler {
     headers: IncomingHttpHeaders,
   ): void {
     this.#attempts.remember(headers)
-    if (statusCode === 401 && this.#attempts.proofSent && refusesProof(headers)) {
+    const challenge = dpopChallenge(statusCode, headers, this.#attempts)
+    if (challenge === 'refused') {
       controller.abort(this.#attempts.proofRefused())
       return
     }
-    if (statusCode === 401 && this.#attempts.proofSent && challengesForNonce(headers)) {
+    if (challenge !== undefined) {
       controller.abort(
         nonceUnanswered(
-          asksForNonce(headers)
+          challenge === 'nonce'
             ? 'the request body was too large or chunked to be held for a replay'
             : UNUSABLE_NONCE,
         ),
@@ -142,25 +162,24 @@ export class RefusedTokenHandler implements Dispatcher.DispatchHandler {
   ): void {
     const refusal = this.#refusal
     refusal.seen(headers)
-    if (statusCode === 401 && refusal.proofSent && refusesProof(headers)) {
-      // Still 'passing': the abort reaches the browser through `Forward`.
-      controller.abort(refusal.proofRefused())
-      return
-    }
-    if (statusCode === 401 && refusal.proofSent && challengesForNonce(headers)) {
-      const usable = asksForNonce(headers)
-      if (!refusal.nonceReplays || !usable) {
-        // Still 'passing': the abort reaches the browser through `Forward`.
-        controller.abort(
-          nonceUnanswered(
-            usable ? 'the upstream asked again after the replay carried its nonce' : UNUSABLE_NONCE,
-          ),
-        )
-        return
-      }
+    const challenge = dpopChallenge(statusCode, headers, refusal)
+    if (challenge === 'nonce' && refusal.nonceReplays) {
       this.#state = 'dropped'
       controller.abort(new Error('the upstream asked for a DPoP nonce; its answer is dropped'))
       refusal.nonceReplay()
+      return
+    }
+    if (challenge !== undefined) {
+      // Still 'passing': the abort reaches the browser through `Forward`.
+      controller.abort(
+        challenge === 'refused'
+          ? refusal.proofRefused()
+          : nonceUnanswered(
+              challenge === 'nonce'
+                ? 'the upstream asked again after the replay carried its nonce'
+                : UNUSABLE_NONCE,
+            ),
+      )
       return
     }
     if (statusCode !== 401 || !refusal.tokenReplays || !refusesToken(headers['www-authenticate'])) {
