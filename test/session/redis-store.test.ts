@@ -190,12 +190,15 @@ t.test('concurrent compare-and-set: exactly one writer of a version wins', async
 
 t.test('after real expiry the session keys and the indexes are clean', async (t) => {
   const prefix = `${redis.prefix}expiry:`
-  const { client, store, close } = await open(prefix, 300)
+  // Real TTLs, so the listing below must come before they run out: 300 ms was once too short on
+  // a loaded CI machine for two writes and a listing; 1.5 s still ends well inside the polls.
+  const life = 1_500
+  const { client, store, close } = await open(prefix, life)
   t.teardown(close)
   const now = Date.now()
-  await store.create(session('idle1', now, { idleExpiresAt: now + 300, sid: 'sx' }))
+  await store.create(session('idle1', now, { idleExpiresAt: now + life, sid: 'sx' }))
   await store.create(
-    session('abs1', now, { idleExpiresAt: now + 300, absoluteExpiresAt: now + 400, sub: 'bob' }),
+    session('abs1', now, { idleExpiresAt: now + life, absoluteExpiresAt: now + life + 100, sub: 'bob' }),
   )
   t.same(await store.idsBySub('alice'), ['idle1'])
 
