@@ -320,7 +320,7 @@ export const SessionSchema = Type.Object(
       minimum: 0,
       default: DEFAULTS.localCache,
       description:
-        'Redis store only: sessions each instance keeps in memory, dropped as soon as Redis reports a change to them; 0 turns the copy off.',
+        'Redis store only: sessions each instance keeps in memory, dropped as soon as Redis reports a change to them; 0 turns the copy off. The same reports close a WebSocket whose session another instance ended at once; without them it closes at its 5 s re-check.',
     }),
     claims: Type.Optional(
       Type.Array(Type.String({ minLength: 1 }), {

@@ -2,6 +2,7 @@ import { BoundedMap } from '../bounded-map.js'
 import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import { gatehouseError } from '../errors.js'
 import type { ClientRegistration, TokenSet } from '../types.js'
+import { ChangeHints } from './change-hints.js'
 import { loggedOutName } from './logged-out-name.js'
 import type {
   IssuedBy,
@@ -53,10 +54,14 @@ export class MemorySessionStore implements SessionStore {
   readonly #idle: number
   readonly #touchEvery: number
   readonly #now: () => number
+  readonly #hints = new ChangeHints()
 
   constructor(options: MemorySessionStoreOptions) {
     this.#idle = options.idleTimeoutMs
-    this.#sessions = new BoundedMap(options.maxSessions ?? 100_000, (_, evicted) => this.#unindex(evicted))
+    this.#sessions = new BoundedMap(options.maxSessions ?? 100_000, (_, evicted) => {
+      this.#unindex(evicted)
+      this.#hints.heard(evicted.id)
+    })
     this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
     this.#now = options.clock ?? Date.now
     this.#loggedOut = new BoundedMap(options.maxSessions ?? 100_000)
@@ -109,6 +114,10 @@ export class MemorySessionStore implements SessionStore {
 
   async delete(id: string): Promise<boolean> {
     return this.#remove(id)
+  }
+
+  onChange(listener: (id: string) => void): () => void {
+    return this.#hints.add(listener)
   }
 
   async noteSidLoggedOut(registration: ClientRegistration, sid: string, ttlMs: number): Promise<void> {
@@ -227,6 +236,7 @@ export class MemorySessionStore implements SessionStore {
     if (!session) return false
     this.#sessions.delete(id)
     this.#unindex(session)
+    this.#hints.heard(id)
     return true
   }
 

@@ -49,6 +49,7 @@ import type { ReplicaConfirmation } from '../redis/durability.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import { ATTR, mark } from '../tracing/spans.js'
 import type { ClientRegistration, TokenSet } from '../types.js'
+import { ChangeHints } from './change-hints.js'
 import { loggedOutName } from './logged-out-name.js'
 import {
   CREATE,
@@ -199,6 +200,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #now: () => number
   readonly #cache: TrackedCache<SessionData> | undefined
   #hashes: IndexHashes
+  readonly #hints = new ChangeHints()
 
   constructor(options: RedisSessionStoreOptions) {
     this.#redis = withScripts(options.client)
@@ -211,6 +213,11 @@ export class RedisSessionStore implements SessionStore {
     this.#hashes = new IndexHashes(options.secrets)
     this.cacheOff = options.cacheOff
     this.#cache = options.cache && new TrackedCache({ ...options.cache, prefix: this.#keys.sessions })
+    this.#cache?.on('invalidated', (key: string) => {
+      if (this.#hints.size === 0) return
+      const id = this.#idOf(key)
+      if (id !== undefined) this.#hints.heard(id)
+    })
   }
 
   /**
@@ -464,6 +471,10 @@ export class RedisSessionStore implements SessionStore {
     )
   }
 
+  onChange(listener: (id: string) => void): () => void {
+    return this.#hints.add(listener)
+  }
+
   async delete(id: string): Promise<boolean> {
     const key = this.#key(id)
     const [ix, data, removed] = await this.#writing(id, () =>
@@ -670,6 +681,13 @@ export class RedisSessionStore implements SessionStore {
 
   #key(id: string): string {
     return this.#keys.session(id)
+  }
+
+  /** The session id of a record's key (`#key`'s inverse); `undefined` for another key under the prefix. */
+  #idOf(key: string): string | undefined {
+    const { sessions } = this.#keys
+    if (!key.startsWith(`${sessions}{`) || !key.endsWith('}')) return undefined
+    return key.slice(sessions.length + 1, -1)
   }
 
   /** An index key, named by a hash (or, for the previous version's records, by the plain value). */

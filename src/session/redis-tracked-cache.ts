@@ -62,7 +62,9 @@ export interface ReadTicket {
  * Events: `armed` when tracking is on and entries may be cached and served,
  * `disarmed` when that stops (and the copy was emptied), `unsupported` when
  * Redis refused `CLIENT TRACKING` (older than 6, or an ACL), after which
- * the cache stays empty and every read goes to Redis.
+ * the cache stays empty and every read goes to Redis; `invalidated` with
+ * the name of each key Redis reported changed, expired or evicted, cached
+ * here or not.
  */
 export class TrackedCache<V> extends EventEmitter {
   readonly #entries: BoundedMap<string, V>
@@ -245,7 +247,11 @@ export class TrackedCache<V> extends EventEmitter {
       this.#reset()
       return
     }
-    for (const key of keys) this.forget(key.toString())
+    for (const buffer of keys) {
+      const key = buffer.toString()
+      this.forget(key)
+      this.emit('invalidated', key)
+    }
   }
 
   #beat(): void {

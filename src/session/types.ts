@@ -152,6 +152,15 @@ export interface SessionStore {
   /** Removes the session and its index entries; true when there was a record to remove. */
   delete(id: string): Promise<boolean>
   /**
+   * Calls `listener` with the id of a session whose record may have changed
+   * or ended, as soon as this process hears of it: the memory store when it
+   * removes one, a shared store when Redis reports a change to one (its
+   * local cache's invalidations: so only with that cache on, and never on a
+   * Cluster). A hint to read the session again, never the verdict; what it
+   * misses, a reader's own timer must still find. Returns what stops it.
+   */
+  onChange(listener: (id: string) => void): () => void
+  /**
    * Ends a session the previous version wrote (its cookie carries no key):
    * removes the record iff it is in that version's format, and says what
    * is left to revoke; `undefined` when there is no such record. Only a

@@ -171,3 +171,27 @@ t.test('memory: peek is get without the promise, touch and refusals included', a
   })
   t.equal(a.peek(ref('m1'), later + 60_000), undefined, 'idle-expired: no session')
 })
+
+t.test('memory: onChange hears each session removed, by delete, expiry or eviction', async (t) => {
+  let now = base
+  const store = new MemorySessionStore({ idleTimeoutMs: 60_000, maxSessions: 2, clock: () => now })
+  const heard: string[] = []
+  const stop = store.onChange((id) => heard.push(id))
+  // A listener that throws is its own fault: the delete and the other listeners go on.
+  const stopThrowing = store.onChange(() => {
+    throw new Error('listener broke')
+  })
+  for (const id of ['a', 'b']) await store.create(make(id))
+  t.equal(await store.delete('a'), true)
+  t.equal(await store.delete('a'), false, 'a second delete removes nothing')
+  await store.create(make('c'))
+  await store.create(make('d'))
+  t.same(heard, ['a', 'b'], 'the delete, then the eviction of the least recently used')
+  now = base + 60_001
+  t.equal(await store.get(ref('c'), now), undefined)
+  t.same(heard, ['a', 'b', 'c'], 'an expiry found on a read')
+  stop()
+  stopThrowing()
+  await store.delete('d')
+  t.same(heard, ['a', 'b', 'c'], 'nothing after stop')
+})

@@ -337,3 +337,17 @@ t.test('peek answers from the warm copy without waiting, and says when only Redi
   t.equal(reader.peek(ref('p1'), now + 1_000), NOT_IN_MEMORY, 'another instance deleted it: the copy is gone')
   t.equal(await reader.get(ref('p1'), now + 1_000), undefined, 'and Redis says so')
 })
+
+t.test('onChange names each session another instance changes or deletes, and only sessions', async (t) => {
+  const { writer, reader, cache, created } = await instances(t)
+  const heard: string[] = []
+  const stop = reader.onChange((id) => heard.push(id))
+  t.teardown(stop)
+  await created(writer, session('h1', Date.now()))
+  await writer.delete('h1')
+  await cache.sync()
+  t.same(heard, ['h1', 'h1'], 'the create, then the delete')
+  stop()
+  await created(writer, session('h2', Date.now()))
+  t.same(heard, ['h1', 'h1'], 'nothing after stop')
+})

@@ -141,6 +141,7 @@ function lastWriteWinsTouch(inner: SessionStore): SessionStore {
     },
     updateTokens: (ref, version, tokens) => inner.updateTokens(ref, version, tokens),
     delete: (id) => inner.delete(id),
+    onChange: (listener) => inner.onChange(listener),
     idsBySub: (sub) => inner.idsBySub(sub),
     idsBySid: (sid) => inner.idsBySid(sid),
     noteSidLoggedOut: (registration, sid, ttlMs) => inner.noteSidLoggedOut(registration, sid, ttlMs),

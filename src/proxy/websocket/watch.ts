@@ -32,6 +32,10 @@ interface Watched {
   /** Closes both legs: the upstream is told at once, whether or not the browser answers. */
   readonly close: SocketCloser
   active: boolean
+  /** A check of this socket is under way. */
+  checking: boolean
+  /** The store reported a change during that check, which may have read the session before it. */
+  again: boolean
 }
 
 /**
@@ -42,6 +46,12 @@ interface Watched {
  * (a local-cache hit with the Redis store, dropped as soon as Redis reports
  * the change). A token due for refresh is refreshed through UserTokens, as an
  * HTTP call would; `invalid_grant` ends the session and the socket.
+ *
+ * The timer is the bound; the store's change hints (`SessionStore.onChange`)
+ * make it the exception: a session this process deletes, or one Redis
+ * reports changed (a logout or a back-channel logout on any instance, with
+ * the local cache on), is read again at once, and its sockets close within
+ * a round trip instead of up to an interval later.
  *
  * The read does not slide the idle expiry (`touch: false`): an open socket
  * is not a user at work, and a silent one must not keep its session alive
@@ -59,7 +69,10 @@ export class SocketWatch {
   readonly #log: FastifyBaseLogger
   /** Each socket's session, with the key from the cookie of the upgrade that opened it. */
   readonly #open = new Map<WebSocket, Watched>()
+  /** The same sockets by session id, for the store's hints. */
+  readonly #bySession = new Map<string, Set<WebSocket>>()
   readonly #timer: NodeJS.Timeout
+  readonly #unhear: () => void
   #sweeping = false
 
   constructor(route: RouteConfig, deps: GuardDeps, options: SocketWatchOptions) {
@@ -70,6 +83,7 @@ export class SocketWatch {
     this.#log = options.log
     this.#timer = setInterval(() => void this.#sweep(), options.interval ?? RECHECK_INTERVAL)
     this.#timer.unref()
+    this.#unhear = deps.sessions.store.onChange((id) => this.#heard(id))
   }
 
   /** Both legs of a socket are open: watch it, if the route's token depends on the request's session. */
@@ -77,16 +91,40 @@ export class SocketWatch {
     if (!tokenOfSession(this.#route)) return
     const ref = this.#deps.sessions.refOf(request)
     if (!ref) return
-    const watched: Watched = { ref, close, active: false }
+    const watched: Watched = { ref, close, active: false, checking: false, again: false }
     this.#open.set(source, watched)
+    let sockets = this.#bySession.get(ref.id)
+    if (!sockets) {
+      sockets = new Set()
+      this.#bySession.set(ref.id, sockets)
+    }
+    sockets.add(source)
     source.on('message', () => {
       watched.active = true
     })
-    source.once('close', () => this.#open.delete(source))
+    source.once('close', () => this.#forget(source, watched))
   }
 
   close(): void {
     clearInterval(this.#timer)
+    this.#unhear()
+  }
+
+  #forget(socket: WebSocket, watched: Watched): void {
+    this.#open.delete(socket)
+    const sockets = this.#bySession.get(watched.ref.id)
+    sockets?.delete(socket)
+    if (sockets?.size === 0) this.#bySession.delete(watched.ref.id)
+  }
+
+  /** The store says the session may have changed: its sockets read it now, not at the next sweep. */
+  #heard(id: string): void {
+    const sockets = this.#bySession.get(id)
+    if (!sockets) return
+    for (const socket of sockets) {
+      const watched = this.#open.get(socket)
+      if (watched) void this.#check(socket, watched)
+    }
   }
 
   async #sweep(): Promise<void> {
@@ -99,7 +137,28 @@ export class SocketWatch {
     }
   }
 
+  /**
+   * One check of a socket at a time: a hint that comes during one is kept
+   * and checked after it, since the read under way may have been answered
+   * before the change it reports.
+   */
   async #check(socket: WebSocket, watched: Watched): Promise<void> {
+    if (watched.checking) {
+      watched.again = true
+      return
+    }
+    watched.checking = true
+    try {
+      do {
+        watched.again = false
+        await this.#checkOnce(socket, watched)
+      } while (watched.again && this.#open.has(socket))
+    } finally {
+      watched.checking = false
+    }
+  }
+
+  async #checkOnce(socket: WebSocket, watched: Watched): Promise<void> {
     const touch = watched.active
     watched.active = false
     let verdict: readonly [number, string] | undefined
@@ -107,7 +166,7 @@ export class SocketWatch {
       verdict = await this.#verdict(watched.ref, touch)
     } catch (err) {
       if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_SESSION_UNREADABLE') {
-        this.#open.delete(socket)
+        this.#forget(socket, watched)
         watched.close(CLOSE_SESSION_ENDED, 'session ended')
         return
       }
@@ -118,7 +177,7 @@ export class SocketWatch {
       return
     }
     if (verdict === undefined) return
-    this.#open.delete(socket)
+    this.#forget(socket, watched)
     watched.close(verdict[0], verdict[1])
   }
 

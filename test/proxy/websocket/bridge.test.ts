@@ -3,6 +3,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http'
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
+import { closeRedisClient, createRedisClient, whenReady } from '../../../src/redis/connection.js'
 import type { CookieJar } from '../../helpers/cookie-jar.js'
 import { route, TestClock } from '../../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../../helpers/login.js'
@@ -88,7 +89,15 @@ async function wsStack(
     backchannelLogout,
     upstream: upstreamOptions,
     redis,
-  }: { clock?: TestClock; backchannelLogout?: boolean; upstream?: UpstreamOptions; redis?: TestRedis } = {},
+    recheck = RECHECK,
+  }: {
+    clock?: TestClock
+    backchannelLogout?: boolean
+    upstream?: UpstreamOptions
+    redis?: TestRedis
+    /** The watch's re-check interval, ms. */
+    recheck?: number
+  } = {},
 ) {
   const upstream = await wsUpstream(upstreamOptions)
   const stack = await startStack(t, {
@@ -99,7 +108,7 @@ async function wsStack(
       route('/plain', upstream.url),
       route('/service', upstream.url, { token: 'client', scopes: ['reports.read'], websocket: true }),
     ],
-    gateway: { websocketRecheck: RECHECK, ...(clock && { now: clock.now }) },
+    gateway: { websocketRecheck: recheck, ...(clock && { now: clock.now }) },
   })
   // The stack closes itself at teardown; the gateway first, so its sockets go before the upstream.
   t.teardown(async () => {
@@ -289,6 +298,40 @@ t.test('logging out closes the open socket with 4401 within the re-check bound',
     await new Promise((resolve) => setTimeout(resolve, 10))
   t.same(upstream.closes, [4401], 'the upstream is told why, too')
 })
+
+/** A re-check no test outlives: a socket closed within BOUND was closed by the store's hint. */
+const NEVER = 600_000 // ms
+
+t.test('a logout closes the socket at once, not at the next re-check', async (t) => {
+  const { stack, upstream, jar, end } = await liveSocket(t, { recheck: NEVER })
+  const { logoutUrl } = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ logoutUrl: string }>()
+  t.equal((await jarFetch(jar, `${stack.gateway.url}${logoutUrl}`)).status, 200)
+  t.same(await end, { code: 4401, reason: 'session ended' })
+  for (const until = Date.now() + BOUND; upstream.closes.length === 0 && Date.now() < until; )
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  t.same(upstream.closes, [4401], 'the upstream is told why, too')
+})
+
+t.test(
+  'with sessions in Redis, a session ended on another instance closes its sockets here at once',
+  async (t) => {
+    const redis = await startRedis()
+    t.teardown(() => redis.stop())
+    const { stack, jar, end } = await liveSocket(t, { redis, recheck: NEVER })
+    const other = await open(wsUrl(stack, '/service/feed'), browserHeaders(stack, jar))
+    t.teardown(() => other.socket.terminate())
+    const { sub } = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ sub: string }>()
+    const [id] = await stack.gateway.app.gatehouse.stores.sessions.idsBySub(sub)
+    // Another instance's logout, as Redis sees it: the record deleted by another client.
+    const client = createRedisClient(redis.url)
+    t.teardown(() => closeRedisClient(client))
+    await whenReady(client)
+    const [key, ...more] = await client.keys(`${redis.prefix}ws:*s:{${id}}`)
+    t.same(more, [], 'one record')
+    t.equal(await client.del(key!), 1)
+    for (const { code } of await Promise.all([end, closed(other.socket)])) t.equal(code, 4401)
+  },
+)
 
 t.test(
   'a session deleted behind the sockets (logout everywhere, another instance) closes them',
