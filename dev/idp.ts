@@ -145,6 +145,12 @@ export interface DevIdpOptions {
   /** Default `127.0.0.1`. */
   readonly host?: string
   readonly clients: readonly DevClient[]
+  /**
+   * Scopes the IdP knows beyond its own (openid, profile, offline_access,
+   * orders.read, reports.read), which the clients may ask for in a
+   * client-credentials grant.
+   */
+  readonly extraScopes?: readonly string[]
   /** Seconds; default 60. */
   readonly accessTokenTtl?: number
   /** Seconds; default 3600. */
@@ -464,7 +470,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         ...(options.tokenExchange ? EXCHANGE_GRANT_TYPES : []),
       ],
       response_types: ['code'],
-      scope: SCOPES.join(' '),
+      scope: [...SCOPES, ...(options.extraScopes ?? [])].join(' '),
       token_endpoint_auth_method: c.tokenEndpointAuthMethod ?? 'client_secret_basic',
       ...mtlsClientMetadata(c),
       ...(c.idTokenSignedResponseAlg ? { id_token_signed_response_alg: c.idTokenSignedResponseAlg } : {}),
@@ -473,7 +479,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true }
         : {}),
     })),
-    scopes: SCOPES,
+    scopes: [...SCOPES, ...(options.extraScopes ?? [])],
     ...(options.discovery ? { discovery: { ...options.discovery } } : {}),
     ...(options.clientAuthMethods
       ? { clientAuthMethods: [...options.clientAuthMethods] as Configuration['clientAuthMethods'] }

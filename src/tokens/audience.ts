@@ -2,6 +2,17 @@ import type { RouteConfig } from '../config/types.js'
 import type { DpopKey, TokenAudience, TokenSet } from '../types.js'
 
 /**
+ * `key` (whose last part is a space-joined scope list) for a token bound to
+ * a DPoP key, or `key` itself for a bearer one. The mark cannot be read as
+ * a scope: RFC 6749 §3.3's scope-token has no space or `"`. Until
+ * 2026-12-06 it was ` dpop`, and a bearer token for scopes `[a, dpop]` and
+ * a DPoP one for `[a]` were one token, sent to both routes.
+ */
+export function boundKey(key: string, dpop: boolean): string {
+  return dpop ? `${key} "dpop"` : key
+}
+
+/**
  * The audience of a `user`, `optional-user` or `exchange` route, or
  * `undefined` for the login token; bound to the session's DPoP key when
  * `dpop` (default: the route's).
@@ -12,7 +23,10 @@ export function audienceOf(route: RouteConfig, dpop = route.dpop): TokenAudience
     const scope = x.scopes.join(' ')
     return {
       // Equal asks share a token; nothing a refresh-minted token's key can equal.
-      key: `exchange ${x.grant} ${x.subjectToken} ${x.audience ?? ''} ${x.resource ?? ''} ${scope} ${x.requestedTokenType ?? ''}${dpop ? ' dpop' : ''}`,
+      key: boundKey(
+        `exchange ${x.grant} ${x.subjectToken} ${x.audience ?? ''} ${x.resource ?? ''} ${scope} ${x.requestedTokenType ?? ''}`,
+        dpop,
+      ),
       resource: x.resource,
       scopes: x.scopes,
       label: x.audience ?? x.resource ?? `scope:${scope}`,
@@ -26,7 +40,7 @@ export function audienceOf(route: RouteConfig, dpop = route.dpop): TokenAudience
   const scope = scopes.join(' ')
   return {
     // A DPoP-bound token and a bearer one for the same resource are two tokens.
-    key: `${route.resource ?? ''} ${scope}${dpop ? ' dpop' : ''}`,
+    key: boundKey(`${route.resource ?? ''} ${scope}`, dpop),
     resource: route.resource,
     scopes,
     label: route.resource ?? `scope:${scope}`,
@@ -74,6 +88,6 @@ export function withinGrant(
   const { resource } = audience
   if (audience.exchange !== undefined || resource === undefined) return true
   if (session.resources !== undefined) return session.resources.includes(resource)
-  // The keys `audienceOf` makes: the resource, a space, the scopes.
+  // The keys `audienceOf` makes: the resource, a space, the scopes (and `boundKey`'s mark).
   return Object.keys(session.tokens.audiences ?? {}).some((key) => key.startsWith(`${resource} `))
 }

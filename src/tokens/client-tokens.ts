@@ -11,6 +11,7 @@ import { expiredOnArrival } from '../oidc/token-lifetime.js'
 import { idpFailureOf } from '../oidc/translate.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { CachedToken, ClientRegistration } from '../types.js'
+import { boundKey } from './audience.js'
 import { leavesHeld } from './held-token.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
 import { RefusalMemory } from './refusal-memory.js'
@@ -109,7 +110,7 @@ export class ClientTokens {
    * bearer tokens for the same scopes are two tokens.
    */
   async token(scopes: readonly string[], dpop = false, idp?: string): Promise<CachedToken> {
-    const key = cacheKey(scopes, idp, this.#oidc.clientRegistration?.(idp)) + (dpop ? ' dpop' : '')
+    const key = boundKey(cacheKey(scopes, idp, this.#oidc.clientRegistration?.(idp)), dpop)
     const local = this.#local.get(key)
     if (local && this.#fresh(local)) {
       this.#observer?.hit?.(idp)
