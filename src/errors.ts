@@ -145,6 +145,12 @@ export const errorCatalogue = {
     message: 'An earlier delivery of this logout token is still being carried out. Send it again later.',
     retryAfter: 2,
   },
+  GATEHOUSE_ERR_TOKEN_EXCHANGE_WRONG_TOKEN_TYPE: {
+    status: 502,
+    error: 'token_exchange_wrong_token_type',
+    message:
+      "The identity provider's token exchange answer issued a token this route cannot forward (not an access token of the type and binding asked for), so none was sent. The session stays; other routes still work. An operator must fix the exchange at the identity provider or in routes[].exchange.",
+  },
   GATEHOUSE_ERR_UPSTREAM_UNREACHABLE: {
     status: 502,
     error: 'upstream_unreachable',

@@ -412,7 +412,7 @@ export const ExchangeSchema = Type.Object(
     requestedTokenType: Type.Optional(
       Type.String({
         minLength: 1,
-        description: `RFC 8693 requested_token_type, a URI. Default ${ACCESS_TOKEN_TYPE}. grant: token-exchange only. An answer whose issued_token_type is another type (an access token and a JWT stand for each other), or without this setting an ID token, refresh token or SAML assertion, is refused: 403 token_exchange_refused (RFC 8693 §2.2.1).`,
+        description: `RFC 8693 requested_token_type, a URI. Default ${ACCESS_TOKEN_TYPE}. grant: token-exchange only. An answer whose issued_token_type is another type (an access token and a JWT stand for each other), or without this setting an ID token, refresh token or SAML assertion, is refused: 502 token_exchange_wrong_token_type (RFC 8693 §2.2.1), as is a token_type N_A answer unless this asks for another type than an access token.`,
       }),
     ),
     grant: Type.Union([Type.Literal('token-exchange'), Type.Literal('jwt-bearer')], {

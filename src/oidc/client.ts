@@ -30,7 +30,7 @@ import {
   retryOnDpopNonce,
   unboundTokenTypes,
 } from './dpop.js'
-import { EXCHANGE_TOKEN_TYPES, exchangeParameters, issuedTypeRefusal } from './exchange.js'
+import { EXCHANGE_TOKEN_TYPES, exchangeAnswerRefusal, exchangeParameters } from './exchange.js'
 import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { CLOCK_TOLERANCE_SECONDS, refuseIssuedAhead } from './issued-at.js'
@@ -84,7 +84,6 @@ const processLateAnswers = new LateAnswers()
 
 /** What an answer to a request with no proof may carry (dpop.ts). */
 const UNBOUND_TYPES = unboundTokenTypes()
-const UNBOUND_EXCHANGE_TYPES = unboundTokenTypes(EXCHANGE_TOKEN_TYPES)
 
 export class OidcClient {
   readonly #issuer: URL
@@ -599,12 +598,14 @@ export class OidcClient {
           parameters,
           await this.#options(key),
         )
+        // Every type is read; which the route may forward is judged below, in one place.
         return oauth.processGenericTokenEndpointResponse(as, this.#client, response, {
-          // With a proof only a bound token is taken: not Bearer, and not N_A.
-          recognizedTokenTypes: key ? this.#boundTypes : UNBOUND_EXCHANGE_TYPES,
+          recognizedTokenTypes: EXCHANGE_TOKEN_TYPES,
         })
       })
-      const wrongType = issuedTypeRefusal(audience.exchange!, result.issued_token_type)
+      // RFC 8693 §2.2.1: a refresh_token the answer may carry is not read,
+      // so never kept nor logged; only the access token is taken.
+      const wrongType = exchangeAnswerRefusal(audience.exchange!, result, key !== undefined)
       if (wrongType !== undefined) throw wrongType
       refuseOversized(result, ACCESS_TOKEN_ONLY, this.#maxTokenSize)
       this.#observer.accepted?.('token_exchange')

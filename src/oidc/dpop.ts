@@ -37,7 +37,8 @@ export function dpopIncompatibility(
  * being off for this client or unknown to it). Sent upstream, it would go
  * as `DPoP` with proofs it is not bound to, and the protection asked for
  * by `oidc.dpop` would silently not be there; §5 lets the client discard
- * such an answer, and Gatehouse does, as one that failed validation.
+ * such an answer, and Gatehouse does, as one that failed validation. A
+ * token exchange's answers are judged apart (`exchangeAnswerRefusal`).
  */
 export function boundTokenTypes(option: string): oauth.RecognizedTokenTypes {
   const message = `the identity provider issued a Bearer access token to a request with a DPoP proof (RFC 9449 §5), so the token is not bound to the key; enable DPoP-bound access tokens for this client at the identity provider, or set ${option}.dpop: false`
@@ -45,14 +46,6 @@ export function boundTokenTypes(option: string): oauth.RecognizedTokenTypes {
     bearer: () => {
       // No cause: oauth4webapi's would hold the answer's body, tokens and all.
       throw new oauth.UnsupportedOperationError(message)
-    },
-    // RFC 8693 §2.2.1: what a token exchange issues that is no access token,
-    // so bound to nothing either; sent upstream with a proof it would read
-    // as a DPoP token all the same.
-    n_a: () => {
-      throw new oauth.UnsupportedOperationError(
-        `the identity provider issued a token of token_type N_A (RFC 8693 §2.2.1: not an access token) to a token exchange with a DPoP proof, so it is not bound to the key; a DPoP route's exchange must ask for an access token (exchange.requestedTokenType), or set the route's dpop: false`,
-      )
     },
   }
 }
@@ -62,12 +55,11 @@ export function boundTokenTypes(option: string): oauth.RecognizedTokenTypes {
  * token there is bound to no key the gateway holds (RFC 9449 §5 binds to
  * the proof's key). Sent upstream as `Authorization: Bearer`, it would be
  * refused (§7.2) with a 401 that names nothing; refused here, the log
- * says which IdP did it. `also` adds the types an operation takes besides
- * Bearer (N_A for an exchange).
+ * says which IdP did it. A token exchange's answers are judged apart
+ * (`exchangeAnswerRefusal`).
  */
-export function unboundTokenTypes(also: oauth.RecognizedTokenTypes = {}): oauth.RecognizedTokenTypes {
+export function unboundTokenTypes(): oauth.RecognizedTokenTypes {
   return {
-    ...also,
     dpop: () => {
       // No cause: oauth4webapi's would hold the answer's body, tokens and all.
       throw new oauth.UnsupportedOperationError(

@@ -95,9 +95,9 @@ export const observability = fp(
           metrics.refreshDuration.observe({ idp }, ms / 1000)
           logRefresh(app.log, { outcome, ms, sessionId, resource, failure, idp })
         },
-        exchanged(outcome, ms, audience, sessionId, failure, idp) {
+        exchanged(outcome, ms, audience, sessionId, failure, idp, refused) {
           metrics.exchanges.inc({ outcome, audience, idp })
-          logExchange(app.log, { outcome, ms, sessionId, audience, failure, idp })
+          logExchange(app.log, { outcome, ms, sessionId, audience, failure, idp, refused })
         },
         joined: () => metrics.refreshJoins.inc(),
         shortLived: shortLivedWarning(app.log, 'user', opts.firstProvider),

@@ -14,6 +14,8 @@ export interface ExchangeRecord {
   readonly failure?: IdpFailure | undefined
   /** The session's provider: with several, the same audience may be exchanged at each. */
   readonly idp?: string | undefined
+  /** What of the IdP's answer the gateway refused (`wrong_token_type`), never its token. */
+  readonly refused?: string | undefined
 }
 
 /**
@@ -22,13 +24,14 @@ export interface ExchangeRecord {
  * redacted, or the network cause) and the catalogue code the request got.
  */
 export function logExchange(log: FastifyBaseLogger, record: ExchangeRecord): void {
-  const { outcome, ms, sessionId, audience, failure, idp } = record
+  const { outcome, ms, sessionId, audience, failure, idp, refused } = record
   const fields = {
     session: sessionLogId(sessionId),
     ms,
     audience,
     ...(idp === undefined ? {} : { idp }),
     ...failureFields(failure),
+    ...(refused === undefined ? {} : { refused }),
   }
   const [level, code, msg] = describe(outcome)
   log[level](code ? { code, ...fields } : fields, msg)
@@ -61,6 +64,12 @@ function describe(outcome: ExchangeOutcome): ['info' | 'warn', ErrorCode | undef
         'warn',
         'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
         'token exchange not attempted: the ID token to exchange has expired, and the identity provider sent no new one at refresh (or the session has no refresh token); this route answers 403, the session stays',
+      ]
+    case 'wrong_token_type':
+      return [
+        'warn',
+        'GATEHOUSE_ERR_TOKEN_EXCHANGE_WRONG_TOKEN_TYPE',
+        'token exchange answer refused: the identity provider issued a token this route may not forward (refused names which member); nothing forwarded or kept, this route answers 502, the session stays',
       ]
     default:
       // A refusal names a configuration the operator must fix at the IdP or in routes[].exchange.

@@ -1,4 +1,4 @@
-import { refusesIssuedType } from '../oidc/exchange.js'
+import { exchangeAnswerRefused } from '../oidc/exchange.js'
 import { idpFailureOf, refusesProof } from '../oidc/translate.js'
 
 /**
@@ -8,8 +8,9 @@ import { idpFailureOf, refusesProof } from '../oidc/translate.js'
  * for any other code, one for a refused client, one for a refused DPoP
  * proof, one for an unavailable IdP, one for an ID token to exchange
  * that has expired with no new one to be had, which the gateway refuses
- * without asking the IdP, and one for an answer whose `issued_token_type`
- * is not the type asked for, which the gateway refuses.
+ * without asking the IdP, and one for an answer whose token the route may
+ * not forward (its `token_type` or `issued_token_type`), which the
+ * gateway refuses.
  */
 export type ExchangeOutcome =
   | 'success'
@@ -51,7 +52,7 @@ export function refusedBeforeExchange<E extends Error>(err: E, outcome: Exchange
 export function exchangeOutcome(err: unknown): ExchangeOutcome {
   const own = err instanceof Error ? refusedHere.get(err) : undefined
   if (own !== undefined) return own
-  if (refusesIssuedType(err)) return 'wrong_token_type'
+  if (exchangeAnswerRefused(err) !== undefined) return 'wrong_token_type'
   const failure = idpFailureOf(err)
   if (!failure) return 'unavailable'
   if (failure.verdict === 'unavailable')

@@ -1,4 +1,5 @@
-import { type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
+import { type ErrorCode, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
+import { exchangeAnswerRefused } from '../oidc/exchange.js'
 import { providerGone } from '../oidc/providers.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { sessionEnded } from '../session/log-id.js'
@@ -14,7 +15,9 @@ export interface ExchangeObserver {
   /**
    * One exchange of a session's token for a `token: exchange` route's
    * (`audience`, the route audience's label) at provider `idp`, the
-   * session's; `failure`, what the IdP answered when it was not a success.
+   * session's; `failure`, what the IdP answered when it was not a success;
+   * `refused`, what of the IdP's answer the gateway refused (outcome
+   * `wrong_token_type`), in a few words that never hold its token.
    */
   exchanged?(
     outcome: ExchangeOutcome,
@@ -23,8 +26,19 @@ export interface ExchangeObserver {
     sessionId: string,
     failure: IdpFailure | undefined,
     idp: string,
+    refused?: string,
   ): void
 }
+
+/**
+ * Exchanges that would be answered alike if asked again at once
+ * (REFUSAL_MEMORY): the IdP's refusal, and the gateway's refusal of a
+ * token the route may not forward (`exchangeAnswerRefusal`).
+ */
+const refusedForGood: ReadonlySet<ErrorCode> = new Set([
+  'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
+  'GATEHOUSE_ERR_TOKEN_EXCHANGE_WRONG_TOKEN_TYPE',
+])
 
 /** `OidcClient.exchange` at the session's provider (`IdentityProviders.exchange`). */
 export type Exchange = (
@@ -107,7 +121,8 @@ export async function exchangeStep(
     // exchange to count, nor an outage; the session is over (UserTokens).
     if (providerGone(err)) throw err
     // The copy kept is counted as the refusal was, for a remembered answer's span.
-    if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED')
+    // An answer whose token the route may not forward is the same answer again.
+    if (isGatehouseError(err) && refusedForGood.has(err.code))
       refusedBeforeExchange(deps.refusals.refused(refusalKey, err, fingerprint), exchangeOutcome(err))
     const ms = deps.now() - started
     deps.observer?.exchanged?.(
@@ -117,6 +132,7 @@ export async function exchangeStep(
       session.id,
       idpFailureOf(err),
       session.idp,
+      exchangeAnswerRefused(err),
     )
     throw err
   }

@@ -156,7 +156,11 @@ const NOT_SIGNED_IN_FOR =
   "This route's resource was not part of this sign-in, so the identity provider was not asked for its token: a new sign-in grants it. The session stays; other routes still work."
 
 /** What a flight refuses for its audience only, so that joiners for another do not take it as theirs. */
-const refusedForAudience = new Set(['GATEHOUSE_ERR_RESOURCE_REFUSED', 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED'])
+const refusedForAudience = new Set([
+  'GATEHOUSE_ERR_RESOURCE_REFUSED',
+  'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED',
+  'GATEHOUSE_ERR_TOKEN_EXCHANGE_WRONG_TOKEN_TYPE',
+])
 
 /**
  * Hands out a fresh access token for a session, refreshing it at most once

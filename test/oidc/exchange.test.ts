@@ -1,13 +1,15 @@
 /**
  * What the OIDC client sends for an exchange and makes of the answers, at
  * the HTTP seam: the grant's parameters (RFC 8693 §2.1; Entra ID's
- * on-behalf-of), RFC 8693's N_A token type, and the classification, whose
- * refusals all stay on the route and never name the subject token.
+ * on-behalf-of), the token types a route may forward (RFC 8693 §2.2.1's
+ * N_A and issued_token_type, RFC 9449 §5's binding), and the
+ * classification, whose refusals all stay on the route and never name the
+ * subject token.
  */
 import t from 'tap'
 import type { ExchangeConfig } from '../../src/config/types.js'
 import { generateDpopKey } from '../../src/dpop/keys.js'
-import { issuedTypeRefusal, TOKEN_EXCHANGE_GRANT } from '../../src/oidc/exchange.js'
+import { exchangeAnswerRefusal, TOKEN_EXCHANGE_GRANT } from '../../src/oidc/exchange.js'
 import { audienceOf } from '../../src/tokens/audience.js'
 import type { TokenAudience } from '../../src/types.js'
 import { route } from '../helpers/gateway.js'
@@ -63,16 +65,35 @@ t.test('jwt-bearer: the on-behalf-of request of Entra ID', async (t) => {
   })
 })
 
-t.test('a token that is no access token comes with token_type N_A (RFC 8693 §2.2.1)', async (t) => {
-  const { idp, oidc } = await discoveredClient(t)
-  void tokenAnswer(idp, 200, {
-    access_token: 'a-jwt',
-    issued_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-    token_type: 'N_A',
-    expires_in: 60,
-  })
-  t.equal((await oidc.exchange(SUBJECT, ledger)).accessToken, 'a-jwt')
-})
+t.test(
+  'token_type N_A says the token is no access token (RFC 8693 §2.2.1): not forwarded as one',
+  async (t) => {
+    for (const issued of [
+      'urn:ietf:params:oauth:token-type:jwt',
+      'urn:ietf:params:oauth:token-type:access_token',
+      undefined,
+    ]) {
+      const { idp, oidc, failures } = await discoveredClient(t)
+      void tokenAnswer(idp, 200, {
+        access_token: 'not-an-access-token',
+        ...(issued ? { issued_token_type: issued } : {}),
+        token_type: 'N_A',
+        expires_in: 60,
+      })
+      const refused = await oidc.exchange(SUBJECT, ledger).then(
+        () => undefined,
+        (err: Error) => err,
+      )
+      t.match(
+        refused,
+        { code: 'GATEHOUSE_ERR_TOKEN_EXCHANGE_WRONG_TOKEN_TYPE', statusCode: 502, message: /token_type N_A/ },
+        `issued ${issued ?? 'no type'}: refused`,
+      )
+      t.notMatch(refused?.message, /not-an-access-token|at-the-session/, 'no token in the message')
+      t.same(failures, [], 'the IdP answered; no failure of it to count')
+    }
+  },
+)
 
 t.test('with a DPoP proof, N_A is refused like Bearer: the token is not bound (RFC 9449 §5)', async (t) => {
   const { idp, oidc } = await discoveredClient(t, { oidc: { dpop: true } })
@@ -82,13 +103,33 @@ t.test('with a DPoP proof, N_A is refused like Bearer: the token is not bound (R
     exchange: ledger.exchange,
     dpop: true,
   } as never)!
-  void tokenAnswer(idp, 200, { access_token: 'unbound-token', token_type: 'N_A', expires_in: 300 })
-  const refused = await oidc.exchange(SUBJECT, bound, await generateDpopKey('ES256')).then(
-    () => undefined,
-    (err: Error & { reason?: string }) => err,
-  )
-  t.ok(refused, 'refused')
-  t.match(refused?.reason, /N_A.*not bound/s, 'the failure says why, for the log')
+  for (const [type, why] of [
+    ['N_A', /token_type N_A, to a request with a DPoP proof/],
+    ['Bearer', /token_type Bearer, to a request with a DPoP proof: the identity provider ignored the proof/],
+  ] as const) {
+    void tokenAnswer(idp, 200, { access_token: 'unbound-token', token_type: type, expires_in: 300 })
+    await t.rejects(
+      oidc.exchange(SUBJECT, bound, await generateDpopKey('ES256')),
+      { code: 'GATEHOUSE_ERR_TOKEN_EXCHANGE_WRONG_TOKEN_TYPE', statusCode: 502, message: why },
+      `${type}: refused, saying why`,
+    )
+  }
+  void tokenAnswer(idp, 200, { access_token: 'bound-token', token_type: 'DPoP', expires_in: 300 })
+  t.equal((await oidc.exchange(SUBJECT, bound, await generateDpopKey('ES256'))).accessToken, 'bound-token')
+})
+
+t.test('a refresh_token in an exchange answer is not taken (RFC 8693 §2.2.1 allows one)', async (t) => {
+  const { idp, oidc } = await discoveredClient(t)
+  void tokenAnswer(idp, 200, {
+    access_token: 'ledger-at',
+    issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    token_type: 'Bearer',
+    expires_in: 300,
+    refresh_token: 'exchanged-refresh-token',
+  })
+  const token = await oidc.exchange(SUBJECT, ledger)
+  t.equal(token.accessToken, 'ledger-at')
+  t.notMatch(JSON.stringify(token), /exchanged-refresh-token/, 'nothing of it in what is stored')
 })
 
 t.test('every definitive refusal stays on the route; the subject token is never echoed', async (t) => {
@@ -140,8 +181,16 @@ t.test('issued_token_type: what a route may forward (RFC 8693 §2.2.1, §3)', as
     [type('saml2'), type('saml2')],
     [type('saml2'), undefined],
   ]
+  const answer = (issued: string | undefined, token_type = 'bearer') => ({
+    token_type,
+    ...(issued === undefined ? {} : { issued_token_type: issued }),
+  })
   for (const [asked, issued] of forwarded)
-    t.equal(issuedTypeRefusal(route(asked), issued), undefined, `asked ${asked}, issued ${issued}: forwarded`)
+    t.equal(
+      exchangeAnswerRefusal(route(asked), answer(issued), false),
+      undefined,
+      `asked ${asked}, issued ${issued}: forwarded`,
+    )
   const refused: [asked: string | undefined, issued: string][] = [
     [undefined, type('id_token')],
     [undefined, type('refresh_token')],
@@ -152,10 +201,36 @@ t.test('issued_token_type: what a route may forward (RFC 8693 §2.2.1, §3)', as
   ]
   for (const [asked, issued] of refused)
     t.match(
-      issuedTypeRefusal(route(asked), issued),
-      { code: 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED' },
+      exchangeAnswerRefusal(route(asked), answer(issued), false),
+      { code: 'GATEHOUSE_ERR_TOKEN_EXCHANGE_WRONG_TOKEN_TYPE', statusCode: 502 },
       `asked ${asked}, issued ${issued}: refused`,
     )
   const obo: ExchangeConfig = { subjectToken: 'id_token', scopes: [], grant: 'jwt-bearer' }
-  t.equal(issuedTypeRefusal(obo, type('id_token')), undefined, 'on-behalf-of has no such member to check')
+  t.equal(
+    exchangeAnswerRefusal(obo, answer(type('id_token')), false),
+    undefined,
+    'on-behalf-of has no such member to check',
+  )
+  t.match(
+    exchangeAnswerRefusal(obo, answer(undefined, 'n_a'), false),
+    { statusCode: 502 },
+    'but N_A is no access token',
+  )
+  // A route that asks for another type than an access token takes what §2.2.1 says comes with it.
+  t.equal(exchangeAnswerRefusal(route(type('saml2')), answer(type('saml2'), 'n_a'), false), undefined)
+  t.match(exchangeAnswerRefusal(route(type('saml2')), answer(type('saml2'), 'n_a'), true), {
+    statusCode: 502,
+  })
+  // The binding, both ways (RFC 9449 §5).
+  t.equal(exchangeAnswerRefusal(route(), answer(undefined, 'dpop'), true), undefined, 'DPoP to a proof')
+  t.match(
+    exchangeAnswerRefusal(route(), answer(undefined, 'dpop'), false),
+    { statusCode: 502 },
+    'DPoP to none',
+  )
+  t.match(
+    exchangeAnswerRefusal(route(), answer(undefined, 'bearer'), true),
+    { statusCode: 502 },
+    'Bearer to a proof',
+  )
 })

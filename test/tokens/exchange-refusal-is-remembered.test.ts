@@ -5,10 +5,11 @@
  * unknown code), and each request after them one more. And an answer
  * whose `issued_token_type` is no credential for an upstream (an ID token,
  * a refresh token) was sent upstream as a Bearer access token. Now a refusal, the
- * IdP's or the gateway's of such an answer, is answered again for
- * REFUSAL_MEMORY (30 s) without asking the IdP, the same 403
- * `token_exchange_refused`. Against the dev IdP, whose edge gives the
- * answers a real one would not, on a hand-moved clock.
+ * IdP's (403 `token_exchange_refused`) or the gateway's of such an answer
+ * (502 `token_exchange_wrong_token_type`), is answered again for
+ * REFUSAL_MEMORY (30 s) without asking the IdP, the same answer. Against
+ * the dev IdP, whose edge gives the answers a real one would not, on a
+ * hand-moved clock.
  */
 import t from 'tap'
 import { startAudienceStack } from '../helpers/audience-stack.js'
@@ -30,11 +31,14 @@ const issued = (type: string | undefined) => ({
   },
 })
 
-for (const [name, answer] of [
-  ['invalid_grant', { status: 400, body: { error: 'invalid_grant' } }],
-  ['an unknown error code', { status: 400, body: { error: 'zzz' } }],
-  ['an ID token issued', issued('urn:ietf:params:oauth:token-type:id_token')],
-  ['a refresh token issued', issued('urn:ietf:params:oauth:token-type:refresh_token')],
+const REFUSED = '403 token_exchange_refused'
+const WRONG_TYPE = '502 token_exchange_wrong_token_type'
+
+for (const [name, answer, expected] of [
+  ['invalid_grant', { status: 400, body: { error: 'invalid_grant' } }, REFUSED],
+  ['an unknown error code', { status: 400, body: { error: 'zzz' } }, REFUSED],
+  ['an ID token issued', issued('urn:ietf:params:oauth:token-type:id_token'), WRONG_TYPE],
+  ['a refresh token issued', issued('urn:ietf:params:oauth:token-type:refresh_token'), WRONG_TYPE],
 ] as const) {
   t.test(`an exchange refused with ${name} asks the IdP once per ${MEMORY / 1_000} s`, async (t) => {
     const clock = new TestClock()
@@ -47,13 +51,13 @@ for (const [name, answer] of [
     const storm = await Promise.all(Array.from({ length: 200 }, () => apiCall(stack.jar, `${url}/ledger/a`)))
     t.same(
       [...new Set(storm.map((r) => `${r.status} ${r.json().error}`))],
-      ['403 token_exchange_refused'],
+      [expected],
       'every request refused alike, nothing forwarded',
     )
     t.equal(stack.upstreams.ledger!.requests.length, 0, 'the upstream saw nothing')
     for (let i = 0; i < 3; i++) {
       clock.advance(5_000)
-      t.equal((await apiCall(stack.jar, `${url}/ledger/a`)).status, 403)
+      t.equal((await apiCall(stack.jar, `${url}/ledger/a`)).status, Number(expected.slice(0, 3)))
     }
     t.equal(stack.idp.stats.tokenRequests - before, 1, 'the IdP was asked once')
     t.equal((await apiCall(stack.jar, `${url}/api/x`)).status, 200, 'the session and other routes carry on')
