@@ -18,6 +18,11 @@ export interface Interpolated {
   readonly missing: readonly string[]
   /** Each `${…}` not of a replaced form, shown by its start only (`${VAR:?…}`): what follows may be a secret. */
   readonly unsupported: readonly string[]
+  /**
+   * Each `${VAR}` or `${VAR:-…}` written after a `$`, as docker compose's
+   * escape `$${VAR}`, shown by name only: never replaced (`interpolateTree`).
+   */
+  readonly escaped: readonly string[]
   /** Each bare `$VAR`'s name: text, unless the option holds a secret (`interpolateTree`). */
   readonly bare: readonly string[]
   /** Each variable whose value was put in, by name. */
@@ -34,16 +39,23 @@ export function interpolate(text: string, env: NodeJS.ProcessEnv): Interpolated 
   const missing: string[] = []
   const unsupported: string[] = []
   const bare: string[] = []
+  const escaped: string[] = []
   const replaced = new Map<string, string>()
   const value = text.replace(
     REFERENCE,
-    (match, name?: string, fallback?: string, start?: string, bareName?: string) => {
+    (match, name?: string, fallback?: string, start?: string, bareName?: string, at?: number) => {
       if (bareName !== undefined) {
         bare.push(bareName)
         return match
       }
       if (name === undefined) {
         unsupported.push(`\${${start ?? ''}…}`)
+        return match
+      }
+      // Compose's `$$` escape: whichever the writer meant, a literal
+      // `${VAR}` or `$` and the value, the other is silently wrong.
+      if (at !== undefined && text[at - 1] === '$') {
+        escaped.push(`$\${${name}${fallback === undefined ? '' : ':-…'}}`)
         return match
       }
       const found = env[name]
@@ -56,7 +68,7 @@ export function interpolate(text: string, env: NodeJS.ProcessEnv): Interpolated 
       return ''
     },
   )
-  return { value, missing, unsupported, bare, replaced }
+  return { value, missing, unsupported, escaped, bare, replaced }
 }
 
 /**
@@ -78,7 +90,7 @@ export function interpolateTree(
     return null
   }
   if (typeof value === 'string') {
-    const { value: out, missing, unsupported, bare, replaced } = interpolate(value, env)
+    const { value: out, missing, unsupported, escaped, bare, replaced } = interpolate(value, env)
     const inOption = replaced.size > 0 && SECRET_OPTION.test(formatPath(path))
     for (const [name, found] of replaced)
       if (inOption || SECRET_NAME.test(name)) secret(path, name, found, inOption)
@@ -88,6 +100,7 @@ export function interpolateTree(
         `${form} is not a reference Gatehouse replaces (only \${VAR} and \${VAR:-default} are), and would be kept as text`,
       )
     }
+    for (const form of escaped) report(path, `${form} ${NO_ESCAPE}`)
     // A `$` is text elsewhere (an id may hold one); where a secret goes, a
     // `$VAR` meant as a reference would be kept as the secret.
     for (const name of bare.filter((n) => isSecret(path, n))) {
@@ -110,6 +123,9 @@ export function interpolateTree(
   }
   return value
 }
+
+const NO_ESCAPE =
+  'is not an escape in Gatehouse, as it is in docker compose: it would be read as $ followed by the reference. A literal ${ cannot be written in the file: put the text in an environment variable and write ${THAT_VARIABLE} here (what a variable brings in is not read again)'
 
 /** The client's secret, the session's, and private keys written in (a client key, a TLS key). */
 const SECRET_OPTION =

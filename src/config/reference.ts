@@ -74,6 +74,8 @@ Durations accept \`500ms\`, \`30s\`, \`5m\`, \`12h\`, \`1d\` or a number of seco
 \`1mb\` or a number of bytes. An integer option takes a whole number: \`2.5\`, written or from a
 variable, is an error, as is \`1e3\` from a variable (it would be read as 1). \`\${VAR}\` and \`\${VAR:-default}\` are replaced from the environment;
 any other \`\${…}\`, and a bare \`$VAR\` where a secret goes, is an error, never kept as text.
+\`$$\` is no escape, as it is in docker compose: \`$\${VAR}\` is an error too. A literal \`\${\` cannot
+be written in the file: put the text in a variable and write \`\${VAR}\`, as what a variable brings in is not read again.
 A problem never quotes what a variable named like a secret (\`SECRET\`, \`PASSWORD\`, \`TOKEN\`,
 \`KEY\`, …) or one in a secret option put in: it says \`[redacted: the value of NAME]\`. What
 a secret option (\`clientSecret\`, \`session.secret\`, a \`clientKey\` or TLS \`key\` written in)
