@@ -440,7 +440,12 @@ export const RouteSchema = Type.Object(
       description:
         "http(s)://host:port of the upstream, without user:password@ (the upstream gets the route's token).",
     }),
-    rewritePath: Type.Optional(Type.String({ description: 'Replaces the matched prefix when forwarding.' })),
+    rewritePath: Type.Optional(
+      Type.String({
+        description:
+          'Replaces the matched prefix when forwarding, e.g. /v1/orders. The upstream reads it as written, before the rest of the path: without ? or #, a . or .. segment (%2e included), spaces or \\, and not starting with // (another host to the upstream).',
+      }),
+    ),
     token: Type.Union(
       [
         Type.Literal('user'),

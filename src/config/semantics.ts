@@ -6,6 +6,7 @@ import { checkFrontends, formatAt, type RouteList, routeLists, unusedProviders }
 import { LOOPBACK_HOST as LOOPBACK } from './loopback.js'
 import { HEALTH_PATHS, ROUTER_SYNTAX, ROUTER_SYNTAX_PROBLEM } from './own-paths.js'
 import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
+import { rewritePathProblem } from './route-paths.js'
 import type { RawConfig } from './schema.js'
 import {
   clientIdProblem,
@@ -377,9 +378,8 @@ function checkRoutes(
     } else if (route.tls !== undefined && upstream.protocol !== 'https:') {
       add(at('tls'), 'applies only to an https upstream')
     }
-    if (route.rewritePath !== undefined && !route.rewritePath.startsWith('/')) {
-      add(at('rewritePath'), 'must start with /')
-    }
+    const rewriteProblem = route.rewritePath === undefined ? undefined : rewritePathProblem(route.rewritePath)
+    if (rewriteProblem !== undefined) add(at('rewritePath'), rewriteProblem)
     if (route.token === 'none' && route.scopes.length > 0) {
       add(at('scopes'), 'applies only to routes that forward a token (user, optional-user, client)')
     }
