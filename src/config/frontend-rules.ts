@@ -7,6 +7,7 @@
 import { type FrontendMatch, FrontendMatcher } from '../frontend-match.js'
 import { ROUTER_SYNTAX, ROUTER_SYNTAX_PROBLEM } from './own-paths.js'
 import { rawProviders } from './providers.js'
+import { escapedPathProblem } from './route-paths.js'
 import type { RawConfig } from './schema.js'
 
 type Path = (string | number)[]
@@ -118,6 +119,9 @@ export function checkFrontends(config: RawConfig): Finding[] {
       (!PREFIX_SHAPE.test(frontend.pathPrefix) || /(^|\/)\.\.?(\/|$)/.test(frontend.pathPrefix))
     ) {
       add(at('pathPrefix'), 'must be a path prefix such as /partners, without .., query or spaces')
+    } else if (frontend.pathPrefix !== undefined) {
+      const escaped = escapedPathProblem(frontend.pathPrefix)
+      if (escaped !== undefined) add(at('pathPrefix'), escaped)
     }
     // Its sign-in endpoints are registered under it (frontendBasePath).
     if (frontend.pathPrefix !== undefined && ROUTER_SYNTAX.test(frontend.pathPrefix))

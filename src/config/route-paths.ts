@@ -25,3 +25,22 @@ export function rewritePathProblem(rewritePath: string): string | undefined {
     return 'must not hold a . or .. segment (nor %2e): the upstream would resolve it (RFC 3986 §5.2.4) and serve another path than the one written'
   return undefined
 }
+
+/**
+ * RFC 3986 `pchar` but `%`, and `/`; `:` and `*` are the router's syntax
+ * (`ROUTER_SYNTAX`), and `?`, `#` and whitespace another rule's.
+ */
+const UNESCAPED = /^[A-Za-z0-9\-._~!$&'()+,;=@/:*?#\s]*$/
+
+/**
+ * A route path, or a frontend's pathPrefix, with a `%` or a character a
+ * browser sends escaped. Fastify's router (find-my-way) registers a `%`
+ * as the character itself, and matches a request's path after decoding
+ * its escapes: `/files/a%20b` is looked up as `/files/a b`. A route
+ * written decoded (`/café`) matches, but @fastify/http-proxy reads its
+ * prefix off the path as sent, `/caf%C3%A9`, and answers 400.
+ */
+export function escapedPathProblem(path: string): string | undefined {
+  if (UNESCAPED.test(path)) return undefined
+  return "must hold only the characters a URL path carries unescaped (letters, digits, / and - . _ ~ ! $ & ' ( ) + , ; = @), no % or character that needs one (a space, é): a request's path is matched after its %-escapes are decoded, so no request reaches it. A shorter prefix (/files, for /files/a%20b) serves what follows it as the browser sent it"
+}

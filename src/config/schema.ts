@@ -433,7 +433,7 @@ export const RouteSchema = Type.Object(
     path: Type.String({
       minLength: 1,
       description:
-        "Path prefix, matched on whole segments, as written: without : or *, which are no wildcards. Not /healthz or /readyz, which Gatehouse serves itself on every host, nor at or under the frontend's auth.basePath.",
+        "Path prefix, matched on whole segments, as written: without : or *, which are no wildcards, and without % or a character a browser escapes (a space, é), as a request's path is matched decoded. Not /healthz or /readyz, which Gatehouse serves itself on every host, nor at or under the frontend's auth.basePath.",
     }),
     upstream: Type.String({
       minLength: 1,
@@ -562,7 +562,7 @@ export const FrontendSchema = Type.Object(
       Type.String({
         minLength: 2,
         description:
-          'Serve requests under this path prefix, matched on whole segments, e.g. /partners; its routes and auth.basePath must lie inside it. Without : or *.',
+          'Serve requests under this path prefix, matched on whole segments, e.g. /partners; its routes and auth.basePath must lie inside it. Without : or *, % or a character a browser escapes.',
       }),
     ),
     publicUrl: Type.String({

@@ -6,7 +6,7 @@ import { checkFrontends, formatAt, type RouteList, routeLists, unusedProviders }
 import { LOOPBACK_HOST as LOOPBACK } from './loopback.js'
 import { HEALTH_PATHS, ROUTER_SYNTAX, ROUTER_SYNTAX_PROBLEM } from './own-paths.js'
 import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
-import { rewritePathProblem } from './route-paths.js'
+import { escapedPathProblem, rewritePathProblem } from './route-paths.js'
 import type { RawConfig } from './schema.js'
 import {
   clientIdProblem,
@@ -344,6 +344,8 @@ function checkRoutes(
       add(at('path'), 'must be a path prefix such as /api/orders, without .., query or spaces')
     }
     if (ROUTER_SYNTAX.test(path)) add(at('path'), ROUTER_SYNTAX_PROBLEM)
+    const escaped = escapedPathProblem(path)
+    if (escaped !== undefined) add(at('path'), escaped)
     const first = seen.get(path)
     if (first !== undefined) add(at('path'), `duplicates ${formatAt(list.at)}[${first}].path (${path})`)
     else seen.set(path, i)

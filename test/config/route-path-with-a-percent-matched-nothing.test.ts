@@ -1,0 +1,74 @@
+import t from 'tap'
+import { request } from 'undici'
+import { startEchoUpstream } from '../../dev/upstream.js'
+import { listeningTestApp } from '../helpers/app.js'
+import { configProblems } from '../helpers/config-problems.js'
+import { route } from '../helpers/gateway.js'
+
+/*
+ * A route path with a %-escape (`/files/a%20b`) loaded, and matched no
+ * request: the router takes a `%` in a route as the character itself,
+ * and matches a request's path after decoding its escapes, so
+ * `/files/a%20b` was looked up as `/files/a b`. A route written with the
+ * character decoded (`/café`) matched, and then @fastify/http-proxy,
+ * which reads the prefix off the path as sent, answered a bare 400.
+ */
+
+const env = { SESSION_SECRET: 's'.repeat(40) }
+const PROBLEM =
+  "must hold only the characters a URL path carries unescaped (letters, digits, / and - . _ ~ ! $ & ' ( ) + , ; = @), no % or character that needs one (a space, é): a request's path is matched after its %-escapes are decoded, so no request reaches it. A shorter prefix (/files, for /files/a%20b) serves what follows it as the browser sent it"
+
+const single = (path: string) => `server: { publicUrl: "http://127.0.0.1:3000" }
+oidc: { issuer: "http://127.0.0.1:1", clientId: bff, clientSecret: s }
+session: { secret: "\${SESSION_SECRET}" }
+metrics: { enabled: false }
+logging: { level: silent }
+routes:
+  - { path: /api, upstream: "http://127.0.0.1:5000" }
+  - { path: "${path}", upstream: "http://127.0.0.1:5000", token: none, csrf: false }
+`
+
+const frontends = (prefix: string) => `server: {}
+oidc: { issuer: "http://127.0.0.1:1", clientId: bff, clientSecret: s }
+session: { secret: "\${SESSION_SECRET}" }
+metrics: { enabled: false }
+logging: { level: silent }
+frontends:
+  - name: shop
+    pathPrefix: "${prefix}"
+    publicUrl: "http://127.0.0.1:3000"
+    routes:
+      - { path: "${prefix}/api", upstream: "http://127.0.0.1:5000", token: none }
+`
+
+t.test('a route path with a %, or a character that needs one, is refused at its line', async (t) => {
+  for (const path of ['/files/a%20b', '/g%2Fp', '/p%25q', '/%7Euser', '/caf\u00e9', '/a^b', '/a{b}']) {
+    t.same(configProblems(single(path), env), [`8 routes[1].path: ${PROBLEM}`], path)
+  }
+})
+
+t.test("so is a frontend's pathPrefix, which its sign-in endpoints are registered under", async (t) => {
+  t.same(configProblems(frontends('/sh%6Fp'), env), [
+    `8 frontends[0].pathPrefix: ${PROBLEM}`,
+    `11 frontends[0].routes[0].path: ${PROBLEM}`,
+  ])
+})
+
+t.test('a request under the shorter prefix reaches the upstream with its escapes as sent', async (t) => {
+  const upstream = await startEchoUpstream()
+  t.teardown(() => upstream.close())
+  const { url } = await listeningTestApp(t, {
+    routes: [route('/files', upstream.url, { token: 'none', csrf: false })],
+  })
+  for (const path of ['/files/a%20b', '/files/caf%C3%A9/x', '/files/g%2Fp']) {
+    upstream.clear()
+    const res = await request(`${url}${path}?q=1`)
+    await res.body.dump()
+    t.equal(res.statusCode, 200, path)
+    t.same(
+      upstream.requests.map((r) => r.path),
+      [`${path}?q=1`],
+      `${path}: forwarded as sent`,
+    )
+  }
+})
