@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type {
   FastifyContextConfig,
   FastifyError,
@@ -20,6 +21,7 @@ import { escapeHtml, PAGE_CSP } from '../http/pages.js'
 import { failureFields, type IdpFailure, idpFailureOf } from '../oidc/translate.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import { framingRefusal } from './request-framing.js'
+import { servedMethods } from './wrong-method.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -45,6 +47,11 @@ export interface ErrorAnswersOptions {
   readonly signIn: string
   /** Where that link comes back to when the request set no `returnTo`; default `/`. */
   readonly home?: string
+}
+
+export interface ErrorAnswersRootOptions extends ErrorAnswersOptions {
+  /** With `frontends:`, the frontend a request is for (frontend-select.ts), which picks the routes it may be told of. */
+  readonly frontendOf?: ((req: IncomingMessage) => string) | undefined
 }
 
 /**
@@ -75,14 +82,18 @@ export function frontendErrorAnswers(scope: FastifyInstance, opts: ErrorAnswersO
  * marks every answer the gateway makes itself.
  */
 export const errorAnswers = fp(
-  async function errorAnswers(app: FastifyInstance, opts: ErrorAnswersOptions) {
+  async function errorAnswers(app: FastifyInstance, opts: ErrorAnswersRootOptions) {
     app.decorateRequest('returnTo', null)
     const repeated = new RepeatedLines()
     app.setErrorHandler(function handle(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
       return answerError(err, request, reply, opts, repeated)
     })
     app.setNotFoundHandler(function notFound(request, reply) {
-      return answerError(gatehouseError('GATEHOUSE_ERR_NOT_FOUND') as FastifyError, request, reply, opts)
+      // RFC 9110 §15.5.6: a route of ours under another method is not missing.
+      const allow = servedMethods(request, opts.frontendOf)
+      if (allow !== undefined) reply.header('allow', allow)
+      const code = allow === undefined ? 'GATEHOUSE_ERR_NOT_FOUND' : 'GATEHOUSE_ERR_METHOD_NOT_ALLOWED'
+      return answerError(gatehouseError(code) as FastifyError, request, reply, opts)
     })
     app.addHook('onSend', (request, reply, payload, done) => {
       if (routeConfig(request).renders !== undefined) ownAnswer(reply)
@@ -111,6 +122,27 @@ function routeConfig(request: FastifyRequest): Pick<FastifyContextConfig, 'rende
 /** Gateway-made answers are never cached and never sniffed; proxied ones are the upstream's business. */
 function ownAnswer(reply: FastifyReply): void {
   reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
+}
+
+/**
+ * A catalogue error as a listener without Fastify (the metrics one)
+ * answers it: the status, headers and JSON body `answerError` gives.
+ */
+export function plainErrorAnswer(
+  code: ErrorCode,
+  headers: Readonly<Record<string, string>> = {},
+): { status: number; headers: Record<string, string>; body: string } {
+  const { status, error, message } = errorCatalogue[code]
+  return {
+    status,
+    headers: {
+      ...headers,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'content-type': 'application/json; charset=utf-8',
+    },
+    body: JSON.stringify({ error, message }),
+  }
 }
 
 function answerError(

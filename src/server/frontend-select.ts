@@ -25,8 +25,7 @@ export const FRONTEND_CONSTRAINT = 'frontend'
  * without them routes as it always did, with no constraint at all.
  */
 export function frontendConstraint(config: Pick<GatehouseConfig, 'frontends' | 'server'>): Strategy {
-  const matcher = new FrontendMatcher(config.frontends)
-  const trustProxy = config.server.trustProxy
+  const frontend = frontendOf(config)
   return {
     name: FRONTEND_CONSTRAINT,
     // Unconstrained routes (/healthz, /readyz) still match every request.
@@ -41,13 +40,23 @@ export function frontendConstraint(config: Pick<GatehouseConfig, 'frontends' | '
       }
     },
     // No frontend: '' matches no frontend's routes, only the unconstrained ones.
-    deriveConstraint(req: IncomingMessage): string {
-      return matcher.select(requestHost(req, trustProxy), req.url ?? '/')?.name ?? ''
-    },
+    deriveConstraint: frontend,
     validate(value: unknown) {
       if (typeof value !== 'string') throw new TypeError('a frontend constraint is its name')
     },
   }
+}
+
+/**
+ * The name of the frontend a request is for, as the router's constraint
+ * derives it; `''` for none, which only the unconstrained routes serve.
+ */
+export function frontendOf(
+  config: Pick<GatehouseConfig, 'frontends' | 'server'>,
+): (req: IncomingMessage) => string {
+  const matcher = new FrontendMatcher(config.frontends)
+  const trustProxy = config.server.trustProxy
+  return (req) => matcher.select(requestHost(req, trustProxy), req.url ?? '/')?.name ?? ''
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { FrontendConfig, GatehouseConfig } from '../config/types.js'
@@ -6,7 +7,7 @@ import { ownRoutes } from '../http/own-routes.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { frontendErrorAnswers } from './error-handler.js'
-import { FRONTEND_CONSTRAINT, frontendConstraint, ownsPath } from './frontend-select.js'
+import { FRONTEND_CONSTRAINT, frontendConstraint, frontendOf, ownsPath } from './frontend-select.js'
 import { proxy } from './proxy.js'
 
 export interface FrontendsOptions {
@@ -20,6 +21,15 @@ export interface FrontendsOptions {
 /** True with `frontends:`; false for the one frontend of a config without them. */
 export function hasNamedFrontends(config: Pick<GatehouseConfig, 'frontends'>): boolean {
   return config.frontends[0]!.name !== ''
+}
+
+/**
+ * With `frontends:`, the frontend a request is for, as the router picks
+ * it: what the root's answers may tell of the routes at its path
+ * (wrong-method.ts). `undefined` for the one frontend of a config without them.
+ */
+export function frontendsOfRequests(config: GatehouseConfig): ((req: IncomingMessage) => string) | undefined {
+  return hasNamedFrontends(config) ? frontendOf(config) : undefined
 }
 
 /**

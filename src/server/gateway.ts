@@ -2,7 +2,7 @@ import type { GatehouseConfig } from '../config/types.js'
 import { ownRoutes } from '../http/own-routes.js'
 import { draining } from './draining.js'
 import { errorAnswers } from './error-handler.js'
-import { frontends, hasNamedFrontends, soleFrontendCookies } from './frontends.js'
+import { frontends, frontendsOfRequests, hasNamedFrontends, soleFrontendCookies } from './frontends.js'
 import { createInstance, type InstanceOptions } from './instance.js'
 import { observability } from './observability.js'
 import { proxy } from './proxy.js'
@@ -37,7 +37,10 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   const app = createInstance(config, options)
 
   // The one way out for errors, set before any part can fail.
-  await app.register(errorAnswers, { signIn: `${config.auth.basePath}/login` })
+  await app.register(errorAnswers, {
+    signIn: `${config.auth.basePath}/login`,
+    frontendOf: frontendsOfRequests(config),
+  })
   // Metrics, the access log, traces and the observers the services report
   // to. Before the refusals: with tracing on, a request's server span starts
   // in its first hook, so a refused request is traced too.

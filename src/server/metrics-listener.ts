@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { GatehouseConfig } from '../config/types.js'
+import { plainErrorAnswer } from './error-handler.js'
 
 export interface MetricsListener {
   /** Starts listening on `metrics.host:metrics.port`; resolves with its URL. */
@@ -31,8 +32,14 @@ export function metricsListener(
     },
     (req, res) => {
       const path = (req.url ?? '').split('?')[0]
-      if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      if (path !== '/metrics') {
         res.writeHead(404).end()
+        return
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        // RFC 9110 §15.5.6, answered as the gateway's own routes answer it.
+        const refusal = plainErrorAnswer('GATEHOUSE_ERR_METHOD_NOT_ALLOWED', { allow: 'GET, HEAD' })
+        res.writeHead(refusal.status, refusal.headers).end(refusal.body)
         return
       }
       registry.metrics().then(

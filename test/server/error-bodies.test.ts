@@ -27,7 +27,14 @@ t.test('404: an unknown path, under /api or not, is JSON not_found', async (t) =
   for (const url of ['/nope', '/api/ordersx', '/auth/nope']) {
     assertErrorBody(t, await app.inject(url), 404, 'not_found')
   }
-  assertErrorBody(t, await app.inject({ method: 'DELETE', url: '/healthz' }), 404, 'not_found')
+  assertErrorBody(t, await app.inject({ method: 'DELETE', url: '/nope' }), 404, 'not_found')
+})
+
+t.test("405: a route of the gateway's own under another method is JSON method_not_allowed", async (t) => {
+  const app = await buildTestApp(t, { routes: [route('/api/orders', 'http://127.0.0.1:1')] })
+  const res = await app.inject({ method: 'DELETE', url: '/healthz' })
+  assertErrorBody(t, res, 405, 'method_not_allowed')
+  t.equal(res.headers.allow, 'GET, HEAD')
 })
 
 t.test('401 and 403 on an API route are JSON, whatever the method', async (t) => {

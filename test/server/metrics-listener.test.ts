@@ -64,7 +64,22 @@ t.test('the metrics listener serves /metrics, and only that, on metrics.host', a
   t.match(scraped.headers.get('content-type'), /text\/plain/)
   t.match(await scraped.text(), /gatehouse_process_cpu_user_seconds_total/)
   t.equal((await fetch(new URL('/healthz', running.metricsUrl))).status, 404, 'nothing else there')
-  t.equal((await fetch(running.metricsUrl!, { method: 'POST' })).status, 404)
+  // Another method is told which ones the path takes, as on the gateway's own routes.
+  for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS']) {
+    const refused = await fetch(running.metricsUrl!, { method })
+    t.equal(refused.status, 405, method)
+    t.equal(refused.headers.get('allow'), 'GET, HEAD', `${method}: Allow`)
+    t.equal(refused.headers.get('cache-control'), 'no-store', `${method}: not cached`)
+    t.same(
+      await refused.json(),
+      {
+        error: 'method_not_allowed',
+        message: 'This route does not accept this method; the Allow header lists those it does.',
+      },
+      `${method}: the problem body of the gateway's own errors`,
+    )
+  }
+  t.equal((await fetch(running.metricsUrl!, { method: 'HEAD' })).status, 200, 'HEAD with GET')
   t.equal((await jarFetch(new CookieJar(), `${publicUrl}/metrics`)).status, 404, 'not on the public port')
 })
 
