@@ -37,10 +37,11 @@ const UNESCAPED = /^[A-Za-z0-9\-._~!$&'()+,;=@/:*?#\s]*$/
  * browser sends escaped. Fastify's router (find-my-way) registers a `%`
  * as the character itself, and matches a request's path after decoding
  * its escapes: `/files/a%20b` is looked up as `/files/a b`. A route
- * written decoded (`/café`) matches, but @fastify/http-proxy reads its
- * prefix off the path as sent, `/caf%C3%A9`, and answers 400.
+ * written decoded (`/café`) matches, and is then put in the upstream's
+ * path as written (`rewritePath` defaults to it), where `é` cannot go:
+ * the request failed with a bare 400.
  */
 export function escapedPathProblem(path: string): string | undefined {
   if (UNESCAPED.test(path)) return undefined
-  return "must hold only the characters a URL path carries unescaped (letters, digits, / and - . _ ~ ! $ & ' ( ) + , ; = @), no % or character that needs one (a space, é): a request's path is matched after its %-escapes are decoded, so no request reaches it. A shorter prefix (/files, for /files/a%20b) serves what follows it as the browser sent it"
+  return "must hold only the characters a URL path carries unescaped (letters, digits, / and - . _ ~ ! $ & ' ( ) + , ; = @), no % or character that needs one (a space, é): a route is matched against the request's path decoded and sent upstream as written, so a % in it matches no request, and a character that needs one cannot be sent. A shorter prefix (/files, for /files/a%20b) serves what follows it as the browser sent it"
 }

@@ -10,13 +10,14 @@ import { route } from '../helpers/gateway.js'
  * request: the router takes a `%` in a route as the character itself,
  * and matches a request's path after decoding its escapes, so
  * `/files/a%20b` was looked up as `/files/a b`. A route written with the
- * character decoded (`/café`) matched, and then @fastify/http-proxy,
- * which reads the prefix off the path as sent, answered a bare 400.
+ * character decoded (`/café`) matched, and was put in the upstream's
+ * path as written (`rewritePath` defaults to it), where `é` cannot go:
+ * the request failed with a bare 400, the upstream asked nothing.
  */
 
 const env = { SESSION_SECRET: 's'.repeat(40) }
 const PROBLEM =
-  "must hold only the characters a URL path carries unescaped (letters, digits, / and - . _ ~ ! $ & ' ( ) + , ; = @), no % or character that needs one (a space, é): a request's path is matched after its %-escapes are decoded, so no request reaches it. A shorter prefix (/files, for /files/a%20b) serves what follows it as the browser sent it"
+  "must hold only the characters a URL path carries unescaped (letters, digits, / and - . _ ~ ! $ & ' ( ) + , ; = @), no % or character that needs one (a space, é): a route is matched against the request's path decoded and sent upstream as written, so a % in it matches no request, and a character that needs one cannot be sent. A shorter prefix (/files, for /files/a%20b) serves what follows it as the browser sent it"
 
 const single = (path: string) => `server: { publicUrl: "http://127.0.0.1:3000" }
 oidc: { issuer: "http://127.0.0.1:1", clientId: bff, clientSecret: s }
