@@ -246,20 +246,25 @@ t.test(
     // A sealed value is random, and URL-encoding its `+` and `/` makes it a
     // few bytes longer or shorter each time: the pair the search found may
     // not fit, or fall short, on the next draw (seen once in CI), so it is
-    // drawn again until it is as near the bound as the search made it.
+    // drawn again until it is as near the bound as the search made it. The
+    // note A's callback would add is about 75 bytes, but sealed again, a
+    // cookie's encoding may come out a few dozen bytes shorter than before
+    // (also seen once in CI, with 60 bytes to spare): within NEAR bytes,
+    // no draw makes room for it.
+    const NEAR = 16
     let c!: Awaited<ReturnType<typeof start>>
     let b!: Awaited<ReturnType<typeof start>>
     let held: string[] = []
-    for (let draw = 0; draw < 20; draw++) {
+    for (let draw = 0; draw < 60; draw++) {
       clear()
       c = await start(jar, `${base}/auth/login?returnTo=/c`)
       b = await start(jar, `${base}/auth/login?returnTo=/${'x'.repeat(taken)}`)
       held = pending(jar, base)
-      if (held.length === 2 && held.join('; ').length > PENDING_LOGIN_BYTES - 60) break
+      if (held.length === 2 && held.join('; ').length > PENDING_LOGIN_BYTES - NEAR) break
     }
     const bytes = held.join('; ').length
     t.equal(held.length, 2, 'B and C are both held')
-    t.ok(bytes > PENDING_LOGIN_BYTES - 60, `B and C are within 60 bytes of their bound (${bytes})`)
+    t.ok(bytes > PENDING_LOGIN_BYTES - NEAR, `B and C are within ${NEAR} bytes of their bound (${bytes})`)
 
     const doneA = await jarFetch(jar, await followLoginFlow(jar, a.location!, 'alice'))
     t.equal(doneA.status, 302, 'A’s callback completes')
