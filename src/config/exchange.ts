@@ -1,4 +1,5 @@
 import { ACCESS_TOKEN_TYPE, type RawConfig } from './schema.js'
+import { checkScopes } from './scope-token.js'
 import type { ExchangeConfig } from './types.js'
 
 type RawRoute = RawConfig['routes'][number]
@@ -30,6 +31,7 @@ export function checkExchange(
   }
   // The exchanged token's own parameters live in `exchange`; at the route they would read as a refresh's.
   if (route.scopes.length > 0) add(at('scopes'), 'use exchange.scopes on a token: exchange route')
+  checkScopes(exchange.scopes, at('exchange', 'scopes'), add)
   if (exchange.resource !== undefined) {
     if (!ABSOLUTE_URI.test(exchange.resource))
       add(at('exchange', 'resource'), 'must be an absolute URI such as https://orders.example')

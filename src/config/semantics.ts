@@ -8,6 +8,7 @@ import { HEALTH_PATHS, ROUTER_SYNTAX, ROUTER_SYNTAX_PROBLEM } from './own-paths.
 import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
 import { escapedPathProblem, rewritePathProblem } from './route-paths.js'
 import type { RawConfig } from './schema.js'
+import { checkScopes } from './scope-token.js'
 import {
   clientIdProblem,
   clientSecretProblem,
@@ -111,6 +112,7 @@ function parseUrl(value: string): URL | undefined {
 /** The options of one provider (`oidc:` or an entry of `identityProviders:`). */
 function checkProvider(provider: RawProvider, add: (path: (string | number)[], message: string) => void) {
   const { oidc, path: at } = provider
+  checkScopes(oidc.scopes, [...at, 'scopes'], add)
   const issuer = parseUrl(oidc.issuer)
   const placeholder = PLACEHOLDER.exec(oidc.issuer)?.[0]
   if (placeholder) {
@@ -385,6 +387,7 @@ function checkRoutes(
     if (route.token === 'none' && route.scopes.length > 0) {
       add(at('scopes'), 'applies only to routes that forward a token (user, optional-user, client)')
     }
+    checkScopes(route.scopes, at('scopes'), add)
     checkTimed(route.timeout, at('timeout'), add, 'an upstream')
     checkExchange(route, at, add)
     if (route.resource !== undefined) {
