@@ -27,6 +27,11 @@ export interface BackchannelLogoutDeps {
   readonly now: () => number
 }
 
+/** A back-channel logout request: the form §2.5 posts, or no body at all. */
+interface LogoutRequest {
+  Body: URLSearchParams | undefined
+}
+
 /** How long a logout token's `jti` is remembered once carried out: past its acceptable age, plus skew. */
 const JTI_TTL_MS = 5 * 60_000
 
@@ -80,13 +85,6 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
   const unserve = owed.serve((what) => carryOut(what, 'owed'))
   app.addHook('onClose', async () => unserve())
 
-  // The IdP posts a form (§2.5); only this scope parses one, with a small limit.
-  app.addContentTypeParser(
-    'application/x-www-form-urlencoded',
-    { parseAs: 'string', bodyLimit: 16 * 1024 },
-    (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
-  )
-
   /** The verified claims, by the one of `candidates` that signed the token. */
   async function verified(token: string, candidates: readonly OidcClient[]) {
     let failure: unknown = gatehouseError(
@@ -129,35 +127,52 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     throw failure
   }
 
+  /**
+   * The IdP believes the user signed out; a refusal here leaves their
+   * sessions running, so an operator must hear why. The reason is ours,
+   * naming the check that failed, never the token's contents. The
+   * endpoint is unauthenticated, so one line per reason a minute.
+   */
+  function refused<E>(request: FastifyRequest, err: E): E {
+    if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN') {
+      const repeated = refusalLines.admit(refusalKind(err))
+      if (repeated !== undefined)
+        request.log.warn(
+          { code: err.code, reason: err.message, ...repeatedField(repeated) },
+          'logout token refused',
+        )
+    }
+    return err
+  }
+
   async function end(
-    request: FastifyRequest<{ Body: { logout_token?: unknown } }>,
+    request: FastifyRequest<LogoutRequest>,
     candidates: (token: string) => readonly OidcClient[],
   ) {
     try {
       return await ended(request, candidates)
     } catch (err) {
-      // The IdP believes the user signed out; a refusal here leaves their
-      // sessions running, so an operator must hear why. The reason is ours,
-      // naming the check that failed, never the token's contents. The
-      // endpoint is unauthenticated, so one line per reason a minute.
-      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN') {
-        const repeated = refusalLines.admit(refusalKind(err))
-        if (repeated !== undefined)
-          request.log.warn(
-            { code: err.code, reason: err.message, ...repeatedField(repeated) },
-            'logout token refused',
-          )
-      }
-      throw err
+      throw refused(request, err)
     }
   }
 
   async function ended(
-    request: FastifyRequest<{ Body: { logout_token?: unknown } }>,
+    request: FastifyRequest<LogoutRequest>,
     candidates: (token: string) => readonly OidcClient[],
   ) {
-    const token = request.body?.logout_token
-    if (typeof token !== 'string' || token === '')
+    const tokens = request.body?.getAll('logout_token') ?? []
+    // §2.5 sends one logout_token. Of two, the one acted on would be the
+    // parser's choice (the last), not what a reader of the request, or
+    // another component in front of the gateway, takes it to be; neither
+    // is carried out, or used up. §2.8: a request that is not valid is a
+    // 400, invalid_request.
+    if (tokens.length > 1)
+      throw gatehouseError(
+        'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+        'The logout request is not valid: it carries logout_token more than once (Back-Channel Logout 1.0 §2.5 sends one).',
+      )
+    const [token] = tokens
+    if (token === undefined || token === '')
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
     const named = candidates(token)
     const { oidc, claims } = await verified(token, named)
@@ -257,22 +272,52 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     }
   }
 
-  app.post(
-    `${base}/backchannel-logout`,
-    { config: { renders: 'json' } },
-    async (request: FastifyRequest<{ Body: { logout_token?: unknown } }>, reply) =>
-      reply.code(200).send(await end(request, (token) => claimedBy(token, providers))),
-  )
+  // §2.5: the OP POSTs an application/x-www-form-urlencoded form, and this
+  // is the one body read here (16 KiB at most). Fastify's JSON parser took
+  // `{"logout_token": …}` too, which no OP sends: any other media type is
+  // refused before its body is read. With §2.8's 400 invalid_request, not
+  // HTTP's 415: §2.8 answers every logout request that is not valid so, a
+  // 400 is what an OP reads as "failed, do not resend", and one status for
+  // every refusal is one thing for an operator to look up. In a scope of
+  // their own, so no other route loses a parser.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: 16 * 1024 },
+      (_request, body, done) => done(null, new URLSearchParams(body as string)),
+    )
+    // The sender's media type is not repeated: the answer and the warning
+    // are for anyone who can POST.
+    scope.addContentTypeParser('*', (request, _payload, done) =>
+      done(
+        refused(
+          request,
+          gatehouseError(
+            'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+            'The logout request is not valid: Back-Channel Logout 1.0 §2.5 sends the logout_token in an application/x-www-form-urlencoded form.',
+          ),
+        ),
+      ),
+    )
 
-  app.post(
-    `${base}/backchannel-logout/:idp`,
-    { config: { renders: 'json' } },
-    async (request: FastifyRequest<{ Body: { logout_token?: unknown }; Params: { idp: string } }>, reply) => {
-      const oidc = providers.get(request.params.idp)
-      if (!oidc) throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'No such identity provider.')
-      return reply.code(200).send(await end(request, () => [oidc]))
-    },
-  )
+    scope.post(
+      `${base}/backchannel-logout`,
+      { config: { renders: 'json' } },
+      async (request: FastifyRequest<LogoutRequest>, reply) =>
+        reply.code(200).send(await end(request, (token) => claimedBy(token, providers))),
+    )
+
+    scope.post(
+      `${base}/backchannel-logout/:idp`,
+      { config: { renders: 'json' } },
+      async (request: FastifyRequest<LogoutRequest & { Params: { idp: string } }>, reply) => {
+        const oidc = providers.get(request.params.idp)
+        if (!oidc) throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'No such identity provider.')
+        return reply.code(200).send(await end(request, () => [oidc]))
+      },
+    )
+  })
 
   // §2.5: the IdP POSTs the token. Any other method (an operator's curl
   // of the URL they registered) is told the endpoint takes POST (RFC 9110
