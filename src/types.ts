@@ -164,6 +164,11 @@ export interface LoginResult {
   readonly resources?: readonly string[] | undefined
   /** When its login started (`LoginState.startedAt`), when known. */
   readonly startedAt?: number | undefined
+  /**
+   * When the user authenticated at the IdP, the ID token's `auth_time`
+   * (OIDC Core §2): seconds by the IdP's clock; absent when it has none.
+   */
+  readonly authTime?: number | undefined
 }
 
 /** A client-credentials access token. */

@@ -255,8 +255,17 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       if ('sid' in by) await sessions.store.noteSidLoggedOut(registration, by.sid, LOGGED_OUT_TTL_MS)
       // Naming only the user, it notes when it came (`at`: a logout owed
       // since a store outage keeps the time it came), and a sign-in of the
-      // user that started before then ends once its record is written.
-      else await sessions.store.noteSubLoggedOut(registration, by.sub, what.at, LOGGED_OUT_TTL_MS)
+      // user that started before then ends once its record is written,
+      // unless its ID token says the user authenticated after the token's
+      // iat (Sessions.create). Rounded up: RFC 7519 §2 lets a NumericDate
+      // have a fraction, which must not make a sign-in look fresher.
+      else
+        await sessions.store.noteSubLoggedOut(
+          registration,
+          by.sub,
+          { at: what.at, iat: Math.ceil(claims.iat) },
+          LOGGED_OUT_TTL_MS,
+        )
       const ids = await sessionsOfClient(sessions.store, providers, registration, what.idp, by)
       await sessions.endAll(ids)
       await replay.keep(seen, JTI_TTL_MS, as)

@@ -468,6 +468,8 @@ export class OidcClient {
       claims,
       resources: askedResources(login.resources, this.#resources),
       ...(login.startedAt === undefined ? {} : { startedAt: login.startedAt }),
+      // oauth4webapi checked that an auth_time is a number.
+      ...(typeof idClaims.auth_time === 'number' ? { authTime: idClaims.auth_time } : {}),
     }
   }
 

@@ -16,6 +16,12 @@ const JWKS_COOLDOWN_SECONDS = 30
 
 export interface LogoutClaims {
   readonly jti: string
+  /**
+   * When the IdP issued it, seconds by the IdP's clock: a sign-in of the
+   * user it logs out (`sub` only) whose ID token's `auth_time` is later was
+   * authenticated after the logout (Sessions.create).
+   */
+  readonly iat: number
   readonly sub: string | undefined
   readonly sid: string | undefined
 }
@@ -110,7 +116,8 @@ export class LogoutTokenVerifier {
     if ((sub !== undefined && typeof sub !== 'string') || (sid !== undefined && typeof sid !== 'string'))
       throw invalid('sub and sid must be strings')
     if (!sub && !sid) throw invalid('neither sub nor sid is present')
-    return { jti: payload.jti, sub: sub || undefined, sid: sid || undefined }
+    // jose checked that iat is a number (requiredClaims, maxTokenAge).
+    return { jti: payload.jti, iat: payload.iat!, sub: sub || undefined, sid: sid || undefined }
   }
 }
 

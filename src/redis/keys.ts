@@ -142,7 +142,7 @@ export const REDIS_KEY_LAYOUT = {
     key: '{prefix}logged-out:sub:<hash>',
     type: 'string',
     expires:
-      'PX 10 minutes from the back-channel logout naming only the user; holds when it came (epoch ms); named by a keyed hash of the issuer, client id and sub',
+      "PX 10 minutes from the back-channel logout naming only the user; holds when it came (epoch ms) and its token's iat (whole seconds) as `<at>.<iat>`, the latest of each; named by a keyed hash of the issuer, client id and sub",
   },
   retryCooldown: { key: '{prefix}cooldown:<hash>', type: 'string', expires: 'PX tokens.retryCooldown' },
   rateLimit: {

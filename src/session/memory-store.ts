@@ -3,7 +3,7 @@ import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import { gatehouseError } from '../errors.js'
 import type { ClientRegistration, TokenSet } from '../types.js'
 import { ChangeHints } from './change-hints.js'
-import { loggedOutName } from './logged-out-name.js'
+import { latestLogout, loggedOutName } from './logged-out-name.js'
 import type {
   IssuedBy,
   ReadOptions,
@@ -13,6 +13,7 @@ import type {
   SessionStore,
   StoreReport,
   UpdateResult,
+  UserLoggedOut,
 } from './types.js'
 
 /** Options of `MemorySessionStore`. */
@@ -50,7 +51,7 @@ export class MemorySessionStore implements SessionStore {
   /** IdP sessions a back-channel logout ended, to when; bounded as the sessions are. */
   readonly #loggedOut: BoundedMap<string, number>
   /** Users a back-channel logout naming only their `sub` ended, when, and to when that is kept. */
-  readonly #usersLoggedOut: BoundedMap<string, { readonly at: number; readonly until: number }>
+  readonly #usersLoggedOut: BoundedMap<string, { readonly logout: UserLoggedOut; readonly until: number }>
   readonly #idle: number
   readonly #touchEvery: number
   readonly #now: () => number
@@ -131,19 +132,19 @@ export class MemorySessionStore implements SessionStore {
   async noteSubLoggedOut(
     registration: ClientRegistration,
     sub: string,
-    at: number,
+    logout: Required<UserLoggedOut>,
     ttlMs: number,
   ): Promise<void> {
     const name = loggedOutName(registration, sub)
-    // The latest logout of the user is the one a sign-in must have started after.
+    // The latest logout of the user is the one a sign-in must follow.
     const noted = this.#usersLoggedOut.get(name)
-    const latest = noted && noted.until > this.#now() ? Math.max(noted.at, at) : at
-    this.#usersLoggedOut.set(name, { at: latest, until: this.#now() + ttlMs })
+    const latest = noted && noted.until > this.#now() ? latestLogout(noted.logout, logout) : logout
+    this.#usersLoggedOut.set(name, { logout: latest, until: this.#now() + ttlMs })
   }
 
-  async subLoggedOutAt(registration: ClientRegistration, sub: string): Promise<number | undefined> {
+  async subLoggedOutAt(registration: ClientRegistration, sub: string): Promise<UserLoggedOut | undefined> {
     const noted = this.#usersLoggedOut.get(loggedOutName(registration, sub))
-    return noted && noted.until > this.#now() ? noted.at : undefined
+    return noted && noted.until > this.#now() ? noted.logout : undefined
   }
 
   async idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {

@@ -144,3 +144,32 @@ export const INDEX_MEMBERS = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', tonumber(ARGV[1])))
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 `
+
+/**
+ * Notes a back-channel logout of a user (`sub` only) as `<at>.<iat>`: when
+ * it came (epoch ms) and its token's `iat` (whole seconds) as the
+ * fraction, so a release before this one, which reads the note as a
+ * number (`at`), still compares its whole-ms sign-in start with it alike.
+ * A note there already within its time is merged as `latestLogout` does:
+ * the latest `at`, and the latest `iat` only if both have one. The merge
+ * and the write are one step, so two logouts noted at once keep both's
+ * latest, and a logout owed since a store outage, noted late, cannot
+ * replace a later one's note with its earlier times.
+ * KEYS: note. ARGV: at, iat, ttl (ms). Returns the note written.
+ */
+export const NOTE_SUB_LOGGED_OUT = `
+local at = tonumber(ARGV[1])
+local iat = tonumber(ARGV[2])
+local noted = redis.call('GET', KEYS[1])
+if noted then
+  local a, i = string.match(noted, '^(%d+)%.?(%d*)$')
+  if a then
+    at = math.max(at, tonumber(a))
+    if i == '' then iat = nil else iat = math.max(iat, tonumber(i)) end
+  end
+end
+local note = string.format('%.0f', at)
+if iat then note = note .. '.' .. string.format('%.0f', iat) end
+redis.call('SET', KEYS[1], note, 'PX', ARGV[3])
+return note
+`

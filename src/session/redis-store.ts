@@ -50,7 +50,7 @@ import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import { ATTR, mark } from '../tracing/spans.js'
 import type { ClientRegistration, TokenSet } from '../types.js'
 import { ChangeHints } from './change-hints.js'
-import { loggedOutName } from './logged-out-name.js'
+import { latestLogout, loggedOutName } from './logged-out-name.js'
 import {
   CREATE,
   DELETE,
@@ -58,6 +58,7 @@ import {
   GET_AND_TOUCH,
   INDEX_ADD,
   INDEX_MEMBERS,
+  NOTE_SUB_LOGGED_OUT,
   UPDATE_TOKENS,
 } from './redis-scripts.js'
 import { TrackedCache, type TrackedCacheOptions } from './redis-tracked-cache.js'
@@ -73,6 +74,7 @@ import {
   type SessionStore,
   type StoreReport,
   type UpdateResult,
+  type UserLoggedOut,
 } from './types.js'
 
 export interface RedisSessionStoreOptions {
@@ -127,6 +129,7 @@ interface Scripts {
   ghDelete(key: string): Promise<[string | null, string | null, number]>
   ghEndPreviousFormat(key: string): Promise<[string, string | null] | null>
   ghIndexMembers(key: string, now: number): Promise<string[]>
+  ghNoteSubLoggedOut(key: string, at: number, iat: number, ttlMs: number): Promise<string>
 }
 
 /** The same scripts queued on a pipeline, for writes that `ReplicaConfirmation` runs. */
@@ -145,6 +148,7 @@ function withScripts(client: RedisClient): RedisClient & Scripts {
     redis.defineCommand('ghDelete', { numberOfKeys: 1, lua: DELETE })
     redis.defineCommand('ghEndPreviousFormat', { numberOfKeys: 1, lua: END_PREVIOUS_FORMAT })
     redis.defineCommand('ghIndexMembers', { numberOfKeys: 1, lua: INDEX_MEMBERS })
+    redis.defineCommand('ghNoteSubLoggedOut', { numberOfKeys: 1, lua: NOTE_SUB_LOGGED_OUT })
   }
   return redis as RedisClient & Scripts
 }
@@ -537,31 +541,35 @@ export class RedisSessionStore implements SessionStore {
   async noteSubLoggedOut(
     registration: ClientRegistration,
     sub: string,
-    at: number,
+    logout: Required<UserLoggedOut>,
     ttlMs: number,
   ): Promise<void> {
     const key = this.#keys.loggedOutSub(this.#hashes.current('sub', loggedOutName(registration, sub)))
-    const ttl = Math.max(1, Math.floor(ttlMs))
+    const args = [Math.floor(logout.at), Math.floor(logout.iat), Math.max(1, Math.floor(ttlMs))] as const
     // Confirmed on a replica as the indexes are. Two logouts of the user
-    // within the note's time leave the later one's: a sign-in started
-    // between them ends all the same, as the later logout's listing would
-    // have ended it.
-    const value = String(Math.floor(at))
-    await guarded<unknown>(() =>
+    // within the note's time leave the latest of each time (the script): a
+    // sign-in started between them ends all the same, as the later
+    // logout's listing would have ended it.
+    await guarded(() =>
       this.#confirm
-        ? this.#confirm.write(key, (p) => void p.set(key, value, 'PX', ttl))
-        : this.#redis.set(key, value, 'PX', ttl),
+        ? this.#confirmed(key, (p) => p.ghNoteSubLoggedOut(key, ...args))
+        : this.#redis.ghNoteSubLoggedOut(key, ...args),
     )
   }
 
-  async subLoggedOutAt(registration: ClientRegistration, sub: string): Promise<number | undefined> {
+  async subLoggedOutAt(registration: ClientRegistration, sub: string): Promise<UserLoggedOut | undefined> {
     // Under every secret's hash, one key per call (a Cluster may hold each on another node).
     const names = this.#hashes.all('sub', loggedOutName(registration, sub))
     const found = await guarded(() =>
       Promise.all(names.map((name) => this.#redis.get(this.#keys.loggedOutSub(name)))),
     )
-    const at = found.map(Number).filter((n) => Number.isFinite(n) && n > 0)
-    return at.length > 0 ? Math.max(...at) : undefined
+    const notes = found.flatMap((note): UserLoggedOut[] => {
+      // `<at>` from a release before `iat` was noted, else `<at>.<iat>` (NOTE_SUB_LOGGED_OUT).
+      const [, at, iat] = /^(\d{1,16})(?:\.(\d{1,16}))?$/.exec(note ?? '') ?? []
+      if (at === undefined || Number(at) <= 0) return []
+      return [iat === undefined ? { at: Number(at) } : { at: Number(at), iat: Number(iat) }]
+    })
+    return notes.length > 0 ? notes.reduce(latestLogout) : undefined
   }
 
   idsBySub(sub: string, idp: string = SHORTHAND_PROVIDER, issuedBy?: IssuedBy): Promise<string[]> {

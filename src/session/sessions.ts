@@ -8,7 +8,13 @@ import type { DpopKey, LoginResult } from '../types.js'
 import { sessionLogId } from './log-id.js'
 import type { SealedCookie } from './sealed-cookie.js'
 import { SessionKey } from './session-key.js'
-import { NOT_IN_MEMORY, type SessionData, type SessionRef, type SessionStore } from './types.js'
+import {
+  NOT_IN_MEMORY,
+  type SessionData,
+  type SessionRef,
+  type SessionStore,
+  type UserLoggedOut,
+} from './types.js'
 
 /** What `Sessions` needs beyond the store. */
 /** How many sessions `endAll` ends at once. */
@@ -298,12 +304,17 @@ export class Sessions {
       // A logout naming only the user (§2.4: every session of theirs) can
       // tell no IdP session, so it goes by time: one that came after this
       // sign-in started, by the gateway's clock, ends it, as it would have
-      // ended it listed. A sign-in the user began after it stands, and one
-      // that began before it and was authenticated anew after it is ended
-      // too, the cost of one more sign-in.
+      // ended it listed. A sign-in the user began after it stands, and so
+      // does one that began before it whose user authenticated anew after
+      // it (authenticatedAfter); without an auth_time to say so, it ends,
+      // the cost of one more sign-in.
       if (session.registration && login.startedAt !== undefined) {
-        const loggedOutAt = await this.#store.subLoggedOutAt(session.registration, session.sub)
-        if (loggedOutAt !== undefined && login.startedAt <= loggedOutAt)
+        const loggedOut = await this.#store.subLoggedOutAt(session.registration, session.sub)
+        if (
+          loggedOut !== undefined &&
+          login.startedAt <= loggedOut.at &&
+          !authenticatedAfter(login.authTime, loggedOut)
+        )
           throw gatehouseError(
             'GATEHOUSE_ERR_LOGIN_FAILED',
             "The identity provider logged this sign-in's user out (back-channel logout) while the sign-in completed.",
@@ -384,4 +395,17 @@ export class Sessions {
     if (ended.refreshToken) await this.#revoke?.(ended.refreshToken)
     return true
   }
+}
+
+/**
+ * Whether the user authenticated at the IdP after its logout of them: the
+ * ID token's `auth_time` against the logout token's `iat`, both the IdP's
+ * clock (the gateway's would add the skew between the two). Strictly
+ * after: both are whole seconds, and in the same one either may have come
+ * first; an authentication the logout may have ended is not taken as
+ * fresh, which costs a user who signed in again within that second one
+ * more sign-in.
+ */
+function authenticatedAfter(authTime: number | undefined, loggedOut: UserLoggedOut): boolean {
+  return authTime !== undefined && loggedOut.iat !== undefined && authTime > loggedOut.iat
 }

@@ -189,13 +189,19 @@ export interface SessionStore {
   sidLoggedOut(registration: ClientRegistration, sid: string): Promise<boolean>
   /**
    * Notes for `ttlMs` that a back-channel logout naming only the user
-   * `sub` of `registration` came at `at` (epoch ms), before it lists the
-   * user's sessions: a sign-in of the user that started before then and
-   * whose record was not yet written is found by `subLoggedOutAt` once it is.
+   * `sub` of `registration` came, before it lists the user's sessions: a
+   * sign-in of the user that started before then and whose record was not
+   * yet written is found by `subLoggedOutAt` once it is. Noted again
+   * within its time, the note keeps the latest of each time (`UserLoggedOut`).
    */
-  noteSubLoggedOut(registration: ClientRegistration, sub: string, at: number, ttlMs: number): Promise<void>
-  /** When `noteSubLoggedOut` last noted this user, within its time; `undefined`: not noted. */
-  subLoggedOutAt(registration: ClientRegistration, sub: string): Promise<number | undefined>
+  noteSubLoggedOut(
+    registration: ClientRegistration,
+    sub: string,
+    logout: Required<UserLoggedOut>,
+    ttlMs: number,
+  ): Promise<void>
+  /** What `noteSubLoggedOut` noted of this user, within its time; `undefined`: not noted. */
+  subLoggedOutAt(registration: ClientRegistration, sub: string): Promise<UserLoggedOut | undefined>
   /**
    * The live sessions of a user of provider `idp` (of every frontend: the
    * caller keeps its own), for the per-user bound; `issuedBy` as for
@@ -210,6 +216,22 @@ export interface SessionStore {
   /** What the store reports on `/metrics`; absent, it reports nothing. */
   report?(): StoreReport
   close(): Promise<void>
+}
+
+/**
+ * When a back-channel logout naming only a user came, as a store keeps it:
+ * of several within the note's time, the latest of each time, as the
+ * latest logout is the one a sign-in must follow.
+ */
+export interface UserLoggedOut {
+  /** When the logout came, epoch ms by the gateway's clock. */
+  readonly at: number
+  /**
+   * When the IdP issued its logout token (`iat`), whole seconds by the
+   * IdP's clock; absent from a note a release before this one wrote, or
+   * merged with one, which then goes by `at` alone.
+   */
+  readonly iat?: number
 }
 
 /** A store's own figures for `/metrics`; each part only where it applies. */

@@ -54,15 +54,16 @@ function verifier(t: Test, jwks: (Key[] | number)[]) {
   })
 }
 
-t.test('a valid logout token gives its jti, sub and sid', async (t) => {
+t.test('a valid logout token gives its jti, iat, sub and sid', async (t) => {
   const key = await keyOf('k1')
   const v = verifier(t, [[key]])
   const claims = await v.verify(await sign(key, { sub: 'user-1', sid: 'sid-1', jti: 'j1' }))
-  t.same(claims, { jti: 'j1', sub: 'user-1', sid: 'sid-1' })
+  t.same(claims, { jti: 'j1', iat: NOW, sub: 'user-1', sid: 'sid-1' })
   t.same(
     await v.verify(await sign(key, { sid: 'only-sid', jti: 'j2' }, undefined)),
     {
       jti: 'j2',
+      iat: NOW,
       sub: undefined,
       sid: 'only-sid',
     },

@@ -59,10 +59,15 @@ t.test('max_age passed through by the SPA: an ID token without auth_time fails t
 
 t.test('max_age with a recent auth_time signs in; without max_age, auth_time is not asked for', async (t) => {
   const asked = await discoveredClient(t, userinfo)
-  const fresh = await signIn(asked, { max_age: '300' }, { auth_time: seconds() - 10 })
+  const authTime = seconds() - 10
+  const fresh = await signIn(asked, { max_age: '300' }, { auth_time: authTime })
   t.equal(fresh.sub, 'alice')
+  // Read when a back-channel logout of the user came during the sign-in (Sessions.create).
+  t.equal(fresh.authTime, authTime, 'the sign-in says when the user authenticated')
   const plain = await discoveredClient(t, userinfo)
   t.equal((await signIn(plain, {}, { auth_time: 1 })).sub, 'alice', 'no max_age, no check (OIDC Core §2)')
+  const unsaid = await discoveredClient(t, userinfo)
+  t.equal((await signIn(unsaid, {}, {})).authTime, undefined, 'an ID token without auth_time says nothing')
 })
 
 t.test('a longer max_age passed through does not lift the configured one at the callback', async (t) => {

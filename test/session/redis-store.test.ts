@@ -339,3 +339,30 @@ t.test('a record written before records kept their creation time is the oldest o
     ],
   )
 })
+
+/**
+ * A logout of a user (sub only) is noted as `<at>.<iat>`: a release before
+ * `iat` was noted reads the note as a number, which is then `at` and a
+ * fraction, and compares its whole-ms sign-in start with it as before. A
+ * note that release wrote (`<at>`) says nothing of the logout's `iat`,
+ * so merged with a new one the note goes by `at` alone.
+ */
+t.test('a user’s logout note is read alike by the release before iat was noted', async (t) => {
+  const prefix = `${redis.prefix}sub-note:`
+  const { client, store, close } = await open(prefix, 60_000)
+  t.teardown(close)
+  const corp = { issuer: 'https://corp.idp.example/', clientId: 'gatehouse' }
+  const at = Date.now()
+  const iat = Math.floor(at / 1000) - 1
+  await store.noteSubLoggedOut(corp, 'uma', { at, iat }, 60_000)
+  const [key] = await client.keys(`${prefix}logged-out:sub:*`)
+  const note = (await client.get(key!))!
+  t.equal(note, `${at}.${iat}`)
+  t.ok(at <= Number(note) && Number(note) < at + 1, 'a number read of it is `at`, and a fraction')
+  t.ok(Number(await client.pttl(key!)) > 59_000, 'kept for its time')
+
+  await client.set(key!, String(at + 1_000), 'PX', 60_000)
+  t.same(await store.subLoggedOutAt(corp, 'uma'), { at: at + 1_000 }, 'the previous release’s note: no iat')
+  await store.noteSubLoggedOut(corp, 'uma', { at: at + 2_000, iat: iat + 1 }, 60_000)
+  t.same(await store.subLoggedOutAt(corp, 'uma'), { at: at + 2_000 }, 'merged with it: by `at` alone')
+})

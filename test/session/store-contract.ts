@@ -229,4 +229,36 @@ export function sessionStoreContract(
       ['newer'],
     )
   })
+
+  t.test(
+    `${name}: a logout of a user (sub only) is noted per client, keeping the latest of each time`,
+    async (t) => {
+      const { store, close } = await open(10_000, () => base)
+      t.teardown(close)
+      const corp = { issuer: 'https://corp.idp.example/', clientId: 'gatehouse' }
+      const iat = Math.floor(base / 1000)
+      t.equal(await store.subLoggedOutAt(corp, 'uma'), undefined, 'not noted yet')
+      await store.noteSubLoggedOut(corp, 'uma', { at: base, iat }, 60_000)
+      t.same(await store.subLoggedOutAt(corp, 'uma'), { at: base, iat }, 'when it came, and its iat')
+      t.equal(await store.subLoggedOutAt(corp, 'ursula'), undefined, 'not another user')
+      t.equal(
+        await store.subLoggedOutAt({ ...corp, clientId: 'another' }, 'uma'),
+        undefined,
+        'nor the same sub at another client of the issuer',
+      )
+      // A logout owed since a store outage is noted when the store is back,
+      // with the earlier times it came with: the later logout's stay.
+      await store.noteSubLoggedOut(corp, 'uma', { at: base - 1_000, iat: iat - 5 }, 60_000)
+      t.same(await store.subLoggedOutAt(corp, 'uma'), { at: base, iat }, 'an earlier logout noted late')
+      await store.noteSubLoggedOut(corp, 'uma', { at: base + 500, iat: iat + 1 }, 60_000)
+      t.same(await store.subLoggedOutAt(corp, 'uma'), { at: base + 500, iat: iat + 1 }, 'a later one')
+      // Each time its own latest: two IdP nodes' clocks, or a delivery delayed.
+      await store.noteSubLoggedOut(corp, 'uma', { at: base + 200, iat: iat + 3 }, 60_000)
+      t.same(
+        await store.subLoggedOutAt(corp, 'uma'),
+        { at: base + 500, iat: iat + 3 },
+        'each time its latest',
+      )
+    },
+  )
 }
