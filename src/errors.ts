@@ -371,10 +371,15 @@ export const logCatalogue = {
     message:
       'A verified back-channel logout token could not be carried out: the session store did not answer. The IdP was answered 503; the gateway ends the sessions itself once the store answers.',
   },
+  GATEHOUSE_BACKCHANNEL_LOGOUT_UNVERIFIED: {
+    level: 'warn',
+    message:
+      "A back-channel logout token came while the identity provider's keys could not be fetched. The IdP was answered 503; the gateway holds the token, unverified and bounded, and verifies and carries it out once the keys can be read.",
+  },
   GATEHOUSE_BACKCHANNEL_LOGOUT_LOST: {
     level: 'error',
     message:
-      'A back-channel logout owed since a store outage was given up: the sessions it names may still run.',
+      "A back-channel logout the gateway held to carry out later (owed since a store outage, or unverified while the identity provider's keys could not be fetched) was given up: the sessions it names may still run.",
   },
   GATEHOUSE_CLIENT_TOKEN_UNREADABLE: {
     level: 'warn',

@@ -1,16 +1,20 @@
-import { createHash } from 'node:crypto'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { decodeJwt } from 'jose'
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import { HTTP_METHODS } from '../config/schema.js'
 import type { GatehouseConfig } from '../config/types.js'
 import { errorCatalogue, gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
-import { type LogoutClaims, LogoutTokenVerifier, refusalKind } from '../oidc/logout-token.js'
+import {
+  LOGOUT_TOKEN_CLOCK_TOLERANCE,
+  LOGOUT_TOKEN_MAX_AGE,
+  LogoutTokenVerifier,
+  refusalKind,
+} from '../oidc/logout-token.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache, ReplayKept } from '../tokens/types.js'
-import type { ClientRegistration } from '../types.js'
+import { HeldLogoutTokens, type HeldOutcome, type HeldToken } from './held-logout-tokens.js'
+import { claimedBy, clientsOf, replayKey } from './logout-token-clients.js'
 import type { LogoutAttempt, OwedLogout, OwedLogouts } from './owed-logouts.js'
 import { lookedUpBy, sessionsOfClient } from './sessions-of-client.js'
 
@@ -26,6 +30,18 @@ export interface BackchannelLogoutDeps {
   readonly owed: OwedLogouts<OwedLogout>
   readonly now: () => number
 }
+
+/** A token held until its issuer's keys can be read, with the providers it claims. */
+interface Held extends HeldToken {
+  readonly named: readonly OidcClient[]
+}
+
+/**
+ * A token held for want of keys is given up once the verifier would
+ * refuse it as too old anyway: its oldest acceptable iat, and the skew
+ * allowed, from when it came.
+ */
+const LOGOUT_TOKEN_LIFE_MS = (LOGOUT_TOKEN_MAX_AGE + LOGOUT_TOKEN_CLOCK_TOLERANCE) * 1_000
 
 /** A back-channel logout request: the form §2.5 posts, or no body at all. */
 interface LogoutRequest {
@@ -83,7 +99,13 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
   const refusalLines = new RepeatedLines(undefined, deps.now)
   // What is owed outlives this app: the app a reload builds carries it out.
   const unserve = owed.serve((what) => carryOut(what, 'owed'))
-  app.addHook('onClose', async () => unserve())
+  // What is held is not verified yet, so it is this app's: its verifiers
+  // and providers are the ones to check it with.
+  const held = new HeldLogoutTokens<Held>({ attempt: settleHeld, lifeMs: LOGOUT_TOKEN_LIFE_MS })
+  app.addHook('onClose', async () => {
+    unserve()
+    held.close(app.log)
+  })
 
   /** The verified claims, by the one of `candidates` that signed the token. */
   async function verified(token: string, candidates: readonly OidcClient[]) {
@@ -133,14 +155,11 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
    * naming the check that failed, never the token's contents. The
    * endpoint is unauthenticated, so one line per reason a minute.
    */
-  function refused<E>(request: FastifyRequest, err: E): E {
+  function refused<E>(log: FastifyBaseLogger, err: E): E {
     if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN') {
       const repeated = refusalLines.admit(refusalKind(err))
       if (repeated !== undefined)
-        request.log.warn(
-          { code: err.code, reason: err.message, ...repeatedField(repeated) },
-          'logout token refused',
-        )
+        log.warn({ code: err.code, reason: err.message, ...repeatedField(repeated) }, 'logout token refused')
     }
     return err
   }
@@ -152,7 +171,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     try {
       return await ended(request, candidates)
     } catch (err) {
-      throw refused(request, err)
+      throw refused(request.log, err)
     }
   }
 
@@ -175,36 +194,27 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     if (token === undefined || token === '')
       throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'logout_token is missing.')
     const named = candidates(token)
-    const { oidc, claims } = await verified(token, named)
     const at = deps.now()
-    const outcomes = await Promise.allSettled(
-      clientsOf(oidc, named).map(async (client) => {
-        const what: OwedLogout = {
-          registration: client.registration,
-          idp: client.name,
-          claims,
-          seen: replayKey(client.registration, claims),
+    let found: Awaited<ReturnType<typeof verified>>
+    try {
+      found = await verified(token, named)
+    } catch (err) {
+      // The IdP gets its 503 with Retry-After, but oidc-provider and
+      // Keycloak send a logout token once, whatever the answer: held as it
+      // came, the token is verified once the keys can be read, and only
+      // then carried out.
+      if (unreachable(err) && named[0])
+        held.hold({
+          token,
+          issuer: named[0].registration.issuer,
+          idp: named[0].name,
           at,
-        }
-        try {
-          return { what, outcome: await carryOut(what) }
-        } catch (err) {
-          // The IdP gets its 503 with Retry-After, but oidc-provider and
-          // Keycloak send a logout token once, whatever the answer: the
-          // token is verified, so the gateway carries it out itself once
-          // the store answers, or the user's sessions would run on after
-          // the outage.
-          if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE')
-            // Past the absolute timeout, every session the token could name has expired.
-            owed.add(
-              what.seen,
-              { idp: what.idp, what, budgetMs: config.session.absoluteTimeout },
-              request.log,
-            )
-          throw err
-        }
-      }),
-    )
+          log: request.log,
+          named,
+        })
+      throw err
+    }
+    const outcomes = await carriedOut(found, named, at, request.log)
     const failed = outcomes.find((settled) => settled.status === 'rejected')
     if (failed) throw failed.reason
     const done = outcomes.flatMap((settled) => (settled.status === 'fulfilled' ? [settled.value] : []))
@@ -232,6 +242,71 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       }
     }
     return { ended }
+  }
+
+  /**
+   * Carries out a verified token at each client it is for (`as`, as
+   * `carryOut`). One the store failed for is owed: the IdP gets its 503
+   * with Retry-After, but oidc-provider and Keycloak send a logout token
+   * once, whatever the answer, so the gateway carries it out itself once
+   * the store answers, or the user's sessions would run on after the outage.
+   */
+  function carriedOut(
+    { oidc, claims }: Awaited<ReturnType<typeof verified>>,
+    named: readonly OidcClient[],
+    at: number,
+    log: FastifyBaseLogger,
+    as: ReplayKept = 'done',
+  ) {
+    return Promise.allSettled(
+      clientsOf(oidc, named).map(async (client) => {
+        const what: OwedLogout = {
+          registration: client.registration,
+          idp: client.name,
+          claims,
+          seen: replayKey(client.registration, claims),
+          at,
+        }
+        try {
+          return { what, outcome: await carryOut(what, as) }
+        } catch (err) {
+          if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE')
+            // Past the absolute timeout, every session the token could name has expired.
+            owed.add(what.seen, { idp: what.idp, what, budgetMs: config.session.absoluteTimeout }, log)
+          throw err
+        }
+      }),
+    )
+  }
+
+  /**
+   * One try at a token held since its issuer's keys could not be read:
+   * verified as any delivery is, and carried out only then, kept `owed`
+   * (the IdP was answered 503, and its resend, if it sends one, is told
+   * the logout is done). Refused, it is logged as a delivery's refusal is.
+   */
+  async function settleHeld(token: Held): Promise<HeldOutcome> {
+    let found: Awaited<ReturnType<typeof verified>>
+    try {
+      found = await verified(token.token, token.named)
+    } catch (err) {
+      if (unreachable(err)) return 'unreachable'
+      // The keys were read, but too recently to read again for its kid.
+      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE') return 'later'
+      refused(token.log, err)
+      return 'settled'
+    }
+    const outcomes = await carriedOut(found, token.named, token.at, token.log, 'owed')
+    // Another delivery of it (the IdP's resend) at work, and it may yet fail: look again next pass.
+    if (outcomes.some((settled) => settled.status === 'fulfilled' && settled.value.outcome === 'held'))
+      return 'later'
+    for (const settled of outcomes)
+      if (settled.status === 'fulfilled' && typeof settled.value.outcome === 'number')
+        token.log.info(
+          { idp: settled.value.what.idp, ended: settled.value.outcome },
+          "back-channel logout carried out once the issuer's keys could be read",
+        )
+    return 'settled'
   }
 
   /**
@@ -301,7 +376,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     scope.addContentTypeParser('*', (request, _payload, done) =>
       done(
         refused(
-          request,
+          request.log,
           gatehouseError(
             'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
             'The logout request is not valid: Back-Channel Logout 1.0 §2.5 sends the logout_token in an application/x-www-form-urlencoded form.',
@@ -344,56 +419,12 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
 }
 
 /**
- * The clients a verified token is for (§2.6: the RP ends the sessions the
- * token names at each), one entry per issuer and client id, `verifier`
- * first: each of `named` (whose issuer and client id the token claims)
- * whose client id is another. `verifier` checked the signature, `iss` and
- * `aud`, so what `named` was read from is the IdP's own word, and an IdP
- * that names several of our clients in one token (`aud` is an array, as
- * in an ID token, OIDC Core §2) has signed each of their users out.
+ * The issuer's keys could not be fetched (its JWKS unreachable, too slow,
+ * not a 200; or the provider not discovered yet): every token of the
+ * issuer fails alike until they can. Not the wait for a `kid` missing
+ * from a JWKS fetched too recently to fetch again, which has its own
+ * `Retry-After` (logout-token.ts): the keys were read.
  */
-function clientsOf(verifier: OidcClient, named: readonly OidcClient[]): OidcClient[] {
-  const clients = new Map<string, OidcClient>()
-  for (const client of [verifier, ...named]) {
-    const key = JSON.stringify([client.registration.issuer, client.registration.clientId])
-    if (!clients.has(key)) clients.set(key, client)
-  }
-  return [...clients.values()]
-}
-
-/**
- * The providers a token says it is from and for (`iss` and `aud`, read
- * without trusting them): only these are asked to verify it, so a token
- * is never checked against, or attributed to, a provider it does not name.
- */
-function claimedBy(token: string, providers: IdentityProviders): OidcClient[] {
-  let iss: unknown
-  let aud: unknown
-  try {
-    ;({ iss, aud } = decodeJwt(token))
-  } catch {
-    throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'The logout token is not valid: not a JWT.')
-  }
-  const audiences = Array.isArray(aud) ? aud : [aud]
-  return providers.all.filter(
-    (oidc) => sameIssuer(oidc.metadata?.issuer ?? oidc.issuer, iss) && audiences.includes(oidc.clientId),
-  )
-}
-
-/** Before discovery only the configured issuer is known, which a URL parse may have given a trailing slash. */
-function sameIssuer(issuer: string, claimed: unknown): boolean {
-  return typeof claimed === 'string' && issuer.replace(/\/$/, '') === claimed.replace(/\/$/, '')
-}
-
-/**
- * What a seen logout token is remembered as: its `jti` is unique only per
- * issuer (§2.4), and the token is its client's, whichever entry's path it
- * was posted to, so the key is the issuer, client id and `jti` themselves,
- * not an entry's name, which a reload may add before, remove or rename
- * (the token would then be taken again). Hashed: a fixed length, however
- * long the issuer or `jti`, and no issuer or client id in clear in the store.
- */
-function replayKey(registration: ClientRegistration, claims: Pick<LogoutClaims, 'jti'>): string {
-  const named = JSON.stringify([registration.issuer, registration.clientId, claims.jti])
-  return `logout:${createHash('sha256').update(named).digest('base64url')}`
+function unreachable(err: unknown): boolean {
+  return isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE' && err.retryAfter === undefined
 }

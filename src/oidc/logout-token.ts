@@ -11,6 +11,11 @@ import { type GatehouseError, gatehouseError, withRetryAfter } from '../errors.j
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
+/** The oldest `iat` a logout token may have, seconds before now (less the skew allowed). */
+export const LOGOUT_TOKEN_MAX_AGE = 120
+/** The skew allowed between the IdP's clock and the gateway's, seconds. */
+export const LOGOUT_TOKEN_CLOCK_TOLERANCE = 30
+
 /** How soon after a JWKS fetch an unknown `kid` fetches it again: jose's default, said here to be answered in `Retry-After`. */
 const JWKS_COOLDOWN_SECONDS = 30
 
@@ -90,8 +95,8 @@ export class LogoutTokenVerifier {
         issuer: this.#issuer,
         audience: this.#clientId,
         requiredClaims: ['iat', 'jti'],
-        maxTokenAge: this.#maxAge ?? 120,
-        clockTolerance: 30,
+        maxTokenAge: this.#maxAge ?? LOGOUT_TOKEN_MAX_AGE,
+        clockTolerance: LOGOUT_TOKEN_CLOCK_TOLERANCE,
         ...(this.#now ? { currentDate: new Date(this.#now()) } : {}),
       }))
     } catch (err) {

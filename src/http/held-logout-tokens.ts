@@ -1,0 +1,199 @@
+import { performance } from 'node:perf_hooks'
+import type { FastifyBaseLogger } from 'fastify'
+import type { LogCode } from '../errors.js'
+import { RepeatedLines, repeatedField } from '../repeated-lines.js'
+
+/** A logout token not yet verified: the IdP's keys could not be read when it came. */
+export interface HeldToken {
+  readonly token: string
+  /** The issuer it claims, as configured: what its bounds are kept per. */
+  readonly issuer: string
+  /** The provider entry it was posted for, for the log. */
+  readonly idp: string
+  /** When it came, epoch ms: a sign-in of the user that started before then does not stand. */
+  readonly at: number
+  /** The delivery's logger, so the lines of its outcome carry its request id. */
+  readonly log: FastifyBaseLogger
+}
+
+/**
+ * What one try at a held token found: its issuer's keys still unreadable
+ * (`unreachable`, and so for every token of the issuer), the keys read but
+ * the token not yet to be settled (`later`: its `kid` not in a JWKS too
+ * recently fetched to fetch again, or another delivery of it at work), or
+ * the token dealt with, carried out or refused (`settled`).
+ */
+export type HeldOutcome = 'unreachable' | 'later' | 'settled'
+
+/** Verifies a held token and, if it passes, carries it out: the attempt of the app that holds it. */
+export type HeldAttempt<T extends HeldToken> = (held: T) => Promise<HeldOutcome>
+
+export interface HeldLogoutTokensOptions<T extends HeldToken> {
+  readonly attempt: HeldAttempt<T>
+  /** How long a token is held, ms: past it the verifier would refuse it as too old. */
+  readonly lifeMs: number
+  readonly maxPerIssuer?: number
+  readonly maxBytesPerIssuer?: number
+  /** Monotonic ms; default `performance.now`. */
+  readonly clock?: () => number
+}
+
+/** Most tokens held per issuer: an IdP ending many users' sessions at once sends one each. */
+const MAX_PER_ISSUER = 100
+/** Most bytes of tokens held per issuer: 16 tokens at the endpoint's 16 KiB body limit. */
+const MAX_BYTES_PER_ISSUER = 256 * 1024 // 256 KiB
+
+/** How soon the first try comes; doubled per pass the keys stay unreadable, up to HELD_MAX_DELAY. */
+const HELD_FIRST_DELAY = 1_000 // 1 s
+const HELD_MAX_DELAY = 8_000 // 8 s
+
+/** Given up past `until`, on the monotonic clock. */
+type Held<T> = T & { readonly until: number }
+
+/**
+ * Logout tokens that came while the issuer's JWKS could not be fetched.
+ * The IdP got a 503 with `Retry-After`, but oidc-provider and Keycloak
+ * send a logout token once whatever the answer, so a token refused for
+ * want of keys was a logout lost. Each is held as it came, unverified, and
+ * verified, with the same checks as any delivery, once the keys can be
+ * read: nothing is ended, or used up, before then.
+ *
+ * Anyone can post a token that claims a configured issuer and client, so
+ * what is held is bounded per issuer, in count and in bytes, and for a
+ * short life (past which the verifier would refuse it as too old anyway);
+ * a token over a bound is lost, as every such token was before. A token is
+ * never logged, only its provider's name.
+ */
+export class HeldLogoutTokens<T extends HeldToken> {
+  readonly #held = new Map<string, Held<T>[]>()
+  readonly #bytes = new Map<string, number>()
+  readonly #attempt: HeldAttempt<T>
+  readonly #life: number
+  readonly #maxCount: number
+  readonly #maxBytes: number
+  readonly #clock: () => number
+  // Anyone can post while the keys are out: one line per kind and provider a minute.
+  readonly #lines = new RepeatedLines()
+  #timer: NodeJS.Timeout | undefined
+  #round: Promise<void> | undefined
+  #delay = HELD_FIRST_DELAY
+  #closed = false
+
+  constructor(options: HeldLogoutTokensOptions<T>) {
+    this.#attempt = options.attempt
+    this.#life = options.lifeMs
+    this.#maxCount = options.maxPerIssuer ?? MAX_PER_ISSUER
+    this.#maxBytes = options.maxBytesPerIssuer ?? MAX_BYTES_PER_ISSUER
+    this.#clock = options.clock ?? (() => performance.now())
+  }
+
+  /** How many tokens are held, of every issuer. */
+  get size(): number {
+    let size = 0
+    for (const held of this.#held.values()) size += held.length
+    return size
+  }
+
+  /** Holds `token` to verify once its issuer's keys can be read; one held already is held once. */
+  hold(token: T): void {
+    if (this.#closed) return
+    const held = this.#held.get(token.issuer) ?? []
+    if (held.some((other) => other.token === token.token)) return
+    const bytes = (this.#bytes.get(token.issuer) ?? 0) + Buffer.byteLength(token.token)
+    if (held.length >= this.#maxCount || bytes > this.#maxBytes) {
+      this.#lost(token, 'full')
+      return
+    }
+    held.push({ ...token, until: this.#clock() + this.#life })
+    this.#held.set(token.issuer, held)
+    this.#bytes.set(token.issuer, bytes)
+    const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_UNVERIFIED'
+    const repeated = this.#lines.admit(`${code} ${token.idp}`)
+    if (repeated !== undefined)
+      token.log.warn(
+        { code, idp: token.idp, ...repeatedField(repeated) },
+        'back-channel logout held unverified',
+      )
+    this.#schedule()
+  }
+
+  /** Stops trying; what is still held is dropped, and said to be. */
+  close(log: FastifyBaseLogger): void {
+    this.#closed = true
+    clearTimeout(this.#timer)
+    const held = this.size
+    if (held > 0) {
+      const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST'
+      log.error({ code, reason: 'closed', unverified: held }, 'back-channel logout lost')
+    }
+    this.#held.clear()
+    this.#bytes.clear()
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#timer !== undefined || this.#round !== undefined) return
+    // Unref'd: what is held must not hold a closing process open; close() says what it drops.
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#round = this.#tryAll().finally(() => {
+        this.#round = undefined
+        if (this.size > 0) this.#schedule()
+      })
+    }, this.#delay).unref()
+  }
+
+  /**
+   * One pass, each issuer's tokens oldest first. A token whose issuer's
+   * keys still cannot be read ends that issuer's pass: the others would
+   * fail alike, each a fetch of a JWKS that is down. One the keys could
+   * not settle yet is passed over, so no token held before another (a
+   * forged one, its `kid` in no JWKS) holds that one up.
+   */
+  async #tryAll(): Promise<void> {
+    let reachable = false
+    for (const [issuer, held] of this.#held) {
+      for (const token of [...held]) {
+        if (this.#closed) return
+        if (this.#clock() >= token.until) {
+          this.#drop(issuer, token)
+          this.#lost(token, 'unverified')
+          continue
+        }
+        let outcome: HeldOutcome
+        try {
+          outcome = await this.#attempt(token)
+        } catch {
+          // The attempt logs its own failures; a token it failed on is not tried again.
+          outcome = 'settled'
+        }
+        if (outcome === 'unreachable') break
+        reachable = true
+        if (outcome === 'settled') this.#drop(issuer, token)
+      }
+    }
+    this.#delay = reachable ? HELD_FIRST_DELAY : Math.min(this.#delay * 2, HELD_MAX_DELAY)
+  }
+
+  #drop(issuer: string, token: Held<T>): void {
+    const held = this.#held.get(issuer) ?? []
+    const at = held.indexOf(token)
+    if (at < 0) return
+    held.splice(at, 1)
+    const bytes = (this.#bytes.get(issuer) ?? 0) - Buffer.byteLength(token.token)
+    if (held.length > 0) this.#bytes.set(issuer, bytes)
+    else {
+      this.#held.delete(issuer)
+      this.#bytes.delete(issuer)
+    }
+  }
+
+  #lost(token: HeldToken, reason: 'full' | 'unverified'): void {
+    const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST'
+    const repeated = this.#lines.admit(`${code} ${reason} ${token.idp}`)
+    if (repeated !== undefined)
+      token.log.error(
+        { code, idp: token.idp, reason, ...repeatedField(repeated) },
+        'back-channel logout lost',
+      )
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * HeldLogoutTokens on its own: tokens that came while their issuer's keys
+ * could not be fetched, tried on one timer until the keys answer, each
+ * given up and said to be once it is past its life. What the keys answer
+ * is the attempt's own, as backchannel-logout-while-the-keys-cannot-be-fetched.test.ts
+ * gets it from the real IdP's JWKS taken down and brought back.
+ */
+import { pino } from 'pino'
+import t from 'tap'
+import { HeldLogoutTokens, type HeldOutcome, type HeldToken } from '../../src/http/held-logout-tokens.js'
+
+const lines: Record<string, unknown>[] = []
+const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+
+// The retry timer is unref'd, as a closing gateway must not wait on it: this keeps the test's process up.
+const alive = setInterval(() => {}, 60_000)
+t.teardown(() => clearInterval(alive))
+
+const token = (name: string, issuer = 'https://idp.example/'): HeldToken => ({
+  token: name,
+  issuer,
+  idp: 'default',
+  at: 0,
+  log,
+})
+
+/** Attempts answered by `answers[token]` in turn (the last repeated); `tried` resolves once `n` were made in all. */
+function scripted(answers: Record<string, HeldOutcome[]>) {
+  const calls: string[] = []
+  const waiters: { n: number; resolve: () => void }[] = []
+  const attempt = async (held: HeldToken): Promise<HeldOutcome> => {
+    calls.push(held.token)
+    for (const w of waiters.filter((w) => w.n <= calls.length)) w.resolve()
+    const mine = answers[held.token]!
+    return mine[Math.min(calls.filter((c) => c === held.token).length, mine.length) - 1]!
+  }
+  const tried = (n: number) =>
+    new Promise<void>((resolve) => (calls.length >= n ? resolve() : waiters.push({ n, resolve })))
+  return { attempt, tried, calls }
+}
+
+t.test(
+  'an issuer whose keys cannot be read is asked once a pass; a token not yet settled holds no other up',
+  async (t) => {
+    const run = scripted({ a: ['unreachable', 'later', 'settled'], b: ['settled'], c: ['settled'] })
+    const held = new HeldLogoutTokens({ attempt: run.attempt, lifeMs: 60_000 })
+    t.teardown(() => held.close(log))
+    for (const name of ['a', 'b']) held.hold(token(name))
+    held.hold(token('a'))
+    held.hold(token('c', 'https://other.example/'))
+    t.equal(held.size, 3, 'a token held already is held once')
+    await run.tried(2)
+    t.same(
+      run.calls,
+      ['a', 'c'],
+      'first pass: the issuer that is down is asked once, the other issuer on its own',
+    )
+    await run.tried(5)
+    t.same(
+      run.calls.slice(2),
+      ['a', 'b', 'a'],
+      'then a, not yet settled, is passed over, and b is carried out',
+    )
+    // Until the pass that made the last call has finished with it.
+    await new Promise((resolve) => setImmediate(resolve))
+    t.equal(held.size, 0, 'each dropped once settled')
+  },
+)
+
+t.test('a token past its life is lost, and said to be; closing drops the rest, and says so', async (t) => {
+  let now = 0
+  const run = scripted({ old: ['unreachable'], young: ['unreachable'] })
+  const held = new HeldLogoutTokens({ attempt: run.attempt, lifeMs: 10_000, clock: () => now })
+  held.hold(token('old'))
+  await run.tried(1)
+  now = 5_000
+  held.hold(token('young'))
+  now = 10_000
+  await run.tried(2)
+  t.same(run.calls, ['old', 'young'], 'the old one is not tried past its life')
+  t.match(lines.at(-1), { code: 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST', reason: 'unverified', idp: 'default' })
+  t.equal(held.size, 1)
+  held.close(log)
+  t.match(lines.at(-1), { code: 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST', reason: 'closed', unverified: 1 })
+  held.hold(token('late'))
+  t.equal(held.size, 0, 'nothing is held once closed')
+})
