@@ -1,5 +1,4 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
-import { HTTP_METHODS } from '../config/schema.js'
 import type { GatehouseConfig } from '../config/types.js'
 import { errorCatalogue, gatehouseError, isGatehouseError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
@@ -402,20 +401,6 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       },
     )
   })
-
-  // §2.5: the IdP POSTs the token. Any other method (an operator's curl
-  // of the URL they registered) is told the endpoint takes POST (RFC 9110
-  // §15.5.6), not that it is missing, before anything is read.
-  for (const url of [`${base}/backchannel-logout`, `${base}/backchannel-logout/:idp`])
-    app.route({
-      method: HTTP_METHODS.filter((method) => method !== 'POST'),
-      url,
-      config: { renders: 'json' },
-      handler: async (_request, reply) => {
-        reply.header('allow', 'POST')
-        throw gatehouseError('GATEHOUSE_ERR_METHOD_NOT_ALLOWED')
-      },
-    })
 }
 
 /**

@@ -103,6 +103,7 @@ t.test("a catch-all route keeps the methods it takes under the gateway's paths",
     ['POST', '/auth/user'],
     ['DELETE', '/auth/logout-everywhere'],
     ['POST', '/healthz'],
+    ['GET', '/auth/backchannel-logout'],
   ] as const) {
     upstream.clear()
     const res = await app.inject({ method, url })
