@@ -15,8 +15,10 @@ import type { HeldLock, LockService, Release } from './types.js'
  * message goes from the lock's master over the cluster bus to the node the
  * waiter subscribed at, and came up to 44 ms after the poll's answer (3 of
  * 500 past the 20 ms this was): an idle release was then taken for an
- * unheard one, and the request answered 503. It delays only the answer to
- * a release truly unheard (a lapse, a message lost in a reconnect).
+ * unheard one, and the request answered 503 (an unheard one now sends the
+ * waiter round to look again, types.ts; waiting here still spares the IdP
+ * a call after a failure said in time). It delays only the answer to a
+ * release truly unheard (a lapse, a message lost in a reconnect).
  */
 const UNHEARD_RELEASE_GRACE_MS = 250
 
@@ -172,7 +174,7 @@ export class RedisLockService implements LockService {
         (n) => {
           if (n !== 0) return
           if (initial) wake('free')
-          else unheard ??= setTimeout(() => wake('released'), UNHEARD_RELEASE_GRACE_MS)
+          else unheard ??= setTimeout(() => wake('unheard'), UNHEARD_RELEASE_GRACE_MS)
         },
         // A failed poll is retried at the next tick; the timeout bounds the wait.
         () => {},

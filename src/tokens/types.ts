@@ -18,11 +18,16 @@ import type { CachedToken } from '../types.js'
  * when the waiter first looked, given back between its failed acquire and
  * its wait, or while it subscribed to releases: it is where it would be
  * had it come a moment later and taken the lock, as any first comer does.
- * `released` otherwise, and whenever the waiter cannot tell (the lock
- * lapsed, or a later poll found it gone): the holder it waited on may have
- * failed, and its error is not the waiter's to repeat at the IdP.
+ * `released`: the holder said it failed (a release that says nothing),
+ * and its error is not the waiter's to repeat at the IdP. `unheard`: a
+ * later poll found the lock gone and no word of how came in time (the
+ * message late on a loaded machine or a Cluster's bus, lost in a
+ * reconnect, or never sent: a lock that lapsed). Nothing says the holder
+ * failed, and a 503 for it failed requests in a storm under load whose
+ * holders had all succeeded; the waiter goes round as after `free`, and
+ * takes the lock if its token is still due, as the next request would.
  */
-export type Release = 'idle' | 'answered' | 'free' | 'released'
+export type Release = 'idle' | 'answered' | 'free' | 'released' | 'unheard'
 
 export interface HeldLock {
   /**

@@ -427,7 +427,8 @@ export class UserTokens {
       // before its release, so the version it saw is already the holder's
       // (an exchange storm answered 503 so with the IdP up). And after a
       // lock that was free by the time this caller looked, as if it had
-      // come a moment later.
+      // come a moment later, or given back without word of how (`unheard`):
+      // nothing says its holder failed.
       if (!due(after) || after.version !== seen || how !== 'released') return { session: after }
       // The holder failed; its error is not ours to repeat, and redeeming
       // the refresh token ourselves could replay it.

@@ -57,6 +57,7 @@ t.test('an idle release is heard as idle by a waiter whose poll asks the lock’
     const how = await waiting
     heard[how] = (heard[how] ?? 0) + 1
   }
-  t.equal(heard.released, undefined, `none taken for unheard (${JSON.stringify(heard)})`)
+  t.equal(heard.unheard, undefined, `none taken for unheard (${JSON.stringify(heard)})`)
+  t.equal(heard.released, undefined, 'nor for failed')
   t.ok((heard.idle ?? 0) > RELEASES / 2, 'heard as idle')
 })
