@@ -2,7 +2,12 @@ import t from 'tap'
 import { request } from 'undici'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { listeningTestApp } from '../helpers/app.js'
-import { configProblems } from '../helpers/config-problems.js'
+import {
+  configProblems,
+  PATH_CONFIG_ENV as env,
+  withPathPrefix,
+  withRoutePath,
+} from '../helpers/config-problems.js'
 import { route } from '../helpers/gateway.js'
 
 /*
@@ -15,41 +20,17 @@ import { route } from '../helpers/gateway.js'
  * the request failed with a bare 400, the upstream asked nothing.
  */
 
-const env = { SESSION_SECRET: 's'.repeat(40) }
 const PROBLEM =
   "must hold only the characters a URL path carries unescaped (letters, digits, / and - . _ ~ ! $ & ' ( ) + , ; = @), no % or character that needs one (a space, é): a route is matched against the request's path decoded and sent upstream as written, so a % in it matches no request, and a character that needs one cannot be sent. A shorter prefix (/files, for /files/a%20b) serves what follows it as the browser sent it"
 
-const single = (path: string) => `server: { publicUrl: "http://127.0.0.1:3000" }
-oidc: { issuer: "http://127.0.0.1:1", clientId: bff, clientSecret: s }
-session: { secret: "\${SESSION_SECRET}" }
-metrics: { enabled: false }
-logging: { level: silent }
-routes:
-  - { path: /api, upstream: "http://127.0.0.1:5000" }
-  - { path: "${path}", upstream: "http://127.0.0.1:5000", token: none, csrf: false }
-`
-
-const frontends = (prefix: string) => `server: {}
-oidc: { issuer: "http://127.0.0.1:1", clientId: bff, clientSecret: s }
-session: { secret: "\${SESSION_SECRET}" }
-metrics: { enabled: false }
-logging: { level: silent }
-frontends:
-  - name: shop
-    pathPrefix: "${prefix}"
-    publicUrl: "http://127.0.0.1:3000"
-    routes:
-      - { path: "${prefix}/api", upstream: "http://127.0.0.1:5000", token: none }
-`
-
 t.test('a route path with a %, or a character that needs one, is refused at its line', async (t) => {
   for (const path of ['/files/a%20b', '/g%2Fp', '/p%25q', '/%7Euser', '/caf\u00e9', '/a^b', '/a{b}']) {
-    t.same(configProblems(single(path), env), [`8 routes[1].path: ${PROBLEM}`], path)
+    t.same(configProblems(withRoutePath(path), env), [`8 routes[1].path: ${PROBLEM}`], path)
   }
 })
 
 t.test("so is a frontend's pathPrefix, which its sign-in endpoints are registered under", async (t) => {
-  t.same(configProblems(frontends('/sh%6Fp'), env), [
+  t.same(configProblems(withPathPrefix('/sh%6Fp'), env), [
     `8 frontends[0].pathPrefix: ${PROBLEM}`,
     `11 frontends[0].routes[0].path: ${PROBLEM}`,
   ])

@@ -1,7 +1,12 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
 import { buildGateway } from '../../src/server/gateway.js'
-import { configProblems } from '../helpers/config-problems.js'
+import {
+  configProblems,
+  PATH_CONFIG_ENV as env,
+  withPathPrefix,
+  withRoutePath,
+} from '../helpers/config-problems.js'
 
 /*
  * A route path, or a frontend's pathPrefix, is handed to Fastify's router
@@ -12,46 +17,21 @@ import { configProblems } from '../helpers/config-problems.js'
  * `/v1/items:batchGet` loaded, and forwarded `/v1/itemsANYTHING` too.
  */
 
-const SECRET = 's'.repeat(40)
-const env = { SESSION_SECRET: SECRET }
 const PROBLEM =
   "must not contain ':' or '*': a path is matched as written, and the router would read them as a parameter and a wildcard"
 
-const single = (path: string) => `server: { publicUrl: "http://127.0.0.1:3000" }
-oidc: { issuer: "http://127.0.0.1:1", clientId: bff, clientSecret: s }
-session: { secret: "\${SESSION_SECRET}" }
-metrics: { enabled: false }
-logging: { level: silent }
-routes:
-  - { path: /api, upstream: "http://127.0.0.1:5000" }
-  - { path: "${path}", upstream: "http://127.0.0.1:5000", token: none, csrf: false }
-`
-
-const frontends = (prefix: string) => `server: {}
-oidc: { issuer: "http://127.0.0.1:1", clientId: bff, clientSecret: s }
-session: { secret: "\${SESSION_SECRET}" }
-metrics: { enabled: false }
-logging: { level: silent }
-frontends:
-  - name: shop
-    pathPrefix: "${prefix}"
-    publicUrl: "http://127.0.0.1:3000"
-    routes:
-      - { path: "${prefix}/api", upstream: "http://127.0.0.1:5000", token: none }
-`
-
 t.test("a route path with ':' or '*' is a check error at its path and line", async (t) => {
   for (const path of ['/api*', '/pub/*', '/*', '/v1/items:batchGet', '/:', '/a::b']) {
-    t.same(configProblems(single(path), env), [`8 routes[1].path: ${PROBLEM}`], path)
+    t.same(configProblems(withRoutePath(path), env), [`8 routes[1].path: ${PROBLEM}`], path)
   }
 })
 
 t.test("so is a frontend's pathPrefix, which its sign-in endpoints are registered under", async (t) => {
-  t.same(configProblems(frontends('/sh*p'), env), [
+  t.same(configProblems(withPathPrefix('/sh*p'), env), [
     `8 frontends[0].pathPrefix: ${PROBLEM}`,
     `11 frontends[0].routes[0].path: ${PROBLEM}`,
   ])
-  t.same(configProblems(frontends('/sh:p'), env), [
+  t.same(configProblems(withPathPrefix('/sh:p'), env), [
     `8 frontends[0].pathPrefix: ${PROBLEM}`,
     `11 frontends[0].routes[0].path: ${PROBLEM}`,
   ])
@@ -59,7 +39,7 @@ t.test("so is a frontend's pathPrefix, which its sign-in endpoints are registere
 
 t.test('the characters beside them load, start, and match only their own path', async (t) => {
   for (const path of ['/a+b', '/a;b', "/a'b", '/x(y)', '/a@b', '/a=b,c']) {
-    const app = await buildGateway(parseConfig(single(path), 'routes.yaml', env))
+    const app = await buildGateway(parseConfig(withRoutePath(path), 'routes.yaml', env))
     t.teardown(() => app.close())
     await app.ready()
     const own = await app.inject({ url: path })

@@ -36,3 +36,31 @@ export const MINIMAL_CONFIG = `${configHead()}routes:
   - path: /api/orders
     upstream: http://orders:8080
 `
+
+/** The environment of `withRoutePath` and `withPathPrefix`. */
+export const PATH_CONFIG_ENV = { SESSION_SECRET: 's'.repeat(40) }
+
+/** A config whose second route's path is `path` (line 8), beside `/api`; loopback only, so it also builds. */
+export const withRoutePath = (path: string) => `server: { publicUrl: "http://127.0.0.1:3000" }
+oidc: { issuer: "http://127.0.0.1:1", clientId: bff, clientSecret: s }
+session: { secret: "\${SESSION_SECRET}" }
+metrics: { enabled: false }
+logging: { level: silent }
+routes:
+  - { path: /api, upstream: "http://127.0.0.1:5000" }
+  - { path: "${path}", upstream: "http://127.0.0.1:5000", token: none, csrf: false }
+`
+
+/** A config of one frontend whose `pathPrefix` is `prefix` (line 8), with a route under it. */
+export const withPathPrefix = (prefix: string) => `server: {}
+oidc: { issuer: "http://127.0.0.1:1", clientId: bff, clientSecret: s }
+session: { secret: "\${SESSION_SECRET}" }
+metrics: { enabled: false }
+logging: { level: silent }
+frontends:
+  - name: shop
+    pathPrefix: "${prefix}"
+    publicUrl: "http://127.0.0.1:3000"
+    routes:
+      - { path: "${prefix}/api", upstream: "http://127.0.0.1:5000", token: none }
+`
