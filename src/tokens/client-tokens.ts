@@ -173,6 +173,7 @@ export class ClientTokens {
     scopes: readonly string[],
     dpop: boolean,
     idp: string | undefined,
+    again = false,
   ): Promise<CachedToken> {
     const cached = await this.#shared(key)
     if (cached) {
@@ -195,7 +196,7 @@ export class ClientTokens {
     const lockKey = `client:${key}`
     const lock = await this.#locks.tryAcquire(lockKey, this.#lockTtl)
     if (!lock) {
-      await waited('lock', () =>
+      const how = await waited('lock', () =>
         this.#locks.waitForRelease(lockKey, this.#refreshWait).catch((err: unknown) => {
           // The lock is shared with user refreshes, but a client route has no
           // refresh token: tell its caller about the token it was waiting for.
@@ -206,6 +207,11 @@ export class ClientTokens {
       )
       const after = await this.#shared(key)
       if (after) return after
+      // No word of how the lock was given back (a lapse, a message late or
+      // lost: types.ts), or it was free by the time this waiter looked:
+      // nothing says a holder failed, so this looks once more, as a first
+      // comer would, where a release that says so is answered 503.
+      if (!again && (how === 'unheard' || how === 'free')) return this.#renew(key, scopes, dpop, idp, true)
       throw gatehouseError('GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE')
     }
     try {

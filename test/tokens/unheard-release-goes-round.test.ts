@@ -61,3 +61,55 @@ t.test('a release no word of how came for sends the waiter round to refresh, not
   t.equal(status, 200, 'the waiter took the lock and refreshed')
   t.equal(stack.idp.stats.refreshGrants, grantsBefore + 1, 'once')
 })
+
+t.test('a client-token waiter behind such a release fetches the token, not a 503', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const upstream = await startEchoUpstream()
+  t.teardown(() => upstream.close())
+  const clock = new TestClock()
+  const prefix = `${redis.prefix}unheard-client:`
+  const stack = await startStack(t, {
+    config: { store: redis.url, keyPrefix: prefix },
+    routes: () => [route('/api/reports', upstream.url, { token: 'client', scopes: ['reports.read'] })],
+    gateway: { now: clock.now },
+  })
+  const { jar } = await login(stack.gateway.url)
+  const url = `${stack.gateway.url}/api/reports`
+  const client = createRedisClient(redis.url)
+  const monitor = createRedisClient(redis.url)
+  t.teardown(async () => {
+    await closeRedisClient(client)
+    monitor.disconnect()
+  })
+  await Promise.all([whenReady(client), whenReady(monitor)])
+  const watching = await monitor.monitor()
+  t.teardown(() => watching.disconnect())
+  // The first fetch names the lock every fetch of this token takes.
+  let lock: string | undefined
+  const seen: Array<(args: string[]) => void> = [
+    (args) => {
+      if (args[0]?.toLowerCase() === 'set' && args[1]?.startsWith(`${prefix}lock:{client:`)) lock ??= args[1]
+    },
+  ]
+  watching.on('monitor', (_time: string, args: string[]) => {
+    for (const heard of seen) heard(args)
+  })
+  t.equal((await apiCall(jar, url)).status, 200)
+  t.ok(lock, 'the fetch took its lock')
+  const grantsBefore = stack.idp.stats.clientCredentialsGrants
+
+  // Another instance's lock on the next fetch; the waiter's first look finds it held.
+  t.equal(await client.set(lock!, 'another-instance', 'PX', 60_000, 'NX'), 'OK')
+  const looked = new Promise<void>((resolve) => {
+    seen.push((args) => {
+      if (args[0]?.toLowerCase() === 'exists' && args[1] === lock) resolve()
+    })
+  })
+  clock.advance(61_000)
+  const answer = apiCall(jar, url)
+  await looked
+  t.equal(await client.del(lock!), 1, 'the lock lapses, and no release is published')
+  t.equal((await answer).status, 200, 'the waiter looked again and fetched the token')
+  t.equal(stack.idp.stats.clientCredentialsGrants, grantsBefore + 1, 'once')
+})
