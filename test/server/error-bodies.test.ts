@@ -97,7 +97,7 @@ t.test("a body an own endpoint cannot take is Fastify's 4xx as bad_request, as e
   const { cookie } = await seedSession(app)
   const form = { 'content-type': 'application/x-www-form-urlencoded' }
   const cases: [string, Record<string, string>, string, number][] = [
-    ['/auth/backchannel-logout', { 'content-type': 'application/json' }, '{', 400],
+    ['/auth/logout-everywhere', { 'content-type': 'application/json', 'x-csrf': '1', cookie }, '{', 400],
     ['/auth/backchannel-logout', form, `logout_token=${'a'.repeat(20_000)}`, 413],
     ['/auth/logout-everywhere', { 'content-type': 'application/xml', 'x-csrf': '1', cookie }, '<a/>', 415],
   ]
