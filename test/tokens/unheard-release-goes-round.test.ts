@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
 import { route, TestClock } from '../helpers/gateway.js'
@@ -16,6 +16,33 @@ import { startStack } from '../helpers/stack.js'
  * Here the lock is taken and then dropped without a release message, as
  * a lapse leaves it.
  */
+/** Another client of the test's Redis, and the commands Redis runs as MONITOR shows them. */
+async function besideTheGateway(t: Test, url: string) {
+  const client = createRedisClient(url)
+  const monitor = createRedisClient(url)
+  t.teardown(async () => {
+    await closeRedisClient(client)
+    monitor.disconnect()
+  })
+  await Promise.all([whenReady(client), whenReady(monitor)])
+  const watching = await monitor.monitor()
+  t.teardown(() => watching.disconnect())
+  /** The first command from now on that `match` takes, once Redis runs it. */
+  const command = (match: (args: string[]) => boolean) =>
+    new Promise<string[]>((resolve) => {
+      const seen = (_time: string, args: string[]) => {
+        if (!match(args)) return
+        watching.off('monitor', seen)
+        resolve(args)
+      }
+      watching.on('monitor', seen)
+    })
+  return { client, command }
+}
+
+/** An instance's look at whether `lock` is still held. */
+const looksAt = (lock: string) => (args: string[]) => args[0]?.toLowerCase() === 'exists' && args[1] === lock
+
 t.test('a release no word of how came for sends the waiter round to refresh, not to a 503', async (t) => {
   const redis = await startRedis()
   t.teardown(() => redis.stop())
@@ -34,24 +61,12 @@ t.test('a release no word of how came for sends the waiter round to refresh, not
   const { sub } = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ sub: string }>()
   const [id] = await stack.gateway.app.gatehouse.stores.sessions.idsBySub(sub)
 
-  const client = createRedisClient(redis.url)
-  const monitor = createRedisClient(redis.url)
-  t.teardown(async () => {
-    await closeRedisClient(client)
-    monitor.disconnect()
-  })
-  await Promise.all([whenReady(client), whenReady(monitor)])
+  const { client, command } = await besideTheGateway(t, redis.url)
   // Another instance's lock on the session's refresh.
   const lock = `${prefix}lock:{refresh:${id}}`
   t.equal(await client.set(lock, 'another-instance', 'PX', 60_000, 'NX'), 'OK')
   // The waiter's first look finds the lock held; only then does it lapse.
-  const watching = await monitor.monitor()
-  t.teardown(() => watching.disconnect())
-  const looked = new Promise<void>((resolve) => {
-    watching.on('monitor', (_time: string, args: string[]) => {
-      if (args[0]?.toLowerCase() === 'exists' && args[1] === lock) resolve()
-    })
-  })
+  const looked = command(looksAt(lock))
   const grantsBefore = stack.idp.stats.refreshGrants
   clock.advance(61_000)
   const answer = apiCall(jar, url)
@@ -76,36 +91,19 @@ t.test('a client-token waiter behind such a release fetches the token, not a 503
   })
   const { jar } = await login(stack.gateway.url)
   const url = `${stack.gateway.url}/api/reports`
-  const client = createRedisClient(redis.url)
-  const monitor = createRedisClient(redis.url)
-  t.teardown(async () => {
-    await closeRedisClient(client)
-    monitor.disconnect()
-  })
-  await Promise.all([whenReady(client), whenReady(monitor)])
-  const watching = await monitor.monitor()
-  t.teardown(() => watching.disconnect())
+  const { client, command } = await besideTheGateway(t, redis.url)
   // The first fetch names the lock every fetch of this token takes.
-  let lock: string | undefined
-  const seen: Array<(args: string[]) => void> = [
-    (args) => {
-      if (args[0]?.toLowerCase() === 'set' && args[1]?.startsWith(`${prefix}lock:{client:`)) lock ??= args[1]
-    },
-  ]
-  watching.on('monitor', (_time: string, args: string[]) => {
-    for (const heard of seen) heard(args)
-  })
+  const taken = command(
+    (args) => args[0]?.toLowerCase() === 'set' && args[1]?.startsWith(`${prefix}lock:{client:`) === true,
+  )
   t.equal((await apiCall(jar, url)).status, 200)
+  const [, lock] = await taken
   t.ok(lock, 'the fetch took its lock')
   const grantsBefore = stack.idp.stats.clientCredentialsGrants
 
   // Another instance's lock on the next fetch; the waiter's first look finds it held.
   t.equal(await client.set(lock!, 'another-instance', 'PX', 60_000, 'NX'), 'OK')
-  const looked = new Promise<void>((resolve) => {
-    seen.push((args) => {
-      if (args[0]?.toLowerCase() === 'exists' && args[1] === lock) resolve()
-    })
-  })
+  const looked = command(looksAt(lock!))
   clock.advance(61_000)
   const answer = apiCall(jar, url)
   await looked
