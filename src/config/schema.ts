@@ -216,7 +216,8 @@ export const OidcSchema = Type.Object(
     ),
     scopes: Type.Array(Type.String({ minLength: 1 }), {
       default: ['openid', 'profile', 'offline_access'],
-      description: 'Scopes requested at login; offline_access is needed for refresh tokens.',
+      description:
+        'Scopes requested at login; offline_access is needed for refresh tokens. Each item is one scope (RFC 6749 §3.3: printable ASCII without spaces, " or \\).',
     }),
     timeout: Duration(
       'Total budget of one back-channel call to the IdP, kept to within a few milliseconds. More than 0, at most 1d.',
@@ -407,7 +408,7 @@ export const ExchangeSchema = Type.Object(
     scopes: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:
-        'Scopes of the exchanged token. grant: jwt-bearer needs at least one (Entra ID: api://<app id>/.default).',
+        'Scopes of the exchanged token. grant: jwt-bearer needs at least one (Entra ID: api://<app id>/.default). Each item is one scope (RFC 6749 §3.3: printable ASCII without spaces, " or \\).',
     }),
     requestedTokenType: Type.Optional(
       Type.String({
@@ -463,7 +464,7 @@ export const RouteSchema = Type.Object(
     scopes: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:
-        'Scopes of the token: the client-credentials token for token: client; for token: user, a down-scoped token from a refresh-token grant with this scope.',
+        'Scopes of the token: the client-credentials token for token: client; for token: user, a down-scoped token from a refresh-token grant with this scope. Each item is one scope (RFC 6749 §3.3: printable ASCII without spaces, " or \\).',
     }),
     resource: Type.Optional(
       Type.String({
