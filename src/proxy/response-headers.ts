@@ -35,7 +35,8 @@ export interface ResponseHygieneOptions {
  * browser keeps it for its `max_age` and reports on every request to the
  * origin, every route's, its URL, method, status and timing included, up
  * to all of them (`success_fraction: 1`), to wherever the upstream says,
- * long after the upstream is fixed. Every proxied answer, hijacked or sent
+ * long after the upstream is fixed. So is an alternative service
+ * (`Alt-Svc`), which no route passes. Every proxied answer, hijacked or sent
  * through Fastify, and every early hint, passes through here.
  */
 export class ResponseHygiene {
@@ -49,6 +50,13 @@ export class ResponseHygiene {
     this.#options = options
     this.#now = options.now ?? Date.now
     this.#originWide = new Set([
+      // RFC 7838 §9.1: whoever can add `Alt-Svc` to some answers can send the
+      // browser's traffic for the whole origin, the session cookie with it, to
+      // another port or host (one with a certificate for this host), for its
+      // `ma`. The gateway's front, which terminates TLS, is the one server
+      // that can say where this origin is served; an upstream's says where
+      // the upstream is. No route may pass it.
+      'alt-svc',
       ...(options.allowClearSiteData ? [] : ['clear-site-data']),
       ...(options.allowNetworkErrorLogging ? [] : ['nel', 'report-to']),
     ])
