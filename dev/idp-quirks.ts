@@ -63,6 +63,15 @@ export interface DevIdpQuirks {
    */
   readonly noIdTokenOnRefresh?: boolean
   /**
+   * Refresh answers whose ID token names another user (`sub`) than the
+   * login's, which OIDC Core §12.2 forbids: an OP that mixes up its grants.
+   * Rewritten after oidc-provider issued it, so the refresh token was
+   * rotated all the same; its signature no longer matches, which a client
+   * that reads it from the token endpoint over TLS need not check (OIDC
+   * Core §3.1.3.7).
+   */
+  readonly otherSubOnRefresh?: boolean
+  /**
    * Token answers whose tokens are made this many bytes long, per grant
    * type (asked at each answer): an IdP whose tokens carry hundreds of
    * groups or roles (Entra ID, Keycloak), or one gone wrong. Each named
@@ -199,6 +208,8 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
     if (quirks.noRefreshTokenOnRefresh && grantType === 'refresh_token') delete body.refresh_token
     if (quirks.negativeExpiresInOnRefresh && grantType === 'refresh_token') body.expires_in = -5
     if (quirks.noIdTokenOnRefresh && grantType === 'refresh_token') delete body.id_token
+    if (quirks.otherSubOnRefresh && grantType === 'refresh_token' && body.id_token)
+      body.id_token = withOtherSub(body.id_token)
     const padded = quirks.paddedTokens?.(grantType ?? '')
     if (padded) padTokens(body, padded)
   }
@@ -211,6 +222,14 @@ function padTokens(body: TokenBody, padded: PaddedTokens): void {
     if (typeof token === 'string' && token.length < bytes)
       body[field] = token + 'A'.repeat(bytes - token.length)
   }
+}
+
+/** `jwt` with `another-` before its `sub`, its header and signature as they were. */
+function withOtherSub(jwt: string): string {
+  const [header, payload, signature] = jwt.split('.')
+  const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as { sub: string }
+  claims.sub = `another-${claims.sub}`
+  return [header, Buffer.from(JSON.stringify(claims)).toString('base64url'), signature].join('.')
 }
 
 /**

@@ -38,6 +38,7 @@ import { namingIssuers, unparsedIssuer } from './issuer-mismatch.js'
 import { LateAnswers } from './late-answer.js'
 import { askedResources, resourcesDigest } from './login-resources.js'
 import { parIncompatibility } from './par.js'
+import { refuseAnotherUser } from './refreshed-id-token.js'
 import { type GrantHolder, type Rotated, rotatedIn, strandedIn, withRotated } from './rotated.js'
 import { expiresAt } from './token-lifetime.js'
 import { ACCESS_TOKEN_ONLY, refuseOversized, SESSION_TOKENS } from './token-size.js'
@@ -541,6 +542,7 @@ export class OidcClient {
           const answer = await oauth.processRefreshTokenResponse(as, this.#client, response, this.#bound(key))
           refuseOversized(answer, SESSION_TOKENS, this.#maxTokenSize)
           refuseIssuedAhead(answer, this.#now())
+          refuseAnotherUser(answer, current.idToken)
           return answer
         } catch (err) {
           rotated = await rotatedIn(copy, this.#maxTokenSize)

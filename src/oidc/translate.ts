@@ -7,6 +7,7 @@ import { carriesUsableNonce } from './dpop.js'
 import { IdTokenIssuedAhead } from './issued-at.js'
 import { oauthErrorOf } from './oauth-error-body.js'
 import { type CallSecrets, redactEchoes } from './redact.js'
+import { RefreshedIdTokenOfAnotherUser } from './refreshed-id-token.js'
 import { type HeaderReader, honouring, retryAfterOfAnswer } from './retry-after.js'
 import { type TokenKind, TokenTooLarge } from './token-size.js'
 
@@ -262,10 +263,19 @@ const TOO_LARGE =
 const ISSUED_AHEAD =
   "The identity provider issued an ID token dated ahead of this gateway's clock by more than the two may differ; none was stored, and the log says by how much. Retry later."
 
+/**
+ * What the client is told of a refresh answered with another user's ID
+ * token: not that the IdP is down. The next refresh may be answered right;
+ * if not, the session ends at `tokens.unavailableLimit`, as it should.
+ */
+const ANOTHER_USER =
+  "The identity provider answered the refresh with an ID token of another user than this session's (OIDC Core §12.2); nothing of it was stored or forwarded, and the log says so. Retry later."
+
 /** The client's message for a 503 the gateway made of an answer it refused itself; the catalogue's otherwise. */
 function unavailableDetail(err: unknown): string | undefined {
   if (err instanceof TokenTooLarge) return TOO_LARGE
   if (err instanceof IdTokenIssuedAhead) return ISSUED_AHEAD
+  if (err instanceof RefreshedIdTokenOfAnotherUser) return ANOTHER_USER
   return undefined
 }
 
@@ -313,6 +323,7 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
       reason: err.message,
       issuedAhead: { seconds: err.ahead, tolerance: err.tolerance },
     }
+  if (err instanceof RefreshedIdTokenOfAnotherUser) return { answer: 'invalid_answer', reason: err.message }
   if (err instanceof oauth.ResponseBodyError) {
     return oauthErrorAnswer(err.status, err.error, err.error_description, context)
   }
