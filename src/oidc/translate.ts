@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import * as oauth from 'oauth4webapi'
 import { type ErrorCode, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type Budgets, closedUnanswered, failureCode, isTimeout, networkCause } from '../network-cause.js'
@@ -325,6 +326,15 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
     }
   if (err instanceof RefreshedIdTokenOfAnotherUser) return { answer: 'invalid_answer', reason: err.message }
   if (err instanceof oauth.ResponseBodyError) {
+    // A 408, 429 or 5xx is decided by its status anyway; the code is kept for the log (Auth0's `too_many_requests`).
+    if (byStatus(err.status) === undefined && isReasonPhrase(err.status, err.error)) {
+      const said = printable(err.error, 64)
+      return {
+        answer: unexplained(err.status),
+        status: err.status,
+        reason: `HTTP ${err.status} without an OAuth error body (its error "${said}" is the status's reason phrase)`,
+      }
+    }
     return oauthErrorAnswer(err.status, err.error, err.error_description, context)
   }
   // A success status with an OAuth error instead of the answer: GitHub's
@@ -409,6 +419,26 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
   }
   const { name, message } = err instanceof Error ? err : { name: 'Error', message: String(err) }
   return { answer: 'unparseable', reason: `${name}: ${message}` }
+}
+
+/**
+ * Whether `error` is the reason phrase of `status` (RFC 9110 §15), in any
+ * letter case, as a phrase (words apart, not joined by `_`, as OAuth codes are): a web framework's generic
+ * error body, not an OAuth error code (RFC 6749 §5.2's are tokens such as
+ * `invalid_grant`). Spring Boot answers a path it has no handler for, or a
+ * request Spring Security refuses, with `{"status":404,"error":"Not Found",…}`;
+ * read as an unknown OAuth code, a token endpoint that moved in a deploy
+ * ended every session whose token came due, where the same 404 as a page
+ * keeps them (`refused`).
+ */
+function isReasonPhrase(status: number, error: string): boolean {
+  const phrase = STATUS_CODES[status]
+  const words = (text: string) =>
+    text
+      .toLowerCase()
+      .replace(/[\s_-]+/g, ' ')
+      .trim()
+  return phrase !== undefined && words(error) === words(phrase)
 }
 
 /** An answer whose body carries an OAuth `error` (RFC 6749 §5.2), by its status and code. */
