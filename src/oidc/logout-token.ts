@@ -4,6 +4,7 @@ import {
   decodeProtectedHeader,
   errors,
   type JWTPayload,
+  type JWTVerifyOptions,
   jwtVerify,
   type ProtectedHeaderParameters,
 } from 'jose'
@@ -91,7 +92,7 @@ export class LogoutTokenVerifier {
     const coolingDown = this.#jwks.coolingDown || this.#jwks.reloading
     let payload: JWTPayload
     try {
-      ;({ payload } = await jwtVerify(token, this.#jwks, {
+      ;({ payload } = await verifiedByAnyMatch(token, this.#jwks, {
         issuer: this.#issuer,
         audience: this.#clientId,
         requiredClaims: ['iat', 'jti'],
@@ -123,6 +124,38 @@ export class LogoutTokenVerifier {
     if (!sub && !sid) throw invalid('neither sub nor sid is present')
     // jose checked that iat is a number (requiredClaims, maxTokenAge).
     return { jti: payload.jti, iat: payload.iat!, sub: sub || undefined, sid: sid || undefined }
+  }
+}
+
+/**
+ * `jwtVerify` against the issuer's JWKS, and when several of its keys match
+ * the token's `kid` and `alg`, against each in turn, as jose's error offers
+ * them: RFC 7517 §4.5 only says keys SHOULD have distinct `kid`s, so an IdP
+ * that reuses one across a rotation publishes the old and new key under
+ * it, and a token without `kid` matches every key of its type. Refused as
+ * ambiguous, every logout of such an IdP was answered 400 and the sessions
+ * it ended ran on. A key that verifies the signature decides, claims and
+ * all; a signature none verifies is refused as with one key.
+ */
+async function verifiedByAnyMatch(
+  token: string,
+  jwks: ReturnType<typeof createRemoteJWKSet>,
+  options: JWTVerifyOptions,
+): Promise<{ payload: JWTPayload }> {
+  try {
+    return await jwtVerify(token, jwks, options)
+  } catch (err) {
+    if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err
+    let refused: unknown = err
+    for await (const key of err) {
+      try {
+        return await jwtVerify(token, key, options)
+      } catch (next) {
+        if (!(next instanceof errors.JWSSignatureVerificationFailed)) throw next
+        refused = next
+      }
+    }
+    throw refused
   }
 }
 

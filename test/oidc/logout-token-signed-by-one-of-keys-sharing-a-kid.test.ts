@@ -1,0 +1,98 @@
+/**
+ * A JWKS in which several keys match a logout token's `kid` and `alg`:
+ * RFC 7517 §4.5 only says keys SHOULD have distinct `kid`s, an IdP that
+ * reuses one across a rotation publishes the old and new key under it,
+ * and a token without `kid` matches every key of its type. jose then
+ * offers each candidate rather than pick one; the verifier refused such a
+ * token as ambiguous, so every logout of that IdP was answered 400 and the
+ * sessions it ended ran on. Each candidate is now tried: the token stands
+ * if one of them verifies it, and is refused as before otherwise.
+ */
+import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
+import t, { type Test } from 'tap'
+import { getGlobalDispatcher, setGlobalDispatcher } from 'undici'
+import { LogoutTokenVerifier } from '../../src/oidc/logout-token.js'
+import { ISSUER, JSON_HEADERS, mockAgent } from '../helpers/mock-idp.js'
+
+const CLIENT = 'gatehouse-test'
+const NOW = 1_800_000_000
+const EVENT = { 'http://schemas.openid.net/event/backchannel-logout': {} }
+
+async function keyOf(kid: string | undefined) {
+  const { privateKey, publicKey } = await generateKeyPair('ES256')
+  return {
+    kid,
+    privateKey,
+    jwk: { ...(await exportJWK(publicKey)), ...(kid === undefined ? {} : { kid }), alg: 'ES256', use: 'sig' },
+  }
+}
+type Key = Awaited<ReturnType<typeof keyOf>>
+
+function sign(key: Key, claims: JWTPayload) {
+  return new SignJWT({
+    iss: ISSUER,
+    aud: CLIENT,
+    iat: NOW,
+    jti: `jti-${Math.random()}`,
+    events: EVENT,
+    ...claims,
+  })
+    .setProtectedHeader({
+      alg: 'ES256',
+      typ: 'logout+jwt',
+      ...(key.kid === undefined ? {} : { kid: key.kid }),
+    })
+    .sign(key.privateKey)
+}
+
+/** A verifier of the issuer whose JWKS, served once, holds `keys`. */
+function verifier(t: Test, keys: Key[]) {
+  const { agent, idp } = mockAgent(t)
+  const previous = getGlobalDispatcher()
+  setGlobalDispatcher(agent)
+  t.teardown(() => setGlobalDispatcher(previous))
+  idp
+    .intercept({ path: '/jwks', method: 'GET' })
+    .reply(200, { keys: keys.map((k) => k.jwk) }, { headers: JSON_HEADERS })
+  return new LogoutTokenVerifier({
+    jwksUri: `${ISSUER}/jwks`,
+    issuer: ISSUER,
+    clientId: CLIENT,
+    now: () => NOW * 1000,
+  })
+}
+
+t.test('a token signed by the second of two keys sharing its kid is verified', async (t) => {
+  const old = await keyOf('signing')
+  const current = await keyOf('signing')
+  const v = verifier(t, [old, current])
+  t.match(await v.verify(await sign(current, { sub: 'user-1', jti: 'j1' })), { jti: 'j1', sub: 'user-1' })
+  t.match(
+    await v.verify(await sign(old, { sid: 'sid-1', jti: 'j2' })),
+    { jti: 'j2', sid: 'sid-1' },
+    'and the first',
+  )
+})
+
+t.test('a token without kid, against a JWKS of keys without kid: the one that signed it', async (t) => {
+  const [a, b, c] = [await keyOf(undefined), await keyOf(undefined), await keyOf(undefined)]
+  const v = verifier(t, [a, b, c])
+  t.match(await v.verify(await sign(c, { sub: 'user-2' })), { sub: 'user-2' })
+})
+
+t.test('signed by none of the keys that match: refused as a bad signature', async (t) => {
+  const v = verifier(t, [await keyOf('signing'), await keyOf('signing')])
+  await t.rejects(v.verify(await sign(await keyOf('signing'), { sub: 'u' })), {
+    code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+    message: "The logout token is not valid: the signature does not verify against the issuer's key",
+  })
+})
+
+t.test('verified by one of them but its claims wrong: refused for the claim, as with one key', async (t) => {
+  const [a, b] = [await keyOf('signing'), await keyOf('signing')]
+  const v = verifier(t, [a, b])
+  await t.rejects(v.verify(await sign(b, { sub: 'u', aud: 'another-client' })), {
+    code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+    message: /aud/,
+  })
+})
