@@ -376,7 +376,12 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
   if (err instanceof oauth.OperationProcessingError && UNREADABLE.has(err.code ?? '')) {
     // Duck-typed: the Response comes from undici's fetch, not the global one.
     const response = err.cause as
-      | { status?: unknown; body?: ReadableStream | null; headers?: { get(name: string): string | null } }
+      | {
+          status?: unknown
+          url?: unknown
+          body?: ReadableStream | null
+          headers?: { get(name: string): string | null }
+        }
       | undefined
     void response?.body?.cancel().catch(() => {})
     const status = typeof response?.status === 'number' ? response.status : undefined
@@ -393,6 +398,22 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
     const page = !json && status === 400 && namesPage(response?.headers)
     const answer = byStatus(status) ?? (page ? 'refused' : unexplained(status))
     const what = json ? 'without an OAuth error body' : 'that is not JSON'
+    if (status >= 300 && status < 400) {
+      // oauth4webapi has fetch follow no redirect: credentials and tokens go only to the URLs configured and discovered.
+      const where = redirectTarget(response?.headers?.get('location'), response?.url)
+      return {
+        answer,
+        status,
+        reason: `HTTP ${status} redirect${where ? ` to ${where}` : ''}, which the gateway does not follow`,
+      }
+    }
+    // A success in another status than the endpoint's (oauth4webapi takes only that one): not a missing error body.
+    if (json && status >= 200 && status < 300)
+      return {
+        answer,
+        status,
+        reason: `HTTP ${status} where this endpoint answers ${operation === 'par' ? 201 : 200}`,
+      }
     return { answer, status, reason: status >= 500 ? `HTTP ${status}` : `HTTP ${status} ${what}` }
   }
   if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
@@ -478,6 +499,24 @@ function challengeAnswer(status: number, dpop: boolean, named: string | undefine
     return named !== undefined && ANSWERED_BY_CHALLENGE.has(named) ? (named as IdpAnswer) : 'unauthorized'
   }
   return named ? oauthAnswer(named) : unexplained(status)
+}
+
+/**
+ * Where a redirect pointed, for the log: its origin and path, resolved
+ * against the URL that answered; never its query or fragment, which may
+ * carry anything (a code, a session), nor userinfo. Undefined without a
+ * Location that is an http(s) URL.
+ */
+function redirectTarget(location: string | null | undefined, base: unknown): string | undefined {
+  if (!location) return undefined
+  let url: URL
+  try {
+    url = new URL(location, typeof base === 'string' && base !== '' ? base : undefined)
+  } catch {
+    return undefined
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined
+  return printable(`${url.origin}${url.pathname}`, 200)
 }
 
 /** Whether an answer says its body is a document other than JSON (`text/html`, `text/plain`). */
