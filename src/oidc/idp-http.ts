@@ -97,19 +97,26 @@ function decodedWithin(response: Response): Response {
 }
 
 /**
- * A 4xx whose body is an OAuth error in JSON (RFC 6749 §5.2) under another
- * Content-Type (`text/html`, `text/plain`, none), relabelled
- * `application/json`: oauth4webapi reads a 4xx's error only under that
- * type, and the answer was read as a page that says nothing of the grant,
- * so a refresh token the IdP refused kept its session on 503 until
- * tokens.unavailableLimit. A real page (a WAF's, a proxy's) is not JSON
- * with an `error` and is left as it came. Read from a clone, so a body
- * that fails to arrive fails where it did before.
+ * A 4xx whose body is an OAuth error in JSON (RFC 6749 §5.2), made so that
+ * oauth4webapi reads that error:
+ *
+ * - under another Content-Type (`text/html`, `text/plain`, none), relabelled
+ *   `application/json`: oauth4webapi reads a 4xx's error only under that
+ *   type, and the answer was read as a page that says nothing of the grant,
+ *   so a refresh token the IdP refused kept its session on 503 until
+ *   tokens.unavailableLimit;
+ * - beside a bare challenge, without it (`bareChallenge`).
+ *
+ * A real page (a WAF's, a proxy's) is not JSON with an `error` and is left
+ * as it came. Read from a clone, so a body that fails to arrive fails where
+ * it did before.
  */
 async function oauthErrorAsJson(response: Response): Promise<Response> {
   if (response.status < 400 || response.status > 499 || response.body === null) return response
   const type = response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase()
-  if (type === 'application/json') return response
+  const challenge = response.headers.get('www-authenticate')
+  const bare = challenge !== null && bareChallenge(challenge)
+  if (type === 'application/json' && !bare) return response
   let text: string
   try {
     text = await response.clone().text()
@@ -119,9 +126,26 @@ async function oauthErrorAsJson(response: Response): Promise<Response> {
   if (!isOAuthErrorJson(text)) return response
   const headers = new Headers(response.headers)
   headers.set('content-type', 'application/json')
+  if (bare) headers.delete('www-authenticate')
   void response.body.cancel().catch(() => {})
   const { status, statusText } = response
   return new Response(text, { status, statusText, headers })
+}
+
+/**
+ * Whether a `WWW-Authenticate` value names no error and no DPoP scheme:
+ * `Basic realm="idp"`, which RFC 9110 §15.5.2 has every 401 carry. Beside
+ * an OAuth error body it says nothing the body does not, but oauth4webapi
+ * raises a challenge before it reads the body, and a 401 challenge that
+ * names nothing is the client refused (translate.ts): an IdP's `401
+ * invalid_grant` for one dead refresh token kept that session on 500 and
+ * held back every session's refresh at the provider for 5 minutes
+ * (RefusedClient). A challenge that names an error, or of the DPoP scheme
+ * (RFC 9449 §7.1), says more and is kept; so is any value this reads
+ * otherwise, a quoted `error=` or `DPoP` included.
+ */
+function bareChallenge(value: string): boolean {
+  return !/(?:^|[\s,])error\s*=/i.test(value) && !/(?:^|,)\s*dpop(?:[\s,]|$)/i.test(value)
 }
 
 export function createIdpHttp(opts: IdpHttpOptions): IdpHttp {

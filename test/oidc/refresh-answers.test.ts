@@ -147,11 +147,14 @@ const rows: Row[] = [
   },
   {
     answer: 'unauthorized',
-    // What an OP that compares Basic credentials raw answered in the field.
+    // A Basic-auth filter in front of the token endpoint: a bare challenge
+    // and a page. (An OP that compares Basic credentials raw answered the
+    // same challenge in the field beside an invalid_client body, which
+    // decides: the invalid_client row, bare-challenge-beside-an-oauth-error.)
     arrange: canned({
       status: 401,
       headers: { 'www-authenticate': 'Basic' },
-      body: { error: 'invalid_client' },
+      body: 'Unauthorized',
     }),
     ...refused,
     said: { status: 401, reason: 'HTTP 401 with WWW-Authenticate: Basic' },
