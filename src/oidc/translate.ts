@@ -1,10 +1,10 @@
-import { STATUS_CODES } from 'node:http'
 import * as oauth from 'oauth4webapi'
 import { type ErrorCode, type GatehouseError, gatehouseError, isGatehouseError } from '../errors.js'
 import { type Budgets, closedUnanswered, failureCode, isTimeout, networkCause } from '../network-cause.js'
 import { certificateRefusal } from '../tls/handshake-errors.js'
 import { type IdpAnswer, type IdpOperation, type Verdict, verdictOn } from './answers.js'
 import { carriesUsableNonce } from './dpop.js'
+import { isReasonPhrase, redirectTarget } from './http-answers.js'
 import { IdTokenIssuedAhead } from './issued-at.js'
 import { oauthErrorOf } from './oauth-error-body.js'
 import { type CallSecrets, redactEchoes } from './redact.js'
@@ -400,7 +400,8 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
     const what = json ? 'without an OAuth error body' : 'that is not JSON'
     if (status >= 300 && status < 400) {
       // oauth4webapi has fetch follow no redirect: credentials and tokens go only to the URLs configured and discovered.
-      const where = redirectTarget(response?.headers?.get('location'), response?.url)
+      const target = redirectTarget(response?.headers?.get('location'), response?.url)
+      const where = target === undefined ? undefined : printable(target, 200)
       return {
         answer,
         status,
@@ -442,26 +443,6 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
   return { answer: 'unparseable', reason: `${name}: ${message}` }
 }
 
-/**
- * Whether `error` is the reason phrase of `status` (RFC 9110 §15), in any
- * letter case, as a phrase (words apart, not joined by `_`, as OAuth codes are): a web framework's generic
- * error body, not an OAuth error code (RFC 6749 §5.2's are tokens such as
- * `invalid_grant`). Spring Boot answers a path it has no handler for, or a
- * request Spring Security refuses, with `{"status":404,"error":"Not Found",…}`;
- * read as an unknown OAuth code, a token endpoint that moved in a deploy
- * ended every session whose token came due, where the same 404 as a page
- * keeps them (`refused`).
- */
-function isReasonPhrase(status: number, error: string): boolean {
-  const phrase = STATUS_CODES[status]
-  const words = (text: string) =>
-    text
-      .toLowerCase()
-      .replace(/[\s_-]+/g, ' ')
-      .trim()
-  return phrase !== undefined && words(error) === words(phrase)
-}
-
 /** An answer whose body carries an OAuth `error` (RFC 6749 §5.2), by its status and code. */
 function oauthErrorAnswer(
   status: number,
@@ -499,24 +480,6 @@ function challengeAnswer(status: number, dpop: boolean, named: string | undefine
     return named !== undefined && ANSWERED_BY_CHALLENGE.has(named) ? (named as IdpAnswer) : 'unauthorized'
   }
   return named ? oauthAnswer(named) : unexplained(status)
-}
-
-/**
- * Where a redirect pointed, for the log: its origin and path, resolved
- * against the URL that answered; never its query or fragment, which may
- * carry anything (a code, a session), nor userinfo. Undefined without a
- * Location that is an http(s) URL.
- */
-function redirectTarget(location: string | null | undefined, base: unknown): string | undefined {
-  if (!location) return undefined
-  let url: URL
-  try {
-    url = new URL(location, typeof base === 'string' && base !== '' ? base : undefined)
-  } catch {
-    return undefined
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined
-  return printable(`${url.origin}${url.pathname}`, 200)
 }
 
 /** Whether an answer says its body is a document other than JSON (`text/html`, `text/plain`). */

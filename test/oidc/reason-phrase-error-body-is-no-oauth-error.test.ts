@@ -71,6 +71,8 @@ t.test('each status is read as if its body had no error; a real OAuth code still
     // Not the reason phrase of its own status: an OAuth code, unknown or not.
     [403, { error: 'token_revoked_by_policy' }, 'other_oauth_error', 'session_over'],
     [404, { error: 'Forbidden' }, 'other_oauth_error', 'session_over'],
+    // Joined as an OAuth code is: a code, whatever it spells.
+    [404, { error: 'not_found' }, 'other_oauth_error', 'session_over'],
     [403, { error: 'invalid_grant' }, 'invalid_grant', 'session_over'],
   ]
   for (const [status, body, answer, verdict] of cases) {
