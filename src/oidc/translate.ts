@@ -197,7 +197,7 @@ export function translateIdpError(
 function gatewayError(
   operation: IdpOperation,
   verdict: Verdict,
-  { answer, oauthError, status, retryAfter }: Recognized,
+  { answer, oauthError, status, retryAfter, reason }: Recognized,
   err: unknown,
 ): GatehouseError {
   switch (verdict) {
@@ -243,7 +243,7 @@ function gatewayError(
         retryAfter,
         refusesProof(answer)
           ? gatehouseError('GATEHOUSE_ERR_DPOP_PROOF_REFUSED', dpopRefusal(answer, err), err)
-          : idpUnavailable(operation, unavailableDetail(err), err),
+          : idpUnavailable(operation, unavailableDetail(err, answer, reason), err),
       )
   }
 }
@@ -272,11 +272,20 @@ const ISSUED_AHEAD =
 const ANOTHER_USER =
   "The identity provider answered the refresh with an ID token of another user than this session's (OIDC Core §12.2); nothing of it was stored or forwarded, and the log says so. Retry later."
 
-/** The client's message for a 503 the gateway made of an answer it refused itself; the catalogue's otherwise. */
-function unavailableDetail(err: unknown): string | undefined {
+/**
+ * The client's message for a 503 the gateway made of an answer it refused
+ * itself; the catalogue's otherwise. Any other answer that failed
+ * validation (a negative `expires_in`, a `token_type` never asked for, an
+ * ID token's `iss`) is the IdP's deviation, not an outage, and is said so
+ * with oauth4webapi's words for it, as the sign-in page says a login's:
+ * they name a member or claim, never its value.
+ */
+function unavailableDetail(err: unknown, answer: IdpAnswer, reason: string): string | undefined {
   if (err instanceof TokenTooLarge) return TOO_LARGE
   if (err instanceof IdTokenIssuedAhead) return ISSUED_AHEAD
   if (err instanceof RefreshedIdTokenOfAnotherUser) return ANOTHER_USER
+  if (answer === 'invalid_answer')
+    return `The identity provider's answer failed validation (${printable(reason, 200)}), so none of it was used. Retry later.`
   return undefined
 }
 
