@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { WebSocket, WebSocketServer } from 'ws'
+import { type Server, WebSocket, WebSocketServer } from 'ws'
 import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
 import { asksForNonce } from '../../dpop/upstream.js'
 import { gatehouseError, loggedAlready } from '../../errors.js'
@@ -17,8 +17,9 @@ import {
   type UpstreamErrorObserver,
   upstreamErrorCode,
 } from '../upstream-errors.js'
+import { closeTimeout, GatewaySocket } from './closing.js'
 import type { SocketLimit, SocketLimits, SocketPlace } from './limits.js'
-import { type BrokenBound, CLOSE_GRACE, closeLeg, type Leg, type SocketCloser, SocketPair } from './relay.js'
+import { type BrokenBound, closeLeg, type Leg, type SocketCloser, SocketPair } from './relay.js'
 import { browserHandshake, type PendingUpgrade, pendingUpgrade } from './upgrade.js'
 import { SocketWatch } from './watch.js'
 
@@ -90,11 +91,13 @@ export interface WebSocketObserver {
 const DEFLATE = { serverNoContextTakeover: true, clientNoContextTakeover: true } as const
 
 /**
- * `ws`'s wait for a peer's close frame, on both legs (see CLOSE_GRACE).
- * `ws` 8.23 reads `closeTimeout`; @types/ws 8.18 does not declare it yet,
- * so it is spread in rather than written in the options.
+ * `ws`'s close timer, on both legs (see `closeTimeout`). `ws` 8.23 reads
+ * `closeTimeout`; @types/ws 8.18 does not declare it yet, so it is spread
+ * in rather than written in the options.
  */
-const CLOSE_TIMEOUT: { readonly closeTimeout: number } = { closeTimeout: CLOSE_GRACE }
+const closeTimer = (pingInterval: number): { readonly closeTimeout: number } => ({
+  closeTimeout: closeTimeout(pingInterval),
+})
 
 export interface WebSocketBridgeOptions {
   readonly route: RouteConfig
@@ -131,7 +134,7 @@ export class WebSocketBridge {
   readonly #selected = new WeakMap<IncomingMessage, string>()
   /** Upstream legs whose handshake is under way. */
   readonly #dialling = new Set<WebSocket>()
-  readonly #server: WebSocketServer
+  readonly #server: Server<typeof GatewaySocket>
   readonly #pairs = new Set<SocketPair>()
   readonly #heartbeat: NodeJS.Timeout
   /** `close` has begun: a dial ended or refused now is the gateway's doing. */
@@ -144,12 +147,13 @@ export class WebSocketBridge {
     const { maxMessage, compression, pingInterval } = options.bounds
     this.#server = new WebSocketServer({
       noServer: true,
+      WebSocket: GatewaySocket,
       // Pings and pongs of the peers travel end to end (see SocketPair).
       autoPong: false,
       // `ws`'s own default is 100 MiB; a library default is not a limit.
       maxPayload: maxMessage,
       perMessageDeflate: compression ? DEFLATE : false,
-      ...CLOSE_TIMEOUT,
+      ...closeTimer(pingInterval),
       handleProtocols: (_offered, request) => this.#selected.get(request) ?? false,
     })
     this.#heartbeat = setInterval(() => {
@@ -232,15 +236,15 @@ export class WebSocketBridge {
     // The `ws` client is not undici: no instrumentation propagates for it.
     injectTraceContext(headers)
     const endServerSpan = serverSpanEnder()
-    const { maxMessage, compression } = this.#options.bounds
-    const target = new WebSocket(`${this.#upstreamOrigin}${path}`, [], {
+    const { maxMessage, compression, pingInterval } = this.#options.bounds
+    const target = new GatewaySocket(`${this.#upstreamOrigin}${path}`, [], {
       headers,
       autoPong: false,
       maxPayload: maxMessage,
       // `ws` offers permessage-deflate unless told not to: an upstream could
       // then send a megabyte of deflated zeros that inflates a thousandfold.
       perMessageDeflate: compression ? DEFLATE : false,
-      ...CLOSE_TIMEOUT,
+      ...closeTimer(pingInterval),
       ...tlsConnectOptions(this.#options.route.tls),
     })
     this.#dialling.add(target)
@@ -320,6 +324,7 @@ export class WebSocketBridge {
       target.terminate()
     })
     target.once('upgrade', (response) => {
+      target.runsOn(response.socket)
       // RFC 9449 §9: a server may send its next nonce with any answer.
       proof?.remember(response.headers)
       // `ws` was given no subprotocols, and the header offering them is
@@ -340,6 +345,7 @@ export class WebSocketBridge {
       if (selected !== undefined) this.#selected.set(request.raw, selected)
       reply.hijack()
       this.#server.handleUpgrade(request.raw, upgrade.socket, upgrade.head, (source) => {
+        source.runsOn(upgrade.socket)
         endServerSpan?.(101)
         // The pair closes the upstream's leg with the browser's from now on.
         upgrade.socket.off('close', abandoned)
@@ -351,8 +357,10 @@ export class WebSocketBridge {
   /**
    * Closes every socket: the gateway is going away (RFC 6455 §7.4.1's
    * 1001), both legs told at once. Resolves once every leg has closed: a
-   * peer that has not answered within CLOSE_GRACE is dropped (RFC 6455
-   * §7.1.1 leaves the TCP close to the server after a reasonable wait).
+   * peer that has not answered within CLOSE_GRACE of the close frame's
+   * being written, or stopped taking what was queued ahead of it, is
+   * dropped (GatewaySocket; RFC 6455 §7.1.1 leaves the TCP close to the
+   * server after a reasonable wait).
    */
   async close(): Promise<void> {
     clearInterval(this.#heartbeat)

@@ -38,16 +38,6 @@ export const FRAME_HIGH_WATER_MARK = 4096
  */
 const AFTER_PAUSE = 1024 * 1024 // 1 MiB
 
-/**
- * How long a peer sent a close frame has to answer with its own before its
- * connection is dropped (`ws`'s `closeTimeout`, 30 s by default): a round
- * trip or two for a peer still reading. One that is not (a laptop asleep,
- * a frozen tab, a close frame queued behind data it never read) was waited
- * for 30 s, holding a shutdown's drain to its end and the socket's place
- * under the limits as long.
- */
-export const CLOSE_GRACE = 2_000 // 2 s
-
 /** Closes both legs of a socket with `code` (see `SocketPair.close`). */
 export type SocketCloser = (code: number, reason: string) => void
 
@@ -61,7 +51,7 @@ export type BrokenBound = 'message_too_large' | 'dead_peer' | 'protocol_error'
  * Beats in a row without a sign of life that make a leg dead: one could be
  * a single stall of the gateway's event loop, two are a peer that is gone.
  */
-const DEAD_AFTER = 2
+export const DEAD_AFTER = 2
 
 /** RFC 6455 §7.4.1: "a message that is too big for it to process". */
 export const CLOSE_TOO_BIG = 1009
@@ -241,7 +231,7 @@ export class SocketPair {
       this.#options.log.debug({ leg: from.name, err }, 'websocket error')
     })
     // A failed leg is not read, so it would not see its peer hang up
-    // before `ws`'s close timer: it goes once the other leg has closed.
+    // before its grace runs out: it goes once the other leg has closed.
     source.on('close', (code, reason) => (to.failed ? target.terminate() : closeLike(target, code, reason)))
   }
 
@@ -299,7 +289,7 @@ function leg(name: Leg, socket: WebSocket): LegState {
 /**
  * Starts `socket`'s closing handshake. The relay may have paused it; its
  * peer's close frame must still be read (RFC 6455 §5.5.1), or the handshake
- * ends only when `ws`'s close timer destroys the socket, as a 1006.
+ * ends only when its grace runs out (GatewaySocket), as a 1006.
  */
 export function closeLeg(socket: WebSocket, code?: number, reason?: string | Buffer): void {
   socket.resume()

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
-import { CLOSE_GRACE } from '../../../src/proxy/websocket/relay.js'
+import { CLOSE_GRACE } from '../../../src/proxy/websocket/closing.js'
 import { route } from '../../helpers/gateway.js'
 import { type Stack, startStack } from '../../helpers/stack.js'
 import { closed, openSocket, wsUpstream, wsUrl } from '../../helpers/websocket.js'
