@@ -1,5 +1,6 @@
 import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { TLSSocket } from 'node:tls'
 import { WebSocket } from 'ws'
 import { DEAD_AFTER } from './relay.js'
 
@@ -59,16 +60,16 @@ export class GatewaySocket extends WebSocket {
 
 /**
  * A leg from the moment its close frame is queued: dropped once nothing
- * has gone either way on its connection for one to two CLOSE_GRACEs while
- * the frame waits behind what its peer has not taken (a peer that reads
- * nothing: within two graces of the close), or once the handshake has not
- * completed within CLOSE_GRACE of the frame's being written; `ws`'s close
- * timer (`closeTimeout`) bounds the whole. The stall is Node's idle timeout
- * on the connection: a message is one write, which `bufferedAmount` counts
- * whole until the kernel has taken its last byte, and Node alone sees the
- * kernel take a part of it. It looks for that progress only when its time
- * is up, measured from the start of the write, so the first time may pass
- * on what the kernel took before the close.
+ * has gone either way on its (plain TCP) connection for one to two
+ * CLOSE_GRACEs while the frame waits behind what its peer has not taken (a
+ * peer that reads nothing: within two graces of the close), or once the
+ * handshake has not completed within CLOSE_GRACE of the frame's being
+ * written; `ws`'s close timer (`closeTimeout`) bounds the whole. The stall
+ * is Node's idle timeout on the connection: a message is one write, which
+ * `bufferedAmount` counts whole until the kernel has taken its last byte,
+ * and Node alone sees the kernel take a part of it. It looks for that
+ * progress only when its time is up, measured from the start of the write,
+ * so the first time may pass on what the kernel took before the close.
  */
 class ClosingLeg {
   readonly #socket: WebSocket
@@ -84,8 +85,14 @@ class ClosingLeg {
       this.#answer()
       return
     }
-    connection.setTimeout(CLOSE_GRACE)
-    connection.once('timeout', this.#stalled)
+    // On a TLS connection (a wss:// upstream) Node sees none of the kernel's
+    // taking a part of a write, nor a write completing until all queued
+    // has gone: a reader taking a backlog slowly would look stalled, and
+    // only the close timer bounds it.
+    if (!(connection instanceof TLSSocket)) {
+      connection.setTimeout(CLOSE_GRACE)
+      connection.once('timeout', this.#stalled)
+    }
     // The relay sends nothing on a closing leg, so `bufferedAmount` only
     // falls, to 0 once the close frame has been written. Its falling has no
     // event of its own: `drain` comes only after a write the socket refused

@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import type { IncomingMessage } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
 import { CLOSE_GRACE } from '../../../src/proxy/websocket/closing.js'
+import { makePki } from '../../helpers/certificates.js'
 import { route } from '../../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../../helpers/login.js'
 import { startStack } from '../../helpers/stack.js'
@@ -16,31 +18,41 @@ const SIZE = 18 * MiB
 const TAIL = 8 * MiB
 /**
  * Between two reads of at most 64 KiB (one TCP read of Node's): about
- * 3 MiB/s, so the 10 MiB before TAIL take some 3 s, longer than
- * CLOSE_GRACE, while the gateway sees its buffer shrink many times a grace.
+ * 2 MiB/s, so the 10 MiB before TAIL take some 5 s, longer than two
+ * graces (the most a reader that takes nothing is given), while the kernel
+ * takes a part of what the gateway writes several times a grace.
  */
-const PACE = 20 // ms
+const PACE = 30 // ms
 /** Longest the test waits for a close; ws's own close timer is 30 s. */
 const BOUND = 30_000 // ms
 
 /**
  * A signed-in browser's socket on a route to a real `ws` upstream that
- * takes messages of SIZE, with each peer's own connection, on which the
- * test reads one TCP read at a time.
+ * takes messages of SIZE, over wss when `tls`, with each peer's own
+ * connection, on which the test reads one read at a time.
  */
-async function bridged(t: Test) {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 2 * SIZE })
-  await once(wss, 'listening')
+async function bridged(t: Test, tls: boolean) {
+  const pki = tls ? makePki(t) : undefined
+  const issued = pki?.issue('live')
+  const server = issued ? createHttpsServer({ cert: issued.cert, key: issued.key }) : createHttpServer()
+  const wss = new WebSocketServer({ server, maxPayload: 2 * SIZE })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const connected = once(wss, 'connection') as Promise<[WebSocket, IncomingMessage]>
-  const upstreamUrl = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`
+  const upstreamUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`
   const stack = await startStack(t, {
-    routes: () => [route('/live', upstreamUrl, { websocket: { maxMessage: 32 * MiB } })],
+    routes: () => [
+      route('/live', upstreamUrl, {
+        websocket: { maxMessage: 32 * MiB },
+        ...(pki && { tls: { ca: { file: pki.ca.certFile } } }),
+      }),
+    ],
     gateway: { websocketRecheck: 100 },
   })
   t.teardown(async () => {
     await stack.close()
     for (const client of wss.clients) client.terminate()
-    await new Promise((resolve) => wss.close(resolve))
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
   })
   const { jar } = await login(stack.gateway.url)
   const browser = new WebSocket(`${stack.gateway.url.replace(/^http/, 'ws')}/live/feed`, {
@@ -76,10 +88,10 @@ function readOnce(socket: WebSocket, connection: Socket): Promise<number> {
 }
 
 /**
- * A reader slow but steady: one read every PACE ms until no more than
+ * A reader slow but steady: one read every `pace` ms until no more than
  * TAIL of `left` bytes remain, then the rest at full speed.
  */
-function readSlowly(socket: WebSocket, connection: Socket, left: number): void {
+function readSlowly(socket: WebSocket, connection: Socket, left: number, pace: number): void {
   const onData = (chunk: Buffer) => {
     left -= chunk.length
     if (left <= TAIL) {
@@ -87,7 +99,7 @@ function readSlowly(socket: WebSocket, connection: Socket, left: number): void {
       return
     }
     socket.pause()
-    setTimeout(() => socket.resume(), PACE)
+    setTimeout(() => socket.resume(), pace)
   }
   connection.on('data', onData)
   socket.resume()
@@ -109,14 +121,17 @@ const hashOf = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 // moment it closed the leg (`ws`'s close timer), not from when the frame
 // was written: a peer reading, only slowly, what was queued ahead of it
 // was dropped (1006) before it could see the frame at all.
-for (const [sender, reader] of [
-  ['browser', 'upstream'],
-  ['upstream', 'browser'],
+for (const { sender, reader, tls } of [
+  { sender: 'browser', reader: 'upstream', tls: false },
+  { sender: 'upstream', reader: 'browser', tls: false },
+  // Node sees nothing of a TLS write until it completes: the close timer
+  // alone bounds the wait (closing.ts).
+  { sender: 'browser', reader: 'upstream', tls: true },
 ] as const) {
   t.test(
-    `a session that ends while the ${reader} slowly reads more than a grace of data reaches it as 4401, not a drop`,
+    `a session that ends while the ${reader} slowly reads more than a grace of data${tls ? ' over TLS' : ''} reaches it as 4401, not a drop`,
     async (t) => {
-      const { stack, jar, legs, connections } = await bridged(t)
+      const { stack, jar, legs, connections } = await bridged(t, tls)
       const message = randomBytes(SIZE)
       legs[reader].pause()
       let data: Buffer | undefined
@@ -137,7 +152,8 @@ for (const [sender, reader] of [
       // gateway has closed both legs by then.
       const { code: senderCode, at: closedAt } = await senderEnd
       t.equal(senderCode, 4401, `the ${sender} is told the session ended`)
-      readSlowly(legs[reader], connections[reader], SIZE - first)
+      // A TLS read is one record of 16 KiB, a TCP read up to 64 KiB.
+      readSlowly(legs[reader], connections[reader], SIZE - first, tls ? PACE / 4 : PACE)
       const { code, at } = await readerEnd
       t.equal(code, 4401, `the ${reader} hears the close frame behind its data, and answers it`)
       t.ok(
