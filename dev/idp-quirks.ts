@@ -58,6 +58,12 @@ export interface DevIdpQuirks {
    */
   readonly discoveryDocument?: (document: Record<string, unknown>) => Record<string, unknown>
   /**
+   * The JWKS as served, from the one oidc-provider wrote, asked at each
+   * fetch: an OP that rotates a signing key in while clients hold its
+   * previous JWKS.
+   */
+  readonly jwksDocument?: (jwks: { keys: Record<string, unknown>[] }) => { keys: Record<string, unknown>[] }
+  /**
    * Refresh answers without an `id_token`: OIDC Core §12.2 makes it optional
    * there, and the session keeps the login's, which then outlives its `exp`.
    */
@@ -184,6 +190,8 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
     }
     if (quirks.discoveryDocument && ctx.path === '/.well-known/openid-configuration' && ctx.status === 200)
       ctx.body = quirks.discoveryDocument(ctx.body as Record<string, unknown>)
+    if (quirks.jwksDocument && ctx.path === '/jwks' && ctx.status === 200)
+      ctx.body = quirks.jwksDocument(ctx.body as { keys: Record<string, unknown>[] })
     if (ctx.path !== '/token' || typeof ctx.body !== 'object' || ctx.body === null) return
     const body = ctx.body as TokenBody
     if (quirks.unauthorizedClientForBadCredentials && body.error === 'invalid_client') {

@@ -374,7 +374,7 @@ export const logCatalogue = {
   GATEHOUSE_BACKCHANNEL_LOGOUT_UNVERIFIED: {
     level: 'warn',
     message:
-      "A back-channel logout token came while the identity provider's keys could not be fetched. The IdP was answered 503; the gateway holds the token, unverified and bounded, and verifies and carries it out once the keys can be read.",
+      "A back-channel logout token came while the identity provider's keys could not be fetched, or signed with a key missing from a JWKS fetched too recently to fetch again. The IdP was answered 503; the gateway holds the token, unverified and bounded, and verifies and carries it out once the keys can be read.",
   },
   GATEHOUSE_BACKCHANNEL_LOGOUT_LOST: {
     level: 'error',

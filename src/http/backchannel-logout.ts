@@ -200,9 +200,10 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     } catch (err) {
       // The IdP gets its 503 with Retry-After, but oidc-provider and
       // Keycloak send a logout token once, whatever the answer: held as it
-      // came, the token is verified once the keys can be read, and only
-      // then carried out.
-      if (unreachable(err) && named[0])
+      // came, the token is verified once the keys can be read (or read
+      // again, for a kid rotated in just after they were), and only then
+      // carried out.
+      if ((unreachable(err) || awaitingKey(err)) && named[0])
         held.hold({
           token,
           issuer: named[0].registration.issuer,
@@ -412,4 +413,13 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
  */
 function unreachable(err: unknown): boolean {
   return isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE' && err.retryAfter === undefined
+}
+
+/**
+ * The token's `kid` is missing from a JWKS fetched too recently to fetch
+ * again (logout-token.ts): a key the IdP rotated in just after the gateway
+ * read its keys for another token. Its `Retry-After` is jose's cooldown.
+ */
+function awaitingKey(err: unknown): boolean {
+  return isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE' && err.retryAfter !== undefined
 }
