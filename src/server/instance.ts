@@ -1,3 +1,4 @@
+import { createServer, type RequestListener, type ServerOptions } from 'node:http'
 import fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -8,6 +9,7 @@ import type { GatehouseConfig } from '../config/types.js'
 import { answerClientError } from './client-errors.js'
 import { frameworkError } from './error-handler.js'
 import { loggerOptions, requestLogger } from './logger.js'
+import { inTurn } from './pipelined-requests.js'
 import { nextRequestId } from './request-id.js'
 
 export interface InstanceOptions {
@@ -50,8 +52,30 @@ export function createInstance(config: GatehouseConfig, options: InstanceOptions
     return503OnClosing: false,
     frameworkErrors: frameworkError,
     clientErrorHandler: answerClientError,
-    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
+    serverFactory: options.serverFactory ?? ownServer,
   }) as unknown as FastifyInstance
+}
+
+/** What `fastify()` passes a server factory of the options below, with its defaults. */
+interface FastifyServerSettings {
+  readonly http?: ServerOptions
+  readonly keepAliveTimeout: number
+  readonly requestTimeout: number
+  readonly connectionTimeout: number
+}
+
+/**
+ * The server of an app that is not mounted on a `GatewayListener`, made as
+ * Fastify makes its own, but serving each connection's requests one at a
+ * time (`inTurn`, pipelined-requests.ts).
+ */
+const ownServer: FastifyServerFactory = (handler, fastifyOptions) => {
+  const options = fastifyOptions as unknown as FastifyServerSettings
+  const server = createServer(options.http ?? {}, inTurn(handler as RequestListener))
+  server.keepAliveTimeout = options.keepAliveTimeout
+  server.requestTimeout = options.requestTimeout
+  server.setTimeout(options.connectionTimeout)
+  return server
 }
 
 /**

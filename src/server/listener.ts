@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyServerFactory } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
 import { refusedBehindAnAnswer } from '../proxy/websocket/pipelined.js'
 import { connectionsCheckingInterval } from './instance.js'
+import { inTurn } from './pipelined-requests.js'
 
 /**
  * What a Fastify app needs to be mounted on a `GatewayListener`: it is
@@ -30,7 +31,7 @@ export function mount(): Mount {
   let handler: RequestListener | undefined
   return {
     serverFactory: (h) => {
-      handler = h as RequestListener
+      handler = inTurn(h as RequestListener)
       // Never listens: it carries the app's event listeners, and a request
       // a listener hands back (`emit('request')`) reaches the app.
       return createServer(handler)
