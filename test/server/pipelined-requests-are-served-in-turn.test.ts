@@ -166,3 +166,24 @@ t.test('a request that waited its turn is served in its own async context, not t
   })
   t.same(contexts, [undefined, undefined], "neither request sees another's context")
 })
+
+t.test("Node still counts an answer's unsent bytes through the hook inTurn leans on", async (t) => {
+  // inTurn stops Node reading a connection whose requests wait through
+  // `_onPendingData`, a private member of each ServerResponse; were a Node
+  // release to drop it, the waiting would go on but the reading would not
+  // stop, and a pipelining client could fill the memory again.
+  let hook: unknown
+  const server = createServer((_req, res) => {
+    hook = (res as unknown as { _onPendingData?: unknown })._onPendingData
+    res.end('.')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const { port } = server.address() as AddressInfo
+  const res = await fetch(`http://127.0.0.1:${port}/`)
+  await res.text()
+  t.equal(typeof hook, 'function', 'ServerResponse#_onPendingData is there to count with')
+})
