@@ -1,12 +1,11 @@
 import { exportJWK, generateKeyPair } from 'jose'
 import t from 'tap'
+import { awaitedLog } from '../helpers/awaited-log.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { CLIENT_ID, route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { signLogoutToken } from '../helpers/logout.js'
 import { startStack } from '../helpers/stack.js'
-
-type Line = Record<string, unknown>
 
 /**
  * An IdP that rotates a signing key in and signs a logout token with it at
@@ -25,8 +24,7 @@ t.test('a logout token signed with a key rotated in just after a JWKS fetch is c
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...newPublic } = await exportJWK(newKey)
   const rotatedIn = { ...newPublic, kid: 'new-key', alg: 'RS256', use: 'sig' }
   let rotated = false
-  const lines: Line[] = []
-  const waiters = new Set<{ match: (line: Line) => boolean; resolve: (line: Line) => void }>()
+  const { lines, logStream, logged } = awaitedLog()
   const { idp, gateway } = await startStack(t, {
     idp: {
       signingKey: published,
@@ -35,27 +33,9 @@ t.test('a logout token signed with a key rotated in just after a JWKS fetch is c
     backchannelLogout: true,
     routes: (upstream) => [route('/api/orders', upstream)],
     config: { logLevel: 'info' },
-    gateway: {
-      logStream: {
-        write: (text: string) => {
-          const line = JSON.parse(text) as Line
-          lines.push(line)
-          for (const waiter of [...waiters])
-            if (waiter.match(line)) {
-              waiters.delete(waiter)
-              waiter.resolve(line)
-            }
-        },
-      },
-    },
+    gateway: { logStream },
   })
   const base = gateway.url
-  const logged = (match: (line: Line) => boolean) =>
-    new Promise<Line>((resolve) => {
-      const found = lines.find(match)
-      if (found) resolve(found)
-      else waiters.add({ match, resolve })
-    })
   const post = (token: string) =>
     jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, {
       method: 'POST',

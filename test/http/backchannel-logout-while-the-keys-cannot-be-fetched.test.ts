@@ -1,12 +1,11 @@
 import { exportJWK, generateKeyPair, type JWTPayload } from 'jose'
 import t, { type Test } from 'tap'
+import { awaitedLog } from '../helpers/awaited-log.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { CLIENT_ID, route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { signLogoutToken } from '../helpers/logout.js'
 import { startStack } from '../helpers/stack.js'
-
-type Line = Record<string, unknown>
 
 /**
  * A logout token that came while the issuer's JWKS could not be fetched
@@ -19,35 +18,15 @@ type Line = Record<string, unknown>
 async function setup(t: Test) {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true })
   const jwk = { ...(await exportJWK(privateKey)), kid: 'idp-key', alg: 'RS256', use: 'sig' }
-  const lines: Line[] = []
-  const waiters = new Set<{ match: (line: Line) => boolean; resolve: (line: Line) => void }>()
+  const { lines, logStream, logged } = awaitedLog()
   const { idp, gateway } = await startStack(t, {
     idp: { signingKey: jwk },
     backchannelLogout: true,
     routes: (upstream) => [route('/api/orders', upstream)],
     config: { logLevel: 'info' },
-    gateway: {
-      logStream: {
-        write: (text: string) => {
-          const line = JSON.parse(text) as Line
-          lines.push(line)
-          for (const waiter of [...waiters])
-            if (waiter.match(line)) {
-              waiters.delete(waiter)
-              waiter.resolve(line)
-            }
-        },
-      },
-    },
+    gateway: { logStream },
   })
   const base = gateway.url
-  /** The first line `match` takes, written already or yet to be. */
-  const logged = (match: (line: Line) => boolean) =>
-    new Promise<Line>((resolve) => {
-      const found = lines.find(match)
-      if (found) resolve(found)
-      else waiters.add({ match, resolve })
-    })
   const sign = (claims: JWTPayload, key: CryptoKey = privateKey) =>
     signLogoutToken({ issuer: idp.issuer, audience: CLIENT_ID, key, kid: 'idp-key' }, claims)
   const post = (token: string) =>
