@@ -208,6 +208,21 @@ function workersOf(pid: number): number[] {
   return children.split(' ').filter(Boolean).map(Number)
 }
 
+/**
+ * Resolves once `read()` has at least `lines` lines (bounded). nginx writes
+ * a request's access-log line after it has sent the answer, so a client can
+ * hold the answer before the line is there: on a loaded machine a test that
+ * counted token requests right after `answerTokenRequests` counted its last
+ * probe's line as the gateway's refresh.
+ */
+async function untilLogged(read: () => string[], lines: number): Promise<void> {
+  const end = Date.now() + 10_000
+  while (read().length < lines) {
+    if (Date.now() > end) throw new Error(`nginx's access log has fewer than ${lines} lines after 10 s`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
 /** Resolves once none of `pids` runs (bounded). */
 async function untilExited(pids: readonly number[]): Promise<void> {
   const end = Date.now() + 10_000
@@ -220,24 +235,27 @@ async function untilExited(pids: readonly number[]): Promise<void> {
 
 /**
  * Polls the token endpoint until nginx gives `canned`, or, with `undefined`,
- * until it no longer gives `previous`: the portal answers again.
+ * until it no longer gives `previous`: the portal answers again. Resolves
+ * with the number of probes answered, each of which nginx logs.
  */
 async function untilTokenEndpoint(
   issuer: string,
   canned: CannedTokenAnswer | undefined,
   previous: CannedTokenAnswer | undefined,
-): Promise<void> {
+): Promise<number> {
   const url = new URL('oauth2/token', issuer)
   const end = Date.now() + 10_000
   const gives = (answer: CannedTokenAnswer | undefined, status: number, body: string) =>
     answer !== undefined && status === answer.status && body === answer.body
   let last = 'no answer yet'
+  let answered = 0
   while (Date.now() < end) {
     let response: Response
     let body: string
     try {
       response = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(5_000) })
       body = await response.text()
+      answered++
     } catch (err) {
       // The worker SIGHUP replaces closes the kept-alive connection this
       // loop's last request went on: a reset, then a new connection.
@@ -245,7 +263,8 @@ async function untilTokenEndpoint(
       await new Promise((r) => setTimeout(r, 50))
       continue
     }
-    if (canned ? gives(canned, response.status, body) : !gives(previous, response.status, body)) return
+    if (canned ? gives(canned, response.status, body) : !gives(previous, response.status, body))
+      return answered
     last = `${response.status} ${body.slice(0, 200)}`
     await new Promise((r) => setTimeout(r, 50))
   }
@@ -352,12 +371,13 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
   const resourceServer: oauth.Client = { client_id: 'orders-api' }
 
   let canned: CannedTokenAnswer | undefined
+  const accessLog = () => {
+    const file = join(dir, 'access.log')
+    return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []
+  }
   return {
     issuer,
-    accessLog() {
-      const file = join(dir, 'access.log')
-      return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []
-    },
+    accessLog,
     async refreshTokens() {
       const out = await cli('search', '--where', '_type=refresh_token')
       const sessions = JSON.parse(out || '[]') as Record<string, unknown>[]
@@ -371,8 +391,9 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
       writeFileSync(join(dir, TOKEN_ENDPOINT_CONF), answer ? cannedTokenAnswer(answer) : '')
       // SIGHUP: nginx reads its configuration again and replaces its worker.
       const replaced = workersOf(nginx!.pid!)
+      const logged = accessLog().length
       process.kill(nginx!.pid!, 'SIGHUP')
-      await untilTokenEndpoint(issuer, answer, canned)
+      const probes = await untilTokenEndpoint(issuer, answer, canned)
       // The old worker serves the connections it holds, with the old
       // configuration, until its master tells it to quit, 100 ms after the
       // new one starts (ngx_process_cycle.c), and then finishes what it
@@ -381,6 +402,8 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
       // one and the portal behind it (a suite run: 200 and new tokens where
       // the canned refusal was due).
       await untilExited(replaced)
+      // The probes' lines are in the log before the caller counts what follows.
+      await untilLogged(accessLog, logged + probes)
       canned = answer
     },
     async deleteSessions(ids) {
