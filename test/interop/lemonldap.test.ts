@@ -122,6 +122,12 @@ async function lane(t: Test): Promise<void> {
   t.test('an OAuth error the token endpoint gives in another shape ends the session with 401', (t) =>
     errorsInOtherShapes(t, lane),
   )
+  t.test('an online refresh token serves a storm with one refresh and ends with the SSO session', (t) =>
+    onlineRefreshToken(t, lane),
+  )
+  t.test('a code LemonLDAP::NG refuses is named on the sign-in page, not as an outage', (t) =>
+    refusedCode(t, lane),
+  )
 }
 
 interface Lane {
@@ -445,4 +451,129 @@ async function errorsInOtherShapes(t: Test, lane: Lane): Promise<void> {
       t.equal((await counted('unavailable')) - unavailableBefore, 0, 'and not as an outage')
     })
   }
+}
+
+/** Calls `/api/orders` `n` times at once from the page: each answer's status, with its error if it has one. */
+function burst(page: Page, n: number): Promise<string[]> {
+  return page.evaluate(
+    (n) =>
+      Promise.all(
+        Array.from({ length: n }, async () => {
+          const response = await fetch('/api/orders', { headers: { 'x-csrf': '1' } })
+          if (response.ok) return String(response.status)
+          return `${response.status} ${((await response.json()) as { error?: string }).error}`
+        }),
+      ),
+    n,
+  )
+}
+
+/**
+ * Without `prompt=consent` LemonLDAP::NG drops `offline_access` (OIDC Core
+ * §11) and issues an online refresh token, tied to its SSO session: it
+ * refreshes like the offline one until the user signs out at the OP, and
+ * is then refused with `400 invalid_grant`.
+ */
+async function onlineRefreshToken(t: Test, lane: Lane): Promise<void> {
+  const { op, base, clock } = lane
+  const user = { login: 'msmith', password: 'msmith' }
+  const context = await lane.browser.newContext()
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  // auth.loginParams passes prompt through, in place of the configured consent.
+  await page.goto(`${base}/auth/login?prompt=login`)
+  await page.locator('input[name="user"]').waitFor()
+  await page.fill('input[name="user"]', user.login)
+  await page.fill('input[name="password"]', user.password)
+  const back = page.waitForURL((url) => url.origin === base, { timeout: 15_000 })
+  await page.click('button[type="submit"]')
+  // This user's consent is kept from an earlier test, or asked for now.
+  const consent = page.locator('button.positive')
+  await Promise.race([
+    back,
+    consent.waitFor({ timeout: 15_000 }).then(
+      () => consent.click(),
+      () => {},
+    ),
+  ])
+  await back
+  const me = await page.evaluate(async () => {
+    const response = await fetch('/auth/user', { headers: { 'x-csrf': '1' } })
+    return { status: response.status, body: await response.text() }
+  })
+  t.equal(me.status, 200, 'signed in', { body: me.body, op: op.log().slice(-2_000) })
+  t.match(JSON.parse(me.body), { sub: user.login, refreshable: true }, 'with a refresh token')
+
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  const counted = (outcome: string) =>
+    metric(lane.metricsPort, 'gatehouse_token_refreshes_total', `outcome="${outcome}"`)
+  let before = tokenCalls(op).length
+  const statuses = await burst(page, 50)
+  t.same(new Set(statuses), new Set(['200']), '50 calls on an expired access token all get 200')
+  t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 200'], 'with one refresh at the OP')
+
+  // The user signs out at LemonLDAP::NG itself, as from another application.
+  // LemonLDAP::NG's own logout link: its SSO session ends when the page has loaded.
+  await page.goto(`${op.issuer}?logout=1`)
+  await page.goto(`${base}/`)
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  const [endedBefore, unavailableBefore] = [await counted('invalid_grant'), await counted('unavailable')]
+  before = tokenCalls(op).length
+  const after = await burst(page, 10)
+  // A call the browser sent once the refusal had ended the session finds none.
+  t.ok(
+    after.every((answer) => answer === '401 session_expired' || answer === '401 unauthenticated'),
+    'every call gets 401 once the SSO session is over',
+    { after },
+  )
+  t.ok(after.includes('401 session_expired'), 'the ones that waited on the refresh saying the session ended')
+  t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 400'], 'after one refresh the OP refused')
+  t.equal((await counted('invalid_grant')) - endedBefore, 1, 'counted as invalid_grant')
+  t.equal((await counted('unavailable')) - unavailableBefore, 0, 'and not as an outage')
+}
+
+/**
+ * LemonLDAP::NG answers a code it does not know (forged, already used or
+ * past its 60 s) with `400 invalid_grant`: the sign-in page says the IdP
+ * refused the login, and names the error.
+ */
+async function refusedCode(t: Test, lane: Lane): Promise<void> {
+  const { op, base } = lane
+  const context = await lane.browser.newContext()
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  // Hold the OP's redirect to the callback, to send another code instead.
+  let callback: URL | undefined
+  await page.route(`${op.issuer}oauth2/authorize**`, async (route) => {
+    const response = await route.fetch({ maxRedirects: 0 })
+    const location = response.headers().location
+    if (location?.startsWith(`${base}/auth/callback`)) {
+      callback = new URL(location)
+      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'held' })
+    } else await route.fulfill({ response })
+  })
+  await page.goto(`${base}/auth/login`)
+  await page.locator('input[name="user"]').waitFor()
+  await page.fill('input[name="user"]', DEMO_USER.login)
+  await page.fill('input[name="password"]', DEMO_USER.password)
+  await page.click('button[type="submit"]')
+  const consent = page.locator('button.positive')
+  const held = page.waitForFunction(() => document.body?.textContent === 'held', undefined, {
+    timeout: 15_000,
+  })
+  await Promise.race([
+    held,
+    consent.waitFor({ timeout: 15_000 }).then(
+      () => consent.click(),
+      () => {},
+    ),
+  ])
+  await held
+  if (!t.ok(callback, 'the OP sent the browser back with a code')) return
+  callback!.searchParams.set('code', 'a-code-the-op-never-issued')
+  const before = tokenCalls(op).length
+  const answer = await page.goto(callback!.href)
+  t.equal(answer?.status(), 400, 'the callback answers 400')
+  t.match(await page.textContent('body'), /refused the login \(invalid_grant\)/, "naming the IdP's error")
+  t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 400'], 'which the OP gave the code exchange')
 }
