@@ -17,7 +17,10 @@ export interface LemonLdapClient {
 }
 
 export interface LemonLdapOptions {
-  /** The relying party registered for Gatehouse: confidential, offline access allowed, PKCE required. */
+  /**
+   * The relying party registered for Gatehouse: confidential, offline
+   * access allowed, PKCE required, the client-credentials grant allowed.
+   */
   readonly client: LemonLdapClient
   /** Access-token lifetime in seconds (`oidcRPMetaDataOptionsAccessTokenExpiration`). */
   readonly accessTokenTtl: number
@@ -85,6 +88,8 @@ export function portalConfig(dir: string, port: number, options: LemonLdapOption
         oidcRPMetaDataOptionsRefreshToken: 1,
         oidcRPMetaDataOptionsAllowOffline: 1,
         oidcRPMetaDataOptionsRequirePKCE: 1,
+        // For token: client routes; without it the grant is 400 unauthorized_client.
+        oidcRPMetaDataOptionsAllowClientCredentialsGrant: 1,
       },
       'orders-api': {
         oidcRPMetaDataOptionsClientID: 'orders-api',

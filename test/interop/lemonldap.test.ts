@@ -85,6 +85,8 @@ async function lane(t: Test): Promise<void> {
         issuer: op.issuer,
         routes: [
           route('/api/orders', upstream.url),
+          route('/api/reports', upstream.url, { token: 'client', anonymous: true, scopes: ['reports'] }),
+          route('/api/unscoped', upstream.url, { token: 'client', anonymous: true }),
           route('/demo/metrics', `http://127.0.0.1:${metricsPort}`, {
             token: 'none',
             rewritePath: '/metrics',
@@ -127,6 +129,9 @@ async function lane(t: Test): Promise<void> {
   )
   t.test('a code LemonLDAP::NG refuses is named on the sign-in page, not as an outage', (t) =>
     refusedCode(t, lane),
+  )
+  t.test('client credentials: a token for a route with scopes, invalid_scope named for one without', (t) =>
+    clientCredentials(t, lane),
   )
 }
 
@@ -576,4 +581,39 @@ async function refusedCode(t: Test, lane: Lane): Promise<void> {
   t.equal(answer?.status(), 400, 'the callback answers 400')
   t.match(await page.textContent('body'), /refused the login \(invalid_grant\)/, "naming the IdP's error")
   t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 400'], 'which the OP gave the code exchange')
+}
+
+/**
+ * LemonLDAP::NG grants a client-credentials token for the scopes asked, and
+ * refuses a request that asks for none with `400 invalid_scope` (RFC 6749
+ * §4.4.2 makes `scope` optional): the route says so, and asks again only
+ * after REFUSAL_MEMORY.
+ */
+async function clientCredentials(t: Test, lane: Lane): Promise<void> {
+  const { op, base } = lane
+  let before = tokenCalls(op).length
+  const scoped = await Promise.all(
+    Array.from({ length: 10 }, () => fetch(`${base}/api/reports`, { headers: { 'x-csrf': '1' } })),
+  )
+  t.same(
+    scoped.map((r) => r.status),
+    Array(10).fill(200),
+    'a route with scopes gets a client token',
+  )
+  t.match(
+    await scoped[0]!.json(),
+    { token: { client_id: CLIENT_ID, scope: 'reports' } },
+    'one the OP says is active, for the scopes asked',
+  )
+  t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 200'], 'fetched once')
+
+  before = tokenCalls(op).length
+  const unscoped = await Promise.all(
+    Array.from({ length: 2 }, () => fetch(`${base}/api/unscoped`, { headers: { 'x-csrf': '1' } })),
+  )
+  for (const response of unscoped) {
+    t.equal(response.status, 403, 'a route without scopes is refused')
+    t.match(await response.json(), { error: 'client_token_refused', message: /\(invalid_scope\)/ })
+  }
+  t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 400'], 'after one request the OP refused')
 }
