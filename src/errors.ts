@@ -327,6 +327,16 @@ export const logCatalogue = {
     level: 'info',
     message: 'The session store is reachable again, after an outage of the given duration.',
   },
+  GATEHOUSE_STORE_EVICTION: {
+    level: 'warn',
+    message:
+      'Redis may evict keys under memory pressure (a maxmemory and a maxmemory-policy other than noeviction): a refresh lock, session or rotated refresh token it evicts can replay a refresh token or sign a user out.',
+  },
+  GATEHOUSE_STORE_EVICTION_UNCHECKED: {
+    level: 'info',
+    message:
+      "Redis's maxmemory-policy could not be read with INFO memory, so whether it may evict keys is unknown.",
+  },
   GATEHOUSE_TOKEN_LIFETIME_ASSUMED: {
     level: 'warn',
     message: 'A token response had no usable expires_in, so the token lifetime was assumed.',

@@ -306,7 +306,12 @@ export class Lasting {
       reportSessionCache(stores.sessions, log)
       if (stores.redis) {
         const { logAvailability } = await import('../redis/availability.js')
-        lasting.#unwatchStore = logAvailability(stores.redis, log, config.session.store.display)
+        const { watchEviction } = await import('../redis/eviction.js')
+        const target = config.session.store.display
+        const unwatch = [logAvailability(stores.redis, log, target), watchEviction(stores.redis, log, target)]
+        lasting.#unwatchStore = () => {
+          for (const stop of unwatch) stop()
+        }
       }
     }
     return lasting

@@ -29,13 +29,14 @@ let counter = 0
 
 /**
  * A real redis-server for one test file, on a free port, with an
- * append-only file so a kill and restart keeps its data; or, when
- * REDIS_URL is set, that server with a unique prefix (and no fault
+ * append-only file so a kill and restart keeps its data, and `args` after
+ * the helper's own; or, when REDIS_URL is set and no `args` are given, that server with a unique prefix (and no fault
  * injection, which needs a server of our own).
  */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: { readonly args?: readonly string[] } = {}): Promise<TestRedis> {
   const prefix = `gh-test-${process.pid}-${++counter}:`
-  if (process.env.REDIS_URL) {
+  // A server started with arguments of its own is always ours: a shared one is configured otherwise.
+  if (process.env.REDIS_URL && !options.args) {
     const url = process.env.REDIS_URL
     const unsupported = async () => {
       throw new Error('fault injection needs a redis-server started by the tests; unset REDIS_URL')
@@ -72,6 +73,7 @@ export async function startRedis(): Promise<TestRedis> {
         'always',
         '--dir',
         dir,
+        ...(options.args ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
