@@ -14,8 +14,9 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { Cluster, type Redis, ReplyError } from 'ioredis'
+import { Gauge, type Registry } from 'prom-client'
 import type { LogCode } from '../errors.js'
-import type { RedisClient } from './connection.js'
+import { type RedisClient, whenReady } from './connection.js'
 
 /** What one primary says of its memory limit. */
 export interface PrimaryMemory {
@@ -50,9 +51,7 @@ export async function checkEviction(client: RedisClient): Promise<EvictionCheck>
     const name = nodeName(node)
     let info: string
     try {
-      // A Cluster opens a node's connection on its first command, and
-      // without an offline queue that command would fail.
-      if (node.status === 'wait') await node.connect()
+      await connected(node)
       info = await node.info('memory')
     } catch (err) {
       if (err instanceof ReplyError) return { checked: false, node: name, reason: (err as Error).message }
@@ -77,8 +76,8 @@ export async function checkEviction(client: RedisClient): Promise<EvictionCheck>
  * primary configured otherwise), logging `GATEHOUSE_STORE_EVICTION` when a
  * primary may evict keys, `GATEHOUSE_STORE_EVICTION_UNCHECKED` when the
  * policy cannot be read, and at debug level what it read otherwise, each
- * once until what it says changes. It never
- * delays a request or readiness. Returns the function that stops watching.
+ * once until what it says changes. It never delays a request or readiness.
+ * Returns the function that stops watching.
  */
 export function watchEviction(client: RedisClient, log: FastifyBaseLogger, target: string): () => void {
   let stopped = false
@@ -105,7 +104,42 @@ export function watchEviction(client: RedisClient, log: FastifyBaseLogger, targe
   }
 }
 
-/** The log line a check calls for, if any. */
+/** The gauge `exportEvictedKeys` adds. */
+export const EVICTED_KEYS_METRIC = 'gatehouse_redis_evicted_keys'
+
+/**
+ * Adds `gatehouse_redis_evicted_keys` to `registry`: the keys the primaries
+ * have evicted since they started (`evicted_keys` of `INFO stats`, summed
+ * over a Cluster's masters), read on scrape only, so no request waits on
+ * it. An operator alerts on any rise. A scrape that cannot read it keeps
+ * the value last read.
+ */
+export function exportEvictedKeys(client: RedisClient, registry: Registry): void {
+  if (registry.getSingleMetric(EVICTED_KEYS_METRIC)) return
+  new Gauge({
+    name: EVICTED_KEYS_METRIC,
+    help: 'Keys the Redis primaries evicted since they started (INFO stats evicted_keys, summed over Cluster masters): any is a lock, session or token lost before its TTL; run Redis with maxmemory-policy noeviction.',
+    registers: [registry],
+    async collect() {
+      const evicted = await evictedKeys(client).catch(() => undefined)
+      if (evicted !== undefined) this.set(evicted)
+    },
+  })
+}
+
+/** `evicted_keys` summed over the primaries, or `undefined` when a node does not report it. */
+async function evictedKeys(client: RedisClient): Promise<number | undefined> {
+  let total = 0
+  for (const node of client instanceof Cluster ? client.nodes('master') : [client]) {
+    await connected(node)
+    const evicted = Number(/^evicted_keys:(\d+)\r?$/m.exec(await node.info('stats'))?.[1])
+    if (!Number.isSafeInteger(evicted)) return undefined
+    total += evicted
+  }
+  return total
+}
+
+/** The log line a check calls for. */
 function describe(
   result: EvictionCheck,
   store: string,
@@ -136,6 +170,18 @@ function describe(
       'answers by revoking the grant, and an evicted session or rotated refresh token signs its user out; ' +
       'set maxmemory-policy noeviction, or give Redis enough memory that it never reaches maxmemory',
   }
+}
+
+/**
+ * Waits, bounded, for a node's connection: a Cluster opens one on its first
+ * command, and without an offline queue that command would fail.
+ */
+async function connected(node: Redis): Promise<void> {
+  // Only then: one that is away fails its command at once, and a scrape
+  // while Redis is down does not wait on it.
+  if (node.status !== 'wait') return
+  node.connect().catch(() => {})
+  await whenReady(node)
 }
 
 /** `host:port` of the node a connection is on: through Sentinel, the primary it was given. */

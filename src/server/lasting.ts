@@ -306,8 +306,9 @@ export class Lasting {
       reportSessionCache(stores.sessions, log)
       if (stores.redis) {
         const { logAvailability } = await import('../redis/availability.js')
-        const { watchEviction } = await import('../redis/eviction.js')
+        const { exportEvictedKeys, watchEviction } = await import('../redis/eviction.js')
         const target = config.session.store.display
+        exportEvictedKeys(stores.redis, lasting.metrics.registry)
         const unwatch = [logAvailability(stores.redis, log, target), watchEviction(stores.redis, log, target)]
         lasting.#unwatchStore = () => {
           for (const stop of unwatch) stop()

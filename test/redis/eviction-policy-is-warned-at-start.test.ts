@@ -159,3 +159,23 @@ async function killClients(port: number): Promise<void> {
     probe.disconnect()
   }
 }
+
+t.test('the keys Redis evicted are a gauge, read on scrape', async (t) => {
+  const redis = await startRedis({ args: ['--maxmemory', '4mb', '--maxmemory-policy', 'allkeys-lru'] })
+  t.teardown(() => redis.stop())
+  const { app } = await gatewayOn(t, redis.url)
+  const evicted = async () =>
+    Number(/^gatehouse_redis_evicted_keys (\d+)$/m.exec(await app.gatehouse.metrics.registry.metrics())?.[1])
+  t.equal(await evicted(), 0, 'none yet')
+  // 8 MiB into a 4 MiB Redis: it evicts to make room.
+  const probe = probeClient(redis.port)
+  await probe.connect()
+  const filler = 'x'.repeat(8 * 1024)
+  const pipeline = probe.pipeline()
+  for (let i = 0; i < 1024; i++) pipeline.set(`filler:${i}`, filler)
+  await pipeline.exec()
+  const stats = Number(/^evicted_keys:(\d+)\r?$/m.exec(await probe.info('stats'))?.[1])
+  probe.disconnect()
+  t.ok(stats > 0, `Redis evicted ${stats} keys`)
+  t.equal(await evicted(), stats, 'the gauge says as many')
+})
