@@ -10,9 +10,10 @@
  */
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
-import { getGlobalDispatcher, setGlobalDispatcher } from 'undici'
 import { LogoutTokenVerifier } from '../../src/oidc/logout-token.js'
-import { ISSUER, JSON_HEADERS, mockAgent } from '../helpers/mock-idp.js'
+import { serveHttp } from '../helpers/http-server.js'
+
+const ISSUER = 'https://idp.example'
 
 const CLIENT = 'gatehouse-test'
 const NOW = 1_800_000_000
@@ -45,17 +46,14 @@ function sign(key: Key, claims: JWTPayload) {
     .sign(key.privateKey)
 }
 
-/** A verifier of the issuer whose JWKS, served once, holds `keys`. */
-function verifier(t: Test, keys: Key[]) {
-  const { agent, idp } = mockAgent(t)
-  const previous = getGlobalDispatcher()
-  setGlobalDispatcher(agent)
-  t.teardown(() => setGlobalDispatcher(previous))
-  idp
-    .intercept({ path: '/jwks', method: 'GET' })
-    .reply(200, { keys: keys.map((k) => k.jwk) }, { headers: JSON_HEADERS })
+/** A verifier of the issuer whose JWKS, served by a real HTTP server, holds `keys`. */
+async function verifier(t: Test, keys: Key[]) {
+  const body = JSON.stringify({ keys: keys.map((k) => k.jwk) })
+  const url = await serveHttp(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body)
+  })
   return new LogoutTokenVerifier({
-    jwksUri: `${ISSUER}/jwks`,
+    jwksUri: `${url}/jwks`,
     issuer: ISSUER,
     clientId: CLIENT,
     now: () => NOW * 1000,
@@ -65,7 +63,7 @@ function verifier(t: Test, keys: Key[]) {
 t.test('a token signed by the second of two keys sharing its kid is verified', async (t) => {
   const old = await keyOf('signing')
   const current = await keyOf('signing')
-  const v = verifier(t, [old, current])
+  const v = await verifier(t, [old, current])
   t.match(await v.verify(await sign(current, { sub: 'user-1', jti: 'j1' })), { jti: 'j1', sub: 'user-1' })
   t.match(
     await v.verify(await sign(old, { sid: 'sid-1', jti: 'j2' })),
@@ -76,12 +74,12 @@ t.test('a token signed by the second of two keys sharing its kid is verified', a
 
 t.test('a token without kid, against a JWKS of keys without kid: the one that signed it', async (t) => {
   const [a, b, c] = [await keyOf(undefined), await keyOf(undefined), await keyOf(undefined)]
-  const v = verifier(t, [a, b, c])
+  const v = await verifier(t, [a, b, c])
   t.match(await v.verify(await sign(c, { sub: 'user-2' })), { sub: 'user-2' })
 })
 
 t.test('signed by none of the keys that match: refused as a bad signature', async (t) => {
-  const v = verifier(t, [await keyOf('signing'), await keyOf('signing')])
+  const v = await verifier(t, [await keyOf('signing'), await keyOf('signing')])
   await t.rejects(v.verify(await sign(await keyOf('signing'), { sub: 'u' })), {
     code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
     message: "The logout token is not valid: the signature does not verify against the issuer's key",
@@ -90,7 +88,7 @@ t.test('signed by none of the keys that match: refused as a bad signature', asyn
 
 t.test('verified by one of them but its claims wrong: refused for the claim, as with one key', async (t) => {
   const [a, b] = [await keyOf('signing'), await keyOf('signing')]
-  const v = verifier(t, [a, b])
+  const v = await verifier(t, [a, b])
   await t.rejects(v.verify(await sign(b, { sub: 'u', aud: 'another-client' })), {
     code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
     message: /aud/,
