@@ -1,11 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { createServer, type ServerResponse } from 'node:http'
-import { type AddressInfo, connect, type Socket } from 'node:net'
+import type { ServerResponse } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { inTurn } from '../../src/server/pipelined-requests.js'
 import { start } from '../../src/server/start.js'
 import { listeningTestApp, UNREACHABLE_ISSUER } from '../helpers/app.js'
 import { route, testConfig } from '../helpers/gateway.js'
+import { serveHttp } from '../helpers/http-server.js'
 
 /**
  * RFC 9112 §9.3.2 lets a client pipeline requests. Node hands the gateway
@@ -27,7 +28,7 @@ async function upstream(t: Test) {
   })
   let inFlight = 0
   let mostAtOnce = 0
-  const server = createServer((req, res) => {
+  const url = await serveHttp(t, (req, res) => {
     seen.push(req.url ?? '')
     if (req.url === '/public/another') {
       res.end()
@@ -41,16 +42,8 @@ async function upstream(t: Test) {
       heldArrived()
     } else res.end(`${req.url}\n`)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url,
     seen,
     firstArrived,
     release: () => held?.end('/public/first\n'),
@@ -137,18 +130,14 @@ t.test('a request that waited its turn is served in its own async context, not t
   // trace and log lines would be that request's (tracing binds them so).
   const store = new AsyncLocalStorage<string>()
   const contexts: (string | undefined)[] = []
-  const server = createServer(
+  const url = await serveHttp(
+    t,
     inTurn((req, res) => {
       contexts.push(store.getStore())
       store.run(req.url ?? '', () => setImmediate(() => res.end('.')))
     }),
   )
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    server.closeAllConnections()
-    server.close()
-  })
-  const { port } = server.address() as AddressInfo
+  const port = Number(new URL(url).port)
   await new Promise<void>((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () =>
       socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n'),
@@ -173,17 +162,11 @@ t.test("Node still counts an answer's unsent bytes through the hook inTurn leans
   // release to drop it, the waiting would go on but the reading would not
   // stop, and a pipelining client could fill the memory again.
   let hook: unknown
-  const server = createServer((_req, res) => {
+  const url = await serveHttp(t, (_req, res) => {
     hook = (res as unknown as { _onPendingData?: unknown })._onPendingData
     res.end('.')
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    server.closeAllConnections()
-    server.close()
-  })
-  const { port } = server.address() as AddressInfo
-  const res = await fetch(`http://127.0.0.1:${port}/`)
+  const res = await fetch(`${url}/`)
   await res.text()
   t.equal(typeof hook, 'function', 'ServerResponse#_onPendingData is there to count with')
 })
