@@ -356,6 +356,11 @@ export const logCatalogue = {
     message:
       "The identity provider's access tokens live less than twice tokens.refreshBefore, so each is renewed halfway through its life.",
   },
+  GATEHOUSE_CLIENT_AUTH_NOT_ADVERTISED: {
+    level: 'warn',
+    message:
+      "The identity provider's discovery document does not advertise the configured client authentication method; token requests use it all the same.",
+  },
   GATEHOUSE_SESSION_UNREADABLE: {
     level: 'warn',
     message:

@@ -2,6 +2,7 @@ import type * as oauth from 'oauth4webapi'
 import { FAPI2_ALGORITHMS } from '../config/fapi2.js'
 import { LOOPBACK_HOST as LOOPBACK } from '../config/loopback.js'
 import type { GatehouseConfig } from '../config/types.js'
+import { advertisedClientAuth } from '../oidc/advertised-client-auth.js'
 import type { OnlineReport, Row } from './online-report.js'
 
 /**
@@ -54,7 +55,7 @@ export function compareFapi2(config: GatehouseConfig, as: Readonly<oauth.Authori
     list(idTokenAlgs),
     FAPI2_ALGORITHMS.some((alg) => idTokenAlgs?.includes(alg)),
   )
-  const methods = as.token_endpoint_auth_methods_supported ?? ['client_secret_basic']
+  const { methods } = advertisedClientAuth(as)
   row('client authentication (§5.3.2.1)', oidc.clientAuth, list(methods), methods.includes(oidc.clientAuth))
   if (oidc.clientAuth === 'private_key_jwt') {
     const algs = as.token_endpoint_auth_signing_alg_values_supported

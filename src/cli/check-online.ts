@@ -2,6 +2,7 @@ import type * as oauth from 'oauth4webapi'
 import { routesOfProvider } from '../config/provider-routes.js'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { causeName } from '../errors.js'
+import { advertisedClientAuth } from '../oidc/advertised-client-auth.js'
 import { OidcClient } from '../oidc/client.js'
 import { parIncompatibility } from '../oidc/par.js'
 import { printable } from '../oidc/translate.js'
@@ -68,8 +69,7 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
     )
   }
 
-  // RFC 8414 §2: an absent list means client_secret_basic.
-  const methods = as.token_endpoint_auth_methods_supported ?? ['client_secret_basic']
+  const { methods } = advertisedClientAuth(as)
   row(
     'client authentication',
     oidc.clientAuth,

@@ -1,5 +1,6 @@
 import type * as oauth from 'oauth4webapi'
 import type { ClientAuthMethod, GatehouseConfig } from '../config/types.js'
+import { advertisedClientAuth } from '../oidc/advertised-client-auth.js'
 import type { OidcClient } from '../oidc/client.js'
 import { FORM_SAFE, refusalHint, usableMethods } from '../oidc/client-auth.js'
 import type { CredentialProbe } from '../oidc/credential-probe.js'
@@ -43,8 +44,7 @@ export async function checkCredentials(
     return { rows, hints, blocking: true }
   }
 
-  // RFC 8414 §2: an absent list means client_secret_basic only.
-  const advertised = as.token_endpoint_auth_methods_supported ?? ['client_secret_basic']
+  const advertised = advertisedClientAuth(as).methods
   const others = usableMethods(config.oidc).filter((m) => m !== clientAuth && advertised.includes(m))
   let working: ClientAuthMethod | undefined
   const refused: ClientAuthMethod[] = [clientAuth]

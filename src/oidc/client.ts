@@ -17,6 +17,7 @@ import type {
   TokenAudience,
   TokenSet,
 } from '../types.js'
+import { unadvertisedClientAuth } from './advertised-client-auth.js'
 import { advertisedFlags } from './advertised-flags.js'
 import { advertisedLists } from './advertised-lists.js'
 import { claimsRefusal, sessionClaims, subRefusal } from './claims.js'
@@ -205,6 +206,14 @@ export class OidcClient {
 
   get clientId(): string {
     return this.#client.client_id
+  }
+
+  /**
+   * Whether the discovered IdP advertises the configured client
+   * authentication, or what to say when it does not (advertised-client-auth.ts).
+   */
+  get unadvertisedClientAuth(): ReturnType<typeof unadvertisedClientAuth> {
+    return this.#as && unadvertisedClientAuth(this.#oidc.clientAuth, this.#oidc.option, this.#as)
   }
 
   /** The issuer and client id the tokens of this provider's logins are issued to. */

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { causeName } from '../errors.js'
+import { causeName, type LogCode } from '../errors.js'
 import type { OidcClient } from './client.js'
 import { MAX_RETRY_AFTER } from './retry-after.js'
 import { idpFailureOf } from './translate.js'
@@ -37,6 +37,20 @@ export function discoverWithRetry(
           { issuer: oidc.issuer, reason },
           'the identity provider advertises a discovery member of the wrong shape',
         )
+      const clientAuth = oidc.unadvertisedClientAuth
+      if (clientAuth) {
+        const code: LogCode = 'GATEHOUSE_CLIENT_AUTH_NOT_ADVERTISED'
+        log.warn(
+          {
+            code,
+            issuer: oidc.issuer,
+            option: clientAuth.option,
+            clientAuth: clientAuth.method,
+            advertised: clientAuth.advertised,
+          },
+          clientAuth.message,
+        )
+      }
       if (!oidc.metadata?.jwks_uri) {
         log.warn(
           { issuer: oidc.issuer },
