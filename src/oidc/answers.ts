@@ -40,7 +40,8 @@ export const IDP_OPERATIONS: readonly IdpOperation[] = [
  * the codes `server_error` and `temporarily_unavailable` (RFC 6749
  * §4.1.2.1) are `server_error` at any status. A code is read from a JSON
  * body whatever its Content-Type, and from a 2xx that carries one instead
- * of its answer (translate.ts);
+ * of its answer (translate.ts), and `other_oauth_error` from a 401
+ * challenge other than DPoP's that names `invalid_token` (RFC 6750 §3.1);
  * `client_certificate_refused` is a TLS alert that refused the gateway's
  * client certificate in the handshake (tls/handshake-errors.ts).
  */

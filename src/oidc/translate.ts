@@ -486,6 +486,12 @@ function challengeAnswer(status: number, dpop: boolean, named: string | undefine
     // Under DPoP too, a challenge that names the client refuses the client.
     if (named === 'invalid_client' || named === 'unauthorized_client') return named
     if (dpop) return named === 'use_dpop_nonce' ? 'use_dpop_nonce' : 'invalid_dpop_proof'
+    // RFC 6750 §3.1's `invalid_token` speaks of a token the request carried:
+    // at the IdP the grant's (a refresh token, a code, a subject token),
+    // never the client's credentials (`invalid_client`). Read as the body's
+    // error would be; as the client refused it kept that session on 500 and
+    // held back every session's refresh at the provider for 5 minutes.
+    if (named === 'invalid_token') return 'other_oauth_error'
     return named !== undefined && ANSWERED_BY_CHALLENGE.has(named) ? (named as IdpAnswer) : 'unauthorized'
   }
   return named ? oauthAnswer(named) : unexplained(status)

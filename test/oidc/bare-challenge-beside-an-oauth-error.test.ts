@@ -60,7 +60,8 @@ t.test('which decides: the body, unless the challenge names an error or is DPoP'
       'invalid_client',
       'client_refused',
     ],
-    ['Bearer error="invalid_token"', { error: 'invalid_grant' }, 'unauthorized', 'client_refused'],
+    ['Bearer error="invalid_token"', { error: 'invalid_grant' }, 'other_oauth_error', 'session_over'],
+    ['Bearer error="invalid_request"', { error: 'invalid_grant' }, 'unauthorized', 'client_refused'],
     ['DPoP algs="ES256"', { error: 'invalid_grant' }, 'invalid_dpop_proof', 'unavailable'],
   ]
   for (const [challenge, body, answer, verdict] of cases) {
