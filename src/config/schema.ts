@@ -112,7 +112,7 @@ export const ServerSchema = Type.Object(
       '60s',
     ),
     drainTimeout: Duration(
-      "How long SIGTERM or SIGINT lets requests in flight finish before the process exits anyway, with exit 1; at least the longest route's timeout, or a request on it may be cut off. An orchestrator's grace period must cover it and any preStop delay. At most 24h.",
+      "How long SIGTERM or SIGINT lets requests in flight finish before the process exits anyway, with exit 1; at least the longest route's timeout, or a request on it may be cut off. WebSockets still closing shortly before it ends are dropped, and do not make the exit 1. An orchestrator's grace period must cover it and any preStop delay. At most 24h.",
       DEFAULTS.drainTimeout,
     ),
     maxHeaderSize: Type.Union([Type.Integer({ minimum: 1024 }), Type.String({ pattern: SIZE_PATTERN })], {

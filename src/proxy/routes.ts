@@ -21,6 +21,7 @@ import { ownDeadline } from './upstream-deadline.js'
 import type { UpstreamErrorObserver } from './upstream-errors.js'
 import { upstreamPool } from './upstream-pool.js'
 import {
+  type DrainEnd,
   routeSockets,
   type UpgradeProof,
   type UpgradeToken,
@@ -66,6 +67,8 @@ export interface ProxyRouteHooks {
   readonly limits?: SocketLimits
   /** Where these routes' DPoP signers are kept track of, so that a session's end drops its key's. */
   readonly heldKeys?: HeldKeys
+  /** When a shutdown's drain runs out: WebSockets still closing then are dropped. */
+  readonly drain?: DrainEnd
 }
 
 /**
@@ -170,6 +173,7 @@ export async function registerProxyRoutes(
           observer: hooks.websocket,
           onUpstreamError: hooks.onUpstreamError,
           failureLines,
+          drain: hooks.drain,
         })
       /** An upgrade's token replacement (`UpgradeToken`), on a route that replaces refused tokens. */
       function upgradeToken(

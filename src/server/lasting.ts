@@ -22,6 +22,7 @@ import {
   type UserTokensOptions,
 } from '../tokens/user-tokens.js'
 import type { ClientRegistration } from '../types.js'
+import { DrainDeadline } from './drain-deadline.js'
 import { GatewayMetrics } from './metrics.js'
 import { createStores, type Stores } from './stores.js'
 
@@ -245,6 +246,8 @@ export class Lasting {
   readonly certificates: CertificateExpiry
   /** Every cache of DPoP keys, which a session's end empties of its key (src/dpop/held-keys.ts). */
   readonly dpopKeys = new HeldKeys()
+  /** When a shutdown's drain runs out, once a signal has started one (start.ts). */
+  readonly drain = new DrainDeadline()
   /**
    * Back-channel logouts a store outage left undone, carried out by
    * whichever app serves once the store answers: a reload keeps them, a

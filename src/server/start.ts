@@ -148,6 +148,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
     // The config running now: a reload may have changed it.
     const drainTimeout = options.drainTimeout ?? (reloader?.config ?? config).server.drainTimeout
     lasting.log.info({ signal, drainTimeout }, 'shutting down: draining requests in flight')
+    lasting.drain.start(drainTimeout)
     const force = setTimeout(() => {
       lasting.log.warn('drain timeout reached: exiting with requests still in flight')
       process.exit(1)

@@ -1,17 +1,20 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import type { IncomingMessage } from 'node:http'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { WebSocket } from 'ws'
 import { startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { typescriptFlags } from '../helpers/child-node.js'
 import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET } from '../helpers/gateway.js'
 import { REFUSED_URL } from '../helpers/ports.js'
 import { pollUntil } from '../helpers/redis.js'
+import { closed, wsUpstream } from '../helpers/websocket.js'
 
 interface CliGateway {
   readonly child: ChildProcess
@@ -37,6 +40,7 @@ async function startCli(
   extraConfig = '',
   env: NodeJS.ProcessEnv = {},
   serverExtra = '',
+  routesExtra = '',
 ): Promise<CliGateway> {
   const idp = await startDevIdp({
     clients: [
@@ -56,6 +60,7 @@ metrics: { port: 0 }
 ${extraConfig}
 routes:
   - { path: /api/public, upstream: "${upstream.url}", token: none, csrf: false }
+${routesExtra}
 `,
   )
   const child = spawn(process.execPath, [...typescriptFlags, 'src/cli/index.ts', 'start', '--config', file], {
@@ -161,3 +166,59 @@ for (const collector of ['refusing', 'silent'] as const) {
     t.notMatch(output(), /error during shutdown|drain timeout reached/)
   })
 }
+
+/**
+ * A socket whose browser keeps sending but reads nothing of what is queued
+ * ahead of the gateway's close frame: the traffic shows it alive, so only
+ * `ws`'s close timer (two ping intervals and a grace, 62 s by default)
+ * bounded its close, past any drain: the process was cut off at
+ * `server.drainTimeout` with exit 1, as if a request had been. A wss://
+ * upstream that stops reading was held so too. What is left of the
+ * sockets' closing is dropped just before the drain ends.
+ */
+t.test(
+  'SIGTERM with a socket whose browser sends but never reads: dropped as the drain ends, exit 0',
+  async (t) => {
+    const MiB = 1024 * 1024
+    const upstream = await wsUpstream(t, { maxPayload: 64 * MiB })
+    const { child, url, output, exited } = await startCli(
+      t,
+      '',
+      {},
+      ', drainTimeout: 3s',
+      `  - { path: /live, upstream: "${upstream.url}", token: none, csrf: false, websocket: { maxMessage: ${32 * MiB} } }`,
+    )
+    const browser = new WebSocket(`${url!.replace(/^http/, 'ws')}/live/feed`, {
+      headers: { origin: url! },
+      maxPayload: 64 * MiB,
+    })
+    t.teardown(() => browser.terminate())
+    browser.on('error', () => {})
+    const [[response]] = await Promise.all([
+      once(browser, 'upgrade') as Promise<[IncomingMessage]>,
+      once(browser, 'open'),
+    ])
+    const upstreamLeg = await upstream.next()
+    const atUpstream = closed(upstreamLeg)
+    browser.pause()
+    upstreamLeg.send(Buffer.alloc(16 * MiB), { binary: true })
+    // The gateway relays a message once it has all of it: its first bytes
+    // at the browser say it holds the rest, more than the kernel takes.
+    await new Promise((resolve) => {
+      response.socket.once('data', () => resolve(browser.pause()))
+      browser.resume()
+    })
+    const sending = setInterval(() => browser.send('still here'), 50)
+    t.teardown(() => clearInterval(sending))
+
+    const stopping = performance.now()
+    child.kill('SIGTERM')
+    const [code, signal] = await exited
+    const took = performance.now() - stopping
+    t.equal(signal, null)
+    t.equal(code, 0, 'exit 0: the sockets were closed, no request was cut off')
+    t.ok(took < 6_000, `within the drain (${Math.round(took)} ms), not at the close timer`)
+    t.notMatch(output(), /drain timeout reached/)
+    t.same(await atUpstream, { code: 1001, reason: 'gateway shutting down' }, 'the upstream was told')
+  },
+)

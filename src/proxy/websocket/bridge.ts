@@ -360,9 +360,11 @@ export class WebSocketBridge {
    * peer that has not answered within CLOSE_GRACE of the close frame's
    * being written, or stopped taking what was queued ahead of it, is
    * dropped (GatewaySocket; RFC 6455 §7.1.1 leaves the TCP close to the
-   * server after a reasonable wait).
+   * server after a reasonable wait). A peer that keeps the handshake from
+   * completing otherwise (it sends, but reads nothing; a wss:// upstream
+   * that stops reading) is dropped when `drain` runs out, if it does first.
    */
-  async close(): Promise<void> {
+  async close(drain?: DrainEnd): Promise<void> {
     clearInterval(this.#heartbeat)
     this.#closing = true
     for (const target of this.#dialling) target.terminate()
@@ -373,7 +375,11 @@ export class WebSocketBridge {
     for (const pair of this.#pairs) pair.close(1001, 'gateway shutting down')
     for (const leg of closing)
       if (leg.readyState === WebSocket.OPEN) closeLeg(leg, 1001, 'gateway shutting down')
+    const cancel = drain?.onEnd(() => {
+      for (const leg of closing) leg.terminate()
+    })
     await Promise.all(ended)
+    cancel?.()
     this.#server.close()
   }
 
@@ -439,6 +445,13 @@ export interface RouteSocketsOptions {
   readonly observer?: WebSocketObserver | undefined
   readonly onUpstreamError?: UpstreamErrorObserver | undefined
   readonly failureLines: RepeatedLines
+  /** When a shutdown's drain runs out; absent, a close waits for every leg as long as it takes. */
+  readonly drain?: DrainEnd | undefined
+}
+
+/** When a shutdown's drain runs out (server/drain-deadline.ts): `drop` is called then; the result cancels it. */
+export interface DrainEnd {
+  onEnd(drop: () => void): () => void
 }
 
 /**
@@ -472,7 +485,7 @@ export function routeSockets(scope: FastifyInstance, options: RouteSocketsOption
   // would come after the last's.
   let closing: Promise<void> | undefined
   scope.addHook('preClose', (done) => {
-    closing = bridge.close()
+    closing = bridge.close(options.drain)
     done()
   })
   scope.addHook('onClose', async () => {
