@@ -16,7 +16,7 @@ t.test('drops what waits a quarter of the drain before its end, and at once once
   drain.start(400)
   drain.start(60_000) // a second start changes nothing
   const at = (await dropped) - started
-  t.ok(at >= 290 && at < 2_000, `dropped after ${Math.round(at)} ms: 400 less a quarter`)
+  t.ok(at >= 290 && at < 5_000, `dropped after ${Math.round(at)} ms: 400 less a quarter`)
   t.notOk(cancelled, 'a cancelled wait is not called')
   let late = false
   drain.onEnd(() => {
