@@ -17,19 +17,30 @@ import { apiCall, login } from '../helpers/login.js'
 import { discoveredClient, JSON_HEADERS, tokenAnswer } from '../helpers/mock-idp.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
 
-t.test(
-  "401 invalid_grant with a bare Basic challenge: that user's session ends, the others' refreshes go on",
-  async (t) => {
+const DEAD_GRANT_ANSWERS = [
+  {
+    name: '401 invalid_grant with a bare Basic challenge',
+    headers: { 'www-authenticate': 'Basic realm="idp"' },
+    body: { error: 'invalid_grant', error_description: 'refresh token expired' } as
+      | Readonly<Record<string, unknown>>
+      | string,
+  },
+  // RFC 6750 §3.1: `invalid_token` speaks of a token the request carried, at
+  // the token endpoint the grant's; it was read as the client refused too.
+  {
+    name: '401 with a Bearer challenge naming invalid_token, and no body',
+    headers: { 'www-authenticate': 'Bearer realm="idp", error="invalid_token", error_description="expired"' },
+    body: '',
+  },
+]
+
+for (const { name, headers, body } of DEAD_GRANT_ANSWERS)
+  t.test(`${name}: that user's session ends, the others' refreshes go on`, async (t) => {
     const stack = await startObservedStack(t)
     const base = stack.gateway.url
     const one = await login(base)
     const other = await login(base)
-    stack.idp.answer('token', {
-      grantType: 'refresh_token',
-      status: 401,
-      headers: { 'www-authenticate': 'Basic realm="idp"' },
-      body: { error: 'invalid_grant', error_description: 'refresh token expired' },
-    })
+    stack.idp.answer('token', { grantType: 'refresh_token', status: 401, headers, body })
     stack.clock.advance(61_000)
 
     const ended = await apiCall(one.jar, `${base}/api/orders`)
@@ -45,8 +56,7 @@ t.test(
     const served = await apiCall(other.jar, `${base}/api/orders`)
     t.equal(served.status, 200, "another user's refresh is not held back")
     t.equal(stack.idp.stats.refreshGrants, 1, 'and the IdP was asked for it')
-  },
-)
+  })
 
 t.test('which decides: the body, unless the challenge names an error or is DPoP', async (t) => {
   const cases: [string, Record<string, string>, string, string][] = [

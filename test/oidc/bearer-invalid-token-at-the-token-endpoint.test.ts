@@ -6,49 +6,13 @@
  * It was read as the client refused: the user's session stayed on 500
  * `idp_client_refused` at every request, and every other session's
  * refresh at that provider was held back for 5 minutes, for one dead
- * refresh token.
+ * refresh token. test/oidc/bare-challenge-beside-an-oauth-error.test.ts
+ * runs the stack through it; here, how it is read, and the credential probe.
  */
 
 import t from 'tap'
 import { idpFailureOf } from '../../src/oidc/translate.js'
-import { apiCall, login } from '../helpers/login.js'
 import { discoveredClient, JSON_HEADERS, tokenAnswer } from '../helpers/mock-idp.js'
-import { startObservedStack } from '../helpers/observed-stack.js'
-
-t.test(
-  "401 Bearer invalid_token on a refresh: that user's session ends, the others' refreshes go on",
-  async (t) => {
-    const stack = await startObservedStack(t)
-    const base = stack.gateway.url
-    const one = await login(base)
-    const other = await login(base)
-    stack.idp.answer('token', {
-      grantType: 'refresh_token',
-      status: 401,
-      headers: {
-        'www-authenticate': 'Bearer realm="idp", error="invalid_token", error_description="expired"',
-      },
-      body: '',
-    })
-    stack.clock.advance(61_000)
-
-    const ended = await apiCall(one.jar, `${base}/api/orders`)
-    t.equal(ended.status, 401, 'the grant is gone: the SPA sends the user to sign in')
-    t.equal(ended.json().error, 'session_expired')
-    t.notOk(
-      stack.lines.some((l) => l.code === 'GATEHOUSE_ERR_IDP_CLIENT_REFUSED'),
-      "not logged as the gateway's credentials refused",
-    )
-
-    stack.idp.answer('token')
-    t.equal(
-      (await apiCall(other.jar, `${base}/api/orders`)).status,
-      200,
-      "another user's refresh is not held back",
-    )
-    t.equal(stack.idp.stats.refreshGrants, 1, 'and the IdP was asked for it')
-  },
-)
 
 t.test(
   'read as an OAuth error about the grant, by operation; the credential probe calls it neither',
