@@ -1,20 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import type { IncomingMessage } from 'node:http'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { WebSocket } from 'ws'
 import { startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { typescriptFlags } from '../helpers/child-node.js'
 import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET } from '../helpers/gateway.js'
 import { REFUSED_URL } from '../helpers/ports.js'
 import { pollUntil } from '../helpers/redis.js'
-import { closed, wsUpstream } from '../helpers/websocket.js'
+import { closed, stalledBehind, wsUpstream } from '../helpers/websocket.js'
 
 interface CliGateway {
   readonly child: ChildProcess
@@ -188,26 +186,14 @@ t.test(
       ', drainTimeout: 3s',
       `  - { path: /live, upstream: "${upstream.url}", token: none, csrf: false, websocket: { maxMessage: ${32 * MiB} } }`,
     )
-    const browser = new WebSocket(`${url!.replace(/^http/, 'ws')}/live/feed`, {
-      headers: { origin: url! },
-      maxPayload: 64 * MiB,
-    })
-    t.teardown(() => browser.terminate())
-    browser.on('error', () => {})
-    const [[response]] = await Promise.all([
-      once(browser, 'upgrade') as Promise<[IncomingMessage]>,
-      once(browser, 'open'),
-    ])
-    const upstreamLeg = await upstream.next()
+    const { browser, upstreamLeg } = await stalledBehind(
+      t,
+      upstream,
+      `${url!.replace(/^http/, 'ws')}/live/feed`,
+      { origin: url! },
+      16 * MiB,
+    )
     const atUpstream = closed(upstreamLeg)
-    browser.pause()
-    upstreamLeg.send(Buffer.alloc(16 * MiB), { binary: true })
-    // The gateway relays a message once it has all of it: its first bytes
-    // at the browser say it holds the rest, more than the kernel takes.
-    await new Promise((resolve) => {
-      response.socket.once('data', () => resolve(browser.pause()))
-      browser.resume()
-    })
     const sending = setInterval(() => browser.send('still here'), 50)
     t.teardown(() => clearInterval(sending))
 

@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { type AddressInfo, connect } from 'node:net'
 import type { Test } from 'tap'
 import { type ClientOptions, type ServerOptions, WebSocket, WebSocketServer } from 'ws'
@@ -189,4 +189,35 @@ export async function signedInToWebSocketRoutes(t: Test) {
   })
   const { jar } = await login(stack.gateway.url)
   return { upstream, stack, jar, tokenRequests: stack.idp.stats.tokenRequests }
+}
+
+/**
+ * A browser's socket at `url` that stops reading while the gateway holds
+ * most of a `size`-byte message from the upstream for it, more than the
+ * kernel's buffers take; with `upstream`'s end of the socket.
+ */
+export async function stalledBehind(
+  t: Test,
+  upstream: WsUpstream,
+  url: string,
+  headers: Record<string, string>,
+  size: number,
+): Promise<{ browser: WebSocket; upstreamLeg: WebSocket }> {
+  const browser = new WebSocket(url, { headers, maxPayload: 4 * size })
+  t.teardown(() => browser.terminate())
+  browser.on('error', () => {})
+  const [[response]] = await Promise.all([
+    once(browser, 'upgrade') as Promise<[IncomingMessage]>,
+    once(browser, 'open'),
+  ])
+  const upstreamLeg = await upstream.next()
+  browser.pause()
+  upstreamLeg.send(Buffer.alloc(size), { binary: true })
+  // The gateway relays a message once it has all of it: its first bytes at
+  // the browser say it holds the rest.
+  await new Promise((resolve) => {
+    response.socket.once('data', () => resolve(browser.pause()))
+    browser.resume()
+  })
+  return { browser, upstreamLeg }
 }

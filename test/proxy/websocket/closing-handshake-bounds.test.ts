@@ -1,7 +1,4 @@
-import { once } from 'node:events'
-import type { IncomingMessage } from 'node:http'
 import t, { type Test } from 'tap'
-import { WebSocket } from 'ws'
 import { CLOSE_GRACE, closeTimeout } from '../../../src/proxy/websocket/closing.js'
 import type { CookieJar } from '../../helpers/cookie-jar.js'
 import { route } from '../../helpers/gateway.js'
@@ -12,6 +9,7 @@ import {
   browserHeaders,
   closed,
   openSocket,
+  stalledBehind,
   until,
   wsUpstream,
   wsUrl,
@@ -62,25 +60,13 @@ async function queuedBehind(t: Test, pingInterval: number) {
     gateway: { websocketRecheck: 100 },
   })
   const { jar } = await login(stack.gateway.url)
-  const browser = new WebSocket(wsUrl(stack, '/live/feed'), {
-    headers: browserHeaders(stack, jar),
-    maxPayload: 64 * MiB,
-  })
-  t.teardown(() => browser.terminate())
-  browser.on('error', () => {})
-  const [[response]] = await Promise.all([
-    once(browser, 'upgrade') as Promise<[IncomingMessage]>,
-    once(browser, 'open'),
-  ])
-  const upstreamLeg = await upstream.next()
-  browser.pause()
-  upstreamLeg.send(Buffer.alloc(16 * MiB), { binary: true })
-  // The gateway relays a message once it has all of it: its first bytes at
-  // the browser say it holds the rest.
-  await new Promise((resolve) => {
-    response.socket.once('data', () => resolve(browser.pause()))
-    browser.resume()
-  })
+  const { browser, upstreamLeg } = await stalledBehind(
+    t,
+    upstream,
+    wsUrl(stack, '/live/feed'),
+    browserHeaders(stack, jar),
+    16 * MiB,
+  )
   return { stack, jar, browser, upstreamLeg }
 }
 
