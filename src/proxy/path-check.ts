@@ -67,8 +67,9 @@ function hexChar(_match: string, hex: string): string {
 }
 
 /**
- * The first hook of every proxy route: a path the upstream could read
- * otherwise is refused before the guard reads a session or attaches a token.
+ * The first hook of a proxy route that no other route lies under: a path the
+ * upstream could read otherwise is refused before the guard reads a session
+ * or attaches a token.
  */
 export function refuseAmbiguousPath(
   request: FastifyRequest,
@@ -77,4 +78,100 @@ export function refuseAmbiguousPath(
 ): void {
   if (upstreamReadsPathAsWeDo(request.url)) done()
   else done(gatehouseError('GATEHOUSE_ERR_INVALID_PATH'))
+}
+
+/**
+ * What may make an upstream read a path as another one than the router did:
+ * an escape (`%2F`, `%5C`, `%3B`, `%252F`, ...), `\`, `;`, a `//` run, a
+ * segment ending in `.`, or a capital letter. A path with none of them is
+ * read alike by every upstream, and costs one scan.
+ */
+const READ_OTHERWISE = /[%\\;A-Z]|\/\/|\.(?:\/|$)/
+
+/**
+ * The path as the most liberal upstream reads it, lower-cased: escapes
+ * decoded as often as anything decodes (a proxy on the way that decodes,
+ * then the upstream), as UTF-8; cut at a decoded `?` or `#`; `\` as `/`
+ * (WHATWG URL, IIS); `;` path parameters dropped (Tomcat, Spring: RFC 3986
+ * §3.3 leaves them to the scheme); trailing dots and spaces of a segment
+ * dropped (IIS, Windows file names); `//` runs merged (nginx's
+ * merge_slashes, Spring, Envoy's merge_slashes); letters folded as Express's
+ * and ASP.NET Core's case-insensitive routing folds them (`ſ` as `s`, `ı` as `i`).
+ */
+export function upstreamReading(path: string): string {
+  let decoded = path
+  for (
+    let next = decoded.replace(PERCENT, hexChar);
+    next !== decoded;
+    next = decoded.replace(PERCENT, hexChar)
+  )
+    decoded = next
+  // The escapes decoded bytewise: read them as the UTF-8 text they spell.
+  if (/[\x80-\xff]/.test(decoded)) decoded = Buffer.from(decoded, 'latin1').toString('utf8')
+  const end = decoded.search(/[?#]/)
+  if (end !== -1) decoded = decoded.slice(0, end)
+  return decoded
+    .replaceAll('\\', '/')
+    .replace(/;[^/]*/g, '')
+    .replace(/[. ]+(?=\/|$)/g, '')
+    .replace(/\/{2,}/g, '/')
+    .toUpperCase()
+    .toLowerCase()
+}
+
+/**
+ * The paths of the routes that lie under `path`, as `upstreamReading` reads
+ * them: the router gives a request to the route with the longest prefix it
+ * matches as written, so a spelling of a deeper route's path that the router
+ * does not read as that route's lands on this one.
+ */
+export function routesUnder(path: string, all: readonly string[]): readonly string[] {
+  const own = upstreamReading(path)
+  const under = own === '/' ? '/' : `${own}/`
+  return all.map(upstreamReading).filter((other) => other !== own && other.startsWith(under))
+}
+
+/**
+ * The first hook of a proxy route: `refuseAmbiguousPath`, and for a route
+ * that other routes lie under (`/api` with `/api/admin`, a catch-all `/`),
+ * the refusal of a path that an upstream reads as one of theirs
+ * (`/api/admin%2Fx`, `/api//admin`, `/API/admin`): sent on, it would reach
+ * that route's path with this route's token, upstream, methods and
+ * anti-forgery rules. The router does not decode `%2F` (a data slash, as in
+ * GitLab's `group%2Fproject`), which passes wherever no deeper route reads it.
+ */
+export function ambiguousPathRefusal(path: string, all: readonly string[]) {
+  const deeper = routesUnder(path, all)
+  if (deeper.length === 0) return refuseAmbiguousPath
+  return function refuseAmbiguousRoute(
+    request: FastifyRequest,
+    _reply: FastifyReply,
+    done: HookHandlerDoneFunction,
+  ): void {
+    const url = request.url
+    if (!upstreamReadsPathAsWeDo(url)) {
+      done(gatehouseError('GATEHOUSE_ERR_INVALID_PATH'))
+      return
+    }
+    const query = url.indexOf('?')
+    const target = query === -1 ? url : url.slice(0, query)
+    if (!READ_OTHERWISE.test(target) || !readsAsOneOf(upstreamReading(target), deeper)) {
+      done()
+      return
+    }
+    done(
+      gatehouseError(
+        'GATEHOUSE_ERR_INVALID_PATH',
+        "The path is another route's to an upstream that decodes %2F, merges // or drops ;parameters, trailing dots or case; send that route's path as written.",
+      ),
+    )
+  }
+}
+
+function readsAsOneOf(reading: string, deeper: readonly string[]): boolean {
+  for (const prefix of deeper) {
+    if (reading.startsWith(prefix) && (reading.length === prefix.length || reading[prefix.length] === '/'))
+      return true
+  }
+  return false
 }

@@ -12,7 +12,7 @@ import { Forward, type ForwardOptions } from './forward.js'
 import { type GuardDeps, routeGuard } from './guard.js'
 import { allowedMethods } from './methods.js'
 import { OwnCookies } from './own-cookies.js'
-import { refuseAmbiguousPath } from './path-check.js'
+import { ambiguousPathRefusal } from './path-check.js'
 import { headerRewriter } from './request-headers.js'
 import { ResponseHygiene } from './response-headers.js'
 import { streamSession } from './stream-session.js'
@@ -99,11 +99,12 @@ export async function registerProxyRoutes(
     const unkeep = hooks.heldKeys.keep(proofs)
     app.addHook('onClose', async () => unkeep())
   }
+  const routePaths = config.routes.map((route) => route.path)
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
       // onRequest: the path is settled before the guard's preHandler
       // reads a session or attaches a token.
-      scope.addHook('onRequest', refuseAmbiguousPath)
+      scope.addHook('onRequest', ambiguousPathRefusal(route.path, routePaths))
       if (!route.websocket) scope.addHook('onRequest', refuseUpgrade)
       scope.addHook('preHandler', route.websocket ? upgradeAwareGuard(route, deps) : routeGuard(route, deps))
       // http-proxy passes every body through raw but text/plain, which
