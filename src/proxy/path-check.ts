@@ -9,6 +9,8 @@ import { gatehouseError } from '../errors.js'
  */
 const PLAIN = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/
 const PERCENT = /%([0-9A-Fa-f]{2})/g
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+const CONTROL = /[\x00-\x1f\x7f]/
 
 /**
  * True when an upstream would read this request path as we do. Refused:
@@ -19,7 +21,11 @@ const PERCENT = /%([0-9A-Fa-f]{2})/g
  * scheme), so `/api/..;/admin` walks out of the route there. Also refused:
  * a segment that begins or ends with `..`, as @fastify/reply-from refuses
  * those, and a path a URL parser would rewrite, so the bytes the upstream
- * receives are the ones checked here. A malformed escape never gets here:
+ * receives are the ones checked here, and an escaped control character
+ * (`%00`, `%0d%0a`, `%2500`): Node refuses the bytes themselves, but an
+ * upstream in C or one that opens a file ends the path at a decoded NUL
+ * (`/api/admin%00/x` is `/api/admin` there), and one that writes the path
+ * into a header or a log line writes a CR LF. A malformed escape never gets here:
  * Fastify's router refuses it, and `frameworkError` answers `invalid_path`.
  */
 export function upstreamReadsPathAsWeDo(url: string): boolean {
@@ -42,6 +48,7 @@ export function upstreamReadsPathAsWeDo(url: string): boolean {
     next = decoded.replace(PERCENT, hexChar)
   )
     decoded = next
+  if (CONTROL.test(decoded)) return false
   for (const segment of decoded.replaceAll('\\', '/').split('/')) {
     const semi = segment.indexOf(';')
     const name = semi === -1 ? segment : segment.slice(0, semi)
