@@ -46,6 +46,11 @@ export type ProxyConfig = Pick<GatehouseConfig, 'routes'> & {
   readonly session: Pick<GatehouseConfig['session'], 'cookieName' | 'maxWebSockets'>
   /** Every frontend's cookies are the gateway's own, whichever frontend these routes are of. */
   readonly frontends?: readonly Pick<FrontendConfig, 'cookieName'>[]
+  /**
+   * Paths another frontend on these routes' host serves: a path an upstream
+   * reads as under one of them is refused, as a deeper route's is.
+   */
+  readonly neighbours?: readonly string[]
 }
 
 export interface ProxyRouteHooks {
@@ -99,7 +104,7 @@ export async function registerProxyRoutes(
     const unkeep = hooks.heldKeys.keep(proofs)
     app.addHook('onClose', async () => unkeep())
   }
-  const routePaths = config.routes.map((route) => route.path)
+  const routePaths = [...config.routes.map((route) => route.path), ...(config.neighbours ?? [])]
   for (const route of config.routes) {
     await app.register(async function proxyRoute(scope) {
       // onRequest: the path is settled before the guard's preHandler

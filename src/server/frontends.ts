@@ -137,6 +137,7 @@ export const frontends = fp(
           sessions,
           providers: signsInWith,
           userTokens: app.gatehouse.userTokensOf(frontend.identityProviders),
+          neighbours: neighbourPrefixes(config.frontends, frontend),
           websocketRecheck: opts.websocketRecheck,
         })
       })
@@ -148,3 +149,24 @@ export const frontends = fp(
     dependencies: ['gatehouse-observability', 'gatehouse-services', 'gatehouse-draining'],
   },
 )
+
+/**
+ * The `pathPrefix`es of the other frontends a request for `frontend`'s host
+ * could be for. A frontend is chosen on the path as sent, so `/SHOP/x` or
+ * `/sh%6fp/x` is not the `/shop` frontend's, and lands on a catch-all
+ * frontend's route, whose upstream may read it as `/shop/x`: the proxy
+ * refuses such spellings as it does a deeper route's (proxy/path-check.ts).
+ */
+export function neighbourPrefixes(
+  all: readonly FrontendConfig[],
+  frontend: FrontendConfig,
+): readonly string[] {
+  return all
+    .filter(
+      (other) =>
+        other !== frontend &&
+        other.pathPrefix !== '' &&
+        (other.host === undefined || frontend.host === undefined || other.host === frontend.host),
+    )
+    .map((other) => other.pathPrefix)
+}

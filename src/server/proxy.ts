@@ -21,6 +21,8 @@ export interface ProxyOptions {
    */
   readonly providers?: IdentityProviders | undefined
   readonly userTokens?: UserTokens | undefined
+  /** Other frontends' path prefixes on these routes' host (`neighbourPrefixes`, frontends.ts). */
+  readonly neighbours?: readonly string[] | undefined
 }
 
 /**
@@ -41,7 +43,7 @@ export const proxy = fp(
     app.decorateRequest('upstreamProof', null)
     await registerProxyRoutes(
       app,
-      config,
+      opts.neighbours ? { ...config, neighbours: opts.neighbours } : config,
       {
         config: { csrf: config.csrf, server: { publicUrl: config.server.publicUrl } },
         sessions,
