@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import fc from 'fast-check'
 import t, { type Test } from 'tap'
+import { upstreamReading } from '../../src/proxy/path-check.js'
 import { listeningTestApp } from '../helpers/app.js'
 import { route } from '../helpers/gateway.js'
 import { serveHttp } from '../helpers/http-server.js'
@@ -99,4 +101,55 @@ t.test('a path its own route would serve however it is read reaches that route a
     t.equal(res.status, 200, path)
     t.same(seen, [expected], `${path} reached its route's upstream as sent`)
   }
+})
+
+t.test('whatever the spelling, a forwarded path reaches the route its reading names', async (t) => {
+  const { seen, call } = await setup(t)
+  const piece = fc.constantFrom(
+    '/',
+    '//',
+    'api',
+    'API',
+    'admin',
+    'Admin',
+    '%61dmin',
+    '%2F',
+    '%2f',
+    '%252F',
+    '%5C',
+    '\\',
+    ';',
+    ';v=1',
+    '.',
+    '%2e',
+    '%20',
+    '%3F',
+    'x',
+    'X',
+  )
+  const paths = fc.array(piece, { minLength: 1, maxLength: 8 }).map((parts) => `/${parts.join('')}`)
+  /** The route an upstream that reads most liberally takes the path for: the longest prefix of its reading. */
+  const routeOf = (path: string) => {
+    const reading = upstreamReading(path)
+    const under = (prefix: string) => reading === prefix || reading.startsWith(`${prefix}/`)
+    return under('/api/admin') ? 'admin' : under('/api') ? 'api' : 'site'
+  }
+  let forwarded = 0
+  await fc.assert(
+    fc.asyncProperty(paths, async (path) => {
+      seen.length = 0
+      const res = await call(path, 'POST')
+      if (res.status >= 400 && res.status < 500 && seen.length === 0) return true
+      forwarded++
+      // POST is not one of /api/admin's methods: it may only be refused there.
+      return (
+        res.status === 200 &&
+        seen.length === 1 &&
+        seen[0]!.split(' ')[0] === routeOf(path) &&
+        routeOf(path) !== 'admin'
+      )
+    }),
+    { numRuns: 300 },
+  )
+  t.ok(forwarded > 0, `${forwarded} of 300 generated paths forwarded, each to the route its reading names`)
 })
