@@ -115,23 +115,26 @@ const READ_OTHERWISE = /[%\\;A-Z]|\/\/|\.(?:\/|$)/
  * and ASP.NET Core's case-insensitive routing folds them (`ſ` as `s`, `ı` as `i`).
  */
 export function upstreamReading(path: string): string {
-  let decoded = path
-  for (let round = 0; round < DECODES; round++) {
-    const next = decoded.replace(PERCENT, hexChar)
-    if (next === decoded) break
-    decoded = next
+  let read = path
+  if (read.includes('%')) {
+    for (let round = 0; round < DECODES; round++) {
+      const next = read.replace(PERCENT, hexChar)
+      if (next === read) break
+      read = next
+    }
+    const end = read.search(/[?#]/)
+    if (end !== -1) read = read.slice(0, end)
+    // The escapes decoded bytewise: read them as the UTF-8 text they spell,
+    // whose letters fold to ASCII ones only through upper case (`ſ`, `ı`).
+    if (/[\x80-\xff]/.test(read)) read = Buffer.from(read, 'latin1').toString('utf8').toUpperCase()
   }
-  // The escapes decoded bytewise: read them as the UTF-8 text they spell.
-  if (/[\x80-\xff]/.test(decoded)) decoded = Buffer.from(decoded, 'latin1').toString('utf8')
-  const end = decoded.search(/[?#]/)
-  if (end !== -1) decoded = decoded.slice(0, end)
-  return decoded
-    .replaceAll('\\', '/')
-    .replace(/;[^/]*/g, '')
-    .replace(/[. ]+(?=\/|$)/g, '')
-    .replace(/\/{2,}/g, '/')
-    .toUpperCase()
-    .toLowerCase()
+  // Each step only where it has something to do: the reading of an
+  // ordinary path with a capital letter is its lower case.
+  if (read.includes('\\')) read = read.replaceAll('\\', '/')
+  if (read.includes(';')) read = read.replace(/;[^/]*/g, '')
+  if (read.includes('.') || read.includes(' ')) read = read.replace(/[. ]+(?=\/|$)/g, '')
+  if (read.includes('//')) read = read.replace(/\/{2,}/g, '/')
+  return read.toLowerCase()
 }
 
 /**
