@@ -106,13 +106,14 @@ const READ_OTHERWISE = /[%\\;A-Z]|\/\/|\.(?:\/|$)/
 /**
  * The path as the most liberal upstream reads it, lower-cased: escapes
  * decoded as often as anything decodes (a proxy on the way that decodes,
- * then the upstream), which is at most `DECODES` times in a path that
- * `upstreamReadsPathAsWeDo` let through, as UTF-8; cut at a decoded `?` or `#`; `\` as `/`
- * (WHATWG URL, IIS); `;` path parameters dropped (Tomcat, Spring: RFC 3986
- * §3.3 leaves them to the scheme); trailing dots and spaces of a segment
- * dropped (IIS, Windows file names); `//` runs merged (nginx's
- * merge_slashes, Spring, Envoy's merge_slashes); letters folded as Express's
- * and ASP.NET Core's case-insensitive routing folds them (`ſ` as `s`, `ı` as `i`).
+ * then the upstream), at most `DECODES` times in a path that
+ * `upstreamReadsPathAsWeDo` let through, as UTF-8; cut at a decoded `?` or
+ * `#`; `\` as `/` (WHATWG URL, IIS); `;` path parameters dropped (Tomcat,
+ * Spring: RFC 3986 §3.3 leaves them to the scheme); trailing dots and
+ * spaces of a segment dropped (IIS, Windows file names); `//` runs merged
+ * (nginx's and Envoy's merge_slashes, Spring); letters folded as Express's
+ * and ASP.NET Core's case-insensitive routing folds them (`ſ` as `s`, `ı`
+ * as `i`).
  */
 export function upstreamReading(path: string): string {
   let read = path
