@@ -434,7 +434,7 @@ export const RouteSchema = Type.Object(
     path: Type.String({
       minLength: 1,
       description:
-        "Path prefix, matched on whole segments, as written: without : or *, which are no wildcards, and without % or a character a browser escapes (a space, é), as a request's path is matched decoded. A request is refused (400 invalid_path) when it is under a route with deeper routes and an upstream could read it as a deeper one's path (/api/admin%2Fx, /api//admin, /API/admin beside /api/admin). Not /healthz or /readyz, which Gatehouse serves itself on every host, nor at or under the frontend's auth.basePath.",
+        "Path prefix, matched on whole segments, as written: without : or *, which are no wildcards, and without % or a character a browser escapes (a space, é), as a request's path is matched decoded. A request is refused (400 invalid_path) when it is under a route with deeper routes and an upstream could read it as a deeper one's path (/api/admin%2Fx, /api//admin, /API/admin beside /api/admin), and two routes that an upstream reads as one path (/api and /API, /api;v=1 or /api.) are refused at load. Not /healthz or /readyz, which Gatehouse serves itself on every host, nor at or under the frontend's auth.basePath.",
     }),
     upstream: Type.String({
       minLength: 1,

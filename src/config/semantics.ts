@@ -1,4 +1,5 @@
 import { foldUnderscores, isSpoofable, NEVER_PASSED, TRACE_CONTEXT } from '../header-rules.js'
+import { upstreamReading } from '../path-reading.js'
 import { parseDuration, parseSize } from './duration.js'
 import { checkExchange } from './exchange.js'
 import { checkFapi2 } from './fapi2.js'
@@ -334,6 +335,7 @@ function checkRoutes(
 ): void {
   const { basePath } = list
   const seen = new Map<string, number>()
+  const read = new Map<string, { readonly index: number; readonly path: string }>()
   list.routes.forEach((route, i) => {
     const at = (...rest: (string | number)[]) => [...list.at, i, ...rest]
     const path = route.path.length > 1 ? route.path.replace(/\/+$/, '') : route.path
@@ -351,6 +353,17 @@ function checkRoutes(
     const first = seen.get(path)
     if (first !== undefined) add(at('path'), `duplicates ${formatAt(list.at)}[${first}].path (${path})`)
     else seen.set(path, i)
+    // The proxy refuses a spelling of a deeper route's path; two routes
+    // that read as one lie under neither, and an upstream that folds case
+    // or drops what the reading drops serves one's path through the other.
+    const reading = upstreamReading(path)
+    const twin = read.get(reading)
+    if (first === undefined && escaped === undefined && twin !== undefined)
+      add(
+        at('path'),
+        `reads as ${formatAt(list.at)}[${twin.index}].path (${twin.path}) to an upstream that folds case (Express, ASP.NET Core) or drops ;parameters or trailing dots (Tomcat, IIS), which would serve one's path through the other: write them alike, or as paths apart`,
+      )
+    else if (twin === undefined) read.set(reading, { index: i, path })
     if (
       path === basePath ||
       path.startsWith(`${basePath}/`) ||

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { gatehouseError } from '../errors.js'
+import { DECODES, decodeEscapes, upstreamReading } from '../path-reading.js'
 
 /**
  * Characters of a path that no URL parser rewrites: RFC 3986 `pchar`
@@ -8,15 +9,7 @@ import { gatehouseError } from '../errors.js'
  * many upstream frameworks) would turn into other bytes than those checked.
  */
 const PLAIN = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/
-const PERCENT = /%([0-9A-Fa-f]{2})/g
 const ESCAPE = /%[0-9A-Fa-f]{2}/
-/**
- * How many times a path is decoded, the first included: the upstream's, and
- * those of proxies before it. Each is a pass over the whole path, and
- * `%25` + `25` n times takes n of them to settle: decoding while anything
- * decoded cost a 14 KB target some 240 ms of the event loop.
- */
-const DECODES = 4
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
 const CONTROL = /[\x00-\x1f\x7f]/
 
@@ -51,11 +44,7 @@ export function upstreamReadsPathAsWeDo(url: string): boolean {
   }
   // Decoded again, for upstreams that decode twice or behind a proxy that
   // decodes; a path that is still encoded after that is no one's.
-  for (let round = 1; round < DECODES; round++) {
-    const next = decoded.replace(PERCENT, hexChar)
-    if (next === decoded) break
-    decoded = next
-  }
+  decoded = decodeEscapes(decoded, DECODES - 1)
   if (ESCAPE.test(decoded) || CONTROL.test(decoded)) return false
   for (const segment of decoded.replaceAll('\\', '/').split('/')) {
     const semi = segment.indexOf(';')
@@ -75,10 +64,6 @@ function parsesUnchanged(path: string): boolean {
   } catch {
     return false
   }
-}
-
-function hexChar(_match: string, hex: string): string {
-  return String.fromCharCode(Number.parseInt(hex, 16))
 }
 
 /**
@@ -102,41 +87,6 @@ export function refuseAmbiguousPath(
  * read alike by every upstream, and costs one scan.
  */
 const READ_OTHERWISE = /[%\\;A-Z]|\/\/|\.(?:\/|$)/
-
-/**
- * The path as the most liberal upstream reads it, lower-cased: escapes
- * decoded as often as anything decodes (a proxy on the way that decodes,
- * then the upstream), at most `DECODES` times in a path that
- * `upstreamReadsPathAsWeDo` let through, as UTF-8; cut at a decoded `?` or
- * `#`; `\` as `/` (WHATWG URL, IIS); `;` path parameters dropped (Tomcat,
- * Spring: RFC 3986 §3.3 leaves them to the scheme); trailing dots and
- * spaces of a segment dropped (IIS, Windows file names); `//` runs merged
- * (nginx's and Envoy's merge_slashes, Spring); letters folded as Express's
- * and ASP.NET Core's case-insensitive routing folds them (`ſ` as `s`, `ı`
- * as `i`).
- */
-export function upstreamReading(path: string): string {
-  let read = path
-  if (read.includes('%')) {
-    for (let round = 0; round < DECODES; round++) {
-      const next = read.replace(PERCENT, hexChar)
-      if (next === read) break
-      read = next
-    }
-    const end = read.search(/[?#]/)
-    if (end !== -1) read = read.slice(0, end)
-    // The escapes decoded bytewise: read them as the UTF-8 text they spell,
-    // whose letters fold to ASCII ones only through upper case (`ſ`, `ı`).
-    if (/[\x80-\xff]/.test(read)) read = Buffer.from(read, 'latin1').toString('utf8').toUpperCase()
-  }
-  // Each step only where it has something to do: the reading of an
-  // ordinary path with a capital letter is its lower case.
-  if (read.includes('\\')) read = read.replaceAll('\\', '/')
-  if (read.includes(';')) read = read.replace(/;[^/]*/g, '')
-  if (read.includes('.') || read.includes(' ')) read = read.replace(/[. ]+(?=\/|$)/g, '')
-  if (read.includes('//')) read = read.replace(/\/{2,}/g, '/')
-  return read.toLowerCase()
-}
 
 /**
  * The paths of the routes that lie under `path`, as `upstreamReading` reads

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
-import { upstreamReading } from '../../src/proxy/path-check.js'
+import { upstreamReading } from '../../src/path-reading.js'
 import { listeningTestApp } from '../helpers/app.js'
 import { route } from '../helpers/gateway.js'
 import { serveHttp } from '../helpers/http-server.js'

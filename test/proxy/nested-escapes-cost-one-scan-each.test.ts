@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
-import { upstreamReading, upstreamReadsPathAsWeDo } from '../../src/proxy/path-check.js'
+import { upstreamReading } from '../../src/path-reading.js'
+import { upstreamReadsPathAsWeDo } from '../../src/proxy/path-check.js'
 import { listeningTestApp } from '../helpers/app.js'
 import { route } from '../helpers/gateway.js'
 import { serveHttp } from '../helpers/http-server.js'
@@ -23,10 +24,7 @@ t.test('a path still encoded after four decodes is refused, at the cost of four 
     res.end()
   })
   const { url } = await listeningTestApp(t, {
-    routes: [
-      route('/api/admin', upstream, { token: 'none' }),
-      route('/api', upstream, { token: 'none' }),
-    ],
+    routes: [route('/api/admin', upstream, { token: 'none' }), route('/api', upstream, { token: 'none' })],
   })
   const deep = nested(7_000, '41')
   t.notOk(upstreamReadsPathAsWeDo(deep), '7,000 levels of %25: refused')
