@@ -174,8 +174,14 @@ t.test('the keys Redis evicted are a gauge, read on scrape', async (t) => {
   const pipeline = probe.pipeline()
   for (let i = 0; i < 1024; i++) pipeline.set(`filler:${i}`, filler)
   await pipeline.exec()
-  const stats = Number(/^evicted_keys:(\d+)\r?$/m.exec(await probe.info('stats'))?.[1])
+  const stats = async () => Number(/^evicted_keys:(\d+)\r?$/m.exec(await probe.info('stats'))?.[1])
+  // Redis 7 goes on evicting after the writes (its eviction is time-boxed
+  // per command and resumed by a timer), and a command can make it evict
+  // more: the gauge read between two reads of Redis's own count.
+  const before = await stats()
+  const gauge = await evicted()
+  const after = await stats()
   probe.disconnect()
-  t.ok(stats > 0, `Redis evicted ${stats} keys`)
-  t.equal(await evicted(), stats, 'the gauge says as many')
+  t.ok(before > 0, `Redis evicted ${before} keys`)
+  t.ok(gauge >= before && gauge <= after, `the gauge says as many: ${before} <= ${gauge} <= ${after}`)
 })
