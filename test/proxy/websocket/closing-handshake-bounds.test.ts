@@ -49,14 +49,22 @@ t.test(
 )
 
 /**
+ * Larger than all the kernel's buffers between the gateway and a browser
+ * that reads nothing can take: Linux grows a socket's receive buffer up to
+ * `tcp_rmem`'s maximum (32 MiB on these machines) beside a send buffer of
+ * up to 4 MiB, more than the 16 MiB this once was.
+ */
+const QUEUED = 48 * MiB
+
+/**
  * A signed-in browser that stopped reading, on a route pinging every
- * `pingInterval` ms, with the gateway holding most of a 16 MiB message for
- * it, more than the kernel's buffers take; the upstream's end of the socket.
+ * `pingInterval` ms, with the gateway holding most of a QUEUED-byte message
+ * for it; the upstream's end of the socket.
  */
 async function queuedBehind(t: Test, pingInterval: number) {
   const upstream = await wsUpstream(t)
   const stack = await startStack(t, {
-    routes: () => [route('/live', upstream.url, { websocket: { pingInterval, maxMessage: 32 * MiB } })],
+    routes: () => [route('/live', upstream.url, { websocket: { pingInterval, maxMessage: 64 * MiB } })],
     gateway: { websocketRecheck: 100 },
   })
   const { jar } = await login(stack.gateway.url)
@@ -65,7 +73,7 @@ async function queuedBehind(t: Test, pingInterval: number) {
     upstream,
     wsUrl(stack, '/live/feed'),
     browserHeaders(stack, jar),
-    16 * MiB,
+    QUEUED,
   )
   return { stack, jar, browser, upstreamLeg }
 }
