@@ -167,9 +167,45 @@ export async function closeRedisClient(client: RedisClient, timeoutMs = 1_000): 
   client.disconnect()
 }
 
+/**
+ * What the error replies a Redis gives while it is up but will not serve
+ * mean to an operator, by their first word. Named so in the log line's
+ * `cause`: as a `ReplyError` alone, a full Redis, a withdrawn ACL and a
+ * replica looked alike, and like nothing in particular.
+ */
+const REPLY_ERRORS: Readonly<Record<string, string>> = {
+  OOM: 'Redis answered OOM: used memory is over maxmemory and its policy (noeviction) refuses writes',
+  NOPERM: "Redis answered NOPERM: the store's ACL user may not run this command or use this key",
+  NOAUTH: 'Redis answered NOAUTH: the connection is not authenticated',
+  WRONGPASS: "Redis answered WRONGPASS: the store's user name or password is refused",
+  READONLY: 'Redis answered READONLY: the connection is to a replica, which takes no writes',
+  LOADING: 'Redis answered LOADING: it is loading its dataset into memory',
+  BUSY: 'Redis answered BUSY: a script or function has run past its time limit',
+  MASTERDOWN: 'Redis answered MASTERDOWN: the replica has lost its link to the primary',
+  MISCONF: 'Redis answered MISCONF: it cannot persist its data (a failed RDB save) and refuses writes',
+  CLUSTERDOWN: 'Redis answered CLUSTERDOWN: the cluster does not serve this slot',
+  TRYAGAIN: 'Redis answered TRYAGAIN: a slot is being migrated',
+  NOREPLICAS: 'Redis answered NOREPLICAS: fewer replicas than min-replicas-to-write are connected',
+}
+
+/**
+ * The `cause` of a Redis error reply, by its first word (`OOM`, `NOPERM`,
+ * …), never by the rest, which may quote a command or a script; undefined
+ * for anything else (a connection error names itself).
+ */
+export function replyCause(err: unknown): string | undefined {
+  if (!(err instanceof Error) || err.name !== 'ReplyError') return undefined
+  const word = /^[A-Z]+(?=\s|$)/.exec(err.message)?.[0]
+  if (word === undefined) return undefined
+  return REPLY_ERRORS[word] ?? `Redis answered ${word}`
+}
+
 /** Wraps a Redis failure as the catalogue's 503, keeping the cause for logs. */
 export function storeUnavailable(cause: unknown): StoreUnavailableError {
-  return cause instanceof StoreUnavailableError ? cause : new StoreUnavailableError(cause)
+  if (cause instanceof StoreUnavailableError) return cause
+  const reason = replyCause(cause)
+  const err = new StoreUnavailableError(cause)
+  return reason === undefined ? err : Object.assign(err, { reason })
 }
 
 /**
