@@ -275,6 +275,13 @@ export interface DevIdp {
    * carried out: an IdP that rotated a refresh token and is slow to say so.
    */
   setTokenAnswerDelay(ms: number): void
+  /**
+   * Holds every `POST /token` answer back, after the request was carried
+   * out (a refresh token rotated), until `gate` resolves; without one,
+   * answers go at once again. For a test that changes a peer of the RP
+   * between the IdP's work and the RP's reading of it.
+   */
+  holdTokenAnswers(gate?: () => Promise<void>): void
   /** Makes the back-channel endpoints fail in the given way, until `setDown('ok')`. */
   setDown(mode: FaultMode): void
   /** Same as `setDown`. */
@@ -317,6 +324,17 @@ function heldBack(res: ServerResponse, ms: number): void {
   const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse
   res.end = ((...args: unknown[]) => {
     setTimeout(() => end(...args), ms)
+    return res
+  }) as ServerResponse['end']
+}
+
+function heldUntil(res: ServerResponse, gate: () => Promise<void>): void {
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse
+  res.end = ((...args: unknown[]) => {
+    gate().then(
+      () => end(...args),
+      () => end(...args),
+    )
     return res
   }) as ServerResponse['end']
 }
@@ -605,6 +623,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   let delay: number | (() => number) = options.tokenEndpointDelayMs ?? 0
   let answerDelay = 0
+  let answerGate: (() => Promise<void>) | undefined
   let fault: FaultMode = 'ok'
   const canned = new Map<string, CannedAnswer>()
   const cannedPaths: Record<CannedEndpoint, string> = {
@@ -643,6 +662,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     if (options.endSessionPost) sameSiteLaxOverHttp(res)
     if (isToken && options.refreshExpiresIn) reportRefreshExpiry(res, provider)
     if (isToken && answerDelay > 0) heldBack(res, answerDelay)
+    if (isToken && answerGate) heldUntil(res, answerGate)
     const ms = typeof delay === 'function' ? delay() : delay
     const refused = options.resourceIndicators?.refusedAtTokenEndpoint ?? []
     const cannedAnswer = canned.get(path)
@@ -750,6 +770,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     },
     setTokenAnswerDelay(ms) {
       answerDelay = ms
+    },
+    holdTokenAnswers(gate) {
+      answerGate = gate
     },
     setDown,
     setFault: setDown,

@@ -105,8 +105,19 @@ export interface UserTokensOptions {
 
 export type Coordination = 'single-flight' | 'none' | 'per-audience'
 
-/** Per refresh scope (the session id, or with per-audience coordination the session's audience), the store of a late refresh answer while it is awaited. */
-export type LateWrites = Map<string, Promise<void>>
+/**
+ * Per refresh scope (the session id, or with per-audience coordination the
+ * session's audience), the store of tokens the IdP issued and no request
+ * waits on any more, while it lasts: a late refresh answer awaited
+ * (`answer`), or rotated tokens the store refused within the lock's
+ * lifetime, offered to it again (`store`).
+ */
+export type LateWrites = Map<string, LateWrite>
+
+export interface LateWrite {
+  readonly stored: Promise<void>
+  readonly awaiting: 'answer' | 'store'
+}
 
 export interface RefreshObserver extends ExchangeObserver {
   /**
@@ -150,6 +161,10 @@ const SPARE_ROUNDS = 4
 /** Why a session's refresh is not tried while the answer to its last is awaited (late-answer.ts). */
 const LATE_ANSWER_AWAITED =
   "The identity provider has not yet answered this session's last refresh, which timed out; its answer is still awaited (oidc.lateAnswerWait), and the session stays. Retry later."
+
+/** Why a session's refresh is not tried while its rotated tokens wait for the store to take them. */
+const ROTATED_UNSTORED =
+  "The session store refused this session's new tokens from the identity provider. They are held by this instance and stored as soon as the store takes writes again; the session stays. Retry later."
 
 /** Why a route whose resource the session's login did not ask for is refused (`withinGrant`). */
 const NOT_SIGNED_IN_FOR =
@@ -405,10 +420,15 @@ export class UserTokens {
     // outage longer than the lock's life lets it lapse while the answer's
     // write is retried, and taking it again here would redeem the spent
     // refresh token. Another instance waits for it as for any refresh in flight.
-    if (this.#lateWrites.has(scope))
+    // So are tokens the store refused (`#storeLater`): their refresh token
+    // is the live one, and the session's record still holds the spent one.
+    const pending = this.#lateWrites.get(scope)
+    if (pending !== undefined)
       throw (
         this.#unavailable.backingOff(ref.id, audience?.exchange ? audience.key : undefined) ??
-        gatehouseError('GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE', LATE_ANSWER_AWAITED)
+        (pending.awaiting === 'answer'
+          ? gatehouseError('GATEHOUSE_ERR_TOKEN_REFRESH_UNAVAILABLE', LATE_ANSWER_AWAITED)
+          : gatehouseError('GATEHOUSE_ERR_STORE_UNAVAILABLE', ROTATED_UNSTORED))
       )
     const key = `refresh:${scope}`
     const lock = await this.#locks.tryAcquire(key, this.#lockTtl)
@@ -461,7 +481,7 @@ export class UserTokens {
       // A refresh whose answer is still on its way keeps the lock until the
       // answer is stored: a redemption before then would present the spent
       // refresh token. Waiters meanwhile wait as for any slow refresh.
-      const late = this.#lateWrites.get(scope)
+      const late = this.#lateWrites.get(scope)?.stored
       if (late === undefined) await lock.release(how)
       else void late.finally(() => lock.release().catch(() => {}))
     }
@@ -560,7 +580,39 @@ export class UserTokens {
     this.#unavailable.clear(current.id)
     span?.setAttribute(ATTR.refreshOutcome, 'success')
     this.#observer?.refreshed?.('success', this.#now() - started, label, current.id, undefined, current.idp)
-    return this.#writes.write(current, merged(current.tokens, audience, next))
+    const tokens = merged(current.tokens, audience, next)
+    try {
+      return await this.#writes.write(current, tokens)
+    } catch (err) {
+      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE')
+        this.#storeLater(current, audience, tokens)
+      throw err
+    }
+  }
+
+  /**
+   * Offers rotated tokens the store refused for the whole of the lock's
+   * lifetime (a full Redis under `noeviction` answers every write `OOM`
+   * until an operator acts; an outage can outlast the lock) to it again,
+   * for `LATE_WRITE_BUDGET`, as a late answer's are: they exist nowhere
+   * else, and giving them up left the session with the spent refresh
+   * token, whose next redemption the IdP took as a replay and revoked the
+   * grant for (RFC 9700 §4.14.2). The session's lock is held until then
+   * (`#refreshOnce`), and this instance answers the session's refreshes
+   * 503 at once meanwhile; the compare-and-set keeps any newer write.
+   */
+  #storeLater(current: SessionData, audience: TokenAudience | undefined, tokens: TokenSet): void {
+    const scope = this.#scopeOf(current.id, audience)
+    const stored: Promise<void> = this.#writes
+      .store(current, tokens, LATE_WRITE_BUDGET)
+      .then(
+        () => {},
+        () => {},
+      )
+      .finally(() => {
+        if (this.#lateWrites.get(scope)?.stored === stored) this.#lateWrites.delete(scope)
+      })
+    this.#lateWrites.set(scope, { stored, awaiting: 'store' })
   }
 
   /** Ends a session the IdP, or the gateway's config, says is over: its record, and what this process holds of it. */
@@ -611,9 +663,9 @@ export class UserTokens {
       // The request that asked has had its answer.
       .catch(() => {})
       .finally(() => {
-        if (this.#lateWrites.get(scope) === stored) this.#lateWrites.delete(scope)
+        if (this.#lateWrites.get(scope)?.stored === stored) this.#lateWrites.delete(scope)
       })
-    this.#lateWrites.set(scope, stored)
+    this.#lateWrites.set(scope, { stored, awaiting: 'answer' })
   }
 
   /** What one refresh flight and its lock are for: the session, or with per-audience coordination the session's audience. */
