@@ -200,6 +200,20 @@ export function replyCause(err: unknown): string | undefined {
   return REPLY_ERRORS[word] ?? `Redis answered ${word}`
 }
 
+/**
+ * Replies of a Redis that serves reads and refuses writes: full under
+ * `noeviction`, unable to persist, a replica, short of the replicas
+ * `min-replicas-to-write` asks for.
+ */
+const WRITES_REFUSED = new Set(['OOM', 'MISCONF', 'READONLY', 'NOREPLICAS'])
+
+/** Whether `err` (a store failure or the driver's error) is a Redis that refused a write and may still serve reads. */
+export function writeRefusedByRedis(err: unknown): boolean {
+  const reply = err instanceof StoreUnavailableError ? err.cause : err
+  if (!(reply instanceof Error) || reply.name !== 'ReplyError') return false
+  return WRITES_REFUSED.has(/^[A-Z]+/.exec(reply.message)?.[0] ?? '')
+}
+
 /** Wraps a Redis failure as the catalogue's 503, keeping the cause for logs. */
 export function storeUnavailable(cause: unknown): StoreUnavailableError {
   if (cause instanceof StoreUnavailableError) return cause

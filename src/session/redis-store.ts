@@ -44,7 +44,7 @@ import type { ChainableCommander } from 'ioredis'
 import { SHORTHAND_PROVIDER } from '../config/schema.js'
 import { type IndexedClaim, IndexHashes } from '../crypto/derived-keys.js'
 import { gatehouseError } from '../errors.js'
-import { guarded, type RedisClient, whenReady } from '../redis/connection.js'
+import { guarded, type RedisClient, whenReady, writeRefusedByRedis } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import { ATTR, mark } from '../tracing/spans.js'
@@ -389,8 +389,19 @@ export class RedisSessionStore implements SessionStore {
       const { idle } = clearFields(row)
       if (now >= idle) return undefined
       if (touch && this.#touchDue(idle, now)) {
-        const touched = await guarded(() => this.#redis.ghGetAndTouch(key, now, this.#idle, this.#touchEvery))
-        return touched ? this.#open(ref, touched, now) : undefined
+        try {
+          const touched = await guarded(() =>
+            this.#redis.ghGetAndTouch(key, now, this.#idle, this.#touchEvery),
+          )
+          return touched ? this.#open(ref, touched, now) : undefined
+        } catch (err) {
+          // A Redis that refuses writes (full under noeviction, a replica)
+          // still served the read: the session is live until the idle
+          // expiry it has, so it is served unslid, and the next read tries
+          // the slide again. Failing it instead answered every session
+          // past its touch interval 503 while Redis was full.
+          if (!writeRefusedByRedis(err)) throw err
+        }
       }
       session = this.#open(ref, row, now)
       return session
