@@ -189,12 +189,30 @@ const REPLY_ERRORS: Readonly<Record<string, string>> = {
 }
 
 /**
- * The `cause` of a Redis error reply, by its first word (`OOM`, `NOPERM`,
- * …), never by the rest, which may quote a command or a script; undefined
- * for anything else (a connection error names itself).
+ * What ioredis's own errors, plain `Error`s by their message, mean: as a
+ * `cause` each was `Error`, as a refused write's once was (`writeRefused`),
+ * so a Redis too slow to answer (`DEBUG SLEEP`, `CLIENT PAUSE`, a long
+ * script) read like any other failure.
  */
-export function replyCause(err: unknown): string | undefined {
-  if (!(err instanceof Error) || err.name !== 'ReplyError') return undefined
+const DRIVER_ERRORS: Readonly<Record<string, string>> = {
+  'Command timed out': 'Redis did not answer within the command timeout',
+  "Stream isn't writeable and enableOfflineQueue options is false":
+    'no connection to Redis: it is being made again',
+  "Cluster isn't ready and enableOfflineQueue options is false":
+    'no connection to the Redis Cluster: it is being made again',
+  'Connection is closed.': 'the connection to Redis closed before it answered',
+}
+
+/**
+ * The `cause` of a Redis error reply, by its first word (`OOM`, `NOPERM`,
+ * …), never by the rest, which may quote a command or a script; of one of
+ * ioredis's own errors, by what it means; undefined for anything else (a
+ * connection error names itself by its code).
+ */
+export function redisCause(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined
+  if (err.name !== 'ReplyError')
+    return Object.hasOwn(DRIVER_ERRORS, err.message) ? DRIVER_ERRORS[err.message] : undefined
   const word = /^[A-Z]+(?=\s|$)/.exec(err.message)?.[0]
   if (word === undefined) return undefined
   return REPLY_ERRORS[word] ?? `Redis answered ${word}`
@@ -217,7 +235,7 @@ export function writeRefusedByRedis(err: unknown): boolean {
 /** Wraps a Redis failure as the catalogue's 503, keeping the cause for logs. */
 export function storeUnavailable(cause: unknown): StoreUnavailableError {
   if (cause instanceof StoreUnavailableError) return cause
-  const reason = replyCause(cause)
+  const reason = redisCause(cause)
   const err = new StoreUnavailableError(cause)
   return reason === undefined ? err : Object.assign(err, { reason })
 }

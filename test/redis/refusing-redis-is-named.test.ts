@@ -11,7 +11,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { apiCall, login } from '../helpers/login.js'
 import { type LogLine, startObservedStack } from '../helpers/observed-stack.js'
-import { startRedis } from '../helpers/redis.js'
+import { pollUntil, startRedis } from '../helpers/redis.js'
 
 t.test(
   'a Redis that refuses: 503 with Retry-After, its refusal named in the log, the session kept',
@@ -71,5 +71,34 @@ t.test(
       stack.lines.some((line) => /script:|while true/.test(JSON.stringify(line))),
       "no line quotes the rest of Redis's reply",
     )
+  },
+)
+
+t.test(
+  'a Redis too slow to answer: 503 with Retry-After, the timeout named, served once it answers',
+  async (t) => {
+    const redis = await startRedis({ args: [] })
+    t.teardown(() => redis.stop())
+    const admin = new Redis(redis.url)
+    t.teardown(() => admin.disconnect())
+    const stack = await startObservedStack(t, {
+      config: { store: redis.url, keyPrefix: redis.prefix, localCache: 0 },
+    })
+    const base = stack.gateway.url
+    const { jar } = await login(base)
+    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'signed in')
+
+    // Every client's commands wait 2.5 s: past the 1 s command timeout.
+    await admin.client('PAUSE', '2500', 'ALL')
+    const answer = await apiCall(jar, `${base}/api/orders`)
+    t.equal(answer.status, 503, '503')
+    t.ok(Number(answer.headers.get('retry-after')) >= 1, 'with Retry-After')
+    t.match(
+      stack.lines.findLast((line) => line.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE'),
+      { cause: 'Redis did not answer within the command timeout' },
+      'the timeout named in the log, not `Error`',
+    )
+    await pollUntil(async () => (await apiCall(jar, `${base}/api/orders`)).status === 200)
+    t.pass('served again once Redis answers')
   },
 )
