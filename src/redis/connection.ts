@@ -19,6 +19,12 @@ export interface RedisConnectionOptions {
   readonly protocol?: 2 | 3
   /** Subscribe again after a reconnect; default true. */
   readonly autoResubscribe?: boolean
+  /**
+   * Told when the node answered `READONLY` (the connection is then made
+   * again): the owner's other connections to that node may only read
+   * from it, which a replica serves a moment behind the primary.
+   */
+  readonly onReadOnly?: () => void
 }
 
 /** A connection to one Redis (directly or through Sentinel) or to a Redis Cluster. */
@@ -65,6 +71,17 @@ export function createRedisClient(
     // Never gives up (a null would stop reconnecting for good).
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
     lazyConnect: false,
+    // A node turned into a replica under a live connection (an operator's
+    // REPLICAOF, a managed service that moves its primary endpoint's name
+    // to the promoted replica) answers every write READONLY for as long as
+    // that connection lasts, which may be for ever. The write fails (503)
+    // and the connection is made again, resolving the name, or asking the
+    // sentinels, anew.
+    reconnectOnError: (err: Error) => {
+      if (!err.message.startsWith('READONLY')) return false
+      options.onReadOnly?.()
+      return true
+    },
     ...(options.protocol ? { protocol: options.protocol } : {}),
     ...(options.autoResubscribe === false ? { autoResubscribe: false } : {}),
   } satisfies RedisOptions
@@ -86,6 +103,7 @@ type NodeOptions = Pick<
   | 'maxRetriesPerRequest'
   | 'lazyConnect'
 > & {
+  reconnectOnError: (err: Error) => boolean
   retryStrategy: (attempt: number) => number
   protocol?: 2 | 3
   autoResubscribe?: boolean
@@ -116,7 +134,8 @@ function connect(target: string | RedisStoreConfig, node: NodeOptions, maxDelay:
         ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
       })
     case 'cluster': {
-      const { retryStrategy: _, enableOfflineQueue: __, ...perNode } = node
+      // A Cluster moves slots with MOVED, which ioredis follows; READONLY is not its answer to a failover.
+      const { retryStrategy: _, enableOfflineQueue: __, reconnectOnError: ___, ...perNode } = node
       return new Cluster(
         target.nodes.map((n) => ({ host: n.host, port: n.port })),
         {

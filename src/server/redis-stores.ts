@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig, RedisStoreConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
-import { closeRedisClient, createRedisClient, whenReady } from '../redis/connection.js'
+import { closeRedisClient, createRedisClient, type RedisClient, whenReady } from '../redis/connection.js'
 import { ReplicaConfirmation } from '../redis/durability.js'
 import { SentinelPrimary } from '../redis/sentinel-primary.js'
 import { RedisSessionStore } from '../session/redis-store.js'
@@ -41,8 +41,16 @@ export async function createRedisStores(
   options: RedisStoresOptions = {},
 ): Promise<Stores> {
   const store = config.session.store as RedisStoreConfig
-  const client = createRedisClient(store)
-  const writer = options.confirmWrites === false ? undefined : createRedisClient(store)
+  // A node turned into a replica under a live connection answers its
+  // writes READONLY and serves its reads a moment behind the new primary:
+  // a refresh that wrote there, then read here, could redeem the refresh
+  // token it had just spent. So a READONLY on either connection makes
+  // both again, to wherever the address (or the sentinels) points now.
+  const client: RedisClient = createRedisClient(store, { onReadOnly: () => writer?.disconnect(true) })
+  const writer: RedisClient | undefined =
+    options.confirmWrites === false
+      ? undefined
+      : createRedisClient(store, { onReadOnly: () => client.disconnect(true) })
   const primary = writer && store.kind === 'sentinel' ? new SentinelPrimary(store) : undefined
   await Promise.all([whenReady(client), writer && whenReady(writer), primary?.whenReady()])
   const confirm =

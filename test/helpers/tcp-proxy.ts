@@ -17,6 +17,12 @@ export interface TcpProxy {
   release(): void
   /** Resolves once bytes from the server are being held. */
   replyHeld(): Promise<void>
+  /**
+   * Relays connections made from now on to `targetUrl`, leaving those
+   * already relayed where they are: a name a managed service moved to
+   * another node, which only new connections resolve.
+   */
+  retarget(targetUrl: string): void
   /** Destroys every relayed connection; new ones are still accepted. */
   cut(): void
   close(): Promise<void>
@@ -30,7 +36,7 @@ interface Pair {
 }
 
 export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
-  const target = new URL(targetUrl)
+  let target = new URL(targetUrl)
   const pairs = new Set<Pair>()
   let holdDown = false
   let holdUp = false
@@ -93,6 +99,9 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
     replyHeld() {
       if ([...pairs].some((pair) => pair.toClient.length > 0)) return Promise.resolve()
       return new Promise((resolve) => waiters.push(resolve))
+    },
+    retarget(to) {
+      target = new URL(to)
     },
     cut,
     async close() {
