@@ -59,9 +59,8 @@ export class RotatedWrites {
    * access token. Best effort: the request fails either way.
    */
   async keep(current: SessionData, refreshToken: Rotated | undefined, budgetMs?: number): Promise<void> {
-    if (refreshToken === undefined) return
-    const { refreshToken: _spent, refreshTokenExpiresAt: _expires, ...held } = current.tokens
-    const tokens = refreshToken === UNKEPT ? held : { ...current.tokens, refreshToken }
+    const tokens = keeping(current, refreshToken)
+    if (tokens === undefined) return
     await this.write(current, tokens, budgetMs).catch(() => {})
   }
 
@@ -102,4 +101,15 @@ export class RotatedWrites {
       }
     }
   }
+}
+
+/**
+ * The session's tokens with the refresh token of a 200 the gateway refused
+ * (rotated.ts) in place of the spent one, or with none when it was too
+ * large to keep (`UNKEPT`); undefined when the answer carried none.
+ */
+export function keeping(current: SessionData, refreshToken: Rotated | undefined): TokenSet | undefined {
+  if (refreshToken === undefined) return undefined
+  const { refreshToken: _spent, refreshTokenExpiresAt: _expires, ...held } = current.tokens
+  return refreshToken === UNKEPT ? held : { ...current.tokens, refreshToken }
 }

@@ -19,7 +19,7 @@ import { livesShort, refreshMargin } from './refresh-margin.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { RefusalMemory } from './refusal-memory.js'
 import { RefusedClient } from './refused-client.js'
-import { FRESH, GONE_MEANWHILE, LATE_WRITE_BUDGET, RotatedWrites } from './rotated-writes.js'
+import { FRESH, GONE_MEANWHILE, keeping, LATE_WRITE_BUDGET, RotatedWrites } from './rotated-writes.js'
 import { SingleFlight } from './single-flight.js'
 import { merged, tokenFor } from './token-set.js'
 import type { LockService, RefreshCooldowns } from './types.js'
@@ -573,7 +573,15 @@ export class UserTokens {
       if (isGatehouseError(thrown) && thrown.code === 'GATEHOUSE_ERR_SESSION_EXPIRED') {
         await this.#end(current)
       } else {
-        await this.#writes.keep(current, rotatedRefreshToken(err))
+        // A refused 200's rotated refresh token is the live one as much as
+        // an accepted answer's (rotated.ts): one the store refuses is kept
+        // as theirs are (`#storeLater`).
+        const kept = keeping(current, rotatedRefreshToken(err))
+        if (kept !== undefined)
+          await this.#writes.write(current, kept).catch((failed: unknown) => {
+            if (isGatehouseError(failed) && failed.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE')
+              this.#storeLater(current, audience, kept)
+          })
       }
       throw thrown
     }
@@ -591,8 +599,8 @@ export class UserTokens {
   }
 
   /**
-   * Offers rotated tokens the store refused for the whole of the lock's
-   * lifetime (a full Redis under `noeviction` answers every write `OOM`
+   * Offers rotated tokens (an answer's, or a refused 200's refresh token)
+   * the store refused for the whole of the lock's lifetime (a full Redis under `noeviction` answers every write `OOM`
    * until an operator acts; an outage can outlast the lock) to it again,
    * for `LATE_WRITE_BUDGET`, as a late answer's are: they exist nowhere
    * else, and giving them up left the session with the spent refresh

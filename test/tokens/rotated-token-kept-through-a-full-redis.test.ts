@@ -74,3 +74,56 @@ t.test('a rotated refresh token that a full Redis refuses is stored once it has 
     'no token in the log',
   )
 })
+
+/**
+ * So is the rotated refresh token of a 200 the gateway refused (a negative
+ * `expires_in` here): it was kept best effort, and lost to a full Redis the
+ * same way.
+ */
+t.test(
+  "a refused 200's rotated refresh token that a full Redis refuses is stored once it has room",
+  async (t) => {
+    const redis = await startRedis({ args: ['--maxmemory-policy', 'noeviction'] })
+    t.teardown(() => redis.stop())
+    const admin = new Redis(redis.url)
+    t.teardown(() => admin.disconnect())
+    const clock = new TestClock()
+    const set = await startReplicaSet({
+      store: redis.url,
+      keyPrefix: redis.prefix,
+      accessTokenTtl: 60,
+      now: clock.now,
+      count: 2,
+      oidc: { timeout: 1_000, lateAnswerWait: 1_000 },
+      idp: { quirks: { negativeExpiresInOnRefresh: true } },
+    })
+    t.teardown(() => set.close())
+    const [first, second] = set.urls as [string, string]
+    clock.advance(61_000)
+    set.idp.holdTokenAnswers(async () => {
+      await admin.config('SET', 'maxmemory', '1')
+    })
+    t.equal((await apiCall(set.jar, `${first}/api/orders`)).status, 503, 'the answer is refused')
+    set.idp.holdTokenAnswers()
+    clock.advance(61_000)
+    for (const url of [first, second])
+      t.equal(
+        (await apiCall(set.jar, `${url}/api/orders`)).status,
+        503,
+        `${url} answers 503 while Redis is full`,
+      )
+    await admin.config('SET', 'maxmemory', '0')
+    // The next redemption, once the kept token is stored, presents that one.
+    t.ok(
+      await until(async () => {
+        clock.advance(61_000)
+        await apiCall(set.jar, `${second}/api/orders`)
+        return set.idp.stats.refreshGrants + set.idp.stats.refreshReplays >= 2
+      }),
+      'the IdP is asked again once Redis has room',
+    )
+    t.equal(set.idp.stats.refreshReplays, 0, 'with the rotated token, not the spent one')
+    t.equal(set.idp.stats.revokedGrants, 0, 'and the grant stands')
+    t.equal((await apiCall(set.jar, `${first}/auth/user`)).status, 200, 'the session with it')
+  },
+)
