@@ -76,6 +76,8 @@ export function interpolate(text: string, env: NodeJS.ProcessEnv): Interpolated 
  * variable that is not set at the option it was meant for, and each value
  * a secret's variable (by its name, or the option's) put in (`secret`;
  * `inOption` when the option holds a secret, whatever the variable is called).
+ * `running`: `env` is that of a gateway already running, which a reload
+ * reads, so an unset variable is told to need a restart.
  */
 export function interpolateTree(
   value: unknown,
@@ -83,6 +85,7 @@ export function interpolateTree(
   env: NodeJS.ProcessEnv,
   report: (path: Path, message: string) => void,
   secret: (path: Path, name: string, value: string, inOption: boolean) => void = () => {},
+  running = false,
 ): unknown {
   // A self-referencing alias (`&a [*a]`) is a cycle; no real config nests this deep.
   if (path.length > 32) {
@@ -106,22 +109,35 @@ export function interpolateTree(
     for (const name of bare.filter((n) => isSecret(path, n))) {
       report(path, `$${name} is not replaced (only \${${name}} is), and would be kept as the secret`)
     }
-    for (const name of missing) {
-      // A default written in the file would put the secret in the file.
-      const hint = isSecret(path, name)
-        ? 'a secret: set it in the environment'
-        : `or use \${${name}:-default} for a default`
-      report(path, `environment variable ${name} is not set (${hint})`)
-    }
+    for (const name of missing) report(path, unsetVariable(name, isSecret(path, name), running))
     return out
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, [...path, i], env, report, secret))
+  if (Array.isArray(value))
+    return value.map((v, i) => interpolateTree(v, [...path, i], env, report, secret, running))
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) out[k] = interpolateTree(v, [...path, k], env, report, secret)
+    for (const [k, v] of Object.entries(value))
+      out[k] = interpolateTree(v, [...path, k], env, report, secret, running)
     return out
   }
   return value
+}
+
+/**
+ * Why `name` is missing, and what to do. A process's environment is fixed
+ * when it starts: a variable added to a pod's spec, a systemd unit or a
+ * shell after that reaches a new process only, so for a running gateway's
+ * reload the fix is a restart, not an edit of the environment alone.
+ */
+function unsetVariable(name: string, secret: boolean, running: boolean): string {
+  // A default written in the file would put the secret in the file.
+  const withDefault = `or use \${${name}:-default} for a default`
+  if (!running)
+    return `environment variable ${name} is not set (${secret ? 'a secret: set it in the environment' : withDefault})`
+  const fix = secret
+    ? 'a secret: set it and restart the gateway'
+    : `set it and restart the gateway, ${withDefault}`
+  return `environment variable ${name} is not set in the environment this gateway started with, which a reload reads and never sees change (${fix})`
 }
 
 const NO_ESCAPE =

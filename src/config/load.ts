@@ -31,6 +31,11 @@ import type {
 export interface LoadOptions {
   /** Hears what is valid but risky (an anonymous client route), located like a problem. */
   readonly onWarning?: (warning: ConfigProblem) => void
+  /**
+   * `env` is that of a gateway already running (a reload): a variable it
+   * lacks is told to need a restart, as setting it reaches a new process only.
+   */
+  readonly running?: boolean
 }
 
 /**
@@ -81,7 +86,7 @@ export function parseConfig(
     misshapen,
     leftOut,
     secrets,
-  } = readConfigTree(text, source, env)
+  } = readConfigTree(text, source, env, options.running)
   const problems: ConfigProblem[] = [...unsetProblems, ...misshapen]
   const unset = problems.map((p) => p.path)
   for (const error of [...Value.Errors(ConfigSchema, withDefaults)].flatMap(intoMapping)) {

@@ -40,9 +40,15 @@ export interface PlacedSecret {
 /**
  * Parses config text (YAML, or JSON, which is YAML) into the tree the schema
  * checks. Throws `ConfigError` when the text is not YAML, holds what a
- * config may not (yaml-values.ts), or is not a mapping.
+ * config may not (yaml-values.ts), or is not a mapping. `running`: `env`
+ * is a running gateway's, read by a reload (env.ts `interpolateTree`).
  */
-export function readConfigTree(text: string, source: string, env: NodeJS.ProcessEnv): ConfigTree {
+export function readConfigTree(
+  text: string,
+  source: string,
+  env: NodeJS.ProcessEnv,
+  running = false,
+): ConfigTree {
   const { doc, lineCounter, problems } = parseYaml(text)
   if (doc === undefined || problems.length > 0) throw new ConfigError(source, problems)
   const lineOf = lineLocator(doc, lineCounter)
@@ -66,6 +72,7 @@ export function readConfigTree(text: string, source: string, env: NodeJS.Process
     (path, name, value, inOption) => {
       secrets.push({ path: formatPath(path), name, value, inOption })
     },
+    running,
   )
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(

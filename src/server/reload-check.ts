@@ -63,7 +63,10 @@ export function checkReload({ bytes, file, env, running }: ReloadCheckInput): Re
   const warnings: ConfigProblem[] = []
   let config: GatehouseConfig
   try {
-    config = parseConfig(text, file, env, { onWarning: (warning) => warnings.push(warning) })
+    config = parseConfig(text, file, env, {
+      onWarning: (warning) => warnings.push(warning),
+      running: true,
+    })
   } catch (err) {
     const problems = problemsOf(err)
     const refused = restartNeededIn(running, text, env, problems)

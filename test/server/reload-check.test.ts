@@ -71,3 +71,38 @@ t.test('a check that needs more than its heap, or its time, is refused; the proc
     'the next one runs',
   )
 })
+
+t.test(
+  'a variable the reloaded file names and the environment lacks: a reload cannot see one set since the start, and says so',
+  async (t) => {
+    // The rotation as an operator tries it: the new secret put in the pod's
+    // environment, which the running process never sees.
+    const rotated = minimal
+      .replace('secret: ${SESSION_SECRET}', 'secrets: ["${NEW_SESSION_SECRET}", "${SESSION_SECRET}"]')
+      .replace('http://orders:8080', '${ORDERS_URL}')
+    const check = checkReload(input(rotated))
+    t.match(check, {
+      result: 'invalid',
+      problems: [
+        {
+          path: 'session.secrets[0]',
+          line: 8,
+          message:
+            'environment variable NEW_SESSION_SECRET is not set in the environment this gateway started with, which a reload reads and never sees change (a secret: set it and restart the gateway)',
+        },
+        {
+          path: 'routes[0].upstream',
+          line: 11,
+          message:
+            'environment variable ORDERS_URL is not set in the environment this gateway started with, which a reload reads and never sees change (set it and restart the gateway, or use ${ORDERS_URL:-default} for a default)',
+        },
+      ],
+    })
+    t.same(await checkOffThread(input(rotated)), check, 'the same on a thread of its own')
+    t.throws(
+      () => parseConfig(rotated, 'routes.yaml', env),
+      /NEW_SESSION_SECRET is not set \(a secret: set it in the environment\)/,
+      'at the start, setting it is all it takes',
+    )
+  },
+)
