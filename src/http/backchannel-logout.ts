@@ -12,7 +12,13 @@ import type { IdentityProviders } from '../oidc/providers.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import type { Sessions } from '../session/sessions.js'
 import type { ReplayCache, ReplayKept } from '../tokens/types.js'
-import { HeldLogoutTokens, type HeldOutcome, type HeldToken } from './held-logout-tokens.js'
+import {
+  type HeldHandover,
+  HeldLogoutTokens,
+  type HeldOutcome,
+  type HeldToken,
+  type HeldUntil,
+} from './held-logout-tokens.js'
 import { claimedBy, clientsOf, replayKey } from './logout-token-clients.js'
 import type { LogoutAttempt, OwedLogout, OwedLogouts } from './owed-logouts.js'
 import { lookedUpBy, sessionsOfClient } from './sessions-of-client.js'
@@ -27,11 +33,21 @@ export interface BackchannelLogoutDeps {
   readonly replay: ReplayCache
   /** The process's logouts owed since a store outage, which outlive this app (server/lasting.ts). */
   readonly owed: OwedLogouts<OwedLogout>
+  /** Where what this app still holds unverified goes when it closes, and comes from (server/lasting.ts). */
+  readonly handover: HeldHandover<HeldLogout>
+  /** The frontend whose routes these are (`frontends[].name`); `''` without `frontends:`. */
+  readonly frontend: string
   readonly now: () => number
 }
 
-/** A token held until its issuer's keys can be read, with the providers it claims. */
-interface Held extends HeldToken {
+/** A token held until its issuer's keys can be read, as it passes from one app to the next. */
+export interface HeldLogout extends HeldToken {
+  /** The provider whose own path (`…/backchannel-logout/<name>`) it was posted to; absent: the shared path. */
+  readonly via: string | undefined
+}
+
+/** A held token with the providers of this app it claims. */
+interface Held extends HeldLogout {
   readonly named: readonly OidcClient[]
 }
 
@@ -91,20 +107,39 @@ const JTI_HOLD_MS =
  * for that provider's alone.
  */
 export async function backchannelLogoutRoute(app: FastifyInstance, deps: BackchannelLogoutDeps) {
-  const { config, providers, sessions, replay, owed } = deps
+  const { config, providers, sessions, replay, owed, handover, frontend } = deps
   const base = config.auth.basePath
   const verifiers = new Map<string, LogoutTokenVerifier>()
   // Anyone can post here: junk tokens must not write a warning each.
   const refusalLines = new RepeatedLines(undefined, deps.now)
   // What is owed outlives this app: the app a reload builds carries it out.
   const unserve = owed.serve((what) => carryOut(what, 'owed'))
-  // What is held is not verified yet, so it is this app's: its verifiers
-  // and providers are the ones to check it with.
+  // What is held is not verified yet: it is checked with the providers of
+  // the app that serves when the keys can be read. A reload that retires
+  // this app passes it on to the next, as the IdP will not send it again.
   const held = new HeldLogoutTokens<Held>({ attempt: settleHeld, lifeMs: LOGOUT_TOKEN_LIFE_MS })
+  const untake = handover.serve(frontend, (tokens) => {
+    for (const token of tokens) adopt(token)
+  })
   app.addHook('onClose', async () => {
     unserve()
-    held.close(app.log)
+    untake()
+    handover.pass(
+      frontend,
+      held.release().map(({ named: _, ...token }) => token),
+    )
   })
+
+  /** A token another app held, to be checked with this app's providers, within the life it had. */
+  function adopt({ until, ...token }: HeldUntil<HeldLogout>) {
+    const named =
+      token.via === undefined
+        ? claimedBy(token.token, providers)
+        : [providers.get(token.via)].filter((oidc) => oidc !== undefined)
+    // No provider of this app claims it (a reload removed its own): it is
+    // refused as a delivery for no provider is, once it is tried.
+    held.hold({ ...token, issuer: named[0]?.registration.issuer ?? token.issuer, named }, until)
+  }
 
   /** The verified claims, by the one of `candidates` that signed the token. */
   async function verified(token: string, candidates: readonly OidcClient[]) {
@@ -166,9 +201,10 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
   async function end(
     request: FastifyRequest<LogoutRequest>,
     candidates: (token: string) => readonly OidcClient[],
+    via?: string,
   ) {
     try {
-      return await ended(request, candidates)
+      return await ended(request, candidates, via)
     } catch (err) {
       throw refused(request.log, err)
     }
@@ -177,6 +213,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
   async function ended(
     request: FastifyRequest<LogoutRequest>,
     candidates: (token: string) => readonly OidcClient[],
+    via: string | undefined,
   ) {
     const tokens = request.body?.getAll('logout_token') ?? []
     // §2.5 sends one logout_token. Of two, the one acted on would be the
@@ -210,6 +247,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
           idp: named[0].name,
           at,
           log: request.log,
+          via,
           named,
         })
       throw err
@@ -398,7 +436,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       async (request: FastifyRequest<LogoutRequest & { Params: { idp: string } }>, reply) => {
         const oidc = providers.get(request.params.idp)
         if (!oidc) throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'No such identity provider.')
-        return reply.code(200).send(await end(request, () => [oidc]))
+        return reply.code(200).send(await end(request, () => [oidc], oidc.name))
       },
     )
   })

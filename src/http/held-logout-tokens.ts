@@ -48,7 +48,56 @@ const HELD_FIRST_DELAY = 1_000 // 1 s
 const HELD_MAX_DELAY = 8_000 // 8 s
 
 /** Given up past `until`, on the monotonic clock. */
-type Held<T> = T & { readonly until: number }
+export type HeldUntil<T> = T & { readonly until: number }
+
+function lostOnClose(held: readonly unknown[], log: FastifyBaseLogger): void {
+  if (held.length === 0) return
+  const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST'
+  log.error({ code, reason: 'closed', unverified: held.length }, 'back-channel logout lost')
+}
+
+/** Takes the tokens another app held: the app that serves a scope now. */
+export type HeldTaker<T> = (held: readonly HeldUntil<T>[]) => void
+
+/**
+ * Hands the tokens an app still holds unverified when it closes (a config
+ * reload retired it) to the app that serves after it, which verifies them
+ * with its own providers: the IdP will not send them again, so dropped
+ * they were logouts lost. One per process (server/lasting.ts), as the
+ * logouts owed since a store outage are (owed-logouts.ts). Each scope (a
+ * frontend's name; `''` without `frontends:`) is handed to the newest app
+ * that serves it; with none (the shutdown, or a frontend a reload
+ * removed) what is held is dropped, and said to be.
+ */
+export class HeldHandover<T> {
+  readonly #log: FastifyBaseLogger
+  /** The takers of each scope, oldest first. */
+  readonly #takers = new Map<string, HeldTaker<T>[]>()
+
+  constructor(log: FastifyBaseLogger) {
+    this.#log = log
+  }
+
+  /** `take` is handed what apps of `scope` pass from now on, until the returned function is called. */
+  serve(scope: string, take: HeldTaker<T>): () => void {
+    const takers = this.#takers.get(scope) ?? []
+    takers.push(take)
+    this.#takers.set(scope, takers)
+    return () => {
+      const at = takers.indexOf(take)
+      if (at >= 0) takers.splice(at, 1)
+      if (takers.length === 0) this.#takers.delete(scope)
+    }
+  }
+
+  /** What an app of `scope` held, to its newest other taker; call after taking the app's own out. */
+  pass(scope: string, held: readonly HeldUntil<T>[]): void {
+    if (held.length === 0) return
+    const take = this.#takers.get(scope)?.at(-1)
+    if (take) take(held)
+    else lostOnClose(held, this.#log)
+  }
+}
 
 /**
  * Logout tokens that came while the issuer's JWKS could not be fetched.
@@ -65,7 +114,7 @@ type Held<T> = T & { readonly until: number }
  * never logged, only its provider's name.
  */
 export class HeldLogoutTokens<T extends HeldToken> {
-  readonly #held = new Map<string, Held<T>[]>()
+  readonly #held = new Map<string, HeldUntil<T>[]>()
   readonly #bytes = new Map<string, number>()
   readonly #attempt: HeldAttempt<T>
   readonly #life: number
@@ -94,8 +143,13 @@ export class HeldLogoutTokens<T extends HeldToken> {
     return size
   }
 
-  /** Holds `token` to verify once its issuer's keys can be read; one held already is held once. */
-  hold(token: T): void {
+  /**
+   * Holds `token` to verify once its issuer's keys can be read; one held
+   * already is held once. `until`: when it is given up, on the monotonic
+   * clock, for a token another app held first (`HeldHandover`); default
+   * its whole life from now.
+   */
+  hold(token: T, until = this.#clock() + this.#life): void {
     if (this.#closed) return
     const held = this.#held.get(token.issuer) ?? []
     if (held.some((other) => other.token === token.token)) return
@@ -104,7 +158,7 @@ export class HeldLogoutTokens<T extends HeldToken> {
       this.#lost(token, 'full')
       return
     }
-    held.push({ ...token, until: this.#clock() + this.#life })
+    held.push({ ...token, until })
     this.#held.set(token.issuer, held)
     this.#bytes.set(token.issuer, bytes)
     const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_UNVERIFIED'
@@ -119,15 +173,17 @@ export class HeldLogoutTokens<T extends HeldToken> {
 
   /** Stops trying; what is still held is dropped, and said to be. */
   close(log: FastifyBaseLogger): void {
+    lostOnClose(this.release(), log)
+  }
+
+  /** Stops trying, and gives up what is still held, each with when it is to be given up. */
+  release(): HeldUntil<T>[] {
     this.#closed = true
     clearTimeout(this.#timer)
-    const held = this.size
-    if (held > 0) {
-      const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST'
-      log.error({ code, reason: 'closed', unverified: held }, 'back-channel logout lost')
-    }
+    const held = [...this.#held.values()].flat()
     this.#held.clear()
     this.#bytes.clear()
+    return held
   }
 
   #schedule(): void {
@@ -174,7 +230,7 @@ export class HeldLogoutTokens<T extends HeldToken> {
     this.#delay = reachable ? HELD_FIRST_DELAY : Math.min(this.#delay * 2, HELD_MAX_DELAY)
   }
 
-  #drop(issuer: string, token: Held<T>): void {
+  #drop(issuer: string, token: HeldUntil<T>): void {
     const held = this.#held.get(issuer) ?? []
     const at = held.indexOf(token)
     if (at < 0) return

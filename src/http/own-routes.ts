@@ -30,6 +30,8 @@ export interface OwnRoutesOptions {
   }
   /** The process's back-channel logouts owed since a store outage (server/lasting.ts). */
   readonly owedLogouts: BackchannelLogoutDeps['owed']
+  /** Where logout tokens held unverified pass from an app a reload retires to the next (server/lasting.ts). */
+  readonly heldLogouts: BackchannelLogoutDeps['handover']
   /** The IdP's refusals of the gateway's credentials, for `/readyz`. */
   readonly refusals: Pick<ClientRefusals, 'detail'>
   readonly onLogin: NonNullable<AuthRouteDeps['onLogin']>
@@ -83,6 +85,8 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
     sessions,
     replay: stores.replay,
     owed: opts.owedLogouts,
+    handover: opts.heldLogouts,
+    frontend: opts.frontend?.name ?? '',
     now: opts.now,
   })
   await logoutEverywhereRoute(app, { config, providers, sessions })

@@ -80,6 +80,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
     stores,
     refusals: app.observers.refusals,
     owedLogouts: app.gatehouse.lasting.owedLogouts,
+    heldLogouts: app.gatehouse.lasting.heldLogouts,
     onLogin: app.observers.login,
     onOverBound: app.observers.overBound,
     now,

@@ -2,6 +2,8 @@ import { isDeepStrictEqual } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { HeldKeys } from '../dpop/held-keys.js'
+import type { HeldLogout } from '../http/backchannel-logout.js'
+import { HeldHandover } from '../http/held-logout-tokens.js'
 import { type OwedLogout, OwedLogouts } from '../http/owed-logouts.js'
 import { configuredResources, OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
@@ -254,6 +256,12 @@ export class Lasting {
    * restart drops them (and says so).
    */
   readonly owedLogouts: OwedLogouts<OwedLogout>
+  /**
+   * Back-channel logout tokens held unverified while their issuer's keys
+   * could not be read, passed from an app a reload retires to the next,
+   * which verifies them with its providers; a restart drops them (and says so).
+   */
+  readonly heldLogouts: HeldHandover<HeldLogout>
   readonly #options: LastingOptions
   /** IdP parts some app holds, by the settings they were built from. */
   readonly #idp = new Set<IdpParts>()
@@ -294,6 +302,7 @@ export class Lasting {
     this.#failing = new UnavailableLimit(DEFAULT_UNAVAILABLE_LIMIT, options.now)
     this.#clientTokens = stores.clientTokens ?? new MemoryTokenCache(options.now)
     this.owedLogouts = new OwedLogouts({ log })
+    this.heldLogouts = new HeldHandover(log)
   }
 
   static async create(

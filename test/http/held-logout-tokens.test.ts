@@ -7,7 +7,13 @@
  */
 import { pino } from 'pino'
 import t from 'tap'
-import { HeldLogoutTokens, type HeldOutcome, type HeldToken } from '../../src/http/held-logout-tokens.js'
+import {
+  HeldHandover,
+  HeldLogoutTokens,
+  type HeldOutcome,
+  type HeldToken,
+  type HeldUntil,
+} from '../../src/http/held-logout-tokens.js'
 
 const lines: Record<string, unknown>[] = []
 const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
@@ -85,3 +91,66 @@ t.test('a token past its life is lost, and said to be; closing drops the rest, a
   held.hold(token('late'))
   t.equal(held.size, 0, 'nothing is held once closed')
 })
+
+t.test(
+  'what a closing app held passes to the newest other app of its scope, within the life it had; with none, it is lost and said to be',
+  async (t) => {
+    let now = 0
+    const clock = () => now
+    const handover = new HeldHandover<HeldToken>(log)
+    const taken: Record<string, string[]> = { older: [], newer: [], other: [] }
+    const taker = (name: string) => (held: readonly HeldUntil<HeldToken>[]) =>
+      void taken[name]!.push(...held.map((h) => h.token))
+    const untakeOlder = handover.serve('', taker('older'))
+    const untakeNewer = handover.serve('', taker('newer'))
+    handover.serve('shop', taker('other'))
+
+    const retiring = new HeldLogoutTokens({
+      attempt: scripted({ a: ['unreachable'] }).attempt,
+      lifeMs: 10_000,
+      clock,
+    })
+    retiring.hold(token('a'))
+    now = 4_000
+    const released = retiring.release()
+    t.same(
+      released.map((h) => [h.token, h.until]),
+      [['a', 10_000]],
+      'released with when it is to be given up, not a new life',
+    )
+    handover.pass('', released)
+    t.same(taken, { older: [], newer: ['a'], other: [] }, 'to the newest app of the scope')
+
+    // The app that took it holds it to its first life.
+    const run = scripted({ a: ['unreachable'] })
+    const next = new HeldLogoutTokens({ attempt: run.attempt, lifeMs: 10_000, clock })
+    t.teardown(() => next.close(log))
+    next.hold(token('a'), released[0]!.until)
+    await run.tried(1)
+    now = 10_000
+    const lost = lines.length
+    // Its next pass (its timer is the class's own) finds it past its life: a line, and no attempt.
+    await new Promise<void>((resolve, reject) => {
+      const bound = setTimeout(() => reject(new Error('not given up within 5 s')), 5_000)
+      const poll = setInterval(() => {
+        if (lines.length === lost) return
+        clearInterval(poll)
+        clearTimeout(bound)
+        resolve()
+      }, 10)
+    })
+    t.match(lines.at(-1), { code: 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST', reason: 'unverified' })
+    t.equal(next.size, 0, 'given up where the first app would have')
+
+    untakeNewer()
+    handover.pass('', [{ ...token('b'), until: 20_000 }])
+    t.same(taken.older, ['b'], 'once the newer app has gone, to the one left')
+    untakeOlder()
+    handover.pass('', [
+      { ...token('c'), until: 20_000 },
+      { ...token('d'), until: 20_000 },
+    ])
+    t.match(lines.at(-1), { code: 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST', reason: 'closed', unverified: 2 })
+    t.same(taken.other, [], "another frontend's app takes none of it")
+  },
+)
