@@ -1,4 +1,6 @@
+import { isDeepStrictEqual } from 'node:util'
 import { SHORTHAND_PROVIDER } from '../config/schema.js'
+import type { IdentityProviderConfig } from '../config/types.js'
 import type { IdpOperation } from './answers.js'
 import type { IdpFailure } from './translate.js'
 
@@ -23,7 +25,8 @@ export class ClientRefusals {
 
   /**
    * Forgets the refusals of providers not in `names`: a reload removed
-   * them, so no call of theirs will ever be accepted to clear them.
+   * them, so no call of theirs will ever be accepted to clear them, or
+   * changed their credentials, so what was refused is no longer sent.
    */
   keepOnly(names: readonly string[]): void {
     for (const [at, { idp }] of this.#refused) if (!names.includes(idp)) this.#refused.delete(at)
@@ -50,6 +53,38 @@ export class ClientRefusals {
     )
     return `the identity provider refuses the gateway's client credentials: ${parts.join('; ')}; see the error log for the hint`
   }
+}
+
+/**
+ * The providers of `next` that present the same credentials as in
+ * `running`, by name: the others' refusals were of credentials a reload
+ * took out of use (`ClientRefusals.keepOnly`).
+ */
+export function sameCredentials(
+  running: readonly IdentityProviderConfig[],
+  next: readonly IdentityProviderConfig[],
+): string[] {
+  const credentials = ({
+    issuer,
+    clientId,
+    clientAuth,
+    clientSecret,
+    clientKey,
+    tls,
+  }: IdentityProviderConfig) => ({
+    issuer,
+    clientId,
+    clientAuth,
+    clientSecret,
+    clientKey,
+    tls,
+  })
+  return next
+    .filter((provider) => {
+      const before = running.find((p) => p.name === provider.name)
+      return before !== undefined && isDeepStrictEqual(credentials(before), credentials(provider))
+    })
+    .map((provider) => provider.name)
 }
 
 function key(idp: string, operation: IdpOperation): string {

@@ -5,6 +5,7 @@ import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors
 import { readConfigFile } from '../config/read.js'
 import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
+import { sameCredentials } from '../oidc/client-refusals.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
 import { checkForReload, RELOAD_CHECK_LIMITS } from './reload-check.js'
@@ -308,7 +309,7 @@ export class ConfigReloader {
     }
     lasting.sockets.resize(next.server.maxWebSockets, next.session.maxWebSockets)
     lasting.certificates.use(next)
-    lasting.refusals.keepOnly(next.identityProviders.map((p) => p.name))
+    lasting.refusals.keepOnly(sameCredentials(before.identityProviders, next.identityProviders))
     lasting.metrics.idpClientRefused.set(lasting.refusals.any ? 1 : 0)
     log.level = next.logging.level
     const retired = this.#options.listener.swap(app, m)
