@@ -163,6 +163,10 @@ export class ConfigReloader {
       // Joining a reload the watch queued, a signal must not become one
       // that skips the bytes the reload in progress has read.
       this.#nextTrigger = trigger
+    } else {
+      // Nothing changes for the reload queued: a storm of signals (a
+      // sidecar looping `kill -HUP`) is one line, not one a signal.
+      return this.#next
     }
     this.#options.lasting.log.info(
       { file: this.#options.file, trigger, queuedAs: this.#nextTrigger },

@@ -91,3 +91,43 @@ t.test(
     t.equal(running.config.routes.length, 3)
   },
 )
+
+t.test(
+  'a storm of SIGHUPs during a reload is served by one reload after it, and logged once, not once a signal',
+  async (t) => {
+    const log = new LogLines()
+    const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
+      handleSignals: true,
+      watch: false,
+      logStream: log.stream,
+      input: { logLevel: 'info', idpTimeout: 1_000 },
+    })
+    const { running, idp } = stack
+    const scopes = [...running.config.oidc.scopes, 'orders.read']
+    // New scopes make a new IdP client, discovered before the swap: while
+    // the IdP hangs, the first reload waits out its timeout.
+    idp.setDown('hang')
+    stack.configMap.write(configText({ ...stack.input, oidc: { scopes } }))
+    const first = running.reload()
+    for (let i = 0; i < 100; i++) process.kill(process.pid, 'SIGHUP')
+    const queued = await log.seen('the signals queued', (l) => /another is in progress/.test(l.msg))
+    t.match(queued, { trigger: 'SIGHUP', queuedAs: 'SIGHUP' })
+    t.equal((await first).result, 'rejected', 'the IdP could not be discovered')
+    idp.setDown('ok')
+    await log.seen('one reload served them all', (l) => l.code === 'GATEHOUSE_CONFIG_RELOADED')
+    t.same(running.config.oidc.scopes, scopes)
+    const verdicts = log.lines.filter(
+      (l) => l.code === 'GATEHOUSE_CONFIG_RELOADED' || /^config reload rejected:/.test(l.msg),
+    )
+    t.same(
+      verdicts.map((l) => l.trigger),
+      ['call', 'SIGHUP'],
+      'two reloads in all: the one in progress, and one for every signal',
+    )
+    t.equal(
+      log.lines.filter((l) => /another is in progress/.test(l.msg)).length,
+      1,
+      'one line for the signals that joined the queue, not one each',
+    )
+  },
+)
