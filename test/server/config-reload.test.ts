@@ -176,7 +176,19 @@ t.test('a setting only a restart can change is refused by name, and nothing else
   t.match(log, /has 2 problems; the running config is kept/)
   t.equal((await get(`${stack.url}/api/new/x`)).status, 404, 'the route in the same file was not applied')
   t.equal(stack.running.config.server.port, port)
+  t.equal(stack.running.config.session.store.kind, 'memory', 'nor the store')
   t.equal((await get(`${stack.url}/readyz`)).status, 200)
+
+  // Fixed: the restart settings put back, the route kept. Nothing of the
+  // refused file lingers, and the allowed change applies.
+  stack.configMap.write(withNewRoute(stack))
+  t.ok(
+    await until(async () => (await get(`${stack.url}/api/new/x`)).status === 200),
+    'the fixed file applies',
+  )
+  t.equal(await reloads(stack.running, 'applied'), 1)
+  t.equal(await reloads(stack.running, 'rejected'), 1, 'the fix refused nothing more')
+  t.equal(stack.running.config.server.port, port)
 })
 
 /** The text of a config that adds `/api/new` to the stack's public route. */
