@@ -48,12 +48,31 @@ export interface ReloaderOptions {
   readonly build: (config: GatehouseConfig, mount: Mount) => Promise<FastifyInstance>
   /** How a reload refused for a reason not in the file is tried again; default `DEFAULT_RELOAD_RETRY`. */
   readonly retry?: ReloadRetry
+  /** How the file is read, and for how long a reload waits; default `readConfigFile`, `RELOAD_READ_TIMEOUT`. */
+  readonly read?: ReloadRead
 }
+
+/** How a reload reads the file: a seam for tests, as a stalled mount is a fault no real file here shows. */
+export interface ReloadRead {
+  /** ms: past it the reload is refused, and the file is not read again until the read returns. */
+  readonly timeout: number
+  readonly read: (file: string) => Promise<Buffer>
+}
+
+/**
+ * How long a reload waits for the file's bytes: 30 s, as long as its
+ * check may take (reload-check.ts). A file on tmpfs or a local disk is
+ * read in a millisecond; one on a stalled network mount never is.
+ */
+export const RELOAD_READ_TIMEOUT = 30_000 // 30 s
+
+const DEFAULT_READ: ReloadRead = { timeout: RELOAD_READ_TIMEOUT, read: (file) => readConfigFile(file) }
 
 /**
  * Reloads the config file into the running process. A reload reads the
  * file once, off the event loop, refusing what the start refuses (anything
- * but a regular file, or one past `MAX_CONFIG_FILE_BYTES`); checks it
+ * but a regular file, or one past `MAX_CONFIG_FILE_BYTES`) and a read
+ * that has not returned within `RELOAD_READ_TIMEOUT`; checks it
  * completely, by the same `parseConfig` as `gatehouse check`, a large
  * file on a thread of its own (reload-check.ts), and
  * against the settings only a restart can change (those a file that
@@ -83,6 +102,13 @@ export class ConfigReloader {
    */
   #lastRead: string | undefined
   readonly #retry: ReloadRetry
+  readonly #read: ReloadRead
+  /**
+   * A read of the file that outlived its reload's wait, until it returns:
+   * it holds a thread of libuv's pool (four by default, which DNS
+   * lookups and every file operation share), so no other is started.
+   */
+  #stalled: Promise<unknown> | undefined
   #retryTimer: NodeJS.Timeout | undefined
   /** Retries used since the last reload something other than a retry set off. */
   #retries = 0
@@ -94,6 +120,7 @@ export class ConfigReloader {
     this.#options = options
     this.#running = options.config
     this.#retry = options.retry ?? DEFAULT_RELOAD_RETRY
+    this.#read = options.read ?? DEFAULT_READ
   }
 
   /** The config new requests run on. */
@@ -222,13 +249,43 @@ export class ConfigReloader {
     const log = lasting.log
     // Read once, off the event loop (read.ts): a FIFO, a device or an
     // oversized file is refused before it is read, and a stalled mount
-    // holds a pool thread while requests are answered. The digest, the
+    // holds a pool thread while requests are answered, for at most the
+    // read's timeout as far as reloads and the shutdown go. The digest, the
     // check and the lines of a refusal all come from these same bytes.
     let bytes: Buffer | undefined
     let unreadable: readonly ConfigProblem[] = []
     let read: string
+    if (this.#stalled) {
+      // Nothing was read: the next trigger, the watch's too, reads again.
+      this.#lastRead = undefined
+      return this.#rejected(trigger, [{ path: '', message: STILL_STALLED }])
+    }
+    const { timeout } = this.#read
+    // The read's own failure is an answer (the file is missing, a FIFO, too
+    // large); only its not answering at all is the stall bounded here.
+    const reading = this.#read.read(file).then(
+      (got) => ({ got }),
+      (err: unknown) => ({ err }),
+    )
+    let answer: Awaited<typeof reading> | undefined
     try {
-      bytes = await readConfigFile(file)
+      answer = await withTimeout(
+        reading,
+        timeout,
+        `reading the config file took longer than ${timeout / 1000} s (a stalled network mount?); it is read again once that read returns`,
+        this.#shutdown.signal,
+      )
+    } catch (err) {
+      this.#stalled = reading.then(() => {
+        this.#stalled = undefined
+      })
+      this.#lastRead = undefined
+      return this.#rejected(trigger, problemsOf(err))
+    }
+    if (answer === undefined) return this.#abandoned(trigger)
+    try {
+      if ('err' in answer) throw answer.err
+      bytes = answer.got
       read = configDigest(bytes)
     } catch (err) {
       unreadable = problemsOf(err)
@@ -361,6 +418,9 @@ export class ConfigReloader {
     return { result: 'rejected', problems }
   }
 }
+
+const STILL_STALLED =
+  'a read of the config file begun by an earlier reload has not returned yet (a stalled network mount?); no other is started until it does'
 
 /** `promise`, or a rejection after `ms`, or `undefined` once `stop` aborts (the shutdown). */
 function withTimeout<T>(

@@ -6,7 +6,7 @@ import { buildGateway, type GatewayOptions } from './gateway.js'
 import { HeldHangups } from './hangups.js'
 import { GatewayListener, mount } from './listener.js'
 import { metricsListener } from './metrics-listener.js'
-import { ConfigReloader, type ReloadResult } from './reload.js'
+import { ConfigReloader, type ReloadRead, type ReloadResult } from './reload.js'
 import type { ReloadRetry } from './reload-retry.js'
 
 export interface RunningGateway {
@@ -46,6 +46,8 @@ export interface StartOptions extends GatewayOptions {
   readonly watch?: boolean | { readonly debounce: number }
   /** How a reload refused for a reason not in the file is retried; default `DEFAULT_RELOAD_RETRY`. */
   readonly reloadRetry?: ReloadRetry
+  /** How a reload reads the file; tests only (reload.ts `ReloadRead`). */
+  readonly reloadRead?: ReloadRead
   /**
    * SIGHUPs the caller has held since before it read the config (the CLI
    * does); without it, `start` holds them from its first line. One that
@@ -108,6 +110,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
           listener,
           lasting,
           ...(options.reloadRetry === undefined ? {} : { retry: options.reloadRetry }),
+          ...(options.reloadRead === undefined ? {} : { read: options.reloadRead }),
           // Every later app borrows the first one's logger, stores, metrics
           // and IdP parts, and answers on the one listener.
           build: (next, m) =>
