@@ -16,8 +16,14 @@ export type CannedEndpoint = 'token' | 'revocation' | 'par' | 'userinfo'
  */
 export interface CannedAnswer {
   readonly status: number
-  /** JSON for an object; sent as is for a string. */
-  readonly body?: string | Readonly<Record<string, unknown>>
+  /**
+   * JSON for an object; sent as is for a string. A function is given the
+   * request's form parameters: an IdP that quotes what it refused.
+   */
+  readonly body?:
+    | string
+    | Readonly<Record<string, unknown>>
+    | ((params: URLSearchParams) => string | Readonly<Record<string, unknown>>)
   readonly headers?: Readonly<Record<string, string>>
   /** Only token requests of this `grant_type`; default every request to the endpoint. */
   readonly grantType?: string
@@ -38,15 +44,17 @@ export function atTheEdge(
   req.on('data', (chunk: Buffer) => chunks.push(chunk))
   req.on('end', () => {
     const body = Buffer.concat(chunks)
-    const answer = decide(new URLSearchParams(body.toString('utf8')))
+    const params = new URLSearchParams(body.toString('utf8'))
+    const answer = decide(params)
     if (answer) {
-      const json = typeof answer.body !== 'string'
+      const text = typeof answer.body === 'function' ? answer.body(params) : answer.body
+      const json = typeof text !== 'string'
       res.writeHead(answer.status, {
-        ...(answer.body === undefined ? {} : { 'content-type': json ? 'application/json' : 'text/html' }),
+        ...(text === undefined ? {} : { 'content-type': json ? 'application/json' : 'text/html' }),
         'cache-control': 'no-store',
         ...answer.headers,
       })
-      res.end(answer.body === undefined ? undefined : json ? JSON.stringify(answer.body) : answer.body)
+      res.end(text === undefined ? undefined : json ? JSON.stringify(text) : text)
       return
     }
     // The stream is spent; oidc-provider then reads the body from `req.body`.

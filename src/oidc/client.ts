@@ -370,7 +370,9 @@ export class OidcClient {
         url.searchParams.set('client_id', this.#client.client_id)
         url.searchParams.set('request_uri', pushed.request_uri)
       } catch (err) {
-        throw this.#failed('par', err)
+        // The pushed request carried the login's state and nonce (RFC 9126
+        // §2.1), which an IdP quoting what it refused would put in the log.
+        throw this.#failed('par', err, state.state, state.nonce)
       }
     } else {
       // Appended, not set: `resource` repeats (RFC 8707 §2).
