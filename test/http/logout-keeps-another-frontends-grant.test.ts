@@ -10,6 +10,7 @@
 import t from 'tap'
 import { route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { startRedis } from '../helpers/redis.js'
 import { type FrontendChoices, startTwoFrontends } from '../helpers/two-frontends.js'
 
 /** Both frontends sign in at corp; each one's route redeems the session's refresh token at its first request. */
@@ -24,28 +25,44 @@ const bothAtCorp: FrontendChoices = (upstream) => ({
   },
 })
 
-t.test("a logout at one frontend leaves the grant of the user's session at another", async (t) => {
-  const s = await startTwoFrontends(t, bothAtCorp)
-  const staff = await login(s.staff)
-  t.equal(staff.callback.status, 302, 'signed in at staff')
-  // The same browser, so the same IdP session and the same grant: partners is another host.
-  const partners = await login(s.partners, { jar: staff.jar })
-  t.equal(partners.callback.status, 302, 'signed in at partners')
+const redis = await startRedis()
+t.teardown(() => redis.stop())
 
-  const { logoutUrl } = (await apiCall(staff.jar, `${s.partners}/auth/user`)).json<{ logoutUrl: string }>()
-  const out = await jarFetch(staff.jar, `${s.partners}${logoutUrl}`)
-  t.ok(out.status === 200 || out.status === 302, `partners' logout answers (${out.status})`)
-  t.equal((await apiCall(staff.jar, `${s.partners}/auth/user`)).status, 401, 'the partners session is over')
-  t.equal(s.corp.stats.revokedGrants, 0, "the grant staff's session holds is not revoked")
-  const after = await apiCall(staff.jar, `${s.staff}/api/scoped`)
-  t.equal(after.status, 200, "and staff's session still refreshes", { body: after.text })
-})
+for (const store of ['memory', 'redis'] as const) {
+  const config = store === 'redis' ? { store: redis.url, keyPrefix: `${redis.prefix}lo:` } : {}
 
-t.test('a logout of the only session of its user still revokes its grant', async (t) => {
-  const s = await startTwoFrontends(t, bothAtCorp)
-  const alone = await login(s.partners, { user: 'bob' })
-  t.equal(alone.callback.status, 302, 'signed in at partners')
-  const { logoutUrl } = (await apiCall(alone.jar, `${s.partners}/auth/user`)).json<{ logoutUrl: string }>()
-  await jarFetch(alone.jar, `${s.partners}${logoutUrl}`)
-  t.equal(s.corp.stats.revokedGrants, 1, 'the grant no other session holds is given back (RFC 7009)')
-})
+  t.test(
+    `${store}: a logout at one frontend leaves the grant of the user's session at another`,
+    async (t) => {
+      const s = await startTwoFrontends(t, bothAtCorp, { config })
+      const staff = await login(s.staff)
+      t.equal(staff.callback.status, 302, 'signed in at staff')
+      // The same browser, so the same IdP session and the same grant: partners is another host.
+      const partners = await login(s.partners, { jar: staff.jar })
+      t.equal(partners.callback.status, 302, 'signed in at partners')
+
+      const { logoutUrl } = (await apiCall(staff.jar, `${s.partners}/auth/user`)).json<{
+        logoutUrl: string
+      }>()
+      const out = await jarFetch(staff.jar, `${s.partners}${logoutUrl}`)
+      t.ok(out.status === 200 || out.status === 302, `partners' logout answers (${out.status})`)
+      t.equal(
+        (await apiCall(staff.jar, `${s.partners}/auth/user`)).status,
+        401,
+        'the partners session is over',
+      )
+      t.equal(s.corp.stats.revokedGrants, 0, "the grant staff's session holds is not revoked")
+      const after = await apiCall(staff.jar, `${s.staff}/api/scoped`)
+      t.equal(after.status, 200, "and staff's session still refreshes", { body: after.text })
+    },
+  )
+
+  t.test(`${store}: a logout of the only session of its user still revokes its grant`, async (t) => {
+    const s = await startTwoFrontends(t, bothAtCorp, { config })
+    const alone = await login(s.partners, { user: 'bob' })
+    t.equal(alone.callback.status, 302, 'signed in at partners')
+    const { logoutUrl } = (await apiCall(alone.jar, `${s.partners}/auth/user`)).json<{ logoutUrl: string }>()
+    await jarFetch(alone.jar, `${s.partners}${logoutUrl}`)
+    t.equal(s.corp.stats.revokedGrants, 1, 'the grant no other session holds is given back (RFC 7009)')
+  })
+}
