@@ -104,14 +104,17 @@ export const errorAnswers = fp(
 )
 
 /**
- * The cause an outage's once-a-minute line is kept by: what the IdP
- * answered without its `error_description`, which may differ in every
- * answer (a trace id, a timestamp: Entra ID writes both) and so would key
- * a line per request. The line written still carries the description.
+ * The cause an outage's once-a-minute line is kept by: for an IdP's
+ * answer, the call and what the gateway made of it (`server_error`,
+ * `retry_later`, `timeout`, …), a bounded set. Not the IdP's own words:
+ * its `error_description` may differ in every answer (a trace id, a
+ * timestamp: Entra ID writes both), and so may its `error` code and, for a
+ * 5xx, its status, which a hostile or broken IdP picks per answer; each
+ * would key a line per request, and the keys are at most KEYS_MAX
+ * (repeated-lines.ts). The line written still carries what it said.
  */
 function outageKey(cause: string | undefined, failure: IdpFailure | undefined): string | undefined {
-  if (failure?.description === undefined) return cause
-  return `${failure.operation} HTTP ${failure.status ?? '?'} ${failure.oauthError ?? failure.answer}`
+  return failure === undefined ? cause : `${failure.operation} ${failure.answer}`
 }
 
 /** A request the router refused (`frameworkErrors`) has no route, so no route config. */
