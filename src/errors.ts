@@ -376,6 +376,11 @@ export const logCatalogue = {
     message:
       "A sign-in took its user past session.maxPerUser at its frontend, so the user's oldest session there was ended, as a logout would end it.",
   },
+  GATEHOUSE_SESSION_EVICTED: {
+    level: 'warn',
+    message:
+      'The memory session store held session.maxSessions sessions, so a new one evicted the least recently used live session, signing its user out.',
+  },
   GATEHOUSE_SESSION_BOUND_UNCHECKED: {
     level: 'warn',
     message:

@@ -303,7 +303,8 @@ export const SessionSchema = Type.Object(
     maxSessions: Type.Integer({
       minimum: 1,
       default: DEFAULTS.maxSessions,
-      description: 'Memory store only: most sessions held; the least recently used is evicted past it.',
+      description:
+        'Memory store only: most sessions held; the least recently used is evicted past it, its user signed out, told by a GATEHOUSE_SESSION_EVICTED warning once a minute.',
     }),
     maxPerUser: Type.Integer({
       minimum: 1,

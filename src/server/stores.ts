@@ -1,5 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
+import type { LogCode } from '../errors.js'
+import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import { MemorySessionStore } from '../session/memory-store.js'
 import { MemoryLockService } from '../tokens/memory-lock.js'
 import { MemoryRefreshCooldowns } from '../tokens/refresh-cooldown.js'
@@ -19,10 +21,22 @@ export async function createStores(
 ): Promise<Stores> {
   const { session } = config
   if (session.store.kind === 'memory') {
+    // The bound is hit by sign-ins, each evicting a user's session: a line
+    // per eviction would be one per sign-in for as long as the store is full.
+    const evictions = new RepeatedLines(undefined, now)
+    const code: LogCode = 'GATEHOUSE_SESSION_EVICTED'
     const sessions = new MemorySessionStore({
       idleTimeoutMs: session.idleTimeout,
       maxSessions: session.maxSessions,
       clock: now,
+      onEvicted: () => {
+        const repeated = evictions.admit(code)
+        if (repeated !== undefined)
+          log?.warn(
+            { code, maxSessions: session.maxSessions, ...repeatedField(repeated) },
+            'the memory session store is full (session.maxSessions): the least recently used session was evicted, its user signed out',
+          )
+      },
     })
     const locks = new MemoryLockService()
     return {

@@ -26,6 +26,8 @@ export interface MemorySessionStoreOptions {
   readonly touchEveryMs?: number
   /** Clock for operations that take no `now` (create, updateTokens, idsBySub, idsBySid). Default `Date.now`. */
   readonly clock?: () => number
+  /** Hears of each session still live that was evicted to make room past `maxSessions`: a user signed out. */
+  readonly onEvicted?: () => void
 }
 
 /** Expired records at the head of the Map that one `create` removes, at most. */
@@ -59,12 +61,15 @@ export class MemorySessionStore implements SessionStore {
 
   constructor(options: MemorySessionStoreOptions) {
     this.#idle = options.idleTimeoutMs
+    this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
+    this.#now = options.clock ?? Date.now
+    const onEvicted = options.onEvicted
     this.#sessions = new BoundedMap(options.maxSessions ?? 100_000, (_, evicted) => {
       this.#unindex(evicted)
       this.#hints.heard(evicted.id)
+      // An expired record not yet noticed ends no one's session.
+      if (onEvicted && !isExpired(evicted, this.#now())) onEvicted()
     })
-    this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
-    this.#now = options.clock ?? Date.now
     this.#loggedOut = new BoundedMap(options.maxSessions ?? 100_000)
     this.#usersLoggedOut = new BoundedMap(options.maxSessions ?? 100_000)
   }
