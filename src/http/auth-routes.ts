@@ -14,13 +14,7 @@ import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
 import { endSessionsOverBound } from './sessions-per-user.js'
-import {
-  asGatehouseError,
-  giveBack,
-  replacedSession,
-  revokeReplaced,
-  weighLoggedOutGrant,
-} from './sign-in-grants.js'
+import { asGatehouseError, giveBack, replacedSession, revokeReplaced } from './sign-in-grants.js'
 
 /** What the auth routes read of the config. */
 export interface AuthRoutesConfig extends AntiForgeryConfig {
@@ -267,36 +261,13 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // ID token are a secret of the one that issued them), and the session
       // still ends here.
       const oidc = providers.ofSession(session)
-      const refreshToken = session.tokens.refreshToken
-      if (oidc && refreshToken) {
-        // RFC 7009 §2.1: revoking the token revokes its grant, which the
-        // user's session at another frontend may hold (oidc-provider keeps
-        // one grant per client in an IdP session): it is kept then, as a
-        // replaced session's is, and when the store cannot say.
-        const verdict = await weighLoggedOutGrant(
-          { ...session, refreshToken },
-          { sessions, providers },
-        ).catch((err: unknown) => {
+      if (oidc && session.tokens.refreshToken) {
+        try {
+          await oidc.revoke(session.tokens.refreshToken)
+        } catch (err) {
+          // The user asked to leave; an IdP outage must not keep them in.
           const error = asGatehouseError(err)
-          request.log.warn(
-            { code: error.code, cause: causeName(error) },
-            'logout: its refresh token is not revoked, since the session store could not be read to say whether another session shares its grant',
-          )
-          return undefined
-        })
-        if (verdict && 'kept' in verdict)
-          request.log.info(
-            { idp: session.idp },
-            `logout: its refresh token is not revoked, since ${verdict.kept}`,
-          )
-        else if (verdict) {
-          try {
-            await oidc.revoke(refreshToken)
-          } catch (err) {
-            // The user asked to leave; an IdP outage must not keep them in.
-            const error = asGatehouseError(err)
-            request.log.warn({ code: error.code, cause: causeName(error) }, 'refresh token revocation failed')
-          }
+          request.log.warn({ code: error.code, cause: causeName(error) }, 'refresh token revocation failed')
         }
       }
       await sessions.destroy(request, session)

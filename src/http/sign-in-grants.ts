@@ -226,33 +226,6 @@ export async function weighGrant(
     return { kept: 'the identity provider that issued it is no longer configured as it was' }
   if (mayContinue(ending, oidc, signedIn))
     return { kept: 'the new session may continue its grant at the identity provider' }
-  return weighShared(ending, oidc, sessions, providers)
-}
-
-/**
- * Whether the refresh token of a session its user logs out of is revoked:
- * as `weighGrant` with no new session, so it is kept when another live
- * session of its user, at any frontend, may share its grant (a logout at
- * one frontend must not end the user's session at another through the
- * IdP), and when its provider is gone or now names another client. Rejects
- * when the store cannot be read: the caller keeps it.
- */
-export async function weighLoggedOutGrant(
-  ending: HeldGrant & { readonly id: string },
-  { sessions, providers }: SignInDeps,
-): Promise<GrantVerdict> {
-  const oidc = providers.ofSession(ending)
-  if (oidc === undefined)
-    return { kept: 'the identity provider that issued it is no longer configured as it was' }
-  return weighShared(ending, oidc, sessions, providers)
-}
-
-async function weighShared(
-  ending: HeldGrant & { readonly id: string },
-  oidc: OidcClient,
-  sessions: Sessions,
-  providers: IdentityProviders,
-): Promise<GrantVerdict> {
   // By its user, not its IdP session: an IdP that names IdP sessions may
   // still revoke per user and client (Keycloak ends the client's sessions
   // of the user everywhere, Auth0 may delete the user's grant), so the
