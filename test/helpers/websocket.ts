@@ -11,6 +11,8 @@ import { type Stack, startStack } from './stack.js'
 /** Longest any handshake or close may take in a WebSocket test before it fails. */
 export const BOUND = 5_000 // ms
 
+const MiB = 1024 * 1024
+
 export interface WsUpstream {
   readonly url: string
   /** The headers of every upgrade the upstream accepted, in order. */
@@ -212,21 +214,40 @@ export async function stalledBehind(
   ])
   const upstreamLeg = await upstream.next()
   browser.pause()
-  upstreamLeg.send(Buffer.alloc(size), { binary: true })
+  // One message in fragments of a MiB, an empty ping after each. A frame
+  // still arriving is no sign of life to the gateway (relay.ts), so as one
+  // frame a loaded machine moved the message for longer than two beats of
+  // a route pinging every 500 ms: the gateway dropped the upstream's leg as
+  // dead (1014 to the browser) and nothing was ever queued.
+  const fragment = Buffer.alloc(Math.min(MiB, size))
+  for (let sent = 0; sent < size; sent += fragment.length) {
+    const last = sent + fragment.length >= size
+    upstreamLeg.send(last ? fragment.subarray(0, size - sent) : fragment, { binary: true, fin: last })
+    upstreamLeg.ping()
+  }
   // The gateway relays a message once it has all of it: its first bytes at
-  // the browser say it holds the rest. Not a ping's (at most 127 bytes):
-  // on a route that pings every 500 ms, one came first on a loaded
-  // machine, the message not yet relayed, and nothing was queued.
-  await new Promise<void>((resolve) => {
+  // the browser say it holds the rest. Not a ping's (at most 127 bytes,
+  // the upstream's 2): on a route that pings every 500 ms, one came first
+  // on a loaded machine, the message not yet relayed, and nothing was queued.
+  await new Promise<void>((resolve, reject) => {
     let received = 0
     const counted = (chunk: Buffer) => {
       received += chunk.length
       if (received <= 1024) return
-      response.socket.off('data', counted)
+      done()
       browser.pause()
       resolve()
     }
+    const ended = (code: number, reason: Buffer) => {
+      done()
+      reject(new Error(`the browser's socket closed (${code} ${reason}) before the message was relayed`))
+    }
+    const done = () => {
+      response.socket.off('data', counted)
+      browser.off('close', ended)
+    }
     response.socket.on('data', counted)
+    browser.once('close', ended)
     browser.resume()
   })
   return { browser, upstreamLeg }
