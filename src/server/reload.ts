@@ -8,7 +8,7 @@ import type { LogCode } from '../errors.js'
 import { sameCredentials } from '../oidc/client-refusals.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
-import { checkForReload, RELOAD_CHECK_LIMITS } from './reload-check.js'
+import { checkForReload, RELOAD_CHECK_LIMITS, type ReloadCheckLimits } from './reload-check.js'
 import { DEFAULT_RELOAD_RETRY, type ReloadRetry, retryDelay } from './reload-retry.js'
 
 /** What came of one reload. */
@@ -50,6 +50,8 @@ export interface ReloaderOptions {
   readonly retry?: ReloadRetry
   /** How the file is read, and for how long a reload waits; default `readConfigFile`, `RELOAD_READ_TIMEOUT`. */
   readonly read?: ReloadRead
+  /** Bounds on the thread a large file is checked on; default `RELOAD_CHECK_LIMITS`. */
+  readonly check?: ReloadCheckLimits
 }
 
 /** How a reload reads the file: a seam for tests, as a stalled mount is a fault no real file here shows. */
@@ -309,7 +311,7 @@ export class ConfigReloader {
     // its parse takes seconds, which requests would otherwise wait out.
     const checked = await checkForReload(
       { bytes, file, env, running: this.#running },
-      RELOAD_CHECK_LIMITS,
+      this.#options.check ?? RELOAD_CHECK_LIMITS,
       this.#shutdown.signal,
     )
     // The shutdown may have stopped the check, or come while it ran.

@@ -7,6 +7,7 @@ import { HeldHangups } from './hangups.js'
 import { GatewayListener, mount } from './listener.js'
 import { metricsListener } from './metrics-listener.js'
 import { ConfigReloader, type ReloadRead, type ReloadResult } from './reload.js'
+import type { ReloadCheckLimits } from './reload-check.js'
 import type { ReloadRetry } from './reload-retry.js'
 
 export interface RunningGateway {
@@ -48,6 +49,11 @@ export interface StartOptions extends GatewayOptions {
   readonly reloadRetry?: ReloadRetry
   /** How a reload reads the file; tests only (reload.ts `ReloadRead`). */
   readonly reloadRead?: ReloadRead
+  /**
+   * Bounds on the thread a large file is checked on; tests only, for a
+   * check that a loaded machine may slow past the default's 30 s.
+   */
+  readonly reloadCheck?: ReloadCheckLimits
   /**
    * SIGHUPs the caller has held since before it read the config (the CLI
    * does); without it, `start` holds them from its first line. One that
@@ -111,6 +117,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
           lasting,
           ...(options.reloadRetry === undefined ? {} : { retry: options.reloadRetry }),
           ...(options.reloadRead === undefined ? {} : { read: options.reloadRead }),
+          ...(options.reloadCheck === undefined ? {} : { check: options.reloadCheck }),
           // Every later app borrows the first one's logger, stores, metrics
           // and IdP parts, and answers on the one listener.
           build: (next, m) =>
