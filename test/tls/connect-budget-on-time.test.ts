@@ -33,14 +33,26 @@ async function silentPeer(t: Test) {
     socket.on('error', () => {})
     // Read and drop the ClientHello, so that the dialler's close is heard.
     socket.resume()
-    let closer: Closer = 'dialler'
+    let closer: Closer | undefined
+    // The dialler's FIN, or its RST.
+    socket.once('end', () => {
+      closer ??= 'dialler'
+    })
+    socket.once('error', () => {
+      closer ??= 'dialler'
+    })
     const hangUp = setTimeout(() => {
-      closer = 'peer'
-      socket.destroy()
+      // A loop held past both deadlines runs this timer in the same phase
+      // as the dialler's, which has closed its end: that close is still to
+      // be read, and the poll phase before an immediate reads it.
+      setImmediate(() => {
+        closer ??= 'peer'
+        socket.destroy()
+      })
     }, PEER_HANGS_UP_AFTER)
     socket.once('close', () => {
       clearTimeout(hangUp)
-      dropped(closer)
+      dropped(closer ?? 'dialler')
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
