@@ -16,13 +16,30 @@ import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
 import { startReplicaSet } from '../helpers/replicas.js'
 import { until } from '../helpers/websocket.js'
 
+/**
+ * The gateway's IdP budget, ms. It bounds every call to the IdP, the
+ * login's code exchange too: at 300 ms, a login on a loaded machine timed
+ * out, its callback answered 503, no session existed, and the refresh the
+ * test waited for never came (401 where 503 was expected, then the file's
+ * timeout). Long enough for a login anywhere; the refresh under test is
+ * made slower than it on purpose.
+ */
+const IDP_TIMEOUT = 2_000
+/** How late the IdP answers the refresh under test: past the budget, well within `oidc.lateAnswerWait`. */
+const LATE = IDP_TIMEOUT + 600
+/**
+ * As late, for a test that acts (a reload, a logout) between the 503 and the
+ * answer: 3 s to act in; the 500 ms these had is a window a loaded machine can miss.
+ */
+const LATER = IDP_TIMEOUT + 3_000
+
 t.test('the answer to a timed-out refresh is kept, and the session with it', async (t) => {
-  const stack = await startObservedStack(t, { accessTokenTtl: 60, config: { idpTimeout: 300 } })
+  const stack = await startObservedStack(t, { accessTokenTtl: 60, config: { idpTimeout: IDP_TIMEOUT } })
   const base = stack.gateway.url
   const { jar } = await login(base)
   stack.clock.advance(61_000)
   // Slower than oidc.timeout, well within the time the gateway keeps listening.
-  stack.idp.setTokenAnswerDelay(900)
+  stack.idp.setTokenAnswerDelay(LATE)
   const carriedOut = new Promise<void>((resolve) => stack.idp.provider.once('grant.success', () => resolve()))
   const first = await apiCall(jar, `${base}/api/orders`)
   t.equal(first.status, 503, 'the browser is not kept waiting past oidc.timeout')
@@ -59,12 +76,12 @@ t.test('across replicas: another instance waits for the late answer rather than 
     accessTokenTtl: 60,
     now: clock.now,
     count: 2,
-    oidc: { timeout: 300 },
+    oidc: { timeout: IDP_TIMEOUT },
   })
   t.teardown(() => set.close())
   const [first, second] = set.urls as [string, string]
   clock.advance(61_000)
-  set.idp.setTokenAnswerDelay(900)
+  set.idp.setTokenAnswerDelay(LATE)
   const carriedOut = new Promise<void>((resolve) => set.idp.provider.once('grant.success', () => resolve()))
   t.equal((await apiCall(set.jar, `${first}/api/orders`)).status, 503, 'the first replica times out')
   await carriedOut
@@ -80,7 +97,9 @@ t.test('across replicas: another instance waits for the late answer rather than 
 t.test('an IdP that never answers: the session is not refreshed again until the wait is over', async (t) => {
   const stack = await startObservedStack(t, {
     accessTokenTtl: 60,
-    config: { idpTimeout: 300, oidc: { lateAnswerWait: 500 } },
+    // The second request must come while the answer is still awaited: 3 s
+    // leaves a loaded machine time for it; 500 ms was a window it can miss.
+    config: { idpTimeout: IDP_TIMEOUT, oidc: { lateAnswerWait: 3_000 } },
   })
   const base = stack.gateway.url
   const { jar } = await login(base)
@@ -109,11 +128,11 @@ t.test("a reload during the wait: the retired client's late answer is still stor
   const stack = await startReloadable(t, (upstream) => [route('/api', upstream)], {
     now: clock.now,
     logStream: logs.stream,
-    input: { idpTimeout: 300, logLevel: 'info' },
+    input: { idpTimeout: IDP_TIMEOUT, logLevel: 'info' },
   })
   const { jar } = await login(stack.url)
   clock.advance(61_000)
-  stack.idp.setTokenAnswerDelay(1_000)
+  stack.idp.setTokenAnswerDelay(LATER)
   const carriedOut = new Promise<void>((resolve) => stack.idp.provider.once('grant.success', () => resolve()))
   t.equal((await apiCall(jar, `${stack.url}/api/x`)).status, 503, 'timed out')
   await carriedOut
@@ -135,7 +154,7 @@ t.test('a reload of the token settings during the wait: still answered at once',
   const clock = new TestClock()
   const stack = await startReloadable(t, (upstream) => [route('/api', upstream)], {
     now: clock.now,
-    input: { idpTimeout: 300, oidc: { lateAnswerWait: 5_000 } },
+    input: { idpTimeout: IDP_TIMEOUT, oidc: { lateAnswerWait: 5_000 } },
   })
   const { jar } = await login(stack.url)
   clock.advance(61_000)
@@ -153,12 +172,12 @@ t.test('a reload of the token settings during the wait: still answered at once',
 })
 
 t.test('a session that ends during the wait: the answer is counted lost, nothing stored', async (t) => {
-  const stack = await startObservedStack(t, { accessTokenTtl: 60, config: { idpTimeout: 300 } })
+  const stack = await startObservedStack(t, { accessTokenTtl: 60, config: { idpTimeout: IDP_TIMEOUT } })
   const base = stack.gateway.url
   const { jar } = await login(base)
   const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
   stack.clock.advance(61_000)
-  stack.idp.setTokenAnswerDelay(800)
+  stack.idp.setTokenAnswerDelay(LATER)
   t.equal((await apiCall(jar, `${base}/api/orders`)).status, 503)
   await jarFetch(jar, `${base}${logoutUrl}`)
   stack.idp.setTokenAnswerDelay(0)
