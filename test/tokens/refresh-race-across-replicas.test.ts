@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway } from '../../src/server/gateway.js'
@@ -36,7 +36,7 @@ type Variant = 'redis-lock' | 'no-cluster-lock' | 'lost-update-touch' | 'client-
  * rotating IdP with 3 s access tokens, and 64 request loops for three
  * token lifetimes and a half.
  */
-async function cluster(variant: Variant) {
+async function cluster(t: Test, variant: Variant) {
   const upstream = await startEchoUpstream()
   const prefix = `${redis.prefix}${variant}:`
   // The IdP must know the first replica's redirect URI, so the ports are
@@ -82,6 +82,14 @@ async function cluster(variant: Variant) {
     await upstream.close()
     throw err
   })
+  // Closed at the test's end, not the run's: a request that throws mid-storm
+  // (once "fetch failed: other side closed") failed its test and left three
+  // gateways, the IdP and the upstream open until the file's 120 s timeout.
+  t.teardown(async () => {
+    for (const r of replicas) await r.app.close()
+    await upstream.close()
+    await idp.close()
+  })
   if (variant === 'client-tokens') {
     // Three cold replicas at once: the shared cache and lock make it one grant.
     // Client routes need a session: the signed-in user's cookie goes to each.
@@ -97,9 +105,6 @@ async function cluster(variant: Variant) {
       crossed: true,
       most: 1,
     }
-    for (const r of replicas) await r.app.close()
-    await upstream.close()
-    await idp.close()
     return result
   }
   // The login token's refreshes are counted from here: its code was redeemed after.
@@ -145,9 +150,6 @@ async function cluster(variant: Variant) {
     crossed: crossed(),
     most: Math.floor((Date.now() - since) / USED_MS),
   }
-  for (const r of replicas) await r.app.close()
-  await upstream.close()
-  await idp.close()
   return result
 }
 
@@ -192,7 +194,7 @@ function lastWriteWinsTouch(inner: SessionStore): SessionStore {
 t.test(
   'three replicas, one Redis: exactly one refresh per token lifetime, no replays, no errors',
   async (t) => {
-    const { statuses, stats, crossed, most } = await cluster('redis-lock')
+    const { statuses, stats, crossed, most } = await cluster(t, 'redis-lock')
     const total = [...statuses.values()].reduce((a, b) => a + b, 0)
     t.ok(crossed, `refreshed as tokens expired: ${LIFETIMES} lifetimes, ${PER_LOOP} answers per loop`)
     t.ok(total >= LOOPS * PER_LOOP, `${total} requests across three replicas`)
@@ -209,7 +211,7 @@ t.test(
 t.test(
   'the same run without the cluster lock replays rotated refresh tokens (the test can fail)',
   async (t) => {
-    const { statuses, stats } = await cluster('no-cluster-lock')
+    const { statuses, stats } = await cluster(t, 'no-cluster-lock')
     const failures = [...statuses].filter(([s]) => s !== 200).reduce((a, [, n]) => a + n, 0)
     t.ok(
       stats.refreshReplays > 0 || stats.refreshGrants > 5,
@@ -225,7 +227,7 @@ t.test(
 t.test(
   'the same run with the lock but a last-write-wins touch loses updates (the test can fail)',
   async (t) => {
-    const { statuses, stats } = await cluster('lost-update-touch')
+    const { statuses, stats } = await cluster(t, 'lost-update-touch')
     const failures = [...statuses].filter(([s]) => s !== 200).reduce((a, [, n]) => a + n, 0)
     t.ok(stats.refreshReplays > 0, `${stats.refreshReplays} replayed refresh tokens`)
     t.ok(failures > 0, `${failures} failed requests`)
@@ -233,7 +235,7 @@ t.test(
 )
 
 t.test('client-credentials tokens are shared: three cold replicas fetch one token, not three', async (t) => {
-  const { statuses, stats } = await cluster('client-tokens')
+  const { statuses, stats } = await cluster(t, 'client-tokens')
   t.equal(statuses.get(200), 90, 'all 90 calls succeeded')
   t.equal(stats.clientCredentialsGrants, 1, 'one grant for the whole cluster')
 })
