@@ -170,9 +170,15 @@ t.test('a holder whose lock lapsed cannot release the next owner’s lock or wak
 })
 
 t.test('a holder that vanishes without releasing: waiters see the lock expire', async (t) => {
+  const TTL = 500
   const a = await replica(t)
   const b = await replica(t, { pollEveryMs: 20 })
-  t.ok(await a.locks.tryAcquire('vanish', 150))
+  // The waiter must look while the lock is still held, or it rightly takes
+  // the lock for free. Subscribed beforehand, its first look goes out at
+  // once; before, it waited for a new connection's SUBSCRIBE, and on a
+  // loaded machine the 150 ms lock had lapsed by then ('free').
+  t.equal(await b.locks.waitForRelease('never-taken', 5_000), 'free', 'the waiter is subscribed')
+  t.ok(await a.locks.tryAcquire('vanish', TTL))
   // close() stops the renewal, as a crashed replica would.
   await a.locks.close()
   const started = Date.now()
@@ -181,7 +187,10 @@ t.test('a holder that vanishes without releasing: waiters see the lock expire', 
     'unheard',
     'a lapsed lock says nothing of its holder',
   )
-  t.ok(Date.now() - started < 1_000, 'the safety-net poll noticed the expiry')
+  // Noticed by the 20 ms poll after the lapse and the grace for a release
+  // message (redis-lock.ts), well before the wait's own 5 s timeout.
+  const waited = Date.now() - started
+  t.ok(waited < 2_500, `the safety-net poll noticed the expiry (${waited} ms)`)
 })
 
 t.test('waiting times out with RefreshWaitTimeoutError', async (t) => {
