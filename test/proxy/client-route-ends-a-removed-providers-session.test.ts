@@ -55,11 +55,19 @@ t.test(
     s.partner.resetStats()
     s.corp.resetStats()
     t.equal((await reports(calling)).status, 200, 'its token serves while it lasts, as on a user route')
+    // The watch's reads of the sessions, which do not slide their expiry.
+    const store = s.running.app.gatehouse.stores.sessions
+    const read = store.get.bind(store)
+    let checks = 0
+    store.get = async (ref, now, options) => {
+      if (options?.touch === false) checks++
+      return read(ref, now, options)
+    }
     // Opened on the new config: a socket keeps the config it was opened with (docs/deployment.md).
     const live = await socket(listening)
     const corpLive = await socket(corp)
-    // A few of the watch's checks, with the session's token not yet due.
-    await new Promise((resolve) => setTimeout(resolve, RECHECK * 5))
+    // A few of the watch's checks of both sockets, with the session's token not yet due.
+    t.ok(await until(() => checks >= 6), `the watch checked the sessions (${checks} reads)`)
     t.equal(live.readyState, live.OPEN, 'and its socket stays open')
 
     const end = closed(live)
