@@ -36,12 +36,14 @@ export async function runCheckOnline(yaml: string): Promise<CliRun> {
 /**
  * `gatehouse check --online` on a config for `issuer`, client `gatehouse`,
  * with `oidcExtra` YAML lines under `oidc` (by default its secret,
- * `s3cret`), and `routes`.
+ * `s3cret`), and `routes`. The default `timeout` is long because the dev IdP
+ * answers from the test's own event loop, which a loaded machine holds for
+ * over a second; a test that means to time out passes its own.
  */
 export function checkOnline(
   issuer: string,
   oidcExtra = '  clientSecret: s3cret',
-  { routes = '[]', timeout = '2s' }: { routes?: string; timeout?: string } = {},
+  { routes = '[]', timeout = '30s' }: { routes?: string; timeout?: string } = {},
 ): Promise<CliRun> {
   return runCheckOnline(`server: { publicUrl: http://127.0.0.1:3000 }
 oidc:
