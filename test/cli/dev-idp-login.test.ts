@@ -4,8 +4,6 @@
  * it and signs in. Nothing here knows the dev IdP's secret or issuer but
  * what the command printed.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,8 +12,8 @@ import t, { type Test } from 'tap'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { loadConfig } from '../../src/config/load.js'
 import { type RunningGateway, start } from '../../src/server/start.js'
-import { buildTree } from '../helpers/build.js'
 import { typescriptFlags } from '../helpers/child-node.js'
+import { devIdpCommand, type Printed } from '../helpers/dev-idp-command.js'
 import { SESSION_SECRET, TestClock } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { onFreePort } from '../helpers/ports.js'
@@ -23,56 +21,6 @@ import { onFreePort } from '../helpers/ports.js'
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-dev-idp-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-
-interface Printed {
-  readonly child: ChildProcess
-  readonly stdout: string
-  /** The `oidc:` block, as printed. */
-  readonly block: string
-  /** From the `export OIDC_CLIENT_SECRET=…` line. */
-  readonly secret: string
-  readonly issuer: string
-  stop(): Promise<number | null>
-}
-
-/** Runs the command until it has printed its last line (or exits), and reads what a user would copy. */
-async function devIdpCommand(command: readonly string[], args: readonly string[]): Promise<Printed> {
-  const child = spawn(command[0]!, [...command.slice(1), 'dev-idp', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString()
-  })
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
-  const printed = new Promise<void>((resolve) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      if (stdout.includes('Ctrl-C stops the dev IdP.')) resolve()
-    })
-  })
-  const bound = AbortSignal.timeout(60_000)
-  const gaveUp = once(bound, 'abort').then(() => 'timeout')
-  const ended = await Promise.race([printed.then(() => 'printed'), exited.then(() => 'exited'), gaveUp])
-  if (ended !== 'printed') {
-    child.kill('SIGKILL')
-    throw new Error(`dev-idp ${ended} before it printed its config:\n${stdout}\n${stderr}`)
-  }
-  const block = /^oidc:\n(?: {2}.*\n)+/m.exec(stdout)?.[0] ?? ''
-  return {
-    child,
-    stdout,
-    block,
-    secret: /^export OIDC_CLIENT_SECRET=(\S+)$/m.exec(stdout)?.[1] ?? '',
-    issuer: /^ {2}issuer: (\S+)$/m.exec(block)?.[1] ?? '',
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM')
-      return exited
-    },
-  }
-}
 
 /** How long the printed IdP's access tokens live, ms, as it says. */
 function lifetimeOf(idp: Printed): number {
@@ -188,36 +136,3 @@ t.test('the pasted prompt=consent is what keeps the session past one token lifet
   clock.advance(lifetimeOf(idp) + 1_000)
   t.equal((await apiCall(jar, `${base}/api/orders/2`)).status, 401, 'no refresh token: the session ends')
 })
-
-t.test(
-  'the built CLI, from a checkout: the dev IdP starts through tsx; without oidc-provider, one line',
-  async (t) => {
-    const built = join(dir, 'built')
-    buildTree(built, { dev: true })
-    const cli = [process.execPath, join(built, 'dist/cli/index.js')]
-    const args = ['--client-id', 'a', '--redirect-uri', 'http://127.0.0.1:3000/auth/callback', '--port', '0']
-    const idp = await devIdpCommand(cli, args)
-    t.teardown(() => idp.stop())
-    const discovery = await fetch(`${idp.issuer}/.well-known/openid-configuration`)
-    t.equal(discovery.status, 200, 'it serves discovery at the printed issuer')
-    t.equal(((await discovery.json()) as { issuer: string }).issuer, idp.issuer)
-    t.equal(await idp.stop(), 0)
-
-    const installed = join(dir, 'installed')
-    buildTree(installed, { dev: true, without: ['oidc-provider'] })
-    const child = spawn(process.execPath, [join(installed, 'dist/cli/index.js'), 'dev-idp', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stderr = ''
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    child.stdout.resume()
-    const [code] = await once(child, 'exit')
-    t.equal(code, 1)
-    t.match(
-      stderr,
-      /^gatehouse dev-idp is for development only and needs the oidc-provider and tsx packages[^\n]*\n$/,
-    )
-  },
-)
