@@ -101,7 +101,12 @@ routes:
       ])
 
     t.equal(await printed('the config warning', /^warning: /m), 'printed')
-    t.notMatch(output, /Server listening/, 'not yet listening')
+    // Whether the child is still starting when the SIGHUP lands is up to
+    // the scheduler: a loaded machine can hold this process while the child
+    // listens, and its stdout can then be read before its stderr warning.
+    // Holding a SIGHUP until the gateway listens has its own test, with no
+    // race, in test/server/start.test.ts; this one is about the process.
+    t.comment(/Server listening/.test(output) ? 'SIGHUP after listening' : 'SIGHUP before listening was seen')
     child.kill('SIGHUP')
 
     t.equal(await printed('the startup line', /gatehouse listening on/), 'printed', 'it started')
