@@ -3,6 +3,7 @@ import { startAudienceStack } from '../helpers/audience-stack.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { apiCall, login } from '../helpers/login.js'
 import { receiveSpans, SERVER } from '../helpers/otlp-receiver.js'
+import { pollUntil } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
 
 const receiver = await receiveSpans(t)
@@ -62,11 +63,23 @@ t.test(
     const stack = await startStack(t, { config: { tracing: { enabled: true } } })
     const { jar } = await login(stack.gateway.url)
     receiver.clear()
-    stack.idp.setTokenEndpointDelay(300)
+    // The IdP answers once all six requests have reached the gateway, not
+    // after a fixed 300 ms that a loaded machine, slow to send or read the
+    // rest, can outlast: then they found the token cached and did not wait.
+    let arrived = 0
+    stack.gateway.app.server.on('request', () => arrived++)
+    const allArrived = pollUntil(async () => arrived >= 6, 30_000)
+    stack.idp.holdTokenAnswers(() => allArrived)
     const answers = await Promise.all(
       Array.from({ length: 6 }, () => apiCall(jar, `${stack.gateway.url}/api/reports/x`)),
     )
+    stack.idp.holdTokenAnswers()
+    await t.resolves(allArrived, 'the six requests reached the gateway while the token was fetched')
     t.same(new Set(answers.map((a) => a.status)), new Set([200]))
+    const hits = (await stack.gateway.app.gatehouse.metrics.clientTokenCache.get()).values.find(
+      (v) => v.labels.result === 'hit',
+    )?.value
+    t.notOk(hits, 'no request found the token cached: each came while it was fetched')
     await stack.close()
     const fetches = receiver.spans.filter((s) => s.name === 'gatehouse.token.client')
     t.equal(fetches.length, 1, 'one fetch')
