@@ -23,7 +23,11 @@ interface Line {
   readonly [field: string]: unknown
 }
 
-/** Writes raw bytes and resolves with what came back once the gateway closes, or after 2 s. */
+/**
+ * Writes raw bytes and resolves with what came back once the gateway closes,
+ * or after 30 s: every exchange here ends in a close, so the fallback is only
+ * for a defect, never reached first on a loaded machine.
+ */
 function exchange(port: number, bytes: string): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1', () => socket.write(bytes))
@@ -31,7 +35,7 @@ function exchange(port: number, bytes: string): Promise<string> {
     const timer = setTimeout(() => {
       socket.destroy()
       resolve(received)
-    }, 2_000)
+    }, 30_000)
     socket.on('data', (chunk: Buffer) => {
       received += chunk.toString('latin1')
     })
