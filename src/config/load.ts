@@ -222,6 +222,7 @@ function resolve(
         websocket: resolveWebSocket(r.websocket),
         allowClearSiteData: r.allowClearSiteData,
         allowNetworkErrorLogging: r.allowNetworkErrorLogging,
+        allowStrictTransportSecurity: r.allowStrictTransportSecurity,
         passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
         ...(routeTls === undefined ? {} : { tls: routeTls }),
         ...(r.identityProviders === undefined ? {} : { identityProviders: [...r.identityProviders] }),

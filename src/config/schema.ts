@@ -526,6 +526,11 @@ export const RouteSchema = Type.Object(
       description:
         "Let the upstream's NEL and Report-To headers reach the browser: a Network Error Logging policy covers every request to the origin, every route's, and outlives the answer by its max_age; dropped otherwise.",
     }),
+    allowStrictTransportSecurity: Type.Boolean({
+      default: false,
+      description:
+        "Let the upstream's Strict-Transport-Security header reach the browser: an HSTS policy covers the whole host, every route's (and with includeSubDomains its sibling hosts), and the browser heeds the first of several, so an upstream's max-age=0 ahead of the ingress's switches HSTS off; dropped otherwise. Send HSTS from the TLS terminator in front instead (docs/security.md).",
+    }),
     passHeaders: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:

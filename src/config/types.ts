@@ -53,6 +53,8 @@ export interface RouteConfig {
   readonly allowClearSiteData: boolean
   /** The upstream may send `NEL` and `Report-To`; otherwise they are dropped from its answers. */
   readonly allowNetworkErrorLogging: boolean
+  /** The upstream may send `Strict-Transport-Security`; otherwise it is dropped from its answers. */
+  readonly allowStrictTransportSecurity: boolean
   /** Lower-case names of spoofable client headers this route forwards anyway (docs/security.md). */
   readonly passHeaders: readonly string[]
   /** TLS to the upstream: a private CA, a client certificate, a server name. */

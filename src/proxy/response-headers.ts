@@ -18,6 +18,8 @@ export interface ResponseHygieneOptions {
   readonly allowClearSiteData: boolean
   /** The route lets its upstream send `NEL` and `Report-To`. */
   readonly allowNetworkErrorLogging: boolean
+  /** The route lets its upstream send `Strict-Transport-Security`. */
+  readonly allowStrictTransportSecurity: boolean
   /** Counts the cookies dropped from one answer. */
   readonly onCookiesDropped?: ((route: string, count: number) => void) | undefined
   readonly now?: (() => number) | undefined
@@ -35,9 +37,15 @@ export interface ResponseHygieneOptions {
  * browser keeps it for its `max_age` and reports on every request to the
  * origin, every route's, its URL, method, status and timing included, up
  * to all of them (`success_fraction: 1`), to wherever the upstream says,
- * long after the upstream is fixed. So is an alternative service
- * (`Alt-Svc`), which no route passes. Every proxied answer, hijacked or sent
- * through Fastify, and every early hint, passes through here.
+ * long after the upstream is fixed. So is an HSTS policy
+ * (`Strict-Transport-Security`, RFC 6797 §6.1): the browser keeps it for
+ * the host, every route's, and its `includeSubDomains` for every sibling
+ * host, and takes the first of several fields (§8.1), so an upstream's
+ * `max-age=0` ahead of the one the TLS terminator adds switches HSTS off.
+ * So is an alternative service (`Alt-Svc`), which no route passes. Every
+ * proxied answer, hijacked or sent through Fastify, and every early hint,
+ * passes through here; a WebSocket's 101 is the gateway's own and carries
+ * none of the upstream's headers.
  */
 export class ResponseHygiene {
   readonly #options: ResponseHygieneOptions
@@ -59,6 +67,7 @@ export class ResponseHygiene {
       'alt-svc',
       ...(options.allowClearSiteData ? [] : ['clear-site-data']),
       ...(options.allowNetworkErrorLogging ? [] : ['nel', 'report-to']),
+      ...(options.allowStrictTransportSecurity ? [] : ['strict-transport-security']),
     ])
   }
 

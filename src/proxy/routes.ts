@@ -139,6 +139,7 @@ export async function registerProxyRoutes(
         own,
         allowClearSiteData: route.allowClearSiteData,
         allowNetworkErrorLogging: route.allowNetworkErrorLogging,
+        allowStrictTransportSecurity: route.allowStrictTransportSecurity,
         onCookiesDropped: hooks.onCookiesDropped,
       })
       // Per route: an outage fails every call alike, and anyone may call a

@@ -304,3 +304,32 @@ t.test('a frontend that matches every request is not told its own paths lie outs
     'no finding with an empty pathPrefix in it',
   )
 })
+
+t.test(
+  "a route passes its upstream's Strict-Transport-Security only when it says so, under frontends too",
+  async (t) => {
+    const config = parseConfig(
+      `${head}frontends:
+  - name: staff
+    host: staff.example.com
+    publicUrl: https://staff.example.com
+    routes:
+      - { path: /api, upstream: http://staff-api:8080 }
+      - { path: /site, upstream: http://site:8080, allowStrictTransportSecurity: true }
+`,
+      'routes.yaml',
+      env,
+    )
+    t.same(
+      config.frontends[0]!.routes.map((r) => r.allowStrictTransportSecurity),
+      [false, true],
+      'dropped by default',
+    )
+    t.same(
+      problems(`${head.replace('port: 3000', 'publicUrl: https://app.example.com')}routes:
+  - { path: /api, upstream: http://api:8080, allowStrictTransportSecurity: 'yes' }
+`),
+      ['9 routes[0].allowStrictTransportSecurity: expected boolean'],
+    )
+  },
+)
