@@ -6,6 +6,7 @@ import { navigationCheck, startedElsewhere } from '../guards/navigation.js'
 import type { OidcClient, RedirectUris } from '../oidc/client.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { interactionRequired } from '../oidc/translate.js'
+import { sessionLogId } from '../session/log-id.js'
 import { COOKIE_BYTES_MAX } from '../session/login-cookies.js'
 import { type Sessions, sessionEndsAt } from '../session/sessions.js'
 import type { SessionData } from '../session/types.js'
@@ -14,7 +15,7 @@ import { loginParams } from './login-params.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
 import { endSessionsOverBound } from './sessions-per-user.js'
-import { asGatehouseError, giveBack, replacedSession, revokeReplaced } from './sign-in-grants.js'
+import { asGatehouseError, giveBack, replacedSession, revokeReplaced, weighGrant } from './sign-in-grants.js'
 
 /** What the auth routes read of the config. */
 export interface AuthRoutesConfig extends AntiForgeryConfig {
@@ -261,9 +262,24 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // ID token are a secret of the one that issued them), and the session
       // still ends here.
       const oidc = providers.ofSession(session)
-      if (oidc && session.tokens.refreshToken) {
+      const refreshToken = session.tokens.refreshToken
+      // RFC 7009 §2.1: the grant goes with the token, and another live
+      // session may hold it: this browser's at another frontend of the
+      // client (oidc-provider keeps one grant per client in the IdP
+      // session), or the user's in another browser (Keycloak and Auth0
+      // revoke per user and client). Whether those end is the IdP's to say,
+      // at its end-session endpoint. A store that cannot say answers 503,
+      // and the session stays for the user to try again.
+      const verdict =
+        oidc && refreshToken ? await weighGrant({ ...session, refreshToken }, undefined, deps) : undefined
+      if (verdict && 'kept' in verdict) {
+        request.log.info(
+          { session: sessionLogId(session.id), idp: session.idp },
+          `logout: its refresh token is not revoked, since ${verdict.kept}`,
+        )
+      } else if (verdict) {
         try {
-          await oidc.revoke(session.tokens.refreshToken)
+          await verdict.revoke.oidc.revoke(verdict.revoke.refreshToken)
         } catch (err) {
           // The user asked to leave; an IdP outage must not keep them in.
           const error = asGatehouseError(err)

@@ -208,9 +208,10 @@ export type GrantContinuer = Pick<SessionData, 'registration' | 'sid' | 'sub'>
 
 /**
  * Whether the refresh token of `ending`, a session that no browser will
- * use again (one a sign-in replaces, or ends beyond `session.maxPerUser`),
- * is revoked once `signedIn` is stored. It is kept when the new session
- * may continue its grant (`mayContinue`); when another live session of
+ * use again (one a sign-in replaces, or ends beyond `session.maxPerUser`,
+ * or logged out), is revoked once `signedIn`, if any, is stored. It is
+ * kept when the new session may continue its grant (`mayContinue`); when
+ * another live session of
  * its user, at any frontend and in any IdP session, may share it; and
  * when its provider is gone, or a reload gave its
  * name another client: its token goes to no one else. Rejects when the
@@ -218,13 +219,13 @@ export type GrantContinuer = Pick<SessionData, 'registration' | 'sid' | 'sub'>
  */
 export async function weighGrant(
   ending: HeldGrant & { readonly id: string },
-  signedIn: GrantContinuer,
+  signedIn: GrantContinuer | undefined,
   { sessions, providers }: SignInDeps,
 ): Promise<GrantVerdict> {
   const oidc = providers.ofSession(ending)
   if (oidc === undefined)
     return { kept: 'the identity provider that issued it is no longer configured as it was' }
-  if (mayContinue(ending, oidc, signedIn))
+  if (signedIn !== undefined && mayContinue(ending, oidc, signedIn))
     return { kept: 'the new session may continue its grant at the identity provider' }
   // By its user, not its IdP session: an IdP that names IdP sessions may
   // still revoke per user and client (Keycloak ends the client's sessions

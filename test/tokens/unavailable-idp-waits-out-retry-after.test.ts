@@ -178,7 +178,8 @@ t.test(
     const stack = await startAudienceStack({ exchange: {}, accessTokenTtl: 60, gateway: { now: clock.now } })
     t.teardown(() => stack.close())
     const [url] = stack.urls
-    const other = await login(url!)
+    // Another user's: a session of the same user would keep the grant at logout below.
+    const other = await login(url!, { user: 'bob' })
     t.equal((await apiCall(other.jar, `${url}/orders/a`)).status, 200, "the other session's route token")
     stack.idp.setFault('503')
     clock.advance(61_000)
