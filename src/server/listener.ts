@@ -210,18 +210,25 @@ export class GatewayListener {
   }
 
   /**
-   * Makes `next` the app for every new request and upgrade, at once. The
-   * app it replaces is closed once its last exchange is answered and its
-   * last WebSocket closed; the promise settles then.
+   * Makes `next` the app for every new request and upgrade, at once, when
+   * the function returned is called. The app it replaces is closed once
+   * its last exchange is answered and its last WebSocket closed; the
+   * promise that function returns settles then. In two steps so that a
+   * reload applies whole or not at all (reload.ts): this one throws,
+   * changing nothing, when `next` was not built with `m`; the swap does
+   * not throw.
    */
-  swap(next: FastifyInstance, m: Mount): Promise<void> {
-    const old = this.#current
-    this.#current = new Generation(next, m)
-    this.#retiring.add(old)
-    return old
-      .whenIdle(true)
-      .then(() => old.app.close())
-      .finally(() => this.#retiring.delete(old))
+  prepareSwap(next: FastifyInstance, m: Mount): () => Promise<void> {
+    const gen = new Generation(next, m)
+    return () => {
+      const old = this.#current
+      this.#current = gen
+      this.#retiring.add(old)
+      return old
+        .whenIdle(true)
+        .then(() => old.app.close())
+        .finally(() => this.#retiring.delete(old))
+    }
   }
 
   /**

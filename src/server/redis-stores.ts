@@ -96,9 +96,11 @@ export async function createRedisStores(
     sessions,
     locks,
     clientTokens,
-    useSecrets(next) {
-      sessions.useSecrets(next)
-      clientTokens.useSecrets(next)
+    prepareSecrets(next) {
+      const use = [sessions.prepareSecrets(next), clientTokens.prepareSecrets(next)]
+      return () => {
+        for (const step of use) step()
+      }
     },
     replay: new RedisReplayCache({ client, keyPrefix: prefix }),
     cooldowns: new RedisRefreshCooldowns({ client, keyPrefix: prefix }),

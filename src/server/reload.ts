@@ -136,9 +136,10 @@ export class ConfigReloader {
 
   /**
    * A reload nobody awaits: a signal's, the watch's, a retry's. Every fault
-   * the reloader knows of is a rejected result; anything else (a fault in
-   * the swap itself) is logged here, or an unhandled rejection would end
-   * the process with every connection on it.
+   * the reloader knows of is a rejected result, a step of the swap that
+   * fails included (`#prepareSwap`); anything else, which may have come
+   * once the swap had begun, is logged here, or an unhandled rejection
+   * would end the process with every connection on it.
    */
   unattended(trigger: Trigger): void {
     this.#request(trigger).catch((err: unknown) => {
@@ -343,19 +344,7 @@ export class ConfigReloader {
           this.#shutdown.signal,
         )
     } catch (err) {
-      await app?.close().catch(() => {})
-      // The shutdown may be what failed the build (the stores it borrows closing).
-      if (this.#closed) return this.#abandoned(trigger)
-      // Not the file's fault: the same bytes may apply once the IdP answers.
-      // Were they taken as read, the watch's trigger for them (an edit both
-      // signalled and seen) would be dismissed, and a resync that swaps in
-      // the same bytes is no change to the watch: nothing would read them
-      // again. So they are not, and they are retried.
-      this.#lastRead = undefined
-      const { message } = err as Error
-      const rejected = this.#rejected(trigger, [{ path: '', message }])
-      this.#retryLater(message)
-      return rejected
+      return this.#notApplied(trigger, app, (err as Error).message)
     }
 
     // A shutdown began while the app was built: the listener takes no new
@@ -365,17 +354,26 @@ export class ConfigReloader {
       await app.close()
       return this.#abandoned(trigger)
     }
-    // From here to the swap nothing awaits: no request sees half of it.
+    // From here to the swap nothing awaits: no request sees half of it. And
+    // what can fail is done before anything changes, or a failing step
+    // would leave the running config mixed with parts of the new one, and
+    // the new app (its IdP client, its upstream pools) never closed.
     const before = this.#running
-    if (!isDeepStrictEqual(before.session.secrets, next.session.secrets)) {
-      lasting.stores.useSecrets?.(next.session.secrets)
+    let swap: () => Promise<void>
+    try {
+      swap = this.#prepareSwap(before, next, app, m)
+      // Last of what can fail, first of what applies: pino's setter throws
+      // (for a name it does not know; the schema allows only its own)
+      // before it changes anything.
+      log.level = next.logging.level
+    } catch (err) {
+      return this.#notApplied(
+        trigger,
+        app,
+        `the new config could not be put in use: ${(err as Error).message}`,
+      )
     }
-    lasting.sockets.resize(next.server.maxWebSockets, next.session.maxWebSockets)
-    lasting.certificates.use(next)
-    lasting.refusals.keepOnly(sameCredentials(before.identityProviders, next.identityProviders))
-    lasting.metrics.idpClientRefused.set(lasting.refusals.any ? 1 : 0)
-    log.level = next.logging.level
-    const retired = this.#options.listener.swap(app, m)
+    const retired = swap()
     this.#running = next
     lasting.metrics.configReloads.inc({ result: 'applied' })
     const code: LogCode = 'GATEHOUSE_CONFIG_RELOADED'
@@ -393,6 +391,59 @@ export class ConfigReloader {
       (err: unknown) => log.error({ err }, 'closing the previous config failed'),
     )
     return { result: 'applied', config: next }
+  }
+
+  /**
+   * Every step of putting `next` in use that can fail (deriving keys from
+   * its secrets, its certificates' lines and gauge, `app`'s place on the
+   * listener), done now and changing nothing the running config uses; the
+   * function returned applies them with the rest of the lasting state and
+   * swaps `app` in, and does not throw.
+   */
+  #prepareSwap(
+    before: GatehouseConfig,
+    next: GatehouseConfig,
+    app: FastifyInstance,
+    m: Mount,
+  ): () => Promise<void> {
+    const { lasting, listener } = this.#options
+    const secrets = isDeepStrictEqual(before.session.secrets, next.session.secrets)
+      ? undefined
+      : lasting.stores.prepareSecrets?.(next.session.secrets)
+    const certificates = lasting.certificates.prepare(next)
+    const swap = listener.prepareSwap(app, m)
+    const kept = sameCredentials(before.identityProviders, next.identityProviders)
+    return () => {
+      secrets?.()
+      lasting.sockets.resize(next.server.maxWebSockets, next.session.maxWebSockets)
+      certificates()
+      lasting.refusals.keepOnly(kept)
+      lasting.metrics.idpClientRefused.set(lasting.refusals.any ? 1 : 0)
+      return swap()
+    }
+  }
+
+  /**
+   * The new app could not be built, made ready or put in use: it is
+   * closed, and the running config kept.
+   */
+  async #notApplied(
+    trigger: Trigger,
+    app: FastifyInstance | undefined,
+    message: string,
+  ): Promise<ReloadResult> {
+    await app?.close().catch(() => {})
+    // The shutdown may be what failed the build (the stores it borrows closing).
+    if (this.#closed) return this.#abandoned(trigger)
+    // Not the file's fault: the same bytes may apply once the IdP answers.
+    // Were they taken as read, the watch's trigger for them (an edit both
+    // signalled and seen) would be dismissed, and a resync that swaps in
+    // the same bytes is no change to the watch: nothing would read them
+    // again. So they are not, and they are retried.
+    this.#lastRead = undefined
+    const rejected = this.#rejected(trigger, [{ path: '', message }])
+    this.#retryLater(message)
+    return rejected
   }
 
   /** Not applied, for the shutdown: nothing is wrong with the file, so it is neither logged as refused nor counted. */

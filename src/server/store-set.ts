@@ -19,8 +19,11 @@ export interface Stores {
   readonly cooldowns: RefreshCooldowns
   /**
    * `session.secrets` changed by a config reload, for stores that derive
-   * keys from them; the memory store keeps nothing sealed.
+   * keys from them; the memory store keeps nothing sealed. The keys are
+   * derived now, where a failure changes nothing; the function returned
+   * puts them in use, and does not throw, so a reload applies whole or
+   * not at all (src/server/reload.ts).
    */
-  useSecrets?(secrets: readonly string[]): void
+  prepareSecrets?(secrets: readonly string[]): () => void
   close(): Promise<void>
 }

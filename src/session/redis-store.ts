@@ -226,10 +226,14 @@ export class RedisSessionStore implements SessionStore {
 
   /**
    * `session.secrets` rotated by a config reload: indexes are written under
-   * the new first secret's hash and found under each.
+   * the new first secret's hash and found under each, once the function
+   * returned is called (see `Stores.prepareSecrets`).
    */
-  useSecrets(secrets: readonly string[]): void {
-    this.#hashes = new IndexHashes(secrets)
+  prepareSecrets(secrets: readonly string[]): () => void {
+    const hashes = new IndexHashes(secrets)
+    return () => {
+      this.#hashes = hashes
+    }
   }
 
   /** Why the local cache is off although configured, if it is; for the startup line and metrics. */

@@ -50,18 +50,40 @@ export class CertificateExpiry {
 
   /** The certificates of the config now in use: logged when new, and what the gauge reads from now on. */
   use(config: GatehouseConfig): void {
-    const certificates = configuredCertificates(config)
-    for (const [option, facts] of certificates) {
-      const known = this.#inUse.some(
-        ([o, f]) => o === option && f.notAfter === facts.notAfter && f.subject === facts.subject,
-      )
-      if (!known) this.#report(option, facts)
-    }
-    this.#inUse = certificates
-    if (certificates.length > 0 && this.#gauge === undefined) this.#gauge = this.#makeGauge()
+    this.prepare(config)()
   }
 
-  #report(option: string, facts: CertificateFacts): void {
+  /**
+   * `use` in two steps, for a reload that applies whole or not at all
+   * (src/server/reload.ts): what can fail (the lines of the certificates
+   * new to it, the gauge's registration) is done now, and changes nothing
+   * the gauge reads; the function returned puts them in use, and does not
+   * throw.
+   */
+  prepare(config: GatehouseConfig): () => void {
+    const certificates = configuredCertificates(config)
+    const lines = certificates
+      .filter(
+        ([option, facts]) =>
+          !this.#inUse.some(
+            ([o, f]) => o === option && f.notAfter === facts.notAfter && f.subject === facts.subject,
+          ),
+      )
+      .map(([option, facts]) => this.#line(option, facts))
+    // Made once, and kept even if the reload it was made for is refused:
+    // until then it reads the certificates in use, and a second
+    // registration of its name would throw.
+    if (certificates.length > 0 && this.#gauge === undefined) this.#gauge = this.#makeGauge()
+    return () => {
+      for (const { renew, line } of lines) {
+        if (renew) this.#log.warn(line, 'client certificate expires soon: renew it')
+        else this.#log.info(line, 'client certificate loaded')
+      }
+      this.#inUse = certificates
+    }
+  }
+
+  #line(option: string, facts: CertificateFacts): { renew: boolean; line: Record<string, unknown> } {
     const daysLeft = Math.floor((facts.notAfter - this.#now()) / DAY)
     const line = {
       option,
@@ -70,8 +92,7 @@ export class CertificateExpiry {
       notAfter: new Date(facts.notAfter).toISOString(),
       daysLeft,
     }
-    if (daysLeft < RENEW_WITHIN_DAYS) this.#log.warn(line, 'client certificate expires soon: renew it')
-    else this.#log.info(line, 'client certificate loaded')
+    return { renew: daysLeft < RENEW_WITHIN_DAYS, line }
   }
 
   #makeGauge(): Gauge {

@@ -41,9 +41,15 @@ export class RedisTokenCache implements TokenCache {
     this.#onUnreadable = options.onUnreadable
   }
 
-  /** `session.secrets` rotated by a config reload: seal with the new first, open with any. */
-  useSecrets(secrets: readonly string[]): void {
-    this.#keys = clientTokenKeys(secrets)
+  /**
+   * `session.secrets` rotated by a config reload: seal with the new first,
+   * open with any, once the function returned is called (see `Stores.prepareSecrets`).
+   */
+  prepareSecrets(secrets: readonly string[]): () => void {
+    const keys = clientTokenKeys(secrets)
+    return () => {
+      this.#keys = keys
+    }
   }
 
   async get(key: string): Promise<CachedToken | undefined> {

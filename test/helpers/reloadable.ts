@@ -201,13 +201,30 @@ export async function startReloadable(
   return result
 }
 
-/** A fault no real peer can be made to show: a step of the next swap throws, once. */
-export function faultOnceInTheSwap(running: RunningGateway): void {
+/**
+ * A fault no real peer can be made to show: a step of the next swap that
+ * may fail (reload.ts `#prepareSwap`) fails, once, before anything changed.
+ */
+export function refuseOnceInTheSwap(running: RunningGateway): void {
   const certificates = running.app.gatehouse.lasting.certificates
-  const use = certificates.use.bind(certificates)
+  const prepare = certificates.prepare.bind(certificates)
   let faults = 1
-  certificates.use = (config) => {
+  certificates.prepare = (config) => {
     if (faults-- > 0) throw new Error('injected fault in the swap')
-    use(config)
+    return prepare(config)
+  }
+}
+
+/**
+ * A fault the reloader does not foresee: a step of the next swap that
+ * cannot fail throws, once, with part of the lasting state applied.
+ */
+export function faultOnceInTheSwap(running: RunningGateway): void {
+  const refusals = running.app.gatehouse.lasting.refusals
+  const keepOnly = refusals.keepOnly.bind(refusals)
+  let faults = 1
+  refusals.keepOnly = (names) => {
+    if (faults-- > 0) throw new Error('injected fault in the swap')
+    keepOnly(names)
   }
 }

@@ -2,9 +2,10 @@ import t from 'tap'
 import { GatewayMetrics } from '../../src/server/metrics.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
+import { RedisTokenCache } from '../../src/tokens/redis-token-cache.js'
 import { testConfig } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis.js'
-import { ref, session } from '../session/fixtures.js'
+import { ref, SECRETS, session } from '../session/fixtures.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -50,3 +51,35 @@ t.test('metrics: entries, armed, and hits and misses of the local copy', async (
   t.match(text, /^gatehouse_session_cache_lookups_total\{result="hit"\} 2$/m)
   t.match(text, /^gatehouse_session_cache_lookups_total\{result="miss"\} 1$/m)
 })
+
+t.test(
+  "a reload's new secrets change nothing until applied: the swap applies whole or not at all (reload.ts)",
+  async (t) => {
+    const prefix = `${redis.prefix}stores:prepared:`
+    const stores = await createRedisStores(
+      testConfig({ port: 1, issuer: 'http://127.0.0.1:1', store: redis.url, keyPrefix: prefix, routes: [] }),
+      Date.now,
+    )
+    t.teardown(() => stores.close())
+    const client = stores.redis!
+    const NEW = 'a-rotated-in-session-secret-of-32-characters'
+    const sessionsUnder = (secrets: readonly string[]) =>
+      new RedisSessionStore({ client, keyPrefix: prefix, secrets, idleTimeoutMs: 60_000 })
+    const tokensUnder = (secrets: readonly string[]) =>
+      new RedisTokenCache({ client, keyPrefix: prefix, secrets })
+    const token = { accessToken: 'A', expiresAt: Date.now() + 60_000 }
+    const now = Date.now()
+
+    const apply = stores.prepareSecrets!([NEW])
+    await stores.sessions.create(session('before', now, { sub: 'bea' }))
+    await stores.clientTokens!.set('before', token, 60_000)
+    t.same(await sessionsUnder(SECRETS).idsBySub('bea'), ['before'], 'indexed under the running secret')
+    t.same(await tokensUnder(SECRETS).get('before'), token, 'sealed with the running secret')
+
+    apply()
+    await stores.sessions.create(session('after', now, { sub: 'al' }))
+    await stores.clientTokens!.set('after', token, 60_000)
+    t.same(await sessionsUnder([NEW]).idsBySub('al'), ['after'], 'indexed under the new secret')
+    t.same(await tokensUnder([NEW]).get('after'), token, 'sealed with the new secret')
+  },
+)

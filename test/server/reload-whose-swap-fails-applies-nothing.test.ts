@@ -1,6 +1,6 @@
 import t from 'tap'
 import { route } from '../helpers/gateway.js'
-import { configText, faultOnceInTheSwap, LogLines, startReloadable } from '../helpers/reloadable.js'
+import { configText, LogLines, refuseOnceInTheSwap, startReloadable } from '../helpers/reloadable.js'
 
 const publicRoute = (upstream: string, path: string) => route(path, upstream, { token: 'none', csrf: false })
 
@@ -47,7 +47,7 @@ t.test(
         logLevel: 'warn',
       }),
     )
-    faultOnceInTheSwap(running)
+    refuseOnceInTheSwap(running)
     const rejectedBefore = await rejectedCount()
     let thrown: unknown
     const result = await running.reload().catch((err: unknown) => {
