@@ -53,6 +53,8 @@ export interface ReceivedSpan {
   readonly status: { readonly code: number; readonly message?: string }
   readonly events: readonly ReceivedEvent[]
   readonly service: string | undefined
+  /** Its resource's attributes; an array's value is undefined (its key is kept). */
+  readonly resource: Readonly<Record<string, string | number | boolean | undefined>>
 }
 
 export interface ReceivedEvent {
@@ -133,7 +135,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       const decoded = protobuf ? fromProtobuf(body) : (JSON.parse(body.toString('utf8')) as OtlpExport)
       bodies.push(JSON.stringify(decoded))
       for (const rs of decoded.resourceSpans) {
-        const service = attributesOf(rs.resource?.attributes)['service.name']
+        const resource = attributesOf(rs.resource?.attributes)
+        const service = resource['service.name']
         for (const ss of rs.scopeSpans ?? []) {
           for (const s of ss.spans ?? []) {
             spans.push({
@@ -149,6 +152,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
               },
               events: (s.events ?? []).map((e) => ({ name: e.name, attributes: attributesOf(e.attributes) })),
               service: typeof service === 'string' ? service : undefined,
+              resource,
             })
           }
         }

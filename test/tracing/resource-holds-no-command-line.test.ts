@@ -1,0 +1,95 @@
+import { hostname } from 'node:os'
+import t from 'tap'
+import { login } from '../helpers/login.js'
+import { receiveSpans } from '../helpers/otlp-receiver.js'
+import { startStack } from '../helpers/stack.js'
+
+/**
+ * Every exported span carries its resource, and the SDK's default
+ * detectors describe the process with its whole command line, its
+ * executable's path, the user it runs as and the machine's id
+ * (/etc/machine-id, which machine-id(5) asks to keep confidential): a
+ * command line can carry a secret or a path no operator means to ship to
+ * a tracing vendor.
+ */
+const receiver = await receiveSpans(t)
+
+/** What the process was started with, as a wrapper script might pass it. */
+const SECRET_ARGUMENT = '--client-secret=s3cr3t-on-the-command-line'
+
+/** What the resource never holds, by default. */
+const LEFT_OUT = [
+  'process.command_args',
+  'process.command_line',
+  'process.command',
+  'process.executable.path',
+  'process.executable.name',
+  'process.owner',
+  'host.id',
+]
+
+t.test(
+  "the spans' resource names the service, host and runtime, not the command line, even one with a secret",
+  async (t) => {
+    // The detectors read the process's arguments when the SDK starts, with the first gateway.
+    process.argv.push(SECRET_ARGUMENT)
+    process.env.OTEL_RESOURCE_ATTRIBUTES = 'deployment.environment.name=prod'
+    t.teardown(() => {
+      process.argv.splice(process.argv.indexOf(SECRET_ARGUMENT), 1)
+      delete process.env.OTEL_RESOURCE_ATTRIBUTES
+    })
+    const stack = await startStack(t, { config: { tracing: { enabled: true } } })
+    await login(stack.gateway.url)
+    await stack.close() // flushes the exporter
+
+    t.ok(receiver.spans.length > 0, 'spans were exported')
+    const resources = new Set(receiver.spans.map((s) => JSON.stringify(s.resource)))
+    t.equal(resources.size, 1, 'one resource, the process')
+    const resource = receiver.spans[0]!.resource
+    t.same(
+      LEFT_OUT.filter((key) => key in resource),
+      [],
+      `none of ${LEFT_OUT.join(', ')} (the resource has ${Object.keys(resource).join(', ')})`,
+    )
+    t.notOk(
+      receiver.bodies.some((body) => body.includes('s3cr3t')),
+      'the argument is in no export',
+    )
+    t.match(
+      resource,
+      {
+        'service.name': 'gatehouse',
+        'host.name': hostname(),
+        'process.pid': process.pid,
+        'process.runtime.name': 'nodejs',
+        'process.runtime.version': process.versions.node,
+        'telemetry.sdk.language': 'nodejs',
+        'deployment.environment.name': 'prod',
+      },
+      'service, host, process id, runtime and SDK, and what OTEL_RESOURCE_ATTRIBUTES adds',
+    )
+    t.type(resource['service.instance.id'], 'string', 'an id of this process for the backend')
+  },
+)
+
+t.test(
+  'OTEL_NODE_RESOURCE_DETECTORS, when set, chooses the detectors as the SDK reads it: the operator opts in',
+  async (t) => {
+    receiver.clear()
+    process.env.OTEL_NODE_RESOURCE_DETECTORS = 'host'
+    t.teardown(() => {
+      delete process.env.OTEL_NODE_RESOURCE_DETECTORS
+    })
+    const stack = await startStack(t, { config: { tracing: { enabled: true } } })
+    await fetch(`${stack.gateway.url}/healthz`)
+    await login(stack.gateway.url)
+    await stack.close()
+
+    t.ok(receiver.spans.length > 0, 'spans were exported')
+    const resource = receiver.spans[0]!.resource
+    t.equal(resource['host.name'], hostname(), "the SDK's host detector")
+    t.ok('host.id' in resource || 'host.arch' in resource, 'as the SDK has it')
+    t.notOk('process.pid' in resource, 'and only the detectors named')
+    t.equal(resource['service.name'], 'gatehouse', 'the service still named')
+  },
+)
