@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
 import {
   type Attributes,
@@ -11,6 +13,13 @@ import {
 } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici'
+import {
+  defaultResource,
+  envDetector,
+  type ResourceDetector,
+  resourceFromAttributes,
+  serviceInstanceIdDetector,
+} from '@opentelemetry/resources'
 import { NodeSDK } from '@opentelemetry/sdk-node'
 import type { FastifyBaseLogger, FastifyPluginCallback, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { SamplingFirst } from './decision.js'
@@ -34,9 +43,10 @@ import { useTracer } from './spans.js'
  * Where, how and how much is the standard environment: the exporter's
  * endpoint, protocol and headers (OTEL_EXPORTER_OTLP_*), the sampler
  * (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, read by sampler.ts and
- * asked first, see decision.ts) and the service name (OTEL_SERVICE_NAME,
- * else a service.name in OTEL_RESOURCE_ATTRIBUTES, else `gatehouse`), read
- * by the SDK itself.
+ * asked first, see decision.ts), the service name (OTEL_SERVICE_NAME,
+ * else a service.name in OTEL_RESOURCE_ATTRIBUTES, else `gatehouse`) and
+ * the resource's other attributes (OTEL_RESOURCE_ATTRIBUTES, and
+ * OTEL_NODE_RESOURCE_DETECTORS, else `DETECTORS`), read by the SDK itself.
  */
 export interface Tracing {
   /**
@@ -73,6 +83,35 @@ interface Running {
 let running: Running | undefined
 
 const SERVICE_NAME = 'gatehouse'
+
+/**
+ * What describes this process on every span, unless
+ * OTEL_NODE_RESOURCE_DETECTORS names the SDK's own detectors (the
+ * operator's choice). The SDK's defaults would add the whole command line
+ * (`process.command_args`, `process.command`), the executable's path, the
+ * user the process runs as and the machine's id (`host.id`, from
+ * /etc/machine-id, which machine-id(5) asks to keep confidential): a
+ * command line can carry a secret, and none of them is ours to ship to a
+ * tracing vendor. Kept: an id of this process (`service.instance.id`,
+ * random), the host's name, the process id and the runtime. Last, so that
+ * it wins, what OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME say (OTel
+ * SDK environment spec).
+ */
+const DETECTORS: readonly ResourceDetector[] = [
+  serviceInstanceIdDetector,
+  { detect: () => ({ attributes: { 'host.name': hostname() } }) },
+  {
+    detect: () => ({
+      attributes: {
+        'process.pid': process.pid,
+        'process.runtime.name': 'nodejs',
+        'process.runtime.version': process.versions.node,
+        'process.runtime.description': 'Node.js',
+      },
+    }),
+  },
+  envDetector,
+]
 
 /**
  * Longest value an attribute keeps, unless `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`
@@ -120,6 +159,10 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
           ...(env.OTEL_SERVICE_NAME || namesService(env.OTEL_RESOURCE_ATTRIBUTES)
             ? {}
             : { serviceName: SERVICE_NAME }),
+          // Under whatever the detectors find: OTEL_RESOURCE_ATTRIBUTES may name another version.
+          resource: defaultResource().merge(resourceFromAttributes({ 'service.version': version() })),
+          // The SDK reads OTEL_NODE_RESOURCE_DETECTORS only when given no detectors.
+          ...(env.OTEL_NODE_RESOURCE_DETECTORS?.trim() ? {} : { resourceDetectors: [...DETECTORS] }),
           sampler: decision.sampler,
           idGenerator: decision.idGenerator,
           // Given here, the limits replace the SDK's reading of the variables.
@@ -198,6 +241,12 @@ function withoutConsoleLogger<T>(make: () => T): T {
   } finally {
     process.env.OTEL_LOG_LEVEL = level
   }
+}
+
+/** Gatehouse's version; package.json sits two levels up from both src/tracing and dist/tracing. */
+function version(): string {
+  const url = new URL('../../package.json', import.meta.url)
+  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version
 }
 
 /** Whether `OTEL_RESOURCE_ATTRIBUTES` (`key=value,…`) sets `service.name`. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import t from 'tap'
 import { login } from '../helpers/login.js'
@@ -59,6 +60,11 @@ t.test(
       resource,
       {
         'service.name': 'gatehouse',
+        'service.version': (
+          JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+            version: string
+          }
+        ).version,
         'host.name': hostname(),
         'process.pid': process.pid,
         'process.runtime.name': 'nodejs',
@@ -66,7 +72,7 @@ t.test(
         'telemetry.sdk.language': 'nodejs',
         'deployment.environment.name': 'prod',
       },
-      'service, host, process id, runtime and SDK, and what OTEL_RESOURCE_ATTRIBUTES adds',
+      "service and Gatehouse's version, host, process id, runtime and SDK, and what OTEL_RESOURCE_ATTRIBUTES adds",
     )
     t.type(resource['service.instance.id'], 'string', 'an id of this process for the backend')
   },
