@@ -103,7 +103,7 @@ export class GatewayMetrics {
   })
   readonly configReloads = new Counter({
     name: 'gatehouse_config_reloads_total',
-    help: 'Config reloads (SIGHUP or a change of the config file), by result (applied; rejected: the file had problems or changed a setting that needs a restart, or its IdP could not be discovered, and the running config was kept; each retry of such a reload counts too).',
+    help: 'Config reloads (SIGHUP or a change of the config file), by result (applied; rejected: the file had problems or changed a setting that needs a restart, or its new app could not be built, its IdP discovered or it put in use, and the running config was kept; each retry of such a reload counts too).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   })
