@@ -4,6 +4,18 @@
  * Cluster runs it on the node that owns that key.
  */
 
+/**
+ * Takes a lock iff free: the `SET NX PX` it always was, run as a script so
+ * that a Redis whose ACL refuses scripts (`-@scripting`) refuses the lock
+ * too. Taken with a plain `SET`, such a lock could be neither renewed nor
+ * given back, nor the rotated token stored, all of which are scripts: it
+ * lapsed, and the next instance redeemed the refresh token its holder had
+ * spent (RFC 9700 §4.14.2). KEYS: lock. ARGV: owner, ttlMs.
+ */
+export const ACQUIRE_LOCK = `
+return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')
+`
+
 /** Renews a lock iff still owned. KEYS: lock. ARGV: owner, ttlMs. */
 export const RENEW_LOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end

@@ -5,7 +5,13 @@ import { RefreshWaitTimeoutError } from '../errors.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
-import { ANSWERED_RELEASE, IDLE_RELEASE, RELEASE_LOCK, RENEW_LOCK } from './redis-lock-scripts.js'
+import {
+  ACQUIRE_LOCK,
+  ANSWERED_RELEASE,
+  IDLE_RELEASE,
+  RELEASE_LOCK,
+  RENEW_LOCK,
+} from './redis-lock-scripts.js'
 import type { HeldLock, LockService, Release } from './types.js'
 
 /**
@@ -36,6 +42,15 @@ function heardRelease(message: string): [Release, string] {
   return ['released', message]
 }
 
+/**
+ * Whether Redis refused a command for the ACL (`NOPERM`), which no try
+ * again changes: `err` is Redis's reply, or the store error it caused.
+ */
+function refusedByAcl(err: unknown): boolean {
+  const reply = err instanceof Error && err.name !== 'ReplyError' ? err.cause : err
+  return reply instanceof Error && reply.name === 'ReplyError' && reply.message.startsWith('NOPERM')
+}
+
 /** Longest pause between two tries to give back a lock while the store does not answer, ms. */
 const GIVE_BACK_MAX_PAUSE_MS = 1_000
 
@@ -58,6 +73,7 @@ export interface RedisLockOptions {
 }
 
 interface LockScripts {
+  ghAcquireLock(key: string, owner: string, ttl: number): Promise<'OK' | null>
   ghRenewLock(key: string, owner: string, ttl: number): Promise<number>
   ghReleaseLock(key: string, owner: string, channel: string, message: string, idle?: string): Promise<number>
 }
@@ -93,6 +109,7 @@ export class RedisLockService implements LockService {
   constructor(options: RedisLockOptions) {
     const redis = options.client as RedisClient & Partial<LockScripts>
     if (!redis.ghRenewLock) {
+      redis.defineCommand('ghAcquireLock', { numberOfKeys: 1, lua: ACQUIRE_LOCK })
       redis.defineCommand('ghRenewLock', { numberOfKeys: 1, lua: RENEW_LOCK })
       redis.defineCommand('ghReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
     }
@@ -101,6 +118,8 @@ export class RedisLockService implements LockService {
     // An acquire's doubtful lock is given back over the connection its SET
     // went over, so the give-back runs after the SET whenever both do.
     const writer = options.confirm?.client as (RedisClient & Partial<LockScripts>) | undefined
+    if (writer && !writer.ghAcquireLock)
+      writer.defineCommand('ghAcquireLock', { numberOfKeys: 1, lua: ACQUIRE_LOCK })
     if (writer && !writer.ghReleaseLock)
       writer.defineCommand('ghReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
     this.#keys = redisKeys(options.keyPrefix)
@@ -122,9 +141,10 @@ export class RedisLockService implements LockService {
             // renewing further would be futile, never harmful.
             if (renewed === 0) this.#stopRenewal(renewal)
           },
-          () => {
+          (err: unknown) => {
             // Redis is away; if it stays away past the TTL the lock lapses,
             // and waiters time out with a 503 rather than refresh on their own.
+            if (refusedByAcl(err)) this.#renewWithoutScript(lockKey, owner, ttlMs, renewal)
           },
         )
       },
@@ -215,8 +235,10 @@ export class RedisLockService implements LockService {
     const lockKey = this.#lockKey(key)
     const writer = (this.#confirm?.client ?? this.#redis) as RedisClient & LockScripts
     try {
-      if (!this.#confirm) return await guarded(() => this.#redis.set(lockKey, owner, 'PX', ttlMs, 'NX'))
-      const [ok] = await this.#confirm.write(lockKey, (p) => p.set(lockKey, owner, 'PX', ttlMs, 'NX'))
+      if (!this.#confirm) return await guarded(() => this.#redis.ghAcquireLock(lockKey, owner, ttlMs))
+      const [ok] = await this.#confirm.write(lockKey, (p) =>
+        (p as unknown as Pick<LockScripts, 'ghAcquireLock'>).ghAcquireLock(lockKey, owner, ttlMs),
+      )
       return ok
     } catch (err) {
       // Unconfirmed, or unanswered (its SET may have run, or may yet run
@@ -254,6 +276,9 @@ export class RedisLockService implements LockService {
     try {
       await guarded(send)
     } catch (err) {
+      // An ACL that refuses the script refuses every try until an operator
+      // changes it; the lock, if its acquire took it at all, lapses alone.
+      if (refusedByAcl(err)) throw err
       const until = performance.now() + ttlMs
       const retry = (pause: number) => {
         if (this.#closed || performance.now() + pause >= until) return
@@ -268,6 +293,27 @@ export class RedisLockService implements LockService {
       retry(50)
       throw err
     }
+  }
+
+  /**
+   * Renews a lock with plain commands while an ACL refuses scripts. The
+   * holder may be offering rotated tokens to the store (user-tokens.ts,
+   * `#storeLater`), and a lock that lapsed meanwhile let the first instance
+   * to take it once scripts ran again redeem the refresh token the holder
+   * had spent. Not atomic, but safe while scripts are refused: taking a
+   * lock is a script (`ACQUIRE_LOCK`), so no other owner can appear between
+   * the `GET` and the `PEXPIRE`; at worst, once they run again, another's
+   * fresh lock is lengthened, which delays its waiters and replays nothing.
+   */
+  #renewWithoutScript(lockKey: string, owner: string, ttlMs: number, renewal: NodeJS.Timeout): void {
+    this.#redis
+      .get(lockKey)
+      .then(async (held) => {
+        if (held === owner) await this.#redis.pexpire(lockKey, ttlMs)
+        else this.#stopRenewal(renewal)
+      })
+      // Redis is away: the next renewal tries again.
+      .catch(() => {})
   }
 
   #stopRenewal(renewal: NodeJS.Timeout): void {
