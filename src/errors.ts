@@ -337,6 +337,20 @@ export const logCatalogue = {
     message:
       "Redis's maxmemory-policy could not be read with INFO memory, so whether it may evict keys is unknown.",
   },
+  GATEHOUSE_STORE_SCRIPTING_REFUSED: {
+    level: 'error',
+    message:
+      "Redis's ACL refuses the gateway's user EVAL or EVALSHA (NOPERM): sessions, refresh locks and token writes are Lua scripts, so sign-ins, refreshes and sign-outs answer 503, no refresh token is redeemed, and /readyz answers 503.",
+  },
+  GATEHOUSE_STORE_FULL: {
+    level: 'warn',
+    message:
+      'Redis refuses writes (OOM): its used memory is over maxmemory under maxmemory-policy noeviction. Sign-ins, refreshes and sign-outs answer 503 while sessions with fresh tokens are served; /readyz says degraded (200).',
+  },
+  GATEHOUSE_STORE_REFUSAL_OVER: {
+    level: 'info',
+    message: 'Redis runs the gateway’s scripts, or takes its writes, again.',
+  },
   GATEHOUSE_TOKEN_LIFETIME_ASSUMED: {
     level: 'warn',
     message: 'A token response had no usable expires_in, so the token lifetime was assumed.',

@@ -3,7 +3,7 @@ import { HEALTH_PATHS } from '../config/own-paths.js'
 import { type ErrorCode, retryAfterOf } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { ClientRefusals } from '../oidc/client-refusals.js'
-import type { SessionStore } from '../session/types.js'
+import type { SessionStore, StoreRefusalReport } from '../session/types.js'
 import { SingleFlight } from '../tokens/single-flight.js'
 
 /** One readiness check that failed: what the catalogue calls it, and why, for operators. */
@@ -23,14 +23,14 @@ export interface ReadinessSources {
   readonly providers: {
     readonly all: readonly Pick<OidcClient, 'name' | 'discovered' | 'discoveryRefusal' | 'incompatibility'>[]
   }
-  readonly store: Pick<SessionStore, 'ping'>
+  readonly store: Pick<SessionStore, 'ping' | 'refusals'>
   readonly refusals: Pick<ClientRefusals, 'detail'>
 }
 
 /** One entry per check: `ok`, or the failure that keeps this instance out of rotation. */
 async function check(
   { providers, store, refusals }: ReadinessSources,
-  pings: SingleFlight<void>,
+  pings: SingleFlight<readonly StoreRefusalReport[]>,
 ): Promise<Record<string, 'ok' | ReadinessFailure>> {
   const idps = providers.all.map((oidc): ['ok' | ReadinessFailure, string] => [
     !oidc.discovered
@@ -62,9 +62,23 @@ async function check(
         )
   let reachable: 'ok' | ReadinessFailure = 'ok'
   try {
-    // /readyz is public: requests that arrive while a PING is out share
-    // it, so a flood of them is not a flood of commands to the store.
-    await pings.run('store', () => store.ping())
+    // /readyz is public: requests that arrive while a PING and its
+    // refusal check are out share them, so a flood of them is not a flood
+    // of commands to the store.
+    const refused = await pings.run('store', async () => {
+      await store.ping()
+      return (await store.refusals?.()) ?? []
+    })
+    // A store that answers PING may still refuse what requests need: its
+    // ACL the scripts every write is (not ready: the gateway cannot work,
+    // and a rollout that brought the ACL halts), or writes for being full
+    // (degraded: reads still serve, and every instance shares the store).
+    if (refused.length > 0)
+      reachable = {
+        code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE',
+        detail: refused.map((r) => r.detail).join('; '),
+        ...(refused.every((r) => r.degraded) ? { degraded: true } : {}),
+      }
   } catch (err) {
     reachable = { code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE', detail: (err as Error).message }
   }
@@ -78,7 +92,7 @@ async function check(
 
 /** Liveness says the process runs; readiness says it can do its job. */
 export async function healthRoutes(app: FastifyInstance, sources: ReadinessSources) {
-  const pings = new SingleFlight<void>()
+  const pings = new SingleFlight<readonly StoreRefusalReport[]>()
   app.get(HEALTH_PATHS.liveness, { config: { renders: 'json' } }, async (_request, reply) =>
     reply.send({ status: 'ok' }),
   )

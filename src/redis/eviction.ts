@@ -185,7 +185,7 @@ async function connected(node: Redis): Promise<void> {
 }
 
 /** `host:port` of the node a connection is on: through Sentinel, the primary it was given. */
-function nodeName(node: Redis): string {
+export function nodeName(node: Redis): string {
   const stream = node.stream
   if (stream?.remoteAddress && stream.remotePort) {
     const host = stream.remoteAddress.includes(':') ? `[${stream.remoteAddress}]` : stream.remoteAddress

@@ -44,6 +44,8 @@ export interface RedisKeys {
   retryCooldown(key: string): string
   /** The namespace of @fastify/rate-limit's counters. */
   readonly rateLimit: string
+  /** The key a check writes to learn whether Redis takes writes (refusals.ts); the tag picks a Cluster master. */
+  writeProbe(tag: string): string
 }
 
 /**
@@ -75,6 +77,7 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     loggedOutSub: (name) => `${prefix}logged-out:sub:${name}`,
     retryCooldown: (key) => `${prefix}cooldown:${key}`,
     rateLimit: `${prefix}rl:`,
+    writeProbe: (tag) => `${prefix}probe:{${tag}}`,
   }
 }
 
@@ -149,6 +152,12 @@ export const REDIS_KEY_LAYOUT = {
     key: '{prefix}rl:…',
     type: '@fastify/rate-limit, named by route and a keyed hash of the client address',
     expires: 'the rate-limit window',
+  },
+  writeProbe: {
+    key: '{prefix}probe:{<n>}',
+    type: 'string',
+    expires:
+      'PX 10 s; written at each connect, by /readyz and by a metrics scrape to learn whether Redis takes writes (a full Redis under noeviction does not), one per Cluster master',
   },
   lockReleased: { key: '{prefix}lock-released', type: 'channel', expires: 'never (pub/sub)' },
   invalidations: {

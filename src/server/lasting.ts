@@ -319,9 +319,14 @@ export class Lasting {
       if (stores.redis) {
         const { logAvailability } = await import('../redis/availability.js')
         const { exportEvictedKeys, watchEviction } = await import('../redis/eviction.js')
+        const { exportRefusals, watchRefusals } = await import('../redis/refusals.js')
         const target = config.session.store.display
         exportEvictedKeys(stores.redis, lasting.metrics.registry)
         const unwatch = [logAvailability(stores.redis, log, target), watchEviction(stores.redis, log, target)]
+        if (stores.refusals) {
+          exportRefusals(stores.refusals, lasting.metrics.registry)
+          unwatch.push(watchRefusals(stores.refusals, stores.redis, log, target))
+        }
         lasting.#unwatchStore = () => {
           for (const stop of unwatch) stop()
         }

@@ -3,6 +3,8 @@ import type { GatehouseConfig, RedisStoreConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
 import { closeRedisClient, createRedisClient, type RedisClient, whenReady } from '../redis/connection.js'
 import { ReplicaConfirmation } from '../redis/durability.js'
+import { redisKeys } from '../redis/keys.js'
+import { StoreRefusals } from '../redis/refusals.js'
 import { SentinelPrimary } from '../redis/sentinel-primary.js'
 import { RedisSessionStore } from '../session/redis-store.js'
 import type { SessionStore } from '../session/types.js'
@@ -67,7 +69,13 @@ export async function createRedisStores(
         : {}),
     })
   const prefix = config.session.keyPrefix
-  const locks = new RedisLockService({ client, keyPrefix: prefix, ...(confirm ? { confirm } : {}) })
+  const refusals = new StoreRefusals(client, redisKeys(prefix))
+  const locks = new RedisLockService({
+    client,
+    keyPrefix: prefix,
+    refusals,
+    ...(confirm ? { confirm } : {}),
+  })
   const cacheOff = store.kind === 'cluster' ? CLUSTER_CACHE_OFF : undefined
   const { secrets } = config.session
   const sessions = new RedisSessionStore({
@@ -76,6 +84,7 @@ export async function createRedisStores(
     secrets,
     idleTimeoutMs: config.session.idleTimeout,
     now,
+    refusals,
     ...(confirm ? { confirm } : {}),
     ...(store.kind !== 'cluster' && config.session.localCache > 0
       ? { cache: { url: store, maxEntries: config.session.localCache } }
@@ -105,6 +114,7 @@ export async function createRedisStores(
     replay: new RedisReplayCache({ client, keyPrefix: prefix }),
     cooldowns: new RedisRefreshCooldowns({ client, keyPrefix: prefix }),
     redis: client,
+    refusals,
     async close() {
       await Promise.all([locks.close(), sessions.close()])
       // quit() waits for replies in flight; a dead Redis would make it hang.

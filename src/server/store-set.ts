@@ -1,4 +1,5 @@
 import type { RedisClient } from '../redis/connection.js'
+import type { StoreRefusals } from '../redis/refusals.js'
 import type { SessionStore } from '../session/types.js'
 import type { LockService, RefreshCooldowns, ReplayCache, TokenCache } from '../tokens/types.js'
 
@@ -13,6 +14,8 @@ export interface Stores {
   readonly clientTokens?: TokenCache
   /** The shared Redis connection, for plugins that keep state there (rate limits). */
   readonly redis?: RedisClient
+  /** What that Redis refuses while up (an ACL without scripts, a full Redis), for the log and `/metrics`. */
+  readonly refusals?: StoreRefusals
   /** Logout-token `jti`s already acted on. */
   readonly replay: ReplayCache
   /** Which refused token last forced a refresh, per session and route (`tokens.retryCooldown`). */

@@ -47,6 +47,7 @@ import { gatehouseError } from '../errors.js'
 import { guarded, type RedisClient, whenReady, writeRefusedByRedis } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
+import { type StoreRefusals, summarizeRefusal } from '../redis/refusals.js'
 import { ATTR, mark } from '../tracing/spans.js'
 import type { ClientRegistration, TokenSet } from '../types.js'
 import { ChangeHints } from './change-hints.js'
@@ -72,6 +73,7 @@ import {
   type SessionOfUser,
   type SessionRef,
   type SessionStore,
+  type StoreRefusalReport,
   type StoreReport,
   type UpdateResult,
   type UserLoggedOut,
@@ -111,6 +113,11 @@ export interface RedisSessionStoreOptions {
    * reported at startup and as `gatehouse_session_cache_enabled 0`.
    */
   readonly cacheOff?: string
+  /**
+   * What Redis refuses while up (refusals.ts), for `/readyz`; told of
+   * each write refused so, to check again. Absent: nothing is checked.
+   */
+  readonly refusals?: StoreRefusals
 }
 
 interface Scripts {
@@ -205,6 +212,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #cache: TrackedCache<SessionData> | undefined
   #hashes: IndexHashes
   readonly #hints = new ChangeHints()
+  readonly #refusals: StoreRefusals | undefined
 
   constructor(options: RedisSessionStoreOptions) {
     this.#redis = withScripts(options.client)
@@ -215,6 +223,7 @@ export class RedisSessionStore implements SessionStore {
     this.#touchEvery = options.touchEveryMs ?? Math.floor(options.idleTimeoutMs / 10)
     this.#now = options.now ?? Date.now
     this.#hashes = new IndexHashes(options.secrets)
+    this.#refusals = options.refusals
     this.cacheOff = options.cacheOff
     this.#cache = options.cache && new TrackedCache({ ...options.cache, prefix: this.#keys.sessions })
     this.#cache?.on('invalidated', (key: string) => {
@@ -267,7 +276,7 @@ export class RedisSessionStore implements SessionStore {
     // Cluster that is seldom the record's, and the record's WAIT covers
     // only writes to its node. An entry lost in a failover is a session
     // that a back-channel logout by sub or sid cannot find.
-    const offered = await guarded(() =>
+    const offered = await this.#noticing(() =>
       Promise.all(
         indexes.map((index) => {
           const args = [
@@ -404,6 +413,7 @@ export class RedisSessionStore implements SessionStore {
           // expiry it has, so it is served unslid, and the next read tries
           // the slide again. Failing it instead answered every session
           // past its touch interval 503 while Redis was full.
+          this.#refusals?.noticed(err)
           if (!writeRefusedByRedis(err)) throw err
         }
       }
@@ -678,6 +688,14 @@ export class RedisSessionStore implements SessionStore {
     await guarded(() => this.#redis.ping())
   }
 
+  async refusals(): Promise<readonly StoreRefusalReport[]> {
+    if (!this.#refusals) return []
+    const found = await guarded(() => this.#refusals!.check())
+    // Without scripts no refresh can be coordinated or stored: not ready.
+    // A full Redis serves reads, and every instance shares it.
+    return found.map((refusal) => ({ detail: summarizeRefusal(refusal), degraded: refusal.kind === 'full' }))
+  }
+
   report(): StoreReport {
     const copy = this.#cache
     if (!copy && !this.cacheOff) return {}
@@ -696,9 +714,19 @@ export class RedisSessionStore implements SessionStore {
    */
   async #writing<T>(id: string, write: () => Promise<T>): Promise<T> {
     try {
-      return await guarded(write)
+      return await this.#noticing(write)
     } finally {
       this.#cache?.forget(this.#key(id))
+    }
+  }
+
+  /** `guarded`, telling the refusal check of a failure, which may be one (a write refused OOM or NOPERM). */
+  async #noticing<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await guarded(call)
+    } catch (err) {
+      this.#refusals?.noticed(err)
+      throw err
     }
   }
 

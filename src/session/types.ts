@@ -213,6 +213,11 @@ export interface SessionStore {
   sessionsOfUser(sub: string, idp?: string, issuedBy?: IssuedBy): Promise<SessionOfUser[]>
   /** Rejects when the store cannot serve requests. */
   ping(): Promise<void>
+  /**
+   * What a reachable store refuses (an ACL without scripts, a Redis full
+   * under noeviction), checked anew, for `/readyz`; absent: nothing.
+   */
+  refusals?(): Promise<readonly StoreRefusalReport[]>
   /** What the store reports on `/metrics`; absent, it reports nothing. */
   report?(): StoreReport
   close(): Promise<void>
@@ -232,6 +237,18 @@ export interface UserLoggedOut {
    * merged with one, which then goes by `at` alone.
    */
   readonly iat?: number
+}
+
+/** Why a reachable store cannot serve every request, as `/readyz` says it. */
+export interface StoreRefusalReport {
+  /** For operators: what is refused, what it costs and what to do. */
+  readonly detail: string
+  /**
+   * The store still serves reads, and every instance shares it (a full
+   * Redis): report it and stay in rotation, since taking every instance
+   * out would stop the sessions that still work.
+   */
+  readonly degraded: boolean
 }
 
 /** A store's own figures for `/metrics`; each part only where it applies. */

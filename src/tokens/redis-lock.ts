@@ -5,6 +5,7 @@ import { RefreshWaitTimeoutError } from '../errors.js'
 import { guarded, type RedisClient } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
+import type { StoreRefusals } from '../redis/refusals.js'
 import {
   ACQUIRE_LOCK,
   ANSWERED_RELEASE,
@@ -70,6 +71,8 @@ export interface RedisLockOptions {
   readonly renewEveryMs?: number
   /** Safety-net poll while waiting, in case a release message is lost, ms. Default 100. */
   readonly pollEveryMs?: number
+  /** Told of each acquire that failed, to check whether Redis refuses scripts or writes (refusals.ts). */
+  readonly refusals?: Pick<StoreRefusals, 'noticed'>
 }
 
 interface LockScripts {
@@ -99,6 +102,7 @@ export class RedisLockService implements LockService {
   readonly #channel: string
   readonly #renewEvery: number | undefined
   readonly #pollEvery: number
+  readonly #refusals: Pick<StoreRefusals, 'noticed'> | undefined
   readonly #renewals = new Set<NodeJS.Timeout>()
   readonly #givingBack = new Set<NodeJS.Timeout>()
   readonly #waiters = new Map<string, Set<(how: Release) => void>>()
@@ -126,6 +130,7 @@ export class RedisLockService implements LockService {
     this.#channel = this.#keys.lockReleased
     this.#renewEvery = options.renewEveryMs
     this.#pollEvery = options.pollEveryMs ?? 100
+    this.#refusals = options.refusals
   }
 
   async tryAcquire(key: string, ttlMs: number): Promise<HeldLock | null> {
@@ -241,6 +246,7 @@ export class RedisLockService implements LockService {
       )
       return ok
     } catch (err) {
+      this.#refusals?.noticed(err)
       // Unconfirmed, or unanswered (its SET may have run, or may yet run
       // when the store answers again), is not held: give it back, so
       // waiters need not sit out the TTL, and let the caller answer 503.

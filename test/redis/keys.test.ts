@@ -51,6 +51,7 @@ t.test('every key the stores build is the one the layout documents', async (t) =
     retryCooldown: [keys.retryCooldown('C1'), documented('retryCooldown', { '<hash>': 'C1' })],
     rateLimit: [keys.rateLimit, documented('rateLimit')],
     lockReleased: [keys.lockReleased, documented('lockReleased')],
+    writeProbe: [keys.writeProbe('7'), documented('writeProbe', { '<n>': '7' })],
   }
   for (const [entry, [key, expected]] of Object.entries(built)) t.equal(key, expected, entry)
   t.same(

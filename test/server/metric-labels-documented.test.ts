@@ -4,6 +4,7 @@ import { Registry } from 'prom-client'
 import t from 'tap'
 import type { GatehouseConfig } from '../../src/config/types.js'
 import { KNOWN_METHODS } from '../../src/method-label.js'
+import { exportRefusals, type StoreRefusals } from '../../src/redis/refusals.js'
 import { GatewayMetrics } from '../../src/server/metrics.js'
 import { RequestMetrics } from '../../src/server/request-metrics.js'
 import { CertificateExpiry } from '../../src/tls/certificate-expiry.js'
@@ -40,6 +41,8 @@ async function labelsByMetric(): Promise<Map<string, Set<string>>> {
     ],
     frontends: [],
   } as unknown as GatehouseConfig)
+  // The Redis store's own, registered where the store is Redis (lasting.ts).
+  exportRefusals({ check: async () => [] } as unknown as StoreRefusals, metrics.registry)
   const labels = new Map<string, Set<string>>()
   for (const metric of await metrics.registry.getMetricsAsJSON()) {
     const own = (metrics.registry.getSingleMetric(metric.name) as { labelNames?: string[] } | undefined)

@@ -1,0 +1,291 @@
+/**
+ * Whether Redis, up and answering `PING`, will run the gateway's scripts
+ * and take its writes. Two refusals look like an outage to every request
+ * and like nothing to `PING`:
+ *
+ * - an ACL that refuses `EVAL` or `EVALSHA` (`-@scripting`): sessions,
+ *   refresh locks and token writes are Lua scripts, so sign-ins, refreshes
+ *   and sign-outs all fail (NOPERM). The refresh lock is a script too
+ *   (redis-lock-scripts.ts), so no refresh token is redeemed meanwhile.
+ * - a Redis at its `maxmemory` under `noeviction`, which refuses every
+ *   write (OOM) and still serves reads: sessions whose tokens are fresh go
+ *   on, while sign-ins, refreshes and sign-outs fail.
+ *
+ * Each primary is asked the way the gateway's own commands ask it:
+ * `EVAL` and `EVALSHA` of a script that touches nothing, and a `SET` of a
+ * key of its own with a short TTL (`RedisKeys.writeProbe`), on each master
+ * of a Cluster. Nothing else tells: the per-request lines name the reply
+ * (`OOM`, `NOPERM`) but not which commands, and PING succeeds throughout.
+ */
+import { createHash } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import type { FastifyBaseLogger } from 'fastify'
+import { Cluster, type Redis, ReplyError } from 'ioredis'
+import { Gauge, type Registry } from 'prom-client'
+import type { LogCode } from '../errors.js'
+import { type RedisClient, whenReady } from './connection.js'
+import { nodeName } from './eviction.js'
+import type { RedisKeys } from './keys.js'
+
+/** One refusal of one primary. */
+export type StoreRefusal =
+  | {
+      readonly kind: 'scripting'
+      /** `host:port` of the node. */
+      readonly node: string
+      /** The ACL user the gateway connects as. */
+      readonly user: string
+      /** The commands Redis answered NOPERM, as Redis names them. */
+      readonly commands: readonly string[]
+    }
+  | { readonly kind: 'full'; readonly node: string }
+
+/** What a refusal costs and what to do, for the log line: the node and the ACL user named. */
+export function describeRefusal(refusal: StoreRefusal): string {
+  if (refusal.kind === 'scripting')
+    return (
+      `Redis ACL user '${refusal.user}' may not run ${refusal.commands.join(', ')} (NOPERM) on ${refusal.node}: ` +
+      "the gateway's sessions, refresh locks and token writes are Lua scripts, so sign-ins, refreshes and " +
+      'sign-outs answer 503 and no refresh token is redeemed; allow the user ' +
+      refusal.commands.map((c) => `+${c}`).join(' ')
+    )
+  return (
+    `Redis at ${refusal.node} refuses writes (OOM): its used memory is over maxmemory and it may evict ` +
+    'nothing to make room (maxmemory-policy noeviction), so sign-ins and refreshes answer 503 while ' +
+    'sessions with fresh tokens are served; raise maxmemory or free memory'
+  )
+}
+
+/**
+ * A refusal as `/readyz` says it: what is refused, not where or as whom,
+ * since `/readyz` is on the public port; the log line says the rest.
+ */
+export function summarizeRefusal(refusal: StoreRefusal): string {
+  if (refusal.kind === 'scripting')
+    return `Redis's ACL refuses ${refusal.commands.join(', ')} (NOPERM), which every session write and refresh lock runs: see the GATEHOUSE_STORE_SCRIPTING_REFUSED log line`
+  return 'Redis refuses writes (OOM): used memory is over maxmemory under noeviction; sign-ins and refreshes fail, sessions with fresh tokens are served'
+}
+
+/** A script that reads and writes nothing: whether Redis runs scripts at all. */
+const PROBE_SCRIPT = 'return 1'
+const PROBE_SHA = createHash('sha1').update(PROBE_SCRIPT).digest('hex')
+
+/** How long a write probe's key lives, ms: long enough to see, short enough to cost nothing. */
+const PROBE_TTL_MS = 10_000 // 10 s
+
+/** Least time between two checks a failed command starts, ms. */
+const NOTICE_INTERVAL_MS = 1_000
+
+/** Slots of a Redis Cluster (cluster spec: CRC16 of the hash tag, modulo 16384). */
+const CLUSTER_SLOTS = 16_384
+
+/** Most hash tags tried to find one a master serves; with slots spread over masters, a few do. */
+const TAGS_TRIED = 4_096
+
+/**
+ * Asks each primary `client` writes to whether it runs scripts and takes
+ * writes. Rejects when a node cannot be reached: that is an outage, which
+ * `PING` and the availability lines report.
+ */
+export async function checkRefusals(client: RedisClient, keys: RedisKeys): Promise<StoreRefusal[]> {
+  const refusals: StoreRefusal[] = []
+  for (const node of client instanceof Cluster ? client.nodes('master') : [client]) {
+    if (node.status === 'wait') {
+      node.connect().catch(() => {})
+      await whenReady(node)
+    }
+    const name = nodeName(node)
+    const commands: string[] = []
+    for (const [command, first] of [
+      ['eval', PROBE_SCRIPT],
+      ['evalsha', PROBE_SHA],
+    ] as const) {
+      const refused = await replyOf(node.call(command, first, 0))
+      if (refused?.startsWith('NOPERM')) commands.push(command)
+    }
+    if (commands.length > 0)
+      refusals.push({ kind: 'scripting', node: name, user: node.options.username || 'default', commands })
+    const key = probeKey(client, node, keys)
+    if (key === undefined) continue
+    const refused = await replyOf(node.set(key, '1', 'PX', PROBE_TTL_MS))
+    if (refused?.startsWith('OOM')) refusals.push({ kind: 'full', node: name })
+  }
+  return refusals
+}
+
+/**
+ * The refusals last found, found again on request (`check`: one flight at a
+ * time, shared by every caller), and who is told when they change.
+ */
+export class StoreRefusals {
+  readonly #client: RedisClient
+  readonly #keys: RedisKeys
+  readonly #listeners = new Set<(now: readonly StoreRefusal[], before: readonly StoreRefusal[]) => void>()
+  #last: readonly StoreRefusal[] = []
+  #flight: Promise<readonly StoreRefusal[]> | undefined
+  #nextNotice = 0
+
+  constructor(client: RedisClient, keys: RedisKeys) {
+    this.#client = client
+    this.#keys = keys
+  }
+
+  /** What the last check found; none before the first. */
+  get current(): readonly StoreRefusal[] {
+    return this.#last
+  }
+
+  /** Checks now, or joins the check in flight; rejects when Redis cannot be reached. */
+  check(): Promise<readonly StoreRefusal[]> {
+    this.#flight ??= checkRefusals(this.#client, this.#keys)
+      .then((found) => {
+        const before = this.#last
+        this.#last = found
+        if (JSON.stringify(found) !== JSON.stringify(before))
+          for (const listener of [...this.#listeners]) listener(found, before)
+        return found
+      })
+      .finally(() => {
+        this.#flight = undefined
+      })
+    return this.#flight
+  }
+
+  /**
+   * Told of a command that failed: a refusal (`NOPERM`, `OOM`) checks
+   * again, at most once a second, so the line that names it comes with
+   * the first request it fails and not only at the next connect, probe
+   * or scrape.
+   */
+  noticed(err: unknown): void {
+    const reply = err instanceof Error && err.name !== 'ReplyError' ? err.cause : err
+    if (!(reply instanceof Error) || reply.name !== 'ReplyError') return
+    if (!/^(NOPERM|OOM)\b/.test(reply.message)) return
+    const now = performance.now()
+    if (now < this.#nextNotice) return
+    this.#nextNotice = now + NOTICE_INTERVAL_MS
+    this.check().catch(() => {})
+  }
+
+  /** Tells `listener` of each change; returns the function that stops telling it. */
+  onChange(listener: (now: readonly StoreRefusal[], before: readonly StoreRefusal[]) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+}
+
+/**
+ * Checks now, if `client` is connected, and each time it connects again
+ * (a failover may land on a primary configured otherwise), and logs each
+ * refusal once when it is first found (`GATEHOUSE_STORE_SCRIPTING_REFUSED`,
+ * `GATEHOUSE_STORE_FULL`) and once when it is gone
+ * (`GATEHOUSE_STORE_REFUSAL_OVER`), whoever's check found it: this
+ * watch's, `/readyz`'s or a metrics scrape's. Returns the function that
+ * stops watching.
+ */
+export function watchRefusals(
+  refusals: StoreRefusals,
+  client: RedisClient,
+  log: FastifyBaseLogger,
+  target: string,
+): () => void {
+  const check = () => {
+    // Unreachable: the next 'ready' checks again.
+    refusals.check().catch(() => {})
+  }
+  const told = (now: readonly StoreRefusal[], before: readonly StoreRefusal[]) => {
+    const key = (r: StoreRefusal) => `${r.kind} ${r.node}`
+    const was = new Map(before.map((r) => [key(r), r]))
+    const is = new Map(now.map((r) => [key(r), r]))
+    for (const refusal of now) {
+      const earlier = was.get(key(refusal))
+      if (earlier !== undefined && JSON.stringify(earlier) === JSON.stringify(refusal)) continue
+      if (refusal.kind === 'scripting') {
+        const code: LogCode = 'GATEHOUSE_STORE_SCRIPTING_REFUSED'
+        const { node, user, commands } = refusal
+        log.error({ code, store: target, node, user, commands }, describeRefusal(refusal))
+      } else {
+        const code: LogCode = 'GATEHOUSE_STORE_FULL'
+        log.warn({ code, store: target, node: refusal.node }, describeRefusal(refusal))
+      }
+    }
+    for (const refusal of before) {
+      if (is.has(key(refusal))) continue
+      const code: LogCode = 'GATEHOUSE_STORE_REFUSAL_OVER'
+      log.info(
+        { code, store: target, node: refusal.node, refusal: refusal.kind },
+        refusal.kind === 'scripting' ? 'Redis runs the gateway’s scripts again' : 'Redis takes writes again',
+      )
+    }
+  }
+  // Found before this watch began (a request's failure): said now.
+  if (refusals.current.length > 0) told(refusals.current, [])
+  const stop = refusals.onChange(told)
+  client.on('ready', check)
+  if (client.status === 'ready') check()
+  return () => {
+    stop()
+    client.off('ready', check)
+  }
+}
+
+/** The gauge `exportRefusals` adds. */
+export const REFUSING_METRIC = 'gatehouse_redis_refusing'
+
+/**
+ * Adds `gatehouse_redis_refusing{refusal="full"|"scripting"}` to `registry`:
+ * 1 while a primary refuses so, else 0, checked on scrape. An operator
+ * alerts on it: a full Redis keeps `/readyz` at `degraded` (200), which
+ * no load balancer acts on. A scrape that cannot reach Redis keeps the
+ * values last read.
+ */
+export function exportRefusals(refusals: StoreRefusals, registry: Registry): void {
+  if (registry.getSingleMetric(REFUSING_METRIC)) return
+  new Gauge({
+    name: REFUSING_METRIC,
+    help: "1 while a Redis primary refuses the gateway's writes for being full (refusal=full: OOM, used memory over maxmemory under noeviction) or its scripts for the ACL (refusal=scripting: NOPERM on EVAL or EVALSHA), checked on scrape; sign-ins, refreshes and sign-outs answer 503 meanwhile.",
+    labelNames: ['refusal'],
+    registers: [registry],
+    async collect() {
+      const found = await refusals.check().catch(() => undefined)
+      if (found === undefined) return
+      for (const kind of ['full', 'scripting'] as const)
+        this.set({ refusal: kind }, found.some((r) => r.kind === kind) ? 1 : 0)
+    },
+  })
+}
+
+/** The error reply a command got, or `undefined` if it succeeded; rejects on anything but a reply. */
+async function replyOf(command: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await command
+    return undefined
+  } catch (err) {
+    if (err instanceof ReplyError) return (err as Error).message
+    throw err
+  }
+}
+
+/**
+ * The write probe's key on `node`: on a Cluster, one whose hash tag lands
+ * in a slot `node` serves, so the `SET` runs there and not as a MOVED;
+ * `undefined` while the slot map names none of its slots.
+ */
+function probeKey(client: RedisClient, node: Redis, keys: RedisKeys): string | undefined {
+  if (!(client instanceof Cluster)) return keys.writeProbe('0')
+  const self = `${node.options.host}:${node.options.port}`
+  for (let tag = 0; tag < TAGS_TRIED; tag++)
+    if (client.slots[slotOf(String(tag))]?.[0] === self) return keys.writeProbe(String(tag))
+  return undefined
+}
+
+/** A hash tag's Cluster slot: CRC16-XMODEM modulo 16384 (Redis Cluster spec, keys distribution model). */
+function slotOf(tag: string): number {
+  let crc = 0
+  for (const byte of Buffer.from(tag)) {
+    crc ^= byte << 8
+    for (let bit = 0; bit < 8; bit++)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
+  }
+  return crc % CLUSTER_SLOTS
+}

@@ -1,0 +1,167 @@
+/**
+ * A Redis that answers PING can still refuse what every request needs: an
+ * ACL without `EVAL`/`EVALSHA` (`-@scripting`) refuses the scripts every
+ * session write and refresh lock is, and a Redis at its `maxmemory` under
+ * `noeviction` refuses every write (`OOM`). `/readyz` said `ready` through
+ * both, and the log said only, once a minute, that a request met
+ * `NOPERM` or `OOM`: not which commands, which user, or that Redis is full.
+ */
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { awaitedLog } from '../helpers/awaited-log.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { type LogLine, startObservedStack } from '../helpers/observed-stack.js'
+import { startRedis } from '../helpers/redis.js'
+import { probeClient, startRedisCluster } from '../helpers/redis-topology.js'
+
+const USER = 'gatehouse'
+const PASSWORD = 'an-acl-password'
+
+interface Readiness {
+  status: string
+  checks: Record<string, string>
+}
+
+t.test('an ACL without scripting: named once, with the user and the commands; /readyz 503', async (t) => {
+  const redis = await startRedis({ args: [] })
+  t.teardown(() => redis.stop())
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  await admin.call('ACL', 'SETUSER', USER, 'on', `>${PASSWORD}`, '~*', '&*', '+@all', '-@scripting')
+  const store = redis.url.replace('redis://', `redis://${USER}:${PASSWORD}@`)
+  const stack = await startObservedStack(t, { config: { store, keyPrefix: redis.prefix, localCache: 0 } })
+  const base = stack.gateway.url
+  const refused = (line: LogLine) => line.code === 'GATEHOUSE_STORE_SCRIPTING_REFUSED'
+
+  const ready = await fetch(`${base}/readyz`)
+  const body = (await ready.json()) as Readiness
+  t.equal(ready.status, 503, '/readyz answers 503: the gateway cannot refresh or sign in safely')
+  t.ok(Number(ready.headers.get('retry-after')) >= 1, 'with Retry-After')
+  t.equal(body.status, 'not_ready')
+  t.match(body.checks.store, /ACL refuses eval, evalsha \(NOPERM\)/, 'naming the commands')
+  t.notMatch(
+    body.checks.store,
+    new RegExp(`${USER}|${redis.port}`),
+    'but neither the user nor the node: /readyz is public',
+  )
+
+  const signIn = await login(base)
+  t.equal(signIn.callback.status, 503, 'a sign-in answers 503')
+  t.ok(Number(signIn.callback.headers.get('retry-after')) >= 1, 'with Retry-After')
+  for (let i = 0; i < 5; i++) await fetch(`${base}/readyz`)
+  const lines = stack.lines.filter(refused)
+  t.equal(lines.length, 1, 'one line, however many probes and requests met it')
+  t.match(lines[0], {
+    level: 50,
+    user: USER,
+    commands: ['eval', 'evalsha'],
+    msg: /ACL user 'gatehouse' may not run eval, evalsha \(NOPERM\) on 127\.0\.0\.1:\d+: .*allow the user \+eval \+evalsha/,
+  })
+  t.match(await stack.metrics('gatehouse_redis_refusing'), [
+    'gatehouse_redis_refusing{refusal="full"} 0',
+    'gatehouse_redis_refusing{refusal="scripting"} 1',
+  ])
+
+  await admin.call('ACL', 'SETUSER', USER, '+@scripting')
+  const after = await fetch(`${base}/readyz`)
+  t.equal(after.status, 200, 'ready once the ACL allows scripts, with no restart')
+  t.equal(((await after.json()) as Readiness).status, 'ready')
+  t.match(
+    stack.lines.filter((line) => line.code === 'GATEHOUSE_STORE_REFUSAL_OVER'),
+    [{ refusal: 'scripting' }],
+    'and says so once',
+  )
+  t.equal((await login(base)).callback.status, 302, 'sign-ins work again')
+  t.notOk(
+    stack.lines.some((line) => JSON.stringify(line).includes(PASSWORD)),
+    'no line quotes the password',
+  )
+})
+
+t.test('a full Redis: named once, /readyz degraded (200), the session kept', async (t) => {
+  const redis = await startRedis({ args: ['--maxmemory-policy', 'noeviction'] })
+  t.teardown(() => redis.stop())
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const stack = await startObservedStack(t, {
+    config: { store: redis.url, keyPrefix: redis.prefix, localCache: 0 },
+  })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'signed in')
+  const full = (line: LogLine) => line.code === 'GATEHOUSE_STORE_FULL'
+
+  await admin.config('SET', 'maxmemory', '1')
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'a session with a fresh token is served')
+  const ready = await fetch(`${base}/readyz`)
+  const body = (await ready.json()) as Readiness
+  t.equal(ready.status, 200, '/readyz stays 200: every instance shares the full Redis, and reads serve')
+  t.equal(body.status, 'degraded')
+  t.match(body.checks.store, /refuses writes \(OOM\).*maxmemory/, 'naming OOM and maxmemory')
+
+  stack.clock.advance(61_000)
+  const refresh = await apiCall(jar, `${base}/api/orders`)
+  t.equal(refresh.status, 503, 'a refresh answers 503')
+  t.ok(Number(refresh.headers.get('retry-after')) >= 1, 'with Retry-After')
+  const signIn = await login(base)
+  t.equal(signIn.callback.status, 503, 'a sign-in answers 503')
+  for (let i = 0; i < 5; i++) await fetch(`${base}/readyz`)
+  const lines = stack.lines.filter(full)
+  t.equal(lines.length, 1, 'one line, however many probes and requests met it')
+  t.match(lines[0], { level: 40, node: /^127\.0\.0\.1:\d+$/, msg: /refuses writes \(OOM\).*maxmemory/ })
+  t.match(await stack.metrics('gatehouse_redis_refusing'), [
+    'gatehouse_redis_refusing{refusal="full"} 1',
+    'gatehouse_redis_refusing{refusal="scripting"} 0',
+  ])
+
+  await admin.config('SET', 'maxmemory', '0')
+  t.equal(
+    ((await (await fetch(`${base}/readyz`)).json()) as Readiness).status,
+    'ready',
+    'ready once it has room',
+  )
+  t.match(
+    stack.lines.filter((line) => line.code === 'GATEHOUSE_STORE_REFUSAL_OVER'),
+    [{ refusal: 'full' }],
+    'and says so once',
+  )
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the session was kept, and refreshes')
+  t.equal(stack.lines.filter(full).length, 1, 'still one line')
+
+  // Deleting is no write Redis refuses when full (DEL frees memory).
+  await admin.config('SET', 'maxmemory', '1')
+  const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+  const logout = await jarFetch(jar, `${base}${logoutUrl}`, { headers: { accept: 'text/html' } })
+  t.ok(logout.status < 400, `a sign-out while Redis is full is carried out (${logout.status})`)
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 401, 'and the session is over')
+  await admin.config('SET', 'maxmemory', '0')
+})
+
+t.test('on a Cluster: each master is asked, and the full one named', async (t) => {
+  const cluster = await startRedisCluster()
+  t.teardown(() => cluster.stop())
+  const [full, ...others] = cluster.nodes
+  const probe = probeClient(full!.port)
+  t.teardown(() => probe.disconnect())
+  await probe.connect()
+  await probe.config('SET', 'maxmemory-policy', 'noeviction', 'maxmemory', '1')
+  const log = awaitedLog()
+  // Its IdP is unreachable, so /readyz is 503 whatever the store: `checks.store` says what the store is.
+  const app = await buildTestApp(
+    t,
+    { store: cluster.url, keyPrefix: 'gh-refusals:', logLevel: 'info' },
+    { logStream: log.logStream },
+  )
+  const line = await log.logged((l) => l.code === 'GATEHOUSE_STORE_FULL')
+  t.match(line, { node: `127.0.0.1:${full!.port}` }, 'the full master is named')
+  t.match((await app.inject({ url: '/readyz' })).json(), { checks: { store: /refuses writes \(OOM\)/ } })
+  await probe.config('SET', 'maxmemory', '0')
+  t.match((await app.inject({ url: '/readyz' })).json(), { checks: { store: 'ok' } }, 'ok once it has room')
+  t.equal(log.lines.filter((l) => l.code === 'GATEHOUSE_STORE_FULL').length, 1, 'one line')
+  t.same(
+    log.lines.filter((l) => /^GATEHOUSE_STORE_(FULL|REFUSAL_OVER)$/.test(String(l.code))).map((l) => l.node),
+    [`127.0.0.1:${full!.port}`, `127.0.0.1:${full!.port}`],
+    `the masters with room (${others.map((node) => node.port).join(', ')}) are not named`,
+  )
+})
