@@ -12,6 +12,7 @@
  * the user's other sessions end is the IdP's to say, at its end-session
  * endpoint and by back-channel logout.
  */
+import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import type { CookieJar } from '../helpers/cookie-jar.js'
 import { route } from '../helpers/gateway.js'
@@ -134,5 +135,41 @@ t.test(
     t.equal((await apiCall(alice.jar, `${base}/auth/user`)).status, 200, 'and her session stays')
     const after = await apiCall(alice.jar, `${base}/api/scoped`)
     t.equal(after.status, 200, 'it still refreshes', { body: after.text })
+  },
+)
+
+/**
+ * The store answers which sessions exist, and then refuses to delete the
+ * session (a primary short of the replicas `min-replicas-to-write` asks
+ * for refuses every write, and an index read prunes, so that cannot be
+ * it: here an ACL takes DEL from the gateway's user, which refuses the
+ * deletion alone). Until 2026-12-07 the token was revoked before the
+ * deletion was tried: a 503 whose session stayed in the store with its
+ * grant dead, so the user, still signed in, was answered 401 at the next
+ * refresh, and the logout tried again found no session.
+ */
+t.test(
+  'logout whose session the store will not delete: 503, nothing revoked, the session stays',
+  async (t) => {
+    if (process.env.REDIS_URL) return t.plan(0, 'fault injection needs a redis-server of our own')
+    const redis = await startRedis()
+    t.teardown(() => redis.stop())
+    const { stack, base } = await refreshingStack(t, {
+      config: { store: redis.url, keyPrefix: redis.prefix },
+    })
+    const admin = new Redis(redis.url)
+    t.teardown(() => admin.quit())
+    const alice = await login(base)
+    const { logoutUrl } = (await apiCall(alice.jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+    await admin.acl('SETUSER', 'default', '-del')
+    const out = await jarFetch(alice.jar, `${base}${logoutUrl}`)
+    await admin.acl('SETUSER', 'default', '+del')
+    t.equal(out.status, 503, 'the store refused the deletion', { body: out.text })
+    t.equal(stack.idp.stats.revokedGrants, 0, 'her grant is not revoked')
+    t.equal((await apiCall(alice.jar, `${base}/auth/user`)).status, 200, 'her session stays')
+    const after = await apiCall(alice.jar, `${base}/api/scoped`)
+    t.equal(after.status, 200, 'and still refreshes', { body: after.text })
+    t.equal((await jarFetch(alice.jar, `${base}${logoutUrl}`)).status, 200, 'the logout tried again ends it')
+    t.equal(stack.idp.stats.revokedGrants, 1, 'and revokes her grant')
   },
 )
