@@ -272,6 +272,11 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // and the session stays for the user to try again.
       const verdict =
         oidc && refreshToken ? await weighGrant({ ...session, refreshToken }, undefined, deps) : undefined
+      // Deleted before the revocation: a store that answered the read above
+      // may still refuse the write (a primary short of its replicas), and a
+      // session left behind with its grant revoked is signed in with nothing
+      // to refresh; one deleted whose revocation fails has its grant lapse.
+      await sessions.destroy(request, session)
       if (verdict && 'kept' in verdict) {
         request.log.info(
           { session: sessionLogId(session.id), idp: session.idp },
@@ -286,7 +291,6 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
           request.log.warn({ code: error.code, cause: causeName(error) }, 'refresh token revocation failed')
         }
       }
-      await sessions.destroy(request, session)
       const mode = config.auth.endSession
       const loginHint = session.claims.login_hint
       const end = oidc?.endSessionRequest(
