@@ -99,3 +99,50 @@ t.test(
     t.equal(resource['service.name'], 'gatehouse', 'the service still named')
   },
 )
+
+/**
+ * The SDK reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES in its `env`
+ * detector only, and its base resource names the service
+ * `unknown_service:` and the executable (process.argv0, often its whole
+ * path): an operator who chose the detectors without `env` had the
+ * service named OTEL_SERVICE_NAME in the docs, and so in their dashboards,
+ * arrive as `unknown_service:/usr/local/bin/node`.
+ */
+t.test(
+  'OTEL_SERVICE_NAME names the service whichever detectors OTEL_NODE_RESOURCE_DETECTORS names, and no resource names the executable',
+  async (t) => {
+    const cases = [
+      {
+        env: { OTEL_NODE_RESOURCE_DETECTORS: 'host', OTEL_SERVICE_NAME: 'payments-gw' },
+        name: 'payments-gw',
+      },
+      // Without `env`, the SDK reads no OTEL_RESOURCE_ATTRIBUTES: Gatehouse's default stands.
+      {
+        env: { OTEL_NODE_RESOURCE_DETECTORS: 'host,os', OTEL_RESOURCE_ATTRIBUTES: 'service.name=ignored' },
+        name: 'gatehouse',
+      },
+      {
+        env: { OTEL_NODE_RESOURCE_DETECTORS: 'none', OTEL_SERVICE_NAME: 'payments-gw' },
+        name: 'payments-gw',
+      },
+    ]
+    for (const { env, name } of cases) {
+      receiver.clear()
+      Object.assign(process.env, env)
+      try {
+        const stack = await startStack(t, { config: { tracing: { enabled: true } } })
+        await login(stack.gateway.url)
+        await stack.close()
+      } finally {
+        for (const key of Object.keys(env)) delete process.env[key]
+      }
+      t.ok(receiver.spans.length > 0, `spans were exported (${JSON.stringify(env)})`)
+      const resource = receiver.spans[0]!.resource
+      t.equal(resource['service.name'], name, `the service is ${name} (${JSON.stringify(env)})`)
+      t.notOk(
+        Object.values(resource).some((value) => String(value).includes(process.execPath)),
+        `no attribute names the executable, ${process.execPath}`,
+      )
+    }
+  },
+)
