@@ -154,13 +154,19 @@ export function startTracing(log: FastifyBaseLogger, env: NodeJS.ProcessEnv = pr
     const sdk = withoutConsoleLogger(
       () =>
         new NodeSDK({
-          // A default only: OTEL_SERVICE_NAME, then a service.name in
-          // OTEL_RESOURCE_ATTRIBUTES, name the service (OTel SDK environment spec).
-          ...(env.OTEL_SERVICE_NAME || namesService(env.OTEL_RESOURCE_ATTRIBUTES)
-            ? {}
-            : { serviceName: SERVICE_NAME }),
-          // Under whatever the detectors find: OTEL_RESOURCE_ATTRIBUTES may name another version.
-          resource: defaultResource().merge(resourceFromAttributes({ 'service.version': version() })),
+          // OTel SDK environment spec: OTEL_SERVICE_NAME names the service,
+          // over OTEL_RESOURCE_ATTRIBUTES. The SDK reads it in its `env`
+          // detector only, which OTEL_NODE_RESOURCE_DETECTORS may leave out;
+          // given here, it is applied after every detector.
+          ...(env.OTEL_SERVICE_NAME?.trim() ? { serviceName: env.OTEL_SERVICE_NAME.trim() } : {}),
+          // Under whatever the detectors find: OTEL_RESOURCE_ATTRIBUTES may
+          // name another service or version. Not the SDK's base, whose
+          // service.name is `unknown_service:` and the executable
+          // (process.argv0, often its path), which no detector replaces
+          // when `env` is not among those OTEL_NODE_RESOURCE_DETECTORS names.
+          resource: defaultResource().merge(
+            resourceFromAttributes({ 'service.name': SERVICE_NAME, 'service.version': version() }),
+          ),
           // The SDK reads OTEL_NODE_RESOURCE_DETECTORS only when given no detectors.
           ...(env.OTEL_NODE_RESOURCE_DETECTORS?.trim() ? {} : { resourceDetectors: [...DETECTORS] }),
           sampler: decision.sampler,
@@ -247,11 +253,6 @@ function withoutConsoleLogger<T>(make: () => T): T {
 function version(): string {
   const url = new URL('../../package.json', import.meta.url)
   return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version
-}
-
-/** Whether `OTEL_RESOURCE_ATTRIBUTES` (`key=value,…`) sets `service.name`. */
-function namesService(attributes: string | undefined): boolean {
-  return attributes?.split(',').some((pair) => pair.split('=')[0]!.trim() === 'service.name') ?? false
 }
 
 /**
