@@ -240,9 +240,11 @@ export function redisCause(err: unknown): string | undefined {
 /**
  * Replies of a Redis that serves reads and refuses writes: full under
  * `noeviction`, unable to persist, a replica, short of the replicas
- * `min-replicas-to-write` asks for.
+ * `min-replicas-to-write` asks for, or an ACL that refuses the script a
+ * write is (`NOPERM` on `EVALSHA`, `-@scripting`) while it lets the read,
+ * a plain command, through.
  */
-const WRITES_REFUSED = new Set(['OOM', 'MISCONF', 'READONLY', 'NOREPLICAS'])
+const WRITES_REFUSED = new Set(['OOM', 'MISCONF', 'READONLY', 'NOREPLICAS', 'NOPERM'])
 
 /** Whether `err` (a store failure or the driver's error) is a Redis that refused a write and may still serve reads. */
 export function writeRefusedByRedis(err: unknown): boolean {

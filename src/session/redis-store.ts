@@ -408,8 +408,8 @@ export class RedisSessionStore implements SessionStore {
           )
           return touched ? this.#open(ref, touched, now) : undefined
         } catch (err) {
-          // A Redis that refuses writes (full under noeviction, a replica)
-          // still served the read: the session is live until the idle
+          // A Redis that refuses writes (full under noeviction, a replica,
+          // an ACL without scripts) still served the read: the session is live until the idle
           // expiry it has, so it is served unslid, and the next read tries
           // the slide again. Failing it instead answered every session
           // past its touch interval 503 while Redis was full.

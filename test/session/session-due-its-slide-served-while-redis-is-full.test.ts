@@ -114,3 +114,32 @@ t.test('a Redis turned into a replica (READONLY) still serves a session due its 
   })
   t.pass('naming READONLY')
 })
+
+/**
+ * So it is, since 2026-12-07, under an ACL that refuses scripts
+ * (`-@scripting`): the slide is a script, refused `NOPERM`, while the
+ * read, a plain `HMGET`, is served. Such a session answered 503 once past
+ * its touch interval, though its token was fresh, while the same session
+ * in a full Redis was served.
+ */
+t.test('an ACL without scripting serves a session due its slide', async (t) => {
+  const redis = await startRedis({ args: [] })
+  t.teardown(() => redis.stop())
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  await admin.call('ACL', 'SETUSER', 'gatehouse', 'on', '>an-acl-password', '~*', '&*', '+@all')
+  const store = redis.url.replace('redis://', 'redis://gatehouse:an-acl-password@')
+  const stack = await startObservedStack(t, {
+    accessTokenTtl: 3_600,
+    config: { store, keyPrefix: redis.prefix, idleTimeout: 600_000, localCache: 0 },
+  })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'signed in')
+
+  await admin.call('ACL', 'SETUSER', 'gatehouse', '-@scripting')
+  stack.clock.advance(90_000)
+  const user = await apiCall(jar, `${base}/auth/user`)
+  t.equal(user.status, 200, '/auth/user is served, the slide refused', { body: user.text })
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'an API call on a fresh token is served')
+})
