@@ -13,13 +13,13 @@
  * endpoint and by back-channel logout.
  */
 import { Redis } from 'ioredis'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { CookieJar } from '../helpers/cookie-jar.js'
 import { route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
+import { refreshingStack } from '../helpers/refreshing-stack.js'
 import { LogLines } from '../helpers/reloadable.js'
-import { defaultRoutes, type StackOptions, startStack } from '../helpers/stack.js'
 import { type FrontendChoices, startTwoFrontends } from '../helpers/two-frontends.js'
 
 /** Follows the session's own logout link, as its SPA's button does; the page that posts to the IdP's end-session endpoint is not submitted. */
@@ -64,21 +64,6 @@ t.test('logout at one frontend keeps the grant the same browser’s session at a
   const after = await apiCall(staff.jar, `${s.staff}/api/scoped`)
   t.equal(after.status, 200, 'staff’s session still refreshes', { body: after.text })
 })
-
-/** One frontend whose `/api/scoped` redeems the session's refresh token at its first request, and its log. */
-async function refreshingStack(t: Test, options: StackOptions = {}) {
-  const log = new LogLines()
-  const stack = await startStack(t, {
-    ...options,
-    routes: (upstream) => [
-      ...defaultRoutes(upstream),
-      route('/api/scoped', upstream, { scopes: ['openid', 'offline_access'] }),
-    ],
-    config: { logLevel: 'info', ...options.config },
-    gateway: { logStream: log.stream, ...options.gateway },
-  })
-  return { stack, base: stack.gateway.url, log }
-}
 
 t.test(
   'logout in one browser, at an IdP that keeps one grant per user, keeps the user’s session in another',

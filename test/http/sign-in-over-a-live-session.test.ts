@@ -5,14 +5,12 @@
  * the session the old cookie named is gone from the store, even when the
  * two are sessions of different identity providers.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { sessionRefOf } from '../helpers/app.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { LogLines } from '../helpers/reloadable.js'
-import { defaultRoutes, type StackOptions, startStack } from '../helpers/stack.js'
+import { refreshingStack } from '../helpers/refreshing-stack.js'
 import { startTwoIdps } from '../helpers/two-idps.js'
 
 t.test(
@@ -57,34 +55,6 @@ t.test(
  * refresh token revokes its grant (RFC 7009 §2.1), and oidc-provider
  * continues the grant of the browser's IdP session.
  */
-
-/** A gateway whose `/api/scoped` redeems the session's refresh token at its first request, and its log. */
-async function refreshingStack(t: Test, options: StackOptions = {}) {
-  const log = new LogLines()
-  const stack = await startStack(t, {
-    ...options,
-    routes: (upstream) => [
-      ...defaultRoutes(upstream),
-      route('/api/scoped', upstream, { scopes: ['openid', 'offline_access'] }),
-    ],
-    config: { logLevel: 'info', ...options.config },
-    gateway: { logStream: log.stream, ...options.gateway },
-  })
-  const base = stack.gateway.url
-  const app = stack.gateway.app
-  /** The refresh token of the session `jar`'s cookie names, as the store holds it. */
-  const refreshTokenOf = async (jar: CookieJar) => {
-    const ref = sessionRefOf(app, jar.get(base, 'gatehouse')!)
-    return (await app.gatehouse.stores.sessions.get(ref, Date.now(), { touch: false }))!.tokens.refreshToken!
-  }
-  /** A browser that holds `jar`'s session cookie and no IdP session: the IdP asks it who signs in. */
-  const withCookieOf = (jar: CookieJar) => {
-    const browser = new CookieJar()
-    browser.set(base, 'gatehouse', jar.get(base, 'gatehouse')!)
-    return browser
-  }
-  return { stack, base, log, refreshTokenOf, withCookieOf }
-}
 
 t.test('a sign-in as another user revokes the grant of the session it replaces', async (t) => {
   const { stack, base, log, refreshTokenOf, withCookieOf } = await refreshingStack(t)
