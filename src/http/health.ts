@@ -63,8 +63,9 @@ async function check(
   let reachable: 'ok' | ReadinessFailure = 'ok'
   try {
     // /readyz is public: requests that arrive while a PING and its
-    // refusal check are out share them, so a flood of them is not a flood
-    // of commands to the store.
+    // refusal check are out share them, and the refusal check, which
+    // writes, serves for a second after (refusals.ts), so a flood of them,
+    // concurrent or one after another, is no flood of writes to the store.
     const refused = await pings.run('store', async () => {
       await store.ping()
       return (await store.refusals?.()) ?? []

@@ -76,6 +76,14 @@ const PROBE_TTL_MS = 10_000 // 10 s
 /** Least time between two checks a failed command starts, ms. */
 const NOTICE_INTERVAL_MS = 1_000
 
+/**
+ * How long a check's answer serves `/readyz` and `/metrics`, ms. `/readyz`
+ * is public and each check writes to every primary: without it, requests
+ * one after another each made a check of their own (3 commands, a `SET`
+ * among them, per primary), as fast as anyone could ask.
+ */
+const ANSWER_SERVES_MS = 1_000
+
 /** Slots of a Redis Cluster (cluster spec: CRC16 of the hash tag, modulo 16384). */
 const CLUSTER_SLOTS = 16_384
 
@@ -123,6 +131,8 @@ export class StoreRefusals {
   readonly #listeners = new Set<(now: readonly StoreRefusal[], before: readonly StoreRefusal[]) => void>()
   #last: readonly StoreRefusal[] = []
   #flight: Promise<readonly StoreRefusal[]> | undefined
+  /** When the check whose answer `#last` is began; none yet: never. */
+  #checkedAt = Number.NEGATIVE_INFINITY
   #nextNotice = 0
 
   constructor(client: RedisClient, keys: RedisKeys) {
@@ -137,10 +147,12 @@ export class StoreRefusals {
 
   /** Checks now, or joins the check in flight; rejects when Redis cannot be reached. */
   check(): Promise<readonly StoreRefusal[]> {
+    const started = performance.now()
     this.#flight ??= checkRefusals(this.#client, this.#keys)
       .then((found) => {
         const before = this.#last
         this.#last = found
+        this.#checkedAt = started
         if (JSON.stringify(found) !== JSON.stringify(before))
           for (const listener of [...this.#listeners]) listener(found, before)
         return found
@@ -149,6 +161,18 @@ export class StoreRefusals {
         this.#flight = undefined
       })
     return this.#flight
+  }
+
+  /**
+   * The answer of a check begun less than a second ago, or `check()`: for
+   * `/readyz` and `/metrics`, which anyone may ask as often as they like.
+   * A check that failed is not reused, nor one older than a reconnect's,
+   * whose own check replaces it.
+   */
+  recent(): Promise<readonly StoreRefusal[]> {
+    if (this.#flight === undefined && performance.now() - this.#checkedAt < ANSWER_SERVES_MS)
+      return Promise.resolve(this.#last)
+    return this.check()
   }
 
   /**
@@ -234,7 +258,7 @@ export const REFUSING_METRIC = 'gatehouse_redis_refusing'
 
 /**
  * Adds `gatehouse_redis_refusing{refusal="full"|"scripting"}` to `registry`:
- * 1 while a primary refuses so, else 0, checked on scrape. An operator
+ * 1 while a primary refuses so, else 0, checked on scrape (or the check of the last second). An operator
  * alerts on it: a full Redis keeps `/readyz` at `degraded` (200), which
  * no load balancer acts on. A scrape that cannot reach Redis keeps the
  * values last read.
@@ -247,7 +271,7 @@ export function exportRefusals(refusals: StoreRefusals, registry: Registry): voi
     labelNames: ['refusal'],
     registers: [registry],
     async collect() {
-      const found = await refusals.check().catch(() => undefined)
+      const found = await refusals.recent().catch(() => undefined)
       if (found === undefined) return
       for (const kind of ['full', 'scripting'] as const)
         this.set({ refusal: kind }, found.some((r) => r.kind === kind) ? 1 : 0)

@@ -215,7 +215,8 @@ export interface SessionStore {
   ping(): Promise<void>
   /**
    * What a reachable store refuses (an ACL without scripts, a Redis full
-   * under noeviction), checked anew, for `/readyz`; absent: nothing.
+   * under noeviction), for `/readyz`: checked anew, or as a check of the
+   * last second found it; absent: nothing.
    */
   refusals?(): Promise<readonly StoreRefusalReport[]>
   /** What the store reports on `/metrics`; absent, it reports nothing. */

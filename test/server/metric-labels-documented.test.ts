@@ -42,7 +42,7 @@ async function labelsByMetric(): Promise<Map<string, Set<string>>> {
     frontends: [],
   } as unknown as GatehouseConfig)
   // The Redis store's own, registered where the store is Redis (lasting.ts).
-  exportRefusals({ check: async () => [] } as unknown as StoreRefusals, metrics.registry)
+  exportRefusals({ recent: async () => [] } as unknown as StoreRefusals, metrics.registry)
   const labels = new Map<string, Set<string>>()
   for (const metric of await metrics.registry.getMetricsAsJSON()) {
     const own = (metrics.registry.getSingleMetric(metric.name) as { labelNames?: string[] } | undefined)
