@@ -198,3 +198,63 @@ t.test('on a Cluster: each master is asked, and the full one named', async (t) =
     `the masters with room (${others.map((node) => node.port).join(', ')}) are not named`,
   )
 })
+
+t.test(
+  'an ACL whose key patterns leave out session.keyPrefix: named once, as the keys it refuses, not as scripts or a full Redis; /readyz 503',
+  async (t) => {
+    const redis = await startRedis({ args: [] })
+    t.teardown(() => redis.stop())
+    const admin = new Redis(redis.url)
+    t.teardown(() => admin.disconnect())
+    // Scripts allowed, and every key but the gateway's: the ACL of another
+    // deployment's prefix, or one written before session.keyPrefix changed.
+    await admin.call('ACL', 'SETUSER', USER, 'on', `>${PASSWORD}`, '~another-app:*', '&*', '+@all')
+    const store = redis.url.replace('redis://', `redis://${USER}:${PASSWORD}@`)
+    const log = awaitedLog()
+    // Its IdP is unreachable, so /readyz is 503 whatever the store: `checks.store` says what the store is.
+    const app = await buildTestApp(
+      t,
+      { store, keyPrefix: redis.prefix, localCache: 0, logLevel: 'info' },
+      { logStream: log.logStream },
+    )
+    const line = await log.logged((l) => l.code === 'GATEHOUSE_STORE_KEYS_REFUSED')
+    t.match(
+      line,
+      { level: 50, user: USER, msg: /ACL user 'gatehouse' may not write .*session\.keyPrefix/ },
+      'one error line names the user and the prefix to allow',
+    )
+    t.notOk(
+      log.lines.some((l) => /^GATEHOUSE_STORE_(SCRIPTING_REFUSED|FULL)$/.test(String(l.code))),
+      'neither scripting nor a full Redis is said',
+    )
+    const readyz = async () => {
+      const answer = await app.inject({ url: '/readyz' })
+      return { status: answer.statusCode, body: answer.json<Readiness>() }
+    }
+    const { body } = await readyz()
+    t.match(body.checks.store, /ACL refuses writes to the gateway's keys \(NOPERM\)/, '/readyz says what')
+    t.notMatch(
+      body.checks.store,
+      new RegExp(`${USER}|${redis.port}|${redis.prefix}`),
+      'not as whom, where or which prefix',
+    )
+    const gauge = await app.gatehouse.metrics.registry.getSingleMetricAsString('gatehouse_redis_refusing')
+    t.match(gauge, 'gatehouse_redis_refusing{refusal="keys"} 1', 'the gauge says keys')
+    t.match(gauge, 'gatehouse_redis_refusing{refusal="scripting"} 0')
+    t.match(gauge, 'gatehouse_redis_refusing{refusal="full"} 0')
+
+    await admin.call('ACL', 'SETUSER', USER, `~${redis.prefix}*`)
+    const roomy = await readyzOnce(readyz, (body) => body.checks.store === 'ok')
+    t.equal(roomy.body.checks.store, 'ok', 'ok once the ACL covers the prefix, with no restart')
+    t.match(
+      log.lines.filter((l) => l.code === 'GATEHOUSE_STORE_REFUSAL_OVER'),
+      [{ refusal: 'keys' }],
+      'and says so once',
+    )
+    t.equal(log.lines.filter((l) => l.code === 'GATEHOUSE_STORE_KEYS_REFUSED').length, 1, 'one line')
+    t.notOk(
+      log.lines.some((l) => JSON.stringify(l).includes(PASSWORD)),
+      'no line quotes the password',
+    )
+  },
+)
