@@ -347,6 +347,11 @@ export const logCatalogue = {
     message:
       'Redis refuses writes (OOM): its used memory is over maxmemory under maxmemory-policy noeviction. Sign-ins, refreshes and sign-outs answer 503 while sessions with fresh tokens are served; /readyz says degraded (200).',
   },
+  GATEHOUSE_STORE_KEYS_REFUSED: {
+    level: 'error',
+    message:
+      "Redis's ACL refuses the gateway's user writes to its keys (NOPERM on a key under session.keyPrefix): every session, refresh lock and token write is refused, so sign-ins, refreshes and sign-outs answer 503, no refresh token is redeemed, and /readyz answers 503.",
+  },
   GATEHOUSE_STORE_REFUSAL_OVER: {
     level: 'info',
     message: 'Redis runs the gateway’s scripts, or takes its writes, again.',

@@ -1,6 +1,6 @@
 /**
  * Whether Redis, up and answering `PING`, will run the gateway's scripts
- * and take its writes. Two refusals look like an outage to every request
+ * and take its writes. Three refusals look like an outage to every request
  * and like nothing to `PING`:
  *
  * - an ACL that refuses `EVAL` or `EVALSHA` (`-@scripting`): sessions,
@@ -10,6 +10,10 @@
  * - a Redis at its `maxmemory` under `noeviction`, which refuses every
  *   write (OOM) and still serves reads: sessions whose tokens are fresh go
  *   on, while sign-ins, refreshes and sign-outs fail.
+ * - an ACL that lets the scripts run but not write the gateway's keys: key
+ *   patterns that leave out `session.keyPrefix` (`~another-app:*`), or a
+ *   user without write commands. Every write is refused NOPERM inside its
+ *   script, while `PING` and a script that names no key pass.
  *
  * Each primary is asked the way the gateway's own commands ask it:
  * `EVAL` and `EVALSHA` of a script that touches nothing, and a `SET` of a
@@ -39,6 +43,15 @@ export type StoreRefusal =
       readonly commands: readonly string[]
     }
   | { readonly kind: 'full'; readonly node: string }
+  | {
+      readonly kind: 'keys'
+      readonly node: string
+      readonly user: string
+      /** The key under `session.keyPrefix` the user may not write. */
+      readonly key: string
+      /** Redis's refusal: whether the key pattern or the command refused it. */
+      readonly reply: string
+    }
 
 /** What a refusal costs and what to do, for the log line: the node and the ACL user named. */
 export function describeRefusal(refusal: StoreRefusal): string {
@@ -48,6 +61,13 @@ export function describeRefusal(refusal: StoreRefusal): string {
       "the gateway's sessions, refresh locks and token writes are Lua scripts, so sign-ins, refreshes and " +
       'sign-outs answer 503 and no refresh token is redeemed; allow the user ' +
       refusal.commands.map((c) => `+${c}`).join(' ')
+    )
+  if (refusal.kind === 'keys')
+    return (
+      `Redis ACL user '${refusal.user}' may not write ${refusal.key} on ${refusal.node} (${refusal.reply}): ` +
+      'every session, refresh lock and token the gateway writes is a key under session.keyPrefix, so sign-ins, refreshes and ' +
+      'sign-outs answer 503 and no refresh token is redeemed; allow the user those keys (a key pattern covering ' +
+      'session.keyPrefix) and the commands that write them'
     )
   return (
     `Redis at ${refusal.node} refuses writes (OOM): its used memory is over maxmemory and it may evict ` +
@@ -63,6 +83,8 @@ export function describeRefusal(refusal: StoreRefusal): string {
 export function summarizeRefusal(refusal: StoreRefusal): string {
   if (refusal.kind === 'scripting')
     return `Redis's ACL refuses ${refusal.commands.join(', ')} (NOPERM), which every session write and refresh lock runs: see the GATEHOUSE_STORE_SCRIPTING_REFUSED log line`
+  if (refusal.kind === 'keys')
+    return "Redis's ACL refuses writes to the gateway's keys (NOPERM), which every session write and refresh lock makes: see the GATEHOUSE_STORE_KEYS_REFUSED log line"
   return 'Redis refuses writes (OOM): used memory is over maxmemory under noeviction; sign-ins and refreshes fail, sessions with fresh tokens are served'
 }
 
@@ -117,6 +139,16 @@ export async function checkRefusals(client: RedisClient, keys: RedisKeys): Promi
     if (key === undefined) continue
     const refused = await replyOf(node.set(key, '1', 'PX', PROBE_TTL_MS))
     if (refused?.startsWith('OOM')) refusals.push({ kind: 'full', node: name })
+    // Not a script's refusal: this SET is no script, and a key pattern
+    // does not bind a script that names no key, so the probes above pass.
+    else if (refused?.startsWith('NOPERM'))
+      refusals.push({
+        kind: 'keys',
+        node: name,
+        user: node.options.username || 'default',
+        key,
+        reply: refused,
+      })
   }
   return refusals
 }
@@ -228,6 +260,10 @@ export function watchRefusals(
         const code: LogCode = 'GATEHOUSE_STORE_SCRIPTING_REFUSED'
         const { node, user, commands } = refusal
         log.error({ code, store: target, node, user, commands }, describeRefusal(refusal))
+      } else if (refusal.kind === 'keys') {
+        const code: LogCode = 'GATEHOUSE_STORE_KEYS_REFUSED'
+        const { node, user, key, reply } = refusal
+        log.error({ code, store: target, node, user, key, reply }, describeRefusal(refusal))
       } else {
         const code: LogCode = 'GATEHOUSE_STORE_FULL'
         log.warn({ code, store: target, node: refusal.node }, describeRefusal(refusal))
@@ -238,7 +274,11 @@ export function watchRefusals(
       const code: LogCode = 'GATEHOUSE_STORE_REFUSAL_OVER'
       log.info(
         { code, store: target, node: refusal.node, refusal: refusal.kind },
-        refusal.kind === 'scripting' ? 'Redis runs the gateway’s scripts again' : 'Redis takes writes again',
+        refusal.kind === 'scripting'
+          ? 'Redis runs the gateway’s scripts again'
+          : refusal.kind === 'keys'
+            ? 'Redis lets the gateway write its keys again'
+            : 'Redis takes writes again',
       )
     }
   }
@@ -257,7 +297,7 @@ export function watchRefusals(
 export const REFUSING_METRIC = 'gatehouse_redis_refusing'
 
 /**
- * Adds `gatehouse_redis_refusing{refusal="full"|"scripting"}` to `registry`:
+ * Adds `gatehouse_redis_refusing{refusal="full"|"keys"|"scripting"}` to `registry`:
  * 1 while a primary refuses so, else 0, checked on scrape (or the check of the last second). An operator
  * alerts on it: a full Redis keeps `/readyz` at `degraded` (200), which
  * no load balancer acts on. A scrape that cannot reach Redis keeps the
@@ -267,13 +307,13 @@ export function exportRefusals(refusals: StoreRefusals, registry: Registry): voi
   if (registry.getSingleMetric(REFUSING_METRIC)) return
   new Gauge({
     name: REFUSING_METRIC,
-    help: "1 while a Redis primary refuses the gateway's writes for being full (refusal=full: OOM, used memory over maxmemory under noeviction) or its scripts for the ACL (refusal=scripting: NOPERM on EVAL or EVALSHA), checked on scrape; sign-ins, refreshes and sign-outs answer 503 meanwhile.",
+    help: "1 while a Redis primary refuses the gateway's writes for being full (refusal=full: OOM, used memory over maxmemory under noeviction), its scripts for the ACL (refusal=scripting: NOPERM on EVAL or EVALSHA) or its keys for the ACL (refusal=keys: NOPERM on a SET under session.keyPrefix), checked on scrape; sign-ins, refreshes and sign-outs answer 503 meanwhile.",
     labelNames: ['refusal'],
     registers: [registry],
     async collect() {
       const found = await refusals.recent().catch(() => undefined)
       if (found === undefined) return
-      for (const kind of ['full', 'scripting'] as const)
+      for (const kind of ['full', 'keys', 'scripting'] as const)
         this.set({ refusal: kind }, found.some((r) => r.kind === kind) ? 1 : 0)
     },
   })

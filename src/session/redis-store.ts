@@ -691,8 +691,9 @@ export class RedisSessionStore implements SessionStore {
   async refusals(): Promise<readonly StoreRefusalReport[]> {
     if (!this.#refusals) return []
     const found = await guarded(() => this.#refusals!.recent())
-    // Without scripts no refresh can be coordinated or stored: not ready.
-    // A full Redis serves reads, and every instance shares it.
+    // Without scripts, or the keys they write, no refresh can be
+    // coordinated or stored: not ready, and a rollout that brought the ACL
+    // halts. A full Redis serves reads, and every instance shares it.
     return found.map((refusal) => ({ detail: summarizeRefusal(refusal), degraded: refusal.kind === 'full' }))
   }
 

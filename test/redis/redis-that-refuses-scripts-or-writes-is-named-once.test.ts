@@ -82,6 +82,7 @@ t.test('an ACL without scripting: named once, with the user and the commands; /r
   })
   t.match(await stack.metrics('gatehouse_redis_refusing'), [
     'gatehouse_redis_refusing{refusal="full"} 0',
+    'gatehouse_redis_refusing{refusal="keys"} 0',
     'gatehouse_redis_refusing{refusal="scripting"} 1',
   ])
 
@@ -139,6 +140,7 @@ t.test('a full Redis: named once, /readyz degraded (200), the session kept', asy
   t.match(lines[0], { level: 40, node: /^127\.0\.0\.1:\d+$/, msg: /refuses writes \(OOM\).*maxmemory/ })
   t.match(await stack.metrics('gatehouse_redis_refusing'), [
     'gatehouse_redis_refusing{refusal="full"} 1',
+    'gatehouse_redis_refusing{refusal="keys"} 0',
     'gatehouse_redis_refusing{refusal="scripting"} 0',
   ])
 
