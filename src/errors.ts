@@ -347,6 +347,11 @@ export const logCatalogue = {
     message:
       'Redis refuses writes (OOM): its used memory is over maxmemory under maxmemory-policy noeviction. Sign-ins, refreshes and sign-outs answer 503 while sessions with fresh tokens are served; /readyz says degraded (200).',
   },
+  GATEHOUSE_STORE_SHORT_OF_REPLICAS: {
+    level: 'warn',
+    message:
+      'Redis refuses writes (NOREPLICAS): fewer good replicas are connected than its min-replicas-to-write asks for. Sign-ins, refreshes and sign-outs answer 503 while sessions with fresh tokens are served; /readyz says degraded (200).',
+  },
   GATEHOUSE_STORE_KEYS_REFUSED: {
     level: 'error',
     message:

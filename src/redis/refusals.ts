@@ -1,6 +1,6 @@
 /**
  * Whether Redis, up and answering `PING`, will run the gateway's scripts
- * and take its writes. Three refusals look like an outage to every request
+ * and take its writes. Four refusals look like an outage to every request
  * and like nothing to `PING`:
  *
  * - an ACL that refuses `EVAL` or `EVALSHA` (`-@scripting`): sessions,
@@ -10,6 +10,9 @@
  * - a Redis at its `maxmemory` under `noeviction`, which refuses every
  *   write (OOM) and still serves reads: sessions whose tokens are fresh go
  *   on, while sign-ins, refreshes and sign-outs fail.
+ * - a primary with `min-replicas-to-write` and fewer good replicas than
+ *   that, which refuses every write (NOREPLICAS) and serves reads, as a
+ *   full one does.
  * - an ACL that lets the scripts run but not write the gateway's keys: key
  *   patterns that leave out `session.keyPrefix` (`~another-app:*`), or a
  *   user without write commands. Every write is refused NOPERM inside its
@@ -43,6 +46,7 @@ export type StoreRefusal =
       readonly commands: readonly string[]
     }
   | { readonly kind: 'full'; readonly node: string }
+  | { readonly kind: 'replicas'; readonly node: string }
   | {
       readonly kind: 'keys'
       readonly node: string
@@ -69,6 +73,12 @@ export function describeRefusal(refusal: StoreRefusal): string {
       'sign-outs answer 503 and no refresh token is redeemed; allow the user those keys (a key pattern covering ' +
       'session.keyPrefix) and the commands that write them'
     )
+  if (refusal.kind === 'replicas')
+    return (
+      `Redis at ${refusal.node} refuses writes (NOREPLICAS): fewer good replicas are connected than its ` +
+      'min-replicas-to-write asks for (or they lag past min-replicas-max-lag), so sign-ins and refreshes answer 503 ' +
+      'while sessions with fresh tokens are served; bring its replicas back, or lower min-replicas-to-write'
+    )
   return (
     `Redis at ${refusal.node} refuses writes (OOM): its used memory is over maxmemory and it may evict ` +
     'nothing to make room (maxmemory-policy noeviction), so sign-ins and refreshes answer 503 while ' +
@@ -85,6 +95,8 @@ export function summarizeRefusal(refusal: StoreRefusal): string {
     return `Redis's ACL refuses ${refusal.commands.join(', ')} (NOPERM), which every session write and refresh lock runs: see the GATEHOUSE_STORE_SCRIPTING_REFUSED log line`
   if (refusal.kind === 'keys')
     return "Redis's ACL refuses writes to the gateway's keys (NOPERM), which every session write and refresh lock makes: see the GATEHOUSE_STORE_KEYS_REFUSED log line"
+  if (refusal.kind === 'replicas')
+    return 'Redis refuses writes (NOREPLICAS): fewer good replicas than its min-replicas-to-write; sign-ins and refreshes fail, sessions with fresh tokens are served'
   return 'Redis refuses writes (OOM): used memory is over maxmemory under noeviction; sign-ins and refreshes fail, sessions with fresh tokens are served'
 }
 
@@ -139,6 +151,7 @@ export async function checkRefusals(client: RedisClient, keys: RedisKeys): Promi
     if (key === undefined) continue
     const refused = await replyOf(node.set(key, '1', 'PX', PROBE_TTL_MS))
     if (refused?.startsWith('OOM')) refusals.push({ kind: 'full', node: name })
+    else if (refused?.startsWith('NOREPLICAS')) refusals.push({ kind: 'replicas', node: name })
     // Not a script's refusal: this SET is no script, and a key pattern
     // does not bind a script that names no key, so the probes above pass.
     else if (refused?.startsWith('NOPERM'))
@@ -216,7 +229,7 @@ export class StoreRefusals {
   noticed(err: unknown): void {
     const reply = err instanceof Error && err.name !== 'ReplyError' ? err.cause : err
     if (!(reply instanceof Error) || reply.name !== 'ReplyError') return
-    if (!/^(NOPERM|OOM)\b/.test(reply.message)) return
+    if (!/^(NOPERM|OOM|NOREPLICAS)\b/.test(reply.message)) return
     const now = performance.now()
     if (now < this.#nextNotice) return
     this.#nextNotice = now + NOTICE_INTERVAL_MS
@@ -264,6 +277,9 @@ export function watchRefusals(
         const code: LogCode = 'GATEHOUSE_STORE_KEYS_REFUSED'
         const { node, user, key, reply } = refusal
         log.error({ code, store: target, node, user, key, reply }, describeRefusal(refusal))
+      } else if (refusal.kind === 'replicas') {
+        const code: LogCode = 'GATEHOUSE_STORE_SHORT_OF_REPLICAS'
+        log.warn({ code, store: target, node: refusal.node }, describeRefusal(refusal))
       } else {
         const code: LogCode = 'GATEHOUSE_STORE_FULL'
         log.warn({ code, store: target, node: refusal.node }, describeRefusal(refusal))
@@ -278,7 +294,9 @@ export function watchRefusals(
           ? 'Redis runs the gateway’s scripts again'
           : refusal.kind === 'keys'
             ? 'Redis lets the gateway write its keys again'
-            : 'Redis takes writes again',
+            : refusal.kind === 'replicas'
+              ? 'Redis has the replicas it asks for again, and takes writes'
+              : 'Redis takes writes again',
       )
     }
   }
@@ -297,7 +315,7 @@ export function watchRefusals(
 export const REFUSING_METRIC = 'gatehouse_redis_refusing'
 
 /**
- * Adds `gatehouse_redis_refusing{refusal="full"|"keys"|"scripting"}` to `registry`:
+ * Adds `gatehouse_redis_refusing{refusal="full"|"keys"|"replicas"|"scripting"}` to `registry`:
  * 1 while a primary refuses so, else 0, checked on scrape (or the check of the last second). An operator
  * alerts on it: a full Redis keeps `/readyz` at `degraded` (200), which
  * no load balancer acts on. A scrape that cannot reach Redis keeps the
@@ -307,13 +325,13 @@ export function exportRefusals(refusals: StoreRefusals, registry: Registry): voi
   if (registry.getSingleMetric(REFUSING_METRIC)) return
   new Gauge({
     name: REFUSING_METRIC,
-    help: "1 while a Redis primary refuses the gateway's writes for being full (refusal=full: OOM, used memory over maxmemory under noeviction), its scripts for the ACL (refusal=scripting: NOPERM on EVAL or EVALSHA) or its keys for the ACL (refusal=keys: NOPERM on a SET under session.keyPrefix), checked on scrape; sign-ins, refreshes and sign-outs answer 503 meanwhile.",
+    help: "1 while a Redis primary refuses the gateway's writes for being full (refusal=full: OOM, used memory over maxmemory under noeviction) or for being short of replicas (refusal=replicas: NOREPLICAS, fewer good replicas than min-replicas-to-write), its scripts for the ACL (refusal=scripting: NOPERM on EVAL or EVALSHA) or its keys for the ACL (refusal=keys: NOPERM on a SET under session.keyPrefix), checked on scrape; sign-ins, refreshes and sign-outs answer 503 meanwhile.",
     labelNames: ['refusal'],
     registers: [registry],
     async collect() {
       const found = await refusals.recent().catch(() => undefined)
       if (found === undefined) return
-      for (const kind of ['full', 'keys', 'scripting'] as const)
+      for (const kind of ['full', 'keys', 'replicas', 'scripting'] as const)
         this.set({ refusal: kind }, found.some((r) => r.kind === kind) ? 1 : 0)
     },
   })

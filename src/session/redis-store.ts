@@ -693,8 +693,12 @@ export class RedisSessionStore implements SessionStore {
     const found = await guarded(() => this.#refusals!.recent())
     // Without scripts, or the keys they write, no refresh can be
     // coordinated or stored: not ready, and a rollout that brought the ACL
-    // halts. A full Redis serves reads, and every instance shares it.
-    return found.map((refusal) => ({ detail: summarizeRefusal(refusal), degraded: refusal.kind === 'full' }))
+    // halts. A full Redis, or one short of replicas, serves reads, and every
+    // instance shares it.
+    return found.map((refusal) => ({
+      detail: summarizeRefusal(refusal),
+      degraded: refusal.kind === 'full' || refusal.kind === 'replicas',
+    }))
   }
 
   report(): StoreReport {

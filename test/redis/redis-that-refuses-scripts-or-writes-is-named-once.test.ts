@@ -83,6 +83,7 @@ t.test('an ACL without scripting: named once, with the user and the commands; /r
   t.match(await stack.metrics('gatehouse_redis_refusing'), [
     'gatehouse_redis_refusing{refusal="full"} 0',
     'gatehouse_redis_refusing{refusal="keys"} 0',
+    'gatehouse_redis_refusing{refusal="replicas"} 0',
     'gatehouse_redis_refusing{refusal="scripting"} 1',
   ])
 
@@ -141,6 +142,7 @@ t.test('a full Redis: named once, /readyz degraded (200), the session kept', asy
   t.match(await stack.metrics('gatehouse_redis_refusing'), [
     'gatehouse_redis_refusing{refusal="full"} 1',
     'gatehouse_redis_refusing{refusal="keys"} 0',
+    'gatehouse_redis_refusing{refusal="replicas"} 0',
     'gatehouse_redis_refusing{refusal="scripting"} 0',
   ])
 
