@@ -345,7 +345,7 @@ export const logCatalogue = {
   GATEHOUSE_STORE_FULL: {
     level: 'warn',
     message:
-      'Redis refuses writes (OOM): its used memory is over maxmemory under maxmemory-policy noeviction. Sign-ins, refreshes and sign-outs answer 503 while sessions with fresh tokens are served; /readyz says degraded (200).',
+      'Redis refuses writes (OOM): its used memory is over maxmemory under maxmemory-policy noeviction. Sign-ins and refreshes answer 503 while sessions with fresh tokens are served and sign-outs work (DEL frees memory); /readyz says degraded (200).',
   },
   GATEHOUSE_STORE_SHORT_OF_REPLICAS: {
     level: 'warn',

@@ -9,10 +9,11 @@
  *   (redis-lock-scripts.ts), so no refresh token is redeemed meanwhile.
  * - a Redis at its `maxmemory` under `noeviction`, which refuses every
  *   write (OOM) and still serves reads: sessions whose tokens are fresh go
- *   on, while sign-ins, refreshes and sign-outs fail.
+ *   on, and so do sign-outs (a `DEL` frees memory), while sign-ins and
+ *   refreshes fail.
  * - a primary with `min-replicas-to-write` and fewer good replicas than
- *   that, which refuses every write (NOREPLICAS) and serves reads, as a
- *   full one does.
+ *   that, which refuses every write (NOREPLICAS, a `DEL` included) and
+ *   serves reads.
  * - an ACL that lets the scripts run but not write the gateway's keys: key
  *   patterns that leave out `session.keyPrefix` (`~another-app:*`), or a
  *   user without write commands. Every write is refused NOPERM inside its
@@ -325,7 +326,7 @@ export function exportRefusals(refusals: StoreRefusals, registry: Registry): voi
   if (registry.getSingleMetric(REFUSING_METRIC)) return
   new Gauge({
     name: REFUSING_METRIC,
-    help: "1 while a Redis primary refuses the gateway's writes for being full (refusal=full: OOM, used memory over maxmemory under noeviction) or for being short of replicas (refusal=replicas: NOREPLICAS, fewer good replicas than min-replicas-to-write), its scripts for the ACL (refusal=scripting: NOPERM on EVAL or EVALSHA) or its keys for the ACL (refusal=keys: NOPERM on a SET under session.keyPrefix), checked on scrape; sign-ins, refreshes and sign-outs answer 503 meanwhile.",
+    help: "1 while a Redis primary refuses the gateway's writes for being full (refusal=full: OOM, used memory over maxmemory under noeviction) or for being short of replicas (refusal=replicas: NOREPLICAS, fewer good replicas than min-replicas-to-write), its scripts for the ACL (refusal=scripting: NOPERM on EVAL or EVALSHA) or its keys for the ACL (refusal=keys: NOPERM on a SET under session.keyPrefix), checked on scrape; sign-ins and refreshes answer 503 meanwhile, and sign-outs too unless Redis is only full.",
     labelNames: ['refusal'],
     registers: [registry],
     async collect() {
