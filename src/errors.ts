@@ -359,7 +359,7 @@ export const logCatalogue = {
   },
   GATEHOUSE_STORE_REFUSAL_OVER: {
     level: 'info',
-    message: 'Redis runs the gateway’s scripts, or takes its writes, again.',
+    message: 'Redis runs the gateway’s scripts, lets it write its keys, or takes its writes, again.',
   },
   GATEHOUSE_TOKEN_LIFETIME_ASSUMED: {
     level: 'warn',

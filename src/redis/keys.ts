@@ -157,7 +157,7 @@ export const REDIS_KEY_LAYOUT = {
     key: '{prefix}probe:{<n>}',
     type: 'string',
     expires:
-      'PX 10 s; written at each connect, and by /readyz and metrics scrapes at most once a second, to learn whether Redis takes writes (a full Redis under noeviction does not), one per Cluster master',
+      "PX 10 s; written at each connect, by /readyz and metrics scrapes at most once a second, and at most once a second when a request's write meets OOM or NOPERM, to learn whether Redis takes the gateway's writes (a full Redis under noeviction does not, nor an ACL whose key patterns leave out the prefix), one per Cluster master",
   },
   lockReleased: { key: '{prefix}lock-released', type: 'channel', expires: 'never (pub/sub)' },
   invalidations: {

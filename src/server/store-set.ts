@@ -14,7 +14,7 @@ export interface Stores {
   readonly clientTokens?: TokenCache
   /** The shared Redis connection, for plugins that keep state there (rate limits). */
   readonly redis?: RedisClient
-  /** What that Redis refuses while up (an ACL without scripts, a full Redis), for the log and `/metrics`. */
+  /** What that Redis refuses while up (an ACL without scripts or the gateway's keys, a full Redis), for the log and `/metrics`. */
   readonly refusals?: StoreRefusals
   /** Logout-token `jti`s already acted on. */
   readonly replay: ReplayCache

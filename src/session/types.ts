@@ -214,8 +214,8 @@ export interface SessionStore {
   /** Rejects when the store cannot serve requests. */
   ping(): Promise<void>
   /**
-   * What a reachable store refuses (an ACL without scripts, a Redis full
-   * under noeviction), for `/readyz`: checked anew, or as a check of the
+   * What a reachable store refuses (an ACL without scripts or without the
+   * gateway's keys, a Redis full under noeviction), for `/readyz`: checked anew, or as a check of the
    * last second found it; absent: nothing.
    */
   refusals?(): Promise<readonly StoreRefusalReport[]>
