@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import type { Test } from 'tap'
 import { addressInUse, onFreePort } from './ports.js'
 
 export interface TestRedis {
@@ -136,6 +137,37 @@ export async function startRedis(options: { readonly args?: readonly string[] } 
       rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+/** The ACL user `startRedisWithAclUser` makes, and its password, which no log line may quote. */
+export const ACL_USER = 'gatehouse'
+export const ACL_PASSWORD = 'an-acl-password'
+
+/** A redis-server with an ACL user the gateway connects as, for tests of what an ACL refuses. */
+export interface AclRedis {
+  readonly redis: TestRedis
+  /** The `default` user, to change `ACL_USER`'s rules while the gateway runs. */
+  readonly admin: Redis
+  /** `session.store`, connecting as `ACL_USER`. */
+  readonly store: string
+}
+
+/**
+ * A redis-server of the test's own (`args`, as `startRedis` takes them)
+ * with `ACL_USER` on, its password, and `rules`; it stops, and `admin`
+ * disconnects, when `t` ends.
+ */
+export async function startRedisWithAclUser(
+  t: Test,
+  rules: readonly string[],
+  args: readonly string[] = [],
+): Promise<AclRedis> {
+  const redis = await startRedis({ args })
+  t.teardown(() => redis.stop())
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  await admin.call('ACL', 'SETUSER', ACL_USER, 'on', `>${ACL_PASSWORD}`, ...rules)
+  return { redis, admin, store: redis.url.replace('redis://', `redis://${ACL_USER}:${ACL_PASSWORD}@`) }
 }
 
 /** Polls a condition until it holds or the deadline passes: for recovery, which has no event to await. */

@@ -12,11 +12,14 @@ import { buildTestApp } from '../helpers/app.js'
 import { awaitedLog } from '../helpers/awaited-log.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { type LogLine, startObservedStack } from '../helpers/observed-stack.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import {
+  ACL_PASSWORD as PASSWORD,
+  pollUntil,
+  startRedis,
+  startRedisWithAclUser,
+  ACL_USER as USER,
+} from '../helpers/redis.js'
 import { probeClient, startRedisCluster } from '../helpers/redis-topology.js'
-
-const USER = 'gatehouse'
-const PASSWORD = 'an-acl-password'
 
 interface Readiness {
   status: string
@@ -46,12 +49,7 @@ async function readyzOf(base: string): Promise<{ status: number; body: Readiness
 }
 
 t.test('an ACL without scripting: named once, with the user and the commands; /readyz 503', async (t) => {
-  const redis = await startRedis({ args: [] })
-  t.teardown(() => redis.stop())
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.disconnect())
-  await admin.call('ACL', 'SETUSER', USER, 'on', `>${PASSWORD}`, '~*', '&*', '+@all', '-@scripting')
-  const store = redis.url.replace('redis://', `redis://${USER}:${PASSWORD}@`)
+  const { redis, admin, store } = await startRedisWithAclUser(t, ['~*', '&*', '+@all', '-@scripting'])
   const stack = await startObservedStack(t, { config: { store, keyPrefix: redis.prefix, localCache: 0 } })
   const base = stack.gateway.url
   const refused = (line: LogLine) => line.code === 'GATEHOUSE_STORE_SCRIPTING_REFUSED'
@@ -206,14 +204,9 @@ t.test('on a Cluster: each master is asked, and the full one named', async (t) =
 t.test(
   'an ACL whose key patterns leave out session.keyPrefix: named once, as the keys it refuses, not as scripts or a full Redis; /readyz 503',
   async (t) => {
-    const redis = await startRedis({ args: [] })
-    t.teardown(() => redis.stop())
-    const admin = new Redis(redis.url)
-    t.teardown(() => admin.disconnect())
     // Scripts allowed, and every key but the gateway's: the ACL of another
     // deployment's prefix, or one written before session.keyPrefix changed.
-    await admin.call('ACL', 'SETUSER', USER, 'on', `>${PASSWORD}`, '~another-app:*', '&*', '+@all')
-    const store = redis.url.replace('redis://', `redis://${USER}:${PASSWORD}@`)
+    const { redis, admin, store } = await startRedisWithAclUser(t, ['~another-app:*', '&*', '+@all'])
     const log = awaitedLog()
     // Its IdP is unreachable, so /readyz is 503 whatever the store: `checks.store` says what the store is.
     const app = await buildTestApp(

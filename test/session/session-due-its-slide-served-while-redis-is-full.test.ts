@@ -13,7 +13,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { ACL_USER, pollUntil, startRedis, startRedisWithAclUser } from '../helpers/redis.js'
 
 t.test('a full Redis serves a session due its slide, and lets its user sign out', async (t) => {
   const redis = await startRedis({ args: ['--maxmemory-policy', 'noeviction'] })
@@ -123,12 +123,7 @@ t.test('a Redis turned into a replica (READONLY) still serves a session due its 
  * in a full Redis was served.
  */
 t.test('an ACL without scripting serves a session due its slide', async (t) => {
-  const redis = await startRedis({ args: [] })
-  t.teardown(() => redis.stop())
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.disconnect())
-  await admin.call('ACL', 'SETUSER', 'gatehouse', 'on', '>an-acl-password', '~*', '&*', '+@all')
-  const store = redis.url.replace('redis://', 'redis://gatehouse:an-acl-password@')
+  const { redis, admin, store } = await startRedisWithAclUser(t, ['~*', '&*', '+@all'])
   const stack = await startObservedStack(t, {
     accessTokenTtl: 3_600,
     config: { store, keyPrefix: redis.prefix, idleTimeout: 600_000, localCache: 0 },
@@ -137,7 +132,7 @@ t.test('an ACL without scripting serves a session due its slide', async (t) => {
   const { jar } = await login(base)
   t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'signed in')
 
-  await admin.call('ACL', 'SETUSER', 'gatehouse', '-@scripting')
+  await admin.call('ACL', 'SETUSER', ACL_USER, '-@scripting')
   stack.clock.advance(90_000)
   const user = await apiCall(jar, `${base}/auth/user`)
   t.equal(user.status, 200, '/auth/user is served, the slide refused', { body: user.text })

@@ -7,24 +7,15 @@
  * it and redeemed the refresh token the first had already spent, and the
  * IdP answered that replay by revoking the grant (RFC 9700 §4.14.2).
  */
-import { Redis } from 'ioredis'
 import t from 'tap'
 import { awaitedLog } from '../helpers/awaited-log.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { pollUntil, startRedisWithAclUser, ACL_USER as USER } from '../helpers/redis.js'
 import { startReplicaSet } from '../helpers/replicas.js'
 
-const USER = 'gatehouse'
-const PASSWORD = 'an-acl-password'
-
 t.test('an ACL without scripting: no refresh token is redeemed, twice or at all', async (t) => {
-  const redis = await startRedis({ args: [] })
-  t.teardown(() => redis.stop())
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.disconnect())
-  await admin.call('ACL', 'SETUSER', USER, 'on', `>${PASSWORD}`, '~*', '&*', '+@all')
-  const store = redis.url.replace('redis://', `redis://${USER}:${PASSWORD}@`)
+  const { redis, admin, store } = await startRedisWithAclUser(t, ['~*', '&*', '+@all'])
   const log = awaitedLog()
   const clock = new TestClock()
   // The lock lives oidc.timeout + lateAnswerWait + 5 s: 7 s.
@@ -79,12 +70,7 @@ t.test('an ACL without scripting: no refresh token is redeemed, twice or at all'
 t.test(
   'an ACL withdrawn mid-refresh: the holder keeps the lock until its rotated tokens are stored',
   async (t) => {
-    const redis = await startRedis({ args: [] })
-    t.teardown(() => redis.stop())
-    const admin = new Redis(redis.url)
-    t.teardown(() => admin.disconnect())
-    await admin.call('ACL', 'SETUSER', USER, 'on', `>${PASSWORD}`, '~*', '&*', '+@all')
-    const store = redis.url.replace('redis://', `redis://${USER}:${PASSWORD}@`)
+    const { redis, admin, store } = await startRedisWithAclUser(t, ['~*', '&*', '+@all'])
     const clock = new TestClock()
     // The lock lives oidc.timeout + lateAnswerWait + 5 s: 7 s, renewed every 2.3 s.
     const set = await startReplicaSet({
