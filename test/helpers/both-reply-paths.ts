@@ -1,3 +1,4 @@
+import { type IncomingHttpHeaders, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
@@ -53,4 +54,30 @@ export async function gatewayOnBothReplyPaths(
     port,
     staleCookie: `${config.session.cookieName}=${encodeURIComponent(sealed)}`,
   }
+}
+
+/** An answer, with the informational (1xx) answers that came before it. */
+export interface AnswerWithHints {
+  readonly informational: readonly { readonly status: number; readonly headers: IncomingHttpHeaders }[]
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  readonly body: string
+}
+
+/** GETs `url` with node:http, which, unlike fetch, hands over each 1xx answer (a `103`'s headers). */
+export function getWithHints(url: string, headers: Record<string, string> = {}): Promise<AnswerWithHints> {
+  return new Promise((resolve, reject) => {
+    const informational: AnswerWithHints['informational'][number][] = []
+    const req = request(url, { headers }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        body += chunk
+      })
+      res.on('end', () => resolve({ informational, status: res.statusCode ?? 0, headers: res.headers, body }))
+    })
+    req.on('information', (info) => informational.push({ status: info.statusCode, headers: info.headers }))
+    req.on('error', reject)
+    req.end()
+  })
 }

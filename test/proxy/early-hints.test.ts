@@ -1,7 +1,7 @@
-import { type IncomingHttpHeaders, request, type ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
-import { gatewayOnBothReplyPaths } from '../helpers/both-reply-paths.js'
+import { gatewayOnBothReplyPaths, getWithHints as get } from '../helpers/both-reply-paths.js'
 import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 
 const LINK = '</app.css>; rel=preload; as=style'
@@ -11,30 +11,6 @@ async function setup(t: Test) {
   t.teardown(() => upstream.close())
   const { base, staleCookie } = await gatewayOnBothReplyPaths(t, upstream.url)
   return { upstream, base, staleCookie }
-}
-
-interface Answer {
-  readonly informational: { status: number; headers: IncomingHttpHeaders }[]
-  readonly status: number
-  readonly headers: IncomingHttpHeaders
-  readonly body: string
-}
-
-function get(url: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const informational: Answer['informational'] = []
-    const req = request(url, { headers }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        body += chunk
-      })
-      res.on('end', () => resolve({ informational, status: res.statusCode ?? 0, headers: res.headers, body }))
-    })
-    req.on('information', (info) => informational.push({ status: info.statusCode, headers: info.headers }))
-    req.on('error', reject)
-    req.end()
-  })
 }
 
 /** 103 with a preload and what a hostile upstream adds to it, then the answer. */

@@ -1,6 +1,6 @@
-import { request, type ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import t from 'tap'
-import { gatewayOnBothReplyPaths } from '../helpers/both-reply-paths.js'
+import { gatewayOnBothReplyPaths, getWithHints } from '../helpers/both-reply-paths.js'
 import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 
 /*
@@ -16,31 +16,15 @@ import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 
 const MOVE = 'h3="attacker.example:443"; ma=31536000; persist=1, h2=":443"; ma=31536000'
 
-function get(url: string, headers: Record<string, string> = {}) {
-  return new Promise<{ status: number; altSvc: unknown; kept: unknown; hintAltSvc: unknown[]; body: string }>(
-    (resolve, reject) => {
-      const hintAltSvc: unknown[] = []
-      const req = request(url, { headers }, (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => {
-          body += chunk
-        })
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            altSvc: res.headers['alt-svc'],
-            kept: res.headers['x-kept'],
-            hintAltSvc,
-            body,
-          }),
-        )
-      })
-      req.on('information', (info) => hintAltSvc.push(info.headers['alt-svc']))
-      req.on('error', reject)
-      req.end()
-    },
-  )
+/** An answer, with the headers this test reads. */
+async function get(url: string, headers: Record<string, string> = {}) {
+  const answer = await getWithHints(url, headers)
+  return {
+    ...answer,
+    altSvc: answer.headers['alt-svc'],
+    kept: answer.headers['x-kept'],
+    hintAltSvc: answer.informational.map((hint) => hint.headers['alt-svc']),
+  }
 }
 
 t.test(

@@ -1,8 +1,8 @@
-import { type IncomingMessage, request } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
-import { gatewayOnBothReplyPaths } from '../helpers/both-reply-paths.js'
+import { gatewayOnBothReplyPaths, getWithHints } from '../helpers/both-reply-paths.js'
 import { route } from '../helpers/gateway.js'
 import { scriptedUpstream } from '../helpers/scripted-upstream.js'
 import { BOUND } from '../helpers/websocket.js'
@@ -19,39 +19,16 @@ import { BOUND } from '../helpers/websocket.js'
 
 const OFF = 'max-age=0; includeSubDomains'
 
-interface Answer {
-  readonly status: number
-  readonly hsts: unknown
-  readonly kept: unknown
-  readonly setCookie: readonly string[]
-  readonly hintHsts: unknown[]
-  readonly body: string
-}
-
-function get(url: string, headers: Record<string, string> = {}) {
-  return new Promise<Answer>((resolve, reject) => {
-    const hintHsts: unknown[] = []
-    const req = request(url, { headers }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        body += chunk
-      })
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          hsts: res.headers['strict-transport-security'],
-          kept: res.headers['x-kept'],
-          setCookie: res.headers['set-cookie'] ?? [],
-          hintHsts,
-          body,
-        }),
-      )
-    })
-    req.on('information', (info) => hintHsts.push(info.headers['strict-transport-security']))
-    req.on('error', reject)
-    req.end()
-  })
+/** An answer, with the headers these tests read. */
+async function get(url: string, headers: Record<string, string> = {}) {
+  const answer = await getWithHints(url, headers)
+  return {
+    ...answer,
+    hsts: answer.headers['strict-transport-security'],
+    kept: answer.headers['x-kept'],
+    setCookie: answer.headers['set-cookie'] ?? [],
+    hintHsts: answer.informational.map((hint) => hint.headers['strict-transport-security']),
+  }
 }
 
 t.test(
