@@ -248,9 +248,17 @@ const WRITES_REFUSED = new Set(['OOM', 'MISCONF', 'READONLY', 'NOREPLICAS', 'NOP
 
 /** Whether `err` (a store failure or the driver's error) is a Redis that refused a write and may still serve reads. */
 export function writeRefusedByRedis(err: unknown): boolean {
-  const reply = err instanceof StoreUnavailableError ? err.cause : err
-  if (!(reply instanceof Error) || reply.name !== 'ReplyError') return false
-  return WRITES_REFUSED.has(/^[A-Z]+/.exec(reply.message)?.[0] ?? '')
+  return WRITES_REFUSED.has(replyWord(err) ?? '')
+}
+
+/**
+ * The first word (`OOM`, `NOPERM`, …) of the error reply `err` is, or
+ * caused (a store error's `cause`); undefined for anything but a reply.
+ */
+export function replyWord(err: unknown): string | undefined {
+  const reply = err instanceof Error && err.name !== 'ReplyError' ? err.cause : err
+  if (!(reply instanceof Error) || reply.name !== 'ReplyError') return undefined
+  return /^[A-Z]+/.exec(reply.message)?.[0]
 }
 
 /** Wraps a Redis failure as the catalogue's 503, keeping the cause for logs. */

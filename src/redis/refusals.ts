@@ -31,7 +31,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Cluster, type Redis, ReplyError } from 'ioredis'
 import { Gauge, type Registry } from 'prom-client'
 import type { LogCode } from '../errors.js'
-import { type RedisClient, whenReady } from './connection.js'
+import { type RedisClient, replyWord, whenReady } from './connection.js'
 import { nodeName } from './eviction.js'
 import type { RedisKeys } from './keys.js'
 
@@ -228,9 +228,8 @@ export class StoreRefusals {
    * or scrape.
    */
   noticed(err: unknown): void {
-    const reply = err instanceof Error && err.name !== 'ReplyError' ? err.cause : err
-    if (!(reply instanceof Error) || reply.name !== 'ReplyError') return
-    if (!/^(NOPERM|OOM|NOREPLICAS)\b/.test(reply.message)) return
+    const word = replyWord(err)
+    if (word !== 'NOPERM' && word !== 'OOM' && word !== 'NOREPLICAS') return
     const now = performance.now()
     if (now < this.#nextNotice) return
     this.#nextNotice = now + NOTICE_INTERVAL_MS

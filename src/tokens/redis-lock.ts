@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { Cluster } from 'ioredis'
 import { RefreshWaitTimeoutError } from '../errors.js'
-import { guarded, type RedisClient } from '../redis/connection.js'
+import { guarded, type RedisClient, replyWord } from '../redis/connection.js'
 import type { ReplicaConfirmation } from '../redis/durability.js'
 import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import type { StoreRefusals } from '../redis/refusals.js'
@@ -43,13 +43,9 @@ function heardRelease(message: string): [Release, string] {
   return ['released', message]
 }
 
-/**
- * Whether Redis refused a command for the ACL (`NOPERM`), which no try
- * again changes: `err` is Redis's reply, or the store error it caused.
- */
+/** Whether Redis refused a command for the ACL (`NOPERM`), which no try again changes. */
 function refusedByAcl(err: unknown): boolean {
-  const reply = err instanceof Error && err.name !== 'ReplyError' ? err.cause : err
-  return reply instanceof Error && reply.name === 'ReplyError' && reply.message.startsWith('NOPERM')
+  return replyWord(err) === 'NOPERM'
 }
 
 /** Longest pause between two tries to give back a lock while the store does not answer, ms. */
@@ -149,6 +145,8 @@ export class RedisLockService implements LockService {
           (err: unknown) => {
             // Redis is away; if it stays away past the TTL the lock lapses,
             // and waiters time out with a 503 rather than refresh on their own.
+            // An ACL that refuses the script is no outage: the holder may be
+            // storing rotated tokens, so the lock is kept without one.
             if (refusedByAcl(err)) this.#renewWithoutScript(lockKey, owner, ttlMs, renewal)
           },
         )
