@@ -13,7 +13,7 @@
  * endpoint and by back-channel logout.
  */
 import { Redis } from 'ioredis'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { CookieJar } from '../helpers/cookie-jar.js'
 import { route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
@@ -93,6 +93,19 @@ t.test('logout of a user’s only session revokes its grant', async (t) => {
 })
 
 /**
+ * Alice signed in at a stack on a redis-server of the test's own, which a
+ * test may freeze or change under her logout, and her logout link.
+ */
+async function signedInOnRedisOfItsOwn(t: Test) {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const { stack, base } = await refreshingStack(t, { config: { store: redis.url, keyPrefix: redis.prefix } })
+  const alice = await login(base)
+  const { logoutUrl } = (await apiCall(alice.jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+  return { redis, stack, base, alice, logoutUrl }
+}
+
+/**
  * With the store unable to answer which sessions share the grant, the
  * logout is not half done: unknown is not "none", so nothing is revoked,
  * and the session, still in the store, stays for the user to try again.
@@ -103,13 +116,7 @@ t.test(
   'logout while the store cannot answer: 503 with Retry-After, nothing revoked, the session stays',
   async (t) => {
     if (process.env.REDIS_URL) return t.plan(0, 'fault injection needs a redis-server of our own')
-    const redis = await startRedis()
-    t.teardown(() => redis.stop())
-    const { stack, base } = await refreshingStack(t, {
-      config: { store: redis.url, keyPrefix: redis.prefix },
-    })
-    const alice = await login(base)
-    const { logoutUrl } = (await apiCall(alice.jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+    const { redis, stack, base, alice, logoutUrl } = await signedInOnRedisOfItsOwn(t)
     redis.freeze()
     const out = await jarFetch(alice.jar, `${base}${logoutUrl}`)
     redis.resume()
@@ -137,15 +144,9 @@ t.test(
   'logout whose session the store will not delete: 503, nothing revoked, the session stays',
   async (t) => {
     if (process.env.REDIS_URL) return t.plan(0, 'fault injection needs a redis-server of our own')
-    const redis = await startRedis()
-    t.teardown(() => redis.stop())
-    const { stack, base } = await refreshingStack(t, {
-      config: { store: redis.url, keyPrefix: redis.prefix },
-    })
+    const { redis, stack, base, alice, logoutUrl } = await signedInOnRedisOfItsOwn(t)
     const admin = new Redis(redis.url)
     t.teardown(() => admin.quit())
-    const alice = await login(base)
-    const { logoutUrl } = (await apiCall(alice.jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
     await admin.acl('SETUSER', 'default', '-del')
     const out = await jarFetch(alice.jar, `${base}${logoutUrl}`)
     await admin.acl('SETUSER', 'default', '+del')
