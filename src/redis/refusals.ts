@@ -247,7 +247,8 @@ export class StoreRefusals {
  * Checks now, if `client` is connected, and each time it connects again
  * (a failover may land on a primary configured otherwise), and logs each
  * refusal once when it is first found (`GATEHOUSE_STORE_SCRIPTING_REFUSED`,
- * `GATEHOUSE_STORE_KEYS_REFUSED`, `GATEHOUSE_STORE_FULL`) and once when it is gone
+ * `GATEHOUSE_STORE_KEYS_REFUSED`, `GATEHOUSE_STORE_FULL`,
+ * `GATEHOUSE_STORE_SHORT_OF_REPLICAS`) and once when it is gone
  * (`GATEHOUSE_STORE_REFUSAL_OVER`), whoever's check found it: this
  * watch's, `/readyz`'s or a metrics scrape's. Returns the function that
  * stops watching.
