@@ -73,8 +73,8 @@ async function check(
     // A store that answers PING may still refuse what requests need: its
     // ACL the scripts every write is, or the keys they write (not ready:
     // the gateway cannot work, and a rollout that brought the ACL halts),
-    // or writes for being full (degraded: reads still serve, and every
-    // instance shares the store).
+    // or writes for being full or short of replicas (degraded: reads still
+    // serve, and every instance shares the store).
     if (refused.length > 0)
       reachable = {
         code: 'GATEHOUSE_ERR_STORE_UNAVAILABLE',
