@@ -1,5 +1,8 @@
+import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { TestClock } from './gateway.js'
+import { apiCall, login } from './login.js'
+import { startRedis } from './redis.js'
 import { type Stack, type StackOptions, startStack } from './stack.js'
 
 /** One JSON log line of the gateway. */
@@ -39,4 +42,24 @@ export async function startObservedStack(t: Test, options: StackOptions = {}): P
       return text.split('\n').filter((l) => l.startsWith(prefix))
     },
   }
+}
+
+/**
+ * An observed stack on a redis-server of its own started with `args`, with
+ * no local session cache (every request reads Redis), an admin connection
+ * to change that server under the gateway, and a browser signed in whose
+ * first API call was served. Everything is closed when `t` ends.
+ */
+export async function signedInOnItsOwnRedis(t: Test, args: readonly string[] = []) {
+  const redis = await startRedis({ args })
+  t.teardown(() => redis.stop())
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const stack = await startObservedStack(t, {
+    config: { store: redis.url, keyPrefix: redis.prefix, localCache: 0 },
+  })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'signed in')
+  return { redis, admin, stack, base, jar }
 }

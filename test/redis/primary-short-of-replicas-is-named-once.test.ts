@@ -1,15 +1,7 @@
-/**
- * A primary with `min-replicas-to-write` refuses every write (`NOREPLICAS`)
- * while fewer replicas than that are connected, and still serves reads and
- * answers `PING`. The refusal check that names a full Redis did not name
- * this one: `/readyz` said `ready`, no line said why every sign-in and
- * refresh failed, and `gatehouse_redis_refusing` had no series for it.
- */
-import { Redis } from 'ioredis'
 import t from 'tap'
 import { apiCall, login } from '../helpers/login.js'
-import { type LogLine, startObservedStack } from '../helpers/observed-stack.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { type LogLine, signedInOnItsOwnRedis } from '../helpers/observed-stack.js'
+import { pollUntil } from '../helpers/redis.js'
 
 interface Readiness {
   status: string
@@ -17,17 +9,7 @@ interface Readiness {
 }
 
 t.test('a primary short of its replicas: named once, /readyz degraded (200), the session kept', async (t) => {
-  // A server of its own (with arguments): the test changes its configuration.
-  const redis = await startRedis({ args: [] })
-  t.teardown(() => redis.stop())
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.disconnect())
-  const stack = await startObservedStack(t, {
-    config: { store: redis.url, keyPrefix: redis.prefix, localCache: 0 },
-  })
-  const base = stack.gateway.url
-  const { jar } = await login(base)
-  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'signed in')
+  const { admin, stack, base, jar } = await signedInOnItsOwnRedis(t)
   const short = (line: LogLine) => line.code === 'GATEHOUSE_STORE_SHORT_OF_REPLICAS'
 
   await admin.config('SET', 'min-replicas-to-write', '1')

@@ -1,21 +1,11 @@
-/**
- * A Redis that answers PING can still refuse what every request needs: an
- * ACL without `EVAL`/`EVALSHA` (`-@scripting`) refuses the scripts every
- * session write and refresh lock is, and a Redis at its `maxmemory` under
- * `noeviction` refuses every write (`OOM`). `/readyz` said `ready` through
- * both, and the log said only, once a minute, that a request met
- * `NOPERM` or `OOM`: not which commands, which user, or that Redis is full.
- */
-import { Redis } from 'ioredis'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { awaitedLog } from '../helpers/awaited-log.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { type LogLine, startObservedStack } from '../helpers/observed-stack.js'
+import { type LogLine, signedInOnItsOwnRedis, startObservedStack } from '../helpers/observed-stack.js'
 import {
   ACL_PASSWORD as PASSWORD,
   pollUntil,
-  startRedis,
   startRedisWithAclUser,
   ACL_USER as USER,
 } from '../helpers/redis.js'
@@ -105,16 +95,7 @@ t.test('an ACL without scripting: named once, with the user and the commands; /r
 })
 
 t.test('a full Redis: named once, /readyz degraded (200), the session kept', async (t) => {
-  const redis = await startRedis({ args: ['--maxmemory-policy', 'noeviction'] })
-  t.teardown(() => redis.stop())
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.disconnect())
-  const stack = await startObservedStack(t, {
-    config: { store: redis.url, keyPrefix: redis.prefix, localCache: 0 },
-  })
-  const base = stack.gateway.url
-  const { jar } = await login(base)
-  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'signed in')
+  const { admin, stack, base, jar } = await signedInOnItsOwnRedis(t, ['--maxmemory-policy', 'noeviction'])
   const full = (line: LogLine) => line.code === 'GATEHOUSE_STORE_FULL'
 
   await admin.config('SET', 'maxmemory', '1')

@@ -10,25 +10,18 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { apiCall, login } from '../helpers/login.js'
-import { type LogLine, startObservedStack } from '../helpers/observed-stack.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { type LogLine, signedInOnItsOwnRedis } from '../helpers/observed-stack.js'
+import { pollUntil } from '../helpers/redis.js'
 
 t.test(
   'a Redis that refuses: 503 with Retry-After, its refusal named in the log, the session kept',
   async (t) => {
-    const redis = await startRedis({
-      args: ['--maxmemory-policy', 'noeviction', '--busy-reply-threshold', '200'],
-    })
-    t.teardown(() => redis.stop())
-    const admin = new Redis(redis.url)
-    t.teardown(() => admin.disconnect())
-    // No local session cache: every request reads Redis.
-    const stack = await startObservedStack(t, {
-      config: { store: redis.url, keyPrefix: redis.prefix, localCache: 0 },
-    })
-    const base = stack.gateway.url
-    const { jar } = await login(base)
-    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'signed in')
+    const { redis, admin, stack, base, jar } = await signedInOnItsOwnRedis(t, [
+      '--maxmemory-policy',
+      'noeviction',
+      '--busy-reply-threshold',
+      '200',
+    ])
 
     const lastOutage = (): LogLine | undefined =>
       stack.lines.findLast((line) => line.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE')
@@ -77,16 +70,7 @@ t.test(
 t.test(
   'a Redis too slow to answer: 503 with Retry-After, the timeout named, served once it answers',
   async (t) => {
-    const redis = await startRedis({ args: [] })
-    t.teardown(() => redis.stop())
-    const admin = new Redis(redis.url)
-    t.teardown(() => admin.disconnect())
-    const stack = await startObservedStack(t, {
-      config: { store: redis.url, keyPrefix: redis.prefix, localCache: 0 },
-    })
-    const base = stack.gateway.url
-    const { jar } = await login(base)
-    t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'signed in')
+    const { admin, stack, base, jar } = await signedInOnItsOwnRedis(t)
 
     // Every client's commands wait 2.5 s: past the 1 s command timeout.
     await admin.client('PAUSE', '2500', 'ALL')
