@@ -7,18 +7,22 @@
  * it and redeemed the refresh token the first had already spent, and the
  * IdP answered that replay by revoking the grant (RFC 9700 §4.14.2).
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { awaitedLog } from '../helpers/awaited-log.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'
 import { pollUntil, startRedisWithAclUser, ACL_USER as USER } from '../helpers/redis.js'
 import { startReplicaSet } from '../helpers/replicas.js'
 
-t.test('an ACL without scripting: no refresh token is redeemed, twice or at all', async (t) => {
+/**
+ * Two replicas sharing a redis-server of their own as an ACL user that may
+ * run everything until the test takes something away (`admin`), on a
+ * hand-moved clock, with a browser signed in. The lock lives
+ * oidc.timeout + lateAnswerWait + 5 s: 7 s.
+ */
+async function twoReplicasAsAclUser(t: Test, logStream?: { write(line: string): void }) {
   const { redis, admin, store } = await startRedisWithAclUser(t, ['~*', '&*', '+@all'])
-  const log = awaitedLog()
   const clock = new TestClock()
-  // The lock lives oidc.timeout + lateAnswerWait + 5 s: 7 s.
   const set = await startReplicaSet({
     store,
     keyPrefix: redis.prefix,
@@ -26,10 +30,16 @@ t.test('an ACL without scripting: no refresh token is redeemed, twice or at all'
     now: clock.now,
     count: 2,
     oidc: { timeout: 1_000, lateAnswerWait: 1_000 },
-    logStream: log.logStream,
+    ...(logStream === undefined ? {} : { logStream }),
   })
   t.teardown(() => set.close())
   const [first, second] = set.urls as [string, string]
+  return { redis, admin, clock, set, first, second }
+}
+
+t.test('an ACL without scripting: no refresh token is redeemed, twice or at all', async (t) => {
+  const log = awaitedLog()
+  const { redis, admin, clock, set, first, second } = await twoReplicasAsAclUser(t, log.logStream)
 
   await admin.call('ACL', 'SETUSER', USER, '-@scripting')
   clock.advance(61_000)
@@ -70,19 +80,8 @@ t.test('an ACL without scripting: no refresh token is redeemed, twice or at all'
 t.test(
   'an ACL withdrawn mid-refresh: the holder keeps the lock until its rotated tokens are stored',
   async (t) => {
-    const { redis, admin, store } = await startRedisWithAclUser(t, ['~*', '&*', '+@all'])
-    const clock = new TestClock()
-    // The lock lives oidc.timeout + lateAnswerWait + 5 s: 7 s, renewed every 2.3 s.
-    const set = await startReplicaSet({
-      store,
-      keyPrefix: redis.prefix,
-      accessTokenTtl: 60,
-      now: clock.now,
-      count: 2,
-      oidc: { timeout: 1_000, lateAnswerWait: 1_000 },
-    })
-    t.teardown(() => set.close())
-    const [first, second] = set.urls as [string, string]
+    // The lock is renewed every 2.3 s.
+    const { redis, admin, clock, set, first, second } = await twoReplicasAsAclUser(t)
     clock.advance(61_000)
     set.idp.holdTokenAnswers(async () => {
       await admin.call('ACL', 'SETUSER', USER, '-@scripting')
