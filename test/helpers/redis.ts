@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -168,6 +168,27 @@ export async function startRedisWithAclUser(
   t.teardown(() => admin.disconnect())
   await admin.call('ACL', 'SETUSER', ACL_USER, 'on', `>${ACL_PASSWORD}`, ...rules)
   return { redis, admin, store: redis.url.replace('redis://', `redis://${ACL_USER}:${ACL_PASSWORD}@`) }
+}
+
+/**
+ * The rules of docs/deployment.md's `ACL SETUSER` line, for `prefix` in
+ * place of the default one, and with the line's additions for a Cluster
+ * when `cluster` is set: tests take the ACL from the document, so the two
+ * cannot drift.
+ */
+export function documentedAclRules(prefix: string, options: { cluster?: boolean } = {}): string[] {
+  const doc = readFileSync(new URL('../../docs/deployment.md', import.meta.url), 'utf8')
+  const line = doc.split('\n').find((l) => l.startsWith(`ACL SETUSER ${ACL_USER} `))
+  if (line === undefined) throw new Error('docs/deployment.md gives no ACL SETUSER line')
+  const rules = line
+    .split(' ')
+    .slice(3)
+    .filter((rule) => rule !== 'on' && !rule.startsWith('>'))
+    .map((rule) => rule.replace('gatehouse:', prefix))
+  if (!options.cluster) return rules
+  const addition = /On a Cluster add ((?:`[^`]+`\s*)+)/.exec(doc.replace(/\s+/g, ' '))
+  if (addition === null) throw new Error('docs/deployment.md names no additions for a Cluster')
+  return [...rules, ...addition[1]!.split(/[`\s]+/).filter((rule) => rule !== '')]
 }
 
 /** Polls a condition until it holds or the deadline passes: for recovery, which has no event to await. */

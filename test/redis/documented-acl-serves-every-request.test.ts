@@ -6,43 +6,31 @@
  * an operator who wrote that ACL got 503s at the first sign-in. This test
  * takes the ACL from the document itself, so the two cannot drift.
  */
-import { readFileSync } from 'node:fs'
-import t from 'tap'
+import { Redis } from 'ioredis'
+import t, { type Test } from 'tap'
+import { CLUSTER_CACHE_OFF } from '../../src/server/redis-stores.js'
 import { awaitedLog } from '../helpers/awaited-log.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { ACL_USER, startRedisWithAclUser } from '../helpers/redis.js'
+import { ACL_PASSWORD, ACL_USER, documentedAclRules, startRedisWithAclUser } from '../helpers/redis.js'
+import { startRedisCluster } from '../helpers/redis-topology.js'
 import { startReplicaSet } from '../helpers/replicas.js'
 
-/** The rules of deployment.md's `ACL SETUSER` line, for `prefix` in place of the default one. */
-function documentedRules(prefix: string): string[] {
-  const doc = readFileSync(new URL('../../docs/deployment.md', import.meta.url), 'utf8')
-  const line = doc.split('\n').find((l) => l.startsWith(`ACL SETUSER ${ACL_USER} `))
-  if (line === undefined) throw new Error('docs/deployment.md gives no ACL SETUSER line')
-  return line
-    .split(' ')
-    .slice(3)
-    .filter((rule) => rule !== 'on' && !rule.startsWith('>'))
-    .map((rule) => rule.replace('gatehouse:', prefix))
-}
-
-t.test('the ACL deployment.md gives serves sign-in, refresh, readiness and sign-out', async (t) => {
-  const { redis, admin, store } = await startRedisWithAclUser(t, ['~*', '&*', '+@all'])
-  await admin.call(
-    'ACL',
-    'SETUSER',
-    ACL_USER,
-    'reset',
-    'on',
-    '>an-acl-password',
-    ...documentedRules(redis.prefix),
-  )
-  await admin.call('ACL', 'LOG', 'RESET')
+/**
+ * Signs in, storms a refresh across two instances, reads `/readyz`, signs
+ * out and in again on `store`, whose user has the documented ACL on every
+ * node `admins` reach; nothing may be refused.
+ */
+async function servedUnderTheAcl(
+  t: Test,
+  setup: { readonly store: string; readonly keyPrefix: string; readonly admins: readonly Redis[] },
+) {
+  await Promise.all(setup.admins.map((admin) => admin.call('ACL', 'LOG', 'RESET')))
   const log = awaitedLog()
   const clock = new TestClock()
   const set = await startReplicaSet({
-    store,
-    keyPrefix: redis.prefix,
+    store: setup.store,
+    keyPrefix: setup.keyPrefix,
     accessTokenTtl: 60,
     now: clock.now,
     count: 2,
@@ -71,9 +59,13 @@ t.test('the ACL deployment.md gives serves sign-in, refresh, readiness and sign-
   // The rate limit's script reads the window's PTTL from a client's second request on.
   t.equal((await login(first)).callback.status, 302, 'a second sign-in from the same address works')
 
-  t.same(await admin.call('ACL', 'LOG'), [], 'Redis refused the gateway nothing')
+  for (const admin of setup.admins) {
+    t.same(await admin.call('ACL', 'LOG'), [], `Redis (${admin.options.port}) refused the gateway nothing`)
+  }
   t.same(
     log.lines
+      // A Cluster has no local cache whatever the ACL, and says so at start.
+      .filter((line) => line.reason !== CLUSTER_CACHE_OFF)
       .map((line) => line.code)
       .filter((code) =>
         /^GATEHOUSE_(STORE_(SCRIPTING|KEYS)_REFUSED|STORE_EVICTION_UNCHECKED|SESSION_CACHE_OFF)$/.test(
@@ -83,4 +75,43 @@ t.test('the ACL deployment.md gives serves sign-in, refresh, readiness and sign-
     [],
     'and no line says it did',
   )
+}
+
+t.test('the ACL deployment.md gives serves sign-in, refresh, readiness and sign-out', async (t) => {
+  const { redis, admin, store } = await startRedisWithAclUser(t, ['~*', '&*', '+@all'])
+  await admin.call(
+    'ACL',
+    'SETUSER',
+    ACL_USER,
+    'reset',
+    'on',
+    `>${ACL_PASSWORD}`,
+    ...documentedAclRules(redis.prefix),
+  )
+  await servedUnderTheAcl(t, { store, keyPrefix: redis.prefix, admins: [admin] })
+})
+
+// ACLs are each node's own (a Cluster does not spread them), so the user
+// is made on every node, replicas too: a failover makes one a master.
+t.test("on a Cluster, with the document's additions for one, too", async (t) => {
+  const cluster = await startRedisCluster({ replicas: 1 })
+  t.teardown(() => cluster.stop())
+  const keyPrefix = 'gh-acl-cluster:'
+  const admins = cluster.nodes.map((node) => new Redis(node.port, '127.0.0.1'))
+  t.teardown(() => {
+    for (const admin of admins) admin.disconnect()
+  })
+  for (const admin of admins) {
+    await admin.call(
+      'ACL',
+      'SETUSER',
+      ACL_USER,
+      'reset',
+      'on',
+      `>${ACL_PASSWORD}`,
+      ...documentedAclRules(keyPrefix, { cluster: true }),
+    )
+  }
+  const store = cluster.url.replace('redis+cluster://', `redis+cluster://${ACL_USER}:${ACL_PASSWORD}@`)
+  await servedUnderTheAcl(t, { store, keyPrefix, admins })
 })
