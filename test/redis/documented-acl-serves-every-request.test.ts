@@ -13,7 +13,7 @@ import { awaitedLog } from '../helpers/awaited-log.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { ACL_PASSWORD, ACL_USER, documentedAclRules, startRedisWithAclUser } from '../helpers/redis.js'
-import { startRedisCluster } from '../helpers/redis-topology.js'
+import { startRedisCluster, startRedisSentinel } from '../helpers/redis-topology.js'
 import { startReplicaSet } from '../helpers/replicas.js'
 
 /**
@@ -113,5 +113,30 @@ t.test("on a Cluster, with the document's additions for one, too", async (t) => 
     )
   }
   const store = cluster.url.replace('redis+cluster://', `redis+cluster://${ACL_USER}:${ACL_PASSWORD}@`)
+  await servedUnderTheAcl(t, { store, keyPrefix, admins })
+})
+
+// Sentinels are asked without the user; the primary and its replica each
+// hold their own ACL.
+t.test('behind Sentinel, with the user on the primary and its replica', async (t) => {
+  const topology = await startRedisSentinel()
+  t.teardown(() => topology.stop())
+  const keyPrefix = 'gh-acl-sentinel:'
+  const admins = [topology.primary, topology.replica].map((node) => new Redis(node.port, '127.0.0.1'))
+  t.teardown(() => {
+    for (const admin of admins) admin.disconnect()
+  })
+  for (const admin of admins) {
+    await admin.call(
+      'ACL',
+      'SETUSER',
+      ACL_USER,
+      'reset',
+      'on',
+      `>${ACL_PASSWORD}`,
+      ...documentedAclRules(keyPrefix),
+    )
+  }
+  const store = topology.url.replace('redis+sentinel://', `redis+sentinel://${ACL_USER}:${ACL_PASSWORD}@`)
   await servedUnderTheAcl(t, { store, keyPrefix, admins })
 })
