@@ -18,7 +18,7 @@ import { UpstreamProofs } from '../src/dpop/upstream.js'
 const count = Number(process.argv[2] ?? 5_000)
 const key = await generateDpopKey('ES256')
 const dpop = new DpopProofs(new DpopNonces())
-const proofs = new UpstreamProofs(dpop)
+const proofs = new UpstreamProofs(new DpopNonces())
 const url = new URL('http://127.0.0.1:8080/api/items/42')
 const token = 'x'.repeat(43)
 

@@ -140,6 +140,16 @@ export interface DevIdpOptions {
   readonly clientAuthMethods?: readonly string[]
   /** Advertise a userinfo endpoint. Default true. */
   readonly userinfo?: boolean
+  /**
+   * Another server on the IdP's origin, as a resource server behind the
+   * same host name and port: requests whose path starts with `prefix` go to
+   * `handle`, not to oidc-provider. RFC 9449 §9: its DPoP nonces are its
+   * own, not the IdP's, though the origin is the same.
+   */
+  readonly neighbour?: {
+    readonly prefix: string
+    readonly handle: (req: IncomingMessage, res: ServerResponse) => void
+  }
   /** 0 (the default) picks a free port. */
   readonly port?: number
   /** Default `127.0.0.1`. */
@@ -637,6 +647,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     path.startsWith('/token') || path.startsWith('/.well-known/') || path.startsWith('/jwks')
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]!
+    if (options.neighbour && path.startsWith(options.neighbour.prefix)) {
+      options.neighbour.handle(req, res)
+      return
+    }
     const isToken = path === '/token' && req.method === 'POST'
     if (isToken) {
       stats.tokenRequests++

@@ -6,7 +6,6 @@ import type { DpopKey } from '../types.js'
 import { KeyCache, type KeyHolder } from './key-cache.js'
 import { publicJwk, publicKeyId } from './keys.js'
 import { type DpopNonces, usableNonce } from './nonces.js'
-import type { DpopProofs } from './proofs.js'
 
 /** A proof's claims (RFC 9449 §4.2). */
 interface Claims {
@@ -68,9 +67,16 @@ export class UpstreamProofs implements KeyHolder {
   /** Signers kept ready (`KeyCache`: as many as `DpopProofs` keeps handles, dropped unused or at the session's end). */
   readonly #signers: KeyCache<Signer | Promise<Signer>>
 
-  /** `now`: the clock a signer's idle time is measured by, epoch ms. */
-  constructor(proofs: DpopProofs, now: () => number = Date.now) {
-    this.#nonces = proofs.nonces
+  /**
+   * `nonces`: the upstreams' own, never an IdP's (`DpopProofs.nonces`).
+   * RFC 9449 §9: an authorization server's nonces and a resource server's
+   * "will be only accepted by the server that issued them", and an
+   * upstream may share its origin with the IdP (one host name, `/auth`
+   * to the IdP and `/api` to the APIs). `now`: the clock a signer's idle
+   * time is measured by, epoch ms.
+   */
+  constructor(nonces: DpopNonces, now: () => number = Date.now) {
+    this.#nonces = nonces
     this.#signers = new KeyCache(now)
   }
 

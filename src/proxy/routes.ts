@@ -2,6 +2,7 @@ import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FrontendConfig, GatehouseConfig } from '../config/types.js'
 import type { HeldKeys } from '../dpop/held-keys.js'
+import { DpopNonces } from '../dpop/nonces.js'
 import { UpstreamProofs } from '../dpop/upstream.js'
 import { sendContinue } from '../guards/expect-continue.js'
 import { REPEATED_LINE_INTERVAL, RepeatedLines } from '../repeated-lines.js'
@@ -99,7 +100,8 @@ export async function registerProxyRoutes(
   // answers.
   if (config.routes.some((route) => route.websocket)) routeUpgrades(app, hooks.websocket?.unserved)
   const limits = hooks.limits ?? new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
-  const proofs = deps.dpop ? new UpstreamProofs(deps.dpop, hooks.now) : undefined
+  // The upstreams' nonces apart from the IdP's, though they share an origin (RFC 9449 §9).
+  const proofs = deps.dpop ? new UpstreamProofs(new DpopNonces(), hooks.now) : undefined
   if (proofs && hooks.heldKeys) {
     const unkeep = hooks.heldKeys.keep(proofs)
     app.addHook('onClose', async () => unkeep())

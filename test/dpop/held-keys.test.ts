@@ -15,7 +15,7 @@ function caches(t: Test) {
   const keys = new HeldKeys()
   t.teardown(() => keys.close())
   const dpop = new DpopProofs(new DpopNonces(), clock.now)
-  const upstream = new UpstreamProofs(dpop, clock.now)
+  const upstream = new UpstreamProofs(new DpopNonces(), clock.now)
   keys.keep(dpop)
   keys.keep(upstream)
   /** The key made ready as a session's is: its IdP handle and its upstream signer. */

@@ -37,7 +37,7 @@ for (const alg of ['ES256', 'PS256', 'Ed25519', 'EdDSA'] as const satisfies read
     async (t) => {
       const key = await generateDpopKey(alg)
       const dpop = new DpopProofs(new DpopNonces())
-      const upstream = new UpstreamProofs(dpop)
+      const upstream = new UpstreamProofs(new DpopNonces())
       const proof = await upstream.proof(key, 'GET', url, token)
 
       const { payload, protectedHeader } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt' })
@@ -72,7 +72,7 @@ for (const alg of ['ES256', 'PS256', 'Ed25519', 'EdDSA'] as const satisfies read
 t.test('each proof has its own jti; a new token gets its own ath; the origin nonce goes in', async (t) => {
   const key = await generateDpopKey('ES256')
   const nonces = new DpopNonces()
-  const upstream = new UpstreamProofs(new DpopProofs(nonces))
+  const upstream = new UpstreamProofs(nonces)
   const proofs = await Promise.all(Array.from({ length: 50 }, () => upstream.proof(key, 'POST', url, token)))
   t.equal(new Set(proofs.map((p) => decodeJwt(p).jti)).size, 50, 'no jti twice')
 
@@ -100,7 +100,7 @@ t.test('each proof has its own jti; a new token gets its own ath; the origin non
 })
 
 t.test('EC and Ed25519 proofs are made in the same tick; an RSA proof is a promise', async (t) => {
-  const upstream = new UpstreamProofs(new DpopProofs(new DpopNonces()))
+  const upstream = new UpstreamProofs(new DpopNonces())
   for (const alg of ['ES256', 'ES384', 'ES512', 'Ed25519', 'EdDSA'] as const) {
     const key = await generateDpopKey(alg)
     const proof = upstream.proof(key, 'GET', url, token)

@@ -11,7 +11,6 @@ import { getHeapSnapshot } from 'node:v8'
 import type { DpopAlgorithm } from '../../src/config/types.js'
 import { generateDpopKey } from '../../src/dpop/keys.js'
 import { DpopNonces } from '../../src/dpop/nonces.js'
-import { DpopProofs } from '../../src/dpop/proofs.js'
 import { UpstreamProofs } from '../../src/dpop/upstream.js'
 import type { DpopKey } from '../../src/types.js'
 
@@ -37,7 +36,7 @@ const url = new URL('https://orders.example/v1/orders')
 const signed: { alg: DpopAlgorithm; key: DpopKey }[] = []
 for (const alg of ['ES256', 'ES384', 'ES512'] as const) {
   const key = await generateDpopKey(alg)
-  const upstream = new UpstreamProofs(new DpopProofs(new DpopNonces()))
+  const upstream = new UpstreamProofs(new DpopNonces())
   if (typeof upstream.proof(key, 'GET', url, 'token') !== 'string')
     throw new Error(`${alg} did not sign at once`)
   signed.push({ alg, key })

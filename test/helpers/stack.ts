@@ -26,7 +26,8 @@ export interface Stack {
 
 export interface StackOptions {
   readonly accessTokenTtl?: number
-  readonly routes?: (upstream: string) => TestRoute[]
+  /** The routes, given the echo upstream's URL and the IdP (for a route on the IdP's own origin). */
+  readonly routes?: (upstream: string, idp: DevIdp) => TestRoute[]
   readonly config?: Partial<TestConfigInput>
   readonly gateway?: GatewayOptions
   /** IdP options beyond the access-token TTL; the default profile is `strict`. */
@@ -78,7 +79,7 @@ export async function startStack(t: Test, options: StackOptions = {}): Promise<S
     const config = testConfig({
       port: port!,
       issuer: idp.issuer,
-      routes: (options.routes ?? defaultRoutes)(upstream.url),
+      routes: (options.routes ?? defaultRoutes)(upstream.url, idp),
       ...options.config,
     })
     try {

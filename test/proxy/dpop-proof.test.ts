@@ -2,7 +2,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import t from 'tap'
 import { generateDpopKey } from '../../src/dpop/keys.js'
 import { DpopNonces } from '../../src/dpop/nonces.js'
-import { DpopProofs } from '../../src/dpop/proofs.js'
 import { UpstreamProofs } from '../../src/dpop/upstream.js'
 import { sendWithProof } from '../../src/proxy/dpop-proof.js'
 import type { DpopKey } from '../../src/types.js'
@@ -33,7 +32,7 @@ function exchange(key: DpopKey) {
 }
 
 t.test('an EC key: the proof is on the request and it is sent in the same tick', async (t) => {
-  const proofs = new UpstreamProofs(new DpopProofs(new DpopNonces()))
+  const proofs = new UpstreamProofs(new DpopNonces())
   const one = exchange(await generateDpopKey('ES256'))
   one.go(proofs)
   t.equal(one.sent(), 1, 'sent before any promise could settle')
@@ -41,7 +40,7 @@ t.test('an EC key: the proof is on the request and it is sent in the same tick',
 })
 
 t.test('a key that cannot sign: the error goes to the reply, nothing goes upstream', async (t) => {
-  const proofs = new UpstreamProofs(new DpopProofs(new DpopNonces()))
+  const proofs = new UpstreamProofs(new DpopNonces())
   const broken: DpopKey = { alg: 'ES256', jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA', d: 'AA' } }
   const one = exchange(broken)
   t.doesNotThrow(() => one.go(proofs), 'no throw escapes into the route handler')
