@@ -220,13 +220,19 @@ export async function registerProxyRoutes(
         if (bridge && isUpgrade(request.raw)) {
           // The upgrade is a GET to the upstream's http(s) URL: its proof is for that.
           const open = bridge
-          const proof: UpgradeProof | undefined = routeProofs && {
-            remember: (headers) => routeProofs.remember(upstreamOrigin, headers),
-            reproof: (then) => {
-              request.upstreamProof = null
-              sendWithProof(routeProofs, route.upstream, request, reply, dest, then)
-            },
-          }
+          // Only an upgrade with a proof hears nonces: one without (no session
+          // on an optional-user route, a session signed in without DPoP) has
+          // no proof to put one in, as an HTTP request's `proofSent` says.
+          const proof: UpgradeProof | undefined =
+            routeProofs && request.upstreamDpopKey !== null && request.upstreamToken !== null
+              ? {
+                  remember: (headers) => routeProofs.remember(upstreamOrigin, headers),
+                  reproof: (then) => {
+                    request.upstreamProof = null
+                    sendWithProof(routeProofs, route.upstream, request, reply, dest, then)
+                  },
+                }
+              : undefined
           const token = upgradeToken(request, reply, dest)
           sendWithProof(routeProofs, route.upstream, request, reply, dest, () =>
             open.open(request, reply, dest, proof, token),
