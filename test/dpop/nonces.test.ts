@@ -31,3 +31,26 @@ t.test('a challenge is answered only when its nonce could be used', async (t) =>
   t.notOk(asksForNonce({ 'www-authenticate': challenge, 'dpop-nonce': 'z'.repeat(1025) }), 'too long')
   t.notOk(asksForNonce({ 'www-authenticate': 'Bearer error="invalid_token"', 'dpop-nonce': 'n-3' }))
 })
+
+t.test('control characters, DEL and non-ASCII are no NQCHAR: such a nonce is not taken', async (t) => {
+  const nonces = new DpopNonces()
+  for (const bad of ['n\x00', 'n\t1', 'n\r\n1', 'n\x7f', 'nonce-é', 'nonce-日本', 'n\\1']) {
+    nonces.remember(origin, bad)
+    t.equal(nonces.get(origin), undefined, `${JSON.stringify(bad)} is ignored`)
+    t.notOk(
+      asksForNonce({ 'www-authenticate': challenge, 'dpop-nonce': bad }),
+      `${JSON.stringify(bad)}: no replay`,
+    )
+  }
+})
+
+t.test('at most 256 origins are remembered, the least recently told going first', async (t) => {
+  const nonces = new DpopNonces()
+  for (let i = 0; i < 1_000; i++) nonces.remember(`https://api-${i}.example`, `n-${i}`)
+  const held = Array.from({ length: 1_000 }, (_, i) => nonces.get(`https://api-${i}.example`)).filter(
+    (n) => n !== undefined,
+  )
+  t.equal(held.length, 256, 'a flood of origins holds 256 nonces of at most 1 KiB: 256 KiB at most')
+  t.equal(nonces.get('https://api-999.example'), 'n-999', 'the latest is kept')
+  t.equal(nonces.get('https://api-743.example'), undefined, 'the 257th latest is gone')
+})
