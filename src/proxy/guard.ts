@@ -31,7 +31,10 @@ export interface GuardDeps {
   readonly clientTokens: ClientTokens
   /** Whether a session's provider is still the one that issued its tokens (`routes[].identityProviders`). */
   readonly providers: Pick<IdentityProviders, 'ofSession'>
-  /** The proofs of the session keys (the OIDC client's). */
+  /**
+   * The proofs of the session keys to the IdP (the OIDC client's): when set,
+   * the routes make upstream proofs too, with nonces of their own (routes.ts).
+   */
   readonly dpop?: DpopProofs | undefined
 }
 
