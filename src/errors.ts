@@ -357,9 +357,15 @@ export const logCatalogue = {
     message:
       "Redis's ACL refuses the gateway's user writes to its keys (NOPERM on a key under session.keyPrefix): every session, refresh lock and token write is refused, so sign-ins, refreshes and sign-outs answer 503, no refresh token is redeemed, and /readyz answers 503.",
   },
+  GATEHOUSE_STORE_SLOTS_UNSERVED: {
+    level: 'warn',
+    message:
+      "A Redis Cluster does not serve every slot: a master the slot map names does not answer, a node says cluster_state:fail, or slots are held by no master. Requests whose keys hash to those slots answer 503 (under cluster-require-full-coverage yes, Redis's default, every request that needs Redis does once the cluster marks the master failed), and /readyz answers 503.",
+  },
   GATEHOUSE_STORE_REFUSAL_OVER: {
     level: 'info',
-    message: 'Redis runs the gateway’s scripts, lets it write its keys, or takes its writes, again.',
+    message:
+      'Redis runs the gateway’s scripts, lets it write its keys, or takes its writes, again; or a Redis Cluster serves every slot again.',
   },
   GATEHOUSE_TOKEN_LIFETIME_ASSUMED: {
     level: 'warn',

@@ -24,6 +24,10 @@
  * key of its own with a short TTL (`RedisKeys.writeProbe`), on each master
  * of a Cluster. Nothing else tells: the per-request lines name the reply
  * (`OOM`, `NOPERM`) but not which commands, and PING succeeds throughout.
+ *
+ * A Cluster is also asked whether it serves every slot (cluster-coverage.ts):
+ * with a master dead, PING still answers from the others, while requests
+ * for that master's slots, or under full coverage all of them, fail.
  */
 import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
@@ -31,6 +35,14 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Cluster, type Redis, ReplyError } from 'ioredis'
 import { Gauge, type Registry } from 'prom-client'
 import type { LogCode } from '../errors.js'
+import {
+  CLUSTER_SLOTS,
+  ClusterCoverage,
+  describeUnserved,
+  summarizeUnserved,
+  type UnservedSlots,
+  unservedSlotsTeller,
+} from './cluster-coverage.js'
 import { type RedisClient, replyWord, whenReady } from './connection.js'
 import { nodeName } from './eviction.js'
 import type { RedisKeys } from './keys.js'
@@ -57,9 +69,12 @@ export type StoreRefusal =
       /** Redis's refusal: whether the key pattern or the command refused it. */
       readonly reply: string
     }
+  /** Slots of a Cluster that no master serves: one such refusal at most, for the whole Cluster. */
+  | ({ readonly kind: 'slots' } & UnservedSlots)
 
 /** What a refusal costs and what to do, for the log line: the node and the ACL user named. */
 export function describeRefusal(refusal: StoreRefusal): string {
+  if (refusal.kind === 'slots') return describeUnserved(refusal)
   if (refusal.kind === 'scripting')
     return (
       `Redis ACL user '${refusal.user}' may not run ${refusal.commands.join(', ')} (NOPERM) on ${refusal.node}: ` +
@@ -92,6 +107,7 @@ export function describeRefusal(refusal: StoreRefusal): string {
  * since `/readyz` is on the public port; the log line says the rest.
  */
 export function summarizeRefusal(refusal: StoreRefusal): string {
+  if (refusal.kind === 'slots') return summarizeUnserved(refusal)
   if (refusal.kind === 'scripting')
     return `Redis's ACL refuses ${refusal.commands.join(', ')} (NOPERM), which every session write and refresh lock runs: see the GATEHOUSE_STORE_SCRIPTING_REFUSED log line`
   if (refusal.kind === 'keys')
@@ -119,20 +135,27 @@ const NOTICE_INTERVAL_MS = 1_000
  */
 const ANSWER_SERVES_MS = 1_000
 
-/** Slots of a Redis Cluster (cluster spec: CRC16 of the hash tag, modulo 16384). */
-const CLUSTER_SLOTS = 16_384
-
 /** Most hash tags tried to find one a master serves; with slots spread over masters, a few do. */
 const TAGS_TRIED = 4_096
 
 /**
  * Asks each primary `client` writes to whether it runs scripts and takes
- * writes. Rejects when a node cannot be reached: that is an outage, which
- * `PING` and the availability lines report.
+ * writes, and, through `coverage`, whether a Cluster serves every slot.
+ * Rejects when a node that serves cannot be reached: that is an outage,
+ * which `PING` and the availability lines report.
  */
-export async function checkRefusals(client: RedisClient, keys: RedisKeys): Promise<StoreRefusal[]> {
+export async function checkRefusals(
+  client: RedisClient,
+  keys: RedisKeys,
+  coverage?: ClusterCoverage,
+): Promise<StoreRefusal[]> {
   const refusals: StoreRefusal[] = []
+  const unserved = await coverage?.check()
+  if (unserved !== undefined) refusals.push({ kind: 'slots', ...unserved })
+  // Asking a master that does not answer would only wait out its timeouts.
+  const lost = new Set(unserved?.lost.map((m) => m.node))
   for (const node of client instanceof Cluster ? client.nodes('master') : [client]) {
+    if (lost.has(`${node.options.host}:${node.options.port}`)) continue
     if (node.status === 'wait') {
       node.connect().catch(() => {})
       await whenReady(node)
@@ -174,6 +197,7 @@ export async function checkRefusals(client: RedisClient, keys: RedisKeys): Promi
 export class StoreRefusals {
   readonly #client: RedisClient
   readonly #keys: RedisKeys
+  readonly #coverage: ClusterCoverage | undefined
   readonly #listeners = new Set<(now: readonly StoreRefusal[], before: readonly StoreRefusal[]) => void>()
   #last: readonly StoreRefusal[] = []
   #flight: Promise<readonly StoreRefusal[]> | undefined
@@ -184,6 +208,7 @@ export class StoreRefusals {
   constructor(client: RedisClient, keys: RedisKeys) {
     this.#client = client
     this.#keys = keys
+    this.#coverage = client instanceof Cluster ? new ClusterCoverage(client) : undefined
   }
 
   /** What the last check found; none before the first. */
@@ -194,7 +219,7 @@ export class StoreRefusals {
   /** Checks now, or joins the check in flight; rejects when Redis cannot be reached. */
   check(): Promise<readonly StoreRefusal[]> {
     const started = performance.now()
-    this.#flight ??= checkRefusals(this.#client, this.#keys)
+    this.#flight ??= checkRefusals(this.#client, this.#keys, this.#coverage)
       .then((found) => {
         const before = this.#last
         this.#last = found
@@ -222,18 +247,23 @@ export class StoreRefusals {
   }
 
   /**
-   * Told of a command that failed: a refusal (`NOPERM`, `OOM`) checks
-   * again, at most once a second, so the line that names it comes with
-   * the first request it fails and not only at the next connect, probe
-   * or scrape.
+   * Told of a command that failed: a refusal (`NOPERM`, `OOM`,
+   * `NOREPLICAS`, a Cluster's `CLUSTERDOWN`) checks again, at most once a
+   * second, so the line that names it comes with the first request it
+   * fails and not only at the next connect, probe or scrape.
    */
   noticed(err: unknown): void {
     const word = replyWord(err)
-    if (word !== 'NOPERM' && word !== 'OOM' && word !== 'NOREPLICAS') return
+    if (word !== 'NOPERM' && word !== 'OOM' && word !== 'NOREPLICAS' && word !== 'CLUSTERDOWN') return
     const now = performance.now()
     if (now < this.#nextNotice) return
     this.#nextNotice = now + NOTICE_INTERVAL_MS
     this.check().catch(() => {})
+  }
+
+  /** Drops the connections the Cluster's slot check made; the client is its owner's to close. */
+  close(): void {
+    this.#coverage?.close()
   }
 
   /** Tells `listener` of each change; returns the function that stops telling it. */
@@ -263,13 +293,25 @@ export function watchRefusals(
     // Unreachable: the next 'ready' checks again.
     refusals.check().catch(() => {})
   }
+  // A Cluster's node connection made or dropped (a master died, a MOVED
+  // named a promoted replica): whether every slot is served may have
+  // changed, and a check of the last second says so as well as a new one.
+  const slotsMoved = () => {
+    refusals.recent().catch(() => {})
+  }
+  const slots = unservedSlotsTeller(log, target)
   const told = (now: readonly StoreRefusal[], before: readonly StoreRefusal[]) => {
-    const key = (r: StoreRefusal) => `${r.kind} ${r.node}`
+    slots(
+      now.find((r) => r.kind === 'slots'),
+      before.find((r) => r.kind === 'slots'),
+    )
+    const key = (r: StoreRefusal) => (r.kind === 'slots' ? r.kind : `${r.kind} ${r.node}`)
     const was = new Map(before.map((r) => [key(r), r]))
     const is = new Map(now.map((r) => [key(r), r]))
     for (const refusal of now) {
       const earlier = was.get(key(refusal))
       if (earlier !== undefined && JSON.stringify(earlier) === JSON.stringify(refusal)) continue
+      if (refusal.kind === 'slots') continue
       if (refusal.kind === 'scripting') {
         const code: LogCode = 'GATEHOUSE_STORE_SCRIPTING_REFUSED'
         const { node, user, commands } = refusal
@@ -287,7 +329,7 @@ export function watchRefusals(
       }
     }
     for (const refusal of before) {
-      if (is.has(key(refusal))) continue
+      if (is.has(key(refusal)) || refusal.kind === 'slots') continue
       const code: LogCode = 'GATEHOUSE_STORE_REFUSAL_OVER'
       log.info(
         { code, store: target, node: refusal.node, refusal: refusal.kind },
@@ -305,10 +347,11 @@ export function watchRefusals(
   if (refusals.current.length > 0) told(refusals.current, [])
   const stop = refusals.onChange(told)
   client.on('ready', check)
+  client.on('+node', slotsMoved).on('-node', slotsMoved)
   if (client.status === 'ready') check()
   return () => {
     stop()
-    client.off('ready', check)
+    client.off('ready', check).off('+node', slotsMoved).off('-node', slotsMoved)
   }
 }
 
@@ -316,8 +359,8 @@ export function watchRefusals(
 export const REFUSING_METRIC = 'gatehouse_redis_refusing'
 
 /**
- * Adds `gatehouse_redis_refusing{refusal="full"|"keys"|"replicas"|"scripting"}` to `registry`:
- * 1 while a primary refuses so, else 0, checked on scrape (or the check of the last second). An operator
+ * Adds `gatehouse_redis_refusing{refusal="full"|"keys"|"replicas"|"scripting"|"slots"}` to `registry`:
+ * 1 while a primary refuses so (or a Cluster leaves slots unserved), else 0, checked on scrape (or the check of the last second). An operator
  * alerts on it: a full Redis keeps `/readyz` at `degraded` (200), which
  * no load balancer acts on. A scrape that cannot reach Redis keeps the
  * values last read.
@@ -326,13 +369,13 @@ export function exportRefusals(refusals: StoreRefusals, registry: Registry): voi
   if (registry.getSingleMetric(REFUSING_METRIC)) return
   new Gauge({
     name: REFUSING_METRIC,
-    help: "1 while a Redis primary refuses the gateway's writes for being full (refusal=full: OOM, used memory over maxmemory under noeviction) or for being short of replicas (refusal=replicas: NOREPLICAS, fewer good replicas than min-replicas-to-write), its scripts for the ACL (refusal=scripting: NOPERM on EVAL or EVALSHA) or its keys for the ACL (refusal=keys: NOPERM on a SET under session.keyPrefix), checked on scrape; sign-ins and refreshes answer 503 meanwhile, and sign-outs too unless Redis is only full.",
+    help: "1 while a Redis primary refuses the gateway's writes for being full (refusal=full: OOM, used memory over maxmemory under noeviction) or for being short of replicas (refusal=replicas: NOREPLICAS, fewer good replicas than min-replicas-to-write), its scripts for the ACL (refusal=scripting: NOPERM on EVAL or EVALSHA) or its keys for the ACL (refusal=keys: NOPERM on a SET under session.keyPrefix), or while a Redis Cluster does not serve every slot (refusal=slots: a master does not answer, or the cluster says cluster_state:fail), checked on scrape; sign-ins and refreshes answer 503 meanwhile, and sign-outs too unless Redis is only full.",
     labelNames: ['refusal'],
     registers: [registry],
     async collect() {
       const found = await refusals.recent().catch(() => undefined)
       if (found === undefined) return
-      for (const kind of ['full', 'keys', 'replicas', 'scripting'] as const)
+      for (const kind of ['full', 'keys', 'replicas', 'scripting', 'slots'] as const)
         this.set({ refusal: kind }, found.some((r) => r.kind === kind) ? 1 : 0)
     },
   })

@@ -35,7 +35,8 @@ export interface RedisStoresOptions {
  * Sentinel, or a Cluster), over one command connection, plus one for
  * writes that wait on a replica, one for lock releases and one for the
  * local session cache's invalidations; through Sentinel, one to each
- * sentinel, asked whether a primary without replicas is still theirs.
+ * sentinel, asked whether a primary without replicas is still theirs; on a
+ * Cluster, one to each master, asked whether it serves its slots.
  */
 export async function createRedisStores(
   config: GatehouseConfig,
@@ -117,6 +118,7 @@ export async function createRedisStores(
     refusals,
     async close() {
       await Promise.all([locks.close(), sessions.close()])
+      refusals.close()
       // quit() waits for replies in flight; a dead Redis would make it hang.
       await Promise.all([closeRedisClient(client), writer && closeRedisClient(writer), primary?.close()])
     },

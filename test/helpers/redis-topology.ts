@@ -187,6 +187,12 @@ export interface TestRedisCluster {
 export interface TestRedisClusterOptions {
   /** Replicas per master, 0 or 1. Default 0. */
   readonly replicas?: 0 | 1
+  /**
+   * `cluster-require-full-coverage`: with `true`, Redis's default, every
+   * node refuses every key once a slot is unserved; with `false` the
+   * others go on serving theirs.
+   */
+  readonly requireFullCoverage?: boolean
 }
 
 /** `INFO`-style `key:value` lines of one node's `CLUSTER INFO`, or '' when it does not answer. */
@@ -234,6 +240,8 @@ export async function startRedisCluster(options: TestRedisClusterOptions = {}): 
           // fail over would leave the slots down for good.
           '--cluster-replica-validity-factor',
           '0',
+          '--cluster-require-full-coverage',
+          options.requireFullCoverage === false ? 'no' : 'yes',
         ],
         { max: CLUSTER_PORT_MAX },
       ),
