@@ -59,6 +59,7 @@ export class ClusterCoverage {
   readonly #probes = new Map<string, Redis>()
   /** The last connection error of each probe: its command fails only as "Connection is closed." */
   readonly #errors = new Map<string, Error>()
+  #closed = false
 
   constructor(client: Cluster) {
     this.#client = client
@@ -96,8 +97,9 @@ export class ClusterCoverage {
     return count === 0 ? undefined : { count, lost, failing, unassigned }
   }
 
-  /** Drops every connection this check made. */
+  /** Drops every connection this check made; a check still out makes no more. */
   close(): void {
+    this.#closed = true
     for (const node of [...this.#probes.keys()]) this.#drop(node)
   }
 
@@ -120,9 +122,8 @@ export class ClusterCoverage {
 
   /** `cluster_state` of one master, or why it did not answer. */
   async #state(node: string): Promise<{ state?: string | undefined; cause?: string }> {
-    const probe = this.#probe(node)
     try {
-      const info = String(await probe.call('CLUSTER', 'INFO'))
+      const info = String(await this.#probe(node).call('CLUSTER', 'INFO'))
       return { state: /^cluster_state:(\w+)/m.exec(info)?.[1] }
     } catch (err) {
       // A reply is an answer: an ACL without CLUSTER INFO lets requests through all the same.
@@ -135,6 +136,7 @@ export class ClusterCoverage {
   }
 
   #probe(node: string): Redis {
+    if (this.#closed) throw new Error('Connection is closed.')
     const known = this.#probes.get(node)
     if (known !== undefined && known.status !== 'end') return known
     const at = node.lastIndexOf(':')
