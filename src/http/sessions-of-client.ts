@@ -1,5 +1,5 @@
 import type { IdentityProviders } from '../oidc/providers.js'
-import type { SessionStore } from '../session/types.js'
+import type { SessionOfUser, SessionStore } from '../session/types.js'
 import type { ClientRegistration } from '../types.js'
 
 /** What the sessions are looked up by: a user, or an IdP session (OIDC Back-Channel Logout §2.4). */
@@ -43,4 +43,32 @@ export async function sessionsOfClient(
     }),
   )
   return [...new Set(lists.flat())]
+}
+
+/** A session of a user, under the provider name whose index listed it. */
+export type ListedSession = SessionOfUser & { readonly idp: string }
+
+/**
+ * The live sessions of user `sub` whose tokens `registration` issued, of
+ * every frontend, as `sessionsOfClient` finds them, each with what its
+ * store knows of it without its key (`SessionStore.sessionsOfUser`): when
+ * it was made, and when its refresh token expires.
+ */
+export async function sessionsOfUserAtClient(
+  store: SessionStore,
+  providers: IdentityProviders,
+  registration: ClientRegistration | undefined,
+  home: string,
+  sub: string,
+): Promise<ListedSession[]> {
+  const names = new Set([home, ...(registration ? providers.namesOf(registration) : [])])
+  const lists = await Promise.all(
+    [...names].map(async (idp) => {
+      const listed = await store.sessionsOfUser(sub, idp, (recorded) =>
+        providers.issuedAs(idp, recorded, registration),
+      )
+      return listed.map((session) => ({ ...session, idp }))
+    }),
+  )
+  return [...new Map(lists.flat().map((session) => [session.id, session])).values()]
 }

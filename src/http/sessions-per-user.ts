@@ -55,6 +55,7 @@ import type { IdentityProviders } from '../oidc/providers.js'
 import { sessionLogId } from '../session/log-id.js'
 import type { Sessions } from '../session/sessions.js'
 import type { SessionData, SessionOfUser } from '../session/types.js'
+import { type ListedSession, sessionsOfUserAtClient } from './sessions-of-client.js'
 import { asGatehouseError, revokeEnded, weighGrant } from './sign-in-grants.js'
 
 /** What the bound reads: its value, the frontend's sessions and the providers. */
@@ -65,9 +66,6 @@ export interface PerUserDeps {
   /** Told of each session ended beyond the bound, and of each sign-in that could not check it. */
   readonly onOverBound?: ((result: 'ended' | 'unchecked', idp: string) => void) | undefined
 }
-
-/** A session of the user, under the provider name whose index listed it. */
-type Listed = SessionOfUser & { readonly idp: string }
 
 /** How the log lines of a session ended here begin. */
 const ENDED = 'session ended beyond session.maxPerUser'
@@ -83,7 +81,7 @@ export async function endSessionsOverBound(
   deps: PerUserDeps,
 ): Promise<void> {
   const max = deps.config.session.maxPerUser
-  let over: readonly Listed[]
+  let over: readonly ListedSession[]
   try {
     const oldest = oldestBeyond(await sessionsOfUser(made, deps), max)
     if (oldest.length === 0) return
@@ -134,25 +132,24 @@ export function oldestBeyond<T extends SessionOfUser>(sessions: readonly T[], ma
  * name that has or had its registration (`IdentityProviders.namesOf`),
  * only those that registration issued, as `sessionsOfClient` finds them.
  */
-async function sessionsOfUser(made: SessionData, { sessions, providers }: PerUserDeps): Promise<Listed[]> {
-  const registration = providers.registrationOf(made)
-  const names = new Set([made.idp, ...(registration ? providers.namesOf(registration) : [])])
-  const lists = await Promise.all(
-    [...names].map(async (idp) => {
-      const listed = await sessions.store.sessionsOfUser(made.sub, idp, (recorded) =>
-        providers.issuedAs(idp, recorded, registration),
-      )
-      return listed.map((session) => ({ ...session, idp }))
-    }),
+async function sessionsOfUser(
+  made: SessionData,
+  { sessions, providers }: PerUserDeps,
+): Promise<ListedSession[]> {
+  const listed = await sessionsOfUserAtClient(
+    sessions.store,
+    providers,
+    providers.registrationOf(made),
+    made.idp,
+    made.sub,
   )
-  const byId = new Map(lists.flat().map((session) => [session.id, session]))
-  return [...byId.values()].filter((session) => sessions.owns(session.id))
+  return listed.filter((session) => sessions.owns(session.id))
 }
 
 /** Revokes the grant of a session ended here, where the store could read it, unless a session may share it. */
 async function giveBackGrant(
   request: FastifyRequest,
-  ended: Listed,
+  ended: ListedSession,
   made: SessionData,
   deps: PerUserDeps,
 ): Promise<void> {

@@ -14,7 +14,7 @@ import { sessionLogId } from '../session/log-id.js'
 import type { Sessions } from '../session/sessions.js'
 import type { HeldGrant, SessionData } from '../session/types.js'
 import type { LoginResult, LoginState } from '../types.js'
-import { lookedUpBy, sessionsOfClient } from './sessions-of-client.js'
+import { lookedUpBy, sessionsOfClient, sessionsOfUserAtClient } from './sessions-of-client.js'
 
 /** What these decisions read: the sessions of the sign-in's frontend, and the providers. */
 export interface SignInDeps {
@@ -214,7 +214,11 @@ export type GrantContinuer = Pick<SessionData, 'registration' | 'sid' | 'sub'>
  * another live session of
  * its user, at any frontend and in any IdP session, may share it; and
  * when its provider is gone, or a reload gave its
- * name another client: its token goes to no one else. Rejects when the
+ * name another client: its token goes to no one else. Live means it can
+ * still use the grant: not past its idle or absolute expiry, nor its
+ * refresh token past the expiry the IdP said (`refresh_expires_in`), where
+ * its store knows it (`SessionOfUser.refreshTokenExpiresAt`); one that is
+ * can never refresh again and ends at its next request. Rejects when the
  * store cannot be read: unknown is not "none", and the caller keeps it.
  */
 export async function weighGrant(
@@ -231,10 +235,15 @@ export async function weighGrant(
   // still revoke per user and client (Keycloak ends the client's sessions
   // of the user everywhere, Auth0 may delete the user's grant), so the
   // user's session in another IdP session would die with this token.
-  const ids = await sessionsOfClient(sessions.store, providers, oidc.registration, ending.idp, {
-    sub: ending.sub,
-  })
-  if (ids.some((id) => id !== ending.id))
+  const listed = await sessionsOfUserAtClient(
+    sessions.store,
+    providers,
+    oidc.registration,
+    ending.idp,
+    ending.sub,
+  )
+  const now = sessions.now()
+  if (listed.some((other) => other.id !== ending.id && (other.refreshTokenExpiresAt ?? Infinity) > now))
     return { kept: 'another session of its user may share its grant at the identity provider' }
   return { revoke: { oidc, refreshToken: ending.refreshToken } }
 }

@@ -95,6 +95,7 @@ export const REDIS_KEY_LAYOUT = {
       abs: 'absolute expiry',
       ix: "the keyed hashes of sub and sid, the provider's name, and the issuer and client id of its tokens, as JSON",
       c: "creation time: which of a user's sessions is oldest, for session.maxPerUser",
+      rx: '`<v>:<epoch ms>`: when the refresh token of version <v> of the tokens expires (empty: the IdP did not say), so a logout can tell a session sharing its grant can no longer refresh',
     },
     expires: 'PEXPIREAT min(idle, abs)',
   },

@@ -168,10 +168,11 @@ export class MemorySessionStore implements SessionStore {
     const ids = this.#liveIds(this.#bySub.get(indexName(idp, sub)), issuedBy)
     return ids.map((id) => {
       const session = this.#sessions.get(id)!
-      const { refreshToken } = session.tokens
+      const { refreshToken, refreshTokenExpiresAt } = session.tokens
       return {
         id,
         createdAt: session.createdAt,
+        ...(refreshTokenExpiresAt === undefined ? {} : { refreshTokenExpiresAt }),
         ...(refreshToken === undefined
           ? {}
           : {

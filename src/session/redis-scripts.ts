@@ -45,12 +45,15 @@ return offered
 `
 
 /**
- * Writes a new session and its TTL. KEYS: session.
- * ARGV: sealed login fields, sealed tokens, version, idle expiry, absolute
- * expiry, index hashes JSON, creation time.
+ * Writes a new session and its TTL, with its refresh token's expiry as
+ * \`rx\`: \`<version>:<epoch ms>\` (\`<version>:\` when the IdP did not
+ * say), the version of the tokens it belongs to (see UPDATE_TOKENS).
+ * KEYS: session. ARGV: sealed login fields, sealed tokens, version, idle
+ * expiry, absolute expiry, index hashes JSON, creation time, the refresh
+ * token's expiry or ''.
  */
 export const CREATE = `
-redis.call('HSET', KEYS[1], 'login', ARGV[1], 'tokens', ARGV[2], 'v', ARGV[3], 'idle', ARGV[4], 'abs', ARGV[5], 'ix', ARGV[6], 'c', ARGV[7])
+redis.call('HSET', KEYS[1], 'login', ARGV[1], 'tokens', ARGV[2], 'v', ARGV[3], 'idle', ARGV[4], 'abs', ARGV[5], 'ix', ARGV[6], 'c', ARGV[7], 'rx', ARGV[3] .. ':' .. ARGV[8])
 redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.min(tonumber(ARGV[4]), tonumber(ARGV[5]))))
 return 1
 `
@@ -94,15 +97,20 @@ return h
  * refresh token the IdP has already rotated away (express-openid-connect
  * #408 lost refreshed tokens exactly so). HSET keeps the key's TTL. A
  * record of the previous version (no \`login\`) counts as missing: its
- * tokens are never mixed with sealed ones.
- * KEYS: session. ARGV: expected version, sealed tokens.
+ * tokens are never mixed with sealed ones. The refresh token's expiry,
+ * \`rx\`, is written with the version the new tokens get: an instance of a
+ * release before \`rx\` existed bumps the version without it, and a reader
+ * then takes the expiry as unknown rather than trust the old token's.
+ * KEYS: session. ARGV: expected version, sealed tokens, the refresh
+ * token's expiry or ''.
  */
 export const UPDATE_TOKENS = `
 local h = redis.call('HMGET', KEYS[1], 'v', 'login')
 if not h[1] or not h[2] then return 'missing' end
 if tonumber(h[1]) ~= tonumber(ARGV[1]) then return 'stale' end
 redis.call('HSET', KEYS[1], 'tokens', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'v', 1)
+local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('HSET', KEYS[1], 'rx', string.format('%.0f', v) .. ':' .. ARGV[3])
 return 'updated'
 `
 

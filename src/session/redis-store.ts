@@ -14,6 +14,10 @@
  *                                      and client id, so a lookup keeps only that one's
  *                              c       creation time, epoch ms, so the per-user bound
  *                                      can tell the oldest without the key
+ *                              rx      `<v>:<epoch ms>`: when the refresh token of
+ *                                      version <v> of the tokens expires (`<v>:` when the
+ *                                      IdP did not say), so a logout can tell without the
+ *                                      key that a session sharing its grant cannot use it
  *                      PEXPIREAT min(idle, abs); the idle part slides
  *   {prefix}sub:{<hash>}  zset  session ids of a user, scored by absolute expiry
  *   {prefix}sid:{<hash>}  zset  session ids of an IdP session, likewise
@@ -132,7 +136,7 @@ interface Scripts {
   ): Promise<string[]>
   ghCreate(key: string, ...args: (string | number)[]): Promise<number>
   ghGetAndTouch(key: string, now: number, idleMs: number, touchEveryMs: number): Promise<string[] | null>
-  ghUpdateTokens(key: string, version: number, tokens: string): Promise<UpdateResult>
+  ghUpdateTokens(key: string, version: number, tokens: string, refreshExpiry: string): Promise<UpdateResult>
   ghDelete(key: string): Promise<[string | null, string | null, number]>
   ghEndPreviousFormat(key: string): Promise<[string, string | null] | null>
   ghIndexMembers(key: string, now: number): Promise<string[]>
@@ -184,6 +188,8 @@ const SETTLE_MS = 5 * 60_000 // 5 min
 interface LiveMember {
   readonly id: string
   readonly created: string | null
+  /** When its refresh token expires, where the record says so for its current tokens. */
+  readonly refreshTokenExpiresAt?: number
 }
 
 /** The previous version's `data` field, as far as ending such a session needs it. */
@@ -303,6 +309,7 @@ export class RedisSessionStore implements SessionStore {
       session.absoluteExpiresAt,
       JSON.stringify(ix),
       session.createdAt,
+      refreshExpiry(session.tokens),
     ] as const
     await this.#writing(session.id, () =>
       this.#confirm
@@ -491,12 +498,13 @@ export class RedisSessionStore implements SessionStore {
   updateTokens(ref: SessionRef, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult> {
     const key = this.#key(ref.id)
     const sealed = sealField(ref, 'tokens', tokens)
+    const expiry = refreshExpiry(tokens)
     return this.#writing(ref.id, () =>
       this.#confirm
         ? (this.#confirmed(key, (p) =>
-            p.ghUpdateTokens(key, expectedVersion, sealed),
+            p.ghUpdateTokens(key, expectedVersion, sealed, expiry),
           ) as Promise<UpdateResult>)
-        : this.#redis.ghUpdateTokens(key, expectedVersion, sealed),
+        : this.#redis.ghUpdateTokens(key, expectedVersion, sealed, expiry),
     )
   }
 
@@ -620,7 +628,11 @@ export class RedisSessionStore implements SessionStore {
     // closes that race, but leaves a moment without the entry).
     const members = await this.#membersBy('sub', sub, idp, issuedBy, false)
     // A record written before `c` was: older than any written since.
-    return members.map(({ id, created }) => ({ id, createdAt: created === null ? 0 : Number(created) }))
+    return members.map(({ id, created, refreshTokenExpiresAt }) => ({
+      id,
+      createdAt: created === null ? 0 : Number(created),
+      ...(refreshTokenExpiresAt === undefined ? {} : { refreshTokenExpiresAt }),
+    }))
   }
 
   async #idsBy(
@@ -663,18 +675,29 @@ export class RedisSessionStore implements SessionStore {
     const now = this.#now()
     return guarded(async () => {
       const ids = await this.#redis.ghIndexMembers(index, now)
-      const rows = await Promise.all(ids.map((id) => this.#redis.hmget(this.#key(id), 'idle', 'ix', 'c')))
+      const rows = await Promise.all(
+        ids.map((id) => this.#redis.hmget(this.#key(id), 'idle', 'ix', 'c', 'abs', 'v', 'rx')),
+      )
       const gone = ids.filter((_, i) => rows[i]![0] === null)
       if (prune && gone.length > 0) {
         await this.#redis.zrem(index, ...gone)
         await this.#indexAgain(gone, now)
       }
       return ids.flatMap((id, i) => {
-        const [idle, ix, created] = rows[i]!
+        const [idle, ix, created, abs, version, rx] = rows[i]!
+        // Past either expiry, as `get` finds it (the previous version's records have no `abs`).
         if (typeof idle !== 'string' || Number(idle) <= now) return []
+        if (typeof abs === 'string' && Number(abs) <= now) return []
         if (issuedBy !== undefined && !issuedBy(typeof ix === 'string' ? registrationIn(ix) : undefined))
           return []
-        return [{ id, created: created ?? null }]
+        const expiry = refreshExpiryOf(rx ?? null, version ?? null)
+        return [
+          {
+            id,
+            created: created ?? null,
+            ...(expiry === undefined ? {} : { refreshTokenExpiresAt: expiry }),
+          },
+        ]
       })
     })
   }
@@ -768,6 +791,23 @@ export class RedisSessionStore implements SessionStore {
       ...(typeof sid === 'string' ? { sid } : {}),
     })
   }
+}
+
+/** A token set's refresh expiry as CREATE and UPDATE_TOKENS take it: epoch ms, or '' when the IdP did not say. */
+function refreshExpiry(tokens: TokenSet): string {
+  const at = tokens.refreshTokenExpiresAt
+  return at === undefined || !Number.isFinite(at) ? '' : String(Math.floor(at))
+}
+
+/**
+ * The refresh token's expiry a record's `rx` says, when it is of the
+ * tokens' current version `v`: an instance of a release before `rx` was
+ * written rotates the tokens without it, and the expiry of a token rotated
+ * away says nothing of the one that replaced it.
+ */
+function refreshExpiryOf(rx: string | null, version: string | null): number | undefined {
+  const [, of, at] = /^(\d{1,16}):(\d{0,16})$/.exec(rx ?? '') ?? []
+  return at && of === version ? Number(at) : undefined
 }
 
 /** The latest time a `Date` holds (ECMA-262: 8.64e15 ms from the epoch): no expiry the gateway writes is later. */

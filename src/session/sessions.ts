@@ -140,6 +140,11 @@ export class Sessions {
     return this.#store
   }
 
+  /** The time by the clock these sessions expire by (injectable, as every expiry's). */
+  now(): number {
+    return this.#now()
+  }
+
   /** The session the request's cookie names and opens, without reading it; for a socket's later checks. */
   refOf(request: FastifyRequest): SessionRef | undefined {
     // Kept with the opened cookie: the id's HMAC is paid once per cookie value.

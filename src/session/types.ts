@@ -109,6 +109,15 @@ export interface SessionOfUser {
    */
   readonly createdAt: number
   /**
+   * When its refresh token expires, as the IdP said
+   * (`TokenSet.refreshTokenExpiresAt`), epoch ms; past it the session can
+   * never refresh again and ends at its next read (`Sessions.current`).
+   * Absent when not known: not said, or a Redis record whose tokens an
+   * instance of a release before this one wrote (it keeps the expiry in
+   * the clear, tagged with the version of the tokens it belongs to).
+   */
+  readonly refreshTokenExpiresAt?: number
+  /**
    * Its refresh token and whose grant it is, in the memory store, which
    * holds its records unsealed. A shared store seals them with a key only
    * the session's cookie carries, so it cannot tell (docs/security.md).

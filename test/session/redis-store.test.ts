@@ -341,6 +341,31 @@ t.test('a record written before records kept their creation time is the oldest o
 })
 
 /**
+ * `rx`, the refresh token's expiry in the clear, names the version of the
+ * tokens it is of. An instance of a release before it rotates the tokens
+ * (its UPDATE_TOKENS bumps `v`, leaves `rx`): the expiry of the token it
+ * rotated away must not stand for the new one's, or a logout would take a
+ * session that can still refresh for one that cannot, and revoke the grant
+ * it shares. A record written before `rx` was has none: not known.
+ */
+t.test('a refresh expiry of tokens an older release rotated is not known', async (t) => {
+  const prefix = `${redis.prefix}rx:`
+  const { client, store, close } = await open(prefix, 60_000)
+  t.teardown(close)
+  const now = Date.now()
+  const tokens = { accessToken: 'A', accessTokenExpiresAt: now + 60_000, refreshToken: 'R' }
+  await store.create(session('rotated', now, { tokens: { ...tokens, refreshTokenExpiresAt: now + 5_000 } }))
+  await store.create(session('before', now, { tokens: { ...tokens, refreshTokenExpiresAt: now + 5_000 } }))
+  t.equal(await client.hget(`${prefix}s:{rotated}`, 'rx'), `0:${now + 5_000}`, 'of version 0')
+  await client.hincrby(`${prefix}s:{rotated}`, 'v', 1)
+  await client.hdel(`${prefix}s:{before}`, 'rx')
+  t.same(
+    (await store.sessionsOfUser('alice')).map((s) => s.refreshTokenExpiresAt),
+    [undefined, undefined],
+  )
+})
+
+/**
  * A logout of a user (sub only) is noted as `<at>.<iat>`: a release before
  * `iat` was noted reads the note as a number, which is then `at` and a
  * fraction, and compares its whole-ms sign-in start with it as before. A

@@ -231,6 +231,32 @@ export function sessionStoreContract(
   })
 
   t.test(
+    `${name}: a user's sessions are listed with their current refresh token's expiry, where the IdP said`,
+    async (t) => {
+      const { store, close } = await open(10_000, () => base)
+      t.teardown(close)
+      const tokens = (id: string, refreshTokenExpiresAt?: number) => ({
+        accessToken: `A-${id}`,
+        accessTokenExpiresAt: base + 60_000,
+        refreshToken: `R-${id}`,
+        ...(refreshTokenExpiresAt === undefined ? {} : { refreshTokenExpiresAt }),
+      })
+      await store.create(make('said', base, { sub: 'una', tokens: tokens('said', base + 5_000) }))
+      await store.create(make('unsaid', base, { sub: 'una' }))
+      const expiries = async () =>
+        Object.fromEntries(
+          (await store.sessionsOfUser('una')).map((s) => [s.id, s.refreshTokenExpiresAt ?? null]),
+        )
+      t.same(await expiries(), { said: base + 5_000, unsaid: null }, 'as each login left it')
+      t.equal(await store.updateTokens(ref('said'), 0, tokens('said-2', base + 9_000)), 'updated')
+      t.equal(await store.updateTokens(ref('unsaid'), 0, tokens('unsaid-2', base + 7_000)), 'updated')
+      t.same(await expiries(), { said: base + 9_000, unsaid: base + 7_000 }, 'the rotated tokens’ own')
+      t.equal(await store.updateTokens(ref('said'), 1, tokens('said-3')), 'updated')
+      t.same(await expiries(), { said: null, unsaid: base + 7_000 }, 'and none once the IdP says none')
+    },
+  )
+
+  t.test(
     `${name}: a logout of a user (sub only) is noted per client, keeping the latest of each time`,
     async (t) => {
       const { store, close } = await open(10_000, () => base)
