@@ -11,7 +11,7 @@ import type { OidcClient } from '../oidc/client.js'
 import { type IdentityProviders, sameRegistration } from '../oidc/providers.js'
 import type { GrantHolder } from '../oidc/rotated.js'
 import { sessionLogId } from '../session/log-id.js'
-import type { Sessions } from '../session/sessions.js'
+import type { PreviousSession, Sessions } from '../session/sessions.js'
 import type { HeldGrant, SessionData } from '../session/types.js'
 import type { LoginResult, LoginState } from '../types.js'
 import { lookedUpBy, sessionsOfClient, sessionsOfUserAtClient } from './sessions-of-client.js'
@@ -246,6 +246,60 @@ export async function weighGrant(
   if (listed.some((other) => other.id !== ending.id && (other.refreshTokenExpiresAt ?? Infinity) > now))
     return { kept: 'another session of its user may share its grant at the identity provider' }
   return { revoke: { oidc, refreshToken: ending.refreshToken } }
+}
+
+/** How the log lines of the grant of a session of the previous version begin. */
+const PREVIOUS = 'session of the previous version ended'
+
+/**
+ * Gives back the grant of a session the previous version wrote, which
+ * `Sessions` has just ended (at its cookie's first request since the
+ * upgrade, a logout's too, or at a sign-in over that cookie: `signedIn`),
+ * under the rules of any session that ends (`weighGrant`): until
+ * 2026-12-07 its refresh token was revoked whatever live session shared
+ * its grant, and that session's next refresh answered 401. Such a session
+ * predates provider names and recorded registrations: it is the first
+ * provider's, as the process started (`IdentityProviders.ofSession`).
+ * Never throws: its record is gone whatever is decided here.
+ */
+export async function giveBackPrevious(
+  request: FastifyRequest,
+  ended: PreviousSession,
+  signedIn: GrantContinuer | undefined,
+  deps: SignInDeps,
+): Promise<void> {
+  const idp = deps.providers.default.name
+  const fields = { session: sessionLogId(ended.id), idp }
+  const kept = (why: string) =>
+    request.log.info(fields, `${PREVIOUS}: its refresh token is not revoked, since ${why}`)
+  // Every record that version wrote names its user; one that does not
+  // cannot be weighed, and unknown is not "none".
+  if (ended.sub === undefined)
+    return kept('its record names no user to find the sessions sharing its grant by')
+  let verdict: GrantVerdict
+  try {
+    verdict = await weighGrant(
+      {
+        id: ended.id,
+        idp,
+        registration: undefined,
+        sub: ended.sub,
+        sid: ended.sid,
+        refreshToken: ended.refreshToken,
+      },
+      signedIn,
+      deps,
+    )
+  } catch (err) {
+    const error = asGatehouseError(err)
+    request.log.warn(
+      { ...fields, code: error.code, cause: causeName(error) },
+      `${PREVIOUS}: its refresh token is not revoked, since the session store could not be read to say whether another session shares its grant`,
+    )
+    return
+  }
+  if ('kept' in verdict) return kept(verdict.kept)
+  await revokeEnded(request, ended.id, verdict.revoke, PREVIOUS)
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig } from '../config/types.js'
+import { giveBackPrevious } from '../http/sign-in-grants.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { Sessions } from '../session/sessions.js'
@@ -85,17 +86,16 @@ export const services = fp(
     if (!opts.lasting) lasting.certificates.use(config)
     const parts = lasting.idpFor(config, app.observers)
     const { oidc, providers, userTokens, clientTokens } = parts
-    const sessionsOf = (frontend: string) =>
-      new Sessions(stores.sessions, config.session, now, {
-        revoke: async (refreshToken) => {
-          await oidc.revoke(refreshToken).catch((err: { code?: string }) => {
-            app.log.warn({ code: err.code }, 'refresh token revocation failed')
-          })
-        },
+    const sessionsOf = (frontend: string): Sessions => {
+      const made: Sessions = new Sessions(stores.sessions, config.session, now, {
+        giveBack: (request, ended, signedIn) =>
+          giveBackPrevious(request, ended, signedIn, { sessions: made, providers }),
         frontend,
         ends: lasting.dpopKeys,
         onUnreadable: (reason) => metrics.sessionsUnreadable.inc({ reason }),
       })
+      return made
+    }
     const sessions = sessionsOf('')
 
     app.decorate('gatehouse', {

@@ -537,7 +537,12 @@ export class RedisSessionStore implements SessionStore {
     const [data, tokens] = found
     await this.#unindex(id, this.#previousIndexKeys(data))
     const { refreshToken } = tokens === null ? {} : parsed<TokenSet>(tokens)
-    return typeof refreshToken === 'string' ? { refreshToken } : {}
+    const { sub, sid } = parsed<PreviousData>(data)
+    return {
+      ...(typeof refreshToken === 'string' ? { refreshToken } : {}),
+      ...(typeof sub === 'string' ? { sub } : {}),
+      ...(typeof sid === 'string' ? { sid } : {}),
+    }
   }
 
   /**

@@ -9,6 +9,7 @@ import { sessionLogId } from './log-id.js'
 import type { SealedCookie } from './sealed-cookie.js'
 import { SessionKey } from './session-key.js'
 import {
+  type EndedSession,
   NOT_IN_MEMORY,
   type SessionData,
   type SessionRef,
@@ -16,17 +17,29 @@ import {
   type UserLoggedOut,
 } from './types.js'
 
-/** What `Sessions` needs beyond the store. */
 /** How many sessions `endAll` ends at once. */
 const END_AT_ONCE = 32
 
+/** A session of the previous version, ended, whose refresh token is to be given back. */
+export interface PreviousSession extends EndedSession {
+  readonly id: string
+  readonly refreshToken: string
+}
+
+/** What `Sessions` needs beyond the store. */
 export interface SessionsOptions {
   /**
-   * Revokes a refresh token at the IdP (RFC 7009), for sessions the
-   * previous version wrote, which are ended rather than used. Must not
-   * reject; absent, such tokens are left to expire.
+   * Gives back the grant of a session the previous version wrote, which
+   * is ended rather than used: revokes its refresh token at the IdP (RFC
+   * 7009) unless another session may share its grant, as logout does.
+   * `signedIn`: the sign-in that ended it, whose session is not stored
+   * yet. Must not reject; absent, such tokens are left to expire.
    */
-  readonly revoke?: (refreshToken: string) => Promise<void>
+  readonly giveBack?: (
+    request: FastifyRequest,
+    ended: PreviousSession,
+    signedIn: LoginResult | undefined,
+  ) => Promise<void>
   /**
    * The frontend whose sessions these are (`frontends[].name`); `''` for
    * the one frontend of a config without `frontends:`. A named frontend's
@@ -101,7 +114,7 @@ export class Sessions {
   readonly #idle: number
   readonly #absolute: number
   readonly #now: () => number
-  readonly #revoke: SessionsOptions['revoke']
+  readonly #giveBack: SessionsOptions['giveBack']
   /** Prepended to every id: `''`, or `<frontend>:`. */
   readonly #namespace: string
   /** The cookie's session, its id in this frontend's namespace. */
@@ -120,7 +133,7 @@ export class Sessions {
     this.#idle = timeouts.idleTimeout
     this.#absolute = timeouts.absoluteTimeout
     this.#now = now
-    this.#revoke = options.revoke
+    this.#giveBack = options.giveBack
     this.#namespace = sessionNamespace(options.frontend ?? '')
     const namespace = this.#namespace
     // One function per instance: the opened cookie keeps what it derives.
@@ -266,7 +279,7 @@ export class Sessions {
   async create(request: FastifyRequest, login: LoginResult, heldAtLogin?: string): Promise<SessionData> {
     const previous = this.refOf(request)?.id ?? heldAtLogin
     if (previous !== undefined) await this.end(previous)
-    else await this.#endPreviousFormat(request)
+    else await this.#endPreviousFormat(request, login)
     const now = this.#now()
     const absoluteExpiresAt = now + this.#absolute
     const key = SessionKey.generate()
@@ -383,12 +396,13 @@ export class Sessions {
   /**
    * A cookie of the previous version carries the record id and no key. Its
    * record holds plaintext tokens, which this version never uses: the
-   * session ends (record and index entries gone, refresh token revoked) and
-   * the user signs in again. Of many requests racing on one such cookie,
-   * the store's atomic delete hands the tokens to one. True when the
-   * cookie was such a cookie, which the caller then clears or replaces.
+   * session ends (record and index entries gone, its grant given back as
+   * at logout) and the user signs in again, or has: `signedIn`. Of many
+   * requests racing on one such cookie, the store's atomic delete hands
+   * the tokens to one. True when the cookie was such a cookie, which the
+   * caller then clears or replaces.
    */
-  async #endPreviousFormat(request: FastifyRequest): Promise<boolean> {
+  async #endPreviousFormat(request: FastifyRequest, signedIn?: LoginResult): Promise<boolean> {
     const id = this.#cookie(request).get('id')
     if (typeof id !== 'string') return false
     // Only the one frontend of before `frontends:` existed has such cookies.
@@ -397,7 +411,8 @@ export class Sessions {
     if (!ended) return true
     const code: LogCode = 'GATEHOUSE_SESSION_PREVIOUS_FORMAT'
     request.log.info({ code }, 'session of the previous version ended: its tokens were not sealed')
-    if (ended.refreshToken) await this.#revoke?.(ended.refreshToken)
+    const { refreshToken } = ended
+    if (refreshToken) await this.#giveBack?.(request, { ...ended, id, refreshToken }, signedIn)
     return true
   }
 }

@@ -73,8 +73,12 @@ export type IssuedBy = (registration: ClientRegistration | undefined) => boolean
 
 /** What ending a session of the previous version leaves to do. */
 export interface EndedSession {
-  /** Its refresh token, to revoke at the IdP (RFC 7009). */
+  /** Its refresh token, to revoke at the IdP (RFC 7009) unless another session may share its grant. */
   readonly refreshToken?: string
+  /** Its user, by whom the sessions that may share its grant are found; absent from a record without one. */
+  readonly sub?: string
+  /** Its IdP session. */
+  readonly sid?: string
 }
 
 export interface ReadOptions {
