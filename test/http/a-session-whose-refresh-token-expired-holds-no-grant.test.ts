@@ -37,7 +37,7 @@ let n = 0
  */
 async function twoSessionsOfOneGrant(t: Test, store: 'memory' | 'redis', laterBy: number) {
   const clock = new TestClock()
-  const { stack, base, log, refreshTokenOf } = await refreshingStack(t, {
+  const { stack, base, log, refreshTokenOf, withCookieOf } = await refreshingStack(t, {
     idp: { refreshTokenTtl: REFRESH_TTL, refreshExpiresIn: true, quirks: { grantPerUser: true } },
     config: store === 'redis' ? { store: redis.url, keyPrefix: `${redis.prefix}grant${++n}:` } : {},
     gateway: { now: clock.now },
@@ -47,7 +47,7 @@ async function twoSessionsOfOneGrant(t: Test, store: 'memory' | 'redis', laterBy
   clock.advance(laterBy)
   const laptop = await login(base)
   t.equal(laptop.callback.status, 302, 'alice has sessions in two browsers, of one grant')
-  return { stack, base, log, clock, phone, phoneToken, laptop }
+  return { stack, base, log, clock, phone, phoneToken, laptop, withCookieOf }
 }
 
 for (const store of ['memory', 'redis'] as const) {
@@ -93,3 +93,34 @@ for (const store of ['memory', 'redis'] as const) {
     t.equal(after.status, 200, 'the phone’s session still refreshes', { body: after.text })
   })
 }
+
+/**
+ * A sign-in over a live session weighs the grant the same way (the
+ * session fixation row of docs/security.md): bob signs in over alice's
+ * laptop session, and her phone's, whose refresh token has expired,
+ * keeps her grant alive no more than it would at logout.
+ */
+t.test(
+  'a sign-in as another user revokes a grant whose other session’s refresh token has expired',
+  async (t) => {
+    const { stack, base, log, phoneToken, laptop, withCookieOf } = await twoSessionsOfOneGrant(
+      t,
+      'memory',
+      (REFRESH_TTL + 1) * 1000,
+    )
+    const shared = withCookieOf(laptop.jar)
+    t.equal((await login(base, { user: 'bob', jar: shared })).callback.status, 302, 'bob replaces one')
+    t.equal(stack.idp.stats.revokedGrants, 1, 'alice’s grant is revoked')
+    t.equal(
+      (await stack.idp.introspect(phoneToken)).active,
+      false,
+      'her phone’s refresh token is dead at the IdP',
+    )
+    t.ok(
+      log.lines.find((l) => /replaced by a new sign-in: its refresh token was revoked/.test(l.msg)),
+      'and the log says so',
+    )
+    const after = await apiCall(shared, `${base}/api/scoped`)
+    t.equal(after.status, 200, 'bob’s session refreshes', { body: after.text })
+  },
+)
