@@ -9,7 +9,10 @@ export const DEFAULT_DEBOUNCE = 200 // 200 ms
 export interface ConfigWatchOptions {
   /** ms; default `DEFAULT_DEBOUNCE`. */
   readonly debounce?: number
-  /** The watch itself failed and cannot follow its directory; the file is no longer watched. */
+  /**
+   * The watch itself failed, or the directory is there but refuses a watch
+   * (no read permission, no inotify watch left): changes are not seen.
+   */
   readonly onError?: (err: Error) => void
   /**
    * The `configDigest` of the bytes the caller runs on (`loadConfigFile`):
@@ -84,7 +87,7 @@ export function watchConfigFile(
 
   const directory = dirname(path)
   let watcher: FSWatcher | undefined
-  /** Watches the file's directory; false when it cannot be watched (it is gone). */
+  /** Watches the file's directory; false when it cannot be watched (it is gone, or refuses a watch). */
   const arm = (): boolean => {
     watcher?.close()
     watcher = undefined
@@ -102,7 +105,11 @@ export function watchConfigFile(
       })
       return true
     } catch (err) {
-      if (!parent) options.onError?.(err as Error)
+      // A directory that is gone comes back through the parent's watch. One
+      // there that cannot be watched (EACCES: inotify must read it, while the
+      // file is read by search alone; ENOSPC: the user's inotify watches are
+      // used up) never would be, and the file would never be reloaded.
+      if (!parent || !isGone(err)) options.onError?.(err as Error)
       return false
     }
   }
@@ -136,4 +143,10 @@ export function watchConfigFile(
       parent?.close()
     },
   }
+}
+
+/** The path, or a directory on it, does not exist (now). */
+function isGone(err: unknown): boolean {
+  const { code } = err as NodeJS.ErrnoException
+  return code === 'ENOENT' || code === 'ENOTDIR'
 }

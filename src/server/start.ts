@@ -214,7 +214,10 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
       ...(typeof options.watch === 'object' ? { debounce: options.watch.debounce } : {}),
       ...(options.configDigest === undefined ? {} : { baseline: options.configDigest }),
       onError: (err) =>
-        lasting.log.warn({ err, file }, 'the config file can no longer be watched; SIGHUP still reloads it'),
+        lasting.log.warn(
+          { err, file },
+          'the config file cannot be watched for changes; SIGHUP still reloads it',
+        ),
     })
     await watch.ready
     // A signal while the watch was starting has closed everything else.

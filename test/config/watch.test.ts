@@ -1,9 +1,11 @@
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { configDigest } from '../../src/config/digest.js'
 import { watchConfigFile } from '../../src/config/watch.js'
+import { typescriptFlags } from '../helpers/child-node.js'
 import { mkfifo } from '../helpers/fifo.js'
 
 /** Long enough for any machine to deliver a file event; a missed event fails, it does not hang. */
@@ -129,3 +131,52 @@ t.test('a file that cannot be read, then cannot for another reason, is a change 
   await seen
   t.equal(changes(), 3)
 })
+
+/**
+ * `node` with `args`, as a process that the file permissions bind: root
+ * reads and watches any directory (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH),
+ * as a container run as root with its capabilities dropped does not.
+ */
+function nodeBoundByPermissions(args: readonly string[]): string {
+  const node = [process.execPath, ...typescriptFlags, ...args]
+  const asRoot = process.getuid?.() === 0
+  return execFileSync(
+    asRoot ? 'setpriv' : node[0]!,
+    asRoot ? ['--bounding-set', '-dac_override,-dac_read_search', '--', ...node] : node.slice(1),
+    { encoding: 'utf8', timeout: 30_000 },
+  )
+}
+
+t.test(
+  'a directory that cannot be watched is reported, though its parent can be: the file would never be reloaded',
+  async (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'gatehouse-watch-'))
+    t.teardown(() => {
+      chmodSync(dir, 0o755)
+      rmSync(root, { recursive: true, force: true })
+    })
+    const dir = join(root, 'conf')
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'routes.yaml'), 'v: 1\n')
+    // Searchable but not readable: the file is read by its path, while
+    // inotify_add_watch(2) needs to read the directory (EACCES).
+    chmodSync(dir, 0o311)
+    const watch = new URL('../../src/config/watch.ts', import.meta.url).href
+    const script = `
+      const { watchConfigFile } = await import(${JSON.stringify(watch)})
+      const { readFileSync } = await import('node:fs')
+      const read = readFileSync(${JSON.stringify(join(dir, 'routes.yaml'))}, 'utf8')
+      const errors = []
+      const w = watchConfigFile(${JSON.stringify(join(dir, 'routes.yaml'))}, () => {}, { onError: (err) => errors.push(err.code) })
+      await w.ready
+      w.close()
+      console.log(JSON.stringify({ read, errors }))
+    `
+    const { read, errors } = JSON.parse(nodeBoundByPermissions(['--input-type=module', '-e', script])) as {
+      read: string
+      errors: string[]
+    }
+    t.equal(read, 'v: 1\n', 'the file is read, so a reload would apply it')
+    t.same(errors, ['EACCES'], 'the watch says it cannot watch the directory')
+  },
+)
