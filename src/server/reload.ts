@@ -56,7 +56,7 @@ export interface ReloaderOptions {
 
 /** How a reload reads the file: a seam for tests, as a stalled mount is a fault no real file here shows. */
 export interface ReloadRead {
-  /** ms: past it the reload is refused, and the file is not read again until the read returns. */
+  /** ms: past it the reload is refused, and the file is not read again until the read returns, then at once. */
   readonly timeout: number
   readonly read: (file: string) => Promise<Buffer>
 }
@@ -279,8 +279,12 @@ export class ConfigReloader {
         this.#shutdown.signal,
       )
     } catch (err) {
+      // Refused for no fault of the file, as this reload and any meanwhile
+      // are, the bytes would be read by nothing else: the watch reports an
+      // edit once. So the file is read again as soon as the mount answers.
       this.#stalled = reading.then(() => {
         this.#stalled = undefined
+        if (!this.#closed) this.unattended('retry')
       })
       this.#lastRead = undefined
       return this.#rejected(trigger, problemsOf(err))
@@ -473,7 +477,7 @@ export class ConfigReloader {
 }
 
 const STILL_STALLED =
-  'a read of the config file begun by an earlier reload has not returned yet (a stalled network mount?); no other is started until it does'
+  'a read of the config file begun by an earlier reload has not returned yet (a stalled network mount?); no other is started until it does, and then the file is read again'
 
 /** `promise`, or a rejection after `ms`, or `undefined` once `stop` aborts (the shutdown). */
 function withTimeout<T>(

@@ -80,8 +80,7 @@ t.test(
     )
 
     stall?.(Buffer.from(''))
-    await new Promise((resolve) => setImmediate(resolve))
-    t.equal((await within(running.reload(), 'the reload once the mount answers')).result, 'applied')
+    await log.seen('the reload once the mount answers', (l) => l.code === 'GATEHOUSE_CONFIG_RELOADED')
     t.equal(reads.length, 2)
     t.equal(running.config.routes.length, 2, 'the file is read again, and applies')
 
@@ -93,5 +92,54 @@ t.test(
     t.equal(reads.length, 4, 'stalled again')
     await within(running.close(), 'the shutdown')
     t.match(await last, { result: 'rejected', problems: [{ message: /shutting down/ }] })
+  },
+)
+
+t.test(
+  'an edit refused while a read was stalled is applied once that read returns: the watch reports those bytes once',
+  async (t) => {
+    const log = new LogLines()
+    let reads = 0
+    let stall: ((bytes: Buffer) => void) | undefined
+    const stack = await startReloadable(
+      t,
+      (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+      {
+        logStream: log.stream,
+        input: { logLevel: 'info' },
+        reloadRead: {
+          timeout: 500,
+          read: (file) => {
+            if (++reads === 1)
+              return new Promise<Buffer>((resolve) => {
+                stall = resolve
+              })
+            return readConfigFile(file)
+          },
+        },
+      },
+    )
+    const { running, configMap, upstream } = stack
+    configMap.write(
+      configText({
+        ...stack.input,
+        routes: [
+          route('/api/public', upstream.url, { token: 'none', csrf: false }),
+          route('/api/new', upstream.url),
+        ],
+      }),
+    )
+    await log.seen(
+      "the watch's reload, refused for the stalled read",
+      (l) => l.trigger === 'file' && /reading the config file took longer than 0\.5 s/.test(l.msg),
+    )
+    t.equal(running.config.routes.length, 1, 'the running config is kept meanwhile')
+
+    // The mount answers, late; the file has not changed since the watch saw it.
+    stall?.(Buffer.from(''))
+    const applied = await log.seen('the edit applied', (l) => l.code === 'GATEHOUSE_CONFIG_RELOADED')
+    t.equal(applied.trigger, 'retry', 'read again by the reloader itself, not by a signal or a change')
+    t.equal(running.config.routes.length, 2, 'the edit runs')
+    t.equal(reads, 2, 'one read more, once the stalled one returned')
   },
 )
