@@ -1,7 +1,10 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { RELOAD_CHECK_LIMITS } from '../../src/server/reload-check.js'
+import { INLINE_CHECK_BYTES, RELOAD_CHECK_LIMITS } from '../../src/server/reload-check.js'
+import { makePki } from '../helpers/certificates.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { route } from '../helpers/gateway.js'
 import { jarFetch } from '../helpers/login.js'
@@ -98,4 +101,69 @@ t.test('a reload of a 1 MB file is checked while /healthz answers', async (t) =>
     latest < applied / 4,
     `/healthz answered within ${Math.round(latest)} ms of each probe, under a quarter of the check's ${Math.round(applied)} ms`,
   )
+})
+
+/**
+ * The 8 KiB under which a file was checked on the event loop counted the
+ * config's own bytes only, and the check also reads and parses each file
+ * it names: a 2 KiB config whose four routes name a 1 MiB CA bundle each
+ * held the event loop, and /healthz, about a second.
+ */
+t.test('a small file that names large CA bundles is checked on a thread of its own too', async (t) => {
+  const log = new LogLines()
+  const stack = await startReloadable(
+    t,
+    (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
+    {
+      logStream: log.stream,
+      input: { logLevel: 'info' },
+      reloadCheck: { ...RELOAD_CHECK_LIMITS, timeout: RELOAD_CHECK_BOUND },
+    },
+  )
+  const { url, configMap, upstream, running } = stack
+  const pki = makePki(t)
+  // Within the 1 MiB a named file may hold: the CA, some 1,700 times over.
+  const bundle = join(pki.dir, 'bundle.pem')
+  writeFileSync(bundle, pki.ca.cert.repeat(Math.floor(1_000_000 / pki.ca.cert.length)))
+  const named = configText({
+    ...stack.input,
+    routes: [
+      route('/api/public', upstream.url, { token: 'none', csrf: false }),
+      ...[1, 2, 3, 4].map((n) =>
+        route(`/api/tls${n}`, `https://tls${n}.example`, {
+          token: 'none',
+          csrf: false,
+          tls: { ca: { file: bundle } },
+        }),
+      ),
+    ],
+  })
+  t.ok(
+    Buffer.byteLength(named) <= INLINE_CHECK_BYTES,
+    `the config itself is ${Buffer.byteLength(named)} bytes`,
+  )
+
+  let workers = 0
+  const counted = () => workers++
+  process.on('worker', counted)
+  t.teardown(() => process.off('worker', counted))
+  const delay = monitorEventLoopDelay({ resolution: 10 })
+  delay.enable()
+  const written = performance.now()
+  configMap.write(named)
+  await log.seen(
+    'the config applied',
+    (line) => line.code === 'GATEHOUSE_CONFIG_RELOADED',
+    RELOAD_CHECK_BOUND,
+  )
+  const applied = performance.now() - written
+  // The histogram records a stall when its timer next fires: let it.
+  await sleep(20)
+  delay.disable()
+  t.equal(running.config.routes.length, 5)
+  t.comment(
+    `applied ${Math.round(applied)} ms after the write; the event loop held ${Math.round(delay.max / 1e6)} ms at most`,
+  )
+  t.equal(workers, 1, 'the file and the bundles it names were checked on a thread of its own')
+  t.equal((await get(`${url}/healthz`)).status, 200)
 })
