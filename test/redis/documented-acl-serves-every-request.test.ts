@@ -77,6 +77,17 @@ async function servedUnderTheAcl(
   )
 }
 
+/** `ACL_USER` with `rules` on each of `nodes`, through admin connections closed when `t` ends. */
+async function aclUserOn(t: Test, nodes: readonly { readonly port: number }[], rules: readonly string[]) {
+  const admins = nodes.map((node) => new Redis(node.port, '127.0.0.1'))
+  t.teardown(() => {
+    for (const admin of admins) admin.disconnect()
+  })
+  for (const admin of admins)
+    await admin.call('ACL', 'SETUSER', ACL_USER, 'reset', 'on', `>${ACL_PASSWORD}`, ...rules)
+  return admins
+}
+
 t.test('the ACL deployment.md gives serves sign-in, refresh, readiness and sign-out', async (t) => {
   const { redis, admin, store } = await startRedisWithAclUser(t, ['~*', '&*', '+@all'])
   await admin.call(
@@ -97,21 +108,7 @@ t.test("on a Cluster, with the document's additions for one, too", async (t) => 
   const cluster = await startRedisCluster({ replicas: 1 })
   t.teardown(() => cluster.stop())
   const keyPrefix = 'gh-acl-cluster:'
-  const admins = cluster.nodes.map((node) => new Redis(node.port, '127.0.0.1'))
-  t.teardown(() => {
-    for (const admin of admins) admin.disconnect()
-  })
-  for (const admin of admins) {
-    await admin.call(
-      'ACL',
-      'SETUSER',
-      ACL_USER,
-      'reset',
-      'on',
-      `>${ACL_PASSWORD}`,
-      ...documentedAclRules(keyPrefix, { cluster: true }),
-    )
-  }
+  const admins = await aclUserOn(t, cluster.nodes, documentedAclRules(keyPrefix, { cluster: true }))
   const store = cluster.url.replace('redis+cluster://', `redis+cluster://${ACL_USER}:${ACL_PASSWORD}@`)
   await servedUnderTheAcl(t, { store, keyPrefix, admins })
 })
@@ -122,21 +119,7 @@ t.test('behind Sentinel, with the user on the primary and its replica', async (t
   const topology = await startRedisSentinel()
   t.teardown(() => topology.stop())
   const keyPrefix = 'gh-acl-sentinel:'
-  const admins = [topology.primary, topology.replica].map((node) => new Redis(node.port, '127.0.0.1'))
-  t.teardown(() => {
-    for (const admin of admins) admin.disconnect()
-  })
-  for (const admin of admins) {
-    await admin.call(
-      'ACL',
-      'SETUSER',
-      ACL_USER,
-      'reset',
-      'on',
-      `>${ACL_PASSWORD}`,
-      ...documentedAclRules(keyPrefix),
-    )
-  }
+  const admins = await aclUserOn(t, [topology.primary, topology.replica], documentedAclRules(keyPrefix))
   const store = topology.url.replace('redis+sentinel://', `redis+sentinel://${ACL_USER}:${ACL_PASSWORD}@`)
   await servedUnderTheAcl(t, { store, keyPrefix, admins })
 })
