@@ -19,7 +19,7 @@ import { ResponseHygiene } from './response-headers.js'
 import { streamSession } from './stream-session.js'
 import { tokenRetry, upgradeTokenReplacer } from './token-retry.js'
 import { ownDeadline } from './upstream-deadline.js'
-import type { UpstreamErrorObserver } from './upstream-errors.js'
+import { dpopProofRefused, type UpstreamErrorObserver } from './upstream-errors.js'
 import { upstreamPool } from './upstream-pool.js'
 import {
   type DrainEnd,
@@ -231,6 +231,8 @@ export async function registerProxyRoutes(
                     request.upstreamProof = null
                     sendWithProof(routeProofs, route.upstream, request, reply, dest, then)
                   },
+                  // What the proof named (src/dpop/upstream.ts): the URL as dialled, without its query.
+                  refused: () => dpopProofRefused(request.method, `${upstreamOrigin}${dest || '/'}`),
                 }
               : undefined
           const token = upgradeToken(request, reply, dest)

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { type Server, WebSocket, WebSocketServer } from 'ws'
 import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
-import { asksForNonce } from '../../dpop/upstream.js'
+import { asksForNonce, refusesProof } from '../../dpop/upstream.js'
 import { gatehouseError, loggedAlready } from '../../errors.js'
 import { type RepeatedLines, repeatedField } from '../../repeated-lines.js'
 import { tlsConnectOptions } from '../../tls/connect-options.js'
@@ -12,6 +12,7 @@ import { injectTraceContext, serverSpanEnder } from '../../tracing/spans.js'
 import type { GuardDeps } from '../guard.js'
 import { refusesToken } from '../refusal-handlers.js'
 import {
+  answerUpstreamFailure,
   notHttp,
   type UpstreamErrorKind,
   type UpstreamErrorObserver,
@@ -35,14 +36,17 @@ interface FailureCause {
 
 /**
  * An upgrade's DPoP proof, when its route has one: the nonces its answers
- * carry are remembered, and a `use_dpop_nonce` challenge (RFC 9449 §9) is
- * answered once with a new proof that carries the nonce, as an HTTP
- * request's is (token-retry.ts).
+ * carry are remembered, a `use_dpop_nonce` challenge (RFC 9449 §9) is
+ * answered once with a new proof that carries the nonce, and an
+ * `invalid_dpop_proof` (§7.1) is the gateway's to answer, as an HTTP
+ * request's are (token-retry.ts).
  */
 export interface UpgradeProof {
   remember(headers: IncomingHttpHeaders): void
   /** Makes the upgrade's proof again, with the nonce just remembered, then calls `then`. */
   reproof(then: () => void): void
+  /** The error of an upstream that refused the proof, naming what it named (`dpopProofRefused`). */
+  refused(): Error
 }
 
 /**
@@ -308,6 +312,14 @@ export class WebSocketBridge {
       proof?.remember(response.headers)
       response.resume()
       const refusedFor = response.statusCode === 401 ? response.headers : undefined
+      // RFC 9449 §7.1: the proof is the gateway's, not the browser's, and an
+      // operator's to mend: the answer and warning of an HTTP request's (upstream-errors.ts).
+      if (proof && refusedFor && refusesProof(refusedFor)) {
+        dropQuietly()
+        const { route, failureLines } = this.#options
+        if (!upgrade.socket.destroyed) answerUpstreamFailure(reply, proof.refused(), route.path, failureLines)
+        return
+      }
       if (proof && !replays.nonce && refusedFor && asksForNonce(refusedFor)) {
         dropQuietly()
         proof.reproof(() => dial({ ...replays, nonce: true }))
