@@ -9,7 +9,13 @@
  */
 import { BoundedMap } from '../bounded-map.js'
 
-/** Keys kept ready per cache, most recently used first; past it the coldest goes. */
+/**
+ * Keys kept ready per cache, most recently used first; past it the coldest
+ * goes. A cliff, not a slope: more sessions than this sending requests in
+ * turn to one process make a key on every request, about 1 ms of CPU for an
+ * upstream EC signer. Kept for the key copies and the memory (about 6.5 KiB
+ * a signer); docs/performance.md "Past 10,000 active DPoP sessions per process".
+ */
 export const MAX_KEYS = 10_000
 
 /**
