@@ -20,6 +20,8 @@ export interface ConfigWatchOptions {
    * Default: the file as the watch first finds it is no change.
    */
   readonly baseline?: string
+  /** How the file is read; default `readConfigFile`. Tests only: a stalled mount is a fault no real file here shows. */
+  readonly read?: (file: string) => Promise<Buffer>
 }
 
 export interface ConfigWatch {
@@ -62,12 +64,35 @@ export function watchConfigFile(
   // So does one the reload would refuse unread (read.ts): a FIFO put in its
   // place would otherwise hold a pool thread in open(2) until a writer
   // came, and each event after it one more, until fs work stopped.
-  const digest = () => readConfigFile(path).then(configDigest, refusalDigest)
-  const check = async () => {
-    const now = await digest()
-    if (closed || now === last) return
-    last = now
-    onChange()
+  const read = options.read ?? readConfigFile
+  const digest = () => read(path).then(configDigest, refusalDigest)
+  // One read at a time: on a stalled network mount (an NFS hard mount, a
+  // FUSE server that stopped answering) a read holds one of libuv's four
+  // pool threads until the mount answers, and DNS lookups, async crypto
+  // and every other file operation share them. A read per quiet burst of
+  // events would use them all up after four, and every new connection by
+  // host name would hang. Events meanwhile are one check after it returns.
+  let checking: Promise<void> | undefined
+  let again = false
+  const check = (): Promise<void> => {
+    if (checking !== undefined) {
+      again = true
+      return checking
+    }
+    checking = (async () => {
+      do {
+        again = false
+        const now = await digest()
+        if (closed) return
+        if (now !== last) {
+          last = now
+          onChange()
+        }
+      } while (again)
+    })().finally(() => {
+      checking = undefined
+    })
+    return checking
   }
   // The caller loaded the file some time before the watch began (a whole
   // app built and listening in between): what changed meanwhile is a
