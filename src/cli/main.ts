@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { ConfigError, formatProblem } from '../config/errors.js'
+import { ConfigError, formatProblem, MAX_PROBLEM_LINES, unlistedProblems } from '../config/errors.js'
 import { type LoadedConfig, loadConfigFile } from '../config/load.js'
 import { redirectUris } from '../config/redirect-uris.js'
 import type { GatehouseConfig } from '../config/types.js'
@@ -107,7 +107,8 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
       onWarning: (warning) => io.stderr(`warning: ${formatProblem(file, warning)}`),
     })
   } catch (err) {
-    return unreadable(file, err, io)
+    // `check` is where every problem is listed; a start's go to the log, once per restart of a crash loop.
+    return unreadable(file, err, io, command === 'start' ? MAX_PROBLEM_LINES : Number.POSITIVE_INFINITY)
   }
   const { config } = loaded
   if (command === 'check') {
@@ -167,10 +168,12 @@ async function health(file: string, io: CliIO): Promise<number> {
   return 1
 }
 
-/** Reports a config that could not be loaded; the exit code. */
-function unreadable(file: string, err: unknown, io: CliIO): number {
+/** Reports a config that could not be loaded, its first `lines` problems; the exit code. */
+function unreadable(file: string, err: unknown, io: CliIO, lines = Number.POSITIVE_INFINITY): number {
   if (err instanceof ConfigError) {
-    for (const problem of err.problems) io.stderr(formatProblem(file, problem))
+    for (const problem of err.problems.slice(0, lines)) io.stderr(formatProblem(file, problem))
+    const unlisted = err.problems.length > lines ? unlistedProblems(file, err.problems.length) : undefined
+    if (unlisted !== undefined) io.stderr(unlisted)
     io.stderr(`gatehouse: ${file} has ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`)
     return 1
   }

@@ -25,6 +25,25 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * The most problems a refused reload logs, and `gatehouse start` prints,
+ * one line each: a human-sized file has a handful, and one of 30,000
+ * unknown keys wrote 8 MiB of log per reload (per edit), or per restart of
+ * a start that crash-loops. The rest are counted on one more line (`unlistedProblems`);
+ * `gatehouse check` lists them all.
+ */
+export const MAX_PROBLEM_LINES = 50
+
+/**
+ * The line that stands for the problems past the first `MAX_PROBLEM_LINES`
+ * of `count` in `source`, or `undefined` when there are none past them.
+ */
+export function unlistedProblems(source: string, count: number): string | undefined {
+  const more = count - MAX_PROBLEM_LINES
+  if (more <= 0) return undefined
+  return `${source}: ${more} more problem${more === 1 ? '' : 's'} not listed here; \`gatehouse check --config ${source}\` lists them all`
+}
+
 /** Longest option path a problem line shows; a real one is under 100 characters. */
 const MAX_PATH = 200
 /** Longest message a problem line shows; a real one is under 700 characters. */

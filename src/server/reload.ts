@@ -1,7 +1,13 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { configDigest, refusalDigest } from '../config/digest.js'
-import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors.js'
+import {
+  ConfigError,
+  type ConfigProblem,
+  formatProblem,
+  MAX_PROBLEM_LINES,
+  unlistedProblems,
+} from '../config/errors.js'
 import { readConfigFile } from '../config/read.js'
 import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
@@ -17,8 +23,9 @@ export type ReloadResult =
   /** The file holds the running config: nothing was rebuilt. */
   | { readonly result: 'unchanged' }
   /**
-   * The running config was kept; each problem is logged with its line, and
-   * counted, but for the one of a reload the shutdown ended (`close`).
+   * The running config was kept; each problem is logged with its line (the
+   * first `MAX_PROBLEM_LINES`, then how many more), and counted, but for the
+   * one of a reload the shutdown ended (`close`). `problems` holds them all.
    */
   | { readonly result: 'rejected'; readonly problems: readonly ConfigProblem[] }
 
@@ -82,7 +89,7 @@ const DEFAULT_READ: ReloadRead = { timeout: RELOAD_READ_TIMEOUT, read: (file) =>
  * and made ready, the IdP discovered if its settings changed, and only
  * then swapped in, at once, for every new request. Anything wrong on the
  * way leaves the running config as it was: its problems are logged one
- * line each and counted as `rejected`, and the process stays healthy.
+ * line each, up to `MAX_PROBLEM_LINES`, and counted as `rejected`, and the process stays healthy.
  * Reloads run one at a time; triggers that come during one are served
  * by a single reload after it, which reads the file as the strongest of
  * them asks: a signal or a call whatever its bytes. A reload refused for
@@ -461,12 +468,15 @@ export class ConfigReloader {
   #rejected(trigger: Trigger, problems: readonly ConfigProblem[]): ReloadResult {
     const { file, lasting } = this.#options
     const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_REJECTED'
-    for (const problem of problems) {
+    for (const problem of problems.slice(0, MAX_PROBLEM_LINES)) {
       lasting.log.error(
         { code, file, trigger, line: problem.line, path: problem.path },
         formatProblem(file, problem),
       )
     }
+    const unlisted = unlistedProblems(file, problems.length)
+    if (unlisted !== undefined)
+      lasting.log.error({ code, file, trigger, unlisted: problems.length - MAX_PROBLEM_LINES }, unlisted)
     lasting.log.error(
       { code, file, trigger, problems: problems.length },
       `config reload rejected: ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}; the running config is kept`,

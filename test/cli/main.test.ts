@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { main } from '../../src/cli/main.js'
 import { configDigest } from '../../src/config/digest.js'
+import { MAX_PROBLEM_LINES } from '../../src/config/errors.js'
 import type { GatehouseConfig } from '../../src/config/types.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'))
@@ -169,6 +170,36 @@ t.test(
       t.same(r.started, [])
       t.match(r.err, `${large} is ${1024 * 1024 + 2} bytes; a config file may be at most 1 MiB`)
     }
+  },
+)
+
+t.test(
+  'start prints the first 50 problems of a file with thousands, then how many more; check prints them all',
+  async (t) => {
+    // A start's stderr goes to the log, again at each restart of a crash
+    // loop: 30,000 unknown keys were 8 MiB each time.
+    const many = join(dir, 'many.yaml')
+    t.teardown(() => rmSync(many))
+    const keys = Array.from({ length: 5_000 }, (_, i) => `unknownOption${i}: 1\n`).join('')
+    writeFileSync(many, readFileSync(good, 'utf8') + keys)
+    const started = await run(['start', '--config', many])
+    t.equal(started.code, 1)
+    t.same(started.started, [])
+    const lines = started.err.split('\n')
+    t.equal(lines.length, MAX_PROBLEM_LINES + 2, 'the first 50 problems, the line for the rest, the summary')
+    t.equal(lines[0], `${many}:6 unknownOption0: unknown option`)
+    t.equal(lines[MAX_PROBLEM_LINES - 1], `${many}:55 unknownOption49: unknown option`)
+    t.equal(
+      lines[MAX_PROBLEM_LINES],
+      `${many}: 4950 more problems not listed here; \`gatehouse check --config ${many}\` lists them all`,
+    )
+    t.equal(lines[MAX_PROBLEM_LINES + 1], `gatehouse: ${many} has 5000 problems`)
+
+    const checked = await run(['check', '--config', many])
+    t.equal(checked.code, 1)
+    const all = checked.err.split('\n')
+    t.equal(all.length, 5_001, 'check lists every problem, then the summary')
+    t.equal(all[4_999], `${many}:5005 unknownOption4999: unknown option`)
   },
 )
 
