@@ -47,6 +47,8 @@ export interface ConfigWatch {
  * been quiet for `debounce` ms, and `onChange` runs only when the bytes
  * differ from those last seen: a resync that swaps in the same contents
  * under a new inode is no change. A directory replaced whole is followed.
+ * At most one read of the file is in flight: events while one is out are
+ * one more read once it returns, so a stalled mount holds one pool thread.
  */
 export function watchConfigFile(
   file: string,
