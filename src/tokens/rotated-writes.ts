@@ -110,6 +110,10 @@ export class RotatedWrites {
  */
 export function keeping(current: SessionData, refreshToken: Rotated | undefined): TokenSet | undefined {
   if (refreshToken === undefined) return undefined
+  // The spent token's expiry is not the rotated one's, which the IdP gave
+  // a lifetime of its own: kept, it ended the session early and let a
+  // logout elsewhere revoke the grant this token still holds (weighGrant).
+  // Unknown, the session ends when a redemption is refused instead.
   const { refreshToken: _spent, refreshTokenExpiresAt: _expires, ...held } = current.tokens
-  return refreshToken === UNKEPT ? held : { ...current.tokens, refreshToken }
+  return refreshToken === UNKEPT ? held : { ...held, refreshToken }
 }
