@@ -124,7 +124,9 @@ export async function commandCalls(port: number, command: string): Promise<numbe
   try {
     await probe.connect()
     const stats = await probe.info('commandstats')
-    return Number(new RegExp(`^cmdstat_${command.toLowerCase()}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0)
+    // A subcommand's stat is `cmdstat_cluster|info`, whose `|` read as a regex alternation miscounted.
+    const name = command.toLowerCase().replace(/[|\\^$.*+?()[\]{}]/g, '\\$&')
+    return Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0)
   } finally {
     probe.disconnect()
   }
