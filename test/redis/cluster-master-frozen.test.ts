@@ -1,0 +1,129 @@
+/**
+ * A Cluster master that is alive but answers nothing (SIGSTOP: a hung
+ * host, a paused VM) keeps its sockets open, and the kernel still accepts
+ * connections to it: no reset, no refusal, only silence. The slot check
+ * must still answer within its bound, and not pile connections on it.
+ */
+import { execFileSync } from 'node:child_process'
+import { performance } from 'node:perf_hooks'
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { startObservedStack } from '../helpers/observed-stack.js'
+import { pollUntil } from '../helpers/redis.js'
+import { commandCalls, probeClient, startRedisCluster } from '../helpers/redis-topology.js'
+
+/** docs/deployment.md: a check at most 1 s old, then the 2 s connect timeout. */
+const NOT_READY_WITHIN_MS = 3_000
+
+/** TCP connections this machine holds open to `port`, from the client side. */
+function establishedTo(port: number): number {
+  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( dport = :${port} )`]).toString()
+  return out.split('\n').filter((l) => l.trim() !== '').length
+}
+
+t.test(
+  'a frozen master: /readyz 503 within the bound, every answer bounded, no pile of probes',
+  async (t) => {
+    const cluster = await startRedisCluster({ requireFullCoverage: false })
+    t.teardown(() => cluster.stop())
+    const stack = await startObservedStack(t, {
+      config: { store: cluster.url, keyPrefix: 'gh:', localCache: 0 },
+    })
+    const base = stack.gateway.url
+    t.equal((await fetch(`${base}/readyz`)).status, 200, 'ready with every master up')
+    const frozen = (await cluster.ownerOf('fHh')).master
+    const survivors = cluster.nodes.filter((n) => n !== frozen)
+    const before = establishedTo(frozen.port)
+    const frozenInfoBefore = await commandCalls(frozen.port, 'cluster|info')
+
+    frozen.freeze()
+    let thawed = false
+    t.teardown(() => {
+      if (!thawed) frozen.thaw()
+    })
+    const stopped = performance.now()
+    let first503: number | undefined
+    let slowest = 0
+    let asked = 0
+    const infoBefore = await Promise.all(survivors.map((n) => commandCalls(n.port, 'cluster|info')))
+    const slotsBefore = await Promise.all(survivors.map((n) => commandCalls(n.port, 'cluster|slots')))
+    let most = 0
+    while (performance.now() - stopped < 8_000) {
+      const sent = performance.now()
+      // One after another, with a burst of scrapes and probes beside each.
+      const [answer] = await Promise.all([
+        fetch(`${base}/readyz`),
+        ...Array.from({ length: 20 }, () => fetch(`${base}/readyz`).then((a) => a.text())),
+        ...Array.from({ length: 5 }, () => fetch(`${stack.gateway.url}/metrics`).then((a) => a.text())),
+      ])
+      const took = performance.now() - sent
+      const body = await answer.text()
+      slowest = Math.max(slowest, took)
+      asked++
+      if (answer.status === 503 && first503 === undefined) first503 = performance.now() - stopped
+      if (answer.status === 503) t.notMatch(body, /127\.0\.0\.1|localhost/, 'no address on /readyz')
+      most = Math.max(most, establishedTo(frozen.port))
+    }
+    const seconds = Math.ceil((performance.now() - stopped) / 1_000)
+    t.comment(
+      `first 503 at ${Math.round(first503 ?? -1)} ms; slowest /readyz ${Math.round(slowest)} ms over ${asked} rounds; connections to the frozen master: ${before} before, at most ${most} while frozen`,
+    )
+    t.ok(first503 !== undefined && first503 < NOT_READY_WITHIN_MS, 'not ready within the bound')
+    t.ok(
+      slowest < NOT_READY_WITHIN_MS + 1_000,
+      `no /readyz waited past the bound (${Math.round(slowest)} ms)`,
+    )
+    const info = (await Promise.all(survivors.map((n) => commandCalls(n.port, 'cluster|info')))).map(
+      (n, i) => n - infoBefore[i]!,
+    )
+    const slots = (await Promise.all(survivors.map((n) => commandCalls(n.port, 'cluster|slots')))).map(
+      (n, i) => n - slotsBefore[i]!,
+    )
+    t.comment(
+      `over ${seconds} s: CLUSTER INFO per survivor ${info.join(', ')}; CLUSTER SLOTS per survivor ${slots.join(', ')}`,
+    )
+    for (const n of info) t.ok(n <= seconds + 2, `${n} CLUSTER INFO on a survivor in ${seconds} s`)
+    t.ok(slots.reduce((a, b) => a + b, 0) <= 3 * (seconds + 2) + 10, 'CLUSTER SLOTS bounded')
+    t.ok(most <= before + 3, `connections to the frozen master bounded (${most}, ${before} before)`)
+
+    frozen.thaw()
+    thawed = true
+    const admin = probeClient(frozen.port)
+    t.teardown(() => admin.disconnect())
+    await admin.connect()
+    await pollUntil(async () => (await fetch(`${base}/readyz`)).status === 200, 15_000)
+    // What the frozen master was sent while it slept, run once it woke.
+    const owed = (await commandCalls(frozen.port, 'cluster|info')) - frozenInfoBefore
+    t.comment(`CLUSTER INFO the thawed master ran for its ${seconds} s asleep and after: ${owed}`)
+    t.ok(owed <= seconds + 4, `no pile of probes run on waking (${owed})`)
+    const clients = String(await admin.call('CLIENT', 'LIST'))
+      .trim()
+      .split('\n').length
+    t.comment(`clients on the thawed master: ${clients}`)
+    t.ok(clients <= before + 4, `no pile of connections once thawed (${clients})`)
+  },
+)
+
+t.test(
+  'the gateway closes while a slot check waits on a frozen master: close is bounded, nothing left',
+  async (t) => {
+    const cluster = await startRedisCluster({ requireFullCoverage: false })
+    t.teardown(() => cluster.stop())
+    const app = await buildTestApp(t, { store: cluster.url, keyPrefix: 'gh:', localCache: 0 })
+    await app.inject({ url: '/readyz' })
+    const frozen = (await cluster.ownerOf('fHh')).master
+    frozen.freeze()
+    t.teardown(() => frozen.thaw())
+    // A check past its answer's second, left waiting on the frozen master.
+    await new Promise((r) => setTimeout(r, 1_100))
+    const stalled = app.inject({ url: '/readyz' })
+    const started = performance.now()
+    await app.close()
+    const took = performance.now() - started
+    const answer = await stalled
+    t.comment(`close took ${Math.round(took)} ms; the stalled /readyz answered ${answer.statusCode}`)
+    t.ok(took < 3_000, `close bounded (${Math.round(took)} ms)`)
+    await pollUntil(async () => establishedTo(frozen.port) === 0, 5_000)
+    t.pass('no connection to the frozen master left')
+  },
+)
