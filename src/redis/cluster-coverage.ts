@@ -18,7 +18,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { type Cluster, Redis, type RedisOptions, ReplyError } from 'ioredis'
 import type { LogCode } from '../errors.js'
 import { networkCause } from '../network-cause.js'
-import { redisCause } from './connection.js'
+import { redisCause, replyWord } from './connection.js'
 
 /** Slots of a Redis Cluster (cluster spec: CRC16 of the hash tag, modulo 16384). */
 export const CLUSTER_SLOTS = 16_384
@@ -29,8 +29,10 @@ export interface LostMaster {
   readonly node: string
   /** The slots it holds, as `CLUSTER NODES` writes them: `0-5460 10923`. */
   readonly slots: string
-  /** Why no answer came: `ECONNREFUSED 127.0.0.1:7001`, the command timeout. */
+  /** Why no answer came: `ECONNREFUSED 127.0.0.1:7001`, the command timeout, or the refusal it answers every command with (BUSY, LOADING). */
   readonly cause: string
+  /** True when it answers, but refuses every command (`cause` says how), its slots' requests as well. */
+  readonly refused?: true
 }
 
 /** What of a Cluster's slots one check found not served. */
@@ -80,12 +82,14 @@ export class ClusterCoverage {
     let count = 0
     const lost: LostMaster[] = []
     const failing: string[] = []
-    for (const { node, ranges, cause, state } of states.sort((a, b) => a.node.localeCompare(b.node))) {
+    for (const { node, ranges, cause, state, refused } of states.sort((a, b) =>
+      a.node.localeCompare(b.node),
+    )) {
       const held = ranges.reduce((sum, [first, last]) => sum + last - first + 1, 0)
       assigned += held
       if (cause !== undefined) {
         const slots = ranges.map(([first, last]) => (first === last ? `${first}` : `${first}-${last}`))
-        lost.push({ node, slots: slots.join(' '), cause })
+        lost.push({ node, slots: slots.join(' '), cause, ...(refused ? { refused } : {}) })
         count += held
       } else if (state === 'fail') {
         failing.push(node)
@@ -121,13 +125,21 @@ export class ClusterCoverage {
   }
 
   /** `cluster_state` of one master, or why it did not answer. */
-  async #state(node: string): Promise<{ state?: string | undefined; cause?: string }> {
+  async #state(node: string): Promise<{ state?: string | undefined; cause?: string; refused?: true }> {
     try {
       const info = String(await this.#probe(node).call('CLUSTER', 'INFO'))
       return { state: /^cluster_state:(\w+)/m.exec(info)?.[1] }
     } catch (err) {
-      // A reply is an answer: an ACL without CLUSTER INFO lets requests through all the same.
-      if (err instanceof ReplyError) return {}
+      // A reply is an answer: an ACL without CLUSTER INFO lets requests
+      // through all the same. Not these two, which a master gives every
+      // command while it lasts, its slots' requests included, and which no
+      // failover ends, since it still answers the cluster bus: a script
+      // run past busy-reply-threshold (until it ends or SCRIPT KILL), and
+      // a dataset loading after a restart.
+      if (err instanceof ReplyError) {
+        const word = replyWord(err)
+        return word === 'BUSY' || word === 'LOADING' ? { cause: redisCause(err)!, refused: true } : {}
+      }
       const cause = networkCause(this.#errors.get(node)) ?? redisCause(err) ?? (err as Error).message
       // A frozen master keeps the socket open: the next check connects anew.
       this.#drop(node)
@@ -190,7 +202,8 @@ function slotMap(reply: unknown, askedHost: string | undefined): SlotMap {
 export function describeUnserved(unserved: UnservedSlots): string {
   const parts = [
     ...unserved.lost.map(
-      ({ node, slots, cause }) => `master ${node} (slots ${slots}) does not answer (${cause})`,
+      ({ node, slots, cause, refused }) =>
+        `master ${node} (slots ${slots}) ${refused ? 'refuses every command' : 'does not answer'} (${cause})`,
     ),
     ...(unserved.failing.length > 0
       ? [`${unserved.failing.join(', ')} say${unserved.failing.length === 1 ? 's' : ''} cluster_state:fail`]
@@ -208,7 +221,7 @@ export function describeUnserved(unserved: UnservedSlots): string {
 /** What is not served as `/readyz` says it: how much, not which nodes, since `/readyz` is public. */
 export function summarizeUnserved(unserved: UnservedSlots): string {
   return (
-    `Redis Cluster does not serve ${unserved.count} of its ${CLUSTER_SLOTS} slots (a master does not answer, ` +
+    `Redis Cluster does not serve ${unserved.count} of its ${CLUSTER_SLOTS} slots (a master does not answer or refuses every command, ` +
     'or the cluster says cluster_state:fail): requests whose keys hash to them answer 503: see the ' +
     'GATEHOUSE_STORE_SLOTS_UNSERVED log line'
   )

@@ -369,7 +369,7 @@ export function exportRefusals(refusals: StoreRefusals, registry: Registry): voi
   if (registry.getSingleMetric(REFUSING_METRIC)) return
   new Gauge({
     name: REFUSING_METRIC,
-    help: "1 while a Redis primary refuses the gateway's writes for being full (refusal=full: OOM, used memory over maxmemory under noeviction) or for being short of replicas (refusal=replicas: NOREPLICAS, fewer good replicas than min-replicas-to-write), its scripts for the ACL (refusal=scripting: NOPERM on EVAL or EVALSHA) or its keys for the ACL (refusal=keys: NOPERM on a SET under session.keyPrefix), or while a Redis Cluster does not serve every slot (refusal=slots: a master does not answer, or the cluster says cluster_state:fail), checked on scrape; sign-ins and refreshes answer 503 meanwhile, and sign-outs too unless Redis is only full.",
+    help: "1 while a Redis primary refuses the gateway's writes for being full (refusal=full: OOM, used memory over maxmemory under noeviction) or for being short of replicas (refusal=replicas: NOREPLICAS, fewer good replicas than min-replicas-to-write), its scripts for the ACL (refusal=scripting: NOPERM on EVAL or EVALSHA) or its keys for the ACL (refusal=keys: NOPERM on a SET under session.keyPrefix), or while a Redis Cluster does not serve every slot (refusal=slots: a master does not answer or refuses every command, BUSY or LOADING, or the cluster says cluster_state:fail), checked on scrape; sign-ins and refreshes answer 503 meanwhile, and sign-outs too unless Redis is only full.",
     labelNames: ['refusal'],
     registers: [registry],
     async collect() {
