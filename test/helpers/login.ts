@@ -144,3 +144,16 @@ export function apiCall(jar: CookieJar, url: string, init: RequestInit = {}): Pr
   if (!headers.has('x-csrf')) headers.set('x-csrf', '1')
   return jarFetch(jar, url, { ...init, headers })
 }
+
+/**
+ * Follows the session's own logout link, as its SPA's button does; the
+ * page that posts to the IdP's end-session endpoint is not submitted.
+ */
+export async function followLogoutLink(
+  jar: CookieJar,
+  base: string,
+  basePath = '/auth',
+): Promise<JarResponse> {
+  const { logoutUrl } = (await apiCall(jar, `${base}${basePath}/user`)).json<{ logoutUrl: string }>()
+  return jarFetch(jar, `${base}${logoutUrl}`)
+}

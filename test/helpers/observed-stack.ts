@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
+import { buildTestApp } from './app.js'
+import { awaitedLog } from './awaited-log.js'
 import { TestClock } from './gateway.js'
 import { apiCall, login } from './login.js'
 import { startRedis } from './redis.js'
@@ -62,4 +64,22 @@ export async function signedInOnItsOwnRedis(t: Test, args: readonly string[] = [
   const { jar } = await login(base)
   t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'signed in')
   return { redis, admin, stack, base, jar }
+}
+
+/**
+ * A gateway app on `store` (a Cluster's URL) with no IdP and no local
+ * cache, logging at `info` to `log`, and what its `/readyz` says of the
+ * store: with no IdP, `/readyz` is 503 whatever the store, and
+ * `checks.store` is what the store is.
+ */
+export async function storeReadiness(t: Test, store: string) {
+  const log = awaitedLog()
+  const app = await buildTestApp(
+    t,
+    { store, keyPrefix: 'gh:', localCache: 0, logLevel: 'info' },
+    { logStream: log.logStream },
+  )
+  const readStore = async () =>
+    String((await app.inject({ url: '/readyz' })).json<{ checks: { store: string } }>().checks.store)
+  return { app, log, readStore }
 }

@@ -9,18 +9,12 @@
  * expiry, before the rotated one's.
  */
 import t from 'tap'
-import type { CookieJar } from '../helpers/cookie-jar.js'
 import { TestClock } from '../helpers/gateway.js'
-import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { apiCall, followLogoutLink, login } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
 import { refreshingStack } from '../helpers/refreshing-stack.js'
 
 const REFRESH_TTL = 600 // s, the IdP's refresh-token lifetime, which it reports (refresh_expires_in)
-
-async function logOut(jar: CookieJar, base: string) {
-  const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
-  return jarFetch(jar, `${base}${logoutUrl}`)
-}
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -48,7 +42,7 @@ for (const store of ['memory', 'redis'] as const)
 
         clock.advance((REFRESH_TTL - 300 + 1) * 1000)
         t.equal(
-          (await logOut(laptop.jar, base)).status,
+          (await followLogoutLink(laptop.jar, base)).status,
           200,
           'she logs out on the laptop past the first token’s expiry',
         )

@@ -13,18 +13,12 @@
  * gateway's decision alone.
  */
 import t, { type Test } from 'tap'
-import type { CookieJar } from '../helpers/cookie-jar.js'
 import { TestClock } from '../helpers/gateway.js'
-import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { apiCall, followLogoutLink, login } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
 import { refreshingStack } from '../helpers/refreshing-stack.js'
 
 const REFRESH_TTL = 600 // s, the IdP's refresh-token lifetime, which it reports (refresh_expires_in)
-
-async function logOut(jar: CookieJar, base: string) {
-  const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
-  return jarFetch(jar, `${base}${logoutUrl}`)
-}
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -57,7 +51,7 @@ for (const store of ['memory', 'redis'] as const) {
       store,
       (REFRESH_TTL + 1) * 1000,
     )
-    t.equal((await logOut(laptop.jar, base)).status, 200, 'she logs out on the laptop')
+    t.equal((await followLogoutLink(laptop.jar, base)).status, 200, 'she logs out on the laptop')
     t.equal(stack.idp.stats.revokedGrants, 1, 'the grant is revoked: the phone’s session cannot refresh')
     t.equal(
       (await stack.idp.introspect(phoneToken)).active,
@@ -78,7 +72,7 @@ for (const store of ['memory', 'redis'] as const) {
       store,
       (REFRESH_TTL - 60) * 1000,
     )
-    t.equal((await logOut(laptop.jar, base)).status, 200, 'she logs out on the laptop')
+    t.equal((await followLogoutLink(laptop.jar, base)).status, 200, 'she logs out on the laptop')
     t.equal(stack.idp.stats.revokedGrants, 0, 'her grant is not revoked')
     t.ok(
       log.lines.find((l) =>

@@ -14,19 +14,12 @@
  */
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import type { CookieJar } from '../helpers/cookie-jar.js'
 import { route } from '../helpers/gateway.js'
-import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { apiCall, followLogoutLink, jarFetch, login } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
 import { refreshingStack } from '../helpers/refreshing-stack.js'
 import { LogLines } from '../helpers/reloadable.js'
 import { type FrontendChoices, startTwoFrontends } from '../helpers/two-frontends.js'
-
-/** Follows the session's own logout link, as its SPA's button does; the page that posts to the IdP's end-session endpoint is not submitted. */
-async function logOut(jar: CookieJar, base: string, basePath = '/auth') {
-  const { logoutUrl } = (await apiCall(jar, `${base}${basePath}/user`)).json<{ logoutUrl: string }>()
-  return jarFetch(jar, `${base}${logoutUrl}`)
-}
 
 /** Both frontends sign in at corp; each has a route that redeems the session's refresh token at its first request. */
 const bothAtCorp: FrontendChoices = (upstream) => ({
@@ -49,7 +42,7 @@ t.test('logout at one frontend keeps the grant the same browser’s session at a
   const partners = await login(s.partners, { jar: staff.jar })
   t.equal(partners.callback.status, 302, 'and at partners')
 
-  const out = await logOut(staff.jar, s.partners)
+  const out = await followLogoutLink(staff.jar, s.partners)
   t.equal(out.status, 200, 'logged out at partners: the page that posts to the IdP')
   t.equal((await apiCall(staff.jar, `${s.partners}/auth/user`)).status, 401, 'partners’ session is over')
   t.equal(s.corp.stats.revokedGrants, 0, 'the grant staff’s session holds is not revoked')
@@ -73,7 +66,7 @@ t.test(
     const laptop = await login(base)
     t.equal(laptop.callback.status, 302, 'alice has sessions in two browsers, of one grant')
 
-    t.equal((await logOut(laptop.jar, base)).status, 200, 'she logs out on the laptop')
+    t.equal((await followLogoutLink(laptop.jar, base)).status, 200, 'she logs out on the laptop')
     t.equal((await apiCall(laptop.jar, `${base}/auth/user`)).status, 401, 'the laptop’s session is over')
     t.equal(stack.idp.stats.revokedGrants, 0, 'her grant is not revoked')
     const after = await apiCall(phone.jar, `${base}/api/scoped`)
@@ -87,7 +80,7 @@ t.test('logout of a user’s only session revokes its grant', async (t) => {
   const alice = await login(base)
   t.equal(alice.callback.status, 302, 'another user’s session does not count')
 
-  t.equal((await logOut(alice.jar, base)).status, 200)
+  t.equal((await followLogoutLink(alice.jar, base)).status, 200)
   t.equal(stack.idp.stats.revokedGrants, 1, 'her grant is revoked')
   t.equal((await apiCall(bob.jar, `${base}/api/scoped`)).status, 200, 'bob’s session refreshes')
 })
