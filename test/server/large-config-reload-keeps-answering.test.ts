@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { INLINE_CHECK_BYTES, RELOAD_CHECK_LIMITS } from '../../src/server/reload-check.js'
 import { makePki } from '../helpers/certificates.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
@@ -22,12 +22,8 @@ const get = (url: string) => jarFetch(new CookieJar(), url)
  */
 const RELOAD_CHECK_BOUND = 90_000
 
-/**
- * A reload of a large file used to parse it on the event loop: 1 MB of
- * blank lines after a valid config takes YAML's parser about 2 s, and
- * /healthz waited that out (a probe measured 12.9 s on a 460 KB file).
- */
-t.test('a reload of a 1 MB file is checked while /healthz answers', async (t) => {
+/** A reloadable gateway with one public route, logging at `info`, its reload check bounded as the tests need. */
+async function reloadableWithPublicRoute(t: Test) {
   const log = new LogLines()
   const stack = await startReloadable(
     t,
@@ -38,6 +34,16 @@ t.test('a reload of a 1 MB file is checked while /healthz answers', async (t) =>
       reloadCheck: { ...RELOAD_CHECK_LIMITS, timeout: RELOAD_CHECK_BOUND },
     },
   )
+  return { log, stack }
+}
+
+/**
+ * A reload of a large file used to parse it on the event loop: 1 MB of
+ * blank lines after a valid config takes YAML's parser about 2 s, and
+ * /healthz waited that out (a probe measured 12.9 s on a 460 KB file).
+ */
+t.test('a reload of a 1 MB file is checked while /healthz answers', async (t) => {
+  const { log, stack } = await reloadableWithPublicRoute(t)
   const { url, configMap, upstream, running } = stack
   const good = configText({
     ...stack.input,
@@ -110,16 +116,7 @@ t.test('a reload of a 1 MB file is checked while /healthz answers', async (t) =>
  * held the event loop, and /healthz, about a second.
  */
 t.test('a small file that names large CA bundles is checked on a thread of its own too', async (t) => {
-  const log = new LogLines()
-  const stack = await startReloadable(
-    t,
-    (upstream) => [route('/api/public', upstream, { token: 'none', csrf: false })],
-    {
-      logStream: log.stream,
-      input: { logLevel: 'info' },
-      reloadCheck: { ...RELOAD_CHECK_LIMITS, timeout: RELOAD_CHECK_BOUND },
-    },
-  )
+  const { log, stack } = await reloadableWithPublicRoute(t)
   const { url, configMap, upstream, running } = stack
   const pki = makePki(t)
   // Within the 1 MiB a named file may hold: the CA, some 1,700 times over.
