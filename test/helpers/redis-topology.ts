@@ -470,3 +470,18 @@ export async function startLoneSentinel(monitoring?: {
     },
   }
 }
+
+/** The keys matching `pattern` on the nodes of `cluster` still running, masters and replicas alike. */
+export async function keysOnCluster(cluster: TestRedisCluster, pattern: string): Promise<Set<string>> {
+  const keys = new Set<string>()
+  for (const node of cluster.nodes.filter((n) => n.alive())) {
+    const probe = probeClient(node.port)
+    try {
+      await probe.connect()
+      for (const key of await probe.keys(pattern)) keys.add(key)
+    } finally {
+      probe.disconnect()
+    }
+  }
+  return keys
+}

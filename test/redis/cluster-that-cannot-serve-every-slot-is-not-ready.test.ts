@@ -16,6 +16,7 @@ import { apiCall, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
 import { pollUntil } from '../helpers/redis.js'
 import {
+  keysOnCluster,
   probeClient,
   type RedisProcess,
   startRedisCluster,
@@ -68,21 +69,6 @@ async function readyzUntil(
   return { answer: last, at: performance.now() }
 }
 
-/** Every session key on the cluster's nodes still running. */
-async function sessionKeys(cluster: TestRedisCluster): Promise<Set<string>> {
-  const keys = new Set<string>()
-  for (const node of cluster.nodes.filter((n) => n.alive())) {
-    const probe = probeClient(node.port)
-    try {
-      await probe.connect()
-      for (const key of await probe.keys('gh:s:*')) keys.add(key)
-    } finally {
-      probe.disconnect()
-    }
-  }
-  return keys
-}
-
 interface SignedIn {
   readonly jar: CookieJar
   readonly master: RedisProcess
@@ -95,11 +81,11 @@ async function twoSessionsOnTwoMasters(
   base: string,
 ): Promise<[SignedIn, SignedIn]> {
   const found: SignedIn[] = []
-  let known = await sessionKeys(cluster)
+  let known = await keysOnCluster(cluster, 'gh:s:*')
   for (let i = 0; i < 20; i++) {
     const { jar, callback } = await login(base, { user: `user-${i}` })
     if (callback.status !== 302) throw new Error(`sign-in answered ${callback.status}`)
-    const now = await sessionKeys(cluster)
+    const now = await keysOnCluster(cluster, 'gh:s:*')
     const key = [...now].find((k) => !known.has(k))!
     known = now
     const owner = await cluster.ownerOf(key)

@@ -6,7 +6,7 @@ import { apiCall } from '../helpers/login.js'
 import {
   commandCalls,
   hgetOn,
-  probeClient,
+  keysOnCluster,
   startRedisCluster,
   type TestRedisCluster,
 } from '../helpers/redis-topology.js'
@@ -17,16 +17,7 @@ const TTL_S = 60
 
 /** The one session key on the cluster: the test's user is the only one signed in. */
 async function sessionKey(cluster: TestRedisCluster): Promise<string> {
-  const keys = new Set<string>()
-  for (const node of cluster.nodes) {
-    const probe = probeClient(node.port)
-    try {
-      await probe.connect()
-      for (const key of await probe.keys('gh:s:*')) keys.add(key)
-    } finally {
-      probe.disconnect()
-    }
-  }
+  const keys = await keysOnCluster(cluster, 'gh:s:*')
   if (keys.size !== 1) throw new Error(`expected one session key, found ${keys.size}`)
   return [...keys][0]!
 }
