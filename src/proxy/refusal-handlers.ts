@@ -50,9 +50,12 @@ export interface Refusal extends ProofHolder {
   nonceReplay(): void
 }
 
-/** Why a challenge whose nonce `usableNonce` refuses is not replayed. */
-const UNUSABLE_NONCE =
+/** Why a challenge whose nonce `usableNonce` refuses is not replayed (here and for an upgrade, bridge.ts). */
+export const UNUSABLE_NONCE =
   'the challenge carried no DPoP-Nonce a proof may carry (RFC 9449 §8.1: one field of printable ASCII without spaces or quotes; Gatehouse takes up to 1 KiB)'
+
+/** Why a second challenge, to the replay that carried the first one's nonce, is not replayed. */
+export const CHALLENGED_AGAIN = 'the upstream asked again after the replay carried its nonce'
 
 /**
  * What a 401 to an attempt with the gateway's proof asks of the gateway
@@ -174,11 +177,7 @@ export class RefusedTokenHandler implements Dispatcher.DispatchHandler {
       controller.abort(
         challenge === 'refused'
           ? refusal.proofRefused()
-          : nonceUnanswered(
-              challenge === 'nonce'
-                ? 'the upstream asked again after the replay carried its nonce'
-                : UNUSABLE_NONCE,
-            ),
+          : nonceUnanswered(challenge === 'nonce' ? CHALLENGED_AGAIN : UNUSABLE_NONCE),
       )
       return
     }

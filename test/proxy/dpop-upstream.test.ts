@@ -297,7 +297,9 @@ t.test(
       },
       (err: Refused) => err,
     )
-    t.equal(refused?.status, 502, 'a second challenge is not answered again: the upgrade fails')
+    // As an API call's: the browser may try again (upgrade-challenged-again-for-a-nonce-answers-as-an-api-call).
+    t.equal(refused?.status, 503, 'a second challenge is not answered again: the upgrade fails')
+    t.match(JSON.parse(refused?.body ?? '{}'), { error: 'upstream_dpop_nonce' })
     t.equal(challenges, 3, 'one replay, no more')
   },
 )

@@ -3,16 +3,18 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { type Server, WebSocket, WebSocketServer } from 'ws'
 import type { RouteConfig, WebSocketRoute } from '../../config/types.js'
-import { asksForNonce, refusesProof } from '../../dpop/upstream.js'
+import { usableNonce } from '../../dpop/nonces.js'
+import { challengesForNonce, refusesProof } from '../../dpop/upstream.js'
 import { gatehouseError, loggedAlready } from '../../errors.js'
 import { type RepeatedLines, repeatedField } from '../../repeated-lines.js'
 import { tlsConnectOptions } from '../../tls/connect-options.js'
 import { dialClosedHint, tlsFailureReason } from '../../tls/handshake-errors.js'
 import { injectTraceContext, serverSpanEnder } from '../../tracing/spans.js'
 import type { GuardDeps } from '../guard.js'
-import { refusesToken } from '../refusal-handlers.js'
+import { CHALLENGED_AGAIN, refusesToken, UNUSABLE_NONCE } from '../refusal-handlers.js'
 import {
   answerUpstreamFailure,
+  nonceUnanswered,
   notHttp,
   type UpstreamErrorKind,
   type UpstreamErrorObserver,
@@ -320,9 +322,19 @@ export class WebSocketBridge {
         if (!upgrade.socket.destroyed) answerUpstreamFailure(reply, proof.refused(), route.path, failureLines)
         return
       }
-      if (proof && !replays.nonce && refusedFor && asksForNonce(refusedFor)) {
+      if (proof && refusedFor && challengesForNonce(refusedFor)) {
         dropQuietly()
-        proof.reproof(() => dial({ ...replays, nonce: true }))
+        const usable = usableNonce(refusedFor['dpop-nonce'])
+        if (usable && !replays.nonce) {
+          proof.reproof(() => dial({ ...replays, nonce: true }))
+          return
+        }
+        // A challenge not replayed is an API call's (refusal-handlers.ts):
+        // 503 with Retry-After, the nonce remembered for the browser's next
+        // try; a 502 "refused" told it the upstream would never take it.
+        const { route, failureLines } = this.#options
+        const unanswered = nonceUnanswered(usable ? CHALLENGED_AGAIN : UNUSABLE_NONCE)
+        if (!upgrade.socket.destroyed) answerUpstreamFailure(reply, unanswered, route.path, failureLines)
         return
       }
       if (token && !replays.token && refusedFor && refusesToken(refusedFor['www-authenticate'])) {
