@@ -40,8 +40,8 @@ import { LateAnswers } from './late-answer.js'
 import { askedResources, resourcesDigest } from './login-resources.js'
 import { parIncompatibility } from './par.js'
 import { refuseAnotherUser } from './refreshed-id-token.js'
-import { type GrantHolder, type Rotated, rotatedIn, strandedIn, withRotated } from './rotated.js'
-import { expiresAt } from './token-lifetime.js'
+import { type GrantHolder, type Rotated, rotatedIn, strandedIn, UNKEPT, withRotated } from './rotated.js'
+import { expiresAt, refreshLifetime } from './token-lifetime.js'
 import { ACCESS_TOKEN_ONLY, refuseOversized, SESSION_TOKENS } from './token-size.js'
 import {
   type IdpFailure,
@@ -556,7 +556,7 @@ export class OidcClient {
           refuseAnotherUser(answer, current.idToken)
           return answer
         } catch (err) {
-          rotated = await rotatedIn(copy, this.#maxTokenSize)
+          rotated = await rotatedIn(copy, this.#maxTokenSize, this.#now)
           throw err
         }
       })
@@ -585,7 +585,7 @@ export class OidcClient {
       this.#observer.accepted?.(operation)
       return tokens(result)
     } catch (err) {
-      const echoed = typeof rotated === 'string' ? rotated : undefined
+      const echoed = rotated === UNKEPT ? undefined : rotated?.refreshToken
       throw withRotated(this.#failed(operation, err, current.refreshToken, echoed), rotated)
     }
   }
@@ -791,18 +791,11 @@ export class OidcClient {
     }
   }
 
-  /**
-   * When the refresh token expires, if the IdP says: Keycloak's
-   * `refresh_expires_in`, Entra ID's `refresh_token_expires_in` (seconds;
-   * Keycloak's 0 for an offline token means no expiry). The token itself
-   * is opaque to the client (RFC 6749 §1.5), so a JWT's `exp` inside it
-   * is not read: it need not be what the server enforces.
-   */
+  /** When the refresh token expires, if the IdP says (`refreshLifetime`). */
   #refreshExpiresAt(result: oauth.TokenEndpointResponse): number | undefined {
     if (result.refresh_token === undefined) return undefined
-    const seconds = result.refresh_expires_in ?? result.refresh_token_expires_in
-    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) return undefined
-    return this.#now() + seconds * 1000
+    const seconds = refreshLifetime(result)
+    return seconds === undefined ? undefined : this.#now() + seconds * 1000
   }
 }
 

@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose'
 import type { GatehouseError } from '../errors.js'
+import { refreshLifetime } from './token-lifetime.js'
 
 /**
  * A rotated refresh token too large to keep (over `tokens.maxSize`): the
@@ -8,8 +9,18 @@ import type { GatehouseError } from '../errors.js'
  */
 export const UNKEPT: unique symbol = Symbol('rotated refresh token not kept')
 
+/**
+ * The refresh token a refused 200 rotated in, with the expiry the same
+ * answer gave it (`refreshLifetime`), epoch ms on the gateway's clock;
+ * without one when it gave none a refresh token may have.
+ */
+export interface RotatedToken {
+  readonly refreshToken: string
+  readonly expiresAt?: number
+}
+
 /** What a refused 200 leaves the session: the refresh token it rotated in, or `UNKEPT`. */
-export type Rotated = string | typeof UNKEPT
+export type Rotated = RotatedToken | typeof UNKEPT
 
 /**
  * The refresh token an IdP issued in an answer Gatehouse then refused
@@ -25,14 +36,23 @@ const rotated = new WeakMap<GatehouseError, Rotated>()
  * spent, and redeeming it again is a replay that revokes the grant. So the
  * new one is read from the answer as it came, for the session to keep,
  * unless it is over `maxBytes`: then `UNKEPT`, and the spent one goes too.
+ * Its expiry is read from the same answer, as an accepted answer's is,
+ * counted from `now()` when it came: the answer that issued the token is
+ * the only word on its lifetime, whatever else in it was refused (an
+ * `expires_in`, an ID token), and a lifetime counted from after the IdP
+ * issued it can only err late, which ends the session at a refused
+ * redemption rather than revoke a grant in use.
  */
 export async function rotatedIn(
   answer: Response | undefined,
   maxBytes: number,
+  now: () => number,
 ): Promise<Rotated | undefined> {
-  const refreshToken = (await strandedIn(answer))?.refreshToken
-  if (refreshToken === undefined) return undefined
-  return Buffer.byteLength(refreshToken) > maxBytes ? UNKEPT : refreshToken
+  const stranded = await strandedIn(answer)
+  if (stranded === undefined) return undefined
+  const { refreshToken, lifetime } = stranded
+  if (Buffer.byteLength(refreshToken) > maxBytes) return UNKEPT
+  return lifetime === undefined ? { refreshToken } : { refreshToken, expiresAt: now() + lifetime * 1000 }
 }
 
 /**
@@ -45,24 +65,26 @@ export interface GrantHolder {
 }
 
 /**
- * The refresh token of an answer Gatehouse refused, and the holder its ID
- * token names, read without checking it: it was refused, so the holder is
- * only ever a reason to keep the grant (a session of the same IdP session
- * may hold it), never to trust anyone.
+ * The refresh token of an answer Gatehouse refused, the lifetime the answer
+ * gave it (`refreshLifetime`, seconds), and the holder its ID token names,
+ * read without checking it: it was refused, so the holder is only ever a
+ * reason to keep the grant (a session of the same IdP session may hold
+ * it), never to trust anyone.
  */
 export async function strandedIn(
   answer: Response | undefined,
-): Promise<{ refreshToken: string; holder: GrantHolder } | undefined> {
+): Promise<{ refreshToken: string; lifetime: number | undefined; holder: GrantHolder } | undefined> {
   if (answer === undefined) return undefined
-  let body: { refresh_token?: unknown; id_token?: unknown }
+  let body: { readonly [field: string]: unknown } | null
   try {
     body = (await answer.json()) as typeof body
   } catch {
     return undefined
   }
-  const refreshToken = body?.refresh_token
+  if (typeof body !== 'object' || body === null) return undefined
+  const refreshToken = body.refresh_token
   if (typeof refreshToken !== 'string' || refreshToken === '') return undefined
-  return { refreshToken, holder: holderIn(body.id_token) }
+  return { refreshToken, lifetime: refreshLifetime(body), holder: holderIn(body.id_token) }
 }
 
 function holderIn(idToken: unknown): GrantHolder {

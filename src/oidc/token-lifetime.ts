@@ -35,6 +35,21 @@ export function expiresAt(result: oauth.TokenEndpointResponse, sentAt: number, a
 }
 
 /**
+ * How long the IdP says a refresh token lives, in seconds: Keycloak's
+ * `refresh_expires_in`, Entra ID's `refresh_token_expires_in` (neither is
+ * RFC 6749's, so oauth4webapi checks neither). Only a positive finite
+ * number: Keycloak's 0 for an offline token means no expiry, and anything
+ * else is no lifetime at all. An expiry read too early is the harmful way
+ * round (a logout elsewhere would revoke a grant still in use), so none is
+ * guessed. The token itself is opaque to the client (RFC 6749 §1.5), so a
+ * JWT's `exp` inside it is not read: it need not be what the server enforces.
+ */
+export function refreshLifetime(answer: { readonly [field: string]: unknown }): number | undefined {
+  const seconds = answer.refresh_expires_in ?? answer.refresh_token_expires_in
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? seconds : undefined
+}
+
+/**
  * A JWT access token's lifetime as its issuer wrote it (`exp - iat`), for
  * an IdP that sends no `expires_in`; both from the IdP's clock, so no skew.
  */

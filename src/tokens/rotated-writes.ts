@@ -105,15 +105,22 @@ export class RotatedWrites {
 
 /**
  * The session's tokens with the refresh token of a 200 the gateway refused
- * (rotated.ts) in place of the spent one, or with none when it was too
- * large to keep (`UNKEPT`); undefined when the answer carried none.
+ * (rotated.ts) in place of the spent one, with the expiry that answer gave
+ * it, or with none when it was too large to keep (`UNKEPT`); undefined
+ * when the answer carried none.
  */
-export function keeping(current: SessionData, refreshToken: Rotated | undefined): TokenSet | undefined {
-  if (refreshToken === undefined) return undefined
+export function keeping(current: SessionData, rotated: Rotated | undefined): TokenSet | undefined {
+  if (rotated === undefined) return undefined
   // The spent token's expiry is not the rotated one's, which the IdP gave
   // a lifetime of its own: kept, it ended the session early and let a
   // logout elsewhere revoke the grant this token still holds (weighGrant).
-  // Unknown, the session ends when a redemption is refused instead.
+  // The answer that issued the rotated one says its lifetime, if it says
+  // one (rotatedIn); else it is unknown, and the session ends when a
+  // redemption is refused instead.
   const { refreshToken: _spent, refreshTokenExpiresAt: _expires, ...held } = current.tokens
-  return refreshToken === UNKEPT ? held : { ...held, refreshToken }
+  if (rotated === UNKEPT) return held
+  const { refreshToken, expiresAt } = rotated
+  return expiresAt === undefined
+    ? { ...held, refreshToken }
+    : { ...held, refreshToken, refreshTokenExpiresAt: expiresAt }
 }
