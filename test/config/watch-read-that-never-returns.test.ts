@@ -17,6 +17,7 @@ import { configDigest } from '../../src/config/digest.js'
 import { readConfigFile } from '../../src/config/read.js'
 import { watchConfigFile } from '../../src/config/watch.js'
 import { mkfifo } from '../helpers/fifo.js'
+import { within } from '../helpers/within.js'
 
 /**
  * The watch reads the file after each quiet burst of events in its
@@ -33,17 +34,6 @@ import { mkfifo } from '../helpers/fifo.js'
 const DEBOUNCE = 20 // ms
 const BOUND_MS = 5_000
 const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4)
-
-/** Rejects naming `what` if `promise` has not settled within the bound: a hang fails, it does not time the run out. */
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let bound: NodeJS.Timeout | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      bound = setTimeout(() => reject(new Error(`${what}: not settled within ${BOUND_MS} ms`)), BOUND_MS)
-    }),
-  ]).finally(() => clearTimeout(bound))
-}
 
 /** Resolves once `done()` holds, polled; rejects naming `what` past the bound. */
 async function until(done: () => boolean, what: string): Promise<void> {

@@ -3,6 +3,7 @@ import { readConfigFile } from '../../src/config/read.js'
 import type { ReloadResult } from '../../src/server/reload.js'
 import { route } from '../helpers/gateway.js'
 import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
+import { within } from '../helpers/within.js'
 
 /**
  * A reload reads the file off the event loop, so a file on a stalled
@@ -13,17 +14,6 @@ import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
  * process. A stalled read is a fault no real file here can be made to
  * show: it is injected at the reloader's read.
  */
-
-/** Rejects naming `what` if `promise` has not settled within 5 s: a hang fails, it does not time the run out. */
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let bound: NodeJS.Timeout | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      bound = setTimeout(() => reject(new Error(`${what}: not settled within 5 s`)), 5_000)
-    }),
-  ]).finally(() => clearTimeout(bound))
-}
 
 t.test(
   'a read of the file that never returns is refused after its bound, and reads no more until it does',
