@@ -449,6 +449,11 @@ export const logCatalogue = {
     level: 'error',
     message: 'A config reload was refused and the running config kept; one line per problem, then a summary.',
   },
+  GATEHOUSE_CONFIG_WATCH_STALLED: {
+    level: 'warn',
+    message:
+      "The config watch's first read of the file has not returned: the gateway serves the config it loaded at start, and changes to the file are not seen until the read returns.",
+  },
   GATEHOUSE_CONFIG_RELOAD_RETRY: {
     level: 'warn',
     message:

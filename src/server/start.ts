@@ -2,11 +2,12 @@ import type { FastifyInstance } from 'fastify'
 import { redirectUris } from '../config/redirect-uris.js'
 import type { GatehouseConfig } from '../config/types.js'
 import { type ConfigWatch, watchConfigFile } from '../config/watch.js'
+import type { LogCode } from '../errors.js'
 import { buildGateway, type GatewayOptions } from './gateway.js'
 import { HeldHangups } from './hangups.js'
 import { GatewayListener, mount } from './listener.js'
 import { metricsListener } from './metrics-listener.js'
-import { ConfigReloader, type ReloadRead, type ReloadResult } from './reload.js'
+import { ConfigReloader, RELOAD_READ_TIMEOUT, type ReloadRead, type ReloadResult } from './reload.js'
 import type { ReloadCheckLimits } from './reload-check.js'
 import type { ReloadRetry } from './reload-retry.js'
 
@@ -43,8 +44,12 @@ export interface StartOptions extends GatewayOptions {
   readonly configDigest?: string
   /** The environment the file's `${VAR}`s are read from on reload; default `process.env`. */
   readonly env?: NodeJS.ProcessEnv
-  /** Reload when `configFile` changes (default true), and how long its directory must be quiet first, ms. */
-  readonly watch?: boolean | { readonly debounce: number }
+  /**
+   * Reload when `configFile` changes (default true), and how long its
+   * directory must be quiet first, ms; `read`, how the watch reads the
+   * file, is for tests only (a stalled mount is a fault no real file here shows).
+   */
+  readonly watch?: boolean | { readonly debounce: number; readonly read?: (file: string) => Promise<Buffer> }
   /** How a reload refused for a reason not in the file is retried; default `DEFAULT_RELOAD_RETRY`. */
   readonly reloadRetry?: ReloadRetry
   /** How a reload reads the file; tests only (reload.ts `ReloadRead`). */
@@ -140,6 +145,33 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
   const unattended = (trigger: 'SIGHUP' | 'file') => reloader?.unattended(trigger)
 
   let watch: ConfigWatch | undefined
+  /**
+   * Warns when the watch's first read of `file` has not returned within
+   * `bound` (a reload's bound on its read): until it does, changes are not
+   * seen. Says so again once it has.
+   */
+  const heedFirstRead = (ready: Promise<void>, bound: number, file: string) => {
+    let late = false
+    const warning = setTimeout(() => {
+      if (closing) return
+      late = true
+      const code: LogCode = 'GATEHOUSE_CONFIG_WATCH_STALLED'
+      lasting.log.warn(
+        { code, file, waitedMs: bound },
+        `the config file's first read for the watch has not returned in ${bound / 1000} s (a stalled mount?): the gateway serves the config it loaded at start, and changes to the file are not seen until the read returns; a SIGHUP's reload reads it again`,
+      )
+    }, bound)
+    warning.unref()
+    const returned = () => {
+      clearTimeout(warning)
+      if (late && !closing)
+        lasting.log.info(
+          { file },
+          "the config file's first read for the watch returned: changes to it are seen again",
+        )
+    }
+    ready.then(returned, returned)
+  }
   const onHangup = () => {
     if (closing) {
       lasting.log.info({ signal: 'SIGHUP' }, 'SIGHUP while shutting down: no reload')
@@ -211,7 +243,12 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
   }
   if (reloader && file !== undefined && options.watch !== false) {
     watch = watchConfigFile(file, () => unattended('file'), {
-      ...(typeof options.watch === 'object' ? { debounce: options.watch.debounce } : {}),
+      ...(typeof options.watch === 'object'
+        ? {
+            debounce: options.watch.debounce,
+            ...(options.watch.read === undefined ? {} : { read: options.watch.read }),
+          }
+        : {}),
       ...(options.configDigest === undefined ? {} : { baseline: options.configDigest }),
       onError: (err) =>
         lasting.log.warn(
@@ -219,9 +256,13 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
           'the config file cannot be watched for changes; SIGHUP still reloads it',
         ),
     })
-    await watch.ready
-    // A signal while the watch was starting has closed everything else.
-    if (closing) watch.close()
+    // Not waited for: the config running now was loaded and checked, and a
+    // read of the file on a stalled mount (an NFS hard mount, a FUSE server
+    // that stopped answering) would hold the listening line, and whatever
+    // waits for it, for as long as the mount does. The watch compares the
+    // file with `configDigest` once the read returns, and what changed
+    // meanwhile is a change then.
+    heedFirstRead(watch.ready, options.reloadRead?.timeout ?? RELOAD_READ_TIMEOUT, file)
   }
   // Last, once a signal drains and a reload can be asked for: whoever waits
   // for this line may stop the gateway at once.
