@@ -132,6 +132,31 @@ export async function commandCalls(port: number, command: string): Promise<numbe
   }
 }
 
+/**
+ * Calls `ask` (a `/readyz`), again each time it answers, until a slot check
+ * has begun since: one that has asked each of `answering` (masters that
+ * answer) `CLUSTER INFO` once more than before. The check asks every master
+ * at once (cluster-coverage.ts), so by then one that cannot answer holds
+ * its question too. `/readyz` answers from the last check for a second,
+ * hence asking again. Resolves with every call made, answered or not;
+ * rejects past `bound` ms.
+ */
+export async function untilSlotCheck<T>(
+  answering: readonly RedisProcess[],
+  ask: () => Promise<T>,
+  bound = 5_000,
+): Promise<Promise<T>[]> {
+  const before = await Promise.all(answering.map((n) => commandCalls(n.port, 'cluster|info')))
+  const asked: Promise<T>[] = []
+  let answered = 0
+  await pollUntil(async () => {
+    if (asked.length === answered) asked.push(ask().finally(() => answered++))
+    const now = await Promise.all(answering.map((n) => commandCalls(n.port, 'cluster|info')))
+    return now.every((n, i) => n > before[i]!)
+  }, bound)
+  return asked
+}
+
 /** `HGET` on one node as it holds the hash, replica or not (a Cluster replica answers reads only after READONLY). */
 export async function hgetOn(port: number, key: string, field: string): Promise<string | null> {
   const probe = probeClient(port)
