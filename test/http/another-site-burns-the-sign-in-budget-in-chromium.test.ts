@@ -130,10 +130,16 @@ t.test(
       }
     })
     const [popup] = await Promise.all([context.waitForEvent('page'), page.click('button')])
+    // Each navigation ends (its page loaded) before the opener starts the
+    // next: one started while the last was still committing (the first,
+    // from about:blank to another site, swaps the popup's process) was at
+    // times dropped, and its response never came.
+    await popup.waitForLoadState()
     for (let i = 0; i <= BUDGET; i++) {
       const href = `${base}/auth/callback?state=s&code=c&popup=${i}`
       await Promise.all([
         popup.waitForResponse((response) => response.url() === href),
+        popup.waitForURL(href),
         page.evaluate((href) => {
           ;(window as unknown as { popup: Window }).popup.location.href = href
         }, href),
