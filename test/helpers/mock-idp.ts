@@ -12,7 +12,7 @@ import { MockAgent, type MockPool } from 'undici'
 import type { GatehouseConfig } from '../../src/config/types.js'
 import { OidcClient, type OidcObserver } from '../../src/oidc/client.js'
 import type { IdpFailure, IdpOperation } from '../../src/oidc/translate.js'
-import { type TestConfigInput, testConfig } from './gateway.js'
+import { CLIENT_ID, type TestConfigInput, testConfig } from './gateway.js'
 
 export const ISSUER = 'https://idp.test'
 
@@ -101,6 +101,41 @@ export function tokenAnswer(
   headers: Record<string, string> = typeof body === 'string' ? {} : JSON_HEADERS,
 ): Promise<SentRequest> {
   return answerAt(idp, '/token', status, body, headers)
+}
+
+/** An unsigned ID token: oauth4webapi takes the token endpoint's on TLS's word (OIDC Core §3.1.3.7 item 6), and checks its `alg`. */
+function unsignedIdToken(claims: Record<string, unknown>): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  return `${part({ alg: 'RS256' })}.${part(claims)}.c2lnbmF0dXJl`
+}
+
+/**
+ * Starts a login with `extra` (login parameters) and completes it with an
+ * ID token for alice, issued now, that carries `claims` too: the login's
+ * result, as the callback makes it.
+ */
+export async function signInWithIdToken(
+  mock: MockIdp,
+  extra: Record<string, string>,
+  claims: Record<string, unknown>,
+) {
+  const seconds = Math.floor(Date.now() / 1000)
+  const { state } = await mock.oidc.authorizationUrl('/', extra)
+  void tokenAnswer(mock.idp, 200, {
+    access_token: 'an-access-token',
+    token_type: 'Bearer',
+    expires_in: 300,
+    id_token: unsignedIdToken({
+      iss: ISSUER,
+      aud: CLIENT_ID,
+      sub: 'alice',
+      nonce: state.nonce,
+      iat: seconds,
+      exp: seconds + 300,
+      ...claims,
+    }),
+  })
+  return mock.oidc.callback(new URL(`https://app.test/auth/callback?code=c&state=${state.state}`), state)
 }
 
 /** Expects the next call to the revocation endpoint (RFC 7009) and answers it; resolves to what was sent. */

@@ -5,36 +5,9 @@
  * pass for a fresh authentication the deployment asked for.
  */
 import t from 'tap'
-import { CLIENT_ID } from '../helpers/gateway.js'
-import { discoveredClient, ISSUER, type MockIdp, tokenAnswer } from '../helpers/mock-idp.js'
+import { discoveredClient, signInWithIdToken } from '../helpers/mock-idp.js'
 
 const seconds = () => Math.floor(Date.now() / 1000)
-
-/** An unsigned token: oauth4webapi takes the token endpoint's ID token on TLS's word (OIDC Core §3.1.3.7 item 6), and checks its `alg`. */
-function idToken(claims: Record<string, unknown>): string {
-  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
-  return `${part({ alg: 'RS256' })}.${part(claims)}.c2lnbmF0dXJl`
-}
-
-/** Starts a login with `extra`, and answers its code with an ID token that carries `claims` too. */
-async function signIn(mock: MockIdp, extra: Record<string, string>, claims: Record<string, unknown>) {
-  const { state } = await mock.oidc.authorizationUrl('/', extra)
-  void tokenAnswer(mock.idp, 200, {
-    access_token: 'an-access-token',
-    token_type: 'Bearer',
-    expires_in: 300,
-    id_token: idToken({
-      iss: ISSUER,
-      aud: CLIENT_ID,
-      sub: 'alice',
-      nonce: state.nonce,
-      iat: seconds(),
-      exp: seconds() + 300,
-      ...claims,
-    }),
-  })
-  return mock.oidc.callback(new URL(`https://app.test/auth/callback?code=c&state=${state.state}`), state)
-}
 
 const userinfo = { oidc: { userinfo: false } } as const
 
@@ -42,7 +15,7 @@ t.test('max_age from authorizationParams: an authentication older than it fails 
   const mock = await discoveredClient(t, {
     oidc: { ...userinfo.oidc, authorizationParams: { max_age: '300' } },
   })
-  await t.rejects(signIn(mock, {}, { auth_time: seconds() - 3600 }), {
+  await t.rejects(signInWithIdToken(mock, {}, { auth_time: seconds() - 3600 }), {
     code: 'GATEHOUSE_ERR_LOGIN_FAILED',
     message: /too much time has elapsed since the last End-User authentication/,
   })
@@ -51,7 +24,7 @@ t.test('max_age from authorizationParams: an authentication older than it fails 
 
 t.test('max_age passed through by the SPA: an ID token without auth_time fails the login', async (t) => {
   const mock = await discoveredClient(t, userinfo)
-  await t.rejects(signIn(mock, { max_age: '0' }, {}), {
+  await t.rejects(signInWithIdToken(mock, { max_age: '0' }, {}), {
     code: 'GATEHOUSE_ERR_LOGIN_FAILED',
     message: /auth_time/,
   })
@@ -60,21 +33,29 @@ t.test('max_age passed through by the SPA: an ID token without auth_time fails t
 t.test('max_age with a recent auth_time signs in; without max_age, auth_time is not asked for', async (t) => {
   const asked = await discoveredClient(t, userinfo)
   const authTime = seconds() - 10
-  const fresh = await signIn(asked, { max_age: '300' }, { auth_time: authTime })
+  const fresh = await signInWithIdToken(asked, { max_age: '300' }, { auth_time: authTime })
   t.equal(fresh.sub, 'alice')
   // Read when a back-channel logout of the user came during the sign-in (Sessions.create).
   t.equal(fresh.authTime, authTime, 'the sign-in says when the user authenticated')
   const plain = await discoveredClient(t, userinfo)
-  t.equal((await signIn(plain, {}, { auth_time: 1 })).sub, 'alice', 'no max_age, no check (OIDC Core §2)')
+  t.equal(
+    (await signInWithIdToken(plain, {}, { auth_time: 1 })).sub,
+    'alice',
+    'no max_age, no check (OIDC Core §2)',
+  )
   const unsaid = await discoveredClient(t, userinfo)
-  t.equal((await signIn(unsaid, {}, {})).authTime, undefined, 'an ID token without auth_time says nothing')
+  t.equal(
+    (await signInWithIdToken(unsaid, {}, {})).authTime,
+    undefined,
+    'an ID token without auth_time says nothing',
+  )
 })
 
 t.test('a longer max_age passed through does not lift the configured one at the callback', async (t) => {
   const mock = await discoveredClient(t, {
     oidc: { ...userinfo.oidc, authorizationParams: { max_age: '300' } },
   })
-  await t.rejects(signIn(mock, { max_age: '86400' }, { auth_time: seconds() - 3600 }), {
+  await t.rejects(signInWithIdToken(mock, { max_age: '86400' }, { auth_time: seconds() - 3600 }), {
     code: 'GATEHOUSE_ERR_LOGIN_FAILED',
     message: /too much time has elapsed since the last End-User authentication/,
   })
