@@ -2,6 +2,11 @@
  * Claims about protocol plumbing, not the user (OIDC Core §2, §3.1.3.6,
  * Front/Back-Channel Logout `sid`): they stay out of the session and of
  * `/auth/user`. `iss` stays: SPAs with several IdPs tell users apart by it.
+ * So do `acr` and `amr`, how the user authenticated: OIDC Core §3.1.3.7
+ * item 12 has the client check `acr`, and the gateway, which knows no order
+ * among its values, leaves that to the SPA (docs/security.md), which can
+ * make it only here: the browser carries the authorization request and
+ * can drop its `acr_values`.
  */
 const PROTOCOL_CLAIMS: ReadonlySet<string> = new Set([
   'aud',
@@ -15,8 +20,6 @@ const PROTOCOL_CLAIMS: ReadonlySet<string> = new Set([
   'nbf',
   'jti',
   'auth_time',
-  'acr',
-  'amr',
   'sid',
 ])
 
