@@ -224,7 +224,7 @@ export const OidcSchema = Type.Object(
       DEFAULTS.oidcTimeout,
     ),
     lateAnswerWait: Duration(
-      "How long past `timeout` the answer to a refresh is still awaited, holding the session's refresh lock, to be stored when it comes: the IdP rotates the refresh token whether or not its answer arrives in time, and the next redemption of the spent one would revoke the grant. The request that asked gets its 503 at `timeout`; the session's next refresh waits for the answer meanwhile. At most 1,024 are awaited at once per process. 0 gives the answer up at `timeout`; at most 1d.",
+      "How long past `timeout` the answer to a refresh is still awaited, holding the session's refresh lock, to be stored when it comes: the IdP rotates the refresh token whether or not its answer arrives in time, and the next redemption of the spent one would revoke the grant. The request that asked gets its 503 at `timeout`; the session's next refresh waits for the answer meanwhile. At most 1,024 are awaited at once per identity provider (issuer) in a process, so a slow provider's cannot crowd out another's. 0 gives the answer up at `timeout`; at most 1d.",
       DEFAULTS.oidcLateAnswerWait,
     ),
     connectTimeout: Duration(

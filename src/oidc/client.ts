@@ -98,7 +98,7 @@ export class OidcClient {
   readonly #authBase: string
   readonly #postLogoutRedirectUri: string
   readonly #http: IdpHttp
-  /** Process-wide, so the bound holds across providers and the clients a reload makes. */
+  /** Process-wide, so the bound holds across the clients a reload makes; counted per issuer (late-answer.ts). */
   readonly #late = processLateAnswers
   #as: Readonly<oauth.AuthorizationServer> | undefined
   #misadvertised: readonly string[] = []
@@ -581,6 +581,7 @@ export class OidcClient {
         this.#oidc.lateAnswerWait > 0,
         redeem,
         (outcome) => ('value' in outcome ? { tokens: tokens(outcome.value) } : { rotated }),
+        this.issuer,
       )
       this.#observer.accepted?.(operation)
       return tokens(result)

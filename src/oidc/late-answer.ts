@@ -12,9 +12,14 @@ import type { Rotated } from './rotated.js'
  * answer, when it comes, is handed to whoever holds the session's refresh
  * lock (user-tokens.ts), to be stored.
  *
- * Bounded: at most MAX_LATE_ANSWERS are awaited at once per process, each
- * for at most `oidc.lateAnswerWait` (idp-http.ts's patient budget); past
- * the count, or with that wait 0, a call is given up at its timeout.
+ * Bounded: at most MAX_LATE_ANSWERS are awaited at once per identity
+ * provider (its issuer) in a process, each for at most
+ * `oidc.lateAnswerWait` (idp-http.ts's patient budget); past the count, or
+ * with that wait 0, a call is given up at its timeout. Per provider, as
+ * each provider's outage is its own: one bound for all let a slow or
+ * hostile provider whose every refresh timed out hold every slot, and
+ * another's refresh that timed out meanwhile was given up, its rotated
+ * refresh token lost.
  */
 
 /** What a late answer brought: the new tokens, or the rotated refresh token of an answer refused. */
@@ -22,7 +27,7 @@ export type LateAnswer<T> =
   | { readonly tokens: T; readonly rotated?: undefined }
   | { readonly tokens?: undefined; readonly rotated: Rotated | undefined }
 
-/** Late answers awaited at once per process; a slow IdP with many sessions must not hold a socket each without end. */
+/** Late answers awaited at once per provider in a process; a slow IdP with many sessions must not hold a socket each without end. */
 export const MAX_LATE_ANSWERS = 1_024
 
 const late = new WeakMap<Error, Promise<LateAnswer<unknown>>>()
@@ -53,29 +58,34 @@ function timeoutError(): DOMException {
 
 export class LateAnswers {
   readonly #max: number
-  #awaited = 0
+  /** Late answers awaited, by provider; a provider with none has no entry. */
+  readonly #awaited = new Map<string, number>()
 
   constructor(max = MAX_LATE_ANSWERS) {
     this.#max = max
   }
 
-  /** Late answers awaited now. */
+  /** Late answers awaited now, of every provider. */
   get awaited(): number {
-    return this.#awaited
+    let sum = 0
+    for (const count of this.#awaited.values()) sum += count
+    return sum
   }
 
   /**
    * Runs `call` with a signal that gives up on it, and answers within
    * `timeoutMs` or rejects with a timeout. When it times out, `wait` is
-   * set and a slot is free, `call` goes on: the rejection carries its
-   * answer to come (`lateAnswerOf`), made by `settle` from what `call`
-   * resolved or rejected with; else `call` is aborted then.
+   * set and a slot of provider `idp` (its issuer) is free, `call` goes on:
+   * the rejection carries its answer to come (`lateAnswerOf`), made by
+   * `settle` from what `call` resolved or rejected with; else `call` is
+   * aborted then.
    */
   async within<R, T>(
     timeoutMs: number,
     wait: boolean,
     call: (signal: AbortSignal) => Promise<R>,
     settle: (outcome: { readonly value: R } | { readonly error: unknown }) => LateAnswer<T>,
+    idp = '',
   ): Promise<R> {
     const abort = new AbortController()
     const answer = call(abort.signal)
@@ -87,21 +97,28 @@ export class LateAnswers {
       return await Promise.race([answer, timedOut])
     } catch (err) {
       if (!(err instanceof DOMException) || err.name !== 'TimeoutError' || abort.signal.aborted) throw err
-      if (!wait || this.#awaited >= this.#max) {
+      const awaited = this.#awaited.get(idp) ?? 0
+      if (!wait || awaited >= this.#max) {
         abort.abort(err)
         answer.catch(() => {})
         throw err
       }
-      this.#awaited++
+      this.#awaited.set(idp, awaited + 1)
       const settled = answer
         .then(
           (value) => settle({ value }),
           (error: unknown) => settle({ error }),
         )
-        .finally(() => this.#awaited--)
+        .finally(() => this.#release(idp))
       throw withLateAnswer(err, settled)
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  #release(idp: string): void {
+    const left = (this.#awaited.get(idp) ?? 1) - 1
+    if (left > 0) this.#awaited.set(idp, left)
+    else this.#awaited.delete(idp)
   }
 }

@@ -94,3 +94,30 @@ t.test('with no wait (oidc.lateAnswerWait 0), a call is given up at its timeout'
   t.equal(lateAnswerOf(err), undefined)
   t.equal(late.awaited, 0)
 })
+
+t.test("one provider's late answers never take another's slots", async (t) => {
+  // A slow or hostile provider whose every refresh times out fills its
+  // own bound; another provider's refresh that times out meanwhile is
+  // still awaited, or the rotated refresh token its IdP issued is lost
+  // and the session's next redemption, a replay, ends its grant.
+  const late = new LateAnswers(1)
+  const hostile = pendingCall()
+  const hostileErr = await late
+    .within(20, true, hostile.call, settle, 'https://partner.example')
+    .catch((e) => e)
+  t.ok(lateAnswerOf(hostileErr), "partner's answer is awaited")
+  const honest = pendingCall()
+  const honestErr = await late.within(20, true, honest.call, settle, 'https://corp.example').catch((e) => e)
+  t.match(honestErr, { name: 'TimeoutError' })
+  t.notOk(honest.aborted(), "corp's call goes on")
+  t.ok(lateAnswerOf(honestErr), 'and its answer is awaited')
+  const more = pendingCall()
+  const moreErr = await late.within(20, true, more.call, settle, 'https://partner.example').catch((e) => e)
+  t.ok(more.aborted(), "partner's own bound still holds")
+  t.equal(lateAnswerOf(moreErr), undefined)
+  honest.answer('corp tokens')
+  t.same(await lateAnswerOf(honestErr), { tokens: 'corp tokens' })
+  hostile.answer('x')
+  await lateAnswerOf(hostileErr)
+  t.equal(late.awaited, 0, 'every slot is free again')
+})
