@@ -756,6 +756,7 @@ export class OidcClient {
 
   #context(...secrets: (string | undefined)[]) {
     return {
+      idp: this.name,
       budgets: this.#budgets,
       secrets: [this.#oidc.clientSecret, ...secrets],
       clientId: this.#client.client_id,

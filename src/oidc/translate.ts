@@ -71,6 +71,8 @@ const UNREADABLE: ReadonlySet<string> = new Set([
 /** What one failed call to the IdP was, for logs and metrics: never a token in it. */
 export interface IdpFailure {
   readonly operation: IdpOperation
+  /** The provider asked (`identityProviders[].name`), when the caller said. */
+  readonly idp?: string
   readonly answer: IdpAnswer
   readonly verdict: Verdict
   readonly status?: number
@@ -92,6 +94,8 @@ export interface IdpFailure {
 
 /** What the caller knows that makes a failure readable: its time budgets, and what must never be echoed. */
 export interface FailureContext extends CallSecrets {
+  /** The provider asked (`identityProviders[].name`): a log line must say which, with several. */
+  readonly idp?: string
   readonly budgets?: Budgets
   /** The option of the client certificate the call offered (`oidc.tls`), which the IdP may refuse mid-handshake. */
   readonly clientCertificate?: string | undefined
@@ -107,6 +111,7 @@ const failures = new WeakMap<Error, IdpFailure>()
 export function failureFields(failure: IdpFailure | undefined): Record<string, unknown> {
   if (!failure) return {}
   return {
+    ...(failure.idp === undefined ? {} : { idp: failure.idp }),
     ...(failure.status === undefined ? {} : { status: failure.status }),
     ...(failure.oauthError ? { oauthError: failure.oauthError } : {}),
     ...(failure.description ? { oauthErrorDescription: failure.description } : {}),
@@ -190,7 +195,12 @@ export function translateIdpError(
   const error = Object.assign(gatewayError(operation, verdict, recognized, err), {
     reason: recognized.reason,
   })
-  failures.set(error, { operation, verdict, ...recognized })
+  failures.set(error, {
+    operation,
+    ...(context.idp === undefined ? {} : { idp: context.idp }),
+    verdict,
+    ...recognized,
+  })
   return error
 }
 

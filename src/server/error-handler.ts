@@ -105,8 +105,11 @@ export const errorAnswers = fp(
 
 /**
  * The cause an outage's once-a-minute line is kept by: for an IdP's
- * answer, the call and what the gateway made of it (`server_error`,
- * `retry_later`, `timeout`, …), a bounded set. Not the IdP's own words:
+ * answer, the provider, the call and what the gateway made of it
+ * (`server_error`, `retry_later`, `timeout`, …), a bounded set. The
+ * provider, as each one's outage is its own: with one key for all, corp
+ * failing in the minute partner did was counted as more of partner's,
+ * and never logged. Not the IdP's own words:
  * its `error_description` may differ in every answer (a trace id, a
  * timestamp: Entra ID writes both), and so may its `error` code and, for a
  * 5xx, its status, which a hostile or broken IdP picks per answer; each
@@ -114,7 +117,7 @@ export const errorAnswers = fp(
  * (repeated-lines.ts). The line written still carries what it said.
  */
 function outageKey(cause: string | undefined, failure: IdpFailure | undefined): string | undefined {
-  return failure === undefined ? cause : `${failure.operation} ${failure.answer}`
+  return failure === undefined ? cause : `${failure.idp ?? ''} ${failure.operation} ${failure.answer}`
 }
 
 /** A request the router refused (`frameworkErrors`) has no route, so no route config. */
