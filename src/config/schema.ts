@@ -310,7 +310,7 @@ export const SessionSchema = Type.Object(
       minimum: 1,
       maximum: MAX_PER_USER_CEILING,
       default: DEFAULTS.maxPerUser,
-      description: `Most sessions one user may hold at one frontend: the same sub at the same issuer and client id, over every instance sharing the store. A sign-in past it ends the user's oldest sessions there, as a logout would (their WebSockets close with 4401); each sign-in reads the user's sessions, so at most ${MAX_PER_USER_CEILING}.`,
+      description: `Most sessions one user may hold at one frontend: the same sub at the same issuer and client id, over every instance sharing the store. A sign-in past it ends the user's oldest sessions there (first any whose refresh token has expired), as a logout would (their WebSockets close with 4401); each sign-in reads the user's sessions, so at most ${MAX_PER_USER_CEILING}.`,
     }),
     maxWebSockets: Type.Integer({
       minimum: 1,

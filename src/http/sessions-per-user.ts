@@ -15,23 +15,27 @@
  * every instance that shares the store. The memory store is one
  * instance's, and so is its bound.
  *
- * Which end: the oldest by creation time (then by id), as Keycloak and
- * Duende BFF end them. The order is read from each record's creation
- * time, never the index score (its absolute expiry), which a reload of
- * `session.absoluteTimeout` would turn around: a sign-in just after a
- * reload that shortened it would have ended its own new session.
+ * Which end: first any whose refresh token has expired by the expiry the
+ * IdP said (`refresh_expires_in`): it can never refresh again and ends at
+ * its next request, and ending an older one in its place signed its user
+ * out of a browser still in use. Then the oldest by creation time (then by
+ * id), as Keycloak and Duende BFF end them. The order is read from each
+ * record's creation time, never the index score (its absolute expiry),
+ * which a reload of `session.absoluteTimeout` would turn around: a
+ * sign-in just after a reload that shortened it would have ended its own
+ * new session.
  *
  * Race-free without a lock: every sign-in lists its user's sessions once
  * its own record and index entries are written, and ends the oldest
  * beyond the bound of those it saw. Of sign-ins at once on any instances,
  * the one that lists last sees the record of every other (each wrote
  * before it listed), so once all are done at most the bound are left. A
- * session is ended only by a sign-in that saw at least `maxPerUser` of
- * its user's sessions made after it; an index member whose record is not
- * written yet counts as none and is left alone, so another sign-in's new
- * session is never ended for being half made. Two sign-ins that end the
- * same session delete it twice, and the one whose delete removed the
- * record counts it, logs it and weighs its grant. Each step reads or
+ * session that can still refresh is ended only by a sign-in that saw at
+ * least `maxPerUser` of its user's sessions made after it; an index
+ * member whose record is not written yet counts as none and is left
+ * alone, so another sign-in's new session is never ended for being half
+ * made. Two sign-ins that end the same session delete it twice, and the
+ * one whose delete removed the record counts it, logs it and weighs its grant. Each step reads or
  * writes one key (each index, then each record), so it runs on a Redis
  * Cluster, whose indexes and records are on several masters.
  *
@@ -82,8 +86,9 @@ export async function endSessionsOverBound(
 ): Promise<void> {
   const max = deps.config.session.maxPerUser
   let over: readonly ListedSession[]
+  const now = deps.sessions.now()
   try {
-    const oldest = oldestBeyond(await sessionsOfUser(made, deps), max)
+    const oldest = oldestBeyond(await sessionsOfUser(made, deps), max, now)
     if (oldest.length === 0) return
     // Another sign-in may have ended some of them a moment ago: that one
     // counts them, logs them and weighs their grants.
@@ -102,11 +107,20 @@ export async function endSessionsOverBound(
   const sealed = deps.sessions.store.kind !== 'memory'
   for (const ended of over) {
     const code: LogCode = 'GATEHOUSE_SESSION_OVER_BOUND'
+    const refreshExpired = cannotRefresh(ended, now)
+    const why = refreshExpired ? 'its refresh token had expired (refresh_expires_in)' : 'it was the oldest'
     request.log.info(
-      { code, session: sessionLogId(ended.id), idp: ended.idp, maxPerUser: max, own: ended.id === made.id },
+      {
+        code,
+        session: sessionLogId(ended.id),
+        idp: ended.idp,
+        maxPerUser: max,
+        own: ended.id === made.id,
+        ...(refreshExpired ? { refreshExpired } : {}),
+      },
       sealed
-        ? `${ENDED}: its user signed in once more and it was the oldest; its refresh token is sealed with a key only its own cookie carries, so it is not revoked and its grant lapses at the identity provider`
-        : `${ENDED}: its user signed in once more and it was the oldest`,
+        ? `${ENDED}: its user signed in once more and ${why}; its refresh token is sealed with a key only its own cookie carries, so it is not revoked and its grant lapses at the identity provider`
+        : `${ENDED}: its user signed in once more and ${why}`,
     )
     deps.onOverBound?.('ended', ended.idp)
   }
@@ -114,15 +128,26 @@ export async function endSessionsOverBound(
   for (const ended of over) await giveBackGrant(request, ended, made, deps)
 }
 
+/** Its refresh token is known to have expired by `now`, as `Sessions.current` and `weighGrant` read it. */
+function cannotRefresh(session: SessionOfUser, now: number): boolean {
+  return (session.refreshTokenExpiresAt ?? Number.POSITIVE_INFINITY) <= now
+}
+
 /**
- * The oldest of `sessions` beyond the first `max`, oldest first: by
- * creation time, then by id, so every instance orders a user's sessions
- * alike, those made in the same millisecond too.
+ * The sessions of `sessions` beyond the first `max` to end, first to end
+ * first: those whose refresh token is known to have expired by `now`
+ * (`SessionOfUser.refreshTokenExpiresAt`), which can never refresh again
+ * and end at their next request anyway, then the oldest; each by creation
+ * time, then by id, so every instance orders a user's sessions alike,
+ * those made in the same millisecond too. One that can still refresh is
+ * ended only where creation time alone would end it, on whichever side of
+ * another's expiry an instance's clock reads.
  */
-export function oldestBeyond<T extends SessionOfUser>(sessions: readonly T[], max: number): T[] {
+export function oldestBeyond<T extends SessionOfUser>(sessions: readonly T[], max: number, now: number): T[] {
   if (sessions.length <= max) return []
-  const ordered = [...sessions].sort((a, b) =>
-    a.createdAt !== b.createdAt ? a.createdAt - b.createdAt : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+  const rank = (s: SessionOfUser) => (cannotRefresh(s, now) ? 0 : 1)
+  const ordered = [...sessions].sort(
+    (a, b) => rank(a) - rank(b) || a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
   )
   return ordered.slice(0, sessions.length - max)
 }
