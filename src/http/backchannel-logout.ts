@@ -5,7 +5,7 @@ import type { OidcClient } from '../oidc/client.js'
 import {
   LOGOUT_TOKEN_CLOCK_TOLERANCE,
   LOGOUT_TOKEN_MAX_AGE,
-  LogoutTokenVerifier,
+  type LogoutTokenVerifier,
   refusalKind,
 } from '../oidc/logout-token.js'
 import type { IdentityProviders } from '../oidc/providers.js'
@@ -163,14 +163,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       }
       let verifier = verifiers.get(oidc.name)
       if (!verifier) {
-        verifier = new LogoutTokenVerifier({
-          jwksUri: metadata.jwks_uri,
-          issuer: metadata.issuer,
-          clientId: oidc.clientId,
-          timeoutMs: oidc.timeout,
-          fetch: oidc.fetch,
-          now: deps.now,
-        })
+        verifier = oidc.logoutTokenVerifier({ issuer: metadata.issuer, jwksUri: metadata.jwks_uri }, deps.now)
         verifiers.set(oidc.name, verifier)
       }
       try {

@@ -38,6 +38,7 @@ import { CLOCK_TOLERANCE_SECONDS, refuseIssuedAhead } from './issued-at.js'
 import { namingIssuers, unparsedIssuer } from './issuer-mismatch.js'
 import { LateAnswers } from './late-answer.js'
 import { askedResources, resourcesDigest } from './login-resources.js'
+import { LogoutTokenVerifier } from './logout-token.js'
 import { parIncompatibility } from './par.js'
 import { refuseAnotherUser } from './refreshed-id-token.js'
 import { type GrantHolder, type Rotated, rotatedIn, strandedIn, UNKEPT, withRotated } from './rotated.js'
@@ -729,6 +730,27 @@ export class OidcClient {
     params.set('post_logout_redirect_uri', uris?.postLogoutRedirectUri ?? this.#postLogoutRedirectUri)
     params.set('client_id', this.#client.client_id)
     return { endpoint: new URL(endpoint), params }
+  }
+
+  /**
+   * A verifier of this provider's back-channel logout tokens, issued by
+   * the discovered `issuer`, against its `jwks_uri` through this provider's
+   * connection, and against the client secret for tokens signed with it
+   * (logout-token.ts).
+   */
+  logoutTokenVerifier(
+    { issuer, jwksUri }: { readonly issuer: string; readonly jwksUri: string },
+    now?: () => number,
+  ): LogoutTokenVerifier {
+    return new LogoutTokenVerifier({
+      jwksUri,
+      issuer,
+      clientId: this.clientId,
+      clientSecret: this.#oidc.clientSecret,
+      timeoutMs: this.timeout,
+      fetch: this.fetch,
+      ...(now ? { now } : {}),
+    })
   }
 
   close(): Promise<void> {

@@ -17,6 +17,12 @@ export const LOGOUT_TOKEN_MAX_AGE = 120
 /** The skew allowed between the IdP's clock and the gateway's, seconds. */
 export const LOGOUT_TOKEN_CLOCK_TOLERANCE = 30
 
+/**
+ * The algorithms whose key is the client secret (OIDC Core §10.1), not a
+ * key of the issuer's JWKS.
+ */
+const HMAC_ALGORITHMS: readonly string[] = ['HS256', 'HS384', 'HS512']
+
 /** How soon after a JWKS fetch an unknown `kid` fetches it again: jose's default, said here to be answered in `Retry-After`. */
 const JWKS_COOLDOWN_SECONDS = 30
 
@@ -36,6 +42,11 @@ export interface LogoutTokenOptions {
   readonly jwksUri: string
   readonly issuer: string
   readonly clientId: string
+  /**
+   * The client's secret (`client_secret_basic` or `_post`), the key of
+   * tokens signed HS256, HS384 or HS512; without one such tokens are refused.
+   */
+  readonly clientSecret?: string | undefined
   /** Oldest acceptable `iat`, seconds. */
   readonly maxAge?: number
   readonly timeoutMs?: number
@@ -47,18 +58,23 @@ export interface LogoutTokenOptions {
 /**
  * OpenID Connect Back-Channel Logout 1.0 §2.6: verifies a logout token's
  * signature against the issuer's JWKS (jose refetches on an unknown `kid`,
- * so key rotation needs nothing from us), then its claims.
+ * so key rotation needs nothing from us), or an HMAC one against the client
+ * secret, then its claims.
  */
 export class LogoutTokenVerifier {
   readonly #jwks: ReturnType<typeof createRemoteJWKSet>
   readonly #issuer: string
   readonly #clientId: string
+  readonly #secret: Uint8Array | undefined
   readonly #maxAge: LogoutTokenOptions['maxAge']
   readonly #now: LogoutTokenOptions['now']
 
   constructor(options: LogoutTokenOptions) {
     this.#issuer = options.issuer
     this.#clientId = options.clientId
+    // OIDC Core §10.1: the key is the octets of the secret's UTF-8 representation.
+    this.#secret =
+      options.clientSecret === undefined ? undefined : new TextEncoder().encode(options.clientSecret)
     this.#maxAge = options.maxAge
     this.#now = options.now
     this.#jwks = createRemoteJWKSet(new URL(options.jwksUri), {
@@ -90,21 +106,37 @@ export class LogoutTokenVerifier {
     // so may one whose fetch began before it, which jose has it wait for
     // and then not fetch again.
     const coolingDown = this.#jwks.coolingDown || this.#jwks.reloading
+    // Back-Channel Logout 1.0 §2.4: logout tokens are signed with the keys
+    // ID tokens are. A client registered for HS256 ID tokens (OIDC Core
+    // §10.1) gets its logout tokens signed with its secret, which no JWKS
+    // publishes: looked for there, every one was refused and the sessions
+    // the user ended at the IdP ran on.
+    const hmac = typeof header.alg === 'string' && HMAC_ALGORITHMS.includes(header.alg)
+    if (hmac && this.#secret === undefined)
+      throw invalid(
+        `it is signed with ${header.alg}, whose key is a client secret (OIDC Core §10.1), and this client authenticates without one`,
+        'signed with a client secret this client has not',
+      )
+    const options: JWTVerifyOptions = {
+      issuer: this.#issuer,
+      audience: this.#clientId,
+      requiredClaims: ['iat', 'jti'],
+      maxTokenAge: this.#maxAge ?? LOGOUT_TOKEN_MAX_AGE,
+      clockTolerance: LOGOUT_TOKEN_CLOCK_TOLERANCE,
+      ...(this.#now ? { currentDate: new Date(this.#now()) } : {}),
+    }
     let payload: JWTPayload
     try {
-      ;({ payload } = await verifiedByAnyMatch(token, this.#jwks, {
-        issuer: this.#issuer,
-        audience: this.#clientId,
-        requiredClaims: ['iat', 'jti'],
-        maxTokenAge: this.#maxAge ?? LOGOUT_TOKEN_MAX_AGE,
-        clockTolerance: LOGOUT_TOKEN_CLOCK_TOLERANCE,
-        ...(this.#now ? { currentDate: new Date(this.#now()) } : {}),
-      }))
+      ;({ payload } =
+        hmac && this.#secret !== undefined
+          ? await jwtVerify(token, this.#secret, { ...options, algorithms: [...HMAC_ALGORITHMS] })
+          : // Never an HMAC algorithm here: jose would key it with no secret of ours.
+            await verifiedByAnyMatch(token, this.#jwks, options))
     } catch (err) {
       const unchecked = uncheckable(err, coolingDown)
       if (unchecked) throw unchecked
       // Not jose's error as the cause: a log of the error's causes would print its message.
-      throw invalid(refusal(err, header))
+      throw invalid(refusal(err, header, hmac))
     }
     // §2.4: events is a JSON object whose member for the event is a JSON object.
     const events = payload.events
@@ -184,14 +216,16 @@ function typeName(typ: unknown): string {
  * Parameter "<anything the sender wrote>" is not recognized`), and this
  * reason goes into the answer to an unauthenticated POST and a warning.
  */
-function refusal(err: unknown, header: ProtectedHeaderParameters): string {
+function refusal(err: unknown, header: ProtectedHeaderParameters, hmac: boolean): string {
   if (!(err instanceof errors.JOSEError)) return 'it could not be verified'
   if (err instanceof errors.JWTExpired || err instanceof errors.JWTClaimValidationFailed) {
     return claimRefusal(err.claim, err.reason, err instanceof errors.JWTExpired)
   }
   switch (err.code) {
     case errors.JWSSignatureVerificationFailed.code:
-      return "the signature does not verify against the issuer's key"
+      return hmac
+        ? 'the signature does not verify against the client secret'
+        : "the signature does not verify against the issuer's key"
     case errors.JWKSNoMatchingKey.code:
       return "no key in the issuer's JWKS matches its kid and alg"
     case errors.JWKSMultipleMatchingKeys.code:
