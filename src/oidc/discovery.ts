@@ -57,6 +57,14 @@ export function discoverWithRetry(
           'the identity provider advertises no jwks_uri (OpenID Connect Discovery 1.0 §3 requires one): sign-in works, but back-channel logout tokens cannot be verified and are answered 503 idp_incompatible',
         )
       }
+      if (!oidc.metadata?.id_token_signing_alg_values_supported) {
+        // oauth4webapi then takes OIDC Core §3.1.3.7's default alone: an
+        // IdP that signs otherwise fails every sign-in (unexpected-alg.ts).
+        log.warn(
+          { issuer: oidc.issuer },
+          'the identity provider advertises no id_token_signing_alg_values_supported (OpenID Connect Discovery 1.0 §3 requires it): ID tokens are accepted only signed RS256 (OIDC Core §3.1.3.7), and every sign-in fails if it signs them otherwise',
+        )
+      }
       if (!oidc.metadata?.revocation_endpoint) {
         log.info(
           { issuer: oidc.issuer },

@@ -11,6 +11,7 @@ import { type CallSecrets, redactEchoes } from './redact.js'
 import { RefreshedIdTokenOfAnotherUser } from './refreshed-id-token.js'
 import { type HeaderReader, honouring, retryAfterOfAnswer } from './retry-after.js'
 import { type TokenKind, TokenTooLarge } from './token-size.js'
+import { explainedMessage } from './unexpected-alg.js'
 
 export type { IdpAnswer, IdpOperation, Verdict } from './answers.js'
 
@@ -243,7 +244,7 @@ function gatewayError(
       return gatehouseError(
         'GATEHOUSE_ERR_LOGIN_FAILED',
         answer === 'invalid_answer'
-          ? `The login response failed validation: ${(err as Error).message}`
+          ? `The login response failed validation: ${reason}`
           : `The identity provider refused the login (${oauthError ?? `HTTP ${status ?? '?'}`}).`,
         err,
       )
@@ -437,7 +438,7 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
     return { answer, status, reason: status >= 500 ? `HTTP ${status}` : `HTTP ${status} ${what}` }
   }
   if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
-    return { answer: 'invalid_answer', reason: err.message }
+    return { answer: 'invalid_answer', reason: explainedMessage(err, operation === 'userinfo') }
   }
   const cause = networkCause(err, context.budgets)
   const refusal = certificateRefusal(failureCode(err))

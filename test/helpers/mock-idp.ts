@@ -26,6 +26,8 @@ export function metadata(extra: Record<string, unknown> = {}): Record<string, un
     jwks_uri: `${ISSUER}/jwks`,
     revocation_endpoint: `${ISSUER}/revoke`,
     end_session_endpoint: `${ISSUER}/logout`,
+    // REQUIRED (OpenID Connect Discovery 1.0 §3); RS256 is also what oauth4webapi takes without it.
+    id_token_signing_alg_values_supported: ['RS256'],
     ...extra,
   }
 }
