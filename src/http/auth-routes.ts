@@ -146,7 +146,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // knows its state), so it could complete nothing: refused before it
       // counts, as the handler would refuse it after.
       if (startedElsewhere(request) && !loginCookies.carries(request, stateOf(request)))
-        throw gatehouseError('GATEHOUSE_ERR_LOGIN_FAILED', NO_PENDING_SIGN_IN)
+        throw noPendingSignIn(request)
     },
   } as const
   for (const path of new Set(providers.all.map((p) => p.callbackPath))) {
@@ -161,7 +161,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
     // next, it is spent. `validateAuthResponse` still checks `state` (it
     // refuses a repeated one, which `get` does not see).
     const login = loginCookies.take(request, reply, url.searchParams.get('state'))
-    if (!login) throw gatehouseError('GATEHOUSE_ERR_LOGIN_FAILED', NO_PENDING_SIGN_IN)
+    if (!login) throw noPendingSignIn(request)
     request.returnTo = login.returnTo
     // A login started before sessions had providers is the shorthand's, the
     // first. The code is redeemed only where the browser was sent: a reload
@@ -319,6 +319,53 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
 /** A callback whose `state` names no sign-in this browser has in progress. */
 const NO_PENDING_SIGN_IN =
   'This sign-in link has expired or was already used, or cookies are blocked. Start again.'
+
+/**
+ * The error codes an authorization response may carry: RFC 6749 §4.1.2.1,
+ * OIDC Core §3.1.2.6, RFC 8707 §2. Only these are repeated on the page of
+ * a callback that matches no sign-in: anyone can make such a link.
+ */
+const AUTHORIZATION_ERRORS: ReadonlySet<string> = new Set([
+  'invalid_request',
+  'unauthorized_client',
+  'access_denied',
+  'unsupported_response_type',
+  'invalid_scope',
+  'server_error',
+  'temporarily_unavailable',
+  'interaction_required',
+  'login_required',
+  'account_selection_required',
+  'consent_required',
+  'invalid_request_uri',
+  'invalid_request_object',
+  'request_not_supported',
+  'request_uri_not_supported',
+  'registration_not_supported',
+  'invalid_target',
+])
+
+/**
+ * The refusal of a callback that matches no sign-in in progress. One that
+ * carries an `error` is the IdP refusing the request without its `state`
+ * (RFC 6749 §4.1.2.1 requires it): said as an expired link, it named the
+ * user's browser for the IdP's refusal (an unknown scope, a client not
+ * allowed the grant), and the IdP's error went nowhere.
+ */
+function noPendingSignIn(request: FastifyRequest) {
+  const params = new URL(request.url, 'http://gatehouse.invalid').searchParams
+  const error = params.get('error')
+  if (error === null) return gatehouseError('GATEHOUSE_ERR_LOGIN_FAILED', NO_PENDING_SIGN_IN)
+  const named = AUTHORIZATION_ERRORS.has(error) ? ` (${error})` : ''
+  const matched =
+    params.get('state') === null
+      ? 'without the state of a sign-in (RFC 6749 §4.1.2.1 requires it), so it matches none in progress in this browser'
+      : 'for a sign-in this browser no longer has in progress (expired or already used, or cookies are blocked)'
+  return gatehouseError(
+    'GATEHOUSE_ERR_LOGIN_FAILED',
+    `The identity provider answered with an error${named}, ${matched}. Start again; if it happens again, the identity provider refuses the sign-in request.`,
+  )
+}
 
 /** The callback's `state`, read as the handler reads it: the first, if repeated. */
 function stateOf(request: FastifyRequest): string | null {
