@@ -18,7 +18,7 @@ import {
   wasLogged,
 } from '../errors.js'
 import { escapeHtml, PAGE_CSP } from '../http/pages.js'
-import { failureFields, type IdpFailure, idpFailureOf } from '../oidc/translate.js'
+import { failureFields, type IdpFailure, idpFailureOf, printable } from '../oidc/translate.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
 import { framingRefusal } from './request-framing.js'
 import { servedMethods } from './wrong-method.js'
@@ -195,7 +195,12 @@ function answerError(
   } else if (route.refusal && REPEATED_REFUSALS.has(code)) {
     const held = repeated ? repeated.admit(`${route.refusal} ${code}`) : 0
     if (held !== undefined) request.log.info({ code, ...repeatedField(held) }, route.refusal)
-  } else if (route.refusal) request.log.info({ code, ...said }, route.refusal)
+  } else if (route.refusal)
+    // The page says why; so must the line. Without a back-channel answer
+    // to quote, its words are the page's: the error an IdP sent the
+    // browser back with (RFC 6749 §4.1.2.1), which the line left out.
+    // Bounded: a refused sign-in parameter is quoted in it.
+    request.log.info({ code, ...(failure ? said : { reason: printable(err.message, 500) }) }, route.refusal)
   // A session the IdP ended is logged where its answer came (refresh-log.ts);
   // one that ends for the gateway's own reasons (no refresh token, the
   // record gone meanwhile) is logged here, once, as its cookie is cleared.

@@ -6,7 +6,9 @@
  * blocked": an IdP that refused the request (an unknown scope, a client
  * not allowed the grant) was named as the user's browser. The page now
  * says the IdP answered with an error, and which, when it is one of the
- * specifications' codes; any other text is not repeated.
+ * specifications' codes; any other text is not repeated. The
+ * `login callback refused` line said neither this nor an error that did
+ * carry the sign-in's state (only the code): it now says what the page says.
  */
 
 import t from 'tap'
@@ -37,4 +39,36 @@ t.test('an IdP error without state: the page names the error, not an expired lin
 
   const none = await callback('code=abc')
   t.match(none.text, /expired or was already used/, 'no error: as before')
+  t.match(
+    stack.lines.filter((l) => l.msg === 'login callback refused').map((l) => l.reason),
+    [
+      /error \(invalid_scope\), without the state/,
+      /error, without the state/,
+      /\(access_denied\)/,
+      /expired/,
+    ],
+    'the log says what the page says',
+  )
+})
+
+t.test('an IdP error with the state of the sign-in: the log names it, as the page does', async (t) => {
+  const stack = await startObservedStack(t, {})
+  const base = stack.gateway.url
+  const jar = new CookieJar()
+  const start = await jarFetch(jar, `${base}/auth/login`)
+  const state = new URL(start.location!).searchParams.get('state')!
+  const answer = await jarFetch(
+    jar,
+    // RFC 9207: the dev IdP advertises iss, so its error carries one too.
+    `${base}/auth/callback?error=invalid_scope&state=${state}&iss=${encodeURIComponent(stack.idp.issuer)}`,
+  )
+  t.equal(answer.status, 400)
+  t.match(answer.text, /The identity provider answered with an error \(invalid_scope\)/)
+  t.match(
+    stack.lines.find((l) => l.msg === 'login callback refused'),
+    {
+      code: 'GATEHOUSE_ERR_LOGIN_FAILED',
+      reason: /\(invalid_scope\)/,
+    },
+  )
 })
