@@ -140,6 +140,19 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
     as.authorization_response_iss_parameter_supported ? 'ok' : 'warn',
   )
 
+  // OpenID Connect Discovery 1.0 §3 requires the list; without it
+  // oauth4webapi takes OIDC Core §3.1.3.7's default alone.
+  if (as.id_token_signing_alg_values_supported === undefined) {
+    hints.push(
+      'the IdP lists no id_token_signing_alg_values_supported (OpenID Connect Discovery 1.0 §3 requires it): ID tokens are accepted only signed RS256 (OIDC Core §3.1.3.7); if it signs them otherwise, every sign-in fails.',
+    )
+  }
+  if ((oidc.userinfo ?? true) && urlHost(as.userinfo_endpoint) === 'graph.microsoft.com') {
+    hints.push(
+      "Entra ID: its userinfo_endpoint is Microsoft Graph's, which takes only an access token issued for Graph; with your API's scope in oidc.scopes every sign-in fails there (HTTP 401): set oidc.userinfo: false (the ID token carries the claims).",
+    )
+  }
+
   const issuer = new URL(as.issuer)
   if (issuer.hostname === 'accounts.google.com' && oidc.authorizationParams.access_type !== 'offline') {
     hints.push('Google: add authorizationParams.access_type: offline and prompt: consent for refresh tokens.')
@@ -191,6 +204,16 @@ function compareScopes(
 const MAX_CELL = 1000
 /** Longest hint; a real one is at most about 1,000 characters. */
 const MAX_HINT = 2000
+
+/** The host of an advertised endpoint, or `undefined` for none or no URL. */
+function urlHost(endpoint: unknown): string | undefined {
+  if (typeof endpoint !== 'string') return undefined
+  try {
+    return new URL(endpoint).hostname
+  } catch {
+    return undefined
+  }
+}
 
 /**
  * The report as a fixed-width table, then the hints. Each cell and hint is

@@ -33,6 +33,7 @@ const complete: oauth.AuthorizationServer = {
   pushed_authorization_request_endpoint: `${ISSUER}/par`,
   authorization_response_iss_parameter_supported: true,
   prompt_values_supported: ['none', 'login', 'consent'],
+  id_token_signing_alg_values_supported: ['RS256'],
 }
 
 const verdicts = (report: ReturnType<typeof compare>) =>
@@ -181,3 +182,25 @@ t.test('DPoP: the algorithm against dpop_signing_alg_values_supported; none list
     "dpopAlgorithm: ES256, but the identity provider's dpop_signing_alg_values_supported is an empty list: it takes no DPoP proof",
   )
 })
+
+t.test(
+  'no id_token_signing_alg_values_supported: a hint that only RS256 is taken (OIDC Core §3.1.3.7)',
+  async (t) => {
+    const { id_token_signing_alg_values_supported: _, ...withoutList } = complete
+    const report = compare(config({ scopes: ['openid', 'offline_access'] }), withoutList)
+    t.match(report.hints, [/lists no id_token_signing_alg_values_supported .*only signed RS256/])
+    t.equal(report.blocking, false, 'an IdP that signs RS256 signs users in')
+  },
+)
+
+t.test(
+  'Entra ID with userinfo on: a hint to turn it off, as its userinfo is Microsoft Graph’s',
+  async (t) => {
+    const entra = 'https://login.microsoftonline.com/0b7c3d1e-0000-4000-8000-000000000000/v2.0'
+    const as = { ...complete, issuer: entra, userinfo_endpoint: 'https://graph.microsoft.com/oidc/userinfo' }
+    const on = compare(config({ scopes: ['openid', 'offline_access'] }, entra), as)
+    t.match(on.hints, [/Entra ID: .*set oidc.userinfo: false/])
+    const off = compare(config({ scopes: ['openid', 'offline_access'], userinfo: false }, entra), as)
+    t.same(off.hints, [], 'userinfo: false, nothing to say')
+  },
+)
