@@ -163,7 +163,14 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       }
       let verifier = verifiers.get(oidc.name)
       if (!verifier) {
-        verifier = oidc.logoutTokenVerifier({ issuer: metadata.issuer, jwksUri: metadata.jwks_uri }, deps.now)
+        verifier = oidc.logoutTokenVerifier(
+          {
+            issuer: metadata.issuer,
+            jwksUri: metadata.jwks_uri,
+            idTokenAlgorithms: metadata.id_token_signing_alg_values_supported,
+          },
+          deps.now,
+        )
         verifiers.set(oidc.name, verifier)
       }
       try {

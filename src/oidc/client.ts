@@ -739,7 +739,15 @@ export class OidcClient {
    * (logout-token.ts).
    */
   logoutTokenVerifier(
-    { issuer, jwksUri }: { readonly issuer: string; readonly jwksUri: string },
+    {
+      issuer,
+      jwksUri,
+      idTokenAlgorithms,
+    }: {
+      readonly issuer: string
+      readonly jwksUri: string
+      readonly idTokenAlgorithms?: readonly string[] | undefined
+    },
     now?: () => number,
   ): LogoutTokenVerifier {
     return new LogoutTokenVerifier({
@@ -747,6 +755,7 @@ export class OidcClient {
       issuer,
       clientId: this.clientId,
       clientSecret: this.#oidc.clientSecret,
+      idTokenAlgorithms,
       timeoutMs: this.timeout,
       fetch: this.fetch,
       ...(now ? { now } : {}),

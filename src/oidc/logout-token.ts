@@ -47,6 +47,12 @@ export interface LogoutTokenOptions {
    * tokens signed HS256, HS384 or HS512; without one such tokens are refused.
    */
   readonly clientSecret?: string | undefined
+  /**
+   * The issuer's `id_token_signing_alg_values_supported`; absent, RS256
+   * alone (OIDC Core §3.1.3.7). A token signed with the client secret is
+   * taken only with one of these.
+   */
+  readonly idTokenAlgorithms?: readonly string[] | undefined
   /** Oldest acceptable `iat`, seconds. */
   readonly maxAge?: number
   readonly timeoutMs?: number
@@ -66,6 +72,7 @@ export class LogoutTokenVerifier {
   readonly #issuer: string
   readonly #clientId: string
   readonly #secret: Uint8Array | undefined
+  readonly #idTokenAlgorithms: readonly string[]
   readonly #maxAge: LogoutTokenOptions['maxAge']
   readonly #now: LogoutTokenOptions['now']
 
@@ -75,6 +82,7 @@ export class LogoutTokenVerifier {
     // OIDC Core §10.1: the key is the octets of the secret's UTF-8 representation.
     this.#secret =
       options.clientSecret === undefined ? undefined : new TextEncoder().encode(options.clientSecret)
+    this.#idTokenAlgorithms = options.idTokenAlgorithms ?? ['RS256']
     this.#maxAge = options.maxAge
     this.#now = options.now
     this.#jwks = createRemoteJWKSet(new URL(options.jwksUri), {
@@ -116,6 +124,15 @@ export class LogoutTokenVerifier {
       throw invalid(
         `it is signed with ${header.alg}, whose key is a client secret (OIDC Core §10.1), and this client authenticates without one`,
         'signed with a client secret this client has not',
+      )
+    // Only an issuer that signs ID tokens with the secret signs logout
+    // tokens with it (§2.4). A secret is often weaker than a signing key and
+    // held by more than the IdP (every replica, a secret store): taken from
+    // any issuer, whoever held it could end any user's sessions.
+    if (hmac && !this.#idTokenAlgorithms.includes(header.alg as string))
+      throw invalid(
+        `it is signed with ${header.alg}, which the identity provider does not sign ID tokens with (it advertises ${this.#idTokenAlgorithms.join(', ')})`,
+        'signed with an algorithm its ID tokens are not',
       )
     const options: JWTVerifyOptions = {
       issuer: this.#issuer,

@@ -20,6 +20,8 @@ import { startStack } from '../helpers/stack.js'
 const CLIENT = 'gatehouse-test'
 const SECRET = 'the-client-secret-0123456789abcdef'
 const NOW = 1_800_000_000
+/** `id_token_signing_alg_values_supported` of an issuer that signs ID tokens with the client secret. */
+const SIGNS_ID_TOKENS_HMAC = ['RS256', 'HS256', 'HS384', 'HS512']
 
 function signHmac(key: Uint8Array, alg: string, claims: JWTPayload = {}) {
   return new SignJWT({
@@ -40,7 +42,11 @@ function signHmac(key: Uint8Array, alg: string, claims: JWTPayload = {}) {
  * MockAgent refuses every connection, so an HMAC token that sent the
  * verifier to the JWKS would fail as keys that cannot be fetched.
  */
-function verifier(t: Test, clientSecret: string | undefined) {
+function verifier(
+  t: Test,
+  clientSecret: string | undefined,
+  idTokenAlgorithms: readonly string[] | undefined,
+) {
   const { agent } = mockAgent(t)
   const previous = getGlobalDispatcher()
   setGlobalDispatcher(agent)
@@ -50,6 +56,7 @@ function verifier(t: Test, clientSecret: string | undefined) {
     issuer: ISSUER,
     clientId: CLIENT,
     clientSecret,
+    idTokenAlgorithms,
     now: () => NOW * 1000,
   })
 }
@@ -57,7 +64,7 @@ function verifier(t: Test, clientSecret: string | undefined) {
 const secretKey = (secret: string) => new TextEncoder().encode(secret)
 
 t.test('HS256, HS384 and HS512 tokens keyed by the client secret are verified with it', async (t) => {
-  const v = verifier(t, SECRET)
+  const v = verifier(t, SECRET, SIGNS_ID_TOKENS_HMAC)
   for (const alg of ['HS256', 'HS384', 'HS512']) {
     t.match(
       await v.verify(await signHmac(secretKey(SECRET), alg, { jti: alg })),
@@ -68,7 +75,7 @@ t.test('HS256, HS384 and HS512 tokens keyed by the client secret are verified wi
 })
 
 t.test('an HMAC token keyed otherwise is refused, whatever the key', async (t) => {
-  const v = verifier(t, SECRET)
+  const v = verifier(t, SECRET, SIGNS_ID_TOKENS_HMAC)
   await t.rejects(v.verify(await signHmac(secretKey('another-secret-0123456789abcdef'), 'HS256')), {
     code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
     message: /the signature does not verify against the client secret/,
@@ -82,12 +89,47 @@ t.test('an HMAC token keyed otherwise is refused, whatever the key', async (t) =
 })
 
 t.test('without a client secret (private_key_jwt, mTLS), an HMAC token is refused, saying why', async (t) => {
-  const v = verifier(t, undefined)
+  const v = verifier(t, undefined, SIGNS_ID_TOKENS_HMAC)
   await t.rejects(v.verify(await signHmac(secretKey(SECRET), 'HS256')), {
     code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
     message: /signed with HS256, whose key is a client secret .* this client authenticates without one/,
   })
 })
+
+t.test(
+  'an HMAC token from an issuer that signs no ID token so is refused, however it is keyed',
+  async (t) => {
+    // A client secret is often weaker than a signing key, and known to more
+    // than the IdP (each replica, a secret store): with an issuer that signs
+    // ID tokens only with its own keys, whoever holds it could otherwise end
+    // any user's sessions with a token the IdP never sent.
+    for (const advertised of [['RS256', 'ES256'], undefined]) {
+      const v = verifier(t, SECRET, advertised)
+      await t.rejects(
+        v.verify(await signHmac(secretKey(SECRET), 'HS256')),
+        {
+          code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+          message: /signed with HS256, which the identity provider does not sign ID tokens with/,
+        },
+        `advertised: ${advertised ?? 'nothing (RS256 alone)'}`,
+      )
+    }
+    const onlyHs256 = verifier(t, SECRET, ['HS256'])
+    t.match(
+      await onlyHs256.verify(await signHmac(secretKey(SECRET), 'HS256')),
+      { sub: 'alice' },
+      'HS256 listed',
+    )
+    await t.rejects(
+      onlyHs256.verify(await signHmac(secretKey(SECRET), 'HS512')),
+      {
+        message:
+          /signed with HS512, which the identity provider does not sign ID tokens with \(it advertises HS256\)/,
+      },
+      'HS512 not listed',
+    )
+  },
+)
 
 t.test('an HS256 logout token, signed with the client secret, ends the session', async (t) => {
   const lines: Record<string, unknown>[] = []
