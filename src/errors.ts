@@ -454,6 +454,11 @@ export const logCatalogue = {
     message:
       "The config watch's first read of the file has not returned: the gateway serves the config it loaded at start, and changes to the file are not seen until the read returns.",
   },
+  GATEHOUSE_CONFIG_RELOAD_DEFERRED: {
+    level: 'warn',
+    message:
+      'A config reload was not checked: the thread that checked the file for an earlier reload is stuck and has not exited. The file is read again once it has.',
+  },
   GATEHOUSE_CONFIG_RELOAD_RETRY: {
     level: 'warn',
     message:

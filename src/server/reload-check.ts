@@ -48,6 +48,21 @@ export const RELOAD_CHECK_LIMITS: ReloadCheckLimits = {
 }
 
 /**
+ * Starts the thread `input` is checked on, which posts its `ReloadCheck`
+ * and ends. A seam for tests: a read of a file the config names that never
+ * returns (a stalled network mount) is a fault no real file here shows,
+ * as a FIFO is refused unread.
+ */
+export type StartCheckThread = (input: ReloadCheckInput, limits: ReloadCheckLimits) => Worker
+
+/** The thread of reload-check-worker.ts. */
+export const startCheckThread: StartCheckThread = (input, limits) =>
+  new Worker(new URL(import.meta.resolve('./reload-check-worker.js')), {
+    workerData: { ...input, env: { ...input.env } },
+    resourceLimits: { maxOldGenerationSizeMb: limits.heapMb },
+  })
+
+/**
  * The check a reload runs on the bytes it read, as `gatehouse check` runs
  * it, with the settings they change that need a restart. One refusal
  * names everything to fix: a restart setting the bytes change is named
@@ -88,23 +103,64 @@ export function checkReload({ bytes, file, env, running }: ReloadCheckInput): Re
  */
 const NAMES_A_FILE = /\bfile["']?\s*:/
 
+/** The file is checked on a thread of its own: past `INLINE_CHECK_BYTES`, or naming another file. */
+function needsThread(bytes: Uint8Array): boolean {
+  return (
+    bytes.byteLength > INLINE_CHECK_BYTES ||
+    NAMES_A_FILE.test(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1'))
+  )
+}
+
+/** A check not begun: the thread of an earlier one outlived it, and has not exited. */
+export interface StillChecking {
+  readonly result: 'busy'
+  /** Resolves once that thread has exited. */
+  readonly exited: Promise<void>
+}
+
 /**
  * `checkReload` as a reload runs it: a file of up to `INLINE_CHECK_BYTES`
  * that names no other file here, any other on a thread of its own
- * (`checkOffThread`), which `stop` ends.
+ * (`checkOffThread`), which `stop` ends. One such thread at a time, however
+ * long one is stuck: a thread blocked in a system call (a read of a file
+ * the config names, on a stalled network mount) cannot be ended, and
+ * outlives its check's timeout; until it exits, a check that needs a
+ * thread is not begun (`busy`), where each reload left one more thread
+ * stuck, with its heap, for as long as the mount stalled. A file checked
+ * on the event loop is checked meanwhile.
  */
-export function checkForReload(
-  input: ReloadCheckInput,
-  limits: ReloadCheckLimits = RELOAD_CHECK_LIMITS,
-  stop?: AbortSignal,
-): Promise<ReloadCheck> {
-  const { bytes } = input
-  if (
-    bytes.byteLength <= INLINE_CHECK_BYTES &&
-    !NAMES_A_FILE.test(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1'))
-  )
-    return Promise.resolve(checkReload(input))
-  return checkOffThread(input, limits, stop)
+export class ReloadChecker {
+  readonly #limits: ReloadCheckLimits
+  readonly #start: StartCheckThread
+  /** The exit of a thread whose check did not wait for it, until it exits. */
+  #overdue: Promise<void> | undefined
+
+  constructor(limits: ReloadCheckLimits = RELOAD_CHECK_LIMITS, start: StartCheckThread = startCheckThread) {
+    this.#limits = limits
+    this.#start = start
+  }
+
+  check(input: ReloadCheckInput, stop?: AbortSignal): Promise<ReloadCheck | StillChecking> {
+    if (!needsThread(input.bytes)) return Promise.resolve(checkReload(input))
+    if (this.#overdue !== undefined) return Promise.resolve({ result: 'busy', exited: this.#overdue })
+    return checkOffThread(input, this.#limits, stop, {
+      start: this.#start,
+      overdue: (exited) => {
+        const out: Promise<void> = exited.then(() => {
+          if (this.#overdue === out) this.#overdue = undefined
+        })
+        this.#overdue = out
+      },
+    })
+  }
+}
+
+/** How `checkOffThread` starts its thread, and whom it tells of one it did not wait for. */
+export interface CheckThreadHooks {
+  /** Default `startCheckThread`. */
+  readonly start?: StartCheckThread
+  /** The check was refused for time, or stopped, with the thread told to end: `exited` resolves once it has. */
+  readonly overdue?: (exited: Promise<void>) => void
 }
 
 /**
@@ -120,13 +176,12 @@ export function checkOffThread(
   input: ReloadCheckInput,
   limits: ReloadCheckLimits = RELOAD_CHECK_LIMITS,
   stop?: AbortSignal,
+  hooks: CheckThreadHooks = {},
 ): Promise<ReloadCheck> {
   if (stop?.aborted) return Promise.resolve(stopped())
   return new Promise((resolve) => {
-    const worker = new Worker(new URL(import.meta.resolve('./reload-check-worker.js')), {
-      workerData: { ...input, env: { ...input.env } },
-      resourceLimits: { maxOldGenerationSizeMb: limits.heapMb },
-    })
+    const worker = (hooks.start ?? startCheckThread)(input, limits)
+    const exited = new Promise<void>((done) => worker.once('exit', () => done()))
     let settled = false
     const settle = (check: ReloadCheck) => {
       if (settled) return
@@ -137,13 +192,19 @@ export function checkOffThread(
       resolve(check.result === 'valid' ? { ...check, config: deepFreeze(check.config) } : check)
     }
     const refuse = (message: string) => settle({ result: 'invalid', problems: [{ path: '', message }] })
-    const timer = setTimeout(
-      () => refuse(`checking the file took longer than ${limits.timeout / 1000} s; it was not applied`),
-      limits.timeout,
-    )
+    // Neither the time limit nor the shutdown ends a thread blocked in a
+    // system call: terminate() stops JavaScript, not a read(2) of a
+    // stalled mount, so the thread may stay; `settle` took both off first.
+    const timer = setTimeout(() => {
+      refuse(`checking the file took longer than ${limits.timeout / 1000} s; it was not applied`)
+      hooks.overdue?.(exited)
+    }, limits.timeout)
     // A shutdown waited out the check, seconds for 1 MiB and up to its
     // whole timeout, with nothing else left to drain.
-    const onStop = () => settle(stopped())
+    const onStop = () => {
+      settle(stopped())
+      hooks.overdue?.(exited)
+    }
     stop?.addEventListener('abort', onStop, { once: true })
     worker.once('message', settle)
     worker.once('error', (err: Error & { code?: string }) =>

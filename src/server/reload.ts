@@ -14,7 +14,7 @@ import type { LogCode } from '../errors.js'
 import { sameCredentials } from '../oidc/client-refusals.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
-import { checkForReload, RELOAD_CHECK_LIMITS, type ReloadCheckLimits } from './reload-check.js'
+import { ReloadChecker, type ReloadCheckLimits, type StartCheckThread } from './reload-check.js'
 import { DEFAULT_RELOAD_RETRY, type ReloadRetry, retryDelay } from './reload-retry.js'
 
 /** What came of one reload. */
@@ -59,6 +59,8 @@ export interface ReloaderOptions {
   readonly read?: ReloadRead
   /** Bounds on the thread a large file is checked on; default `RELOAD_CHECK_LIMITS`. */
   readonly check?: ReloadCheckLimits
+  /** How that thread is started; default `startCheckThread`. Tests only (reload-check.ts `StartCheckThread`). */
+  readonly checkThread?: StartCheckThread
 }
 
 /** How a reload reads the file: a seam for tests, as a stalled mount is a fault no real file here shows. */
@@ -118,6 +120,9 @@ export class ConfigReloader {
    * lookups and every file operation share), so no other is started.
    */
   #stalled: Promise<unknown> | undefined
+  readonly #checker: ReloadChecker
+  /** Set while a reload waits for a stuck check thread to exit (`#deferred`): one retry, once it has. */
+  #awaitingThread: Promise<void> | undefined
   #retryTimer: NodeJS.Timeout | undefined
   /** Retries used since the last reload something other than a retry set off. */
   #retries = 0
@@ -130,6 +135,7 @@ export class ConfigReloader {
     this.#running = options.config
     this.#retry = options.retry ?? DEFAULT_RELOAD_RETRY
     this.#read = options.read ?? DEFAULT_READ
+    this.#checker = new ReloadChecker(options.check, options.checkThread)
   }
 
   /** The config new requests run on. */
@@ -321,13 +327,13 @@ export class ConfigReloader {
     if (bytes === undefined) return this.#rejected(trigger, unreadable)
     // A large file is checked on a thread of its own (reload-check.ts):
     // its parse takes seconds, which requests would otherwise wait out.
-    const checked = await checkForReload(
+    const checked = await this.#checker.check(
       { bytes, file, env, running: this.#running },
-      this.#options.check ?? RELOAD_CHECK_LIMITS,
       this.#shutdown.signal,
     )
     // The shutdown may have stopped the check, or come while it ran.
     if (this.#closed) return this.#abandoned(trigger)
+    if (checked.result === 'busy') return this.#deferred(trigger, checked.exited)
     if (checked.result === 'invalid') return this.#rejected(trigger, checked.problems)
     for (const warning of checked.warnings)
       log.warn({ file, line: warning.line }, formatProblem(file, warning))
@@ -457,6 +463,27 @@ export class ConfigReloader {
     return rejected
   }
 
+  /**
+   * The check's thread would be a second one: an earlier check's is still
+   * out, stuck past its limit (reload-check.ts `ReloadChecker`). Nothing is
+   * wrong with the file, so this is neither logged as refused nor counted;
+   * the bytes are not taken as read (the watch reports an edit once, and
+   * its reload may be this one), and the file is read again, once, as soon
+   * as that thread exits, however many reloads were deferred meanwhile.
+   */
+  #deferred(trigger: Trigger, exited: Promise<void>): ReloadResult {
+    const { file, lasting } = this.#options
+    this.#lastRead = undefined
+    if (this.#awaitingThread === undefined)
+      this.#awaitingThread = exited.then(() => {
+        this.#awaitingThread = undefined
+        if (!this.#closed) this.unattended('retry')
+      })
+    const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_DEFERRED'
+    lasting.log.warn({ code, file, trigger }, `config reload deferred: ${STILL_CHECKING}`)
+    return { result: 'rejected', problems: [{ path: '', message: STILL_CHECKING }] }
+  }
+
   /** Not applied, for the shutdown: nothing is wrong with the file, so it is neither logged as refused nor counted. */
   #abandoned(trigger: Trigger): ReloadResult {
     const message =
@@ -488,6 +515,9 @@ export class ConfigReloader {
 
 const STILL_STALLED =
   'a read of the config file begun by an earlier reload has not returned yet (a stalled network mount?); no other is started until it does, and then the file is read again'
+
+const STILL_CHECKING =
+  'the thread that checked the file for an earlier reload has not exited yet (a file the config names on a stalled network mount?); no other is started until it does, and then the file is read again'
 
 /** `promise`, or a rejection after `ms`, or `undefined` once `stop` aborts (the shutdown). */
 function withTimeout<T>(

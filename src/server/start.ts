@@ -8,7 +8,7 @@ import { HeldHangups } from './hangups.js'
 import { GatewayListener, mount } from './listener.js'
 import { metricsListener } from './metrics-listener.js'
 import { ConfigReloader, RELOAD_READ_TIMEOUT, type ReloadRead, type ReloadResult } from './reload.js'
-import type { ReloadCheckLimits } from './reload-check.js'
+import type { ReloadCheckLimits, StartCheckThread } from './reload-check.js'
 import type { ReloadRetry } from './reload-retry.js'
 
 export interface RunningGateway {
@@ -59,6 +59,8 @@ export interface StartOptions extends GatewayOptions {
    * check that a loaded machine may slow past the default's 30 s.
    */
   readonly reloadCheck?: ReloadCheckLimits
+  /** How that thread is started; tests only (reload-check.ts `StartCheckThread`). */
+  readonly reloadCheckThread?: StartCheckThread
   /**
    * SIGHUPs the caller has held since before it read the config (the CLI
    * does); without it, `start` holds them from its first line. One that
@@ -123,6 +125,7 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
           ...(options.reloadRetry === undefined ? {} : { retry: options.reloadRetry }),
           ...(options.reloadRead === undefined ? {} : { read: options.reloadRead }),
           ...(options.reloadCheck === undefined ? {} : { check: options.reloadCheck }),
+          ...(options.reloadCheckThread === undefined ? {} : { checkThread: options.reloadCheckThread }),
           // Every later app borrows the first one's logger, stores, metrics
           // and IdP parts, and answers on the one listener.
           build: (next, m) =>

@@ -1,10 +1,10 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
 import {
-  checkForReload,
   checkOffThread,
   checkReload,
   INLINE_CHECK_BYTES,
+  ReloadChecker,
   type ReloadCheckInput,
 } from '../../src/server/reload-check.js'
 import { CONFIG_ENV, MINIMAL_CONFIG } from '../helpers/config-problems.js'
@@ -18,6 +18,7 @@ const input = (text: string): ReloadCheckInput => ({
   env,
   running,
 })
+const checker = new ReloadChecker()
 /** Past the size checked on the event loop: padded with a comment. */
 const large = (text: string) => `${text}#${'x'.repeat(INLINE_CHECK_BYTES)}\n`
 
@@ -27,7 +28,7 @@ t.test(
     const changed = large(
       minimal.replace('/api/orders', '/api/new').replace('  publicUrl', '  port: 4000\n  publicUrl'),
     )
-    const there = await checkForReload(input(changed))
+    const there = await checker.check(input(changed))
     t.same(there, checkReload(input(changed)))
     t.match(there, {
       result: 'valid',
@@ -37,8 +38,8 @@ t.test(
     t.ok(there.result === 'valid' && Object.isFrozen(there.config.routes[0]), 'frozen')
 
     const bad = large(minimal.replace('clientId: my-bff', 'clientId: 12e3\n  typo: 1'))
-    t.same(await checkForReload(input(bad)), checkReload(input(bad)))
-    t.match(await checkForReload(input(bad)), {
+    t.same(await checker.check(input(bad)), checkReload(input(bad)))
+    t.match(await checker.check(input(bad)), {
       result: 'invalid',
       problems: [
         { path: 'oidc.clientId', line: 5 },
