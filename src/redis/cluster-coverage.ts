@@ -59,7 +59,12 @@ type SlotMap = Map<string, [number, number][]>
 export class ClusterCoverage {
   readonly #client: Cluster
   readonly #probes = new Map<string, Redis>()
-  /** The last connection error of each probe: its command fails only as "Connection is closed." */
+  /**
+   * The last connection error of each probe: its command fails only as
+   * "Connection is closed." Kept while the probe is, and so only for
+   * masters the slot map names: in Kubernetes a master's pod comes back
+   * under a new IP, and each address it leaves would be an entry for good.
+   */
   readonly #errors = new Map<string, Error>()
   #closed = false
 
@@ -168,7 +173,10 @@ export class ClusterCoverage {
       enableReadyCheck: false,
       maxRetriesPerRequest: 0,
     })
-    probe.on('error', (err: Error) => this.#errors.set(node, err))
+    // A probe dropped (its master gone from the map) may still report one.
+    probe.on('error', (err: Error) => {
+      if (this.#probes.get(node) === probe) this.#errors.set(node, err)
+    })
     this.#probes.set(node, probe)
     this.#errors.delete(node)
     return probe
@@ -177,6 +185,7 @@ export class ClusterCoverage {
   #drop(node: string): void {
     this.#probes.get(node)?.disconnect()
     this.#probes.delete(node)
+    this.#errors.delete(node)
   }
 }
 
