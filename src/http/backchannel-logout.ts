@@ -185,15 +185,30 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
 
   /**
    * The IdP believes the user signed out; a refusal here leaves their
-   * sessions running, so an operator must hear why. The reason is ours,
-   * naming the check that failed, never the token's contents. The
-   * endpoint is unauthenticated, so one line per reason a minute.
+   * sessions running, so an operator must hear why, and with several
+   * providers whose: `named`, the entries whose issuer and client id the
+   * token claimed (or whose own path it came to), by their config names.
+   * The reason is ours, naming the check that failed, never the token's
+   * contents: none matching, nothing of its claims is named. The endpoint
+   * is unauthenticated, so one line per provider and reason a minute; the
+   * providers in the key, as with the reason alone corp's refusals in the
+   * minute partner's began were counted as more of partner's, never
+   * written. Still a bounded set: the names are the config's.
    */
-  function refused<E>(log: FastifyBaseLogger, err: E): E {
+  function refused<E>(log: FastifyBaseLogger, err: E, named: readonly OidcClient[] = []): E {
     if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN') {
-      const repeated = refusalLines.admit(refusalKind(err))
+      const idp = named.map((oidc) => oidc.name).join(',')
+      const repeated = refusalLines.admit(`${idp} ${refusalKind(err)}`)
       if (repeated !== undefined)
-        log.warn({ code: err.code, reason: err.message, ...repeatedField(repeated) }, 'logout token refused')
+        log.warn(
+          {
+            code: err.code,
+            ...(idp === '' ? {} : { idp }),
+            reason: err.message,
+            ...repeatedField(repeated),
+          },
+          'logout token refused',
+        )
     }
     return err
   }
@@ -203,10 +218,16 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     candidates: (token: string) => readonly OidcClient[],
     via?: string,
   ) {
+    // What the token claimed, once read: the refusal's line names them.
+    let named: readonly OidcClient[] = []
+    const claimed = (token: string) => {
+      named = candidates(token)
+      return named
+    }
     try {
-      return await ended(request, candidates, via)
+      return await ended(request, claimed, via)
     } catch (err) {
-      throw refused(request.log, err)
+      throw refused(request.log, err, named)
     }
   }
 
@@ -331,7 +352,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       if (unreachable(err)) return 'unreachable'
       // The keys were read, but too recently to read again for its kid.
       if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE') return 'later'
-      refused(token.log, err)
+      refused(token.log, err, token.named)
       return 'settled'
     }
     const outcomes = await carriedOut(found, token.named, token.at, token.log, 'owed')
