@@ -28,6 +28,8 @@ export class IdentityProviders {
   readonly #everyone: ReadonlyMap<string, OidcClient>
   /** Of a frontend's view (`only`): the providers configured that it does not sign in with. */
   #others: ReadonlySet<string> = new Set()
+  /** Every provider name the process has configured, with each issuer and client id it had. */
+  readonly #had: ProviderNamesHad
 
   /**
    * `clients`: one per provider, names unique (the config checked them).
@@ -36,17 +38,22 @@ export class IdentityProviders {
    * are taken to have (see `issued`); default: those of `clients`.
    * `everyone`: every configured provider, when `clients` are a frontend's
    * share of them; default: `clients`.
+   * `had`: the provider names of every config the process has had
+   * (reloads), which `clients` are noted in; default: a record of `clients` alone.
    */
   constructor(
     clients: readonly OidcClient[],
     startedWith?: ReadonlyMap<string, ClientRegistration>,
     everyone?: ReadonlyMap<string, OidcClient>,
+    had: ProviderNamesHad = new ProviderNamesHad(),
   ) {
     if (clients.length === 0) throw new TypeError('at least one identity provider is needed')
     this.#default = clients[0]!
     this.#byName = new Map(clients.map((client) => [client.name, client]))
     this.#startedWith = startedWith ?? registrations(clients)
     this.#everyone = everyone ?? this.#byName
+    this.#had = had
+    had.note(registrations(clients))
   }
 
   /**
@@ -59,6 +66,7 @@ export class IdentityProviders {
       names.map((name) => this.#byName.get(name)!),
       this.#startedWith,
       this.#everyone,
+      this.#had,
     )
     view.#others = new Set([...this.#byName.keys(), ...this.#others].filter((name) => !names.includes(name)))
     return view
@@ -120,9 +128,12 @@ export class IdentityProviders {
   /**
    * The provider names whose session indexes may hold sessions whose
    * tokens `registration` issued: every configured provider with that
-   * issuer and client id, in any frontend, and every one the process
-   * started with so (its sessions from before sessions recorded their
-   * registration). Two entries may share a client, with different
+   * issuer and client id, in any frontend, every one the process started
+   * with so (its sessions from before sessions recorded their
+   * registration), and every one a config since had so: an entry a
+   * reload added and a later one removed has sessions that serve until
+   * their login token is due, and until 2026-12-07 a logout of the client
+   * missed them. Two entries may share a client, with different
    * `authorizationParams` say; the IdP knows one client, and its logout,
    * or a user's, is for the sessions of both. Filter each name's sessions
    * with `issuedAs`: a name may since have been given another client.
@@ -133,6 +144,7 @@ export class IdentityProviders {
       if (sameRegistration(client.registration, registration)) names.add(name)
     for (const [name, started] of this.#startedWith)
       if (sameRegistration(started, registration)) names.add(name)
+    for (const name of this.#had.namesOf(registration)) names.add(name)
     return [...names]
   }
 
@@ -216,6 +228,34 @@ export class IdentityProviders {
 
   close(): Promise<void> {
     return Promise.all(this.all.map((client) => client.close())).then(() => {})
+  }
+}
+
+/**
+ * Each provider name the process's configs have had, with every issuer and
+ * client id it had: whose session indexes a logout of a client reads once
+ * a reload has removed the entry. Only this process's: one started after
+ * the removal (a restart, a replica scaled out) never had the name, and
+ * its logouts miss such sessions until their login token is due. As many
+ * as the configs' entries, never a peer's.
+ */
+export class ProviderNamesHad {
+  readonly #had = new Map<string, ClientRegistration[]>()
+
+  /** Notes each name of a config with its issuer and client id. */
+  note(providers: ReadonlyMap<string, ClientRegistration>): void {
+    for (const [name, registration] of providers) {
+      const had = this.#had.get(name) ?? []
+      if (!had.some((known) => sameRegistration(known, registration))) had.push(registration)
+      this.#had.set(name, had)
+    }
+  }
+
+  /** The names that have had `registration`. */
+  namesOf(registration: ClientRegistration): string[] {
+    return [...this.#had].flatMap(([name, had]) =>
+      had.some((known) => sameRegistration(known, registration)) ? [name] : [],
+    )
   }
 }
 

@@ -8,7 +8,7 @@ import { type OwedLogout, OwedLogouts } from '../http/owed-logouts.js'
 import { configuredResources, OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
-import { IdentityProviders, registrations } from '../oidc/providers.js'
+import { IdentityProviders, ProviderNamesHad, registrations } from '../oidc/providers.js'
 import { SocketLimits } from '../proxy/websocket/limits.js'
 import { CertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
@@ -71,6 +71,7 @@ class ProviderClients {
     now: () => number,
     startedWith: ReadonlyMap<string, ClientRegistration> | undefined,
     keys: HeldKeys,
+    had: ProviderNamesHad,
   ) {
     this.basis = clientBasis(config)
     this.providers = new IdentityProviders(
@@ -78,6 +79,8 @@ class ProviderClients {
         (provider) => new OidcClient(config, now, observers.idp(provider), undefined, provider),
       ),
       startedWith,
+      undefined,
+      had,
     )
     // A session's end drops its key's handle at whichever provider made it.
     this.#unkeep = this.providers.all.map((client) => keys.keep(client.dpopProofs))
@@ -284,6 +287,8 @@ export class Lasting {
    * session sealed before sessions recorded theirs is taken to have.
    */
   #startedWith: ReadonlyMap<string, ClientRegistration> | undefined
+  /** Every provider name of every config the process has had: whose sessions a logout still reads. */
+  readonly #namesHad = new ProviderNamesHad()
 
   private constructor(
     stores: Stores,
@@ -347,7 +352,14 @@ export class Lasting {
       const wanted = clientBasis(config)
       let clients = [...this.#clients].find((held) => isDeepStrictEqual(held.basis, wanted))
       if (clients === undefined) {
-        clients = new ProviderClients(config, observers, this.#options.now, this.#startedWith, this.dpopKeys)
+        clients = new ProviderClients(
+          config,
+          observers,
+          this.#options.now,
+          this.#startedWith,
+          this.dpopKeys,
+          this.#namesHad,
+        )
         this.#startedWith ??= registrations(clients.providers.all)
         this.#clients.add(clients)
       }

@@ -142,13 +142,18 @@ export async function startReloadable(
     readonly input?: Partial<TestConfigInput> | ((issuer: string) => Partial<TestConfigInput>)
     /** Runs once the config is loaded, before the gateway starts: what it writes lands while it starts. */
     readonly beforeStart?: (configMap: ConfigMapDir, input: TestConfigInput) => void
+    /** Providers a later config adds, whose callbacks the IdP registers from the start. */
+    readonly laterProviders?: readonly string[]
   } = {},
 ): Promise<Reloadable> {
   const upstream = await startEchoUpstream()
   t.teardown(() => upstream.close())
   // Every provider the first config names signs in at its own address (callbackPath).
   const first = typeof options.input === 'function' ? options.input('') : options.input
-  const providers = first?.identityProviders?.map((p) => p.name) ?? []
+  const providers = [
+    ...(first?.identityProviders?.map((p) => p.name) ?? []),
+    ...(options.laterProviders ?? []),
+  ]
   const result = await onFreePorts(1, async ([port]) => {
     const url = `http://127.0.0.1:${port}`
     const idp = await startDevIdp({
