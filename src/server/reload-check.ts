@@ -119,6 +119,18 @@ export interface StillChecking {
 }
 
 /**
+ * A check refused for time (or stopped by the shutdown) on a thread told to
+ * end: nothing says the file is at fault, as its thread may be blocked
+ * reading a file the config names on a stalled network mount.
+ */
+export interface Overdue {
+  readonly result: 'overdue'
+  readonly problems: readonly ConfigProblem[]
+  /** Resolves once its thread has exited. */
+  readonly exited: Promise<void>
+}
+
+/**
  * `checkReload` as a reload runs it: a file of up to `INLINE_CHECK_BYTES`
  * that names no other file here, any other on a thread of its own
  * (`checkOffThread`), which `stop` ends. One such thread at a time, however
@@ -140,18 +152,24 @@ export class ReloadChecker {
     this.#start = start
   }
 
-  check(input: ReloadCheckInput, stop?: AbortSignal): Promise<ReloadCheck | StillChecking> {
+  check(input: ReloadCheckInput, stop?: AbortSignal): Promise<ReloadCheck | StillChecking | Overdue> {
     if (!needsThread(input.bytes)) return Promise.resolve(checkReload(input))
     if (this.#overdue !== undefined) return Promise.resolve({ result: 'busy', exited: this.#overdue })
+    let outlived: Promise<void> | undefined
     return checkOffThread(input, this.#limits, stop, {
       start: this.#start,
       overdue: (exited) => {
         const out: Promise<void> = exited.then(() => {
           if (this.#overdue === out) this.#overdue = undefined
         })
-        this.#overdue = out
+        this.#overdue = outlived = out
       },
-    })
+    }).then((check) =>
+      // `overdue` is told in the same turn the check is refused, before this runs.
+      outlived === undefined || check.result === 'valid'
+        ? check
+        : { result: 'overdue', problems: check.problems, exited: outlived },
+    )
   }
 }
 

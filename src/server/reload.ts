@@ -231,10 +231,13 @@ export class ConfigReloader {
     this.#retries = 0
   }
 
-  /** After a refusal that was not the file's fault: the next retry, or the end of them. */
-  #retryLater(reason: string): void {
-    // A reload queued behind this one reads the file anyway.
-    if (this.#closed || this.#next !== undefined) return
+  /**
+   * After a refusal that was not the file's fault: the number of the next
+   * retry, or none (the end of them, logged, or a reload queued behind
+   * this one, which reads the file anyway).
+   */
+  #nextRetry(reason: string): number | undefined {
+    if (this.#closed || this.#next !== undefined) return undefined
     const { file, lasting } = this.#options
     const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_RETRY'
     const { attempts } = this.#retry
@@ -244,9 +247,18 @@ export class ConfigReloader {
           { code, file, retries: attempts, gaveUp: true, reason },
           `config reload: gave up after ${attempts} retries; the running config is kept. Once the cause is fixed, send SIGHUP or update ${file}`,
         )
-      return
+      return undefined
     }
-    const n = ++this.#retries
+    return ++this.#retries
+  }
+
+  /** After a refusal that was not the file's fault: the next retry, after its backoff, or the end of them. */
+  #retryLater(reason: string): void {
+    const n = this.#nextRetry(reason)
+    if (n === undefined) return
+    const { file, lasting } = this.#options
+    const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_RETRY'
+    const { attempts } = this.#retry
     const delay = retryDelay(this.#retry, n)
     lasting.log.warn(
       { code, file, retry: n, of: attempts, retryInMs: delay, reason },
@@ -334,6 +346,7 @@ export class ConfigReloader {
     // The shutdown may have stopped the check, or come while it ran.
     if (this.#closed) return this.#abandoned(trigger)
     if (checked.result === 'busy') return this.#deferred(trigger, checked.exited)
+    if (checked.result === 'overdue') return this.#overdue(trigger, checked.problems, checked.exited)
     if (checked.result === 'invalid') return this.#rejected(trigger, checked.problems)
     for (const warning of checked.warnings)
       log.warn({ file, line: warning.line }, formatProblem(file, warning))
@@ -474,14 +487,48 @@ export class ConfigReloader {
   #deferred(trigger: Trigger, exited: Promise<void>): ReloadResult {
     const { file, lasting } = this.#options
     this.#lastRead = undefined
-    if (this.#awaitingThread === undefined)
-      this.#awaitingThread = exited.then(() => {
-        this.#awaitingThread = undefined
-        if (!this.#closed) this.unattended('retry')
-      })
+    this.#retryOnExit(exited)
     const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_DEFERRED'
     lasting.log.warn({ code, file, trigger }, `config reload deferred: ${STILL_CHECKING}`)
     return { result: 'rejected', problems: [{ path: '', message: STILL_CHECKING }] }
+  }
+
+  /**
+   * The check ran past its limit and its thread was told to end. Refused
+   * (logged and counted) like a read past its own, and as little the
+   * file's fault: a thread blocked reading a file the config names on a
+   * stalled network mount exits once the mount answers, and then the file
+   * is read again, as nothing else would (the watch reports an edit once);
+   * until 2026-12-07 only if a reload had been deferred meanwhile. A check
+   * whose parse took the time ends when told, and would be retried at
+   * once, again and again: these retries are counted against the same
+   * bound as the others (`ReloadRetry.attempts`).
+   */
+  #overdue(trigger: Trigger, problems: readonly ConfigProblem[], exited: Promise<void>): ReloadResult {
+    this.#lastRead = undefined
+    const rejected = this.#rejected(trigger, problems)
+    const reason = problems[0]?.message ?? ''
+    const n = this.#nextRetry(reason)
+    if (n !== undefined) {
+      const { file, lasting } = this.#options
+      const { attempts } = this.#retry
+      const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_RETRY'
+      lasting.log.warn(
+        { code, file, retry: n, of: attempts, reason },
+        `config reload: refused for a reason not in ${file}; retry ${n} of ${attempts} once the thread that checked it has exited`,
+      )
+      this.#retryOnExit(exited)
+    }
+    return rejected
+  }
+
+  /** The file is read again, once, when a stuck check thread exits, however many reloads ask. */
+  #retryOnExit(exited: Promise<void>): void {
+    if (this.#awaitingThread !== undefined) return
+    this.#awaitingThread = exited.then(() => {
+      this.#awaitingThread = undefined
+      if (!this.#closed) this.unattended('retry')
+    })
   }
 
   /** Not applied, for the shutdown: nothing is wrong with the file, so it is neither logged as refused nor counted. */
