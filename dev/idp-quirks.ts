@@ -5,6 +5,7 @@
  * so the strict defaults stay the default; each has a test showing what
  * Gatehouse does and what the operator sees (test/oidc/idp-quirks-*.test.ts).
  */
+import type { ServerResponse } from 'node:http'
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider'
 
 export interface DevIdpQuirks {
@@ -160,6 +161,14 @@ export function quirkFeatures(quirks: DevIdpQuirks): {
 
 type Middleware = (ctx: KoaContextWithOIDC, next: () => Promise<void>) => Promise<void>
 
+/**
+ * The refresh token a `noRefreshTokenOnRefresh` answer left out, by the
+ * response it was left out of: the token the client keeps, whose lifetime
+ * `refreshExpiresIn` (idp.ts) still reports, as Keycloak reports its SSO
+ * idle time on every refresh.
+ */
+export const keptRefreshTokens = new WeakMap<ServerResponse, string>()
+
 interface TokenBody {
   access_token?: string
   error?: string
@@ -213,7 +222,10 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
     if (quirks.noExpiresIn) delete body.expires_in
     if (quirks.stringExpiresIn && typeof body.expires_in === 'number')
       body.expires_in = String(body.expires_in)
-    if (quirks.noRefreshTokenOnRefresh && grantType === 'refresh_token') delete body.refresh_token
+    if (quirks.noRefreshTokenOnRefresh && grantType === 'refresh_token' && body.refresh_token) {
+      keptRefreshTokens.set(ctx.res, body.refresh_token)
+      delete body.refresh_token
+    }
     if (quirks.negativeExpiresInOnRefresh && grantType === 'refresh_token') body.expires_in = -5
     if (quirks.noIdTokenOnRefresh && grantType === 'refresh_token') delete body.id_token
     if (quirks.otherSubOnRefresh && grantType === 'refresh_token' && body.id_token)

@@ -39,6 +39,7 @@ import {
 } from './idp-mtls.js'
 import {
   type DevIdpQuirks,
+  keptRefreshTokens,
   quirkClientMetadata,
   quirkConfiguration,
   quirkFeatures,
@@ -171,8 +172,9 @@ export interface DevIdpOptions {
   readonly refreshTokenTtl?: number
   /**
    * Add `refresh_expires_in` to every token response that carries a
-   * refresh token: the seconds it has left, as Keycloak reports it.
-   * oidc-provider itself says nothing. Default false.
+   * refresh token, or leaves the client its old one (the quirk
+   * `noRefreshTokenOnRefresh`): the seconds it has left, as Keycloak
+   * reports it. oidc-provider itself says nothing. Default false.
    */
   readonly refreshExpiresIn?: boolean
   /** Latency added to every `POST /token`, in ms, or a function asked per request. */
@@ -421,8 +423,9 @@ function reportRefreshExpiry(res: ServerResponse, provider: Provider) {
   res.end = ((chunk?: unknown) => {
     if (res.statusCode !== 200 || chunk === undefined) return end(chunk)
     const body = JSON.parse(String(chunk)) as { refresh_token?: string }
-    if (!body.refresh_token) return end(chunk)
-    provider.RefreshToken.find(body.refresh_token).then(
+    const token = body.refresh_token || keptRefreshTokens.get(res)
+    if (!token) return end(chunk)
+    provider.RefreshToken.find(token).then(
       (token) => {
         const seconds = token?.exp === undefined ? undefined : token.exp - Math.floor(Date.now() / 1000)
         const text = JSON.stringify({ ...body, refresh_expires_in: seconds })

@@ -2,6 +2,7 @@ import type { Test } from 'tap'
 import { sessionRefOf } from './app.js'
 import { CookieJar } from './cookie-jar.js'
 import { route } from './gateway.js'
+import { followLogoutLink } from './login.js'
 import { LogLines } from './reloadable.js'
 import { defaultRoutes, type StackOptions, startStack } from './stack.js'
 
@@ -30,5 +31,19 @@ export async function refreshingStack(t: Test, options: StackOptions = {}) {
     browser.set(base, 'gatehouse', jar.get(base, 'gatehouse')!)
     return browser
   }
-  return { stack, base, log, refreshTokenOf, withCookieOf }
+  /**
+   * The session of `jar` logs out, and the grant it shares with another
+   * session, whose refresh token is `token`, is kept: that session can
+   * still use it, and the log says why.
+   */
+  const logoutKeepsTheGrant = async (t: Test, jar: CookieJar, token: string) => {
+    t.equal((await followLogoutLink(jar, base)).status, 200, 'she logs out in the other browser')
+    t.equal(stack.idp.stats.revokedGrants, 0, 'her grant is kept')
+    t.equal((await stack.idp.introspect(token)).active, true, 'the refresh token that uses it still works')
+    t.ok(
+      log.lines.find((l) => /^logout: its refresh token is not revoked, since another session/.test(l.msg)),
+      'the log says why',
+    )
+  }
+  return { stack, base, log, refreshTokenOf, withCookieOf, logoutKeepsTheGrant }
 }
