@@ -567,9 +567,15 @@ export class OidcClient {
       return {
         ...next,
         refreshToken: next.refreshToken ?? current.refreshToken,
-        // A kept refresh token keeps its expiry, unless the IdP gave a new one.
+        // A kept refresh token (RFC 6749 §6: the IdP may leave the old one
+        // in use) keeps its expiry unless the answer gives it a new one: an
+        // IdP that slides it says so in `refresh_expires_in` (Keycloak's
+        // SSO idle), and the old expiry would read a live session as dead
+        // to grant weighing. A rotated one has the answer's, or none.
         refreshTokenExpiresAt:
-          next.refreshTokenExpiresAt ?? (next.refreshToken ? undefined : current.refreshTokenExpiresAt),
+          next.refreshToken === undefined
+            ? (this.#refreshExpiresAt(result) ?? current.refreshTokenExpiresAt)
+            : next.refreshTokenExpiresAt,
         idToken: next.idToken ?? current.idToken,
       }
     }
@@ -819,14 +825,13 @@ export class OidcClient {
       accessTokenExpiresAt: expires,
       accessTokenLifetime: expires - sentAt,
       refreshToken: result.refresh_token,
-      refreshTokenExpiresAt: this.#refreshExpiresAt(result),
+      refreshTokenExpiresAt: result.refresh_token === undefined ? undefined : this.#refreshExpiresAt(result),
       idToken: result.id_token,
     }
   }
 
-  /** When the refresh token expires, if the IdP says (`refreshLifetime`). */
+  /** When the refresh token, new or kept, expires, if the answer says (`refreshLifetime`): from when it came. */
   #refreshExpiresAt(result: oauth.TokenEndpointResponse): number | undefined {
-    if (result.refresh_token === undefined) return undefined
     const seconds = refreshLifetime(result)
     return seconds === undefined ? undefined : this.#now() + seconds * 1000
   }
