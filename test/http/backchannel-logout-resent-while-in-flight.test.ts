@@ -34,6 +34,15 @@ function holdDeletes(store: SessionStore) {
   }
 }
 
+/** Resolves once `ended` says both sessions ended; a bounded poll, not a guess at a time. */
+async function untilEnded(ended: () => Promise<boolean>): Promise<void> {
+  for (let tries = 0; tries < 100; tries++) {
+    if (await ended()) return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error('the owed logout was not carried out within 5 s')
+}
+
 /** The stack on the memory store, or on a real redis-server of its own. */
 async function onStore(t: Test, kind: 'memory' | 'redis') {
   if (kind === 'memory') return twoSessionsOfDave(t)
@@ -88,8 +97,16 @@ for (const kind of ['memory', 'redis'] as const) {
     hold.restore()
     t.notOk(await ended(), 'no session was ended')
 
-    const again = await post()
-    t.equal(again.status, 200, "the duplicate's resend carries the logout out")
+    // The first delivery's 503 left the logout owed, and the gateway
+    // carries it out itself 250 ms on (owed-logouts.ts): a resend that
+    // meets that pass at work is asked to come again, and is taken once
+    // the pass is done. Refused as a replay (400), it would be the defect.
+    let again = await post()
+    if (again.status === 503 && again.json().error === 'logout_in_progress') {
+      await untilEnded(ended)
+      again = await post()
+    }
+    t.equal(again.status, 200, "the duplicate's resend is taken")
     t.ok(await ended(), 'both sessions ended')
   })
 }
