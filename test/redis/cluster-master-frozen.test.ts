@@ -6,7 +6,11 @@
  */
 import { execFileSync } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
+import type { Cluster } from 'ioredis'
 import t from 'tap'
+import { parseStore, type RedisStoreConfig } from '../../src/config/store-url.js'
+import { ClusterCoverage } from '../../src/redis/cluster-coverage.js'
+import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
 import { buildTestApp } from '../helpers/app.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
 import { pollUntil } from '../helpers/redis.js'
@@ -133,5 +137,62 @@ t.test(
     t.ok(took < NOT_READY_WITHIN_MS + SLACK_MS, `close bounded (${Math.round(took)} ms)`)
     await pollUntil(async () => establishedTo(frozen.port) === 0, 5_000)
     t.pass('no connection to the frozen master left')
+  },
+)
+
+/**
+ * The test above cannot see `ClusterCoverage.close()` at work: the probe's
+ * command timeout, the store's 1 s, ends its wait on the frozen master and
+ * drops it as fast as close does. Here the store's client is made with a
+ * command timeout (which the probe takes from it) far past the bound the
+ * test allows, so only close() can end the wait in time.
+ */
+const PROBE_COMMAND_TIMEOUT_MS = 20_000
+/** How soon after close() the probe's socket must have left `established`. */
+const CLOSED_WITHIN_MS = 3_000
+/**
+ * How soon the check out at close() must answer: its command fails when
+ * ioredis destroys the socket the frozen master never closes, 2 s after
+ * the disconnect (its `disconnectTimeout`), plus slack for a loaded machine.
+ */
+const ANSWERED_WITHIN_MS = 8_000
+
+t.test(
+  "close() drops the slot check's connection to a frozen master at once, not at its command timeout",
+  async (t) => {
+    const cluster = await startRedisCluster({ requireFullCoverage: false })
+    t.teardown(() => cluster.stop())
+    const client = createRedisClient(parseStore(cluster.url) as RedisStoreConfig, {
+      commandTimeout: PROBE_COMMAND_TIMEOUT_MS,
+    })
+    t.teardown(() => closeRedisClient(client, 100))
+    await whenReady(client)
+    const coverage = new ClusterCoverage(client as Cluster)
+    t.teardown(() => coverage.close())
+    t.equal(await coverage.check(), undefined, 'every slot served with every master up')
+    const frozen = (await cluster.ownerOf('fHh')).master
+    frozen.freeze()
+    t.teardown(() => frozen.thaw())
+
+    // A check that asks the frozen master over the probe the last one left connected.
+    const survivors = cluster.nodes.filter((n) => n !== frozen)
+    const [check] = await untilSlotCheck(survivors, () => coverage.check())
+    const waiting = establishedTo(frozen.port)
+    const started = performance.now()
+    coverage.close()
+    await pollUntil(async () => establishedTo(frozen.port) < waiting, CLOSED_WITHIN_MS).catch(() => {})
+    const left = establishedTo(frozen.port)
+    t.comment(`connections to the frozen master: ${waiting} while the check waits, ${left} after close`)
+    t.ok(
+      left < waiting,
+      `close() dropped the probe waiting on the frozen master (${left} of ${waiting} left)`,
+    )
+    const found = await check!
+    const took = performance.now() - started
+    t.ok(
+      took < ANSWERED_WITHIN_MS,
+      `the check out at close answered within ioredis's disconnect timeout, not the command timeout (${Math.round(took)} ms)`,
+    )
+    t.match(found?.lost, [{ node: `127.0.0.1:${frozen.port}` }], 'and named the master as not answering')
   },
 )
