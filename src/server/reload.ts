@@ -15,7 +15,7 @@ import { sameCredentials } from '../oidc/client-refusals.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
 import { ReloadChecker, type ReloadCheckLimits, type StartCheckThread } from './reload-check.js'
-import { DEFAULT_RELOAD_RETRY, type ReloadRetry, retryDelay } from './reload-retry.js'
+import { DEFAULT_RELOAD_RETRY, PendingRetry, type ReloadRetry, retryDelay } from './reload-retry.js'
 
 /** What came of one reload. */
 export type ReloadResult =
@@ -121,9 +121,8 @@ export class ConfigReloader {
    */
   #stalled: Promise<unknown> | undefined
   readonly #checker: ReloadChecker
-  /** Set while a reload waits for a stuck check thread to exit (`#deferred`): one retry, once it has. */
-  #awaitingThread: Promise<void> | undefined
-  #retryTimer: NodeJS.Timeout | undefined
+  /** The retry waiting, on its backoff or for a stuck check thread to exit; a newer reload drops it. */
+  readonly #pending: PendingRetry
   /** Retries used since the last reload something other than a retry set off. */
   #retries = 0
   #closed = false
@@ -136,6 +135,17 @@ export class ConfigReloader {
     this.#retry = options.retry ?? DEFAULT_RELOAD_RETRY
     this.#read = options.read ?? DEFAULT_READ
     this.#checker = new ReloadChecker(options.check, options.checkThread)
+    this.#pending = new PendingRetry((n) => {
+      if (this.#closed) return
+      if (n !== undefined) {
+        const { attempts } = this.#retry
+        options.lasting.log.info(
+          { file: options.file, retry: n, of: attempts },
+          `config reload: retry ${n} of ${attempts}`,
+        )
+      }
+      this.unattended('retry')
+    })
   }
 
   /** The config new requests run on. */
@@ -174,8 +184,7 @@ export class ConfigReloader {
   close(): Promise<void> {
     this.#closed = true
     this.#shutdown.abort()
-    clearTimeout(this.#retryTimer)
-    this.#retryTimer = undefined
+    this.#pending.drop()
     const settled = () => {}
     return Promise.all([this.#current, this.#next].map((reload) => reload?.then(settled, settled))).then(
       settled,
@@ -218,16 +227,18 @@ export class ConfigReloader {
     return this.#next
   }
 
-  /** A newer reload reads the file as it is now: the retries of an older one end. */
+  /**
+   * A newer reload reads the file as it is now: the retries of an older one
+   * end, one waiting for a stuck check thread too (if this reload is
+   * deferred in turn, it waits for that thread itself).
+   */
   #dropRetries(trigger: ReloadTrigger): void {
-    if (this.#retryTimer !== undefined) {
+    if (this.#pending.drop()) {
       this.#options.lasting.log.info(
         { file: this.#options.file, trigger },
         'config reload: the pending retry is dropped; a newer reload reads the file now',
       )
     }
-    clearTimeout(this.#retryTimer)
-    this.#retryTimer = undefined
     this.#retries = 0
   }
 
@@ -264,12 +275,7 @@ export class ConfigReloader {
       { code, file, retry: n, of: attempts, retryInMs: delay, reason },
       `config reload: refused for a reason not in ${file}; retry ${n} of ${attempts} in ${delay} ms`,
     )
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined
-      lasting.log.info({ file, retry: n, of: attempts }, `config reload: retry ${n} of ${attempts}`)
-      this.unattended('retry')
-    }, delay)
-    this.#retryTimer.unref()
+    this.#pending.after(delay, n)
   }
 
   async #reload(trigger: Trigger): Promise<ReloadResult> {
@@ -487,7 +493,7 @@ export class ConfigReloader {
   #deferred(trigger: Trigger, exited: Promise<void>): ReloadResult {
     const { file, lasting } = this.#options
     this.#lastRead = undefined
-    this.#retryOnExit(exited)
+    this.#pending.afterExit(exited)
     const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_DEFERRED'
     lasting.log.warn({ code, file, trigger }, `config reload deferred: ${STILL_CHECKING}`)
     return { result: 'rejected', problems: [{ path: '', message: STILL_CHECKING }] }
@@ -500,9 +506,11 @@ export class ConfigReloader {
    * stalled network mount exits once the mount answers, and then the file
    * is read again, as nothing else would (the watch reports an edit once);
    * until 2026-12-07 only if a reload had been deferred meanwhile. A check
-   * whose parse took the time ends when told, and would be retried at
-   * once, again and again: these retries are counted against the same
-   * bound as the others (`ReloadRetry.attempts`).
+   * whose parse took the time ends when told, and would take it again: these
+   * retries are counted against the same bound as the others
+   * (`ReloadRetry.attempts`), and wait out the same backoff, from the
+   * refusal, if the thread exits sooner (until 2026-12-07 they ran as soon
+   * as it did, one check thread after another).
    */
   #overdue(trigger: Trigger, problems: readonly ConfigProblem[], exited: Promise<void>): ReloadResult {
     this.#lastRead = undefined
@@ -512,23 +520,15 @@ export class ConfigReloader {
     if (n !== undefined) {
       const { file, lasting } = this.#options
       const { attempts } = this.#retry
+      const delay = retryDelay(this.#retry, n)
       const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_RETRY'
       lasting.log.warn(
-        { code, file, retry: n, of: attempts, reason },
-        `config reload: refused for a reason not in ${file}; retry ${n} of ${attempts} once the thread that checked it has exited`,
+        { code, file, retry: n, of: attempts, retryInMs: delay, reason },
+        `config reload: refused for a reason not in ${file}; retry ${n} of ${attempts} once the thread that checked it has exited, and in ${delay} ms at the soonest`,
       )
-      this.#retryOnExit(exited)
+      this.#pending.afterExit(exited, n, delay)
     }
     return rejected
-  }
-
-  /** The file is read again, once, when a stuck check thread exits, however many reloads ask. */
-  #retryOnExit(exited: Promise<void>): void {
-    if (this.#awaitingThread !== undefined) return
-    this.#awaitingThread = exited.then(() => {
-      this.#awaitingThread = undefined
-      if (!this.#closed) this.unattended('retry')
-    })
   }
 
   /** Not applied, for the shutdown: nothing is wrong with the file, so it is neither logged as refused nor counted. */
