@@ -300,6 +300,13 @@ export interface DevIdp {
   setFault(mode: FaultMode): void
   /** Answers requests to `endpoint` with `answer` until called again without one. */
   answer(endpoint: CannedEndpoint, answer?: CannedAnswer): void
+  /**
+   * From now on, the discovery document says `members` over what
+   * oidc-provider advertises: an OP whose metadata changes while its
+   * relying parties run (an endpoint moved, an algorithm added). Without
+   * them, it advertises as configured again.
+   */
+  advertise(members?: Readonly<Record<string, unknown>>): void
   /** Deletes a refresh token from the provider's store, as an OP's cleanup job or an administrator does. */
   forgetRefreshToken(token: string): Promise<void>
   /**
@@ -593,6 +600,12 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   const provider = new Provider(issuer, configuration)
   provider.use(quirkMiddleware(quirks))
+  let advertised: Readonly<Record<string, unknown>> | undefined
+  provider.use(async (ctx, next) => {
+    await next()
+    if (advertised && ctx.oidc?.route === 'discovery' && ctx.status === 200)
+      ctx.body = { ...(ctx.body as Record<string, unknown>), ...advertised }
+  })
   const stats = emptyStats()
   if (options.tokenExchange) registerExchangeGrants(provider, options.tokenExchange, stats)
   // Opaque refresh tokens are their own id, so the values rotated away are
@@ -796,6 +809,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     answer(endpoint, answer) {
       if (answer) canned.set(cannedPaths[endpoint], answer)
       else canned.delete(cannedPaths[endpoint])
+    },
+    advertise(members) {
+      advertised = members && { ...members }
     },
     async forgetRefreshToken(token) {
       const found = await provider.RefreshToken.find(token, { ignoreExpiration: true })
