@@ -391,6 +391,11 @@ export const logCatalogue = {
     message:
       "The identity provider's discovery document does not advertise the configured client authentication method; token requests use it all the same.",
   },
+  GATEHOUSE_IDP_REDISCOVERY_FAILED: {
+    level: 'warn',
+    message:
+      'A config reload could not discover an identity provider it keeps again; the metadata discovered before stays in use, and the reload applies.',
+  },
   GATEHOUSE_SESSION_UNREADABLE: {
     level: 'warn',
     message:

@@ -109,7 +109,8 @@ const JTI_HOLD_MS =
 export async function backchannelLogoutRoute(app: FastifyInstance, deps: BackchannelLogoutDeps) {
   const { config, providers, sessions, replay, owed, handover, frontend } = deps
   const base = config.auth.basePath
-  const verifiers = new Map<string, LogoutTokenVerifier>()
+  /** By provider, with the metadata each was made from: a reload may discover the IdP anew (rediscovery.ts). */
+  const verifiers = new Map<string, { readonly metadata: object; readonly verifier: LogoutTokenVerifier }>()
   // Anyone can post here: junk tokens must not write a warning each.
   const refusalLines = new RepeatedLines(undefined, deps.now)
   // What is owed outlives this app: the app a reload builds carries it out.
@@ -161,7 +162,8 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
         )
         continue
       }
-      let verifier = verifiers.get(oidc.name)
+      const made = verifiers.get(oidc.name)
+      let verifier = made?.metadata === metadata ? made.verifier : undefined
       if (!verifier) {
         verifier = oidc.logoutTokenVerifier(
           {
@@ -171,7 +173,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
           },
           deps.now,
         )
-        verifiers.set(oidc.name, verifier)
+        verifiers.set(oidc.name, { metadata, verifier })
       }
       try {
         return { oidc, claims: await verifier.verify(token) }

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util'
 import * as oauth from 'oauth4webapi'
 import type { Dispatcher } from 'undici'
 import { routesOfProvider } from '../config/provider-routes.js'
@@ -261,11 +262,16 @@ export class OidcClient {
       // against one value (its checkSigningAlgorithm), though it types one;
       // test/oidc/fapi2.test.ts holds it to that.
       const algs = this.#oidc.profile === 'fapi2' ? fapi2IdTokenAlgorithms(as) : []
-      if (algs.length > 0)
-        this.#client = { ...this.#client, id_token_signed_response_alg: algs as unknown as string }
-      // Last: a document half read is no document (`discovered`).
+      // From this document alone: a reload discovers a discovered IdP again (rediscovery.ts).
+      const { id_token_signed_response_alg: _, ...client } = this.#client
+      // Last: a document half read is no document (`discovered`), and one
+      // refused leaves the last one in use.
+      this.#client =
+        algs.length > 0 ? { ...client, id_token_signed_response_alg: algs as unknown as string } : client
       this.#misadvertised = hints
-      this.#as = as
+      // The same document keeps its object, and what was made from it (a
+      // logout token verifier and its keys) stays in use.
+      if (!isDeepStrictEqual(as, this.#as)) this.#as = as
       this.#refusal = undefined
     } catch (err) {
       const error = this.#failed('discovery', namingIssuers(err, this.#oidc))

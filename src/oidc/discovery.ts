@@ -31,46 +31,7 @@ export function discoverWithRetry(
     try {
       await oidc.discover()
       log.info({ issuer: oidc.issuer }, 'OpenID Provider discovered')
-      // What the profile's checks then report as not advertised was advertised wrongly: say which.
-      for (const reason of oidc.misadvertised)
-        log.warn(
-          { issuer: oidc.issuer, reason },
-          'the identity provider advertises a discovery member of the wrong shape',
-        )
-      const clientAuth = oidc.unadvertisedClientAuth
-      if (clientAuth) {
-        const code: LogCode = 'GATEHOUSE_CLIENT_AUTH_NOT_ADVERTISED'
-        log.warn(
-          {
-            code,
-            issuer: oidc.issuer,
-            option: clientAuth.option,
-            clientAuth: clientAuth.method,
-            advertised: clientAuth.advertised,
-          },
-          clientAuth.message,
-        )
-      }
-      if (!oidc.metadata?.jwks_uri) {
-        log.warn(
-          { issuer: oidc.issuer },
-          'the identity provider advertises no jwks_uri (OpenID Connect Discovery 1.0 §3 requires one): sign-in works, but back-channel logout tokens cannot be verified and are answered 503 idp_incompatible',
-        )
-      }
-      if (!oidc.metadata?.id_token_signing_alg_values_supported) {
-        // oauth4webapi then takes OIDC Core §3.1.3.7's default alone: an
-        // IdP that signs otherwise fails every sign-in (unexpected-alg.ts).
-        log.warn(
-          { issuer: oidc.issuer },
-          'the identity provider advertises no id_token_signing_alg_values_supported (OpenID Connect Discovery 1.0 §3 requires it): ID tokens are accepted only signed RS256 (OIDC Core §3.1.3.7), and every sign-in fails if it signs them otherwise',
-        )
-      }
-      if (!oidc.metadata?.revocation_endpoint) {
-        log.info(
-          { issuer: oidc.issuer },
-          'the identity provider advertises no revocation_endpoint (RFC 7009): logout ends the session here and at the provider, but cannot revoke the refresh token, which stays valid until it expires',
-        )
-      }
+      reportDiscovered(oidc, log)
       resolveReady()
     } catch (err) {
       if (stopped) return
@@ -102,5 +63,52 @@ export function discoverWithRetry(
       stopped = true
       clearTimeout(timer)
     },
+  }
+}
+
+/**
+ * What a discovered document lacks or gets wrong that the operator should
+ * know of: said at each discovery, and at each rediscovery that changed it.
+ */
+export function reportDiscovered(oidc: OidcClient, log: FastifyBaseLogger): void {
+  // What the profile's checks then report as not advertised was advertised wrongly: say which.
+  for (const reason of oidc.misadvertised)
+    log.warn(
+      { issuer: oidc.issuer, reason },
+      'the identity provider advertises a discovery member of the wrong shape',
+    )
+  const clientAuth = oidc.unadvertisedClientAuth
+  if (clientAuth) {
+    const code: LogCode = 'GATEHOUSE_CLIENT_AUTH_NOT_ADVERTISED'
+    log.warn(
+      {
+        code,
+        issuer: oidc.issuer,
+        option: clientAuth.option,
+        clientAuth: clientAuth.method,
+        advertised: clientAuth.advertised,
+      },
+      clientAuth.message,
+    )
+  }
+  if (!oidc.metadata?.jwks_uri) {
+    log.warn(
+      { issuer: oidc.issuer },
+      'the identity provider advertises no jwks_uri (OpenID Connect Discovery 1.0 §3 requires one): sign-in works, but back-channel logout tokens cannot be verified and are answered 503 idp_incompatible',
+    )
+  }
+  if (!oidc.metadata?.id_token_signing_alg_values_supported) {
+    // oauth4webapi then takes OIDC Core §3.1.3.7's default alone: an
+    // IdP that signs otherwise fails every sign-in (unexpected-alg.ts).
+    log.warn(
+      { issuer: oidc.issuer },
+      'the identity provider advertises no id_token_signing_alg_values_supported (OpenID Connect Discovery 1.0 §3 requires it): ID tokens are accepted only signed RS256 (OIDC Core §3.1.3.7), and every sign-in fails if it signs them otherwise',
+    )
+  }
+  if (!oidc.metadata?.revocation_endpoint) {
+    log.info(
+      { issuer: oidc.issuer },
+      'the identity provider advertises no revocation_endpoint (RFC 7009): logout ends the session here and at the provider, but cannot revoke the refresh token, which stays valid until it expires',
+    )
   }
 }

@@ -12,6 +12,7 @@ import { readConfigFile } from '../config/read.js'
 import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
 import { sameCredentials } from '../oidc/client-refusals.js'
+import { rediscover } from '../oidc/rediscovery.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
 import { ReloadChecker, type ReloadCheckLimits, type StartCheckThread } from './reload-check.js'
@@ -359,6 +360,8 @@ export class ConfigReloader {
     const next = checked.config
     if (isDeepStrictEqual(next, this.#running)) {
       log.info({ file, trigger }, 'config reload: the file holds the running config; nothing to do')
+      // A signal with the file as it was is how an operator says the IdP changed.
+      await this.#rediscover(this.#options.listener.app, next)
       return { result: 'unchanged' }
     }
     if (checked.restart.length > 0) return this.#rejected(trigger, checked.restart)
@@ -370,7 +373,8 @@ export class ConfigReloader {
       await app.ready()
       // New IdP settings make a new client, discovered before any request
       // depends on it; the running one stays in use meanwhile. Unchanged
-      // ones keep the running client, discovered or still retrying.
+      // ones keep the running client, discovered or still retrying, and
+      // are discovered again, their metadata kept if that fails.
       if (app.gatehouse.oidc !== this.#options.listener.app.gatehouse.oidc)
         await withTimeout(
           app.gatehouse.whenDiscovered(),
@@ -379,6 +383,7 @@ export class ConfigReloader {
           // An IdP that is down would hold the shutdown for its whole timeout.
           this.#shutdown.signal,
         )
+      else await this.#rediscover(app, next)
     } catch (err) {
       return this.#notApplied(trigger, app, (err as Error).message)
     }
@@ -427,6 +432,21 @@ export class ConfigReloader {
       (err: unknown) => log.error({ err }, 'closing the previous config failed'),
     )
     return { result: 'applied', config: next }
+  }
+
+  /**
+   * Discovers again the providers whose clients `app` shares with the
+   * running config (rediscovery.ts): a new document is in use once it
+   * passes, a failure keeps the one in use, and neither stops the reload.
+   * Each is bounded by its provider's timeout, and all by the shutdown.
+   */
+  async #rediscover(app: FastifyInstance, config: GatehouseConfig): Promise<void> {
+    await withTimeout(
+      rediscover(app.gatehouse.providers.all, this.#options.lasting.log),
+      Math.max(...config.identityProviders.map((p) => p.timeout)) + 1_000,
+      'rediscovery outlived its timeout',
+      this.#shutdown.signal,
+    ).catch(() => {})
   }
 
   /**

@@ -1,0 +1,69 @@
+/**
+ * A config reload discovers again each provider whose client it keeps: an
+ * OpenID Provider may change its metadata (its signing algorithms, an
+ * endpoint moved, PAR or DPoP advertised) while the gateway runs, and
+ * discovery otherwise ran once per process. Relying parties that cache the
+ * document refresh it (IdentityModel's `DiscoveryCache`, 24 h by
+ * default); here the operator says when, with `SIGHUP` or an edit.
+ *
+ * The new document is put in use only once it has been fetched and has
+ * passed every check the first one did (`OidcClient.discover`, which
+ * swaps it in whole or not at all). A failure keeps the running metadata,
+ * with a warning: a provider the gateway already knows is not made
+ * unusable, nor the reload refused, because its IdP is briefly down.
+ */
+import { isDeepStrictEqual } from 'node:util'
+import type { FastifyBaseLogger } from 'fastify'
+import { causeName, type LogCode } from '../errors.js'
+import type { OidcClient } from './client.js'
+import { reportDiscovered } from './discovery.js'
+
+/**
+ * Discovers again each of `clients` that has been discovered (one still
+ * being discovered for the first time has its own retries, discovery.ts),
+ * all at once; each bounded by its provider's `timeout`. Never rejects.
+ */
+export async function rediscover(clients: readonly OidcClient[], log: FastifyBaseLogger): Promise<void> {
+  await Promise.all(clients.filter((client) => client.discovered).map((client) => once(client, log)))
+}
+
+async function once(oidc: OidcClient, log: FastifyBaseLogger): Promise<void> {
+  const before = oidc.metadata
+  try {
+    await oidc.discover()
+  } catch (err) {
+    const code: LogCode = 'GATEHOUSE_IDP_REDISCOVERY_FAILED'
+    log.warn(
+      {
+        code,
+        idp: oidc.name,
+        issuer: oidc.issuer,
+        reason: causeName(err as Error) ?? (err as Error).message,
+      },
+      'the identity provider could not be discovered again on config reload; the metadata discovered before stays in use',
+    )
+    return
+  }
+  const after = oidc.metadata
+  if (after === before) {
+    log.debug(
+      { idp: oidc.name, issuer: oidc.issuer },
+      'the identity provider was discovered again: its metadata is unchanged',
+    )
+    return
+  }
+  log.info(
+    { idp: oidc.name, issuer: oidc.issuer, changed: changedMembers(before, after) },
+    'the identity provider was discovered again on config reload: its new metadata is in use',
+  )
+  reportDiscovered(oidc, log.child({ idp: oidc.name }))
+}
+
+/** The members of the discovery document that differ, by name. */
+function changedMembers(before: object | undefined, after: object | undefined): string[] {
+  const a = (before ?? {}) as Record<string, unknown>
+  const b = (after ?? {}) as Record<string, unknown>
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((key) => !isDeepStrictEqual(a[key], b[key]))
+    .sort()
+}
