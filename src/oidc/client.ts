@@ -3,7 +3,7 @@ import * as oauth from 'oauth4webapi'
 import type { Dispatcher } from 'undici'
 import { routesOfProvider } from '../config/provider-routes.js'
 import type { ClientAuthMethod, GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
-import { dpopThumbprint, generateDpopKey } from '../dpop/keys.js'
+import { dpopThumbprint, generateDpopKey, publicKeyId } from '../dpop/keys.js'
 import { DpopNonces } from '../dpop/nonces.js'
 import { DpopProofs } from '../dpop/proofs.js'
 import { type GatehouseError, gatehouseError } from '../errors.js'
@@ -380,6 +380,11 @@ export class OidcClient {
         // The pushed request carried the login's state and nonce (RFC 9126
         // §2.1), which an IdP quoting what it refused would put in the log.
         throw this.#failed('par', err, state.state, state.nonce)
+      } finally {
+        // The key's next use is the callback, which a visitor who only
+        // starts sign-ins never reaches: kept ready, each start took a
+        // place among the signed-in sessions' (MAX_KEYS) and pushed theirs out.
+        if (dpopKey) this.#dpop.forget(publicKeyId(dpopKey))
       }
     } else {
       // Appended, not set: `resource` repeats (RFC 8707 §2).
