@@ -51,3 +51,40 @@ t.test('a sign-in start keeps no DPoP key ready once its pushed request is sent'
   const res = await jarFetch(jar, `${stack.gateway.url}/api/orders`, { headers: { 'x-csrf': '1' } })
   t.equal(res.status, 200, 'a signed-in call on the DPoP-bound session goes through')
 })
+
+t.test('a callback whose code is refused keeps no DPoP key ready', async (t) => {
+  const stack = await startStack(t, {
+    idp: { dpopNonce: true },
+    client: { dpopBoundAccessTokens: true },
+    config: { oidc: { dpop: true } },
+    routes: (upstream) => [route('/api/orders', upstream)],
+  })
+  // The public key of each token request's proof, the nonce challenges' included.
+  const provedKeys: DpopKey[] = []
+  stack.idp.provider.on('grant.error', (ctx: KoaContextWithOIDC) => {
+    const header = JSON.parse(Buffer.from(ctx.get('dpop').split('.')[0]!, 'base64url').toString())
+    provedKeys.push({ alg: header.alg, jwk: header.jwk })
+  })
+  const keys = stack.gateway.app.gatehouse.lasting.dpopKeys
+  const callbacks = 20
+  // Anyone can start a sign-in and bring its own state back with a code of their making.
+  const answers = await Promise.all(
+    Array.from({ length: callbacks }, async (_, i) => {
+      const jar = new CookieJar()
+      const start = await jarFetch(jar, `${stack.gateway.url}/auth/login?returnTo=/${i}`)
+      const state = new URL(start.location!).searchParams.get('state')
+      const callback = new URL(`${stack.gateway.url}/auth/callback`)
+      callback.search = new URLSearchParams({
+        code: `made-up-${i}`,
+        state: state!,
+        iss: stack.idp.issuer,
+      }).toString()
+      return (await jarFetch(jar, callback.href)).status
+    }),
+  )
+  t.same(answers, Array(callbacks).fill(400), 'each made-up code is refused: the login_failed page')
+  const distinct = new Set(provedKeys.map((k) => k.jwk.x))
+  t.equal(distinct.size, callbacks, 'each was redeemed with a proof of its own key')
+  const held = provedKeys.filter((key) => keys.holds(key)).length
+  t.equal(held, 0, 'no refused callback leaves its key in the DPoP caches')
+})
