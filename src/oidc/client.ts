@@ -404,15 +404,33 @@ export class OidcClient {
     uris?: RedirectUris,
     abandon?: (refreshToken: string, holder: GrantHolder) => Promise<void>,
   ): Promise<LoginResult> {
-    const as = this.#metadata('code_exchange')
-    let result: oauth.TokenEndpointResponse
-    let sentAt = this.#now()
     // The key the code was bound to at the login's start (RFC 9449 §10),
     // even if a reload has turned `dpop` off since: the IdP refuses that
     // code without a proof of it. A login that started without one gets a
     // new key, unbound, if `dpop` is on now.
     const dpopKey =
       login.dpopKey ?? (this.#oidc.dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined)
+    try {
+      return await this.#redeem(currentUrl, login, dpopKey, uris, abandon)
+    } catch (err) {
+      // No session will hold the key: anyone may start a sign-in and come
+      // back with a code of their making, and a handle kept ready for each
+      // took a place among the signed-in sessions' (MAX_KEYS).
+      if (dpopKey) this.#dpop.forget(publicKeyId(dpopKey))
+      throw err
+    }
+  }
+
+  async #redeem(
+    currentUrl: URL,
+    login: LoginState,
+    dpopKey: DpopKey | undefined,
+    uris: RedirectUris | undefined,
+    abandon: ((refreshToken: string, holder: GrantHolder) => Promise<void>) | undefined,
+  ): Promise<LoginResult> {
+    const as = this.#metadata('code_exchange')
+    let result: oauth.TokenEndpointResponse
+    let sentAt = this.#now()
     let stranded: Awaited<ReturnType<typeof strandedIn>>
     try {
       const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
