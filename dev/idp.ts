@@ -294,6 +294,13 @@ export interface DevIdp {
    * between the IdP's work and the RP's reading of it.
    */
   holdTokenAnswers(gate?: () => Promise<void>): void
+  /**
+   * Holds every `POST /token` request back, before the provider reads it,
+   * until `gate` resolves; without one, requests are served at once again.
+   * For a test that changes the grant (revokes it) between the RP's
+   * sending of a refresh and the IdP's carrying it out.
+   */
+  holdTokenRequests(gate?: () => Promise<void>): void
   /** Makes the back-channel endpoints fail in the given way, until `setDown('ok')`. */
   setDown(mode: FaultMode): void
   /** Same as `setDown`. */
@@ -650,6 +657,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   let delay: number | (() => number) = options.tokenEndpointDelayMs ?? 0
   let answerDelay = 0
   let answerGate: (() => Promise<void>) | undefined
+  let requestGate: (() => Promise<void>) | undefined
   let fault: FaultMode = 'ok'
   const canned = new Map<string, CannedAnswer>()
   const cannedPaths: Record<CannedEndpoint, string> = {
@@ -713,11 +721,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
             return undefined
           })
         : handle(req, res)
+    const held = isToken ? requestGate : undefined
+    const after = held === undefined ? serve : () => void held().then(serve, serve)
     if (isToken && ms > 0) {
-      setTimeout(serve, ms)
+      setTimeout(after, ms)
       return
     }
-    serve()
+    after()
   })
 
   async function findToken(token: string) {
@@ -803,6 +813,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     },
     holdTokenAnswers(gate) {
       answerGate = gate
+    },
+    holdTokenRequests(gate) {
+      requestGate = gate
     },
     setDown,
     setFault: setDown,
