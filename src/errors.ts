@@ -487,6 +487,12 @@ export interface GatehouseError extends Error {
    */
   readonly session?: string
   /**
+   * The session this `GATEHOUSE_ERR_SESSION_EXPIRED` names was ended by
+   * something else while the request used it: its answer does not clear
+   * the session cookie, which may by then be a new session's.
+   */
+  readonly endedElsewhere?: boolean
+  /**
    * Seconds the client is told to wait (`Retry-After`) when this answer's
    * wait is not the catalogue's: what the IdP asked for, bounded, or what
    * is left of the wait the gateway keeps. Only on codes with a catalogue value.

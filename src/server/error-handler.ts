@@ -206,7 +206,10 @@ function answerError(
   // record gone meanwhile) is logged here, once, as its cookie is cleared.
   else if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED' && failure === undefined && !(err.cause instanceof Error))
     request.log.info({ code, session: err.session }, `session ended: ${err.message}`)
-  if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED') request.session.delete()
+  // Not one that something else ended while this request used it: a
+  // sign-in over it may have set the browser a new cookie meanwhile, and
+  // clearing the name would sign that session out (`endedElsewhere`).
+  if (code === 'GATEHOUSE_ERR_SESSION_EXPIRED' && !(known && err.endedElsewhere)) request.session.delete()
   // The error's own wait where it has one: the IdP's, bounded, or what is left of the gateway's.
   const retryAfter = known ? retryAfterFor(err) : undefined
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))

@@ -20,3 +20,15 @@ export function sessionEnded(sessionId: string, detail?: string): GatehouseError
     session: sessionLogId(sessionId),
   })
 }
+
+/**
+ * Marks `err`, a `GATEHOUSE_ERR_SESSION_EXPIRED` for a session whose record
+ * was already gone when the request that used it ended (a logout, a sign-in
+ * over it, a back-channel logout, an eviction, elsewhere or in this
+ * browser), so that its answer leaves the session cookie alone: whatever
+ * ended the session meanwhile may have given the browser a new session's
+ * cookie, and clearing the name clears that (`endedElsewhere`).
+ */
+export function endedElsewhere<E extends GatehouseError>(err: E): E {
+  return Object.assign(err, { endedElsewhere: true })
+}

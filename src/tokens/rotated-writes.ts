@@ -1,13 +1,24 @@
 import { performance } from 'node:perf_hooks'
 import { isGatehouseError } from '../errors.js'
 import { type Rotated, UNKEPT } from '../oidc/rotated.js'
-import { sessionEnded } from '../session/log-id.js'
+import { endedElsewhere, sessionEnded } from '../session/log-id.js'
 import type { SessionData, SessionStore, UpdateResult } from '../session/types.js'
 import type { TokenSet } from '../types.js'
 
 /** Why a session whose record vanished during a refresh ended: a logout elsewhere, or its expiry. */
 export const GONE_MEANWHILE =
   'The session ended while this request used it: signed out elsewhere, or expired.'
+
+/**
+ * The 401 of a request whose session's record vanished while it used it.
+ * Its answer leaves the cookie alone: the sign-in that ended the session
+ * (session fixation) may have set this browser a new session's cookie
+ * meanwhile, and a cleared name is cleared whatever its value. The
+ * browser's next request with a dead cookie clears it (`Sessions.current`).
+ */
+export function goneMeanwhile(sessionId: string) {
+  return endedElsewhere(sessionEnded(sessionId, GONE_MEANWHILE))
+}
 
 /**
  * Every read on the refresh path: never decide to redeem on a per-instance
@@ -67,12 +78,12 @@ export class RotatedWrites {
   /** The new tokens by compare-and-set on the version `current` was read at; the session after it. */
   async write(current: SessionData, tokens: TokenSet, budgetMs?: number): Promise<SessionData> {
     const result = await this.store(current, tokens, budgetMs)
-    if (result === 'missing') throw sessionEnded(current.id, GONE_MEANWHILE)
+    if (result === 'missing') throw goneMeanwhile(current.id)
     if (result === 'stale') {
       // Only reachable without coordination, or if the lock was lost: the
       // stored tokens are newer than ours, so keep them and use them.
       const stored = await this.#store.get(current, this.#now(), FRESH)
-      if (!stored) throw sessionEnded(current.id, GONE_MEANWHILE)
+      if (!stored) throw goneMeanwhile(current.id)
       return stored
     }
     return { ...current, tokens, version: current.version + 1 }

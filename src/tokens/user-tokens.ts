@@ -5,7 +5,7 @@ import { providerGone } from '../oidc/providers.js'
 import { rotatedRefreshToken } from '../oidc/rotated.js'
 import { expiredOnArrival } from '../oidc/token-lifetime.js'
 import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
-import { sessionEnded } from '../session/log-id.js'
+import { endedElsewhere, sessionEnded } from '../session/log-id.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { DpopKey, SessionIssuer, TokenAudience, TokenSet } from '../types.js'
@@ -19,7 +19,7 @@ import { livesShort, refreshMargin } from './refresh-margin.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
 import { RefusalMemory } from './refusal-memory.js'
 import { RefusedClient } from './refused-client.js'
-import { FRESH, GONE_MEANWHILE, keeping, LATE_WRITE_BUDGET, RotatedWrites } from './rotated-writes.js'
+import { FRESH, goneMeanwhile, keeping, LATE_WRITE_BUDGET, RotatedWrites } from './rotated-writes.js'
 import { SingleFlight } from './single-flight.js'
 import { merged, tokenFor } from './token-set.js'
 import type { LockService, RefreshCooldowns } from './types.js'
@@ -436,7 +436,7 @@ export class UserTokens {
       this.#observer?.joined?.()
       const how = await waited('lock', () => this.#locks.waitForRelease(key, this.#refreshWait))
       const after = await this.#store.get(ref, this.#now(), FRESH)
-      if (!after) throw sessionEnded(ref.id, GONE_MEANWHILE)
+      if (!after) throw goneMeanwhile(ref.id)
       // Something was stored since the caller read the session: our token,
       // or another audience's, in which case the caller goes round again.
       // So it does after a holder that asked the IdP nothing: one whose own
@@ -459,7 +459,7 @@ export class UserTokens {
       // Re-read under the lock: another instance may have refreshed between
       // our read and our acquire, and its refresh token is the live one.
       const current = await this.#store.get(ref, this.#now(), FRESH)
-      if (!current) throw sessionEnded(ref.id, GONE_MEANWHILE)
+      if (!current) throw goneMeanwhile(ref.id)
       if (!due(current)) {
         how = 'idle'
         return { session: current }
@@ -571,7 +571,10 @@ export class UserTokens {
       )
       // The classification (src/oidc/answers.ts) said the grant is over, or the IdP was gone too long.
       if (isGatehouseError(thrown) && thrown.code === 'GATEHOUSE_ERR_SESSION_EXPIRED') {
-        await this.#end(current)
+        // Already gone: a logout or a sign-in over it revoked the grant
+        // while the refresh was on its way, and may have set this browser
+        // a new session's cookie, which clearing ours would clear.
+        if (!(await this.#end(current))) endedElsewhere(thrown)
       } else {
         // A refused 200's rotated refresh token is the live one as much as
         // an accepted answer's (rotated.ts): one the store refuses is kept
@@ -623,11 +626,16 @@ export class UserTokens {
     this.#lateWrites.set(scope, { stored, awaiting: 'store' })
   }
 
-  /** Ends a session the IdP, or the gateway's config, says is over: its record, and what this process holds of it. */
-  async #end(session: SessionData): Promise<void> {
+  /**
+   * Ends a session the IdP, or the gateway's config, says is over: its
+   * record, and what this process holds of it. False when the record was
+   * gone already: something else ended the session meanwhile.
+   */
+  async #end(session: SessionData): Promise<boolean> {
     this.#unavailable.clear(session.id)
-    await this.#store.delete(session.id)
+    const removed = await this.#store.delete(session.id)
     this.#ended?.(session.id, session.dpopKey)
+    return removed
   }
 
   /**
