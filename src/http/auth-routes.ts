@@ -270,13 +270,36 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // revoke per user and client). Whether those end is the IdP's to say,
       // at its end-session endpoint. A store that cannot say answers 503,
       // and the session stays for the user to try again.
-      const verdict =
-        oidc && refreshToken ? await weighGrant({ ...session, refreshToken }, undefined, deps) : undefined
+      const grant = oidc && refreshToken ? { ...session, refreshToken } : undefined
+      let verdict = grant && (await weighGrant(grant, undefined, deps))
       // Deleted before the revocation: a store that answered the read above
       // may still refuse the write (a primary short of its replicas), and a
       // session left behind with its grant revoked is signed in with nothing
       // to refresh; one deleted whose revocation fails has its grant lapse.
       await sessions.destroy(request, session)
+      // Kept for another session: weighed again now that this one has
+      // ended, since that one may be logging out too, on this instance or
+      // another. Each of a user's sessions logging out at once had weighed
+      // before any ended, saw the others live, and kept its grant, and
+      // every grant outlived them all; the one that weighs last now sees
+      // the others gone.
+      if (grant && verdict && 'kept' in verdict) {
+        try {
+          verdict = await weighGrant(grant, undefined, deps)
+        } catch (err) {
+          // Unknown is not "none": kept, as the first weighing said.
+          const error = asGatehouseError(err)
+          request.log.warn(
+            {
+              session: sessionLogId(session.id),
+              idp: session.idp,
+              code: error.code,
+              cause: causeName(error),
+            },
+            'logout: the session store could not be read again to say whether another session still shares its grant',
+          )
+        }
+      }
       if (verdict && 'kept' in verdict) {
         request.log.info(
           { session: sessionLogId(session.id), idp: session.idp },
