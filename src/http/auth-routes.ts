@@ -209,7 +209,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       await giveBack(request, oidc, result.tokens.refreshToken, result, deps, login)
       throw err
     }
-    await revokeReplaced(request, replaced)
+    await revokeReplaced(request, replaced, deps)
     await endSessionsOverBound(request, session, deps)
     // The browser's other tabs' sign-ins replace this session in turn.
     loginCookies.hold(request, reply, login.state, session.key.toCookie())

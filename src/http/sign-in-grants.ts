@@ -136,6 +136,14 @@ export interface Replaced {
   readonly id: string
   /** Revoked once the new session is stored; absent: kept, and the log said why. */
   readonly revoke?: Revocation
+  /**
+   * Kept so far, and weighed again once the new session is stored and the
+   * old one has ended (`revokeReplaced`), which says why if kept still.
+   */
+  readonly reweigh?: {
+    readonly grant: HeldGrant & { readonly id: string }
+    readonly signedIn: GrantContinuer
+  }
 }
 
 /**
@@ -177,8 +185,9 @@ export async function replacedSession(
     old = await sessions.read(ref)
     const refreshToken = old?.tokens.refreshToken
     if (old === undefined || refreshToken === undefined) return { id: ref.id }
-    const verdict = await weighGrant({ ...old, refreshToken }, signedIn, { sessions, providers })
-    if ('kept' in verdict) return kept('info', verdict.kept, { idp: old.idp })
+    const grant = { ...old, refreshToken }
+    const verdict = await weighGrant(grant, signedIn, { sessions, providers })
+    if ('kept' in verdict) return { id: ref.id, reweigh: { grant, signedIn } }
     return { id: ref.id, revoke: verdict.revoke }
   } catch (err) {
     const error = asGatehouseError(err)
@@ -325,11 +334,43 @@ function mayContinue(
 /**
  * Revokes the refresh token of the session a sign-in replaced, once the
  * new session is stored, as logout does: an IdP outage is logged and the
- * sign-in still lands, with the grant left to lapse.
+ * sign-in still lands, with the grant left to lapse. One kept for another
+ * live session is weighed again first, now that the old session has
+ * ended: that session may be ending at the same moment, replaced by
+ * another sign-in, on this instance or another, and each of two weighed
+ * before either ended saw the other live and kept its grant, so both
+ * grants outlived both sessions. The sign-in that weighs last now sees
+ * the other gone.
  */
-export async function revokeReplaced(request: FastifyRequest, replaced: Replaced | undefined): Promise<void> {
-  if (replaced?.revoke === undefined) return
-  await revokeEnded(request, replaced.id, replaced.revoke, 'session replaced by a new sign-in')
+export async function revokeReplaced(
+  request: FastifyRequest,
+  replaced: Replaced | undefined,
+  deps: SignInDeps,
+): Promise<void> {
+  if (replaced === undefined) return
+  let revoke = replaced.revoke
+  if (replaced.reweigh !== undefined) {
+    const why = 'session replaced by a new sign-in: its refresh token is not revoked, since'
+    const fields = { session: sessionLogId(replaced.id), idp: replaced.reweigh.grant.idp }
+    let verdict: GrantVerdict
+    try {
+      verdict = await weighGrant(replaced.reweigh.grant, replaced.reweigh.signedIn, deps)
+    } catch (err) {
+      const error = asGatehouseError(err)
+      request.log.warn(
+        { ...fields, code: error.code, cause: causeName(error) },
+        `${why} the session store could not be read to say whether another session shares its grant`,
+      )
+      return
+    }
+    if ('kept' in verdict) {
+      request.log.info(fields, `${why} ${verdict.kept}`)
+      return
+    }
+    revoke = verdict.revoke
+  }
+  if (revoke === undefined) return
+  await revokeEnded(request, replaced.id, revoke, 'session replaced by a new sign-in')
 }
 
 /**
