@@ -1,0 +1,84 @@
+/**
+ * Logout deletes the session, then revokes its refresh token (RFC 7009).
+ * The record was the token's only copy, so a revocation the IdP did not
+ * answer (down, 503, a reset) was a warning and nothing more: the grant
+ * lived on at the IdP until the token expired, days with oidc-provider,
+ * which keeps an `offline_access` grant through its own end-session too.
+ * The revocation is now owed, held in the instance's memory, and made
+ * once the IdP answers; a config reload keeps it. So is one a sign-in
+ * over another user's session could not make.
+ */
+import t from 'tap'
+import { route } from '../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { refreshingStack } from '../helpers/refreshing-stack.js'
+import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
+import { until } from '../helpers/websocket.js'
+
+const REVOKED = 'refresh token revoked once the identity provider answered again'
+
+t.test('a logout whose revocation the IdP did not answer revokes once it answers', async (t) => {
+  const { stack, base, log, refreshTokenOf } = await refreshingStack(t)
+  const { jar } = await login(base)
+  const token = await refreshTokenOf(jar)
+  const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+
+  stack.idp.setDown('503')
+  const out = await jarFetch(jar, `${base}${logoutUrl}`)
+  t.equal(out.status, 200, 'the user is logged out all the same')
+  t.equal((await apiCall(jar, `${base}/auth/user`)).status, 401)
+  await log.seen('the revocation owed', (line) => line.code === 'GATEHOUSE_REVOCATION_OWED')
+  t.equal((await stack.idp.introspect(token)).active, true, 'the token still lives at the IdP')
+
+  stack.idp.setDown('ok')
+  await log.seen('the revocation made', (line) => line.msg === REVOKED)
+  t.equal((await stack.idp.introspect(token)).active, false, 'the token is dead at the IdP')
+  t.equal(stack.idp.stats.revokedGrants, 1, 'and its grant revoked')
+  t.notOk(log.lines.some((line) => line.code === 'GATEHOUSE_REVOCATION_LOST'))
+  t.notOk(
+    log.lines.some((line) => JSON.stringify(line).includes(token)),
+    'the token is never logged',
+  )
+})
+
+t.test('a sign-in as another user over a session, the revocation refused 503, revokes later', async (t) => {
+  const { stack, base, log, refreshTokenOf, withCookieOf } = await refreshingStack(t)
+  const alice = await login(base)
+  const token = await refreshTokenOf(alice.jar)
+  stack.idp.answer('revocation', { status: 503, body: 'busy', headers: { 'retry-after': '1' } })
+  const bob = await login(base, { user: 'bob', jar: withCookieOf(alice.jar) })
+  t.equal(bob.callback.status, 302, 'bob signs in over alice’s session')
+  await log.seen('the revocation owed', (line) => line.code === 'GATEHOUSE_REVOCATION_OWED')
+  t.equal((await stack.idp.introspect(token)).active, true)
+  stack.idp.answer('revocation')
+  await log.seen('the revocation made', (line) => line.msg === REVOKED)
+  t.equal((await stack.idp.introspect(token)).active, false, 'alice’s token is dead at the IdP')
+})
+
+t.test('a revocation owed is made after a config reload', async (t) => {
+  const logs = new LogLines()
+  const stack = await startReloadable(t, (upstream) => [route('/api', upstream)], {
+    accessTokenTtl: 600,
+    input: { logLevel: 'debug' },
+    logStream: logs.stream,
+  })
+  const base = stack.url
+  const { jar } = await login(base)
+  const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+  stack.idp.setDown('503')
+  t.equal((await jarFetch(jar, `${base}${logoutUrl}`)).status, 200)
+  await logs.seen('the revocation owed', (line) => line.code === 'GATEHOUSE_REVOCATION_OWED')
+
+  stack.configMap.write(
+    configText({ ...stack.input, routes: [...stack.input.routes, route('/other', stack.upstream.url)] }),
+  )
+  t.ok(await until(() => stack.running.config.routes.length === 2), 'the reload applies')
+  await logs.seen('the previous config closed', (line) => /previous config has finished/.test(line.msg))
+  stack.idp.setDown('ok')
+  await logs.seen('the revocation made', (line) => line.msg === REVOKED)
+  t.equal(stack.idp.stats.revokedGrants, 1, 'her grant is revoked')
+  t.notOk(
+    logs.lines.some((line) => line.code === 'GATEHOUSE_REVOCATION_LOST'),
+    'the reload drops nothing owed',
+  )
+})
