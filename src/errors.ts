@@ -436,6 +436,16 @@ export const logCatalogue = {
     message:
       "A back-channel logout the gateway held to carry out later (owed since a store outage, or unverified while the identity provider's keys could not be fetched) was given up: the sessions it names may still run.",
   },
+  GATEHOUSE_REVOCATION_OWED: {
+    level: 'warn',
+    message:
+      'The refresh token of an ended session (a logout, a sign-in over it) could not be revoked: the identity provider did not answer. The session has ended; the gateway revokes the token once the identity provider answers.',
+  },
+  GATEHOUSE_REVOCATION_LOST: {
+    level: 'error',
+    message:
+      'The revocation of the refresh token of an ended session, owed since the identity provider did not answer, was given up: its grant lives on at the identity provider until the token expires.',
+  },
   GATEHOUSE_CLIENT_TOKEN_UNREADABLE: {
     level: 'warn',
     message: 'A cached client-credentials token did not open; a new one is fetched.',

@@ -12,10 +12,18 @@ import { type Sessions, sessionEndsAt } from '../session/sessions.js'
 import type { SessionData } from '../session/types.js'
 import { chosenProvider } from './chosen-provider.js'
 import { loginParams } from './login-params.js'
+import type { OwedRevocations } from './owed-revocations.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
 import { endSessionsOverBound } from './sessions-per-user.js'
-import { asGatehouseError, giveBack, replacedSession, revokeReplaced, weighGrant } from './sign-in-grants.js'
+import {
+  asGatehouseError,
+  giveBack,
+  owe,
+  replacedSession,
+  revokeReplaced,
+  weighGrant,
+} from './sign-in-grants.js'
 
 /** What the auth routes read of the config. */
 export interface AuthRoutesConfig extends AntiForgeryConfig {
@@ -35,6 +43,8 @@ export interface AuthRouteDeps {
   readonly onOverBound?: (result: 'ended' | 'unchecked', idp: string) => void
   /** The frontend these routes sign in to; absent: the whole origin is one frontend. */
   readonly frontend?: FrontendBounds
+  /** Where a revocation the IdP did not answer is owed, to be made once it does (server/lasting.ts). */
+  readonly owedRevocations?: OwedRevocations
 }
 
 /** What sign-in needs to know of its frontend (`frontends[]`). */
@@ -310,8 +320,11 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
           await verdict.revoke.oidc.revoke(verdict.revoke.refreshToken)
         } catch (err) {
           // The user asked to leave; an IdP outage must not keep them in.
+          // The record was the token's only copy: the revocation is owed.
           const error = asGatehouseError(err)
           request.log.warn({ code: error.code, cause: causeName(error) }, 'refresh token revocation failed')
+          if (error.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE')
+            owe(deps.owedRevocations, verdict.revoke, request)
         }
       }
       const mode = config.auth.endSession

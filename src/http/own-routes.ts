@@ -13,6 +13,7 @@ import { type AuthRouteDeps, type AuthRoutesConfig, authRoutes } from './auth-ro
 import { type BackchannelLogoutDeps, backchannelLogoutRoute } from './backchannel-logout.js'
 import { healthRoutes } from './health.js'
 import { logoutEverywhereRoute } from './logout-everywhere.js'
+import type { OwedRevocations } from './owed-revocations.js'
 import { rateLimitKey } from './rate-limit-key.js'
 
 export interface OwnRoutesOptions {
@@ -30,6 +31,8 @@ export interface OwnRoutesOptions {
   }
   /** The process's back-channel logouts owed since a store outage (server/lasting.ts). */
   readonly owedLogouts: BackchannelLogoutDeps['owed']
+  /** The process's revocations of ended sessions' refresh tokens the IdP did not answer (server/lasting.ts). */
+  readonly owedRevocations: OwedRevocations
   /** Where logout tokens held unverified pass from an app a reload retires to the next (server/lasting.ts). */
   readonly heldLogouts: BackchannelLogoutDeps['handover']
   /** The IdP's refusals of the gateway's credentials, for `/readyz`. */
@@ -75,6 +78,7 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
     sessions,
     onLogin: opts.onLogin,
     onOverBound: opts.onOverBound,
+    owedRevocations: opts.owedRevocations,
     ...(opts.frontend ? { frontend: opts.frontend } : {}),
   })
   // Back-channel logout ends the sessions of every frontend of the sub or

@@ -59,6 +59,7 @@ import type { IdentityProviders } from '../oidc/providers.js'
 import { sessionLogId } from '../session/log-id.js'
 import type { Sessions } from '../session/sessions.js'
 import type { SessionData, SessionOfUser } from '../session/types.js'
+import type { OwedRevocations } from './owed-revocations.js'
 import { type ListedSession, sessionsOfUserAtClient } from './sessions-of-client.js'
 import { asGatehouseError, revokeEnded, weighGrant } from './sign-in-grants.js'
 
@@ -69,6 +70,8 @@ export interface PerUserDeps {
   readonly providers: IdentityProviders
   /** Told of each session ended beyond the bound, and of each sign-in that could not check it. */
   readonly onOverBound?: ((result: 'ended' | 'unchecked', idp: string) => void) | undefined
+  /** Where a revocation the IdP did not answer is owed, to be made once it does. */
+  readonly owedRevocations?: OwedRevocations | undefined
 }
 
 /** How the log lines of a session ended here begin. */
@@ -195,5 +198,5 @@ async function giveBackGrant(
     request.log.info(fields, `${ENDED}: its refresh token is not revoked, since ${verdict.kept}`)
     return
   }
-  await revokeEnded(request, ended.id, verdict.revoke, ENDED)
+  await revokeEnded(request, ended.id, verdict.revoke, ENDED, deps.owedRevocations)
 }

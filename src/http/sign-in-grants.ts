@@ -14,12 +14,15 @@ import { sessionLogId } from '../session/log-id.js'
 import type { PreviousSession, Sessions } from '../session/sessions.js'
 import type { HeldGrant, SessionData } from '../session/types.js'
 import type { LoginResult, LoginState } from '../types.js'
+import type { OwedRevocations } from './owed-revocations.js'
 import { lookedUpBy, sessionsOfClient, sessionsOfUserAtClient } from './sessions-of-client.js'
 
 /** What these decisions read: the sessions of the sign-in's frontend, and the providers. */
 export interface SignInDeps {
   readonly sessions: Sessions
   readonly providers: IdentityProviders
+  /** Where a revocation the IdP did not answer is owed, to be made once it does. */
+  readonly owedRevocations?: OwedRevocations | undefined
 }
 
 /** `err` as a catalogue error: itself, or an internal error caused by it. */
@@ -370,19 +373,22 @@ export async function revokeReplaced(
     revoke = verdict.revoke
   }
   if (revoke === undefined) return
-  await revokeEnded(request, replaced.id, revoke, 'session replaced by a new sign-in')
+  await revokeEnded(request, replaced.id, revoke, 'session replaced by a new sign-in', deps.owedRevocations)
 }
 
 /**
- * Revokes the refresh token of session `id`, which a sign-in ended, as
- * logout does; each line starts with `why` it ended. Never throws: an IdP
- * outage is logged and the sign-in still lands, the grant left to lapse.
+ * Revokes the refresh token of session `id`, which a logout or a sign-in
+ * ended; each line starts with `why` it ended. Never throws: the logout
+ * or sign-in goes on whatever the IdP answers. One the IdP did not answer
+ * is owed to it (`owed`), and revoked once it does: the session's record
+ * was the only copy of the token.
  */
 export async function revokeEnded(
   request: FastifyRequest,
   id: string,
   revoke: Revocation,
   why: string,
+  owed?: OwedRevocations,
 ): Promise<void> {
   const fields = { session: sessionLogId(id), idp: revoke.oidc.name }
   try {
@@ -399,5 +405,14 @@ export async function revokeEnded(
       { ...fields, code: error.code, cause: causeName(error) },
       `${why}: revoking its refresh token failed`,
     )
+    if (error.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE') owe(owed, revoke, request)
   }
+}
+
+/** Owes `revoke`, which the IdP did not answer, to be made once it does; without `owed`, the grant lapses. */
+export function owe(owed: OwedRevocations | undefined, revoke: Revocation, request: FastifyRequest): void {
+  owed?.add(
+    { idp: revoke.oidc.name, registration: revoke.oidc.registration, refreshToken: revoke.refreshToken },
+    request.log,
+  )
 }

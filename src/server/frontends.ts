@@ -117,6 +117,7 @@ export const frontends = fp(
           stores,
           refusals: app.observers.refusals,
           owedLogouts: app.gatehouse.lasting.owedLogouts,
+          owedRevocations: app.gatehouse.lasting.owedRevocations,
           heldLogouts: app.gatehouse.lasting.heldLogouts,
           onLogin: app.observers.login,
           onOverBound: app.observers.overBound,

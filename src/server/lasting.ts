@@ -5,6 +5,7 @@ import { HeldKeys } from '../dpop/held-keys.js'
 import type { HeldLogout } from '../http/backchannel-logout.js'
 import { HeldHandover } from '../http/held-logout-tokens.js'
 import { type OwedLogout, OwedLogouts } from '../http/owed-logouts.js'
+import { OwedRevocations } from '../http/owed-revocations.js'
 import { configuredResources, OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
@@ -260,6 +261,12 @@ export class Lasting {
    */
   readonly owedLogouts: OwedLogouts<OwedLogout>
   /**
+   * Revocations of ended sessions' refresh tokens the IdP did not answer,
+   * made by whichever app serves once it does: a reload keeps them, a
+   * restart drops them (and says so).
+   */
+  readonly owedRevocations: OwedRevocations
+  /**
    * Back-channel logout tokens held unverified while their issuer's keys
    * could not be read, passed from an app a reload retires to the next,
    * which verifies them with its providers; a restart drops them (and says so).
@@ -307,6 +314,7 @@ export class Lasting {
     this.#failing = new UnavailableLimit(DEFAULT_UNAVAILABLE_LIMIT, options.now)
     this.#clientTokens = stores.clientTokens ?? new MemoryTokenCache(options.now)
     this.owedLogouts = new OwedLogouts({ log })
+    this.owedRevocations = new OwedRevocations({ log })
     this.heldLogouts = new HeldHandover(log)
   }
 
@@ -398,6 +406,7 @@ export class Lasting {
     this.#unwatchStore?.()
     this.dpopKeys.close()
     this.owedLogouts.close()
+    this.owedRevocations.close()
     await this.stores.close()
   }
 }

@@ -1,0 +1,189 @@
+import { performance } from 'node:perf_hooks'
+import type { FastifyBaseLogger } from 'fastify'
+import { isGatehouseError, type LogCode } from '../errors.js'
+import type { IdentityProviders } from '../oidc/providers.js'
+import type { ClientRegistration } from '../types.js'
+
+/**
+ * A refresh token of an ended session whose revocation the IdP did not
+ * answer: the provider that issued it, by name and registration, so the
+ * app serving when it is tried again revokes it only at that provider.
+ */
+export interface OwedRevocation {
+  readonly idp: string
+  readonly registration: ClientRegistration | undefined
+  readonly refreshToken: string
+}
+
+/**
+ * Revokes one owed token with the providers of the app serving now:
+ * `gone` when no provider there is the one that issued it (a reload
+ * removed it, or gave its name another client), and it goes to no one else.
+ */
+export type RevokeAttempt = (owed: OwedRevocation) => Promise<'revoked' | 'gone'>
+
+/** How soon the first try comes after the IdP failed, ms; doubled per failed try up to OWED_MAX_DELAY. */
+const OWED_FIRST_DELAY = 1_000 // 1 s
+const OWED_MAX_DELAY = 30_000 // 30 s
+/** How long a revocation is owed, ms: an IdP down longer has the grant lapse with its refresh token, as before. */
+const OWED_BUDGET = 3_600_000 // 1 h
+/** Most revocations owed at once: each holds a refresh token in memory. */
+const OWED_MAX = 10_000
+
+interface Owed {
+  readonly what: OwedRevocation
+  /** Given up past this, on the monotonic clock. */
+  readonly until: number
+}
+
+export interface OwedRevocationsOptions {
+  readonly log: FastifyBaseLogger
+  readonly max?: number
+  /** Monotonic ms; default `performance.now`. */
+  readonly clock?: () => number
+}
+
+/**
+ * Refresh tokens of ended sessions (a logout, a sign-in over one) whose
+ * revocation (RFC 7009) failed because the IdP did not answer. The
+ * session's record is gone, and with it the only copy of the token, so a
+ * grant whose revocation failed once lived on at the IdP until it expired
+ * (oidc-provider keeps an `offline_access` grant through its own
+ * end-session too). Each is tried again, on one timer, until the IdP
+ * answers, for `OWED_BUDGET`.
+ *
+ * One per process, outliving a config reload as the stores do
+ * (server/lasting.ts): the app a reload builds takes over what the
+ * replaced one owed (`serve`). Held in memory only, never in the store,
+ * whose copies end up in backups; a restart drops what is owed, and says so.
+ */
+export class OwedRevocations {
+  readonly #owed: Owed[] = []
+  readonly #log: FastifyBaseLogger
+  readonly #max: number
+  readonly #clock: () => number
+  /** The attempts of the apps serving, oldest first: the newest carries out what is owed. */
+  readonly #attempts = new Set<RevokeAttempt>()
+  #timer: NodeJS.Timeout | undefined
+  #round: Promise<void> | undefined
+  #delay = OWED_FIRST_DELAY
+  #closed = false
+
+  constructor(options: OwedRevocationsOptions) {
+    this.#log = options.log
+    this.#max = options.max ?? OWED_MAX
+    this.#clock = options.clock ?? (() => performance.now())
+  }
+
+  get size(): number {
+    return this.#owed.length
+  }
+
+  /** Carries out what is owed with `attempt` until the returned function is called, or a later `serve` takes over. */
+  serve(attempt: RevokeAttempt): () => void {
+    const serving: RevokeAttempt = (what) => attempt(what)
+    this.#attempts.add(serving)
+    if (this.#owed.length > 0) this.#schedule()
+    return () => void this.#attempts.delete(serving)
+  }
+
+  /** Owes the revocation of `what`, which the IdP did not answer. */
+  add(what: OwedRevocation, log: FastifyBaseLogger): void {
+    if (this.#closed) return
+    if (this.#owed.length >= this.#max) {
+      const code: LogCode = 'GATEHOUSE_REVOCATION_LOST'
+      log.error(
+        { code, idp: what.idp, reason: 'full', owed: this.#owed.length },
+        'refresh token revocation lost',
+      )
+      return
+    }
+    this.#owed.push({ what, until: this.#clock() + OWED_BUDGET })
+    const code: LogCode = 'GATEHOUSE_REVOCATION_OWED'
+    log.warn({ code, idp: what.idp }, 'refresh token revocation owed')
+    this.#schedule()
+  }
+
+  /** Stops trying; what is still owed is dropped, and said to be. */
+  close(): void {
+    this.#closed = true
+    clearTimeout(this.#timer)
+    if (this.#owed.length > 0) {
+      const code: LogCode = 'GATEHOUSE_REVOCATION_LOST'
+      this.#log.error({ code, reason: 'closed', owed: this.#owed.length }, 'refresh token revocation lost')
+    }
+    this.#owed.length = 0
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#attempts.size === 0) return
+    if (this.#timer !== undefined || this.#round !== undefined) return
+    // Unref'd: what is owed must not hold a closing process open; close() says what it drops.
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#round = this.#tryAll().finally(() => {
+        this.#round = undefined
+        if (this.#owed.length > 0) this.#schedule()
+      })
+    }, this.#delay).unref()
+  }
+
+  /**
+   * One pass over what is owed, oldest first. The first try the IdP does
+   * not answer ends the pass: the others, mostly of the same IdP, would
+   * fail alike, and one failing call per pass is all an outage costs.
+   */
+  async #tryAll(): Promise<void> {
+    while (this.#owed.length > 0) {
+      const owed = this.#owed[0]!
+      // Closed, or between apps: the next app's serve() starts a pass.
+      const attempt = [...this.#attempts].at(-1)
+      if (this.#closed || attempt === undefined) return
+      if (this.#clock() >= owed.until) {
+        this.#owed.shift()
+        this.#lost(owed, 'expired')
+        continue
+      }
+      let outcome: 'revoked' | 'gone'
+      try {
+        outcome = await attempt(owed.what)
+      } catch (err) {
+        if (this.#closed) return
+        if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE') {
+          this.#delay = Math.min(this.#delay * 2, OWED_MAX_DELAY)
+          return
+        }
+        this.#owed.shift()
+        this.#lost(owed, isGatehouseError(err) ? err.code : 'error')
+        continue
+      }
+      this.#owed.shift()
+      this.#delay = OWED_FIRST_DELAY
+      if (outcome === 'gone') this.#lost(owed, 'provider_gone')
+      else
+        this.#log.info(
+          { idp: owed.what.idp },
+          'refresh token revoked once the identity provider answered again',
+        )
+    }
+  }
+
+  #lost(owed: Owed, reason: string): void {
+    const code: LogCode = 'GATEHOUSE_REVOCATION_LOST'
+    this.#log.error({ code, idp: owed.what.idp, reason }, 'refresh token revocation lost')
+  }
+}
+
+/**
+ * Revokes an owed token at the provider that issued it among `providers`:
+ * every provider of the app (an ended session's may be any frontend's),
+ * never one a reload gave its name to since.
+ */
+export function revokingWith(providers: IdentityProviders): RevokeAttempt {
+  return async (owed) => {
+    const oidc = providers.ofSession(owed)
+    if (oidc === undefined) return 'gone'
+    await oidc.revoke(owed.refreshToken)
+    return 'revoked'
+  }
+}
