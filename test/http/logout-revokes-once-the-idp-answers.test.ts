@@ -6,7 +6,7 @@
  * which keeps an `offline_access` grant through its own end-session too.
  * The revocation is now owed, held in the instance's memory, and made
  * once the IdP answers; a config reload keeps it. So is one a sign-in
- * over another user's session could not make.
+ * over another user's session, or "log out everywhere", could not make.
  */
 import t from 'tap'
 import { route } from '../helpers/gateway.js'
@@ -53,6 +53,22 @@ t.test('a sign-in as another user over a session, the revocation refused 503, re
   stack.idp.answer('revocation')
   await log.seen('the revocation made', (line) => line.msg === REVOKED)
   t.equal((await stack.idp.introspect(token)).active, false, 'alice’s token is dead at the IdP')
+})
+
+t.test('log out everywhere, its revocation unanswered, revokes once the IdP answers', async (t) => {
+  const { stack, base, log, refreshTokenOf } = await refreshingStack(t)
+  const { jar } = await login(base)
+  const token = await refreshTokenOf(jar)
+  stack.idp.setDown('reset')
+  const out = await jarFetch(jar, `${base}/auth/logout-everywhere`, {
+    method: 'POST',
+    headers: { 'x-csrf': '1' },
+  })
+  t.equal(out.status, 200, 'every session ends all the same')
+  await log.seen('the revocation owed', (line) => line.code === 'GATEHOUSE_REVOCATION_OWED')
+  stack.idp.setDown('ok')
+  await log.seen('the revocation made', (line) => line.msg === REVOKED)
+  t.equal((await stack.idp.introspect(token)).active, false, 'the token is dead at the IdP')
 })
 
 t.test('a revocation owed is made after a config reload', async (t) => {
