@@ -1,15 +1,19 @@
 import type { FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
-import { gatehouseError } from '../errors.js'
+import { causeName, gatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
+import type { OwedRevocations } from './owed-revocations.js'
 import { sessionsOfClient } from './sessions-of-client.js'
+import { asGatehouseError, owe } from './sign-in-grants.js'
 
 export interface LogoutEverywhereDeps {
   readonly config: AntiForgeryConfig & { readonly auth: Pick<GatehouseConfig['auth'], 'basePath'> }
   readonly providers: IdentityProviders
   readonly sessions: Sessions
+  /** Where a revocation the IdP did not answer is owed, to be made once it does (server/lasting.ts). */
+  readonly owedRevocations?: OwedRevocations | undefined
 }
 
 /**
@@ -47,9 +51,14 @@ export async function logoutEverywhereRoute(app: FastifyInstance, deps: LogoutEv
     await sessions.end(session.id)
     // Not to a provider a reload pointed elsewhere: the token is not its.
     const oidc = providers.ofSession(session)
-    if (oidc && session.tokens.refreshToken) {
-      await oidc.revoke(session.tokens.refreshToken).catch((err: { code?: string }) => {
-        request.log.warn({ code: err.code }, 'refresh token revocation failed')
+    const refreshToken = session.tokens.refreshToken
+    if (oidc && refreshToken) {
+      await oidc.revoke(refreshToken).catch((err: unknown) => {
+        const error = asGatehouseError(err)
+        request.log.warn({ code: error.code, cause: causeName(error) }, 'refresh token revocation failed')
+        // Every session that held it has ended: the revocation is owed.
+        if (error.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE')
+          owe(deps.owedRevocations, { oidc, refreshToken }, request)
       })
     }
     request.session.delete()

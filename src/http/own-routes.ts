@@ -93,7 +93,7 @@ export async function ownRoutes(app: FastifyInstance, opts: OwnRoutesOptions) {
     frontend: opts.frontend?.name ?? '',
     now: opts.now,
   })
-  await logoutEverywhereRoute(app, { config, providers, sessions })
+  await logoutEverywhereRoute(app, { config, providers, sessions, owedRevocations: opts.owedRevocations })
   if (opts.health ?? true)
     await healthRoutes(app, { providers, store: stores.sessions, refusals: opts.refusals })
 }
