@@ -285,7 +285,8 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
       // Deleted before the revocation: a store that answered the read above
       // may still refuse the write (a primary short of its replicas), and a
       // session left behind with its grant revoked is signed in with nothing
-      // to refresh; one deleted whose revocation fails has its grant lapse.
+      // to refresh; one deleted whose revocation the IdP does not answer
+      // is revoked once it does (`owe`).
       await sessions.destroy(request, session)
       // Kept for another session: weighed again now that this one has
       // ended, since that one may be logging out too, on this instance or
