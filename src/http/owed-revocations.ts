@@ -129,18 +129,22 @@ export class OwedRevocations {
   }
 
   /**
-   * One pass over what is owed, oldest first. The first try the IdP does
-   * not answer ends the pass: the others, mostly of the same IdP, would
-   * fail alike, and one failing call per pass is all an outage costs.
+   * One pass over what is owed, oldest first. A token whose IdP does not
+   * answer ends the pass for that IdP's others, which would fail alike (one
+   * failing call per IdP and pass is all an outage costs), but not for
+   * another provider's: one IdP down for the hour a revocation is owed
+   * must not hold every other provider's grants live behind its own.
    */
   async #tryAll(): Promise<void> {
-    while (this.#owed.length > 0) {
-      const owed = this.#owed[0]!
+    const down = new Set<string>()
+    for (const owed of [...this.#owed]) {
       // Closed, or between apps: the next app's serve() starts a pass.
       const attempt = [...this.#attempts].at(-1)
       if (this.#closed || attempt === undefined) return
+      const issuer = owed.what.registration?.issuer ?? owed.what.idp
+      if (down.has(issuer)) continue
       if (this.#clock() >= owed.until) {
-        this.#owed.shift()
+        this.#remove(owed)
         this.#lost(owed, 'expired')
         continue
       }
@@ -150,15 +154,14 @@ export class OwedRevocations {
       } catch (err) {
         if (this.#closed) return
         if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE') {
-          this.#delay = Math.min(this.#delay * 2, OWED_MAX_DELAY)
-          return
+          down.add(issuer)
+          continue
         }
-        this.#owed.shift()
+        this.#remove(owed)
         this.#lost(owed, isGatehouseError(err) ? err.code : 'error')
         continue
       }
-      this.#owed.shift()
-      this.#delay = OWED_FIRST_DELAY
+      this.#remove(owed)
       if (outcome === 'gone') this.#lost(owed, 'provider_gone')
       else
         this.#log.info(
@@ -166,6 +169,12 @@ export class OwedRevocations {
           'refresh token revoked once the identity provider answered again',
         )
     }
+    this.#delay = down.size > 0 ? Math.min(this.#delay * 2, OWED_MAX_DELAY) : OWED_FIRST_DELAY
+  }
+
+  #remove(owed: Owed): void {
+    const at = this.#owed.indexOf(owed)
+    if (at !== -1) this.#owed.splice(at, 1)
   }
 
   #lost(owed: Owed, reason: string): void {

@@ -9,6 +9,7 @@ import { pino } from 'pino'
 import t from 'tap'
 import { gatehouseError } from '../../src/errors.js'
 import { type OwedRevocation, OwedRevocations, type RevokeAttempt } from '../../src/http/owed-revocations.js'
+import { within } from '../helpers/within.js'
 
 function logged() {
   const lines: Record<string, unknown>[] = []
@@ -102,4 +103,37 @@ t.test('a token whose provider is gone, one past its hour, one over the bound, a
   revocations.close()
   t.match(lines.at(-1), { code: 'GATEHOUSE_REVOCATION_LOST', reason: 'closed', owed: 1 })
   t.equal(revocations.size, 0)
+})
+
+/**
+ * With several providers, a pass ended at the first token the IdP did not
+ * answer: one IdP down (for up to the hour a revocation is owed) held
+ * every other provider's owed revocations behind its own, each pass.
+ */
+t.test("one provider's IdP down does not hold another's owed revocations", async (t) => {
+  const { log } = logged()
+  const revocations = new OwedRevocations({ log })
+  const seen: string[] = []
+  let answered!: () => void
+  const done = new Promise<void>((resolve) => {
+    answered = resolve
+  })
+  revocations.serve(async (what) => {
+    seen.push(what.refreshToken)
+    if (what.idp === 'partner') throw gatehouseError('GATEHOUSE_ERR_IDP_UNAVAILABLE')
+    answered()
+    return 'revoked'
+  })
+  const at = (idp: string, refreshToken: string): OwedRevocation => ({
+    idp,
+    registration: undefined,
+    refreshToken,
+  })
+  revocations.add(at('partner', 'p1'), log)
+  revocations.add(at('partner', 'p2'), log)
+  revocations.add(at('corp', 'c1'), log)
+  await within(done, "corp's revocation", 10_000)
+  t.same(seen, ['p1', 'c1'], "corp's is made in the pass partner's IdP failed, and partner's next waits")
+  t.equal(revocations.size, 2, "partner's stay owed")
+  revocations.close()
 })
