@@ -17,6 +17,16 @@ import type { FastifyBaseLogger } from 'fastify'
 import { causeName, type LogCode } from '../errors.js'
 import type { OidcClient } from './client.js'
 import { reportDiscovered } from './discovery.js'
+import { printable } from './translate.js'
+
+/**
+ * The most members of a changed document its log line names, and the
+ * longest name it quotes: the names are the provider's, and a document may
+ * hold a megabyte of them (IDP_MAX_RESPONSE), which made one log line of
+ * that size on each reload that found them changed.
+ */
+export const MAX_CHANGED_LISTED = 20
+const MAX_MEMBER_NAME = 100
 
 /**
  * Discovers again each of `clients` that has been discovered (one still
@@ -52,8 +62,14 @@ async function once(oidc: OidcClient, log: FastifyBaseLogger): Promise<void> {
     )
     return
   }
+  const changed = changedMembers(before, after)
   log.info(
-    { idp: oidc.name, issuer: oidc.issuer, changed: changedMembers(before, after) },
+    {
+      idp: oidc.name,
+      issuer: oidc.issuer,
+      changed: changed.slice(0, MAX_CHANGED_LISTED).map((name) => printable(name, MAX_MEMBER_NAME)),
+      changedCount: changed.length,
+    },
     'the identity provider was discovered again on config reload: its new metadata is in use',
   )
   reportDiscovered(oidc, log.child({ idp: oidc.name }))
