@@ -14,7 +14,7 @@
  */
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
-import { causeName, type LogCode } from '../errors.js'
+import { causeName, type ErrorCode, type LogCode } from '../errors.js'
 import type { OidcClient } from './client.js'
 import { reportDiscovered } from './discovery.js'
 import { printable } from './translate.js'
@@ -27,6 +27,8 @@ import { printable } from './translate.js'
  */
 export const MAX_CHANGED_LISTED = 20
 const MAX_MEMBER_NAME = 100
+/** The longest incompatibility a line quotes. */
+const MAX_REASON = 500
 
 /**
  * Discovers again each of `clients` that has been discovered (one still
@@ -39,6 +41,7 @@ export async function rediscover(clients: readonly OidcClient[], log: FastifyBas
 
 async function once(oidc: OidcClient, log: FastifyBaseLogger): Promise<void> {
   const before = oidc.metadata
+  const wasIncompatible = oidc.incompatibility
   try {
     await oidc.discover()
   } catch (err) {
@@ -73,6 +76,31 @@ async function once(oidc: OidcClient, log: FastifyBaseLogger): Promise<void> {
     'the identity provider was discovered again on config reload: its new metadata is in use',
   )
   reportDiscovered(oidc, log.child({ idp: oidc.name }))
+  reportCompatibility(oidc, wasIncompatible, log)
+}
+
+/**
+ * A document that passes discovery may still make sign-in impossible as
+ * configured (PAR, DPoP, FAPI 2.0: `OidcClient.incompatibility`): every new
+ * sign-in is then a 503 and `/readyz` reports it, which a line at info
+ * saying the new metadata is in use did not tell. Said when it starts and
+ * when it ends, not at each reload in between.
+ */
+function reportCompatibility(oidc: OidcClient, was: string | undefined, log: FastifyBaseLogger): void {
+  const now = oidc.incompatibility
+  if (now !== undefined && now !== was) {
+    const code: ErrorCode = 'GATEHOUSE_ERR_IDP_INCOMPATIBLE'
+    log.warn(
+      // Bounded: it quotes lists of the provider's (dpop.ts).
+      { code, idp: oidc.name, issuer: oidc.issuer, reason: printable(now, MAX_REASON) },
+      "the identity provider's new metadata makes sign-in impossible as configured (reason): new sign-ins at it are refused (503 idp_incompatible) and /readyz reports it, until the config changes or a reload discovers a document it can sign in with",
+    )
+  } else if (now === undefined && was !== undefined) {
+    log.info(
+      { idp: oidc.name, issuer: oidc.issuer },
+      'the identity provider is compatible again with the config: sign-in works',
+    )
+  }
 }
 
 /** The members of the discovery document that differ, by name. */
