@@ -14,6 +14,13 @@ export interface LemonLdapClient {
   readonly clientSecret: string
   readonly redirectUris: readonly string[]
   readonly postLogoutRedirectUris: readonly string[]
+  /**
+   * Relying-party options over the lane's (`oidcRPMetaDataOptions…` without
+   * the prefix: `{ IDTokenSignAlg: 'HS512' }`).
+   */
+  readonly options?: Readonly<Record<string, string | number>>
+  /** Claims over the lane's (`oidcRPMetaDataExportedVars`): claim name to LL::NG's `attribute;type;array`. */
+  readonly claims?: Readonly<Record<string, string>>
 }
 
 export interface LemonLdapOptions {
@@ -22,6 +29,8 @@ export interface LemonLdapOptions {
    * access allowed, PKCE required, the client-credentials grant allowed.
    */
   readonly client: LemonLdapClient
+  /** More relying parties, each registered under its client id, with the same defaults as `client`. */
+  readonly clients?: readonly LemonLdapClient[]
   /** Access-token lifetime in seconds (`oidcRPMetaDataOptionsAccessTokenExpiration`). */
   readonly accessTokenTtl: number
 }
@@ -31,12 +40,7 @@ export interface LemonLdapOptions {
  * here, so a change in the package's defaults cannot change the test.
  */
 export function portalConfig(dir: string, port: number, options: LemonLdapOptions, rsSecret: string) {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  })
-  const { client } = options
+  const { client, clients: extra = [] } = options
   const sessions = join(dir, 'sessions')
   return {
     cfgNum: 1,
@@ -70,27 +74,11 @@ export function portalConfig(dir: string, port: number, options: LemonLdapOption
     // store stays usable by the portal until the cache entry expires (600 s).
     localSessionStorage: '',
     issuerDBOpenIDConnectActivation: 1,
-    oidcServiceKeyIdSig: 'gatehouse-test',
-    oidcServicePrivateKeySig: privateKey,
-    oidcServicePublicKeySig: publicKey,
+    oidcServiceKeyIdSig: 'gatehouse-test-1',
+    ...signingKeys(),
     oidcRPMetaDataOptions: {
-      gatehouse: {
-        oidcRPMetaDataOptionsClientID: client.clientId,
-        oidcRPMetaDataOptionsClientSecret: client.clientSecret,
-        oidcRPMetaDataOptionsRedirectUris: client.redirectUris.join(' '),
-        oidcRPMetaDataOptionsPostLogoutRedirectUris: client.postLogoutRedirectUris.join(' '),
-        // The package's default is HS512, keyed with the client secret.
-        oidcRPMetaDataOptionsIDTokenSignAlg: 'RS256',
-        oidcRPMetaDataOptionsAccessTokenExpiration: options.accessTokenTtl,
-        // Advertises the refresh_token grant and issues online refresh tokens;
-        // AllowOffline lets offline_access (with prompt=consent, OIDC Core §11)
-        // get a refresh token that outlives the SSO session.
-        oidcRPMetaDataOptionsRefreshToken: 1,
-        oidcRPMetaDataOptionsAllowOffline: 1,
-        oidcRPMetaDataOptionsRequirePKCE: 1,
-        // For token: client routes; without it the grant is 400 unauthorized_client.
-        oidcRPMetaDataOptionsAllowClientCredentialsGrant: 1,
-      },
+      gatehouse: relyingParty(client, options.accessTokenTtl),
+      ...Object.fromEntries(extra.map((c) => [c.clientId, relyingParty(c, options.accessTokenTtl)])),
       'orders-api': {
         oidcRPMetaDataOptionsClientID: 'orders-api',
         oidcRPMetaDataOptionsClientSecret: rsSecret,
@@ -98,9 +86,48 @@ export function portalConfig(dir: string, port: number, options: LemonLdapOption
       },
     },
     oidcRPMetaDataExportedVars: {
-      gatehouse: { name: 'cn', email: 'mail', preferred_username: 'uid' },
+      gatehouse: { ...LANE_CLAIMS, ...client.claims },
+      ...Object.fromEntries(extra.map((c) => [c.clientId, { ...LANE_CLAIMS, ...c.claims }])),
       'orders-api': {},
     },
+  }
+}
+
+/** A new RSA key pair for the OP's signatures, as LemonLDAP::NG's configuration holds it. */
+export function signingKeys(): { oidcServicePrivateKeySig: string; oidcServicePublicKeySig: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  })
+  return { oidcServicePrivateKeySig: privateKey, oidcServicePublicKeySig: publicKey }
+}
+
+const LANE_CLAIMS = { name: 'cn', email: 'mail', preferred_username: 'uid' }
+
+/** One relying party: confidential, offline access allowed, PKCE required, the client-credentials grant allowed. */
+function relyingParty(client: LemonLdapClient, accessTokenTtl: number): Record<string, string | number> {
+  const own = Object.entries(client.options ?? {}).map(([name, value]) => [
+    `oidcRPMetaDataOptions${name}`,
+    value,
+  ])
+  return {
+    oidcRPMetaDataOptionsClientID: client.clientId,
+    oidcRPMetaDataOptionsClientSecret: client.clientSecret,
+    oidcRPMetaDataOptionsRedirectUris: client.redirectUris.join(' '),
+    oidcRPMetaDataOptionsPostLogoutRedirectUris: client.postLogoutRedirectUris.join(' '),
+    // The package's default is HS512, keyed with the client secret.
+    oidcRPMetaDataOptionsIDTokenSignAlg: 'RS256',
+    oidcRPMetaDataOptionsAccessTokenExpiration: accessTokenTtl,
+    // Advertises the refresh_token grant and issues online refresh tokens;
+    // AllowOffline lets offline_access (with prompt=consent, OIDC Core §11)
+    // get a refresh token that outlives the SSO session.
+    oidcRPMetaDataOptionsRefreshToken: 1,
+    oidcRPMetaDataOptionsAllowOffline: 1,
+    oidcRPMetaDataOptionsRequirePKCE: 1,
+    // For token: client routes; without it the grant is 400 unauthorized_client.
+    oidcRPMetaDataOptionsAllowClientCredentialsGrant: 1,
+    ...Object.fromEntries(own),
   }
 }
 

@@ -29,6 +29,7 @@ import {
   nginxConf,
   PORTAL_ROOT,
   portalConfig,
+  signingKeys,
   TOKEN_ENDPOINT_CONF,
 } from './lemonldap-config.js'
 import { onFreePort } from './ports.js'
@@ -111,6 +112,13 @@ export interface LemonLdap {
    * LemonLDAP::NG never does. Resolves once nginx answers so.
    */
   answerTokenRequests(answer: CannedTokenAnswer | undefined): Promise<void>
+  /**
+   * Replaces the OP's signing key with a new one under a new `kid`, as an
+   * administrator rotating it in the manager does (LemonLDAP::NG 2.16
+   * publishes one key: the old one leaves its JWKS at once). Resolves with
+   * the new `kid` once every worker of the portal signs with it.
+   */
+  rotateSigningKey(): Promise<string>
   /** Deletes sessions from the store with LL::NG's own CLI, as an administrator would. */
   deleteSessions(ids: readonly string[]): Promise<void>
   /**
@@ -223,6 +231,23 @@ async function untilLogged(read: () => string[], lines: number): Promise<void> {
   }
 }
 
+/** Polls `url` until its body passes `check` (bounded). */
+async function untilServed(url: URL, check: (body: string) => boolean): Promise<void> {
+  const end = Date.now() + 10_000
+  let last = 'no answer yet'
+  while (Date.now() < end) {
+    try {
+      const body = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text()
+      if (check(body)) return
+      last = body.slice(0, 200)
+    } catch (err) {
+      last = String((err as Error).cause ?? err)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`${url} did not serve what was awaited within 10 s (last: ${last})`)
+}
+
 /** Resolves once none of `pids` runs (bounded). */
 async function untilExited(pids: readonly number[]): Promise<void> {
   const end = Date.now() + 10_000
@@ -290,10 +315,8 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
   const issuer = `http://127.0.0.1:${port}/`
   const rsSecret = randomBytes(16).toString('hex')
   for (const sub of ['conf', 'sessions/lock', 'nginx']) mkdirSync(join(dir, sub), { recursive: true })
-  writeFileSync(
-    join(dir, 'conf', 'lmConf-1.json'),
-    JSON.stringify(portalConfig(dir, port, options, rsSecret), null, 1),
-  )
+  let config = portalConfig(dir, port, options, rsSecret)
+  writeFileSync(join(dir, 'conf', 'lmConf-1.json'), JSON.stringify(config, null, 1))
   writeFileSync(join(dir, 'lemonldap-ng.ini'), localIni(dir))
   writeFileSync(join(dir, TOKEN_ENDPOINT_CONF), '')
   writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, asRoot ? SERVICE_USER : undefined))
@@ -307,6 +330,7 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
   const logs = { text: '' }
   const children: ChildProcess[] = []
   let nginx: ChildProcess | undefined
+  let fastcgi: ChildProcess | undefined
   const failedToRun = (name: string, child: ChildProcess) =>
     new Promise<never>((_, reject) => {
       child.once('error', (err) => reject(new Error(`cannot start ${name}: ${err.message}`)))
@@ -321,7 +345,7 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
   }
 
   try {
-    const fastcgi = spawn(
+    fastcgi = spawn(
       FASTCGI_SERVER,
       [
         '--foreground',
@@ -344,7 +368,7 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
     })
     children.push(nginx)
     tail(nginx, logs, 'nginx')
-    const failed = Promise.race([failedToRun('llng-fastcgi-server', fastcgi), failedToRun('nginx', nginx)])
+    const failed = Promise.race([failedToRun('llng-fastcgi-server', fastcgi!), failedToRun('nginx', nginx)])
     failed.catch(() => {})
     await untilDiscovered(issuer, failed)
   } catch (err) {
@@ -405,6 +429,29 @@ async function startOn(port: number, options: LemonLdapOptions): Promise<LemonLd
       // The probes' lines are in the log before the caller counts what follows.
       await untilLogged(accessLog, logged + probes)
       canned = answer
+    },
+    async rotateSigningKey() {
+      const keys = signingKeys()
+      config = {
+        ...config,
+        ...keys,
+        cfgNum: config.cfgNum + 1,
+        oidcServiceKeyIdSig: `gatehouse-test-${config.cfgNum + 1}`,
+      }
+      const file = join(dir, 'conf', `lmConf-${config.cfgNum}.json`)
+      writeFileSync(file, JSON.stringify(config, null, 1))
+      if (asRoot) {
+        const ids = serviceIds()
+        chownSync(file, ids.uid, ids.gid)
+      }
+      // SIGHUP: FCGI::ProcManager has each worker finish its request and
+      // exit, and starts new ones, which read the newest configuration.
+      const replaced = workersOf(fastcgi!.pid!)
+      process.kill(fastcgi!.pid!, 'SIGHUP')
+      await untilExited(replaced)
+      const kid = config.oidcServiceKeyIdSig
+      await untilServed(new URL('oauth2/jwks', issuer), (body) => body.includes(`"${kid}"`))
+      return kid
     },
     async deleteSessions(ids) {
       if (ids.length > 0) await cli('delete', ...ids)

@@ -9,6 +9,10 @@
  * tokens and has no revocation endpoint. Error shapes it never gives
  * (an OAuth error in a 200, JSON labelled as a page) come from nginx in
  * front of it, answering the token endpoint in the portal's place.
+ * Relying parties of their own, each with a gateway of its own, show how
+ * it signs (HS512 with the secret by default; RS512 ID tokens and userinfo,
+ * through a rotation of its one key) and serve two replicas sharing a
+ * real redis-server.
  */
 import { mkdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -16,7 +20,7 @@ import type { Browser, Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { startStaticServer } from '../../dev/static.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
-import { start } from '../../src/server/start.js'
+import { type RunningGateway, start } from '../../src/server/start.js'
 import { launchChromium } from '../helpers/chromium.js'
 import { route, TestClock, testConfig } from '../helpers/gateway.js'
 import {
@@ -28,6 +32,7 @@ import {
   startLemonLdap,
 } from '../helpers/lemonldap.js'
 import { onFreePorts } from '../helpers/ports.js'
+import { startRedis } from '../helpers/redis.js'
 
 /**
  * The file's budget, past tap's 120 s: six flows in real Chromium against a
@@ -70,59 +75,108 @@ async function lane(t: Test): Promise<void> {
   t.teardown(() => upstream.close())
   const frontend = await startStaticServer(fileURLToPath(new URL('../../demo/public/', import.meta.url)))
   t.teardown(() => frontend.close())
-  // The OP must know the gateway's redirect URI, and the demo's panel reads
+  // Sessions of the two replicas of one gateway, shared as in a cluster.
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  // The OP must know each gateway's redirect URI, and the demo's panel reads
   // the metrics listener through a route, before either listens:
   // onFreePorts picks again if another process takes a port first.
-  const { base, metricsPort, gateway } = await onFreePorts(2, async ([port, metricsPort]) => {
-    const base = `http://127.0.0.1:${port}`
-    const starting = performance.now()
-    op = await startLemonLdap({
-      client: {
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        redirectUris: [`${base}/auth/callback`],
-        postLogoutRedirectUris: [`${base}/`],
-      },
-      accessTokenTtl: ACCESS_TOKEN_TTL,
-    })
-    t.comment(`LemonLDAP::NG ready at ${op.issuer} in ${Math.round(performance.now() - starting)} ms`)
-    const config = {
-      ...testConfig({
-        port: port!,
-        issuer: op.issuer,
-        routes: [
-          route('/api/orders', upstream.url),
-          route('/api/reports', upstream.url, { token: 'client', anonymous: true, scopes: ['reports'] }),
-          route('/api/unscoped', upstream.url, { token: 'client', anonymous: true }),
-          route('/demo/metrics', `http://127.0.0.1:${metricsPort}`, {
-            token: 'none',
-            rewritePath: '/metrics',
-          }),
-          route('/', frontend.url, { token: 'none', csrf: false }),
-        ],
-        // clientAuth is left to its default, client_secret_basic.
-        oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
-      }),
-      metrics: { enabled: true, host: '127.0.0.1', port: metricsPort! },
-    }
-    try {
-      return {
-        base,
-        metricsPort: metricsPort!,
-        gateway: await start(config, { now: clock.now, handleSignals: false }),
+  const PARTY_NAMES = Object.keys(PARTIES) as PartyName[]
+  const { base, metricsPort, parties, started } = await onFreePorts(
+    3 + PARTY_NAMES.length,
+    async ([port, metricsPort, replicaPort, ...partyPorts]) => {
+      const base = `http://127.0.0.1:${port}`
+      const partyBase = (i: number) => `http://127.0.0.1:${partyPorts[i]}`
+      const starting = performance.now()
+      op = await startLemonLdap({
+        client: {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          redirectUris: [`${base}/auth/callback`],
+          postLogoutRedirectUris: [`${base}/`],
+        },
+        clients: PARTY_NAMES.map((name, i) => ({
+          clientId: `${CLIENT_ID}-${name}`,
+          clientSecret: CLIENT_SECRET,
+          redirectUris: [`${partyBase(i)}/auth/callback`],
+          postLogoutRedirectUris: [`${partyBase(i)}/`],
+          options: PARTIES[name],
+        })),
+        accessTokenTtl: ACCESS_TOKEN_TTL,
+      })
+      t.comment(`LemonLDAP::NG ready at ${op.issuer} in ${Math.round(performance.now() - starting)} ms`)
+      const config = {
+        ...testConfig({
+          port: port!,
+          issuer: op.issuer,
+          routes: [
+            route('/api/orders', upstream.url),
+            route('/api/reports', upstream.url, { token: 'client', anonymous: true, scopes: ['reports'] }),
+            route('/api/unscoped', upstream.url, { token: 'client', anonymous: true }),
+            route('/demo/metrics', `http://127.0.0.1:${metricsPort}`, {
+              token: 'none',
+              rewritePath: '/metrics',
+            }),
+            route('/', frontend.url, { token: 'none', csrf: false }),
+          ],
+          // clientAuth is left to its default, client_secret_basic.
+          oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+        }),
+        metrics: { enabled: true, host: '127.0.0.1', port: metricsPort! },
       }
-    } catch (err) {
-      await op.close()
-      throw err
-    }
-  })
+      const started: RunningGateway[] = []
+      const startParty = async (name: PartyName, port: number, publicUrl: string, store?: string) => {
+        const gateway = await start(
+          testConfig({
+            port,
+            publicUrl,
+            issuer: op.issuer,
+            routes: [route('/api/orders', upstream.url)],
+            ...(store ? { store, keyPrefix: redis.prefix } : {}),
+            oidc: { clientId: `${CLIENT_ID}-${name}`, clientSecret: CLIENT_SECRET },
+          }),
+          { now: clock.now, handleSignals: false },
+        )
+        started.push(gateway)
+        return gateway
+      }
+      try {
+        const gateway = await start(config, { now: clock.now, handleSignals: false })
+        started.push(gateway)
+        const parties = {} as Record<PartyName, string>
+        for (const [i, name] of PARTY_NAMES.entries()) {
+          const gw = await startParty(
+            name,
+            partyPorts[i]!,
+            partyBase(i),
+            name === 'replicas' ? redis.url : undefined,
+          )
+          parties[name] = gw.url
+        }
+        // The second replica, behind the same public URL as the first (one load balancer).
+        const i = PARTY_NAMES.indexOf('replicas')
+        const second = await startParty('replicas', replicaPort!, partyBase(i), redis.url)
+        await Promise.all(started.map((g) => g.app.gatehouse.whenDiscovered()))
+        return {
+          base,
+          metricsPort: metricsPort!,
+          gateway,
+          parties: { ...parties, replica2: second.url },
+          started,
+        }
+      } catch (err) {
+        await Promise.all(started.map((g) => g.close()))
+        await op.close()
+        throw err
+      }
+    },
+  )
   t.teardown(() => op.close())
-  await gateway.app.gatehouse.whenDiscovered()
-  t.teardown(() => gateway.close())
+  t.teardown(() => Promise.all(started.map((g) => g.close())))
 
   const browser = await launchChromium(t, ['--disable-component-update', '--disable-sync'])
 
-  const lane = { op, base, clock, browser, metricsPort }
+  const lane = { op, base, clock, browser, metricsPort, parties }
 
   t.test('login, API call, expiry, 50 calls with one refresh at the OP, logout', (t) => flow(t, lane))
   t.test('a refresh token deleted at the OP ends the session with 401, and the SPA goes back to login', (t) =>
@@ -137,6 +191,13 @@ async function lane(t: Test): Promise<void> {
   t.test('a code LemonLDAP::NG refuses is named on the sign-in page, not as an outage', (t) =>
     refusedCode(t, lane),
   )
+  t.test('ID tokens signed HS512, its default, and RS512 with signed userinfo, through a key rotation', (t) =>
+    signatures(t, lane),
+  )
+  t.test(
+    'two replicas sharing Redis: a storm over both refreshes once at the OP, a logout at one ends both',
+    (t) => replicas(t, lane),
+  )
   t.test('client credentials: a token for a route with scopes, invalid_scope named for one without', (t) =>
     clientCredentials(t, lane),
   )
@@ -148,7 +209,23 @@ interface Lane {
   readonly clock: TestClock
   readonly browser: Browser
   readonly metricsPort: number
+  /** Each relying party's gateway (PARTIES), and the second replica's. */
+  readonly parties: Readonly<Record<PartyName | 'replica2', string>>
 }
+
+/**
+ * Relying parties beyond the lane's own (their options, as
+ * `oidcRPMetaDataOptions…`), each with a gateway of its own on the
+ * defaults: how LemonLDAP::NG signs what it sends, and two replicas
+ * sharing one Redis.
+ */
+const PARTIES = {
+  // LemonLDAP::NG's own default: HMAC with the client secret.
+  hs512: { IDTokenSignAlg: 'HS512' },
+  'signed-userinfo': { IDTokenSignAlg: 'RS512', UserInfoSignAlg: 'RS512' },
+  replicas: {},
+} as const satisfies Record<string, Record<string, string>>
+type PartyName = keyof typeof PARTIES
 
 /** Token-endpoint calls nginx logged in front of LemonLDAP::NG, by status. */
 function tokenCalls(op: LemonLdap): string[] {
@@ -623,4 +700,128 @@ async function clientCredentials(t: Test, lane: Lane): Promise<void> {
     t.match(await response.json(), { error: 'client_token_refused', message: /\(invalid_scope\)/ })
   }
   t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 400'], 'after one request the OP refused')
+}
+
+/**
+ * Signs `user` in at a relying party's gateway (no SPA: its own
+ * `/auth/login`), through the login form and the consent LemonLDAP::NG
+ * asks once per user and relying party. Resolves with the page, back at
+ * the gateway or on its sign-in page.
+ */
+async function signInAt(
+  t: Test,
+  lane: Lane,
+  at: string,
+  user: { login: string; password: string } = DEMO_USER,
+): Promise<Page> {
+  const context = await lane.browser.newContext()
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  await page.goto(`${at}/auth/login`)
+  await page.locator('input[name="user"]').waitFor()
+  await page.fill('input[name="user"]', user.login)
+  await page.fill('input[name="password"]', user.password)
+  const back = page.waitForURL((url) => url.origin === at, { timeout: 15_000 })
+  await page.click('button[type="submit"]')
+  const consent = page.locator('button.positive')
+  await Promise.race([
+    back,
+    consent.waitFor({ timeout: 15_000 }).then(
+      () => consent.click(),
+      () => {},
+    ),
+  ])
+  await back
+  return page
+}
+
+/** `/auth/user` from the page's origin: its status and body. */
+async function whoAmI(page: Page): Promise<{ status: number; body: string }> {
+  return page.evaluate(async () => {
+    const response = await fetch('/auth/user', { headers: { 'x-csrf': '1' } })
+    return { status: response.status, body: await response.text() }
+  })
+}
+
+/** An API call from the page's origin: its status. */
+function apiStatus(page: Page): Promise<number> {
+  return page.evaluate(async () => (await fetch('/api/orders', { headers: { 'x-csrf': '1' } })).status)
+}
+
+/**
+ * LemonLDAP::NG signs ID tokens HS512 with the client secret unless told
+ * otherwise, and can sign userinfo; its JWKS holds one key, so a rotation
+ * takes the old key out at once. The gateway reads both from the OP over
+ * its own connection (OIDC Core §3.1.3.7 item 6): a session outlives a
+ * rotation, and a sign-in after it works.
+ */
+async function signatures(t: Test, lane: Lane): Promise<void> {
+  const { op, clock, parties } = lane
+  await t.test("HS512 ID tokens, LemonLDAP::NG's default", async (t) => {
+    const page = await signInAt(t, lane, parties.hs512)
+    const me = await whoAmI(page)
+    t.equal(me.status, 200, 'signed in', { body: me.body, op: op.log().slice(-2_000) })
+    t.match(JSON.parse(me.body), {
+      sub: DEMO_USER.login,
+      claims: { name: DEMO_USER.name },
+      refreshable: true,
+    })
+    clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+    const before = tokenCalls(op).length
+    t.equal(await apiStatus(page), 200, 'an API call past the access token refreshes')
+    t.same(
+      tokenCalls(op).slice(before),
+      ['POST /oauth2/token 200'],
+      'once, with an HS512 ID token in the answer',
+    )
+  })
+  await t.test('RS512 ID tokens and userinfo, through a key rotation', async (t) => {
+    const page = await signInAt(t, lane, parties['signed-userinfo'])
+    const me = await whoAmI(page)
+    t.equal(me.status, 200, 'signed in', { body: me.body, op: op.log().slice(-2_000) })
+    t.match(
+      JSON.parse(me.body),
+      { sub: DEMO_USER.login, claims: { name: DEMO_USER.name } },
+      'the name from the signed userinfo',
+    )
+    const kid = await op.rotateSigningKey()
+    t.comment(`LemonLDAP::NG now signs with ${kid}`)
+    clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+    const before = tokenCalls(op).length
+    t.equal(await apiStatus(page), 200, 'the session refreshes past the rotation')
+    t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 200'], 'once')
+    const again = await whoAmI(
+      await signInAt(t, lane, parties['signed-userinfo'], { login: 'rtyler', password: 'rtyler' }),
+    )
+    t.equal(again.status, 200, 'a sign-in after it reads userinfo signed with the new key', {
+      body: again.body,
+    })
+    t.match(JSON.parse(again.body), { sub: 'rtyler' })
+  })
+}
+
+/**
+ * Two replicas of one gateway behind one public URL, sharing sessions in a
+ * real redis-server: a storm split over both on an expired access token
+ * redeems the refresh token once at LemonLDAP::NG (the cluster lock), and
+ * a logout at one ends the session at the other.
+ */
+async function replicas(t: Test, lane: Lane): Promise<void> {
+  const { op, clock, parties } = lane
+  const first = await signInAt(t, lane, parties.replicas, { login: 'rtyler', password: 'rtyler' })
+  t.equal((await whoAmI(first)).status, 200, 'signed in at the first replica')
+  // Host-only cookies for 127.0.0.1 go to every port: the second replica gets the same session.
+  const second = await first.context().newPage()
+  await second.goto(`${parties.replica2}/auth/user`)
+  t.equal((await whoAmI(second)).status, 200, 'which the second replica finds in Redis')
+
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  const before = tokenCalls(op).length
+  const storm = await Promise.all([burst(first, 25), burst(second, 25)])
+  t.same(new Set(storm.flat()), new Set(['200']), '50 calls over both replicas all get 200')
+  t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 200'], 'with one refresh at the OP')
+
+  const { logoutUrl } = JSON.parse((await whoAmI(first)).body) as { logoutUrl: string }
+  await first.goto(new URL(logoutUrl, parties.replicas).href)
+  t.equal(await apiStatus(second), 401, 'a logout at the first replica ends the session at the second')
 }
