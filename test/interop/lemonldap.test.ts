@@ -195,6 +195,10 @@ async function lane(t: Test): Promise<void> {
     signatures(t, lane),
   )
   t.test(
+    'an unsigned ID token or userinfo, which it writes in two parts, is named on the sign-in page',
+    (t) => unsignedJwts(t, lane),
+  )
+  t.test(
     'two replicas sharing Redis: a storm over both refreshes once at the OP, a logout at one ends both',
     (t) => replicas(t, lane),
   )
@@ -223,6 +227,8 @@ const PARTIES = {
   // LemonLDAP::NG's own default: HMAC with the client secret.
   hs512: { IDTokenSignAlg: 'HS512' },
   'signed-userinfo': { IDTokenSignAlg: 'RS512', UserInfoSignAlg: 'RS512' },
+  'unsigned-id-token': { IDTokenSignAlg: 'none' },
+  'unsigned-userinfo': { UserInfoSignAlg: 'none' },
   replicas: {},
 } as const satisfies Record<string, Record<string, string>>
 type PartyName = keyof typeof PARTIES
@@ -798,6 +804,34 @@ async function signatures(t: Test, lane: Lane): Promise<void> {
     })
     t.match(JSON.parse(again.body), { sub: 'rtyler' })
   })
+}
+
+/**
+ * LemonLDAP::NG writes an unsigned JWT (`alg: none`, which it advertises
+ * for ID tokens and userinfo) as `header.payload`, without the final `.`
+ * of RFC 7519 §6.1. The sign-in fails, and its page says what was
+ * unsigned: it said "Invalid JWT", naming neither.
+ */
+async function unsignedJwts(t: Test, lane: Lane): Promise<void> {
+  const { op, parties } = lane
+  for (const [name, what] of [
+    ['unsigned-id-token', 'the ID token'],
+    ['unsigned-userinfo', 'the userinfo answer'],
+  ] as const) {
+    await t.test(name, async (t) => {
+      const page = await signInAt(t, lane, parties[name])
+      t.match(new URL(page.url()).pathname, '/auth/callback', 'the sign-in ends at the callback')
+      t.match(
+        await page.textContent('body'),
+        `${what} is unsigned (alg "none") and in two parts`,
+        'whose page names what was unsigned',
+        { op: op.log().slice(-2_000) },
+      )
+      // The page's CSP lets it fetch nothing: ask with the context's cookies instead.
+      const me = await page.request.get(`${parties[name]}/auth/user`, { headers: { 'x-csrf': '1' } })
+      t.equal(me.status(), 401, 'with no session')
+    })
+  }
 }
 
 /**
