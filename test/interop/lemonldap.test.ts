@@ -131,7 +131,10 @@ async function lane(t: Test): Promise<void> {
             port,
             publicUrl,
             issuer: op.issuer,
-            routes: [route('/api/orders', upstream.url)],
+            routes: [
+              route('/api/orders', upstream.url),
+              ...(name === 'narrowed' ? NARROWED_ROUTES(upstream.url) : []),
+            ],
             ...(store ? { store, keyPrefix: redis.prefix } : {}),
             oidc: { clientId: `${CLIENT_ID}-${name}`, clientSecret: CLIENT_SECRET },
           }),
@@ -202,6 +205,10 @@ async function lane(t: Test): Promise<void> {
     'two replicas sharing Redis: a storm over both refreshes once at the OP, a logout at one ends both',
     (t) => replicas(t, lane),
   )
+  t.test(
+    'routes that ask for narrower tokens: scope and resource ignored, the exchange refused and named',
+    (t) => narrowedTokens(t, lane),
+  )
   t.test('client credentials: a token for a route with scopes, invalid_scope named for one without', (t) =>
     clientCredentials(t, lane),
   )
@@ -230,8 +237,20 @@ const PARTIES = {
   'unsigned-id-token': { IDTokenSignAlg: 'none' },
   'unsigned-userinfo': { UserInfoSignAlg: 'none' },
   replicas: {},
+  // Its gateway has routes for narrower tokens (NARROWED_ROUTES).
+  narrowed: {},
 } as const satisfies Record<string, Record<string, string>>
 type PartyName = keyof typeof PARTIES
+
+/** Routes that ask the OP for a token of their own, beyond the session's: down-scoped, for a resource, exchanged. */
+const NARROWED_ROUTES = (upstream: string) => [
+  route('/api/profile', upstream, { scopes: ['profile'] }),
+  route('/api/resource', upstream, { resource: 'https://orders.example/' }),
+  route('/api/exchanged', upstream, {
+    token: 'exchange',
+    exchange: { audience: 'orders-api', subjectToken: 'access_token', scopes: [], grant: 'token-exchange' },
+  }),
+]
 
 /** Token-endpoint calls nginx logged in front of LemonLDAP::NG, by status. */
 function tokenCalls(op: LemonLdap): string[] {
@@ -858,4 +877,41 @@ async function replicas(t: Test, lane: Lane): Promise<void> {
   const { logoutUrl } = JSON.parse((await whoAmI(first)).body) as { logoutUrl: string }
   await first.goto(new URL(logoutUrl, parties.replicas).href)
   t.equal(await apiStatus(second), 401, 'a logout at the first replica ends the session at the second')
+}
+
+/**
+ * LemonLDAP::NG 2.16 ignores `scope` and `resource` on a refresh-token
+ * grant (its answer has no `scope`, which RFC 6749 §5.1 reads as the scope
+ * asked): a down-scoped route (`scopes`) and a resource route (RFC 8707)
+ * get a token with the session's scopes and no audience, which nothing in
+ * the answer lets the gateway see. It has no token exchange and refuses
+ * the grant with `400 invalid_request`: the route answers 403 naming it,
+ * and the session stays.
+ */
+async function narrowedTokens(t: Test, lane: Lane): Promise<void> {
+  const { op, parties } = lane
+  const page = await signInAt(t, lane, parties.narrowed)
+  t.equal((await whoAmI(page)).status, 200, 'signed in')
+  const call = (path: string) =>
+    page.evaluate(async (path) => {
+      const response = await fetch(path, { headers: { 'x-csrf': '1' } })
+      return { status: response.status, body: await response.text() }
+    }, path)
+  const scopeOf = (body: string) => (JSON.parse(body) as { token?: { scope?: string } }).token?.scope
+
+  let before = tokenCalls(op).length
+  const profile = await call('/api/profile')
+  t.equal(profile.status, 200, 'a route with scopes gets a token')
+  t.equal(scopeOf(profile.body), 'openid profile', "with the session's scopes, not the route's alone")
+  const resource = await call('/api/resource')
+  t.equal(resource.status, 200, 'a route with a resource gets a token')
+  t.notOk((JSON.parse(resource.body) as { token?: { aud?: unknown } }).token?.aud, 'with no audience')
+  t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 200', 'POST /oauth2/token 200'], 'a refresh each')
+
+  before = tokenCalls(op).length
+  const exchanged = await call('/api/exchanged')
+  t.equal(exchanged.status, 403, 'an exchange route is refused')
+  t.match(JSON.parse(exchanged.body), { error: 'token_exchange_refused', message: /\(invalid_request\)/ })
+  t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 400'], 'after one request the OP refused')
+  t.equal((await call('/api/orders')).status, 200, 'and the session stays')
 }
