@@ -8,6 +8,7 @@ import { parIncompatibility } from '../oidc/par.js'
 import { printable } from '../oidc/translate.js'
 import { compareFapi2 } from './check-fapi2.js'
 import { compareDpop } from './check-online-dpop.js'
+import { compareExchangeGrants } from './check-online-exchange.js'
 import { checkCredentials } from './credential-check.js'
 import type { OnlineReport, Row, Verdict } from './online-report.js'
 
@@ -128,6 +129,7 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
   }
 
   compareScopes(config, scopes, row, hints)
+  compareExchangeGrants(config, as, row, hints)
   compareDpop(oidc, as, row, hints)
   const fapi2 = compareFapi2(config, as)
   rows.push(...fapi2.rows)

@@ -31,7 +31,7 @@ t.test(
     t.teardown(() => op.close())
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-lemonldap-check-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-    const check = async (secret: string) => {
+    const check = async (secret: string, routes = 'routes: []') => {
       const file = join(dir, `${secret}.yaml`)
       writeFileSync(
         file,
@@ -44,7 +44,7 @@ t.test(
           '  authorizationParams: { prompt: consent }',
           '  timeout: 5s',
           `session: { secret: "${'s'.repeat(32)}" }`,
-          'routes: []',
+          routes,
         ].join('\n'),
       )
       const out: string[] = []
@@ -75,5 +75,29 @@ t.test(
       'the probe says the OP refused the credentials',
     )
     t.match(wrong.out, /refuses client gatehouse with every method/, 'with client_secret_post too')
+
+    // LemonLDAP::NG 2.16 has no token exchange, and answers the grant `400
+    // invalid_request`, which a route's 403 names: the check said nothing.
+    const exchange = await check(
+      CLIENT_SECRET,
+      [
+        'routes:',
+        '  - path: /api/ledger',
+        '    upstream: http://127.0.0.1:9',
+        '    token: exchange',
+        '    exchange: { audience: ledger-api }',
+      ].join('\n'),
+    )
+    t.equal(exchange.code, 0, 'an exchange route does not fail the check', { output: exchange.out })
+    t.match(
+      exchange.out,
+      /^token exchange \(routes\)\s+urn:ietf:params:oauth:grant-type:token-exchange\s+not listed\s+warn$/m,
+      'its row says the grant is not listed',
+    )
+    t.match(
+      exchange.out,
+      /routes\[0\] \(token: exchange\) uses the grant urn:ietf:params:oauth:grant-type:token-exchange, which is not in grant_types_supported/,
+      'and a hint names the route',
+    )
   },
 )
