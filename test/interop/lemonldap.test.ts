@@ -209,6 +209,10 @@ async function lane(t: Test): Promise<void> {
     'routes that ask for narrower tokens: scope and resource ignored, the exchange refused and named',
     (t) => narrowedTokens(t, lane),
   )
+  t.test(
+    'an offline refresh token outlives a sign-out at LemonLDAP::NG, which has no back-channel logout',
+    (t) => offlineOutlivesOpLogout(t, lane),
+  )
   t.test('client credentials: a token for a route with scopes, invalid_scope named for one without', (t) =>
     clientCredentials(t, lane),
   )
@@ -914,4 +918,33 @@ async function narrowedTokens(t: Test, lane: Lane): Promise<void> {
   t.match(JSON.parse(exchanged.body), { error: 'token_exchange_refused', message: /\(invalid_request\)/ })
   t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 400'], 'after one request the OP refused')
   t.equal((await call('/api/orders')).status, 200, 'and the session stays')
+}
+
+/**
+ * LemonLDAP::NG 2.16 has no back-channel logout, and an offline refresh
+ * token is not tied to its SSO session: a sign-out at the portal (from
+ * another application) leaves the Gatehouse session refreshing, as the
+ * recipe says.
+ */
+async function offlineOutlivesOpLogout(t: Test, lane: Lane): Promise<void> {
+  const { op, base, clock } = lane
+  const context = await lane.browser.newContext()
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  if (!(await signIn(t, page, lane, { login: 'rtyler', password: 'rtyler' }))) return
+  await page.goto(`${op.issuer}?logout=1`)
+  await page.goto(`${base}/`)
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  const before = tokenCalls(op).length
+  const answer = await page.evaluate(async () => {
+    const response = await fetch('/api/orders', { headers: { 'x-csrf': '1' } })
+    return { status: response.status, body: await response.text() }
+  })
+  t.equal(answer.status, 200, 'an API call past the access token after the sign-out at the OP', {
+    body: answer.body.slice(0, 500),
+    op: op.log().slice(-2_000),
+  })
+  t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 200'], 'after one refresh')
+  const me = await whoAmI(page)
+  t.equal(me.status, 200, 'the session goes on')
 }
