@@ -9,6 +9,7 @@ import { printable } from '../oidc/translate.js'
 import { compareFapi2 } from './check-fapi2.js'
 import { compareDpop } from './check-online-dpop.js'
 import { compareExchangeGrants } from './check-online-exchange.js'
+import { crossSiteLogoutHints } from './check-online-logout.js'
 import { checkCredentials } from './credential-check.js'
 import type { OnlineReport, Row, Verdict } from './online-report.js'
 
@@ -95,6 +96,7 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
     yesNo(as.end_session_endpoint),
     as.end_session_endpoint ? 'ok' : 'warn',
   )
+  hints.push(...crossSiteLogoutHints(config, as))
   row(
     'back-channel logout',
     `${config.auth.basePath}/backchannel-logout`,

@@ -13,8 +13,15 @@ import { type TestConfigInput, testConfig } from '../helpers/gateway.js'
 
 const ISSUER = 'https://idp.example'
 
+/** A gateway on the IdP's site, as the default POST logout needs (check-online-cross-site-logout.test.ts). */
 function config(oidc: TestConfigInput['oidc'] = {}, issuer = ISSUER): GatehouseConfig {
-  return testConfig({ port: 3000, issuer, routes: [], oidc })
+  return testConfig({
+    port: 3000,
+    publicUrl: `https://app.${new URL(issuer).hostname}`,
+    issuer,
+    routes: [],
+    oidc,
+  })
 }
 
 /** What an IdP that lists everything Gatehouse uses advertises. */
@@ -197,7 +204,12 @@ t.test(
   'Entra ID with userinfo on: a hint to turn it off, as its userinfo is Microsoft Graph’s',
   async (t) => {
     const entra = 'https://login.microsoftonline.com/0b7c3d1e-0000-4000-8000-000000000000/v2.0'
-    const as = { ...complete, issuer: entra, userinfo_endpoint: 'https://graph.microsoft.com/oidc/userinfo' }
+    const as = {
+      ...complete,
+      issuer: entra,
+      userinfo_endpoint: 'https://graph.microsoft.com/oidc/userinfo',
+      end_session_endpoint: `${entra}/logout`,
+    }
     const on = compare(config({ scopes: ['openid', 'offline_access'] }, entra), as)
     t.match(on.hints, [/Entra ID: .*set oidc.userinfo: false/])
     const off = compare(config({ scopes: ['openid', 'offline_access'], userinfo: false }, entra), as)

@@ -31,12 +31,12 @@ t.test(
     t.teardown(() => op.close())
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-lemonldap-check-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-    const check = async (secret: string, routes = 'routes: []') => {
+    const check = async (secret: string, routes = 'routes: []', publicUrl = 'http://127.0.0.1:3000') => {
       const file = join(dir, `${secret}.yaml`)
       writeFileSync(
         file,
         [
-          'server: { publicUrl: http://127.0.0.1:3000 }',
+          `server: { publicUrl: ${publicUrl} }`,
           'oidc:',
           `  issuer: ${op.issuer}`,
           `  clientId: ${CLIENT_ID}`,
@@ -65,6 +65,18 @@ t.test(
       right.out,
       /^client credentials \(probe\)\s+client_secret_basic\s+accepted\b.*\bok$/m,
       'the probe says the OP accepted the credentials',
+    )
+
+    t.notMatch(right.out, /another site/, 'a gateway on the same site as the OP: no logout hint')
+
+    // LemonLDAP::NG's session cookie is SameSite=Lax: the default logout, a
+    // form POST from another site, does not end its session (lemonldap.test.ts).
+    const crossSite = await check(CLIENT_SECRET, 'routes: []', 'http://localhost:3000')
+    t.equal(crossSite.code, 0, 'a gateway on another site passes', { output: crossSite.out })
+    t.match(
+      crossSite.out,
+      /end_session_endpoint \(http:\/\/127\.0\.0\.1:\d+\) is on another site than http:\/\/localhost:3000: .*use auth\.endSession: get/,
+      'with a hint that the logout POST carries no Lax cookie of the OP',
     )
 
     const wrong = await check('wrong-secret')

@@ -1,0 +1,49 @@
+import type * as oauth from 'oauth4webapi'
+import type { GatehouseConfig } from '../config/types.js'
+
+/** An IPv4 or bracketed IPv6 host, which is a site of its own. */
+const IP_HOST = /^(\d{1,3}(\.\d{1,3}){3}|\[.*\])$/
+
+/**
+ * Whether `a` and `b` are the same site (schemeful: scheme and
+ * registrable domain). Without the Public Suffix List the registrable
+ * domain is taken as the last two labels, so `a.example.co.uk` and
+ * `b.other.co.uk` count as one site: a missed warning, never a false one.
+ */
+function sameSite(a: URL, b: URL): boolean {
+  if (a.protocol !== b.protocol) return false
+  if (a.hostname === b.hostname) return true
+  if (IP_HOST.test(a.hostname) || IP_HOST.test(b.hostname)) return false
+  const site = (host: string) => host.split('.').slice(-2).join('.')
+  return site(a.hostname) === site(b.hostname)
+}
+
+/**
+ * `auth.endSession: post` (the default) sends the browser to the
+ * end-session endpoint by a form POST from the gateway's page. From
+ * another site that request carries none of the IdP's `SameSite=Lax` or
+ * `Strict` cookies (RFC 6265bis, SameSite), so an IdP that keeps its
+ * session in one takes the user for signed out already: LemonLDAP::NG
+ * 2.16 (Lax by default) redirects back at once and its session lives on,
+ * the next sign-in needing no password. Nothing of it reaches the gateway,
+ * so this is said here.
+ */
+export function crossSiteLogoutHints(
+  config: GatehouseConfig,
+  as: Readonly<oauth.AuthorizationServer>,
+): string[] {
+  if (config.auth.endSession !== 'post' || typeof as.end_session_endpoint !== 'string') return []
+  let endpoint: URL
+  try {
+    endpoint = new URL(as.end_session_endpoint)
+  } catch {
+    return []
+  }
+  const crossSite = [...new Set(config.frontends.map((f) => f.publicUrl))].filter(
+    (publicUrl) => !sameSite(new URL(publicUrl), endpoint),
+  )
+  if (crossSite.length === 0) return []
+  return [
+    `end_session_endpoint (${endpoint.origin}) is on another site than ${crossSite.join(', ')}: auth.endSession: post reaches it by a cross-site form POST, which carries no SameSite=Lax or Strict cookie of the IdP, so an IdP whose session cookie is one (LemonLDAP::NG's default) takes the user for signed out and keeps its session; use auth.endSession: get, or client-id where the IdP takes it.`,
+  ]
+}
