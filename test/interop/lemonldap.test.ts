@@ -86,7 +86,9 @@ async function lane(t: Test): Promise<void> {
     3 + PARTY_NAMES.length,
     async ([port, metricsPort, replicaPort, ...partyPorts]) => {
       const base = `http://127.0.0.1:${port}`
-      const partyBase = (i: number) => `http://127.0.0.1:${partyPorts[i]}`
+      // A relying party on another site than the OP's (localhost, not 127.0.0.1).
+      const partyBase = (i: number) =>
+        `http://${PARTY_NAMES[i]!.startsWith('cross-site') ? 'localhost' : '127.0.0.1'}:${partyPorts[i]}`
       const starting = performance.now()
       op = await startLemonLdap({
         client: {
@@ -136,6 +138,7 @@ async function lane(t: Test): Promise<void> {
               ...(name === 'narrowed' ? NARROWED_ROUTES(upstream.url) : []),
             ],
             ...(store ? { store, keyPrefix: redis.prefix } : {}),
+            ...(name === 'cross-site-get' ? { endSession: 'get' as const } : {}),
             oidc: { clientId: `${CLIENT_ID}-${name}`, clientSecret: CLIENT_SECRET },
           }),
           { now: clock.now, handleSignals: false },
@@ -154,7 +157,8 @@ async function lane(t: Test): Promise<void> {
             partyBase(i),
             name === 'replicas' ? redis.url : undefined,
           )
-          parties[name] = gw.url
+          parties[name] = partyBase(i)
+          void gw
         }
         // The second replica, behind the same public URL as the first (one load balancer).
         const i = PARTY_NAMES.indexOf('replicas')
@@ -213,6 +217,9 @@ async function lane(t: Test): Promise<void> {
     'an offline refresh token outlives a sign-out at LemonLDAP::NG, which has no back-channel logout',
     (t) => offlineOutlivesOpLogout(t, lane),
   )
+  t.test('from another site, logout by POST leaves its Lax-cookie session; by GET it ends it', (t) =>
+    crossSiteLogout(t, lane),
+  )
   t.test('client credentials: a token for a route with scopes, invalid_scope named for one without', (t) =>
     clientCredentials(t, lane),
   )
@@ -243,6 +250,9 @@ const PARTIES = {
   replicas: {},
   // Its gateway has routes for narrower tokens (NARROWED_ROUTES).
   narrowed: {},
+  // On localhost, another site than the OP's 127.0.0.1: logout by POST (the default), and by GET.
+  'cross-site': {},
+  'cross-site-get': {},
 } as const satisfies Record<string, Record<string, string>>
 type PartyName = keyof typeof PARTIES
 
@@ -947,4 +957,52 @@ async function offlineOutlivesOpLogout(t: Test, lane: Lane): Promise<void> {
   t.same(tokenCalls(op).slice(before), ['POST /oauth2/token 200'], 'after one refresh')
   const me = await whoAmI(page)
   t.equal(me.status, 200, 'the session goes on')
+}
+
+/**
+ * LemonLDAP::NG's session cookie is `SameSite=Lax` by default. From a
+ * gateway on another site, the default logout (`auth.endSession: post`, a
+ * form POST so the ID token is in no URL) reaches its end-session endpoint
+ * without that cookie: it takes the user for signed out already, sends the
+ * browser back, and its session lives on, so the next sign-in asks for no
+ * password. Gatehouse cannot see it; `check --online` warns of it
+ * (lemonldap-check-online.test.ts). `auth.endSession: get` is a top-level
+ * GET, which carries the cookie: LemonLDAP::NG asks for confirmation and
+ * ends its session.
+ */
+async function crossSiteLogout(t: Test, lane: Lane): Promise<void> {
+  const { op, parties } = lane
+  /** Signs in, logs out at the gateway, and says whether signing in again asks for the password. */
+  const logoutThenSignIn = async (t: Test, at: string, confirm: boolean) => {
+    const page = await signInAt(t, lane, at, { login: 'msmith', password: 'msmith' })
+    const me = await whoAmI(page)
+    t.equal(me.status, 200, 'signed in', { body: me.body })
+    const { logoutUrl } = JSON.parse(me.body) as { logoutUrl: string }
+    await page.goto(new URL(logoutUrl, at).href)
+    if (confirm) {
+      await page.locator('button.positive').waitFor()
+      t.ok(page.url().startsWith(`${op.issuer}oauth2/logout`), 'LemonLDAP::NG asks to confirm the logout')
+      await page.click('button.positive')
+    }
+    await page.waitForLoadState('networkidle')
+    t.equal(
+      (await page.request.get(`${at}/auth/user`, { headers: { 'x-csrf': '1' } })).status(),
+      401,
+      'the gateway session is over',
+    )
+    await page.goto(`${at}/auth/login`)
+    const form = page.locator('input[name="user"]')
+    const consent = page.locator('button.positive')
+    await Promise.race([form.waitFor(), consent.waitFor()])
+    return form.isVisible()
+  }
+  await t.test('by POST, the default', async (t) => {
+    t.notOk(
+      await logoutThenSignIn(t, parties['cross-site'], false),
+      "LemonLDAP::NG's session lives on: signing in again asks for no password",
+    )
+  })
+  await t.test('by GET (auth.endSession: get)', async (t) => {
+    t.ok(await logoutThenSignIn(t, parties['cross-site-get'], true), 'signing in again asks for the password')
+  })
 }
