@@ -220,6 +220,9 @@ async function lane(t: Test): Promise<void> {
   t.test('from another site, logout by POST leaves its Lax-cookie session; by GET it ends it', (t) =>
     crossSiteLogout(t, lane),
   )
+  t.test('a refused consent comes back as consent_required, to returnTo with no session', (t) =>
+    refusedConsent(t, lane),
+  )
   t.test('client credentials: a token for a route with scopes, invalid_scope named for one without', (t) =>
     clientCredentials(t, lane),
   )
@@ -1005,4 +1008,31 @@ async function crossSiteLogout(t: Test, lane: Lane): Promise<void> {
   await t.test('by GET (auth.endSession: get)', async (t) => {
     t.ok(await logoutThenSignIn(t, parties['cross-site-get'], true), 'signing in again asks for the password')
   })
+}
+
+/**
+ * A user who refuses consent at LemonLDAP::NG 2.16 comes back with
+ * `error=consent_required`, the error OIDC Core §3.1.2.6 gives
+ * `prompt=none`, where RFC 6749 §4.1.2.1 has `access_denied`: the gateway
+ * takes it as an interaction error and sends the browser back to
+ * `returnTo` with it, signed out.
+ */
+async function refusedConsent(t: Test, lane: Lane): Promise<void> {
+  const at = lane.parties.hs512
+  const context = await lane.browser.newContext()
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  await page.goto(`${at}/auth/login`)
+  await page.locator('input[name="user"]').waitFor()
+  await page.fill('input[name="user"]', DEMO_USER.login)
+  await page.fill('input[name="password"]', DEMO_USER.password)
+  await page.click('button[type="submit"]')
+  await page.locator('#refuse').waitFor()
+  await Promise.all([page.waitForURL((url) => url.origin === at, { timeout: 15_000 }), page.click('#refuse')])
+  await page.waitForURL((url) => url.pathname !== '/auth/callback', { timeout: 10_000 })
+  const back = new URL(page.url())
+  t.equal(back.pathname, '/', 'back at returnTo')
+  t.equal(back.searchParams.get('error'), 'consent_required', 'with the error LemonLDAP::NG gave')
+  const me = await page.request.get(`${at}/auth/user`, { headers: { 'x-csrf': '1' } })
+  t.equal(me.status(), 401, 'and no session')
 }
