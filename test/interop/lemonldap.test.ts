@@ -223,6 +223,10 @@ async function lane(t: Test): Promise<void> {
   t.test('a refused consent comes back as consent_required, to returnTo with no session', (t) =>
     refusedConsent(t, lane),
   )
+  t.test(
+    'prompt=none without an SSO session shows the login form, and signing in there completes the login',
+    (t) => promptNone(t, lane),
+  )
   t.test('client credentials: a token for a route with scopes, invalid_scope named for one without', (t) =>
     clientCredentials(t, lane),
   )
@@ -1035,4 +1039,30 @@ async function refusedConsent(t: Test, lane: Lane): Promise<void> {
   t.equal(back.searchParams.get('error'), 'consent_required', 'with the error LemonLDAP::NG gave')
   const me = await page.request.get(`${at}/auth/user`, { headers: { 'x-csrf': '1' } })
   t.equal(me.status(), 401, 'and no session')
+}
+
+/**
+ * `prompt=none` without an SSO session shows LemonLDAP::NG 2.16's login
+ * form instead of answering `login_required` (OIDC Core §3.1.2.6): a
+ * silent check stays at the portal, and signing in there completes the
+ * login for a user who consented before (here at the replicas' relying
+ * party), as the quirks matrix's `promptNoneShowsLogin` row says.
+ */
+async function promptNone(t: Test, lane: Lane): Promise<void> {
+  const at = lane.parties.replicas
+  const context = await lane.browser.newContext()
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  await page.goto(`${at}/auth/login?prompt=none`)
+  await page.locator('input[name="user"]').waitFor()
+  t.ok(page.url().startsWith(`${lane.op.issuer}oauth2/authorize`), 'the browser stays at the login form')
+  await page.fill('input[name="user"]', 'rtyler')
+  await page.fill('input[name="password"]', 'rtyler')
+  await Promise.all([
+    page.waitForURL((url) => url.origin === at, { timeout: 15_000 }),
+    page.click('button[type="submit"]'),
+  ])
+  const me = await page.request.get(`${at}/auth/user`, { headers: { 'x-csrf': '1' } })
+  t.equal(me.status(), 200, 'signing in there completes the login', { url: new URL(page.url()).pathname })
+  t.match(await me.json(), { sub: 'rtyler' })
 }
