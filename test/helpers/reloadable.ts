@@ -112,6 +112,8 @@ export function configText(input: TestConfigInput): string {
 
 export interface Reloadable {
   readonly idp: DevIdp
+  /** The second IdP, with `second` (`startReloadable`). */
+  readonly second: DevIdp | undefined
   readonly upstream: EchoUpstream
   readonly running: RunningGateway
   readonly url: string
@@ -138,8 +140,13 @@ export async function startReloadable(
     readonly client?: Partial<
       Omit<DevClient, 'clientId' | 'clientSecret' | 'redirectUris' | 'postLogoutRedirectUris'>
     >
-    /** Config input over the defaults; a function of the IdP's issuer where it names it. */
-    readonly input?: Partial<TestConfigInput> | ((issuer: string) => Partial<TestConfigInput>)
+    /** Config input over the defaults; a function of the IdPs' issuers where it names them. */
+    readonly input?: Partial<TestConfigInput> | ((issuer: string, second: string) => Partial<TestConfigInput>)
+    /**
+     * A second real IdP, of its own issuer, with the gateway's client
+     * registered at the same callbacks as the first (its options beyond them).
+     */
+    readonly second?: Partial<Omit<DevIdpOptions, 'clients'>>
     /** Runs once the config is loaded, before the gateway starts: what it writes lands while it starts. */
     readonly beforeStart?: (configMap: ConfigMapDir, input: TestConfigInput) => void
     /** Providers a later config adds, whose callbacks the IdP registers from the start. */
@@ -149,33 +156,42 @@ export async function startReloadable(
   const upstream = await startEchoUpstream()
   t.teardown(() => upstream.close())
   // Every provider the first config names signs in at its own address (callbackPath).
-  const first = typeof options.input === 'function' ? options.input('') : options.input
+  const first = typeof options.input === 'function' ? options.input('', '') : options.input
   const providers = [
     ...(first?.identityProviders?.map((p) => p.name) ?? []),
     ...(options.laterProviders ?? []),
   ]
   const result = await onFreePorts(1, async ([port]) => {
     const url = `http://127.0.0.1:${port}`
+    const client: DevClient = {
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      redirectUris: [`${url}/auth/callback`, ...providers.map((name) => `${url}/auth/callback/${name}`)],
+      postLogoutRedirectUris: [`${url}/`],
+      ...options.client,
+    }
     const idp = await startDevIdp({
       ...options.idp,
       accessTokenTtl: options.accessTokenTtl ?? 60,
       ...(options.resourceIndicators ? { resourceIndicators: options.resourceIndicators } : {}),
-      clients: [
-        {
-          clientId: CLIENT_ID,
-          clientSecret: CLIENT_SECRET,
-          redirectUris: [`${url}/auth/callback`, ...providers.map((name) => `${url}/auth/callback/${name}`)],
-          postLogoutRedirectUris: [`${url}/`],
-          ...options.client,
-        },
-      ],
+      clients: [client],
     })
+    const second = options.second
+      ? await startDevIdp({ accessTokenTtl: 60, ...options.second, clients: [client] }).catch(
+          async (err: unknown) => {
+            await idp.close()
+            throw err
+          },
+        )
+      : undefined
     const input: TestConfigInput = {
       port: port!,
       issuer: idp.issuer,
       routes: routes(upstream.url),
       publicUrl: url,
-      ...(typeof options.input === 'function' ? options.input(idp.issuer) : options.input),
+      ...(typeof options.input === 'function'
+        ? options.input(idp.issuer, second?.issuer ?? '')
+        : options.input),
     }
     const configMap = new ConfigMapDir(configText(input))
     try {
@@ -191,16 +207,18 @@ export async function startReloadable(
         ...options,
       })
       await running.app.gatehouse.whenDiscovered()
-      return { idp, upstream, running, url, configMap, input }
+      return { idp, second, upstream, running, url, configMap, input }
     } catch (err) {
       configMap.remove()
       await idp.close()
+      await second?.close()
       throw err
     }
   })
   t.teardown(async () => {
     await result.running.close()
     await result.idp.close()
+    await result.second?.close()
     result.configMap.remove()
   })
   return result

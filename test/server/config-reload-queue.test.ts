@@ -18,12 +18,13 @@ t.test(
     const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
       logStream: log.stream,
       input: { logLevel: 'info', idpTimeout: 1_000 },
+      second: {},
     })
-    const { running, idp } = stack
-    const scopes = [...running.config.oidc.scopes, 'orders.read']
+    const { running } = stack
+    const idp = stack.second!
     idp.setDown('hang')
-    // New scopes make a new IdP client, discovered before the swap.
-    stack.configMap.write(configText({ ...stack.input, oidc: { scopes } }))
+    // A new issuer makes a new IdP client, discovered before the swap.
+    stack.configMap.write(configText({ ...stack.input, issuer: idp.issuer }))
     const first = running.reload()
     await log.seen(
       "the watch's reload, queued behind the first",
@@ -33,7 +34,7 @@ t.test(
     t.equal((await first).result, 'rejected', 'the IdP could not be discovered')
     idp.setDown('ok')
     t.equal((await retry).result, 'applied', 'the retry read the file again, and the IdP answered')
-    t.same(running.config.oidc.scopes, scopes)
+    t.equal(running.config.oidc.issuer, idp.issuer)
     t.equal(
       log.lines.find((l) => l.code === 'GATEHOUSE_CONFIG_RELOADED')?.trigger,
       'call',
@@ -101,13 +102,14 @@ t.test(
       watch: false,
       logStream: log.stream,
       input: { logLevel: 'info', idpTimeout: 1_000 },
+      second: {},
     })
-    const { running, idp } = stack
-    const scopes = [...running.config.oidc.scopes, 'orders.read']
-    // New scopes make a new IdP client, discovered before the swap: while
-    // the IdP hangs, the first reload waits out its timeout.
+    const { running } = stack
+    const idp = stack.second!
+    // A new issuer makes a new IdP client, discovered before the swap:
+    // while its IdP hangs, the first reload waits out its timeout.
     idp.setDown('hang')
-    stack.configMap.write(configText({ ...stack.input, oidc: { scopes } }))
+    stack.configMap.write(configText({ ...stack.input, issuer: idp.issuer }))
     const first = running.reload()
     for (let i = 0; i < 100; i++) process.kill(process.pid, 'SIGHUP')
     const queued = await log.seen('the signals queued', (l) => /another is in progress/.test(l.msg))
@@ -115,7 +117,7 @@ t.test(
     t.equal((await first).result, 'rejected', 'the IdP could not be discovered')
     idp.setDown('ok')
     await log.seen('one reload served them all', (l) => l.code === 'GATEHOUSE_CONFIG_RELOADED')
-    t.same(running.config.oidc.scopes, scopes)
+    t.equal(running.config.oidc.issuer, idp.issuer)
     const verdicts = log.lines.filter(
       (l) => l.code === 'GATEHOUSE_CONFIG_RELOADED' || /^config reload rejected:/.test(l.msg),
     )

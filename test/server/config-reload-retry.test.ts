@@ -23,12 +23,19 @@ async function rejections(running: RunningGateway): Promise<number> {
   return Number(/^gatehouse_config_reloads_total\{result="rejected"\} (\d+)$/m.exec(text)?.[1])
 }
 
-/** A gateway on a real IdP whose reloads are retried as `retry` says, logging to `log`. */
+/**
+ * A gateway on a real IdP whose reloads are retried as `retry` says,
+ * logging to `log`, and a second IdP (`stack.second`) to move the config
+ * to: a new issuer, discovered before the reload applies, so one that is
+ * down refuses it. (A reload that keeps the issuer starts from the
+ * document in use and applies whether the IdP answers or not.)
+ */
 function startRetrying(t: Test, log: LogLines, retry: ReloadRetry) {
   return startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
     logStream: log.stream,
     input: { logLevel: 'info', idpTimeout: 1_000 },
     reloadRetry: retry,
+    second: {},
   })
 }
 
@@ -37,11 +44,11 @@ t.test(
   async (t) => {
     const log = new LogLines()
     const stack = await startRetrying(t, log, { attempts: 3, delay: 100, maxDelay: 400 })
-    const { running, idp } = stack
-    const scopes = [...running.config.oidc.scopes, 'orders.read']
+    const { running } = stack
+    const idp = stack.second!
     idp.setDown('503')
-    // New scopes make a new IdP client, discovered before the swap.
-    stack.configMap.write(configText({ ...stack.input, oidc: { scopes } }))
+    // A new issuer makes a new IdP client, discovered before the swap.
+    stack.configMap.write(configText({ ...stack.input, issuer: idp.issuer }))
     const refused = await log.seen('the refusal', summary)
     t.equal(refused.trigger, 'file')
     t.match(
@@ -52,7 +59,7 @@ t.test(
     idp.setDown('ok')
     const applied = await log.seen('the retry applied', (l) => l.code === RELOADED)
     t.equal(applied.trigger, 'retry', 'applied by the retry: nothing else read the file again')
-    t.same(running.config.oidc.scopes, scopes)
+    t.equal(running.config.oidc.issuer, idp.issuer)
     t.ok(
       log.lines.some((l) => l.msg === 'config reload: retry 1 of 3'),
       'the retry says so as it starts',
@@ -66,10 +73,10 @@ t.test(
     const log = new LogLines()
     // No retries: only the watch's own reload can apply the edit.
     const stack = await startRetrying(t, log, { attempts: 0, delay: 100, maxDelay: 100 })
-    const { running, idp } = stack
-    const scopes = [...running.config.oidc.scopes, 'orders.read']
+    const { running } = stack
+    const idp = stack.second!
     idp.setDown('hang')
-    stack.configMap.write(configText({ ...stack.input, oidc: { scopes } }))
+    stack.configMap.write(configText({ ...stack.input, issuer: idp.issuer }))
     const signalled = running.reload()
     await log.seen(
       "the watch's reload, queued behind the signal's",
@@ -84,7 +91,7 @@ t.test(
         (l.code === RELOADED || summary(l) || /read by the last reload already/.test(l.msg)),
     )
     t.equal(verdict.code, RELOADED, 'the bytes the IdP outage refused were not taken as read')
-    t.same(running.config.oidc.scopes, scopes)
+    t.equal(running.config.oidc.issuer, idp.issuer)
   },
 )
 
@@ -93,11 +100,10 @@ t.test(
   async (t) => {
     const log = new LogLines()
     const stack = await startRetrying(t, log, { attempts: 3, delay: 50, maxDelay: 150 })
-    const { running, idp } = stack
+    const { running } = stack
+    const idp = stack.second!
     idp.setDown('503')
-    stack.configMap.write(
-      configText({ ...stack.input, oidc: { scopes: [...running.config.oidc.scopes, 'orders.read'] } }),
-    )
+    stack.configMap.write(configText({ ...stack.input, issuer: idp.issuer }))
     const gaveUp = await log.seen('giving up', (l) => l.code === RETRY && l.gaveUp === true)
     t.match(
       gaveUp.msg,
@@ -124,10 +130,10 @@ t.test('a newer reload drops the pending retry, and reads the file as it is now'
   const log = new LogLines()
   const stack = await startRetrying(t, log, { attempts: 3, delay: 60_000, maxDelay: 60_000 })
   const { running, idp, upstream } = stack
+  const moved = stack.second!
   idp.setDown('503')
-  stack.configMap.write(
-    configText({ ...stack.input, oidc: { scopes: [...running.config.oidc.scopes, 'orders.read'] } }),
-  )
+  moved.setDown('503')
+  stack.configMap.write(configText({ ...stack.input, issuer: moved.issuer }))
   await log.seen('the refusal', summary)
   t.ok(
     log.lines.some((l) => l.code === RETRY && l.retry === 1),
@@ -148,17 +154,16 @@ t.test('a newer reload drops the pending retry, and reads the file as it is now'
     'the retry is dropped, and says so',
   )
   t.equal(running.config.routes.length, 2)
-  t.equal(running.config.oidc.scopes.includes('orders.read'), false, 'the refused edit is gone with it')
+  t.equal(running.config.oidc.issuer, idp.issuer, 'the refused edit is gone with it')
 })
 
 t.test('a retry whose swap throws is logged, never an unhandled rejection', async (t) => {
   const log = new LogLines()
   const stack = await startRetrying(t, log, { attempts: 2, delay: 100, maxDelay: 100 })
-  const { running, idp } = stack
+  const { running } = stack
+  const idp = stack.second!
   idp.setDown('503')
-  stack.configMap.write(
-    configText({ ...stack.input, oidc: { scopes: [...running.config.oidc.scopes, 'orders.read'] } }),
-  )
+  stack.configMap.write(configText({ ...stack.input, issuer: idp.issuer }))
   await log.seen('the refusal', summary)
   faultOnceInTheSwap(running)
   idp.setDown('ok')

@@ -36,7 +36,7 @@ t.test(
     const first = running.app
     const held = holdings(first.gatehouse.lasting)
     const scopes = running.config.oidc.scopes
-    // New scopes make a new IdP client, discovered before the swap.
+    // New scopes make new IdP parts and a new client, which the app built holds.
     stack.configMap.write(configText({ ...stack.input, oidc: { scopes: [...scopes, 'orders.read'] } }))
     // Both before the first awaits anything: the reload reads the file
     // after the shutdown has begun, and one more waits its turn behind it.
@@ -78,12 +78,15 @@ t.test(
       logStream: log.stream,
       // Far past any drain this test could see: a shutdown that waits for it fails the bound below.
       input: { logLevel: 'info', idpTimeout: 60_000 },
+      second: {},
     })
-    const { running, idp } = stack
+    const { running } = stack
+    const idp = stack.second!
     const held = holdings(running.app.gatehouse.lasting)
     idp.setDown('503')
-    const scopes = running.config.oidc.scopes
-    stack.configMap.write(configText({ ...stack.input, oidc: { scopes: [...scopes, 'orders.read'] } }))
+    const issuer = running.config.oidc.issuer
+    // A new issuer makes a new IdP client, discovered before the swap.
+    stack.configMap.write(configText({ ...stack.input, issuer: idp.issuer }))
     const reloading = running.reload()
     await log.seen('the new client failing to discover the IdP', (l) =>
       /discovery failed; retrying/.test(l.msg),
@@ -95,7 +98,7 @@ t.test(
     t.ok(took < 10_000, `close() took ${Math.round(took)} ms, not the 60 s discovery timeout`)
     t.match(await reloading, { result: 'rejected', problems: [{ message: /shutting down/ }] })
     t.equal(held(), 0, 'the app built for it was closed')
-    t.same(running.config.oidc.scopes, scopes)
+    t.equal(running.config.oidc.issuer, issuer)
   },
 )
 
