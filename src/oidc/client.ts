@@ -255,24 +255,9 @@ export class OidcClient {
       const endpoints = advertisedEndpoints(processed, this.#issuer)
       const lists = advertisedLists(endpoints.as)
       const flags = advertisedFlags(lists.as)
-      const as = flags.as
-      const hints = [...endpoints.hints, ...lists.hints, ...flags.hints]
-      // FAPI 2.0 §5.4.1: ID tokens only with the profile's algorithms (oidc/fapi2.ts).
-      // oauth4webapi checks the ID token's `alg` against a list here as
-      // against one value (its checkSigningAlgorithm), though it types one;
-      // test/oidc/fapi2.test.ts holds it to that.
-      const algs = this.#oidc.profile === 'fapi2' ? fapi2IdTokenAlgorithms(as) : []
-      // From this document alone: a reload discovers a discovered IdP again (rediscovery.ts).
-      const { id_token_signed_response_alg: _, ...client } = this.#client
       // Last: a document half read is no document (`discovered`), and one
       // refused leaves the last one in use.
-      this.#client =
-        algs.length > 0 ? { ...client, id_token_signed_response_alg: algs as unknown as string } : client
-      this.#misadvertised = hints
-      // The same document keeps its object, and what was made from it (a
-      // logout token verifier and its keys) stays in use.
-      if (!isDeepStrictEqual(as, this.#as)) this.#as = as
-      this.#refusal = undefined
+      this.#use(flags.as, [...endpoints.hints, ...lists.hints, ...flags.hints])
     } catch (err) {
       const error = this.#failed('discovery', namingIssuers(err, this.#oidc))
       // A document the IdP serves but Gatehouse refuses is the IdP's to fix,
@@ -282,6 +267,38 @@ export class OidcClient {
       this.#refusal = failure?.answer === 'invalid_answer' ? failure.reason : undefined
       throw error
     }
+  }
+
+  /**
+   * Starts from `running`'s discovered document, as `discover` checked it,
+   * when `running` has one: for a client a reload makes for settings
+   * discovery does not read (the same issuer, over the same connection;
+   * lasting.ts `sameDiscovery`), so that the reload need not wait for the
+   * provider, which it then discovers again (rediscovery.ts). What this
+   * client's own settings make of the document (a FAPI 2.0 profile's ID
+   * token algorithms) is made again here.
+   */
+  startFrom(running: OidcClient): void {
+    const as = running.metadata
+    if (as !== undefined) this.#use(as, running.misadvertised)
+  }
+
+  /** Puts a checked document in use, with the hints its checks gave. */
+  #use(as: Readonly<oauth.AuthorizationServer>, hints: readonly string[]): void {
+    // FAPI 2.0 §5.4.1: ID tokens only with the profile's algorithms (oidc/fapi2.ts).
+    // oauth4webapi checks the ID token's `alg` against a list here as
+    // against one value (its checkSigningAlgorithm), though it types one;
+    // test/oidc/fapi2.test.ts holds it to that.
+    const algs = this.#oidc.profile === 'fapi2' ? fapi2IdTokenAlgorithms(as) : []
+    // From this document alone: a reload discovers a discovered IdP again (rediscovery.ts).
+    const { id_token_signed_response_alg: _, ...client } = this.#client
+    this.#client =
+      algs.length > 0 ? { ...client, id_token_signed_response_alg: algs as unknown as string } : client
+    this.#misadvertised = hints
+    // The same document keeps its object, and what was made from it (a
+    // logout token verifier and its keys) stays in use.
+    if (!isDeepStrictEqual(as, this.#as)) this.#as = as
+    this.#refusal = undefined
   }
 
   /**

@@ -6,10 +6,9 @@ import type { HeldLogout } from '../http/backchannel-logout.js'
 import { HeldHandover } from '../http/held-logout-tokens.js'
 import { type OwedLogout, OwedLogouts } from '../http/owed-logouts.js'
 import { OwedRevocations } from '../http/owed-revocations.js'
-import { configuredResources, OidcClient, type OidcObserver } from '../oidc/client.js'
+import { configuredResources, type OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
-import { type Discovery, discoverWithRetry } from '../oidc/discovery.js'
-import { IdentityProviders, ProviderNamesHad, registrations } from '../oidc/providers.js'
+import { type IdentityProviders, ProviderNamesHad, registrations } from '../oidc/providers.js'
 import { SocketLimits } from '../proxy/websocket/limits.js'
 import { CertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
@@ -27,6 +26,7 @@ import {
 import type { ClientRegistration } from '../types.js'
 import { DrainDeadline } from './drain-deadline.js'
 import { GatewayMetrics } from './metrics.js'
+import { ProviderClientPool, type ProviderClients } from './provider-clients.js'
 import { createStores, type Stores } from './stores.js'
 
 export interface LastingOptions {
@@ -49,68 +49,6 @@ export interface IdpObservers {
   readonly idp: (provider: IdentityProviderConfig) => OidcObserver
   readonly refresh: RefreshObserver
   readonly clientTokens: NonNullable<ClientTokensOptions['observer']>
-}
-
-/**
- * The identity providers' clients, discovered once and shared by every
- * `IdpParts` built from the same client settings (`clientBasis`), so a
- * reload that changes only how tokens are refreshed keeps them discovered.
- */
-class ProviderClients {
-  readonly providers: IdentityProviders
-  readonly basis: unknown
-  #discovery: Discovery[] | undefined
-  /** Takes each provider's DPoP handles out of `HeldKeys` again. */
-  readonly #unkeep: (() => void)[]
-  /** Parts using these clients; the last to let go closes them. */
-  holders = 0
-
-  /** `startedWith`: see `IdentityProviders`; absent for the clients of the config the process starts with. */
-  constructor(
-    config: GatehouseConfig,
-    observers: IdpObservers,
-    now: () => number,
-    startedWith: ReadonlyMap<string, ClientRegistration> | undefined,
-    keys: HeldKeys,
-    had: ProviderNamesHad,
-  ) {
-    this.basis = clientBasis(config)
-    this.providers = new IdentityProviders(
-      config.identityProviders.map(
-        (provider) => new OidcClient(config, now, observers.idp(provider), undefined, provider),
-      ),
-      startedWith,
-      undefined,
-      had,
-    )
-    // A session's end drops its key's handle at whichever provider made it.
-    this.#unkeep = this.providers.all.map((client) => keys.keep(client.dpopProofs))
-  }
-
-  /**
-   * Discovers each provider in the background, retrying, unless they are
-   * discovered or being discovered. Each on its own: one provider that is
-   * down delays only its own logins.
-   */
-  discover(log: FastifyBaseLogger): void {
-    if (this.#discovery) return
-    this.#discovery = this.providers.all
-      .filter((client) => !client.discovered)
-      .map((client) => discoverWithRetry(client, log.child({ idp: client.name })))
-  }
-
-  /** Resolves once every provider has been discovered. */
-  whenDiscovered(): Promise<void> {
-    if (this.providers.all.every((client) => client.discovered)) return Promise.resolve()
-    if (!this.#discovery) return Promise.reject(new Error('gateway is not ready yet'))
-    return Promise.all(this.#discovery.map((d) => d.ready)).then(() => {})
-  }
-
-  async close(): Promise<void> {
-    for (const discovery of this.#discovery ?? []) discovery.stop()
-    for (const unkeep of this.#unkeep) unkeep()
-    await this.providers.close()
-  }
 }
 
 /**
@@ -227,8 +165,8 @@ export class IdpParts {
     this.clients.discover(log)
   }
 
-  whenDiscovered(): Promise<void> {
-    return this.clients.whenDiscovered()
+  whenDiscovered(only?: readonly OidcClient[]): Promise<void> {
+    return this.clients.whenDiscovered(only)
   }
 }
 
@@ -277,6 +215,8 @@ export class Lasting {
   readonly #idp = new Set<IdpParts>()
   /** The provider clients those parts use, by the settings they were built from. */
   readonly #clients = new Set<ProviderClients>()
+  /** Each provider's client those hold, shared by them while its settings are the same. */
+  readonly #pool: ProviderClientPool
   #unwatchStore: (() => void) | undefined
   /** Sessions whose IdP calls are failing: a reload that replaces the token parts keeps their back-off and count. */
   readonly #failing: UnavailableLimit
@@ -311,6 +251,7 @@ export class Lasting {
     this.sockets = new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
     this.certificates = new CertificateExpiry(this.metrics.registry, log, options.now)
     this.#options = options
+    this.#pool = new ProviderClientPool(options.now, this.dpopKeys)
     this.#failing = new UnavailableLimit(DEFAULT_UNAVAILABLE_LIMIT, options.now)
     this.#clientTokens = stores.clientTokens ?? new MemoryTokenCache(options.now)
     this.owedLogouts = new OwedLogouts({ log })
@@ -360,14 +301,7 @@ export class Lasting {
       const wanted = clientBasis(config)
       let clients = [...this.#clients].find((held) => isDeepStrictEqual(held.basis, wanted))
       if (clients === undefined) {
-        clients = new ProviderClients(
-          config,
-          observers,
-          this.#options.now,
-          this.#startedWith,
-          this.dpopKeys,
-          this.#namesHad,
-        )
+        clients = this.#pool.clientsOf(config, observers.idp, wanted, this.#startedWith, this.#namesHad)
         this.#startedWith ??= registrations(clients.providers.all)
         this.#clients.add(clients)
       }
@@ -390,14 +324,14 @@ export class Lasting {
     return parts
   }
 
-  /** Lets go of parts from `idpFor`; the last holder of their clients closes them. */
+  /** Lets go of parts from `idpFor`; the last holder of a client closes it. */
   async release(parts: IdpParts): Promise<void> {
     if (--parts.holders > 0) return
     this.#idp.delete(parts)
     const { clients } = parts
     if (--clients.holders > 0) return
     this.#clients.delete(clients)
-    await clients.close()
+    await this.#pool.release(clients)
   }
 
   /** Closes the stores; after every app has released its IdP parts. */

@@ -11,6 +11,7 @@ import {
 import { readConfigFile } from '../config/read.js'
 import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
+import type { OidcClient } from '../oidc/client.js'
 import { sameCredentials } from '../oidc/client-refusals.js'
 import { rediscover } from '../oidc/rediscovery.js'
 import type { Lasting } from './lasting.js'
@@ -89,8 +90,8 @@ const DEFAULT_READ: ReloadRead = { timeout: RELOAD_READ_TIMEOUT, read: (file) =>
  * file on a thread of its own (reload-check.ts), and
  * against the settings only a restart can change (those a file that
  * fails its check can still be read for too); the new app is built
- * and made ready, the IdP discovered if its settings changed, and only
- * then swapped in, at once, for every new request. Anything wrong on the
+ * and made ready, a provider with no document to start from (a new
+ * issuer) discovered, and only then swapped in, at once, for every new request. Anything wrong on the
  * way leaves the running config as it was: its problems are logged one
  * line each, up to `MAX_PROBLEM_LINES`, and counted as `rejected`, and the process stays healthy.
  * Reloads run one at a time; triggers that come during one are served
@@ -361,7 +362,7 @@ export class ConfigReloader {
     if (isDeepStrictEqual(next, this.#running)) {
       log.info({ file, trigger }, 'config reload: the file holds the running config; nothing to do')
       // A signal with the file as it was is how an operator says the IdP changed.
-      await this.#rediscover(this.#options.listener.app, next)
+      await this.#rediscover(this.#options.listener.app.gatehouse.providers.all, next)
       return { result: 'unchanged' }
     }
     if (checked.restart.length > 0) return this.#rejected(trigger, checked.restart)
@@ -371,19 +372,30 @@ export class ConfigReloader {
     try {
       app = await this.#options.build(next, m)
       await app.ready()
-      // New IdP settings make a new client, discovered before any request
-      // depends on it; the running one stays in use meanwhile. Unchanged
-      // ones keep the running client, discovered or still retrying, and
-      // are discovered again, their metadata kept if that fails.
-      if (app.gatehouse.oidc !== this.#options.listener.app.gatehouse.oidc)
+      // A provider whose entry is unchanged keeps the running client,
+      // discovered or still retrying; one changed in what discovery does
+      // not read starts from the running client's document (lasting.ts
+      // `sameDiscovery`). Both are discovered again, their metadata kept if
+      // that fails: one IdP down must not hold back a change to another.
+      // Only a new client with no document to start from (a new issuer)
+      // is discovered before any request depends on it; the running
+      // config serves meanwhile.
+      const running = new Set(this.#options.listener.app.gatehouse.providers.all)
+      const all = app.gatehouse.providers.all
+      const fresh = all.filter((client) => !running.has(client) && !client.discovered)
+      const waited = next.identityProviders.filter((p) => fresh.some((client) => client.name === p.name))
+      if (waited.length > 0)
         await withTimeout(
-          app.gatehouse.whenDiscovered(),
-          Math.max(...next.identityProviders.map((p) => p.timeout)),
-          `the identity provider ${next.identityProviders.map((p) => p.issuer).join(' or ')} could not be discovered within oidc.timeout`,
+          app.gatehouse.whenDiscovered(fresh),
+          Math.max(...waited.map((p) => p.timeout)),
+          `the identity provider ${waited.map((p) => p.issuer).join(' or ')} could not be discovered within oidc.timeout`,
           // An IdP that is down would hold the shutdown for its whole timeout.
           this.#shutdown.signal,
         )
-      else await this.#rediscover(app, next)
+      await this.#rediscover(
+        all.filter((client) => !fresh.includes(client)),
+        next,
+      )
     } catch (err) {
       return this.#notApplied(trigger, app, (err as Error).message)
     }
@@ -435,14 +447,14 @@ export class ConfigReloader {
   }
 
   /**
-   * Discovers again the providers whose clients `app` shares with the
-   * running config (rediscovery.ts): a new document is in use once it
+   * Discovers again `clients`, those a reload keeps or starts from the
+   * running document (rediscovery.ts): a new document is in use once it
    * passes, a failure keeps the one in use, and neither stops the reload.
    * Each is bounded by its provider's timeout, and all by the shutdown.
    */
-  async #rediscover(app: FastifyInstance, config: GatehouseConfig): Promise<void> {
+  async #rediscover(clients: readonly OidcClient[], config: GatehouseConfig): Promise<void> {
     await withTimeout(
-      rediscover(app.gatehouse.providers.all, this.#options.lasting.log),
+      rediscover(clients, this.#options.lasting.log),
       Math.max(...config.identityProviders.map((p) => p.timeout)) + 1_000,
       'rediscovery outlived its timeout',
       this.#shutdown.signal,

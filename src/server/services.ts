@@ -27,8 +27,8 @@ export interface GatehouseState {
   readonly clientTokens: ClientTokens
   /** What this app shares with the apps a config reload builds after it (lasting.ts). */
   readonly lasting: Lasting
-  /** Resolves once every provider has been discovered. */
-  whenDiscovered(): Promise<void>
+  /** Resolves once each of `only` (default: every provider) has been discovered. */
+  whenDiscovered(only?: readonly OidcClient[]): Promise<void>
   /** The sessions of a named frontend (`frontends[].name`), in the same store; `sessions` are the unnamed one's. */
   sessionsOf(frontend: string): Sessions
 }
@@ -109,7 +109,7 @@ export const services = fp(
       userTokensOf: (names) => parts.userTokensOf(names),
       clientTokens,
       lasting,
-      whenDiscovered: () => parts.whenDiscovered(),
+      whenDiscovered: (only) => parts.whenDiscovered(only),
       sessionsOf,
     } satisfies GatehouseState)
 

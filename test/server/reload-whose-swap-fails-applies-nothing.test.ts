@@ -36,8 +36,8 @@ t.test(
       (await lasting.metrics.configReloads.get()).values.find((v) => v.labels.result === 'rejected')?.value ??
       0
 
-    // New scopes make new IdP parts, a client discovered before the swap;
-    // the rest are lasting state the swap applies.
+    // New scopes make new IdP parts, a client that starts from the document
+    // in use; the rest are lasting state the swap applies.
     stack.configMap.write(
       configText({
         ...stack.input,
