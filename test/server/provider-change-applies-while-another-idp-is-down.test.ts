@@ -10,7 +10,8 @@
  * running client's document, each discovered again as a kept one is.
  */
 import t, { type Test } from 'tap'
-import { route, TestClock } from '../helpers/gateway.js'
+import { makePki } from '../helpers/certificates.js'
+import { route, TestClock, type TestProvider } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
 
@@ -38,7 +39,7 @@ async function twoProviders(t: Test, clock = new TestClock()) {
   })
   const idpB = stack.second!
   /** The config's text with provider `a` as `a` says. */
-  const withA = (a: { issuer?: string; scopes?: string[] }) =>
+  const withA = (a: Partial<TestProvider>) =>
     configText({
       ...stack.input,
       identityProviders: [
@@ -150,4 +151,19 @@ t.test('a provider given a new issuer that is down is still refused, naming that
     log.lines.some((l) => l.code === REJECTED),
     'and the refusal logged',
   )
+})
+
+t.test("a's IdP reached over another connection (tls) is discovered first, as a new issuer is", async (t) => {
+  const { running, idp, withA, configMap } = await twoProviders(t)
+  const pki = makePki(t)
+  idp.setDown('503')
+  configMap.write(withA({ tls: { ca: { file: pki.ca.certFile } } }))
+  const result = await running.reload()
+  t.equal(result.result, 'rejected', 'the document in use came over the old connection')
+  t.match(
+    result.result === 'rejected' ? result.problems[0]?.message : '',
+    `the identity provider ${idp.issuer} could not be discovered within oidc.timeout`,
+    'naming its issuer',
+  )
+  t.equal(running.config.identityProviders[0]!.tls, undefined, 'the running config is kept')
 })
