@@ -7,6 +7,7 @@ import * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
 import { type DpopNonces, usableNonce } from '../dpop/nonces.js'
 import type { DpopKey } from '../types.js'
+import { quotedNames } from './quoted-names.js'
 
 type Options = Record<string, unknown> & {
   [oauth.customFetch]: (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
@@ -27,7 +28,7 @@ export function dpopIncompatibility(
   // RFC 8414 §3.2 omits a list with no element; one sent all the same says the IdP takes none.
   if (supported.length === 0)
     return `dpopAlgorithm: ${oidc.dpopAlgorithm}, but the identity provider's dpop_signing_alg_values_supported is an empty list: it takes no DPoP proof`
-  return `dpopAlgorithm: ${oidc.dpopAlgorithm}, but the identity provider's dpop_signing_alg_values_supported is ${supported.join(', ')}`
+  return `dpopAlgorithm: ${oidc.dpopAlgorithm}, but the identity provider's dpop_signing_alg_values_supported is ${quotedNames(supported)}`
 }
 
 /**

@@ -51,3 +51,23 @@ t.test('a rediscovered document that makes sign-in impossible is warned of', asy
     'and once it can sign in again, that is said too',
   )
 })
+
+/**
+ * The incompatibility is said on `/readyz`, which anyone may read, and
+ * quoted the provider's list whole: a document of 2,000 long names (well
+ * within the 1 MiB an answer may be) made each probe's body ~400 KiB.
+ */
+t.test("the provider's list is quoted bounded where /readyz says it", async (t) => {
+  const { running, idp, url } = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
+    watch: false,
+    input: { idpTimeout: 2_000, oidc: { dpop: true } },
+  })
+  const names = Array.from({ length: 2_000 }, (_, i) => `PS${i}${'x'.repeat(200)}`)
+  idp.advertise({ dpop_signing_alg_values_supported: ['PS256', '<script>', ...names] })
+  t.equal((await running.reload()).result, 'unchanged')
+  const answer = await jarFetch(new CookieJar(), `${url}/readyz`)
+  t.equal(answer.status, 503)
+  t.ok(answer.text.length < 2_048, `${answer.text.length} bytes`)
+  t.match(answer.text, /dpop_signing_alg_values_supported is PS256, and 2001 more/)
+  t.notMatch(answer.text, /<script>/, 'what is no algorithm name is not repeated')
+})
