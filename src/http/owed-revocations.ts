@@ -129,20 +129,32 @@ export class OwedRevocations {
   }
 
   /**
-   * One pass over what is owed, oldest first. A token whose IdP does not
+   * One pass over what is owed, oldest first within each IdP, each IdP's
+   * tried alongside the others': a revocation an IdP holds open until its
+   * `timeout` then holds only that IdP's. A token whose IdP does not
    * answer ends the pass for that IdP's others, which would fail alike (one
    * failing call per IdP and pass is all an outage costs), but not for
    * another provider's: one IdP down for the hour a revocation is owed
    * must not hold every other provider's grants live behind its own.
    */
   async #tryAll(): Promise<void> {
-    const down = new Set<string>()
-    for (const owed of [...this.#owed]) {
+    const byIssuer = new Map<string, Owed[]>()
+    for (const owed of this.#owed) {
+      const issuer = owed.what.registration?.issuer ?? owed.what.idp
+      const queue = byIssuer.get(issuer)
+      if (queue) queue.push(owed)
+      else byIssuer.set(issuer, [owed])
+    }
+    const answered = await Promise.all([...byIssuer.values()].map((queue) => this.#tryIssuer(queue)))
+    this.#delay = answered.includes(false) ? Math.min(this.#delay * 2, OWED_MAX_DELAY) : OWED_FIRST_DELAY
+  }
+
+  /** One IdP's part of a pass, oldest first; false when the IdP did not answer. */
+  async #tryIssuer(queue: readonly Owed[]): Promise<boolean> {
+    for (const owed of queue) {
       // Closed, or between apps: the next app's serve() starts a pass.
       const attempt = [...this.#attempts].at(-1)
-      if (this.#closed || attempt === undefined) return
-      const issuer = owed.what.registration?.issuer ?? owed.what.idp
-      if (down.has(issuer)) continue
+      if (this.#closed || attempt === undefined) return true
       if (this.#clock() >= owed.until) {
         this.#remove(owed)
         this.#lost(owed, 'expired')
@@ -152,11 +164,8 @@ export class OwedRevocations {
       try {
         outcome = await attempt(owed.what)
       } catch (err) {
-        if (this.#closed) return
-        if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE') {
-          down.add(issuer)
-          continue
-        }
+        if (this.#closed) return true
+        if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE') return false
         this.#remove(owed)
         this.#lost(owed, isGatehouseError(err) ? err.code : 'error')
         continue
@@ -169,7 +178,7 @@ export class OwedRevocations {
           'refresh token revoked once the identity provider answered again',
         )
     }
-    this.#delay = down.size > 0 ? Math.min(this.#delay * 2, OWED_MAX_DELAY) : OWED_FIRST_DELAY
+    return true
   }
 
   #remove(owed: Owed): void {

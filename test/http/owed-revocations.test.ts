@@ -137,3 +137,52 @@ t.test("one provider's IdP down does not hold another's owed revocations", async
   t.equal(revocations.size, 2, "partner's stay owed")
   revocations.close()
 })
+
+/**
+ * Regression: a pass tried what was owed one at a time, so a revocation
+ * the IdP held open (no answer until the IdP's `timeout`, 10 s by default)
+ * held every other provider's owed revocations behind it for that long,
+ * each pass, for the hour it was owed.
+ */
+t.test("one provider's IdP holding a revocation open does not hold another's", async (t) => {
+  const { log } = logged()
+  const revocations = new OwedRevocations({ log })
+  const seen: string[] = []
+  let hangUp!: () => void
+  const hung = new Promise<void>((resolve) => {
+    hangUp = resolve
+  })
+  let answered!: () => void
+  const done = new Promise<void>((resolve) => {
+    answered = resolve
+  })
+  revocations.serve(async (what) => {
+    seen.push(what.refreshToken)
+    if (what.idp === 'partner') {
+      // Its IdP's timeout, which the test lets come only once corp's is made.
+      await hung
+      throw gatehouseError('GATEHOUSE_ERR_IDP_UNAVAILABLE')
+    }
+    answered()
+    return 'revoked'
+  })
+  const at = (idp: string, refreshToken: string): OwedRevocation => ({
+    idp,
+    registration: { issuer: `https://${idp}.example`, clientId: 'gatehouse' },
+    refreshToken,
+  })
+  revocations.add(at('partner', 'p1'), log)
+  revocations.add(at('partner', 'p2'), log)
+  revocations.add(at('corp', 'c1'), log)
+  t.teardown(() => {
+    hangUp()
+    revocations.close()
+  })
+  await within(done, "corp's revocation while partner's is held open", 5_000)
+  t.same(
+    seen,
+    ['p1', 'c1'],
+    "corp's is made while partner's IdP holds its first open, and partner's next waits",
+  )
+  t.equal(revocations.size, 2, "partner's both stay owed, corp's is made")
+})
