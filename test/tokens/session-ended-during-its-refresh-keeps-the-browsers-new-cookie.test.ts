@@ -105,3 +105,42 @@ t.test('a request with the cookie of a session already gone still has it cleared
   )
   t.equal(stale.get(base, 'gatehouse'), undefined)
 })
+
+/**
+ * Probe of the same change from the other side: a session truly signed out
+ * elsewhere ("log out everywhere" in her other browser) while its refresh
+ * was on its way, with no new session in this browser. The 401 leaves the
+ * dead cookie; the SPA's next request must still have it cleared, and be
+ * told to sign in, not keep the dead cookie.
+ */
+t.test(
+  'a session logged out everywhere while its refresh is on its way: its 401 keeps the cookie, the next request clears it',
+  async (t) => {
+    const { stack, base } = await refreshingStack(t)
+    const here = await login(base)
+    const there = await login(base)
+    const { gate, reached, release } = firstHeld()
+    stack.idp.holdTokenRequests(gate)
+    const inFlight = apiCall(here.jar, `${base}/api/scoped`)
+    await reached
+
+    const everywhere = await apiCall(there.jar, `${base}/auth/logout-everywhere`, { method: 'POST' })
+    t.ok(everywhere.status < 400, 'she logs out everywhere from her other browser', { body: everywhere.text })
+    release()
+    const answer = await inFlight
+    t.equal(answer.status, 401, 'the request of the ended session ends with it')
+    t.equal(answer.json<{ error: string }>().error, 'session_expired', 'told to sign in again')
+    const user = await apiCall(here.jar, `${base}/auth/user`)
+    t.equal(user.status, 401, 'the next request is refused')
+    t.equal(
+      user.json<{ error: string }>().error,
+      'unauthenticated',
+      'as signed out, which the SPA signs in from',
+    )
+    t.ok(
+      user.headers.getSetCookie().some((line) => /^gatehouse=;/.test(line)),
+      'and has the dead cookie cleared',
+    )
+    t.equal(here.jar.get(base, 'gatehouse'), undefined, 'which the browser no longer holds')
+  },
+)
