@@ -98,3 +98,46 @@ t.test('a revocation owed is made after a config reload', async (t) => {
     'the reload drops nothing owed',
   )
 })
+
+/**
+ * Probe: a reload that gives the owed token's provider name another
+ * issuer. The token is that IdP's to revoke alone: handed to the IdP now
+ * named so, it would tell that IdP a refresh token it never issued.
+ */
+t.test(
+  "a revocation owed whose provider's name a reload gives another IdP is lost, not sent there",
+  async (t) => {
+    const logs = new LogLines()
+    const stack = await startReloadable(t, (upstream) => [route('/api', upstream)], {
+      accessTokenTtl: 600,
+      watch: false,
+      second: {},
+      input: (issuer) => ({ logLevel: 'debug', identityProviders: [{ name: 'a', issuer }] }),
+      logStream: logs.stream,
+    })
+    const base = stack.url
+    const second = stack.second!
+    const { jar } = await login(base, { params: { idp: 'a' } })
+    const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+    stack.idp.setDown('503')
+    t.equal((await jarFetch(jar, `${base}${logoutUrl}`)).status, 200)
+    await logs.seen('the revocation owed', (line) => line.code === 'GATEHOUSE_REVOCATION_OWED')
+
+    stack.configMap.write(
+      configText({ ...stack.input, identityProviders: [{ name: 'a', issuer: second.issuer }] }),
+    )
+    t.match(await stack.running.reload(), { result: 'applied' }, 'a now signs in at the second IdP')
+    stack.idp.setDown('ok')
+    const lost = await logs.seen(
+      'the revocation given up',
+      (line) => line.code === 'GATEHOUSE_REVOCATION_LOST',
+    )
+    t.match(lost, { idp: 'a', reason: 'provider_gone' })
+    t.equal(second.stats.revocations, 0, 'the second IdP is sent nothing')
+    t.equal(stack.idp.stats.revocations, 0, 'nor is the first, which no provider names now')
+    t.notOk(
+      logs.lines.some((line) => line.msg === REVOKED),
+      'nothing is said to be revoked',
+    )
+  },
+)
