@@ -12,7 +12,7 @@ import { type Sessions, sessionEndsAt } from '../session/sessions.js'
 import type { SessionData } from '../session/types.js'
 import { chosenProvider } from './chosen-provider.js'
 import { loginParams } from './login-params.js'
-import type { OwedRevocations } from './owed-revocations.js'
+import { type OwedRevocations, unanswered } from './owed-revocations.js'
 import { endSessionCsp, endSessionPage, landingPage, PAGE_CSP } from './pages.js'
 import { safeReturnTo, withQuery } from './return-to.js'
 import { endSessionsOverBound } from './sessions-per-user.js'
@@ -324,8 +324,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRouteDeps) {
           // The record was the token's only copy: the revocation is owed.
           const error = asGatehouseError(err)
           request.log.warn({ code: error.code, cause: causeName(error) }, 'refresh token revocation failed')
-          if (error.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE')
-            owe(deps.owedRevocations, verdict.revoke, request)
+          if (unanswered(error)) owe(deps.owedRevocations, verdict.revoke, request)
         }
       }
       const mode = config.auth.endSession

@@ -4,7 +4,7 @@ import { causeName, gatehouseError } from '../errors.js'
 import { type AntiForgeryConfig, csrfCheck } from '../guards/csrf.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import type { Sessions } from '../session/sessions.js'
-import type { OwedRevocations } from './owed-revocations.js'
+import { type OwedRevocations, unanswered } from './owed-revocations.js'
 import { sessionsOfClient } from './sessions-of-client.js'
 import { asGatehouseError, owe } from './sign-in-grants.js'
 
@@ -57,8 +57,7 @@ export async function logoutEverywhereRoute(app: FastifyInstance, deps: LogoutEv
         const error = asGatehouseError(err)
         request.log.warn({ code: error.code, cause: causeName(error) }, 'refresh token revocation failed')
         // Every session that held it has ended: the revocation is owed.
-        if (error.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE')
-          owe(deps.owedRevocations, { oidc, refreshToken }, request)
+        if (unanswered(error)) owe(deps.owedRevocations, { oidc, refreshToken }, request)
       })
     }
     request.session.delete()

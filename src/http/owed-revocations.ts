@@ -1,7 +1,9 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import { isGatehouseError, type LogCode } from '../errors.js'
+import type { IdpAnswer } from '../oidc/answers.js'
 import type { IdentityProviders } from '../oidc/providers.js'
+import { idpFailureOf } from '../oidc/translate.js'
 import type { ClientRegistration } from '../types.js'
 
 /**
@@ -21,6 +23,38 @@ export interface OwedRevocation {
  * removed it, or gave its name another client), and it goes to no one else.
  */
 export type RevokeAttempt = (owed: OwedRevocation) => Promise<'revoked' | 'gone'>
+
+/**
+ * The answers of an IdP that did not answer the revocation itself: a
+ * revocation that failed so is owed. Any other (RFC 7009 §2.2.1: a 400
+ * with an RFC 6749 §5.2 error such as `unsupported_token_type`, a bare
+ * 4xx) is the IdP's answer to it, and tried again it refuses alike.
+ */
+const OUTAGES: ReadonlySet<IdpAnswer> = new Set([
+  'retry_later',
+  'server_error',
+  'timeout',
+  'network',
+  'unparseable',
+])
+
+/**
+ * Whether a revocation failed with `err` because the IdP did not answer
+ * (down, 5xx, 429, a timeout): what is owed. A refusal is translated to
+ * `GATEHOUSE_ERR_IDP_UNAVAILABLE` too, since the logout proceeds on it,
+ * but is no outage: until 2026-12-07 it was owed, and tried again for an hour.
+ */
+export function unanswered(err: unknown): boolean {
+  if (!isGatehouseError(err) || err.code !== 'GATEHOUSE_ERR_IDP_UNAVAILABLE') return false
+  const failure = idpFailureOf(err)
+  return failure === undefined || OUTAGES.has(failure.answer)
+}
+
+/** Why a revocation that failed with `err` is given up: the IdP's answer, or the catalogue code. */
+function refusal(err: unknown): string {
+  if (!isGatehouseError(err)) return 'error'
+  return err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE' ? (idpFailureOf(err)?.answer ?? err.code) : err.code
+}
 
 /** How soon the first try comes after the IdP failed, ms; doubled per failed try up to OWED_MAX_DELAY. */
 const OWED_FIRST_DELAY = 1_000 // 1 s
@@ -165,9 +199,9 @@ export class OwedRevocations {
         outcome = await attempt(owed.what)
       } catch (err) {
         if (this.#closed) return true
-        if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE') return false
+        if (unanswered(err)) return false
         this.#remove(owed)
-        this.#lost(owed, isGatehouseError(err) ? err.code : 'error')
+        this.#lost(owed, refusal(err))
         continue
       }
       this.#remove(owed)

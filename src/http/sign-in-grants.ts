@@ -14,7 +14,7 @@ import { sessionLogId } from '../session/log-id.js'
 import type { PreviousSession, Sessions } from '../session/sessions.js'
 import type { HeldGrant, SessionData } from '../session/types.js'
 import type { LoginResult, LoginState } from '../types.js'
-import type { OwedRevocations } from './owed-revocations.js'
+import { type OwedRevocations, unanswered } from './owed-revocations.js'
 import { lookedUpBy, sessionsOfClient, sessionsOfUserAtClient } from './sessions-of-client.js'
 
 /** What these decisions read: the sessions of the sign-in's frontend, and the providers. */
@@ -405,7 +405,7 @@ export async function revokeEnded(
       { ...fields, code: error.code, cause: causeName(error) },
       `${why}: revoking its refresh token failed`,
     )
-    if (error.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE') owe(owed, revoke, request)
+    if (unanswered(error)) owe(owed, revoke, request)
   }
 }
 

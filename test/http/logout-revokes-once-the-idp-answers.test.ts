@@ -141,3 +141,49 @@ t.test(
     )
   },
 )
+
+/**
+ * An IdP that refuses a revocation (RFC 7009 §2.2.1: 400 with an RFC 6749
+ * §5.2 error) answered: retried, it refuses alike. Such a refusal was taken
+ * for an outage (GATEHOUSE_ERR_IDP_UNAVAILABLE) and owed, tried again for
+ * an hour, one call per pass, each logout's token held in memory for that
+ * hour and then said lost as expired; an owed one the IdP then refused
+ * stayed owed too. A refusal is now given up at once, naming the answer,
+ * and no log line repeats the token the IdP echoes.
+ */
+t.test(
+  'a revocation refused 400, at logout or when owed, is given up, not owed, and logs no token',
+  async (t) => {
+    const { stack, base, log, refreshTokenOf } = await refreshingStack(t)
+    const echoing = (token: string) => ({
+      status: 400,
+      body: JSON.stringify({ error: 'invalid_request', error_description: `token ${token} is not known` }),
+      headers: { 'content-type': 'application/json' },
+    })
+    const owedLines = () => log.lines.filter((line) => line.code === 'GATEHOUSE_REVOCATION_OWED').length
+    const first = await login(base)
+    const firstToken = (await refreshTokenOf(first.jar))!
+    stack.idp.answer('revocation', echoing(firstToken))
+    const firstOut = await jarFetch(first.jar, `${base}/auth/logout-everywhere`, {
+      method: 'POST',
+      headers: { 'x-csrf': '1' },
+    })
+    t.equal(firstOut.status, 200, 'the session ends all the same')
+    t.equal(owedLines(), 0, 'a revocation the IdP refused is not owed')
+
+    const second = await login(base)
+    const secondToken = (await refreshTokenOf(second.jar))!
+    stack.idp.answer('revocation', { status: 503, body: 'busy', headers: { 'retry-after': '1' } })
+    await jarFetch(second.jar, `${base}/auth/logout-everywhere`, {
+      method: 'POST',
+      headers: { 'x-csrf': '1' },
+    })
+    await log.seen('the revocation owed', (line) => line.code === 'GATEHOUSE_REVOCATION_OWED')
+    stack.idp.answer('revocation', echoing(secondToken))
+    const lost = await log.seen('the owed one given up', (line) => line.code === 'GATEHOUSE_REVOCATION_LOST')
+    t.match(lost, { idp: 'default', reason: 'invalid_request' }, "given up at the IdP's refusal, naming it")
+    const text = JSON.stringify(log.lines)
+    t.notOk(text.includes(firstToken), 'the refused token is in no log line')
+    t.notOk(text.includes(secondToken), 'nor the owed one')
+  },
+)
