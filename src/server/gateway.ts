@@ -1,5 +1,4 @@
 import type { GatehouseConfig } from '../config/types.js'
-import { revokingWith } from '../http/owed-revocations.js'
 import { ownRoutes } from '../http/own-routes.js'
 import { draining } from './draining.js'
 import { errorAnswers } from './error-handler.js'
@@ -69,11 +68,6 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
     keepLasting: options.keepLasting,
   })
 
-  // Revocations of ended sessions' refresh tokens owed since the IdP did
-  // not answer are made with this app's providers, until a reload's next
-  // app takes over (server/lasting.ts).
-  const unserve = app.gatehouse.lasting.owedRevocations.serve(revokingWith(app.gatehouse.providers))
-  app.addHook('onClose', async () => unserve())
   if (hasNamedFrontends(config)) {
     await app.register(frontends, { config, now, websocketRecheck: options.websocketRecheck })
     return app

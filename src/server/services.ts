@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatehouseConfig } from '../config/types.js'
+import { revokingWith } from '../http/owed-revocations.js'
 import { giveBackPrevious } from '../http/sign-in-grants.js'
 import type { OidcClient } from '../oidc/client.js'
 import type { IdentityProviders } from '../oidc/providers.js'
@@ -112,11 +113,16 @@ export const services = fp(
       whenDiscovered: (only) => parts.whenDiscovered(only),
       sessionsOf,
     } satisfies GatehouseState)
+    // Revocations of ended sessions' refresh tokens owed since the IdP did
+    // not answer are made with this app's providers, until a reload's next
+    // app takes over (lasting.ts).
+    const unserve = lasting.owedRevocations.serve(revokingWith(providers))
 
     app.addHook('onReady', async () => {
       parts.discover(app.log)
     })
     app.addHook('onClose', async () => {
+      unserve()
       await lasting.release(parts)
       if (!opts.lasting && !opts.keepLasting) await lasting.close()
     })
