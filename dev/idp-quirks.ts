@@ -79,6 +79,15 @@ export interface DevIdpQuirks {
    */
   readonly otherSubOnRefresh?: boolean
   /**
+   * Token answers whose ID token is unsigned (`alg: none`, RFC 7519 §6.1:
+   * three parts, the last empty), and `none` listed first in
+   * `id_token_signing_alg_values_supported`: an OP configured to send a
+   * relying party unsigned ID tokens (LemonLDAP::NG's option), which
+   * oidc-provider cannot be. Rewritten after oidc-provider issued the token,
+   * so the IdP carried the grant out.
+   */
+  readonly unsignedIdTokens?: boolean
+  /**
    * Token answers whose tokens are made this many bytes long, per grant
    * type (asked at each answer): an IdP whose tokens carry hundreds of
    * groups or roles (Entra ID, Keycloak), or one gone wrong. Each named
@@ -197,6 +206,10 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
       const body = ctx.body as { issuer: string }
       body.issuer = quirks.advertisedIssuer(body.issuer)
     }
+    if (quirks.unsignedIdTokens && ctx.path === '/.well-known/openid-configuration' && ctx.status === 200) {
+      const body = ctx.body as { id_token_signing_alg_values_supported: string[] }
+      body.id_token_signing_alg_values_supported = ['none', ...body.id_token_signing_alg_values_supported]
+    }
     if (quirks.discoveryDocument && ctx.path === '/.well-known/openid-configuration' && ctx.status === 200)
       ctx.body = quirks.discoveryDocument(ctx.body as Record<string, unknown>)
     if (quirks.jwksDocument && ctx.path === '/jwks' && ctx.status === 200)
@@ -230,6 +243,7 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
     if (quirks.noIdTokenOnRefresh && grantType === 'refresh_token') delete body.id_token
     if (quirks.otherSubOnRefresh && grantType === 'refresh_token' && body.id_token)
       body.id_token = withOtherSub(body.id_token)
+    if (quirks.unsignedIdTokens && body.id_token) body.id_token = unsigned(body.id_token)
     const padded = quirks.paddedTokens?.(grantType ?? '')
     if (padded) padTokens(body, padded)
   }
@@ -250,6 +264,12 @@ function withOtherSub(jwt: string): string {
   const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as { sub: string }
   claims.sub = `another-${claims.sub}`
   return [header, Buffer.from(JSON.stringify(claims)).toString('base64url'), signature].join('.')
+}
+
+/** `jwt`'s claims as an unsecured JWT (RFC 7519 §6.1): `alg: none` and an empty signature. */
+function unsigned(jwt: string): string {
+  const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')
+  return `${header}.${jwt.split('.')[1] ?? ''}.`
 }
 
 /**

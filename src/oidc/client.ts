@@ -33,7 +33,8 @@ import {
   unboundTokenTypes,
 } from './dpop.js'
 import { EXCHANGE_TOKEN_TYPES, exchangeAnswerRefusal, exchangeParameters } from './exchange.js'
-import { fapi2IdTokenAlgorithms, fapi2Incompatibility } from './fapi2.js'
+import { fapi2Incompatibility } from './fapi2.js'
+import { idTokenAlgorithms } from './id-token-algorithms.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { CLOCK_TOLERANCE_SECONDS, refuseIssuedAhead } from './issued-at.js'
 import { namingIssuers, unparsedIssuer } from './issuer-mismatch.js'
@@ -285,11 +286,10 @@ export class OidcClient {
 
   /** Puts a checked document in use, with the hints its checks gave. */
   #use(as: Readonly<oauth.AuthorizationServer>, hints: readonly string[]): void {
-    // FAPI 2.0 §5.4.1: ID tokens only with the profile's algorithms (oidc/fapi2.ts).
     // oauth4webapi checks the ID token's `alg` against a list here as
     // against one value (its checkSigningAlgorithm), though it types one;
     // test/oidc/fapi2.test.ts holds it to that.
-    const algs = this.#oidc.profile === 'fapi2' ? fapi2IdTokenAlgorithms(as) : []
+    const algs = idTokenAlgorithms(this.#oidc, as)
     // From this document alone: a reload discovers a discovered IdP again (rediscovery.ts).
     const { id_token_signed_response_alg: _, ...client } = this.#client
     this.#client =

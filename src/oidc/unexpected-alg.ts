@@ -68,6 +68,8 @@ export function explainedMessage(err: Error, userinfo = false): string {
     .flat()
     .filter((name): name is string => typeof name === 'string' && ALG_NAME.test(name))
     .join(', ')
+  if (alg === 'none' && !userinfo && reason === 'client configuration')
+    return `${UNEXPECTED_ALG}: the ID token is unsigned (alg "none"), which OIDC Core §2 allows only to a client registered for it, and Gatehouse registers for none; have the identity provider sign ID tokens (${listed})`
   switch (reason) {
     case 'default value':
       return `${UNEXPECTED_ALG}: ${signed}, and the identity provider advertises no id_token_signing_alg_values_supported (OpenID Connect Discovery 1.0 §3 requires it), which leaves ${listed || 'RS256'} only (OIDC Core §3.1.3.7); fix the identity provider's metadata, or have it sign ID tokens ${listed || 'RS256'}`
