@@ -298,6 +298,7 @@ function resolve(
       maxPerUser: config.session.maxPerUser,
       maxWebSockets: config.session.maxWebSockets,
       localCache: config.session.localCache,
+      storeTimeout: parseDuration(config.session.storeTimeout),
       claims: config.session.claims,
     },
     tokens: {

@@ -24,6 +24,7 @@ export const RESTART_SETTINGS: readonly (readonly [path: string, heldBy: string]
   ['session.idleTimeout', 'the session store is connected once, at start'],
   ['session.maxSessions', 'the session store is connected once, at start'],
   ['session.localCache', 'the session store is connected once, at start'],
+  ['session.storeTimeout', 'the session store is connected once, at start'],
   ['metrics.enabled', 'the metrics listener is bound once, at start'],
   ['metrics.host', 'the metrics listener is bound once, at start'],
   ['metrics.port', 'the metrics listener is bound once, at start'],

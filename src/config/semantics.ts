@@ -83,6 +83,9 @@ function orNaN(parse: () => number): number {
  */
 const MAX_TIMED = 86_400_000
 
+/** The longest `session.storeTimeout`. */
+const MAX_STORE_TIMEOUT = 30_000
+
 /**
  * A duration kept by a timer: at most `MAX_TIMED`, and, where it times a
  * call to `peer`, more than 0, which undici and AbortSignal read as no
@@ -309,6 +312,17 @@ export function checkSemantics(config: RawConfig, findings: Finding[] = []): Fin
   if (parseDuration(config.session.absoluteTimeout) < parseDuration(config.session.idleTimeout)) {
     add(['session', 'absoluteTimeout'], 'must not be shorter than idleTimeout')
   }
+  const storeTimeout = orNaN(() => parseDuration(config.session.storeTimeout))
+  if (storeTimeout === 0)
+    add(['session', 'storeTimeout'], 'must be more than 0: every command to Redis has a timeout')
+  // Every request may wait this long on a Redis that does not answer,
+  // holding its socket and its memory: a minute of that is an outage, not
+  // a slow store.
+  else if (storeTimeout > MAX_STORE_TIMEOUT)
+    add(
+      ['session', 'storeTimeout'],
+      'must be at most 30s: every request may wait this long on a Redis that does not answer',
+    )
 
   checkBasePath(config.auth.basePath, ['auth', 'basePath'], add)
   config.frontends?.forEach((frontend, i) => {

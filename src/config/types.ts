@@ -290,6 +290,8 @@ export interface GatehouseConfig {
      * exact by Redis's invalidation messages; 0 turns the copy off.
      */
     readonly localCache: number
+    /** Redis store only: budget of one command to Redis, ms. */
+    readonly storeTimeout: number
     /** Claims kept in the session; `undefined` keeps all but protocol claims. */
     readonly claims: readonly string[] | undefined
   }

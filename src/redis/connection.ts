@@ -214,7 +214,7 @@ const REPLY_ERRORS: Readonly<Record<string, string>> = {
  * script) read like any other failure.
  */
 const DRIVER_ERRORS: Readonly<Record<string, string>> = {
-  'Command timed out': 'Redis did not answer within the command timeout',
+  'Command timed out': 'Redis did not answer within the command timeout (session.storeTimeout)',
   "Stream isn't writeable and enableOfflineQueue options is false":
     'no connection to Redis: it is being made again',
   "Cluster isn't ready and enableOfflineQueue options is false":

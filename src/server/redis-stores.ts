@@ -49,17 +49,25 @@ export async function createRedisStores(
   // a refresh that wrote there, then read here, could redeem the refresh
   // token it had just spent. So a READONLY on either connection makes
   // both again, to wherever the address (or the sentinels) points now.
-  const client: RedisClient = createRedisClient(store, { onReadOnly: () => writer?.disconnect(true) })
+  const commandTimeout = config.session.storeTimeout
+  const client: RedisClient = createRedisClient(store, {
+    commandTimeout,
+    onReadOnly: () => writer?.disconnect(true),
+  })
   const writer: RedisClient | undefined =
     options.confirmWrites === false
       ? undefined
-      : createRedisClient(store, { onReadOnly: () => client.disconnect(true) })
+      : createRedisClient(store, { commandTimeout, onReadOnly: () => client.disconnect(true) })
   const primary = writer && store.kind === 'sentinel' ? new SentinelPrimary(store) : undefined
   await Promise.all([whenReady(client), writer && whenReady(writer), primary?.whenReady()])
   const confirm =
     writer &&
     new ReplicaConfirmation({
       client: writer,
+      // WAIT must give up before its command does (a timed-out WAIT would
+      // read as Redis down, not as an unconfirmed write); never 0, which
+      // blocks until a replica confirms.
+      timeoutMs: Math.max(1, Math.min(500, Math.floor(commandTimeout / 2))),
       ...(primary
         ? {
             primary,

@@ -178,6 +178,7 @@ session:
   idleTimeout: 2h
   maxSessions: 7
   localCache: 3
+  storeTimeout: 2500ms
 metrics: { enabled: false, host: 127.0.0.3, port: 9999 }
 tracing: { enabled: true }
 routes:

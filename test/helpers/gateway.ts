@@ -88,6 +88,8 @@ export interface TestConfigInput {
   /** `session.maxWebSockets`: sockets per session. */
   readonly sessionMaxWebSockets?: number
   readonly localCache?: number
+  /** `session.storeTimeout`, ms. */
+  readonly storeTimeout?: number
   readonly logLevel?: GatehouseConfig['logging']['level']
   readonly accessLog?: boolean
   readonly rateLimitMax?: number
@@ -199,6 +201,7 @@ export function testConfigRaw(input: TestConfigInput): Record<string, unknown> {
       maxPerUser: input.maxPerUser,
       maxWebSockets: input.sessionMaxWebSockets,
       localCache: input.localCache,
+      storeTimeout: ms(input.storeTimeout),
       claims: input.claims,
     }),
     tokens: present({
