@@ -40,6 +40,8 @@ export interface RedisKeys {
   loggedOutSid(name: string): string
   /** When a back-channel logout naming only a user came, by the keyed hash of its issuer, client id and `sub`. */
   loggedOutSub(name: string): string
+  /** That a sign-in replaced session `id` (`SessionStore.noteReplaced`). */
+  replaced(id: string): string
   /** Which refused token last forced a refresh, per session and route. */
   retryCooldown(key: string): string
   /** The namespace of @fastify/rate-limit's counters. */
@@ -75,6 +77,8 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     seen: (key) => `${prefix}seen:${key}`,
     loggedOutSid: (name) => `${prefix}logged-out:sid:${name}`,
     loggedOutSub: (name) => `${prefix}logged-out:sub:${name}`,
+    // Outside `s:`, which the local cache tracks: a marker is no session.
+    replaced: (id) => `${prefix}replaced:{${id}}`,
     retryCooldown: (key) => `${prefix}cooldown:${key}`,
     rateLimit: `${prefix}rl:`,
     writeProbe: (tag) => `${prefix}probe:{${tag}}`,
@@ -147,6 +151,12 @@ export const REDIS_KEY_LAYOUT = {
     type: 'string',
     expires:
       "PX 10 minutes from the back-channel logout naming only the user; holds when it came (epoch ms) and its token's iat (whole seconds) as `<at>.<iat>`, the latest of each; named by a keyed hash of the issuer, client id and sub",
+  },
+  replaced: {
+    key: '{prefix}replaced:{<id>}',
+    type: 'string',
+    expires:
+      "PX 5 minutes from the sign-in that replaced the session <id> (session fixation); `1`, so a request still carrying that session's cookie is refused without clearing the browser's new one",
   },
   retryCooldown: { key: '{prefix}cooldown:<hash>', type: 'string', expires: 'PX tokens.retryCooldown' },
   rateLimit: {

@@ -52,6 +52,8 @@ export class MemorySessionStore implements SessionStore {
   readonly #bySid = new Map<string, Set<string>>()
   /** IdP sessions a back-channel logout ended, to when; bounded as the sessions are. */
   readonly #loggedOut: BoundedMap<string, number>
+  /** Sessions a sign-in replaced, to when; bounded as the sessions are. */
+  readonly #replaced: BoundedMap<string, number>
   /** Users a back-channel logout naming only their `sub` ended, when, and to when that is kept. */
   readonly #usersLoggedOut: BoundedMap<string, { readonly logout: UserLoggedOut; readonly until: number }>
   readonly #idle: number
@@ -71,6 +73,7 @@ export class MemorySessionStore implements SessionStore {
       if (onEvicted && !isExpired(evicted, this.#now())) onEvicted()
     })
     this.#loggedOut = new BoundedMap(options.maxSessions ?? 100_000)
+    this.#replaced = new BoundedMap(options.maxSessions ?? 100_000)
     this.#usersLoggedOut = new BoundedMap(options.maxSessions ?? 100_000)
   }
 
@@ -124,6 +127,18 @@ export class MemorySessionStore implements SessionStore {
 
   onChange(listener: (id: string) => void): () => void {
     return this.#hints.add(listener)
+  }
+
+  async noteReplaced(id: string, ttlMs: number): Promise<void> {
+    this.#replaced.set(id, this.#now() + ttlMs)
+  }
+
+  async replaced(id: string): Promise<boolean> {
+    const until = this.#replaced.get(id)
+    if (until === undefined) return false
+    if (until > this.#now()) return true
+    this.#replaced.delete(id)
+    return false
   }
 
   async noteSidLoggedOut(registration: ClientRegistration, sid: string, ttlMs: number): Promise<void> {
@@ -196,6 +211,7 @@ export class MemorySessionStore implements SessionStore {
 
   async close(): Promise<void> {
     this.#sessions.clear()
+    this.#replaced.clear()
     this.#bySub.clear()
     this.#bySid.clear()
   }

@@ -41,7 +41,8 @@
  * listed), never a session a logout by `sub` or `sid` cannot find.
  *
  * Nothing is swept by hand: expiry is Redis TTLs. Locks, cached client
- * tokens, seen logout tokens and rate-limit counters share the prefix; see
+ * tokens, seen logout tokens, the markers of sessions a sign-in replaced
+ * and rate-limit counters share the prefix; see
  * `REDIS_KEY_LAYOUT` (src/redis/keys.ts), where every key is built.
  */
 import type { ChainableCommander } from 'ioredis'
@@ -524,6 +525,23 @@ export class RedisSessionStore implements SessionStore {
       ix !== null ? this.#indexKeys(parsed<IndexNames>(ix)) : this.#previousIndexKeys(data),
     )
     return removed === 1
+  }
+
+  async noteReplaced(id: string, ttlMs: number): Promise<void> {
+    const key = this.#keys.replaced(id)
+    const ttl = Math.max(1, Math.floor(ttlMs))
+    // Confirmed on a replica as the delete that follows is: a marker lost
+    // in a failover that the delete survived would have the replaced
+    // session's requests clear the browser's new cookie.
+    await this.#noticing<unknown>(() =>
+      this.#confirm
+        ? this.#confirm.write(key, (p) => void p.set(key, '1', 'PX', ttl))
+        : this.#redis.set(key, '1', 'PX', ttl),
+    )
+  }
+
+  async replaced(id: string): Promise<boolean> {
+    return (await guarded(() => this.#redis.exists(this.#keys.replaced(id)))) > 0
   }
 
   async endPreviousFormat(id: string): Promise<EndedSession | undefined> {

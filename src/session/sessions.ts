@@ -20,6 +20,14 @@ import {
 /** How many sessions `endAll` ends at once. */
 const END_AT_ONCE = 32
 
+/**
+ * How long a session a sign-in replaced is remembered as such: longer than
+ * any request the browser sent with its cookie before the sign-in's new
+ * cookie arrived takes to reach the gateway, and short enough that a
+ * cookie the browser kept (the sign-in's answer lost) is cleared soon after.
+ */
+const REPLACED_TTL_MS = 5 * 60_000 // 5 min
+
 /** A session of the previous version, ended, whose refresh token is to be given back. */
 export interface PreviousSession extends EndedSession {
   readonly id: string
@@ -107,7 +115,8 @@ function refreshTokenExpired(session: SessionData, now: number): boolean {
  * Ties the sealed session cookie to the server-side record. The cookie
  * holds only the session's key; the record's id is derived from it, and a
  * shared store keeps the record's secrets sealed with it. A cookie whose
- * record is gone, or does not open, is cleared on the way out.
+ * record is gone, or does not open, is cleared on the way out, unless a
+ * sign-in replaced its session a moment ago (`SessionStore.replaced`).
  */
 export class Sessions {
   readonly #store: SessionStore
@@ -212,12 +221,8 @@ export class Sessions {
       // A record the key does not open: `current` logs and refuses it.
       return NOT_IN_MEMORY
     }
-    if (session === NOT_IN_MEMORY) return session
-    if (session === undefined) {
-      this.#ends?.ended(ref.id)
-      cookie.delete()
-      return undefined
-    }
+    // Gone: whether its cookie is cleared takes a store read (`SessionStore.replaced`), which `current` makes.
+    if (session === NOT_IN_MEMORY || session === undefined) return NOT_IN_MEMORY
     // Ending a session whose refresh token has expired is a store write: `current` does it.
     if (refreshTokenExpired(session, now)) return NOT_IN_MEMORY
     if (session.dpopKey) this.#ends?.seen(session.id, session.dpopKey)
@@ -233,6 +238,7 @@ export class Sessions {
       return undefined
     }
     let session: SessionData | undefined
+    let unreadable = false
     try {
       session = await inSpan('gatehouse.session.read', {}, async (span) => {
         const found = await this.#store.get(ref, this.#now())
@@ -246,6 +252,7 @@ export class Sessions {
       const code: LogCode = 'GATEHOUSE_SESSION_UNREADABLE'
       request.log.warn({ code, reason: err.cause }, 'session record did not open with the cookie key')
       this.#onUnreadable?.(String(err.cause))
+      unreadable = true
     }
     if (session && refreshTokenExpired(session, this.#now())) {
       await this.#delete(session.id, session.dpopKey)
@@ -260,7 +267,12 @@ export class Sessions {
     if (!session) {
       // Gone (ended elsewhere, or expired), or not this key's to open.
       this.#ends?.ended(ref.id)
-      cookie.delete()
+      // Not one a sign-in in this browser replaced: this request was sent
+      // before the sign-in's answer gave the browser the new session's
+      // cookie, and a cleared name is cleared whatever value the browser
+      // holds by the time this answer comes, so the user who has just
+      // signed in would be signed out by the gateway's own race.
+      if (unreadable || !(await this.#store.replaced(ref.id))) cookie.delete()
       return undefined
     }
     if (session.dpopKey) this.#ends?.seen(session.id, session.dpopKey)
@@ -278,8 +290,14 @@ export class Sessions {
    */
   async create(request: FastifyRequest, login: LoginResult, heldAtLogin?: string): Promise<SessionData> {
     const previous = this.refOf(request)?.id ?? heldAtLogin
-    if (previous !== undefined) await this.end(previous)
-    else await this.#endPreviousFormat(request, login)
+    if (previous !== undefined) {
+      // Noted before the delete, so that no request finds the record gone
+      // and the note not yet there; noted whether or not the session was
+      // still live, since either way the browser is about to hold the new
+      // cookie, which the old one's requests must not clear.
+      await this.#store.noteReplaced(previous, REPLACED_TTL_MS)
+      await this.end(previous)
+    } else await this.#endPreviousFormat(request, login)
     const now = this.#now()
     const absoluteExpiresAt = now + this.#absolute
     const key = SessionKey.generate()

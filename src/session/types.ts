@@ -165,6 +165,16 @@ export interface SessionStore {
   /** Removes the session and its index entries; true when there was a record to remove. */
   delete(id: string): Promise<boolean>
   /**
+   * Notes for `ttlMs`, where every instance sees it, that a sign-in
+   * replaced session `id` (session fixation: `Sessions.create`), before it
+   * is deleted: a request that still carries its cookie, sent before the
+   * browser had the new one, is then told from one whose session a logout
+   * or an expiry ended (`replaced`). Holds nothing but the id.
+   */
+  noteReplaced(id: string, ttlMs: number): Promise<void>
+  /** Whether `noteReplaced` noted session `id` within its time. */
+  replaced(id: string): Promise<boolean>
+  /**
    * Calls `listener` with the id of a session whose record may have changed
    * or ended, as soon as this process hears of it: the memory store when it
    * removes one, a shared store when Redis reports a change to one (its

@@ -48,6 +48,7 @@ t.test('every key the stores build is the one the layout documents', async (t) =
     clientToken: [keys.clientToken('api read'), documented('clientToken', { '{scopes}': 'api read' })],
     // The back-channel logout receiver names what it has seen `logout:<hash>`.
     seenLogoutToken: [keys.seen('logout:H3'), documented('seenLogoutToken', { '<hash>': 'H3' })],
+    replaced: [keys.replaced('S1'), documented('replaced', { '<id>': 'S1' })],
     retryCooldown: [keys.retryCooldown('C1'), documented('retryCooldown', { '<hash>': 'C1' })],
     rateLimit: [keys.rateLimit, documented('rateLimit')],
     lockReleased: [keys.lockReleased, documented('lockReleased')],

@@ -178,6 +178,8 @@ function lastWriteWinsTouch(inner: SessionStore): SessionStore {
     },
     updateTokens: (ref, version, tokens) => inner.updateTokens(ref, version, tokens),
     delete: (id) => inner.delete(id),
+    noteReplaced: (id, ttlMs) => inner.noteReplaced(id, ttlMs),
+    replaced: (id) => inner.replaced(id),
     onChange: (listener) => inner.onChange(listener),
     idsBySub: (sub) => inner.idsBySub(sub),
     idsBySid: (sid) => inner.idsBySid(sid),
