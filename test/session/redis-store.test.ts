@@ -20,6 +20,21 @@ async function open(prefix: string, idleTimeoutMs: number, now = Date.now) {
 let n = 0
 sessionStoreContract(t, 'redis', (idleTimeoutMs, now) => open(`${redis.prefix}${++n}:`, idleTimeoutMs, now))
 
+t.test('a replaced session’s marker: its own key, `1`, with the TTL it was noted for', async (t) => {
+  const prefix = `${redis.prefix}replaced:`
+  const { client, store, close } = await open(prefix, 60_000)
+  t.teardown(close)
+  await store.noteReplaced('k1', 300_000)
+  t.same(
+    await client.keys(`${prefix}*`),
+    [`${prefix}replaced:{k1}`],
+    'outside the session keys the cache tracks',
+  )
+  t.equal(await client.get(`${prefix}replaced:{k1}`), '1', 'nothing of the session')
+  const ttl = await client.pttl(`${prefix}replaced:{k1}`)
+  t.ok(ttl > 0 && ttl <= 300_000, `PX 5 minutes (${ttl} ms left)`)
+})
+
 t.test(
   'key layout: a hash with a TTL at min(idle, absolute), indexes scored by absolute expiry',
   async (t) => {

@@ -256,6 +256,26 @@ export function sessionStoreContract(
     },
   )
 
+  t.test(`${name}: a session a sign-in replaced is noted as such, per id, for a while`, async (t) => {
+    let now = base
+    const { store, close } = await open(10_000, () => now)
+    t.teardown(close)
+    await store.create(make('old', now))
+    t.equal(await store.replaced('old'), false, 'a session is not replaced until a sign-in says so')
+    await store.noteReplaced('old', 60_000)
+    await store.delete('old')
+    t.equal(await store.replaced('old'), true, 'noted, its record gone')
+    t.equal(await store.replaced('other'), false, 'no other id')
+    await store.noteReplaced('brief', 20)
+    // The memory store goes by its clock, Redis by the key's TTL in real
+    // time: asked until it answers, each ask a round trip, for at most 5 s.
+    now += 30
+    const end = Date.now() + 5_000
+    while ((await store.replaced('brief')) && Date.now() < end);
+    t.equal(await store.replaced('brief'), false, 'forgotten once its time is up')
+    t.equal(await store.replaced('old'), true, 'each note its own time')
+  })
+
   t.test(
     `${name}: a logout of a user (sub only) is noted per client, keeping the latest of each time`,
     async (t) => {
