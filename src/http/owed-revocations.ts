@@ -1,10 +1,11 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import { isGatehouseError, type LogCode } from '../errors.js'
+import { isGatehouseError } from '../errors.js'
 import type { IdpAnswer } from '../oidc/answers.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { idpFailureOf } from '../oidc/translate.js'
 import type { ClientRegistration } from '../types.js'
+import { RetryQueue } from './retry-queue.js'
 
 /**
  * A refresh token of an ended session whose revocation the IdP did not
@@ -61,14 +62,11 @@ const OWED_FIRST_DELAY = 1_000 // 1 s
 const OWED_MAX_DELAY = 30_000 // 30 s
 /** How long a revocation is owed, ms: an IdP down longer has the grant lapse with its refresh token, as before. */
 const OWED_BUDGET = 3_600_000 // 1 h
-/** Most revocations owed at once: each holds a refresh token in memory. */
+/** Most revocations owed at once, over every IdP: each holds a refresh token in memory. */
 const OWED_MAX = 10_000
 
-interface Owed {
-  readonly what: OwedRevocation
-  /** Given up past this, on the monotonic clock. */
-  readonly until: number
-}
+/** The IdP a token is owed to: the issuer that issued it, whichever provider names it. */
+const issuerOf = (what: OwedRevocation): string => what.registration?.issuer ?? what.idp
 
 export interface OwedRevocationsOptions {
   readonly log: FastifyBaseLogger
@@ -83,8 +81,12 @@ export interface OwedRevocationsOptions {
  * session's record is gone, and with it the only copy of the token, so a
  * grant whose revocation failed once lived on at the IdP until it expired
  * (oidc-provider keeps an `offline_access` grant through its own
- * end-session too). Each is tried again, on one timer, until the IdP
+ * end-session too). Each is tried again (retry-queue.ts) until the IdP
  * answers, for `OWED_BUDGET`.
+ *
+ * Each IdP's are a lane of their own: one IdP down for the hour a
+ * revocation is owed, or holding one open until its `timeout`, must not
+ * hold every other provider's grants live behind its own.
  *
  * One per process, outliving a config reload as the stores do
  * (server/lasting.ts): the app a reload builds takes over what the
@@ -92,137 +94,51 @@ export interface OwedRevocationsOptions {
  * whose copies end up in backups; a restart drops what is owed, and says so.
  */
 export class OwedRevocations {
-  readonly #owed: Owed[] = []
-  readonly #log: FastifyBaseLogger
-  readonly #max: number
-  readonly #clock: () => number
-  /** The attempts of the apps serving, oldest first: the newest carries out what is owed. */
-  readonly #attempts = new Set<RevokeAttempt>()
-  #timer: NodeJS.Timeout | undefined
-  #round: Promise<void> | undefined
-  #delay = OWED_FIRST_DELAY
-  #closed = false
+  readonly #queue: RetryQueue<OwedRevocation, RevokeAttempt>
 
   constructor(options: OwedRevocationsOptions) {
-    this.#log = options.log
-    this.#max = options.max ?? OWED_MAX
-    this.#clock = options.clock ?? (() => performance.now())
+    const { log } = options
+    this.#queue = new RetryQueue({
+      log,
+      max: options.max ?? OWED_MAX,
+      clock: options.clock ?? (() => performance.now()),
+      firstDelay: OWED_FIRST_DELAY,
+      maxDelay: OWED_MAX_DELAY,
+      idpOf: (what) => what.idp,
+      laneOf: issuerOf,
+      tryOne: async (what, attempt) => {
+        let outcome: 'revoked' | 'gone'
+        try {
+          outcome = await attempt(what)
+        } catch (err) {
+          return unanswered(err) ? 'outage' : { lost: refusal(err) }
+        }
+        if (outcome === 'gone') return { lost: 'provider_gone' }
+        log.info({ idp: what.idp }, 'refresh token revoked once the identity provider answered again')
+        return 'done'
+      },
+      owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'refresh token revocation owed' },
+      lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'refresh token revocation lost' },
+    })
   }
 
   get size(): number {
-    return this.#owed.length
+    return this.#queue.size
   }
 
   /** Carries out what is owed with `attempt` until the returned function is called, or a later `serve` takes over. */
   serve(attempt: RevokeAttempt): () => void {
-    const serving: RevokeAttempt = (what) => attempt(what)
-    this.#attempts.add(serving)
-    if (this.#owed.length > 0) this.#schedule()
-    return () => void this.#attempts.delete(serving)
+    return this.#queue.serve(attempt)
   }
 
   /** Owes the revocation of `what`, which the IdP did not answer. */
   add(what: OwedRevocation, log: FastifyBaseLogger): void {
-    if (this.#closed) return
-    if (this.#owed.length >= this.#max) {
-      const code: LogCode = 'GATEHOUSE_REVOCATION_LOST'
-      log.error(
-        { code, idp: what.idp, reason: 'full', owed: this.#owed.length },
-        'refresh token revocation lost',
-      )
-      return
-    }
-    this.#owed.push({ what, until: this.#clock() + OWED_BUDGET })
-    const code: LogCode = 'GATEHOUSE_REVOCATION_OWED'
-    log.warn({ code, idp: what.idp }, 'refresh token revocation owed')
-    this.#schedule()
+    this.#queue.add(what, OWED_BUDGET, log)
   }
 
   /** Stops trying; what is still owed is dropped, and said to be. */
   close(): void {
-    this.#closed = true
-    clearTimeout(this.#timer)
-    if (this.#owed.length > 0) {
-      const code: LogCode = 'GATEHOUSE_REVOCATION_LOST'
-      this.#log.error({ code, reason: 'closed', owed: this.#owed.length }, 'refresh token revocation lost')
-    }
-    this.#owed.length = 0
-  }
-
-  #schedule(): void {
-    if (this.#closed || this.#attempts.size === 0) return
-    if (this.#timer !== undefined || this.#round !== undefined) return
-    // Unref'd: what is owed must not hold a closing process open; close() says what it drops.
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      this.#round = this.#tryAll().finally(() => {
-        this.#round = undefined
-        if (this.#owed.length > 0) this.#schedule()
-      })
-    }, this.#delay).unref()
-  }
-
-  /**
-   * One pass over what is owed, oldest first within each IdP, each IdP's
-   * tried alongside the others': a revocation an IdP holds open until its
-   * `timeout` then holds only that IdP's. A token whose IdP does not
-   * answer ends the pass for that IdP's others, which would fail alike (one
-   * failing call per IdP and pass is all an outage costs), but not for
-   * another provider's: one IdP down for the hour a revocation is owed
-   * must not hold every other provider's grants live behind its own.
-   */
-  async #tryAll(): Promise<void> {
-    const byIssuer = new Map<string, Owed[]>()
-    for (const owed of this.#owed) {
-      const issuer = owed.what.registration?.issuer ?? owed.what.idp
-      const queue = byIssuer.get(issuer)
-      if (queue) queue.push(owed)
-      else byIssuer.set(issuer, [owed])
-    }
-    const answered = await Promise.all([...byIssuer.values()].map((queue) => this.#tryIssuer(queue)))
-    this.#delay = answered.includes(false) ? Math.min(this.#delay * 2, OWED_MAX_DELAY) : OWED_FIRST_DELAY
-  }
-
-  /** One IdP's part of a pass, oldest first; false when the IdP did not answer. */
-  async #tryIssuer(queue: readonly Owed[]): Promise<boolean> {
-    for (const owed of queue) {
-      // Closed, or between apps: the next app's serve() starts a pass.
-      const attempt = [...this.#attempts].at(-1)
-      if (this.#closed || attempt === undefined) return true
-      if (this.#clock() >= owed.until) {
-        this.#remove(owed)
-        this.#lost(owed, 'expired')
-        continue
-      }
-      let outcome: 'revoked' | 'gone'
-      try {
-        outcome = await attempt(owed.what)
-      } catch (err) {
-        if (this.#closed) return true
-        if (unanswered(err)) return false
-        this.#remove(owed)
-        this.#lost(owed, refusal(err))
-        continue
-      }
-      this.#remove(owed)
-      if (outcome === 'gone') this.#lost(owed, 'provider_gone')
-      else
-        this.#log.info(
-          { idp: owed.what.idp },
-          'refresh token revoked once the identity provider answered again',
-        )
-    }
-    return true
-  }
-
-  #remove(owed: Owed): void {
-    const at = this.#owed.indexOf(owed)
-    if (at !== -1) this.#owed.splice(at, 1)
-  }
-
-  #lost(owed: Owed, reason: string): void {
-    const code: LogCode = 'GATEHOUSE_REVOCATION_LOST'
-    this.#log.error({ code, idp: owed.what.idp, reason }, 'refresh token revocation lost')
+    this.#queue.close()
   }
 }
 

@@ -1,0 +1,175 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { LogCode } from '../errors.js'
+
+/**
+ * What one try of an owed item came to: carried out (`done`), to be
+ * looked at again next pass (`again`), not answered by the peer it needs
+ * (`outage`: the rest of its lane waits for the next pass), or given up
+ * for `lost`, the reason logged.
+ */
+export type Tried = 'done' | 'again' | 'outage' | { readonly lost: string }
+
+/** A log line of a queue: its catalogue code and message. */
+export interface Said {
+  readonly code: LogCode
+  readonly msg: string
+}
+
+export interface RetryQueueOptions<T, A> {
+  readonly log: FastifyBaseLogger
+  /** Most items owed at once, over every owner. */
+  readonly max: number
+  /** Monotonic ms. */
+  readonly clock: () => number
+  /** How soon the first pass comes after an item is owed, ms; doubled per pass a lane found its peer away. */
+  readonly firstDelay: number
+  readonly maxDelay: number
+  /** The IdP an item is of, for its log lines. */
+  readonly idpOf: (what: T) => string
+  /**
+   * The items of one lane are tried in turn, oldest first, and an outage
+   * ends the lane's pass, as its others would fail alike; lanes are tried
+   * alongside one another, so one whose peer holds a try open until its
+   * timeout holds only its own.
+   */
+  readonly laneOf: (what: T) => string
+  /** One try of `what` with the newest serving app's attempt; logs a success itself. */
+  readonly tryOne: (what: T, attempt: A) => Promise<Tried>
+  readonly owed: Said
+  readonly lost: Said
+}
+
+interface Entry<T> {
+  readonly key: unknown
+  readonly what: T
+  /** Given up past this, on the monotonic clock. */
+  readonly until: number
+}
+
+/**
+ * Items a peer did not answer for, held in memory and tried again on one
+ * unref'd timer (the first pass `firstDelay` after, doubling to
+ * `maxDelay` while a peer stays away), each for its own budget, at most
+ * `max` at once. Closing drops what is still owed, and says so.
+ *
+ * What is owed is data (`T`), carried out by the attempt (`A`) of the app
+ * that serves now (`serve`), so the app a config reload builds takes over
+ * what the replaced one owed.
+ */
+export class RetryQueue<T, A> {
+  readonly #options: RetryQueueOptions<T, A>
+  /** In the order owed, by key: a key owed already is owed once. */
+  readonly #owed = new Map<unknown, Entry<T>>()
+  /**
+   * The attempts of the apps serving, oldest first: the newest carries
+   * out what is owed. An app a failed reload built and closed takes its
+   * own out, and the one still serving carries on.
+   */
+  readonly #serving = new Set<{ readonly attempt: A }>()
+  #timer: NodeJS.Timeout | undefined
+  #pass: Promise<void> | undefined
+  #delay: number
+  #closed = false
+
+  constructor(options: RetryQueueOptions<T, A>) {
+    this.#options = options
+    this.#delay = options.firstDelay
+  }
+
+  get size(): number {
+    return this.#owed.size
+  }
+
+  /**
+   * Carries out what is owed with `attempt` from now on, until the
+   * returned function is called (by the app that served it, as it
+   * closes) or a later `serve` takes over.
+   */
+  serve(attempt: A): () => void {
+    const serving = { attempt }
+    this.#serving.add(serving)
+    if (this.#owed.size > 0) this.#schedule()
+    return () => void this.#serving.delete(serving)
+  }
+
+  /** Owes `what` for `budgetMs`, said on `log` (the request's), unless `key` is owed already or the bound is reached. */
+  add(what: T, budgetMs: number, log: FastifyBaseLogger, key: unknown = {}): void {
+    if (this.#closed || this.#owed.has(key)) return
+    if (this.#owed.size >= this.#options.max) {
+      this.#lost(log, what, 'full', { owed: this.#owed.size })
+      return
+    }
+    this.#owed.set(key, { key, what, until: this.#options.clock() + budgetMs })
+    const { code, msg } = this.#options.owed
+    log.warn({ code, idp: this.#options.idpOf(what) }, msg)
+    this.#schedule()
+  }
+
+  /** Stops trying; what is still owed is dropped, and said to be. */
+  close(): void {
+    this.#closed = true
+    clearTimeout(this.#timer)
+    if (this.#owed.size > 0) {
+      const { code, msg } = this.#options.lost
+      this.#options.log.error({ code, reason: 'closed', owed: this.#owed.size }, msg)
+    }
+    this.#owed.clear()
+  }
+
+  #remove(entry: Entry<T>): void {
+    if (this.#owed.get(entry.key) === entry) this.#owed.delete(entry.key)
+  }
+
+  #lost(log: FastifyBaseLogger, what: T, reason: string, fields: { owed?: number } = {}): void {
+    const { code, msg } = this.#options.lost
+    log.error({ code, idp: this.#options.idpOf(what), reason, ...fields }, msg)
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#serving.size === 0) return
+    if (this.#timer !== undefined || this.#pass !== undefined) return
+    // Unref'd: what is owed must not hold a closing process open; close() says what it drops.
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#pass = this.#tryAll().finally(() => {
+        this.#pass = undefined
+        if (this.#owed.size > 0) this.#schedule()
+      })
+    }, this.#delay).unref()
+  }
+
+  /** One pass over what is owed: each lane in turn, the lanes alongside one another. */
+  async #tryAll(): Promise<void> {
+    const lanes = new Map<string, Entry<T>[]>()
+    for (const entry of this.#owed.values()) {
+      const lane = this.#options.laneOf(entry.what)
+      const queue = lanes.get(lane)
+      if (queue) queue.push(entry)
+      else lanes.set(lane, [entry])
+    }
+    const answered = await Promise.all([...lanes.values()].map((lane) => this.#tryLane(lane)))
+    const { firstDelay, maxDelay } = this.#options
+    this.#delay = answered.includes(false) ? Math.min(this.#delay * 2, maxDelay) : firstDelay
+  }
+
+  /** One lane's part of a pass, oldest first; false when its peer did not answer. */
+  async #tryLane(lane: readonly Entry<T>[]): Promise<boolean> {
+    for (const entry of lane) {
+      // Closed, or between apps: the next app's serve() starts a pass.
+      const serving = [...this.#serving].at(-1)
+      if (this.#closed || serving === undefined) return true
+      if (this.#options.clock() >= entry.until) {
+        this.#remove(entry)
+        this.#lost(this.#options.log, entry.what, 'expired')
+        continue
+      }
+      const tried = await this.#options.tryOne(entry.what, serving.attempt)
+      if (this.#closed) return true
+      if (tried === 'outage') return false
+      if (tried === 'again') continue
+      this.#remove(entry)
+      if (tried !== 'done') this.#lost(this.#options.log, entry.what, tried.lost)
+    }
+    return true
+  }
+}
