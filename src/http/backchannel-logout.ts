@@ -333,7 +333,16 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
         } catch (err) {
           if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE')
             // Past the absolute timeout, every session the token could name has expired.
-            owed.add(what.seen, { idp: what.idp, what, budgetMs: config.session.absoluteTimeout }, log)
+            owed.add(
+              what.seen,
+              {
+                idp: what.idp,
+                issuer: what.registration.issuer,
+                what,
+                budgetMs: config.session.absoluteTimeout,
+              },
+              log,
+            )
           throw err
         }
       }),

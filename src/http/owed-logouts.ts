@@ -29,6 +29,8 @@ const OWED_MAX = 10_000
 
 interface Owed<T> {
   readonly idp: string
+  /** The IdP that sent it, whose share of the bound it takes. */
+  readonly issuer: string
   /** What the attempt carries out. */
   readonly what: T
 }
@@ -38,7 +40,7 @@ export type OwedAttempt<T> = (what: T) => Promise<LogoutAttempt>
 
 export interface OwedLogoutsOptions {
   readonly log: FastifyBaseLogger
-  readonly max?: number
+  readonly max?: number | undefined
   /** Monotonic ms; default `performance.now`. */
   readonly clock?: () => number
 }
@@ -53,7 +55,9 @@ export interface OwedLogoutsOptions {
  *
  * All are one lane: the store is the one peer they wait on, and the
  * first try it fails ends the pass, as the others would fail alike (one
- * failing call per pass is all an outage costs).
+ * failing call per pass is all an outage costs). The bound is shared by
+ * issuer: an IdP that sends many logouts through an outage gives up its
+ * own oldest when the bound is reached, never another IdP's.
  *
  * One per process, outliving a config reload as the stores do
  * (server/lasting.ts): what is owed is data (`what`), carried out by the
@@ -73,6 +77,7 @@ export class OwedLogouts<T> {
       firstDelay: OWED_FIRST_DELAY,
       maxDelay: OWED_MAX_DELAY,
       idpOf: (owed) => owed.idp,
+      ownerOf: (owed) => owed.issuer,
       laneOf: () => 'store',
       tryOne: async (owed, attempt) => {
         let outcome: LogoutAttempt
@@ -111,13 +116,17 @@ export class OwedLogouts<T> {
 
   /**
    * Owes the logout named `key` (its replay key: one per token and
-   * client), to be carried out once the store answers, for `budgetMs`
-   * (past it every session it could name has expired). A token owed
-   * already is owed once.
+   * client), sent by `issuer` (default: the provider entry `idp`), to be
+   * carried out once the store answers, for `budgetMs` (past it every
+   * session it could name has expired). A token owed already is owed once.
    */
-  add(key: string, owed: { idp: string; what: T; budgetMs: number }, log: FastifyBaseLogger): void {
+  add(
+    key: string,
+    owed: { idp: string; issuer?: string; what: T; budgetMs: number },
+    log: FastifyBaseLogger,
+  ): void {
     const { idp, what, budgetMs } = owed
-    this.#queue.add({ idp, what }, budgetMs, log, key)
+    this.#queue.add({ idp, issuer: owed.issuer ?? idp, what }, budgetMs, log, key)
   }
 
   /** Stops trying; what is still owed is dropped, and said to be. */

@@ -70,7 +70,7 @@ const issuerOf = (what: OwedRevocation): string => what.registration?.issuer ?? 
 
 export interface OwedRevocationsOptions {
   readonly log: FastifyBaseLogger
-  readonly max?: number
+  readonly max?: number | undefined
   /** Monotonic ms; default `performance.now`. */
   readonly clock?: () => number
 }
@@ -86,7 +86,9 @@ export interface OwedRevocationsOptions {
  *
  * Each IdP's are a lane of their own: one IdP down for the hour a
  * revocation is owed, or holding one open until its `timeout`, must not
- * hold every other provider's grants live behind its own.
+ * hold every other provider's grants live behind its own. The bound is
+ * shared by issuer likewise: an IdP down through many logouts gives up
+ * its own oldest when the bound is reached, never another IdP's.
  *
  * One per process, outliving a config reload as the stores do
  * (server/lasting.ts): the app a reload builds takes over what the
@@ -105,6 +107,7 @@ export class OwedRevocations {
       firstDelay: OWED_FIRST_DELAY,
       maxDelay: OWED_MAX_DELAY,
       idpOf: (what) => what.idp,
+      ownerOf: issuerOf,
       laneOf: issuerOf,
       tryOne: async (what, attempt) => {
         let outcome: 'revoked' | 'gone'

@@ -26,6 +26,8 @@ export interface RetryQueueOptions<T, A> {
   readonly maxDelay: number
   /** The IdP an item is of, for its log lines. */
   readonly idpOf: (what: T) => string
+  /** Whose an item is: when the bound is reached, the owner holding the most gives one up. */
+  readonly ownerOf: (what: T) => string
   /**
    * The items of one lane are tried in turn, oldest first, and an outage
    * ends the lane's pass, as its others would fail alike; lanes are tried
@@ -41,6 +43,7 @@ export interface RetryQueueOptions<T, A> {
 
 interface Entry<T> {
   readonly key: unknown
+  readonly owner: string
   readonly what: T
   /** Given up past this, on the monotonic clock. */
   readonly until: number
@@ -60,6 +63,10 @@ export class RetryQueue<T, A> {
   readonly #options: RetryQueueOptions<T, A>
   /** In the order owed, by key: a key owed already is owed once. */
   readonly #owed = new Map<unknown, Entry<T>>()
+  /** The same entries by owner, each in the order owed. */
+  readonly #byOwner = new Map<string, Set<Entry<T>>>()
+  /** Entries whose try is awaited: never the one given up for the bound, whose try may yet carry it out. */
+  readonly #trying = new Set<Entry<T>>()
   /**
    * The attempts of the apps serving, oldest first: the newest carries
    * out what is owed. An app a failed reload built and closed takes its
@@ -92,14 +99,27 @@ export class RetryQueue<T, A> {
     return () => void this.#serving.delete(serving)
   }
 
-  /** Owes `what` for `budgetMs`, said on `log` (the request's), unless `key` is owed already or the bound is reached. */
+  /**
+   * Owes `what` for `budgetMs`, said on `log` (the request's), unless
+   * `key` is owed already. When the bound is reached, the owner that
+   * holds the most (counting `what`) gives up its oldest, `what` itself
+   * if it has no other: one IdP that stays away cannot fill the bound
+   * and have another's items refused.
+   */
   add(what: T, budgetMs: number, log: FastifyBaseLogger, key: unknown = {}): void {
     if (this.#closed || this.#owed.has(key)) return
+    const owner = this.#options.ownerOf(what)
     if (this.#owed.size >= this.#options.max) {
-      this.#lost(log, what, 'full', { owed: this.#owed.size })
-      return
+      const given = this.#givenUpFor(owner)
+      this.#lost(log, given?.what ?? what, 'full', { owed: this.#owed.size })
+      if (given === undefined) return
+      this.#remove(given)
     }
-    this.#owed.set(key, { key, what, until: this.#options.clock() + budgetMs })
+    const entry: Entry<T> = { key, owner, what, until: this.#options.clock() + budgetMs }
+    this.#owed.set(key, entry)
+    const ofOwner = this.#byOwner.get(owner)
+    if (ofOwner) ofOwner.add(entry)
+    else this.#byOwner.set(owner, new Set([entry]))
     const { code, msg } = this.#options.owed
     log.warn({ code, idp: this.#options.idpOf(what) }, msg)
     this.#schedule()
@@ -114,10 +134,29 @@ export class RetryQueue<T, A> {
       this.#options.log.error({ code, reason: 'closed', owed: this.#owed.size }, msg)
     }
     this.#owed.clear()
+    this.#byOwner.clear()
+  }
+
+  /** The oldest entry, not being tried, of the owner that holds the most; a tie goes against `owner`. */
+  #givenUpFor(owner: string): Entry<T> | undefined {
+    let most = owner
+    let held = (this.#byOwner.get(owner)?.size ?? 0) + 1
+    for (const [other, entries] of this.#byOwner) {
+      if (entries.size > held) {
+        most = other
+        held = entries.size
+      }
+    }
+    for (const entry of this.#byOwner.get(most) ?? []) if (!this.#trying.has(entry)) return entry
+    return undefined
   }
 
   #remove(entry: Entry<T>): void {
-    if (this.#owed.get(entry.key) === entry) this.#owed.delete(entry.key)
+    if (this.#owed.get(entry.key) !== entry) return
+    this.#owed.delete(entry.key)
+    const ofOwner = this.#byOwner.get(entry.owner)!
+    ofOwner.delete(entry)
+    if (ofOwner.size === 0) this.#byOwner.delete(entry.owner)
   }
 
   #lost(log: FastifyBaseLogger, what: T, reason: string, fields: { owed?: number } = {}): void {
@@ -158,12 +197,20 @@ export class RetryQueue<T, A> {
       // Closed, or between apps: the next app's serve() starts a pass.
       const serving = [...this.#serving].at(-1)
       if (this.#closed || serving === undefined) return true
+      // Given up for the bound while the lane's earlier ones were tried.
+      if (this.#owed.get(entry.key) !== entry) continue
       if (this.#options.clock() >= entry.until) {
         this.#remove(entry)
         this.#lost(this.#options.log, entry.what, 'expired')
         continue
       }
-      const tried = await this.#options.tryOne(entry.what, serving.attempt)
+      this.#trying.add(entry)
+      let tried: Tried
+      try {
+        tried = await this.#options.tryOne(entry.what, serving.attempt)
+      } finally {
+        this.#trying.delete(entry)
+      }
       if (this.#closed) return true
       if (tried === 'outage') return false
       if (tried === 'again') continue

@@ -19,6 +19,8 @@ export interface GatewayOptions extends InstanceOptions {
   readonly lockTtl?: number
   /** See `UserTokensOptions.coordination`: tests only. */
   readonly coordination?: ServicesOptions['coordination']
+  /** See `LastingOptions.owedMax`: tests only. */
+  readonly owedMax?: number
   /** How often open WebSockets, and answers still streaming, re-check their session, ms; default 5 s. */
   readonly websocketRecheck?: number
   /** What a config reload's app borrows from the first (see `ServicesOptions.lasting`). */
@@ -64,6 +66,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
     stores: options.stores,
     lockTtl: options.lockTtl,
     coordination: options.coordination,
+    owedMax: options.owedMax,
     lasting: options.lasting,
     keepLasting: options.keepLasting,
   })

@@ -38,6 +38,8 @@ export interface LastingOptions {
   readonly lockTtl?: number | undefined
   /** See `UserTokensOptions.coordination`: tests only. */
   readonly coordination?: Coordination | undefined
+  /** Most revocations, and most logouts, owed at once; default 10,000 each. Tests only. */
+  readonly owedMax?: number | undefined
   /** The metrics and refusals the first app's observers report to; made here when absent. */
   readonly metrics?: GatewayMetrics | undefined
   readonly refusals?: ClientRefusals | undefined
@@ -254,8 +256,8 @@ export class Lasting {
     this.#pool = new ProviderClientPool(options.now, this.dpopKeys)
     this.#failing = new UnavailableLimit(DEFAULT_UNAVAILABLE_LIMIT, options.now)
     this.#clientTokens = stores.clientTokens ?? new MemoryTokenCache(options.now)
-    this.owedLogouts = new OwedLogouts({ log })
-    this.owedRevocations = new OwedRevocations({ log })
+    this.owedLogouts = new OwedLogouts({ log, max: options.owedMax })
+    this.owedRevocations = new OwedRevocations({ log, max: options.owedMax })
     this.heldLogouts = new HeldHandover(log)
   }
 

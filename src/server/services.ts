@@ -50,6 +50,8 @@ export interface ServicesOptions {
   readonly lockTtl?: number | undefined
   /** See `UserTokensOptions.coordination`: tests only. */
   readonly coordination?: Coordination | undefined
+  /** See `LastingOptions.owedMax`: tests only. */
+  readonly owedMax?: number | undefined
   /**
    * What outlives one config, made by the first app of the process: with
    * it, this app borrows the stores and IdP parts and closes none of them.
@@ -79,6 +81,7 @@ export const services = fp(
         stores: opts.stores,
         lockTtl: opts.lockTtl,
         coordination: opts.coordination,
+        owedMax: opts.owedMax,
         metrics,
         refusals,
       }))
