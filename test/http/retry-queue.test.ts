@@ -1,0 +1,125 @@
+/**
+ * RetryQueue on its own: the bound over every owner, shared fairly. Until
+ * 2026-12-07 a full queue refused whatever came next, so one IdP that
+ * stayed away through many logouts filled it and every other IdP's items
+ * were refused. The owner that holds the most now gives up its oldest.
+ * The schedule, the lanes and the budget are tested through the two
+ * queues built on it (owed-revocations.test.ts, owed-logouts.test.ts).
+ */
+import { pino } from 'pino'
+import t from 'tap'
+import { RetryQueue, type Tried } from '../../src/http/retry-queue.js'
+import { within } from '../helpers/within.js'
+
+function logged() {
+  const lines: Record<string, unknown>[] = []
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+  return { log, lines }
+}
+
+interface Item {
+  readonly idp: string
+  readonly name: string
+}
+type Attempt = (item: Item) => Promise<Tried>
+
+const queueOf = (max: number, log: ReturnType<typeof logged>['log']) =>
+  new RetryQueue<Item, Attempt>({
+    log,
+    max,
+    clock: () => 0,
+    firstDelay: 1,
+    maxDelay: 1,
+    idpOf: (item) => item.idp,
+    ownerOf: (item) => item.idp,
+    laneOf: (item) => item.idp,
+    tryOne: (item, attempt) => attempt(item),
+    owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
+    lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
+  })
+
+const item = (idp: string, name: string): Item => ({ idp, name })
+const full = (lines: Record<string, unknown>[]) =>
+  lines.filter((l) => l.reason === 'full').map((l) => ({ idp: l.idp, owed: l.owed }))
+
+// The retry timer is unref'd, as a closing gateway must not wait on it: this keeps the test's process up.
+const alive = setInterval(() => {}, 60_000)
+t.teardown(() => clearInterval(alive))
+
+t.test(
+  'when full, the owner holding the most gives up its oldest; a tie goes against the newcomer',
+  async (t) => {
+    const { log, lines } = logged()
+    const queue = queueOf(3, log)
+    t.teardown(() => queue.close())
+    const tried: string[] = []
+    let reached!: () => void
+    const done = new Promise<void>((resolve) => {
+      reached = resolve
+    })
+    queue.add(item('down', 'd1'), 60_000, log)
+    queue.add(item('down', 'd2'), 60_000, log)
+    queue.add(item('down', 'd3'), 60_000, log)
+    queue.add(item('up', 'u1'), 60_000, log)
+    t.same(full(lines), [{ idp: 'down', owed: 3 }], "the owner that filled it gives one up, not up's")
+    queue.add(item('down', 'd4'), 60_000, log)
+    t.same(full(lines).length, 2, 'its newest takes the place of its oldest')
+    queue.add(item('other', 'o1'), 60_000, log)
+    t.same(
+      full(lines).at(-1),
+      { idp: 'down', owed: 3 },
+      'down holds two and gives up again; up and other hold one each',
+    )
+    queue.add(item('late', 'l1'), 60_000, log)
+    t.same(full(lines).at(-1), { idp: 'late', owed: 3 }, 'three owners of one each: the newcomer is refused')
+    t.equal(queue.size, 3)
+    queue.serve(async (what) => {
+      tried.push(what.name)
+      if (tried.length === 3) reached()
+      return 'done'
+    })
+    await within(done, 'every item kept tried')
+    t.same(tried.sort(), ['d4', 'o1', 'u1'], "down's newest is kept, and up's and other's")
+  },
+)
+
+t.test('the item being tried is not given up: its try may yet carry it out', async (t) => {
+  const { log, lines } = logged()
+  const queue = queueOf(2, log)
+  t.teardown(() => queue.close())
+  const tried: string[] = []
+  let started!: () => void
+  const onFirst = new Promise<void>((resolve) => {
+    started = resolve
+  })
+  let answer!: (tried: Tried) => void
+  const held = new Promise<Tried>((resolve) => {
+    answer = resolve
+  })
+  let upTried!: () => void
+  const onUp = new Promise<void>((resolve) => {
+    upTried = resolve
+  })
+  queue.add(item('down', 'd1'), 60_000, log)
+  queue.add(item('down', 'd2'), 60_000, log)
+  queue.serve(async (what) => {
+    tried.push(what.name)
+    if (what.name === 'u1') upTried()
+    if (what.name !== 'd1') return 'done'
+    started()
+    return held
+  })
+  await within(onFirst, 'd1 tried')
+  queue.add(item('up', 'u1'), 60_000, log)
+  t.same(full(lines), [{ idp: 'down', owed: 2 }], "one of down's is given up for up's")
+  answer('done')
+  await within(onUp, "up's tried")
+  // Until the pass that tried it has taken it out.
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(queue.size, 0)
+  t.same(tried, ['d1', 'u1'], 'd1 was carried out; d2, given up while d1 was tried, is not tried after it')
+  t.notOk(
+    lines.some((l) => l.reason !== 'full' && l.code === 'GATEHOUSE_REVOCATION_LOST'),
+    'nothing else lost',
+  )
+})
