@@ -1,9 +1,8 @@
-import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import { isGatehouseError } from '../errors.js'
 import type { LogoutClaims } from '../oidc/logout-token.js'
 import type { ClientRegistration } from '../types.js'
-import { RetryQueue } from './retry-queue.js'
+import { type OwedOptions, type RetryPolicy, RetryQueue } from './retry-queue.js'
 
 /** A logout owed: the client a verified token is for, and what it names. */
 export interface OwedLogout {
@@ -20,13 +19,6 @@ export interface OwedLogout {
 /** What one try at carrying a logout out found: sessions ended, done by another delivery, or another at work. */
 export type LogoutAttempt = number | 'done' | 'owed' | 'held'
 
-/** How soon the first try comes after the store failed, ms; doubled per failed try up to OWED_MAX_DELAY. */
-const OWED_FIRST_DELAY = 250
-const OWED_MAX_DELAY = 5_000 // 5 s
-
-/** Most logouts owed at once, over every IdP: each names one verified token of an IdP, never a request of anyone else's. */
-const OWED_MAX = 10_000
-
 interface Owed<T> {
   readonly idp: string
   /** The IdP that sent it, whose share of the bound it takes. */
@@ -38,11 +30,33 @@ interface Owed<T> {
 /** Carries out one owed logout: the current app's, which a reload replaces. */
 export type OwedAttempt<T> = (what: T) => Promise<LogoutAttempt>
 
-export interface OwedLogoutsOptions {
-  readonly log: FastifyBaseLogger
-  readonly max?: number | undefined
-  /** Monotonic ms; default `performance.now`. */
-  readonly clock?: () => number
+/** Each owed logout names one verified token of an IdP, never a request of anyone else's: 10,000 at most by default, over every IdP. */
+export type OwedLogoutsOptions = OwedOptions
+
+function carryingOut<T>(): RetryPolicy<Owed<T>, OwedAttempt<T>> {
+  return {
+    firstDelay: 250, // ms after the store failed, doubled per failed pass
+    maxDelay: 5_000, // 5 s
+    ownerOf: (owed) => owed.issuer,
+    laneOf: () => 'store',
+    idpOf: (owed) => owed.idp,
+    tryOne: async (owed, attempt, log) => {
+      let outcome: LogoutAttempt
+      try {
+        outcome = await attempt(owed.what)
+      } catch (err) {
+        if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') return 'outage'
+        return { lost: isGatehouseError(err) ? err.code : 'error' }
+      }
+      // Another delivery of the token is at work, and may yet fail: look again next pass.
+      if (outcome === 'held') return 'again'
+      if (typeof outcome === 'number')
+        log.info({ idp: owed.idp, ended: outcome }, 'back-channel logout carried out once the store was back')
+      return 'done'
+    },
+    owed: { code: 'GATEHOUSE_BACKCHANNEL_LOGOUT_OWED', msg: 'back-channel logout owed' },
+    lost: { code: 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST', msg: 'back-channel logout lost' },
+  }
 }
 
 /**
@@ -69,36 +83,7 @@ export class OwedLogouts<T> {
   readonly #queue: RetryQueue<Owed<T>, OwedAttempt<T>>
 
   constructor(options: OwedLogoutsOptions) {
-    const { log } = options
-    this.#queue = new RetryQueue({
-      log,
-      max: options.max ?? OWED_MAX,
-      clock: options.clock ?? (() => performance.now()),
-      firstDelay: OWED_FIRST_DELAY,
-      maxDelay: OWED_MAX_DELAY,
-      idpOf: (owed) => owed.idp,
-      ownerOf: (owed) => owed.issuer,
-      laneOf: () => 'store',
-      tryOne: async (owed, attempt) => {
-        let outcome: LogoutAttempt
-        try {
-          outcome = await attempt(owed.what)
-        } catch (err) {
-          if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') return 'outage'
-          return { lost: isGatehouseError(err) ? err.code : 'error' }
-        }
-        // Another delivery of the token is at work, and may yet fail: look again next pass.
-        if (outcome === 'held') return 'again'
-        if (typeof outcome === 'number')
-          log.info(
-            { idp: owed.idp, ended: outcome },
-            'back-channel logout carried out once the store was back',
-          )
-        return 'done'
-      },
-      owed: { code: 'GATEHOUSE_BACKCHANNEL_LOGOUT_OWED', msg: 'back-channel logout owed' },
-      lost: { code: 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST', msg: 'back-channel logout lost' },
-    })
+    this.#queue = new RetryQueue(carryingOut<T>(), options)
   }
 
   get size(): number {

@@ -1,11 +1,10 @@
-import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import { isGatehouseError } from '../errors.js'
 import type { IdpAnswer } from '../oidc/answers.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { idpFailureOf } from '../oidc/translate.js'
 import type { ClientRegistration } from '../types.js'
-import { RetryQueue } from './retry-queue.js'
+import { type OwedOptions, type RetryPolicy, RetryQueue } from './retry-queue.js'
 
 /**
  * A refresh token of an ended session whose revocation the IdP did not
@@ -57,23 +56,35 @@ function refusal(err: unknown): string {
   return err.code === 'GATEHOUSE_ERR_IDP_UNAVAILABLE' ? (idpFailureOf(err)?.answer ?? err.code) : err.code
 }
 
-/** How soon the first try comes after the IdP failed, ms; doubled per failed try up to OWED_MAX_DELAY. */
-const OWED_FIRST_DELAY = 1_000 // 1 s
-const OWED_MAX_DELAY = 30_000 // 30 s
 /** How long a revocation is owed, ms: an IdP down longer has the grant lapse with its refresh token, as before. */
 const OWED_BUDGET = 3_600_000 // 1 h
-/** Most revocations owed at once, over every IdP: each holds a refresh token in memory. */
-const OWED_MAX = 10_000
 
 /** The IdP a token is owed to: the issuer that issued it, whichever provider names it. */
 const issuerOf = (what: OwedRevocation): string => what.registration?.issuer ?? what.idp
 
-export interface OwedRevocationsOptions {
-  readonly log: FastifyBaseLogger
-  readonly max?: number | undefined
-  /** Monotonic ms; default `performance.now`. */
-  readonly clock?: () => number
+const REVOKING: RetryPolicy<OwedRevocation, RevokeAttempt> = {
+  firstDelay: 1_000, // 1 s after the IdP failed, doubled per failed pass
+  maxDelay: 30_000, // 30 s
+  ownerOf: issuerOf,
+  laneOf: issuerOf,
+  idpOf: (what) => what.idp,
+  tryOne: async (what, attempt, log) => {
+    let outcome: 'revoked' | 'gone'
+    try {
+      outcome = await attempt(what)
+    } catch (err) {
+      return unanswered(err) ? 'outage' : { lost: refusal(err) }
+    }
+    if (outcome === 'gone') return { lost: 'provider_gone' }
+    log.info({ idp: what.idp }, 'refresh token revoked once the identity provider answered again')
+    return 'done'
+  },
+  owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'refresh token revocation owed' },
+  lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'refresh token revocation lost' },
 }
+
+/** Each owed revocation holds a refresh token in memory: 10,000 at most by default, over every IdP. */
+export type OwedRevocationsOptions = OwedOptions
 
 /**
  * Refresh tokens of ended sessions (a logout, a sign-in over one) whose
@@ -99,30 +110,7 @@ export class OwedRevocations {
   readonly #queue: RetryQueue<OwedRevocation, RevokeAttempt>
 
   constructor(options: OwedRevocationsOptions) {
-    const { log } = options
-    this.#queue = new RetryQueue({
-      log,
-      max: options.max ?? OWED_MAX,
-      clock: options.clock ?? (() => performance.now()),
-      firstDelay: OWED_FIRST_DELAY,
-      maxDelay: OWED_MAX_DELAY,
-      idpOf: (what) => what.idp,
-      ownerOf: issuerOf,
-      laneOf: issuerOf,
-      tryOne: async (what, attempt) => {
-        let outcome: 'revoked' | 'gone'
-        try {
-          outcome = await attempt(what)
-        } catch (err) {
-          return unanswered(err) ? 'outage' : { lost: refusal(err) }
-        }
-        if (outcome === 'gone') return { lost: 'provider_gone' }
-        log.info({ idp: what.idp }, 'refresh token revoked once the identity provider answered again')
-        return 'done'
-      },
-      owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'refresh token revocation owed' },
-      lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'refresh token revocation lost' },
-    })
+    this.#queue = new RetryQueue(REVOKING, options)
   }
 
   get size(): number {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import type { LogCode } from '../errors.js'
 
@@ -15,12 +16,20 @@ export interface Said {
   readonly msg: string
 }
 
-export interface RetryQueueOptions<T, A> {
+/** Most items owed at once, over every owner, unless told: each holds what it owes in memory. */
+const DEFAULT_MAX = 10_000
+
+/** What the process gives a queue: its log, and, in tests, a bound and a clock. */
+export interface OwedOptions {
   readonly log: FastifyBaseLogger
-  /** Most items owed at once, over every owner. */
-  readonly max: number
-  /** Monotonic ms. */
-  readonly clock: () => number
+  /** Most items owed at once, over every owner; default 10,000. */
+  readonly max?: number | undefined
+  /** Monotonic ms; default `performance.now`. */
+  readonly clock?: (() => number) | undefined
+}
+
+/** What a kind of owed item is to the queue: how it is tried, whose it is, and what is said of it. */
+export interface RetryPolicy<T, A> {
   /** How soon the first pass comes after an item is owed, ms; doubled per pass a lane found its peer away. */
   readonly firstDelay: number
   readonly maxDelay: number
@@ -35,8 +44,8 @@ export interface RetryQueueOptions<T, A> {
    * timeout holds only its own.
    */
   readonly laneOf: (what: T) => string
-  /** One try of `what` with the newest serving app's attempt; logs a success itself. */
-  readonly tryOne: (what: T, attempt: A) => Promise<Tried>
+  /** One try of `what` with the newest serving app's attempt; logs a success itself, on `log`. */
+  readonly tryOne: (what: T, attempt: A, log: FastifyBaseLogger) => Promise<Tried>
   readonly owed: Said
   readonly lost: Said
 }
@@ -60,7 +69,10 @@ interface Entry<T> {
  * what the replaced one owed.
  */
 export class RetryQueue<T, A> {
-  readonly #options: RetryQueueOptions<T, A>
+  readonly #policy: RetryPolicy<T, A>
+  readonly #log: FastifyBaseLogger
+  readonly #max: number
+  readonly #clock: () => number
   /** In the order owed, by key: a key owed already is owed once. */
   readonly #owed = new Map<unknown, Entry<T>>()
   /** The same entries by owner, each in the order owed. */
@@ -78,9 +90,12 @@ export class RetryQueue<T, A> {
   #delay: number
   #closed = false
 
-  constructor(options: RetryQueueOptions<T, A>) {
-    this.#options = options
-    this.#delay = options.firstDelay
+  constructor(policy: RetryPolicy<T, A>, options: OwedOptions) {
+    this.#policy = policy
+    this.#log = options.log
+    this.#max = options.max ?? DEFAULT_MAX
+    this.#clock = options.clock ?? (() => performance.now())
+    this.#delay = policy.firstDelay
   }
 
   get size(): number {
@@ -102,26 +117,26 @@ export class RetryQueue<T, A> {
   /**
    * Owes `what` for `budgetMs`, said on `log` (the request's), unless
    * `key` is owed already. When the bound is reached, the owner that
-   * holds the most (counting `what`) gives up its oldest, `what` itself
-   * if it has no other: one IdP that stays away cannot fill the bound
-   * and have another's items refused.
+   * holds the most (counting `what`; `what`'s own on a tie) gives up its
+   * oldest, `what` itself if it has no other: one IdP that stays away
+   * cannot fill the bound and have another's items refused.
    */
   add(what: T, budgetMs: number, log: FastifyBaseLogger, key: unknown = {}): void {
     if (this.#closed || this.#owed.has(key)) return
-    const owner = this.#options.ownerOf(what)
-    if (this.#owed.size >= this.#options.max) {
+    const owner = this.#policy.ownerOf(what)
+    if (this.#owed.size >= this.#max) {
       const given = this.#givenUpFor(owner)
       this.#lost(log, given?.what ?? what, 'full', { owed: this.#owed.size })
       if (given === undefined) return
       this.#remove(given)
     }
-    const entry: Entry<T> = { key, owner, what, until: this.#options.clock() + budgetMs }
+    const entry: Entry<T> = { key, owner, what, until: this.#clock() + budgetMs }
     this.#owed.set(key, entry)
     const ofOwner = this.#byOwner.get(owner)
     if (ofOwner) ofOwner.add(entry)
     else this.#byOwner.set(owner, new Set([entry]))
-    const { code, msg } = this.#options.owed
-    log.warn({ code, idp: this.#options.idpOf(what) }, msg)
+    const { code, msg } = this.#policy.owed
+    log.warn({ code, idp: this.#policy.idpOf(what) }, msg)
     this.#schedule()
   }
 
@@ -130,8 +145,8 @@ export class RetryQueue<T, A> {
     this.#closed = true
     clearTimeout(this.#timer)
     if (this.#owed.size > 0) {
-      const { code, msg } = this.#options.lost
-      this.#options.log.error({ code, reason: 'closed', owed: this.#owed.size }, msg)
+      const { code, msg } = this.#policy.lost
+      this.#log.error({ code, reason: 'closed', owed: this.#owed.size }, msg)
     }
     this.#owed.clear()
     this.#byOwner.clear()
@@ -160,8 +175,8 @@ export class RetryQueue<T, A> {
   }
 
   #lost(log: FastifyBaseLogger, what: T, reason: string, fields: { owed?: number } = {}): void {
-    const { code, msg } = this.#options.lost
-    log.error({ code, idp: this.#options.idpOf(what), reason, ...fields }, msg)
+    const { code, msg } = this.#policy.lost
+    log.error({ code, idp: this.#policy.idpOf(what), reason, ...fields }, msg)
   }
 
   #schedule(): void {
@@ -181,13 +196,13 @@ export class RetryQueue<T, A> {
   async #tryAll(): Promise<void> {
     const lanes = new Map<string, Entry<T>[]>()
     for (const entry of this.#owed.values()) {
-      const lane = this.#options.laneOf(entry.what)
+      const lane = this.#policy.laneOf(entry.what)
       const queue = lanes.get(lane)
       if (queue) queue.push(entry)
       else lanes.set(lane, [entry])
     }
     const answered = await Promise.all([...lanes.values()].map((lane) => this.#tryLane(lane)))
-    const { firstDelay, maxDelay } = this.#options
+    const { firstDelay, maxDelay } = this.#policy
     this.#delay = answered.includes(false) ? Math.min(this.#delay * 2, maxDelay) : firstDelay
   }
 
@@ -199,15 +214,15 @@ export class RetryQueue<T, A> {
       if (this.#closed || serving === undefined) return true
       // Given up for the bound while the lane's earlier ones were tried.
       if (this.#owed.get(entry.key) !== entry) continue
-      if (this.#options.clock() >= entry.until) {
+      if (this.#clock() >= entry.until) {
         this.#remove(entry)
-        this.#lost(this.#options.log, entry.what, 'expired')
+        this.#lost(this.#log, entry.what, 'expired')
         continue
       }
       this.#trying.add(entry)
       let tried: Tried
       try {
-        tried = await this.#options.tryOne(entry.what, serving.attempt)
+        tried = await this.#policy.tryOne(entry.what, serving.attempt, this.#log)
       } finally {
         this.#trying.delete(entry)
       }
@@ -215,7 +230,7 @@ export class RetryQueue<T, A> {
       if (tried === 'outage') return false
       if (tried === 'again') continue
       this.#remove(entry)
-      if (tried !== 'done') this.#lost(this.#options.log, entry.what, tried.lost)
+      if (tried !== 'done') this.#lost(this.#log, entry.what, tried.lost)
     }
     return true
   }

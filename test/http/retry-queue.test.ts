@@ -24,23 +24,32 @@ interface Item {
 type Attempt = (item: Item) => Promise<Tried>
 
 const queueOf = (max: number, log: ReturnType<typeof logged>['log']) =>
-  new RetryQueue<Item, Attempt>({
-    log,
-    max,
-    clock: () => 0,
-    firstDelay: 1,
-    maxDelay: 1,
-    idpOf: (item) => item.idp,
-    ownerOf: (item) => item.idp,
-    laneOf: (item) => item.idp,
-    tryOne: (item, attempt) => attempt(item),
-    owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
-    lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
-  })
+  new RetryQueue<Item, Attempt>(
+    {
+      firstDelay: 1,
+      maxDelay: 1,
+      idpOf: (item) => item.idp,
+      ownerOf: (item) => item.idp,
+      laneOf: (item) => item.idp,
+      tryOne: (item, attempt) => attempt(item),
+      owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
+      lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
+    },
+    { log, max, clock: () => 0 },
+  )
 
 const item = (idp: string, name: string): Item => ({ idp, name })
 const full = (lines: Record<string, unknown>[]) =>
   lines.filter((l) => l.reason === 'full').map((l) => ({ idp: l.idp, owed: l.owed }))
+
+/** A promise, and what settles it. */
+function signal<T = void>() {
+  let settle!: (value: T) => void
+  const settled = new Promise<T>((resolve) => {
+    settle = resolve
+  })
+  return { settled, settle }
+}
 
 // The retry timer is unref'd, as a closing gateway must not wait on it: this keeps the test's process up.
 const alive = setInterval(() => {}, 60_000)
@@ -53,10 +62,7 @@ t.test(
     const queue = queueOf(3, log)
     t.teardown(() => queue.close())
     const tried: string[] = []
-    let reached!: () => void
-    const done = new Promise<void>((resolve) => {
-      reached = resolve
-    })
+    const allTried = signal()
     queue.add(item('down', 'd1'), 60_000, log)
     queue.add(item('down', 'd2'), 60_000, log)
     queue.add(item('down', 'd3'), 60_000, log)
@@ -75,10 +81,10 @@ t.test(
     t.equal(queue.size, 3)
     queue.serve(async (what) => {
       tried.push(what.name)
-      if (tried.length === 3) reached()
+      if (tried.length === 3) allTried.settle()
       return 'done'
     })
-    await within(done, 'every item kept tried')
+    await within(allTried.settled, 'every item kept tried')
     t.same(tried.sort(), ['d4', 'o1', 'u1'], "down's newest is kept, and up's and other's")
   },
 )
@@ -88,32 +94,23 @@ t.test('the item being tried is not given up: its try may yet carry it out', asy
   const queue = queueOf(2, log)
   t.teardown(() => queue.close())
   const tried: string[] = []
-  let started!: () => void
-  const onFirst = new Promise<void>((resolve) => {
-    started = resolve
-  })
-  let answer!: (tried: Tried) => void
-  const held = new Promise<Tried>((resolve) => {
-    answer = resolve
-  })
-  let upTried!: () => void
-  const onUp = new Promise<void>((resolve) => {
-    upTried = resolve
-  })
+  const firstTried = signal()
+  const firstAnswer = signal<Tried>()
+  const upTried = signal()
   queue.add(item('down', 'd1'), 60_000, log)
   queue.add(item('down', 'd2'), 60_000, log)
   queue.serve(async (what) => {
     tried.push(what.name)
-    if (what.name === 'u1') upTried()
+    if (what.name === 'u1') upTried.settle()
     if (what.name !== 'd1') return 'done'
-    started()
-    return held
+    firstTried.settle()
+    return firstAnswer.settled
   })
-  await within(onFirst, 'd1 tried')
+  await within(firstTried.settled, 'd1 tried')
   queue.add(item('up', 'u1'), 60_000, log)
   t.same(full(lines), [{ idp: 'down', owed: 2 }], "one of down's is given up for up's")
-  answer('done')
-  await within(onUp, "up's tried")
+  firstAnswer.settle('done')
+  await within(upTried.settled, "up's tried")
   // Until the pass that tried it has taken it out.
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(queue.size, 0)
