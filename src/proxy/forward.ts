@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
+import { gatehouseError } from '../errors.js'
 import { type RepeatedLines, repeatedField } from '../repeated-lines.js'
 import { inRequestContext } from '../tracing/spans.js'
 import { publicLocation, type RoutePrefixes } from './public-location.js'
@@ -81,8 +82,12 @@ export class Forward implements Dispatcher.DispatchHandler {
   #interim = 0
   /** `sendTimeout`, made when the browser's socket first fills. */
   #sendStall: SendStall | undefined
-  /** A 204 or 304 went out whole with its head (`#bodiless`). */
-  #bodilessSent = false
+  /**
+   * The browser's answer is whole without the rest of the upstream's: a 204
+   * or 304 with its head (`#bodiless`), or the 401 of a session that ended
+   * before the head came (`#recheckHead`). What undici reports after is not heard.
+   */
+  #settled = false
   /**
    * When the session this answer's token stands on was last known to stand,
    * on the monotonic clock (`performance.now()`); `undefined` when none does.
@@ -97,6 +102,10 @@ export class Forward implements Dispatcher.DispatchHandler {
   #sent: IncomingHttpHeaders = {}
   /** The upstream ended while chunks were held. */
   #endHeld = false
+  /** The final head, held with the upstream paused while the session is read again (`#recheckHead`). */
+  #heldHead: { readonly statusCode: number; readonly headers: IncomingHttpHeaders } | undefined
+  /** The upstream failed while the head was held. */
+  #errorHeld: UpstreamError | undefined
 
   constructor(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions) {
     this.#request = request
@@ -121,11 +130,15 @@ export class Forward implements Dispatcher.DispatchHandler {
     // the response: no closure and no `once` wrapper per request. A replay
     // (token-retry.ts) takes the listener over from the attempt it replaces.
     const raw = this.#reply.raw as Answering
-    if (raw[exchange] === undefined) raw.on('close', clientClosed)
+    const previous = raw[exchange]
+    if (previous === undefined) raw.on('close', clientClosed)
     raw[exchange] = this
-    // The guard has just read the session the token stands on.
+    // The guard has just read the session the token stands on; a replay's
+    // session was last seen when its first attempt's was, however long
+    // that attempt's answer and the token's replacement took.
     const session = this.#options.session
-    if (session !== undefined && request.upstreamToken !== null) this.#sessionSeenAt = performance.now()
+    if (session !== undefined && request.upstreamToken !== null)
+      this.#sessionSeenAt = previous === undefined ? performance.now() : previous.#sessionSeenAt
     this.#sent = this.#options.rewriteHeaders(request, request.headers)
     this.#options.pool.dispatch(
       {
@@ -155,8 +168,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     upstream: IncomingHttpHeaders,
   ): void {
     this.#deadline?.heard(statusCode >= 200)
-    const reply = this.#reply
-    if (reply.raw.destroyed) {
+    if (this.#reply.raw.destroyed) {
       controller.abort(new Error('client closed the connection'))
       return
     }
@@ -164,6 +176,19 @@ export class Forward implements Dispatcher.DispatchHandler {
       this.#informational(controller, statusCode, upstream)
       return
     }
+    if (this.#sessionSeenAt !== undefined) {
+      const session = this.#options.session!
+      if (performance.now() - this.#sessionSeenAt >= session.interval) {
+        this.#recheckHead(controller, statusCode, upstream, session)
+        return
+      }
+    }
+    this.#head(controller, statusCode, upstream)
+  }
+
+  /** The final head goes on to the browser. */
+  #head(controller: Dispatcher.DispatchController, statusCode: number, upstream: IncomingHttpHeaders): void {
+    const reply = this.#reply
     // RFC 6585 §5: the upstream refused the head, which carries the token the
     // gateway added; the browser's own headers passed the gateway's limit.
     if (statusCode === 431 && this.#request.upstreamToken !== null) {
@@ -195,6 +220,82 @@ export class Forward implements Dispatcher.DispatchHandler {
   }
 
   /**
+   * The final head came `interval` or more after the session was last
+   * known to stand (a long poll, a slow upstream): it waits, the upstream
+   * paused, while the session is read again, before anything is sent. Once
+   * the head is out, a session found ended can only cut the answer off,
+   * and the browser would see a network error where any other request of
+   * the ended session gets its 401. With the store unreachable the session
+   * is taken to stand, as for a chunk (`#recheck`).
+   */
+  #recheckHead(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    upstream: IncomingHttpHeaders,
+    session: StreamSession,
+  ): void {
+    const ref = session.ref(this.#request)
+    if (ref === undefined) {
+      this.#sessionSeenAt = undefined
+      this.#head(controller, statusCode, upstream)
+      return
+    }
+    this.#heldHead = { statusCode, headers: upstream }
+    this.#held = []
+    controller.pause()
+    session.stands(ref).then(
+      (stands) => this.#headDecided(controller, stands),
+      () => this.#headDecided(controller, true),
+    )
+  }
+
+  #headDecided(controller: Dispatcher.DispatchController, stands: boolean): void {
+    const { statusCode, headers } = this.#heldHead!
+    const held = this.#held!
+    const error = this.#errorHeld
+    this.#heldHead = undefined
+    this.#held = undefined
+    this.#errorHeld = undefined
+    // The browser left meanwhile, which aborted the upstream call (`clientClosed`).
+    if (this.#reply.raw.destroyed) return
+    if (!stands) {
+      this.#settled = true
+      this.#finished = true
+      this.#deadline?.stop()
+      if (!this.#endHeld && error === undefined)
+        controller.abort(new Error('the session ended before its answer came'))
+      this.#reply.log.info(
+        { route: this.#options.route },
+        'session ended before its answer came; answered 401',
+      )
+      // A request of the ended session's is answered so (guard.ts). The
+      // cookie is left alone: the session ended while this request used
+      // it, and a sign-in over it in this browser may have set a new
+      // session's cookie meanwhile (`endedElsewhere`, error-handler.ts).
+      this.#reply.send(gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED'))
+      return
+    }
+    this.#sessionSeenAt = performance.now()
+    this.#head(controller, statusCode, headers)
+    if (controller.aborted) {
+      // undici hears no abort of an exchange that has failed already, so
+      // the head's refusal (431, two Locations) is answered here.
+      if (error !== undefined) this.onResponseError(controller, controller.reason as UpstreamError)
+      return
+    }
+    if (this.#settled) {
+      // A 204 or 304 went out whole; undici still has to finish the exchange.
+      if (!this.#endHeld && error === undefined) controller.resume()
+      return
+    }
+    let paused = false
+    for (const chunk of held) paused = this.#pass(controller, chunk) || paused
+    if (error !== undefined) this.onResponseError(controller, error)
+    else if (this.#endHeld) this.onResponseEnd()
+    else if (!paused) controller.resume()
+  }
+
+  /**
    * RFC 9110 §6.4.1: a 204 or 304 has no content, whatever its head says,
    * so the answer is whole with its head. §8.6 lets a 304 carry the
    * Content-Length its 200 would have had (ASP.NET Core sends it), and
@@ -205,7 +306,7 @@ export class Forward implements Dispatcher.DispatchHandler {
    * at all (§8.6), so its is dropped.
    */
   #bodiless(statusCode: number, headers: OutgoingHeaders, viaSend: boolean): void {
-    this.#bodilessSent = true
+    this.#settled = true
     this.#finished = true
     this.#deadline?.stop()
     if (statusCode === 204) delete headers['content-length']
@@ -336,7 +437,7 @@ export class Forward implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    if (this.#bodilessSent) return
+    if (this.#settled) return
     if (this.#held !== undefined) {
       this.#endHeld = true
       return
@@ -368,7 +469,11 @@ export class Forward implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: UpstreamError): void {
-    if (this.#bodilessSent) return
+    if (this.#settled) return
+    if (this.#heldHead !== undefined) {
+      this.#errorHeld = error
+      return
+    }
     this.#finished = true
     this.#deadline?.stop()
     // The client left, and this is our own abort: nobody is there to answer.

@@ -14,7 +14,7 @@ import { type GuardDeps, tokenOfSession } from './guard.js'
  * as a WebSocket would without its watch (websocket/watch.ts).
  */
 export interface StreamSession {
-  /** How long a chunk may follow the last check before the session is read again, ms. */
+  /** How long the answer's head or a chunk may follow the last check before the session is read again, ms. */
   readonly interval: number
   /** The session the request's cookie names; `undefined` when it names none. */
   ref(request: FastifyRequest): SessionRef | undefined
