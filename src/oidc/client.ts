@@ -219,6 +219,15 @@ export class OidcClient {
     return this.#as && unadvertisedClientAuth(this.#oidc.clientAuth, this.#oidc.option, this.#as)
   }
 
+  /**
+   * The SHA-256 fingerprint of the client certificate this provider's calls
+   * present (`tls.cert`), to which the IdP may bind the tokens it issues
+   * (RFC 8705 §3); `undefined` without one.
+   */
+  get clientCertificate(): string | undefined {
+    return this.#oidc.tls?.certificate?.fingerprint256
+  }
+
   /** The issuer and client id the tokens of this provider's logins are issued to. */
   get registration(): ClientRegistration {
     return { issuer: this.issuer, clientId: this.clientId }

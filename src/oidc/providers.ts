@@ -219,6 +219,11 @@ export class IdentityProviders {
     return this.#named(idp).registration
   }
 
+  /** The fingerprint of the client certificate provider `idp` (the first when absent) presents (`OidcClient.clientCertificate`). */
+  clientCertificate(idp?: string): string | undefined {
+    return this.#named(idp).clientCertificate
+  }
+
   #named(idp: string | undefined): OidcClient {
     const client = idp === undefined ? this.#default : this.#byName.get(idp)
     // A route names only configured providers: the config checked them.

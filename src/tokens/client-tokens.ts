@@ -38,6 +38,12 @@ export interface ClientTokensOptions {
      * cached token belongs to; absent, one client whose tokens are all its own.
      */
     clientRegistration?(idp?: string): ClientRegistration
+    /**
+     * The SHA-256 fingerprint of the client certificate provider `idp`
+     * presents (`tls.cert`), to which its tokens may be bound (RFC 8705
+     * §3); `undefined` without one.
+     */
+    clientCertificate?(idp?: string): string | undefined
   }
   readonly refreshBefore: number
   readonly refreshWait: number
@@ -110,7 +116,10 @@ export class ClientTokens {
    * bearer tokens for the same scopes are two tokens.
    */
   async token(scopes: readonly string[], dpop = false, idp?: string): Promise<CachedToken> {
-    const key = boundKey(cacheKey(scopes, idp, this.#oidc.clientRegistration?.(idp)), dpop)
+    const key = boundKey(
+      cacheKey(scopes, idp, this.#oidc.clientRegistration?.(idp), this.#oidc.clientCertificate?.(idp)),
+      dpop,
+    )
     const local = this.#local.get(key)
     if (local && this.#fresh(local)) {
       this.#observer?.hit?.(idp)
@@ -279,16 +288,23 @@ export class ClientTokens {
  * issuer and the client id (quoted: it may hold a space) that mint them: the
  * shared copy outlives a reload, and one that gives the provider another
  * (or makes another provider the first) must not be served the token the
- * previous one minted, nor the DPoP key bound to it.
+ * previous one minted, nor the DPoP key bound to it. After them, quoted,
+ * the fingerprint of the client certificate they are fetched with: an IdP
+ * binds them to it (RFC 8705 §3), and an upstream takes one only with that
+ * certificate, so one a reload renews (`tls.cert`, and the routes' with it)
+ * must not be served a token bound to the old one, refused upstream until
+ * it expired.
  */
 function cacheKey(
   scopes: readonly string[],
   idp: string | undefined,
   registration: ClientRegistration | undefined,
+  certificate: string | undefined,
 ): string {
   const key = [...scopes].sort().join(' ') || '-'
   const named = idp === undefined ? key : `"${idp}" ${key}`
+  const bound = certificate === undefined ? named : `${named} "x5t#S256 ${certificate}"`
   return registration === undefined
-    ? named
-    : `${registration.issuer} ${JSON.stringify(registration.clientId)} ${named}`
+    ? bound
+    : `${registration.issuer} ${JSON.stringify(registration.clientId)} ${bound}`
 }
