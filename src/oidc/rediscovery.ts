@@ -16,6 +16,8 @@
  */
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
+import type { ConfigProblem } from '../config/errors.js'
+import type { IdentityProviderConfig } from '../config/types.js'
 import { causeName, type ErrorCode, type LogCode } from '../errors.js'
 import type { OidcClient } from './client.js'
 import { reportDiscovered } from './discovery.js'
@@ -103,6 +105,35 @@ function reportCompatibility(oidc: OidcClient, was: string | undefined, log: Fas
       'the identity provider is compatible again with the config: sign-in works',
     )
   }
+}
+
+/**
+ * The providers a reload would leave unable to sign in (`incompatibility`:
+ * PAR, DPoP, FAPI 2.0) with the new entry of `providers`, against the
+ * document their new client holds, where the running client of the same
+ * name could: what `check --online` calls blocking, as a problem of the
+ * entry. A client the reload keeps is left out, as is a provider already
+ * unable to sign in: the IdP changed that, as the rediscovery warned, and
+ * refusing would hold back every other change of the file until it changes
+ * back.
+ */
+export function madeIncompatible(
+  providers: readonly IdentityProviderConfig[],
+  running: readonly OidcClient[],
+  clients: readonly OidcClient[],
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = []
+  for (const client of clients) {
+    if (running.includes(client) || !client.discovered) continue
+    const reason = client.incompatibility
+    if (reason === undefined) continue
+    if (running.find((before) => before.name === client.name)?.incompatibility !== undefined) continue
+    problems.push({
+      path: providers.find((provider) => provider.name === client.name)?.option ?? '',
+      message: `${printable(reason, MAX_REASON)}: every new sign-in at ${client.issuer} would be refused (503 idp_incompatible); the running config is kept`,
+    })
+  }
+  return problems
 }
 
 /** The members of the discovery document that differ, by name. */

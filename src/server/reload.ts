@@ -13,7 +13,7 @@ import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { sameCredentials } from '../oidc/client-refusals.js'
-import { rediscover } from '../oidc/rediscovery.js'
+import { madeIncompatible, rediscover } from '../oidc/rediscovery.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
 import { ReloadChecker, type ReloadCheckLimits, type StartCheckThread } from './reload-check.js'
@@ -398,6 +398,19 @@ export class ConfigReloader {
       )
     } catch (err) {
       return this.#notApplied(trigger, app, (err as Error).message)
+    }
+    // A provider that signed in before and cannot with its new entry, against
+    // the document just fetched or the one in hand: the file's doing, not
+    // the IdP's, so it is refused as `check` refuses, and not retried.
+    const broken = madeIncompatible(
+      next.identityProviders,
+      this.#options.listener.app.gatehouse.providers.all,
+      app.gatehouse.providers.all,
+    )
+    if (broken.length > 0) {
+      await app.close().catch(() => {})
+      if (this.#closed) return this.#abandoned(trigger)
+      return this.#rejected(trigger, broken)
     }
 
     // A shutdown began while the app was built: the listener takes no new
