@@ -17,6 +17,8 @@ export interface TokenSet {
    * let it live. Unknown for tokens stored before it was recorded.
    */
   readonly accessTokenLifetime?: number | undefined
+  /** See `AudienceToken.certificate`. */
+  readonly certificate?: string | undefined
   readonly refreshToken?: string | undefined
   /**
    * Epoch ms at which the refresh token stops being accepted, when the IdP
@@ -44,6 +46,12 @@ export interface AudienceToken {
    * let it live. Unknown for tokens stored before it was recorded.
    */
   readonly accessTokenLifetime?: number | undefined
+  /**
+   * The SHA-256 fingerprint of the client certificate the token was
+   * requested with (`tls.cert`), which the IdP may have bound it to (RFC
+   * 8705 §3); absent when there was none, or in a record from before it was kept.
+   */
+  readonly certificate?: string | undefined
   /**
    * An exchanged token's: the fingerprint of the subject token it was
    * exchanged from. A new subject token (after a refresh) makes it stale.

@@ -692,6 +692,7 @@ export class OidcClient {
         accessToken: result.access_token,
         accessTokenExpiresAt: expires,
         accessTokenLifetime: expires - sentAt,
+        ...this.#certificateOf(),
       }
     } catch (err) {
       throw this.#failed('token_exchange', err, subjectToken)
@@ -879,10 +880,17 @@ export class OidcClient {
       accessToken: result.access_token,
       accessTokenExpiresAt: expires,
       accessTokenLifetime: expires - sentAt,
+      ...this.#certificateOf(),
       refreshToken: result.refresh_token,
       refreshTokenExpiresAt: result.refresh_token === undefined ? undefined : this.#refreshExpiresAt(result),
       idToken: result.id_token,
     }
+  }
+
+  /** The client certificate a token requested now goes with, to which the IdP may bind it (RFC 8705 §3). */
+  #certificateOf(): { certificate?: string } {
+    const certificate = this.clientCertificate
+    return certificate === undefined ? {} : { certificate }
   }
 
   /** When the refresh token, new or kept, expires, if the answer says (`refreshLifetime`): from when it came. */

@@ -54,6 +54,7 @@ export class IdentityProviders {
     this.#everyone = everyone ?? this.#byName
     this.#had = had
     had.note(registrations(clients))
+    had.presented(clients)
   }
 
   /**
@@ -181,6 +182,27 @@ export class IdentityProviders {
     throw err
   }
 
+  /**
+   * True when the session's provider, still configured as it was, now
+   * presents another client certificate than `certificate`, the one a
+   * token of the session was requested with (UserTokens asks), and this
+   * process presented `certificate` to its issuer before: a reload renewed
+   * it, and a token the IdP bound to the old one (RFC 8705 §3) is good with
+   * no certificate the gateway presents any more. A certificate this
+   * process never had is a replica's that the reload has not reached yet,
+   * or has reached already: were either to refresh the other's tokens,
+   * each request that went to the other would spend a refresh while their
+   * configs differ.
+   */
+  certificateChanged(session: SessionIssuer, certificate: string): boolean {
+    const client = this.ofSession(session)
+    return (
+      client !== undefined &&
+      client.clientCertificate !== certificate &&
+      this.#had.hadPresented(client.issuer, certificate)
+    )
+  }
+
   /** `OidcClient.refresh` at the session's provider (UserTokens calls it so). */
   async refresh(
     current: TokenSet,
@@ -242,10 +264,13 @@ export class IdentityProviders {
  * a reload has removed the entry. Only this process's: one started after
  * the removal (a restart, a replica scaled out) never had the name, and
  * its logouts miss such sessions until their login token is due. As many
- * as the configs' entries, never a peer's.
+ * as the configs' entries, never a peer's. With them, the client
+ * certificates presented to each issuer (`IdentityProviders.certificateChanged`).
  */
 export class ProviderNamesHad {
   readonly #had = new Map<string, ClientRegistration[]>()
+  /** Issuer → the fingerprints of every client certificate presented to it, as many as the configs named. */
+  readonly #certificates = new Map<string, Set<string>>()
 
   /** Notes each name of a config with its issuer and client id. */
   note(providers: ReadonlyMap<string, ClientRegistration>): void {
@@ -254,6 +279,22 @@ export class ProviderNamesHad {
       if (!had.some((known) => sameRegistration(known, registration))) had.push(registration)
       this.#had.set(name, had)
     }
+  }
+
+  /** Notes the client certificate each of `clients` presents to its issuer. */
+  presented(clients: readonly OidcClient[]): void {
+    for (const client of clients) {
+      const certificate = client.clientCertificate
+      if (certificate === undefined) continue
+      const had = this.#certificates.get(client.issuer) ?? new Set<string>()
+      had.add(certificate)
+      this.#certificates.set(client.issuer, had)
+    }
+  }
+
+  /** Whether a client of this process has presented `certificate` to `issuer`. */
+  hadPresented(issuer: string, certificate: string): boolean {
+    return this.#certificates.get(issuer)?.has(certificate) === true
   }
 
   /** The names that have had `registration`. */

@@ -25,6 +25,7 @@ export function merged(tokens: TokenSet, audience: TokenAudience | undefined, ne
         accessToken: next.accessToken,
         accessTokenExpiresAt: next.accessTokenExpiresAt,
         accessTokenLifetime: next.accessTokenLifetime,
+        ...(next.certificate === undefined ? {} : { certificate: next.certificate }),
       },
     },
   }

@@ -45,6 +45,8 @@ export interface UserTokensOptions {
       session?: SessionIssuer,
     ): Promise<TokenSet>
     exchange?: Exchange
+    /** Whether the session's provider presents another client certificate than `certificate` now (`IdentityProviders`). */
+    certificateChanged?(session: SessionIssuer, certificate: string): boolean
   }
   /** Refresh this long before the access token expires, ms. */
   readonly refreshBefore: number
@@ -241,7 +243,9 @@ export class UserTokens {
   /**
    * True when the session holds no token for `audience` (the login token
    * without one), or it is due: `tokens.refreshBefore` before it expires,
-   * or halfway through its life if that comes later (refresh-margin.ts).
+   * or halfway through its life if that comes later (refresh-margin.ts),
+   * or at once when it was requested with a client certificate its
+   * provider no longer presents.
    */
   needsRefresh(session: SessionData, audience?: TokenAudience): boolean {
     const token = tokenFor(session.tokens, audience)
@@ -250,6 +254,11 @@ export class UserTokens {
     if (livesShort(this.#refreshBefore, lifetime))
       this.#observer?.shortLived?.(lifetime, this.#refreshBefore, session.idp)
     if (token.accessTokenExpiresAt - this.#now() <= refreshMargin(this.#refreshBefore, lifetime)) return true
+    // A reload renewed the provider's client certificate (`tls.cert`, and
+    // the routes' with it): a token bound to the old one (RFC 8705 §3)
+    // would be refused by every upstream that checks the binding.
+    if (token.certificate !== undefined && this.#oidc.certificateChanged?.(session, token.certificate))
+      return true
     return audience?.exchange !== undefined && !exchangedFromCurrent(session.tokens, audience.exchange, token)
   }
 

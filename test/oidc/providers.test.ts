@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { OidcClient } from '../../src/oidc/client.js'
-import { IdentityProviders, registrations } from '../../src/oidc/providers.js'
+import { IdentityProviders, ProviderNamesHad, registrations } from '../../src/oidc/providers.js'
 import { CLIENT_ID, type TestProvider, testConfig } from '../helpers/gateway.js'
 
 /**
@@ -145,5 +145,44 @@ t.test(
       'one sealed before, of a name the process did not start with: not known to be that client',
     )
     t.notOk(frontend.issuedAs('a', reloaded.get('other')!.registration, client), "another client's")
+  },
+)
+
+t.test(
+  "a session's token is renewed for a certificate this process presented to the issuer before a reload, never for one it did not",
+  async (t) => {
+    const config = testConfig({
+      port: 3000,
+      issuer: A,
+      routes: [],
+      identityProviders: [{ name: 'a', issuer: A }],
+    })
+    // Only the certificate's facts are read here; no call is made.
+    const presenting = (fingerprint256: string) => {
+      const provider = {
+        ...config.identityProviders[0]!,
+        tls: { certificate: { source: 'client.crt', subject: 'CN=gatehouse', notAfter: 0, fingerprint256 } },
+      }
+      const client = new OidcClient(config, Date.now, {}, undefined, provider)
+      t.teardown(() => client.close())
+      return [client]
+    }
+    const had = new ProviderNamesHad()
+    const before = new IdentityProviders(presenting('OLD'), undefined, undefined, had)
+    const session = { idp: 'a', registration: before.get('a')!.registration }
+    t.equal(before.certificateChanged(session, 'OLD'), false, 'the certificate in use')
+    t.equal(
+      before.certificateChanged(session, 'NEW'),
+      false,
+      "a replica's, which the reload reached first: refreshing here too would spend a refresh at each request that alternates between them",
+    )
+    const renewed = new IdentityProviders(presenting('NEW'), undefined, undefined, had)
+    t.equal(renewed.certificateChanged(session, 'OLD'), true, 'the one the reload renewed')
+    t.equal(renewed.certificateChanged(session, 'NEW'), false)
+    t.equal(
+      renewed.certificateChanged({ idp: 'gone', registration: session.registration }, 'OLD'),
+      false,
+      "a removed provider's session is judged as ever, ending when its token is due",
+    )
   },
 )
