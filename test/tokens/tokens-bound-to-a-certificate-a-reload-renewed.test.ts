@@ -171,3 +171,43 @@ t.test(
     t.equal(s.idp.stats.revokedGrants, 0, 'no grant was revoked')
   },
 )
+
+t.test(
+  'a refresh held at the IdP across the reload finishes over the old certificate; its token is refreshed over the new one before it is sent, nothing replayed',
+  async (t) => {
+    const { s, upstream, clock, first, second, rotate } = await rotatedStack(t)
+    const { jar } = await login(s.url)
+    let release!: () => void
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let reachedIt!: () => void
+    const reached = new Promise<void>((resolve) => {
+      reachedIt = resolve
+    })
+    s.idp.holdTokenAnswers(() => {
+      reachedIt()
+      return held
+    })
+    clock.advance(61_000)
+    const inFlight = apiCall(jar, `${s.url}/api/orders`)
+    await reached
+    await rotate()
+    s.idp.holdTokenAnswers()
+    release()
+    t.equal((await inFlight).status, 200, 'the held refresh is answered on the client it started with')
+    t.equal(upstream.verdicts.at(-1)?.bound, thumbprint(first.cert), 'over the old certificate')
+    t.equal(s.idp.stats.refreshGrants, 1)
+
+    const from = upstream.verdicts.length
+    t.equal((await apiCall(jar, `${s.url}/api/orders`)).status, 200)
+    t.same(
+      upstream.verdicts.slice(from).map((v) => ({ ok: v.ok, bound: v.bound })),
+      [{ ok: true, bound: thumbprint(second.cert) }],
+      'the next request is sent a token bound to the new certificate, at its first attempt',
+    )
+    t.equal(s.idp.stats.refreshGrants, 2, 'refreshed with the token the held refresh rotated')
+    t.equal(s.idp.stats.refreshReplays, 0, 'no refresh token was replayed')
+    t.equal(s.idp.stats.revokedGrants, 0, 'no grant was revoked')
+  },
+)
