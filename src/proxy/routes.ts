@@ -73,6 +73,8 @@ export interface ProxyRouteHooks {
   readonly limits?: SocketLimits
   /** Where these routes' DPoP signers are kept track of, so that a session's end drops its key's. */
   readonly heldKeys?: HeldKeys
+  /** The DPoP upstreams' nonces, when they must outlive these routes (a config reload); else their own. */
+  readonly upstreamNonces?: DpopNonces
   /** When a shutdown's drain runs out: WebSockets still closing then are dropped. */
   readonly drain?: DrainEnd
 }
@@ -101,7 +103,9 @@ export async function registerProxyRoutes(
   if (config.routes.some((route) => route.websocket)) routeUpgrades(app, hooks.websocket?.unserved)
   const limits = hooks.limits ?? new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
   // The upstreams' nonces apart from the IdP's, though they share an origin (RFC 9449 §9).
-  const proofs = deps.dpop ? new UpstreamProofs(new DpopNonces(), hooks.now) : undefined
+  const proofs = deps.dpop
+    ? new UpstreamProofs(hooks.upstreamNonces ?? new DpopNonces(), hooks.now)
+    : undefined
   if (proofs && hooks.heldKeys) {
     const unkeep = hooks.heldKeys.keep(proofs)
     app.addHook('onClose', async () => unkeep())

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { HeldKeys } from '../dpop/held-keys.js'
+import { DpopNonces } from '../dpop/nonces.js'
 import type { HeldLogout } from '../http/backchannel-logout.js'
 import { HeldHandover } from '../http/held-logout-tokens.js'
 import { type OwedLogout, OwedLogouts } from '../http/owed-logouts.js'
@@ -192,6 +193,12 @@ export class Lasting {
   readonly certificates: CertificateExpiry
   /** Every cache of DPoP keys, which a session's end empties of its key (src/dpop/held-keys.ts). */
   readonly dpopKeys = new HeldKeys()
+  /**
+   * The nonce each DPoP upstream last sent (RFC 9449 §9): the upstream's,
+   * whatever the config, so a reload's routes send it too, and a body they
+   * cannot replay is not challenged for want of it.
+   */
+  readonly upstreamNonces = new DpopNonces()
   /** When a shutdown's drain runs out, once a signal has started one (start.ts). */
   readonly drain = new DrainDeadline()
   /**

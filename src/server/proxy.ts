@@ -60,6 +60,7 @@ export const proxy = fp(
         // Counted over every config's app: a reload does not reset them.
         limits: app.gatehouse.lasting.sockets,
         heldKeys: app.gatehouse.lasting.dpopKeys,
+        upstreamNonces: app.gatehouse.lasting.upstreamNonces,
         drain: app.gatehouse.lasting.drain,
         now: opts.now,
         ...(opts.websocketRecheck === undefined ? {} : { websocketRecheck: opts.websocketRecheck }),
