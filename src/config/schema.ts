@@ -488,7 +488,7 @@ export const RouteSchema = Type.Object(
     retryOnInvalidToken: Type.Boolean({
       default: true,
       description:
-        'token: user and optional-user: when the upstream answers 401 with WWW-Authenticate: Bearer error="invalid_token", refresh the token once and replay the request (bodies declared by Content-Length up to 64 KiB; larger or chunked ones get the 401). A WebSocket upgrade so refused is dialled once more with the new token.',
+        'token: user, optional-user and exchange: when the upstream answers 401 with WWW-Authenticate: Bearer error="invalid_token", refresh the token once and replay the request (bodies declared by Content-Length up to 64 KiB; larger or chunked ones get the 401). A WebSocket upgrade so refused is dialled once more with the new token.',
     }),
     methods: Type.Optional(
       Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), {
