@@ -501,7 +501,7 @@ export const RouteSchema = Type.Object(
     csrf: Type.Boolean({
       default: true,
       description:
-        "Require the anti-forgery header; false for static routes, whose navigations cannot send it. Where the upstream gets a token for the session (user, optional-user, exchange, or client without anonymous), false still takes from another origin (a sibling subdomain included) only navigations with GET: its form posts, fetches and embeds are 403 cross_site_request. A WebSocket upgrade asks for this origin's Origin instead, and false drops that too only where the upstream gets no token for the session (token: none, or client with anonymous).",
+        "Require the anti-forgery header; false for static routes, whose navigations cannot send it. Where the upstream gets a token for the session (user, optional-user, exchange, or client without anonymous), false still takes from another origin (a sibling subdomain included) only navigations with GET or HEAD: its form posts, fetches and embeds are 403 cross_site_request. A WebSocket upgrade asks for this origin's Origin instead, and false drops that too only where the upstream gets no token for the session (token: none, or client with anonymous).",
     }),
     anonymous: Type.Optional(
       Type.Boolean({
