@@ -379,7 +379,7 @@ export const logCatalogue = {
   GATEHOUSE_ID_TOKEN_ISSUED_AHEAD: {
     level: 'warn',
     message:
-      "The identity provider issued an ID token dated (iat) ahead of this host's clock by more than the 30 s clock tolerance; its answer was refused and nothing of it kept. Once a minute per kind of call.",
+      "The identity provider issued an ID token dated (iat) ahead of this host's clock by more than five minutes (a clock set wrong, not skew); its answer was refused and nothing of it kept. Once a minute per kind of call.",
   },
   GATEHOUSE_TOKEN_LIFETIME_SHORT: {
     level: 'warn',

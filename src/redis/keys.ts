@@ -130,7 +130,7 @@ export const REDIS_KEY_LAYOUT = {
   },
   lock: { key: '{prefix}lock:{<key>}', type: 'string', expires: 'PX ttl, renewed while held' },
   clientToken: {
-    key: '{prefix}ct:{scopes}',
+    key: '{prefix}ct:<scopes>',
     type: 'string',
     expires: 'PX, with the token; sealed with a key derived from session.secrets',
   },

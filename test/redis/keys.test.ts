@@ -45,7 +45,7 @@ t.test('every key the stores build is the one the layout documents', async (t) =
     lock: [keys.lock('refresh:S1'), documented('lock', { '<key>': 'refresh:S1' })],
     loggedOutSid: [keys.loggedOutSid('H3'), documented('loggedOutSid', { '<hash>': 'H3' })],
     loggedOutSub: [keys.loggedOutSub('H3'), documented('loggedOutSub', { '<hash>': 'H3' })],
-    clientToken: [keys.clientToken('api read'), documented('clientToken', { '{scopes}': 'api read' })],
+    clientToken: [keys.clientToken('api read'), documented('clientToken', { '<scopes>': 'api read' })],
     // The back-channel logout receiver names what it has seen `logout:<hash>`.
     seenLogoutToken: [keys.seen('logout:H3'), documented('seenLogoutToken', { '<hash>': 'H3' })],
     replaced: [keys.replaced('S1'), documented('replaced', { '<id>': 'S1' })],
