@@ -1,0 +1,248 @@
+/**
+ * The second interop lane: Gatehouse, as a user would set it up, against
+ * Glewlwyd 2.7, an OpenID Provider we did not write, installed from
+ * Debian's packages (test/helpers/glewlwyd.ts). Glewlwyd rotates refresh
+ * tokens (refresh-token-one-use: always), revokes them (RFC 7009) and
+ * answers introspection (RFC 7662); its login is its own REST API, which
+ * the lane drives as its login page does.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { startEchoUpstream } from '../../dev/upstream.js'
+import { main } from '../../src/cli/main.js'
+import { start } from '../../src/server/start.js'
+import { CookieJar } from '../helpers/cookie-jar.js'
+import { route, TestClock, testConfig } from '../helpers/gateway.js'
+import { GLEWLWYD_PACKAGES, type Glewlwyd, skipWithoutGlewlwyd, startGlewlwyd } from '../helpers/glewlwyd.js'
+import { apiCall, followLogoutLink, jarFetch } from '../helpers/login.js'
+import { onFreePorts } from '../helpers/ports.js'
+
+const CLIENT_ID = 'gatehouse'
+const CLIENT_SECRET = 'my-bff-secret-for-glewlwyd'
+/** Seconds; the gateway's clock is moved past it rather than waited for. */
+const ACCESS_TOKEN_TTL = 60
+
+t.test('.ci/run installs the packages the Glewlwyd lane needs', async (t) => {
+  const script = readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8')
+  const list = /for pkg in (glewlwyd[^;]*); do/.exec(script)?.[1] ?? ''
+  t.same(list.split(/[\s\\]+/).filter(Boolean), GLEWLWYD_PACKAGES)
+})
+
+t.test('Gatehouse against Glewlwyd', { skip: skipWithoutGlewlwyd() }, lane)
+
+interface Lane {
+  readonly op: Glewlwyd
+  readonly base: string
+  readonly clock: TestClock
+  readonly metricsPort: number
+}
+
+async function lane(t: Test): Promise<void> {
+  const clock = new TestClock()
+  let op!: Glewlwyd
+  // A resource server that checks each bearer token at the OP (RFC 7662), once per token.
+  const introspected = new Map<string, Promise<Record<string, unknown>>>()
+  const upstream = await startEchoUpstream({
+    introspect: (token) => {
+      let found = introspected.get(token)
+      if (!found) {
+        found = op.introspect(token)
+        introspected.set(token, found)
+      }
+      return found
+    },
+    // A token Glewlwyd no longer calls active is refused, as a resource server would.
+    rejectInactive: true,
+  })
+  t.teardown(() => upstream.close())
+  const { base, metricsPort, gateway } = await onFreePorts(2, async ([port, metricsPort]) => {
+    const base = `http://127.0.0.1:${port}`
+    const starting = performance.now()
+    op = await startGlewlwyd({
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      redirectUris: [`${base}/auth/callback`],
+      postLogoutRedirectUri: `${base}/`,
+      accessTokenTtl: ACCESS_TOKEN_TTL,
+    })
+    t.comment(`Glewlwyd ready at ${op.issuer} in ${Math.round(performance.now() - starting)} ms`)
+    try {
+      const gateway = await start(
+        {
+          ...testConfig({
+            port: port!,
+            issuer: op.issuer,
+            routes: [route('/api/orders', upstream.url)],
+            oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+          }),
+          metrics: { enabled: true, host: '127.0.0.1', port: metricsPort! },
+        },
+        { now: clock.now, handleSignals: false },
+      )
+      await gateway.app.gatehouse.whenDiscovered()
+      return { base, metricsPort: metricsPort!, gateway }
+    } catch (err) {
+      await op.close()
+      throw err
+    }
+  })
+  t.teardown(() => op.close())
+  t.teardown(() => gateway.close())
+  const lane: Lane = { op, base, clock, metricsPort }
+
+  await t.test('sign-in, an API call, 50 calls past expiry with one refresh grant, logout revokes', (t) =>
+    flow(t, lane),
+  )
+  await t.test('check --online says what Glewlwyd offers and refuses', (t) => checkOnline(t, op))
+}
+
+/** From `/auth/login` through Glewlwyd's login and consent back to the gateway. */
+async function signIn(t: Test, lane: Lane, jar: CookieJar): Promise<boolean> {
+  const login = await jarFetch(jar, `${lane.base}/auth/login?returnTo=/`)
+  t.equal(login.status, 302, '/auth/login sends the browser to the OP')
+  t.ok(login.location?.startsWith(`${lane.op.issuer}/auth?`), 'to its authorization endpoint')
+  const callbackUrl = await lane.op.signIn(jar, login.location!)
+  t.ok(callbackUrl.startsWith(`${lane.base}/auth/callback?`), 'Glewlwyd sends the browser back with a code', {
+    callback: callbackUrl.replace(/code=[^&]*/, 'code=…'),
+    op: lane.op.log(),
+  })
+  const callback = await jarFetch(jar, callbackUrl)
+  t.equal(callback.status, 302, 'the callback signs the user in', { body: callback.text, op: lane.op.log() })
+  t.equal(callback.location, `${lane.base}/`, 'and sends the browser to returnTo')
+  return callback.status === 302 && callback.location === `${lane.base}/`
+}
+
+async function flow(t: Test, lane: Lane): Promise<void> {
+  const { op, base, clock } = lane
+  const jar = new CookieJar()
+  const issuedBefore = op.accessTokensIssued()
+  if (!(await signIn(t, lane, jar))) return
+  t.equal(op.accessTokensIssued() - issuedBefore, 1, 'the code was redeemed once')
+
+  const first = await apiCall(jar, `${base}/api/orders`)
+  t.equal(first.status, 200, 'the API call goes through', { body: first.text })
+  const seen = first.json<{ token: { present: boolean; sub?: string; client_id?: string } }>().token
+  t.ok(seen.present, 'the upstream got a bearer token')
+  t.ok(seen.sub, 'which Glewlwyd says is active, for a subject', { seen })
+
+  // Past the access token's lifetime on the gateway's clock: the next calls need a refresh.
+  const issued = op.accessTokensIssued()
+  const refreshTokensBefore = op.refreshTokens()
+  const refreshesBefore = await metric(
+    lane.metricsPort,
+    'gatehouse_token_refreshes_total',
+    'outcome="success"',
+  )
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  const storm = await Promise.all(Array.from({ length: 50 }, () => apiCall(jar, `${base}/api/orders`)))
+  t.same(
+    storm.map((r) => r.status),
+    Array(50).fill(200),
+    'all 50 calls are answered 200',
+  )
+  t.equal(op.accessTokensIssued() - issued, 1, 'Glewlwyd issued exactly one token: one refresh grant', {
+    op: op.log(),
+  })
+  t.equal(
+    (await metric(lane.metricsPort, 'gatehouse_token_refreshes_total', 'outcome="success"')) -
+      refreshesBefore,
+    1,
+    'gatehouse_token_refreshes_total{outcome="success"} rose by one',
+  )
+  const fingerprints = new Set(
+    storm.map((r) => r.json<{ token: { fingerprint: string } }>().token.fingerprint),
+  )
+  t.equal(fingerprints.size, 1, 'every call carried the one new token')
+  t.notOk(
+    fingerprints.has(first.json<{ token: { fingerprint: string } }>().token.fingerprint),
+    'not the expired one',
+  )
+  const refreshTokensAfter = op.refreshTokens()
+  t.equal(refreshTokensAfter.length, refreshTokensBefore.length + 1, 'the grant rotated the refresh token')
+  t.same(
+    refreshTokensAfter.filter((r) => r.enabled).map((r) => r.id),
+    [Math.max(...refreshTokensAfter.map((r) => r.id))],
+    'only the newest one is still enabled at Glewlwyd',
+  )
+
+  // The rotated token must have been kept: a second expiry refreshes with it.
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  const again = await apiCall(jar, `${base}/api/orders`)
+  t.equal(again.status, 200, 'the rotated refresh token works', { body: again.text, op: op.log() })
+  t.equal(op.accessTokensIssued() - issued, 2, 'with one more refresh grant')
+
+  const revokedBefore = revocations(op)
+  const logout = await followLogoutLink(jar, base)
+  t.ok(logout.status === 200 || logout.status === 302 || logout.status === 303, 'logout answered', {
+    status: logout.status,
+  })
+  t.equal(
+    revocations(op) - revokedBefore,
+    1,
+    'the gateway revoked the refresh token at Glewlwyd (RFC 7009)',
+    {
+      op: op.log(),
+    },
+  )
+  t.same(
+    op.refreshTokens().filter((r) => r.enabled && r.clientId === CLIENT_ID),
+    [],
+    'no refresh token of the client is enabled at Glewlwyd any more',
+  )
+  const after = await apiCall(jar, `${base}/api/orders`)
+  t.equal(after.status, 401, 'the API answers 401 after logout')
+}
+
+/** Refresh tokens Glewlwyd logged as revoked. */
+function revocations(op: Glewlwyd): number {
+  return op.logLines().filter((line) => /Refresh token generated for client '[^']*' revoked/.test(line))
+    .length
+}
+
+/** A counter from the gateway's metrics listener, summed over the lines whose labels contain `label`. */
+async function metric(metricsPort: number, name: string, label = ''): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+  return text
+    .split('\n')
+    .filter((line) => (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(label))
+    .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
+}
+
+async function checkOnline(t: Test, op: Glewlwyd): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-glewlwyd-check-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const check = async (secret: string) => {
+    const file = join(dir, `${secret}.yaml`)
+    writeFileSync(
+      file,
+      [
+        'server: { publicUrl: http://127.0.0.1:3000 }',
+        'oidc:',
+        `  issuer: ${op.issuer}`,
+        `  clientId: ${CLIENT_ID}`,
+        `  clientSecret: ${secret}`,
+        '  timeout: 5s',
+        `session: { secret: "${'s'.repeat(32)}" }`,
+        'routes: []',
+      ].join('\n'),
+    )
+    const out: string[] = []
+    const code = await main(['check', '--online', '--config', file], {
+      stdout: (line) => out.push(line),
+      stderr: (line) => out.push(line),
+      env: {},
+      start: async () => {
+        throw new Error('check never starts the gateway')
+      },
+    })
+    return { code, out: out.join('\n') }
+  }
+  const right = await check(CLIENT_SECRET)
+  t.comment(right.out)
+  t.equal(right.code, 0, 'the registered secret passes', { output: right.out })
+  const wrong = await check('wrong-secret')
+  t.comment(wrong.out)
+  t.equal(wrong.code, 1, 'a wrong secret fails the check', { output: wrong.out })
+}
