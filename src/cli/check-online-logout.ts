@@ -1,5 +1,7 @@
 import type * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
+import { causeName } from '../errors.js'
+import type { Row } from './online-report.js'
 
 /** An IPv4 or bracketed IPv6 host, which is a site of its own. */
 const IP_HOST = /^(\d{1,3}(\.\d{1,3}){3}|\[.*\])$/
@@ -46,4 +48,56 @@ export function crossSiteLogoutHints(
   return [
     `end_session_endpoint (${endpoint.origin}) is on another site than ${crossSite.join(', ')}: auth.endSession: post reaches it by a cross-site form POST, which carries no SameSite=Lax or Strict cookie of the IdP, so an IdP whose session cookie is one (LemonLDAP::NG's default) takes the user for signed out and keeps its session; use auth.endSession: get, or client-id where the IdP takes it.`,
   ]
+}
+
+/** Answers that say the end-session endpoint takes no POST: not there for that method, or the method refused. */
+const NO_POST = new Set([404, 405])
+
+/**
+ * RP-Initiated Logout 1.0 §2 has the OP take GET and POST at its
+ * end-session endpoint, yet some serve GET only: Glewlwyd 2.7 answers a
+ * POST 404, as oidc-provider does without `enableHttpPostMethods`. Then
+ * `auth.endSession: post` (the default) leaves the user on the IdP's error
+ * page with its session alive, and nothing of it reaches the gateway. The
+ * probe is a POST with `client_id` alone: no cookie of the IdP rides on
+ * it, so there is no session for it to end.
+ */
+export async function probeEndSessionPost(
+  config: GatehouseConfig,
+  as: Readonly<oauth.AuthorizationServer>,
+  http: { readonly fetch: (url: string, init: RequestInit) => Promise<Response>; readonly timeout: number },
+): Promise<{ rows: Row[]; hints: string[] }> {
+  if (config.auth.endSession !== 'post' || typeof as.end_session_endpoint !== 'string') {
+    return { rows: [], hints: [] }
+  }
+  const row = (advertised: string, verdict: Row['verdict']): Row => ({
+    capability: 'end-session by POST',
+    need: 'auth.endSession: post',
+    advertised,
+    verdict,
+  })
+  let status: number
+  try {
+    const response = await http.fetch(as.end_session_endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: config.oidc.clientId }).toString(),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(http.timeout),
+    })
+    status = response.status
+    await response.body?.cancel()
+  } catch (err) {
+    return {
+      rows: [row(`not answered: ${causeName(err as Error) ?? (err as Error).message}`, '-')],
+      hints: [],
+    }
+  }
+  if (!NO_POST.has(status)) return { rows: [row(`taken (HTTP ${status})`, 'ok')], hints: [] }
+  return {
+    rows: [row(`refused: HTTP ${status} to a POST`, 'warn')],
+    hints: [
+      `end_session_endpoint answers a POST with HTTP ${status}: this IdP takes RP-Initiated Logout by GET only (Glewlwyd 2.7 does), so auth.endSession: post leaves the user on its error page with its session alive, and the next sign-in asks for no password; use auth.endSession: get, or client-id where the IdP takes it.`,
+    ],
+  }
 }

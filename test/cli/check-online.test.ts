@@ -14,7 +14,9 @@ function verdict(out: string, capability: string): string | undefined {
 }
 
 t.test('strict profile, as configured for it: a full table, no blocking mismatch', async (t) => {
-  const strict = await idp(t)
+  // It takes the default logout, a POST to its end-session endpoint, as
+  // RP-Initiated Logout 1.0 §2 asks (check-online-end-session-without-post.test.ts).
+  const strict = await idp(t, { endSessionPost: true })
   const r = await checkOnline(
     strict.issuer,
     '  clientSecret: s3cret\n  authorizationParams: { prompt: consent }',

@@ -213,8 +213,8 @@ async function metric(metricsPort: number, name: string, label = ''): Promise<nu
 async function checkOnline(t: Test, op: Glewlwyd): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-glewlwyd-check-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const check = async (secret: string) => {
-    const file = join(dir, `${secret}.yaml`)
+  const check = async (secret: string, endSession = 'post') => {
+    const file = join(dir, `${secret}-${endSession}.yaml`)
     writeFileSync(
       file,
       [
@@ -225,6 +225,7 @@ async function checkOnline(t: Test, op: Glewlwyd): Promise<void> {
         `  clientSecret: ${secret}`,
         '  timeout: 5s',
         `session: { secret: "${'s'.repeat(32)}" }`,
+        `auth: { endSession: ${endSession} }`,
         'routes: []',
       ].join('\n'),
     )
@@ -240,9 +241,40 @@ async function checkOnline(t: Test, op: Glewlwyd): Promise<void> {
     return { code, out: out.join('\n') }
   }
   const right = await check(CLIENT_SECRET)
-  t.comment(right.out)
   t.equal(right.code, 0, 'the registered secret passes', { output: right.out })
+  t.match(
+    right.out,
+    /^end-session by POST\s+auth\.endSession: post\s+refused: HTTP 404 to a POST\s+warn$/m,
+    'it says Glewlwyd refuses the default logout, a POST to its end-session endpoint',
+  )
+  t.match(
+    right.out,
+    /^hint: end_session_endpoint answers a POST with HTTP 404: .*use auth\.endSession: get/m,
+    'and says to log out by GET',
+  )
+  t.match(
+    right.out,
+    /^client credentials \(probe\)\s+client_secret_basic\s+accepted at the revocation endpoint: HTTP 200\b.*\(token endpoint: HTTP 400 that is not JSON\)\s+ok$/m,
+    'the credentials are proven at the revocation endpoint, as the token endpoint answers an empty 400 whatever they are',
+  )
+  t.match(
+    right.out,
+    /^refresh tokens\s+.*refresh_token grant no\s+warn$/m,
+    'Glewlwyd does not list the refresh_token grant it serves',
+  )
+  const byGet = await check(CLIENT_SECRET, 'get')
+  t.equal(byGet.code, 0, 'with auth.endSession: get it passes', { output: byGet.out })
+  t.notMatch(
+    byGet.out,
+    /end-session by POST|end_session_endpoint answers a POST/,
+    'with nothing to say of logout',
+  )
+
   const wrong = await check('wrong-secret')
-  t.comment(wrong.out)
   t.equal(wrong.code, 1, 'a wrong secret fails the check', { output: wrong.out })
+  t.match(
+    wrong.out,
+    /^client credentials \(probe\)\s+client_secret_basic\s+refused at the revocation endpoint: HTTP 401\b.*BLOCKING$/m,
+    'refused at the revocation endpoint',
+  )
 }
