@@ -12,7 +12,6 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
 import { CookieJar } from './cookie-jar.js'
 import { jarFetch } from './login.js'
 import { addressInUse, onFreePort } from './ports.js'
@@ -212,6 +211,9 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
   const base = `http://127.0.0.1:${port}`
   const issuer = `${base}/api/${PLUGIN}`
   const logFile = join(dir, 'glewlwyd.log')
+  // Loaded here, not at the top: Node 22 before 22.13 has node:sqlite only
+  // behind a flag, and the lane must still load there to be skipped.
+  const { DatabaseSync } = await import('node:sqlite')
   const db = new DatabaseSync(join(dir, 'glewlwyd.db'))
   db.exec(readFileSync(SQLITE_INIT, 'utf8'))
   writeFileSync(join(dir, 'glewlwyd.conf'), configFile(dir, port))

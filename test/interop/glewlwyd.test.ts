@@ -103,6 +103,12 @@ async function signIn(t: Test, lane: Lane, jar: CookieJar): Promise<boolean> {
   const login = await jarFetch(jar, `${lane.base}/auth/login?returnTo=/`)
   t.equal(login.status, 302, '/auth/login sends the browser to the OP')
   t.ok(login.location?.startsWith(`${lane.op.issuer}/auth?`), 'to its authorization endpoint')
+  const query = new URL(login.location!).searchParams
+  t.same(
+    [...query.keys()].sort(),
+    ['client_id', 'request_uri'],
+    'with a pushed request (RFC 9126: oidc.par auto, and Glewlwyd offers it)',
+  )
   const callbackUrl = await lane.op.signIn(jar, login.location!)
   t.ok(callbackUrl.startsWith(`${lane.base}/auth/callback?`), 'Glewlwyd sends the browser back with a code', {
     callback: callbackUrl.replace(/code=[^&]*/, 'code=…'),
