@@ -14,6 +14,7 @@ import { startEchoUpstream } from '../../dev/upstream.js'
 import { main } from '../../src/cli/main.js'
 import { start } from '../../src/server/start.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
+import { type DpopUpstream, DpopVerifier, startDpopUpstream } from '../helpers/dpop-resource-server.js'
 import { route, TestClock, testConfig } from '../helpers/gateway.js'
 import { GLEWLWYD_PACKAGES, type Glewlwyd, skipWithoutGlewlwyd, startGlewlwyd } from '../helpers/glewlwyd.js'
 import { apiCall, followLogoutLink, jarFetch } from '../helpers/login.js'
@@ -57,13 +58,27 @@ async function lane(t: Test): Promise<void> {
     rejectInactive: true,
   })
   t.teardown(() => upstream.close())
-  const { base, metricsPort, gateway } = await onFreePorts(2, async ([port, metricsPort]) => {
+  // A resource server that checks DPoP proofs (RFC 9449 §7.1) against the key Glewlwyd bound the token to.
+  const dpopUpstream = await startDpopUpstream(
+    new DpopVerifier(async (token) => {
+      let found = introspected.get(token)
+      if (!found) {
+        found = op.introspect(token)
+        introspected.set(token, found)
+      }
+      return ((await found).cnf as { jkt?: string } | undefined)?.jkt
+    }),
+  )
+  t.teardown(() => dpopUpstream.close())
+  const dpopClock = new TestClock()
+  const { base, metricsPort, gateway, dpop } = await onFreePorts(3, async ([port, metricsPort, dpopPort]) => {
     const base = `http://127.0.0.1:${port}`
+    const dpopBase = `http://127.0.0.1:${dpopPort}`
     const starting = performance.now()
     op = await startGlewlwyd({
       clientId: CLIENT_ID,
       clientSecret: CLIENT_SECRET,
-      redirectUris: [`${base}/auth/callback`],
+      redirectUris: [`${base}/auth/callback`, `${dpopBase}/auth/callback`],
       postLogoutRedirectUri: `${base}/`,
       accessTokenTtl: ACCESS_TOKEN_TTL,
     })
@@ -81,8 +96,20 @@ async function lane(t: Test): Promise<void> {
         },
         { now: clock.now, handleSignals: false },
       )
-      await gateway.app.gatehouse.whenDiscovered()
-      return { base, metricsPort: metricsPort!, gateway }
+      const dpop = await start(
+        testConfig({
+          port: dpopPort!,
+          issuer: op.issuer,
+          routes: [route('/api/orders', dpopUpstream.url)],
+          oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, dpop: true },
+        }),
+        { now: dpopClock.now, handleSignals: false },
+      ).catch(async (err) => {
+        await gateway.close()
+        throw err
+      })
+      await Promise.all([gateway.app.gatehouse.whenDiscovered(), dpop.app.gatehouse.whenDiscovered()])
+      return { base, metricsPort: metricsPort!, gateway, dpop: { base: dpopBase, gateway: dpop } }
     } catch (err) {
       await op.close()
       throw err
@@ -90,12 +117,57 @@ async function lane(t: Test): Promise<void> {
   })
   t.teardown(() => op.close())
   t.teardown(() => gateway.close())
+  t.teardown(() => dpop.gateway.close())
   const lane: Lane = { op, base, clock, metricsPort }
 
   await t.test('sign-in, an API call, 50 calls past expiry with one refresh grant, logout revokes', (t) =>
     flow(t, lane),
   )
+  await t.test(
+    'DPoP: proofs Glewlwyd binds the tokens to, 20 calls past expiry with one refresh grant',
+    (t) => dpopFlow(t, { op, base: dpop.base, clock: dpopClock, metricsPort: 0 }, dpopUpstream),
+  )
   await t.test('check --online says what Glewlwyd offers and refuses', (t) => checkOnline(t, op))
+}
+
+async function dpopFlow(t: Test, lane: Lane, upstream: DpopUpstream): Promise<void> {
+  const { op, base, clock } = lane
+  const jar = new CookieJar()
+  if (!(await signIn(t, lane, jar))) return
+  const first = await apiCall(jar, `${base}/api/orders`)
+  t.equal(first.status, 200, 'the API call goes through', { body: first.text })
+  // The verifier takes a proof only for the key Glewlwyd's introspection names in cnf.jkt.
+  t.match(
+    upstream.verdicts.at(-1),
+    { ok: true, scheme: 'DPoP' },
+    'with a proof of the key Glewlwyd bound the token to',
+    {
+      op: op.log(),
+    },
+  )
+
+  const issued = op.accessTokensIssued()
+  const before = upstream.verdicts.length
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  const storm = await Promise.all(Array.from({ length: 20 }, () => apiCall(jar, `${base}/api/orders`)))
+  t.same(
+    storm.map((r) => r.status),
+    Array(20).fill(200),
+    'all 20 calls are answered 200',
+    { op: op.log(), verdicts: upstream.verdicts.slice(before) },
+  )
+  t.equal(op.accessTokensIssued() - issued, 1, 'after one refresh grant, proven with the same key', {
+    op: op.log(),
+  })
+  t.ok(
+    upstream.verdicts.slice(before).every((v) => v.ok && v.scheme === 'DPoP'),
+    'every call carried a DPoP-bound token and its proof',
+  )
+  const revokedBefore = revocations(op)
+  await followLogoutLink(jar, base)
+  t.equal(revocations(op) - revokedBefore, 1, 'logout revokes the DPoP-bound refresh token at Glewlwyd', {
+    op: op.log(),
+  })
 }
 
 /** From `/auth/login` through Glewlwyd's login and consent back to the gateway. */
