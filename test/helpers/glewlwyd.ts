@@ -86,6 +86,8 @@ export interface Glewlwyd {
   accessTokensIssued(): number
   /** The refresh tokens in Glewlwyd's database. */
   refreshTokens(): StoredRefreshToken[]
+  /** Disables every refresh token in Glewlwyd's database, as an administrator revoking a user's sessions does. */
+  disableRefreshTokens(): void
   /** RFC 7662 introspection with the client's own credentials, as a resource server sharing it would. */
   introspect(token: string): Promise<Record<string, unknown>>
   /** The tail of the log, for a failing test's message. */
@@ -355,6 +357,9 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
         clientId: row.gpor_client_id,
         enabled: row.gpor_enabled === 1,
       })),
+    disableRefreshTokens() {
+      db.exec('UPDATE gpo_refresh_token SET gpor_enabled = 0')
+    },
     async introspect(token) {
       const response = await fetch(`${issuer}/introspect`, {
         method: 'POST',

@@ -123,11 +123,39 @@ async function lane(t: Test): Promise<void> {
   await t.test('sign-in, an API call, 50 calls past expiry with one refresh grant, logout revokes', (t) =>
     flow(t, lane),
   )
+  await t.test('a refresh token Glewlwyd no longer honours ends the session with 401', (t) =>
+    deadRefreshToken(t, lane),
+  )
   await t.test(
     'DPoP: proofs Glewlwyd binds the tokens to, 20 calls past expiry with one refresh grant',
     (t) => dpopFlow(t, { op, base: dpop.base, clock: dpopClock, metricsPort: 0 }, dpopUpstream),
   )
   await t.test('check --online says what Glewlwyd offers and refuses', (t) => checkOnline(t, op))
+}
+
+async function deadRefreshToken(t: Test, lane: Lane): Promise<void> {
+  const { op, base, clock } = lane
+  const jar = new CookieJar()
+  if (!(await signIn(t, lane, jar))) return
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the API call goes through')
+  op.disableRefreshTokens()
+  const issued = op.accessTokensIssued()
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  // Glewlwyd answers the dead refresh token with an empty 400 (no OAuth error).
+  const calls = await Promise.all(Array.from({ length: 5 }, () => apiCall(jar, `${base}/api/orders`)))
+  t.same(
+    calls.map((r) => r.status),
+    Array(5).fill(401),
+    'every call is answered 401',
+    { bodies: calls.map((r) => r.text), op: op.log() },
+  )
+  t.match(calls[0]!.json(), { error: 'session_expired' }, 'the session is over')
+  t.equal(op.accessTokensIssued(), issued, 'Glewlwyd issued nothing')
+  t.equal(
+    (await apiCall(jar, `${base}/auth/user`)).status,
+    401,
+    '/auth/user answers 401: the SPA signs in again',
+  )
 }
 
 async function dpopFlow(t: Test, lane: Lane, upstream: DpopUpstream): Promise<void> {
