@@ -176,7 +176,7 @@ export class OidcClient {
     return this.#issuer.href
   }
 
-  /** A GET through this provider's connection (`tls` CA and client certificate, budgets); see IdpHttp. */
+  /** A request through this provider's connection (`tls` CA and client certificate, budgets); see IdpHttp. */
   get fetch(): IdpHttp['fetch'] {
     return this.#http.fetch
   }

@@ -20,10 +20,11 @@ export interface IdpHttp {
     signal: AbortSignal
   }
   /**
-   * A GET through the same connection, for what oauth4webapi does not
-   * fetch: the JWKS that logout tokens are verified against (jose's
-   * `customFetch`). An IdP behind a private CA, or one that asks every
-   * caller for the client certificate, serves its keys the same way.
+   * A request through the same connection, for what oauth4webapi does not
+   * send: the JWKS that logout tokens are verified against (jose's
+   * `customFetch`), and `check --online`'s POST to the end-session
+   * endpoint. An IdP behind a private CA, or one that asks every caller
+   * for the client certificate, serves these the same way.
    */
   readonly fetch: (url: string, init: RequestInit) => Promise<Response>
   /**

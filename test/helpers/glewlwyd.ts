@@ -142,7 +142,7 @@ database = { type = "sqlite3" path = ${string(join(dir, 'glewlwyd.db'))} };
 `
 }
 
-/** The OIDC plugin's parameters (Glewlwyd's docs/OIDC.md; the admin page's defaults otherwise). */
+/** The OIDC plugin's parameters: those its admin page sends for a new instance, changed where said. */
 function pluginParameters(issuer: string, accessTokenTtl: number): Record<string, unknown> {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'glewlwyd-test', alg: 'RS256', use: 'sig' }
@@ -245,13 +245,12 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
 
   const admin = new CookieJar()
   const call = async (jar: CookieJar, method: string, path: string, body?: unknown) => {
-    const response = await jarFetch(jar, `${base}${path}`, {
+    return jarFetch(jar, `${base}${path}`, {
       method,
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       headers: { 'content-type': 'application/json' },
       signal: AbortSignal.timeout(5_000),
     })
-    return response
   }
   const must = async (jar: CookieJar, method: string, path: string, body?: unknown) => {
     const response = await call(jar, method, path, body)
