@@ -1,6 +1,6 @@
 import type * as oauth from 'oauth4webapi'
 import type { GatehouseConfig } from '../config/types.js'
-import { causeName } from '../errors.js'
+import { networkCause } from '../network-cause.js'
 import type { Row } from './online-report.js'
 
 /** An IPv4 or bracketed IPv6 host, which is a site of its own. */
@@ -88,10 +88,8 @@ export async function probeEndSessionPost(
     status = response.status
     await response.body?.cancel()
   } catch (err) {
-    return {
-      rows: [row(`not answered: ${causeName(err as Error) ?? (err as Error).message}`, '-')],
-      hints: [],
-    }
+    const cause = networkCause(err, { total: { ms: http.timeout, name: 'oidc.timeout' } })
+    return { rows: [row(`not answered: ${cause ?? (err as Error).message}`, '-')], hints: [] }
   }
   if (!NO_POST.has(status)) return { rows: [row(`taken (HTTP ${status})`, 'ok')], hints: [] }
   return {

@@ -8,6 +8,7 @@
  */
 import t from 'tap'
 import { checkOnline, devIdpForCheck } from '../helpers/check-online.js'
+import { REFUSED_URL } from '../helpers/ports.js'
 
 const ROW = /^end-session by POST\s+auth\.endSession: post\s+(.*?)\s+(ok|warn|-)$/m
 const HINT = /^hint: end_session_endpoint answers a POST with HTTP 404: .*use auth\.endSession: get/m
@@ -34,5 +35,19 @@ t.test('auth.endSession: get is not probed', async (t) => {
   const run = await checkOnline(idp.issuer, '  clientSecret: s3cret\nauth: { endSession: get }')
   t.equal(run.code, 0, { out: run.out, err: run.err })
   t.notMatch(run.out, /end-session by POST/, 'no row')
+  t.notMatch(run.out, HINT, 'no hint')
+})
+
+t.test('an end-session endpoint that does not answer: said, neither ok nor a warning', async (t) => {
+  const idp = await devIdpForCheck(t, {
+    quirks: { discoveryDocument: (doc) => ({ ...doc, end_session_endpoint: `${REFUSED_URL}/session/end` }) },
+  })
+  const run = await checkOnline(idp.issuer)
+  t.equal(run.code, 0, { out: run.out, err: run.err })
+  t.same(
+    ROW.exec(run.out)?.slice(1),
+    [`not answered: ECONNREFUSED 127.0.0.1:${REFUSED_URL.split(':').at(-1)}`, '-'],
+    'the row names the cause',
+  )
   t.notMatch(run.out, HINT, 'no hint')
 })
