@@ -324,10 +324,15 @@ export class OidcClient {
    * configured, or why not.
    */
   get incompatibility(): string | undefined {
+    return this.incompatibleWith(this.#as)
+  }
+
+  /** Why this client's settings could not sign in against the document `as`; `undefined` when they could. */
+  incompatibleWith(as: Readonly<oauth.AuthorizationServer> | undefined): string | undefined {
     return (
-      parIncompatibility(this.#oidc, this.#as) ??
-      (this.#as && fapi2Incompatibility(this.#oidc, this.#as)) ??
-      dpopIncompatibility(this.#oidc, this.#as)
+      parIncompatibility(this.#oidc, as) ??
+      (as && fapi2Incompatibility(this.#oidc, as)) ??
+      dpopIncompatibility(this.#oidc, as)
     )
   }
 

@@ -110,10 +110,11 @@ function reportCompatibility(oidc: OidcClient, was: string | undefined, log: Fas
 /**
  * The providers a reload would leave unable to sign in (`incompatibility`:
  * PAR, DPoP, FAPI 2.0) with the new entry of `providers`, against the
- * document their new client holds, where the running client of the same
+ * document their new client holds, where the running entry of the same
  * name could: what `check --online` calls blocking, as a problem of the
  * entry. A client the reload keeps is left out, as is a provider already
- * unable to sign in: the IdP changed that, as the rediscovery warned, and
+ * unable to sign in against that document: the IdP changed that, whether
+ * a rediscovery has warned of it yet or this reload's finds it, and
  * refusing would hold back every other change of the file until it changes
  * back.
  */
@@ -127,7 +128,18 @@ export function madeIncompatible(
     if (running.includes(client) || !client.discovered) continue
     const reason = client.incompatibility
     if (reason === undefined) continue
-    if (running.find((before) => before.name === client.name)?.incompatibility !== undefined) continue
+    // The running entry is judged against the document the new client
+    // holds, which this reload's rediscovery may have just fetched: an IdP
+    // that changed since the last discovery (a PAR endpoint or a DPoP
+    // algorithm dropped) has left the running entry unable to sign in too,
+    // whether or not its client has heard. Another issuer's document says
+    // nothing of the running entry.
+    const before = running.find((was) => was.name === client.name)
+    if (
+      before?.incompatibleWith(before.issuer === client.issuer ? client.metadata : before.metadata) !==
+      undefined
+    )
+      continue
     problems.push({
       path: providers.find((provider) => provider.name === client.name)?.option ?? '',
       message: `${printable(reason, MAX_REASON)}: every new sign-in at ${client.issuer} would be refused (503 idp_incompatible); the running config is kept`,

@@ -128,3 +128,34 @@ t.test(
     )
   },
 )
+
+t.test(
+  'a reload that changes something else applies when the IdP made the provider incompatible and no reload has heard it yet',
+  async (t) => {
+    const { s } = await stack(t)
+    t.equal((await reloadWith(s, { dpop: true, dpopAlgorithm: 'ES256' })).result, 'applied')
+    // The IdP drops the algorithm, and no reload has discovered it since: the
+    // running client still holds the document that listed it.
+    s.idp.advertise({ dpop_signing_alg_values_supported: ['PS256'] })
+    const result = await reloadWith(s, { dpop: true, dpopAlgorithm: 'ES256', scopes: ['openid', 'profile'] })
+    t.equal(
+      result.result,
+      'applied',
+      "the IdP's doing, found by this reload's rediscovery, holds back no change of the file",
+    )
+    t.equal((await signIn(s)).status, 503, 'the new client knows the provider changed')
+  },
+)
+
+t.test(
+  'dpop turned on by reload is refused when the IdP stopped listing its algorithm before any reload heard it',
+  async (t) => {
+    const { s } = await stack(t)
+    // The running entry, DPoP off, signs in against either document: the file's change is what breaks sign-in.
+    s.idp.advertise({ dpop_signing_alg_values_supported: ['PS256'] })
+    const result = await reloadWith(s, { dpop: true, dpopAlgorithm: 'ES256' })
+    t.equal(result.result, 'rejected')
+    t.match('problems' in result ? result.problems : [], [{ path: 'oidc', message: /dpopAlgorithm: ES256/ }])
+    t.equal((await signIn(s)).status, 302, 'the running config signs in')
+  },
+)
