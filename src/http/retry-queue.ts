@@ -85,8 +85,13 @@ export class RetryQueue<T, A> {
    * own out, and the one still serving carries on.
    */
   readonly #serving = new Set<{ readonly attempt: A }>()
+  /**
+   * Lanes whose part of a pass is under way: a pass started meanwhile
+   * leaves them out, and tries the others' at once, so that a peer that
+   * answers slowly with many items owed holds back no other lane.
+   */
+  readonly #busy = new Set<string>()
   #timer: NodeJS.Timeout | undefined
-  #pass: Promise<void> | undefined
   #delay: number
   #closed = false
 
@@ -180,30 +185,51 @@ export class RetryQueue<T, A> {
   }
 
   #schedule(): void {
-    if (this.#closed || this.#serving.size === 0) return
-    if (this.#timer !== undefined || this.#pass !== undefined) return
+    if (this.#closed || this.#serving.size === 0 || this.#timer !== undefined) return
     // Unref'd: what is owed must not hold a closing process open; close() says what it drops.
     this.#timer = setTimeout(() => {
       this.#timer = undefined
-      this.#pass = this.#tryAll().finally(() => {
-        this.#pass = undefined
-        if (this.#owed.size > 0) this.#schedule()
-      })
+      void this.#tryAll()
     }, this.#delay).unref()
   }
 
-  /** One pass over what is owed: each lane in turn, the lanes alongside one another. */
+  /** Whether an item is owed in a lane no pass is at. */
+  #waiting(): boolean {
+    for (const entry of this.#owed.values()) if (!this.#busy.has(this.#policy.laneOf(entry.what))) return true
+    return false
+  }
+
+  /**
+   * One pass over what is owed in the lanes no other pass is at: each lane
+   * in turn, the lanes alongside one another. A lane done schedules the
+   * next pass for what waits, its own or another's, without waiting for
+   * the pass's other lanes.
+   */
   async #tryAll(): Promise<void> {
     const lanes = new Map<string, Entry<T>[]>()
     for (const entry of this.#owed.values()) {
       const lane = this.#policy.laneOf(entry.what)
+      if (this.#busy.has(lane)) continue
       const queue = lanes.get(lane)
       if (queue) queue.push(entry)
       else lanes.set(lane, [entry])
     }
-    const answered = await Promise.all([...lanes.values()].map((lane) => this.#tryLane(lane)))
     const { firstDelay, maxDelay } = this.#policy
-    this.#delay = answered.includes(false) ? Math.min(this.#delay * 2, maxDelay) : firstDelay
+    for (const lane of lanes.keys()) this.#busy.add(lane)
+    const answered = await Promise.all(
+      [...lanes].map(async ([lane, entries]) => {
+        let reached = true
+        try {
+          reached = await this.#tryLane(entries)
+        } finally {
+          this.#busy.delete(lane)
+          if (!reached) this.#delay = Math.min(this.#delay * 2, maxDelay)
+          if (this.#waiting()) this.#schedule()
+        }
+        return reached
+      }),
+    )
+    if (!answered.includes(false)) this.#delay = firstDelay
   }
 
   /** One lane's part of a pass, oldest first; false when its peer did not answer. */

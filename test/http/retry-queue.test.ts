@@ -120,3 +120,37 @@ t.test('the item being tried is not given up: its try may yet carry it out', asy
     'nothing else lost',
   )
 })
+
+t.test("a lane whose peer answers slowly holds back no other lane's item owed meanwhile", async (t) => {
+  const { log } = logged()
+  const queue = queueOf(10, log)
+  t.teardown(() => queue.close())
+  const slowTried = signal()
+  const slowAnswer = signal<Tried>()
+  const upTried = signal()
+  const slowDone = signal()
+  queue.add(item('slow', 's1'), 60_000, log)
+  queue.serve(async (what) => {
+    if (what.name === 'u1') {
+      upTried.settle()
+      return 'done'
+    }
+    slowTried.settle()
+    const answer = await slowAnswer.settled
+    slowDone.settle()
+    return answer
+  })
+  await within(slowTried.settled, 's1 tried')
+  // An IdP answering each revocation just within its timeout, with many
+  // owed, kept its pass going for as long as they took; another IdP's
+  // item owed meanwhile waited for the next pass, past its budget.
+  queue.add(item('up', 'u1'), 60_000, log)
+  await within(upTried.settled, "up's item tried while slow's try is still open", 2_000)
+  // Until the pass that tried it has taken it out.
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(queue.size, 1, "up's carried out; slow's still being tried")
+  slowAnswer.settle('done')
+  await within(slowDone.settled, "slow's answered")
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(queue.size, 0, 'and then carried out')
+})
