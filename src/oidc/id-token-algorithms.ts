@@ -1,4 +1,5 @@
 import type * as oauth from 'oauth4webapi'
+import { FAPI2_ALGORITHMS } from '../config/fapi2.js'
 import type { GatehouseConfig } from '../config/types.js'
 import { fapi2IdTokenAlgorithms } from './fapi2.js'
 
@@ -20,8 +21,14 @@ export function idTokenAlgorithms(
   oidc: Pick<GatehouseConfig['oidc'], 'profile'>,
   as: Readonly<oauth.AuthorizationServer>,
 ): string[] {
-  // FAPI 2.0 §5.4.1: the profile's algorithms alone (fapi2.ts).
-  if (oidc.profile === 'fapi2') return fapi2IdTokenAlgorithms(as)
+  // FAPI 2.0 §5.4.1: the profile's algorithms alone (fapi2.ts). At an IdP
+  // that lists none of them sign-in is refused (fapi2Incompatibility), but
+  // a session's refresh goes on: an empty list would hand oauth4webapi the
+  // advertised one, `none` and RS256 among what it may hold.
+  if (oidc.profile === 'fapi2') {
+    const listed = fapi2IdTokenAlgorithms(as)
+    return listed.length > 0 ? listed : [...FAPI2_ALGORITHMS]
+  }
   const advertised = as.id_token_signing_alg_values_supported
   if (!Array.isArray(advertised) || !advertised.includes('none')) return []
   const signed = advertised.filter((alg) => alg !== 'none')
