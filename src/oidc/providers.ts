@@ -186,8 +186,8 @@ export class IdentityProviders {
    * True when the session's provider, still configured as it was, now
    * presents another client certificate than `certificate`, the one a
    * token of the session was requested with (UserTokens asks), and this
-   * process presented `certificate` to its issuer before: a reload renewed
-   * it, and a token the IdP bound to the old one (RFC 8705 §3) is good with
+   * process presented `certificate` as the same client (issuer and client
+   * id) before: a reload renewed it, and a token the IdP bound to the old one (RFC 8705 §3) is good with
    * no certificate the gateway presents any more. A certificate this
    * process never had is a replica's that the reload has not reached yet,
    * or has reached already: were either to refresh the other's tokens,
@@ -199,7 +199,7 @@ export class IdentityProviders {
     return (
       client !== undefined &&
       client.clientCertificate !== certificate &&
-      this.#had.hadPresented(client.issuer, certificate)
+      this.#had.hadPresented(client.registration, certificate)
     )
   }
 
@@ -269,7 +269,12 @@ export class IdentityProviders {
  */
 export class ProviderNamesHad {
   readonly #had = new Map<string, ClientRegistration[]>()
-  /** Issuer → the fingerprints of every client certificate presented to it, as many as the configs named. */
+  /**
+   * Client (issuer and client id) → the fingerprints of every certificate
+   * it presented, as many as the configs named. By client, not issuer:
+   * another client of the issuer presenting a certificate says nothing of
+   * this one's having been renewed.
+   */
   readonly #certificates = new Map<string, Set<string>>()
 
   /** Notes each name of a config with its issuer and client id. */
@@ -286,15 +291,16 @@ export class ProviderNamesHad {
     for (const client of clients) {
       const certificate = client.clientCertificate
       if (certificate === undefined) continue
-      const had = this.#certificates.get(client.issuer) ?? new Set<string>()
+      const key = presenter(client.registration)
+      const had = this.#certificates.get(key) ?? new Set<string>()
       had.add(certificate)
-      this.#certificates.set(client.issuer, had)
+      this.#certificates.set(key, had)
     }
   }
 
-  /** Whether a client of this process has presented `certificate` to `issuer`. */
-  hadPresented(issuer: string, certificate: string): boolean {
-    return this.#certificates.get(issuer)?.has(certificate) === true
+  /** Whether this process has presented `certificate` as the client `registration`. */
+  hadPresented(registration: ClientRegistration, certificate: string): boolean {
+    return this.#certificates.get(presenter(registration))?.has(certificate) === true
   }
 
   /** The names that have had `registration`. */
@@ -327,4 +333,9 @@ export function sameRegistration(
 /** Each provider's registration, by name. */
 export function registrations(clients: readonly OidcClient[]): Map<string, ClientRegistration> {
   return new Map(clients.map((client) => [client.name, client.registration]))
+}
+
+/** The issuer and the client id (quoted: it may hold a space) a certificate is presented as. */
+function presenter(registration: ClientRegistration): string {
+  return `${registration.issuer} ${JSON.stringify(registration.clientId)}`
 }

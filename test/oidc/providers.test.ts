@@ -186,3 +186,41 @@ t.test(
     )
   },
 )
+
+t.test(
+  "a certificate another client of the same issuer presents is not one this provider's reload renewed",
+  async (t) => {
+    // Two clients at one IdP, each with its certificate. A replica whose
+    // file gives `a` the certificate `b` presents here requests `a`'s tokens
+    // with it: counted by issuer alone, this process took it for one `a`
+    // had presented and refreshed the token, and the replica, which had
+    // presented this one's before its reload, refreshed it back, a refresh
+    // at each request that alternated between them.
+    const config = testConfig({
+      port: 3000,
+      issuer: A,
+      routes: [],
+      identityProviders: [
+        { name: 'a', issuer: A },
+        { name: 'b', issuer: A, clientId: 'another-client' },
+      ],
+    })
+    const clients = config.identityProviders.map((provider, i) => {
+      const tls = {
+        certificate: {
+          source: 'client.crt',
+          subject: 'CN=gatehouse',
+          notAfter: 0,
+          fingerprint256: `CERT-${i}`,
+        },
+      }
+      const client = new OidcClient(config, Date.now, {}, undefined, { ...provider, tls })
+      t.teardown(() => client.close())
+      return client
+    })
+    const providers = new IdentityProviders(clients, undefined, undefined, new ProviderNamesHad())
+    const session = { idp: 'a', registration: providers.get('a')!.registration }
+    t.equal(providers.certificateChanged(session, 'CERT-0'), false, "a's own")
+    t.equal(providers.certificateChanged(session, 'CERT-1'), false, "b's, which a never presented here")
+  },
+)
