@@ -214,7 +214,12 @@ export class RetryQueue<T, A> {
       if (queue) queue.push(entry)
       else lanes.set(lane, [entry])
     }
+    // All at work already (an item owed to a lane a pass is at): the pass
+    // found nothing, of its peers' answers or absence.
+    if (lanes.size === 0) return
     const { firstDelay, maxDelay } = this.#policy
+    // Doubled once per pass, however many of its lanes found their peer away.
+    const longer = Math.min(this.#delay * 2, maxDelay)
     for (const lane of lanes.keys()) this.#busy.add(lane)
     const answered = await Promise.all(
       [...lanes].map(async ([lane, entries]) => {
@@ -223,7 +228,7 @@ export class RetryQueue<T, A> {
           reached = await this.#tryLane(entries)
         } finally {
           this.#busy.delete(lane)
-          if (!reached) this.#delay = Math.min(this.#delay * 2, maxDelay)
+          if (!reached) this.#delay = longer
           if (this.#waiting()) this.#schedule()
         }
         return reached
