@@ -154,3 +154,40 @@ t.test("a lane whose peer answers slowly holds back no other lane's item owed me
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(queue.size, 0, 'and then carried out')
 })
+
+t.test('the backoff doubles once per pass, however many lanes found their peer away', async (t) => {
+  const { log } = logged()
+  // Two lanes whose peers stay away: each pass, both answer `outage`.
+  const queue = new RetryQueue<Item, Attempt>(
+    {
+      firstDelay: 100,
+      maxDelay: 60_000,
+      idpOf: (item) => item.idp,
+      ownerOf: (item) => item.idp,
+      laneOf: (item) => item.idp,
+      tryOne: (item, attempt) => attempt(item),
+      owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
+      lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
+    },
+    { log, max: 10 },
+  )
+  t.teardown(() => queue.close())
+  const passes: number[] = []
+  const fourth = signal()
+  queue.serve(async (what) => {
+    if (what.idp === 'a') {
+      passes.push(performance.now())
+      if (passes.length === 4) fourth.settle()
+    }
+    return 'outage'
+  })
+  queue.add(item('a', 'a1'), 60_000, log)
+  queue.add(item('b', 'b1'), 60_000, log)
+  await within(fourth.settled, 'four passes', 20_000)
+  const gaps = passes.slice(1).map((at, i) => Math.round(at - passes[i]!))
+  t.comment(`gaps between passes: ${gaps.join(', ')} ms`)
+  // Doubled once per pass, the gaps are 200, 400 and 800 ms; doubled once
+  // per lane away (two here), 200, 800 and 3,200. A timer fires late,
+  // never early, so the last gap tells them apart with 1.2 s to spare.
+  t.ok(gaps[2]! < 2_000, `the fourth pass came ${gaps[2]} ms after the third`)
+})
