@@ -1,13 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { configDigest, refusalDigest } from '../config/digest.js'
-import {
-  ConfigError,
-  type ConfigProblem,
-  formatProblem,
-  MAX_PROBLEM_LINES,
-  unlistedProblems,
-} from '../config/errors.js'
+import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors.js'
 import { readConfigFile } from '../config/read.js'
 import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
@@ -17,25 +11,16 @@ import { madeIncompatible, rediscover } from '../oidc/rediscovery.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
 import { ReloadChecker, type ReloadCheckLimits, type StartCheckThread } from './reload-check.js'
+import {
+  ReloadOutcomes,
+  type ReloadResult,
+  type ReloadTrigger,
+  STILL_STALLED,
+  type Trigger,
+} from './reload-outcomes.js'
 import { DEFAULT_RELOAD_RETRY, PendingRetry, type ReloadRetry, retryDelay } from './reload-retry.js'
 
-/** What came of one reload. */
-export type ReloadResult =
-  | { readonly result: 'applied'; readonly config: GatehouseConfig }
-  /** The file holds the running config: nothing was rebuilt. */
-  | { readonly result: 'unchanged' }
-  /**
-   * The running config was kept; each problem is logged with its line (the
-   * first `MAX_PROBLEM_LINES`, then how many more), and counted, but for the
-   * one of a reload the shutdown ended (`close`). `problems` holds them all.
-   */
-  | { readonly result: 'rejected'; readonly problems: readonly ConfigProblem[] }
-
-/** What set a reload off, for its log line. */
-export type ReloadTrigger = 'SIGHUP' | 'file' | 'call'
-
-/** A trigger, or the reloader's own retry of a reload the file was not to blame for. */
-type Trigger = ReloadTrigger | 'retry'
+export type { ReloadResult, ReloadTrigger } from './reload-outcomes.js'
 
 /**
  * Which trigger a queued reload runs as when several join it. A signal or
@@ -130,6 +115,7 @@ export class ConfigReloader {
   #closed = false
   /** Aborted when `close` is called: a reload waiting for the IdP stops waiting. */
   readonly #shutdown = new AbortController()
+  readonly #outcomes: ReloadOutcomes
 
   constructor(options: ReloaderOptions) {
     this.#options = options
@@ -137,6 +123,7 @@ export class ConfigReloader {
     this.#retry = options.retry ?? DEFAULT_RELOAD_RETRY
     this.#read = options.read ?? DEFAULT_READ
     this.#checker = new ReloadChecker(options.check, options.checkThread)
+    this.#outcomes = new ReloadOutcomes(options.file, options.lasting)
     this.#pending = new PendingRetry((n) => {
       if (this.#closed) return
       if (n !== undefined) {
@@ -194,7 +181,7 @@ export class ConfigReloader {
   }
 
   #request(trigger: Trigger): Promise<ReloadResult> {
-    if (this.#closed) return Promise.resolve(this.#abandoned(trigger))
+    if (this.#closed) return Promise.resolve(this.#outcomes.abandoned(trigger))
     if (this.#current === undefined) {
       if (trigger !== 'retry') this.#dropRetries(trigger)
       this.#current = this.#reload(trigger).finally(() => {
@@ -294,7 +281,7 @@ export class ConfigReloader {
     if (this.#stalled) {
       // Nothing was read: the next trigger, the watch's too, reads again.
       this.#lastRead = undefined
-      return this.#rejected(trigger, [{ path: '', message: STILL_STALLED }])
+      return this.#outcomes.rejected(trigger, [{ path: '', message: STILL_STALLED }])
     }
     const { timeout } = this.#read
     // The read's own failure is an answer (the file is missing, a FIFO, too
@@ -320,9 +307,9 @@ export class ConfigReloader {
         if (!this.#closed) this.unattended('retry')
       })
       this.#lastRead = undefined
-      return this.#rejected(trigger, problemsOf(err))
+      return this.#outcomes.rejected(trigger, problemsOf(err))
     }
-    if (answer === undefined) return this.#abandoned(trigger)
+    if (answer === undefined) return this.#outcomes.abandoned(trigger)
     try {
       if ('err' in answer) throw answer.err
       bytes = answer.got
@@ -344,7 +331,7 @@ export class ConfigReloader {
       return { result: 'unchanged' }
     }
     this.#lastRead = read
-    if (bytes === undefined) return this.#rejected(trigger, unreadable)
+    if (bytes === undefined) return this.#outcomes.rejected(trigger, unreadable)
     // A large file is checked on a thread of its own (reload-check.ts):
     // its parse takes seconds, which requests would otherwise wait out.
     const checked = await this.#checker.check(
@@ -352,10 +339,10 @@ export class ConfigReloader {
       this.#shutdown.signal,
     )
     // The shutdown may have stopped the check, or come while it ran.
-    if (this.#closed) return this.#abandoned(trigger)
+    if (this.#closed) return this.#outcomes.abandoned(trigger)
     if (checked.result === 'busy') return this.#deferred(trigger, checked.exited)
     if (checked.result === 'overdue') return this.#overdue(trigger, checked.problems, checked.exited)
-    if (checked.result === 'invalid') return this.#rejected(trigger, checked.problems)
+    if (checked.result === 'invalid') return this.#outcomes.rejected(trigger, checked.problems)
     for (const warning of checked.warnings)
       log.warn({ file, line: warning.line }, formatProblem(file, warning))
     const next = checked.config
@@ -365,7 +352,7 @@ export class ConfigReloader {
       await this.#rediscover(this.#options.listener.app.gatehouse.providers.all, next)
       return { result: 'unchanged' }
     }
-    if (checked.restart.length > 0) return this.#rejected(trigger, checked.restart)
+    if (checked.restart.length > 0) return this.#outcomes.rejected(trigger, checked.restart)
 
     const m = mount()
     let app: FastifyInstance | undefined
@@ -409,8 +396,8 @@ export class ConfigReloader {
     )
     if (broken.length > 0) {
       await app.close().catch(() => {})
-      if (this.#closed) return this.#abandoned(trigger)
-      return this.#rejected(trigger, broken)
+      if (this.#closed) return this.#outcomes.abandoned(trigger)
+      return this.#outcomes.rejected(trigger, broken)
     }
 
     // A shutdown began while the app was built: the listener takes no new
@@ -418,7 +405,7 @@ export class ConfigReloader {
     // client and upstream pools it holds.
     if (this.#closed) {
       await app.close()
-      return this.#abandoned(trigger)
+      return this.#outcomes.abandoned(trigger)
     }
     // From here to the swap nothing awaits: no request sees half of it. And
     // what can fail is done before anything changes, or a failing step
@@ -441,22 +428,7 @@ export class ConfigReloader {
     }
     const retired = swap()
     this.#running = next
-    lasting.metrics.configReloads.inc({ result: 'applied' })
-    const code: LogCode = 'GATEHOUSE_CONFIG_RELOADED'
-    log.info(
-      {
-        code,
-        file,
-        trigger,
-        routes: next.routes.map((r) => `${r.path} -> ${r.upstream}${r.rewritePath} (${r.token})`),
-      },
-      `config reloaded from ${file}: ${next.routes.length} routes; requests in flight finish on the previous config`,
-    )
-    retired.then(
-      () => log.debug({ file }, 'the previous config has finished its last request and is closed'),
-      (err: unknown) => log.error({ err }, 'closing the previous config failed'),
-    )
-    return { result: 'applied', config: next }
+    return this.#outcomes.applied(trigger, next, retired)
   }
 
   /**
@@ -515,33 +487,29 @@ export class ConfigReloader {
   ): Promise<ReloadResult> {
     await app?.close().catch(() => {})
     // The shutdown may be what failed the build (the stores it borrows closing).
-    if (this.#closed) return this.#abandoned(trigger)
+    if (this.#closed) return this.#outcomes.abandoned(trigger)
     // Not the file's fault: the same bytes may apply once the IdP answers.
     // Were they taken as read, the watch's trigger for them (an edit both
     // signalled and seen) would be dismissed, and a resync that swaps in
     // the same bytes is no change to the watch: nothing would read them
     // again. So they are not, and they are retried.
     this.#lastRead = undefined
-    const rejected = this.#rejected(trigger, [{ path: '', message }])
+    const rejected = this.#outcomes.rejected(trigger, [{ path: '', message }])
     this.#retryLater(message)
     return rejected
   }
 
   /**
    * The check's thread would be a second one: an earlier check's is still
-   * out, stuck past its limit (reload-check.ts `ReloadChecker`). Nothing is
-   * wrong with the file, so this is neither logged as refused nor counted;
-   * the bytes are not taken as read (the watch reports an edit once, and
-   * its reload may be this one), and the file is read again, once, as soon
-   * as that thread exits, however many reloads were deferred meanwhile.
+   * out, stuck past its limit (reload-check.ts `ReloadChecker`). The bytes
+   * are not taken as read (the watch reports an edit once, and its reload
+   * may be this one), and the file is read again, once, as soon as that
+   * thread exits, however many reloads were deferred meanwhile.
    */
   #deferred(trigger: Trigger, exited: Promise<void>): ReloadResult {
-    const { file, lasting } = this.#options
     this.#lastRead = undefined
     this.#pending.afterExit(exited)
-    const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_DEFERRED'
-    lasting.log.warn({ code, file, trigger }, `config reload deferred: ${STILL_CHECKING}`)
-    return { result: 'rejected', problems: [{ path: '', message: STILL_CHECKING }] }
+    return this.#outcomes.deferred(trigger)
   }
 
   /**
@@ -559,7 +527,7 @@ export class ConfigReloader {
    */
   #overdue(trigger: Trigger, problems: readonly ConfigProblem[], exited: Promise<void>): ReloadResult {
     this.#lastRead = undefined
-    const rejected = this.#rejected(trigger, problems)
+    const rejected = this.#outcomes.rejected(trigger, problems)
     const reason = problems[0]?.message ?? ''
     const n = this.#nextRetry(reason)
     if (n !== undefined) {
@@ -575,41 +543,7 @@ export class ConfigReloader {
     }
     return rejected
   }
-
-  /** Not applied, for the shutdown: nothing is wrong with the file, so it is neither logged as refused nor counted. */
-  #abandoned(trigger: Trigger): ReloadResult {
-    const message =
-      'the gateway is shutting down: the file is not applied, and the running config serves what is left'
-    this.#options.lasting.log.info({ file: this.#options.file, trigger }, `config reload: ${message}`)
-    return { result: 'rejected', problems: [{ path: '', message }] }
-  }
-
-  #rejected(trigger: Trigger, problems: readonly ConfigProblem[]): ReloadResult {
-    const { file, lasting } = this.#options
-    const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_REJECTED'
-    for (const problem of problems.slice(0, MAX_PROBLEM_LINES)) {
-      lasting.log.error(
-        { code, file, trigger, line: problem.line, path: problem.path },
-        formatProblem(file, problem),
-      )
-    }
-    const unlisted = unlistedProblems(file, problems.length)
-    if (unlisted !== undefined)
-      lasting.log.error({ code, file, trigger, unlisted: problems.length - MAX_PROBLEM_LINES }, unlisted)
-    lasting.log.error(
-      { code, file, trigger, problems: problems.length },
-      `config reload rejected: ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}; the running config is kept`,
-    )
-    lasting.metrics.configReloads.inc({ result: 'rejected' })
-    return { result: 'rejected', problems }
-  }
 }
-
-const STILL_STALLED =
-  'a read of the config file begun by an earlier reload has not returned yet (a stalled network mount?); no other is started until it does, and then the file is read again'
-
-const STILL_CHECKING =
-  'the thread that checked the file for an earlier reload has not exited yet (a file the config names on a stalled network mount?); no other is started until it does, and then the file is read again'
 
 /** `promise`, or a rejection after `ms`, or `undefined` once `stop` aborts (the shutdown). */
 function withTimeout<T>(
