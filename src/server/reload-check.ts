@@ -245,7 +245,7 @@ function stopped(): ReloadCheck {
 }
 
 /** What a failed read or check says is wrong with the file. */
-function problemsOf(err: unknown): readonly ConfigProblem[] {
+export function problemsOf(err: unknown): readonly ConfigProblem[] {
   return err instanceof ConfigError ? err.problems : [{ path: '', message: (err as Error).message }]
 }
 

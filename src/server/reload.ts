@@ -1,8 +1,6 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
-import { configDigest, refusalDigest } from '../config/digest.js'
-import { ConfigError, type ConfigProblem, formatProblem } from '../config/errors.js'
-import { readConfigFile } from '../config/read.js'
+import { type ConfigProblem, formatProblem } from '../config/errors.js'
 import type { GatehouseConfig } from '../config/types.js'
 import type { LogCode } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
@@ -18,7 +16,9 @@ import {
   STILL_STALLED,
   type Trigger,
 } from './reload-outcomes.js'
+import { type ReloadRead, ReloadReader } from './reload-read.js'
 import { DEFAULT_RELOAD_RETRY, PendingRetry, type ReloadRetry, retryDelay } from './reload-retry.js'
+import { withTimeout } from './with-timeout.js'
 
 export type { ReloadResult, ReloadTrigger } from './reload-outcomes.js'
 
@@ -49,22 +49,6 @@ export interface ReloaderOptions {
   /** How that thread is started; default `startCheckThread`. Tests only (reload-check.ts `StartCheckThread`). */
   readonly checkThread?: StartCheckThread
 }
-
-/** How a reload reads the file: a seam for tests, as a stalled mount is a fault no real file here shows. */
-export interface ReloadRead {
-  /** ms: past it the reload is refused, and the file is not read again until the read returns, then at once. */
-  readonly timeout: number
-  readonly read: (file: string) => Promise<Buffer>
-}
-
-/**
- * How long a reload waits for the file's bytes: 30 s, as long as its
- * check may take (reload-check.ts). A file on tmpfs or a local disk is
- * read in a millisecond; one on a stalled network mount never is.
- */
-export const RELOAD_READ_TIMEOUT = 30_000 // 30 s
-
-const DEFAULT_READ: ReloadRead = { timeout: RELOAD_READ_TIMEOUT, read: (file) => readConfigFile(file) }
 
 /**
  * Reloads the config file into the running process. A reload reads the
@@ -100,13 +84,7 @@ export class ConfigReloader {
    */
   #lastRead: string | undefined
   readonly #retry: ReloadRetry
-  readonly #read: ReloadRead
-  /**
-   * A read of the file that outlived its reload's wait, until it returns:
-   * it holds a thread of libuv's pool (four by default, which DNS
-   * lookups and every file operation share), so no other is started.
-   */
-  #stalled: Promise<unknown> | undefined
+  readonly #reader: ReloadReader
   readonly #checker: ReloadChecker
   /** The retry waiting, on its backoff or for a stuck check thread to exit; a newer reload drops it. */
   readonly #pending: PendingRetry
@@ -121,7 +99,11 @@ export class ConfigReloader {
     this.#options = options
     this.#running = options.config
     this.#retry = options.retry ?? DEFAULT_RELOAD_RETRY
-    this.#read = options.read ?? DEFAULT_READ
+    // A read that outlived its reload's wait has returned: nothing else
+    // would read the bytes again (reload-read.ts).
+    this.#reader = new ReloadReader(options.read, () => {
+      if (!this.#closed) this.unattended('retry')
+    })
     this.#checker = new ReloadChecker(options.check, options.checkThread)
     this.#outcomes = new ReloadOutcomes(options.file, options.lasting)
     this.#pending = new PendingRetry((n) => {
@@ -275,63 +257,32 @@ export class ConfigReloader {
     // holds a pool thread while requests are answered, for at most the
     // read's timeout as far as reloads and the shutdown go. The digest, the
     // check and the lines of a refusal all come from these same bytes.
-    let bytes: Buffer | undefined
-    let unreadable: readonly ConfigProblem[] = []
-    let read: string
-    if (this.#stalled) {
+    if (this.#reader.stalled) {
       // Nothing was read: the next trigger, the watch's too, reads again.
       this.#lastRead = undefined
       return this.#outcomes.rejected(trigger, [{ path: '', message: STILL_STALLED }])
     }
-    const { timeout } = this.#read
-    // The read's own failure is an answer (the file is missing, a FIFO, too
-    // large); only its not answering at all is the stall bounded here.
-    const reading = this.#read.read(file).then(
-      (got) => ({ got }),
-      (err: unknown) => ({ err }),
-    )
-    let answer: Awaited<typeof reading> | undefined
-    try {
-      answer = await withTimeout(
-        reading,
-        timeout,
-        `reading the config file took longer than ${timeout / 1000} s (a stalled network mount?); it is read again once that read returns`,
-        this.#shutdown.signal,
-      )
-    } catch (err) {
-      // Refused for no fault of the file, as this reload and any meanwhile
-      // are, the bytes would be read by nothing else: the watch reports an
-      // edit once. So the file is read again as soon as the mount answers.
-      this.#stalled = reading.then(() => {
-        this.#stalled = undefined
-        if (!this.#closed) this.unattended('retry')
-      })
+    const read = await this.#reader.read(file, this.#shutdown.signal)
+    if (read.result === 'overdue') {
       this.#lastRead = undefined
-      return this.#outcomes.rejected(trigger, problemsOf(err))
+      return this.#outcomes.rejected(trigger, read.problems)
     }
-    if (answer === undefined) return this.#outcomes.abandoned(trigger)
-    try {
-      if ('err' in answer) throw answer.err
-      bytes = answer.got
-      read = configDigest(bytes)
-    } catch (err) {
-      unreadable = problemsOf(err)
-      read = refusalDigest(err)
-    }
+    if (read.result === 'stopped') return this.#outcomes.abandoned(trigger)
     // One edit is often both a SIGHUP and a change the watch sees: the
     // watch's reload then finds the bytes the signal's has just read, and
     // would log and count its verdict a second time. A signal or a call
     // always reads again: its sender may know something changed outside
     // the file (an IdP back up).
-    if (trigger === 'file' && read === this.#lastRead) {
+    if (trigger === 'file' && read.digest === this.#lastRead) {
       log.info(
         { file, trigger },
         'config reload: these bytes were read by the last reload already; nothing to do',
       )
       return { result: 'unchanged' }
     }
-    this.#lastRead = read
-    if (bytes === undefined) return this.#outcomes.rejected(trigger, unreadable)
+    this.#lastRead = read.digest
+    if (read.result === 'unreadable') return this.#outcomes.rejected(trigger, read.problems)
+    const { bytes } = read
     // A large file is checked on a thread of its own (reload-check.ts):
     // its parse takes seconds, which requests would otherwise wait out.
     const checked = await this.#checker.check(
@@ -543,31 +494,4 @@ export class ConfigReloader {
     }
     return rejected
   }
-}
-
-/** `promise`, or a rejection after `ms`, or `undefined` once `stop` aborts (the shutdown). */
-function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  message: string,
-  stop: AbortSignal,
-): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined
-  let stopped: (() => void) | undefined
-  // Its listener taken off after: a promise that never settles, raced, held one reaction per reload.
-  const bounds = new Promise<undefined>((resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms)
-    stopped = () => resolve(undefined)
-    if (stop.aborted) resolve(undefined)
-    else stop.addEventListener('abort', stopped, { once: true })
-  })
-  return Promise.race([promise, bounds]).finally(() => {
-    clearTimeout(timer)
-    stop.removeEventListener('abort', stopped!)
-  })
-}
-
-/** What a failed read or check says is wrong with the file. */
-function problemsOf(err: unknown): readonly ConfigProblem[] {
-  return err instanceof ConfigError ? err.problems : [{ path: '', message: (err as Error).message }]
 }

@@ -7,8 +7,9 @@ import { buildGateway, type GatewayOptions } from './gateway.js'
 import { HeldHangups } from './hangups.js'
 import { GatewayListener, mount } from './listener.js'
 import { metricsListener } from './metrics-listener.js'
-import { ConfigReloader, RELOAD_READ_TIMEOUT, type ReloadRead, type ReloadResult } from './reload.js'
+import { ConfigReloader, type ReloadResult } from './reload.js'
 import type { ReloadCheckLimits, StartCheckThread } from './reload-check.js'
+import { RELOAD_READ_TIMEOUT, type ReloadRead } from './reload-read.js'
 import type { ReloadRetry } from './reload-retry.js'
 
 export interface RunningGateway {
@@ -52,7 +53,7 @@ export interface StartOptions extends GatewayOptions {
   readonly watch?: boolean | { readonly debounce: number; readonly read?: (file: string) => Promise<Buffer> }
   /** How a reload refused for a reason not in the file is retried; default `DEFAULT_RELOAD_RETRY`. */
   readonly reloadRetry?: ReloadRetry
-  /** How a reload reads the file; tests only (reload.ts `ReloadRead`). */
+  /** How a reload reads the file; tests only (reload-read.ts `ReloadRead`). */
   readonly reloadRead?: ReloadRead
   /**
    * Bounds on the thread a large file is checked on; tests only, for a
