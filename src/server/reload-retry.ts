@@ -1,3 +1,7 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { LogCode } from '../errors.js'
+import type { ReloadTrigger } from './reload-outcomes.js'
+
 /**
  * How a reload refused for a reason not in the file (its IdP could not be
  * discovered, its app failed to build) is tried again: the same bytes may
@@ -88,5 +92,143 @@ export class PendingRetry {
     this.#timer = undefined
     this.#onExit = undefined
     return was
+  }
+}
+
+/** What a reloader's retries ask of it. */
+export interface RetryHooks {
+  /** Runs the retry: a reload as `retry`. */
+  readonly run: () => void
+  /** The reloader is closed: no retry runs, nor is one scheduled. */
+  readonly closed: () => boolean
+  /** A reload is queued behind the one in progress, which reads the file anyway. */
+  readonly queued: () => boolean
+}
+
+/**
+ * A reloader's retries of the reloads refused for a reason not in the
+ * file: how many are used, bounded by `ReloadRetry.attempts` until a
+ * reload something other than a retry set off, the one waiting
+ * (`PendingRetry`), and what each logs.
+ */
+export class ReloadRetries {
+  readonly #retry: ReloadRetry
+  readonly #file: string
+  readonly #log: FastifyBaseLogger
+  readonly #hooks: RetryHooks
+  /** The retry waiting, on its backoff or for a stuck check thread to exit; a newer reload drops it. */
+  readonly #pending: PendingRetry
+  /** Retries used since the last reload something other than a retry set off. */
+  #used = 0
+
+  constructor(
+    retry: ReloadRetry = DEFAULT_RELOAD_RETRY,
+    file: string,
+    log: FastifyBaseLogger,
+    hooks: RetryHooks,
+  ) {
+    this.#retry = retry
+    this.#file = file
+    this.#log = log
+    this.#hooks = hooks
+    this.#pending = new PendingRetry((n) => {
+      if (hooks.closed()) return
+      if (n !== undefined) {
+        const { attempts } = retry
+        log.info({ file, retry: n, of: attempts }, `config reload: retry ${n} of ${attempts}`)
+      }
+      hooks.run()
+    })
+  }
+
+  /** The shutdown: the retry waiting is dropped. */
+  close(): void {
+    this.#pending.drop()
+  }
+
+  /**
+   * A newer reload reads the file as it is now: the retries of an older one
+   * end, one waiting for a stuck check thread too (if this reload is
+   * deferred in turn, it waits for that thread itself).
+   */
+  drop(trigger: ReloadTrigger): void {
+    if (this.#pending.drop()) {
+      this.#log.info(
+        { file: this.#file, trigger },
+        'config reload: the pending retry is dropped; a newer reload reads the file now',
+      )
+    }
+    this.#used = 0
+  }
+
+  /** After a refusal that was not the file's fault: the next retry, after its backoff, or the end of them. */
+  later(reason: string): void {
+    const due = this.#next(reason)
+    if (due === undefined) return
+    this.#scheduled(reason, due, `in ${due.delay} ms`)
+    this.#pending.after(due.delay, due.n)
+  }
+
+  /**
+   * After a check refused for time, on a thread told to end: the next
+   * retry, once that thread has exited, as nothing else would read the
+   * file again (the watch reports an edit once); until 2026-12-07 only if
+   * a reload had been deferred meanwhile. A check whose parse took the time
+   * ends when told, and would take it again: these retries are counted
+   * against the same bound as the others (`ReloadRetry.attempts`), and
+   * wait out the same backoff, from the refusal, if the thread exits
+   * sooner (until 2026-12-07 they ran as soon as it did, one check thread
+   * after another).
+   */
+  afterExit(reason: string, exited: Promise<void>): void {
+    const due = this.#next(reason)
+    if (due === undefined) return
+    this.#scheduled(
+      reason,
+      due,
+      `once the thread that checked it has exited, and in ${due.delay} ms at the soonest`,
+    )
+    this.#pending.afterExit(exited, due.n, due.delay)
+  }
+
+  /** A deferred reload's read, once the stuck check thread exits: no retry, so not counted. */
+  readAfterExit(exited: Promise<void>): void {
+    this.#pending.afterExit(exited)
+  }
+
+  /**
+   * After a refusal that was not the file's fault: the number of the next
+   * retry and its backoff, or none (the end of them, logged, or a reload
+   * queued behind this one, which reads the file anyway).
+   */
+  #next(reason: string): { readonly n: number; readonly delay: number } | undefined {
+    if (this.#hooks.closed() || this.#hooks.queued()) return undefined
+    const file = this.#file
+    const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_RETRY'
+    const { attempts } = this.#retry
+    if (this.#used >= attempts) {
+      if (attempts > 0)
+        this.#log.warn(
+          { code, file, retries: attempts, gaveUp: true, reason },
+          `config reload: gave up after ${attempts} retries; the running config is kept. Once the cause is fixed, send SIGHUP or update ${file}`,
+        )
+      return undefined
+    }
+    const n = ++this.#used
+    return { n, delay: retryDelay(this.#retry, n) }
+  }
+
+  #scheduled(
+    reason: string,
+    { n, delay }: { readonly n: number; readonly delay: number },
+    when: string,
+  ): void {
+    const file = this.#file
+    const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_RETRY'
+    const { attempts } = this.#retry
+    this.#log.warn(
+      { code, file, retry: n, of: attempts, retryInMs: delay, reason },
+      `config reload: refused for a reason not in ${file}; retry ${n} of ${attempts} ${when}`,
+    )
   }
 }

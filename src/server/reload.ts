@@ -2,7 +2,6 @@ import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { type ConfigProblem, formatProblem } from '../config/errors.js'
 import type { GatehouseConfig } from '../config/types.js'
-import type { LogCode } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import { sameCredentials } from '../oidc/client-refusals.js'
 import { madeIncompatible, rediscover } from '../oidc/rediscovery.js'
@@ -17,7 +16,7 @@ import {
   type Trigger,
 } from './reload-outcomes.js'
 import { type ReloadRead, ReloadReader } from './reload-read.js'
-import { DEFAULT_RELOAD_RETRY, PendingRetry, type ReloadRetry, retryDelay } from './reload-retry.js'
+import { ReloadRetries, type ReloadRetry } from './reload-retry.js'
 import { withTimeout } from './with-timeout.js'
 
 export type { ReloadResult, ReloadTrigger } from './reload-outcomes.js'
@@ -83,13 +82,9 @@ export class ConfigReloader {
    * (`refusalDigest`), when it could not.
    */
   #lastRead: string | undefined
-  readonly #retry: ReloadRetry
   readonly #reader: ReloadReader
   readonly #checker: ReloadChecker
-  /** The retry waiting, on its backoff or for a stuck check thread to exit; a newer reload drops it. */
-  readonly #pending: PendingRetry
-  /** Retries used since the last reload something other than a retry set off. */
-  #retries = 0
+  readonly #retries: ReloadRetries
   #closed = false
   /** Aborted when `close` is called: a reload waiting for the IdP stops waiting. */
   readonly #shutdown = new AbortController()
@@ -98,7 +93,6 @@ export class ConfigReloader {
   constructor(options: ReloaderOptions) {
     this.#options = options
     this.#running = options.config
-    this.#retry = options.retry ?? DEFAULT_RELOAD_RETRY
     // A read that outlived its reload's wait has returned: nothing else
     // would read the bytes again (reload-read.ts).
     this.#reader = new ReloadReader(options.read, () => {
@@ -106,16 +100,10 @@ export class ConfigReloader {
     })
     this.#checker = new ReloadChecker(options.check, options.checkThread)
     this.#outcomes = new ReloadOutcomes(options.file, options.lasting)
-    this.#pending = new PendingRetry((n) => {
-      if (this.#closed) return
-      if (n !== undefined) {
-        const { attempts } = this.#retry
-        options.lasting.log.info(
-          { file: options.file, retry: n, of: attempts },
-          `config reload: retry ${n} of ${attempts}`,
-        )
-      }
-      this.unattended('retry')
+    this.#retries = new ReloadRetries(options.retry, options.file, options.lasting.log, {
+      run: () => this.unattended('retry'),
+      closed: () => this.#closed,
+      queued: () => this.#next !== undefined,
     })
   }
 
@@ -155,7 +143,7 @@ export class ConfigReloader {
   close(): Promise<void> {
     this.#closed = true
     this.#shutdown.abort()
-    this.#pending.drop()
+    this.#retries.close()
     const settled = () => {}
     return Promise.all([this.#current, this.#next].map((reload) => reload?.then(settled, settled))).then(
       settled,
@@ -165,7 +153,7 @@ export class ConfigReloader {
   #request(trigger: Trigger): Promise<ReloadResult> {
     if (this.#closed) return Promise.resolve(this.#outcomes.abandoned(trigger))
     if (this.#current === undefined) {
-      if (trigger !== 'retry') this.#dropRetries(trigger)
+      if (trigger !== 'retry') this.#retries.drop(trigger)
       this.#current = this.#reload(trigger).finally(() => {
         this.#current = undefined
       })
@@ -196,57 +184,6 @@ export class ConfigReloader {
       'config reload: another is in progress; this one runs after it',
     )
     return this.#next
-  }
-
-  /**
-   * A newer reload reads the file as it is now: the retries of an older one
-   * end, one waiting for a stuck check thread too (if this reload is
-   * deferred in turn, it waits for that thread itself).
-   */
-  #dropRetries(trigger: ReloadTrigger): void {
-    if (this.#pending.drop()) {
-      this.#options.lasting.log.info(
-        { file: this.#options.file, trigger },
-        'config reload: the pending retry is dropped; a newer reload reads the file now',
-      )
-    }
-    this.#retries = 0
-  }
-
-  /**
-   * After a refusal that was not the file's fault: the number of the next
-   * retry, or none (the end of them, logged, or a reload queued behind
-   * this one, which reads the file anyway).
-   */
-  #nextRetry(reason: string): number | undefined {
-    if (this.#closed || this.#next !== undefined) return undefined
-    const { file, lasting } = this.#options
-    const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_RETRY'
-    const { attempts } = this.#retry
-    if (this.#retries >= attempts) {
-      if (attempts > 0)
-        lasting.log.warn(
-          { code, file, retries: attempts, gaveUp: true, reason },
-          `config reload: gave up after ${attempts} retries; the running config is kept. Once the cause is fixed, send SIGHUP or update ${file}`,
-        )
-      return undefined
-    }
-    return ++this.#retries
-  }
-
-  /** After a refusal that was not the file's fault: the next retry, after its backoff, or the end of them. */
-  #retryLater(reason: string): void {
-    const n = this.#nextRetry(reason)
-    if (n === undefined) return
-    const { file, lasting } = this.#options
-    const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_RETRY'
-    const { attempts } = this.#retry
-    const delay = retryDelay(this.#retry, n)
-    lasting.log.warn(
-      { code, file, retry: n, of: attempts, retryInMs: delay, reason },
-      `config reload: refused for a reason not in ${file}; retry ${n} of ${attempts} in ${delay} ms`,
-    )
-    this.#pending.after(delay, n)
   }
 
   async #reload(trigger: Trigger): Promise<ReloadResult> {
@@ -446,7 +383,7 @@ export class ConfigReloader {
     // again. So they are not, and they are retried.
     this.#lastRead = undefined
     const rejected = this.#outcomes.rejected(trigger, [{ path: '', message }])
-    this.#retryLater(message)
+    this.#retries.later(message)
     return rejected
   }
 
@@ -459,7 +396,7 @@ export class ConfigReloader {
    */
   #deferred(trigger: Trigger, exited: Promise<void>): ReloadResult {
     this.#lastRead = undefined
-    this.#pending.afterExit(exited)
+    this.#retries.readAfterExit(exited)
     return this.#outcomes.deferred(trigger)
   }
 
@@ -468,30 +405,12 @@ export class ConfigReloader {
    * (logged and counted) like a read past its own, and as little the
    * file's fault: a thread blocked reading a file the config names on a
    * stalled network mount exits once the mount answers, and then the file
-   * is read again, as nothing else would (the watch reports an edit once);
-   * until 2026-12-07 only if a reload had been deferred meanwhile. A check
-   * whose parse took the time ends when told, and would take it again: these
-   * retries are counted against the same bound as the others
-   * (`ReloadRetry.attempts`), and wait out the same backoff, from the
-   * refusal, if the thread exits sooner (until 2026-12-07 they ran as soon
-   * as it did, one check thread after another).
+   * is read again (`ReloadRetries.afterExit`).
    */
   #overdue(trigger: Trigger, problems: readonly ConfigProblem[], exited: Promise<void>): ReloadResult {
     this.#lastRead = undefined
     const rejected = this.#outcomes.rejected(trigger, problems)
-    const reason = problems[0]?.message ?? ''
-    const n = this.#nextRetry(reason)
-    if (n !== undefined) {
-      const { file, lasting } = this.#options
-      const { attempts } = this.#retry
-      const delay = retryDelay(this.#retry, n)
-      const code: LogCode = 'GATEHOUSE_CONFIG_RELOAD_RETRY'
-      lasting.log.warn(
-        { code, file, retry: n, of: attempts, retryInMs: delay, reason },
-        `config reload: refused for a reason not in ${file}; retry ${n} of ${attempts} once the thread that checked it has exited, and in ${delay} ms at the soonest`,
-      )
-      this.#pending.afterExit(exited, n, delay)
-    }
+    this.#retries.afterExit(problems[0]?.message ?? '', exited)
     return rejected
   }
 }
