@@ -2,12 +2,12 @@ import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { type ConfigProblem, formatProblem } from '../config/errors.js'
 import type { GatehouseConfig } from '../config/types.js'
-import type { OidcClient } from '../oidc/client.js'
 import { sameCredentials } from '../oidc/client-refusals.js'
-import { madeIncompatible, rediscover } from '../oidc/rediscovery.js'
+import { madeIncompatible } from '../oidc/rediscovery.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
 import { ReloadChecker, type ReloadCheckLimits, type StartCheckThread } from './reload-check.js'
+import { discoverForReload, rediscoverWithin } from './reload-discovery.js'
 import {
   ReloadOutcomes,
   type ReloadResult,
@@ -17,7 +17,6 @@ import {
 } from './reload-outcomes.js'
 import { type ReloadRead, ReloadReader } from './reload-read.js'
 import { ReloadRetries, type ReloadRetry } from './reload-retry.js'
-import { withTimeout } from './with-timeout.js'
 
 export type { ReloadResult, ReloadTrigger } from './reload-outcomes.js'
 
@@ -237,7 +236,12 @@ export class ConfigReloader {
     if (isDeepStrictEqual(next, this.#running)) {
       log.info({ file, trigger }, 'config reload: the file holds the running config; nothing to do')
       // A signal with the file as it was is how an operator says the IdP changed.
-      await this.#rediscover(this.#options.listener.app.gatehouse.providers.all, next)
+      await rediscoverWithin(
+        this.#options.listener.app.gatehouse.providers.all,
+        next,
+        log,
+        this.#shutdown.signal,
+      )
       return { result: 'unchanged' }
     }
     if (checked.restart.length > 0) return this.#outcomes.rejected(trigger, checked.restart)
@@ -247,29 +251,12 @@ export class ConfigReloader {
     try {
       app = await this.#options.build(next, m)
       await app.ready()
-      // A provider whose entry is unchanged keeps the running client,
-      // discovered or still retrying; one changed in what discovery does
-      // not read starts from the running client's document (lasting.ts
-      // `sameDiscovery`). Both are discovered again, their metadata kept if
-      // that fails: one IdP down must not hold back a change to another.
-      // Only a new client with no document to start from (a new issuer)
-      // is discovered before any request depends on it; the running
-      // config serves meanwhile.
-      const running = new Set(this.#options.listener.app.gatehouse.providers.all)
-      const all = app.gatehouse.providers.all
-      const fresh = all.filter((client) => !running.has(client) && !client.discovered)
-      const waited = next.identityProviders.filter((p) => fresh.some((client) => client.name === p.name))
-      if (waited.length > 0)
-        await withTimeout(
-          app.gatehouse.whenDiscovered(fresh),
-          Math.max(...waited.map((p) => p.timeout)),
-          `the identity provider ${waited.map((p) => p.issuer).join(' or ')} could not be discovered within oidc.timeout`,
-          // An IdP that is down would hold the shutdown for its whole timeout.
-          this.#shutdown.signal,
-        )
-      await this.#rediscover(
-        all.filter((client) => !fresh.includes(client)),
+      await discoverForReload(
+        app,
         next,
+        this.#options.listener.app.gatehouse.providers.all,
+        log,
+        this.#shutdown.signal,
       )
     } catch (err) {
       return this.#notApplied(trigger, app, (err as Error).message)
@@ -317,21 +304,6 @@ export class ConfigReloader {
     const retired = swap()
     this.#running = next
     return this.#outcomes.applied(trigger, next, retired)
-  }
-
-  /**
-   * Discovers again `clients`, those a reload keeps or starts from the
-   * running document (rediscovery.ts): a new document is in use once it
-   * passes, a failure keeps the one in use, and neither stops the reload.
-   * Each is bounded by its provider's timeout, and all by the shutdown.
-   */
-  async #rediscover(clients: readonly OidcClient[], config: GatehouseConfig): Promise<void> {
-    await withTimeout(
-      rediscover(clients, this.#options.lasting.log),
-      Math.max(...config.identityProviders.map((p) => p.timeout)) + 1_000,
-      'rediscovery outlived its timeout',
-      this.#shutdown.signal,
-    ).catch(() => {})
   }
 
   /**
