@@ -2,7 +2,6 @@ import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { type ConfigProblem, formatProblem } from '../config/errors.js'
 import type { GatehouseConfig } from '../config/types.js'
-import { sameCredentials } from '../oidc/client-refusals.js'
 import { madeIncompatible } from '../oidc/rediscovery.js'
 import type { Lasting } from './lasting.js'
 import { type GatewayListener, type Mount, mount } from './listener.js'
@@ -17,6 +16,7 @@ import {
 } from './reload-outcomes.js'
 import { type ReloadRead, ReloadReader } from './reload-read.js'
 import { ReloadRetries, type ReloadRetry } from './reload-retry.js'
+import { prepareSwap } from './reload-swap.js'
 
 export type { ReloadResult, ReloadTrigger } from './reload-outcomes.js'
 
@@ -118,7 +118,7 @@ export class ConfigReloader {
   /**
    * A reload nobody awaits: a signal's, the watch's, a retry's. Every fault
    * the reloader knows of is a rejected result, a step of the swap that
-   * fails included (`#prepareSwap`); anything else, which may have come
+   * fails included (reload-swap.ts `prepareSwap`); anything else, which may have come
    * once the swap had begun, is logged here, or an unhandled rejection
    * would end the process with every connection on it.
    */
@@ -289,7 +289,7 @@ export class ConfigReloader {
     const before = this.#running
     let swap: () => Promise<void>
     try {
-      swap = this.#prepareSwap(before, next, app, m)
+      swap = prepareSwap(this.#options.lasting, this.#options.listener, before, next, app, m)
       // Last of what can fail, first of what applies: pino's setter throws
       // (for a name it does not know; the schema allows only its own)
       // before it changes anything.
@@ -304,36 +304,6 @@ export class ConfigReloader {
     const retired = swap()
     this.#running = next
     return this.#outcomes.applied(trigger, next, retired)
-  }
-
-  /**
-   * Every step of putting `next` in use that can fail (deriving keys from
-   * its secrets, its certificates' lines and gauge, `app`'s place on the
-   * listener), done now and changing nothing the running config uses; the
-   * function returned applies them with the rest of the lasting state and
-   * swaps `app` in, and does not throw.
-   */
-  #prepareSwap(
-    before: GatehouseConfig,
-    next: GatehouseConfig,
-    app: FastifyInstance,
-    m: Mount,
-  ): () => Promise<void> {
-    const { lasting, listener } = this.#options
-    const secrets = isDeepStrictEqual(before.session.secrets, next.session.secrets)
-      ? undefined
-      : lasting.stores.prepareSecrets?.(next.session.secrets)
-    const certificates = lasting.certificates.prepare(next)
-    const swap = listener.prepareSwap(app, m)
-    const kept = sameCredentials(before.identityProviders, next.identityProviders)
-    return () => {
-      secrets?.()
-      lasting.sockets.resize(next.server.maxWebSockets, next.session.maxWebSockets)
-      certificates()
-      lasting.refusals.keepOnly(kept)
-      lasting.metrics.idpClientRefused.set(lasting.refusals.any ? 1 : 0)
-      return swap()
-    }
   }
 
   /**

@@ -226,7 +226,7 @@ export async function startReloadable(
 
 /**
  * A fault no real peer can be made to show: a step of the next swap that
- * may fail (reload.ts `#prepareSwap`) fails, once, before anything changed.
+ * may fail (reload-swap.ts `prepareSwap`) fails, once, before anything changed.
  */
 export function refuseOnceInTheSwap(running: RunningGateway): void {
   const certificates = running.app.gatehouse.lasting.certificates
