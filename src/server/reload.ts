@@ -186,8 +186,18 @@ export class ConfigReloader {
   }
 
   async #reload(trigger: Trigger): Promise<ReloadResult> {
-    const { file, env, lasting } = this.#options
-    const log = lasting.log
+    const bytes = await this.#readFile(trigger)
+    if ('result' in bytes) return bytes
+    const next = await this.#check(trigger, bytes)
+    if ('result' in next) return next
+    const built = await this.#build(trigger, next)
+    if ('result' in built) return built
+    return this.#swapIn(trigger, next, built.app, built.m)
+  }
+
+  /** The file's bytes, or what came of a reload that reads none, or none new. */
+  async #readFile(trigger: Trigger): Promise<Buffer | ReloadResult> {
+    const { file, lasting } = this.#options
     // Read once, off the event loop (read.ts): a FIFO, a device or an
     // oversized file is refused before it is read, and a stalled mount
     // holds a pool thread while requests are answered, for at most the
@@ -210,7 +220,7 @@ export class ConfigReloader {
     // always reads again: its sender may know something changed outside
     // the file (an IdP back up).
     if (trigger === 'file' && read.digest === this.#lastRead) {
-      log.info(
+      lasting.log.info(
         { file, trigger },
         'config reload: these bytes were read by the last reload already; nothing to do',
       )
@@ -218,7 +228,13 @@ export class ConfigReloader {
     }
     this.#lastRead = read.digest
     if (read.result === 'unreadable') return this.#outcomes.rejected(trigger, read.problems)
-    const { bytes } = read
+    return read.bytes
+  }
+
+  /** The config `bytes` hold, checked, if it is to be built; or what came of a reload that builds nothing. */
+  async #check(trigger: Trigger, bytes: Buffer): Promise<GatehouseConfig | ReloadResult> {
+    const { file, env, lasting } = this.#options
+    const log = lasting.log
     // A large file is checked on a thread of its own (reload-check.ts):
     // its parse takes seconds, which requests would otherwise wait out.
     const checked = await this.#checker.check(
@@ -245,7 +261,14 @@ export class ConfigReloader {
       return { result: 'unchanged' }
     }
     if (checked.restart.length > 0) return this.#outcomes.rejected(trigger, checked.restart)
+    return next
+  }
 
+  /** The app for `next`, ready, its providers discovered as a reload needs; or what came of one that failed. */
+  async #build(
+    trigger: Trigger,
+    next: GatehouseConfig,
+  ): Promise<{ readonly app: FastifyInstance; readonly m: Mount } | ReloadResult> {
     const m = mount()
     let app: FastifyInstance | undefined
     try {
@@ -255,7 +278,7 @@ export class ConfigReloader {
         app,
         next,
         this.#options.listener.app.gatehouse.providers.all,
-        log,
+        this.#options.lasting.log,
         this.#shutdown.signal,
       )
     } catch (err) {
@@ -274,7 +297,16 @@ export class ConfigReloader {
       if (this.#closed) return this.#outcomes.abandoned(trigger)
       return this.#outcomes.rejected(trigger, broken)
     }
+    return { app, m }
+  }
 
+  /** Puts `app`, built for `next`, in use, all at once, or none of it. */
+  async #swapIn(
+    trigger: Trigger,
+    next: GatehouseConfig,
+    app: FastifyInstance,
+    m: Mount,
+  ): Promise<ReloadResult> {
     // A shutdown began while the app was built: the listener takes no new
     // connection, and would never close an app swapped in now, nor the IdP
     // client and upstream pools it holds.
@@ -286,14 +318,15 @@ export class ConfigReloader {
     // what can fail is done before anything changes, or a failing step
     // would leave the running config mixed with parts of the new one, and
     // the new app (its IdP client, its upstream pools) never closed.
+    const { lasting, listener } = this.#options
     const before = this.#running
     let swap: () => Promise<void>
     try {
-      swap = prepareSwap(this.#options.lasting, this.#options.listener, before, next, app, m)
+      swap = prepareSwap(lasting, listener, before, next, app, m)
       // Last of what can fail, first of what applies: pino's setter throws
       // (for a name it does not know; the schema allows only its own)
       // before it changes anything.
-      log.level = next.logging.level
+      lasting.log.level = next.logging.level
     } catch (err) {
       return this.#notApplied(
         trigger,
