@@ -79,7 +79,7 @@ t.test(
     t.ok(Number(answer.headers.get('retry-after')) >= 1, 'with Retry-After')
     t.match(
       stack.lines.findLast((line) => line.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE'),
-      { cause: 'Redis did not answer within the command timeout' },
+      { cause: 'Redis did not answer within the command timeout (session.storeTimeout)' },
       'the timeout named in the log, not `Error`',
     )
     await pollUntil(async () => (await apiCall(jar, `${base}/api/orders`)).status === 200)

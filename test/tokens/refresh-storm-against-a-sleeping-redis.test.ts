@@ -66,7 +66,10 @@ t.test(
     t.equal(stack.idp.stats.revokedGrants, 0)
     t.match(
       stack.lines.find((line) => line.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE'),
-      { cause: /^Redis did not answer within the command timeout$|^no connection to Redis/ },
+      {
+        cause:
+          /^Redis did not answer within the command timeout \(session\.storeTimeout\)$|^no connection to Redis/,
+      },
       'the log says Redis did not answer',
     )
   },
