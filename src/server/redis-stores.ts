@@ -96,7 +96,7 @@ export async function createRedisStores(
     refusals,
     ...(confirm ? { confirm } : {}),
     ...(store.kind !== 'cluster' && config.session.localCache > 0
-      ? { cache: { url: store, maxEntries: config.session.localCache } }
+      ? { cache: { url: store, maxEntries: config.session.localCache, commandTimeout } }
       : {}),
     ...(cacheOff && config.session.localCache > 0 ? { cacheOff } : {}),
   })

@@ -14,7 +14,8 @@
  * - A Redis that hangs, or a path that drops packets, keeps the socket open
  *   and silent. A heartbeat `PING` on the same connection proves that every
  *   invalidation sent before it has arrived; entries are served only while
- *   a heartbeat sent less than `maxStalenessMs` ago has come back.
+ *   a heartbeat sent less than `maxStalenessMs` ago has come back. One that
+ *   is not answered within `commandTimeout` starts the connection over.
  * - Some decisions must never use a copy at all (whether to redeem a refresh
  *   token); callers skip `get` for those and read Redis.
  */
@@ -38,6 +39,12 @@ export interface TrackedCacheOptions {
   readonly prefix: string
   /** Most entries held; the least recently used goes first. */
   readonly maxEntries: number
+  /**
+   * Budget of one command on the invalidation connection (arming it, each
+   * heartbeat, and through Sentinel each question to a sentinel), ms: the
+   * store's `session.storeTimeout`. Default 1000.
+   */
+  readonly commandTimeout?: number
   /** How often the invalidation connection proves it is live, ms. Default 250. */
   readonly heartbeatMs?: number
   /**
@@ -93,9 +100,14 @@ export class TrackedCache<V> extends EventEmitter {
     this.#staleness = options.maxStalenessMs ?? 1_000
     this.#clock = options.clock ?? (() => performance.now())
     // RESP2: ioredis drops RESP3 `invalidate` pushes, but delivers the
-    // RESP2 form, a message on __redis__:invalidate.
+    // RESP2 form, a message on __redis__:invalidate. The command budget is
+    // the store's, not maxStalenessMs: that one bounds how long a copy is
+    // served without proof, which a late heartbeat already stops; timing
+    // the heartbeat out at it too emptied the copy and made the connection
+    // again at every pause of a Redis the setting says to wait for, and
+    // never armed on one slower than it.
     this.#conn = createRedisClient(options.url, {
-      commandTimeout: this.#staleness,
+      ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout }),
       protocol: 2,
       autoResubscribe: false,
     }) as Redis
@@ -267,7 +279,7 @@ export class TrackedCache<V> extends EventEmitter {
       () => {
         this.#beating = false
         if (epoch !== this.#epoch || this.#closed) return
-        // Silent for maxStalenessMs: stop serving and start over on a new socket.
+        // Silent for the command timeout: stop serving and start over on a new socket.
         this.#disarm()
         this.#conn.disconnect(true)
       },
