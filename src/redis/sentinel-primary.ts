@@ -39,12 +39,20 @@ export class SentinelPrimary implements PrimaryRegistry {
   readonly #name: string
   readonly #sentinels: Redis[]
 
-  constructor(target: SentinelStore) {
+  /**
+   * `commandTimeout`: budget of one question to a sentinel, ms: the store's
+   * `session.storeTimeout`, as ioredis's own questions to them have it
+   * (`sentinelCommandTimeout`). Default 1000.
+   */
+  constructor(target: SentinelStore, options: { readonly commandTimeout?: number } = {}) {
     this.#name = target.name
     // RESP2, as ioredis speaks to sentinels. They take no credentials, as
     // ioredis's own connections to them do not (src/redis/connection.ts).
     this.#sentinels = target.sentinels.map((s) =>
-      createRedisClient(`${target.tls ? 'rediss' : 'redis'}://${hostOf(s.host)}:${s.port}`, { protocol: 2 }),
+      createRedisClient(`${target.tls ? 'rediss' : 'redis'}://${hostOf(s.host)}:${s.port}`, {
+        protocol: 2,
+        ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout }),
+      }),
     )
   }
 

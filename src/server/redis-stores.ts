@@ -58,7 +58,8 @@ export async function createRedisStores(
     options.confirmWrites === false
       ? undefined
       : createRedisClient(store, { commandTimeout, onReadOnly: () => client.disconnect(true) })
-  const primary = writer && store.kind === 'sentinel' ? new SentinelPrimary(store) : undefined
+  const primary =
+    writer && store.kind === 'sentinel' ? new SentinelPrimary(store, { commandTimeout }) : undefined
   await Promise.all([whenReady(client), writer && whenReady(writer), primary?.whenReady()])
   const confirm =
     writer &&
