@@ -326,7 +326,7 @@ export const SessionSchema = Type.Object(
         'Redis store only: sessions each instance keeps in memory, dropped as soon as Redis reports a change to them; 0 turns the copy off. The same reports close a WebSocket whose session another instance ended at once; without them it closes at its 5 s re-check.',
     }),
     storeTimeout: Duration(
-      'Redis store only: budget of one command to Redis, after which the request that waits on it answers 503 session_store_unavailable with Retry-After and the session stays; a connection owing a reply for twice this long is dropped and made again (a primary that hangs is left for the one Sentinel or the Cluster promotes). Raise it for a Redis that is far away or answers slowly under load (a Cluster across zones); every request may wait this long when Redis does not answer. More than 0, at most 30s.',
+      "Redis store only: budget of one command to Redis (the local session cache's invalidation connection and the questions to sentinels included), after which the request that waits on it answers 503 session_store_unavailable with Retry-After and the session stays; a connection owing a reply for twice this long is dropped and made again (a primary that hangs is left for the one Sentinel or the Cluster promotes). Raise it for a Redis that is far away or answers slowly under load (a Cluster across zones); every request may wait this long when Redis does not answer. More than 0, at most 30s.",
       DEFAULTS.storeTimeout,
     ),
     claims: Type.Optional(
