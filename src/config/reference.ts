@@ -1,3 +1,4 @@
+import { RESTART_SETTINGS } from './reload-policy.js'
 import { ConfigSchema } from './schema.js'
 
 type Node = {
@@ -17,6 +18,17 @@ function switchMapping(node: Node): Node | undefined {
   return node.anyOf?.some((n) => n.type === 'boolean')
     ? node.anyOf.find((n) => n.type === 'object')
     : undefined
+}
+
+const RESTART_NOTE = ' Needs a restart: a reload that changes it is refused.'
+
+/**
+ * The restart note of the option at `path`: one a reload refuses
+ * (reload-policy.ts), or one within it, says so, so the table cannot
+ * promise a reload that the gateway refuses.
+ */
+function restartNote(path: string): string {
+  return RESTART_SETTINGS.some(([held]) => path === held || path.startsWith(`${held}.`)) ? RESTART_NOTE : ''
 }
 
 function typeOf(node: Node): string {
@@ -47,7 +59,7 @@ export function renderReference(schema: unknown = ConfigSchema): string {
       )
     if (children && path !== '') {
       rows.push(
-        `| \`${path}\` | ${node.type === 'array' ? 'list' : 'section'} | ${required ? 'required' : '—'} | ${node.description ?? ''} |`,
+        `| \`${path}\` | ${node.type === 'array' ? 'list' : 'section'} | ${required ? 'required' : '—'} | ${node.description ?? ''}${restartNote(path)} |`,
       )
     }
     if (children) {
@@ -61,7 +73,7 @@ export function renderReference(schema: unknown = ConfigSchema): string {
     const def =
       node.default === undefined ? (required ? 'required' : '—') : `\`${JSON.stringify(node.default)}\``
     rows.push(
-      `| \`${path}\` | ${typeOf(node)} | ${def} | ${(node.description ?? '').replace(/\|/g, '\\|')} |`,
+      `| \`${path}\` | ${typeOf(node)} | ${def} | ${(node.description ?? '').replace(/\|/g, '\\|')}${restartNote(path)} |`,
     )
     const mapping = switchMapping(node)
     for (const [key, child] of Object.entries(mapping?.properties ?? {})) walk(child, `${path}.${key}`, false)
@@ -94,10 +106,10 @@ its option. A number YAML reads without its text (\`12e3\` is 12000, \`0x1F\` 31
 the option takes text, an alias's option too (\`port: &p 0x1F90\` then \`clientId: *p\`): quote it;
 \`1e309\` is out of range.
 
-A running gateway reloads this file on \`SIGHUP\` and when it changes, checked whole first; a
-few settings (\`server.host\`, \`server.port\`, the listener's timeouts and header size,
-\`session.store\` and the store's own settings, \`metrics.*\`, \`tracing\`) need a restart and
-are refused on reload. See [deployment.md](deployment.md#reloading-the-config).
+A running gateway reloads this file on \`SIGHUP\` and when it changes, checked whole first; the
+settings read only at start (${RESTART_SETTINGS.map(([path]) => `\`${path}\``).join(', ')}) say
+"Needs a restart" below: a reload that changes one is refused, and the running config kept. See
+[deployment.md](deployment.md#reloading-the-config).
 
 | Key | Type | Default | Meaning |
 | --- | --- | --- | --- |

@@ -52,3 +52,16 @@ t.test(
     t.throws(() => renderReference(undescribed), /logging\.level has no description/)
   },
 )
+
+t.test('the reference marks each setting a reload refuses as needing a restart, and no other', async (t) => {
+  const { RESTART_SETTINGS } = await import('../../src/config/reload-policy.js')
+  const shipped = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8')
+  const restart = RESTART_SETTINGS.map(([path]) => path)
+  const rows = shipped.split('\n').filter((line) => /^\| `/.test(line))
+  for (const row of rows) {
+    const key = row.slice(3, row.indexOf('`', 3))
+    const held = restart.some((path) => key === path || key.startsWith(`${path}.`))
+    t.equal(row.includes('Needs a restart'), held, `${key}: ${held ? 'needs a restart' : 'reloads'}`)
+  }
+  for (const path of restart) t.match(shipped, `\`${path}\``, `${path} is named`)
+})
