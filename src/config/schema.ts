@@ -194,7 +194,7 @@ export const OidcSchema = Type.Object(
     par: Type.Union([Type.Literal('auto'), Type.Literal('required'), Type.Literal('off')], {
       default: 'auto',
       description:
-        'Pushed Authorization Requests (RFC 9126): auto uses PAR when the IdP advertises it; required refuses to log in (and /readyz fails) when it does not.',
+        'Pushed Authorization Requests (RFC 9126): auto uses PAR when the IdP advertises it; required refuses to log in (and /readyz fails) when it does not; off never uses it, and so refuses to log in (and /readyz fails) when the IdP requires it (require_pushed_authorization_requests).',
     }),
     profile: Type.Optional(
       Type.Union([Type.Literal('fapi2')], {
@@ -257,7 +257,7 @@ const ProviderName = (description: string) =>
 export const IdentityProviderSchema = Type.Object(
   {
     name: ProviderName(
-      'Unique name of the provider: GET /auth/login?idp=<name> signs in with it, /auth/user reports it, routes[].identityProviders lists it, metrics label it, and its redirect URI is publicUrl + auth.basePath + /callback/<name>: renaming it means registering the new one at the provider first. Lower-case letters, digits, - and _.',
+      'Unique name of the provider: GET /auth/login?idp=<name> signs in with it, /auth/user reports it, routes[].identityProviders lists it, metrics label it, and its redirect URI is publicUrl + auth.basePath + /callback/<name>: renaming it means registering the new one at the provider first. Lower-case letters, digits, - and _, at most 32.',
     ),
     ...OidcSchema.properties,
   },
@@ -288,7 +288,10 @@ export const SessionSchema = Type.Object(
         'memory; or, to share sessions across instances, redis://host:port/db (rediss:// for TLS), redis+sentinel://[user:pass@]host:port[,host:port…]/master[/db] (rediss+sentinel:// for TLS), or redis+cluster://[user:pass@]host:port[,host:port…] (rediss+cluster:// for TLS).',
     }),
     idleTimeout: Duration('Sliding expiry of an unused session.', DEFAULTS.idleTimeout),
-    absoluteTimeout: Duration('Hard limit on a session from login.', DEFAULTS.absoluteTimeout),
+    absoluteTimeout: Duration(
+      'Hard limit on a session from login; not shorter than idleTimeout.',
+      DEFAULTS.absoluteTimeout,
+    ),
     cookieName: Type.String({
       pattern: '^[A-Za-z0-9_-]+$',
       default: 'gatehouse',
@@ -300,7 +303,11 @@ export const SessionSchema = Type.Object(
       description:
         "SameSite of the session cookie. strict: the browser sends it only on requests this site starts, so a link from another site opens the SPA signed out until its first API call; the callback then lands on returnTo through a page of this origin, since the IdP's redirect is cross-site. The login-state cookie stays lax: it must come back with the IdP's redirect.",
     }),
-    keyPrefix: Type.String({ default: 'gatehouse:', description: 'Prefix of every key in a shared store.' }),
+    keyPrefix: Type.String({
+      default: 'gatehouse:',
+      description:
+        "Prefix of every key in a shared store; without { or }, which would start a Redis Cluster hash tag of its own and split a session's keys over slots.",
+    }),
     maxSessions: Type.Integer({
       minimum: 1,
       default: DEFAULTS.maxSessions,
@@ -323,7 +330,7 @@ export const SessionSchema = Type.Object(
       minimum: 0,
       default: DEFAULTS.localCache,
       description:
-        'Redis store only: sessions each instance keeps in memory, dropped as soon as Redis reports a change to them; 0 turns the copy off. The same reports close a WebSocket whose session another instance ended at once; without them it closes at its 5 s re-check.',
+        'Redis store only, and off on a Redis Cluster (its CLIENT TRACKING is per node, so every request reads Redis): sessions each instance keeps in memory, dropped as soon as Redis reports a change to them; 0 turns the copy off. The same reports close a WebSocket whose session another instance ended at once; without them it closes at its 5 s re-check.',
     }),
     storeTimeout: Duration(
       "Redis store only: budget of one command to Redis (the local session cache's invalidation connection and the questions to sentinels included), after which the request that waits on it answers 503 session_store_unavailable with Retry-After and the session stays; a connection owing a reply for twice this long is dropped and made again (a primary that hangs is left for the one Sentinel or the Cluster promotes). Raise it for a Redis that is far away or answers slowly under load (a Cluster across zones); every request may wait this long when Redis does not answer. More than 0, at most 30s.",
@@ -380,7 +387,7 @@ export const WebSocketSchema = Type.Object(
         'Negotiate permessage-deflate (RFC 7692) with the browser and the upstream, each without context takeover. Off: neither side may compress.',
     }),
     pingInterval: Duration(
-      'How often the gateway pings each leg, at most 1d; a leg that has neither sent a frame nor taken one for two intervals is dropped as dead.',
+      'How often the gateway pings each leg, more than 0 and at most 1d; a leg that has neither sent a frame nor taken one for two intervals is dropped as dead.',
       DEFAULTS.websocketPingInterval,
     ),
   },
@@ -495,7 +502,7 @@ export const RouteSchema = Type.Object(
         minItems: 1,
         uniqueItems: true,
         description:
-          'The methods this route accepts, e.g. [GET, POST]; any other gets 405 with Allow, before the session is read or a token used. HEAD comes with GET. Default: all of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS.',
+          'The methods this route accepts, e.g. [GET, POST]; any other gets 405 with Allow, before the session is read or a token used. HEAD comes with GET; on a websocket route the list must include GET, as the upgrade is one. Default: all of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS.',
       }),
     ),
     csrf: Type.Boolean({
@@ -547,7 +554,7 @@ export const RouteSchema = Type.Object(
         minItems: 1,
         uniqueItems: true,
         description:
-          'Serve only sessions signed in with these providers (names from identityProviders); any other session gets 403 wrong_identity_provider before a token is used. A token: client route gets its token from the first (else from the first its frontend signs in with). Default: every provider its frontend signs in with.',
+          'Serve only sessions signed in with these providers (names from identityProviders); any other session gets 403 wrong_identity_provider before a token is used. A token: client route gets its token from the first (else from the first its frontend signs in with, else the first of all). Default: every provider its frontend signs in with.',
       }),
     ),
     exchange: Type.Optional(ExchangeSchema),
@@ -626,7 +633,10 @@ export const ConfigSchema = Type.Object(
     tokens: TokensSchema,
     auth: Type.Object(
       {
-        basePath: Type.String({ default: '/auth', description: 'Where the login endpoints live.' }),
+        basePath: Type.String({
+          default: '/auth',
+          description: 'Where the login endpoints live: a path such as /auth, not / itself.',
+        }),
         loginParams: Type.Array(Type.String({ minLength: 1 }), {
           default: [...DEFAULTS.loginParams],
           description:
