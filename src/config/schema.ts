@@ -477,7 +477,7 @@ export const RouteSchema = Type.Object(
     scopes: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:
-        'Scopes of the token: the client-credentials token for token: client; for token: user and optional-user, a down-scoped token from a refresh-token grant with this scope. Each item is one scope (RFC 6749 §3.3: printable ASCII without spaces, " or \\).',
+        'Scopes of the token: the client-credentials token for token: client; for token: user and optional-user, a down-scoped token from a refresh-token grant with this scope. Refused on token: none, and on token: exchange, whose token takes exchange.scopes. Each item is one scope (RFC 6749 §3.3: printable ASCII without spaces, " or \\).',
     }),
     resource: Type.Optional(
       Type.String({
