@@ -175,7 +175,7 @@ export const OidcSchema = Type.Object(
         ],
         {
           description:
-            'The private key for private_key_jwt: { file: path } to a PEM or JWK file, { pem: ${OIDC_CLIENT_KEY} }, or { jwk: ${OIDC_CLIENT_JWK} } (JSON text or a mapping). RSA, EC (P-256/384/521) or Ed25519.',
+            'The private key for private_key_jwt: { file: path } to a PEM or JWK file (relative to the config file), { pem: ${OIDC_CLIENT_KEY} }, or { jwk: ${OIDC_CLIENT_JWK} } (JSON text or a mapping). RSA, EC (P-256/384/521) or Ed25519.',
         },
       ),
     ),
