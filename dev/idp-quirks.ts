@@ -99,6 +99,13 @@ export interface DevIdpQuirks {
    */
   readonly paddedTokens?: (grantType: string) => PaddedTokens | undefined
   /**
+   * Text appended to each access token, per grant type (asked at each
+   * answer): an OP gone wrong whose token holds what no header carries (a
+   * CR LF, a non-ASCII letter). Appended after oidc-provider issued the
+   * token, so the IdP carried the grant out (a refresh token rotated).
+   */
+  readonly accessTokenSuffix?: (grantType: string) => string | undefined
+  /**
    * One grant per user and client, whichever IdP session signs the user in,
    * while each IdP session still has its own `sid`: revoking a refresh token
    * then ends every session of the user at that client, as at Keycloak (its
@@ -246,6 +253,8 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
     if (quirks.unsignedIdTokens && body.id_token) body.id_token = unsigned(body.id_token)
     const padded = quirks.paddedTokens?.(grantType ?? '')
     if (padded) padTokens(body, padded)
+    const suffix = quirks.accessTokenSuffix?.(grantType ?? '')
+    if (suffix !== undefined && typeof body.access_token === 'string') body.access_token += suffix
   }
 }
 
