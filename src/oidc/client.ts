@@ -53,6 +53,7 @@ import {
   idpUnavailable,
   translateIdpError,
 } from './translate.js'
+import { refuseUnsendable } from './unsendable-token.js'
 
 /** What the gateway hears of the IdP's answers, beyond each call's own result. */
 export interface OidcObserver {
@@ -491,6 +492,7 @@ export class OidcClient {
           })
           // Before userinfo: a token too large to keep is not sent on either.
           refuseOversized(answer, SESSION_TOKENS, this.#maxTokenSize)
+          refuseUnsendable(answer)
           refuseIssuedAhead(answer, this.#now())
           return answer
         } catch (err) {
@@ -613,6 +615,7 @@ export class OidcClient {
         try {
           const answer = await oauth.processRefreshTokenResponse(as, this.#client, response, this.#bound(key))
           refuseOversized(answer, SESSION_TOKENS, this.#maxTokenSize)
+          refuseUnsendable(answer)
           refuseIssuedAhead(answer, this.#now())
           refuseAnotherUser(answer, current.idToken)
           return answer
@@ -691,6 +694,7 @@ export class OidcClient {
       const wrongType = exchangeAnswerRefusal(audience.exchange!, result, key !== undefined)
       if (wrongType !== undefined) throw wrongType
       refuseOversized(result, ACCESS_TOKEN_ONLY, this.#maxTokenSize)
+      refuseUnsendable(result)
       this.#observer.accepted?.('token_exchange')
       const expires = this.#expiresAt(result, sentAt, 'token_exchange')
       return {
@@ -727,6 +731,7 @@ export class OidcClient {
         return oauth.processClientCredentialsResponse(as, this.#client, response, this.#bound(dpopKey))
       })
       refuseOversized(result, ACCESS_TOKEN_ONLY, this.#maxTokenSize)
+      refuseUnsendable(result)
       this.#observer.accepted?.('client_credentials')
       const expires = this.#expiresAt(result, sentAt, 'client_credentials')
       return {

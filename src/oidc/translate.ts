@@ -12,6 +12,7 @@ import { RefreshedIdTokenOfAnotherUser } from './refreshed-id-token.js'
 import { type HeaderReader, honouring, retryAfterOfAnswer } from './retry-after.js'
 import { type TokenKind, TokenTooLarge } from './token-size.js'
 import { explainedMessage } from './unexpected-alg.js'
+import { UnsendableAccessToken } from './unsendable-token.js'
 
 export type { IdpAnswer, IdpOperation, Verdict } from './answers.js'
 
@@ -344,7 +345,8 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
       reason: err.message,
       issuedAhead: { seconds: err.ahead, tolerance: err.tolerance },
     }
-  if (err instanceof RefreshedIdTokenOfAnotherUser) return { answer: 'invalid_answer', reason: err.message }
+  if (err instanceof RefreshedIdTokenOfAnotherUser || err instanceof UnsendableAccessToken)
+    return { answer: 'invalid_answer', reason: err.message }
   if (err instanceof oauth.ResponseBodyError) {
     // A 408, 429 or 5xx is decided by its status anyway; the code is kept for the log (Auth0's `too_many_requests`).
     if (byStatus(err.status) === undefined && isReasonPhrase(err.status, err.error)) {
