@@ -691,7 +691,7 @@ export class OidcClient {
       })
       // RFC 8693 §2.2.1: a refresh_token the answer may carry is not read,
       // so never kept nor logged; only the access token is taken.
-      const wrongType = exchangeAnswerRefusal(audience.exchange!, result, key !== undefined)
+      const wrongType = exchangeAnswerRefusal(audience.exchange!, result, key !== undefined, subjectToken)
       if (wrongType !== undefined) throw wrongType
       refuseOversized(result, ACCESS_TOKEN_ONLY, this.#maxTokenSize)
       refuseUnsendable(result)

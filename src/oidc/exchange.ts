@@ -76,6 +76,7 @@ const NOT_FOR_UPSTREAM: ReadonlySet<unknown> = new Set([
 
 /** The members of an exchange answer that say what it issued (RFC 8693 §2.2.1), `token_type` lower-cased as oauth4webapi gives it. */
 export interface ExchangeAnswer {
+  readonly access_token: string
   readonly token_type: string
   readonly issued_token_type?: unknown
 }
@@ -105,12 +106,25 @@ export interface ExchangeAnswer {
  * it must refuse (§7.2), and the second with a proof that protects
  * nothing. Each is the same answer however often it is asked for, so it
  * is no outage to retry: a 502 for the route, the session kept.
+ *
+ * The token must not be `subjectToken` itself, the one the gateway
+ * presented: an IdP whose exchange passes the subject through issued
+ * nothing for the route's audience, and the session's login token (or its
+ * ID token, when the answer names no type) would reach an upstream
+ * configured to get a token of its own, the confusion an exchange is there
+ * to prevent (RFC 8693 §1).
  */
 export function exchangeAnswerRefusal(
   exchange: ExchangeConfig,
   answer: ExchangeAnswer,
   proved: boolean,
+  subjectToken: string,
 ): GatehouseError | undefined {
+  if (answer.access_token === subjectToken)
+    return refusal(
+      `as its access_token the token it was given to exchange (the session's ${exchange.grant === 'jwt-bearer' ? 'assertion' : exchange.subjectToken === 'id_token' ? 'ID token' : 'access token'}): nothing was issued for this route, and the session's own token must not reach its upstream; make the identity provider issue a token for the route's audience`,
+      'the subject token given back',
+    )
   const issued = exchange.grant === 'jwt-bearer' ? undefined : answer.issued_token_type
   const asked = exchange.requestedTokenType
   const forAccess = asked === undefined || ACCESS_TYPES.has(asked)

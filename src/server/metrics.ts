@@ -32,7 +32,7 @@ export class GatewayMetrics {
   })
   readonly exchanges = new Counter({
     name: 'gatehouse_token_exchanges_total',
-    help: "Token exchanges at the IdP for token: exchange routes (RFC 8693, or Entra ID's on-behalf-of), by outcome (success; invalid_target, invalid_scope, unauthorized_client, invalid_grant, invalid_request, unsupported_grant_type, other_oauth_error: the route answers 403; client_refused; dpop_proof_refused; unavailable; subject_expired: the ID token to exchange has expired, refused without asking the IdP; wrong_token_type: the answer's token_type or issued_token_type is not one the route may forward, the route answers 502) audience (the route's exchange audience, else its resource, else \"scope:<scopes>\") and idp (the session's provider, identityProviders[].name; default for oidc:).",
+    help: "Token exchanges at the IdP for token: exchange routes (RFC 8693, or Entra ID's on-behalf-of), by outcome (success; invalid_target, invalid_scope, unauthorized_client, invalid_grant, invalid_request, unsupported_grant_type, other_oauth_error: the route answers 403; client_refused; dpop_proof_refused; unavailable; subject_expired: the ID token to exchange has expired, refused without asking the IdP; wrong_token_type: the answer's token_type or issued_token_type is not one the route may forward, or its token is the subject token given back, the route answers 502) audience (the route's exchange audience, else its resource, else \"scope:<scopes>\") and idp (the session's provider, identityProviders[].name; default for oidc:).",
     labelNames: ['outcome', 'audience', 'idp'] as const,
     registers: [this.registry],
   })

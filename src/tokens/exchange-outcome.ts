@@ -9,8 +9,8 @@ import { idpFailureOf, refusesProof } from '../oidc/translate.js'
  * proof, one for an unavailable IdP, one for an ID token to exchange
  * that has expired with no new one to be had, which the gateway refuses
  * without asking the IdP, and one for an answer whose token the route may
- * not forward (its `token_type` or `issued_token_type`), which the
- * gateway refuses.
+ * not forward (its `token_type` or `issued_token_type`, or the subject
+ * token given back), which the gateway refuses.
  */
 export type ExchangeOutcome =
   | 'success'

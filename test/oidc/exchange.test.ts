@@ -182,12 +182,13 @@ t.test('issued_token_type: what a route may forward (RFC 8693 §2.2.1, §3)', as
     [type('saml2'), undefined],
   ]
   const answer = (issued: string | undefined, token_type = 'bearer') => ({
+    access_token: 'issued-for-the-route',
     token_type,
     ...(issued === undefined ? {} : { issued_token_type: issued }),
   })
   for (const [asked, issued] of forwarded)
     t.equal(
-      exchangeAnswerRefusal(route(asked), answer(issued), false),
+      exchangeAnswerRefusal(route(asked), answer(issued), false, SUBJECT),
       undefined,
       `asked ${asked}, issued ${issued}: forwarded`,
     )
@@ -201,36 +202,53 @@ t.test('issued_token_type: what a route may forward (RFC 8693 §2.2.1, §3)', as
   ]
   for (const [asked, issued] of refused)
     t.match(
-      exchangeAnswerRefusal(route(asked), answer(issued), false),
+      exchangeAnswerRefusal(route(asked), answer(issued), false, SUBJECT),
       { code: 'GATEHOUSE_ERR_TOKEN_EXCHANGE_WRONG_TOKEN_TYPE', statusCode: 502 },
       `asked ${asked}, issued ${issued}: refused`,
     )
   const obo: ExchangeConfig = { subjectToken: 'id_token', scopes: [], grant: 'jwt-bearer' }
   t.equal(
-    exchangeAnswerRefusal(obo, answer(type('id_token')), false),
+    exchangeAnswerRefusal(obo, answer(type('id_token')), false, SUBJECT),
     undefined,
     'on-behalf-of has no such member to check',
   )
   t.match(
-    exchangeAnswerRefusal(obo, answer(undefined, 'n_a'), false),
+    exchangeAnswerRefusal(obo, answer(undefined, 'n_a'), false, SUBJECT),
     { statusCode: 502 },
     'but N_A is no access token',
   )
   // A route that asks for another type than an access token takes what §2.2.1 says comes with it.
-  t.equal(exchangeAnswerRefusal(route(type('saml2')), answer(type('saml2'), 'n_a'), false), undefined)
-  t.match(exchangeAnswerRefusal(route(type('saml2')), answer(type('saml2'), 'n_a'), true), {
+  t.equal(
+    exchangeAnswerRefusal(route(type('saml2')), answer(type('saml2'), 'n_a'), false, SUBJECT),
+    undefined,
+  )
+  t.match(exchangeAnswerRefusal(route(type('saml2')), answer(type('saml2'), 'n_a'), true, SUBJECT), {
     statusCode: 502,
   })
   // The binding, both ways (RFC 9449 §5).
-  t.equal(exchangeAnswerRefusal(route(), answer(undefined, 'dpop'), true), undefined, 'DPoP to a proof')
+  t.equal(
+    exchangeAnswerRefusal(route(), answer(undefined, 'dpop'), true, SUBJECT),
+    undefined,
+    'DPoP to a proof',
+  )
   t.match(
-    exchangeAnswerRefusal(route(), answer(undefined, 'dpop'), false),
+    exchangeAnswerRefusal(route(), answer(undefined, 'dpop'), false, SUBJECT),
     { statusCode: 502 },
     'DPoP to none',
   )
   t.match(
-    exchangeAnswerRefusal(route(), answer(undefined, 'bearer'), true),
+    exchangeAnswerRefusal(route(), answer(undefined, 'bearer'), true, SUBJECT),
     { statusCode: 502 },
     'Bearer to a proof',
+  )
+  t.match(
+    exchangeAnswerRefusal(
+      route(),
+      { ...answer(type('access_token')), access_token: SUBJECT },
+      false,
+      SUBJECT,
+    ),
+    { statusCode: 502, message: /the token it was given to exchange \(the session's access token\)/ },
+    'the subject token given back, of any type',
   )
 })
