@@ -2,14 +2,13 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher, Pool } from 'undici'
-import { gatehouseError } from '../errors.js'
 import { type RepeatedLines, repeatedField } from '../repeated-lines.js'
 import { inRequestContext } from '../tracing/spans.js'
 import { publicLocation, type RoutePrefixes } from './public-location.js'
 import type { ForwardedRequest } from './request-headers.js'
 import { type OutgoingHeaders, privateToSharedCaches, type ResponseHygiene } from './response-headers.js'
 import { SendStall } from './send-stall.js'
-import type { StreamSession } from './stream-session.js'
+import { StreamRecheck, type StreamRecheckOptions } from './stream-recheck.js'
 import { UpstreamDeadline } from './upstream-deadline.js'
 import {
   answerUpstreamFailure,
@@ -34,10 +33,8 @@ function clientClosed(this: Answering): void {
   this[exchange]?.clientClosed()
 }
 
-export interface ForwardOptions extends RoutePrefixes {
+export interface ForwardOptions extends RoutePrefixes, StreamRecheckOptions {
   readonly pool: Pool
-  /** The route's path, for the log line and the metric label of a failure. */
-  readonly route: string
   readonly rewriteHeaders: (request: ForwardedRequest, headers: IncomingHttpHeaders) => IncomingHttpHeaders
   /** What the upstream's answer may not pass on to the browser. */
   readonly hygiene: ResponseHygiene
@@ -51,8 +48,6 @@ export interface ForwardOptions extends RoutePrefixes {
   readonly deadline?: number | undefined
   /** `server.sendTimeout`: how long the answer waits for a browser that takes none of it, ms. */
   readonly sendTimeout: number
-  /** On a route whose token stands on the session: its re-reads while an answer streams. */
-  readonly session?: StreamSession | undefined
 }
 
 /**
@@ -66,11 +61,11 @@ export interface ForwardOptions extends RoutePrefixes {
  * reply, so an answer they have work on is instead handed to `reply.send`
  * as a `Readable` fed by the same events: one dispatch, and so one place to
  * refuse a token (see `token-retry.ts`), whichever way the answer goes out.
+ * On a route whose token stands on the session, the answer waits while the
+ * session is read again (stream-recheck.ts, the class this extends).
  */
-export class Forward implements Dispatcher.DispatchHandler {
-  readonly #request: FastifyRequest
-  readonly #reply: FastifyReply
-  readonly #options: ForwardOptions
+export class Forward extends StreamRecheck implements Dispatcher.DispatchHandler {
+  protected declare readonly options: ForwardOptions
   #controller: Dispatcher.DispatchController | undefined
   /** The route's timeout kept by a timer of our own, on a route with a short one. */
   readonly #deadline: UpstreamDeadline | undefined
@@ -85,32 +80,14 @@ export class Forward implements Dispatcher.DispatchHandler {
   /**
    * The browser's answer is whole without the rest of the upstream's: a 204
    * or 304 with its head (`#bodiless`), or the 401 of a session that ended
-   * before the head came (`#recheckHead`). What undici reports after is not heard.
+   * before the head came (stream-recheck.ts). What undici reports after is not heard.
    */
   #settled = false
-  /**
-   * When the session this answer's token stands on was last known to stand,
-   * on the monotonic clock (`performance.now()`); `undefined` when none does.
-   * Elapsed time, not the sessions' clock: that one says when a session
-   * expires, and may jump (a VM resumed, a test's clock), which would have
-   * every answer in flight read its session again at once.
-   */
-  #sessionSeenAt: number | undefined
-  /** Chunks that wait, the upstream paused, while the session is read again (`#recheck`). */
-  #held: Buffer[] | undefined
   /** The headers the request went out with, measured if the upstream refuses them (431). */
   #sent: IncomingHttpHeaders = {}
-  /** The upstream ended while chunks were held. */
-  #endHeld = false
-  /** The final head, held with the upstream paused while the session is read again (`#recheckHead`). */
-  #heldHead: { readonly statusCode: number; readonly headers: IncomingHttpHeaders } | undefined
-  /** The upstream failed while the head was held. */
-  #errorHeld: UpstreamError | undefined
 
   constructor(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions) {
-    this.#request = request
-    this.#reply = reply
-    this.#options = options
+    super(request, reply, options)
     this.#deadline =
       options.deadline === undefined ? undefined : new UpstreamDeadline(options.deadline, request.raw)
   }
@@ -120,7 +97,7 @@ export class Forward implements Dispatcher.DispatchHandler {
    * through `handler` when one wraps them (see `token-retry.ts`).
    */
   dispatch(dest: string, handler: Dispatcher.DispatchHandler = this): void {
-    const request = this.#request
+    const request = this.request
     const url = request.raw.url ?? ''
     const query = url.indexOf('?')
     const path = (dest || '/') + (query === -1 ? '' : url.slice(query))
@@ -129,18 +106,13 @@ export class Forward implements Dispatcher.DispatchHandler {
     // One listener function for every request, which finds its exchange on
     // the response: no closure and no `once` wrapper per request. A replay
     // (token-retry.ts) takes the listener over from the attempt it replaces.
-    const raw = this.#reply.raw as Answering
+    const raw = this.reply.raw as Answering
     const previous = raw[exchange]
     if (previous === undefined) raw.on('close', clientClosed)
     raw[exchange] = this
-    // The guard has just read the session the token stands on; a replay's
-    // session was last seen when its first attempt's was, however long
-    // that attempt's answer and the token's replacement took.
-    const session = this.#options.session
-    if (session !== undefined && request.upstreamToken !== null)
-      this.#sessionSeenAt = previous === undefined ? performance.now() : previous.#sessionSeenAt
-    this.#sent = this.#options.rewriteHeaders(request, request.headers)
-    this.#options.pool.dispatch(
+    this.watchSession(previous)
+    this.#sent = this.options.rewriteHeaders(request, request.headers)
+    this.options.pool.dispatch(
       {
         path,
         method: request.method as Dispatcher.HttpMethod,
@@ -168,7 +140,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     upstream: IncomingHttpHeaders,
   ): void {
     this.#deadline?.heard(statusCode >= 200)
-    if (this.#reply.raw.destroyed) {
+    if (this.reply.raw.destroyed) {
       controller.abort(new Error('client closed the connection'))
       return
     }
@@ -176,22 +148,20 @@ export class Forward implements Dispatcher.DispatchHandler {
       this.#informational(controller, statusCode, upstream)
       return
     }
-    if (this.#sessionSeenAt !== undefined) {
-      const session = this.#options.session!
-      if (performance.now() - this.#sessionSeenAt >= session.interval) {
-        this.#recheckHead(controller, statusCode, upstream, session)
-        return
-      }
-    }
-    this.#head(controller, statusCode, upstream)
+    if (this.holdsHead(controller, statusCode, upstream)) return
+    this.head(controller, statusCode, upstream)
   }
 
   /** The final head goes on to the browser. */
-  #head(controller: Dispatcher.DispatchController, statusCode: number, upstream: IncomingHttpHeaders): void {
-    const reply = this.#reply
+  protected override head(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    upstream: IncomingHttpHeaders,
+  ): void {
+    const reply = this.reply
     // RFC 6585 §5: the upstream refused the head, which carries the token the
     // gateway added; the browser's own headers passed the gateway's limit.
-    if (statusCode === 431 && this.#request.upstreamToken !== null) {
+    if (statusCode === 431 && this.request.upstreamToken !== null) {
       controller.abort(headersRefused(this.#sent))
       return
     }
@@ -203,9 +173,9 @@ export class Forward implements Dispatcher.DispatchHandler {
     }
     const viaSend = this.#needsOnSend()
     const headers: OutgoingHeaders = viaSend ? {} : reply.getHeaders()
-    this.#options.hygiene.copy(upstream, headers, true, reply.log)
-    if (this.#request.upstreamToken !== null) privateToSharedCaches(headers)
-    if (location) headers.location = publicLocation(location, this.#options)
+    this.options.hygiene.copy(upstream, headers, true, reply.log)
+    if (this.request.upstreamToken !== null) privateToSharedCaches(headers)
+    if (location) headers.location = publicLocation(location, this.options)
     this.#started = true
     if (statusCode === 204 || statusCode === 304) {
       this.#bodiless(statusCode, headers, viaSend)
@@ -219,80 +189,14 @@ export class Forward implements Dispatcher.DispatchHandler {
     reply.raw.writeHead(statusCode, headers)
   }
 
-  /**
-   * The final head came `interval` or more after the session was last
-   * known to stand (a long poll, a slow upstream): it waits, the upstream
-   * paused, while the session is read again, before anything is sent. Once
-   * the head is out, a session found ended can only cut the answer off,
-   * and the browser would see a network error where any other request of
-   * the ended session gets its 401. With the store unreachable the session
-   * is taken to stand, as for a chunk (`#recheck`).
-   */
-  #recheckHead(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    upstream: IncomingHttpHeaders,
-    session: StreamSession,
-  ): void {
-    const ref = session.ref(this.#request)
-    if (ref === undefined) {
-      this.#sessionSeenAt = undefined
-      this.#head(controller, statusCode, upstream)
-      return
-    }
-    this.#heldHead = { statusCode, headers: upstream }
-    this.#held = []
-    controller.pause()
-    session.stands(ref).then(
-      (stands) => this.#headDecided(controller, stands),
-      () => this.#headDecided(controller, true),
-    )
+  protected override settle(): void {
+    this.#settled = true
+    this.#finished = true
+    this.#deadline?.stop()
   }
 
-  #headDecided(controller: Dispatcher.DispatchController, stands: boolean): void {
-    const { statusCode, headers } = this.#heldHead!
-    const held = this.#held!
-    const error = this.#errorHeld
-    this.#heldHead = undefined
-    this.#held = undefined
-    this.#errorHeld = undefined
-    // The browser left meanwhile, which aborted the upstream call (`clientClosed`).
-    if (this.#reply.raw.destroyed) return
-    if (!stands) {
-      this.#settled = true
-      this.#finished = true
-      this.#deadline?.stop()
-      if (!this.#endHeld && error === undefined)
-        controller.abort(new Error('the session ended before its answer came'))
-      this.#reply.log.info(
-        { route: this.#options.route },
-        'session ended before its answer came; answered 401',
-      )
-      // A request of the ended session's is answered so (guard.ts). The
-      // cookie is left alone: the session ended while this request used
-      // it, and a sign-in over it in this browser may have set a new
-      // session's cookie meanwhile (`endedElsewhere`, error-handler.ts).
-      this.#reply.send(gatehouseError('GATEHOUSE_ERR_UNAUTHENTICATED'))
-      return
-    }
-    this.#sessionSeenAt = performance.now()
-    this.#head(controller, statusCode, headers)
-    if (controller.aborted) {
-      // undici hears no abort of an exchange that has failed already, so
-      // the head's refusal (431, two Locations) is answered here.
-      if (error !== undefined) this.onResponseError(controller, controller.reason as UpstreamError)
-      return
-    }
-    if (this.#settled) {
-      // A 204 or 304 went out whole; undici still has to finish the exchange.
-      if (!this.#endHeld && error === undefined) controller.resume()
-      return
-    }
-    let paused = false
-    for (const chunk of held) paused = this.#pass(controller, chunk) || paused
-    if (error !== undefined) this.onResponseError(controller, error)
-    else if (this.#endHeld) this.onResponseEnd()
-    else if (!paused) controller.resume()
+  protected override get settled(): boolean {
+    return this.#settled
   }
 
   /**
@@ -306,11 +210,9 @@ export class Forward implements Dispatcher.DispatchHandler {
    * at all (§8.6), so its is dropped.
    */
   #bodiless(statusCode: number, headers: OutgoingHeaders, viaSend: boolean): void {
-    this.#settled = true
-    this.#finished = true
-    this.#deadline?.stop()
+    this.settle()
     if (statusCode === 204) delete headers['content-length']
-    const reply = this.#reply
+    const reply = this.reply
     if (viaSend) {
       reply.code(statusCode).headers(headers).send()
       return
@@ -336,17 +238,17 @@ export class Forward implements Dispatcher.DispatchHandler {
       controller.abort(new Error('the upstream sent too many informational responses'))
       return
     }
-    const raw = this.#reply.raw
-    const { httpVersionMajor, httpVersionMinor } = this.#request.raw
+    const raw = this.reply.raw
+    const { httpVersionMajor, httpVersionMinor } = this.request.raw
     if (statusCode !== 103 || raw.headersSent || (httpVersionMajor === 1 && httpVersionMinor === 0)) return
     const hints: Record<string, string | string[]> = {}
-    this.#options.hygiene.copy(upstream, hints, false, this.#reply.log)
+    this.options.hygiene.copy(upstream, hints, false, this.reply.log)
     if (hints.link === undefined) return
     try {
       raw.writeEarlyHints(hints)
     } catch {
       // A Link value Node will not send: the hint is lost, the answer is not.
-      this.#reply.log.debug('upstream early hint dropped: Node refused its Link header')
+      this.reply.log.debug('upstream early hint dropped: Node refused its Link header')
     }
   }
 
@@ -358,93 +260,36 @@ export class Forward implements Dispatcher.DispatchHandler {
    * sign-in routes' alone.
    */
   #needsOnSend(): boolean {
-    return this.#request.session.changed || this.#options.draining()
+    return this.request.session.changed || this.options.draining()
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.#deadline?.heard(false)
-    if (this.#held !== undefined) {
-      this.#held.push(chunk)
-      return
-    }
-    if (this.#sessionSeenAt !== undefined) {
-      const session = this.#options.session!
-      if (performance.now() - this.#sessionSeenAt >= session.interval) {
-        this.#recheck(controller, chunk, session)
-        return
-      }
-    }
-    this.#pass(controller, chunk)
+    if (this.holdsData(controller, chunk)) return
+    this.pass(controller, chunk)
   }
 
   /** Sends a chunk on to the browser; true when its socket is full and the upstream paused for it. */
-  #pass(controller: Dispatcher.DispatchController, chunk: Buffer): boolean {
+  protected override pass(controller: Dispatcher.DispatchController, chunk: Buffer): boolean {
     if (this.#body) {
       if (this.#body.push(chunk)) return false
       controller.pause()
       this.#stall()
       return true
     }
-    const res = this.#reply.raw
+    const res = this.reply.raw
     if (res.write(chunk)) return false
     controller.pause()
     this.#stall()
-    res.once('drain', () => this.#resume(controller))
+    res.once('drain', () => this.resume(controller))
     return true
   }
 
-  /** Reads the upstream again, unless it is paused for a session check. */
-  #resume(controller: Dispatcher.DispatchController): void {
-    if (this.#held === undefined) controller.resume()
-  }
-
-  /**
-   * A chunk arrived `interval` or more after the session was last known to
-   * stand: it waits, the upstream paused, while the session is read again,
-   * and goes on only if the session still stands. So a streamed answer
-   * carries nothing more than `interval` after its session ended (see
-   * stream-session.ts); an answer that ends sooner is never held.
-   */
-  #recheck(controller: Dispatcher.DispatchController, chunk: Buffer, session: StreamSession): void {
-    const ref = session.ref(this.#request)
-    if (ref === undefined) {
-      this.#sessionSeenAt = undefined
-      this.#pass(controller, chunk)
-      return
-    }
-    this.#held = [chunk]
-    controller.pause()
-    const decided = (stands: boolean) => {
-      const held = this.#held!
-      this.#held = undefined
-      const res = this.#reply.raw
-      if (res.destroyed) return
-      if (!stands) {
-        this.#reply.log.info(
-          { route: this.#options.route },
-          'session ended while its answer streamed; cut off',
-        )
-        res.destroy()
-        return
-      }
-      this.#sessionSeenAt = performance.now()
-      let paused = false
-      for (const next of held) paused = this.#pass(controller, next) || paused
-      if (this.#endHeld) this.onResponseEnd()
-      else if (!paused) controller.resume()
-    }
-    session.stands(ref).then(decided, () => decided(true))
-  }
-
-  onResponseEnd(): void {
-    if (this.#settled) return
-    if (this.#held !== undefined) {
-      this.#endHeld = true
-      return
-    }
+  override onResponseEnd(): void {
+    if (this.#settled || this.holdsEnd()) return
     this.#finished = true
     this.#deadline?.stop()
-    const res = this.#reply.raw
+    const res = this.reply.raw
     if (this.#body) this.#body.push(null)
     else res.end()
     // The upstream is done, but the browser may be taking none of the end
@@ -455,10 +300,10 @@ export class Forward implements Dispatcher.DispatchHandler {
   /** The browser's socket is full and the upstream is paused for it (see send-stall.ts). */
   #stall(): void {
     this.#sendStall ??= new SendStall(
-      this.#reply.raw,
-      this.#options.sendTimeout,
-      this.#reply.log,
-      this.#options.failureLines,
+      this.reply.raw,
+      this.options.sendTimeout,
+      this.reply.log,
+      this.options.failureLines,
     )
     this.#sendStall.arm()
   }
@@ -468,33 +313,29 @@ export class Forward implements Dispatcher.DispatchHandler {
     this.#sendStall?.taken()
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: UpstreamError): void {
-    if (this.#settled) return
-    if (this.#heldHead !== undefined) {
-      this.#errorHeld = error
-      return
-    }
+  override onResponseError(_controller: Dispatcher.DispatchController, error: UpstreamError): void {
+    if (this.#settled || this.holdsError(error)) return
     this.#finished = true
     this.#deadline?.stop()
     // The client left, and this is our own abort: nobody is there to answer.
-    if (this.#reply.raw.destroyed) return
+    if (this.reply.raw.destroyed) return
     if (!this.#started) {
       answerUpstreamFailure(
-        this.#reply,
+        this.reply,
         error,
-        this.#options.route,
-        this.#options.failureLines,
-        this.#options.onUpstreamError,
+        this.options.route,
+        this.options.failureLines,
+        this.options.onUpstreamError,
       )
       return
     }
     // Headers are out: all that is left is to cut the answer short, so the
     // client sees a truncated response rather than a complete-looking one.
     const upstreamError = error.code ?? error.name
-    const held = this.#options.failureLines.admit(`mid-body ${upstreamError}`)
+    const held = this.options.failureLines.admit(`mid-body ${upstreamError}`)
     if (held !== undefined)
-      this.#reply.log.warn({ upstreamError, ...repeatedField(held) }, 'upstream response failed mid-body')
-    this.#reply.raw.destroy()
+      this.reply.log.warn({ upstreamError, ...repeatedField(held) }, 'upstream response failed mid-body')
+    this.reply.raw.destroy()
   }
 
   /**
@@ -511,10 +352,10 @@ export class Forward implements Dispatcher.DispatchHandler {
     const body = new Readable({
       read: () => {
         this.#taken()
-        this.#resume(controller)
+        this.resume(controller)
       },
     })
     this.#body = body
-    this.#reply.code(statusCode).headers(headers).send(body)
+    this.reply.code(statusCode).headers(headers).send(body)
   }
 }
