@@ -1,3 +1,4 @@
+import type { Test } from 'tap'
 import { type DevClient, type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway } from '../../src/server/gateway.js'
@@ -14,6 +15,7 @@ import {
 } from './gateway.js'
 import { apiCall, followLoginFlow, type JarResponse, jarFetch, login } from './login.js'
 import { onFreePorts } from './ports.js'
+import { startRedis } from './redis.js'
 
 export interface ReplicaSet {
   readonly idp: DevIdp
@@ -136,6 +138,25 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
       await idp.close()
     },
   }
+}
+
+/**
+ * Two replicas behind one origin (`oneOrigin`), on a Redis of their own,
+ * with the default route; both closed when `t` ends. For what a user's two
+ * browsers do at once, one at each instance (`signInAt`).
+ */
+export async function twoInstancesOnOneRedis(t: Test): Promise<ReplicaSet> {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const set = await startReplicaSet({
+    store: redis.url,
+    keyPrefix: redis.prefix,
+    accessTokenTtl: 60,
+    count: 2,
+    oneOrigin: true,
+  })
+  t.teardown(() => set.close())
+  return set
 }
 
 /**

@@ -10,27 +10,15 @@
  * revokes.
  */
 import t from 'tap'
-import { route } from '../helpers/gateway.js'
 import { apiCall, jarFetch } from '../helpers/login.js'
-import { startRedis } from '../helpers/redis.js'
-import { signInAt, startReplicaSet } from '../helpers/replicas.js'
+import { signInAt, twoInstancesOnOneRedis } from '../helpers/replicas.js'
 
 const ROUNDS = 10
 
 t.test(
   'two browsers of one user logging out at once on two instances leave no grant kept by both',
   async (t) => {
-    const redis = await startRedis()
-    t.teardown(() => redis.stop())
-    const set = await startReplicaSet({
-      store: redis.url,
-      keyPrefix: redis.prefix,
-      accessTokenTtl: 60,
-      count: 2,
-      oneOrigin: true,
-      routes: (to) => [route('/api/orders', to)],
-    })
-    t.teardown(() => set.close())
+    const set = await twoInstancesOnOneRedis(t)
     const kept: number[] = []
     for (let round = 0; round < ROUNDS; round++) {
       const user = `user${round}`

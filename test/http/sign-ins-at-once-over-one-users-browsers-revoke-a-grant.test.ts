@@ -12,10 +12,8 @@
  */
 import t from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { route } from '../helpers/gateway.js'
 import { apiCall, followLoginFlow, jarFetch } from '../helpers/login.js'
-import { startRedis } from '../helpers/redis.js'
-import { type ReplicaSet, signInAt, startReplicaSet } from '../helpers/replicas.js'
+import { type ReplicaSet, signInAt, twoInstancesOnOneRedis } from '../helpers/replicas.js'
 
 const ROUNDS = 10
 
@@ -34,17 +32,7 @@ async function signInOver(set: ReplicaSet, replica: number, user: string, over: 
 t.test(
   'two users signing in at once over one user’s sessions in two browsers leave no grant kept by both',
   async (t) => {
-    const redis = await startRedis()
-    t.teardown(() => redis.stop())
-    const set = await startReplicaSet({
-      store: redis.url,
-      keyPrefix: redis.prefix,
-      accessTokenTtl: 60,
-      count: 2,
-      oneOrigin: true,
-      routes: (to) => [route('/api/orders', to)],
-    })
-    t.teardown(() => set.close())
+    const set = await twoInstancesOnOneRedis(t)
     const kept: number[] = []
     for (let round = 0; round < ROUNDS; round++) {
       const alice = [await signInAt(set, 0, `alice${round}`), await signInAt(set, 1, `alice${round}`)]

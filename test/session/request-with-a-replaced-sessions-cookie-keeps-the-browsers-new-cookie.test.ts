@@ -13,10 +13,8 @@
  */
 import t from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { route } from '../helpers/gateway.js'
 import { apiCall, followLogoutLink, type JarResponse, login } from '../helpers/login.js'
-import { startRedis } from '../helpers/redis.js'
-import { startReplicaSet } from '../helpers/replicas.js'
+import { twoInstancesOnOneRedis } from '../helpers/replicas.js'
 import { startStack } from '../helpers/stack.js'
 
 /** A browser holding only `jar`'s session cookie at `url`: a request sent with it, whatever `jar` holds later. */
@@ -89,17 +87,7 @@ t.test('negative controls: a cookie of a session a logout ended is still cleared
 t.test(
   'two instances on one Redis: the sign-in at one, the old cookie at the other, which leaves the new one',
   async (t) => {
-    const redis = await startRedis()
-    t.teardown(() => redis.stop())
-    const set = await startReplicaSet({
-      store: redis.url,
-      keyPrefix: redis.prefix,
-      accessTokenTtl: 60,
-      count: 2,
-      oneOrigin: true,
-      routes: (to) => [route('/api/orders', to)],
-    })
-    t.teardown(() => set.close())
+    const set = await twoInstancesOnOneRedis(t)
     const [first, second] = set.urls as [string, string]
     const old = sentWith(set.jar, second)
 
