@@ -95,9 +95,10 @@ export type OwedRevocationsOptions = OwedOptions
  * end-session too). Each is tried again (retry-queue.ts) until the IdP
  * answers, for `OWED_BUDGET`.
  *
- * Each IdP's are a lane of their own: one IdP down for the hour a
- * revocation is owed, or holding one open until its `timeout`, must not
- * hold every other provider's grants live behind its own. The bound is
+ * Each IdP's are a lane of their own, on a backoff of its own: one IdP
+ * down for the hour a revocation is owed, or holding one open until its
+ * `timeout`, must not hold every other provider's grants live behind its
+ * own, nor have their first try wait its 30 s. The bound is
  * shared by issuer likewise: an IdP down through many logouts gives up
  * its own oldest when the bound is reached, never another IdP's.
  *

@@ -30,7 +30,11 @@ export interface OwedOptions {
 
 /** What a kind of owed item is to the queue: how it is tried, whose it is, and what is said of it. */
 export interface RetryPolicy<T, A> {
-  /** How soon the first pass comes after an item is owed, ms; doubled per pass a lane found its peer away. */
+  /**
+   * How soon a lane's first pass comes after an item is owed to it, ms;
+   * doubled, up to `maxDelay`, per pass of the lane that found its peer
+   * away, and back to this once its peer answers.
+   */
   readonly firstDelay: number
   readonly maxDelay: number
   /** The IdP an item is of, for its log lines. */
@@ -50,6 +54,9 @@ export interface RetryPolicy<T, A> {
   readonly lost: Said
 }
 
+/** What a lane's part of a pass found: its peer answered, was away, or the pass stopped (closed, between apps). */
+type Reached = 'reached' | 'away' | 'stopped'
+
 interface Entry<T> {
   readonly key: unknown
   readonly owner: string
@@ -58,11 +65,23 @@ interface Entry<T> {
   readonly until: number
 }
 
+/** A lane with something owed: its own backoff, so one peer away delays no other peer's first try. */
+interface Lane {
+  /** Items owed in it. */
+  owed: number
+  /** The wait before its next pass, ms: `firstDelay`, doubled per pass that found its peer away. */
+  delay: number
+  /** When its next pass is due, on `performance.now`. */
+  due: number
+}
+
 /**
- * Items a peer did not answer for, held in memory and tried again on one
- * unref'd timer (the first pass `firstDelay` after, doubling to
- * `maxDelay` while a peer stays away), each for its own budget, at most
- * `max` at once. Closing drops what is still owed, and says so.
+ * Items a peer did not answer for, held in memory and tried again, each
+ * for its own budget, at most `max` at once. Each lane keeps its own
+ * backoff (its first pass `firstDelay` after, doubling to `maxDelay`
+ * while its peer stays away, back to `firstDelay` once it answers), and
+ * one unref'd timer fires when the lane due first is. Closing drops what
+ * is still owed, and says so.
  *
  * What is owed is data (`T`), carried out by the attempt (`A`) of the app
  * that serves now (`serve`), so the app a config reload builds takes over
@@ -91,8 +110,16 @@ export class RetryQueue<T, A> {
    * answers slowly with many items owed holds back no other lane.
    */
   readonly #busy = new Set<string>()
+  /**
+   * The backoff of each lane with something owed. Until 2026-12-07 one
+   * delay was shared by every lane: one IdP down doubled it to 30 s, and
+   * a revocation owed to another then waited up to 30 s for its first
+   * try, not its own 1 s.
+   */
+  readonly #lanes = new Map<string, Lane>()
   #timer: NodeJS.Timeout | undefined
-  #delay: number
+  /** When `#timer` fires, on `performance.now`. */
+  #timerDue = 0
   #closed = false
 
   constructor(policy: RetryPolicy<T, A>, options: OwedOptions) {
@@ -100,7 +127,6 @@ export class RetryQueue<T, A> {
     this.#log = options.log
     this.#max = options.max ?? DEFAULT_MAX
     this.#clock = options.clock ?? (() => performance.now())
-    this.#delay = policy.firstDelay
   }
 
   get size(): number {
@@ -140,6 +166,14 @@ export class RetryQueue<T, A> {
     const ofOwner = this.#byOwner.get(owner)
     if (ofOwner) ofOwner.add(entry)
     else this.#byOwner.set(owner, new Set([entry]))
+    const name = this.#policy.laneOf(what)
+    const lane = this.#lanes.get(name)
+    // A lane in its backoff keeps it: its peer was away at its last pass.
+    if (lane) lane.owed++
+    else {
+      const { firstDelay } = this.#policy
+      this.#lanes.set(name, { owed: 1, delay: firstDelay, due: performance.now() + firstDelay })
+    }
     const { code, msg } = this.#policy.owed
     log.warn({ code, idp: this.#policy.idpOf(what) }, msg)
     this.#schedule()
@@ -155,6 +189,7 @@ export class RetryQueue<T, A> {
     }
     this.#owed.clear()
     this.#byOwner.clear()
+    this.#lanes.clear()
   }
 
   /** The oldest entry, not being tried, of the owner that holds the most; a tie goes against `owner`. */
@@ -177,6 +212,10 @@ export class RetryQueue<T, A> {
     const ofOwner = this.#byOwner.get(entry.owner)!
     ofOwner.delete(entry)
     if (ofOwner.size === 0) this.#byOwner.delete(entry.owner)
+    const name = this.#policy.laneOf(entry.what)
+    const lane = this.#lanes.get(name)!
+    // A lane a pass is at keeps its backoff until the pass says what its peer did.
+    if (--lane.owed === 0 && !this.#busy.has(name)) this.#lanes.delete(name)
   }
 
   #lost(log: FastifyBaseLogger, what: T, reason: string, fields: { owed?: number } = {}): void {
@@ -184,65 +223,82 @@ export class RetryQueue<T, A> {
     log.error({ code, idp: this.#policy.idpOf(what), reason, ...fields }, msg)
   }
 
+  /** Sets the timer for the lane due first that no pass is at, unless it is set for then or sooner. */
   #schedule(): void {
-    if (this.#closed || this.#serving.size === 0 || this.#timer !== undefined) return
+    if (this.#closed || this.#serving.size === 0) return
+    let due = Number.POSITIVE_INFINITY
+    for (const [name, lane] of this.#lanes) if (!this.#busy.has(name) && lane.due < due) due = lane.due
+    if (due === Number.POSITIVE_INFINITY) return
+    if (this.#timer !== undefined) {
+      if (this.#timerDue <= due) return
+      clearTimeout(this.#timer)
+    }
+    this.#timerDue = due
     // Unref'd: what is owed must not hold a closing process open; close() says what it drops.
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      void this.#tryAll()
-    }, this.#delay).unref()
-  }
-
-  /** Whether an item is owed in a lane no pass is at. */
-  #waiting(): boolean {
-    for (const entry of this.#owed.values()) if (!this.#busy.has(this.#policy.laneOf(entry.what))) return true
-    return false
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined
+        void this.#tryAll(due)
+      },
+      Math.max(0, due - performance.now()),
+    ).unref()
   }
 
   /**
-   * One pass over what is owed in the lanes no other pass is at: each lane
-   * in turn, the lanes alongside one another. A lane done schedules the
-   * next pass for what waits, its own or another's, without waiting for
-   * the pass's other lanes.
+   * One pass over what is owed in the lanes due by `due` (when the timer
+   * was set for, as a timer may fire a millisecond before the clock says
+   * so) that no other pass is at: each lane in turn, the lanes alongside
+   * one another. A lane done sets its own backoff and the timer for the
+   * next lane due, without waiting for the pass's other lanes.
    */
-  async #tryAll(): Promise<void> {
+  async #tryAll(due: number): Promise<void> {
+    const by = Math.max(due, performance.now())
     const lanes = new Map<string, Entry<T>[]>()
     for (const entry of this.#owed.values()) {
-      const lane = this.#policy.laneOf(entry.what)
-      if (this.#busy.has(lane)) continue
-      const queue = lanes.get(lane)
+      const name = this.#policy.laneOf(entry.what)
+      if (this.#busy.has(name) || this.#lanes.get(name)!.due > by) continue
+      const queue = lanes.get(name)
       if (queue) queue.push(entry)
-      else lanes.set(lane, [entry])
+      else lanes.set(name, [entry])
     }
-    // All at work already (an item owed to a lane a pass is at): the pass
-    // found nothing, of its peers' answers or absence.
-    if (lanes.size === 0) return
-    const { firstDelay, maxDelay } = this.#policy
-    // Doubled once per pass, however many of its lanes found their peer away.
-    const longer = Math.min(this.#delay * 2, maxDelay)
-    for (const lane of lanes.keys()) this.#busy.add(lane)
-    const answered = await Promise.all(
-      [...lanes].map(async ([lane, entries]) => {
-        let reached = true
+    for (const name of lanes.keys()) this.#busy.add(name)
+    // For the lanes not due yet, or due while this pass is at its own.
+    this.#schedule()
+    await Promise.all(
+      [...lanes].map(async ([name, entries]) => {
+        let reached: Reached = 'stopped'
         try {
           reached = await this.#tryLane(entries)
         } finally {
-          this.#busy.delete(lane)
-          if (!reached) this.#delay = longer
-          if (this.#waiting()) this.#schedule()
+          this.#busy.delete(name)
+          this.#backOff(name, reached)
+          this.#schedule()
         }
-        return reached
       }),
     )
-    if (!answered.includes(false)) this.#delay = firstDelay
   }
 
-  /** One lane's part of a pass, oldest first; false when its peer did not answer. */
-  async #tryLane(lane: readonly Entry<T>[]): Promise<boolean> {
+  /** A lane's backoff once a pass is done with it, by what its peer did. */
+  #backOff(name: string, reached: Reached): void {
+    const lane = this.#lanes.get(name)
+    if (lane === undefined) return
+    if (lane.owed === 0) {
+      this.#lanes.delete(name)
+      return
+    }
+    // Closed, or between apps: the next app's serve() tries it as it was due.
+    if (reached === 'stopped') return
+    const { firstDelay, maxDelay } = this.#policy
+    lane.delay = reached === 'away' ? Math.min(lane.delay * 2, maxDelay) : firstDelay
+    lane.due = performance.now() + lane.delay
+  }
+
+  /** One lane's part of a pass, oldest first: whether its peer answered, was away, or the pass was stopped. */
+  async #tryLane(lane: readonly Entry<T>[]): Promise<Reached> {
     for (const entry of lane) {
       // Closed, or between apps: the next app's serve() starts a pass.
       const serving = [...this.#serving].at(-1)
-      if (this.#closed || serving === undefined) return true
+      if (this.#closed || serving === undefined) return 'stopped'
       // Given up for the bound while the lane's earlier ones were tried.
       if (this.#owed.get(entry.key) !== entry) continue
       if (this.#clock() >= entry.until) {
@@ -257,12 +313,12 @@ export class RetryQueue<T, A> {
       } finally {
         this.#trying.delete(entry)
       }
-      if (this.#closed) return true
-      if (tried === 'outage') return false
+      if (this.#closed) return 'stopped'
+      if (tried === 'outage') return 'away'
       if (tried === 'again') continue
       this.#remove(entry)
       if (tried !== 'done') this.#lost(this.#log, entry.what, tried.lost)
     }
-    return true
+    return 'reached'
   }
 }

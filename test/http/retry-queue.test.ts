@@ -3,7 +3,7 @@
  * 2026-12-07 a full queue refused whatever came next, so one IdP that
  * stayed away through many logouts filled it and every other IdP's items
  * were refused. The owner that holds the most now gives up its oldest.
- * The schedule, the lanes and the budget are tested through the two
+ * Each lane's backoff is its own. The budget is tested through the two
  * queues built on it (owed-revocations.test.ts, owed-logouts.test.ts).
  */
 import { pino } from 'pino'
@@ -155,7 +155,7 @@ t.test("a lane whose peer answers slowly holds back no other lane's item owed me
   t.equal(queue.size, 0, 'and then carried out')
 })
 
-t.test('the backoff doubles once per pass, however many lanes found their peer away', async (t) => {
+t.test("a lane's backoff doubles once per pass of its own, whatever another lane's peer does", async (t) => {
   const { log } = logged()
   // Two lanes whose peers stay away: each pass, both answer `outage`.
   const queue = new RetryQueue<Item, Attempt>(
@@ -186,8 +186,60 @@ t.test('the backoff doubles once per pass, however many lanes found their peer a
   await within(fourth.settled, 'four passes', 20_000)
   const gaps = passes.slice(1).map((at, i) => Math.round(at - passes[i]!))
   t.comment(`gaps between passes: ${gaps.join(', ')} ms`)
-  // Doubled once per pass, the gaps are 200, 400 and 800 ms; doubled once
-  // per lane away (two here), 200, 800 and 3,200. A timer fires late,
-  // never early, so the last gap tells them apart with 1.2 s to spare.
+  // Doubled once per pass of its lane, the gaps are 200, 400 and 800 ms;
+  // doubled once per lane away in a pass (two here), as a delay shared by
+  // the lanes once risked, 200, 800 and 3,200. A timer fires late, never
+  // early, so the last gap tells them apart with 1.2 s to spare.
   t.ok(gaps[2]! < 2_000, `the fourth pass came ${gaps[2]} ms after the third`)
+})
+
+/**
+ * Regression: one delay was shared by every lane. A peer away for a few
+ * passes doubled it, and an item owed to another lane then waited for the
+ * away lane's next pass, up to `maxDelay` (30 s for revocations), where its
+ * own lane's backoff says `firstDelay`.
+ */
+t.test("a lane's backoff is its own: one peer away delays no other lane's first try", async (t) => {
+  const { log } = logged()
+  const queue = new RetryQueue<Item, Attempt>(
+    {
+      firstDelay: 50,
+      maxDelay: 60_000,
+      idpOf: (item) => item.idp,
+      ownerOf: (item) => item.idp,
+      laneOf: (item) => item.idp,
+      tryOne: (item, attempt) => attempt(item),
+      owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
+      lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
+    },
+    { log, max: 10 },
+  )
+  t.teardown(() => queue.close())
+  const tried: string[] = []
+  const fourth = signal()
+  const upTried = signal()
+  const downAgain = signal()
+  queue.serve(async (what) => {
+    tried.push(what.name)
+    if (what.idp === 'up') {
+      upTried.settle()
+      return 'done'
+    }
+    const downTries = tried.filter((name) => name === 'd1').length
+    if (downTries === 4) fourth.settle()
+    if (downTries === 5) downAgain.settle()
+    return 'outage'
+  })
+  queue.add(item('down', 'd1'), 60_000, log)
+  // Its tries 100, 200 and 400 ms apart: down's lane now waits 800 ms.
+  await within(fourth.settled, "down's fourth try")
+  queue.add(item('up', 'u1'), 60_000, log)
+  await within(upTried.settled, "up's first try")
+  t.same(
+    tried,
+    ['d1', 'd1', 'd1', 'd1', 'u1'],
+    "up's item is tried after its own 50 ms, before down's next try",
+  )
+  await within(downAgain.settled, "down's fifth try")
+  t.equal(queue.size, 1, "down's stays owed")
 })
