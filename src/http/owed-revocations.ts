@@ -20,9 +20,10 @@ export interface OwedRevocation {
 /**
  * Revokes one owed token with the providers of the app serving now:
  * `gone` when no provider there is the one that issued it (a reload
- * removed it, or gave its name another client), and it goes to no one else.
+ * removed it, or gave its name another client), and it goes to no one
+ * else. `stop` aborts the call when a shutdown's last pass runs out of time.
  */
-export type RevokeAttempt = (owed: OwedRevocation) => Promise<'revoked' | 'gone'>
+export type RevokeAttempt = (owed: OwedRevocation, stop?: AbortSignal) => Promise<'revoked' | 'gone'>
 
 /**
  * The answers of an IdP that did not answer the revocation itself: a
@@ -68,10 +69,10 @@ const REVOKING: RetryPolicy<OwedRevocation, RevokeAttempt> = {
   ownerOf: issuerOf,
   laneOf: issuerOf,
   idpOf: (what) => what.idp,
-  tryOne: async (what, attempt, log) => {
+  tryOne: async (what, attempt, log, stop) => {
     let outcome: 'revoked' | 'gone'
     try {
-      outcome = await attempt(what)
+      outcome = await attempt(what, stop)
     } catch (err) {
       return unanswered(err) ? 'outage' : { lost: refusal(err) }
     }
@@ -105,7 +106,9 @@ export type OwedRevocationsOptions = OwedOptions
  * One per process, outliving a config reload as the stores do
  * (server/lasting.ts): the app a reload builds takes over what the
  * replaced one owed (`serve`). Held in memory only, never in the store,
- * whose copies end up in backups; a restart drops what is owed, and says so.
+ * whose copies end up in backups. A shutdown with drain time left makes
+ * one last pass over every IdP's (`lastPass`), as one may have come back
+ * during its backoff; a restart drops what is still owed, and says so.
  */
 export class OwedRevocations {
   readonly #queue: RetryQueue<OwedRevocation, RevokeAttempt>
@@ -128,6 +131,15 @@ export class OwedRevocations {
     this.#queue.add(what, OWED_BUDGET, log)
   }
 
+  /**
+   * One last pass as the process shuts down: every IdP's owed revocations
+   * are tried now, whatever their backoff, until `stop` aborts (the drain
+   * is nearly out), each call within its IdP's `timeout` too.
+   */
+  lastPass(stop: AbortSignal): Promise<void> {
+    return this.#queue.lastPass(stop)
+  }
+
   /** Stops trying; what is still owed is dropped, and said to be. */
   close(): void {
     this.#queue.close()
@@ -140,10 +152,10 @@ export class OwedRevocations {
  * never one a reload gave its name to since.
  */
 export function revokingWith(providers: IdentityProviders): RevokeAttempt {
-  return async (owed) => {
+  return async (owed, stop) => {
     const oidc = providers.ofSession(owed)
     if (oidc === undefined) return 'gone'
-    await oidc.revoke(owed.refreshToken)
+    await oidc.revoke(owed.refreshToken, stop)
     return 'revoked'
   }
 }

@@ -48,8 +48,12 @@ export interface RetryPolicy<T, A> {
    * timeout holds only its own.
    */
   readonly laneOf: (what: T) => string
-  /** One try of `what` with the newest serving app's attempt; logs a success itself, on `log`. */
-  readonly tryOne: (what: T, attempt: A, log: FastifyBaseLogger) => Promise<Tried>
+  /**
+   * One try of `what` with the newest serving app's attempt; logs a
+   * success itself, on `log`. `stop` aborts when the shutdown's last pass
+   * runs out of time (`lastPass`).
+   */
+  readonly tryOne: (what: T, attempt: A, log: FastifyBaseLogger, stop: AbortSignal) => Promise<Tried>
   readonly owed: Said
   readonly lost: Said
 }
@@ -80,8 +84,9 @@ interface Lane {
  * for its own budget, at most `max` at once. Each lane keeps its own
  * backoff (its first pass `firstDelay` after, doubling to `maxDelay`
  * while its peer stays away, back to `firstDelay` once it answers), and
- * one unref'd timer fires when the lane due first is. Closing drops what
- * is still owed, and says so.
+ * one unref'd timer fires when the lane due first is. A shutdown makes
+ * one last pass over every lane (`lastPass`); closing drops what is still
+ * owed, and says so.
  *
  * What is owed is data (`T`), carried out by the attempt (`A`) of the app
  * that serves now (`serve`), so the app a config reload builds takes over
@@ -117,6 +122,12 @@ export class RetryQueue<T, A> {
    * try, not its own 1 s.
    */
   readonly #lanes = new Map<string, Lane>()
+  /** Each lane's part of a pass under way, by lane: the last pass tries each again once it is done. */
+  readonly #running = new Map<string, Promise<void>>()
+  /** Aborted when the last pass runs out of time: no try starts after it, and those under way are told. */
+  readonly #stopping = new AbortController()
+  /** The shutdown's last pass, once asked for: nothing is scheduled after it. */
+  #last: Promise<void> | undefined
   #timer: NodeJS.Timeout | undefined
   /** When `#timer` fires, on `performance.now`. */
   #timerDue = 0
@@ -179,6 +190,37 @@ export class RetryQueue<T, A> {
     this.#schedule()
   }
 
+  /**
+   * One last pass as the process shuts down: every lane is tried now,
+   * whatever its backoff, as its peer may have come back since it was
+   * last found away; a lane a pass is at, once that pass is done, as its
+   * try may have been sent before the peer came back. Nothing is
+   * scheduled after it. Ends when they are done or `stop` aborts,
+   * whichever comes first: no try starts after that, and the tries under
+   * way are aborted. Once, however many ask.
+   */
+  lastPass(stop: AbortSignal): Promise<void> {
+    this.#last ??= this.#finish(stop)
+    return this.#last
+  }
+
+  async #finish(stop: AbortSignal): Promise<void> {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const stopped = new Promise<void>((resolve) => {
+      const end = () => {
+        this.#stopping.abort()
+        resolve()
+      }
+      if (stop.aborted) end()
+      else stop.addEventListener('abort', end, { once: true })
+    })
+    const again = [...this.#running].map(([under, run]) =>
+      run.then(() => this.#pass((name) => name === under)),
+    )
+    await Promise.race([Promise.all([...again, this.#pass(() => true)]), stopped])
+  }
+
   /** Stops trying; what is still owed is dropped, and said to be. */
   close(): void {
     this.#closed = true
@@ -225,7 +267,7 @@ export class RetryQueue<T, A> {
 
   /** Sets the timer for the lane due first that no pass is at, unless it is set for then or sooner. */
   #schedule(): void {
-    if (this.#closed || this.#serving.size === 0) return
+    if (this.#closed || this.#last !== undefined || this.#serving.size === 0) return
     let due = Number.POSITIVE_INFINITY
     for (const [name, lane] of this.#lanes) if (!this.#busy.has(name) && lane.due < due) due = lane.due
     if (due === Number.POSITIVE_INFINITY) return
@@ -238,25 +280,25 @@ export class RetryQueue<T, A> {
     this.#timer = setTimeout(
       () => {
         this.#timer = undefined
-        void this.#tryAll(due)
+        const by = Math.max(due, performance.now())
+        void this.#pass((_, lane) => lane.due <= by)
       },
       Math.max(0, due - performance.now()),
     ).unref()
   }
 
   /**
-   * One pass over what is owed in the lanes due by `due` (when the timer
-   * was set for, as a timer may fire a millisecond before the clock says
-   * so) that no other pass is at: each lane in turn, the lanes alongside
-   * one another. A lane done sets its own backoff and the timer for the
-   * next lane due, without waiting for the pass's other lanes.
+   * One pass over what is owed in the lanes `due` picks that no other pass
+   * is at (on the timer, those due by when it was set for, as a timer may
+   * fire a millisecond before the clock says so): each lane in turn, the
+   * lanes alongside one another. A lane done sets its own backoff and the
+   * timer for the next lane due, without waiting for the pass's other lanes.
    */
-  async #tryAll(due: number): Promise<void> {
-    const by = Math.max(due, performance.now())
+  #pass(due: (name: string, lane: Lane) => boolean): Promise<void> {
     const lanes = new Map<string, Entry<T>[]>()
     for (const entry of this.#owed.values()) {
       const name = this.#policy.laneOf(entry.what)
-      if (this.#busy.has(name) || this.#lanes.get(name)!.due > by) continue
+      if (this.#busy.has(name) || !due(name, this.#lanes.get(name)!)) continue
       const queue = lanes.get(name)
       if (queue) queue.push(entry)
       else lanes.set(name, [entry])
@@ -264,18 +306,25 @@ export class RetryQueue<T, A> {
     for (const name of lanes.keys()) this.#busy.add(name)
     // For the lanes not due yet, or due while this pass is at its own.
     this.#schedule()
-    await Promise.all(
-      [...lanes].map(async ([name, entries]) => {
-        let reached: Reached = 'stopped'
-        try {
-          reached = await this.#tryLane(entries)
-        } finally {
-          this.#busy.delete(name)
-          this.#backOff(name, reached)
-          this.#schedule()
-        }
-      }),
-    )
+    const runs = [...lanes].map(([name, entries]) => {
+      const run: Promise<void> = this.#runLane(name, entries).finally(() => {
+        if (this.#running.get(name) === run) this.#running.delete(name)
+      })
+      this.#running.set(name, run)
+      return run
+    })
+    return Promise.all(runs).then(() => {})
+  }
+
+  async #runLane(name: string, entries: readonly Entry<T>[]): Promise<void> {
+    let reached: Reached = 'stopped'
+    try {
+      reached = await this.#tryLane(entries)
+    } finally {
+      this.#busy.delete(name)
+      this.#backOff(name, reached)
+      this.#schedule()
+    }
   }
 
   /** A lane's backoff once a pass is done with it, by what its peer did. */
@@ -296,9 +345,9 @@ export class RetryQueue<T, A> {
   /** One lane's part of a pass, oldest first: whether its peer answered, was away, or the pass was stopped. */
   async #tryLane(lane: readonly Entry<T>[]): Promise<Reached> {
     for (const entry of lane) {
-      // Closed, or between apps: the next app's serve() starts a pass.
+      // Closed, out of time, or between apps: the next app's serve() starts a pass.
       const serving = [...this.#serving].at(-1)
-      if (this.#closed || serving === undefined) return 'stopped'
+      if (this.#closed || this.#stopping.signal.aborted || serving === undefined) return 'stopped'
       // Given up for the bound while the lane's earlier ones were tried.
       if (this.#owed.get(entry.key) !== entry) continue
       if (this.#clock() >= entry.until) {
@@ -309,7 +358,7 @@ export class RetryQueue<T, A> {
       this.#trying.add(entry)
       let tried: Tried
       try {
-        tried = await this.#policy.tryOne(entry.what, serving.attempt, this.#log)
+        tried = await this.#policy.tryOne(entry.what, serving.attempt, this.#log, this.#stopping.signal)
       } finally {
         this.#trying.delete(entry)
       }

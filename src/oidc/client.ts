@@ -746,12 +746,16 @@ export class OidcClient {
   }
 
   /** RFC 7009. False, and nothing done, when the IdP has no revocation endpoint. */
-  async revoke(refreshToken: string): Promise<boolean> {
+  async revoke(refreshToken: string, stop?: AbortSignal): Promise<boolean> {
     const as = this.#metadata('revocation')
     if (!as.revocation_endpoint) return false
     try {
-      const response = await oauth.revocationRequest(as, this.#client, await this.#auth, refreshToken, {
-        ...this.#http.options(),
+      const auth = await this.#auth
+      const options = this.#http.options()
+      const response = await oauth.revocationRequest(as, this.#client, auth, refreshToken, {
+        ...options,
+        // A shutdown's last pass out of time (owed-revocations.ts) cuts the call short of its timeout.
+        ...(stop && { signal: AbortSignal.any([options.signal, stop]) }),
         additionalParameters: { token_type_hint: 'refresh_token' },
       })
       await oauth.processRevocationResponse(response)

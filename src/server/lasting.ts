@@ -209,8 +209,9 @@ export class Lasting {
   readonly owedLogouts: OwedLogouts<OwedLogout>
   /**
    * Revocations of ended sessions' refresh tokens the IdP did not answer,
-   * made by whichever app serves once it does: a reload keeps them, a
-   * restart drops them (and says so).
+   * made by whichever app serves once it does: a reload keeps them; a
+   * shutdown tries them once more (`lastPass`), then drops what is left
+   * (and says so).
    */
   readonly owedRevocations: OwedRevocations
   /**
@@ -245,6 +246,9 @@ export class Lasting {
   #startedWith: ReadonlyMap<string, ClientRegistration> | undefined
   /** Every provider name of every config the process has had: whose sessions a logout still reads. */
   readonly #namesHad = new ProviderNamesHad()
+  /** The shutdown's last pass over what is owed, once the first app closing in it asks. */
+  #lastPass: Promise<void> | undefined
+  #shuttingDown = false
 
   private constructor(
     stores: Stores,
@@ -341,6 +345,37 @@ export class Lasting {
     if (--clients.holders > 0) return
     this.#clients.delete(clients)
     await this.#pool.release(clients)
+  }
+
+  /** The process shuts down (start.ts): each app that closes from now on makes `lastPass` first. */
+  shutDown(): void {
+    this.#shuttingDown = true
+  }
+
+  get shuttingDown(): boolean {
+    return this.#shuttingDown
+  }
+
+  /**
+   * One last pass over the revocations owed, as the process shuts down,
+   * with the providers of the app serving last, before they close: an IdP
+   * that came back during its backoff would otherwise keep the grants
+   * live. Until the drain is nearly out (`drain.onEnd`; a `close()` with
+   * no signal has no drain, and its calls are bounded by their IdP's
+   * `timeout` alone), then what is left is dropped with the rest. Once,
+   * however many apps close.
+   */
+  lastPass(): Promise<void> {
+    this.#lastPass ??= (async () => {
+      const stop = new AbortController()
+      const cancel = this.drain.onEnd(() => stop.abort())
+      try {
+        await this.owedRevocations.lastPass(stop.signal)
+      } finally {
+        cancel()
+      }
+    })()
+    return this.#lastPass
   }
 
   /** Closes the stores; after every app has released its IdP parts. */

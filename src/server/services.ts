@@ -125,6 +125,9 @@ export const services = fp(
       parts.discover(app.log)
     })
     app.addHook('onClose', async () => {
+      // A shutdown, not a reload's swap: what is owed is tried once more
+      // while this app's providers are open, as it is about to be dropped.
+      if (lasting.shuttingDown) await lasting.lastPass()
       unserve()
       await lasting.release(parts)
       if (!opts.lasting && !opts.keepLasting) await lasting.close()

@@ -212,6 +212,8 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
   let closing: Promise<void> | undefined
   const close = () => {
     closing ??= (async () => {
+      // Each app that closes from now on tries what is owed once more first.
+      lasting.shutDown()
       watch?.close()
       // A reload in progress applies nothing now; the app it built closes
       // before the stores it borrows.
