@@ -243,3 +243,98 @@ t.test("a lane's backoff is its own: one peer away delays no other lane's first 
   await within(downAgain.settled, "down's fifth try")
   t.equal(queue.size, 1, "down's stays owed")
 })
+
+t.test(
+  'the last pass tries every lane at once, whatever its backoff, and a lane at work once more after its try',
+  async (t) => {
+    const { log, lines } = logged()
+    const queue = new RetryQueue<Item, Attempt>(
+      {
+        firstDelay: 100,
+        maxDelay: 60_000,
+        idpOf: (item) => item.idp,
+        ownerOf: (item) => item.idp,
+        laneOf: (item) => item.idp,
+        tryOne: (item, attempt, _log, stop) => (stop.aborted ? Promise.resolve('outage') : attempt(item)),
+        owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
+        lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
+      },
+      { log, max: 10 },
+    )
+    t.teardown(() => queue.close())
+    const tried: string[] = []
+    let back = false
+    const thirdAway = signal()
+    const heldTried = signal()
+    const heldAnswer = signal<Tried>()
+    queue.serve(async (what) => {
+      tried.push(what.name)
+      if (what.name === 'h1' && tried.filter((name) => name === 'h1').length === 1) {
+        heldTried.settle()
+        return heldAnswer.settled
+      }
+      if (back) return 'done'
+      if (tried.length === 3) thirdAway.settle()
+      return 'outage'
+    })
+    queue.add(item('away', 'a1'), 60_000, log)
+    // Tries 100, 200 and 400 ms apart: the next would wait 800 ms.
+    await within(thirdAway.settled, "away's third try")
+    queue.add(item('held', 'h1'), 60_000, log)
+    await within(heldTried.settled, "held's first try, its peer holding it open")
+    back = true
+    const last = queue.lastPass(new AbortController().signal)
+    t.same(tried, ['a1', 'a1', 'a1', 'h1', 'a1'], "away's is tried at once, not 800 ms on")
+    heldAnswer.settle('outage')
+    await within(last, 'the last pass')
+    t.same(tried.slice(5), ['h1'], "held's is tried once more after the try its peer held")
+    t.equal(queue.size, 0, 'both carried out')
+    t.notOk(
+      lines.some((l) => l.code === 'GATEHOUSE_REVOCATION_LOST'),
+      'nothing lost',
+    )
+  },
+)
+
+t.test('the last pass ends when it is stopped: a try under way is told, and none starts after', async (t) => {
+  const { log, lines } = logged()
+  const tried: string[] = []
+  const firstTried = signal()
+  // Each try held open until the pass is stopped: an IdP that hangs until its timeout.
+  const queue = new RetryQueue<Item, Attempt>(
+    {
+      firstDelay: 60_000,
+      maxDelay: 60_000,
+      idpOf: (item) => item.idp,
+      ownerOf: (item) => item.idp,
+      laneOf: (item) => item.idp,
+      tryOne: async (item, _attempt, _log, stop) => {
+        tried.push(item.name)
+        firstTried.settle()
+        await new Promise((resolve) => stop.addEventListener('abort', resolve, { once: true }))
+        // Not an outage, which would end the lane's pass anyway: the stop must.
+        return 'again'
+      },
+      owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
+      lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
+    },
+    { log, max: 10 },
+  )
+  queue.serve(async () => 'outage')
+  queue.add(item('h', 'h1'), 60_000, log)
+  queue.add(item('h', 'h2'), 60_000, log)
+  const stop = new AbortController()
+  const last = queue.lastPass(stop.signal)
+  await within(firstTried.settled, 'the first try')
+  stop.abort()
+  await within(last, 'the last pass, once stopped')
+  // Until the try told to stop has answered.
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(tried, ['h1'], 'the try under way is told to stop, and the next is not started')
+  queue.close()
+  t.match(
+    lines.at(-1),
+    { code: 'GATEHOUSE_REVOCATION_LOST', reason: 'closed', owed: 2 },
+    'both are dropped at the close, and said to be',
+  )
+})
