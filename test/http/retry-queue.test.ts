@@ -3,7 +3,8 @@
  * 2026-12-07 a full queue refused whatever came next, so one IdP that
  * stayed away through many logouts filled it and every other IdP's items
  * were refused. The owner that holds the most now gives up its oldest.
- * Each lane's backoff is its own. The budget is tested through the two
+ * Each lane's backoff is its own, and a shutdown's last pass tries every
+ * lane whatever its backoff. The budget is tested through the two
  * queues built on it (owed-revocations.test.ts, owed-logouts.test.ts).
  */
 import { pino } from 'pino'
