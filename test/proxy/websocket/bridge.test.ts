@@ -1,4 +1,4 @@
-import { once } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
@@ -11,6 +11,7 @@ import { REFUSED_URL } from '../../helpers/ports.js'
 import { startRedis, type TestRedis } from '../../helpers/redis.js'
 import { endSessionsOf } from '../../helpers/scripted-stack.js'
 import { type Stack, startStack } from '../../helpers/stack.js'
+import { within } from '../../helpers/within.js'
 
 interface Seen {
   readonly url: string | undefined
@@ -34,6 +35,7 @@ interface UpstreamOptions {
 async function wsUpstream({ select, refuse }: UpstreamOptions = {}) {
   const upgrades: IncomingHttpHeaders[] = []
   const closes: number[] = []
+  const closing = new EventEmitter()
   const pings: string[] = []
   const seen = (url: string | undefined, headers: IncomingHttpHeaders): Seen => ({
     url,
@@ -59,7 +61,10 @@ async function wsUpstream({ select, refuse }: UpstreamOptions = {}) {
     upgrades.push(req.headers)
     socket.send(JSON.stringify(seen(req.url, req.headers)))
     socket.on('message', (data) => socket.send(`echo ${data}`))
-    socket.on('close', (code) => closes.push(code))
+    socket.on('close', (code) => {
+      closes.push(code)
+      closing.emit('close')
+    })
     socket.on('ping', (data) => pings.push(String(data)))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -67,6 +72,16 @@ async function wsUpstream({ select, refuse }: UpstreamOptions = {}) {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     upgrades,
     closes,
+    /** The codes of the sockets the upstream has seen close, once `count` have (bounded). */
+    closed: (count: number): Promise<number[]> =>
+      within(
+        (async () => {
+          while (closes.length < count) await once(closing, 'close')
+          return closes
+        })(),
+        `the upstream's ${count} close(s)`,
+        BOUND,
+      ),
     pings,
     close: () =>
       new Promise<void>((resolve) => {
@@ -294,9 +309,7 @@ t.test('logging out closes the open socket with 4401 within the re-check bound',
   t.equal(code, 4401)
   t.equal(reason, 'session ended')
   t.ok(Date.now() - started < RECHECK * 20, `closed after ${Date.now() - started} ms`)
-  for (const until = Date.now() + BOUND; upstream.closes.length === 0 && Date.now() < until; )
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  t.same(upstream.closes, [4401], 'the upstream is told why, too')
+  t.same(await upstream.closed(1), [4401], 'the upstream is told why, too')
 })
 
 /** A re-check no test outlives: a socket closed within BOUND was closed by the store's hint. */
@@ -307,9 +320,7 @@ t.test('a logout closes the socket at once, not at the next re-check', async (t)
   const { logoutUrl } = (await apiCall(jar, `${stack.gateway.url}/auth/user`)).json<{ logoutUrl: string }>()
   t.equal((await jarFetch(jar, `${stack.gateway.url}${logoutUrl}`)).status, 200)
   t.same(await end, { code: 4401, reason: 'session ended' })
-  for (const until = Date.now() + BOUND; upstream.closes.length === 0 && Date.now() < until; )
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  t.same(upstream.closes, [4401], 'the upstream is told why, too')
+  t.same(await upstream.closed(1), [4401], 'the upstream is told why, too')
 })
 
 t.test(
@@ -358,9 +369,15 @@ t.test(
     t.teardown(() => redis.stop())
     const clock = new TestClock()
     const { stack, end } = await liveSocket(t, { clock, backchannelLogout: true, redis })
+    const refreshed = within(
+      (async () => {
+        while (stack.idp.stats.refreshGrants === 0) await once(stack.idp.provider, 'grant.success')
+      })(),
+      'a refresh grant at the IdP',
+      BOUND,
+    )
     clock.advance(61_000)
-    for (const until = Date.now() + BOUND; stack.idp.stats.refreshGrants === 0 && Date.now() < until; )
-      await new Promise((resolve) => setTimeout(resolve, 10))
+    await refreshed
     t.equal(stack.idp.stats.refreshGrants, 1, 'the watch refreshed the expired token, no cookie in sight')
     t.equal((await stack.idp.endSession()).delivered, 1)
     t.equal((await end).code, 4401, 'the logout found the session by its hashed sid and closed the socket')
@@ -527,8 +544,7 @@ t.test(
       browserHeaders(first.stack, first.jar),
     )
     quiet.close()
-    t.ok(await until(() => first.upstream.closes.length === 1))
-    t.same(first.upstream.closes, [1005], 'no status code, as the browser sent none')
+    t.same(await first.upstream.closed(1), [1005], 'no status code, as the browser sent none')
     await first.upstream.close()
     t.equal((await first.end).code, 1006)
   },
@@ -537,8 +553,13 @@ t.test(
 /** A TCP server that accepts connections and never answers: an upstream stuck in its handshake. */
 async function silentUpstream(t: Test) {
   const connections: Socket[] = []
+  let drop!: () => void
+  const dropped = new Promise<void>((resolve) => {
+    drop = resolve
+  })
   const server = createNetServer((socket) => {
     connections.push(socket)
+    socket.once('close', () => drop())
     // Read, so the gateway's hang-up is seen (a paused socket never sees its end).
     socket.resume()
   })
@@ -547,13 +568,12 @@ async function silentUpstream(t: Test) {
     for (const socket of connections) socket.destroy()
     return new Promise<void>((resolve) => server.close(() => resolve()))
   })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections }
-}
-
-async function until(condition: () => boolean): Promise<boolean> {
-  for (const end = Date.now() + BOUND; !condition() && Date.now() < end; )
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  return condition()
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections,
+    /** The first connection's close, or a rejection past BOUND. */
+    dropped: () => within(dropped, 'the first connection to the silent upstream closed', BOUND),
+  }
 }
 
 t.test(
@@ -574,7 +594,8 @@ t.test(
     const stuck = await open(wsUrl(stack, '/stuck/feed'), browserHeaders(stack, jar)).catch((e) => e)
     t.equal(stuck.status, 504)
     t.match(JSON.parse(stuck.body), { error: 'upstream_timeout' })
-    t.ok(await until(() => silent.connections[0]?.destroyed === true), 'the stuck handshake is dropped')
+    await silent.dropped()
+    t.equal(silent.connections[0]?.destroyed, true, 'the stuck handshake is dropped')
     const metrics = await stack.gateway.app.gatehouse.metrics.registry.metrics()
     t.match(metrics, 'gatehouse_upstream_errors_total{route="/live",kind="unreachable"} 1')
     t.match(metrics, 'gatehouse_upstream_errors_total{route="/stuck",kind="timeout"} 1')
@@ -587,6 +608,5 @@ t.test('closing the gateway closes open sockets with 1001, and the upstream hear
   const { code, reason } = await end
   t.equal(code, 1001)
   t.equal(reason, 'gateway shutting down')
-  t.ok(await until(() => upstream.closes.length === 1))
-  t.same(upstream.closes, [1001])
+  t.same(await upstream.closed(1), [1001])
 })
