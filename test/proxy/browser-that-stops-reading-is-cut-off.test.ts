@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { gatewayOnBothReplyPaths } from '../helpers/both-reply-paths.js'
 import { serveHttp } from '../helpers/http-server.js'
+import { within } from '../helpers/within.js'
 
 const SEND_TIMEOUT = 500 // 0.5 s
 const CHUNK = Buffer.alloc(64 * 1024, 0x61)
@@ -24,6 +25,7 @@ const PAUSE = SEND_TIMEOUT * 0.3
  */
 async function download(t: Test) {
   const cut: number[] = []
+  let heard: ((at: number) => void) | undefined
   const url = await serveHttp(t, (_req, res: ServerResponse) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BODY })
     let sent = 0
@@ -36,11 +38,28 @@ async function download(t: Test) {
     }
     res.on('drain', pump)
     res.on('close', () => {
-      if (!res.writableFinished) cut.push(Date.now())
+      if (res.writableFinished) return
+      const at = Date.now()
+      cut.push(at)
+      heard?.(at)
     })
     pump()
   })
-  return { url, cut }
+  return {
+    url,
+    cut,
+    /** When the upstream saw an answer cut off since `cut` was last emptied, or `undefined` once `ms` pass without. */
+    cutWithin: (ms: number): Promise<number | undefined> =>
+      cut.length > 0
+        ? Promise.resolve(cut[0])
+        : within(
+            new Promise<number>((resolve) => {
+              heard = resolve
+            }),
+            'a cut-off',
+            ms,
+          ).catch(() => undefined),
+  }
 }
 
 async function setup(t: Test) {
@@ -53,13 +72,6 @@ async function setup(t: Test) {
     { logStream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
   )
   return { upstream, port, staleCookie, lines }
-}
-
-/** Resolves with when the upstream saw its answer cut off, or `undefined` once `ms` have passed. */
-async function cutWithin(cut: readonly number[], ms: number): Promise<number | undefined> {
-  const until = Date.now() + ms
-  while (cut.length === 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50))
-  return cut[0]
 }
 
 function ask(port: number, path: string, cookie: string | undefined): Socket {
@@ -89,7 +101,7 @@ t.test(
       t.teardown(() => socket.destroy())
       const started = Date.now()
       const gone = closed(socket)
-      const cut = await cutWithin(upstream.cut, 10 * SEND_TIMEOUT)
+      const cut = await upstream.cutWithin(10 * SEND_TIMEOUT)
       t.ok(cut !== undefined, `${name}: the upstream call was given up`)
       t.ok(
         (cut ?? Number.POSITIVE_INFINITY) - started >= SEND_TIMEOUT,
