@@ -201,6 +201,28 @@ export async function pollUntil(check: () => Promise<boolean>, deadlineMs = 10_0
   throw new Error(`condition not met within ${deadlineMs} ms`)
 }
 
+/**
+ * Resolves once `client` has been answered an EXISTS of `key`: a lock
+ * waiter's look at its lock (redis-lock.ts), which no event announces.
+ * The command still goes to Redis; only its answer is watched.
+ */
+export function existsAnswered(client: Pick<Redis, 'exists'>, key: string): Promise<void> {
+  const exists = client.exists
+  return new Promise((resolve) => {
+    client.exists = ((...args: [string]) => {
+      const answer = (exists as (...keys: string[]) => Promise<number>).apply(client, args)
+      if (args[0] === key) {
+        client.exists = exists
+        answer.then(
+          () => resolve(),
+          () => resolve(),
+        )
+      }
+      return answer
+    }) as Redis['exists']
+  })
+}
+
 /** Whether a lazy, non-retrying probe connects and gets PONG; it is disconnected either way. */
 export async function answersPing(probe: Redis): Promise<boolean> {
   probe.on('error', () => {})

@@ -14,7 +14,7 @@ import { parseStore } from '../../src/config/store-url.js'
 import type { RedisStoreConfig } from '../../src/config/types.js'
 import { createRedisClient } from '../../src/redis/connection.js'
 import { RedisLockService } from '../../src/tokens/redis-lock.js'
-import { pollUntil } from '../helpers/redis.js'
+import { existsAnswered, pollUntil } from '../helpers/redis.js'
 import { startRedisCluster } from '../helpers/redis-topology.js'
 
 const RELEASES = 600
@@ -45,14 +45,16 @@ t.test('an idle release is heard as idle by a waiter whose poll asks the lock’
   t.teardown(() => holder.close())
   // Polling as often as it can, so that a poll often comes between the
   // release and its message.
-  const waiter = new RedisLockService({ client: await connected(), keyPrefix: 'grace:', pollEveryMs: 1 })
+  const waiterClient = await connected()
+  const waiter = new RedisLockService({ client: waiterClient, keyPrefix: 'grace:', pollEveryMs: 1 })
   t.teardown(() => waiter.close())
   const heard: Record<string, number> = {}
   for (let i = 0; i < RELEASES; i++) {
     const held = (await holder.tryAcquire(`k${i}`, 5_000))!
+    // Past the waiter's first look, so the release is one it waits through.
+    const firstLook = existsAnswered(waiterClient, `grace:lock:{k${i}}`)
     const waiting = waiter.waitForRelease(`k${i}`, 5_000)
-    // Mostly past the waiter's first look, so the release is one it waits through.
-    await new Promise((resolve) => setTimeout(resolve, 3))
+    await firstLook
     await held.release('idle')
     const how = await waiting
     heard[how] = (heard[how] ?? 0) + 1

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { RefreshWaitTimeoutError, StoreUnavailableError } from '../../src/errors.js'
 import { createRedisClient, whenReady } from '../../src/redis/connection.js'
 import { type RedisLockOptions, RedisLockService } from '../../src/tokens/redis-lock.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { existsAnswered, pollUntil, startRedis } from '../helpers/redis.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -103,12 +103,10 @@ t.test('an idle release is heard as idle by a waiter whose poll finds the lock g
   const heard: Record<string, number> = {}
   for (let i = 0; i < 200; i++) {
     const held = (await a.locks.tryAcquire(`poll-${i}`, 5_000))!
+    // Past the waiter's first look, so the release is one it waits through.
+    const firstLook = existsAnswered(b.client, `${redis.prefix}lock:{poll-${i}}`)
     const waiting = b.locks.waitForRelease(`poll-${i}`, 5_000)
-    if (i === 0)
-      await pollUntil(async () => (await a.client.pubsub('NUMSUB', `${redis.prefix}lock-released`))[1] === 1)
-    // Mostly past the waiter's first look, so the release is one it waits
-    // through; on a loaded machine the look may come after it (`free`).
-    await new Promise((resolve) => setTimeout(resolve, 3))
+    await firstLook
     await held.release('idle')
     const how = await waiting
     heard[how] = (heard[how] ?? 0) + 1
