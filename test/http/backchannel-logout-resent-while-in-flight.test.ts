@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { gatehouseError } from '../../src/errors.js'
 import type { SessionStore } from '../../src/session/types.js'
 import { twoSessionsOfDave } from '../helpers/logout.js'
-import { startRedis } from '../helpers/redis.js'
+import { pollUntil, startRedis } from '../helpers/redis.js'
 
 /**
  * Holds every session delete of `store` until `finish` or `fail`:
@@ -32,15 +32,6 @@ function holdDeletes(store: SessionStore) {
       store.delete = remove
     },
   }
-}
-
-/** Resolves once `ended` says both sessions ended; a bounded poll, not a guess at a time. */
-async function untilEnded(ended: () => Promise<boolean>): Promise<void> {
-  for (let tries = 0; tries < 100; tries++) {
-    if (await ended()) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error('the owed logout was not carried out within 5 s')
 }
 
 /** The stack on the memory store, or on a real redis-server of its own. */
@@ -103,7 +94,7 @@ for (const kind of ['memory', 'redis'] as const) {
     // the pass is done. Refused as a replay (400), it would be the defect.
     let again = await post()
     if (again.status === 503 && again.json().error === 'logout_in_progress') {
-      await untilEnded(ended)
+      await pollUntil(ended, 5_000)
       again = await post()
     }
     t.equal(again.status, 200, "the duplicate's resend is taken")
