@@ -68,6 +68,9 @@ t.test('a logout token is taken again after Redis died half way through carrying
   let again: Awaited<ReturnType<typeof post>>
   let waited = retryAfter
   for (let tries = 0; ; tries++) {
+    // The IdP's side of the protocol, not a wait for the gateway: the
+    // token's hold is a Redis expiry of Retry-After's length, which no
+    // clock of ours reaches, and the resend must come after it.
     await delay(waited * 1_000)
     again = await post()
     if (again.status !== 503 || tries === 3) break

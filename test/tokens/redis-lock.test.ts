@@ -133,6 +133,8 @@ t.test('a holder slower than the TTL keeps the lock by renewal', async (t) => {
       t.fail(`the other replica took the lock after ${Date.now() - started} ms`)
       break
     }
+    // The pace of the thief's tries, not a wait for anything: the TTL it
+    // tries to outlast is Redis's own, in real time.
     await new Promise((r) => setTimeout(r, 10))
   }
   t.ok(tries > 10, `kept trying (${tries} times) for 3.5 TTLs`)
