@@ -312,6 +312,7 @@ t.test(
       fetchBegan = resolve
     })
     // A slow IdP: the JWKS of before the rotation is still on its way when the new key's token comes.
+    // Not a race: that token comes in the microtasks after `began`, which no timer overtakes.
     idp
       .intercept({ path: '/jwks', method: 'GET' })
       .reply(() => {

@@ -83,7 +83,9 @@ t.test('a reload of a 1 MB file is checked while /healthz answers', async (t) =>
     })
   const applied = performance.now() - written
   await probe
-  // The histogram records a stall when its timer next fires: let it.
+  // The histogram records a stall when its timer next fires: let it. Not a
+  // guess: libuv fires timers in the order they fall due, and its 10 ms one
+  // falls due before this.
   await sleep(20)
   delay.disable()
 
@@ -154,7 +156,9 @@ t.test('a small file that names large CA bundles is checked on a thread of its o
     RELOAD_CHECK_BOUND,
   )
   const applied = performance.now() - written
-  // The histogram records a stall when its timer next fires: let it.
+  // The histogram records a stall when its timer next fires: let it. Not a
+  // guess: libuv fires timers in the order they fall due, and its 10 ms one
+  // falls due before this.
   await sleep(20)
   delay.disable()
   t.equal(running.config.routes.length, 5)
