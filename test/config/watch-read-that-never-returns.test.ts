@@ -17,6 +17,7 @@ import { configDigest } from '../../src/config/digest.js'
 import { readConfigFile } from '../../src/config/read.js'
 import { watchConfigFile } from '../../src/config/watch.js'
 import { mkfifo } from '../helpers/fifo.js'
+import { pollUntil } from '../helpers/redis.js'
 import { within } from '../helpers/within.js'
 
 /**
@@ -34,15 +35,6 @@ import { within } from '../helpers/within.js'
 const DEBOUNCE = 20 // ms
 const BOUND_MS = 5_000
 const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4)
-
-/** Resolves once `done()` holds, polled; rejects naming `what` past the bound. */
-async function until(done: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + BOUND_MS
-  while (!done()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${BOUND_MS} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
 
 /**
  * A debounce of the test's own on `dir`, twice the watch's: both watches
@@ -110,14 +102,18 @@ t.test(
       watcher.close()
       // Every open of the FIFO blocked in the pool returns once a writer
       // comes; the process cannot end while one is held.
-      await until(() => {
-        try {
-          closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK))
-        } catch {
-          // ENXIO: no reader has it open (yet).
-        }
-        return inFlight === 0
-      }, 'the stalled reads released')
+      await pollUntil(
+        async () => {
+          try {
+            closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK))
+          } catch {
+            // ENXIO: no reader has it open (yet).
+          }
+          return inFlight === 0
+        },
+        BOUND_MS,
+        'the stalled reads not released',
+      )
       rmSync(dir, { recursive: true, force: true })
       rmSync(stallDir, { recursive: true, force: true })
     })
@@ -140,7 +136,11 @@ t.test(
     // The mount answers: that read, then one more for the edits made meanwhile.
     stalling = false
     closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK))
-    await until(() => changes === 1 && inFlight === 0 && started === 3, 'the read returned and one more')
+    await pollUntil(
+      async () => changes === 1 && inFlight === 0 && started === 3,
+      BOUND_MS,
+      'the stalled read and one more not done',
+    )
     t.equal(started, 3, 'the edits made during the stall cost one read, once it returned')
     t.equal(changes, 1, 'the last edit is one change')
   },

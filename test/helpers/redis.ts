@@ -191,14 +191,21 @@ export function documentedAclRules(prefix: string, options: { cluster?: boolean 
   return [...rules, ...addition[1]!.split(/[`\s]+/).filter((rule) => rule !== '')]
 }
 
-/** Polls a condition until it holds or the deadline passes: for recovery, which has no event to await. */
-export async function pollUntil(check: () => Promise<boolean>, deadlineMs = 10_000): Promise<void> {
+/**
+ * Polls a condition until it holds or the deadline passes: for recovery,
+ * which has no event to await. `failure` says what did not happen.
+ */
+export async function pollUntil(
+  check: () => Promise<boolean>,
+  deadlineMs = 10_000,
+  failure = 'condition not met',
+): Promise<void> {
   const end = Date.now() + deadlineMs
   while (Date.now() < end) {
     if (await check()) return
     await new Promise((r) => setTimeout(r, 20))
   }
-  throw new Error(`condition not met within ${deadlineMs} ms`)
+  throw new Error(`${failure} within ${deadlineMs} ms`)
 }
 
 /**
