@@ -24,8 +24,16 @@ interface Item {
 }
 type Attempt = (item: Item) => Promise<Tried>
 
-const queueOf = (max: number, log: ReturnType<typeof logged>['log']) =>
-  new RetryQueue<Item, Attempt>(
+type Policy = ConstructorParameters<typeof RetryQueue<Item, Attempt>>[0]
+
+/** A queue whose lanes are IdPs, each item tried with the served attempt unless `tryOne` says otherwise. */
+function queueOf(
+  max: number,
+  log: ReturnType<typeof logged>['log'],
+  policy: Partial<Pick<Policy, 'firstDelay' | 'maxDelay' | 'tryOne'>> = {},
+  clock?: () => number,
+) {
+  return new RetryQueue<Item, Attempt>(
     {
       firstDelay: 1,
       maxDelay: 1,
@@ -35,9 +43,11 @@ const queueOf = (max: number, log: ReturnType<typeof logged>['log']) =>
       tryOne: (item, attempt) => attempt(item),
       owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
       lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
+      ...policy,
     },
-    { log, max, clock: () => 0 },
+    { log, max, ...(clock ? { clock } : {}) },
   )
+}
 
 const item = (idp: string, name: string): Item => ({ idp, name })
 const full = (lines: Record<string, unknown>[]) =>
@@ -60,7 +70,7 @@ t.test(
   'when full, the owner holding the most gives up its oldest; a tie goes against the newcomer',
   async (t) => {
     const { log, lines } = logged()
-    const queue = queueOf(3, log)
+    const queue = queueOf(3, log, {}, () => 0)
     t.teardown(() => queue.close())
     const tried: string[] = []
     const allTried = signal()
@@ -92,7 +102,7 @@ t.test(
 
 t.test('the item being tried is not given up: its try may yet carry it out', async (t) => {
   const { log, lines } = logged()
-  const queue = queueOf(2, log)
+  const queue = queueOf(2, log, {}, () => 0)
   t.teardown(() => queue.close())
   const tried: string[] = []
   const firstTried = signal()
@@ -124,7 +134,7 @@ t.test('the item being tried is not given up: its try may yet carry it out', asy
 
 t.test("a lane whose peer answers slowly holds back no other lane's item owed meanwhile", async (t) => {
   const { log } = logged()
-  const queue = queueOf(10, log)
+  const queue = queueOf(10, log, {}, () => 0)
   t.teardown(() => queue.close())
   const slowTried = signal()
   const slowAnswer = signal<Tried>()
@@ -159,19 +169,7 @@ t.test("a lane whose peer answers slowly holds back no other lane's item owed me
 t.test("a lane's backoff doubles once per pass of its own, whatever another lane's peer does", async (t) => {
   const { log } = logged()
   // Two lanes whose peers stay away: each pass, both answer `outage`.
-  const queue = new RetryQueue<Item, Attempt>(
-    {
-      firstDelay: 100,
-      maxDelay: 60_000,
-      idpOf: (item) => item.idp,
-      ownerOf: (item) => item.idp,
-      laneOf: (item) => item.idp,
-      tryOne: (item, attempt) => attempt(item),
-      owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
-      lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
-    },
-    { log, max: 10 },
-  )
+  const queue = queueOf(10, log, { firstDelay: 100, maxDelay: 60_000 })
   t.teardown(() => queue.close())
   const passes: number[] = []
   const fourth = signal()
@@ -202,19 +200,7 @@ t.test("a lane's backoff doubles once per pass of its own, whatever another lane
  */
 t.test("a lane's backoff is its own: one peer away delays no other lane's first try", async (t) => {
   const { log } = logged()
-  const queue = new RetryQueue<Item, Attempt>(
-    {
-      firstDelay: 50,
-      maxDelay: 60_000,
-      idpOf: (item) => item.idp,
-      ownerOf: (item) => item.idp,
-      laneOf: (item) => item.idp,
-      tryOne: (item, attempt) => attempt(item),
-      owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
-      lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
-    },
-    { log, max: 10 },
-  )
+  const queue = queueOf(10, log, { firstDelay: 50, maxDelay: 60_000 })
   t.teardown(() => queue.close())
   const tried: string[] = []
   const fourth = signal()
@@ -249,19 +235,11 @@ t.test(
   'the last pass tries every lane at once, whatever its backoff, and a lane at work once more after its try',
   async (t) => {
     const { log, lines } = logged()
-    const queue = new RetryQueue<Item, Attempt>(
-      {
-        firstDelay: 100,
-        maxDelay: 60_000,
-        idpOf: (item) => item.idp,
-        ownerOf: (item) => item.idp,
-        laneOf: (item) => item.idp,
-        tryOne: (item, attempt, _log, stop) => (stop.aborted ? Promise.resolve('outage') : attempt(item)),
-        owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
-        lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
-      },
-      { log, max: 10 },
-    )
+    const queue = queueOf(10, log, {
+      firstDelay: 100,
+      maxDelay: 60_000,
+      tryOne: (item, attempt, _log, stop) => (stop.aborted ? Promise.resolve('outage') : attempt(item)),
+    })
     t.teardown(() => queue.close())
     const tried: string[] = []
     let back = false
@@ -302,25 +280,17 @@ t.test('the last pass ends when it is stopped: a try under way is told, and none
   const tried: string[] = []
   const firstTried = signal()
   // Each try held open until the pass is stopped: an IdP that hangs until its timeout.
-  const queue = new RetryQueue<Item, Attempt>(
-    {
-      firstDelay: 60_000,
-      maxDelay: 60_000,
-      idpOf: (item) => item.idp,
-      ownerOf: (item) => item.idp,
-      laneOf: (item) => item.idp,
-      tryOne: async (item, _attempt, _log, stop) => {
-        tried.push(item.name)
-        firstTried.settle()
-        await new Promise((resolve) => stop.addEventListener('abort', resolve, { once: true }))
-        // Not an outage, which would end the lane's pass anyway: the stop must.
-        return 'again'
-      },
-      owed: { code: 'GATEHOUSE_REVOCATION_OWED', msg: 'owed' },
-      lost: { code: 'GATEHOUSE_REVOCATION_LOST', msg: 'lost' },
+  const queue = queueOf(10, log, {
+    firstDelay: 60_000,
+    maxDelay: 60_000,
+    tryOne: async (item, _attempt, _log, stop) => {
+      tried.push(item.name)
+      firstTried.settle()
+      await new Promise((resolve) => stop.addEventListener('abort', resolve, { once: true }))
+      // Not an outage, which would end the lane's pass anyway: the stop must.
+      return 'again'
     },
-    { log, max: 10 },
-  )
+  })
   queue.serve(async () => 'outage')
   queue.add(item('h', 'h1'), 60_000, log)
   queue.add(item('h', 'h2'), 60_000, log)
