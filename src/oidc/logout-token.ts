@@ -23,6 +23,16 @@ export const LOGOUT_TOKEN_CLOCK_TOLERANCE = 30
  */
 const HMAC_ALGORITHMS: readonly string[] = ['HS256', 'HS384', 'HS512']
 
+/**
+ * The most keys of the issuer's JWKS one logout token is tried against
+ * when several match its `kid` and `alg`. An IdP publishes a few under one
+ * `kid` across a rotation, but its JWKS is its to fill (up to
+ * IDP_MAX_RESPONSE, some thousands of keys), and anyone may post a token:
+ * a forged one without `kid` against a JWKS of 5,000 EC keys cost some 2 s
+ * of CPU, 10 of them at once 11 s, with no key to find.
+ */
+export const MAX_MATCHING_KEYS = 16
+
 /** How soon after a JWKS fetch an unknown `kid` fetches it again: jose's default, said here to be answered in `Retry-After`. */
 const JWKS_COOLDOWN_SECONDS = 30
 
@@ -184,7 +194,9 @@ export class LogoutTokenVerifier {
  * it, and a token without `kid` matches every key of its type. Refused as
  * ambiguous, every logout of such an IdP was answered 400 and the sessions
  * it ended ran on. A key that verifies the signature decides, claims and
- * all; a signature none verifies is refused as with one key.
+ * all; a signature none verifies is refused as with one key. Past
+ * MAX_MATCHING_KEYS the token is refused as ambiguous after all (jose's
+ * error), having cost no more than that many keys.
  */
 async function verifiedByAnyMatch(
   token: string,
@@ -196,7 +208,9 @@ async function verifiedByAnyMatch(
   } catch (err) {
     if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err
     let refused: unknown = err
+    let tried = 0
     for await (const key of err) {
+      if (tried++ === MAX_MATCHING_KEYS) throw err
       try {
         return await jwtVerify(token, key, options)
       } catch (next) {
@@ -246,7 +260,7 @@ function refusal(err: unknown, header: ProtectedHeaderParameters, hmac: boolean)
     case errors.JWKSNoMatchingKey.code:
       return "no key in the issuer's JWKS matches its kid and alg"
     case errors.JWKSMultipleMatchingKeys.code:
-      return "several keys in the issuer's JWKS match its kid and alg"
+      return `more than ${MAX_MATCHING_KEYS} keys in the issuer's JWKS match its kid and alg, and it was tried against ${MAX_MATCHING_KEYS} at most, none of which verifies it`
     case errors.JWKSInvalid.code:
     case errors.JWKInvalid.code:
       return "the issuer's JWKS is malformed"

@@ -1,0 +1,72 @@
+/**
+ * A JWKS whose keys nearly all match a logout token's `kid` and `alg`: the
+ * IdP's to fill (up to the 1 MiB read of any IdP answer), and a token
+ * without `kid` matches every key of its type. Each matching key was tried
+ * (logout-token-signed-by-one-of-keys-sharing-a-kid.test.ts), all of them,
+ * so a forged token, which anyone may post, cost a signature check per
+ * key: against 5,000 EC keys some 2 s of CPU a token, 11 s for 10 at once.
+ * A token is now tried against MAX_MATCHING_KEYS of them at most, then
+ * refused as ambiguous.
+ */
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
+import t, { type Test } from 'tap'
+import { LogoutTokenVerifier, MAX_MATCHING_KEYS } from '../../src/oidc/logout-token.js'
+import { serveHttp } from '../helpers/http-server.js'
+
+const ISSUER = 'https://idp.example'
+const CLIENT = 'gatehouse-test'
+const NOW = 1_800_000_000
+const EVENT = { 'http://schemas.openid.net/event/backchannel-logout': {} }
+
+const signer = await generateKeyPair('ES256')
+const signerJwk: JWK = { ...(await exportJWK(signer.publicKey)), alg: 'ES256', use: 'sig' }
+// One key that verifies nothing the test signs, repeated: each copy is a key of its own to jose.
+const decoy: JWK = {
+  ...(await exportJWK((await generateKeyPair('ES256')).publicKey)),
+  alg: 'ES256',
+  use: 'sig',
+}
+
+function token(jti: string) {
+  return new SignJWT({ iss: ISSUER, aud: CLIENT, iat: NOW, jti, sub: 'user-1', events: EVENT })
+    .setProtectedHeader({ alg: 'ES256', typ: 'logout+jwt' })
+    .sign(signer.privateKey)
+}
+
+/** A verifier of an issuer whose JWKS, served by a real HTTP server, holds `decoys` decoys and then the signer's key. */
+async function signerAfter(t: Test, decoys: number) {
+  const body = JSON.stringify({ keys: [...Array.from({ length: decoys }, () => decoy), signerJwk] })
+  const url = await serveHttp(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body)
+  })
+  return new LogoutTokenVerifier({
+    jwksUri: `${url}/jwks`,
+    issuer: ISSUER,
+    clientId: CLIENT,
+    now: () => NOW * 1000,
+  })
+}
+
+t.test(`the signer's key as the ${MAX_MATCHING_KEYS}th that matches: verified`, async (t) => {
+  const verifier = await signerAfter(t, MAX_MATCHING_KEYS - 1)
+  t.match(await verifier.verify(await token('j1')), { jti: 'j1', sub: 'user-1' })
+})
+
+t.test(
+  `the signer's key past the ${MAX_MATCHING_KEYS}th that matches: refused, not looked for`,
+  async (t) => {
+    const verifier = await signerAfter(t, MAX_MATCHING_KEYS)
+    await t.rejects(verifier.verify(await token('j2')), {
+      code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+      message: `The logout token is not valid: more than ${MAX_MATCHING_KEYS} keys in the issuer's JWKS match its kid and alg, and it was tried against ${MAX_MATCHING_KEYS} at most, none of which verifies it.`,
+    })
+  },
+)
+
+t.test('against a JWKS of 2,000 matching keys, a token costs the bound, not the JWKS', async (t) => {
+  const verifier = await signerAfter(t, 2_000)
+  await t.rejects(verifier.verify(await token('j3')), {
+    code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+    message: /more than \d+ keys in the issuer's JWKS match/,
+  })
+})
