@@ -33,6 +33,17 @@ const HMAC_ALGORITHMS: readonly string[] = ['HS256', 'HS384', 'HS512']
  */
 export const MAX_MATCHING_KEYS = 16
 
+/**
+ * The most keys of the issuer's JWKS that are read, in its order; the
+ * rest are left out. jose looks at every key for each token, and imports
+ * each that matches its `kid` and `alg` in turn, skipping any it cannot
+ * import, again at each token: a JWKS of 37,000 keys that matched and
+ * were no keys cost some 2 s of CPU per forged token, however few keys
+ * were tried (MAX_MATCHING_KEYS counts those imported). IdPs publish a
+ * handful, a few more across rotations and algorithms.
+ */
+export const MAX_JWKS_KEYS = 100
+
 /** How soon after a JWKS fetch an unknown `kid` fetches it again: jose's default, said here to be answered in `Retry-After`. */
 const JWKS_COOLDOWN_SECONDS = 30
 
@@ -85,6 +96,8 @@ export class LogoutTokenVerifier {
   readonly #idTokenAlgorithms: readonly string[]
   readonly #maxAge: LogoutTokenOptions['maxAge']
   readonly #now: LogoutTokenOptions['now']
+  /** How many keys the last JWKS fetched held, when over MAX_JWKS_KEYS. */
+  #unread: number | undefined
 
   constructor(options: LogoutTokenOptions) {
     this.#issuer = options.issuer
@@ -98,7 +111,9 @@ export class LogoutTokenVerifier {
     this.#jwks = createRemoteJWKSet(new URL(options.jwksUri), {
       timeoutDuration: options.timeoutMs ?? 5_000,
       cooldownDuration: JWKS_COOLDOWN_SECONDS * 1000,
-      ...(options.fetch ? { [customFetch]: options.fetch } : {}),
+      [customFetch]: firstKeysOf(options.fetch ?? fetch, (held) => {
+        this.#unread = held
+      }),
     })
   }
 
@@ -163,7 +178,7 @@ export class LogoutTokenVerifier {
       const unchecked = uncheckable(err, coolingDown)
       if (unchecked) throw unchecked
       // Not jose's error as the cause: a log of the error's causes would print its message.
-      throw invalid(refusal(err, header, hmac))
+      throw invalid(refusal(err, header, hmac, this.#unread))
     }
     // §2.4: events is a JSON object whose member for the event is a JSON object.
     const events = payload.events
@@ -222,6 +237,40 @@ async function verifiedByAnyMatch(
   }
 }
 
+type KeysFetch = (url: string, init: RequestInit) => Promise<Response>
+
+/**
+ * `fetch` with a JWKS answer of more than MAX_JWKS_KEYS keys cut to its
+ * first MAX_JWKS_KEYS; `held` hears how many it held, or `undefined`
+ * when it was within the bound. Any other answer passes as it came, for
+ * jose to judge.
+ */
+function firstKeysOf(fetch: KeysFetch, held: (count: number | undefined) => void): KeysFetch {
+  return async (url, init) => {
+    const response = await fetch(url, init)
+    if (response.status !== 200) return response
+    const text = await response.text()
+    // Read, so no longer the wire's length or encoding.
+    const headers = new Headers(response.headers)
+    headers.delete('content-length')
+    headers.delete('content-encoding')
+    const answer = (body: string) =>
+      new Response(body, { status: response.status, statusText: response.statusText, headers })
+    let set: unknown
+    try {
+      set = JSON.parse(text)
+    } catch {
+      return answer(text)
+    }
+    if (!isObject(set) || !Array.isArray(set.keys) || set.keys.length <= MAX_JWKS_KEYS) {
+      held(undefined)
+      return answer(text)
+    }
+    held(set.keys.length)
+    return answer(JSON.stringify({ ...set, keys: set.keys.slice(0, MAX_JWKS_KEYS) }))
+  }
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -247,7 +296,12 @@ function typeName(typ: unknown): string {
  * Parameter "<anything the sender wrote>" is not recognized`), and this
  * reason goes into the answer to an unauthenticated POST and a warning.
  */
-function refusal(err: unknown, header: ProtectedHeaderParameters, hmac: boolean): string {
+function refusal(
+  err: unknown,
+  header: ProtectedHeaderParameters,
+  hmac: boolean,
+  held: number | undefined,
+): string {
   if (!(err instanceof errors.JOSEError)) return 'it could not be verified'
   if (err instanceof errors.JWTExpired || err instanceof errors.JWTClaimValidationFailed) {
     return claimRefusal(err.claim, err.reason, err instanceof errors.JWTExpired)
@@ -258,7 +312,9 @@ function refusal(err: unknown, header: ProtectedHeaderParameters, hmac: boolean)
         ? 'the signature does not verify against the client secret'
         : "the signature does not verify against the issuer's key"
     case errors.JWKSNoMatchingKey.code:
-      return "no key in the issuer's JWKS matches its kid and alg"
+      return held === undefined
+        ? "no key in the issuer's JWKS matches its kid and alg"
+        : `no key of the first ${MAX_JWKS_KEYS} in the issuer's JWKS, which holds ${held}, matches its kid and alg; the rest are not read`
     case errors.JWKSMultipleMatchingKeys.code:
       return `more than ${MAX_MATCHING_KEYS} keys in the issuer's JWKS match its kid and alg, and it was tried against ${MAX_MATCHING_KEYS} at most, none of which verifies it`
     case errors.JWKSInvalid.code:

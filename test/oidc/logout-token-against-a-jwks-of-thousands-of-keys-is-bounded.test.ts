@@ -6,11 +6,13 @@
  * so a forged token, which anyone may post, cost a signature check per
  * key: against 5,000 EC keys some 2 s of CPU a token, 11 s for 10 at once.
  * A token is now tried against MAX_MATCHING_KEYS of them at most, then
- * refused as ambiguous.
+ * refused as ambiguous. And jose looks at every key of the JWKS for each
+ * token, importing each that matches and skipping those it cannot: only
+ * the first MAX_JWKS_KEYS of a JWKS are now read.
  */
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
-import { LogoutTokenVerifier, MAX_MATCHING_KEYS } from '../../src/oidc/logout-token.js'
+import { LogoutTokenVerifier, MAX_JWKS_KEYS, MAX_MATCHING_KEYS } from '../../src/oidc/logout-token.js'
 import { serveHttp } from '../helpers/http-server.js'
 
 const ISSUER = 'https://idp.example'
@@ -27,15 +29,21 @@ const decoy: JWK = {
   use: 'sig',
 }
 
-function token(jti: string) {
+function token(jti: string, kid?: string) {
   return new SignJWT({ iss: ISSUER, aud: CLIENT, iat: NOW, jti, sub: 'user-1', events: EVENT })
-    .setProtectedHeader({ alg: 'ES256', typ: 'logout+jwt' })
+    .setProtectedHeader({ alg: 'ES256', typ: 'logout+jwt', ...(kid === undefined ? {} : { kid }) })
     .sign(signer.privateKey)
 }
 
 /** A verifier of an issuer whose JWKS, served by a real HTTP server, holds `decoys` decoys and then the signer's key. */
-async function signerAfter(t: Test, decoys: number) {
-  const body = JSON.stringify({ keys: [...Array.from({ length: decoys }, () => decoy), signerJwk] })
+async function signerAfter(t: Test, decoys: number, kids = false) {
+  const keys = kids
+    ? [
+        ...Array.from({ length: decoys }, (_, i) => ({ ...decoy, kid: `old-${i}` })),
+        { ...signerJwk, kid: 'now' },
+      ]
+    : [...Array.from({ length: decoys }, () => decoy), signerJwk]
+  const body = JSON.stringify({ keys })
   const url = await serveHttp(t, (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(body)
   })
@@ -70,3 +78,19 @@ t.test('against a JWKS of 2,000 matching keys, a token costs the bound, not the 
     message: /more than \d+ keys in the issuer's JWKS match/,
   })
 })
+
+t.test(`the signer's key as the ${MAX_JWKS_KEYS}th of the JWKS, its own kid: verified`, async (t) => {
+  const verifier = await signerAfter(t, MAX_JWKS_KEYS - 1, true)
+  t.match(await verifier.verify(await token('j4', 'now')), { jti: 'j4' })
+})
+
+t.test(
+  `the signer's key past the ${MAX_JWKS_KEYS}th of the JWKS: not read, and the refusal says so`,
+  async (t) => {
+    const verifier = await signerAfter(t, MAX_JWKS_KEYS, true)
+    await t.rejects(verifier.verify(await token('j5', 'now')), {
+      code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+      message: `The logout token is not valid: no key of the first ${MAX_JWKS_KEYS} in the issuer's JWKS, which holds ${MAX_JWKS_KEYS + 1}, matches its kid and alg; the rest are not read.`,
+    })
+  },
+)
