@@ -240,6 +240,13 @@ async function verifiedByAnyMatch(
 type KeysFetch = (url: string, init: RequestInit) => Promise<Response>
 
 /**
+ * The errors of a JWKS that could not be read (`firstKeysOf`): jose lets
+ * them through as they came, as it does an error of a key it could not
+ * import, and the two are told apart by this alone (`uncheckable`).
+ */
+const unfetched = new WeakSet<object>()
+
+/**
  * `fetch` with a JWKS answer of more than MAX_JWKS_KEYS keys cut to its
  * first MAX_JWKS_KEYS; `held` hears how many it held, or `undefined`
  * when it was within the bound. Any other answer passes as it came, for
@@ -247,9 +254,16 @@ type KeysFetch = (url: string, init: RequestInit) => Promise<Response>
  */
 function firstKeysOf(fetch: KeysFetch, held: (count: number | undefined) => void): KeysFetch {
   return async (url, init) => {
-    const response = await fetch(url, init)
-    if (response.status !== 200) return response
-    const text = await response.text()
+    let response: Response
+    let text: string
+    try {
+      response = await fetch(url, init)
+      if (response.status !== 200) return response
+      text = await response.text()
+    } catch (err) {
+      if (typeof err === 'object' && err !== null) unfetched.add(err)
+      throw err
+    }
     // Read, so no longer the wire's length or encoding.
     const headers = new Headers(response.headers)
     headers.delete('content-length')
@@ -302,7 +316,11 @@ function refusal(
   hmac: boolean,
   held: number | undefined,
 ): string {
-  if (!(err instanceof errors.JOSEError)) return 'it could not be verified'
+  // Past uncheckable, the one error jose lets through as it came: WebCrypto's
+  // DataError for a key that is none (an EC point off its curve), its own
+  // TypeError for an RSA key under 2048 bits.
+  if (!(err instanceof errors.JOSEError))
+    return "the key in the issuer's JWKS that matches its kid and alg cannot be used: it is no valid key of its type, or an RSA key under 2048 bits"
   if (err instanceof errors.JWTExpired || err instanceof errors.JWTClaimValidationFailed) {
     return claimRefusal(err.claim, err.reason, err instanceof errors.JWTExpired)
   }
@@ -343,24 +361,27 @@ function refusal(
  * the issuer's JWKS unreachable, too slow or not a 200, or its `kid`
  * missing from a JWKS jose fetched too recently to fetch again, or began
  * fetching before the token came (a key the IdP has just rotated in:
- * jose's cooldown, 30 s). Refused as invalid, the
+ * jose's cooldown, 30 s); not a key of a JWKS read that cannot be imported. Refused as invalid, the
  * IdP would take the logout as done, or failed for good (Back-Channel
  * Logout §2.8's 400), and the user's sessions would run on; a 503 with
  * `Retry-After` asks for the token again once the keys can be read.
  */
 function uncheckable(err: unknown, coolingDown: boolean): GatehouseError | undefined {
   const unreachable =
-    !(err instanceof errors.JOSEError) ||
-    err.code === errors.JWKSTimeout.code ||
-    // jose's generic error: the JWKS answer was not a 200, or not JSON.
-    err.code === errors.JOSEError.code
+    err instanceof errors.JOSEError
+      ? err.code === errors.JWKSTimeout.code ||
+        // jose's generic error: the JWKS answer was not a 200, or not JSON.
+        err.code === errors.JOSEError.code
+      : // Not a key jose could not import: the JWKS read, and that key
+        // with it, is the IdP's to fix, not to wait for (refusal).
+        typeof err !== 'object' || err === null || unfetched.has(err)
   if (unreachable) {
     return gatehouseError(
       'GATEHOUSE_ERR_IDP_UNAVAILABLE',
       "The logout token could not be checked: the issuer's JWKS could not be fetched. Send it again later.",
     )
   }
-  if (err.code === errors.JWKSNoMatchingKey.code && coolingDown) {
+  if (err instanceof errors.JWKSNoMatchingKey && coolingDown) {
     return withRetryAfter(
       gatehouseError(
         'GATEHOUSE_ERR_IDP_UNAVAILABLE',
