@@ -9,6 +9,7 @@ import {
   type ProtectedHeaderParameters,
 } from 'jose'
 import { type GatehouseError, gatehouseError, withRetryAfter } from '../errors.js'
+import { firstKeysOf, keyNotImported, MAX_JWKS_KEYS } from './logout-token-keys.js'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
@@ -32,17 +33,6 @@ const HMAC_ALGORITHMS: readonly string[] = ['HS256', 'HS384', 'HS512']
  * of CPU, 10 of them at once 11 s, with no key to find.
  */
 export const MAX_MATCHING_KEYS = 16
-
-/**
- * The most keys of the issuer's JWKS that are read, in its order; the
- * rest are left out. jose looks at every key for each token, and imports
- * each that matches its `kid` and `alg` in turn, skipping any it cannot
- * import, again at each token: a JWKS of 37,000 keys that matched and
- * were no keys cost some 2 s of CPU per forged token, however few keys
- * were tried (MAX_MATCHING_KEYS counts those imported). IdPs publish a
- * handful, a few more across rotations and algorithms.
- */
-export const MAX_JWKS_KEYS = 100
 
 /** How soon after a JWKS fetch an unknown `kid` fetches it again: jose's default, said here to be answered in `Retry-After`. */
 const JWKS_COOLDOWN_SECONDS = 30
@@ -237,54 +227,6 @@ async function verifiedByAnyMatch(
   }
 }
 
-type KeysFetch = (url: string, init: RequestInit) => Promise<Response>
-
-/**
- * The errors of a JWKS that could not be read (`firstKeysOf`): jose lets
- * them through as they came, as it does an error of a key it could not
- * import, and the two are told apart by this alone (`uncheckable`).
- */
-const unfetched = new WeakSet<object>()
-
-/**
- * `fetch` with a JWKS answer of more than MAX_JWKS_KEYS keys cut to its
- * first MAX_JWKS_KEYS; `held` hears how many it held, or `undefined`
- * when it was within the bound. Any other answer passes as it came, for
- * jose to judge.
- */
-function firstKeysOf(fetch: KeysFetch, held: (count: number | undefined) => void): KeysFetch {
-  return async (url, init) => {
-    let response: Response
-    let text: string
-    try {
-      response = await fetch(url, init)
-      if (response.status !== 200) return response
-      text = await response.text()
-    } catch (err) {
-      if (typeof err === 'object' && err !== null) unfetched.add(err)
-      throw err
-    }
-    // Read, so no longer the wire's length or encoding.
-    const headers = new Headers(response.headers)
-    headers.delete('content-length')
-    headers.delete('content-encoding')
-    const answer = (body: string) =>
-      new Response(body, { status: response.status, statusText: response.statusText, headers })
-    let set: unknown
-    try {
-      set = JSON.parse(text)
-    } catch {
-      return answer(text)
-    }
-    if (!isObject(set) || !Array.isArray(set.keys) || set.keys.length <= MAX_JWKS_KEYS) {
-      held(undefined)
-      return answer(text)
-    }
-    held(set.keys.length)
-    return answer(JSON.stringify({ ...set, keys: set.keys.slice(0, MAX_JWKS_KEYS) }))
-  }
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -374,7 +316,7 @@ function uncheckable(err: unknown, coolingDown: boolean): GatehouseError | undef
         err.code === errors.JOSEError.code
       : // Not a key jose could not import: the JWKS read, and that key
         // with it, is the IdP's to fix, not to wait for (refusal).
-        typeof err !== 'object' || err === null || unfetched.has(err)
+        !keyNotImported(err)
   if (unreachable) {
     return gatehouseError(
       'GATEHOUSE_ERR_IDP_UNAVAILABLE',

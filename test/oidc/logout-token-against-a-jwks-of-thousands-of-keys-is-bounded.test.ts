@@ -12,7 +12,8 @@
  */
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
-import { LogoutTokenVerifier, MAX_JWKS_KEYS, MAX_MATCHING_KEYS } from '../../src/oidc/logout-token.js'
+import { LogoutTokenVerifier, MAX_MATCHING_KEYS } from '../../src/oidc/logout-token.js'
+import { MAX_JWKS_KEYS } from '../../src/oidc/logout-token-keys.js'
 import { serveHttp } from '../helpers/http-server.js'
 
 const ISSUER = 'https://idp.example'
