@@ -84,3 +84,21 @@ t.test('a JWKS that cannot be read is still the IdP unavailable', async (t) => {
     message: /the issuer's JWKS could not be fetched/,
   })
 })
+
+t.test('a JWKS answer that is no JSON (a proxy’s page) is still the IdP unavailable', async (t) => {
+  const { token } = await signed('ES256')
+  const url = await serveHttp(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' }).end('<html>maintenance</html>')
+  })
+  const verifier = new LogoutTokenVerifier({
+    jwksUri: `${url}/jwks`,
+    issuer: ISSUER,
+    clientId: CLIENT,
+    idTokenAlgorithms: ['ES256'],
+    now: () => NOW * 1000,
+  })
+  await t.rejects(verifier.verify(token), {
+    code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+    message: /the issuer's JWKS could not be fetched/,
+  })
+})
