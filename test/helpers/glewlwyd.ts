@@ -50,6 +50,12 @@ export interface GlewlwydOptions {
   readonly clientSecret: string
   readonly redirectUris: readonly string[]
   readonly postLogoutRedirectUri: string
+  /**
+   * The client's `backchannel_logout_uri` (Back-Channel Logout 1.0 §2.2),
+   * with `backchannel_logout_session_required` on: Glewlwyd then puts the
+   * session's `sid` in the logout token.
+   */
+  readonly backchannelLogoutUri?: string
   /** Seconds. */
   readonly accessTokenTtl: number
 }
@@ -58,6 +64,16 @@ export interface GlewlwydUser {
   readonly username: string
   readonly password: string
   readonly name: string
+}
+
+/** How Glewlwyd answered an end-session request, and where its page then sent the browser. */
+export interface EndSession {
+  /** The end-session endpoint's status. */
+  readonly status: number
+  /** The login page's `prompt`: `end_session` for a request Glewlwyd took. */
+  readonly prompt: string | undefined
+  /** Where the page sends the browser once the session has ended; `undefined` when it keeps it. */
+  readonly backTo: string | undefined
 }
 
 /** One refresh token in Glewlwyd's database, as an administrator sees it. */
@@ -80,6 +96,25 @@ export interface Glewlwyd {
    * with `g_continue`. Returns the first redirect that leaves Glewlwyd.
    */
   signIn(jar: CookieJar, authorizationUrl: string): Promise<string>
+  /**
+   * Follows an RP-Initiated Logout request (a GET of the end-session
+   * endpoint) and, when Glewlwyd answers with its end-session prompt, does
+   * what its login page does once the user confirms it: asks for the
+   * session's front-channel clients, then `confirmEndSession`.
+   */
+  endSession(jar: CookieJar, endSessionUrl: string): Promise<EndSession>
+  /**
+   * What Glewlwyd's login page does once the user confirms the end of the
+   * OIDC session `sid`: `DELETE /api/oidc/session/<sid>`, which sends a
+   * logout token to each client of the session with a
+   * `backchannel_logout_uri` and disables the session's tokens, then
+   * `DELETE /api/auth/`, which signs the user out of Glewlwyd. Nothing else
+   * in Glewlwyd 2.7 sends logout tokens: not its profile page's logout, nor
+   * an administrator ending the user's sessions.
+   */
+  confirmEndSession(jar: CookieJar, sid: string): Promise<void>
+  /** Whether the browser holding `jar` is signed in at Glewlwyd (its login page would not ask for credentials). */
+  signedIn(jar: CookieJar): Promise<boolean>
   /** Glewlwyd's log lines, oldest first. */
   logLines(): string[]
   /** Tokens Glewlwyd issued to the client (the code's, and one per refresh grant), from its log. */
@@ -187,8 +222,11 @@ function pluginParameters(issuer: string, accessTokenTtl: number): Record<string
     'session-management-allowed': true,
     'session-cookie-name': 'GLEWLWYD2_OIDC_SID',
     'session-cookie-expiration': 3600,
-    'front-channel-logout-allowed': false,
-    'back-channel-logout-allowed': false,
+    // Its end-session page lists the session's front-channel clients first, and that list
+    // answers 400 with front-channel logout off: the page's logout button then throws.
+    'front-channel-logout-allowed': true,
+    // Logout tokens, sent to each client of the session when it is ended through the end-session flow.
+    'back-channel-logout-allowed': true,
     'oauth-par-allowed': true,
     'oauth-par-required': false,
     'oauth-par-duration': 90,
@@ -299,8 +337,15 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
       confidential: true,
       password: options.clientSecret,
       redirect_uri: options.redirectUris,
-      // One value in the package's client schema (data-format: multiple false).
+      // One value in the package's client schema (data-format: multiple false). Its
+      // end-session endpoint reads `post_logout_redirect_uris` instead (docs/identity-providers.md).
       post_logout_redirect_uri: options.postLogoutRedirectUri,
+      ...(options.backchannelLogoutUri
+        ? {
+            backchannel_logout_uri: options.backchannelLogoutUri,
+            backchannel_logout_session_required: 'true',
+          }
+        : {}),
       authorization_type: ['code', 'refresh_token', 'delete_token'],
       token_endpoint_auth_method: ['client_secret_basic', 'client_secret_post'],
       scope: [],
@@ -319,6 +364,10 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
     throw err
   }
 
+  const confirmEndSession = async (jar: CookieJar, sid: string) => {
+    await must(jar, 'DELETE', `/api/${PLUGIN}/session/${encodeURIComponent(sid)}`)
+    await must(jar, 'DELETE', '/api/auth/')
+  }
   const clientAuth = `Basic ${Buffer.from(`${options.clientId}:${options.clientSecret}`).toString('base64')}`
   return {
     issuer,
@@ -339,6 +388,35 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
       if (!answer.location)
         throw new Error(`Glewlwyd's authorization endpoint answered ${answer.status} ${answer.text}`)
       return answer.location
+    },
+    async endSession(jar, endSessionUrl) {
+      const first = await jarFetch(jar, endSessionUrl)
+      const page = first.location ? new URL(first.location, base) : undefined
+      const params = page?.searchParams
+      const sid = params?.get('sid')
+      const clientId = params?.get('client_id')
+      if (!page || params?.get('prompt') !== 'end_session' || !sid || !clientId)
+        return { status: first.status, prompt: params?.get('prompt') ?? undefined, backTo: undefined }
+      const postRedirectTo = params!.get('post_redirect_to')
+      const query = postRedirectTo ? `?post_redirect_to=${encodeURIComponent(postRedirectTo)}` : ''
+      const session = await must(
+        jar,
+        'GET',
+        `/api/${PLUGIN}/session/${encodeURIComponent(sid)}/${encodeURIComponent(clientId)}${query}`,
+      )
+      await confirmEndSession(jar, sid)
+      // The page goes back to callback_url only when the session's answer says the client may be returned to.
+      const backTo = session.json<{ post_redirect_to?: string }>().post_redirect_to
+        ? (params!.get('callback_url') ?? undefined)
+        : undefined
+      return { status: first.status, prompt: 'end_session', backTo }
+    },
+    confirmEndSession,
+    async signedIn(jar) {
+      const response = await call(jar, 'GET', '/api/profile_list/')
+      if (response.status !== 200 && response.status !== 401)
+        throw new Error(`Glewlwyd answered GET /api/profile_list/ with ${response.status} ${response.text}`)
+      return response.status === 200
     },
     logLines,
     accessTokensIssued: () =>

@@ -3,8 +3,9 @@
  * Glewlwyd 2.7, an OpenID Provider we did not write, installed from
  * Debian's packages (test/helpers/glewlwyd.ts). Glewlwyd rotates refresh
  * tokens (refresh-token-one-use: always), revokes them (RFC 7009) and
- * answers introspection (RFC 7662); its login is its own REST API, which
- * the lane drives as its login page does.
+ * answers introspection (RFC 7662) and sends back-channel logout tokens
+ * when a session ends on its end-session page; its login and that page are
+ * its own REST API, which the lane drives as its pages do.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,12 +14,14 @@ import t, { type Test } from 'tap'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { main } from '../../src/cli/main.js'
 import { start } from '../../src/server/start.js'
+import { type AwaitedLog, awaitedLog } from '../helpers/awaited-log.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { type DpopUpstream, DpopVerifier, startDpopUpstream } from '../helpers/dpop-resource-server.js'
 import { route, TestClock, testConfig } from '../helpers/gateway.js'
 import { GLEWLWYD_PACKAGES, type Glewlwyd, skipWithoutGlewlwyd, startGlewlwyd } from '../helpers/glewlwyd.js'
-import { apiCall, followLogoutLink, jarFetch } from '../helpers/login.js'
+import { apiCall, followLogoutLink, jarFetch, parseForm } from '../helpers/login.js'
 import { onFreePorts } from '../helpers/ports.js'
+import { within } from '../helpers/within.js'
 
 const CLIENT_ID = 'gatehouse'
 const CLIENT_SECRET = 'my-bff-secret-for-glewlwyd'
@@ -71,54 +74,94 @@ async function lane(t: Test): Promise<void> {
   )
   t.teardown(() => dpopUpstream.close())
   const dpopClock = new TestClock()
-  const { base, metricsPort, gateway, dpop } = await onFreePorts(3, async ([port, metricsPort, dpopPort]) => {
-    const base = `http://127.0.0.1:${port}`
-    const dpopBase = `http://127.0.0.1:${dpopPort}`
-    const starting = performance.now()
-    op = await startGlewlwyd({
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      redirectUris: [`${base}/auth/callback`, `${dpopBase}/auth/callback`],
-      postLogoutRedirectUri: `${base}/`,
-      accessTokenTtl: ACCESS_TOKEN_TTL,
-    })
-    t.comment(`Glewlwyd ready at ${op.issuer} in ${Math.round(performance.now() - starting)} ms`)
-    try {
-      const gateway = await start(
-        {
-          ...testConfig({
-            port: port!,
+  const gatewayLog = awaitedLog()
+  const byGetClock = new TestClock()
+  const { base, metricsPort, gateway, dpop, byGet } = await onFreePorts(
+    4,
+    async ([port, metricsPort, dpopPort, byGetPort]) => {
+      const base = `http://127.0.0.1:${port}`
+      const dpopBase = `http://127.0.0.1:${dpopPort}`
+      const byGetBase = `http://127.0.0.1:${byGetPort}`
+      const starting = performance.now()
+      op = await startGlewlwyd({
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        redirectUris: [`${base}/auth/callback`, `${dpopBase}/auth/callback`, `${byGetBase}/auth/callback`],
+        postLogoutRedirectUri: `${byGetBase}/`,
+        backchannelLogoutUri: `${base}/auth/backchannel-logout`,
+        accessTokenTtl: ACCESS_TOKEN_TTL,
+      })
+      t.comment(`Glewlwyd ready at ${op.issuer} in ${Math.round(performance.now() - starting)} ms`)
+      try {
+        const gateway = await start(
+          {
+            ...testConfig({
+              port: port!,
+              issuer: op.issuer,
+              routes: [route('/api/orders', upstream.url)],
+              oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+              logLevel: 'info',
+            }),
+            metrics: { enabled: true, host: '127.0.0.1', port: metricsPort! },
+          },
+          { now: clock.now, handleSignals: false, logStream: gatewayLog.logStream },
+        )
+        const dpop = await start(
+          testConfig({
+            port: dpopPort!,
+            issuer: op.issuer,
+            routes: [route('/api/orders', dpopUpstream.url)],
+            oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, dpop: true },
+          }),
+          { now: dpopClock.now, handleSignals: false },
+        ).catch(async (err) => {
+          await gateway.close()
+          throw err
+        })
+        // The recipe's logout: a redirect to Glewlwyd's end-session endpoint, which takes GET only.
+        const byGet = await start(
+          testConfig({
+            port: byGetPort!,
             issuer: op.issuer,
             routes: [route('/api/orders', upstream.url)],
             oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+            endSession: 'get',
           }),
-          metrics: { enabled: true, host: '127.0.0.1', port: metricsPort! },
-        },
-        { now: clock.now, handleSignals: false },
-      )
-      const dpop = await start(
-        testConfig({
-          port: dpopPort!,
-          issuer: op.issuer,
-          routes: [route('/api/orders', dpopUpstream.url)],
-          oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, dpop: true },
-        }),
-        { now: dpopClock.now, handleSignals: false },
-      ).catch(async (err) => {
-        await gateway.close()
+          { now: byGetClock.now, handleSignals: false },
+        ).catch(async (err) => {
+          await Promise.all([gateway.close(), dpop.close()])
+          throw err
+        })
+        await Promise.all([gateway, dpop, byGet].map((running) => running.app.gatehouse.whenDiscovered()))
+        return {
+          base,
+          metricsPort: metricsPort!,
+          gateway,
+          dpop: { base: dpopBase, gateway: dpop },
+          byGet: { base: byGetBase, gateway: byGet },
+        }
+      } catch (err) {
+        await op.close()
         throw err
-      })
-      await Promise.all([gateway.app.gatehouse.whenDiscovered(), dpop.app.gatehouse.whenDiscovered()])
-      return { base, metricsPort: metricsPort!, gateway, dpop: { base: dpopBase, gateway: dpop } }
-    } catch (err) {
-      await op.close()
-      throw err
-    }
-  })
+      }
+    },
+  )
   t.teardown(() => op.close())
   t.teardown(() => gateway.close())
   t.teardown(() => dpop.gateway.close())
+  t.teardown(() => byGet.gateway.close())
   const lane: Lane = { op, base, clock, metricsPort }
+
+  // Before any test moves the gateway's clock: a logout token's iat is checked against it.
+  await t.test('Glewlwyd ending its session sends a logout token that ends the Gatehouse session', (t) =>
+    backchannelLogout(t, lane, gatewayLog),
+  )
+  await t.test('logout by POST (the default) is answered 404 and leaves the Glewlwyd session alive', (t) =>
+    logoutByPost(t, lane),
+  )
+  await t.test('logout by GET (auth.endSession: get) ends the Glewlwyd session', (t) =>
+    logoutByGet(t, { op, base: byGet.base, clock: byGetClock, metricsPort: 0 }, gatewayLog),
+  )
 
   await t.test('sign-in, an API call, 50 calls past expiry with one refresh grant, logout revokes', (t) =>
     flow(t, lane),
@@ -382,5 +425,94 @@ async function checkOnline(t: Test, op: Glewlwyd): Promise<void> {
     wrong.out,
     /^client credentials \(probe\)\s+client_secret_basic\s+refused at the revocation endpoint: HTTP 401\b.*BLOCKING$/m,
     'refused at the revocation endpoint',
+  )
+}
+
+async function backchannelLogout(t: Test, lane: Lane, gatewayLog: AwaitedLog): Promise<void> {
+  const { op, base } = lane
+  const jar = new CookieJar()
+  if (!(await signIn(t, lane, jar))) return
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the API call goes through')
+  const issued = op.accessTokensIssued()
+  const sid = jar.get(op.issuer, 'GLEWLWYD2_OIDC_SID')
+  t.ok(sid, "Glewlwyd's session cookie names the OIDC session")
+  const from = gatewayLog.lines.length
+  const delivered = gatewayLog.logged(
+    (line) =>
+      gatewayLog.lines.indexOf(line) >= from &&
+      (line.msg === 'back-channel logout' || line.msg === 'logout token refused'),
+  )
+  // The user confirms the end of the session on Glewlwyd's page, whichever client asked for it.
+  await op.confirmEndSession(jar, sid!)
+  t.match(
+    await within(delivered, 'a logout token from Glewlwyd'),
+    { msg: 'back-channel logout', ended: 1 },
+    'Gatehouse took the logout token',
+    {
+      op: op.log(),
+    },
+  )
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 401, 'the API answers 401')
+  t.equal((await apiCall(jar, `${base}/auth/user`)).status, 401, '/auth/user answers 401')
+  t.same(
+    op.refreshTokens().filter((r) => r.enabled),
+    [],
+    'no refresh token is enabled at Glewlwyd',
+  )
+  t.equal(op.accessTokensIssued(), issued, 'and none was used')
+  t.notOk(await op.signedIn(jar), 'the user is signed out of Glewlwyd')
+}
+
+async function logoutByPost(t: Test, lane: Lane): Promise<void> {
+  const { op, base } = lane
+  const jar = new CookieJar()
+  if (!(await signIn(t, lane, jar))) return
+  const revokedBefore = revocations(op)
+  const page = await followLogoutLink(jar, base)
+  t.equal(revocations(op) - revokedBefore, 1, 'logout revokes the refresh token at Glewlwyd')
+  t.equal((await apiCall(jar, `${base}/auth/user`)).status, 401, 'and ends the Gatehouse session')
+  // What the page's script does in the browser.
+  const form = parseForm(page.text, base)
+  t.equal(form.action, `${op.issuer}/end_session`, "the page posts to Glewlwyd's end-session endpoint")
+  t.ok(form.fields.get('id_token_hint'), 'with the ID token')
+  const posted = await jarFetch(jar, form.action, { method: 'POST', body: form.fields })
+  t.equal(posted.status, 404, 'which answers the POST 404', { body: posted.text })
+  t.ok(await op.signedIn(jar), 'and the user is still signed in at Glewlwyd: no credentials are asked for')
+}
+
+async function logoutByGet(t: Test, lane: Lane, gatewayLog: AwaitedLog): Promise<void> {
+  const { op, base } = lane
+  const jar = new CookieJar()
+  if (!(await signIn(t, lane, jar))) return
+  t.ok(await op.signedIn(jar), 'the user is signed in at Glewlwyd')
+  const revokedBefore = revocations(op)
+  const logout = await followLogoutLink(jar, base)
+  t.equal(logout.status, 302, 'logout redirects the browser', { body: logout.text })
+  const to = new URL(logout.location ?? 'none:')
+  t.equal(`${to.origin}${to.pathname}`, `${op.issuer}/end_session`, "to Glewlwyd's end-session endpoint")
+  t.ok(to.searchParams.get('id_token_hint'), 'with the ID token')
+  t.equal(revocations(op) - revokedBefore, 1, 'having revoked the refresh token at Glewlwyd')
+  t.equal((await apiCall(jar, `${base}/auth/user`)).status, 401, 'and ended the Gatehouse session')
+  const from = gatewayLog.lines.length
+  const delivered = gatewayLog.logged(
+    (line) => gatewayLog.lines.indexOf(line) >= from && line.msg === 'back-channel logout',
+  )
+  const ended = await op.endSession(jar, to.href)
+  t.match(ended, { status: 302, prompt: 'end_session' }, 'Glewlwyd asks the user to confirm the logout')
+  t.notOk(
+    await op.signedIn(jar),
+    'once confirmed, the user is signed out of Glewlwyd: a new sign-in asks for credentials',
+  )
+  // RP-Initiated Logout 1.0 §3: the OP should send the browser to post_logout_redirect_uri. See docs/identity-providers.md.
+  t.equal(
+    ended.backTo,
+    undefined,
+    'Glewlwyd keeps the browser on its own page (it returns only with a state, which Gatehouse does not send)',
+  )
+  // The client's back-channel URI is the other gateway's, which holds no session of this sid.
+  t.match(
+    await within(delivered, 'a logout token from Glewlwyd'),
+    { ended: 0 },
+    'and sends the logout token, which ends nothing more',
   )
 }
