@@ -10,6 +10,7 @@ import { oauthErrorOf } from './oauth-error-body.js'
 import { type CallSecrets, redactEchoes } from './redact.js'
 import { RefreshedIdTokenOfAnotherUser } from './refreshed-id-token.js'
 import { type HeaderReader, honouring, retryAfterOfAnswer } from './retry-after.js'
+import { staleAuthTime } from './stale-auth-time.js'
 import { type TokenKind, TokenTooLarge } from './token-size.js'
 import { explainedMessage } from './unexpected-alg.js'
 import { UnsendableAccessToken } from './unsendable-token.js'
@@ -440,7 +441,10 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
     return { answer, status, reason: status >= 500 ? `HTTP ${status}` : `HTTP ${status} ${what}` }
   }
   if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
-    return { answer: 'invalid_answer', reason: explainedMessage(err, operation === 'userinfo') }
+    return {
+      answer: 'invalid_answer',
+      reason: staleAuthTime(err) ?? explainedMessage(err, operation === 'userinfo'),
+    }
   }
   const cause = networkCause(err, context.budgets)
   const refusal = certificateRefusal(failureCode(err))
