@@ -76,6 +76,7 @@ async function lane(t: Test): Promise<void> {
   const dpopClock = new TestClock()
   const gatewayLog = awaitedLog()
   const byGetClock = new TestClock()
+  const byGetLog = awaitedLog()
   const { base, metricsPort, gateway, dpop, byGet } = await onFreePorts(
     4,
     async ([port, metricsPort, dpopPort, byGetPort]) => {
@@ -126,8 +127,11 @@ async function lane(t: Test): Promise<void> {
             routes: [route('/api/orders', upstream.url)],
             oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
             endSession: 'get',
+            // A sign-in link may ask for a recent authentication.
+            loginParams: ['prompt', 'max_age'],
+            logLevel: 'info',
           }),
-          { now: byGetClock.now, handleSignals: false },
+          { now: byGetClock.now, handleSignals: false, logStream: byGetLog.logStream },
         ).catch(async (err) => {
           await Promise.all([gateway.close(), dpop.close()])
           throw err
@@ -163,6 +167,9 @@ async function lane(t: Test): Promise<void> {
     logoutByGet(t, { op, base: byGet.base, clock: byGetClock, metricsPort: 0 }, gatewayLog),
   )
 
+  await t.test('a sign-in asked for with max_age fails, and says Glewlwyd writes auth_time 0', (t) =>
+    maxAgeSignIn(t, { op, base: byGet.base, clock: byGetClock, metricsPort: 0 }, byGetLog),
+  )
   await t.test('sign-in, an API call, 50 calls past expiry with one refresh grant, logout revokes', (t) =>
     flow(t, lane),
   )
@@ -515,4 +522,27 @@ async function logoutByGet(t: Test, lane: Lane, gatewayLog: AwaitedLog): Promise
     { ended: 0 },
     'and sends the logout token, which ends nothing more',
   )
+}
+
+async function maxAgeSignIn(t: Test, lane: Lane, log: AwaitedLog): Promise<void> {
+  const { op, base } = lane
+  const jar = new CookieJar()
+  const login = await jarFetch(jar, `${base}/auth/login?returnTo=/&max_age=600`)
+  t.equal(login.status, 302, '/auth/login sends the browser to the OP')
+  const callbackUrl = await op.signIn(jar, login.location!)
+  t.ok(callbackUrl.startsWith(`${base}/auth/callback?`), 'Glewlwyd sends the browser back with a code')
+  const revokedBefore = revocations(op)
+  const from = log.lines.length
+  const callback = await jarFetch(jar, callbackUrl)
+  t.equal(callback.status, 400, 'the callback refuses the sign-in', { body: callback.text })
+  // Glewlwyd reads auth_time from the browser's session cookie, which its token endpoint never gets.
+  const reason = /auth_time is 0 \(1970-01-01\).*remove max_age/
+  t.match(callback.text, reason, 'the page says auth_time is 0 and to remove max_age')
+  t.match(
+    log.lines.slice(from).find((line) => line.msg === 'login callback refused'),
+    { code: 'GATEHOUSE_ERR_LOGIN_FAILED', operation: 'code_exchange', reason },
+    'and so does the log line',
+  )
+  t.equal(revocations(op) - revokedBefore, 1, "the refused sign-in's refresh token is revoked at Glewlwyd")
+  t.equal((await apiCall(jar, `${base}/auth/user`)).status, 401, 'no session was made')
 }
