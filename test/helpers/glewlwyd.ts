@@ -113,6 +113,12 @@ export interface Glewlwyd {
    * an administrator ending the user's sessions.
    */
   confirmEndSession(jar: CookieJar, sid: string): Promise<void>
+  /**
+   * Stops Glewlwyd and starts it again on the same port, database and
+   * keys, as a package upgrade or a host's reboot does; resolves once it
+   * answers again.
+   */
+  restart(): Promise<void>
   /** Whether the browser holding `jar` is signed in at Glewlwyd (its login page would not ask for credentials). */
   signedIn(jar: CookieJar): Promise<boolean>
   /** Glewlwyd's log lines, oldest first. */
@@ -209,7 +215,9 @@ function pluginParameters(issuer: string, accessTokenTtl: number): Record<string
     'additional-parameters': [],
     'service-documentation': '',
     'secret-type': 'pairwise',
-    'name-claim': 'on-demand',
+    // Its default, on-demand, sends the name only when asked by the claims parameter (OIDC Core
+    // §5.5), which Gatehouse does not send; the `profile` scope, which it does, Glewlwyd drops.
+    'name-claim': 'mandatory',
     'email-claim': 'no',
     'scope-claim': 'no',
     'address-claim': { type: 'no' },
@@ -261,25 +269,32 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
   const logLines = () =>
     existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : []
   const log = () => logLines().slice(-40).join('\n')
-  const child = spawn(BINARY, ['-c', join(dir, 'glewlwyd.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let child: ChildProcess | undefined
   let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4_000)
-  })
+  /** Starts the binary; the promise rejects, with Glewlwyd's log, if it exits. */
+  const launch = (): Promise<never> => {
+    stderr = ''
+    const started = spawn(BINARY, ['-c', join(dir, 'glewlwyd.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
+    started.stderr!.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4_000)
+    })
+    child = started
+    const exited = new Promise<never>((_, reject) => {
+      started.once('error', (err) => reject(new Error(`cannot start glewlwyd: ${err.message}`)))
+      started.once('exit', (code, signal) => {
+        const text = `${stderr}\n${log()}`
+        const message = `glewlwyd exited (${signal ?? code}) during start-up:\n${text.slice(-3_000)}`
+        reject(/address already in use/i.test(text) ? addressInUse(message) : new Error(message))
+      })
+    })
+    exited.catch(() => {})
+    return exited
+  }
   const close = async () => {
-    await stop(child)
+    if (child) await stop(child)
     db.close()
     rmSync(dir, { recursive: true, force: true })
   }
-  const exited = new Promise<never>((_, reject) => {
-    child.once('error', (err) => reject(new Error(`cannot start glewlwyd: ${err.message}`)))
-    child.once('exit', (code, signal) => {
-      const text = `${stderr}\n${log()}`
-      const message = `glewlwyd exited (${signal ?? code}) during start-up:\n${text.slice(-3_000)}`
-      reject(/address already in use/i.test(text) ? addressInUse(message) : new Error(message))
-    })
-  })
-  exited.catch(() => {})
 
   const admin = new CookieJar()
   const call = async (jar: CookieJar, method: string, path: string, body?: unknown) => {
@@ -296,14 +311,8 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
       throw new Error(`Glewlwyd answered ${method} ${path} with ${response.status} ${response.text}`)
     return response
   }
-  const user: GlewlwydUser = {
-    username: 'alice',
-    password: randomBytes(12).toString('base64url'),
-    name: 'Alice Liddell',
-  }
-
-  try {
-    // Readiness: the administrator's sign-in answers once Glewlwyd listens.
+  /** Resolves once the administrator's sign-in answers: Glewlwyd listens. */
+  const ready = async (exited: Promise<never>) => {
     const end = Date.now() + 20_000
     const signedIn = (async () => {
       for (;;) {
@@ -315,6 +324,15 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
       }
     })()
     await Promise.race([exited, signedIn])
+  }
+  const user: GlewlwydUser = {
+    username: 'alice',
+    password: randomBytes(12).toString('base64url'),
+    name: 'Alice Liddell',
+  }
+
+  try {
+    await ready(launch())
     await must(admin, 'POST', '/api/mod/plugin/', {
       module: 'oidc',
       name: PLUGIN,
@@ -412,6 +430,10 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
       return { status: first.status, prompt: 'end_session', backTo }
     },
     confirmEndSession,
+    async restart() {
+      if (child) await stop(child)
+      await ready(launch())
+    },
     async signedIn(jar) {
       const response = await call(jar, 'GET', '/api/profile_list/')
       if (response.status !== 200 && response.status !== 401)

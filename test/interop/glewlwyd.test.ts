@@ -176,6 +176,7 @@ async function lane(t: Test): Promise<void> {
   await t.test('a refresh token Glewlwyd no longer honours ends the session with 401', (t) =>
     deadRefreshToken(t, lane),
   )
+  await t.test('a session refreshes after Glewlwyd restarts', (t) => afterRestart(t, lane))
   await t.test(
     'DPoP: proofs Glewlwyd binds the tokens to, 20 calls past expiry with one refresh grant',
     (t) => dpopFlow(t, { op, base: dpop.base, clock: dpopClock, metricsPort: 0 }, dpopUpstream),
@@ -276,6 +277,10 @@ async function flow(t: Test, lane: Lane): Promise<void> {
   const issuedBefore = op.accessTokensIssued()
   if (!(await signIn(t, lane, jar))) return
   t.equal(op.accessTokensIssued() - issuedBefore, 1, 'the code was redeemed once')
+  const user = (await apiCall(jar, `${base}/auth/user`)).json<{ claims: Record<string, unknown> }>()
+  t.match(user.claims, { name: op.user.name, amr: ['password'] }, "/auth/user has the user's name", {
+    user,
+  })
 
   const first = await apiCall(jar, `${base}/api/orders`)
   t.equal(first.status, 200, 'the API call goes through', { body: first.text })
@@ -545,4 +550,26 @@ async function maxAgeSignIn(t: Test, lane: Lane, log: AwaitedLog): Promise<void>
   )
   t.equal(revocations(op) - revokedBefore, 1, "the refused sign-in's refresh token is revoked at Glewlwyd")
   t.equal((await apiCall(jar, `${base}/auth/user`)).status, 401, 'no session was made')
+}
+
+async function afterRestart(t: Test, lane: Lane): Promise<void> {
+  const { op, base, clock } = lane
+  const jar = new CookieJar()
+  if (!(await signIn(t, lane, jar))) return
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the API call goes through')
+  const starting = performance.now()
+  await op.restart()
+  t.comment(`Glewlwyd restarted in ${Math.round(performance.now() - starting)} ms`)
+  const issued = op.accessTokensIssued()
+  clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
+  const calls = await Promise.all(Array.from({ length: 10 }, () => apiCall(jar, `${base}/api/orders`)))
+  t.same(
+    calls.map((r) => r.status),
+    Array(10).fill(200),
+    'the 10 calls past expiry are answered 200',
+    { bodies: calls.filter((r) => r.status !== 200).map((r) => r.text), op: op.log() },
+  )
+  t.equal(op.accessTokensIssued() - issued, 1, 'after one refresh grant at the restarted Glewlwyd', {
+    op: op.log(),
+  })
 }
