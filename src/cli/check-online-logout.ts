@@ -99,3 +99,22 @@ export async function probeEndSessionPost(
     ],
   }
 }
+
+/**
+ * Back-Channel Logout 1.0 §2.1: an OP that does not advertise
+ * `backchannel_logout_supported` may still send logout tokens. Glewlwyd
+ * 2.7 sends them, once the client has a `backchannel_logout_uri`, and
+ * advertises nothing, so its row's `warn` read as "not available".
+ */
+export function backchannelLogoutHints(
+  config: GatehouseConfig,
+  as: Readonly<oauth.AuthorizationServer>,
+): string[] {
+  if (as.backchannel_logout_supported === true) return []
+  const uris = [
+    ...new Set(config.frontends.map((f) => `${f.publicUrl}${f.auth.basePath}/backchannel-logout`)),
+  ]
+  return [
+    `the identity provider does not advertise backchannel_logout_supported: if it sends logout tokens all the same (Glewlwyd 2.7 does, without saying so), register ${uris.join(' or ')} as the client's backchannel_logout_uri; if it does not, a sign-out at the identity provider ends a Gatehouse session only when its refresh token is refused, or at its expiry.`,
+  ]
+}

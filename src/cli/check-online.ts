@@ -9,7 +9,7 @@ import { printable } from '../oidc/translate.js'
 import { compareFapi2 } from './check-fapi2.js'
 import { compareDpop } from './check-online-dpop.js'
 import { compareExchangeGrants } from './check-online-exchange.js'
-import { crossSiteLogoutHints, probeEndSessionPost } from './check-online-logout.js'
+import { backchannelLogoutHints, crossSiteLogoutHints, probeEndSessionPost } from './check-online-logout.js'
 import { checkCredentials } from './credential-check.js'
 import type { OnlineReport, Row, Verdict } from './online-report.js'
 
@@ -103,6 +103,7 @@ export function compare(config: GatehouseConfig, as: Readonly<oauth.Authorizatio
     yesNo(as.backchannel_logout_supported),
     as.backchannel_logout_supported ? 'ok' : 'warn',
   )
+  hints.push(...backchannelLogoutHints(config, as))
 
   const userinfoNeed = oidc.userinfo === undefined ? 'if advertised' : oidc.userinfo ? 'yes' : 'off'
   row(

@@ -79,6 +79,11 @@ t.test('the bare RFC 8414 minimum: its defaults are read, and each gap gets a hi
   t.match(report.hints.join('\n'), /refresh_token grant/)
   t.match(report.hints.join('\n'), /S256/)
   t.match(report.hints.join('\n'), /revocation_endpoint/)
+  t.match(
+    report.hints.join('\n'),
+    /does not advertise backchannel_logout_supported: if it sends logout tokens all the same \(Glewlwyd 2\.7 does, without saying so\), register https?:\/\/\S+\/auth\/backchannel-logout as the client's backchannel_logout_uri/,
+    'the back-channel row says a provider may send logout tokens without advertising it',
+  )
   t.equal(report.blocking, false, 'gaps, but a login still works')
 })
 
