@@ -423,6 +423,16 @@ async function checkOnline(t: Test, op: Glewlwyd): Promise<void> {
     /^refresh tokens\s+.*refresh_token grant no\s+warn$/m,
     'Glewlwyd does not list the refresh_token grant it serves',
   )
+  t.match(
+    right.out,
+    /^back-channel logout\s+\/auth\/backchannel-logout\s+no\s+warn$/m,
+    'Glewlwyd does not advertise the back-channel logout it sends',
+  )
+  t.match(
+    right.out,
+    /^hint: the identity provider does not advertise backchannel_logout_supported: if it sends logout tokens all the same \(Glewlwyd 2\.7 does, without saying so\), register http:\/\/127\.0\.0\.1:3000\/auth\/backchannel-logout as the client's backchannel_logout_uri/m,
+    'and says to register the back-channel URI all the same',
+  )
   const byGet = await check(CLIENT_SECRET, 'get')
   t.equal(byGet.code, 0, 'with auth.endSession: get it passes', { output: byGet.out })
   t.notMatch(
