@@ -124,7 +124,19 @@ async function lane(t: Test): Promise<void> {
           testConfig({
             port: byGetPort!,
             issuer: op.issuer,
-            routes: [route('/api/orders', upstream.url)],
+            routes: [
+              route('/api/orders', upstream.url),
+              // Glewlwyd has no token exchange: what a user who configures one meets.
+              route('/api/ledger', upstream.url, {
+                token: 'exchange',
+                exchange: {
+                  subjectToken: 'access_token',
+                  audience: 'ledger',
+                  scopes: [],
+                  grant: 'token-exchange',
+                },
+              }),
+            ],
             oidc: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
             endSession: 'get',
             // A sign-in link may ask for a recent authentication.
@@ -167,6 +179,10 @@ async function lane(t: Test): Promise<void> {
     logoutByGet(t, { op, base: byGet.base, clock: byGetClock, metricsPort: 0 }, gatewayLog),
   )
 
+  await t.test(
+    'a token: exchange route is refused 403 (Glewlwyd has no RFC 8693), the session carries on',
+    (t) => exchangeRefused(t, { op, base: byGet.base, clock: byGetClock, metricsPort: 0 }, byGetLog),
+  )
   await t.test('a sign-in asked for with max_age fails, and says Glewlwyd writes auth_time 0', (t) =>
     maxAgeSignIn(t, { op, base: byGet.base, clock: byGetClock, metricsPort: 0 }, byGetLog),
   )
@@ -582,4 +598,27 @@ async function afterRestart(t: Test, lane: Lane): Promise<void> {
   t.equal(op.accessTokensIssued() - issued, 1, 'after one refresh grant at the restarted Glewlwyd', {
     op: op.log(),
   })
+}
+
+async function exchangeRefused(t: Test, lane: Lane, log: AwaitedLog): Promise<void> {
+  const { op, base } = lane
+  const jar = new CookieJar()
+  if (!(await signIn(t, lane, jar))) return
+  const from = log.lines.length
+  const exchanged = await apiCall(jar, `${base}/api/ledger`)
+  t.equal(exchanged.status, 403, 'the route answers 403', { body: exchanged.text })
+  t.match(
+    exchanged.json(),
+    { error: 'token_exchange_refused', message: /\(HTTP 400\)/ },
+    'naming the refusal',
+  )
+  t.match(
+    log.lines.slice(from).find((line) => line.code === 'GATEHOUSE_ERR_TOKEN_EXCHANGE_REFUSED'),
+    { audience: 'ledger', status: 400, reason: 'HTTP 400 that is not JSON' },
+    "the warning says Glewlwyd's answer was an empty 400",
+  )
+  t.equal((await apiCall(jar, `${base}/api/orders`)).status, 200, 'the session and its other routes carry on')
+  const revokedBefore = revocations(op)
+  await followLogoutLink(jar, base)
+  t.equal(revocations(op) - revokedBefore, 1, 'logout revokes its refresh token')
 }
