@@ -47,6 +47,12 @@ export interface DevIdpQuirks {
    */
   readonly unauthorizedClientForBadCredentials?: boolean
   /**
+   * Answer an end-session request without `id_token_hint` with an empty
+   * 200, ending nothing, as Glewlwyd 2.7 does: RP-Initiated Logout 1.0 §2
+   * makes the hint optional, and `client_id` names the client without it.
+   */
+  readonly endSessionNeedsIdTokenHint?: boolean
+  /**
    * The `issuer` the discovery document advertises, from the one the OP is
    * reached at: a trailing slash the config lacks, or the internal URL of
    * an OP behind a proxy. OIDC Discovery 1.0 §4.3 says the RP must refuse it.
@@ -206,6 +212,11 @@ export function quirkMiddleware(quirks: DevIdpQuirks): Middleware {
       const query = new URLSearchParams(ctx.querystring)
       query.delete('prompt')
       ctx.querystring = query.toString()
+    }
+    if (quirks.endSessionNeedsIdTokenHint && ctx.path === '/session/end' && !ctx.query.id_token_hint) {
+      ctx.status = 200
+      ctx.body = ''
+      return
     }
     await next()
     if (quirks.noIssParameter) withoutIss(ctx)

@@ -118,3 +118,60 @@ export function backchannelLogoutHints(
     `the identity provider does not advertise backchannel_logout_supported: if it sends logout tokens all the same (Glewlwyd 2.7 does, without saying so), register ${uris.join(' or ')} as the client's backchannel_logout_uri; if it does not, a sign-out at the identity provider ends a Gatehouse session only when its refresh token is refused, or at its expiry.`,
   ]
 }
+
+/**
+ * `auth.endSession: client-id` names the client by `client_id` alone,
+ * which RP-Initiated Logout 1.0 §2 allows; Glewlwyd 2.7 ends nothing
+ * without `id_token_hint` and answers an empty 200, a blank page with its
+ * session alive, which nothing tells the gateway. The probe is that same
+ * GET, without a cookie of the IdP: there is no session for it to end. An
+ * empty 200 is what is warned of; any page, redirect or error is not.
+ */
+export async function probeEndSessionClientId(
+  config: GatehouseConfig,
+  as: Readonly<oauth.AuthorizationServer>,
+  http: { readonly fetch: (url: string, init: RequestInit) => Promise<Response>; readonly timeout: number },
+): Promise<{ rows: Row[]; hints: string[] }> {
+  if (config.auth.endSession !== 'client-id' || typeof as.end_session_endpoint !== 'string') {
+    return { rows: [], hints: [] }
+  }
+  const row = (advertised: string, verdict: Row['verdict']): Row => ({
+    capability: 'end-session by client_id',
+    need: 'auth.endSession: client-id',
+    advertised,
+    verdict,
+  })
+  const url = new URL(as.end_session_endpoint)
+  url.searchParams.set('client_id', config.oidc.clientId)
+  let status: number
+  let empty: boolean
+  try {
+    const response = await http.fetch(url.href, {
+      redirect: 'manual',
+      signal: AbortSignal.timeout(http.timeout),
+    })
+    status = response.status
+    // A page says something; its first byte is all that is read of it.
+    const reader = response.body?.getReader()
+    empty = true
+    while (reader) {
+      const { done, value } = await reader.read()
+      if (done) break
+      if (value.byteLength > 0) {
+        empty = false
+        break
+      }
+    }
+    await reader?.cancel()
+  } catch (err) {
+    const cause = networkCause(err, { total: { ms: http.timeout, name: 'oidc.timeout' } })
+    return { rows: [row(`not answered: ${cause ?? (err as Error).message}`, '-')], hints: [] }
+  }
+  if (status !== 200 || !empty) return { rows: [row(`taken (HTTP ${status})`, 'ok')], hints: [] }
+  return {
+    rows: [row('an empty HTTP 200 without id_token_hint', 'warn')],
+    hints: [
+      'end_session_endpoint answers a logout request without id_token_hint with an empty HTTP 200: this IdP ends nothing without the ID token (Glewlwyd 2.7 does so), so auth.endSession: client-id leaves the user on a blank page with its session alive, and the next sign-in asks for no password; use auth.endSession: get.',
+    ],
+  }
+}

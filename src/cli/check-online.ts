@@ -9,7 +9,12 @@ import { printable } from '../oidc/translate.js'
 import { compareFapi2 } from './check-fapi2.js'
 import { compareDpop } from './check-online-dpop.js'
 import { compareExchangeGrants } from './check-online-exchange.js'
-import { backchannelLogoutHints, crossSiteLogoutHints, probeEndSessionPost } from './check-online-logout.js'
+import {
+  backchannelLogoutHints,
+  crossSiteLogoutHints,
+  probeEndSessionClientId,
+  probeEndSessionPost,
+} from './check-online-logout.js'
 import { checkCredentials } from './credential-check.js'
 import type { OnlineReport, Row, Verdict } from './online-report.js'
 
@@ -311,10 +316,17 @@ async function checkProvider(
     // Discovery left out each list that is no list of strings, and named it.
     const compared = compare(config, oidc.metadata!)
     const probed = await checkCredentials(config, oidc, oidc.metadata!)
-    const logout = await probeEndSessionPost(config, oidc.metadata!, oidc)
+    const byPost = await probeEndSessionPost(config, oidc.metadata!, oidc)
+    const byClientId = await probeEndSessionClientId(config, oidc.metadata!, oidc)
     const report: OnlineReport = {
-      rows: [...compared.rows, ...logout.rows, ...probed.rows],
-      hints: [...oidc.misadvertised, ...compared.hints, ...logout.hints, ...probed.hints],
+      rows: [...compared.rows, ...byPost.rows, ...byClientId.rows, ...probed.rows],
+      hints: [
+        ...oidc.misadvertised,
+        ...compared.hints,
+        ...byPost.hints,
+        ...byClientId.hints,
+        ...probed.hints,
+      ],
       blocking: compared.blocking || probed.blocking,
       ...(probed.unproven ? { unproven: probed.unproven } : {}),
     }

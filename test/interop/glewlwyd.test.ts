@@ -457,6 +457,19 @@ async function checkOnline(t: Test, op: Glewlwyd): Promise<void> {
     'with nothing to say of logout',
   )
 
+  const byClientId = await check(CLIENT_SECRET, 'client-id')
+  t.equal(byClientId.code, 0, 'with auth.endSession: client-id it passes', { output: byClientId.out })
+  t.match(
+    byClientId.out,
+    /^end-session by client_id\s+auth\.endSession: client-id\s+an empty HTTP 200 without id_token_hint\s+warn$/m,
+    'it says Glewlwyd ends nothing without id_token_hint',
+  )
+  t.match(
+    byClientId.out,
+    /^hint: end_session_endpoint answers a logout request without id_token_hint with an empty HTTP 200: .*use auth\.endSession: get\.$/m,
+    'and says to log out by GET',
+  )
+
   const wrong = await check('wrong-secret')
   t.equal(wrong.code, 1, 'a wrong secret fails the check', { output: wrong.out })
   t.match(
