@@ -114,6 +114,12 @@ export interface Glewlwyd {
    */
   confirmEndSession(jar: CookieJar, sid: string): Promise<void>
   /**
+   * Sets the client's `backchannel_logout_session_required`: off, as a
+   * client registered without it is, Glewlwyd's logout tokens name the user
+   * (`sub`) alone.
+   */
+  requireSessionInLogoutTokens(required: boolean): Promise<void>
+  /**
    * Stops Glewlwyd and starts it again on the same port, database and
    * keys, as a package upgrade or a host's reboot does; resolves once it
    * answers again.
@@ -311,6 +317,23 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
       throw new Error(`Glewlwyd answered ${method} ${path} with ${response.status} ${response.text}`)
     return response
   }
+  const client = {
+    client_id: options.clientId,
+    name: 'Gatehouse',
+    confidential: true,
+    password: options.clientSecret,
+    redirect_uri: options.redirectUris,
+    // One value in the package's client schema (data-format: multiple false). Its
+    // end-session endpoint reads `post_logout_redirect_uris` instead (docs/identity-providers.md).
+    post_logout_redirect_uri: options.postLogoutRedirectUri,
+    ...(options.backchannelLogoutUri
+      ? { backchannel_logout_uri: options.backchannelLogoutUri, backchannel_logout_session_required: 'true' }
+      : {}),
+    authorization_type: ['code', 'refresh_token', 'delete_token'],
+    token_endpoint_auth_method: ['client_secret_basic', 'client_secret_post'],
+    scope: [],
+    enabled: true,
+  }
   /** Resolves once the administrator's sign-in answers: Glewlwyd listens. */
   const ready = async (exited: Promise<never>) => {
     const end = Date.now() + 20_000
@@ -349,26 +372,7 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
       password_max_age: 0,
       scheme: {},
     })
-    await must(admin, 'POST', '/api/client/', {
-      client_id: options.clientId,
-      name: 'Gatehouse',
-      confidential: true,
-      password: options.clientSecret,
-      redirect_uri: options.redirectUris,
-      // One value in the package's client schema (data-format: multiple false). Its
-      // end-session endpoint reads `post_logout_redirect_uris` instead (docs/identity-providers.md).
-      post_logout_redirect_uri: options.postLogoutRedirectUri,
-      ...(options.backchannelLogoutUri
-        ? {
-            backchannel_logout_uri: options.backchannelLogoutUri,
-            backchannel_logout_session_required: 'true',
-          }
-        : {}),
-      authorization_type: ['code', 'refresh_token', 'delete_token'],
-      token_endpoint_auth_method: ['client_secret_basic', 'client_secret_post'],
-      scope: [],
-      enabled: true,
-    })
+    await must(admin, 'POST', '/api/client/', client)
     await must(admin, 'POST', '/api/user/', {
       username: user.username,
       name: user.name,
@@ -430,6 +434,13 @@ async function startOn(port: number, options: GlewlwydOptions): Promise<Glewlwyd
       return { status: first.status, prompt: 'end_session', backTo }
     },
     confirmEndSession,
+    async requireSessionInLogoutTokens(required) {
+      // The admin API replaces a client whole: every property is sent again.
+      await must(admin, 'PUT', `/api/client/${encodeURIComponent(options.clientId)}`, {
+        ...client,
+        backchannel_logout_session_required: String(required),
+      })
+    },
     async restart() {
       if (child) await stop(child)
       await ready(launch())

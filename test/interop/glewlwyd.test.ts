@@ -172,6 +172,10 @@ async function lane(t: Test): Promise<void> {
   await t.test('Glewlwyd ending its session sends a logout token that ends the Gatehouse session', (t) =>
     backchannelLogout(t, lane, gatewayLog),
   )
+  await t.test(
+    'a logout token without sid (session not required) ends every Gatehouse session of the user',
+    (t) => backchannelLogoutOfUser(t, lane, gatewayLog),
+  )
   await t.test('logout by POST (the default) is answered 404 and leaves the Glewlwyd session alive', (t) =>
     logoutByPost(t, lane),
   )
@@ -634,4 +638,39 @@ async function exchangeRefused(t: Test, lane: Lane, log: AwaitedLog): Promise<vo
   const revokedBefore = revocations(op)
   await followLogoutLink(jar, base)
   t.equal(revocations(op) - revokedBefore, 1, 'logout revokes its refresh token')
+}
+
+async function backchannelLogoutOfUser(t: Test, lane: Lane, gatewayLog: AwaitedLog): Promise<void> {
+  const { op, base } = lane
+  await op.requireSessionInLogoutTokens(false)
+  t.teardown(() => op.requireSessionInLogoutTokens(true))
+  // Two browsers, each its own Glewlwyd session.
+  const here = new CookieJar()
+  const there = new CookieJar()
+  if (!(await signIn(t, lane, here)) || !(await signIn(t, lane, there))) return
+  const sid = here.get(op.issuer, 'GLEWLWYD2_OIDC_SID')
+  t.not(sid, there.get(op.issuer, 'GLEWLWYD2_OIDC_SID'), 'in two Glewlwyd sessions')
+  const from = gatewayLog.lines.length
+  const delivered = gatewayLog.logged(
+    (line) =>
+      gatewayLog.lines.indexOf(line) >= from &&
+      (line.msg === 'back-channel logout' || line.msg === 'logout token refused'),
+  )
+  await op.confirmEndSession(here, sid!)
+  t.match(
+    await within(delivered, 'a logout token from Glewlwyd'),
+    { msg: 'back-channel logout', ended: 2 },
+    'the token names the user alone, and Gatehouse ends both sessions',
+    { op: op.log() },
+  )
+  t.equal((await apiCall(here, `${base}/auth/user`)).status, 401, 'this browser is signed out')
+  t.equal((await apiCall(there, `${base}/auth/user`)).status, 401, 'and so is the other')
+  t.ok(await op.signedIn(there), 'though the other browser is still signed in at Glewlwyd')
+  // Glewlwyd disabled the ended session's tokens only; Gatehouse dropped the other's unused.
+  t.equal(
+    op.refreshTokens().filter((r) => r.enabled).length,
+    1,
+    "the other session's refresh token, which nothing holds now, stays enabled at Glewlwyd",
+  )
+  op.disableRefreshTokens()
 }
