@@ -21,13 +21,15 @@ export type ForwardWithRetry = (
 ) => void
 
 /**
- * The direct forward of a `user` or `optional-user` route with
- * `retryOnInvalidToken`, or `undefined` when the route has none. When the
- * upstream refuses the token (401 `invalid_token`: revoked, or its signing
- * keys rotated), the answer is held, the session's token is replaced (one
- * refresh however many requests were refused for it) and the request
- * replayed once; the browser sees only the second answer. Inside the
- * route's cool-down (`tokens.retryCooldown`, see `replaceRefused`) nothing
+ * The direct forward of a route that sends a token (`user`,
+ * `optional-user`, `exchange`, `client`) with `retryOnInvalidToken`, or
+ * `undefined` when the route has none. When the upstream refuses the token
+ * (401 `invalid_token`: revoked, or its signing keys rotated), the answer
+ * is held, the token is replaced (the session's by one refresh, the
+ * gateway's client-credentials token by one fetch, however many requests
+ * were refused for it) and the request replayed once; the browser sees
+ * only the second answer. Inside the cool-down (`tokens.retryCooldown`,
+ * per session and route, or per client token: see `replaceRefused`) nothing
  * is replaced and the held 401 goes to the browser as it came. A body is
  * replayable when declared at most `REPLAY_BODY_LIMIT`, and is then read
  * into memory first; a larger or chunked body streams through once and its
@@ -51,12 +53,11 @@ export type ForwardWithRetry = (
  */
 export function tokenRetry(
   route: RouteConfig,
-  deps: Pick<GuardDeps, 'sessions' | 'userTokens'>,
+  deps: Pick<GuardDeps, 'sessions' | 'userTokens' | 'clientTokens'>,
   onRetry?: () => void,
   proofs?: UpstreamProofs,
 ): ForwardWithRetry | undefined {
-  const userRoute = route.token === 'user' || route.token === 'optional-user' || route.token === 'exchange'
-  const retryToken = route.retryOnInvalidToken && userRoute
+  const retryToken = route.retryOnInvalidToken && route.token !== 'none'
   const dpop = route.dpop ? proofs : undefined
   if (!retryToken && !dpop) return undefined
   const audience = sessionAudience(route)
@@ -67,9 +68,10 @@ export function tokenRetry(
     // nonce is looked up by that, whatever case or port the config wrote.
     origin: new URL(route.upstream).origin,
     retryToken,
-    replace(request, refused) {
-      return replaceToken(deps, audience, route.path, request, refused)
-    },
+    replace:
+      route.token === 'client'
+        ? (request, refused) => replaceClientToken(deps, route, request, refused)
+        : (request, refused) => replaceToken(deps, audience, route.path, request, refused),
     onRetry,
   }
   return function forwardWithRetry(request, reply, options, dest) {
@@ -91,6 +93,29 @@ export function upgradeTokenReplacer(
   if (!route.retryOnInvalidToken || !userRoute) return undefined
   const audience = sessionAudience(route)
   return (request, refused) => replaceToken(deps, audience, route.path, request, refused)
+}
+
+/**
+ * The gateway's own token in place of the refused one (`ClientTokens.replaceRefused`):
+ * one fetch for every request and instance refused for it. A bound one
+ * comes with its own key, which the replay's proof is made with.
+ */
+async function replaceClientToken(
+  deps: Pick<GuardDeps, 'clientTokens'>,
+  route: RouteConfig,
+  request: FastifyRequest,
+  refused: string,
+): Promise<string | undefined> {
+  const token = await deps.clientTokens.replaceRefused(
+    route.scopes,
+    route.dpop,
+    route.clientIdentityProvider,
+    refused,
+    route.path,
+  )
+  if (token === undefined) return undefined
+  if (token.dpopKey) request.upstreamDpopKey = token.dpopKey
+  return token.accessToken
 }
 
 async function replaceToken(

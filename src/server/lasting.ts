@@ -134,6 +134,7 @@ export class IdpParts {
     this.clientTokens = new ClientTokens({
       ...fetchOnce,
       cache: clientTokenCopy,
+      cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
       observer: observers.clientTokens,
     })
   }

@@ -107,6 +107,7 @@ export const observability = fp(
         hit: (idp = opts.firstProvider) => metrics.clientTokenCache.inc({ result: 'hit', idp }),
         miss: (idp = opts.firstProvider) => metrics.clientTokenCache.inc({ result: 'miss', idp }),
         shortLived: shortLivedWarning(app.log, 'client', opts.firstProvider),
+        cooledDown: (route) => metrics.tokenRetryCooldowns.inc({ route }),
         // No request fails, so no error line would tell of the outage.
         heldOver: (failed, idp = opts.firstProvider) =>
           app.log.warn(

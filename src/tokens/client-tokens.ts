@@ -13,11 +13,12 @@ import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { CachedToken, ClientRegistration } from '../types.js'
 import { boundKey } from './audience.js'
 import { leavesHeld } from './held-token.js'
+import { clientCooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
 import { RefusalMemory } from './refusal-memory.js'
 import { RefusedClient } from './refused-client.js'
 import { SingleFlight } from './single-flight.js'
-import type { LockService, TokenCache } from './types.js'
+import type { LockService, RefreshCooldowns, TokenCache } from './types.js'
 import { notAsked } from './unavailable-limit.js'
 
 export interface ClientTokensOptions {
@@ -49,6 +50,12 @@ export interface ClientTokensOptions {
   readonly refreshWait: number
   readonly lockTtl: number
   readonly now: () => number
+  /**
+   * Bounds the replacements forced by upstreams that refuse tokens
+   * (`replaceRefused`): per token, one refused token per `ms` may force
+   * one (`tokens.retryCooldown`). Absent: every refused token may.
+   */
+  readonly cooldown?: { readonly store: RefreshCooldowns; readonly ms: number } | undefined
   /** The providers refusing the gateway's own credentials, shared with the user tokens; one of its own when absent. */
   readonly refusedClient?: RefusedClient | undefined
   /** `idp`: the provider the token is from, `undefined` for the first. */
@@ -63,6 +70,8 @@ export interface ClientTokensOptions {
      * used until it expires.
      */
     heldOver?(failed: GatehouseError, idp?: string): void
+    /** A refused token did not force a replacement on `route`: another did within the cool-down. */
+    cooledDown?(route: string): void
   }
 }
 
@@ -83,6 +92,9 @@ export class ClientTokens {
   readonly #observer: ClientTokensOptions['observer']
   readonly #local = new Map<string, CachedToken>()
   readonly #flight = new SingleFlight<CachedToken>()
+  /** Replacements of refused tokens, apart from `#flight`: a fetch in flight may bring back the refused token. */
+  readonly #replacing = new SingleFlight<CachedToken>()
+  readonly #cooldown: ClientTokensOptions['cooldown']
   /**
    * Per token, what a fetch the IdP could not serve answered, until its
    * `Retry-After` is over. Keyed as `#local` is, by configured scopes.
@@ -102,6 +114,7 @@ export class ClientTokens {
     this.#lockTtl = options.lockTtl
     this.#now = options.now
     this.#observer = options.observer
+    this.#cooldown = options.cooldown
     this.#refusedClient = options.refusedClient ?? new RefusedClient(options.now)
     this.#refusals = new RefusalMemory(options.now)
   }
@@ -116,10 +129,7 @@ export class ClientTokens {
    * bearer tokens for the same scopes are two tokens.
    */
   async token(scopes: readonly string[], dpop = false, idp?: string): Promise<CachedToken> {
-    const key = boundKey(
-      cacheKey(scopes, idp, this.#oidc.clientRegistration?.(idp), this.#oidc.clientCertificate?.(idp)),
-      dpop,
-    )
+    const key = this.#keyOf(scopes, dpop, idp)
     const local = this.#local.get(key)
     if (local && this.#fresh(local)) {
       this.#observer?.hit?.(idp)
@@ -130,6 +140,65 @@ export class ClientTokens {
     const token = tracing() && this.#flight.has(key) ? await waited('flight', run) : await run()
     this.#local.set(key, token)
     return token
+  }
+
+  /**
+   * A token in place of `refused`, which the upstream of `route` refused
+   * before it expired (401 `invalid_token`, RFC 6750 §3.1: revoked, or its
+   * signing keys rotated), or `undefined` when the refusal is to pass to
+   * the browser: another token forced a replacement of this one within
+   * the cool-down. The refused token is dropped from the shared cache only
+   * while the cache still holds it, and the new one is fetched under the
+   * token's lock, so however many requests on however many instances were
+   * refused for it, the IdP issues one. Without that, a revoked token
+   * stayed in use until it expired, on every instance.
+   */
+  async replaceRefused(
+    scopes: readonly string[],
+    dpop: boolean,
+    idp: string | undefined,
+    refused: string,
+    route: string,
+  ): Promise<CachedToken | undefined> {
+    const key = this.#keyOf(scopes, dpop, idp)
+    const held = this.#local.get(key)
+    // Replaced since the request took it: no fetch to force.
+    if (held !== undefined && held.accessToken !== refused && this.#fresh(held)) return held
+    const cooldown = this.#cooldown
+    if (cooldown) {
+      const forced = await cooldown.store.claim(
+        clientCooldownKey(key),
+        tokenFingerprint(refused),
+        cooldown.ms,
+      )
+      if (!forced) {
+        this.#observer?.cooledDown?.(route)
+        return undefined
+      }
+    }
+    const token = await this.#replacing.run(key, () => this.#replace(key, scopes, dpop, idp, refused))
+    this.#local.set(key, token)
+    return token
+  }
+
+  async #replace(
+    key: string,
+    scopes: readonly string[],
+    dpop: boolean,
+    idp: string | undefined,
+    refused: string,
+  ): Promise<CachedToken> {
+    // Not kept to fall back on either (`#fetchOnce`): the upstream refuses it.
+    if (this.#local.get(key)?.accessToken === refused) this.#local.delete(key)
+    await this.#cache?.drop(key, refused)
+    return this.#renew(key, scopes, dpop, idp)
+  }
+
+  #keyOf(scopes: readonly string[], dpop: boolean, idp: string | undefined): string {
+    return boundKey(
+      cacheKey(scopes, idp, this.#oidc.clientRegistration?.(idp), this.#oidc.clientCertificate?.(idp)),
+      dpop,
+    )
   }
 
   #fresh(token: CachedToken): boolean {

@@ -33,6 +33,10 @@ export class MemoryTokenCache implements TokenCache {
     this.#entries.set(key, { token, until: this.#now() + ttlMs })
   }
 
+  async drop(key: string, accessToken: string): Promise<void> {
+    if (this.#entries.get(key)?.token.accessToken === accessToken) this.#entries.delete(key)
+  }
+
   async close(): Promise<void> {
     this.#entries.clear()
   }

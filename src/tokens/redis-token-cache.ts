@@ -5,6 +5,16 @@ import { type RedisKeys, redisKeys } from '../redis/keys.js'
 import type { CachedToken } from '../types.js'
 import type { TokenCache } from './types.js'
 
+/** Deletes the key only if it holds the value given: one script, so no write can come between. */
+const DROP_IF_SAME = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+interface DropScript {
+  ghDropClientToken(key: string, sealed: string): Promise<number>
+}
+
 /** Options of `RedisTokenCache`. */
 export interface RedisTokenCacheOptions {
   /** The command connection; its owner closes it. */
@@ -29,13 +39,16 @@ export interface RedisTokenCacheOptions {
  * instance holds and a copy of Redis does not.
  */
 export class RedisTokenCache implements TokenCache {
-  readonly #redis: RedisClient
+  readonly #redis: RedisClient & DropScript
   readonly #names: RedisKeys
   #keys: readonly SealingKey[]
   readonly #onUnreadable: RedisTokenCacheOptions['onUnreadable']
 
   constructor(options: RedisTokenCacheOptions) {
-    this.#redis = options.client
+    const redis = options.client as RedisClient & Partial<DropScript>
+    if (!redis.ghDropClientToken)
+      redis.defineCommand('ghDropClientToken', { numberOfKeys: 1, lua: DROP_IF_SAME })
+    this.#redis = redis as RedisClient & DropScript
     this.#names = redisKeys(options.keyPrefix)
     this.#keys = clientTokenKeys(options.secrets)
     this.#onUnreadable = options.onUnreadable
@@ -69,6 +82,22 @@ export class RedisTokenCache implements TokenCache {
     if (px < 1) return
     const sealed = this.#keys[0]!.seal(context(key), JSON.stringify(token))
     await guarded(() => this.#redis.set(this.#names.clientToken(key), sealed, 'PX', px))
+  }
+
+  /**
+   * The token is sealed with a random nonce, so Redis cannot compare
+   * tokens: the value read is opened here, and the script deletes the key
+   * only if it still holds that same sealed value, not one another
+   * instance stored after this read.
+   */
+  async drop(key: string, accessToken: string): Promise<void> {
+    const name = this.#names.clientToken(key)
+    const value = await guarded(() => this.#redis.get(name))
+    if (value === null) return
+    const opened = SealingKey.openWith(this.#keys, context(key), value)
+    // One that does not open counts as absent (`get`), and is replaced by the next fetch.
+    if (!opened.ok || (JSON.parse(opened.text) as CachedToken).accessToken !== accessToken) return
+    await guarded(() => this.#redis.ghDropClientToken(name, value))
   }
 
   /** The connection is shared and closed by its owner. */

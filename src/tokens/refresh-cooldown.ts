@@ -12,6 +12,15 @@ export function cooldownKey(sessionId: string, route: string): string {
   return createHash('sha256').update(sessionId).update('\n').update(route).digest('base64url')
 }
 
+/**
+ * The cool-down's key for a client-credentials token (its cache key):
+ * shared by every route that sends it, as the token is. Hashed apart from
+ * `cooldownKey`'s, so no session and route can name it.
+ */
+export function clientCooldownKey(cacheKey: string): string {
+  return createHash('sha256').update('client-token\n').update(cacheKey).digest('base64url')
+}
+
 /** Tells refused tokens apart without storing one: 128 bits of its SHA-256. */
 export function tokenFingerprint(token: string): string {
   return createHash('sha256').update(token).digest('base64url').slice(0, 22)

@@ -56,6 +56,12 @@ export interface LockService {
 export interface TokenCache {
   get(key: string): Promise<CachedToken | undefined>
   set(key: string, token: CachedToken, ttlMs: number): Promise<void>
+  /**
+   * Deletes the token under `key` only if it is still the one whose access
+   * token is `accessToken` (compare-and-delete): a token another instance
+   * stored in its place meanwhile stays.
+   */
+  drop(key: string, accessToken: string): Promise<void>
   close(): Promise<void>
 }
 
