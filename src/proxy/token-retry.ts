@@ -82,15 +82,16 @@ export function tokenRetry(
 /**
  * The replacement of a WebSocket upgrade's refused token on a route with
  * `retryOnInvalidToken`, or `undefined`: what an HTTP request's replay
- * does, one refresh per refused token under the route's cool-down, for
- * the upstream's 401 `invalid_token` to an upgrade (bridge.ts).
+ * does, one refresh (or client-credentials fetch) per refused token under
+ * the cool-down, for the upstream's 401 `invalid_token` to an upgrade
+ * (bridge.ts).
  */
 export function upgradeTokenReplacer(
   route: RouteConfig,
-  deps: Pick<GuardDeps, 'sessions' | 'userTokens'>,
+  deps: Pick<GuardDeps, 'sessions' | 'userTokens' | 'clientTokens'>,
 ): ((request: FastifyRequest, refused: string) => Promise<string | undefined>) | undefined {
-  const userRoute = route.token === 'user' || route.token === 'optional-user' || route.token === 'exchange'
-  if (!route.retryOnInvalidToken || !userRoute) return undefined
+  if (!route.retryOnInvalidToken || route.token === 'none') return undefined
+  if (route.token === 'client') return (request, refused) => replaceClientToken(deps, route, request, refused)
   const audience = sessionAudience(route)
   return (request, refused) => replaceToken(deps, audience, route.path, request, refused)
 }

@@ -50,7 +50,10 @@ async function tokenOf(socket: WebSocket): Promise<string> {
   return String(await answer)
 }
 
-async function setup(t: Test, options: { retryOnInvalidToken?: boolean } = {}) {
+async function setup(
+  t: Test,
+  options: { retryOnInvalidToken?: boolean; token?: 'client'; scopes?: string[] } = {},
+) {
   const upstream = await refusingUpstream(t)
   const stack = await startStack(t, {
     routes: () => [route('/live', upstream.url, { websocket: true, ...options })],
@@ -101,3 +104,21 @@ t.test('retryOnInvalidToken: false: the refused upgrade is a 502 at once', async
   t.equal(refused.status, 502)
   t.equal(upstream.upgrades.length, 1)
 })
+
+t.test(
+  "a client route's upgrade refused for the gateway's token is dialled once more with a new client-credentials token",
+  async (t) => {
+    const { upstream, stack, headers, token } = await setup(t, { token: 'client', scopes: ['reports.read'] })
+    t.equal(stack.idp.stats.clientCredentialsGrants, 1)
+    const socket = await openSocket(wsUrl(stack, '/live/feed'), headers)
+    t.teardown(() => socket.terminate())
+    const replaced = await tokenOf(socket)
+    t.not(replaced, token, 'the socket opened with a new token')
+    t.ok(await stack.idp.isActive(replaced.slice(7)), "the gateway's new client-credentials token")
+    t.equal(stack.idp.stats.clientCredentialsGrants, 2, 'one new grant')
+    t.same(
+      upstream.upgrades.map((h) => h.authorization),
+      [token, replaced],
+    )
+  },
+)
