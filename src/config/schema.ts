@@ -357,7 +357,7 @@ export const TokensSchema = Type.Object(
       DEFAULTS.refreshWait,
     ),
     retryCooldown: Duration(
-      "Per session and route: after an upstream's 401 invalid_token has forced a refresh (retryOnInvalidToken), the next such 401 within this time, for another token, passes to the browser instead of forcing another. Shared across instances with the Redis store. 0 turns it off.",
+      "Per session and route, and per client-credentials token: after an upstream's 401 invalid_token has forced a refresh or a new client-credentials token (retryOnInvalidToken), the next such 401 within this time, for another token, passes to the browser instead of forcing another. Shared across instances with the Redis store. 0 turns it off.",
       DEFAULTS.retryCooldown,
     ),
     unavailableLimit: Duration(
@@ -495,7 +495,7 @@ export const RouteSchema = Type.Object(
     retryOnInvalidToken: Type.Boolean({
       default: true,
       description:
-        'token: user, optional-user and exchange: when the upstream answers 401 with WWW-Authenticate: Bearer error="invalid_token", refresh the token once and replay the request (bodies declared by Content-Length up to 64 KiB; larger or chunked ones get the 401). A WebSocket upgrade so refused is dialled once more with the new token.',
+        'token: user, optional-user, exchange and client: when the upstream answers 401 with WWW-Authenticate: Bearer error="invalid_token", replace the token once and replay the request (bodies declared by Content-Length up to 64 KiB; larger or chunked ones get the 401). A session\'s token is refreshed; the gateway\'s client-credentials token is dropped from the cache, if the cache still holds that token, and fetched again, once for every instance. A WebSocket upgrade so refused is dialled once more with the new token.',
     }),
     methods: Type.Optional(
       Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), {

@@ -301,9 +301,10 @@ export interface GatehouseConfig {
     /** How long a request may wait on another request's refresh, ms. */
     readonly refreshWait: number
     /**
-     * Per session and route: after a refresh forced by an upstream's 401
-     * `invalid_token`, how long another refused token only passes its 401
-     * on, ms; 0 never holds one back.
+     * Per session and route, and per client-credentials token: after a
+     * refresh or fetch forced by an upstream's 401 `invalid_token`, how
+     * long another refused token only passes its 401 on, ms; 0 never holds
+     * one back.
      */
     readonly retryCooldown: number
     /** How long a session's refreshes may find the IdP unavailable, and nothing else, before it ends, ms. */

@@ -55,7 +55,7 @@ export class GatewayMetrics {
   })
   readonly tokenRetryCooldowns = new Counter({
     name: 'gatehouse_upstream_token_retry_cooldowns_total',
-    help: '401 invalid_token answers passed to the browser without a refresh, because another token forced one on this route and session within tokens.retryCooldown, by route.',
+    help: '401 invalid_token answers passed to the browser without a refresh, because another token forced one within tokens.retryCooldown (on this route and session, or for this client-credentials token), by route.',
     labelNames: ['route'] as const,
     registers: [this.registry],
   })
