@@ -213,17 +213,27 @@ async function verifiedByAnyMatch(
   } catch (err) {
     if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err
     let refused: unknown = err
+    let unusable: unknown
     let tried = 0
     for await (const key of err) {
       if (tried++ === MAX_MATCHING_KEYS) throw err
       try {
         return await jwtVerify(token, key, options)
       } catch (next) {
+        // A key jose imported but will not verify with (an RSA key under
+        // 2048 bits, its TypeError) is passed over as jose passes over one
+        // it cannot import: an IdP rotating off a short key under the same
+        // kid publishes both, and the token was refused for the old one.
+        if (!(next instanceof errors.JOSEError)) {
+          unusable ??= next
+          continue
+        }
         if (!(next instanceof errors.JWSSignatureVerificationFailed)) throw next
         refused = next
       }
     }
-    throw refused
+    // Only unusable keys matched: refused for them, as one such key is.
+    throw refused === err && unusable !== undefined ? unusable : refused
   }
 }
 

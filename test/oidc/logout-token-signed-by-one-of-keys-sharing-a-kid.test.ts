@@ -8,7 +8,8 @@
  * sessions it ended ran on. Each candidate is now tried: the token stands
  * if one of them verifies it, and is refused as before otherwise.
  */
-import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
+import { sign as cryptoSign, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
 import { LogoutTokenVerifier } from '../../src/oidc/logout-token.js'
 import { serveHttp } from '../helpers/http-server.js'
@@ -94,3 +95,42 @@ t.test('verified by one of them but its claims wrong: refused for the claim, as 
     message: /aud/,
   })
 })
+
+t.test(
+  'a key of the ones matching that cannot be used (RSA under 2048 bits) is passed over for the next',
+  async (t) => {
+    // An IdP that rotated off a 1024-bit key under the same kid publishes
+    // both: jose imports the short one, and refuses it only as it verifies.
+    // Signed with node:crypto: jose will not sign with a key that short.
+    const short = generateKeyPairSync('rsa', { modulusLength: 1024 })
+    const current = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const jwkOf = (key: KeyObject) => ({
+      ...(key.export({ format: 'jwk' }) as JWK),
+      kid: 'signing',
+      use: 'sig',
+    })
+    const body = JSON.stringify({ keys: [jwkOf(short.publicKey), jwkOf(current.publicKey)] })
+    const url = await serveHttp(t, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body)
+    })
+    const v = new LogoutTokenVerifier({
+      jwksUri: `${url}/jwks`,
+      issuer: ISSUER,
+      clientId: CLIENT,
+      now: () => NOW * 1000,
+    })
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+    const input = `${part({ alg: 'RS256', kid: 'signing', typ: 'logout+jwt' })}.${part({ iss: ISSUER, aud: CLIENT, iat: NOW, jti: 'j', sub: 'user-3', events: EVENT })}`
+    const token = `${input}.${cryptoSign('sha256', Buffer.from(input), current.privateKey).toString('base64url')}`
+    t.match(await v.verify(token), { jti: 'j', sub: 'user-3' })
+    const forged = `${input}.${cryptoSign('sha256', Buffer.from(input), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey).toString('base64url')}`
+    await t.rejects(
+      v.verify(forged),
+      {
+        code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+        message: "The logout token is not valid: the signature does not verify against the issuer's key",
+      },
+      'and one none verifies is refused for its signature, not for the short key',
+    )
+  },
+)
