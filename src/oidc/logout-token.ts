@@ -232,8 +232,12 @@ async function verifiedByAnyMatch(
         refused = next
       }
     }
-    // Only unusable keys matched: refused for them, as one such key is.
-    throw refused === err && unusable !== undefined ? unusable : refused
+    // None of the keys was tried for its signature: jose's iteration
+    // skipped those it could not import, and this loop those it could not
+    // use. Refused for the keys, as one such key is (`refusal`), not as
+    // more keys matching than are tried, which jose's error would say.
+    if (refused === err) throw unusable ?? new TypeError('no key that matches can be imported')
+    throw refused
   }
 }
 
@@ -270,7 +274,8 @@ function refusal(
 ): string {
   // Past uncheckable, the one error jose lets through as it came: WebCrypto's
   // DataError for a key that is none (an EC point off its curve), its own
-  // TypeError for an RSA key under 2048 bits.
+  // TypeError for an RSA key under 2048 bits; or verifiedByAnyMatch's, when
+  // no key of several that match could be imported or used.
   if (!(err instanceof errors.JOSEError))
     return "the key in the issuer's JWKS that matches its kid and alg cannot be used: it is no valid key of its type, or an RSA key under 2048 bits"
   if (err instanceof errors.JWTExpired || err instanceof errors.JWTClaimValidationFailed) {

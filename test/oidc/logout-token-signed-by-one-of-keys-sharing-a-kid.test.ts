@@ -134,3 +134,17 @@ t.test(
     )
   },
 )
+
+t.test(
+  'of two keys matching, neither can be imported (EC points off their curve): refused for the keys, not as more than 16',
+  async (t) => {
+    const [a, b] = [await keyOf('signing'), await keyOf('signing')]
+    const offCurve = (key: Key): Key => ({ ...key, jwk: { ...key.jwk, x: 'AAAA', y: 'AAAA' } })
+    const v = await verifier(t, [offCurve(a), offCurve(b)])
+    await t.rejects(v.verify(await sign(b, { sub: 'u' })), {
+      code: 'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
+      message:
+        "The logout token is not valid: the key in the issuer's JWKS that matches its kid and alg cannot be used: it is no valid key of its type, or an RSA key under 2048 bits.",
+    })
+  },
+)
