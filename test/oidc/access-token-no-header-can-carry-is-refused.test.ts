@@ -5,7 +5,8 @@
  * request of the route answered `502 upstream_unreachable`, logged as the
  * upstream failing, for as long as the answer's `expires_in` said (a client
  * token for a year). One past `~` (`é`) went out as a byte that is not
- * the token the IdP issued. Now such an answer is invalid: 503 with
+ * the token the IdP issued; one ending in a space reached the upstream
+ * without it (RFC 9110 §5.5). Now such an answer is invalid: 503 with
  * Retry-After, nothing kept or forwarded, the session and its other routes
  * carry on, and the log names the character, never the token. Against the
  * dev IdP (oidc-provider), whose edge gives the answers a real IdP would not.
@@ -21,12 +22,20 @@ import { startObservedStack } from '../helpers/observed-stack.js'
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 const YEAR_S = 365 * 24 * 3600
 
+const noVschar = (codePoint: string) => `holds ${codePoint}, which is no VSCHAR (RFC 6749 §A.12)`
 const unsendable = [
-  { name: 'a CR LF', token: 'issued-0123456789\r\nX-Injected: 1', codePoint: 'U+000D' },
-  { name: 'a non-ASCII letter', token: 'issued-é-0123456789', codePoint: 'U+00E9' },
+  { name: 'a CR LF', token: 'issued-0123456789\r\nX-Injected: 1', says: noVschar('U+000D') },
+  { name: 'a non-ASCII letter', token: 'issued-é-0123456789', says: noVschar('U+00E9') },
+  // A VSCHAR, but one a header field's value loses at its end (RFC 9110
+  // §5.5): the upstream is given `issued-0123456789`, which the IdP never issued.
+  {
+    name: 'a trailing space',
+    token: 'issued-0123456789 ',
+    says: 'begins or ends with a space, which a header field drops there (RFC 9110 §5.5)',
+  },
 ] as const
 
-for (const { name, token, codePoint } of unsendable) {
+for (const { name, token, says } of unsendable) {
   t.test(`an exchanged or client-credentials token with ${name} is refused, not sent`, async (t) => {
     const stack = await startObservedStack(t, {
       accessTokenTtl: 600,
@@ -59,7 +68,7 @@ for (const { name, token, codePoint } of unsendable) {
       const refused = await apiCall(caller, `${base}${path}/x`)
       t.equal(refused.status, 503, `${path}: 503, not the upstream's fault`)
       t.equal(refused.json().error, error)
-      t.match(refused.json().message, `holds ${codePoint}, which is no VSCHAR (RFC 6749 §A.12)`, 'says why')
+      t.match(refused.json().message, says, 'says why')
       const wait = Number(refused.headers.get('retry-after'))
       t.ok(wait > 0, 'with Retry-After')
       t.equal(stack.upstream.requests.length, forwarded, 'nothing reached the upstream')
