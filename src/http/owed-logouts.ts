@@ -76,8 +76,9 @@ function carryingOut<T>(): RetryPolicy<Owed<T>, OwedAttempt<T>> {
  * One per process, outliving a config reload as the stores do
  * (server/lasting.ts): what is owed is data (`what`), carried out by the
  * attempt of the app that serves now (`serve`), so the app a reload
- * builds takes over what the replaced one owed. A restart drops what is
- * owed, and says so.
+ * builds takes over what the replaced one owed. A shutdown with drain
+ * time left makes one last pass (`lastPass`), as the store may have come
+ * back during the backoff; a restart drops what is still owed, and says so.
  */
 export class OwedLogouts<T> {
   readonly #queue: RetryQueue<Owed<T>, OwedAttempt<T>>
@@ -112,6 +113,15 @@ export class OwedLogouts<T> {
   ): void {
     const { idp, what, budgetMs } = owed
     this.#queue.add({ idp, issuer: owed.issuer ?? idp, what }, budgetMs, log, key)
+  }
+
+  /**
+   * One last pass as the process shuts down: what is owed is tried now,
+   * whatever the backoff, until `stop` aborts (the drain is nearly out),
+   * each try within the store's own timeout too.
+   */
+  lastPass(stop: AbortSignal): Promise<void> {
+    return this.#queue.lastPass(stop)
   }
 
   /** Stops trying; what is still owed is dropped, and said to be. */

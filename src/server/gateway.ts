@@ -7,7 +7,7 @@ import { createInstance, type InstanceOptions } from './instance.js'
 import { observability } from './observability.js'
 import { proxy } from './proxy.js'
 import { requestHygiene } from './request-hygiene.js'
-import { type ServicesOptions, services } from './services.js'
+import { lastPass, type ServicesOptions, services } from './services.js'
 
 /** Seams for tests and embedding; production passes none of them. */
 export interface GatewayOptions extends InstanceOptions {
@@ -71,24 +71,27 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
     keepLasting: options.keepLasting,
   })
 
-  if (hasNamedFrontends(config)) {
+  if (hasNamedFrontends(config))
     await app.register(frontends, { config, now, websocketRecheck: options.websocketRecheck })
-    return app
+  else {
+    const { providers, sessions, stores } = app.gatehouse
+    await app.register(ownRoutes, {
+      config,
+      providers,
+      sessions,
+      stores,
+      refusals: app.observers.refusals,
+      owedLogouts: app.gatehouse.lasting.owedLogouts,
+      owedRevocations: app.gatehouse.lasting.owedRevocations,
+      heldLogouts: app.gatehouse.lasting.heldLogouts,
+      onLogin: app.observers.login,
+      onOverBound: app.observers.overBound,
+      now,
+    })
+    await app.register(proxy, { config, now, websocketRecheck: options.websocketRecheck })
   }
-  const { providers, sessions, stores } = app.gatehouse
-  await app.register(ownRoutes, {
-    config,
-    providers,
-    sessions,
-    stores,
-    refusals: app.observers.refusals,
-    owedLogouts: app.gatehouse.lasting.owedLogouts,
-    owedRevocations: app.gatehouse.lasting.owedRevocations,
-    heldLogouts: app.gatehouse.lasting.heldLogouts,
-    onLogin: app.observers.login,
-    onOverBound: app.observers.overBound,
-    now,
-  })
-  await app.register(proxy, { config, now, websocketRecheck: options.websocketRecheck })
+  // Last: its close hook runs first (Fastify runs them last registered
+  // first), while the routes still carry out the owed logouts.
+  await app.register(lastPass)
   return app
 }

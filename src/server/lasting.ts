@@ -204,8 +204,9 @@ export class Lasting {
   readonly drain = new DrainDeadline()
   /**
    * Back-channel logouts a store outage left undone, carried out by
-   * whichever app serves once the store answers: a reload keeps them, a
-   * restart drops them (and says so).
+   * whichever app serves once the store answers: a reload keeps them; a
+   * shutdown tries them once more (`lastPass`), then drops what is left
+   * (and says so).
    */
   readonly owedLogouts: OwedLogouts<OwedLogout>
   /**
@@ -358,20 +359,24 @@ export class Lasting {
   }
 
   /**
-   * One last pass over the revocations owed, as the process shuts down,
-   * with the providers of the app serving last, before they close: an IdP
-   * that came back during its backoff would otherwise keep the grants
-   * live. Until the drain is nearly out (`drain.onEnd`; a `close()` with
-   * no signal has no drain, and its calls are bounded by their IdP's
-   * `timeout` alone), then what is left is dropped with the rest. Once,
-   * however many apps close.
+   * One last pass over the revocations and the back-channel logouts owed,
+   * as the process shuts down, with the app serving last, before it
+   * closes (services.ts `lastPass`): an IdP that came back during its backoff
+   * would otherwise keep the grants live, and a store that came back the
+   * sessions of users the IdP signed out. Until the drain is nearly out
+   * (`drain.onEnd`; a `close()` with no signal has no drain, and its calls
+   * are bounded by their IdP's `timeout` and the store's alone), then what
+   * is left is dropped with the rest. Once, however many apps close.
    */
   lastPass(): Promise<void> {
     this.#lastPass ??= (async () => {
       const stop = new AbortController()
       const cancel = this.drain.onEnd(() => stop.abort())
       try {
-        await this.owedRevocations.lastPass(stop.signal)
+        await Promise.all([
+          this.owedRevocations.lastPass(stop.signal),
+          this.owedLogouts.lastPass(stop.signal),
+        ])
       } finally {
         cancel()
       }

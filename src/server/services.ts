@@ -125,13 +125,33 @@ export const services = fp(
       parts.discover(app.log)
     })
     app.addHook('onClose', async () => {
-      // A shutdown, not a reload's swap: what is owed is tried once more
-      // while this app's providers are open, as it is about to be dropped.
-      if (lasting.shuttingDown) await lasting.lastPass()
+      // After the shutdown's last pass (`lastPass`), which needs these providers open.
       unserve()
       await lasting.release(parts)
       if (!opts.lasting && !opts.keepLasting) await lasting.close()
     })
   },
   { name: 'gatehouse-services', fastify: '5.x', dependencies: ['gatehouse-observability'] },
+)
+
+/**
+ * The shutdown's last pass over what the process owes (`Lasting.lastPass`):
+ * the revocations the IdP did not answer and the back-channel logouts the
+ * store did not carry out, tried once more as the app that serves last
+ * closes. Fastify runs `onClose` hooks last registered first, so this is
+ * registered after every part: its hook runs while the back-channel
+ * logout routes still carry out the owed logouts, and before the services'
+ * own hook releases the providers the revocations are made with. Made in
+ * that hook, as the revocations' pass once was, it came after the routes
+ * had stopped serving, and every owed logout was dropped untried.
+ */
+export const lastPass = fp(
+  async function lastPass(app: FastifyInstance) {
+    app.addHook('onClose', async () => {
+      // A shutdown, not a reload's swap: the next app carries on with what is owed.
+      const { lasting } = app.gatehouse
+      if (lasting.shuttingDown) await lasting.lastPass()
+    })
+  },
+  { name: 'gatehouse-last-pass', fastify: '5.x', dependencies: ['gatehouse-services'] },
 )
