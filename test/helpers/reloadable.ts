@@ -151,6 +151,8 @@ export async function startReloadable(
     readonly beforeStart?: (configMap: ConfigMapDir, input: TestConfigInput) => void
     /** Providers a later config adds, whose callbacks the IdP registers from the start. */
     readonly laterProviders?: readonly string[]
+    /** The IdP sends its logout tokens to the gateway's back-channel logout endpoint. */
+    readonly backchannelLogout?: boolean
   } = {},
 ): Promise<Reloadable> {
   const upstream = await startEchoUpstream()
@@ -168,6 +170,7 @@ export async function startReloadable(
       clientSecret: CLIENT_SECRET,
       redirectUris: [`${url}/auth/callback`, ...providers.map((name) => `${url}/auth/callback/${name}`)],
       postLogoutRedirectUris: [`${url}/`],
+      ...(options.backchannelLogout && { backchannelLogoutUri: `${url}/auth/backchannel-logout` }),
       ...options.client,
     }
     const idp = await startDevIdp({
