@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import type { LogCode } from '../errors.js'
+import { LaneBackoff } from './lane-backoff.js'
 
 /**
  * What one try of an owed item came to: carried out (`done`), to be
@@ -69,16 +70,6 @@ interface Entry<T> {
   readonly until: number
 }
 
-/** A lane with something owed: its own backoff, so one peer away delays no other peer's first try. */
-interface Lane {
-  /** Items owed in it. */
-  owed: number
-  /** The wait before its next pass, ms: `firstDelay`, doubled per pass that found its peer away. */
-  delay: number
-  /** When its next pass is due, on `performance.now`. */
-  due: number
-}
-
 /**
  * Items a peer did not answer for, held in memory and tried again, each
  * for its own budget, at most `max` at once. Each lane keeps its own
@@ -115,22 +106,21 @@ export class RetryQueue<T, A> {
    * answers slowly with many items owed holds back no other lane.
    */
   readonly #busy = new Set<string>()
+  /** How many items each lane with something owed holds (0 while a pass at it that carried out its last is under way). */
+  readonly #lanes = new Map<string, number>()
   /**
    * The backoff of each lane with something owed. Until 2026-12-07 one
    * delay was shared by every lane: one IdP down doubled it to 30 s, and
    * a revocation owed to another then waited up to 30 s for its first
    * try, not its own 1 s.
    */
-  readonly #lanes = new Map<string, Lane>()
+  readonly #backoff: LaneBackoff
   /** Each lane's part of a pass under way, by lane: the last pass tries each again once it is done. */
   readonly #running = new Map<string, Promise<void>>()
   /** Aborted when the last pass runs out of time: no try starts after it, and those under way are told. */
   readonly #stopping = new AbortController()
   /** The shutdown's last pass, once asked for: nothing is scheduled after it. */
   #last: Promise<void> | undefined
-  #timer: NodeJS.Timeout | undefined
-  /** When `#timer` fires, on `performance.now`. */
-  #timerDue = 0
   #closed = false
 
   constructor(policy: RetryPolicy<T, A>, options: OwedOptions) {
@@ -138,6 +128,7 @@ export class RetryQueue<T, A> {
     this.#log = options.log
     this.#max = options.max ?? DEFAULT_MAX
     this.#clock = options.clock ?? (() => performance.now())
+    this.#backoff = new LaneBackoff(policy.firstDelay, policy.maxDelay)
   }
 
   get size(): number {
@@ -178,13 +169,9 @@ export class RetryQueue<T, A> {
     if (ofOwner) ofOwner.add(entry)
     else this.#byOwner.set(owner, new Set([entry]))
     const name = this.#policy.laneOf(what)
-    const lane = this.#lanes.get(name)
+    this.#lanes.set(name, (this.#lanes.get(name) ?? 0) + 1)
     // A lane in its backoff keeps it: its peer was away at its last pass.
-    if (lane) lane.owed++
-    else {
-      const { firstDelay } = this.#policy
-      this.#lanes.set(name, { owed: 1, delay: firstDelay, due: performance.now() + firstDelay })
-    }
+    this.#backoff.owe(name)
     const { code, msg } = this.#policy.owed
     log.warn({ code, idp: this.#policy.idpOf(what) }, msg)
     this.#schedule()
@@ -205,8 +192,7 @@ export class RetryQueue<T, A> {
   }
 
   async #finish(stop: AbortSignal): Promise<void> {
-    clearTimeout(this.#timer)
-    this.#timer = undefined
+    this.#backoff.stop()
     const stopped = new Promise<void>((resolve) => {
       const end = () => {
         this.#stopping.abort()
@@ -224,7 +210,7 @@ export class RetryQueue<T, A> {
   /** Stops trying; what is still owed is dropped, and said to be. */
   close(): void {
     this.#closed = true
-    clearTimeout(this.#timer)
+    this.#backoff.stop(true)
     if (this.#owed.size > 0) {
       const { code, msg } = this.#policy.lost
       this.#log.error({ code, reason: 'closed', owed: this.#owed.size }, msg)
@@ -255,9 +241,15 @@ export class RetryQueue<T, A> {
     ofOwner.delete(entry)
     if (ofOwner.size === 0) this.#byOwner.delete(entry.owner)
     const name = this.#policy.laneOf(entry.what)
-    const lane = this.#lanes.get(name)!
+    const left = this.#lanes.get(name)! - 1
     // A lane a pass is at keeps its backoff until the pass says what its peer did.
-    if (--lane.owed === 0 && !this.#busy.has(name)) this.#lanes.delete(name)
+    if (left > 0 || this.#busy.has(name)) this.#lanes.set(name, left)
+    else this.#forget(name)
+  }
+
+  #forget(lane: string): void {
+    this.#lanes.delete(lane)
+    this.#backoff.delete(lane)
   }
 
   #lost(log: FastifyBaseLogger, what: T, reason: string, fields: { owed?: number } = {}): void {
@@ -268,23 +260,10 @@ export class RetryQueue<T, A> {
   /** Sets the timer for the lane due first that no pass is at, unless it is set for then or sooner. */
   #schedule(): void {
     if (this.#closed || this.#last !== undefined || this.#serving.size === 0) return
-    let due = Number.POSITIVE_INFINITY
-    for (const [name, lane] of this.#lanes) if (!this.#busy.has(name) && lane.due < due) due = lane.due
-    if (due === Number.POSITIVE_INFINITY) return
-    if (this.#timer !== undefined) {
-      if (this.#timerDue <= due) return
-      clearTimeout(this.#timer)
-    }
-    this.#timerDue = due
-    // Unref'd: what is owed must not hold a closing process open; close() says what it drops.
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = undefined
-        const by = Math.max(due, performance.now())
-        void this.#pass((_, lane) => lane.due <= by)
-      },
-      Math.max(0, due - performance.now()),
-    ).unref()
+    this.#backoff.schedule(
+      (by) => void this.#pass((name) => this.#backoff.dueBy(name, by)),
+      (name) => !this.#busy.has(name),
+    )
   }
 
   /**
@@ -294,11 +273,11 @@ export class RetryQueue<T, A> {
    * lanes alongside one another. A lane done sets its own backoff and the
    * timer for the next lane due, without waiting for the pass's other lanes.
    */
-  #pass(due: (name: string, lane: Lane) => boolean): Promise<void> {
+  #pass(due: (name: string) => boolean): Promise<void> {
     const lanes = new Map<string, Entry<T>[]>()
     for (const entry of this.#owed.values()) {
       const name = this.#policy.laneOf(entry.what)
-      if (this.#busy.has(name) || !due(name, this.#lanes.get(name)!)) continue
+      if (this.#busy.has(name) || !due(name)) continue
       const queue = lanes.get(name)
       if (queue) queue.push(entry)
       else lanes.set(name, [entry])
@@ -329,17 +308,15 @@ export class RetryQueue<T, A> {
 
   /** A lane's backoff once a pass is done with it, by what its peer did. */
   #backOff(name: string, reached: Reached): void {
-    const lane = this.#lanes.get(name)
-    if (lane === undefined) return
-    if (lane.owed === 0) {
-      this.#lanes.delete(name)
+    const owed = this.#lanes.get(name)
+    if (owed === undefined) return
+    if (owed === 0) {
+      this.#forget(name)
       return
     }
     // Closed, or between apps: the next app's serve() tries it as it was due.
     if (reached === 'stopped') return
-    const { firstDelay, maxDelay } = this.#policy
-    lane.delay = reached === 'away' ? Math.min(lane.delay * 2, maxDelay) : firstDelay
-    lane.due = performance.now() + lane.delay
+    this.#backoff.passed(name, reached === 'away')
   }
 
   /** One lane's part of a pass, oldest first: whether its peer answered, was away, or the pass was stopped. */
