@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import type { LogCode } from '../errors.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
+import { LaneBackoff } from './lane-backoff.js'
 
 /** A logout token not yet verified: the IdP's keys could not be read when it came. */
 export interface HeldToken {
@@ -43,7 +44,7 @@ const MAX_PER_ISSUER = 100
 /** Most bytes of tokens held per issuer: 16 tokens at the endpoint's 16 KiB body limit. */
 const MAX_BYTES_PER_ISSUER = 256 * 1024 // 256 KiB
 
-/** How soon the first try comes; doubled per pass the keys stay unreadable, up to HELD_MAX_DELAY. */
+/** How soon an issuer's first try comes; doubled per pass its keys stay unreadable, up to HELD_MAX_DELAY. */
 const HELD_FIRST_DELAY = 1_000 // 1 s
 const HELD_MAX_DELAY = 8_000 // 8 s
 
@@ -123,9 +124,13 @@ export class HeldLogoutTokens<T extends HeldToken> {
   readonly #clock: () => number
   // Anyone can post while the keys are out: one line per kind and provider a minute.
   readonly #lines = new RepeatedLines()
-  #timer: NodeJS.Timeout | undefined
+  /**
+   * Each issuer's backoff. Until 2026-12-07 one delay was shared by every
+   * issuer: one whose JWKS stayed away doubled it to 8 s, and a token of
+   * another, whose keys could be read again, waited for its next try.
+   */
+  readonly #backoff = new LaneBackoff(HELD_FIRST_DELAY, HELD_MAX_DELAY)
   #round: Promise<void> | undefined
-  #delay = HELD_FIRST_DELAY
   #closed = false
 
   constructor(options: HeldLogoutTokensOptions<T>) {
@@ -161,6 +166,7 @@ export class HeldLogoutTokens<T extends HeldToken> {
     held.push({ ...token, until })
     this.#held.set(token.issuer, held)
     this.#bytes.set(token.issuer, bytes)
+    this.#backoff.owe(token.issuer)
     const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_UNVERIFIED'
     const repeated = this.#lines.admit(`${code} ${token.idp}`)
     if (repeated !== undefined)
@@ -179,35 +185,35 @@ export class HeldLogoutTokens<T extends HeldToken> {
   /** Stops trying, and gives up what is still held, each with when it is to be given up. */
   release(): HeldUntil<T>[] {
     this.#closed = true
-    clearTimeout(this.#timer)
+    this.#backoff.stop(true)
     const held = [...this.#held.values()].flat()
     this.#held.clear()
     this.#bytes.clear()
     return held
   }
 
+  /** Sets the timer for the issuer due first, unless a round is under way (it sets it when done). */
   #schedule(): void {
-    if (this.#closed || this.#timer !== undefined || this.#round !== undefined) return
-    // Unref'd: what is held must not hold a closing process open; close() says what it drops.
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      this.#round = this.#tryAll().finally(() => {
+    if (this.#closed || this.#round !== undefined) return
+    this.#backoff.schedule((by) => {
+      this.#round = this.#tryAll(by).finally(() => {
         this.#round = undefined
-        if (this.size > 0) this.#schedule()
+        this.#schedule()
       })
-    }, this.#delay).unref()
+    })
   }
 
   /**
-   * One pass, each issuer's tokens oldest first. A token whose issuer's
-   * keys still cannot be read ends that issuer's pass: the others would
-   * fail alike, each a fetch of a JWKS that is down. One the keys could
-   * not settle yet is passed over, so no token held before another (a
-   * forged one, its `kid` in no JWKS) holds that one up.
+   * One pass over the issuers due `by`, each issuer's tokens oldest first.
+   * A token whose issuer's keys still cannot be read ends that issuer's
+   * pass: the others would fail alike, each a fetch of a JWKS that is
+   * down. One the keys could not settle yet is passed over, so no token
+   * held before another (a forged one, its `kid` in no JWKS) holds that one up.
    */
-  async #tryAll(): Promise<void> {
-    let reachable = false
-    for (const [issuer, held] of this.#held) {
+  async #tryAll(by: number): Promise<void> {
+    for (const [issuer, held] of [...this.#held]) {
+      if (!this.#backoff.dueBy(issuer, by)) continue
+      let away = false
       for (const token of [...held]) {
         if (this.#closed) return
         if (this.#clock() >= token.until) {
@@ -222,12 +228,14 @@ export class HeldLogoutTokens<T extends HeldToken> {
           // The attempt logs its own failures; a token it failed on is not tried again.
           outcome = 'settled'
         }
-        if (outcome === 'unreachable') break
-        reachable = true
+        if (outcome === 'unreachable') {
+          away = true
+          break
+        }
         if (outcome === 'settled') this.#drop(issuer, token)
       }
+      this.#backoff.passed(issuer, away)
     }
-    this.#delay = reachable ? HELD_FIRST_DELAY : Math.min(this.#delay * 2, HELD_MAX_DELAY)
   }
 
   #drop(issuer: string, token: HeldUntil<T>): void {
@@ -240,6 +248,7 @@ export class HeldLogoutTokens<T extends HeldToken> {
     else {
       this.#held.delete(issuer)
       this.#bytes.delete(issuer)
+      this.#backoff.delete(issuer)
     }
   }
 
