@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
 /** The back-channel endpoints a canned answer can stand in for. */
-export type CannedEndpoint = 'token' | 'revocation' | 'par' | 'userinfo'
+export type CannedEndpoint = 'token' | 'revocation' | 'par' | 'userinfo' | 'jwks'
 
 /**
  * An answer the IdP's edge gives instead of oidc-provider, for answers

@@ -665,6 +665,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     revocation: '/token/revocation',
     par: '/request',
     userinfo: '/me',
+    jwks: '/jwks',
   }
   const handle = provider.callback()
   const backChannel = (path: string) =>

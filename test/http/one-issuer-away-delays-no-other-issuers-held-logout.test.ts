@@ -1,0 +1,76 @@
+/**
+ * A logout token that came while its issuer's keys could not be read is
+ * held and tried again after 1 s, doubling to 8 s while they stay
+ * unreadable. The delay was one for every issuer: corp's JWKS down for a
+ * few tries doubled it, and a token of partner's, whose JWKS had failed
+ * one fetch and answered again, waited for corp's next try, its user's
+ * sessions running meanwhile. Each issuer's held tokens now keep a
+ * backoff of their own, and partner's is carried out after its own first
+ * second, before corp is asked again.
+ */
+import t from 'tap'
+import { CookieJar } from '../helpers/cookie-jar.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { LogLines } from '../helpers/reloadable.js'
+import { startTwoIdps } from '../helpers/two-idps.js'
+
+const CARRIED_OUT = "back-channel logout carried out once the issuer's keys could be read"
+
+t.test("partner's held logout is carried out after its own first delay, not corp's", async (t) => {
+  const log = new LogLines()
+  const set = await startTwoIdps(t, {
+    backchannel: 'shared',
+    config: { logLevel: 'info' },
+    gateway: { logStream: log.stream },
+  })
+  const base = set.urls[0]!
+  const post = (token: string) =>
+    jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, {
+      method: 'POST',
+      body: new URLSearchParams({ logout_token: token }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+  const alice = await login(base, { user: 'alice', params: { idp: 'partner' } })
+  const carol = await login(base, { user: 'carol', params: { idp: 'corp' } })
+
+  // Corp's JWKS answers every fetch 503; each fetch is counted as it comes.
+  let corpFetches = 0
+  const waiting = new Map<number, () => void>()
+  const corpFetched = (n: number) =>
+    new Promise<void>((resolve) => (corpFetches >= n ? resolve() : waiting.set(n, resolve)))
+  set.corp.idp.answer('jwks', {
+    status: 503,
+    headers: { 'retry-after': '1' },
+    body: () => {
+      corpFetches++
+      waiting.get(corpFetches)?.()
+      return 'unavailable'
+    },
+  })
+  t.equal((await post(await set.corp.logoutToken({ sub: 'carol' }))).status, 503, "corp's token is held")
+  // The delivery's own fetch, then tries 1 s and 2 s apart: corp's next waits 4 s.
+  await corpFetched(3)
+
+  // Partner's JWKS fails this one fetch: an outage as brief as any, which holds its token.
+  set.partner.idp.answer('jwks', { status: 503, body: 'busy', headers: { 'retry-after': '1' } })
+  t.equal(
+    (await post(await set.partner.logoutToken({ sub: 'alice' }))).status,
+    503,
+    "partner's token is held",
+  )
+  set.partner.idp.answer('jwks')
+
+  await log.seen("partner's logout carried out", (l) => l.msg === CARRIED_OUT && l.idp === 'partner', 20_000)
+  t.equal(corpFetches, 3, "before corp's next try: partner's waited its own 1 s, not corp's 4 s")
+  t.equal((await apiCall(alice.jar, `${base}/api/partner`)).status, 401, "alice's session ended")
+  t.equal(
+    (await apiCall(carol.jar, `${base}/api/corp`)).status,
+    200,
+    "carol's runs on while corp's keys are out",
+  )
+
+  // Corp's keys can be read again: its own backoff brings its token at its next try.
+  set.corp.idp.answer('jwks')
+  await log.seen("corp's logout carried out", (l) => l.msg === CARRIED_OUT && l.idp === 'corp', 20_000)
+  t.equal((await apiCall(carol.jar, `${base}/api/corp`)).status, 401, "carol's session ended")
+})
