@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
 import { HeldKeys } from '../dpop/held-keys.js'
 import { DpopNonces } from '../dpop/nonces.js'
@@ -251,6 +251,8 @@ export class Lasting {
   /** The shutdown's last pass over what is owed, once the first app closing in it asks. */
   #lastPass: Promise<void> | undefined
   #shuttingDown = false
+  /** Which app's close makes the last pass (`shutDown`); any, when absent. */
+  #servesLast: ((app: FastifyInstance) => boolean) | undefined
 
   private constructor(
     stores: Stores,
@@ -349,9 +351,24 @@ export class Lasting {
     await this.#pool.release(clients)
   }
 
-  /** The process shuts down (start.ts): each app that closes from now on makes `lastPass` first. */
-  shutDown(): void {
+  /**
+   * The process shuts down (start.ts): the app that closes from now on
+   * and `servesLast` names (any, without it) makes `lastPass` first.
+   */
+  shutDown(servesLast?: (app: FastifyInstance) => boolean): void {
     this.#shuttingDown = true
+    this.#servesLast = servesLast
+  }
+
+  /**
+   * Whether `app`'s close makes the shutdown's last pass. Not an app a
+   * reload built and the shutdown closes unused, nor one a reload
+   * replaced: they close at once, or when their own requests are done,
+   * while the app serving still answers requests that may owe more, and
+   * the pass, made once, would be over before those were.
+   */
+  makesLastPass(app: FastifyInstance): boolean {
+    return this.#shuttingDown && (this.#servesLast?.(app) ?? true)
   }
 
   get shuttingDown(): boolean {

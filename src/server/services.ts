@@ -150,7 +150,7 @@ export const lastPass = fp(
     app.addHook('onClose', async () => {
       // A shutdown, not a reload's swap: the next app carries on with what is owed.
       const { lasting } = app.gatehouse
-      if (lasting.shuttingDown) await lasting.lastPass()
+      if (lasting.makesLastPass(app)) await lasting.lastPass()
     })
   },
   { name: 'gatehouse-last-pass', fastify: '5.x', dependencies: ['gatehouse-services'] },

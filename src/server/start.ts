@@ -212,8 +212,9 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
   let closing: Promise<void> | undefined
   const close = () => {
     closing ??= (async () => {
-      // Each app that closes from now on tries what is owed once more first.
-      lasting.shutDown()
+      // The app serving as it closes, after its requests, tries what is owed
+      // once more first: a reload's app closed unused goes at once.
+      lasting.shutDown((app) => app === listener.app)
       watch?.close()
       // A reload in progress applies nothing now; the app it built closes
       // before the stores it borrows.

@@ -1,0 +1,102 @@
+/**
+ * A shutdown makes one last pass over the owed revocations as the app
+ * serving last closes, after its requests in flight. A reload in progress
+ * when the shutdown began builds an app that is closed unused, at once:
+ * its close made the pass, the moment the shutdown began, and the pass
+ * being once, the app still serving found it made when its requests were
+ * done. An IdP back during the drain then had the revocation dropped
+ * untried as GATEHOUSE_REVOCATION_LOST closed, its grant left live.
+ */
+import { once } from 'node:events'
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import { sessionRefOf } from '../helpers/app.js'
+import { route } from '../helpers/gateway.js'
+import { apiCall, jarFetch, login } from '../helpers/login.js'
+import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
+
+t.test(
+  'a shutdown during a reload makes its last pass once the app still serving has finished its requests',
+  async (t) => {
+    // An upstream that holds its one request until told: the drain's request in flight.
+    let held: ServerResponse | undefined
+    const upstream = createServer((_req, res) => {
+      held = res
+      upstream.emit('held')
+    })
+    upstream.listen(0, '127.0.0.1')
+    await once(upstream, 'listening')
+    t.teardown(() => {
+      upstream.closeAllConnections()
+      upstream.close()
+    })
+    const slow = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+
+    const logs = new LogLines()
+    const stack = await startReloadable(
+      t,
+      (echo) => [route('/api', echo), route('/slow', slow, { timeout: 60_000 })],
+      {
+        accessTokenTtl: 600,
+        watch: false,
+        // Far past the test's life: the reload's discovery waits until the shutdown ends it.
+        input: { logLevel: 'info', idpTimeout: 60_000 },
+        second: {},
+        logStream: logs.stream,
+      },
+    )
+    const { running } = stack
+    const base = stack.url
+    const { jar } = await login(base)
+    const app = running.app
+    const ref = sessionRefOf(app, jar.get(base, 'gatehouse')!)
+    const token = (await app.gatehouse.stores.sessions.get(ref, Date.now(), { touch: false }))!.tokens
+      .refreshToken!
+    const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+
+    // A request in flight on the app serving as the shutdown begins, sent before the logout.
+    const inFlight = apiCall(jar, `${base}/slow/x`)
+    await once(upstream, 'held')
+
+    stack.idp.answer('revocation', { status: 503, headers: { 'retry-after': '1' }, body: 'unavailable' })
+    t.equal((await jarFetch(jar, `${base}${logoutUrl}`)).status, 200, 'the user is logged out all the same')
+    await logs.seen('the revocation owed', (line) => line.code === 'GATEHOUSE_REVOCATION_OWED')
+
+    // A reload stuck discovering an IdP that is down: its app is closed unused once the shutdown begins.
+    const lasting = app.gatehouse.lasting
+    const release = lasting.release.bind(lasting)
+    let releasedUnused: () => void = () => {}
+    const unused = new Promise<void>((resolve) => {
+      releasedUnused = resolve
+    })
+    lasting.release = (parts) => {
+      const released = release(parts)
+      // The first to let go: the app serving holds on until its request is done.
+      released.then(releasedUnused, releasedUnused)
+      return released
+    }
+    stack.second!.setDown('503')
+    stack.configMap.write(configText({ ...stack.input, issuer: stack.second!.issuer }))
+    const reloading = running.reload()
+    await logs.seen('the new client failing to discover the IdP', (l) =>
+      /discovery failed; retrying/.test(l.msg),
+    )
+
+    const closing = running.close()
+    await unused
+    // The IdP is back before the app serving has finished its request.
+    stack.idp.answer('revocation')
+    t.equal((await stack.idp.introspect(token)).active, true, 'the token still lives at the IdP')
+    held!.end('done')
+    t.equal((await inFlight).status, 200, 'the request in flight is answered')
+    await closing
+    await reloading
+
+    t.equal((await stack.idp.introspect(token)).active, false, 'the token is dead at the IdP')
+    t.notOk(
+      logs.lines.some((line) => line.code === 'GATEHOUSE_REVOCATION_LOST'),
+      'nothing is lost',
+    )
+  },
+)
