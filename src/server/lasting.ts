@@ -361,11 +361,11 @@ export class Lasting {
   }
 
   /**
-   * Whether `app`'s close makes the shutdown's last pass. Not an app a
-   * reload built and the shutdown closes unused, nor one a reload
-   * replaced: they close at once, or when their own requests are done,
-   * while the app serving still answers requests that may owe more, and
-   * the pass, made once, would be over before those were.
+   * Whether `app`'s close makes the shutdown's last pass: the pass is made
+   * once, so an app that closes while another still answers requests that
+   * may owe more (one a reload built and the shutdown closes unused, or the
+   * one serving while a replaced one finishes its requests) must not make
+   * it. Asked once per app, as it closes.
    */
   makesLastPass(app: FastifyInstance): boolean {
     return this.#shuttingDown && (this.#servesLast?.(app) ?? true)

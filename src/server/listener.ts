@@ -158,6 +158,8 @@ export class GatewayListener {
   #current: Generation
   readonly #retiring = new Set<Generation>()
   #draining: NodeJS.Timeout | undefined
+  /** At the shutdown, this listener's apps whose close has not yet asked `closesLast`. */
+  #unasked: Set<FastifyInstance> | undefined
 
   constructor(config: GatehouseConfig['server'], first: FastifyInstance, m: Mount) {
     this.#current = new Generation(first, m)
@@ -192,6 +194,18 @@ export class GatewayListener {
   /** Apps replaced by a reload that still answer what they were given. */
   get retiring(): number {
     return this.#retiring.size
+  }
+
+  /**
+   * Whether `app`, closing as the process shuts down, is the last of this
+   * listener's apps to: the one serving and those a reload replaced each
+   * close once their own requests are done, and a request on any of them
+   * may still owe a revocation. An app a reload built and never put in
+   * use is none of them. Asked once per app, as it closes.
+   */
+  closesLast(app: FastifyInstance): boolean {
+    this.#unasked ??= new Set([this.#current, ...this.#retiring].map((gen) => gen.app))
+    return this.#unasked.delete(app) && this.#unasked.size === 0
   }
 
   /** Listens; resolves with the URL, as `app.listen` would. */

@@ -212,9 +212,10 @@ export async function start(config: GatehouseConfig, options: StartOptions = {})
   let closing: Promise<void> | undefined
   const close = () => {
     closing ??= (async () => {
-      // The app serving as it closes, after its requests, tries what is owed
-      // once more first: a reload's app closed unused goes at once.
-      lasting.shutDown((app) => app === listener.app)
+      // The last of the listener's apps to close, after its requests, tries
+      // what is owed once more first: a reload's app closed unused, and the
+      // one serving while a replaced one still answers, close sooner.
+      lasting.shutDown((app) => listener.closesLast(app))
       watch?.close()
       // A reload in progress applies nothing now; the app it built closes
       // before the stores it borrows.

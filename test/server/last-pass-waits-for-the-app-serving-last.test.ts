@@ -5,7 +5,9 @@
  * its close made the pass, the moment the shutdown began, and the pass
  * being once, the app still serving found it made when its requests were
  * done. An IdP back during the drain then had the revocation dropped
- * untried as GATEHOUSE_REVOCATION_LOST closed, its grant left live.
+ * untried as GATEHOUSE_REVOCATION_LOST closed, its grant left live. So
+ * too when a reload had replaced an app still answering a request: the
+ * app serving, idle, closed first and made the pass.
  */
 import { once } from 'node:events'
 import { createServer, type ServerResponse } from 'node:http'
@@ -92,6 +94,82 @@ t.test(
     t.equal((await inFlight).status, 200, 'the request in flight is answered')
     await closing
     await reloading
+
+    t.equal((await stack.idp.introspect(token)).active, false, 'the token is dead at the IdP')
+    t.notOk(
+      logs.lines.some((line) => line.code === 'GATEHOUSE_REVOCATION_LOST'),
+      'nothing is lost',
+    )
+  },
+)
+
+t.test(
+  'a shutdown makes its last pass once the app a reload replaced has finished its requests too',
+  async (t) => {
+    let held: ServerResponse | undefined
+    const upstream = createServer((_req, res) => {
+      held = res
+      upstream.emit('held')
+    })
+    upstream.listen(0, '127.0.0.1')
+    await once(upstream, 'listening')
+    t.teardown(() => {
+      upstream.closeAllConnections()
+      upstream.close()
+    })
+    const slow = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+    const routes = (echo: string) => [route('/api', echo), route('/slow', slow, { timeout: 60_000 })]
+    const logs = new LogLines()
+    const stack = await startReloadable(t, routes, {
+      accessTokenTtl: 600,
+      watch: false,
+      input: { logLevel: 'info' },
+      logStream: logs.stream,
+    })
+    const { running } = stack
+    const base = stack.url
+    const { jar } = await login(base)
+    const first = running.app
+    const ref = sessionRefOf(first, jar.get(base, 'gatehouse')!)
+    const token = (await first.gatehouse.stores.sessions.get(ref, Date.now(), { touch: false }))!.tokens
+      .refreshToken!
+    const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
+
+    // A request in flight on the first app, which a reload then replaces.
+    const inFlight = apiCall(jar, `${base}/slow/x`)
+    await once(upstream, 'held')
+    stack.configMap.write(
+      configText({
+        ...stack.input,
+        routes: [...routes(stack.upstream.url), route('/more', stack.upstream.url)],
+      }),
+    )
+    t.equal((await running.reload()).result, 'applied', 'the reload is applied')
+    t.not(running.app, first, 'and its app serves')
+
+    stack.idp.answer('revocation', { status: 503, headers: { 'retry-after': '1' }, body: 'unavailable' })
+    t.equal((await jarFetch(jar, `${base}${logoutUrl}`)).status, 200, 'the user is logged out all the same')
+    await logs.seen('the revocation owed', (line) => line.code === 'GATEHOUSE_REVOCATION_OWED')
+
+    // The app serving has nothing in flight: it closes at once, the first one when its request is done.
+    const lasting = first.gatehouse.lasting
+    const release = lasting.release.bind(lasting)
+    let releasedIdle: () => void = () => {}
+    const idle = new Promise<void>((resolve) => {
+      releasedIdle = resolve
+    })
+    lasting.release = (parts) => {
+      const released = release(parts)
+      released.then(releasedIdle, releasedIdle)
+      return released
+    }
+    const closing = running.close()
+    await idle
+    stack.idp.answer('revocation')
+    t.equal((await stack.idp.introspect(token)).active, true, 'the token still lives at the IdP')
+    held!.end('done')
+    t.equal((await inFlight).status, 200, 'the request in flight is answered')
+    await closing
 
     t.equal((await stack.idp.introspect(token)).active, false, 'the token is dead at the IdP')
     t.notOk(
