@@ -27,6 +27,11 @@ export interface CannedAnswer {
   readonly headers?: Readonly<Record<string, string>>
   /** Only token requests of this `grant_type`; default every request to the endpoint. */
   readonly grantType?: string
+  /**
+   * The answer waits for this to resolve, its body already made: an IdP
+   * whose endpoint holds a request open until the client's timeout.
+   */
+  readonly held?: () => Promise<void>
 }
 
 /**
@@ -49,12 +54,18 @@ export function atTheEdge(
     if (answer) {
       const text = typeof answer.body === 'function' ? answer.body(params) : answer.body
       const json = typeof text !== 'string'
-      res.writeHead(answer.status, {
-        ...(text === undefined ? {} : { 'content-type': json ? 'application/json' : 'text/html' }),
-        'cache-control': 'no-store',
-        ...answer.headers,
-      })
-      res.end(text === undefined ? undefined : json ? JSON.stringify(text) : text)
+      const write = () => {
+        // The client gave up waiting (its timeout): nothing to answer.
+        if (res.destroyed) return
+        res.writeHead(answer.status, {
+          ...(text === undefined ? {} : { 'content-type': json ? 'application/json' : 'text/html' }),
+          'cache-control': 'no-store',
+          ...answer.headers,
+        })
+        res.end(text === undefined ? undefined : json ? JSON.stringify(text) : text)
+      }
+      if (answer.held) void answer.held().then(write, write)
+      else write()
       return
     }
     // The stream is spent; oidc-provider then reads the body from `req.body`.
