@@ -60,6 +60,14 @@ function lostOnClose(held: readonly unknown[], log: FastifyBaseLogger): void {
 /** Takes the tokens another app held: the app that serves a scope now. */
 export type HeldTaker<T> = (held: readonly HeldUntil<T>[]) => void
 
+/** The last pass of the tokens an app holds (`HeldLogoutTokens.lastPass`). */
+export type HeldLastPass = (stop: AbortSignal) => Promise<void>
+
+interface Serving<T> {
+  readonly take: HeldTaker<T>
+  readonly lastPass: HeldLastPass | undefined
+}
+
 /**
  * Hands the tokens an app still holds unverified when it closes (a config
  * reload retired it) to the app that serves after it, which verifies them
@@ -73,19 +81,24 @@ export type HeldTaker<T> = (held: readonly HeldUntil<T>[]) => void
 export class HeldHandover<T> {
   readonly #log: FastifyBaseLogger
   /** The takers of each scope, oldest first. */
-  readonly #takers = new Map<string, HeldTaker<T>[]>()
+  readonly #takers = new Map<string, Serving<T>[]>()
 
   constructor(log: FastifyBaseLogger) {
     this.#log = log
   }
 
-  /** `take` is handed what apps of `scope` pass from now on, until the returned function is called. */
-  serve(scope: string, take: HeldTaker<T>): () => void {
+  /**
+   * `take` is handed what apps of `scope` pass from now on, until the
+   * returned function is called; `lastPass` tries what the app holds once
+   * more as the process shuts down (`lastPass` here).
+   */
+  serve(scope: string, take: HeldTaker<T>, lastPass?: HeldLastPass): () => void {
     const takers = this.#takers.get(scope) ?? []
-    takers.push(take)
+    const serving = { take, lastPass }
+    takers.push(serving)
     this.#takers.set(scope, takers)
     return () => {
-      const at = takers.indexOf(take)
+      const at = takers.indexOf(serving)
       if (at >= 0) takers.splice(at, 1)
       if (takers.length === 0) this.#takers.delete(scope)
     }
@@ -94,9 +107,21 @@ export class HeldHandover<T> {
   /** What an app of `scope` held, to its newest other taker; call after taking the app's own out. */
   pass(scope: string, held: readonly HeldUntil<T>[]): void {
     if (held.length === 0) return
-    const take = this.#takers.get(scope)?.at(-1)
-    if (take) take(held)
+    const serving = this.#takers.get(scope)?.at(-1)
+    if (serving) serving.take(held)
     else lostOnClose(held, this.#log)
+  }
+
+  /**
+   * The shutdown's last pass over the tokens held unverified, by the app
+   * serving each scope last (server/lasting.ts `lastPass`): an issuer
+   * whose keys can be read again during its backoff would otherwise have
+   * its tokens dropped untried as the app closes. Ends when they are done
+   * or `stop` aborts.
+   */
+  lastPass(stop: AbortSignal): Promise<void> {
+    const passes = [...this.#takers.values()].map((takers) => takers.at(-1)?.lastPass?.(stop))
+    return Promise.all(passes).then(() => {})
   }
 }
 
@@ -130,7 +155,12 @@ export class HeldLogoutTokens<T extends HeldToken> {
    * another, whose keys could be read again, waited for its next try.
    */
   readonly #backoff = new LaneBackoff(HELD_FIRST_DELAY, HELD_MAX_DELAY)
-  #round: Promise<void> | undefined
+  /** Each issuer's part of a pass under way: the last pass tries each again once it is done. */
+  readonly #running = new Map<string, Promise<void>>()
+  /** The shutdown's last pass, once asked for: nothing is scheduled after it. */
+  #last: Promise<void> | undefined
+  /** The last pass ran out of time: no try starts after it. */
+  #stopped = false
   #closed = false
 
   constructor(options: HeldLogoutTokensOptions<T>) {
@@ -192,50 +222,95 @@ export class HeldLogoutTokens<T extends HeldToken> {
     return held
   }
 
-  /** Sets the timer for the issuer due first, unless a round is under way (it sets it when done). */
-  #schedule(): void {
-    if (this.#closed || this.#round !== undefined) return
-    this.#backoff.schedule((by) => {
-      this.#round = this.#tryAll(by).finally(() => {
-        this.#round = undefined
-        this.#schedule()
+  /**
+   * One last pass as the process shuts down (services.ts `lastPass`): every
+   * issuer is tried now, whatever its backoff, as its keys may be readable
+   * again since it was last found away; an issuer a pass is at, once that
+   * pass is done. Ends when they are done or `stop` aborts, whichever comes
+   * first: no try starts after that. Once, however many ask.
+   */
+  lastPass(stop: AbortSignal): Promise<void> {
+    this.#last ??= (async () => {
+      this.#backoff.stop()
+      const stopped = new Promise<void>((resolve) => {
+        const end = () => {
+          this.#stopped = true
+          resolve()
+        }
+        if (stop.aborted) end()
+        else stop.addEventListener('abort', end, { once: true })
       })
-    })
+      const again = [...this.#running].map(([under, run]) =>
+        run.then(() => this.#pass((issuer) => issuer === under)),
+      )
+      await Promise.race([Promise.all([...again, this.#pass(() => true)]), stopped])
+    })()
+    return this.#last
+  }
+
+  /** Sets the timer for the issuer due first that no pass is at, unless it is set for then or sooner. */
+  #schedule(): void {
+    if (this.#closed || this.#last !== undefined) return
+    this.#backoff.schedule(
+      (by) => void this.#pass((issuer) => this.#backoff.dueBy(issuer, by)),
+      (issuer) => !this.#running.has(issuer),
+    )
   }
 
   /**
-   * One pass over the issuers due `by`, each issuer's tokens oldest first.
-   * A token whose issuer's keys still cannot be read ends that issuer's
-   * pass: the others would fail alike, each a fetch of a JWKS that is
-   * down. One the keys could not settle yet is passed over, so no token
-   * held before another (a forged one, its `kid` in no JWKS) holds that one up.
+   * One pass over the issuers `due` picks that no other pass is at, the
+   * issuers alongside one another, as the retry queue's lanes are
+   * (retry-queue.ts): until 2026-12-07 they were tried in turn, and an
+   * issuer whose JWKS held its fetch open until the IdP's `timeout`
+   * delayed every other issuer's held tokens by that long, each pass. An
+   * issuer done sets its own backoff and the timer for the next due.
    */
-  async #tryAll(by: number): Promise<void> {
-    for (const [issuer, held] of [...this.#held]) {
-      if (!this.#backoff.dueBy(issuer, by)) continue
-      let away = false
-      for (const token of [...held]) {
-        if (this.#closed) return
-        if (this.#clock() >= token.until) {
-          this.#drop(issuer, token)
-          this.#lost(token, 'unverified')
-          continue
-        }
-        let outcome: HeldOutcome
-        try {
-          outcome = await this.#attempt(token)
-        } catch {
-          // The attempt logs its own failures; a token it failed on is not tried again.
-          outcome = 'settled'
-        }
-        if (outcome === 'unreachable') {
-          away = true
-          break
-        }
-        if (outcome === 'settled') this.#drop(issuer, token)
-      }
-      this.#backoff.passed(issuer, away)
+  #pass(due: (issuer: string) => boolean): Promise<void> {
+    const runs: Promise<void>[] = []
+    for (const issuer of [...this.#held.keys()]) {
+      if (this.#running.has(issuer) || !due(issuer)) continue
+      const run: Promise<void> = this.#tryIssuer(issuer).finally(() => {
+        if (this.#running.get(issuer) === run) this.#running.delete(issuer)
+        this.#schedule()
+      })
+      this.#running.set(issuer, run)
+      runs.push(run)
     }
+    // For the issuers not due yet, or due while this pass is at its own.
+    this.#schedule()
+    return Promise.all(runs).then(() => {})
+  }
+
+  /**
+   * One issuer's part of a pass, its tokens oldest first. A token whose
+   * issuer's keys still cannot be read ends the issuer's part: the others
+   * would fail alike, each a fetch of a JWKS that is down. One the keys
+   * could not settle yet is passed over, so no token held before another
+   * (a forged one, its `kid` in no JWKS) holds that one up.
+   */
+  async #tryIssuer(issuer: string): Promise<void> {
+    let away = false
+    for (const token of [...(this.#held.get(issuer) ?? [])]) {
+      if (this.#closed || this.#stopped) return
+      if (this.#clock() >= token.until) {
+        this.#drop(issuer, token)
+        this.#lost(token, 'unverified')
+        continue
+      }
+      let outcome: HeldOutcome
+      try {
+        outcome = await this.#attempt(token)
+      } catch {
+        // The attempt logs its own failures; a token it failed on is not tried again.
+        outcome = 'settled'
+      }
+      if (outcome === 'unreachable') {
+        away = true
+        break
+      }
+      if (outcome === 'settled') this.#drop(issuer, token)
+    }
+    this.#backoff.passed(issuer, away)
   }
 
   #drop(issuer: string, token: HeldUntil<T>): void {
