@@ -119,9 +119,13 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
   // the app that serves when the keys can be read. A reload that retires
   // this app passes it on to the next, as the IdP will not send it again.
   const held = new HeldLogoutTokens<Held>({ attempt: settleHeld, lifeMs: LOGOUT_TOKEN_LIFE_MS })
-  const untake = handover.serve(frontend, (tokens) => {
-    for (const token of tokens) adopt(token)
-  })
+  const untake = handover.serve(
+    frontend,
+    (tokens) => {
+      for (const token of tokens) adopt(token)
+    },
+    (stop) => held.lastPass(stop),
+  )
   app.addHook('onClose', async () => {
     unserve()
     untake()

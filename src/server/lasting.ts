@@ -219,7 +219,8 @@ export class Lasting {
   /**
    * Back-channel logout tokens held unverified while their issuer's keys
    * could not be read, passed from an app a reload retires to the next,
-   * which verifies them with its providers; a restart drops them (and says so).
+   * which verifies them with its providers; a shutdown tries them once more
+   * (`lastPass`), then drops what is left (and says so).
    */
   readonly heldLogouts: HeldHandover<HeldLogout>
   readonly #options: LastingOptions
@@ -377,10 +378,11 @@ export class Lasting {
 
   /**
    * One last pass over the revocations and the back-channel logouts owed,
-   * as the process shuts down, with the app serving last, before it
+   * and the logout tokens held unverified, as the process shuts down, with the app serving last, before it
    * closes (services.ts `lastPass`): an IdP that came back during its backoff
    * would otherwise keep the grants live, and a store that came back the
-   * sessions of users the IdP signed out. Until the drain is nearly out
+   * sessions of users the IdP signed out, as would an issuer whose keys
+   * could be read again. Until the drain is nearly out
    * (`drain.onEnd`; a `close()` with no signal has no drain, and its calls
    * are bounded by their IdP's `timeout` and the store's alone), then what
    * is left is dropped with the rest. Once, however many apps close.
@@ -393,6 +395,7 @@ export class Lasting {
         await Promise.all([
           this.owedRevocations.lastPass(stop.signal),
           this.owedLogouts.lastPass(stop.signal),
+          this.heldLogouts.lastPass(stop.signal),
         ])
       } finally {
         cancel()

@@ -136,11 +136,11 @@ export const services = fp(
 
 /**
  * The shutdown's last pass over what the process owes (`Lasting.lastPass`):
- * the revocations the IdP did not answer and the back-channel logouts the
- * store did not carry out, tried once more as the app that serves last
+ * the revocations the IdP did not answer, the back-channel logouts the
+ * store did not carry out and the logout tokens held unverified, tried once more as the app that serves last
  * closes. Fastify runs `onClose` hooks last registered first, so this is
  * registered after every part: its hook runs while the back-channel
- * logout routes still carry out the owed logouts, and before the services'
+ * logout routes still carry out the owed logouts and hold the tokens, and before the services'
  * own hook releases the providers the revocations are made with. Made in
  * that hook, as the revocations' pass once was, it came after the routes
  * had stopped serving, and every owed logout was dropped untried.
