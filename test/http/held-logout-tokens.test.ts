@@ -154,3 +154,35 @@ t.test(
     t.same(taken.other, [], "another frontend's app takes none of it")
   },
 )
+
+t.test(
+  "the last pass tries every issuer at once, whatever its backoff, and ends when the drain does, an issuer's try still hanging",
+  async (t) => {
+    const calls: string[] = []
+    let hung = () => {}
+    const hanging = new Promise<void>((resolve) => {
+      hung = resolve
+    })
+    const held = new HeldLogoutTokens<HeldToken>({
+      attempt: async (token) => {
+        calls.push(token.token)
+        if (token.token !== 'away') return 'settled'
+        hung()
+        // A JWKS fetch held open: it ends only with its timeout, past the drain.
+        return new Promise<HeldOutcome>(() => {})
+      },
+      lifeMs: 60_000,
+    })
+    t.teardown(() => held.close(log))
+    held.hold(token('away', 'https://away.example/'))
+    held.hold(token('back', 'https://back.example/'))
+    const stop = new AbortController()
+    const pass = held.lastPass(stop.signal)
+    await hanging
+    t.same(calls.sort(), ['away', 'back'], 'both issuers tried at once, before their first delay')
+    t.equal(held.size, 1, "the issuer back has its token carried out; the other's is still held")
+    stop.abort()
+    await pass
+    t.equal(held.lastPass(stop.signal), pass, 'once, however many ask')
+  },
+)
