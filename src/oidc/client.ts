@@ -3,7 +3,6 @@ import * as oauth from 'oauth4webapi'
 import type { Dispatcher } from 'undici'
 import { routesOfProvider } from '../config/provider-routes.js'
 import type { ClientAuthMethod, GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
-import { dpopThumbprint, generateDpopKey, publicKeyId } from '../dpop/keys.js'
 import { DpopNonces } from '../dpop/nonces.js'
 import { DpopProofs } from '../dpop/proofs.js'
 import { type GatehouseError, gatehouseError } from '../errors.js'
@@ -21,52 +20,28 @@ import type {
 import { unadvertisedClientAuth } from './advertised-client-auth.js'
 import { advertisedFlags } from './advertised-flags.js'
 import { advertisedLists } from './advertised-lists.js'
-import { claimsRefusal, sessionClaims, subRefusal } from './claims.js'
+import { authorizationRequest } from './authorization-request.js'
 import { clientAuthFor } from './client-auth.js'
+import { clientCredentialsToken } from './client-credentials.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
 import { advertisedEndpoints, checkRequiredEndpoints } from './discovered-endpoints.js'
-import {
-  boundTokenTypes,
-  dpopIncompatibility,
-  rememberingNonces,
-  retryOnDpopNonce,
-  unboundTokenTypes,
-} from './dpop.js'
-import { EXCHANGE_TOKEN_TYPES, exchangeAnswerRefusal, exchangeParameters } from './exchange.js'
+import { boundTokenTypes, dpopIncompatibility, rememberingNonces, unboundTokenTypes } from './dpop.js'
 import { fapi2Incompatibility } from './fapi2.js'
 import { idTokenAlgorithms } from './id-token-algorithms.js'
+import type { IdpCalls } from './idp-calls.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
-import { CLOCK_TOLERANCE_SECONDS, refuseIssuedAhead } from './issued-at.js'
+import { CLOCK_TOLERANCE_SECONDS } from './issued-at.js'
 import { namingIssuers, unparsedIssuer } from './issuer-mismatch.js'
-import { LateAnswers } from './late-answer.js'
-import { askedResources, resourcesDigest } from './login-resources.js'
 import { LogoutTokenVerifier } from './logout-token.js'
+import type { OidcObserver } from './observer.js'
 import { parIncompatibility } from './par.js'
-import { refuseAnotherUser } from './refreshed-id-token.js'
-import { type GrantHolder, type Rotated, rotatedIn, strandedIn, UNKEPT, withRotated } from './rotated.js'
-import { expiresAt, refreshLifetime } from './token-lifetime.js'
-import { ACCESS_TOKEN_ONLY, refuseOversized, SESSION_TOKENS } from './token-size.js'
-import {
-  type IdpFailure,
-  type IdpOperation,
-  idpFailureOf,
-  idpUnavailable,
-  translateIdpError,
-} from './translate.js'
-import { refuseUnsendable } from './unsendable-token.js'
+import { refreshGrant } from './refresh-grant.js'
+import { type Abandon, signIn } from './sign-in.js'
+import { exchangeToken } from './token-exchange.js'
+import { TokenSets } from './token-sets.js'
+import { type IdpOperation, idpFailureOf, idpUnavailable, translateIdpError } from './translate.js'
 
-/** What the gateway hears of the IdP's answers, beyond each call's own result. */
-export interface OidcObserver {
-  /** A call to the IdP failed; `failure` says how, never with a token in it. */
-  failed?(failure: IdpFailure): void
-  /**
-   * A call authenticated the client: its credentials work for `operation`.
-   * At userinfo, only its TLS client certificate, where one was offered.
-   */
-  accepted?(operation: IdpOperation): void
-  /** A token response gave no lifetime; the token was taken to live `ASSUMED_LIFETIME` seconds (token-lifetime.ts). */
-  lifetimeAssumed?(operation: IdpOperation): void
-}
+export type { OidcObserver } from './observer.js'
 
 /**
  * Where the IdP sends a frontend's browser back to (`frontends[]`): each
@@ -80,43 +55,40 @@ export interface RedirectUris {
   readonly postLogoutRedirectUri: string
 }
 
+/** What an answer to a request with no proof may carry (dpop.ts). */
+const UNBOUND_TYPES = unboundTokenTypes()
+
 /**
  * Everything Gatehouse says to the OpenID Provider, through oauth4webapi.
  * The class holds the discovered metadata; until discovery has succeeded,
  * each operation fails with its own "unavailable" 503 (see `translate.ts`).
+ * Each grant's work is a module of its own, given what it needs of the
+ * client (idp-calls.ts): the authorization request (authorization-request.ts),
+ * the callback's code redemption and userinfo (sign-in.ts), the refresh
+ * (refresh-grant.ts), token exchange (token-exchange.ts), client credentials
+ * (client-credentials.ts), and the reading of their answers (token-sets.ts).
  */
-/** Late refresh answers awaited in this process (late-answer.ts). */
-const processLateAnswers = new LateAnswers()
-
-/** What an answer to a request with no proof may carry (dpop.ts). */
-const UNBOUND_TYPES = unboundTokenTypes()
 
 export class OidcClient {
   readonly #issuer: URL
   #client: oauth.Client
   readonly #auth: Promise<oauth.ClientAuth>
-  readonly #scopes: string
-  readonly #resources: readonly string[]
   readonly #oidc: IdentityProviderConfig
-  readonly #allowClaims: readonly string[] | undefined
   readonly #authBase: string
   readonly #postLogoutRedirectUri: string
   readonly #http: IdpHttp
-  /** Process-wide, so the bound holds across the clients a reload makes; counted per issuer (late-answer.ts). */
-  readonly #late = processLateAnswers
   #as: Readonly<oauth.AuthorizationServer> | undefined
   #misadvertised: readonly string[] = []
   /** See `discoveryRefusal`. */
   #refusal: string | undefined
-  readonly #now: () => number
   readonly #observer: OidcObserver
   readonly #budgets: Budgets
   /** The proofs of every session's key, and the IdP's nonces. */
   readonly #dpop: DpopProofs
   /** The token types a request with a proof takes (dpop.ts). */
   readonly #boundTypes: oauth.RecognizedTokenTypes
-  /** The largest token kept, bytes (`tokens.maxSize`, token-size.ts). */
-  readonly #maxTokenSize: number
+  /** What the grants' modules need of this client (idp-calls.ts). */
+  readonly #calls: IdpCalls
 
   /**
    * The client of `provider` (default: the first, `config.oidc`).
@@ -143,9 +115,6 @@ export class OidcClient {
     // fails when it awaits this, and the rejection must not go unhandled before.
     this.#auth.catch(() => {})
     this.#oidc = oidc
-    this.#allowClaims = config.session.claims
-    this.#scopes = oidc.scopes.join(' ')
-    this.#resources = configuredResources(config, oidc.name)
     this.#authBase = `${config.server.publicUrl}${config.auth.basePath}`
     this.#postLogoutRedirectUri = `${config.server.publicUrl}/`
     this.#http = createIdpHttp({
@@ -156,16 +125,34 @@ export class OidcClient {
       tls: oidc.tls,
       ...(dispatcher ? { dispatcher } : {}),
     })
-    this.#now = now
     this.#observer = observer
     // Whatever `dpop` says now: a session keeps the binding it signed in
     // with, and one signed in while it was on has a key to prove.
     this.#dpop = new DpopProofs(new DpopNonces(), now)
     this.#boundTypes = boundTokenTypes(oidc.option)
-    this.#maxTokenSize = config.tokens.maxSize
     this.#budgets = {
       total: { ms: oidc.timeout, name: 'oidc.timeout' },
       connect: { ms: oidc.connectTimeout, name: 'oidc.connectTimeout' },
+    }
+    this.#calls = {
+      oidc,
+      issuer: this.#issuer.href,
+      scopes: oidc.scopes.join(' '),
+      resources: configuredResources(config, oidc.name),
+      allowClaims: config.session.claims,
+      maxTokenSize: config.tokens.maxSize,
+      now,
+      observer,
+      http: this.#http,
+      auth: this.#auth,
+      dpop: this.#dpop,
+      tokens: new TokenSets(now, observer, this.clientCertificate),
+      client: () => this.#client,
+      registration: () => this.registration,
+      metadata: (operation) => this.#metadata(operation),
+      options: (dpopKey, options) => this.#options(dpopKey, options),
+      bound: (key) => this.#bound(key),
+      failed: (operation, err, ...secrets) => this.#failed(operation, err, ...secrets),
     }
   }
 
@@ -353,224 +340,16 @@ export class OidcClient {
     const incompatible = this.incompatibility
     if (incompatible)
       throw gatehouseError('GATEHOUSE_ERR_IDP_INCOMPATIBLE', `Sign-in is misconfigured: ${incompatible}.`)
-    const codeVerifier = oauth.generateRandomCodeVerifier()
-    // RFC 9449 §5: a new key for every login, so no two sessions share one.
-    // `dpop` decides here, for new logins only; a session keeps its key.
-    const dpopKey = this.#oidc.dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
-    const params = new URLSearchParams({ ...this.#oidc.authorizationParams, ...extra })
-    // The configured max_age is the deployment's bound: a sign-in link may
-    // ask for a fresher authentication (a step-up), never an older one.
-    const maxAge = strictest(
-      maxAgeOf(this.#oidc.authorizationParams.max_age ?? null),
-      maxAgeOf(extra.max_age ?? null),
-    )
-    if (maxAge !== undefined) params.set('max_age', String(maxAge))
-    const state: LoginState = {
-      state: oauth.generateRandomState(),
-      nonce: oauth.generateRandomNonce(),
-      codeVerifier,
-      returnTo,
-      idp: this.#oidc.name,
-      startedAt: this.#now(),
-      registration: this.registration,
-      ...(extra.prompt === 'none' ? { silent: true } : {}),
-      ...(dpopKey ? { dpopKey } : {}),
-      resources: resourcesDigest(this.#resources),
-      ...(maxAge === undefined ? {} : { maxAge }),
-    }
-    params.set('client_id', this.#client.client_id)
-    params.set('redirect_uri', this.redirectUri(uris))
-    params.set('response_type', 'code')
-    params.set('scope', this.#scopes)
-    params.set('state', state.state)
-    params.set('nonce', state.nonce)
-    params.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier))
-    params.set('code_challenge_method', 'S256')
-    // RFC 8707 §2: one `resource` parameter per resource, so the grant covers every route's.
-    for (const resource of this.#resources) params.append('resource', resource)
-    // RFC 9449 §10: binds the code to the session's key. With PAR the
-    // request's proof binds it too (§10.1), and the IdP checks both agree.
-    if (dpopKey) params.set('dpop_jkt', await dpopThumbprint(dpopKey))
-    const url = new URL(as.authorization_endpoint!)
-    if (this.#oidc.par !== 'off' && as.pushed_authorization_request_endpoint) {
-      try {
-        // RFC 9449 §10.1: the pushed request carries a proof of the session's key.
-        const pushed = await retryOnDpopNonce(dpopKey, async () => {
-          const response = await oauth.pushedAuthorizationRequest(
-            as,
-            this.#client,
-            await this.#auth,
-            params,
-            await this.#options(dpopKey),
-          )
-          return oauth.processPushedAuthorizationResponse(as, this.#client, response)
-        })
-        this.#observer.accepted?.('par')
-        url.searchParams.set('client_id', this.#client.client_id)
-        url.searchParams.set('request_uri', pushed.request_uri)
-      } catch (err) {
-        // The pushed request carried the login's state and nonce (RFC 9126
-        // §2.1), which an IdP quoting what it refused would put in the log.
-        throw this.#failed('par', err, state.state, state.nonce)
-      } finally {
-        // The key's next use is the callback, which a visitor who only
-        // starts sign-ins never reaches: kept ready, each start took a
-        // place among the signed-in sessions' (MAX_KEYS) and pushed theirs out.
-        if (dpopKey) this.#dpop.forget(publicKeyId(dpopKey))
-      }
-    } else {
-      // Appended, not set: `resource` repeats (RFC 8707 §2).
-      for (const [name, value] of params) url.searchParams.append(name, value)
-    }
-    return { url, state }
+    return authorizationRequest(this.#calls, as, returnTo, extra, this.redirectUri(uris))
   }
 
   /**
    * Validates the authorization response (state, and `iss` per RFC 9207 when
    * the IdP advertises it), redeems the code with the PKCE verifier and
-   * validates the ID token, nonce included.
+   * validates the ID token, nonce included (sign-in.ts).
    */
-  async callback(
-    currentUrl: URL,
-    login: LoginState,
-    uris?: RedirectUris,
-    abandon?: (refreshToken: string, holder: GrantHolder) => Promise<void>,
-  ): Promise<LoginResult> {
-    // The key the code was bound to at the login's start (RFC 9449 §10),
-    // even if a reload has turned `dpop` off since: the IdP refuses that
-    // code without a proof of it. A login that started without one gets a
-    // new key, unbound, if `dpop` is on now.
-    const dpopKey =
-      login.dpopKey ?? (this.#oidc.dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined)
-    try {
-      return await this.#redeem(currentUrl, login, dpopKey, uris, abandon)
-    } catch (err) {
-      // No session will hold the key: anyone may start a sign-in and come
-      // back with a code of their making, and a handle kept ready for each
-      // took a place among the signed-in sessions' (MAX_KEYS).
-      if (dpopKey) this.#dpop.forget(publicKeyId(dpopKey))
-      throw err
-    }
-  }
-
-  async #redeem(
-    currentUrl: URL,
-    login: LoginState,
-    dpopKey: DpopKey | undefined,
-    uris: RedirectUris | undefined,
-    abandon: ((refreshToken: string, holder: GrantHolder) => Promise<void>) | undefined,
-  ): Promise<LoginResult> {
-    const as = this.#metadata('code_exchange')
-    let result: oauth.TokenEndpointResponse
-    let sentAt = this.#now()
-    let stranded: Awaited<ReturnType<typeof strandedIn>>
-    try {
-      const params = oauth.validateAuthResponse(as, this.#client, currentUrl, login.state)
-      result = await retryOnDpopNonce(dpopKey, async () => {
-        sentAt = this.#now()
-        const response = await oauth.authorizationCodeGrantRequest(
-          as,
-          this.#client,
-          await this.#auth,
-          params,
-          // RFC 6749 §4.1.3: the same redirect_uri as the authorization request's.
-          this.redirectUri(uris),
-          login.codeVerifier,
-          await this.#options(dpopKey),
-        )
-        // A 200 whose ID token is then refused (nonce, max_age, aud…) has
-        // made a grant all the same, whose refresh token is read from the
-        // answer as it came (rotated.ts), to be given back.
-        const copy = abandon && response.status === 200 ? response.clone() : undefined
-        try {
-          const answer = await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
-            expectedNonce: login.nonce,
-            requireIdToken: true,
-            // Asked for with max_age, the authentication must be that recent, and say so.
-            ...(login.maxAge === undefined ? {} : { maxAge: login.maxAge }),
-            ...this.#bound(dpopKey),
-          })
-          // Before userinfo: a token too large to keep is not sent on either.
-          refuseOversized(answer, SESSION_TOKENS, this.#maxTokenSize)
-          refuseUnsendable(answer)
-          refuseIssuedAhead(answer, this.#now())
-          return answer
-        } catch (err) {
-          stranded = await strandedIn(copy)
-          throw err
-        }
-      })
-      this.#observer.accepted?.('code_exchange')
-    } catch (err) {
-      if (abandon && stranded !== undefined) await abandon(stranded.refreshToken, stranded.holder)
-      // An IdP may echo what it refused: the code and the verifier are as secret as a token.
-      throw this.#failed(
-        'code_exchange',
-        err,
-        currentUrl.searchParams.get('code') ?? undefined,
-        login.codeVerifier,
-      )
-    }
-    const idClaims = oauth.getValidatedIdTokenClaims(result)!
-    let claims: Record<string, unknown>
-    try {
-      const badSub = subRefusal(idClaims.sub)
-      if (badSub) throw refusedAnswer(badSub)
-      const userinfo =
-        (this.#oidc.userinfo ?? true) && as.userinfo_endpoint
-          ? await this.#userinfo(as, result.access_token, idClaims.sub, dpopKey)
-          : undefined
-      claims = sessionClaims(idClaims, userinfo, this.#allowClaims)
-      const badClaims = claimsRefusal(claims)
-      if (badClaims) throw refusedAnswer(badClaims)
-    } catch (err) {
-      // The code is redeemed and a grant made: a refused sign-in leaves no
-      // refresh token alive at the IdP that no session will ever hold.
-      if (abandon && typeof result.refresh_token === 'string')
-        await abandon(result.refresh_token, {
-          sub: idClaims.sub,
-          sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
-        })
-      throw err
-    }
-    return {
-      idp: this.#oidc.name,
-      registration: this.registration,
-      tokens: this.#tokenSet(result, sentAt, 'code_exchange'),
-      ...(dpopKey ? { dpopKey } : {}),
-      sub: idClaims.sub,
-      sid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
-      claims,
-      resources: askedResources(login.resources, this.#resources),
-      ...(login.startedAt === undefined ? {} : { startedAt: login.startedAt }),
-      // oauth4webapi checked that an auth_time is a number.
-      ...(typeof idClaims.auth_time === 'number' ? { authTime: idClaims.auth_time } : {}),
-    }
-  }
-
-  /**
-   * OIDC Core §5.3.2: the userinfo `sub` must equal the ID token's, or the
-   * login fails. Classified apart from the code exchange: a 401 here is
-   * about the access token, not the client's credentials.
-   */
-  async #userinfo(as: oauth.AuthorizationServer, accessToken: string, sub: string, dpopKey?: DpopKey) {
-    try {
-      // A DPoP-bound access token needs its proof at userinfo too (RFC 9449 §7).
-      const claims = await retryOnDpopNonce(dpopKey, async () => {
-        const response = await oauth.userInfoRequest(
-          as,
-          this.#client,
-          accessToken,
-          await this.#options(dpopKey),
-        )
-        return oauth.processUserInfoResponse(as, this.#client, sub, response)
-      })
-      // At an mTLS alias the certificate was taken (answers.ts `client_certificate_refused`).
-      this.#observer.accepted?.('userinfo')
-      return claims
-    } catch (err) {
-      throw this.#failed('userinfo', err, accessToken)
-    }
+  callback(currentUrl: URL, login: LoginState, uris?: RedirectUris, abandon?: Abandon): Promise<LoginResult> {
+    return signIn(this.#calls, currentUrl, login, this.redirectUri(uris), abandon)
   }
 
   /**
@@ -582,83 +361,11 @@ export class OidcClient {
    * access token is bound to the key (RFC 9449 §5), unless the audience is
    * a `dpop: false` route's, whose token must stay a bearer token. The key
    * is used whatever `dpop` says now: a refresh without a proof would get
-   * a Bearer token, which the session, bound, could not take.
+   * a Bearer token, which the session, bound, could not take
+   * (refresh-grant.ts).
    */
-  async refresh(current: TokenSet, audience?: TokenAudience, dpopKey?: DpopKey): Promise<TokenSet> {
-    const key = audience === undefined || audience.dpop ? dpopKey : undefined
-    const operation = audience
-      ? key === undefined && dpopKey !== undefined
-        ? 'unbound_route_refresh'
-        : 'route_refresh'
-      : 'refresh'
-    const as = this.#metadata(operation)
-    let sentAt = this.#now()
-    let rotated: Rotated | undefined
-    const params = new URLSearchParams()
-    if (audience?.resource !== undefined) params.set('resource', audience.resource)
-    if (audience && audience.scopes.length > 0) params.set('scope', audience.scopes.join(' '))
-    const redeem = (signal: AbortSignal) => {
-      // One budget for the call, the nonce's retry included.
-      const http = this.#http.patient(signal)
-      return retryOnDpopNonce(key, async () => {
-        sentAt = this.#now()
-        const response = await oauth.refreshTokenGrantRequest(
-          as,
-          this.#client,
-          await this.#auth,
-          current.refreshToken!,
-          { ...(await this.#options(key, http)), additionalParameters: params },
-        )
-        // A 200 has rotated the refresh token: should the rest of it fail
-        // validation, the session must still keep the new one (rotated.ts).
-        const copy = response.status === 200 ? response.clone() : undefined
-        try {
-          const answer = await oauth.processRefreshTokenResponse(as, this.#client, response, this.#bound(key))
-          refuseOversized(answer, SESSION_TOKENS, this.#maxTokenSize)
-          refuseUnsendable(answer)
-          refuseIssuedAhead(answer, this.#now())
-          refuseAnotherUser(answer, current.idToken)
-          return answer
-        } catch (err) {
-          rotated = await rotatedIn(copy, this.#maxTokenSize, this.#now)
-          throw err
-        }
-      })
-    }
-    const tokens = (result: oauth.TokenEndpointResponse): TokenSet => {
-      const next = this.#tokenSet(result, sentAt, operation)
-      return {
-        ...next,
-        refreshToken: next.refreshToken ?? current.refreshToken,
-        // A kept refresh token (RFC 6749 §6: the IdP may leave the old one
-        // in use) keeps its expiry unless the answer gives it a new one: an
-        // IdP that slides it says so in `refresh_expires_in` (Keycloak's
-        // SSO idle), and the old expiry would read a live session as dead
-        // to grant weighing. A rotated one has the answer's, or none.
-        refreshTokenExpiresAt:
-          next.refreshToken === undefined
-            ? (this.#refreshExpiresAt(result) ?? current.refreshTokenExpiresAt)
-            : next.refreshTokenExpiresAt,
-        idToken: next.idToken ?? current.idToken,
-      }
-    }
-    try {
-      // The IdP rotates the refresh token whether or not its answer comes
-      // in time: past `oidc.timeout` the caller is told, and the answer is
-      // still awaited for the session's lock holder to store (late-answer.ts).
-      const result = await this.#late.within(
-        this.#oidc.timeout,
-        this.#oidc.lateAnswerWait > 0,
-        redeem,
-        (outcome) => ('value' in outcome ? { tokens: tokens(outcome.value) } : { rotated }),
-        this.issuer,
-      )
-      this.#observer.accepted?.(operation)
-      return tokens(result)
-    } catch (err) {
-      const echoed = rotated === UNKEPT ? undefined : rotated?.refreshToken
-      throw withRotated(this.#failed(operation, err, current.refreshToken, echoed), rotated)
-    }
+  refresh(current: TokenSet, audience?: TokenAudience, dpopKey?: DpopKey): Promise<TokenSet> {
+    return refreshGrant(this.#calls, current, audience, dpopKey)
   }
 
   /**
@@ -666,83 +373,19 @@ export class OidcClient {
    * route asks for (RFC 8693; with `grant: jwt-bearer`, Entra ID's
    * on-behalf-of flow), authenticated as every token request is. With the
    * session's `dpopKey` (a `dpop` route), the request carries a proof and
-   * the token is bound to the key (RFC 9449 §5).
+   * the token is bound to the key (RFC 9449 §5) (token-exchange.ts).
    */
-  async exchange(subjectToken: string, audience: TokenAudience, dpopKey?: DpopKey): Promise<AudienceToken> {
-    const as = this.#metadata('token_exchange')
-    let sentAt = this.#now()
-    const { grantType, parameters } = exchangeParameters(audience.exchange!, subjectToken)
-    const key = audience.dpop ? dpopKey : undefined
-    try {
-      const result = await retryOnDpopNonce(key, async () => {
-        sentAt = this.#now()
-        const response = await oauth.genericTokenEndpointRequest(
-          as,
-          this.#client,
-          await this.#auth,
-          grantType,
-          parameters,
-          await this.#options(key),
-        )
-        // Every type is read; which the route may forward is judged below, in one place.
-        return oauth.processGenericTokenEndpointResponse(as, this.#client, response, {
-          recognizedTokenTypes: EXCHANGE_TOKEN_TYPES,
-        })
-      })
-      // RFC 8693 §2.2.1: a refresh_token the answer may carry is not read,
-      // so never kept nor logged; only the access token is taken.
-      const wrongType = exchangeAnswerRefusal(audience.exchange!, result, key !== undefined, subjectToken)
-      if (wrongType !== undefined) throw wrongType
-      refuseOversized(result, ACCESS_TOKEN_ONLY, this.#maxTokenSize)
-      refuseUnsendable(result)
-      this.#observer.accepted?.('token_exchange')
-      const expires = this.#expiresAt(result, sentAt, 'token_exchange')
-      return {
-        accessToken: result.access_token,
-        accessTokenExpiresAt: expires,
-        accessTokenLifetime: expires - sentAt,
-        ...this.#certificateOf(),
-      }
-    } catch (err) {
-      throw this.#failed('token_exchange', err, subjectToken)
-    }
+  exchange(subjectToken: string, audience: TokenAudience, dpopKey?: DpopKey): Promise<AudienceToken> {
+    return exchangeToken(this.#calls, subjectToken, audience, dpopKey)
   }
 
   /**
    * A client-credentials token. With `dpop` (and `oidc.dpop`), bound to a
    * new key of the gateway's own, returned with it: a key per token, so
-   * keys rotate as tokens do.
+   * keys rotate as tokens do (client-credentials.ts).
    */
-  async clientCredentials(scopes: readonly string[], dpop = false): Promise<CachedToken> {
-    const as = this.#metadata('client_credentials')
-    let sentAt = this.#now()
-    const dpopKey = this.#oidc.dpop && dpop ? await generateDpopKey(this.#oidc.dpopAlgorithm) : undefined
-    try {
-      const params: Record<string, string> = scopes.length > 0 ? { scope: scopes.join(' ') } : {}
-      const result = await retryOnDpopNonce(dpopKey, async () => {
-        sentAt = this.#now()
-        const response = await oauth.clientCredentialsGrantRequest(
-          as,
-          this.#client,
-          await this.#auth,
-          params,
-          await this.#options(dpopKey),
-        )
-        return oauth.processClientCredentialsResponse(as, this.#client, response, this.#bound(dpopKey))
-      })
-      refuseOversized(result, ACCESS_TOKEN_ONLY, this.#maxTokenSize)
-      refuseUnsendable(result)
-      this.#observer.accepted?.('client_credentials')
-      const expires = this.#expiresAt(result, sentAt, 'client_credentials')
-      return {
-        accessToken: result.access_token,
-        expiresAt: expires,
-        lifetime: expires - sentAt,
-        ...(dpopKey ? { dpopKey } : {}),
-      }
-    } catch (err) {
-      throw this.#failed('client_credentials', err)
-    }
+  clientCredentials(scopes: readonly string[], dpop = false): Promise<CachedToken> {
+    return clientCredentialsToken(this.#calls, scopes, dpop)
   }
 
   /** RFC 7009. False, and nothing done, when the IdP has no revocation endpoint. */
@@ -883,53 +526,6 @@ export class OidcClient {
     if (failure) this.#observer.failed?.(failure)
     return error
   }
-
-  #expiresAt(result: oauth.TokenEndpointResponse, sentAt: number, operation: IdpOperation): number {
-    return expiresAt(result, sentAt, () => this.#observer.lifetimeAssumed?.(operation))
-  }
-
-  #tokenSet(result: oauth.TokenEndpointResponse, sentAt: number, operation: IdpOperation): TokenSet {
-    const expires = this.#expiresAt(result, sentAt, operation)
-    return {
-      accessToken: result.access_token,
-      accessTokenExpiresAt: expires,
-      accessTokenLifetime: expires - sentAt,
-      ...this.#certificateOf(),
-      refreshToken: result.refresh_token,
-      refreshTokenExpiresAt: result.refresh_token === undefined ? undefined : this.#refreshExpiresAt(result),
-      idToken: result.id_token,
-    }
-  }
-
-  /** The client certificate a token requested now goes with, to which the IdP may bind it (RFC 8705 §3). */
-  #certificateOf(): { certificate?: string } {
-    const certificate = this.clientCertificate
-    return certificate === undefined ? {} : { certificate }
-  }
-
-  /** When the refresh token, new or kept, expires, if the answer says (`refreshLifetime`): from when it came. */
-  #refreshExpiresAt(result: oauth.TokenEndpointResponse): number | undefined {
-    const seconds = refreshLifetime(result)
-    return seconds === undefined ? undefined : this.#now() + seconds * 1000
-  }
-}
-
-/** A login whose answers passed oauth4webapi's checks but cannot make a session. */
-function refusedAnswer(reason: string): GatehouseError {
-  return gatehouseError('GATEHOUSE_ERR_LOGIN_FAILED', `The login response failed validation: ${reason}.`)
-}
-
-/**
- * A `max_age` parameter's seconds (OIDC Core §3.1.2.1: a non-negative
- * integer); anything else is no number the IdP can honour, so none to check.
- */
-function maxAgeOf(value: string | null): number | undefined {
-  return value !== null && /^\d{1,10}$/.test(value) ? Number(value) : undefined
-}
-
-/** The shorter of two `max_age`s, either maybe absent. */
-function strictest(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined ? b : b === undefined ? a : Math.min(a, b)
 }
 
 /**
