@@ -18,24 +18,23 @@ import type {
   TokenSet,
 } from '../types.js'
 import { unadvertisedClientAuth } from './advertised-client-auth.js'
-import { advertisedFlags } from './advertised-flags.js'
-import { advertisedLists } from './advertised-lists.js'
 import { authorizationRequest } from './authorization-request.js'
 import { clientAuthFor } from './client-auth.js'
 import { clientCredentialsToken } from './client-credentials.js'
 import { type CredentialProbe, probeCredentials } from './credential-probe.js'
-import { advertisedEndpoints, checkRequiredEndpoints } from './discovered-endpoints.js'
+import { readDiscoveryDocument } from './discovery-document.js'
 import { boundTokenTypes, dpopIncompatibility, rememberingNonces, unboundTokenTypes } from './dpop.js'
 import { fapi2Incompatibility } from './fapi2.js'
 import { idTokenAlgorithms } from './id-token-algorithms.js'
 import type { IdpCalls } from './idp-calls.js'
 import { createIdpHttp, type IdpHttp } from './idp-http.js'
 import { CLOCK_TOLERANCE_SECONDS } from './issued-at.js'
-import { namingIssuers, unparsedIssuer } from './issuer-mismatch.js'
+import { namingIssuers } from './issuer-mismatch.js'
 import { LogoutTokenVerifier } from './logout-token.js'
 import type { OidcObserver } from './observer.js'
 import { parIncompatibility } from './par.js'
 import { refreshGrant } from './refresh-grant.js'
+import { revokeRefreshToken } from './revocation.js'
 import { type Abandon, signIn } from './sign-in.js'
 import { exchangeToken } from './token-exchange.js'
 import { TokenSets } from './token-sets.js'
@@ -66,7 +65,9 @@ const UNBOUND_TYPES = unboundTokenTypes()
  * client (idp-calls.ts): the authorization request (authorization-request.ts),
  * the callback's code redemption and userinfo (sign-in.ts), the refresh
  * (refresh-grant.ts), token exchange (token-exchange.ts), client credentials
- * (client-credentials.ts), and the reading of their answers (token-sets.ts).
+ * (client-credentials.ts), revocation (revocation.ts), and the reading of
+ * their answers (token-sets.ts); the discovery document's read is
+ * discovery-document.ts.
  */
 
 export class OidcClient {
@@ -149,10 +150,11 @@ export class OidcClient {
       tokens: new TokenSets(now, observer, this.clientCertificate),
       client: () => this.#client,
       registration: () => this.registration,
-      metadata: (operation) => this.#metadata(operation),
-      options: (dpopKey, options) => this.#options(dpopKey, options),
-      bound: (key) => this.#bound(key),
-      failed: (operation, err, ...secrets) => this.#failed(operation, err, ...secrets),
+      // Bound, not wrapped: a failed call's secrets are gathered once, as before the split.
+      metadata: this.#metadata.bind(this),
+      options: this.#options.bind(this),
+      bound: this.#bound.bind(this),
+      failed: this.#failed.bind(this),
     }
   }
 
@@ -239,23 +241,10 @@ export class OidcClient {
   /** Fetches and validates the discovery document. Throws a gateway error. */
   async discover(): Promise<void> {
     try {
-      const response = await oauth.discoveryRequest(this.#issuer, {
-        ...this.#http.options(),
-        algorithm: 'oidc',
-      })
-      const processed = await oauth
-        .processDiscoveryResponse(this.#issuer, response)
-        .catch((err: unknown) => Promise.reject(unparsedIssuer(err, this.#oidc)))
-      checkRequiredEndpoints(processed, this.#issuer)
-      // An optional member of the wrong shape is read as not advertised, as
-      // check --online reads it: every reader may then take it for what
-      // the specification says it is (a list, an endpoint it may call, a boolean).
-      const endpoints = advertisedEndpoints(processed, this.#issuer)
-      const lists = advertisedLists(endpoints.as)
-      const flags = advertisedFlags(lists.as)
+      const { as, hints } = await readDiscoveryDocument(this.#issuer, this.#http, this.#oidc)
       // Last: a document half read is no document (`discovered`), and one
       // refused leaves the last one in use.
-      this.#use(flags.as, [...endpoints.hints, ...lists.hints, ...flags.hints])
+      this.#use(as, hints)
     } catch (err) {
       const error = this.#failed('discovery', namingIssuers(err, this.#oidc))
       // A document the IdP serves but Gatehouse refuses is the IdP's to fix,
@@ -388,25 +377,9 @@ export class OidcClient {
     return clientCredentialsToken(this.#calls, scopes, dpop)
   }
 
-  /** RFC 7009. False, and nothing done, when the IdP has no revocation endpoint. */
-  async revoke(refreshToken: string, stop?: AbortSignal): Promise<boolean> {
-    const as = this.#metadata('revocation')
-    if (!as.revocation_endpoint) return false
-    try {
-      const auth = await this.#auth
-      const options = this.#http.options()
-      const response = await oauth.revocationRequest(as, this.#client, auth, refreshToken, {
-        ...options,
-        // A shutdown's last pass out of time (owed-revocations.ts) cuts the call short of its timeout.
-        ...(stop && { signal: AbortSignal.any([options.signal, stop]) }),
-        additionalParameters: { token_type_hint: 'refresh_token' },
-      })
-      await oauth.processRevocationResponse(response)
-      this.#observer.accepted?.('revocation')
-      return true
-    } catch (err) {
-      throw this.#failed('revocation', err, refreshToken)
-    }
+  /** RFC 7009. False, and nothing done, when the IdP has no revocation endpoint (revocation.ts). */
+  revoke(refreshToken: string, stop?: AbortSignal): Promise<boolean> {
+    return revokeRefreshToken(this.#calls, refreshToken, stop)
   }
 
   /**

@@ -159,7 +159,7 @@ async function atRevocationEndpoint(
   try {
     const response = await oauth.revocationRequest(as, client, auth, randomBytes(32).toString('base64url'), {
       ...options,
-      // The hint Gatehouse sends at logout (client.ts `revoke`), so the probe takes the same path.
+      // The hint Gatehouse sends at logout (revocation.ts), so the probe takes the same path.
       additionalParameters: { token_type_hint: 'refresh_token' },
     })
     await oauth.processRevocationResponse(response)
