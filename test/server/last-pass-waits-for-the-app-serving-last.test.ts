@@ -12,28 +12,59 @@
 import { once } from 'node:events'
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
 import { sessionRefOf } from '../helpers/app.js'
 import { route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
 
+// An upstream that holds its request until told: the drain's request in flight.
+async function holdingUpstream(t: Test) {
+  const held: { res?: ServerResponse } = {}
+  const upstream = createServer((_req, res) => {
+    held.res = res
+    upstream.emit('held')
+  })
+  upstream.listen(0, '127.0.0.1')
+  await once(upstream, 'listening')
+  t.teardown(() => {
+    upstream.closeAllConnections()
+    upstream.close()
+  })
+  return {
+    url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    holding: () => once(upstream, 'held'),
+    end: (body: string) => held.res!.end(body),
+  }
+}
+
+async function refreshTokenOf(app: FastifyInstance, cookie: string) {
+  const ref = sessionRefOf(app, cookie)
+  return (await app.gatehouse.stores.sessions.get(ref, Date.now(), { touch: false }))!.tokens.refreshToken!
+}
+
+// Which app lets go of the shared parts first tells which one made the last pass.
+function firstRelease(app: FastifyInstance): Promise<void> {
+  const lasting = app.gatehouse.lasting
+  const release = lasting.release.bind(lasting)
+  return new Promise<void>((resolve) => {
+    lasting.release = (parts) => {
+      const released = release(parts)
+      released.then(
+        () => resolve(),
+        () => resolve(),
+      )
+      return released
+    }
+  })
+}
+
 t.test(
   'a shutdown during a reload makes its last pass once the app still serving has finished its requests',
   async (t) => {
-    // An upstream that holds its one request until told: the drain's request in flight.
-    let held: ServerResponse | undefined
-    const upstream = createServer((_req, res) => {
-      held = res
-      upstream.emit('held')
-    })
-    upstream.listen(0, '127.0.0.1')
-    await once(upstream, 'listening')
-    t.teardown(() => {
-      upstream.closeAllConnections()
-      upstream.close()
-    })
-    const slow = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+    const upstream = await holdingUpstream(t)
+    const slow = upstream.url
 
     const logs = new LogLines()
     const stack = await startReloadable(
@@ -52,32 +83,20 @@ t.test(
     const base = stack.url
     const { jar } = await login(base)
     const app = running.app
-    const ref = sessionRefOf(app, jar.get(base, 'gatehouse')!)
-    const token = (await app.gatehouse.stores.sessions.get(ref, Date.now(), { touch: false }))!.tokens
-      .refreshToken!
+    const token = await refreshTokenOf(app, jar.get(base, 'gatehouse')!)
     const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
 
     // A request in flight on the app serving as the shutdown begins, sent before the logout.
     const inFlight = apiCall(jar, `${base}/slow/x`)
-    await once(upstream, 'held')
+    await upstream.holding()
 
     stack.idp.answer('revocation', { status: 503, headers: { 'retry-after': '1' }, body: 'unavailable' })
     t.equal((await jarFetch(jar, `${base}${logoutUrl}`)).status, 200, 'the user is logged out all the same')
     await logs.seen('the revocation owed', (line) => line.code === 'GATEHOUSE_REVOCATION_OWED')
 
     // A reload stuck discovering an IdP that is down: its app is closed unused once the shutdown begins.
-    const lasting = app.gatehouse.lasting
-    const release = lasting.release.bind(lasting)
-    let releasedUnused: () => void = () => {}
-    const unused = new Promise<void>((resolve) => {
-      releasedUnused = resolve
-    })
-    lasting.release = (parts) => {
-      const released = release(parts)
-      // The first to let go: the app serving holds on until its request is done.
-      released.then(releasedUnused, releasedUnused)
-      return released
-    }
+    // The first to let go: the app serving holds on until its request is done.
+    const unused = firstRelease(app)
     stack.second!.setDown('503')
     stack.configMap.write(configText({ ...stack.input, issuer: stack.second!.issuer }))
     const reloading = running.reload()
@@ -90,7 +109,7 @@ t.test(
     // The IdP is back before the app serving has finished its request.
     stack.idp.answer('revocation')
     t.equal((await stack.idp.introspect(token)).active, true, 'the token still lives at the IdP')
-    held!.end('done')
+    upstream.end('done')
     t.equal((await inFlight).status, 200, 'the request in flight is answered')
     await closing
     await reloading
@@ -106,18 +125,8 @@ t.test(
 t.test(
   'a shutdown makes its last pass once the app a reload replaced has finished its requests too',
   async (t) => {
-    let held: ServerResponse | undefined
-    const upstream = createServer((_req, res) => {
-      held = res
-      upstream.emit('held')
-    })
-    upstream.listen(0, '127.0.0.1')
-    await once(upstream, 'listening')
-    t.teardown(() => {
-      upstream.closeAllConnections()
-      upstream.close()
-    })
-    const slow = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+    const upstream = await holdingUpstream(t)
+    const slow = upstream.url
     const routes = (echo: string) => [route('/api', echo), route('/slow', slow, { timeout: 60_000 })]
     const logs = new LogLines()
     const stack = await startReloadable(t, routes, {
@@ -130,14 +139,12 @@ t.test(
     const base = stack.url
     const { jar } = await login(base)
     const first = running.app
-    const ref = sessionRefOf(first, jar.get(base, 'gatehouse')!)
-    const token = (await first.gatehouse.stores.sessions.get(ref, Date.now(), { touch: false }))!.tokens
-      .refreshToken!
+    const token = await refreshTokenOf(first, jar.get(base, 'gatehouse')!)
     const { logoutUrl } = (await apiCall(jar, `${base}/auth/user`)).json<{ logoutUrl: string }>()
 
     // A request in flight on the first app, which a reload then replaces.
     const inFlight = apiCall(jar, `${base}/slow/x`)
-    await once(upstream, 'held')
+    await upstream.holding()
     stack.configMap.write(
       configText({
         ...stack.input,
@@ -152,22 +159,12 @@ t.test(
     await logs.seen('the revocation owed', (line) => line.code === 'GATEHOUSE_REVOCATION_OWED')
 
     // The app serving has nothing in flight: it closes at once, the first one when its request is done.
-    const lasting = first.gatehouse.lasting
-    const release = lasting.release.bind(lasting)
-    let releasedIdle: () => void = () => {}
-    const idle = new Promise<void>((resolve) => {
-      releasedIdle = resolve
-    })
-    lasting.release = (parts) => {
-      const released = release(parts)
-      released.then(releasedIdle, releasedIdle)
-      return released
-    }
+    const idle = firstRelease(first)
     const closing = running.close()
     await idle
     stack.idp.answer('revocation')
     t.equal((await stack.idp.introspect(token)).active, true, 'the token still lives at the IdP')
-    held!.end('done')
+    upstream.end('done')
     t.equal((await inFlight).status, 200, 'the request in flight is answered')
     await closing
 
