@@ -1,5 +1,6 @@
 import { type CryptoKey, exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
 import type { Test } from 'tap'
+import type { DevIdp } from '../../dev/idp.js'
 import { CookieJar } from './cookie-jar.js'
 import { CLIENT_ID, route, type TestConfigInput } from './gateway.js'
 import { apiCall, jarFetch, login } from './login.js'
@@ -7,6 +8,9 @@ import { startStack } from './stack.js'
 
 /** OpenID Connect Back-Channel Logout 1.0 §2.4: the event a logout token carries. */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
+
+/** The line a held logout token logs as it is carried out (`GATEHOUSE_BACKCHANNEL_LOGOUT_UNVERIFIED` in docs/errors.md). */
+export const HELD_LOGOUT_CARRIED_OUT = "back-channel logout carried out once the issuer's keys could be read"
 
 export interface LogoutTokenSigner {
   readonly issuer: string
@@ -33,6 +37,41 @@ export function signLogoutToken(signer: LogoutTokenSigner, claims: JWTPayload): 
     .setIssuer(signer.issuer)
     .setAudience(typeof signer.audience === 'string' ? signer.audience : [...signer.audience])
     .sign(signer.key)
+}
+
+/** Delivers a logout token as an IdP does (§2.5): a form POST to the gateway's shared back-channel path. */
+export function postLogoutToken(base: string, token: string) {
+  return jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, {
+    method: 'POST',
+    body: new URLSearchParams({ logout_token: token }),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  })
+}
+
+/**
+ * Has `idp`'s JWKS answer every fetch 503 (`Retry-After: 1`), counting the
+ * fetches as they come, so a test can wait for the gateway's nth try.
+ */
+export function jwksDownCounted(idp: DevIdp) {
+  let count = 0
+  const waiting = new Map<number, () => void>()
+  idp.answer('jwks', {
+    status: 503,
+    headers: { 'retry-after': '1' },
+    body: () => {
+      count++
+      waiting.get(count)?.()
+      return 'unavailable'
+    },
+  })
+  return {
+    get count() {
+      return count
+    },
+    /** Resolves once the JWKS has been fetched `n` times. */
+    fetched: (n: number) =>
+      new Promise<void>((resolve) => (count >= n ? resolve() : waiting.set(n, resolve))),
+  }
 }
 
 /**
@@ -75,12 +114,7 @@ export async function twoSessionsOfDave(t: Test, config: Partial<TestConfigInput
     { issuer: stack.idp.issuer, audience: CLIENT_ID, key: privateKey, kid: 'idp-key' },
     { sub: 'dave' },
   )
-  const post = () =>
-    jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, {
-      method: 'POST',
-      body: new URLSearchParams({ logout_token: token }),
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    })
+  const post = () => postLogoutToken(base, token)
   const ended = async () =>
     [
       (await apiCall(one.jar, `${base}/api/orders`)).status,

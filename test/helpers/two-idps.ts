@@ -13,8 +13,9 @@ import {
   type TestRoute,
   testConfig,
 } from './gateway.js'
-import { signLogoutToken } from './logout.js'
+import { postLogoutToken, signLogoutToken } from './logout.js'
 import { onFreePorts } from './ports.js'
+import { LogLines } from './reloadable.js'
 
 /** The resource server of `/api/partner-reports`, which only the partner IdP knows (RFC 8707). */
 export const PARTNER_REPORTS = 'https://reports.partner.example'
@@ -198,4 +199,20 @@ export async function startTwoIdps(t: Test, options: TwoIdpOptions = {}): Promis
     apps,
     close,
   }
+}
+
+/**
+ * `startTwoIdps` with both IdPs posting their logout tokens to the shared
+ * path of one gateway, which logs at `info` into `log`; `post` delivers a
+ * logout token there as an IdP would.
+ */
+export async function startTwoIdpsPostingLogouts(t: Test, config: Partial<TestConfigInput> = {}) {
+  const log = new LogLines()
+  const set = await startTwoIdps(t, {
+    backchannel: 'shared',
+    config: { logLevel: 'info', ...config },
+    gateway: { logStream: log.stream },
+  })
+  const base = set.urls[0]!
+  return { ...set, log, base, post: (token: string) => postLogoutToken(base, token) }
 }

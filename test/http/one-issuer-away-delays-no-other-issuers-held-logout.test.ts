@@ -9,47 +9,20 @@
  * second, before corp is asked again.
  */
 import t from 'tap'
-import { CookieJar } from '../helpers/cookie-jar.js'
-import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { LogLines } from '../helpers/reloadable.js'
-import { startTwoIdps } from '../helpers/two-idps.js'
-
-const CARRIED_OUT = "back-channel logout carried out once the issuer's keys could be read"
+import { apiCall, login } from '../helpers/login.js'
+import { HELD_LOGOUT_CARRIED_OUT, jwksDownCounted } from '../helpers/logout.js'
+import { startTwoIdpsPostingLogouts } from '../helpers/two-idps.js'
 
 t.test("partner's held logout is carried out after its own first delay, not corp's", async (t) => {
-  const log = new LogLines()
-  const set = await startTwoIdps(t, {
-    backchannel: 'shared',
-    config: { logLevel: 'info' },
-    gateway: { logStream: log.stream },
-  })
-  const base = set.urls[0]!
-  const post = (token: string) =>
-    jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, {
-      method: 'POST',
-      body: new URLSearchParams({ logout_token: token }),
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    })
+  const set = await startTwoIdpsPostingLogouts(t)
+  const { base, log, post } = set
   const alice = await login(base, { user: 'alice', params: { idp: 'partner' } })
   const carol = await login(base, { user: 'carol', params: { idp: 'corp' } })
 
-  // Corp's JWKS answers every fetch 503; each fetch is counted as it comes.
-  let corpFetches = 0
-  const waiting = new Map<number, () => void>()
-  const corpFetched = (n: number) =>
-    new Promise<void>((resolve) => (corpFetches >= n ? resolve() : waiting.set(n, resolve)))
-  set.corp.idp.answer('jwks', {
-    status: 503,
-    headers: { 'retry-after': '1' },
-    body: () => {
-      corpFetches++
-      waiting.get(corpFetches)?.()
-      return 'unavailable'
-    },
-  })
+  const corpJwks = jwksDownCounted(set.corp.idp)
   t.equal((await post(await set.corp.logoutToken({ sub: 'carol' }))).status, 503, "corp's token is held")
   // The delivery's own fetch, then tries 1 s and 2 s apart: corp's next waits 4 s.
-  await corpFetched(3)
+  await corpJwks.fetched(3)
 
   // Partner's JWKS fails this one fetch: an outage as brief as any, which holds its token.
   set.partner.idp.answer('jwks', { status: 503, body: 'busy', headers: { 'retry-after': '1' } })
@@ -60,8 +33,12 @@ t.test("partner's held logout is carried out after its own first delay, not corp
   )
   set.partner.idp.answer('jwks')
 
-  await log.seen("partner's logout carried out", (l) => l.msg === CARRIED_OUT && l.idp === 'partner', 20_000)
-  t.equal(corpFetches, 3, "before corp's next try: partner's waited its own 1 s, not corp's 4 s")
+  await log.seen(
+    "partner's logout carried out",
+    (l) => l.msg === HELD_LOGOUT_CARRIED_OUT && l.idp === 'partner',
+    20_000,
+  )
+  t.equal(corpJwks.count, 3, "before corp's next try: partner's waited its own 1 s, not corp's 4 s")
   t.equal((await apiCall(alice.jar, `${base}/api/partner`)).status, 401, "alice's session ended")
   t.equal(
     (await apiCall(carol.jar, `${base}/api/corp`)).status,
@@ -71,6 +48,10 @@ t.test("partner's held logout is carried out after its own first delay, not corp
 
   // Corp's keys can be read again: its own backoff brings its token at its next try.
   set.corp.idp.answer('jwks')
-  await log.seen("corp's logout carried out", (l) => l.msg === CARRIED_OUT && l.idp === 'corp', 20_000)
+  await log.seen(
+    "corp's logout carried out",
+    (l) => l.msg === HELD_LOGOUT_CARRIED_OUT && l.idp === 'corp',
+    20_000,
+  )
   t.equal((await apiCall(carol.jar, `${base}/api/corp`)).status, 401, "carol's session ended")
 })

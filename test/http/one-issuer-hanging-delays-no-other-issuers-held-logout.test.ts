@@ -6,28 +6,14 @@
  * are now tried alongside one another, as the owed revocations' lanes are.
  */
 import t from 'tap'
-import { CookieJar } from '../helpers/cookie-jar.js'
-import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { LogLines } from '../helpers/reloadable.js'
-import { startTwoIdps } from '../helpers/two-idps.js'
-
-const CARRIED_OUT = "back-channel logout carried out once the issuer's keys could be read"
+import { apiCall, login } from '../helpers/login.js'
+import { HELD_LOGOUT_CARRIED_OUT } from '../helpers/logout.js'
+import { startTwoIdpsPostingLogouts } from '../helpers/two-idps.js'
 
 t.test("partner's held logout is carried out while corp's JWKS fetch hangs", async (t) => {
-  const log = new LogLines()
-  const set = await startTwoIdps(t, {
-    backchannel: 'shared',
-    // Long enough that partner's token, waiting for corp's fetch to time out, is seen to wait.
-    config: { logLevel: 'info', idpTimeout: 60_000 },
-    gateway: { logStream: log.stream },
-  })
-  const base = set.urls[0]!
-  const post = (token: string) =>
-    jarFetch(new CookieJar(), `${base}/auth/backchannel-logout`, {
-      method: 'POST',
-      body: new URLSearchParams({ logout_token: token }),
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    })
+  // Long enough that partner's token, waiting for corp's fetch to time out, is seen to wait.
+  const set = await startTwoIdpsPostingLogouts(t, { idpTimeout: 60_000 })
+  const { base, log, post } = set
   const alice = await login(base, { user: 'alice', params: { idp: 'partner' } })
   const carol = await login(base, { user: 'carol', params: { idp: 'corp' } })
 
@@ -69,7 +55,11 @@ t.test("partner's held logout is carried out while corp's JWKS fetch hangs", asy
   )
   set.partner.idp.answer('jwks')
 
-  await log.seen("partner's logout carried out", (l) => l.msg === CARRIED_OUT && l.idp === 'partner', 20_000)
+  await log.seen(
+    "partner's logout carried out",
+    (l) => l.msg === HELD_LOGOUT_CARRIED_OUT && l.idp === 'partner',
+    20_000,
+  )
   t.notOk(corpAnswered, "while corp's fetch still hangs: partner's try did not wait for it")
   t.equal((await apiCall(alice.jar, `${base}/api/partner`)).status, 401, "alice's session ended")
   t.equal(
@@ -81,6 +71,10 @@ t.test("partner's held logout is carried out while corp's JWKS fetch hangs", asy
   // Corp answers again: its own backoff brings its token at its next try.
   set.corp.idp.answer('jwks')
   release()
-  await log.seen("corp's logout carried out", (l) => l.msg === CARRIED_OUT && l.idp === 'corp', 20_000)
+  await log.seen(
+    "corp's logout carried out",
+    (l) => l.msg === HELD_LOGOUT_CARRIED_OUT && l.idp === 'corp',
+    20_000,
+  )
   t.equal((await apiCall(carol.jar, `${base}/api/corp`)).status, 401, "carol's session ended")
 })
