@@ -12,14 +12,9 @@
  */
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
-import { LogoutTokenVerifier, MAX_MATCHING_KEYS } from '../../src/oidc/logout-token.js'
+import { MAX_MATCHING_KEYS } from '../../src/oidc/logout-token.js'
 import { MAX_JWKS_KEYS } from '../../src/oidc/logout-token-keys.js'
-import { serveHttp } from '../helpers/http-server.js'
-
-const ISSUER = 'https://idp.example'
-const CLIENT = 'gatehouse-test'
-const NOW = 1_800_000_000
-const EVENT = { 'http://schemas.openid.net/event/backchannel-logout': {} }
+import { CLIENT, EVENT, ISSUER, NOW, verifierOfJwks } from '../helpers/logout-token-verifier.js'
 
 const signer = await generateKeyPair('ES256')
 const signerJwk: JWK = { ...(await exportJWK(signer.publicKey)), alg: 'ES256', use: 'sig' }
@@ -37,23 +32,14 @@ function token(jti: string, kid?: string) {
 }
 
 /** A verifier of an issuer whose JWKS, served by a real HTTP server, holds `decoys` decoys and then the signer's key. */
-async function signerAfter(t: Test, decoys: number, kids = false) {
+function signerAfter(t: Test, decoys: number, kids = false) {
   const keys = kids
     ? [
         ...Array.from({ length: decoys }, (_, i) => ({ ...decoy, kid: `old-${i}` })),
         { ...signerJwk, kid: 'now' },
       ]
     : [...Array.from({ length: decoys }, () => decoy), signerJwk]
-  const body = JSON.stringify({ keys })
-  const url = await serveHttp(t, (_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body)
-  })
-  return new LogoutTokenVerifier({
-    jwksUri: `${url}/jwks`,
-    issuer: ISSUER,
-    clientId: CLIENT,
-    now: () => NOW * 1000,
-  })
+  return verifierOfJwks(t, keys)
 }
 
 t.test(`the signer's key as the ${MAX_MATCHING_KEYS}th that matches: verified`, async (t) => {

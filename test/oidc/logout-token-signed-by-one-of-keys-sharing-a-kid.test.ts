@@ -8,17 +8,10 @@
  * sessions it ended ran on. Each candidate is now tried: the token stands
  * if one of them verifies it, and is refused as before otherwise.
  */
-import { sign as cryptoSign, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
-import { LogoutTokenVerifier } from '../../src/oidc/logout-token.js'
-import { serveHttp } from '../helpers/http-server.js'
-
-const ISSUER = 'https://idp.example'
-
-const CLIENT = 'gatehouse-test'
-const NOW = 1_800_000_000
-const EVENT = { 'http://schemas.openid.net/event/backchannel-logout': {} }
+import { CLIENT, EVENT, ISSUER, NOW, signRs256, verifierOfJwks } from '../helpers/logout-token-verifier.js'
 
 async function keyOf(kid: string | undefined) {
   const { privateKey, publicKey } = await generateKeyPair('ES256')
@@ -48,18 +41,11 @@ function sign(key: Key, claims: JWTPayload) {
 }
 
 /** A verifier of the issuer whose JWKS, served by a real HTTP server, holds `keys`. */
-async function verifier(t: Test, keys: Key[]) {
-  const body = JSON.stringify({ keys: keys.map((k) => k.jwk) })
-  const url = await serveHttp(t, (_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body)
-  })
-  return new LogoutTokenVerifier({
-    jwksUri: `${url}/jwks`,
-    issuer: ISSUER,
-    clientId: CLIENT,
-    now: () => NOW * 1000,
-  })
-}
+const verifier = (t: Test, keys: Key[]) =>
+  verifierOfJwks(
+    t,
+    keys.map((k) => k.jwk),
+  )
 
 t.test('a token signed by the second of two keys sharing its kid is verified', async (t) => {
   const old = await keyOf('signing')
@@ -109,21 +95,11 @@ t.test(
       kid: 'signing',
       use: 'sig',
     })
-    const body = JSON.stringify({ keys: [jwkOf(short.publicKey), jwkOf(current.publicKey)] })
-    const url = await serveHttp(t, (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(body)
-    })
-    const v = new LogoutTokenVerifier({
-      jwksUri: `${url}/jwks`,
-      issuer: ISSUER,
-      clientId: CLIENT,
-      now: () => NOW * 1000,
-    })
-    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
-    const input = `${part({ alg: 'RS256', kid: 'signing', typ: 'logout+jwt' })}.${part({ iss: ISSUER, aud: CLIENT, iat: NOW, jti: 'j', sub: 'user-3', events: EVENT })}`
-    const token = `${input}.${cryptoSign('sha256', Buffer.from(input), current.privateKey).toString('base64url')}`
-    t.match(await v.verify(token), { jti: 'j', sub: 'user-3' })
-    const forged = `${input}.${cryptoSign('sha256', Buffer.from(input), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey).toString('base64url')}`
+    const v = await verifierOfJwks(t, [jwkOf(short.publicKey), jwkOf(current.publicKey)])
+    const header = { kid: 'signing', typ: 'logout+jwt' }
+    const claims = { iss: ISSUER, aud: CLIENT, iat: NOW, jti: 'j', sub: 'user-3', events: EVENT }
+    t.match(await v.verify(signRs256(current.privateKey, header, claims)), { jti: 'j', sub: 'user-3' })
+    const forged = signRs256(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, header, claims)
     await t.rejects(
       v.verify(forged),
       {
