@@ -21,14 +21,17 @@ export interface ReplicaSet {
   readonly idp: DevIdp
   readonly urls: readonly string[]
   readonly apps: readonly Awaited<ReturnType<typeof buildGateway>>[]
-  /** A signed-in user whose cookie every replica accepts (one origin behind a load balancer). */
+  /**
+   * A signed-in user whose cookie every replica accepts (one origin behind
+   * a load balancer); an empty jar with `signIn: false`.
+   */
   readonly jar: CookieJar
   close(): Promise<void>
 }
 
 export interface ReplicaSetOptions {
-  /** `session.store`, as a user would write it. */
-  readonly store: string
+  /** `session.store`, as a user would write it; absent, each replica keeps its own in memory. */
+  readonly store?: string | undefined
   readonly keyPrefix: string
   /** Seconds. */
   readonly accessTokenTtl: number
@@ -63,11 +66,14 @@ export interface ReplicaSetOptions {
   readonly oneOrigin?: boolean
   /** `session.maxPerUser`. */
   readonly maxPerUser?: number
+  /** Default true; false for routes that need no user (anonymous `client` routes), which then skip the sign-in. */
+  readonly signIn?: boolean
 }
 
 /**
- * Gatehouse replicas on one shared store, in front of the rotating dev IdP
- * and an echo upstream, with one user signed in.
+ * Gatehouse replicas on one shared store (or, without `store`, each on its
+ * own memory store), in front of the rotating dev IdP and an echo upstream,
+ * with one user signed in unless `signIn` is false.
  */
 export async function startReplicaSet(options: ReplicaSetOptions): Promise<ReplicaSet> {
   const upstream: EchoUpstream = await startEchoUpstream()
@@ -97,7 +103,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
           ...(options.oneOrigin ? { publicUrl } : {}),
           ...(options.maxPerUser === undefined ? {} : { maxPerUser: options.maxPerUser }),
           issuer: idp.issuer,
-          store: options.store,
+          ...(options.store === undefined ? {} : { store: options.store }),
           keyPrefix: options.keyPrefix,
           refreshBefore: options.refreshBefore ?? 500,
           refreshWait: options.refreshWait ?? 10_000,
@@ -105,10 +111,17 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
           ...(oidc ? { oidc } : {}),
           ...(options.logStream ? { logLevel: 'info' as const } : {}),
         })
-        const stores = await createRedisStores(config, now, {
-          ...(options.confirmWrites === false ? { confirmWrites: false } : {}),
+        const stores =
+          options.store === undefined
+            ? undefined
+            : await createRedisStores(config, now, {
+                ...(options.confirmWrites === false ? { confirmWrites: false } : {}),
+              })
+        const app = await buildGateway(config, {
+          ...(stores ? { stores } : {}),
+          now,
+          logStream: options.logStream,
         })
-        const app = await buildGateway(config, { stores, now, logStream: options.logStream })
         await listenOn(app, port)
         apps.push(app)
         await app.gatehouse.whenDiscovered()
@@ -124,8 +137,9 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
     throw err
   })
   const urls = ports.map((p) => `http://127.0.0.1:${p}`)
-  const jar = await signedIn(urls[0]!)
-  for (const url of urls) jar.set(url, 'gatehouse', jar.get(urls[0]!, 'gatehouse')!)
+  const jar = options.signIn === false ? new CookieJar() : await signedIn(urls[0]!)
+  if (options.signIn !== false)
+    for (const url of urls) jar.set(url, 'gatehouse', jar.get(urls[0]!, 'gatehouse')!)
   idp.resetStats()
   return {
     idp,
