@@ -1,14 +1,11 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { type DevIdp, startDevIdp } from '../../dev/idp.js'
-import { buildGateway } from '../../src/server/gateway.js'
-import { createRedisStores } from '../../src/server/redis-stores.js'
-import { CookieJar } from '../helpers/cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, listenOn, route, TestClock, testConfig } from '../helpers/gateway.js'
+import type { DevIdp } from '../../dev/idp.js'
+import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'
-import { onFreePorts } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
+import { startReplicaSet } from '../helpers/replicas.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -65,56 +62,29 @@ async function setup(t: Test, options: Options = {}) {
   let idpRef: DevIdp | undefined
   const upstream = await verifyingUpstream(() => idpRef!)
   t.teardown(() => upstream.close())
-  const count = options.replicas ?? 1
-  const keyPrefix = `${redis.prefix}cc${Math.random().toString(36).slice(2)}:`
-  const { idp, apps, urls } = await onFreePorts(count, async (ports) => {
-    const publicUrl = `http://127.0.0.1:${ports[0]}`
+  const set = await startReplicaSet({
+    ...(options.store === 'redis' ? { store: redis.url } : {}),
+    keyPrefix: `${redis.prefix}cc${Math.random().toString(36).slice(2)}:`,
+    count: options.replicas ?? 1,
     // Tokens live an hour: none is replaced here because it is due.
-    const idp: DevIdp = await startDevIdp({
-      accessTokenTtl: 3_600,
-      clientCredentialsTtl: 3_600,
-      clients: [
-        { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${publicUrl}/auth/callback`] },
-      ],
-    })
-    const apps: Awaited<ReturnType<typeof buildGateway>>[] = []
-    try {
-      for (const port of ports) {
-        const config = testConfig({
-          port,
-          publicUrl,
-          issuer: idp.issuer,
-          ...(options.store === 'redis' ? { store: redis.url, keyPrefix } : {}),
-          routes: [
-            route('/reports', upstream.url, { token: 'client', scopes: ['reports.read'], anonymous: true }),
-            route('/strict', upstream.url, {
-              token: 'client',
-              scopes: ['reports.read'],
-              anonymous: true,
-              retryOnInvalidToken: false,
-            }),
-          ],
-        })
-        const now = options.clock?.now ?? Date.now
-        const stores = options.store === 'redis' ? await createRedisStores(config, now) : undefined
-        const app = await buildGateway(config, { now, ...(stores ? { stores } : {}) })
-        await listenOn(app, port)
-        apps.push(app)
-        await app.gatehouse.whenDiscovered()
-      }
-    } catch (err) {
-      for (const app of apps) await app.close()
-      await idp.close()
-      throw err
-    }
-    return { idp, apps, urls: ports.map((p) => `http://127.0.0.1:${p}`) }
+    accessTokenTtl: 3_600,
+    idp: { clientCredentialsTtl: 3_600 },
+    ...(options.clock ? { now: options.clock.now } : {}),
+    upstream: upstream.url,
+    routes: (to) => [
+      route('/reports', to, { token: 'client', scopes: ['reports.read'], anonymous: true }),
+      route('/strict', to, {
+        token: 'client',
+        scopes: ['reports.read'],
+        anonymous: true,
+        retryOnInvalidToken: false,
+      }),
+    ],
+    signIn: false,
   })
+  t.teardown(() => set.close())
+  const { idp, apps, urls, jar } = set
   idpRef = idp
-  t.teardown(async () => {
-    for (const app of apps) await app.close()
-    await idp.close()
-  })
-  const jar = new CookieJar()
   /** Every instance holds the token: the first fetched it, the others read it from the shared cache. */
   const warm = async () => {
     const tokens = new Set<string>()
