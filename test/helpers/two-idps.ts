@@ -13,7 +13,7 @@ import {
   type TestRoute,
   testConfig,
 } from './gateway.js'
-import { postLogoutToken, signLogoutToken } from './logout.js'
+import { HELD_LOGOUT_CARRIED_OUT, postLogoutToken, signLogoutToken } from './logout.js'
 import { onFreePorts } from './ports.js'
 import { LogLines } from './reloadable.js'
 
@@ -214,5 +214,29 @@ export async function startTwoIdpsPostingLogouts(t: Test, config: Partial<TestCo
     gateway: { logStream: log.stream },
   })
   const base = set.urls[0]!
-  return { ...set, log, base, post: (token: string) => postLogoutToken(base, token) }
+  const post = (token: string) => postLogoutToken(base, token)
+  return {
+    ...set,
+    log,
+    base,
+    post,
+    /**
+     * Posts `sub`'s logout token from `provider` while its JWKS fails that
+     * one fetch, an outage as brief as any, then lets the JWKS answer again;
+     * resolves to the gateway's answer (503: the token is held).
+     */
+    async postWhileJwksFailsOnce(provider: TwoIdpProvider, sub: string) {
+      provider.idp.answer('jwks', { status: 503, body: 'busy', headers: { 'retry-after': '1' } })
+      const answer = await post(await provider.logoutToken({ sub }))
+      provider.idp.answer('jwks')
+      return answer
+    },
+    /** The line of `idp`'s held logout token carried out, within 20 s. */
+    carriedOut: (idp: 'corp' | 'partner') =>
+      log.seen(
+        `${idp}'s logout carried out`,
+        (l) => l.msg === HELD_LOGOUT_CARRIED_OUT && l.idp === idp,
+        20_000,
+      ),
+  }
 }
