@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
+import { createRedisStores } from '../../src/server/redis-stores.js'
+import { type TestConfigInput, testConfig } from './gateway.js'
 import { addressInUse, onFreePort } from './ports.js'
 
 export interface TestRedis {
@@ -291,4 +293,23 @@ async function deletePrefix(url: string, prefix: string): Promise<void> {
   } finally {
     client.disconnect()
   }
+}
+
+/**
+ * The gateway's stores on the Redis at `store`, under `keyPrefix`, with no
+ * gateway around them (no IdP, no routes) and `config` beside; closed when
+ * `t` ends.
+ */
+export async function redisStoresOn(
+  t: Test,
+  store: string,
+  keyPrefix: string,
+  config: Partial<TestConfigInput> = {},
+) {
+  const stores = await createRedisStores(
+    testConfig({ port: 1, issuer: 'http://127.0.0.1:1', store, keyPrefix, routes: [], ...config }),
+    Date.now,
+  )
+  t.teardown(() => stores.close())
+  return stores
 }

@@ -6,9 +6,7 @@
  * vouched for, where the setting says it should be waited for.
  */
 import t from 'tap'
-import { createRedisStores } from '../../src/server/redis-stores.js'
-import { testConfig } from '../helpers/gateway.js'
-import { pollUntil } from '../helpers/redis.js'
+import { pollUntil, redisStoresOn } from '../helpers/redis.js'
 import { roleOf, startRedisSentinel } from '../helpers/redis-topology.js'
 import { session } from '../session/fixtures.js'
 
@@ -18,18 +16,7 @@ const SILENT_MS = 2_000
 t.test('with storeTimeout raised, a sentinel that answers within it vouches for the write', async (t) => {
   const redis = await startRedisSentinel()
   t.teardown(() => redis.stop())
-  const stores = await createRedisStores(
-    testConfig({
-      port: 1,
-      issuer: 'http://127.0.0.1:1',
-      store: redis.url,
-      keyPrefix: 'gh:',
-      routes: [],
-      storeTimeout: 10_000,
-    }),
-    Date.now,
-  )
-  t.teardown(() => stores.close())
+  const stores = await redisStoresOn(t, redis.url, 'gh:', { storeTimeout: 10_000 })
   // No replica: the sentinels are asked whether the primary is still theirs.
   await redis.replica.kill()
   await pollUntil(async () => (await roleOf(redis.primary.port)) === 'master:0', 20_000)

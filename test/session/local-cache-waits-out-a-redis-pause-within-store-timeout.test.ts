@@ -7,10 +7,8 @@
  */
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { createRedisStores } from '../../src/server/redis-stores.js'
 import type { RedisSessionStore } from '../../src/session/redis-store.js'
-import { testConfig } from '../helpers/gateway.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { pollUntil, redisStoresOn, startRedis } from '../helpers/redis.js'
 import { ref, session } from './fixtures.js'
 
 // Past the cache's 1 s staleness bound, well within the raised storeTimeout.
@@ -19,18 +17,7 @@ const SLEEP_S = '2'
 t.test('with storeTimeout raised, a Redis pause within it leaves the copy armed and kept', async (t) => {
   const redis = await startRedis({ args: ['--enable-debug-command', 'yes'] })
   t.teardown(() => redis.stop())
-  const stores = await createRedisStores(
-    testConfig({
-      port: 1,
-      issuer: 'http://127.0.0.1:1',
-      store: redis.url,
-      keyPrefix: redis.prefix,
-      routes: [],
-      storeTimeout: 10_000,
-    }),
-    Date.now,
-  )
-  t.teardown(() => stores.close())
+  const stores = await redisStoresOn(t, redis.url, redis.prefix, { storeTimeout: 10_000 })
   const sessions = stores.sessions as RedisSessionStore
   const cache = sessions.cache!
   t.ok(cache.armed, 'armed')
