@@ -3,6 +3,7 @@ import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWK } fr
 import type { KoaContextWithOIDC } from 'oidc-provider'
 import type { Test } from 'tap'
 import type { DevIdp } from '../../dev/idp.js'
+import { type DpopUpstream, DpopVerifier, startDpopUpstream } from './dpop-resource-server.js'
 import { login } from './login.js'
 import { startObservedStack } from './observed-stack.js'
 
@@ -85,4 +86,26 @@ export async function signedInWithDpop(t: Test) {
   const base = stack.gateway.url
   const { jar } = await login(base)
   return { stack, base, jar }
+}
+
+/**
+ * A DPoP upstream that checks each token's binding at the IdP `idp()` gives
+ * (the IdP may start after it, as the gateway's routes must name it first)
+ * and records the key thumbprint of each bound token it is sent, in order;
+ * closed when `t` ends.
+ */
+export async function keyRecordingDpopUpstream(
+  t: Test,
+  idp: () => DevIdp,
+): Promise<{ upstream: DpopUpstream; jkts: string[] }> {
+  const jkts: string[] = []
+  const upstream = await startDpopUpstream(
+    new DpopVerifier(async (token) => {
+      const jkt = await boundTo(idp(), token)
+      if (jkt) jkts.push(jkt)
+      return jkt
+    }),
+  )
+  t.teardown(() => upstream.close())
+  return { upstream, jkts }
 }

@@ -1,7 +1,6 @@
 import t from 'tap'
 import type { DevIdp } from '../../dev/idp.js'
-import { boundTo } from '../helpers/dpop.js'
-import { DpopVerifier, startDpopUpstream } from '../helpers/dpop-resource-server.js'
+import { keyRecordingDpopUpstream } from '../helpers/dpop.js'
 import { route } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
@@ -19,14 +18,7 @@ t.teardown(() => redis.stop())
  */
 t.test('a refused DPoP-bound client token is replaced, and the replay proves the new key', async (t) => {
   let idp: DevIdp | undefined
-  const jkts: string[] = []
-  const verifier = new DpopVerifier(async (token) => {
-    const jkt = await boundTo(idp!, token)
-    if (jkt) jkts.push(jkt)
-    return jkt
-  })
-  const upstream = await startDpopUpstream(verifier)
-  t.teardown(() => upstream.close())
+  const { upstream, jkts } = await keyRecordingDpopUpstream(t, () => idp!)
   const set = await startReplicaSet({
     count: 2,
     store: redis.url,

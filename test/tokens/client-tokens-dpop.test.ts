@@ -1,7 +1,6 @@
 import t from 'tap'
 import type { DevIdp } from '../../dev/idp.js'
-import { boundTo } from '../helpers/dpop.js'
-import { DpopVerifier, startDpopUpstream } from '../helpers/dpop-resource-server.js'
+import { keyRecordingDpopUpstream } from '../helpers/dpop.js'
 import { route, TestClock } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'
 import { startRedis } from '../helpers/redis.js'
@@ -22,14 +21,7 @@ t.test(
   async (t) => {
     const clock = new TestClock()
     let idp: DevIdp | undefined
-    const jkts: string[] = []
-    const verifier = new DpopVerifier(async (token) => {
-      const jkt = await boundTo(idp!, token)
-      if (jkt) jkts.push(jkt)
-      return jkt
-    })
-    const upstream = await startDpopUpstream(verifier)
-    t.teardown(() => upstream.close())
+    const { upstream, jkts } = await keyRecordingDpopUpstream(t, () => idp!)
     const prefix = `${redis.prefix}client-dpop:`
     const set = await startReplicaSet({
       store: redis.url,
