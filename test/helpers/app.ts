@@ -83,3 +83,11 @@ export function sessionRefOf(app: FastifyInstance, cookieValue: string): Session
   if (!key) throw new Error('the cookie carries no session key')
   return { id: key.sessionId, key }
 }
+
+/** The refresh token of the session a browser's cookie value names, as the gateway keeps it. */
+export async function refreshTokenOf(app: FastifyInstance, cookieValue: string): Promise<string> {
+  const ref = sessionRefOf(app, cookieValue)
+  const session = await app.gatehouse.stores.sessions.get(ref, Date.now(), { touch: false })
+  if (!session?.tokens.refreshToken) throw new Error('the session holds no refresh token')
+  return session.tokens.refreshToken
+}

@@ -4,6 +4,7 @@ import { type DevIdp, type DevIdpOptions, startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { buildGateway, type GatewayOptions } from '../../src/server/gateway.js'
 import { createRedisStores } from '../../src/server/redis-stores.js'
+import { refreshTokenOf } from './app.js'
 import {
   CLIENT_ID,
   CLIENT_SECRET,
@@ -13,6 +14,7 @@ import {
   type TestRoute,
   testConfig,
 } from './gateway.js'
+import { login } from './login.js'
 import { HELD_LOGOUT_CARRIED_OUT, postLogoutToken, signLogoutToken } from './logout.js'
 import { onFreePorts } from './ports.js'
 import { LogLines } from './reloadable.js'
@@ -239,4 +241,11 @@ export async function startTwoIdpsPostingLogouts(t: Test, config: Partial<TestCo
         20_000,
       ),
   }
+}
+
+/** `user` signed in through `idp` at the set's first gateway: the browser, and the refresh token its session holds. */
+export async function signInHoldingRefreshToken(set: TwoIdps, user: string, idp: 'corp' | 'partner') {
+  const base = set.urls[0]!
+  const { jar } = await login(base, { user, params: { idp } })
+  return { jar, token: await refreshTokenOf(set.apps[0]!, jar.get(base, 'gatehouse')!) }
 }

@@ -8,11 +8,9 @@
  * kept and made at its IdP.
  */
 import t from 'tap'
-import { sessionRefOf } from '../helpers/app.js'
-import type { CookieJar } from '../helpers/cookie-jar.js'
-import { followLogoutLink, login } from '../helpers/login.js'
+import { followLogoutLink } from '../helpers/login.js'
 import { LogLines } from '../helpers/reloadable.js'
-import { startTwoIdps } from '../helpers/two-idps.js'
+import { signInHoldingRefreshToken, startTwoIdps } from '../helpers/two-idps.js'
 
 const REVOKED = 'refresh token revoked once the identity provider answered again'
 const OWED = 'GATEHOUSE_REVOCATION_OWED'
@@ -27,14 +25,7 @@ t.test("partner's IdP down fills the bound, and corp's owed revocation is still 
   const base = set.urls[0]!
   const app = set.apps[0]!
   const owed = app.gatehouse.lasting.owedRevocations
-  const refreshTokenOf = async (jar: CookieJar) => {
-    const ref = sessionRefOf(app, jar.get(base, 'gatehouse')!)
-    return (await app.gatehouse.stores.sessions.get(ref, Date.now(), { touch: false }))!.tokens.refreshToken!
-  }
-  const signIn = async (user: string, idp: 'corp' | 'partner') => {
-    const { jar } = await login(base, { user, params: { idp } })
-    return { jar, token: await refreshTokenOf(jar) }
-  }
+  const signIn = (user: string, idp: 'corp' | 'partner') => signInHoldingRefreshToken(set, user, idp)
   const owedLines = (idp: string) => log.lines.filter((l) => l.code === OWED && l.idp === idp).length
 
   const alice = await signIn('alice', 'partner')

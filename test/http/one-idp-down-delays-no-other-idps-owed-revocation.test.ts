@@ -8,11 +8,9 @@
  * after its own first second, before partner's next try.
  */
 import t from 'tap'
-import { sessionRefOf } from '../helpers/app.js'
-import type { CookieJar } from '../helpers/cookie-jar.js'
-import { followLogoutLink, login } from '../helpers/login.js'
+import { followLogoutLink } from '../helpers/login.js'
 import { LogLines } from '../helpers/reloadable.js'
-import { startTwoIdps } from '../helpers/two-idps.js'
+import { signInHoldingRefreshToken, startTwoIdps } from '../helpers/two-idps.js'
 
 const REVOKED = 'refresh token revoked once the identity provider answered again'
 
@@ -21,14 +19,7 @@ t.test("corp's owed revocation is made after its own first delay, not partner's"
   const set = await startTwoIdps(t, { config: { logLevel: 'info' }, gateway: { logStream: log.stream } })
   const base = set.urls[0]!
   const app = set.apps[0]!
-  const refreshTokenOf = async (jar: CookieJar) => {
-    const ref = sessionRefOf(app, jar.get(base, 'gatehouse')!)
-    return (await app.gatehouse.stores.sessions.get(ref, Date.now(), { touch: false }))!.tokens.refreshToken!
-  }
-  const signIn = async (user: string, idp: 'corp' | 'partner') => {
-    const { jar } = await login(base, { user, params: { idp } })
-    return { jar, token: await refreshTokenOf(jar) }
-  }
+  const signIn = (user: string, idp: 'corp' | 'partner') => signInHoldingRefreshToken(set, user, idp)
   const alice = await signIn('alice', 'partner')
   const carol = await signIn('carol', 'corp')
 

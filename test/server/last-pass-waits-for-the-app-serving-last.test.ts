@@ -14,7 +14,7 @@ import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { sessionRefOf } from '../helpers/app.js'
+import { refreshTokenOf } from '../helpers/app.js'
 import { route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
@@ -37,11 +37,6 @@ async function holdingUpstream(t: Test) {
     holding: () => once(upstream, 'held'),
     end: (body: string) => held.res!.end(body),
   }
-}
-
-async function refreshTokenOf(app: FastifyInstance, cookie: string) {
-  const ref = sessionRefOf(app, cookie)
-  return (await app.gatehouse.stores.sessions.get(ref, Date.now(), { touch: false }))!.tokens.refreshToken!
 }
 
 // Which app lets go of the shared parts first tells which one made the last pass.
