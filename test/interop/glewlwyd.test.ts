@@ -7,19 +7,18 @@
  * when a session ends on its end-session page; its login and that page are
  * its own REST API, which the lane drives as its pages do.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
 import { startEchoUpstream } from '../../dev/upstream.js'
-import { main } from '../../src/cli/main.js'
 import { start } from '../../src/server/start.js'
 import { type AwaitedLog, awaitedLog } from '../helpers/awaited-log.js'
+import { runCheckOnline } from '../helpers/check-online.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { type DpopUpstream, DpopVerifier, startDpopUpstream } from '../helpers/dpop-resource-server.js'
 import { route, TestClock, testConfig } from '../helpers/gateway.js'
 import { GLEWLWYD_PACKAGES, type Glewlwyd, skipWithoutGlewlwyd, startGlewlwyd } from '../helpers/glewlwyd.js'
 import { apiCall, followLogoutLink, jarFetch, parseForm } from '../helpers/login.js'
+import { metricSum } from '../helpers/metrics.js'
 import { onFreePorts } from '../helpers/ports.js'
 import { within } from '../helpers/within.js'
 
@@ -311,7 +310,7 @@ async function flow(t: Test, lane: Lane): Promise<void> {
   // Past the access token's lifetime on the gateway's clock: the next calls need a refresh.
   const issued = op.accessTokensIssued()
   const refreshTokensBefore = op.refreshTokens()
-  const refreshesBefore = await metric(
+  const refreshesBefore = await metricSum(
     lane.metricsPort,
     'gatehouse_token_refreshes_total',
     'outcome="success"',
@@ -327,7 +326,7 @@ async function flow(t: Test, lane: Lane): Promise<void> {
     op: op.log(),
   })
   t.equal(
-    (await metric(lane.metricsPort, 'gatehouse_token_refreshes_total', 'outcome="success"')) -
+    (await metricSum(lane.metricsPort, 'gatehouse_token_refreshes_total', 'outcome="success"')) -
       refreshesBefore,
     1,
     'gatehouse_token_refreshes_total{outcome="success"} rose by one',
@@ -382,22 +381,9 @@ function revocations(op: Glewlwyd): number {
     .length
 }
 
-/** A counter from the gateway's metrics listener, summed over the lines whose labels contain `label`. */
-async function metric(metricsPort: number, name: string, label = ''): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
-  return text
-    .split('\n')
-    .filter((line) => (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(label))
-    .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
-}
-
 async function checkOnline(t: Test, op: Glewlwyd): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-glewlwyd-check-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const check = async (secret: string, endSession = 'post') => {
-    const file = join(dir, `${secret}-${endSession}.yaml`)
-    writeFileSync(
-      file,
+    const run = await runCheckOnline(
       [
         'server: { publicUrl: http://127.0.0.1:3000 }',
         'oidc:',
@@ -410,16 +396,7 @@ async function checkOnline(t: Test, op: Glewlwyd): Promise<void> {
         'routes: []',
       ].join('\n'),
     )
-    const out: string[] = []
-    const code = await main(['check', '--online', '--config', file], {
-      stdout: (line) => out.push(line),
-      stderr: (line) => out.push(line),
-      env: {},
-      start: async () => {
-        throw new Error('check never starts the gateway')
-      },
-    })
-    return { code, out: out.join('\n') }
+    return { code: run.code, out: `${run.out}\n${run.err}` }
   }
   const right = await check(CLIENT_SECRET)
   t.equal(right.code, 0, 'the registered secret passes', { output: right.out })

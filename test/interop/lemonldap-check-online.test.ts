@@ -5,11 +5,8 @@
  * refuses that grant with `400 invalid_request`, which still says it
  * authenticated the client; a wrong secret gets `401 invalid_client`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
-import { main } from '../../src/cli/main.js'
+import { runCheckOnline } from '../helpers/check-online.js'
 import { skipWithoutLemonLdap, startLemonLdap } from '../helpers/lemonldap.js'
 
 const CLIENT_ID = 'gatehouse'
@@ -29,12 +26,8 @@ t.test(
       accessTokenTtl: 60,
     })
     t.teardown(() => op.close())
-    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-lemonldap-check-'))
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
     const check = async (secret: string, routes = 'routes: []', publicUrl = 'http://127.0.0.1:3000') => {
-      const file = join(dir, `${secret}.yaml`)
-      writeFileSync(
-        file,
+      const run = await runCheckOnline(
         [
           `server: { publicUrl: ${publicUrl} }`,
           'oidc:',
@@ -47,16 +40,7 @@ t.test(
           routes,
         ].join('\n'),
       )
-      const out: string[] = []
-      const code = await main(['check', '--online', '--config', file], {
-        stdout: (line) => out.push(line),
-        stderr: (line) => out.push(line),
-        env: {},
-        start: async () => {
-          throw new Error('check never starts the gateway')
-        },
-      })
-      return { code, out: out.join('\n') }
+      return { code: run.code, out: `${run.out}\n${run.err}` }
     }
 
     const right = await check(CLIENT_SECRET)

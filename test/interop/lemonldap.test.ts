@@ -31,6 +31,7 @@ import {
   skipWithoutLemonLdap,
   startLemonLdap,
 } from '../helpers/lemonldap.js'
+import { metricSum } from '../helpers/metrics.js'
 import { onFreePorts } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 
@@ -278,15 +279,6 @@ function tokenCalls(op: LemonLdap): string[] {
   return op.accessLog().filter((line) => line.startsWith('POST /oauth2/token '))
 }
 
-/** A counter from the gateway's metrics listener, summed over the lines whose labels contain `label`. */
-async function metric(metricsPort: number, name: string, label = ''): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
-  return text
-    .split('\n')
-    .filter((line) => (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(label))
-    .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
-}
-
 /** What the page shows, for a failure message. */
 async function pageText(page: Page): Promise<string> {
   const text = await page.textContent('body').catch(() => '')
@@ -376,7 +368,7 @@ async function flow(t: Test, lane: Lane): Promise<void> {
   await shot('first-call')
 
   // Past the OP's access-token lifetime: the next calls need a refresh.
-  const refreshesBefore = await metric(
+  const refreshesBefore = await metricSum(
     lane.metricsPort,
     'gatehouse_token_refreshes_total',
     'outcome="success"',
@@ -390,7 +382,7 @@ async function flow(t: Test, lane: Lane): Promise<void> {
   t.equal(await page.textContent('#burst-calls'), '50', 'the gateway counted 50 calls')
   t.equal(await page.textContent('#burst-refreshes'), '1', 'and one refresh')
   t.equal(
-    (await metric(lane.metricsPort, 'gatehouse_token_refreshes_total', 'outcome="success"')) -
+    (await metricSum(lane.metricsPort, 'gatehouse_token_refreshes_total', 'outcome="success"')) -
       refreshesBefore,
     1,
     'gatehouse_token_refreshes_total{outcome="success"} rose by one',
@@ -478,7 +470,7 @@ async function deletedRefreshToken(t: Test, lane: Lane): Promise<void> {
   )
 
   clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
-  const unavailableBefore = await metric(
+  const unavailableBefore = await metricSum(
     lane.metricsPort,
     'gatehouse_token_refreshes_total',
     'outcome="unavailable"',
@@ -501,7 +493,7 @@ async function deletedRefreshToken(t: Test, lane: Lane): Promise<void> {
     'after one refused refresh at the OP',
   )
   t.equal(
-    (await metric(lane.metricsPort, 'gatehouse_token_refreshes_total', 'outcome="unavailable"')) -
+    (await metricSum(lane.metricsPort, 'gatehouse_token_refreshes_total', 'outcome="unavailable"')) -
       unavailableBefore,
     0,
     'which the gateway did not count as an outage',
@@ -568,7 +560,7 @@ async function errorsInOtherShapes(t: Test, lane: Lane): Promise<void> {
 
       clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
       const counted = (outcome: string) =>
-        metric(lane.metricsPort, 'gatehouse_token_refreshes_total', `outcome="${outcome}"`)
+        metricSum(lane.metricsPort, 'gatehouse_token_refreshes_total', `outcome="${outcome}"`)
       const [endedBefore, unavailableBefore] = [await counted('invalid_grant'), await counted('unavailable')]
       const tokenCallsBefore = tokenCalls(op).length
       const api = await page.evaluate(async () => {
@@ -641,7 +633,7 @@ async function onlineRefreshToken(t: Test, lane: Lane): Promise<void> {
 
   clock.advance((ACCESS_TOKEN_TTL + 1) * 1000)
   const counted = (outcome: string) =>
-    metric(lane.metricsPort, 'gatehouse_token_refreshes_total', `outcome="${outcome}"`)
+    metricSum(lane.metricsPort, 'gatehouse_token_refreshes_total', `outcome="${outcome}"`)
   let before = tokenCalls(op).length
   const statuses = await burst(page, 50)
   t.same(new Set(statuses), new Set(['200']), '50 calls on an expired access token all get 200')
