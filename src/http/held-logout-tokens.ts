@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import type { LogCode } from '../errors.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
-import { LaneBackoff } from './lane-backoff.js'
+import { LaneRunner, type Reached } from './lane-runner.js'
 
 /** A logout token not yet verified: the IdP's keys could not be read when it came. */
 export interface HeldToken {
@@ -150,18 +150,20 @@ export class HeldLogoutTokens<T extends HeldToken> {
   // Anyone can post while the keys are out: one line per kind and provider a minute.
   readonly #lines = new RepeatedLines()
   /**
-   * Each issuer's backoff. Until 2026-12-07 one delay was shared by every
-   * issuer: one whose JWKS stayed away doubled it to 8 s, and a token of
-   * another, whose keys could be read again, waited for its next try.
+   * The passes over the issuers, each a lane on a backoff of its own.
+   * Until 2026-12-07 one delay was shared by every issuer: one whose JWKS
+   * stayed away doubled it to 8 s, and a token of another, whose keys
+   * could be read again, waited for its next try. Until then too the
+   * issuers were tried in turn, and one whose JWKS held its fetch open
+   * until the IdP's `timeout` delayed every other issuer's held tokens by
+   * that long, each pass.
    */
-  readonly #backoff = new LaneBackoff(HELD_FIRST_DELAY, HELD_MAX_DELAY)
-  /** Each issuer's part of a pass under way: the last pass tries each again once it is done. */
-  readonly #running = new Map<string, Promise<void>>()
-  /** The shutdown's last pass, once asked for: nothing is scheduled after it. */
-  #last: Promise<void> | undefined
-  /** The last pass ran out of time: no try starts after it. */
-  #stopped = false
-  #closed = false
+  readonly #runner = new LaneRunner({
+    firstDelay: HELD_FIRST_DELAY,
+    maxDelay: HELD_MAX_DELAY,
+    lanes: () => this.#held.keys(),
+    tryLane: (issuer, stop) => this.#tryIssuer(issuer, stop),
+  })
 
   constructor(options: HeldLogoutTokensOptions<T>) {
     this.#attempt = options.attempt
@@ -185,7 +187,7 @@ export class HeldLogoutTokens<T extends HeldToken> {
    * its whole life from now.
    */
   hold(token: T, until = this.#clock() + this.#life): void {
-    if (this.#closed) return
+    if (this.#runner.closed) return
     const held = this.#held.get(token.issuer) ?? []
     if (held.some((other) => other.token === token.token)) return
     const bytes = (this.#bytes.get(token.issuer) ?? 0) + Buffer.byteLength(token.token)
@@ -196,7 +198,6 @@ export class HeldLogoutTokens<T extends HeldToken> {
     held.push({ ...token, until })
     this.#held.set(token.issuer, held)
     this.#bytes.set(token.issuer, bytes)
-    this.#backoff.owe(token.issuer)
     const code: LogCode = 'GATEHOUSE_BACKCHANNEL_LOGOUT_UNVERIFIED'
     const repeated = this.#lines.admit(`${code} ${token.idp}`)
     if (repeated !== undefined)
@@ -204,7 +205,7 @@ export class HeldLogoutTokens<T extends HeldToken> {
         { code, idp: token.idp, ...repeatedField(repeated) },
         'back-channel logout held unverified',
       )
-    this.#schedule()
+    this.#runner.owe(token.issuer)
   }
 
   /** Stops trying; what is still held is dropped, and said to be. */
@@ -214,8 +215,7 @@ export class HeldLogoutTokens<T extends HeldToken> {
 
   /** Stops trying, and gives up what is still held, each with when it is to be given up. */
   release(): HeldUntil<T>[] {
-    this.#closed = true
-    this.#backoff.stop(true)
+    this.#runner.close()
     const held = [...this.#held.values()].flat()
     this.#held.clear()
     this.#bytes.clear()
@@ -230,55 +230,7 @@ export class HeldLogoutTokens<T extends HeldToken> {
    * first: no try starts after that. Once, however many ask.
    */
   lastPass(stop: AbortSignal): Promise<void> {
-    this.#last ??= (async () => {
-      this.#backoff.stop()
-      const stopped = new Promise<void>((resolve) => {
-        const end = () => {
-          this.#stopped = true
-          resolve()
-        }
-        if (stop.aborted) end()
-        else stop.addEventListener('abort', end, { once: true })
-      })
-      const again = [...this.#running].map(([under, run]) =>
-        run.then(() => this.#pass((issuer) => issuer === under)),
-      )
-      await Promise.race([Promise.all([...again, this.#pass(() => true)]), stopped])
-    })()
-    return this.#last
-  }
-
-  /** Sets the timer for the issuer due first that no pass is at, unless it is set for then or sooner. */
-  #schedule(): void {
-    if (this.#closed || this.#last !== undefined) return
-    this.#backoff.schedule(
-      (by) => void this.#pass((issuer) => this.#backoff.dueBy(issuer, by)),
-      (issuer) => !this.#running.has(issuer),
-    )
-  }
-
-  /**
-   * One pass over the issuers `due` picks that no other pass is at, the
-   * issuers alongside one another, as the retry queue's lanes are
-   * (retry-queue.ts): until 2026-12-07 they were tried in turn, and an
-   * issuer whose JWKS held its fetch open until the IdP's `timeout`
-   * delayed every other issuer's held tokens by that long, each pass. An
-   * issuer done sets its own backoff and the timer for the next due.
-   */
-  #pass(due: (issuer: string) => boolean): Promise<void> {
-    const runs: Promise<void>[] = []
-    for (const issuer of [...this.#held.keys()]) {
-      if (this.#running.has(issuer) || !due(issuer)) continue
-      const run: Promise<void> = this.#tryIssuer(issuer).finally(() => {
-        if (this.#running.get(issuer) === run) this.#running.delete(issuer)
-        this.#schedule()
-      })
-      this.#running.set(issuer, run)
-      runs.push(run)
-    }
-    // For the issuers not due yet, or due while this pass is at its own.
-    this.#schedule()
-    return Promise.all(runs).then(() => {})
+    return this.#runner.lastPass(stop)
   }
 
   /**
@@ -288,10 +240,9 @@ export class HeldLogoutTokens<T extends HeldToken> {
    * could not settle yet is passed over, so no token held before another
    * (a forged one, its `kid` in no JWKS) holds that one up.
    */
-  async #tryIssuer(issuer: string): Promise<void> {
-    let away = false
+  async #tryIssuer(issuer: string, stop: AbortSignal): Promise<Reached> {
     for (const token of [...(this.#held.get(issuer) ?? [])]) {
-      if (this.#closed || this.#stopped) return
+      if (this.#runner.closed || stop.aborted) return 'stopped'
       if (this.#clock() >= token.until) {
         this.#drop(issuer, token)
         this.#lost(token, 'unverified')
@@ -304,13 +255,10 @@ export class HeldLogoutTokens<T extends HeldToken> {
         // The attempt logs its own failures; a token it failed on is not tried again.
         outcome = 'settled'
       }
-      if (outcome === 'unreachable') {
-        away = true
-        break
-      }
+      if (outcome === 'unreachable') return 'away'
       if (outcome === 'settled') this.#drop(issuer, token)
     }
-    this.#backoff.passed(issuer, away)
+    return 'reached'
   }
 
   #drop(issuer: string, token: HeldUntil<T>): void {
@@ -323,7 +271,7 @@ export class HeldLogoutTokens<T extends HeldToken> {
     else {
       this.#held.delete(issuer)
       this.#bytes.delete(issuer)
-      this.#backoff.delete(issuer)
+      this.#runner.forget(issuer)
     }
   }
 
