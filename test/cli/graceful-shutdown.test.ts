@@ -1,7 +1,7 @@
 import t from 'tap'
 import { startCli } from '../helpers/cli-gateway.js'
-import { pollUntil } from '../helpers/redis.js'
 import { closed, stalledBehind, wsUpstream } from '../helpers/websocket.js'
+import { pollUntil } from '../helpers/within.js'
 
 t.test(
   'SIGTERM during a slow upstream call, then SIGHUP: the call finishes with 200 and the process exits 0',

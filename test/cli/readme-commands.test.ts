@@ -8,7 +8,7 @@ import t from 'tap'
 import { buildTree } from '../helpers/build.js'
 import { SESSION_SECRET } from '../helpers/gateway.js'
 import { REFUSED_URL } from '../helpers/ports.js'
-import { pollUntil } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const readme = readFileSync(join(root, 'README.md'), 'utf8')

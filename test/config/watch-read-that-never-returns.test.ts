@@ -17,8 +17,7 @@ import { configDigest } from '../../src/config/digest.js'
 import { readConfigFile } from '../../src/config/read.js'
 import { watchConfigFile } from '../../src/config/watch.js'
 import { mkfifo } from '../helpers/fifo.js'
-import { pollUntil } from '../helpers/redis.js'
-import { within } from '../helpers/within.js'
+import { pollUntil, within } from '../helpers/within.js'
 
 /**
  * The watch reads the file after each quiet burst of events in its

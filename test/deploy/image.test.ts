@@ -21,8 +21,9 @@ import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { BUILD_SCRIPT, exportFilesystem, podman, ulimitsBelowHost } from '../helpers/podman.js'
 import { addressInUse, onFreePort } from '../helpers/ports.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { onPath, type Ran, run } from '../helpers/run.js'
+import { pollUntil } from '../helpers/within.js'
 
 const prebuilt = process.env.GATEHOUSE_TEST_IMAGE
 const skip =

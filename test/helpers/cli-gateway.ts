@@ -8,7 +8,7 @@ import { startDevIdp } from '../../dev/idp.js'
 import { type EchoUpstream, startEchoUpstream } from '../../dev/upstream.js'
 import { typescriptFlags } from './child-node.js'
 import { CLIENT_ID, CLIENT_SECRET, SESSION_SECRET } from './gateway.js'
-import { pollUntil } from './redis.js'
+import { pollUntil } from './within.js'
 
 /** A `gatehouse start` process, as `startCli` leaves it. */
 export interface CliGateway {

@@ -5,8 +5,9 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { addressInUse, type FreePortOptions, onFreePort } from './ports.js'
-import { pollUntil, servedBy } from './redis.js'
+import { servedBy } from './redis.js'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js'
+import { pollUntil } from './within.js'
 
 const run = promisify(execFile)
 const SERVER = process.env.REDIS_SERVER ?? 'redis-server'

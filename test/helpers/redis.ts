@@ -7,6 +7,7 @@ import type { Test } from 'tap'
 import { createRedisStores } from '../../src/server/redis-stores.js'
 import { type TestConfigInput, testConfig } from './gateway.js'
 import { addressInUse, onFreePort } from './ports.js'
+import { pollUntil } from './within.js'
 
 export interface TestRedis {
   readonly url: string
@@ -191,23 +192,6 @@ export function documentedAclRules(prefix: string, options: { cluster?: boolean 
   const addition = /On a Cluster add ((?:`[^`]+`\s*)+)/.exec(doc.replace(/\s+/g, ' '))
   if (addition === null) throw new Error('docs/deployment.md names no additions for a Cluster')
   return [...rules, ...addition[1]!.split(/[`\s]+/).filter((rule) => rule !== '')]
-}
-
-/**
- * Polls a condition until it holds or the deadline passes: for recovery,
- * which has no event to await. `failure` says what did not happen.
- */
-export async function pollUntil(
-  check: () => Promise<boolean>,
-  deadlineMs = 10_000,
-  failure = 'condition not met',
-): Promise<void> {
-  const end = Date.now() + deadlineMs
-  while (Date.now() < end) {
-    if (await check()) return
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  throw new Error(`${failure} within ${deadlineMs} ms`)
 }
 
 /**

@@ -11,3 +11,21 @@ export function within<T>(promise: Promise<T>, what: string, ms = 5_000): Promis
     }),
   ]).finally(() => clearTimeout(bound))
 }
+
+/**
+ * Polls a condition until it holds or the deadline passes: for a state no
+ * event announces (a peer's recovery, a failover, a count that drains).
+ * `failure` says what did not happen.
+ */
+export async function pollUntil(
+  check: () => Promise<boolean>,
+  deadlineMs = 10_000,
+  failure = 'condition not met',
+): Promise<void> {
+  const end = Date.now() + deadlineMs
+  while (Date.now() < end) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  throw new Error(`${failure} within ${deadlineMs} ms`)
+}

@@ -3,8 +3,9 @@ import { CookieJar } from '../helpers/cookie-jar.js'
 import { route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { twoSessionsOfDave } from '../helpers/logout.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
+import { pollUntil } from '../helpers/within.js'
 
 /**
  * The IdP signs a user out while Redis is down: the gateway verified its

@@ -2,7 +2,8 @@ import t, { type Test } from 'tap'
 import { gatehouseError } from '../../src/errors.js'
 import type { SessionStore } from '../../src/session/types.js'
 import { twoSessionsOfDave } from '../helpers/logout.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 /**
  * Holds every session delete of `store` until `finish` or `fail`:

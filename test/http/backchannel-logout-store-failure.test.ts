@@ -4,7 +4,8 @@ import { gatehouseError } from '../../src/errors.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { jarFetch } from '../helpers/login.js'
 import { twoSessionsOfDave } from '../helpers/logout.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 /**
  * A logout token whose sessions the store failed to end (the store down

@@ -9,8 +9,9 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { route } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
+import { pollUntil } from '../helpers/within.js'
 
 t.test('a logout token that came while Redis was full is carried out once it has room', async (t) => {
   const redis = await startRedis({ args: ['--maxmemory-policy', 'noeviction'] })

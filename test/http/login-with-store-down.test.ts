@@ -1,9 +1,10 @@
 import t, { type Test } from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { followLoginFlow, jarFetch, login } from '../helpers/login.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { probeClient, startRedisSentinel } from '../helpers/redis-topology.js'
 import { type StackOptions, startStack } from '../helpers/stack.js'
+import { pollUntil } from '../helpers/within.js'
 
 /**
  * A stack on a Redis of its own, and a sign-in taken to the IdP's redirect

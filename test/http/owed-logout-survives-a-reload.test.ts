@@ -4,9 +4,10 @@ import { CookieJar } from '../helpers/cookie-jar.js'
 import { CLIENT_ID, route } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { signLogoutToken } from '../helpers/logout.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { configText, LogLines, startReloadable } from '../helpers/reloadable.js'
 import { until } from '../helpers/websocket.js'
+import { pollUntil } from '../helpers/within.js'
 
 /**
  * A back-channel logout that came while the store was down is owed: the

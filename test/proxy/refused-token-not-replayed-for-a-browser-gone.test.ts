@@ -1,7 +1,7 @@
 import t from 'tap'
 import { startAudienceStack } from '../helpers/audience-stack.js'
 import { apiCall } from '../helpers/login.js'
-import { pollUntil } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 /*
  * A request refused for its token (401 invalid_token) waits while the

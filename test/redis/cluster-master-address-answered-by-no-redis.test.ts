@@ -9,8 +9,8 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { storeReadiness } from '../helpers/observed-stack.js'
-import { pollUntil } from '../helpers/redis.js'
 import { startRedisCluster, untilSlotCheck } from '../helpers/redis-topology.js'
+import { pollUntil } from '../helpers/within.js'
 
 const NOT_READY_WITHIN_MS = 3_000
 /**

@@ -13,8 +13,8 @@ import { ClusterCoverage } from '../../src/redis/cluster-coverage.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
 import { buildTestApp } from '../helpers/app.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
-import { pollUntil } from '../helpers/redis.js'
 import { commandCalls, probeClient, startRedisCluster, untilSlotCheck } from '../helpers/redis-topology.js'
+import { pollUntil } from '../helpers/within.js'
 
 /** docs/deployment.md: a check at most 1 s old, then the 2 s connect timeout. */
 const NOT_READY_WITHIN_MS = 3_000

@@ -11,8 +11,8 @@
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { storeReadiness } from '../helpers/observed-stack.js'
-import { pollUntil } from '../helpers/redis.js'
 import { probeClient, startRedisCluster } from '../helpers/redis-topology.js'
+import { pollUntil } from '../helpers/within.js'
 
 /** What docs/deployment.md promises: a check at most 1 s old, plus a probe's timeouts. */
 const NOT_READY_WITHIN_MS = 3_000

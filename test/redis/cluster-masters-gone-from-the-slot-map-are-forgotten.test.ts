@@ -3,7 +3,7 @@ import { type Cluster, Redis } from 'ioredis'
 import t from 'tap'
 import { ClusterCoverage } from '../../src/redis/cluster-coverage.js'
 import { REFUSED_PORT } from '../helpers/ports.js'
-import { pollUntil } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 /**
  * The slot check keeps the last connection error of each master it asks,

@@ -14,7 +14,6 @@ import { awaitedLog } from '../helpers/awaited-log.js'
 import type { CookieJar } from '../helpers/cookie-jar.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
-import { pollUntil } from '../helpers/redis.js'
 import {
   keysOnCluster,
   probeClient,
@@ -22,6 +21,7 @@ import {
   startRedisCluster,
   type TestRedisCluster,
 } from '../helpers/redis-topology.js'
+import { pollUntil } from '../helpers/within.js'
 
 /** What docs/deployment.md promises: a check at most 1 s old, plus a probe's 2 s connect timeout. */
 const NOT_READY_WITHIN_MS = 3_000

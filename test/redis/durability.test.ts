@@ -7,8 +7,8 @@ import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/
 import { ReplicaConfirmation } from '../../src/redis/durability.js'
 import { RedisSessionStore } from '../../src/session/redis-store.js'
 import { RedisLockService } from '../../src/tokens/redis-lock.js'
-import { pollUntil } from '../helpers/redis.js'
 import { probeClient, startRedisSentinel } from '../helpers/redis-topology.js'
+import { pollUntil } from '../helpers/within.js'
 import { openTokens, ref, SECRETS, session } from '../session/fixtures.js'
 
 const redis = await startRedisSentinel()

@@ -2,8 +2,8 @@ import t from 'tap'
 import { parseStore } from '../../src/config/store-url.js'
 import type { RedisStoreConfig } from '../../src/config/types.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
-import { pollUntil } from '../helpers/redis.js'
 import { probeClient, startRedisSentinel } from '../helpers/redis-topology.js'
+import { pollUntil } from '../helpers/within.js'
 
 // A primary that hangs (SIGSTOP, a paused VM, CLIENT PAUSE, a partition)
 // keeps its sockets open: no reset comes, so the connection never closed,

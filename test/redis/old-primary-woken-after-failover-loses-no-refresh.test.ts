@@ -1,9 +1,9 @@
 import t from 'tap'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'
-import { pollUntil } from '../helpers/redis.js'
 import { roleOf, startRedisSentinel } from '../helpers/redis-topology.js'
 import { onceServed, startReplicaSet } from '../helpers/replicas.js'
+import { pollUntil } from '../helpers/within.js'
 
 const TTL_S = 60
 

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { apiCall, login } from '../helpers/login.js'
 import { type LogLine, signedInOnItsOwnRedis } from '../helpers/observed-stack.js'
-import { pollUntil } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 interface Readiness {
   status: string

@@ -11,8 +11,9 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { apiCall, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
+import { pollUntil } from '../helpers/within.js'
 
 t.test('a primary turned into a replica under the gateway: writes go to the new primary', async (t) => {
   const first = await startRedis()

@@ -3,13 +3,9 @@ import { buildTestApp } from '../helpers/app.js'
 import { awaitedLog } from '../helpers/awaited-log.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { type LogLine, signedInOnItsOwnRedis, startObservedStack } from '../helpers/observed-stack.js'
-import {
-  ACL_PASSWORD as PASSWORD,
-  pollUntil,
-  startRedisWithAclUser,
-  ACL_USER as USER,
-} from '../helpers/redis.js'
+import { ACL_PASSWORD as PASSWORD, startRedisWithAclUser, ACL_USER as USER } from '../helpers/redis.js'
 import { probeClient, startRedisCluster } from '../helpers/redis-topology.js'
+import { pollUntil } from '../helpers/within.js'
 
 interface Readiness {
   status: string

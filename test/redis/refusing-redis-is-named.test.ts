@@ -11,7 +11,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { apiCall, login } from '../helpers/login.js'
 import { type LogLine, signedInOnItsOwnRedis } from '../helpers/observed-stack.js'
-import { pollUntil } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 t.test(
   'a Redis that refuses: 503 with Retry-After, its refusal named in the log, the session kept',

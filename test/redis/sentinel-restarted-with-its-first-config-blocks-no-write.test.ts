@@ -18,9 +18,9 @@ import type { RedisStoreConfig } from '../../src/config/types.js'
 import { SentinelPrimary } from '../../src/redis/sentinel-primary.js'
 import { TestClock } from '../helpers/gateway.js'
 import { login } from '../helpers/login.js'
-import { pollUntil } from '../helpers/redis.js'
 import { roleOf, startLoneSentinel, startRedisSentinel } from '../helpers/redis-topology.js'
 import { startReplicaSet } from '../helpers/replicas.js'
+import { pollUntil } from '../helpers/within.js'
 
 t.test(
   'a sentinel that still names the dead primary does not refuse the writes of the primary that replaced it',

@@ -6,8 +6,9 @@
  * vouched for, where the setting says it should be waited for.
  */
 import t from 'tap'
-import { pollUntil, redisStoresOn } from '../helpers/redis.js'
+import { redisStoresOn } from '../helpers/redis.js'
 import { roleOf, startRedisSentinel } from '../helpers/redis-topology.js'
+import { pollUntil } from '../helpers/within.js'
 import { session } from '../session/fixtures.js'
 
 // Past the old 1 s budget, well within the raised storeTimeout.

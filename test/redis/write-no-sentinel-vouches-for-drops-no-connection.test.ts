@@ -2,10 +2,10 @@ import t from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { pollUntil } from '../helpers/redis.js'
 import { roleOf, startRedisSentinel } from '../helpers/redis-topology.js'
 import { LogLines } from '../helpers/reloadable.js'
 import { startReplicaSet } from '../helpers/replicas.js'
+import { pollUntil } from '../helpers/within.js'
 
 // A primary without a replica counts a write only while a sentinel names
 // it (old-primary-woken-after-failover-loses-no-refresh.test.ts). With no

@@ -11,10 +11,9 @@
  */
 import t from 'tap'
 import { route } from '../helpers/gateway.js'
-import { pollUntil } from '../helpers/redis.js'
 import { configText } from '../helpers/reloadable.js'
 import { CHECK_BOUND, stalledStack } from '../helpers/stalled-check.js'
-import { within } from '../helpers/within.js'
+import { pollUntil, within } from '../helpers/within.js'
 
 t.test('an edit applied while a retry waits for a stuck check thread drops that retry', async (t) => {
   const stack = await stalledStack(t, { watch: true })

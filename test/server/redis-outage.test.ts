@@ -3,8 +3,9 @@ import t from 'tap'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { cacheHeardStoreOutage } from '../helpers/gateway.js'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
+import { pollUntil } from '../helpers/within.js'
 
 t.test(
   'Redis down: 503 session_store_unavailable with Retry-After, /readyz 503, no crash, sessions kept',

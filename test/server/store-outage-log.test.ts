@@ -7,7 +7,8 @@ import t from 'tap'
 import { cacheHeardStoreOutage } from '../helpers/gateway.js'
 import { apiCall, login } from '../helpers/login.js'
 import { type LogLine, startObservedStack } from '../helpers/observed-stack.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 /** Resolves with the first line logged from now on that `match` accepts; rejects after 10 s without one. */
 function nextLine(lines: LogLine[], match: (line: LogLine) => boolean): Promise<LogLine> {

@@ -11,7 +11,8 @@ import { parseConfig } from '../../src/config/load.js'
 import { configProblems } from '../helpers/config-problems.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 /** A signed-in browser on a gateway whose every request reads a redis-server of its own. */
 async function signedIn(t: Test, storeTimeout?: number) {

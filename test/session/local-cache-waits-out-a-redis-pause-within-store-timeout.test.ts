@@ -8,7 +8,8 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import type { RedisSessionStore } from '../../src/session/redis-store.js'
-import { pollUntil, redisStoresOn, startRedis } from '../helpers/redis.js'
+import { redisStoresOn, startRedis } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 import { ref, session } from './fixtures.js'
 
 // Past the cache's 1 s staleness bound, well within the raised storeTimeout.

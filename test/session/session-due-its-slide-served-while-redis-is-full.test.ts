@@ -13,7 +13,8 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { apiCall, jarFetch, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
-import { ACL_USER, pollUntil, startRedis, startRedisWithAclUser } from '../helpers/redis.js'
+import { ACL_USER, startRedis, startRedisWithAclUser } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 t.test('a full Redis serves a session due its slide, and lets its user sign out', async (t) => {
   const redis = await startRedis({ args: ['--maxmemory-policy', 'noeviction'] })

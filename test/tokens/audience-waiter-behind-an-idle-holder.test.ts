@@ -4,7 +4,8 @@ import type { HeldLock, LockService } from '../../src/tokens/types.js'
 import { ORDERS, startAudienceStack } from '../helpers/audience-stack.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())

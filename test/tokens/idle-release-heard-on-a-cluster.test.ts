@@ -14,8 +14,9 @@ import { parseStore } from '../../src/config/store-url.js'
 import type { RedisStoreConfig } from '../../src/config/types.js'
 import { createRedisClient } from '../../src/redis/connection.js'
 import { RedisLockService } from '../../src/tokens/redis-lock.js'
-import { existsAnswered, pollUntil } from '../helpers/redis.js'
+import { existsAnswered } from '../helpers/redis.js'
 import { startRedisCluster } from '../helpers/redis-topology.js'
+import { pollUntil } from '../helpers/within.js'
 
 const RELEASES = 600
 

@@ -13,8 +13,9 @@ import { StoreUnavailableError } from '../../src/errors.js'
 import { createRedisClient, whenReady } from '../../src/redis/connection.js'
 import { ReplicaConfirmation } from '../../src/redis/durability.js'
 import { RedisLockService } from '../../src/tokens/redis-lock.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
+import { pollUntil } from '../helpers/within.js'
 
 /** Long beside the test's patience: a lock left behind would outlive every wait here. */
 const TTL = 60_000

@@ -11,8 +11,9 @@ import type { Redis } from 'ioredis'
 import t from 'tap'
 import { createRedisClient, whenReady } from '../../src/redis/connection.js'
 import { RedisLockService } from '../../src/tokens/redis-lock.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
+import { pollUntil } from '../helpers/within.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())

@@ -3,7 +3,8 @@ import t, { type Test } from 'tap'
 import { RefreshWaitTimeoutError, StoreUnavailableError } from '../../src/errors.js'
 import { createRedisClient, whenReady } from '../../src/redis/connection.js'
 import { type RedisLockOptions, RedisLockService } from '../../src/tokens/redis-lock.js'
-import { existsAnswered, pollUntil, startRedis } from '../helpers/redis.js'
+import { existsAnswered, startRedis } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())

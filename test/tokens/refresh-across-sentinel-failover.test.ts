@@ -3,9 +3,9 @@ import t from 'tap'
 import { failoverStorm } from '../helpers/failover-storm.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'
-import { pollUntil } from '../helpers/redis.js'
 import { startRedisSentinel } from '../helpers/redis-topology.js'
 import { onceServed, startReplicaSet } from '../helpers/replicas.js'
+import { pollUntil } from '../helpers/within.js'
 
 /** Access tokens live a minute of IdP time; the gateways' TestClock crosses expiries at will. */
 const TTL_S = 60

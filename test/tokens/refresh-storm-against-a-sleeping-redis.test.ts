@@ -11,7 +11,8 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { apiCall, login } from '../helpers/login.js'
 import { startObservedStack } from '../helpers/observed-stack.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 
 const SLEEP_S = 6
 

@@ -11,8 +11,9 @@ import t, { type Test } from 'tap'
 import { awaitedLog } from '../helpers/awaited-log.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'
-import { pollUntil, startRedisWithAclUser, ACL_USER as USER } from '../helpers/redis.js'
+import { startRedisWithAclUser, ACL_USER as USER } from '../helpers/redis.js'
 import { startReplicaSet } from '../helpers/replicas.js'
+import { pollUntil } from '../helpers/within.js'
 
 /**
  * Two replicas sharing a redis-server of their own as an ACL user that may

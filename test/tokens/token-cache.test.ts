@@ -2,7 +2,8 @@ import t from 'tap'
 import { StoreUnavailableError } from '../../src/errors.js'
 import { closeRedisClient, createRedisClient, whenReady } from '../../src/redis/connection.js'
 import { RedisTokenCache } from '../../src/tokens/redis-token-cache.js'
-import { pollUntil, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
+import { pollUntil } from '../helpers/within.js'
 import { SECRETS } from '../session/fixtures.js'
 
 t.test('redis: shared by every replica, stored under {prefix}ct: with a PX TTL', async (t) => {

@@ -6,9 +6,9 @@ import { CLIENT_SECRET, route, SESSION_SECRET, TestClock } from '../helpers/gate
 import { apiCall, login } from '../helpers/login.js'
 import { CLIENT, childrenOf, ERROR, one, receiveSpans, SERVER } from '../helpers/otlp-receiver.js'
 import { REFUSED_URL } from '../helpers/ports.js'
-import { pollUntil } from '../helpers/redis.js'
 import { defaultRoutes, startStack } from '../helpers/stack.js'
 import { browserHeaders, openSocket, wsUpstream, wsUrl } from '../helpers/websocket.js'
+import { pollUntil } from '../helpers/within.js'
 
 const receiver = await receiveSpans(t)
 

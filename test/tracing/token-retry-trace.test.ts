@@ -3,8 +3,8 @@ import { startAudienceStack } from '../helpers/audience-stack.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
 import { apiCall, login } from '../helpers/login.js'
 import { receiveSpans, SERVER } from '../helpers/otlp-receiver.js'
-import { pollUntil } from '../helpers/redis.js'
 import { startStack } from '../helpers/stack.js'
+import { pollUntil } from '../helpers/within.js'
 
 const receiver = await receiveSpans(t)
 
