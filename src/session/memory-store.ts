@@ -5,6 +5,7 @@ import type { ClientRegistration, TokenSet } from '../types.js'
 import { ChangeHints } from './change-hints.js'
 import { latestLogout, loggedOutName } from './logged-out-name.js'
 import type {
+  HeldGrant,
   IssuedBy,
   ReadOptions,
   SessionData,
@@ -12,6 +13,7 @@ import type {
   SessionRef,
   SessionStore,
   StoreReport,
+  TakenSession,
   UpdateResult,
   UserLoggedOut,
 } from './types.js'
@@ -122,7 +124,14 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    return this.#remove(id)
+    return this.#remove(id) !== undefined
+  }
+
+  async take(id: string): Promise<TakenSession | undefined> {
+    const session = this.#remove(id)
+    if (session === undefined) return undefined
+    const grant = grantOf(session)
+    return grant === undefined ? {} : { grant }
   }
 
   onChange(listener: (id: string) => void): () => void {
@@ -183,22 +192,13 @@ export class MemorySessionStore implements SessionStore {
     const ids = this.#liveIds(this.#bySub.get(indexName(idp, sub)), issuedBy)
     return ids.map((id) => {
       const session = this.#sessions.get(id)!
-      const { refreshToken, refreshTokenExpiresAt } = session.tokens
+      const { refreshTokenExpiresAt } = session.tokens
+      const grant = grantOf(session)
       return {
         id,
         createdAt: session.createdAt,
         ...(refreshTokenExpiresAt === undefined ? {} : { refreshTokenExpiresAt }),
-        ...(refreshToken === undefined
-          ? {}
-          : {
-              grant: {
-                idp: session.idp,
-                registration: session.registration,
-                sub: session.sub,
-                sid: session.sid,
-                refreshToken,
-              },
-            }),
+        ...(grant === undefined ? {} : { grant }),
       }
     })
   }
@@ -254,19 +254,28 @@ export class MemorySessionStore implements SessionStore {
     })
   }
 
-  #remove(id: string): boolean {
+  /** The session removed, if there was one. */
+  #remove(id: string): SessionData | undefined {
     const session = this.#sessions.get(id)
-    if (!session) return false
+    if (!session) return undefined
     this.#sessions.delete(id)
     this.#unindex(session)
     this.#hints.heard(id)
-    return true
+    return session
   }
 
   #unindex(session: SessionData): void {
     unindex(this.#bySub, indexName(session.idp, session.sub), session.id)
     if (session.sid) unindex(this.#bySid, indexName(session.idp, session.sid), session.id)
   }
+}
+
+/** The grant a session's refresh token continues; none without one. */
+function grantOf(session: SessionData): HeldGrant | undefined {
+  const { refreshToken } = session.tokens
+  if (refreshToken === undefined) return undefined
+  const { idp, registration, sub, sid } = session
+  return { idp, registration, sub, sid, refreshToken }
 }
 
 /** A `sub` or `sid` is unique only within its issuer (OIDC Core §2): each provider indexes its own. */

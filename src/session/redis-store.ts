@@ -80,6 +80,7 @@ import {
   type SessionStore,
   type StoreRefusalReport,
   type StoreReport,
+  type TakenSession,
   type UpdateResult,
   type UserLoggedOut,
 } from './types.js'
@@ -525,6 +526,15 @@ export class RedisSessionStore implements SessionStore {
       ix !== null ? this.#indexKeys(parsed<IndexNames>(ix)) : this.#previousIndexKeys(data),
     )
     return removed === 1
+  }
+
+  /**
+   * Hands back no grant: the record's tokens are sealed with a key only
+   * the session's own cookie carries, and the request ending it holds
+   * another's (docs/security.md).
+   */
+  async take(id: string): Promise<TakenSession | undefined> {
+    return (await this.delete(id)) ? {} : undefined
   }
 
   async noteReplaced(id: string, ttlMs: number): Promise<void> {

@@ -14,6 +14,7 @@ import {
   type SessionData,
   type SessionRef,
   type SessionStore,
+  type TakenSession,
   type UserLoggedOut,
 } from './types.js'
 
@@ -391,12 +392,29 @@ export class Sessions {
    * one logout would queue them all on the store's connection. Resolves
    * to those whose record it removed: not those gone already.
    */
-  async endAll(ids: readonly string[]): Promise<string[]> {
-    const ended: string[] = []
+  endAll(ids: readonly string[]): Promise<string[]> {
+    return this.#endInBatches(ids, async (id) => ((await this.#delete(id)) ? id : undefined))
+  }
+
+  /**
+   * Ends every session of `ids` as `endAll` does, and resolves to what the
+   * store held in the clear of the grant of each it removed
+   * (`SessionStore.take`): "log out everywhere" revokes them.
+   */
+  takeAll(ids: readonly string[]): Promise<Array<TakenSession & { readonly id: string }>> {
+    return this.#endInBatches(ids, async (id) => {
+      const taken = await this.#store.take(id)
+      this.#ends?.ended(id)
+      return taken && { ...taken, id }
+    })
+  }
+
+  /** What `end` answers of each session of `ids` it removed, END_AT_ONCE at a time. */
+  async #endInBatches<T>(ids: readonly string[], end: (id: string) => Promise<T | undefined>): Promise<T[]> {
+    const ended: T[] = []
     for (let from = 0; from < ids.length; from += END_AT_ONCE) {
-      const batch = ids.slice(from, from + END_AT_ONCE)
-      const removed = await Promise.all(batch.map((id) => this.#delete(id)))
-      ended.push(...batch.filter((_, i) => removed[i]))
+      const removed = await Promise.all(ids.slice(from, from + END_AT_ONCE).map(end))
+      for (const one of removed) if (one !== undefined) ended.push(one)
     }
     return ended
   }

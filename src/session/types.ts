@@ -129,6 +129,16 @@ export interface SessionOfUser {
   readonly grant?: HeldGrant
 }
 
+/** What `SessionStore.take` hands back of a session it removed. */
+export interface TakenSession {
+  /**
+   * Its refresh token and whose grant it is, in the memory store, which
+   * holds its records unsealed. A shared store seals them with a key only
+   * the session's cookie carries (docs/security.md), and hands back none.
+   */
+  readonly grant?: HeldGrant
+}
+
 /** What says whose grant a session's refresh token continues (`http/sign-in-grants.ts`). */
 export type HeldGrant = Pick<SessionData, 'idp' | 'registration' | 'sub' | 'sid'> & {
   readonly refreshToken: string
@@ -164,6 +174,14 @@ export interface SessionStore {
   updateTokens(ref: SessionRef, expectedVersion: number, tokens: TokenSet): Promise<UpdateResult>
   /** Removes the session and its index entries; true when there was a record to remove. */
   delete(id: string): Promise<boolean>
+  /**
+   * Removes the session as `delete` does, and hands back what the store
+   * holds in the clear of its grant, for "log out everywhere", which
+   * revokes the grants of the sessions it ends: read as the record goes,
+   * so a refresh just before hands back the rotated token, not the one
+   * it replaced. `undefined` when there was no record to remove.
+   */
+  take(id: string): Promise<TakenSession | undefined>
   /**
    * Notes for `ttlMs`, where every instance sees it, that a sign-in
    * replaced session `id` (session fixation: `Sessions.create`), before it

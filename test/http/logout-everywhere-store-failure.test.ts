@@ -24,15 +24,22 @@ t.test('log out everywhere that the store fails part way can be asked again', as
   const there = await login(base, { user: 'erin' })
   const current = sessionRefOf(app, here.jar.get(base, 'gatehouse')!).id
 
-  // The store fails at the seam for every session but the request's own.
+  // The store fails at the seam for every session but the request's own:
+  // the others are taken (their grants handed back), the own deleted.
   const remove = store.delete.bind(store)
-  store.delete = async (id: string) => {
-    if (id !== current) throw gatehouseError('GATEHOUSE_ERR_STORE_UNAVAILABLE')
-    return remove(id)
-  }
+  const take = store.take.bind(store)
+  const unless =
+    <R>(ended: (id: string) => Promise<R>) =>
+    async (id: string) => {
+      if (id !== current) throw gatehouseError('GATEHOUSE_ERR_STORE_UNAVAILABLE')
+      return ended(id)
+    }
+  store.delete = unless(remove)
+  store.take = unless(take)
   const failed = await apiCall(here.jar, `${base}/auth/logout-everywhere`, { method: 'POST' })
   t.equal(failed.status, 503, 'the failure is answered as one')
   store.delete = remove
+  store.take = take
 
   const again = await apiCall(here.jar, `${base}/auth/logout-everywhere`, { method: 'POST' })
   t.equal(again.status, 200, 'asked again, it is carried out')

@@ -268,3 +268,22 @@ t.test("the `oidc:` shorthand's issuer changed by a reload: its sessions end ali
   )
   t.equal(idpB.stats.tokenRequests, 0, 'and IdP B saw nothing of it')
 })
+
+/**
+ * "Log out everywhere" revokes the refresh token of every session it ends
+ * where the store holds it in the clear (the memory store): each at the
+ * provider that signed it in, and so, for `a`'s sessions of IdP A after a
+ * reload gave `a` IdP B's issuer, at none.
+ */
+t.test("log out everywhere sends IdP B none of IdP A's sessions' refresh tokens", async (t) => {
+  const stack = await startReloadable(t, (upstream) => [route('/api/orders', upstream)], {
+    input: (issuer) => ({ identityProviders: [{ name: 'a', issuer }] }),
+  })
+  const idpB = await secondIdp(t, stack)
+  const atA = [await login(stack.url), await login(stack.url)]
+  t.ok(await pointAt(stack, idpB.issuer), 'the reload applies')
+  const everywhere = await apiCall(atA[0]!.jar, `${stack.url}/auth/logout-everywhere`, { method: 'POST' })
+  t.same(everywhere.json(), { ended: 2 }, 'both her sessions of IdP A end')
+  t.same(seenBy(idpB), { tokenRequests: 0, revocations: 0 }, 'IdP B is sent neither refresh token')
+  t.equal(stack.idp.stats.revocations, 0, 'nor is IdP A, which no provider names now')
+})

@@ -256,6 +256,35 @@ export function sessionStoreContract(
     },
   )
 
+  t.test(
+    `${name}: take removes a session as delete does and hands back what it holds in the clear`,
+    async (t) => {
+      const { store, close } = await open(10_000, () => base)
+      t.teardown(close)
+      await store.create(make('taken', base, { sub: 'uta' }))
+      await store.create(make('kept', base, { sub: 'uta' }))
+      const taken = await store.take('taken')
+      if (store.kind === 'memory')
+        t.same(
+          taken,
+          {
+            grant: {
+              idp: 'default',
+              registration: undefined,
+              sub: 'uta',
+              sid: 'sid-1',
+              refreshToken: 'R-taken',
+            },
+          },
+          'memory: its grant, unsealed',
+        )
+      else t.same(taken, {}, 'a shared store: removed, its grant sealed')
+      t.equal(await store.take('taken'), undefined, 'a second take finds none')
+      t.equal(await store.get(ref('taken'), base), undefined, 'its record is gone')
+      t.same(await store.idsBySub('uta'), ['kept'], 'and its index entry')
+    },
+  )
+
   t.test(`${name}: a session a sign-in replaced is noted as such, per id, for a while`, async (t) => {
     let now = base
     const { store, close } = await open(10_000, () => now)

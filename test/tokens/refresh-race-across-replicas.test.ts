@@ -178,6 +178,7 @@ function lastWriteWinsTouch(inner: SessionStore): SessionStore {
     },
     updateTokens: (ref, version, tokens) => inner.updateTokens(ref, version, tokens),
     delete: (id) => inner.delete(id),
+    take: (id) => inner.take(id),
     noteReplaced: (id, ttlMs) => inner.noteReplaced(id, ttlMs),
     replaced: (id) => inner.replaced(id),
     onChange: (listener) => inner.onChange(listener),
