@@ -125,14 +125,15 @@ t.test('memory: the revocations go a few at once, and each token once', async (t
 t.test(
   'memory: an IdP that holds its revocations open delays the answer no longer than its timeout',
   async (t) => {
-    const timeout = 1_000
+    const timeout = 1_500
     const { stack, log, everywhere, active } = await aliceIn(t, 9, { config: { idpTimeout: timeout } })
     stack.idp.setDown('hang')
     const started = performance.now()
     t.equal((await everywhere()).status, 200, 'every session ends')
     const took = performance.now() - started
-    // One after another, or four at a time, nine calls would take three timeouts.
-    t.ok(took < 2 * timeout, `answered within about one timeout (${Math.round(took)} ms)`)
+    // Four at a time, each call given only its own timeout, nine would take
+    // three timeouts; the margin is for a loaded machine.
+    t.ok(took < 2.5 * timeout, `answered within about one timeout (${Math.round(took)} ms)`)
     const owed = () => log.lines.filter((line) => line.code === OWED).length
     t.equal(owed(), 9, 'every revocation it did not answer is owed')
     stack.idp.setDown('ok')
