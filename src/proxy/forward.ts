@@ -159,6 +159,14 @@ export class Forward extends StreamRecheck implements Dispatcher.DispatchHandler
     upstream: IncomingHttpHeaders,
   ): void {
     const reply = this.reply
+    // RFC 9110 §15: a status is 100–599, and a client takes one past it as a
+    // 5xx; llhttp reads any three digits and Node writes up to 999, so on the
+    // hijacked path a 600–999 reached the browser as it came, where Fastify's
+    // send refuses it.
+    if (statusCode > 599) {
+      controller.abort(refusedAnswer(`the upstream answered with status ${statusCode}`))
+      return
+    }
     // RFC 6585 §5: the upstream refused the head, which carries the token the
     // gateway added; the browser's own headers passed the gateway's limit.
     if (statusCode === 431 && this.request.upstreamToken !== null) {
@@ -343,12 +351,6 @@ export class Forward extends StreamRecheck implements Dispatcher.DispatchHandler
    * the head with the first chunk, and pulls the rest with backpressure.
    */
   #send(controller: Dispatcher.DispatchController, statusCode: number, headers: OutgoingHeaders): void {
-    // Fastify takes only 100–599; llhttp reads any three digits.
-    if (statusCode > 599) {
-      this.#started = false
-      controller.abort(refusedAnswer(`the upstream answered with status ${statusCode}`))
-      return
-    }
     const body = new Readable({
       read: () => {
         this.#taken()
