@@ -130,6 +130,34 @@ const SAYS_WHO_MAY_STORE = /(?:^|,)\s*(?:public|s-maxage|no-store|private(?!\s*=
 /** A quoted-string (RFC 9110 §5.6.4), its escapes included. */
 const QUOTED = /"(?:[^"\\]|\\.)*"?/g
 
+/** `public` or `s-maxage`: the upstream opened the answer to shared caches outright. */
+const OPENS = /(?:^|,)\s*(?:public|s-maxage)\s*(?:[=,]|$)/i
+
+/**
+ * RFC 9213 targeted cache-control fields: `CDN-Cache-Control`, and one a
+ * CDN reads as its own (`Cloudflare-CDN-Cache-Control`,
+ * `Vercel-CDN-Cache-Control`). A cache they target obeys them in place of
+ * `Cache-Control` (§2.1), with its directives.
+ */
+const TARGETED = /^(?:[a-z0-9-]+-)?cdn-cache-control$/
+
+/**
+ * Fields a cache in front obeys over `Cache-Control` whose grammar has no
+ * `private`: `Surrogate-Control` (W3C Edge Architecture; Fastly, Varnish,
+ * Akamai, Cloudflare) and nginx's `X-Accel-Expires` (its `proxy_cache`).
+ */
+const SURROGATE: ReadonlySet<string> = new Set(['surrogate-control', 'x-accel-expires'])
+
+/** A field's value as one line, as a list's members join (RFC 9110 §5.3). */
+function textOf(value: string | number | string[]): string {
+  return Array.isArray(value) ? value.join(', ') : String(value)
+}
+
+/** The directives of a cache-control value, its quoted field lists (§5.2.2.4) emptied. */
+function directivesOf(text: string): string {
+  return text.includes('"') ? text.replace(QUOTED, '""') : text
+}
+
 /**
  * Marks an answer `private` (RFC 9111 §5.2.2.7) unless its `Cache-Control`
  * says who may store it. The gateway sent the upstream the user's token in
@@ -137,16 +165,28 @@ const QUOTED = /"(?:[^"\\]|\\.)*"?/g
  * the browser sent only a cookie, which no rule does. So an upstream that
  * answered a user's own data with `max-age=60`, as §3.5 lets it, would
  * have a CDN or caching proxy in front of the gateway serve it to the next
- * user. The browser's own cache still may store it.
+ * user. The browser's own cache still may store it. A CDN reads a targeted
+ * field (`CDN-Cache-Control`) instead, so each gets the same `private`; and
+ * `Surrogate-Control` or `X-Accel-Expires`, which such caches obey over
+ * `Cache-Control` whatever it says, go unless `Cache-Control` opened the
+ * answer to shared caches itself (`public`, `s-maxage`).
  */
 export function privateToSharedCaches(headers: OutgoingHeaders): void {
   const value = headers['cache-control']
-  if (value === undefined) {
-    headers['cache-control'] = 'private'
-    return
+  let opened = false
+  if (value === undefined) headers['cache-control'] = 'private'
+  else {
+    const text = textOf(value)
+    const directives = directivesOf(text)
+    if (!SAYS_WHO_MAY_STORE.test(directives)) headers['cache-control'] = `private, ${text}`
+    else opened = OPENS.test(directives)
   }
-  const text = Array.isArray(value) ? value.join(', ') : String(value)
-  // A quoted value (`no-cache="x,public"`, §5.2.2.4) lists field names, not directives.
-  const directives = text.includes('"') ? text.replace(QUOTED, '""') : text
-  if (!SAYS_WHO_MAY_STORE.test(directives)) headers['cache-control'] = `private, ${text}`
+  for (const name in headers) {
+    if (SURROGATE.has(name)) {
+      if (!opened) delete headers[name]
+    } else if (name !== 'cache-control' && name.endsWith('cache-control') && TARGETED.test(name)) {
+      const text = textOf(headers[name]!)
+      if (!SAYS_WHO_MAY_STORE.test(directivesOf(text))) headers[name] = `private, ${text}`
+    }
+  }
 }
