@@ -223,6 +223,7 @@ function resolve(
         allowClearSiteData: r.allowClearSiteData,
         allowNetworkErrorLogging: r.allowNetworkErrorLogging,
         allowStrictTransportSecurity: r.allowStrictTransportSecurity,
+        allowInternalRedirect: r.allowInternalRedirect,
         passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
         ...(routeTls === undefined ? {} : { tls: routeTls }),
         ...(r.identityProviders === undefined ? {} : { identityProviders: [...r.identityProviders] }),

@@ -543,6 +543,11 @@ export const RouteSchema = Type.Object(
       description:
         "Let the upstream's Strict-Transport-Security header reach the browser: an HSTS policy covers the whole host, every route's (and with includeSubDomains its sibling hosts), and the browser heeds the first of several, so an upstream's max-age=0 ahead of the ingress's switches HSTS off; dropped otherwise. Send HSTS from the TLS terminator in front instead (docs/security.md).",
     }),
+    allowInternalRedirect: Type.Boolean({
+      default: false,
+      description:
+        "Let the upstream's X-Accel-Redirect, X-Sendfile and X-Lighttpd-Send-File headers reach the proxy in front, which would serve another path of the origin (another route's, with the browser's cookie) or one of its internal locations or files in the answer's place; dropped otherwise (docs/security.md).",
+    }),
     passHeaders: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:

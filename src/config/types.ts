@@ -55,6 +55,8 @@ export interface RouteConfig {
   readonly allowNetworkErrorLogging: boolean
   /** The upstream may send `Strict-Transport-Security`; otherwise it is dropped from its answers. */
   readonly allowStrictTransportSecurity: boolean
+  /** The upstream may send `X-Accel-Redirect`, `X-Sendfile`, `X-Lighttpd-Send-File`; otherwise they are dropped from its answers. */
+  readonly allowInternalRedirect: boolean
   /** Lower-case names of spoofable client headers this route forwards anyway (docs/security.md). */
   readonly passHeaders: readonly string[]
   /** TLS to the upstream: a private CA, a client certificate, a server name. */

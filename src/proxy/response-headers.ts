@@ -20,6 +20,8 @@ export interface ResponseHygieneOptions {
   readonly allowNetworkErrorLogging: boolean
   /** The route lets its upstream send `Strict-Transport-Security`. */
   readonly allowStrictTransportSecurity: boolean
+  /** The route lets its upstream send `X-Accel-Redirect`, `X-Sendfile` and `X-Lighttpd-Send-File`. */
+  readonly allowInternalRedirect: boolean
   /** Counts the cookies dropped from one answer. */
   readonly onCookiesDropped?: ((route: string, count: number) => void) | undefined
   readonly now?: (() => number) | undefined
@@ -42,7 +44,9 @@ export interface ResponseHygieneOptions {
  * the host, every route's, and its `includeSubDomains` for every sibling
  * host, and takes the first of several fields (§8.1), so an upstream's
  * `max-age=0` ahead of the one the TLS terminator adds switches HSTS off.
- * So is an alternative service (`Alt-Svc`), which no route passes. Every
+ * So is an alternative service (`Alt-Svc`), which no route passes. The
+ * front's own directives (`X-Accel-Redirect`, `X-Sendfile`) are for the
+ * proxy in front, whose backend is the gateway, not the upstream. Every
  * proxied answer, hijacked or sent through Fastify, and every early hint,
  * passes through here; a WebSocket's 101 is the gateway's own and carries
  * none of the upstream's headers.
@@ -68,6 +72,13 @@ export class ResponseHygiene {
       ...(options.allowClearSiteData ? [] : ['clear-site-data']),
       ...(options.allowNetworkErrorLogging ? [] : ['nel', 'report-to']),
       ...(options.allowStrictTransportSecurity ? [] : ['strict-transport-security']),
+      // Read by the proxy in front, not the browser: nginx (by default, for
+      // every backend it proxies to), Apache's mod_xsendfile and lighttpd
+      // serve the path or file named in the answer's place. Their backend
+      // is the gateway, so each route's upstream would speak for it: serve
+      // an internal location or file the front keeps for its trusted
+      // backend, or another route's path with the browser's cookie.
+      ...(options.allowInternalRedirect ? [] : ['x-accel-redirect', 'x-sendfile', 'x-lighttpd-send-file']),
     ])
   }
 

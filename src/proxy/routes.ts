@@ -146,6 +146,7 @@ export async function registerProxyRoutes(
         allowClearSiteData: route.allowClearSiteData,
         allowNetworkErrorLogging: route.allowNetworkErrorLogging,
         allowStrictTransportSecurity: route.allowStrictTransportSecurity,
+        allowInternalRedirect: route.allowInternalRedirect,
         onCookiesDropped: hooks.onCookiesDropped,
       })
       // Per route: an outage fails every call alike, and anyone may call a

@@ -76,6 +76,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     allowClearSiteData: false,
     allowNetworkErrorLogging: false,
     allowStrictTransportSecurity: false,
+    allowInternalRedirect: false,
     passHeaders: [],
   })
   t.same(config.metrics, { enabled: true, host: '127.0.0.1', port: 9464 }, 'metrics off the public port')
