@@ -54,14 +54,14 @@ export interface ResponseHygieneOptions {
 export class ResponseHygiene {
   readonly #options: ResponseHygieneOptions
   readonly #now: () => number
-  /** Origin-wide headers this route's upstream may not send. */
-  readonly #originWide: ReadonlySet<string>
+  /** Headers this route's upstream may not send on: origin-wide ones, and those for the next hop only. */
+  readonly #withheld: ReadonlySet<string>
   #lastWarn = Number.NEGATIVE_INFINITY
 
   constructor(options: ResponseHygieneOptions) {
     this.#options = options
     this.#now = options.now ?? Date.now
-    this.#originWide = new Set([
+    this.#withheld = new Set([
       // RFC 7838 §9.1: whoever can add `Alt-Svc` to some answers can send the
       // browser's traffic for the whole origin, the session cookie with it, to
       // another port or host (one with a certificate for this host), for its
@@ -69,6 +69,11 @@ export class ResponseHygiene {
       // that can say where this origin is served; an upstream's says where
       // the upstream is. No route may pass it.
       'alt-svc',
+      // RFC 9110 §11.7.1, §11.7.3: a proxy's challenge and its answer apply
+      // only to the next client on the response chain, here the gateway,
+      // as the request's `Proxy-Authorization` is for the hop it is sent to.
+      'proxy-authenticate',
+      'proxy-authentication-info',
       ...(options.allowClearSiteData ? [] : ['clear-site-data']),
       ...(options.allowNetworkErrorLogging ? [] : ['nel', 'report-to']),
       ...(options.allowStrictTransportSecurity ? [] : ['strict-transport-security']),
@@ -88,7 +93,7 @@ export class ResponseHygiene {
    */
   copy(upstream: IncomingHttpHeaders, into: OutgoingHeaders, final: boolean, log: FastifyBaseLogger): void {
     const named = connectionNamed(upstream.connection)
-    const originWide = this.#originWide
+    const withheld = this.#withheld
     for (const name in upstream) {
       if (isHopByHop(name, named)) continue
       if (name === 'set-cookie') {
@@ -97,7 +102,7 @@ export class ResponseHygiene {
         if (kept !== undefined) into[name] = kept
         continue
       }
-      if (originWide.has(name)) continue
+      if (withheld.has(name)) continue
       into[name] = upstream[name]!
     }
   }
