@@ -18,6 +18,13 @@ const ANSWERS: Record<string, string> = {
   trailers:
     'HTTP/1.1 200 OK\r\nTrailer: Set-Cookie, X-Late\r\nTransfer-Encoding: chunked\r\n\r\n' +
     '6\r\nanswer\r\n0\r\nSet-Cookie: gatehouse=planted; Path=/\r\nX-Late: 1\r\n\r\n',
+  'length-and-chunked':
+    'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+  'two-lengths': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!',
+  'obs-fold': 'HTTP/1.1 200 OK\r\nX-Note: a\r\n gatehouse=planted\r\nContent-Length: 2\r\n\r\nok',
+  'bare-lf': 'HTTP/1.1 200 OK\nSet-Cookie: gatehouse=planted\nContent-Length: 2\n\nok',
+  nul: 'HTTP/1.1 200 OK\r\nX-Note: a\x00b\r\nContent-Length: 2\r\n\r\nok',
+  'space-before-colon': 'HTTP/1.1 200 OK\r\nSet-Cookie : gatehouse=planted\r\nContent-Length: 2\r\n\r\nok',
   overflow: `HTTP/1.1 200 OK\r\n${'X-Pad: 0123456789abcdef0123456789abcdef\r\n'.repeat(600)}Content-Length: 2\r\n\r\nok`,
 }
 
@@ -92,5 +99,17 @@ t.test(
     t.equal(overflow.status, 502, 'a head past 16 KiB is refused')
     t.match(overflow.body.toString(), /"error":"upstream_invalid_response"/)
     t.equal(overflow.headers['x-pad'], undefined, 'none of it passes')
+    for (const malformed of [
+      'length-and-chunked',
+      'two-lengths',
+      'obs-fold',
+      'bare-lf',
+      'nul',
+      'space-before-colon',
+    ]) {
+      const res = await rawCall(`${base}/pub/${malformed}`, {})
+      t.equal(res.status, 502, `${malformed}: refused`)
+      t.match(res.body.toString(), /"error":"upstream_invalid_response"/, `${malformed}: as not valid HTTP`)
+    }
   },
 )
