@@ -224,6 +224,7 @@ function resolve(
         allowNetworkErrorLogging: r.allowNetworkErrorLogging,
         allowStrictTransportSecurity: r.allowStrictTransportSecurity,
         allowInternalRedirect: r.allowInternalRedirect,
+        allowServiceWorkerScope: r.allowServiceWorkerScope,
         passHeaders: r.passHeaders.map((name) => name.toLowerCase()),
         ...(routeTls === undefined ? {} : { tls: routeTls }),
         ...(r.identityProviders === undefined ? {} : { identityProviders: [...r.identityProviders] }),

@@ -543,6 +543,11 @@ export const RouteSchema = Type.Object(
       description:
         "Let the upstream's Strict-Transport-Security header reach the browser: an HSTS policy covers the whole host, every route's (and with includeSubDomains its sibling hosts), and the browser heeds the first of several, so an upstream's max-age=0 ahead of the ingress's switches HSTS off; dropped otherwise. Send HSTS from the TLS terminator in front instead (docs/security.md).",
     }),
+    allowServiceWorkerScope: Type.Boolean({
+      default: false,
+      description:
+        "Let the upstream's Service-Worker-Allowed header reach the browser: it lets a service worker this route serves control paths outside the route, up to the whole origin, every route's and /auth/*, for as long as the worker stays registered; dropped otherwise, and a worker's scope stays within its script's path.",
+    }),
     allowInternalRedirect: Type.Boolean({
       default: false,
       description:

@@ -57,6 +57,8 @@ export interface RouteConfig {
   readonly allowStrictTransportSecurity: boolean
   /** The upstream may send `X-Accel-Redirect`, `X-Sendfile`, `X-Lighttpd-Send-File`; otherwise they are dropped from its answers. */
   readonly allowInternalRedirect: boolean
+  /** The upstream may send `Service-Worker-Allowed`; otherwise it is dropped from its answers. */
+  readonly allowServiceWorkerScope: boolean
   /** Lower-case names of spoofable client headers this route forwards anyway (docs/security.md). */
   readonly passHeaders: readonly string[]
   /** TLS to the upstream: a private CA, a client certificate, a server name. */

@@ -147,6 +147,7 @@ export async function registerProxyRoutes(
         allowNetworkErrorLogging: route.allowNetworkErrorLogging,
         allowStrictTransportSecurity: route.allowStrictTransportSecurity,
         allowInternalRedirect: route.allowInternalRedirect,
+        allowServiceWorkerScope: route.allowServiceWorkerScope,
         onCookiesDropped: hooks.onCookiesDropped,
       })
       // Per route: an outage fails every call alike, and anyone may call a

@@ -77,6 +77,7 @@ t.test('a minimal file gets every default, resolved and frozen', async (t) => {
     allowNetworkErrorLogging: false,
     allowStrictTransportSecurity: false,
     allowInternalRedirect: false,
+    allowServiceWorkerScope: false,
     passHeaders: [],
   })
   t.same(config.metrics, { enabled: true, host: '127.0.0.1', port: 9464 }, 'metrics off the public port')
