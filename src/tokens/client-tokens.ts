@@ -17,6 +17,7 @@ import { clientCooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
 import { RefusalMemory } from './refusal-memory.js'
 import { RefusedClient } from './refused-client.js'
+import { RefusedTokens } from './refused-tokens.js'
 import { SingleFlight } from './single-flight.js'
 import type { LockService, RefreshCooldowns, TokenCache } from './types.js'
 import { notAsked } from './unavailable-limit.js'
@@ -104,6 +105,8 @@ export class ClientTokens {
   readonly #refusedClient: RefusedClient
   /** Per token, the IdP's refusal of its scopes, for REFUSAL_MEMORY. */
   readonly #refusals: RefusalMemory
+  /** Per token, the access tokens upstreams refused: none is kept as the local copy again (`#keep`). */
+  readonly #refused: RefusedTokens
 
   constructor(options: ClientTokensOptions) {
     this.#cache = options.cache
@@ -117,6 +120,7 @@ export class ClientTokens {
     this.#cooldown = options.cooldown
     this.#refusedClient = options.refusedClient ?? new RefusedClient(options.now)
     this.#refusals = new RefusalMemory(options.now)
+    this.#refused = new RefusedTokens(options.now)
   }
 
   async accessToken(scopes: readonly string[]): Promise<string> {
@@ -138,7 +142,7 @@ export class ClientTokens {
     const run = () => this.#flight.run(key, () => this.#fetchOnce(key, scopes, dpop, idp))
     // A request that joins another's fetch shows the wait, as a user refresh's joiners do.
     const token = tracing() && this.#flight.has(key) ? await waited('flight', run) : await run()
-    this.#local.set(key, token)
+    this.#keep(key, token)
     return token
   }
 
@@ -177,7 +181,7 @@ export class ClientTokens {
       }
     }
     const token = await this.#replacing.run(key, () => this.#replace(key, scopes, dpop, idp, refused))
-    this.#local.set(key, token)
+    this.#keep(key, token)
     return token
   }
 
@@ -188,8 +192,18 @@ export class ClientTokens {
     idp: string | undefined,
     refused: string,
   ): Promise<CachedToken> {
+    const held = this.#local.get(key)
+    // Noted before the shared copy is dropped: a read of it that the drop
+    // has not yet reached, or a flight that read it before, must not put
+    // it back (`#keep`). Its expiry is known when it is the local copy;
+    // else it is kept until the bound forgets it.
+    this.#refused.refused(
+      key,
+      refused,
+      held?.accessToken === refused ? held.expiresAt : Number.POSITIVE_INFINITY,
+    )
     // Not kept to fall back on either (`#fetchOnce`): the upstream refuses it.
-    if (this.#local.get(key)?.accessToken === refused) this.#local.delete(key)
+    if (held?.accessToken === refused) this.#local.delete(key)
     await this.#cache?.drop(key, refused)
     return this.#renew(key, scopes, dpop, idp)
   }
@@ -211,10 +225,22 @@ export class ClientTokens {
    */
   async #shared(key: string): Promise<CachedToken | undefined> {
     const shared = await this.#cache?.get(key)
-    if (shared === undefined) return undefined
+    // Refused, and read before the refusal's drop reached the shared copy,
+    // or written back by an instance that has not heard of the refusal: absent.
+    if (shared === undefined || this.#refused.has(key, shared.accessToken)) return undefined
     const local = this.#local.get(key)
     if (local === undefined || shared.expiresAt > local.expiresAt) this.#local.set(key, shared)
     return this.#fresh(shared) ? shared : undefined
+  }
+
+  /**
+   * Makes `token` the local copy, unless an upstream refused it: a flight
+   * that read it before the refusal lands after, and the refused token,
+   * fresh in the local copy, was sent again by every request until it
+   * expired or forced one more replacement.
+   */
+  #keep(key: string, token: CachedToken): void {
+    if (!this.#refused.has(key, token.accessToken)) this.#local.set(key, token)
   }
 
   /**
@@ -238,6 +264,7 @@ export class ClientTokens {
       return await this.#renew(key, scopes, dpop, idp)
     } catch (err) {
       // Judged after the failure: a hanging IdP may have outlasted the token.
+      // Never one an upstream refused: `#keep` keeps it out of the local copy.
       const held = this.#local.get(key)
       if (held === undefined || held.expiresAt <= this.#now() || !leavesHeld(err)) throw err
       if (isGatehouseError(err) && idpFailureOf(err)?.verdict === 'unavailable')
