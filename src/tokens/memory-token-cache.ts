@@ -29,8 +29,12 @@ export class MemoryTokenCache implements TokenCache {
     return undefined
   }
 
+  /** As `RedisTokenCache.set`: a copy that outlives `token` stays. */
   async set(key: string, token: CachedToken, ttlMs: number): Promise<void> {
-    this.#entries.set(key, { token, until: this.#now() + ttlMs })
+    const until = this.#now() + ttlMs
+    const held = this.#entries.get(key)
+    if (held !== undefined && held.until > until) return
+    this.#entries.set(key, { token, until })
   }
 
   async drop(key: string, accessToken: string): Promise<void> {

@@ -11,8 +11,23 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `
 
-interface DropScript {
+/**
+ * Stores ARGV[1] for ARGV[2] ms unless the key holds a copy that outlives
+ * that, compared by what Redis has left of its TTL: each writer's TTL is
+ * its token's expiry less its own clock, so clocks that disagree do not
+ * skew it. A copy equal to ARGV[3], one the writer found no configured
+ * secret opens, is replaced whatever it has left: it is absent to every reader.
+ */
+const SET_UNLESS_OUTLIVED = `
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[3] and redis.call('PTTL', KEYS[1]) > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`
+
+interface CacheScripts {
   ghDropClientToken(key: string, sealed: string): Promise<number>
+  ghSetClientToken(key: string, sealed: string, px: number, unreadable: string): Promise<number>
 }
 
 /** Options of `RedisTokenCache`. */
@@ -39,16 +54,18 @@ export interface RedisTokenCacheOptions {
  * instance holds and a copy of Redis does not.
  */
 export class RedisTokenCache implements TokenCache {
-  readonly #redis: RedisClient & DropScript
+  readonly #redis: RedisClient & CacheScripts
   readonly #names: RedisKeys
   #keys: readonly SealingKey[]
   readonly #onUnreadable: RedisTokenCacheOptions['onUnreadable']
 
   constructor(options: RedisTokenCacheOptions) {
-    const redis = options.client as RedisClient & Partial<DropScript>
+    const redis = options.client as RedisClient & Partial<CacheScripts>
     if (!redis.ghDropClientToken)
       redis.defineCommand('ghDropClientToken', { numberOfKeys: 1, lua: DROP_IF_SAME })
-    this.#redis = redis as RedisClient & DropScript
+    if (!redis.ghSetClientToken)
+      redis.defineCommand('ghSetClientToken', { numberOfKeys: 1, lua: SET_UNLESS_OUTLIVED })
+    this.#redis = redis as RedisClient & CacheScripts
     this.#names = redisKeys(options.keyPrefix)
     this.#keys = clientTokenKeys(options.secrets)
     this.#onUnreadable = options.onUnreadable
@@ -76,12 +93,22 @@ export class RedisTokenCache implements TokenCache {
     return JSON.parse(opened.text) as CachedToken
   }
 
+  /**
+   * Stores `token` unless the copy held outlives it: written by a holder
+   * whose lock lapsed while its IdP answer was slow, an older token went
+   * over the newer one the next holder stored, and every instance took it.
+   * A copy that does not open here is replaced, as `get` counts it absent.
+   */
   async set(key: string, token: CachedToken, ttlMs: number): Promise<void> {
     // PX must be a positive integer; a token with no time left is not worth storing.
     const px = Math.floor(ttlMs)
     if (px < 1) return
+    const name = this.#names.clientToken(key)
+    const held = await guarded(() => this.#redis.get(name))
+    // '' is no sealed value: nothing held counts as unreadable.
+    const unreadable = held === null || SealingKey.openWith(this.#keys, context(key), held).ok ? '' : held
     const sealed = this.#keys[0]!.seal(context(key), JSON.stringify(token))
-    await guarded(() => this.#redis.set(this.#names.clientToken(key), sealed, 'PX', px))
+    await guarded(() => this.#redis.ghSetClientToken(name, sealed, px, unreadable))
   }
 
   /**

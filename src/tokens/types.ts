@@ -55,6 +55,11 @@ export interface LockService {
 
 export interface TokenCache {
   get(key: string): Promise<CachedToken | undefined>
+  /**
+   * Stores `token` for `ttlMs`, unless the copy held outlives that: a
+   * writer late with an older token (its lock lapsed while the IdP was
+   * slow) leaves the newer one another stored meanwhile.
+   */
   set(key: string, token: CachedToken, ttlMs: number): Promise<void>
   /**
    * Deletes the token under `key` only if it is still the one whose access
