@@ -34,6 +34,8 @@ export class RefusedTokens {
 
   /** Whether `accessToken` of `key` was refused, and has not yet expired. */
   has(key: string, accessToken: string): boolean {
+    // No refusal noted, the common case: no fingerprint to take.
+    if (this.#refused.size === 0) return false
     const entry = entryOf(key, accessToken)
     const until = this.#refused.get(entry)
     if (until === undefined) return false
