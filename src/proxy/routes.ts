@@ -7,6 +7,7 @@ import { UpstreamProofs } from '../dpop/upstream.js'
 import { sendContinue } from '../guards/expect-continue.js'
 import { REPEATED_LINE_INTERVAL, RepeatedLines } from '../repeated-lines.js'
 import { formerLoginCookieName, loginCookiePrefix } from '../session/cookies.js'
+import type { CookieNamesHad } from './cookie-names-had.js'
 import { shortcutPlainTargets } from './destination.js'
 import { sendWithProof } from './dpop-proof.js'
 import { Forward, type ForwardOptions } from './forward.js'
@@ -77,6 +78,8 @@ export interface ProxyRouteHooks {
   readonly upstreamNonces?: DpopNonces
   /** When a shutdown's drain runs out: WebSockets still closing then are dropped. */
   readonly drain?: DrainEnd
+  /** The cookie names of every config the process has run, when they must outlive these routes (a config reload). */
+  readonly cookiesHad?: CookieNamesHad
 }
 
 /**
@@ -92,10 +95,13 @@ export async function registerProxyRoutes(
 ) {
   // No upstream sees or sets a gateway cookie: not this frontend's, nor another's.
   const named = config.frontends?.map((f) => ({ session: f })) ?? [config]
-  const own = new OwnCookies(
-    named.flatMap((c) => [c.session.cookieName, formerLoginCookieName(c)]),
-    named.map(loginCookiePrefix),
-  )
+  const current = {
+    names: named.flatMap((c) => [c.session.cookieName, formerLoginCookieName(c)]),
+    starts: named.map(loginCookiePrefix),
+  }
+  // Nor one an earlier config named: the browsers still hold it (cookie-names-had.ts).
+  const { names, starts } = hooks.cookiesHad?.note(current) ?? current
+  const own = new OwnCookies(names, starts)
   const draining = hooks.draining ?? (() => false)
   // Node raises `upgrade` only while a listener exists: without a
   // WebSocket route, an upgrade is an ordinary request that refuseUpgrade

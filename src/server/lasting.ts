@@ -10,6 +10,7 @@ import { OwedRevocations } from '../http/owed-revocations.js'
 import { configuredResources, type OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
 import { type IdentityProviders, ProviderNamesHad, registrations } from '../oidc/providers.js'
+import { CookieNamesHad } from '../proxy/cookie-names-had.js'
 import { SocketLimits } from '../proxy/websocket/limits.js'
 import { CertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
@@ -202,6 +203,8 @@ export class Lasting {
   readonly upstreamNonces = new DpopNonces()
   /** When a shutdown's drain runs out, once a signal has started one (start.ts). */
   readonly drain = new DrainDeadline()
+  /** The cookie names of every config the process has run, which no upstream is sent or may set. */
+  readonly cookiesHad = new CookieNamesHad()
   /**
    * Back-channel logouts a store outage left undone, carried out by
    * whichever app serves once the store answers: a reload keeps them; a

@@ -62,6 +62,7 @@ export const proxy = fp(
         heldKeys: app.gatehouse.lasting.dpopKeys,
         upstreamNonces: app.gatehouse.lasting.upstreamNonces,
         drain: app.gatehouse.lasting.drain,
+        cookiesHad: app.gatehouse.lasting.cookiesHad,
         now: opts.now,
         ...(opts.websocketRecheck === undefined ? {} : { websocketRecheck: opts.websocketRecheck }),
       },
