@@ -2,6 +2,13 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { SessionStore } from '../session/types.js'
 import { RequestMetrics, type RouteObserver } from './request-metrics.js'
 
+/** The routes of one app, for `GatewayMetrics.servedRoutes`. */
+export interface ServedRoutes {
+  serve(route: string): void
+  /** Once the app has closed. */
+  close(): Promise<void>
+}
+
 /**
  * Prometheus metrics of one gateway, in a registry of its own so two
  * gateways in one process (tests, embedding) never share counters.
@@ -130,6 +137,65 @@ export class GatewayMetrics {
     help: 'Requests that failed because the session store was unavailable.',
     registers: [this.registry],
   })
+
+  /** How many apps serve each route template: a reload's app and the one it retires may share one. */
+  readonly #routesServed = new Map<string, number>()
+  /** Apps built and not yet closed. */
+  #apps = 0
+
+  /**
+   * The routes one app serves, each noted as it is registered, until the
+   * app closes: then the series labelled by a route no other app serves
+   * end. A config generator that versions its paths (`/api/v41`) grew
+   * /metrics by every route any config had, until a restart. The last app
+   * to close keeps its series: that is the process shutting down, and a
+   * last scrape still reads them.
+   */
+  servedRoutes(): ServedRoutes {
+    const routes: string[] = []
+    this.#apps++
+    let closed = false
+    return {
+      serve: (route) => {
+        routes.push(route)
+        this.#routesServed.set(route, (this.#routesServed.get(route) ?? 0) + 1)
+      },
+      close: async () => {
+        if (closed) return
+        closed = true
+        this.#apps--
+        const ended: string[] = []
+        for (const route of routes) {
+          const left = (this.#routesServed.get(route) ?? 1) - 1
+          if (left > 0) this.#routesServed.set(route, left)
+          else {
+            this.#routesServed.delete(route)
+            ended.push(route)
+          }
+        }
+        if (this.#apps > 0 && ended.length > 0) await this.#forget(new Set(ended))
+      },
+    }
+  }
+
+  async #forget(routes: ReadonlySet<string>): Promise<void> {
+    for (const route of routes) this.#requests.forget(route)
+    const byRoute: (Counter<string> | Gauge<string>)[] = [
+      this.upstreamErrors,
+      this.upstreamCookiesDropped,
+      this.tokenRetries,
+      this.tokenRetryCooldowns,
+      this.websocketsOpen,
+      this.websocketRefusals,
+      this.websocketBroken,
+      this.abandonedRequests,
+    ]
+    for (const metric of byRoute) {
+      // prom-client removes a series by its whole label set only.
+      for (const { labels } of (await metric.get()).values)
+        if (routes.has(String(labels.route))) metric.remove(labels as Record<string, string>)
+    }
+  }
 
   /** `observeRequest` for one route, its label bound once. */
   requestsOf(route: string): RouteObserver {

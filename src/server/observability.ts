@@ -138,7 +138,12 @@ export const observability = fp(
     // Each route counts its own answers, its label bound when it is
     // registered; the root hook counts only what no route matched (Fastify's
     // `routeOptions`, which names the route, builds an object per read).
+    // The metrics outlive this app (a reload's next shares them): its
+    // routes' series end with it, unless another app serves them too.
+    const served = metrics.servedRoutes()
+    app.addHook('onClose', () => served.close())
     app.addHook('onRoute', (route) => {
+      served.serve(route.url)
       const observe = metrics.requestsOf(route.url)
       const count: onResponseHookHandler = (request, reply, done) => {
         observe(request.method, reply.statusCode, reply.elapsedTime / 1000)

@@ -77,6 +77,11 @@ export class RequestMetrics {
     this.#observe(route, this.#byMethod(route), method, status, seconds)
   }
 
+  /** Drops a route's series: no app serves it any more (`GatewayMetrics.serveRoute`). */
+  forget(route: string): void {
+    this.#series.delete(route)
+  }
+
   /** The observer of one route, bound once when the route is registered. */
   route(route: string): RouteObserver {
     return (method, status, seconds) => this.#observe(route, this.#byMethod(route), method, status, seconds)
