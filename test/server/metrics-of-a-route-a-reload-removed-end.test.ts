@@ -35,7 +35,10 @@ t.test(
 
     const reload = async (extra: string[]) => {
       stack.configMap.write(configText({ ...stack.input, routes: routes(stack.upstream.url, extra) }))
-      t.match(await running.reload(), { result: 'applied' })
+      // The watch may have applied the file first (a late event of the
+      // previous swap runs a reload that reads this one): then this finds
+      // it running. Either way the file's routes are served after it.
+      t.match(await running.reload(), { result: /^(applied|unchanged)$/ })
     }
     await reload([])
     t.ok(
