@@ -85,13 +85,13 @@ export class ResponseHygiene {
       // is the gateway, so each route's upstream would speak for it: serve
       // an internal location or file the front keeps for its trusted
       // backend, or another route's path with the browser's cookie.
+      ...(options.allowInternalRedirect ? [] : ['x-accel-redirect', 'x-sendfile', 'x-lighttpd-send-file']),
       // W3C Service Workers §2.4, "Service-Worker-Allowed": a worker's scope
       // may not reach above its script's path unless the script's answer
       // says so. With it, a worker served under one route controls the
       // whole origin, every route's pages and /auth/*, for as long as it
       // stays registered, however the upstream is later fixed.
       ...(options.allowServiceWorkerScope ? [] : ['service-worker-allowed']),
-      ...(options.allowInternalRedirect ? [] : ['x-accel-redirect', 'x-sendfile', 'x-lighttpd-send-file']),
     ])
   }
 
