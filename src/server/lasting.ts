@@ -14,17 +14,14 @@ import { CookieNamesHad } from '../proxy/cookie-names-had.js'
 import { SocketLimits } from '../proxy/websocket/limits.js'
 import { CertificateExpiry } from '../tls/certificate-expiry.js'
 import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
+import type { LateWrites } from '../tokens/late-writes.js'
 import { MemoryTokenCache } from '../tokens/memory-token-cache.js'
+import type { RefreshObserver } from '../tokens/refresh-observer.js'
+import type { Coordination } from '../tokens/refresh-scope.js'
 import { RefusedClient } from '../tokens/refused-client.js'
 import type { TokenCache } from '../tokens/types.js'
 import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from '../tokens/unavailable-limit.js'
-import {
-  type Coordination,
-  type LateWrites,
-  type RefreshObserver,
-  UserTokens,
-  type UserTokensOptions,
-} from '../tokens/user-tokens.js'
+import { UserTokens, type UserTokensOptions } from '../tokens/user-tokens.js'
 import type { ClientRegistration } from '../types.js'
 import { DrainDeadline } from './drain-deadline.js'
 import { GatewayMetrics } from './metrics.js'

@@ -4,19 +4,22 @@ import { type LateAnswer, lateAnswerOf } from '../oidc/late-answer.js'
 import { providerGone } from '../oidc/providers.js'
 import { rotatedRefreshToken } from '../oidc/rotated.js'
 import { expiredOnArrival } from '../oidc/token-lifetime.js'
-import { type IdpFailure, idpFailureOf } from '../oidc/translate.js'
+import { idpFailureOf } from '../oidc/translate.js'
 import { endedElsewhere, sessionEnded } from '../session/log-id.js'
 import type { SessionData, SessionRef, SessionStore } from '../session/types.js'
 import { ATTR, inSpan, tracing, waited } from '../tracing/spans.js'
 import type { DpopKey, SessionIssuer, TokenAudience, TokenSet } from '../types.js'
 import { withinGrant } from './audience.js'
 import { exchangeOutcome } from './exchange-outcome.js'
-import { type Exchange, type ExchangeObserver, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
+import { type Exchange, type ExchangeStepDeps, exchangeStep } from './exchange-step.js'
 import { exchangedFromCurrent } from './exchange-subject.js'
 import { leavesHeld } from './held-token.js'
+import type { LateWrites } from './late-writes.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
+import type { RefreshObserver } from './refresh-observer.js'
 import { type RefreshOutcome, refreshOutcome } from './refresh-outcome.js'
+import { type Coordination, refreshScope } from './refresh-scope.js'
 import { RefusalMemory } from './refusal-memory.js'
 import { RefusedClient } from './refused-client.js'
 import { FRESH, goneMeanwhile, keeping, LATE_WRITE_BUDGET, RotatedWrites } from './rotated-writes.js'
@@ -24,9 +27,6 @@ import { SingleFlight } from './single-flight.js'
 import { merged, tokenFor } from './token-set.js'
 import type { LockService, RefreshCooldowns } from './types.js'
 import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from './unavailable-limit.js'
-
-export type { ExchangeOutcome } from './exchange-outcome.js'
-export type { RefreshOutcome } from './refresh-outcome.js'
 
 export interface UserTokensOptions {
   readonly store: SessionStore
@@ -77,12 +77,7 @@ export interface UserTokensOptions {
    */
   readonly refusedClient?: RefusedClient
   readonly now: () => number
-  /**
-   * `none` turns off both in-process coalescing and the cluster lock;
-   * `per-audience` keys both per (session, route audience) instead of per
-   * session. They exist only so the test suite can show that the races they
-   * guard against are real; never configure them in production.
-   */
+  /** `single-flight` when absent; the others exist for the test suite only (`Coordination`). */
   readonly coordination?: Coordination
   /**
    * Bounds refreshes forced by upstreams that refuse tokens (`replaceRefused`):
@@ -103,47 +98,6 @@ export interface UserTokensOptions {
    * caches, src/dpop/held-keys.ts).
    */
   readonly ended?: (id: string, key?: DpopKey) => void
-}
-
-export type Coordination = 'single-flight' | 'none' | 'per-audience'
-
-/**
- * Per refresh scope (the session id, or with per-audience coordination the
- * session's audience), the store of tokens the IdP issued and no request
- * waits on any more, while it lasts: a late refresh answer awaited
- * (`answer`), or rotated tokens the store refused within the lock's
- * lifetime, offered to it again (`store`).
- */
-export type LateWrites = Map<string, LateWrite>
-
-export interface LateWrite {
-  readonly stored: Promise<void>
-  readonly awaiting: 'answer' | 'store'
-}
-
-export interface RefreshObserver extends ExchangeObserver {
-  /**
-   * `resource` is the audience's bounded label, `''` for the login token;
-   * `failure`, what the IdP answered when it was not a success; `idp`,
-   * the session's provider, which the refresh went to.
-   */
-  refreshed?(
-    outcome: RefreshOutcome,
-    ms: number,
-    resource: string,
-    sessionId: string,
-    failure?: IdpFailure,
-    idp?: string,
-  ): void
-  joined?(): void
-  /**
-   * Tokens of the session's provider `idp` live `lifetime` ms, less than
-   * twice `refreshBefore`: they are renewed halfway through their life.
-   * Told at every use of such a token; the observer says it once.
-   */
-  shortLived?(lifetime: number, refreshBefore: number, idp?: string): void
-  /** A refused token did not force a refresh: another did on this route within the cool-down. */
-  cooledDown?(route: string): void
 }
 
 /** What one flight leaves behind: the session after it, and the audience the IdP refused, if any. */
@@ -693,8 +647,7 @@ export class UserTokens {
     this.#lateWrites.set(scope, { stored, awaiting: 'answer' })
   }
 
-  /** What one refresh flight and its lock are for: the session, or with per-audience coordination the session's audience. */
   #scopeOf(id: string, audience: TokenAudience | undefined): string {
-    return this.#coordination === 'per-audience' ? `${id}:${audience?.key ?? ''}` : id
+    return refreshScope(this.#coordination, id, audience)
   }
 }

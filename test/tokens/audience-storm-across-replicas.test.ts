@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { Coordination } from '../../src/tokens/user-tokens.js'
+import type { Coordination } from '../../src/tokens/refresh-scope.js'
 import { audiencesSeen, ORDERS, REPORTS, startAudienceStack } from '../helpers/audience-stack.js'
 import { TestClock } from '../helpers/gateway.js'
 import { apiCall } from '../helpers/login.js'

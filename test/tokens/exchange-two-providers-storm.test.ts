@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap'
 import { startEchoUpstream } from '../../dev/upstream.js'
-import type { Coordination } from '../../src/tokens/user-tokens.js'
+import type { Coordination } from '../../src/tokens/refresh-scope.js'
 import { audiencesSeen, LEDGER, LEDGER_EXCHANGE, ORDERS, STACK_EXCHANGE } from '../helpers/audience-stack.js'
 import type { CookieJar } from '../helpers/cookie-jar.js'
 import { route } from '../helpers/gateway.js'
