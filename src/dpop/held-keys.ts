@@ -3,7 +3,7 @@
  * key is, so that a session's end drops its key from all of them (a copy of
  * a key is a copy of its session's bound tokens). The sessions tell it which sessions they read and
  * which they end (src/session/sessions.ts); the refresh that ends a session
- * tells it too (src/tokens/user-tokens.ts). What no end reaches, such as a
+ * tells it too (src/tokens/redemption.ts). What no end reaches, such as a
  * logout on another replica, lapses unused (`KEY_IDLE_MS`, src/dpop/key-cache.ts), swept here.
  */
 import { BoundedMap } from '../bounded-map.js'

@@ -10,7 +10,7 @@ import type { Rotated } from './rotated.js'
  * replay, which a rotating IdP answers by revoking the grant. So the
  * caller is told of the timeout on time, but the request goes on, and its
  * answer, when it comes, is handed to whoever holds the session's refresh
- * lock (user-tokens.ts), to be stored.
+ * lock (src/tokens/late-writes.ts), to be stored.
  *
  * Bounded: at most MAX_LATE_ANSWERS are awaited at once per identity
  * provider (its issuer) in a process, each for at most

@@ -349,7 +349,7 @@ export class ClientTokens {
    * The 503 for a token the IdP issued with no life left (`expires_in` 0,
    * or under the second the gateway counts short), waited out as an
    * outage's is: it was forwarded dead, and each request asked the IdP
-   * again, as a session's did (`UserTokens.#deadOnArrival`).
+   * again, as a session's did (`deadOnArrival`, audience-rounds.ts).
    */
   #deadOnArrival(key: string): GatehouseError {
     const code = 'GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE'

@@ -91,7 +91,7 @@ export async function exchangeStep(
   if (subjectExpired(subjectLife(session.tokens, exchange), deps.now())) {
     if (exchange.subjectToken === 'access_token') {
       // Renewed just now, and dead on arrival: the IdP's tokens live no
-      // longer than its answer takes (user-tokens.ts says the same of a
+      // longer than its answer takes (audience-rounds.ts says the same of a
       // plain route's). The refresh token is fresh; the session stays.
       if (session.tokens.refreshToken)
         throw gatehouseError(

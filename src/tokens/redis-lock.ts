@@ -301,8 +301,8 @@ export class RedisLockService implements LockService {
 
   /**
    * Renews a lock with plain commands while an ACL refuses scripts. The
-   * holder may be offering rotated tokens to the store (user-tokens.ts,
-   * `#storeLater`), and a lock that lapsed meanwhile let the first instance
+   * holder may be offering rotated tokens to the store (late-writes.ts,
+   * `storeLater`), and a lock that lapsed meanwhile let the first instance
    * to take it once scripts ran again redeem the refresh token the holder
    * had spent. Not atomic, but safe while scripts are refused: taking a
    * lock is a script (`ACQUIRE_LOCK`), so no other owner can appear between

@@ -5,7 +5,7 @@ import { configText, startReloadable } from '../helpers/reloadable.js'
 
 /**
  * A request may wait through one refresh flight per route audience before
- * its own (user-tokens.ts). That bound was taken from the routes when the
+ * its own (src/tokens/audience-rounds.ts). That bound was taken from the routes when the
  * token parts were made, and a reload that adds routes without touching the
  * IdP or token settings keeps those parts: with more new audiences due at
  * once than the old bound allowed, requests got 503 from a healthy IdP.
