@@ -16,18 +16,20 @@ import type { RefusedClient } from './refused-client.js'
 import { keeping } from './rotated-writes.js'
 import { merged } from './token-set.js'
 
+/** Redeems a session's refresh token at its provider (`IdentityProviders.refresh`), for `audience` if given. */
+export interface RefreshClient {
+  refresh(
+    current: TokenSet,
+    audience?: TokenAudience,
+    dpopKey?: DpopKey,
+    session?: SessionIssuer,
+  ): Promise<TokenSet>
+}
+
 /** What a redemption needs of the `UserTokens` that runs it, under its flight and lock. */
 export interface RedemptionDeps extends LateWriteDeps {
   readonly store: SessionStore
-  /** The IdP client's refresh at the session's provider (`UserTokensOptions.oidc`). */
-  readonly oidc: {
-    refresh(
-      current: TokenSet,
-      audience?: TokenAudience,
-      dpopKey?: DpopKey,
-      session?: SessionIssuer,
-    ): Promise<TokenSet>
-  }
+  readonly oidc: RefreshClient
   readonly exchange: ExchangeStepDeps
   readonly refusedClient: RefusedClient
   /** `tokens.unavailableLimit` of this config, ms; the count itself (`unavailable`) outlives a reload. */

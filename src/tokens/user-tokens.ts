@@ -1,13 +1,13 @@
 import { gatehouseError } from '../errors.js'
 import { sessionEnded } from '../session/log-id.js'
 import type { SessionData, SessionStore } from '../session/types.js'
-import type { DpopKey, SessionIssuer, TokenAudience, TokenSet } from '../types.js'
+import type { DpopKey, SessionIssuer, TokenAudience } from '../types.js'
 import { type AudienceRoundsDeps, audienceRounds } from './audience-rounds.js'
 import type { Exchange } from './exchange-step.js'
 import { exchangedFromCurrent } from './exchange-subject.js'
 import { leavesHeld } from './held-token.js'
 import type { LateWrites } from './late-writes.js'
-import { redeem } from './redemption.js'
+import { type RefreshClient, redeem } from './redemption.js'
 import { cooldownKey, tokenFingerprint } from './refresh-cooldown.js'
 import { livesShort, refreshMargin } from './refresh-margin.js'
 import type { RefreshObserver } from './refresh-observer.js'
@@ -29,13 +29,7 @@ export interface UserTokensOptions {
    * still has the issuer and client id that issued them
    * (`IdentityProviders`), or one client that ignores the session.
    */
-  readonly oidc: {
-    refresh(
-      current: TokenSet,
-      audience?: TokenAudience,
-      dpopKey?: DpopKey,
-      session?: SessionIssuer,
-    ): Promise<TokenSet>
+  readonly oidc: RefreshClient & {
     exchange?: Exchange
     /** Whether the session's provider presents another client certificate than `certificate` now (`IdentityProviders`). */
     certificateChanged?(session: SessionIssuer, certificate: string): boolean
