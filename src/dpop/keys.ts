@@ -10,8 +10,25 @@ import type { DpopKey } from '../types.js'
 /** The members of a private JWK that are not part of its public key (RFC 7518 §6.2.2, §6.3.2; RFC 8037 §2). */
 const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'])
 
-/** A new key pair for one session, as the record keeps it. */
-export async function generateDpopKey(alg: DpopAlgorithm): Promise<DpopKey> {
+/**
+ * The pair being made, or the last one: each new one waits for it. Every
+ * `/auth/login` makes a pair, and anyone may call it; WebCrypto makes it
+ * on libuv's thread pool (four threads), which dns.lookup for each
+ * upstream dial, fs and the RSA upstream proofs share. An RSA pair is
+ * about 50 ms of CPU: made side by side, 40 sign-in starts held a
+ * dns.lookup for 5 s. One at a time, they take one thread; sign-in starts
+ * then wait for each other, and the per-IP rate limit bounds how many.
+ */
+let making: Promise<unknown> = Promise.resolve()
+
+/** A new key pair for one session, as the record keeps it; pairs are made one at a time. */
+export function generateDpopKey(alg: DpopAlgorithm): Promise<DpopKey> {
+  const made = making.then(() => makeKeyPair(alg))
+  making = made.catch(() => {})
+  return made
+}
+
+async function makeKeyPair(alg: DpopAlgorithm): Promise<DpopKey> {
   // Extractable only for this export; the pair used to sign is imported anew.
   const { privateKey } = await generateKeyPair(alg, { extractable: true })
   const jwk = (await exportJWK(privateKey)) as Record<string, string>
