@@ -116,7 +116,9 @@ async function rotatedStack(t: Test) {
       },
     },
     client: { certificateBoundAccessTokens: true },
-    input: { oidc: { tls: tlsOf(pki, first) } },
+    // The second test holds a refresh at the IdP across a whole reload: on
+    // a loaded machine that outlasted the tests' 3 s IdP timeout (a 503).
+    input: { oidc: { tls: tlsOf(pki, first) }, idpTimeout: 20_000 },
   })
   idp = s.idp
   const rotate = async () => {
