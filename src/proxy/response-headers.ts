@@ -147,15 +147,18 @@ export class ResponseHygiene {
  * `must-revalidate` open such an answer to shared caches too, but it is not
  * taken as saying so: upstreams send `max-age=60, must-revalidate` on a
  * user's own data to mean "revalidate once stale", and a CDN in front of
- * the gateway then served it to every user for that minute.
+ * the gateway then served it to every user for that minute. Only spaces
+ * and tabs are whitespace between directives (RFC 9110 §5.6.3, OWS): a
+ * cache takes `<NBSP>public` (byte 0xA0) as a directive it does not know,
+ * so it must not read here as `public`.
  */
-const SAYS_WHO_MAY_STORE = /(?:^|,)\s*(?:public|s-maxage|no-store|private(?!\s*=))\s*(?:[=,]|$)/i
+const SAYS_WHO_MAY_STORE = /(?:^|,)[ \t]*(?:public|s-maxage|no-store|private(?![ \t]*=))[ \t]*(?:[=,]|$)/i
 
 /** A quoted-string (RFC 9110 §5.6.4), its escapes included. */
 const QUOTED = /"(?:[^"\\]|\\.)*"?/g
 
 /** `public` or `s-maxage`: the upstream opened the answer to shared caches outright. */
-const OPENS = /(?:^|,)\s*(?:public|s-maxage)\s*(?:[=,]|$)/i
+const OPENS = /(?:^|,)[ \t]*(?:public|s-maxage)[ \t]*(?:[=,]|$)/i
 
 /**
  * RFC 9213 targeted cache-control fields: `CDN-Cache-Control`, and one a

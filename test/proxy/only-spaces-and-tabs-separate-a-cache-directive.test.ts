@@ -1,0 +1,81 @@
+import { type AddressInfo, createServer, type Socket } from 'node:net'
+import t, { type Test } from 'tap'
+import { route } from '../helpers/gateway.js'
+import { apiCall, login } from '../helpers/login.js'
+import { startStack } from '../helpers/stack.js'
+
+/*
+ * RFC 9110 §5.6.3: the whitespace around a list's members (OWS) is spaces
+ * and tabs only. A CDN in front reads `max-age=60,<NBSP>public` as
+ * `max-age=60` and a directive it does not know, so `Cache-Control` did
+ * not open the answer to it; the gateway took any Unicode space
+ * (JavaScript's `\s`) as OWS, saw `public`, left `Cache-Control` without
+ * `private` and kept `Surrogate-Control`, which the CDN obeys over it.
+ * undici decodes a field value as latin1, so the space an upstream can
+ * send is byte 0xA0 (obs-text, which the parsers take); Node's
+ * `setHeader` would write it as UTF-8, hence the raw socket.
+ */
+
+/** A raw upstream answering with the fields its request's query names, written byte for byte (latin1). */
+async function rawUpstream(t: Test): Promise<string> {
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+    let head = ''
+    socket.on('data', (chunk: Buffer) => {
+      head += chunk.toString('latin1')
+      if (!head.includes('\r\n\r\n')) return
+      const path = /^\S+ (\S+)/.exec(head)?.[1] ?? ''
+      head = ''
+      let fields = ''
+      for (const [name, value] of new URL(path, 'http://x').searchParams) fields += `${name}: ${value}\r\n`
+      socket.write(`HTTP/1.1 200 OK\r\n${fields}Content-Length: 2\r\n\r\n{}`, 'latin1')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+t.test('a directive behind a space other than SP or HTAB opens nothing to a shared cache', async (t) => {
+  const upstream = await rawUpstream(t)
+  const stack = await startStack(t, { routes: () => [route('/api', upstream)] })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  const call = async (sent: Record<string, string>) => {
+    const answer = await apiCall(jar, `${base}/api/me?${new URLSearchParams(sent)}`)
+    t.equal(answer.status, 200)
+    return answer.headers
+  }
+
+  for (const space of ['\u00a0', ' \u00a0', '\u00a0\t']) {
+    const label = JSON.stringify(space.replace('\u00a0', '<0xA0>'))
+    const headers = await call({
+      'cache-control': `max-age=60,${space}public`,
+      'surrogate-control': 'max-age=600',
+    })
+    t.equal(headers.get('surrogate-control'), null, `${label}: Surrogate-Control dropped`)
+    t.match(headers.get('cache-control'), /^private, /, `${label}: Cache-Control made private`)
+    const targeted = await call({ 'cdn-cache-control': `max-age=60,${space}s-maxage=60` })
+    t.match(targeted.get('cdn-cache-control'), /^private, /, `${label}: CDN-Cache-Control made private`)
+  }
+
+  // Spaces and tabs are OWS, and still separate the directives.
+  for (const ows of [' ', '\t', ' \t ']) {
+    const headers = await call({
+      'cache-control': `max-age=60,${ows}public`,
+      'surrogate-control': 'max-age=600',
+    })
+    t.equal(headers.get('surrogate-control'), 'max-age=600', `${JSON.stringify(ows)}: Surrogate-Control kept`)
+    t.notMatch(
+      headers.get('cache-control'),
+      /private/,
+      `${JSON.stringify(ows)}: Cache-Control not made private`,
+    )
+  }
+})
