@@ -13,7 +13,9 @@ import { startStack } from '../helpers/stack.js'
  * `private` and kept `Surrogate-Control`, which the CDN obeys over it.
  * undici decodes a field value as latin1, so the space an upstream can
  * send is byte 0xA0 (obs-text, which the parsers take); Node's
- * `setHeader` would write it as UTF-8, hence the raw socket.
+ * `setHeader` would write it as UTF-8, hence the raw socket. Beside it,
+ * what held untested: a directive on a second field line, and names in any
+ * case or repeated, are read as the one list they are.
  */
 
 /** A raw upstream answering with the fields its request's query names, written byte for byte (latin1). */
@@ -78,4 +80,38 @@ t.test('a directive behind a space other than SP or HTAB opens nothing to a shar
       `${JSON.stringify(ows)}: Cache-Control not made private`,
     )
   }
+})
+
+t.test('a field repeated, or its name in any case, is read as one list', async (t) => {
+  const upstream = await rawUpstream(t)
+  const stack = await startStack(t, { routes: () => [route('/api', upstream)] })
+  const base = stack.gateway.url
+  const { jar } = await login(base)
+  const call = async (sent: [string, string][]) => {
+    const answer = await apiCall(jar, `${base}/api/me?${new URLSearchParams(sent)}`)
+    t.equal(answer.status, 200)
+    return answer.headers
+  }
+
+  // RFC 9110 §5.3: two field lines are one list; a name is case-insensitive (§5.1).
+  const split = await call([
+    ['CACHE-CONTROL', 'max-age=60'],
+    ['Cache-Control', 'PUBLIC'],
+    ['SURROGATE-CONTROL', 'max-age=600'],
+  ])
+  t.equal(split.get('surrogate-control'), 'max-age=600', 'a public on a second line opens it')
+  t.notMatch(split.get('cache-control'), /private/)
+
+  const closed = await call([
+    ['Cache-Control', 'max-age=60'],
+    ['Surrogate-Control', 'max-age=600'],
+    ['surrogate-CONTROL', 'max-age=600'],
+    ['X-Accel-Expires', '600'],
+    ['Service-Worker-Allowed', '/'],
+    ['SERVICE-WORKER-ALLOWED', '/'],
+    ['X-ACCEL-REDIRECT', '/internal/'],
+  ])
+  for (const name of ['surrogate-control', 'x-accel-expires', 'service-worker-allowed', 'x-accel-redirect'])
+    t.equal(closed.get(name), null, `${name}: every line dropped, whatever its case`)
+  t.equal(closed.get('cache-control'), 'private, max-age=60')
 })
