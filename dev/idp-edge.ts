@@ -29,9 +29,10 @@ export interface CannedAnswer {
   readonly grantType?: string
   /**
    * The answer waits for this to resolve, its body already made: an IdP
-   * whose endpoint holds a request open until the client's timeout.
+   * whose endpoint holds a request open until the client's timeout. Given
+   * the answer, whose `close` tells the client gave up.
    */
-  readonly held?: () => Promise<void>
+  readonly held?: (res: ServerResponse) => Promise<void>
 }
 
 /**
@@ -64,7 +65,7 @@ export function atTheEdge(
         })
         res.end(text === undefined ? undefined : json ? JSON.stringify(text) : text)
       }
-      if (answer.held) void answer.held().then(write, write)
+      if (answer.held) void answer.held(res).then(write, write)
       else write()
       return
     }

@@ -147,7 +147,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
   }
 
   /** The verified claims, by the one of `candidates` that signed the token. */
-  async function verified(token: string, candidates: readonly OidcClient[]) {
+  async function verified(token: string, candidates: readonly OidcClient[], stop?: AbortSignal) {
     let failure: unknown = gatehouseError(
       'GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN',
       'The logout token is not valid: no configured provider has its issuer and audience.',
@@ -180,7 +180,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
         verifiers.set(oidc.name, { metadata, verifier })
       }
       try {
-        return { oidc, claims: await verifier.verify(token) }
+        return { oidc, claims: await verifier.verify(token, stop) }
       } catch (err) {
         if (!isGatehouseError(err)) throw err
         failure = err
@@ -358,11 +358,12 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
    * verified as any delivery is, and carried out only then, kept `owed`
    * (the IdP was answered 503, and its resend, if it sends one, is told
    * the logout is done). Refused, it is logged as a delivery's refusal is.
+   * `stop` ends the fetch of the issuer's keys when the shutdown's drain does.
    */
-  async function settleHeld(token: Held): Promise<HeldOutcome> {
+  async function settleHeld(token: Held, stop: AbortSignal): Promise<HeldOutcome> {
     let found: Awaited<ReturnType<typeof verified>>
     try {
-      found = await verified(token.token, token.named)
+      found = await verified(token.token, token.named, stop)
     } catch (err) {
       if (unreachable(err)) return 'unreachable'
       // The keys were read, but too recently to read again for its kid.

@@ -26,8 +26,12 @@ export interface HeldToken {
  */
 export type HeldOutcome = 'unreachable' | 'later' | 'settled'
 
-/** Verifies a held token and, if it passes, carries it out: the attempt of the app that holds it. */
-export type HeldAttempt<T extends HeldToken> = (held: T) => Promise<HeldOutcome>
+/**
+ * Verifies a held token and, if it passes, carries it out: the attempt of
+ * the app that holds it. `stop` aborts when the shutdown's last pass runs
+ * out of time: the attempt's fetch of the issuer's keys with it.
+ */
+export type HeldAttempt<T extends HeldToken> = (held: T, stop: AbortSignal) => Promise<HeldOutcome>
 
 export interface HeldLogoutTokensOptions<T extends HeldToken> {
   readonly attempt: HeldAttempt<T>
@@ -250,11 +254,13 @@ export class HeldLogoutTokens<T extends HeldToken> {
       }
       let outcome: HeldOutcome
       try {
-        outcome = await this.#attempt(token)
+        outcome = await this.#attempt(token, stop)
       } catch {
         // The attempt logs its own failures; a token it failed on is not tried again.
         outcome = 'settled'
       }
+      // Cut off, not answered: what is left is dropped as the app closes, and said to be.
+      if (stop.aborted && outcome !== 'settled') return 'stopped'
       if (outcome === 'unreachable') return 'away'
       if (outcome === 'settled') this.#drop(issuer, token)
     }

@@ -9,7 +9,7 @@ import {
   type ProtectedHeaderParameters,
 } from 'jose'
 import { type GatehouseError, gatehouseError, withRetryAfter } from '../errors.js'
-import { firstKeysOf, keyNotImported, MAX_JWKS_KEYS } from './logout-token-keys.js'
+import { firstKeysOf, type KeysFetch, keyNotImported, MAX_JWKS_KEYS } from './logout-token-keys.js'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
@@ -88,6 +88,14 @@ export class LogoutTokenVerifier {
   readonly #now: LogoutTokenOptions['now']
   /** How many keys the last JWKS fetched held, when over MAX_JWKS_KEYS. */
   #unread: number | undefined
+  /**
+   * The calls under way, each with its `stop` (none for a delivery's): jose
+   * makes one JWKS fetch for every call waiting on the keys, so it is aborted
+   * only once all of them are stopped.
+   */
+  readonly #calls = new Set<{ readonly stop: AbortSignal | undefined }>()
+  /** Aborts the JWKS fetch under way, if any. */
+  #fetching: AbortController | undefined
 
   constructor(options: LogoutTokenOptions) {
     this.#issuer = options.issuer
@@ -101,13 +109,61 @@ export class LogoutTokenVerifier {
     this.#jwks = createRemoteJWKSet(new URL(options.jwksUri), {
       timeoutDuration: options.timeoutMs ?? 5_000,
       cooldownDuration: JWKS_COOLDOWN_SECONDS * 1000,
-      [customFetch]: firstKeysOf(options.fetch ?? fetch, (held) => {
+      [customFetch]: firstKeysOf(this.#stoppable(options.fetch ?? fetch), (held) => {
         this.#unread = held
       }),
     })
   }
 
-  async verify(token: string): Promise<LogoutClaims> {
+  /**
+   * Verifies `token`. `stop` (a held token's try, from the shutdown's last
+   * pass) ends the call when it aborts, and the JWKS fetch under way with it
+   * once no other call waits on that fetch: a fetch the IdP holds open ran
+   * on until its `timeout`, past the drain, and the IdP's connection pool,
+   * closed after it, waited for it.
+   */
+  async verify(token: string, stop?: AbortSignal): Promise<LogoutClaims> {
+    if (stop?.aborted) throw keysUnfetched()
+    const call = { stop }
+    this.#calls.add(call)
+    let aborted = () => {}
+    const stopped = new Promise<never>((_, reject) => {
+      aborted = () => {
+        if (this.#everyCallStopped()) this.#fetching?.abort(stop?.reason)
+        reject(keysUnfetched())
+      }
+      stop?.addEventListener('abort', aborted, { once: true })
+    })
+    try {
+      return await (stop === undefined ? this.#verify(token) : Promise.race([this.#verify(token), stopped]))
+    } finally {
+      this.#calls.delete(call)
+      stop?.removeEventListener('abort', aborted)
+    }
+  }
+
+  #everyCallStopped(): boolean {
+    for (const { stop } of this.#calls) if (stop?.aborted !== true) return false
+    return true
+  }
+
+  /** `fetch`, with the signal jose gives it (its timeout) and `#fetching`'s. */
+  #stoppable(fetch: KeysFetch): KeysFetch {
+    return async (url, init) => {
+      const own = new AbortController()
+      this.#fetching = own
+      // Every call waiting on it stopped before jose started it.
+      if (this.#calls.size > 0 && this.#everyCallStopped()) own.abort()
+      const signal = init.signal ? AbortSignal.any([init.signal, own.signal]) : own.signal
+      try {
+        return await fetch(url, { ...init, signal })
+      } finally {
+        if (this.#fetching === own) this.#fetching = undefined
+      }
+    }
+  }
+
+  async #verify(token: string): Promise<LogoutClaims> {
     let header: ProtectedHeaderParameters
     try {
       header = decodeProtectedHeader(token)
@@ -323,6 +379,14 @@ function refusal(
  * Logout §2.8's 400), and the user's sessions would run on; a 503 with
  * `Retry-After` asks for the token again once the keys can be read.
  */
+/** The issuer's keys were not read: its JWKS could not be fetched, or the call was stopped first. */
+function keysUnfetched(): GatehouseError {
+  return gatehouseError(
+    'GATEHOUSE_ERR_IDP_UNAVAILABLE',
+    "The logout token could not be checked: the issuer's JWKS could not be fetched. Send it again later.",
+  )
+}
+
 function uncheckable(err: unknown, coolingDown: boolean): GatehouseError | undefined {
   const unreachable =
     err instanceof errors.JOSEError
@@ -332,12 +396,7 @@ function uncheckable(err: unknown, coolingDown: boolean): GatehouseError | undef
       : // Not a key jose could not import: the JWKS read, and that key
         // with it, is the IdP's to fix, not to wait for (refusal).
         !keyNotImported(err)
-  if (unreachable) {
-    return gatehouseError(
-      'GATEHOUSE_ERR_IDP_UNAVAILABLE',
-      "The logout token could not be checked: the issuer's JWKS could not be fetched. Send it again later.",
-    )
-  }
+  if (unreachable) return keysUnfetched()
   if (err instanceof errors.JWKSNoMatchingKey && coolingDown) {
     return withRetryAfter(
       gatehouseError(
