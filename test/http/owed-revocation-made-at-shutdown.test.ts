@@ -6,6 +6,7 @@
  * those grants live at the IdP until their refresh tokens expired. A
  * shutdown now makes one last pass over what is owed, within the drain.
  */
+import type { ServerResponse } from 'node:http'
 import type { Test } from 'tap'
 import t from 'tap'
 import { sessionRefOf } from '../helpers/app.js'
@@ -97,4 +98,49 @@ t.test('the last pass ends with the drain, not at an IdP that holds the call ope
   )
   stack.idp.setDown('ok')
   t.equal((await stack.idp.introspect(token)).active, true, 'its token lives on at the IdP')
+})
+
+t.test("the revocation call under way when the drain ends is let go at the IdP's side", async (t) => {
+  const { stack, logs } = await owedAtLogout(t, 30_000)
+  let release = () => {}
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  t.teardown(() => release())
+  const held: ServerResponse[] = []
+  const letGo = new Set<ServerResponse>()
+  let calling = () => {}
+  const called = new Promise<void>((resolve) => {
+    calling = resolve
+  })
+  stack.idp.answer('revocation', {
+    status: 503,
+    headers: { 'retry-after': '1' },
+    body: 'unavailable',
+    held: (res) => {
+      held.push(res)
+      res.once('close', () => {
+        if (!res.writableFinished) letGo.add(res)
+      })
+      calling()
+      return released
+    },
+  })
+  // The owed revocation's next try (1 s on) is under way, held open.
+  await called
+  stack.running.app.gatehouse.lasting.drain.start(2_000)
+  const stopping = performance.now()
+  await stack.running.close()
+  const took = performance.now() - stopping
+  const letGoByThen = held.length > 0 && held.every((res) => letGo.has(res))
+  t.ok(took < 4_000, `closed within the drain and a bound (${Math.round(took)} ms)`)
+  t.ok(
+    letGoByThen,
+    "every revocation call held open was let go by then (its connection closed at the IdP's side)",
+  )
+  t.match(
+    logs.lines.find((line) => line.code === LOST),
+    { reason: 'closed', owed: 1 },
+    'what the IdP did not answer in time is dropped, and said to be',
+  )
 })
