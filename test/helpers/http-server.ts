@@ -23,10 +23,16 @@ export async function serveHttp(t: Test, handler: RequestListener): Promise<stri
 /**
  * An upstream on a raw TCP socket, for answers no real server sends: it
  * reads each request's head (a WebSocket handshake's, or any other's)
- * and writes `answer(path)` as the whole answer, then ends the
- * connection. Closed at the end of `t`.
+ * and writes `answer(path)` as the whole answer, byte for byte (latin1),
+ * then ends the connection, or with `keepAlive` waits on it for the next
+ * request. An answer of `undefined` has written to the socket itself (a
+ * head dribbled without end). Closed at the end of `t`.
  */
-export async function rawUpstream(t: Test, answer: (path: string) => string): Promise<{ url: string }> {
+export async function rawUpstream(
+  t: Test,
+  answer: (path: string, socket: Socket) => string | undefined,
+  options: { readonly keepAlive?: boolean } = {},
+): Promise<{ url: string }> {
   const sockets = new Set<Socket>()
   const server = createTcpServer((socket) => {
     sockets.add(socket)
@@ -36,7 +42,11 @@ export async function rawUpstream(t: Test, answer: (path: string) => string): Pr
     socket.on('data', (chunk: Buffer) => {
       head += chunk.toString('latin1')
       if (!head.includes('\r\n\r\n')) return
-      socket.end(answer(/^\S+ (\S+)/.exec(head)?.[1] ?? ''), 'latin1')
+      const written = answer(/^\S+ (\S+)/.exec(head)?.[1] ?? '', socket)
+      head = ''
+      if (written === undefined) return
+      if (options.keepAlive) socket.write(written, 'latin1')
+      else socket.end(written, 'latin1')
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -1,6 +1,6 @@
-import { type AddressInfo, createServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { route } from '../helpers/gateway.js'
+import { rawUpstream } from '../helpers/http-server.js'
 import { apiCall, login } from '../helpers/login.js'
 import { startStack } from '../helpers/stack.js'
 
@@ -19,33 +19,21 @@ import { startStack } from '../helpers/stack.js'
  */
 
 /** A raw upstream answering with the fields its request's query names, written byte for byte (latin1). */
-async function rawUpstream(t: Test): Promise<string> {
-  const sockets = new Set<Socket>()
-  const server = createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => {})
-    let head = ''
-    socket.on('data', (chunk: Buffer) => {
-      head += chunk.toString('latin1')
-      if (!head.includes('\r\n\r\n')) return
-      const path = /^\S+ (\S+)/.exec(head)?.[1] ?? ''
-      head = ''
+async function rawFieldsUpstream(t: Test): Promise<string> {
+  const { url } = await rawUpstream(
+    t,
+    (path) => {
       let fields = ''
       for (const [name, value] of new URL(path, 'http://x').searchParams) fields += `${name}: ${value}\r\n`
-      socket.write(`HTTP/1.1 200 OK\r\n${fields}Content-Length: 2\r\n\r\n{}`, 'latin1')
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => {
-    for (const socket of sockets) socket.destroy()
-    await new Promise((resolve) => server.close(resolve))
-  })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      return `HTTP/1.1 200 OK\r\n${fields}Content-Length: 2\r\n\r\n{}`
+    },
+    { keepAlive: true },
+  )
+  return url
 }
 
 t.test('a directive behind a space other than SP or HTAB opens nothing to a shared cache', async (t) => {
-  const upstream = await rawUpstream(t)
+  const upstream = await rawFieldsUpstream(t)
   const stack = await startStack(t, { routes: () => [route('/api', upstream)] })
   const base = stack.gateway.url
   const { jar } = await login(base)
@@ -83,7 +71,7 @@ t.test('a directive behind a space other than SP or HTAB opens nothing to a shar
 })
 
 t.test('a field repeated, or its name in any case, is read as one list', async (t) => {
-  const upstream = await rawUpstream(t)
+  const upstream = await rawFieldsUpstream(t)
   const stack = await startStack(t, { routes: () => [route('/api', upstream)] })
   const base = stack.gateway.url
   const { jar } = await login(base)

@@ -1,7 +1,7 @@
-import { type AddressInfo, createServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { gatewayOnBothReplyPaths } from '../helpers/both-reply-paths.js'
 import { route } from '../helpers/gateway.js'
+import { NOT_FOUND, rawUpstream } from '../helpers/http-server.js'
 import { rawCall } from '../helpers/scripted-upstream.js'
 
 /*
@@ -29,38 +29,24 @@ const ANSWERS: Record<string, string> = {
 }
 
 /** A raw upstream: a scripted answer by last path segment, or `endless`, a head dribbled one line every 50 ms. */
-async function rawUpstream(t: Test): Promise<string> {
-  const sockets = new Set<Socket>()
-  const server = createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => {})
-    let head = ''
-    socket.on('data', (chunk: Buffer) => {
-      head += chunk.toString('latin1')
-      if (!head.includes('\r\n\r\n')) return
-      const path = /^\S+ (\S+)/.exec(head)?.[1] ?? ''
-      head = ''
+async function scriptedUpstream(t: Test): Promise<string> {
+  const { url } = await rawUpstream(
+    t,
+    (path, socket) => {
       const key = path.slice(path.lastIndexOf('/') + 1)
-      if (key !== 'endless') {
-        socket.write(ANSWERS[key] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 'latin1')
-        return
-      }
+      if (key !== 'endless') return ANSWERS[key] ?? NOT_FOUND
       socket.write('HTTP/1.1 200 OK\r\n')
       const dribble = setInterval(() => socket.write('X-More: 1\r\n'), 50)
       socket.on('close', () => clearInterval(dribble))
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => {
-    for (const socket of sockets) socket.destroy()
-    await new Promise((resolve) => server.close(resolve))
-  })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      return undefined
+    },
+    { keepAlive: true },
+  )
+  return url
 }
 
 t.test('trailer fields of an upstream answer never reach the browser, on either answer path', async (t) => {
-  const { base, config, staleCookie } = await gatewayOnBothReplyPaths(t, await rawUpstream(t))
+  const { base, config, staleCookie } = await gatewayOnBothReplyPaths(t, await scriptedUpstream(t))
   for (const [name, url, headers] of [
     ['hijacked reply', `${base}/pub/trailers`, {}],
     ["Fastify's send", `${base}/maybe/trailers`, { cookie: staleCookie }],
@@ -83,7 +69,7 @@ t.test('trailer fields of an upstream answer never reach the browser, on either 
 t.test(
   "an upstream head that never ends is cut off: 504 at the route's timeout, 502 past 16 KiB",
   async (t) => {
-    const upstream = await rawUpstream(t)
+    const upstream = await scriptedUpstream(t)
     const { base } = await gatewayOnBothReplyPaths(t, upstream, {
       routes: [route('/slow', upstream, { token: 'none', csrf: false, timeout: 1_000 })],
     })
