@@ -16,12 +16,11 @@
  * the replacement's read of the shared copy and the request's are answered
  * before the replacement's delete.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { isGatehouseError } from '../../src/errors.js'
 import { ClientTokens } from '../../src/tokens/client-tokens.js'
 import { route } from '../helpers/gateway.js'
+import { serveHttp } from '../helpers/http-server.js'
 import { redisStoresOn, startRedis } from '../helpers/redis.js'
 import { startReplicaSet } from '../helpers/replicas.js'
 
@@ -32,22 +31,14 @@ const SCOPES = ['reports.read']
 
 /** A resource server that asks the IdP whether a token is live: 200 if so, else 401 `invalid_token`. */
 async function verifyingUpstream(t: Test, isActive: (token: string) => Promise<boolean>) {
-  const server = createServer((req, res) => {
+  const base = await serveHttp(t, (req, res) => {
     req.resume()
     void isActive((req.headers.authorization ?? '').replace(/^Bearer /, '')).then((active) => {
       if (active) res.end('ok')
       else res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end()
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/reports`
+  const url = `${base}/reports`
   return async (token: string) => (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status
 }
 
