@@ -132,7 +132,7 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
   } else if (issuer.protocol === 'http:' && !LOOPBACK.test(issuer.hostname)) {
     add(
       [...at, 'issuer'],
-      'must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+      'must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.0/8, [::1])',
     )
   }
 
@@ -209,7 +209,7 @@ export function checkPublicUrl(value: string, at: (string | number)[], add: Add)
     // honours only over https.
     add(
       at,
-      'must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+      'must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.0/8, [::1])',
     )
   }
 }

@@ -139,7 +139,7 @@ frontends:
     '29 frontends[3].routes[0].path: lies outside this frontend (host app.example.com, pathPrefix /portal)',
     '30 frontends[3].routes[1].path: is served by frontends[4] (shop) at https://app.example.com, not this frontend',
     "31 frontends[4].name: gives the session cookie the default name gatehouse-shop (session.cookieName-name), which is also frontends[3]'s session or login cookie name: set frontends[4].cookieName",
-    '34 frontends[4].publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+    '34 frontends[4].publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.0/8, [::1])',
     "35 frontends[5].name: expected string to match '^[a-z0-9][a-z0-9-]{0,31}$'",
     '36 frontends[5].pathPrefix: must be a path prefix such as /partners, without .., query or spaces',
   ])

@@ -109,7 +109,7 @@ t.test("each provider's options are checked where they are written", async (t) =
     '9 identityProviders[1].clientSecret: is required when clientAuth is client_secret_basic',
   ])
   t.same(problems(TWO.replace('https://partner.example.com', 'http://partner.example.com')), [
-    '10 identityProviders[1].issuer: must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+    '10 identityProviders[1].issuer: must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.0/8, [::1])',
   ])
   t.match(problems(TWO.replace('- name: partner', '- name: Partner One')), [
     "9 identityProviders[1].name: expected string to match '^[a-z0-9][a-z0-9_-]*$'",

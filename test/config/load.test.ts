@@ -256,7 +256,7 @@ routes:
 `)
   t.same(found, [
     '1 server.publicUrl: must be an origin only, without a path, query or fragment',
-    '3 oidc.issuer: must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+    '3 oidc.issuer: must use https; plain http is allowed only for loopback hosts (localhost, 127.0.0.0/8, [::1])',
     '6 oidc.timeout: must be a duration like 500ms, 30s, 5m, 12h, 1d or a number of seconds (got "soon")',
     '9 session.store: must be memory, or a redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster:// URL',
     '11 session.absoluteTimeout: must not be shorter than idleTimeout',
@@ -286,7 +286,7 @@ t.test('no URL carries credentials, which nothing sends and the start-up line wo
 
 t.test('publicUrl is https, so cookies are Secure, but on loopback', async (t) => {
   t.same(problems(minimal.replace('https://app.example.com', 'http://app.example.com')), [
-    '2 server.publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])',
+    '2 server.publicUrl: must use https, so cookies are Secure; plain http is allowed only for loopback hosts (localhost, 127.0.0.0/8, [::1])',
   ])
   for (const origin of ['http://localhost:3000', 'http://127.0.0.1:8080', 'http://[::1]:3000']) {
     const config = parseConfig(minimal.replace('https://app.example.com', origin), 'routes.yaml', env)
