@@ -137,6 +137,12 @@ export interface DevIdpOptions {
    * user's own.
    */
   readonly userinfoSubject?: (sub: string) => string
+  /**
+   * More claims of each account, merged over its own, such as aggregated
+   * or distributed claims (OIDC Core §5.6.2: `_claim_names` and
+   * `_claim_sources`). oidc-provider releases only those the scopes grant.
+   */
+  readonly accountClaims?: (sub: string) => Readonly<Record<string, unknown>>
   /** Token endpoint auth methods the IdP supports and advertises; default oidc-provider's. */
   readonly clientAuthMethods?: readonly string[]
   /** Advertise a userinfo endpoint. Default true. */
@@ -595,6 +601,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
             sub,
             name: sub.charAt(0).toUpperCase() + sub.slice(1),
             locale: 'en-GB',
+            ...options.accountClaims?.(sub),
           }
         },
       }

@@ -339,7 +339,7 @@ export const SessionSchema = Type.Object(
     claims: Type.Optional(
       Type.Array(Type.String({ minLength: 1 }), {
         description:
-          'Keep only these claims (ID token and userinfo) in the session and at /auth/user; default: all but protocol claims.',
+          'Keep only these claims (ID token and userinfo) in the session and at /auth/user; default: all but protocol claims. _claim_sources, which may hold a token, is never kept.',
       }),
     ),
   },

@@ -21,12 +21,24 @@ const PROTOCOL_CLAIMS: ReadonlySet<string> = new Set([
   'jti',
   'auth_time',
   'sid',
+  // OIDC Core §5.6.2: references to claims another provider holds, not claims.
+  '_claim_names',
+  '_claim_sources',
 ])
+
+/**
+ * Never kept, even when `session.claims` names it: a distributed claim's
+ * source carries the `access_token` to fetch it with (OIDC Core §5.6.2), a
+ * bearer credential, and the claims go to the SPA at `/auth/user`, which
+ * no token may reach (RFC 10017 §6.1).
+ */
+const CREDENTIAL_CLAIMS: ReadonlySet<string> = new Set(['_claim_sources'])
 
 /**
  * The claims a session keeps: userinfo's over the ID token's (OIDC Core
  * §5.3.2; `sub` was already checked equal), without protocol claims, or
- * exactly the `allow` list when the deployment gives one.
+ * exactly the `allow` list when the deployment gives one; never a claims
+ * source, which may hold a token.
  */
 export function sessionClaims(
   idToken: Readonly<Record<string, unknown>>,
@@ -40,7 +52,9 @@ export function sessionClaims(
   if (allow)
     return Object.fromEntries(
       allow
-        .filter((name) => Object.hasOwn(merged, name) && merged[name] !== undefined)
+        .filter(
+          (name) => Object.hasOwn(merged, name) && merged[name] !== undefined && !CREDENTIAL_CLAIMS.has(name),
+        )
         .map((name) => [name, merged[name]]),
     )
   return Object.fromEntries(Object.entries(merged).filter(([name]) => !PROTOCOL_CLAIMS.has(name)))
