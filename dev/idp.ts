@@ -138,6 +138,12 @@ export interface DevIdpOptions {
    */
   readonly userinfoSubject?: (sub: string) => string
   /**
+   * Members written over every userinfo answer on its way out, whatever
+   * oidc-provider would release: an IdP's plain JSON userinfo is signed by
+   * nothing, and may say any `iss`. Default none.
+   */
+  readonly userinfoOverrides?: Readonly<Record<string, unknown>>
+  /**
    * More claims of each account, merged over its own, such as aggregated
    * or distributed claims (OIDC Core §5.6.2: `_claim_names` and
    * `_claim_sources`). oidc-provider releases only those the scopes grant.
@@ -437,6 +443,16 @@ function rewriteSubject(res: ServerResponse, subject: (sub: string) => string) {
   }) as ServerResponse['end']
 }
 
+function overwriteUserinfo(res: ServerResponse, overrides: Readonly<Record<string, unknown>>) {
+  const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse
+  res.end = ((chunk?: unknown) => {
+    if (res.statusCode !== 200 || chunk === undefined) return end(chunk)
+    const body = JSON.stringify({ ...(JSON.parse(String(chunk)) as object), ...overrides })
+    res.setHeader('content-length', Buffer.byteLength(body))
+    return end(body)
+  }) as ServerResponse['end']
+}
+
 /** Adds Keycloak's `refresh_expires_in` to a token response, from the refresh token's own expiry. */
 function reportRefreshExpiry(res: ServerResponse, provider: Provider) {
   const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse
@@ -705,6 +721,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       })
     }
     if (path === '/me' && options.userinfoSubject) rewriteSubject(res, options.userinfoSubject)
+    if (path === '/me' && options.userinfoOverrides) overwriteUserinfo(res, options.userinfoOverrides)
     if (options.endSessionPost) sameSiteLaxOverHttp(res)
     if (isToken && options.refreshExpiresIn) reportRefreshExpiry(res, provider)
     if (isToken && answerDelay > 0) heldBack(res, answerDelay)

@@ -36,7 +36,8 @@ const CREDENTIAL_CLAIMS: ReadonlySet<string> = new Set(['_claim_sources'])
 
 /**
  * The claims a session keeps: userinfo's over the ID token's (OIDC Core
- * §5.3.2; `sub` was already checked equal), without protocol claims, or
+ * §5.3.2; `sub` was already checked equal), but for the ID token's `iss`,
+ * without protocol claims, or
  * exactly the `allow` list when the deployment gives one; never a claims
  * source, which may hold a token.
  */
@@ -45,7 +46,14 @@ export function sessionClaims(
   userinfo: Readonly<Record<string, unknown>> | undefined,
   allow: readonly string[] | undefined,
 ): Record<string, unknown> {
-  const merged: Record<string, unknown> = { ...idToken, ...userinfo }
+  // The ID token's `iss` was checked against the configured issuer; a JSON
+  // userinfo answer is signed by nothing, and its `iss` checked by no one
+  // (§5.3.2 asks only for its `sub`), so it cannot name another issuer's user.
+  const merged: Record<string, unknown> = {
+    ...idToken,
+    ...userinfo,
+    ...(idToken.iss === undefined ? {} : { iss: idToken.iss }),
+  }
   // Own data properties only, made as JSON.parse makes them: an IdP's
   // `__proto__` claim assigned would replace the object's prototype, and an
   // allowed `constructor` looked up would find Object's.
