@@ -108,11 +108,11 @@ t.test('prompt=none with an IdP session signs in silently, without the unrefresh
 t.test('other callback errors, and interaction errors with a wrong state, keep the 4xx page', async (t) => {
   const stack = await startStack(t)
   const base = stack.gateway.url
-  const callback = async (error: string, goodState: boolean) => {
+  const callback = async (error: string, goodState: boolean, iss: string | null = stack.idp.issuer) => {
     const jar = new CookieJar()
     const start = await jarFetch(jar, `${base}/auth/login?returnTo=/orders`)
     const state = goodState ? new URL(start.location!).searchParams.get('state')! : 'forged'
-    const query = new URLSearchParams({ error, state, iss: stack.idp.issuer })
+    const query = new URLSearchParams({ error, state, ...(iss === null ? {} : { iss }) })
     return jarFetch(jar, `${base}/auth/callback?${query}`)
   }
   const denied = await callback('access_denied', true)
@@ -121,6 +121,16 @@ t.test('other callback errors, and interaction errors with a wrong state, keep t
   const forged = await callback('login_required', false)
   t.equal(forged.status, 400, 'the state is checked before the error is believed')
   t.equal(forged.location, undefined)
+  // RFC 9207 §2: an IdP that advertises `iss` puts it in error answers too;
+  // one from another issuer (a mix-up) or without it is no answer of this one's.
+  for (const [iss, said] of [
+    ['https://evil.example', 'of another issuer'],
+    [null, 'without iss'],
+  ] as const) {
+    const mixedUp = await callback('login_required', true, iss)
+    t.equal(mixedUp.status, 400, `an interaction error ${said} is not believed`)
+    t.equal(mixedUp.location, undefined, `and sends the browser nowhere (${said})`)
+  }
   const consent = await callback('consent_required', true)
   t.equal(consent.status, 302, 'every OIDC Core §3.1.2.6 error goes back to the SPA')
   t.equal(consent.location, `${base}/orders?error=consent_required`)
