@@ -13,9 +13,10 @@ interface Series {
 /**
  * The `status` label of each status Node can write (100 to 999): its
  * number when HTTP names it (`http.STATUS_CODES`, some sixty codes), else
- * its class (`2xx` … `5xx`), else `other`. An upstream's status passes
- * through to the browser, and one that answered every code would
- * otherwise make some 900 series per route and method.
+ * its class (`2xx` … `5xx`), else `other`. An upstream's status from 100
+ * to 599 passes through to the browser (600 to 999 is answered 502), and
+ * one that answered every code would otherwise make some 500 series per
+ * route and method.
  */
 const STATUS_LABELS: readonly string[] = Array.from({ length: 1000 }, (_, status) => {
   if (STATUS_CODES[status] !== undefined) return String(status)

@@ -68,7 +68,7 @@ t.test(
   async (t) => {
     const registry = new Registry()
     const ours = new RequestMetrics(registry, BOUNDS)
-    // Node's parser takes some thirty methods; an upstream may answer any status from 100 to 999.
+    // Node's parser takes some thirty methods; an upstream may answer any status Node can write (100 to 999).
     const methods = ['GET', 'POST', 'QUERY', 'PROPFIND', 'MKCOL', 'M-SEARCH', 'PURGE', 'SOURCE']
     for (const method of methods)
       for (let status = 200; status <= 999; status++) ours.observe('/api', method, status, 0.01)
