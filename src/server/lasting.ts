@@ -24,6 +24,7 @@ import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from '../tokens/unavailab
 import { UserTokens, type UserTokensOptions } from '../tokens/user-tokens.js'
 import type { ClientRegistration } from '../types.js'
 import { DrainDeadline } from './drain-deadline.js'
+import { FrontendUserTokens } from './frontend-user-tokens.js'
 import { GatewayMetrics } from './metrics.js'
 import { ProviderClientPool, type ProviderClients } from './provider-clients.js'
 import { createStores, type Stores } from './stores.js'
@@ -75,10 +76,11 @@ export class IdpParts {
    * config using these parts, since a reload that adds routes keeps them.
    */
   #audiences: number
-  /** What `userTokens` was made with, for the frontends' own (`userTokensOf`). */
-  readonly #userTokensOptions: UserTokensOptions
-  /** `userTokensOf`'s, by the provider names they serve. */
-  readonly #userTokensOf = new Map<string, UserTokens>()
+  /**
+   * The frontends' own user tokens, by the providers they sign in with,
+   * while an app holds them (`holdUserTokens`).
+   */
+  readonly frontendTokens: FrontendUserTokens
 
   constructor(
     config: GatehouseConfig,
@@ -116,7 +118,7 @@ export class IdpParts {
         Math.max(...config.identityProviders.map((p) => p.timeout + p.lateAnswerWait)) + 5_000,
       now,
     }
-    this.#userTokensOptions = {
+    const userTokensOptions: UserTokensOptions = {
       ...fetchOnce,
       store: stores.sessions,
       unavailableLimit: config.tokens.unavailableLimit,
@@ -128,7 +130,12 @@ export class IdpParts {
       audiences: () => this.#audiences,
       ended: (id, key) => keys.ended(id, key),
     }
-    this.userTokens = new UserTokens(this.#userTokensOptions)
+    this.userTokens = new UserTokens(userTokensOptions)
+    // The same store, locks, back-offs and refusals as `userTokens`; a
+    // flight of their own, as a session is only ever its frontend's.
+    this.frontendTokens = new FrontendUserTokens(
+      (names) => new UserTokens({ ...userTokensOptions, oidc: this.providers.only(names) }),
+    )
     this.clientTokens = new ClientTokens({
       ...fetchOnce,
       cache: clientTokenCopy,
@@ -138,24 +145,23 @@ export class IdpParts {
   }
 
   /**
-   * The user tokens of a frontend that signs in with the providers `names`
-   * (`frontends[].identityProviders`; `undefined`: every provider): a
-   * session of a provider that is not one of them, which a reload took off
-   * the frontend's list, is judged as a removed provider's session
-   * (`IdentityProviders.of`): nothing of it is refreshed or exchanged, and
-   * it ends when its token is due. The same store, locks, back-offs and
-   * refusals as `userTokens`; a flight of their own, as a session is only
-   * ever its frontend's.
+   * The user tokens one app's frontends take, until it closes
+   * (`FrontendUserTokensHold.release`): of a frontend that signs in with
+   * the providers `names` (`frontends[].identityProviders`; `undefined`:
+   * every provider, `userTokens`). A session of a provider that is not one
+   * of them, which a reload took off the frontend's list, is judged as a
+   * removed provider's session (`IdentityProviders.of`): nothing of it is
+   * refreshed or exchanged, and it ends when its token is due.
    */
-  userTokensOf(names: readonly string[] | undefined): UserTokens {
-    if (names === undefined) return this.userTokens
-    const key = JSON.stringify(names)
-    let tokens = this.#userTokensOf.get(key)
-    if (tokens === undefined) {
-      tokens = new UserTokens({ ...this.#userTokensOptions, oidc: this.providers.only(names) })
-      this.#userTokensOf.set(key, tokens)
+  holdUserTokens(): {
+    of(names: readonly string[] | undefined): UserTokens
+    release(): void
+  } {
+    const held = this.frontendTokens.hold()
+    return {
+      of: (names) => (names === undefined ? this.userTokens : held.of(names)),
+      release: () => held.release(),
     }
-    return tokens
   }
 
   /** Takes on one more config's routes: a request may wait through a flight for each. */
@@ -340,6 +346,16 @@ export class Lasting {
     parts.holders++
     parts.serve(config)
     return parts
+  }
+
+  /**
+   * How many lists of providers the frontends of the apps holding IdP parts
+   * have user tokens for (`IdpParts.frontendTokens`): tests.
+   */
+  get frontendTokenLists(): number {
+    let lists = 0
+    for (const parts of this.#idp) lists += parts.frontendTokens.size
+    return lists
   }
 
   /** Lets go of parts from `idpFor`; the last holder of a client closes it. */

@@ -24,7 +24,7 @@ export interface GatehouseState {
   readonly metrics: GatewayMetrics
   readonly sessions: Sessions
   readonly userTokens: UserTokens
-  /** The user tokens of a frontend that signs in with these providers only (`IdpParts.userTokensOf`). */
+  /** The user tokens of a frontend that signs in with these providers only (`IdpParts.holdUserTokens`). */
   userTokensOf(names: readonly string[] | undefined): UserTokens
   readonly clientTokens: ClientTokens
   /** What this app shares with the apps a config reload builds after it (lasting.ts). */
@@ -102,6 +102,7 @@ export const services = fp(
       return made
     }
     const sessions = sessionsOf('')
+    const frontendTokens = parts.holdUserTokens()
 
     app.decorate('gatehouse', {
       config,
@@ -111,7 +112,7 @@ export const services = fp(
       metrics,
       sessions,
       userTokens,
-      userTokensOf: (names) => parts.userTokensOf(names),
+      userTokensOf: (names) => frontendTokens.of(names),
       clientTokens,
       lasting,
       whenDiscovered: (only) => parts.whenDiscovered(only),
@@ -128,6 +129,7 @@ export const services = fp(
     app.addHook('onClose', async () => {
       // After the shutdown's last pass (`lastPass`), which needs these providers open.
       unserve()
+      frontendTokens.release()
       await lasting.release(parts)
       if (!opts.lasting && !opts.keepLasting) await lasting.close()
     })
