@@ -50,6 +50,7 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
     logging: config.logging,
     firstProvider: config.oidc.name,
     tracing: config.tracing,
+    labelled: config,
     shared: options.lasting,
   })
   // Stateless refusals first of the hooks that answer, then the refusal of

@@ -1,12 +1,40 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { GatehouseConfig } from '../config/types.js'
 import type { SessionStore } from '../session/types.js'
+import { audienceOf } from '../tokens/audience.js'
 import { RequestMetrics, type RouteObserver } from './request-metrics.js'
 
-/** The routes of one app, for `GatewayMetrics.servedRoutes`. */
-export interface ServedRoutes {
-  serve(route: string): void
+/**
+ * The labels whose values a config names: the route templates its apps
+ * register, and its resources, audiences and providers (`configLabels`).
+ */
+export type ServedLabel = 'route' | 'resource' | 'audience' | 'idp'
+
+/** The label values one app serves, for `GatewayMetrics.servedLabels`. */
+export interface ServedLabels {
+  serve(label: ServedLabel, value: string): void
   /** Once the app has closed. */
   close(): Promise<void>
+}
+
+/**
+ * Each `ServedLabel`'s values in `config`: every provider; the login
+ * token's resource (`""`) and each route's token label (`audienceOf`), the
+ * `resource` of a refresh and the `audience` of an exchange.
+ */
+export function configLabels(
+  config: Pick<GatehouseConfig, 'identityProviders' | 'routes'>,
+): ReadonlyMap<Exclude<ServedLabel, 'route'>, ReadonlySet<string>> {
+  const audiences = new Set<string>()
+  for (const route of config.routes) {
+    const label = audienceOf(route)?.label
+    if (label !== undefined) audiences.add(label)
+  }
+  return new Map([
+    ['idp', new Set(config.identityProviders.map((p) => p.name))],
+    ['resource', new Set(['', ...audiences])],
+    ['audience', audiences],
+  ])
 }
 
 /**
@@ -138,62 +166,67 @@ export class GatewayMetrics {
     registers: [this.registry],
   })
 
-  /** How many apps serve each route template: a reload's app and the one it retires may share one. */
-  readonly #routesServed = new Map<string, number>()
+  /** How many apps serve each value of each label: a reload's app and the one it retires may share one. */
+  readonly #served = new Map<ServedLabel, Map<string, number>>()
   /** Apps built and not yet closed. */
   #apps = 0
 
   /**
-   * The routes one app serves, each noted as it is registered, until the
-   * app closes: then the series labelled by a route no other app serves
-   * end. A config generator that versions its paths (`/api/v41`) grew
-   * /metrics by every route any config had, until a restart. The last app
+   * The label values one app serves (its route templates, each noted as it
+   * is registered, and its config's resources, audiences and providers),
+   * until the app closes: then the series labelled by a value no other app
+   * serves end. A config generator that versions its paths (`/api/v41`)
+   * grew /metrics by every route any config had, until a restart, and one
+   * that renamed resources or providers by every one of those. The last app
    * to close keeps its series: that is the process shutting down, and a
    * last scrape still reads them.
    */
-  servedRoutes(): ServedRoutes {
-    const routes: string[] = []
+  servedLabels(): ServedLabels {
+    const served: [ServedLabel, string][] = []
     this.#apps++
     let closed = false
     return {
-      serve: (route) => {
-        routes.push(route)
-        this.#routesServed.set(route, (this.#routesServed.get(route) ?? 0) + 1)
+      serve: (label, value) => {
+        served.push([label, value])
+        let counts = this.#served.get(label)
+        if (counts === undefined) {
+          counts = new Map()
+          this.#served.set(label, counts)
+        }
+        counts.set(value, (counts.get(value) ?? 0) + 1)
       },
       close: async () => {
         if (closed) return
         closed = true
         this.#apps--
-        const ended: string[] = []
-        for (const route of routes) {
-          const left = (this.#routesServed.get(route) ?? 1) - 1
-          if (left > 0) this.#routesServed.set(route, left)
+        const ended = new Map<ServedLabel, Set<string>>()
+        for (const [label, value] of served) {
+          const counts = this.#served.get(label)!
+          const left = (counts.get(value) ?? 1) - 1
+          if (left > 0) counts.set(value, left)
           else {
-            this.#routesServed.delete(route)
-            ended.push(route)
+            counts.delete(value)
+            const values = ended.get(label) ?? new Set()
+            ended.set(label, values.add(value))
           }
         }
-        if (this.#apps > 0 && ended.length > 0) await this.#forget(new Set(ended))
+        if (this.#apps > 0) for (const [label, values] of ended) await this.#forget(label, values)
       },
     }
   }
 
-  async #forget(routes: ReadonlySet<string>): Promise<void> {
-    for (const route of routes) this.#requests.forget(route)
-    const byRoute: (Counter<string> | Gauge<string>)[] = [
-      this.upstreamErrors,
-      this.upstreamCookiesDropped,
-      this.tokenRetries,
-      this.tokenRetryCooldowns,
-      this.websocketsOpen,
-      this.websocketRefusals,
-      this.websocketBroken,
-      this.abandonedRequests,
-    ]
-    for (const metric of byRoute) {
-      // prom-client removes a series by its whole label set only.
-      for (const { labels } of (await metric.get()).values)
-        if (routes.has(String(labels.route))) metric.remove(labels as Record<string, string>)
+  async #forget(label: ServedLabel, values: ReadonlySet<string>): Promise<void> {
+    if (label === 'route') for (const route of values) this.#requests.forget(route)
+    // Every metric of the registry that has the label, so one added later needs no list kept.
+    for (const registered of this.registry.getMetricsAsArray()) {
+      const metric = registered as unknown as Counter<string> & { readonly labelNames?: readonly string[] }
+      if (!metric.labelNames?.includes(label)) continue
+      for (const { labels } of (await metric.get()).values) {
+        if (!values.has(String(labels[label]))) continue
+        // prom-client removes a series by its whole label set only: a histogram's without its bucket's `le`.
+        const { le: _bucket, ...series } = labels
+        metric.remove(series as Record<string, string>)
+      }
     }
   }
 

@@ -26,7 +26,7 @@ import { registerTracing, type UnroutedTracer } from '../tracing/plugin.js'
 import { inOwnContext } from '../tracing/spans.js'
 import { hooksOf } from './hooks-of.js'
 import { idpObserver } from './idp-observer.js'
-import { GatewayMetrics } from './metrics.js'
+import { configLabels, GatewayMetrics } from './metrics.js'
 import { nextRequestId } from './request-id.js'
 
 /** What the other parts tell: each observer counts in `metrics` and logs what an operator needs. */
@@ -71,6 +71,8 @@ export interface ObservabilityOptions {
   /** The process's metrics and refusals, when a config reload builds this app (lasting.ts). */
   readonly shared?: { readonly metrics: GatewayMetrics; readonly refusals: ClientRefusals } | undefined
   readonly tracing: GatehouseConfig['tracing']
+  /** What names the values of the metrics' `idp`, `resource` and `audience` labels, whose series end with the last app of a config that has them. */
+  readonly labelled: Pick<GatehouseConfig, 'identityProviders' | 'routes'>
 }
 
 /**
@@ -140,10 +142,13 @@ export const observability = fp(
     // `routeOptions`, which names the route, builds an object per read).
     // The metrics outlive this app (a reload's next shares them): its
     // routes' series end with it, unless another app serves them too.
-    const served = metrics.servedRoutes()
+    // So do the series of its config's resources, audiences and providers.
+    const served = metrics.servedLabels()
+    for (const [label, values] of configLabels(opts.labelled))
+      for (const value of values) served.serve(label, value)
     app.addHook('onClose', () => served.close())
     app.addHook('onRoute', (route) => {
-      served.serve(route.url)
+      served.serve('route', route.url)
       const observe = metrics.requestsOf(route.url)
       const count: onResponseHookHandler = (request, reply, done) => {
         observe(request.method, reply.statusCode, reply.elapsedTime / 1000)

@@ -78,7 +78,7 @@ export class RequestMetrics {
     this.#observe(route, this.#byMethod(route), method, status, seconds)
   }
 
-  /** Drops a route's series: no app serves it any more (`GatewayMetrics.serveRoute`). */
+  /** Drops a route's series: no app serves it any more (`GatewayMetrics.servedLabels`). */
   forget(route: string): void {
     this.#series.delete(route)
   }

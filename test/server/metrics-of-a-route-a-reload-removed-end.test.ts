@@ -73,14 +73,14 @@ t.test(
 
 t.test('the app that closes last keeps its series, for the scrape a shutdown still answers', async (t) => {
   const metrics = new GatewayMetrics()
-  const retired = metrics.servedRoutes()
-  const running = metrics.servedRoutes()
-  retired.serve('/old/*')
-  retired.serve('/shared/*')
-  running.serve('/shared/*')
+  const retired = metrics.servedLabels()
+  const running = metrics.servedLabels()
+  retired.serve('route', '/old/*')
+  retired.serve('route', '/shared/*')
+  running.serve('route', '/shared/*')
   for (const route of ['/old/*', '/shared/*']) metrics.observeRequest(route, 'GET', 200, 0.01)
   metrics.upstreamErrors.inc({ route: '/old', kind: 'timeout' })
-  retired.serve('/old')
+  retired.serve('route', '/old')
   const requests = async () =>
     (await metrics.registry.metrics())
       .split('\n')
