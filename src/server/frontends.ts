@@ -3,11 +3,11 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { FrontendConfig, GatehouseConfig } from '../config/types.js'
 import { healthRoutes } from '../http/health.js'
-import { ownRoutes } from '../http/own-routes.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { cookiesPlugin } from '../session/cookies.js'
 import { frontendErrorAnswers } from './error-handler.js'
 import { FRONTEND_CONSTRAINT, frontendConstraint, frontendOf, ownsPath } from './frontend-select.js'
+import { ownRoutes } from './own-route-deps.js'
 import { proxy } from './proxy.js'
 
 export interface FrontendsOptions {
@@ -114,13 +114,6 @@ export const frontends = fp(
           config: view,
           providers: signsInWith,
           sessions,
-          stores,
-          refusals: app.observers.refusals,
-          owedLogouts: app.gatehouse.lasting.owedLogouts,
-          owedRevocations: app.gatehouse.lasting.owedRevocations,
-          heldLogouts: app.gatehouse.lasting.heldLogouts,
-          onLogin: app.observers.login,
-          onOverBound: app.observers.overBound,
           now,
           health: false,
           frontend: {

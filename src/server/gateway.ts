@@ -1,10 +1,10 @@
 import type { GatehouseConfig } from '../config/types.js'
-import { ownRoutes } from '../http/own-routes.js'
 import { draining } from './draining.js'
 import { errorAnswers } from './error-handler.js'
 import { frontends, frontendsOfRequests, hasNamedFrontends, soleFrontendCookies } from './frontends.js'
 import { createInstance, type InstanceOptions } from './instance.js'
 import { observability } from './observability.js'
+import { ownRoutes } from './own-route-deps.js'
 import { proxy } from './proxy.js'
 import { requestHygiene } from './request-hygiene.js'
 import { lastPass, type ServicesOptions, services } from './services.js'
@@ -75,20 +75,8 @@ export async function buildGateway(config: GatehouseConfig, options: GatewayOpti
   if (hasNamedFrontends(config))
     await app.register(frontends, { config, now, websocketRecheck: options.websocketRecheck })
   else {
-    const { providers, sessions, stores } = app.gatehouse
-    await app.register(ownRoutes, {
-      config,
-      providers,
-      sessions,
-      stores,
-      refusals: app.observers.refusals,
-      owedLogouts: app.gatehouse.lasting.owedLogouts,
-      owedRevocations: app.gatehouse.lasting.owedRevocations,
-      heldLogouts: app.gatehouse.lasting.heldLogouts,
-      onLogin: app.observers.login,
-      onOverBound: app.observers.overBound,
-      now,
-    })
+    const { providers, sessions } = app.gatehouse
+    await app.register(ownRoutes, { config, providers, sessions, now })
     await app.register(proxy, { config, now, websocketRecheck: options.websocketRecheck })
   }
   // Last: its close hook runs first (Fastify runs them last registered
