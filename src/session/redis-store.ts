@@ -741,7 +741,15 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async ping(): Promise<void> {
-    await guarded(() => this.#redis.ping())
+    // Sign-ins, refreshes and sign-outs write over the confirming
+    // connection, made apart from the command one: asking only the command
+    // connection called the store ready, and /readyz 200, while every
+    // write answered 503 (a Cluster connection's connect can be retried
+    // for seconds after the other's has succeeded). A PING there waits
+    // behind a WAIT in flight, which gives up within half the command timeout.
+    await guarded(() =>
+      Promise.all([this.#redis.ping(), ...(this.#writer === this.#redis ? [] : [this.#writer.ping()])]),
+    )
   }
 
   async refusals(): Promise<readonly StoreRefusalReport[]> {
