@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { createSigner } from 'fast-jwt'
 import { CompactSign, type CryptoKey, importJWK } from 'jose'
 import type { DpopKey } from '../types.js'
+import { hasChallenge } from '../www-authenticate.js'
 import { KeyCache, type KeyHolder } from './key-cache.js'
 import { publicJwk, publicKeyId } from './keys.js'
 import { type DpopNonces, usableNonce } from './nonces.js'
@@ -203,9 +204,9 @@ export function asksForNonce(headers: IncomingHttpHeaders): boolean {
   return usableNonce(headers['dpop-nonce']) && challengesForNonce(headers)
 }
 
-/** Whether `WWW-Authenticate` is a DPoP `use_dpop_nonce` challenge, whatever nonce came with it. */
+/** Whether `WWW-Authenticate` carries a DPoP `use_dpop_nonce` challenge, whatever nonce came with it. */
 export function challengesForNonce(headers: IncomingHttpHeaders): boolean {
-  return dpopChallenge(headers, /\berror\s*=\s*"?use_dpop_nonce\b/i)
+  return dpopChallenge(headers, 'use_dpop_nonce')
 }
 
 /**
@@ -214,12 +215,15 @@ export function challengesForNonce(headers: IncomingHttpHeaders): boolean {
  * otherwise, an `iat` off its clock, an algorithm it does not take).
  */
 export function refusesProof(headers: IncomingHttpHeaders): boolean {
-  return dpopChallenge(headers, /\berror\s*=\s*"?invalid_dpop_proof\b/i)
+  return dpopChallenge(headers, 'invalid_dpop_proof')
 }
 
-function dpopChallenge(headers: IncomingHttpHeaders, error: RegExp): boolean {
-  const challenge = headers['www-authenticate']
-  if (challenge === undefined) return false
-  const values = Array.isArray(challenge) ? challenge : [challenge]
-  return values.some((v) => /\bdpop\b/i.test(v) && error.test(v))
+/**
+ * Only a challenge of the `DPoP` scheme (RFC 9449 §7.1, scheme names are
+ * case-insensitive, RFC 9110 §11.1) counts, among however many the header
+ * carries: `Bearer realm="dpop", error="use_dpop_nonce"` is a Bearer
+ * challenge, and was read as DPoP's while any mention of the word did.
+ */
+function dpopChallenge(headers: IncomingHttpHeaders, error: string): boolean {
+  return hasChallenge(headers['www-authenticate'], 'dpop', [error])
 }
