@@ -117,6 +117,14 @@ export const errorCatalogue = {
     message: 'The identity provider is unavailable. Retry later.',
     retryAfter: 5,
   },
+  GATEHOUSE_ERR_DPOP_KEYS_BUSY: {
+    status: 503,
+    error: 'dpop_keys_busy',
+    message:
+      'This gateway instance is making as many DPoP keys for sign-ins as it may at once. Retry shortly.',
+    // About what a full queue of RSA pairs takes to be made (src/dpop/keys.ts).
+    retryAfter: 3,
+  },
   GATEHOUSE_ERR_IDP_INCOMPATIBLE: {
     status: 503,
     error: 'idp_incompatible',

@@ -22,7 +22,7 @@ export async function authorizationRequest(
   const codeVerifier = oauth.generateRandomCodeVerifier()
   // RFC 9449 §5: a new key for every login, so no two sessions share one.
   // `dpop` decides here, for new logins only; a session keeps its key.
-  const dpopKey = oidc.dpop ? await generateDpopKey(oidc.dpopAlgorithm) : undefined
+  const dpopKey = oidc.dpop ? await generateDpopKey(oidc.dpopAlgorithm, 'sign-in') : undefined
   const params = new URLSearchParams({ ...oidc.authorizationParams, ...extra })
   // The configured max_age is the deployment's bound: a sign-in link may
   // ask for a fresher authentication (a step-up), never an older one.

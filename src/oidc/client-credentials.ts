@@ -14,7 +14,8 @@ export async function clientCredentialsToken(
 ): Promise<CachedToken> {
   const as = calls.metadata('client_credentials')
   let sentAt = calls.now()
-  const dpopKey = calls.oidc.dpop && dpop ? await generateDpopKey(calls.oidc.dpopAlgorithm) : undefined
+  const dpopKey =
+    calls.oidc.dpop && dpop ? await generateDpopKey(calls.oidc.dpopAlgorithm, 'client') : undefined
   try {
     const params: Record<string, string> = scopes.length > 0 ? { scope: scopes.join(' ') } : {}
     const result = await retryOnDpopNonce(dpopKey, async () => {

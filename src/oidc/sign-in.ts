@@ -32,7 +32,8 @@ export async function signIn(
   // code without a proof of it. A login that started without one gets a
   // new key, unbound, if `dpop` is on now.
   const dpopKey =
-    login.dpopKey ?? (calls.oidc.dpop ? await generateDpopKey(calls.oidc.dpopAlgorithm) : undefined)
+    login.dpopKey ??
+    (calls.oidc.dpop ? await generateDpopKey(calls.oidc.dpopAlgorithm, 'sign-in') : undefined)
   try {
     return await redeem(calls, currentUrl, login, dpopKey, redirectUri, abandon)
   } catch (err) {
