@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/types.js'
-import { errorCatalogue, gatehouseError, isGatehouseError } from '../errors.js'
+import { errorCatalogue, gatehouseError, isGatehouseError, StoreUnavailableError } from '../errors.js'
 import type { OidcClient } from '../oidc/client.js'
 import {
   LOGOUT_TOKEN_CLOCK_TOLERANCE,
@@ -114,7 +114,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
   // Anyone can post here: junk tokens must not write a warning each.
   const refusalLines = new RepeatedLines(undefined, deps.now)
   // What is owed outlives this app: the app a reload builds carries it out.
-  const unserve = owed.serve((what) => carryOut(what, 'owed'))
+  const unserve = owed.serve((what, stop) => carryOut(what, 'owed', stop))
   // What is held is not verified yet: it is checked with the providers of
   // the app that serves when the keys can be read. A reload that retires
   // this app passes it on to the next, as the IdP will not send it again.
@@ -322,6 +322,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
     at: number,
     log: FastifyBaseLogger,
     as: ReplayKept = 'done',
+    stop?: AbortSignal,
   ) {
     return Promise.allSettled(
       clientsOf(oidc, named).map(async (client) => {
@@ -333,7 +334,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
           at,
         }
         try {
-          return { what, outcome: await carryOut(what, as) }
+          return { what, outcome: await carryOut(what, as, stop) }
         } catch (err) {
           if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE')
             // Past the absolute timeout, every session the token could name has expired.
@@ -358,7 +359,9 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
    * verified as any delivery is, and carried out only then, kept `owed`
    * (the IdP was answered 503, and its resend, if it sends one, is told
    * the logout is done). Refused, it is logged as a delivery's refusal is.
-   * `stop` ends the fetch of the issuer's keys when the shutdown's drain does.
+   * `stop` ends the fetch of the issuer's keys when the shutdown's drain
+   * does, and the wait on the store of carrying it out: what that left
+   * undone is owed (`carriedOut`), and dropped with the rest, said to be.
    */
   async function settleHeld(token: Held, stop: AbortSignal): Promise<HeldOutcome> {
     let found: Awaited<ReturnType<typeof verified>>
@@ -371,7 +374,7 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       refused(token.log, err, token.named)
       return 'settled'
     }
-    const outcomes = await carriedOut(found, token.named, token.at, token.log, 'owed')
+    const outcomes = await carriedOut(found, token.named, token.at, token.log, 'owed', stop)
     // Another delivery of it (the IdP's resend) at work, and it may yet fail: look again next pass.
     if (outcomes.some((settled) => settled.status === 'fulfilled' && settled.value.outcome === 'held'))
       return 'later'
@@ -387,11 +390,19 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
   /**
    * Ends the sessions a verified token names, once per token: how many it
    * ended, or what another delivery of the token left (`done`, `owed`,
-   * `held`). Kept `as` owed when its delivery was answered 503.
+   * `held`). Kept `as` owed when its delivery was answered 503. `stop`
+   * (the shutdown's last pass running out) ends the wait on each store
+   * call, and no call starts after it: a store that holds its connection
+   * open without answering (frozen, not down) otherwise held the try, and
+   * its command, until the store's timeout, past the drain.
    */
-  async function carryOut(what: OwedLogout, as: ReplayKept = 'done'): Promise<LogoutAttempt> {
+  async function carryOut(
+    what: OwedLogout,
+    as: ReplayKept = 'done',
+    stop?: AbortSignal,
+  ): Promise<LogoutAttempt> {
     const { registration, claims, seen } = what
-    const claim = await replay.claim(seen, JTI_HOLD_MS)
+    const claim = await untilStopped(stop, () => replay.claim(seen, JTI_HOLD_MS))
     if (claim !== 'claimed') return claim
     try {
       // §2.7: with a sid, end that IdP session's sessions; with only a sub, all of the user's.
@@ -402,7 +413,10 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       const by = lookedUpBy(claims)!
       // Before the sessions are listed: a sign-in of this IdP session whose
       // record is not written yet ends once it is (Sessions.create).
-      if ('sid' in by) await sessions.store.noteSidLoggedOut(registration, by.sid, LOGGED_OUT_TTL_MS)
+      if ('sid' in by)
+        await untilStopped(stop, () =>
+          sessions.store.noteSidLoggedOut(registration, by.sid, LOGGED_OUT_TTL_MS),
+        )
       // Naming only the user, it notes when it came (`at`: a logout owed
       // since a store outage keeps the time it came), and a sign-in of the
       // user that started before then ends once its record is written,
@@ -410,23 +424,28 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       // iat (Sessions.create). Rounded up: RFC 7519 §2 lets a NumericDate
       // have a fraction, which must not make a sign-in look fresher.
       else
-        await sessions.store.noteSubLoggedOut(
-          registration,
-          by.sub,
-          { at: what.at, iat: Math.ceil(claims.iat) },
-          LOGGED_OUT_TTL_MS,
+        await untilStopped(stop, () =>
+          sessions.store.noteSubLoggedOut(
+            registration,
+            by.sub,
+            { at: what.at, iat: Math.ceil(claims.iat) },
+            LOGGED_OUT_TTL_MS,
+          ),
         )
-      const ids = await sessionsOfClient(sessions.store, providers, registration, what.idp, by)
-      await sessions.endAll(ids)
-      await replay.keep(seen, JTI_TTL_MS, as)
+      const ids = await untilStopped(stop, () =>
+        sessionsOfClient(sessions.store, providers, registration, what.idp, by),
+      )
+      await untilStopped(stop, () => sessions.endAll(ids))
+      await untilStopped(stop, () => replay.keep(seen, JTI_TTL_MS, as))
       return ids.length
     } catch (err) {
       // Not carried out (the store failing, maybe after ending some), or
       // not remembered as done: the 503 asks the IdP to send the token
       // again, and the repeat must not be refused as a replay, or the
       // sessions not yet ended run on. A store that cannot forget lets the
-      // hold lapse (JTI_HOLD_MS).
-      await replay.forget(seen).catch(() => {})
+      // hold lapse (JTI_HOLD_MS), as it does once the drain has ended: no
+      // call is started then, to be left pending as the stores close.
+      if (!stop?.aborted) await replay.forget(seen).catch(() => {})
       throw err
     }
   }
@@ -476,6 +495,28 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
         return reply.code(200).send(await end(request, () => [oidc], oidc.name))
       },
     )
+  })
+}
+
+/**
+ * `call`, unless `stop` has aborted, waited for until it does: then the
+ * store's 503, its reason the drain, for what was not carried out is owed
+ * (`carriedOut`, OwedLogouts). The command sent stays on the connection,
+ * which the stores' close, bounded by the drain too, ends (server/lasting.ts).
+ */
+function untilStopped<T>(stop: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
+  if (stop === undefined) return call()
+  const cut = () =>
+    Object.assign(new StoreUnavailableError(), {
+      reason: "the shutdown's drain ended before the store answered",
+    })
+  if (stop.aborted) return Promise.reject(cut())
+  return new Promise<T>((resolve, reject) => {
+    const end = () => reject(cut())
+    stop.addEventListener('abort', end, { once: true })
+    call()
+      .then(resolve, reject)
+      .finally(() => stop.removeEventListener('abort', end))
   })
 }
 

@@ -27,8 +27,12 @@ interface Owed<T> {
   readonly what: T
 }
 
-/** Carries out one owed logout: the current app's, which a reload replaces. */
-export type OwedAttempt<T> = (what: T) => Promise<LogoutAttempt>
+/**
+ * Carries out one owed logout: the current app's, which a reload replaces.
+ * `stop` aborts when the shutdown's last pass runs out of time: the
+ * attempt then stops waiting on the store, and starts no other call.
+ */
+export type OwedAttempt<T> = (what: T, stop: AbortSignal) => Promise<LogoutAttempt>
 
 /** Each owed logout names one verified token of an IdP, never a request of anyone else's: 10,000 at most by default, over every IdP. */
 export type OwedLogoutsOptions = OwedOptions
@@ -40,11 +44,13 @@ function carryingOut<T>(): RetryPolicy<Owed<T>, OwedAttempt<T>> {
     ownerOf: (owed) => owed.issuer,
     laneOf: () => 'store',
     idpOf: (owed) => owed.idp,
-    tryOne: async (owed, attempt, log) => {
+    tryOne: async (owed, attempt, log, stop) => {
       let outcome: LogoutAttempt
       try {
-        outcome = await attempt(owed.what)
+        outcome = await attempt(owed.what, stop)
       } catch (err) {
+        // Cut off by the drain's end, not carried out: still owed, and dropped with the rest, said to be.
+        if (stop.aborted) return 'outage'
         if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_STORE_UNAVAILABLE') return 'outage'
         return { lost: isGatehouseError(err) ? err.code : 'error' }
       }
@@ -118,7 +124,9 @@ export class OwedLogouts<T> {
   /**
    * One last pass as the process shuts down: what is owed is tried now,
    * whatever the backoff, until `stop` aborts (the drain is nearly out),
-   * each try within the store's own timeout too.
+   * each try within the store's own timeout too. The try under way then
+   * stops waiting on the store at once, and what it had not carried out
+   * stays owed.
    */
   lastPass(stop: AbortSignal): Promise<void> {
     return this.#queue.lastPass(stop)

@@ -172,18 +172,42 @@ export function eventOrTimeout(emitter: EventEmitter, event: string, timeoutMs: 
 
 /**
  * Closes a connection: `QUIT` lets replies in flight arrive, but waits on a
- * dead or frozen Redis, so it is bounded and followed by a disconnect.
+ * dead or frozen Redis, so it is bounded, by `timeoutMs` and by `stop` (the
+ * shutdown's drain ending: past it nothing is waited for), and followed by
+ * a disconnect. A Redis that has not answered it holds its connection open
+ * (frozen, paused, partitioned): ioredis's disconnect waits 2 s more for
+ * the socket to close (its `disconnectTimeout`), and the commands still
+ * awaited failed only then, after the gateway had closed. Its socket is
+ * destroyed instead, and they fail now.
  */
-export async function closeRedisClient(client: RedisClient, timeoutMs = 1_000): Promise<void> {
+export async function closeRedisClient(
+  client: RedisClient,
+  timeoutMs = 1_000,
+  stop?: AbortSignal,
+): Promise<void> {
+  let answered = false
   let timer: NodeJS.Timeout | undefined
+  let stopped: (() => void) | undefined
   await Promise.race([
-    client.quit().catch(() => {}),
+    client.quit().then(
+      () => {
+        answered = true
+      },
+      () => {},
+    ),
     new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeoutMs)
+      stopped = () => resolve()
+      if (stop?.aborted) resolve()
+      else stop?.addEventListener('abort', stopped, { once: true })
     }),
   ])
   clearTimeout(timer)
+  if (stopped) stop?.removeEventListener('abort', stopped)
+  const nodes = client instanceof Cluster ? client.nodes() : [client]
   client.disconnect()
+  // `stream` is ioredis's socket, absent before the first connect.
+  if (!answered) for (const node of nodes) (node.stream as typeof node.stream | undefined)?.destroy()
 }
 
 /**

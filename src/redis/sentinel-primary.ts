@@ -106,8 +106,8 @@ export class SentinelPrimary implements PrimaryRegistry {
     return { host: String(host), port: Number(port), epoch: configEpochOf(master) }
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.#sentinels.map((s) => closeRedisClient(s)))
+  async close(stop?: AbortSignal): Promise<void> {
+    await Promise.all(this.#sentinels.map((s) => closeRedisClient(s, undefined, stop)))
   }
 }
 

@@ -427,7 +427,16 @@ export class Lasting {
     this.dpopKeys.close()
     this.owedLogouts.close()
     this.owedRevocations.close()
-    await this.stores.close()
+    // The drain's end bounds the wait on the store too: a shutdown that had
+    // run its last pass to that end then waited up to 2 s more on a frozen
+    // Redis's QUIT, past the drain, and was cut off with exit 1 (start.ts).
+    const stop = new AbortController()
+    const cancel = this.drain.onEnd(() => stop.abort())
+    try {
+      await this.stores.close(stop.signal)
+    } finally {
+      cancel()
+    }
   }
 }
 

@@ -125,11 +125,15 @@ export async function createRedisStores(
     cooldowns: new RedisRefreshCooldowns({ client, keyPrefix: prefix }),
     redis: client,
     refusals,
-    async close() {
-      await Promise.all([locks.close(), sessions.close()])
+    async close(stop) {
+      await Promise.all([locks.close(), sessions.close(stop)])
       refusals.close()
       // quit() waits for replies in flight; a dead Redis would make it hang.
-      await Promise.all([closeRedisClient(client), writer && closeRedisClient(writer), primary?.close()])
+      await Promise.all([
+        closeRedisClient(client, undefined, stop),
+        writer && closeRedisClient(writer, undefined, stop),
+        primary?.close(stop),
+      ])
     },
   }
 }

@@ -28,5 +28,9 @@ export interface Stores {
    * not at all (src/server/reload.ts).
    */
   prepareSecrets?(secrets: readonly string[]): () => void
-  close(): Promise<void>
+  /**
+   * Closes the connections; `stop` aborts when the shutdown's drain ends,
+   * and a store that has not answered by then is waited for no longer.
+   */
+  close(stop?: AbortSignal): Promise<void>
 }

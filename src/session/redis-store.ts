@@ -772,8 +772,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** Stops the local copy; the connection is its owner's to close. */
-  async close(): Promise<void> {
-    await this.#cache?.close()
+  async close(stop?: AbortSignal): Promise<void> {
+    await this.#cache?.close(stop)
   }
 
   /**

@@ -199,11 +199,11 @@ export class TrackedCache<V> extends EventEmitter {
     return this.#armed ? Promise.resolve() : eventOrTimeout(this, 'armed', timeoutMs)
   }
 
-  async close(): Promise<void> {
+  async close(stop?: AbortSignal): Promise<void> {
     this.#closed = true
     clearInterval(this.#timer)
     this.#disarm()
-    await closeRedisClient(this.#conn)
+    await closeRedisClient(this.#conn, undefined, stop)
   }
 
   async #arm(): Promise<void> {

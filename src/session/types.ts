@@ -262,7 +262,8 @@ export interface SessionStore {
   refusals?(): Promise<readonly StoreRefusalReport[]>
   /** What the store reports on `/metrics`; absent, it reports nothing. */
   report?(): StoreReport
-  close(): Promise<void>
+  /** `stop`: the shutdown's drain has ended, and a store that does not answer is waited for no longer. */
+  close(stop?: AbortSignal): Promise<void>
 }
 
 /**

@@ -153,3 +153,40 @@ t.test(
     t.equal(owed.size, 0)
   },
 )
+
+t.test("the drain's end reaches the try under way: cut off, it stays owed", async (t) => {
+  const { log, lines } = logged()
+  const owed = new OwedLogouts<string>({ log })
+  let told: AbortSignal | undefined
+  let started = () => {}
+  const trying = new Promise<void>((resolve) => {
+    started = resolve
+  })
+  // A store that never answers: only the stop ends the wait.
+  owed.serve(async (_what, stop) => {
+    told = stop
+    started()
+    return new Promise<LogoutAttempt>((_, reject) =>
+      stop.addEventListener('abort', () => reject(new Error('cut off by the drain')), { once: true }),
+    )
+  })
+  owed.add('k', { idp: 'default', what: 'logout', budgetMs: 60_000 }, log)
+  const stop = new AbortController()
+  const last = owed.lastPass(stop.signal)
+  await trying
+  stop.abort()
+  await last
+  await settled()
+  t.equal(told?.aborted, true, 'the try was told the drain had ended')
+  t.equal(owed.size, 1, 'what it did not carry out is still owed')
+  t.notOk(
+    lines.some((line) => line.code === 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST'),
+    'not given up for being cut off',
+  )
+  owed.close()
+  t.match(
+    lines.find((line) => line.code === 'GATEHOUSE_BACKCHANNEL_LOGOUT_LOST'),
+    { reason: 'closed', owed: 1 },
+    'dropped with the rest as the process closes, and said to be',
+  )
+})
