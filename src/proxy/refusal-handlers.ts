@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import { usableNonce } from '../dpop/nonces.js'
 import { challengesForNonce, refusesProof } from '../dpop/upstream.js'
+import { hasChallenge } from '../www-authenticate.js'
 import type { Forward } from './forward.js'
 import { nonceUnanswered } from './upstream-errors.js'
 
@@ -18,11 +19,11 @@ import { nonceUnanswered } from './upstream-errors.js'
  * (`insufficient_scope`) would fail the same way again.
  */
 export function refusesToken(header: string | string[] | undefined): boolean {
-  if (header === undefined) return false
-  const values = Array.isArray(header) ? header : [header]
   // RFC 9449 §7.1: a resource server refuses a DPoP-bound token under the DPoP scheme.
-  return values.some((v) => /\b(bearer|dpop)\b/i.test(v) && /\berror\s*=\s*"?invalid_token\b/i.test(v))
+  return hasChallenge(header, TOKEN_SCHEMES, ['invalid_token'])
 }
+
+const TOKEN_SCHEMES = ['bearer', 'dpop']
 
 /** One request's attempts, as a handler that remembers nonces sees them. */
 export interface ProofHolder {
