@@ -181,7 +181,7 @@ export class WebSocketBridge {
     token?: UpgradeToken,
   ): void {
     const upgrade = pendingUpgrade(request.raw)
-    const handshake = browserHandshake(request)
+    const handshake = browserHandshake(request, this.#options.bounds.compression)
     if (upgrade === undefined || 'problem' in handshake) {
       reply.send(
         gatehouseError(

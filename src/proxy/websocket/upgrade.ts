@@ -7,6 +7,7 @@ import { gatehouseError } from '../../errors.js'
 import { upgradeOriginCheck } from '../../guards/csrf.js'
 import { type GuardDeps, routeGuard, tokenOfSession } from '../guard.js'
 import type { headerRewriter } from '../request-headers.js'
+import { acceptableDeflateOffer, trimOws } from './deflate-offer.js'
 import { refusedBehindAnAnswer } from './pipelined.js'
 
 /**
@@ -56,10 +57,11 @@ export function upgradeAwareGuard(route: RouteConfig, deps: GuardDeps) {
   // (RFC 6455 §10.2; cross-site WebSocket hijacking). Kept rather than
   // refused at load: a route may rightly serve both navigations and sockets.
   const originChecked = route.csrf || tokenOfSession(route)
+  const compression = route.websocket !== false && route.websocket.compression
   const upgradeGuard = routeGuard({ ...route, csrf: originChecked }, deps, upgradeOriginCheck(deps.config))
   return function guardUpgrade(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
     if (!isUpgrade(request.raw)) return guard(request, reply, done)
-    const handshake = browserHandshake(request)
+    const handshake = browserHandshake(request, compression)
     if ('problem' in handshake) done(gatehouseError('GATEHOUSE_ERR_INVALID_UPGRADE', handshake.problem))
     else upgradeGuard(request, reply, done)
   }
@@ -135,10 +137,13 @@ const KEY = /^[+/0-9A-Za-z]{22}==$/
 
 /**
  * The browser's offered subprotocols in its order, or a reason to refuse
- * the upgrade: what `ws` would refuse, checked before the upstream is dialled.
+ * the upgrade: what `ws` would refuse, checked before the upstream is
+ * dialled. `compression`: the route negotiates permessage-deflate, so `ws`
+ * reads the browser's extension offer too.
  */
 export function browserHandshake(
   request: FastifyRequest,
+  compression: boolean,
 ): { readonly offered: readonly string[] } | { readonly problem: string } {
   const { headers } = request
   if (request.method !== 'GET') return { problem: 'A WebSocket upgrade must be a GET.' }
@@ -158,9 +163,20 @@ export function browserHandshake(
   if (!KEY.test(headers['sec-websocket-key'] ?? ''))
     return { problem: 'Sec-WebSocket-Key is missing or invalid.' }
   if (headers['sec-websocket-version'] !== '13') return { problem: 'Sec-WebSocket-Version must be 13.' }
+  // `ws` reads the offer only where it may negotiate permessage-deflate,
+  // and refuses a malformed one after the upstream's handshake is done.
+  const extensions = headers['sec-websocket-extensions']
+  if (compression && extensions !== undefined && !acceptableDeflateOffer(extensions))
+    return {
+      problem:
+        'Sec-WebSocket-Extensions must be a well-formed list whose permessage-deflate offers have only the parameters of RFC 7692, each once.',
+    }
   const header = headers['sec-websocket-protocol']
   if (header === undefined) return { offered: [] }
-  const offered = header.split(',').map((name) => name.trim())
+  // Spaces and tabs only, as `ws` reads the list: a no-break space (0xA0)
+  // that String#trim took off passed here, and `ws` refused it after the
+  // upstream's handshake was done.
+  const offered = header.split(',').map(trimOws)
   // RFC 6455 §4.1: non-empty tokens, each offered once.
   if (!offered.every((name) => TOKEN.test(name)) || new Set(offered).size !== offered.length)
     return { problem: 'Sec-WebSocket-Protocol must list distinct tokens, separated by commas.' }
