@@ -36,6 +36,12 @@ interface Watched {
   checking: boolean
   /** The store reported a change during that check, which may have read the session before it. */
   again: boolean
+  /**
+   * The session's absolute expiry, epoch ms, once a check has read it:
+   * nothing moves it, so it ends the socket even while the store cannot
+   * be read.
+   */
+  absoluteExpiresAt?: number
 }
 
 /**
@@ -103,6 +109,11 @@ export class SocketWatch {
       watched.active = true
     })
     source.once('close', () => this.#forget(source, watched))
+    // Read at once: the guard read the session before the upstream's
+    // handshake, which may take the route's whole timeout, and a hint
+    // that came meanwhile named a socket not yet watched (a logout then
+    // was answered with a 101).
+    void this.#check(source, watched)
   }
 
   close(): void {
@@ -163,9 +174,12 @@ export class SocketWatch {
     watched.active = false
     let verdict: readonly [number, string] | undefined
     try {
-      verdict = await this.#verdict(watched.ref, touch)
+      verdict = await this.#verdict(watched, touch)
     } catch (err) {
-      if (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_SESSION_UNREADABLE') {
+      // Past its absolute expiry the session is over whatever the store
+      // would say; its idle expiry another instance may have slid.
+      const over = (watched.absoluteExpiresAt ?? Number.POSITIVE_INFINITY) <= this.#now()
+      if (over || (isGatehouseError(err) && err.code === 'GATEHOUSE_ERR_SESSION_UNREADABLE')) {
         this.#forget(socket, watched)
         watched.close(CLOSE_SESSION_ENDED, 'session ended')
         return
@@ -181,9 +195,10 @@ export class SocketWatch {
     watched.close(verdict[0], verdict[1])
   }
 
-  async #verdict(ref: SessionRef, touch: boolean): Promise<readonly [number, string] | undefined> {
+  async #verdict(watched: Watched, touch: boolean): Promise<readonly [number, string] | undefined> {
     const now = this.#now()
-    const session = await this.#deps.sessions.store.get(ref, now, { touch })
+    const session = await this.#deps.sessions.store.get(watched.ref, now, { touch })
+    if (session) watched.absoluteExpiresAt = session.absoluteExpiresAt
     // The refresh token's own expiry ends the session too (sessionEndsAt),
     // and the store does not know about it.
     if (!session || sessionEndsAt(session) <= now) return [CLOSE_SESSION_ENDED, 'session ended']
