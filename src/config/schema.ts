@@ -384,7 +384,7 @@ export const WebSocketSchema = Type.Object(
     compression: Type.Boolean({
       default: false,
       description:
-        'Negotiate permessage-deflate (RFC 7692) with the browser and the upstream, each without context takeover. Off: neither side may compress.',
+        'Negotiate permessage-deflate (RFC 7692) with the browser and the upstream, each without context takeover. Off: neither side may compress. On, any browser on the route can make the gateway inflate, and deflate again, up to a thousand times what it sends (docs/security.md, compression bombs).',
     }),
     pingInterval: Duration(
       'How often the gateway pings each leg, more than 0 and at most 1d; a leg that has neither sent a frame nor taken one for two intervals is dropped as dead.',
