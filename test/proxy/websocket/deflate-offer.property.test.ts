@@ -9,14 +9,17 @@
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import fc from 'fast-check'
+import type { FastifyRequest } from 'fastify'
 import t from 'tap'
 import { acceptableDeflateOffer } from '../../../src/proxy/websocket/deflate-offer.js'
+import { browserHandshake } from '../../../src/proxy/websocket/upgrade.js'
 
 const require = createRequire(import.meta.url)
 const lib = join(dirname(require.resolve('ws')), 'lib')
 const extension = require(join(lib, 'extension.js')) as { parse(header: string): Record<string, unknown[]> }
 type Deflate = new (options: object) => { accept(offers: unknown[]): unknown }
 const PerMessageDeflate = require(join(lib, 'permessage-deflate.js')) as Deflate
+const subprotocol = require(join(lib, 'subprotocol.js')) as { parse(header: string): Set<string> }
 
 /** What `ws`'s server does with the offer on a route with `compression: true` (bridge.ts's DEFLATE). */
 function wsTakes(header: string): boolean {
@@ -125,4 +128,53 @@ t.test('every extension offer the gateway takes, ws takes too, and the other way
     'x-webkit-deflate-frame',
   ])
     t.ok(acceptableDeflateOffer(browser), `${browser}: taken`)
+})
+
+/** A handshake as Node hands it over, with `headers` beside a valid key and version. */
+const handshake = (headers: Record<string, string>) =>
+  ({
+    method: 'GET',
+    raw: { httpVersionMajor: 1, httpVersionMinor: 1 },
+    headers: {
+      upgrade: 'websocket',
+      'sec-websocket-key': Buffer.from('0123456789abcdef').toString('base64'),
+      'sec-websocket-version': '13',
+      ...headers,
+    },
+  }) as unknown as FastifyRequest
+
+t.test('every subprotocol list the gateway takes, ws takes too, and the other way round', async (t) => {
+  const list = fc
+    .array(fc.constantFrom('v1', 'v2', 'chat.example', ',', ' ', '\t', '\u00a0', '\u0085', '"', '/', ''), {
+      minLength: 1,
+      maxLength: 10,
+    })
+    .map((parts) => asNodeReadsIt(parts.join('')))
+    .filter((value) => value.length > 0)
+  const wsParses = (value: string) => {
+    try {
+      subprotocol.parse(value)
+      return true
+    } catch {
+      return false
+    }
+  }
+  fc.assert(
+    fc.property(list, (value) => {
+      const ours = browserHandshake(handshake({ 'sec-websocket-protocol': value }), false)
+      return 'offered' in ours === wsParses(value)
+    }),
+    { numRuns: 20_000 },
+  )
+  t.same(browserHandshake(handshake({ 'sec-websocket-protocol': 'v2, v1' }), false), {
+    offered: ['v2', 'v1'],
+  })
+  t.match(browserHandshake(handshake({ 'sec-websocket-protocol': 'v1\u00a0' }), false), {
+    problem: /Protocol/,
+  })
+  // Only where the route compresses does ws read the offer at all.
+  t.same(browserHandshake(handshake({ 'sec-websocket-extensions': 'nonsense;;' }), false), { offered: [] })
+  t.match(browserHandshake(handshake({ 'sec-websocket-extensions': 'nonsense;;' }), true), {
+    problem: /Extensions/,
+  })
 })
