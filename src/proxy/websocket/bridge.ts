@@ -25,6 +25,7 @@ import type { SocketLimit, SocketLimits, SocketPlace } from './limits.js'
 import { type BrokenBound, closeLeg, type Leg, type SocketCloser, SocketPair } from './relay.js'
 import { browserHandshake, type PendingUpgrade, pendingUpgrade } from './upgrade.js'
 import { SocketWatch } from './watch.js'
+import { DEFLATE } from './ws-readers.js'
 
 /** Why an upstream handshake failed, for the answer to the browser's upgrade. */
 type HandshakeFailure = UpstreamErrorKind | 'refused'
@@ -88,13 +89,6 @@ export interface WebSocketObserver {
    */
   unserved?(request: IncomingMessage, socket: Duplex): void
 }
-
-/**
- * permessage-deflate (RFC 7692) when a route asks for it, without context
- * takeover either way (§7.1.1): each message is compressed on its own, so
- * no socket keeps a zlib window alive between messages.
- */
-const DEFLATE = { serverNoContextTakeover: true, clientNoContextTakeover: true } as const
 
 /**
  * `ws`'s close timer, on both legs (see `closeTimeout`). `ws` 8.23 reads

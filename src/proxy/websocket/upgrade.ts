@@ -7,8 +7,8 @@ import { gatehouseError } from '../../errors.js'
 import { upgradeOriginCheck } from '../../guards/csrf.js'
 import { type GuardDeps, routeGuard, tokenOfSession } from '../guard.js'
 import type { headerRewriter } from '../request-headers.js'
-import { acceptableDeflateOffer, trimOws } from './deflate-offer.js'
 import { refusedBehindAnAnswer } from './pipelined.js'
+import { deflateOfferTaken, offeredSubprotocols } from './ws-readers.js'
 
 /**
  * True when Node handed this request over as an upgrade, or it asks for a
@@ -131,8 +131,6 @@ export function routeUpgrades(
   })
 }
 
-/** RFC 9110 §5.6.2 token characters: a subprotocol name (RFC 6455 §4.1). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const KEY = /^[+/0-9A-Za-z]{22}==$/
 
 /**
@@ -164,21 +162,19 @@ export function browserHandshake(
     return { problem: 'Sec-WebSocket-Key is missing or invalid.' }
   if (headers['sec-websocket-version'] !== '13') return { problem: 'Sec-WebSocket-Version must be 13.' }
   // `ws` reads the offer only where it may negotiate permessage-deflate,
-  // and refuses a malformed one after the upstream's handshake is done.
+  // and refuses one it cannot take after the upstream's handshake is done.
   const extensions = headers['sec-websocket-extensions']
-  if (compression && extensions !== undefined && !acceptableDeflateOffer(extensions))
+  if (compression && extensions !== undefined && !deflateOfferTaken(extensions))
     return {
       problem:
         'Sec-WebSocket-Extensions must be a well-formed list whose permessage-deflate offers have only the parameters of RFC 7692, each once.',
     }
   const header = headers['sec-websocket-protocol']
   if (header === undefined) return { offered: [] }
-  // Spaces and tabs only, as `ws` reads the list: a no-break space (0xA0)
-  // that String#trim took off passed here, and `ws` refused it after the
-  // upstream's handshake was done.
-  const offered = header.split(',').map(trimOws)
-  // RFC 6455 §4.1: non-empty tokens, each offered once.
-  if (!offered.every((name) => TOKEN.test(name)) || new Set(offered).size !== offered.length)
+  // RFC 6455 §4.1: non-empty tokens, each offered once, as `ws` reads the
+  // list (spaces and tabs around them, not a no-break space).
+  const offered = offeredSubprotocols(header)
+  if (offered === undefined)
     return { problem: 'Sec-WebSocket-Protocol must list distinct tokens, separated by commas.' }
   return { offered }
 }
