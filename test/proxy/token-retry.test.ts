@@ -211,7 +211,9 @@ t.test('only a Bearer invalid_token challenge asks for a fresh token (RFC 6750 Â
   // Read as challenges, not as text: a realm or an error_uri that spells
   // another scheme or `error=invalid_token` is not that challenge.
   t.notOk(refusesToken('Basic realm="bearer", error="invalid_token"'))
-  t.notOk(refusesToken('Bearer error="insufficient_scope", error_uri="https://api.example/e?error=invalid_token"'))
+  t.notOk(
+    refusesToken('Bearer error="insufficient_scope", error_uri="https://api.example/e?error=invalid_token"'),
+  )
   t.ok(refusesToken('Basic realm="x", DPoP error="invalid_token"'))
   t.ok(refusesToken('bearer ERROR="invalid_token"'))
   t.notOk(refusesToken(undefined))
