@@ -186,9 +186,11 @@ export interface DevIdpOptions {
    * Add `refresh_expires_in` to every token response that carries a
    * refresh token, or leaves the client its old one (the quirk
    * `noRefreshTokenOnRefresh`): the seconds it has left, as Keycloak
-   * reports it. oidc-provider itself says nothing. Default false.
+   * reports it. oidc-provider itself says nothing. A number is reported
+   * in its place whatever the token's life: an IdP that reports an absurd
+   * lifetime. Default false.
    */
-  readonly refreshExpiresIn?: boolean
+  readonly refreshExpiresIn?: boolean | number
   /** Latency added to every `POST /token`, in ms, or a function asked per request. */
   readonly tokenEndpointDelayMs?: number | (() => number)
   /** Private JWKs to sign with (one or several), so tests can mint logout tokens the IdP would have signed. */
@@ -454,7 +456,7 @@ function overwriteUserinfo(res: ServerResponse, overrides: Readonly<Record<strin
 }
 
 /** Adds Keycloak's `refresh_expires_in` to a token response, from the refresh token's own expiry. */
-function reportRefreshExpiry(res: ServerResponse, provider: Provider) {
+function reportRefreshExpiry(res: ServerResponse, provider: Provider, reported: boolean | number) {
   const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse
   res.end = ((chunk?: unknown) => {
     if (res.statusCode !== 200 || chunk === undefined) return end(chunk)
@@ -463,7 +465,12 @@ function reportRefreshExpiry(res: ServerResponse, provider: Provider) {
     if (!token) return end(chunk)
     provider.RefreshToken.find(token).then(
       (token) => {
-        const seconds = token?.exp === undefined ? undefined : token.exp - Math.floor(Date.now() / 1000)
+        const seconds =
+          typeof reported === 'number'
+            ? reported
+            : token?.exp === undefined
+              ? undefined
+              : token.exp - Math.floor(Date.now() / 1000)
         const text = JSON.stringify({ ...body, refresh_expires_in: seconds })
         res.setHeader('content-length', Buffer.byteLength(text))
         end(text)
@@ -723,7 +730,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     if (path === '/me' && options.userinfoSubject) rewriteSubject(res, options.userinfoSubject)
     if (path === '/me' && options.userinfoOverrides) overwriteUserinfo(res, options.userinfoOverrides)
     if (options.endSessionPost) sameSiteLaxOverHttp(res)
-    if (isToken && options.refreshExpiresIn) reportRefreshExpiry(res, provider)
+    if (isToken && options.refreshExpiresIn !== undefined && options.refreshExpiresIn !== false)
+      reportRefreshExpiry(res, provider, options.refreshExpiresIn)
     if (isToken && answerDelay > 0) heldBack(res, answerDelay)
     if (isToken && answerGate) heldUntil(res, answerGate)
     const ms = typeof delay === 'function' ? delay() : delay

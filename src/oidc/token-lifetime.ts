@@ -43,10 +43,15 @@ export function expiresAt(result: oauth.TokenEndpointResponse, sentAt: number, a
  * round (a logout elsewhere would revoke a grant still in use), so none is
  * guessed. The token itself is opaque to the client (RFC 6749 §1.5), so a
  * JWT's `exp` inside it is not read: it need not be what the server enforces.
+ * At most MAX_LIFETIME, as `expires_in`: `1e308` made an expiry of Infinity,
+ * which a session sealed as JSON keeps as `null` and reads back as expired,
+ * so the Redis store ended the session at its first request.
  */
 export function refreshLifetime(answer: { readonly [field: string]: unknown }): number | undefined {
   const seconds = answer.refresh_expires_in ?? answer.refresh_token_expires_in
-  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? seconds : undefined
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0
+    ? Math.min(seconds, MAX_LIFETIME)
+    : undefined
 }
 
 /**

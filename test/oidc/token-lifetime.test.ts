@@ -7,7 +7,7 @@
  */
 import { SignJWT } from 'jose'
 import t from 'tap'
-import { ASSUMED_LIFETIME } from '../../src/oidc/token-lifetime.js'
+import { ASSUMED_LIFETIME, MAX_LIFETIME } from '../../src/oidc/token-lifetime.js'
 import type { TokenSet } from '../../src/types.js'
 import { discoveredClient, tokenAnswer } from '../helpers/mock-idp.js'
 
@@ -112,4 +112,12 @@ t.test('a rotated refresh token (RFC 9700 §4.14.2) brings its own expiry, or no
   t.equal((await oidc.refresh(current)).refreshTokenExpiresAt, undefined)
   void tokenAnswer(idp, 200, rotated)
   t.equal((await oidc.refresh(current)).refreshTokenExpiresAt, undefined, 'not the old token’s expiry')
+
+  // An absurd lifetime is a year, as expires_in's is: 1e308 s from now is Infinity ms, no date.
+  void tokenAnswer(idp, 200, { ...rotated, refresh_expires_in: 1e308 })
+  t.equal(
+    (await oidc.refresh(current)).refreshTokenExpiresAt,
+    SENT + 3_600_000 + MAX_LIFETIME * 1000,
+    'at most MAX_LIFETIME',
+  )
 })
