@@ -74,9 +74,16 @@ export const IDP_MAX_RESPONSE = 1024 * 1024
  * decodes a gzip, deflate or br answer whatever was asked for: 64 KiB of
  * gzip can unpack to 64 MiB. The error is the one undici gives past its own
  * bound, so an answer too large reads the same however it came.
+ *
+ * A status past 599 is left as it came: the Response constructor takes only
+ * 200 to 599, and its RangeError stood in for an IdP's HTTP 600 (a server
+ * error by its status, translate.ts) as an unreadable answer. No caller
+ * reads such a body whole: oauth4webapi reads the endpoint's success status
+ * or a 4xx, jose a 200, `check --online` a page's first byte.
  */
 function decodedWithin(response: Response): Response {
   if (response.body === null || !response.headers.has('content-encoding')) return response
+  if (response.status > 599) return response
   let read = 0
   const bounded = response.body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
