@@ -75,8 +75,13 @@ export const IDP_MAX_RESPONSE = 1024 * 1024
  * gzip can unpack to 64 MiB. The error is the one undici gives past its own
  * bound, so an answer too large reads the same however it came.
  *
- * A status past 599 is left as it came: the Response constructor takes only
- * 200 to 599, and its RangeError stood in for an IdP's HTTP 600 (a server
+ * The reason phrase is not copied: it is free text, which undici reads as
+ * UTF-8, and the Response constructor takes only bytes, so a localized
+ * `200 Успешно` threw a TypeError in place of the IdP's answer (a refresh
+ * it carried out then lost its rotated refresh token); no caller reads it
+ * (RFC 9112 §4: "a client SHOULD ignore" it). A status past 599 is left
+ * as it came: the Response constructor takes only 200 to 599, and its
+ * RangeError stood in for an IdP's HTTP 600 (a server
  * error by its status, translate.ts) as an unreadable answer. No caller
  * reads such a body whole: oauth4webapi reads the endpoint's success status
  * or a 4xx, jose a 200, `check --online` a page's first byte.
@@ -99,9 +104,9 @@ function decodedWithin(response: Response): Response {
       },
     }),
   )
-  const { status, statusText, headers } = response
+  const { status, headers } = response
   // oauth4webapi and jose take any fetch Response (oauth4webapi compares by its tag).
-  return new Response(bounded, { status, statusText, headers })
+  return new Response(bounded, { status, headers })
 }
 
 /**
@@ -136,8 +141,8 @@ async function oauthErrorAsJson(response: Response): Promise<Response> {
   headers.set('content-type', 'application/json')
   if (bare) headers.delete('www-authenticate')
   void response.body.cancel().catch(() => {})
-  const { status, statusText } = response
-  return new Response(text, { status, statusText, headers })
+  // Without its reason phrase, as decodedWithin says.
+  return new Response(text, { status: response.status, headers })
 }
 
 /**

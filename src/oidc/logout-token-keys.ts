@@ -54,8 +54,8 @@ export function firstKeysOf(fetch: KeysFetch, held: (count: number | undefined) 
     const headers = new Headers(response.headers)
     headers.delete('content-length')
     headers.delete('content-encoding')
-    const answer = (body: string) =>
-      new Response(body, { status: response.status, statusText: response.statusText, headers })
+    // Not its reason phrase, which may hold what the Response constructor refuses (idp-http.ts).
+    const answer = (body: string) => new Response(body, { status: response.status, headers })
     let set: unknown
     try {
       set = JSON.parse(text)
