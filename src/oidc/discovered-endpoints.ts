@@ -46,14 +46,22 @@ const ALIASED = ['token_endpoint', ...OPTIONAL] as const
  * that is an absolute https URL, or plain http on a loopback host when the
  * issuer itself is plain http (the only http issuer a config may name).
  * Over http on any other host, the client's credentials, the codes and
- * the tokens would cross a network in clear.
+ * the tokens would cross a network in clear. Nor one with a user name or
+ * password in it: fetch makes no request of such a URL (a TypeError), so
+ * every call failed while `/readyz` said ready, its reason quoting them;
+ * the URL is quoted without them.
  */
 export function endpointProblem(value: unknown, issuer: URL): string | undefined {
   if (typeof value !== 'string') return `as ${shapeOf(value)}`
   if (value === '') return 'as an empty string'
-  const quoted = `"${printable(value, MAX_QUOTED)}"`
   const url = URL.canParse(value) ? new URL(value) : undefined
-  if (url === undefined) return `${quoted}, which is not an absolute URL`
+  if (url === undefined) return `"${printable(value, MAX_QUOTED)}", which is not an absolute URL`
+  if (url.username !== '' || url.password !== '') {
+    url.username = ''
+    url.password = ''
+    return `"${printable(url.href, MAX_QUOTED)}", which carries a user name or password (RFC 9110 §4.2.4), which fetch refuses to send a request to`
+  }
+  const quoted = `"${printable(value, MAX_QUOTED)}"`
   if (url.protocol === 'https:') return undefined
   if (issuer.protocol === 'https:') return `${quoted}, which is not an https URL`
   if (url.protocol === 'http:' && LOOPBACK_HOST.test(url.hostname)) return undefined
