@@ -13,6 +13,7 @@ import { type HeaderReader, honouring, retryAfterOfAnswer } from './retry-after.
 import { staleAuthTime } from './stale-auth-time.js'
 import { type TokenKind, TokenTooLarge } from './token-size.js'
 import { explainedMessage } from './unexpected-alg.js'
+import { unknownTokenType } from './unknown-token-type.js'
 import { UnsendableAccessToken } from './unsendable-token.js'
 
 export type { IdpAnswer, IdpOperation, Verdict } from './answers.js'
@@ -443,7 +444,7 @@ function recognize(operation: IdpOperation, err: unknown, context: FailureContex
   if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
     return {
       answer: 'invalid_answer',
-      reason: staleAuthTime(err) ?? explainedMessage(err, operation === 'userinfo'),
+      reason: staleAuthTime(err) ?? unknownTokenType(err) ?? explainedMessage(err, operation === 'userinfo'),
     }
   }
   const cause = networkCause(err, context.budgets)

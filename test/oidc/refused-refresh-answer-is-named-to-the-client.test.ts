@@ -34,7 +34,7 @@ t.test('a client-credentials answer of a token type never asked for: named too',
   await t.rejects(oidc.clientCredentials([]), {
     code: 'GATEHOUSE_ERR_CLIENT_TOKEN_UNAVAILABLE',
     message:
-      "The identity provider's answer failed validation (unsupported `token_type` value), so none of it was used. Retry later.",
+      'The identity provider\'s answer failed validation (the identity provider issued a token of token_type "mac", which is neither Bearer nor DPoP (RFC 6749 §7.1), so no Authorization header the gateway sends would carry it), so none of it was used. Retry later.',
   })
 })
 
