@@ -7,6 +7,7 @@ import {
   LOGOUT_TOKEN_MAX_AGE,
   type LogoutTokenVerifier,
   refusalKind,
+  unfetchedReason,
 } from '../oidc/logout-token.js'
 import type { IdentityProviders } from '../oidc/providers.js'
 import { RepeatedLines, repeatedField } from '../repeated-lines.js'
@@ -267,16 +268,19 @@ export async function backchannelLogoutRoute(app: FastifyInstance, deps: Backcha
       // came, the token is verified once the keys can be read (or read
       // again, for a kid rotated in just after they were), and only then
       // carried out.
-      if ((unreachable(err) || awaitingKey(err)) && named[0])
+      if ((unreachable(err) || awaitingKey(err)) && named[0]) {
+        const reason = unfetchedReason(err)
         held.hold({
           token,
           issuer: named[0].registration.issuer,
           idp: named[0].name,
           at,
           log: request.log,
+          ...(reason === undefined ? {} : { reason }),
           via,
           named,
         })
+      }
       throw err
     }
     const outcomes = await carriedOut(found, named, at, request.log)

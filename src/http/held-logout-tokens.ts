@@ -15,6 +15,8 @@ export interface HeldToken {
   readonly at: number
   /** The delivery's logger, so the lines of its outcome carry its request id. */
   readonly log: FastifyBaseLogger
+  /** Why the issuer's keys could not be read when it came (`HTTP 503`, a redirect, a network failure), for the log. */
+  readonly reason?: string
 }
 
 /**
@@ -206,7 +208,12 @@ export class HeldLogoutTokens<T extends HeldToken> {
     const repeated = this.#lines.admit(`${code} ${token.idp}`)
     if (repeated !== undefined)
       token.log.warn(
-        { code, idp: token.idp, ...repeatedField(repeated) },
+        {
+          code,
+          idp: token.idp,
+          ...(token.reason === undefined ? {} : { reason: token.reason }),
+          ...repeatedField(repeated),
+        },
         'back-channel logout held unverified',
       )
     this.#runner.owe(token.issuer)

@@ -9,6 +9,8 @@ import {
   type ProtectedHeaderParameters,
 } from 'jose'
 import { type GatehouseError, gatehouseError, withRetryAfter } from '../errors.js'
+import { networkCause } from '../network-cause.js'
+import { redirectTarget } from './http-answers.js'
 import { firstKeysOf, type KeysFetch, keyNotImported, MAX_JWKS_KEYS } from './logout-token-keys.js'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
@@ -96,6 +98,13 @@ export class LogoutTokenVerifier {
   readonly #calls = new Set<{ readonly stop: AbortSignal | undefined }>()
   /** Aborts the JWKS fetch under way, if any. */
   #fetching: AbortController | undefined
+  /**
+   * Why the last JWKS fetch brought no keys, as the log says it (`HTTP 503`,
+   * a redirect, a network failure); undefined after a 200. jose's errors
+   * say only that the answer was not a 200, or not JSON.
+   */
+  #unfetched: string | undefined
+  readonly #timeoutMs: number
 
   constructor(options: LogoutTokenOptions) {
     this.#issuer = options.issuer
@@ -106,8 +115,9 @@ export class LogoutTokenVerifier {
     this.#idTokenAlgorithms = options.idTokenAlgorithms ?? ['RS256']
     this.#maxAge = options.maxAge
     this.#now = options.now
+    this.#timeoutMs = options.timeoutMs ?? 5_000
     this.#jwks = createRemoteJWKSet(new URL(options.jwksUri), {
-      timeoutDuration: options.timeoutMs ?? 5_000,
+      timeoutDuration: this.#timeoutMs,
       cooldownDuration: JWKS_COOLDOWN_SECONDS * 1000,
       [customFetch]: firstKeysOf(this.#stoppable(options.fetch ?? fetch), (held) => {
         this.#unread = held
@@ -156,7 +166,14 @@ export class LogoutTokenVerifier {
       if (this.#calls.size > 0 && this.#everyCallStopped()) own.abort()
       const signal = init.signal ? AbortSignal.any([init.signal, own.signal]) : own.signal
       try {
-        return await fetch(url, { ...init, signal })
+        const response = await fetch(url, { ...init, signal })
+        this.#unfetched = response.status === 200 ? undefined : unfetchedAnswer(response, url)
+        return response
+      } catch (err) {
+        this.#unfetched =
+          networkCause(err, { total: { ms: this.#timeoutMs, name: 'oidc.timeout' } }) ??
+          (err instanceof Error ? err.message : String(err))
+        throw err
       } finally {
         if (this.#fetching === own) this.#fetching = undefined
       }
@@ -221,7 +238,7 @@ export class LogoutTokenVerifier {
           : // Never an HMAC algorithm here: jose would key it with no secret of ours.
             await verifiedByAnyMatch(token, this.#jwks, options))
     } catch (err) {
-      const unchecked = uncheckable(err, coolingDown)
+      const unchecked = uncheckable(err, coolingDown, this.#unfetched)
       if (unchecked) throw unchecked
       // Not jose's error as the cause: a log of the error's causes would print its message.
       throw invalid(refusal(err, header, hmac, this.#unread))
@@ -380,14 +397,53 @@ function refusal(
  * `Retry-After` asks for the token again once the keys can be read.
  */
 /** The issuer's keys were not read: its JWKS could not be fetched, or the call was stopped first. */
-function keysUnfetched(): GatehouseError {
+/** `reason`, why the keys could not be read, is the error's cause, for the log (`unfetchedReason`). */
+function keysUnfetched(reason?: string): GatehouseError {
   return gatehouseError(
     'GATEHOUSE_ERR_IDP_UNAVAILABLE',
     "The logout token could not be checked: the issuer's JWKS could not be fetched. Send it again later.",
+    reason === undefined ? undefined : new KeysUnfetched(reason),
   )
 }
 
-function uncheckable(err: unknown, coolingDown: boolean): GatehouseError | undefined {
+/** Why the issuer's keys could not be read, as the cause of `keysUnfetched`'s error. */
+class KeysUnfetched extends Error {
+  constructor(reason: string) {
+    super(reason)
+    this.name = 'KeysUnfetched'
+  }
+}
+
+/**
+ * Why the issuer's JWKS could not be read, for an error `verify` threw
+ * (a 503 `GATEHOUSE_ERR_IDP_UNAVAILABLE`), when it says: `HTTP 503`, a
+ * redirect and where to, a network failure. The caller's log line carries it.
+ */
+export function unfetchedReason(err: unknown): string | undefined {
+  const cause = err instanceof Error ? err.cause : undefined
+  return cause instanceof KeysUnfetched ? cause.message : undefined
+}
+
+/** An answer to the JWKS fetch that is not a 200, in words: a redirect says where (origin and path). */
+function unfetchedAnswer(response: Response, url: string): string {
+  const { status } = response
+  if (status < 300 || status > 399) return `HTTP ${status}`
+  // As oauth4webapi's calls, jose's follows no redirect: the keys come only from the jwks_uri discovered.
+  const target = redirectTarget(response.headers.get('location'), url)
+  return `HTTP ${status} redirect${target ? ` to ${printableUrl(target)}` : ''}, which the gateway does not follow`
+}
+
+/** A URL of the IdP's, bounded and on one line. */
+function printableUrl(url: string): string {
+  const text = url.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ')
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text
+}
+
+function uncheckable(
+  err: unknown,
+  coolingDown: boolean,
+  unfetched: string | undefined,
+): GatehouseError | undefined {
   const unreachable =
     err instanceof errors.JOSEError
       ? err.code === errors.JWKSTimeout.code ||
@@ -396,7 +452,13 @@ function uncheckable(err: unknown, coolingDown: boolean): GatehouseError | undef
       : // Not a key jose could not import: the JWKS read, and that key
         // with it, is the IdP's to fix, not to wait for (refusal).
         !keyNotImported(err)
-  if (unreachable) return keysUnfetched()
+  if (unreachable)
+    return keysUnfetched(
+      unfetched ??
+        (err instanceof errors.JOSEError && err.code === errors.JOSEError.code
+          ? 'HTTP 200 that is not a JSON Web Key Set (RFC 7517 §5)'
+          : undefined),
+    )
   if (err instanceof errors.JWKSNoMatchingKey && coolingDown) {
     return withRetryAfter(
       gatehouseError(
