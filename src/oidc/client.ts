@@ -260,7 +260,7 @@ export class OidcClient {
    * Starts from `running`'s discovered document, as `discover` checked it,
    * when `running` has one: for a client a reload makes for settings
    * discovery does not read (the same issuer, over the same connection;
-   * lasting.ts `sameDiscovery`), so that the reload need not wait for the
+   * provider-clients.ts `sameDiscovery`), so that the reload need not wait for the
    * provider, which it then discovers again (rediscovery.ts). What this
    * client's own settings make of the document (a FAPI 2.0 profile's ID
    * token algorithms) is made again here.

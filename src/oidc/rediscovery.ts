@@ -1,7 +1,7 @@
 /**
  * A config reload discovers again each provider whose client it keeps, or
- * whose new client starts from the running one's document (lasting.ts
- * `sameDiscovery`): an OpenID Provider may change its metadata (its
+ * whose new client starts from the running one's document
+ * (provider-clients.ts `sameDiscovery`): an OpenID Provider may change its metadata (its
  * signing algorithms, an endpoint moved, PAR or DPoP advertised) while the
  * gateway runs, and
  * discovery otherwise ran once per process. Relying parties that cache the

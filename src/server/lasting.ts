@@ -1,181 +1,30 @@
-import { isDeepStrictEqual } from 'node:util'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import type { GatehouseConfig, IdentityProviderConfig } from '../config/types.js'
+import type { GatehouseConfig } from '../config/types.js'
 import { HeldKeys } from '../dpop/held-keys.js'
 import { DpopNonces } from '../dpop/nonces.js'
 import type { HeldLogout } from '../http/held-logout-attempts.js'
 import { HeldHandover } from '../http/held-logout-tokens.js'
 import { type OwedLogout, OwedLogouts } from '../http/owed-logouts.js'
 import { OwedRevocations } from '../http/owed-revocations.js'
-import { configuredResources, type OidcClient, type OidcObserver } from '../oidc/client.js'
 import { ClientRefusals } from '../oidc/client-refusals.js'
-import { type IdentityProviders, ProviderNamesHad, registrations } from '../oidc/providers.js'
 import { CookieNamesHad } from '../proxy/cookie-names-had.js'
 import { SocketLimits } from '../proxy/websocket/limits.js'
 import { CertificateExpiry } from '../tls/certificate-expiry.js'
-import { ClientTokens, type ClientTokensOptions } from '../tokens/client-tokens.js'
-import type { LateWrites } from '../tokens/late-writes.js'
-import { MemoryTokenCache } from '../tokens/memory-token-cache.js'
-import type { RefreshObserver } from '../tokens/refresh-observer.js'
-import type { Coordination } from '../tokens/refresh-scope.js'
-import { RefusedClient } from '../tokens/refused-client.js'
-import type { TokenCache } from '../tokens/types.js'
-import { DEFAULT_UNAVAILABLE_LIMIT, UnavailableLimit } from '../tokens/unavailable-limit.js'
-import { UserTokens, type UserTokensOptions } from '../tokens/user-tokens.js'
-import type { ClientRegistration } from '../types.js'
 import { DrainDeadline } from './drain-deadline.js'
-import { FrontendUserTokens } from './frontend-user-tokens.js'
+import { type IdpObservers, type IdpParts, IdpPartsInUse } from './idp-parts.js'
 import { GatewayMetrics } from './metrics.js'
-import { ProviderClientPool, type ProviderClients } from './provider-clients.js'
+import { watchRedisStores } from './store-watch.js'
 import { createStores, type Stores } from './stores.js'
+import type { TokenServicesOptions } from './token-services.js'
 
-export interface LastingOptions {
-  /** Clock for token expiry and session timeouts, epoch ms. */
-  readonly now: () => number
+export interface LastingOptions extends TokenServicesOptions {
   /** Stores to use instead of those named by `session.store`; closed with the rest. */
   readonly stores?: Stores | undefined
-  /** Initial lifetime of the refresh lock, ms; default: the IdP timeout plus 5 s. */
-  readonly lockTtl?: number | undefined
-  /** See `UserTokensOptions.coordination`: tests only. */
-  readonly coordination?: Coordination | undefined
   /** Most revocations, and most logouts, owed at once; default 10,000 each. Tests only. */
   readonly owedMax?: number | undefined
   /** The metrics and refusals the first app's observers report to; made here when absent. */
   readonly metrics?: GatewayMetrics | undefined
   readonly refusals?: ClientRefusals | undefined
-}
-
-/** What the IdP parts report to (server/observability.ts). */
-export interface IdpObservers {
-  /** The observer of one provider's client. */
-  readonly idp: (provider: IdentityProviderConfig) => OidcObserver
-  readonly refresh: RefreshObserver
-  readonly clientTokens: NonNullable<ClientTokensOptions['observer']>
-}
-
-/**
- * The identity providers' clients and the token services that call them, with the settings
- * they were built from, reporting to the observers of the app that made
- * them (whose logger and metrics every later app shares). Their single-flights, locks and client-token copy
- * are kept across reloads while those settings do not change.
- */
-export class IdpParts {
-  /** The first provider's client. */
-  readonly oidc: OidcClient
-  /** Every provider's client, by name: a session's calls go to its own. */
-  readonly providers: IdentityProviders
-  readonly userTokens: UserTokens
-  readonly clientTokens: ClientTokens
-  /** The settings these parts read; a config with equal ones may share them. */
-  readonly basis: unknown
-  readonly clients: ProviderClients
-  /** Apps using these parts; the last to let go closes them. */
-  holders = 0
-  /**
-   * At most one audience per route, and the login token's: of the largest
-   * config using these parts, since a reload that adds routes keeps them.
-   */
-  #audiences: number
-  /**
-   * The frontends' own user tokens, by the providers they sign in with,
-   * while an app holds them (`holdUserTokens`).
-   */
-  readonly frontendTokens: FrontendUserTokens
-
-  constructor(
-    config: GatehouseConfig,
-    clients: ProviderClients,
-    stores: Stores,
-    observers: IdpObservers,
-    options: LastingOptions,
-    failing: UnavailableLimit,
-    lateWrites: LateWrites,
-    keys: HeldKeys,
-    clientTokenCopy: TokenCache,
-  ) {
-    const { now } = options
-    this.#audiences = config.routes.length + 1
-    this.basis = idpBasis(config)
-    this.clients = clients
-    this.providers = clients.providers
-    this.oidc = this.providers.default
-    // Both token kinds fetch once per lifetime under the same lock discipline.
-    // The locks are the stores', which outlive these parts: a refresh that a
-    // previous config's single-flight still holds is waited for, never run twice.
-    const fetchOnce = {
-      locks: stores.locks,
-      oidc: this.providers,
-      // One provider's refusal of the gateway's credentials holds back both
-      // token kinds; new parts, as a reload that changes the credentials
-      // makes, ask again at once.
-      refusedClient: new RefusedClient(now, this.providers.default.name),
-      refreshBefore: config.tokens.refreshBefore,
-      refreshWait: config.tokens.refreshWait,
-      // The slowest provider's budget: a lock outlives any holder's call,
-      // a refresh's included, whose answer is awaited past its timeout.
-      lockTtl:
-        options.lockTtl ??
-        Math.max(...config.identityProviders.map((p) => p.timeout + p.lateAnswerWait)) + 5_000,
-      now,
-    }
-    const userTokensOptions: UserTokensOptions = {
-      ...fetchOnce,
-      store: stores.sessions,
-      unavailableLimit: config.tokens.unavailableLimit,
-      failing,
-      lateWrites,
-      coordination: options.coordination ?? 'single-flight',
-      cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
-      observer: observers.refresh,
-      audiences: () => this.#audiences,
-      ended: (id, key) => keys.ended(id, key),
-    }
-    this.userTokens = new UserTokens(userTokensOptions)
-    // The same store, locks, back-offs and refusals as `userTokens`; a
-    // flight of their own, as a session is only ever its frontend's.
-    this.frontendTokens = new FrontendUserTokens(
-      (names) => new UserTokens({ ...userTokensOptions, oidc: this.providers.only(names) }),
-    )
-    this.clientTokens = new ClientTokens({
-      ...fetchOnce,
-      cache: clientTokenCopy,
-      cooldown: { store: stores.cooldowns, ms: config.tokens.retryCooldown },
-      observer: observers.clientTokens,
-    })
-  }
-
-  /**
-   * The user tokens one app's frontends take, until it closes
-   * (`FrontendUserTokensHold.release`): of a frontend that signs in with
-   * the providers `names` (`frontends[].identityProviders`; `undefined`:
-   * every provider, `userTokens`). A session of a provider that is not one
-   * of them, which a reload took off the frontend's list, is judged as a
-   * removed provider's session (`IdentityProviders.of`): nothing of it is
-   * refreshed or exchanged, and it ends when its token is due.
-   */
-  holdUserTokens(): {
-    of(names: readonly string[] | undefined): UserTokens
-    release(): void
-  } {
-    const held = this.frontendTokens.hold()
-    return {
-      of: (names) => (names === undefined ? this.userTokens : held.of(names)),
-      release: () => held.release(),
-    }
-  }
-
-  /** Takes on one more config's routes: a request may wait through a flight for each. */
-  serve(config: GatehouseConfig): void {
-    this.#audiences = Math.max(this.#audiences, config.routes.length + 1)
-  }
-
-  discover(log: FastifyBaseLogger): void {
-    this.clients.discover(log)
-  }
-
-  whenDiscovered(only?: readonly OidcClient[]): Promise<void> {
-    return this.clients.whenDiscovered(only)
-  }
 }
 
 /**
@@ -229,32 +78,9 @@ export class Lasting {
    * (`lastPass`), then drops what is left (and says so).
    */
   readonly heldLogouts: HeldHandover<HeldLogout>
-  readonly #options: LastingOptions
-  /** IdP parts some app holds, by the settings they were built from. */
-  readonly #idp = new Set<IdpParts>()
-  /** The provider clients those parts use, by the settings they were built from. */
-  readonly #clients = new Set<ProviderClients>()
-  /** Each provider's client those hold, shared by them while its settings are the same. */
-  readonly #pool: ProviderClientPool
+  /** The IdP parts the apps hold, and what their token services share (idp-parts.ts). */
+  readonly #idp: IdpPartsInUse
   #unwatchStore: (() => void) | undefined
-  /** Sessions whose IdP calls are failing: a reload that replaces the token parts keeps their back-off and count. */
-  readonly #failing: UnavailableLimit
-  /** Sessions whose refresh's late answer is awaited: a reload's token parts must wait for it too. */
-  readonly #lateWrites: LateWrites = new Map()
-  /**
-   * The client-credentials tokens every `IdpParts` shares: the store's, or
-   * in memory mode the process's own, so that the parts a reload builds
-   * take the token the replaced ones fetched, and a request that waited on
-   * that fetch's lock finds it (src/tokens/memory-token-cache.ts).
-   */
-  readonly #clientTokens: TokenCache
-  /**
-   * Each provider's issuer and client id in the first config: what a
-   * session sealed before sessions recorded theirs is taken to have.
-   */
-  #startedWith: ReadonlyMap<string, ClientRegistration> | undefined
-  /** Every provider name of every config the process has had: whose sessions a logout still reads. */
-  readonly #namesHad = new ProviderNamesHad()
   /** The shutdown's last pass over what is owed, once the first app closing in it asks. */
   #lastPass: Promise<void> | undefined
   #shuttingDown = false
@@ -274,10 +100,7 @@ export class Lasting {
     this.refusals = options.refusals ?? new ClientRefusals()
     this.sockets = new SocketLimits(config.server.maxWebSockets, config.session.maxWebSockets)
     this.certificates = new CertificateExpiry(this.metrics.registry, log, options.now)
-    this.#options = options
-    this.#pool = new ProviderClientPool(options.now, this.dpopKeys)
-    this.#failing = new UnavailableLimit(DEFAULT_UNAVAILABLE_LIMIT, options.now)
-    this.#clientTokens = stores.clientTokens ?? new MemoryTokenCache(options.now)
+    this.#idp = new IdpPartsInUse(stores, options, this.dpopKeys)
     this.owedLogouts = new OwedLogouts({ log, max: options.owedMax })
     this.owedRevocations = new OwedRevocations({ log, max: options.owedMax })
     this.heldLogouts = new HeldHandover(log)
@@ -290,26 +113,9 @@ export class Lasting {
   ): Promise<Lasting> {
     const stores = options.stores ?? (await createStores(config, options.now, log))
     const lasting = new Lasting(stores, log, config, options)
-    if (stores.sessions.kind === 'redis') {
-      // Loaded only for Redis, as in createStores: memory mode never loads ioredis.
-      const { reportSessionCache } = await import('./redis-stores.js')
-      reportSessionCache(stores.sessions, log)
-      if (stores.redis) {
-        const { logAvailability } = await import('../redis/availability.js')
-        const { exportEvictedKeys, watchEviction } = await import('../redis/eviction.js')
-        const { exportRefusals, watchRefusals } = await import('../redis/refusals.js')
-        const target = config.session.store.display
-        exportEvictedKeys(stores.redis, lasting.metrics.registry)
-        const unwatch = [logAvailability(stores.redis, log, target), watchEviction(stores.redis, log, target)]
-        if (stores.refusals) {
-          exportRefusals(stores.refusals, lasting.metrics.registry)
-          unwatch.push(watchRefusals(stores.refusals, stores.redis, log, target))
-        }
-        lasting.#unwatchStore = () => {
-          for (const stop of unwatch) stop()
-        }
-      }
-    }
+    // Memory mode never loads ioredis (store-watch.ts).
+    if (stores.sessions.kind === 'redis')
+      lasting.#unwatchStore = await watchRedisStores(stores, config, lasting.metrics, log)
     return lasting
   }
 
@@ -319,33 +125,7 @@ export class Lasting {
    * yet discovered.
    */
   idpFor(config: GatehouseConfig, observers: IdpObservers): IdpParts {
-    const basis = idpBasis(config)
-    let parts = [...this.#idp].find((held) => isDeepStrictEqual(held.basis, basis))
-    if (parts === undefined) {
-      const wanted = clientBasis(config)
-      let clients = [...this.#clients].find((held) => isDeepStrictEqual(held.basis, wanted))
-      if (clients === undefined) {
-        clients = this.#pool.clientsOf(config, observers.idp, wanted, this.#startedWith, this.#namesHad)
-        this.#startedWith ??= registrations(clients.providers.all)
-        this.#clients.add(clients)
-      }
-      clients.holders++
-      parts = new IdpParts(
-        config,
-        clients,
-        this.stores,
-        observers,
-        this.#options,
-        this.#failing,
-        this.#lateWrites,
-        this.dpopKeys,
-        this.#clientTokens,
-      )
-      this.#idp.add(parts)
-    }
-    parts.holders++
-    parts.serve(config)
-    return parts
+    return this.#idp.hold(config, observers)
   }
 
   /**
@@ -353,19 +133,12 @@ export class Lasting {
    * have user tokens for (`IdpParts.frontendTokens`): tests.
    */
   get frontendTokenLists(): number {
-    let lists = 0
-    for (const parts of this.#idp) lists += parts.frontendTokens.size
-    return lists
+    return this.#idp.frontendTokenLists
   }
 
   /** Lets go of parts from `idpFor`; the last holder of a client closes it. */
-  async release(parts: IdpParts): Promise<void> {
-    if (--parts.holders > 0) return
-    this.#idp.delete(parts)
-    const { clients } = parts
-    if (--clients.holders > 0) return
-    this.#clients.delete(clients)
-    await this.#pool.release(clients)
+  release(parts: IdpParts): Promise<void> {
+    return this.#idp.release(parts)
   }
 
   /**
@@ -438,29 +211,4 @@ export class Lasting {
       cancel()
     }
   }
-}
-
-/**
- * Everything `OidcClient` reads from the config: the IdP block, the claims
- * kept, the resources each provider's login asks for, and the redirect
- * URIs. The resources as the client derives them, not the routes: adding
- * or removing a route that declares no new resource keeps the running
- * client, discovered, so such a reload does not wait for (or fail on) the
- * IdP.
- */
-function clientBasis(config: GatehouseConfig): unknown {
-  return {
-    providers: config.identityProviders,
-    claims: config.session.claims,
-    resources: config.identityProviders.map((p) => configuredResources(config, p.name)),
-    publicUrl: config.server.publicUrl,
-    basePath: config.auth.basePath,
-    // The clients refuse a token over it, as they read each answer.
-    maxTokenSize: config.tokens.maxSize,
-  }
-}
-
-/** Everything `IdpParts` reads: the clients' settings and the token settings (`tokens`). */
-function idpBasis(config: GatehouseConfig): unknown {
-  return { clients: clientBasis(config), tokens: config.tokens }
 }

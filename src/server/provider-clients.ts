@@ -2,7 +2,7 @@
  * The identity providers' clients a config's apps call, each provider's
  * kept across a reload while the settings it reads stay the same, so that
  * a reload changing one provider's entry neither rebuilds nor waits for
- * the others (lasting.ts holds the pool; reload.ts waits only for a client
+ * the others (idp-parts.ts holds the pool; reload.ts waits only for a client
  * with no document to start from).
  */
 import { isDeepStrictEqual } from 'node:util'
@@ -129,7 +129,7 @@ export class ProviderClientPool {
 
   /**
    * The clients of `config`'s providers, held until `release`. `basis`:
-   * the settings the set is shared by (lasting.ts `clientBasis`); the
+   * the settings the set is shared by (idp-parts.ts `clientBasis`); the
    * rest as `IdentityProviders` takes them.
    */
   clientsOf(

@@ -19,8 +19,8 @@ export async function discoverForReload(
 ): Promise<void> {
   // A provider whose entry is unchanged keeps the running client,
   // discovered or still retrying; one changed in what discovery does
-  // not read starts from the running client's document (lasting.ts
-  // `sameDiscovery`). Both are discovered again, their metadata kept if
+  // not read starts from the running client's document
+  // (provider-clients.ts `sameDiscovery`). Both are discovered again, their metadata kept if
   // that fails: one IdP down must not hold back a change to another.
   // Only a new client with no document to start from (a new issuer)
   // is discovered before any request depends on it; the running
