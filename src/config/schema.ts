@@ -135,7 +135,7 @@ export const OidcSchema = Type.Object(
     issuer: Type.String({
       minLength: 1,
       description:
-        'Issuer URL of the OpenID Provider, without user:password@; discovery document at /.well-known/openid-configuration.',
+        'Issuer URL of the OpenID Provider, without user:password@, a query or a fragment; discovery document at /.well-known/openid-configuration.',
     }),
     clientId: Type.String({
       minLength: 1,

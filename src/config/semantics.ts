@@ -126,6 +126,13 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
     )
   } else if (!issuer || !['http:', 'https:'].includes(issuer.protocol)) {
     add([...at, 'issuer'], 'must be an https URL')
+  } else if (/[?#]/.test(oidc.issuer)) {
+    // The text, as `https://idp.example.com?` parses to an empty search yet
+    // keeps its `?` in the href the advertised issuer is compared with.
+    add(
+      [...at, 'issuer'],
+      'must have no query or fragment (OpenID Connect Discovery 1.0 §2, RFC 8414 §2): the provider advertises its issuer without them, and discovery refuses any other',
+    )
   } else if (carriesCredentials(issuer)) {
     // fetch refuses such a URL outright: discovery would fail as "unavailable".
     add([...at, 'issuer'], CREDENTIALS_IN_URL)
