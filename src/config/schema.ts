@@ -80,7 +80,11 @@ export const DPOP_ALGORITHMS = [
 
 export const ServerSchema = Type.Object(
   {
-    host: Type.String({ default: DEFAULTS.host, description: 'Interface to listen on.' }),
+    host: Type.String({
+      default: DEFAULTS.host,
+      description:
+        'Interface to listen on: an IP address (0.0.0.0, ::) or a host name, without brackets or a port.',
+    }),
     port: Type.Integer({
       minimum: 0,
       maximum: 65535,
@@ -722,7 +726,7 @@ export const ConfigSchema = Type.Object(
         host: Type.String({
           default: DEFAULTS.metricsHost,
           description:
-            'Interface of the metrics listener. Loopback by default, so metrics are never exposed by accident; 0.0.0.0 for a scraper on another host (Kubernetes scrapes the pod IP).',
+            'Interface of the metrics listener, an IP address or a host name, without brackets or a port. Loopback by default, so metrics are never exposed by accident; 0.0.0.0 for a scraper on another host (Kubernetes scrapes the pod IP).',
         }),
         port: Type.Integer({
           minimum: 0,

@@ -4,6 +4,7 @@ import { parseDuration, parseSize } from './duration.js'
 import { checkExchange } from './exchange.js'
 import { checkFapi2 } from './fapi2.js'
 import { checkFrontends, formatAt, type RouteList, routeLists, unusedProviders } from './frontend-rules.js'
+import { listenHostProblem } from './listen-host.js'
 import { LOOPBACK_HOST as LOOPBACK } from './loopback.js'
 import { HEALTH_PATHS, ROUTER_SYNTAX, ROUTER_SYNTAX_PROBLEM } from './own-paths.js'
 import { clientTokenProvider, optionName, type RawProvider, rawProviders } from './providers.js'
@@ -340,6 +341,10 @@ export function checkSemantics(config: RawConfig, findings: Finding[] = []): Fin
   findings.push(...checkFrontends(config))
   for (const list of routeLists(config)) checkRoutes(list, providers, names, add)
   const { metrics } = config
+  const serverHost = listenHostProblem(config.server.host, 'server')
+  if (serverHost !== undefined) add(['server', 'host'], serverHost)
+  const metricsHost = metrics.enabled ? listenHostProblem(metrics.host, 'metrics') : undefined
+  if (metricsHost !== undefined) add(['metrics', 'host'], metricsHost)
   if (metrics.enabled && metrics.port !== 0 && metrics.port === config.server.port) {
     add(['metrics', 'port'], 'must differ from server.port: /metrics stays off the public listener')
   }
