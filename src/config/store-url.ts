@@ -62,6 +62,11 @@ export function parseStore(value: string): StoreConfig | string {
     // URIError at start-up, not a problem with a line.
     if (typeof parseUserinfo(`${url.username}:${url.password}`) === 'string')
       return 'has credentials that are not valid percent-encoding'
+    // ioredis takes the path's database, else the query's `db`, through
+    // parseInt: `x` became SELECT NaN, refused by Redis at start-up with a
+    // message naming no option, and `0/app` silently database 0.
+    const db = url.pathname.length > 1 ? url.pathname.slice(1) : url.searchParams.get('db')
+    if (db !== null && !/^\d+$/.test(db)) return `has a database "${db}" that is not a number`
     return { kind: 'redis', url: value, display: redact(url) }
   }
   // Credentials end at the last @: a password typed with a raw @ or / (not
