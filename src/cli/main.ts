@@ -98,6 +98,18 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
     )
     return 2
   }
+  // An empty name is no file: read, it was "cannot read the config file",
+  // naming none, nor where the empty name came from.
+  const empty =
+    values.config === ''
+      ? '--config was given an empty file name'
+      : values.config === undefined && io.env.GATEHOUSE_CONFIG === ''
+        ? 'GATEHOUSE_CONFIG is set but empty: set it to the config file, or unset it to read ./routes.yaml'
+        : undefined
+  if (empty !== undefined) {
+    io.stderr(`gatehouse: ${empty}\n\n${USAGE}`)
+    return 2
+  }
   const file = values.config ?? io.env.GATEHOUSE_CONFIG ?? './routes.yaml'
   if (command === 'health') return health(file, io)
   if (command === 'start') io.starting?.()
