@@ -98,6 +98,11 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
     )
     return 2
   }
+  // Else ignored: a start meant to be checked against the IdP went up unchecked.
+  if (values.online && command !== 'check') {
+    io.stderr(`gatehouse: --online applies to check only (gatehouse check --online)\n\n${USAGE}`)
+    return 2
+  }
   // An empty name is no file: read, it was "cannot read the config file",
   // naming none, nor where the empty name came from.
   const empty =
