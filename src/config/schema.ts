@@ -187,7 +187,7 @@ export const OidcSchema = Type.Object(
     authorizationParams: Type.Record(Type.String({ minLength: 1 }), Type.String(), {
       default: {},
       description:
-        'Extra parameters on every authorization request, e.g. prompt: consent, access_type: offline, audience: https://api.example.com. Protocol parameters Gatehouse sets itself are refused. A max_age must be whole seconds: the callback then requires an ID token auth_time that recent, and a max_age from a sign-in link (auth.loginParams) can only shorten it.',
+        'Extra parameters on every authorization request, e.g. prompt: consent, access_type: offline, audience: https://api.example.com. Protocol parameters Gatehouse sets itself are refused, as is client authentication (client_secret, client_assertion), which goes to the token endpoint, never through the browser. A max_age must be whole seconds: the callback then requires an ID token auth_time that recent, and a max_age from a sign-in link (auth.loginParams) can only shorten it.',
     }),
     userinfo: Type.Optional(
       Type.Boolean({

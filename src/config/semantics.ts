@@ -53,6 +53,17 @@ export const RESERVED_AUTHORIZATION_PARAMS: ReadonlySet<string> = new Set([
  * sets it from `routes[].resource`: a browser choosing it would choose which
  * resource servers the session's refresh token is good for.
  */
+/**
+ * Client authentication (RFC 6749 §2.3.1, RFC 7523 §2.2): clientAuth sends
+ * it to the token endpoint. An authorization request goes through the
+ * browser, and without PAR in its URL: "MUST NOT be included in the request URI".
+ */
+const CLIENT_AUTHENTICATION_PARAMS: ReadonlySet<string> = new Set([
+  'client_secret',
+  'client_assertion',
+  'client_assertion_type',
+])
+
 const BROWSER_MUST_NOT_CHOOSE: ReadonlyMap<string, string> = new Map([
   ['resource', ' (from routes[].resource); a browser must not choose it'],
 ])
@@ -182,6 +193,11 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
   for (const name of Object.keys(oidc.authorizationParams)) {
     if (RESERVED_AUTHORIZATION_PARAMS.has(name)) {
       add([...at, 'authorizationParams', name], 'is a protocol parameter Gatehouse sets itself; remove it')
+    } else if (CLIENT_AUTHENTICATION_PARAMS.has(name)) {
+      add(
+        [...at, 'authorizationParams', name],
+        'is client authentication, which clientAuth sends to the token endpoint; an authorization request goes through the browser, in its address bar and history (RFC 6749 §2.3.1): remove it',
+      )
     }
   }
   // One the callback cannot read is sent, and an ID token of any age taken:
