@@ -136,6 +136,8 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
       [...at, 'issuer'],
       `still holds the placeholder ${placeholder} from an example: put your identity provider's issuer URL here (see docs/identity-providers.md)`,
     )
+  } else if (DROPPED_BY_URL_PARSING.test(oidc.issuer)) {
+    add([...at, 'issuer'], DROPPED_IN_URL)
   } else if (!issuer || !['http:', 'https:'].includes(issuer.protocol)) {
     add([...at, 'issuer'], 'must be an https URL')
   } else if (/[?#]/.test(oidc.issuer)) {
@@ -210,6 +212,18 @@ function checkProvider(provider: RawProvider, add: (path: (string | number)[], m
     )
   }
 }
+
+/**
+ * What WHATWG URL parsing drops (tabs and line breaks anywhere, C0 controls
+ * and spaces at either end) from a text the config keeps as written: a
+ * trailing line break from `$(cat file)` parsed, and was then sent and
+ * compared with the line break in it.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+const DROPPED_BY_URL_PARSING = /[\u0000-\u0020\u007f]/
+
+const DROPPED_IN_URL =
+  'holds a space, tab or line break (from a file or a variable?), which a URL parser drops and Gatehouse would keep: remove it'
 
 /** A URL's user-info: Gatehouse sends it nowhere, and would log it with the URL. */
 function carriesCredentials(url: URL): boolean {
@@ -420,7 +434,9 @@ function checkRoutes(
       )
     }
     const upstream = parseUrl(route.upstream)
-    if (!upstream || !['http:', 'https:'].includes(upstream.protocol)) {
+    if (DROPPED_BY_URL_PARSING.test(route.upstream)) {
+      add(at('upstream'), DROPPED_IN_URL)
+    } else if (!upstream || !['http:', 'https:'].includes(upstream.protocol)) {
       add(at('upstream'), 'must be an http(s) URL such as http://orders:8080')
     } else if (upstream.pathname !== '/' || upstream.search || /[?#]/.test(route.upstream)) {
       // An empty query or fragment (`http://orders:8080?`) parses to none,
@@ -451,7 +467,9 @@ function checkRoutes(
       }
       // RFC 8707 §2: an absolute URI, without a fragment.
       const resource = parseUrl(route.resource)
-      if (!resource || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(route.resource)) {
+      if (DROPPED_BY_URL_PARSING.test(route.resource)) {
+        add(at('resource'), DROPPED_IN_URL)
+      } else if (!resource || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(route.resource)) {
         add(at('resource'), 'must be an absolute URI such as https://orders.example')
       } else if (route.resource.includes('#')) {
         add(at('resource'), 'must not contain a fragment (RFC 8707 §2)')
