@@ -103,19 +103,29 @@ async function run(argv: readonly string[], io: CliIO): Promise<number> {
     io.stderr(`gatehouse: --online applies to check only (gatehouse check --online)\n\n${USAGE}`)
     return 2
   }
+  // Else the last won without a word: a wrapper's own --config and the
+  // operator's, and only one of them was read.
+  const configs = values.config ?? []
+  if (configs.length > 1) {
+    io.stderr(
+      `gatehouse: --config was given ${configs.length} times (${configs.join(', ')}): give one config file\n\n${USAGE}`,
+    )
+    return 2
+  }
+  const given = configs[0]
   // An empty name is no file: read, it was "cannot read the config file",
   // naming none, nor where the empty name came from.
   const empty =
-    values.config === ''
+    given === ''
       ? '--config was given an empty file name'
-      : values.config === undefined && io.env.GATEHOUSE_CONFIG === ''
+      : given === undefined && io.env.GATEHOUSE_CONFIG === ''
         ? 'GATEHOUSE_CONFIG is set but empty: set it to the config file, or unset it to read ./routes.yaml'
         : undefined
   if (empty !== undefined) {
     io.stderr(`gatehouse: ${empty}\n\n${USAGE}`)
     return 2
   }
-  const file = values.config ?? io.env.GATEHOUSE_CONFIG ?? './routes.yaml'
+  const file = given ?? io.env.GATEHOUSE_CONFIG ?? './routes.yaml'
   if (command === 'health') return health(file, io)
   if (command === 'start') io.starting?.()
   let loaded: LoadedConfig
@@ -156,7 +166,8 @@ function parse(argv: readonly string[]) {
     args: [...argv],
     allowPositionals: true,
     options: {
-      config: { type: 'string', short: 'c' },
+      // Gathered, not overwritten: a second one is refused, never silently preferred.
+      config: { type: 'string', short: 'c', multiple: true },
       online: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
