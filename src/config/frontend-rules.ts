@@ -5,6 +5,7 @@
  * (src/frontend-match.ts).
  */
 import { type FrontendMatch, FrontendMatcher } from '../frontend-match.js'
+import { withoutPort } from './frontend-host.js'
 import { ROUTER_SYNTAX, ROUTER_SYNTAX_PROBLEM } from './own-paths.js'
 import { rawProviders } from './providers.js'
 import { escapedPathProblem } from './route-paths.js'
@@ -101,8 +102,10 @@ export function checkFrontends(config: RawConfig): Finding[] {
   const cookies = new Map<string, number>()
   const matches = new Map<string, number>()
   const providers = providerNames(config)
+  // A host with a port is reported by the schema (frontend-host.ts); read
+  // without it, the rules below say nothing of it a second time.
   const matchable = frontends.map((f) => ({
-    host: f.host?.toLowerCase(),
+    host: (f.host === undefined ? undefined : (withoutPort(f.host) ?? f.host))?.toLowerCase(),
     pathPrefix: trimPrefix(f.pathPrefix),
   }))
   frontends.forEach((frontend, i) => {

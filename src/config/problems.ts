@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import { Value, type ValueError } from '@sinclair/typebox/value'
 import type { ConfigProblem } from './errors.js'
+import { FRONTEND_HOST_PATTERN, frontendHostProblem } from './frontend-host.js'
 import { unescapePointer } from './option-path.js'
 import { closest } from './suggest.js'
 
@@ -97,6 +98,7 @@ interface SchemaError {
   readonly schema: {
     anyOf?: { const?: unknown; type?: string; pattern?: string; properties?: Record<string, unknown> }[]
     description?: string
+    pattern?: string
     properties?: Record<string, unknown>
   }
   readonly path: string
@@ -130,6 +132,7 @@ export function describe(error: SchemaError): string {
     return meant === undefined ? 'unknown option' : `unknown option (did you mean ${meant}?)`
   }
   if (error.message.startsWith('Expected required property')) return 'is required'
+  if (error.schema.pattern === FRONTEND_HOST_PATTERN) return frontendHostProblem(error.value)
   if (options?.some((o) => o.type === 'boolean') && options.some((o) => o.type === 'object')) {
     const keys = Object.keys(options.find((o) => o.type === 'object')?.properties ?? {})
     return `must be true, false or a mapping of ${keys.join(', ')} (got ${JSON.stringify(error.value)})`

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from './duration.js'
+import { FRONTEND_HOST_PATTERN } from './frontend-host.js'
 import { OidcTlsSchema, RouteTlsSchema } from './tls-schema.js'
 
 /**
@@ -586,9 +587,9 @@ export const FrontendSchema = Type.Object(
     }),
     host: Type.Optional(
       Type.String({
-        pattern: '^[A-Za-z0-9.-]+$',
+        pattern: FRONTEND_HOST_PATTERN,
         description:
-          'Serve requests whose Host (X-Forwarded-Host with server.trustProxy) is this name, whatever the port, e.g. staff.example.com.',
+          'Serve requests whose Host (X-Forwarded-Host with server.trustProxy) is this name, whatever the port, e.g. staff.example.com: without the port, which goes in publicUrl when it matters.',
       }),
     ),
     pathPrefix: Type.Optional(
