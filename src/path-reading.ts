@@ -1,7 +1,7 @@
 /*
  * How upstreams may read a request path that the router matched as written:
  * the proxy refuses a spelling of a deeper route's path (proxy/path-check.ts),
- * and the config check two routes that read as one (config/semantics.ts).
+ * and the config check two routes that read as one (config/route-rules.ts).
  */
 
 const PERCENT = /%([0-9A-Fa-f]{2})/g

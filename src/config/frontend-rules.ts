@@ -187,7 +187,7 @@ function checkPublicUrlHost(
   at: (...rest: (string | number)[]) => Path,
   add: (path: Path, message: string) => void,
 ): void {
-  // Its shape is checked with server.publicUrl's (semantics.ts).
+  // Its shape is checked with server.publicUrl's (url-rules.ts).
   const urlHost = hostOf(frontend.publicUrl)
   if (urlHost === undefined) return
   // The browser comes back from the IdP to publicUrl: another host would land in another frontend.

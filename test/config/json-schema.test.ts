@@ -7,7 +7,7 @@ t.test('schema/routes.schema.json is in step with the config schema (npm run sch
   t.equal(shipped, renderSchema())
   const schema = JSON.parse(shipped)
   t.equal(schema.additionalProperties, false)
-  // oidc or identityProviders: one of them, which the schema cannot say and check does (semantics.ts).
+  // oidc or identityProviders: one of them, which the schema cannot say and check does (provider-rules.ts).
   // routes: optional since frontends: each frontend may list its own instead.
   t.same(schema.required.sort(), ['server', 'session'])
   t.match(
