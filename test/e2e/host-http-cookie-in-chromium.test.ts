@@ -1,40 +1,15 @@
 import t from 'tap'
-import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { launchChromium } from '../helpers/chromium.js'
-import { CLIENT_ID, CLIENT_SECRET, route, startGateway, testConfig } from '../helpers/gateway.js'
-import { onFreePort } from '../helpers/ports.js'
-import { startTlsFront } from '../helpers/tls-front.js'
+import { route } from '../helpers/gateway.js'
+import { gatewayOverHttps } from '../helpers/https-sites.js'
 
 t.test(
   'on https the session cookie is __Host-Http-: Chromium refuses it from script, so XSS cannot plant a session',
   async (t) => {
     const upstream = await startEchoUpstream()
     t.teardown(() => upstream.close())
-    // The front relays to the gateway's port, and the IdP must know the
-    // front's URL, before the gateway listens: onFreePort picks again if
-    // another process takes the port first.
-    const { base, gateway } = await onFreePort(async (port) => {
-      const front = await startTlsFront(port)
-      const base = front.url
-      const idp = await startDevIdp({
-        clients: [
-          { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${base}/auth/callback`] },
-        ],
-      })
-      try {
-        const gateway = await startGateway(
-          testConfig({ port, publicUrl: base, issuer: idp.issuer, routes: [route('/api', upstream.url)] }),
-        )
-        t.teardown(() => front.close())
-        t.teardown(() => idp.close())
-        return { base, gateway }
-      } catch (err) {
-        await Promise.all([idp.close(), front.close()])
-        throw err
-      }
-    })
-    t.teardown(() => gateway.close())
+    const { base, gateway } = await gatewayOverHttps(t, undefined, [route('/api', upstream.url)])
     const name = gateway.app.gatehouse.config.session.cookieName
 
     const browser = await launchChromium(t, ['--ignore-certificate-errors'])

@@ -17,14 +17,13 @@ import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
-import { startDevIdp } from '../../dev/idp.js'
 import { startEchoUpstream } from '../../dev/upstream.js'
 import { launchChromium, signInInChromium } from '../helpers/chromium.js'
 import { CookieJar } from '../helpers/cookie-jar.js'
-import { CLIENT_ID, CLIENT_SECRET, route, startGateway, testConfig } from '../helpers/gateway.js'
+import { route } from '../helpers/gateway.js'
+import { gatewayOverHttps } from '../helpers/https-sites.js'
 import { followLoginFlow, jarFetch } from '../helpers/login.js'
-import { onFreePort } from '../helpers/ports.js'
-import { selfSigned, startTlsFront } from '../helpers/tls-front.js'
+import { selfSigned } from '../helpers/tls-front.js'
 
 const APP = 'app.example.com'
 const SIBLING = 'evil.example.com'
@@ -69,31 +68,8 @@ t.test(
   async (t) => {
     const upstream = await startEchoUpstream()
     t.teardown(() => upstream.close())
-    const { base, port, cookieName } = await onFreePort(async (port) => {
-      const front = await startTlsFront(port, APP)
-      const idp = await startDevIdp({
-        clients: [
-          { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${front.url}/auth/callback`] },
-        ],
-      })
-      try {
-        const gateway = await startGateway(
-          testConfig({
-            port,
-            publicUrl: front.url,
-            issuer: idp.issuer,
-            routes: [route('/api', upstream.url)],
-          }),
-        )
-        t.teardown(() => front.close())
-        t.teardown(() => idp.close())
-        t.teardown(() => gateway.close())
-        return { base: front.url, port, cookieName: gateway.app.gatehouse.config.session.cookieName }
-      } catch (err) {
-        await Promise.all([idp.close(), front.close()])
-        throw err
-      }
-    })
+    const { base, port, gateway } = await gatewayOverHttps(t, APP, [route('/api', upstream.url)])
+    const { cookieName } = gateway.app.gatehouse.config.session
     t.equal(cookieName, '__Host-Http-gatehouse', 'on https the session cookie is prefixed')
 
     // Mallory, at the gateway's own port (no browser, no TLS): a session of

@@ -11,16 +11,12 @@
  * what `SameSite=Lax` takes from another site: a navigation with GET.
  */
 import type { IncomingMessage } from 'node:http'
-import { createServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { startDevIdp } from '../../dev/idp.js'
 import { buildTestApp, seedSession } from '../helpers/app.js'
 import { launchChromium, signInInChromium } from '../helpers/chromium.js'
-import { CLIENT_ID, CLIENT_SECRET, route, startGateway, testConfig } from '../helpers/gateway.js'
+import { route } from '../helpers/gateway.js'
 import { serveHttp } from '../helpers/http-server.js'
-import { onFreePort } from '../helpers/ports.js'
-import { selfSigned, startTlsFront } from '../helpers/tls-front.js'
+import { gatewayOverHttps, pagesElsewhere } from '../helpers/https-sites.js'
 
 /** example.com is a registrable domain: evil.example.com is the same site as the app, another origin. */
 const APP = 'app.example.com'
@@ -62,62 +58,15 @@ async function carelessUpstream(t: Test) {
   return { url, seen, at: (path: string) => seen.filter((s) => s.path.startsWith(path)) }
 }
 
-/**
- * A blank page at each of `hosts` over https, on one loopback port: the
- * other origins' pages. Loopback like the app's, so Chromium's Local
- * Network Access treats their calls to the app as it would between two
- * public sites.
- */
-async function pagesElsewhere(t: Test, hosts: readonly string[]) {
-  const server = createServer(selfSigned(hosts), (_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/html' })
-    response.end('<!doctype html><title>elsewhere</title><body></body>')
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
-  const { port } = server.address() as AddressInfo
-  return hosts.map((host) => `https://${host}:${port}`)
-}
-
 t.test(
   "in Chromium, a sibling subdomain's forms, fetches and images never reach a csrf: false route's upstream with the user's token; links from it and from other sites still do",
   async (t) => {
     const upstream = await carelessUpstream(t)
-    const { base } = await onFreePort(async (port) => {
-      const front = await startTlsFront(port, APP)
-      const idp = await startDevIdp({
-        clients: [
-          { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${front.url}/auth/callback`] },
-        ],
-      })
-      try {
-        const gateway = await startGateway(
-          testConfig({
-            port,
-            publicUrl: front.url,
-            issuer: idp.issuer,
-            routes: [
-              // Pages the server renders for the signed-in user, and a download link.
-              route('/account', upstream.url, { token: 'optional-user', csrf: false }),
-              route('/export', upstream.url, { token: 'user', csrf: false }),
-            ],
-          }),
-        )
-        t.teardown(() => gateway.close())
-        t.teardown(() => idp.close())
-        t.teardown(() => front.close())
-        return { base: front.url }
-      } catch (err) {
-        await Promise.all([idp.close(), front.close()])
-        throw err
-      }
-    })
+    const { base } = await gatewayOverHttps(t, APP, [
+      // Pages the server renders for the signed-in user, and a download link.
+      route('/account', upstream.url, { token: 'optional-user', csrf: false }),
+      route('/export', upstream.url, { token: 'user', csrf: false }),
+    ])
 
     const [sibling, otherSite] = await pagesElsewhere(t, [SIBLING, OTHER_SITE])
     const browser = await launchChromium(t, [

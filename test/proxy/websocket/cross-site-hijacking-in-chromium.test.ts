@@ -6,38 +6,16 @@
  * this one checks what a real browser sends is refused, and that the app's
  * own page, whose `Origin` Chromium writes, opens the socket.
  */
-import { createServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
-import t, { type Test } from 'tap'
-import { startDevIdp } from '../../../dev/idp.js'
+import t from 'tap'
 import { launchChromium, signInInChromium } from '../../helpers/chromium.js'
-import { CLIENT_ID, CLIENT_SECRET, route, startGateway, testConfig } from '../../helpers/gateway.js'
+import { route } from '../../helpers/gateway.js'
 import { serveHttp } from '../../helpers/http-server.js'
-import { onFreePort } from '../../helpers/ports.js'
-import { selfSigned, startTlsFront } from '../../helpers/tls-front.js'
+import { gatewayOverHttps, pagesElsewhere } from '../../helpers/https-sites.js'
 import { wsUpstream } from '../../helpers/websocket.js'
 
 const APP = 'app.example.com'
 const SIBLING = 'evil.example.com'
 const OTHER_SITE = 'attacker.test'
-
-/** A blank page at each of `hosts` over https, on one loopback port. */
-async function pagesElsewhere(t: Test, hosts: readonly string[]) {
-  const server = createServer(selfSigned(hosts), (_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/html' })
-    response.end('<!doctype html><title>elsewhere</title><body></body>')
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
-  const { port } = server.address() as AddressInfo
-  return hosts.map((host) => `https://${host}:${port}`)
-}
 
 t.test(
   "in Chromium, a sibling subdomain's and another site's sockets never reach the upstream; the app's own opens",
@@ -48,36 +26,12 @@ t.test(
       response.writeHead(200, { 'content-type': 'text/html' })
       response.end('<!doctype html><title>app</title><body></body>')
     })
-    const { base } = await onFreePort(async (port) => {
-      const front = await startTlsFront(port, APP)
-      const idp = await startDevIdp({
-        clients: [
-          { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${front.url}/auth/callback`] },
-        ],
-      })
-      try {
-        const gateway = await startGateway(
-          testConfig({
-            port,
-            publicUrl: front.url,
-            issuer: idp.issuer,
-            routes: [
-              route('/live', sockets.url, { websocket: true }),
-              // csrf: false spares navigations the header, never a socket its Origin check.
-              route('/feed', sockets.url, { websocket: true, csrf: false }),
-              route('/app', pages, { token: 'none', csrf: false }),
-            ],
-          }),
-        )
-        t.teardown(() => gateway.close())
-        t.teardown(() => idp.close())
-        t.teardown(() => front.close())
-        return { base: front.url }
-      } catch (err) {
-        await Promise.all([idp.close(), front.close()])
-        throw err
-      }
-    })
+    const { base } = await gatewayOverHttps(t, APP, [
+      route('/live', sockets.url, { websocket: true }),
+      // csrf: false spares navigations the header, never a socket its Origin check.
+      route('/feed', sockets.url, { websocket: true, csrf: false }),
+      route('/app', pages, { token: 'none', csrf: false }),
+    ])
     const [sibling, otherSite] = await pagesElsewhere(t, [SIBLING, OTHER_SITE])
     const browser = await launchChromium(t, [
       '--ignore-certificate-errors',
