@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
-import { configProblems } from '../helpers/config-problems.js'
+import { problemsOrNone } from '../helpers/config-problems.js'
 
 /*
  * `server.host` and `metrics.host` took any text: `[::1]` (an IPv6 address
@@ -21,14 +21,7 @@ routes:
   - { path: /api, upstream: "http://api:8080" }
 `
 
-/** Its problems, or none when it loads, so that each case is its own assertion. */
-const problems = (text: string) => {
-  try {
-    return configProblems(text, env)
-  } catch {
-    return []
-  }
-}
+const problems = (text: string) => problemsOrNone(text, env)
 
 t.test('a host no socket can listen on is refused at its line, with what to write', async (t) => {
   const cases: [string, string][] = [

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
-import { configProblems } from '../helpers/config-problems.js'
+import { problemsOrNone } from '../helpers/config-problems.js'
 
 /*
  * redis+sentinel:// refused a database that is not a number, but redis://
@@ -19,14 +19,7 @@ routes:
   - { path: /api, upstream: "http://api:8080" }
 `
 
-/** Its problems, or none when it loads, so that each case is its own assertion. */
-const problems = (text: string) => {
-  try {
-    return configProblems(text, env)
-  } catch {
-    return []
-  }
-}
+const problems = (text: string) => problemsOrNone(text, env)
 
 t.test('a redis:// database that is not a number is refused at session.store, as for sentinel', async (t) => {
   const cases: [string, string][] = [

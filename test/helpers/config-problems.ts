@@ -12,6 +12,15 @@ export function configProblems(text: string, env: NodeJS.ProcessEnv): string[] {
   throw new Error('expected a ConfigError')
 }
 
+/** A document's problems, or none when it loads: so that each case of a table is an assertion of its own. */
+export function problemsOrNone(text: string, env: NodeJS.ProcessEnv): string[] {
+  try {
+    return configProblems(text, env)
+  } catch {
+    return []
+  }
+}
+
 /** What the fixtures' `${…}` read: the client's secret, and a session secret of 32 characters. */
 export const CONFIG_ENV = { OIDC_CLIENT_SECRET: 'client-secret', SESSION_SECRET: 'x'.repeat(32) }
 
