@@ -169,7 +169,14 @@ export async function logoutRequestRoutes(app: FastifyInstance, deps: LogoutRequ
       { config: { renders: 'json' } },
       async (request: FastifyRequest<LogoutRequest & { Params: { idp: string } }>, reply) => {
         const oidc = providers.get(request.params.idp)
-        if (!oidc) throw gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'No such identity provider.')
+        // Logged as any refused token is: an IdP whose registered URL names
+        // a provider this config lacks (renamed, removed) logs out nobody.
+        // Not the name: anyone may post here, so it is theirs to choose.
+        if (!oidc)
+          throw checks.refused(
+            request.log,
+            gatehouseError('GATEHOUSE_ERR_INVALID_LOGOUT_TOKEN', 'No such identity provider.'),
+          )
         return reply.code(200).send(await end(request, () => [oidc], oidc.name))
       },
     )
