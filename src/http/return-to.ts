@@ -20,11 +20,18 @@ export function safeReturnTo(value: unknown, publicUrl: string): string | undefi
   if (!value.startsWith('/') || value.startsWith('//') || /[\\\u0000-\u001f\u007f]/.test(value))
     return undefined
   let resolved: URL
+  // Past the checks above, the value is a path with one leading `/`, which
+  // the WHATWG parser resolves against the (validated) public URL by its
+  // path states alone: it cannot fail, nor leave the origin (the property
+  // test tries 5000 values). Both stay, so a change to those checks cannot
+  // turn into a 500 or an open redirect.
   try {
     resolved = new URL(value, publicUrl)
+    /* c8 ignore next 3 -- unreachable: see above */
   } catch {
     return undefined
   }
+  /* c8 ignore next -- unreachable: see above */
   if (resolved.origin !== new URL(publicUrl).origin) return undefined
   // Dot segments can collapse into a leading `//` (`/..//evil.com` becomes
   // `//evil.com`), which a browser reads as another host.
