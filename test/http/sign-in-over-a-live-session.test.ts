@@ -75,6 +75,34 @@ t.test('a sign-in as another user revokes the grant of the session it replaces',
   t.equal((await apiCall(browser, `${base}/auth/user`)).json().sub, 'bob')
 })
 
+t.test(
+  'at an IdP without a revocation endpoint the log says the replaced session’s refresh token lives on, not that it was revoked',
+  async (t) => {
+    const { stack, base, log, refreshTokenOf, withCookieOf } = await refreshingStack(t, {
+      idp: { quirks: { noRevocation: true } },
+    })
+    const alice = await login(base)
+    const alicesToken = await refreshTokenOf(alice.jar)
+
+    const bob = await login(base, { user: 'bob', jar: withCookieOf(alice.jar) })
+    t.equal(bob.callback.status, 302, 'bob signs in over alice’s session')
+    t.equal((await apiCall(alice.jar, `${base}/auth/user`)).status, 401, 'which is ended all the same')
+    t.equal((await stack.idp.introspect(alicesToken)).active, true, 'her refresh token is alive at the IdP')
+    t.notOk(
+      log.lines.some((line) => /replaced by a new sign-in: its refresh token was revoked/.test(line.msg)),
+      'no line claims a revocation that never happened',
+    )
+    t.ok(
+      log.lines.some((line) =>
+        /replaced by a new sign-in: the identity provider offers no revocation endpoint, so its refresh token stays valid there until it expires/.test(
+          line.msg,
+        ),
+      ),
+      'one says why it lives on',
+    )
+  },
+)
+
 t.test('a sign-in again in the same IdP session keeps the grant the new session continues', async (t) => {
   const { stack, base, refreshTokenOf } = await refreshingStack(t)
   const first = await login(base)
