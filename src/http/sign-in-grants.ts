@@ -98,6 +98,9 @@ export async function giveBack(
       { idp: oidc.name, code: error.code, cause: causeName(error) },
       'sign-in failed after the code exchange, and revoking its refresh token failed too',
     )
+    // Owed as an ended session's is: no session holds this token, so
+    // nothing else will ever revoke the grant it keeps alive at the IdP.
+    if (unanswered(error)) owe(deps.owedRevocations, { oidc, refreshToken }, request)
   }
 }
 

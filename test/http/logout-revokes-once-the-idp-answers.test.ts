@@ -6,7 +6,10 @@
  * which keeps an `offline_access` grant through its own end-session too.
  * The revocation is now owed, held in the instance's memory, and made
  * once the IdP answers; a config reload keeps it. So is one a sign-in
- * over another user's session, or "log out everywhere", could not make.
+ * over another user's session, or "log out everywhere", could not make,
+ * and that of the refresh token a sign-in refused after its code exchange
+ * was issued (until 2026-12-08 a warning only: no session holds that
+ * token, so nothing else would ever revoke its grant).
  */
 import t from 'tap'
 import { route } from '../helpers/gateway.js'
@@ -53,6 +56,28 @@ t.test('a sign-in as another user over a session, the revocation refused 503, re
   stack.idp.answer('revocation')
   await log.seen('the revocation made', (line) => line.msg === REVOKED)
   t.equal((await stack.idp.introspect(token)).active, false, 'alice’s token is dead at the IdP')
+})
+
+t.test('a sign-in refused after its code exchange, the revocation refused 503, revokes later', async (t) => {
+  const { stack, base, log } = await refreshingStack(t)
+  // Refused once the code is redeemed: the IdP has issued a refresh token no session will hold.
+  stack.idp.answer('userinfo', {
+    status: 401,
+    headers: { 'www-authenticate': 'Bearer realm="idp", error="invalid_token"' },
+  })
+  stack.idp.answer('revocation', { status: 503, body: 'busy', headers: { 'retry-after': '1' } })
+  const { callback } = await login(base)
+  t.equal(callback.status, 400, 'the sign-in is refused')
+  t.match(
+    log.lines.find((line) => /revoking its refresh token failed too/.test(String(line.msg))),
+    { level: 40, code: 'GATEHOUSE_ERR_IDP_UNAVAILABLE' },
+    'a warning says the revocation failed',
+  )
+  await log.seen('the revocation owed', (line) => line.code === 'GATEHOUSE_REVOCATION_OWED')
+  t.equal(stack.idp.stats.revokedGrants, 0)
+  stack.idp.answer('revocation')
+  await log.seen('the revocation made', (line) => line.msg === REVOKED)
+  t.equal(stack.idp.stats.revokedGrants, 1, 'the grant the refused sign-in was issued is revoked')
 })
 
 t.test('log out everywhere, its revocation unanswered, revokes once the IdP answers', async (t) => {
