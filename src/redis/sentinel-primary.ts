@@ -98,6 +98,8 @@ export class SentinelPrimary implements PrimaryRegistry {
       // Unreachable, or not yet connected: the others may answer.
       return undefined
     }
+    // Null only for a MULTI that a WATCH discarded (ioredis); this is a plain pipeline.
+    /* c8 ignore next -- unreachable: see above */
     const [named, master] = replies ?? []
     // Null: this sentinel monitors no primary by that name (just deployed,
     // or reset). ioredis asks the next one then; here it has no say.
